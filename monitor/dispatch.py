@@ -1,0 +1,159 @@
+"""Step function ``dispatch_outbox``: send due actions, at most once each."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from datetime import datetime, timedelta
+
+from monitor.domain import Action, ActionKind, ActionStatus, CaseState, Direction, MessageKind, Platform
+from monitor.runtime import Runtime
+from monitor.store.db import transaction
+from monitor.store.models import ActionRow, Case, Event, Message, case_ref
+from monitor.store.queries import claim_due_actions
+from responders.base import ResponderError, SendResult
+
+log = logging.getLogger("inchannel.dispatch")
+
+# A claim older than this belongs to a worker that died mid-send.
+STALE_CLAIM = timedelta(minutes=10)
+
+
+def dispatch_outbox(rt: Runtime) -> bool:
+    """Send one batch of due actions. Returns True when more are due now."""
+    now = rt.clock.now()
+    limit = rt.settings.dispatch.batch_size
+    with transaction(rt.sessions) as session:
+        claimed = claim_due_actions(session, now=now, limit=limit + 1, stale_before=now - STALE_CLAIM)
+    # Claimed rows are ours now; anything past the batch goes back on the next run.
+    batch, extra = claimed[:limit], claimed[limit:]
+    if extra:
+        _release([action_id for action_id, _ in extra], rt, now)
+    started = time.perf_counter()
+    for action_id, outcome_unknown in batch:
+        if rt.stopping.is_set():
+            _release([action_id], rt, now)
+            continue
+        _dispatch_one(rt, action_id, outcome_unknown)
+    if batch:
+        log.info("dispatched=%d duration_ms=%.1f", len(batch), (time.perf_counter() - started) * 1000)
+    return bool(extra)
+
+
+def _release(ids: list[int], rt: Runtime, now: datetime) -> None:
+    with transaction(rt.sessions) as session:
+        for action_id in ids:
+            row = session.get(ActionRow, action_id)
+            if row is not None and row.status == ActionStatus.SENDING:
+                row.status, row.attempts, row.next_attempt_at = ActionStatus.PENDING, row.attempts - 1, now
+
+
+def _dispatch_one(rt: Runtime, action_id: int, outcome_unknown: bool) -> None:
+    with transaction(rt.sessions) as session:
+        row = session.get(ActionRow, action_id)
+        assert row is not None
+        action = _action(row)
+    responder = rt.responders.get(action.platform)
+    try:
+        if responder is None:
+            raise ResponderError(f"no responder configured for {action.platform}", permanent=True)
+        existing = responder.find_own_reply(action) if outcome_unknown else None
+        result = SendResult(existing) if existing else responder.send(action)
+    except ResponderError as exc:
+        _record_error(rt, action, exc)
+        return
+    except Exception as exc:  # an unexpected bug in a responder: treat as temporary
+        log.exception("action=%d responder crashed", action.id)
+        _record_error(rt, action, ResponderError(f"{type(exc).__name__}: {exc}"))
+        return
+    _record_sent(rt, action, result, recovered=existing is not None)
+
+
+def _action(row: ActionRow) -> Action:
+    return Action(
+        id=row.id,
+        kind=ActionKind(row.kind),
+        platform=Platform(row.platform),
+        case_ref=case_ref(row.case_id),
+        target_external_id=row.target_external_id,
+        conversation_id=row.conversation_id,
+        text=row.text,
+        idempotency_key=row.idempotency_key,
+        attempts=row.attempts,
+    )
+
+
+def _record_sent(rt: Runtime, action: Action, result: SendResult, *, recovered: bool) -> None:
+    now = rt.clock.now()
+    with transaction(rt.sessions) as session:
+        row = session.get(ActionRow, action.id)
+        assert row is not None
+        row.status, row.result_external_id, row.updated_at = ActionStatus.SENT, result.external_id, now
+        row.last_error = None
+        case = session.get(Case, row.case_id)
+        assert case is not None
+        # Store our own post at once, so the poller never ingests it as a new mention.
+        session.add(_outbound(rt, row, result.external_id, now))
+        if case.first_response_at is None:
+            case.first_response_at = now
+        case.updated_at = now
+        detail = {"action": action.id, "external_id": result.external_id, "recovered": recovered}
+        session.add(Event(case_id=case.id, kind="sent", actor=row.rule or "bot", detail=detail, at=now))
+    log.info("action=%d sent external_id=%s recovered=%s", action.id, result.external_id, recovered)
+
+
+def _outbound(rt: Runtime, row: ActionRow, external_id: str, now: datetime) -> Message:
+    handles = sorted(rt.own_handles(Platform(row.platform)))
+    return Message(
+        platform=row.platform,
+        external_id=external_id,
+        direction=Direction.OUTBOUND.value,
+        kind=MessageKind.REPLY.value,
+        case_id=row.case_id,
+        author_handle=handles[0] if handles else rt.settings.brand.name,
+        text=row.text,
+        conversation_id=row.conversation_id,
+        in_reply_to=row.target_external_id,
+        created_at=now,
+        ingested_at=now,
+        processed=True,
+    )
+
+
+def _record_error(rt: Runtime, action: Action, error: ResponderError) -> None:
+    now = rt.clock.now()
+    config = rt.settings.dispatch
+    with transaction(rt.sessions) as session:
+        row = session.get(ActionRow, action.id)
+        assert row is not None
+        row.last_error, row.updated_at = str(error)[:2000], now
+        exhausted = row.attempts >= config.max_attempts
+        if error.permanent or exhausted:
+            row.status = ActionStatus.DEAD
+            case = session.get(Case, row.case_id)
+            assert case is not None
+            reason = "permanent error" if error.permanent else f"gave up after {row.attempts} attempts"
+            detail = {"action": action.id, "error": str(error)[:500], "reason": reason}
+            session.add(Event(case_id=case.id, kind="send_failed", actor="system", detail=detail, at=now))
+            if case.state != CaseState.AWAITING_HUMAN:
+                session.add(
+                    Event(case_id=case.id, kind="state", actor="system", at=now,
+                          detail={"old": case.state, "new": CaseState.AWAITING_HUMAN.value})
+                )  # fmt: skip
+                case.state = CaseState.AWAITING_HUMAN.value
+            case.updated_at = now
+        else:
+            row.status = ActionStatus.FAILED
+            row.next_attempt_at = _next_attempt(now, row.attempts, error, config.backoff_base_seconds,
+                                                config.backoff_cap_seconds)  # fmt: skip
+    log.warning("action=%d failed permanent=%s error=%s", action.id, error.permanent, error)
+
+
+def _next_attempt(now: datetime, attempts: int, error: ResponderError, base: float, cap: float) -> datetime:
+    """Exponential backoff with full jitter, never before the platform's reset time."""
+    delay = min(cap, base * 2 ** max(0, attempts - 1))
+    moment = now + timedelta(seconds=random.uniform(delay / 2, delay))
+    if error.retry_after is not None and error.retry_after > moment:
+        return error.retry_after
+    return moment

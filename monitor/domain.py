@@ -1,0 +1,166 @@
+"""Domain objects shared by every layer.
+
+They are frozen and slotted: a Mention read from a platform is a fact, and passing it
+through scoring, rules and the outbox must never change it behind the caller's back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+# Mention text is hostile input (DESIGN rule 8). Anything longer is cut before it is
+# stored or scored; the longest legitimate Reddit comment is 10,000 characters.
+MAX_TEXT_CHARS = 40_000
+
+
+class Platform(StrEnum):
+    X = "x"
+    REDDIT = "reddit"
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class MessageKind(StrEnum):
+    """How a message reached us; rules match on it."""
+
+    MENTION = "mention"  # names the brand account directly
+    REPLY = "reply"  # a reply inside a thread the brand is already part of
+    KEYWORD = "keyword"  # found by a search or keyword watch
+    OWN = "own"  # written by one of the brand's accounts
+
+
+class Label(StrEnum):
+    POSITIVE = "positive"
+    NEUTRAL = "neutral"
+    NEGATIVE = "negative"
+    UNSCORED = "unscored"
+
+
+class CaseState(StrEnum):
+    NEW = "new"
+    AUTO_REPLIED = "auto_replied"
+    AWAITING_HUMAN = "awaiting_human"
+    AWAITING_APPROVAL = "awaiting_approval"
+    REPLIED = "replied"
+    WAITING_CUSTOMER = "waiting_customer"
+    RESOLVED = "resolved"
+
+
+class ActionKind(StrEnum):
+    REPLY = "reply"  # a public post in the customer's thread
+    NOTIFY = "notify"  # an escalation message to the social team's channels
+
+
+class ActionStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"  # temporary failure, will be retried at next_attempt_at
+    DEAD = "dead"  # permanent failure or retries exhausted; a human takes over
+
+
+class Priority(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+def utc(moment: datetime) -> datetime:
+    """Return ``moment`` as an aware UTC datetime (naive values are taken as UTC)."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def bound_text(text: str) -> str:
+    """Cut text to MAX_TEXT_CHARS and drop lone surrogates that no database accepts."""
+    cut = text[:MAX_TEXT_CHARS]
+    return cut.encode("utf-8", "replace").decode("utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class Author:
+    id: str
+    handle: str
+    display_name: str = ""
+    followers: int | None = None
+    verified: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    platform: Platform
+    external_id: str
+    author: Author
+    text: str
+    created_at: datetime
+    conversation_id: str
+    in_reply_to: str | None = None
+    url: str | None = None
+    lang: str | None = None
+    reply_allowed: bool = True
+    kind: MessageKind = MessageKind.MENTION
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "created_at", utc(self.created_at))
+        object.__setattr__(self, "text", bound_text(self.text))
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    compound: float
+    pos: float
+    neu: float
+    neg: float
+    label: Label
+    lang: str | None = None
+    reason: str | None = None  # why a text is unscored, e.g. "language:de"
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedReply:
+    rule: str
+    text: str
+    draft: bool = False  # True: a human approves it before it is posted
+
+
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    rule: str
+    team: str
+    priority: Priority = Priority.NORMAL
+    reason: str = ""
+    channels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the rules decided for one inbound message."""
+
+    matched: tuple[str, ...] = ()
+    reply: PlannedReply | None = None
+    escalation: Escalation | None = None
+    tags: tuple[str, ...] = ()
+    ignored: bool = False
+    notes: tuple[str, ...] = field(default=())  # guard explanations, for the audit trail
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """An outbox row as the responders see it."""
+
+    id: int
+    kind: ActionKind
+    platform: Platform
+    case_ref: str
+    target_external_id: str
+    conversation_id: str
+    text: str
+    idempotency_key: str
+    attempts: int = 0

@@ -1,0 +1,159 @@
+"""Step function ``poll_source``: fetch one page and store it with its cursor, atomically."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from monitor.domain import Direction, MessageKind, Mention
+from monitor.runtime import Runtime
+from monitor.sources.base import PollResult, SourceError
+from monitor.store.db import transaction
+from monitor.store.models import Customer, Message, SourceState
+from monitor.store.queries import insert_ignoring_duplicates
+
+log = logging.getLogger("inchannel.ingest")
+
+BACKOFF_BASE = timedelta(seconds=30)
+BACKOFF_CAP = timedelta(minutes=30)
+
+
+def poll_source(rt: Runtime, name: str) -> bool:
+    """Poll source ``name`` once. Returns True when another page is waiting.
+
+    The new messages and the advanced cursor are committed in one transaction, so a
+    crash either keeps both or neither; re-polling the same items inserts nothing.
+    """
+    source = rt.sources[name]
+    now = rt.clock.now()
+    with transaction(rt.sessions) as session:
+        state = _state(session, name)
+        waiting_until = _not_before(state)
+        if waiting_until is not None and waiting_until > now:
+            log.debug("source=%s skipped until=%s", name, waiting_until.isoformat())
+            return False
+        cursor = state.cursor
+    started = time.perf_counter()
+    try:
+        result = source.poll(cursor, now=now)
+    except SourceError as exc:
+        _record_failure(rt, name, now, exc)
+        return False
+    except Exception as exc:  # one bad source never stops the daemon (DESIGN rule 6)
+        log.exception("source=%s poll crashed", name)
+        _record_failure(rt, name, now, SourceError(f"{type(exc).__name__}: {exc}"))
+        return False
+    with transaction(rt.sessions) as session:
+        new = _store(rt, session, name, result.mentions, now)
+        state = _state(session, name)
+        state.cursor = result.cursor
+        state.last_poll_at = state.last_success_at = now
+        state.consecutive_failures = 0
+        state.last_error = "; ".join(result.problems)[:2000] or None
+        state.rate_limit_reset_at = result.rate_limit_reset_at
+        state.next_poll_at = None
+        state.items_total += new
+    log.info(
+        "source=%s fetched=%d new=%d skipped=%d more=%s duration_ms=%.1f",
+        name, len(result.mentions), new, len(result.problems), result.more,
+        (time.perf_counter() - started) * 1000,
+    )  # fmt: skip
+    return result.more
+
+
+def _state(session: Session, name: str) -> SourceState:
+    state = session.get(SourceState, name)
+    if state is None:
+        state = SourceState(name=name, consecutive_failures=0, items_total=0)
+        session.add(state)
+        session.flush()
+    return state
+
+
+def _not_before(state: SourceState) -> datetime | None:
+    moments = [m for m in (state.rate_limit_reset_at, state.next_poll_at) if m is not None]
+    return max(moments) if moments else None
+
+
+def _record_failure(rt: Runtime, name: str, now: datetime, error: SourceError) -> None:
+    with transaction(rt.sessions) as session:
+        state = _state(session, name)
+        state.last_poll_at = now
+        state.consecutive_failures += 1
+        state.last_error = str(error)[:2000]
+        backoff = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** min(state.consecutive_failures - 1, 10))
+        state.next_poll_at = error.retry_at or now + backoff
+        if error.permanent:
+            state.next_poll_at = now + timedelta(days=3650)
+    log.warning(
+        "source=%s poll failed permanent=%s failures=%d retry_at=%s error=%s",
+        name, error.permanent, state.consecutive_failures, state.next_poll_at, error,
+    )  # fmt: skip
+
+
+def _store(rt: Runtime, session: Session, source: str, mentions: Sequence[Mention], now: datetime) -> int:
+    if not mentions:
+        return 0
+    customer_ids = _customers(session, mentions, now)
+    rows = [_row(rt, m, source, customer_ids[(m.platform.value, m.author.id)], now) for m in mentions]
+    return insert_ignoring_duplicates(session, Message, rows)
+
+
+def _row(rt: Runtime, mention: Mention, source: str, customer_id: int, now: datetime) -> dict[str, Any]:
+    own = mention.author.handle.lower() in rt.own_handles(mention.platform)
+    return {
+        "platform": mention.platform.value,
+        "external_id": mention.external_id,
+        "direction": Direction.INBOUND.value,
+        "kind": (MessageKind.OWN if own else mention.kind).value,
+        "source": source,
+        "customer_id": customer_id,
+        "author_handle": mention.author.handle,
+        "text": mention.text,
+        "url": mention.url,
+        "conversation_id": mention.conversation_id,
+        "in_reply_to": mention.in_reply_to,
+        "lang": mention.lang,
+        "reply_allowed": mention.reply_allowed,
+        "created_at": mention.created_at,
+        "ingested_at": now,
+        "processed": False,
+    }
+
+
+def _customers(session: Session, mentions: Sequence[Mention], now: datetime) -> dict[tuple[str, str], int]:
+    """Upsert one customer row per platform account; return their ids."""
+    authors = {(m.platform.value, m.author.id): m.author for m in mentions}
+    rows = [
+        {
+            "platform": platform,
+            "platform_user_id": author_id,
+            "handle": author.handle,
+            "display_name": author.display_name,
+            "followers": author.followers,
+            "verified": author.verified,
+            "first_seen_at": now,
+            "last_seen_at": now,
+        }
+        for (platform, author_id), author in authors.items()
+    ]
+    insert_ignoring_duplicates(session, Customer, rows)
+    ids: dict[tuple[str, str], int] = {}
+    for platform in {p for p, _ in authors}:
+        wanted = [a for p, a in authors if p == platform]
+        query = select(Customer).where(
+            Customer.platform == platform, Customer.platform_user_id.in_(wanted)
+        )
+        for customer in session.scalars(query):
+            author = authors[(platform, customer.platform_user_id)]
+            customer.handle, customer.last_seen_at = author.handle, now
+            if author.followers is not None:
+                customer.followers = author.followers
+            ids[(platform, customer.platform_user_id)] = customer.id
+    return ids

@@ -1,0 +1,247 @@
+"""The config file: pydantic models and a loader whose errors carry file:line:col.
+
+Pydantic stays at this edge. The rest of the daemon reads these frozen models or the
+frozen dataclasses built from them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from monitor.yamlpos import ConfigError, Document, Loc, Problem, load_documents, substitute_env
+
+DEFAULT_CONFIG = Path("config/inchannel.yaml")
+CONFIG_ENV = "INCHANNEL_CONFIG"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Brand(Strict):
+    name: str = Field(min_length=1)
+    # The brand's own accounts per platform; their posts are stored but never acted on.
+    accounts: dict[Literal["x", "reddit"], list[str]] = Field(default_factory=dict)
+
+    def own_handles(self, platform: str) -> frozenset[str]:
+        return frozenset(h.lower().lstrip("@") for h in self.accounts.get(platform, []))  # type: ignore[call-overload]
+
+
+class Database(Strict):
+    url: str = "sqlite:///var/inchannel.db"
+    echo: bool = False
+
+
+class ReplaySourceConfig(Strict):
+    type: Literal["replay"]
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    path: Path
+    interval_seconds: float = Field(default=30, gt=0)
+    page_size: int = Field(default=20, ge=1, le=1000)
+    enabled: bool = True
+
+
+SourceConfig = Annotated[ReplaySourceConfig, Field(discriminator="type")]
+
+
+class RecordingResponderConfig(Strict):
+    type: Literal["recording"] = "recording"
+    # Where would-be posts are appended as JSON lines (None: memory only).
+    path: Path | None = Path("var/recorded-posts.jsonl")
+
+
+ResponderConfig = Annotated[RecordingResponderConfig, Field(discriminator="type")]
+
+
+class Dispatch(Strict):
+    interval_seconds: float = Field(default=5, gt=0)
+    batch_size: int = Field(default=50, ge=1, le=1000)
+    max_attempts: int = Field(default=6, ge=1, le=50)
+    backoff_base_seconds: float = Field(default=30, gt=0)
+    backoff_cap_seconds: float = Field(default=3600, gt=0)
+
+
+class Processing(Strict):
+    interval_seconds: float = Field(default=5, gt=0)
+    batch_size: int = Field(default=200, ge=1, le=10_000)
+
+
+class Team(Strict):
+    name: str = Field(min_length=1)
+    first_response_minutes: int = Field(default=60, ge=1)
+    channels: list[str] = Field(default_factory=list)
+
+
+class RulesConfig(Strict):
+    path: Path = Path("rules")
+    max_replies_per_thread: int = Field(default=2, ge=0)
+    author_cooldown_minutes: float = Field(default=30, ge=0)
+
+
+class ScoringConfig(Strict):
+    positive_threshold: float = Field(default=0.05, ge=-1, le=1)
+    negative_threshold: float = Field(default=-0.05, ge=-1, le=1)
+
+
+class Web(Strict):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+
+
+class Logging(Strict):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json_lines: bool = False
+
+
+class Settings(Strict):
+    brand: Brand
+    database: Database = Database()
+    sources: list[SourceConfig] = Field(default_factory=list)
+    responders: dict[Literal["x", "reddit"], ResponderConfig] = Field(default_factory=dict)
+    processing: Processing = Processing()
+    dispatch: Dispatch = Dispatch()
+    teams: list[Team] = Field(default_factory=lambda: [Team(name="care")])
+    rules: RulesConfig = RulesConfig()
+    scoring: ScoringConfig = ScoringConfig()
+    web: Web = Web()
+    logging: Logging = Logging()
+    # Set by the loader: the directory relative paths in the file are resolved against.
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_source_names(cls, sources: list[SourceConfig]) -> list[SourceConfig]:
+        seen: set[str] = set()
+        for source in sources:
+            if source.name in seen:
+                raise ValueError(f"duplicate source name {source.name!r}")
+            seen.add(source.name)
+        return sources
+
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else self.base_dir / path
+
+    def source(self, name: str) -> SourceConfig:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        raise KeyError(name)
+
+    @property
+    def is_demo(self) -> bool:
+        """True when nothing talks to a real platform: no credentials are needed."""
+        return all(s.type == "replay" for s in self.sources) and all(
+            r.type == "recording" for r in self.responders.values()
+        )
+
+
+def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    if explicit:
+        return Path(explicit)
+    from_env = os.environ.get(CONFIG_ENV)
+    return Path(from_env) if from_env else DEFAULT_CONFIG
+
+
+def load_settings(path: Path, environ: dict[str, str] | None = None) -> Settings:
+    """Read and validate the config file; raise ConfigError listing every problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([Problem(str(path), 1, 1, "", f"cannot read: {exc.strerror}")]) from None
+    documents = load_documents(path, text)
+    if len(documents) != 1 or not isinstance(documents[0].data, dict):
+        line = documents[0].start_line if documents else 1
+        message = "expected one YAML mapping (brand:, sources:, ...)"
+        raise ConfigError([Problem(str(path), line, 1, "", message)])
+    doc = documents[0]
+    problems = substitute_env(doc, environ)
+    if problems:
+        raise ConfigError(problems)
+    data = dict(doc.data)
+    data["base_dir"] = path.parent.resolve()
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(validation_problems(doc, exc, Settings)) from None
+
+
+def validation_problems(doc: Document, exc: ValidationError, model: type[BaseModel]) -> list[Problem]:
+    problems = []
+    for error in exc.errors():
+        loc = _data_loc(doc.data, tuple(error["loc"]))
+        message = _message(error, model)
+        problems.append(doc.problem(loc, message))
+    return sorted(problems, key=lambda p: (p.line, p.col))
+
+
+def _data_loc(data: Any, loc: Loc) -> Loc:
+    """Drop the discriminator tags pydantic inserts into union locations."""
+    out: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and isinstance(part, str) and part not in node:
+            if node.get("type") == part:
+                continue
+            out.append(part)
+            node = None
+            continue
+        out.append(part)
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return tuple(out)
+
+
+def _message(error: Any, model: type[BaseModel]) -> str:
+    if error["type"] == "extra_forbidden":
+        raw_loc = tuple(error["loc"])
+        known = _known_keys(model, raw_loc[:-1])
+        guess = difflib.get_close_matches(str(raw_loc[-1]), known, n=1)
+        hint = f"; did you mean {guess[0]!r}?" if guess else ""
+        return f"unknown key{hint}"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def _known_keys(model: type[BaseModel], raw_loc: Loc) -> list[str]:
+    """Field names of the model found at pydantic's own error location."""
+    candidates: list[Any] = [model]
+    for part in raw_loc:
+        nxt: list[Any] = []
+        for current in _models_in(candidates):
+            if isinstance(part, str) and part in current.model_fields:
+                nxt.append(current.model_fields[part].annotation)
+            elif isinstance(part, str) and _tag(current) == part:
+                nxt.append(current)
+        if isinstance(part, int) or not nxt:
+            nxt = [arg for c in candidates for arg in typing.get_args(c)] or candidates
+        candidates = nxt
+    names = [name for m in _models_in(candidates) for name in m.model_fields]
+    return [n for n in names if n != "base_dir"]
+
+
+def _models_in(annotations: list[Any]) -> list[type[BaseModel]]:
+    found: list[type[BaseModel]] = []
+    stack = list(annotations)
+    while stack:
+        item = stack.pop()
+        if isinstance(item, type) and issubclass(item, BaseModel):
+            found.append(item)
+        else:
+            stack.extend(typing.get_args(item))
+    return found
+
+
+def _tag(model: type[BaseModel]) -> str | None:
+    field = model.model_fields.get("type")
+    args = typing.get_args(field.annotation) if field else ()
+    return str(args[0]) if len(args) == 1 else None

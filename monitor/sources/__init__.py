@@ -1,0 +1,1 @@
+"""Mention sources: one module per platform, plus the replay source."""

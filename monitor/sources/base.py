@@ -1,0 +1,44 @@
+"""The Source protocol every platform adapter implements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from monitor.domain import Mention
+
+
+@dataclass(frozen=True, slots=True)
+class PollResult:
+    """One page from a source.
+
+    ``cursor`` is stored in the same transaction as ``mentions``; ``more`` says another
+    page is ready now. ``problems`` are items the source skipped, with the reason.
+    """
+
+    mentions: Sequence[Mention]
+    cursor: str | None
+    more: bool = False
+    problems: Sequence[str] = field(default=())
+    rate_limit_reset_at: datetime | None = None
+
+
+class SourceError(Exception):
+    """A poll failed. ``permanent`` stops the source until an operator acts."""
+
+    def __init__(
+        self, message: str, *, permanent: bool = False, retry_at: datetime | None = None
+    ) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.retry_at = retry_at
+
+
+class Source(Protocol):
+    name: str
+
+    def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
+        """Return mentions newer than ``cursor`` (None: from the start)."""
+        ...

@@ -1,0 +1,149 @@
+"""A source that serves mentions from a JSONL file, page by page, as a platform would.
+
+The demo, ``--dry-run``, ``rules test``, the benchmarks and the tests all use it. The
+cursor is the number of lines already served, so a restart resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from monitor.domain import Author, MessageKind, Mention, Platform
+from monitor.sources.base import PollResult, SourceError
+
+log = logging.getLogger(__name__)
+
+REQUIRED = ("platform", "id", "author", "author_id", "text", "created_at", "conversation_id")
+KINDS = {k.value for k in MessageKind}
+
+
+@dataclass(frozen=True, slots=True)
+class LineProblem:
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
+def parse_mention(obj: Any) -> Mention:
+    """Build a Mention from one replay object; raise ValueError with a clear reason."""
+    if not isinstance(obj, dict):
+        raise ValueError("expected a JSON object")
+    missing = [key for key in REQUIRED if obj.get(key) in (None, "") and key != "text"]
+    if "text" not in obj:
+        missing.append("text")
+    if missing:
+        raise ValueError(f"missing {', '.join(missing)}")
+    try:
+        platform = Platform(obj["platform"])
+    except ValueError:
+        raise ValueError(f"platform must be 'x' or 'reddit', not {obj['platform']!r}") from None
+    if not isinstance(obj["text"], str):
+        raise ValueError("text must be a string")
+    kind = obj.get("kind", "mention")
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {sorted(KINDS)}, not {kind!r}")
+    author = Author(
+        id=str(obj["author_id"]),
+        handle=str(obj["author"]).lstrip("@"),
+        display_name=str(obj.get("author_name") or ""),
+        followers=_optional_int(obj, "author_followers"),
+        verified=bool(obj.get("author_verified", False)),
+    )
+    return Mention(
+        platform=platform,
+        external_id=str(obj["id"]),
+        author=author,
+        text=obj["text"],
+        created_at=_timestamp(obj["created_at"]),
+        conversation_id=str(obj["conversation_id"]),
+        in_reply_to=None if obj.get("in_reply_to") is None else str(obj["in_reply_to"]),
+        url=obj.get("url") or None,
+        lang=obj.get("lang") or None,
+        reply_allowed=bool(obj.get("reply_allowed", True)),
+        kind=MessageKind(kind),
+    )
+
+
+def _optional_int(obj: dict[str, Any], key: str) -> int | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{key} must be an integer")
+    return value
+
+
+def _timestamp(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError("created_at must be an ISO 8601 string")
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"created_at is not an ISO 8601 time: {value[:40]!r}") from None
+
+
+def read_jsonl(lines: Iterable[str]) -> Iterator[Mention | LineProblem]:
+    """Yield a Mention per good line and a LineProblem per bad one; blank lines are skipped."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield parse_mention(json.loads(line))
+        except json.JSONDecodeError as exc:
+            yield LineProblem(number, f"invalid JSON: {exc.msg} at column {exc.colno}")
+        except (ValueError, TypeError) as exc:
+            yield LineProblem(number, str(exc))
+
+
+def load_jsonl(path: Path) -> tuple[list[Mention], list[LineProblem]]:
+    mentions: list[Mention] = []
+    problems: list[LineProblem] = []
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for item in read_jsonl(handle):
+            (problems if isinstance(item, LineProblem) else mentions).append(item)  # type: ignore[arg-type]
+    return mentions, problems
+
+
+class ReplaySource:
+    """Serves a JSONL file in pages; the cursor is the count of mentions served."""
+
+    def __init__(self, name: str, path: Path, *, page_size: int = 20) -> None:
+        self.name = name
+        self.path = path
+        self.page_size = page_size
+        self._loaded: tuple[list[Mention], list[LineProblem]] | None = None
+
+    def _load(self) -> tuple[list[Mention], list[LineProblem]]:
+        if self._loaded is None:
+            try:
+                self._loaded = load_jsonl(self.path)
+            except OSError as exc:
+                raise SourceError(f"cannot read {self.path}: {exc.strerror}") from None
+            for problem in self._loaded[1]:
+                log.warning("replay %s: %s:%s", self.name, self.path, problem)
+        return self._loaded
+
+    def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
+        mentions, problems = self._load()
+        start = _offset(cursor)
+        page = mentions[start : start + self.page_size]
+        end = start + len(page)
+        reported = [str(p) for p in problems] if start == 0 else []
+        return PollResult(page, str(end), more=end < len(mentions), problems=reported)
+
+
+def _offset(cursor: str | None) -> int:
+    if cursor is None:
+        return 0
+    try:
+        return max(0, int(cursor))
+    except ValueError:
+        raise SourceError(f"replay cursor must be a number, not {cursor[:40]!r}") from None

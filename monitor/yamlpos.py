@@ -1,0 +1,150 @@
+"""YAML loading that remembers where every value came from.
+
+Config and rule errors must point at ``file:line:col`` (DESIGN rule 7), so we compose
+the YAML node tree ourselves and record each node's position under its key path.
+Only plain data comes out (dict, list, str, int, float, bool, None): the safe loader
+never builds objects, and values are never evaluated.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+Loc = tuple[str | int, ...]
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a file, printed as ``file:line:col: key: message``."""
+
+    file: str
+    line: int
+    col: int
+    key: str
+    message: str
+    warning: bool = False
+
+    def __str__(self) -> str:
+        prefix = f"{self.file}:{self.line}:{self.col}"
+        kind = "warning: " if self.warning else ""
+        key = f"{self.key}: " if self.key else ""
+        return f"{prefix}: {kind}{key}{self.message}"
+
+
+class ConfigError(Exception):
+    """Raised with every problem found; the CLI prints them and exits 2."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """One YAML document: its plain data and the position of every key path."""
+
+    file: str
+    data: Any
+    positions: dict[Loc, tuple[int, int]]
+    start_line: int = 1
+
+    def where(self, loc: Loc) -> tuple[int, int]:
+        """Position of the deepest known prefix of ``loc`` (1-based line and column)."""
+        for end in range(len(loc), -1, -1):
+            found = self.positions.get(loc[:end])
+            if found is not None:
+                return found
+        return (self.start_line, 1)
+
+    def problem(self, loc: Loc, message: str, *, warning: bool = False) -> Problem:
+        line, col = self.where(loc)
+        return Problem(self.file, line, col, format_loc(loc), message, warning)
+
+
+def format_loc(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _mark(node: yaml.Node) -> tuple[int, int]:
+    return (node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def _construct(
+    node: yaml.Node,
+    loc: Loc,
+    positions: dict[Loc, tuple[int, int]],
+    scalars: yaml.SafeLoader,
+) -> Any:
+    positions.setdefault(loc, _mark(node))
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _construct(key_node, (*loc, "<key>"), {}, scalars)
+            key = str(key) if not isinstance(key, str | int) else key
+            positions[(*loc, key)] = _mark(key_node)
+            out[key] = _construct(value_node, (*loc, key), positions, scalars)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [
+            _construct(child, (*loc, i), positions, scalars) for i, child in enumerate(node.value)
+        ]
+    # Scalars: let the safe constructor resolve the tag (int, bool, null, ...).
+    return scalars.construct_object(node, deep=True)
+
+
+def load_documents(path: Path, text: str | None = None) -> list[Document]:
+    """Parse every ``---`` document of a YAML file, keeping positions.
+
+    Raises ConfigError with the parser's own position on a syntax error.
+    """
+    source = path.read_text(encoding="utf-8") if text is None else text
+    try:
+        nodes = list(yaml.compose_all(source, Loader=yaml.SafeLoader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        message = f"invalid YAML: {exc.problem or exc.context}"
+        raise ConfigError([Problem(str(path), line, col, "", message)]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([Problem(str(path), 1, 1, "", f"invalid YAML: {exc}")]) from None
+    documents = []
+    scalars = yaml.SafeLoader("")
+    for node in nodes:
+        if node is None:
+            continue
+        positions: dict[Loc, tuple[int, int]] = {}
+        data = _construct(node, (), positions, scalars)
+        documents.append(Document(str(path), data, positions, node.start_mark.line + 1))
+    return documents
+
+
+def substitute_env(doc: Document, environ: dict[str, str] | None = None) -> list[Problem]:
+    """Replace ``${NAME}`` in string values in place; report variables that are not set."""
+    env = dict(os.environ) if environ is None else environ
+    problems: list[Problem] = []
+
+    def visit(value: Any, loc: Loc) -> Any:
+        if isinstance(value, dict):
+            return {k: visit(v, (*loc, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [visit(v, (*loc, i)) for i, v in enumerate(value)]
+        if isinstance(value, str) and "${" in value:
+            for name in _ENV_REF.findall(value):
+                if name not in env:
+                    problems.append(doc.problem(loc, f"environment variable {name} is not set"))
+            return _ENV_REF.sub(lambda m: env.get(m.group(1), ""), value)
+        return value
+
+    object.__setattr__(doc, "data", visit(doc.data, ()))
+    return problems

@@ -1,0 +1,1 @@
+"""Everything that posts or notifies: platform responders, escalation, recording."""

@@ -1,0 +1,44 @@
+"""The Responder protocol and the one error type responders raise."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from monitor.domain import Action
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    external_id: str  # id of the post the platform created
+
+
+class ResponderError(Exception):
+    """A send failed.
+
+    ``permanent``: retrying cannot help (post deleted, replies restricted, auth revoked);
+    the case goes to a human. Otherwise the dispatcher retries with backoff, not before
+    ``retry_after`` when the platform said when (a rate-limit reset).
+    """
+
+    def __init__(
+        self, message: str, *, permanent: bool = False, retry_after: datetime | None = None
+    ) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+class Responder(Protocol):
+    def send(self, action: Action) -> SendResult:
+        """Post ``action.text`` in reply to ``action.target_external_id``."""
+        ...
+
+    def find_own_reply(self, action: Action) -> str | None:
+        """Id of a post we already made for this action, if one exists.
+
+        Called before re-sending an action whose outcome is unknown (the process died
+        between "sending" and "sent"), so a crash never makes us post twice.
+        """
+        ...

@@ -1,0 +1,81 @@
+"""A responder that records what would have been posted instead of posting it.
+
+Used by the demo, by ``--dry-run`` and by tests. With a path, records are appended as
+JSON lines and survive a restart, so ``find_own_reply`` works across processes too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from monitor.domain import Action
+from responders.base import SendResult
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedPost:
+    action_id: int
+    idempotency_key: str
+    platform: str
+    case_ref: str
+    in_reply_to: str
+    text: str
+    external_id: str
+
+
+class RecordingResponder:
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self.posts: list[RecordedPost] = []
+        self._lock = threading.Lock()
+        if path is not None and path.exists():
+            self.posts.extend(_read(path))
+
+    def send(self, action: Action) -> SendResult:
+        digest = hashlib.sha256(action.idempotency_key.encode()).hexdigest()[:16]
+        post = RecordedPost(
+            action_id=action.id,
+            idempotency_key=action.idempotency_key,
+            platform=action.platform.value,
+            case_ref=action.case_ref,
+            in_reply_to=action.target_external_id,
+            text=action.text,
+            external_id=f"rec-{digest}",
+        )
+        with self._lock:
+            self.posts.append(post)
+            if self.path is not None:
+                self._append(post)
+        return SendResult(post.external_id)
+
+    def find_own_reply(self, action: Action) -> str | None:
+        with self._lock:
+            for post in reversed(self.posts):
+                if post.in_reply_to == action.target_external_id and post.text == action.text:
+                    return post.external_id
+        return None
+
+    def _append(self, post: RecordedPost) -> None:
+        assert self.path is not None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        record = {"recorded_at": datetime.now(UTC).isoformat(), **asdict(post)}
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def _read(path: Path) -> list[RecordedPost]:
+    posts = []
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            try:
+                obj = json.loads(line)
+                obj.pop("recorded_at", None)
+                posts.append(RecordedPost(**obj))
+            except (json.JSONDecodeError, TypeError):
+                continue  # a torn last line after a crash: the action is re-checked anyway
+    return posts
