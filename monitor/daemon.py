@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import threading
@@ -51,7 +52,7 @@ def build_scheduler(rt: Runtime) -> BackgroundScheduler:
         if config.name not in rt.sources:
             continue
         scheduler.add_job(
-            guarded(f"poll:{config.name}", rt, lambda n=config.name: poll_source(rt, n)),
+            guarded(f"poll:{config.name}", rt, functools.partial(poll_source, rt, config.name)),
             "interval",
             seconds=config.interval_seconds,
             jitter=max(1, int(config.interval_seconds * 0.1)),
@@ -64,7 +65,11 @@ def build_scheduler(rt: Runtime) -> BackgroundScheduler:
     ]
     for name, seconds, step in steps:
         scheduler.add_job(
-            guarded(name, rt, step), "interval", seconds=seconds, id=name, next_run_time=rt.clock.now()
+            guarded(name, rt, step),
+            "interval",
+            seconds=seconds,
+            id=name,
+            next_run_time=rt.clock.now(),
         )
     return scheduler
 
@@ -77,7 +82,7 @@ def run_forever(rt: Runtime, *, on_started: Callable[[], None] | None = None) ->
         log.info("signal=%s stopping after the running step", signal.Signals(signum).name)
         rt.stopping.set()
 
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, stop)

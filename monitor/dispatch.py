@@ -7,8 +7,17 @@ import random
 import time
 from datetime import datetime, timedelta
 
-from monitor.domain import Action, ActionKind, ActionStatus, CaseState, Direction, MessageKind, Platform
+from monitor.domain import (
+    Action,
+    ActionKind,
+    ActionStatus,
+    CaseState,
+    Direction,
+    MessageKind,
+    Platform,
+)
 from monitor.runtime import Runtime
+from monitor.settings import Dispatch
 from monitor.store.db import transaction
 from monitor.store.models import ActionRow, Case, Event, Message, case_ref
 from monitor.store.queries import claim_due_actions
@@ -25,7 +34,9 @@ def dispatch_outbox(rt: Runtime) -> bool:
     now = rt.clock.now()
     limit = rt.settings.dispatch.batch_size
     with transaction(rt.sessions) as session:
-        claimed = claim_due_actions(session, now=now, limit=limit + 1, stale_before=now - STALE_CLAIM)
+        claimed = claim_due_actions(
+            session, now=now, limit=limit + 1, stale_before=now - STALE_CLAIM
+        )
     # Claimed rows are ours now; anything past the batch goes back on the next run.
     batch, extra = claimed[:limit], claimed[limit:]
     if extra:
@@ -37,7 +48,9 @@ def dispatch_outbox(rt: Runtime) -> bool:
             continue
         _dispatch_one(rt, action_id, outcome_unknown)
     if batch:
-        log.info("dispatched=%d duration_ms=%.1f", len(batch), (time.perf_counter() - started) * 1000)
+        log.info(
+            "dispatched=%d duration_ms=%.1f", len(batch), (time.perf_counter() - started) * 1000
+        )
     return bool(extra)
 
 
@@ -46,7 +59,11 @@ def _release(ids: list[int], rt: Runtime, now: datetime) -> None:
         for action_id in ids:
             row = session.get(ActionRow, action_id)
             if row is not None and row.status == ActionStatus.SENDING:
-                row.status, row.attempts, row.next_attempt_at = ActionStatus.PENDING, row.attempts - 1, now
+                row.status, row.attempts, row.next_attempt_at = (
+                    ActionStatus.PENDING,
+                    row.attempts - 1,
+                    now,
+                )
 
 
 def _dispatch_one(rt: Runtime, action_id: int, outcome_unknown: bool) -> None:
@@ -89,7 +106,11 @@ def _record_sent(rt: Runtime, action: Action, result: SendResult, *, recovered: 
     with transaction(rt.sessions) as session:
         row = session.get(ActionRow, action.id)
         assert row is not None
-        row.status, row.result_external_id, row.updated_at = ActionStatus.SENT, result.external_id, now
+        row.status, row.result_external_id, row.updated_at = (
+            ActionStatus.SENT,
+            result.external_id,
+            now,
+        )
         row.last_error = None
         case = session.get(Case, row.case_id)
         assert case is not None
@@ -99,7 +120,9 @@ def _record_sent(rt: Runtime, action: Action, result: SendResult, *, recovered: 
             case.first_response_at = now
         case.updated_at = now
         detail = {"action": action.id, "external_id": result.external_id, "recovered": recovered}
-        session.add(Event(case_id=case.id, kind="sent", actor=row.rule or "bot", detail=detail, at=now))
+        session.add(
+            Event(case_id=case.id, kind="sent", actor=row.rule or "bot", detail=detail, at=now)
+        )
     log.info("action=%d sent external_id=%s recovered=%s", action.id, result.external_id, recovered)
 
 
@@ -133,9 +156,13 @@ def _record_error(rt: Runtime, action: Action, error: ResponderError) -> None:
             row.status = ActionStatus.DEAD
             case = session.get(Case, row.case_id)
             assert case is not None
-            reason = "permanent error" if error.permanent else f"gave up after {row.attempts} attempts"
+            reason = (
+                "permanent error" if error.permanent else f"gave up after {row.attempts} attempts"
+            )
             detail = {"action": action.id, "error": str(error)[:500], "reason": reason}
-            session.add(Event(case_id=case.id, kind="send_failed", actor="system", detail=detail, at=now))
+            session.add(
+                Event(case_id=case.id, kind="send_failed", actor="system", detail=detail, at=now)
+            )
             if case.state != CaseState.AWAITING_HUMAN:
                 session.add(
                     Event(case_id=case.id, kind="state", actor="system", at=now,
@@ -145,14 +172,15 @@ def _record_error(rt: Runtime, action: Action, error: ResponderError) -> None:
             case.updated_at = now
         else:
             row.status = ActionStatus.FAILED
-            row.next_attempt_at = _next_attempt(now, row.attempts, error, config.backoff_base_seconds,
-                                                config.backoff_cap_seconds)  # fmt: skip
+            row.next_attempt_at = _next_attempt(now, row.attempts, error, config)
     log.warning("action=%d failed permanent=%s error=%s", action.id, error.permanent, error)
 
 
-def _next_attempt(now: datetime, attempts: int, error: ResponderError, base: float, cap: float) -> datetime:
-    """Exponential backoff with full jitter, never before the platform's reset time."""
-    delay = min(cap, base * 2 ** max(0, attempts - 1))
+def _next_attempt(
+    now: datetime, attempts: int, error: ResponderError, config: Dispatch
+) -> datetime:
+    """Exponential backoff with jitter, never before the platform's reset time."""
+    delay = min(config.backoff_cap_seconds, config.backoff_base_seconds * 2 ** max(0, attempts - 1))
     moment = now + timedelta(seconds=random.uniform(delay / 2, delay))
     if error.retry_after is not None and error.retry_after > moment:
         return error.retry_after

@@ -79,8 +79,9 @@ def utc(moment: datetime) -> datetime:
 
 
 def bound_text(text: str) -> str:
-    """Cut text to MAX_TEXT_CHARS and drop lone surrogates that no database accepts."""
-    cut = text[:MAX_TEXT_CHARS]
+    """Cut text to MAX_TEXT_CHARS; replace lone surrogates and drop NUL characters, which
+    PostgreSQL text columns reject."""
+    cut = text[:MAX_TEXT_CHARS].replace("\x00", "")
     return cut.encode("utf-8", "replace").decode("utf-8")
 
 

@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.domain import Direction, MessageKind, Mention
+from monitor.domain import Direction, Mention, MessageKind
 from monitor.runtime import Runtime
-from monitor.sources.base import PollResult, SourceError
+from monitor.sources.base import SourceError
 from monitor.store.db import transaction
 from monitor.store.models import Customer, Message, SourceState
 from monitor.store.queries import insert_ignoring_duplicates
@@ -97,15 +97,21 @@ def _record_failure(rt: Runtime, name: str, now: datetime, error: SourceError) -
     )  # fmt: skip
 
 
-def _store(rt: Runtime, session: Session, source: str, mentions: Sequence[Mention], now: datetime) -> int:
+def _store(
+    rt: Runtime, session: Session, source: str, mentions: Sequence[Mention], now: datetime
+) -> int:
     if not mentions:
         return 0
     customer_ids = _customers(session, mentions, now)
-    rows = [_row(rt, m, source, customer_ids[(m.platform.value, m.author.id)], now) for m in mentions]
+    rows = [
+        _row(rt, m, source, customer_ids[(m.platform.value, m.author.id)], now) for m in mentions
+    ]
     return insert_ignoring_duplicates(session, Message, rows)
 
 
-def _row(rt: Runtime, mention: Mention, source: str, customer_id: int, now: datetime) -> dict[str, Any]:
+def _row(
+    rt: Runtime, mention: Mention, source: str, customer_id: int, now: datetime
+) -> dict[str, Any]:
     own = mention.author.handle.lower() in rt.own_handles(mention.platform)
     return {
         "platform": mention.platform.value,
@@ -127,7 +133,9 @@ def _row(rt: Runtime, mention: Mention, source: str, customer_id: int, now: date
     }
 
 
-def _customers(session: Session, mentions: Sequence[Mention], now: datetime) -> dict[tuple[str, str], int]:
+def _customers(
+    session: Session, mentions: Sequence[Mention], now: datetime
+) -> dict[tuple[str, str], int]:
     """Upsert one customer row per platform account; return their ids."""
     authors = {(m.platform.value, m.author.id): m.author for m in mentions}
     rows = [

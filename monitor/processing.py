@@ -18,8 +18,8 @@ from monitor.domain import (
     CaseState,
     Decision,
     Direction,
-    MessageKind,
     Mention,
+    MessageKind,
     Platform,
     Score,
 )
@@ -111,7 +111,9 @@ def _latest_case_id(session: Session, message: Message) -> int | None:
     return session.execute(query).scalar_one_or_none()
 
 
-def _attach(session: Session, message: Message, customer: Customer, score: Score, now: datetime) -> Case:
+def _attach(
+    session: Session, message: Message, customer: Customer, score: Score, now: datetime
+) -> Case:
     """Same platform + thread + customer → same case; a resolved one is reopened."""
     query = (
         select(Case)
@@ -149,7 +151,9 @@ def _attach(session: Session, message: Message, customer: Customer, score: Score
     return case
 
 
-def _apply(session: Session, case: Case, message: Message, decision: Decision, now: datetime) -> None:
+def _apply(
+    session: Session, case: Case, message: Message, decision: Decision, now: datetime
+) -> None:
     if decision.matched or decision.notes:
         actor = ",".join(decision.matched) or "guard"
         _event(session, case, "decided", actor, now, **_decision_json(decision))
@@ -159,7 +163,9 @@ def _apply(session: Session, case: Case, message: Message, decision: Decision, n
     if decision.escalation is not None:
         escalation = decision.escalation
         case.team, case.priority = escalation.team, escalation.priority.value
-        _transition(session, case, CaseState.AWAITING_HUMAN, escalation.rule, now, team=escalation.team)
+        _transition(
+            session, case, CaseState.AWAITING_HUMAN, escalation.rule, now, team=escalation.team
+        )
     reply = decision.reply
     if reply is None:
         return
@@ -192,7 +198,9 @@ def _apply(session: Session, case: Case, message: Message, decision: Decision, n
         _transition(session, case, CaseState.AUTO_REPLIED, reply.rule, now)
 
 
-def _transition(session: Session, case: Case, state: CaseState, actor: str, now: datetime, **detail: Any) -> None:
+def _transition(
+    session: Session, case: Case, state: CaseState, actor: str, now: datetime, **detail: Any
+) -> None:
     if case.state == state.value:
         return
     _event(session, case, "state", actor, now, old=case.state, new=state.value, **detail)
@@ -200,11 +208,14 @@ def _transition(session: Session, case: Case, state: CaseState, actor: str, now:
     case.updated_at = now
 
 
-def _event(session: Session, case: Case | None, kind: str, actor: str, now: datetime, **detail: Any) -> None:
-    session.add(Event(case_id=case.id if case else None, kind=kind, actor=actor, detail=detail, at=now))
+def _event(
+    session: Session, case: Case | None, kind: str, actor: str, now: datetime, **detail: Any
+) -> None:
+    session.add(
+        Event(case_id=case.id if case else None, kind=kind, actor=actor, detail=detail, at=now)
+    )
 
 
 def _decision_json(decision: Decision) -> dict[str, Any]:
     out = asdict(decision)
     return {key: value for key, value in out.items() if value not in (None, (), [], False)}
-

@@ -22,7 +22,6 @@ from monitor.store.db import make_engine, session_factory
 from responders.base import Responder
 from responders.recording import RecordingResponder
 
-
 DEFAULT_RECORDING = Path("var/recorded-posts.jsonl")
 
 
@@ -52,7 +51,7 @@ def build_responders(settings: Settings, *, dry_run: bool = False) -> dict[Platf
     recorders: dict[Path | None, RecordingResponder] = {}
     responders: dict[Platform, Responder] = {}
     for platform in Platform:
-        config = settings.responders.get(platform.value)  # type: ignore[call-overload]
+        config = settings.responders.get(platform.value)
         if config is None or dry_run:
             path: Path | None = DEFAULT_RECORDING
         else:

@@ -172,7 +172,9 @@ def load_settings(path: Path, environ: dict[str, str] | None = None) -> Settings
         raise ConfigError(validation_problems(doc, exc, Settings)) from None
 
 
-def validation_problems(doc: Document, exc: ValidationError, model: type[BaseModel]) -> list[Problem]:
+def validation_problems(
+    doc: Document, exc: ValidationError, model: type[BaseModel]
+) -> list[Problem]:
     problems = []
     for error in exc.errors():
         loc = _data_loc(doc.data, tuple(error["loc"]))

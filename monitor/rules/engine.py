@@ -37,7 +37,8 @@ class RuleEngine:
         # Safety rules (ignore/stop) run first, as AutoModerator runs removals first;
         # then by explicit priority (higher first), then file order.
         self.rules = sorted(
-            rules, key=lambda r: (not (r.spec.then.ignore or r.spec.then.stop), -r.spec.priority, r.order)
+            rules,
+            key=lambda r: (not (r.spec.then.ignore or r.spec.then.stop), -r.spec.priority, r.order),
         )
         self.brand = brand
         self.guards = guards or Guards()
@@ -65,10 +66,17 @@ class RuleEngine:
                 reply = self._reply(rule, mention, context, hit, escalation)
             if then.stop:
                 break
-        return self._guard(Decision(tuple(matched), reply, escalation, tuple(tags)), mention, context)
+        return self._guard(
+            Decision(tuple(matched), reply, escalation, tuple(tags)), mention, context
+        )
 
     def _reply(
-        self, rule: Rule, mention: Mention, context: Context, hit: str, escalation: Escalation | None
+        self,
+        rule: Rule,
+        mention: Mention,
+        context: Context,
+        hit: str,
+        escalation: Escalation | None,
     ) -> PlannedReply:
         then = rule.spec.then
         variants = then.reply or then.draft or []

@@ -123,7 +123,9 @@ def load_rules(directory: Path) -> list[Rule]:
             if rule is None:
                 continue
             if rule.name in seen:
-                problems.append(doc.problem(("name",), f"duplicate rule name, first in {seen[rule.name]}"))
+                problems.append(
+                    doc.problem(("name",), f"duplicate rule name, first in {seen[rule.name]}")
+                )
                 continue
             seen[rule.name] = f"{rule.file}:{rule.line}"
             if rule.spec.enabled:

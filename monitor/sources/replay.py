@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from monitor.domain import Author, MessageKind, Mention, Platform
+from monitor.domain import Author, Mention, MessageKind, Platform
 from monitor.sources.base import PollResult, SourceError
 
 log = logging.getLogger(__name__)

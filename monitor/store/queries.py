@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, func, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from monitor.domain import ActionStatus
 from monitor.store.models import ActionRow, Base, Case
+
+# Any SELECT, whatever its row type.
+SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
 
 
 def insert_ignoring_duplicates(
@@ -22,12 +25,13 @@ def insert_ignoring_duplicates(
         return 0
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(model).values(list(rows)).on_conflict_do_nothing()
-    result = session.execute(statement)
-    return int(getattr(result, "rowcount", 0) or 0)
+    key = list(inspect(model).primary_key)
+    # RETURNING counts reliably on both engines; rowcount of a multi-row insert does not.
+    statement = insert(model).values(list(rows)).on_conflict_do_nothing().returning(*key)
+    return len(session.execute(statement).all())
 
 
-def skip_locked(session: Session, query: Select[Any]) -> Select[Any]:
+def skip_locked(session: Session, query: SelectT) -> SelectT:
     """On PostgreSQL let concurrent workers claim disjoint rows; SQLite has one writer."""
     if session.get_bind().dialect.name == "postgresql":
         return query.with_for_update(skip_locked=True)
@@ -46,8 +50,9 @@ def claim_due_actions(
         (ActionRow.status.in_([ActionStatus.PENDING, ActionStatus.FAILED]))
         & (ActionRow.next_attempt_at <= now)
     ) | ((ActionRow.status == ActionStatus.SENDING) & (ActionRow.updated_at < stale_before))
-    query = select(ActionRow.id, ActionRow.status).where(due).order_by(ActionRow.next_attempt_at)
-    candidates = session.execute(skip_locked(session, query.limit(limit))).all()
+    query = select(ActionRow.id, ActionRow.status)
+    query = query.where(due).order_by(ActionRow.next_attempt_at).limit(limit)
+    candidates = session.execute(skip_locked(session, query)).all()
     claimed: list[tuple[int, bool]] = []
     for action_id, status in candidates:
         # The conditional update is the claim on SQLite: if another process got there

@@ -1,0 +1,47 @@
+# Every target does its own set-up: a fresh clone needs only Python 3.11+ and make.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+CONFIG ?= config/inchannel.yaml
+STAMP := $(VENV)/.installed
+
+.PHONY: run test check lint typecheck format bench bench-scoring pg clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## run: the demo daemon (SQLite, replayed mentions, recorded replies) + dashboard
+run: $(STAMP)
+	$(BIN)/inchannel db upgrade --config $(CONFIG)
+	$(BIN)/inchannel run --config $(CONFIG)
+
+## test: the whole test suite, SQLite and PostgreSQL
+test: $(STAMP) pg
+	$(BIN)/pytest -q
+
+## check: lint, format check and strict typing
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy monitor responders
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## pg: start the local PostgreSQL server if it is not running
+pg:
+	@bash .ci/start-postgres
+
+bench: $(STAMP)
+	$(PY) bench/cycle.py
+
+bench-scoring: $(STAMP)
+	$(PY) bench/scoring.py
+
+clean:
+	rm -rf var build *.egg-info .pytest_cache .mypy_cache .ruff_cache

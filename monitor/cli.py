@@ -1,0 +1,173 @@
+"""The ``inchannel`` command line. Exit codes: 0 ok, 1 failure/unhealthy, 2 bad config."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import click
+
+from monitor import __version__
+from monitor.logs import setup_logging
+from monitor.settings import Settings, config_path, load_settings
+from monitor.store.db import NotMigratedError, current_revision, head_revision, make_engine, upgrade
+from monitor.yamlpos import ConfigError
+
+if TYPE_CHECKING:
+    from monitor.runtime import Runtime
+
+log = logging.getLogger("inchannel")
+
+EXIT_CONFIG = 2
+
+config_option = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Config file (default: $INCHANNEL_CONFIG or ./config/inchannel.yaml).",
+)
+
+
+def fail_config(error: ConfigError) -> NoReturn:
+    for problem in error.problems:
+        click.echo(str(problem), err=True)
+    errors = sum(not p.warning for p in error.problems)
+    click.echo(f"{errors} error(s) in the configuration", err=True)
+    sys.exit(EXIT_CONFIG)
+
+
+def settings_or_exit(config_file: Path | None) -> Settings:
+    try:
+        settings = load_settings(config_path(config_file))
+        # Rules are part of the configuration: a broken rule file must also fail fast.
+        from monitor.runtime import build_rule_engine
+
+        build_rule_engine(settings)
+    except ConfigError as exc:
+        fail_config(exc)
+    return settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="inchannel")
+def main() -> None:
+    """inchannel: answer brand mentions on X and Reddit in the customer's own thread."""
+
+
+@main.command("check-config")
+@config_option
+def check_config(config_file: Path | None) -> None:
+    """Validate the config file and the rule files; exit 2 on any error."""
+    settings = settings_or_exit(config_file)
+    from monitor.runtime import build_rule_engine
+
+    rules = build_rule_engine(settings).rules
+    path = config_path(config_file)
+    click.echo(f"{path}: ok ({len(settings.sources)} sources, {len(rules)} rules)")
+
+
+@main.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command("upgrade")
+@config_option
+def db_upgrade(config_file: Path | None) -> None:
+    """Create or migrate the database schema to this version."""
+    settings = settings_or_exit(config_file)
+    engine = make_engine(settings.database.url)
+    upgrade(engine)
+    click.echo(f"database at revision {current_revision(engine)}")
+
+
+@db.command("current")
+@config_option
+def db_current(config_file: Path | None) -> None:
+    """Show the schema revision of the database and of this version."""
+    settings = settings_or_exit(config_file)
+    current = current_revision(make_engine(settings.database.url))
+    click.echo(f"database: {current or 'no schema'}; this version: {head_revision()}")
+    if current != head_revision():
+        sys.exit(1)
+
+
+@main.command()
+@config_option
+@click.option("--once", is_flag=True, help="Run one full cycle (poll, process, dispatch) and exit.")
+@click.option("--dry-run", is_flag=True, help="Record would-be posts instead of posting.")
+@click.option(
+    "--serve/--no-serve", default=None, help="Also serve the dashboard (default: web.enabled)."
+)
+def run(config_file: Path | None, once: bool, dry_run: bool, serve: bool | None) -> None:
+    """Run the daemon until SIGINT/SIGTERM (or one cycle with --once)."""
+    settings = settings_or_exit(config_file)
+    setup_logging(settings.logging.level, json_lines=settings.logging.json_lines)
+    from monitor.runtime import build_runtime
+    from monitor.store.db import require_migrated
+
+    rt = build_runtime(settings, dry_run=dry_run)
+    try:
+        require_migrated(rt.engine)
+    except NotMigratedError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    _announce(settings, dry_run)
+    if once:
+        _run_once(rt)
+        return
+    if settings.web.enabled if serve is None else serve:
+        _serve_in_thread(rt)
+    from monitor.daemon import run_forever
+
+    run_forever(rt)
+
+
+def _announce(settings: Settings, dry_run: bool) -> None:
+    if settings.is_demo:
+        log.info(
+            "demo mode: replay sources and the recording responder; no credentials are "
+            "needed and nothing is posted to any platform"
+        )
+    elif dry_run:
+        log.info("dry run: every responder records instead of posting")
+
+
+def _run_once(rt: Runtime) -> None:
+    from monitor.pipeline import run_cycle
+
+    started = time.perf_counter()
+    report = run_cycle(rt)
+    log.info(
+        "cycle done polls=%d process_batches=%d dispatch_batches=%d duration_ms=%.1f",
+        report.polls, report.process_batches, report.dispatch_batches,
+        (time.perf_counter() - started) * 1000,
+    )  # fmt: skip
+
+
+def _serve_in_thread(rt: Runtime) -> None:
+    from monitor.web.server import serve
+
+    thread = threading.Thread(target=serve, args=(rt,), name="web", daemon=True)
+    thread.start()
+
+
+@main.command("serve")
+@config_option
+def serve_command(config_file: Path | None) -> None:
+    """Serve the dashboard only (the daemon runs elsewhere on the same database)."""
+    settings = settings_or_exit(config_file)
+    setup_logging(settings.logging.level, json_lines=settings.logging.json_lines)
+    from monitor.runtime import build_runtime
+    from monitor.web.server import serve
+
+    serve(build_runtime(settings))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

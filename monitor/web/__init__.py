@@ -1,0 +1,1 @@
+"""The social team's dashboard (a read-only placeholder until the dashboard issue lands)."""

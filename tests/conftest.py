@@ -1,0 +1,121 @@
+"""Shared fixtures: databases (SQLite and PostgreSQL), runtimes with a FakeClock."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from monitor.clock import FakeClock
+from monitor.runtime import Runtime, build_runtime
+from monitor.settings import Settings
+from monitor.store.db import upgrade
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+PG_ADMIN_URL = os.environ.get(
+    "INCHANNEL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def _postgres_available() -> bool:
+    try:
+        engine = create_engine(PG_ADMIN_URL)
+        with engine.connect():
+            pass
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+PG_OK = _postgres_available()
+if not PG_OK and os.environ.get("INCHANNEL_REQUIRE_POSTGRES"):
+    raise RuntimeError(f"PostgreSQL is required but not reachable at {PG_ADMIN_URL}")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    if not PG_OK:
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+    name = f"inchannel_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def mention(n: int, text: str = "@acme my order is late", **extra: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "platform": "x",
+        "id": str(1000 + n),
+        "author": f"user{n}",
+        "author_id": str(500 + n),
+        "text": text,
+        "created_at": "2026-11-20T10:00:00Z",
+        "conversation_id": str(1000 + n),
+        "in_reply_to": None,
+    }
+    base.update(extra)
+    return base
+
+
+def settings_for(tmp_path: Path, db_url: str, feed: Path, **overrides: Any) -> Settings:
+    data: dict[str, Any] = {
+        "brand": {
+            "name": "Acme",
+            "accounts": {"x": ["acme", "acmehelp"], "reddit": ["acme_official"]},
+        },
+        "database": {"url": db_url},
+        "sources": [{"name": "feed", "type": "replay", "path": str(feed), "page_size": 5}],
+        "responders": {
+            "x": {"type": "recording", "path": None},
+            "reddit": {"type": "recording", "path": None},
+        },
+        "rules": {"path": str(REPO / "config" / "rules")},
+        "base_dir": tmp_path,
+    }
+    data.update(overrides)
+    return Settings.model_validate(data)
+
+
+RuntimeFactory = Callable[..., Runtime]
+
+
+@pytest.fixture
+def make_runtime(tmp_path: Path, db_url: str) -> Iterator[RuntimeFactory]:
+    """Build a migrated Runtime over a replay feed, with a FakeClock."""
+    built: list[Runtime] = []
+
+    def factory(rows: list[dict[str, Any]] | None = None, **overrides: Any) -> Runtime:
+        feed = write_jsonl(tmp_path / f"feed{len(built)}.jsonl", rows or [])
+        settings = settings_for(tmp_path, db_url, feed, **overrides)
+        rt = build_runtime(settings, clock=FakeClock())
+        if not built:
+            upgrade(rt.engine)
+        built.append(rt)
+        return rt
+
+    yield factory
+    for rt in built:
+        rt.engine.dispose()

@@ -1,0 +1,166 @@
+"""The step functions end to end, on SQLite and PostgreSQL, with a FakeClock."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from monitor.domain import ActionStatus, CaseState
+from monitor.pipeline import dispatch_outbox, poll_source, process_pending, run_cycle
+from monitor.store.models import ActionRow, Case, Customer, Event, Message, SourceState
+from responders.recording import RecordingResponder
+from tests.conftest import REPO, RuntimeFactory, mention
+
+
+def count(rt: object, model: type, *where: object) -> int:
+    sessions = rt.sessions  # type: ignore[attr-defined]
+    with sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(model).where(*where)))
+
+
+def recorded(rt: object) -> list[str]:
+    responder = rt.responders[next(iter(rt.responders))]  # type: ignore[attr-defined]
+    assert isinstance(responder, RecordingResponder)
+    return [p.text for p in responder.posts]
+
+
+def test_sample_feed_runs_end_to_end_and_twice_is_a_no_op(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    rt = make_runtime()
+    sample = tmp_path / "mentions.jsonl"
+    shutil.copy(REPO / "config" / "samples" / "mentions.jsonl", sample)
+    rt = make_runtime(
+        sources=[{"name": "demo", "type": "replay", "path": str(sample), "page_size": 6}]
+    )
+    run_cycle(rt)
+    messages = count(rt, Message)
+    assert count(rt, Message, Message.direction == "inbound") == 35
+    assert count(rt, Message, Message.processed.is_(False)) == 0
+    assert count(rt, Case) >= 25
+    assert count(rt, ActionRow, ActionRow.status == ActionStatus.SENT) == len(recorded(rt)) > 0
+    run_cycle(rt)
+    assert count(rt, Message) == messages
+    assert count(rt, ActionRow, ActionRow.status == ActionStatus.SENT) == len(recorded(rt))
+
+
+def test_poll_stores_page_and_cursor_together_and_duplicates_once(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rows = [mention(i) for i in range(7)] + [mention(3), mention(4)]
+    rt = make_runtime(rows)
+    assert poll_source(rt, "feed") is True
+    assert count(rt, Message) == 5
+    assert poll_source(rt, "feed") is False
+    assert count(rt, Message) == 7
+    with rt.sessions() as session:
+        state = session.get(SourceState, "feed")
+        assert state is not None
+        assert state.cursor == "9"
+        assert state.items_total == 7
+    # A second source replaying the same items (a platform re-serving a page) adds nothing.
+    again = make_runtime(rows)
+    while poll_source(again, "feed"):
+        pass
+    assert count(again, Message) == 7
+
+
+def test_follow_up_joins_case_and_reopens_resolved_case(make_runtime: RuntimeFactory) -> None:
+    first = mention(1, "@acme my order is late")
+    follow = mention(
+        2, "@acme still waiting", author="user1", author_id="501", conversation_id="1001"
+    )
+    rt = make_runtime([first])
+    run_cycle(rt)
+    with rt.sessions.begin() as session:
+        case = session.scalars(select(Case)).one()
+        case.state = CaseState.RESOLVED.value
+    rt2 = make_runtime([first, follow])
+    run_cycle(rt2)
+    with rt2.sessions() as session:
+        case = session.scalars(select(Case)).one()
+        assert case.state != CaseState.RESOLVED.value
+        assert count(rt2, Message, Message.case_id == case.id, Message.direction == "inbound") == 2
+        kinds = session.scalars(select(Event.detail).where(Event.kind == "state")).all()
+        assert any(d.get("reason") == "customer wrote again" for d in kinds)
+
+
+def test_new_thread_same_customer_opens_new_case(make_runtime: RuntimeFactory) -> None:
+    rows = [mention(1), mention(2, author="user1", author_id="501")]
+    rt = make_runtime(rows)
+    run_cycle(rt)
+    assert count(rt, Case) == 2
+    assert count(rt, Customer) == 1
+
+
+def test_brand_own_posts_are_stored_but_never_acted_on(make_runtime: RuntimeFactory) -> None:
+    rows = [
+        mention(1, "@acme the app is down, cannot log in"),
+        mention(
+            2, "@user1 sorry, we're on it", author="AcmeHelp", author_id="9", conversation_id="1001"
+        ),
+        mention(3, "Our sale starts today!", author="acme", author_id="1"),
+    ]
+    rt = make_runtime(rows)
+    run_cycle(rt)
+    assert count(rt, Message, Message.kind == "own") == 2
+    assert count(rt, Case) == 1
+    assert count(rt, ActionRow) == 1
+    assert all("sale" not in text for text in recorded(rt))
+
+
+def test_reply_is_recorded_and_stored_as_outbound(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime([mention(1, "@acme the website is down again")])
+    run_cycle(rt)
+    texts = recorded(rt)
+    assert len(texts) == 1
+    with rt.sessions() as session:
+        out = session.scalars(select(Message).where(Message.direction == "outbound")).one()
+        assert out.text == texts[0]
+        assert out.in_reply_to == "1001"
+        case = session.scalars(select(Case)).one()
+        assert case.first_response_at is not None
+        assert case.state == CaseState.AWAITING_HUMAN.value  # outage: ack in thread + escalate
+
+
+def test_hostile_and_extreme_texts_are_stored_and_processed(make_runtime: RuntimeFactory) -> None:
+    texts = [
+        "x" * 100_000,
+        "",
+        "😡" * 5_000,
+        "bad \ud800 surrogate",
+        "\u202eevil rtl {case} {author.__class__}",
+        "\x00 nul and \x1b[31m escape",
+    ]
+    rows = [mention(i, t) for i, t in enumerate(texts)]
+    rt = make_runtime(rows)
+    run_cycle(rt)
+    assert count(rt, Message, Message.direction == "inbound") == len(texts)
+    assert count(rt, Message, Message.processed.is_(False)) == 0
+    with rt.sessions() as session:
+        longest = max(len(t) for t in session.scalars(select(Message.text)))
+        assert longest == 40_000
+
+
+def test_template_is_never_filled_from_mention_text(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime([mention(1, "@acme refund now {case} {first_name}", author_name="{brand}")])
+    run_cycle(rt)
+    (text,) = recorded(rt)
+    assert "{brand}" in text or "{" not in text
+    assert "refund now" not in text
+
+
+def test_process_and_dispatch_report_more_work(make_runtime: RuntimeFactory) -> None:
+    rows = [mention(i, "@acme the site is down") for i in range(12)]
+    rt = make_runtime(rows, processing={"batch_size": 5}, dispatch={"batch_size": 5})
+    while poll_source(rt, "feed"):
+        pass
+    assert process_pending(rt) is True
+    assert process_pending(rt) is True
+    assert process_pending(rt) is False
+    assert dispatch_outbox(rt) is True
+    assert dispatch_outbox(rt) is True
+    assert dispatch_outbox(rt) is False
+    assert count(rt, ActionRow, ActionRow.status == ActionStatus.SENT) == 12
