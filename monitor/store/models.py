@@ -200,3 +200,15 @@ class SourceState(Base):
     rate_limit_reset_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     items_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Adapter-specific state shown in status: rate-limit remaining, gaps, disabled parts.
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Usage(Base):
+    """Counters per UTC day, e.g. X API reads and writes against the budget."""
+
+    __tablename__ = "usage"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
+    count: Mapped[int] = mapped_column(BigInteger, default=0)

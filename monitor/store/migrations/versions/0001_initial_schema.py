@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 15:51:48.328033
+Create Date: 2026-11-23
 """
 
 from __future__ import annotations
@@ -43,7 +43,15 @@ def upgrade() -> None:
         sa.Column("rate_limit_reset_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("next_poll_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("items_total", sa.BigInteger(), nullable=False),
+        sa.Column("details", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_source_state")),
+    )
+    op.create_table(
+        "usage",
+        sa.Column("key", sa.String(length=64), nullable=False),
+        sa.Column("day", sa.String(length=10), nullable=False),
+        sa.Column("count", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("key", "day", name=op.f("pk_usage")),
     )
     op.create_table(
         "cases",
@@ -187,6 +195,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_cases_state")
 
     op.drop_table("cases")
+    op.drop_table("usage")
     op.drop_table("source_state")
     op.drop_table("customers")
     # ### end Alembic commands ###
