@@ -72,7 +72,8 @@ def build_rule_engine(settings: Settings) -> RuleEngine:
 def build_runtime(
     settings: Settings, *, clock: Clock | None = None, dry_run: bool = False
 ) -> Runtime:
-    engine = make_engine(settings.database.url, echo=settings.database.echo)
+    database = settings.database
+    engine = make_engine(database.url, echo=database.echo, busy_timeout_ms=database.busy_timeout_ms)
     return Runtime(
         settings=settings,
         engine=engine,

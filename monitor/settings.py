@@ -36,6 +36,8 @@ class Brand(Strict):
 class Database(Strict):
     url: str = "sqlite:///var/inchannel.db"
     echo: bool = False
+    # SQLite only: how long a write waits for another writer before the step fails.
+    busy_timeout_ms: int = Field(default=5000, ge=0, le=600_000)
 
 
 class ReplaySourceConfig(Strict):
@@ -178,6 +180,8 @@ def validation_problems(
     problems = []
     for error in exc.errors():
         loc = _data_loc(doc.data, tuple(error["loc"]))
+        if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            loc = (*loc, "type")
         message = _message(error, model)
         problems.append(doc.problem(loc, message))
     return sorted(problems, key=lambda p: (p.line, p.col))
@@ -211,6 +215,9 @@ def _message(error: Any, model: type[BaseModel]) -> str:
         guess = difflib.get_close_matches(str(raw_loc[-1]), known, n=1)
         hint = f"; did you mean {guess[0]!r}?" if guess else ""
         return f"unknown key{hint}"
+    if error["type"] == "union_tag_invalid":
+        ctx = error.get("ctx", {})
+        return f"unknown type {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
     return str(error["msg"]).removeprefix("Value error, ")
 
 

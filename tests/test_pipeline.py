@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import shutil
+import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import create_engine, func, select, text
 
+from monitor.daemon import guarded
 from monitor.domain import ActionStatus, CaseState
 from monitor.pipeline import dispatch_outbox, poll_source, process_pending, run_cycle
 from monitor.store.models import ActionRow, Case, Customer, Event, Message, SourceState
@@ -164,3 +170,43 @@ def test_process_and_dispatch_report_more_work(make_runtime: RuntimeFactory) -> 
     assert dispatch_outbox(rt) is True
     assert dispatch_outbox(rt) is False
     assert count(rt, ActionRow, ActionRow.status == ActionStatus.SENT) == 12
+
+
+def test_locked_database_fails_the_step_and_the_next_run_catches_up(
+    make_runtime: RuntimeFactory, db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    rows = [mention(i) for i in range(3)]
+    if db_url.startswith("sqlite"):
+        database = {"url": db_url, "busy_timeout_ms": 50}
+    else:
+        database = {"url": db_url + "?options=-c%20lock_timeout%3D200"}
+    rt = make_runtime(rows, database=database)
+    job = guarded("poll:feed", rt, functools.partial(poll_source, rt, "feed"))
+    with locked(db_url):
+        job()  # must not raise: the daemon keeps running
+    assert "job=poll:feed failed" in caplog.text
+    assert count(rt, Message) == 0
+    job()
+    run_cycle(rt)
+    assert count(rt, Message, Message.direction == "inbound") == 3
+    assert count(rt, Case) == 3
+
+
+@contextlib.contextmanager
+def locked(db_url: str) -> Iterator[None]:
+    """Hold an exclusive lock from another connection, as a competing writer would."""
+    if db_url.startswith("sqlite"):
+        blocker = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        return
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        conn.execute(text("LOCK TABLE source_state IN ACCESS EXCLUSIVE MODE"))
+        yield
+        conn.rollback()
+    engine.dispose()

@@ -1,0 +1,81 @@
+"""The command line: db upgrade, run --once twice, refusing an unmigrated database."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from monitor.cli import main
+from tests.conftest import REPO
+
+
+@pytest.fixture
+def demo_config(tmp_path: Path) -> Path:
+    """The shipped demo config, copied so its relative paths point into tmp_path."""
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config)
+    text = (config / "inchannel.yaml").read_text(encoding="utf-8")
+    text = text.replace("sqlite:///var/inchannel.db", f"sqlite:///{tmp_path}/var/inchannel.db")
+    (config / "inchannel.yaml").write_text(text, encoding="utf-8")
+    return config / "inchannel.yaml"
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def test_run_once_twice_ingests_once(demo_config: Path, tmp_path: Path) -> None:
+    assert invoke("db", "upgrade", "--config", str(demo_config))[0] == 0
+    code, _ = invoke("run", "--once", "--config", str(demo_config))
+    assert code == 0
+    db = sqlite3.connect(tmp_path / "var" / "inchannel.db")
+    inbound = "SELECT count(*) FROM messages WHERE direction = 'inbound'"
+    assert db.execute(inbound).fetchone() == (35,)
+    recorded = (tmp_path / "var" / "recorded-posts.jsonl").read_text().splitlines()
+    assert recorded
+    assert all(json.loads(line)["text"] for line in recorded)
+    code, _ = invoke("run", "--once", "--config", str(demo_config))
+    assert code == 0
+    assert db.execute(inbound).fetchone() == (35,)
+    assert len((tmp_path / "var" / "recorded-posts.jsonl").read_text().splitlines()) == len(
+        recorded
+    )
+
+
+def test_run_refuses_an_unmigrated_database(demo_config: Path) -> None:
+    code, output = invoke("run", "--once", "--config", str(demo_config))
+    assert code == 1
+    assert "has no schema; run `inchannel db upgrade` first" in output
+
+
+def test_db_current_reports_revision(demo_config: Path) -> None:
+    code, output = invoke("db", "current", "--config", str(demo_config))
+    assert code == 1
+    assert "database: no schema" in output
+    invoke("db", "upgrade", "--config", str(demo_config))
+    code, output = invoke("db", "current", "--config", str(demo_config))
+    assert code == 0
+    assert "database: 0001" in output
+
+
+def test_dry_run_records_to_the_default_file(
+    demo_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = demo_config.read_text(encoding="utf-8")
+    demo_config.write_text(text.replace("path: ../var/recorded-posts.jsonl", "path: null"))
+    monkeypatch.chdir(tmp_path)
+    invoke("db", "upgrade", "--config", str(demo_config))
+    assert invoke("run", "--once", "--dry-run", "--config", str(demo_config))[0] == 0
+    assert (tmp_path / "var" / "recorded-posts.jsonl").read_text().count("\n") >= 5
+
+
+def test_version() -> None:
+    code, output = invoke("--version")
+    assert code == 0
+    assert "inchannel, version" in output

@@ -1,0 +1,45 @@
+"""The scheduler wiring: jobs per source, and a clean stop after the running step."""
+
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy import func, select
+
+from monitor.daemon import build_scheduler, run_forever
+from monitor.store.models import Message
+from tests.conftest import RuntimeFactory, mention
+
+
+def test_scheduler_has_one_job_per_source_and_the_steps(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime([mention(1)])
+    scheduler = build_scheduler(rt)
+    scheduler.start(paused=True)  # defaults are applied when jobs are scheduled
+    try:
+        jobs = {job.id: job for job in scheduler.get_jobs()}
+        assert set(jobs) == {"poll:feed", "process", "dispatch"}
+        assert jobs["poll:feed"].coalesce is True
+        assert jobs["poll:feed"].max_instances == 1
+    finally:
+        scheduler.shutdown(wait=False)
+
+
+def test_run_forever_processes_and_stops_on_request(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime([mention(i) for i in range(3)])
+    done = threading.Event()
+
+    def stop_when_ingested() -> None:
+        def watch() -> None:
+            for _ in range(200):
+                with rt.sessions() as session:
+                    if session.scalar(select(func.count()).select_from(Message)) >= 3:
+                        break
+                done.wait(0.05)
+            rt.stopping.set()
+
+        threading.Thread(target=watch, daemon=True).start()
+
+    run_forever(rt, on_started=stop_when_ingested)
+    assert rt.stopping.is_set()
+    with rt.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Message)) >= 3

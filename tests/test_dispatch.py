@@ -1,0 +1,134 @@
+"""The outbox: retries, permanent failures, rate limits and crash safety. No sleeping."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from monitor.domain import ActionStatus, CaseState, Platform
+from monitor.pipeline import dispatch_outbox, poll_source, process_pending
+from monitor.runtime import Runtime
+from monitor.store.models import ActionRow, Case, Event, Message
+from tests.conftest import RuntimeFactory, mention
+from tests.fakes import CrashAfterPost, ScriptedResponder, permanent, temporary
+
+OUTAGE = "@acme the app is down"
+
+
+def with_scripted(rt: Runtime) -> ScriptedResponder:
+    responder = ScriptedResponder()
+    rt.responders[Platform.X] = responder
+    return responder
+
+
+def queued(make_runtime: RuntimeFactory, n: int = 1) -> tuple[Runtime, ScriptedResponder]:
+    rt = make_runtime([mention(i, OUTAGE) for i in range(n)])
+    responder = with_scripted(rt)
+    while poll_source(rt, "feed"):
+        pass
+    process_pending(rt)
+    return rt, responder
+
+
+def action(rt: Runtime) -> ActionRow:
+    with rt.sessions() as session:
+        return session.scalars(select(ActionRow)).one()
+
+
+def test_temporary_error_reschedules_with_backoff(make_runtime: RuntimeFactory) -> None:
+    rt, responder = queued(make_runtime)
+    responder.fail_next(temporary())
+    dispatch_outbox(rt)
+    row = action(rt)
+    assert (row.status, row.attempts, row.last_error) == ("failed", 1, "503 Service Unavailable")
+    base = rt.settings.dispatch.backoff_base_seconds
+    assert (
+        timedelta(seconds=base / 2)
+        <= row.next_attempt_at - rt.clock.now()
+        <= timedelta(seconds=base)
+    )
+    dispatch_outbox(rt)  # not due yet: nothing happens
+    assert responder.posts == []
+    rt.clock.advance(seconds=base)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    assert action(rt).status == ActionStatus.SENT
+    assert len(responder.posts) == 1
+
+
+def test_rate_limited_send_waits_for_the_reset_time(make_runtime: RuntimeFactory) -> None:
+    rt, responder = queued(make_runtime)
+    reset = rt.clock.now() + timedelta(minutes=14)
+    responder.fail_next(temporary("429 Too Many Requests", retry_after=reset))
+    dispatch_outbox(rt)
+    assert action(rt).next_attempt_at == reset
+    rt.clock.advance(minutes=13)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    assert responder.posts == []
+    rt.clock.advance(minutes=1)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    assert len(responder.posts) == 1
+
+
+def test_permanent_error_is_dead_and_case_goes_to_a_human(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime([mention(1, "@acme thank you so much, wonderful service!")])
+    responder = with_scripted(rt)
+    poll_source(rt, "feed")
+    process_pending(rt)
+    responder.fail_next(permanent())
+    dispatch_outbox(rt)
+    rt.clock.advance(days=1)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    assert action(rt).status == ActionStatus.DEAD
+    assert action(rt).attempts == 1
+    with rt.sessions() as session:
+        assert session.scalars(select(Case)).one().state == CaseState.AWAITING_HUMAN
+        kinds = session.scalars(select(Event.kind)).all()
+        assert "send_failed" in kinds
+
+
+def test_retries_are_capped_then_dead(make_runtime: RuntimeFactory) -> None:
+    rt, responder = queued(make_runtime)
+    attempts = rt.settings.dispatch.max_attempts
+    responder.fail_next(*[temporary() for _ in range(attempts)])
+    for _ in range(attempts):
+        dispatch_outbox(rt)
+        rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    row = action(rt)
+    assert (row.status, row.attempts) == (ActionStatus.DEAD, attempts)
+    assert responder.posts == []
+
+
+@pytest.mark.parametrize("reply_exists", [True, False])
+def test_crash_between_sending_and_sent_never_posts_twice(
+    make_runtime: RuntimeFactory, reply_exists: bool
+) -> None:
+    rt, responder = queued(make_runtime)
+    responder.crash_after_post = True
+    with pytest.raises(CrashAfterPost):
+        dispatch_outbox(rt)
+    assert action(rt).status == ActionStatus.SENDING
+    if not reply_exists:
+        responder.posts.clear()  # the platform never got it
+    responder.crash_after_post = False
+    dispatch_outbox(rt)  # the claim is fresh: nobody touches it yet
+    assert action(rt).status == ActionStatus.SENDING
+    rt.clock.advance(minutes=11)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    row = action(rt)
+    assert row.status == ActionStatus.SENT
+    assert len(responder.posts) == 1
+    assert responder.lookups == 1
+    with rt.sessions() as session:
+        outbound = session.scalars(select(Message).where(Message.direction == "outbound")).all()
+        assert [m.external_id for m in outbound] == [row.result_external_id]
+
+
+def test_responder_bug_is_a_temporary_failure(make_runtime: RuntimeFactory) -> None:
+    rt, responder = queued(make_runtime)
+    responder.fail_next(KeyError("oops"))
+    dispatch_outbox(rt)
+    row = action(rt)
+    assert row.status == ActionStatus.FAILED
+    assert row.last_error == "KeyError: 'oops'"

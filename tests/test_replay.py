@@ -1,0 +1,105 @@
+"""The replay source: JSONL parsing, bad lines, paging and cursors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from monitor.domain import MessageKind, Platform
+from monitor.sources.base import SourceError
+from monitor.sources.replay import ReplaySource, load_jsonl
+from tests.conftest import REPO
+
+NOW = datetime(2026, 11, 20, tzinfo=UTC)
+GOOD = (
+    '{"platform": "x", "id": "1", "author": "jane_doe", "author_id": "42", "text": "@acme hi", '
+    '"created_at": "2026-11-20T10:00:00Z", "conversation_id": "1", "in_reply_to": null}'
+)
+
+BAD_LINES = {
+    "{not json": "invalid JSON: Expecting property name enclosed in double quotes at column 2",
+    "[1, 2]": "expected a JSON object",
+    '{"platform": "x"}': "missing id, author, author_id, created_at, conversation_id, text",
+    GOOD.replace('"x"', '"myspace"'): "platform must be 'x' or 'reddit', not 'myspace'",
+    GOOD.replace('"@acme hi"', "42"): "text must be a string",
+    GOOD.replace(
+        "2026-11-20T10:00:00Z", "yesterday"
+    ): "created_at is not an ISO 8601 time: 'yesterday'",
+    GOOD.replace(
+        '"in_reply_to": null', '"author_followers": "many"'
+    ): "author_followers must be an integer",
+    GOOD.replace('"in_reply_to": null', '"kind": "dm"'): (
+        "kind must be one of ['keyword', 'mention', 'own', 'reply'], not 'dm'"
+    ),
+}
+
+
+@pytest.mark.parametrize(("line", "message"), list(BAD_LINES.items()))
+def test_bad_lines_are_reported_with_line_number_and_skipped(
+    tmp_path: Path, line: str, message: str
+) -> None:
+    path = tmp_path / "feed.jsonl"
+    second = GOOD.replace('"1"', '"2"')
+    path.write_text(f"{GOOD}\n\n{line}\n{second}\n", encoding="utf-8")
+    mentions, problems = load_jsonl(path)
+    assert [m.external_id for m in mentions] == ["1", "2"]
+    assert [str(p) for p in problems] == [f"line 3: {message}"]
+
+
+def test_optional_fields_and_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "feed.jsonl"
+    extra = ', "author_name": "Jane", "author_followers": 10, "author_verified": true, "lang": "en"'
+    path.write_text(GOOD[:-1] + extra + ', "reply_allowed": false}\n', encoding="utf-8")
+    (m,), _ = load_jsonl(path)
+    assert (m.platform, m.author.display_name, m.author.followers) == (Platform.X, "Jane", 10)
+    assert m.author.verified
+    assert not m.reply_allowed
+    assert m.lang == "en"
+    assert m.kind is MessageKind.MENTION
+    assert m.created_at == datetime(2026, 11, 20, 10, tzinfo=UTC)
+
+
+def test_invalid_utf8_bytes_are_replaced_not_fatal(tmp_path: Path) -> None:
+    path = tmp_path / "feed.jsonl"
+    path.write_bytes(GOOD.replace("hi", "hi \xff").encode("latin-1") + b"\n")
+    (m,), problems = load_jsonl(path)
+    assert problems == []
+    assert m.text == "@acme hi \ufffd"
+
+
+def test_pages_and_cursor(tmp_path: Path) -> None:
+    path = tmp_path / "feed.jsonl"
+    path.write_text(
+        "".join(GOOD.replace('"1"', f'"{i}"') + "\n" for i in range(5)), encoding="utf-8"
+    )
+    source = ReplaySource("feed", path, page_size=2)
+    first = source.poll(None, now=NOW)
+    assert ([m.external_id for m in first.mentions], first.cursor, first.more) == (
+        ["0", "1"],
+        "2",
+        True,
+    )
+    last = source.poll("4", now=NOW)
+    assert ([m.external_id for m in last.mentions], last.more) == (["4"], False)
+    assert source.poll("5", now=NOW).mentions == []
+
+
+def test_missing_file_and_bad_cursor_are_source_errors(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="cannot read"):
+        ReplaySource("feed", tmp_path / "missing.jsonl").poll(None, now=NOW)
+    path = tmp_path / "feed.jsonl"
+    path.write_text(GOOD + "\n", encoding="utf-8")
+    with pytest.raises(SourceError, match="replay cursor must be a number"):
+        ReplaySource("feed", path).poll("abc", now=NOW)
+
+
+def test_shipped_samples_are_clean_and_varied() -> None:
+    mentions, problems = load_jsonl(REPO / "config" / "samples" / "mentions.jsonl")
+    assert problems == []
+    assert len(mentions) >= 30
+    assert {m.platform for m in mentions} == {Platform.X, Platform.REDDIT}
+    assert any(m.lang not in (None, "en") for m in mentions)
+    assert any(m.in_reply_to for m in mentions)
+    assert any(m.text.startswith("RT @") for m in mentions)
