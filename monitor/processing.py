@@ -27,7 +27,7 @@ from monitor.rules.engine import Context
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
 from monitor.store.models import ActionRow, Case, Customer, Event, Message
-from monitor.store.queries import last_bot_reply_to_customer, skip_locked
+from monitor.store.queries import skip_locked
 
 log = logging.getLogger("inchannel.process")
 
@@ -45,8 +45,11 @@ def process_pending(rt: Runtime) -> bool:
             .limit(limit + 1)
         )
         batch = list(session.scalars(skip_locked(session, query)))
-        for message in batch[:limit]:
-            _process(rt, session, message, now)
+        # No autoflush: the batch's UPDATEs go out together at commit instead of before
+        # every query. New cases are flushed explicitly so later messages find them.
+        with session.no_autoflush:
+            for message in batch[:limit]:
+                _process(rt, session, message, now)
     count = min(len(batch), limit)
     if count:
         log.info("processed=%d duration_ms=%.1f", count, (time.perf_counter() - started) * 1000)
@@ -71,11 +74,13 @@ def _process(rt: Runtime, session: Session, message: Message, now: datetime) -> 
         now=now,
         case_ref=case.ref,
         bot_replies_in_thread=case.bot_replies,
-        last_bot_reply_to_author_at=last_bot_reply_to_customer(session, customer.id),
+        last_bot_reply_to_author_at=customer.last_bot_reply_at,
     )
     decision = rt.rules.decide(mention, score, context)
     message.decision = _decision_json(decision)
     _apply(session, case, message, decision, now)
+    if decision.reply is not None and not decision.reply.draft:
+        customer.last_bot_reply_at = now
 
 
 def _mention(message: Message, customer: Customer | None) -> Mention:

@@ -71,6 +71,8 @@ class Customer(Base):
     display_name: Mapped[str] = mapped_column(String(256), default="")
     followers: Mapped[int | None] = mapped_column(Integer, nullable=True)
     verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    # For the per-author cooldown across all of this customer's threads.
+    last_bot_reply_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

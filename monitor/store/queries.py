@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, func, inspect, select, update
+from sqlalchemy import Select, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from monitor.domain import ActionStatus
-from monitor.store.models import ActionRow, Base, Case
+from monitor.store.models import ActionRow, Base
 
 # Any SELECT, whatever its row type.
 SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
@@ -65,9 +65,3 @@ def claim_due_actions(
         if getattr(result, "rowcount", 0) == 1:
             claimed.append((action_id, status == ActionStatus.SENDING))
     return claimed
-
-
-def last_bot_reply_to_customer(session: Session, customer_id: int) -> datetime | None:
-    query = select(func.max(Case.last_bot_reply_at)).where(Case.customer_id == customer_id)
-    value: datetime | None = session.execute(query).scalar_one_or_none()
-    return value

@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("display_name", sa.String(length=256), nullable=False),
         sa.Column("followers", sa.Integer(), nullable=True),
         sa.Column("verified", sa.Boolean(), nullable=False),
+        sa.Column("last_bot_reply_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_customers")),
