@@ -16,11 +16,14 @@ from monitor.dispatch import dispatch_outbox
 from monitor.ingest import poll_source
 from monitor.processing import process_pending
 from monitor.runtime import Runtime
+from monitor.sla import check_sla
 
 log = logging.getLogger("inchannel.daemon")
 
 # One job run drains at most this many batches, so other jobs get their turn.
 MAX_BATCHES_PER_RUN = 50
+# SLA targets are in minutes; checking every half minute is precise enough.
+SLA_INTERVAL_SECONDS = 30
 
 
 def guarded(name: str, rt: Runtime, step: Callable[[], bool]) -> Callable[[], None]:
@@ -62,6 +65,7 @@ def build_scheduler(rt: Runtime) -> BackgroundScheduler:
     steps: list[tuple[str, float, Callable[[], bool]]] = [
         ("process", rt.settings.processing.interval_seconds, lambda: process_pending(rt)),
         ("dispatch", rt.settings.dispatch.interval_seconds, lambda: dispatch_outbox(rt)),
+        ("sla", SLA_INTERVAL_SECONDS, lambda: check_sla(rt)),
     ]
     for name, seconds, step in steps:
         scheduler.add_job(

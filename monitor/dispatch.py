@@ -7,19 +7,23 @@ import random
 import time
 from datetime import datetime, timedelta
 
+from sqlalchemy.orm import Session
+
+from monitor import cases
 from monitor.domain import (
     Action,
     ActionKind,
     ActionStatus,
-    CaseState,
     Direction,
+    Escalation,
     MessageKind,
     Platform,
+    Priority,
 )
 from monitor.runtime import Runtime
 from monitor.settings import Dispatch
 from monitor.store.db import transaction
-from monitor.store.models import ActionRow, Case, Event, Message, case_ref
+from monitor.store.models import ActionRow, Case, Message, case_ref
 from monitor.store.queries import claim_due_actions
 from responders.base import ResponderError, SendResult
 
@@ -71,7 +75,9 @@ def _dispatch_one(rt: Runtime, action_id: int, outcome_unknown: bool) -> None:
         row = session.get(ActionRow, action_id)
         assert row is not None
         action = _action(row)
-    responder = rt.responders.get(action.platform)
+    responder = (
+        rt.notifier if action.kind is ActionKind.NOTIFY else rt.responders.get(action.platform)
+    )
     try:
         if responder is None:
             raise ResponderError(f"no responder configured for {action.platform}", permanent=True)
@@ -98,6 +104,7 @@ def _action(row: ActionRow) -> Action:
         text=row.text,
         idempotency_key=row.idempotency_key,
         attempts=row.attempts,
+        channel=row.channel,
     )
 
 
@@ -106,23 +113,18 @@ def _record_sent(rt: Runtime, action: Action, result: SendResult, *, recovered: 
     with transaction(rt.sessions) as session:
         row = session.get(ActionRow, action.id)
         assert row is not None
-        row.status, row.result_external_id, row.updated_at = (
-            ActionStatus.SENT,
-            result.external_id,
-            now,
-        )
-        row.last_error = None
+        row.status, row.result_external_id = ActionStatus.SENT, result.external_id
+        row.updated_at, row.last_error = now, None
         case = session.get(Case, row.case_id)
         assert case is not None
-        # Store our own post at once, so the poller never ingests it as a new mention.
-        session.add(_outbound(rt, row, result.external_id, now))
-        if case.first_response_at is None:
-            case.first_response_at = now
-        case.updated_at = now
         detail = {"action": action.id, "external_id": result.external_id, "recovered": recovered}
-        session.add(
-            Event(case_id=case.id, kind="sent", actor=row.rule or "bot", detail=detail, at=now)
-        )
+        cases.record(session, case, "sent", row.actor or row.rule or "bot", now, **detail)
+        if action.kind is ActionKind.REPLY:
+            # Store our own post at once, so the poller never ingests it as a new mention.
+            session.add(_outbound(rt, row, result.external_id, now))
+            if case.first_response_at is None:
+                case.first_response_at = now
+            case.updated_at = now
     log.info("action=%d sent external_id=%s recovered=%s", action.id, result.external_id, recovered)
 
 
@@ -151,29 +153,31 @@ def _record_error(rt: Runtime, action: Action, error: ResponderError) -> None:
         row = session.get(ActionRow, action.id)
         assert row is not None
         row.last_error, row.updated_at = str(error)[:2000], now
-        exhausted = row.attempts >= config.max_attempts
-        if error.permanent or exhausted:
+        if error.permanent or row.attempts >= config.max_attempts:
             row.status = ActionStatus.DEAD
-            case = session.get(Case, row.case_id)
-            assert case is not None
-            reason = (
-                "permanent error" if error.permanent else f"gave up after {row.attempts} attempts"
-            )
-            detail = {"action": action.id, "error": str(error)[:500], "reason": reason}
-            session.add(
-                Event(case_id=case.id, kind="send_failed", actor="system", detail=detail, at=now)
-            )
-            if case.state != CaseState.AWAITING_HUMAN:
-                session.add(
-                    Event(case_id=case.id, kind="state", actor="system", at=now,
-                          detail={"old": case.state, "new": CaseState.AWAITING_HUMAN.value})
-                )  # fmt: skip
-                case.state = CaseState.AWAITING_HUMAN.value
-            case.updated_at = now
+            _hand_to_human(rt, session, row, error, now)
         else:
             row.status = ActionStatus.FAILED
             row.next_attempt_at = _next_attempt(now, row.attempts, error, config)
     log.warning("action=%d failed permanent=%s error=%s", action.id, error.permanent, error)
+
+
+def _hand_to_human(
+    rt: Runtime, session: Session, row: ActionRow, error: ResponderError, now: datetime
+) -> None:
+    """A dead reply is a promise we could not keep: a person takes over, and is told."""
+    case = session.get(Case, row.case_id)
+    assert case is not None
+    reason = "permanent error" if error.permanent else f"gave up after {row.attempts} attempts"
+    detail = {"action": row.id, "error": str(error)[:500], "reason": reason}
+    cases.record(session, case, "send_failed", "system", now, **detail)
+    if row.kind == ActionKind.NOTIFY:
+        return  # the case itself is unaffected; the dead notification shows in the outbox
+    escalation = Escalation(
+        "system", case.team or rt.settings.teams[0].name, Priority(case.priority),
+        reason=f"reply could not be posted ({reason}): {str(error)[:200]}",
+    )  # fmt: skip
+    cases.escalate(session, rt.settings, case, escalation, now)
 
 
 def _next_attempt(

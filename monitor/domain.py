@@ -57,6 +57,8 @@ class ActionKind(StrEnum):
 
 
 class ActionStatus(StrEnum):
+    DRAFT = "draft"  # a proposed reply waiting for a human's approval; never claimed
+    REJECTED = "rejected"  # a draft a human turned down
     PENDING = "pending"
     SENDING = "sending"
     SENT = "sent"
@@ -165,3 +167,4 @@ class Action:
     text: str
     idempotency_key: str
     attempts: int = 0
+    channel: str | None = None  # the notification channel of a NOTIFY action

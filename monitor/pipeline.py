@@ -12,8 +12,16 @@ from monitor.dispatch import dispatch_outbox
 from monitor.ingest import poll_source
 from monitor.processing import process_pending
 from monitor.runtime import Runtime
+from monitor.sla import check_sla
 
-__all__ = ["CycleReport", "dispatch_outbox", "poll_source", "process_pending", "run_cycle"]
+__all__ = [
+    "CycleReport",
+    "check_sla",
+    "dispatch_outbox",
+    "poll_source",
+    "process_pending",
+    "run_cycle",
+]
 
 # Bounds one cycle so a source that always says "more" cannot keep --once running forever.
 MAX_ROUNDS = 10_000
@@ -39,5 +47,6 @@ def run_cycle(rt: Runtime) -> CycleReport:
     """Poll every source until it is caught up, process everything, dispatch everything."""
     polls = sum(drain(poll_source, rt, name) for name in rt.sources)
     batches = drain(process_pending, rt)
+    drain(check_sla, rt)
     sends = drain(dispatch_outbox, rt)
     return CycleReport(polls, batches, sends)

@@ -11,9 +11,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from monitor import cases
 from monitor.domain import (
-    ActionKind,
-    ActionStatus,
     Author,
     CaseState,
     Decision,
@@ -21,12 +20,11 @@ from monitor.domain import (
     Mention,
     MessageKind,
     Platform,
-    Score,
 )
 from monitor.rules.engine import Context
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
-from monitor.store.models import ActionRow, Case, Customer, Event, Message
+from monitor.store.models import Case, Customer, Message
 from monitor.store.queries import skip_locked
 
 log = logging.getLogger("inchannel.process")
@@ -69,7 +67,7 @@ def _process(rt: Runtime, session: Session, message: Message, now: datetime) -> 
     message.label, message.compound, message.score_reason = (
         score.label.value, score.compound, score.reason
     )  # fmt: skip
-    case = _attach(session, message, customer, score, now)
+    case = cases.attach(session, message, customer, score, now)
     context = Context(
         now=now,
         case_ref=case.ref,
@@ -78,7 +76,7 @@ def _process(rt: Runtime, session: Session, message: Message, now: datetime) -> 
     )
     decision = rt.rules.decide(mention, score, context)
     message.decision = _decision_json(decision)
-    _apply(session, case, message, decision, now)
+    _apply(rt, session, case, message, decision, now)
     if decision.reply is not None and not decision.reply.draft:
         customer.last_bot_reply_at = now
 
@@ -116,109 +114,32 @@ def _latest_case_id(session: Session, message: Message) -> int | None:
     return session.execute(query).scalar_one_or_none()
 
 
-def _attach(
-    session: Session, message: Message, customer: Customer, score: Score, now: datetime
-) -> Case:
-    """Same platform + thread + customer → same case; a resolved one is reopened."""
-    query = (
-        select(Case)
-        .where(
-            Case.platform == message.platform,
-            Case.conversation_id == message.conversation_id,
-            Case.customer_id == customer.id,
-        )
-        .order_by(Case.id.desc())
-        .limit(1)
-    )
-    case = session.scalars(query).first()
-    if case is None:
-        case = Case(
-            platform=message.platform,
-            conversation_id=message.conversation_id,
-            customer_id=customer.id,
-            state=CaseState.NEW.value,
-            priority="normal",
-            tags=[],
-            first_label=score.label.value,
-            bot_replies=0,
-            opened_at=now,
-            updated_at=now,
-        )
-        session.add(case)
-        session.flush()
-        _event(session, case, "opened", "system", now, message=message.external_id)
-    elif case.state == CaseState.RESOLVED.value:
-        _transition(session, case, CaseState.NEW, "system", now, reason="customer wrote again")
-        case.resolved_at = None
-    message.case_id = case.id
-    case.latest_label, case.latest_compound = score.label.value, score.compound
-    case.updated_at = now
-    return case
-
-
 def _apply(
-    session: Session, case: Case, message: Message, decision: Decision, now: datetime
+    rt: Runtime, session: Session, case: Case, message: Message, decision: Decision, now: datetime
 ) -> None:
     if decision.matched or decision.notes:
         actor = ",".join(decision.matched) or "guard"
-        _event(session, case, "decided", actor, now, **_decision_json(decision))
+        cases.record(session, case, "decided", actor, now, **_decision_json(decision))
     if decision.ignored:
         return
     case.tags = sorted(set(case.tags) | set(decision.tags))
     if decision.escalation is not None:
-        escalation = decision.escalation
-        case.team, case.priority = escalation.team, escalation.priority.value
-        _transition(
-            session, case, CaseState.AWAITING_HUMAN, escalation.rule, now, team=escalation.team
-        )
+        cases.escalate(session, rt.settings, case, decision.escalation, now, message=message)
     reply = decision.reply
     if reply is None:
         return
+    cases.queue_reply(
+        session, case, message, reply.text, actor=reply.rule, rule=reply.rule, now=now,
+        draft=reply.draft,
+    )  # fmt: skip
     if reply.draft:
-        _transition(session, case, CaseState.AWAITING_APPROVAL, reply.rule, now, draft=reply.text)
         return
-    session.add(
-        ActionRow(
-            case_id=case.id,
-            message_id=message.id,
-            kind=ActionKind.REPLY.value,
-            platform=message.platform,
-            target_external_id=message.external_id,
-            conversation_id=message.conversation_id,
-            text=reply.text,
-            rule=reply.rule,
-            status=ActionStatus.PENDING.value,
-            attempts=0,
-            next_attempt_at=now,
-            idempotency_key=f"reply:{case.id}:{reply.rule}:{message.external_id}",
-            created_at=now,
-            updated_at=now,
-        )
-    )
     # Counted when queued, not when sent, so the per-thread cap holds even while the
     # first reply is still in the outbox.
     case.bot_replies += 1
     case.last_bot_reply_at = now
     if decision.escalation is None:
-        _transition(session, case, CaseState.AUTO_REPLIED, reply.rule, now)
-
-
-def _transition(
-    session: Session, case: Case, state: CaseState, actor: str, now: datetime, **detail: Any
-) -> None:
-    if case.state == state.value:
-        return
-    _event(session, case, "state", actor, now, old=case.state, new=state.value, **detail)
-    case.state = state.value
-    case.updated_at = now
-
-
-def _event(
-    session: Session, case: Case | None, kind: str, actor: str, now: datetime, **detail: Any
-) -> None:
-    session.add(
-        Event(case_id=case.id if case else None, kind=kind, actor=actor, detail=detail, at=now)
-    )
+        cases.transition(session, case, CaseState.AUTO_REPLIED, reply.rule, now)
 
 
 def _decision_json(decision: Decision) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from monitor.sources.base import Source
 from monitor.sources.replay import ReplaySource
 from monitor.store.db import make_engine, session_factory
 from responders.base import Responder
+from responders.notify import Notifier
 from responders.recording import RecordingResponder
 
 DEFAULT_RECORDING = Path("var/recorded-posts.jsonl")
@@ -32,6 +33,7 @@ class Runtime:
     sessions: sessionmaker[Session]
     sources: dict[str, Source]
     responders: dict[Platform, Responder]
+    notifier: Responder
     scorer: Scorer
     rules: RuleEngine
     clock: Clock = field(default_factory=SystemClock)
@@ -60,6 +62,13 @@ def build_responders(settings: Settings, *, dry_run: bool = False) -> dict[Platf
     return responders
 
 
+def build_notifier(settings: Settings, *, dry_run: bool = False) -> Responder:
+    """Apprise channels; under --dry-run notifications are recorded like posts."""
+    if dry_run:
+        return RecordingResponder(DEFAULT_RECORDING)
+    return Notifier({name: channel.url for name, channel in settings.channels.items()})
+
+
 def build_rule_engine(settings: Settings) -> RuleEngine:
     rules = load_rules(settings.resolve(settings.rules.path))
     guards = Guards(
@@ -80,6 +89,7 @@ def build_runtime(
         sessions=session_factory(engine),
         sources={s.name: build_source(settings, s) for s in settings.sources if s.enabled},
         responders=build_responders(settings, dry_run=dry_run),
+        notifier=build_notifier(settings, dry_run=dry_run),
         scorer=Scorer(settings.scoring),
         rules=build_rule_engine(settings),
         clock=clock or SystemClock(),

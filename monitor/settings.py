@@ -9,11 +9,21 @@ from __future__ import annotations
 import difflib
 import os
 import typing
+from datetime import date, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from monitor.calendar import WEEKDAYS, AlwaysOpen, BusinessCalendar
 from monitor.yamlpos import ConfigError, Document, Loc, Problem, load_documents, substitute_env
 
 DEFAULT_CONFIG = Path("config/inchannel.yaml")
@@ -74,10 +84,62 @@ class Processing(Strict):
     batch_size: int = Field(default=200, ge=1, le=10_000)
 
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WORKWEEK: list[Weekday] = ["mon", "tue", "wed", "thu", "fri"]
+
+
+class BusinessHours(Strict):
+    timezone: str = "UTC"
+    days: list[Weekday] = Field(default_factory=lambda: list(WORKWEEK), min_length=1)
+    hours: str = Field(default="09:00-17:00", pattern=r"^\d\d:\d\d-\d\d:\d\d$")
+    holidays: list[date] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {name!r} (use an IANA name such as Europe/London)"
+            ) from None
+        return name
+
+    @field_validator("hours")
+    @classmethod
+    def _opens_before_closing(cls, span: str) -> str:
+        opens, closes = (time.fromisoformat(part) for part in span.split("-"))
+        if opens >= closes:
+            raise ValueError(f"opening time must be before closing time in {span!r}")
+        return span
+
+    def calendar(self) -> BusinessCalendar:
+        opens, closes = (time.fromisoformat(part) for part in self.hours.split("-"))
+        return BusinessCalendar(
+            zone=ZoneInfo(self.timezone),
+            open_days=frozenset(WEEKDAYS.index(d) for d in self.days),
+            opens=opens,
+            closes=closes,
+            holidays=frozenset(self.holidays),
+        )
+
+
 class Team(Strict):
     name: str = Field(min_length=1)
     first_response_minutes: int = Field(default=60, ge=1)
+    # Minutes before the deadline at which check_sla warns.
+    sla_warning_minutes: int = Field(default=15, ge=0)
     channels: list[str] = Field(default_factory=list)
+    business_hours: BusinessHours | None = None
+
+    def calendar(self) -> BusinessCalendar | AlwaysOpen:
+        return self.business_hours.calendar() if self.business_hours else AlwaysOpen()
+
+
+class Channel(Strict):
+    """A notification target: an apprise URL (Slack, Teams, Discord, mailto, json://...)."""
+
+    url: str = Field(min_length=3)
 
 
 class RulesConfig(Strict):
@@ -95,6 +157,8 @@ class Web(Strict):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    # How people reach the dashboard; used for links in notifications.
+    public_url: str = "http://127.0.0.1:8000"
 
 
 class Logging(Strict):
@@ -110,6 +174,7 @@ class Settings(Strict):
     processing: Processing = Processing()
     dispatch: Dispatch = Dispatch()
     teams: list[Team] = Field(default_factory=lambda: [Team(name="care")])
+    channels: dict[str, Channel] = Field(default_factory=dict)
     rules: RulesConfig = RulesConfig()
     scoring: ScoringConfig = ScoringConfig()
     web: Web = Web()
@@ -126,6 +191,20 @@ class Settings(Strict):
                 raise ValueError(f"duplicate source name {source.name!r}")
             seen.add(source.name)
         return sources
+
+    @model_validator(mode="after")
+    def _team_channels_exist(self) -> Settings:
+        for team in self.teams:
+            for name in team.channels:
+                if name not in self.channels:
+                    known = ", ".join(sorted(self.channels)) or "none configured"
+                    raise ValueError(
+                        f"team {team.name!r}: unknown channel {name!r} (channels: {known})"
+                    )
+        return self
+
+    def team(self, name: str) -> Team | None:
+        return next((t for t in self.teams if t.name == name), None)
 
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else self.base_dir / path

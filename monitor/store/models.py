@@ -73,6 +73,8 @@ class Customer(Base):
     verified: Mapped[bool] = mapped_column(Boolean, default=False)
     # For the per-author cooldown across all of this customer's threads.
     last_bot_reply_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Accounts a human linked as one person (X + Reddit) share a person id.
+    person_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -82,6 +84,8 @@ class Case(Base):
     __table_args__ = (
         Index("ix_cases_thread", "platform", "conversation_id", "customer_id"),
         Index("ix_cases_state", "state", "priority"),
+        Index("ix_cases_sla", "sla_due_at"),
+        Index("ix_cases_customer", "customer_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -102,6 +106,10 @@ class Case(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # First-response SLA of the team the case is escalated to.
+    sla_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    sla_warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    sla_breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     @property
     def ref(self) -> str:
@@ -166,6 +174,9 @@ class ActionRow(Base):
     conversation_id: Mapped[str] = mapped_column(String(64))
     text: Mapped[str] = mapped_column(Text)
     rule: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # Who queued it: a rule name, a user, or "system" (SLA, dead actions).
+    actor: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    channel: Mapped[str | None] = mapped_column(String(64), nullable=True)  # notify actions
     status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)

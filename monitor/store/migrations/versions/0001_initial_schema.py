@@ -28,11 +28,15 @@ def upgrade() -> None:
         sa.Column("followers", sa.Integer(), nullable=True),
         sa.Column("verified", sa.Boolean(), nullable=False),
         sa.Column("last_bot_reply_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("person_id", sa.BigInteger(), nullable=True),
         sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_customers")),
         sa.UniqueConstraint("platform", "platform_user_id", name=op.f("uq_customers_platform")),
     )
+    with op.batch_alter_table("customers", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_customers_person_id"), ["person_id"], unique=False)
+
     op.create_table(
         "source_state",
         sa.Column("name", sa.String(length=64), nullable=False),
@@ -76,12 +80,17 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("first_response_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("sla_due_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("sla_warned_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("sla_breached_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["customer_id"], ["customers.id"], name=op.f("fk_cases_customer_id_customers")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_cases")),
     )
     with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.create_index("ix_cases_customer", ["customer_id"], unique=False)
+        batch_op.create_index("ix_cases_sla", ["sla_due_at"], unique=False)
         batch_op.create_index("ix_cases_state", ["state", "priority"], unique=False)
         batch_op.create_index(
             "ix_cases_thread", ["platform", "conversation_id", "customer_id"], unique=False
@@ -154,6 +163,8 @@ def upgrade() -> None:
         sa.Column("conversation_id", sa.String(length=64), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("rule", sa.String(length=128), nullable=True),
+        sa.Column("actor", sa.String(length=128), nullable=True),
+        sa.Column("channel", sa.String(length=64), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
@@ -194,9 +205,14 @@ def downgrade() -> None:
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.drop_index("ix_cases_thread")
         batch_op.drop_index("ix_cases_state")
+        batch_op.drop_index("ix_cases_sla")
+        batch_op.drop_index("ix_cases_customer")
 
     op.drop_table("cases")
     op.drop_table("usage")
     op.drop_table("source_state")
+    with op.batch_alter_table("customers", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_customers_person_id"))
+
     op.drop_table("customers")
     # ### end Alembic commands ###

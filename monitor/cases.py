@@ -1,0 +1,147 @@
+"""Cases: grouping messages into conversations, state changes, SLA clocks, the audit trail.
+
+Every change to a case goes through these functions, so each one leaves an event with
+its actor (a rule name, a user, or "system") and time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from monitor import notifications
+from monitor.domain import ActionKind, ActionStatus, CaseState, Escalation, Score
+from monitor.settings import Settings
+from monitor.store.models import ActionRow, Case, Customer, Event, Message
+
+# States in which a case still needs someone (bot or human) to act.
+OPEN_STATES = frozenset(
+    s.value for s in CaseState if s not in (CaseState.RESOLVED, CaseState.WAITING_CUSTOMER)
+)
+
+
+def record(
+    session: Session, case: Case | None, kind: str, actor: str, now: datetime, **detail: Any
+) -> None:
+    session.add(
+        Event(case_id=case.id if case else None, kind=kind, actor=actor, detail=detail, at=now)
+    )
+
+
+def transition(
+    session: Session, case: Case, state: CaseState, actor: str, now: datetime, **detail: Any
+) -> None:
+    if case.state == state.value:
+        return
+    record(session, case, "state", actor, now, old=case.state, new=state.value, **detail)
+    case.state = state.value
+    case.updated_at = now
+    if state is CaseState.RESOLVED:
+        case.resolved_at = now
+
+
+def attach(
+    session: Session, message: Message, customer: Customer, score: Score, now: datetime
+) -> Case:
+    """Same platform + thread + customer → same case; a resolved one is reopened."""
+    query = (
+        select(Case)
+        .where(
+            Case.platform == message.platform,
+            Case.conversation_id == message.conversation_id,
+            Case.customer_id == customer.id,
+        )
+        .order_by(Case.id.desc())
+        .limit(1)
+    )
+    case = session.scalars(query).first()
+    if case is None:
+        case = Case(
+            platform=message.platform,
+            conversation_id=message.conversation_id,
+            customer_id=customer.id,
+            state=CaseState.NEW.value,
+            priority="normal",
+            tags=[],
+            first_label=score.label.value,
+            bot_replies=0,
+            opened_at=now,
+            updated_at=now,
+        )
+        session.add(case)
+        session.flush()  # later messages of the same batch must find this case
+        record(session, case, "opened", "system", now, message=message.external_id)
+    elif case.state in (CaseState.RESOLVED.value, CaseState.WAITING_CUSTOMER.value):
+        reason = "customer wrote again"
+        transition(session, case, CaseState.NEW, "system", now, reason=reason)
+        case.resolved_at = None
+    message.case_id = case.id
+    case.latest_label, case.latest_compound = score.label.value, score.compound
+    case.updated_at = now
+    return case
+
+
+def escalate(
+    session: Session,
+    settings: Settings,
+    case: Case,
+    escalation: Escalation,
+    now: datetime,
+    *,
+    message: Message | None = None,
+) -> None:
+    """Hand the case to a team: state, SLA deadline, and a notification per channel."""
+    case.team, case.priority = escalation.team, escalation.priority.value
+    transition(session, case, CaseState.AWAITING_HUMAN, escalation.rule, now, team=escalation.team)
+    team = settings.team(escalation.team)
+    if team is not None and case.first_response_at is None and case.sla_due_at is None:
+        case.sla_due_at = team.calendar().add_minutes(case.opened_at, team.first_response_minutes)
+    channels = notifications.channels_for(settings, escalation.team, escalation.channels)
+    if channels:
+        customer = session.get(Customer, case.customer_id)
+        headline = f"escalated: {escalation.reason or escalation.rule}"
+        text = notifications.case_summary(settings, case, customer, message, headline)
+        key = f"escalation:{case.id}:{message.external_id if message else now.isoformat()}"
+        notifications.enqueue(
+            session, settings=settings, case=case, text=text, key=key, actor=escalation.rule,
+            now=now, channels=channels,
+        )  # fmt: skip
+
+
+def queue_reply(
+    session: Session,
+    case: Case,
+    message: Message,
+    text: str,
+    *,
+    actor: str,
+    rule: str | None,
+    now: datetime,
+    draft: bool = False,
+    key: str | None = None,
+) -> ActionRow:
+    """Put a reply in the outbox (or, as a draft, in front of a human first)."""
+    action = ActionRow(
+        case_id=case.id,
+        message_id=message.id,
+        kind=ActionKind.REPLY.value,
+        platform=message.platform,
+        target_external_id=message.external_id,
+        conversation_id=message.conversation_id,
+        text=text,
+        rule=rule,
+        actor=actor,
+        status=(ActionStatus.DRAFT if draft else ActionStatus.PENDING).value,
+        attempts=0,
+        next_attempt_at=now,
+        idempotency_key=key or f"reply:{case.id}:{rule or actor}:{message.external_id}",
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(action)
+    if draft:
+        transition(session, case, CaseState.AWAITING_APPROVAL, actor, now, draft=text)
+    return action

@@ -1,0 +1,84 @@
+"""Queue notifications for the social team as outbox actions."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from monitor.domain import ActionKind, ActionStatus
+from monitor.settings import Settings
+from monitor.store.models import ActionRow, Case, Customer, Message
+
+EXCERPT_CHARS = 500
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+
+
+def excerpt(text: str) -> str:
+    """Mention text as it may appear in a chat message: one bounded, inert paragraph."""
+    flat = _CONTROL.sub("", " ".join(text.split()))
+    return flat if len(flat) <= EXCERPT_CHARS else flat[: EXCERPT_CHARS - 1] + "…"
+
+
+def case_summary(
+    settings: Settings,
+    case: Case,
+    customer: Customer | None,
+    message: Message | None,
+    headline: str,
+) -> str:
+    link = f"{settings.web.public_url.rstrip('/')}/cases/{case.ref}"
+    lines = [
+        f"[{case.priority}] {case.ref} {headline}",
+        f"{case.platform} · {customer.handle if customer else '?'} · team {case.team or '-'}",
+    ]
+    if message is not None:
+        sentiment = message.label or "unscored"
+        lines.append(
+            f"sentiment {sentiment} ({message.compound if message.compound is not None else '-'})"
+        )
+        lines.append(excerpt(message.text))
+    lines.append(link)
+    return "\n".join(lines)
+
+
+def channels_for(settings: Settings, team: str | None, extra: tuple[str, ...] = ()) -> list[str]:
+    config = settings.team(team) if team else None
+    names = list(config.channels if config else []) + [c for c in extra if c in settings.channels]
+    return list(dict.fromkeys(names))
+
+
+def enqueue(
+    session: Session,
+    *,
+    settings: Settings,
+    case: Case,
+    text: str,
+    key: str,
+    actor: str,
+    now: datetime,
+    channels: list[str],
+) -> int:
+    """One NOTIFY action per channel; the key makes re-enqueueing the same alert a no-op."""
+    for channel in channels:
+        session.add(
+            ActionRow(
+                case_id=case.id,
+                kind=ActionKind.NOTIFY.value,
+                platform=case.platform,
+                target_external_id=channel,
+                conversation_id=case.conversation_id,
+                channel=channel,
+                text=text,
+                rule=None,
+                actor=actor,
+                status=ActionStatus.PENDING.value,
+                attempts=0,
+                next_attempt_at=now,
+                idempotency_key=f"notify:{key}:{channel}",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    return len(channels)

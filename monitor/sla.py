@@ -1,0 +1,71 @@
+"""Step function ``check_sla``: warn before and alert at a first-response breach, once each."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from monitor import cases, notifications
+from monitor.runtime import Runtime
+from monitor.store.db import transaction
+from monitor.store.models import Case, Customer
+
+log = logging.getLogger("inchannel.sla")
+
+BATCH = 500
+
+
+def check_sla(rt: Runtime) -> bool:
+    """Mark cases whose first response is due soon or overdue. Returns True if more wait."""
+    now = rt.clock.now()
+    widest = max((t.sla_warning_minutes for t in rt.settings.teams), default=0)
+    horizon = now + timedelta(minutes=widest)
+    with transaction(rt.sessions) as session:
+        query = (
+            select(Case)
+            .where(
+                Case.first_response_at.is_(None),
+                Case.sla_breached_at.is_(None),
+                Case.sla_due_at.is_not(None),
+                Case.sla_due_at <= horizon,
+                Case.state.in_(cases.OPEN_STATES),
+            )
+            .order_by(Case.sla_due_at)
+            .limit(BATCH + 1)
+        )
+        due = list(session.scalars(query))
+        for case in due[:BATCH]:
+            _check(rt, session, case, now)
+    return len(due) > BATCH
+
+
+def _check(rt: Runtime, session: Session, case: Case, now: datetime) -> None:
+    assert case.sla_due_at is not None
+    team = rt.settings.team(case.team or "")
+    warning = timedelta(minutes=team.sla_warning_minutes if team else 0)
+    if now >= case.sla_due_at:
+        case.sla_breached_at = now
+        overdue = f"first response overdue since {case.sla_due_at:%Y-%m-%d %H:%M} UTC"
+        _alert(rt, session, case, now, "breached", overdue)
+    elif case.sla_warned_at is None and now >= case.sla_due_at - warning:
+        case.sla_warned_at = now
+        minutes = int((case.sla_due_at - now).total_seconds() // 60)
+        _alert(rt, session, case, now, "warning", f"first response due in {minutes} min")
+
+
+def _alert(
+    rt: Runtime, session: Session, case: Case, now: datetime, kind: str, headline: str
+) -> None:
+    due = case.sla_due_at.isoformat() if case.sla_due_at else None
+    cases.record(session, case, f"sla_{kind}", "system", now, due=due)
+    channels = notifications.channels_for(rt.settings, case.team)
+    customer = session.get(Customer, case.customer_id)
+    text = notifications.case_summary(rt.settings, case, customer, None, f"SLA {headline}")
+    notifications.enqueue(
+        session, settings=rt.settings, case=case, text=text, key=f"sla-{kind}:{case.id}",
+        actor="system", now=now, channels=channels,
+    )  # fmt: skip
+    log.info("case=%s sla=%s team=%s", case.ref, kind, case.team)
