@@ -1,0 +1,140 @@
+"""Cases: drafts, escalation notifications through apprise, SLA clocks over business hours."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from monitor.calendar import AlwaysOpen
+from monitor.domain import ActionKind, ActionStatus, CaseState
+from monitor.pipeline import check_sla, dispatch_outbox, run_cycle
+from monitor.runtime import Runtime
+from monitor.settings import BusinessHours
+from monitor.store.models import ActionRow, Case, Event
+from tests.conftest import RuntimeFactory, mention
+from tests.fakeapi import FakeAPI, Reply
+
+LONDON = BusinessHours(timezone="Europe/London", hours="09:00-17:00", holidays=["2026-12-25"])
+
+
+def actions(rt: Runtime, *where: Any) -> list[ActionRow]:
+    with rt.sessions() as session:
+        return list(session.scalars(select(ActionRow).where(*where).order_by(ActionRow.id)))
+
+
+def the_case(rt: Runtime) -> Case:
+    with rt.sessions() as session:
+        return session.scalars(select(Case)).one()
+
+
+def test_draft_waits_for_approval_and_is_never_dispatched(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime([mention(1, "@acme can I pay with PayPal at checkout?")])
+    run_cycle(rt)
+    (draft,) = actions(rt)
+    assert draft.status == ActionStatus.DRAFT
+    assert the_case(rt).state == CaseState.AWAITING_APPROVAL
+    rt.clock.advance(days=1)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    assert actions(rt)[0].status == ActionStatus.DRAFT
+
+
+def test_escalation_notifies_team_channel_and_retries_when_down(
+    make_runtime: RuntimeFactory,
+) -> None:
+    with FakeAPI() as hook:
+        hook.add("POST", "/hook", Reply(503), Reply(200, body=b"ok"))
+        channels = {"care-chat": {"url": f"json://{hook.base_url.removeprefix('http://')}/hook"}}
+        teams = [{"name": "care", "channels": ["care-chat"]}, {"name": "tech"}, {"name": "billing"}]
+        rt = make_runtime([mention(1, "@acme you are idiots")], channels=channels, teams=teams)
+        run_cycle(rt)
+        (notify,) = actions(rt, ActionRow.kind == ActionKind.NOTIFY)
+        assert notify.status == ActionStatus.FAILED  # the channel answered 503
+        assert the_case(rt).state == CaseState.AWAITING_HUMAN  # the case does not wait for it
+        rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+        dispatch_outbox(rt)
+        (notify,) = actions(rt, ActionRow.kind == ActionKind.NOTIFY)
+        assert notify.status == ActionStatus.SENT, notify.last_error
+        posted = hook.seen("POST", "/hook")
+        assert len(posted) == 2
+        body = posted[-1].json()
+        assert "C-1001" in body["title"]
+        assert "you are idiots" in body["message"]
+        assert "http://127.0.0.1:8000/cases/C-1001" in body["message"]
+
+
+def test_unknown_channel_in_team_is_a_config_error(make_runtime: RuntimeFactory) -> None:
+    with pytest.raises(ValueError, match="team 'care': unknown channel 'nope'"):
+        make_runtime(teams=[{"name": "care", "channels": ["nope"]}])
+
+
+def test_sla_warns_then_breaches_once_each(make_runtime: RuntimeFactory) -> None:
+    teams = [{"name": "care", "first_response_minutes": 60, "sla_warning_minutes": 15}]
+    teams += [{"name": "tech"}, {"name": "billing"}]
+    rt = make_runtime([mention(1, "@acme you are idiots")], teams=teams)
+    run_cycle(rt)
+    opened = the_case(rt).opened_at
+    assert the_case(rt).sla_due_at == opened + timedelta(minutes=60)
+    rt.clock.advance(minutes=44)  # type: ignore[attr-defined]
+    check_sla(rt)
+    assert the_case(rt).sla_warned_at is None
+    rt.clock.advance(minutes=2)  # type: ignore[attr-defined]
+    check_sla(rt)
+    check_sla(rt)
+    rt.clock.advance(minutes=15)  # type: ignore[attr-defined]
+    check_sla(rt)
+    check_sla(rt)
+    with rt.sessions() as session:
+        kinds = session.scalars(select(Event.kind).where(Event.kind.like("sla_%"))).all()
+    assert kinds == ["sla_warning", "sla_breached"]
+
+
+def test_answered_case_never_breaches(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime([mention(1, "@acme the site is down")])  # acknowledged in thread
+    run_cycle(rt)
+    assert the_case(rt).first_response_at is not None
+    rt.clock.advance(days=2)  # type: ignore[attr-defined]
+    check_sla(rt)
+    assert the_case(rt).sla_breached_at is None
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("start", "minutes", "due"),
+    [
+        ("2026-11-20T10:00", 60, "2026-11-20T11:00"),  # Friday, within hours (GMT = UTC)
+        ("2026-11-20T16:30", 60, "2026-11-23T09:30"),  # runs over the weekend
+        ("2026-11-21T12:00", 30, "2026-11-23T09:30"),  # opened on Saturday
+        ("2026-11-20T06:00", 30, "2026-11-20T09:30"),  # before opening
+        ("2026-12-24T16:45", 30, "2026-12-28T09:15"),  # Christmas holiday, then weekend
+        ("2026-07-01T07:30", 60, "2026-07-01T09:00"),  # summer: opens 09:00 BST = 08:00 UTC
+    ],
+)
+def test_business_calendar_deadlines(start: str, minutes: int, due: str) -> None:
+    assert LONDON.calendar().add_minutes(at(start), minutes) == at(due)
+
+
+def test_business_minutes_between_skips_nights_and_weekends() -> None:
+    calendar = LONDON.calendar()
+    assert calendar.minutes_between(at("2026-11-20T16:00"), at("2026-11-23T10:00")) == 120
+    assert calendar.minutes_between(at("2026-11-23T10:00"), at("2026-11-20T16:00")) == -120
+    assert AlwaysOpen().minutes_between(at("2026-11-20T16:00"), at("2026-11-21T16:00")) == 1440
+
+
+@pytest.mark.parametrize(
+    ("hours", "message"),
+    [
+        ({"timezone": "Mars/Olympus"}, "unknown time zone 'Mars/Olympus'"),
+        ({"hours": "17:00-09:00"}, "opening time must be before closing time"),
+        ({"hours": "9-5"}, "String should match pattern"),
+        ({"days": []}, "List should have at least 1 item"),
+    ],
+)
+def test_bad_business_hours(hours: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        BusinessHours.model_validate(hours)
