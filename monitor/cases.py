@@ -106,9 +106,15 @@ def escalate(
         text = notifications.case_summary(settings, case, customer, message, headline)
         key = f"escalation:{case.id}:{message.external_id if message else now.isoformat()}"
         notifications.enqueue(
-            session, settings=settings, case=case, text=text, key=key, actor=escalation.rule,
-            now=now, channels=channels,
-        )  # fmt: skip
+            session,
+            settings=settings,
+            case=case,
+            text=text,
+            key=key,
+            actor=escalation.rule,
+            now=now,
+            channels=channels,
+        )
 
 
 def queue_reply(

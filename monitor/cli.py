@@ -145,9 +145,11 @@ def _run_once(rt: Runtime) -> None:
     report = run_cycle(rt)
     log.info(
         "cycle done polls=%d process_batches=%d dispatch_batches=%d duration_ms=%.1f",
-        report.polls, report.process_batches, report.dispatch_batches,
+        report.polls,
+        report.process_batches,
+        report.dispatch_batches,
         (time.perf_counter() - started) * 1000,
-    )  # fmt: skip
+    )
 
 
 def _serve_in_thread(rt: Runtime) -> None:
@@ -168,6 +170,14 @@ def serve_command(config_file: Path | None) -> None:
 
     serve(build_runtime(settings))
 
+
+def _register_command_groups() -> None:
+    from monitor.commands.cases import cases_group
+
+    main.add_command(cases_group)
+
+
+_register_command_groups()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

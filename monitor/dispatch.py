@@ -174,9 +174,11 @@ def _hand_to_human(
     if row.kind == ActionKind.NOTIFY:
         return  # the case itself is unaffected; the dead notification shows in the outbox
     escalation = Escalation(
-        "system", case.team or rt.settings.teams[0].name, Priority(case.priority),
+        "system",
+        case.team or rt.settings.teams[0].name,
+        Priority(case.priority),
         reason=f"reply could not be posted ({reason}): {str(error)[:200]}",
-    )  # fmt: skip
+    )
     cases.escalate(session, rt.settings, case, escalation, now)
 
 

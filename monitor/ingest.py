@@ -61,9 +61,13 @@ def poll_source(rt: Runtime, name: str) -> bool:
         state.items_total += new
     log.info(
         "source=%s fetched=%d new=%d skipped=%d more=%s duration_ms=%.1f",
-        name, len(result.mentions), new, len(result.problems), result.more,
+        name,
+        len(result.mentions),
+        new,
+        len(result.problems),
+        result.more,
         (time.perf_counter() - started) * 1000,
-    )  # fmt: skip
+    )
     return result.more
 
 
@@ -93,8 +97,12 @@ def _record_failure(rt: Runtime, name: str, now: datetime, error: SourceError) -
             state.next_poll_at = now + timedelta(days=3650)
     log.warning(
         "source=%s poll failed permanent=%s failures=%d retry_at=%s error=%s",
-        name, error.permanent, state.consecutive_failures, state.next_poll_at, error,
-    )  # fmt: skip
+        name,
+        error.permanent,
+        state.consecutive_failures,
+        state.next_poll_at,
+        error,
+    )
 
 
 def _store(

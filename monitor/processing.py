@@ -65,8 +65,10 @@ def _process(rt: Runtime, session: Session, message: Message, now: datetime) -> 
     assert customer is not None
     score = rt.scorer.score(mention.text, lang=mention.lang)
     message.label, message.compound, message.score_reason = (
-        score.label.value, score.compound, score.reason
-    )  # fmt: skip
+        score.label.value,
+        score.compound,
+        score.reason,
+    )
     case = cases.attach(session, message, customer, score, now)
     context = Context(
         now=now,
@@ -129,9 +131,15 @@ def _apply(
     if reply is None:
         return
     cases.queue_reply(
-        session, case, message, reply.text, actor=reply.rule, rule=reply.rule, now=now,
+        session,
+        case,
+        message,
+        reply.text,
+        actor=reply.rule,
+        rule=reply.rule,
+        now=now,
         draft=reply.draft,
-    )  # fmt: skip
+    )
     if reply.draft:
         return
     # Counted when queued, not when sent, so the per-thread cap holds even while the

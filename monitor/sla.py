@@ -65,7 +65,13 @@ def _alert(
     customer = session.get(Customer, case.customer_id)
     text = notifications.case_summary(rt.settings, case, customer, None, f"SLA {headline}")
     notifications.enqueue(
-        session, settings=rt.settings, case=case, text=text, key=f"sla-{kind}:{case.id}",
-        actor="system", now=now, channels=channels,
-    )  # fmt: skip
+        session,
+        settings=rt.settings,
+        case=case,
+        text=text,
+        key=f"sla-{kind}:{case.id}",
+        actor="system",
+        now=now,
+        channels=channels,
+    )
     log.info("case=%s sla=%s team=%s", case.ref, kind, case.team)

@@ -22,15 +22,27 @@ def seed_actions(rt: object, n: int) -> None:
     sessions = rt.sessions  # type: ignore[attr-defined]
     with sessions.begin() as session:
         customer = Customer(
-            platform="x", platform_user_id="1", handle="jane", display_name="", verified=False,
-            first_seen_at=T0, last_seen_at=T0,
-        )  # fmt: skip
+            platform="x",
+            platform_user_id="1",
+            handle="jane",
+            display_name="",
+            verified=False,
+            first_seen_at=T0,
+            last_seen_at=T0,
+        )
         session.add(customer)
         session.flush()
         case = Case(
-            platform="x", conversation_id="c1", customer_id=customer.id, state="new",
-            priority="normal", tags=[], bot_replies=0, opened_at=T0, updated_at=T0,
-        )  # fmt: skip
+            platform="x",
+            conversation_id="c1",
+            customer_id=customer.id,
+            state="new",
+            priority="normal",
+            tags=[],
+            bot_replies=0,
+            opened_at=T0,
+            updated_at=T0,
+        )
         session.add(case)
         session.flush()
         session.add_all(

@@ -1,0 +1,298 @@
+"""What a person on the social team does to a case. Shared by the CLI and the dashboard.
+
+Every operation is one transaction and leaves an audit event with the person's name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from monitor import cases
+from monitor.domain import ActionKind, ActionStatus, CaseState, Direction, Platform
+from monitor.runtime import Runtime
+from monitor.store.db import transaction
+from monitor.store.models import ActionRow, Case, Customer, Event, Message
+
+# Public reply limits: X counts 280 characters; Reddit comments take 10,000.
+REPLY_LIMITS = {Platform.X: 280, Platform.REDDIT: 10_000}
+
+
+class CaseworkError(Exception):
+    """A request a person made that cannot be done, with the reason to show them."""
+
+
+@dataclass(frozen=True, slots=True)
+class CaseRow:
+    ref: str
+    platform: str
+    handle: str
+    state: str
+    priority: str
+    team: str | None
+    assignee: str | None
+    tags: tuple[str, ...]
+    latest_label: str | None
+    opened_at: datetime
+    sla_due_at: datetime | None
+    first_line: str
+
+
+def parse_ref(ref: str) -> int:
+    text = ref.strip().upper()
+    if not text.startswith("C-") or not text[2:].isdigit() or int(text[2:]) <= 1000:
+        raise CaseworkError(f"not a case reference: {ref[:40]!r} (expected C-1042)")
+    return int(text[2:]) - 1000
+
+
+def _case(session: Session, ref: str) -> Case:
+    case = session.get(Case, parse_ref(ref))
+    if case is None:
+        raise CaseworkError(f"no case {ref}")
+    return case
+
+
+def list_cases(
+    rt: Runtime, *, states: tuple[str, ...] = (), team: str | None = None, limit: int = 100
+) -> list[CaseRow]:
+    with rt.sessions() as session:
+        query = select(Case, Customer).join(Customer, Customer.id == Case.customer_id)
+        if states:
+            query = query.where(Case.state.in_(states))
+        if team:
+            query = query.where(Case.team == team)
+        query = query.order_by(Case.sla_due_at.is_(None), Case.sla_due_at, Case.id.desc()).limit(
+            limit
+        )
+        return [_row(session, case, customer) for case, customer in session.execute(query).all()]
+
+
+def _row(session: Session, case: Case, customer: Customer) -> CaseRow:
+    first = session.scalars(
+        select(Message.text).where(Message.case_id == case.id).order_by(Message.id).limit(1)
+    ).first()
+    return CaseRow(
+        case.ref,
+        case.platform,
+        customer.handle,
+        case.state,
+        case.priority,
+        case.team,
+        case.assignee,
+        tuple(case.tags),
+        case.latest_label,
+        case.opened_at,
+        case.sla_due_at,
+        (first or "").splitlines()[0][:120] if first else "",
+    )
+
+
+def case_detail(rt: Runtime, ref: str) -> dict[str, Any]:
+    """The thread, the outbox, the audit trail and the customer's history of a case."""
+    with rt.sessions() as session:
+        case = _case(session, ref)
+        customer = session.get(Customer, case.customer_id)
+        assert customer is not None
+        messages = session.scalars(
+            select(Message)
+            .where(Message.case_id == case.id)
+            .order_by(Message.created_at, Message.id)
+        ).all()
+        outbox = session.scalars(select(ActionRow).where(ActionRow.case_id == case.id)).all()
+        events = session.scalars(
+            select(Event).where(Event.case_id == case.id).order_by(Event.id)
+        ).all()
+        return {
+            "case": _row(session, case, customer),
+            "customer": customer,
+            "messages": list(messages),
+            "actions": list(outbox),
+            "events": list(events),
+            "history": customer_history(session, customer),
+        }
+
+
+def customer_history(session: Session, customer: Customer) -> dict[str, Any]:
+    """Every case of this account (and of accounts linked to it as the same person)."""
+    ids = [customer.id]
+    if customer.person_id is not None:
+        ids = list(
+            session.scalars(select(Customer.id).where(Customer.person_id == customer.person_id))
+        )
+    case_rows = session.scalars(
+        select(Case).where(Case.customer_id.in_(ids)).order_by(Case.id)
+    ).all()
+    escalations = session.scalar(
+        select(func.count())
+        .select_from(Event)
+        .join(Case, Case.id == Event.case_id)
+        .where(
+            Case.customer_id.in_(ids),
+            Event.kind == "state",
+            Event.detail["new"].as_string() == CaseState.AWAITING_HUMAN.value,
+        )
+    )
+    notes = session.scalars(
+        select(Event)
+        .join(Case, Case.id == Event.case_id)
+        .where(Case.customer_id.in_(ids), Event.kind == "note")
+    ).all()
+    return {
+        "cases": [(c.ref, c.platform, c.state, c.opened_at) for c in case_rows],
+        "escalations": int(escalations or 0),
+        "notes": [(n.actor, n.at, n.detail.get("text", "")) for n in notes],
+        "linked_accounts": len(ids) - 1,
+    }
+
+
+def reply(rt: Runtime, ref: str, text: str, *, user: str, allow_redirect: bool = False) -> int:
+    """Queue a human reply in the case's thread, through the outbox. Returns the action id."""
+    text = text.strip()
+    if not text:
+        raise CaseworkError("the reply is empty")
+    now = rt.clock.now()
+    with transaction(rt.sessions) as session:
+        case = _case(session, ref)
+        limit = REPLY_LIMITS[Platform(case.platform)]
+        if len(text) > limit:
+            raise CaseworkError(f"{len(text)} characters: {case.platform} allows {limit}")
+        target = _latest_inbound(session, case)
+        count = session.scalar(
+            select(func.count()).select_from(ActionRow).where(ActionRow.case_id == case.id)
+        )
+        action = cases.queue_reply(
+            session,
+            case,
+            target,
+            text,
+            actor=user,
+            rule=None,
+            now=now,
+            key=f"human:{case.id}:{count}:{target.external_id}",
+        )
+        session.flush()
+        if allow_redirect:
+            cases.record(session, case, "redirect_allowed", user, now, action=action.id)
+        cases.transition(session, case, CaseState.REPLIED, user, now)
+        return action.id
+
+
+def _latest_inbound(session: Session, case: Case) -> Message:
+    message = session.scalars(
+        select(Message)
+        .where(Message.case_id == case.id, Message.direction == Direction.INBOUND.value)
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(1)
+    ).first()
+    if message is None:
+        raise CaseworkError(f"{case.ref} has no customer message to reply to")
+    return message
+
+
+def approve(rt: Runtime, ref: str, *, user: str, text: str | None = None) -> int:
+    """Send the case's draft (optionally edited) through the outbox."""
+    now = rt.clock.now()
+    with transaction(rt.sessions) as session:
+        case = _case(session, ref)
+        draft = _draft(session, case)
+        edited = text is not None and text.strip() != draft.text
+        if text is not None and text.strip():
+            limit = REPLY_LIMITS[Platform(case.platform)]
+            if len(text.strip()) > limit:
+                raise CaseworkError(
+                    f"{len(text.strip())} characters: {case.platform} allows {limit}"
+                )
+            draft.text = text.strip()
+        draft.status, draft.actor, draft.next_attempt_at, draft.updated_at = (
+            ActionStatus.PENDING.value,
+            user,
+            now,
+            now,
+        )
+        cases.record(session, case, "approved", user, now, action=draft.id, edited=edited)
+        cases.transition(session, case, CaseState.REPLIED, user, now)
+        return draft.id
+
+
+def reject(rt: Runtime, ref: str, *, user: str, reason: str = "") -> int:
+    now = rt.clock.now()
+    with transaction(rt.sessions) as session:
+        case = _case(session, ref)
+        draft = _draft(session, case)
+        draft.status, draft.updated_at = ActionStatus.REJECTED.value, now
+        cases.record(session, case, "rejected", user, now, action=draft.id, reason=reason)
+        cases.transition(session, case, CaseState.AWAITING_HUMAN, user, now)
+        return draft.id
+
+
+def _draft(session: Session, case: Case) -> ActionRow:
+    draft = session.scalars(
+        select(ActionRow)
+        .where(ActionRow.case_id == case.id, ActionRow.status == ActionStatus.DRAFT.value)
+        .where(ActionRow.kind == ActionKind.REPLY.value)
+        .order_by(ActionRow.id.desc())
+        .limit(1)
+    ).first()
+    if draft is None:
+        raise CaseworkError(f"{case.ref} has no draft waiting for approval")
+    return draft
+
+
+def assign(rt: Runtime, ref: str, assignee: str, *, user: str) -> None:
+    _update(rt, ref, user, "assigned", assignee=assignee)
+
+
+def resolve(rt: Runtime, ref: str, *, user: str) -> None:
+    now = rt.clock.now()
+    with transaction(rt.sessions) as session:
+        case = _case(session, ref)
+        cases.transition(session, case, CaseState.RESOLVED, user, now)
+
+
+def add_note(rt: Runtime, ref: str, text: str, *, user: str) -> None:
+    if not text.strip():
+        raise CaseworkError("the note is empty")
+    now = rt.clock.now()
+    with transaction(rt.sessions) as session:
+        cases.record(session, _case(session, ref), "note", user, now, text=text.strip()[:5000])
+
+
+def _update(rt: Runtime, ref: str, user: str, kind: str, **changes: Any) -> None:
+    now = rt.clock.now()
+    with transaction(rt.sessions) as session:
+        case = _case(session, ref)
+        old = {key: getattr(case, key) for key in changes}
+        for key, value in changes.items():
+            setattr(case, key, value)
+        case.updated_at = now
+        cases.record(session, case, kind, user, now, old=old, new=changes)
+
+
+def link_customers(rt: Runtime, first_ref: str, second_ref: str, *, user: str) -> int:
+    """Record that the customers of two cases are one person (e.g. their X and Reddit)."""
+    now = rt.clock.now()
+    with transaction(rt.sessions) as session:
+        one, two = _case(session, first_ref), _case(session, second_ref)
+        a = session.get(Customer, one.customer_id)
+        b = session.get(Customer, two.customer_id)
+        assert a is not None
+        assert b is not None
+        if a.id == b.id:
+            raise CaseworkError("both cases belong to the same account already")
+        person = min(x for x in (a.person_id, b.person_id, a.id, b.id) if x is not None)
+        for member in session.scalars(
+            select(Customer).where(
+                Customer.person_id.in_([p for p in (a.person_id, b.person_id) if p])
+            )
+        ):
+            member.person_id = person
+        a.person_id = b.person_id = person
+        for case in (one, two):
+            cases.record(
+                session, case, "linked", user, now, person=person, accounts=[a.handle, b.handle]
+            )
+        return person

@@ -1,0 +1,1 @@
+"""Command groups of the ``inchannel`` CLI, one module each."""

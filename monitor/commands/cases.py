@@ -1,0 +1,261 @@
+"""``inchannel cases ...``: the social team's work from the terminal."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from monitor import casework
+from monitor.casework import CaseworkError
+from monitor.domain import CaseState
+from monitor.runtime import Runtime
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _default_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "cli"
+
+
+def common(func: F) -> F:
+    return click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path))(
+        func
+    )
+
+
+def user_option(func: F) -> F:
+    return click.option(
+        "--as",
+        "user",
+        default=_default_user,
+        show_default="login name",
+        help="Who is acting (recorded in the audit trail).",
+    )(func)
+
+
+def runtime(config_file: Path | None) -> Runtime:
+    from monitor.cli import settings_or_exit
+    from monitor.runtime import build_runtime
+    from monitor.store.db import NotMigratedError, require_migrated
+
+    rt = build_runtime(settings_or_exit(config_file))
+    try:
+        require_migrated(rt.engine)
+    except NotMigratedError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    return rt
+
+
+def run(action: Callable[[], object]) -> object:
+    try:
+        return action()
+    except CaseworkError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+@click.group("cases")
+def cases_group() -> None:
+    """List, read and work cases."""
+
+
+@cases_group.command("list")
+@common
+@click.option("--status", "states", multiple=True, type=click.Choice([s.value for s in CaseState]))
+@click.option("--team")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per case.")
+def list_command(
+    config_file: Path | None, states: tuple[str, ...], team: str | None, limit: int, as_json: bool
+) -> None:
+    """Open cases first by SLA deadline, then newest."""
+    rows = casework.list_cases(runtime(config_file), states=states, team=team, limit=limit)
+    if as_json:
+        for row in rows:
+            click.echo(
+                json.dumps(_jsonable(row.__class__.__dataclass_fields__, row), ensure_ascii=False)
+            )
+        return
+    table = Table(
+        "case",
+        "platform",
+        "author",
+        "state",
+        "priority",
+        "team",
+        "sentiment",
+        "SLA due",
+        "first message",
+    )
+    for row in rows:
+        due = f"{row.sla_due_at:%Y-%m-%d %H:%M}" if row.sla_due_at else ""
+        table.add_row(
+            row.ref,
+            row.platform,
+            escape(row.handle),
+            row.state,
+            row.priority,
+            row.team or "",
+            row.latest_label or "",
+            due,
+            escape(row.first_line),
+        )
+    Console().print(table)
+
+
+def _jsonable(fields: Any, row: Any) -> dict[str, Any]:
+    out = {}
+    for name in fields:
+        value = getattr(row, name)
+        out[name] = value.isoformat() if isinstance(value, datetime) else value
+    return out
+
+
+@cases_group.command("show")
+@common
+@click.argument("ref")
+def show_command(config_file: Path | None, ref: str) -> None:
+    """The thread, outbox, audit trail and customer history of a case."""
+    detail: Any = run(lambda: casework.case_detail(runtime(config_file), ref))
+    console = Console()
+    row = detail["case"]
+    console.print(
+        f"[bold]{row.ref}[/bold] {row.platform} {escape(row.handle)} · {row.state} · "
+        f"{row.priority} · team {row.team or '-'} · tags {', '.join(row.tags) or '-'}"
+    )
+    thread = Table("when", "who", "text", "sentiment", title="Thread")
+    for m in detail["messages"]:
+        who = "bot/team" if m.direction == "outbound" else m.author_handle
+        thread.add_row(
+            f"{m.created_at:%m-%d %H:%M}",
+            escape(who),
+            escape(m.text[:2000]),
+            f"{m.label or ''} {m.score_reason or ''}".strip(),
+        )
+    console.print(thread)
+    outbox = Table("id", "kind", "status", "by", "text", "error", title="Outbox")
+    for a in detail["actions"]:
+        outbox.add_row(
+            str(a.id),
+            a.kind,
+            a.status,
+            escape(a.actor or a.rule or ""),
+            escape(a.text[:300]),
+            escape(a.last_error or ""),
+        )
+    console.print(outbox)
+    trail = Table("when", "what", "who", "detail", title="Audit trail")
+    for e in detail["events"]:
+        trail.add_row(
+            f"{e.at:%m-%d %H:%M:%S}",
+            e.kind,
+            escape(e.actor),
+            escape(json.dumps(e.detail, ensure_ascii=False)[:300]),
+        )
+    console.print(trail)
+    history = detail["history"]
+    console.print(
+        f"Customer history: {len(history['cases'])} case(s), "
+        f"{history['escalations']} escalation(s), {len(history['notes'])} note(s), "
+        f"{history['linked_accounts']} linked account(s)"
+    )
+    for note_actor, at, text in history["notes"]:
+        console.print(f"  note by {escape(note_actor)} at {at:%Y-%m-%d %H:%M}: {escape(text)}")
+
+
+@cases_group.command("reply")
+@common
+@user_option
+@click.argument("ref")
+@click.argument("text")
+@click.option(
+    "--allow-redirect",
+    is_flag=True,
+    help="Post even if the text sends the customer elsewhere (audited).",
+)
+def reply_command(
+    config_file: Path | None, user: str, ref: str, text: str, allow_redirect: bool
+) -> None:
+    """Answer in the customer's thread, through the outbox."""
+    rt = runtime(config_file)
+    action = run(lambda: casework.reply(rt, ref, text, user=user, allow_redirect=allow_redirect))
+    click.echo(f"{ref.upper()}: reply queued as action {action}")
+
+
+@cases_group.command("approve")
+@common
+@user_option
+@click.argument("ref")
+@click.option("--text", help="Post this instead of the drafted text.")
+def approve_command(config_file: Path | None, user: str, ref: str, text: str | None) -> None:
+    """Approve (optionally edit) the case's draft; it is posted through the outbox."""
+    action = run(lambda: casework.approve(runtime(config_file), ref, user=user, text=text))
+    click.echo(f"{ref.upper()}: draft approved, action {action} queued")
+
+
+@cases_group.command("reject")
+@common
+@user_option
+@click.argument("ref")
+@click.option("--reason", default="")
+def reject_command(config_file: Path | None, user: str, ref: str, reason: str) -> None:
+    """Reject the case's draft; the case waits for a human answer."""
+    run(lambda: casework.reject(runtime(config_file), ref, user=user, reason=reason))
+    click.echo(f"{ref.upper()}: draft rejected")
+
+
+@cases_group.command("assign")
+@common
+@user_option
+@click.argument("ref")
+@click.argument("assignee")
+def assign_command(config_file: Path | None, user: str, ref: str, assignee: str) -> None:
+    """Assign the case to a person."""
+    run(lambda: casework.assign(runtime(config_file), ref, assignee, user=user))
+    click.echo(f"{ref.upper()}: assigned to {assignee}")
+
+
+@cases_group.command("resolve")
+@common
+@user_option
+@click.argument("ref")
+def resolve_command(config_file: Path | None, user: str, ref: str) -> None:
+    """Mark the case resolved (a new message from the customer reopens it)."""
+    run(lambda: casework.resolve(runtime(config_file), ref, user=user))
+    click.echo(f"{ref.upper()}: resolved")
+
+
+@cases_group.command("note")
+@common
+@user_option
+@click.argument("ref")
+@click.argument("text")
+def note_command(config_file: Path | None, user: str, ref: str, text: str) -> None:
+    """Add an internal note (never posted)."""
+    run(lambda: casework.add_note(runtime(config_file), ref, text, user=user))
+    click.echo(f"{ref.upper()}: note added")
+
+
+@cases_group.command("link")
+@common
+@user_option
+@click.argument("ref")
+@click.argument("other_ref")
+def link_command(config_file: Path | None, user: str, ref: str, other_ref: str) -> None:
+    """Record that the customers of two cases are the same person."""
+    person = run(lambda: casework.link_customers(runtime(config_file), ref, other_ref, user=user))
+    click.echo(f"{ref.upper()} and {other_ref.upper()}: customers linked as person {person}")
