@@ -1,0 +1,120 @@
+"""`inchannel cases ...` over the demo data: every command, and its errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from monitor.cli import main
+from tests.conftest import REPO
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Path:
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config)
+    text = (config / "inchannel.yaml").read_text(encoding="utf-8")
+    text = text.replace("sqlite:///var/inchannel.db", f"sqlite:///{tmp_path}/inchannel.db")
+    (config / "inchannel.yaml").write_text(text, encoding="utf-8")
+    path = config / "inchannel.yaml"
+    assert cli("db", "upgrade", config=path)[0] == 0
+    assert cli("run", "--once", config=path)[0] == 0
+    return path
+
+
+def cli(*args: str, config: Path) -> tuple[int, str]:
+    result = CliRunner().invoke(main, [*args[:2], "--config", str(config), *args[2:]])
+    return result.exit_code, result.output
+
+
+def listed(config: Path, *extra: str) -> list[dict[str, object]]:
+    code, output = cli("cases", "list", "--json", *extra, config=config)
+    assert code == 0, output
+    return [json.loads(line) for line in output.splitlines()]
+
+
+def test_list_filters_by_state_and_team(demo: Path) -> None:
+    everything = listed(demo)
+    assert len(everything) >= 25
+    waiting = listed(demo, "--status", "awaiting_approval")
+    assert waiting
+    assert {row["state"] for row in waiting} == {"awaiting_approval"}
+    international = listed(demo, "--team", "international")
+    assert international
+    assert {row["team"] for row in international} == {"international"}
+
+
+def test_approve_with_edit_then_the_reply_is_sent(demo: Path) -> None:
+    ref = str(listed(demo, "--status", "awaiting_approval")[0]["ref"])
+    code, output = cli(
+        "cases", "approve", ref, "--as", "lena", "--text", "Yes, we do. Thanks!", config=demo
+    )
+    assert code == 0, output
+    assert cli("run", "--once", config=demo)[0] == 0
+    code, output = cli("cases", "show", ref, config=demo)
+    assert code == 0
+    assert "Yes, we do. Thanks!" in output
+    assert "approved" in output
+    assert "lena" in output
+    code, output = cli("cases", "approve", ref, config=demo)
+    assert (code, output.strip()) == (1, f"error: {ref} has no draft waiting for approval")
+
+
+def test_reject_draft(demo: Path) -> None:
+    ref = str(listed(demo, "--status", "awaiting_approval")[0]["ref"])
+    assert cli("cases", "reject", ref, "--reason", "wrong tone", config=demo)[0] == 0
+    assert {r["ref"] for r in listed(demo, "--status", "awaiting_human")} >= {ref}
+
+
+def test_human_reply_goes_through_the_outbox_with_platform_limits(demo: Path) -> None:
+    x_case = next(r for r in listed(demo) if r["platform"] == "x")
+    ref = str(x_case["ref"])
+    code, output = cli("cases", "reply", ref, "x" * 281, config=demo)
+    assert (code, output.strip()) == (1, "error: 281 characters: x allows 280")
+    code, output = cli("cases", "reply", ref, "   ", config=demo)
+    assert (code, output.strip()) == (1, "error: the reply is empty")
+    code, output = cli(
+        "cases", "reply", ref, "Sorted: a new one ships today.", "--as", "ana", config=demo
+    )
+    assert code == 0, output
+    assert cli("run", "--once", config=demo)[0] == 0
+    _, shown = cli("cases", "show", ref, config=demo)
+    assert "Sorted: a new one ships today." in shown
+    assert "sent" in shown
+
+
+def test_assign_resolve_note_and_link(demo: Path) -> None:
+    rows = listed(demo)
+    x_ref = str(next(r for r in rows if r["platform"] == "x")["ref"])
+    reddit_ref = str(next(r for r in rows if r["platform"] == "reddit")["ref"])
+    assert cli("cases", "assign", x_ref, "maria", config=demo)[0] == 0
+    assert cli("cases", "note", x_ref, "VIP, be quick", "--as", "lead", config=demo)[0] == 0
+    assert cli("cases", "resolve", x_ref, config=demo)[0] == 0
+    code, output = cli("cases", "link", x_ref, reddit_ref, config=demo)
+    assert code == 0, output
+    _, shown = cli("cases", "show", reddit_ref, config=demo)
+    assert "1 linked account(s)" in shown
+    assert "VIP, be quick" in shown
+    resolved = listed(demo, "--status", "resolved")
+    assert [r["assignee"] for r in resolved if r["ref"] == x_ref] == ["maria"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("cases", "show", "C-99999"), "error: no case C-99999"),
+        (("cases", "show", "1042"), "error: not a case reference: '1042' (expected C-1042)"),
+        (("cases", "note", "C-1001", " "), "error: the note is empty"),
+        (
+            ("cases", "link", "C-1001", "C-1001"),
+            "error: both cases belong to the same account already",
+        ),
+    ],
+)
+def test_errors_are_clear(demo: Path, args: tuple[str, ...], message: str) -> None:
+    code, output = cli(*args, config=demo)
+    assert (code, output.strip()) == (1, message)
