@@ -112,7 +112,7 @@ class ScoringConfig(Strict):
     detect_language: bool = True
     languages: list[str] = Field(default_factory=lambda: list(DEFAULT_LANGUAGES))
     # A text is declared non-English only when the detector is at least this sure.
-    language_confidence: float = Field(default=0.9, gt=0, le=1)
+    language_confidence: float = Field(default=0.5, gt=0, le=1)
 
     @field_validator("lexicon")
     @classmethod

@@ -21,16 +21,22 @@ from py3langid.langid import MODEL_FILE, LanguageIdentifier
 NO_LANGUAGE = frozenset({"", "und", "zxx", "qme", "qht", "qam", "qct", "art", "mul"})
 
 # Frequent English words that are not also frequent words of the other candidate
-# languages ("a", "in", "is", "me", "no", "so", "was", "will", "die" are left out).
+# languages ("a", "in", "is", "me", "no", "so", "we", "was", "will", "also", "hell" are
+# left out). Function words first, then support vocabulary and English-only slang.
 ENGLISH_MARKERS = frozenset(
     """the and my your you i i'm im it it's its this that for with are have has not
     but just what why how can can't cant don't dont won't doesn't didn't isn't to of on at
     be they get got from been were would should could did does our their there when who
     after again still now about if out up off by any some ever never really too very
     thanks thank please pls plz u ur thx lol omg wtf smh tbh idk gonna wanna order refund
-    account customer delivery shipping package""".split()
+    account customer delivery shipping package as more most than then here where which
+    while because only over into through nothing something anything everything every
+    each other another such those these them him her his she he us yet though whose
+    shall might must need want make think going today tonight tomorrow yesterday day
+    night time people good great love hate happy new best worst bad sucks yay yeah yes
+    hey""".split()
 )
-_WORD = re.compile(r"[a-z']+")
+_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")
 # py3langid is linear in length; the start of a post decides its language.
 _DETECT_CHARS = 300
 
@@ -59,16 +65,17 @@ class LanguageGate:
         self._confidence = confidence
 
     def verdict(self, text: str) -> Verdict:
-        words = _WORD.findall(text.lower())
-        markers = len(ENGLISH_MARKERS.intersection(words))
-        # Two markers, or one in a text of one to three words ("refund pls"), is English.
-        if markers >= 2 or (markers == 1 and len(words) <= 3):
+        # One English marker word outvotes the detector; it also spares its cost.
+        if not ENGLISH_MARKERS.isdisjoint(_WORD.findall(text.lower())):
             return Verdict("en", readable=True)
-        if not any(ch.isalpha() for ch in text):
+        letters = [ch for ch in text[:_DETECT_CHARS] if ch.isalpha()]
+        if not letters:
             return Verdict(None, readable=True)  # emoji, emoticons, numbers: VADER decides
         lang, probability = self._identifier.classify(text[:_DETECT_CHARS])
-        if lang == "en" or probability < self._confidence or markers:
-            return Verdict("en", readable=True)
+        # Mostly non-Latin letters: VADER can read none of the words, whatever the language.
+        foreign_script = sum(ch > "\u024f" for ch in letters) * 2 > len(letters)
+        if lang == "en" or (probability < self._confidence and not foreign_script):
+            return Verdict(None if foreign_script else "en", readable=not foreign_script)
         return Verdict(str(lang), readable=False)
 
 

@@ -14,6 +14,7 @@ EMPTY = "empty"
 NO_SIGNAL = "no-signal"
 
 _Polarity = Mapping[str, float]
+_RATIOS = ("pos", "neu", "neg")
 
 
 def coerce(value: object) -> str | None:
@@ -71,22 +72,13 @@ class Scorer:
         return self._polarity(cleaned, found)
 
     def _polarity(self, cleaned: str, lang: str | None) -> Score:
-        parts = text.pieces(cleaned, self._expand)
-        results = [self._vader.polarity_scores(part) for part in parts]
-        signal = [r for r in results if r["pos"] or r["neg"]]
-        if not signal:
+        results = [self._vader.polarity_scores(p) for p in text.pieces(cleaned, self._expand)]
+        compound, pos, neu, neg = _combine(results)
+        if not (pos or neg):
+            # VADER met no lexicon word, emoticon or emoji: it could not read the text.
             return _unscored(lang, NO_SIGNAL)
-        compound = _clamp(sum(r["compound"] for r in signal) / len(signal))
-        pos, neu, neg = (_mean(results, key) for key in ("pos", "neu", "neg"))
-        return Score(
-            compound,
-            pos,
-            neu,
-            neg,
-            self.label(compound),
-            lang,
-            alert=compound <= self._config.negative_alert,
-        )
+        alert = compound <= self._config.negative_alert
+        return Score(compound, pos, neu, neg, self.label(compound), lang, alert=alert)
 
     def label(self, compound: float) -> Label:
         if compound >= self._config.positive_threshold:
@@ -107,9 +99,16 @@ def _unscored(lang: str | None, reason: str) -> Score:
     return Score(0.0, 0.0, 1.0, 0.0, Label.UNSCORED, lang, reason)
 
 
-def _mean(results: list[_Polarity], key: str) -> float:
-    return round(sum(r[key] for r in results) / len(results), 4)
+def _combine(results: list[_Polarity]) -> tuple[float, float, float, float]:
+    """One score for a text VADER read in pieces.
 
-
-def _clamp(value: float) -> float:
-    return round(min(1.0, max(-1.0, value)), 4)
+    compound is the mean over the pieces that carry sentiment, so neutral sentences do
+    not dilute a complaint; pos/neu/neg are means over all pieces.
+    """
+    if len(results) == 1:
+        only = results[0]
+        return only["compound"], only["pos"], only["neu"], only["neg"]
+    signal = [r["compound"] for r in results if r["pos"] or r["neg"]]
+    compound = sum(signal) / len(signal) if signal else 0.0
+    pos, neu, neg = (round(sum(r[k] for r in results) / len(results), 4) for k in _RATIOS)
+    return round(min(1.0, max(-1.0, compound)), 4), pos, neu, neg

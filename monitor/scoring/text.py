@@ -23,7 +23,7 @@ MAX_SCORED_CHARS = 8_000
 # each glues onto the emoji before it and hides it from VADER's per-character lookup.
 _INVISIBLE = dict.fromkeys([0xFE0E, 0xFE0F, 0x200D, *range(0x1F3FB, 0x1F400)])
 _HANDLE_OR_URL = re.compile(r"(?<![\w@])@\w+|https?://\S+|\bwww\.\S+", re.ASCII)
-_RUN = re.compile(r"(.)\1{2,}", re.DOTALL)
+_RUN = re.compile(r"(.)\1\1+", re.DOTALL)
 _LETTER_RUN = re.compile(r"([^\W\d_])\1{2,}")
 _TOKEN = re.compile(r"\S+")
 _PUNCT = string.punctuation

@@ -1,0 +1,101 @@
+"""Benchmark: raw vaderSentiment vs our Scorer on the four VADER ground-truth corpora.
+
+Run as ``.venv/bin/python bench/scoring.py`` (``make bench-scoring``). Prints a table and
+writes bench/results/scoring.json. Unscored mentions (no-signal, or declared non-English)
+count as compound 0.0, i.e. neutral, in r and F1; "cov" is the share that was scored.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+from monitor.domain import Label
+from monitor.scoring import Scorer
+from monitor.scoring.evaluate import CORPORA, Item, load_corpus, measure
+from monitor.settings import ScoringConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "vader-groundtruth"
+OUT = ROOT / "bench" / "results" / "scoring.json"
+RUNS = 3
+
+Fn = Callable[[str], tuple[float, bool]]
+
+
+def raw_vader() -> Fn:
+    vader = SentimentIntensityAnalyzer()
+    return lambda text: (vader.polarity_scores(text)["compound"], True)
+
+
+def ours(config: ScoringConfig) -> Fn:
+    scorer = Scorer(config)
+
+    def run(text: str) -> tuple[float, bool]:
+        score = scorer.score(text)
+        return score.compound, score.label is not Label.UNSCORED
+
+    return run
+
+
+def evaluate(name: str, fn: Fn, items: list[Item]) -> dict[str, object]:
+    texts = [item.text for item in items]
+    best = float("inf")
+    for _ in range(RUNS):
+        start = time.perf_counter()
+        results = [fn(text) for text in texts]
+        best = min(best, time.perf_counter() - start)
+    accuracy = measure(items, [compound for compound, _ in results])
+    scored = sum(ok for _, ok in results)
+    return {
+        "scorer": name,
+        **asdict(accuracy),
+        "coverage": scored / len(items),
+        "texts_per_s": len(items) / best,
+    }
+
+
+def main() -> int:
+    scorers: dict[str, Fn] = {
+        "raw vader 3.3.2": raw_vader(),
+        "ours": ours(ScoringConfig()),
+        "ours, no overlay": ours(ScoringConfig(default_lexicon=False)),
+    }
+    rows = []
+    for corpus in CORPORA:
+        items = load_corpus(DATA, corpus)
+        for name, fn in scorers.items():
+            rows.append({"corpus": corpus, **evaluate(name, fn, items)})
+    print_table(rows)
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"python": sys.version.split()[0], "machine": platform.machine(), "runs": RUNS}
+    OUT.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    print(f"\nwrote {OUT.relative_to(ROOT)}")
+    return 0
+
+
+def print_table(rows: list[dict[str, object]]) -> None:
+    head = f"{'corpus':<8} {'scorer':<17} {'n':>6} {'r':>6} {'acc':>6} {'wF1':>6}"
+    print(head + f" {'mF1±.2':>6} {'cov':>6} {'texts/s':>8}")
+    for row in rows:
+        print(
+            f"{row['corpus']:<8} {row['scorer']:<17} {row['n']:>6} {row['r']:>6.3f}"
+            f" {row['accuracy']:>6.3f} {row['weighted_f1']:>6.3f} {row['macro_f1_band']:>6.3f}"
+            f" {row['coverage']:>6.3f} {row['texts_per_s']:>8.0f}"
+        )
+    raw = {r["corpus"]: r for r in rows if r["scorer"] == "raw vader 3.3.2"}
+    for row in rows:
+        if row["scorer"] == "ours":
+            ratio = float(row["texts_per_s"]) / float(raw[row["corpus"]]["texts_per_s"])  # type: ignore[arg-type]
+            print(f"ours / raw throughput on {row['corpus']}: {ratio:.0%}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
