@@ -107,13 +107,13 @@ def main() -> int:
     }
     rows = [evaluate(name, build, short, tweets) for name, build in candidates.items()]
     print(f"short set: {len(short)} texts; tweets: {len(tweets)} (English)")
-    print(
-        f"{'detector':<24} {'load s':>6} {'exact':>6} {'en ok':>6} {'non-en':>6} {'tw en':>6} {'µs/sh':>6} {'µs/tw':>6}"
-    )
+    columns = ("load s", "exact", "en ok", "non-en", "tw en", "µs/sh", "µs/tw")
+    print(f"{'detector':<24} " + " ".join(f"{c:>6}" for c in columns))
     for r in rows:
         print(
             f"{r['detector']:<24} {r['load_s']:>6.2f} {r['exact']:>6.3f} {r['en_kept']:>6.3f}"
-            f" {r['foreign_caught']:>6.3f} {r['tweets_en']:>6.3f} {r['us_short']:>6.1f} {r['us_tweet']:>6.1f}"
+            f" {r['foreign_caught']:>6.3f} {r['tweets_en']:>6.3f}"
+            f" {r['us_short']:>6.1f} {r['us_tweet']:>6.1f}"
         )
     print("\nexact: right language; en ok: English kept English; non-en: non-English caught;")
     print("tw en: share of the VADER tweets kept English; µs per text (best of 3).")

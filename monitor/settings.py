@@ -93,9 +93,10 @@ class RulesConfig(Strict):
 
 # Candidate languages for detection. A closed set is both faster and more accurate on
 # short texts than all 97 of py3langid's languages (measured in bench/langid.py).
-DEFAULT_LANGUAGES = (
+_LANGUAGE_CODES = (
     "en es de fr pt it nl sv da no fi pl cs ro hu tr el ru uk ar he fa hi id vi th ja ko zh"
-).split()
+)
+DEFAULT_LANGUAGES = tuple(_LANGUAGE_CODES.split())
 
 
 class ScoringConfig(Strict):
@@ -134,9 +135,7 @@ class ScoringConfig(Strict):
     @model_validator(mode="after")
     def _ordered_thresholds(self) -> ScoringConfig:
         if not self.negative_alert <= self.negative_threshold < self.positive_threshold:
-            raise ValueError(
-                "need negative_alert <= negative_threshold < positive_threshold"
-            )
+            raise ValueError("need negative_alert <= negative_threshold < positive_threshold")
         return self
 
 
@@ -223,7 +222,9 @@ def load_settings(path: Path, environ: dict[str, str] | None = None) -> Settings
         raise ConfigError(validation_problems(doc, exc, Settings)) from None
 
 
-def validation_problems(doc: Document, exc: ValidationError, model: type[BaseModel]) -> list[Problem]:
+def validation_problems(
+    doc: Document, exc: ValidationError, model: type[BaseModel]
+) -> list[Problem]:
     problems = []
     for error in exc.errors():
         loc = _data_loc(doc.data, tuple(error["loc"]))

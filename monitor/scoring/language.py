@@ -9,7 +9,7 @@ English ("ur app is broken af") is what detectors get wrong (bench/langid.py).
 
 from __future__ import annotations
 
-import re
+import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -23,8 +23,7 @@ NO_LANGUAGE = frozenset({"", "und", "zxx", "qme", "qht", "qam", "qct", "art", "m
 # Frequent English words that are not also frequent words of the other candidate
 # languages ("a", "in", "is", "me", "no", "so", "we", "was", "will", "also", "hell" are
 # left out). Function words first, then support vocabulary and English-only slang.
-ENGLISH_MARKERS = frozenset(
-    """the and my your you i i'm im it it's its this that for with are have has not
+_MARKER_WORDS = """the and my your you i i'm im it it's its this that for with are have has not
     but just what why how can can't cant don't dont won't doesn't didn't isn't to of on at
     be they get got from been were would should could did does our their there when who
     after again still now about if out up off by any some ever never really too very
@@ -34,9 +33,11 @@ ENGLISH_MARKERS = frozenset(
     each other another such those these them him her his she he us yet though whose
     shall might must need want make think going today tonight tomorrow yesterday day
     night time people good great love hate happy new best worst bad sucks yay yeah yes
-    hey""".split()
-)
-_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")
+    hey"""
+ENGLISH_MARKERS = frozenset(_MARKER_WORDS.split())
+# Words are split on whitespace and stripped of ASCII punctuation: non-ASCII letters must
+# stay inside their word ("déçu" must not yield the marker "u"), and a regex is slower.
+_PUNCT = string.punctuation + "…“”‘’«»¿¡"
 # py3langid is linear in length; the start of a post decides its language.
 _DETECT_CHARS = 300
 
@@ -55,8 +56,8 @@ def declared(lang: str | None) -> str | None:
     return None if primary in NO_LANGUAGE else primary
 
 
-def english_markers(text: str) -> int:
-    return len(ENGLISH_MARKERS.intersection(_WORD.findall(text.lower())))
+def has_english_marker(text: str) -> bool:
+    return not ENGLISH_MARKERS.isdisjoint(word.strip(_PUNCT) for word in text.lower().split())
 
 
 class LanguageGate:
@@ -66,7 +67,7 @@ class LanguageGate:
 
     def verdict(self, text: str) -> Verdict:
         # One English marker word outvotes the detector; it also spares its cost.
-        if not ENGLISH_MARKERS.isdisjoint(_WORD.findall(text.lower())):
+        if has_english_marker(text):
             return Verdict("en", readable=True)
         letters = [ch for ch in text[:_DETECT_CHARS] if ch.isalpha()]
         if not letters:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from monitor.domain import Label, Score
 from monitor.scoring import emoji, lexicon, text
@@ -99,7 +99,7 @@ def _unscored(lang: str | None, reason: str) -> Score:
     return Score(0.0, 0.0, 1.0, 0.0, Label.UNSCORED, lang, reason)
 
 
-def _combine(results: list[_Polarity]) -> tuple[float, float, float, float]:
+def _combine(results: Sequence[_Polarity]) -> tuple[float, float, float, float]:
     """One score for a text VADER read in pieces.
 
     compound is the mean over the pieces that carry sentiment, so neutral sentences do

@@ -52,7 +52,7 @@ def clean(text: str, words: Container[str]) -> str:
 
 
 def _collapse_token(token: str, words: Container[str]) -> str:
-    """"sooo"->"so", "goooood"->"good", "!!!!!"->"!!!".
+    """ "sooo"->"so", "goooood"->"good", "!!!!!"->"!!!".
 
     A letter run becomes two letters when that makes a known word, else one; punctuation and
     emoji runs keep three, because VADER reads "!!!" and repeated emoji as emphasis.

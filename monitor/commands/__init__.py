@@ -1,0 +1,1 @@
+"""CLI commands that live outside monitor/cli.py; the group registers them."""
