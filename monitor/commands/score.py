@@ -6,6 +6,7 @@ Registered in the CLI group with ``main.add_command(score)``.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -72,7 +73,7 @@ def _scoring_config(option: Path | None) -> ScoringConfig:
 
 def _stdin_lines() -> Iterator[str]:
     # Every line, blank ones included, so output line N answers input line N.
-    for line in click.get_text_stream("stdin"):
+    for line in sys.stdin:
         yield line.rstrip("\r\n")
 
 
