@@ -16,8 +16,8 @@ from collections.abc import Callable, Container, Iterator
 # and at most MAX_SCORED_CHARS of it are scored at all.
 RAW_CHARS = 20_000  # cut before any regex runs
 SPLIT_CHARS = 1_000  # longer texts are split into sentences
-PIECE_CHARS = 600
-MAX_SCORED_CHARS = 8_000
+PIECE_CHARS = 300
+MAX_SCORED_CHARS = 4_000
 
 # U+FE0E/FE0F variation selectors, U+200D zero-width joiner, U+1F3FB-1F3FF skin tones:
 # each glues onto the emoji before it and hides it from VADER's per-character lookup.
