@@ -16,9 +16,9 @@ from pathlib import Path
 from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
+from monitor.scoring import Scorer
 from monitor.scoring.evaluate import load_corpus
-from monitor.scoring.language import LanguageGate
-from monitor.settings import DEFAULT_LANGUAGES, ScoringConfig
+from monitor.settings import DEFAULT_LANGUAGES
 
 ROOT = Path(__file__).resolve().parents[1]
 SHORT = ROOT / "tests" / "data" / "lang_short.tsv"
@@ -58,8 +58,15 @@ def lingua(low_accuracy: bool) -> Detect:
 
 
 def gate() -> Detect:
-    policy = LanguageGate(DEFAULT_LANGUAGES, confidence=ScoringConfig().language_confidence)
-    return lambda text: policy.verdict(text).lang or "en"
+    """The scorer's own policy (cleanup, English markers, py3langid at its confidence)."""
+    scorer = Scorer()
+
+    def detect(text: str) -> str:
+        score = scorer.score(text)
+        reason = score.reason or ""
+        return score.lang or "?" if reason.startswith("language:") else "en"
+
+    return detect
 
 
 def timed(detect: Detect, texts: list[str]) -> tuple[list[str], float]:
@@ -103,7 +110,7 @@ def main() -> int:
         "py3langid (28 langs)": lambda: py3langid(restricted=True),
         "lingua high (28)": lambda: lingua(low_accuracy=False),
         "lingua low (28)": lambda: lingua(low_accuracy=True),
-        "gate: markers+py3langid": gate,
+        "ours (Scorer, full)": gate,
     }
     rows = [evaluate(name, build, short, tweets) for name, build in candidates.items()]
     print(f"short set: {len(short)} texts; tweets: {len(tweets)} (English)")
