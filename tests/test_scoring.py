@@ -229,7 +229,7 @@ def test_non_text_is_a_type_error(scorer: Scorer, value: object) -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.text(max_size=3_000))
+@given(st.text(max_size=3_000) | st.text(alphabet="абвгд 日本語😡👍!a", max_size=50))
 def test_any_string_scores_in_bounds(text: str) -> None:
     scorer = Scorer()
     start = time.perf_counter()
@@ -237,6 +237,9 @@ def test_any_string_scores_in_bounds(text: str) -> None:
     assert time.perf_counter() - start < BOUND_S
     assert -1.0 <= score.compound <= 1.0
     assert (score.label is Label.UNSCORED) == (score.reason is not None)
+    if score.reason and score.reason.startswith("language:"):
+        assert score.lang
+        assert score.reason == f"language:{score.lang}"
 
 
 def test_config_rejects_bad_values() -> None:

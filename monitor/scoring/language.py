@@ -73,10 +73,12 @@ class LanguageGate:
         if not letters:
             return Verdict(None, readable=True)  # emoji, emoticons, numbers: VADER decides
         lang, probability = self._identifier.classify(text[:_DETECT_CHARS])
-        # Mostly non-Latin letters: VADER can read none of the words, whatever the language.
-        foreign_script = sum(ch > "\u024f" for ch in letters) * 2 > len(letters)
-        if lang == "en" or (probability < self._confidence and not foreign_script):
-            return Verdict(None if foreign_script else "en", readable=not foreign_script)
+        # Mostly non-Latin letters: VADER can read none of the words, however unsure the
+        # detector is about which language they are.
+        if sum(ch > "\u024f" for ch in letters) * 2 > len(letters):
+            return Verdict("und" if lang == "en" else str(lang), readable=False)
+        if lang == "en" or probability < self._confidence:
+            return Verdict("en", readable=True)
         return Verdict(str(lang), readable=False)
 
 
