@@ -123,7 +123,8 @@ def main() -> int:
             f" {r['us_short']:>6.1f} {r['us_tweet']:>6.1f}"
         )
     print("\nexact: right language; en ok: English kept English; non-en: non-English caught;")
-    print("tw en: share of the VADER tweets kept English; µs per text (best of 3).")
+    print("tw en: share of the VADER tweets kept English; µs per text (best of 3);")
+    print("ours: the whole Scorer, VADER included; its 'exact' counts English as en.")
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
     return 0

@@ -93,12 +93,12 @@ def main() -> int:
 
 
 def print_table(rows: list[dict[str, object]]) -> None:
-    head = f"{'corpus':<8} {'scorer':<17} {'n':>6} {'r':>6} {'acc':>6} {'wF1':>6}"
-    print(head + f" {'mF1±.2':>6} {'cov':>6} {'texts/s':>8}")
+    head = f"{'corpus':<8} {'scorer':<17} {'n':>6} {'r':>7} {'acc':>7} {'wF1':>7}"
+    print(head + f" {'mF1±.2':>7} {'cov':>6} {'texts/s':>8}")
     for row in rows:
         print(
-            f"{row['corpus']:<8} {row['scorer']:<17} {row['n']:>6} {row['r']:>6.3f}"
-            f" {row['accuracy']:>6.3f} {row['weighted_f1']:>6.3f} {row['macro_f1_band']:>6.3f}"
+            f"{row['corpus']:<8} {row['scorer']:<17} {row['n']:>6} {row['r']:>7.4f}"
+            f" {row['accuracy']:>7.4f} {row['weighted_f1']:>7.4f} {row['macro_f1_band']:>7.4f}"
             f" {row['coverage']:>6.3f} {row['texts_per_s']:>8.0f}"
         )
     raw = {r["corpus"]: r for r in rows if r["scorer"] == "raw vader 3.3.2"}
