@@ -173,8 +173,10 @@ def serve_command(config_file: Path | None) -> None:
 
 def _register_command_groups() -> None:
     from monitor.commands.cases import cases_group
+    from monitor.commands.score import score
 
     main.add_command(cases_group)
+    main.add_command(score)
 
 
 _register_command_groups()

@@ -124,6 +124,7 @@ class Score:
     label: Label
     lang: str | None = None
     reason: str | None = None  # why a text is unscored, e.g. "language:de"
+    alert: bool = False  # compound at or below scoring.negative_alert
 
 
 @dataclass(frozen=True, slots=True)

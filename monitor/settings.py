@@ -148,9 +148,52 @@ class RulesConfig(Strict):
     author_cooldown_minutes: float = Field(default=30, ge=0)
 
 
+# Candidate languages for detection. A closed set is both faster and more accurate on
+# short texts than all 97 of py3langid's languages (measured in bench/langid.py).
+_LANGUAGE_CODES = (
+    "en es de fr pt it nl sv da no fi pl cs ro hu tr el ru uk ar he fa hi id vi th ja ko zh"
+)
+DEFAULT_LANGUAGES = tuple(_LANGUAGE_CODES.split())
+
+
 class ScoringConfig(Strict):
+    # Label thresholds on VADER's compound score (the paper's ±0.05).
     positive_threshold: float = Field(default=0.05, ge=-1, le=1)
     negative_threshold: float = Field(default=-0.05, ge=-1, le=1)
+    # Stricter cut-off for rules that alert a human; sets Score.alert.
+    negative_alert: float = Field(default=-0.5, ge=-1, le=1)
+    # Support-domain overlay {word: valence on VADER's -4..4 scale}, merged over the
+    # shipped default (monitor/scoring/lexicon.py) unless default_lexicon is false.
+    lexicon: dict[str, float] = Field(default_factory=dict)
+    default_lexicon: bool = True
+    # Language detection for mentions whose platform gave no language.
+    detect_language: bool = True
+    languages: list[str] = Field(default_factory=lambda: list(DEFAULT_LANGUAGES))
+    # A text is declared non-English only when the detector is at least this sure.
+    language_confidence: float = Field(default=0.5, gt=0, le=1)
+
+    @field_validator("lexicon")
+    @classmethod
+    def _lexicon_words(cls, lexicon: dict[str, float]) -> dict[str, float]:
+        for word, valence in lexicon.items():
+            if not word or word != word.strip().lower() or any(c.isspace() for c in word):
+                raise ValueError(f"lexicon word {word!r} must be one lower-case token")
+            if not -4 <= valence <= 4:
+                raise ValueError(f"lexicon valence for {word!r} must be within -4..4")
+        return lexicon
+
+    @field_validator("languages")
+    @classmethod
+    def _language_codes(cls, languages: list[str]) -> list[str]:
+        if "en" not in languages:
+            raise ValueError("languages must include 'en'")
+        return languages
+
+    @model_validator(mode="after")
+    def _ordered_thresholds(self) -> ScoringConfig:
+        if not self.negative_alert <= self.negative_threshold < self.positive_threshold:
+            raise ValueError("need negative_alert <= negative_threshold < positive_threshold")
+        return self
 
 
 class Web(Strict):

@@ -1,0 +1,87 @@
+"""``inchannel score``: score texts from the command line or stdin.
+
+Registered in the CLI group with ``main.add_command(score)``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from monitor.domain import Label, Score
+from monitor.scoring import Scorer
+from monitor.settings import ScoringConfig, config_path, load_settings
+from monitor.yamlpos import ConfigError
+
+_STYLE = {
+    Label.POSITIVE: "green",
+    Label.NEGATIVE: "red",
+    Label.NEUTRAL: "white",
+    Label.UNSCORED: "dim",
+}
+
+
+@click.command("score")
+@click.argument("texts", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per input line.")
+@click.option("--lang", default=None, help="Language the platform declared, e.g. en or de.")
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Config file (default: $INCHANNEL_CONFIG or config/inchannel.yaml).",
+)
+def score(texts: tuple[str, ...], as_json: bool, lang: str | None, config: Path | None) -> None:
+    """Score TEXT with the configured scorer; with no TEXT, score each line of stdin."""
+    scorer = Scorer(_scoring_config(config))
+    lines: Iterable[str] = texts or _stdin_lines()
+    if as_json:
+        for text in lines:
+            click.echo(json.dumps(_record(text, scorer.score(text, lang=lang)), ensure_ascii=False))
+        return
+    table = Table("text", "label", "compound", "lang", "reason")
+    for text in lines:
+        result = scorer.score(text, lang=lang)
+        table.add_row(
+            Text(text),  # Text(), not a markup string: mention text is hostile input
+            Text(result.label.value, style=_STYLE[result.label]),
+            f"{result.compound:+.4f}",
+            result.lang or "",
+            result.reason or "",
+        )
+    Console().print(table)
+
+
+def _scoring_config(option: Path | None) -> ScoringConfig:
+    path = config_path(option)
+    if not path.exists():
+        return ScoringConfig()
+    try:
+        return load_settings(path).scoring
+    except ConfigError as exc:
+        click.echo(str(exc), err=True)
+        raise click.exceptions.Exit(2) from None  # as check-config: bad config exits 2
+
+
+def _stdin_lines() -> Iterator[str]:
+    # Every line, blank ones included, so output line N answers input line N.
+    for line in sys.stdin:
+        yield line.rstrip("\r\n")
+
+
+def _record(text: str, result: Score) -> dict[str, object]:
+    return {
+        "text": text,
+        "label": result.label.value,
+        "compound": result.compound,
+        "lang": result.lang,
+        "reason": result.reason,
+    }

@@ -1,0 +1,101 @@
+"""Accuracy against the VADER paper's human-rated corpora (shared/data/vader-groundtruth).
+
+Used by bench/scoring.py and the regression test. The method is the paper's, as
+reconstructed in shared/notes/vader.md §3.2: Pearson r against the human mean, and the
+sign of the human mean as the class for 3-class accuracy and support-weighted F1. A
+second reading puts abs(mean) < 0.2 in a neutral band and reports macro-F1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+CORPORA = {
+    "tweets": "tweets_GroundTruth.txt",
+    "movie": "movieReviewSnippets_GroundTruth.txt",
+    "amazon": "amazonReviewSnippets_GroundTruth.txt",
+    "nyt": "nytEditorialSnippets_GroundTruth.txt",
+}
+CLASSES = (1, 0, -1)
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    id: str
+    mean: float  # human mean on -4..+4
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Accuracy:
+    n: int
+    r: float
+    accuracy: float  # GT sign
+    weighted_f1: float  # GT sign
+    macro_f1_band: float  # GT neutral band abs(mean) < 0.2
+
+
+def load_corpus(directory: Path, name: str) -> list[Item]:
+    """Rows are ``id TAB mean TAB text`` with CRLF endings (see the data README)."""
+    lines = (directory / CORPORA[name]).read_text(encoding="utf-8").splitlines()
+    items = []
+    for line in lines:
+        ident, mean, text = line.split("\t", 2)
+        items.append(Item(ident, float(mean), text))
+    return items
+
+
+def predicted_class(compound: float, threshold: float = 0.05) -> int:
+    return 1 if compound >= threshold else -1 if compound <= -threshold else 0
+
+
+def human_class(mean: float, band: float = 0.0) -> int:
+    return 1 if mean > band else -1 if mean < -band else 0
+
+
+def measure(items: Sequence[Item], compounds: Sequence[float]) -> Accuracy:
+    means = [item.mean for item in items]
+    predicted = [predicted_class(c) for c in compounds]
+    by_sign = [human_class(m) for m in means]
+    by_band = [human_class(m, band=0.2) for m in means]
+    hits = sum(p == t for p, t in zip(predicted, by_sign, strict=True))
+    return Accuracy(
+        n=len(items),
+        r=pearson(compounds, means),
+        accuracy=hits / len(items),
+        weighted_f1=_f1(by_sign, predicted, weighted=True),
+        macro_f1_band=_f1(by_band, predicted, weighted=False),
+    )
+
+
+def pearson(xs: Sequence[float], ys: Sequence[float]) -> float:
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
+    sxx = sum((x - mx) ** 2 for x in xs)
+    syy = sum((y - my) ** 2 for y in ys)
+    return sxy / math.sqrt(sxx * syy) if sxx and syy else 0.0
+
+
+def _f1(truth: Sequence[int], predicted: Sequence[int], *, weighted: bool) -> float:
+    """Per-class F1, averaged by support (weighted) or plainly over present classes (macro).
+
+    Like scikit-learn, a class with no support counts in neither average.
+    """
+    support = Counter(truth)
+    scores: list[tuple[float, int]] = []
+    for cls in CLASSES:
+        if not support[cls]:
+            continue
+        tp = sum(t == cls and p == cls for t, p in zip(truth, predicted, strict=True))
+        fp = sum(t != cls and p == cls for t, p in zip(truth, predicted, strict=True))
+        fn = support[cls] - tp
+        f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+        scores.append((f1, support[cls]))
+    if weighted:
+        return sum(f1 * s for f1, s in scores) / sum(s for _, s in scores)
+    return sum(f1 for f1, _ in scores) / len(scores)

@@ -1,0 +1,93 @@
+"""Which language a mention is in, and whether VADER may read it.
+
+VADER reads English only and returns a silent 0.0 for anything else (shared/notes/
+vader.md §3.7). A false "non-English" is worse than a false "English", though: it drops a
+real complaint from scoring. So a text is declared non-English only when py3langid is
+confident *and* the text carries no distinctively English function word; short, slangy
+English ("ur app is broken af") is what detectors get wrong (bench/langid.py).
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+# Platform codes that name no language: X uses "und" (undetermined), "zxx" (no text),
+# "qme" (media only), "qht" (hashtags only), "qam" (mentions only), "art" (emoji only).
+NO_LANGUAGE = frozenset({"", "und", "zxx", "qme", "qht", "qam", "qct", "art", "mul"})
+
+# Frequent English words that are not also frequent words of the other candidate
+# languages ("a", "in", "is", "me", "no", "so", "we", "was", "will", "also", "hell" are
+# left out). Function words first, then support vocabulary and English-only slang.
+_MARKER_WORDS = """the and my your you i i'm im it it's its this that for with are have has not
+    but just what why how can can't cant don't dont won't doesn't didn't isn't to of on at
+    be they get got from been were would should could did does our their there when who
+    after again still now about if out up off by any some ever never really too very
+    thanks thank please pls plz u ur thx lol omg wtf smh tbh idk gonna wanna order refund
+    account customer delivery shipping package as more most than then here where which
+    while because only over into through nothing something anything everything every
+    each other another such those these them him her his she he us yet though whose
+    shall might must need want make think going today tonight tomorrow yesterday day
+    night time people good great love hate happy new best worst bad sucks yay yeah yes
+    hey"""
+ENGLISH_MARKERS = frozenset(_MARKER_WORDS.split())
+# Words are split on whitespace and stripped of ASCII punctuation: non-ASCII letters must
+# stay inside their word ("déçu" must not yield the marker "u"), and a regex is slower.
+_PUNCT = string.punctuation + "…“”‘’«»¿¡"
+# py3langid is linear in length; the start of a post decides its language.
+_DETECT_CHARS = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    lang: str | None  # ISO 639-1, or None when there was nothing to tell
+    readable: bool  # False: VADER cannot read it, the score is "language:<lang>"
+
+
+def declared(lang: str | None) -> str | None:
+    """The platform's language code, reduced to its primary subtag; None if it names none."""
+    if lang is None:
+        return None
+    primary = lang.strip().lower().replace("_", "-").split("-")[0]
+    return None if primary in NO_LANGUAGE else primary
+
+
+def has_english_marker(text: str) -> bool:
+    return not ENGLISH_MARKERS.isdisjoint(word.strip(_PUNCT) for word in text.lower().split())
+
+
+class LanguageGate:
+    def __init__(self, languages: Sequence[str], confidence: float) -> None:
+        self._identifier = _identifier(tuple(sorted(set(languages))))
+        self._confidence = confidence
+
+    def verdict(self, text: str) -> Verdict:
+        # One English marker word outvotes the detector; it also spares its cost.
+        if has_english_marker(text):
+            return Verdict("en", readable=True)
+        letters = [ch for ch in text[:_DETECT_CHARS] if ch.isalpha()]
+        if not letters:
+            return Verdict(None, readable=True)  # emoji, emoticons, numbers: VADER decides
+        lang, probability = self._identifier.classify(text[:_DETECT_CHARS])
+        # Mostly non-Latin letters: VADER can read none of the words, however unsure the
+        # detector is about which language they are.
+        if sum(ch > "\u024f" for ch in letters) * 2 > len(letters):
+            return Verdict("und" if lang == "en" else str(lang), readable=False)
+        if lang == "en" or probability < self._confidence:
+            return Verdict("en", readable=True)
+        return Verdict(str(lang), readable=False)
+
+
+@lru_cache(maxsize=4)
+def _identifier(languages: tuple[str, ...]) -> LanguageIdentifier:
+    """py3langid's model takes ~0.7 s to load: once per process and language set."""
+    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    unknown = sorted(set(languages) - set(identifier.nb_classes))
+    if unknown:
+        raise ValueError(f"py3langid does not know languages {unknown}")
+    identifier.set_languages(list(languages))
+    return identifier

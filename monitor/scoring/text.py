@@ -1,0 +1,97 @@
+"""Preprocessing that keeps what VADER reads and bounds what it costs.
+
+Measured in shared/notes/vader.md §3.5: lowercasing, stripping punctuation or emoticons
+and collapsing doubled letters all lose accuracy, so none of that happens here. Removing
+handles and URLs and collapsing runs of three or more characters is harmless, and
+removing U+FE0F makes ❤️ score.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Callable, Container, Iterator
+
+# VADER is quadratic in tokens (§3.4): a text is scored in pieces of at most PIECE_CHARS,
+# and at most MAX_SCORED_CHARS of it are scored at all.
+RAW_CHARS = 20_000  # cut before any regex runs
+SPLIT_CHARS = 1_000  # longer texts are split into sentences
+PIECE_CHARS = 300
+MAX_SCORED_CHARS = 4_000
+
+# U+FE0E/FE0F variation selectors, U+200D zero-width joiner, U+1F3FB-1F3FF skin tones:
+# each glues onto the emoji before it and hides it from VADER's per-character lookup.
+_INVISIBLE = dict.fromkeys([0xFE0E, 0xFE0F, 0x200D, *range(0x1F3FB, 0x1F400)])
+_HANDLE_OR_URL = re.compile(r"(?<![\w@])@\w+|https?://\S+|\bwww\.\S+", re.ASCII)
+_RUN = re.compile(r"(.)\1\1+", re.DOTALL)
+_LETTER_RUN = re.compile(r"([^\W\d_])\1{2,}")
+_TOKEN = re.compile(r"\S+")
+_PUNCT = string.punctuation
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\n+")
+
+
+def sanitize(text: str) -> str:
+    """Cut to RAW_CHARS and replace lone surrogates, which no encoder accepts."""
+    text = text[:RAW_CHARS]
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def clean(text: str, words: Container[str]) -> str:
+    """Drop invisible emoji modifiers, handles and URLs; collapse 3+ character runs."""
+    if not text.isascii():
+        text = text.translate(_INVISIBLE)
+    if "@" in text or "http" in text or "www." in text:
+        text = _HANDLE_OR_URL.sub(" ", text)
+    if _RUN.search(text):
+        text = _TOKEN.sub(lambda m: _collapse_token(m.group(0), words), text)
+    return text
+
+
+def _collapse_token(token: str, words: Container[str]) -> str:
+    """ "sooo"->"so", "goooood"->"good", "!!!!!"->"!!!".
+
+    A letter run becomes two letters when that makes a known word, else one; punctuation and
+    emoji runs keep three, because VADER reads "!!!" and repeated emoji as emphasis.
+    """
+    if not _RUN.search(token):
+        return token
+    token = _RUN.sub(lambda m: m.group(0) if m.group(1).isalpha() else m.group(1) * 3, token)
+    double = _LETTER_RUN.sub(r"\1\1", token)
+    if double.lower().strip(_PUNCT) in words:
+        return double
+    return _LETTER_RUN.sub(r"\1", token)
+
+
+def pieces(text: str, expand: Callable[[str], str]) -> list[str]:
+    """The parts of ``text`` VADER scores, each short, together at most MAX_SCORED_CHARS.
+
+    Short texts stay whole, exactly as the paper scored them. Emoji are expanded per
+    sentence, since one emoji becomes several words.
+    """
+    out: list[str] = []
+    total = 0
+    sentences = _SENTENCE_END.split(text) if len(text) > SPLIT_CHARS else [text]
+    for sentence in sentences:
+        for raw in _chunks(sentence, SPLIT_CHARS):
+            for piece in _chunks(expand(raw), PIECE_CHARS):
+                if not piece.strip():
+                    continue
+                out.append(piece)
+                total += len(piece)
+                if total >= MAX_SCORED_CHARS:
+                    return out
+    return out
+
+
+def _chunks(text: str, size: int) -> Iterator[str]:
+    """Cut ``text`` into pieces of at most ``size`` characters, at a space if one is near."""
+    while len(text) > size:
+        cut = text.rfind(" ", size // 2, size)
+        cut = cut if cut > 0 else size
+        yield text[:cut]
+        text = text[cut:]
+    yield text

@@ -1,0 +1,268 @@
+"""Behaviour of the scorer: preprocessing, emoji, overlay, language, labels, bad input."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+from monitor.domain import Label
+from monitor.scoring import DEFAULT_OVERLAY, EMPTY, NO_SIGNAL, Scorer
+from monitor.scoring.lexicon import Analyzer
+from monitor.scoring.text import MAX_SCORED_CHARS, pieces
+from monitor.settings import ScoringConfig
+
+DATA = Path(__file__).parent / "data"
+BOUND_S = 0.5  # generous: the design target is 50 ms, CI machines are loaded
+
+
+@pytest.fixture(scope="module")
+def scorer() -> Scorer:
+    return Scorer()
+
+
+@pytest.fixture(scope="module")
+def plain() -> Scorer:
+    return Scorer(ScoringConfig(default_lexicon=False))
+
+
+def test_labels_follow_thresholds(scorer: Scorer) -> None:
+    assert scorer.score("great service, thanks :)").label is Label.POSITIVE
+    assert scorer.score("this is awful").label is Label.NEGATIVE
+    strict = Scorer(
+        ScoringConfig(positive_threshold=0.9, negative_threshold=-0.9, negative_alert=-0.95)
+    )
+    assert strict.score("good").label is Label.NEUTRAL
+
+
+def test_alert_uses_the_stricter_threshold(scorer: Scorer) -> None:
+    mild, harsh = (
+        scorer.score("the delivery was late"),
+        scorer.score("worst service ever, I am furious"),
+    )
+    assert mild.label is Label.NEGATIVE
+    assert not mild.alert
+    assert harsh.alert
+    assert harsh.compound <= -0.5
+
+
+def test_raw_text_is_scored_without_lossy_cleanup(scorer: Scorer) -> None:
+    # Emoticons, "!" and CAPS carry the signal (vader.md §3.5).
+    assert scorer.score("@acme my order is LATE AGAIN!!! :(").compound < -0.6
+    assert scorer.score("@acme great service :)").compound > scorer.score("great service").compound
+
+
+def test_handles_and_urls_are_removed(plain: Scorer) -> None:
+    assert plain.score("@happy look https://good.example/love").reason == NO_SIGNAL
+
+
+def test_runs_collapse_to_known_words(plain: Scorer) -> None:
+    assert plain.score("goooood stuff").compound == plain.score("good stuff").compound
+    assert plain.score("sooooo good").compound == plain.score("so good").compound
+    assert plain.score("awful!!!!!!!!").compound == plain.score("awful!!!").compound
+
+
+def test_variation_selector_and_skin_tone_do_not_hide_emoji(scorer: Scorer) -> None:
+    assert scorer.score("love it ❤️❤️").compound > scorer.score("love it").compound
+    assert scorer.score("👍🏽").label is Label.POSITIVE
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("my package arrived 😡", Label.NEGATIVE),
+        ("🤬", Label.NEGATIVE),
+        ("another update 🙄", Label.NEGATIVE),
+        ("the new app 🤮", Label.NEGATIVE),
+        ("new headphones 🔥🔥🔥", Label.POSITIVE),
+        ("fixed it 👍", Label.POSITIVE),
+        ("the update 👎", Label.NEGATIVE),
+    ],
+)
+def test_curated_emoji_count(scorer: Scorer, text: str, label: Label) -> None:
+    assert scorer.score(text).label is label
+
+
+def test_negation_does_not_reach_into_emoji(scorer: Scorer) -> None:
+    # Raw VADER reads "nothing angry face" as not-angry: +0.40.
+    score = scorer.score("paid for express shipping, still nothing @acme 😠")
+    assert score.label is Label.NEGATIVE
+
+
+def test_emoji_glued_to_a_word_keeps_the_word(scorer: Scorer) -> None:
+    assert scorer.score("😊good").compound > scorer.score("😊").compound
+
+
+def test_overlay_fixes_support_vocabulary(scorer: Scorer, plain: Scorer) -> None:
+    assert plain.score("customer support is terrible").compound > -0.2
+    assert scorer.score("customer support is terrible").compound < -0.4
+    assert scorer.score("please fix my order").label is not Label.POSITIVE
+    assert scorer.score("still waiting for my refund").label is Label.NEGATIVE
+
+
+def test_configured_lexicon_overrides_default() -> None:
+    custom = Scorer(ScoringConfig(lexicon={"refund": 2.0}))
+    assert custom.score("refund").label is Label.POSITIVE
+    without = Scorer(ScoringConfig(default_lexicon=False, lexicon={"widget": -2.0}))
+    assert without.score("the widget").label is Label.NEGATIVE
+    assert without.score("customer support is terrible").compound > -0.2
+
+
+def test_overlay_does_not_change_the_shared_analyzer(scorer: Scorer) -> None:
+    Scorer(ScoringConfig(lexicon={"terrible": 3.0}))
+    assert scorer.score("terrible").label is Label.NEGATIVE
+
+
+def test_overlay_beats_raw_on_our_support_examples(scorer: Scorer, plain: Scorer) -> None:
+    rows = _tsv(DATA / "support_mentions.tsv")
+
+    def hits(s: Scorer) -> int:
+        return sum(_coarse(s.score(text).label) == label for label, text in rows)
+
+    assert hits(scorer) >= 0.85 * len(rows)
+    assert hits(scorer) > hits(plain) + 10
+
+
+def test_default_overlay_is_on_vaders_scale() -> None:
+    assert all(-4 <= v <= 4 for v in DEFAULT_OVERLAY.values())
+    assert all(k == k.lower() for k in DEFAULT_OVERLAY)
+
+
+def test_analyzer_matches_vader_without_emoji() -> None:
+    ours, raw = Analyzer(), SentimentIntensityAnalyzer()
+    for text in ["Not bad at all!!", "I never liked it :(", "GREAT but slow", "kind of bad"]:
+        assert ours.polarity_scores(text) == raw.polarity_scores(text)
+
+
+def test_non_english_is_unscored_not_neutral(scorer: Scorer) -> None:
+    for text in [
+        "Der Kundenservice ist eine Katastrophe, ich bin total enttäuscht.",
+        "Pésimo servicio, nunca más compro aquí.",
+        "配送が遅すぎて本当に腹が立つ",
+        "배송이 너무 늦어요 정말 화나네요",
+    ]:
+        score = scorer.score(text)
+        assert score.label is Label.UNSCORED
+        assert score.reason == f"language:{score.lang}"
+        assert score.lang != "en"
+
+
+def test_short_slangy_english_stays_english(scorer: Scorer) -> None:
+    for text in ["ur app is broken af", "refund pls", "Terrible. Just terrible.", "meh"]:
+        assert not (scorer.score(text).reason or "").startswith("language:")
+
+
+def test_platform_language_is_honoured(scorer: Scorer) -> None:
+    assert scorer.score("great service", lang="de").reason == "language:de"
+    assert scorer.score("Katastrophe", lang="en-GB").reason == NO_SIGNAL
+    assert scorer.score("great service", lang="und").label is Label.POSITIVE
+
+
+def test_detection_can_be_switched_off() -> None:
+    off = Scorer(ScoringConfig(detect_language=False))
+    score = off.score("Der Kundenservice ist eine Katastrophe")
+    assert score.reason == NO_SIGNAL
+    assert score.lang is None
+
+
+def test_no_signal_is_not_neutral(scorer: Scorer) -> None:
+    score = scorer.score("@acme where is your store in Leeds?")
+    assert score.label is Label.UNSCORED
+    assert score.reason == NO_SIGNAL
+
+
+def test_language_detection_on_our_short_set(scorer: Scorer) -> None:
+    rows = _tsv(DATA / "lang_short.tsv")
+    english = [t for lang, t in rows if lang == "en"]
+    foreign = [t for lang, t in rows if lang != "en"]
+
+    def flagged(text: str) -> bool:
+        return (scorer.score(text).reason or "").startswith("language:")
+
+    assert not any(flagged(t) for t in english)
+    assert sum(flagged(t) for t in foreign) >= 0.95 * len(foreign)
+
+
+def test_long_text_is_scored_in_capped_pieces(scorer: Scorer) -> None:
+    parts = pieces("This is fine. " * 5_000, lambda s: s)
+    assert sum(len(p) for p in parts) <= MAX_SCORED_CHARS + 1_000
+    assert scorer.score("I love it. " * 4_000).compound < 1.0  # no saturation
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   \n\t ",
+        "good " * 20_000,
+        "a" * 100_000,
+        "😍😡" * 10_000,
+        "🔥" * 20_000,
+        "\U0001f600" * 20_000,
+        "good 好 хорошо جيد ดี 😀 bad " * 2_000,
+        "bad \ud800 good \udfff",
+        "but " + "good bad " * 8_000,
+    ],
+)
+def test_pathological_text_scores_in_bounded_time(scorer: Scorer, text: str) -> None:
+    start = time.perf_counter()
+    score = scorer.score(text)
+    assert time.perf_counter() - start < BOUND_S
+    assert -1.0 <= score.compound <= 1.0
+
+
+def test_missing_and_binary_input(scorer: Scorer) -> None:
+    assert scorer.score(None).reason == EMPTY
+    assert scorer.score(float("nan")).reason == EMPTY  # type: ignore[arg-type]
+    assert scorer.score(b"great service").label is Label.POSITIVE
+    assert scorer.score(b"\xff\xfe good").label is Label.POSITIVE
+
+
+@pytest.mark.parametrize("value", [123, 4.5, ["good"], object()])
+def test_non_text_is_a_type_error(scorer: Scorer, value: object) -> None:
+    with pytest.raises(TypeError, match="text must be str"):
+        scorer.score(value)  # type: ignore[arg-type]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=3_000) | st.text(alphabet="абвгд 日本語😡👍!a", max_size=50))
+def test_any_string_scores_in_bounds(text: str) -> None:
+    scorer = Scorer()
+    start = time.perf_counter()
+    score = scorer.score(text)
+    assert time.perf_counter() - start < BOUND_S
+    assert -1.0 <= score.compound <= 1.0
+    assert (score.label is Label.UNSCORED) == (score.reason is not None)
+    if score.reason and score.reason.startswith("language:"):
+        assert score.lang
+        assert score.reason == f"language:{score.lang}"
+
+
+def test_config_rejects_bad_values() -> None:
+    with pytest.raises(ValueError, match="lower-case token"):
+        ScoringConfig(lexicon={"Two Words": 1.0})
+    with pytest.raises(ValueError, match=r"within -4\.\.4"):
+        ScoringConfig(lexicon={"x": 9.0})
+    with pytest.raises(ValueError, match="negative_alert"):
+        ScoringConfig(negative_alert=0.0)
+    with pytest.raises(ValueError, match="include 'en'"):
+        ScoringConfig(languages=["de"])
+    with pytest.raises(ValueError, match="does not know"):
+        Scorer(ScoringConfig(languages=["en", "xx"]))
+
+
+def _tsv(path: Path) -> list[tuple[str, str]]:
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            first, text = line.split("\t", 1)
+            rows.append((first, text))
+    return rows
+
+
+def _coarse(label: Label) -> str:
+    return "neutral" if label in (Label.NEUTRAL, Label.UNSCORED) else label.value

@@ -1,0 +1,61 @@
+"""``inchannel score``, invoked directly through click's test runner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from monitor.commands.score import score
+
+
+@pytest.fixture(autouse=True)
+def no_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INCHANNEL_CONFIG", str(tmp_path / "absent.yaml"))
+
+
+def test_table_for_arguments() -> None:
+    result = CliRunner().invoke(score, ["great service", "Der Service ist eine Katastrophe"])
+    assert result.exit_code == 0, result.output
+    assert "positive" in result.output
+    assert "language:de" in result.output
+
+
+def test_json_lines_from_stdin() -> None:
+    result = CliRunner().invoke(score, ["--json"], input="awful support\n\nwhere is it?\n")
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.output.splitlines()]
+    assert [r["label"] for r in records] == ["negative", "unscored", "unscored"]
+    assert [r["reason"] for r in records] == [None, "empty", "no-signal"]
+    assert set(records[0]) == {"text", "label", "compound", "lang", "reason"}
+    assert records[0]["text"] == "awful support"
+    assert records[0]["compound"] < 0
+
+
+def test_markup_in_text_is_printed_literally() -> None:
+    result = CliRunner().invoke(score, ["[bold red]hi[/bold red] good"])
+    assert "[bold red]hi[/bold red]" in result.output
+
+
+def test_lang_option_is_the_platform_field() -> None:
+    result = CliRunner().invoke(score, ["--json", "--lang", "fr", "great"])
+    assert json.loads(result.output)["reason"] == "language:fr"
+
+
+def test_config_file_scoring_section_is_used(tmp_path: Path) -> None:
+    config = tmp_path / "inchannel.yaml"
+    config.write_text("brand:\n  name: Acme\nscoring:\n  lexicon:\n    widget: -3.0\n")
+    result = CliRunner().invoke(score, ["--json", "--config", str(config), "the widget"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["label"] == "negative"
+
+
+def test_bad_config_exits_2_with_location(tmp_path: Path) -> None:
+    config = tmp_path / "inchannel.yaml"
+    config.write_text("brand:\n  name: Acme\nscoring:\n  lexicon:\n    widget: 9\n")
+    result = CliRunner().invoke(score, ["--config", str(config), "x"])
+    assert result.exit_code == 2
+    assert "inchannel.yaml:4:" in result.output
+    assert "within -4..4" in result.output
