@@ -14,6 +14,7 @@ from monitor.domain import (
     Action,
     ActionKind,
     ActionStatus,
+    CaseState,
     Direction,
     Escalation,
     MessageKind,
@@ -34,40 +35,33 @@ STALE_CLAIM = timedelta(minutes=10)
 
 
 def dispatch_outbox(rt: Runtime) -> bool:
-    """Send one batch of due actions. Returns True when more are due now."""
+    """Send one batch of due actions. Returns True when the batch was full (more may wait)."""
     now = rt.clock.now()
     limit = rt.settings.dispatch.batch_size
     with transaction(rt.sessions) as session:
-        claimed = claim_due_actions(
-            session, now=now, limit=limit + 1, stale_before=now - STALE_CLAIM
-        )
-    # Claimed rows are ours now; anything past the batch goes back on the next run.
-    batch, extra = claimed[:limit], claimed[limit:]
-    if extra:
-        _release([action_id for action_id, _ in extra], rt, now)
+        batch = claim_due_actions(session, now=now, limit=limit, stale_before=now - STALE_CLAIM)
     started = time.perf_counter()
-    for action_id, outcome_unknown in batch:
+    for position, (action_id, outcome_unknown) in enumerate(batch):
         if rt.stopping.is_set():
-            _release([action_id], rt, now)
-            continue
+            _release([a for a, unknown in batch[position:] if not unknown], rt, now)
+            return False
         _dispatch_one(rt, action_id, outcome_unknown)
     if batch:
         log.info(
             "dispatched=%d duration_ms=%.1f", len(batch), (time.perf_counter() - started) * 1000
         )
-    return bool(extra)
+    return len(batch) == limit
 
 
 def _release(ids: list[int], rt: Runtime, now: datetime) -> None:
+    """Give back claimed actions we did not try. Only ones claimed from pending/failed:
+    a recovered claim keeps its `sending` state, so its outcome is still checked later."""
     with transaction(rt.sessions) as session:
         for action_id in ids:
             row = session.get(ActionRow, action_id)
             if row is not None and row.status == ActionStatus.SENDING:
-                row.status, row.attempts, row.next_attempt_at = (
-                    ActionStatus.PENDING,
-                    row.attempts - 1,
-                    now,
-                )
+                row.status, row.next_attempt_at = ActionStatus.PENDING, now
+                row.attempts -= 1
 
 
 def _dispatch_one(rt: Runtime, action_id: int, outcome_unknown: bool) -> None:
@@ -125,6 +119,9 @@ def _record_sent(rt: Runtime, action: Action, result: SendResult, *, recovered: 
             if case.first_response_at is None:
                 case.first_response_at = now
             case.updated_at = now
+            if case.state == CaseState.REPLIED:
+                # A person answered in the thread; the next move is the customer's.
+                cases.transition(session, case, CaseState.WAITING_CUSTOMER, "system", now)
     log.info("action=%d sent external_id=%s recovered=%s", action.id, result.external_id, recovered)
 
 

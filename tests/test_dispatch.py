@@ -132,3 +132,23 @@ def test_responder_bug_is_a_temporary_failure(make_runtime: RuntimeFactory) -> N
     row = action(rt)
     assert row.status == ActionStatus.FAILED
     assert row.last_error == "KeyError: 'oops'"
+
+
+def test_recovered_claims_beyond_one_batch_are_still_checked(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime([mention(i, OUTAGE) for i in range(3)], dispatch={"batch_size": 2})
+    responder = with_scripted(rt)
+    while poll_source(rt, "feed"):
+        pass
+    process_pending(rt)
+    responder.crash_after_post = True
+    for _ in range(2):
+        with pytest.raises(CrashAfterPost):
+            dispatch_outbox(rt)
+    assert len(responder.posts) == 2  # two posted, one claimed but never tried
+    responder.crash_after_post = False
+    rt.clock.advance(minutes=11)  # type: ignore[attr-defined]
+    while dispatch_outbox(rt):
+        pass
+    targets = [target for _, target, _ in responder.posts]
+    assert sorted(targets) == sorted(set(targets))
+    assert len(targets) == 3
