@@ -13,7 +13,7 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from monitor.dispatch import dispatch_outbox
-from monitor.ingest import poll_source
+from monitor.ingest import poll_source, release_leases
 from monitor.processing import process_pending
 from monitor.runtime import Runtime
 from monitor.sla import check_sla
@@ -98,6 +98,7 @@ def run_forever(rt: Runtime, *, on_started: Callable[[], None] | None = None) ->
         rt.stopping.wait()
     finally:
         scheduler.shutdown(wait=True)
+        release_leases(rt)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         log.info("daemon stopped")

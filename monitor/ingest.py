@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from monitor.domain import Direction, Mention, MessageKind
@@ -20,6 +20,7 @@ from monitor.store.queries import insert_ignoring_duplicates
 
 log = logging.getLogger("inchannel.ingest")
 
+LEASE_MIN_SECONDS = 120
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(minutes=30)
 
@@ -32,6 +33,9 @@ def poll_source(rt: Runtime, name: str) -> bool:
     """
     source = rt.sources[name]
     now = rt.clock.now()
+    if not take_lease(rt, name, now):
+        log.debug("source=%s polled by another worker", name)
+        return False
     with transaction(rt.sessions) as session:
         state = _state(session, name)
         waiting_until = _not_before(state)
@@ -69,6 +73,40 @@ def poll_source(rt: Runtime, name: str) -> bool:
         (time.perf_counter() - started) * 1000,
     )
     return result.more
+
+
+def take_lease(rt: Runtime, name: str, now: datetime) -> bool:
+    """Atomically take or renew the lease on a source; False if another worker holds it.
+
+    The lease outlives a few polls, so a worker killed mid-poll (SIGKILL, no clean-up)
+    blocks its sources only until the lease expires; then another worker takes over.
+    """
+    config = rt.settings.source(name)
+    expires = now + timedelta(seconds=max(LEASE_MIN_SECONDS, 3 * config.interval_seconds))
+    with transaction(rt.sessions) as session:
+        row = {"name": name, "consecutive_failures": 0, "items_total": 0, "details": {}}
+        insert_ignoring_duplicates(session, SourceState, [row])
+        free = or_(
+            SourceState.lease_owner.is_(None),
+            SourceState.lease_owner == rt.worker_id,
+            SourceState.lease_expires_at < now,
+        )
+        taken = session.execute(
+            update(SourceState)
+            .where(SourceState.name == name, free)
+            .values(lease_owner=rt.worker_id, lease_expires_at=expires)
+        )
+        return getattr(taken, "rowcount", 0) == 1
+
+
+def release_leases(rt: Runtime) -> None:
+    """On a clean stop, hand our sources to the other workers at once."""
+    with transaction(rt.sessions) as session:
+        session.execute(
+            update(SourceState)
+            .where(SourceState.lease_owner == rt.worker_id)
+            .values(lease_owner=None, lease_expires_at=None)
+        )
 
 
 def _state(session: Session, name: str) -> SourceState:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -37,6 +40,10 @@ class Runtime:
     scorer: Scorer
     rules: RuleEngine
     clock: Clock = field(default_factory=SystemClock)
+    # Names this process in source leases: host, pid and a random part (pids get reused).
+    worker_id: str = field(
+        default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+    )
     stopping: threading.Event = field(default_factory=threading.Event)
 
     def own_handles(self, platform: Platform) -> frozenset[str]:

@@ -14,6 +14,7 @@ from sqlalchemy import create_engine, func, select, text
 
 from monitor.daemon import guarded
 from monitor.domain import ActionStatus, CaseState
+from monitor.ingest import release_leases
 from monitor.pipeline import dispatch_outbox, poll_source, process_pending, run_cycle
 from monitor.store.models import ActionRow, Case, Customer, Event, Message, SourceState
 from responders.recording import RecordingResponder
@@ -67,6 +68,7 @@ def test_poll_stores_page_and_cursor_together_and_duplicates_once(
         assert state.cursor == "9"
         assert state.items_total == 7
     # A second source replaying the same items (a platform re-serving a page) adds nothing.
+    release_leases(rt)
     again = make_runtime(rows)
     while poll_source(again, "feed"):
         pass
@@ -83,6 +85,7 @@ def test_follow_up_joins_case_and_reopens_resolved_case(make_runtime: RuntimeFac
     with rt.sessions.begin() as session:
         case = session.scalars(select(Case)).one()
         case.state = CaseState.RESOLVED.value
+    release_leases(rt)  # the daemon restarts with a longer feed
     rt2 = make_runtime([first, follow])
     run_cycle(rt2)
     with rt2.sessions() as session:

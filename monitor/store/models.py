@@ -213,6 +213,9 @@ class SourceState(Base):
     rate_limit_reset_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     items_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    # One worker polls a source at a time: whoever holds an unexpired lease.
+    lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Adapter-specific state shown in status: rate-limit remaining, gaps, disabled parts.
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 

@@ -48,6 +48,8 @@ def upgrade() -> None:
         sa.Column("rate_limit_reset_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("next_poll_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("items_total", sa.BigInteger(), nullable=False),
+        sa.Column("lease_owner", sa.String(length=128), nullable=True),
+        sa.Column("lease_expires_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("details", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_source_state")),
     )

@@ -1,0 +1,43 @@
+"""Source leases: one worker polls a source at a time; a dead worker's lease expires."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from monitor.ingest import release_leases
+from monitor.pipeline import poll_source
+from monitor.store.models import Message, SourceState
+from tests.conftest import RuntimeFactory, mention
+
+
+def messages(rt: object) -> int:
+    with rt.sessions() as session:  # type: ignore[attr-defined]
+        return int(session.scalar(select(func.count()).select_from(Message)))
+
+
+def test_second_worker_waits_for_the_lease_then_takes_over(make_runtime: RuntimeFactory) -> None:
+    rows = [mention(i) for i in range(12)]
+    first, second = make_runtime(rows), make_runtime(rows)
+    assert poll_source(first, "feed") is True
+    assert messages(first) == 5
+    assert poll_source(second, "feed") is False  # leased by the first worker
+    assert messages(second) == 5
+    # The first worker dies without releasing; its lease outlives it for a while.
+    second.clock.advance(seconds=119)  # type: ignore[attr-defined]
+    assert poll_source(second, "feed") is False
+    second.clock.advance(seconds=2)  # type: ignore[attr-defined]
+    assert poll_source(second, "feed") is True
+    assert messages(second) == 10  # resumed from the stored cursor, nothing twice
+    with second.sessions() as session:
+        state = session.get(SourceState, "feed")
+        assert state is not None
+        assert state.lease_owner == second.worker_id
+
+
+def test_clean_stop_releases_the_lease_at_once(make_runtime: RuntimeFactory) -> None:
+    rows = [mention(i) for i in range(12)]
+    first, second = make_runtime(rows), make_runtime(rows)
+    poll_source(first, "feed")
+    release_leases(first)
+    assert poll_source(second, "feed") is True
+    assert messages(second) == 10
