@@ -141,8 +141,11 @@ def _announce(settings: Settings, dry_run: bool) -> None:
 def _run_once(rt: Runtime) -> None:
     from monitor.pipeline import run_cycle
 
+    from monitor.ingest import release_leases
+
     started = time.perf_counter()
     report = run_cycle(rt)
+    release_leases(rt)
     log.info(
         "cycle done polls=%d process_batches=%d dispatch_batches=%d duration_ms=%.1f",
         report.polls,
@@ -174,9 +177,11 @@ def serve_command(config_file: Path | None) -> None:
 def _register_command_groups() -> None:
     from monitor.commands.cases import cases_group
     from monitor.commands.score import score
+    from monitor.commands.status import status_command
 
     main.add_command(cases_group)
     main.add_command(score)
+    main.add_command(status_command)
 
 
 _register_command_groups()

@@ -1,0 +1,90 @@
+"""``inchannel status``: is the daemon healthy? Exit 1 when not, for health checks."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from monitor.status import Status, collect
+
+
+def _when(moment: datetime | None, now: datetime) -> str:
+    if moment is None:
+        return "-"
+    seconds = int((now - moment).total_seconds())
+    return f"{seconds}s ago" if seconds >= 0 else f"in {-seconds}s"
+
+
+@click.command("status")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="One JSON document.")
+def status_command(config_file: Path | None, as_json: bool) -> None:
+    """Sources, outbox, cases and usage; exit 1 when something is unhealthy."""
+    from monitor.commands.cases import runtime
+
+    status = collect(runtime(config_file))
+    if as_json:
+        click.echo(json.dumps(_jsonable(asdict(status)) | {"healthy": status.healthy}, indent=2))
+    else:
+        _print(status)
+    sys.exit(0 if status.healthy else 1)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _print(status: Status) -> None:
+    console = Console()
+    now = status.at
+    table = Table(
+        "source",
+        "last poll",
+        "last success",
+        "failures",
+        "rate limit reset",
+        "next poll",
+        "items",
+        "worker",
+        "last error",
+        title="Sources",
+    )
+    for s in status.sources:
+        table.add_row(
+            s.name,
+            _when(s.last_poll_at, now),
+            _when(s.last_success_at, now),
+            str(s.consecutive_failures),
+            _when(s.rate_limit_reset_at, now),
+            _when(s.next_poll_at, now),
+            str(s.items_total),
+            escape(s.lease_owner or "-"),
+            escape((s.last_error or "")[:120]),
+        )
+    console.print(table)
+    outbox = ", ".join(f"{k} {v}" for k, v in sorted(status.outbox.items())) or "empty"
+    console.print(f"Outbox: {outbox}; oldest due {_when(status.oldest_due_at, now)}")
+    states = ", ".join(f"{k} {v}" for k, v in sorted(status.cases.items())) or "none"
+    console.print(f"Cases: {states}; open SLA breaches {status.sla_breaches_open}")
+    usage = ", ".join(f"{k} {v}" for k, v in sorted(status.usage_today.items())) or "none"
+    console.print(f"API usage today (UTC): {usage}")
+    if status.problems:
+        for problem in status.problems:
+            console.print(f"[red]unhealthy:[/red] {escape(problem)}")
+    else:
+        console.print("[green]healthy[/green]")
