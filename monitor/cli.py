@@ -139,9 +139,8 @@ def _announce(settings: Settings, dry_run: bool) -> None:
 
 
 def _run_once(rt: Runtime) -> None:
-    from monitor.pipeline import run_cycle
-
     from monitor.ingest import release_leases
+    from monitor.pipeline import run_cycle
 
     started = time.perf_counter()
     report = run_cycle(rt)
