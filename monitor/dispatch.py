@@ -7,6 +7,7 @@ import random
 import time
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor import cases
@@ -39,13 +40,16 @@ def dispatch_outbox(rt: Runtime) -> bool:
     now = rt.clock.now()
     limit = rt.settings.dispatch.batch_size
     with transaction(rt.sessions) as session:
-        batch = claim_due_actions(session, now=now, limit=limit, stale_before=now - STALE_CLAIM)
+        claimed = claim_due_actions(session, now=now, limit=limit, stale_before=now - STALE_CLAIM)
+        rows = session.scalars(select(ActionRow).where(ActionRow.id.in_([a for a, _ in claimed])))
+        actions = {row.id: _action(row) for row in rows}
+    batch = [(actions[action_id], unknown) for action_id, unknown in claimed]
     started = time.perf_counter()
-    for position, (action_id, outcome_unknown) in enumerate(batch):
+    for position, (action, outcome_unknown) in enumerate(batch):
         if rt.stopping.is_set():
-            _release([a for a, unknown in batch[position:] if not unknown], rt, now)
+            _release([a.id for a, unknown in batch[position:] if not unknown], rt, now)
             return False
-        _dispatch_one(rt, action_id, outcome_unknown)
+        _dispatch_one(rt, action, outcome_unknown)
     if batch:
         log.info(
             "dispatched=%d duration_ms=%.1f", len(batch), (time.perf_counter() - started) * 1000
@@ -64,11 +68,7 @@ def _release(ids: list[int], rt: Runtime, now: datetime) -> None:
                 row.attempts -= 1
 
 
-def _dispatch_one(rt: Runtime, action_id: int, outcome_unknown: bool) -> None:
-    with transaction(rt.sessions) as session:
-        row = session.get(ActionRow, action_id)
-        assert row is not None
-        action = _action(row)
+def _dispatch_one(rt: Runtime, action: Action, outcome_unknown: bool) -> None:
     responder = (
         rt.notifier if action.kind is ActionKind.NOTIFY else rt.responders.get(action.platform)
     )
