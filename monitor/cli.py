@@ -97,6 +97,29 @@ def db_current(config_file: Path | None) -> None:
         sys.exit(1)
 
 
+@db.command("copy")
+@config_option
+@click.option("--to", "target_url", required=True, help="Database URL to copy into (empty).")
+def db_copy(config_file: Path | None, target_url: str) -> None:
+    """Copy the configured database into another one, e.g. SQLite into PostgreSQL.
+
+    Stop the daemon first. The target is migrated and must be empty; afterwards point
+    database.url at it.
+    """
+    from monitor.store.copy import CopyError, copy_database
+
+    settings = settings_or_exit(config_file)
+    source, target = make_engine(settings.database.url), make_engine(target_url)
+    try:
+        counts = copy_database(source, target)
+    except CopyError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    for table, count in counts.items():
+        click.echo(f"{table}: {count} rows")
+    click.echo(f"copied into {target.url.render_as_string(hide_password=True)}")
+
+
 @main.command()
 @config_option
 @click.option("--once", is_flag=True, help="Run one full cycle (poll, process, dispatch) and exit.")
