@@ -107,7 +107,6 @@ def escalate(
         key = f"escalation:{case.id}:{message.external_id if message else now.isoformat()}"
         notifications.enqueue(
             session,
-            settings=settings,
             case=case,
             text=text,
             key=key,

@@ -27,7 +27,7 @@ from monitor.settings import Dispatch
 from monitor.store.db import transaction
 from monitor.store.models import ActionRow, Case, Message, case_ref
 from monitor.store.queries import claim_due_actions
-from responders.base import ResponderError, SendResult
+from responders.base import Responder, ResponderError, SendResult
 
 log = logging.getLogger("inchannel.dispatch")
 
@@ -69,9 +69,10 @@ def _release(ids: list[int], rt: Runtime, now: datetime) -> None:
 
 
 def _dispatch_one(rt: Runtime, action: Action, outcome_unknown: bool) -> None:
-    responder = (
-        rt.notifier if action.kind is ActionKind.NOTIFY else rt.responders.get(action.platform)
-    )
+    if action.kind is ActionKind.NOTIFY:
+        responder: Responder | None = rt.notifier
+    else:
+        responder = rt.responders.get(action.platform) if action.platform else None
     try:
         if responder is None:
             raise ResponderError(f"no responder configured for {action.platform}", permanent=True)
@@ -91,8 +92,8 @@ def _action(row: ActionRow) -> Action:
     return Action(
         id=row.id,
         kind=ActionKind(row.kind),
-        platform=Platform(row.platform),
-        case_ref=case_ref(row.case_id),
+        platform=Platform(row.platform) if row.platform else None,
+        case_ref=case_ref(row.case_id) if row.case_id is not None else "",
         target_external_id=row.target_external_id,
         conversation_id=row.conversation_id,
         text=row.text,
@@ -109,11 +110,10 @@ def _record_sent(rt: Runtime, action: Action, result: SendResult, *, recovered: 
         assert row is not None
         row.status, row.result_external_id = ActionStatus.SENT, result.external_id
         row.updated_at, row.last_error = now, None
-        case = session.get(Case, row.case_id)
-        assert case is not None
+        case = session.get(Case, row.case_id) if row.case_id is not None else None
         detail = {"action": action.id, "external_id": result.external_id, "recovered": recovered}
         cases.record(session, case, "sent", row.actor or row.rule or "bot", now, **detail)
-        if action.kind is ActionKind.REPLY:
+        if action.kind is ActionKind.REPLY and case is not None:
             # Store our own post at once, so the poller never ingests it as a new mention.
             session.add(_outbound(rt, row, result.external_id, now))
             if case.first_response_at is None:
@@ -163,12 +163,11 @@ def _hand_to_human(
     rt: Runtime, session: Session, row: ActionRow, error: ResponderError, now: datetime
 ) -> None:
     """A dead reply is a promise we could not keep: a person takes over, and is told."""
-    case = session.get(Case, row.case_id)
-    assert case is not None
+    case = session.get(Case, row.case_id) if row.case_id is not None else None
     reason = "permanent error" if error.permanent else f"gave up after {row.attempts} attempts"
     detail = {"action": row.id, "error": str(error)[:500], "reason": reason}
     cases.record(session, case, "send_failed", "system", now, **detail)
-    if row.kind == ActionKind.NOTIFY:
+    if row.kind == ActionKind.NOTIFY or case is None:
         return  # the case itself is unaffected; the dead notification shows in the outbox
     escalation = Escalation(
         "system",

@@ -161,7 +161,7 @@ class Action:
 
     id: int
     kind: ActionKind
-    platform: Platform
+    platform: Platform | None  # None: an operations alert to the team's channels
     case_ref: str
     target_external_id: str
     conversation_id: str

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from monitor.domain import ActionKind, ActionStatus
 from monitor.settings import Settings
 from monitor.store.models import ActionRow, Case, Customer, Message
+from monitor.store.queries import insert_ignoring_duplicates
 
 EXCERPT_CHARS = 500
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
@@ -52,33 +53,34 @@ def channels_for(settings: Settings, team: str | None, extra: tuple[str, ...] = 
 def enqueue(
     session: Session,
     *,
-    settings: Settings,
-    case: Case,
+    case: Case | None,
     text: str,
     key: str,
     actor: str,
     now: datetime,
     channels: list[str],
 ) -> int:
-    """One NOTIFY action per channel; the key makes re-enqueueing the same alert a no-op."""
-    for channel in channels:
-        session.add(
-            ActionRow(
-                case_id=case.id,
-                kind=ActionKind.NOTIFY.value,
-                platform=case.platform,
-                target_external_id=channel,
-                conversation_id=case.conversation_id,
-                channel=channel,
-                text=text,
-                rule=None,
-                actor=actor,
-                status=ActionStatus.PENDING.value,
-                attempts=0,
-                next_attempt_at=now,
-                idempotency_key=f"notify:{key}:{channel}",
-                created_at=now,
-                updated_at=now,
-            )
-        )
-    return len(channels)
+    """One NOTIFY action per channel (``case`` None: an operations alert).
+
+    The idempotency key is unique, so queueing the same alert twice is a no-op.
+    """
+    rows = [
+        {
+            "case_id": case.id if case else None,
+            "kind": ActionKind.NOTIFY.value,
+            "platform": case.platform if case else "",
+            "target_external_id": channel,
+            "conversation_id": case.conversation_id if case else "",
+            "channel": channel,
+            "text": text,
+            "actor": actor,
+            "status": ActionStatus.PENDING.value,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "idempotency_key": f"notify:{key}:{channel}",
+            "created_at": now,
+            "updated_at": now,
+        }
+        for channel in channels
+    ]
+    return insert_ignoring_duplicates(session, ActionRow, rows)

@@ -66,7 +66,6 @@ def _alert(
     text = notifications.case_summary(rt.settings, case, customer, None, f"SLA {headline}")
     notifications.enqueue(
         session,
-        settings=rt.settings,
         case=case,
         text=text,
         key=f"sla-{kind}:{case.id}",

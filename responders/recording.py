@@ -41,7 +41,7 @@ class RecordingResponder:
         post = RecordedPost(
             action_id=action.id,
             idempotency_key=action.idempotency_key,
-            platform=action.platform.value,
+            platform=action.platform.value if action.platform else "",
             case_ref=action.case_ref,
             in_reply_to=action.target_external_id,
             text=action.text,

@@ -166,7 +166,8 @@ class ActionRow(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    # None for operations alerts, which belong to no case.
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True)
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), nullable=True)
     kind: Mapped[str] = mapped_column(String(16))
     platform: Mapped[str] = mapped_column(String(16))
