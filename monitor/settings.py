@@ -12,7 +12,15 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from monitor.yamlpos import ConfigError, Document, Loc, Problem, load_documents, substitute_env
 
@@ -47,7 +55,58 @@ class ReplaySourceConfig(Strict):
     enabled: bool = True
 
 
-SourceConfig = Annotated[ReplaySourceConfig, Field(discriminator="type")]
+# --- X (Twitter) API v2: sources, responder and the shared x: section ----------------
+
+
+class XSourceBase(Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    # 120 s keeps mentions under the Basic tier's 10 requests / 15 min per user.
+    interval_seconds: float = Field(default=120, ge=15)
+    max_results: int = Field(default=100, ge=10, le=100)  # posts per page (billed per post)
+    max_pages: int = Field(default=5, ge=1, le=50)  # next_token pages per sweep
+    # Re-read this far below the newest id: ids are not strictly time-ordered across
+    # X's workers, and the unique key drops the posts we already have.
+    overlap_seconds: float = Field(default=15, ge=0, le=3600)
+    thread_depth: int = Field(default=2, ge=0, le=10)  # parent posts fetched for context
+    enabled: bool = True
+
+
+class XMentionsSourceConfig(XSourceBase):
+    type: Literal["x_mentions"]
+
+
+class XSearchSourceConfig(XSourceBase):
+    type: Literal["x_search"]
+    query: str = Field(min_length=1, max_length=512)
+    interval_seconds: float = Field(default=300, ge=15)
+
+
+class XBudget(Strict):
+    reads_per_day: int = Field(default=2000, ge=0)  # posts read, as X bills them
+    writes_per_day: int = Field(default=100, ge=0)  # posts created
+
+
+class XSettings(Strict):
+    user_id: str = Field(pattern=r"^[0-9]{1,20}$")  # the brand account's numeric id
+    bearer_token: SecretStr = SecretStr("")  # app-only: reads
+    consumer_key: SecretStr = SecretStr("")  # OAuth 1.0a user context: posting
+    consumer_secret: SecretStr = SecretStr("")
+    access_token: SecretStr = SecretStr("")
+    access_token_secret: SecretStr = SecretStr("")
+    api_base_url: str = Field(default="https://api.twitter.com", pattern=r"^https?://[^/?#]+/?$")
+    timeout_seconds: float = Field(default=10, gt=0, le=300)
+    budget: XBudget = XBudget()
+    allow_urls_in_replies: bool = False  # a post with a URL costs about 13x more
+
+
+class XResponderConfig(Strict):
+    type: Literal["x"]
+
+
+SourceConfig = Annotated[
+    ReplaySourceConfig | XMentionsSourceConfig | XSearchSourceConfig,
+    Field(discriminator="type"),
+]
 
 
 class RecordingResponderConfig(Strict):
@@ -56,7 +115,9 @@ class RecordingResponderConfig(Strict):
     path: Path | None = Path("var/recorded-posts.jsonl")
 
 
-ResponderConfig = Annotated[RecordingResponderConfig, Field(discriminator="type")]
+ResponderConfig = Annotated[
+    RecordingResponderConfig | XResponderConfig, Field(discriminator="type")
+]
 
 
 class Dispatch(Strict):
@@ -112,6 +173,7 @@ class Settings(Strict):
     scoring: ScoringConfig = ScoringConfig()
     web: Web = Web()
     logging: Logging = Logging()
+    x: XSettings | None = None
     # Set by the loader: the directory relative paths in the file are resolved against.
     base_dir: Path = Field(default=Path("."), exclude=True)
 
@@ -124,6 +186,16 @@ class Settings(Strict):
                 raise ValueError(f"duplicate source name {source.name!r}")
             seen.add(source.name)
         return sources
+
+    @model_validator(mode="after")
+    def _x_section_when_used(self) -> Settings:
+        uses_x = [s.name for s in self.sources if s.type in ("x_mentions", "x_search")]
+        responder = self.responders.get("x")
+        if responder is not None and responder.type == "x":
+            uses_x.append("responders.x")
+        if uses_x and self.x is None:
+            raise ValueError(f"{', '.join(uses_x)} need an x: section (user_id, credentials)")
+        return self
 
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else self.base_dir / path
