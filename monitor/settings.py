@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -87,16 +88,33 @@ class XBudget(Strict):
 
 
 class XSettings(Strict):
-    user_id: str = Field(pattern=r"^[0-9]{1,20}$")  # the brand account's numeric id
+    user_id: str  # the brand account's numeric id
     bearer_token: SecretStr = SecretStr("")  # app-only: reads
     consumer_key: SecretStr = SecretStr("")  # OAuth 1.0a user context: posting
     consumer_secret: SecretStr = SecretStr("")
     access_token: SecretStr = SecretStr("")
     access_token_secret: SecretStr = SecretStr("")
-    api_base_url: str = Field(default="https://api.twitter.com", pattern=r"^https?://[^/?#]+/?$")
+    api_base_url: str = "https://api.twitter.com"
     timeout_seconds: float = Field(default=10, gt=0, le=300)
     budget: XBudget = XBudget()
     allow_urls_in_replies: bool = False  # a post with a URL costs about 13x more
+
+    @field_validator("user_id")
+    @classmethod
+    def _numeric_user_id(cls, value: str) -> str:
+        if not re.fullmatch(r"[0-9]{1,20}", value):
+            raise ValueError(
+                "must be the brand account's numeric id (GET /2/users/by/username/<handle> "
+                "shows it), not a handle"
+            )
+        return value
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _bare_origin(cls, value: str) -> str:
+        if not re.fullmatch(r"https?://[^/?#\s]+/?", value):
+            raise ValueError("must be a scheme and host only, e.g. https://api.twitter.com")
+        return value.rstrip("/")
 
 
 class XResponderConfig(Strict):
@@ -194,7 +212,9 @@ class Settings(Strict):
         if responder is not None and responder.type == "x":
             uses_x.append("responders.x")
         if uses_x and self.x is None:
-            raise ValueError(f"{', '.join(uses_x)} need an x: section (user_id, credentials)")
+            raise ValueError(
+                f"an x: section (user_id, credentials) is needed by {', '.join(uses_x)}"
+            )
         return self
 
     def resolve(self, path: Path) -> Path:

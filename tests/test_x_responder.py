@@ -21,7 +21,12 @@ from tests.xapi import CASSETTES, MENTIONS, SEARCH, body, limits, ok, problem, t
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 RESET = int((NOW + timedelta(minutes=15)).timestamp())
-POSTED = "1456012973835788293"  # the id in the recorded create_tweet answer
+POSTED = "1456012973835788293"
+DELETED = "You attempted to reply to a Tweet that is deleted or not visible to you."
+RESTRICTED = (
+    "Reply to this conversation is not allowed because you have not been mentioned or "
+    "otherwise engaged by the author of the post you are replying to."
+)  # the id in the recorded create_tweet answer
 
 
 @pytest.fixture
@@ -87,14 +92,13 @@ def test_the_pipeline_replies_in_thread_through_create_tweet(
             "(HTTP 403: You are not allowed to create a Tweet with duplicate content.)",
         ),
         (
-            problem(403, "You attempted to reply to a Tweet that is deleted or not visible to you."),
+            problem(403, DELETED),
             True,
             "the post was deleted or is not visible to the brand account (HTTP 403: You attempted"
             " to reply to a Tweet that is deleted or not visible to you.)",
         ),
         (
-            problem(403, "Reply to this conversation is not allowed because you have not been "
-                    "mentioned or otherwise engaged by the author of the post you are replying to."),
+            problem(403, RESTRICTED),
             True,
             "the author does not allow the brand to reply in this conversation (HTTP 403: Reply"
             " to this conversation is not allowed because you have not been mentioned or "

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -64,6 +65,10 @@ def events(rt: Runtime, kind: str) -> list[dict[str, Any]]:
         return [e.detail for e in session.scalars(select(Event).where(Event.kind == kind))]
 
 
+def cursor_of(newest: str) -> str:
+    return json.dumps({"newest_id": newest}, separators=(",", ":"))
+
+
 def set_cursor(rt: Runtime, cursor: str, name: str = "mentions") -> None:
     with rt.sessions.begin() as session:
         session.merge(SourceState(name=name, cursor=cursor, consecutive_failures=0, items_total=0))
@@ -95,7 +100,7 @@ def test_recorded_mentions_replay_requests_fields_and_reports_items_without_them
     assert found.last_error is not None
     assert found.last_error.startswith(f"post '{first}': missing author_id; ")
     assert found.last_error.count("missing author_id") == 10
-    assert found.cursor == '{"newest_id":"%s"}' % recorded["meta"]["newest_id"]
+    assert found.cursor == cursor_of(recorded["meta"]["newest_id"])
     assert found.details["rate_limit"] == {
         "limit": 450,
         "remaining": 448,
@@ -156,7 +161,7 @@ def test_sweep_follows_next_token_from_the_overlap_and_advances_only_at_the_end(
     assert first.query["since_id"] == second.query["since_id"] == [overlap]
     assert second.query["pagination_token"] == ["page2"]
     assert [m.external_id for m in messages(rt)] == [tid(3), tid(4), tid(5)]
-    assert state(rt).cursor == '{"newest_id":"%s"}' % tid(5)
+    assert state(rt).cursor == cursor_of(tid(5))
     poll_source(rt, "mentions")
     assert api.seen("GET", MENTIONS)[-1].query["since_id"] == [str(int(tid(5)) - (15_000 << 22))]
     assert len(messages(rt)) == 3  # the overlap re-read stored nothing twice
