@@ -302,3 +302,21 @@ def test_malformed_items_are_skipped_with_their_id(
         "post without id: expected a JSON object; "
         "post '5': missing text, author_id"
     )
+
+
+def test_hostile_author_fields_are_bounded_and_never_reach_urls(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    evil = user("42", "carla/../../admin?<script>")
+    evil["name"] = "N" * 5000
+    page = body([tweet(1, "<b>@acme</b> {{ config }}", lang="en'; drop table")], users=[evil])
+    api.add("GET", MENTIONS, ok(page))
+    rt = x_runtime(make_runtime, api)
+    poll_source(rt, "mentions")
+    (stored,) = messages(rt)
+    assert stored.author_handle == "42"
+    assert stored.url == f"https://x.com/42/status/{tid(1)}"
+    assert stored.text == "<b>@acme</b> {{ config }}"  # kept verbatim; escaped when shown
+    assert stored.lang is None
+    with rt.sessions() as session:
+        assert session.scalars(select(Customer)).one().display_name == "N" * 256

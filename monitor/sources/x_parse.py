@@ -17,6 +17,9 @@ from typing import Any
 from monitor.domain import Author, Mention, MessageKind, Platform
 
 ID = re.compile(r"^[0-9]{1,20}$")
+USERNAME = re.compile(r"^[A-Za-z0-9_]{1,50}$")  # X allows 15; old accounts are longer
+LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})?$")
+MAX_NAME_CHARS = 256  # the customers.display_name column
 
 
 class Origin(StrEnum):
@@ -70,7 +73,9 @@ def to_mention(
 ) -> Mention:
     author_id = tweet["author_id"]
     user = users.get(author_id, {})
-    handle = _text_field(user, "username") or author_id
+    username = _text_field(user, "username")
+    # The handle goes into URLs and the dashboard: anything but a real handle is dropped.
+    handle = username if username and USERNAME.match(username) else author_id
     text = html.unescape(tweet["text"])  # v2 escapes &, < and > in post text
     parent = _reference(tweet, "replied_to")
     addressed = tweet.get("in_reply_to_user_id") == brand.user_id or brand.mentioned_in(text)
@@ -83,7 +88,7 @@ def to_mention(
         conversation_id=_id_or(tweet.get("conversation_id"), tweet["id"]),
         in_reply_to=parent,
         url=f"https://x.com/{handle}/status/{tweet['id']}",
-        lang=_text_field(tweet, "lang"),
+        lang=_lang(tweet),
         reply_allowed=origin is not Origin.CONTEXT
         and (tweet.get("reply_settings") in (None, "everyone") or addressed),
         kind=_kind(tweet, text, brand, origin),
@@ -135,7 +140,7 @@ def _author(author_id: str, handle: str, user: Mapping[str, Any]) -> Author:
     return Author(
         id=author_id,
         handle=handle,
-        display_name=_text_field(user, "name") or "",
+        display_name=(_text_field(user, "name") or "")[:MAX_NAME_CHARS],
         followers=followers if isinstance(followers, int) and followers >= 0 else None,
         verified=user.get("verified") is True,
     )
@@ -152,6 +157,11 @@ def _reference(tweet: Mapping[str, Any], kind: str) -> str | None:
         if ref.get("type") == kind and isinstance(ref_id, str) and ID.match(ref_id):
             return ref_id
     return None
+
+
+def _lang(tweet: Mapping[str, Any]) -> str | None:
+    value = _text_field(tweet, "lang")
+    return value if value and LANG.match(value) else None  # "und", "qme" pass as is
 
 
 def _text_field(obj: Mapping[str, Any], key: str) -> str | None:
