@@ -105,7 +105,7 @@ def per_day() -> dict[str, Any]:
         "read_cost_per_day_usd": round(reads * (0.005 + 0.010), 2),
         "read_cost_per_30_days_usd": round(reads * (0.005 + 0.010) * 30, 2),
         "budget_reads_per_day": 2000,
-        "max_read_cost_per_30_days_at_budget_usd": 2000 * 0.005 * 30,
+        "max_read_cost_per_30_days_at_budget_usd": 2000 * (0.005 + 0.010) * 30,
     }
 
 
