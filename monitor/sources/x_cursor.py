@@ -38,8 +38,9 @@ class XCursor:
         return XCursor(newest_id=newer(self.newest_id, self.sweep_newest))
 
     def continued(
-        self, since_id: str | None, token: str, newest: str | None, count: int
+        self, since_id: str | None, token: str | None, newest: str | None, count: int
     ) -> XCursor:
+        """This sweep after one more page; ``token`` None means that page was its last."""
         return replace(
             self,
             since_id=since_id,

@@ -127,7 +127,7 @@ class XSource:
         count = raw_count if isinstance(raw_count, int) else len(page.tweets)
         newest = newer(_max_id(parsed.ids), _str(page.meta.get("newest_id")))
         token = page.next_token
-        swept = state.continued(since, token or "-", newest, count)
+        swept = state.continued(since, token, newest, count)
         # First start: one page of history, not the whole window (each post is billed).
         first_start = state.newest_id is None and not state.in_sweep
         if token and not first_start and swept.sweep_pages < self.config.max_pages:
