@@ -96,3 +96,15 @@ def test_check_config_accepts_an_x_setup(tmp_path: Path, monkeypatch: pytest.Mon
     result = CliRunner().invoke(main, ["check-config", "--config", str(path)])
     assert result.exit_code == 0, result.output
     assert "(2 sources," in result.output
+
+
+def test_dry_run_records_instead_of_posting(tmp_path: Path) -> None:
+    from monitor.domain import Platform
+    from monitor.runtime import build_responders
+    from responders.recording import RecordingResponder
+
+    path = tmp_path / "c.yaml"
+    path.write_text(HEAD + MENTIONS + X + "responders:\n  x: {type: x}\n", encoding="utf-8")
+    settings = load_settings(path, {"X_BEARER": "t0ken"})
+    responders = build_responders(settings, dry_run=True)
+    assert isinstance(responders[Platform.X], RecordingResponder)

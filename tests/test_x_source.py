@@ -252,32 +252,38 @@ def test_thread_context_uses_includes_fetches_deeper_and_skips_deleted_parents(
         [
             tweet(10, "@acme still broken", **reply_to(9, 7)),  # parent 9 in includes
             tweet(20, "@acme me too", **reply_to(19)),  # parent 19 deleted
+            tweet(30, "@acme agreed", author="44", **reply_to(29)),  # parent by a third party
         ],
-        included=[tweet(9, "my router died", author="43", **reply_to(8, 7))],
-        users=[user("42", "carla"), user("43", "dan")],
+        included=[
+            tweet(9, "my router died", **reply_to(8, 7)),
+            tweet(29, "acme is the worst", author="43"),
+        ],
+        users=[user("42", "carla"), user("43", "dan"), user("44", "erin")],
         errors=[{"resource_id": tid(19), "title": "Not Found Error", "type": "https://api.twitter.com/2/problems/resource-not-found"}],
     )  # fmt: skip
+    brand_post = tweet(8, "Router firmware 2.1 is out", author="783214")
     api.add("GET", MENTIONS, ok(page))
-    api.add(
-        "GET",
-        r"/2/tweets",
-        ok(body([tweet(8, "new router day", author="43")], users=[user("43", "dan")])),
-    )
+    api.add("GET", r"/2/tweets", ok(body([brand_post], users=[user("783214", "acme")])))
     rt = x_runtime(make_runtime, api)
     poll_source(rt, "mentions")
     stored = {m.external_id: m for m in messages(rt)}
-    assert sorted(stored) == [tid(8), tid(9), tid(10), tid(20)]
+    assert sorted(stored) == [tid(8), tid(9), tid(10), tid(20), tid(30)]
     parent = stored[tid(9)]
-    assert (parent.kind, parent.reply_allowed, parent.author_handle) == ("reply", False, "dan")
+    assert (parent.kind, parent.reply_allowed, parent.author_handle) == ("reply", False, "carla")
+    assert (stored[tid(8)].kind, stored[tid(8)].author_handle) == ("own", "acme")
     assert stored[tid(10)].reply_allowed is True
     assert api.seen("GET", r"/2/tweets")[0].query["ids"] == [tid(8)]
     assert state(rt).last_error is None  # a deleted parent is not an error
+    process_pending(rt)
+    with rt.sessions() as session:
+        case_of = {m.external_id: m.case_id for m in session.scalars(select(Message))}
+    assert case_of[tid(9)] == case_of[tid(10)] is not None  # the thread shows in one case
 
 
 def test_a_failing_parent_fetch_is_skipped_not_fatal(
     make_runtime: RuntimeFactory, api: FakeAPI
 ) -> None:
-    page = body([tweet(10, "@acme hi", **reply_to(9))], included=[tweet(9, "x", **reply_to(8))])
+    page = body([tweet(10, "@acme hi", **reply_to(9))], included=[tweet(9, "hm", **reply_to(8))])
     api.add("GET", MENTIONS, ok(page))
     api.add("GET", r"/2/tweets", Reply.json({"title": "Not Found Error"}, status=404))
     rt = x_runtime(make_runtime, api)
@@ -320,3 +326,16 @@ def test_hostile_author_fields_are_bounded_and_never_reach_urls(
     assert stored.lang is None
     with rt.sessions() as session:
         assert session.scalars(select(Customer)).one().display_name == "N" * 256
+
+
+def test_environment_proxies_never_capture_the_redirected_requests(
+    make_runtime: RuntimeFactory, api: FakeAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    api.add("GET", MENTIONS, ok(body([tweet(1)])))
+    rt = x_runtime(make_runtime, api)
+    poll_source(rt, "mentions")
+    assert [m.external_id for m in messages(rt)] == [tid(1)]

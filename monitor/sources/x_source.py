@@ -171,12 +171,32 @@ class XSource:
                 users.update(fetched.users)
             items = [pool[i] for i in wanted if i in pool]
             parsed = parse_page(items, users, self.brand, Origin.CONTEXT)
-            found.extend(parsed.mentions)
+            kept = self._in_conversation(parsed.mentions, mentions)
+            found.extend(kept)
             problems.extend(f"parent {p}" for p in parsed.problems)
-            wanted = self._unseen_parents(parsed.mentions)
+            mentions, wanted = kept, self._unseen_parents(kept)
             if not wanted:
                 break
         return found, problems
+
+    def _in_conversation(
+        self, parents: Sequence[Mention], children: Sequence[Mention]
+    ) -> list[Mention]:
+        """Parents by the brand or by the customer who replied to them.
+
+        Every stored post is processed as customer input, so a third party's post would
+        open a case for someone who never addressed the brand; those are left out."""
+        authors = {c.author.id for c in children} | {self.brand.user_id}
+        kept = [
+            p
+            for p in parents
+            if p.author.id in authors or p.author.handle.lower() in self.brand.handles
+        ]
+        for parent in parents:
+            if parent not in kept:
+                log.info("source=%s parent %s by a third party not stored", self.name,
+                         parent.external_id)  # fmt: skip
+        return kept
 
     def _fetch_parents(self, ids: list[str], now: datetime) -> Page:
         try:
