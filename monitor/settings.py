@@ -99,6 +99,14 @@ class XSettings(Strict):
     budget: XBudget = XBudget()
     allow_urls_in_replies: bool = False  # a post with a URL costs about 13x more
 
+    def empty_credentials(self, *, reads: bool, writes: bool) -> list[str]:
+        needed = (["bearer_token"] if reads else []) + (
+            ["consumer_key", "consumer_secret", "access_token", "access_token_secret"]
+            if writes
+            else []
+        )
+        return [key for key in needed if not getattr(self, key).get_secret_value()]
+
     @field_validator("user_id")
     @classmethod
     def _numeric_user_id(cls, value: str) -> str:
@@ -215,6 +223,11 @@ class Settings(Strict):
             raise ValueError(
                 f"an x: section (user_id, credentials) is needed by {', '.join(uses_x)}"
             )
+        if self.x is not None:
+            reads = any(name != "responders.x" for name in uses_x)
+            empty = self.x.empty_credentials(reads=reads, writes="responders.x" in uses_x)
+            if empty:
+                raise ValueError(f"x: {', '.join(empty)} must be set for the X parts in use")
         return self
 
     def resolve(self, path: Path) -> Path:

@@ -43,6 +43,15 @@ BAD = [
         "c.yaml:7:3: x.api_base_url: must be a scheme and host only, e.g. https://api.twitter.com",
     ),
     (
+        MENTIONS + 'x:\n  user_id: "1"\n',
+        "c.yaml:1:1: x: bearer_token must be set for the X parts in use",
+    ),
+    (
+        "responders:\n  x: {type: x}\n" + X + "  consumer_key: k\n",
+        "c.yaml:1:1: x: consumer_secret, access_token, access_token_secret must be set for "
+        "the X parts in use",
+    ),
+    (
         "sources:\n  - {name: s, type: x_search}\n" + X,
         "c.yaml:3:5: sources[0].query: Field required",
     ),
@@ -73,7 +82,9 @@ def test_bad_x_config_fails_with_file_line_col(tmp_path: Path, body: str, expect
 
 def test_defaults_and_secrets_stay_out_of_reprs(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
-    path.write_text(HEAD + MENTIONS + X + "responders:\n  x: {type: x}\n", encoding="utf-8")
+    keys = "".join(f"  {k}: ${{X_BEARER}}\n" for k in ("consumer_key", "consumer_secret",
+                   "access_token", "access_token_secret"))  # fmt: skip
+    path.write_text(HEAD + MENTIONS + X + keys + "responders:\n  x: {type: x}\n", encoding="utf-8")
     settings = load_settings(path, {"X_BEARER": "t0ken-secret"})
     assert settings.x is not None
     assert settings.x.bearer_token.get_secret_value() == "t0ken-secret"
@@ -104,7 +115,8 @@ def test_dry_run_records_instead_of_posting(tmp_path: Path) -> None:
     from responders.recording import RecordingResponder
 
     path = tmp_path / "c.yaml"
-    path.write_text(HEAD + MENTIONS + X + "responders:\n  x: {type: x}\n", encoding="utf-8")
+    keys = "  consumer_key: a\n  consumer_secret: b\n  access_token: c\n  access_token_secret: d\n"
+    path.write_text(HEAD + MENTIONS + X + keys + "responders:\n  x: {type: x}\n", encoding="utf-8")
     settings = load_settings(path, {"X_BEARER": "t0ken"})
     responders = build_responders(settings, dry_run=True)
     assert isinstance(responders[Platform.X], RecordingResponder)

@@ -9,11 +9,11 @@ import pytest
 from monitor.sources.base import SourceError
 from monitor.sources.x_cursor import XCursor, decode, overlap_since
 from monitor.sources.x_parse import Origin, XBrand, parse_page
-from tests.xapi import tweet, user
+from tests.xapi import tid, tweet, user
 
 BRAND = XBrand(user_id="783214", handles=frozenset({"acme", "acmehelp"}))
 USERS = {"42": user("42", "carla")}
-ONE = "post '1850000000000000001'"
+ONE = f"post '{tid(1)}'"
 
 BAD_ITEMS: list[tuple[Any, str]] = [
     ("junk", "post without id: expected a JSON object"),
@@ -32,7 +32,7 @@ BAD_ITEMS: list[tuple[Any, str]] = [
 def test_bad_items_give_exact_problems(item: Any, problem: str) -> None:
     parsed = parse_page([item, tweet(2)], USERS, BRAND, Origin.MENTIONS)
     assert parsed.problems == [problem]
-    assert [m.external_id for m in parsed.mentions] == ["1850000000000000002"]
+    assert [m.external_id for m in parsed.mentions] == [tid(2)]
 
 
 @pytest.mark.parametrize(

@@ -151,7 +151,7 @@ def test_sweep_follows_next_token_from_the_overlap_and_advances_only_at_the_end(
     api.add("GET", MENTIONS, ok(body([tweet(5), tweet(4)], next_token="page2")))
     api.add("GET", MENTIONS, ok(body([tweet(3)])), query={"pagination_token": "page2"})
     rt = x_runtime(make_runtime, api)
-    newest = 1_850_000_000_000_000_000
+    newest = int(tid(0))
     set_cursor(rt, str(newest))
     assert poll_source(rt, "mentions") is True
     assert '"next_token":"page2"' in (state(rt).cursor or "")

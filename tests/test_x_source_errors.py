@@ -17,7 +17,7 @@ from monitor.runtime import Runtime
 from monitor.store.models import Event, Message, SourceState, Usage
 from tests.conftest import RuntimeFactory
 from tests.fakeapi import FakeAPI, Reply
-from tests.xapi import MENTIONS, body, limits, ok, problem, tweet, x_runtime
+from tests.xapi import MENTIONS, SEARCH, body, limits, ok, problem, tid, tweet, x_runtime
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 RESET = int((NOW + timedelta(minutes=15)).timestamp())
@@ -166,3 +166,47 @@ def test_the_read_budget_stops_short_with_a_status_warning_and_event(
     clock(rt).set(datetime(2026, 11, 21, 0, 1, tzinfo=UTC))
     poll_source(rt, "mentions")
     assert len(api.seen("GET", MENTIONS)) == 2  # a new UTC day, a new budget
+
+
+def test_a_refused_page_token_restarts_the_sweep_from_the_same_since_id(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    api.add("GET", MENTIONS, ok(body([tweet(5)], next_token="old")))
+    api.add(
+        "GET", MENTIONS, problem(400, "Invalid pagination token"), query={"pagination_token": "old"}
+    )
+    rt = x_runtime(make_runtime, api)
+    with rt.sessions.begin() as session:
+        session.add(
+            SourceState(name="mentions", cursor=tid(1), consecutive_failures=0, items_total=0)
+        )
+    assert poll_source(rt, "mentions") is True
+    poll_source(rt, "mentions")
+    failed = state(rt)
+    assert failed.last_error is not None
+    assert failed.last_error.startswith("x refused the page token; the sweep restarts: HTTP 400")
+    clock(rt).advance(seconds=30)
+    poll_source(rt, "mentions")
+    first, refused, restarted = api.seen("GET", MENTIONS)
+    assert refused.query["pagination_token"] == ["old"]
+    assert "pagination_token" not in restarted.query
+    assert restarted.query["since_id"] == first.query["since_id"]
+    assert state(rt).consecutive_failures == 0
+
+
+def test_a_search_cursor_older_than_seven_days_starts_from_the_newest_with_a_gap(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    api.add("GET", SEARCH, ok(body([tweet(1, "acme")])))
+    sources = [{"name": "brand", "type": "x_search", "query": "acme"}]
+    rt = x_runtime(make_runtime, api, sources=sources)
+    week_old = str(int(tid(0)) - ((8 * 86_400_000) << 22))
+    with rt.sessions.begin() as session:
+        session.add(
+            SourceState(name="brand", cursor=week_old, consecutive_failures=0, items_total=0)
+        )
+    poll_source(rt, "brand")
+    assert "since_id" not in api.seen("GET", SEARCH)[0].query
+    with rt.sessions() as session:
+        (gap,) = session.scalars(select(Event).where(Event.kind == "gap"))
+        assert gap.detail["reason"] == "cursor older than 7 days"

@@ -15,7 +15,7 @@ from tests.fakeapi import FakeAPI, Reply
 
 CASSETTES = SHARED / "fixtures" / "real-api" / "twitter"
 BRAND_ID = "783214"  # the account of the recorded mentions cassette
-BASE_ID = 1_850_000_000_000_000_000
+BASE_ID = 2_123_000_000_000_000_000  # snowflake time 2026-11-18, two days before the clock
 MENTIONS = rf"/2/users/{BRAND_ID}/mentions"
 SEARCH = r"/2/tweets/search/recent"
 RESET = 1_795_000_000  # 2026-11-18, an x-rate-limit-reset in the clock's past

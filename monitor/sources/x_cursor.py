@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from monitor.sources.base import SourceError
 
 # Snowflake ids carry milliseconds since X's epoch in the bits above 22.
 SNOWFLAKE_TIME_SHIFT = 22
+SNOWFLAKE_EPOCH_MS = 1_288_834_974_657
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,3 +78,9 @@ def overlap_since(newest_id: str, seconds: float) -> str:
     """
     back = int(seconds * 1000) << SNOWFLAKE_TIME_SHIFT
     return str(max(int(newest_id) - back, 1))
+
+
+def snowflake_time(post_id: str) -> datetime:
+    """When the post with this id was created, from the id alone."""
+    millis = (int(post_id) >> SNOWFLAKE_TIME_SHIFT) + SNOWFLAKE_EPOCH_MS
+    return datetime.fromtimestamp(millis / 1000, UTC)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,7 +20,7 @@ from monitor.settings import XMentionsSourceConfig, XSearchSourceConfig, XSettin
 from monitor.sources import x_usage as usage
 from monitor.sources.base import PollResult, SourceError
 from monitor.sources.x import Page, XApi, XApiError
-from monitor.sources.x_cursor import XCursor, decode, newer, overlap_since
+from monitor.sources.x_cursor import XCursor, decode, newer, overlap_since, snowflake_time
 from monitor.sources.x_errors import source_error
 from monitor.sources.x_parse import Origin, Parsed, XBrand, parse_page
 from monitor.store.models import Message
@@ -29,6 +29,8 @@ log = logging.getLogger("inchannel.x")
 
 # The mentions timeline only holds the 800 most recent mentions (notes/platforms.md 5.1).
 MENTIONS_WINDOW = 800
+# Recent search only reaches this far back; a minute of margin for clock skew.
+SEARCH_WINDOW = timedelta(days=7) - timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +51,16 @@ class XSource:
         self.sessions = parts.sessions
         self.ledger = usage.XLedger(parts.sessions)
         self.origin = Origin.MENTIONS if config.type == "x_mentions" else Origin.SEARCH
+        # Set when X refused a stored next_token (expired while we waited on a rate
+        # limit); the cursor cannot change on a failed poll, so the next poll drops it.
+        self._token_refused = False
 
     def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
         state = decode(cursor)
+        if state.in_sweep and self._token_refused:
+            state = XCursor(newest_id=state.newest_id)  # start the sweep over, from since_id
         self._check_budget(now)
-        since = state.since_id if state.in_sweep else self._since(state)
+        since = state.since_id if state.in_sweep else self._since(state, now)
         page = self._fetch(since, state.next_token, now)
         parsed = parse_page(page.tweets, page.users, self.brand, self.origin)
         context, context_problems = self._thread_context(parsed.mentions, page, now)
@@ -70,8 +77,13 @@ class XSource:
             rate_limit_reset_at=page.rate.reset_at if page.rate.exhausted else None,
         )
 
-    def _since(self, state: XCursor) -> str | None:
+    def _since(self, state: XCursor, now: datetime) -> str | None:
         if state.newest_id is None:
+            return None
+        oldest_allowed = now - SEARCH_WINDOW
+        if self.origin is Origin.SEARCH and snowflake_time(state.newest_id) < oldest_allowed:
+            # X answers 400 to a since_id outside the 7-day window: start from the newest.
+            self._gap(now, XCursor(since_id=state.newest_id), "cursor older than 7 days")
             return None
         return overlap_since(state.newest_id, self.config.overlap_seconds)
 
@@ -89,7 +101,11 @@ class XSource:
         except XApiError as exc:
             self._count(now, None)
             self.ledger.merge_details(self.name, {"rate_limit": exc.rate.as_details()})
+            if exc.kind == "bad_request" and token is not None:
+                self._token_refused = True
+                raise SourceError(f"x refused the page token; the sweep restarts: {exc}") from None
             raise source_error(exc) from None
+        self._token_refused = False
         self._count(now, page)
         self.ledger.merge_details(self.name, {"rate_limit": page.rate.as_details()})
         return page
