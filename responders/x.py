@@ -9,6 +9,7 @@ import html
 import logging
 import re
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -80,7 +81,10 @@ class XResponder:
         self.ledger.add(now, {usage.REQUESTS: 1, usage.READS: len(page.tweets)})
         wanted = _normal(action.text)
         for tweet in page.tweets:
-            if isinstance(tweet, dict) and _normal(str(tweet.get("text", ""))) == wanted:
+            if not isinstance(tweet, dict) or _normal(str(tweet.get("text", ""))) != wanted:
+                continue
+            # The same text may answer another post of the thread; only ours counts.
+            if _replied_to(tweet) in (None, action.target_external_id):
                 return str(tweet["id"])
         return None
 
@@ -133,6 +137,14 @@ def responder_error(exc: XApiError) -> ResponderError:
     else:
         reason = "x refused the reply"
     return ResponderError(f"{reason} ({text})", permanent=True)
+
+
+def _replied_to(tweet: dict[str, Any]) -> str | None:
+    refs = tweet.get("referenced_tweets")
+    for ref in refs if isinstance(refs, list) else []:
+        if isinstance(ref, dict) and ref.get("type") == "replied_to":
+            return str(ref.get("id"))
+    return None
 
 
 def _normal(text: str) -> str:

@@ -17,7 +17,19 @@ from responders.base import ResponderError
 from responders.x import XResponder
 from tests.conftest import RuntimeFactory
 from tests.fakeapi import FakeAPI, Reply
-from tests.xapi import CASSETTES, MENTIONS, SEARCH, body, limits, ok, problem, tid, tweet, x_runtime
+from tests.xapi import (
+    CASSETTES,
+    MENTIONS,
+    SEARCH,
+    body,
+    limits,
+    ok,
+    problem,
+    reply_to,
+    tid,
+    tweet,
+    x_runtime,
+)
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 RESET = int((NOW + timedelta(minutes=15)).timestamp())
@@ -147,8 +159,10 @@ def test_429_is_temporary_and_retries_after_the_reset(
 def test_find_own_reply_searches_the_conversation_for_our_text(
     make_runtime: RuntimeFactory, api: FakeAPI
 ) -> None:
-    ours = tweet(7, "Sorry Carla,  we&#39;re on it.", author="783214")  # escaped, spaced
-    api.add("GET", SEARCH, ok(body([tweet(6, "Something else", author="783214"), ours])))
+    ours = tweet(7, "Sorry Carla,  we&#39;re on it.", author="783214", **reply_to(1))
+    elsewhere = tweet(8, "Sorry Carla, we're on it.", author="783214", **reply_to(5, 1))
+    other = tweet(6, "Something else", author="783214", **reply_to(1))
+    api.add("GET", SEARCH, ok(body([elsewhere, other, ours])))
     rt = x_runtime(make_runtime, api, responder=True)
     assert responder(rt).find_own_reply(action()) == tid(7)
     (search,) = api.seen("GET", SEARCH)

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from monitor.clock import FakeClock
 from monitor.pipeline import poll_source
 from monitor.runtime import Runtime
+from monitor.sources.x_cursor import overlap_since, snowflake_at
 from monitor.store.models import Event, Message, SourceState, Usage
 from tests.conftest import RuntimeFactory
 from tests.fakeapi import FakeAPI, Reply
@@ -206,7 +207,12 @@ def test_a_search_cursor_older_than_seven_days_starts_from_the_newest_with_a_gap
             SourceState(name="brand", cursor=week_old, consecutive_failures=0, items_total=0)
         )
     poll_source(rt, "brand")
-    assert "since_id" not in api.seen("GET", SEARCH)[0].query
+    floor = snowflake_at(NOW - timedelta(days=7) + timedelta(minutes=1))
+    assert api.seen("GET", SEARCH)[0].query["since_id"] == [floor]
+    api.add("GET", SEARCH, ok(body([])))
+    clock(rt).advance(minutes=5)
+    poll_source(rt, "brand")  # nothing new, and no second gap
+    assert api.seen("GET", SEARCH)[1].query["since_id"] == [overlap_since(tid(1), 15)]
     with rt.sessions() as session:
         (gap,) = session.scalars(select(Event).where(Event.kind == "gap"))
         assert gap.detail["reason"] == "cursor older than 7 days"

@@ -84,3 +84,9 @@ def snowflake_time(post_id: str) -> datetime:
     """When the post with this id was created, from the id alone."""
     millis = (int(post_id) >> SNOWFLAKE_TIME_SHIFT) + SNOWFLAKE_EPOCH_MS
     return datetime.fromtimestamp(millis / 1000, UTC)
+
+
+def snowflake_at(moment: datetime) -> str:
+    """The smallest id X could give a post created at ``moment``."""
+    millis = int(moment.timestamp() * 1000) - SNOWFLAKE_EPOCH_MS
+    return str(max(millis, 0) << SNOWFLAKE_TIME_SHIFT)

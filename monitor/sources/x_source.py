@@ -20,7 +20,14 @@ from monitor.settings import XMentionsSourceConfig, XSearchSourceConfig, XSettin
 from monitor.sources import x_usage as usage
 from monitor.sources.base import PollResult, SourceError
 from monitor.sources.x import Page, XApi, XApiError
-from monitor.sources.x_cursor import XCursor, decode, newer, overlap_since, snowflake_time
+from monitor.sources.x_cursor import (
+    XCursor,
+    decode,
+    newer,
+    overlap_since,
+    snowflake_at,
+    snowflake_time,
+)
 from monitor.sources.x_errors import source_error
 from monitor.sources.x_parse import Origin, Parsed, XBrand, parse_page
 from monitor.store.models import Message
@@ -82,9 +89,9 @@ class XSource:
             return None
         oldest_allowed = now - SEARCH_WINDOW
         if self.origin is Origin.SEARCH and snowflake_time(state.newest_id) < oldest_allowed:
-            # X answers 400 to a since_id outside the 7-day window: start from the newest.
+            # X answers 400 to a since_id outside the 7-day window: read the whole window.
             self._gap(now, XCursor(since_id=state.newest_id), "cursor older than 7 days")
-            return None
+            return snowflake_at(oldest_allowed)
         return overlap_since(state.newest_id, self.config.overlap_seconds)
 
     def _fetch(self, since: str | None, token: str | None, now: datetime) -> Page:
@@ -142,6 +149,9 @@ class XSource:
         raw_count = page.meta.get("result_count")
         count = raw_count if isinstance(raw_count, int) else len(page.tweets)
         newest = newer(_max_id(parsed.ids), _str(page.meta.get("newest_id")))
+        # An empty answer still moves the cursor up to a since_id above it (the 7-day
+        # floor); an overlap since_id is below the newest id and changes nothing.
+        newest = newer(newest, since)
         token = page.next_token
         swept = state.continued(since, token, newest, count)
         # First start: one page of history, not the whole window (each post is billed).
