@@ -94,17 +94,16 @@ class XSettings(Strict):
     consumer_secret: SecretStr = SecretStr("")
     access_token: SecretStr = SecretStr("")
     access_token_secret: SecretStr = SecretStr("")
+    oauth2_user_token: SecretStr = SecretStr("")  # instead of OAuth 1.0a: posting
     api_base_url: str = "https://api.twitter.com"
     timeout_seconds: float = Field(default=10, gt=0, le=300)
     budget: XBudget = XBudget()
     allow_urls_in_replies: bool = False  # a post with a URL costs about 13x more
 
     def empty_credentials(self, *, reads: bool, writes: bool) -> list[str]:
-        needed = (["bearer_token"] if reads else []) + (
-            ["consumer_key", "consumer_secret", "access_token", "access_token_secret"]
-            if writes
-            else []
-        )
+        oauth1 = ["consumer_key", "consumer_secret", "access_token", "access_token_secret"]
+        posts_with_oauth1 = writes and not self.oauth2_user_token.get_secret_value()
+        needed = (["bearer_token"] if reads else []) + (oauth1 if posts_with_oauth1 else [])
         return [key for key in needed if not getattr(self, key).get_secret_value()]
 
     @field_validator("user_id")

@@ -227,3 +227,22 @@ def test_a_post_with_restricted_replies_is_escalated_and_never_sent(
         responder(rt).send(action())
     assert caught.value.permanent is True
     assert api.seen("POST", "/2/tweets") == []
+
+
+def test_an_oauth2_user_token_posts_as_bearer_instead_of_oauth1(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    api.add("POST", "/2/tweets", Reply.json({"data": {"id": tid(9), "text": "x"}}, 201))
+    rt = x_runtime(
+        make_runtime,
+        api,
+        responder=True,
+        consumer_key="",
+        consumer_secret="",
+        access_token="",
+        access_token_secret="",
+        oauth2_user_token="user-token-secret",
+    )
+    assert responder(rt).send(action()).external_id == tid(9)
+    (post,) = api.seen("POST", "/2/tweets")
+    assert post.headers["authorization"] == "Bearer user-token-secret"

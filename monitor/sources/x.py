@@ -75,6 +75,7 @@ class XApiError(Exception):
 @dataclass
 class XApi:
     client: Any  # tweepy.Client; typed loosely because tweepy ships no type hints
+    user_auth: bool = True  # False: the client's bearer is an OAuth 2 user token
     calls: int = field(default=0)
 
     def mentions(
@@ -105,7 +106,12 @@ class XApi:
         return self._page(self.client.get_tweets, ids, **FIELDS)
 
     def create_reply(self, text: str, in_reply_to: str) -> tuple[str, RateLimit]:
-        response = self._call(self.client.create_tweet, text=text, in_reply_to_tweet_id=in_reply_to)
+        response = self._call(
+            self.client.create_tweet,
+            text=text,
+            in_reply_to_tweet_id=in_reply_to,
+            user_auth=self.user_auth,
+        )
         body = _json(response)
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, dict) or not isinstance(data.get("id"), str):
@@ -142,8 +148,18 @@ class XApi:
         return response
 
 
-def make_api(settings: XSettings) -> XApi:
-    """A tweepy.Client pointed at ``api_base_url`` with a timeout; never waits on 429."""
+def make_api(settings: XSettings, *, posting: bool = False) -> XApi:
+    """A tweepy.Client pointed at ``api_base_url`` with a timeout; never waits on 429.
+
+    For posting with an OAuth 2 user token, that token is the client's bearer and
+    create_tweet runs without OAuth 1.0a signing."""
+    user_token = settings.oauth2_user_token.get_secret_value()
+    if posting and user_token:
+        client = tweepy.Client(
+            bearer_token=user_token, return_type=requests.Response, wait_on_rate_limit=False
+        )
+        mount_redirect(client.session, settings.api_base_url, settings.timeout_seconds)
+        return XApi(client, user_auth=False)
     client = tweepy.Client(
         bearer_token=settings.bearer_token.get_secret_value() or None,
         consumer_key=settings.consumer_key.get_secret_value() or None,

@@ -32,4 +32,4 @@ def build_x_responder(
     settings: Settings, sessions: sessionmaker[Session], clock: Clock
 ) -> XResponder:
     x = _x(settings)
-    return XResponder(make_api(x), x, sessions, clock)
+    return XResponder(make_api(x, posting=True), x, sessions, clock)
