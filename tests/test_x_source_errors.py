@@ -29,7 +29,7 @@ def api() -> Iterator[FakeAPI]:
     started = time.monotonic()
     with FakeAPI() as server:
         yield server
-    assert time.monotonic() - started < 3  # a 15-minute reset is never slept through
+    assert time.monotonic() - started < 10  # a 15-minute reset is never slept through
 
 
 def state(rt: Runtime) -> SourceState:
@@ -108,7 +108,7 @@ def test_503_and_timeouts_back_off_exponentially_per_source(
     second = state(rt)
     assert second.last_error == "x temporarily failed: timed out: ReadTimeout"
     assert second.next_poll_at == NOW + timedelta(seconds=30 + 60)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 5  # neither the 30 s nor the 60 s backoff is slept
     clock(rt).advance(seconds=60)
     poll_source(rt, "mentions")
     assert (stored(rt), state(rt).consecutive_failures) == (1, 0)
