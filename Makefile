@@ -6,7 +6,7 @@ PY := $(BIN)/python
 CONFIG ?= config/inchannel.yaml
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lint typecheck format bench bench-scoring pg clean
+.PHONY: run test check lint typecheck format bench bench-scoring bench-x bench-reddit bench-rules bench-dispatch pg clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,12 @@ bench: $(STAMP)
 
 bench-scoring: $(STAMP)
 	$(PY) bench/scoring.py
+
+bench-dispatch: $(STAMP)
+	$(PY) bench/dispatch.py
+
+bench-x: $(STAMP)
+	$(PY) bench/x.py
 
 clean:
 	rm -rf var build *.egg-info .pytest_cache .mypy_cache .ruff_cache

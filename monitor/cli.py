@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import click
+from sqlalchemy.orm import Session
 
 from monitor import __version__
 from monitor.logs import setup_logging
@@ -194,6 +195,30 @@ def serve_command(config_file: Path | None) -> None:
     from monitor.web.server import serve
 
     serve(build_runtime(settings))
+
+
+# --- X (issue 7): usage, cost and source health in detail ---
+@main.group("x")
+def x_group() -> None:
+    """X (Twitter) API usage, budget and source health."""
+
+
+@x_group.command("status")
+@config_option
+def x_status(config_file: Path | None) -> None:
+    """Today's X reads/writes against the budget, projected cost, rate limits, gaps."""
+    settings = settings_or_exit(config_file)
+    from monitor.clock import SystemClock
+    from monitor.sources.x_status import status_lines
+
+    engine = make_engine(settings.database.url)
+    with Session(engine) as session:
+        for line in status_lines(session, settings, SystemClock().now()):
+            click.echo(line)
+    engine.dispose()
+
+
+# --- end X ---
 
 
 def _register_command_groups() -> None:

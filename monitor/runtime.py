@@ -18,7 +18,7 @@ from monitor.domain import Platform
 from monitor.rules.engine import Guards, RuleEngine
 from monitor.rules.model import load_rules
 from monitor.scoring import Scorer
-from monitor.settings import Settings, SourceConfig
+from monitor.settings import ReplaySourceConfig, Settings, SourceConfig, XResponderConfig
 from monitor.sources.base import Source
 from monitor.sources.replay import ReplaySource
 from monitor.store.db import make_engine, session_factory
@@ -50,21 +50,44 @@ class Runtime:
         return self.settings.brand.own_handles(platform.value)
 
 
-def build_source(settings: Settings, config: SourceConfig) -> Source:
+def build_source(
+    settings: Settings, config: SourceConfig, sessions: sessionmaker[Session] | None = None
+) -> Source:
+    # --- X sources (issue 7) ---
+    if not isinstance(config, ReplaySourceConfig):
+        from monitor.sources.x_build import build_x_source
+
+        assert sessions is not None, "X sources keep usage and details in the database"
+        return build_x_source(settings, config, sessions)
+    # --- end X sources ---
     return ReplaySource(config.name, settings.resolve(config.path), page_size=config.page_size)
 
 
-def build_responders(settings: Settings, *, dry_run: bool = False) -> dict[Platform, Responder]:
+def build_responders(
+    settings: Settings,
+    *,
+    dry_run: bool = False,
+    sessions: sessionmaker[Session] | None = None,
+    clock: Clock | None = None,
+) -> dict[Platform, Responder]:
     """One responder per platform. Until a platform responder is configured, and always
     under ``--dry-run``, posts are recorded instead of sent."""
     recorders: dict[Path | None, RecordingResponder] = {}
     responders: dict[Platform, Responder] = {}
     for platform in Platform:
         config = settings.responders.get(platform.value)
+        # --- X responder (issue 7) ---
+        if isinstance(config, XResponderConfig) and not dry_run:
+            from monitor.sources.x_build import build_x_responder
+
+            assert sessions is not None, "the X responder keeps usage in the database"
+            responders[platform] = build_x_responder(settings, sessions, clock or SystemClock())
+            continue
+        # --- end X responder ---
         if config is None or dry_run:
             path: Path | None = DEFAULT_RECORDING
         else:
-            path = settings.resolve(config.path) if config.path else None
+            path = settings.resolve(config.path) if config.path else None  # type: ignore[union-attr]
         responders[platform] = recorders.setdefault(path, RecordingResponder(path))
     return responders
 
@@ -90,12 +113,15 @@ def build_runtime(
 ) -> Runtime:
     database = settings.database
     engine = make_engine(database.url, echo=database.echo, busy_timeout_ms=database.busy_timeout_ms)
+    sessions = session_factory(engine)
     return Runtime(
         settings=settings,
         engine=engine,
-        sessions=session_factory(engine),
-        sources={s.name: build_source(settings, s) for s in settings.sources if s.enabled},
-        responders=build_responders(settings, dry_run=dry_run),
+        sessions=sessions,
+        sources={
+            s.name: build_source(settings, s, sessions) for s in settings.sources if s.enabled
+        },
+        responders=build_responders(settings, dry_run=dry_run, sessions=sessions, clock=clock),
         notifier=build_notifier(settings, dry_run=dry_run),
         scorer=Scorer(settings.scoring),
         rules=build_rule_engine(settings),

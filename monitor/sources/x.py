@@ -1,0 +1,226 @@
+"""The X API v2 boundary: the only module that imports tweepy.
+
+Every call goes through the unmodified ``tweepy.Client`` with ``return_type`` set to
+``requests.Response``, so the rate-limit headers of every answer are visible. tweepy's
+exceptions (and the raw requests timeouts it lets through) become one ``XApiError``
+with a ``kind`` the source and the responder map onto their own error types.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+import tweepy
+
+from monitor.settings import XSettings
+from monitor.sources.x_http import RateLimit, mount_redirect, rate_limit_from
+
+log = logging.getLogger("inchannel.x")
+
+TWEET_FIELDS = [
+    "author_id",
+    "created_at",
+    "conversation_id",
+    "in_reply_to_user_id",
+    "referenced_tweets",
+    "lang",
+    "reply_settings",
+]
+USER_FIELDS = ["username", "name", "verified", "public_metrics"]
+# The replied-to and quoted posts come back in includes.tweets: depth-1 thread context
+# without another request.
+EXPANSIONS = ["author_id", "referenced_tweets.id", "referenced_tweets.id.author_id"]
+FIELDS: dict[str, Any] = {
+    "tweet_fields": TWEET_FIELDS,
+    "user_fields": USER_FIELDS,
+    "expansions": EXPANSIONS,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One decoded answer. Payload items stay dicts here: they are parsed, and
+    malformed ones rejected one by one, in x_parse."""
+
+    tweets: list[Any]
+    users: dict[str, dict[str, Any]]
+    included: dict[str, dict[str, Any]]
+    errors: list[Any]
+    meta: dict[str, Any]
+    rate: RateLimit
+
+    @property
+    def next_token(self) -> str | None:
+        token = self.meta.get("next_token")
+        return token if isinstance(token, str) and token else None
+
+
+class XApiError(Exception):
+    """A failed call. ``kind``: rate_limited, auth, forbidden, not_found, bad_request,
+    server, transport, payload or http."""
+
+    def __init__(
+        self, kind: str, message: str, *, status: int | None = None, rate: RateLimit | None = None
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.status = status
+        self.rate = rate or RateLimit(None, None, None)
+
+
+@dataclass
+class XApi:
+    client: Any  # tweepy.Client; typed loosely because tweepy ships no type hints
+    user_auth: bool = True  # False: the client's bearer is an OAuth 2 user token
+    calls: int = field(default=0)
+
+    def mentions(
+        self, user_id: str, *, since_id: str | None, token: str | None, max_results: int
+    ) -> Page:
+        return self._page(
+            self.client.get_users_mentions,
+            user_id,
+            since_id=since_id,
+            pagination_token=token,
+            max_results=max_results,
+            **FIELDS,
+        )
+
+    def search(
+        self, query: str, *, since_id: str | None, token: str | None, max_results: int
+    ) -> Page:
+        return self._page(
+            self.client.search_recent_tweets,
+            query,
+            since_id=since_id,
+            next_token=token,
+            max_results=max_results,
+            **FIELDS,
+        )
+
+    def tweets(self, ids: list[str]) -> Page:
+        return self._page(self.client.get_tweets, ids, **FIELDS)
+
+    def create_reply(self, text: str, in_reply_to: str) -> tuple[str, RateLimit]:
+        response = self._call(
+            self.client.create_tweet,
+            text=text,
+            in_reply_to_tweet_id=in_reply_to,
+            user_auth=self.user_auth,
+        )
+        body = _json(response)
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+            raise XApiError("payload", "create_tweet answered without data.id")
+        return data["id"], rate_limit_from(response.headers)
+
+    def _page(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Page:
+        response = self._call(method, *args, **kwargs)
+        body = _json(response)
+        if not isinstance(body, dict):
+            raise XApiError("payload", "expected a JSON object")
+        raw_includes = body.get("includes")
+        includes: dict[str, Any] = raw_includes if isinstance(raw_includes, dict) else {}
+        return Page(
+            tweets=_list(body.get("data")),
+            users=_by_id(_list(includes.get("users"))),
+            included=_by_id(_list(includes.get("tweets"))),
+            errors=_list(body.get("errors")),
+            meta=body["meta"] if isinstance(body.get("meta"), dict) else {},
+            rate=rate_limit_from(response.headers),
+        )
+
+    def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> requests.Response:
+        self.calls += 1
+        try:
+            response = method(*args, **kwargs)
+        except tweepy.HTTPException as exc:
+            raise _http_error(exc) from None
+        except requests.Timeout as exc:
+            raise XApiError("transport", f"timed out: {type(exc).__name__}") from None
+        except requests.RequestException as exc:
+            raise XApiError("transport", f"connection failed: {type(exc).__name__}") from None
+        assert isinstance(response, requests.Response)
+        return response
+
+
+def make_api(settings: XSettings, *, posting: bool = False) -> XApi:
+    """A tweepy.Client pointed at ``api_base_url`` with a timeout; never waits on 429.
+
+    For posting with an OAuth 2 user token, that token is the client's bearer and
+    create_tweet runs without OAuth 1.0a signing."""
+    user_token = settings.oauth2_user_token.get_secret_value()
+    if posting and user_token:
+        client = tweepy.Client(
+            bearer_token=user_token, return_type=requests.Response, wait_on_rate_limit=False
+        )
+        mount_redirect(client.session, settings.api_base_url, settings.timeout_seconds)
+        return XApi(client, user_auth=False)
+    client = tweepy.Client(
+        bearer_token=settings.bearer_token.get_secret_value() or None,
+        consumer_key=settings.consumer_key.get_secret_value() or None,
+        consumer_secret=settings.consumer_secret.get_secret_value() or None,
+        access_token=settings.access_token.get_secret_value() or None,
+        access_token_secret=settings.access_token_secret.get_secret_value() or None,
+        return_type=requests.Response,
+        wait_on_rate_limit=False,
+    )
+    mount_redirect(client.session, settings.api_base_url, settings.timeout_seconds)
+    return XApi(client)
+
+
+def _http_error(exc: Any) -> XApiError:
+    response: requests.Response | None = getattr(exc, "response", None)
+    status = response.status_code if response is not None else None
+    rate = rate_limit_from(response.headers if response is not None else None)
+    detail = _problem_text(exc, response)
+    if isinstance(exc, tweepy.TooManyRequests):
+        kind = "rate_limited"
+    elif isinstance(exc, tweepy.Unauthorized):
+        kind = "auth"
+    elif isinstance(exc, tweepy.Forbidden):
+        kind = "forbidden"
+    elif isinstance(exc, tweepy.NotFound):
+        kind = "not_found"
+    elif isinstance(exc, tweepy.BadRequest):
+        kind = "bad_request"
+    elif isinstance(exc, tweepy.TwitterServerError):
+        kind = "server"
+    else:
+        kind = "http"
+    return XApiError(kind, f"HTTP {status}: {detail}", status=status, rate=rate)
+
+
+def _problem_text(exc: Any, response: requests.Response | None) -> str:
+    """The API's own words: errors[].message, detail, and the problem ``reason``
+    (e.g. client-not-enrolled), cut short; the body never carries our secrets."""
+    parts = [str(m) for m in getattr(exc, "api_messages", []) or []]
+    try:
+        body = response.json() if response is not None else None
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        for key in ("reason", "title", "detail"):
+            value = body.get(key)
+            if isinstance(value, str) and value not in parts:
+                parts.append(value)
+    return "; ".join(parts)[:500] or "no detail"
+
+
+def _json(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise XApiError("payload", "the answer is not valid JSON") from None
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _by_id(items: list[Any]) -> dict[str, dict[str, Any]]:
+    return {str(item["id"]): item for item in items if isinstance(item, dict) and item.get("id")}

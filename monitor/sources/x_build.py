@@ -1,0 +1,35 @@
+"""Builds the X source and responder from the settings (called by monitor.runtime)."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.clock import Clock
+from monitor.settings import Settings, XMentionsSourceConfig, XSearchSourceConfig, XSettings
+from monitor.sources.x import make_api
+from monitor.sources.x_parse import XBrand
+from monitor.sources.x_source import XSource, XSourceParts
+from responders.x import XResponder
+
+
+def _x(settings: Settings) -> XSettings:
+    # The settings validator guarantees the section whenever an X part is configured.
+    assert settings.x is not None
+    return settings.x
+
+
+def build_x_source(
+    settings: Settings,
+    config: XMentionsSourceConfig | XSearchSourceConfig,
+    sessions: sessionmaker[Session],
+) -> XSource:
+    x = _x(settings)
+    brand = XBrand(user_id=x.user_id, handles=settings.brand.own_handles("x"))
+    return XSource(config, XSourceParts(make_api(x), brand, x, sessions))
+
+
+def build_x_responder(
+    settings: Settings, sessions: sessionmaker[Session], clock: Clock
+) -> XResponder:
+    x = _x(settings)
+    return XResponder(make_api(x, posting=True), x, sessions, clock)

@@ -1,0 +1,92 @@
+"""The X sources' cursor: a since_id plus the state of a paged sweep in progress.
+
+A sweep is the run of ``next_token`` pages answering one ``since_id``. The newest id
+only becomes the new ``since_id`` when the sweep ends: X pages from newest to oldest,
+so advancing after the first page would skip the older pages still to come.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from monitor.sources.base import SourceError
+
+# Snowflake ids carry milliseconds since X's epoch in the bits above 22.
+SNOWFLAKE_TIME_SHIFT = 22
+SNOWFLAKE_EPOCH_MS = 1_288_834_974_657
+
+
+@dataclass(frozen=True, slots=True)
+class XCursor:
+    newest_id: str | None = None  # highest id of the last finished sweep
+    since_id: str | None = None  # since_id of the sweep in progress
+    next_token: str | None = None  # its next page
+    sweep_newest: str | None = None  # highest id seen in it so far
+    sweep_pages: int = 0
+    sweep_count: int = 0  # posts X reported in it (result_count)
+
+    @property
+    def in_sweep(self) -> bool:
+        return self.next_token is not None
+
+    def encode(self) -> str:
+        values = {k: v for k, v in asdict(self).items() if v not in (None, 0)}
+        return json.dumps(values, separators=(",", ":"), sort_keys=True)
+
+    def finish(self) -> XCursor:
+        return XCursor(newest_id=newer(self.newest_id, self.sweep_newest))
+
+    def continued(
+        self, since_id: str | None, token: str | None, newest: str | None, count: int
+    ) -> XCursor:
+        """This sweep after one more page; ``token`` None means that page was its last."""
+        return replace(
+            self,
+            since_id=since_id,
+            next_token=token,
+            sweep_newest=newer(self.sweep_newest, newest),
+            sweep_pages=self.sweep_pages + 1,
+            sweep_count=self.sweep_count + count,
+        )
+
+
+def decode(raw: str | None) -> XCursor:
+    if raw is None or not raw.strip():
+        return XCursor()
+    if raw.isdigit():  # a bare since_id, e.g. set by an operator
+        return XCursor(newest_id=raw)
+    try:
+        data: Any = json.loads(raw)
+        return XCursor(**data)
+    except (ValueError, TypeError):
+        raise SourceError(f"x cursor is not valid: {raw[:60]!r}", permanent=True) from None
+
+
+def newer(a: str | None, b: str | None) -> str | None:
+    ids = [x for x in (a, b) if x is not None and x.isdigit()]
+    return max(ids, key=int) if ids else None
+
+
+def overlap_since(newest_id: str, seconds: float) -> str:
+    """A since_id ``seconds`` of snowflake time below ``newest_id``.
+
+    Ids are not strictly time-ordered across X's workers: a post written in the same
+    second as our newest can carry a lower id and would be skipped by since_id alone.
+    """
+    back = int(seconds * 1000) << SNOWFLAKE_TIME_SHIFT
+    return str(max(int(newest_id) - back, 1))
+
+
+def snowflake_time(post_id: str) -> datetime:
+    """When the post with this id was created, from the id alone."""
+    millis = (int(post_id) >> SNOWFLAKE_TIME_SHIFT) + SNOWFLAKE_EPOCH_MS
+    return datetime.fromtimestamp(millis / 1000, UTC)
+
+
+def snowflake_at(moment: datetime) -> str:
+    """The smallest id X could give a post created at ``moment``."""
+    millis = int(moment.timestamp() * 1000) - SNOWFLAKE_EPOCH_MS
+    return str(max(millis, 0) << SNOWFLAKE_TIME_SHIFT)

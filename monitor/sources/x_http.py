@@ -1,0 +1,89 @@
+"""The requests side of the X client: host redirect, timeout, rate-limit headers.
+
+tweepy hard-codes ``https://api.twitter.com`` and sets no timeout. Instead of patching
+tweepy we mount an adapter on the public ``client.session`` (see notes/clients.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+OFFICIAL_HOST = "https://api.twitter.com"
+
+
+class RedirectAdapter(HTTPAdapter):
+    """Rewrites the official host to ``base_url`` and always applies a timeout."""
+
+    def __init__(self, base_url: str, timeout: float) -> None:
+        super().__init__()
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def send(  # type: ignore[override]
+        self, request: requests.PreparedRequest, **kwargs: Any
+    ) -> requests.Response:
+        if request.url and request.url.startswith(OFFICIAL_HOST):
+            request.url = self.base_url + request.url[len(OFFICIAL_HOST) :]
+        # Session.request resolved HTTP(S)_PROXY against the *original* host; applied to
+        # the rewritten URL it would send local test traffic through a proxy.
+        kwargs["proxies"] = {}
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout
+        return super().send(request, **kwargs)
+
+
+def mount_redirect(session: requests.Session, base_url: str, timeout: float) -> None:
+    adapter = RedirectAdapter(base_url, timeout)
+    session.mount(OFFICIAL_HOST + "/", adapter)
+    session.trust_env = False
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    limit: int | None
+    remaining: int | None
+    reset_at: datetime | None
+
+    @property
+    def exhausted(self) -> bool:
+        return self.remaining is not None and self.remaining <= 0
+
+    def as_details(self) -> dict[str, Any]:
+        return {
+            "limit": self.limit,
+            "remaining": self.remaining,
+            "reset_at": self.reset_at.isoformat() if self.reset_at else None,
+        }
+
+
+def rate_limit_from(headers: Mapping[str, str] | None) -> RateLimit:
+    """Read ``x-rate-limit-*``; missing or garbled values become None."""
+    headers = headers or {}
+    reset = _int(headers.get("x-rate-limit-reset"))
+    return RateLimit(
+        limit=_int(headers.get("x-rate-limit-limit")),
+        remaining=_int(headers.get("x-rate-limit-remaining")),
+        reset_at=_epoch(reset),
+    )
+
+
+def _epoch(seconds: int | None) -> datetime | None:
+    if seconds is None:
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):  # a garbled header, not a real time
+        return None
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None

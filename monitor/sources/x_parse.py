@@ -1,0 +1,178 @@
+"""X API v2 payload items to Mentions: skip rules, kinds and reply permissions.
+
+Payload items are hostile input: each one is checked and a bad item becomes a problem
+naming its id, never an exception that loses the rest of the page.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from monitor.domain import Author, Mention, MessageKind, Platform
+
+ID = re.compile(r"^[0-9]{1,20}$")
+USERNAME = re.compile(r"^[A-Za-z0-9_]{1,50}$")  # X allows 15; old accounts are longer
+LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})?$")
+MAX_NAME_CHARS = 256  # the customers.display_name column
+
+
+class Origin(StrEnum):
+    MENTIONS = "mentions"  # the brand's mentions timeline
+    SEARCH = "search"  # a recent-search query
+    CONTEXT = "context"  # a parent fetched to show the thread
+
+
+@dataclass(frozen=True, slots=True)
+class XBrand:
+    user_id: str
+    handles: frozenset[str]
+
+    def mentioned_in(self, text: str) -> bool:
+        return any(
+            re.search(rf"(?<![\w@])@{re.escape(h)}\b", text, re.IGNORECASE) for h in self.handles
+        )
+
+
+@dataclass(slots=True)
+class Parsed:
+    mentions: list[Mention] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    own: int = 0
+    retweets: int = 0
+    ids: list[str] = field(default_factory=list)  # every well-formed id, kept or skipped
+
+
+def parse_page(
+    items: list[Any], users: Mapping[str, Mapping[str, Any]], brand: XBrand, origin: Origin
+) -> Parsed:
+    parsed = Parsed()
+    for item in items:
+        try:
+            tweet = _checked(item)
+        except ValueError as exc:
+            parsed.problems.append(f"{_label(item)}: {exc}")
+            continue
+        parsed.ids.append(tweet["id"])
+        if origin is not Origin.CONTEXT and _is_own(tweet, users, brand):
+            parsed.own += 1
+        elif _reference(tweet, "retweeted") is not None:
+            parsed.retweets += 1
+        else:
+            parsed.mentions.append(to_mention(tweet, users, brand, origin))
+    return parsed
+
+
+def to_mention(
+    tweet: Mapping[str, Any], users: Mapping[str, Mapping[str, Any]], brand: XBrand, origin: Origin
+) -> Mention:
+    author_id = tweet["author_id"]
+    user = users.get(author_id, {})
+    username = _text_field(user, "username")
+    # The handle goes into URLs and the dashboard: anything but a real handle is dropped.
+    handle = username if username and USERNAME.match(username) else author_id
+    text = html.unescape(tweet["text"])  # v2 escapes &, < and > in post text
+    parent = _reference(tweet, "replied_to")
+    addressed = tweet.get("in_reply_to_user_id") == brand.user_id or brand.mentioned_in(text)
+    return Mention(
+        platform=Platform.X,
+        external_id=tweet["id"],
+        author=_author(author_id, handle, user),
+        text=text,
+        created_at=_created(tweet),
+        conversation_id=_id_or(tweet.get("conversation_id"), tweet["id"]),
+        in_reply_to=parent,
+        url=f"https://x.com/{handle}/status/{tweet['id']}",
+        lang=_lang(tweet),
+        reply_allowed=origin is not Origin.CONTEXT
+        and (tweet.get("reply_settings") in (None, "everyone") or addressed),
+        kind=_kind(tweet, text, brand, origin),
+    )
+
+
+def _kind(tweet: Mapping[str, Any], text: str, brand: XBrand, origin: Origin) -> MessageKind:
+    if tweet.get("in_reply_to_user_id") == brand.user_id or origin is Origin.CONTEXT:
+        return MessageKind.REPLY
+    if brand.mentioned_in(text):
+        return MessageKind.MENTION
+    # The mentions timeline also carries replies in threads the brand was tagged in.
+    return MessageKind.REPLY if origin is Origin.MENTIONS else MessageKind.KEYWORD
+
+
+def _checked(item: Any) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise ValueError("expected a JSON object")
+    missing = [k for k in ("id", "text", "author_id") if k not in item]
+    if missing:
+        raise ValueError(f"missing {', '.join(missing)}")
+    for key in ("id", "author_id"):
+        if not isinstance(item[key], str) or not ID.match(item[key]):
+            raise ValueError(f"{key} must be a numeric string")
+    if not isinstance(item["text"], str):
+        raise ValueError("text must be a string")
+    refs = item.get("referenced_tweets", [])
+    if not isinstance(refs, list) or not all(isinstance(r, dict) for r in refs):
+        raise ValueError("referenced_tweets must be a list of objects")
+    _created(item)
+    return item
+
+
+def _created(tweet: Mapping[str, Any]) -> datetime:
+    value = tweet.get("created_at")
+    if value is None:
+        raise ValueError("missing created_at")
+    if not isinstance(value, str):
+        raise ValueError("created_at must be a string")
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"created_at is not an ISO 8601 time: {value[:40]!r}") from None
+
+
+def _author(author_id: str, handle: str, user: Mapping[str, Any]) -> Author:
+    metrics = user.get("public_metrics")
+    followers = metrics.get("followers_count") if isinstance(metrics, dict) else None
+    return Author(
+        id=author_id,
+        handle=handle,
+        display_name=(_text_field(user, "name") or "")[:MAX_NAME_CHARS],
+        followers=followers if isinstance(followers, int) and followers >= 0 else None,
+        verified=user.get("verified") is True,
+    )
+
+
+def _is_own(tweet: Mapping[str, Any], users: Mapping[str, Mapping[str, Any]], b: XBrand) -> bool:
+    handle = _text_field(users.get(tweet["author_id"], {}), "username") or ""
+    return tweet["author_id"] == b.user_id or handle.lower() in b.handles
+
+
+def _reference(tweet: Mapping[str, Any], kind: str) -> str | None:
+    for ref in tweet.get("referenced_tweets", []):
+        ref_id = ref.get("id")
+        if ref.get("type") == kind and isinstance(ref_id, str) and ID.match(ref_id):
+            return ref_id
+    return None
+
+
+def _lang(tweet: Mapping[str, Any]) -> str | None:
+    value = _text_field(tweet, "lang")
+    return value if value and LANG.match(value) else None  # "und", "qme" pass as is
+
+
+def _text_field(obj: Mapping[str, Any], key: str) -> str | None:
+    value = obj.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def _id_or(value: Any, default: str) -> str:
+    return value if isinstance(value, str) and ID.match(value) else default
+
+
+def _label(item: Any) -> str:
+    raw = item.get("id") if isinstance(item, dict) else None
+    return f"post {str(raw)[:24]!r}" if raw is not None else "post without id"

@@ -1,0 +1,260 @@
+"""X mentions and recent-search sources: since_id sweeps, budget, rate limits, threads.
+
+``poll`` fetches one page per call and says ``more`` while a sweep has pages left, so
+the step function commits each page with its cursor. It never sleeps: a rate limit or
+a spent budget becomes a time the scheduler must wait for.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.domain import Mention
+from monitor.settings import XMentionsSourceConfig, XSearchSourceConfig, XSettings
+from monitor.sources import x_usage as usage
+from monitor.sources.base import PollResult, SourceError
+from monitor.sources.x import Page, XApi, XApiError
+from monitor.sources.x_cursor import (
+    XCursor,
+    decode,
+    newer,
+    overlap_since,
+    snowflake_at,
+    snowflake_time,
+)
+from monitor.sources.x_errors import source_error
+from monitor.sources.x_parse import Origin, Parsed, XBrand, parse_page
+from monitor.store.models import Message
+
+log = logging.getLogger("inchannel.x")
+
+# The mentions timeline only holds the 800 most recent mentions (notes/platforms.md 5.1).
+MENTIONS_WINDOW = 800
+# Recent search only reaches this far back; a minute of margin for clock skew.
+SEARCH_WINDOW = timedelta(days=7) - timedelta(minutes=1)
+
+
+@dataclass(frozen=True, slots=True)
+class XSourceParts:
+    api: XApi
+    brand: XBrand
+    x: XSettings
+    sessions: sessionmaker[Session]
+
+
+class XSource:
+    def __init__(
+        self, config: XMentionsSourceConfig | XSearchSourceConfig, parts: XSourceParts
+    ) -> None:
+        self.name = config.name
+        self.config = config
+        self.api, self.brand, self.x = parts.api, parts.brand, parts.x
+        self.sessions = parts.sessions
+        self.ledger = usage.XLedger(parts.sessions)
+        self.origin = Origin.MENTIONS if config.type == "x_mentions" else Origin.SEARCH
+        # Set when X refused a stored next_token (expired while we waited on a rate
+        # limit); the cursor cannot change on a failed poll, so the next poll drops it.
+        self._token_refused = False
+
+    def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
+        state = decode(cursor)
+        if state.in_sweep and self._token_refused:
+            state = XCursor(newest_id=state.newest_id)  # start the sweep over, from since_id
+        self._check_budget(now)
+        since = state.since_id if state.in_sweep else self._since(state, now)
+        page = self._fetch(since, state.next_token, now)
+        parsed = parse_page(page.tweets, page.users, self.brand, self.origin)
+        context, context_problems = self._thread_context(parsed.mentions, page, now)
+        if parsed.own or parsed.retweets:
+            log.info("source=%s skipped own=%d retweets=%d", self.name, parsed.own, parsed.retweets)
+        for problem in parsed.problems:
+            log.warning("source=%s skipped malformed %s", self.name, problem)
+        next_cursor, more = self._advance(state, since, page, parsed, now)
+        return PollResult(
+            mentions=[*parsed.mentions, *context],
+            cursor=next_cursor.encode(),
+            more=more,
+            problems=[*parsed.problems, *context_problems],
+            rate_limit_reset_at=page.rate.reset_at if page.rate.exhausted else None,
+        )
+
+    def _since(self, state: XCursor, now: datetime) -> str | None:
+        if state.newest_id is None:
+            return None
+        oldest_allowed = now - SEARCH_WINDOW
+        if self.origin is Origin.SEARCH and snowflake_time(state.newest_id) < oldest_allowed:
+            # X answers 400 to a since_id outside the 7-day window: read the whole window.
+            self._gap(now, XCursor(since_id=state.newest_id), "cursor older than 7 days")
+            return snowflake_at(oldest_allowed)
+        return overlap_since(state.newest_id, self.config.overlap_seconds)
+
+    def _fetch(self, since: str | None, token: str | None, now: datetime) -> Page:
+        size = self.config.max_results
+        try:
+            if isinstance(self.config, XSearchSourceConfig):
+                page = self.api.search(
+                    self.config.query, since_id=since, token=token, max_results=size
+                )
+            else:
+                page = self.api.mentions(
+                    self.x.user_id, since_id=since, token=token, max_results=size
+                )
+        except XApiError as exc:
+            self._count(now, None)
+            self.ledger.merge_details(self.name, {"rate_limit": exc.rate.as_details()})
+            if exc.kind == "bad_request" and token is not None:
+                self._token_refused = True
+                raise SourceError(f"x refused the page token; the sweep restarts: {exc}") from None
+            raise source_error(exc) from None
+        self._token_refused = False
+        self._count(now, page)
+        self.ledger.merge_details(self.name, {"rate_limit": page.rate.as_details()})
+        return page
+
+    def _count(self, now: datetime, page: Page | None) -> None:
+        counts = {usage.REQUESTS: 1}
+        if page is not None:
+            counts[usage.READS] = len(page.tweets) + len(page.included)
+            counts[usage.USER_READS] = len(page.users)
+        self.ledger.add(now, counts)
+
+    def _check_budget(self, now: datetime) -> None:
+        """Stop short: refuse a request whose full page could overrun the day's budget."""
+        limit = self.x.budget.reads_per_day
+        spent = self.ledger.today(now).get(usage.READS, 0)
+        if spent + self.config.max_results <= limit:
+            return
+        resume = usage.next_utc_midnight(now)
+        detail = {"spent": spent, "limit": limit, "source": self.name}
+        if self.ledger.budget_event_once("reads", self.name, now, detail):
+            log.warning("x read budget reached: %d of %d posts read today", spent, limit)
+        self.ledger.merge_details(
+            self.name, {"budget_stop": {**detail, "until": resume.isoformat()}}
+        )
+        raise SourceError(
+            f"x read budget: {spent} of {limit} posts read today; polling resumes at "
+            f"{resume:%Y-%m-%d %H:%M} UTC",
+            retry_at=resume,
+        )
+
+    def _advance(
+        self, state: XCursor, since: str | None, page: Page, parsed: Parsed, now: datetime
+    ) -> tuple[XCursor, bool]:
+        raw_count = page.meta.get("result_count")
+        count = raw_count if isinstance(raw_count, int) else len(page.tweets)
+        newest = newer(_max_id(parsed.ids), _str(page.meta.get("newest_id")))
+        # An empty answer still moves the cursor up to a since_id above it (the 7-day
+        # floor); an overlap since_id is below the newest id and changes nothing.
+        newest = newer(newest, since)
+        token = page.next_token
+        swept = state.continued(since, token, newest, count)
+        # First start: one page of history, not the whole window (each post is billed).
+        first_start = state.newest_id is None and not state.in_sweep
+        if token and not first_start and swept.sweep_pages < self.config.max_pages:
+            return swept, not page.rate.exhausted
+        if token and not first_start:
+            self._gap(now, swept, f"page cap of {self.config.max_pages} reached")
+        elif self.origin is Origin.MENTIONS and swept.sweep_count >= MENTIONS_WINDOW:
+            self._gap(
+                now, swept, f"{swept.sweep_count} new mentions: the 800-post window overflowed"
+            )
+        return swept.finish(), False
+
+    def _gap(self, now: datetime, swept: XCursor, reason: str) -> None:
+        detail = {
+            "source": self.name,
+            "reason": reason,
+            "since_id": swept.since_id,
+            "fetched": swept.sweep_count,
+        }
+        log.warning("source=%s gap: %s", self.name, reason)
+        self.ledger.event("gap", self.name, now, detail)
+        self.ledger.merge_details(self.name, {"last_gap": {**detail, "at": now.isoformat()}})
+
+    def _thread_context(
+        self, mentions: Sequence[Mention], page: Page, now: datetime
+    ) -> tuple[list[Mention], list[str]]:
+        """Parents of replies we have not stored, up to ``thread_depth`` levels.
+
+        Level one comes from includes.tweets of the same answer; a parent missing there
+        is deleted or protected (X lists it in errors[]), so asking again would only
+        spend a read. Deeper levels are fetched in one request per level."""
+        found: list[Mention] = []
+        problems: list[str] = []
+        pool, users = dict(page.included), dict(page.users)
+        wanted = self._unseen_parents(mentions)
+        for level in range(self.config.thread_depth):
+            missing = [i for i in wanted if i not in pool]
+            if missing and level > 0:
+                fetched = self._fetch_parents(missing, now)
+                pool.update((str(t["id"]), t) for t in fetched.tweets if isinstance(t, dict))
+                users.update(fetched.users)
+            items = [pool[i] for i in wanted if i in pool]
+            parsed = parse_page(items, users, self.brand, Origin.CONTEXT)
+            kept = self._in_conversation(parsed.mentions, mentions)
+            found.extend(kept)
+            problems.extend(f"parent {p}" for p in parsed.problems)
+            mentions, wanted = kept, self._unseen_parents(kept)
+            if not wanted:
+                break
+        return found, problems
+
+    def _in_conversation(
+        self, parents: Sequence[Mention], children: Sequence[Mention]
+    ) -> list[Mention]:
+        """Parents by the brand or by the customer who replied to them.
+
+        Every stored post is processed as customer input, so a third party's post would
+        open a case for someone who never addressed the brand; those are left out."""
+        authors = {c.author.id for c in children} | {self.brand.user_id}
+        kept = [
+            p
+            for p in parents
+            if p.author.id in authors or p.author.handle.lower() in self.brand.handles
+        ]
+        for parent in parents:
+            if parent not in kept:
+                log.info("source=%s parent %s by a third party not stored", self.name,
+                         parent.external_id)  # fmt: skip
+        return kept
+
+    def _fetch_parents(self, ids: list[str], now: datetime) -> Page:
+        try:
+            page = self.api.tweets(ids[:100])
+        except XApiError as exc:  # 404/403: deleted or protected, never fatal
+            self._count(now, None)
+            log.info("source=%s parents unavailable: %s", self.name, exc)
+            return Page([], {}, {}, [], {}, exc.rate)
+        self._count(now, page)
+        for error in page.errors:
+            log.info("source=%s parent unavailable: %s", self.name, str(error)[:200])
+        return page
+
+    def _unseen_parents(self, mentions: Sequence[Mention]) -> list[str]:
+        parents = {m.in_reply_to for m in mentions if m.in_reply_to}
+        parents -= {m.external_id for m in mentions}
+        if not parents:
+            return []
+        with self.sessions() as session:
+            known = set(
+                session.scalars(
+                    select(Message.external_id).where(
+                        Message.platform == "x", Message.external_id.in_(parents)
+                    )
+                )
+            )
+        return sorted(parents - known)
+
+
+def _max_id(ids: Sequence[str]) -> str | None:
+    return max(ids, key=int) if ids else None
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None

@@ -1,0 +1,139 @@
+"""X API usage against the daily budget, source details and audit events, in the database.
+
+Counters live in the ``usage`` table per UTC day, so every worker sharing the database
+sees one total. X bills per post read and per post created (notes/platforms.md 5.1);
+the counters record what was *returned*, which over-counts the overlap re-reads X
+bills once per day, so the budget errs on the safe side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.store.db import transaction
+from monitor.store.models import Event, SourceState, Usage
+from monitor.store.queries import insert_ignoring_duplicates
+
+REQUESTS = "x:requests"
+READS = "x:reads"  # posts returned (data + includes.tweets)
+USER_READS = "x:user_reads"  # users returned in includes.users
+WRITES = "x:writes"
+WRITES_WITH_URL = "x:writes_url"
+
+# US dollars per resource, pay-per-use price list quoted in notes/platforms.md 5.1.
+PRICES = {READS: 0.005, USER_READS: 0.010, WRITES: 0.015, WRITES_WITH_URL: 0.200}
+
+
+def day_of(moment: datetime) -> str:
+    return moment.date().isoformat()
+
+
+def next_utc_midnight(moment: datetime) -> datetime:
+    return datetime.combine(moment.date() + timedelta(days=1), time(0), tzinfo=moment.tzinfo)
+
+
+def add_usage(session: Session, key: str, moment: datetime, amount: int) -> None:
+    """Add ``amount`` to today's counter; an atomic UPDATE, safe across workers."""
+    if amount <= 0:
+        return
+    day = day_of(moment)
+    insert_ignoring_duplicates(session, Usage, [{"key": key, "day": day, "count": 0}])
+    session.execute(
+        update(Usage).where(Usage.key == key, Usage.day == day).values(count=Usage.count + amount)
+    )
+
+
+def usage_on(session: Session, moment: datetime) -> dict[str, int]:
+    rows = session.execute(select(Usage.key, Usage.count).where(Usage.day == day_of(moment)))
+    return {key: int(count) for key, count in rows if key.startswith("x:")}
+
+
+def month_usage(session: Session, moment: datetime) -> dict[str, int]:
+    first = moment.date().replace(day=1).isoformat()
+    rows = session.execute(
+        select(Usage.key, Usage.count).where(Usage.day >= first, Usage.day <= day_of(moment))
+    )
+    totals: dict[str, int] = {}
+    for key, count in rows:
+        if key.startswith("x:"):
+            totals[key] = totals.get(key, 0) + int(count)
+    return totals
+
+
+def cost(counts: Mapping[str, int]) -> float:
+    # A post with a URL is billed at the URL price instead of the plain one.
+    plain_writes = counts.get(WRITES, 0) - counts.get(WRITES_WITH_URL, 0)
+    return (
+        counts.get(READS, 0) * PRICES[READS]
+        + counts.get(USER_READS, 0) * PRICES[USER_READS]
+        + max(plain_writes, 0) * PRICES[WRITES]
+        + counts.get(WRITES_WITH_URL, 0) * PRICES[WRITES_WITH_URL]
+    )
+
+
+def projected_month_cost(session: Session, moment: datetime) -> float:
+    """Month-to-date cost extrapolated linearly over the whole month."""
+    start = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    following = (start + timedelta(days=32)).replace(day=1)
+    elapsed = max((moment - start).total_seconds(), 3600.0)  # no wild guess in hour one
+    return cost(month_usage(session, moment)) * (following - start).total_seconds() / elapsed
+
+
+class XLedger:
+    """The X adapters' window on the database: counters, source details, events."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+
+    def add(self, moment: datetime, counts: Mapping[str, int]) -> None:
+        with transaction(self.sessions) as session:
+            for key, amount in counts.items():
+                add_usage(session, key, moment, amount)
+
+    def today(self, moment: datetime) -> dict[str, int]:
+        with self.sessions() as session:
+            return usage_on(session, moment)
+
+    def merge_details(self, source: str, values: Mapping[str, Any]) -> None:
+        with transaction(self.sessions) as session:
+            state = session.get(SourceState, source)
+            if state is None:
+                state = SourceState(name=source, consecutive_failures=0, items_total=0)
+                session.add(state)
+            # Reassign, never mutate: the JSON column does not track in-place changes.
+            state.details = {**(state.details or {}), **values}
+
+    def details(self, source: str) -> dict[str, Any]:
+        with self.sessions() as session:
+            state = session.get(SourceState, source)
+            return dict(state.details or {}) if state is not None else {}
+
+    def event(self, kind: str, actor: str, moment: datetime, detail: dict[str, Any]) -> None:
+        with transaction(self.sessions) as session:
+            session.add(Event(case_id=None, kind=kind, actor=actor, detail=detail, at=moment))
+
+    def budget_event_once(
+        self, which: str, actor: str, moment: datetime, detail: dict[str, Any]
+    ) -> bool:
+        """Record the day's budget stop for ``which`` (reads/writes) once; True if new.
+
+        The escalation notification channel does not exist yet, so the stop is an audit
+        Event of kind "budget" that ``inchannel x status`` shows."""
+        with transaction(self.sessions) as session:
+            seen = session.scalars(
+                select(Event).where(Event.kind == "budget", Event.at >= _midnight(moment))
+            )
+            if any(e.detail.get("budget") == which for e in seen):
+                return False
+            payload = {"budget": which, **detail}
+            session.add(Event(case_id=None, kind="budget", actor=actor, detail=payload, at=moment))
+            return True
+
+
+def _midnight(moment: datetime) -> datetime:
+    return datetime.combine(moment.date(), time(0), tzinfo=moment.tzinfo)

@@ -1,0 +1,151 @@
+"""Replies on X through the API v2 (``POST /2/tweets``), within the write budget.
+
+All tweepy calls go through monitor.sources.x, the one module importing tweepy.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.clock import Clock, SystemClock
+from monitor.domain import Action
+from monitor.settings import XSettings
+from monitor.sources import x_usage as usage
+from monitor.sources.x import XApi, XApiError
+from monitor.store.models import Message
+from responders.base import ResponderError, SendResult
+
+log = logging.getLogger("inchannel.x")
+
+# X links bare domains too, and a post with a link costs ~13x a plain one.
+URL = re.compile(
+    r"(?i)\b(?:https?://|www\.)\S+"
+    r"|\b[a-z0-9][a-z0-9-]*\.(?:com|net|org|io|co|ly|app|dev|info|me|us|uk|de|fr|eu|shop"
+    r"|store|help|support|link|gl|gg|tv)\b"
+)
+
+
+class XResponder:
+    def __init__(
+        self,
+        api: XApi,
+        x: XSettings,
+        sessions: sessionmaker[Session],
+        clock: Clock | None = None,
+    ) -> None:
+        self.api, self.x, self.sessions = api, x, sessions
+        self.clock = clock or SystemClock()
+        self.ledger = usage.XLedger(sessions)
+
+    def send(self, action: Action) -> SendResult:
+        now = self.clock.now()
+        has_url = URL.search(action.text) is not None
+        if has_url and not self.x.allow_urls_in_replies:
+            raise ResponderError(
+                "the reply contains a URL, which X bills at about 13x a plain post; "
+                "set x.allow_urls_in_replies: true to allow it",
+                permanent=True,
+            )
+        self._check_reply_allowed(action)
+        if action.attempts > 1:
+            # An earlier attempt may have posted before failing (a timeout after X
+            # accepted it): look before posting again.
+            existing = self.find_own_reply(action)
+            if existing is not None:
+                return SendResult(existing)
+        self._check_budget(now)
+        try:
+            post_id, _rate = self.api.create_reply(action.text, action.target_external_id)
+        except XApiError as exc:
+            raise responder_error(exc) from None
+        counts = {usage.REQUESTS: 1, usage.WRITES: 1, usage.WRITES_WITH_URL: int(has_url)}
+        self.ledger.add(now, counts)
+        return SendResult(post_id)
+
+    def find_own_reply(self, action: Action) -> str | None:
+        """Our reply with this text in the conversation, via recent search."""
+        now = self.clock.now()
+        query = f"conversation_id:{action.conversation_id} from:{self.x.user_id}"
+        try:
+            page = self.api.search(query, since_id=None, token=None, max_results=100)
+        except XApiError as exc:
+            self.ledger.add(now, {usage.REQUESTS: 1})
+            raise ResponderError(f"cannot check the thread for our reply: {exc}") from None
+        self.ledger.add(now, {usage.REQUESTS: 1, usage.READS: len(page.tweets)})
+        wanted = _normal(action.text)
+        for tweet in page.tweets:
+            if not isinstance(tweet, dict) or _normal(str(tweet.get("text", ""))) != wanted:
+                continue
+            # The same text may answer another post of the thread; only ours counts.
+            if _replied_to(tweet) in (None, action.target_external_id):
+                return str(tweet["id"])
+        return None
+
+    def _check_reply_allowed(self, action: Action) -> None:
+        with self.sessions() as session:
+            allowed = session.scalar(
+                select(Message.reply_allowed).where(
+                    Message.platform == "x", Message.external_id == action.target_external_id
+                )
+            )
+        if allowed is False:
+            raise ResponderError(
+                "the author restricted replies to this post and has not mentioned the brand; "
+                "a human must answer",
+                permanent=True,
+            )
+
+    def _check_budget(self, now: datetime) -> None:
+        limit = self.x.budget.writes_per_day
+        spent = self.ledger.today(now).get(usage.WRITES, 0)
+        if spent < limit:
+            return
+        resume = usage.next_utc_midnight(now)
+        if self.ledger.budget_event_once(
+            "writes", "x-responder", now, {"spent": spent, "limit": limit}
+        ):
+            log.warning("x write budget reached: %d of %d posts today", spent, limit)
+        raise ResponderError(
+            f"x write budget: {spent} of {limit} posts today; sending resumes at "
+            f"{resume:%Y-%m-%d %H:%M} UTC",
+            retry_after=resume,
+        )
+
+
+def responder_error(exc: XApiError) -> ResponderError:
+    text = str(exc)
+    lowered = text.lower()
+    if exc.kind == "rate_limited":
+        return ResponderError(f"x rate limited: {text}", retry_after=exc.rate.reset_at)
+    if exc.kind in ("server", "transport", "payload", "http"):
+        return ResponderError(f"x temporarily failed: {text}")
+    if "duplicate" in lowered:
+        reason = "duplicate content: X refuses a post identical to an earlier one"
+    elif "deleted or not visible" in lowered or exc.kind == "not_found":
+        reason = "the post was deleted or is not visible to the brand account"
+    elif "not allowed" in lowered:
+        reason = "the author does not allow the brand to reply in this conversation"
+    elif exc.kind == "auth":
+        reason = "x rejected the posting credentials (x.consumer_key, x.access_token)"
+    else:
+        reason = "x refused the reply"
+    return ResponderError(f"{reason} ({text})", permanent=True)
+
+
+def _replied_to(tweet: dict[str, Any]) -> str | None:
+    refs = tweet.get("referenced_tweets")
+    for ref in refs if isinstance(refs, list) else []:
+        if isinstance(ref, dict) and ref.get("type") == "replied_to":
+            return str(ref.get("id"))
+    return None
+
+
+def _normal(text: str) -> str:
+    return " ".join(html.unescape(text).split())

@@ -1,0 +1,122 @@
+"""The x: section, the X source types and the X responder in the config file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from monitor.cli import main
+from monitor.settings import XMentionsSourceConfig, load_settings
+from monitor.yamlpos import ConfigError
+
+HEAD = "brand: {name: Acme, accounts: {x: [acme]}}\n"
+X = 'x:\n  user_id: "783214"\n  bearer_token: ${X_BEARER}\n'
+MENTIONS = "sources:\n  - {name: m, type: x_mentions}\n"
+
+# A corpus of bad inputs and the exact error each must produce.
+BAD = [
+    (
+        MENTIONS,
+        "c.yaml:1:1: an x: section (user_id, credentials) is needed by m",
+    ),
+    (
+        "responders:\n  x: {type: x}\n",
+        "c.yaml:1:1: an x: section (user_id, credentials) is needed by responders.x",
+    ),
+    (
+        MENTIONS + 'x:\n  user_id: "@acme"\n',
+        "c.yaml:5:3: x.user_id: must be the brand account's numeric id "
+        "(GET /2/users/by/username/<handle> shows it), not a handle",
+    ),
+    (
+        MENTIONS + X + "  budjet: {reads_per_day: 10}\n",
+        "c.yaml:7:3: x.budjet: unknown key; did you mean 'budget'?",
+    ),
+    (
+        MENTIONS + X + "  budget: {reads_per_day: -1}\n",
+        "c.yaml:7:12: x.budget.reads_per_day: Input should be greater than or equal to 0",
+    ),
+    (
+        MENTIONS + X + "  api_base_url: https://api.twitter.com/2/\n",
+        "c.yaml:7:3: x.api_base_url: must be a scheme and host only, e.g. https://api.twitter.com",
+    ),
+    (
+        MENTIONS + 'x:\n  user_id: "1"\n',
+        "c.yaml:1:1: x: bearer_token must be set for the X parts in use",
+    ),
+    (
+        "responders:\n  x: {type: x}\n" + X + "  consumer_key: k\n",
+        "c.yaml:1:1: x: consumer_secret, access_token, access_token_secret must be set for "
+        "the X parts in use",
+    ),
+    (
+        "sources:\n  - {name: s, type: x_search}\n" + X,
+        "c.yaml:3:5: sources[0].query: Field required",
+    ),
+    (
+        "sources:\n  - {name: m, type: x_mentions, interval_seconds: 5}\n" + X,
+        "c.yaml:3:33: sources[0].interval_seconds: Input should be greater than or equal to 15",
+    ),
+    (
+        "sources:\n  - {name: m, type: x_mentions, max_results: 500}\n" + X,
+        "c.yaml:3:33: sources[0].max_results: Input should be less than or equal to 100",
+    ),
+    (
+        MENTIONS + 'x:\n  user_id: "1"\n  bearer_token: ${X_MISSING}\n',
+        "c.yaml:6:3: x.bearer_token: environment variable X_MISSING is not set",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "expected"), BAD)
+def test_bad_x_config_fails_with_file_line_col(tmp_path: Path, body: str, expected: str) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(HEAD + body, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, {"X_BEARER": "t0ken"})
+    problems = [str(p).removeprefix(str(tmp_path) + "/") for p in caught.value.problems]
+    assert problems == [expected]
+
+
+def test_defaults_and_secrets_stay_out_of_reprs(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    keys = "".join(f"  {k}: ${{X_BEARER}}\n" for k in ("consumer_key", "consumer_secret",
+                   "access_token", "access_token_secret"))  # fmt: skip
+    path.write_text(HEAD + MENTIONS + X + keys + "responders:\n  x: {type: x}\n", encoding="utf-8")
+    settings = load_settings(path, {"X_BEARER": "t0ken-secret"})
+    assert settings.x is not None
+    assert settings.x.bearer_token.get_secret_value() == "t0ken-secret"
+    assert "t0ken-secret" not in repr(settings)
+    assert settings.x.api_base_url == "https://api.twitter.com"
+    assert (settings.x.budget.reads_per_day, settings.x.budget.writes_per_day) == (2000, 100)
+    assert settings.x.allow_urls_in_replies is False
+    source = settings.sources[0]
+    assert isinstance(source, XMentionsSourceConfig)
+    assert (source.interval_seconds, source.max_pages, source.overlap_seconds) == (120, 5, 15)
+    assert settings.is_demo is False
+
+
+def test_check_config_accepts_an_x_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "c.yaml"
+    rules = Path(__file__).resolve().parents[1] / "config" / "rules"
+    search = "  - {name: s, type: x_search, query: 'acme -is:retweet'}\n"
+    path.write_text(HEAD + MENTIONS + search + X + f"rules: {{path: {rules}}}\n", encoding="utf-8")
+    monkeypatch.setenv("X_BEARER", "t0ken")
+    result = CliRunner().invoke(main, ["check-config", "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "(2 sources," in result.output
+
+
+def test_dry_run_records_instead_of_posting(tmp_path: Path) -> None:
+    from monitor.domain import Platform
+    from monitor.runtime import build_responders
+    from responders.recording import RecordingResponder
+
+    path = tmp_path / "c.yaml"
+    keys = "  consumer_key: a\n  consumer_secret: b\n  access_token: c\n  access_token_secret: d\n"
+    path.write_text(HEAD + MENTIONS + X + keys + "responders:\n  x: {type: x}\n", encoding="utf-8")
+    settings = load_settings(path, {"X_BEARER": "t0ken"})
+    responders = build_responders(settings, dry_run=True)
+    assert isinstance(responders[Platform.X], RecordingResponder)

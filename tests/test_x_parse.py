@@ -1,0 +1,62 @@
+"""Payload items to Mentions: the corpus of bad items and the exact problem each gives."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from monitor.sources.base import SourceError
+from monitor.sources.x_cursor import XCursor, decode, overlap_since
+from monitor.sources.x_parse import Origin, XBrand, parse_page
+from tests.xapi import tid, tweet, user
+
+BRAND = XBrand(user_id="783214", handles=frozenset({"acme", "acmehelp"}))
+USERS = {"42": user("42", "carla")}
+ONE = f"post '{tid(1)}'"
+
+BAD_ITEMS: list[tuple[Any, str]] = [
+    ("junk", "post without id: expected a JSON object"),
+    ({"text": "hi"}, "post without id: missing id, author_id"),
+    ({**tweet(1), "id": 1}, "post '1': id must be a numeric string"),
+    ({**tweet(1), "author_id": "../x"}, f"{ONE}: author_id must be a numeric string"),
+    ({**tweet(1), "text": None}, f"{ONE}: text must be a string"),
+    ({**tweet(1), "created_at": 5}, f"{ONE}: created_at must be a string"),
+    ({**tweet(1), "created_at": None}, f"{ONE}: missing created_at"),
+    ({**tweet(1), "referenced_tweets": "x"}, f"{ONE}: referenced_tweets must be a list of objects"),
+    ({**tweet(1), "id": "9" * 40}, f"post '{'9' * 24}': id must be a numeric string"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("item", "problem"), BAD_ITEMS)
+def test_bad_items_give_exact_problems(item: Any, problem: str) -> None:
+    parsed = parse_page([item, tweet(2)], USERS, BRAND, Origin.MENTIONS)
+    assert parsed.problems == [problem]
+    assert [m.external_id for m in parsed.mentions] == [tid(2)]
+
+
+@pytest.mark.parametrize(
+    ("fields", "origin", "kind"),
+    [
+        ({"text": "@acme hi"}, Origin.SEARCH, "mention"),
+        ({"text": "acme is slow"}, Origin.SEARCH, "keyword"),
+        ({"text": "same here"}, Origin.MENTIONS, "reply"),
+        ({"text": "@acmehelp hi", "in_reply_to_user_id": "783214"}, Origin.SEARCH, "reply"),
+        ({"text": "email@acme.com"}, Origin.SEARCH, "keyword"),
+    ],
+)
+def test_kinds(fields: dict[str, Any], origin: Origin, kind: str) -> None:
+    (mention,) = parse_page([tweet(1, **fields)], USERS, BRAND, origin).mentions
+    assert mention.kind == kind
+
+
+def test_cursor_round_trip_bare_ids_and_garbage() -> None:
+    cursor = XCursor(newest_id="5").continued("4", "tok", "9", 3)
+    assert decode(cursor.encode()) == cursor
+    assert cursor.finish() == XCursor(newest_id="9")
+    assert decode("123") == XCursor(newest_id="123")
+    assert decode(None) == XCursor()
+    with pytest.raises(SourceError, match="x cursor is not valid") as caught:
+        decode('{"bogus": 1}')
+    assert caught.value.permanent is True
+    assert overlap_since("1000", 1) == "1"  # never below the first id

@@ -1,0 +1,248 @@
+"""The X responder: replies through tweepy's create_tweet, error mapping, recovery, budget."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from monitor.domain import Action, ActionKind, Platform
+from monitor.pipeline import dispatch_outbox, poll_source, process_pending
+from monitor.runtime import Runtime
+from monitor.store.models import ActionRow, Case, Event, Usage
+from responders.base import ResponderError
+from responders.x import XResponder
+from tests.conftest import RuntimeFactory
+from tests.fakeapi import FakeAPI, Reply
+from tests.xapi import (
+    CASSETTES,
+    MENTIONS,
+    SEARCH,
+    body,
+    limits,
+    ok,
+    problem,
+    reply_to,
+    tid,
+    tweet,
+    x_runtime,
+)
+
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+RESET = int((NOW + timedelta(minutes=15)).timestamp())
+POSTED = "1456012973835788293"
+DELETED = "You attempted to reply to a Tweet that is deleted or not visible to you."
+RESTRICTED = (
+    "Reply to this conversation is not allowed because you have not been mentioned or "
+    "otherwise engaged by the author of the post you are replying to."
+)  # the id in the recorded create_tweet answer
+
+
+@pytest.fixture
+def api() -> Iterator[FakeAPI]:
+    started = time.monotonic()
+    with FakeAPI() as server:
+        yield server
+    assert time.monotonic() - started < 10
+
+
+def responder(rt: Runtime) -> XResponder:
+    found = rt.responders[Platform.X]
+    assert isinstance(found, XResponder)
+    return found
+
+
+def action(text: str = "Sorry Carla, we're on it.", attempts: int = 1) -> Action:
+    return Action(
+        id=1,
+        kind=ActionKind.REPLY,
+        platform=Platform.X,
+        case_ref="C-1001",
+        target_external_id=tid(1),
+        conversation_id=tid(1),
+        text=text,
+        idempotency_key="reply:1:r:1",
+        attempts=attempts,
+    )
+
+
+def usage(rt: Runtime) -> dict[str, int]:
+    with rt.sessions() as session:
+        return {u.key: u.count for u in session.scalars(select(Usage))}
+
+
+def test_the_pipeline_replies_in_thread_through_create_tweet(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    api.load_cassette(CASSETTES / "test_client_create_and_delete_tweet.yaml")
+    api.add("GET", MENTIONS, ok(body([tweet(1, "@acme my order is late")])))
+    rt = x_runtime(make_runtime, api, responder=True)
+    poll_source(rt, "mentions")
+    process_pending(rt)
+    dispatch_outbox(rt)
+    (post,) = api.seen("POST", "/2/tweets")
+    assert post.headers["authorization"].startswith("OAuth ")
+    sent = post.json()
+    assert sent["reply"] == {"in_reply_to_tweet_id": tid(1)}
+    assert sent["text"].startswith(("Sorry your order", "Carla, that's not"))
+    with rt.sessions() as session:
+        row = session.scalars(select(ActionRow)).one()
+        assert (row.status, row.result_external_id) == ("sent", POSTED)
+    assert usage(rt)["x:writes"] == 1
+
+
+@pytest.mark.parametrize(
+    ("reply", "permanent", "message"),
+    [
+        (
+            problem(403, "You are not allowed to create a Tweet with duplicate content."),
+            True,
+            "duplicate content: X refuses a post identical to an earlier one "
+            "(HTTP 403: You are not allowed to create a Tweet with duplicate content.)",
+        ),
+        (
+            problem(403, DELETED),
+            True,
+            "the post was deleted or is not visible to the brand account (HTTP 403: You attempted"
+            " to reply to a Tweet that is deleted or not visible to you.)",
+        ),
+        (
+            problem(403, RESTRICTED),
+            True,
+            "the author does not allow the brand to reply in this conversation (HTTP 403: Reply"
+            " to this conversation is not allowed because you have not been mentioned or "
+            "otherwise engaged by the author of the post you are replying to.)",
+        ),
+        (
+            problem(401, "Unauthorized"),
+            True,
+            "x rejected the posting credentials (x.consumer_key, x.access_token) "
+            "(HTTP 401: Unauthorized)",
+        ),
+        (
+            Reply(503, {}, b"Service Unavailable"),
+            False,
+            "x temporarily failed: HTTP 503: no detail",
+        ),
+        (
+            Reply(201, {}, b"{}", delay=1.0),
+            False,
+            "x temporarily failed: timed out: ReadTimeout",
+        ),
+    ],
+)  # fmt: skip
+def test_send_errors_are_temporary_or_permanent_with_a_reason(
+    make_runtime: RuntimeFactory, api: FakeAPI, reply: Reply, permanent: bool, message: str
+) -> None:
+    api.add("POST", "/2/tweets", reply)
+    rt = x_runtime(make_runtime, api, responder=True)
+    with pytest.raises(ResponderError) as caught:
+        responder(rt).send(action())
+    assert (caught.value.permanent, str(caught.value)) == (permanent, message)
+    assert "x:writes" not in usage(rt)
+
+
+def test_429_is_temporary_and_retries_after_the_reset(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    api.add("POST", "/2/tweets", Reply.json({"title": "Too Many Requests"}, 429, limits(0, RESET)))
+    rt = x_runtime(make_runtime, api, responder=True)
+    with pytest.raises(ResponderError) as caught:
+        responder(rt).send(action())
+    assert caught.value.permanent is False
+    assert caught.value.retry_after == datetime.fromtimestamp(RESET, UTC)
+
+
+def test_find_own_reply_searches_the_conversation_for_our_text(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    ours = tweet(7, "Sorry Carla,  we&#39;re on it.", author="783214", **reply_to(1))
+    elsewhere = tweet(8, "Sorry Carla, we're on it.", author="783214", **reply_to(5, 1))
+    other = tweet(6, "Something else", author="783214", **reply_to(1))
+    api.add("GET", SEARCH, ok(body([elsewhere, other, ours])))
+    rt = x_runtime(make_runtime, api, responder=True)
+    assert responder(rt).find_own_reply(action()) == tid(7)
+    (search,) = api.seen("GET", SEARCH)
+    assert search.query["query"] == [f"conversation_id:{tid(1)} from:783214"]
+    assert responder(rt).find_own_reply(action("A different reply")) is None
+
+
+def test_a_retry_looks_for_an_earlier_post_before_posting_again(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    api.add("GET", SEARCH, ok(body([tweet(7, "Sorry Carla, we're on it.", author="783214")])))
+    rt = x_runtime(make_runtime, api, responder=True)
+    assert responder(rt).send(action(attempts=2)).external_id == tid(7)
+    assert api.seen("POST", "/2/tweets") == []
+
+
+def test_urls_are_refused_unless_allowed_and_cost_more(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    api.add("POST", "/2/tweets", Reply.json({"data": {"id": tid(9), "text": "x"}}, 201))
+    rt = x_runtime(make_runtime, api, responder=True)
+    with pytest.raises(ResponderError, match="contains a URL") as caught:
+        responder(rt).send(action("See status.acme.com for updates"))
+    assert caught.value.permanent is True
+    assert api.seen("POST", "/2/tweets") == []
+    allowed = x_runtime(make_runtime, api, responder=True, allow_urls_in_replies=True)
+    responder(allowed).send(action("See https://status.acme.com for updates"))
+    assert usage(allowed) == {"x:requests": 1, "x:writes": 1, "x:writes_url": 1}
+
+
+def test_the_write_budget_holds_sends_until_the_next_day(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    api.add("POST", "/2/tweets", Reply.json({"data": {"id": tid(9), "text": "x"}}, 201))
+    rt = x_runtime(make_runtime, api, responder=True, budget={"writes_per_day": 1})
+    responder(rt).send(action())
+    with pytest.raises(ResponderError) as caught:
+        responder(rt).send(action("Another reply"))
+    assert caught.value.permanent is False
+    assert caught.value.retry_after == datetime(2026, 11, 21, tzinfo=UTC)
+    assert len(api.seen("POST", "/2/tweets")) == 1
+    with rt.sessions() as session:
+        (event,) = session.scalars(select(Event).where(Event.kind == "budget"))
+        assert event.detail == {"budget": "writes", "spent": 1, "limit": 1}
+
+
+def test_a_post_with_restricted_replies_is_escalated_and_never_sent(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    restricted = tweet(1, "acme my order is late", reply_settings="following")
+    api.add("GET", SEARCH, ok(body([restricted])))
+    sources = [{"name": "brand", "type": "x_search", "query": "acme"}]
+    rt = x_runtime(make_runtime, api, sources=sources, responder=True)
+    poll_source(rt, "brand")
+    process_pending(rt)
+    dispatch_outbox(rt)
+    with rt.sessions() as session:
+        assert session.scalars(select(ActionRow)).all() == []
+        assert session.scalars(select(Case)).one().state == "awaiting_human"
+    # A reply queued some other way (an approved draft) is still refused before posting.
+    with pytest.raises(ResponderError, match="restricted replies") as caught:
+        responder(rt).send(action())
+    assert caught.value.permanent is True
+    assert api.seen("POST", "/2/tweets") == []
+
+
+def test_an_oauth2_user_token_posts_as_bearer_instead_of_oauth1(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    api.add("POST", "/2/tweets", Reply.json({"data": {"id": tid(9), "text": "x"}}, 201))
+    rt = x_runtime(
+        make_runtime,
+        api,
+        responder=True,
+        consumer_key="",
+        consumer_secret="",
+        access_token="",
+        access_token_secret="",
+        oauth2_user_token="user-token-secret",
+    )
+    assert responder(rt).send(action()).external_id == tid(9)
+    (post,) = api.seen("POST", "/2/tweets")
+    assert post.headers["authorization"] == "Bearer user-token-secret"

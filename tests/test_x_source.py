@@ -1,0 +1,341 @@
+"""The X sources through the real tweepy.Client against the local FakeAPI server."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from monitor.pipeline import poll_source, process_pending
+from monitor.runtime import Runtime
+from monitor.store.models import Customer, Event, Message, SourceState, Usage
+from tests.conftest import RuntimeFactory
+from tests.fakeapi import FakeAPI, Reply
+from tests.xapi import (
+    CASSETTES,
+    MENTIONS,
+    SEARCH,
+    body,
+    ok,
+    recorded_json,
+    reply_to,
+    tid,
+    tweet,
+    user,
+    x_runtime,
+)
+
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def api() -> Iterator[FakeAPI]:
+    started = time.monotonic()
+    with FakeAPI() as server:
+        yield server
+    # Nothing waits on a rate limit or a backoff: every test here takes seconds of wall
+    # time, not the minutes a scripted reset or a backoff would take if slept through.
+    assert time.monotonic() - started < 10
+
+
+def state(rt: Runtime, name: str = "mentions") -> SourceState:
+    with rt.sessions() as session:
+        found = session.get(SourceState, name)
+        assert found is not None
+        return found
+
+
+def messages(rt: Runtime) -> list[Message]:
+    with rt.sessions() as session:
+        return list(session.scalars(select(Message).order_by(Message.external_id)))
+
+
+def usage(rt: Runtime) -> dict[str, int]:
+    with rt.sessions() as session:
+        return {u.key: u.count for u in session.scalars(select(Usage))}
+
+
+def events(rt: Runtime, kind: str) -> list[dict[str, Any]]:
+    with rt.sessions() as session:
+        return [e.detail for e in session.scalars(select(Event).where(Event.kind == kind))]
+
+
+def cursor_of(newest: str) -> str:
+    return json.dumps({"newest_id": newest}, separators=(",", ":"))
+
+
+def set_cursor(rt: Runtime, cursor: str, name: str = "mentions") -> None:
+    with rt.sessions.begin() as session:
+        session.merge(SourceState(name=name, cursor=cursor, consecutive_failures=0, items_total=0))
+
+
+def test_recorded_mentions_replay_requests_fields_and_reports_items_without_them(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    api.load_cassette(CASSETTES / "test_client_get_users_mentions.yaml")
+    rt = x_runtime(make_runtime, api)
+    assert poll_source(rt, "mentions") is False  # first start: one page, not the window
+    (request,) = api.seen("GET", MENTIONS)
+    assert request.headers["authorization"] == "Bearer bearer-secret"
+    assert request.query["max_results"] == ["100"]
+    assert "since_id" not in request.query
+    assert request.query["tweet.fields"] == [
+        "author_id,created_at,conversation_id,in_reply_to_user_id,referenced_tweets,lang,"
+        "reply_settings"
+    ]
+    assert request.query["expansions"] == [
+        "author_id,referenced_tweets.id,referenced_tweets.id.author_id"
+    ]
+    assert request.query["user.fields"] == ["username,name,verified,public_metrics"]
+    # The recording was made without fields: every item lacks its author, and says so.
+    recorded = recorded_json("test_client_get_users_mentions.yaml")
+    first = recorded["data"][0]["id"]
+    found = state(rt)
+    assert messages(rt) == []
+    assert found.last_error is not None
+    assert found.last_error.startswith(f"post '{first}': missing author_id; ")
+    assert found.last_error.count("missing author_id") == 10
+    assert found.cursor == cursor_of(recorded["meta"]["newest_id"])
+    assert found.details["rate_limit"] == {
+        "limit": 450,
+        "remaining": 448,
+        "reset_at": "2022-10-07T22:53:48+00:00",
+    }
+    assert usage(rt) == {"x:requests": 1, "x:reads": 10}
+
+
+@pytest.mark.parametrize(
+    "cassette",
+    ["test_client_search_recent_tweets.yaml", "test_asyncclient_search_recent_tweets.yaml"],
+)
+def test_recorded_search_with_the_requested_fields_lands_in_the_database(
+    make_runtime: RuntimeFactory, api: FakeAPI, cassette: str
+) -> None:
+    recorded = recorded_json(cassette)
+    # The real posts, with the fields our request asks for filled in as X would.
+    enriched = [
+        {**item, "author_id": "42", "created_at": "2026-11-20T08:00:00.000Z",
+         "conversation_id": item["id"], "lang": "en", "reply_settings": "everyone"}
+        for item in recorded["data"]
+    ]  # fmt: skip
+    api.add(
+        "GET",
+        SEARCH,
+        ok({**recorded, "data": enriched, "includes": {"users": [user("42", "carla")]}}),
+    )
+    rt = x_runtime(
+        make_runtime, api, sources=[{"name": "brand", "type": "x_search", "query": "Tweepy"}]
+    )
+    poll_source(rt, "brand")
+    assert api.seen("GET", SEARCH)[0].query["query"] == ["Tweepy"]
+    stored = messages(rt)
+    assert sorted(m.external_id for m in stored) == sorted(t["id"] for t in recorded["data"])
+    texts = {m.external_id: m.text for m in stored}
+    assert all("&amp;" not in t for t in texts.values())  # v2 escapes &, < and >
+    assert {m.kind for m in stored} == {"keyword"}
+    assert {m.author_handle for m in stored} == {"carla"}
+    assert stored[0].url == f"https://x.com/carla/status/{stored[0].external_id}"
+    assert process_pending(rt) is False
+    with rt.sessions() as session:
+        assert session.scalars(select(Customer)).one().followers == 10
+
+
+def test_sweep_follows_next_token_from_the_overlap_and_advances_only_at_the_end(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    api.add("GET", MENTIONS, ok(body([tweet(5), tweet(4)], next_token="page2")))
+    api.add("GET", MENTIONS, ok(body([tweet(3)])), query={"pagination_token": "page2"})
+    rt = x_runtime(make_runtime, api)
+    newest = int(tid(0))
+    set_cursor(rt, str(newest))
+    assert poll_source(rt, "mentions") is True
+    assert '"next_token":"page2"' in (state(rt).cursor or "")
+    assert poll_source(rt, "mentions") is False
+    first, second = api.seen("GET", MENTIONS)
+    overlap = str(newest - (15_000 << 22))  # 15 s of snowflake time below the newest
+    assert first.query["since_id"] == second.query["since_id"] == [overlap]
+    assert second.query["pagination_token"] == ["page2"]
+    assert [m.external_id for m in messages(rt)] == [tid(3), tid(4), tid(5)]
+    assert state(rt).cursor == cursor_of(tid(5))
+    poll_source(rt, "mentions")
+    assert api.seen("GET", MENTIONS)[-1].query["since_id"] == [str(int(tid(5)) - (15_000 << 22))]
+    assert len(messages(rt)) == 3  # the overlap re-read stored nothing twice
+
+
+def test_page_cap_and_window_overflow_record_gap_events(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    api.add("GET", MENTIONS, ok(body([tweet(1)], next_token="more")))
+    rt = x_runtime(
+        make_runtime, api, sources=[{"name": "mentions", "type": "x_mentions", "max_pages": 2}]
+    )
+    set_cursor(rt, tid(0))
+    assert poll_source(rt, "mentions") is True
+    assert poll_source(rt, "mentions") is False
+    (gap,) = events(rt, "gap")
+    assert gap["reason"] == "page cap of 2 reached"
+    assert state(rt).details["last_gap"]["reason"] == "page cap of 2 reached"
+    big = body([tweet(2)])
+    big["meta"]["result_count"] = 800
+    api.add("GET", MENTIONS, ok(big))
+    poll_source(rt, "mentions")
+    assert events(rt, "gap")[-1]["reason"] == "800 new mentions: the 800-post window overflowed"
+
+
+def test_own_posts_and_plain_retweets_are_skipped_quotes_and_replies_kept(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    page = body(
+        [
+            tweet(1, "we are on it", author="783214"),
+            tweet(2, "@acme thanks", author="7", **reply_to(0)),
+            tweet(3, "RT @carla: @acme my order is late",
+                  referenced_tweets=[{"type": "retweeted", "id": tid(9)}]),
+            tweet(4, "@acme same here", referenced_tweets=[{"type": "quoted", "id": tid(9)}]),
+            tweet(5, "@acme ugh", in_reply_to_user_id="783214", **reply_to(0)),
+        ],
+        users=[user("42", "carla"), user("7", "acmehelp"), user("783214", "acme")],
+    )  # fmt: skip
+    api.add("GET", MENTIONS, ok(page))
+    rt = x_runtime(
+        make_runtime, api, sources=[{"name": "mentions", "type": "x_mentions", "thread_depth": 0}]
+    )
+    poll_source(rt, "mentions")
+    kinds = {m.external_id: m.kind for m in messages(rt)}
+    assert kinds == {tid(4): "mention", tid(5): "reply"}
+
+
+def test_a_post_found_by_mentions_and_by_search_is_stored_once(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    api.add("GET", MENTIONS, ok(body([tweet(1)])))
+    api.add("GET", SEARCH, ok(body([tweet(1), tweet(2, "acme is great")])))
+    sources = [
+        {"name": "mentions", "type": "x_mentions"},
+        {"name": "brand", "type": "x_search", "query": "acme -is:retweet"},
+    ]
+    rt = x_runtime(make_runtime, api, sources=sources)
+    poll_source(rt, "mentions")
+    poll_source(rt, "brand")
+    stored = {m.external_id: (m.kind, m.source) for m in messages(rt)}
+    assert stored == {tid(1): ("mention", "mentions"), tid(2): ("keyword", "brand")}
+
+
+def test_reply_settings_restrict_replies_unless_the_brand_is_mentioned(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    page = body(
+        [
+            tweet(1, "acme lost my parcel", reply_settings="following"),
+            tweet(2, "@Acme lost my parcel", reply_settings="mentionedUsers"),
+            tweet(3, "acme lost my parcel", reply_settings="everyone"),
+        ]
+    )
+    api.add("GET", SEARCH, ok(page))
+    rt = x_runtime(
+        make_runtime, api, sources=[{"name": "brand", "type": "x_search", "query": "acme"}]
+    )
+    poll_source(rt, "brand")
+    allowed = {m.external_id: m.reply_allowed for m in messages(rt)}
+    assert allowed == {tid(1): False, tid(2): True, tid(3): True}
+
+
+def test_thread_context_uses_includes_fetches_deeper_and_skips_deleted_parents(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    page = body(
+        [
+            tweet(10, "@acme still broken", **reply_to(9, 7)),  # parent 9 in includes
+            tweet(20, "@acme me too", **reply_to(19)),  # parent 19 deleted
+            tweet(30, "@acme agreed", author="44", **reply_to(29)),  # parent by a third party
+        ],
+        included=[
+            tweet(9, "my router died", **reply_to(8, 7)),
+            tweet(29, "acme is the worst", author="43"),
+        ],
+        users=[user("42", "carla"), user("43", "dan"), user("44", "erin")],
+        errors=[{"resource_id": tid(19), "title": "Not Found Error", "type": "https://api.twitter.com/2/problems/resource-not-found"}],
+    )  # fmt: skip
+    brand_post = tweet(8, "Router firmware 2.1 is out", author="783214")
+    api.add("GET", MENTIONS, ok(page))
+    api.add("GET", r"/2/tweets", ok(body([brand_post], users=[user("783214", "acme")])))
+    rt = x_runtime(make_runtime, api)
+    poll_source(rt, "mentions")
+    stored = {m.external_id: m for m in messages(rt)}
+    assert sorted(stored) == [tid(8), tid(9), tid(10), tid(20), tid(30)]
+    parent = stored[tid(9)]
+    assert (parent.kind, parent.reply_allowed, parent.author_handle) == ("reply", False, "carla")
+    assert (stored[tid(8)].kind, stored[tid(8)].author_handle) == ("own", "acme")
+    assert stored[tid(10)].reply_allowed is True
+    assert api.seen("GET", r"/2/tweets")[0].query["ids"] == [tid(8)]
+    assert state(rt).last_error is None  # a deleted parent is not an error
+    process_pending(rt)
+    with rt.sessions() as session:
+        case_of = {m.external_id: m.case_id for m in session.scalars(select(Message))}
+    assert case_of[tid(9)] == case_of[tid(10)] is not None  # the thread shows in one case
+
+
+def test_a_failing_parent_fetch_is_skipped_not_fatal(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    page = body([tweet(10, "@acme hi", **reply_to(9))], included=[tweet(9, "hm", **reply_to(8))])
+    api.add("GET", MENTIONS, ok(page))
+    api.add("GET", r"/2/tweets", Reply.json({"title": "Not Found Error"}, status=404))
+    rt = x_runtime(make_runtime, api)
+    poll_source(rt, "mentions")
+    assert [m.external_id for m in messages(rt)] == [tid(9), tid(10)]
+    assert state(rt).consecutive_failures == 0
+
+
+def test_malformed_items_are_skipped_with_their_id(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    bad_time = tweet(2, created_at="yesterday")
+    no_author = tweet(3)
+    del no_author["author_id"]
+    api.add("GET", MENTIONS, ok(body([tweet(1), bad_time, no_author, "junk", {"id": 5}])))
+    rt = x_runtime(make_runtime, api)
+    poll_source(rt, "mentions")
+    assert [m.external_id for m in messages(rt)] == [tid(1)]
+    assert state(rt).last_error == (
+        f"post '{tid(2)}': created_at is not an ISO 8601 time: 'yesterday'; "
+        f"post '{tid(3)}': missing author_id; "
+        "post without id: expected a JSON object; "
+        "post '5': missing text, author_id"
+    )
+
+
+def test_hostile_author_fields_are_bounded_and_never_reach_urls(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    evil = user("42", "carla/../../admin?<script>")
+    evil["name"] = "N" * 5000
+    page = body([tweet(1, "<b>@acme</b> {{ config }}", lang="en'; drop table")], users=[evil])
+    api.add("GET", MENTIONS, ok(page))
+    rt = x_runtime(make_runtime, api)
+    poll_source(rt, "mentions")
+    (stored,) = messages(rt)
+    assert stored.author_handle == "42"
+    assert stored.url == f"https://x.com/42/status/{tid(1)}"
+    assert stored.text == "<b>@acme</b> {{ config }}"  # kept verbatim; escaped when shown
+    assert stored.lang is None
+    with rt.sessions() as session:
+        assert session.scalars(select(Customer)).one().display_name == "N" * 256
+
+
+def test_environment_proxies_never_capture_the_redirected_requests(
+    make_runtime: RuntimeFactory, api: FakeAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    api.add("GET", MENTIONS, ok(body([tweet(1)])))
+    rt = x_runtime(make_runtime, api)
+    poll_source(rt, "mentions")
+    assert [m.external_id for m in messages(rt)] == [tid(1)]

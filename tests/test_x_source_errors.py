@@ -1,0 +1,218 @@
+"""X source failures: rate limits, server errors, auth, timeouts and the read budget.
+
+Every wait is a stored time the step function honours; nothing sleeps."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from monitor.clock import FakeClock
+from monitor.pipeline import poll_source
+from monitor.runtime import Runtime
+from monitor.sources.x_cursor import overlap_since, snowflake_at
+from monitor.store.models import Event, Message, SourceState, Usage
+from tests.conftest import RuntimeFactory
+from tests.fakeapi import FakeAPI, Reply
+from tests.xapi import MENTIONS, SEARCH, body, limits, ok, problem, tid, tweet, x_runtime
+
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+RESET = int((NOW + timedelta(minutes=15)).timestamp())
+
+
+@pytest.fixture
+def api() -> Iterator[FakeAPI]:
+    started = time.monotonic()
+    with FakeAPI() as server:
+        yield server
+    assert time.monotonic() - started < 10  # a 15-minute reset is never slept through
+
+
+def state(rt: Runtime) -> SourceState:
+    with rt.sessions() as session:
+        found = session.get(SourceState, "mentions")
+        assert found is not None
+        return found
+
+
+def clock(rt: Runtime) -> FakeClock:
+    assert isinstance(rt.clock, FakeClock)
+    return rt.clock
+
+
+def stored(rt: Runtime) -> int:
+    with rt.sessions() as session:
+        return len(list(session.scalars(select(Message.id))))
+
+
+def test_429_stores_the_reset_and_skips_the_source_until_then(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    api.add(
+        "GET",
+        MENTIONS,
+        Reply.json({"title": "Too Many Requests"}, status=429, headers=limits(0, RESET)),
+        ok(body([tweet(1)])),
+    )
+    rt = x_runtime(make_runtime, api)
+    assert poll_source(rt, "mentions") is False
+    found = state(rt)
+    assert found.next_poll_at == datetime.fromtimestamp(RESET, UTC)
+    assert found.last_error == (
+        "x rate limited until 2026-11-20 09:15:00 UTC: HTTP 429: Too Many Requests"
+    )
+    assert found.details["rate_limit"]["remaining"] == 0
+    clock(rt).advance(minutes=14)
+    poll_source(rt, "mentions")
+    assert len(api.seen("GET", MENTIONS)) == 1  # skipped: the reset has not come
+    clock(rt).advance(minutes=2)
+    poll_source(rt, "mentions")
+    assert stored(rt) == 1
+    assert state(rt).consecutive_failures == 0
+
+
+def test_remaining_zero_on_a_success_waits_for_the_reset(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    api.add("GET", MENTIONS, ok(body([tweet(1)], next_token="n"), remaining=0, reset=RESET))
+    rt = x_runtime(make_runtime, api)
+    found_more = poll_source(rt, "mentions")
+    assert found_more is False
+    assert state(rt).rate_limit_reset_at == datetime.fromtimestamp(RESET, UTC)
+    poll_source(rt, "mentions")
+    assert len(api.seen("GET", MENTIONS)) == 1
+
+
+def test_503_and_timeouts_back_off_exponentially_per_source(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    api.add(
+        "GET",
+        MENTIONS,
+        Reply(503, {"content-type": "text/html"}, b"<html>Over capacity</html>"),
+        Reply(200, {}, b"{}", delay=1.0),  # longer than the 0.3 s client timeout
+        ok(body([tweet(1)])),
+    )
+    rt = x_runtime(make_runtime, api)
+    started = time.monotonic()
+    poll_source(rt, "mentions")
+    first = state(rt)
+    assert first.last_error == "x temporarily failed: HTTP 503: no detail"
+    assert first.next_poll_at == NOW + timedelta(seconds=30)
+    clock(rt).advance(seconds=30)
+    poll_source(rt, "mentions")
+    second = state(rt)
+    assert second.last_error == "x temporarily failed: timed out: ReadTimeout"
+    assert second.next_poll_at == NOW + timedelta(seconds=30 + 60)
+    assert time.monotonic() - started < 5  # neither the 30 s nor the 60 s backoff is slept
+    clock(rt).advance(seconds=60)
+    poll_source(rt, "mentions")
+    assert (stored(rt), state(rt).consecutive_failures) == (1, 0)
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        (
+            problem(401, "Unauthorized"),
+            "x rejected the credentials (HTTP 401: Unauthorized); check x.bearer_token",
+        ),
+        (
+            problem(403, "Client Forbidden", reason="client-not-enrolled"),
+            "x refused access (HTTP 403: Client Forbidden; client-not-enrolled); "
+            "client-not-enrolled: the keys belong to an X developer App that is not attached "
+            "to a Project with v2 access; create the App inside a Project in the developer "
+            "portal and use that App's keys",
+        ),
+    ],
+)
+def test_auth_failures_stop_the_source_with_a_clear_message(
+    make_runtime: RuntimeFactory, api: FakeAPI, reply: Reply, message: str
+) -> None:
+    api.add("GET", MENTIONS, reply)
+    rt = x_runtime(make_runtime, api)
+    poll_source(rt, "mentions")
+    found = state(rt)
+    assert found.last_error == message
+    assert found.next_poll_at is not None
+    assert found.next_poll_at > NOW + timedelta(days=3000)  # stopped until an operator acts
+    assert "bearer-secret" not in message
+
+
+def test_the_read_budget_stops_short_with_a_status_warning_and_event(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    api.add("GET", MENTIONS, ok(body([tweet(i) for i in range(1, 11)])))
+    rt = x_runtime(make_runtime, api, budget={"reads_per_day": 105, "writes_per_day": 5})
+    poll_source(rt, "mentions")  # 10 read; another full page of 100 would pass 105
+    clock(rt).advance(minutes=5)
+    poll_source(rt, "mentions")
+    assert len(api.seen("GET", MENTIONS)) == 1
+    found = state(rt)
+    assert found.last_error == (
+        "x read budget: 10 of 105 posts read today; polling resumes at 2026-11-21 00:00 UTC"
+    )
+    assert found.next_poll_at == datetime(2026, 11, 21, tzinfo=UTC)
+    assert found.details["budget_stop"]["limit"] == 105
+    clock(rt).advance(minutes=5)
+    poll_source(rt, "mentions")  # still waiting: no second event, no request
+    with rt.sessions() as session:
+        budget = [e.detail for e in session.scalars(select(Event).where(Event.kind == "budget"))]
+        assert budget == [{"budget": "reads", "spent": 10, "limit": 105, "source": "mentions"}]
+        assert session.get(Usage, ("x:reads", "2026-11-20")).count == 10  # type: ignore[union-attr]
+    clock(rt).set(datetime(2026, 11, 21, 0, 1, tzinfo=UTC))
+    poll_source(rt, "mentions")
+    assert len(api.seen("GET", MENTIONS)) == 2  # a new UTC day, a new budget
+
+
+def test_a_refused_page_token_restarts_the_sweep_from_the_same_since_id(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    api.add("GET", MENTIONS, ok(body([tweet(5)], next_token="old")))
+    api.add(
+        "GET", MENTIONS, problem(400, "Invalid pagination token"), query={"pagination_token": "old"}
+    )
+    rt = x_runtime(make_runtime, api)
+    with rt.sessions.begin() as session:
+        session.add(
+            SourceState(name="mentions", cursor=tid(1), consecutive_failures=0, items_total=0)
+        )
+    assert poll_source(rt, "mentions") is True
+    poll_source(rt, "mentions")
+    failed = state(rt)
+    assert failed.last_error is not None
+    assert failed.last_error.startswith("x refused the page token; the sweep restarts: HTTP 400")
+    clock(rt).advance(seconds=30)
+    poll_source(rt, "mentions")
+    first, refused, restarted = api.seen("GET", MENTIONS)
+    assert refused.query["pagination_token"] == ["old"]
+    assert "pagination_token" not in restarted.query
+    assert restarted.query["since_id"] == first.query["since_id"]
+    assert state(rt).consecutive_failures == 0
+
+
+def test_a_search_cursor_older_than_seven_days_starts_from_the_newest_with_a_gap(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    api.add("GET", SEARCH, ok(body([tweet(1, "acme")])))
+    sources = [{"name": "brand", "type": "x_search", "query": "acme"}]
+    rt = x_runtime(make_runtime, api, sources=sources)
+    week_old = str(int(tid(0)) - ((8 * 86_400_000) << 22))
+    with rt.sessions.begin() as session:
+        session.add(
+            SourceState(name="brand", cursor=week_old, consecutive_failures=0, items_total=0)
+        )
+    poll_source(rt, "brand")
+    floor = snowflake_at(NOW - timedelta(days=7) + timedelta(minutes=1))
+    assert api.seen("GET", SEARCH)[0].query["since_id"] == [floor]
+    api.add("GET", SEARCH, ok(body([])))
+    clock(rt).advance(minutes=5)
+    poll_source(rt, "brand")  # nothing new, and no second gap
+    assert api.seen("GET", SEARCH)[1].query["since_id"] == [overlap_since(tid(1), 15)]
+    with rt.sessions() as session:
+        (gap,) = session.scalars(select(Event).where(Event.kind == "gap"))
+        assert gap.detail["reason"] == "cursor older than 7 days"

@@ -1,0 +1,59 @@
+"""What ``inchannel x status`` shows: usage against the budget, cost, limits, gaps."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from monitor.cli import main
+from monitor.pipeline import poll_source
+from monitor.sources.x_status import status_lines
+from tests.conftest import REPO, RuntimeFactory
+from tests.fakeapi import FakeAPI, Reply
+from tests.xapi import MENTIONS, body, limits, ok, tweet, x_runtime
+
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+def test_status_shows_usage_cost_rate_limit_gap_and_error(
+    make_runtime: RuntimeFactory, db_url: str, tmp_path: Path
+) -> None:
+    with FakeAPI() as api:
+        api.add("GET", MENTIONS, ok(body([tweet(i) for i in range(1, 11)], next_token="more")))
+        sources = [{"name": "mentions", "type": "x_mentions", "max_pages": 1}]
+        rt = x_runtime(make_runtime, api, sources=sources)
+        poll_source(rt, "mentions")  # first start: one page, no gap
+        rt.clock.advance(minutes=5)  # type: ignore[attr-defined]
+        poll_source(rt, "mentions")  # a page cap of 1 with more waiting: a gap
+        api.add("GET", MENTIONS, Reply.json({"title": "Unauthorized"}, 401, limits(447)))
+        rt.clock.advance(minutes=5)  # type: ignore[attr-defined]
+        poll_source(rt, "mentions")
+    with rt.sessions() as session:
+        lines = status_lines(session, rt.settings, NOW + timedelta(hours=1))
+    assert lines[0] == (
+        "x usage 2026-11-20: 20/2000 posts read, 0/100 posts created, 2 users read, 3 requests"
+    )
+    # 20 posts x $0.005 + 2 users x $0.010, over 19 days 10 hours of a 30-day month.
+    assert lines[1] == "x cost: $0.12 today, $0.12 this month, $0.19 projected for the month"
+    assert lines[2].startswith("  mentions: 10 stored; last success 2026-11-20 09:05:00; ")
+    assert "rate limit 447/450 until 2026-11-18T" in lines[2]
+    assert lines[2].endswith(
+        "error: x rejected the credentials (HTTP 401: Unauthorized); check x.bearer_token"
+    )
+    assert lines[3] == "  ! 2026-11-20 09:05:00 gap in mentions: page cap of 1 reached"
+
+    config = tmp_path / "inchannel.yaml"
+    config.write_text(
+        "brand: {name: Acme, accounts: {x: [acme]}}\n"
+        f"database: {{url: '{db_url}'}}\n"
+        f"rules: {{path: {REPO / 'config' / 'rules'}}}\n"
+        "sources: [{name: mentions, type: x_mentions}]\n"
+        "x: {user_id: '783214', bearer_token: t}\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(main, ["x", "status", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "gap in mentions: page cap of 1 reached" in result.output
+    assert "  mentions: 10 stored;" in result.output

@@ -1,0 +1,138 @@
+"""Helpers for the X tests: payloads in the X API v2 JSON shape and X runtimes.
+
+Scripted payloads carry every field the source requests, exactly as X returns them;
+the recorded cassettes (requested without fields) are used as they are.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from monitor.runtime import Runtime
+from tests.conftest import SHARED, RuntimeFactory
+from tests.fakeapi import FakeAPI, Reply
+
+CASSETTES = SHARED / "fixtures" / "real-api" / "twitter"
+BRAND_ID = "783214"  # the account of the recorded mentions cassette
+BASE_ID = 2_123_000_000_000_000_000  # snowflake time 2026-11-18, two days before the clock
+MENTIONS = rf"/2/users/{BRAND_ID}/mentions"
+SEARCH = r"/2/tweets/search/recent"
+RESET = 1_795_000_000  # 2026-11-18, an x-rate-limit-reset in the clock's past
+
+
+def tid(n: int) -> str:
+    return str(BASE_ID + n)
+
+
+def user(author_id: str, username: str, followers: int = 10) -> dict[str, Any]:
+    return {
+        "id": author_id,
+        "username": username,
+        "name": username.title(),
+        "verified": False,
+        "public_metrics": {"followers_count": followers, "following_count": 1},
+    }
+
+
+def tweet(
+    n: int, text: str = "@acme my order is late", *, author: str = "42", **extra: Any
+) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "id": tid(n),
+        "text": text,
+        "author_id": author,
+        "created_at": "2026-11-20T08:59:00.000Z",
+        "conversation_id": tid(n),
+        "lang": "en",
+        "reply_settings": "everyone",
+        "edit_history_tweet_ids": [tid(n)],
+    }
+    base.update(extra)
+    return base
+
+
+def reply_to(parent: int, conversation: int | None = None) -> dict[str, Any]:
+    return {
+        "referenced_tweets": [{"type": "replied_to", "id": tid(parent)}],
+        "conversation_id": tid(conversation if conversation is not None else parent),
+    }
+
+
+def body(
+    tweets: list[dict[str, Any]],
+    *,
+    users: list[dict[str, Any]] | None = None,
+    included: list[dict[str, Any]] | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    next_token: str | None = None,
+) -> dict[str, Any]:
+    ids = [t["id"] for t in tweets if isinstance(t, dict) and "id" in t]
+    meta: dict[str, Any] = {"result_count": len(tweets)}
+    if ids:
+        meta.update(newest_id=max(ids, key=int), oldest_id=min(ids, key=int))
+    if next_token:
+        meta["next_token"] = next_token
+    out: dict[str, Any] = {"meta": meta}
+    if tweets:
+        out["data"] = tweets
+    out["includes"] = {"users": users or [user("42", "carla")], "tweets": included or []}
+    if errors:
+        out["errors"] = errors
+    return out
+
+
+def limits(remaining: int = 449, reset: int = RESET, limit: int = 450) -> dict[str, str]:
+    return {
+        "x-rate-limit-limit": str(limit),
+        "x-rate-limit-remaining": str(remaining),
+        "x-rate-limit-reset": str(reset),
+    }
+
+
+def ok(payload: dict[str, Any], **rate: int) -> Reply:
+    return Reply.json(payload, headers=limits(**rate))
+
+
+def problem(status: int, detail: str, **extra: Any) -> Reply:
+    payload = {"title": detail, "detail": detail, "status": status, **extra}
+    return Reply.json(payload, status=status, headers=limits())
+
+
+def recorded_json(name: str) -> dict[str, Any]:
+    api = FakeAPI()
+    api.load_cassette(CASSETTES / name)
+    data: dict[str, Any] = json.loads(api.routes[0].replies[0].body)
+    return data
+
+
+def x_section(api: FakeAPI, **overrides: Any) -> dict[str, Any]:
+    section: dict[str, Any] = {
+        "user_id": BRAND_ID,
+        "bearer_token": "bearer-secret",
+        "consumer_key": "ck",
+        "consumer_secret": "cs-secret",
+        "access_token": f"{BRAND_ID}-at",
+        "access_token_secret": "ats-secret",
+        "api_base_url": api.base_url,
+        "timeout_seconds": 0.3,
+    }
+    section.update(overrides)
+    return section
+
+
+def x_runtime(
+    make_runtime: RuntimeFactory,
+    api: FakeAPI,
+    *,
+    sources: list[dict[str, Any]] | None = None,
+    responder: bool = False,
+    **x: Any,
+) -> Runtime:
+    responders: dict[str, Any] = {"reddit": {"type": "recording", "path": None}}
+    responders["x"] = {"type": "x"} if responder else {"type": "recording", "path": None}
+    return make_runtime(
+        sources=sources if sources is not None else [{"name": "mentions", "type": "x_mentions"}],
+        responders=responders,
+        x=x_section(api, **x),
+    )
