@@ -59,6 +59,8 @@ def poll_source(rt: Runtime, name: str) -> bool:
         state.rate_limit_reset_at = result.rate_limit_reset_at
         state.next_poll_at = None
         state.items_total += new
+        if result.details is not None:
+            state.details = {**(state.details or {}), **result.details}
     log.info(
         "source=%s fetched=%d new=%d skipped=%d more=%s duration_ms=%.1f",
         name, len(result.mentions), new, len(result.problems), result.more,

@@ -15,12 +15,20 @@ from monitor.domain import Platform
 from monitor.rules.engine import Guards, RuleEngine
 from monitor.rules.model import load_rules
 from monitor.scoring import Scorer
-from monitor.settings import Settings, SourceConfig
+from monitor.settings import RecordingResponderConfig, Settings, SourceConfig
 from monitor.sources.base import Source
+from monitor.sources.reddit_settings import (  # reddit (issue 8)
+    RedditInboxSourceConfig,
+    RedditResponderConfig,
+    RedditSearchSourceConfig,
+    RedditSubredditSourceConfig,
+)
+from monitor.sources.reddit_sources import build_reddit_source  # reddit (issue 8)
 from monitor.sources.replay import ReplaySource
 from monitor.store.db import make_engine, session_factory
 from responders.base import Responder
 from responders.recording import RecordingResponder
+from responders.reddit import build_reddit_responder  # reddit (issue 8)
 
 DEFAULT_RECORDING = Path("var/recorded-posts.jsonl")
 
@@ -42,6 +50,12 @@ class Runtime:
 
 
 def build_source(settings: Settings, config: SourceConfig) -> Source:
+    # --- reddit (issue 8) ---
+    reddit_types = (RedditInboxSourceConfig, RedditSubredditSourceConfig, RedditSearchSourceConfig)
+    if isinstance(config, reddit_types):
+        assert settings.reddit is not None  # Settings validation requires the section
+        return build_reddit_source(config, settings.reddit, settings.brand)
+    # --- end reddit ---
     return ReplaySource(config.name, settings.resolve(config.path), page_size=config.page_size)
 
 
@@ -52,7 +66,13 @@ def build_responders(settings: Settings, *, dry_run: bool = False) -> dict[Platf
     responders: dict[Platform, Responder] = {}
     for platform in Platform:
         config = settings.responders.get(platform.value)
-        if config is None or dry_run:
+        # --- reddit (issue 8) ---
+        if isinstance(config, RedditResponderConfig) and not dry_run:
+            assert settings.reddit is not None  # Settings validation requires the section
+            responders[platform] = build_reddit_responder(settings.reddit, settings.brand)
+            continue
+        # --- end reddit ---
+        if config is None or dry_run or not isinstance(config, RecordingResponderConfig):
             path: Path | None = DEFAULT_RECORDING
         else:
             path = settings.resolve(config.path) if config.path else None

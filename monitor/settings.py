@@ -12,8 +12,25 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+# --- reddit (issue 8) ---
+from monitor.sources.reddit_settings import (
+    RedditInboxSourceConfig,
+    RedditResponderConfig,
+    RedditSearchSourceConfig,
+    RedditSettings,
+    RedditSubredditSourceConfig,
+)
+
+# --- end reddit ---
 from monitor.yamlpos import ConfigError, Document, Loc, Problem, load_documents, substitute_env
 
 DEFAULT_CONFIG = Path("config/inchannel.yaml")
@@ -47,7 +64,15 @@ class ReplaySourceConfig(Strict):
     enabled: bool = True
 
 
-SourceConfig = Annotated[ReplaySourceConfig, Field(discriminator="type")]
+SourceConfig = Annotated[
+    ReplaySourceConfig
+    # --- reddit (issue 8) ---
+    | RedditInboxSourceConfig
+    | RedditSubredditSourceConfig
+    | RedditSearchSourceConfig,
+    # --- end reddit ---
+    Field(discriminator="type"),
+]
 
 
 class RecordingResponderConfig(Strict):
@@ -56,7 +81,13 @@ class RecordingResponderConfig(Strict):
     path: Path | None = Path("var/recorded-posts.jsonl")
 
 
-ResponderConfig = Annotated[RecordingResponderConfig, Field(discriminator="type")]
+ResponderConfig = Annotated[
+    RecordingResponderConfig
+    # --- reddit (issue 8) ---
+    | RedditResponderConfig,
+    # --- end reddit ---
+    Field(discriminator="type"),
+]
 
 
 class Dispatch(Strict):
@@ -112,6 +143,9 @@ class Settings(Strict):
     scoring: ScoringConfig = ScoringConfig()
     web: Web = Web()
     logging: Logging = Logging()
+    # --- reddit (issue 8) ---
+    reddit: RedditSettings | None = None
+    # --- end reddit ---
     # Set by the loader: the directory relative paths in the file are resolved against.
     base_dir: Path = Field(default=Path("."), exclude=True)
 
@@ -124,6 +158,18 @@ class Settings(Strict):
                 raise ValueError(f"duplicate source name {source.name!r}")
             seen.add(source.name)
         return sources
+
+    # --- reddit (issue 8) ---
+    @model_validator(mode="after")
+    def _reddit_section_present(self) -> Settings:
+        uses_reddit = any(s.type.startswith("reddit_") for s in self.sources) or any(
+            r.type == "reddit" for r in self.responders.values()
+        )
+        if uses_reddit and self.reddit is None:
+            raise ValueError("reddit sources and responders need a 'reddit:' section")
+        return self
+
+    # --- end reddit ---
 
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else self.base_dir / path
