@@ -47,15 +47,20 @@ class NewItems:
 def take_new(listing: Iterable[RedditItem], cursor: ListingCursor, max_items: int) -> NewItems:
     """New items from a newest-first listing; stops reading (and paging) at the cursor."""
     new: list[RedditItem] = []
+    taken: set[str] = set()
     read = 0
     for item in listing:
         read += 1
+        if item.fullname in taken:
+            # Listings shift while we page: an item can come back on the next page.
+            continue
         if not cursor.is_new(item):
             # The same second can hold several items; only an older one ends the scan.
             if item.created_utc < cursor.since:
                 return NewItems(new, read, gap=False)
             continue
         new.append(item)
+        taken.add(item.fullname)
         if len(new) >= max_items:
             return NewItems(new, read, gap=cursor.since > 0)
     return NewItems(new, read, gap=False)
