@@ -31,15 +31,19 @@ MAX_BODY = 10_000
 
 # Characters that start markdown formatting anywhere in a line, and at a line start.
 _INLINE = re.compile(r"([\\`*_~^\[\]()<>|#!{}])")
-_LINE_START = re.compile(r"^(\s*)([-+>=]|\d+(?=[.)]))", re.MULTILINE)
-# u/name and r/name turn into links and u/ pings the user: break them.
-_PING = re.compile(r"(?<![\w/])([ur])/", re.IGNORECASE)
+_LINE_START = re.compile(r"^(\s*)([-+=])", re.MULTILINE)
+# Four leading spaces make a code block.
+_INDENT = re.compile(r"^[ \t]+", re.MULTILINE)
+_ORDERED_ITEM = re.compile(r"^(\s*\d+)\.", re.MULTILINE)
+# u/name and r/name (with or without a leading /) become links, and u/ pings the user.
+_PING = re.compile(r"(?<!\w)(/?[ur])/", re.IGNORECASE)
 
 
 def escape_markdown(text: str) -> str:
     """Make ``text`` render literally on Reddit: no links, pings, headings or emphasis."""
-    escaped = _INLINE.sub(r"\\\1", text.replace("&", "&amp;"))
+    escaped = _INLINE.sub(r"\\\1", _INDENT.sub("", text).replace("&", "&amp;"))
     escaped = _LINE_START.sub(r"\1\\\2", escaped)
+    escaped = _ORDERED_ITEM.sub(r"\1\\.", escaped)
     return _PING.sub(r"\1\\/", escaped)
 
 

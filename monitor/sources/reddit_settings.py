@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 SOURCE_NAME = r"^[A-Za-z0-9_.-]+$"
 # Reddit names: 3-21 letters, digits and underscores ("all" and "popular" included).
@@ -29,7 +29,14 @@ class RedditUserAgent(_Strict):
     platform: str = Field(default="python", pattern=AGENT_PART)
     app_id: str = Field(default="inchannel", pattern=AGENT_PART)
     version: str = Field(default="0.1.0", pattern=AGENT_PART)
-    by: str = Field(pattern=r"^[A-Za-z0-9_-]{3,20}$")
+    by: str
+
+    @field_validator("by")
+    @classmethod
+    def _username(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_-]{3,20}", value.removeprefix("u/")):
+            raise ValueError("must be the Reddit username of the app's owner (3-20 letters)")
+        return value.removeprefix("u/")
 
     def render(self) -> str:
         return f"{self.platform}:{self.app_id}:{self.version} (by /u/{self.by})"
@@ -90,10 +97,18 @@ class RedditSubredditSourceConfig(_RedditSourceBase):
     comments: bool = True
     submissions: bool = True
 
+    @field_validator("subreddits")
+    @classmethod
+    def _subreddit_names(cls, names: list[str]) -> list[str]:
+        return _check_names(names)
+
+    @field_validator("keywords")
+    @classmethod
+    def _keyword_list(cls, keywords: list[str]) -> list[str]:
+        return _check_keywords(keywords)
+
     @model_validator(mode="after")
     def _check(self) -> RedditSubredditSourceConfig:
-        _check_names(self.subreddits)
-        _check_keywords(self.keywords)
         if not (self.comments or self.submissions):
             raise ValueError("enable comments, submissions or both")
         return self
@@ -106,28 +121,30 @@ class RedditSearchSourceConfig(_RedditSourceBase):
     query: str | None = Field(default=None, min_length=1, max_length=512)
     subreddits: list[str] = Field(default_factory=lambda: ["all"], min_length=1)
 
-    @model_validator(mode="after")
-    def _check(self) -> RedditSearchSourceConfig:
-        _check_names(self.subreddits)
-        return self
+    @field_validator("subreddits")
+    @classmethod
+    def _subreddit_names(cls, names: list[str]) -> list[str]:
+        return _check_names(names)
 
 
 class RedditResponderConfig(_Strict):
     type: Literal["reddit"]
 
 
-def _check_names(names: list[str]) -> None:
+def _check_names(names: list[str]) -> list[str]:
     bad = [n for n in names if not re.fullmatch(SUBREDDIT, n.removeprefix("r/"))]
     if bad:
         raise ValueError(f"not a subreddit name: {bad[0][:40]!r}")
     lowered = [n.removeprefix("r/").lower() for n in names]
     if len(set(lowered)) != len(lowered):
         raise ValueError("subreddits are listed twice")
+    return names
 
 
-def _check_keywords(keywords: list[str]) -> None:
+def _check_keywords(keywords: list[str]) -> list[str]:
     for keyword in keywords:
         if not keyword.strip():
             raise ValueError("keywords must not be blank")
         if len(keyword) > 100:
             raise ValueError(f"keyword longer than 100 characters: {keyword[:20]!r}...")
+    return keywords
