@@ -31,7 +31,7 @@ def api() -> Iterator[FakeAPI]:
 
 
 def mentions_runtime(make_runtime: RuntimeFactory, api: FakeAPI, **reddit: object) -> Runtime:
-    config = {"name": "inbox", "type": "reddit_inbox", "comment_replies": False}
+    config = {"name": "inbox", "type": "reddit_inbox", "comment_replies": False, "context_depth": 0}
     return make_runtime(sources=[config], reddit=reddit_section(api, **reddit))
 
 

@@ -35,7 +35,7 @@ def api() -> Iterator[FakeAPI]:
 
 
 def inbox_runtime(make_runtime: RuntimeFactory, api: FakeAPI, **source: Any) -> Runtime:
-    config = {"name": "inbox", "type": "reddit_inbox", **source}
+    config = {"name": "inbox", "type": "reddit_inbox", "context_depth": 0, **source}
     return make_runtime(sources=[config], reddit=reddit_section(api))
 
 

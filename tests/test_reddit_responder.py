@@ -159,7 +159,9 @@ def test_find_own_reply_matches_our_account_and_exact_text(api: FakeAPI) -> None
 
 def reddit_runtime(make_runtime: RuntimeFactory, api: FakeAPI) -> Runtime:
     rt = make_runtime(
-        sources=[{"name": "inbox", "type": "reddit_inbox", "comment_replies": False}],
+        sources=[
+            {"name": "inbox", "type": "reddit_inbox", "comment_replies": False, "context_depth": 0}
+        ],
         responders={"reddit": {"type": "reddit"}},
         reddit=reddit_section(api),
     )

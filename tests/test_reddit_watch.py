@@ -38,6 +38,7 @@ def watch_runtime(make_runtime: RuntimeFactory, api: FakeAPI, **source: Any) -> 
         "type": "reddit_subreddit",
         "subreddits": ["acme"],
         "keywords": ["acme", "order number"],
+        "context_depth": 0,
         **source,
     }
     return make_runtime(sources=[config], reddit=reddit_section(api))

@@ -26,6 +26,8 @@ class PollResult:
     rate_limit_reset_at: datetime | None = None
     # Merged into source_state.details (shown in status): rate limits, disabled parts.
     details: Mapping[str, Any] | None = None
+    # Thread context for the mentions (parents, the submission): stored, never acted on.
+    context: Sequence[Mention] = field(default=())
 
 
 class SourceError(Exception):

@@ -86,6 +86,7 @@ class SourceCursor:
     listings: dict[str, ListingCursor] = field(default_factory=dict)
     to_mark: tuple[str, ...] = ()
     disabled: dict[str, Disabled] = field(default_factory=dict)
+    known: tuple[str, ...] = ()  # recently stored or fetched fullnames (thread context)
 
     def listing(self, key: str) -> ListingCursor:
         return self.listings.get(key, ListingCursor())
@@ -97,6 +98,7 @@ class SourceCursor:
             },
             "to_mark": list(self.to_mark),
             "disabled": {k: [d.reason, d.until] for k, d in self.disabled.items()},
+            "known": list(self.known),
         }
         return json.dumps(data, sort_keys=True)
 
@@ -112,8 +114,9 @@ def decode_cursor(raw: str | None) -> SourceCursor:
         }
         to_mark = tuple(str(f) for f in data["to_mark"])
         disabled = {str(k): Disabled(str(v[0]), float(v[1])) for k, v in data["disabled"].items()}
+        known = tuple(str(f) for f in data.get("known", []))
     except (ValueError, TypeError, KeyError, AttributeError):
         raise SourceError(
             f"reddit cursor is not valid JSON state: {raw[:60]!r}", permanent=True
         ) from None
-    return SourceCursor(listings, to_mark, disabled)
+    return SourceCursor(listings, to_mark, disabled, known)

@@ -82,6 +82,8 @@ class RedditInboxSourceConfig(_RedditSourceBase):
     mentions: bool = True
     comment_replies: bool = True
     mark_read: bool = True
+    # Parent levels fetched to show a comment's thread (0: none); see docs/reddit.md.
+    context_depth: int = Field(default=2, ge=0, le=8)
 
     @model_validator(mode="after")
     def _something(self) -> RedditInboxSourceConfig:
@@ -96,6 +98,7 @@ class RedditSubredditSourceConfig(_RedditSourceBase):
     keywords: list[str] = Field(min_length=1)
     comments: bool = True
     submissions: bool = True
+    context_depth: int = Field(default=2, ge=0, le=8)
 
     @field_validator("subreddits")
     @classmethod

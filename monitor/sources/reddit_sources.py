@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from monitor.domain import Mention, MessageKind
 from monitor.sources.base import PollResult, SourceError
 from monitor.sources.reddit import RedditConnection
+from monitor.sources.reddit_context import ThreadContext, remember
 from monitor.sources.reddit_cursor import (
     Disabled,
     ListingCursor,
@@ -45,6 +46,8 @@ class _Batch:
     """What one poll collected so far."""
 
     mentions: list[Mention] = field(default_factory=list)
+    stored: list[RedditItem] = field(default_factory=list)  # the items behind ``mentions``
+    context: list[Mention] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
     filtered: int = 0
@@ -54,6 +57,7 @@ class _Batch:
             reason = skip_reason(item, own)
             if reason is None:
                 self.mentions.append(to_mention(item, kind, WEB_URL))
+                self.stored.append(item)
             else:
                 self.skipped[reason.value] += 1
 
@@ -63,23 +67,39 @@ class _Batch:
 
 
 class _RedditSource:
-    def __init__(self, name: str, connection: RedditConnection, own: frozenset[str]) -> None:
+    def __init__(
+        self, name: str, connection: RedditConnection, own: frozenset[str], context_depth: int = 0
+    ) -> None:
         self.name = name
         self.connection = connection
         self.own = own
+        self.context = ThreadContext(connection, context_depth, WEB_URL) if context_depth else None
 
     def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
         state = decode_cursor(cursor)
         before = self.connection.limits().requests
         batch = _Batch()
         try:
-            new_state = self._poll(state, batch, now)
+            new_state = self._with_context(self._poll(state, batch, now), batch)
         except RedditFailure as failure:
             raise _source_error(failure, now) from None
         return self._result(new_state, batch, now, self.connection.limits().requests - before)
 
     def _poll(self, state: SourceCursor, batch: _Batch, now: datetime) -> SourceCursor:
         raise NotImplementedError
+
+    def _with_context(self, state: SourceCursor, batch: _Batch) -> SourceCursor:
+        if self.context is None or not batch.stored:
+            return state
+        known = set(state.known)
+        try:
+            batch.context = self.context.fetch(batch.stored, known)
+        except RedditFailure as failure:
+            if failure.kind == FailureKind.AUTH:
+                raise
+            # Context is for display only: never hold back the mentions for it.
+            batch.problems.append(f"thread context not fetched: {failure}")
+        return replace(state, known=remember(state.known, known))
 
     def _read(
         self, key: str, listing: Iterator[RedditItem], state: SourceCursor, batch: _Batch, cap: int
@@ -118,6 +138,7 @@ class _RedditSource:
             problems=batch.all_problems(),
             rate_limit_reset_at=reset_at if exhausted else None,
             details=details,
+            context=batch.context,
         )
 
 
@@ -129,7 +150,7 @@ class RedditInboxSource(_RedditSource):
     def __init__(
         self, config: RedditInboxSourceConfig, connection: RedditConnection, own: frozenset[str]
     ) -> None:
-        super().__init__(config.name, connection, own)
+        super().__init__(config.name, connection, own, config.context_depth)
         self.config = config
 
     def _poll(self, state: SourceCursor, batch: _Batch, now: datetime) -> SourceCursor:
@@ -159,7 +180,7 @@ class RedditSubredditSource(_RedditSource):
         connection: RedditConnection,
         own: frozenset[str],
     ) -> None:
-        super().__init__(config.name, connection, own)
+        super().__init__(config.name, connection, own, config.context_depth)
         self.config = config
         self.matcher = KeywordMatcher(config.keywords)
         self.streams = [
