@@ -26,8 +26,16 @@ from monitor.ingest import poll_source  # noqa: E402
 from monitor.runtime import Runtime, build_runtime  # noqa: E402
 from monitor.settings import Settings  # noqa: E402
 from monitor.store.db import upgrade  # noqa: E402
+from monitor.store.models import SourceState  # noqa: E402
 from tests.fakeapi import FakeAPI, Reply  # noqa: E402
-from tests.reddit_fake import T0, comment, listing, reddit_section, serve_token  # noqa: E402
+from tests.reddit_fake import (  # noqa: E402
+    T0,
+    comment,
+    listing,
+    reddit_section,
+    serve_token,
+    submission,
+)
 
 REDDIT_FREE_QPM = 100  # queries per minute per OAuth client id (platforms.md 5.2)
 SUBREDDITS = ["acme", "acmehelp", "gadgets", "shopping", "deals"]
@@ -63,19 +71,35 @@ def settings(api: FakeAPI, db: Path, sources: list[dict[str, Any]]) -> Settings:
     )
 
 
-def script_quiet_cycle(api: FakeAPI) -> None:
-    """One new item per listing: the steady state of a watched brand."""
+def fresh(prefix: str, text: str, poll: int, **extra: Any) -> dict[str, Any]:
+    """A comment first seen on poll ``poll``, in a thread of its own."""
+    link = f"{prefix}{poll}"
+    return comment(f"{prefix}{poll}c", text, created=T0 + poll, link=link, **extra)
+
+
+def script_busy_cycle(api: FakeAPI) -> None:
+    """Every listing has one new item per poll, each in a thread not seen before: the
+    inbox marks read, and thread context is fetched, on every poll."""
     serve_token(api)
     api.add("POST", "/api/read_message/?", Reply.json({}))
-    api.add("GET", "/message/mentions", listing(comment("m1", "u/acme_official hi", inbox="m")))
-    api.add("GET", "/message/comments/?", listing(comment("r1", "thanks", inbox="c")))
-    api.add("GET", "/r/[a-z]+/comments/?", listing(comment("w1", "acme rocks")))
-    api.add("GET", "/r/[a-z]+/new/?", listing())
+    api.add("GET", "/api/info/?", listing(submission("ctx", "A thread")))
+    for path, prefix, text, kind in (
+        ("/message/mentions", "m", "u/acme_official hi", "username_mention"),
+        ("/message/comments/?", "r", "thanks", "comment_reply"),
+    ):
+        api.add("GET", path, *[listing(fresh(prefix, text, p, inbox=kind)) for p in (1, 2)])
+    for sub in SUBREDDITS:
+        api.add("GET", f"/r/{sub}/comments/?", *[listing(fresh(sub, "acme!", p)) for p in (1, 2)])
+        api.add("GET", f"/r/{sub}/new/?", listing())
     api.add("GET", "/r/all/search/?", listing())
 
 
 def requests_per_poll(rt: Runtime, api: FakeAPI) -> dict[str, dict[str, float]]:
-    """Requests each source makes on its second poll (the first one also fetches a token)."""
+    """Requests each source makes on its second poll (the first one also fetches a token).
+
+    Problems a poll reports (an unscripted route, say) would make the count meaningless,
+    so they abort the run.
+    """
     table: dict[str, dict[str, float]] = {}
     for name in rt.sources:
         poll_source(rt, name)
@@ -85,7 +109,16 @@ def requests_per_poll(rt: Runtime, api: FakeAPI) -> dict[str, dict[str, float]]:
         before = len(api.requests)
         poll_source(rt, name)
         table[name] = {"requests": len(api.requests) - before}
+        _check_clean(rt, name)
     return table
+
+
+def _check_clean(rt: Runtime, name: str) -> None:
+    with rt.sessions() as session:
+        state = session.get(SourceState, name)
+        assert state is not None
+        if state.last_error or state.consecutive_failures:
+            raise SystemExit(f"source {name} reported: {state.last_error}")
 
 
 def qpm(table: dict[str, dict[str, float]], rt: Runtime) -> float:
@@ -113,6 +146,7 @@ def throughput(tmp: Path) -> dict[str, float]:
             )
             for p in range(PAGES)
         ]
+        api.add("GET", "/api/info/?", listing(submission("abc123", "The thread")))
         api.add("GET", "/r/acme/comments/?", pages[0])
         for p in range(1, PAGES):
             api.add("GET", "/r/acme/comments/?", pages[p], query={"after": f"t1_p{p - 1}x99"})
@@ -122,6 +156,7 @@ def throughput(tmp: Path) -> dict[str, float]:
         started = time.perf_counter()
         poll_source(rt, "firehose")
         elapsed = time.perf_counter() - started
+        _check_clean(rt, "firehose")
         rt.engine.dispose()
         items = PAGES * 100
         return {"items": items, "seconds": elapsed, "items_per_s": items / elapsed,
@@ -131,7 +166,7 @@ def throughput(tmp: Path) -> dict[str, float]:
 def main() -> None:
     with tempfile.TemporaryDirectory() as raw, FakeAPI() as api:
         tmp = Path(raw)
-        script_quiet_cycle(api)
+        script_busy_cycle(api)
         rt = build_runtime(settings(api, tmp / "bench.db", DEFAULT_SOURCES), clock=FakeClock())
         upgrade(rt.engine)
         table = requests_per_poll(rt, api)

@@ -6,25 +6,15 @@ in source_state.cursor). None of them imports praw: they talk to a RedditConnect
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from monitor.domain import Mention, MessageKind
-from monitor.sources.base import PollResult, SourceError
+from monitor.domain import MessageKind
 from monitor.sources.reddit import RedditConnection
-from monitor.sources.reddit_context import ThreadContext, remember
-from monitor.sources.reddit_cursor import (
-    Disabled,
-    ListingCursor,
-    SourceCursor,
-    decode_cursor,
-    take_new,
-)
+from monitor.sources.reddit_base import PollBatch, RedditSourceBase
+from monitor.sources.reddit_cursor import Disabled, SourceCursor
 from monitor.sources.reddit_failure import FailureKind, RedditFailure
-from monitor.sources.reddit_items import RedditItem, skip_reason, to_mention
 from monitor.sources.reddit_keywords import KeywordMatcher
 from monitor.sources.reddit_settings import (
     RedditInboxSourceConfig,
@@ -36,113 +26,11 @@ from monitor.sources.reddit_settings import (
 if TYPE_CHECKING:
     from monitor.settings import Brand
 
-WEB_URL = "https://www.reddit.com"
 # A banned or private subreddit is tried again after this long.
 DISABLE_FOR = timedelta(hours=24)
 
 
-@dataclass
-class _Batch:
-    """What one poll collected so far."""
-
-    mentions: list[Mention] = field(default_factory=list)
-    stored: list[RedditItem] = field(default_factory=list)  # the items behind ``mentions``
-    context: list[Mention] = field(default_factory=list)
-    skipped: Counter[str] = field(default_factory=Counter)
-    problems: list[str] = field(default_factory=list)
-    filtered: int = 0
-
-    def add(self, items: Iterable[RedditItem], kind: MessageKind, own: frozenset[str]) -> None:
-        for item in items:
-            reason = skip_reason(item, own)
-            if reason is None:
-                self.mentions.append(to_mention(item, kind, WEB_URL))
-                self.stored.append(item)
-            else:
-                self.skipped[reason.value] += 1
-
-    def all_problems(self) -> list[str]:
-        counts = [f"skipped {n} {reason}" for reason, n in sorted(self.skipped.items())]
-        return counts + self.problems
-
-
-class _RedditSource:
-    def __init__(
-        self, name: str, connection: RedditConnection, own: frozenset[str], context_depth: int = 0
-    ) -> None:
-        self.name = name
-        self.connection = connection
-        self.own = own
-        self.context = ThreadContext(connection, context_depth, WEB_URL) if context_depth else None
-
-    def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
-        state = decode_cursor(cursor)
-        before = self.connection.limits().requests
-        batch = _Batch()
-        try:
-            new_state = self._with_context(self._poll(state, batch, now), batch)
-        except RedditFailure as failure:
-            raise _source_error(failure, now) from None
-        return self._result(new_state, batch, now, self.connection.limits().requests - before)
-
-    def _poll(self, state: SourceCursor, batch: _Batch, now: datetime) -> SourceCursor:
-        raise NotImplementedError
-
-    def _with_context(self, state: SourceCursor, batch: _Batch) -> SourceCursor:
-        if self.context is None or not batch.stored:
-            return state
-        known = set(state.known)
-        try:
-            batch.context = self.context.fetch(batch.stored, known)
-        except RedditFailure as failure:
-            if failure.kind == FailureKind.AUTH:
-                raise
-            # Context is for display only: never hold back the mentions for it.
-            batch.problems.append(f"thread context not fetched: {failure}")
-        return replace(state, known=remember(state.known, known))
-
-    def _read(
-        self, key: str, listing: Iterator[RedditItem], state: SourceCursor, batch: _Batch, cap: int
-    ) -> tuple[list[RedditItem], ListingCursor]:
-        cursor = state.listing(key)
-        new = take_new(listing, cursor, cap)
-        if new.gap:
-            batch.problems.append(f"{key}: over {cap} new items since the last poll, older missed")
-        return new.items, cursor.advanced(new.items)
-
-    def _result(
-        self, state: SourceCursor, batch: _Batch, now: datetime, requests: int
-    ) -> PollResult:
-        limits = self.connection.limits()
-        reset_at = None
-        if limits.reset_seconds is not None:
-            reset_at = now + timedelta(seconds=limits.reset_seconds)
-        details: dict[str, Any] = {
-            "ratelimit": {
-                "remaining": limits.remaining,
-                "used": limits.used,
-                "reset_at": reset_at.isoformat() if reset_at else None,
-            },
-            "requests_last_poll": requests,
-            "skipped_last_poll": dict(batch.skipped),
-            "filtered_last_poll": batch.filtered,
-            "pending_mark_read": len(state.to_mark),
-            "disabled_subreddits": {k: d.reason for k, d in state.disabled.items()},
-        }
-        # Out of quota: ingest skips this source until the reset instead of letting
-        # prawcore sleep in a worker thread.
-        exhausted = limits.remaining is not None and limits.remaining < 1
-        return PollResult(
-            batch.mentions,
-            state.encode(),
-            problems=batch.all_problems(),
-            rate_limit_reset_at=reset_at if exhausted else None,
-            details=details,
-            context=batch.context,
-        )
-
-
-class RedditInboxSource(_RedditSource):
+class RedditInboxSource(RedditSourceBase):
     """Username mentions and replies to the brand's comments; marks them read once stored."""
 
     STREAMS = (("mentions", MessageKind.MENTION), ("comment_replies", MessageKind.REPLY))
@@ -153,7 +41,7 @@ class RedditInboxSource(_RedditSource):
         super().__init__(config.name, connection, own, config.context_depth)
         self.config = config
 
-    def _poll(self, state: SourceCursor, batch: _Batch, now: datetime) -> SourceCursor:
+    def _poll(self, state: SourceCursor, batch: PollBatch, now: datetime) -> SourceCursor:
         # The cursor holding ``to_mark`` was committed with those messages: they are stored.
         if state.to_mark:
             self.connection.mark_read(list(state.to_mark))
@@ -171,7 +59,7 @@ class RedditInboxSource(_RedditSource):
         return replace(state, listings=listings, to_mark=marks)
 
 
-class RedditSubredditSource(_RedditSource):
+class RedditSubredditSource(RedditSourceBase):
     """New comments and submissions in subreddits; only keyword matches are stored."""
 
     def __init__(
@@ -187,7 +75,7 @@ class RedditSubredditSource(_RedditSource):
             s for s, on in (("comments", config.comments), ("new", config.submissions)) if on
         ]
 
-    def _poll(self, state: SourceCursor, batch: _Batch, now: datetime) -> SourceCursor:
+    def _poll(self, state: SourceCursor, batch: PollBatch, now: datetime) -> SourceCursor:
         listings, disabled = dict(state.listings), _still_disabled(state, now)
         for sub in _names(self.config.subreddits):
             if sub in disabled:
@@ -208,7 +96,7 @@ class RedditSubredditSource(_RedditSource):
         return replace(state, listings=listings, disabled=disabled)
 
 
-class RedditSearchSource(_RedditSource):
+class RedditSearchSource(RedditSourceBase):
     """``subreddit.search(sort="new")`` for the brand over the configured subreddits."""
 
     def __init__(
@@ -222,7 +110,7 @@ class RedditSearchSource(_RedditSource):
         self.config = config
         self.query = config.query or f'"{brand}"'
 
-    def _poll(self, state: SourceCursor, batch: _Batch, now: datetime) -> SourceCursor:
+    def _poll(self, state: SourceCursor, batch: PollBatch, now: datetime) -> SourceCursor:
         listings, disabled = dict(state.listings), _still_disabled(state, now)
         for sub in _names(self.config.subreddits):
             if sub in disabled:
@@ -247,7 +135,7 @@ def _still_disabled(state: SourceCursor, now: datetime) -> dict[str, Disabled]:
     return {k: d for k, d in state.disabled.items() if d.until > now.timestamp()}
 
 
-def _disable(sub: str, failure: RedditFailure, batch: _Batch, now: datetime) -> Disabled:
+def _disable(sub: str, failure: RedditFailure, batch: PollBatch, now: datetime) -> Disabled:
     """Only a missing, banned or private subreddit is disabled; anything else stops the poll."""
     if failure.kind != FailureKind.UNAVAILABLE:
         raise failure
@@ -258,29 +146,17 @@ def _disable(sub: str, failure: RedditFailure, batch: _Batch, now: datetime) -> 
 
 
 def _require_one_enabled(
-    subreddits: list[str], disabled: dict[str, Disabled], batch: _Batch
+    subreddits: list[str], disabled: dict[str, Disabled], batch: PollBatch
 ) -> None:
     if all(name in disabled for name in _names(subreddits)):
         batch.problems.append("no subreddit left to watch: every one is disabled")
-
-
-def _source_error(failure: RedditFailure, now: datetime) -> SourceError:
-    if failure.kind == FailureKind.AUTH:
-        message = f"Reddit refused our credentials ({failure}); fix the reddit: section"
-        return SourceError(message + ", then restart", permanent=True)
-    if failure.kind == FailureKind.UNAVAILABLE:
-        return SourceError(f"Reddit: {failure}", permanent=True)
-    retry_at = None
-    if failure.retry_after_seconds is not None:
-        retry_at = now + timedelta(seconds=failure.retry_after_seconds)
-    return SourceError(f"Reddit {failure.kind.value}: {failure}", retry_at=retry_at)
 
 
 def build_reddit_source(
     config: RedditInboxSourceConfig | RedditSubredditSourceConfig | RedditSearchSourceConfig,
     reddit: RedditSettings,
     brand: Brand,
-) -> _RedditSource:
+) -> RedditSourceBase:
     connection = RedditConnection(reddit)
     own = brand.own_handles("reddit")
     if isinstance(config, RedditInboxSourceConfig):
