@@ -258,3 +258,12 @@ def test_builder_uses_the_brand_accounts(api: FakeAPI) -> None:
     settings = RedditSettings.model_validate(reddit_section(api))
     built = build_reddit_responder(settings, Brand(name="Acme", accounts={"reddit": ["Acme_HQ"]}))
     assert built.own_handles == frozenset({"acme_hq"})
+
+
+def test_find_own_reply_under_a_submission_reads_its_top_level_comments(api: FakeAPI) -> None:
+    serve_token(api)
+    ours = comment("r7", "Thanks, we're on it.", author=BRAND, parent="t3_abc123")
+    nested = comment("r8", "Thanks, we're on it.", author=BRAND, parent="t1_other")
+    body = [listing_body(submission("abc123", "My order")), listing_body(nested, ours)]
+    api.add("GET", "/comments/abc123/?", Reply.json(body, headers=RATE))
+    assert responder(api).find_own_reply(action("t3_abc123")) == "t1_r7"
