@@ -49,5 +49,8 @@ bench-dispatch: $(STAMP)
 bench-x: $(STAMP)
 	$(PY) bench/x.py
 
+bench-reddit: $(STAMP)
+	$(PY) bench/reddit.py
+
 clean:
 	rm -rf var build *.egg-info .pytest_cache .mypy_cache .ruff_cache

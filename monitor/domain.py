@@ -23,6 +23,8 @@ class Platform(StrEnum):
 class Direction(StrEnum):
     INBOUND = "inbound"
     OUTBOUND = "outbound"
+    # Fetched only to show a thread (a parent comment, the submission); never acted on.
+    CONTEXT = "context"
 
 
 class MessageKind(StrEnum):

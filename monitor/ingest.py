@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from monitor.domain import Direction, Mention, MessageKind
 from monitor.runtime import Runtime
 from monitor.sources.base import SourceError
+from monitor.store.context import promote_context, store_context
 from monitor.store.db import transaction
 from monitor.store.models import Customer, Message, SourceState
 from monitor.store.queries import insert_ignoring_duplicates
@@ -55,6 +56,7 @@ def poll_source(rt: Runtime, name: str) -> bool:
         return False
     with transaction(rt.sessions) as session:
         new = _store(rt, session, name, result.mentions, now)
+        store_context(session, result.context, name, now, rt.own_handles)
         state = _state(session, name)
         state.cursor = result.cursor
         state.last_poll_at = state.last_success_at = now
@@ -63,6 +65,8 @@ def poll_source(rt: Runtime, name: str) -> bool:
         state.rate_limit_reset_at = result.rate_limit_reset_at
         state.next_poll_at = None
         state.items_total += new
+        if result.details is not None:
+            state.details = {**(state.details or {}), **result.details}
     log.info(
         "source=%s fetched=%d new=%d skipped=%d more=%s duration_ms=%.1f",
         name,
@@ -152,7 +156,7 @@ def _store(
     rows = [
         _row(rt, m, source, customer_ids[(m.platform.value, m.author.id)], now) for m in mentions
     ]
-    return insert_ignoring_duplicates(session, Message, rows)
+    return insert_ignoring_duplicates(session, Message, rows) + promote_context(session, rows)
 
 
 def _row(

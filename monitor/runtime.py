@@ -18,8 +18,20 @@ from monitor.domain import Platform
 from monitor.rules.engine import Guards, RuleEngine
 from monitor.rules.model import load_rules
 from monitor.scoring import Scorer
-from monitor.settings import ReplaySourceConfig, Settings, SourceConfig, XResponderConfig
+from monitor.settings import (
+    RecordingResponderConfig,
+    ReplaySourceConfig,
+    Settings,
+    SourceConfig,
+    XResponderConfig,
+)
 from monitor.sources.base import Source
+from monitor.sources.reddit_settings import (
+    RedditInboxSourceConfig,
+    RedditResponderConfig,
+    RedditSearchSourceConfig,
+    RedditSubredditSourceConfig,
+)
 from monitor.sources.replay import ReplaySource
 from monitor.store.db import make_engine, session_factory
 from responders.base import Responder
@@ -53,14 +65,20 @@ class Runtime:
 def build_source(
     settings: Settings, config: SourceConfig, sessions: sessionmaker[Session] | None = None
 ) -> Source:
-    # --- X sources (issue 7) ---
-    if not isinstance(config, ReplaySourceConfig):
-        from monitor.sources.x_build import build_x_source
+    """The adapter for one configured source. Each platform module is imported only
+    when a source of its type is configured (tweepy and praw load slowly)."""
+    if isinstance(config, ReplaySourceConfig):
+        return ReplaySource(config.name, settings.resolve(config.path), page_size=config.page_size)
+    reddit_types = (RedditInboxSourceConfig, RedditSubredditSourceConfig, RedditSearchSourceConfig)
+    if isinstance(config, reddit_types):
+        from monitor.sources.reddit_sources import build_reddit_source
 
-        assert sessions is not None, "X sources keep usage and details in the database"
-        return build_x_source(settings, config, sessions)
-    # --- end X sources ---
-    return ReplaySource(config.name, settings.resolve(config.path), page_size=config.page_size)
+        assert settings.reddit is not None  # Settings validation requires the section
+        return build_reddit_source(config, settings.reddit, settings.brand)
+    from monitor.sources.x_build import build_x_source
+
+    assert sessions is not None, "X sources keep usage and details in the database"
+    return build_x_source(settings, config, sessions)
 
 
 def build_responders(
@@ -76,18 +94,22 @@ def build_responders(
     responders: dict[Platform, Responder] = {}
     for platform in Platform:
         config = settings.responders.get(platform.value)
-        # --- X responder (issue 7) ---
         if isinstance(config, XResponderConfig) and not dry_run:
             from monitor.sources.x_build import build_x_responder
 
             assert sessions is not None, "the X responder keeps usage in the database"
             responders[platform] = build_x_responder(settings, sessions, clock or SystemClock())
             continue
-        # --- end X responder ---
-        if config is None or dry_run:
-            path: Path | None = DEFAULT_RECORDING
+        if isinstance(config, RedditResponderConfig) and not dry_run:
+            from responders.reddit import build_reddit_responder
+
+            assert settings.reddit is not None  # Settings validation requires the section
+            responders[platform] = build_reddit_responder(settings.reddit, settings.brand)
+            continue
+        if isinstance(config, RecordingResponderConfig) and not dry_run:
+            path = settings.resolve(config.path) if config.path else None
         else:
-            path = settings.resolve(config.path) if config.path else None  # type: ignore[union-attr]
+            path = DEFAULT_RECORDING
         responders[platform] = recorders.setdefault(path, RecordingResponder(path))
     return responders
 

@@ -26,6 +26,13 @@ from pydantic import (
 )
 
 from monitor.calendar import WEEKDAYS, AlwaysOpen, BusinessCalendar
+from monitor.sources.reddit_settings import (
+    RedditInboxSourceConfig,
+    RedditResponderConfig,
+    RedditSearchSourceConfig,
+    RedditSettings,
+    RedditSubredditSourceConfig,
+)
 from monitor.yamlpos import ConfigError, Document, Loc, Problem, load_documents, substitute_env
 
 DEFAULT_CONFIG = Path("config/inchannel.yaml")
@@ -134,7 +141,12 @@ class XResponderConfig(Strict):
 
 
 SourceConfig = Annotated[
-    ReplaySourceConfig | XMentionsSourceConfig | XSearchSourceConfig,
+    ReplaySourceConfig
+    | XMentionsSourceConfig
+    | XSearchSourceConfig
+    | RedditInboxSourceConfig
+    | RedditSubredditSourceConfig
+    | RedditSearchSourceConfig,
     Field(discriminator="type"),
 ]
 
@@ -146,7 +158,8 @@ class RecordingResponderConfig(Strict):
 
 
 ResponderConfig = Annotated[
-    RecordingResponderConfig | XResponderConfig, Field(discriminator="type")
+    RecordingResponderConfig | XResponderConfig | RedditResponderConfig,
+    Field(discriminator="type"),
 ]
 
 
@@ -302,6 +315,7 @@ class Settings(Strict):
     web: Web = Web()
     logging: Logging = Logging()
     x: XSettings | None = None
+    reddit: RedditSettings | None = None
     # Set by the loader: the directory relative paths in the file are resolved against.
     base_dir: Path = Field(default=Path("."), exclude=True)
 
@@ -341,6 +355,15 @@ class Settings(Strict):
             empty = self.x.empty_credentials(reads=reads, writes="responders.x" in uses_x)
             if empty:
                 raise ValueError(f"x: {', '.join(empty)} must be set for the X parts in use")
+        return self
+
+    @model_validator(mode="after")
+    def _reddit_section_present(self) -> Settings:
+        uses_reddit = any(s.type.startswith("reddit_") for s in self.sources) or any(
+            r.type == "reddit" for r in self.responders.values()
+        )
+        if uses_reddit and self.reddit is None:
+            raise ValueError("reddit sources and responders need a 'reddit:' section")
         return self
 
     def team(self, name: str) -> Team | None:

@@ -157,6 +157,10 @@ def _handler(api: FakeAPI) -> type[BaseHTTPRequestHandler]:
                 if key.lower() not in DROPPED_HEADERS:
                     self.send_header(key, value)
             self.send_header("Content-Length", str(len(reply.body)))
+            if self.close_connection:
+                # The client asked to close (prawcore does on token requests). Say so, or
+                # the client may reuse a socket we are closing and see a disconnect.
+                self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(reply.body)
 

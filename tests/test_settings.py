@@ -29,7 +29,8 @@ EXPECTED = {
         "6:5: sources[0].pathh: unknown key; did you mean 'path'?",
     ],
     "unknown_source_type.yaml": [
-        "5:5: sources[0].type: unknown type 'carrier-pigeon'; expected one of 'replay', 'x_mentions', 'x_search'"
+        "5:5: sources[0].type: unknown type 'carrier-pigeon'; expected one of 'replay', "
+        "'x_mentions', 'x_search', 'reddit_inbox', 'reddit_subreddit', 'reddit_search'"
     ],
     "empty.yaml": ["1:1: expected one YAML mapping (brand:, sources:, ...)"],
     "not_mapping.yaml": ["1:1: expected one YAML mapping (brand:, sources:, ...)"],

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from monitor.domain import Mention
 
@@ -16,6 +16,7 @@ class PollResult:
 
     ``cursor`` is stored in the same transaction as ``mentions``; ``more`` says another
     page is ready now. ``problems`` are items the source skipped, with the reason.
+    ``details`` (optional) is merged into source_state.details in that transaction.
     """
 
     mentions: Sequence[Mention]
@@ -23,6 +24,10 @@ class PollResult:
     more: bool = False
     problems: Sequence[str] = field(default=())
     rate_limit_reset_at: datetime | None = None
+    # Merged into source_state.details (shown in status): rate limits, disabled parts.
+    details: Mapping[str, Any] | None = None
+    # Thread context for the mentions (parents, the submission): stored, never acted on.
+    context: Sequence[Mention] = field(default=())
 
 
 class SourceError(Exception):

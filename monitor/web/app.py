@@ -17,6 +17,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from monitor.runtime import Runtime
+from monitor.store.context import thread_context
 from monitor.store.models import ActionRow, Case, Customer, Message, case_ref
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -90,7 +91,9 @@ def _case(rt: Runtime, ref: str) -> dict[str, Any] | None:
             )
         )
         actions = list(session.scalars(select(ActionRow).where(ActionRow.case_id == case_id)))
+        context = thread_context(session, case.platform, case.conversation_id)  # issue 8
     return {
+        "context": context,
         "case": case,
         "ref": case_ref(case.id),
         "customer": customer,

@@ -1,0 +1,266 @@
+"""The one module that imports praw/prawcore: a small typed connection to Reddit.
+
+Everything praw returns is copied into RedditItem values and every praw/prawcore error
+becomes a RedditFailure here, so the sources and the responder never see praw types.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+import praw
+import praw.exceptions
+import prawcore.exceptions as core
+import requests
+from requests.adapters import HTTPAdapter
+
+from monitor.sources.reddit_failure import FailureKind, RedditFailure
+from monitor.sources.reddit_items import RedditItem
+from monitor.sources.reddit_settings import RedditSettings
+
+InboxStream = Literal["mentions", "comment_replies"]
+SubredditStream = Literal["comments", "new"]
+T = TypeVar("T")
+
+_WAIT = re.compile(r"(\d+)\s*(millisecond|second|minute)", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimits:
+    remaining: float | None
+    used: int | None
+    reset_seconds: int | None  # seconds until the window resets, as Reddit reports it
+    requests: int  # HTTP requests made by this connection so far
+
+
+class ObservingAdapter(HTTPAdapter):
+    """Forces the timeout and remembers the last ``x-ratelimit-*`` headers.
+
+    praw's own ``timeout`` option is ignored by prawcore 4 for API calls, and the
+    rate-limit reset is not kept anywhere public, so both are handled at the transport.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(max_retries=0)
+        self.timeout = timeout
+        self.requests = 0
+        self.headers: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def send(self, request: Any, *args: Any, **kwargs: Any) -> requests.Response:
+        kwargs["timeout"] = self.timeout
+        with self._lock:
+            self.requests += 1
+        response = super().send(request, *args, **kwargs)
+        if "x-ratelimit-remaining" in response.headers:
+            with self._lock:
+                self.headers = {k: response.headers.get(k, "") for k in _RATE_HEADERS}
+        return response
+
+
+_RATE_HEADERS = ("x-ratelimit-remaining", "x-ratelimit-used", "x-ratelimit-reset")
+
+
+class RedditConnection:
+    def __init__(self, settings: RedditSettings) -> None:
+        self.settings = settings
+        self.adapter = ObservingAdapter(settings.timeout_seconds)
+        session = requests.Session()
+        session.mount("https://", self.adapter)
+        session.mount("http://", self.adapter)
+        self.reddit = praw.Reddit(
+            **_credentials(settings),
+            user_agent=settings.user_agent.render(),
+            oauth_url=settings.oauth_url,
+            reddit_url=settings.reddit_url,
+            check_for_updates=False,
+            ratelimit_seconds=settings.ratelimit_seconds,
+            requestor_kwargs={"session": session},
+        )
+
+    # -- reading ---------------------------------------------------------------------
+    def inbox(self, stream: InboxStream, limit: int) -> Iterator[RedditItem]:
+        listing = getattr(self.reddit.inbox, stream)
+        return self._items(lambda: listing(limit=limit))
+
+    def subreddit(self, name: str, stream: SubredditStream, limit: int) -> Iterator[RedditItem]:
+        subreddit = self.reddit.subreddit(name)
+        return self._items(lambda: getattr(subreddit, stream)(limit=limit))
+
+    def search(self, name: str, query: str, limit: int) -> Iterator[RedditItem]:
+        subreddit = self.reddit.subreddit(name)
+        return self._items(lambda: subreddit.search(query, sort="new", limit=limit))
+
+    def things(self, fullnames: list[str]) -> list[RedditItem]:
+        """Fetch items by fullname in one ``/api/info`` request (up to 100)."""
+        return list(self._items(lambda: self.reddit.info(fullnames=fullnames)))
+
+    def replies_to(self, fullname: str) -> list[RedditItem]:
+        """Direct replies to a comment or submission (first page of the thread only)."""
+
+        def fetch() -> list[Any]:
+            if fullname.startswith("t3_"):
+                forest = self.reddit.submission(fullname[3:]).comments
+            else:
+                forest = self.reddit.comment(fullname[3:]).refresh().replies
+            forest.replace_more(limit=0)
+            return list(forest.list())
+
+        items = [_item(thing) for thing in self._call(fetch)]
+        return [item for item in items if item.parent_id == fullname]
+
+    # -- writing ---------------------------------------------------------------------
+    def mark_read(self, fullnames: list[str]) -> None:
+        # praw batches these 25 per request, Reddit's limit.
+        things: list[Any] = [self.reddit.comment(f[3:]) for f in fullnames if f.startswith("t1_")]
+        if things:
+            self._call(lambda: self.reddit.inbox.mark_read(things))
+
+    def reply(self, fullname: str, body: str) -> str:
+        """Post ``body`` (markdown) under ``fullname``; return the new comment's fullname."""
+
+        def post() -> str:
+            parent: Any = (
+                self.reddit.submission(fullname[3:])
+                if fullname.startswith("t3_")
+                else self.reddit.comment(fullname[3:])
+            )
+            created = parent.reply(body)
+            if created is None:
+                raise RedditFailure(FailureKind.REJECTED, "Reddit accepted no reply")
+            return str(created.fullname)
+
+        return self._call(post)
+
+    def limits(self) -> RateLimits:
+        headers = self.adapter.headers
+        return RateLimits(
+            remaining=_number(headers.get("x-ratelimit-remaining"), float),
+            used=_number(headers.get("x-ratelimit-used"), int),
+            reset_seconds=_number(headers.get("x-ratelimit-reset"), int),
+            requests=self.adapter.requests,
+        )
+
+    # -- plumbing --------------------------------------------------------------------
+    def _items(self, listing: Callable[[], Any]) -> Iterator[RedditItem]:
+        # A generator, so praw's lazy paging happens inside the translating try.
+        try:
+            for thing in listing():
+                yield _item(thing)
+        except Exception as exc:
+            raise translate(exc) from exc
+
+    def _call(self, function: Callable[[], T]) -> T:
+        try:
+            return function()
+        except Exception as exc:
+            raise translate(exc) from exc
+
+
+def _credentials(settings: RedditSettings) -> dict[str, Any]:
+    values: dict[str, Any] = {"client_id": settings.client_id}
+    if settings.client_secret is not None:
+        values["client_secret"] = settings.client_secret.get_secret_value()
+    if settings.refresh_token is not None:
+        values["refresh_token"] = settings.refresh_token.get_secret_value()
+    elif settings.username is not None and settings.password is not None:
+        values["username"] = settings.username
+        values["password"] = settings.password.get_secret_value()
+    return values
+
+
+def _item(thing: Any) -> RedditItem:
+    # vars(), not getattr: a missing attribute on a praw object triggers a fetch.
+    data = vars(thing)
+    author = data.get("author")
+    return RedditItem(
+        fullname=str(data.get("name") or f"{_prefix(thing)}_{data['id']}"),
+        author=None if author is None else str(author),
+        created_utc=float(data.get("created_utc") or 0.0),
+        body=str(data.get("body") or data.get("selftext") or ""),
+        title=str(data.get("title") or ""),
+        link_id=data.get("link_id"),
+        parent_id=data.get("parent_id"),
+        subreddit=str(data.get("subreddit") or ""),
+        permalink=str(data.get("permalink") or data.get("context") or ""),
+        link_title=str(data.get("link_title") or ""),
+        locked=bool(data.get("locked")),
+        archived=bool(data.get("archived")),
+        unread=bool(data.get("new")),
+    )
+
+
+def _prefix(thing: Any) -> str:
+    return "t3" if isinstance(thing, praw.models.Submission) else "t1"
+
+
+def _number(raw: str | None, kind: Callable[[str], T]) -> T | None:
+    if not raw:
+        return None
+    try:
+        return kind(raw.split(".")[0] if kind is int else raw)
+    except ValueError:
+        return None
+
+
+def translate(exc: Exception) -> RedditFailure:
+    """Map a praw/prawcore (or requests) error to a RedditFailure."""
+    if isinstance(exc, RedditFailure):
+        return exc
+    if isinstance(exc, praw.exceptions.RedditAPIException):
+        return _api_failure(exc)
+    if isinstance(exc, core.OAuthException | core.InvalidToken | core.InsufficientScope):
+        return RedditFailure(FailureKind.AUTH, f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, KeyError) and exc.args == (401,):
+        # prawcore 4 raises a bare KeyError for a 401 without a www-authenticate header.
+        return RedditFailure(FailureKind.AUTH, "401 Unauthorized (no www-authenticate header)")
+    if isinstance(exc, core.Forbidden | core.NotFound | core.Redirect):
+        return RedditFailure(FailureKind.UNAVAILABLE, _unavailable(exc))
+    if isinstance(exc, core.TooManyRequests):
+        wait = _number(exc.retry_after, float)
+        return RedditFailure(
+            FailureKind.RATE_LIMITED, "429 Too Many Requests", retry_after_seconds=wait
+        )
+    if isinstance(exc, core.ServerError | core.RequestException | core.ResponseException):
+        return RedditFailure(FailureKind.TEMPORARY, _transport(exc))
+    raise exc
+
+
+def _api_failure(exc: praw.exceptions.RedditAPIException) -> RedditFailure:
+    codes = tuple(str(item.error_type) for item in exc.items)
+    message = "; ".join(f"{item.error_type}: {item.message}" for item in exc.items)
+    if "RATELIMIT" in codes:
+        return RedditFailure(
+            FailureKind.RATE_LIMITED, message, retry_after_seconds=_wait(message), codes=codes
+        )
+    return RedditFailure(FailureKind.REJECTED, message, codes=codes)
+
+
+def _wait(message: str) -> float | None:
+    found = _WAIT.search(message)
+    if found is None:
+        return None
+    amount, unit = int(found.group(1)), found.group(2).lower()
+    return {"millisecond": amount / 1000, "second": amount, "minute": amount * 60}[unit]
+
+
+def _unavailable(exc: core.ResponseException) -> str:
+    status = exc.response.status_code
+    try:
+        reason = exc.response.json().get("reason")
+    except (ValueError, AttributeError):
+        reason = None
+    if isinstance(exc, core.Redirect):
+        return "does not exist (redirected to search)"
+    return f"{status} {reason or type(exc).__name__}"
+
+
+def _transport(exc: Exception) -> str:
+    original = getattr(exc, "original_exception", None)
+    if original is not None:
+        return f"{type(exc).__name__}: {type(original).__name__}"
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,140 @@
+"""What every Reddit source shares: one poll's batch, thread context, status details.
+
+The sources themselves (inbox, subreddit watch, search) are in reddit_sources.py.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from monitor.domain import Mention, MessageKind
+from monitor.sources.base import PollResult, SourceError
+from monitor.sources.reddit import RedditConnection
+from monitor.sources.reddit_context import ThreadContext, remember
+from monitor.sources.reddit_cursor import ListingCursor, SourceCursor, decode_cursor, take_new
+from monitor.sources.reddit_failure import FailureKind, RedditFailure
+from monitor.sources.reddit_items import RedditItem, skip_reason, to_mention
+
+WEB_URL = "https://www.reddit.com"
+
+
+@dataclass
+class PollBatch:
+    """What one poll collected so far."""
+
+    mentions: list[Mention] = field(default_factory=list)
+    stored: list[RedditItem] = field(default_factory=list)  # the items behind ``mentions``
+    context: list[Mention] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+    filtered: int = 0
+
+    def add(self, items: Iterable[RedditItem], kind: MessageKind, own: frozenset[str]) -> None:
+        for item in items:
+            reason = skip_reason(item, own)
+            if reason is None:
+                self.mentions.append(to_mention(item, kind, WEB_URL))
+                self.stored.append(item)
+            else:
+                self.skipped[reason.value] += 1
+
+    def all_problems(self) -> list[str]:
+        counts = [f"skipped {n} {reason}" for reason, n in sorted(self.skipped.items())]
+        return counts + self.problems
+
+
+class RedditSourceBase:
+    def __init__(
+        self, name: str, connection: RedditConnection, own: frozenset[str], context_depth: int = 0
+    ) -> None:
+        self.name = name
+        self.connection = connection
+        self.own = own
+        self.context = ThreadContext(connection, context_depth, WEB_URL) if context_depth else None
+
+    def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
+        state = decode_cursor(cursor)
+        before = self.connection.limits().requests
+        batch = PollBatch()
+        try:
+            new_state = self._with_context(self._poll(state, batch, now), batch)
+        except RedditFailure as failure:
+            raise source_error(failure, now) from None
+        return self._result(new_state, batch, now, self.connection.limits().requests - before)
+
+    def _poll(self, state: SourceCursor, batch: PollBatch, now: datetime) -> SourceCursor:
+        raise NotImplementedError
+
+    def _with_context(self, state: SourceCursor, batch: PollBatch) -> SourceCursor:
+        if self.context is None or not batch.stored:
+            return state
+        known = set(state.known)
+        try:
+            batch.context = self.context.fetch(batch.stored, known)
+        except RedditFailure as failure:
+            if failure.kind == FailureKind.AUTH:
+                raise
+            # Context is for display only: never hold back the mentions for it.
+            batch.problems.append(f"thread context not fetched: {failure}")
+        return replace(state, known=remember(state.known, known))
+
+    def _read(
+        self,
+        key: str,
+        listing: Iterator[RedditItem],
+        state: SourceCursor,
+        batch: PollBatch,
+        cap: int,
+    ) -> tuple[list[RedditItem], ListingCursor]:
+        cursor = state.listing(key)
+        new = take_new(listing, cursor, cap)
+        if new.gap:
+            batch.problems.append(f"{key}: over {cap} new items since the last poll, older missed")
+        return new.items, cursor.advanced(new.items)
+
+    def _result(
+        self, state: SourceCursor, batch: PollBatch, now: datetime, requests: int
+    ) -> PollResult:
+        limits = self.connection.limits()
+        reset_at = None
+        if limits.reset_seconds is not None:
+            reset_at = now + timedelta(seconds=limits.reset_seconds)
+        details: dict[str, Any] = {
+            "ratelimit": {
+                "remaining": limits.remaining,
+                "used": limits.used,
+                "reset_at": reset_at.isoformat() if reset_at else None,
+            },
+            "requests_last_poll": requests,
+            "skipped_last_poll": dict(batch.skipped),
+            "filtered_last_poll": batch.filtered,
+            "pending_mark_read": len(state.to_mark),
+            "disabled_subreddits": {k: d.reason for k, d in state.disabled.items()},
+        }
+        # Out of quota: ingest skips this source until the reset instead of letting
+        # prawcore sleep in a worker thread.
+        exhausted = limits.remaining is not None and limits.remaining < 1
+        return PollResult(
+            batch.mentions,
+            state.encode(),
+            problems=batch.all_problems(),
+            rate_limit_reset_at=reset_at if exhausted else None,
+            details=details,
+            context=batch.context,
+        )
+
+
+def source_error(failure: RedditFailure, now: datetime) -> SourceError:
+    if failure.kind == FailureKind.AUTH:
+        message = f"Reddit refused our credentials ({failure}); fix the reddit: section"
+        return SourceError(message + ", then restart", permanent=True)
+    if failure.kind == FailureKind.UNAVAILABLE:
+        return SourceError(f"Reddit: {failure}", permanent=True)
+    retry_at = None
+    if failure.retry_after_seconds is not None:
+        retry_at = now + timedelta(seconds=failure.retry_after_seconds)
+    return SourceError(f"Reddit {failure.kind.value}: {failure}", retry_at=retry_at)

@@ -1,0 +1,63 @@
+"""Thread context for Reddit comments: the submission and up to ``depth`` parents.
+
+A comment's case is its chain up to the submission (conversation_id = link_id); to show
+that chain, parents not seen yet are fetched by fullname through ``/api/info``, one
+request per level for the whole poll (100 fullnames per request), so the cost is at most
+``depth`` requests per poll however many comments arrived.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+
+from monitor.domain import Mention, MessageKind
+from monitor.sources.reddit import RedditConnection
+from monitor.sources.reddit_items import RedditItem, to_mention
+
+INFO_BATCH = 100  # Reddit's limit of fullnames per /api/info request
+# Fullnames remembered between polls so a busy thread's submission is fetched once.
+REMEMBERED = 500
+
+
+class ThreadContext:
+    def __init__(self, connection: RedditConnection, depth: int, web_url: str) -> None:
+        self.connection = connection
+        self.depth = depth
+        self.web_url = web_url
+
+    def fetch(self, comments: Iterable[RedditItem], known: set[str]) -> list[Mention]:
+        """Context posts for ``comments``: their submissions and parent chains, minus
+        ``known`` fullnames (already stored or fetched); ``known`` is updated."""
+        comments = [c for c in comments if c.is_comment]
+        known.update(c.fullname for c in comments)
+        wanted = _parents(comments) - known
+        fetched: list[RedditItem] = []
+        for _ in range(self.depth):
+            if not wanted:
+                break
+            level = self.connection.things(sorted(wanted)[:INFO_BATCH])
+            known.update(wanted)
+            fetched += level
+            wanted = _parents(level) - known
+        return [self._mention(item) for item in fetched]
+
+    def _mention(self, item: RedditItem) -> Mention:
+        shown = item if item.author is not None else replace(item, author="[deleted]")
+        return to_mention(shown, MessageKind.REPLY, self.web_url)
+
+
+def _parents(items: Iterable[RedditItem]) -> set[str]:
+    wanted: set[str] = set()
+    for item in items:
+        if item.is_comment:
+            wanted.add(item.conversation_id)
+            if item.parent_id:
+                wanted.add(item.parent_id)
+    return wanted
+
+
+def remember(previous: tuple[str, ...], known: set[str]) -> tuple[str, ...]:
+    """``previous`` plus the fullnames added to ``known``, the newest REMEMBERED kept."""
+    added = sorted(known.difference(previous))
+    return (*previous, *added)[-REMEMBERED:]

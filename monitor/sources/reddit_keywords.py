@@ -1,0 +1,21 @@
+"""Keyword and phrase matching for the subreddit watch."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+
+class KeywordMatcher:
+    """Case-insensitive whole-word match of any keyword; inner spaces match any whitespace.
+
+    One compiled alternation of escaped literals: mention text is hostile, so nothing
+    from it or from the config is ever treated as a pattern.
+    """
+
+    def __init__(self, keywords: Sequence[str]) -> None:
+        parts = [r"\s+".join(re.escape(word) for word in k.split()) for k in keywords]
+        self._pattern = re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)", re.IGNORECASE)
+
+    def matches(self, text: str) -> bool:
+        return self._pattern.search(text) is not None

@@ -1,0 +1,166 @@
+"""The three Reddit sources: inbox, subreddit watch and search.
+
+Each is a named source with its own interval and its own cursor (a SourceCursor as JSON
+in source_state.cursor). None of them imports praw: they talk to a RedditConnection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from monitor.domain import MessageKind
+from monitor.sources.reddit import RedditConnection
+from monitor.sources.reddit_base import PollBatch, RedditSourceBase
+from monitor.sources.reddit_cursor import Disabled, SourceCursor
+from monitor.sources.reddit_failure import FailureKind, RedditFailure
+from monitor.sources.reddit_keywords import KeywordMatcher
+from monitor.sources.reddit_settings import (
+    RedditInboxSourceConfig,
+    RedditSearchSourceConfig,
+    RedditSettings,
+    RedditSubredditSourceConfig,
+)
+
+if TYPE_CHECKING:
+    from monitor.settings import Brand
+
+# A banned or private subreddit is tried again after this long.
+DISABLE_FOR = timedelta(hours=24)
+
+
+class RedditInboxSource(RedditSourceBase):
+    """Username mentions and replies to the brand's comments; marks them read once stored."""
+
+    STREAMS = (("mentions", MessageKind.MENTION), ("comment_replies", MessageKind.REPLY))
+
+    def __init__(
+        self, config: RedditInboxSourceConfig, connection: RedditConnection, own: frozenset[str]
+    ) -> None:
+        super().__init__(config.name, connection, own, config.context_depth)
+        self.config = config
+
+    def _poll(self, state: SourceCursor, batch: PollBatch, now: datetime) -> SourceCursor:
+        # The cursor holding ``to_mark`` was committed with those messages: they are stored.
+        if state.to_mark:
+            self.connection.mark_read(list(state.to_mark))
+        listings, to_mark = dict(state.listings), []
+        for stream, kind in self.STREAMS:
+            if not getattr(self.config, stream):
+                continue
+            listing = self.connection.inbox(stream, self.config.max_items)  # type: ignore[arg-type]
+            items, listings[stream] = self._read(
+                stream, listing, state, batch, self.config.max_items
+            )
+            batch.add(items, kind, self.own)
+            to_mark += [i.fullname for i in items if i.unread]
+        marks = tuple(to_mark) if self.config.mark_read else ()
+        return replace(state, listings=listings, to_mark=marks)
+
+
+class RedditSubredditSource(RedditSourceBase):
+    """New comments and submissions in subreddits; only keyword matches are stored."""
+
+    def __init__(
+        self,
+        config: RedditSubredditSourceConfig,
+        connection: RedditConnection,
+        own: frozenset[str],
+    ) -> None:
+        super().__init__(config.name, connection, own, config.context_depth)
+        self.config = config
+        self.matcher = KeywordMatcher(config.keywords)
+        self.streams = [
+            s for s, on in (("comments", config.comments), ("new", config.submissions)) if on
+        ]
+
+    def _poll(self, state: SourceCursor, batch: PollBatch, now: datetime) -> SourceCursor:
+        listings, disabled = dict(state.listings), _still_disabled(state, now)
+        for sub in _names(self.config.subreddits):
+            if sub in disabled:
+                continue
+            try:
+                for stream in self.streams:
+                    key = f"{sub}/{stream}"
+                    listing = self.connection.subreddit(sub, stream, self.config.max_items)  # type: ignore[arg-type]
+                    items, listings[key] = self._read(
+                        key, listing, state, batch, self.config.max_items
+                    )
+                    hits = [i for i in items if self.matcher.matches(i.text)]
+                    batch.filtered += len(items) - len(hits)
+                    batch.add(hits, MessageKind.KEYWORD, self.own)
+            except RedditFailure as failure:
+                disabled[sub] = _disable(sub, failure, batch, now)
+        _require_one_enabled(self.config.subreddits, disabled, batch)
+        return replace(state, listings=listings, disabled=disabled)
+
+
+class RedditSearchSource(RedditSourceBase):
+    """``subreddit.search(sort="new")`` for the brand over the configured subreddits."""
+
+    def __init__(
+        self,
+        config: RedditSearchSourceConfig,
+        connection: RedditConnection,
+        own: frozenset[str],
+        brand: str,
+    ) -> None:
+        super().__init__(config.name, connection, own)
+        self.config = config
+        self.query = config.query or f'"{brand}"'
+
+    def _poll(self, state: SourceCursor, batch: PollBatch, now: datetime) -> SourceCursor:
+        listings, disabled = dict(state.listings), _still_disabled(state, now)
+        for sub in _names(self.config.subreddits):
+            if sub in disabled:
+                continue
+            key = f"search:{sub}"
+            try:
+                listing = self.connection.search(sub, self.query, self.config.max_items)
+                items, listings[key] = self._read(key, listing, state, batch, self.config.max_items)
+            except RedditFailure as failure:
+                disabled[sub] = _disable(sub, failure, batch, now)
+                continue
+            batch.add(items, MessageKind.KEYWORD, self.own)
+        _require_one_enabled(self.config.subreddits, disabled, batch)
+        return replace(state, listings=listings, disabled=disabled)
+
+
+def _names(subreddits: list[str]) -> list[str]:
+    return [s.removeprefix("r/").lower() for s in subreddits]
+
+
+def _still_disabled(state: SourceCursor, now: datetime) -> dict[str, Disabled]:
+    return {k: d for k, d in state.disabled.items() if d.until > now.timestamp()}
+
+
+def _disable(sub: str, failure: RedditFailure, batch: PollBatch, now: datetime) -> Disabled:
+    """Only a missing, banned or private subreddit is disabled; anything else stops the poll."""
+    if failure.kind != FailureKind.UNAVAILABLE:
+        raise failure
+    until = now + DISABLE_FOR
+    reason = f"r/{sub}: {failure}; not watched until {until.isoformat(timespec='minutes')}"
+    batch.problems.append(reason)
+    return Disabled(reason, until.timestamp())
+
+
+def _require_one_enabled(
+    subreddits: list[str], disabled: dict[str, Disabled], batch: PollBatch
+) -> None:
+    if all(name in disabled for name in _names(subreddits)):
+        batch.problems.append("no subreddit left to watch: every one is disabled")
+
+
+def build_reddit_source(
+    config: RedditInboxSourceConfig | RedditSubredditSourceConfig | RedditSearchSourceConfig,
+    reddit: RedditSettings,
+    brand: Brand,
+) -> RedditSourceBase:
+    connection = RedditConnection(reddit)
+    own = brand.own_handles("reddit")
+    if isinstance(config, RedditInboxSourceConfig):
+        return RedditInboxSource(config, connection, own)
+    if isinstance(config, RedditSubredditSourceConfig):
+        return RedditSubredditSource(config, connection, own)
+    return RedditSearchSource(config, connection, own, brand.name)

@@ -1,0 +1,132 @@
+"""Thread context: parents and the submission are fetched (bounded), stored, and shown."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from monitor.ingest import poll_source
+from monitor.processing import process_pending
+from monitor.runtime import Runtime
+from monitor.store.db import transaction
+from monitor.store.models import Case, Message
+from monitor.web.app import create_app
+from tests.conftest import RuntimeFactory
+from tests.fakeapi import FakeAPI, Reply
+from tests.reddit_fake import T0, comment, listing, reddit_section, serve_token, submission
+from tests.test_reddit_inbox import messages
+
+
+@pytest.fixture
+def api() -> Iterator[FakeAPI]:
+    with FakeAPI() as server:
+        yield server
+
+
+def runtime(make_runtime: RuntimeFactory, api: FakeAPI, depth: int = 2) -> Runtime:
+    watch = {
+        "name": "watch",
+        "type": "reddit_subreddit",
+        "subreddits": ["acme"],
+        "keywords": ["acme"],
+        "submissions": False,
+        "context_depth": depth,
+    }
+    inbox = {"name": "inbox", "type": "reddit_inbox", "comment_replies": False, "context_depth": 0}
+    return make_runtime(sources=[watch, inbox], reddit=reddit_section(api))
+
+
+def serve_chain(api: FakeAPI) -> None:
+    """t3_abc123 <- t1_p2 <- t1_p1 <- t1_k1 (the keyword hit)."""
+    serve_token(api)
+    api.add("GET", "/r/acme/new/?", listing())
+    hit = comment("k1", "acme support never answered", created=T0 + 30, parent="t1_p1")
+    api.add("GET", "/r/acme/comments/?", listing(hit))
+    level1 = listing(
+        comment("p1", "same here", created=T0 + 20, parent="t1_p2"),
+        submission("abc123", "My order never came", "Ordered two weeks ago."),
+    )
+    level2 = listing(comment("p2", "anyone else?", author=None, created=T0 + 10))
+    api.add("GET", "/api/info/?", level1, level2)
+
+
+def test_parents_and_submission_are_stored_as_context_and_shown_on_the_case(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    serve_chain(api)
+    rt = runtime(make_runtime, api)
+    poll_source(rt, "watch")
+    process_pending(rt)
+
+    rows = {m.external_id: m for m in messages(rt)}
+    assert sorted(rows) == ["t1_k1", "t1_p1", "t1_p2", "t3_abc123"]
+    context = [m for m in rows.values() if m.direction == "context"]
+    assert {m.external_id for m in context} == {"t1_p1", "t1_p2", "t3_abc123"}
+    assert all(m.processed and m.case_id is None for m in context)
+    assert rows["t1_p2"].author_handle == "[deleted]"
+    with transaction(rt.sessions) as session:
+        (case,) = session.scalars(select(Case)).all()
+        ref = case.ref
+    requested = [r.query["id"][0] for r in api.seen("GET", "/api/info/?")]
+    assert requested == ["t1_p1,t3_abc123", "t1_p2"]
+
+    page = asyncio.run(get(rt, f"/cases/{ref}"))
+    assert page.status_code == 200
+    assert "Thread context" in page.text
+    assert "My order never came" in page.text
+    assert "same here" in page.text
+
+
+async def get(rt: Runtime, path: str) -> httpx.Response:
+    transport = httpx.ASGITransport(app=create_app(rt))
+    async with httpx.AsyncClient(transport=transport, base_url="http://dashboard") as client:
+        return await client.get(path)
+
+
+def test_depth_bounds_the_requests(make_runtime: RuntimeFactory, api: FakeAPI) -> None:
+    serve_chain(api)
+    rt = runtime(make_runtime, api, depth=1)
+    poll_source(rt, "watch")
+    assert len(api.seen("GET", "/api/info/?")) == 1
+    assert "t1_p2" not in {m.external_id for m in messages(rt)}
+
+
+def test_known_thread_is_not_fetched_again(make_runtime: RuntimeFactory, api: FakeAPI) -> None:
+    serve_chain(api)
+    rt = runtime(make_runtime, api)
+    poll_source(rt, "watch")
+    follow_up = comment("k2", "acme, still waiting", created=T0 + 40, parent="t1_k1")
+    api.add("GET", "/r/acme/comments/?", listing(follow_up))
+    poll_source(rt, "watch")
+    assert len(api.seen("GET", "/api/info/?")) == 2  # only the first poll's two levels
+
+
+def test_context_row_becomes_a_mention_when_it_arrives_as_one(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    serve_chain(api)
+    rt = runtime(make_runtime, api)
+    poll_source(rt, "watch")
+    named = comment("p1", "same here u/acme_official", created=T0 + 20, inbox="username_mention")
+    api.add("GET", "/message/mentions", listing(named))
+    api.add("POST", "/api/read_message/?", Reply.json({}))
+    poll_source(rt, "inbox")
+    process_pending(rt)
+    with transaction(rt.sessions) as session:
+        row = session.scalars(select(Message).where(Message.external_id == "t1_p1")).one()
+        assert (row.direction, row.kind, row.source) == ("inbound", "mention", "inbox")
+        assert row.case_id is not None
+
+
+def test_context_failure_never_holds_back_the_mention(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    serve_chain(api)
+    api.add("GET", "/api/info/?", Reply.json({"error": 404}, status=404))
+    rt = runtime(make_runtime, api)
+    poll_source(rt, "watch")
+    assert [m.external_id for m in messages(rt)] == ["t1_k1"]

@@ -1,0 +1,154 @@
+"""How Reddit failures reach source_state: auth stops the source, the rest backs off."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+
+from monitor.clock import FakeClock
+from monitor.ingest import poll_source
+from monitor.runtime import Runtime
+from monitor.settings import Brand
+from monitor.sources.base import Source, SourceError
+from monitor.sources.reddit_settings import RedditInboxSourceConfig, RedditSettings
+from monitor.sources.reddit_sources import build_reddit_source
+from tests.conftest import RuntimeFactory
+from tests.fakeapi import FakeAPI, Reply
+from tests.reddit_fake import CASSETTES, listing, reddit_section, serve_token
+from tests.test_reddit_inbox import messages, state
+
+INVALID = {"www-authenticate": 'Bearer realm="reddit", error="invalid_token"'}
+SCOPE = {"www-authenticate": 'Bearer realm="reddit", error="insufficient_scope"'}
+TEN_YEARS = timedelta(days=3650)
+
+
+@pytest.fixture
+def api() -> Iterator[FakeAPI]:
+    with FakeAPI() as server:
+        yield server
+
+
+def mentions_runtime(make_runtime: RuntimeFactory, api: FakeAPI, **reddit: object) -> Runtime:
+    config = {"name": "inbox", "type": "reddit_inbox", "comment_replies": False, "context_depth": 0}
+    return make_runtime(sources=[config], reddit=reddit_section(api, **reddit))
+
+
+@pytest.mark.parametrize(
+    ("reply", "reason"),
+    [
+        (Reply.json({"error": 403}, status=403, headers=SCOPE), "InsufficientScope"),
+        (Reply.json({"error": 403}, status=403), "403 Forbidden"),
+    ],
+    ids=["403-scope", "403-forbidden"],
+)
+def test_auth_failures_stop_the_source_with_a_clear_status(
+    make_runtime: RuntimeFactory, api: FakeAPI, reply: Reply, reason: str
+) -> None:
+    serve_token(api)
+    api.add("GET", "/message/mentions", reply)
+    rt = mentions_runtime(make_runtime, api)
+    poll_source(rt, "inbox")
+
+    status = state(rt)
+    assert status.next_poll_at == rt.clock.now() + TEN_YEARS
+    assert status.last_error is not None
+    assert reason in status.last_error
+    assert "tok" not in status.last_error.replace("token", "")  # no secret in the status
+    assert messages(rt) == []
+    poll_source(rt, "inbox")  # stopped: no further requests
+    assert len(api.seen("GET", "/message/mentions")) == 1
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [(INVALID, "InvalidToken"), ({}, "401 Unauthorized (no www-authenticate header)")],
+    ids=["with-www-authenticate", "without"],
+)
+def test_401_stops_the_source_after_prawcores_token_retries(
+    api: FakeAPI, headers: dict[str, str], reason: str
+) -> None:
+    # Without a database: prawcore sleeps up to 6 s between its retries here.
+    serve_token(api)
+    api.add("GET", "/message/mentions", Reply.json({"error": 401}, status=401, headers=headers))
+    with pytest.raises(SourceError) as caught:
+        inbox_source(api).poll(None, now=FakeClock().now())
+    assert caught.value.permanent is True
+    assert reason in str(caught.value)
+    attempts = len(api.seen("GET", "/message/mentions"))
+    assert attempts >= 2  # each after a fresh token
+    assert len(api.seen("POST", "/api/v1/access_token")) == attempts
+
+
+def inbox_source(api: FakeAPI, **reddit: object) -> Source:
+    settings = RedditSettings.model_validate(reddit_section(api, **reddit))
+    config = RedditInboxSourceConfig(
+        type="reddit_inbox", name="inbox", comment_replies=False, context_depth=0
+    )
+    return build_reddit_source(config, settings, Brand(name="Acme"))
+
+
+def test_rejected_password_grant_is_an_oauth_error(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    api.load_cassette(
+        CASSETTES / "TestScriptAuthorizer.test_refresh__with_invalid_username_or_password.json"
+    )
+    grant = {"refresh_token": None, "username": "acme_official", "password": "wrong"}
+    rt = mentions_runtime(make_runtime, api, **grant)
+    poll_source(rt, "inbox")
+    status = state(rt)
+    assert status.next_poll_at == rt.clock.now() + TEN_YEARS
+    assert status.last_error is not None
+    assert "OAuthException: unauthorized_client" in status.last_error
+    assert "wrong" not in status.last_error
+    assert api.seen("POST", "/api/v1/access_token")[0].form()["grant_type"] == ["password"]
+
+
+def test_429_backs_off_until_retry_after(make_runtime: RuntimeFactory, api: FakeAPI) -> None:
+    serve_token(api)
+    api.add("GET", "/message/mentions", Reply(429, {"retry-after": "4"}, b"whoa there"))
+    rt = mentions_runtime(make_runtime, api)
+    poll_source(rt, "inbox")
+    status = state(rt)
+    assert status.next_poll_at == rt.clock.now() + timedelta(seconds=4)
+    assert status.last_error == "Reddit rate_limited: 429 Too Many Requests"
+
+
+def test_server_errors_back_off_then_recover(make_runtime: RuntimeFactory, api: FakeAPI) -> None:
+    # prawcore retries a 5xx twice itself, sleeping 0-6 s in all: one test only.
+    api.load_cassette(CASSETTES / "TestSession.test_request__internal_server_error.json")
+    serve_token(api)
+    route = api.add("GET", "/message/mentions", Reply(500), Reply(500), Reply(500))
+    rt = mentions_runtime(make_runtime, api)
+    poll_source(rt, "inbox")
+    status = state(rt)
+    assert (status.consecutive_failures, status.last_error) == (
+        1,
+        "Reddit temporary: ServerError: received 500 HTTP response",
+    )
+    assert status.next_poll_at == rt.clock.now() + timedelta(seconds=30)
+    assert len(api.seen("GET", "/message/mentions")) == 3
+
+    route.replies.append(listing())
+    assert isinstance(rt.clock, FakeClock)
+    rt.clock.advance(seconds=31)
+    poll_source(rt, "inbox")
+    assert (state(rt).consecutive_failures, state(rt).last_error) == (0, None)
+
+
+def test_read_timeout_is_a_temporary_error(api: FakeAPI) -> None:
+    serve_token(api)
+    api.add("GET", "/message/mentions", slow())
+    with pytest.raises(SourceError) as caught:
+        inbox_source(api, timeout_seconds=0.3).poll(None, now=FakeClock().now())
+    assert str(caught.value) == "Reddit temporary: RequestException: ReadTimeout"
+    assert caught.value.permanent is False
+    assert len(api.seen("GET", "/message/mentions")) == 3  # prawcore's own two retries
+
+
+def slow() -> Reply:
+    reply = Reply.json({"kind": "Listing", "data": {"children": [], "after": None}})
+    reply.delay = 0.6
+    return reply

@@ -1,0 +1,206 @@
+"""The Reddit inbox source through the real praw.Reddit, FakeAPI and the poll/process steps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from monitor.clock import FakeClock
+from monitor.ingest import poll_source
+from monitor.processing import process_pending
+from monitor.runtime import Runtime
+from monitor.store.db import transaction
+from monitor.store.models import Case, Message, SourceState
+from tests.conftest import RuntimeFactory
+from tests.fakeapi import FakeAPI, Reply
+from tests.reddit_fake import (
+    BRAND,
+    CASSETTES,
+    T0,
+    comment,
+    listing,
+    reddit_section,
+    serve_token,
+)
+
+
+@pytest.fixture
+def api() -> Iterator[FakeAPI]:
+    with FakeAPI() as server:
+        yield server
+
+
+def inbox_runtime(make_runtime: RuntimeFactory, api: FakeAPI, **source: Any) -> Runtime:
+    config = {"name": "inbox", "type": "reddit_inbox", "context_depth": 0, **source}
+    return make_runtime(sources=[config], reddit=reddit_section(api))
+
+
+def messages(rt: Runtime) -> list[Message]:
+    with transaction(rt.sessions) as session:
+        rows = list(session.scalars(select(Message).order_by(Message.id)))
+        session.expunge_all()
+    return rows
+
+
+def state(rt: Runtime, name: str = "inbox") -> SourceState:
+    with transaction(rt.sessions) as session:
+        row = session.get(SourceState, name)
+        assert row is not None
+        session.expunge(row)
+    return row
+
+
+def test_recorded_mentions_are_stored_with_thread_and_rate_limits(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    api.load_cassette(CASSETTES / "TestInbox.test_mentions.json")
+    api.add("GET", "/message/mentions", listing(headers={}), query={"after": "t1_ekfncs9"})
+    rt = inbox_runtime(make_runtime, api, comment_replies=False)
+
+    assert poll_source(rt, "inbox") is False
+    stored = messages(rt)
+    assert len(stored) == 16
+    first = stored[0]
+    assert (first.platform, first.external_id, first.kind) == ("reddit", "t1_ekftbox", "mention")
+    assert (first.conversation_id, first.in_reply_to) == ("t3_bb24k7", "t3_bb24k7")
+    assert first.author_handle == "2Botter2Loop"
+    assert first.url is not None
+    assert first.url.startswith("https://www.reddit.com/r/RemovedBy")
+    source_state = state(rt)
+    assert source_state.details["ratelimit"]["remaining"] == 9324.0
+    assert source_state.details["ratelimit"]["used"] == 676
+    reset = rt.clock.now() + timedelta(seconds=53)
+    assert source_state.details["ratelimit"]["reset_at"] == reset.isoformat()
+    assert source_state.details["requests_last_poll"] == 3  # token, page 1, page 2
+    assert source_state.last_error is None
+    process_pending(rt)
+    with transaction(rt.sessions) as session:
+        assert session.scalars(select(Case)).all()
+
+
+def test_pages_follow_after_and_the_next_poll_stops_at_the_cursor(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    serve_token(api)
+    page1 = listing(
+        comment("c3", "u/acme_official three", created=T0 + 20, inbox="username_mention"),
+        comment("c2", "u/acme_official two", created=T0 + 10, inbox="username_mention"),
+        after="t1_c2",
+    )
+    route = api.add("GET", "/message/mentions", page1)
+    api.add("POST", "/api/read_message/?", Reply.json({}))
+    page2 = listing(comment("c1", "@acme_official hi", created=T0, inbox="username_mention"))
+    api.add("GET", "/message/mentions", page2, query={"after": "t1_c2"})  # routes: newest first
+    rt = inbox_runtime(make_runtime, api, comment_replies=False)
+
+    poll_source(rt, "inbox")
+    assert [m.external_id for m in messages(rt)] == ["t1_c3", "t1_c2", "t1_c1"]
+    assert len(api.seen("GET", "/message/mentions")) == 2
+
+    newest = comment("c4", "u/acme_official four", created=T0 + 30, inbox="username_mention")
+    route.replies = [listing(newest, *page1_children(page1), after="t1_c2")]
+    poll_source(rt, "inbox")
+    assert [m.external_id for m in messages(rt)][-1] == "t1_c4"
+    assert len(messages(rt)) == 4
+    # The old item on page 1 ended the scan: no request for page 2 this time.
+    assert len(api.seen("GET", "/message/mentions")) == 3
+
+
+def page1_children(reply: Reply) -> list[dict[str, Any]]:
+    import json
+
+    children: list[dict[str, Any]] = json.loads(reply.body)["data"]["children"]
+    return children
+
+
+def test_marks_read_only_on_the_poll_after_the_items_were_committed(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    api.load_cassette(CASSETTES / "TestInbox.test_comment_replies.json")
+    api.add("GET", "/message/comments/?", listing(headers={}), query={"after": "t1_mynm218"})
+    api.add("POST", "/api/read_message/?", Reply.json({}))
+    rt = inbox_runtime(make_runtime, api, mentions=False)
+
+    poll_source(rt, "inbox")
+    stored = {m.external_id for m in messages(rt)}
+    assert len(stored) == 64
+    assert {m.kind for m in messages(rt)} == {"reply"}
+    assert api.seen("POST", "/api/read_message/?") == []
+    assert state(rt).details["pending_mark_read"] == 64
+
+    poll_source(rt, "inbox")
+    posts = api.seen("POST", "/api/read_message/?")
+    marked = [f for post in posts for f in post.form()["id"][0].split(",")]
+    assert [len(post.form()["id"][0].split(",")) for post in posts] == [25, 25, 14]
+    assert set(marked) == stored
+    assert state(rt).details["pending_mark_read"] == 0
+
+    poll_source(rt, "inbox")
+    assert len(api.seen("POST", "/api/read_message/?")) == 3  # nothing is marked twice
+
+
+def test_a_poll_whose_result_was_never_stored_marks_nothing(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    serve_token(api)
+    api.add("GET", "/message/comments/?", listing(comment("r1", "thanks", inbox="comment_reply")))
+    api.add("POST", "/api/read_message/?", Reply.json({}))
+    rt = inbox_runtime(make_runtime, api, mentions=False)
+    # The process dies between poll() and the commit: the cursor with to_mark is lost.
+    rt.sources["inbox"].poll(None, now=rt.clock.now())
+    poll_source(rt, "inbox")
+    assert api.seen("POST", "/api/read_message/?") == []
+    assert [m.external_id for m in messages(rt)] == ["t1_r1"]
+
+
+def test_follow_up_reply_joins_the_mention_case_and_skips_are_counted(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    serve_token(api)
+    mention = comment("m1", "u/acme_official my order is late", inbox="username_mention")
+    api.add("GET", "/message/mentions", listing(mention))
+    replies = api.add("GET", "/message/comments/?", listing())
+    api.add("POST", "/api/read_message/?", Reply.json({}))
+    rt = inbox_runtime(make_runtime, api)
+    poll_source(rt, "inbox")
+    process_pending(rt)
+
+    replies.replies = [
+        listing(
+            comment("f1", "still nothing", created=T0 + 60, parent="t1_x", inbox="comment_reply"),
+            comment("d1", "[deleted]", author=None, created=T0 + 50, inbox="comment_reply"),
+            comment("d2", "[removed]", created=T0 + 45, inbox="comment_reply"),
+            comment("o1", "we're on it", author=BRAND, created=T0 + 40, inbox="comment_reply"),
+        )
+    ]
+    poll_source(rt, "inbox")
+    process_pending(rt)
+    assert [m.external_id for m in messages(rt)] == ["t1_m1", "t1_f1"]
+    with transaction(rt.sessions) as session:
+        cases = session.scalars(select(Case)).all()
+        assert [c.conversation_id for c in cases] == ["t3_abc123"]
+        case_ids = {m.case_id for m in session.scalars(select(Message))}
+        assert case_ids == {cases[0].id}
+    assert state(rt).last_error == "skipped 2 deleted; skipped 1 own"
+    assert state(rt).details["skipped_last_poll"] == {"deleted": 2, "own": 1}
+
+
+def test_exhausted_quota_pauses_the_source_until_reset_without_sleeping(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    serve_token(api)
+    exhausted = {"x-ratelimit-remaining": "0", "x-ratelimit-used": "600", "x-ratelimit-reset": "1"}
+    api.add("GET", "/message/mentions", listing(headers=exhausted))
+    rt = inbox_runtime(make_runtime, api, comment_replies=False)
+    poll_source(rt, "inbox")
+    assert state(rt).rate_limit_reset_at == rt.clock.now() + timedelta(seconds=1)
+    poll_source(rt, "inbox")  # same moment: skipped, no request
+    assert len(api.seen("GET", "/message/mentions")) == 1
+    assert isinstance(rt.clock, FakeClock)
+    rt.clock.advance(seconds=2)
+    poll_source(rt, "inbox")  # past the reset: polled again
+    assert len(api.seen("GET", "/message/mentions")) == 2

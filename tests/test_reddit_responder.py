@@ -1,0 +1,269 @@
+"""The Reddit responder through praw.Reddit against FakeAPI, alone and via dispatch_outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from monitor.clock import FakeClock
+from monitor.dispatch import dispatch_outbox
+from monitor.domain import Action, ActionKind, ActionStatus, Platform
+from monitor.ingest import poll_source
+from monitor.processing import process_pending
+from monitor.runtime import Runtime
+from monitor.settings import Brand
+from monitor.sources.reddit import RedditConnection
+from monitor.sources.reddit_settings import RedditSettings
+from monitor.store.db import transaction
+from monitor.store.models import ActionRow, Case, Message
+from responders.base import ResponderError
+from responders.reddit import RedditResponder, build_reddit_responder, render
+from tests.conftest import RuntimeFactory
+from tests.fakeapi import FakeAPI, Reply
+from tests.reddit_fake import (
+    BRAND,
+    CASSETTES,
+    RATE,
+    api_error,
+    comment,
+    created_comment,
+    listing,
+    reddit_section,
+    serve_token,
+    submission,
+)
+
+CLOCK_START = FakeClock().now()
+
+
+@pytest.fixture
+def api() -> Iterator[FakeAPI]:
+    with FakeAPI() as server:
+        yield server
+
+
+def responder(api: FakeAPI) -> RedditResponder:
+    settings = RedditSettings.model_validate(reddit_section(api))
+    return RedditResponder(RedditConnection(settings), frozenset({BRAND}), clock=FakeClock())
+
+
+def action(target: str = "t1_c1", text: str = "Thanks, we're on it.") -> Action:
+    return Action(
+        id=1,
+        kind=ActionKind.REPLY,
+        platform=Platform.REDDIT,
+        case_ref="C-1001",
+        target_external_id=target,
+        conversation_id="t3_abc123",
+        text=text,
+        idempotency_key="reply:1:r:t1_c1",
+    )
+
+
+def test_recorded_comment_reply_returns_the_new_fullname(api: FakeAPI) -> None:
+    api.load_cassette(CASSETTES / "TestComment.test_reply.json")
+    result = responder(api).send(action("t1_d1616q2", "Test reply"))
+    assert result.external_id == "t1_d1680wu"
+    (post,) = api.seen("POST", "/api/comment/?")
+    assert post.form()["thing_id"] == ["t1_d1616q2"]
+    assert post.form()["text"] == ["Test reply"]
+
+
+def test_recorded_submission_reply(api: FakeAPI) -> None:
+    api.load_cassette(CASSETTES / "TestSubmission.test_reply.json")
+    assert responder(api).send(action("t3_4b1tfm", "Test reply")).external_id == "t1_d162ara"
+
+
+@pytest.mark.parametrize(
+    ("reply", "retry_seconds"),
+    [
+        (api_error("RATELIMIT", "Take a break for 2 seconds before trying again."), 2),
+        (api_error("RATELIMIT", "Take a break for 9 minutes before trying again."), 540),
+        (Reply(429, {"retry-after": "7", **RATE}, b"whoa there"), 7),
+    ],
+    ids=["ratelimit-short", "ratelimit-long", "http-429"],
+)
+def test_rate_limits_are_temporary_with_retry_after_and_never_slept_on(
+    api: FakeAPI, reply: Reply, retry_seconds: int
+) -> None:
+    serve_token(api)
+    api.add("POST", "/api/comment/?", reply)
+    with pytest.raises(ResponderError) as caught:
+        responder(api).send(action())
+    assert caught.value.permanent is False
+    assert caught.value.retry_after == CLOCK_START + timedelta(seconds=retry_seconds)
+    assert len(api.seen("POST", "/api/comment/?")) == 1  # praw did not sleep and retry
+
+
+@pytest.mark.parametrize(
+    ("reply", "reason"),
+    [
+        (api_error("DELETED_COMMENT", "that comment has been deleted", "parent"), "was deleted"),
+        (api_error("THREAD_LOCKED", "that thread is locked", "parent"), "thread is locked"),
+        (api_error("TOO_OLD", "that's a piece of history now", "parent"), "archived"),
+        (api_error("SOMETHING_NEW", "a code we do not know", "text"), "SOMETHING_NEW"),
+        (Reply.json({"reason": "banned", "error": 403}, status=403), "banned"),
+    ],
+    ids=["deleted", "locked", "too-old", "unknown-code", "banned-403"],
+)
+def test_refusals_are_permanent_with_a_clear_reason(
+    api: FakeAPI, reply: Reply, reason: str
+) -> None:
+    serve_token(api)
+    api.add("POST", "/api/comment/?", reply)
+    with pytest.raises(ResponderError) as caught:
+        responder(api).send(action())
+    assert caught.value.permanent is True
+    assert reason in str(caught.value)
+
+
+def test_server_errors_are_temporary(api: FakeAPI) -> None:
+    # prawcore retries 5xx twice with 0-6 s of sleep: keep to one such test.
+    serve_token(api)
+    api.add("POST", "/api/comment/?", Reply(503))
+    with pytest.raises(ResponderError) as caught:
+        responder(api).send(action())
+    assert (caught.value.permanent, caught.value.retry_after) == (False, None)
+    assert str(caught.value) == "Reddit ServerError: received 503 HTTP response"
+
+
+def thread_with_replies(*replies: dict[str, Any]) -> Reply:
+    target = comment("c1", "my order is late")
+    target["data"]["replies"] = {"kind": "Listing", "data": {"children": list(replies)}}
+    body = [listing_body(submission("abc123", "My order")), listing_body(target)]
+    return Reply.json(body, headers=RATE)
+
+
+def listing_body(*children: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": "Listing", "data": {"children": list(children), "after": None}}
+
+
+def serve_thread(api: FakeAPI, *replies: dict[str, Any]) -> None:
+    serve_token(api)
+    api.add("GET", "/api/info/?", listing(comment("c1", "my order is late")))
+    api.add("GET", "/comments/abc123/_/c1/?", thread_with_replies(*replies))
+
+
+def test_find_own_reply_matches_our_account_and_exact_text(api: FakeAPI) -> None:
+    ours = comment("r1", "Thanks, we\\'re on it.", author=BRAND, parent="t1_c1")
+    ours["data"]["body"] = "Thanks, we're on it."
+    theirs = comment("r2", "Thanks, we're on it.", author="mimic", parent="t1_c1")
+    serve_thread(api, theirs, ours)
+    assert responder(api).find_own_reply(action()) == "t1_r1"
+    assert responder(api).find_own_reply(action(text="Something else")) is None
+
+
+def reddit_runtime(make_runtime: RuntimeFactory, api: FakeAPI) -> Runtime:
+    rt = make_runtime(
+        sources=[
+            {"name": "inbox", "type": "reddit_inbox", "comment_replies": False, "context_depth": 0}
+        ],
+        responders={"reddit": {"type": "reddit"}},
+        reddit=reddit_section(api),
+    )
+    reddit = rt.responders[Platform.REDDIT]
+    assert isinstance(reddit, RedditResponder)
+    reddit.clock = rt.clock  # the runtime builds it with the system clock
+    return rt
+
+
+def mention_from(api: FakeAPI, author: str) -> None:
+    serve_token(api)
+    text = "u/acme_official my order is late"
+    api.add("GET", "/message/mentions", listing(comment("c1", text, author=author, inbox="m")))
+    api.add("POST", "/api/read_message/?", Reply.json({}))
+
+
+def test_pipeline_replies_in_the_thread_with_the_handle_escaped(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    mention_from(api, "_bob_")
+    api.add("POST", "/api/comment/?", created_comment("r9", "t1_c1", "ignored"))
+    rt = reddit_runtime(make_runtime, api)
+    poll_source(rt, "inbox")
+    process_pending(rt)
+    dispatch_outbox(rt)
+
+    (post,) = api.seen("POST", "/api/comment/?")
+    assert post.form()["thing_id"] == ["t1_c1"]
+    text = post.form()["text"][0]
+    assert "\\_bob\\_" in text
+    assert "_bob_" not in text.replace("\\_bob\\_", "")
+    with transaction(rt.sessions) as session:
+        row = session.scalars(select(ActionRow)).one()
+        assert (row.status, row.result_external_id) == (ActionStatus.SENT, "t1_r9")
+        outbound = session.scalars(select(Message).where(Message.external_id == "t1_r9")).one()
+        assert (outbound.direction, outbound.in_reply_to) == ("outbound", "t1_c1")
+
+
+def test_deleted_target_sends_the_case_to_a_human(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    mention_from(api, "carol")
+    api.add("POST", "/api/comment/?", api_error("DELETED_COMMENT", "deleted", "parent"))
+    rt = reddit_runtime(make_runtime, api)
+    poll_source(rt, "inbox")
+    process_pending(rt)
+    dispatch_outbox(rt)
+    with transaction(rt.sessions) as session:
+        row = session.scalars(select(ActionRow)).one()
+        assert row.status == ActionStatus.DEAD
+        assert row.last_error == "Reddit refused the reply: the comment was deleted"
+        assert session.scalars(select(Case)).one().state == "awaiting_human"
+
+
+def test_long_ratelimit_defers_the_action_to_the_reset(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    mention_from(api, "dave")
+    wait = api_error("RATELIMIT", "Take a break for 9 minutes before trying again.")
+    api.add("POST", "/api/comment/?", wait)
+    rt = reddit_runtime(make_runtime, api)
+    poll_source(rt, "inbox")
+    process_pending(rt)
+    dispatch_outbox(rt)
+    with transaction(rt.sessions) as session:
+        row = session.scalars(select(ActionRow)).one()
+        assert row.status == ActionStatus.FAILED
+        assert row.next_attempt_at == rt.clock.now() + timedelta(minutes=9)
+
+
+def test_stale_sending_action_is_recovered_without_posting_twice(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    mention_from(api, "erin")
+    rt = reddit_runtime(make_runtime, api)
+    poll_source(rt, "inbox")
+    process_pending(rt)
+    with transaction(rt.sessions) as session:
+        row = session.scalars(select(ActionRow)).one()
+        # The worker died after Reddit accepted the post but before "sent" was stored.
+        row.status, row.updated_at = ActionStatus.SENDING, rt.clock.now() - timedelta(hours=1)
+        text = row.text
+    ours = comment("r5", "", author=BRAND, parent="t1_c1")
+    ours["data"]["body"] = render(text)
+    serve_thread(api, ours)
+    dispatch_outbox(rt)
+    assert api.seen("POST", "/api/comment/?") == []
+    with transaction(rt.sessions) as session:
+        row = session.scalars(select(ActionRow)).one()
+        assert (row.status, row.result_external_id) == (ActionStatus.SENT, "t1_r5")
+
+
+def test_builder_uses_the_brand_accounts(api: FakeAPI) -> None:
+    settings = RedditSettings.model_validate(reddit_section(api))
+    built = build_reddit_responder(settings, Brand(name="Acme", accounts={"reddit": ["Acme_HQ"]}))
+    assert built.own_handles == frozenset({"acme_hq"})
+
+
+def test_find_own_reply_under_a_submission_reads_its_top_level_comments(api: FakeAPI) -> None:
+    serve_token(api)
+    ours = comment("r7", "Thanks, we're on it.", author=BRAND, parent="t3_abc123")
+    nested = comment("r8", "Thanks, we're on it.", author=BRAND, parent="t1_other")
+    body = [listing_body(submission("abc123", "My order")), listing_body(nested, ours)]
+    api.add("GET", "/comments/abc123/?", Reply.json(body, headers=RATE))
+    assert responder(api).find_own_reply(action("t3_abc123")) == "t1_r7"

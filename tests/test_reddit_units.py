@@ -1,0 +1,189 @@
+"""Corpora of bad inputs with the exact result each must give: config, markdown, cursors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.settings import load_settings
+from monitor.sources.base import SourceError
+from monitor.sources.reddit_cursor import ListingCursor, SourceCursor, decode_cursor, take_new
+from monitor.sources.reddit_items import RedditItem, Skip, skip_reason
+from monitor.sources.reddit_keywords import KeywordMatcher
+from monitor.yamlpos import ConfigError
+from responders.reddit import MAX_BODY, escape_markdown, render
+
+BASE = """brand: {name: Acme}
+reddit:
+  client_id: id
+  client_secret: s
+  refresh_token: r
+  user_agent: {by: acme_official}
+"""
+INBOX_ONLY = "brand: {name: Acme}\nsources:\n  - {name: i, type: reddit_inbox}\n"
+NO_SECRET = "  client_id: id\n  username: u\n  password: p\n  user_agent: {by: acme_official}\n"
+WATCH = "sources:\n  - {name: w, type: reddit_subreddit, subreddits: %s, keywords: %s}\n"
+
+BAD_CONFIGS = [
+    (INBOX_ONLY, "1:1: reddit sources and responders need a 'reddit:' section"),
+    (
+        "brand: {name: Acme}\nresponders:\n  reddit: {type: reddit}\n",
+        "1:1: reddit sources and responders need a 'reddit:' section",
+    ),
+    (
+        "brand: {name: Acme}\nreddit:\n  client_id: id\n  user_agent: {by: acme_official}\n",
+        "2:1: reddit: give either refresh_token, or username and password",
+    ),
+    (
+        BASE + "  username: u\n  password: p\n",
+        "2:1: reddit: give refresh_token or username+password, not both",
+    ),
+    (
+        "brand: {name: Acme}\nreddit:\n" + NO_SECRET,
+        "2:1: reddit: username+password (script app) needs client_secret",
+    ),
+    (
+        BASE.replace("by: acme_official", "by: 'a b'"),
+        "6:16: reddit.user_agent.by: must be the Reddit username of the app's owner (3-20 letters)",
+    ),
+    (
+        BASE + "  oauth_ulr: http://x\n",
+        "7:3: reddit.oauth_ulr: unknown key; did you mean 'oauth_url'?",
+    ),
+    (
+        BASE + "  oauth_url: ftp://x\n",
+        "7:3: reddit.oauth_url: String should match pattern '^https?://'",
+    ),
+    (
+        BASE + "  timeout_seconds: 0\n",
+        "7:3: reddit.timeout_seconds: Input should be greater than 0",
+    ),
+    (
+        BASE.replace("client_secret: s", "client_secret: ${REDDIT_SECRET}"),
+        "4:3: reddit.client_secret: environment variable REDDIT_SECRET is not set",
+    ),
+    (
+        BASE + WATCH % ("['no spaces']", "[acme]"),
+        "8:39: sources[0].subreddits: not a subreddit name: 'no spaces'",
+    ),
+    (
+        BASE + WATCH % ("[acme, r/ACME]", "[acme]"),
+        "8:39: sources[0].subreddits: subreddits are listed twice",
+    ),
+    (BASE + WATCH % ("[acme]", "['  ']"), "8:59: sources[0].keywords: keywords must not be blank"),
+    (
+        BASE
+        + "sources:\n  - {name: i, type: reddit_inbox, mentions: false, comment_replies: false}\n",
+        "8:5: sources[0]: enable mentions, comment_replies or both",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), BAD_CONFIGS)
+def test_bad_config_gives_the_exact_error(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "inchannel.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={})
+    assert str(caught.value) == f"{path}:{expected}"
+
+
+def test_good_config_renders_the_user_agent_and_hides_secrets(tmp_path: Path) -> None:
+    path = tmp_path / "inchannel.yaml"
+    path.write_text(BASE.replace("client_secret: s", "client_secret: ${SECRET}"), encoding="utf-8")
+    settings = load_settings(path, environ={"SECRET": "hunter2"})
+    assert settings.reddit is not None
+    assert settings.reddit.user_agent.render() == "python:inchannel:0.1.0 (by /u/acme_official)"
+    assert "hunter2" not in repr(settings)
+    assert settings.reddit.oauth_url == "https://oauth.reddit.com"
+
+
+HOSTILE_MARKDOWN = [
+    ("**bold** and _it_", r"\*\*bold\*\* and \_it\_"),
+    ("[click](http://evil.example)", r"\[click\]\(http://evil.example\)"),
+    ("# Heading", r"\# Heading"),
+    ("> quote\n>!spoiler!<", "\\> quote\n\\>\\!spoiler\\!\\<"),
+    ("- a\n+ b\n1. one\n2) two", "\\- a\n\\+ b\n1\\. one\n2\\) two"),
+    ("    code block", "code block"),
+    ("u/spez, r/all and /u/x", r"u\/spez, r\/all and /u\/x"),
+    ("<script>alert(1)</script>", r"\<script\>alert\(1\)\</script\>"),
+    ("a|b\n---|---", "a\\|b\n\\---\\|---"),
+    ("`code` ~~strike~~ ^super", r"\`code\` \~\~strike\~\~ \^super"),
+    ("AT&T &amp;", "AT&amp;T &amp;amp;"),
+    ("back\\slash {x}", r"back\\slash \{x\}"),
+    ("Plain text, a menu/recipes link.", "Plain text, a menu/recipes link."),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), HOSTILE_MARKDOWN)
+def test_markdown_is_escaped_exactly(text: str, expected: str) -> None:
+    assert escape_markdown(text) == expected
+
+
+def test_reply_body_is_bounded() -> None:
+    assert len(render("*" * 20_000)) == MAX_BODY
+
+
+@pytest.mark.parametrize(
+    ("text", "hit"),
+    [
+        ("I love ACME!", True),
+        ("acme's order number\n 42", True),
+        ("order    number", True),
+        ("acmeville", False),
+        ("preorder number", False),
+        ("ac me", False),
+        ("(?:.*)* acme", True),
+        ("", False),
+    ],
+)
+def test_keyword_matcher(text: str, hit: bool) -> None:
+    assert KeywordMatcher(["Acme", "order number", "(?:x)"]).matches(text) is hit
+
+
+def item(name: str, created: float, **extra: object) -> RedditItem:
+    return RedditItem(fullname=name, author="someone", created_utc=created, **extra)  # type: ignore[arg-type]
+
+
+def test_same_second_items_are_neither_lost_nor_repeated() -> None:
+    cursor = ListingCursor().advanced([item("t1_a", 100), item("t1_b", 100), item("t1_z", 99)])
+    assert cursor == ListingCursor(100, frozenset({"t1_a", "t1_b"}))
+    listing = [item("t1_c", 100), item("t1_b", 100), item("t1_a", 100), item("t1_z", 99)]
+    new = take_new(listing, cursor, max_items=10)
+    assert ([i.fullname for i in new.items], new.read, new.gap) == (["t1_c"], 4, False)
+
+
+def test_a_full_page_of_new_items_reports_a_gap_but_not_on_the_first_poll() -> None:
+    listing = [item(f"t1_{n}", 200 - n) for n in range(5)]
+    assert take_new(listing, ListingCursor(50), max_items=3).gap is True
+    assert take_new(listing, ListingCursor(), max_items=3).gap is False
+
+
+def test_cursor_round_trips_and_bad_cursors_stop_the_source() -> None:
+    cursor = SourceCursor({"mentions": ListingCursor(5.5, frozenset({"t1_x"}))}, ("t1_x",))
+    assert decode_cursor(cursor.encode()) == cursor
+    with pytest.raises(SourceError) as caught:
+        decode_cursor('{"listings": 3}')
+    assert str(caught.value) == "reddit cursor is not valid JSON state: '{\"listings\": 3}'"
+    assert caught.value.permanent is True
+
+
+@pytest.mark.parametrize(
+    ("author", "body", "title", "expected"),
+    [
+        (None, "text", "", Skip.DELETED),
+        ("someone", "[deleted]", "", Skip.DELETED),
+        ("someone", "[removed]", "", Skip.DELETED),
+        ("Acme_Official", "hi", "", Skip.OWN),
+        ("someone", "hi", "", None),
+    ],
+)
+def test_skip_reasons(author: str | None, body: str, title: str, expected: Skip | None) -> None:
+    thing = RedditItem("t1_q", author, 1.0, body=body, title=title)
+    assert skip_reason(thing, frozenset({"acme_official"})) is expected
+
+
+def test_removed_submission_text_keeps_a_titled_post() -> None:
+    post = RedditItem("t3_q", "someone", 1.0, body="[removed]", title="Acme broke")
+    assert skip_reason(post, frozenset()) is None

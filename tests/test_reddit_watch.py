@@ -1,0 +1,154 @@
+"""Subreddit keyword watch and search, through praw.Reddit against FakeAPI."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from monitor.clock import FakeClock
+from monitor.ingest import poll_source
+from monitor.runtime import Runtime
+from monitor.sources.reddit_keywords import KeywordMatcher
+from tests.conftest import RuntimeFactory
+from tests.fakeapi import FakeAPI, Reply
+from tests.reddit_fake import (
+    BRAND,
+    CASSETTES,
+    T0,
+    comment,
+    listing,
+    reddit_section,
+    serve_token,
+    submission,
+)
+from tests.test_reddit_inbox import messages, state
+
+
+@pytest.fixture
+def api() -> Iterator[FakeAPI]:
+    with FakeAPI() as server:
+        yield server
+
+
+def watch_runtime(make_runtime: RuntimeFactory, api: FakeAPI, **source: Any) -> Runtime:
+    config = {
+        "name": "watch",
+        "type": "reddit_subreddit",
+        "subreddits": ["acme"],
+        "keywords": ["acme", "order number"],
+        "context_depth": 0,
+        **source,
+    }
+    return make_runtime(sources=[config], reddit=reddit_section(api))
+
+
+def test_only_keyword_hits_are_stored(make_runtime: RuntimeFactory, api: FakeAPI) -> None:
+    serve_token(api)
+    api.add(
+        "GET",
+        "/r/acme/comments/?",
+        listing(
+            comment("k1", "ACME lost my parcel", created=T0 + 5),
+            comment("k2", "my order\nnumber is 123, help", created=T0 + 4),
+            comment("m1", "acmeville is lovely", created=T0 + 3),  # not a whole word
+            comment("m2", "nothing to see", created=T0 + 2),
+            comment("o1", "acme here, sorry!", author=BRAND, created=T0 + 1),
+        ),
+    )
+    api.add(
+        "GET",
+        "/r/acme/new/?",
+        listing(submission("s1", "Is Acme down?", "it won't load"), submission("s2", "Cats")),
+    )
+    rt = watch_runtime(make_runtime, api)
+    poll_source(rt, "watch")
+
+    stored = {m.external_id: m for m in messages(rt)}
+    assert sorted(stored) == ["t1_k1", "t1_k2", "t3_s1"]
+    assert {m.kind for m in stored.values()} == {"keyword"}
+    assert stored["t3_s1"].text == "Is Acme down?\n\nit won't load"
+    assert (stored["t3_s1"].conversation_id, stored["t3_s1"].in_reply_to) == ("t3_s1", None)
+    assert stored["t1_k1"].conversation_id == "t3_abc123"
+    assert stored["t1_k1"].url == "https://www.reddit.com/r/acme/comments/abc123/x/k1/"
+    details = state(rt, "watch").details
+    assert (details["filtered_last_poll"], details["skipped_last_poll"]) == (3, {"own": 1})
+
+
+def test_recorded_subreddit_listings_replay_and_filter(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    api.load_cassette(CASSETTES / "TestSubredditListings.test_comments.json")
+    api.load_cassette(CASSETTES / "TestSubredditListings.test_new.json")
+    api.add("GET", "/r/askreddit/comments/?", listing(headers={}), query={"after": "t1_d4y8a9e"})
+    api.add("GET", "/r/askreddit/new/?", listing(headers={}), query={"after": "t3_48f6io"})
+    rt = watch_runtime(
+        make_runtime, api, subreddits=["AskReddit"], keywords=["parents", "favorite"]
+    )
+    poll_source(rt, "watch")
+    stored = messages(rt)
+    assert stored
+    matcher = KeywordMatcher(["parents", "favorite"])
+    assert all(matcher.matches(m.text) for m in stored)
+    details = state(rt, "watch").details
+    assert (
+        details["filtered_last_poll"] + len(stored) + sum(details["skipped_last_poll"].values())
+        == 200
+    )
+
+
+def test_private_subreddit_is_disabled_alone_and_retried_a_day_later(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    serve_token(api)
+    private = Reply.json({"reason": "private", "message": "Forbidden", "error": 403}, status=403)
+    api.add("GET", "/r/secret/(comments|new)/?", private)
+    api.add("GET", "/r/acme/comments/?", listing(comment("k1", "acme broke", created=T0)))
+    api.add("GET", "/r/acme/new/?", listing())
+    rt = watch_runtime(make_runtime, api, subreddits=["secret", "acme"])
+    poll_source(rt, "watch")
+
+    assert [m.external_id for m in messages(rt)] == ["t1_k1"]
+    status = state(rt, "watch")
+    assert status.consecutive_failures == 0
+    assert status.last_error is not None
+    assert status.last_error.startswith("r/secret: 403 private; not watched until 2026-11-21T09:00")
+    assert list(status.details["disabled_subreddits"]) == ["secret"]
+
+    assert isinstance(rt.clock, FakeClock)
+    rt.clock.advance(minutes=5)
+    poll_source(rt, "watch")
+    assert len(api.seen("GET", "/r/secret/.*")) == 1
+    rt.clock.advance(hours=25)
+    poll_source(rt, "watch")
+    assert len(api.seen("GET", "/r/secret/.*")) == 2
+
+
+def test_banned_subreddit_404_disables_it(make_runtime: RuntimeFactory, api: FakeAPI) -> None:
+    serve_token(api)
+    banned = Reply.json({"reason": "banned", "message": "Not Found", "error": 404}, status=404)
+    api.add("GET", "/r/gone/comments/?", banned)
+    rt = watch_runtime(make_runtime, api, subreddits=["gone"], submissions=False)
+    poll_source(rt, "watch")
+    status = state(rt, "watch")
+    assert status.next_poll_at is None  # the source keeps running
+    assert status.last_error is not None
+    assert "r/gone: 404 banned" in status.last_error
+    assert "no subreddit left to watch" in status.last_error
+
+
+def test_recorded_search_stores_submissions_as_keyword_hits(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    api.load_cassette(CASSETTES / "TestSubreddit.test_search.json")
+    config = {"name": "search", "type": "reddit_search"}
+    rt = make_runtime(sources=[config], reddit=reddit_section(api))
+    poll_source(rt, "search")
+
+    stored = messages(rt)
+    assert len(stored) == 6
+    assert {(m.kind, m.external_id[:3]) for m in stored} == {("keyword", "t3_")}
+    assert all(m.conversation_id == m.external_id for m in stored)
+    (request,) = api.seen("GET", "/r/all/search/?")
+    assert (request.query["q"], request.query["sort"]) == (['"Acme"'], ["new"])
