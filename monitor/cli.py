@@ -66,9 +66,12 @@ def check_config(config_file: Path | None) -> None:
     settings = settings_or_exit(config_file)
     from monitor.runtime import build_rule_engine
 
-    rules = build_rule_engine(settings).rules
+    engine = build_rule_engine(settings)
+    # Warnings (an allowed redirect, an unreachable rule) are printed but do not fail.
+    for warning in engine.ruleset.warnings:
+        click.echo(str(warning), err=True)
     path = config_path(config_file)
-    click.echo(f"{path}: ok ({len(settings.sources)} sources, {len(rules)} rules)")
+    click.echo(f"{path}: ok ({len(settings.sources)} sources, {len(engine.rules)} rules)")
 
 
 @main.group()
@@ -167,6 +170,16 @@ def serve_command(config_file: Path | None) -> None:
     from monitor.web.server import serve
 
     serve(build_runtime(settings))
+
+
+# --- rules issue: `inchannel rules test|status` ---
+def _register_rules_commands() -> None:
+    from monitor.rules.cli import rules
+
+    main.add_command(rules)
+
+
+_register_rules_commands()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -24,6 +24,7 @@ from monitor.domain import (
     Score,
 )
 from monitor.rules.engine import Context
+from monitor.rules.history import author_history
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
 from monitor.store.models import ActionRow, Case, Customer, Event, Message
@@ -67,11 +68,17 @@ def _process(rt: Runtime, session: Session, message: Message, now: datetime) -> 
         score.label.value, score.compound, score.reason
     )  # fmt: skip
     case = _attach(session, message, customer, score, now)
+    earlier_cases, escalated_before = author_history(session, customer.id, case.id)
     context = Context(
         now=now,
         case_ref=case.ref,
         bot_replies_in_thread=case.bot_replies,
         last_bot_reply_to_author_at=last_bot_reply_to_customer(session, customer.id),
+        source=message.source,
+        case_state=CaseState(case.state),
+        earlier_cases=earlier_cases,
+        escalated_before=escalated_before,
+        last_bot_reply_in_thread_at=case.last_bot_reply_at,
     )
     decision = rt.rules.decide(mention, score, context)
     message.decision = _decision_json(decision)
@@ -164,8 +171,13 @@ def _apply(
         escalation = decision.escalation
         case.team, case.priority = escalation.team, escalation.priority.value
         _transition(
-            session, case, CaseState.AWAITING_HUMAN, escalation.rule, now, team=escalation.team
-        )
+            session, case, CaseState.AWAITING_HUMAN, escalation.rule, now,
+            team=escalation.team, sla_minutes=escalation.sla_minutes,
+        )  # fmt: skip
+    if decision.assignee is not None:
+        case.assignee = decision.assignee
+    if decision.priority is not None:
+        case.priority = decision.priority.value
     reply = decision.reply
     if reply is None:
         return

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -12,8 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import Clock, SystemClock
 from monitor.domain import Platform
-from monitor.rules.engine import Guards, RuleEngine
-from monitor.rules.model import load_rules
+from monitor.rules.engine import RuleEngine
+from monitor.rules.setup import engine_from_settings
 from monitor.scoring import Scorer
 from monitor.settings import Settings, SourceConfig
 from monitor.sources.base import Source
@@ -61,12 +60,7 @@ def build_responders(settings: Settings, *, dry_run: bool = False) -> dict[Platf
 
 
 def build_rule_engine(settings: Settings) -> RuleEngine:
-    rules = load_rules(settings.resolve(settings.rules.path))
-    guards = Guards(
-        max_replies_per_thread=settings.rules.max_replies_per_thread,
-        author_cooldown=timedelta(minutes=settings.rules.author_cooldown_minutes),
-    )
-    return RuleEngine(rules, brand=settings.brand.name, guards=guards)
+    return engine_from_settings(settings)
 
 
 def build_runtime(

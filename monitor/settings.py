@@ -9,11 +9,13 @@ from __future__ import annotations
 import difflib
 import os
 import typing
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from monitor.rules.hours import OpeningHours, parse_week, parse_zone
 from monitor.yamlpos import ConfigError, Document, Loc, Problem, load_documents, substitute_env
 
 DEFAULT_CONFIG = Path("config/inchannel.yaml")
@@ -76,6 +78,26 @@ class Team(Strict):
     name: str = Field(min_length=1)
     first_response_minutes: int = Field(default=60, ge=1)
     channels: list[str] = Field(default_factory=list)
+    # --- rules issue: business hours and holidays, in the team's own time zone ---
+    timezone: str = "UTC"
+    business_hours: dict[str, str] = Field(default_factory=dict)  # {"mon-fri": "09:00-17:00"}
+    holidays: list[date] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        parse_zone(name)
+        return name
+
+    @field_validator("business_hours")
+    @classmethod
+    def _readable_hours(cls, table: dict[str, str]) -> dict[str, str]:
+        parse_week(table)
+        return table
+
+    def opening_hours(self) -> OpeningHours:
+        week = parse_week(self.business_hours)
+        return OpeningHours(parse_zone(self.timezone), week, frozenset(self.holidays))
 
 
 class RulesConfig(Strict):

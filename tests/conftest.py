@@ -93,6 +93,8 @@ def settings_for(tmp_path: Path, db_url: str, feed: Path, **overrides: Any) -> S
             "reddit": {"type": "recording", "path": None},
         },
         "rules": {"path": str(REPO / "config" / "rules")},
+        # The shipped rules escalate to these teams; an unknown team is a config error.
+        "teams": [{"name": n} for n in ("care", "billing", "tech", "international")],
         "base_dir": tmp_path,
     }
     data.update(overrides)
