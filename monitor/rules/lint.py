@@ -48,9 +48,10 @@ def _template_problems(rule: Rule, brand: str, longest_team: int) -> list[Proble
         problems.extend(_deflection(rule, loc, template))
         length = worst_case_length(template, brand=brand, longest_team=longest_team)
         if length > limit:
+            too_small = [p.value for p in _platforms(rule) if PLATFORM_LIMITS[p] < length]
             message = (
-                f"template can reach {length} characters with the longest values, over the "
-                f"{limit}-character limit of {'/'.join(p.value for p in _platforms(rule))}"
+                f"template can reach {length} characters with the longest values; "
+                f"{'/'.join(too_small)} allows {limit}"
             )
             problems.append(rule.problem(loc, message))
     return problems
@@ -61,8 +62,8 @@ def _deflection(rule: Rule, loc: tuple[str, str, int], template: str) -> list[Pr
     if found is None:
         return []
     kind, phrase = found
-    if rule.spec.allow_redirect:
-        reason = rule.spec.redirect_reason.strip()
+    reason = rule.spec.redirect_reason.strip()
+    if rule.spec.allow_redirect and reason:
         return [
             rule.problem(
                 loc,

@@ -64,6 +64,7 @@ def load_rules(env: RulesEnv) -> RuleSet:
                 rules.append(rule)
     problems.extend(_duplicates(rules))
     problems.extend(lint_rules(rules, env.teams, env.channels, env.brand))
+    problems.sort(key=lambda p: (p.file, p.line, p.col))
     errors = [p for p in problems if not p.warning]
     if errors:
         raise ConfigError(problems)
@@ -93,6 +94,8 @@ def _documents(path: Path, problems: list[Problem]) -> list[Document]:
     except ConfigError as exc:
         problems.extend(exc.problems)
         return []
+    # A document holding only comments (after ``---``) is a comment, as in AutoModerator.
+    documents = [d for d in documents if d.data is not None]
     if not documents:
         problems.append(
             Problem(str(path), 1, 1, "", "no rules in this file (it is empty or only comments)")
