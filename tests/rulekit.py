@@ -45,7 +45,7 @@ def engine(folder: Path, text: str | None = None, **teams: OpeningHours) -> Rule
         brand="Acme",
         own_handles=own,
         guards=Guards(),
-        teams=Teams({name: 60 for name in TEAMS}, default="care"),
+        teams=Teams(dict.fromkeys(TEAMS, 60), default="care"),
     )
 
 

@@ -94,8 +94,12 @@ def rules_status(config_file: Path | None) -> None:
         settings = load_settings(config_path(config_file))
     except ConfigError as exc:
         fail_config(exc)
-    with session_factory(make_engine(settings.database.url))() as session:
-        state = read_rules_state(session)
+    engine = make_engine(settings.database.url)
+    try:
+        with session_factory(engine)() as session:
+            state = read_rules_state(session)
+    finally:
+        engine.dispose()
     if state is None:
         click.echo("no daemon has loaded rules into this database yet")
         return

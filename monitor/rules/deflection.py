@@ -19,7 +19,7 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     ("phone call", r"\b(?:call|ring|phone|text)\s+(?:us|our|the|me)\b"),
     ("phone call", r"\bgive\s+us\s+a\s+(?:call|ring)\b|\bcall(?:ing)?\s+\+?\d[\d\s().-]*\d"),
     ("phone call", r"\b(?:hotline|helpline|call\s*cent(?:er|re)|phone\s+number|toll[- ]free)\b"),
-    ("phone number", r"(?<![\w-])\+?\d[\d\s().-]{6,}\d(?![\w-])"),
+    ("phone number", r"(?<![\w(+-])[+(]?\d[\d\s().-]{6,}\d(?![\w-])"),
     ("phone number", r"\b1-?8[0-9]{2}\b"),
     ("email address", r"[\w.+-]+@[\w-]+\.[a-z][\w.-]*"),
     (

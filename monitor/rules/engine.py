@@ -99,6 +99,7 @@ class RuleEngine:
         own_handles: Mapping[Platform, frozenset[str]] | None = None,
         guards: Guards | None = None,
         teams: Teams | None = None,
+        limits: Mapping[Platform, int] = PLATFORM_LIMITS,
     ) -> None:
         self.ruleset = ruleset
         self.rules = evaluation_order(ruleset.rules)
@@ -106,6 +107,7 @@ class RuleEngine:
         self.own_handles = own_handles or {}
         self.guards = guards or Guards()
         self.teams = teams or Teams({})
+        self.limits = limits
         # Reply variants rotate per rule so consecutive replies differ: X rejects
         # duplicate text and suspends apps that post it.
         self._turns: dict[str, int] = {}
@@ -181,7 +183,7 @@ class RuleEngine:
     def _blocked(self, reply: PlannedReply, mention: Mention, context: Context) -> _Block | None:
         if not mention.reply_allowed:
             return _Block("the author does not allow replies to this post", hands_over=True)
-        limit = PLATFORM_LIMITS[mention.platform]
+        limit = self.limits[mention.platform]
         if len(reply.text) > limit:
             text = f"the filled reply has {len(reply.text)} characters, over the {limit} limit"
             return _Block(text, hands_over=True)

@@ -24,7 +24,6 @@ def lint_rules(
         problems.extend(_redirect_permission(rule))
         problems.extend(_template_problems(rule, brand, longest_team))
         problems.extend(_escalation_problems(rule, teams, channels))
-    problems.extend(_unreachable(rules))
     return problems
 
 
@@ -109,7 +108,7 @@ def _escalation_problems(
     return problems
 
 
-def _unreachable(rules: list[Rule]) -> list[Problem]:
+def unreachable_rules(rules: list[Rule]) -> list[Problem]:
     """A rule after a terminal rule whose match is a superset of its own never runs."""
     problems = []
     ordered = [r for r in evaluation_order(rules) if r.spec.enabled]

@@ -12,7 +12,7 @@ import yaml
 from pydantic import ValidationError
 
 from monitor.rules.hours import OpeningHours
-from monitor.rules.lint import lint_rules
+from monitor.rules.lint import lint_rules, unreachable_rules
 from monitor.rules.matching import Errors, MatchEnv, parse_match
 from monitor.rules.model import Rule, RuleSet, RuleSpec, rule_problem
 from monitor.settings import validation_problems
@@ -57,13 +57,20 @@ def load_rules(env: RulesEnv) -> RuleSet:
     problems: list[Problem] = []
     rules: list[Rule] = []
     match_env = MatchEnv(env.teams, directory)
+    sound: list[Rule] = []
     for path in rule_files(directory):
         for doc in _documents(path, problems):
+            before = len(problems)
             rule = _rule(doc, len(rules), match_env, problems)
             if rule is not None:
                 rules.append(rule)
+                if len(problems) == before:
+                    sound.append(rule)
     problems.extend(_duplicates(rules))
     problems.extend(lint_rules(rules, env.teams, env.channels, env.brand))
+    # Only fully parsed rules: a rule with a broken match block would look wider than
+    # it is and report false shadows.
+    problems.extend(unreachable_rules(sound))
     problems.sort(key=lambda p: (p.file, p.line, p.col))
     errors = [p for p in problems if not p.warning]
     if errors:
@@ -133,9 +140,9 @@ def _rule(doc: Document, order: int, env: MatchEnv, problems: list[Problem]) -> 
     errors: Errors = []
     matcher = parse_match(data.get("match") or {}, ("match",), env, errors)
     problems.extend(rule_problem(doc, name, loc, message) for loc, message in errors)
-    if spec is None or errors:
-        return None
-    return Rule(spec, matcher, doc, order)
+    # A rule with a broken match block is still returned so its templates and teams
+    # are checked too: one check-config run lists every problem.
+    return None if spec is None else Rule(spec, matcher, doc, order)
 
 
 def _duplicates(rules: list[Rule]) -> list[Problem]:

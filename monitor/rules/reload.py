@@ -39,9 +39,13 @@ class RuleReloader:
         """One reload check; always returns False (a step with no backlog)."""
         directory = self.rt.settings.resolve(self.rt.settings.rules.path)
         version = rules_version(directory)
-        if version in (self.rt.rules.version, self.rejected_version):
-            if not self._published:
+        if version == self.rt.rules.version:
+            # Back to the running rules (a bad edit was reverted): clear the error.
+            if self.rejected_version is not None or not self._published:
+                self.rejected_version = None
                 self._publish(error=None)
+            return False
+        if version == self.rejected_version:
             return False
         try:
             engine = engine_from_settings(self.rt.settings)
