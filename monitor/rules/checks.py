@@ -6,7 +6,6 @@ so the linter can tell when an earlier ``stop`` rule makes a later rule unreacha
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import attrgetter
@@ -15,6 +14,7 @@ from typing import Protocol
 from monitor.rules.compare import Comparison
 from monitor.rules.context import Facts
 from monitor.rules.hours import OpeningHours
+from monitor.rules.textmatch import CompiledText
 
 # (key with modifiers, negated, accepted values or a canonical text)
 Signature = tuple[str, bool, frozenset[str] | str]
@@ -68,52 +68,67 @@ class Compare:
 
     def find(self, facts: Facts) -> str | None:
         value = self.get(facts)
-        hit = any(c.test(value) for c in self.comparisons)
+        hit = False
+        for comparison in self.comparisons:
+            if comparison.test(value):
+                hit = True
+                break
         return "" if hit is not self.negate else None
 
 
+_UNSEEN = "\x00unseen"
+
+
 class Pattern:
-    """A compiled regex over a text fact; the match is offered to templates."""
+    """A text condition; the matched text is offered to templates as ``{match}``."""
 
-    __slots__ = ("get", "memo_key", "negate", "prefilter", "regex", "signature")
+    __slots__ = ("get", "memo_key", "negate", "signature", "text")
 
-    def __init__(
-        self,
-        key: str,
-        attribute: str,
-        regex: re.Pattern[str],
-        negate: bool,
-        prefilter: tuple[str, ...] = (),
-    ) -> None:
+    def __init__(self, key: str, attribute: str, text: CompiledText, negate: bool) -> None:
         self.get = attrgetter(attribute)
-        self.regex = regex
+        self.text = text
         self.negate = negate
-        # Lower-cased literals one of which must occur for the regex to match: a
-        # substring test costs a fraction of a regex search, and most mentions fail it.
-        self.prefilter = prefilter
-        self.memo_key = f"{attribute}\x00{regex.flags}\x00{regex.pattern}"
-        self.signature: Signature = (key, negate, f"{regex.flags}:{regex.pattern}")
+        full = text.full
+        self.memo_key = f"{attribute}\x00{full.flags}\x00{full.pattern}"
+        self.signature: Signature = (key, negate, f"{full.flags}:{full.pattern}")
+
+    @property
+    def tokens(self) -> frozenset[str] | None:
+        """Words one of which the mention must contain for this check to pass (None when
+        there is no such set, or the check is negated); the engine indexes rules by them."""
+        return None if self.negate else self.text.index
 
     def find(self, facts: Facts) -> str | None:
-        memo = facts.memo
-        if self.memo_key in memo:
-            found = memo[self.memo_key]
-        else:
-            found = self._search(facts)
-            memo[self.memo_key] = found
+        # Several rules often test the same words; each distinct test runs once.
+        found = facts.memo.get(self.memo_key, _UNSEEN)
+        if found is _UNSEEN:
+            found = facts.memo[self.memo_key] = self._search(facts)
         if self.negate:
             return "" if found is None else None
         return found
 
+    def as_written(self, facts: Facts) -> str:
+        """The matched text with the mention's own spelling and case."""
+        hit = self.text.full.search(self.get(facts))
+        return "" if hit is None else hit.group(0)
+
     def _search(self, facts: Facts) -> str | None:
-        if self.prefilter:
+        text = self.text
+        if text.words:
+            words = facts.words
+            for word in text.words:
+                if word in words:
+                    return word
+        if text.rest is None:
+            return None
+        if text.prefilter:
             lowered = facts.lowered
-            for literal in self.prefilter:
+            for literal in text.prefilter:
                 if literal in lowered:
                     break
             else:
                 return None
-        hit = self.regex.search(self.get(facts))
+        hit = text.rest.search(self.get(facts))
         return None if hit is None else hit.group(0)
 
 
@@ -137,6 +152,30 @@ class AllOf:
     """Every check passes (keys are AND-ed); returns the first matched text."""
 
     checks: tuple[Check, ...]
+
+    def required_tokens(self) -> frozenset[str] | None:
+        """A word set the mention must share for this block to match, if one is known."""
+        for check in self.checks:
+            if isinstance(check, Pattern) and check.tokens is not None:
+                return check.tokens
+        return None
+
+    def allowed_values(self, key: str, universe: frozenset[str]) -> frozenset[str]:
+        """The values of ``key`` this block can match at all (a top-level one-of check
+        narrows them; anything else leaves the whole universe)."""
+        allowed = universe
+        for check in self.checks:
+            name, negate, values = check.signature
+            if isinstance(check, OneOf) and name == key and isinstance(values, frozenset):
+                allowed = allowed - values if negate else allowed & values
+        return allowed
+
+    def matched_text(self, facts: Facts) -> str:
+        """What the first text condition matched, as the customer wrote it."""
+        for check in self.checks:
+            if isinstance(check, Pattern) and not check.negate:
+                return check.as_written(facts)
+        return ""
 
     def find(self, facts: Facts) -> str | None:
         match = ""

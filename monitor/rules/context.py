@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from monitor.domain import CaseState, Mention, Score
+from monitor.rules.textmatch import words_of
 
 # Regexes never see more than this: a Reddit comment is at most 10,000 characters, and
 # a bounded input keeps even a slow pattern's cost bounded.
@@ -34,60 +35,89 @@ class Context:
 
 
 class Facts:
-    """One mention's values, read by the compiled checks."""
+    """One mention's values, read by the compiled checks.
+
+    What nearly every rule reads is computed once up front; the rest are properties,
+    computed only for the few rules that ask.
+    """
 
     __slots__ = (
-        "account_age_minutes",
-        "bot_replies",
-        "case_state",
         "compound",
         "context",
-        "earlier_cases",
-        "escalated_before",
-        "followers",
-        "handle",
         "kind",
         "label",
-        "lang",
         "lowered",
         "memo",
         "mention",
-        "minutes_since_bot_reply",
         "now",
         "platform",
         "score",
-        "source",
         "text",
-        "unscored_reason",
-        "verified",
+        "words",
     )
 
     def __init__(self, mention: Mention, score: Score, context: Context) -> None:
         self.mention, self.score, self.context = mention, score, context
         self.platform = mention.platform.value
         self.kind = mention.kind.value
-        self.source = context.source or ""
         self.text = mention.text[:MAX_MATCHED_CHARS]
         self.lowered = self.text.lower()
+        self.words = words_of(self.lowered)
         self.label = score.label.value
         self.compound = score.compound
-        self.unscored_reason = score.reason or ""
-        self.lang = (score.lang or mention.lang or "").lower().split("-")[0]
-        author = mention.author
-        self.handle = author.handle.lower().lstrip("@")
-        self.followers = author.followers
-        self.verified = author.verified
-        self.account_age_minutes = _minutes(author.account_created_at, context.now)
-        self.earlier_cases = context.earlier_cases
-        self.escalated_before = context.escalated_before
-        self.case_state = context.case_state.value
-        self.bot_replies = context.bot_replies_in_thread
-        # No bot reply yet counts as infinitely long ago, so "> 60" passes.
-        since_reply = _minutes(context.last_bot_reply_in_thread_at, context.now)
-        self.minutes_since_bot_reply = math.inf if since_reply is None else since_reply
         self.now = context.now
         # Text checks shared by several rules are searched once per mention.
         self.memo: dict[str, str | None] = {}
+
+    @property
+    def source(self) -> str:
+        return self.context.source or ""
+
+    @property
+    def unscored_reason(self) -> str:
+        return self.score.reason or ""
+
+    @property
+    def lang(self) -> str:
+        return (self.score.lang or self.mention.lang or "").lower().split("-")[0]
+
+    @property
+    def handle(self) -> str:
+        return self.mention.author.handle.lower().lstrip("@")
+
+    @property
+    def followers(self) -> int | None:
+        return self.mention.author.followers
+
+    @property
+    def verified(self) -> bool:
+        return self.mention.author.verified
+
+    @property
+    def account_age_minutes(self) -> float | None:
+        return _minutes(self.mention.author.account_created_at, self.now)
+
+    @property
+    def earlier_cases(self) -> int:
+        return self.context.earlier_cases
+
+    @property
+    def escalated_before(self) -> bool:
+        return self.context.escalated_before
+
+    @property
+    def case_state(self) -> str:
+        return self.context.case_state.value
+
+    @property
+    def bot_replies(self) -> int:
+        return self.context.bot_replies_in_thread
+
+    @property
+    def minutes_since_bot_reply(self) -> float:
+        # No bot reply yet counts as infinitely long ago, so "> 60" passes.
+        since = _minutes(self.context.last_bot_reply_in_thread_at, self.now)
+        return math.inf if since is None else since
 
 
 def _minutes(since: datetime | None, now: datetime) -> float | None:

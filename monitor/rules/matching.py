@@ -29,7 +29,7 @@ from monitor.rules.checks import (
 )
 from monitor.rules.compare import DURATION_UNITS, Comparison, parse_comparison
 from monitor.rules.hours import OpeningHours
-from monitor.rules.textmatch import check_modifiers, compile_text, regex_problem
+from monitor.rules.textmatch import CompiledText, check_modifiers, compile_text, regex_problem
 from monitor.yamlpos import Loc
 
 _KEY = re.compile(r"^(~)?\s*([a-z_]+)\s*(?:\(([^)]*)\))?\s*$")
@@ -212,9 +212,8 @@ def _text_check(
             if problem:
                 errors.append(((*loc, index) if isinstance(value, list) else loc, problem))
                 return None
-    regex, prefilter = compile_text(items, modifiers)
     signature_key = f"{key} ({', '.join(sorted(modifiers))})" if modifiers else key
-    check = Pattern(signature_key, spec.attribute, regex, negate, prefilter)
+    check = Pattern(signature_key, spec.attribute, compile_text(items, modifiers), negate)
     if not negate and "regex" not in modifiers:
         # Plain words: the linter compares word sets, so a superset list is detected.
         check.signature = (signature_key, negate, frozenset(i.lower() for i in items))
@@ -229,7 +228,7 @@ def _glob_check(
     if items is None:
         return None
     regex = re.compile("|".join(fnmatch.translate(i) for i in items), re.IGNORECASE)
-    return Pattern(key, spec.attribute, regex, negate)
+    return Pattern(key, spec.attribute, CompiledText(regex, rest=regex), negate)
 
 
 def _compare_check(
