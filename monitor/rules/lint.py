@@ -7,9 +7,9 @@ import difflib
 from collections.abc import Mapping
 
 from monitor.domain import Platform
+from monitor.rules.builders import unknown_team
 from monitor.rules.checks import Signature
 from monitor.rules.deflection import find_redirect
-from monitor.rules.matching import unknown_team
 from monitor.rules.model import Rule, evaluation_order
 from monitor.rules.templates import PLATFORM_LIMITS, template_problems, worst_case_length
 from monitor.yamlpos import Problem
