@@ -123,3 +123,18 @@ def test_hostile_mention_text_is_never_evaluated() -> None:
         "Hi brand, sorry about the billing trouble. Someone from our billing team will pick "
         "this up here in the thread shortly (case C-1001)."
     )
+
+
+def test_after_hours_tag_uses_the_care_team_hours_in_london() -> None:
+    from datetime import UTC, datetime
+
+    from monitor.rules.context import Context
+    from tests.rulekit import decide
+
+    engine = engine_from_settings(load_settings(REPO / "config" / "inchannel.yaml"))
+    sunday = Context(now=datetime(2026, 11, 22, 12, 0, tzinfo=UTC), case_ref="C-1")
+    weekday_evening = Context(now=datetime(2026, 11, 20, 19, 59, tzinfo=UTC), case_ref="C-1")
+    christmas = Context(now=datetime(2026, 12, 25, 12, 0, tzinfo=UTC), case_ref="C-1")
+    assert "after-hours" in decide(engine, "@acme hello", context=sunday).tags
+    assert "after-hours" not in decide(engine, "@acme hello", context=weekday_evening).tags
+    assert "after-hours" in decide(engine, "@acme hello", context=christmas).tags
