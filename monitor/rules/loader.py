@@ -90,11 +90,9 @@ def _documents(path: Path, problems: list[Problem]) -> list[Document]:
     except UnicodeDecodeError as exc:
         problems.append(Problem(str(path), 1, 1, "", f"not UTF-8 text: {exc.reason}"))
         return []
-    alias = _first_alias(text)
-    if alias is not None:
-        problems.append(
-            Problem(str(path), alias[0], alias[1], "", "YAML aliases are not allowed in rule files")
-        )
+    unsafe = _unsafe_yaml(path, text)
+    if unsafe is not None:
+        problems.append(unsafe)
         return []
     try:
         documents = load_documents(path, text)
@@ -110,6 +108,19 @@ def _documents(path: Path, problems: list[Problem]) -> list[Document]:
     return documents
 
 
+def _unsafe_yaml(path: Path, text: str) -> Problem | None:
+    alias = _first_alias(text)
+    if alias is not None:
+        message = "YAML aliases are not allowed in rule files"
+        return Problem(str(path), alias[0], alias[1], "", message)
+    duplicate = _first_duplicate_key(text)
+    if duplicate is not None:
+        line, col, key = duplicate
+        message = f"duplicate key {key!r} in one mapping; YAML would silently keep the last"
+        return Problem(str(path), line, col, "", message)
+    return None
+
+
 def _first_alias(text: str) -> tuple[int, int] | None:
     """Aliases let a few lines expand into gigabytes ("billion laughs"); rules never
     need them. Syntax errors are left to the real parser, which reports them better."""
@@ -119,6 +130,26 @@ def _first_alias(text: str) -> tuple[int, int] | None:
                 return token.start_mark.line + 1, token.start_mark.column + 1
     except yaml.YAMLError:
         return None
+    return None
+
+
+def _first_duplicate_key(text: str) -> tuple[int, int, str] | None:
+    try:
+        stack: list[yaml.Node] = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError:
+        return None  # the real parser reports it, with its position
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            seen: set[object] = set()
+            for key_node, value_node in node.value:
+                if key_node.value in seen:
+                    mark = key_node.start_mark
+                    return mark.line + 1, mark.column + 1, str(key_node.value)
+                seen.add(key_node.value)
+                stack.append(value_node)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
     return None
 
 
