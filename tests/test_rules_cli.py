@@ -124,3 +124,32 @@ def test_rules_test_with_broken_rules_exits_2(tmp_path: Path) -> None:
     code, _, err = run("rules", "test", "--config", str(path), "--sample", str(sample))
     assert code == 2
     assert "empty.yaml:1:1: no rules in this file" in err
+
+
+def test_rules_test_never_prints_control_characters(tmp_path: Path) -> None:
+    path = config(tmp_path)
+    write(
+        tmp_path / "rules",
+        "name: echo\nmatch: {text: broken}\nthen: {reply: 'Sorry {first_name}: {match}'}\n",
+        "a.yaml",
+    )
+    row = {
+        "platform": "x",
+        "id": "1",
+        "author": "evil\x1b[2J",
+        "author_id": "9",
+        "author_name": "Eve",
+        "text": "@acme broken\u009b31m",
+        "created_at": "2026-11-20T10:00:00Z",
+        "conversation_id": "1",
+    }
+    sample = tmp_path / "evil.jsonl"
+    sample.write_text(json.dumps(row) + "\n", encoding="utf-8")
+    code, out, _ = run("rules", "test", "--config", str(path), "--sample", str(sample))
+    assert code == 0
+    assert out.splitlines()[:3] == [
+        "1 @evil\\x1b[2J neutral +0.000",
+        "  matched: echo",
+        '  reply: "Sorry Eve: broken"',
+    ]
+    assert all(c.isprintable() for c in out.replace("\n", ""))

@@ -55,10 +55,17 @@ def test_rules(config_file: Path | None, sample: Path, as_json_lines: bool) -> N
         sys.exit(1)
 
 
+def _printable(text: str) -> str:
+    """Mention fields are hostile input: never send control characters (terminal
+    escape sequences) to the terminal."""
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+
+
 def _describe(mention: Mention, score: Score, decision: Decision) -> str:
-    reason = f" ({score.reason})" if score.reason else ""
+    reason = f" ({_printable(score.reason)})" if score.reason else ""
+    who = _printable(f"{mention.external_id} @{mention.author.handle}")
     lines = [
-        f"{mention.external_id} @{mention.author.handle} {score.label.value} "
+        f"{who} {score.label.value} "
         f"{score.compound:+.3f}{reason}",
         f"  matched: {', '.join(decision.matched) or '-'}",
     ]
@@ -66,7 +73,7 @@ def _describe(mention: Mention, score: Score, decision: Decision) -> str:
         lines.append("  ignore (stored, never acted on)")
     if decision.reply is not None:
         kind = "draft" if decision.reply.draft else "reply"
-        lines.append(f"  {kind}: {json.dumps(decision.reply.text, ensure_ascii=False)}")
+        lines.append(f"  {kind}: {_printable(json.dumps(decision.reply.text, ensure_ascii=False))}")
     if decision.escalation is not None:
         e = decision.escalation
         sla = f", SLA {e.sla_minutes} min" if e.sla_minutes else ""
