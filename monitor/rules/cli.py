@@ -65,8 +65,7 @@ def _describe(mention: Mention, score: Score, decision: Decision) -> str:
     reason = f" ({_printable(score.reason)})" if score.reason else ""
     who = _printable(f"{mention.external_id} @{mention.author.handle}")
     lines = [
-        f"{who} {score.label.value} "
-        f"{score.compound:+.3f}{reason}",
+        f"{who} {score.label.value} {score.compound:+.3f}{reason}",
         f"  matched: {', '.join(decision.matched) or '-'}",
     ]
     if decision.ignored:
