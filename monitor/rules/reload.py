@@ -44,31 +44,28 @@ class RuleReloader:
             if self.rejected_version is not None or not self._published:
                 self.rejected_version = None
                 self._publish(error=None)
-            return False
-        if version == self.rejected_version:
-            return False
+        elif version != self.rejected_version:
+            self._load(version)
+        return False
+
+    def _load(self, version: str) -> None:
         try:
             engine = engine_from_settings(self.rt.settings)
         except (ConfigError, OSError) as exc:
             self.rejected_version = version
-            problems = str(exc)
             log.error(
                 "rules version=%s rejected, still running version=%s:\n%s",
-                version, self.rt.rules.version, problems,
+                version, self.rt.rules.version, exc,
             )  # fmt: skip
-            self._publish(error=problems, rejected=version)
-            return False
-        previous = self.rt.rules.version
-        self.rt.rules = engine
+            self._publish(error=str(exc), rejected=version)
+            return
+        previous, self.rt.rules = self.rt.rules, engine
         self.rejected_version = None
         log.info(
             "rules reloaded version=%s (was %s) rules=%d",
-            engine.version,
-            previous,
-            len(engine.rules),
-        )
+            engine.version, previous.version, len(engine.rules),
+        )  # fmt: skip
         self._publish(error=None)
-        return False
 
     def _publish(self, *, error: str | None, rejected: str | None = None) -> None:
         now = self.rt.clock.now()
