@@ -60,8 +60,9 @@ def regex_problem(pattern: str) -> str | None:
         return f"invalid regex: {exc}"
     if _nested_repeat(parsed, inside_repeat=False):
         return (
-            f"regex {pattern!r} nests a repeat inside a repeat, which can backtrack "
-            "catastrophically on hostile text; rewrite it without the nesting"
+            f"regex {pattern!r} repeats a group that can match the same text in more than "
+            "one way (a repeat inside a repeat, or overlapping alternatives), which can "
+            "backtrack catastrophically on hostile text; rewrite it"
         )
     return None
 
@@ -145,12 +146,28 @@ def _nested_repeat(items: Any, *, inside_repeat: bool) -> bool:
                 return True
             if _nested_repeat(body, inside_repeat=inside_repeat):
                 return True
+        elif name == "BRANCH" and inside_repeat and _overlapping(argument[1]):
+            return True
         elif any(
             _nested_repeat(child, inside_repeat=inside_repeat)
             for child in _children(name, argument)
         ):
             return True
     return False
+
+
+def _overlapping(alternatives: list[Any]) -> bool:
+    """Whether alternatives of a repeated group may match the same text: then a failing
+    match tries every way of splitting the text among them, e.g. ``(a|aa)*`` or
+    ``(.|\\s)*``. Only alternatives starting with different literal characters are
+    known to be disjoint (the parser already merges ``(x|y)`` into a class)."""
+    firsts = []
+    for alternative in alternatives:
+        items = list(alternative)
+        if not items or str(items[0][0]) != "LITERAL":
+            return True
+        firsts.append(chr(items[0][1]).lower())
+    return len(set(firsts)) < len(firsts)
 
 
 def _children(name: str, argument: Any) -> list[Any]:
