@@ -146,9 +146,7 @@ def _nested_repeat(items: Any, *, inside_repeat: bool) -> bool:
                 return True
             if _nested_repeat(body, inside_repeat=inside_repeat):
                 return True
-        elif name == "BRANCH" and inside_repeat and _overlapping(argument[1]):
-            return True
-        elif any(
+        elif (name == "BRANCH" and inside_repeat and _overlapping(argument[1])) or any(
             _nested_repeat(child, inside_repeat=inside_repeat)
             for child in _children(name, argument)
         ):
