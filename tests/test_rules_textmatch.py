@@ -55,3 +55,27 @@ def test_matched_text_keeps_the_customers_spelling() -> None:
     mention_facts = facts("I want a REFUND now")
     assert check.find(mention_facts) == "refund"  # the fast path answers in lower case
     assert check.as_written(mention_facts) == "REFUND"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "rejected"),
+    [
+        ("(a+)+b", True),
+        ("(.*a){20}", True),
+        ("(?:a|b+)*c", True),
+        ("(?=(a+)+)", True),
+        ("(a|aa)*c", True),
+        ("(a|a)*c", True),
+        ("(.|\\s)*c", True),
+        ("(cat|\\w)+", True),
+        ("(\\d+\\.){3}", False),  # a small bounded repeat
+        ("(foo|bar)+", False),  # alternatives start with different letters
+        ("(x|y)*", False),
+        ("(is|are) (down|not working)", False),
+        ("\\b(refund|refunds)\\b", False),
+    ],
+)
+def test_backtracking_guard(pattern: str, rejected: bool) -> None:
+    from monitor.rules.textmatch import regex_problem
+
+    assert (regex_problem(pattern) is not None) is rejected

@@ -137,14 +137,12 @@ def _nested_repeat(items: Any, *, inside_repeat: bool) -> bool:
     for op, argument in items:
         name = str(op)
         if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
-            low, high, body = argument
-            del low
+            _, high, body = argument
             unbounded = high == _constants.MAXREPEAT
             if inside_repeat and unbounded:
                 return True
-            if (unbounded or high >= _LARGE_REPEAT) and _nested_repeat(body, inside_repeat=True):
-                return True
-            if _nested_repeat(body, inside_repeat=inside_repeat):
+            repeats_much = unbounded or high >= _LARGE_REPEAT
+            if _nested_repeat(body, inside_repeat=inside_repeat or repeats_much):
                 return True
         elif (name == "BRANCH" and inside_repeat and _overlapping(argument[1])) or any(
             _nested_repeat(child, inside_repeat=inside_repeat)
