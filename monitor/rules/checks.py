@@ -160,6 +160,16 @@ class AllOf:
                 return check.tokens
         return None
 
+    def required_literals(self) -> tuple[str, ...]:
+        """Lower-cased literals one of which the text must contain (for regexes, which
+        the word index cannot serve); () when there is no such list."""
+        for check in self.checks:
+            if isinstance(check, Pattern) and not check.negate:
+                text = check.text
+                if not text.words and text.rest is not None and text.prefilter:
+                    return text.prefilter
+        return ()
+
     def allowed_values(self, key: str, universe: frozenset[str]) -> frozenset[str]:
         """The values of ``key`` this block can match at all (a top-level one-of check
         narrows them; anything else leaves the whole universe)."""

@@ -139,12 +139,16 @@ class RuleEngine:
 
     def _candidates(self, facts: Facts) -> list[Rule]:
         """The rules that can match, in evaluation order: those the mention's label
-        allows and whose required words (if any) occur in the text. With a hundred
-        rules this skips most of them in a few set operations (bench/rules.py)."""
-        always, by_word = self._index[facts.label]
-        positions = set(always)
-        for word in facts.words & by_word.keys():
-            positions.update(by_word[word])
+        allows and whose required words or literals (if any) occur in the text. With a
+        hundred rules this skips most of them in a few set operations (bench/rules.py)."""
+        index = self._index[facts.label]
+        positions = set(index.always)
+        for word in facts.words & index.by_word.keys():
+            positions.update(index.by_word[word])
+        lowered = facts.lowered
+        for literal, found in index.by_literal.items():
+            if literal in lowered:
+                positions.update(found)
         return [self.rules[i] for i in sorted(positions)]
 
     def _is_own(self, mention: Mention, context: Context) -> bool:
@@ -218,20 +222,28 @@ class _Block:
     hands_over: bool = False  # the customer still needs an answer: escalate
 
 
-RuleIndex = tuple[list[int], dict[str, list[int]]]
+@dataclass(frozen=True, slots=True)
+class _LabelIndex:
+    """For one sentiment label: rules to try on every mention, and rules to try only
+    when a word (whole) or a literal (anywhere) occurs in the text."""
+
+    always: list[int]
+    by_word: dict[str, list[int]]
+    by_literal: dict[str, list[int]]
 
 
-def _index(rules: list[Rule]) -> dict[str, RuleIndex]:
-    """Per sentiment label: the rules to try on every mention, and the rules to try
-    when the mention contains a given word."""
+def _index(rules: list[Rule]) -> dict[str, _LabelIndex]:
     labels = frozenset(label.value for label in Label)
-    index: dict[str, RuleIndex] = {label: ([], {}) for label in labels}
+    index = {label: _LabelIndex([], {}, {}) for label in labels}
     for position, rule in enumerate(rules):
         words = rule.matcher.required_tokens()
+        literals = () if words is not None else rule.matcher.required_literals()
         for label in rule.matcher.allowed_values("label", labels):
-            always, by_word = index[label]
-            if words is None:
-                always.append(position)
+            entry = index[label]
             for word in words or ():
-                by_word.setdefault(word, []).append(position)
+                entry.by_word.setdefault(word, []).append(position)
+            for literal in literals:
+                entry.by_literal.setdefault(literal, []).append(position)
+            if words is None and not literals:
+                entry.always.append(position)
     return index
