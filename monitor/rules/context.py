@@ -66,7 +66,8 @@ class Facts:
         self.platform = mention.platform.value
         self.kind = mention.kind.value
         self.text = mention.text[:MAX_MATCHED_CHARS]
-        self.lowered = self.text.translate(_AS_REGEX_FOLDS).lower()
+        text = self.text if self.text.isascii() else self.text.translate(_AS_REGEX_FOLDS)
+        self.lowered = text.lower()
         self.words = words_of(self.lowered)
         self.label = score.label.value
         self.compound = score.compound
