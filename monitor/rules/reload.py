@@ -61,6 +61,8 @@ class RuleReloader:
             return
         previous, self.rt.rules = self.rt.rules, engine
         self.rejected_version = None
+        for warning in engine.ruleset.warnings:
+            log.warning("rules: %s", warning)
         log.info(
             "rules reloaded version=%s (was %s) rules=%d",
             engine.version, previous.version, len(engine.rules),
