@@ -9,6 +9,7 @@ from types import ModuleType
 
 from monitor.domain import Platform
 from monitor.rules.context import Context, Facts
+from monitor.rules.index import RuleIndex
 from monitor.scoring import Scorer
 from tests.conftest import REPO
 from tests.rulekit import NOON
@@ -41,5 +42,5 @@ def test_indexed_decisions_equal_evaluating_every_rule(tmp_path: Path) -> None:
                 if rule.spec.then.terminal:
                     break
         assert engine.decide(mention, score, context).matched == tuple(every_rule)
-        skipped += len(engine.rules) - len(engine._candidates(facts))
+        skipped += len(engine.rules) - len(RuleIndex(engine.rules).candidates(facts))
     assert skipped > 50 * len(mentions)  # the index does skip most rules

@@ -135,15 +135,21 @@ class Pattern:
 class OpenHours:
     """True while any of the named teams is within its business hours."""
 
-    __slots__ = ("hours", "negate", "signature")
+    __slots__ = ("hours", "last", "negate", "signature")
 
     def __init__(self, key: str, teams: dict[str, OpeningHours], negate: bool) -> None:
         self.hours = tuple(teams.values())
         self.negate = negate
         self.signature: Signature = (key, negate, frozenset(teams))
+        # The pipeline decides a whole batch at one "now": remember the last answer.
+        # One tuple, replaced whole, so a reader never sees a half-updated pair.
+        self.last: tuple[object, bool] = (None, False)
 
     def find(self, facts: Facts) -> str | None:
-        is_open = any(h.is_open(facts.now) for h in self.hours)
+        moment, is_open = self.last
+        if moment != facts.now:
+            is_open = any(h.is_open(facts.now) for h in self.hours)
+            self.last = (facts.now, is_open)
         return "" if is_open is not self.negate else None
 
 

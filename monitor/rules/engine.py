@@ -15,78 +15,25 @@ from datetime import timedelta
 from monitor.domain import (
     Decision,
     Escalation,
-    Label,
     Mention,
     MessageKind,
     PlannedReply,
     Platform,
-    Priority,
     Score,
 )
 from monitor.rules.context import Context, Facts
-from monitor.rules.model import Rule, RuleSet, evaluation_order
+from monitor.rules.index import RuleIndex
+from monitor.rules.model import RuleSet, evaluation_order
+from monitor.rules.outcome import Outcome, RulePlan, Teams, plan
 from monitor.rules.templates import PLATFORM_LIMITS, fill, first_name, matched_text
 
-__all__ = ["Context", "Guards", "RuleEngine"]
+__all__ = ["Context", "Guards", "RuleEngine", "Teams"]
 
 
 @dataclass(frozen=True, slots=True)
 class Guards:
     max_replies_per_thread: int = 2
     author_cooldown: timedelta = timedelta(minutes=30)
-
-
-@dataclass(frozen=True, slots=True)
-class Teams:
-    """Team facts the engine needs: SLAs for escalations and where guards send cases."""
-
-    sla_minutes: Mapping[str, int]
-    default: str = "care"
-
-
-class _Outcome:
-    """What the matched rules add up to, in evaluation order."""
-
-    __slots__ = (
-        "assignee",
-        "escalation",
-        "ignored",
-        "matched",
-        "priority",
-        "reply_rule",
-        "tags",
-    )
-
-    def __init__(self) -> None:
-        self.matched: list[str] = []
-        self.tags: list[str] = []
-        self.escalation: Escalation | None = None
-        self.reply_rule: Rule | None = None
-        self.assignee: str | None = None
-        self.priority: Priority | None = None
-        self.ignored = False
-
-    def add(self, rule: Rule, teams: Teams) -> bool:
-        """Apply one matched rule; return True when no later rule may run."""
-        then = rule.spec.then
-        self.matched.append(rule.name)
-        self.tags.extend(t for t in then.tag or [] if t not in self.tags)
-        if then.ignore:
-            self.ignored = True
-            return True
-        # First rule wins for every single-valued action; later rules only add tags.
-        if self.escalation is None and then.escalate is not None:
-            spec = then.escalate
-            sla = spec.sla_minutes or teams.sla_minutes.get(spec.team)
-            channels = tuple(spec.channels)
-            self.escalation = Escalation(
-                rule.name, spec.team, spec.priority, spec.reason, channels, sla
-            )
-        if self.reply_rule is None and then.templates:
-            self.reply_rule = rule
-        self.assignee = self.assignee or then.assign
-        self.priority = self.priority or then.set_priority
-        return then.stop
 
 
 class RuleEngine:
@@ -107,7 +54,8 @@ class RuleEngine:
         self.guards = guards or Guards()
         self.teams = teams or Teams({})
         self.limits = limits
-        self._index = _index(self.rules)
+        self._index = RuleIndex(self.rules)
+        self._plans = [plan(rule, self.teams) for rule in self.rules]
         # Reply variants rotate per rule so consecutive replies differ: X rejects
         # duplicate text and suspends apps that post it.
         self._turns: dict[str, int] = {}
@@ -120,10 +68,9 @@ class RuleEngine:
         if self._is_own(mention, context):
             return Decision(ignored=True, notes=("guard: the brand's own post is never acted on",))
         facts = Facts(mention, score, context)
-        outcome = _Outcome()
-        for rule in self._candidates(facts):
-            found = rule.matcher.find(facts)
-            if found is not None and outcome.add(rule, self.teams):
+        outcome = Outcome()
+        for step in self._candidates(facts):
+            if step.rule.matcher.find(facts) is not None and outcome.add(step):
                 break
         if outcome.ignored:
             return Decision(matched=tuple(outcome.matched), tags=tuple(outcome.tags), ignored=True)
@@ -137,26 +84,16 @@ class RuleEngine:
         )
         return self._guard(decision, mention, context)
 
-    def _candidates(self, facts: Facts) -> list[Rule]:
-        """The rules that can match, in evaluation order: those the mention's label
-        allows and whose required words or literals (if any) occur in the text. With a
-        hundred rules this skips most of them in a few set operations (bench/rules.py)."""
-        index = self._index[facts.label]
-        positions = set(index.always)
-        for word in facts.words & index.by_word.keys():
-            positions.update(index.by_word[word])
-        lowered = facts.lowered
-        for literal, found in index.by_literal.items():
-            if literal in lowered:
-                positions.update(found)
-        return [self.rules[i] for i in sorted(positions)]
+    def _candidates(self, facts: Facts) -> list[RulePlan]:
+        plans = self._plans
+        return [plans[i] for i in self._index.candidates(facts)]
 
     def _is_own(self, mention: Mention, context: Context) -> bool:
         own = self.own_handles.get(mention.platform, frozenset())
         handle = mention.author.handle.lower().lstrip("@")
         return context.own_post or mention.kind is MessageKind.OWN or handle in own
 
-    def _reply(self, outcome: _Outcome, facts: Facts) -> PlannedReply | None:
+    def _reply(self, outcome: Outcome, facts: Facts) -> PlannedReply | None:
         rule = outcome.reply_rule
         if rule is None:
             return None
@@ -220,30 +157,3 @@ class RuleEngine:
 class _Block:
     text: str
     hands_over: bool = False  # the customer still needs an answer: escalate
-
-
-@dataclass(frozen=True, slots=True)
-class _LabelIndex:
-    """For one sentiment label: rules to try on every mention, and rules to try only
-    when a word (whole) or a literal (anywhere) occurs in the text."""
-
-    always: list[int]
-    by_word: dict[str, list[int]]
-    by_literal: dict[str, list[int]]
-
-
-def _index(rules: list[Rule]) -> dict[str, _LabelIndex]:
-    labels = frozenset(label.value for label in Label)
-    index = {label: _LabelIndex([], {}, {}) for label in labels}
-    for position, rule in enumerate(rules):
-        words = rule.matcher.required_tokens()
-        literals = () if words is not None else rule.matcher.required_literals()
-        for label in rule.matcher.allowed_values("label", labels):
-            entry = index[label]
-            for word in words or ():
-                entry.by_word.setdefault(word, []).append(position)
-            for literal in literals:
-                entry.by_literal.setdefault(literal, []).append(position)
-            if words is None and not literals:
-                entry.always.append(position)
-    return index
