@@ -52,5 +52,8 @@ bench-x: $(STAMP)
 bench-reddit: $(STAMP)
 	$(PY) bench/reddit.py
 
+bench-rules: $(STAMP)
+	$(PY) bench/rules.py
+
 clean:
 	rm -rf var build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,40 +1,39 @@
-"""Business hours per team, for SLA clocks that stop at night, on weekends and holidays."""
+"""SLA clocks that stop outside a team's business hours (nights, weekends, holidays).
+
+The hours themselves are parsed by monitor.rules.hours, which rules also match on, so a
+team has one definition of when it is open.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from monitor.domain import utc
+from monitor.rules.hours import OpeningHours
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-# A calendar with no open day would never reach a deadline; two years is the bound.
+# A calendar with no open minute would never reach a deadline; two years is the bound.
 MAX_DAYS = 731
+DAY_MINUTES = 24 * 60
 
 
 @dataclass(frozen=True, slots=True)
 class BusinessCalendar:
-    zone: ZoneInfo
-    open_days: frozenset[int]  # 0 = Monday
-    opens: time
-    closes: time
-    holidays: frozenset[date]
+    hours: OpeningHours
 
     def add_minutes(self, start: datetime, minutes: float) -> datetime:
         """The moment ``minutes`` of business time after ``start``."""
         remaining = timedelta(minutes=minutes)
-        local = utc(start).astimezone(self.zone)
+        local = utc(start).astimezone(self.hours.zone)
         day = local.date()
         for _ in range(MAX_DAYS):
-            window = self._window(day)
-            if window is not None:
-                begin = max(window[0], local)
-                if begin < window[1]:
-                    available = window[1] - begin
-                    if remaining <= available:
-                        return utc(begin + remaining)
-                    remaining -= available
+            for opens, closes in self._windows(day):
+                begin = max(opens, local)
+                if begin >= closes:
+                    continue
+                if remaining <= closes - begin:
+                    return utc(begin + remaining)
+                remaining -= closes - begin
             day += timedelta(days=1)
         raise ValueError("no business hours within two years: check the team's calendar")
 
@@ -42,32 +41,23 @@ class BusinessCalendar:
         """Business minutes from ``start`` to ``end`` (negative when end is earlier)."""
         if end < start:
             return -self.minutes_between(end, start)
+        first = utc(start).astimezone(self.hours.zone)
+        last = utc(end).astimezone(self.hours.zone)
         total = timedelta()
-        first = utc(start).astimezone(self.zone)
-        last = utc(end).astimezone(self.zone)
         day = first.date()
         while day <= last.date():
-            window = self._window(day)
-            if window is not None:
-                lo, hi = max(window[0], first), min(window[1], last)
-                total += max(hi - lo, timedelta())
+            for opens, closes in self._windows(day):
+                total += max(min(closes, last) - max(opens, first), timedelta())
             day += timedelta(days=1)
         return total.total_seconds() / 60
 
-    def _window(self, day: date) -> tuple[datetime, datetime] | None:
-        if day.weekday() not in self.open_days or day in self.holidays:
-            return None
-        return (
-            datetime.combine(day, self.opens, self.zone),
-            datetime.combine(day, self.closes, self.zone),
-        )
+    def _windows(self, day: date) -> list[tuple[datetime, datetime]]:
+        if day in self.hours.holidays:
+            return []
+        spans = [(0, DAY_MINUTES)] if self.hours.week is None else self.hours.week[day.weekday()]
+        return [(self._at(day, start), self._at(day, end)) for start, end in spans]
 
-
-class AlwaysOpen:
-    """The calendar of a team without business hours: the SLA clock never stops."""
-
-    def add_minutes(self, start: datetime, minutes: float) -> datetime:
-        return utc(start) + timedelta(minutes=minutes)
-
-    def minutes_between(self, start: datetime, end: datetime) -> float:
-        return (utc(end) - utc(start)).total_seconds() / 60
+    def _at(self, day: date, minute: int) -> datetime:
+        if minute >= DAY_MINUTES:
+            day, minute = day + timedelta(days=1), minute - DAY_MINUTES
+        return datetime.combine(day, time(minute // 60, minute % 60), self.hours.zone)

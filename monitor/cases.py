@@ -95,10 +95,20 @@ def escalate(
 ) -> None:
     """Hand the case to a team: state, SLA deadline, and a notification per channel."""
     case.team, case.priority = escalation.team, escalation.priority.value
-    transition(session, case, CaseState.AWAITING_HUMAN, escalation.rule, now, team=escalation.team)
+    transition(
+        session,
+        case,
+        CaseState.AWAITING_HUMAN,
+        escalation.rule,
+        now,
+        team=escalation.team,
+        sla_minutes=escalation.sla_minutes,
+    )
     team = settings.team(escalation.team)
     if team is not None and case.first_response_at is None and case.sla_due_at is None:
-        case.sla_due_at = team.calendar().add_minutes(case.opened_at, team.first_response_minutes)
+        # A rule may set a tighter target than the team's (an outage, a VIP).
+        minutes = escalation.sla_minutes or team.first_response_minutes
+        case.sla_due_at = team.calendar().add_minutes(case.opened_at, minutes)
     channels = notifications.channels_for(settings, escalation.team, escalation.channels)
     if channels:
         customer = session.get(Customer, case.customer_id)

@@ -67,9 +67,12 @@ def check_config(config_file: Path | None) -> None:
     settings = settings_or_exit(config_file)
     from monitor.runtime import build_rule_engine
 
-    rules = build_rule_engine(settings).rules
+    engine = build_rule_engine(settings)
+    # Warnings (an allowed redirect, an unreachable rule) are printed but do not fail.
+    for warning in engine.ruleset.warnings:
+        click.echo(str(warning), err=True)
     path = config_path(config_file)
-    click.echo(f"{path}: ok ({len(settings.sources)} sources, {len(rules)} rules)")
+    click.echo(f"{path}: ok ({len(settings.sources)} sources, {len(engine.rules)} rules)")
 
 
 @main.group()
@@ -225,7 +228,9 @@ def _register_command_groups() -> None:
     from monitor.commands.cases import cases_group
     from monitor.commands.score import score
     from monitor.commands.status import status_command
+    from monitor.rules.cli import rules
 
+    main.add_command(rules)
     main.add_command(cases_group)
     main.add_command(score)
     main.add_command(status_command)

@@ -15,6 +15,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from monitor.dispatch import dispatch_outbox
 from monitor.ingest import poll_source, release_leases
 from monitor.processing import process_pending
+from monitor.rules.reload import RELOAD_SECONDS, RuleReloader
 from monitor.runtime import Runtime
 from monitor.sla import check_sla
 
@@ -75,6 +76,15 @@ def build_scheduler(rt: Runtime) -> BackgroundScheduler:
             id=name,
             next_run_time=rt.clock.now(),
         )
+    # --- rules issue: hot reload of the rule files ---
+    reloader = RuleReloader(rt)
+    scheduler.add_job(
+        guarded("rules-reload", rt, reloader.check),
+        "interval",
+        seconds=RELOAD_SECONDS,
+        id="rules-reload",
+        next_run_time=rt.clock.now(),
+    )
     return scheduler
 
 

@@ -96,6 +96,9 @@ class Author:
     display_name: str = ""
     followers: int | None = None
     verified: bool = False
+    # When the account was created, where the platform says (X does; Reddit's replay
+    # feeds may not). Rules on account age never match an unknown age.
+    account_created_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +146,7 @@ class Escalation:
     priority: Priority = Priority.NORMAL
     reason: str = ""
     channels: tuple[str, ...] = ()
+    sla_minutes: int | None = None  # minutes to the first human response
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +159,8 @@ class Decision:
     tags: tuple[str, ...] = ()
     ignored: bool = False
     notes: tuple[str, ...] = field(default=())  # guard explanations, for the audit trail
+    assignee: str | None = None
+    priority: Priority | None = None  # set_priority: the case priority, over the escalation's
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from monitor.domain import (
     Platform,
 )
 from monitor.rules.engine import Context
+from monitor.rules.history import author_history
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
 from monitor.store.models import Case, Customer, Message
@@ -70,11 +71,17 @@ def _process(rt: Runtime, session: Session, message: Message, now: datetime) -> 
         score.reason,
     )
     case = cases.attach(session, message, customer, score, now)
+    earlier_cases, escalated_before = author_history(session, customer.id, case.id)
     context = Context(
         now=now,
         case_ref=case.ref,
         bot_replies_in_thread=case.bot_replies,
         last_bot_reply_to_author_at=customer.last_bot_reply_at,
+        source=message.source,
+        case_state=CaseState(case.state),
+        earlier_cases=earlier_cases,
+        escalated_before=escalated_before,
+        last_bot_reply_in_thread_at=case.last_bot_reply_at,
     )
     decision = rt.rules.decide(mention, score, context)
     message.decision = _decision_json(decision)
@@ -127,6 +134,10 @@ def _apply(
     case.tags = sorted(set(case.tags) | set(decision.tags))
     if decision.escalation is not None:
         cases.escalate(session, rt.settings, case, decision.escalation, now, message=message)
+    if decision.assignee is not None:
+        case.assignee = decision.assignee
+    if decision.priority is not None:
+        case.priority = decision.priority.value
     reply = decision.reply
     if reply is None:
         return

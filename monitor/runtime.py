@@ -7,7 +7,6 @@ import secrets
 import socket
 import threading
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -15,8 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import Clock, SystemClock
 from monitor.domain import Platform
-from monitor.rules.engine import Guards, RuleEngine
-from monitor.rules.model import load_rules
+from monitor.rules.engine import RuleEngine
+from monitor.rules.setup import engine_from_settings
 from monitor.scoring import Scorer
 from monitor.settings import (
     RecordingResponderConfig,
@@ -122,12 +121,7 @@ def build_notifier(settings: Settings, *, dry_run: bool = False) -> Responder:
 
 
 def build_rule_engine(settings: Settings) -> RuleEngine:
-    rules = load_rules(settings.resolve(settings.rules.path))
-    guards = Guards(
-        max_replies_per_thread=settings.rules.max_replies_per_thread,
-        author_cooldown=timedelta(minutes=settings.rules.author_cooldown_minutes),
-    )
-    return RuleEngine(rules, brand=settings.brand.name, guards=guards)
+    return engine_from_settings(settings)
 
 
 def build_runtime(

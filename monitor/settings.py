@@ -10,10 +10,9 @@ import difflib
 import os
 import re
 import typing
-from datetime import date, time
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -25,7 +24,8 @@ from pydantic import (
     model_validator,
 )
 
-from monitor.calendar import WEEKDAYS, AlwaysOpen, BusinessCalendar
+from monitor.calendar import BusinessCalendar
+from monitor.rules.hours import OpeningHours, parse_week, parse_zone
 from monitor.sources.reddit_settings import (
     RedditInboxSourceConfig,
     RedditResponderConfig,
@@ -176,56 +176,36 @@ class Processing(Strict):
     batch_size: int = Field(default=200, ge=1, le=10_000)
 
 
-Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-WORKWEEK: list[Weekday] = ["mon", "tue", "wed", "thu", "fri"]
-
-
-class BusinessHours(Strict):
-    timezone: str = "UTC"
-    days: list[Weekday] = Field(default_factory=lambda: list(WORKWEEK), min_length=1)
-    hours: str = Field(default="09:00-17:00", pattern=r"^\d\d:\d\d-\d\d:\d\d$")
-    holidays: list[date] = Field(default_factory=list)
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, name: str) -> str:
-        try:
-            ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {name!r} (use an IANA name such as Europe/London)"
-            ) from None
-        return name
-
-    @field_validator("hours")
-    @classmethod
-    def _opens_before_closing(cls, span: str) -> str:
-        opens, closes = (time.fromisoformat(part) for part in span.split("-"))
-        if opens >= closes:
-            raise ValueError(f"opening time must be before closing time in {span!r}")
-        return span
-
-    def calendar(self) -> BusinessCalendar:
-        opens, closes = (time.fromisoformat(part) for part in self.hours.split("-"))
-        return BusinessCalendar(
-            zone=ZoneInfo(self.timezone),
-            open_days=frozenset(WEEKDAYS.index(d) for d in self.days),
-            opens=opens,
-            closes=closes,
-            holidays=frozenset(self.holidays),
-        )
-
-
 class Team(Strict):
     name: str = Field(min_length=1)
     first_response_minutes: int = Field(default=60, ge=1)
     # Minutes before the deadline at which check_sla warns.
     sla_warning_minutes: int = Field(default=15, ge=0)
     channels: list[str] = Field(default_factory=list)
-    business_hours: BusinessHours | None = None
+    # Business hours and holidays, in the team's own time zone: rules match on them and
+    # the SLA clock stops outside them. No table: open around the clock.
+    timezone: str = "UTC"
+    business_hours: dict[str, str] = Field(default_factory=dict)  # {"mon-fri": "09:00-17:00"}
+    holidays: list[date] = Field(default_factory=list)
 
-    def calendar(self) -> BusinessCalendar | AlwaysOpen:
-        return self.business_hours.calendar() if self.business_hours else AlwaysOpen()
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        parse_zone(name)
+        return name
+
+    @field_validator("business_hours")
+    @classmethod
+    def _readable_hours(cls, table: dict[str, str]) -> dict[str, str]:
+        parse_week(table)
+        return table
+
+    def opening_hours(self) -> OpeningHours:
+        week = parse_week(self.business_hours)
+        return OpeningHours(parse_zone(self.timezone), week, frozenset(self.holidays))
+
+    def calendar(self) -> BusinessCalendar:
+        return BusinessCalendar(self.opening_hours())
 
 
 class Channel(Strict):

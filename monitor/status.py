@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from monitor import cases
 from monitor.domain import ActionStatus
+from monitor.rules.reload import RULES_STATE
 from monitor.runtime import Runtime
 from monitor.store.models import ActionRow, Case, SourceState, Usage
 
@@ -102,7 +103,7 @@ def _problems(status: Status, configured: set[str], now: datetime) -> list[str]:
     problems = []
     for source in status.sources:
         if source.name not in configured:
-            if source.name == "rules" and source.last_error:
+            if source.name == RULES_STATE and source.last_error:
                 problems.append(f"rules: last reload failed: {source.last_error}")
             continue
         if source.next_poll_at is not None and source.next_poll_at > now + STOPPED_AFTER:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -38,6 +39,16 @@ def _postgres_available() -> bool:
 PG_OK = _postgres_available()
 if not PG_OK and os.environ.get("INCHANNEL_REQUIRE_POSTGRES"):
     raise RuntimeError(f"PostgreSQL is required but not reachable at {PG_ADMIN_URL}")
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """`inchannel run` configures the root logger; undo it so tests do not leak into each other."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -93,6 +104,8 @@ def settings_for(tmp_path: Path, db_url: str, feed: Path, **overrides: Any) -> S
             "reddit": {"type": "recording", "path": None},
         },
         "rules": {"path": str(REPO / "config" / "rules")},
+        # The shipped rules escalate to these teams; an unknown team is a config error.
+        "teams": [{"name": n} for n in ("care", "billing", "tech", "international")],
         "base_dir": tmp_path,
     }
     data.update(overrides)

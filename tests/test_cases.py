@@ -8,16 +8,20 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from monitor.calendar import AlwaysOpen
 from monitor.domain import ActionKind, ActionStatus, CaseState
 from monitor.pipeline import check_sla, dispatch_outbox, run_cycle
 from monitor.runtime import Runtime
-from monitor.settings import BusinessHours
+from monitor.settings import Team
 from monitor.store.models import ActionRow, Case, Event
 from tests.conftest import RuntimeFactory, mention
 from tests.fakeapi import FakeAPI, Reply
 
-LONDON = BusinessHours(timezone="Europe/London", hours="09:00-17:00", holidays=["2026-12-25"])
+LONDON = Team(
+    name="care",
+    timezone="Europe/London",
+    business_hours={"mon-fri": "09:00-17:00"},
+    holidays=["2026-12-25"],
+)
 
 
 def actions(rt: Runtime, *where: Any) -> list[ActionRow]:
@@ -31,7 +35,9 @@ def the_case(rt: Runtime) -> Case:
 
 
 def test_draft_waits_for_approval_and_is_never_dispatched(make_runtime: RuntimeFactory) -> None:
-    rt = make_runtime([mention(1, "@acme can I pay with PayPal at checkout?")])
+    rt = make_runtime(
+        [mention(1, "@acme how do I change the delivery address on an order I placed yesterday?")]
+    )
     run_cycle(rt)
     (draft,) = actions(rt)
     assert draft.status == ActionStatus.DRAFT
@@ -47,7 +53,12 @@ def test_escalation_notifies_team_channel_and_retries_when_down(
     with FakeAPI() as hook:
         hook.add("POST", "/hook", Reply(503), Reply(200, body=b"ok"))
         channels = {"care-chat": {"url": f"json://{hook.base_url.removeprefix('http://')}/hook"}}
-        teams = [{"name": "care", "channels": ["care-chat"]}, {"name": "tech"}, {"name": "billing"}]
+        teams = [
+            {"name": "care", "channels": ["care-chat"]},
+            {"name": "tech"},
+            {"name": "billing"},
+            {"name": "international"},
+        ]
         rt = make_runtime([mention(1, "@acme you are idiots")], channels=channels, teams=teams)
         run_cycle(rt)
         (notify,) = actions(rt, ActionRow.kind == ActionKind.NOTIFY)
@@ -72,7 +83,7 @@ def test_unknown_channel_in_team_is_a_config_error(make_runtime: RuntimeFactory)
 
 def test_sla_warns_then_breaches_once_each(make_runtime: RuntimeFactory) -> None:
     teams = [{"name": "care", "first_response_minutes": 60, "sla_warning_minutes": 15}]
-    teams += [{"name": "tech"}, {"name": "billing"}]
+    teams += [{"name": "tech"}, {"name": "billing"}, {"name": "international"}]
     rt = make_runtime([mention(1, "@acme you are idiots")], teams=teams)
     run_cycle(rt)
     opened = the_case(rt).opened_at
@@ -123,18 +134,17 @@ def test_business_minutes_between_skips_nights_and_weekends() -> None:
     calendar = LONDON.calendar()
     assert calendar.minutes_between(at("2026-11-20T16:00"), at("2026-11-23T10:00")) == 120
     assert calendar.minutes_between(at("2026-11-23T10:00"), at("2026-11-20T16:00")) == -120
-    assert AlwaysOpen().minutes_between(at("2026-11-20T16:00"), at("2026-11-21T16:00")) == 1440
+    always = Team(name="night-shift").calendar()
+    assert always.minutes_between(at("2026-11-20T16:00"), at("2026-11-21T16:00")) == 1440
+    assert always.add_minutes(at("2026-11-21T23:30"), 60) == at("2026-11-22T00:30")
 
 
-@pytest.mark.parametrize(
-    ("hours", "message"),
-    [
-        ({"timezone": "Mars/Olympus"}, "unknown time zone 'Mars/Olympus'"),
-        ({"hours": "17:00-09:00"}, "opening time must be before closing time"),
-        ({"hours": "9-5"}, "String should match pattern"),
-        ({"days": []}, "List should have at least 1 item"),
-    ],
-)
-def test_bad_business_hours(hours: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        BusinessHours.model_validate(hours)
+def test_split_shifts_and_short_saturdays() -> None:
+    team = Team(
+        name="care",
+        timezone="UTC",
+        business_hours={"mon-fri": "09:00-12:00, 13:00-17:00", "sat": "10:00-12:00"},
+    )
+    calendar = team.calendar()
+    assert calendar.add_minutes(at("2026-11-20T11:30"), 60) == at("2026-11-20T13:30")
+    assert calendar.add_minutes(at("2026-11-20T16:30"), 60) == at("2026-11-21T10:30")

@@ -11,6 +11,8 @@ from monitor.cli import main
 from monitor.settings import XMentionsSourceConfig, load_settings
 from monitor.yamlpos import ConfigError
 
+# The shipped rules escalate to these teams.
+TEAMS = "teams: [{name: care}, {name: tech}, {name: billing}, {name: international}]\n"
 HEAD = "brand: {name: Acme, accounts: {x: [acme]}}\n"
 X = 'x:\n  user_id: "783214"\n  bearer_token: ${X_BEARER}\n'
 MENTIONS = "sources:\n  - {name: m, type: x_mentions}\n"
@@ -102,7 +104,8 @@ def test_check_config_accepts_an_x_setup(tmp_path: Path, monkeypatch: pytest.Mon
     path = tmp_path / "c.yaml"
     rules = Path(__file__).resolve().parents[1] / "config" / "rules"
     search = "  - {name: s, type: x_search, query: 'acme -is:retweet'}\n"
-    path.write_text(HEAD + MENTIONS + search + X + f"rules: {{path: {rules}}}\n", encoding="utf-8")
+    text = HEAD + MENTIONS + search + X + f"rules: {{path: {rules}}}\n" + TEAMS
+    path.write_text(text, encoding="utf-8")
     monkeypatch.setenv("X_BEARER", "t0ken")
     result = CliRunner().invoke(main, ["check-config", "--config", str(path)])
     assert result.exit_code == 0, result.output

@@ -49,6 +49,7 @@ def test_status_shows_usage_cost_rate_limit_gap_and_error(
         "brand: {name: Acme, accounts: {x: [acme]}}\n"
         f"database: {{url: '{db_url}'}}\n"
         f"rules: {{path: {REPO / 'config' / 'rules'}}}\n"
+        "teams: [{name: care}, {name: tech}, {name: billing}, {name: international}]\n"
         "sources: [{name: mentions, type: x_mentions}]\n"
         "x: {user_id: '783214', bearer_token: t}\n",
         encoding="utf-8",

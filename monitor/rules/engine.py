@@ -1,27 +1,33 @@
-"""Turn one inbound message into a Decision: which rules matched and what to do."""
+"""Turn one inbound message into a Decision: which rules matched and what to do.
+
+The guards at the end hold whatever the rules say (DESIGN rule 3): the brand's own
+posts are never acted on, a thread gets at most N bot replies, an author at most one
+per cooldown window, a post that forbids replies gets none, and a reply too long for
+the platform goes to a person instead of being truncated.
+"""
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import timedelta
 
-from monitor.domain import Decision, Escalation, Mention, PlannedReply, Platform, Score
-from monitor.rules.model import Rule, fill
+from monitor.domain import (
+    Decision,
+    Escalation,
+    Mention,
+    MessageKind,
+    PlannedReply,
+    Platform,
+    Score,
+)
+from monitor.rules.context import Context, Facts
+from monitor.rules.index import RuleIndex
+from monitor.rules.model import RuleSet, evaluation_order
+from monitor.rules.outcome import Outcome, RulePlan, Teams, plan
+from monitor.rules.templates import PLATFORM_LIMITS, fill, first_name, matched_text
 
-DEFAULT_TEAM = "care"
-
-
-@dataclass(frozen=True, slots=True)
-class Context:
-    """Everything a rule may look at besides the mention and its score."""
-
-    now: datetime
-    case_ref: str
-    own_post: bool = False
-    bot_replies_in_thread: int = 0
-    last_bot_reply_to_author_at: datetime | None = None
+__all__ = ["Context", "Guards", "RuleEngine", "Teams"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,116 +38,122 @@ class Guards:
 
 class RuleEngine:
     def __init__(
-        self, rules: Sequence[Rule], *, brand: str = "", guards: Guards | None = None
+        self,
+        ruleset: RuleSet,
+        *,
+        brand: str = "",
+        own_handles: Mapping[Platform, frozenset[str]] | None = None,
+        guards: Guards | None = None,
+        teams: Teams | None = None,
+        limits: Mapping[Platform, int] = PLATFORM_LIMITS,
     ) -> None:
-        # Safety rules (ignore/stop) run first, as AutoModerator runs removals first;
-        # then by explicit priority (higher first), then file order.
-        self.rules = sorted(
-            rules,
-            key=lambda r: (not (r.spec.then.ignore or r.spec.then.stop), -r.spec.priority, r.order),
-        )
+        self.ruleset = ruleset
+        self.rules = evaluation_order(ruleset.rules)
         self.brand = brand
+        self.own_handles = own_handles or {}
         self.guards = guards or Guards()
+        self.teams = teams or Teams({})
+        self.limits = limits
+        self._index = RuleIndex(self.rules)
+        self._plans = [plan(rule, self.teams) for rule in self.rules]
+        # Reply variants rotate per rule so consecutive replies differ: X rejects
+        # duplicate text and suspends apps that post it.
+        self._turns: dict[str, int] = {}
+
+    @property
+    def version(self) -> str:
+        return self.ruleset.version
 
     def decide(self, mention: Mention, score: Score, context: Context) -> Decision:
-        if context.own_post:
+        if self._is_own(mention, context):
             return Decision(ignored=True, notes=("guard: the brand's own post is never acted on",))
-        matched: list[str] = []
-        tags: list[str] = []
-        reply: PlannedReply | None = None
-        escalation: Escalation | None = None
-        for rule in self.rules:
-            hit = _match(rule, mention, score)
-            if hit is None:
-                continue
-            matched.append(rule.name)
-            then = rule.spec.then
-            if then.ignore:
-                return Decision(matched=tuple(matched), ignored=True, tags=tuple(tags))
-            tags.extend(t for t in then.tag or [] if t not in tags)
-            if escalation is None and then.escalate is not None:
-                spec = then.escalate
-                escalation = Escalation(rule.name, spec.team, spec.priority, spec.reason)
-            if reply is None and (then.reply or then.draft):
-                reply = self._reply(rule, mention, context, hit, escalation)
-            if then.stop:
+        facts = Facts(mention, score, context)
+        outcome = Outcome()
+        for step in self._candidates(facts):
+            if step.rule.matcher.find(facts) is not None and outcome.add(step):
                 break
-        return self._guard(
-            Decision(tuple(matched), reply, escalation, tuple(tags)), mention, context
+        if outcome.ignored:
+            return Decision(matched=tuple(outcome.matched), tags=tuple(outcome.tags), ignored=True)
+        decision = Decision(
+            matched=tuple(outcome.matched),
+            reply=self._reply(outcome, facts),
+            escalation=outcome.escalation,
+            tags=tuple(outcome.tags),
+            assignee=outcome.assignee,
+            priority=outcome.priority,
         )
+        return self._guard(decision, mention, context)
 
-    def _reply(
-        self,
-        rule: Rule,
-        mention: Mention,
-        context: Context,
-        hit: str,
-        escalation: Escalation | None,
-    ) -> PlannedReply:
-        then = rule.spec.then
-        variants = then.reply or then.draft or []
-        # Rotate variants per mention so repeated replies differ: X rejects duplicate
-        # text and suspends apps that post it.
-        digest = hashlib.sha256(f"{rule.name}:{mention.external_id}".encode()).digest()
-        template = variants[digest[0] % len(variants)]
+    def _candidates(self, facts: Facts) -> list[RulePlan]:
+        plans = self._plans
+        return [plans[i] for i in self._index.candidates(facts)]
+
+    def _is_own(self, mention: Mention, context: Context) -> bool:
+        own = self.own_handles.get(mention.platform, frozenset())
+        handle = mention.author.handle.lower().lstrip("@")
+        return context.own_post or mention.kind is MessageKind.OWN or handle in own
+
+    def _reply(self, outcome: Outcome, facts: Facts) -> PlannedReply | None:
+        rule = outcome.reply_rule
+        if rule is None:
+            return None
+        variants = rule.spec.then.templates
+        turn = self._turns.get(rule.name, 0)
+        self._turns[rule.name] = turn + 1
+        template = variants[turn % len(variants)]
+        mention = facts.mention
+        author = mention.author
         values = {
-            "author": _display_handle(mention),
-            "first_name": _first_name(mention),
-            "case": context.case_ref,
-            "team": escalation.team if escalation else DEFAULT_TEAM,
-            "match": hit,
+            "author": ("u/" if mention.platform is Platform.REDDIT else "@") + author.handle,
+            "first_name": first_name(author.display_name, author.handle),
+            "case": facts.context.case_ref,
+            "team": outcome.escalation.team if outcome.escalation else self.teams.default,
+            # Checks match fast on lower-cased words; the reply shows the customer's own
+            # spelling, found again only when a template asks for it.
+            "match": matched_text(rule.matcher.matched_text(facts))
+            if "{match}" in template
+            else "",
             "brand": self.brand,
         }
-        return PlannedReply(rule.name, fill(template, values), draft=not then.reply)
+        return PlannedReply(rule.name, fill(template, values), draft=rule.spec.then.reply is None)
 
     def _guard(self, decision: Decision, mention: Mention, context: Context) -> Decision:
-        if decision.reply is None or decision.reply.draft:
+        reply = decision.reply
+        if reply is None:
             return decision
-        reason = self._blocked(mention, context)
+        reason = self._blocked(reply, mention, context)
         if reason is None:
             return decision
         escalation = decision.escalation
-        if escalation is None and not mention.reply_allowed:
-            escalation = Escalation("guard", DEFAULT_TEAM, reason=reason)
-        return Decision(
-            decision.matched, None, escalation, decision.tags, notes=(f"guard: {reason}",)
+        if escalation is None and reason.hands_over:
+            escalation = Escalation(
+                "guard",
+                self.teams.default,
+                reason=reason.text,
+                sla_minutes=self.teams.sla_minutes.get(self.teams.default),
+            )
+        return replace(
+            decision, reply=None, escalation=escalation, notes=(f"guard: {reason.text}",)
         )
 
-    def _blocked(self, mention: Mention, context: Context) -> str | None:
+    def _blocked(self, reply: PlannedReply, mention: Mention, context: Context) -> _Block | None:
         if not mention.reply_allowed:
-            return "the author does not allow replies to this post"
+            return _Block("the author does not allow replies to this post", hands_over=True)
+        limit = self.limits[mention.platform]
+        if len(reply.text) > limit:
+            text = f"the filled reply has {len(reply.text)} characters, over the {limit} limit"
+            return _Block(text, hands_over=True)
+        if reply.draft:
+            return None  # a person approves drafts; the caps below are for the bot
         if context.bot_replies_in_thread >= self.guards.max_replies_per_thread:
-            return f"already {context.bot_replies_in_thread} bot replies in this thread"
+            return _Block(f"already {context.bot_replies_in_thread} bot replies in this thread")
         last = context.last_bot_reply_to_author_at
         if last is not None and context.now - last < self.guards.author_cooldown:
-            return "author cooldown: the bot replied to this author recently"
+            return _Block("author cooldown: the bot replied to this author recently")
         return None
 
 
-def _match(rule: Rule, mention: Mention, score: Score) -> str | None:
-    """The matched text ("" when the rule has no text check), or None for no match."""
-    match = rule.spec.match
-    if match.platform is not None and mention.platform.value not in match.platform:
-        return None
-    if match.kind is not None and mention.kind not in match.kind:
-        return None
-    if match.label is not None and score.label not in match.label:
-        return None
-    if match.compound_below is not None and not score.compound < match.compound_below:
-        return None
-    if match.compound_above is not None and not score.compound > match.compound_above:
-        return None
-    if rule.pattern is None:
-        return ""
-    found = rule.pattern.search(mention.text)
-    return found.group(0) if found else None
-
-
-def _display_handle(mention: Mention) -> str:
-    prefix = "u/" if mention.platform is Platform.REDDIT else "@"
-    return prefix + mention.author.handle
-
-
-def _first_name(mention: Mention) -> str:
-    name = mention.author.display_name.strip().split()
-    return name[0] if name else mention.author.handle
+@dataclass(frozen=True, slots=True)
+class _Block:
+    text: str
+    hands_over: bool = False  # the customer still needs an answer: escalate

@@ -1,147 +1,130 @@
-"""Rule files: one YAML document per rule, validated with file:line:col errors."""
+"""Rule files: one YAML document per rule, validated with file:line:col errors.
+
+The top-level keys and ``then:`` are validated by pydantic (this is the config edge);
+``match:`` has AutoModerator-style keys (``~text (regex)``) and is parsed by
+monitor.rules.matching. Cross-rule checks (templates, teams, unreachable rules) are in
+monitor.rules.lint.
+"""
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from monitor.domain import Label, MessageKind, Priority
-from monitor.settings import validation_problems
-from monitor.yamlpos import ConfigError, Document, Problem, load_documents
-
-PLACEHOLDERS = frozenset({"author", "first_name", "case", "team", "match", "brand"})
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-
-
-def template_problems(template: str) -> list[str]:
-    """Placeholders a template uses that are not on the whitelist."""
-    return [
-        f"unknown placeholder {{{name}}}; allowed: {', '.join(sorted(PLACEHOLDERS))}"
-        for name in _PLACEHOLDER.findall(template)
-        if name not in PLACEHOLDERS
-    ]
-
-
-def fill(template: str, values: dict[str, str]) -> str:
-    """Fill whitelisted placeholders. Values are inserted verbatim and never re-read as a
-    template, so a customer writing "{case}" in a mention changes nothing."""
-    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+from monitor.domain import Priority
+from monitor.rules.checks import AllOf
+from monitor.yamlpos import Document, Loc, Problem, format_loc
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Match(Strict):
-    platform: list[Literal["x", "reddit"]] | None = None
-    kind: list[MessageKind] | None = None
-    text: list[str] | None = None  # words or phrases, case-insensitive, any of them
-    label: list[Label] | None = None
-    compound_below: float | None = Field(default=None, ge=-1, le=1)
-    compound_above: float | None = Field(default=None, ge=-1, le=1)
-
-    @field_validator("platform", "kind", "text", "label", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: object) -> object:
-        return [value] if isinstance(value, str) else value
+def _one_or_many(value: object) -> object:
+    return [value] if isinstance(value, str) else value
 
 
 class EscalateSpec(Strict):
-    team: str
+    team: str = Field(min_length=1)
     priority: Priority = Priority.NORMAL
+    sla_minutes: int | None = Field(default=None, ge=1)  # default: the team's own
+    channels: list[str] = Field(default_factory=list)
     reason: str = ""
+
+    _listify = field_validator("channels", mode="before")(_one_or_many)
 
 
 class Then(Strict):
-    reply: list[str] | None = None
-    draft: list[str] | None = None
+    reply: list[str] | None = Field(default=None, min_length=1)
+    draft: list[str] | None = Field(default=None, min_length=1)
     escalate: EscalateSpec | None = None
     tag: list[str] | None = None
+    assign: str | None = Field(default=None, min_length=1)
+    set_priority: Priority | None = None
     ignore: bool = False
     stop: bool = False
 
-    @field_validator("reply", "draft", "tag", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: object) -> object:
-        return [value] if isinstance(value, str) else value
+    _listify = field_validator("reply", "draft", "tag", mode="before")(_one_or_many)
 
-    @field_validator("reply", "draft")
-    @classmethod
-    def _known_placeholders(cls, templates: list[str] | None) -> list[str] | None:
-        for template in templates or []:
-            problems = template_problems(template)
-            if problems:
-                raise ValueError(problems[0])
-        return templates
+    @model_validator(mode="after")
+    def _coherent(self) -> Then:
+        acting = [
+            k for k in ("reply", "draft", "escalate", "assign", "set_priority") if getattr(self, k)
+        ]
+        if self.reply and self.draft:
+            raise ValueError("choose reply (posted) or draft (approved by a person), not both")
+        if self.ignore and acting:
+            raise ValueError(f"ignore stores the mention and does nothing else; remove {acting[0]}")
+        if not acting and not (self.tag or self.ignore or self.stop):
+            raise ValueError("a rule needs at least one action (reply, draft, escalate, ...)")
+        return self
+
+    @property
+    def templates(self) -> list[str]:
+        return self.reply or self.draft or []
+
+    @property
+    def terminal(self) -> bool:
+        """Safety rules: they run before acting rules and end evaluation when they match."""
+        return self.ignore or self.stop
 
 
 class RuleSpec(Strict):
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=100)
     description: str = ""
     enabled: bool = True
     priority: int = 0
-    match: Match = Match()
+    match: Any = None  # parsed by monitor.rules.matching
     then: Then
+    allow_redirect: bool = False
+    redirect_reason: str = ""
 
 
+@dataclass(frozen=True, eq=False)
 class Rule:
-    """A validated rule with its text patterns compiled once."""
+    """A validated rule with its checks compiled once."""
 
-    __slots__ = ("file", "line", "order", "pattern", "spec")
-
-    def __init__(self, spec: RuleSpec, file: str, line: int, order: int) -> None:
-        self.spec = spec
-        self.file = file
-        self.line = line
-        self.order = order
-        words = spec.match.text or []
-        alternatives = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
-        self.pattern = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.I) if words else None
+    spec: RuleSpec
+    matcher: AllOf
+    doc: Document
+    order: int
 
     @property
     def name(self) -> str:
         return self.spec.name
 
+    @property
+    def file(self) -> str:
+        return self.doc.file
 
-def load_rules(directory: Path) -> list[Rule]:
-    """Every enabled rule in ``directory/*.yaml``, in file then document order."""
-    problems: list[Problem] = []
-    rules: list[Rule] = []
-    seen: dict[str, str] = {}
-    files = sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
-    for path in files:
-        try:
-            documents = load_documents(path)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-            continue
-        for doc in documents:
-            rule = _rule(doc, len(rules), problems)
-            if rule is None:
-                continue
-            if rule.name in seen:
-                problems.append(
-                    doc.problem(("name",), f"duplicate rule name, first in {seen[rule.name]}")
-                )
-                continue
-            seen[rule.name] = f"{rule.file}:{rule.line}"
-            if rule.spec.enabled:
-                rules.append(rule)
-    if problems:
-        raise ConfigError(problems)
-    return rules
+    @property
+    def line(self) -> int:
+        return self.doc.start_line
+
+    def problem(self, loc: Loc, message: str, *, warning: bool = False) -> Problem:
+        return rule_problem(self.doc, self.name, loc, message, warning=warning)
 
 
-def _rule(doc: Document, order: int, problems: list[Problem]) -> Rule | None:
-    if not isinstance(doc.data, dict):
-        problems.append(doc.problem((), "a rule must be a mapping with name:, match: and then:"))
-        return None
-    try:
-        spec = RuleSpec.model_validate(doc.data)
-    except ValidationError as exc:
-        problems.extend(validation_problems(doc, exc, RuleSpec))
-        return None
-    return Rule(spec, doc.file, doc.start_line, order)
+def rule_problem(
+    doc: Document, name: str, loc: Loc, message: str, *, warning: bool = False
+) -> Problem:
+    """A problem printed as ``file:line:col: rule 'name': key: message``."""
+    line, col = doc.where(loc)
+    where = format_loc(loc)
+    text = f"{where}: {message}" if where else message
+    return Problem(doc.file, line, col, f"rule '{name}'", text, warning)
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    rules: tuple[Rule, ...]
+    version: str  # content hash of the rules folder
+    warnings: tuple[Problem, ...] = field(default=())
+
+
+def evaluation_order(rules: tuple[Rule, ...] | list[Rule]) -> list[Rule]:
+    """Safety rules (ignore/stop) first, as AutoModerator runs removals first; then by
+    explicit priority, higher first; then file order."""
+    return sorted(rules, key=lambda r: (not r.spec.then.terminal, -r.spec.priority, r.order))

@@ -43,6 +43,7 @@ DEFAULT_OVERLAY: Mapping[str, float] = {
     "cancelled": -1.5,  # -1.0
     "canceled": -1.5,
     "delayed": -1.3,  # -0.9
+    "broken": -1.5,  # absent from VADER: "arrived broken" read as no sentiment
     "crashed": -1.7,
     "crashes": -1.7,
     "crashing": -1.7,

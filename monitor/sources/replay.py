@@ -56,6 +56,9 @@ def parse_mention(obj: Any) -> Mention:
         display_name=str(obj.get("author_name") or ""),
         followers=_optional_int(obj, "author_followers"),
         verified=bool(obj.get("author_verified", False)),
+        account_created_at=(
+            None if obj.get("author_created_at") is None else _timestamp(obj["author_created_at"])
+        ),
     )
     return Mention(
         platform=platform,

@@ -1,0 +1,1 @@
+"""Rules: reviewed YAML files that decide what the bot does with each mention."""

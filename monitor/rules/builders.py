@@ -1,0 +1,202 @@
+"""Builders for the leaf checks of a ``match:`` block: one function per kind of value.
+
+Each takes the raw YAML value and returns a compiled check, or records an error with
+its location and returns None. monitor.rules.matching dispatches to them by key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from monitor.rules.checks import Check, Compare, Flag, OneOf, OpenHours, Pattern
+from monitor.rules.compare import Comparison, parse_comparison
+from monitor.rules.hours import OpeningHours
+from monitor.rules.textmatch import CompiledText, compile_text, regex_problem
+from monitor.yamlpos import Loc
+
+Errors = list[tuple[Loc, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class MatchEnv:
+    teams: Mapping[str, OpeningHours]
+    rules_dir: Path
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    kind: str  # enum, strings, text, glob, compare, flag, hours, files, block, not, any
+    attribute: str = ""
+    choices: tuple[str, ...] = ()
+    units: Mapping[str, float] | None = None
+
+
+def _strings(value: Any, loc: Loc, errors: Errors) -> list[str] | None:
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        errors.append((loc, "an empty list matches nothing; remove the key instead"))
+        return None
+    for index, item in enumerate(items):
+        if not isinstance(item, str) or not item.strip():
+            where = (*loc, index) if isinstance(value, list) else loc
+            errors.append((where, f"expected a non-empty string, not {describe(item)}"))
+            return None
+    return [str(item) for item in items]
+
+
+def describe(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    return {dict: "a mapping", list: "a list", bool: "true/false"}.get(type(value), repr(value))
+
+
+Builder = Callable[[Any, Loc, str, Spec, bool, tuple[str, ...], MatchEnv, Errors], Check | None]
+
+
+def enum_check(
+    value: Any, loc: Loc, key: str, spec: Spec, negate: bool, _m: tuple[str, ...],
+    _env: MatchEnv, errors: Errors,
+) -> Check | None:  # fmt: skip
+    items = _strings(value, loc, errors)
+    if items is None:
+        return None
+    for item in items:
+        if item.lower() not in spec.choices:
+            guess = difflib.get_close_matches(item.lower(), spec.choices, n=1)
+            hint = f"did you mean {guess[0]!r}?" if guess else f"allowed: {', '.join(spec.choices)}"
+            errors.append((loc, f"unknown {key.rsplit('.', 1)[-1]} {item!r}; {hint}"))
+            return None
+    return OneOf(key, spec.attribute, [i.lower() for i in items], negate)
+
+
+def strings_check(
+    value: Any, loc: Loc, key: str, spec: Spec, negate: bool, _m: tuple[str, ...],
+    _env: MatchEnv, errors: Errors,
+) -> Check | None:  # fmt: skip
+    items = _strings(value, loc, errors)
+    if items is None:
+        return None
+    if spec.attribute in ("handle", "lang"):
+        items = [_normal_handle(i) if spec.attribute == "handle" else i.lower() for i in items]
+    return OneOf(key, spec.attribute, items, negate)
+
+
+def _normal_handle(handle: str) -> str:
+    handle = handle.strip().lower()
+    return handle.removeprefix("u/").lstrip("@")
+
+
+def text_check(
+    value: Any, loc: Loc, key: str, spec: Spec, negate: bool, modifiers: tuple[str, ...],
+    _env: MatchEnv, errors: Errors,
+) -> Check | None:  # fmt: skip
+    items = _strings(value, loc, errors)
+    if items is None:
+        return None
+    if "regex" in modifiers:
+        for index, item in enumerate(items):
+            problem = regex_problem(item)
+            if problem:
+                errors.append(((*loc, index) if isinstance(value, list) else loc, problem))
+                return None
+    signature_key = f"{key} ({', '.join(sorted(modifiers))})" if modifiers else key
+    check = Pattern(signature_key, spec.attribute, compile_text(items, modifiers), negate)
+    if not negate and "regex" not in modifiers:
+        # Plain words: the linter compares word sets, so a superset list is detected.
+        check.signature = (signature_key, negate, frozenset(i.lower() for i in items))
+    return check
+
+
+def glob_check(
+    value: Any, loc: Loc, key: str, spec: Spec, negate: bool, _m: tuple[str, ...],
+    _env: MatchEnv, errors: Errors,
+) -> Check | None:  # fmt: skip
+    items = _strings(value, loc, errors)
+    if items is None:
+        return None
+    regex = re.compile("|".join(fnmatch.translate(i) for i in items), re.IGNORECASE)
+    return Pattern(key, spec.attribute, CompiledText(regex, rest=regex), negate)
+
+
+def compare_check(
+    value: Any, loc: Loc, key: str, spec: Spec, negate: bool, _m: tuple[str, ...],
+    _env: MatchEnv, errors: Errors,
+) -> Check | None:  # fmt: skip
+    items = value if isinstance(value, list) else [value]
+    comparisons: list[Comparison] = []
+    for item in items:
+        try:
+            comparisons.append(parse_comparison(item, units=dict(spec.units or {"": 1.0})))
+        except ValueError as exc:
+            errors.append((loc, str(exc)))
+            return None
+    if not comparisons:
+        errors.append((loc, "an empty list matches nothing; remove the key instead"))
+        return None
+    return Compare(key, spec.attribute, comparisons, negate)
+
+
+def flag_check(
+    value: Any, loc: Loc, key: str, spec: Spec, _n: bool, _m: tuple[str, ...],
+    _env: MatchEnv, errors: Errors,
+) -> Check | None:  # fmt: skip
+    if not isinstance(value, bool):
+        errors.append((loc, f"expected true or false, not {describe(value)}"))
+        return None
+    return Flag(key, spec.attribute, value)
+
+
+def hours_check(
+    value: Any, loc: Loc, key: str, _s: Spec, negate: bool, _m: tuple[str, ...],
+    env: MatchEnv, errors: Errors,
+) -> Check | None:  # fmt: skip
+    items = _strings(value, loc, errors)
+    if items is None:
+        return None
+    for team in items:
+        if team not in env.teams:
+            errors.append((loc, unknown_team(team, env.teams)))
+            return None
+    return OpenHours(key, {team: env.teams[team] for team in items}, negate)
+
+
+def unknown_team(team: str, teams: Mapping[str, object]) -> str:
+    guess = difflib.get_close_matches(team, list(teams), n=1)
+    hint = f"did you mean {guess[0]!r}?" if guess else f"teams: {', '.join(teams) or 'none'}"
+    return f"unknown team {team!r} (teams are defined in the config); {hint}"
+
+
+def files_check(
+    value: Any, loc: Loc, key: str, spec: Spec, negate: bool, _m: tuple[str, ...],
+    env: MatchEnv, errors: Errors,
+) -> Check | None:  # fmt: skip
+    items = _strings(value, loc, errors)
+    if items is None:
+        return None
+    handles: list[str] = []
+    for item in items:
+        loaded = _read_handles(env.rules_dir, item)
+        if isinstance(loaded, str):
+            errors.append((loc, loaded))
+            return None
+        handles.extend(loaded)
+    return OneOf(key, spec.attribute, handles, negate)
+
+
+def _read_handles(rules_dir: Path, name: str) -> list[str] | str:
+    """Handles from a list file inside the rules folder, or an error message."""
+    path = (rules_dir / name).resolve()
+    if not path.is_relative_to(rules_dir.resolve()):
+        return f"list file {name!r} must be inside the rules folder (hot reload watches it)"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"cannot read list file {name!r}: {getattr(exc, 'strerror', None) or exc}"
+    lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
+    return [_normal_handle(line) for line in lines if line]

@@ -1,0 +1,236 @@
+"""Compiled match checks. Each returns the matched text ("" when it has none) or None.
+
+Every check is built once at load time. ``signature`` describes what the check accepts
+so the linter can tell when an earlier ``stop`` rule makes a later rule unreachable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import Protocol
+
+from monitor.rules.compare import Comparison
+from monitor.rules.context import Facts
+from monitor.rules.hours import OpeningHours
+from monitor.rules.textmatch import CompiledText
+
+# (key with modifiers, negated, accepted values or a canonical text)
+Signature = tuple[str, bool, frozenset[str] | str]
+
+
+class Check(Protocol):
+    signature: Signature
+
+    def find(self, facts: Facts) -> str | None: ...
+
+
+class OneOf:
+    """A fact that must (or, negated, must not) be one of a set of values."""
+
+    __slots__ = ("get", "negate", "signature", "values")
+
+    def __init__(self, key: str, attribute: str, values: Sequence[str], negate: bool) -> None:
+        self.get = attrgetter(attribute)
+        self.values = frozenset(values)
+        self.negate = negate
+        self.signature: Signature = (key, negate, self.values)
+
+    def find(self, facts: Facts) -> str | None:
+        return "" if (self.get(facts) in self.values) is not self.negate else None
+
+
+class Flag:
+    __slots__ = ("expected", "get", "signature")
+
+    def __init__(self, key: str, attribute: str, expected: bool) -> None:
+        self.get = attrgetter(attribute)
+        self.expected = expected
+        self.signature: Signature = (key, False, str(expected))
+
+    def find(self, facts: Facts) -> str | None:
+        return "" if bool(self.get(facts)) is self.expected else None
+
+
+class Compare:
+    """A number compared with any of several comparisons (OR-ed)."""
+
+    __slots__ = ("comparisons", "get", "negate", "signature")
+
+    def __init__(
+        self, key: str, attribute: str, comparisons: Sequence[Comparison], negate: bool
+    ) -> None:
+        self.get = attrgetter(attribute)
+        self.comparisons = tuple(comparisons)
+        self.negate = negate
+        self.signature: Signature = (key, negate, frozenset(c.text for c in comparisons))
+
+    def find(self, facts: Facts) -> str | None:
+        value = self.get(facts)
+        hit = False
+        for comparison in self.comparisons:
+            if comparison.test(value):
+                hit = True
+                break
+        return "" if hit is not self.negate else None
+
+
+_UNSEEN = "\x00unseen"
+
+
+class Pattern:
+    """A text condition; the matched text is offered to templates as ``{match}``."""
+
+    __slots__ = ("get", "memo_key", "negate", "signature", "text")
+
+    def __init__(self, key: str, attribute: str, text: CompiledText, negate: bool) -> None:
+        self.get = attrgetter(attribute)
+        self.text = text
+        self.negate = negate
+        full = text.full
+        self.memo_key = f"{attribute}\x00{full.flags}\x00{full.pattern}"
+        self.signature: Signature = (key, negate, f"{full.flags}:{full.pattern}")
+
+    @property
+    def tokens(self) -> frozenset[str] | None:
+        """Words one of which the mention must contain for this check to pass (None when
+        there is no such set, or the check is negated); the engine indexes rules by them."""
+        return None if self.negate else self.text.index
+
+    def find(self, facts: Facts) -> str | None:
+        # Several rules often test the same words; each distinct test runs once.
+        found = facts.memo.get(self.memo_key, _UNSEEN)
+        if found is _UNSEEN:
+            found = facts.memo[self.memo_key] = self._search(facts)
+        if self.negate:
+            return "" if found is None else None
+        return found
+
+    def as_written(self, facts: Facts) -> str:
+        """The matched text with the mention's own spelling and case."""
+        hit = self.text.full.search(self.get(facts))
+        return "" if hit is None else hit.group(0)
+
+    def _search(self, facts: Facts) -> str | None:
+        text = self.text
+        if text.words:
+            words = facts.words
+            for word in text.words:
+                if word in words:
+                    return word
+        if text.rest is None:
+            return None
+        if text.prefilter:
+            lowered = facts.lowered
+            for literal in text.prefilter:
+                if literal in lowered:
+                    break
+            else:
+                return None
+        hit = text.rest.search(self.get(facts))
+        return None if hit is None else hit.group(0)
+
+
+class OpenHours:
+    """True while any of the named teams is within its business hours."""
+
+    __slots__ = ("hours", "last", "negate", "signature")
+
+    def __init__(self, key: str, teams: dict[str, OpeningHours], negate: bool) -> None:
+        self.hours = tuple(teams.values())
+        self.negate = negate
+        self.signature: Signature = (key, negate, frozenset(teams))
+        # The pipeline decides a whole batch at one "now": remember the last answer.
+        # One tuple, replaced whole, so a reader never sees a half-updated pair.
+        self.last: tuple[object, bool] = (None, False)
+
+    def find(self, facts: Facts) -> str | None:
+        moment, is_open = self.last
+        if moment != facts.now:
+            is_open = any(h.is_open(facts.now) for h in self.hours)
+            self.last = (facts.now, is_open)
+        return "" if is_open is not self.negate else None
+
+
+@dataclass(frozen=True, slots=True)
+class AllOf:
+    """Every check passes (keys are AND-ed); returns the first matched text."""
+
+    checks: tuple[Check, ...]
+
+    def required_tokens(self) -> frozenset[str] | None:
+        """A word set the mention must share for this block to match, if one is known."""
+        for check in self.checks:
+            if isinstance(check, Pattern) and check.tokens is not None:
+                return check.tokens
+        return None
+
+    def required_literals(self) -> tuple[str, ...]:
+        """Lower-cased literals one of which the text must contain (for regexes, which
+        the word index cannot serve); () when there is no such list."""
+        for check in self.checks:
+            if isinstance(check, Pattern) and not check.negate:
+                text = check.text
+                if not text.words and text.rest is not None and text.prefilter:
+                    return text.prefilter
+        return ()
+
+    def allowed_values(self, key: str, universe: frozenset[str]) -> frozenset[str]:
+        """The values of ``key`` this block can match at all (a top-level one-of check
+        narrows them; anything else leaves the whole universe)."""
+        allowed = universe
+        for check in self.checks:
+            name, negate, values = check.signature
+            if isinstance(check, OneOf) and name == key and isinstance(values, frozenset):
+                allowed = allowed - values if negate else allowed & values
+        return allowed
+
+    def matched_text(self, facts: Facts) -> str:
+        """What the first text condition matched, as the customer wrote it."""
+        for check in self.checks:
+            if isinstance(check, Pattern) and not check.negate:
+                return check.as_written(facts)
+        return ""
+
+    def find(self, facts: Facts) -> str | None:
+        match = ""
+        for check in self.checks:
+            found = check.find(facts)
+            if found is None:
+                return None
+            if found and not match:
+                match = found
+        return match
+
+
+class Negated:
+    """``not:`` — passes when the nested block does not match."""
+
+    __slots__ = ("inner", "signature")
+
+    def __init__(self, inner: AllOf) -> None:
+        self.inner = inner
+        sigs = sorted(repr(c.signature) for c in inner.checks)
+        self.signature: Signature = ("not", False, "|".join(sigs))
+
+    def find(self, facts: Facts) -> str | None:
+        return "" if self.inner.find(facts) is None else None
+
+
+class AnyOf:
+    """``any:`` — a list of blocks, at least one of which must match."""
+
+    __slots__ = ("blocks", "signature")
+
+    def __init__(self, blocks: Sequence[AllOf]) -> None:
+        self.blocks = tuple(blocks)
+        sigs = sorted(repr(sorted(repr(c.signature) for c in b.checks)) for b in blocks)
+        self.signature: Signature = ("any", False, "|".join(sigs))
+
+    def find(self, facts: Facts) -> str | None:
+        for block in self.blocks:
+            found = block.find(facts)
+            if found is not None:
+                return found
+        return None

@@ -1,0 +1,118 @@
+"""``inchannel rules ...``: commands for the people who write rules."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from monitor.domain import Decision, Mention, Score
+from monitor.rules.dryrun import as_json, dry_run
+
+config_option = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Config file (default: $INCHANNEL_CONFIG or ./config/inchannel.yaml).",
+)
+
+
+@click.group("rules")
+def rules() -> None:
+    """Test and inspect the rule files."""
+
+
+@rules.command("test")
+@config_option
+@click.option(
+    "--sample",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSONL mentions, one per line (the replay format, e.g. config/samples/mentions.jsonl).",
+)
+@click.option("--json", "as_json_lines", is_flag=True, help="One JSON object per mention.")
+def test_rules(config_file: Path | None, sample: Path, as_json_lines: bool) -> None:
+    """Run each mention through scoring and rules; nothing is stored or posted."""
+    from monitor.cli import settings_or_exit
+    from monitor.runtime import build_rule_engine
+    from monitor.scoring import Scorer
+    from monitor.sources.replay import load_jsonl
+
+    settings = settings_or_exit(config_file)
+    engine = build_rule_engine(settings)
+    mentions, problems = load_jsonl(sample)
+    for problem in problems:
+        click.echo(f"{sample}:{problem.line}: skipped: {problem.message}", err=True)
+    for mention, score, decision in dry_run(engine, Scorer(settings.scoring), mentions):
+        if as_json_lines:
+            click.echo(json.dumps(as_json(mention, score, decision), ensure_ascii=False))
+        else:
+            click.echo(_describe(mention, score, decision))
+    if problems:
+        sys.exit(1)
+
+
+def _printable(text: str) -> str:
+    """Mention fields are hostile input: never send control characters (terminal
+    escape sequences) to the terminal."""
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+
+
+def _describe(mention: Mention, score: Score, decision: Decision) -> str:
+    reason = f" ({_printable(score.reason)})" if score.reason else ""
+    who = _printable(f"{mention.external_id} @{mention.author.handle}")
+    lines = [
+        f"{who} {score.label.value} {score.compound:+.3f}{reason}",
+        f"  matched: {', '.join(decision.matched) or '-'}",
+    ]
+    if decision.ignored:
+        lines.append("  ignore (stored, never acted on)")
+    if decision.reply is not None:
+        kind = "draft" if decision.reply.draft else "reply"
+        lines.append(f"  {kind}: {_printable(json.dumps(decision.reply.text, ensure_ascii=False))}")
+    if decision.escalation is not None:
+        e = decision.escalation
+        sla = f", SLA {e.sla_minutes} min" if e.sla_minutes else ""
+        lines.append(f"  escalate: {e.team} ({e.priority.value}{sla}) {e.reason}".rstrip())
+    if decision.tags:
+        lines.append(f"  tags: {', '.join(decision.tags)}")
+    if decision.assignee or decision.priority:
+        lines.append(f"  assign: {decision.assignee or '-'}, priority: {decision.priority or '-'}")
+    lines.extend(f"  {note}" for note in decision.notes)
+    return "\n".join(lines)
+
+
+@rules.command("status")
+@config_option
+def rules_status(config_file: Path | None) -> None:
+    """Show the rules version the daemon runs and the last reload error, if any."""
+    from monitor.cli import fail_config
+    from monitor.rules.reload import read_rules_state
+    from monitor.settings import config_path, load_settings
+    from monitor.store.db import make_engine, session_factory
+    from monitor.yamlpos import ConfigError
+
+    # Broken rules are exactly what this command reports, so only the config must load.
+    try:
+        settings = load_settings(config_path(config_file))
+    except ConfigError as exc:
+        fail_config(exc)
+    engine = make_engine(settings.database.url)
+    try:
+        with session_factory(engine)() as session:
+            state = read_rules_state(session)
+    finally:
+        engine.dispose()
+    if state is None:
+        click.echo("no daemon has loaded rules into this database yet")
+        return
+    details, error, loaded_at = state
+    when = loaded_at.isoformat() if loaded_at else "never"
+    count = details.get("rules")
+    click.echo(f"running rules version {details.get('version')} ({count} rules, loaded {when})")
+    if error:
+        click.echo(f"rejected version {details.get('rejected_version')}:\n{error}")
+        sys.exit(1)

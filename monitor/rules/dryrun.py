@@ -1,0 +1,103 @@
+"""``inchannel rules test``: run mentions through scoring and rules, in memory only.
+
+No database, no posting. A small in-memory history stands in for the cases table so
+the thread cap, the author cooldown and "earlier cases" behave as they would live.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from monitor.domain import Decision, Mention, Score
+from monitor.rules.context import Context
+from monitor.rules.engine import RuleEngine
+from monitor.scoring import Scorer
+
+DRY_RUN_CASE = "C-TEST"
+
+
+@dataclass
+class _History:
+    replies_in_thread: dict[tuple[str, str], int] = field(default_factory=dict)
+    last_reply_to_author: dict[tuple[str, str], Any] = field(default_factory=dict)
+    threads_of_author: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    escalated_authors: set[tuple[str, str]] = field(default_factory=set)
+
+    def context(self, mention: Mention) -> Context:
+        author = (mention.platform.value, mention.author.id)
+        thread = (mention.platform.value, mention.conversation_id)
+        threads = self.threads_of_author.get(author, set())
+        return Context(
+            now=mention.created_at,
+            case_ref=DRY_RUN_CASE,
+            bot_replies_in_thread=self.replies_in_thread.get(thread, 0),
+            last_bot_reply_to_author_at=self.last_reply_to_author.get(author),
+            earlier_cases=len(threads - {mention.conversation_id}),
+            escalated_before=author in self.escalated_authors,
+        )
+
+    def record(self, mention: Mention, decision: Decision) -> None:
+        author = (mention.platform.value, mention.author.id)
+        thread = (mention.platform.value, mention.conversation_id)
+        self.threads_of_author.setdefault(author, set()).add(mention.conversation_id)
+        if decision.escalation is not None:
+            self.escalated_authors.add(author)
+        if decision.reply is not None and not decision.reply.draft:
+            self.replies_in_thread[thread] = self.replies_in_thread.get(thread, 0) + 1
+            self.last_reply_to_author[author] = mention.created_at
+
+
+def dry_run(
+    engine: RuleEngine, scorer: Scorer, mentions: list[Mention]
+) -> Iterator[tuple[Mention, Score, Decision]]:
+    """Decide every mention in order, as the daemon would, without side effects."""
+    history = _History()
+    for mention in mentions:
+        score = scorer.score(mention.text, lang=mention.lang)
+        decision = engine.decide(mention, score, history.context(mention))
+        history.record(mention, decision)
+        yield mention, score, decision
+
+
+def actions(decision: Decision) -> list[dict[str, Any]]:
+    """The decision as the list of actions ``rules test --json`` prints."""
+    out: list[dict[str, Any]] = []
+
+    def add(
+        kind: str, *, team: str | None = None, priority: str | None = None, text: str | None = None
+    ) -> None:
+        out.append({"type": kind, "team": team, "priority": priority, "text": text})
+
+    if decision.ignored:
+        add("ignore")
+    if decision.reply is not None:
+        add("draft" if decision.reply.draft else "reply", text=decision.reply.text)
+    if decision.escalation is not None:
+        escalation = decision.escalation
+        add(
+            "escalate",
+            team=escalation.team,
+            priority=escalation.priority.value,
+            text=escalation.reason or None,
+        )
+    for tag in decision.tags:
+        add("tag", text=tag)
+    if decision.assignee is not None:
+        add("assign", text=decision.assignee)
+    if decision.priority is not None:
+        add("set_priority", priority=decision.priority.value)
+    for note in decision.notes:
+        add("guard", text=note)
+    return out
+
+
+def as_json(mention: Mention, score: Score, decision: Decision) -> dict[str, Any]:
+    return {
+        "id": mention.external_id,
+        "label": score.label.value,
+        "compound": score.compound,
+        "matched": list(decision.matched),
+        "actions": actions(decision),
+    }

@@ -1,0 +1,84 @@
+"""Business hours and holidays per team, in the team's named time zone.
+
+Written in the config as ``{"mon-fri": "09:00-17:30", "sat": "10:00-14:00"}``. An
+empty table means the team is always open (holidays still close it).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_SPAN = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+Interval = tuple[int, int]  # minutes after midnight, start inclusive, end exclusive
+
+
+@dataclass(frozen=True, slots=True)
+class OpeningHours:
+    zone: ZoneInfo
+    week: tuple[tuple[Interval, ...], ...] | None  # None: open around the clock
+    holidays: frozenset[date] = frozenset()
+
+    def is_open(self, moment: datetime) -> bool:
+        local = moment.astimezone(self.zone)
+        if local.date() in self.holidays:
+            return False
+        if self.week is None:
+            return True
+        minute = local.hour * 60 + local.minute
+        return any(start <= minute < end for start, end in self.week[local.weekday()])
+
+
+def parse_zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        message = f"unknown time zone {name!r}; use an IANA name such as Europe/Berlin"
+        raise ValueError(message) from None
+
+
+def parse_week(table: Mapping[str, str]) -> tuple[tuple[Interval, ...], ...] | None:
+    """Parse the config table; raise ValueError naming the bad entry."""
+    if not table:
+        return None
+    days: list[list[Interval]] = [[] for _ in DAYS]
+    for key, spans in table.items():
+        for day in _day_numbers(key):
+            days[day].extend(_intervals(spans, key))
+    return tuple(tuple(sorted(day)) for day in days)
+
+
+def _day_numbers(key: str) -> Iterable[int]:
+    numbers: list[int] = []
+    for part in key.lower().replace(" ", "").split(","):
+        first, _, last = part.partition("-")
+        if first not in DAYS or (last and last not in DAYS):
+            raise ValueError(f"unknown day {part!r}; use {', '.join(DAYS)} or ranges like mon-fri")
+        start, end = DAYS.index(first), DAYS.index(last or first)
+        if end < start:
+            raise ValueError(f"day range {part!r} runs backwards")
+        numbers.extend(range(start, end + 1))
+    return numbers
+
+
+def _intervals(spans: str, key: str) -> list[Interval]:
+    if spans.strip().lower() == "closed":
+        return []
+    out: list[Interval] = []
+    for span in spans.split(","):
+        found = _SPAN.match(span)
+        if not found:
+            raise ValueError(f"{key}: cannot read {span.strip()!r}; write 09:00-17:30 or closed")
+        h1, m1, h2, m2 = (int(g) for g in found.groups())
+        start, end = h1 * 60 + m1, h2 * 60 + m2
+        if m1 > 59 or m2 > 59 or h1 > 23 or end > 24 * 60 or end <= start:
+            raise ValueError(
+                f"{key}: {span.strip()!r} is not a span within one day; split overnight shifts"
+            )
+        out.append((start, end))
+    return out

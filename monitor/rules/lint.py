@@ -1,0 +1,145 @@
+"""Checks that need the whole rule set or the config: templates, teams, channels,
+deflection and unreachable rules. Errors fail check-config; warnings are printed."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+
+from monitor.domain import Platform
+from monitor.rules.builders import unknown_team
+from monitor.rules.checks import Signature
+from monitor.rules.deflection import find_redirect
+from monitor.rules.model import Rule, evaluation_order
+from monitor.rules.templates import PLATFORM_LIMITS, template_problems, worst_case_length
+from monitor.yamlpos import Problem
+
+
+def lint_rules(
+    rules: list[Rule], teams: Mapping[str, object], channels: frozenset[str], brand: str
+) -> list[Problem]:
+    problems: list[Problem] = []
+    longest_team = max((len(t) for t in teams), default=0)
+    for rule in rules:
+        problems.extend(_redirect_permission(rule))
+        problems.extend(_template_problems(rule, brand, longest_team))
+        problems.extend(_escalation_problems(rule, teams, channels))
+    return problems
+
+
+def _redirect_permission(rule: Rule) -> list[Problem]:
+    spec = rule.spec
+    if spec.allow_redirect and not spec.redirect_reason.strip():
+        return [
+            rule.problem(("allow_redirect",), "allow_redirect needs a redirect_reason saying why")
+        ]
+    return []
+
+
+def _template_problems(rule: Rule, brand: str, longest_team: int) -> list[Problem]:
+    then = rule.spec.then
+    field = "reply" if then.reply else "draft"
+    limit = min(PLATFORM_LIMITS[p] for p in _platforms(rule))
+    problems: list[Problem] = []
+    for index, template in enumerate(then.templates):
+        loc = ("then", field, index)
+        problems.extend(rule.problem(loc, message) for message in template_problems(template))
+        problems.extend(_deflection(rule, loc, template))
+        length = worst_case_length(template, brand=brand, longest_team=longest_team)
+        if length > limit:
+            too_small = [p.value for p in _platforms(rule) if PLATFORM_LIMITS[p] < length]
+            message = (
+                f"template can reach {length} characters with the longest values; "
+                f"{'/'.join(too_small)} allows {limit}"
+            )
+            problems.append(rule.problem(loc, message))
+    return problems
+
+
+def _deflection(rule: Rule, loc: tuple[str, str, int], template: str) -> list[Problem]:
+    found = find_redirect(template)
+    if found is None:
+        return []
+    kind, phrase = found
+    reason = rule.spec.redirect_reason.strip()
+    if rule.spec.allow_redirect and reason:
+        return [
+            rule.problem(
+                loc,
+                f"sends the customer elsewhere ({kind}: {phrase!r}); allowed: {reason}",
+                warning=True,
+            )
+        ]
+    message = (
+        f"sends the customer elsewhere ({kind}: {phrase!r}); answer in the thread, or set "
+        "allow_redirect: true with a redirect_reason"
+    )
+    return [rule.problem(loc, message)]
+
+
+def _platforms(rule: Rule) -> list[Platform]:
+    for key, negate, values in (c.signature for c in rule.matcher.checks):
+        if key == "platform" and isinstance(values, frozenset):
+            return [p for p in Platform if (p.value in values) is not negate] or list(Platform)
+    return list(Platform)
+
+
+def _escalation_problems(
+    rule: Rule, teams: Mapping[str, object], channels: frozenset[str]
+) -> list[Problem]:
+    escalate = rule.spec.then.escalate
+    if escalate is None:
+        return []
+    problems = []
+    if escalate.team not in teams:
+        problems.append(
+            rule.problem(("then", "escalate", "team"), unknown_team(escalate.team, teams))
+        )
+    for index, channel in enumerate(escalate.channels):
+        if channel not in channels:
+            guess = difflib.get_close_matches(channel, sorted(channels), n=1)
+            hint = (
+                f"did you mean {guess[0]!r}?"
+                if guess
+                else f"channels: {', '.join(sorted(channels)) or 'none'}"
+            )
+            message = f"unknown channel {channel!r} (channels are listed under teams); {hint}"
+            problems.append(rule.problem(("then", "escalate", "channels", index), message))
+    return problems
+
+
+def unreachable_rules(rules: list[Rule]) -> list[Problem]:
+    """A rule after a terminal rule whose match is a superset of its own never runs."""
+    problems = []
+    ordered = [r for r in evaluation_order(rules) if r.spec.enabled]
+    for position, rule in enumerate(ordered):
+        for earlier in ordered[:position]:
+            if earlier.spec.then.terminal and _covers(earlier, rule):
+                action = "ignore" if earlier.spec.then.ignore else "stop"
+                message = (
+                    f"unreachable: rule '{earlier.name}' ({earlier.file}:{earlier.line}) "
+                    f"matches everything this rule matches and has {action}: true"
+                )
+                problems.append(rule.problem(("name",), message, warning=True))
+                break
+    return problems
+
+
+def _covers(wide: Rule, narrow: Rule) -> bool:
+    """True when every check of ``wide`` is implied by a check of ``narrow``."""
+    narrow_sigs = [c.signature for c in narrow.matcher.checks]
+    return all(
+        any(_implies(n, w) for n in narrow_sigs) for w in (c.signature for c in wide.matcher.checks)
+    )
+
+
+def _implies(narrow: Signature, wide: Signature) -> bool:
+    """Whether passing the ``narrow`` check guarantees passing the ``wide`` one."""
+    key, negate, values = narrow
+    wide_key, wide_negate, wide_values = wide
+    if key != wide_key or negate != wide_negate:
+        return False
+    if isinstance(values, frozenset) and isinstance(wide_values, frozenset):
+        # Lists are OR-ed: fewer accepted values is narrower; negated, more excluded is.
+        return values >= wide_values if negate else values <= wide_values
+    return values == wide_values

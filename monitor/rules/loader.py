@@ -1,0 +1,189 @@
+"""Read the rules folder: every ``*.yaml``/``*.yml`` file in name order, one rule per
+YAML document, all problems collected before anything is reported."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from monitor.rules.hours import OpeningHours
+from monitor.rules.lint import lint_rules, unreachable_rules
+from monitor.rules.matching import Errors, MatchEnv, parse_match
+from monitor.rules.model import Rule, RuleSet, RuleSpec, rule_problem
+from monitor.settings import validation_problems
+from monitor.yamlpos import ConfigError, Document, Problem, load_documents
+
+# A rule file is reviewed by people; anything this big is a mistake or an attack, and
+# parsing it would stall check-config and the hot-reload job.
+MAX_RULE_FILE_BYTES = 1_000_000
+RULE_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class RulesEnv:
+    """What the rules are checked against: the config's teams, channels and brand."""
+
+    rules_dir: Path
+    teams: Mapping[str, OpeningHours]
+    channels: frozenset[str] = frozenset()
+    brand: str = ""
+
+
+def rule_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.iterdir() if p.suffix in RULE_SUFFIXES and p.is_file())
+
+
+def rules_version(directory: Path) -> str:
+    """Content hash of everything in the rules folder, list files included."""
+    digest = hashlib.sha256()
+    if directory.is_dir():
+        for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+            digest.update(str(path.relative_to(directory)).encode() + b"\x00")
+            digest.update(path.read_bytes() + b"\x00")
+    return digest.hexdigest()[:16]
+
+
+def load_rules(env: RulesEnv) -> RuleSet:
+    """Every enabled rule, validated and linted; raise ConfigError on any error."""
+    directory = env.rules_dir
+    if not directory.is_dir():
+        raise ConfigError([Problem(str(directory), 1, 1, "", "rules folder does not exist")])
+    version = rules_version(directory)
+    problems: list[Problem] = []
+    rules: list[Rule] = []
+    match_env = MatchEnv(env.teams, directory)
+    sound: list[Rule] = []
+    for path in rule_files(directory):
+        for doc in _documents(path, problems):
+            before = len(problems)
+            rule = _rule(doc, len(rules), match_env, problems)
+            if rule is not None:
+                rules.append(rule)
+                if len(problems) == before:
+                    sound.append(rule)
+    problems.extend(_duplicates(rules))
+    problems.extend(lint_rules(rules, env.teams, env.channels, env.brand))
+    # Only fully parsed rules: a rule with a broken match block would look wider than
+    # it is and report false shadows.
+    problems.extend(unreachable_rules(sound))
+    problems.sort(key=lambda p: (p.file, p.line, p.col))
+    errors = [p for p in problems if not p.warning]
+    if errors:
+        raise ConfigError(problems)
+    enabled = tuple(r for r in rules if r.spec.enabled)
+    return RuleSet(enabled, version, tuple(problems))
+
+
+def _documents(path: Path, problems: list[Problem]) -> list[Document]:
+    size = path.stat().st_size
+    if size > MAX_RULE_FILE_BYTES:
+        message = f"file is {size / 1e6:.1f} MB; a rule file may be at most 1 MB"
+        problems.append(Problem(str(path), 1, 1, "", message))
+        return []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        problems.append(Problem(str(path), 1, 1, "", f"not UTF-8 text: {exc.reason}"))
+        return []
+    unsafe = _unsafe_yaml(path, text)
+    if unsafe is not None:
+        problems.append(unsafe)
+        return []
+    try:
+        documents = load_documents(path, text)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        return []
+    # A document holding only comments (after ``---``) is a comment, as in AutoModerator.
+    documents = [d for d in documents if d.data is not None]
+    if not documents:
+        problems.append(
+            Problem(str(path), 1, 1, "", "no rules in this file (it is empty or only comments)")
+        )
+    return documents
+
+
+def _unsafe_yaml(path: Path, text: str) -> Problem | None:
+    alias = _first_alias(text)
+    if alias is not None:
+        message = "YAML aliases are not allowed in rule files"
+        return Problem(str(path), alias[0], alias[1], "", message)
+    duplicate = _first_duplicate_key(text)
+    if duplicate is not None:
+        line, col, key = duplicate
+        message = f"duplicate key {key!r} in one mapping; YAML would silently keep the last"
+        return Problem(str(path), line, col, "", message)
+    return None
+
+
+def _first_alias(text: str) -> tuple[int, int] | None:
+    """Aliases let a few lines expand into gigabytes ("billion laughs"); rules never
+    need them. Syntax errors are left to the real parser, which reports them better."""
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if isinstance(token, yaml.AliasToken):
+                return token.start_mark.line + 1, token.start_mark.column + 1
+    except yaml.YAMLError:
+        return None
+    return None
+
+
+def _first_duplicate_key(text: str) -> tuple[int, int, str] | None:
+    try:
+        stack: list[yaml.Node] = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError:
+        return None  # the real parser reports it, with its position
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            seen: set[object] = set()
+            for key_node, value_node in node.value:
+                if key_node.value in seen:
+                    mark = key_node.start_mark
+                    return mark.line + 1, mark.column + 1, str(key_node.value)
+                seen.add(key_node.value)
+                stack.append(value_node)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return None
+
+
+def _rule(doc: Document, order: int, env: MatchEnv, problems: list[Problem]) -> Rule | None:
+    data = doc.data
+    if not isinstance(data, dict):
+        message = "a rule must be a mapping with name:, match: and then:"
+        problems.append(Problem(doc.file, doc.start_line, 1, "", message))
+        return None
+    raw_name = data.get("name")
+    name = raw_name if isinstance(raw_name, str) and raw_name else f"#{order + 1}"
+    try:
+        spec = RuleSpec.model_validate(data)
+    except ValidationError as exc:
+        for p in validation_problems(doc, exc, RuleSpec):
+            message = f"{p.key}: {p.message}" if p.key else p.message
+            problems.append(Problem(p.file, p.line, p.col, f"rule '{name}'", message))
+        spec = None
+    errors: Errors = []
+    matcher = parse_match(data.get("match") or {}, ("match",), env, errors)
+    problems.extend(rule_problem(doc, name, loc, message) for loc, message in errors)
+    # A rule with a broken match block is still returned so its templates and teams
+    # are checked too: one check-config run lists every problem.
+    return None if spec is None else Rule(spec, matcher, doc, order)
+
+
+def _duplicates(rules: list[Rule]) -> list[Problem]:
+    seen: dict[str, Rule] = {}
+    problems = []
+    for rule in rules:
+        first = seen.setdefault(rule.name, rule)
+        if first is not rule:
+            where = f"{first.file}:{first.line}"
+            problems.append(
+                rule.problem(("name",), f"duplicate rule name, first defined at {where}")
+            )
+    return problems

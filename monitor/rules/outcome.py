@@ -1,0 +1,78 @@
+"""What matched rules add up to. Each rule's actions are turned into a RulePlan once,
+when the engine is built, so applying a matched rule is a few attribute reads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from monitor.domain import Escalation, Priority
+from monitor.rules.model import Rule
+
+
+@dataclass(frozen=True, slots=True)
+class Teams:
+    """Team facts the engine needs: SLAs for escalations and where guards send cases."""
+
+    sla_minutes: Mapping[str, int]
+    default: str = "care"
+
+
+@dataclass(frozen=True, slots=True)
+class RulePlan:
+    rule: Rule
+    name: str
+    tags: tuple[str, ...]
+    ignore: bool
+    stop: bool
+    escalation: Escalation | None
+    replies: bool
+    assign: str | None
+    priority: Priority | None
+
+
+def plan(rule: Rule, teams: Teams) -> RulePlan:
+    then = rule.spec.then
+    escalation = None
+    if then.escalate is not None:
+        spec = then.escalate
+        sla = spec.sla_minutes or teams.sla_minutes.get(spec.team)
+        escalation = Escalation(
+            rule.name, spec.team, spec.priority, spec.reason, tuple(spec.channels), sla
+        )
+    return RulePlan(
+        rule, rule.name, tuple(then.tag or ()), then.ignore, then.stop, escalation,
+        bool(then.templates), then.assign, then.set_priority,
+    )  # fmt: skip
+
+
+class Outcome:
+    """The decision being built, in evaluation order. The first rule wins for every
+    single-valued action (reply, escalation, assignee, priority); tags add up."""
+
+    __slots__ = ("assignee", "escalation", "ignored", "matched", "priority", "reply_rule", "tags")
+
+    def __init__(self) -> None:
+        self.matched: list[str] = []
+        self.tags: list[str] = []
+        self.escalation: Escalation | None = None
+        self.reply_rule: Rule | None = None
+        self.assignee: str | None = None
+        self.priority: Priority | None = None
+        self.ignored = False
+
+    def add(self, step: RulePlan) -> bool:
+        """Apply one matched rule; return True when no later rule may run."""
+        self.matched.append(step.name)
+        for tag in step.tags:
+            if tag not in self.tags:
+                self.tags.append(tag)
+        if step.ignore:
+            self.ignored = True
+            return True
+        self.escalation = self.escalation or step.escalation
+        if self.reply_rule is None and step.replies:
+            self.reply_rule = step.rule
+        self.assignee = self.assignee or step.assign
+        self.priority = self.priority or step.priority
+        return step.stop

@@ -1,0 +1,106 @@
+"""Hot reload: pick up changed rule files while the daemon runs.
+
+Every run compares the content hash of the rules folder with the running engine's. A
+changed folder that validates replaces the engine; one that does not leaves the last
+good rules running (DESIGN rule 7), and the error is logged and stored in the
+``source_state`` row ``@rules`` so ``inchannel status`` (a separate process) shows it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from monitor.rules.loader import rules_version
+from monitor.rules.setup import engine_from_settings
+from monitor.runtime import Runtime
+from monitor.store.db import transaction
+from monitor.store.models import SourceState
+from monitor.yamlpos import ConfigError
+
+log = logging.getLogger("inchannel.rules")
+
+# "@" cannot start a source name, so this row never collides with a real source.
+RULES_STATE = "@rules"
+RELOAD_SECONDS = 30
+MAX_STORED_ERROR = 4_000
+
+
+class RuleReloader:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.rejected_version: str | None = None  # so a broken file is reported once
+        self._published = False
+
+    def check(self) -> bool:
+        """One reload check; always returns False (a step with no backlog)."""
+        directory = self.rt.settings.resolve(self.rt.settings.rules.path)
+        version = rules_version(directory)
+        if version == self.rt.rules.version:
+            # Back to the running rules (a bad edit was reverted): clear the error.
+            if self.rejected_version is not None or not self._published:
+                self.rejected_version = None
+                self._publish(error=None)
+        elif version != self.rejected_version:
+            self._load(version)
+        return False
+
+    def _load(self, version: str) -> None:
+        try:
+            engine = engine_from_settings(self.rt.settings)
+        except (ConfigError, OSError) as exc:
+            self.rejected_version = version
+            log.error(
+                "rules version=%s rejected, still running version=%s:\n%s",
+                version, self.rt.rules.version, exc,
+            )  # fmt: skip
+            self._publish(error=str(exc), rejected=version)
+            return
+        previous, self.rt.rules = self.rt.rules, engine
+        self.rejected_version = None
+        for warning in engine.ruleset.warnings:
+            log.warning("rules: %s", warning)
+        log.info(
+            "rules reloaded version=%s (was %s) rules=%d",
+            engine.version, previous.version, len(engine.rules),
+        )  # fmt: skip
+        self._publish(error=None)
+
+    def _publish(self, *, error: str | None, rejected: str | None = None) -> None:
+        now = self.rt.clock.now()
+        details: dict[str, Any] = {
+            "version": self.rt.rules.version,
+            "rules": len(self.rt.rules.rules),
+            "rejected_version": rejected,
+        }
+        with transaction(self.rt.sessions) as session:
+            row = _row(session)
+            row.last_poll_at = now
+            row.last_error = error[:MAX_STORED_ERROR] if error else None
+            if error is None:
+                row.last_success_at = now
+                row.consecutive_failures = 0
+            else:
+                row.consecutive_failures += 1
+            row.details = details
+        self._published = True
+
+
+def _row(session: Session) -> SourceState:
+    row = session.get(SourceState, RULES_STATE)
+    if row is None:
+        row = SourceState(name=RULES_STATE, consecutive_failures=0, items_total=0, details={})
+        session.add(row)
+        session.flush()
+    return row
+
+
+def read_rules_state(session: Session) -> tuple[dict[str, Any], str | None, datetime | None] | None:
+    """(details, last error, last successful load) as the daemon last stored them."""
+    row = session.get(SourceState, RULES_STATE)
+    if row is None:
+        return None
+    return dict(row.details or {}), row.last_error, row.last_success_at

@@ -1,0 +1,61 @@
+"""Reply templates: a fixed whitelist of placeholders, filled once, never re-read.
+
+Mention text is hostile input (DESIGN rule 8). Values taken from it are inserted
+verbatim into the already-parsed template, so a customer writing ``{case}`` or
+``{author.__class__}`` changes nothing, and each value is bounded and stripped of
+``@`` so a display name cannot make the bot tag a third party.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from monitor.domain import Platform
+
+PLACEHOLDERS = frozenset({"author", "first_name", "case", "team", "match", "brand"})
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+# What a platform accepts in one post. X counts some characters double (CJK, URLs as
+# 23); our templates are Latin text, so len() is the honest bound here.
+PLATFORM_LIMITS: Mapping[Platform, int] = {Platform.X: 280, Platform.REDDIT: 10_000}
+
+# The longest value each placeholder can take at run time; the check-time length test
+# fills templates with values this long. X handles are at most 15 characters, Reddit
+# user names 20; the prefix is "@" or "u/".
+MAX_FIRST_NAME = 30
+MAX_MATCH = 40
+WORST_CASE_LENGTHS = {"author": 22, "first_name": MAX_FIRST_NAME, "case": 12, "match": MAX_MATCH}
+
+_NOT_NAME = re.compile(r"[^\w'\-]+")
+_SPACES = re.compile(r"\s+")
+
+
+def template_problems(template: str) -> list[str]:
+    """Placeholders a template uses that are not on the whitelist."""
+    return [
+        f"unknown placeholder {{{name}}}; allowed: {', '.join(sorted(PLACEHOLDERS))}"
+        for name in _PLACEHOLDER.findall(template)
+        if name not in PLACEHOLDERS
+    ]
+
+
+def fill(template: str, values: Mapping[str, str]) -> str:
+    """Fill whitelisted placeholders in one pass; values are never re-read as templates."""
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+
+
+def worst_case_length(template: str, *, brand: str, longest_team: int) -> int:
+    lengths = {**WORST_CASE_LENGTHS, "brand": len(brand), "team": longest_team}
+    return len(fill(template, {name: "x" * size for name, size in lengths.items()}))
+
+
+def first_name(display_name: str, handle: str) -> str:
+    """The first word of the display name, letters only, or the handle."""
+    words = _NOT_NAME.sub(" ", display_name).split()
+    return (words[0] if words else handle)[:MAX_FIRST_NAME]
+
+
+def matched_text(found: str) -> str:
+    """Bound the matched text and defuse mentions before it goes into a public reply."""
+    return _SPACES.sub(" ", found).replace("@", "").strip()[:MAX_MATCH]

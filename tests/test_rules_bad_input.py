@@ -1,0 +1,66 @@
+"""The corpus of broken rule files: each must produce exactly its recorded problems.
+
+Each ``tests/data/bad_rules/<case>.yaml`` is loaded alone from a rules folder; the
+problems check-config would print must equal ``<case>.expected`` line for line
+(``{file}`` stands for the rule file's path).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.rulekit import engine, problems, write
+
+CORPUS = Path(__file__).parent / "data" / "bad_rules"
+CASES = sorted(CORPUS.glob("*.yaml"))
+
+
+def test_every_case_has_its_expected_messages() -> None:
+    assert len(CASES) >= 30
+    for case in CASES:
+        assert case.with_suffix(".expected").is_file(), case.name
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
+def test_bad_rule_file_gives_its_exact_message(tmp_path: Path, case: Path) -> None:
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    shutil.copy(case, folder / case.name)
+    expected = case.with_suffix(".expected").read_text(encoding="utf-8").splitlines()
+    found = [p.replace(f"{{dir}}/{case.name}", "{file}") for p in problems(folder)]
+    assert found == expected
+
+
+def test_ten_megabyte_file_is_refused_without_parsing(tmp_path: Path) -> None:
+    folder = tmp_path / "rules"
+    line = "# padding padding padding padding padding padding padding padding padding\n"
+    write(folder, line * (10_500_000 // len(line)), "huge.yaml")
+    assert problems(folder) == [
+        "{dir}/huge.yaml:1:1: file is 10.5 MB; a rule file may be at most 1 MB"
+    ]
+
+
+def test_errors_in_several_files_are_all_reported_in_file_order(tmp_path: Path) -> None:
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    for name in ("unknown_team.yaml", "deflecting_template.yaml", "empty.yaml"):
+        shutil.copy(CORPUS / name, folder / name)
+    found = problems(folder)
+    assert [line.split(":")[0] for line in found] == [
+        "{dir}/deflecting_template.yaml",
+        "{dir}/empty.yaml",
+        "{dir}/unknown_team.yaml",
+    ]
+
+
+def test_a_good_rule_next_to_a_bad_one_does_not_load_either(tmp_path: Path) -> None:
+    folder = tmp_path / "rules"
+    write(folder, "name: ok\nmatch: {text: hi}\nthen: {tag: [hi]}\n", "a.yaml")
+    shutil.copy(CORPUS / "bad_regex.yaml", folder / "b.yaml")
+    from monitor.yamlpos import ConfigError
+
+    with pytest.raises(ConfigError):
+        engine(folder)

@@ -1,0 +1,158 @@
+"""check-config output for rules, and ``inchannel rules test``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from monitor.cli import main
+from tests.conftest import REPO
+from tests.rulekit import write
+
+CONFIG = """
+brand: {name: Acme, accounts: {x: [acme, acmehelp], reddit: [acme_official]}}
+database: {url: "sqlite:///DB"}
+channels:
+  slack-care: {url: "json://127.0.0.1:9/hook"}
+teams:
+  - {name: care, channels: [slack-care]}
+  - {name: billing}
+  - {name: tech, first_response_minutes: 30}
+  - {name: international}
+rules: {path: rules}
+"""
+
+
+def config(tmp_path: Path, db_url: str | None = None) -> Path:
+    text = CONFIG.replace("sqlite:///DB", db_url or f"sqlite:///{tmp_path / 'cli.db'}")
+    return write(tmp_path, text, "inchannel.yaml")
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_check_config_prints_rule_errors_and_exits_2(tmp_path: Path) -> None:
+    path = config(tmp_path)
+    write(tmp_path / "rules", "name: r\nmatch: {txt: hi}\nthen: {reply: 'DM us'}\n", "a.yaml")
+    code, out, err = run("check-config", "--config", str(path))
+    rules = tmp_path / "rules" / "a.yaml"
+    assert code == 2
+    assert out == ""
+    assert err.splitlines() == [
+        f"{rules}:2:9: rule 'r': match.txt: unknown key; did you mean 'text'?",
+        f"{rules}:3:8: rule 'r': then.reply[0]: sends the customer elsewhere "
+        "(private message: 'DM us'); answer in the thread, or set allow_redirect: true with "
+        "a redirect_reason",
+        "2 error(s) in the configuration",
+    ]
+
+
+def test_check_config_prints_warnings_and_exits_0(tmp_path: Path) -> None:
+    path = config(tmp_path)
+    write(
+        tmp_path / "rules",
+        "name: recall\nallow_redirect: true\nredirect_reason: legal recall notice\n"
+        "match: {text: recall}\nthen: {reply: 'Details: https://acme.example/recall'}\n",
+        "a.yaml",
+    )
+    code, out, err = run("check-config", "--config", str(path))
+    assert code == 0
+    assert out == f"{path}: ok (0 sources, 1 rules)\n"
+    assert err == (
+        f"{tmp_path / 'rules' / 'a.yaml'}:5:8: warning: rule 'recall': then.reply[0]: sends "
+        "the customer elsewhere (support link: 'https://acme.example/recall'); allowed: legal "
+        "recall notice\n"
+    )
+
+
+def test_rules_test_json_prints_one_object_per_mention(tmp_path: Path) -> None:
+    path = config(tmp_path)
+    shutil.copytree(REPO / "config" / "rules", tmp_path / "rules")
+    sample = REPO / "config" / "samples" / "mentions.jsonl"
+    code, out, err = run("rules", "test", "--config", str(path), "--sample", str(sample), "--json")
+    assert (code, err) == (0, "")
+    objects = [json.loads(line) for line in out.splitlines()]
+    assert len(objects) == 35
+    billing = next(o for o in objects if o["id"] == "1859000000000000007")
+    assert billing == {
+        "id": "1859000000000000007",
+        "label": "negative",
+        "compound": billing["compound"],
+        "matched": ["refund-or-billing", "complaint-to-human"],
+        "actions": [
+            {
+                "type": "reply",
+                "team": None,
+                "priority": None,
+                "text": "Hi Tom, sorry about the billing trouble. Someone from our billing team "
+                "will pick this up here in the thread shortly (case C-TEST).",
+            },
+            {"type": "escalate", "team": "billing", "priority": "high", "text": "billing"},
+            {"type": "tag", "team": None, "priority": None, "text": "billing"},
+            {"type": "tag", "team": None, "priority": None, "text": "complaint"},
+        ],
+    }
+    assert all(set(o) == {"id", "label", "compound", "matched", "actions"} for o in objects)
+
+
+def test_rules_test_text_output_and_bad_sample_lines(tmp_path: Path) -> None:
+    path = config(tmp_path)
+    shutil.copytree(REPO / "config" / "rules", tmp_path / "rules")
+    sample = tmp_path / "sample.jsonl"
+    good = (REPO / "config" / "samples" / "mentions.jsonl").read_text().splitlines()[12]
+    sample.write_text(good + "\n{not json\n", encoding="utf-8")
+    code, out, err = run("rules", "test", "--config", str(path), "--sample", str(sample))
+    assert code == 1  # a line was skipped
+    assert err == (
+        f"{sample}:2: skipped: invalid JSON: Expecting property name enclosed in double quotes"
+        " at column 2\n"
+    )
+    assert out.splitlines() == [
+        "1859000000000000013 @grumpy_gus negative -0.477",
+        "  matched: abusive-to-human",
+        "  escalate: care (high, SLA 60 min) abusive or legal language",
+        "  tags: abuse",
+    ]
+
+
+def test_rules_test_with_broken_rules_exits_2(tmp_path: Path) -> None:
+    path = config(tmp_path)
+    write(tmp_path / "rules", "", "empty.yaml")
+    sample = REPO / "config" / "samples" / "mentions.jsonl"
+    code, _, err = run("rules", "test", "--config", str(path), "--sample", str(sample))
+    assert code == 2
+    assert "empty.yaml:1:1: no rules in this file" in err
+
+
+def test_rules_test_never_prints_control_characters(tmp_path: Path) -> None:
+    path = config(tmp_path)
+    write(
+        tmp_path / "rules",
+        "name: echo\nmatch: {text: broken}\nthen: {reply: 'Sorry {first_name}: {match}'}\n",
+        "a.yaml",
+    )
+    row = {
+        "platform": "x",
+        "id": "1",
+        "author": "evil\x1b[2J",
+        "author_id": "9",
+        "author_name": "Eve",
+        "text": "@acme broken\u009b31m",
+        "created_at": "2026-11-20T10:00:00Z",
+        "conversation_id": "1",
+    }
+    sample = tmp_path / "evil.jsonl"
+    sample.write_text(json.dumps(row) + "\n", encoding="utf-8")
+    code, out, _ = run("rules", "test", "--config", str(path), "--sample", str(sample))
+    assert code == 0
+    assert out.splitlines()[:3] == [
+        "1 @evil\\x1b[2J unscored +0.000 (no-signal)",
+        "  matched: echo",
+        '  reply: "Sorry Eve: broken"',
+    ]
+    assert all(c.isprintable() for c in out.replace("\n", ""))

@@ -1,0 +1,143 @@
+"""The shipped rule set over the shipped sample mentions: the expected decision for each."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.domain import Decision
+from monitor.rules.dryrun import dry_run
+from monitor.rules.setup import engine_from_settings
+from monitor.scoring import Scorer
+from monitor.settings import load_settings
+from monitor.sources.replay import load_jsonl
+from tests.conftest import REPO
+
+# id -> (matched rules, what happens). "reply" is posted in the thread, "draft" waits
+# for a person, "escalate:<team>" hands the case to that team, "guard" means a guard
+# withheld the reply.
+EXPECTED: dict[str, tuple[tuple[str, ...], str]] = {
+    "1859000000000000001": (("delivery-problem", "complaint-to-human"), "reply escalate:care"),
+    "1859000000000000002": ((), "ignore"),  # the brand's own account
+    "1859000000000000003": (("delivery-problem", "complaint-to-human"), "reply escalate:care"),
+    "1859000000000000004": (("outage-report", "complaint-to-human"), "reply escalate:tech"),
+    "1859000000000000005": (
+        ("outage-report", "angry-customer", "complaint-to-human", "question-draft"),
+        "reply escalate:tech",
+    ),
+    "1859000000000000006": (("vip-customer", "praise"), "reply priority:high"),
+    "1859000000000000007": (
+        ("refund-or-billing", "complaint-to-human"),
+        "reply escalate:billing",
+    ),
+    "1859000000000000008": (("non-english-to-humans",), "escalate:international"),
+    "1859000000000000009": (("non-english-to-humans",), "escalate:international"),
+    "1859000000000000010": ((), "ignore"),  # the brand's own post
+    "1859000000000000011": (("ignore-retweets",), "ignore"),
+    "1859000000000000012": (("question-draft",), "draft"),
+    "1859000000000000013": (("abusive-to-human",), "escalate:care"),
+    "1859000000000000014": (("praise",), "reply"),
+    "1859000000000000015": (("ignore-blocklisted-authors",), "ignore"),
+    "1859000000000000016": (("non-english-to-humans",), "escalate:international"),
+    "1859000000000000017": (("angry-customer", "complaint-to-human"), "reply escalate:care"),
+    "1859000000000000018": (("question-draft",), "draft"),
+    "1859000000000000019": (("angry-customer", "complaint-to-human"), "escalate:care guard"),
+    "1859000000000000020": (("complaint-to-human",), "reply escalate:care"),
+    "1859000000000000021": (("outage-report",), "reply escalate:tech"),
+    "1859000000000000022": (("non-english-to-humans",), "escalate:international"),
+    "1859000000000000023": ((), ""),
+    "1859000000000000024": (("praise",), "reply"),
+    "1859000000000000025": ((), ""),
+    "t3_1gx0001": (("complaint-to-human",), "reply escalate:care"),
+    "t1_lq0001": ((), "ignore"),
+    "t1_lq0002": (("complaint-to-human",), "reply escalate:care"),
+    "t1_lq0003": (("vip-customer", "praise"), "reply priority:high"),
+    "t1_lq0004": (("question-draft",), "draft"),
+    "t1_lq0005": (("refund-or-billing", "complaint-to-human"), "reply escalate:billing"),
+    "t1_lq0006": (("non-english-to-humans",), "escalate:international"),
+    "t1_lq0007": ((), ""),
+    "t1_lq0008": (("question-draft",), "draft"),
+    # Jane's third message: two bot replies are already in her thread.
+    "1859000000000000026": (("praise",), "guard"),
+}
+
+
+def summary(decision: Decision) -> str:
+    parts = ["ignore"] if decision.ignored else []
+    if decision.reply is not None:
+        parts.append("draft" if decision.reply.draft else "reply")
+    if decision.escalation is not None:
+        parts.append(f"escalate:{decision.escalation.team}")
+    if decision.priority is not None:
+        parts.append(f"priority:{decision.priority}")
+    if any(note.startswith("guard") for note in decision.notes) and not decision.ignored:
+        parts.append("guard")
+    return " ".join(parts)
+
+
+@pytest.fixture(scope="module")
+def decisions() -> dict[str, tuple[tuple[str, ...], str, Decision]]:
+    settings = load_settings(REPO / "config" / "inchannel.yaml")
+    mentions, bad_lines = load_jsonl(REPO / "config" / "samples" / "mentions.jsonl")
+    assert bad_lines == []
+    engine = engine_from_settings(settings)
+    return {
+        m.external_id: (d.matched, summary(d), d)
+        for m, _, d in dry_run(engine, Scorer(settings.scoring), mentions)
+    }
+
+
+def test_every_sample_has_an_expectation(decisions: dict[str, object]) -> None:
+    assert set(decisions) == set(EXPECTED)
+
+
+@pytest.mark.parametrize("mention_id", list(EXPECTED))
+def test_sample_decision(
+    decisions: dict[str, tuple[tuple[str, ...], str, Decision]], mention_id: str
+) -> None:
+    matched, what, _ = decisions[mention_id]
+    assert (matched, what) == EXPECTED[mention_id]
+
+
+def test_replies_are_personal_in_thread_and_free_of_redirects(
+    decisions: dict[str, tuple[tuple[str, ...], str, Decision]],
+) -> None:
+    from monitor.rules.deflection import find_redirect
+
+    replies = [d.reply for _, _, d in decisions.values() if d.reply and not d.reply.draft]
+    assert len(replies) >= 15
+    for reply in replies:
+        assert find_redirect(reply.text) is None
+        assert "{" not in reply.text
+        assert len(reply.text) <= 280
+    texts = [r.text for r in replies]
+    assert len(set(texts)) == len(texts)  # X rejects duplicate posts
+
+
+def test_hostile_mention_text_is_never_evaluated() -> None:
+    settings = load_settings(REPO / "config" / "inchannel.yaml")
+    engine = engine_from_settings(settings)
+    from tests.rulekit import decide
+
+    hostile = "@acme refund now {case} {author.__class__} <script>x</script>"
+    decision = decide(engine, hostile, author_name="{brand} @everyone <b>")
+    assert decision.reply is not None
+    # The display name is cut to its first word of letters: no braces, no third-party @.
+    assert decision.reply.text == (
+        "Hi brand, sorry about the billing trouble. Someone from our billing team will pick "
+        "this up here in the thread shortly (case C-1001)."
+    )
+
+
+def test_after_hours_tag_uses_the_care_team_hours_in_london() -> None:
+    from datetime import UTC, datetime
+
+    from monitor.rules.context import Context
+    from tests.rulekit import decide
+
+    engine = engine_from_settings(load_settings(REPO / "config" / "inchannel.yaml"))
+    sunday = Context(now=datetime(2026, 11, 22, 12, 0, tzinfo=UTC), case_ref="C-1")
+    weekday_evening = Context(now=datetime(2026, 11, 20, 19, 59, tzinfo=UTC), case_ref="C-1")
+    christmas = Context(now=datetime(2026, 12, 25, 12, 0, tzinfo=UTC), case_ref="C-1")
+    assert "after-hours" in decide(engine, "@acme hello", context=sunday).tags
+    assert "after-hours" not in decide(engine, "@acme hello", context=weekday_evening).tags
+    assert "after-hours" in decide(engine, "@acme hello", context=christmas).tags

@@ -1,0 +1,110 @@
+"""The deflection guard: templates that send the customer elsewhere fail check-config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.rules.deflection import find_redirect
+from tests.rulekit import problems
+
+REDIRECTS = [
+    ("Please DM us your order number.", "private message", "DM us"),
+    ("Send us a DM and we'll sort it.", "private message", "DM"),
+    ("Can you PM us the details?", "private message", "PM us"),
+    ("Please send us a direct message.", "private message", "direct message"),
+    ("Drop us a private message with the order.", "private message", "private message"),
+    ("Message us and we will check.", "private message", "Message us"),
+    ("Inbox us your order ID.", "private message", "Inbox us"),
+    ("Please email us the receipt.", "email", "email us"),
+    ("Our team will e-mail you today.", "email", "e-mail"),
+    ("Drop an email to our team.", "email", "email"),
+    ("Write to care@acme.example please.", "email address", "care@acme.example"),
+    ("Please call us on the number below.", "phone call", "call us"),
+    ("Give us a call any time.", "phone call", "Give us a call"),
+    ("Call 1-800-555-0199 for help.", "phone call", "Call 1-800-555-0199"),
+    ("Ring our hotline for a quick fix.", "phone call", "Ring our"),
+    ("Our helpline is open 24/7.", "phone call", "helpline"),
+    ("Reach us at +44 20 7946 0958.", "phone number", "+44 20 7946 0958"),
+    ("We're at (555) 123-4567 all day.", "phone number", "(555) 123-4567"),
+    ("Try 1-800 FLOWERS.", "phone number", "1-800"),
+    ("See https://acme.example/support for steps.", "support link", "https://acme.example/support"),
+    ("Fill in www.acme.example/contact please.", "support link", "www.acme.example/contact"),
+    ("Go to acme.com/help to fix it.", "support link", "acme.com/help"),
+    ("Please contact support about this.", "contact elsewhere", "contact support"),
+    ("Contact customer service for a refund.", "contact elsewhere", "Contact customer"),
+    ("Feel free to reach out to our team.", "contact elsewhere", "reach out to"),
+    ("Get in touch and we'll help.", "contact elsewhere", "Get in touch"),
+    ("Please open a ticket so we can track it.", "contact elsewhere", "open a ticket"),
+    ("Our help center has the answer.", "contact elsewhere", "help center"),
+    ("Visit our support portal.", "contact elsewhere", "support portal"),
+    ("Start a live chat on the site.", "contact elsewhere", "live chat"),
+]
+
+IN_CHANNEL = [
+    "Sorry {first_name}, we're on it and will post updates here in this thread.",
+    "Thanks {author}! Case {case} is with our {team} team, who will answer right here.",
+    "{first_name}, that's not the delivery experience we want. We'll reply here (case {case}).",
+    "We really appreciate it, {first_name}, thanks for the kind words!",
+    "Order 48213 is on its way; we'll confirm here once the carrier scans it.",
+    "Sorry about the billing trouble, {first_name}. Our billing team replies here shortly.",
+    "Thanks for the patience! We called the carrier and it ships today.",
+]
+
+
+@pytest.mark.parametrize(("template", "kind", "phrase"), REDIRECTS)
+def test_redirect_is_found_with_its_phrase(template: str, kind: str, phrase: str) -> None:
+    assert find_redirect(template) == (kind, phrase)
+
+
+@pytest.mark.parametrize("template", IN_CHANNEL)
+def test_in_channel_answers_pass(template: str) -> None:
+    assert find_redirect(template) is None
+
+
+def _rule(template: str, extra: str = "") -> str:
+    quoted = template.replace('"', '\\"')
+    return (
+        f'name: redirecting\n{extra}match:\n  label: negative\nthen:\n  reply:\n    - "{quoted}"\n'
+    )
+
+
+@pytest.mark.parametrize(("template", "kind", "phrase"), REDIRECTS[::3])
+def test_check_config_rejects_redirect_with_rule_file_line_and_phrase(
+    tmp_path: Path, template: str, kind: str, phrase: str
+) -> None:
+    found = problems(tmp_path, _rule(template))
+    assert found == [
+        f"{{dir}}/rules.yaml:6:7: rule 'redirecting': then.reply[0]: sends the customer "
+        f"elsewhere ({kind}: {phrase!r}); answer in the thread, or set allow_redirect: true "
+        "with a redirect_reason"
+    ]
+
+
+def test_drafts_are_checked_too(tmp_path: Path) -> None:
+    text = "name: d\nmatch: {label: negative}\nthen:\n  draft: 'Please DM us.'\n"
+    assert problems(tmp_path, text) == [
+        "{dir}/rules.yaml:4:3: rule 'd': then.draft[0]: sends the customer elsewhere "
+        "(private message: 'DM us'); answer in the thread, or set allow_redirect: true "
+        "with a redirect_reason"
+    ]
+
+
+def test_allow_redirect_with_reason_is_a_warning_that_loads(tmp_path: Path) -> None:
+    extra = "allow_redirect: true\nredirect_reason: product recall, required by law\n"
+    text = _rule("The recall form is at https://acme.example/recall", extra)
+    assert problems(tmp_path, text) == [
+        "{dir}/rules.yaml:8:7: warning: rule 'redirecting': then.reply[0]: sends the customer "
+        "elsewhere (support link: 'https://acme.example/recall'); allowed: product recall, "
+        "required by law"
+    ]
+
+
+def test_allow_redirect_without_reason_is_an_error(tmp_path: Path) -> None:
+    found = problems(tmp_path, _rule("Email us", "allow_redirect: true\n"))
+    assert found[0] == (
+        "{dir}/rules.yaml:2:1: rule 'redirecting': allow_redirect: allow_redirect needs a "
+        "redirect_reason saying why"
+    )
+    assert "answer in the thread" in found[1]

@@ -1,0 +1,169 @@
+"""Guards no rule can switch off, rule order, actions, and template filling."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from monitor.domain import Label, Platform, Priority
+from monitor.rules.context import Context
+from monitor.rules.engine import RuleEngine
+from tests.rulekit import NOON, decide, engine, score
+
+REPLY_ALL = """
+name: reply-all
+match: {}
+then:
+  reply: ["First {first_name}.", "Second {first_name}.", "Third {first_name}."]
+"""
+
+
+def test_own_accounts_are_never_acted_on_even_by_a_catch_all_rule(tmp_path: Path) -> None:
+    rules = engine(tmp_path, REPLY_ALL)
+    for handle, platform in (("acme", "x"), ("ACME", "x"), ("acme_official", "reddit")):
+        decision = decide(rules, author=handle, platform=platform)
+        assert decision.ignored
+        assert decision.reply is None
+        assert decision.matched == ()
+    assert decide(rules, kind="own").ignored
+    assert decide(rules, context=Context(now=NOON, case_ref="C-1", own_post=True)).ignored
+
+
+def test_thread_cap_and_author_cooldown(tmp_path: Path) -> None:
+    rules = engine(tmp_path, REPLY_ALL)
+    capped = decide(rules, context=Context(now=NOON, case_ref="C-1", bot_replies_in_thread=2))
+    assert capped.reply is None
+    assert capped.notes == ("guard: already 2 bot replies in this thread",)
+    assert capped.escalation is None
+    recent = Context(
+        now=NOON, case_ref="C-1", last_bot_reply_to_author_at=NOON - timedelta(minutes=29)
+    )
+    assert decide(rules, context=recent).notes == (
+        "guard: author cooldown: the bot replied to this author recently",
+    )
+    later = Context(
+        now=NOON, case_ref="C-1", last_bot_reply_to_author_at=NOON - timedelta(minutes=31)
+    )
+    assert decide(rules, context=later).reply is not None
+
+
+def test_reply_forbidden_by_the_platform_goes_to_a_person(tmp_path: Path) -> None:
+    decision = decide(engine(tmp_path, REPLY_ALL), reply_allowed=False)
+    assert decision.reply is None
+    assert decision.escalation is not None
+    assert (decision.escalation.team, decision.escalation.rule) == ("care", "guard")
+    assert decision.notes == ("guard: the author does not allow replies to this post",)
+
+
+def test_reply_over_the_platform_limit_escalates_instead_of_truncating(tmp_path: Path) -> None:
+    rules = engine(
+        tmp_path,
+        """
+        name: long-on-reddit
+        match: {platform: reddit}
+        then:
+          reply: "{match} {first_name}"
+        """,
+    )
+    # check-config bounds every template with the longest values, so only a limit
+    # lower than the checked one (X's weighted counting, a changed brand name) can
+    # trip this at run time; inject one.
+    strict = RuleEngine(
+        rules.ruleset, teams=rules.teams, limits={Platform.X: 280, Platform.REDDIT: 10}
+    )
+    decision = decide(strict, "a long post", platform="reddit", author_name="Maximilian")
+    assert decision.reply is None
+    assert decision.escalation is not None
+    assert decision.escalation.rule == "guard"
+    assert decision.notes == ("guard: the filled reply has 11 characters, over the 10 limit",)
+
+
+def test_variants_rotate_so_consecutive_replies_differ(tmp_path: Path) -> None:
+    rules = engine(tmp_path, REPLY_ALL)
+    texts = [decide(rules, author_name="Ann").reply.text for _ in range(4)]  # type: ignore[union-attr]
+    assert texts == ["First Ann.", "Second Ann.", "Third Ann.", "First Ann."]
+
+
+def test_safety_rules_run_first_then_priority_then_file_order(tmp_path: Path) -> None:
+    rules = engine(
+        tmp_path,
+        """
+        name: low
+        priority: -5
+        match: {text: refund}
+        then: {reply: "low", tag: [low]}
+        ---
+        name: high
+        priority: 10
+        match: {text: refund}
+        then: {reply: "high {team}", escalate: {team: billing, priority: urgent}, tag: [high]}
+        ---
+        name: plain
+        match: {text: refund}
+        then: {tag: [plain], assign: dana, set_priority: low}
+        ---
+        name: stopper
+        priority: -100
+        match: {text: "stop now"}
+        then: {tag: [stopped], stop: true}
+        """,
+    )
+    decision = decide(rules, "@acme refund please")
+    assert decision.matched == ("high", "plain", "low")
+    assert decision.reply is not None
+    assert decision.reply.text == "high billing"
+    assert decision.escalation is not None
+    assert (decision.escalation.priority, decision.escalation.sla_minutes) == (Priority.URGENT, 60)
+    assert decision.tags == ("high", "plain", "low")
+    assert (decision.assignee, decision.priority) == ("dana", Priority.LOW)
+    # The stop rule has the lowest priority but, as a safety rule, runs first.
+    stopped = decide(rules, "@acme refund, stop now")
+    assert stopped.matched == ("stopper",)
+    assert stopped.reply is None
+
+
+def test_ignore_stores_and_does_nothing_else(tmp_path: Path) -> None:
+    rules = engine(
+        tmp_path,
+        """
+        name: spam
+        match: {text: giveaway}
+        then: {ignore: true, tag: [spam]}
+        ---
+        name: negative
+        match: {label: negative}
+        then: {escalate: {team: care}}
+        """,
+    )
+    decision = decide(rules, "@acme giveaway", sentiment=score(Label.NEGATIVE, -0.4))
+    assert decision.ignored
+    assert decision.escalation is None
+    assert (decision.matched, decision.tags) == (("spam",), ("spam",))
+
+
+def test_disabled_rules_do_not_run(tmp_path: Path) -> None:
+    rules = engine(tmp_path, "name: paused\nenabled: false\nmatch: {}\nthen: {tag: [x]}\n")
+    assert rules.rules == []
+    assert decide(rules).matched == ()
+
+
+def test_placeholders_are_filled_once_from_bounded_values(tmp_path: Path) -> None:
+    rules = engine(
+        tmp_path,
+        """
+        name: all-placeholders
+        match: {text (regex): "order \\\\S+"}
+        then:
+          reply: "{author} {first_name} {case} {team} {brand} [{match}]"
+        """,
+    )
+    decision = decide(
+        rules,
+        "@acme order {case}@everyone" + "x" * 100,
+        author="user1",
+        author_name="  Zoë-Ann O'Neil ",
+        context=Context(now=NOON, case_ref="C-1234"),
+    )
+    assert decision.reply is not None
+    expected_match = ("order {case}everyone" + "x" * 100)[:40]
+    assert decision.reply.text == f"@user1 Zoë-Ann C-1234 care Acme [{expected_match}]"

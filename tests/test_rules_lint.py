@@ -1,0 +1,104 @@
+"""Warnings: unreachable rules; business-hours settings errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.settings import Team
+from tests.rulekit import problems
+
+UNREACHABLE = (
+    "warning: rule '{narrow}': name: unreachable: rule '{wide}' ({{dir}}/rules.yaml:{line}) "
+    "matches everything this rule matches and has {action}: true"
+)
+
+
+@pytest.mark.parametrize(
+    ("wide", "narrow"),
+    [
+        ("{}", "{label: negative}"),
+        ("{text: [refund, billing]}", "{text: refund, label: negative}"),
+        ("{label: [negative, neutral]}", "{label: negative, platform: x}"),
+        ("{~platform: reddit}", "{~platform: [reddit], text: hi}"),
+        ('{compound: "< -0.5"}', '{compound: "< -0.5", text: hi}'),
+    ],
+)
+def test_rule_shadowed_by_a_wider_stop_rule_is_reported(
+    tmp_path: Path, wide: str, narrow: str
+) -> None:
+    text = (
+        f"name: wide\nmatch: {wide}\nthen: {{tag: [a], stop: true}}\n---\n"
+        f"name: narrow\nmatch: {narrow}\nthen: {{reply: Thanks for writing.}}\n"
+    )
+    found = problems(tmp_path, text)
+    assert found == [
+        "{dir}/rules.yaml:5:1: "
+        + UNREACHABLE.format(narrow="narrow", wide="wide", line=1, action="stop")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("wide", "narrow"),
+    [
+        ("{text: refund}", "{text: [refund, billing]}"),  # narrow may match "billing" alone
+        ("{label: negative}", "{label: [negative, neutral]}"),
+        ("{~platform: reddit}", "{text: hi}"),
+        ("{text (regex): 'a+b'}", "{text (regex): 'a+bc'}"),  # regexes compare only equal
+    ],
+)
+def test_reachable_rules_are_not_reported(tmp_path: Path, wide: str, narrow: str) -> None:
+    text = (
+        f"name: wide\nmatch: {wide}\nthen: {{ignore: true}}\n---\n"
+        f"name: narrow\nmatch: {narrow}\nthen: {{tag: [b]}}\n"
+    )
+    assert problems(tmp_path, text) == []
+
+
+def test_safety_rule_later_in_the_file_still_shadows(tmp_path: Path) -> None:
+    text = (
+        "name: acting\nmatch: {text: giveaway, label: positive}\nthen: {reply: Thanks!}\n---\n"
+        "name: spam\nmatch: {text: giveaway}\nthen: {ignore: true}\n"
+    )
+    assert problems(tmp_path, text) == [
+        "{dir}/rules.yaml:1:1: "
+        + UNREACHABLE.format(narrow="acting", wide="spam", line=5, action="ignore")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"timezone": "Mars/Olympus"}, "unknown time zone 'Mars/Olympus'"),
+        ({"business_hours": {"mon-fry": "09:00-17:00"}}, "unknown day 'mon-fry'"),
+        ({"business_hours": {"fri-mon": "09:00-17:00"}}, "day range 'fri-mon' runs backwards"),
+        ({"business_hours": {"mon": "9-5"}}, "mon: cannot read '9-5'"),
+        ({"business_hours": {"sat": "22:00-02:00"}}, "split overnight shifts"),
+        ({"holidays": ["2026-02-30"]}, "holidays.0"),
+    ],
+)
+def test_bad_business_hours_are_config_errors(fields: dict[str, object], message: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as caught:
+        Team.model_validate({"name": "care", **fields})
+    assert message in str(caught.value)
+
+
+def test_opening_hours_from_settings() -> None:
+    from datetime import UTC, datetime
+
+    team = Team.model_validate(
+        {
+            "name": "care",
+            "timezone": "America/New_York",
+            "business_hours": {"mon-fri": "09:00-12:00, 13:00-17:00", "sat": "closed"},
+            "holidays": ["2026-11-26"],
+        }
+    )
+    hours = team.opening_hours()
+    assert hours.is_open(datetime(2026, 11, 20, 14, 30, tzinfo=UTC))  # 09:30 in New York
+    assert not hours.is_open(datetime(2026, 11, 20, 17, 30, tzinfo=UTC))  # lunch
+    assert not hours.is_open(datetime(2026, 11, 21, 15, 0, tzinfo=UTC))  # Saturday
+    assert not hours.is_open(datetime(2026, 11, 26, 15, 0, tzinfo=UTC))  # Thanksgiving

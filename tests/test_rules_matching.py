@@ -1,0 +1,254 @@
+"""Every match key, negation, not:/any:, text modifiers and comparisons."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.domain import CaseState, Label
+from monitor.rules.context import Context
+from tests.rulekit import NOON, decide, engine, score, write
+
+
+def matched(folder: Path, match: str, text: str = "@acme hello", **kwargs: object) -> bool:
+    body = "\n".join("  " + line for line in match.strip().splitlines())
+    rule_engine = engine(folder, f"name: probe\nmatch:\n{body}\nthen:\n  tag: [hit]\n")
+    return decide(rule_engine, text, **kwargs).matched == ("probe",)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("match", "text", "expected"),
+    [
+        ('text: "late"', "@acme my order is late", True),
+        ('text: "late"', "@acme my order is LATE", True),
+        ('text: "late"', "@acme see you later", False),  # whole words by default
+        ('text: ["refund", "charged twice"]', "@acme I was charged  twice", False),
+        ('text: ["refund", "charged twice"]', "@acme I was Charged twice", True),
+        ('text (includes): "late"', "@acme see you later", True),
+        ('text (case-sensitive): "ACME"', "@acme hi", False),
+        ('text (case-sensitive): "ACME"', "ACME is great", True),
+        ('text (starts-with): "RT @"', "RT @lily: nice", True),
+        ('text (starts-with): "RT @"', "@acme RT @lily", False),
+        ('text (ends-with): "?"', "@acme open today?", True),
+        ('text (full-exact): "@acme"', "@acme", True),
+        ('text (full-exact): "@acme"', "@acme hi", False),
+        ('text (regex): "(is|are) (down|not working)"', "@acme is the site down", False),
+        ('text (regex): "(is|are) (down|not working)"', "@acme apps are not working", True),
+        ('text (regex, case-sensitive): "^@acme [A-Z]"', "@acme Hello", True),
+        ('text (regex, case-sensitive): "^@acme [A-Z]"', "@acme hello", False),
+        ('~text: "thanks"', "@acme thanks", False),
+        ('~text: "thanks"', "@acme broken", True),
+    ],
+)
+def test_text_checks(tmp_path: Path, match: str, text: str, expected: bool) -> None:
+    assert matched(tmp_path, match, text) is expected
+
+
+def test_matched_text_fills_the_match_placeholder(tmp_path: Path) -> None:
+    rule_engine = engine(
+        tmp_path,
+        """
+        name: outage
+        match:
+          text: ["down", "not working"]
+        then:
+          reply: "Sorry, {match} is never OK. We're looking at it here."
+        """,
+    )
+    decision = decide(rule_engine, "@acme checkout NOT WORKING since noon")
+    assert decision.reply is not None
+    assert decision.reply.text == "Sorry, NOT WORKING is never OK. We're looking at it here."
+
+
+@pytest.mark.parametrize(
+    ("match", "sentiment", "expected"),
+    [
+        ("label: negative", score(Label.NEGATIVE, -0.5), True),
+        ("label: [positive, neutral]", score(Label.NEGATIVE, -0.5), False),
+        ("~label: positive", score(Label.NEGATIVE, -0.5), True),
+        ('compound: "< -0.4"', score(Label.NEGATIVE, -0.5), True),
+        ('compound: "< -0.6"', score(Label.NEGATIVE, -0.5), False),
+        ('compound: "-1 .. -0.5"', score(Label.NEGATIVE, -0.5), True),
+        ('compound: ["> 0.9", "< -0.9"]', score(Label.NEGATIVE, -0.95), True),
+        ("label: unscored", score(Label.UNSCORED, reason="language:de"), True),
+        ('unscored_reason: "language:*"', score(Label.UNSCORED, reason="language:de"), True),
+        ('unscored_reason: "empty"', score(Label.UNSCORED, reason="language:de"), False),
+        ("lang: [de, fr]", score(Label.UNSCORED, lang="de-AT", reason="language:de"), True),
+        ("~lang: de", score(Label.UNSCORED, lang="de", reason="language:de"), False),
+    ],
+)
+def test_sentiment_checks(tmp_path: Path, match: str, sentiment: object, expected: bool) -> None:
+    assert matched(tmp_path, match, sentiment=sentiment) is expected
+
+
+@pytest.mark.parametrize(
+    ("match", "fields", "expected"),
+    [
+        ("platform: reddit", {"platform": "reddit"}, True),
+        ("platform: reddit", {}, False),
+        ("~platform: reddit", {}, True),
+        ("kind: [reply, keyword]", {"kind": "keyword"}, True),
+        ("kind: reply", {}, False),
+        ("author:\n  handle: ['@User1', 'u/other']", {}, True),
+        ("author:\n  handle: someone", {}, False),
+        ('author:\n  followers: ">= 1000"', {"author_followers": 1000}, True),
+        ('author:\n  followers: ">= 1000"', {"author_followers": 999}, False),
+        ('author:\n  followers: "< 1000"', {}, False),  # unknown count passes no comparison
+        ("author:\n  verified: true", {"author_verified": True}, True),
+        ("author:\n  verified: true", {}, False),
+    ],
+)
+def test_platform_kind_and_author_checks(
+    tmp_path: Path, match: str, fields: dict[str, object], expected: bool
+) -> None:
+    assert matched(tmp_path, match, **fields) is expected
+
+
+def test_source_and_case_and_history_checks(tmp_path: Path) -> None:
+    rule_engine = engine(
+        tmp_path,
+        """
+        name: returning-unhappy
+        match:
+          source: [x-mentions]
+          author:
+            earlier_cases: "> 0"
+            escalated_before: true
+          case:
+            state: [waiting_customer, new]
+            bot_replies: "< 2"
+            minutes_since_bot_reply: "> 1 hours"
+        then:
+          escalate: {team: care, priority: urgent}
+        """,
+    )
+    good = Context(
+        now=NOON,
+        case_ref="C-1",
+        source="x-mentions",
+        case_state=CaseState.WAITING_CUSTOMER,
+        earlier_cases=2,
+        escalated_before=True,
+        bot_replies_in_thread=1,
+        last_bot_reply_in_thread_at=NOON - timedelta(minutes=61),
+    )
+    assert decide(rule_engine, context=good).matched == ("returning-unhappy",)
+    for change in (
+        {"source": "reddit"},
+        {"case_state": CaseState.AWAITING_HUMAN},
+        {"earlier_cases": 0},
+        {"escalated_before": False},
+        {"bot_replies_in_thread": 2},
+        {"last_bot_reply_in_thread_at": NOON - timedelta(minutes=59)},
+    ):
+        bad = Context(**{**_fields(good), **change})  # type: ignore[arg-type]
+        assert decide(rule_engine, context=bad).matched == (), change
+    # No bot reply yet in the thread counts as infinitely long ago.
+    never = Context(**{**_fields(good), "last_bot_reply_in_thread_at": None})
+    assert decide(rule_engine, context=never).matched == ("returning-unhappy",)
+
+
+def _fields(context: Context) -> dict[str, object]:
+    return {name: getattr(context, name) for name in Context.__dataclass_fields__}
+
+
+def test_account_age_uses_the_platform_creation_time(tmp_path: Path) -> None:
+    rule_engine = engine(
+        tmp_path,
+        """
+        name: new-account
+        match:
+          author:
+            account_age: "< 7 days"
+        then:
+          tag: [new-account]
+        """,
+    )
+    from monitor.domain import Author, Mention, Platform
+
+    def with_age(age: timedelta | None) -> tuple[str, ...]:
+        created = None if age is None else NOON - age
+        author = Author("1", "someone", account_created_at=created)
+        item = Mention(Platform.X, "9", author, "@acme hi", NOON, "9")
+        return rule_engine.decide(item, score(), Context(now=NOON, case_ref="C-1")).matched
+
+    assert with_age(timedelta(days=2)) == ("new-account",)
+    assert with_age(timedelta(days=8)) == ()
+    assert with_age(None) == ()  # unknown age never matches
+
+
+def test_author_lists_are_read_from_files_next_to_the_rules(tmp_path: Path) -> None:
+    write(tmp_path / "lists", "# key accounts\n@Lily_Bakes\nu/sam  # reddit\n\n", "vip.txt")
+    rule_engine = engine(
+        tmp_path,
+        """
+        name: vip
+        match:
+          author:
+            handles_from: lists/vip.txt
+        then:
+          set_priority: high
+        """,
+    )
+    assert decide(rule_engine, author="lily_bakes").priority == "high"
+    assert decide(rule_engine, author="sam", platform="reddit").priority == "high"
+    assert decide(rule_engine, author="lily").priority is None
+
+
+def test_not_and_any_blocks(tmp_path: Path) -> None:
+    rule_engine = engine(
+        tmp_path,
+        """
+        name: complaint
+        match:
+          any:
+            - label: negative
+            - text: ["broken", "on hold"]
+          not:
+            text: "just kidding"
+            platform: x
+        then:
+          tag: [complaint]
+        """,
+    )
+    negative = score(Label.NEGATIVE, -0.3)
+    assert decide(rule_engine, "@acme meh", sentiment=negative).matched == ("complaint",)
+    assert decide(rule_engine, "@acme it is broken").matched == ("complaint",)
+    assert decide(rule_engine, "@acme fine").matched == ()
+    assert decide(rule_engine, "@acme broken, just kidding").matched == ()
+    kidding_on_reddit = decide(rule_engine, "broken, just kidding", platform="reddit")
+    assert kidding_on_reddit.matched == ("complaint",)
+
+
+def test_business_hours_in_the_team_time_zone(tmp_path: Path) -> None:
+    from datetime import date
+
+    from tests.rulekit import week
+
+    berlin = week({"mon-fri": "09:00-17:00"}, "Europe/Berlin", date(2026, 12, 24))
+    rule_engine = engine(
+        tmp_path,
+        """
+        name: after-hours
+        match:
+          ~business_hours: care
+        then:
+          tag: [after-hours]
+        """,
+        care=berlin,
+    )
+
+    def at(moment: str) -> tuple[str, ...]:
+        from datetime import datetime
+
+        now = datetime.fromisoformat(moment)
+        return decide(rule_engine, context=Context(now=now, case_ref="C-1")).matched
+
+    assert at("2026-11-20T07:59:00+00:00") == ("after-hours",)  # 08:59 in Berlin
+    assert at("2026-11-20T08:00:00+00:00") == ()  # 09:00 in Berlin, a Friday
+    assert at("2026-11-20T16:00:00+00:00") == ("after-hours",)  # 17:00, closed
+    assert at("2026-11-21T10:00:00+00:00") == ("after-hours",)  # Saturday
+    assert at("2026-12-24T10:00:00+00:00") == ("after-hours",)  # a holiday
+    assert at("2026-07-20T07:30:00+00:00") == ()  # 09:30 summer time (UTC+2)

@@ -1,0 +1,83 @@
+"""The rules inside the real pipeline: context from the database, actions on the case."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+
+from monitor.pipeline import run_cycle
+from monitor.store.models import Case, Event, Message
+from tests.conftest import RuntimeFactory, mention
+from tests.rulekit import write
+
+RULES = """
+name: returning-customer
+match:
+  author:
+    earlier_cases: "> 0"
+    escalated_before: true
+then:
+  tag: [returning]
+  assign: maria
+  set_priority: urgent
+---
+name: second-message-in-case
+match:
+  case:
+    state: awaiting_human
+    bot_replies: "== 1"
+    minutes_since_bot_reply: "< 60"
+then:
+  tag: [follow-up]
+---
+name: complaint
+match: {text: broken}
+then:
+  reply: "Sorry {first_name}, we're on it here (case {case})."
+  escalate: {team: care, priority: high, sla_minutes: 15}
+"""
+
+
+def test_pipeline_fills_context_from_history_and_applies_actions(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    write(tmp_path / "rules", RULES)
+    rows = [
+        mention(1, "@acme my kettle is broken", author="ann", author_id="7", author_name="Ann"),
+        mention(
+            2,
+            "@acme still broken",
+            author="ann",
+            author_id="7",
+            author_name="Ann",
+            conversation_id="1001",
+        ),
+        mention(3, "@acme the toaster too", author="ann", author_id="7", author_name="Ann"),
+    ]
+    rt = make_runtime(rows, rules={"path": str(tmp_path / "rules")})
+    run_cycle(rt)
+    with rt.sessions() as session:
+        decisions = {
+            m.external_id: m.decision for m in session.scalars(select(Message).order_by(Message.id))
+        }
+        cases = list(session.scalars(select(Case).order_by(Case.id)))
+        escalated = session.scalars(
+            select(Event).where(Event.kind == "state", Event.actor == "complaint")
+        ).first()
+    assert decisions["1001"]["matched"] == ["complaint"]
+    assert decisions["1001"]["reply"]["text"] == "Sorry Ann, we're on it here (case C-1001)."
+    # Same thread, one bot reply queued a moment ago, case waiting for a person.
+    assert decisions["1002"]["matched"] == ["second-message-in-case", "complaint"]
+    assert decisions["1002"]["notes"] == [
+        "guard: author cooldown: the bot replied to this author recently"
+    ]
+    # A new thread: one earlier case, which was escalated.
+    assert decisions["1003"]["matched"] == ["returning-customer"]
+    assert (cases[1].assignee, cases[1].priority, cases[1].tags) == (
+        "maria",
+        "urgent",
+        ["returning"],
+    )
+    assert escalated is not None
+    assert escalated.detail["sla_minutes"] == 15

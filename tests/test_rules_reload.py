@@ -1,0 +1,121 @@
+"""Hot reload on SQLite and PostgreSQL: good changes swap the engine, bad ones keep it."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from monitor.cli import main
+from monitor.daemon import build_scheduler
+from monitor.rules.reload import RULES_STATE, RuleReloader, read_rules_state
+from monitor.runtime import Runtime
+from monitor.store.models import SourceState
+from tests.conftest import REPO, RuntimeFactory
+from tests.rulekit import write
+
+NEW_RULE = "name: shipping-question\nmatch: {text: ship}\nthen: {draft: 'Hi {first_name}! '}\n"
+
+
+@pytest.fixture
+def rules_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "rules"
+    shutil.copytree(REPO / "config" / "rules", folder)
+    return folder
+
+
+def state(rt: Runtime) -> SourceState:
+    with rt.sessions() as session:
+        row = session.get(SourceState, RULES_STATE)
+        assert row is not None
+        session.expunge(row)
+        return row
+
+
+def test_reload_swaps_on_change_and_keeps_last_good_rules_on_error(
+    make_runtime: RuntimeFactory, rules_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rt = make_runtime(rules={"path": str(rules_dir)})
+    reloader = RuleReloader(rt)
+    first = rt.rules
+    assert reloader.check() is False
+    assert rt.rules is first
+    assert state(rt).details == {"version": first.version, "rules": 14, "rejected_version": None}
+
+    write(rules_dir, NEW_RULE, "30-more.yaml")
+    reloader.check()
+    assert rt.rules is not first
+    assert len(rt.rules.rules) == 15
+    good = rt.rules
+
+    write(rules_dir, "name: broken\nmatch: {label: negatve}\nthen: {tag: [x]}\n", "40-bad.yaml")
+    with caplog.at_level(logging.ERROR, logger="inchannel.rules"):
+        reloader.check()
+        reloader.check()  # the same broken version is reported once
+    assert rt.rules is good
+    row = state(rt)
+    message = (
+        f"{rules_dir / '40-bad.yaml'}:2:9: rule 'broken': match.label: unknown label "
+        "'negatve'; did you mean 'negative'?"
+    )
+    assert row.last_error == message
+    assert row.consecutive_failures == 1
+    assert row.details["version"] == good.version
+    assert row.details["rejected_version"] not in (None, good.version)
+    reported = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage().splitlines()[-1] for r in reported] == [message]
+
+    (rules_dir / "40-bad.yaml").unlink()
+    reloader.check()
+    assert rt.rules.version == good.version
+    assert state(rt).last_error is None
+
+
+def test_a_changed_list_file_is_a_change(make_runtime: RuntimeFactory, rules_dir: Path) -> None:
+    rt = make_runtime(rules={"path": str(rules_dir)})
+    reloader = RuleReloader(rt)
+    before = rt.rules.version
+    with (rules_dir / "lists" / "vip.txt").open("a", encoding="utf-8") as handle:
+        handle.write("new_vip\n")
+    reloader.check()
+    assert rt.rules.version != before
+
+
+def test_daemon_schedules_the_reload_job(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime()
+    scheduler = build_scheduler(rt)
+    job = scheduler.get_job("rules-reload")
+    assert job is not None
+    assert job.trigger.interval.total_seconds() == 30
+
+
+def test_rules_status_shows_what_the_daemon_stored(
+    make_runtime: RuntimeFactory, rules_dir: Path, tmp_path: Path, db_url: str
+) -> None:
+    rt = make_runtime(rules={"path": str(rules_dir)})
+    reloader = RuleReloader(rt)
+    config = write(
+        tmp_path,
+        f"brand: {{name: Acme}}\ndatabase: {{url: '{db_url}'}}\nrules: {{path: rules}}\n",
+        "inchannel.yaml",
+    )
+    runner = CliRunner()
+    result = runner.invoke(main, ["rules", "status", "--config", str(config)])
+    assert (result.exit_code, result.stdout) == (
+        0, "no daemon has loaded rules into this database yet\n"
+    )  # fmt: skip
+    reloader.check()
+    write(rules_dir, "name: [oops\n", "50-bad.yaml")
+    reloader.check()
+    result = runner.invoke(main, ["rules", "status", "--config", str(config)])
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"running rules version {rt.rules.version} (14 rules, loaded ")
+    with rt.sessions() as session:
+        stored = read_rules_state(session)
+    assert stored is not None
+    assert lines[1] == f"rejected version {stored[0]['rejected_version']}:"
+    assert lines[2].startswith(f"{rules_dir / '50-bad.yaml'}:2:1: invalid YAML")

@@ -1,0 +1,81 @@
+"""The fast paths for text conditions agree with the plain regex they stand in for."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.domain import Author, Label, Mention, Platform, Score
+from monitor.rules.checks import Pattern
+from monitor.rules.context import Context, Facts
+from monitor.rules.textmatch import compile_text, words_of
+from tests.rulekit import NOON
+
+# Includes the characters where re.IGNORECASE and str.lower() disagree (K sign, long s,
+# dotted and dotless i), which the fast paths must handle like the regex.
+ALPHABET = st.sampled_from(list("abcdeiksAB '’-_.,!?#@12éÉßK\u212a\u017f\u0130\u0131😡 \n"))
+WORDS = st.lists(
+    st.text(ALPHABET, min_size=1, max_size=8).filter(str.strip), min_size=1, max_size=4
+)
+MODIFIERS = st.sampled_from([(), ("case-sensitive",), ("includes",), ("starts-with",)])
+
+
+def facts(text: str) -> Facts:
+    mention = Mention(Platform.X, "1", Author("1", "someone"), text, NOON, "1")
+    return Facts(mention, Score(0, 0, 1, 0, Label.NEUTRAL), Context(now=NOON, case_ref="C-1"))
+
+
+@settings(max_examples=400, deadline=None)
+@given(values=WORDS, text=st.text(ALPHABET, max_size=40), modifiers=MODIFIERS)
+def test_fast_paths_agree_with_the_full_regex(
+    values: list[str], text: str, modifiers: tuple[str, ...]
+) -> None:
+    compiled = compile_text(values, modifiers)
+    expected = compiled.full.search(text) is not None
+    check = Pattern("text", "text", compiled, negate=False)
+    mention_facts = facts(text)
+    assert (check.find(mention_facts) is not None) == expected
+    if expected and compiled.index is not None:
+        # The engine may skip the rule when none of its index words occur.
+        assert compiled.index & words_of(text.lower())
+
+
+@pytest.mark.parametrize("text", ["\u017fale", "\u0130tem", "\u0131tem", "\u212aettle"])
+def test_unicode_case_folds_match_like_the_regex(text: str) -> None:
+    compiled = compile_text(["sale", "item", "kettle"], ())
+    check = Pattern("text", "text", compiled, negate=False)
+    assert compiled.full.search(text) is not None
+    assert check.find(facts(text)) is not None
+
+
+def test_matched_text_keeps_the_customers_spelling() -> None:
+    compiled = compile_text(["refund", "charged twice"], ())
+    check = Pattern("text", "text", compiled, negate=False)
+    mention_facts = facts("I want a REFUND now")
+    assert check.find(mention_facts) == "refund"  # the fast path answers in lower case
+    assert check.as_written(mention_facts) == "REFUND"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "rejected"),
+    [
+        ("(a+)+b", True),
+        ("(.*a){20}", True),
+        ("(?:a|b+)*c", True),
+        ("(?=(a+)+)", True),
+        ("(a|aa)*c", True),
+        ("(a|a)*c", True),
+        ("(.|\\s)*c", True),
+        ("(cat|\\w)+", True),
+        ("(\\d+\\.){3}", False),  # a small bounded repeat
+        ("(foo|bar)+", False),  # alternatives start with different letters
+        ("(x|y)*", False),
+        ("(is|are) (down|not working)", False),
+        ("\\b(refund|refunds)\\b", False),
+    ],
+)
+def test_backtracking_guard(pattern: str, rejected: bool) -> None:
+    from monitor.rules.textmatch import regex_problem
+
+    assert (regex_problem(pattern) is not None) is rejected
