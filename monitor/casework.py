@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from monitor import cases
 from monitor.domain import ActionKind, ActionStatus, CaseState, Direction, Platform
+from monitor.rules.deflection import find_redirect
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
 from monitor.store.models import ActionRow, Case, Customer, Event, Message
@@ -160,6 +161,14 @@ def reply(rt: Runtime, ref: str, text: str, *, user: str, allow_redirect: bool =
         limit = REPLY_LIMITS[Platform(case.platform)]
         if len(text) > limit:
             raise CaseworkError(f"{len(text)} characters: {case.platform} allows {limit}")
+        redirect = find_redirect(text)
+        if redirect is not None and not allow_redirect:
+            # The promise holds for people too: help the customer where they wrote.
+            kind, phrase = redirect
+            raise CaseworkError(
+                f"the reply sends the customer elsewhere ({kind}: {phrase!r}); answer in the "
+                "thread, or pass --allow-redirect if you really mean it"
+            )
         target = _latest_inbound(session, case)
         count = session.scalar(
             select(func.count()).select_from(ActionRow).where(ActionRow.case_id == case.id)
@@ -175,8 +184,9 @@ def reply(rt: Runtime, ref: str, text: str, *, user: str, allow_redirect: bool =
             key=f"human:{case.id}:{count}:{target.external_id}",
         )
         session.flush()
-        if allow_redirect:
-            cases.record(session, case, "redirect_allowed", user, now, action=action.id)
+        if redirect is not None:
+            detail = {"action": action.id, "redirect": redirect[0], "phrase": redirect[1]}
+            cases.record(session, case, "redirect_allowed", user, now, **detail)
         cases.transition(session, case, CaseState.REPLIED, user, now)
         return action.id
 

@@ -118,3 +118,27 @@ def test_assign_resolve_note_and_link(demo: Path) -> None:
 def test_errors_are_clear(demo: Path, args: tuple[str, ...], message: str) -> None:
     code, output = cli(*args, config=demo)
     assert (code, output.strip()) == (1, message)
+
+
+def test_deflection_guard_applies_to_people_with_an_audited_override(demo: Path) -> None:
+    ref = str(next(r for r in listed(demo) if r["platform"] == "x")["ref"])
+    code, output = cli("cases", "reply", ref, "Please DM us your order number", config=demo)
+    assert (code, output.strip()) == (
+        1,
+        "error: the reply sends the customer elsewhere (private message: 'DM us'); answer in "
+        "the thread, or pass --allow-redirect if you really mean it",
+    )
+    code, output = cli(
+        "cases",
+        "reply",
+        ref,
+        "Call 0800 123 4567 for the recall",
+        "--allow-redirect",
+        "--as",
+        "lead",
+        config=demo,
+    )
+    assert code == 0, output
+    _, shown = cli("cases", "show", ref, config=demo)
+    assert "redirect_allowed" in shown
+    assert "lead" in shown
