@@ -31,11 +31,18 @@ def status_command(config_file: Path | None, as_json: bool) -> None:
     """Sources, outbox, cases and usage; exit 1 when something is unhealthy."""
     from monitor.commands.cases import runtime
 
-    status = collect(runtime(config_file))
+    rt = runtime(config_file)
+    status = collect(rt)
     if as_json:
         click.echo(json.dumps(_jsonable(asdict(status)) | {"healthy": status.healthy}, indent=2))
-    else:
-        _print(status)
+        sys.exit(0 if status.healthy else 1)
+    _print(status)
+    if rt.settings.x is not None:
+        from monitor.sources.x_status import status_lines
+
+        with rt.sessions() as session:
+            for line in status_lines(session, rt.settings, status.at)[:2]:
+                click.echo(line)
     sys.exit(0 if status.healthy else 1)
 
 
@@ -47,6 +54,11 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     return value
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def _print(status: Status) -> None:
@@ -77,6 +89,10 @@ def _print(status: Status) -> None:
             escape((s.last_error or "")[:120]),
         )
     console.print(table)
+    for s in status.sources:
+        if s.details:
+            shown = ", ".join(f"{k}={_short(v)}" for k, v in sorted(s.details.items()))
+            console.print(f"  {escape(s.name)}: {escape(shown)}")
     outbox = ", ".join(f"{k} {v}" for k, v in sorted(status.outbox.items())) or "empty"
     console.print(f"Outbox: {outbox}; oldest due {_when(status.oldest_due_at, now)}")
     states = ", ".join(f"{k} {v}" for k, v in sorted(status.cases.items())) or "none"
