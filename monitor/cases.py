@@ -9,11 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor import notifications
-from monitor.domain import ActionKind, ActionStatus, CaseState, Escalation, Score
+from monitor.domain import ActionKind, ActionStatus, CaseState, Escalation
 from monitor.settings import Settings
 from monitor.store.models import ActionRow, Case, Customer, Event, Message
 
@@ -41,47 +40,6 @@ def transition(
     case.updated_at = now
     if state is CaseState.RESOLVED:
         case.resolved_at = now
-
-
-def attach(
-    session: Session, message: Message, customer: Customer, score: Score, now: datetime
-) -> Case:
-    """Same platform + thread + customer → same case; a resolved one is reopened."""
-    query = (
-        select(Case)
-        .where(
-            Case.platform == message.platform,
-            Case.conversation_id == message.conversation_id,
-            Case.customer_id == customer.id,
-        )
-        .order_by(Case.id.desc())
-        .limit(1)
-    )
-    case = session.scalars(query).first()
-    if case is None:
-        case = Case(
-            platform=message.platform,
-            conversation_id=message.conversation_id,
-            customer_id=customer.id,
-            state=CaseState.NEW.value,
-            priority="normal",
-            tags=[],
-            first_label=score.label.value,
-            bot_replies=0,
-            opened_at=now,
-            updated_at=now,
-        )
-        session.add(case)
-        session.flush()  # later messages of the same batch must find this case
-        record(session, case, "opened", "system", now, message=message.external_id)
-    elif case.state in (CaseState.RESOLVED.value, CaseState.WAITING_CUSTOMER.value):
-        reason = "customer wrote again"
-        transition(session, case, CaseState.NEW, "system", now, reason=reason)
-        case.resolved_at = None
-    message.case_id = case.id
-    case.latest_label, case.latest_compound = score.label.value, score.compound
-    case.updated_at = now
-    return case
 
 
 def escalate(

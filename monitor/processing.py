@@ -20,13 +20,14 @@ from monitor.domain import (
     Mention,
     MessageKind,
     Platform,
+    Score,
 )
 from monitor.rules.engine import Context
-from monitor.rules.history import author_history
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
 from monitor.store.models import Case, Customer, Message
 from monitor.store.queries import skip_locked
+from monitor.threads import ThreadIndex
 
 log = logging.getLogger("inchannel.process")
 
@@ -44,34 +45,56 @@ def process_pending(rt: Runtime) -> bool:
             .limit(limit + 1)
         )
         batch = list(session.scalars(skip_locked(session, query)))
-        # No autoflush: the batch's UPDATEs go out together at commit instead of before
-        # every query. New cases are flushed explicitly so later messages find them.
-        with session.no_autoflush:
-            for message in batch[:limit]:
-                _process(rt, session, message, now)
+        _process_batch(rt, session, batch[:limit], now)
     count = min(len(batch), limit)
     if count:
         log.info("processed=%d duration_ms=%.1f", count, (time.perf_counter() - started) * 1000)
     return len(batch) > limit
 
 
-def _process(rt: Runtime, session: Session, message: Message, now: datetime) -> None:
+def _process_batch(rt: Runtime, session: Session, batch: list[Message], now: datetime) -> None:
+    # No autoflush: the batch's writes go out together instead of before every query.
+    # Pass 1 scores and finds (or opens) each message's case; one flush gives the new
+    # cases their ids; pass 2 decides, in order, so each decision sees the ones before.
+    with session.no_autoflush:
+        index = ThreadIndex(session, batch)
+        prepared = [_prepare(rt, session, index, message, now) for message in batch]
+    session.flush()
+    index.record_opened(now)
+    with session.no_autoflush:
+        for item in prepared:
+            if item is not None:
+                _decide(rt, session, index, item, now)
+
+
+Prepared = tuple[Message, Customer, Mention, Score, Case]
+
+
+def _prepare(
+    rt: Runtime, session: Session, index: ThreadIndex, message: Message, now: datetime
+) -> Prepared | None:
     message.processed = True
-    customer = session.get(Customer, message.customer_id) if message.customer_id else None
-    mention = _mention(message, customer)
-    if message.kind == MessageKind.OWN.value:
+    customer = index.customers.get(message.customer_id) if message.customer_id else None
+    if message.kind == MessageKind.OWN.value or customer is None:
         # The brand's own post joins the thread's case (if any) but is never acted on.
         message.case_id = _latest_case_id(session, message)
-        return
-    assert customer is not None
+        return None
+    mention = _mention(message, customer)
     score = rt.scorer.score(mention.text, lang=mention.lang)
     message.label, message.compound, message.score_reason = (
         score.label.value,
         score.compound,
         score.reason,
     )
-    case = cases.attach(session, message, customer, score, now)
-    earlier_cases, escalated_before = author_history(session, customer.id, case.id)
+    return message, customer, mention, score, index.attach(message, customer, score, now)
+
+
+def _decide(
+    rt: Runtime, session: Session, index: ThreadIndex, item: Prepared, now: datetime
+) -> None:
+    message, customer, mention, score, case = item
+    message.case_id = case.id
+    earlier_cases, escalated_before = index.history(customer.id, case)
     context = Context(
         now=now,
         case_ref=case.ref,
