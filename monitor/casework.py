@@ -42,11 +42,32 @@ class CaseRow:
     first_line: str
 
 
+def check_reply(platform: str, text: str) -> list[str]:
+    """Everything wrong with a reply text, checked as the person types and again on submit.
+
+    The single seam for reply checks: the deflection guard joins the length check here.
+    """
+    limit = REPLY_LIMITS.get(Platform(platform), REPLY_LIMITS[Platform.X])
+    length = len(text.strip())
+    return [f"{length} characters: {platform} allows {limit}"] if length > limit else []
+
+
+def _refuse_problems(platform: str, text: str) -> None:
+    problems = check_reply(platform, text)
+    if problems:
+        raise CaseworkError("; ".join(problems))
+
+
 def parse_ref(ref: str) -> int:
     text = ref.strip().upper()
     if not text.startswith("C-") or not text[2:].isdigit() or int(text[2:]) <= 1000:
         raise CaseworkError(f"not a case reference: {ref[:40]!r} (expected C-1042)")
     return int(text[2:]) - 1000
+
+
+def find_case(session: Session, ref: str) -> Case:
+    """The case a reference names, or CaseworkError."""
+    return _case(session, ref)
 
 
 def _case(session: Session, ref: str) -> Case:
@@ -157,9 +178,7 @@ def reply(rt: Runtime, ref: str, text: str, *, user: str, allow_redirect: bool =
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
         case = _case(session, ref)
-        limit = REPLY_LIMITS[Platform(case.platform)]
-        if len(text) > limit:
-            raise CaseworkError(f"{len(text)} characters: {case.platform} allows {limit}")
+        _refuse_problems(case.platform, text)
         target = _latest_inbound(session, case)
         count = session.scalar(
             select(func.count()).select_from(ActionRow).where(ActionRow.case_id == case.id)
@@ -201,11 +220,7 @@ def approve(rt: Runtime, ref: str, *, user: str, text: str | None = None) -> int
         draft = _draft(session, case)
         edited = text is not None and text.strip() != draft.text
         if text is not None and text.strip():
-            limit = REPLY_LIMITS[Platform(case.platform)]
-            if len(text.strip()) > limit:
-                raise CaseworkError(
-                    f"{len(text.strip())} characters: {case.platform} allows {limit}"
-                )
+            _refuse_problems(case.platform, text.strip())
             draft.text = text.strip()
         draft.status, draft.actor, draft.next_attempt_at, draft.updated_at = (
             ActionStatus.PENDING.value,

@@ -174,9 +174,11 @@ def serve_command(config_file: Path | None) -> None:
 def _register_command_groups() -> None:
     from monitor.commands.cases import cases_group
     from monitor.commands.score import score
+    from monitor.commands.users import users_group
 
     main.add_command(cases_group)
     main.add_command(score)
+    main.add_command(users_group)
 
 
 _register_command_groups()
