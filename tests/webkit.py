@@ -8,10 +8,12 @@ from pathlib import Path
 
 from starlette.testclient import TestClient
 
+from monitor.domain import Platform
 from monitor.pipeline import run_cycle
 from monitor.runtime import Runtime
 from monitor.web.app import create_app
 from monitor.web.users import create_user
+from responders.base import Responder
 from tests.conftest import REPO, RuntimeFactory
 
 SAMPLES = REPO / "config" / "samples" / "mentions.jsonl"
@@ -30,9 +32,15 @@ def sample_rows(path: Path = SAMPLES) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
-def seeded(make_runtime: RuntimeFactory, rows: list[dict[str, object]] | None = None) -> Runtime:
+def seeded(
+    make_runtime: RuntimeFactory,
+    rows: list[dict[str, object]] | None = None,
+    responder: Responder | None = None,
+) -> Runtime:
     """A runtime whose database went through the real pipeline, with one user per role."""
     rt = make_runtime(sample_rows() if rows is None else rows, teams=TEAMS)
+    if responder is not None:
+        rt.responders = dict.fromkeys(Platform, responder)
     run_cycle(rt)
     create_user(rt, "alice", "agent", PASSWORD, ("care",))
     create_user(rt, "bob", "agent", PASSWORD, ("billing",))
@@ -55,7 +63,8 @@ def login(client: TestClient, name: str, password: str = PASSWORD) -> str:
 
 def csrf_of(html: str) -> str:
     found = CSRF.search(html)
-    assert found is not None and found.group(1)
+    assert found is not None
+    assert found.group(1)
     return found.group(1)
 
 

@@ -130,7 +130,7 @@ def _first_responders(session: Session, since: datetime) -> dict[int, str]:
     ).all()
     # A rule's reply keeps the rule as actor; an approved draft carries the approver's name.
     return {
-        case_id: "bot" if actor is None or actor == rule else "human"
+        case_id: "by bot" if actor is None or actor == rule else "by human"
         for case_id, rule, actor in rows
     }
 
@@ -152,7 +152,8 @@ def _first_response(rows: Sequence[Any], responders: dict[int, str]) -> list[Tim
         (r.team or "(none)", _minutes(r.opened_at, r.first_response_at)) for r in answered
     )
     by_who = _grouped(
-        (responders.get(r.id, "bot"), _minutes(r.opened_at, r.first_response_at)) for r in answered
+        (responders.get(r.id, "by bot"), _minutes(r.opened_at, r.first_response_at))
+        for r in answered
     )
     return [*by_team, *by_who]
 
