@@ -134,23 +134,31 @@ def list_users(rt: Runtime) -> list[tuple[User, bool, datetime | None]]:
 
 
 def authenticate(rt: Runtime, name: str, password: str) -> User:
-    now = rt.clock.now()
+    # The refusal is raised after the commit: raising inside the transaction would roll
+    # back the failure count and the lockout would never engage.
     with transaction(rt.sessions) as session:
-        row = session.scalars(select(WebUser).where(WebUser.name == name[:64])).first()
-        if row is None or not row.active:
-            _verify(_DUMMY_HASH, password)
-            raise LoginRefused("wrong name or password")
-        if row.locked_until is not None and row.locked_until > now:
-            raise LoginRefused("too many failed attempts: this account is locked for a while")
-        if not _verify(row.password_hash, password):
-            row.failed_logins += 1
-            if row.failed_logins >= MAX_FAILURES:
-                row.failed_logins, row.locked_until = 0, now + LOCKOUT
-            raise LoginRefused("wrong name or password")
-        row.failed_logins, row.locked_until, row.last_login_at = 0, None, now
-        if HASHER.check_needs_rehash(row.password_hash):
-            row.password_hash = HASHER.hash(password)
-        return _user(row)
+        outcome = _check_login(session, name[:64], password, rt.clock.now())
+    if isinstance(outcome, str):
+        raise LoginRefused(outcome)
+    return outcome
+
+
+def _check_login(session: Session, name: str, password: str, now: datetime) -> User | str:
+    row = session.scalars(select(WebUser).where(WebUser.name == name)).first()
+    if row is None or not row.active:
+        _verify(_DUMMY_HASH, password)
+        return "wrong name or password"
+    if row.locked_until is not None and row.locked_until > now:
+        return "too many failed attempts: this account is locked for a while"
+    if not _verify(row.password_hash, password):
+        row.failed_logins += 1
+        if row.failed_logins >= MAX_FAILURES:
+            row.failed_logins, row.locked_until = 0, now + LOCKOUT
+        return "wrong name or password"
+    row.failed_logins, row.locked_until, row.last_login_at = 0, None, now
+    if HASHER.check_needs_rehash(row.password_hash):
+        row.password_hash = HASHER.hash(password)
+    return _user(row)
 
 
 def _verify(stored: str, password: str) -> bool:
