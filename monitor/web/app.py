@@ -23,8 +23,9 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-def create_app(rt: Runtime) -> Starlette:
-    web = Web(rt)
+def create_app(rt: Runtime, *, refresh_seconds: int = 10) -> Starlette:
+    """The dashboard; the queue asks for new cases every ``refresh_seconds``."""
+    web = Web(rt, refresh_seconds=refresh_seconds)
     routes: list[BaseRoute] = [
         Route("/healthz", healthz),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

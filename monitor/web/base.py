@@ -26,9 +26,10 @@ MAX_FORM_FIELDS = 50
 class Web:
     """The runtime and the template environment, shared by every view."""
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, *, refresh_seconds: int = 10) -> None:
         self.rt = rt
         self.env = make_environment(rt.clock)
+        self.env.globals["refresh_seconds"] = refresh_seconds
 
     def render(
         self, request: Request, signed: Signed | None, name: str, status: int = 200, **context: Any

@@ -9,7 +9,7 @@ function csrfToken() {
 
 // Queue: refresh the live region every few seconds, so new cases appear without a reload.
 function startQueueRefresh(region) {
-  const every = Math.max(3, Number(region.dataset.every) || 10) * 1000;
+  const every = Math.max(1, Number(region.dataset.every) || 10) * 1000;
   const refresh = async () => {
     if (document.hidden) return;
     try {
