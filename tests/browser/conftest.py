@@ -3,6 +3,7 @@ by uvicorn on a free port, over a database filled by the real pipeline."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -32,6 +33,8 @@ ARGS = [
 SCREENSHOTS = REPO / "test-output" / "browser"
 
 if not CHROMIUM.exists():
+    if os.environ.get("INCHANNEL_REQUIRE_BROWSER"):
+        raise RuntimeError("INCHANNEL_REQUIRE_BROWSER is set but /usr/bin/chromium is missing")
     pytest.skip("needs Debian's chromium at /usr/bin/chromium", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api")
 
