@@ -246,6 +246,10 @@ def test_admin_manages_users(make_runtime: RuntimeFactory) -> None:
         password="long enough pw",
     )
     assert added.status_code == 303
+    with rt.sessions() as session:
+        added = session.query(Event).filter(Event.kind == "user_added", Event.actor == "root").one()
+        assert added.detail == {"name": "zoe", "role": "agent", "teams": ["tech"]}
+        assert added.case_id is None
     fresh, _ = client_for(rt)
     assert login(fresh, "zoe", "long enough pw")
     short = _post(client, csrf, "/admin/users", name="yan", role="agent", password="short")

@@ -15,7 +15,9 @@ from tests.conftest import RuntimeFactory
 
 
 @pytest.fixture
-def config(tmp_path: Path, db_url: str) -> Path:
+def config(tmp_path: Path) -> Path:
+    """SQLite only: each command builds its own engine, as a real invocation does."""
+    db_url = f"sqlite:///{tmp_path / 'cli.db'}"
     path = tmp_path / "inchannel.yaml"
     feed = tmp_path / "feed.jsonl"
     feed.write_text("", encoding="utf-8")

@@ -10,7 +10,7 @@ from typing import TypeVar
 
 import click
 
-from monitor.commands.cases import common, runtime
+from monitor.commands.cases import common, runtime, user_option
 from monitor.web.users import ROLES, UserError, create_user, list_users, new_api_token, set_password
 
 T = TypeVar("T")
@@ -43,34 +43,43 @@ def users_group() -> None:
 @click.option("--role", type=click.Choice(ROLES), required=True, help="agent, lead or admin.")
 @click.option("--team", "teams", multiple=True, help="A team whose cases they work (repeatable).")
 @click.option("--generate-password", is_flag=True, help="Make up a password and print it.")
+@user_option
 def add_command(
-    config_file: Path | None, name: str, role: str, teams: tuple[str, ...], generate_password: bool
+    config_file: Path | None,
+    name: str,
+    role: str,
+    teams: tuple[str, ...],
+    generate_password: bool,
+    user: str,
 ) -> None:
     """Create a user who signs in with NAME and a password (asked for, or generated)."""
     rt = runtime(config_file)
     password = _password(generate_password)
-    user = _run(lambda: create_user(rt, name, role, password, teams))
-    click.echo(f"user {user.name} ({user.role}; teams: {', '.join(user.teams) or 'none'}) added")
+    added = _run(lambda: create_user(rt, name, role, password, teams, actor=user))
+    teams_text = ", ".join(added.teams) or "none"
+    click.echo(f"user {added.name} ({added.role}; teams: {teams_text}) added")
 
 
 @users_group.command("passwd")
 @common
 @click.argument("name")
 @click.option("--generate-password", is_flag=True, help="Make up a password and print it.")
-def passwd_command(config_file: Path | None, name: str, generate_password: bool) -> None:
+@user_option
+def passwd_command(config_file: Path | None, name: str, generate_password: bool, user: str) -> None:
     """Set a new password for NAME (also lifts a lockout)."""
     rt = runtime(config_file)
     password = _password(generate_password)
-    _run(lambda: set_password(rt, name, password))
+    _run(lambda: set_password(rt, name, password, actor=user))
     click.echo(f"password of {name} changed")
 
 
 @users_group.command("token")
 @common
 @click.argument("name")
-def token_command(config_file: Path | None, name: str) -> None:
+@user_option
+def token_command(config_file: Path | None, name: str, user: str) -> None:
     """Issue a new API token for NAME (the old one stops working); shown once."""
-    token = _run(lambda: new_api_token(runtime(config_file), name))
+    token = _run(lambda: new_api_token(runtime(config_file), name, actor=user))
     click.echo(token)
 
 

@@ -115,7 +115,12 @@ def add_user(web: Web, request: Request, signed: Signed, form: Form) -> Response
     teams = tuple(t for t in form.get("teams", "").replace(",", " ").split() if t)
     try:
         create_user(
-            web.rt, form.get("name", ""), form.get("role", ""), form.get("password", ""), teams
+            web.rt,
+            form.get("name", ""),
+            form.get("role", ""),
+            form.get("password", ""),
+            teams,
+            actor=signed.user.name,
         )
     except UserError as exc:
         return users_page(web, request, signed, error=str(exc))
@@ -126,7 +131,7 @@ def unlock_user(web: Web, request: Request, signed: Signed) -> Response:
     if not signed.user.at_least("admin"):
         raise Forbidden("managing users needs the admin role")
     try:
-        unlock(web.rt, request.path_params["name"])
+        unlock(web.rt, request.path_params["name"], actor=signed.user.name)
     except UserError as exc:
         return users_page(web, request, signed, error=str(exc))
     return RedirectResponse("/admin/users", status_code=303)

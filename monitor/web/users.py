@@ -13,6 +13,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from monitor.cases import record
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
 from monitor.store.web_models import WebUser
@@ -73,7 +74,13 @@ def _validate(rt: Runtime, name: str, role: str, teams: tuple[str, ...], passwor
 
 
 def create_user(
-    rt: Runtime, name: str, role: str, password: str, teams: tuple[str, ...] = ()
+    rt: Runtime,
+    name: str,
+    role: str,
+    password: str,
+    teams: tuple[str, ...] = (),
+    *,
+    actor: str = "cli",
 ) -> User:
     _validate(rt, name, role, teams, password)
     with transaction(rt.sessions) as session:
@@ -90,7 +97,13 @@ def create_user(
         )
         session.add(row)
         session.flush()
+        _audit(session, rt, "user_added", actor, name=name, role=role, teams=list(teams))
         return _user(row)
+
+
+def _audit(session: Session, rt: Runtime, kind: str, actor: str, **detail: object) -> None:
+    """User management lands in the same audit trail as casework, without a case."""
+    record(session, None, kind, actor, rt.clock.now(), **detail)
 
 
 def _by_name(session: Session, name: str) -> WebUser:
@@ -100,25 +113,28 @@ def _by_name(session: Session, name: str) -> WebUser:
     return row
 
 
-def set_password(rt: Runtime, name: str, password: str) -> None:
+def set_password(rt: Runtime, name: str, password: str, *, actor: str = "cli") -> None:
     if len(password) < MIN_PASSWORD:
         raise UserError(f"the password needs at least {MIN_PASSWORD} characters")
     with transaction(rt.sessions) as session:
         row = _by_name(session, name)
         row.password_hash, row.failed_logins, row.locked_until = HASHER.hash(password), 0, None
+        _audit(session, rt, "password_set", actor, name=name)
 
 
-def unlock(rt: Runtime, name: str) -> None:
+def unlock(rt: Runtime, name: str, *, actor: str = "cli") -> None:
     with transaction(rt.sessions) as session:
         row = _by_name(session, name)
         row.failed_logins, row.locked_until = 0, None
+        _audit(session, rt, "user_unlocked", actor, name=name)
 
 
-def new_api_token(rt: Runtime, name: str) -> str:
+def new_api_token(rt: Runtime, name: str, *, actor: str = "cli") -> str:
     """A fresh API token for the user (the previous one stops working). Shown once."""
     token = "inch_" + secrets.token_urlsafe(32)
     with transaction(rt.sessions) as session:
         _by_name(session, name).api_token_hash = token_digest(token)
+        _audit(session, rt, "api_token_issued", actor, name=name)
     return token
 
 
@@ -183,5 +199,5 @@ def ensure_demo_user(rt: Runtime) -> str | None:
             return None
     password = secrets.token_urlsafe(12)
     teams = tuple(t.name for t in rt.settings.teams)
-    create_user(rt, "demo", "admin", password, teams)
+    create_user(rt, "demo", "admin", password, teams, actor="system")
     return password
