@@ -6,7 +6,7 @@ PY := $(BIN)/python
 CONFIG ?= config/inchannel.yaml
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lint typecheck format bench bench-scoring bench-x bench-reddit bench-rules bench-dispatch pg clean
+.PHONY: run test check lint typecheck format bench bench-scoring bench-x bench-reddit bench-rules bench-dispatch bench-web pg clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,9 @@ bench-reddit: $(STAMP)
 
 bench-rules: $(STAMP)
 	$(PY) bench/rules.py
+
+bench-web: $(STAMP)
+	$(PY) bench/web.py
 
 clean:
 	rm -rf var build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -43,11 +43,41 @@ class CaseRow:
     first_line: str
 
 
+def check_reply(platform: str, text: str, *, allow_redirect: bool = False) -> list[str]:
+    """Everything wrong with a reply text, checked as the person types and again on submit.
+
+    The one place reply checks live: the platform's length limit and the deflection
+    guard, which holds for people too (help the customer where they wrote).
+    """
+    limit = REPLY_LIMITS.get(Platform(platform), REPLY_LIMITS[Platform.X])
+    length = len(text.strip())
+    problems = [f"{length} characters: {platform} allows {limit}"] if length > limit else []
+    redirect = find_redirect(text)
+    if redirect is not None and not allow_redirect:
+        kind, phrase = redirect
+        problems.append(
+            f"the reply sends the customer elsewhere ({kind}: {phrase!r}); answer in the "
+            "thread, or allow the redirect explicitly"
+        )
+    return problems
+
+
+def _refuse_problems(platform: str, text: str, *, allow_redirect: bool = False) -> None:
+    problems = check_reply(platform, text, allow_redirect=allow_redirect)
+    if problems:
+        raise CaseworkError("; ".join(problems))
+
+
 def parse_ref(ref: str) -> int:
     text = ref.strip().upper()
     if not text.startswith("C-") or not text[2:].isdigit() or int(text[2:]) <= 1000:
         raise CaseworkError(f"not a case reference: {ref[:40]!r} (expected C-1042)")
     return int(text[2:]) - 1000
+
+
+def find_case(session: Session, ref: str) -> Case:
+    """The case a reference names, or CaseworkError."""
+    return _case(session, ref)
 
 
 def _case(session: Session, ref: str) -> Case:
@@ -158,17 +188,8 @@ def reply(rt: Runtime, ref: str, text: str, *, user: str, allow_redirect: bool =
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
         case = _case(session, ref)
-        limit = REPLY_LIMITS[Platform(case.platform)]
-        if len(text) > limit:
-            raise CaseworkError(f"{len(text)} characters: {case.platform} allows {limit}")
+        _refuse_problems(case.platform, text, allow_redirect=allow_redirect)
         redirect = find_redirect(text)
-        if redirect is not None and not allow_redirect:
-            # The promise holds for people too: help the customer where they wrote.
-            kind, phrase = redirect
-            raise CaseworkError(
-                f"the reply sends the customer elsewhere ({kind}: {phrase!r}); answer in the "
-                "thread, or pass --allow-redirect if you really mean it"
-            )
         target = _latest_inbound(session, case)
         count = session.scalar(
             select(func.count()).select_from(ActionRow).where(ActionRow.case_id == case.id)
@@ -211,11 +232,7 @@ def approve(rt: Runtime, ref: str, *, user: str, text: str | None = None) -> int
         draft = _draft(session, case)
         edited = text is not None and text.strip() != draft.text
         if text is not None and text.strip():
-            limit = REPLY_LIMITS[Platform(case.platform)]
-            if len(text.strip()) > limit:
-                raise CaseworkError(
-                    f"{len(text.strip())} characters: {case.platform} allows {limit}"
-                )
+            _refuse_problems(case.platform, text.strip())
             draft.text = text.strip()
         draft.status, draft.actor, draft.next_attempt_at, draft.updated_at = (
             ActionStatus.PENDING.value,

@@ -228,12 +228,14 @@ def _register_command_groups() -> None:
     from monitor.commands.cases import cases_group
     from monitor.commands.score import score
     from monitor.commands.status import status_command
+    from monitor.commands.users import users_group
     from monitor.rules.cli import rules
 
     main.add_command(rules)
     main.add_command(cases_group)
     main.add_command(score)
     main.add_command(status_command)
+    main.add_command(users_group)
 
 
 _register_command_groups()

@@ -126,7 +126,7 @@ def test_deflection_guard_applies_to_people_with_an_audited_override(demo: Path)
     assert (code, output.strip()) == (
         1,
         "error: the reply sends the customer elsewhere (private message: 'DM us'); answer in "
-        "the thread, or pass --allow-redirect if you really mean it",
+        "the thread, or allow the redirect explicitly",
     )
     code, output = cli(
         "cases",

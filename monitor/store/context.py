@@ -53,16 +53,6 @@ def promote_context(session: Session, rows: Sequence[dict[str, Any]]) -> int:
     return promoted
 
 
-def thread_context(session: Session, platform: str, conversation_id: str) -> list[Message]:
-    """The context rows of one thread, oldest first (for the case page)."""
-    query = select(Message).where(
-        Message.platform == platform,
-        Message.conversation_id == conversation_id,
-        Message.direction == Direction.CONTEXT.value,
-    )
-    return list(session.scalars(query.order_by(Message.created_at)))
-
-
 def _row(post: Mention, source: str, now: datetime, own: frozenset[str]) -> dict[str, Any]:
     kind = MessageKind.OWN if post.author.handle.lower() in own else post.kind
     return {

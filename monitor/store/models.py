@@ -229,3 +229,7 @@ class Usage(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
     count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+# --- dashboard (issue 9): users, sessions, sentiment feedback and the queue's indexes ---
+# Imported last so Alembic's metadata sees them; web_models needs Base from above.

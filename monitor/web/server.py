@@ -4,17 +4,36 @@ from __future__ import annotations
 
 import logging
 
+import click
 import uvicorn
 
 from monitor.runtime import Runtime
 from monitor.web.app import create_app
+from monitor.web.users import ensure_demo_user
 
 log = logging.getLogger("inchannel.web")
 
 
+def announce_demo_user(rt: Runtime) -> None:
+    """`make run` on a fresh demo database: create user demo and show its password once."""
+    if not rt.settings.is_demo:
+        return
+    password = ensure_demo_user(rt)
+    if password is not None:
+        # Printed, never logged: log files are kept and shipped; a terminal is not.
+        click.echo(
+            f"\n  dashboard: {rt.settings.web.public_url}/  user: demo  password: {password}\n"
+            "  (shown once; `inchannel users passwd demo` sets a new one)\n",
+            err=True,
+        )
+
+
 def serve(rt: Runtime) -> None:
     web = rt.settings.web
+    announce_demo_user(rt)
     log.info("dashboard on http://%s:%d/", web.host, web.port)
-    config = uvicorn.Config(create_app(rt), host=web.host, port=web.port, log_config=None)
+    config = uvicorn.Config(
+        create_app(rt), host=web.host, port=web.port, log_config=None, proxy_headers=True
+    )
     # In a worker thread uvicorn leaves signal handling to the daemon's main thread.
     uvicorn.Server(config).run()

@@ -1,0 +1,94 @@
+"""``inchannel users ...``: the people who sign in to the dashboard."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import click
+
+from monitor.commands.cases import common, runtime, user_option
+from monitor.web.users import ROLES, UserError, create_user, list_users, new_api_token, set_password
+
+T = TypeVar("T")
+
+
+def _run(work: Callable[[], T]) -> T:
+    try:
+        return work()
+    except UserError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+def _password(generate: bool) -> str:
+    if generate:
+        password = secrets.token_urlsafe(12)
+        click.echo(f"password: {password}")
+        return password
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@click.group("users")
+def users_group() -> None:
+    """Dashboard users: add, list, set passwords, issue API tokens."""
+
+
+@users_group.command("add")
+@common
+@click.argument("name")
+@click.option("--role", type=click.Choice(ROLES), required=True, help="agent, lead or admin.")
+@click.option("--team", "teams", multiple=True, help="A team whose cases they work (repeatable).")
+@click.option("--generate-password", is_flag=True, help="Make up a password and print it.")
+@user_option
+def add_command(
+    config_file: Path | None,
+    name: str,
+    role: str,
+    teams: tuple[str, ...],
+    generate_password: bool,
+    user: str,
+) -> None:
+    """Create a user who signs in with NAME and a password (asked for, or generated)."""
+    rt = runtime(config_file)
+    password = _password(generate_password)
+    added = _run(lambda: create_user(rt, name, role, password, teams, actor=user))
+    teams_text = ", ".join(added.teams) or "none"
+    click.echo(f"user {added.name} ({added.role}; teams: {teams_text}) added")
+
+
+@users_group.command("passwd")
+@common
+@click.argument("name")
+@click.option("--generate-password", is_flag=True, help="Make up a password and print it.")
+@user_option
+def passwd_command(config_file: Path | None, name: str, generate_password: bool, user: str) -> None:
+    """Set a new password for NAME (also lifts a lockout)."""
+    rt = runtime(config_file)
+    password = _password(generate_password)
+    _run(lambda: set_password(rt, name, password, actor=user))
+    click.echo(f"password of {name} changed")
+
+
+@users_group.command("token")
+@common
+@click.argument("name")
+@user_option
+def token_command(config_file: Path | None, name: str, user: str) -> None:
+    """Issue a new API token for NAME (the old one stops working); shown once."""
+    token = _run(lambda: new_api_token(runtime(config_file), name, actor=user))
+    click.echo(token)
+
+
+@users_group.command("list")
+@common
+def list_command(config_file: Path | None) -> None:
+    """Every user, their role and teams, and whether they can sign in now."""
+    for user, can_sign_in, locked in list_users(runtime(config_file)):
+        state = "ok" if can_sign_in else "disabled"
+        if locked is not None and not can_sign_in:
+            state = f"locked until {locked:%Y-%m-%d %H:%M} UTC"
+        click.echo(f"{user.name}\t{user.role}\t{','.join(user.teams) or '-'}\t{state}")

@@ -1,0 +1,144 @@
+"""Triage a person does beyond replying: priority, team, tags, spam, sentiment corrections,
+and retrying an action that died. Shared by the dashboard, its JSON API and the CLI.
+
+Like monitor.casework, every operation is one transaction and leaves an audit event.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from monitor import cases
+from monitor.casework import CaseworkError, find_case
+from monitor.domain import ActionStatus, CaseState, Direction, Label, Priority
+from monitor.runtime import Runtime
+from monitor.store.db import transaction
+from monitor.store.models import ActionRow, Case, Message
+from monitor.store.web_models import SentimentFeedback
+
+TAG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+MAX_TAGS = 20
+SPAM_TAG = "spam"
+CORRECTABLE = (Label.POSITIVE.value, Label.NEUTRAL.value, Label.NEGATIVE.value)
+
+
+def set_priority(rt: Runtime, ref: str, priority: str, *, user: str) -> None:
+    if priority not in {p.value for p in Priority}:
+        raise CaseworkError(f"unknown priority {priority[:20]!r} (low, normal, high, urgent)")
+    now = rt.clock.now()
+    with transaction(rt.sessions) as session:
+        case = find_case(session, ref)
+        old, case.priority, case.updated_at = case.priority, priority, now
+        cases.record(session, case, "priority", user, now, old=old, new=priority)
+
+
+def set_team(rt: Runtime, ref: str, team: str, *, user: str) -> None:
+    """Hand the case to another team; an unanswered case takes that team's SLA clock."""
+    config = rt.settings.team(team)
+    if config is None:
+        known = ", ".join(t.name for t in rt.settings.teams)
+        raise CaseworkError(f"unknown team {team[:40]!r} (teams: {known})")
+    now = rt.clock.now()
+    with transaction(rt.sessions) as session:
+        case = find_case(session, ref)
+        old, case.team, case.updated_at = case.team, team, now
+        if case.first_response_at is None:
+            # The new team has its own promise; clearing the marks lets check_sla warn
+            # the new team rather than staying silent because the old one was warned.
+            due = config.calendar().add_minutes(case.opened_at, config.first_response_minutes)
+            case.sla_due_at, case.sla_warned_at, case.sla_breached_at = due, None, None
+        cases.record(session, case, "team", user, now, old=old, new=team)
+
+
+def normalize_tag(tag: str) -> str:
+    clean = tag.strip().lower()
+    if not TAG.match(clean):
+        raise CaseworkError(
+            f"bad tag {tag[:40]!r}: up to 32 of a-z 0-9 _ -, starting with a letter or digit"
+        )
+    return clean
+
+
+def tag(
+    rt: Runtime, ref: str, *, user: str, add: tuple[str, ...] = (), remove: tuple[str, ...] = ()
+) -> list[str]:
+    """Add and remove tags; returns the case's tags afterwards."""
+    adding = [normalize_tag(t) for t in add]
+    removing = {normalize_tag(t) for t in remove}
+    now = rt.clock.now()
+    with transaction(rt.sessions) as session:
+        case = find_case(session, ref)
+        new = [t for t in case.tags if t not in removing]
+        new += [t for t in dict.fromkeys(adding) if t not in new]
+        if len(new) > MAX_TAGS:
+            raise CaseworkError(f"a case takes at most {MAX_TAGS} tags")
+        if new != case.tags:
+            cases.record(session, case, "tags", user, now, old=list(case.tags), new=new)
+            case.tags, case.updated_at = new, now
+        return new
+
+
+def mark_spam(rt: Runtime, ref: str, *, user: str) -> None:
+    """Close the case as spam; drafts for it are rejected so nothing is ever posted."""
+    now = rt.clock.now()
+    with transaction(rt.sessions) as session:
+        case = find_case(session, ref)
+        drafts = session.scalars(
+            select(ActionRow).where(
+                ActionRow.case_id == case.id, ActionRow.status == ActionStatus.DRAFT.value
+            )
+        )
+        for draft in drafts:
+            draft.status, draft.updated_at = ActionStatus.REJECTED.value, now
+        if SPAM_TAG not in case.tags:
+            case.tags = [*case.tags, SPAM_TAG]
+        cases.record(session, case, "spam", user, now)
+        cases.transition(session, case, CaseState.RESOLVED, user, now, reason="spam")
+
+
+def correct_sentiment(rt: Runtime, ref: str, message_id: int, label: str, *, user: str) -> int:
+    """Store a person's label for one customer message as feedback for the lexicon overlay."""
+    if label not in CORRECTABLE:
+        raise CaseworkError(f"label must be one of {', '.join(CORRECTABLE)}")
+    now = rt.clock.now()
+    with transaction(rt.sessions) as session:
+        case = find_case(session, ref)
+        message = session.get(Message, message_id)
+        if message is None or message.case_id != case.id:
+            raise CaseworkError(f"message {message_id} is not part of {case.ref}")
+        if message.direction != Direction.INBOUND.value:
+            raise CaseworkError("only customer messages carry a sentiment to correct")
+        feedback = SentimentFeedback(
+            message_id=message.id,
+            case_id=case.id,
+            scored_label=message.label,
+            scored_compound=message.compound,
+            corrected_label=label,
+            text=message.text,
+            user=user,
+            at=now,
+        )
+        session.add(feedback)
+        session.flush()
+        detail = {"message": message.id, "old": message.label, "new": label}
+        cases.record(session, case, "sentiment_feedback", user, now, **detail)
+        return feedback.id
+
+
+def retry_action(rt: Runtime, action_id: int, *, user: str) -> Case:
+    """Give a dead action a fresh set of attempts, e.g. after the platform problem is fixed."""
+    now = rt.clock.now()
+    with transaction(rt.sessions) as session:
+        action = session.get(ActionRow, action_id)
+        if action is None:
+            raise CaseworkError(f"no action {action_id}")
+        if action.status != ActionStatus.DEAD.value:
+            raise CaseworkError(f"action {action_id} is {action.status}, not dead")
+        action.status, action.attempts = ActionStatus.PENDING.value, 0
+        action.next_attempt_at = action.updated_at = now
+        case = session.get(Case, action.case_id)
+        assert case is not None
+        cases.record(session, case, "retried", user, now, action=action.id)
+        return case

@@ -1,0 +1,159 @@
+"""The JSON API under /api/: the dashboard's operations for scripts, with bearer tokens.
+
+Tokens come from ``inchannel users token NAME``. No cookies are read here, so there is
+no CSRF to defend against; the same roles and team limits apply as in the browser.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from monitor import casework, triage
+from monitor.casework import CaseworkError
+from monitor.web.base import Endpoint, Web
+from monitor.web.case_view import load_case
+from monitor.web.health import load_health
+from monitor.web.openapi import openapi_schema
+from monitor.web.operations import CaseNotFound, Forbidden, check_access, perform
+from monitor.web.queue import QueueFilter, load_queue
+from monitor.web.reports import build_report
+from monitor.web.security import api_user
+from monitor.web.users import User
+
+MAX_BODY = 64_000
+Handler = Callable[[Request, User, dict[str, Any]], Any]
+
+
+def routes(web: Web) -> list[Route]:
+    post = ["POST"]
+    return [
+        Route("/api/openapi.json", lambda r: JSONResponse(openapi_schema())),
+        Route("/api/cases", guard(web, lambda r, u, b: cases(web, r, u))),
+        Route("/api/cases/{ref:str}", guard(web, lambda r, u, b: case(web, r, u))),
+        Route(
+            "/api/cases/{ref:str}/{op:str}",
+            guard(web, lambda r, u, b: operate(web, r, u, b)),
+            methods=post,
+        ),
+        Route("/api/check-reply", guard(web, lambda r, u, b: check(b)), methods=post),
+        Route(
+            "/api/actions/{id:int}/retry",
+            guard(web, lambda r, u, b: retry(web, r, u)),
+            methods=post,
+        ),
+        Route("/api/reports", guard(web, lambda r, u, b: reports(web, r))),
+        Route("/api/health", guard(web, lambda r, u, b: asdict(load_health(web.rt)))),
+    ]
+
+
+def guard(web: Web, handler: Handler) -> Endpoint:
+    async def endpoint(request: Request) -> Response:
+        body: dict[str, Any] = {}
+        if request.method == "POST":
+            raw = await request.body()
+            try:
+                parsed = json.loads(raw[:MAX_BODY] or b"{}")
+            except ValueError:
+                return _error(400, "the body must be a JSON object")
+            if not isinstance(parsed, dict):
+                return _error(400, "the body must be a JSON object")
+            body = parsed
+        return await run_in_threadpool(_answer, web, handler, request, body)
+
+    return endpoint
+
+
+def _answer(web: Web, handler: Handler, request: Request, body: dict[str, Any]) -> Response:
+    user = api_user(web.rt, request)
+    if user is None:
+        return _error(401, "a valid bearer token is required", {"www-authenticate": "Bearer"})
+    try:
+        return JSONResponse(jsonable(handler(request, user, body)))
+    except Forbidden as exc:
+        return _error(403, str(exc))
+    except CaseNotFound as exc:
+        return _error(404, str(exc))
+    except CaseworkError as exc:
+        return _error(400, str(exc))
+
+
+def _error(status: int, text: str, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse({"error": text}, status_code=status, headers=headers)
+
+
+def jsonable(value: Any) -> Any:
+    """Dataclasses, datetimes and tuples as JSON; datetimes in ISO 8601 UTC."""
+    if hasattr(value, "__dataclass_fields__"):
+        return jsonable(asdict(value))
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def cases(web: Web, request: Request, user: User) -> dict[str, Any]:
+    page = load_queue(web.rt, user, QueueFilter.from_params(request.query_params))
+    return {"cases": page.rows, "counts": page.counts, "has_more": page.has_more}
+
+
+def case(web: Web, request: Request, user: User) -> dict[str, Any]:
+    ref = request.path_params["ref"]
+    check_access(web.rt, user, ref)
+    data = load_case(web.rt, ref)
+    return {
+        "case": data["case"],
+        "customer": {"handle": data["customer"].handle, "name": data["customer"].display_name},
+        "thread": [_message(m) for m in data["thread"]],
+        "actions": [_action(a) for a in data["actions"]],
+        "events": [
+            {"kind": e.kind, "actor": e.actor, "at": e.at, "detail": e.detail}
+            for e in data["events"]
+        ],
+        "history": data["history"],
+    }
+
+
+def _message(m: Any) -> dict[str, Any]:
+    keys = ("id", "platform", "external_id", "direction", "author_handle", "text", "url")
+    more = ("conversation_id", "in_reply_to", "lang", "label", "compound", "created_at", "decision")
+    return {k: getattr(m, k) for k in (*keys, *more)}
+
+
+def _action(a: Any) -> dict[str, Any]:
+    keys = ("id", "kind", "status", "text", "rule", "actor", "attempts", "last_error", "created_at")
+    return {k: getattr(a, k) for k in keys}
+
+
+def operate(web: Web, request: Request, user: User, body: dict[str, Any]) -> dict[str, Any]:
+    ref, op = request.path_params["ref"], request.path_params["op"]
+    return {"ok": True, "message": perform(web.rt, user, op, ref, body)}
+
+
+def check(body: dict[str, Any]) -> dict[str, Any]:
+    platform, text = body.get("platform"), body.get("text")
+    if platform not in casework.REPLY_LIMITS or not isinstance(text, str):
+        raise CaseworkError("send {platform: x|reddit, text: string}")
+    return {"problems": casework.check_reply(str(platform), text)}
+
+
+def retry(web: Web, request: Request, user: User) -> dict[str, Any]:
+    if not user.at_least("lead"):
+        raise Forbidden("retrying a dead action needs the lead role")
+    case = triage.retry_action(web.rt, request.path_params["id"], user=user.name)
+    return {"ok": True, "case": case.ref}
+
+
+def reports(web: Web, request: Request) -> dict[str, Any]:
+    raw = request.query_params.get("days", "30")
+    return jsonable(build_report(web.rt, int(raw) if raw.isdigit() else 30))  # type: ignore[no-any-return]

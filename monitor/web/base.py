@@ -1,0 +1,100 @@
+"""The plumbing every dashboard view shares: rendering, sign-in and CSRF guards, errors."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from monitor.casework import CaseworkError
+from monitor.runtime import Runtime
+from monitor.web.operations import CaseNotFound, Forbidden
+from monitor.web.render import make_environment
+from monitor.web.security import CSRF_FIELD, Signed, csrf_ok, same_origin, signed_in
+
+Form = dict[str, str]
+GetHandler = Callable[[Request, Signed], Response]
+PostHandler = Callable[[Request, Signed, Form], Response]
+Endpoint = Callable[[Request], Awaitable[Response]]
+MAX_FORM_FIELDS = 50
+
+
+class Web:
+    """The runtime and the template environment, shared by every view."""
+
+    def __init__(self, rt: Runtime, *, refresh_seconds: int = 10) -> None:
+        self.rt = rt
+        self.env = make_environment(rt.clock)
+        self.env.globals["refresh_seconds"] = refresh_seconds
+
+    def render(
+        self, request: Request, signed: Signed | None, name: str, status: int = 200, **context: Any
+    ) -> HTMLResponse:
+        body = self.env.get_template(name).render(
+            request=request,
+            me=signed.user if signed else None,
+            csrf=signed.csrf if signed else "",
+            **context,
+        )
+        return HTMLResponse(body, status_code=status)
+
+    def error(self, request: Request, signed: Signed | None, status: int, text: str) -> Response:
+        return self.render(request, signed, "error.html", status, status_code=status, text=text)
+
+    def get(self, handler: GetHandler) -> Endpoint:
+        """A page for signed-in people; anyone else is sent to the login form."""
+
+        def guarded(request: Request) -> Response:
+            signed = signed_in(self.rt, request)
+            if signed is None:
+                return _to_login(request)
+            return self._refusals(request, signed, lambda: handler(request, signed))
+
+        async def endpoint(request: Request) -> Response:
+            # Database work stays off the event loop.
+            return await run_in_threadpool(guarded, request)
+
+        return endpoint
+
+    def post(self, handler: PostHandler) -> Endpoint:
+        """A state change: signed in, same origin, and the session's CSRF token."""
+
+        async def endpoint(request: Request) -> Response:
+            async with request.form(max_files=0, max_fields=MAX_FORM_FIELDS) as data:
+                form = {k: v for k, v in data.items() if isinstance(v, str)}
+            signed = await run_in_threadpool(signed_in, self.rt, request)
+            if signed is None:
+                return _to_login(request)
+            if not same_origin(request) or not csrf_ok(signed.csrf, form.get(CSRF_FIELD)):
+                return self.error(request, signed, 403, "The form expired: reload and retry.")
+            return await run_in_threadpool(
+                self._refusals, request, signed, lambda: handler(request, signed, form)
+            )
+
+        return endpoint
+
+    def _refusals(self, request: Request, signed: Signed, work: Callable[[], Response]) -> Response:
+        try:
+            return work()
+        except Forbidden as exc:
+            return self.error(request, signed, 403, str(exc))
+        except CaseworkError as exc:
+            return self.error(
+                request, signed, 404 if isinstance(exc, CaseNotFound) else 400, str(exc)
+            )
+
+
+def _to_login(request: Request) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+
+def local_path(target: str | None) -> str:
+    """Where to go after login: only a path on this site (no //evil.example or scheme)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target

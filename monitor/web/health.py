@@ -1,0 +1,102 @@
+"""Health: what every source did last, today's API usage, and the outbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from monitor.domain import ActionStatus
+from monitor.runtime import Runtime
+from monitor.store.models import ActionRow, SourceState, Usage, case_ref
+
+LISTED = 100
+
+
+@dataclass(frozen=True, slots=True)
+class SourceHealth:
+    name: str
+    configured: bool
+    last_poll_at: datetime | None
+    last_success_at: datetime | None
+    consecutive_failures: int
+    last_error: str | None
+    rate_limit_reset_at: datetime | None
+    next_poll_at: datetime | None
+    items_total: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: int
+    case: str
+    kind: str
+    status: str
+    attempts: int
+    last_error: str | None
+    text: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    sources: list[SourceHealth]
+    usage_today: list[tuple[str, int]]
+    outbox_counts: dict[str, int]
+    troubled: list[OutboxItem]  # failed and dead actions, dead first
+
+
+def load_health(rt: Runtime) -> Health:
+    today = rt.clock.now().strftime("%Y-%m-%d")
+    with rt.sessions() as session:
+        states = {s.name: s for s in session.scalars(select(SourceState))}
+        usage = session.execute(
+            select(Usage.key, Usage.count).where(Usage.day == today).order_by(Usage.key)
+        ).all()
+        counts = session.execute(
+            select(ActionRow.status, func.count()).group_by(ActionRow.status)
+        ).all()
+        troubled = session.scalars(
+            select(ActionRow)
+            .where(ActionRow.status.in_([ActionStatus.DEAD.value, ActionStatus.FAILED.value]))
+            .order_by(ActionRow.status, ActionRow.updated_at.desc())
+            .limit(LISTED)
+        ).all()
+        items = [_item(a) for a in troubled]
+    names = sorted(set(states) | set(rt.sources))
+    return Health(
+        [_source(name, states.get(name), name in rt.sources) for name in names],
+        [(key, int(n)) for key, n in usage],
+        {status: int(n) for status, n in counts},
+        items,
+    )
+
+
+def _item(a: ActionRow) -> OutboxItem:
+    return OutboxItem(
+        a.id,
+        case_ref(a.case_id) if a.case_id is not None else "-",  # "-": an operations alert
+        a.kind,
+        a.status,
+        a.attempts,
+        a.last_error,
+        a.text[:200],
+        a.updated_at,
+    )
+
+
+def _source(name: str, state: SourceState | None, configured: bool) -> SourceHealth:
+    if state is None:
+        return SourceHealth(name, configured, None, None, 0, None, None, None, 0)
+    return SourceHealth(
+        name,
+        configured,
+        state.last_poll_at,
+        state.last_success_at,
+        state.consecutive_failures,
+        state.last_error,
+        state.rate_limit_reset_at,
+        state.next_poll_at,
+        state.items_total,
+    )

@@ -1,0 +1,146 @@
+"""The OpenAPI 3.1 description of /api/, generated from the operations table so the two
+cannot drift apart."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from monitor import __version__
+from monitor.web.operations import OPERATIONS
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+REF = {
+    "name": "ref",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^C-[0-9]+$"},
+}
+FILTERS = ("team", "assignee", "platform", "state", "sentiment", "tag", "q")
+
+
+def _responses(ok: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "200": {"description": "OK", "content": {"application/json": {"schema": ok}}}
+    }
+    for code, text in (
+        ("400", "Refused"),
+        ("401", "No valid token"),
+        ("403", "Not allowed"),
+        ("404", "No such case"),
+    ):
+        out[code] = {"description": text, "content": {"application/json": {"schema": ERROR}}}
+    return out
+
+
+def _operation_path(name: str) -> dict[str, Any]:
+    op = OPERATIONS[name]
+    body = {
+        "type": "object",
+        "properties": {field: spec.schema() for field, spec in op.fields.items()},
+        "required": [field for field, spec in op.fields.items() if spec.required],
+    }
+    return {
+        "post": {
+            "operationId": f"case_{name}",
+            "summary": op.summary,
+            "description": f"Needs the {op.role} role and access to the case's team.",
+            "parameters": [REF],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+            "responses": _responses({"$ref": "#/components/schemas/Done"}),
+        }
+    }
+
+
+def _get(op_id: str, summary: str, params: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {
+        "get": {
+            "operationId": op_id,
+            "summary": summary,
+            "parameters": params or [],
+            "responses": _responses({"type": "object"}),
+        }
+    }
+
+
+@cache
+def openapi_schema() -> dict[str, Any]:
+    query = [
+        {"name": n, "in": "query", "required": False, "schema": {"type": "string"}} for n in FILTERS
+    ]
+    query.append(
+        {
+            "name": "page",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    )
+    days = [
+        {
+            "name": "days",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    ]
+    paths: dict[str, Any] = {
+        "/api/cases": _get("list_cases", "The queue: open cases, most urgent first", query),
+        "/api/cases/{ref}": _get("get_case", "A case: thread, outbox, audit trail, history", [REF]),
+        "/api/reports": _get("reports", "Volume, response times, SLA attainment, tags", days),
+        "/api/health": _get("health", "Sources, today's usage, outbox"),
+    }
+    paths |= {f"/api/cases/{{ref}}/{name}": _operation_path(name) for name in OPERATIONS}
+    paths["/api/check-reply"] = {
+        "post": {
+            "operationId": "check_reply",
+            "summary": "Problems with a reply text (length limit, deflection)",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "platform": {"type": "string", "enum": ["x", "reddit"]},
+                                "text": {"type": "string"},
+                            },
+                            "required": ["platform", "text"],
+                        }
+                    }
+                },
+            },
+            "responses": _responses({"type": "object"}),
+        }
+    }
+    paths["/api/actions/{id}/retry"] = {
+        "post": {
+            "operationId": "retry_action",
+            "summary": "Retry a dead outbox action (lead)",
+            "parameters": [
+                {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+            ],
+            "responses": _responses({"type": "object"}),
+        }
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "inchannel dashboard API", "version": __version__},
+        "paths": paths,
+        "security": [{"bearer": []}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "properties": {"error": {"type": "string"}},
+                    "required": ["error"],
+                },
+                "Done": {
+                    "type": "object",
+                    "properties": {"ok": {"type": "boolean"}, "message": {"type": "string"}},
+                    "required": ["ok", "message"],
+                },
+            },
+        },
+    }

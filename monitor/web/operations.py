@@ -1,0 +1,237 @@
+"""What a person can do to a case, once, for both the HTML forms and the JSON API.
+
+Each operation names the least role it needs and its fields; the work itself is done by
+monitor.casework and monitor.triage, never here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from monitor import casework, triage
+from monitor.casework import CaseworkError
+from monitor.domain import Priority
+from monitor.runtime import Runtime
+from monitor.store.models import Case
+from monitor.web.users import User
+
+Params = dict[str, Any]
+
+
+class CaseNotFound(CaseworkError):
+    """No such case (or not a case reference at all)."""
+
+
+class Forbidden(Exception):
+    """The signed-in user may not do this (role or team); the message is safe to show."""
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    kind: str = "string"  # "string" | "integer"
+    required: bool = False
+    max_length: int = 200
+    choices: tuple[str, ...] = ()
+
+    def schema(self) -> dict[str, Any]:
+        if self.kind == "integer":
+            return {"type": "integer", "minimum": 1}
+        out: dict[str, Any] = {"type": "string", "maxLength": self.max_length}
+        if self.choices:
+            out["enum"] = list(self.choices)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    name: str
+    role: str
+    summary: str
+    run: Callable[[Runtime, str, User, Params], str]
+    fields: Mapping[str, Field] = field(default_factory=dict)
+
+    def parse(self, raw: Mapping[str, Any]) -> Params:
+        """Validate submitted values (form strings or JSON) against the fields."""
+        params: Params = {}
+        for name, spec in self.fields.items():
+            value = raw.get(name)
+            if value is None or value == "":
+                if spec.required:
+                    raise CaseworkError(f"{name} is required")
+                continue
+            params[name] = _coerce(name, spec, value)
+        return params
+
+
+def _coerce(name: str, spec: Field, value: Any) -> Any:
+    if spec.kind == "integer":
+        if isinstance(value, bool) or not str(value).isdigit():
+            raise CaseworkError(f"{name} must be a positive whole number")
+        return int(value)
+    if not isinstance(value, str):
+        raise CaseworkError(f"{name} must be text")
+    if len(value) > spec.max_length:
+        raise CaseworkError(f"{name} is longer than {spec.max_length} characters")
+    if spec.choices and value not in spec.choices:
+        raise CaseworkError(f"{name} must be one of {', '.join(spec.choices)}")
+    return value
+
+
+def _reply(rt: Runtime, ref: str, user: User, p: Params) -> str:
+    action = casework.reply(rt, ref, p["text"], user=user.name)
+    return f"Reply queued for posting (action {action})."
+
+
+def _approve(rt: Runtime, ref: str, user: User, p: Params) -> str:
+    action = casework.approve(rt, ref, user=user.name, text=p.get("text"))
+    return f"Draft approved and queued for posting (action {action})."
+
+
+def _reject(rt: Runtime, ref: str, user: User, p: Params) -> str:
+    casework.reject(rt, ref, user=user.name, reason=p.get("reason", ""))
+    return "Draft rejected; the case waits for a person."
+
+
+def _assign(rt: Runtime, ref: str, user: User, p: Params) -> str:
+    casework.assign(rt, ref, p["assignee"], user=user.name)
+    return f"Assigned to {p['assignee']}."
+
+
+def _priority(rt: Runtime, ref: str, user: User, p: Params) -> str:
+    triage.set_priority(rt, ref, p["priority"], user=user.name)
+    return f"Priority set to {p['priority']}."
+
+
+def _team(rt: Runtime, ref: str, user: User, p: Params) -> str:
+    triage.set_team(rt, ref, p["team"], user=user.name)
+    return f"Handed to team {p['team']}."
+
+
+def _split(text: str | None) -> tuple[str, ...]:
+    return tuple(t for t in (text or "").replace(",", " ").split() if t)
+
+
+def _tag(rt: Runtime, ref: str, user: User, p: Params) -> str:
+    tags = triage.tag(
+        rt, ref, user=user.name, add=_split(p.get("add")), remove=_split(p.get("remove"))
+    )
+    return f"Tags: {', '.join(tags) or 'none'}."
+
+
+def _note(rt: Runtime, ref: str, user: User, p: Params) -> str:
+    casework.add_note(rt, ref, p["text"], user=user.name)
+    return "Note added."
+
+
+def _resolve(rt: Runtime, ref: str, user: User, p: Params) -> str:
+    casework.resolve(rt, ref, user=user.name)
+    return "Case resolved."
+
+
+def _spam(rt: Runtime, ref: str, user: User, p: Params) -> str:
+    triage.mark_spam(rt, ref, user=user.name)
+    return "Marked as spam and closed."
+
+
+def _sentiment(rt: Runtime, ref: str, user: User, p: Params) -> str:
+    triage.correct_sentiment(rt, ref, p["message_id"], p["label"], user=user.name)
+    return f"Thank you: the message is recorded as {p['label']} for lexicon tuning."
+
+
+TEXT = Field(required=True, max_length=10_000)
+OPERATIONS: dict[str, Operation] = {
+    op.name: op
+    for op in (
+        Operation("reply", "agent", "Reply publicly in the case's thread", _reply, {"text": TEXT}),
+        Operation(
+            "approve",
+            "lead",
+            "Approve the draft (optionally edited)",
+            _approve,
+            {"text": Field(max_length=10_000)},
+        ),
+        Operation("reject", "lead", "Reject the draft", _reject, {"reason": Field(max_length=500)}),
+        Operation(
+            "assign",
+            "lead",
+            "Assign to a person",
+            _assign,
+            {"assignee": Field(required=True, max_length=64)},
+        ),
+        Operation(
+            "priority",
+            "agent",
+            "Change the priority",
+            _priority,
+            {"priority": Field(required=True, choices=tuple(p.value for p in Priority))},
+        ),
+        Operation(
+            "team",
+            "lead",
+            "Hand to another team",
+            _team,
+            {"team": Field(required=True, max_length=64)},
+        ),
+        Operation(
+            "tag",
+            "agent",
+            "Add and remove tags (space or comma separated)",
+            _tag,
+            {"add": Field(max_length=500), "remove": Field(max_length=500)},
+        ),
+        Operation(
+            "note",
+            "agent",
+            "Add an internal note",
+            _note,
+            {"text": Field(required=True, max_length=5000)},
+        ),
+        Operation("resolve", "agent", "Resolve the case", _resolve),
+        Operation("spam", "agent", "Mark as spam and close", _spam),
+        Operation(
+            "sentiment",
+            "agent",
+            "Correct a message's sentiment label",
+            _sentiment,
+            {
+                "message_id": Field(kind="integer", required=True),
+                "label": Field(required=True, choices=triage.CORRECTABLE),
+            },
+        ),
+    )
+}
+
+
+def case_team(rt: Runtime, ref: str) -> str | None:
+    try:
+        case_id = casework.parse_ref(ref)
+    except CaseworkError as exc:
+        raise CaseNotFound(str(exc)) from None
+    with rt.sessions() as session:
+        found = session.execute(select(Case.team).where(Case.id == case_id)).first()
+    if found is None:
+        raise CaseNotFound(f"no case {ref[:40]}")
+    return found[0]
+
+
+def check_access(rt: Runtime, user: User, ref: str, role: str = "agent") -> None:
+    """Refuse before acting: the role, then the team. (A team change racing this check
+    is harmless: the person could see the case a moment ago.)"""
+    if not user.at_least(role):
+        raise Forbidden(f"this needs the {role} role; you are {user.role}")
+    team = case_team(rt, ref)
+    if not user.sees_team(team):
+        raise Forbidden(f"{ref} belongs to team {team}, which is not one of yours")
+
+
+def perform(rt: Runtime, user: User, name: str, ref: str, raw: Mapping[str, Any]) -> str:
+    """Run one operation for a user; returns the message to show."""
+    operation = OPERATIONS.get(name)
+    if operation is None:
+        raise CaseworkError(f"unknown operation {name[:40]!r}")
+    check_access(rt, user, ref, operation.role)
+    return operation.run(rt, ref, user, operation.parse(raw))

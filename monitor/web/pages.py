@@ -1,0 +1,192 @@
+"""The social team's pages: queue, case, reports, health."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from monitor import casework, triage
+from monitor.cases import OPEN_STATES
+from monitor.domain import CaseState, Label, Platform, Priority
+from monitor.web.base import Endpoint, Form, Web
+from monitor.web.case_view import load_case
+from monitor.web.charts import bars, stacked_columns
+from monitor.web.health import load_health
+from monitor.web.operations import OPERATIONS, CaseNotFound, Forbidden, check_access, perform
+from monitor.web.queue import QueueFilter, load_queue
+from monitor.web.reports import Report, build_report, csv_rows
+from monitor.web.security import CSRF_HEADER, Signed, csrf_ok, same_origin, signed_in
+
+LABELS = [label.value for label in Label]
+MAX_CHECK_BYTES = 64_000
+
+
+def routes(web: Web) -> list[Route]:
+    post = ["POST"]
+    return [
+        Route("/", web.get(lambda r, s: queue(web, r, s))),
+        Route("/queue/live", web.get(lambda r, s: queue(web, r, s, partial=True))),
+        Route("/cases/{ref:str}", web.get(lambda r, s: case_page(web, r, s))),
+        Route("/cases/{ref:str}/check", check_endpoint(web), methods=post),
+        Route(
+            "/cases/{ref:str}/{op:str}", web.post(lambda r, s, f: act(web, r, s, f)), methods=post
+        ),
+        Route("/reports", web.get(lambda r, s: reports(web, r, s))),
+        Route("/reports.csv", web.get(lambda r, s: reports_csv(web, r))),
+        Route("/health", web.get(lambda r, s: health(web, r, s))),
+        Route("/actions/{id:int}/retry", web.post(lambda r, s, f: retry(web, r, s)), methods=post),
+    ]
+
+
+def queue(web: Web, request: Request, signed: Signed, *, partial: bool = False) -> Response:
+    f = QueueFilter.from_params(request.query_params)
+    return web.render(
+        request,
+        signed,
+        "queue_live.html" if partial else "queue.html",
+        page=load_queue(web.rt, signed.user, f),
+        f=f,
+        teams=[t.name for t in web.rt.settings.teams],
+        states=[s.value for s in CaseState],
+        open_states=sorted(OPEN_STATES),
+        platforms=[p.value for p in Platform],
+        labels=LABELS,
+    )
+
+
+def case_page(
+    web: Web, request: Request, signed: Signed, *, error: str = "", form: Form | None = None
+) -> Response:
+    ref = request.path_params["ref"]
+    check_access(web.rt, signed.user, ref)
+    data = load_case(web.rt, ref)
+    done = OPERATIONS.get(request.query_params.get("done", ""))
+    return web.render(
+        request,
+        signed,
+        "case.html",
+        400 if error else 200,
+        **data,
+        done=done.summary if done and not error else "",
+        error=error,
+        form=form or {},
+        limit=casework.REPLY_LIMITS[Platform(data["platform"])],
+        teams=[t.name for t in web.rt.settings.teams],
+        priorities=[p.value for p in Priority],
+        correctable=triage.CORRECTABLE,
+        operations=OPERATIONS,
+    )
+
+
+def act(web: Web, request: Request, signed: Signed, form: Form) -> Response:
+    ref, op = request.path_params["ref"], request.path_params["op"]
+    try:
+        perform(web.rt, signed.user, op, ref, form)
+    except (CaseNotFound, Forbidden):
+        raise
+    except casework.CaseworkError as exc:
+        # Show the refusal on the case page, with what the person typed kept.
+        return case_page(web, request, signed, error=str(exc), form=form)
+    return RedirectResponse(f"/cases/{ref}?done={op}", status_code=303)
+
+
+def check_endpoint(web: Web) -> Endpoint:
+    """Checks the reply box as the person types: JSON in, problems out."""
+
+    def check(request: Request, text: str) -> Response:
+        signed = signed_in(web.rt, request)
+        if signed is None:
+            return JSONResponse({"error": "sign in first"}, status_code=401)
+        if not same_origin(request) or not csrf_ok(signed.csrf, request.headers.get(CSRF_HEADER)):
+            return JSONResponse({"error": "bad CSRF token"}, status_code=403)
+        ref = request.path_params["ref"]
+        try:
+            check_access(web.rt, signed.user, ref)
+            platform = load_platform(web, ref)
+        except (CaseNotFound, Forbidden) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=404)
+        limit = casework.REPLY_LIMITS[Platform(platform)]
+        problems = casework.check_reply(platform, text)
+        return JSONResponse({"problems": problems, "length": len(text.strip()), "limit": limit})
+
+    async def endpoint(request: Request) -> Response:
+        body = await request.body()
+        text = body[:MAX_CHECK_BYTES].decode("utf-8", errors="replace")
+        return await run_in_threadpool(check, request, text)
+
+    return endpoint
+
+
+def load_platform(web: Web, ref: str) -> str:
+    with web.rt.sessions() as session:
+        return casework.find_case(session, ref).platform
+
+
+def _days(request: Request) -> int:
+    raw = request.query_params.get("days", "30")
+    return int(raw) if raw.isdigit() else 30
+
+
+def reports(web: Web, request: Request, signed: Signed) -> Response:
+    report = build_report(web.rt, _days(request))
+    return web.render(request, signed, "reports.html", report=report, charts=charts(report))
+
+
+def charts(report: Report) -> dict[str, Any]:
+    by_label: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    by_platform: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for day, platform, label, n in report.volume:
+        by_label[day][label] += n
+        by_platform[day][platform] += n
+    days = sorted(by_label)
+
+    def timings(title: str, rows: list[Any]) -> Any:
+        items = [(f"{t.group} median", t.median) for t in rows]
+        items += [(f"{t.group} p90", t.p90) for t in rows]
+        return bars(title, sorted(items), " min")
+
+    return {
+        "sentiment": stacked_columns(
+            "Inbound messages per day by sentiment", [(d, by_label[d]) for d in days], LABELS
+        ),
+        "platform": stacked_columns(
+            "Inbound messages per day by platform",
+            [(d, by_platform[d]) for d in days],
+            [p.value for p in Platform],
+        ),
+        "first_response": timings("First response (minutes)", report.first_response),
+        "resolution": timings("Resolution (minutes)", report.resolution),
+        "sla": bars("SLA attainment", [(a.team, a.percent) for a in report.sla], "%"),
+        "tags": bars("Top tags", [(tag, float(n)) for tag, n in report.top_tags]),
+    }
+
+
+def reports_csv(web: Web, request: Request) -> Response:
+    report = build_report(web.rt, _days(request))
+    out = io.StringIO()
+    writer = csv.writer(out)
+    # A cell starting with = + - @ would be a formula in a spreadsheet (CSV injection).
+    for row in csv_rows(report):
+        writer.writerow(["'" + c if c[:1] in ("=", "+", "-", "@") else c for c in row])
+    headers = {"content-disposition": f'attachment; filename="inchannel-report-{report.days}d.csv"'}
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+def health(web: Web, request: Request, signed: Signed) -> Response:
+    done = request.query_params.get("retried", "")
+    return web.render(request, signed, "health.html", health=load_health(web.rt), retried=done[:20])
+
+
+def retry(web: Web, request: Request, signed: Signed) -> Response:
+    if not signed.user.at_least("lead"):
+        raise Forbidden("retrying a dead action needs the lead role")
+    action_id = request.path_params["id"]
+    triage.retry_action(web.rt, action_id, user=signed.user.name)
+    return RedirectResponse(f"/health?retried={action_id}", status_code=303)

@@ -1,0 +1,217 @@
+"""Reports: volume, response and resolution times, SLA attainment and tags over a window."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, String, case, cast, func, select
+from sqlalchemy.orm import Session
+
+from monitor.domain import ActionKind, ActionStatus, Direction
+from monitor.runtime import Runtime
+from monitor.store.models import ActionRow, Case, Message
+
+MAX_DAYS = 366
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Minutes from case opened to an event, for one group of cases."""
+
+    group: str
+    count: int
+    median: float | None
+    p90: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Attainment:
+    team: str
+    met: int
+    breached: int
+    pending: int
+
+    @property
+    def percent(self) -> float | None:
+        done = self.met + self.breached
+        return round(100 * self.met / done, 1) if done else None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFigures:
+    """One case in the window, as the database computed it."""
+
+    id: int
+    team: str
+    first_response: float | None  # minutes from opened
+    resolution: float | None
+    sla: str | None  # met | breached | pending | None (no SLA)
+    tags: str | None  # the JSON list as text
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    since: datetime
+    days: int
+    volume: list[tuple[str, str, str, int]]  # (day, platform, sentiment, messages)
+    first_response: list[Timing]  # by team, then "bot" and "human"
+    resolution: list[Timing]
+    sla: list[Attainment]
+    top_tags: list[tuple[str, int]]
+
+
+def percentile(values: list[float], share: float) -> float | None:
+    """Nearest-rank percentile: an actual observed value, as support dashboards report."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[max(0, math.ceil(share * len(ordered)) - 1)], 1)
+
+
+def timing(group: str, minutes: list[float]) -> Timing:
+    return Timing(group, len(minutes), percentile(minutes, 0.5), percentile(minutes, 0.9))
+
+
+def _day(column: Any, dialect: str) -> ColumnElement[Any]:
+    if dialect == "postgresql":
+        # The session's time zone would shift the day boundary; reports count UTC days.
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
+    return func.substr(column, 1, 10)
+
+
+def _minutes_between(start: Any, end: Any, dialect: str) -> ColumnElement[Any]:
+    """Minutes as a number computed by the database: converting tens of thousands of
+    timestamps to Python datetimes cost most of the report's time (bench/web.py)."""
+    if dialect == "postgresql":
+        return func.extract("epoch", end - start) / 60.0
+    return (func.julianday(end) - func.julianday(start)) * 1440.0
+
+
+def _sla_outcome(now: datetime) -> ColumnElement[Any]:
+    return case(
+        (Case.sla_due_at.is_(None), None),
+        (Case.first_response_at.is_not(None) & (Case.first_response_at <= Case.sla_due_at), "met"),
+        (Case.first_response_at.is_not(None) | (Case.sla_due_at < now), "breached"),
+        else_="pending",
+    )
+
+
+def build_report(rt: Runtime, days: int = 30) -> Report:
+    days = max(1, min(days, MAX_DAYS))
+    now = rt.clock.now()
+    since = now - timedelta(days=days)
+    dialect = rt.engine.dialect.name
+    query = select(
+        Case.id,
+        func.coalesce(Case.team, "(none)"),
+        _minutes_between(Case.opened_at, Case.first_response_at, dialect),
+        _minutes_between(Case.opened_at, Case.resolved_at, dialect),
+        _sla_outcome(now),
+        cast(Case.tags, String),
+    ).where(Case.opened_at >= since)
+    with rt.sessions() as session:
+        volume = _volume(session, since, dialect)
+        rows = [CaseFigures(*row) for row in session.execute(query).all()]
+        responders = _first_responders(session, since)
+    return Report(
+        since,
+        days,
+        volume,
+        _first_response(rows, responders),
+        _grouped((r.team, r.resolution) for r in rows if r.resolution is not None),
+        _attainment(rows),
+        Counter(t for r in rows for t in json.loads(r.tags or "[]")).most_common(10),
+    )
+
+
+def _volume(session: Session, since: datetime, dialect: str) -> list[tuple[str, str, str, int]]:
+    day = _day(Message.created_at, dialect)
+    label = func.coalesce(Message.label, "unscored")
+    query = (
+        select(day, Message.platform, label, func.count())
+        .where(Message.created_at >= since, Message.direction == Direction.INBOUND.value)
+        .group_by(day, Message.platform, label)
+        .order_by(day)
+    )
+    return [(str(d), p, str(lab), int(n)) for d, p, lab, n in session.execute(query).all()]
+
+
+def _first_responders(session: Session, since: datetime) -> dict[int, str]:
+    """'bot' or 'human' for the first reply posted in each case opened since."""
+    first = (
+        select(func.min(ActionRow.id))
+        .join(Case, Case.id == ActionRow.case_id)
+        .where(
+            Case.opened_at >= since,
+            ActionRow.kind == ActionKind.REPLY.value,
+            ActionRow.status == ActionStatus.SENT.value,
+        )
+        .group_by(ActionRow.case_id)
+    )
+    rows = session.execute(
+        select(ActionRow.case_id, ActionRow.rule, ActionRow.actor).where(ActionRow.id.in_(first))
+    ).all()
+    # A rule's reply keeps the rule as actor; an approved draft carries the approver's name.
+    return {
+        case_id: "by bot" if actor is None or actor == rule else "by human"
+        for case_id, rule, actor in rows
+        if case_id is not None
+    }
+
+
+def _grouped(pairs: Iterable[tuple[str, float]]) -> list[Timing]:
+    groups: dict[str, list[float]] = defaultdict(list)
+    for group, value in pairs:
+        groups[group].append(float(value))
+    return [timing(group, groups[group]) for group in sorted(groups)]
+
+
+def _first_response(rows: Sequence[CaseFigures], responders: dict[int, str]) -> list[Timing]:
+    answered = [r for r in rows if r.first_response is not None]
+    by_team = _grouped((r.team, r.first_response) for r in answered)  # type: ignore[misc]
+    by_who = _grouped(
+        (responders.get(r.id, "by bot"), r.first_response)  # type: ignore[misc]
+        for r in answered
+    )
+    return [*by_team, *by_who]
+
+
+def _attainment(rows: Sequence[CaseFigures]) -> list[Attainment]:
+    tally: dict[str, Counter[str]] = defaultdict(Counter)
+    for r in rows:
+        if r.sla is not None:
+            tally[r.team][r.sla] += 1
+    return [
+        Attainment(team, c["met"], c["breached"], c["pending"]) for team, c in sorted(tally.items())
+    ]
+
+
+def csv_rows(report: Report) -> list[list[str]]:
+    """The same numbers as the charts, one long table: section, group, key, value."""
+    rows = [["section", "group", "key", "value"]]
+    rows += [
+        ["volume", f"{day} {platform}", label, str(n)] for day, platform, label, n in report.volume
+    ]
+    for section, timings in (
+        ("first_response_minutes", report.first_response),
+        ("resolution_minutes", report.resolution),
+    ):
+        for t in timings:
+            rows += [[section, t.group, "count", str(t.count)]]
+            rows += [
+                [section, t.group, key, "" if v is None else str(v)]
+                for key, v in (("median", t.median), ("p90", t.p90))
+            ]
+    for a in report.sla:
+        rows += [
+            ["sla", a.team, key, str(v)]
+            for key, v in (("met", a.met), ("breached", a.breached), ("pending", a.pending))
+        ]
+    rows += [["tags", tag, "cases", str(n)] for tag, n in report.top_tags]
+    return rows

@@ -1,0 +1,108 @@
+"""Who is asking, and may they: session cookies, CSRF tokens, API tokens, headers.
+
+Mention text is written by strangers, so every page also carries a Content-Security-
+Policy that allows only our own script and stylesheet: even markup that slipped past
+escaping could not run.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from monitor.runtime import Runtime
+from monitor.web.sessions import session_user
+from monitor.web.users import User, user_by_token
+
+SESSION_COOKIE = "inchannel_session"
+LOGIN_COOKIE = "inchannel_login"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+HEADERS = {
+    "content-security-policy": CSP,
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "same-origin",
+    "cross-origin-opener-policy": "same-origin",
+}
+
+
+class SecurityHeaders:
+    """Adds the headers above to every response, including errors and static files."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+@dataclass(frozen=True, slots=True)
+class Signed:
+    user: User
+    csrf: str
+
+
+def signed_in(rt: Runtime, request: Request) -> Signed | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    found = session_user(rt, token[:200])
+    return Signed(*found) if found else None
+
+
+def api_user(rt: Runtime, request: Request) -> User | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return user_by_token(rt, token.strip()[:200])
+
+
+def csrf_ok(expected: str, submitted: str | None) -> bool:
+    return bool(submitted) and hmac.compare_digest(expected, str(submitted))
+
+
+def same_origin(request: Request) -> bool:
+    """A second line behind the CSRF token: a browser's Origin must be this site."""
+    origin = request.headers.get("origin")
+    return origin is None or origin == f"{request.url.scheme}://{request.url.netloc}"
+
+
+def secure_cookies(rt: Runtime, request: Request) -> bool:
+    return request.url.scheme == "https" or rt.settings.web.public_url.startswith("https:")
+
+
+def set_cookie(rt: Runtime, request: Request, response: Response, name: str, value: str) -> None:
+    response.set_cookie(
+        name,
+        value,
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookies(rt, request),
+        path="/",
+    )
+
+
+def new_login_nonce() -> str:
+    return secrets.token_urlsafe(24)

@@ -1,0 +1,61 @@
+// inchannel dashboard: the only script, served from 'self' under a strict CSP.
+// It never inserts strangers' text as HTML except the server-rendered (escaped) queue.
+"use strict";
+
+function csrfToken() {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  return meta ? meta.content : "";
+}
+
+// Queue: refresh the live region every few seconds, so new cases appear without a reload.
+function startQueueRefresh(region) {
+  const every = Math.max(1, Number(region.dataset.every) || 10) * 1000;
+  const refresh = async () => {
+    if (document.hidden) return;
+    try {
+      const response = await fetch(region.dataset.refresh, { credentials: "same-origin" });
+      if (response.ok && !response.redirected) region.innerHTML = await response.text();
+    } catch (error) {
+      // Offline for a moment: keep the rows shown and try again next time.
+    }
+  };
+  setInterval(refresh, every);
+}
+
+// Reply boxes: count characters and ask the server what is wrong as the person types.
+function startReplyCheck(box) {
+  const form = box.form;
+  const problems = form.querySelector(".problems");
+  const count = form.querySelector(".count");
+  const button = form.querySelector('button[type="submit"]');
+  let timer = null;
+  const show = (items) => {
+    problems.replaceChildren(...items.map((text) => {
+      const item = document.createElement("li");
+      item.textContent = text;
+      return item;
+    }));
+    button.disabled = items.length > 0;
+  };
+  const check = async () => {
+    const response = await fetch(box.dataset.check, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRF-Token": csrfToken(), "Content-Type": "text/plain;charset=utf-8" },
+      body: box.value,
+    });
+    if (response.ok) show((await response.json()).problems);
+  };
+  box.addEventListener("input", () => {
+    if (count) count.textContent = String(box.value.trim().length);
+    clearTimeout(timer);
+    timer = setTimeout(check, 250);
+  });
+  if (count) count.textContent = String(box.value.trim().length);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const region = document.getElementById("queue-live");
+  if (region) startQueueRefresh(region);
+  document.querySelectorAll("textarea[data-check]").forEach(startReplyCheck);
+});

@@ -1,0 +1,203 @@
+"""People who use the dashboard: roles, argon2 passwords, lockout, API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from monitor.cases import record
+from monitor.runtime import Runtime
+from monitor.store.db import transaction
+from monitor.store.web_models import WebUser
+
+ROLES = ("agent", "lead", "admin")
+NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+MIN_PASSWORD = 10
+MAX_FAILURES = 5
+LOCKOUT = timedelta(minutes=15)
+HASHER = PasswordHasher()
+# Verified when the name is unknown, so a wrong name costs as long as a wrong password
+# and response times do not reveal which names exist.
+_DUMMY_HASH = HASHER.hash(secrets.token_urlsafe(16))
+
+
+class UserError(Exception):
+    """A user operation that cannot be done, with the reason to show."""
+
+
+class LoginRefused(Exception):
+    """Wrong name or password, or the account is locked; the message is safe to show."""
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    name: str
+    role: str
+    teams: tuple[str, ...]
+
+    def at_least(self, role: str) -> bool:
+        return ROLES.index(self.role) >= ROLES.index(role)
+
+    def sees_team(self, team: str | None) -> bool:
+        """Agents see their teams' cases and untriaged ones; leads and admins see all."""
+        return self.at_least("lead") or team is None or team in self.teams
+
+
+def _user(row: WebUser) -> User:
+    return User(row.id, row.name, row.role, tuple(row.teams))
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _validate(rt: Runtime, name: str, role: str, teams: tuple[str, ...], password: str) -> None:
+    if not NAME.match(name):
+        raise UserError(f"bad user name {name[:40]!r}: lower-case letters, digits, . _ -")
+    if role not in ROLES:
+        raise UserError(f"unknown role {role[:20]!r} (agent, lead, admin)")
+    known = {t.name for t in rt.settings.teams}
+    unknown = [t for t in teams if t not in known]
+    if unknown:
+        raise UserError(f"unknown team {unknown[0][:40]!r} (teams: {', '.join(sorted(known))})")
+    if len(password) < MIN_PASSWORD:
+        raise UserError(f"the password needs at least {MIN_PASSWORD} characters")
+
+
+def create_user(
+    rt: Runtime,
+    name: str,
+    role: str,
+    password: str,
+    teams: tuple[str, ...] = (),
+    *,
+    actor: str = "cli",
+) -> User:
+    _validate(rt, name, role, teams, password)
+    with transaction(rt.sessions) as session:
+        if session.scalar(select(WebUser.id).where(WebUser.name == name)) is not None:
+            raise UserError(f"user {name} exists already")
+        row = WebUser(
+            name=name,
+            role=role,
+            teams=list(teams),
+            password_hash=HASHER.hash(password),
+            active=True,
+            failed_logins=0,
+            created_at=rt.clock.now(),
+        )
+        session.add(row)
+        session.flush()
+        _audit(session, rt, "user_added", actor, name=name, role=role, teams=list(teams))
+        return _user(row)
+
+
+def _audit(session: Session, rt: Runtime, kind: str, actor: str, **detail: object) -> None:
+    """User management lands in the same audit trail as casework, without a case."""
+    record(session, None, kind, actor, rt.clock.now(), **detail)
+
+
+def _by_name(session: Session, name: str) -> WebUser:
+    row = session.scalars(select(WebUser).where(WebUser.name == name)).first()
+    if row is None:
+        raise UserError(f"no user {name[:64]}")
+    return row
+
+
+def set_password(rt: Runtime, name: str, password: str, *, actor: str = "cli") -> None:
+    if len(password) < MIN_PASSWORD:
+        raise UserError(f"the password needs at least {MIN_PASSWORD} characters")
+    with transaction(rt.sessions) as session:
+        row = _by_name(session, name)
+        row.password_hash, row.failed_logins, row.locked_until = HASHER.hash(password), 0, None
+        _audit(session, rt, "password_set", actor, name=name)
+
+
+def unlock(rt: Runtime, name: str, *, actor: str = "cli") -> None:
+    with transaction(rt.sessions) as session:
+        row = _by_name(session, name)
+        row.failed_logins, row.locked_until = 0, None
+        _audit(session, rt, "user_unlocked", actor, name=name)
+
+
+def new_api_token(rt: Runtime, name: str, *, actor: str = "cli") -> str:
+    """A fresh API token for the user (the previous one stops working). Shown once."""
+    token = "inch_" + secrets.token_urlsafe(32)
+    with transaction(rt.sessions) as session:
+        _by_name(session, name).api_token_hash = token_digest(token)
+        _audit(session, rt, "api_token_issued", actor, name=name)
+    return token
+
+
+def list_users(rt: Runtime) -> list[tuple[User, bool, datetime | None]]:
+    """Every user with whether they can sign in now and when they are locked until."""
+    now = rt.clock.now()
+    with rt.sessions() as session:
+        rows = session.scalars(select(WebUser).order_by(WebUser.name)).all()
+        return [
+            (_user(r), r.active and not (r.locked_until and r.locked_until > now), r.locked_until)
+            for r in rows
+        ]
+
+
+def authenticate(rt: Runtime, name: str, password: str) -> User:
+    # The refusal is raised after the commit: raising inside the transaction would roll
+    # back the failure count and the lockout would never engage.
+    with transaction(rt.sessions) as session:
+        outcome = _check_login(session, name[:64], password, rt.clock.now())
+    if isinstance(outcome, str):
+        raise LoginRefused(outcome)
+    return outcome
+
+
+def _check_login(session: Session, name: str, password: str, now: datetime) -> User | str:
+    row = session.scalars(select(WebUser).where(WebUser.name == name)).first()
+    if row is None or not row.active:
+        _verify(_DUMMY_HASH, password)
+        return "wrong name or password"
+    if row.locked_until is not None and row.locked_until > now:
+        return "too many failed attempts: this account is locked for a while"
+    if not _verify(row.password_hash, password):
+        row.failed_logins += 1
+        if row.failed_logins >= MAX_FAILURES:
+            row.failed_logins, row.locked_until = 0, now + LOCKOUT
+        return "wrong name or password"
+    row.failed_logins, row.locked_until, row.last_login_at = 0, None, now
+    if HASHER.check_needs_rehash(row.password_hash):
+        row.password_hash = HASHER.hash(password)
+    return _user(row)
+
+
+def _verify(stored: str, password: str) -> bool:
+    try:
+        return HASHER.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def user_by_token(rt: Runtime, token: str) -> User | None:
+    with rt.sessions() as session:
+        row = session.scalars(
+            select(WebUser).where(WebUser.api_token_hash == token_digest(token))
+        ).first()
+        return _user(row) if row is not None and row.active else None
+
+
+def ensure_demo_user(rt: Runtime) -> str | None:
+    """On a demo database without users, create admin ``demo``; returns its password once."""
+    with rt.sessions() as session:
+        if session.scalar(select(func.count()).select_from(WebUser)):
+            return None
+    password = secrets.token_urlsafe(12)
+    teams = tuple(t.name for t in rt.settings.teams)
+    create_user(rt, "demo", "admin", password, teams, actor="system")
+    return password

@@ -1,0 +1,80 @@
+"""The social team's day in a real browser: sign in, find and work cases, stay safe."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitor.pipeline import run_cycle
+from monitor.runtime import Runtime
+from monitor.sources.replay import ReplaySource
+from tests.browser.conftest import SCREENSHOTS, sign_in, sync_api
+from tests.conftest import mention, write_jsonl
+from tests.webkit import PASSWORD, sample_rows
+
+expect = sync_api.expect
+
+
+def test_lead_replies_approves_and_resolves(new_page: Any) -> None:
+    page = new_page()
+    sign_in(page, "lena", PASSWORD)
+    page.fill("input[name=q]", "48213")
+    page.click("form.filters button[type=submit]")
+    page.click("text=C-1001")
+    page.wait_for_url("**/cases/C-1001")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "case.png"), full_page=True)
+    box = page.locator("section.reply textarea")
+    box.fill("x" * 281)
+    # Checked as the person types: the server's answer appears and the button locks.
+    page.locator("section.reply .problems li").wait_for()
+    assert page.locator("section.reply .problems li").inner_text() == "281 characters: x allows 280"
+    assert page.locator("section.reply button").is_disabled()
+    box.fill("Sorry Jane, a replacement ships today and we'll post the tracking here.")
+    expect(page.locator("section.reply button")).to_be_enabled()
+    page.click("section.reply button")
+    page.wait_for_selector("text=Done: Reply publicly in the case's thread.")
+    page.goto("/cases/C-1015")
+    page.fill("section.draft textarea", "Yes, we ship to Ireland: 3-5 days.")
+    page.click("section.draft button:has-text('Approve and post')")
+    page.wait_for_selector("text=Done: Approve the draft (optionally edited).")
+    page.goto("/cases/C-1001")
+    page.click("button:has-text('Resolve')")
+    page.wait_for_selector("h1 .pill:has-text('resolved')")
+
+
+def test_new_cases_appear_in_the_queue_without_a_reload(new_page: Any, runtime: Runtime) -> None:
+    page = new_page()
+    sign_in(page, "lena", PASSWORD)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "queue.png"), full_page=True)
+    assert page.locator("text=C-1030").count() == 0
+    leak = mention(99, "@acme my kettle leaks everywhere, awful", author="wet_will")
+    # The replay source reads its file once; a new one stands for the platform's next page.
+    feed = write_jsonl(runtime.settings.base_dir / "more.jsonl", [*sample_rows(), leak])
+    runtime.sources["feed"] = ReplaySource("feed", feed, page_size=50)
+    runtime.clock.advance(minutes=5)  # type: ignore[attr-defined]
+    run_cycle(runtime)
+    expect(page.locator("#queue-live")).to_contain_text("wet_will", timeout=10_000)
+
+
+def test_hostile_mention_renders_as_text(new_page: Any) -> None:
+    page = new_page()
+    sign_in(page, "lena", PASSWORD)
+    page.goto("/cases/C-1022")
+    text = page.locator("article.message p.text").first.inner_text()
+    assert "<script>alert('x')</script>" in text
+    assert page.locator("article.message script").count() == 0
+
+
+def test_agent_cannot_open_another_teams_case_or_admin_pages(new_page: Any) -> None:
+    page = new_page()
+    sign_in(page, "alice", PASSWORD)
+    assert page.locator("a[href='/cases/C-1005']").count() == 0
+    refused = page.goto("/cases/C-1005")
+    assert refused is not None
+    assert refused.status == 403
+    assert "belongs to team billing" in page.inner_text("main")
+    admin = page.goto("/admin/users")
+    assert admin is not None
+    assert admin.status == 403
+    assert page.locator("nav a:has-text('Users')").count() == 0

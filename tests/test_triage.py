@@ -1,0 +1,114 @@
+"""Triage operations (monitor.triage) and the reply check seam, through the real core."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from monitor import casework, triage
+from monitor.casework import CaseworkError
+from monitor.dispatch import dispatch_outbox
+from monitor.sla import check_sla
+from monitor.store.models import ActionRow, Case, Event
+from tests.conftest import RuntimeFactory
+from tests.fakes import ScriptedResponder, permanent
+from tests.webkit import seeded
+
+
+def test_check_reply_measures_against_the_platform_limit() -> None:
+    assert casework.check_reply("x", "a" * 280) == []
+    assert casework.check_reply("x", "a" * 281) == ["281 characters: x allows 280"]
+    assert casework.check_reply("reddit", "a" * 10_000) == []
+    assert casework.check_reply("reddit", "a" * 10_001) == ["10001 characters: reddit allows 10000"]
+    # Surrounding whitespace is not posted, so it does not count.
+    assert casework.check_reply("x", " " * 50 + "a" * 280) == []
+
+
+def test_team_change_restarts_the_sla_clock_of_an_unanswered_case(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = seeded(make_runtime)
+    rt.clock.advance(hours=3)  # type: ignore[attr-defined]
+    check_sla(rt)
+    with rt.sessions() as session:
+        before = (
+            session.query(Case)
+            .filter(Case.team == "care", Case.first_response_at.is_(None))
+            .order_by(Case.id)
+            .first()
+        )
+        assert before is not None
+        assert before.sla_breached_at is not None  # care: 60 minutes, long gone
+    triage.set_team(rt, before.ref, "international", user="lena")
+    with rt.sessions() as session:
+        after = session.get(Case, before.id)
+        assert after is not None
+        assert after.team == "international"
+        assert after.sla_due_at == after.opened_at + timedelta(minutes=240)
+        assert after.sla_breached_at is None
+
+
+def test_tags_are_normalised_and_bounded(make_runtime: RuntimeFactory) -> None:
+    rt = seeded(make_runtime)
+    assert triage.tag(rt, "C-1028", user="a", add=("VIP", "vip", "late-2")) == ["vip", "late-2"]
+    assert triage.tag(rt, "C-1028", user="a", remove=("vip",)) == ["late-2"]
+    with pytest.raises(CaseworkError, match="at most 20 tags"):
+        triage.tag(rt, "C-1028", user="a", add=tuple(f"t{n}" for n in range(20)))
+    with pytest.raises(CaseworkError, match="bad tag"):
+        triage.tag(rt, "C-1028", user="a", add=("two words",))
+
+
+def test_spam_rejects_waiting_drafts(make_runtime: RuntimeFactory) -> None:
+    rt = seeded(make_runtime)
+    triage.mark_spam(rt, "C-1015", user="lena")
+    with rt.sessions() as session:
+        statuses = {a.status for a in session.query(ActionRow).filter(ActionRow.case_id == 15)}
+        assert statuses == {"rejected"}
+        case = session.get(Case, 15)
+        assert case is not None
+        assert (case.state, "spam" in case.tags) == ("resolved", True)
+    dispatch_outbox(rt)
+    with rt.sessions() as session:
+        assert session.query(ActionRow).filter(ActionRow.case_id == 15).one().status == "rejected"
+
+
+def test_only_customer_messages_of_the_case_take_sentiment_feedback(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = seeded(make_runtime)
+    with rt.sessions() as session:
+        outbound = session.query(ActionRow).filter(ActionRow.status == "sent").first()
+        assert outbound is not None
+        case_ref = f"C-{1000 + outbound.case_id}"
+        from monitor.store.models import Message
+
+        own = (
+            session.query(Message)
+            .filter(Message.case_id == outbound.case_id, Message.direction == "outbound")
+            .first()
+        )
+        assert own is not None
+    with pytest.raises(CaseworkError, match="only customer messages carry a sentiment"):
+        triage.correct_sentiment(rt, case_ref, own.id, "negative", user="a")
+    with pytest.raises(CaseworkError, match="label must be one of"):
+        triage.correct_sentiment(rt, case_ref, own.id, "unscored", user="a")
+
+
+def test_retry_gives_a_dead_reply_fresh_attempts_and_it_is_sent(
+    make_runtime: RuntimeFactory,
+) -> None:
+    platform = ScriptedResponder()
+    platform.fail_next(permanent("403 replies restricted"))
+    rt = seeded(make_runtime, responder=platform)
+    with rt.sessions() as session:
+        dead = session.query(ActionRow).filter(ActionRow.status == "dead").one()
+    case = triage.retry_action(rt, dead.id, user="lena")
+    dispatch_outbox(rt)
+    with rt.sessions() as session:
+        sent = session.get(ActionRow, dead.id)
+        assert sent is not None
+        assert sent.status == "sent"
+        kinds = [e.kind for e in session.query(Event).filter(Event.case_id == case.id)]
+    assert "retried" in kinds
+    assert any(text == dead.text for _, _, text in platform.posts)

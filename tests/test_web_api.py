@@ -1,0 +1,141 @@
+"""The JSON API: bearer tokens, the same operations and limits as the pages, and an
+OpenAPI schema that lists every route."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from monitor.dispatch import dispatch_outbox
+from monitor.runtime import Runtime
+from monitor.web.app import create_app
+from monitor.web.users import new_api_token
+from tests.conftest import RuntimeFactory
+from tests.webkit import seeded
+
+BAD = Path(__file__).parent / "data" / "web_bad_requests.tsv"
+
+
+def _api(rt: Runtime, name: str) -> TestClient:
+    token = new_api_token(rt, name)
+    return TestClient(create_app(rt), headers={"authorization": f"Bearer {token}"})
+
+
+def _bad_requests() -> list[tuple[str, str, str, int, str]]:
+    rows = []
+    for line in BAD.read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            method, path, body, status, error = line.split("\t")
+            rows.append((method, path, body, int(status), error))
+    return rows
+
+
+def test_token_is_required(make_runtime: RuntimeFactory) -> None:
+    rt = seeded(make_runtime)
+    anonymous = TestClient(create_app(rt))
+    answer = anonymous.get("/api/cases")
+    assert answer.status_code == 401
+    assert answer.json() == {"error": "a valid bearer token is required"}
+    assert answer.headers["www-authenticate"] == "Bearer"
+    forged = anonymous.get("/api/cases", headers={"authorization": "Bearer inch_forged"})
+    assert forged.status_code == 401
+    old = new_api_token(rt, "alice")
+    new_api_token(rt, "alice")  # a new token replaces the old one
+    assert (
+        anonymous.get("/api/cases", headers={"authorization": f"Bearer {old}"}).status_code == 401
+    )
+
+
+def test_list_and_read_cases(make_runtime: RuntimeFactory) -> None:
+    rt = seeded(make_runtime)
+    alice = _api(rt, "alice")
+    listed = alice.get("/api/cases", params={"team": "care"}).json()
+    refs = [row["ref"] for row in listed["cases"]]
+    assert refs[0] == "C-1010"
+    assert "C-1001" in refs
+    assert "C-1005" not in refs
+    assert listed["counts"]["awaiting_human"] == 6
+    case = alice.get("/api/cases/C-1001").json()
+    assert case["customer"]["handle"] == "jane_doe"
+    assert [m["author_handle"] for m in case["thread"]][:2] == ["jane_doe", "acmehelp"]
+    assert case["events"][0]["kind"] == "opened"
+    hidden = alice.get("/api/cases/C-1005")
+    assert hidden.status_code == 403
+    assert hidden.json() == {"error": "C-1005 belongs to team billing, which is not one of yours"}
+
+
+def test_operations_through_the_api(make_runtime: RuntimeFactory) -> None:
+    rt = seeded(make_runtime)
+    lena = _api(rt, "lena")
+    done = lena.post("/api/cases/C-1015/approve", json={}).json()
+    assert done == {"ok": True, "message": done["message"]}
+    assert done["message"].startswith("Draft approved and queued for posting (action ")
+    assert lena.post("/api/cases/C-1001/tag", json={"add": "vip"}).json()["message"] == (
+        "Tags: complaint, delivery, praise, vip."
+    )
+    assert lena.post("/api/cases/C-1001/reply", json={"text": "On its way!"}).status_code == 200
+    dispatch_outbox(rt)
+    thread = lena.get("/api/cases/C-1001").json()["thread"]
+    sent = [m for m in thread if m["text"] == "On its way!"]
+    assert [m["direction"] for m in sent] == ["outbound"]
+    check = lena.post("/api/check-reply", json={"platform": "x", "text": "y" * 281})
+    assert check.json() == {"problems": ["281 characters: x allows 280"]}
+    reports = lena.get("/api/reports", params={"days": 7}).json()
+    assert reports["days"] == 7
+    assert {"volume", "first_response", "resolution", "sla", "top_tags"} <= set(reports)
+    health = lena.get("/api/health").json()
+    assert health["sources"][0]["name"] == "feed"
+
+
+def test_agents_are_refused_lead_operations(make_runtime: RuntimeFactory) -> None:
+    alice = _api(seeded(make_runtime), "alice")
+    answer = alice.post("/api/cases/C-1001/assign", json={"assignee": "alice"})
+    assert answer.status_code == 403
+    assert answer.json() == {"error": "this needs the lead role; you are agent"}
+    retry = alice.post("/api/actions/1/retry", json={})
+    assert retry.json() == {"error": "retrying a dead action needs the lead role"}
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status", "error"), _bad_requests())
+def test_bad_requests_get_exact_errors(
+    make_runtime: RuntimeFactory, method: str, path: str, body: str, status: int, error: str
+) -> None:
+    lena = _api(seeded(make_runtime), "lena")
+    content = None if body == "-" else body.encode()
+    answer = lena.request(method, path, content=content)
+    assert (answer.status_code, answer.json()) == (status, {"error": error})
+
+
+def test_openapi_schema_lists_every_api_route(make_runtime: RuntimeFactory) -> None:
+    app = create_app(seeded(make_runtime, rows=[]))
+    schema = TestClient(app).get("/api/openapi.json").json()
+    assert schema["openapi"].startswith("3.")
+    documented = {
+        (path, method.upper()) for path, item in schema["paths"].items() for method in item
+    }
+    served = set()
+    for route in app.routes:
+        if (
+            isinstance(route, Route)
+            and route.path.startswith("/api/")
+            and "openapi" not in route.path
+        ):
+            path = route.path.replace("{ref:str}", "{ref}").replace("{id:int}", "{id}")
+            for method in route.methods or ():
+                if method != "HEAD":
+                    if "{op:str}" in path:
+                        served |= {(path.replace("{op:str}", op), method) for op in _ops(schema)}
+                    else:
+                        served.add((path, method))
+    assert served == documented
+    json.dumps(schema)  # plain JSON, nothing left unserializable
+
+
+def _ops(schema: dict[str, object]) -> set[str]:
+    paths = schema["paths"]
+    assert isinstance(paths, dict)
+    return {p.rsplit("/", 1)[1] for p in paths if p.startswith("/api/cases/{ref}/")}

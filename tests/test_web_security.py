@@ -1,0 +1,176 @@
+"""Strangers write the mentions: everything renders as text, under a strict CSP. And the
+dashboard's own doors: sign-in, lockout, CSRF, roles and teams, cookies."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from monitor.clock import FakeClock
+from monitor.web.app import create_app
+from tests.conftest import RuntimeFactory, mention
+from tests.webkit import NONCE, PASSWORD, client_for, login, seeded
+
+CORPUS = Path(__file__).parent / "data" / "hostile_mentions.tsv"
+
+
+def _expand(field: str) -> str:
+    field = re.sub(r"WORD(\d+)", lambda m: "A" * int(m[1]), field)
+    return field.encode("latin-1", "backslashreplace").decode("unicode_escape")
+
+
+def _corpus() -> list[tuple[str, str, str, str]]:
+    rows = []
+    for line in CORPUS.read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            name, text, queue_html, case_html = line.split("\t")
+            rows.append((name, _expand(text), _expand(queue_html), _expand(case_html)))
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "queue_html", "case_html"), _corpus(), ids=lambda v: str(v)[:16]
+)
+def test_hostile_mentions_render_as_text(
+    make_runtime: RuntimeFactory, name: str, text: str, queue_html: str, case_html: str
+) -> None:
+    hostile = mention(1, text, author='"><b>x</b>', url="javascript:alert(9)")
+    hostile["author_name"] = "<script>alert('name')</script>"
+    rt = seeded(make_runtime, rows=[hostile])
+    client, _ = client_for(rt, "lena")
+    queue, case = client.get("/").text, client.get("/cases/C-1001").text
+    assert queue_html in queue
+    assert case_html in case
+    for page in (queue, case):
+        assert "<script>alert" not in page
+        assert "<b>x</b>" not in page
+        assert "<bdi>&#34;&gt;&lt;b&gt;x&lt;/b&gt;</bdi>" in page
+        assert 'href="javascript:' not in page
+    assert "&lt;script&gt;alert(&#39;name&#39;)&lt;/script&gt;" in case
+
+
+def test_every_response_carries_a_strict_csp(make_runtime: RuntimeFactory) -> None:
+    client, _ = client_for(seeded(make_runtime), "lena")
+    for path in ("/login", "/", "/cases/C-1001", "/cases/C-9999", "/reports", "/static/app.js"):
+        headers = client.get(path).headers
+        csp = headers["content-security-policy"]
+        assert "script-src 'self'" in csp
+        assert "default-src 'none'" in csp
+        assert "unsafe-inline" not in csp
+        assert "frame-ancestors 'none'" in csp
+        assert headers["x-content-type-options"] == "nosniff"
+    assert "<script>" not in client.get("/").text.replace(
+        '<script src="/static/app.js" defer></script>', ""
+    )
+
+
+def test_state_changes_need_the_csrf_token_and_same_origin(make_runtime: RuntimeFactory) -> None:
+    client, csrf = client_for(seeded(make_runtime), "alice")
+    assert client.post("/cases/C-1001/resolve").status_code == 403
+    assert client.post("/cases/C-1001/resolve", data={"csrf_token": "forged"}).status_code == 403
+    cross = client.post(
+        "/cases/C-1001/resolve",
+        data={"csrf_token": csrf},
+        headers={"origin": "https://evil.example"},
+    )
+    assert cross.status_code == 403
+    assert "resolved" not in client.get("/cases/C-1001").text.split("</h1>")[0]
+    ok = client.post("/cases/C-1001/resolve", data={"csrf_token": csrf}, follow_redirects=False)
+    assert ok.status_code == 303
+
+
+def test_login_needs_the_form_nonce(make_runtime: RuntimeFactory) -> None:
+    client = TestClient(create_app(seeded(make_runtime)))
+    answer = client.post("/login", data={"name": "alice", "password": PASSWORD, "nonce": "x"})
+    assert answer.status_code == 403
+    assert "The form expired" in answer.text
+
+
+def test_lockout_after_repeated_failures(make_runtime: RuntimeFactory) -> None:
+    rt = seeded(make_runtime)
+    client = TestClient(create_app(rt))
+    for _ in range(5):
+        nonce = NONCE.search(client.get("/login").text)
+        assert nonce is not None
+        bad = client.post("/login", data={"name": "alice", "password": "guess", "nonce": nonce[1]})
+        assert bad.status_code == 401
+        assert "wrong name or password" in bad.text
+    nonce = NONCE.search(client.get("/login").text)
+    assert nonce is not None
+    locked = client.post("/login", data={"name": "alice", "password": PASSWORD, "nonce": nonce[1]})
+    assert locked.status_code == 401
+    assert "this account is locked" in locked.text
+    assert isinstance(rt.clock, FakeClock)
+    rt.clock.advance(minutes=16)
+    assert login(client, "alice")
+
+
+def test_logout_ends_the_session_server_side(make_runtime: RuntimeFactory) -> None:
+    client, csrf = client_for(seeded(make_runtime), "alice")
+    cookie = client.cookies["inchannel_session"]
+    assert (
+        client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False).status_code == 303
+    )
+    replay = TestClient(client.app, cookies={"inchannel_session": cookie})
+    assert replay.get("/", follow_redirects=False).status_code == 303
+
+
+def test_cookies_are_httponly_samesite_and_secure_over_https(make_runtime: RuntimeFactory) -> None:
+    rt = seeded(make_runtime)
+    for base, secure in (("http://testserver", False), ("https://testserver", True)):
+        client = TestClient(create_app(rt), base_url=base)
+        nonce = NONCE.search(client.get("/login").text)
+        assert nonce is not None
+        answer = client.post(
+            "/login",
+            data={"name": "alice", "password": PASSWORD, "nonce": nonce[1]},
+            follow_redirects=False,
+        )
+        cookie = answer.headers["set-cookie"].lower()
+        assert "inchannel_session=" in cookie
+        assert "httponly" in cookie
+        assert "samesite=lax" in cookie
+        assert ("secure" in cookie) is secure
+
+
+def test_login_redirects_only_within_the_site(make_runtime: RuntimeFactory) -> None:
+    client = TestClient(create_app(seeded(make_runtime)))
+    for target, expected in (
+        ("/cases/C-1001", "/cases/C-1001"),
+        ("//evil.example/x", "/"),
+        ("https://evil.example", "/"),
+        ("/\\evil.example", "/"),
+    ):
+        page = client.get("/login", params={"next": target}).text
+        nonce = NONCE.search(page)
+        assert nonce is not None
+        answer = client.post(
+            "/login",
+            data={"name": "alice", "password": PASSWORD, "nonce": nonce[1], "next": target},
+            follow_redirects=False,
+        )
+        assert answer.headers["location"] == expected
+
+
+def test_agents_see_only_their_teams_and_no_admin_page(make_runtime: RuntimeFactory) -> None:
+    client, csrf = client_for(seeded(make_runtime), "alice")  # agent of team care
+    queue = client.get("/").text
+    assert "C-1001" in queue
+    assert "C-1005" not in queue
+    assert "C-1002" not in queue
+    assert "C-1028" in queue  # untriaged cases are everyone's
+    other = client.get("/cases/C-1005")
+    assert other.status_code == 403
+    assert "belongs to team billing" in other.text
+    reply = client.post("/cases/C-1005/reply", data={"csrf_token": csrf, "text": "hi"})
+    assert reply.status_code == 403
+    assert client.get("/admin/users").status_code == 403
+    approve = client.post("/cases/C-1001/approve", data={"csrf_token": csrf})
+    assert approve.status_code == 403
+    assert "needs the lead role; you are agent" in approve.text
+    assert 'href="/admin/users"' not in queue
+    assert client.get("/cases/C-1").status_code == 404
+    assert client.get("/cases/%3Cscript%3E").status_code == 404

@@ -1,0 +1,86 @@
+"""`inchannel users ...` and the demo user that `make run` creates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from monitor.cli import main
+from monitor.runtime import Runtime
+from monitor.web.server import announce_demo_user
+from monitor.web.users import authenticate, ensure_demo_user
+from tests.conftest import REPO, RuntimeFactory
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    """SQLite only: each command builds its own engine, as a real invocation does."""
+    db_url = f"sqlite:///{tmp_path / 'cli.db'}"
+    path = tmp_path / "inchannel.yaml"
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text("", encoding="utf-8")
+    path.write_text(
+        f"brand: {{name: Acme}}\ndatabase: {{url: '{db_url}'}}\n"
+        f"sources: [{{name: feed, type: replay, path: {feed}}}]\n"
+        "teams: [{name: care}, {name: billing}, {name: tech}, {name: international}]\n"
+        f"rules: {{path: {REPO / 'config' / 'rules'}}}\n",
+        encoding="utf-8",
+    )
+    assert CliRunner().invoke(main, ["db", "upgrade", "--config", str(path)]).exit_code == 0
+    return path
+
+
+def _run(config: Path, *args: str, input: str | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(main, [*args, "--config", str(config)], input=input)
+    return result.exit_code, result.output
+
+
+def test_users_add_list_passwd_and_token(config: Path) -> None:
+    code, out = _run(
+        config,
+        "users",
+        "add",
+        "alice",
+        "--role",
+        "agent",
+        "--team",
+        "care",
+        input="s3cret-pass\ns3cret-pass\n",
+    )
+    assert (code, out.splitlines()[-1]) == (0, "user alice (agent; teams: care) added")
+    code, out = _run(config, "users", "add", "alice", "--role", "lead", "--generate-password")
+    assert (code, out.splitlines()[-1]) == (1, "error: user alice exists already")
+    code, out = _run(
+        config, "users", "add", "bob", "--role", "agent", "--team", "sales", "--generate-password"
+    )
+    assert code == 1
+    assert (
+        out.splitlines()[-1]
+        == "error: unknown team 'sales' (teams: billing, care, international, tech)"
+    )
+    code, out = _run(config, "users", "add", "cy", "--role", "boss", "--generate-password")
+    assert code == 2
+    assert "'boss' is not one of 'agent', 'lead', 'admin'" in out
+    assert _run(config, "users", "list") == (0, "alice\tagent\tcare\tok\n")
+    code, out = _run(config, "users", "passwd", "alice", "--generate-password")
+    assert code == 0
+    assert out.endswith("password of alice changed\n")
+    code, out = _run(config, "users", "token", "alice")
+    assert code == 0
+    assert out.startswith("inch_")
+    assert len(out.strip()) > 40
+    assert _run(config, "users", "token", "nobody") == (1, "error: no user nobody\n")
+
+
+def test_demo_user_is_created_once_and_can_sign_in(
+    make_runtime: RuntimeFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rt: Runtime = make_runtime()
+    assert rt.settings.is_demo
+    announce_demo_user(rt)
+    printed = capsys.readouterr().err
+    password = printed.split("password: ")[1].split()[0]
+    assert authenticate(rt, "demo", password).role == "admin"
+    assert ensure_demo_user(rt) is None  # never again, never a second password
