@@ -97,6 +97,8 @@ class XSearchSourceConfig(XSourceBase):
 class XBudget(Strict):
     reads_per_day: int = Field(default=2000, ge=0)  # posts read, as X bills them
     writes_per_day: int = Field(default=100, ge=0)  # posts created
+    # Channels (from `channels:`) told when a budget stops polling or posting for the day.
+    notify: list[str] = Field(default_factory=list)
 
 
 class XSettings(Strict):
@@ -218,6 +220,8 @@ class RulesConfig(Strict):
     path: Path = Path("rules")
     max_replies_per_thread: int = Field(default=2, ge=0)
     author_cooldown_minutes: float = Field(default=30, ge=0)
+    # The bot does not reply to mentions older than this (0: no limit); people still can.
+    max_age_hours: float = Field(default=24, ge=0)
 
 
 # Candidate languages for detection. A closed set is both faster and more accurate on
@@ -318,6 +322,14 @@ class Settings(Strict):
                     raise ValueError(
                         f"team {team.name!r}: unknown channel {name!r} (channels: {known})"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _budget_channels_exist(self) -> Settings:
+        for name in self.x.budget.notify if self.x else []:
+            if name not in self.channels:
+                known = ", ".join(sorted(self.channels)) or "none configured"
+                raise ValueError(f"x.budget.notify: unknown channel {name!r} (channels: {known})")
         return self
 
     @model_validator(mode="after")

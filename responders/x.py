@@ -42,7 +42,7 @@ class XResponder:
     ) -> None:
         self.api, self.x, self.sessions = api, x, sessions
         self.clock = clock or SystemClock()
-        self.ledger = usage.XLedger(sessions)
+        self.ledger = usage.XLedger(sessions, x.budget.notify)
 
     def send(self, action: Action) -> SendResult:
         now = self.clock.now()

@@ -213,3 +213,28 @@ def locked(db_url: str) -> Iterator[None]:
         yield
         conn.rollback()
     engine.dispose()
+
+
+def test_old_mentions_are_stored_and_decided_but_never_answered(
+    make_runtime: RuntimeFactory,
+) -> None:
+    old = mention(1, "@acme the site is down", created_at="2026-11-18T08:00:00Z")
+    fresh = mention(2, "@acme the site is down")
+    rt = make_runtime([old, fresh])
+    run_cycle(rt)
+    with rt.sessions() as session:
+        decisions = {m.external_id: m.decision for m in session.scalars(select(Message))}
+    assert decisions["1001"]["notes"] == [
+        "guard: the mention is 49 h old; the bot answers fresh mentions only"
+    ]
+    assert "reply" not in decisions["1001"]
+    assert decisions["1001"]["escalation"]["team"] == "tech"  # a person still sees it
+    assert "reply" in decisions["1002"]
+    assert len(recorded(rt)) == 1
+
+
+def test_age_limit_can_be_switched_off(make_runtime: RuntimeFactory) -> None:
+    old = mention(1, "@acme the site is down", created_at="2026-11-18T08:00:00Z")
+    rt = make_runtime([old], rules={"path": str(REPO / "config" / "rules"), "max_age_hours": 0})
+    run_cycle(rt)
+    assert len(recorded(rt)) == 1

@@ -29,6 +29,7 @@ from tests.xapi import (
     tid,
     tweet,
     x_runtime,
+    x_section,
 )
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -246,3 +247,31 @@ def test_an_oauth2_user_token_posts_as_bearer_instead_of_oauth1(
     assert responder(rt).send(action()).external_id == tid(9)
     (post,) = api.seen("POST", "/2/tweets")
     assert post.headers["authorization"] == "Bearer user-token-secret"
+
+
+def test_a_budget_stop_notifies_the_configured_channels_once(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    api.add("POST", "/2/tweets", Reply.json({"data": {"id": tid(9), "text": "x"}}, 201))
+    rt = make_runtime(
+        sources=[{"name": "mentions", "type": "x_mentions"}],
+        responders={"x": {"type": "x"}, "reddit": {"type": "recording", "path": None}},
+        x=x_section(api, budget={"writes_per_day": 1, "notify": ["ops"]}),
+        channels={"ops": {"url": "json://127.0.0.1:9/ops"}},
+    )
+    responder(rt).send(action())
+    for text in ("Another reply", "And another"):
+        with pytest.raises(ResponderError):
+            responder(rt).send(action(text))
+    with rt.sessions() as session:
+        (alert,) = session.scalars(select(ActionRow).where(ActionRow.kind == "notify"))
+    assert (alert.case_id, alert.channel, alert.status) == (None, "ops", "pending")
+    assert alert.text.startswith("X writes budget reached for 2026-11-20 (UTC)\nPosting stops")
+
+
+def test_budget_notify_channels_must_exist(make_runtime: RuntimeFactory, api: FakeAPI) -> None:
+    with pytest.raises(ValueError, match=r"x\.budget\.notify: unknown channel 'ops'"):
+        make_runtime(
+            sources=[{"name": "mentions", "type": "x_mentions"}],
+            x=x_section(api, budget={"notify": ["ops"]}),
+        )

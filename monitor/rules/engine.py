@@ -34,6 +34,9 @@ __all__ = ["Context", "Guards", "RuleEngine", "Teams"]
 class Guards:
     max_replies_per_thread: int = 2
     author_cooldown: timedelta = timedelta(minutes=30)
+    # The bot answers fresh mentions only: on a first start, after an outage or in a
+    # backfill, a cheerful reply to a week-old post does more harm than good.
+    max_age: timedelta | None = timedelta(hours=24)
 
 
 class RuleEngine:
@@ -145,6 +148,10 @@ class RuleEngine:
             return _Block(text, hands_over=True)
         if reply.draft:
             return None  # a person approves drafts; the caps below are for the bot
+        age = context.now - mention.created_at
+        if self.guards.max_age is not None and age > self.guards.max_age:
+            hours = int(age.total_seconds() // 3600)
+            return _Block(f"the mention is {hours} h old; the bot answers fresh mentions only")
         if context.bot_replies_in_thread >= self.guards.max_replies_per_thread:
             return _Block(f"already {context.bot_replies_in_thread} bot replies in this thread")
         last = context.last_bot_reply_to_author_at

@@ -25,6 +25,9 @@ def engine_from_settings(settings: Settings) -> RuleEngine:
     guards = Guards(
         max_replies_per_thread=settings.rules.max_replies_per_thread,
         author_cooldown=timedelta(minutes=settings.rules.author_cooldown_minutes),
+        max_age=timedelta(hours=settings.rules.max_age_hours)
+        if settings.rules.max_age_hours
+        else None,
     )
     teams = Teams(
         sla_minutes={team.name: team.first_response_minutes for team in settings.teams},

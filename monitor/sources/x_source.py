@@ -56,7 +56,7 @@ class XSource:
         self.config = config
         self.api, self.brand, self.x = parts.api, parts.brand, parts.x
         self.sessions = parts.sessions
-        self.ledger = usage.XLedger(parts.sessions)
+        self.ledger = usage.XLedger(parts.sessions, parts.x.budget.notify)
         self.origin = Origin.MENTIONS if config.type == "x_mentions" else Origin.SEARCH
         # Set when X refused a stored next_token (expired while we waited on a rate
         # limit); the cursor cannot change on a failed poll, so the next poll drops it.

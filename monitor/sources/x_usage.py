@@ -8,13 +8,15 @@ bills once per day, so the budget errs on the safe side.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from datetime import datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.notifications import enqueue
 from monitor.store.db import transaction
 from monitor.store.models import Event, SourceState, Usage
 from monitor.store.queries import insert_ignoring_duplicates
@@ -87,8 +89,9 @@ def projected_month_cost(session: Session, moment: datetime) -> float:
 class XLedger:
     """The X adapters' window on the database: counters, source details, events."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], notify: Sequence[str] = ()) -> None:
         self.sessions = sessions
+        self.notify = list(notify)  # channels told about a budget stop
 
     def add(self, moment: datetime, counts: Mapping[str, int]) -> None:
         with transaction(self.sessions) as session:
@@ -122,8 +125,8 @@ class XLedger:
     ) -> bool:
         """Record the day's budget stop for ``which`` (reads/writes) once; True if new.
 
-        The escalation notification channel does not exist yet, so the stop is an audit
-        Event of kind "budget" that ``inchannel x status`` shows."""
+        The stop is an audit Event of kind "budget" (``inchannel x status`` shows it) and,
+        with ``x.budget.notify``, a notification to those channels through the outbox."""
         with transaction(self.sessions) as session:
             seen = session.scalars(
                 select(Event).where(Event.kind == "budget", Event.at >= _midnight(moment))
@@ -132,6 +135,21 @@ class XLedger:
                 return False
             payload = {"budget": which, **detail}
             session.add(Event(case_id=None, kind="budget", actor=actor, detail=payload, at=moment))
+            text = (
+                f"X {which} budget reached for {moment:%Y-%m-%d} (UTC)\n"
+                f"{'Polling' if which == 'reads' else 'Posting'} stops until midnight UTC: "
+                f"{json.dumps(detail, default=str)[:300]}"
+            )
+            key = f"x-budget:{which}:{moment:%Y-%m-%d}"
+            enqueue(
+                session,
+                case=None,
+                text=text,
+                key=key,
+                actor=actor,
+                now=moment,
+                channels=self.notify,
+            )
             return True
 
 
