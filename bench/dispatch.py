@@ -50,6 +50,8 @@ def runtime(url: str, clock: FakeClock | None = None) -> Runtime:
             "brand": {"name": "Acme"},
             "database": {"url": url},
             "rules": {"path": str(REPO / "config" / "rules")},
+            # The shipped rules escalate to these teams.
+            "teams": [{"name": t} for t in ("care", "tech", "billing", "international")],
             "responders": {"x": {"type": "recording", "path": None}},
             "dispatch": {"batch_size": 100},
             "base_dir": REPO / "config",

@@ -66,6 +66,8 @@ def settings(api: FakeAPI, db: Path, sources: list[dict[str, Any]]) -> Settings:
             "sources": sources,
             "reddit": reddit_section(api),
             "rules": {"path": str(REPO / "config" / "rules")},
+            # The shipped rules escalate to these teams.
+            "teams": [{"name": t} for t in ("care", "tech", "billing", "international")],
             "base_dir": db.parent,
         }
     )

@@ -48,6 +48,8 @@ def settings(tmp: Path, api: FakeAPI) -> Settings:
             "sources": [{"name": "mentions", "type": "x_mentions", "thread_depth": 0}],
             "responders": {"x": {"type": "recording", "path": None}},
             "rules": {"path": str(REPO / "config" / "rules")},
+            # The shipped rules escalate to these teams.
+            "teams": [{"name": t} for t in ("care", "tech", "billing", "international")],
             "x": {
                 "user_id": "783214",
                 "bearer_token": "b",
