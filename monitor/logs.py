@@ -33,3 +33,4 @@ def setup_logging(level: str = "INFO", *, json_lines: bool = False) -> None:
     # The scheduler logs every job start at INFO; our own step lines say more.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
