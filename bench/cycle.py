@@ -21,11 +21,8 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
-
-from sqlalchemy import create_engine, text
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -34,6 +31,7 @@ from monitor.pipeline import run_cycle  # noqa: E402
 from monitor.runtime import build_runtime  # noqa: E402
 from monitor.settings import load_settings  # noqa: E402
 from monitor.store.db import upgrade  # noqa: E402
+from monitor.store.scratch import postgres_reachable, scratch_postgres  # noqa: E402
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SAMPLES = REPO / "config" / "samples" / "mentions.jsonl"
@@ -100,25 +98,6 @@ def cycle(db_url: str, feed: Path, n: int) -> dict[str, float]:
     return {"mentions": n, "seconds": elapsed, "mentions_per_s": n / elapsed}
 
 
-def pg_database() -> tuple[str, str] | None:
-    try:
-        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        name = f"inchannel_bench_{uuid.uuid4().hex[:8]}"
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
-        return name, PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    except Exception:
-        return None
-
-
-def drop_pg(name: str) -> None:
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
@@ -128,18 +107,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         big = Path(tmp) / "scaled.jsonl"
         n_big = scaled_feed(big, args.scale)
-        for engine in ("sqlite", "postgresql"):
-            for label, feed, n in (("samples", SAMPLES, 35), ("scaled", big, n_big)):
-                if engine == "sqlite":
-                    results[f"{engine}_{label}"] = cycle(f"sqlite:///{tmp}/{label}.db", feed, n)
-                    continue
-                created = pg_database()
-                if created is None:
-                    continue
-                try:
-                    results[f"{engine}_{label}"] = cycle(created[1], feed, n)
-                finally:
-                    drop_pg(created[0])
+        for label, feed, n in (("samples", SAMPLES, 35), ("scaled", big, n_big)):
+            results[f"sqlite_{label}"] = cycle(f"sqlite:///{tmp}/{label}.db", feed, n)
+            if postgres_reachable():
+                with scratch_postgres(prefix="inchannel_bench") as url:
+                    results[f"postgresql_{label}"] = cycle(url, feed, n)
     print(
         f"start-up of `inchannel run --once` (demo config, 35 mentions): "
         f"median {results['startup_run_once']['median_s']:.2f} s, "

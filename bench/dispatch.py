@@ -25,8 +25,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -37,6 +35,7 @@ from monitor.runtime import Runtime, build_runtime  # noqa: E402
 from monitor.settings import Settings  # noqa: E402
 from monitor.store.db import upgrade  # noqa: E402
 from monitor.store.models import ActionRow, Case, Customer  # noqa: E402
+from monitor.store.scratch import postgres_reachable, scratch_postgres  # noqa: E402
 from responders.base import SendResult  # noqa: E402
 from responders.recording import RecordingResponder  # noqa: E402
 
@@ -175,33 +174,11 @@ def crash_duplicates(url: str, n: int) -> dict[str, int]:
     return {"actions": n, "posted": len(posts), "duplicates": sum(c - 1 for c in posts.values())}
 
 
-def fresh_pg() -> tuple[str, str] | None:
-    try:
-        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        name = f"inchannel_bench_{uuid.uuid4().hex[:8]}"
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
-        return name, PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    except Exception:
-        return None
-
-
-def drop_pg(name: str) -> None:
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
 def on_each_engine(tmp: Path, job: Any) -> dict[str, Any]:
     out = {"sqlite": job(f"sqlite:///{tmp}/{uuid.uuid4().hex}.db")}
-    created = fresh_pg()
-    if created is not None:
-        try:
-            out["postgresql"] = job(created[1])
-        finally:
-            drop_pg(created[0])
+    if postgres_reachable():
+        with scratch_postgres(prefix="inchannel_bench") as url:
+            out["postgresql"] = job(url)
     return out
 
 

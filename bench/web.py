@@ -18,14 +18,13 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import insert, text
 from starlette.testclient import TestClient
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,6 +35,7 @@ from monitor.runtime import Runtime, build_runtime  # noqa: E402
 from monitor.settings import Settings  # noqa: E402
 from monitor.store.db import upgrade  # noqa: E402
 from monitor.store.models import ActionRow, Case, Customer, Message  # noqa: E402
+from monitor.store.scratch import scratch_postgres  # noqa: E402
 from monitor.web.app import create_app  # noqa: E402
 from monitor.web.users import create_user  # noqa: E402
 
@@ -209,16 +209,8 @@ def database(kind: str) -> Iterator[str]:
         with tempfile.TemporaryDirectory() as tmp:
             yield f"sqlite:///{tmp}/web.db"
         return
-    name = f"inchannel_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_postgres(PG_ADMIN, prefix="inchannel_bench") as url:
+        yield url
 
 
 def measure(kind: str, cases: int, requests: int) -> dict[str, Any]:

@@ -5,18 +5,17 @@ from __future__ import annotations
 import json
 import logging
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from monitor.clock import FakeClock
 from monitor.runtime import Runtime, build_runtime
 from monitor.settings import Settings
 from monitor.store.db import upgrade
+from monitor.store.scratch import postgres_reachable, scratch_postgres
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -25,18 +24,7 @@ PG_ADMIN_URL = os.environ.get(
 )
 
 
-def _postgres_available() -> bool:
-    try:
-        engine = create_engine(PG_ADMIN_URL)
-        with engine.connect():
-            pass
-        engine.dispose()
-        return True
-    except Exception:
-        return False
-
-
-PG_OK = _postgres_available()
+PG_OK = postgres_reachable(PG_ADMIN_URL)
 if not PG_OK and os.environ.get("INCHANNEL_REQUIRE_POSTGRES"):
     raise RuntimeError(f"PostgreSQL is required but not reachable at {PG_ADMIN_URL}")
 
@@ -59,16 +47,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         return
     if not PG_OK:
         pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
-    name = f"inchannel_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_postgres(PG_ADMIN_URL, prefix="inchannel_test") as url:
+        yield url
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from monitor.ingest import release_leases
 from monitor.pipeline import run_cycle
 from monitor.store.copy import CopyError, copy_database
 from monitor.store.db import make_engine
 from monitor.store.models import ActionRow, Base, Case, Message
+from monitor.store.scratch import scratch_postgres
 from tests.conftest import PG_ADMIN_URL, PG_OK, mention
 
 pytestmark = pytest.mark.postgres
@@ -23,16 +23,8 @@ pytestmark = pytest.mark.postgres
 def pg_target() -> Iterator[str]:
     if not PG_OK:
         pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
-    name = f"inchannel_copy_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_postgres(PG_ADMIN_URL, prefix="inchannel_copy") as url:
+        yield url
 
 
 def counts(url: str) -> dict[str, int]:
