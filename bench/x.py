@@ -20,7 +20,8 @@ sys.path.insert(0, str(REPO))
 from monitor.clock import FakeClock  # noqa: E402
 from monitor.pipeline import poll_source, run_cycle  # noqa: E402
 from monitor.runtime import build_runtime  # noqa: E402
-from monitor.settings import Settings, XMentionsSourceConfig, XSearchSourceConfig  # noqa: E402
+from monitor.settings import Settings  # noqa: E402
+from monitor.sources.x_settings import XMentionsSourceConfig, XSearchSourceConfig  # noqa: E402
 from monitor.store.db import upgrade  # noqa: E402
 from tests.fakeapi import FakeAPI  # noqa: E402
 from tests.xapi import MENTIONS, body, ok, tweet, user  # noqa: E402

@@ -22,7 +22,6 @@ from monitor.settings import (
     ReplaySourceConfig,
     Settings,
     SourceConfig,
-    XResponderConfig,
 )
 from monitor.sources.base import Source
 from monitor.sources.reddit_settings import (
@@ -32,6 +31,7 @@ from monitor.sources.reddit_settings import (
     RedditSubredditSourceConfig,
 )
 from monitor.sources.replay import ReplaySource
+from monitor.sources.x_settings import XResponderConfig
 from monitor.store.db import make_engine, session_factory
 from responders.base import Responder
 from responders.notify import Notifier

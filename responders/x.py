@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import Clock, SystemClock
 from monitor.domain import Action
-from monitor.settings import XSettings
 from monitor.sources import x_usage as usage
 from monitor.sources.x import XApi, XApiError
+from monitor.sources.x_settings import XSettings
 from monitor.store.models import Message
 from responders.base import ResponderError, SendResult
 

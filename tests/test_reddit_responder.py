@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -28,6 +28,7 @@ from tests.reddit_fake import (
     BRAND,
     CASSETTES,
     RATE,
+    T0,
     api_error,
     comment,
     created_comment,
@@ -168,6 +169,9 @@ def reddit_runtime(make_runtime: RuntimeFactory, api: FakeAPI) -> Runtime:
     reddit = rt.responders[Platform.REDDIT]
     assert isinstance(reddit, RedditResponder)
     reddit.clock = rt.clock  # the runtime builds it with the system clock
+    # Ten minutes after the fake items were written: the bot answers fresh mentions only.
+    assert isinstance(rt.clock, FakeClock)
+    rt.clock.set(datetime.fromtimestamp(T0, UTC) + timedelta(minutes=10))
     return rt
 
 

@@ -8,7 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from monitor.cli import main
-from monitor.settings import XMentionsSourceConfig, load_settings
+from monitor.settings import load_settings
+from monitor.sources.x_settings import XMentionsSourceConfig
 from monitor.yamlpos import ConfigError
 
 # The shipped rules escalate to these teams.

@@ -16,8 +16,8 @@ from typing import Any
 import requests
 import tweepy
 
-from monitor.settings import XSettings
 from monitor.sources.x_http import RateLimit, mount_redirect, rate_limit_from
+from monitor.sources.x_settings import XSettings
 
 log = logging.getLogger("inchannel.x")
 

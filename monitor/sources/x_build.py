@@ -5,9 +5,10 @@ from __future__ import annotations
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import Clock
-from monitor.settings import Settings, XMentionsSourceConfig, XSearchSourceConfig, XSettings
+from monitor.settings import Settings
 from monitor.sources.x import make_api
 from monitor.sources.x_parse import XBrand
+from monitor.sources.x_settings import XMentionsSourceConfig, XSearchSourceConfig, XSettings
 from monitor.sources.x_source import XSource, XSourceParts
 from responders.x import XResponder
 

@@ -16,7 +16,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.domain import Mention
-from monitor.settings import XMentionsSourceConfig, XSearchSourceConfig, XSettings
 from monitor.sources import x_usage as usage
 from monitor.sources.base import PollResult, SourceError
 from monitor.sources.x import Page, XApi, XApiError
@@ -30,6 +29,7 @@ from monitor.sources.x_cursor import (
 )
 from monitor.sources.x_errors import source_error
 from monitor.sources.x_parse import Origin, Parsed, XBrand, parse_page
+from monitor.sources.x_settings import XMentionsSourceConfig, XSearchSourceConfig, XSettings
 from monitor.store.models import Message
 
 log = logging.getLogger("inchannel.x")

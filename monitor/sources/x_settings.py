@@ -1,0 +1,84 @@
+"""X (Twitter) API v2 config: the x_mentions / x_search sources, the x responder and the
+shared ``x:`` section. Part of the config file's models (monitor.settings)."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class XSourceBase(Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    # 120 s keeps mentions under the Basic tier's 10 requests / 15 min per user.
+    interval_seconds: float = Field(default=120, ge=15)
+    max_results: int = Field(default=100, ge=10, le=100)  # posts per page (billed per post)
+    max_pages: int = Field(default=5, ge=1, le=50)  # next_token pages per sweep
+    # Re-read this far below the newest id: ids are not strictly time-ordered across
+    # X's workers, and the unique key drops the posts we already have.
+    overlap_seconds: float = Field(default=15, ge=0, le=3600)
+    thread_depth: int = Field(default=2, ge=0, le=10)  # parent posts fetched for context
+    enabled: bool = True
+
+
+class XMentionsSourceConfig(XSourceBase):
+    type: Literal["x_mentions"]
+
+
+class XSearchSourceConfig(XSourceBase):
+    type: Literal["x_search"]
+    query: str = Field(min_length=1, max_length=512)
+    interval_seconds: float = Field(default=300, ge=15)
+
+
+class XBudget(Strict):
+    reads_per_day: int = Field(default=2000, ge=0)  # posts read, as X bills them
+    writes_per_day: int = Field(default=100, ge=0)  # posts created
+    # Channels (from `channels:`) told when a budget stops polling or posting for the day.
+    notify: list[str] = Field(default_factory=list)
+
+
+class XSettings(Strict):
+    user_id: str  # the brand account's numeric id
+    bearer_token: SecretStr = SecretStr("")  # app-only: reads
+    consumer_key: SecretStr = SecretStr("")  # OAuth 1.0a user context: posting
+    consumer_secret: SecretStr = SecretStr("")
+    access_token: SecretStr = SecretStr("")
+    access_token_secret: SecretStr = SecretStr("")
+    oauth2_user_token: SecretStr = SecretStr("")  # instead of OAuth 1.0a: posting
+    api_base_url: str = "https://api.twitter.com"
+    timeout_seconds: float = Field(default=10, gt=0, le=300)
+    budget: XBudget = XBudget()
+    allow_urls_in_replies: bool = False  # a post with a URL costs about 13x more
+
+    def empty_credentials(self, *, reads: bool, writes: bool) -> list[str]:
+        oauth1 = ["consumer_key", "consumer_secret", "access_token", "access_token_secret"]
+        posts_with_oauth1 = writes and not self.oauth2_user_token.get_secret_value()
+        needed = (["bearer_token"] if reads else []) + (oauth1 if posts_with_oauth1 else [])
+        return [key for key in needed if not getattr(self, key).get_secret_value()]
+
+    @field_validator("user_id")
+    @classmethod
+    def _numeric_user_id(cls, value: str) -> str:
+        if not re.fullmatch(r"[0-9]{1,20}", value):
+            raise ValueError(
+                "must be the brand account's numeric id (GET /2/users/by/username/<handle> "
+                "shows it), not a handle"
+            )
+        return value
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _bare_origin(cls, value: str) -> str:
+        if not re.fullmatch(r"https?://[^/?#\s]+/?", value):
+            raise ValueError("must be a scheme and host only, e.g. https://api.twitter.com")
+        return value.rstrip("/")
+
+
+class XResponderConfig(Strict):
+    type: Literal["x"]
