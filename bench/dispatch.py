@@ -34,8 +34,8 @@ from monitor.pipeline import dispatch_outbox  # noqa: E402
 from monitor.runtime import Runtime, build_runtime  # noqa: E402
 from monitor.settings import Settings  # noqa: E402
 from monitor.store.db import upgrade  # noqa: E402
-from monitor.store.models import ActionRow, Case, Customer  # noqa: E402
 from monitor.store.scratch import postgres_reachable, scratch_postgres  # noqa: E402
+from monitor.testing import seed_pending_replies  # noqa: E402
 from responders.base import SendResult  # noqa: E402
 from responders.recording import RecordingResponder  # noqa: E402
 
@@ -59,51 +59,6 @@ def runtime(url: str, clock: FakeClock | None = None) -> Runtime:
     return build_runtime(settings, clock=clock or FakeClock(T0 + timedelta(minutes=1)))
 
 
-def seed(rt: Runtime, n: int) -> None:
-    with rt.sessions.begin() as session:
-        customer = Customer(
-            platform="x",
-            platform_user_id="1",
-            handle="jane",
-            display_name="",
-            verified=False,
-            first_seen_at=T0,
-            last_seen_at=T0,
-        )
-        session.add(customer)
-        session.flush()
-        case = Case(
-            platform="x",
-            conversation_id="c",
-            customer_id=customer.id,
-            state="new",
-            priority="normal",
-            tags=[],
-            bot_replies=0,
-            opened_at=T0,
-            updated_at=T0,
-        )
-        session.add(case)
-        session.flush()
-        session.add_all(
-            ActionRow(
-                case_id=case.id,
-                kind="reply",
-                platform="x",
-                target_external_id=f"m{i}",
-                conversation_id="c",
-                text=f"reply {i}",
-                status="pending",
-                attempts=0,
-                next_attempt_at=T0,
-                idempotency_key=f"k{i}",
-                created_at=T0,
-                updated_at=T0,
-            )
-            for i in range(n)
-        )
-
-
 def drain(rt: Runtime) -> None:
     while dispatch_outbox(rt):
         pass
@@ -112,7 +67,7 @@ def drain(rt: Runtime) -> None:
 def throughput(url: str, n: int, workers: int) -> dict[str, float]:
     rts = [runtime(url) for _ in range(workers)]
     upgrade(rts[0].engine)
-    seed(rts[0], n)
+    seed_pending_replies(rts[0].sessions, n, at=T0)
     shared = RecordingResponder(None)
     for rt in rts:
         rt.responders[Platform.X] = shared
@@ -160,7 +115,7 @@ def crash_duplicates(url: str, n: int) -> dict[str, int]:
     clock = FakeClock(T0 + timedelta(minutes=1))
     rt = runtime(url, clock)
     upgrade(rt.engine)
-    seed(rt, n)
+    seed_pending_replies(rt.sessions, n, at=T0)
     platform = CrashingPlatform()
     rt.responders[Platform.X] = platform
     for _ in range(n):

@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 
 from monitor.domain import ActionStatus, Platform
 from monitor.pipeline import dispatch_outbox
-from monitor.store.models import ActionRow, Case, Customer
+from monitor.store.models import ActionRow
+from monitor.testing import seed_pending_replies
 from tests.conftest import RuntimeFactory
 from tests.fakes import ScriptedResponder
 
@@ -18,56 +19,10 @@ N = 500
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 
-def seed_actions(rt: object, n: int) -> None:
-    sessions = rt.sessions  # type: ignore[attr-defined]
-    with sessions.begin() as session:
-        customer = Customer(
-            platform="x",
-            platform_user_id="1",
-            handle="jane",
-            display_name="",
-            verified=False,
-            first_seen_at=T0,
-            last_seen_at=T0,
-        )
-        session.add(customer)
-        session.flush()
-        case = Case(
-            platform="x",
-            conversation_id="c1",
-            customer_id=customer.id,
-            state="new",
-            priority="normal",
-            tags=[],
-            bot_replies=0,
-            opened_at=T0,
-            updated_at=T0,
-        )
-        session.add(case)
-        session.flush()
-        session.add_all(
-            ActionRow(
-                case_id=case.id,
-                kind="reply",
-                platform="x",
-                target_external_id=f"m{i}",
-                conversation_id="c1",
-                text=f"reply {i}",
-                status="pending",
-                attempts=0,
-                next_attempt_at=T0,
-                idempotency_key=f"k{i}",
-                created_at=T0,
-                updated_at=T0,
-            )
-            for i in range(n)
-        )
-
-
 def test_two_dispatchers_send_each_action_once(make_runtime: RuntimeFactory) -> None:
     first = make_runtime(dispatch={"batch_size": 20})
     second = make_runtime(dispatch={"batch_size": 20})
-    seed_actions(first, N)
+    seed_pending_replies(first.sessions, N, at=T0)
     platform = ScriptedResponder()  # one "platform" that both workers post to
     for rt in (first, second):
         rt.responders[Platform.X] = platform
