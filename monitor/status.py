@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from monitor import cases
 from monitor.domain import ActionStatus
@@ -23,6 +24,7 @@ STOPPED_AFTER = timedelta(days=365)
 @dataclass(frozen=True, slots=True)
 class SourceHealth:
     name: str
+    configured: bool  # False: state left by a source removed from the config, or @rules
     last_poll_at: datetime | None
     last_success_at: datetime | None
     consecutive_failures: int
@@ -54,7 +56,7 @@ def collect(rt: Runtime) -> Status:
     now = rt.clock.now()
     configured = {s.name for s in rt.settings.sources if s.enabled}
     with rt.sessions() as session:
-        states = {row.name: row for row in session.scalars(select(SourceState))}
+        sources = read_sources(session, configured)
         outbox = dict(
             session.execute(select(ActionRow.status, func.count()).group_by(ActionRow.status)).all()
         )
@@ -76,17 +78,27 @@ def collect(rt: Runtime) -> Status:
                 select(Usage.key, Usage.count).where(Usage.day == f"{now:%Y-%m-%d}")
             ).all()
         )
-    sources = [_health(name, states.get(name)) for name in sorted(configured | set(states))]
     status = Status(now, sources, outbox, oldest_due, by_state, int(breaches or 0), usage)
     status.problems.extend(_problems(status, configured, now))
     return status
 
 
-def _health(name: str, row: SourceState | None) -> SourceHealth:
+def read_sources(session: Session, configured: set[str]) -> list[SourceHealth]:
+    """Every configured source and every stored source state, by name (also the
+    dashboard's health page)."""
+    states = {row.name: row for row in session.scalars(select(SourceState))}
+    return [
+        _health(name, states.get(name), name in configured)
+        for name in sorted(configured | set(states))
+    ]
+
+
+def _health(name: str, row: SourceState | None, configured: bool) -> SourceHealth:
     if row is None:
-        return SourceHealth(name, None, None, 0, None, None, None, 0, None, {})
+        return SourceHealth(name, configured, None, None, 0, None, None, None, 0, None, {})
     return SourceHealth(
         name,
+        configured,
         row.last_poll_at,
         row.last_success_at,
         row.consecutive_failures,
@@ -102,7 +114,7 @@ def _health(name: str, row: SourceState | None) -> SourceHealth:
 def _problems(status: Status, configured: set[str], now: datetime) -> list[str]:
     problems = []
     for source in status.sources:
-        if source.name not in configured:
+        if not source.configured:
             if source.name == RULES_STATE and source.last_error:
                 problems.append(f"rules: last reload failed: {source.last_error}")
             continue

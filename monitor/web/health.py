@@ -9,22 +9,10 @@ from sqlalchemy import func, select
 
 from monitor.domain import ActionStatus
 from monitor.runtime import Runtime
-from monitor.store.models import ActionRow, SourceState, Usage, case_ref
+from monitor.status import SourceHealth, read_sources
+from monitor.store.models import ActionRow, Usage, case_ref
 
 LISTED = 100
-
-
-@dataclass(frozen=True, slots=True)
-class SourceHealth:
-    name: str
-    configured: bool
-    last_poll_at: datetime | None
-    last_success_at: datetime | None
-    consecutive_failures: int
-    last_error: str | None
-    rate_limit_reset_at: datetime | None
-    next_poll_at: datetime | None
-    items_total: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +38,7 @@ class Health:
 def load_health(rt: Runtime) -> Health:
     today = rt.clock.now().strftime("%Y-%m-%d")
     with rt.sessions() as session:
-        states = {s.name: s for s in session.scalars(select(SourceState))}
+        sources = read_sources(session, set(rt.sources))
         usage = session.execute(
             select(Usage.key, Usage.count).where(Usage.day == today).order_by(Usage.key)
         ).all()
@@ -64,9 +52,8 @@ def load_health(rt: Runtime) -> Health:
             .limit(LISTED)
         ).all()
         items = [_item(a) for a in troubled]
-    names = sorted(set(states) | set(rt.sources))
     return Health(
-        [_source(name, states.get(name), name in rt.sources) for name in names],
+        sources,
         [(key, int(n)) for key, n in usage],
         {status: int(n) for status, n in counts},
         items,
@@ -83,20 +70,4 @@ def _item(a: ActionRow) -> OutboxItem:
         a.last_error,
         a.text[:200],
         a.updated_at,
-    )
-
-
-def _source(name: str, state: SourceState | None, configured: bool) -> SourceHealth:
-    if state is None:
-        return SourceHealth(name, configured, None, None, 0, None, None, None, 0)
-    return SourceHealth(
-        name,
-        configured,
-        state.last_poll_at,
-        state.last_success_at,
-        state.consecutive_failures,
-        state.last_error,
-        state.rate_limit_reset_at,
-        state.next_poll_at,
-        state.items_total,
     )
