@@ -1,0 +1,357 @@
+"""The full-pipeline benchmark: ingest → score → case → rules → outbox → responder.
+
+    .venv/bin/python bench/pipeline.py [--big 100000] [--workers 3] [--no-postgres]
+
+1. Raw vaderSentiment over the 4,200 tweets of the VADER paper (median of 3 passes).
+2. The same tweets as mentions of the demo brand (spread over 300 threads and 1,000
+   authors) through `run_cycle` with the demo's default rule set and the recording
+   responder, on SQLite and PostgreSQL. Each run is a fresh process on a fresh
+   database, so its peak RSS is its own.
+3. --big mentions (the tweets again with fresh ids; threads and authors scaled in
+   proportion) on SQLite and, with --big-postgres, on PostgreSQL: throughput and peak
+   RSS as the data grows.
+4. PostgreSQL with 1 and with --workers worker processes sharing the database (one
+   replay source, leased by one worker; processing and outbox claimed with SKIP
+   LOCKED), over --worker-size mentions: the speed-up.
+Prints a table and writes bench/results/pipeline.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+TWEETS = REPO.parent / "shared" / "data" / "vader-groundtruth" / "tweets_GroundTruth.txt"
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+THREADS_PER_4200, AUTHORS_PER_4200 = 300, 1000
+
+
+def tweets() -> list[str]:
+    rows = TWEETS.read_text(encoding="utf-8").splitlines()
+    return [row.split("\t", 2)[2].strip() for row in rows if row.strip()]
+
+
+def write_feed(path: Path, size: int, *, seed: int = 7) -> None:
+    """``size`` mentions: each tweet addressed to @acme, in a random thread by a random
+    author; a thread's first mention is its root, later ones reply to the previous."""
+    texts = tweets()
+    threads = max(1, round(size * THREADS_PER_4200 / 4200))
+    authors = max(1, round(size * AUTHORS_PER_4200 / 4200))
+    rng = random.Random(seed)
+    start = datetime.now(UTC) - timedelta(seconds=size)
+    roots: dict[int, str] = {}
+    last: dict[int, str] = {}
+    with path.open("w", encoding="utf-8") as out:
+        for i in range(size):
+            thread, author = rng.randrange(threads), rng.randrange(authors)
+            mention_id = f"1{i:012d}"
+            row = {
+                "platform": "x",
+                "id": mention_id,
+                "author": f"customer{author}",
+                "author_id": str(1_000_000 + author),
+                "text": "@acme " + texts[i % len(texts)],
+                "created_at": (start + timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "conversation_id": roots.setdefault(thread, mention_id),
+                "in_reply_to": last.get(thread),
+            }
+            last[thread] = mention_id
+            out.write(json.dumps(row) + "\n")
+
+
+def demo_config(workdir: Path, db_url: str, feed: Path) -> Path:
+    """The demo config and its default rules, pointed at ``feed`` and ``db_url``."""
+    config = workdir / "config"
+    shutil.copytree(REPO / "config", config, dirs_exist_ok=True)
+    text = (config / "inchannel.yaml").read_text(encoding="utf-8")
+    text = text.replace("sqlite:///var/inchannel.db", db_url)
+    text = text.replace("path: samples/mentions.jsonl", f"path: {feed}")
+    text = text.replace("page_size: 6", "page_size: 500")
+    text = text.replace("interval_seconds: 15", "interval_seconds: 1")
+    text = text.replace("path: ../var/recorded-posts.jsonl", "path: null")
+    (config / "inchannel.yaml").write_text(text, encoding="utf-8")
+    return config / "inchannel.yaml"
+
+
+def raw_vader_seconds(texts: list[str], passes: int = 3) -> float:
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    analyzer = SentimentIntensityAnalyzer()
+    times = []
+    for _ in range(passes):
+        started = time.perf_counter()
+        for text in texts:
+            analyzer.polarity_scores(text)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+# --- child processes --------------------------------------------------------------
+
+
+def child_cycle(config: Path) -> dict[str, Any]:
+    """One `run --once` worth of work in this process, timed after start-up."""
+    sys.path.insert(0, str(REPO))
+    from monitor.pipeline import run_cycle
+    from monitor.runtime import build_runtime
+    from monitor.settings import load_settings
+
+    rt = build_runtime(load_settings(config))
+    rt.scorer.score("@acme warm-up: load the models before the clock starts")
+    started = time.perf_counter()
+    report = run_cycle(rt)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "polls": report.polls, **counts(rt), **peak_rss()}
+
+
+def child_worker(config: Path, expected: int) -> dict[str, Any]:
+    """A worker loop like the daemon's jobs, until every mention is processed and sent."""
+    sys.path.insert(0, str(REPO))
+    from monitor.dispatch import dispatch_outbox
+    from monitor.ingest import poll_source, release_leases
+    from monitor.processing import process_pending
+    from monitor.runtime import build_runtime
+    from monitor.settings import load_settings
+
+    rt = build_runtime(load_settings(config))
+    rt.scorer.score("@acme warm-up")
+    Path(os.environ["BENCH_READY"]).touch()
+    while not Path(os.environ["BENCH_GO"]).exists():
+        time.sleep(0.01)
+    started = time.perf_counter()
+    while True:
+        busy = any([poll_source(rt, name) for name in rt.sources])
+        busy = process_pending(rt) or busy
+        busy = dispatch_outbox(rt) or busy
+        if not busy and finished(rt, expected):
+            break
+        if not busy:
+            time.sleep(0.05)  # another worker holds the rest; let it commit
+    release_leases(rt)
+    return {"seconds": time.perf_counter() - started, **peak_rss()}
+
+
+def finished(rt: Any, expected: int) -> bool:
+    from sqlalchemy import func, select
+
+    from monitor.domain import ActionStatus
+    from monitor.store.models import ActionRow, Message
+
+    with rt.sessions() as session:
+        stored = session.scalar(select(func.count()).select_from(Message)) or 0
+        waiting = session.scalar(
+            select(func.count()).select_from(Message).where(Message.processed.is_(False))
+        )
+        unsent = session.scalar(
+            select(func.count())
+            .select_from(ActionRow)
+            .where(ActionRow.status.in_([ActionStatus.PENDING, ActionStatus.SENDING]))
+        )
+    return bool(stored >= expected and waiting == 0 and unsent == 0)
+
+
+def counts(rt: Any) -> dict[str, Any]:
+    from sqlalchemy import func, select
+
+    from monitor.store.models import ActionRow, Case, Message
+
+    with rt.sessions() as session:
+        actions = session.execute(
+            select(ActionRow.kind, ActionRow.status, func.count()).group_by(
+                ActionRow.kind, ActionRow.status
+            )
+        ).all()
+        return {
+            "messages": session.scalar(select(func.count()).select_from(Message)),
+            "cases": session.scalar(select(func.count()).select_from(Case)),
+            "actions": {f"{kind}:{status}": n for kind, status, n in actions},
+        }
+
+
+def peak_rss() -> dict[str, float]:
+    return {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+# --- the parent ---------------------------------------------------------------------
+
+
+def run_child(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, __file__, *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def result_of(process: subprocess.Popen[str]) -> dict[str, Any]:
+    out, _ = process.communicate()
+    if process.returncode != 0:
+        raise SystemExit(f"benchmark child failed with exit code {process.returncode}")
+    parsed: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return parsed
+
+
+def migrated(db_url: str, workdir: Path, feed: Path) -> Path:
+    config = demo_config(workdir, db_url, feed)
+    cli = Path(sys.executable).parent / "inchannel"
+    subprocess.run(
+        [str(cli), "db", "upgrade", "--config", str(config)], check=True, capture_output=True
+    )
+    return config
+
+
+def cycle_run(backend: str, size: int, feed: Path, tmp: Path) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(dir=tmp))
+    if backend == "sqlite":
+        return {
+            "size": size,
+            **result_of(
+                run_child("--child-cycle", str(migrated(f"sqlite:///{work}/b.db", work, feed)))
+            ),
+        }
+    from monitor.store.scratch import scratch_postgres
+
+    with scratch_postgres(PG_ADMIN, prefix="inchannel_bench") as url:
+        return {
+            "size": size,
+            **result_of(run_child("--child-cycle", str(migrated(url, work, feed)))),
+        }
+
+
+def workers_run(workers: int, size: int, feed: Path, tmp: Path) -> dict[str, Any]:
+    from monitor.store.scratch import scratch_postgres
+
+    work = Path(tempfile.mkdtemp(dir=tmp))
+    with scratch_postgres(PG_ADMIN, prefix="inchannel_bench") as url:
+        config = migrated(url, work, feed)
+        go = work / "go"
+        ready = [work / f"ready-{i}" for i in range(workers)]
+        children = [
+            run_child(
+                "--child-worker",
+                str(config),
+                str(size),
+                env={"BENCH_READY": str(r), "BENCH_GO": str(go)},
+            )
+            for r in ready
+        ]
+        while not all(r.exists() for r in ready):
+            time.sleep(0.05)
+        go.touch()
+        started = time.perf_counter()
+        results = [result_of(child) for child in children]
+        wall = time.perf_counter() - started
+    return {
+        "workers": workers,
+        "size": size,
+        "seconds": wall,
+        "mentions_per_s": size / wall,
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in results),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--big", type=int, default=100_000, help="mentions in the growth run (0: skip)"
+    )
+    parser.add_argument("--big-postgres", action="store_true", help="also run --big on PostgreSQL")
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--worker-size", type=int, default=20_000)
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+    sys.path.insert(0, str(REPO))
+    from monitor.store.scratch import postgres_reachable
+
+    postgres = not args.no_postgres and postgres_reachable(PG_ADMIN)
+    texts = tweets()
+    results: dict[str, Any] = {"raw_vader_seconds": raw_vader_seconds(texts), "runs": []}
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        feeds: dict[int, Path] = {}
+
+        def feed(size: int) -> Path:
+            if size not in feeds:
+                feeds[size] = tmp / f"feed-{size}.jsonl"
+                write_feed(feeds[size], size)
+            return feeds[size]
+
+        runs: list[dict[str, Any]] = results["runs"]
+        for backend in ["sqlite", "postgresql"] if postgres else ["sqlite"]:
+            runs.append(
+                {"backend": backend, **cycle_run(backend, len(texts), feed(len(texts)), tmp)}
+            )
+            print_run(runs[-1], results["raw_vader_seconds"])
+        if args.big:
+            backends = ["sqlite", "postgresql"] if postgres and args.big_postgres else ["sqlite"]
+            for backend in backends:
+                runs.append(
+                    {"backend": backend, **cycle_run(backend, args.big, feed(args.big), tmp)}
+                )
+                print_run(runs[-1], results["raw_vader_seconds"] * args.big / len(texts))
+        if postgres and args.workers > 1:
+            one = workers_run(1, args.worker_size, feed(args.worker_size), tmp)
+            many = workers_run(args.workers, args.worker_size, feed(args.worker_size), tmp)
+            results["workers"] = {
+                "one": one,
+                "many": many,
+                "speedup": one["seconds"] / many["seconds"],
+            }
+    report(results, len(texts))
+
+
+def print_run(run: dict[str, Any], vader_seconds: float) -> None:
+    run["mentions_per_s"] = run["size"] / run["seconds"]
+    run["ratio_to_raw_vader"] = run["seconds"] / vader_seconds
+    print(
+        f"{run['backend']:<11}{run['size']:>8}{run['seconds']:>9.2f}{run['mentions_per_s']:>11.0f}"
+        f"{run['ratio_to_raw_vader']:>9.1f}x{run['peak_rss_mb']:>10.0f}  {run['actions']}",
+        flush=True,
+    )
+
+
+def report(results: dict[str, Any], n_tweets: int) -> None:
+    vader = results["raw_vader_seconds"]
+    print(f"raw vaderSentiment: {n_tweets} tweets in {vader:.3f} s ({n_tweets / vader:.0f}/s)")
+    if "workers" in results:
+        w = results["workers"]
+        for key in ("one", "many"):
+            r = w[key]
+            print(
+                f"postgresql {r['workers']} worker(s): {r['size']} mentions in {r['seconds']:.2f} s "
+                f"({r['mentions_per_s']:.0f}/s, peak RSS {r['peak_rss_mb']:.0f} MB per worker)"
+            )
+        print(f"speed-up with {w['many']['workers']} workers: {w['speedup']:.2f}x")
+    out = REPO / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "pipeline.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    print(f"wrote {out / 'pipeline.json'}")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    logging.disable(logging.INFO)  # a log line per batch would be timed too
+    if len(sys.argv) > 2 and sys.argv[1] == "--child-cycle":
+        print(json.dumps(child_cycle(Path(sys.argv[2]))))
+    elif len(sys.argv) > 3 and sys.argv[1] == "--child-worker":
+        print(json.dumps(child_worker(Path(sys.argv[2]), int(sys.argv[3]))))
+    else:
+        print(
+            f"{'backend':<11}{'size':>8}{'seconds':>9}{'mention/s':>11}{'÷VADER':>10}{'RSS MB':>10}  actions"
+        )
+        main()
