@@ -22,7 +22,6 @@ import argparse
 import json
 import logging
 import os
-import random
 import resource
 import shutil
 import statistics
@@ -36,6 +35,10 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 TWEETS = REPO.parent / "shared" / "data" / "vader-groundtruth" / "tweets_GroundTruth.txt"
+sys.path.insert(0, str(REPO))
+
+from monitor.testing import write_replay_feed  # noqa: E402
+
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 THREADS_PER_4200, AUTHORS_PER_4200 = 300, 1000
 
@@ -45,32 +48,17 @@ def tweets() -> list[str]:
     return [row.split("\t", 2)[2].strip() for row in rows if row.strip()]
 
 
-def write_feed(path: Path, size: int, *, seed: int = 7) -> None:
-    """``size`` mentions: each tweet addressed to @acme, in a random thread by a random
-    author; a thread's first mention is its root, later ones reply to the previous."""
-    texts = tweets()
-    threads = max(1, round(size * THREADS_PER_4200 / 4200))
-    authors = max(1, round(size * AUTHORS_PER_4200 / 4200))
-    rng = random.Random(seed)
-    start = datetime.now(UTC) - timedelta(seconds=size)
-    roots: dict[int, str] = {}
-    last: dict[int, str] = {}
-    with path.open("w", encoding="utf-8") as out:
-        for i in range(size):
-            thread, author = rng.randrange(threads), rng.randrange(authors)
-            mention_id = f"1{i:012d}"
-            row = {
-                "platform": "x",
-                "id": mention_id,
-                "author": f"customer{author}",
-                "author_id": str(1_000_000 + author),
-                "text": "@acme " + texts[i % len(texts)],
-                "created_at": (start + timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "conversation_id": roots.setdefault(thread, mention_id),
-                "in_reply_to": last.get(thread),
-            }
-            last[thread] = mention_id
-            out.write(json.dumps(row) + "\n")
+def write_feed(path: Path, size: int) -> None:
+    """``size`` mentions of the tweets over threads and authors in the 4,200 : 300 : 1,000
+    proportion of the issue."""
+    write_replay_feed(
+        path,
+        tweets(),
+        size=size,
+        threads=max(1, round(size * THREADS_PER_4200 / 4200)),
+        authors=max(1, round(size * AUTHORS_PER_4200 / 4200)),
+        start=datetime.now(UTC) - timedelta(seconds=size),
+    )
 
 
 def demo_config(workdir: Path, db_url: str, feed: Path) -> Path:
@@ -134,7 +122,8 @@ def child_worker(config: Path, expected: int) -> dict[str, Any]:
         time.sleep(0.01)
     started = time.perf_counter()
     while True:
-        busy = any([poll_source(rt, name) for name in rt.sources])
+        polled = [poll_source(rt, name) for name in rt.sources]  # every source, no short cut
+        busy = any(polled)
         busy = process_pending(rt) or busy
         busy = dispatch_outbox(rt) or busy
         if not busy and finished(rt, expected):
@@ -333,7 +322,8 @@ def report(results: dict[str, Any], n_tweets: int) -> None:
         for key in ("one", "many"):
             r = w[key]
             print(
-                f"postgresql {r['workers']} worker(s): {r['size']} mentions in {r['seconds']:.2f} s "
+                f"postgresql {r['workers']} worker(s): {r['size']} mentions "
+                f"in {r['seconds']:.2f} s "
                 f"({r['mentions_per_s']:.0f}/s, peak RSS {r['peak_rss_mb']:.0f} MB per worker)"
             )
         print(f"speed-up with {w['many']['workers']} workers: {w['speedup']:.2f}x")
@@ -351,7 +341,6 @@ if __name__ == "__main__":
     elif len(sys.argv) > 3 and sys.argv[1] == "--child-worker":
         print(json.dumps(child_worker(Path(sys.argv[2]), int(sys.argv[3]))))
     else:
-        print(
-            f"{'backend':<11}{'size':>8}{'seconds':>9}{'mention/s':>11}{'÷VADER':>10}{'RSS MB':>10}  actions"
-        )
+        head = f"{'backend':<11}{'size':>8}{'seconds':>9}{'mention/s':>11}{'÷VADER':>10}"
+        print(f"{head}{'RSS MB':>10}  actions")
         main()

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from monitor import notifications
 from monitor.domain import ActionKind, ActionStatus, CaseState, Escalation
 from monitor.settings import Settings
-from monitor.store.models import ActionRow, Case, Customer, Event, Message
+from monitor.store.eventlog import add_event
+from monitor.store.models import ActionRow, Case, Customer, Message
 
 # States in which a case still needs someone (bot or human) to act.
 OPEN_STATES = frozenset(
@@ -25,8 +26,8 @@ OPEN_STATES = frozenset(
 def record(
     session: Session, case: Case | None, kind: str, actor: str, now: datetime, **detail: Any
 ) -> None:
-    session.add(
-        Event(case_id=case.id if case else None, kind=kind, actor=actor, detail=detail, at=now)
+    add_event(
+        session, case_id=case.id if case else None, kind=kind, actor=actor, detail=detail, at=now
     )
 
 

@@ -31,8 +31,6 @@ from responders.base import Responder, ResponderError, SendResult
 
 log = logging.getLogger("inchannel.dispatch")
 
-# A claim older than this belongs to a worker that died mid-send.
-STALE_CLAIM = timedelta(minutes=10)
 # Outcomes are written in groups of at most this many actions or this many seconds.
 RECORD_EVERY = 50
 RECORD_SECONDS = 2.0
@@ -43,7 +41,9 @@ def dispatch_outbox(rt: Runtime) -> bool:
     now = rt.clock.now()
     limit = rt.settings.dispatch.batch_size
     with transaction(rt.sessions) as session:
-        claimed = claim_due_actions(session, now=now, limit=limit, stale_before=now - STALE_CLAIM)
+        # A claim older than this belongs to a worker that died mid-send.
+        stale_before = now - timedelta(seconds=rt.settings.workers.stale_claim_seconds)
+        claimed = claim_due_actions(session, now=now, limit=limit, stale_before=stale_before)
         rows = session.scalars(select(ActionRow).where(ActionRow.id.in_([a for a, _ in claimed])))
         actions = {row.id: _action(row) for row in rows}
     batch = [(actions[action_id], unknown) for action_id, unknown in claimed]

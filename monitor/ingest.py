@@ -21,7 +21,6 @@ from monitor.store.queries import insert_ignoring_duplicates
 
 log = logging.getLogger("inchannel.ingest")
 
-LEASE_MIN_SECONDS = 120
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(minutes=30)
 
@@ -86,7 +85,8 @@ def take_lease(rt: Runtime, name: str, now: datetime) -> bool:
     blocks its sources only until the lease expires; then another worker takes over.
     """
     config = rt.settings.source(name)
-    expires = now + timedelta(seconds=max(LEASE_MIN_SECONDS, 3 * config.interval_seconds))
+    lease = max(rt.settings.workers.lease_seconds, 3 * config.interval_seconds)
+    expires = now + timedelta(seconds=lease)
     with transaction(rt.sessions) as session:
         row = {"name": name, "consecutive_failures": 0, "items_total": 0, "details": {}}
         insert_ignoring_duplicates(session, SourceState, [row])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict
+from dataclasses import fields, is_dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +27,7 @@ from monitor.runtime import Runtime
 from monitor.store.db import transaction
 from monitor.store.models import Case, Customer, Message
 from monitor.store.queries import skip_locked
-from monitor.threads import ThreadIndex
+from monitor.threads import ThreadIndex, ThreadKey
 
 log = logging.getLogger("inchannel.process")
 
@@ -54,20 +54,18 @@ def process_pending(rt: Runtime) -> bool:
 
 def _process_batch(rt: Runtime, session: Session, batch: list[Message], now: datetime) -> None:
     # No autoflush: the batch's writes go out together instead of before every query.
-    # Pass 1 scores and finds (or opens) each message's case; one flush gives the new
-    # cases their ids; pass 2 decides, in order, so each decision sees the ones before.
+    # Pass 1 scores and finds each message's case; the new cases are inserted with one
+    # statement; pass 2 decides, in order, so each decision sees the ones before.
     with session.no_autoflush:
         index = ThreadIndex(session, batch)
         prepared = [_prepare(rt, session, index, message, now) for message in batch]
-    session.flush()
-    index.record_opened(now)
-    with session.no_autoflush:
+        index.open_new(now)
         for item in prepared:
             if item is not None:
                 _decide(rt, session, index, item, now)
 
 
-Prepared = tuple[Message, Customer, Mention, Score, Case]
+Prepared = tuple[Message, Customer, Mention, Score, ThreadKey]
 
 
 def _prepare(
@@ -92,7 +90,8 @@ def _prepare(
 def _decide(
     rt: Runtime, session: Session, index: ThreadIndex, item: Prepared, now: datetime
 ) -> None:
-    message, customer, mention, score, case = item
+    message, customer, mention, score, key = item
+    case = index.case(key)
     message.case_id = case.id
     earlier_cases, escalated_before = index.history(customer.id, case)
     context = Context(
@@ -108,7 +107,7 @@ def _decide(
     )
     decision = rt.rules.decide(mention, score, context)
     message.decision = _decision_json(decision)
-    _apply(rt, session, case, message, decision, now)
+    _apply(rt, session, case, message, decision, message.decision, now)
     if decision.reply is not None and not decision.reply.draft:
         customer.last_bot_reply_at = now
 
@@ -147,11 +146,17 @@ def _latest_case_id(session: Session, message: Message) -> int | None:
 
 
 def _apply(
-    rt: Runtime, session: Session, case: Case, message: Message, decision: Decision, now: datetime
+    rt: Runtime,
+    session: Session,
+    case: Case,
+    message: Message,
+    decision: Decision,
+    summary: dict[str, Any],
+    now: datetime,
 ) -> None:
     if decision.matched or decision.notes:
         actor = ",".join(decision.matched) or "guard"
-        cases.record(session, case, "decided", actor, now, **_decision_json(decision))
+        cases.record(session, case, "decided", actor, now, **summary)
     if decision.ignored:
         return
     case.tags = sorted(set(case.tags) | set(decision.tags))
@@ -185,5 +190,17 @@ def _apply(
 
 
 def _decision_json(decision: Decision) -> dict[str, Any]:
-    out = asdict(decision)
-    return {key: value for key, value in out.items() if value not in (None, (), [], False)}
+    """The decision as JSON-ready data, empty fields left out.
+
+    dataclasses.asdict deep-copies every value and cost as much as the rules themselves.
+    """
+    out = {f.name: _plain(getattr(decision, f.name)) for f in fields(decision)}
+    return {key: value for key, value in out.items() if value not in (None, [], False)}
+
+
+def _plain(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, tuple | list):
+        return [_plain(item) for item in value]
+    return value

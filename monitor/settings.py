@@ -103,6 +103,17 @@ class Dispatch(Strict):
     backoff_cap_seconds: float = Field(default=3600, gt=0)
 
 
+class Workers(Strict):
+    """How workers sharing one database hand work over when one of them dies."""
+
+    # A source's lease lasts this long (at least 3 poll intervals) and is renewed at
+    # every poll; a worker killed without clean-up blocks its sources this long.
+    lease_seconds: float = Field(default=120, ge=5)
+    # A reply claimed for sending this long ago belongs to a dead worker: another
+    # worker checks the platform for it (never re-sends blindly) and finishes it.
+    stale_claim_seconds: float = Field(default=600, ge=5)
+
+
 class Processing(Strict):
     interval_seconds: float = Field(default=5, gt=0)
     batch_size: int = Field(default=200, ge=1, le=10_000)
@@ -222,6 +233,7 @@ class Settings(Strict):
     responders: dict[Literal["x", "reddit"], ResponderConfig] = Field(default_factory=dict)
     processing: Processing = Processing()
     dispatch: Dispatch = Dispatch()
+    workers: Workers = Workers()
     teams: list[Team] = Field(default_factory=lambda: [Team(name="care")])
     channels: dict[str, Channel] = Field(default_factory=dict)
     rules: RulesConfig = RulesConfig()

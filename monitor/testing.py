@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import json
+import random
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -59,3 +63,37 @@ def _reply(case_id: int, i: int, at: datetime) -> ActionRow:
         created_at=at,
         updated_at=at,
     )
+
+
+def write_replay_feed(
+    path: Path,
+    texts: Sequence[str],
+    *,
+    size: int,
+    threads: int,
+    authors: int,
+    start: datetime,
+    seed: int = 7,
+) -> None:
+    """``size`` X mentions of @acme as replay JSONL: text i is ``texts[i % len]``, each in
+    a random one of ``threads`` threads by a random one of ``authors`` authors. A
+    thread's first mention is its root; later ones reply to the one before."""
+    rng = random.Random(seed)
+    roots: dict[int, str] = {}
+    last: dict[int, str] = {}
+    with path.open("w", encoding="utf-8") as out:
+        for i in range(size):
+            thread, author = rng.randrange(threads), rng.randrange(authors)
+            mention_id = f"1{i:012d}"
+            row = {
+                "platform": "x",
+                "id": mention_id,
+                "author": f"customer{author}",
+                "author_id": str(1_000_000 + author),
+                "text": "@acme " + texts[i % len(texts)],
+                "created_at": (start + timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "conversation_id": roots.setdefault(thread, mention_id),
+                "in_reply_to": last.get(thread),
+            }
+            last[thread] = mention_id
+            out.write(json.dumps(row) + "\n")

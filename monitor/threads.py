@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,8 +18,26 @@ from sqlalchemy.orm import Session
 from monitor import cases
 from monitor.domain import CaseState, Score
 from monitor.store.models import Case, Customer, Message
+from monitor.store.queries import insert_returning_keys
 
 ThreadKey = tuple[str, str, int]  # platform, conversation id, customer id
+_KEY = ("platform", "conversation_id", "customer_id")
+
+
+def _new_case(key: ThreadKey, score: Score, now: datetime) -> dict[str, Any]:
+    platform, conversation_id, customer_id = key
+    return {
+        "platform": platform,
+        "conversation_id": conversation_id,
+        "customer_id": customer_id,
+        "state": CaseState.NEW.value,
+        "priority": "normal",
+        "tags": [],
+        "first_label": score.label.value,
+        "bot_replies": 0,
+        "opened_at": now,
+        "updated_at": now,
+    }
 
 
 class ThreadIndex:
@@ -34,48 +53,72 @@ class ThreadIndex:
             select(Case).where(Case.customer_id.in_(ids)).order_by(Case.id)
         ):
             self._remember(case)
-        self.opened: list[tuple[Case, Message]] = []
+        self._new: dict[ThreadKey, dict[str, Any]] = {}
+        self._opened: list[tuple[ThreadKey, Message]] = []
 
     def _remember(self, case: Case) -> None:
         self._latest[(case.platform, case.conversation_id, case.customer_id)] = case
         self._by_customer[case.customer_id].append(case)
 
-    def attach(self, message: Message, customer: Customer, score: Score, now: datetime) -> Case:
+    def attach(
+        self, message: Message, customer: Customer, score: Score, now: datetime
+    ) -> ThreadKey:
         """Same platform + thread + customer → same case; a resolved one is reopened.
 
-        New cases are added to the session and get their ids at the next flush; the
-        caller links the message to ``case.id`` then and calls ``record_opened``.
+        A thread new to the database is only noted here; ``open_new`` inserts all of
+        the batch's new cases at once. Afterwards ``case(key)`` gives each its case.
         """
         key = (message.platform, message.conversation_id, customer.id)
         case = self._latest.get(key)
         if case is None:
-            case = Case(
-                platform=message.platform,
-                conversation_id=message.conversation_id,
-                customer_id=customer.id,
-                state=CaseState.NEW.value,
-                priority="normal",
-                tags=[],
-                first_label=score.label.value,
-                bot_replies=0,
-                opened_at=now,
-                updated_at=now,
-            )
-            self._session.add(case)
-            self._remember(case)
-            self.opened.append((case, message))
-        elif case.state in (CaseState.RESOLVED.value, CaseState.WAITING_CUSTOMER.value):
+            values = self._new.get(key)
+            if values is None:
+                values = self._new[key] = _new_case(key, score, now)
+                self._opened.append((key, message))
+            values["latest_label"], values["latest_compound"] = score.label.value, score.compound
+            return key
+        self._touch(case, score.label.value, score.compound, now)
+        return key
+
+    def _touch(self, case: Case, label: str, compound: float, now: datetime) -> None:
+        if case.state in (CaseState.RESOLVED.value, CaseState.WAITING_CUSTOMER.value):
             reason = "customer wrote again"
             cases.transition(self._session, case, CaseState.NEW, "system", now, reason=reason)
             case.resolved_at = None
-        case.latest_label, case.latest_compound = score.label.value, score.compound
+        case.latest_label, case.latest_compound = label, compound
         case.updated_at = now
-        return case
 
-    def record_opened(self, now: datetime) -> None:
-        for case, message in self.opened:
-            cases.record(self._session, case, "opened", "system", now, message=message.external_id)
-        self.opened.clear()
+    def open_new(self, now: datetime) -> None:
+        """Insert the batch's new cases in one statement and record them as opened.
+
+        Another worker may have opened the same case a moment ago: the unique index
+        turns our insert of it into a no-op and the message joins that case instead.
+        """
+        if not self._new:
+            return
+        inserted = insert_returning_keys(self._session, Case, list(self._new.values()), _KEY)
+        found = select(Case).where(
+            Case.customer_id.in_({key[2] for key in self._new}),
+            Case.conversation_id.in_({key[1] for key in self._new}),
+        )
+        for case in self._session.scalars(found.order_by(Case.id)):
+            key = (case.platform, case.conversation_id, case.customer_id)
+            if key in self._new:
+                self._remember(case)
+        for key, message in self._opened:
+            case = self._latest[key]
+            if key in inserted:
+                cases.record(
+                    self._session, case, "opened", "system", now, message=message.external_id
+                )
+            else:
+                values = self._new[key]
+                self._touch(case, values["latest_label"], values["latest_compound"], now)
+        self._new.clear()
+        self._opened.clear()
+
+    def case(self, key: ThreadKey) -> Case:
+        return self._latest[key]
 
     def history(self, customer_id: int, case: Case) -> tuple[int, bool]:
         """(number of the author's earlier cases, whether any of them was escalated).

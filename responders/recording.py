@@ -55,7 +55,10 @@ class RecordingResponder:
 
     def find_own_reply(self, action: Action) -> str | None:
         with self._lock:
-            for post in reversed(self.posts):
+            # The file is the "platform": another worker (perhaps one that died right
+            # after posting) may have recorded the post, so look there, not in memory.
+            posts = _read(self.path) if self.path is not None and self.path.exists() else self.posts
+            for post in reversed(posts):
                 if post.in_reply_to == action.target_external_id and post.text == action.text:
                     return post.external_id
         return None

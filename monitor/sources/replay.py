@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from monitor.domain import Author, Mention, MessageKind, Platform
 from monitor.sources.base import PollResult, SourceError
@@ -93,9 +93,11 @@ def _timestamp(value: Any) -> datetime:
         raise ValueError(f"created_at is not an ISO 8601 time: {value[:40]!r}") from None
 
 
-def read_jsonl(lines: Iterable[str]) -> Iterator[Mention | LineProblem]:
-    """Yield a Mention per good line and a LineProblem per bad one; blank lines are skipped."""
-    for number, line in enumerate(lines, start=1):
+def read_jsonl(lines: Iterable[str], *, first: int = 1) -> Iterator[Mention | LineProblem]:
+    """Yield a Mention per good line and a LineProblem per bad one; blank lines are skipped.
+
+    ``first`` is the line number of the first line, for the messages."""
+    for number, line in enumerate(lines, start=first):
         if not line.strip():
             continue
         try:
@@ -115,32 +117,82 @@ def load_jsonl(path: Path) -> tuple[list[Mention], list[LineProblem]]:
     return mentions, problems
 
 
+@dataclass(frozen=True, slots=True)
+class _Place:
+    """Where the file stands after ``served`` mentions: its byte offset and line number."""
+
+    served: int
+    offset: int
+    line: int
+
+
 class ReplaySource:
-    """Serves a JSONL file in pages; the cursor is the count of mentions served."""
+    """Serves a JSONL file in pages; the cursor is the count of mentions served.
+
+    The file is streamed, never loaded whole, so a 100,000-line backfill costs one
+    page of memory. The place after the last page is remembered, so the next poll
+    seeks straight to it; only a restart (or a cursor from elsewhere) re-reads the
+    file from the top to count mentions.
+    """
 
     def __init__(self, name: str, path: Path, *, page_size: int = 20) -> None:
         self.name = name
         self.path = path
         self.page_size = page_size
-        self._loaded: tuple[list[Mention], list[LineProblem]] | None = None
-
-    def _load(self) -> tuple[list[Mention], list[LineProblem]]:
-        if self._loaded is None:
-            try:
-                self._loaded = load_jsonl(self.path)
-            except OSError as exc:
-                raise SourceError(f"cannot read {self.path}: {exc.strerror}") from None
-            for problem in self._loaded[1]:
-                log.warning("replay %s: %s:%s", self.name, self.path, problem)
-        return self._loaded
+        self._next = _Place(0, 0, 0)
 
     def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
-        mentions, problems = self._load()
         start = _offset(cursor)
-        page = mentions[start : start + self.page_size]
-        end = start + len(page)
-        reported = [str(p) for p in problems] if start == 0 else []
-        return PollResult(page, str(end), more=end < len(mentions), problems=reported)
+        try:
+            with self.path.open("rb") as handle:
+                place = self._seek(handle, start)
+                page, problems, place = _read_page(handle, place, self.page_size)
+                more = _another_mention(handle, place.line)
+        except OSError as exc:
+            raise SourceError(f"cannot read {self.path}: {exc.strerror}") from None
+        for problem in problems:
+            log.warning("replay %s: %s:%s", self.name, self.path, problem)
+        self._next = place
+        return PollResult(page, str(place.served), more=more, problems=[str(p) for p in problems])
+
+    def _seek(self, handle: BinaryIO, start: int) -> _Place:
+        if self._next.served != start or start == 0:
+            self._next = _Place(0, 0, 0)
+            if start:
+                _, _, self._next = _read_page(handle, self._next, start)
+        handle.seek(self._next.offset)
+        return self._next
+
+
+def _read_page(
+    handle: BinaryIO, place: _Place, size: int
+) -> tuple[list[Mention], list[LineProblem], _Place]:
+    """Up to ``size`` mentions from ``place`` on, the bad lines among them, and where
+    the file stands after the last mention read."""
+    page: list[Mention] = []
+    problems: list[LineProblem] = []
+    handle.seek(place.offset)
+    line_number, offset = place.line, place.offset
+    while len(page) < size:
+        raw = handle.readline()
+        if not raw:
+            break
+        line_number, offset = line_number + 1, offset + len(raw)
+        for item in read_jsonl([raw.decode("utf-8", errors="replace")], first=line_number):
+            (problems if isinstance(item, LineProblem) else page).append(item)  # type: ignore[arg-type]
+    return page, problems, _Place(place.served + len(page), offset, line_number)
+
+
+def _another_mention(handle: BinaryIO, line_number: int) -> bool:
+    """Whether a good mention follows (the file position is left where it was)."""
+    for raw in handle:
+        line_number += 1
+        if any(
+            isinstance(item, Mention)
+            for item in read_jsonl([raw.decode("utf-8", errors="replace")], first=line_number)
+        ):
+            return True
+    return False
 
 
 def _offset(cursor: str | None) -> int:

@@ -82,7 +82,7 @@ class Customer(Base):
 class Case(Base):
     __tablename__ = "cases"
     __table_args__ = (
-        Index("ix_cases_thread", "platform", "conversation_id", "customer_id"),
+        Index("ux_cases_thread", "platform", "conversation_id", "customer_id", unique=True),
         Index("ix_cases_state", "state", "priority"),
         Index("ix_cases_sla", "sla_due_at"),
         Index("ix_cases_customer", "customer_id"),

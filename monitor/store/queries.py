@@ -36,6 +36,24 @@ def insert_ignoring_duplicates(
     return len(session.connection().execute(statement, list(rows)).all())
 
 
+def insert_returning_keys(
+    session: Session, model: type[Base], rows: Sequence[dict[str, Any]], key: Sequence[str]
+) -> set[tuple[Any, ...]]:
+    """INSERT ... ON CONFLICT DO NOTHING; return the ``key`` values of the rows inserted.
+
+    A natural key, not the id: batched RETURNING rows need not come back in parameter
+    order, and the caller wants to know which rows were new, not which id went where.
+    """
+    if not rows:
+        return set()
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = cast(Table, model.__table__)
+    columns = [table.c[name] for name in key]
+    statement = insert(table).on_conflict_do_nothing().returning(*columns)
+    return {tuple(row) for row in session.connection().execute(statement, list(rows))}
+
+
 def skip_locked(session: Session, query: SelectT) -> SelectT:
     """On PostgreSQL let concurrent workers claim disjoint rows; SQLite has one writer."""
     if session.get_bind().dialect.name == "postgresql":
