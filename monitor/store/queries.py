@@ -69,22 +69,31 @@ def claim_due_actions(
     An action already in ``sending`` whose claim is older than ``stale_before`` belongs to
     a worker that died mid-send: its outcome is unknown and must be checked, not re-sent.
     """
-    due = (
-        (ActionRow.status.in_([ActionStatus.PENDING, ActionStatus.FAILED]))
-        & (ActionRow.next_attempt_at <= now)
-    ) | ((ActionRow.status == ActionStatus.SENDING) & (ActionRow.updated_at < stale_before))
-    query = select(ActionRow.id, ActionRow.status)
-    query = query.where(due).order_by(ActionRow.next_attempt_at).limit(limit)
+    waiting = ActionRow.status.in_([ActionStatus.PENDING, ActionStatus.FAILED]) & (
+        ActionRow.next_attempt_at <= now
+    )
+    abandoned = (ActionRow.status == ActionStatus.SENDING) & (ActionRow.updated_at < stale_before)
+    query = select(ActionRow.id, ActionRow.status).where(waiting | abandoned)
+    query = query.order_by(ActionRow.next_attempt_at).limit(limit)
     candidates = session.execute(skip_locked(session, query)).all()
-    claimed: list[tuple[int, bool]] = []
-    for action_id, status in candidates:
-        # The conditional update is the claim on SQLite: if another process got there
-        # first, the row no longer matches and rowcount is 0.
-        result = session.execute(
-            update(ActionRow)
-            .where(ActionRow.id == action_id, ActionRow.status == status, due)
-            .values(status=ActionStatus.SENDING, updated_at=now, attempts=ActionRow.attempts + 1)
-        )
-        if getattr(result, "rowcount", 0) == 1:
-            claimed.append((action_id, status == ActionStatus.SENDING))
-    return claimed
+    fresh = [action_id for action_id, status in candidates if status != ActionStatus.SENDING]
+    stale = [action_id for action_id, status in candidates if status == ActionStatus.SENDING]
+    # The conditions are checked again in the UPDATE: that is the claim on SQLite, where
+    # another process may have claimed a row between our SELECT and UPDATE (PostgreSQL
+    # has the rows locked already). RETURNING says which rows we got.
+    got = _claim(session, fresh, waiting, now) | _claim(session, stale, abandoned, now)
+    # In due order, oldest first, as selected.
+    return [(i, status == ActionStatus.SENDING) for i, status in candidates if i in got]
+
+
+def _claim(session: Session, ids: list[int], condition: Any, now: datetime) -> set[int]:
+    if not ids:
+        return set()
+    statement = (
+        update(ActionRow)
+        .where(ActionRow.id.in_(ids), condition)
+        .values(status=ActionStatus.SENDING, updated_at=now, attempts=ActionRow.attempts + 1)
+        .returning(ActionRow.id)
+        .execution_options(synchronize_session=False)
+    )
+    return set(session.execute(statement).scalars())
