@@ -6,7 +6,7 @@ PY := $(BIN)/python
 CONFIG ?= config/inchannel.yaml
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lint typecheck format bench bench-scoring bench-x bench-reddit bench-rules bench-dispatch bench-web pg clean
+.PHONY: run test check lint typecheck format bench bench-cycle bench-scoring bench-x bench-reddit bench-rules bench-dispatch bench-web pg clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,11 @@ format: $(STAMP)
 pg:
 	@bash .ci/start-postgres
 
-bench: $(STAMP)
+## bench: the full-pipeline benchmark (bench/pipeline.py; about 10 minutes)
+bench: $(STAMP) pg
+	$(PY) bench/pipeline.py
+
+bench-cycle: $(STAMP)
 	$(PY) bench/cycle.py
 
 bench-scoring: $(STAMP)
