@@ -148,6 +148,9 @@ def run(config_file: Path | None, once: bool, dry_run: bool, serve: bool | None)
     if once:
         _run_once(rt)
         return
+    from monitor.metrics import serve_metrics
+
+    serve_metrics(rt)  # metrics.port: a listener for workers without the dashboard
     if settings.web.enabled if serve is None else serve:
         _serve_in_thread(rt)
     from monitor.daemon import run_forever

@@ -123,6 +123,7 @@ def _record_sent(rt: Runtime, action: Action, result: SendResult, *, recovered: 
                 # A person answered in the thread; the next move is the customer's.
                 cases.transition(session, case, CaseState.WAITING_CUSTOMER, "system", now)
     log.info("action=%d sent external_id=%s recovered=%s", action.id, result.external_id, recovered)
+    rt.metrics.action(action.kind.value, ActionStatus.SENT.value)
 
 
 def _outbound(rt: Runtime, row: ActionRow, external_id: str, now: datetime) -> Message:
@@ -156,6 +157,7 @@ def _record_error(rt: Runtime, action: Action, error: ResponderError) -> None:
         else:
             row.status = ActionStatus.FAILED
             row.next_attempt_at = _next_attempt(now, row.attempts, error, config)
+        rt.metrics.action(action.kind.value, str(row.status))
     log.warning("action=%d failed permanent=%s error=%s", action.id, error.permanent, error)
 
 

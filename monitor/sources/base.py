@@ -31,14 +31,26 @@ class PollResult:
 
 
 class SourceError(Exception):
-    """A poll failed. ``permanent`` stops the source until an operator acts."""
+    """A poll failed. ``permanent`` stops the source until an operator acts.
+
+    ``kind`` names the failure for the metrics (``inchannel_source_errors_total``):
+    rate_limited, auth, forbidden, bad_request, server, transport, ... Left empty it is
+    derived: ``permanent``, ``rate_limited`` (a retry time) or ``temporary``.
+    """
 
     def __init__(
-        self, message: str, *, permanent: bool = False, retry_at: datetime | None = None
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        retry_at: datetime | None = None,
+        kind: str = "",
     ) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.retry_at = retry_at
+        derived = "permanent" if permanent else "rate_limited" if retry_at else "temporary"
+        self.kind = kind or derived
 
 
 class Source(Protocol):
