@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.domain import Author, Mention, MessageKind, Platform
-from monitor.sources.base import PollResult, SourceError
+from monitor.sources.base import PollResult, SourceError, Window
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +141,15 @@ class ReplaySource:
         end = start + len(page)
         reported = [str(p) for p in problems] if start == 0 else []
         return PollResult(page, str(end), more=end < len(mentions), problems=reported)
+
+    def backfill(self, window: Window, *, now: datetime) -> Iterator[PollResult]:
+        mentions, problems = self._load()
+        wanted = [m for m in mentions if m.created_at in window]
+        for start in range(0, len(wanted), self.page_size):
+            page = wanted[start : start + self.page_size]
+            reported = [str(p) for p in problems] if start == 0 else []
+            more = start + self.page_size < len(wanted)
+            yield PollResult(page, None, more=more, problems=reported)
 
 
 def _offset(cursor: str | None) -> int:

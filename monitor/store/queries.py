@@ -65,3 +65,16 @@ def claim_due_actions(
         if getattr(result, "rowcount", 0) == 1:
             claimed.append((action_id, status == ActionStatus.SENDING))
     return claimed
+
+
+def insert_new_ids(
+    session: Session, model: type[Base], rows: Sequence[dict[str, Any]]
+) -> list[int]:
+    """INSERT ... ON CONFLICT DO NOTHING; the ids of the rows that were new (``model``
+    has a single integer primary key ``id``)."""
+    if not rows:
+        return []
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(model).values(list(rows)).on_conflict_do_nothing().returning(model.id)  # type: ignore[attr-defined]
+    return [int(row[0]) for row in session.execute(statement)]
