@@ -189,3 +189,15 @@ def test_unmigrated_database_is_refused(config_file: Path) -> None:
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1
     assert "inchannel db upgrade" in result.stderr
+
+
+def test_escalation_notices_are_suppressed_too(make_runtime: RuntimeFactory) -> None:
+    teams = [{**team, "channels": ["ops"]} for team in TEAMS]
+    rt = make_runtime(sample_rows(), teams=teams, channels={"ops": {"url": "json://localhost"}})
+    report = backfill(rt, "feed", Window(SINCE))
+    with rt.sessions() as session:
+        kinds = session.execute(select(ActionRow.kind, ActionRow.status)).all()
+    notices = [status for kind, status in kinds if kind == "notify"]
+    assert len(notices) == report.decisions["escalate"]
+    assert set(notices) == {ActionStatus.SUPPRESSED.value}
+    assert report.suppressed == len(kinds)
