@@ -148,6 +148,9 @@ def run(config_file: Path | None, once: bool, dry_run: bool, serve: bool | None)
     if once:
         _run_once(rt)
         return
+    from monitor.metrics import serve_metrics
+
+    serve_metrics(rt)  # metrics.port: a listener for workers without the dashboard
     if settings.web.enabled if serve is None else serve:
         _serve_in_thread(rt)
     from monitor.daemon import run_forever
@@ -225,6 +228,7 @@ def x_status(config_file: Path | None) -> None:
 
 
 def _register_command_groups() -> None:
+    from monitor.commands.backfill import backfill_command
     from monitor.commands.cases import cases_group
     from monitor.commands.score import score
     from monitor.commands.status import status_command
@@ -236,6 +240,7 @@ def _register_command_groups() -> None:
     main.add_command(score)
     main.add_command(status_command)
     main.add_command(users_group)
+    main.add_command(backfill_command)
 
 
 _register_command_groups()

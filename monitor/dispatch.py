@@ -175,6 +175,7 @@ def _record_sent(
             # A person answered in the thread; the next move is the customer's.
             cases.transition(session, case, CaseState.WAITING_CUSTOMER, "system", now)
     log.info("action=%d sent external_id=%s recovered=%s", row.id, result.external_id, recovered)
+    rt.metrics.action(row.kind, ActionStatus.SENT.value)
 
 
 def _outbound(rt: Runtime, row: ActionRow, external_id: str, now: datetime) -> Message:
@@ -206,6 +207,7 @@ def _record_error(
     else:
         row.status = ActionStatus.FAILED
         row.next_attempt_at = _next_attempt(now, row.attempts, error, config)
+    rt.metrics.action(row.kind, str(row.status))
     log.warning("action=%d failed permanent=%s error=%s", row.id, error.permanent, error)
 
 

@@ -66,6 +66,9 @@ class ActionStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"  # temporary failure, will be retried at next_attempt_at
     DEAD = "dead"  # permanent failure or retries exhausted; a human takes over
+    # What the bot would have done for a mention imported by `inchannel backfill`; never
+    # claimed (dispatch only claims pending, failed and stale sending actions).
+    SUPPRESSED = "suppressed"
 
 
 class Priority(StrEnum):

@@ -51,7 +51,7 @@ def poll_source(rt: Runtime, name: str) -> bool:
         return False
     except Exception as exc:  # one bad source never stops the daemon (DESIGN rule 6)
         log.exception("source=%s poll crashed", name)
-        _record_failure(rt, name, now, SourceError(f"{type(exc).__name__}: {exc}"))
+        _record_failure(rt, name, now, SourceError(f"{type(exc).__name__}: {exc}", kind="crash"))
         return False
     with transaction(rt.sessions) as session:
         new = _store(rt, session, name, result.mentions, now)
@@ -75,6 +75,7 @@ def poll_source(rt: Runtime, name: str) -> bool:
         result.more,
         (time.perf_counter() - started) * 1000,
     )
+    rt.metrics.polled(name, new=new, seconds=time.perf_counter() - started)
     return result.more
 
 
@@ -137,6 +138,7 @@ def _record_failure(rt: Runtime, name: str, now: datetime, error: SourceError) -
         state.next_poll_at = error.retry_at or now + backoff
         if error.permanent:
             state.next_poll_at = now + timedelta(days=3650)
+    rt.metrics.poll_failed(name, error.kind)
     log.warning(
         "source=%s poll failed permanent=%s failures=%d retry_at=%s error=%s",
         name,

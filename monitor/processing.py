@@ -106,6 +106,7 @@ def _decide(
         last_bot_reply_in_thread_at=case.last_bot_reply_at,
     )
     decision = rt.rules.decide(mention, score, context)
+    rt.metrics.decided(decision)
     message.decision = _decision_json(decision)
     _apply(rt, session, case, message, decision, message.decision, now)
     if decision.reply is not None and not decision.reply.draft:

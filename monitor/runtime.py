@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import Clock, SystemClock
 from monitor.domain import Platform
+from monitor.metrics import Metrics
 from monitor.rules.engine import RuleEngine
 from monitor.rules.setup import engine_from_settings
 from monitor.scoring import Scorer
@@ -56,6 +57,7 @@ class Runtime:
         default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
     )
     stopping: threading.Event = field(default_factory=threading.Event)
+    metrics: Metrics = field(default_factory=Metrics)
 
     def own_handles(self, platform: Platform) -> frozenset[str]:
         return self.settings.brand.own_handles(platform.value)

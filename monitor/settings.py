@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -219,6 +220,22 @@ class Web(Strict):
     port: int = Field(default=8000, ge=0, le=65535)
     # How people reach the dashboard; used for links in notifications.
     public_url: str = "http://127.0.0.1:8000"
+    # Bearer token a Prometheus scraper sends to /metrics; unset: loopback clients only.
+    metrics_token: SecretStr | None = None
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_token(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and len(token.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (e.g. `openssl rand -hex 16`)")
+        return token
+
+
+class MetricsConfig(Strict):
+    """A plain /metrics listener for workers that run without the dashboard (no auth)."""
+
+    port: int | None = Field(default=None, ge=1, le=65535)
+    host: str = "127.0.0.1"
 
 
 class Logging(Strict):
@@ -240,6 +257,7 @@ class Settings(Strict):
     scoring: ScoringConfig = ScoringConfig()
     web: Web = Web()
     logging: Logging = Logging()
+    metrics: MetricsConfig = MetricsConfig()
     x: XSettings | None = None
     reddit: RedditSettings | None = None
     # Set by the loader: the directory relative paths in the file are resolved against.

@@ -74,3 +74,4 @@ def _alert(
         channels=channels,
     )
     log.info("case=%s sla=%s team=%s", case.ref, kind, case.team)
+    rt.metrics.sla_alert(kind)

@@ -36,6 +36,10 @@ EXPECTED = {
     "not_mapping.yaml": ["1:1: expected one YAML mapping (brand:, sources:, ...)"],
     "missing_brand.yaml": ["1:1: brand: Field required"],
     "duplicate_source.yaml": ["3:1: sources: duplicate source name 'a'"],
+    "metrics.yaml": [
+        "4:3: web.metrics_token: must be at least 16 characters (e.g. `openssl rand -hex 16`)",
+        "6:3: metrics.port: Input should be less than or equal to 65535",
+    ],
 }
 
 

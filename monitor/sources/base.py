@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from monitor.domain import Mention
 
@@ -31,14 +31,26 @@ class PollResult:
 
 
 class SourceError(Exception):
-    """A poll failed. ``permanent`` stops the source until an operator acts."""
+    """A poll failed. ``permanent`` stops the source until an operator acts.
+
+    ``kind`` names the failure for the metrics (``inchannel_source_errors_total``):
+    rate_limited, auth, forbidden, bad_request, server, transport, ... Left empty it is
+    derived: ``permanent``, ``rate_limited`` (a retry time) or ``temporary``.
+    """
 
     def __init__(
-        self, message: str, *, permanent: bool = False, retry_at: datetime | None = None
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        retry_at: datetime | None = None,
+        kind: str = "",
     ) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.retry_at = retry_at
+        derived = "permanent" if permanent else "rate_limited" if retry_at else "temporary"
+        self.kind = kind or derived
 
 
 class Source(Protocol):
@@ -46,4 +58,35 @@ class Source(Protocol):
 
     def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
         """Return mentions newer than ``cursor`` (None: from the start)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A stretch of history to import: ``since`` inclusive, ``until`` exclusive (None: now)."""
+
+    since: datetime
+    until: datetime | None = None
+
+    def __contains__(self, moment: object) -> bool:
+        if not isinstance(moment, datetime):
+            return False
+        return self.since <= moment and (self.until is None or moment < self.until)
+
+
+class BackfillRefused(Exception):
+    """A source cannot serve this window (or any): the message says why and what works."""
+
+
+@runtime_checkable
+class Backfillable(Protocol):
+    """A source that can also read history by time, for ``inchannel backfill``."""
+
+    name: str
+
+    def backfill(self, window: Window, *, now: datetime) -> Iterator[PollResult]:
+        """Pages of the mentions created inside ``window``; ``cursor`` is unused.
+
+        Raise BackfillRefused before the first request when the window is out of the
+        platform's reach, SourceError when a request fails."""
         ...

@@ -131,10 +131,12 @@ class RedditSourceBase:
 def source_error(failure: RedditFailure, now: datetime) -> SourceError:
     if failure.kind == FailureKind.AUTH:
         message = f"Reddit refused our credentials ({failure}); fix the reddit: section"
-        return SourceError(message + ", then restart", permanent=True)
+        return SourceError(message + ", then restart", permanent=True, kind=failure.kind.value)
     if failure.kind == FailureKind.UNAVAILABLE:
-        return SourceError(f"Reddit: {failure}", permanent=True)
+        return SourceError(f"Reddit: {failure}", permanent=True, kind=failure.kind.value)
     retry_at = None
     if failure.retry_after_seconds is not None:
         retry_at = now + timedelta(seconds=failure.retry_after_seconds)
-    return SourceError(f"Reddit {failure.kind.value}: {failure}", retry_at=retry_at)
+    return SourceError(
+        f"Reddit {failure.kind.value}: {failure}", retry_at=retry_at, kind=failure.kind.value
+    )

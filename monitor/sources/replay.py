@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from monitor.domain import Author, Mention, MessageKind, Platform
-from monitor.sources.base import PollResult, SourceError
+from monitor.sources.base import PollResult, SourceError, Window
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +154,24 @@ class ReplaySource:
             log.warning("replay %s: %s:%s", self.name, self.path, problem)
         self._next = place
         return PollResult(page, str(place.served), more=more, problems=[str(p) for p in problems])
+
+    def backfill(self, window: Window, *, now: datetime) -> Iterator[PollResult]:
+        """The file's mentions created inside ``window``, in pages, streamed."""
+        try:
+            with self.path.open(encoding="utf-8", errors="replace") as handle:
+                page: list[Mention] = []
+                problems: list[str] = []
+                for item in read_jsonl(handle):
+                    if isinstance(item, LineProblem):
+                        problems.append(str(item))
+                    elif item.created_at in window:
+                        page.append(item)
+                    if len(page) == self.page_size:
+                        yield PollResult(page, None, more=True, problems=problems)
+                        page, problems = [], []
+        except OSError as exc:
+            raise SourceError(f"cannot read {self.path}: {exc.strerror}") from None
+        yield PollResult(page, None, more=False, problems=problems)
 
     def _seek(self, handle: BinaryIO, start: int) -> _Place:
         if self._next.served != start or start == 0:

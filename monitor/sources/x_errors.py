@@ -13,6 +13,12 @@ NOT_ENROLLED = (
 
 
 def source_error(exc: XApiError) -> SourceError:
+    error = _source_error(exc)
+    error.kind = exc.kind  # the metrics count failures by X's own kind
+    return error
+
+
+def _source_error(exc: XApiError) -> SourceError:
     """Rate limits wait for the reset; auth and request errors stop the source (an
     operator must act); server errors, timeouts and garbled answers back off."""
     if exc.kind == "rate_limited":

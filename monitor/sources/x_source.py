@@ -8,7 +8,7 @@ a spent budget becomes a time the scheduler must wait for.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.domain import Mention
 from monitor.sources import x_usage as usage
-from monitor.sources.base import PollResult, SourceError
+from monitor.sources.base import BackfillRefused, PollResult, SourceError, Window
 from monitor.sources.x import Page, XApi, XApiError
 from monitor.sources.x_cursor import (
     XCursor,
@@ -83,6 +83,40 @@ class XSource:
             problems=[*parsed.problems, *context_problems],
             rate_limit_reset_at=page.rate.reset_at if page.rate.exhausted else None,
         )
+
+    def backfill(self, window: Window, *, now: datetime) -> Iterator[PollResult]:
+        """History by time, newest page first, billed and budgeted like a poll. Recent
+        search reaches back 7 days; the mentions timeline holds the latest 800 posts."""
+        if self.origin is Origin.SEARCH and window.since < now - SEARCH_WINDOW:
+            oldest = now - SEARCH_WINDOW + timedelta(minutes=1)
+            raise BackfillRefused(
+                f"source {self.name}: X recent search reaches back 7 days only; use --since "
+                f"{oldest:%Y-%m-%d} or later (older posts need the full-archive search, "
+                "which inchannel does not use)"
+            )
+        since, token = snowflake_at(window.since), None
+        while True:
+            self._check_budget(now)
+            page = self._fetch(since, token, now)
+            parsed = parse_page(page.tweets, page.users, self.brand, self.origin)
+            kept = [m for m in parsed.mentions if m.created_at in window]
+            context, problems = self._thread_context(kept, page, now)
+            token = page.next_token
+            yield PollResult(
+                [*kept, *context],
+                None,
+                more=token is not None,
+                problems=[*parsed.problems, *problems],
+            )
+            if token is None:
+                return
+            if page.rate.exhausted:
+                reset = page.rate.reset_at
+                raise SourceError(
+                    f"x rate limited until {reset}; rerun the backfill then",
+                    retry_at=reset,
+                    kind="rate_limited",
+                )
 
     def _since(self, state: XCursor, now: datetime) -> str | None:
         if state.newest_id is None:

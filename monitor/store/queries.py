@@ -97,3 +97,17 @@ def _claim(session: Session, ids: list[int], condition: Any, now: datetime) -> s
         .execution_options(synchronize_session=False)
     )
     return set(session.execute(statement).scalars())
+
+
+def insert_new_ids(
+    session: Session, model: type[Base], rows: Sequence[dict[str, Any]]
+) -> list[int]:
+    """INSERT ... ON CONFLICT DO NOTHING; the ids of the rows that were new (``model``
+    has a single integer primary key ``id``)."""
+    if not rows:
+        return []
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = cast(Table, model.__table__)
+    statement = insert(table).on_conflict_do_nothing().returning(table.c.id)
+    return [int(row[0]) for row in session.connection().execute(statement, list(rows))]

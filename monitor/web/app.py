@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from monitor.runtime import Runtime
-from monitor.web import account, api, pages
+from monitor.web import account, api, metrics, pages
 from monitor.web.base import Web
 from monitor.web.security import SecurityHeaders
 
@@ -31,6 +31,7 @@ def create_app(rt: Runtime, *, refresh_seconds: int = 10) -> Starlette:
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         *account.routes(web),
         *api.routes(web),
+        *metrics.routes(rt),
         *pages.routes(web),
     ]
     return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])

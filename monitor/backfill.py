@@ -1,0 +1,230 @@
+"""``inchannel backfill``: import history through the live pipeline, answering nothing.
+
+Each page is stored and processed in one transaction, so the daemon (which processes
+only committed, unprocessed rows) never sees a backfilled message half done. Every
+message is decided as of its own creation time, so the rules' age guard, business hours
+and cooldowns judge it as they would have live. Then, in the same transaction:
+
+- the replies, drafts and escalation notices it queued become ``suppressed`` actions,
+  which dispatch never claims: the case shows what the bot would have done;
+- the cases it opened are tagged ``backfill`` and resolved, without SLA clocks or bot
+  reply counts, so they fill no queue and raise no alert; a live mention in the same
+  thread later reopens one like any resolved case;
+- a message that belongs to a case opened before the backfill (by the live daemon) is
+  linked and scored but not decided: an old message must not move a live case;
+- the authors' reply cooldowns are left as they were.
+
+The source's live cursor and lease are never touched, and messages already stored are
+skipped by their unique id, so a backfill can run next to the daemon and be rerun.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from monitor import cases
+from monitor.domain import ActionStatus, CaseState, MessageKind
+from monitor.ingest import _customers, _row  # the live ingest's rows, exactly
+from monitor.processing import _process_batch  # the live processing path, exactly
+from monitor.runtime import Runtime
+from monitor.sources.base import Backfillable, BackfillRefused, PollResult, SourceError, Window
+from monitor.store.context import store_context
+from monitor.store.db import transaction
+from monitor.store.models import ActionRow, Case, Customer, Message
+from monitor.store.queries import insert_new_ids
+
+TAG = "backfill"
+ACTOR = "backfill"
+Key = tuple[str, str, int]  # platform, conversation, customer: what makes a case
+
+
+@dataclass
+class BackfillReport:
+    fetched: int = 0  # mentions inside the window the source returned
+    ingested: int = 0
+    duplicates: int = 0  # already stored (by the daemon or an earlier backfill)
+    cases_opened: int = 0
+    joined_live: int = 0  # linked to a case opened before the backfill, not decided
+    decisions: Counter[str] = field(default_factory=Counter)
+    suppressed: int = 0
+    problems: list[str] = field(default_factory=list)
+    failure: str | None = None  # why the source stopped early; earlier pages are kept
+
+
+def backfillable(rt: Runtime, name: str) -> Backfillable:
+    source = rt.sources.get(name)
+    if source is None:
+        known = ", ".join(sorted(rt.sources)) or "none"
+        raise BackfillRefused(f"unknown source {name!r} (enabled sources: {known})")
+    if not isinstance(source, Backfillable):
+        kind = rt.settings.source(name).type
+        raise BackfillRefused(
+            f"source {name} ({kind}) cannot backfill; replay, x_mentions and x_search sources can"
+        )
+    return source
+
+
+def backfill(
+    rt: Runtime,
+    name: str,
+    window: Window,
+    *,
+    on_page: Callable[[BackfillReport], None] | None = None,
+) -> BackfillReport:
+    """Import ``window`` from source ``name``. BackfillRefused propagates; a failing
+    source stops the run with ``report.failure`` set, keeping the pages imported."""
+    source = backfillable(rt, name)
+    report = BackfillReport()
+    try:
+        for page in source.backfill(window, now=rt.clock.now()):
+            with transaction(rt.sessions) as session:
+                _import(rt, session, name, page, report)
+            if on_page is not None:
+                on_page(report)
+    except SourceError as exc:
+        report.failure = str(exc)
+    return report
+
+
+def _import(
+    rt: Runtime, session: Session, name: str, page: PollResult, report: BackfillReport
+) -> None:
+    now = rt.clock.now()
+    report.fetched += len(page.mentions)
+    report.problems.extend(page.problems)
+    messages = _store(rt, session, name, page, now)
+    report.ingested += len(messages)
+    report.duplicates += len(page.mentions) - len(messages)
+    if not messages:
+        return
+    customers = list(
+        session.scalars(select(Customer).where(Customer.id.in_(_customer_ids(messages))))
+    )
+    cooldowns = {c.id: c.last_bot_reply_at for c in customers}
+    before = set(session.scalars(select(Case.id).where(Case.customer_id.in_(cooldowns))))
+    live = _live_cases(session, list(cooldowns))
+    for message in messages:
+        _one(rt, session, message, live, now, report)
+    # The brand's own posts join whatever case the thread has, possibly a live one.
+    opened_here = {m.case_id for m in messages if m.kind != MessageKind.OWN.value}
+    touched = {i for i in opened_here if i is not None} - {c.id for c in live.values()}
+    report.cases_opened += len(touched - before)
+    report.suppressed += _suppress(session, messages, now)
+    _settle(session, touched, now)
+    for customer in customers:
+        customer.last_bot_reply_at = cooldowns[customer.id]
+
+
+def _store(
+    rt: Runtime, session: Session, name: str, page: PollResult, now: datetime
+) -> list[Message]:
+    if not page.mentions:
+        return []
+    ids = _customers(session, page.mentions, now)
+    rows = [_row(rt, m, name, ids[(m.platform.value, m.author.id)], now) for m in page.mentions]
+    new = insert_new_ids(session, Message, rows)
+    store_context(session, page.context, name, now, rt.own_handles)
+    query = select(Message).where(Message.id.in_(new)).order_by(Message.created_at, Message.id)
+    return list(session.scalars(query))
+
+
+def _customer_ids(messages: Sequence[Message]) -> set[int]:
+    return {m.customer_id for m in messages if m.customer_id is not None}
+
+
+def _live_cases(session: Session, customer_ids: list[int]) -> dict[Key, Case]:
+    """The latest case of each thread, where that case is not one a backfill opened."""
+    latest: dict[Key, Case] = {}
+    query = select(Case).where(Case.customer_id.in_(customer_ids)).order_by(Case.id)
+    for case in session.scalars(query):
+        latest[(case.platform, case.conversation_id, case.customer_id)] = case
+    return {key: case for key, case in latest.items() if TAG not in case.tags}
+
+
+def _one(
+    rt: Runtime,
+    session: Session,
+    message: Message,
+    live: dict[Key, Case],
+    now: datetime,
+    report: BackfillReport,
+) -> None:
+    key = (message.platform, message.conversation_id, message.customer_id or 0)
+    case = live.get(key)
+    if case is not None and message.kind != MessageKind.OWN.value:
+        _join_live(rt, session, message, case, now)
+        report.joined_live += 1
+        return
+    # Decided as of its own time (never later than now): the age guard, business hours
+    # and cooldowns then judge it as the live daemon would have.
+    _process_batch(rt, session, [message], min(message.created_at, now))
+    session.flush()
+    if message.decision is not None:
+        report.decisions.update(decision_types(message.decision))
+
+
+def _join_live(rt: Runtime, session: Session, message: Message, case: Case, now: datetime) -> None:
+    score = rt.scorer.score(message.text, lang=message.lang)
+    message.label, message.compound, message.score_reason = (
+        score.label.value,
+        score.compound,
+        score.reason,
+    )
+    message.processed, message.case_id = True, case.id
+    message.decision = {"backfill": f"joined {case.ref}, opened before the backfill; not decided"}
+    cases.record(session, case, "backfill_joined", ACTOR, now, message=message.external_id)
+
+
+def decision_types(decision: dict[str, Any]) -> list[str]:
+    """Like monitor.metrics.decision_types, from a stored decision document."""
+    if decision.get("ignored"):
+        return ["ignore"]
+    types = []
+    reply = decision.get("reply")
+    if isinstance(reply, dict):
+        types.append("draft" if reply.get("draft") else "reply")
+    if decision.get("escalation"):
+        types.append("escalate")
+    return types or ["none"]
+
+
+def _suppress(session: Session, messages: Sequence[Message], now: datetime) -> int:
+    """The replies, drafts and escalation notices queued for these messages."""
+    notices = [
+        ActionRow.idempotency_key.like(
+            f"notify:escalation:{m.case_id}:{_like(m.external_id)}:%", escape="\\"
+        )
+        for m in messages
+        if m.case_id is not None
+    ]
+    result = session.execute(
+        update(ActionRow)
+        .where(
+            ActionRow.status.in_([ActionStatus.PENDING.value, ActionStatus.DRAFT.value]),
+            or_(ActionRow.message_id.in_([m.id for m in messages]), *notices),
+        )
+        .values(status=ActionStatus.SUPPRESSED.value, updated_at=now)
+    )
+    return int(getattr(result, "rowcount", 0))
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _settle(session: Session, case_ids: set[int], now: datetime) -> None:
+    """Backfilled cases are history: resolved, no SLA clock, no bot replies counted."""
+    for case in session.scalars(select(Case).where(Case.id.in_(case_ids))):
+        if TAG not in case.tags:
+            case.tags = sorted([*case.tags, TAG])
+        case.bot_replies, case.last_bot_reply_at = 0, None
+        case.sla_due_at = case.sla_warned_at = case.sla_breached_at = None
+        reason = "imported by backfill; its actions are suppressed"
+        cases.transition(session, case, CaseState.RESOLVED, ACTOR, now, reason=reason)

@@ -1,0 +1,174 @@
+"""Prometheus metrics: counters at the pipeline's chokepoints, gauges read from the database.
+
+Counters and the poll histogram count what *this process* did, the Prometheus norm: with
+several workers, sum them across instances (``sum by (source) (rate(...[5m]))``).
+Gauges that describe shared state (the outbox, cases, SLA breaches, source failures) are
+read from the database at scrape time through ``monitor.status.collect``, the reader
+behind ``inchannel status``, so every worker and the dashboard report the same numbers.
+
+Each Runtime owns a ``Metrics`` with its own ``CollectorRegistry`` rather than
+prometheus_client's global one: two runtimes in one process (the tests, a backfill next
+to the dashboard) never add into each other's counts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+from monitor.domain import ActionStatus, CaseState, Decision
+
+if TYPE_CHECKING:
+    from monitor.runtime import Runtime
+    from monitor.status import Status
+
+log = logging.getLogger("inchannel.metrics")
+
+# A poll is one HTTP round trip plus parsing; the slow end is a thread-context fetch.
+POLL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+def decision_types(decision: Decision) -> list[str]:
+    """The label values one decision counts under: reply, draft, escalate, ignore or none.
+
+    A decision that replies and escalates counts once under each; ``none`` is a decision
+    with neither (it may still tag or set a priority)."""
+    if decision.ignored:
+        return ["ignore"]
+    types = []
+    if decision.reply is not None:
+        types.append("draft" if decision.reply.draft else "reply")
+    if decision.escalation is not None:
+        types.append("escalate")
+    return types or ["none"]
+
+
+class Metrics:
+    """This process's counters; the core calls the small methods below, one line each."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self._state: StateCollector | None = None
+        r = self.registry
+        self.mentions = Counter(
+            "inchannel_mentions_ingested", "New messages stored", ["source"], registry=r
+        )
+        self.polls = Histogram(
+            "inchannel_poll_duration_seconds",
+            "Duration of successful polls",
+            ["source"],
+            buckets=POLL_BUCKETS,
+            registry=r,
+        )
+        self.source_errors = Counter(
+            "inchannel_source_errors", "Failed polls by kind", ["source", "kind"], registry=r
+        )
+        self.decisions = Counter(
+            "inchannel_decisions", "Rule decisions by type", ["type"], registry=r
+        )
+        self.actions = Counter(
+            "inchannel_actions", "Outbox send outcomes", ["kind", "outcome"], registry=r
+        )
+        self.sla_alerts = Counter(
+            "inchannel_sla_alerts", "SLA warnings and breaches raised", ["kind"], registry=r
+        )
+
+    def polled(self, source: str, *, new: int, seconds: float) -> None:
+        self.mentions.labels(source).inc(new)
+        self.polls.labels(source).observe(seconds)
+
+    def poll_failed(self, source: str, kind: str) -> None:
+        self.source_errors.labels(source, kind).inc()
+
+    def decided(self, decision: Decision) -> None:
+        for kind in decision_types(decision):
+            self.decisions.labels(kind).inc()
+
+    def action(self, kind: str, outcome: str) -> None:
+        self.actions.labels(kind, outcome).inc()
+
+    def sla_alert(self, kind: str) -> None:
+        self.sla_alerts.labels(kind).inc()
+
+    def watch(self, rt: Runtime) -> CollectorRegistry:
+        """The registry to expose, with the database gauges of ``rt`` added (once)."""
+        if self._state is None:
+            self._state = StateCollector(rt)
+            self.registry.register(self._state)
+        return self.registry
+
+
+class StateCollector:
+    """Gauges read from the database at scrape time; ``inchannel_database_up`` 0 when the
+    read fails, so a scrape still answers while the database is away."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    def collect(self) -> Iterator[Metric]:
+        from monitor.status import collect
+
+        up = GaugeMetricFamily("inchannel_database_up", "1 if the state gauges could be read")
+        try:
+            status = collect(self.rt)
+        except Exception:  # a scrape must not fail with the database (DESIGN rule 6)
+            log.exception("metrics: reading the state from the database failed")
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from state_families(status)
+
+
+def state_families(status: Status) -> Iterator[Metric]:
+    outbox = GaugeMetricFamily(
+        "inchannel_outbox_actions", "Outbox actions by status", labels=["status"]
+    )
+    for action_status in ActionStatus:
+        outbox.add_metric([action_status.value], status.outbox.get(action_status.value, 0))
+    yield outbox
+    by_state = GaugeMetricFamily("inchannel_cases", "Cases by state", labels=["state"])
+    for state in CaseState:
+        by_state.add_metric([state.value], status.cases.get(state.value, 0))
+    yield by_state
+    yield GaugeMetricFamily(
+        "inchannel_sla_breached_open_cases",
+        "Open cases whose first-response SLA is breached",
+        value=status.sla_breaches_open,
+    )
+    failures = GaugeMetricFamily(
+        "inchannel_source_consecutive_failures",
+        "Failed polls in a row, per source",
+        labels=["source"],
+    )
+    last_success = GaugeMetricFamily(
+        "inchannel_source_last_success_timestamp_seconds",
+        "Unix time of the last successful poll, per source",
+        labels=["source"],
+    )
+    for source in status.sources:
+        if not source.configured:
+            continue
+        failures.add_metric([source.name], source.consecutive_failures)
+        if source.last_success_at is not None:
+            last_success.add_metric([source.name], source.last_success_at.timestamp())
+    yield failures
+    yield last_success
+    yield GaugeMetricFamily(
+        "inchannel_healthy", "1 if inchannel status reports healthy", value=int(status.healthy)
+    )
+
+
+def serve_metrics(rt: Runtime) -> None:
+    """``metrics.port``: a plain /metrics listener for workers that run without the
+    dashboard. It has no authentication: bind it to localhost or a private network."""
+    config = rt.settings.metrics
+    if config.port is None:
+        return
+    start_http_server(config.port, addr=config.host, registry=rt.metrics.watch(rt))
+    log.info("metrics on http://%s:%d/metrics", config.host, config.port)

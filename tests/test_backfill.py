@@ -1,0 +1,203 @@
+"""`inchannel backfill`: history through the live pipeline, decided, never answered."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from monitor.backfill import TAG, backfill
+from monitor.cli import main
+from monitor.domain import ActionStatus, CaseState
+from monitor.pipeline import poll_source, process_pending, run_cycle
+from monitor.runtime import Runtime
+from monitor.sources.base import Window
+from monitor.sources.replay import ReplaySource
+from monitor.store.models import ActionRow, Case, Message, SourceState
+from tests.conftest import REPO, RuntimeFactory, mention, write_jsonl
+from tests.webkit import TEAMS, sample_rows
+
+SINCE = datetime(2026, 11, 1, tzinfo=UTC)
+BAD_ARGS = REPO / "tests" / "data" / "backfill_bad_args.tsv"
+
+
+def statuses(rt: Runtime) -> dict[str, int]:
+    with rt.sessions() as session:
+        query = select(ActionRow.status, func.count()).group_by(ActionRow.status)
+        return {status: int(n) for status, n in session.execute(query).all()}
+
+
+def cursor(rt: Runtime) -> str | None:
+    with rt.sessions() as session:
+        state = session.get(SourceState, "feed")
+        return state.cursor if state else None
+
+
+def refeed(rt: Runtime, rows: list[dict[str, object]]) -> None:
+    """The platform now has ``rows``: a new replay file behind the same source name."""
+    path = write_jsonl(rt.settings.base_dir / "refeed.jsonl", rows)
+    rt.sources["feed"] = ReplaySource("feed", path, page_size=5)
+
+
+def test_history_is_decided_and_nothing_is_sent(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime(sample_rows(), teams=TEAMS)
+    report = backfill(rt, "feed", Window(SINCE))
+    assert (report.fetched, report.ingested, report.duplicates) == (35, 35, 0)
+    assert report.failure is None
+    assert report.decisions["reply"] > 0
+    assert report.decisions["escalate"] > 0
+    assert report.suppressed > 0
+    found = statuses(rt)
+    assert found == {ActionStatus.SUPPRESSED.value: report.suppressed}
+    with rt.sessions() as session:
+        inbound = session.scalars(select(Message).where(Message.direction == "inbound")).all()
+        assert all(m.processed for m in inbound)
+        decided = [m for m in inbound if m.decision is not None]
+        assert len(decided) == sum(1 for m in inbound if m.kind != "own")
+        opened = session.scalars(select(Case)).all()
+        assert len(opened) == report.cases_opened
+        assert all(TAG in c.tags and c.state == CaseState.RESOLVED.value for c in opened)
+        assert all(c.sla_due_at is None and c.bot_replies == 0 for c in opened)
+    assert cursor(rt) is None  # the live source state was never touched
+    run_cycle(rt)  # the daemon afterwards: everything is a duplicate, nothing is sent
+    assert statuses(rt) == found
+    again = backfill(rt, "feed", Window(SINCE))
+    assert (again.ingested, again.duplicates, again.suppressed) == (0, 35, 0)
+
+
+def test_window_bounds(make_runtime: RuntimeFactory) -> None:
+    rows = [
+        mention(1, created_at="2026-10-31T23:59:59Z"),
+        mention(2, created_at="2026-11-01T00:00:00Z"),
+        mention(3, created_at="2026-11-09T12:00:00Z"),
+        mention(4, created_at="2026-11-10T00:00:00Z"),
+    ]
+    rt = make_runtime(rows)
+    until = datetime(2026, 11, 10, tzinfo=UTC)
+    report = backfill(rt, "feed", Window(SINCE, until))
+    assert report.ingested == 2
+    with rt.sessions() as session:
+        assert set(session.scalars(select(Message.external_id))) == {"1002", "1003"}
+
+
+def test_live_cursor_and_live_cases_are_left_alone(make_runtime: RuntimeFactory) -> None:
+    thread = {"conversation_id": "777", "author_id": "55", "author": "kim"}
+    live = mention(1, "@acme the app is down", created_at="2026-11-20T08:30:00Z", **thread)
+    old = mention(2, "@acme the app is down again", created_at="2026-11-19T08:00:00Z", **thread)
+    rt = make_runtime([live, old], teams=TEAMS)
+    poll_source(rt, "feed")
+    process_pending(rt)
+    with rt.sessions() as session:
+        case = session.scalars(select(Case)).one()
+        before = (case.state, case.bot_replies, case.sla_due_at, case.tags)
+    live_cursor, live_actions = cursor(rt), statuses(rt)
+    report = backfill(rt, "feed", Window(SINCE))
+    assert (report.ingested, report.duplicates, report.joined_live) == (0, 2, 0)
+    # The live poll stored both; now a mention the daemon never saw, in the live thread.
+    newer = mention(3, "@acme still down", created_at="2026-11-18T08:00:00Z", **thread)
+    refeed(rt, [live, old, newer])
+    report = backfill(rt, "feed", Window(SINCE))
+    assert (report.ingested, report.joined_live, report.suppressed) == (1, 1, 0)
+    with rt.sessions() as session:
+        case = session.scalars(select(Case)).one()
+        assert (case.state, case.bot_replies, case.sla_due_at, case.tags) == before
+        joined = session.scalars(select(Message).where(Message.external_id == "1003")).one()
+        assert joined.case_id == case.id
+        assert joined.decision == {
+            "backfill": f"joined {case.ref}, opened before the backfill; not decided"
+        }
+    assert cursor(rt) == live_cursor
+    assert statuses(rt) == live_actions
+
+
+def test_a_later_live_mention_reopens_a_backfilled_case(make_runtime: RuntimeFactory) -> None:
+    thread = {"conversation_id": "888", "author_id": "66", "author": "lee"}
+    old = mention(1, "@acme my order is late", created_at="2026-11-19T08:00:00Z", **thread)
+    rt = make_runtime([old], teams=TEAMS)
+    backfill(rt, "feed", Window(SINCE))
+    new = mention(2, "@acme my order is still late", created_at="2026-11-20T08:50:00Z", **thread)
+    refeed(rt, [old, new])
+    run_cycle(rt)
+    with rt.sessions() as session:
+        case = session.scalars(select(Case)).one()
+        assert case.state != CaseState.RESOLVED.value
+        assert case.bot_replies == 1  # the backfilled reply never counted against the cap
+    assert statuses(rt)[ActionStatus.SENT.value] >= 1
+
+
+def bad_args() -> list[tuple[str, int, str]]:
+    lines = BAD_ARGS.read_text(encoding="utf-8").splitlines()
+    rows = [line.split("\t") for line in lines if line and not line.startswith("#")]
+    return [(args, int(code), message) for args, code, message in rows]
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    feed = write_jsonl(tmp_path / "feed.jsonl", [mention(1)])
+    config = {
+        "brand": {"name": "Acme", "accounts": {"x": ["acme"]}},
+        "database": {"url": f"sqlite:///{tmp_path / 'db.sqlite'}"},
+        "sources": [
+            {"name": "feed", "type": "replay", "path": str(feed)},
+            {
+                "name": "watch",
+                "type": "reddit_subreddit",
+                "subreddits": ["acme"],
+                "keywords": ["acme"],
+            },
+        ],
+        "reddit": {
+            "client_id": "id",
+            "client_secret": "secret",
+            "refresh_token": "refresh",
+            "user_agent": {"by": "acme"},
+        },
+        "rules": {"path": str(REPO / "config" / "rules")},
+        "teams": [{"name": n} for n in ("care", "billing", "tech", "international")],
+    }
+    path = tmp_path / "inchannel.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(("args", "code", "message"), bad_args())
+def test_bad_arguments(config_file: Path, args: str, code: int, message: str) -> None:
+    runner = CliRunner()
+    assert runner.invoke(main, ["db", "upgrade", "--config", str(config_file)]).exit_code == 0
+    result = runner.invoke(main, ["backfill", *args.split(), "--config", str(config_file)])
+    assert result.exit_code == code, result.output
+    assert result.stderr.strip().splitlines()[-1] == message
+
+
+def test_command_prints_a_summary(config_file: Path) -> None:
+    runner = CliRunner()
+    runner.invoke(main, ["db", "upgrade", "--config", str(config_file)])
+    args = ["backfill", "feed", "--since", "2026-11-01", "--config", str(config_file)]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "ingested: 1\nduplicates skipped: 0\ncases opened: 1\n" in result.stdout
+    rerun = runner.invoke(main, args)
+    assert "ingested: 0\nduplicates skipped: 1\n" in rerun.stdout
+
+
+def test_unmigrated_database_is_refused(config_file: Path) -> None:
+    args = ["backfill", "feed", "--since", "2026-11-01", "--config", str(config_file)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert "inchannel db upgrade" in result.stderr
+
+
+def test_escalation_notices_are_suppressed_too(make_runtime: RuntimeFactory) -> None:
+    teams = [{**team, "channels": ["ops"]} for team in TEAMS]
+    rt = make_runtime(sample_rows(), teams=teams, channels={"ops": {"url": "json://localhost"}})
+    report = backfill(rt, "feed", Window(SINCE))
+    with rt.sessions() as session:
+        kinds = session.execute(select(ActionRow.kind, ActionRow.status)).all()
+    notices = [status for kind, status in kinds if kind == "notify"]
+    assert len(notices) == report.decisions["escalate"]
+    assert set(notices) == {ActionStatus.SUPPRESSED.value}
+    assert report.suppressed == len(kinds)

@@ -1,0 +1,142 @@
+"""/metrics: counters from the pipeline's chokepoints, gauges from the database, and who
+may scrape. Scraped through the real dashboard app after driving real cycles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+from starlette.testclient import TestClient
+
+from monitor.domain import Platform
+from monitor.metrics import Metrics
+from monitor.pipeline import check_sla, dispatch_outbox, poll_source, process_pending, run_cycle
+from monitor.runtime import Runtime
+from monitor.web.app import create_app
+from tests.conftest import RuntimeFactory, mention
+from tests.fakes import ScriptedResponder, permanent
+from tests.webkit import TEAMS, sample_rows
+
+TOKEN = "0123456789abcdef-metrics"
+LOCAL = ("127.0.0.1", 40000)
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def scrape(rt: Runtime, **headers: str) -> Samples:
+    client = TestClient(create_app(rt), client=LOCAL)
+    answer = client.get("/metrics", headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(answer.text)
+        for sample in family.samples
+    }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def test_a_cycle_shows_in_counters_and_gauges(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime(sample_rows(), teams=TEAMS)
+    run_cycle(rt)
+    samples = scrape(rt)
+    assert value(samples, "inchannel_mentions_ingested_total", source="feed") == 35
+    assert value(samples, "inchannel_poll_duration_seconds_count", source="feed") == 7
+    decided = {
+        kind: value(samples, "inchannel_decisions_total", type=kind)
+        for kind in ("reply", "draft", "escalate", "ignore", "none")
+    }
+    assert sum(decided.values()) >= 30  # a message that replies and escalates counts twice
+    assert decided["reply"] > 0
+    assert decided["escalate"] > 0
+    assert decided["ignore"] > 0
+    sent = value(samples, "inchannel_actions_total", kind="reply", outcome="sent")
+    assert sent == value(samples, "inchannel_outbox_actions", status="sent") - value(
+        samples, "inchannel_actions_total", kind="notify", outcome="sent"
+    )
+    assert value(samples, "inchannel_outbox_actions", status="pending") == 0
+    assert value(samples, "inchannel_cases", state="awaiting_human") > 0
+    assert value(samples, "inchannel_source_consecutive_failures", source="feed") == 0
+    assert value(samples, "inchannel_source_last_success_timestamp_seconds", source="feed") == (
+        rt.clock.now().timestamp()
+    )
+    assert value(samples, "inchannel_database_up") == 1
+    assert value(samples, "inchannel_healthy") == 1
+
+
+def test_source_errors_by_kind_and_failure_gauge(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    broken = [{"name": "feed", "type": "replay", "path": str(tmp_path / "missing.jsonl")}]
+    rt = make_runtime(sources=broken)
+    for _ in range(3):
+        poll_source(rt, "feed")
+        rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+    samples = scrape(rt)
+    assert value(samples, "inchannel_source_errors_total", source="feed", kind="temporary") == 3
+    assert value(samples, "inchannel_source_consecutive_failures", source="feed") == 3
+    assert value(samples, "inchannel_healthy") == 0
+
+
+def test_dead_actions_and_sla_breaches(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime([mention(1, "@acme the app is down")], teams=TEAMS)
+    responder = ScriptedResponder()
+    responder.fail_next(permanent())
+    rt.responders[Platform.X] = responder
+    poll_source(rt, "feed")
+    process_pending(rt)
+    dispatch_outbox(rt)  # the reply dies: the case goes to a human with an SLA clock
+    rt.clock.advance(hours=3)  # type: ignore[attr-defined]
+    check_sla(rt)
+    samples = scrape(rt)
+    assert value(samples, "inchannel_actions_total", kind="reply", outcome="dead") == 1
+    assert value(samples, "inchannel_sla_alerts_total", kind="breached") == 1
+    assert value(samples, "inchannel_sla_breached_open_cases") == 1
+
+
+def test_counters_are_per_runtime(make_runtime: RuntimeFactory) -> None:
+    first = make_runtime([mention(1)])
+    poll_source(first, "feed")
+    second = make_runtime([mention(2)])
+    assert value(scrape(second), "inchannel_mentions_ingested_total", source="feed") == 0
+    assert isinstance(second.metrics, Metrics)
+    assert second.metrics.registry is not first.metrics.registry
+
+
+def test_token_is_required_when_configured(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime(web={"metrics_token": TOKEN})
+    client = TestClient(create_app(rt), client=LOCAL)
+    refused = client.get("/metrics")
+    assert refused.status_code == 401
+    assert refused.text == "metrics: bearer token required\n"
+    assert client.get("/metrics", headers={"authorization": "Bearer wrong"}).status_code == 401
+    assert scrape(rt, authorization=f"Bearer {TOKEN}")[("inchannel_database_up", ())] == 1
+
+
+def test_without_a_token_only_local_clients_are_answered(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime()
+    remote = TestClient(create_app(rt), client=("203.0.113.7", 40000))
+    answer = remote.get("/metrics")
+    assert answer.status_code == 403
+    assert answer.text == (
+        "metrics: only local clients may read /metrics; set web.metrics_token for remote scrapers\n"
+    )
+    assert scrape(rt)[("inchannel_database_up", ())] == 1
+
+
+def test_database_down_still_answers(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime()
+    rt.metrics.watch(rt)
+    rt.engine.dispose()
+    rt.sessions.configure(bind=_unreachable())
+    samples = scrape(rt)
+    assert samples[("inchannel_database_up", ())] == 0
+
+
+def _unreachable() -> object:
+    from sqlalchemy import create_engine
+
+    return create_engine("sqlite:////nonexistent-dir/never.db")
