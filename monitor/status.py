@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from monitor import cases
+from monitor.alerting import ALERTS_STATE, ActiveAlert, decode
 from monitor.domain import ActionStatus
 from monitor.rules.reload import RULES_STATE
 from monitor.runtime import Runtime
@@ -46,6 +47,8 @@ class Status:
     sla_breaches_open: int
     usage_today: dict[str, int]
     problems: list[str] = field(default_factory=list)
+    # Operations alerts active at the last health check (monitor.health_alerts).
+    alerts: list[ActiveAlert] = field(default_factory=list)
 
     @property
     def healthy(self) -> bool:
@@ -80,6 +83,9 @@ def collect(rt: Runtime) -> Status:
         )
     status = Status(now, sources, outbox, oldest_due, by_state, int(breaches or 0), usage)
     status.problems.extend(_problems(status, configured, now))
+    for source in sources:
+        if source.name == ALERTS_STATE:
+            status.alerts.extend(decode(source.details))
     return status
 
 
