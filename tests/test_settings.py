@@ -36,6 +36,9 @@ EXPECTED = {
     "not_mapping.yaml": ["1:1: expected one YAML mapping (brand:, sources:, ...)"],
     "missing_brand.yaml": ["1:1: brand: Field required"],
     "duplicate_source.yaml": ["3:1: sources: duplicate source name 'a'"],
+    "alerts_unknown_channel.yaml": [
+        "6:19: alerts.channels[1]: unknown channel 'pager' (channels: ops)"
+    ],
 }
 
 
