@@ -133,7 +133,7 @@ def deliver(session: Session, plan: Plan, *, channels: Sequence[str], now: datet
         _record(session, alert, "alert", alert.text, tag, channels, now)
     for alert in plan.resolved:
         minutes = int((now - alert.since).total_seconds() // 60)
-        text = f"resolved after {minutes} min: {alert.text}"
+        text = f"resolved (raised {minutes} min ago): {alert.text}"
         log.info("alert=%s key=%s %s", alert.kind, alert.key, text)
         tag = f"{alert.since:%Y%m%dT%H%M%S}:resolved"
         _record(session, alert, "alert_resolved", text, tag, channels, now)

@@ -22,7 +22,8 @@ def test_new_alert_fires_once_then_realerts_and_recovers() -> None:
     plan = reconcile({}, [failing], now=T0, realert=HOUR)
     assert [(a.key, a.sent) for a in plan.fire] == [("source-failing:x:1", 1)]
     later = reconcile(plan.active, [failing], now=T0 + 59 * timedelta(minutes=1), realert=HOUR)
-    assert later.fire == [] and later.resolved == []
+    assert later.fire == []
+    assert later.resolved == []
     again = reconcile(later.active, [failing], now=T0 + HOUR, realert=HOUR)
     assert [(a.sent, a.since) for a in again.fire] == [(2, T0)]
     over = reconcile(again.active, [], now=T0 + 2 * HOUR, realert=HOUR)
@@ -45,7 +46,8 @@ def test_windowed_alerts_never_realert_and_pass_silently() -> None:
 
 def test_long_keys_are_bounded_and_stay_distinct() -> None:
     a, b = bounded_key("spike:tag:" + "a" * 300), bounded_key("spike:tag:" + "a" * 299 + "b")
-    assert len(a) == len(b) == 120 and a != b
+    assert len(a) == len(b) == 120
+    assert a != b
     assert bounded_key("short") == "short"
 
 
