@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from monitor.alerting import ALERTS_STATE
+from monitor import alerting
+from monitor.alerting import ALERTS_STATE, Alert
 from monitor.clock import FakeClock
 from monitor.health_alerts import check_health
 from monitor.pipeline import dispatch_outbox, poll_source
@@ -309,3 +310,35 @@ def test_status_shows_active_alerts(make_runtime: RuntimeFactory) -> None:
     assert (alert.kind, alert.since, alert.sent) == ("outbox-backlog", clock(rt).now(), 1)
     assert ALERTS_STATE in [s.name for s in collect(rt).sources]
     assert asdict(collect(rt))["alerts"][0]["key"] == "outbox-backlog"
+
+
+def test_the_state_lock_makes_a_second_worker_wait(make_runtime: RuntimeFactory) -> None:
+    """Worker B must not read the active alerts while worker A may still add to them."""
+    rt = make_runtime()
+    now = clock(rt).now()
+    alert = Alert("outbox-backlog", "outbox-backlog", "outbox backing up")
+    a_locked, b_read = threading.Event(), threading.Event()
+    seen: dict[str, set[str]] = {}
+    with transaction(rt.sessions) as session:
+        alerting.lock_state(session, now)  # the row exists, as after the first check
+
+    def worker(name: str) -> None:
+        with transaction(rt.sessions) as session:
+            previous = alerting.lock_state(session, now)
+            seen[name] = set(previous)
+            plan = alerting.reconcile(previous, [alert], now=now, realert=None)
+            alerting.save_state(session, plan.active)
+            if name == "a":
+                a_locked.set()
+                # With the lock B cannot read yet, so this wait runs out; without it,
+                # B would read the old state here and alert a second time.
+                b_read.wait(timeout=1)
+            else:
+                b_read.set()
+
+    a = threading.Thread(target=worker, args=("a",))
+    a.start()
+    assert a_locked.wait(timeout=10)
+    worker("b")
+    a.join()
+    assert seen == {"a": set(), "b": {"outbox-backlog"}}
