@@ -7,7 +7,7 @@ before and decides what to send: a new key fires once; a key still active fires 
 after ``realert`` (episodes only); an episode whose key is gone has recovered.
 
 The active set lives in the details of the ``@alerts`` row of ``source_state`` (no
-extra table, and ``inchannel status`` reads it like any source). The health job locks
+extra table; ``inchannel status`` reads it, but does not list it as a source). The health job locks
 that row for one short transaction, so workers running the job at once see each other's
 alerts; the outbox's unique idempotency key backs that up for notifications.
 """

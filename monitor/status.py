@@ -83,16 +83,18 @@ def collect(rt: Runtime) -> Status:
         )
     status = Status(now, sources, outbox, oldest_due, by_state, int(breaches or 0), usage)
     status.problems.extend(_problems(status, configured, now))
-    for source in sources:
-        if source.name == ALERTS_STATE:
-            status.alerts.extend(decode(source.details))
+    with rt.sessions() as session:
+        alerts_row = session.get(SourceState, ALERTS_STATE)
+        status.alerts.extend(decode(alerts_row.details) if alerts_row else [])
     return status
 
 
 def read_sources(session: Session, configured: set[str]) -> list[SourceHealth]:
     """Every configured source and every stored source state, by name (also the
     dashboard's health page)."""
-    states = {row.name: row for row in session.scalars(select(SourceState))}
+    # The @alerts row holds the health job's state, not a source's (monitor.alerting).
+    query = select(SourceState).where(SourceState.name != ALERTS_STATE)
+    states = {row.name: row for row in session.scalars(query)}
     return [
         _health(name, states.get(name), name in configured)
         for name in sorted(configured | set(states))

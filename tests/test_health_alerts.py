@@ -308,7 +308,7 @@ def test_status_shows_active_alerts(make_runtime: RuntimeFactory) -> None:
     check_health(rt)
     (alert,) = collect(rt).alerts
     assert (alert.kind, alert.since, alert.sent) == ("outbox-backlog", clock(rt).now(), 1)
-    assert ALERTS_STATE in [s.name for s in collect(rt).sources]
+    assert ALERTS_STATE not in [s.name for s in collect(rt).sources]  # not a source
     assert asdict(collect(rt))["alerts"][0]["key"] == "outbox-backlog"
 
 
@@ -342,3 +342,11 @@ def test_the_state_lock_makes_a_second_worker_wait(make_runtime: RuntimeFactory)
     worker("b")
     a.join()
     assert seen == {"a": set(), "b": {"outbox-backlog"}}
+
+
+def test_budget_stop_and_warning_share_one_channel_list(make_runtime: RuntimeFactory) -> None:
+    from monitor.sources.x_build import budget_channels
+
+    x = {"user_id": "1", "budget": {"notify": ["pager", "ops"]}}
+    rt = make_runtime(channels=OPS, x=x, alerts={"channels": ["ops"]})
+    assert budget_channels(rt.settings) == ("ops", "pager")
