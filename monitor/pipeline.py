@@ -50,6 +50,8 @@ def run_cycle(rt: Runtime) -> CycleReport:
     polls = sum(drain(poll_source, rt, name) for name in rt.sources)
     batches = drain(process_pending, rt)
     drain(check_sla, rt)
-    check_health(rt)
     sends = drain(dispatch_outbox, rt)
+    # After dispatch, so the alerts see how the cycle ended; then send what they queued.
+    check_health(rt)
+    drain(dispatch_outbox, rt)
     return CycleReport(polls, batches, sends)
