@@ -13,6 +13,7 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from monitor.dispatch import dispatch_outbox
+from monitor.health_alerts import check_health
 from monitor.ingest import poll_source, release_leases
 from monitor.processing import process_pending
 from monitor.rules.reload import RELOAD_SECONDS, RuleReloader
@@ -25,6 +26,8 @@ log = logging.getLogger("inchannel.daemon")
 MAX_BATCHES_PER_RUN = 50
 # SLA targets are in minutes; checking every half minute is precise enough.
 SLA_INTERVAL_SECONDS = 30
+# Alert thresholds are in minutes too; every worker runs it, the @alerts lock dedupes.
+HEALTH_INTERVAL_SECONDS = 60
 
 
 def guarded(name: str, rt: Runtime, step: Callable[[], bool]) -> Callable[[], None]:
@@ -67,6 +70,7 @@ def build_scheduler(rt: Runtime) -> BackgroundScheduler:
         ("process", rt.settings.processing.interval_seconds, lambda: process_pending(rt)),
         ("dispatch", rt.settings.dispatch.interval_seconds, lambda: dispatch_outbox(rt)),
         ("sla", SLA_INTERVAL_SECONDS, lambda: check_sla(rt)),
+        ("health", HEALTH_INTERVAL_SECONDS, lambda: check_health(rt)),
     ]
     for name, seconds, step in steps:
         scheduler.add_job(

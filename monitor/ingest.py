@@ -23,6 +23,8 @@ log = logging.getLogger("inchannel.ingest")
 
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(minutes=30)
+# In a source's details: when its current run of failed polls began (health alerts).
+FAILING_SINCE = "failing_since"
 
 
 def poll_source(rt: Runtime, name: str) -> bool:
@@ -64,8 +66,8 @@ def poll_source(rt: Runtime, name: str) -> bool:
         state.rate_limit_reset_at = result.rate_limit_reset_at
         state.next_poll_at = None
         state.items_total += new
-        if result.details is not None:
-            state.details = {**(state.details or {}), **result.details}
+        kept = {k: v for k, v in (state.details or {}).items() if k != FAILING_SINCE}
+        state.details = {**kept, **(result.details or {})}
     log.info(
         "source=%s fetched=%d new=%d skipped=%d more=%s duration_ms=%.1f",
         name,
@@ -134,6 +136,8 @@ def _record_failure(rt: Runtime, name: str, now: datetime, error: SourceError) -
         state.last_poll_at = now
         state.consecutive_failures += 1
         state.last_error = str(error)[:2000]
+        if FAILING_SINCE not in (state.details or {}):
+            state.details = {**(state.details or {}), FAILING_SINCE: now.isoformat()}
         backoff = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** min(state.consecutive_failures - 1, 10))
         state.next_poll_at = error.retry_at or now + backoff
         if error.permanent:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from monitor.dispatch import dispatch_outbox
+from monitor.health_alerts import check_health
 from monitor.ingest import poll_source
 from monitor.processing import process_pending
 from monitor.runtime import Runtime
@@ -16,6 +17,7 @@ from monitor.sla import check_sla
 
 __all__ = [
     "CycleReport",
+    "check_health",
     "check_sla",
     "dispatch_outbox",
     "poll_source",
@@ -49,4 +51,7 @@ def run_cycle(rt: Runtime) -> CycleReport:
     batches = drain(process_pending, rt)
     drain(check_sla, rt)
     sends = drain(dispatch_outbox, rt)
+    # After dispatch, so the alerts see how the cycle ended; then send what they queued.
+    check_health(rt)
+    drain(dispatch_outbox, rt)
     return CycleReport(polls, batches, sends)

@@ -19,10 +19,13 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
 )
 
+from monitor.alerts_settings import AlertsConfig, check_channels
 from monitor.calendar import BusinessCalendar
 from monitor.rules.hours import OpeningHours, parse_week, parse_zone
 from monitor.sources.reddit_settings import (
@@ -260,6 +263,7 @@ class Settings(Strict):
     metrics: MetricsConfig = MetricsConfig()
     x: XSettings | None = None
     reddit: RedditSettings | None = None
+    alerts: AlertsConfig = AlertsConfig()
     # Set by the loader: the directory relative paths in the file are resolved against.
     base_dir: Path = Field(default=Path("."), exclude=True)
 
@@ -283,6 +287,15 @@ class Settings(Strict):
                         f"team {team.name!r}: unknown channel {name!r} (channels: {known})"
                     )
         return self
+
+    @field_validator("alerts", mode="wrap")
+    @classmethod
+    def _alert_channels_exist(
+        cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> AlertsConfig:
+        alerts: AlertsConfig = handler(value)
+        check_channels(alerts, info.data.get("channels", {}))
+        return alerts
 
     @model_validator(mode="after")
     def _budget_channels_exist(self) -> Settings:

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from monitor import cases
+from monitor.alerting import ALERTS_STATE, ActiveAlert, decode
 from monitor.domain import ActionStatus
 from monitor.rules.reload import RULES_STATE
 from monitor.runtime import Runtime
@@ -46,6 +47,8 @@ class Status:
     sla_breaches_open: int
     usage_today: dict[str, int]
     problems: list[str] = field(default_factory=list)
+    # Operations alerts active at the last health check (monitor.health_alerts).
+    alerts: list[ActiveAlert] = field(default_factory=list)
 
     @property
     def healthy(self) -> bool:
@@ -80,13 +83,18 @@ def collect(rt: Runtime) -> Status:
         )
     status = Status(now, sources, outbox, oldest_due, by_state, int(breaches or 0), usage)
     status.problems.extend(_problems(status, configured, now))
+    with rt.sessions() as session:
+        alerts_row = session.get(SourceState, ALERTS_STATE)
+        status.alerts.extend(decode(alerts_row.details) if alerts_row else [])
     return status
 
 
 def read_sources(session: Session, configured: set[str]) -> list[SourceHealth]:
     """Every configured source and every stored source state, by name (also the
     dashboard's health page)."""
-    states = {row.name: row for row in session.scalars(select(SourceState))}
+    # The @alerts row holds the health job's state, not a source's (monitor.alerting).
+    query = select(SourceState).where(SourceState.name != ALERTS_STATE)
+    states = {row.name: row for row in session.scalars(query)}
     return [
         _health(name, states.get(name), name in configured)
         for name in sorted(configured | set(states))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -39,10 +40,11 @@ class XResponder:
         x: XSettings,
         sessions: sessionmaker[Session],
         clock: Clock | None = None,
+        notify: Sequence[str] = (),
     ) -> None:
         self.api, self.x, self.sessions = api, x, sessions
         self.clock = clock or SystemClock()
-        self.ledger = usage.XLedger(sessions, x.budget.notify)
+        self.ledger = usage.XLedger(sessions, notify or x.budget.notify)
 
     def send(self, action: Action) -> SendResult:
         now = self.clock.now()

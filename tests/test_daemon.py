@@ -17,7 +17,7 @@ def test_scheduler_has_one_job_per_source_and_the_steps(make_runtime: RuntimeFac
     scheduler.start(paused=True)  # defaults are applied when jobs are scheduled
     try:
         jobs = {job.id: job for job in scheduler.get_jobs()}
-        assert set(jobs) == {"poll:feed", "process", "dispatch", "sla", "rules-reload"}
+        assert set(jobs) == {"poll:feed", "process", "dispatch", "sla", "health", "rules-reload"}
         assert jobs["poll:feed"].coalesce is True
         assert jobs["poll:feed"].max_instances == 1
     finally:

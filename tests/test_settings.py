@@ -40,6 +40,9 @@ EXPECTED = {
         "4:3: web.metrics_token: must be at least 16 characters (e.g. `openssl rand -hex 16`)",
         "6:3: metrics.port: Input should be less than or equal to 65535",
     ],
+    "alerts_unknown_channel.yaml": [
+        "6:19: alerts.channels[1]: unknown channel 'pager' (channels: ops)"
+    ],
 }
 
 

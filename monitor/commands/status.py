@@ -99,6 +99,9 @@ def _print(status: Status) -> None:
     console.print(f"Cases: {states}; open SLA breaches {status.sla_breaches_open}")
     usage = ", ".join(f"{k} {v}" for k, v in sorted(status.usage_today.items())) or "none"
     console.print(f"API usage today (UTC): {usage}")
+    for alert in status.alerts:
+        since = alert.since.strftime("%Y-%m-%d %H:%M")
+        console.print(f"[yellow]alert:[/yellow] {escape(alert.text)} (since {since} UTC)")
     if status.problems:
         for problem in status.problems:
             console.print(f"[red]unhealthy:[/red] {escape(problem)}")

@@ -26,11 +26,19 @@ def build_x_source(
 ) -> XSource:
     x = _x(settings)
     brand = XBrand(user_id=x.user_id, handles=settings.brand.own_handles("x"))
-    return XSource(config, XSourceParts(make_api(x), brand, x, sessions))
+    return XSource(config, XSourceParts(make_api(x), brand, x, sessions, budget_channels(settings)))
 
 
 def build_x_responder(
     settings: Settings, sessions: sessionmaker[Session], clock: Clock
 ) -> XResponder:
     x = _x(settings)
-    return XResponder(make_api(x, posting=True), x, sessions, clock)
+    return XResponder(
+        make_api(x, posting=True), x, sessions, clock, notify=budget_channels(settings)
+    )
+
+
+def budget_channels(settings: Settings) -> tuple[str, ...]:
+    """Where X budget warnings (monitor.health_alerts) and stops go: one list for both."""
+    names = [*settings.alerts.channels, *_x(settings).budget.notify]
+    return tuple(dict.fromkeys(names))

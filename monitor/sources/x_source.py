@@ -46,6 +46,8 @@ class XSourceParts:
     brand: XBrand
     x: XSettings
     sessions: sessionmaker[Session]
+    # Channels told about a budget stop: alerts.channels and x.budget.notify.
+    notify: tuple[str, ...] = ()
 
 
 class XSource:
@@ -56,7 +58,7 @@ class XSource:
         self.config = config
         self.api, self.brand, self.x = parts.api, parts.brand, parts.x
         self.sessions = parts.sessions
-        self.ledger = usage.XLedger(parts.sessions, parts.x.budget.notify)
+        self.ledger = usage.XLedger(parts.sessions, parts.notify or parts.x.budget.notify)
         self.origin = Origin.MENTIONS if config.type == "x_mentions" else Origin.SEARCH
         # Set when X refused a stored next_token (expired while we waited on a rate
         # limit); the cursor cannot change on a failed poll, so the next poll drops it.

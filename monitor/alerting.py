@@ -1,0 +1,194 @@
+"""Operations alerts: which are active, when to (re)send one, and delivery.
+
+Detectors (monitor.health_alerts, monitor.spikes) say which conditions hold *now*, each
+as an :class:`Alert` whose key names its episode ("source-failing:x:<since>") or window
+("spike:all:<window start>"). :func:`reconcile` compares them with the alerts active
+before and decides what to send: a new key fires once; a key still active fires again
+after ``realert`` (episodes only); an episode whose key is gone has recovered.
+
+The active set lives in the details of the ``@alerts`` row of ``source_state`` (no
+extra table; ``inchannel status`` reads it, but does not list it as a source). The health job locks
+that row for one short transaction, so workers running the job at once see each other's
+alerts; the outbox's unique idempotency key backs that up for notifications.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from monitor import notifications
+from monitor.store.models import Event, SourceState
+from monitor.store.queries import insert_ignoring_duplicates
+
+log = logging.getLogger("inchannel.alerts")
+
+ALERTS_STATE = "@alerts"
+ACTOR = "system"
+MAX_TEXT = 400
+# Idempotency keys are at most 200 characters; a key built from long tag names is cut.
+MAX_KEY = 120
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A condition that holds now."""
+
+    key: str
+    kind: str
+    text: str
+    # False for windows and days that simply pass (spikes, budget): no recovery notice.
+    recovers: bool = True
+    channels: tuple[str, ...] = ()  # in addition to alerts.channels
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveAlert:
+    key: str
+    kind: str
+    text: str
+    since: datetime
+    sent_at: datetime
+    sent: int  # notifications so far in this episode
+    recovers: bool = True
+    channels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    fire: list[ActiveAlert]
+    resolved: list[ActiveAlert]
+    active: dict[str, ActiveAlert]
+
+
+def bounded_key(key: str) -> str:
+    if len(key) <= MAX_KEY:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return f"{key[: MAX_KEY - 17]}~{digest}"
+
+
+def reconcile(
+    previous: Mapping[str, ActiveAlert],
+    current: Sequence[Alert],
+    *,
+    now: datetime,
+    realert: timedelta | None,
+) -> Plan:
+    fire: list[ActiveAlert] = []
+    active: dict[str, ActiveAlert] = {}
+    for alert in current:
+        before = previous.get(alert.key)
+        if before is None:
+            entry = ActiveAlert(
+                alert.key, alert.kind, alert.text, now, now, 1, alert.recovers, alert.channels
+            )
+            fire.append(entry)
+        elif alert.recovers and realert and now - before.sent_at >= realert:
+            entry = replace(before, text=alert.text, sent_at=now, sent=before.sent + 1)
+            fire.append(entry)
+        else:
+            entry = replace(before, text=alert.text)
+        active[alert.key] = entry
+    resolved = [a for key, a in previous.items() if key not in active and a.recovers]
+    return Plan(fire, resolved, active)
+
+
+def lock_state(session: Session, now: datetime) -> dict[str, ActiveAlert]:
+    """Take the ``@alerts`` row's write lock for this transaction; return the active set.
+
+    The UPDATE comes first: it blocks a second worker's health check (row lock on
+    PostgreSQL, the single writer lock on SQLite) until this transaction ends.
+    """
+    row = {"name": ALERTS_STATE, "consecutive_failures": 0, "items_total": 0, "details": {}}
+    insert_ignoring_duplicates(session, SourceState, [row])
+    session.execute(
+        update(SourceState)
+        .where(SourceState.name == ALERTS_STATE)
+        .values(last_poll_at=now, last_success_at=now)
+    )
+    state = session.get(SourceState, ALERTS_STATE)
+    assert state is not None
+    return {a.key: a for a in decode(state.details)}
+
+
+def save_state(session: Session, active: Mapping[str, ActiveAlert]) -> None:
+    state = session.get(SourceState, ALERTS_STATE)
+    assert state is not None
+    state.details = {"active": [_encode(a) for a in active.values()]}
+
+
+def deliver(session: Session, plan: Plan, *, channels: Sequence[str], now: datetime) -> None:
+    """Log, record and queue one notification per channel for each alert to send."""
+    for alert in plan.fire:
+        log.warning("alert=%s key=%s %s", alert.kind, alert.key, alert.text)
+        tag = f"{alert.since:%Y%m%dT%H%M%S}:{alert.sent}"
+        _record(session, alert, "alert", alert.text, tag, channels, now)
+    for alert in plan.resolved:
+        minutes = int((now - alert.since).total_seconds() // 60)
+        text = f"resolved (raised {minutes} min ago): {alert.text}"
+        log.info("alert=%s key=%s %s", alert.kind, alert.key, text)
+        tag = f"{alert.since:%Y%m%dT%H%M%S}:resolved"
+        _record(session, alert, "alert_resolved", text, tag, channels, now)
+
+
+def _record(
+    session: Session,
+    alert: ActiveAlert,
+    kind: str,
+    text: str,
+    tag: str,
+    channels: Sequence[str],
+    now: datetime,
+) -> None:
+    targets = list(dict.fromkeys([*channels, *alert.channels]))
+    detail = {"alert": alert.kind, "key": alert.key, "text": text, "channels": targets}
+    session.add(Event(case_id=None, kind=kind, actor=ACTOR, detail=detail, at=now))
+    notifications.enqueue(
+        session,
+        case=None,
+        text=f"[inchannel] {text}",
+        key=f"alert:{alert.key}:{tag}",
+        actor=ACTOR,
+        now=now,
+        channels=targets,
+    )
+
+
+def decode(details: Mapping[str, Any] | None) -> list[ActiveAlert]:
+    """The active alerts stored in the ``@alerts`` row's details (status reads them too)."""
+    out = []
+    for item in (details or {}).get("active", []):
+        out.append(
+            ActiveAlert(
+                key=str(item["key"]),
+                kind=str(item["kind"]),
+                text=str(item["text"]),
+                since=datetime.fromisoformat(item["since"]),
+                sent_at=datetime.fromisoformat(item["sent_at"]),
+                sent=int(item["sent"]),
+                recovers=bool(item.get("recovers", True)),
+                channels=tuple(item.get("channels", ())),
+            )
+        )
+    return out
+
+
+def _encode(alert: ActiveAlert) -> dict[str, Any]:
+    return {
+        "key": alert.key,
+        "kind": alert.kind,
+        "text": alert.text[:MAX_TEXT],
+        "since": alert.since.isoformat(),
+        "sent_at": alert.sent_at.isoformat(),
+        "sent": alert.sent,
+        "recovers": alert.recovers,
+        "channels": list(alert.channels),
+    }

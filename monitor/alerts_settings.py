@@ -1,0 +1,71 @@
+"""The ``alerts:`` section: operations alerts and negative-mention spikes (docs/operations.md).
+
+Part of the config file's models (monitor.settings). A threshold of 0 turns its alert off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SpikeConfig(Strict):
+    enabled: bool = True
+    # The current window slides: the last window_minutes, compared with the average
+    # window of the baseline_hours before it.
+    window_minutes: int = Field(default=60, ge=5, le=24 * 60)
+    baseline_hours: int = Field(default=24, ge=1, le=24 * 28)
+    factor: float = Field(default=3, ge=1)
+    min_count: int = Field(default=10, ge=1)
+    # Also per case tag: true (every tag), false, or the tags to watch.
+    tags: bool | list[str] = True
+
+    @model_validator(mode="after")
+    def _baseline_covers_a_window(self) -> SpikeConfig:
+        if self.baseline_hours * 60 < self.window_minutes:
+            raise ValueError("baseline_hours must cover at least one window_minutes")
+        return self
+
+
+class AlertsConfig(Strict):
+    # Names under the top-level `channels:`; none: alerts are only logged and recorded.
+    channels: list[str] = Field(default_factory=list)
+    source_failing_minutes: int = Field(default=15, ge=0)
+    # A source is silent after this long without mentions, if it usually has at least
+    # silence_min_expected mentions in that time (averaged over silence_baseline_days).
+    silence_hours: float = Field(default=6, ge=0, le=24 * 7)
+    silence_baseline_days: int = Field(default=7, ge=1, le=28)
+    silence_min_expected: float = Field(default=5, gt=0)
+    # Actions waiting (pending or failed), or the oldest one overdue by this much.
+    outbox_backlog: int = Field(default=500, ge=0)
+    outbox_due_minutes: int = Field(default=15, ge=0)
+    x_budget_percent: int = Field(default=80, ge=0, le=100)
+    # Repeat an alert whose condition still holds this often (0: once per episode).
+    realert_minutes: int = Field(default=60, ge=0)
+    spike: SpikeConfig = SpikeConfig()
+
+
+def check_channels(alerts: AlertsConfig, known: Collection[str]) -> None:
+    """Raise a ValidationError located at ``channels[i]`` for each unknown channel name."""
+    names = ", ".join(sorted(known)) or "none configured"
+    errors = [
+        InitErrorDetails(
+            type=PydanticCustomError(
+                "unknown_channel",
+                "unknown channel {name} (channels: {names})",
+                {"name": repr(name), "names": names},
+            ),
+            loc=("channels", i),
+            input=name,
+        )
+        for i, name in enumerate(alerts.channels)
+        if name not in known
+    ]
+    if errors:
+        raise ValidationError.from_exception_data("AlertsConfig", errors)

@@ -1,0 +1,180 @@
+"""Step function ``check_health``: operations alerts through the escalation channels.
+
+Source failing for N minutes, a usually busy source gone silent, the outbox backing up,
+the X budget nearly spent, and negative-mention spikes (monitor.spikes). Detection is
+pure (these functions over the facts ``inchannel status`` collects, plus two counts);
+monitor.alerting decides what is new and delivers it once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from monitor import alerting, spikes
+from monitor.alerting import Alert
+from monitor.alerts_settings import AlertsConfig
+from monitor.domain import ActionStatus, Direction
+from monitor.ingest import FAILING_SINCE
+from monitor.notifications import excerpt
+from monitor.runtime import Runtime
+from monitor.sources import x_usage
+from monitor.status import STOPPED_AFTER, SourceHealth, Status, collect
+from monitor.store.db import transaction
+from monitor.store.models import Message
+
+log = logging.getLogger("inchannel.alerts")
+
+ERROR_CHARS = 200
+
+
+def check_health(rt: Runtime) -> bool:
+    """Evaluate every alert once and send what is new. Never has more work."""
+    config = rt.settings.alerts
+    now = rt.clock.now()
+    status = collect(rt)
+    with rt.sessions() as session:
+        current = detect(rt, session, status, now)
+    realert = timedelta(minutes=config.realert_minutes) if config.realert_minutes else None
+    with transaction(rt.sessions) as session:
+        previous = alerting.lock_state(session, now)
+        plan = alerting.reconcile(previous, current, now=now, realert=realert)
+        alerting.deliver(session, plan, channels=config.channels, now=now)
+        alerting.save_state(session, plan.active)
+    return False
+
+
+def detect(rt: Runtime, session: Session, status: Status, now: datetime) -> list[Alert]:
+    config = rt.settings.alerts
+    alerts = failing_alerts(status.sources, now=now, minutes=config.source_failing_minutes)
+    if config.silence_hours:
+        quiet = [s.name for s in status.sources if s.configured and not s.consecutive_failures]
+        alerts += silence_alerts(session, quiet, config, now=now)
+    alerts += outbox_alerts(status, config, now=now)
+    x = rt.settings.x
+    if x is not None and config.x_budget_percent:
+        limits = {"reads": x.budget.reads_per_day, "writes": x.budget.writes_per_day}
+        alerts += budget_alerts(
+            status.usage_today, limits, config.x_budget_percent, now=now, notify=x.budget.notify
+        )
+    if config.spike.enabled:
+        overall, by_tag = spikes.negative_counts(session, config.spike, now=now)
+        alerts += spikes.spike_alerts(overall, by_tag, config.spike, now=now)
+    return alerts
+
+
+def failing_since(source: SourceHealth) -> datetime | None:
+    raw = source.details.get(FAILING_SINCE)
+    return datetime.fromisoformat(raw) if isinstance(raw, str) else None
+
+
+def failing_alerts(sources: Sequence[SourceHealth], *, now: datetime, minutes: int) -> list[Alert]:
+    """A configured source whose polls have failed for ``minutes`` since the first failure."""
+    if not minutes:
+        return []
+    alerts = []
+    for source in sources:
+        since = failing_since(source) if source.consecutive_failures else None
+        if not source.configured or since is None or now - since < timedelta(minutes=minutes):
+            continue
+        stopped = source.next_poll_at is not None and source.next_poll_at > now + STOPPED_AFTER
+        state = "stopped (permanent error)" if stopped else "failing"
+        elapsed = int((now - since).total_seconds() // 60)
+        error = excerpt(source.last_error or "")[:ERROR_CHARS]
+        text = (
+            f"source {source.name}: {state} for {elapsed} min, "
+            f"{source.consecutive_failures} failed polls: {error}"
+        )
+        key = f"source-failing:{source.name}:{since:%Y%m%dT%H%M%S}"
+        alerts.append(Alert(key, "source-failing", text))
+    return alerts
+
+
+def silence_alerts(
+    session: Session, sources: Collection[str], config: AlertsConfig, *, now: datetime
+) -> list[Alert]:
+    """Sources with no mentions for ``silence_hours`` that usually have some then."""
+    window = timedelta(hours=config.silence_hours)
+    recent = mention_counts(session, sources, since=now - window, until=None)
+    silent = [name for name in sources if not recent.get(name)]
+    if not silent:
+        return []
+    baseline_from = now - window - timedelta(days=config.silence_baseline_days)
+    baseline = mention_counts(session, silent, since=baseline_from, until=now - window)
+    return silence_from_counts(silent, baseline, config)
+
+
+def silence_from_counts(
+    silent: Sequence[str], baseline: Mapping[str, int], config: AlertsConfig
+) -> list[Alert]:
+    """The rule: expected = baseline count x silence_hours / baseline hours; alert when
+    expected >= silence_min_expected (5 by default: zero by chance has odds under 1%)."""
+    alerts = []
+    share = config.silence_hours / (config.silence_baseline_days * 24)
+    for name in silent:
+        expected = baseline.get(name, 0) * share
+        if expected >= config.silence_min_expected:
+            text = (
+                f"source {name}: no mentions for {config.silence_hours:g} h "
+                f"(usually about {expected:.0f} in that time)"
+            )
+            alerts.append(Alert(f"silence:{name}", "silence", text))
+    return alerts
+
+
+def mention_counts(
+    session: Session, sources: Collection[str], *, since: datetime, until: datetime | None
+) -> dict[str, int]:
+    """Inbound mentions per source created in [since, until): a range of ix_messages_created."""
+    if not sources:
+        return {}
+    query = select(Message.source, func.count()).where(
+        Message.created_at >= since,
+        Message.direction == Direction.INBOUND.value,
+        Message.source.in_(list(sources)),
+    )
+    if until is not None:
+        query = query.where(Message.created_at < until)
+    rows = session.execute(query.group_by(Message.source))
+    return {str(name): int(count) for name, count in rows}
+
+
+def outbox_alerts(status: Status, config: AlertsConfig, *, now: datetime) -> list[Alert]:
+    waiting = sum(
+        status.outbox.get(s.value, 0) for s in (ActionStatus.PENDING, ActionStatus.FAILED)
+    )
+    overdue = now - status.oldest_due_at if status.oldest_due_at is not None else timedelta(0)
+    deep = bool(config.outbox_backlog) and waiting >= config.outbox_backlog
+    late = bool(config.outbox_due_minutes) and overdue >= timedelta(
+        minutes=config.outbox_due_minutes
+    )
+    if not (deep or late):
+        return []
+    minutes = int(overdue.total_seconds() // 60)
+    text = f"outbox backing up: {waiting} actions waiting, the oldest due {minutes} min ago"
+    return [Alert("outbox-backlog", "outbox-backlog", text)]
+
+
+def budget_alerts(
+    usage_today: Mapping[str, int],
+    limits: Mapping[str, int],
+    percent: int,
+    *,
+    now: datetime,
+    notify: Sequence[str] = (),
+) -> list[Alert]:
+    """Once per UTC day and budget when ``percent`` of it is spent (x.budget.notify also
+    gets it, like the stop at 100%)."""
+    counters = {"reads": x_usage.READS, "writes": x_usage.WRITES}
+    alerts = []
+    for which, limit in limits.items():
+        used = usage_today.get(counters[which], 0)
+        if limit > 0 and used * 100 >= limit * percent:
+            text = f"X {which} budget {used * 100 // limit}% used today ({used} of {limit})"
+            key = f"x-budget:{which}:{x_usage.day_of(now)}"
+            alerts.append(Alert(key, "x-budget", text, recovers=False, channels=tuple(notify)))
+    return alerts

@@ -1,0 +1,125 @@
+"""Spike detection: negative mentions (overall and per case tag) against their baseline.
+
+The current window slides (the last ``window_minutes``), so a crisis shows at once; the
+baseline is the average count per window over the ``baseline_hours`` before it. An
+alert needs ``current >= factor * baseline`` and ``current >= min_count`` (so with a
+zero baseline ``min_count`` alone decides). Its key holds the clock-aligned window it
+fired in, so a lasting spike alerts once per ``window_minutes``, like ElastAlert's
+spike rule with realert set to the window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from monitor.alerting import Alert, bounded_key
+from monitor.alerts_settings import SpikeConfig
+from monitor.domain import Direction, Label
+from monitor.notifications import excerpt
+from monitor.store.models import Case, Message
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# One check alerts on at most this many tags (the largest spikes), so a burst of
+# mentions carrying many tags cannot flood the channels.
+MAX_TAG_ALERTS = 5
+TAG_CHARS = 40
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    current: int
+    baseline_total: int
+
+
+def windows_in_baseline(config: SpikeConfig) -> float:
+    return config.baseline_hours * 60 / config.window_minutes
+
+
+def is_spike(counts: Counts, config: SpikeConfig) -> bool:
+    baseline = counts.baseline_total / windows_in_baseline(config)
+    return counts.current >= config.min_count and counts.current >= config.factor * baseline
+
+
+def window_start(now: datetime, config: SpikeConfig) -> datetime:
+    """The clock-aligned window ``now`` falls in: the once-per-window dedupe key."""
+    size = timedelta(minutes=config.window_minutes)
+    return EPOCH + ((now - EPOCH) // size) * size
+
+
+def spike_alerts(
+    overall: Counts, by_tag: Mapping[str, Counts], config: SpikeConfig, *, now: datetime
+) -> list[Alert]:
+    start = f"{window_start(now, config):%Y%m%dT%H%M}"
+    alerts = []
+    if is_spike(overall, config):
+        text = f"spike: {_describe(overall, config)}"
+        alerts.append(Alert(f"spike:all:{start}", "spike", text, recovers=False))
+    spiking = [
+        (tag, c) for tag, c in by_tag.items() if _watched(tag, config) and is_spike(c, config)
+    ]
+    spiking.sort(key=lambda item: (-item[1].current, item[0]))
+    for tag, counts in spiking[:MAX_TAG_ALERTS]:
+        shown = excerpt(tag)[:TAG_CHARS]
+        text = f"spike in tag {shown!r}: {_describe(counts, config)}"
+        key = bounded_key(f"spike:tag:{start}:{tag}")
+        alerts.append(Alert(key, "spike", text, recovers=False))
+    return alerts
+
+
+def _watched(tag: str, config: SpikeConfig) -> bool:
+    return config.tags is True or (isinstance(config.tags, list) and tag in config.tags)
+
+
+def _describe(counts: Counts, config: SpikeConfig) -> str:
+    baseline = counts.baseline_total / windows_in_baseline(config)
+    usual = f"usually {baseline:.1f}" if baseline else "usually none"
+    return (
+        f"{counts.current} negative mentions in the last {config.window_minutes} min "
+        f"({usual}; baseline {config.baseline_hours} h)"
+    )
+
+
+def negative_counts(
+    session: Session, config: SpikeConfig, *, now: datetime
+) -> tuple[Counts, dict[str, Counts]]:
+    """Negative inbound mentions in the current window and the baseline, overall and
+    per tag of their case: one range scan of ``ix_messages_created``, grouped by case
+    in the database so only one row per case comes back."""
+    current_from = now - timedelta(minutes=config.window_minutes)
+    since = current_from - timedelta(hours=config.baseline_hours)
+    in_current = case((Message.created_at >= current_from, 1), else_=0)
+    per_case = (
+        select(
+            Message.case_id.label("case_id"),
+            func.sum(in_current).label("current"),
+            func.count().label("total"),
+        )
+        .where(
+            Message.created_at >= since,
+            Message.created_at < now,
+            Message.label == Label.NEGATIVE.value,
+            Message.direction == Direction.INBOUND.value,
+        )
+        .group_by(Message.case_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(per_case.c.current, per_case.c.total, Case.tags).outerjoin(
+            Case, Case.id == per_case.c.case_id
+        )
+    )
+    overall_current = overall_total = 0
+    by_tag: dict[str, list[int]] = {}
+    for current, total, tags in rows:
+        current, total = int(current or 0), int(total)
+        overall_current, overall_total = overall_current + current, overall_total + total
+        for tag in set(tags or []) if config.tags else ():
+            pair = by_tag.setdefault(str(tag), [0, 0])
+            pair[0], pair[1] = pair[0] + current, pair[1] + total - current
+    overall = Counts(overall_current, overall_total - overall_current)
+    return overall, {tag: Counts(c, b) for tag, (c, b) in by_tag.items()}

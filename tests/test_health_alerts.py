@@ -1,0 +1,352 @@
+"""check_health over SQLite and PostgreSQL with a FakeClock: each alert is queued once per
+episode or window, re-sent after realert_minutes, and a recovery ends its episode."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from monitor import alerting
+from monitor.alerting import ALERTS_STATE, Alert
+from monitor.clock import FakeClock
+from monitor.health_alerts import check_health
+from monitor.pipeline import dispatch_outbox, poll_source
+from monitor.runtime import Runtime, build_runtime
+from monitor.sources import x_usage
+from monitor.sources.base import PollResult, SourceError
+from monitor.status import collect
+from monitor.store.db import transaction
+from monitor.store.models import ActionRow, Case, Customer, Event, Message
+from monitor.testing import seed_pending_replies
+from tests.conftest import RuntimeFactory
+
+OPS = {"ops": {"url": "json://127.0.0.1:9/ops"}, "pager": {"url": "json://127.0.0.1:9/pager"}}
+QUIET = {"spike": {"enabled": False}, "silence_hours": 0, "outbox_due_minutes": 0}
+_ids = itertools.count(1)
+
+
+def clock(rt: Runtime) -> FakeClock:
+    assert isinstance(rt.clock, FakeClock)
+    return rt.clock
+
+
+def alerts_runtime(make: RuntimeFactory, **alerts: Any) -> Runtime:
+    return make(channels=OPS, alerts={"channels": ["ops"], **QUIET, **alerts})
+
+
+def notes(rt: Runtime) -> list[tuple[str, str]]:
+    """(channel, text) of every queued notification, oldest first."""
+    with rt.sessions() as session:
+        rows = session.scalars(
+            select(ActionRow).where(ActionRow.kind == "notify").order_by(ActionRow.id)
+        )
+        return [(str(r.channel), r.text) for r in rows]
+
+
+def seed(
+    rt: Runtime,
+    *,
+    at: datetime,
+    n: int = 1,
+    label: str = "negative",
+    tags: tuple[str, ...] = (),
+    source: str = "feed",
+) -> None:
+    """``n`` inbound messages created at ``at``, each in its own case carrying ``tags``."""
+    with transaction(rt.sessions) as session:
+        for _ in range(n):
+            i = next(_ids)
+            customer = Customer(
+                platform="x",
+                platform_user_id=f"u{i}",
+                handle=f"user{i}",
+                first_seen_at=at,
+                last_seen_at=at,
+            )
+            session.add(customer)
+            session.flush()
+            case = Case(
+                platform="x",
+                conversation_id=f"c{i}",
+                customer_id=customer.id,
+                state="new",
+                tags=list(tags),
+                opened_at=at,
+                updated_at=at,
+            )
+            session.add(case)
+            session.flush()
+            session.add(_message(i, at, label, source, case.id, customer.id))
+
+
+def _message(i: int, at: datetime, label: str, source: str, case: int, who: int) -> Message:
+    return Message(
+        platform="x",
+        external_id=f"m{i}",
+        direction="inbound",
+        kind="mention",
+        source=source,
+        customer_id=who,
+        case_id=case,
+        author_handle=f"user{i}",
+        text="@acme this is broken",
+        conversation_id=f"c{i}",
+        created_at=at,
+        ingested_at=at,
+        processed=True,
+        label=label,
+        compound=-0.6 if label == "negative" else 0.5,
+    )
+
+
+class Switch:
+    """A source that fails while ``down`` is set (the boundary fake for polls)."""
+
+    name = "feed"
+
+    def __init__(self) -> None:
+        self.down = True
+
+    def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
+        if self.down:
+            raise SourceError("HTTP 503 Service Unavailable")
+        return PollResult(mentions=[], cursor=cursor)
+
+
+def switch_runtime(make: RuntimeFactory, **alerts: Any) -> tuple[Runtime, Switch]:
+    rt = make(channels=OPS, alerts={"channels": ["ops", "pager"], **QUIET, **alerts})
+    switch = Switch()
+    rt.sources["feed"] = switch
+    return rt, switch
+
+
+def test_source_failing_alerts_once_realerts_and_recovers(make_runtime: RuntimeFactory) -> None:
+    rt, switch = switch_runtime(make_runtime, realert_minutes=60)
+    poll_source(rt, "feed")  # the episode starts at 09:00
+    clock(rt).advance(minutes=14)
+    poll_source(rt, "feed")
+    check_health(rt)
+    assert notes(rt) == []
+    clock(rt).advance(minutes=1)
+    check_health(rt)
+    check_health(rt)
+    assert notes(rt) == [
+        (
+            channel,
+            "[inchannel] source feed: failing for 15 min, 2 failed polls: HTTP 503 "
+            "Service Unavailable",
+        )
+        for channel in ("ops", "pager")
+    ]
+    clock(rt).advance(minutes=60)
+    check_health(rt)
+    assert len(notes(rt)) == 4  # realert after 60 min
+    switch.down = False
+    poll_source(rt, "feed")
+    check_health(rt)
+    check_health(rt)
+    resolved = notes(rt)[4:]
+    assert [c for c, _ in resolved] == ["ops", "pager"]
+    assert resolved[0][1].startswith(
+        "[inchannel] resolved (raised 60 min ago): source feed: failing for 75 min"
+    )
+    assert collect(rt).alerts == []
+
+
+def test_a_new_failure_after_recovery_is_a_new_episode(make_runtime: RuntimeFactory) -> None:
+    rt, switch = switch_runtime(make_runtime)
+    for _ in range(2):
+        switch.down = True
+        poll_source(rt, "feed")
+        clock(rt).advance(minutes=20)
+        check_health(rt)
+        switch.down = False
+        clock(rt).advance(minutes=30)  # past the retry backoff
+        poll_source(rt, "feed")
+        check_health(rt)
+    texts = [text.split(":")[0] for channel, text in notes(rt) if channel == "ops"]
+    assert texts == ["[inchannel] source feed", "[inchannel] resolved (raised 30 min ago)"] * 2
+
+
+def test_silence_on_a_source_that_usually_has_mentions(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime(channels=OPS, alerts={"channels": ["ops"], "spike": {"enabled": False}})
+    now = clock(rt).now()
+    for day in range(7):  # 24 mentions a day, the last one 7 hours ago
+        seed(rt, at=now - timedelta(hours=7 + 24 * day), n=24, label="neutral")
+    check_health(rt)
+    (sent,) = notes(rt)
+    assert sent == (
+        "ops",
+        "[inchannel] source feed: no mentions for 6 h (usually about 6 in that time)",
+    )
+    seed(rt, at=now, label="neutral")
+    check_health(rt)
+    assert notes(rt)[1][1].startswith("[inchannel] resolved (raised 0 min ago): source feed: no")
+
+
+def test_a_quiet_source_is_not_silent(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime(channels=OPS, alerts={"channels": ["ops"], "spike": {"enabled": False}})
+    seed(rt, at=clock(rt).now() - timedelta(hours=7), n=100, label="neutral")
+    check_health(rt)  # 100 a week is about 3.6 per 6 h: below silence_min_expected
+    assert notes(rt) == []
+
+
+def test_outbox_backlog_alerts_and_recovers(make_runtime: RuntimeFactory) -> None:
+    rt = alerts_runtime(make_runtime, outbox_backlog=3, outbox_due_minutes=0)
+    seed_pending_replies(rt.sessions, 3, at=clock(rt).now())
+    check_health(rt)
+    check_health(rt)
+    assert notes(rt) == [
+        ("ops", "[inchannel] outbox backing up: 3 actions waiting, the oldest due 0 min ago")
+    ]
+    while dispatch_outbox(rt):
+        pass
+    check_health(rt)
+    assert notes(rt)[-1][1].startswith("[inchannel] resolved (raised 0 min ago): outbox backing up")
+
+
+def test_negative_spike_once_per_window_overall_and_per_tag(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = alerts_runtime(make_runtime, spike={"min_count": 10, "factor": 3})
+    now = clock(rt).now()
+    for hour in range(1, 25):  # baseline: 1 negative mention an hour
+        seed(rt, at=now - timedelta(hours=hour, minutes=30))
+    seed(rt, at=now - timedelta(hours=30), n=50)  # before the baseline: not counted
+    seed(rt, at=now - timedelta(minutes=20), n=5, label="positive")
+    seed(rt, at=now - timedelta(minutes=10), n=9, tags=("billing",))
+    check_health(rt)
+    assert notes(rt) == []  # 9 < min_count
+    seed(rt, at=now - timedelta(minutes=5), n=1, tags=("billing", "app"))
+    check_health(rt)
+    clock(rt).advance(minutes=30)
+    check_health(rt)  # same clock-aligned window: no second alert
+    assert [t for _, t in notes(rt)] == [
+        "[inchannel] spike: 10 negative mentions in the last 60 min (usually 1.0; baseline 24 h)",
+        "[inchannel] spike in tag 'billing': 10 negative mentions in the last 60 min "
+        "(usually none; baseline 24 h)",
+    ]
+    seed(rt, at=clock(rt).now() - timedelta(minutes=1), n=10)
+    clock(rt).advance(minutes=30)  # the next window, still spiking overall
+    check_health(rt)
+    assert [t.split(":")[0] for _, t in notes(rt)[2:]] == ["[inchannel] spike"]
+
+
+def test_x_budget_warning_goes_to_alert_and_budget_channels(
+    make_runtime: RuntimeFactory,
+) -> None:
+    x = {"user_id": "1", "budget": {"reads_per_day": 100, "notify": ["pager"]}}
+    rt = make_runtime(channels=OPS, x=x, alerts={"channels": ["ops"], **QUIET})
+    with transaction(rt.sessions) as session:
+        x_usage.add_usage(session, x_usage.READS, clock(rt).now(), 79)
+    check_health(rt)
+    assert notes(rt) == []
+    with transaction(rt.sessions) as session:
+        x_usage.add_usage(session, x_usage.READS, clock(rt).now(), 1)
+    check_health(rt)
+    clock(rt).advance(hours=2)
+    check_health(rt)
+    text = "[inchannel] X reads budget 80% used today (80 of 100)"
+    assert notes(rt) == [("ops", text), ("pager", text)]
+
+
+def test_without_channels_alerts_are_logged_and_recorded(
+    make_runtime: RuntimeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    rt = make_runtime(alerts={**QUIET, "outbox_backlog": 1})
+    seed_pending_replies(rt.sessions, 1, at=clock(rt).now())
+    with caplog.at_level(logging.WARNING, logger="inchannel.alerts"):
+        check_health(rt)
+        check_health(rt)
+    assert [r.getMessage() for r in caplog.records] == [
+        "alert=outbox-backlog key=outbox-backlog outbox backing up: 1 actions waiting, "
+        "the oldest due 0 min ago"
+    ]
+    assert notes(rt) == []
+    with rt.sessions() as session:
+        (event,) = session.scalars(select(Event).where(Event.kind == "alert"))
+    assert (event.case_id, event.detail["alert"], event.detail["channels"]) == (
+        None,
+        "outbox-backlog",
+        [],
+    )
+
+
+def test_workers_checking_at_once_alert_once(make_runtime: RuntimeFactory) -> None:
+    first = alerts_runtime(make_runtime, outbox_backlog=1)
+    seed_pending_replies(first.sessions, 1, at=first.clock.now())
+    workers = [build_runtime(first.settings, clock=FakeClock()) for _ in range(3)]
+    barrier = threading.Barrier(len(workers))
+
+    def run(rt: Runtime) -> None:
+        barrier.wait()
+        check_health(rt)
+
+    threads = [threading.Thread(target=run, args=(rt,)) for rt in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for rt in workers:
+        rt.engine.dispose()
+    assert len(notes(first)) == 1
+    with first.sessions() as session:
+        events = session.scalars(select(Event).where(Event.kind == "alert")).all()
+    assert len(events) == 1
+
+
+def test_status_shows_active_alerts(make_runtime: RuntimeFactory) -> None:
+    rt = alerts_runtime(make_runtime, outbox_backlog=1)
+    seed_pending_replies(rt.sessions, 1, at=clock(rt).now())
+    check_health(rt)
+    (alert,) = collect(rt).alerts
+    assert (alert.kind, alert.since, alert.sent) == ("outbox-backlog", clock(rt).now(), 1)
+    assert ALERTS_STATE not in [s.name for s in collect(rt).sources]  # not a source
+    assert asdict(collect(rt))["alerts"][0]["key"] == "outbox-backlog"
+
+
+def test_the_state_lock_makes_a_second_worker_wait(make_runtime: RuntimeFactory) -> None:
+    """Worker B must not read the active alerts while worker A may still add to them."""
+    rt = make_runtime()
+    now = clock(rt).now()
+    alert = Alert("outbox-backlog", "outbox-backlog", "outbox backing up")
+    a_locked, b_read = threading.Event(), threading.Event()
+    seen: dict[str, set[str]] = {}
+    with transaction(rt.sessions) as session:
+        alerting.lock_state(session, now)  # the row exists, as after the first check
+
+    def worker(name: str) -> None:
+        with transaction(rt.sessions) as session:
+            previous = alerting.lock_state(session, now)
+            seen[name] = set(previous)
+            plan = alerting.reconcile(previous, [alert], now=now, realert=None)
+            alerting.save_state(session, plan.active)
+            if name == "a":
+                a_locked.set()
+                # With the lock B cannot read yet, so this wait runs out; without it,
+                # B would read the old state here and alert a second time.
+                b_read.wait(timeout=1)
+            else:
+                b_read.set()
+
+    a = threading.Thread(target=worker, args=("a",))
+    a.start()
+    assert a_locked.wait(timeout=10)
+    worker("b")
+    a.join()
+    assert seen == {"a": set(), "b": {"outbox-backlog"}}
+
+
+def test_budget_stop_and_warning_share_one_channel_list(make_runtime: RuntimeFactory) -> None:
+    from monitor.sources.x_build import budget_channels
+
+    x = {"user_id": "1", "budget": {"notify": ["pager", "ops"]}}
+    rt = make_runtime(channels=OPS, x=x, alerts={"channels": ["ops"]})
+    assert budget_channels(rt.settings) == ("ops", "pager")
