@@ -31,8 +31,8 @@ from sqlalchemy.orm import Session
 
 from monitor import cases
 from monitor.domain import ActionStatus, CaseState, MessageKind
-from monitor.ingest import _customers, _row  # the live ingest's rows, exactly
-from monitor.processing import _process_batch  # the live processing path, exactly
+from monitor.ingest import message_row, upsert_customers  # the live ingest's rows, exactly
+from monitor.processing import process_batch  # the live processing path, exactly
 from monitor.runtime import Runtime
 from monitor.sources.base import Backfillable, BackfillRefused, PollResult, SourceError, Window
 from monitor.store.context import store_context
@@ -127,8 +127,10 @@ def _store(
 ) -> list[Message]:
     if not page.mentions:
         return []
-    ids = _customers(session, page.mentions, now)
-    rows = [_row(rt, m, name, ids[(m.platform.value, m.author.id)], now) for m in page.mentions]
+    ids = upsert_customers(session, page.mentions, now)
+    rows = [
+        message_row(rt, m, name, ids[(m.platform.value, m.author.id)], now) for m in page.mentions
+    ]
     new = insert_new_ids(session, Message, rows)
     store_context(session, page.context, name, now, rt.own_handles)
     query = select(Message).where(Message.id.in_(new)).order_by(Message.created_at, Message.id)
@@ -164,7 +166,7 @@ def _one(
         return
     # Decided as of its own time (never later than now): the age guard, business hours
     # and cooldowns then judge it as the live daemon would have.
-    _process_batch(rt, session, [message], min(message.created_at, now))
+    process_batch(rt, session, [message], min(message.created_at, now))
     session.flush()
     if message.decision is not None:
         report.decisions.update(decision_types(message.decision))

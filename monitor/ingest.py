@@ -158,14 +158,15 @@ def _store(
 ) -> int:
     if not mentions:
         return 0
-    customer_ids = _customers(session, mentions, now)
+    customer_ids = upsert_customers(session, mentions, now)
     rows = [
-        _row(rt, m, source, customer_ids[(m.platform.value, m.author.id)], now) for m in mentions
+        message_row(rt, m, source, customer_ids[(m.platform.value, m.author.id)], now)
+        for m in mentions
     ]
     return insert_ignoring_duplicates(session, Message, rows) + promote_context(session, rows)
 
 
-def _row(
+def message_row(
     rt: Runtime, mention: Mention, source: str, customer_id: int, now: datetime
 ) -> dict[str, Any]:
     own = mention.author.handle.lower() in rt.own_handles(mention.platform)
@@ -189,7 +190,7 @@ def _row(
     }
 
 
-def _customers(
+def upsert_customers(
     session: Session, mentions: Sequence[Mention], now: datetime
 ) -> dict[tuple[str, str], int]:
     """Upsert one customer row per platform account; return their ids."""

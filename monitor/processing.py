@@ -45,14 +45,14 @@ def process_pending(rt: Runtime) -> bool:
             .limit(limit + 1)
         )
         batch = list(session.scalars(skip_locked(session, query)))
-        _process_batch(rt, session, batch[:limit], now)
+        process_batch(rt, session, batch[:limit], now)
     count = min(len(batch), limit)
     if count:
         log.info("processed=%d duration_ms=%.1f", count, (time.perf_counter() - started) * 1000)
     return len(batch) > limit
 
 
-def _process_batch(rt: Runtime, session: Session, batch: list[Message], now: datetime) -> None:
+def process_batch(rt: Runtime, session: Session, batch: list[Message], now: datetime) -> None:
     # No autoflush: the batch's writes go out together instead of before every query.
     # Pass 1 scores and finds each message's case; the new cases are inserted with one
     # statement; pass 2 decides, in order, so each decision sees the ones before.
