@@ -47,6 +47,7 @@ class Answerer:
         self.answer_at = answer_at
         self.draft_at = draft_at
         self._retriever: Retriever | None = None
+        self._seasonal = tuple(e for e in kb.entries if e.supersedes)
 
     @property
     def retriever(self) -> Retriever:
@@ -61,9 +62,13 @@ class Answerer:
             return Assessment(0.0, None, reason=f"not English ({lang})")
         if not is_question(text):
             return Assessment(0.0, None, reason="not a question")
-        hits = [h for h in self.retriever.search(tokens(text)) if self._usable(h.entry, now)]
-        query = set(tokens(text))
-        hits = [h for h in hits if not h.entry.keywords or h.entry.keywords & query]
+        query = tokens(text)
+        words = set(query)
+        hits = [
+            h
+            for h in self.retriever.search(query)
+            if (not h.entry.keywords or h.entry.keywords & words) and self._usable(h.entry, now)
+        ]
         if not hits:
             return Assessment(0.0, None, reason="no entry matches")
         first, second = hits[0], (hits[1] if len(hits) > 1 else None)
@@ -91,10 +96,6 @@ class Answerer:
         return not any(
             entry.id in other.supersedes and other.valid_at(now) for other in self._seasonal
         )
-
-    @property
-    def _seasonal(self) -> tuple[Entry, ...]:
-        return tuple(e for e in self.kb.entries if e.supersedes)
 
 
 def confidence(first: Hit, second: Hit | None) -> float:

@@ -58,6 +58,7 @@ def _stemmer() -> object:
     return Stemmer.Stemmer("english")
 
 
+@lru_cache(maxsize=64)  # question detection and tokens() both clean the same text
 def clean(text: str) -> str:
     """Lower-cased text without URLs and @handles/u/names, bounded in length."""
     text = text[:MAX_QUESTION_CHARS]
