@@ -6,7 +6,7 @@ PY := $(BIN)/python
 CONFIG ?= config/inchannel.yaml
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lint typecheck format bench bench-scoring bench-x bench-reddit bench-rules bench-dispatch bench-web pg clean
+.PHONY: run test check lint typecheck format bench bench-scoring bench-x bench-reddit bench-rules bench-dispatch bench-web bench-answers pg clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,9 @@ bench-rules: $(STAMP)
 
 bench-web: $(STAMP)
 	$(PY) bench/web.py
+
+bench-answers: $(STAMP)
+	$(PY) bench/answers.py
 
 clean:
 	rm -rf var build *.egg-info .pytest_cache .mypy_cache .ruff_cache

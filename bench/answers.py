@@ -91,12 +91,17 @@ def sweep(results: list[tuple[Item, str | None, float]]) -> list[tuple[float, di
     return [(t / 100, figures(results, t / 100, t / 100)) for t in range(30, 95, 5)]
 
 
+THINGS = "toaster kettle blender mixer grinder juicer fryer oven hob hood fridge iron"
+TOPICS = "filter cable light timer setting colour size noise button display lid handle"
+VERBS = "replace reset clean fix adjust change find order buy use"
+
+
 def synthetic_entries(count: int, seed: int = 7) -> list[Entry]:
     """Plausible extra entries so the speed test runs with 100."""
     rng = random.Random(seed)
-    things = "toaster kettle blender mixer grinder juicer fryer oven hob hood fridge iron".split()
-    topics = "filter cable light timer setting colour size noise button display lid handle".split()
-    verbs = "replace reset clean fix adjust change find order buy use".split()
+    things = THINGS.split()
+    topics = TOPICS.split()
+    verbs = VERBS.split()
     out = []
     for n in range(count):
         thing, topic, verb = rng.choice(things), rng.choice(topics), rng.choice(verbs)
@@ -107,7 +112,7 @@ def synthetic_entries(count: int, seed: int = 7) -> list[Entry]:
             f"Is the {thing} {topic} easy to {verb}?",
         )
         text = f"Hi! Here's how to {verb} the {topic} on the {thing} {n}."
-        out.append(Entry(f"synthetic-{n}", questions, {p: text for p in Platform}))
+        out.append(Entry(f"synthetic-{n}", questions, dict.fromkeys(Platform, text)))
     return out
 
 

@@ -225,6 +225,7 @@ def x_status(config_file: Path | None) -> None:
 
 
 def _register_command_groups() -> None:
+    from monitor.commands.answers import answers_group
     from monitor.commands.cases import cases_group
     from monitor.commands.score import score
     from monitor.commands.status import status_command
@@ -236,6 +237,7 @@ def _register_command_groups() -> None:
     main.add_command(score)
     main.add_command(status_command)
     main.add_command(users_group)
+    main.add_command(answers_group)
 
 
 _register_command_groups()

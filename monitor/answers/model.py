@@ -110,4 +110,6 @@ def entry_problem(doc: Document, name: str, loc: tuple[str | int, ...], message:
 
     line, col = doc.where(loc)
     where = format_loc(loc)
-    return Problem(doc.file, line, col, f"answer '{name}'", f"{where}: {message}" if where else message)
+    return Problem(
+        doc.file, line, col, f"answer '{name}'", f"{where}: {message}" if where else message
+    )

@@ -18,16 +18,15 @@ _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
 # Words too common in questions to tell one answer from another. Interrogatives are
 # removed here because questions.py has already used them.
-STOPWORDS = frozenset(
-    """a an the and or but if of to in on at by for with from as is are was were be been
+_STOPWORDS = """a an the and or but if of to in on at by for with from as is are was were be been
     being am do does did doing have has had having i me my mine we us our you your yours he
     she it its they them their this that these those there here what which who whom whose
     when where why how can could would should will shall may might must just so than then
     too very also any some all about into over again please hi hey hello thanks thank
     anyone someone guys folks know tell wondering wonder quick question im i'm i've i'd
     you're it's what's there's whats let get got need want like one way still yet acme u ur
-    pls plz ya yall y'all wanna gonna gotta lol ok okay""".split()
-)
+    pls plz ya yall y'all wanna gonna gotta lol ok okay"""
+STOPWORDS = frozenset(_STOPWORDS.split())
 
 # Folded before stemming: spellings and words customers use for the same thing. Kept
 # short and general; an entry's own example questions carry the rest.
@@ -53,7 +52,7 @@ SYNONYMS: dict[str, str] = {
 
 @lru_cache(maxsize=1)
 def _stemmer() -> object:
-    import Stemmer  # type: ignore[import-not-found]
+    import Stemmer
 
     return Stemmer.Stemmer("english")
 

@@ -46,9 +46,7 @@ def engine_from_settings(settings: Settings) -> RuleEngine:
     except ConfigError as exc:
         problems.extend(exc.problems)
     try:
-        kb = load_knowledge_base(
-            settings.resolve(settings.answers.path), brand=settings.brand.name
-        )
+        kb = load_knowledge_base(settings.resolve(settings.answers.path), brand=settings.brand.name)
     except ConfigError as exc:
         problems.extend(exc.problems)
     if ruleset is None or kb is None:
