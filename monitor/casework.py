@@ -226,6 +226,12 @@ def reply(
         return action.id
 
 
+def answer_prefill(rt: Runtime, ref: str, answer_id: str) -> str:
+    """The text a person's reply starts from when they pick a knowledge-base entry."""
+    with rt.sessions() as session:
+        return answer_text(rt, session, _case(session, ref), answer_id)
+
+
 def answer_text(rt: Runtime, session: Session, case: Case, answer_id: str) -> str:
     """A knowledge-base entry's text filled in for this case (for a person's reply)."""
     from monitor.answers.manual import UnknownAnswer, entry_text

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from monitor.answers.model import Entry, KnowledgeBase
-from monitor.answers.normalise import tokens
+from monitor.answers.normalise import MAX_QUESTION_CHARS, tokens
 from monitor.answers.questions import is_question
 from monitor.answers.retriever import Hit, Retriever
 
@@ -88,7 +88,10 @@ class Answerer:
         draft_at = min(answer_at, self.draft_at if draft_at is None else draft_at)
         if found.hit is None or found.confidence < draft_at:
             return None
-        return Proposal(found.hit.entry, found.confidence, found.confidence < answer_at)
+        # A text longer than the matcher reads is more than a quick question: a person
+        # looks at the answer first.
+        draft = found.confidence < answer_at or len(text) > MAX_QUESTION_CHARS
+        return Proposal(found.hit.entry, found.confidence, draft)
 
     def _usable(self, entry: Entry, now: datetime) -> bool:
         if not entry.valid_at(now):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -42,11 +43,11 @@ class Validity(Strict):
 
 
 class EntrySpec(Strict):
-    id: str = Field(min_length=1, max_length=64, pattern=ENTRY_ID)
+    id: str = Field(max_length=64)
     description: str = ""
     enabled: bool = True
     # Several phrasings: the retriever matches the customer's words against these.
-    questions: list[str] = Field(min_length=2)
+    questions: list[str]
     # Optional: at least one of these words must be in the question (after stemming).
     keywords: list[str] = Field(default_factory=list)
     answer: AnswerText
@@ -63,9 +64,21 @@ class EntrySpec(Strict):
     def _same_for_both(cls, value: object) -> object:
         return {"x": value, "reddit": value} if isinstance(value, str) else value
 
+    @field_validator("id")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not re.fullmatch(ENTRY_ID, value):
+            raise ValueError(
+                "use lower-case letters, digits and '-' (e.g. store-hours): the id is "
+                "stored with every answer and shown in stats"
+            )
+        return value
+
     @field_validator("questions")
     @classmethod
-    def _non_empty(cls, questions: list[str]) -> list[str]:
+    def _several(cls, questions: list[str]) -> list[str]:
+        if len(questions) < 2:
+            raise ValueError("give at least 2 example questions: several phrasings match better")
         if any(not q.strip() for q in questions):
             raise ValueError("example questions must not be empty")
         return questions
