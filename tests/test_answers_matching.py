@@ -69,9 +69,12 @@ def test_propose_answers_drafts_or_stays_silent_by_threshold(tmp_path: Path) -> 
     sure = kb.assess(question, now=NOV).confidence
     assert 0.55 <= sure < 0.99
     answer = kb.propose(question, now=NOV, answer_at=sure)
-    assert answer is not None and not answer.draft
+    assert answer is not None
+    assert not answer.draft
     draft = kb.propose(question, now=NOV, answer_at=sure + 0.01)
-    assert draft is not None and draft.draft and draft.entry.id == "shipping-countries"
+    assert draft is not None
+    assert draft.draft
+    assert draft.entry.id == "shipping-countries"
     assert kb.propose(question, now=NOV, answer_at=0.99, draft_at=sure + 0.01) is None
     assert kb.propose("@acme is the toaster wide enough for bagels?", now=NOV) is None
 
@@ -134,8 +137,10 @@ def test_a_seasonal_entry_replaces_the_one_it_supersedes_while_valid(tmp_path: P
     kb = answerer(tmp_path)
     question = "@acme what time do your shops open on Sunday?"
     november, december = kb.assess(question, now=NOV), kb.assess(question, now=DEC)
-    assert november.hit is not None and november.hit.entry.id == "store-hours"
-    assert december.hit is not None and december.hit.entry.id == "holiday-hours"
+    assert november.hit is not None
+    assert november.hit.entry.id == "store-hours"
+    assert december.hit is not None
+    assert december.hit.entry.id == "holiday-hours"
     assert december.runner_up is None  # store-hours is out while holiday-hours is valid
 
 

@@ -23,10 +23,12 @@ def test_answer_posts_the_entry_with_placeholders_filled(tmp_path: Path) -> None
     decision = decide(answer_engine(tmp_path), SHIP, author_name="Claire Doyle")
     assert decision.matched == ("answer-questions",)
     reply = decision.reply
-    assert reply is not None and not reply.draft
+    assert reply is not None
+    assert not reply.draft
     assert reply.text == "Hi Claire! We ship to the UK, Ireland and the EU (case C-1001)."
     assert reply.answer == "shipping-countries"
-    assert reply.confidence is not None and reply.confidence >= 0.55
+    assert reply.confidence is not None
+    assert reply.confidence >= 0.55
 
 
 def test_reddit_gets_the_markdown_text(tmp_path: Path) -> None:
@@ -36,18 +38,18 @@ def test_reddit_gets_the_markdown_text(tmp_path: Path) -> None:
 
 
 def test_an_unsure_match_is_a_draft_with_the_entry(tmp_path: Path) -> None:
-    rules = (
-        "name: answer-questions\nthen:\n  answer: {min_confidence: 1.0, draft_at: 0.3}\n"
-    )
+    rules = "name: answer-questions\nthen:\n  answer: {min_confidence: 1.0, draft_at: 0.3}\n"
     decision = decide(answer_engine(tmp_path, rules), SHIP)
-    assert decision.reply is not None and decision.reply.draft
+    assert decision.reply is not None
+    assert decision.reply.draft
     assert decision.reply.answer == "shipping-countries"
 
 
 def test_no_entry_leaves_the_question_to_later_rules(tmp_path: Path) -> None:
     decision = decide(answer_engine(tmp_path), "@acme how do I make toast in the air fryer?")
     assert decision.matched == ("question-draft",)
-    assert decision.reply is not None and decision.reply.draft
+    assert decision.reply is not None
+    assert decision.reply.draft
     assert decision.reply.answer is None
 
 
@@ -58,7 +60,8 @@ def test_a_complaint_that_mentions_the_topic_is_not_answered(tmp_path: Path) -> 
         sentiment=score(Label.NEGATIVE, -0.5),
     )
     assert decision.matched == ("complaint",)
-    assert decision.reply is not None and decision.reply.answer is None
+    assert decision.reply is not None
+    assert decision.reply.answer is None
     assert decision.escalation is not None
 
 
@@ -89,7 +92,8 @@ def test_the_author_cooldown_holds_for_answers(tmp_path: Path) -> None:
 
 def test_our_own_posts_are_never_answered(tmp_path: Path) -> None:
     decision = decide(answer_engine(tmp_path), SHIP, author="acme")
-    assert decision.ignored and decision.reply is None
+    assert decision.ignored
+    assert decision.reply is None
 
 
 def test_rules_test_shows_the_entry_its_confidence_and_the_text(tmp_path: Path) -> None:

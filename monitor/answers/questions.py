@@ -17,7 +17,8 @@ _OPENING = re.compile(rf"(?:^|[.!?\n]\s*)(?:{_OPENERS})\b", re.IGNORECASE)
 # Asking without a question mark or an opening interrogative.
 _ASKING = re.compile(
     r"\b(?:how (?:do|can|long|much|many|does|would|should)|can (?:i|you|we)|could (?:i|you)|"
-    r"do you|does (?:it|the|your)|is it possible|is there|are there|i (?:was )?wonder(?:ing)?|wondering (?:if|whether|how|when|where)|"
+    r"do you|does (?:it|the|your)|is it possible|is there|are there|i (?:was )?wonder(?:ing)?|"
+    r"wondering (?:if|whether|how|when|where)|"
     r"any (?:idea|way)|what (?:is|are|time|if)|when (?:do|does|will|are|is)|"
     r"where (?:do|can|is)|which (?:countries|stores)|need to know|not sure (?:if|how|whether)|"
     r"let me know|tell me (?:if|how|when|where|whether))\b",

@@ -37,13 +37,15 @@ class _Sent:
     conversation_id: str
     customer_id: int
     at: datetime
+    question_id: int | None  # the message answered: never counts as coming back
 
 
 def entry_stats(session: Session, *, since: datetime | None = None) -> list[EntryStats]:
     """Per entry, most used first; entries never used are not listed."""
     query = (
         select(ActionRow.answer_id, ActionRow.status, ActionRow.platform,
-               ActionRow.conversation_id, ActionRow.updated_at, Case.customer_id)
+               ActionRow.conversation_id, ActionRow.updated_at, Case.customer_id,
+               ActionRow.message_id)
         .join(Case, Case.id == ActionRow.case_id)
         .where(ActionRow.answer_id.is_not(None))
     )  # fmt: skip
@@ -51,13 +53,19 @@ def entry_stats(session: Session, *, since: datetime | None = None) -> list[Entr
         query = query.where(ActionRow.created_at >= since)
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     sent: dict[str, list[_Sent]] = defaultdict(list)
-    for answer_id, status, platform, conversation, updated_at, customer_id in session.execute(
-        query
-    ):
+    for (
+        answer_id,
+        status,
+        platform,
+        conversation,
+        updated_at,
+        customer_id,
+        question,
+    ) in session.execute(query):
         entry = str(answer_id)  # not None: filtered in the query
         counts[entry][_bucket(status)] += 1
         if status == ActionStatus.SENT.value:
-            sent[entry].append(_Sent(platform, conversation, customer_id, updated_at))
+            sent[entry].append(_Sent(platform, conversation, customer_id, updated_at, question))
     returns = _came_back(session, [s for items in sent.values() for s in items])
     stats = [
         EntryStats(
@@ -90,19 +98,23 @@ def _came_back(session: Session, answers: list[_Sent]) -> set[_Sent]:
         return set()
     threads = {a.conversation_id for a in answers}
     query = select(
-        Message.platform, Message.conversation_id, Message.customer_id, Message.created_at
+        Message.platform,
+        Message.conversation_id,
+        Message.customer_id,
+        Message.created_at,
+        Message.id,
     ).where(
         Message.conversation_id.in_(threads),
         Message.direction == Direction.INBOUND.value,
     )
-    later: dict[tuple[str, str, int | None], list[datetime]] = defaultdict(list)
-    for platform, conversation, customer_id, created_at in session.execute(query):
-        later[(platform, conversation, customer_id)].append(created_at)
+    later: dict[tuple[str, str, int | None], list[tuple[datetime, int]]] = defaultdict(list)
+    for platform, conversation, customer_id, created_at, message_id in session.execute(query):
+        later[(platform, conversation, customer_id)].append((created_at, message_id))
     return {
         a
         for a in answers
         if any(
-            a.at < at <= a.at + CAME_BACK_WINDOW
-            for at in later[(a.platform, a.conversation_id, a.customer_id)]
+            a.at < at <= a.at + CAME_BACK_WINDOW and message_id != a.question_id
+            for at, message_id in later[(a.platform, a.conversation_id, a.customer_id)]
         )
     }
