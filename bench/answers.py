@@ -167,6 +167,9 @@ def main() -> None:
             f"  {fig['answer_coverage']:.3f}"
         )
     report["dev_sweep"] = [{"threshold": t, **f} for t, f in dev_sweep]
+    # Recorded for the reader, never used to choose the thresholds.
+    test_sweep = sweep(assess_all(answerer, halves["test"]))
+    report["test_sweep"] = [{"threshold": t, **f} for t, f in test_sweep]
     fast = speed(kb, items, args.rounds)
     report["speed"] = fast
     print(
