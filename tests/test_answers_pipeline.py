@@ -150,3 +150,29 @@ def test_cli_answers_stats_and_reply_with_an_answer(tmp_path: Path) -> None:
         main, ["answers", "test", "@acme are you open on sunday?", "--config", str(path)]
     )
     assert "answer: store-hours" in tried.output
+
+
+def test_hot_reload_picks_up_a_changed_knowledge_base(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    from monitor.rules.reload import RuleReloader
+
+    rt = _runtime(make_runtime, tmp_path, [])
+    reloader = RuleReloader(rt)
+    reloader.check()
+    first = rt.rules
+    assert first.answers is not None
+    assert len(first.answers.kb.entries) == 4
+    (tmp_path / "answers" / "more.yaml").write_text(
+        'id: gift-cards\nquestions: ["Do you sell gift cards?", "Gift vouchers?"]\n'
+        'answer: "Hi {first_name}! Yes, from £10."\n',
+        encoding="utf-8",
+    )
+    reloader.check()
+    assert rt.rules is not first
+    assert rt.rules.answers is not None
+    assert len(rt.rules.answers.kb.entries) == 5
+    good = rt.rules
+    (tmp_path / "answers" / "bad.yaml").write_text("id: x\n", encoding="utf-8")
+    reloader.check()
+    assert rt.rules is good  # a broken edit keeps the last good rules and answers
