@@ -9,7 +9,7 @@ from datetime import date, datetime
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from monitor.domain import Platform
-from monitor.yamlpos import Document, Problem
+from monitor.yamlpos import Document, Problem, format_loc
 
 ENTRY_ID = r"^[a-z0-9][a-z0-9-]*$"
 
@@ -119,8 +119,6 @@ class KnowledgeBase:
 
 def entry_problem(doc: Document, name: str, loc: tuple[str | int, ...], message: str) -> Problem:
     """A problem printed as ``file:line:col: answer 'id': key: message``."""
-    from monitor.yamlpos import format_loc
-
     line, col = doc.where(loc)
     where = format_loc(loc)
     return Problem(

@@ -42,6 +42,26 @@ class _Sent:
 
 def entry_stats(session: Session, *, since: datetime | None = None) -> list[EntryStats]:
     """Per entry, most used first; entries never used are not listed."""
+    counts, sent = _answers(session, since)
+    returns = _came_back(session, [s for items in sent.values() for s in items])
+    stats = [
+        EntryStats(
+            entry,
+            sent=c["sent"],
+            queued=c["queued"],
+            drafts=c["drafts"],
+            rejected=c["rejected"],
+            came_back=sum(1 for s in sent[entry] if s in returns),
+        )
+        for entry, c in counts.items()
+    ]
+    return sorted(stats, key=lambda s: (-(s.sent + s.queued), s.entry))
+
+
+def _answers(
+    session: Session, since: datetime | None
+) -> tuple[dict[str, dict[str, int]], dict[str, list[_Sent]]]:
+    """Counts per entry and status bucket, and the sent answers of each entry."""
     query = (
         select(ActionRow.answer_id, ActionRow.status, ActionRow.platform,
                ActionRow.conversation_id, ActionRow.updated_at, Case.customer_id,
@@ -66,19 +86,7 @@ def entry_stats(session: Session, *, since: datetime | None = None) -> list[Entr
         counts[entry][_bucket(status)] += 1
         if status == ActionStatus.SENT.value:
             sent[entry].append(_Sent(platform, conversation, customer_id, updated_at, question))
-    returns = _came_back(session, [s for items in sent.values() for s in items])
-    stats = [
-        EntryStats(
-            entry,
-            sent=c["sent"],
-            queued=c["queued"],
-            drafts=c["drafts"],
-            rejected=c["rejected"],
-            came_back=sum(1 for s in sent[entry] if s in returns),
-        )
-        for entry, c in counts.items()
-    ]
-    return sorted(stats, key=lambda s: (-(s.sent + s.queued), s.entry))
+    return counts, sent
 
 
 def _bucket(status: str) -> str:

@@ -39,18 +39,7 @@ def watched_version(settings: Settings) -> str:
 def engine_from_settings(settings: Settings) -> RuleEngine:
     """Load, validate and compile the rules and the knowledge base; raise ConfigError
     listing every problem of both."""
-    problems: list[Problem] = []
-    ruleset = kb = None
-    try:
-        ruleset = load_rules(rules_env(settings))
-    except ConfigError as exc:
-        problems.extend(exc.problems)
-    try:
-        kb = load_knowledge_base(settings.resolve(settings.answers.path), brand=settings.brand.name)
-    except ConfigError as exc:
-        problems.extend(exc.problems)
-    if ruleset is None or kb is None:
-        raise ConfigError(problems)
+    ruleset, kb = _load_both(settings)
     ruleset = replace(
         ruleset,
         version=watched_version(settings),
@@ -68,6 +57,23 @@ def engine_from_settings(settings: Settings) -> RuleEngine:
         ),
         answers=answers,
     )
+
+
+def _load_both(settings: Settings) -> tuple[RuleSet, KnowledgeBase]:
+    """Rules and answers, with the problems of both in one ConfigError."""
+    problems: list[Problem] = []
+    ruleset = kb = None
+    try:
+        ruleset = load_rules(rules_env(settings))
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    try:
+        kb = load_knowledge_base(settings.resolve(settings.answers.path), brand=settings.brand.name)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    if ruleset is None or kb is None:
+        raise ConfigError(problems)
+    return ruleset, kb
 
 
 def _guards(settings: Settings) -> Guards:
