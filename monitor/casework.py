@@ -196,8 +196,9 @@ def reply(
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
         case = _case(session, ref)
-        if answer_id and not text.strip():
-            text = answer_text(rt, session, case, answer_id)
+        if answer_id:
+            entry_text = answer_text(rt, session, case, answer_id)  # refuses unknown ids
+            text = text if text.strip() else entry_text
         text = text.strip()
         if not text:
             raise CaseworkError("the reply is empty")

@@ -90,6 +90,8 @@ def test_a_person_replies_starting_from_an_entry(
         assert (action.answer_id, action.text, action.actor) == ("warranty-length", text, "lena")
     with pytest.raises(casework.CaseworkError, match=r"^unknown answer 'no-such-entry' \(entries"):
         casework.reply(rt, ref, "", user="lena", answer_id="no-such-entry")
+    with pytest.raises(casework.CaseworkError, match=r"^unknown answer '<b>' \(entries"):
+        casework.reply(rt, ref, "my own words", user="lena", answer_id="<b>")
 
 
 def test_dashboard_shows_the_entry_and_prefills_a_reply_from_the_picker(
@@ -146,6 +148,8 @@ def test_cli_answers_stats_and_reply_with_an_answer(tmp_path: Path) -> None:
     assert reply.exit_code == 0, reply.output
     table = runner.invoke(main, ["answers", "stats", "--config", str(path)])
     assert "order-tracking" in table.output
+    shown = runner.invoke(main, ["cases", "show", "C-1001", "--config", str(path)])
+    assert "answer order-tracking" in shown.output
     tried = runner.invoke(
         main, ["answers", "test", "@acme are you open on sunday?", "--config", str(path)]
     )

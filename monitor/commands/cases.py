@@ -153,7 +153,7 @@ def show_command(config_file: Path | None, ref: str) -> None:
             str(a.id),
             a.kind,
             a.status,
-            escape(a.actor or a.rule or ""),
+            escape((a.actor or a.rule or "") + (f"\nanswer {a.answer_id}" if a.answer_id else "")),
             escape(a.text[:300]),
             escape(a.last_error or ""),
         )
