@@ -6,7 +6,7 @@ PY := $(BIN)/python
 CONFIG ?= config/inchannel.yaml
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lint typecheck format bench bench-cycle bench-scoring bench-x bench-reddit bench-rules bench-dispatch bench-web bench-alerts pg clean
+.PHONY: run test check lint typecheck format bench bench-cycle bench-scoring bench-x bench-reddit bench-rules bench-dispatch bench-web bench-alerts bench-answers pg clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,9 @@ bench-web: $(STAMP)
 
 bench-alerts: $(STAMP)
 	$(PY) bench/alerts.py
+
+bench-answers: $(STAMP)
+	$(PY) bench/answers.py
 
 clean:
 	rm -rf var build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -96,6 +96,7 @@ def queue_reply(
     now: datetime,
     draft: bool = False,
     key: str | None = None,
+    answer_id: str | None = None,
 ) -> ActionRow:
     """Put a reply in the outbox (or, as a draft, in front of a human first)."""
     action = ActionRow(
@@ -114,6 +115,7 @@ def queue_reply(
         idempotency_key=key or f"reply:{case.id}:{rule or actor}:{message.external_id}",
         created_at=now,
         updated_at=now,
+        answer_id=answer_id,
     )
     session.add(action)
     if draft:

@@ -180,14 +180,28 @@ def customer_history(session: Session, customer: Customer) -> dict[str, Any]:
     }
 
 
-def reply(rt: Runtime, ref: str, text: str, *, user: str, allow_redirect: bool = False) -> int:
-    """Queue a human reply in the case's thread, through the outbox. Returns the action id."""
-    text = text.strip()
-    if not text:
-        raise CaseworkError("the reply is empty")
+def reply(
+    rt: Runtime,
+    ref: str,
+    text: str,
+    *,
+    user: str,
+    allow_redirect: bool = False,
+    answer_id: str | None = None,
+) -> int:
+    """Queue a human reply in the case's thread, through the outbox. Returns the action id.
+
+    With ``answer_id`` the reply starts from that knowledge-base entry: an empty
+    ``text`` means the entry's text as it is, and the action records the entry."""
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
         case = _case(session, ref)
+        if answer_id:
+            entry_text = answer_text(rt, session, case, answer_id)  # refuses unknown ids
+            text = text if text.strip() else entry_text
+        text = text.strip()
+        if not text:
+            raise CaseworkError("the reply is empty")
         _refuse_problems(case.platform, text, allow_redirect=allow_redirect)
         redirect = find_redirect(text)
         target = _latest_inbound(session, case)
@@ -203,6 +217,7 @@ def reply(rt: Runtime, ref: str, text: str, *, user: str, allow_redirect: bool =
             rule=None,
             now=now,
             key=f"human:{case.id}:{count}:{target.external_id}",
+            answer_id=answer_id or None,
         )
         session.flush()
         if redirect is not None:
@@ -210,6 +225,27 @@ def reply(rt: Runtime, ref: str, text: str, *, user: str, allow_redirect: bool =
             cases.record(session, case, "redirect_allowed", user, now, **detail)
         cases.transition(session, case, CaseState.REPLIED, user, now)
         return action.id
+
+
+def answer_prefill(rt: Runtime, ref: str, answer_id: str) -> str:
+    """The text a person's reply starts from when they pick a knowledge-base entry."""
+    with rt.sessions() as session:
+        return answer_text(rt, session, _case(session, ref), answer_id)
+
+
+def answer_text(rt: Runtime, session: Session, case: Case, answer_id: str) -> str:
+    """A knowledge-base entry's text filled in for this case (for a person's reply)."""
+    from monitor.answers.manual import UnknownAnswer, entry_text
+
+    customer = session.get(Customer, case.customer_id)
+    assert customer is not None
+    kb = rt.rules.answers.kb if rt.rules.answers else None
+    if kb is None:
+        raise CaseworkError("there is no knowledge base")
+    try:
+        return entry_text(kb, answer_id, case=case, customer=customer, brand=rt.settings.brand.name)
+    except UnknownAnswer as exc:
+        raise CaseworkError(str(exc)) from None
 
 
 def _latest_inbound(session: Session, case: Case) -> Message:

@@ -228,6 +228,7 @@ def x_status(config_file: Path | None) -> None:
 
 
 def _register_command_groups() -> None:
+    from monitor.commands.answers import answers_group
     from monitor.commands.backfill import backfill_command
     from monitor.commands.cases import cases_group
     from monitor.commands.score import score
@@ -241,6 +242,7 @@ def _register_command_groups() -> None:
     main.add_command(status_command)
     main.add_command(users_group)
     main.add_command(backfill_command)
+    main.add_command(answers_group)
 
 
 _register_command_groups()

@@ -140,6 +140,8 @@ class PlannedReply:
     rule: str
     text: str
     draft: bool = False  # True: a human approves it before it is posted
+    answer: str | None = None  # the knowledge-base entry the text comes from
+    confidence: float | None = None  # how sure the match with that entry is, 0..1
 
 
 @dataclass(frozen=True, slots=True)

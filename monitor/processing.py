@@ -179,6 +179,7 @@ def _apply(
         rule=reply.rule,
         now=now,
         draft=reply.draft,
+        answer_id=reply.answer,
     )
     if reply.draft:
         return

@@ -169,6 +169,23 @@ class RulesConfig(Strict):
     max_age_hours: float = Field(default=24, ge=0)
 
 
+class AnswersConfig(Strict):
+    """The knowledge base (docs/answers.md): a folder of entries and two thresholds on
+    the match confidence (0..1), chosen on bench/answers.py's evaluation set."""
+
+    path: Path = Path("answers")
+    # At or above: the `answer` action posts the entry in the thread.
+    answer_at: float = Field(default=0.55, gt=0, le=1)
+    # At or above (and below answer_at): a draft with the entry for a person to approve.
+    draft_at: float = Field(default=0.35, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AnswersConfig:
+        if self.draft_at > self.answer_at:
+            raise ValueError("draft_at must not be above answer_at")
+        return self
+
+
 # Candidate languages for detection. A closed set is both faster and more accurate on
 # short texts than all 97 of py3langid's languages (measured in bench/langid.py).
 _LANGUAGE_CODES = (
@@ -257,6 +274,7 @@ class Settings(Strict):
     teams: list[Team] = Field(default_factory=lambda: [Team(name="care")])
     channels: dict[str, Channel] = Field(default_factory=dict)
     rules: RulesConfig = RulesConfig()
+    answers: AnswersConfig = AnswersConfig()
     scoring: ScoringConfig = ScoringConfig()
     web: Web = Web()
     logging: Logging = Logging()

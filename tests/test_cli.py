@@ -37,13 +37,18 @@ def test_run_once_twice_ingests_once(demo_config: Path, tmp_path: Path) -> None:
     assert code == 0
     db = sqlite3.connect(tmp_path / "var" / "inchannel.db")
     inbound = "SELECT count(*) FROM messages WHERE direction = 'inbound'"
-    assert db.execute(inbound).fetchone() == (35,)
+    assert db.execute(inbound).fetchone() == (42,)
     recorded = (tmp_path / "var" / "recorded-posts.jsonl").read_text().splitlines()
     assert recorded
     assert all(json.loads(line)["text"] for line in recorded)
+    # The demo answers the sample questions from the shipped knowledge base.
+    answered = db.execute("SELECT answer_id FROM actions WHERE answer_id IS NOT NULL").fetchall()
+    assert {"shipping-countries", "store-hours", "warranty-length"} <= {a for (a,) in answered}
+    posted = " ".join(json.loads(line)["text"] for line in recorded)
+    assert "We ship to the UK, Ireland and every EU country" in posted
     code, _ = invoke("run", "--once", "--config", str(demo_config))
     assert code == 0
-    assert db.execute(inbound).fetchone() == (35,)
+    assert db.execute(inbound).fetchone() == (42,)
     assert len((tmp_path / "var" / "recorded-posts.jsonl").read_text().splitlines()) == len(
         recorded
     )

@@ -44,7 +44,7 @@ def test_sample_feed_runs_end_to_end_and_twice_is_a_no_op(
     )
     run_cycle(rt)
     messages = count(rt, Message)
-    assert count(rt, Message, Message.direction == "inbound") == 35
+    assert count(rt, Message, Message.direction == "inbound") == 42
     assert count(rt, Message, Message.processed.is_(False)) == 0
     assert count(rt, Case) >= 25
     assert count(rt, ActionRow, ActionRow.status == ActionStatus.SENT) == len(recorded(rt)) > 0

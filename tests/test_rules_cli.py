@@ -77,7 +77,7 @@ def test_rules_test_json_prints_one_object_per_mention(tmp_path: Path) -> None:
     code, out, err = run("rules", "test", "--config", str(path), "--sample", str(sample), "--json")
     assert (code, err) == (0, "")
     objects = [json.loads(line) for line in out.splitlines()]
-    assert len(objects) == 35
+    assert len(objects) == 42
     billing = next(o for o in objects if o["id"] == "1859000000000000007")
     assert billing == {
         "id": "1859000000000000007",

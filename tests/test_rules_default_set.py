@@ -16,7 +16,11 @@ from tests.conftest import REPO
 # for a person, "escalate:<team>" hands the case to that team, "guard" means a guard
 # withheld the reply.
 EXPECTED: dict[str, tuple[tuple[str, ...], str]] = {
-    "1859000000000000001": (("delivery-problem", "complaint-to-human"), "reply escalate:care"),
+    # Where-is-my-order with a question: the tracking answer as a draft, and a person.
+    "1859000000000000001": (
+        ("answer-common-questions", "delivery-problem", "complaint-to-human"),
+        "draft escalate:care",
+    ),
     "1859000000000000002": ((), "ignore"),  # the brand's own account
     "1859000000000000003": (("delivery-problem", "complaint-to-human"), "reply escalate:care"),
     "1859000000000000004": (("outage-report", "complaint-to-human"), "reply escalate:tech"),
@@ -33,16 +37,16 @@ EXPECTED: dict[str, tuple[tuple[str, ...], str]] = {
     "1859000000000000009": (("non-english-to-humans",), "escalate:international"),
     "1859000000000000010": ((), "ignore"),  # the brand's own post
     "1859000000000000011": (("ignore-retweets",), "ignore"),
-    "1859000000000000012": (("question-draft",), "draft"),
+    "1859000000000000012": (("answer-common-questions", "question-draft"), "reply"),
     "1859000000000000013": (("abusive-to-human",), "escalate:care"),
     "1859000000000000014": (("praise",), "reply"),
     "1859000000000000015": (("ignore-blocklisted-authors",), "ignore"),
     "1859000000000000016": (("non-english-to-humans",), "escalate:international"),
     "1859000000000000017": (("angry-customer", "complaint-to-human"), "reply escalate:care"),
-    "1859000000000000018": (("question-draft",), "draft"),
+    "1859000000000000018": (("answer-common-questions", "question-draft"), "reply"),
     "1859000000000000019": (("angry-customer", "complaint-to-human"), "escalate:care guard"),
     "1859000000000000020": (("complaint-to-human",), "reply escalate:care"),
-    "1859000000000000021": (("outage-report",), "reply escalate:tech"),
+    "1859000000000000021": (("answer-common-questions", "outage-report"), "reply escalate:tech"),
     "1859000000000000022": (("non-english-to-humans",), "escalate:international"),
     "1859000000000000023": ((), ""),
     "1859000000000000024": (("praise",), "reply"),
@@ -55,9 +59,43 @@ EXPECTED: dict[str, tuple[tuple[str, ...], str]] = {
     "t1_lq0005": (("refund-or-billing", "complaint-to-human"), "reply escalate:billing"),
     "t1_lq0006": (("non-english-to-humans",), "escalate:international"),
     "t1_lq0007": ((), ""),
-    "t1_lq0008": (("question-draft",), "draft"),
-    # Jane's third message: two bot replies are already in her thread.
-    "1859000000000000026": (("praise",), "guard"),
+    "t1_lq0008": (("answer-common-questions", "question-draft"), "reply"),
+    # Jane's third message: one bot reply in her thread (the first got a draft), so the
+    # thank-you goes out; the cap of two is tested in test_rules_guards.py.
+    "1859000000000000026": (("praise",), "reply"),
+    # Knowledge-base questions (config/answers/).
+    "1859000000000000027": (("answer-common-questions", "question-draft"), "reply"),
+    "1859000000000000028": (("answer-common-questions",), "draft"),
+    "1859000000000000029": (
+        ("answer-common-questions", "complaint-to-human", "question-draft"),
+        "reply escalate:care",
+    ),
+    "1859000000000000030": (
+        ("answer-common-questions", "refund-or-billing", "complaint-to-human", "question-draft"),
+        "draft escalate:billing",
+    ),
+    "1859000000000000031": (
+        ("answer-common-questions", "complaint-to-human", "question-draft"),
+        "reply escalate:care",
+    ),
+    # A complaint that mentions shipping is not a question: no shipping answer.
+    "1859000000000000032": ((), ""),
+    "t1_lq0009": (("answer-common-questions",), "reply"),
+}
+
+# The knowledge-base entry behind each answered or drafted sample.
+ANSWERS = {
+    "1859000000000000001": "order-tracking",
+    "1859000000000000012": "order-change-address",
+    "1859000000000000018": "shipping-countries",
+    "1859000000000000021": "outage-status",
+    "t1_lq0008": "af200-dishwasher",
+    "1859000000000000027": "store-hours",
+    "1859000000000000028": "returns-how",
+    "1859000000000000029": "order-cancel",
+    "1859000000000000030": "refund-timing",
+    "1859000000000000031": "payment-methods",
+    "t1_lq0009": "warranty-length",
 }
 
 
@@ -96,6 +134,17 @@ def test_sample_decision(
 ) -> None:
     matched, what, _ = decisions[mention_id]
     assert (matched, what) == EXPECTED[mention_id]
+
+
+def test_answers_come_from_the_expected_entries(
+    decisions: dict[str, tuple[tuple[str, ...], str, Decision]],
+) -> None:
+    answered = {
+        mention_id: d.reply.answer
+        for mention_id, (_, _, d) in decisions.items()
+        if d.reply is not None and d.reply.answer is not None
+    }
+    assert answered == ANSWERS
 
 
 def test_replies_are_personal_in_thread_and_free_of_redirects(

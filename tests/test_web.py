@@ -39,8 +39,8 @@ def test_queue_sorts_by_sla_then_priority_and_counts_states(make_runtime: Runtim
     # tech has the shortest first-response SLA (30 min), so its cases come first; then
     # care's (60 min), high priority before normal.
     assert refs[:4] == ["C-1002", "C-1003", "C-1018", "C-1010"]
-    assert "awaiting_human: 16" in page
-    assert "awaiting_approval: 4" in page
+    assert "awaiting_human: 19" in page
+    assert "awaiting_approval: 5" in page
     assert "C-1028" in page  # untriaged cases without an SLA come last
     assert 'src="/static/x.svg"' in page
     assert 'src="/static/reddit.svg"' in page
@@ -48,7 +48,7 @@ def test_queue_sorts_by_sla_then_priority_and_counts_states(make_runtime: Runtim
 
 def test_queue_filters(make_runtime: RuntimeFactory) -> None:
     client, _ = client_for(seeded(make_runtime), "lena")
-    assert _refs(client.get("/?team=billing").text) == ["C-1005", "C-1026"]
+    assert _refs(client.get("/?team=billing").text) == ["C-1005", "C-1026", "C-1033"]
     assert _refs(client.get("/?tag=abuse").text) == ["C-1010"]
     assert _refs(client.get("/?q=air+fryer").text) == ["C-1023"]
     assert _refs(client.get("/?q=jane_d").text) == ["C-1001"]
@@ -57,6 +57,7 @@ def test_queue_filters(make_runtime: RuntimeFactory) -> None:
         "C-1015",
         "C-1025",
         "C-1029",
+        "C-1030",
     }
     assert set(_refs(client.get("/?platform=reddit&sentiment=negative").text)) == {
         "C-1023",

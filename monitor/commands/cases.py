@@ -153,7 +153,7 @@ def show_command(config_file: Path | None, ref: str) -> None:
             str(a.id),
             a.kind,
             a.status,
-            escape(a.actor or a.rule or ""),
+            escape((a.actor or a.rule or "") + (f"\nanswer {a.answer_id}" if a.answer_id else "")),
             escape(a.text[:300]),
             escape(a.last_error or ""),
         )
@@ -181,18 +181,33 @@ def show_command(config_file: Path | None, ref: str) -> None:
 @common
 @user_option
 @click.argument("ref")
-@click.argument("text")
+@click.argument("text", default="")
 @click.option(
     "--allow-redirect",
     is_flag=True,
     help="Post even if the text sends the customer elsewhere (audited).",
 )
+@click.option(
+    "--answer",
+    "answer_id",
+    default=None,
+    help="Start from this knowledge-base entry (its text when TEXT is empty).",
+)
 def reply_command(
-    config_file: Path | None, user: str, ref: str, text: str, allow_redirect: bool
+    config_file: Path | None,
+    user: str,
+    ref: str,
+    text: str,
+    allow_redirect: bool,
+    answer_id: str | None,
 ) -> None:
     """Answer in the customer's thread, through the outbox."""
     rt = runtime(config_file)
-    action = run(lambda: casework.reply(rt, ref, text, user=user, allow_redirect=allow_redirect))
+    action = run(
+        lambda: casework.reply(
+            rt, ref, text, user=user, allow_redirect=allow_redirect, answer_id=answer_id
+        )
+    )
     click.echo(f"{ref.upper()}: reply queued as action {action}")
 
 

@@ -73,6 +73,10 @@ def _describe(mention: Mention, score: Score, decision: Decision) -> str:
     if decision.reply is not None:
         kind = "draft" if decision.reply.draft else "reply"
         lines.append(f"  {kind}: {_printable(json.dumps(decision.reply.text, ensure_ascii=False))}")
+        if decision.reply.answer is not None:
+            lines.append(
+                f"  answer: {decision.reply.answer} (confidence {decision.reply.confidence})"
+            )
     if decision.escalation is not None:
         e = decision.escalation
         sla = f", SLA {e.sla_minutes} min" if e.sla_minutes else ""

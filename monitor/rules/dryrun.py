@@ -74,6 +74,9 @@ def actions(decision: Decision) -> list[dict[str, Any]]:
         add("ignore")
     if decision.reply is not None:
         add("draft" if decision.reply.draft else "reply", text=decision.reply.text)
+        if decision.reply.answer is not None:
+            add("answer", text=decision.reply.answer)
+            out[-1]["confidence"] = decision.reply.confidence
     if decision.escalation is not None:
         escalation = decision.escalation
         add(

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
+from monitor.answers.answerer import Answerer, Proposal
 from monitor.domain import (
     Decision,
     Escalation,
@@ -49,6 +50,7 @@ class RuleEngine:
         guards: Guards | None = None,
         teams: Teams | None = None,
         limits: Mapping[Platform, int] = PLATFORM_LIMITS,
+        answers: Answerer | None = None,
     ) -> None:
         self.ruleset = ruleset
         self.rules = evaluation_order(ruleset.rules)
@@ -57,6 +59,7 @@ class RuleEngine:
         self.guards = guards or Guards()
         self.teams = teams or Teams({})
         self.limits = limits
+        self.answers = answers
         self._index = RuleIndex(self.rules)
         self._plans = [plan(rule, self.teams) for rule in self.rules]
         # Reply variants rotate per rule so consecutive replies differ: X rejects
@@ -73,7 +76,12 @@ class RuleEngine:
         facts = Facts(mention, score, context)
         outcome = Outcome()
         for step in self._candidates(facts):
-            if step.rule.matcher.find(facts) is not None and outcome.add(step):
+            if step.rule.matcher.find(facts) is None:
+                continue
+            answer = self._propose(step, facts, outcome)
+            if step.answer is not None and answer is None:
+                continue  # an answer rule matches only when it has an entry to offer
+            if outcome.add(step, answer):
                 break
         if outcome.ignored:
             return Decision(matched=tuple(outcome.matched), tags=tuple(outcome.tags), ignored=True)
@@ -86,6 +94,22 @@ class RuleEngine:
             priority=outcome.priority,
         )
         return self._guard(decision, mention, context)
+
+    def _propose(self, step: RulePlan, facts: Facts, outcome: Outcome) -> Proposal | None:
+        """The knowledge-base entry for an ``answer`` rule, looked up only while no
+        earlier rule has claimed the reply."""
+        action = step.answer
+        if action is None or self.answers is None or outcome.reply_rule is not None:
+            return None
+        reason = facts.unscored_reason
+        lang = reason.removeprefix("language:") if reason.startswith("language:") else facts.lang
+        return self.answers.propose(
+            facts.text,
+            now=facts.now,
+            lang=lang,
+            answer_at=action.min_confidence,
+            draft_at=action.draft_at,
+        )
 
     def _candidates(self, facts: Facts) -> list[RulePlan]:
         plans = self._plans
@@ -100,6 +124,8 @@ class RuleEngine:
         rule = outcome.reply_rule
         if rule is None:
             return None
+        if outcome.answer is not None:
+            return self._answer(rule.name, outcome.answer, facts)
         variants = rule.spec.then.templates
         turn = self._turns.get(rule.name, 0)
         self._turns[rule.name] = turn + 1
@@ -119,6 +145,18 @@ class RuleEngine:
             "brand": self.brand,
         }
         return PlannedReply(rule.name, fill(template, values), draft=rule.spec.then.reply is None)
+
+    def _answer(self, rule: str, answer: Proposal, facts: Facts) -> PlannedReply:
+        mention = facts.mention
+        author = mention.author
+        values = {
+            "author": ("u/" if mention.platform is Platform.REDDIT else "@") + author.handle,
+            "first_name": first_name(author.display_name, author.handle),
+            "case": facts.context.case_ref,
+            "brand": self.brand,
+        }
+        text = fill(answer.entry.texts[mention.platform], values)
+        return PlannedReply(rule, text, answer.draft, answer.entry.id, answer.confidence)
 
     def _guard(self, decision: Decision, mention: Mention, context: Context) -> Decision:
         reply = decision.reply

@@ -121,6 +121,10 @@ def _unsafe_yaml(path: Path, text: str) -> Problem | None:
     return None
 
 
+# The same checks for other YAML files people edit next to the rules (answers).
+unsafe_yaml = _unsafe_yaml
+
+
 def _first_alias(text: str) -> tuple[int, int] | None:
     """Aliases let a few lines expand into gigabytes ("billion laughs"); rules never
     need them. Syntax errors are left to the real parser, which reports them better."""

@@ -36,9 +36,22 @@ class EscalateSpec(Strict):
     _listify = field_validator("channels", mode="before")(_one_or_many)
 
 
+class AnswerAction(Strict):
+    """Post the best knowledge-base entry for the question; thresholds default to the
+    config's ``answers.answer_at`` and ``answers.draft_at``."""
+
+    min_confidence: float | None = Field(default=None, gt=0, le=1)
+    draft_at: float | None = Field(default=None, gt=0, le=1)
+
+
+def _answer_flag(value: object) -> object:
+    return {} if value is True else value
+
+
 class Then(Strict):
     reply: list[str] | None = Field(default=None, min_length=1)
     draft: list[str] | None = Field(default=None, min_length=1)
+    answer: AnswerAction | None = None
     escalate: EscalateSpec | None = None
     tag: list[str] | None = None
     assign: str | None = Field(default=None, min_length=1)
@@ -47,14 +60,19 @@ class Then(Strict):
     stop: bool = False
 
     _listify = field_validator("reply", "draft", "tag", mode="before")(_one_or_many)
+    _answer = field_validator("answer", mode="before")(_answer_flag)
 
     @model_validator(mode="after")
     def _coherent(self) -> Then:
         acting = [
-            k for k in ("reply", "draft", "escalate", "assign", "set_priority") if getattr(self, k)
+            k
+            for k in ("reply", "draft", "answer", "escalate", "assign", "set_priority")
+            if getattr(self, k) is not None
         ]
         if self.reply and self.draft:
             raise ValueError("choose reply (posted) or draft (approved by a person), not both")
+        if self.answer is not None and (self.reply or self.draft):
+            raise ValueError("answer posts a knowledge-base entry; remove reply/draft or answer")
         if self.ignore and acting:
             raise ValueError(f"ignore stores the mention and does nothing else; remove {acting[0]}")
         if not acting and not (self.tag or self.ignore or self.stop):

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from monitor.answers.answerer import Proposal
 from monitor.domain import Escalation, Priority
-from monitor.rules.model import Rule
+from monitor.rules.model import AnswerAction, Rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,7 @@ class RulePlan:
     replies: bool
     assign: str | None
     priority: Priority | None
+    answer: AnswerAction | None = None
 
 
 def plan(rule: Rule, teams: Teams) -> RulePlan:
@@ -42,7 +44,7 @@ def plan(rule: Rule, teams: Teams) -> RulePlan:
         )
     return RulePlan(
         rule, rule.name, tuple(then.tag or ()), then.ignore, then.stop, escalation,
-        bool(then.templates), then.assign, then.set_priority,
+        bool(then.templates), then.assign, then.set_priority, then.answer,
     )  # fmt: skip
 
 
@@ -50,7 +52,9 @@ class Outcome:
     """The decision being built, in evaluation order. The first rule wins for every
     single-valued action (reply, escalation, assignee, priority); tags add up."""
 
-    __slots__ = ("assignee", "escalation", "ignored", "matched", "priority", "reply_rule", "tags")
+    __slots__ = (
+        "answer", "assignee", "escalation", "ignored", "matched", "priority", "reply_rule", "tags",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self.matched: list[str] = []
@@ -60,8 +64,9 @@ class Outcome:
         self.assignee: str | None = None
         self.priority: Priority | None = None
         self.ignored = False
+        self.answer: Proposal | None = None
 
-    def add(self, step: RulePlan) -> bool:
+    def add(self, step: RulePlan, answer: Proposal | None = None) -> bool:
         """Apply one matched rule; return True when no later rule may run."""
         self.matched.append(step.name)
         for tag in step.tags:
@@ -71,8 +76,9 @@ class Outcome:
             self.ignored = True
             return True
         self.escalation = self.escalation or step.escalation
-        if self.reply_rule is None and step.replies:
-            self.reply_rule = step.rule
+        if self.reply_rule is None and (step.replies or answer is not None):
+            # An answer rule that found no entry leaves the reply to later rules.
+            self.reply_rule, self.answer = step.rule, answer
         self.assignee = self.assignee or step.assign
         self.priority = self.priority or step.priority
         return step.stop

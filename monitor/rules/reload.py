@@ -14,8 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from monitor.rules.loader import rules_version
-from monitor.rules.setup import engine_from_settings
+from monitor.rules.setup import engine_from_settings, watched_version
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
 from monitor.store.models import SourceState
@@ -37,8 +36,8 @@ class RuleReloader:
 
     def check(self) -> bool:
         """One reload check; always returns False (a step with no backlog)."""
-        directory = self.rt.settings.resolve(self.rt.settings.rules.path)
-        version = rules_version(directory)
+        # The answers folder is watched too: it is part of what the rules do.
+        version = watched_version(self.rt.settings)
         if version == self.rt.rules.version:
             # Back to the running rules (a bad edit was reverted): clear the error.
             if self.rejected_version is not None or not self._published:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import replace
 from datetime import timedelta
 
+from monitor.answers.answerer import Answerer
+from monitor.answers.loader import load_knowledge_base
+from monitor.answers.model import KnowledgeBase
 from monitor.domain import Platform
 from monitor.rules.engine import Guards, RuleEngine, Teams
-from monitor.rules.loader import RulesEnv, load_rules
+from monitor.rules.loader import RulesEnv, load_rules, rules_version
+from monitor.rules.model import RuleSet
 from monitor.settings import Settings
+from monitor.yamlpos import ConfigError, Problem
 
 
 def rules_env(settings: Settings) -> RulesEnv:
@@ -19,21 +26,78 @@ def rules_env(settings: Settings) -> RulesEnv:
     )
 
 
+def watched_version(settings: Settings) -> str:
+    """What hot reload compares: the rules folder, and the answers folder if there is one."""
+    version = rules_version(settings.resolve(settings.rules.path))
+    answers = settings.resolve(settings.answers.path)
+    if not answers.is_dir():
+        return version
+    both = f"{version}:{rules_version(answers)}".encode()
+    return hashlib.sha256(both).hexdigest()[:16]
+
+
 def engine_from_settings(settings: Settings) -> RuleEngine:
-    """Load, validate and compile the rules; raise ConfigError listing every problem."""
-    ruleset = load_rules(rules_env(settings))
-    guards = Guards(
+    """Load, validate and compile the rules and the knowledge base; raise ConfigError
+    listing every problem of both."""
+    ruleset, kb = _load_both(settings)
+    ruleset = replace(
+        ruleset,
+        version=watched_version(settings),
+        warnings=(*ruleset.warnings, *kb.warnings, *_unused_answers(ruleset, kb, settings)),
+    )
+    answers = Answerer(kb, answer_at=settings.answers.answer_at, draft_at=settings.answers.draft_at)
+    return RuleEngine(
+        ruleset,
+        brand=settings.brand.name,
+        own_handles={p: settings.brand.own_handles(p.value) for p in Platform},
+        guards=_guards(settings),
+        teams=Teams(
+            sla_minutes={team.name: team.first_response_minutes for team in settings.teams},
+            default=settings.teams[0].name if settings.teams else "care",
+        ),
+        answers=answers,
+    )
+
+
+def _load_both(settings: Settings) -> tuple[RuleSet, KnowledgeBase]:
+    """Rules and answers, with the problems of both in one ConfigError."""
+    problems: list[Problem] = []
+    ruleset = kb = None
+    try:
+        ruleset = load_rules(rules_env(settings))
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    try:
+        kb = load_knowledge_base(settings.resolve(settings.answers.path), brand=settings.brand.name)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    if ruleset is None or kb is None:
+        raise ConfigError(problems)
+    return ruleset, kb
+
+
+def _guards(settings: Settings) -> Guards:
+    return Guards(
         max_replies_per_thread=settings.rules.max_replies_per_thread,
         author_cooldown=timedelta(minutes=settings.rules.author_cooldown_minutes),
         max_age=timedelta(hours=settings.rules.max_age_hours)
         if settings.rules.max_age_hours
         else None,
     )
-    teams = Teams(
-        sla_minutes={team.name: team.first_response_minutes for team in settings.teams},
-        default=settings.teams[0].name if settings.teams else "care",
-    )
-    own = {p: settings.brand.own_handles(p.value) for p in Platform}
-    return RuleEngine(
-        ruleset, brand=settings.brand.name, own_handles=own, guards=guards, teams=teams
-    )
+
+
+def _unused_answers(ruleset: RuleSet, kb: KnowledgeBase, settings: Settings) -> list[Problem]:
+    """An ``answer`` rule with no entries to answer from is allowed (the folder may not
+    be written yet) but never answers; say so."""
+    if kb.entries:
+        return []
+    folder = settings.resolve(settings.answers.path)
+    return [
+        rule.problem(
+            ("then", "answer"),
+            f"the knowledge base {folder} has no entries; this rule never answers",
+            warning=True,
+        )
+        for rule in ruleset.rules
+        if rule.spec.then.answer is not None
+    ]

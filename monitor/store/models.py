@@ -163,6 +163,7 @@ class ActionRow(Base):
     __table_args__ = (
         UniqueConstraint("idempotency_key"),
         Index("ix_actions_due", "status", "next_attempt_at"),
+        Index("ix_actions_answer", "answer_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -184,6 +185,8 @@ class ActionRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     idempotency_key: Mapped[str] = mapped_column(String(200))
     result_external_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The knowledge-base entry the reply's text came from (answers stats count them).
+    answer_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -82,7 +82,8 @@ def _coerce(name: str, spec: Field, value: Any) -> Any:
 
 
 def _reply(rt: Runtime, ref: str, user: User, p: Params) -> str:
-    action = casework.reply(rt, ref, p["text"], user=user.name)
+    answer = p.get("answer") or None  # the knowledge-base entry the person started from
+    action = casework.reply(rt, ref, p["text"], user=user.name, answer_id=answer)
     return f"Reply queued for posting (action {action})."
 
 
@@ -146,7 +147,13 @@ TEXT = Field(required=True, max_length=10_000)
 OPERATIONS: dict[str, Operation] = {
     op.name: op
     for op in (
-        Operation("reply", "agent", "Reply publicly in the case's thread", _reply, {"text": TEXT}),
+        Operation(
+            "reply",
+            "agent",
+            "Reply publicly in the case's thread",
+            _reply,
+            {"text": TEXT, "answer": Field(max_length=64)},
+        ),
         Operation(
             "approve",
             "lead",

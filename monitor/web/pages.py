@@ -67,6 +67,12 @@ def case_page(
     ref = request.path_params["ref"]
     check_access(web.rt, signed.user, ref)
     data = load_case(web.rt, ref)
+    picked = request.query_params.get("answer", "")[:64]
+    if picked and not form and not error:
+        try:  # a knowledge-base entry as the starting point of the reply
+            form = {"text": casework.answer_prefill(web.rt, ref, picked), "answer": picked}
+        except casework.CaseworkError as exc:
+            error = str(exc)
     done = OPERATIONS.get(request.query_params.get("done", ""))
     return web.render(
         request,
@@ -82,6 +88,7 @@ def case_page(
         priorities=[p.value for p in Priority],
         correctable=triage.CORRECTABLE,
         operations=OPERATIONS,
+        answers=[e.id for e in web.rt.rules.answers.kb.entries] if web.rt.rules.answers else [],
     )
 
 

@@ -47,7 +47,7 @@ def test_new_cases_appear_in_the_queue_without_a_reload(new_page: Any, runtime: 
     sign_in(page, "lena", PASSWORD)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "queue.png"), full_page=True)
-    assert page.locator("text=C-1030").count() == 0
+    assert page.locator("text=wet_will").count() == 0
     leak = mention(99, "@acme my kettle leaks everywhere, awful", author="wet_will")
     # The replay source reads its file once; a new one stands for the platform's next page.
     feed = write_jsonl(runtime.settings.base_dir / "more.jsonl", [*sample_rows(), leak])

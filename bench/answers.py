@@ -1,0 +1,184 @@
+"""Knowledge-base answers: precision and coverage on a labelled set, and matching speed.
+
+bench/data/answers_eval.tsv holds 200+ brand mentions written apart from the entries'
+example questions: questions an entry answers (with its id), questions no entry
+answers, and complaints/praise that are not questions. Lines alternate between a dev
+half (used to pick the thresholds) and a test half (reported, never tuned on).
+
+- auto-answers: confidence >= answer_at. precision = right entry / all auto-answers
+  (an answer to an unanswerable question or a complaint counts as wrong); coverage =
+  right auto-answers / answerable questions.
+- drafts: draft_at <= confidence < answer_at, the same two figures; "proposed"
+  coverage counts answers and drafts together.
+- speed: Answerer.assess (question detection, normalisation, bm25s retrieval,
+  confidence) with the shipped entries plus synthetic ones up to 100.
+
+    .venv/bin/python bench/answers.py [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from monitor.answers.answerer import Answerer
+from monitor.answers.loader import load_knowledge_base
+from monitor.answers.model import Entry, KnowledgeBase
+from monitor.domain import Platform
+from monitor.settings import AnswersConfig, load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+EVAL = REPO / "bench" / "data" / "answers_eval.tsv"
+RESULTS = REPO / "bench" / "results"
+DEFAULT_DAY = datetime(2026, 11, 20, 12, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Item:
+    label: str  # entry id, "-" (unanswerable question) or "!" (not a question)
+    platform: str
+    when: datetime
+    text: str
+
+
+def load_eval(path: Path = EVAL) -> list[Item]:
+    items = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        label, plat, day, text = line.split("\t")
+        when = datetime.fromisoformat(day).replace(hour=12, tzinfo=UTC) if day else DEFAULT_DAY
+        items.append(Item(label, plat, when, text))
+    return items
+
+
+def assess_all(answerer: Answerer, items: list[Item]) -> list[tuple[Item, str | None, float]]:
+    out = []
+    for item in items:
+        found = answerer.assess(item.text, now=item.when)
+        out.append((item, found.hit.entry.id if found.hit else None, found.confidence))
+    return out
+
+
+def figures(
+    results: list[tuple[Item, str | None, float]], answer_at: float, draft_at: float
+) -> dict[str, float]:
+    answerable = sum(1 for item, _, _ in results if item.label not in ("-", "!"))
+    answered = [(i, e) for i, e, c in results if e is not None and c >= answer_at]
+    drafted = [(i, e) for i, e, c in results if e is not None and draft_at <= c < answer_at]
+    right_answers = sum(1 for i, e in answered if e == i.label)
+    right_drafts = sum(1 for i, e in drafted if e == i.label)
+    return {
+        "answers": len(answered),
+        "answer_precision": round(right_answers / len(answered), 3) if answered else 1.0,
+        "answer_coverage": round(right_answers / answerable, 3),
+        "drafts": len(drafted),
+        "draft_precision": round(right_drafts / len(drafted), 3) if drafted else 1.0,
+        "draft_coverage": round(right_drafts / answerable, 3),
+        "proposed_coverage": round((right_answers + right_drafts) / answerable, 3),
+        "wrong_public_answers": len(answered) - right_answers,
+    }
+
+
+def sweep(results: list[tuple[Item, str | None, float]]) -> list[tuple[float, dict[str, float]]]:
+    """Auto-answer figures per threshold: what the defaults were chosen from (dev only)."""
+    return [(t / 100, figures(results, t / 100, t / 100)) for t in range(30, 95, 5)]
+
+
+THINGS = "toaster kettle blender mixer grinder juicer fryer oven hob hood fridge iron"
+TOPICS = "filter cable light timer setting colour size noise button display lid handle"
+VERBS = "replace reset clean fix adjust change find order buy use"
+
+
+def synthetic_entries(count: int, seed: int = 7) -> list[Entry]:
+    """Plausible extra entries so the speed test runs with 100."""
+    rng = random.Random(seed)
+    things = THINGS.split()
+    topics = TOPICS.split()
+    verbs = VERBS.split()
+    out = []
+    for n in range(count):
+        thing, topic, verb = rng.choice(things), rng.choice(topics), rng.choice(verbs)
+        questions = (
+            f"How do I {verb} the {topic} on my {thing}?",
+            f"Can I {verb} the {thing} {topic} myself?",
+            f"Where is the {topic} on the {thing} model {n}?",
+            f"Is the {thing} {topic} easy to {verb}?",
+        )
+        text = f"Hi! Here's how to {verb} the {topic} on the {thing} {n}."
+        out.append(Entry(f"synthetic-{n}", questions, dict.fromkeys(Platform, text)))
+    return out
+
+
+def speed(kb: KnowledgeBase, items: list[Item], rounds: int) -> dict[str, float]:
+    extra = synthetic_entries(100 - len(kb.entries))
+    big = replace(kb, entries=(*kb.entries, *extra))
+    answerer = Answerer(big, answer_at=0.6, draft_at=0.35)
+    answerer.assess("warm up the index", now=DEFAULT_DAY)
+    texts = [(i.text, i.when) for i in items]
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for text, when in texts:
+            answerer.assess(text, now=when)
+        best = min(best, time.perf_counter() - started)
+    return {"entries": len(big.entries), "mentions": len(texts), "per_second": len(texts) / best}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    settings = load_settings(REPO / "config" / "inchannel.yaml")
+    config: AnswersConfig = settings.answers
+    kb = load_knowledge_base(settings.resolve(config.path), brand=settings.brand.name)
+    items = load_eval()
+    answerer = Answerer(kb, answer_at=config.answer_at, draft_at=config.draft_at)
+    halves = {"dev": items[0::2], "test": items[1::2], "all": items}
+    report: dict[str, object] = {
+        "entries": len(kb.entries),
+        "answer_at": config.answer_at,
+        "draft_at": config.draft_at,
+        "python": platform.python_version(),
+    }
+    print(f"{len(kb.entries)} entries; answer_at {config.answer_at}, draft_at {config.draft_at}")
+    header = "set    items  answers  precision  coverage  drafts  precision  coverage  proposed"
+    print(header)
+    for name, half in halves.items():
+        results = assess_all(answerer, half)
+        fig = figures(results, config.answer_at, config.draft_at)
+        report[name] = {"items": len(half), **fig}
+        print(
+            f"{name:<6} {len(half):>5}  {fig['answers']:>7}  {fig['answer_precision']:>9.3f}"
+            f"  {fig['answer_coverage']:>8.3f}  {fig['drafts']:>6}  {fig['draft_precision']:>9.3f}"
+            f"  {fig['draft_coverage']:>8.3f}  {fig['proposed_coverage']:>8.3f}"
+        )
+    print("\ndev sweep (auto-answer threshold: answers, precision, coverage)")
+    dev_sweep = sweep(assess_all(answerer, halves["dev"]))
+    for threshold, fig in dev_sweep:
+        print(
+            f"  {threshold:.2f}  {fig['answers']:>4}  {fig['answer_precision']:.3f}"
+            f"  {fig['answer_coverage']:.3f}"
+        )
+    report["dev_sweep"] = [{"threshold": t, **f} for t, f in dev_sweep]
+    # Recorded for the reader, never used to choose the thresholds.
+    test_sweep = sweep(assess_all(answerer, halves["test"]))
+    report["test_sweep"] = [{"threshold": t, **f} for t, f in test_sweep]
+    fast = speed(kb, items, args.rounds)
+    report["speed"] = fast
+    print(
+        f"\nspeed: {fast['per_second']:,.0f} mentions/s with {fast['entries']} entries "
+        f"(best of {args.rounds} rounds over {fast['mentions']} mentions, one core)"
+    )
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "answers.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

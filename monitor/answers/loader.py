@@ -1,0 +1,170 @@
+"""Read the knowledge base folder: every ``*.yaml``/``*.yml`` file, one entry per YAML
+document, every problem collected with its file:line:col before anything is reported."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from monitor.answers.model import Entry, EntrySpec, KnowledgeBase, entry_problem
+from monitor.answers.normalise import tokens
+from monitor.domain import Platform
+from monitor.rules.deflection import find_redirect
+from monitor.rules.loader import MAX_RULE_FILE_BYTES, rule_files, rules_version, unsafe_yaml
+from monitor.rules.templates import PLATFORM_LIMITS, WORST_CASE_LENGTHS, fill
+from monitor.settings import validation_problems
+from monitor.yamlpos import ConfigError, Document, Problem, load_documents
+
+# What an answer may say about the customer and the case. {team} and {match} belong
+# to rules: an answer is the same whatever rule used it.
+ANSWER_PLACEHOLDERS = ("author", "first_name", "case", "brand")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+def load_knowledge_base(directory: Path, *, brand: str) -> KnowledgeBase:
+    """Every enabled entry, validated; raise ConfigError on any error. A folder that does
+    not exist is an empty knowledge base (the feature is off)."""
+    if not directory.is_dir():
+        return KnowledgeBase()
+    problems: list[Problem] = []
+    entries: list[Entry] = []
+    for path in rule_files(directory):
+        for doc in _documents(path, problems):
+            entry = _entry(doc, len(entries), brand, problems)
+            if entry is not None:
+                entries.append(entry)
+    problems.extend(_duplicates(entries))
+    problems.extend(_unknown_superseded(entries))
+    problems.sort(key=lambda p: (p.file, p.line, p.col))
+    if any(not p.warning for p in problems):
+        raise ConfigError(problems)
+    return KnowledgeBase(tuple(entries), rules_version(directory), tuple(problems))
+
+
+def _documents(path: Path, problems: list[Problem]) -> list[Document]:
+    if path.stat().st_size > MAX_RULE_FILE_BYTES:
+        problems.append(Problem(str(path), 1, 1, "", "an answers file may be at most 1 MB"))
+        return []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        problems.append(Problem(str(path), 1, 1, "", f"not UTF-8 text: {exc.reason}"))
+        return []
+    unsafe = unsafe_yaml(path, text)
+    if unsafe is not None:
+        problems.append(unsafe)
+        return []
+    try:
+        documents = [d for d in load_documents(path, text) if d.data is not None]
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        return []
+    if not documents:
+        message = "no answers in this file (it is empty or only comments)"
+        problems.append(Problem(str(path), 1, 1, "", message))
+    return documents
+
+
+def _entry(doc: Document, order: int, brand: str, problems: list[Problem]) -> Entry | None:
+    data = doc.data
+    if not isinstance(data, dict):
+        message = "an answer must be a mapping with id:, questions: and answer:"
+        problems.append(Problem(doc.file, doc.start_line, 1, "", message))
+        return None
+    raw_id = data.get("id")
+    name = raw_id if isinstance(raw_id, str) and raw_id else f"#{order + 1}"
+    try:
+        spec = EntrySpec.model_validate(data)
+    except ValidationError as exc:
+        for p in validation_problems(doc, exc, EntrySpec):
+            message = f"{p.key}: {p.message}" if p.key else p.message
+            problems.append(Problem(p.file, p.line, p.col, f"answer '{name}'", message))
+        return None
+    problems.extend(_text_problems(doc, spec, brand))
+    problems.extend(_keyword_problems(doc, spec))
+    if not spec.enabled:
+        return None
+    return _compiled(doc, spec)
+
+
+def _text_problems(doc: Document, spec: EntrySpec, brand: str) -> list[Problem]:
+    problems = []
+    # One text for both platforms (``answer: "..."``) is reported once, against X's limit.
+    shared = spec.answer.x == spec.answer.reddit
+    for platform in [Platform.X] if shared else list(Platform):
+        text = getattr(spec.answer, platform.value)
+        loc: tuple[str, ...] = ("answer",) if shared else ("answer", platform.value)
+        for message in answer_text_problems(text, platform, brand=brand):
+            problems.append(entry_problem(doc, spec.id, loc, message))
+    return problems
+
+
+def answer_text_problems(text: str, platform: Platform, *, brand: str) -> list[str]:
+    """Unknown placeholders, redirects and length over the platform's limit."""
+    problems = [
+        f"unknown placeholder {{{name}}}; allowed: {', '.join(ANSWER_PLACEHOLDERS)}"
+        for name in _PLACEHOLDER.findall(text)
+        if name not in ANSWER_PLACEHOLDERS
+    ]
+    found = find_redirect(text)
+    if found is not None:
+        problems.append(
+            f"sends the customer elsewhere ({found[0]}: {found[1]!r}); the answer must be "
+            "in the reply itself"
+        )
+    lengths = {**WORST_CASE_LENGTHS, "brand": len(brand)}
+    worst = len(fill(text, {k: "x" * lengths[k] for k in ANSWER_PLACEHOLDERS}))
+    limit = PLATFORM_LIMITS[platform]
+    if worst > limit:
+        problems.append(
+            f"answer can reach {worst} characters with the longest values; "
+            f"{platform.value} allows {limit}"
+        )
+    return problems
+
+
+def _keyword_problems(doc: Document, spec: EntrySpec) -> list[Problem]:
+    return [
+        entry_problem(doc, spec.id, ("keywords", i), f"{word!r} has no searchable word")
+        for i, word in enumerate(spec.keywords)
+        if not tokens(word)
+    ]
+
+
+def _compiled(doc: Document, spec: EntrySpec) -> Entry:
+    valid = spec.valid
+    return Entry(
+        id=spec.id,
+        questions=tuple(q.strip() for q in spec.questions),
+        texts={Platform.X: spec.answer.x, Platform.REDDIT: spec.answer.reddit},
+        keywords=frozenset(t for word in spec.keywords for t in tokens(word)),
+        valid_from=valid.from_ if valid else None,
+        valid_until=valid.until if valid else None,
+        supersedes=tuple(spec.supersedes),
+        tags=tuple(spec.tags),
+        file=doc.file,
+        line=doc.start_line,
+    )
+
+
+def _duplicates(entries: list[Entry]) -> list[Problem]:
+    seen: dict[str, Entry] = {}
+    problems = []
+    for entry in entries:
+        first = seen.setdefault(entry.id, entry)
+        if first is not entry:
+            message = f"id: duplicate answer id, first defined at {first.file}:{first.line}"
+            problems.append(Problem(entry.file, entry.line, 1, f"answer '{entry.id}'", message))
+    return problems
+
+
+def _unknown_superseded(entries: list[Entry]) -> list[Problem]:
+    ids = {e.id for e in entries}
+    return [
+        Problem(e.file, e.line, 1, f"answer '{e.id}'", f"supersedes: unknown answer id {other!r}")
+        for e in entries
+        for other in e.supersedes
+        if other not in ids
+    ]

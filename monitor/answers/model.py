@@ -1,0 +1,126 @@
+"""Knowledge-base entries: validated by pydantic at the edge, then frozen dataclasses."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from monitor.domain import Platform
+from monitor.yamlpos import Document, Problem, format_loc
+
+ENTRY_ID = r"^[a-z0-9][a-z0-9-]*$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _one_or_many(value: object) -> object:
+    return [value] if isinstance(value, str) else value
+
+
+class AnswerText(Strict):
+    """The answer per platform; ``answer: "text"`` sets both."""
+
+    x: str = Field(min_length=1)
+    reddit: str = Field(min_length=1)
+
+
+class Validity(Strict):
+    """When the entry may be used, e.g. holiday opening hours. Whole days, inclusive."""
+
+    from_: date | None = Field(default=None, alias="from")
+    until: date | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Validity:
+        if self.from_ and self.until and self.until < self.from_:
+            raise ValueError("until is before from")
+        return self
+
+
+class EntrySpec(Strict):
+    id: str = Field(max_length=64)
+    description: str = ""
+    enabled: bool = True
+    # Several phrasings: the retriever matches the customer's words against these.
+    questions: list[str]
+    # Optional: at least one of these words must be in the question (after stemming).
+    keywords: list[str] = Field(default_factory=list)
+    answer: AnswerText
+    valid: Validity | None = None
+    # While this entry is valid, the listed entries are not used (holiday hours
+    # replacing the usual hours).
+    supersedes: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+
+    _listify = field_validator("keywords", "supersedes", "tags", mode="before")(_one_or_many)
+
+    @field_validator("answer", mode="before")
+    @classmethod
+    def _same_for_both(cls, value: object) -> object:
+        return {"x": value, "reddit": value} if isinstance(value, str) else value
+
+    @field_validator("id")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not re.fullmatch(ENTRY_ID, value):
+            raise ValueError(
+                "use lower-case letters, digits and '-' (e.g. store-hours): the id is "
+                "stored with every answer and shown in stats"
+            )
+        return value
+
+    @field_validator("questions")
+    @classmethod
+    def _several(cls, questions: list[str]) -> list[str]:
+        if len(questions) < 2:
+            raise ValueError("give at least 2 example questions: several phrasings match better")
+        if any(not q.strip() for q in questions):
+            raise ValueError("example questions must not be empty")
+        return questions
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    id: str
+    questions: tuple[str, ...]
+    texts: dict[Platform, str]
+    keywords: frozenset[str] = frozenset()  # stemmed
+    valid_from: date | None = None
+    valid_until: date | None = None
+    supersedes: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    file: str = ""
+    line: int = 1
+
+    def valid_at(self, moment: datetime) -> bool:
+        day = moment.date()
+        after_start = self.valid_from is None or day >= self.valid_from
+        return after_start and (self.valid_until is None or day <= self.valid_until)
+
+    @property
+    def seasonal(self) -> bool:
+        return self.valid_from is not None or self.valid_until is not None
+
+
+@dataclass(frozen=True)
+class KnowledgeBase:
+    entries: tuple[Entry, ...] = ()
+    version: str = ""
+    warnings: tuple[Problem, ...] = field(default=())
+
+    def get(self, entry_id: str) -> Entry | None:
+        return next((e for e in self.entries if e.id == entry_id), None)
+
+
+def entry_problem(doc: Document, name: str, loc: tuple[str | int, ...], message: str) -> Problem:
+    """A problem printed as ``file:line:col: answer 'id': key: message``."""
+    line, col = doc.where(loc)
+    where = format_loc(loc)
+    return Problem(
+        doc.file, line, col, f"answer '{name}'", f"{where}: {message}" if where else message
+    )

@@ -1,0 +1,85 @@
+"""Light text normalisation for matching questions: handles, URLs and noise out,
+synonyms folded, words stemmed.
+
+Mention text is hostile input: only the first MAX_QUESTION_CHARS characters are read,
+so a 10,000-character comment costs no more than a tweet.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+MAX_QUESTION_CHARS = 1_000
+
+_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+_HANDLE = re.compile(r"(?:(?<![\w/])@\w+|\b[ur]/\w+)", re.IGNORECASE)
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+
+# Words too common in questions to tell one answer from another. Interrogatives are
+# removed here because questions.py has already used them.
+_STOPWORDS = """a an the and or but if of to in on at by for with from as is are was were be been
+    being am do does did doing have has had having i me my mine we us our you your yours he
+    she it its they them their this that these those there here what which who whom whose
+    when where why how can could would should will shall may might must just so than then
+    too very also any some all about into over again please hi hey hello thanks thank
+    anyone someone guys folks know tell wondering wonder quick question im i'm i've i'd
+    you're it's what's there's whats let get got need want like one way still yet acme u ur
+    pls plz ya yall y'all wanna gonna gotta lol ok okay"""
+STOPWORDS = frozenset(_STOPWORDS.split())
+
+# Folded before stemming: spellings and words customers use for the same thing. Kept
+# short and general; an entry's own example questions carry the rest.
+SYNONYMS: dict[str, str] = {
+    "deliver": "ship", "delivers": "ship", "delivery": "ship", "delivering": "ship",
+    "shipping": "ship", "shipped": "ship", "shiping": "ship", "shippin": "ship",
+    "dispatch": "ship", "dispatches": "ship",
+    "countries": "country", "abroad": "international", "overseas": "international",
+    "worldwide": "international",
+    "guarantee": "warranty", "warrenty": "warranty", "warranty's": "warranty",
+    "waranty": "warranty",
+    "modify": "change", "edit": "change", "amend": "change", "alter": "change",
+    "opening": "open", "closing": "close", "closes": "close", "opens": "open",
+    "refunded": "refund", "refunds": "refund",
+    "exchange": "return", "exchanges": "return", "returning": "return",
+    "adress": "address", "addres": "address",
+    "cancelled": "cancel", "canceled": "cancel", "cancelling": "cancel", "canceling": "cancel",
+    "outage": "down", "offline": "down", "outages": "down",
+    "tracking": "track", "tracked": "track",
+    "can't": "cannot", "won't": "not", "doesn't": "not", "don't": "not",
+}  # fmt: skip
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> object:
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+@lru_cache(maxsize=64)  # question detection and tokens() both clean the same text
+def clean(text: str) -> str:
+    """Lower-cased text without URLs and @handles/u/names, bounded in length."""
+    text = text[:MAX_QUESTION_CHARS]
+    return _HANDLE.sub(" ", _URL.sub(" ", text)).lower().replace("\u2019", "'")
+
+
+def words(text: str) -> list[str]:
+    """The informative words of ``text``, synonyms folded, not yet stemmed."""
+    out = []
+    for word in _WORD.findall(clean(text)):
+        word = SYNONYMS.get(word, word)
+        if word.endswith("'s"):
+            word = word[:-2]
+        if word not in STOPWORDS:
+            out.append(word)
+    return out
+
+
+def tokens(text: str) -> list[str]:
+    """Stemmed, synonym-folded tokens for retrieval."""
+    found = words(text)
+    if not found:
+        return []
+    stemmed: list[str] = _stemmer().stemWords(found)  # type: ignore[attr-defined]
+    return [SYNONYMS.get(s, s) for s in stemmed]

@@ -1,0 +1,92 @@
+"""Lexical retrieval over the entries' example questions with bm25s.
+
+BM25 finds the candidate examples; its raw score has no fixed scale, so each
+candidate's similarity is the geometric mean of two coverages in 0..1:
+
+- how much of the example the question covers: BM25(question, example) divided by
+  BM25(example, example), the best score that example can get;
+- how much of the question the example covers: the IDF weight of the question's words
+  found in the example over the weight of all its words (a word no example uses counts
+  with UNKNOWN_WEIGHT, so "do you ship to Mars" still looks like a shipping question,
+  but a long question about something else does not).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from monitor.answers.model import Entry
+from monitor.answers.normalise import tokens
+
+CANDIDATES = 12  # examples looked at per question: enough to find the runner-up entry
+UNKNOWN_WEIGHT = 1.2  # an IDF for a word no example uses; a common word is about 1-2
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    entry: Entry
+    similarity: float  # 0..1
+    question: str  # the example question that matched best
+
+
+class Retriever:
+    """Built once per knowledge base; ``search`` is read-only and thread-safe."""
+
+    def __init__(self, entries: Sequence[Entry]) -> None:
+        import bm25s  # lazily: numpy and scipy cost ~0.3 s, paid only when answers exist
+
+        self._owner: list[tuple[Entry, str]] = []
+        corpus: list[list[str]] = []
+        for entry in entries:
+            for question in entry.questions:
+                found = tokens(question)
+                if found:
+                    self._owner.append((entry, question))
+                    corpus.append(found)
+        # An entry's keywords count as its words too when measuring question coverage.
+        self._sets = [
+            frozenset(t) | e.keywords for t, (e, _) in zip(corpus, self._owner, strict=True)
+        ]
+        self._bm25: Any = None
+        self._vocab: dict[str, int] = {}
+        if corpus:
+            self._bm25 = bm25s.BM25()
+            self._bm25.index(corpus, show_progress=False)
+            self._vocab = dict(self._bm25.vocab_dict)
+            self._self = [float(self._bm25.get_scores(t)[i]) for i, t in enumerate(corpus)]
+        self._idf = _idf([frozenset(t) for t in corpus])
+
+    def search(self, query: list[str]) -> list[Hit]:
+        """Entries by similarity to the tokenised question, best first (one hit each)."""
+        words = set(query)
+        known = [t for t in words if t in self._vocab]
+        if not known:
+            return []
+        scores = self._bm25.get_scores(known)
+        count = min(CANDIDATES, len(scores))
+        order = scores.argpartition(-count)[-count:] if count < len(scores) else range(count)
+        weight = sum(self._idf.get(t, UNKNOWN_WEIGHT) for t in words)
+        best: dict[str, Hit] = {}
+        for index in order:
+            score = float(scores[index])
+            if score <= 0:
+                continue
+            covered = sum(self._idf.get(t, UNKNOWN_WEIGHT) for t in words & self._sets[index])
+            similarity = math.sqrt(min(1.0, score / self._self[index]) * covered / weight)
+            entry, question = self._owner[index]
+            if entry.id not in best or best[entry.id].similarity < similarity:
+                best[entry.id] = Hit(entry, similarity, question)
+        return sorted(best.values(), key=lambda h: -h.similarity)
+
+
+def _idf(documents: list[frozenset[str]]) -> dict[str, float]:
+    """Lucene's BM25 IDF, the one bm25s uses by default."""
+    frequency: dict[str, int] = {}
+    for document in documents:
+        for token in document:
+            frequency[token] = frequency.get(token, 0) + 1
+    total = len(documents)
+    return {t: math.log(1 + (total - df + 0.5) / (df + 0.5)) for t, df in frequency.items()}

@@ -1,0 +1,99 @@
+"""The corpus of broken knowledge-base files: each must produce exactly its recorded
+problems, and check-config reports them as file:line:col and exits 2."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from monitor.answers.loader import load_knowledge_base
+from monitor.cli import main
+from monitor.yamlpos import ConfigError
+from tests.conftest import REPO
+
+CORPUS = Path(__file__).parent / "data" / "bad_answers"
+CASES = sorted(CORPUS.glob("*.yaml"))
+
+
+def problems(folder: Path) -> list[str]:
+    try:
+        kb = load_knowledge_base(folder, brand="Acme")
+    except ConfigError as exc:
+        return [str(p) for p in exc.problems]
+    return [str(p) for p in kb.warnings]
+
+
+def test_every_case_has_its_expected_messages() -> None:
+    assert len(CASES) >= 15
+    for case in CASES:
+        assert case.with_suffix(".expected").is_file(), case.name
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
+def test_bad_answers_file_gives_its_exact_message(tmp_path: Path, case: Path) -> None:
+    folder = tmp_path / "answers"
+    folder.mkdir()
+    shutil.copy(case, folder / case.name)
+    expected = case.with_suffix(".expected").read_text(encoding="utf-8").splitlines()
+    found = [p.replace(str(folder / case.name), "{file}") for p in problems(folder)]
+    assert found == expected
+
+
+def test_a_missing_folder_is_an_empty_knowledge_base(tmp_path: Path) -> None:
+    kb = load_knowledge_base(tmp_path / "nowhere", brand="Acme")
+    assert kb.entries == ()
+
+
+def test_the_shipped_knowledge_base_loads_with_25_entries_or_more() -> None:
+    kb = load_knowledge_base(REPO / "config" / "answers", brand="Acme")
+    assert len(kb.entries) >= 25
+    assert kb.warnings == ()
+
+
+def _demo(tmp_path: Path) -> Path:
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config)
+    return config
+
+
+def test_check_config_reports_rule_and_answer_problems_together(tmp_path: Path) -> None:
+    config = _demo(tmp_path)
+    shutil.copy(CORPUS / "deflecting.yaml", config / "answers" / "90-bad.yaml")
+    (config / "rules" / "90-bad.yaml").write_text(
+        "name: bad\nthen: {answer: {min_confidence: 2}}\n", encoding="utf-8"
+    )
+    result = CliRunner().invoke(main, ["check-config", "--config", str(config / "inchannel.yaml")])
+    assert result.exit_code == 2
+    lines = result.output.splitlines()
+    assert f"{config / 'answers' / '90-bad.yaml'}:3:1: answer 'refund-help': answer: sends the " \
+        "customer elsewhere (private message: 'DM us'); the answer must be in the reply itself" \
+        in lines  # fmt: skip
+    assert any(
+        line.startswith(f"{config / 'rules' / '90-bad.yaml'}:2:")
+        and "then.answer.min_confidence: Input should be less than or equal to 1" in line
+        for line in lines
+    )
+
+
+def test_answer_with_reply_in_one_rule_is_refused(tmp_path: Path) -> None:
+    config = _demo(tmp_path)
+    (config / "rules" / "90-bad.yaml").write_text(
+        'name: both\nthen: {answer: true, reply: "Hi"}\n', encoding="utf-8"
+    )
+    result = CliRunner().invoke(main, ["check-config", "--config", str(config / "inchannel.yaml")])
+    assert result.exit_code == 2
+    assert "answer posts a knowledge-base entry; remove reply/draft or answer" in result.output
+
+
+def test_an_answer_rule_without_entries_is_a_warning(tmp_path: Path) -> None:
+    config = _demo(tmp_path)
+    shutil.rmtree(config / "answers")
+    result = CliRunner().invoke(main, ["check-config", "--config", str(config / "inchannel.yaml")])
+    assert result.exit_code == 0
+    assert "warning: rule 'answer-common-questions': then.answer: the knowledge base" in (
+        result.output
+    )
+    assert "has no entries; this rule never answers" in result.output

@@ -1,0 +1,152 @@
+"""Question detection, normalisation and retrieval: which entry a question gets, how
+sure the match is, and what never gets an answer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from monitor.answers.answerer import Answerer
+from monitor.answers.model import KnowledgeBase
+from monitor.answers.normalise import MAX_QUESTION_CHARS, tokens
+from monitor.answers.questions import is_question
+from tests.answerkit import HOURS, SHIPPING, answerer
+
+NOV = datetime(2026, 11, 20, 12, tzinfo=UTC)
+DEC = datetime(2026, 12, 20, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@acme do you ship to Spain?",
+        "@acme how do I return my kettle",
+        "@acme can I pay with paypal",
+        "u/acme_official is the app down",
+        "@acme hi. where is your nearest store",
+        "@acme wondering if you deliver on sundays",
+    ],
+)
+def test_questions_are_detected(text: str) -> None:
+    assert is_question(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@acme my shipping was late again",
+        "@acme love the new kettle",
+        "@acme 👎👎👎",
+        "@acme ??",
+        "@acme https://example.com/what?x=1",
+        "",
+    ],
+)
+def test_statements_emoji_and_links_are_not_questions(text: str) -> None:
+    assert not is_question(text)
+
+
+def test_normalisation_drops_handles_urls_and_stopwords_and_folds_synonyms() -> None:
+    assert tokens("@acme_help Do you DELIVER to Ireland? https://x.co/abc u/someone") == [
+        "ship",
+        "ireland",
+    ]
+    assert tokens("whats the warrenty on my toaster") == tokens("warranty toaster")
+
+
+def test_a_question_gets_its_entry_with_a_confidence(tmp_path: Path) -> None:
+    found = answerer(tmp_path).assess("@acme hey, do you deliver to Ireland?", now=NOV)
+    assert found.hit is not None
+    assert found.hit.entry.id == "shipping-countries"
+    assert 0.55 <= found.confidence <= 1
+
+
+def test_propose_answers_drafts_or_stays_silent_by_threshold(tmp_path: Path) -> None:
+    kb = answerer(tmp_path)
+    question = "@acme can you deliver my order to Ireland?"
+    sure = kb.assess(question, now=NOV).confidence
+    assert 0.55 <= sure < 0.99
+    answer = kb.propose(question, now=NOV, answer_at=sure)
+    assert answer is not None
+    assert not answer.draft
+    draft = kb.propose(question, now=NOV, answer_at=sure + 0.01)
+    assert draft is not None
+    assert draft.draft
+    assert draft.entry.id == "shipping-countries"
+    assert kb.propose(question, now=NOV, answer_at=0.99, draft_at=sure + 0.01) is None
+    assert kb.propose("@acme is the toaster wide enough for bagels?", now=NOV) is None
+
+
+def test_a_complaint_that_mentions_the_topic_gets_nothing(tmp_path: Path) -> None:
+    found = answerer(tmp_path).assess("@acme international shipping to Ireland was awful", now=NOV)
+    assert (found.hit, found.reason) == (None, "not a question")
+
+
+def test_required_keywords_keep_an_entry_out(tmp_path: Path) -> None:
+    entry = """
+    id: ireland-only
+    questions: ["Do you ship to Ireland?", "Can I order from Ireland?"]
+    keywords: [ireland, irish]
+    answer: "Hi {first_name}! Yes, Ireland is 3-5 days."
+    """
+    strict = answerer(tmp_path / "a", entry)
+    loose = answerer(tmp_path / "b", entry.replace("keywords: [ireland, irish]", ""))
+    question = "@acme do you ship to Spain?"
+    assert strict.assess(question, now=NOV).hit is None
+    assert loose.assess(question, now=NOV).hit is not None
+
+
+@pytest.mark.parametrize("lang", ["es", "de", "ja", "nl"])
+def test_non_english_is_never_answered(tmp_path: Path, lang: str) -> None:
+    found = answerer(tmp_path).assess("@acme do you ship to Ireland?", now=NOV, lang=lang)
+    assert (found.hit, found.reason) == (None, f"not English ({lang})")
+
+
+@pytest.mark.parametrize("lang", ["", "en", "en-GB", "und"])
+def test_english_or_unknown_language_is_answered(tmp_path: Path, lang: str) -> None:
+    assert answerer(tmp_path).propose("@acme do you ship to Ireland?", now=NOV, lang=lang)
+
+
+def test_spanish_text_without_a_language_code_gets_no_english_answer(tmp_path: Path) -> None:
+    # The scorer sets the language in production; even without it, no entry fits.
+    assert answerer(tmp_path).propose("@acme ¿Hacen envíos a Canarias?", now=NOV) is None
+
+
+def test_emoji_only_question_is_not_answered(tmp_path: Path) -> None:
+    found = answerer(tmp_path).assess("@acme 🚚❓🇮🇪", now=NOV)
+    assert (found.hit, found.reason) == (None, "not a question")
+
+
+def test_a_10000_character_question_is_bounded_and_not_auto_answered(tmp_path: Path) -> None:
+    text = "@acme do you ship to Ireland? " + "blah unrelated words here " * 400
+    assert len(text) > 10_000
+    assert tokens(text) == tokens(text[:MAX_QUESTION_CHARS])
+    proposal = answerer(tmp_path).propose(text, now=NOV)
+    assert proposal is None or proposal.draft
+
+
+def test_empty_knowledge_base_proposes_nothing() -> None:
+    empty = Answerer(KnowledgeBase(), answer_at=0.55, draft_at=0.35)
+    found = empty.assess("@acme do you ship to Ireland?", now=NOV)
+    assert (found.hit, found.reason) == (None, "the knowledge base is empty")
+
+
+def test_a_seasonal_entry_replaces_the_one_it_supersedes_while_valid(tmp_path: Path) -> None:
+    kb = answerer(tmp_path)
+    question = "@acme what time do your shops open on Sunday?"
+    november, december = kb.assess(question, now=NOV), kb.assess(question, now=DEC)
+    assert november.hit is not None
+    assert november.hit.entry.id == "store-hours"
+    assert december.hit is not None
+    assert december.hit.entry.id == "holiday-hours"
+    assert december.runner_up is None  # store-hours is out while holiday-hours is valid
+
+
+def test_an_ambiguous_question_is_less_sure_than_a_clear_one(tmp_path: Path) -> None:
+    clear = answerer(tmp_path, SHIPPING, HOURS).assess("@acme do you ship to Ireland?", now=NOV)
+    twin = SHIPPING.replace("shipping-countries", "shipping-twin")
+    both = answerer(tmp_path / "b", SHIPPING, twin).assess("@acme do you ship to Ireland?", now=NOV)
+    assert both.runner_up is not None
+    assert both.confidence < clear.confidence

@@ -1,0 +1,182 @@
+"""Answers through the real pipeline and database: the entry recorded on the action and
+the decision, per-entry stats with the came-back signal, a person's reply started from
+an entry (casework, CLI, dashboard)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from monitor import casework
+from monitor.answers.stats import entry_stats
+from monitor.cli import main
+from monitor.domain import ActionStatus
+from monitor.pipeline import run_cycle
+from monitor.store.models import ActionRow, Case, Message
+from tests.answerkit import ANSWER_RULE, knowledge_base_dir
+from tests.conftest import REPO, RuntimeFactory, mention
+from tests.rulekit import write
+from tests.webkit import client_for, seeded
+
+ASK = "@acme can you deliver my order to Ireland?"
+
+
+def _runtime(make_runtime: RuntimeFactory, tmp_path: Path, rows: list[dict[str, object]]):  # type: ignore[no-untyped-def]
+    write(tmp_path / "rules", ANSWER_RULE)
+    knowledge_base_dir(tmp_path / "answers")
+    return make_runtime(rows, rules={"path": str(tmp_path / "rules")})
+
+
+def test_answer_is_recorded_on_action_and_decision(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    rt = _runtime(make_runtime, tmp_path, [mention(1, ASK, author_name="Claire")])
+    run_cycle(rt)
+    with rt.sessions() as session:
+        action = session.scalars(select(ActionRow)).one()
+        message = session.scalars(select(Message).where(Message.direction == "inbound")).one()
+        case = session.scalars(select(Case)).one()
+    assert action.answer_id == "shipping-countries"
+    assert action.status == ActionStatus.SENT.value
+    assert action.text == f"Hi Claire! We ship to the UK, Ireland and the EU (case {case.ref})."
+    assert message.decision is not None
+    assert message.decision["reply"]["answer"] == "shipping-countries"
+    assert 0.55 <= message.decision["reply"]["confidence"] <= 1
+    assert case.state == "auto_replied"
+
+
+def test_stats_count_answers_and_customers_who_came_back_within_24_hours(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # The clock stands at 09:00; answers go out then. Ann writes again at 12:00 the
+    # same day (came back); Bob only three days later (resolved as far as we know).
+    rows = [
+        mention(1, ASK, author="ann", author_id="7", created_at="2026-11-20T08:50:00Z"),
+        mention(2, ASK, author="bob", author_id="8", created_at="2026-11-20T08:55:00Z"),
+        mention(3, "@acme thanks, but my order still shows UK only", author="ann",
+                author_id="7", conversation_id="1001", created_at="2026-11-20T12:00:00Z"),
+        mention(4, "@acme got it, thanks", author="bob", author_id="8",
+                conversation_id="1002", created_at="2026-11-23T12:00:00Z"),
+        mention(5, "@acme do you ship to Ireland?", author="cy", author_id="9"),
+    ]  # fmt: skip
+    rt = _runtime(make_runtime, tmp_path, rows)
+    with rt.sessions() as session:
+        assert entry_stats(session) == []
+    run_cycle(rt)
+    rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+    run_cycle(rt)
+    with rt.sessions() as session:
+        stats = entry_stats(session)
+    assert [(s.entry, s.sent, s.came_back) for s in stats] == [("shipping-countries", 3, 1)]
+    assert stats[0].came_back_rate == 1 / 3
+
+
+def test_a_person_replies_starting_from_an_entry(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    rt = _runtime(make_runtime, tmp_path, [mention(1, "@acme my kettle is broken")])
+    run_cycle(rt)
+    ref = "C-1001"
+    text = casework.answer_prefill(rt, ref, "warranty-length")
+    assert text == "Hi user1! Two years on every appliance."
+    action_id = casework.reply(rt, ref, "", user="lena", answer_id="warranty-length")
+    with rt.sessions() as session:
+        action = session.get(ActionRow, action_id)
+        assert action is not None
+        assert (action.answer_id, action.text, action.actor) == ("warranty-length", text, "lena")
+    with pytest.raises(casework.CaseworkError, match=r"^unknown answer 'no-such-entry' \(entries"):
+        casework.reply(rt, ref, "", user="lena", answer_id="no-such-entry")
+    with pytest.raises(casework.CaseworkError, match=r"^unknown answer '<b>' \(entries"):
+        casework.reply(rt, ref, "my own words", user="lena", answer_id="<b>")
+
+
+def test_dashboard_shows_the_entry_and_prefills_a_reply_from_the_picker(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    shutil.copytree(REPO / "config" / "answers", tmp_path / "answers")
+    rows = [
+        mention(1, "@acme do you ship to Ireland? <b>x</b>", author_name="Claire"),
+        mention(2, "@acme my blender is broken", author="dan", author_id="9"),
+    ]
+    rt = seeded(make_runtime, rows)
+    client, csrf = client_for(rt, "lena")
+    page = client.get("/cases/C-1001").text
+    assert "answer <code>shipping-countries</code>" in page
+    assert "&lt;b&gt;x&lt;/b&gt;" in page
+    assert "<b>x</b>" not in page
+    assert '<select name="answer">' in page
+    picked = client.get("/cases/C-1002", params={"answer": "warranty-length"}).text
+    assert "Hi dan! Every Acme appliance has a 2-year warranty" in picked
+    assert '<input type="hidden" name="answer" value="warranty-length">' in picked
+    posted = client.post(
+        "/cases/C-1002/reply",
+        data={"csrf_token": csrf, "text": "Hi dan! Two years, no registration.",
+              "answer": "warranty-length"},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert posted.status_code == 303
+    with rt.sessions() as session:
+        action = session.scalars(select(ActionRow).where(ActionRow.actor == "lena")).one()
+    assert action.answer_id == "warranty-length"
+    bad = client.get("/cases/C-1002", params={"answer": "<script>"})
+    assert bad.status_code == 400
+    assert "<script>" not in bad.text
+
+
+def test_cli_answers_stats_and_reply_with_an_answer(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config)
+    path = config / "inchannel.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("sqlite:///var/", f"sqlite:///{tmp_path}/"), encoding="utf-8")
+    runner = CliRunner()
+    for args in (["db", "upgrade"], ["run", "--once"]):
+        assert runner.invoke(main, [*args, "--config", str(path)]).exit_code == 0
+    stats = runner.invoke(main, ["answers", "stats", "--json", "--config", str(path)])
+    assert stats.exit_code == 0
+    entries = {line.split('"entry": "')[1].split('"')[0] for line in stats.output.splitlines()}
+    assert {"shipping-countries", "store-hours", "warranty-length"} <= entries
+    reply = runner.invoke(
+        main,
+        ["cases", "reply", "C-1001", "--answer", "order-tracking", "--as", "lena",
+         "--config", str(path)],
+    )  # fmt: skip
+    assert reply.exit_code == 0, reply.output
+    table = runner.invoke(main, ["answers", "stats", "--config", str(path)])
+    assert "order-tracking" in table.output
+    shown = runner.invoke(main, ["cases", "show", "C-1001", "--config", str(path)])
+    assert "answer order-tracking" in shown.output
+    tried = runner.invoke(
+        main, ["answers", "test", "@acme are you open on sunday?", "--config", str(path)]
+    )
+    assert "answer: store-hours" in tried.output
+
+
+def test_hot_reload_picks_up_a_changed_knowledge_base(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    from monitor.rules.reload import RuleReloader
+
+    rt = _runtime(make_runtime, tmp_path, [])
+    reloader = RuleReloader(rt)
+    reloader.check()
+    first = rt.rules
+    assert first.answers is not None
+    assert len(first.answers.kb.entries) == 4
+    (tmp_path / "answers" / "more.yaml").write_text(
+        'id: gift-cards\nquestions: ["Do you sell gift cards?", "Gift vouchers?"]\n'
+        'answer: "Hi {first_name}! Yes, from £10."\n',
+        encoding="utf-8",
+    )
+    reloader.check()
+    assert rt.rules is not first
+    assert rt.rules.answers is not None
+    assert len(rt.rules.answers.kb.entries) == 5
+    good = rt.rules
+    (tmp_path / "answers" / "bad.yaml").write_text("id: x\n", encoding="utf-8")
+    reloader.check()
+    assert rt.rules is good  # a broken edit keeps the last good rules and answers
