@@ -19,6 +19,7 @@ Prints a table and writes bench/results/pipeline.json.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -121,17 +122,26 @@ def child_worker(config: Path, expected: int) -> dict[str, Any]:
     while not Path(os.environ["BENCH_GO"]).exists():
         time.sleep(0.01)
     started = time.perf_counter()
+    steps = {"poll": 0.0, "process": 0.0, "dispatch": 0.0, "idle": 0.0}
+
+    def timed(name: str, step: Any) -> bool:
+        began = time.perf_counter()
+        more = bool(step())
+        steps[name] += time.perf_counter() - began
+        return more
+
     while True:
-        polled = [poll_source(rt, name) for name in rt.sources]  # every source, no short cut
+        polled = [timed("poll", functools.partial(poll_source, rt, n)) for n in rt.sources]
         busy = any(polled)
-        busy = process_pending(rt) or busy
-        busy = dispatch_outbox(rt) or busy
+        busy = timed("process", lambda: process_pending(rt)) or busy
+        busy = timed("dispatch", lambda: dispatch_outbox(rt)) or busy
         if not busy and finished(rt, expected):
             break
         if not busy:
+            steps["idle"] += 0.05
             time.sleep(0.05)  # another worker holds the rest; let it commit
     release_leases(rt)
-    return {"seconds": time.perf_counter() - started, **peak_rss()}
+    return {"seconds": time.perf_counter() - started, "steps": steps, **peak_rss()}
 
 
 def finished(rt: Any, expected: int) -> bool:
@@ -251,6 +261,7 @@ def workers_run(workers: int, size: int, feed: Path, tmp: Path) -> dict[str, Any
         "seconds": wall,
         "mentions_per_s": size / wall,
         "peak_rss_mb": max(r["peak_rss_mb"] for r in results),
+        "steps": [r["steps"] for r in results],
     }
 
 
@@ -335,7 +346,7 @@ def report(results: dict[str, Any], n_tweets: int) -> None:
 
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
-    logging.disable(logging.INFO)  # a log line per batch would be timed too
+    logging.disable(logging.WARNING)  # log lines (a line per batch, spike alerts) are not timed
     if len(sys.argv) > 2 and sys.argv[1] == "--child-cycle":
         print(json.dumps(child_cycle(Path(sys.argv[2]))))
     elif len(sys.argv) > 3 and sys.argv[1] == "--child-worker":
