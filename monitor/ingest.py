@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from monitor.domain import Direction, Mention, MessageKind
@@ -210,15 +210,34 @@ def upsert_customers(
     ]
     insert_ignoring_duplicates(session, Customer, rows)
     ids: dict[tuple[str, str], int] = {}
+    changed: list[dict[str, Any]] = []
     for platform in {p for p, _ in authors}:
         wanted = [a for p, a in authors if p == platform]
-        query = select(Customer).where(
-            Customer.platform == platform, Customer.platform_user_id.in_(wanted)
-        )
-        for customer in session.scalars(query):
-            author = authors[(platform, customer.platform_user_id)]
-            customer.handle, customer.last_seen_at = author.handle, now
-            if author.followers is not None:
-                customer.followers = author.followers
-            ids[(platform, customer.platform_user_id)] = customer.id
+        query = select(
+            Customer.id, Customer.platform_user_id, Customer.handle, Customer.followers
+        ).where(Customer.platform == platform, Customer.platform_user_id.in_(wanted))
+        for customer_id, user_id, handle, followers in session.execute(query):
+            ids[(platform, user_id)] = customer_id
+            author = authors[(platform, user_id)]
+            fresh = author.followers if author.followers is not None else followers
+            if (author.handle, fresh) != (handle, followers):
+                changed.append(
+                    {"b_id": customer_id, "b_handle": author.handle, "b_followers": fresh}
+                )
+    _touch_customers(session, list(ids.values()), changed, now)
     return ids
+
+
+def _touch_customers(
+    session: Session, ids: list[int], changed: list[dict[str, Any]], now: datetime
+) -> None:
+    """last_seen_at for all, in one statement; a renamed handle or a new follower count
+    only where it changed (rarely), as one executemany."""
+    session.execute(update(Customer).where(Customer.id.in_(ids)).values(last_seen_at=now))
+    if changed:
+        statement = (
+            update(Customer.__table__)  # type: ignore[arg-type]
+            .where(Customer.__table__.c.id == bindparam("b_id"))
+            .values(handle=bindparam("b_handle"), followers=bindparam("b_followers"))
+        )
+        session.connection().execute(statement, changed)
