@@ -7,7 +7,7 @@ import random
 import time
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from monitor import cases
@@ -26,7 +26,7 @@ from monitor.runtime import Runtime
 from monitor.settings import Dispatch
 from monitor.store.db import transaction
 from monitor.store.models import ActionRow, Case, Message, case_ref
-from monitor.store.queries import claim_due_actions
+from monitor.store.queries import claim_due_actions, insert_ignoring_duplicates
 from responders.base import Responder, ResponderError, SendResult
 
 log = logging.getLogger("inchannel.dispatch")
@@ -40,20 +40,23 @@ def dispatch_outbox(rt: Runtime) -> bool:
     """Send one batch of due actions. Returns True when the batch was full (more may wait)."""
     now = rt.clock.now()
     limit = rt.settings.dispatch.batch_size
+    stale_after = timedelta(seconds=rt.settings.workers.stale_claim_seconds)
     with transaction(rt.sessions) as session:
         # A claim older than this belongs to a worker that died mid-send.
-        stale_before = now - timedelta(seconds=rt.settings.workers.stale_claim_seconds)
-        claimed = claim_due_actions(session, now=now, limit=limit, stale_before=stale_before)
+        claimed = claim_due_actions(session, now=now, limit=limit, stale_before=now - stale_after)
         rows = session.scalars(select(ActionRow).where(ActionRow.id.in_([a for a, _ in claimed])))
         actions = {row.id: _action(row) for row in rows}
     batch = [(actions[action_id], unknown) for action_id, unknown in claimed]
     started = time.perf_counter()
     outcomes = Outcomes(rt)
+    # Past half the stale-claim time another worker may soon take our claims for a dead
+    # worker's and post them: we stop sending well before that (slow sends, timeouts).
+    send_until = now + stale_after / 2
     for position, (action, outcome_unknown) in enumerate(batch):
-        if rt.stopping.is_set():
+        if rt.stopping.is_set() or rt.clock.now() >= send_until:
             outcomes.record()
             _release([a.id for a, unknown in batch[position:] if not unknown], rt, now)
-            return False
+            return not rt.stopping.is_set()
         outcomes.add(action, _attempt(rt, action, outcome_unknown))
     outcomes.record()
     if batch:
@@ -167,7 +170,7 @@ def _record_sent(
     cases.record(session, case, "sent", row.actor or row.rule or "bot", now, **detail)
     if row.kind == ActionKind.REPLY and case is not None:
         # Store our own post at once, so the poller never ingests it as a new mention.
-        session.add(_outbound(rt, row, result.external_id, now))
+        _store_own_post(rt, session, row, result.external_id, now)
         if case.first_response_at is None:
             case.first_response_at = now
         case.updated_at = now
@@ -178,22 +181,35 @@ def _record_sent(
     rt.metrics.action(row.kind, ActionStatus.SENT.value)
 
 
-def _outbound(rt: Runtime, row: ActionRow, external_id: str, now: datetime) -> Message:
+def _store_own_post(
+    rt: Runtime, session: Session, row: ActionRow, external_id: str, now: datetime
+) -> None:
+    """Our post as an outbound message of the case. The poller may have stored it first
+    (as thread context under a customer's answer): then that row becomes ours, instead
+    of a duplicate-key error that would undo the whole group of outcomes."""
     handles = sorted(rt.own_handles(Platform(row.platform)))
-    return Message(
-        platform=row.platform,
-        external_id=external_id,
-        direction=Direction.OUTBOUND.value,
-        kind=MessageKind.REPLY.value,
-        case_id=row.case_id,
-        author_handle=handles[0] if handles else rt.settings.brand.name,
-        text=row.text,
-        conversation_id=row.conversation_id,
-        in_reply_to=row.target_external_id,
-        created_at=now,
-        ingested_at=now,
-        processed=True,
-    )
+    values = {
+        "platform": row.platform,
+        "external_id": external_id,
+        "direction": Direction.OUTBOUND.value,
+        "kind": MessageKind.REPLY.value,
+        "case_id": row.case_id,
+        "author_handle": handles[0] if handles else rt.settings.brand.name,
+        "text": row.text,
+        "conversation_id": row.conversation_id,
+        "in_reply_to": row.target_external_id,
+        "reply_allowed": True,
+        "created_at": now,
+        "ingested_at": now,
+        "processed": True,
+    }
+    if insert_ignoring_duplicates(session, Message, [values]) == 0:
+        session.execute(
+            update(Message)
+            .where(Message.platform == row.platform, Message.external_id == external_id)
+            .values(direction=Direction.OUTBOUND.value, case_id=row.case_id, processed=True)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _record_error(

@@ -56,9 +56,15 @@ def poll_source(rt: Runtime, name: str) -> bool:
         _record_failure(rt, name, now, SourceError(f"{type(exc).__name__}: {exc}", kind="crash"))
         return False
     with transaction(rt.sessions) as session:
+        # A poll slower than the lease lets another worker take the source meanwhile;
+        # then this page (and its older cursor) must not overwrite what that worker stored.
+        held = session.get(SourceState, name, with_for_update=True)
+        if held is None or held.lease_owner != rt.worker_id:
+            log.warning("source=%s lease lost during the poll; page discarded", name)
+            return False
+        state = held
         new = _store(rt, session, name, result.mentions, now)
         store_context(session, result.context, name, now, rt.own_handles)
-        state = _state(session, name)
         state.cursor = result.cursor
         state.last_poll_at = state.last_success_at = now
         state.consecutive_failures = 0

@@ -96,7 +96,10 @@ class ThreadIndex:
         """
         if not self._new:
             return
-        inserted = insert_returning_keys(self._session, Case, list(self._new.values()), _KEY)
+        # In key order: two workers inserting overlapping new cases wait on each other in
+        # the same order instead of deadlocking.
+        rows = [self._new[key] for key in sorted(self._new)]
+        inserted = insert_returning_keys(self._session, Case, rows, _KEY)
         found = select(Case).where(
             Case.customer_id.in_({key[2] for key in self._new}),
             Case.conversation_id.in_({key[1] for key in self._new}),

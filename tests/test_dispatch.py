@@ -152,3 +152,67 @@ def test_recovered_claims_beyond_one_batch_are_still_checked(make_runtime: Runti
     targets = [target for _, target, _ in responder.posts]
     assert sorted(targets) == sorted(set(targets))
     assert len(targets) == 3
+
+
+class SlowPlatform(ScriptedResponder):
+    """Every post takes 20 s of (fake) time: timeouts, a slow API."""
+
+    def __init__(self, rt: Runtime) -> None:
+        super().__init__()
+        self.rt = rt
+
+    def send(self, action: object) -> object:  # type: ignore[override]
+        self.rt.clock.advance(seconds=20)  # type: ignore[attr-defined]
+        return super().send(action)  # type: ignore[arg-type]
+
+
+def test_a_slow_batch_stops_before_its_claims_could_be_taken_over(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = make_runtime(
+        [mention(i, OUTAGE) for i in range(5)], workers={"stale_claim_seconds": 60}
+    )
+    while poll_source(rt, "feed"):
+        pass
+    process_pending(rt)
+    platform = SlowPlatform(rt)
+    rt.responders[Platform.X] = platform
+    # Two posts take 40 s, past half the 60 s after which another worker would treat
+    # the batch's claims as a dead worker's: the rest is handed back, not posted late.
+    assert dispatch_outbox(rt) is True
+    assert len(platform.posts) == 2
+    with rt.sessions() as session:
+        rows = session.scalars(select(ActionRow).order_by(ActionRow.id)).all()
+        assert [r.status for r in rows] == ["sent", "sent", "pending", "pending", "pending"]
+        assert [r.attempts for r in rows] == [1, 1, 0, 0, 0]
+    while dispatch_outbox(rt):
+        pass
+    assert len(platform.posts) == 5
+
+
+def test_our_post_already_stored_as_thread_context_becomes_the_outbound_message(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt, platform = queued(make_runtime)
+    # The poller saw our post (as the parent of a customer's answer) before the outcome
+    # was written: the same platform id is already in the messages table.
+    with rt.sessions.begin() as session:
+        session.add(
+            Message(
+                platform="x",
+                external_id="p1",
+                direction="context",
+                kind="reply",
+                author_handle="acme",
+                text="seen by the poller",
+                conversation_id="c0",
+                created_at=rt.clock.now(),
+                ingested_at=rt.clock.now(),
+                processed=True,
+            )
+        )
+    dispatch_outbox(rt)
+    assert action(rt).status == ActionStatus.SENT
+    with rt.sessions() as session:
+        ours = session.scalars(select(Message).where(Message.external_id == "p1")).one()
+        assert (ours.direction, ours.case_id) == ("outbound", action(rt).case_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from monitor.ingest import release_leases
+from monitor.ingest import release_leases, take_lease
 from monitor.pipeline import poll_source
 from monitor.store.models import Message, SourceState
 from tests.conftest import RuntimeFactory, mention
@@ -41,3 +41,29 @@ def test_clean_stop_releases_the_lease_at_once(make_runtime: RuntimeFactory) -> 
     release_leases(first)
     assert poll_source(second, "feed") is True
     assert messages(second) == 10
+
+
+class SlowPoll:
+    """The first worker's poll outlasts its lease; meanwhile the second takes the source."""
+
+    def __init__(self, inner: object, thief: object) -> None:
+        self.name = "feed"
+        self.inner, self.thief = inner, thief
+
+    def poll(self, cursor: str | None, *, now: object) -> object:
+        result = self.inner.poll(cursor, now=now)  # type: ignore[attr-defined]
+        self.thief.clock.advance(seconds=200)  # type: ignore[attr-defined]
+        assert take_lease(self.thief, "feed", self.thief.clock.now())  # type: ignore[attr-defined, arg-type]
+        return result
+
+
+def test_a_page_polled_after_the_lease_was_lost_is_discarded(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rows = [mention(i) for i in range(12)]
+    first, second = make_runtime(rows), make_runtime(rows)
+    first.sources["feed"] = SlowPoll(first.sources["feed"], second)  # type: ignore[assignment]
+    assert poll_source(first, "feed") is False
+    assert messages(first) == 0  # neither the page nor its cursor was stored
+    assert poll_source(second, "feed") is True
+    assert messages(second) == 5
