@@ -16,11 +16,9 @@ from tests.conftest import REPO
 # for a person, "escalate:<team>" hands the case to that team, "guard" means a guard
 # withheld the reply.
 EXPECTED: dict[str, tuple[tuple[str, ...], str]] = {
-    # Where-is-my-order with a question: the tracking answer as a draft, and a person.
-    "1859000000000000001": (
-        ("answer-common-questions", "delivery-problem", "complaint-to-human"),
-        "draft escalate:care",
-    ),
+    # Where-is-my-order about a late order: the tracking entry fits too loosely (below
+    # draft_at), so the delivery rule replies and a person takes it.
+    "1859000000000000001": (("delivery-problem", "complaint-to-human"), "reply escalate:care"),
     "1859000000000000002": ((), "ignore"),  # the brand's own account
     "1859000000000000003": (("delivery-problem", "complaint-to-human"), "reply escalate:care"),
     "1859000000000000004": (("outage-report", "complaint-to-human"), "reply escalate:tech"),
@@ -55,17 +53,21 @@ EXPECTED: dict[str, tuple[tuple[str, ...], str]] = {
     "t1_lq0001": ((), "ignore"),
     "t1_lq0002": (("complaint-to-human",), "reply escalate:care"),
     "t1_lq0003": (("vip-customer", "praise"), "reply priority:high"),
-    "t1_lq0004": (("question-draft",), "draft"),
+    # No entry answers it; below answer_at the price-drop entry is only a draft a
+    # person rejects (a known weak spot of the lower draft_at: docs/answers.md).
+    "t1_lq0004": (("answer-common-questions", "question-draft"), "draft"),
     "t1_lq0005": (("refund-or-billing", "complaint-to-human"), "reply escalate:billing"),
     "t1_lq0006": (("non-english-to-humans",), "escalate:international"),
     "t1_lq0007": ((), ""),
     "t1_lq0008": (("answer-common-questions", "question-draft"), "reply"),
-    # Jane's third message: one bot reply in her thread (the first got a draft), so the
-    # thank-you goes out; the cap of two is tested in test_rules_guards.py.
-    "1859000000000000026": (("praise",), "reply"),
+    # Jane's third message: her first now gets the delivery rule's reply (not a draft),
+    # so her thread already has two bot replies and the cap holds the thank-you back.
+    "1859000000000000026": (("praise",), "guard"),
     # Knowledge-base questions (config/answers/).
     "1859000000000000027": (("answer-common-questions", "question-draft"), "reply"),
-    "1859000000000000028": (("answer-common-questions",), "draft"),
+    # "How long ... send back" is split between the returns-policy and returns-how
+    # entries: too ambiguous even to draft, so nothing is proposed.
+    "1859000000000000028": ((), ""),
     "1859000000000000029": (
         ("answer-common-questions", "complaint-to-human", "question-draft"),
         "reply escalate:care",
@@ -85,13 +87,12 @@ EXPECTED: dict[str, tuple[tuple[str, ...], str]] = {
 
 # The knowledge-base entry behind each answered or drafted sample.
 ANSWERS = {
-    "1859000000000000001": "order-tracking",
     "1859000000000000012": "order-change-address",
     "1859000000000000018": "shipping-countries",
     "1859000000000000021": "outage-status",
+    "t1_lq0004": "price-drop",
     "t1_lq0008": "af200-dishwasher",
     "1859000000000000027": "store-hours",
-    "1859000000000000028": "returns-how",
     "1859000000000000029": "order-cancel",
     "1859000000000000030": "refund-timing",
     "1859000000000000031": "payment-methods",

@@ -19,6 +19,10 @@ from monitor.answers.retriever import Hit, Retriever
 # How much a close runner-up from another entry lowers the confidence: two entries
 # that fit equally well mean the question is ambiguous.
 AMBIGUITY = 0.6
+# How much the question words only the runner-up entry knows lower the confidence: a
+# question a fifth about another entry's topic keeps 60% of its confidence. Chosen on
+# the tuning set (bench/answers.py), with the thresholds.
+RIVAL_EVIDENCE = 2.0
 # Codes platforms use for "no language" (X: und, zxx, qme, qht, ...).
 NO_LANGUAGE = frozenset({"", "und", "zxx", "qme", "qht", "qam", "qct", "qst"})
 
@@ -72,7 +76,8 @@ class Answerer:
         if not hits:
             return Assessment(0.0, None, reason="no entry matches")
         first, second = hits[0], (hits[1] if len(hits) > 1 else None)
-        return Assessment(confidence(first, second), first, second)
+        rival = self.retriever.rival_share(query, first.entry, second.entry) if second else 0.0
+        return Assessment(confidence(first, second, rival=rival), first, second)
 
     def propose(
         self,
@@ -101,8 +106,10 @@ class Answerer:
         )
 
 
-def confidence(first: Hit, second: Hit | None) -> float:
-    """The best similarity, lowered when another entry fits almost as well."""
-    rival = second.similarity if second else 0.0
-    penalty = AMBIGUITY * max(0.0, rival - 0.5 * first.similarity)
-    return round(max(0.0, first.similarity - penalty), 4)
+def confidence(first: Hit, second: Hit | None, *, rival: float = 0.0) -> float:
+    """The best similarity, lowered when another entry fits almost as well, and lowered
+    by the share ``rival`` of the question that only the runner-up entry knows."""
+    close = second.similarity if second else 0.0
+    penalty = AMBIGUITY * max(0.0, close - 0.5 * first.similarity)
+    kept = max(0.0, 1.0 - RIVAL_EVIDENCE * rival)
+    return round(max(0.0, first.similarity - penalty) * kept, 4)

@@ -9,6 +9,11 @@ candidate's similarity is the geometric mean of two coverages in 0..1:
   found in the example over the weight of all its words (a word no example uses counts
   with UNKNOWN_WEIGHT, so "do you ship to Mars" still looks like a shipping question,
   but a long question about something else does not).
+
+``rival_share`` measures the opposite evidence: how much of the question (by IDF) only
+the runner-up entry knows. "What does next day delivery cost?" fits the delivery-times
+example "Do you have next day delivery?" well, but "cost" is a word of the delivery-cost
+entry: the question is as much about the other entry.
 """
 
 from __future__ import annotations
@@ -58,6 +63,10 @@ class Retriever:
             self._vocab = dict(self._bm25.vocab_dict)
             self._self = [float(self._bm25.get_scores(t)[i]) for i, t in enumerate(corpus)]
         self._idf = _idf([frozenset(t) for t in corpus])
+        # Every word an entry knows: its examples' words and its keywords.
+        self._known: dict[str, frozenset[str]] = {}
+        for words, (entry, _) in zip(self._sets, self._owner, strict=True):
+            self._known[entry.id] = self._known.get(entry.id, frozenset()) | words
 
     def search(self, query: list[str]) -> list[Hit]:
         """Entries by similarity to the tokenised question, best first (one hit each)."""
@@ -80,6 +89,16 @@ class Retriever:
             if entry.id not in best or best[entry.id].similarity < similarity:
                 best[entry.id] = Hit(entry, similarity, question)
         return sorted(best.values(), key=lambda h: -h.similarity)
+
+    def rival_share(self, query: list[str], best: Entry, rival: Entry) -> float:
+        """The IDF share of the question's words that ``rival`` knows and ``best`` does
+        not (0..1)."""
+        words = set(query)
+        weight = sum(self._idf.get(t, UNKNOWN_WEIGHT) for t in words)
+        if not weight:
+            return 0.0
+        theirs = self._known.get(rival.id, frozenset()) - self._known.get(best.id, frozenset())
+        return sum(self._idf.get(t, UNKNOWN_WEIGHT) for t in words & theirs) / weight
 
 
 def _idf(documents: list[frozenset[str]]) -> dict[str, float]:
