@@ -193,7 +193,7 @@ def test_a_slow_batch_stops_before_its_claims_could_be_taken_over(
 def test_our_post_already_stored_as_thread_context_becomes_the_outbound_message(
     make_runtime: RuntimeFactory,
 ) -> None:
-    rt, platform = queued(make_runtime)
+    rt, _ = queued(make_runtime)
     # The poller saw our post (as the parent of a customer's answer) before the outcome
     # was written: the same platform id is already in the messages table.
     with rt.sessions.begin() as session:
