@@ -169,9 +169,7 @@ class SlowPlatform(ScriptedResponder):
 def test_a_slow_batch_stops_before_its_claims_could_be_taken_over(
     make_runtime: RuntimeFactory,
 ) -> None:
-    rt = make_runtime(
-        [mention(i, OUTAGE) for i in range(5)], workers={"stale_claim_seconds": 60}
-    )
+    rt = make_runtime([mention(i, OUTAGE) for i in range(5)], workers={"stale_claim_seconds": 60})
     while poll_source(rt, "feed"):
         pass
     process_pending(rt)
