@@ -39,8 +39,9 @@ from monitor.store.context import store_context
 from monitor.store.db import transaction
 from monitor.store.models import ActionRow, Case, Customer, Message
 from monitor.store.queries import insert_new_ids
+from monitor.threads import BACKFILL_TAG
 
-TAG = "backfill"
+TAG = BACKFILL_TAG
 ACTOR = "backfill"
 Key = tuple[str, str, int]  # platform, conversation, customer: what makes a case
 
@@ -166,7 +167,7 @@ def _one(
         return
     # Decided as of its own time (never later than now): the age guard, business hours
     # and cooldowns then judge it as the live daemon would have.
-    process_batch(rt, session, [message], min(message.created_at, now))
+    process_batch(rt, session, [message], min(message.created_at, now), backfill=True)
     session.flush()
     if message.decision is not None:
         report.decisions.update(decision_types(message.decision))

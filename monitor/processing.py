@@ -52,12 +52,19 @@ def process_pending(rt: Runtime) -> bool:
     return len(batch) > limit
 
 
-def process_batch(rt: Runtime, session: Session, batch: list[Message], now: datetime) -> None:
+def process_batch(
+    rt: Runtime,
+    session: Session,
+    batch: list[Message],
+    now: datetime,
+    *,
+    backfill: bool = False,
+) -> None:
     # No autoflush: the batch's writes go out together instead of before every query.
     # Pass 1 scores and finds each message's case; the new cases are inserted with one
     # statement; pass 2 decides, in order, so each decision sees the ones before.
     with session.no_autoflush:
-        index = ThreadIndex(session, batch)
+        index = ThreadIndex(session, batch, backfilling=backfill)
         prepared = [_prepare(rt, session, index, message, now) for message in batch]
         index.open_new(now)
         for item in prepared:

@@ -22,6 +22,8 @@ from monitor.store.queries import insert_returning_keys
 
 ThreadKey = tuple[str, str, int]  # platform, conversation id, customer id
 _KEY = ("platform", "conversation_id", "customer_id")
+# Cases opened by `inchannel backfill` carry this tag until a live message arrives.
+BACKFILL_TAG = "backfill"
 
 
 def _new_case(key: ThreadKey, score: Score, now: datetime) -> dict[str, Any]:
@@ -41,8 +43,11 @@ def _new_case(key: ThreadKey, score: Score, now: datetime) -> dict[str, Any]:
 
 
 class ThreadIndex:
-    def __init__(self, session: Session, messages: Sequence[Message]) -> None:
+    def __init__(
+        self, session: Session, messages: Sequence[Message], *, backfilling: bool = False
+    ) -> None:
         self._session = session
+        self.backfilling = backfilling
         ids = {m.customer_id for m in messages if m.customer_id is not None}
         self.customers = {
             c.id: c for c in session.scalars(select(Customer).where(Customer.id.in_(ids)))
@@ -85,6 +90,12 @@ class ThreadIndex:
             reason = "customer wrote again"
             cases.transition(self._session, case, CaseState.NEW, "system", now, reason=reason)
             case.resolved_at = None
+        if BACKFILL_TAG in case.tags and not self.backfilling:
+            # A live message in a thread a backfill imported: the conversation is live
+            # from now on. Its clocks (SLA from opened_at) start now, not years ago, and
+            # a later backfill must treat it as live and leave it alone.
+            case.tags = [tag for tag in case.tags if tag != BACKFILL_TAG]
+            case.opened_at = now
         case.latest_label, case.latest_compound = label, compound
         case.updated_at = now
 

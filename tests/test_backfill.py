@@ -127,7 +127,20 @@ def test_a_later_live_mention_reopens_a_backfilled_case(make_runtime: RuntimeFac
         case = session.scalars(select(Case)).one()
         assert case.state != CaseState.RESOLVED.value
         assert case.bot_replies == 1  # the backfilled reply never counted against the cap
+        # The conversation is live now: its clocks start now, and it is no longer a
+        # backfill's to settle.
+        assert TAG not in case.tags
+        assert case.opened_at == rt.clock.now()
+        assert case.sla_due_at is None or case.sla_due_at > rt.clock.now()
     assert statuses(rt)[ActionStatus.SENT.value] >= 1
+    # A second backfill bringing an even older message of the thread leaves it alone.
+    older = mention(0, "@acme ordered today", created_at="2026-11-18T08:00:00Z", **thread)
+    refeed(rt, [older, old, new])
+    report = backfill(rt, "feed", Window(SINCE))
+    assert report.joined_live == 1
+    with rt.sessions() as session:
+        again = session.scalars(select(Case)).one()
+        assert (again.state, again.bot_replies) == (case.state, 1)
 
 
 def bad_args() -> list[tuple[str, int, str]]:
