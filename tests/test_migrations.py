@@ -1,0 +1,60 @@
+"""Schema migrations on databases that already hold data."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from monitor.store.db import make_engine, upgrade
+
+NOW = "2026-11-20 09:00:00"
+
+
+def test_0003_merges_duplicate_cases_before_making_threads_unique(db_url: str) -> None:
+    engine = make_engine(db_url)
+    upgrade(engine, "0002")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO customers (id, platform, platform_user_id, handle, display_name,"
+                " verified, first_seen_at, last_seen_at) VALUES (1, 'x', '42', 'jane', '',"
+                " false, :now, :now)"
+            ),
+            {"now": NOW},
+        )
+        # Two workers opened the same thread's case twice, before the unique index.
+        for case_id in (1, 2, 3):
+            conversation = "c9" if case_id == 3 else "c1"
+            conn.execute(
+                text(
+                    "INSERT INTO cases (id, platform, conversation_id, customer_id, state,"
+                    " priority, tags, bot_replies, opened_at, updated_at) VALUES"
+                    " (:id, 'x', :conv, 1, 'new', 'normal', '[]', 0, :now, :now)"
+                ),
+                {"id": case_id, "conv": conversation, "now": NOW},
+            )
+        for message_id, case_id in ((10, 1), (11, 2), (12, 3)):
+            conn.execute(
+                text(
+                    "INSERT INTO messages (id, platform, external_id, direction, kind,"
+                    " case_id, author_handle, text, conversation_id, reply_allowed,"
+                    " created_at, ingested_at, processed) VALUES (:id, 'x', :ext, 'inbound',"
+                    " 'mention', :case, 'jane', 'hi', 'c1', true, :now, :now, true)"
+                ),
+                {"id": message_id, "ext": str(message_id), "case": case_id, "now": NOW},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO events (case_id, kind, actor, detail, at)"
+                " VALUES (2, 'opened', 'system', '{}', :now)"
+            ),
+            {"now": NOW},
+        )
+    upgrade(engine)
+    with engine.connect() as conn:
+        cases = conn.execute(text("SELECT id, conversation_id FROM cases ORDER BY id")).all()
+        messages = conn.execute(text("SELECT id, case_id FROM messages ORDER BY id")).all()
+        events = conn.execute(text("SELECT case_id FROM events")).scalars().all()
+    assert [tuple(row) for row in cases] == [(1, "c1"), (3, "c9")]
+    assert [tuple(row) for row in messages] == [(10, 1), (11, 1), (12, 3)]
+    assert events == [1]
+    engine.dispose()
