@@ -36,12 +36,12 @@ def check_health(rt: Runtime) -> bool:
     """Evaluate every alert once and send what is new. Never has more work."""
     config = rt.settings.alerts
     now = rt.clock.now()
-    status = collect(rt)
-    with rt.sessions() as session:
-        current = detect(rt, session, status, now)
     realert = timedelta(minutes=config.realert_minutes) if config.realert_minutes else None
     with transaction(rt.sessions) as session:
+        # Detect while holding the lock: a worker that looked before another recorded a
+        # recovery would otherwise raise the ended alert again.
         previous = alerting.lock_state(session, now)
+        current = detect(rt, session, collect(rt), now)
         plan = alerting.reconcile(previous, current, now=now, realert=realert)
         alerting.deliver(session, plan, channels=config.channels, now=now)
         alerting.save_state(session, plan.active)
