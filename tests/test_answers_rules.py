@@ -118,3 +118,18 @@ def test_rules_test_shows_the_entry_its_confidence_and_the_text(tmp_path: Path) 
     answer = next(a for a in actions if a["type"] == "answer")
     assert answer["text"] == "shipping-countries"
     assert 0.55 <= answer["confidence"] <= 1
+
+
+def test_an_answer_rule_after_a_reply_still_tags_and_escalates(tmp_path: Path) -> None:
+    rules = (
+        "name: thanks\npriority: 10\nmatch:\n  text: [deliver]\nthen:\n  reply: Thanks!\n"
+        "---\n"
+        "name: answer-questions\nthen:\n  answer: {}\n  tag: [faq]\n"
+        "  escalate: {team: care, reason: question}\n"
+    )
+    decision = decide(answer_engine(tmp_path, rules), SHIP)
+    assert decision.matched == ("thanks", "answer-questions")
+    assert decision.reply is not None
+    assert (decision.reply.rule, decision.reply.answer) == ("thanks", None)
+    assert decision.tags == ("faq",)
+    assert decision.escalation is not None

@@ -96,10 +96,11 @@ class RuleEngine:
         return self._guard(decision, mention, context)
 
     def _propose(self, step: RulePlan, facts: Facts, outcome: Outcome) -> Proposal | None:
-        """The knowledge-base entry for an ``answer`` rule, looked up only while no
-        earlier rule has claimed the reply."""
+        """The knowledge-base entry for an ``answer`` rule. Looked up even when an earlier
+        rule has claimed the reply: the entry decides whether the rule matches, and a
+        matching rule's tags, escalation and the rest still apply."""
         action = step.answer
-        if action is None or self.answers is None or outcome.reply_rule is not None:
+        if action is None or self.answers is None:
             return None
         reason = facts.unscored_reason
         lang = reason.removeprefix("language:") if reason.startswith("language:") else facts.lang
