@@ -10,9 +10,10 @@
 3. --big mentions (the tweets again with fresh ids; threads and authors scaled in
    proportion) on SQLite and, with --big-postgres, on PostgreSQL: throughput and peak
    RSS as the data grows.
-4. PostgreSQL with 1 and with --workers worker processes sharing the database (one
-   replay source, leased by one worker; processing and outbox claimed with SKIP
-   LOCKED), over --worker-size mentions: the speed-up.
+4. PostgreSQL with 1 and with --workers worker processes sharing the database over
+   --worker-size mentions, once from one replay source (leased by one worker, so one
+   worker ingests everything) and once split by thread into --workers sources (a brand
+   with several accounts); processing and the outbox are claimed with SKIP LOCKED.
 Prints a table and writes bench/results/pipeline.json.
 """
 
@@ -232,12 +233,38 @@ def cycle_run(backend: str, size: int, feed: Path, tmp: Path) -> dict[str, Any]:
         }
 
 
-def workers_run(workers: int, size: int, feed: Path, tmp: Path) -> dict[str, Any]:
+def shard(feed: Path, shards: int, work: Path) -> list[Path]:
+    """The feed split by thread into ``shards`` files: one per brand account, say."""
+    paths = [work / f"shard-{i}.jsonl" for i in range(shards)]
+    outs = [path.open("w", encoding="utf-8") for path in paths]
+    for line in feed.read_text(encoding="utf-8").splitlines():
+        thread = int(json.loads(line)["conversation_id"])
+        outs[thread % shards].write(line + "\n")
+    for out in outs:
+        out.close()
+    return paths
+
+
+def with_sources(config: Path, feeds: list[Path]) -> None:
+    """Replace the config's sources with one replay source per feed."""
+    import yaml
+
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    base = data["sources"][0]
+    data["sources"] = [{**base, "name": f"feed-{i}", "path": str(f)} for i, f in enumerate(feeds)]
+    config.write_text(yaml.safe_dump(data), encoding="utf-8")
+
+
+def workers_run(
+    workers: int, size: int, feed: Path, tmp: Path, *, sources: int = 1
+) -> dict[str, Any]:
     from monitor.store.scratch import scratch_postgres
 
     work = Path(tempfile.mkdtemp(dir=tmp))
     with scratch_postgres(PG_ADMIN, prefix="inchannel_bench") as url:
         config = migrated(url, work, feed)
+        if sources > 1:
+            with_sources(config, shard(feed, sources, work))
         go = work / "go"
         ready = [work / f"ready-{i}" for i in range(workers)]
         children = [
@@ -257,6 +284,7 @@ def workers_run(workers: int, size: int, feed: Path, tmp: Path) -> dict[str, Any
         wall = time.perf_counter() - started
     return {
         "workers": workers,
+        "sources": sources,
         "size": size,
         "seconds": wall,
         "mentions_per_s": size / wall,
@@ -328,16 +356,16 @@ def print_run(run: dict[str, Any], vader_seconds: float) -> None:
 def report(results: dict[str, Any], n_tweets: int) -> None:
     vader = results["raw_vader_seconds"]
     print(f"raw vaderSentiment: {n_tweets} tweets in {vader:.3f} s ({n_tweets / vader:.0f}/s)")
-    if "workers" in results:
-        w = results["workers"]
+    for w in results.get("workers", []):
         for key in ("one", "many"):
             r = w[key]
             print(
-                f"postgresql {r['workers']} worker(s): {r['size']} mentions "
-                f"in {r['seconds']:.2f} s "
+                f"postgresql {r['workers']} worker(s), {r['sources']} source(s): {r['size']} "
+                f"mentions in {r['seconds']:.2f} s "
                 f"({r['mentions_per_s']:.0f}/s, peak RSS {r['peak_rss_mb']:.0f} MB per worker)"
             )
-        print(f"speed-up with {w['many']['workers']} workers: {w['speedup']:.2f}x")
+        label = f"{w['many']['workers']} workers, {w['one']['sources']} source(s)"
+        print(f"speed-up with {label}: {w['speedup']:.2f}x")
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "pipeline.json").write_text(json.dumps(results, indent=2), encoding="utf-8")

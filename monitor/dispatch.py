@@ -24,7 +24,7 @@ from monitor.domain import (
 )
 from monitor.runtime import Runtime
 from monitor.settings import Dispatch
-from monitor.store.db import transaction
+from monitor.store.db import transaction, with_retries
 from monitor.store.models import ActionRow, Case, Message, case_ref
 from monitor.store.queries import claim_due_actions, insert_ignoring_duplicates
 from responders.base import Responder, ResponderError, SendResult
@@ -119,6 +119,12 @@ class Outcomes:
     def record(self) -> None:
         if not self._waiting:
             return
+        # A deadlock with a worker processing the same case rolls the group back whole.
+        with_retries(self._write)
+        self._waiting.clear()
+        self._since = time.monotonic()
+
+    def _write(self) -> None:
         now = self._rt.clock.now()
         with transaction(self._rt.sessions) as session:
             ids = [action.id for action, _ in self._waiting]
@@ -135,8 +141,6 @@ class Outcomes:
                     _record_error(self._rt, session, row, outcome, now)
                 else:
                     _record_sent(self._rt, session, row, case, *outcome, now=now)
-        self._waiting.clear()
-        self._since = time.monotonic()
 
 
 def _action(row: ActionRow) -> Action:

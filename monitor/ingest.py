@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Sequence
@@ -13,9 +14,9 @@ from sqlalchemy.orm import Session
 
 from monitor.domain import Direction, Mention, MessageKind
 from monitor.runtime import Runtime
-from monitor.sources.base import SourceError
+from monitor.sources.base import PollResult, SourceError
 from monitor.store.context import promote_context, store_context
-from monitor.store.db import transaction
+from monitor.store.db import transaction, with_retries
 from monitor.store.models import Customer, Message, SourceState
 from monitor.store.queries import insert_ignoring_duplicates
 
@@ -55,25 +56,9 @@ def poll_source(rt: Runtime, name: str) -> bool:
         log.exception("source=%s poll crashed", name)
         _record_failure(rt, name, now, SourceError(f"{type(exc).__name__}: {exc}", kind="crash"))
         return False
-    with transaction(rt.sessions) as session:
-        # A poll slower than the lease lets another worker take the source meanwhile;
-        # then this page (and its older cursor) must not overwrite what that worker stored.
-        held = session.get(SourceState, name, with_for_update=True)
-        if held is None or held.lease_owner != rt.worker_id:
-            log.warning("source=%s lease lost during the poll; page discarded", name)
-            return False
-        state = held
-        new = _store(rt, session, name, result.mentions, now)
-        store_context(session, result.context, name, now, rt.own_handles)
-        state.cursor = result.cursor
-        state.last_poll_at = state.last_success_at = now
-        state.consecutive_failures = 0
-        state.last_error = "; ".join(result.problems)[:2000] or None
-        state.rate_limit_reset_at = result.rate_limit_reset_at
-        state.next_poll_at = None
-        state.items_total += new
-        kept = {k: v for k, v in (state.details or {}).items() if k != FAILING_SINCE}
-        state.details = {**kept, **(result.details or {})}
+    new = with_retries(functools.partial(_commit_page, rt, name, result, now))
+    if new is None:
+        return False
     log.info(
         "source=%s fetched=%d new=%d skipped=%d more=%s duration_ms=%.1f",
         name,
@@ -85,6 +70,33 @@ def poll_source(rt: Runtime, name: str) -> bool:
     )
     rt.metrics.polled(name, new=new, seconds=time.perf_counter() - started)
     return result.more
+
+
+def _commit_page(rt: Runtime, name: str, result: PollResult, now: datetime) -> int | None:
+    """Store a polled page and its cursor in one transaction; None if the lease is lost.
+
+    Run again after a deadlock (with_retries): workers ingesting different sources
+    touch the same customers, and everything here is idempotent.
+    """
+    with transaction(rt.sessions) as session:
+        # A poll slower than the lease lets another worker take the source meanwhile;
+        # then this page (and its older cursor) must not overwrite what that worker stored.
+        state = session.get(SourceState, name, with_for_update=True)
+        if state is None or state.lease_owner != rt.worker_id:
+            log.warning("source=%s lease lost during the poll; page discarded", name)
+            return None
+        new = _store(rt, session, name, result.mentions, now)
+        store_context(session, result.context, name, now, rt.own_handles)
+        state.cursor = result.cursor
+        state.last_poll_at = state.last_success_at = now
+        state.consecutive_failures = 0
+        state.last_error = "; ".join(result.problems)[:2000] or None
+        state.rate_limit_reset_at = result.rate_limit_reset_at
+        state.next_poll_at = None
+        state.items_total += new
+        kept = {k: v for k, v in (state.details or {}).items() if k != FAILING_SINCE}
+        state.details = {**kept, **(result.details or {})}
+        return new
 
 
 def take_lease(rt: Runtime, name: str, now: datetime) -> bool:
@@ -212,7 +224,9 @@ def upsert_customers(
             "first_seen_at": now,
             "last_seen_at": now,
         }
-        for (platform, author_id), author in authors.items()
+        # In key order, so two workers inserting the same new customers lock them in
+        # the same order and wait instead of deadlocking.
+        for (platform, author_id), author in sorted(authors.items())
     ]
     insert_ignoring_duplicates(session, Customer, rows)
     ids: dict[tuple[str, str], int] = {}
@@ -234,13 +248,28 @@ def upsert_customers(
     return ids
 
 
+LAST_SEEN_RESOLUTION = timedelta(hours=1)
+
+
 def _touch_customers(
     session: Session, ids: list[int], changed: list[dict[str, Any]], now: datetime
 ) -> None:
-    """last_seen_at for all, in one statement; a renamed handle or a new follower count
-    only where it changed (rarely), as one executemany."""
-    session.execute(update(Customer).where(Customer.id.in_(ids)).values(last_seen_at=now))
+    """last_seen_at, to the hour; a renamed handle or a new follower count only where
+    it changed (rarely), as one executemany.
+
+    Every row updated stays locked until the page commits, and workers ingesting other
+    sources (or processing) wait for it: so last_seen_at moves only once it is an hour
+    old, which leaves most pages of a busy brand with nothing to lock.
+    """
+    stale = now - LAST_SEEN_RESOLUTION
+    session.execute(
+        update(Customer)
+        .where(Customer.id.in_(sorted(ids)), Customer.last_seen_at < stale)
+        .values(last_seen_at=now)
+        .execution_options(synchronize_session=False)
+    )
     if changed:
+        changed.sort(key=lambda row: int(row["b_id"]))
         statement = (
             update(Customer.__table__)  # type: ignore[arg-type]
             .where(Customer.__table__.c.id == bindparam("b_id"))

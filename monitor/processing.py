@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import fields, is_dataclass
@@ -24,7 +25,7 @@ from monitor.domain import (
 )
 from monitor.rules.engine import Context
 from monitor.runtime import Runtime
-from monitor.store.db import transaction
+from monitor.store.db import transaction, with_retries
 from monitor.store.models import Case, Customer, Message
 from monitor.store.queries import skip_locked
 from monitor.threads import ThreadIndex, ThreadKey
@@ -36,7 +37,16 @@ def process_pending(rt: Runtime) -> bool:
     """Process one batch of new inbound messages. Returns True when more are waiting."""
     started = time.perf_counter()
     limit = rt.settings.processing.batch_size
-    now = rt.clock.now()
+    # Workers processing at once can deadlock on a shared customer or case (PostgreSQL
+    # then rolls one batch back): that batch simply runs again.
+    batch = with_retries(functools.partial(_claim_and_process, rt, limit, rt.clock.now()))
+    count = min(len(batch), limit)
+    if count:
+        log.info("processed=%d duration_ms=%.1f", count, (time.perf_counter() - started) * 1000)
+    return len(batch) > limit
+
+
+def _claim_and_process(rt: Runtime, limit: int, now: datetime) -> list[Message]:
     with transaction(rt.sessions) as session:
         query = (
             select(Message)
@@ -46,10 +56,7 @@ def process_pending(rt: Runtime) -> bool:
         )
         batch = list(session.scalars(skip_locked(session, query)))
         process_batch(rt, session, batch[:limit], now)
-    count = min(len(batch), limit)
-    if count:
-        log.info("processed=%d duration_ms=%.1f", count, (time.perf_counter() - started) * 1000)
-    return len(batch) > limit
+    return batch
 
 
 def process_batch(

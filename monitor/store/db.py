@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -13,8 +13,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+T = TypeVar("T")
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
@@ -57,6 +59,31 @@ def _sqlite_engine(url: str, echo: bool, busy_timeout_ms: int) -> Engine:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+# PostgreSQL aborts one of two transactions that wait on each other (deadlock_detected)
+# or that it cannot serialise (serialization_failure); run again, either succeeds.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def is_retryable(error: BaseException) -> bool:
+    """A deadlock or serialisation failure: the transaction was rolled back whole and
+    can simply run again."""
+    orig = getattr(error, "orig", None)
+    return isinstance(error, OperationalError) and getattr(orig, "sqlstate", None) in (
+        RETRYABLE_SQLSTATES
+    )
+
+
+def with_retries(work: Callable[[], T], *, attempts: int = 3) -> T:
+    """``work()`` (which opens its own transaction), again after a deadlock."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except OperationalError as exc:
+            if attempt == attempts or not is_retryable(exc):
+                raise
+    raise AssertionError("unreachable")
 
 
 @contextmanager

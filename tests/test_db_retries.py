@@ -1,0 +1,45 @@
+"""A transaction PostgreSQL rolled back for a deadlock runs again; other errors do not."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from monitor.store.db import is_retryable, with_retries
+
+
+class DriverError(Exception):
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(sqlstate)
+        self.sqlstate = sqlstate
+
+
+def failure(sqlstate: str) -> OperationalError:
+    return OperationalError("UPDATE customers ...", {}, DriverError(sqlstate))
+
+
+def test_deadlocks_and_serialisation_failures_are_retried() -> None:
+    errors = [failure("40P01"), failure("40001")]
+
+    def work() -> str:
+        if errors:
+            raise errors.pop(0)
+        return "done"
+
+    assert with_retries(work) == "done"
+    assert errors == []
+
+
+def test_other_errors_and_the_last_attempt_are_raised() -> None:
+    assert not is_retryable(failure("08006"))  # connection failure: not ours to retry
+    with pytest.raises(OperationalError):
+        with_retries(lambda: (_ for _ in ()).throw(failure("08006")))
+    calls = []
+
+    def always_deadlocked() -> None:
+        calls.append(1)
+        raise failure("40P01")
+
+    with pytest.raises(OperationalError):
+        with_retries(always_deadlocked, attempts=3)
+    assert len(calls) == 3
