@@ -1,8 +1,8 @@
 """Three `inchannel run` workers on one PostgreSQL database; one is killed with SIGKILL.
 
-The real daemon in real processes: a replay source of 5,000 mentions, processing and
-the outbox shared through SKIP LOCKED claims, the source through a lease. The worker
-holding the source lease is killed while the source is still being read, so its lease,
+The real daemon in real processes: two replay sources with 5,000 mentions between them,
+processing and the outbox shared through SKIP LOCKED claims, each source through a
+lease. The worker holding a source lease is killed while it is still being read, so its lease,
 an open processing transaction and perhaps a claimed reply die with it. Afterwards:
 every mention is in exactly one case, every decided reply was posted exactly once, and
 no lease is left behind.
@@ -66,14 +66,15 @@ def database() -> Iterator[str]:
 
 
 def config(tmp_path: Path, url: str) -> Path:
-    write_replay_feed(
-        tmp_path / "feed.jsonl",
-        TEXTS,
-        size=MENTIONS,
-        threads=400,
-        authors=1200,
-        start=datetime.now(UTC) - timedelta(hours=1),
-    )
+    feed = tmp_path / "feed.jsonl"
+    start = datetime.now(UTC) - timedelta(hours=1)
+    write_replay_feed(feed, TEXTS, size=MENTIONS, threads=400, authors=1200, start=start)
+    # Two accounts' mentions, split by thread; their authors overlap, so the workers
+    # ingesting them meet on the same customers.
+    lines = feed.read_text(encoding="utf-8").splitlines()
+    for name, parity in (("feed", 0), ("other", 1)):
+        mine = [line for line in lines if int(json.loads(line)["conversation_id"]) % 2 == parity]
+        (tmp_path / f"{name}.jsonl").write_text("\n".join(mine) + "\n", encoding="utf-8")
     (tmp_path / "rules").mkdir()
     (tmp_path / "rules" / "rules.yaml").write_text(RULES, encoding="utf-8")
     path = tmp_path / "inchannel.yaml"
@@ -83,6 +84,7 @@ brand: {{name: Acme, accounts: {{x: [acme]}}}}
 database: {{url: "{url}"}}
 sources:
   - {{name: feed, type: replay, path: feed.jsonl, page_size: 10, interval_seconds: 0.2}}
+  - {{name: other, type: replay, path: other.jsonl, page_size: 10, interval_seconds: 0.2}}
 responders:
   x: {{type: recording, path: posts.jsonl}}
 processing: {{interval_seconds: 0.2, batch_size: 100}}
