@@ -333,13 +333,13 @@ def main() -> None:
                 )
                 print_run(runs[-1], results["raw_vader_seconds"] * args.big / len(texts))
         if postgres and args.workers > 1:
-            one = workers_run(1, args.worker_size, feed(args.worker_size), tmp)
-            many = workers_run(args.workers, args.worker_size, feed(args.worker_size), tmp)
-            results["workers"] = {
-                "one": one,
-                "many": many,
-                "speedup": one["seconds"] / many["seconds"],
-            }
+            big = feed(args.worker_size)
+            results["workers"] = []
+            for sources in (1, args.workers):
+                one = workers_run(1, args.worker_size, big, tmp, sources=sources)
+                many = workers_run(args.workers, args.worker_size, big, tmp, sources=sources)
+                speedup = one["seconds"] / many["seconds"]
+                results["workers"].append({"one": one, "many": many, "speedup": speedup})
     report(results, len(texts))
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from monitor.answers.answerer import Answerer
-from monitor.answers.model import KnowledgeBase
+from monitor.answers.model import Entry, KnowledgeBase
 from monitor.answers.normalise import MAX_QUESTION_CHARS, tokens
 from monitor.answers.questions import is_question
 from tests.answerkit import HOURS, SHIPPING, answerer
@@ -150,3 +150,32 @@ def test_an_ambiguous_question_is_less_sure_than_a_clear_one(tmp_path: Path) -> 
     both = answerer(tmp_path / "b", SHIPPING, twin).assess("@acme do you ship to Ireland?", now=NOV)
     assert both.runner_up is not None
     assert both.confidence < clear.confidence
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@acme seriously, why does it take 5 days to refund??",
+        "@acme why is my order STILL not here?",
+        "@acme why would anyone buy this kettle",
+    ],
+)
+def test_why_asks_someone_to_account_for_a_failure_not_for_an_faq(text: str) -> None:
+    assert not is_question(text)
+
+
+def test_a_question_next_to_a_why_still_counts() -> None:
+    assert is_question("@acme why is it so slow?! how do I track my order")
+
+
+def test_an_entry_that_requires_its_product_skips_other_products() -> None:
+    entry = Entry(
+        id="af200-dishwasher",
+        questions=("Is the basket dishwasher safe?",),
+        texts={},
+        keywords=frozenset(tokens("dishwasher")),
+        requires=frozenset(tokens("air fryer")),
+    )
+    assert entry.admits(set(tokens("can the air fryer basket go in the dishwasher")))
+    assert not entry.admits(set(tokens("can the toaster crumb tray go in the dishwasher")))
+    assert not entry.admits(set(tokens("is the air fryer any good")))  # no keyword

@@ -71,7 +71,7 @@ class Answerer:
         hits = [
             h
             for h in self.retriever.search(query)
-            if (not h.entry.keywords or h.entry.keywords & words) and self._usable(h.entry, now)
+            if h.entry.admits(words) and self._usable(h.entry, now)
         ]
         if not hits:
             return Assessment(0.0, None, reason="no entry matches")

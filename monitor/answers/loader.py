@@ -127,8 +127,9 @@ def answer_text_problems(text: str, platform: Platform, *, brand: str) -> list[s
 
 def _keyword_problems(doc: Document, spec: EntrySpec) -> list[Problem]:
     return [
-        entry_problem(doc, spec.id, ("keywords", i), f"{word!r} has no searchable word")
-        for i, word in enumerate(spec.keywords)
+        entry_problem(doc, spec.id, (key, i), f"{word!r} has no searchable word")
+        for key, words in (("keywords", spec.keywords), ("requires", spec.requires))
+        for i, word in enumerate(words)
         if not tokens(word)
     ]
 
@@ -140,6 +141,7 @@ def _compiled(doc: Document, spec: EntrySpec) -> Entry:
         questions=tuple(q.strip() for q in spec.questions),
         texts={Platform.X: spec.answer.x, Platform.REDDIT: spec.answer.reddit},
         keywords=frozenset(t for word in spec.keywords for t in tokens(word)),
+        requires=frozenset(t for word in spec.requires for t in tokens(word)),
         valid_from=valid.from_ if valid else None,
         valid_until=valid.until if valid else None,
         supersedes=tuple(spec.supersedes),

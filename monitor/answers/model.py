@@ -50,6 +50,10 @@ class EntrySpec(Strict):
     questions: list[str]
     # Optional: at least one of these words must be in the question (after stemming).
     keywords: list[str] = Field(default_factory=list)
+    # Optional, a second list that must also match: what the question must be about,
+    # for an entry on one product or one case ("air fryer" for the air fryer's
+    # dishwasher answer, so the toaster's crumb tray does not get it).
+    requires: list[str] = Field(default_factory=list)
     answer: AnswerText
     valid: Validity | None = None
     # While this entry is valid, the listed entries are not used (holiday hours
@@ -57,7 +61,9 @@ class EntrySpec(Strict):
     supersedes: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
 
-    _listify = field_validator("keywords", "supersedes", "tags", mode="before")(_one_or_many)
+    _listify = field_validator("keywords", "requires", "supersedes", "tags", mode="before")(
+        _one_or_many
+    )
 
     @field_validator("answer", mode="before")
     @classmethod
@@ -90,12 +96,19 @@ class Entry:
     questions: tuple[str, ...]
     texts: dict[Platform, str]
     keywords: frozenset[str] = frozenset()  # stemmed
+    requires: frozenset[str] = frozenset()  # stemmed; one of these as well as a keyword
     valid_from: date | None = None
     valid_until: date | None = None
     supersedes: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     file: str = ""
     line: int = 1
+
+    def admits(self, words: set[str] | frozenset[str]) -> bool:
+        """Whether a question with these (stemmed) words may get this entry at all."""
+        if self.keywords and not self.keywords & words:
+            return False
+        return not self.requires or bool(self.requires & words)
 
     def valid_at(self, moment: datetime) -> bool:
         day = moment.date()

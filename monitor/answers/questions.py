@@ -25,6 +25,11 @@ _ASKING = re.compile(
     re.IGNORECASE,
 )
 _QUESTION_MARK = re.compile(r"[?\uff1f\u061f]")
+# "Why does it take 5 days??" asks someone to account for a failure: a complaint for a
+# person, not a question an FAQ entry answers.
+# The clause from "why" to the end of its sentence is set aside; what else the post asks
+# still counts.
+_WHY_CLAUSE = re.compile(r"\bwhy\b[^.?!\n]*[.?!\uff1f]*", re.IGNORECASE)
 _LETTER = re.compile(r"[^\W\d_]")
 
 
@@ -34,6 +39,7 @@ def is_question(text: str) -> bool:
     body = clean(text).strip()
     if len(_LETTER.findall(body)) < 3:
         return False  # emoji, handles or punctuation only
+    body = _WHY_CLAUSE.sub(" ", body)
     if _QUESTION_MARK.search(body):
         return True
     return bool(_OPENING.search(body) or _ASKING.search(body))

@@ -53,7 +53,8 @@ class Retriever:
                     corpus.append(found)
         # An entry's keywords count as its words too when measuring question coverage.
         self._sets = [
-            frozenset(t) | e.keywords for t, (e, _) in zip(corpus, self._owner, strict=True)
+            frozenset(t) | e.keywords | e.requires
+            for t, (e, _) in zip(corpus, self._owner, strict=True)
         ]
         self._bm25: Any = None
         self._vocab: dict[str, int] = {}
