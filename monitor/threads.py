@@ -107,9 +107,11 @@ class ThreadIndex:
         """
         if not self._new:
             return
-        # In key order: two workers inserting overlapping new cases wait on each other in
-        # the same order instead of deadlocking.
-        rows = [self._new[key] for key in sorted(self._new)]
+        # In arrival order: ids (and so case refs, and what counts as an earlier case)
+        # follow the order customers wrote in. Two workers inserting the same new keys
+        # in different orders can deadlock; PostgreSQL then rolls one batch back and it
+        # runs again (processing.with_retries).
+        rows = list(self._new.values())
         inserted = insert_returning_keys(self._session, Case, rows, _KEY)
         found = select(Case).where(
             Case.customer_id.in_({key[2] for key in self._new}),
