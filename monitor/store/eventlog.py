@@ -55,6 +55,8 @@ def _before_select(state: ORMExecuteState) -> None:
 
 
 def _after_rollback(session: Session) -> None:
+    # Also fires for a SAVEPOINT rollback, dropping events recorded before it. Nothing
+    # in inchannel uses begin_nested(); code that does should flush() before it.
     session.info.pop(_PENDING, None)
 
 
