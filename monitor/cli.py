@@ -13,6 +13,7 @@ import click
 from sqlalchemy.orm import Session
 
 from monitor import __version__
+from monitor.commands.options import config_option
 from monitor.logs import setup_logging
 from monitor.settings import Settings, config_path, load_settings
 from monitor.store.db import NotMigratedError, current_revision, head_revision, make_engine, upgrade
@@ -24,14 +25,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("inchannel")
 
 EXIT_CONFIG = 2
-
-config_option = click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Config file (default: $INCHANNEL_CONFIG or ./config/inchannel.yaml).",
-)
 
 
 def fail_config(error: ConfigError) -> NoReturn:

@@ -17,15 +17,8 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.answers.answerer import Answerer, Assessment
+from monitor.commands.options import config_option
 from monitor.domain import Platform
-
-config_option = click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Config file (default: $INCHANNEL_CONFIG or ./config/inchannel.yaml).",
-)
 
 
 @click.group("answers")

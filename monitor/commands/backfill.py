@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from monitor.backfill import BackfillReport, backfill, backfillable
+from monitor.commands.options import config_option
 from monitor.runtime import Runtime
 from monitor.sources.base import BackfillRefused, Window
 
@@ -23,7 +24,7 @@ DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
 @click.argument("source")
 @click.option("--since", required=True, type=click.DateTime(DATE_FORMATS), help="UTC date/time.")
 @click.option("--until", type=click.DateTime(DATE_FORMATS), help="UTC, exclusive (default: now).")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path))
+@config_option
 def backfill_command(
     source: str, since: datetime, until: datetime | None, config_file: Path | None
 ) -> None:

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from monitor import casework
 from monitor.casework import CaseworkError
+from monitor.commands.options import config_option
 from monitor.domain import CaseState
 from monitor.runtime import Runtime
 
@@ -31,9 +32,7 @@ def _default_user() -> str:
 
 
 def common(func: F) -> F:
-    return click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path))(
-        func
-    )
+    return config_option(func)
 
 
 def user_option(func: F) -> F:

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from monitor.commands.options import config_option
 from monitor.status import Status, collect
 
 
@@ -25,7 +26,7 @@ def _when(moment: datetime | None, now: datetime) -> str:
 
 
 @click.command("status")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path))
+@config_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON document.")
 def status_command(config_file: Path | None, as_json: bool) -> None:
     """Sources, outbox, cases and usage; exit 1 when something is unhealthy."""

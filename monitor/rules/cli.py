@@ -8,16 +8,9 @@ from pathlib import Path
 
 import click
 
+from monitor.commands.options import config_option
 from monitor.domain import Decision, Mention, Score
 from monitor.rules.dryrun import as_json, dry_run
-
-config_option = click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Config file (default: $INCHANNEL_CONFIG or ./config/inchannel.yaml).",
-)
 
 
 @click.group("rules")
