@@ -21,19 +21,8 @@ def insert_ignoring_duplicates(
     session: Session, model: type[Base], rows: Sequence[dict[str, Any]]
 ) -> int:
     """INSERT ... ON CONFLICT DO NOTHING; returns how many rows were new."""
-    if not rows:
-        return 0
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = cast(Table, model.__table__)
-    key = list(table.primary_key)
-    # One statement with the rows as parameters, not the rows inlined as VALUES: the
-    # statement is compiled once and cached, and SQLAlchemy batches the parameters
-    # ("insertmanyvalues"). Inlining recompiled the whole INSERT for every page, which
-    # cost more than the insert itself. RETURNING counts reliably on both engines;
-    # rowcount of a batched insert does not.
-    statement = insert(table).on_conflict_do_nothing().returning(*key)
-    return len(session.connection().execute(statement, list(rows)).all())
+    key = [column.name for column in cast(Table, model.__table__).primary_key]
+    return len(_insert_new(session, model, rows, key))
 
 
 def insert_returning_keys(
@@ -44,14 +33,36 @@ def insert_returning_keys(
     A natural key, not the id: batched RETURNING rows need not come back in parameter
     order, and the caller wants to know which rows were new, not which id went where.
     """
+    return set(_insert_new(session, model, rows, key))
+
+
+def insert_new_ids(
+    session: Session, model: type[Base], rows: Sequence[dict[str, Any]]
+) -> list[int]:
+    """INSERT ... ON CONFLICT DO NOTHING; the ids of the rows that were new (``model``
+    has a single integer primary key ``id``)."""
+    return [int(new_id) for (new_id,) in _insert_new(session, model, rows, ["id"])]
+
+
+def _insert_new(
+    session: Session, model: type[Base], rows: Sequence[dict[str, Any]], columns: Sequence[str]
+) -> list[tuple[Any, ...]]:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING ``columns`` of the rows that were new.
+
+    One statement with the rows as parameters, not the rows inlined as VALUES: the
+    statement is compiled once and cached, and SQLAlchemy batches the parameters
+    ("insertmanyvalues"). Inlining recompiled the whole INSERT for every page, which
+    cost more than the insert itself. RETURNING counts reliably on both engines;
+    rowcount of a batched insert does not.
+    """
     if not rows:
-        return set()
+        return []
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = cast(Table, model.__table__)
-    columns = [table.c[name] for name in key]
-    statement = insert(table).on_conflict_do_nothing().returning(*columns)
-    return {tuple(row) for row in session.connection().execute(statement, list(rows))}
+    returned = [table.c[name] for name in columns]
+    statement = insert(table).on_conflict_do_nothing().returning(*returned)
+    return [tuple(row) for row in session.connection().execute(statement, list(rows))]
 
 
 def skip_locked(session: Session, query: SelectT) -> SelectT:
@@ -97,17 +108,3 @@ def _claim(session: Session, ids: list[int], condition: Any, now: datetime) -> s
         .execution_options(synchronize_session=False)
     )
     return set(session.execute(statement).scalars())
-
-
-def insert_new_ids(
-    session: Session, model: type[Base], rows: Sequence[dict[str, Any]]
-) -> list[int]:
-    """INSERT ... ON CONFLICT DO NOTHING; the ids of the rows that were new (``model``
-    has a single integer primary key ``id``)."""
-    if not rows:
-        return []
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = cast(Table, model.__table__)
-    statement = insert(table).on_conflict_do_nothing().returning(table.c.id)
-    return [int(row[0]) for row in session.connection().execute(statement, list(rows))]
