@@ -25,7 +25,6 @@ import json
 import logging
 import os
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -38,6 +37,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 TWEETS = REPO.parent / "shared" / "data" / "vader-groundtruth" / "tweets_GroundTruth.txt"
 sys.path.insert(0, str(REPO))
+
+from cycle import demo_copy  # noqa: E402
 
 from monitor.testing import write_replay_feed  # noqa: E402
 
@@ -61,20 +62,6 @@ def write_feed(path: Path, size: int) -> None:
         authors=max(1, round(size * AUTHORS_PER_4200 / 4200)),
         start=datetime.now(UTC) - timedelta(seconds=size),
     )
-
-
-def demo_config(workdir: Path, db_url: str, feed: Path) -> Path:
-    """The demo config and its default rules, pointed at ``feed`` and ``db_url``."""
-    config = workdir / "config"
-    shutil.copytree(REPO / "config", config, dirs_exist_ok=True)
-    text = (config / "inchannel.yaml").read_text(encoding="utf-8")
-    text = text.replace("sqlite:///var/inchannel.db", db_url)
-    text = text.replace("path: samples/mentions.jsonl", f"path: {feed}")
-    text = text.replace("page_size: 6", "page_size: 500")
-    text = text.replace("interval_seconds: 15", "interval_seconds: 1")
-    text = text.replace("path: ../var/recorded-posts.jsonl", "path: null")
-    (config / "inchannel.yaml").write_text(text, encoding="utf-8")
-    return config / "inchannel.yaml"
 
 
 def raw_vader_seconds(texts: list[str], passes: int = 3) -> float:
@@ -207,7 +194,7 @@ def result_of(process: subprocess.Popen[str]) -> dict[str, Any]:
 
 
 def migrated(db_url: str, workdir: Path, feed: Path) -> Path:
-    config = demo_config(workdir, db_url, feed)
+    config = demo_copy(workdir, db_url, feed)
     cli = Path(sys.executable).parent / "inchannel"
     subprocess.run(
         [str(cli), "db", "upgrade", "--config", str(config)], check=True, capture_output=True
