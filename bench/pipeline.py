@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 
 from cycle import demo_copy  # noqa: E402
 
-from monitor.testing import write_replay_feed  # noqa: E402
+from monitor.testing import split_replay_feed, write_replay_feed  # noqa: E402
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 THREADS_PER_4200, AUTHORS_PER_4200 = 300, 1000
@@ -223,12 +223,7 @@ def cycle_run(backend: str, size: int, feed: Path, tmp: Path) -> dict[str, Any]:
 def shard(feed: Path, shards: int, work: Path) -> list[Path]:
     """The feed split by thread into ``shards`` files: one per brand account, say."""
     paths = [work / f"shard-{i}.jsonl" for i in range(shards)]
-    outs = [path.open("w", encoding="utf-8") for path in paths]
-    for line in feed.read_text(encoding="utf-8").splitlines():
-        thread = int(json.loads(line)["conversation_id"])
-        outs[thread % shards].write(line + "\n")
-    for out in outs:
-        out.close()
+    split_replay_feed(feed, paths)
     return paths
 
 

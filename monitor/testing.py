@@ -97,3 +97,14 @@ def write_replay_feed(
             }
             last[thread] = mention_id
             out.write(json.dumps(row) + "\n")
+
+
+def split_replay_feed(feed: Path, outputs: Sequence[Path]) -> None:
+    """Split a replay feed by thread over ``outputs`` (one per brand account, say): a
+    thread's mentions all go to the same file. ``feed`` may be one of the outputs."""
+    lines = feed.read_text(encoding="utf-8").splitlines()
+    parts: list[list[str]] = [[] for _ in outputs]
+    for line in lines:
+        parts[int(json.loads(line)["conversation_id"]) % len(outputs)].append(line + "\n")
+    for path, part in zip(outputs, parts, strict=True):
+        path.write_text("".join(part), encoding="utf-8")

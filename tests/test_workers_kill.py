@@ -28,7 +28,7 @@ from monitor.domain import ActionKind, ActionStatus, Direction
 from monitor.store.db import upgrade
 from monitor.store.models import ActionRow, Case, Message, SourceState
 from monitor.store.scratch import scratch_postgres
-from monitor.testing import write_replay_feed
+from monitor.testing import split_replay_feed, write_replay_feed
 from tests.conftest import PG_ADMIN_URL, PG_OK
 
 pytestmark = pytest.mark.postgres
@@ -71,10 +71,7 @@ def config(tmp_path: Path, url: str) -> Path:
     write_replay_feed(feed, TEXTS, size=MENTIONS, threads=400, authors=1200, start=start)
     # Two accounts' mentions, split by thread; their authors overlap, so the workers
     # ingesting them meet on the same customers.
-    lines = feed.read_text(encoding="utf-8").splitlines()
-    for name, parity in (("feed", 0), ("other", 1)):
-        mine = [line for line in lines if int(json.loads(line)["conversation_id"]) % 2 == parity]
-        (tmp_path / f"{name}.jsonl").write_text("\n".join(mine) + "\n", encoding="utf-8")
+    split_replay_feed(feed, [feed, tmp_path / "other.jsonl"])
     (tmp_path / "rules").mkdir()
     (tmp_path / "rules" / "rules.yaml").write_text(RULES, encoding="utf-8")
     path = tmp_path / "inchannel.yaml"
