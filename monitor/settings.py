@@ -11,7 +11,7 @@ import os
 import typing
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -397,6 +397,23 @@ def load_settings(path: Path, environ: dict[str, str] | None = None) -> Settings
         return Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(validation_problems(doc, exc, Settings)) from None
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def validate_document(
+    doc: Document, model: type[ModelT], who: str, problems: list[Problem]
+) -> ModelT | None:
+    """``doc.data`` as ``model``, or None with each problem (labelled ``who``, e.g.
+    "rule 'x'") added to ``problems`` at its file:line:col."""
+    try:
+        return model.model_validate(doc.data)
+    except ValidationError as exc:
+        for p in validation_problems(doc, exc, model):
+            message = f"{p.key}: {p.message}" if p.key else p.message
+            problems.append(Problem(p.file, p.line, p.col, who, message))
+        return None
 
 
 def validation_problems(

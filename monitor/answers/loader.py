@@ -6,15 +6,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from monitor.answers.model import Entry, EntrySpec, KnowledgeBase, entry_problem
 from monitor.answers.normalise import tokens
 from monitor.domain import Platform
 from monitor.rules.deflection import find_redirect
 from monitor.rules.loader import MAX_RULE_FILE_BYTES, rule_files, rules_version, unsafe_yaml
 from monitor.rules.templates import PLATFORM_LIMITS, WORST_CASE_LENGTHS, fill
-from monitor.settings import validation_problems
+from monitor.settings import validate_document
 from monitor.yamlpos import ConfigError, Document, Problem, load_documents
 
 # What an answer may say about the customer and the case. {team} and {match} belong
@@ -75,12 +73,8 @@ def _entry(doc: Document, order: int, brand: str, problems: list[Problem]) -> En
         return None
     raw_id = data.get("id")
     name = raw_id if isinstance(raw_id, str) and raw_id else f"#{order + 1}"
-    try:
-        spec = EntrySpec.model_validate(data)
-    except ValidationError as exc:
-        for p in validation_problems(doc, exc, EntrySpec):
-            message = f"{p.key}: {p.message}" if p.key else p.message
-            problems.append(Problem(p.file, p.line, p.col, f"answer '{name}'", message))
+    spec = validate_document(doc, EntrySpec, f"answer '{name}'", problems)
+    if spec is None:
         return None
     problems.extend(_text_problems(doc, spec, brand))
     problems.extend(_keyword_problems(doc, spec))

@@ -9,13 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from pydantic import ValidationError
 
 from monitor.rules.hours import OpeningHours
 from monitor.rules.lint import lint_rules, unreachable_rules
 from monitor.rules.matching import Errors, MatchEnv, parse_match
 from monitor.rules.model import Rule, RuleSet, RuleSpec, rule_problem
-from monitor.settings import validation_problems
+from monitor.settings import validate_document
 from monitor.yamlpos import ConfigError, Document, Problem, load_documents
 
 # A rule file is reviewed by people; anything this big is a mistake or an attack, and
@@ -165,13 +164,7 @@ def _rule(doc: Document, order: int, env: MatchEnv, problems: list[Problem]) -> 
         return None
     raw_name = data.get("name")
     name = raw_name if isinstance(raw_name, str) and raw_name else f"#{order + 1}"
-    try:
-        spec = RuleSpec.model_validate(data)
-    except ValidationError as exc:
-        for p in validation_problems(doc, exc, RuleSpec):
-            message = f"{p.key}: {p.message}" if p.key else p.message
-            problems.append(Problem(p.file, p.line, p.col, f"rule '{name}'", message))
-        spec = None
+    spec = validate_document(doc, RuleSpec, f"rule '{name}'", problems)
     errors: Errors = []
     matcher = parse_match(data.get("match") or {}, ("match",), env, errors)
     problems.extend(rule_problem(doc, name, loc, message) for loc, message in errors)
