@@ -6,6 +6,7 @@ import logging
 import random
 import time
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -26,7 +27,7 @@ from monitor.runtime import Runtime
 from monitor.settings import Dispatch
 from monitor.store.db import transaction, with_retries
 from monitor.store.models import ActionRow, Case, Message, case_ref
-from monitor.store.queries import claim_due_actions, insert_ignoring_duplicates
+from monitor.store.queries import claim_due_actions, insert_returning_keys
 from responders.base import Responder, ResponderError, SendResult
 
 log = logging.getLogger("inchannel.dispatch")
@@ -134,13 +135,16 @@ class Outcomes:
             case_ids = {r.case_id for r in rows.values() if r.case_id is not None}
             found = session.scalars(select(Case).where(Case.id.in_(case_ids)))
             case_rows = {case.id: case for case in found}
+            own_posts: list[dict[str, Any]] = []
             for action, outcome in self._waiting:
                 row = rows[action.id]
                 case = case_rows.get(row.case_id) if row.case_id is not None else None
                 if isinstance(outcome, ResponderError):
                     _record_error(self._rt, session, row, outcome, now)
                 else:
-                    _record_sent(self._rt, session, row, case, *outcome, now=now)
+                    sent = _record_sent(self._rt, session, row, case, *outcome, now=now)
+                    own_posts.extend(sent)
+            _store_own_posts(session, own_posts)
 
 
 def _action(row: ActionRow) -> Action:
@@ -167,32 +171,28 @@ def _record_sent(
     recovered: bool,
     *,
     now: datetime,
-) -> None:
+) -> list[dict[str, Any]]:
+    """Mark the action sent; return our post (a reply) as a message row to store."""
     row.status, row.result_external_id = ActionStatus.SENT, result.external_id
     row.updated_at, row.last_error = now, None
     detail = {"action": row.id, "external_id": result.external_id, "recovered": recovered}
     cases.record(session, case, "sent", row.actor or row.rule or "bot", now, **detail)
-    if row.kind == ActionKind.REPLY and case is not None:
-        # Store our own post at once, so the poller never ingests it as a new mention.
-        _store_own_post(rt, session, row, result.external_id, now)
-        if case.first_response_at is None:
-            case.first_response_at = now
-        case.updated_at = now
-        if case.state == CaseState.REPLIED:
-            # A person answered in the thread; the next move is the customer's.
-            cases.transition(session, case, CaseState.WAITING_CUSTOMER, "system", now)
     log.info("action=%d sent external_id=%s recovered=%s", row.id, result.external_id, recovered)
     rt.metrics.action(row.kind, ActionStatus.SENT.value)
+    if row.kind != ActionKind.REPLY or case is None:
+        return []
+    if case.first_response_at is None:
+        case.first_response_at = now
+    case.updated_at = now
+    if case.state == CaseState.REPLIED:
+        # A person answered in the thread; the next move is the customer's.
+        cases.transition(session, case, CaseState.WAITING_CUSTOMER, "system", now)
+    return [_own_post(rt, row, result.external_id, now)]
 
 
-def _store_own_post(
-    rt: Runtime, session: Session, row: ActionRow, external_id: str, now: datetime
-) -> None:
-    """Our post as an outbound message of the case. The poller may have stored it first
-    (as thread context under a customer's answer): then that row becomes ours, instead
-    of a duplicate-key error that would undo the whole group of outcomes."""
+def _own_post(rt: Runtime, row: ActionRow, external_id: str, now: datetime) -> dict[str, Any]:
     handles = sorted(rt.own_handles(Platform(row.platform)))
-    values = {
+    return {
         "platform": row.platform,
         "external_id": external_id,
         "direction": Direction.OUTBOUND.value,
@@ -207,13 +207,26 @@ def _store_own_post(
         "ingested_at": now,
         "processed": True,
     }
-    if insert_ignoring_duplicates(session, Message, [values]) == 0:
-        session.execute(
-            update(Message)
-            .where(Message.platform == row.platform, Message.external_id == external_id)
-            .values(direction=Direction.OUTBOUND.value, case_id=row.case_id, processed=True)
-            .execution_options(synchronize_session=False)
-        )
+
+
+def _store_own_posts(session: Session, posts: list[dict[str, Any]]) -> None:
+    """Our posts as outbound messages of their cases, stored with the outcomes, so the
+    poller never ingests them as new mentions. The poller may have stored one first
+    (as thread context under a customer's answer): then that row becomes ours, instead
+    of a duplicate-key error that would undo the whole group of outcomes."""
+    key = ("platform", "external_id")
+    new = insert_returning_keys(session, Message, posts, key)
+    for post in posts:
+        if (post["platform"], post["external_id"]) not in new:
+            session.execute(
+                update(Message)
+                .where(
+                    Message.platform == post["platform"],
+                    Message.external_id == post["external_id"],
+                )
+                .values(direction=Direction.OUTBOUND.value, case_id=post["case_id"], processed=True)
+                .execution_options(synchronize_session=False)
+            )
 
 
 def _record_error(
