@@ -40,6 +40,11 @@ EXPECTED = {
         "4:3: web.metrics_token: must be at least 16 characters (e.g. `openssl rand -hex 16`)",
         "6:3: metrics.port: Input should be less than or equal to 65535",
     ],
+    "workers.yaml": [
+        "4:3: workers.lease_seconds: Input should be greater than or equal to 5",
+        "5:3: workers.stale_claim_seconds: Input should be a valid number, unable to parse"
+        " string as a number",
+    ],
     "alerts_unknown_channel.yaml": [
         "6:19: alerts.channels[1]: unknown channel 'pager' (channels: ops)"
     ],
