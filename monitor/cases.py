@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from monitor import notifications
 from monitor.domain import ActionKind, ActionStatus, CaseState, Escalation
 from monitor.settings import Settings
-from monitor.store.eventlog import add_event
 from monitor.store.models import ActionRow, Case, Customer, Message
+from monitor.store.pending import add_event, add_row
 
 # States in which a case still needs someone (bot or human) to act.
 OPEN_STATES = frozenset(
@@ -97,27 +97,32 @@ def queue_reply(
     draft: bool = False,
     key: str | None = None,
     answer_id: str | None = None,
-) -> ActionRow:
-    """Put a reply in the outbox (or, as a draft, in front of a human first)."""
-    action = ActionRow(
-        case_id=case.id,
-        message_id=message.id,
-        kind=ActionKind.REPLY.value,
-        platform=message.platform,
-        target_external_id=message.external_id,
-        conversation_id=message.conversation_id,
-        text=text,
-        rule=rule,
-        actor=actor,
-        status=(ActionStatus.DRAFT if draft else ActionStatus.PENDING).value,
-        attempts=0,
-        next_attempt_at=now,
-        idempotency_key=key or f"reply:{case.id}:{rule or actor}:{message.external_id}",
-        created_at=now,
-        updated_at=now,
-        answer_id=answer_id,
-    )
-    session.add(action)
+) -> str:
+    """Put a reply in the outbox (or, as a draft, in front of a human first).
+
+    Returns its idempotency key; the row is written with the session's next statement
+    (store.pending), together with the batch's other replies.
+    """
+    key = key or f"reply:{case.id}:{rule or actor}:{message.external_id}"
+    row = {
+        "case_id": case.id,
+        "message_id": message.id,
+        "kind": ActionKind.REPLY.value,
+        "platform": message.platform,
+        "target_external_id": message.external_id,
+        "conversation_id": message.conversation_id,
+        "text": text,
+        "rule": rule,
+        "actor": actor,
+        "status": (ActionStatus.DRAFT if draft else ActionStatus.PENDING).value,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "idempotency_key": key,
+        "created_at": now,
+        "updated_at": now,
+        "answer_id": answer_id,
+    }
+    add_row(session, ActionRow, row)
     if draft:
         transition(session, case, CaseState.AWAITING_APPROVAL, actor, now, draft=text)
-    return action
+    return key

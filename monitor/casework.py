@@ -208,7 +208,7 @@ def reply(
         count = session.scalar(
             select(func.count()).select_from(ActionRow).where(ActionRow.case_id == case.id)
         )
-        action = cases.queue_reply(
+        key = cases.queue_reply(
             session,
             case,
             target,
@@ -219,12 +219,14 @@ def reply(
             key=f"human:{case.id}:{count}:{target.external_id}",
             answer_id=answer_id or None,
         )
-        session.flush()
+        action_id = session.scalars(
+            select(ActionRow.id).where(ActionRow.idempotency_key == key)
+        ).one()
         if redirect is not None:
-            detail = {"action": action.id, "redirect": redirect[0], "phrase": redirect[1]}
+            detail = {"action": action_id, "redirect": redirect[0], "phrase": redirect[1]}
             cases.record(session, case, "redirect_allowed", user, now, **detail)
         cases.transition(session, case, CaseState.REPLIED, user, now)
-        return action.id
+        return action_id
 
 
 def answer_prefill(rt: Runtime, ref: str, answer_id: str) -> str:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from monitor.domain import ActionKind, ActionStatus
 from monitor.settings import Settings
 from monitor.store.models import ActionRow, Case, Customer, Message
-from monitor.store.queries import insert_ignoring_duplicates
+from monitor.store.pending import add_row
 
 EXCERPT_CHARS = 500
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
@@ -59,12 +59,13 @@ def enqueue(
     actor: str,
     now: datetime,
     channels: list[str],
-) -> int:
+) -> None:
     """One NOTIFY action per channel (``case`` None: an operations alert).
 
-    The idempotency key is unique, so queueing the same alert twice is a no-op.
+    The idempotency key is unique, so queueing the same alert twice is a no-op. The
+    rows are written with the session's next statement (store.pending).
     """
-    rows = [
+    for row in [
         {
             "case_id": case.id if case else None,
             "kind": ActionKind.NOTIFY.value,
@@ -82,5 +83,5 @@ def enqueue(
             "updated_at": now,
         }
         for channel in channels
-    ]
-    return insert_ignoring_duplicates(session, ActionRow, rows)
+    ]:
+        add_row(session, ActionRow, row, ignore_duplicates=True)

@@ -25,6 +25,7 @@ from monitor.domain import (
 )
 from monitor.rules.engine import Context
 from monitor.runtime import Runtime
+from monitor.store.bulk import detach, write_changes
 from monitor.store.db import transaction, with_retries
 from monitor.store.models import Case, Customer, Message
 from monitor.store.queries import skip_locked
@@ -67,9 +68,12 @@ def process_batch(
     *,
     backfill: bool = False,
 ) -> None:
-    # No autoflush: the batch's writes go out together instead of before every query.
     # Pass 1 scores and finds each message's case; the new cases are inserted with one
-    # statement; pass 2 decides, in order, so each decision sees the ones before.
+    # statement; pass 2 decides, in order, so each decision sees the ones before. The
+    # messages and cases are detached while they change, and their changes are written
+    # at the end with one UPDATE per set of changed columns (store.bulk); the events
+    # and outbox rows go with one INSERT per table (store.pending).
+    detach(session, batch)
     with session.no_autoflush:
         index = ThreadIndex(session, batch, backfilling=backfill)
         prepared = [_prepare(rt, session, index, message, now) for message in batch]
@@ -77,6 +81,7 @@ def process_batch(
         for item in prepared:
             if item is not None:
                 _decide(rt, session, index, item, now)
+    write_changes(session, [*batch, *index.cases])
 
 
 Prepared = tuple[Message, Customer, Mention, Score, ThreadKey]
@@ -210,13 +215,20 @@ def _decision_json(decision: Decision) -> dict[str, Any]:
 
     dataclasses.asdict deep-copies every value and cost as much as the rules themselves.
     """
-    out = {f.name: _plain(getattr(decision, f.name)) for f in fields(decision)}
+    out = {name: _plain(getattr(decision, name)) for name in _field_names(Decision)}
     return {key: value for key, value in out.items() if value not in (None, [], False)}
 
 
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
 def _plain(value: Any) -> Any:
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if value is None or isinstance(value, str | int | float):
+        return value
     if isinstance(value, tuple | list):
         return [_plain(item) for item in value]
+    if is_dataclass(value) and not isinstance(value, type):
+        return {name: _plain(getattr(value, name)) for name in _field_names(type(value))}
     return value

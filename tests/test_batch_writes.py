@@ -1,0 +1,115 @@
+"""Processing writes a batch with a few statements, and only the columns it changed."""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event, select
+
+from monitor import cases
+from monitor.domain import CaseState
+from monitor.pipeline import drain, poll_source, process_pending
+from monitor.store.bulk import detach, write_changes
+from monitor.store.db import transaction
+from monitor.store.models import ActionRow, Case, Event, Message
+from monitor.store.pending import add_event
+from tests.conftest import RuntimeFactory, mention
+
+TEXTS = [
+    "@acme my order is late and nobody answers, this is a disgrace",
+    "@acme thanks, the new kettle is lovely",
+    "@acme do you ship to Ireland?",
+    "@acme the app crashes every time I log in",
+    "@acme refund still not here after three weeks, awful",
+    "@acme how do I change the delivery address on an order I placed yesterday?",
+]
+
+
+@contextmanager
+def statements(rt: Any) -> Iterator[collections.Counter[str]]:
+    """Count the SQL statements sent, by their first three words."""
+    seen: collections.Counter[str] = collections.Counter()
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen[" ".join(statement.split()[:3])] += 1
+
+    event.listen(rt.engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(rt.engine, "before_cursor_execute", count)
+
+
+def test_a_batch_is_written_with_one_statement_per_table_or_column_set(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # 120 mentions in 40 threads of 3 authors each: new, reopened, replied-to and
+    # escalated cases change different columns.
+    rows = [
+        mention(i, TEXTS[i % len(TEXTS)], conversation_id=str(9000 + i % 40), author_id=str(i % 7))
+        for i in range(120)
+    ]
+    rt = make_runtime(rows)
+    drain(poll_source, rt, "feed")
+    with statements(rt) as seen:
+        assert not process_pending(rt)
+    with rt.sessions() as session:
+        assert not session.scalars(select(Message).where(Message.processed.is_(False))).all()
+        states = collections.Counter(session.scalars(select(Case.state)))
+        replies = session.scalars(select(ActionRow).where(ActionRow.kind == "reply")).all()
+        events = session.scalars(select(Event.kind)).all()
+    assert states[CaseState.AWAITING_HUMAN.value] > 0
+    assert replies
+    assert {"opened", "decided", "state"} <= set(events)
+    # One INSERT per table and one UPDATE per table and set of changed columns (a
+    # message with a score reason changed one column more): not one statement per row.
+    assert seen["INSERT INTO events"] == 1
+    assert seen["INSERT INTO actions"] == 1  # the replies (no team has a channel here)
+    assert seen["INSERT INTO cases"] == 1
+    assert 1 <= seen["UPDATE messages SET"] <= 2
+    assert 1 <= seen["UPDATE cases SET"] <= 8
+
+
+def test_only_the_columns_processing_changed_are_written(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime([mention(1)])
+    poll_source(rt, "feed")
+    process_pending(rt)
+    with rt.sessions() as session:
+        case_id = session.scalars(select(Case.id)).one()
+    with transaction(rt.sessions) as session:
+        case = session.get(Case, case_id)
+        assert case is not None
+        detach(session, [case])
+        cases.transition(session, case, CaseState.RESOLVED, "test", rt.clock.now())
+        # Meanwhile a person assigns the case from the dashboard (another transaction).
+        with transaction(rt.sessions) as other:
+            other_case = other.get(Case, case_id)
+            assert other_case is not None
+            other_case.assignee = "maria"
+        assert write_changes(session, [case]) == 1
+        assert write_changes(session, [case]) == 1  # still changed: it stays detached
+    with rt.sessions() as session:
+        stored = session.get(Case, case_id)
+        assert stored is not None
+        assert (stored.state, stored.assignee) == (CaseState.RESOLVED.value, "maria")
+        assert stored.resolved_at is not None
+        kinds = session.scalars(select(Event.kind).where(Event.case_id == case_id)).all()
+        assert "state" in kinds
+
+
+def test_pending_rows_are_visible_to_a_query_in_the_same_transaction(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = make_runtime([mention(1)])
+    poll_source(rt, "feed")
+    process_pending(rt)
+    with transaction(rt.sessions) as session:
+        case_id = session.scalars(select(Case.id)).one()
+        add_event(session, case_id=case_id, kind="note", actor="test", detail={}, at=rt.clock.now())
+        assert "note" in session.scalars(select(Event.kind)).all()
+        session.rollback()
+    with rt.sessions() as session:
+        assert "note" not in session.scalars(select(Event.kind)).all()
