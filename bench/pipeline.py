@@ -7,6 +7,8 @@
    authors) through `run_cycle` with the demo's default rule set and the recording
    responder, on SQLite and PostgreSQL. Each run is a fresh process on a fresh
    database, so its peak RSS is its own.
+   After the run, the same process times scoring and the rules (answers included)
+   over the 4,200 texts with no database: the floor no storage work can remove.
 3. --big mentions (the tweets again with fresh ids; threads and authors scaled in
    proportion) on SQLite and, with --big-postgres, on PostgreSQL: throughput and peak
    RSS as the data grows.
@@ -92,7 +94,39 @@ def child_cycle(config: Path) -> dict[str, Any]:
     started = time.perf_counter()
     report = run_cycle(rt)
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "polls": report.polls, **counts(rt), **peak_rss()}
+    floor = compute_floor(rt, tweets())
+    return {
+        "seconds": seconds,
+        "compute_seconds": floor,
+        "polls": report.polls,
+        **counts(rt),
+        **peak_rss(),
+    }
+
+
+def compute_floor(rt: Any, texts: list[str]) -> float:
+    """Scoring and the rules (answers included) over the 4,200 texts with no database:
+    the part of the pipeline that no storage work can remove."""
+    from monitor.domain import Author, Mention, Platform
+    from monitor.rules.context import Context
+
+    now = datetime.now(UTC)
+    mentions = [
+        Mention(
+            platform=Platform.X,
+            external_id=str(i),
+            author=Author(id=str(i % AUTHORS_PER_4200), handle=f"user{i % AUTHORS_PER_4200}"),
+            text="@acme " + text,
+            created_at=now,
+            conversation_id=str(i % THREADS_PER_4200),
+        )
+        for i, text in enumerate(texts)
+    ]
+    context = Context(now=now, case_ref="C-1")
+    started = time.perf_counter()
+    for mention in mentions:
+        rt.rules.decide(mention, rt.scorer.score(mention.text, lang=mention.lang), context)
+    return time.perf_counter() - started
 
 
 def child_worker(config: Path, expected: int) -> dict[str, Any]:
@@ -338,6 +372,12 @@ def print_run(run: dict[str, Any], vader_seconds: float) -> None:
 def report(results: dict[str, Any], n_tweets: int) -> None:
     vader = results["raw_vader_seconds"]
     print(f"raw vaderSentiment: {n_tweets} tweets in {vader:.3f} s ({n_tweets / vader:.0f}/s)")
+    floor = results["runs"][0]["compute_seconds"]
+    results["compute_ratio_to_raw_vader"] = floor / vader
+    print(
+        f"scoring + rules + answers with no database: {n_tweets} in {floor:.3f} s "
+        f"= {floor / vader:.1f}x raw VADER (what storage work cannot remove)"
+    )
     for w in results.get("workers", []):
         for key in ("one", "many"):
             r = w[key]
