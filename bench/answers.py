@@ -1,13 +1,19 @@
-"""Knowledge-base answers: precision and coverage on a labelled set, and matching speed.
+"""Knowledge-base answers: precision and coverage on labelled sets, and matching speed.
 
-bench/data/answers_eval.tsv holds 225 brand mentions written apart from the entries'
-example questions: questions an entry answers (with its id), questions no entry
-answers, and complaints/praise that are not questions. Its errors were studied to
-improve the matcher. bench/data/answers_holdout.tsv (141 mentions) was written before
-that first tuning and run once; its errors were then read, so it joined the tuning set
-(eval + holdout1 = 366 mentions, on which the thresholds are chosen).
-bench/data/answers_holdout2.tsv was written blind, before the second tuning, and is the
-held-out set: only reported, never tuned on.
+Three labelled sets of brand mentions, written apart from the entries' example
+questions (label: the entry that answers it, "-" no entry answers it, "!" not a
+question), are all tuning data now; the thresholds are chosen on the 521 together:
+
+- bench/data/answers_eval.tsv (225): the first tuning set; its errors built the matcher.
+- bench/data/answers_holdout.tsv (141): written before that tuning, run once, then read.
+- bench/data/answers_holdout2.tsv (155): written blind, run once as the held-out set of
+  the second tuning, then read: its wrong answers (on-topic questions no entry answers)
+  led to the uncovered-words factor of the confidence.
+
+bench/data/answers_holdout3.tsv, when it exists, is the held-out set: written blind
+by someone else after all tuning, only reported (its own rows and sweep), never used
+to choose anything. Nothing may be changed after reading its results without
+reporting that it is spent.
 
 - auto-answers: confidence >= answer_at. precision = right entry / all auto-answers
   (an answer to an unanswerable question or a complaint counts as wrong); coverage =
@@ -41,8 +47,11 @@ REPO = Path(__file__).resolve().parents[1]
 EVAL = REPO / "bench" / "data" / "answers_eval.tsv"
 # Written before the first tuning, run once, then (its errors read) added to tuning.
 HOLDOUT = REPO / "bench" / "data" / "answers_holdout.tsv"
-# Written blind before the second tuning (requires:, "why" clauses); the held-out set.
+# Written blind before the second tuning, run once, then (its errors read) tuning too.
 HOLDOUT2 = REPO / "bench" / "data" / "answers_holdout2.tsv"
+# Written blind after all tuning, by someone else: the held-out set, when present.
+HOLDOUT3 = REPO / "bench" / "data" / "answers_holdout3.tsv"
+TUNING = {"eval": EVAL, "holdout1": HOLDOUT, "holdout2": HOLDOUT2}
 RESULTS = REPO / "bench" / "results"
 DEFAULT_DAY = datetime(2026, 11, 20, 12, tzinfo=UTC)
 
@@ -94,32 +103,45 @@ def figures(
     }
 
 
+# The thresholds looked at: 0.05 steps. The uncovered-words factor puts answers that
+# are right 95% of the time around 0.2, below the old grid's 0.20 floor.
+GRID = [t / 100 for t in range(5, 100, 5)]
+
+
 def sweep(results: list[tuple[Item, str | None, float]]) -> list[tuple[float, dict[str, float]]]:
     """Auto-answer figures per threshold: what the defaults are chosen from (tuning set)."""
-    return [(t / 100, figures(results, t / 100, t / 100)) for t in range(20, 95, 5)]
+    return [(t, figures(results, t, t)) for t in GRID]
 
 
+# The target for public answers (issue 11): at most one wrong answer in twenty.
+MIN_ANSWER_PRECISION = 0.95
 # Drafts are read by a person before anything is posted; below this precision the
 # proposals cost the team more than they save.
 MIN_DRAFT_PRECISION = 0.85
 
 
 def choose(results: list[tuple[Item, str | None, float]]) -> tuple[float, float]:
-    """The rule the shipped thresholds follow: answer_at is one 0.05 step above the
-    lowest threshold with no wrong public answer on the tuning set (the step is a
-    safety margin: the last set of defaults, picked right at that edge, missed on
-    unseen text); draft_at is the lowest threshold whose drafts keep
-    MIN_DRAFT_PRECISION."""
-    grid = [t / 100 for t in range(20, 95, 5)]
-    safe = next(t for t in grid if figures(results, t, t)["wrong_public_answers"] == 0)
-    answer_at = round(safe + 0.05, 2)
+    """The rule the shipped thresholds follow, on the tuning set: answer_at is the
+    threshold with the most right answers among those whose answers keep
+    MIN_ANSWER_PRECISION (the higher one on a tie); draft_at is the lowest threshold
+    whose drafts keep MIN_DRAFT_PRECISION. Cross-validated (docs/answers.md), the
+    precision on unseen text came out a few points lower than on the tuning set."""
+    kept = [t for t in GRID if _precision(figures(results, t, t)) >= MIN_ANSWER_PRECISION]
+    covered = {t: figures(results, t, t)["answer_coverage"] for t in kept}
+    answer_at = max(kept, key=lambda t: (covered[t], t), default=GRID[-1])
     draft_at = next(
         t
-        for t in grid
+        for t in GRID
         if t >= answer_at
         or figures(results, answer_at, t)["draft_precision"] >= MIN_DRAFT_PRECISION
     )
     return answer_at, min(draft_at, answer_at)
+
+
+def _precision(fig: dict[str, float]) -> float:
+    """Unrounded: 0.9496 must not pass as 0.950."""
+    answers = fig["answers"]
+    return (answers - fig["wrong_public_answers"]) / answers if answers else 1.0
 
 
 THINGS = "toaster kettle blender mixer grinder juicer fryer oven hob hood fridge iron"
@@ -183,18 +205,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument(
-        "--no-holdout", action="store_true", help="tuning set only: while choosing anything"
+        "--no-holdout", action="store_true", help="tuning sets only: while choosing anything"
     )
     args = parser.parse_args()
     settings = load_settings(REPO / "config" / "inchannel.yaml")
     config: AnswersConfig = settings.answers
     kb = load_knowledge_base(settings.resolve(config.path), brand=settings.brand.name)
-    items = load_eval()
-    spent = load_eval(HOLDOUT)
     answerer = Answerer(kb, answer_at=config.answer_at, draft_at=config.draft_at)
-    sets = {"eval": items, "holdout1": spent, "tuning": items + spent}
-    if not args.no_holdout:
-        sets["holdout2"] = load_eval(HOLDOUT2)
+    sets = {name: load_eval(path) for name, path in TUNING.items()}
+    sets["tuning"] = [item for part in list(sets.values()) for item in part]
+    if not args.no_holdout and HOLDOUT3.exists():
+        sets["holdout3"] = load_eval(HOLDOUT3)
     report: dict[str, object] = {
         "entries": len(kb.entries),
         "answer_at": config.answer_at,
@@ -214,10 +235,13 @@ def main() -> None:
     print(f"thresholds by the rule on the tuning set: answer_at {answer_at}, draft_at {draft_at}")
     report["chosen_on_tuning"] = {"answer_at": answer_at, "draft_at": draft_at}
     report["tuning_sweep"] = [{"threshold": t, **f} for t, f in tuning_sweep]
-    if "holdout2" in results:  # recorded for the reader, never used to choose anything
-        sweep2 = sweep(results["holdout2"])
-        report["holdout2_sweep"] = [{"threshold": t, **f} for t, f in sweep2]
-    fast = speed(kb, items, args.rounds)
+    if "holdout3" in results:  # reported, never used to choose anything
+        held_out = sweep(results["holdout3"])
+        print_sweep("held-out (holdout3)", held_out)
+        report["holdout3_sweep"] = [{"threshold": t, **f} for t, f in held_out]
+    else:
+        print("\nno held-out set: bench/data/answers_holdout3.tsv is not there (yet)")
+    fast = speed(kb, sets["eval"], args.rounds)
     report["speed"] = fast
     print(
         f"\nspeed: {fast['per_second']:,.0f} mentions/s with {fast['entries']} entries "

@@ -16,11 +16,12 @@ from tests.conftest import REPO
 # for a person, "escalate:<team>" hands the case to that team, "guard" means a guard
 # withheld the reply.
 EXPECTED: dict[str, tuple[tuple[str, ...], str]] = {
-    # Where-is-my-order about a late order: the tracking entry fits too loosely (below
-    # draft_at), so the delivery rule replies and a person takes it.
+    # Where-is-my-order about a late order: the asking sentence ("Where is my order?")
+    # is all the tracking entry's words, so its general answer is posted (0.26, above
+    # answer_at 0.2) and the delivery rule still hands the case to a person.
     "1859000000000000001": (
         ("answer-common-questions", "delivery-problem", "complaint-to-human"),
-        "draft escalate:care",
+        "reply escalate:care",
     ),
     "1859000000000000002": ((), "ignore"),  # the brand's own account
     "1859000000000000003": (("delivery-problem", "complaint-to-human"), "reply escalate:care"),
@@ -56,16 +57,16 @@ EXPECTED: dict[str, tuple[tuple[str, ...], str]] = {
     "t1_lq0001": ((), "ignore"),
     "t1_lq0002": (("complaint-to-human",), "reply escalate:care"),
     "t1_lq0003": (("vip-customer", "praise"), "reply priority:high"),
-    # No entry answers it; below answer_at the price-drop entry is only a draft a
-    # person rejects (a known weak spot of the lower draft_at: docs/answers.md).
-    "t1_lq0004": (("answer-common-questions", "question-draft"), "draft"),
+    # No entry answers it: "winter", "include", "espresso machines" are words the
+    # price-drop entry never uses, so it is not even proposed; a plain question draft.
+    "t1_lq0004": (("question-draft",), "draft"),
     "t1_lq0005": (("refund-or-billing", "complaint-to-human"), "reply escalate:billing"),
     "t1_lq0006": (("non-english-to-humans",), "escalate:international"),
     "t1_lq0007": ((), ""),
     "t1_lq0008": (("answer-common-questions", "question-draft"), "reply"),
-    # Jane's third message: her first now gets the delivery rule's reply (not a draft),
-    # so her thread already has two bot replies and the cap holds the thank-you back.
-    "1859000000000000026": (("praise",), "reply"),
+    # Jane's third message: her first message got the tracking answer and her second
+    # the delivery rule's reply, so the cap of two bot replies holds the thank-you back.
+    "1859000000000000026": (("praise",), "guard"),
     # Knowledge-base questions (config/answers/).
     "1859000000000000027": (("answer-common-questions", "question-draft"), "reply"),
     # "How long ... send back" is split between the returns-policy and returns-how
@@ -75,9 +76,11 @@ EXPECTED: dict[str, tuple[tuple[str, ...], str]] = {
         ("answer-common-questions", "complaint-to-human", "question-draft"),
         "reply escalate:care",
     ),
+    # The refund-timing entry fits, but "kettle" and "monday" are not its words: 0.195,
+    # just under draft_at, so the billing rule's reply is posted and billing takes it.
     "1859000000000000030": (
-        ("answer-common-questions", "refund-or-billing", "complaint-to-human", "question-draft"),
-        "draft escalate:billing",
+        ("refund-or-billing", "complaint-to-human", "question-draft"),
+        "reply escalate:billing",
     ),
     "1859000000000000031": (
         ("answer-common-questions", "complaint-to-human", "question-draft"),
@@ -85,7 +88,7 @@ EXPECTED: dict[str, tuple[tuple[str, ...], str]] = {
     ),
     # A complaint that mentions shipping is not a question: no shipping answer.
     "1859000000000000032": ((), ""),
-    "t1_lq0009": (("answer-common-questions",), "draft"),
+    "t1_lq0009": (("answer-common-questions",), "reply"),  # 0.59: above answer_at 0.2
 }
 
 # The knowledge-base entry behind each answered or drafted sample.
@@ -94,11 +97,9 @@ ANSWERS = {
     "1859000000000000012": "order-change-address",
     "1859000000000000018": "shipping-countries",
     "1859000000000000021": "outage-status",
-    "t1_lq0004": "price-drop",
     "t1_lq0008": "af200-dishwasher",
     "1859000000000000027": "store-hours",
     "1859000000000000029": "order-cancel",
-    "1859000000000000030": "refund-timing",
     "1859000000000000031": "payment-methods",
     "t1_lq0009": "warranty-length",
 }

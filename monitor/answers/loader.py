@@ -38,7 +38,7 @@ def load_knowledge_base(directory: Path, *, brand: str) -> KnowledgeBase:
     problems.sort(key=lambda p: (p.file, p.line, p.col))
     if any(not p.warning for p in problems):
         raise ConfigError(problems)
-    return KnowledgeBase(tuple(entries), rules_version(directory), tuple(problems))
+    return KnowledgeBase(tuple(entries), rules_version(directory), tuple(problems), brand)
 
 
 def _documents(path: Path, problems: list[Problem]) -> list[Document]:

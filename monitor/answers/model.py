@@ -125,6 +125,7 @@ class KnowledgeBase:
     entries: tuple[Entry, ...] = ()
     version: str = ""
     warnings: tuple[Problem, ...] = field(default=())
+    brand: str = ""  # the brand's name: never an unknown name in a question
 
     def get(self, entry_id: str) -> Entry | None:
         return next((e for e in self.entries if e.id == entry_id), None)

@@ -15,6 +15,11 @@ MAX_QUESTION_CHARS = 1_000
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _HANDLE = re.compile(r"(?:(?<![\w/])@\w+|\b[ur]/\w+)", re.IGNORECASE)
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+# A word as written, for telling names: letters, digits, inner apostrophes, hyphens
+# and dots ("Wi-Fi", "Sainsbury's").
+_NAME_WORD = re.compile(r"[A-Za-z0-9£€$][\w'\-.]*\w|[A-Za-z0-9]")
+# {first_name} and the other placeholders of an answer text are not words of the answer.
+_PLACEHOLDER = re.compile(r"\{\w+\}")
 
 # Words too common in questions to tell one answer from another. Interrogatives are
 # removed here because questions.py has already used them.
@@ -60,8 +65,15 @@ def _stemmer() -> object:
 @lru_cache(maxsize=64)  # question detection and tokens() both clean the same text
 def clean(text: str) -> str:
     """Lower-cased text without URLs and @handles/u/names, bounded in length."""
+    return without_noise(text).lower()
+
+
+@lru_cache(maxsize=64)  # clean() and the sentence split of the same mention share it
+def without_noise(text: str) -> str:
+    """``text`` without URLs and @handles/u/names, bounded in length, case kept (a
+    capital letter tells a name)."""
     text = text[:MAX_QUESTION_CHARS]
-    return _HANDLE.sub(" ", _URL.sub(" ", text)).lower().replace("\u2019", "'")
+    return _HANDLE.sub(" ", _URL.sub(" ", text)).replace("\u2019", "'")
 
 
 def words(text: str) -> list[str]:
@@ -83,3 +95,31 @@ def tokens(text: str) -> list[str]:
         return []
     stemmed: list[str] = _stemmer().stemWords(found)  # type: ignore[attr-defined]
     return [SYNONYMS.get(s, s) for s in stemmed]
+
+
+def names(sentence: str, *, brand: str = "") -> list[str]:
+    """The words of ``sentence`` written with a capital letter that do not start it and
+    are not the brand's name: a place, a shop, a payment provider, another brand.
+    Stopwords ("I", "I'm") and words with digits (model numbers) are not names."""
+    found = _NAME_WORD.findall(sentence)
+    brand = brand.lower()
+    return [
+        word
+        for word in found[1:]
+        if word[0].isupper()
+        and not any(c.isdigit() for c in word)
+        and word.lower() not in STOPWORDS
+        and not (brand and word.lower().startswith(brand))
+    ]
+
+
+def text_tokens(text: str) -> frozenset[str]:
+    """The stemmed tokens of a whole entry text (an answer), placeholders left out.
+
+    Read line by line in MAX_QUESTION_CHARS pieces: that bound is for hostile mention
+    text, and an answer longer than it must still count in full."""
+    found: set[str] = set()
+    for line in _PLACEHOLDER.sub(" ", text).splitlines():
+        for start in range(0, len(line), MAX_QUESTION_CHARS):
+            found.update(tokens(line[start : start + MAX_QUESTION_CHARS]))
+    return frozenset(found)

@@ -10,22 +10,33 @@ candidate's similarity is the geometric mean of two coverages in 0..1:
   with UNKNOWN_WEIGHT, so "do you ship to Mars" still looks like a shipping question,
   but a long question about something else does not).
 
-``rival_share`` measures the opposite evidence: how much of the question (by IDF) only
-the runner-up entry knows. "What does next day delivery cost?" fits the delivery-times
-example "Do you have next day delivery?" well, but "cost" is a word of the delivery-cost
-entry: the question is as much about the other entry.
+What an entry "knows" is every word of its example questions, its keywords and its
+answer texts: the answer says what the entry covers (the stores it lists, the payment
+methods it names). Three measures use it:
+
+- ``rival_share``, evidence for another entry: how much of the question (by IDF) only
+  the runner-up entry knows. "What does next day delivery cost?" fits the
+  delivery-times example "Do you have next day delivery?" well, but "cost" is a word of
+  the delivery-cost entry: the question is as much about the other entry.
+- ``uncovered``, evidence that no entry answers it: the question's words the entry does
+  not know at all. "Is there a store in Cardiff?" matches the store-list example "Is
+  there a store in Dublin?" closely, but the list in the answer has no Cardiff.
+- ``unknown``, the same against every entry at once: a name no entry mentions
+  ("Clearpay", "Newcastle") is most likely something nobody wrote an answer about.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from monitor.answers.model import Entry
-from monitor.answers.normalise import tokens
+from monitor.answers.normalise import text_tokens, tokens
 
+_DIGIT = re.compile(r"\d")
 CANDIDATES = 12  # examples looked at per question: enough to find the runner-up entry
 UNKNOWN_WEIGHT = 1.2  # an IDF for a word no example uses; a common word is about 1-2
 
@@ -64,10 +75,15 @@ class Retriever:
             self._vocab = dict(self._bm25.vocab_dict)
             self._self = [float(self._bm25.get_scores(t)[i]) for i, t in enumerate(corpus)]
         self._idf = _idf([frozenset(t) for t in corpus])
-        # Every word an entry knows: its examples' words and its keywords.
+        # Every word an entry knows: its examples' words, its keywords and its answers'
+        # words, tokenised once per knowledge base.
         self._known: dict[str, frozenset[str]] = {}
         for words, (entry, _) in zip(self._sets, self._owner, strict=True):
             self._known[entry.id] = self._known.get(entry.id, frozenset()) | words
+        for entry in entries:
+            if entry.id in self._known:  # an entry no question reaches is never a hit
+                self._known[entry.id] |= _answer_words(entry)
+        self._everything = frozenset().union(*self._known.values())
 
     def search(self, query: list[str]) -> list[Hit]:
         """Entries by similarity to the tokenised question, best first (one hit each)."""
@@ -100,6 +116,22 @@ class Retriever:
             return 0.0
         theirs = self._known.get(rival.id, frozenset()) - self._known.get(best.id, frozenset())
         return sum(self._idf.get(t, UNKNOWN_WEIGHT) for t in words & theirs) / weight
+
+    def uncovered(self, words: Iterable[str], entry: Entry) -> tuple[list[str], int]:
+        """The question's words ``entry`` does not know, and how many words were
+        counted. Numbers are left out: an order number, a price or a date is a detail of
+        the customer's case, which the answer rarely repeats."""
+        counted = [t for t in words if not _DIGIT.search(t)]
+        known = self._known.get(entry.id, frozenset())
+        return sorted(t for t in counted if t not in known), len(counted)
+
+    def unknown(self, words: Iterable[str]) -> list[str]:
+        """The ``words`` no entry knows (examples, keywords or answers)."""
+        return sorted({t for t in words if t not in self._everything})
+
+
+def _answer_words(entry: Entry) -> frozenset[str]:
+    return frozenset().union(*(text_tokens(text) for text in entry.texts.values()))
 
 
 def _idf(documents: list[frozenset[str]]) -> dict[str, float]:

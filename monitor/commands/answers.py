@@ -75,6 +75,10 @@ def test_command(
         "confidence": found.confidence,
         "matched_question": found.hit.question if found.hit else None,
         "runner_up": found.runner_up.entry.id if found.runner_up else None,
+        # The asked words the entry never uses and the names no entry mentions: why a
+        # close match is still unsure (docs/answers.md, "How it matches").
+        "not_in_entry": " ".join(found.uncovered) or None,
+        "unknown_names": " ".join(found.unknown_names) or None,
         "reason": found.reason or None,
         "text": entry.texts[Platform(platform)] if entry else None,
     }

@@ -1,0 +1,188 @@
+"""Abstention: a question close to an entry that the entry does not answer is not
+answered in public. The entry's answer text counts as what it covers; asked words it
+never uses, names no entry mentions and rhetorical complaints lower the confidence or
+are not questions at all."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from monitor.answers.answerer import Answerer, Assessment, confidence
+from monitor.answers.loader import load_knowledge_base
+from monitor.answers.normalise import names, text_tokens, tokens
+from monitor.answers.questions import asking_sentences, is_question
+from monitor.answers.retriever import Hit
+from monitor.settings import AnswersConfig, load_settings
+from tests.answerkit import answerer, knowledge_base_dir
+from tests.conftest import REPO
+from tests.test_answers_rival import hit
+
+NOV = datetime(2026, 11, 20, 12, tzinfo=UTC)
+
+STORES = """
+id: store-locations
+questions:
+  - Where is your nearest store?
+  - Do you have a shop in Manchester?
+  - Is there a store in Dublin?
+keywords: [store, shop, nearest, manchester, dublin]
+answer: "Hi {first_name}! Our stores: London, Manchester, Leeds, Glasgow and Dublin."
+"""
+RETURNS_POLICY = """
+id: returns-policy
+questions:
+  - What is your returns policy?
+  - How long do I have to return something?
+answer: "Hi {first_name}! 30 days, free."
+"""
+RETURNS_HOW = """
+id: returns-how
+questions:
+  - How do I return an item?
+  - Where do I get a returns label?
+answer: "Hi {first_name}! Get a QR code under Orders and drop the parcel at an Evri shop."
+"""
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Answerer:
+    """The shipped knowledge base with the shipped thresholds."""
+    settings = load_settings(REPO / "config" / "inchannel.yaml")
+    kb = load_knowledge_base(settings.resolve(settings.answers.path), brand=settings.brand.name)
+    return Answerer(kb, answer_at=settings.answers.answer_at, draft_at=settings.answers.draft_at)
+
+
+def outcome(answerer: Answerer, text: str) -> str:
+    proposal = answerer.propose(text, now=NOV)
+    if proposal is None:
+        return "none"
+    return f"draft {proposal.entry.id}" if proposal.draft else f"answer {proposal.entry.id}"
+
+
+def test_the_shipped_config_uses_the_default_thresholds(shipped: Answerer) -> None:
+    defaults = AnswersConfig()
+    assert (shipped.answer_at, shipped.draft_at) == (defaults.answer_at, defaults.draft_at)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@acme is there a store in Cardiff?",
+        "@acme do you have a shop in Norwich?",
+        "@acme can I pay with Clearpay?",
+        "@acme do you ship to Mexico?",
+    ],
+)
+def test_a_question_naming_what_the_entry_lacks_is_not_answered(
+    shipped: Answerer, text: str
+) -> None:
+    assert not outcome(shipped, text).startswith("answer")
+
+
+@pytest.mark.parametrize(
+    ("text", "entry"),
+    [
+        ("@acme is there a store in Leeds?", "store-locations"),  # Leeds: only in the answer
+        ("@acme do you have a shop in Bristol?", "store-locations"),
+        ("@acme can I pay with Klarna?", "payment-methods"),
+        ("@acme do you ship to Ireland?", "shipping-countries"),
+        ("@acme how long does a refund take?", "refund-timing"),
+        ("@acme how do I cancel order 77812?", "order-cancel"),  # a number is a detail
+        ("Do you do an NHS discount? Nurse here, looking at the stand mixer", "discount-codes"),
+    ],
+)
+def test_real_questions_are_still_answered(shipped: Answerer, text: str, entry: str) -> None:
+    assert outcome(shipped, text) == f"answer {entry}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@acme how is it still taking a week to get a refund??",
+        "@acme how come the refund takes a week when paying takes a second?",
+        "@acme what's the point of express delivery if it comes in three days?",
+        "@acme who decided the stores should close at 4 on Sundays?",
+        "@acme are you serious? a week for a refund",
+    ],
+)
+def test_a_rhetorical_complaint_is_not_answered(shipped: Answerer, text: str) -> None:
+    assert not is_question(text)
+    assert outcome(shipped, text) == "none"
+
+
+def test_a_real_question_next_to_a_rhetorical_one_still_counts() -> None:
+    assert is_question("@acme how is this still broken?! how do I reset my password")
+
+
+def test_the_answer_text_counts_as_what_the_entry_covers(tmp_path: Path) -> None:
+    stores = answerer(tmp_path, STORES)
+    leeds = stores.assess("@acme is there a store in Leeds?", now=NOV)
+    cardiff = stores.assess("@acme is there a store in Cardiff?", now=NOV)
+    assert (leeds.uncovered, leeds.unknown_names) == ((), ())
+    assert (cardiff.uncovered, cardiff.unknown_names) == (("cardiff",), ("cardiff",))
+    assert _entry(cardiff) == _entry(leeds) == "store-locations"
+    # Half the asked words unknown to the entry, and a name no entry mentions.
+    assert cardiff.confidence == pytest.approx(leeds.confidence * 0.5 * 0.5, abs=1e-3)
+
+
+def test_only_the_asking_sentences_are_checked(tmp_path: Path) -> None:
+    stores = answerer(tmp_path, STORES)
+    found = stores.assess("Moving house next month. Is there a store in Leeds?", now=NOV)
+    assert found.uncovered == ()
+    asked = stores.assess("Is there a store in Leeds for a moving house sale?", now=NOV)
+    assert set(asked.uncovered) == {"move", "hous", "sale"}
+    assert asked.confidence < found.confidence
+
+
+def test_the_brands_own_name_is_not_an_unknown_name(tmp_path: Path) -> None:
+    kb = load_knowledge_base(knowledge_base_dir(tmp_path, STORES), brand="Zylo")
+    stores = Answerer(kb, answer_at=0.2, draft_at=0.2)
+    assert stores.assess("Does Zylo have a store in Leeds?", now=NOV).unknown_names == ()
+    assert stores.assess("Does Zylo have a store in Hull?", now=NOV).unknown_names == ("hull",)
+    assert names("Does Zylo's store in Leeds open?", brand="Zylo") == ["Leeds"]
+
+
+def test_the_rival_entrys_answer_text_is_rival_evidence(tmp_path: Path) -> None:
+    kb = answerer(tmp_path, RETURNS_POLICY, RETURNS_HOW)
+    policy, how = kb.kb.get("returns-policy"), kb.kb.get("returns-how")
+    assert policy is not None
+    assert how is not None
+    # "Evri" is only in the returns-how answer: evidence the question is about it.
+    assert kb.retriever.rival_share(["return", "evri"], policy, how) > 0.3
+    assert kb.retriever.rival_share(["return"], policy, how) == 0.0
+
+
+def test_confidence_keeps_the_covered_share_and_halves_per_unknown_name() -> None:
+    best = Hit(hit("a", 0.8).entry, 0.8, "")
+    assert confidence(best, None) == 0.8
+    assert confidence(best, None, uncovered=0.25) == 0.6
+    assert confidence(best, None, unknown_names=1) == 0.4
+    assert confidence(best, None, uncovered=0.5, unknown_names=2) == 0.1
+
+
+def test_names_are_capitalised_words_inside_a_sentence() -> None:
+    assert names("Can I pay with Clearpay or Klarna?") == ["Clearpay", "Klarna"]
+    assert names("I'm in Leeds, is the AF-200 sold there?", brand="Acme") == ["Leeds"]
+    assert names("Does Acme's store in Cardiff open?", brand="Acme") == ["Cardiff"]
+
+
+def test_asking_sentences_leave_the_context_out() -> None:
+    text = "@acme Nurse here. Do you do an NHS discount? https://x.co/1 Thanks!"
+    assert asking_sentences(text) == (["Do you do an NHS discount?"], True)
+    every = (["my kettle broke.", "Again."], False)  # none asks: all of it
+    assert asking_sentences("@acme my kettle broke. Again.") == every
+    assert asking_sentences("Is it free? How long?") == (["Is it free?", "How long?"], False)
+
+
+def test_answer_tokens_leave_placeholders_out_and_read_long_answers_whole() -> None:
+    assert text_tokens("Hi {first_name}! Stores in Leeds.") == frozenset({"store", "leed"})
+    long = "word " * 400 + "Cardiff"
+    assert "cardiff" in text_tokens(long)
+    assert "cardiff" not in tokens(long)  # a mention is read up to 1,000 characters only
+
+
+def _entry(found: Assessment) -> str | None:
+    return found.hit.entry.id if found.hit else None
