@@ -23,7 +23,7 @@ from monitor import cases
 from monitor.domain import CaseState, Score
 from monitor.store.bulk import detach
 from monitor.store.models import Case, Customer, Message
-from monitor.store.queries import insert_returning_keys
+from monitor.store.queries import insert_returning_keys, locked
 
 ThreadKey = tuple[str, str, int]  # platform, conversation id, customer id
 _KEY = ("platform", "conversation_id", "customer_id")
@@ -85,7 +85,10 @@ class ThreadIndex:
         self._opened: list[tuple[ThreadKey, Message]] = []
 
     def _load(self, query: Select[Case]) -> None:
-        found = list(self._session.scalars(query))
+        # Locked until the batch commits: another worker processing a message of the
+        # same case waits and then reads what this batch wrote (its reply count, its
+        # state), instead of both deciding on the same old values.
+        found = list(self._session.scalars(locked(self._session, query.order_by(Case.id))))
         detach(self._session, found)
         for case in found:
             self._latest[_key(case)] = case
@@ -158,7 +161,7 @@ class ThreadIndex:
             Case.conversation_id.in_({key[1] for key in self._new}),
         )
         ids = [row.id for row in self._session.execute(found) if tuple(row[1:]) in self._new]
-        self._load(select(Case).where(Case.id.in_(ids)).order_by(Case.id))
+        self._load(select(Case).where(Case.id.in_(ids)))
         for key, message in self._opened:
             case = self._latest[key]
             if key in inserted:

@@ -92,6 +92,9 @@ def test_a_question_naming_what_the_entry_lacks_is_not_answered(
         ("@acme how long does a refund take?", "refund-timing"),
         ("@acme how do I cancel order 77812?", "order-cancel"),  # a number is a detail
         ("Do you do an NHS discount? Nurse here, looking at the stand mixer", "discount-codes"),
+        # The person greeted is not a name asked about; a shouted question has no names.
+        ("@acme Hi Steve, do you ship to Ireland?", "shipping-countries"),
+        ("@acme DO YOU SHIP TO IRELAND ASAP?", "shipping-countries"),
     ],
 )
 def test_real_questions_are_still_answered(shipped: Answerer, text: str, entry: str) -> None:
@@ -167,6 +170,8 @@ def test_names_are_capitalised_words_inside_a_sentence() -> None:
     assert names("Can I pay with Clearpay or Klarna?") == ["Clearpay", "Klarna"]
     assert names("I'm in Leeds, is the AF-200 sold there?", brand="Acme") == ["Leeds"]
     assert names("Does Acme's store in Cardiff open?", brand="Acme") == ["Cardiff"]
+    assert names("Hi Steve, do you ship to Oslo?") == ["Oslo"]
+    assert names("HI STEVE, DO YOU SHIP TO OSLO?") == []
 
 
 def test_asking_sentences_leave_the_context_out() -> None:

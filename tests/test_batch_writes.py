@@ -15,7 +15,7 @@ from monitor.pipeline import drain, poll_source, process_pending
 from monitor.store.bulk import detach, write_changes
 from monitor.store.db import transaction
 from monitor.store.models import ActionRow, Case, Event, Message
-from monitor.store.pending import add_event
+from monitor.store.pending import add_event, add_row
 from tests.conftest import RuntimeFactory, mention
 
 TEXTS = [
@@ -113,3 +113,20 @@ def test_pending_rows_are_visible_to_a_query_in_the_same_transaction(
         session.rollback()
     with rt.sessions() as session:
         assert "note" not in session.scalars(select(Event.kind)).all()
+
+
+def test_pending_rows_with_different_keys_are_all_written(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime([mention(1)])
+    poll_source(rt, "feed")
+    process_pending(rt)
+    now = rt.clock.now()
+    with transaction(rt.sessions) as session:
+        case_id = session.scalars(select(Case.id)).one()
+        # The first row has no case_id key: one executemany would drop the second's.
+        add_row(session, Event, {"kind": "a", "actor": "t", "detail": {}, "at": now})
+        row = {"case_id": case_id, "kind": "b", "actor": "t", "detail": {}, "at": now}
+        add_row(session, Event, row)
+    with rt.sessions() as session:
+        query = select(Event.kind, Event.case_id).where(Event.kind.in_(["a", "b"]))
+        stored = {row.kind: row.case_id for row in session.execute(query)}
+    assert stored == {"a": None, "b": case_id}

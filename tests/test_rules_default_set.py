@@ -193,3 +193,45 @@ def test_after_hours_tag_uses_the_care_team_hours_in_london() -> None:
     assert "after-hours" in decide(engine, "@acme hello", context=sunday).tags
     assert "after-hours" not in decide(engine, "@acme hello", context=weekday_evening).tags
     assert "after-hours" in decide(engine, "@acme hello", context=christmas).tags
+
+
+def shipped_decision(text: str) -> tuple[tuple[str, ...], str, Decision]:
+    """The shipped rules' decision on one new X mention of @acme."""
+    from datetime import UTC, datetime
+
+    from monitor.domain import Author, Mention, Platform
+
+    settings = load_settings(REPO / "config" / "inchannel.yaml")
+    mention = Mention(
+        platform=Platform.X,
+        external_id="1",
+        author=Author(id="7", handle="sam"),
+        text=text,
+        created_at=datetime(2026, 11, 20, 10, tzinfo=UTC),
+        conversation_id="1",
+    )
+    ((_, _, decision),) = dry_run(
+        engine_from_settings(settings), Scorer(settings.scoring), [mention]
+    )
+    return decision.matched, summary(decision), decision
+
+
+def test_too_late_to_change_is_a_question_not_a_late_order() -> None:
+    matched, _, decision = shipped_decision(
+        "@acme is it too late to change the delivery address on my order?"
+    )
+    assert matched[0] == "answer-common-questions"
+    assert decision.reply is not None
+    assert decision.reply.answer == "order-change-address"
+
+
+@pytest.mark.parametrize("apostrophe", ["'", "\u2019"])
+def test_a_problem_report_gets_the_apology_whatever_the_apostrophe(apostrophe: str) -> None:
+    matched, what, decision = shipped_decision(
+        f"@acme my parcel hasn{apostrophe}t arrived yet. How do I track my order?"
+    )
+    assert "answer-common-questions" not in matched
+    assert matched[0] == "delivery-problem"
+    assert what == "reply escalate:care"
+    assert decision.reply is not None
+    assert decision.reply.answer is None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from itertools import pairwise
 
 MAX_QUESTION_CHARS = 1_000
 
@@ -18,6 +19,10 @@ _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 # A word as written, for telling names: letters, digits, inner apostrophes, hyphens
 # and dots ("Wi-Fi", "Sainsbury's").
 _NAME_WORD = re.compile(r"[A-Za-z0-9£€$][\w'\-.]*\w|[A-Za-z0-9]")
+# Words after which a capitalised word is the person addressed, not a name asked about.
+_GREETINGS = frozenset({"hi", "hey", "hello", "dear", "thanks", "cheers", "morning"})
+# More than this share of a sentence's letters in capitals: written in capitals.
+_SHOUTING = 0.6
 # {first_name} and the other placeholders of an answer text are not words of the answer.
 _PLACEHOLDER = re.compile(r"\{\w+\}")
 
@@ -100,13 +105,19 @@ def tokens(text: str) -> list[str]:
 def names(sentence: str, *, brand: str = "") -> list[str]:
     """The words of ``sentence`` written with a capital letter that do not start it and
     are not the brand's name: a place, a shop, a payment provider, another brand.
-    Stopwords ("I", "I'm") and words with digits (model numbers) are not names."""
+    Stopwords ("I", "I'm") and words with digits (model numbers) are not names, nor is
+    the word after a greeting ("Hi Steve, ..."): that is the person addressed. A
+    sentence in capitals has no names to tell: "DO YOU SHIP TO IRELAND" shouts."""
     found = _NAME_WORD.findall(sentence)
+    letters = [c for c in sentence if c.isalpha()]
+    if letters and sum(c.isupper() for c in letters) > _SHOUTING * len(letters):
+        return []
     brand = brand.lower()
     return [
         word
-        for word in found[1:]
+        for before, word in pairwise(found)
         if word[0].isupper()
+        and before.lower() not in _GREETINGS
         and not any(c.isdigit() for c in word)
         and word.lower() not in STOPWORDS
         and not (brand and word.lower().startswith(brand))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from monitor.domain import CaseState, Mention, Score
-from monitor.rules.textmatch import words_of
+from monitor.rules.textmatch import APOSTROPHES, words_of
 
 # Regexes never see more than this: a Reddit comment is at most 10,000 characters, and
 # a bounded input keeps even a slow pattern's cost bounded.
@@ -65,7 +65,8 @@ class Facts:
         self.mention, self.score, self.context = mention, score, context
         self.platform = mention.platform.value
         self.kind = mention.kind.value
-        self.text = mention.text[:MAX_MATCHED_CHARS]
+        text = mention.text[:MAX_MATCHED_CHARS]
+        self.text = text if text.isascii() else text.translate(APOSTROPHES)
         text = self.text if self.text.isascii() else self.text.translate(_AS_REGEX_FOLDS)
         self.lowered = text.lower()
         self.words = words_of(self.lowered)

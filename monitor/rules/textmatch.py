@@ -25,6 +25,9 @@ MAX_PATTERN_CHARS = 1_000
 _LARGE_REPEAT = 10
 
 _WORD = re.compile(r"\w+")
+# Phones type ’ for ' ("hasn’t"): rules and mentions both read typographic apostrophes
+# as the ASCII one, so a rule written with either matches text typed with either.
+APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
 
 _WRAPPERS = {
     "includes-word": r"(?<!\w)(?:{})(?!\w)",
@@ -79,6 +82,7 @@ class CompiledText:
 
 
 def compile_text(values: Sequence[str], modifiers: Sequence[str]) -> CompiledText:
+    values = [value.translate(APOSTROPHES) for value in values]
     is_regex = "regex" in modifiers
     mode = next((m for m in modifiers if m in MODES), "includes" if is_regex else "includes-word")
     flags = 0 if "case-sensitive" in modifiers else re.IGNORECASE

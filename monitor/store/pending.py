@@ -22,8 +22,9 @@ from monitor.store.models import Base, Event
 from monitor.store.queries import insert_ignoring_duplicates
 
 _PENDING = "inchannel.pending_rows"
-# (model, ignore duplicates) -> rows; all rows of one model share their keys.
-Pending = dict[tuple[type[Base], bool], list[dict[str, Any]]]
+# (model, ignore duplicates, the row's keys) -> rows. One executemany takes its columns
+# from the first row and would silently drop keys only later rows have.
+Pending = dict[tuple[type[Base], bool, tuple[str, ...]], list[dict[str, Any]]]
 
 
 def add_row(
@@ -35,7 +36,7 @@ def add_row(
     NOTHING), as for idempotency keys; otherwise a duplicate fails the transaction.
     """
     pending: Pending = session.info.setdefault(_PENDING, {})
-    pending.setdefault((model, ignore_duplicates), []).append(row)
+    pending.setdefault((model, ignore_duplicates, tuple(row)), []).append(row)
 
 
 def add_event(
@@ -52,8 +53,10 @@ def add_event(
 
 
 def write_pending(session: Session) -> None:
+    """Write the rows added so far. Call it before ``session.begin_nested()``: a flush
+    with no changed objects does not write them, and a savepoint rollback drops them."""
     pending: Pending | None = session.info.pop(_PENDING, None)
-    for (model, ignore_duplicates), rows in (pending or {}).items():
+    for (model, ignore_duplicates, _keys), rows in (pending or {}).items():
         if ignore_duplicates:
             insert_ignoring_duplicates(session, model, rows)
         else:
@@ -76,7 +79,7 @@ def _before_statement(state: ORMExecuteState) -> None:
 
 def _after_rollback(session: Session) -> None:
     # Also fires for a SAVEPOINT rollback, dropping rows added before it. Nothing in
-    # inchannel uses begin_nested(); code that does should flush() before it.
+    # inchannel uses begin_nested(); code that does must call write_pending() first.
     session.info.pop(_PENDING, None)
 
 

@@ -65,6 +65,16 @@ def _insert_new(
     return [tuple(row) for row in session.connection().execute(statement, list(rows))]
 
 
+def locked(session: Session, query: SelectT) -> SelectT:
+    """On PostgreSQL lock the selected rows until the transaction ends (FOR NO KEY
+    UPDATE: rows that reference them can still be inserted). Select them in id order,
+    so two workers lock shared rows in the same order and wait instead of deadlocking.
+    SQLite has one writer, so nothing to do there."""
+    if session.get_bind().dialect.name == "postgresql":
+        return query.with_for_update(key_share=True)
+    return query
+
+
 def skip_locked(session: Session, query: SelectT) -> SelectT:
     """On PostgreSQL let concurrent workers claim disjoint rows; SQLite has one writer."""
     if session.get_bind().dialect.name == "postgresql":
