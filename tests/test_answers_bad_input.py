@@ -42,6 +42,15 @@ def test_bad_answers_file_gives_its_exact_message(tmp_path: Path, case: Path) ->
     assert found == expected
 
 
+def test_a_two_megabyte_answers_file_is_refused_without_parsing(tmp_path: Path) -> None:
+    folder = tmp_path / "answers"
+    folder.mkdir()
+    (folder / "huge.yaml").write_text("# padding\n" * 200_000, encoding="utf-8")
+    assert problems(folder) == [
+        f"{folder}/huge.yaml:1:1: file is 2.0 MB; an answers file may be at most 1 MB"
+    ]
+
+
 def test_a_missing_folder_is_an_empty_knowledge_base(tmp_path: Path) -> None:
     kb = load_knowledge_base(tmp_path / "nowhere", brand="Acme")
     assert kb.entries == ()

@@ -10,10 +10,10 @@ from monitor.answers.model import Entry, EntrySpec, KnowledgeBase, entry_problem
 from monitor.answers.normalise import tokens
 from monitor.domain import Platform
 from monitor.rules.deflection import find_redirect
-from monitor.rules.loader import MAX_RULE_FILE_BYTES, rule_files, rules_version, unsafe_yaml
+from monitor.rules.loader import read_documents, rule_files, rules_version
 from monitor.rules.templates import PLATFORM_LIMITS, WORST_CASE_LENGTHS, fill
 from monitor.settings import validate_document
-from monitor.yamlpos import ConfigError, Document, Problem, load_documents
+from monitor.yamlpos import ConfigError, Document, Problem
 
 # What an answer may say about the customer and the case. {team} and {match} belong
 # to rules: an answer is the same whatever rule used it.
@@ -29,7 +29,7 @@ def load_knowledge_base(directory: Path, *, brand: str) -> KnowledgeBase:
     problems: list[Problem] = []
     entries: list[Entry] = []
     for path in rule_files(directory):
-        for doc in _documents(path, problems):
+        for doc in read_documents(path, problems, kind="an answers file", items="answers"):
             entry = _entry(doc, len(entries), brand, problems)
             if entry is not None:
                 entries.append(entry)
@@ -39,30 +39,6 @@ def load_knowledge_base(directory: Path, *, brand: str) -> KnowledgeBase:
     if any(not p.warning for p in problems):
         raise ConfigError(problems)
     return KnowledgeBase(tuple(entries), rules_version(directory), tuple(problems), brand)
-
-
-def _documents(path: Path, problems: list[Problem]) -> list[Document]:
-    if path.stat().st_size > MAX_RULE_FILE_BYTES:
-        problems.append(Problem(str(path), 1, 1, "", "an answers file may be at most 1 MB"))
-        return []
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        problems.append(Problem(str(path), 1, 1, "", f"not UTF-8 text: {exc.reason}"))
-        return []
-    unsafe = unsafe_yaml(path, text)
-    if unsafe is not None:
-        problems.append(unsafe)
-        return []
-    try:
-        documents = [d for d in load_documents(path, text) if d.data is not None]
-    except ConfigError as exc:
-        problems.extend(exc.problems)
-        return []
-    if not documents:
-        message = "no answers in this file (it is empty or only comments)"
-        problems.append(Problem(str(path), 1, 1, "", message))
-    return documents
 
 
 def _entry(doc: Document, order: int, brand: str, problems: list[Problem]) -> Entry | None:

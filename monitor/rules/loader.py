@@ -79,9 +79,16 @@ def load_rules(env: RulesEnv) -> RuleSet:
 
 
 def _documents(path: Path, problems: list[Problem]) -> list[Document]:
+    return read_documents(path, problems, kind="a rule file", items="rules")
+
+
+def read_documents(path: Path, problems: list[Problem], *, kind: str, items: str) -> list[Document]:
+    """The YAML documents of one file people edit next to the rules (``kind``: "a rule
+    file"; ``items``: what its documents are, "rules"), or [] with its problems: too
+    big, not UTF-8, aliases or duplicate keys, bad YAML, nothing in it."""
     size = path.stat().st_size
     if size > MAX_RULE_FILE_BYTES:
-        message = f"file is {size / 1e6:.1f} MB; a rule file may be at most 1 MB"
+        message = f"file is {size / 1e6:.1f} MB; {kind} may be at most 1 MB"
         problems.append(Problem(str(path), 1, 1, "", message))
         return []
     try:
@@ -101,9 +108,8 @@ def _documents(path: Path, problems: list[Problem]) -> list[Document]:
     # A document holding only comments (after ``---``) is a comment, as in AutoModerator.
     documents = [d for d in documents if d.data is not None]
     if not documents:
-        problems.append(
-            Problem(str(path), 1, 1, "", "no rules in this file (it is empty or only comments)")
-        )
+        message = f"no {items} in this file (it is empty or only comments)"
+        problems.append(Problem(str(path), 1, 1, "", message))
     return documents
 
 
@@ -118,10 +124,6 @@ def _unsafe_yaml(path: Path, text: str) -> Problem | None:
         message = f"duplicate key {key!r} in one mapping; YAML would silently keep the last"
         return Problem(str(path), line, col, "", message)
     return None
-
-
-# The same checks for other YAML files people edit next to the rules (answers).
-unsafe_yaml = _unsafe_yaml
 
 
 def _first_alias(text: str) -> tuple[int, int] | None:
