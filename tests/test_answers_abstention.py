@@ -15,6 +15,7 @@ from monitor.answers.loader import load_knowledge_base
 from monitor.answers.normalise import names, text_tokens, tokens
 from monitor.answers.questions import asking_sentences, is_question
 from monitor.answers.retriever import Hit
+from monitor.rules.setup import engine_from_settings
 from monitor.settings import AnswersConfig, load_settings
 from tests.answerkit import answerer, knowledge_base_dir
 from tests.conftest import REPO
@@ -49,10 +50,10 @@ answer: "Hi {first_name}! Get a QR code under Orders and drop the parcel at an E
 
 @pytest.fixture(scope="module")
 def shipped() -> Answerer:
-    """The shipped knowledge base with the shipped thresholds."""
-    settings = load_settings(REPO / "config" / "inchannel.yaml")
-    kb = load_knowledge_base(settings.resolve(settings.answers.path), brand=settings.brand.name)
-    return Answerer(kb, answer_at=settings.answers.answer_at, draft_at=settings.answers.draft_at)
+    """The shipped knowledge base with the shipped thresholds, as the daemon builds it."""
+    answers = engine_from_settings(load_settings(REPO / "config" / "inchannel.yaml")).answers
+    assert answers is not None
+    return answers
 
 
 def outcome(answerer: Answerer, text: str) -> str:
