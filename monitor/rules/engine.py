@@ -131,33 +131,31 @@ class RuleEngine:
         turn = self._turns.get(rule.name, 0)
         self._turns[rule.name] = turn + 1
         template = variants[turn % len(variants)]
-        mention = facts.mention
-        author = mention.author
         values = {
-            "author": ("u/" if mention.platform is Platform.REDDIT else "@") + author.handle,
-            "first_name": first_name(author.display_name, author.handle),
-            "case": facts.context.case_ref,
+            **self._placeholders(facts),
             "team": outcome.escalation.team if outcome.escalation else self.teams.default,
             # Checks match fast on lower-cased words; the reply shows the customer's own
             # spelling, found again only when a template asks for it.
             "match": matched_text(rule.matcher.matched_text(facts))
             if "{match}" in template
             else "",
-            "brand": self.brand,
         }
         return PlannedReply(rule.name, fill(template, values), draft=rule.spec.then.reply is None)
 
     def _answer(self, rule: str, answer: Proposal, facts: Facts) -> PlannedReply:
+        text = fill(answer.entry.texts[facts.mention.platform], self._placeholders(facts))
+        return PlannedReply(rule, text, answer.draft, answer.entry.id, answer.confidence)
+
+    def _placeholders(self, facts: Facts) -> dict[str, str]:
+        """The values rule templates and answers share (answers.ANSWER_PLACEHOLDERS)."""
         mention = facts.mention
         author = mention.author
-        values = {
+        return {
             "author": ("u/" if mention.platform is Platform.REDDIT else "@") + author.handle,
             "first_name": first_name(author.display_name, author.handle),
             "case": facts.context.case_ref,
             "brand": self.brand,
         }
-        text = fill(answer.entry.texts[mention.platform], values)
-        return PlannedReply(rule, text, answer.draft, answer.entry.id, answer.confidence)
 
     def _guard(self, decision: Decision, mention: Mention, context: Context) -> Decision:
         reply = decision.reply
