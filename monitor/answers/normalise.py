@@ -11,6 +11,8 @@ import re
 from functools import lru_cache
 from itertools import pairwise
 
+from monitor.rules.textmatch import APOSTROPHES
+
 MAX_QUESTION_CHARS = 1_000
 
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
@@ -78,7 +80,7 @@ def without_noise(text: str) -> str:
     """``text`` without URLs and @handles/u/names, bounded in length, case kept (a
     capital letter tells a name)."""
     text = text[:MAX_QUESTION_CHARS]
-    return _HANDLE.sub(" ", _URL.sub(" ", text)).replace("\u2019", "'")
+    return _HANDLE.sub(" ", _URL.sub(" ", text)).translate(APOSTROPHES)
 
 
 def words(text: str) -> list[str]:
