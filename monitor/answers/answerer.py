@@ -65,7 +65,7 @@ class Answerer:
     @property
     def retriever(self) -> Retriever:
         if self._retriever is None:  # built on first use: check-config never needs it
-            self._retriever = Retriever(self.kb.entries)
+            self._retriever = Retriever(self.kb.entries, products=self.kb.products)
         return self._retriever
 
     def assess(self, text: str, *, now: datetime, lang: str = "") -> Assessment:

@@ -4,6 +4,7 @@ document, every problem collected with its file:line:col before anything is repo
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from monitor.answers.model import Entry, EntrySpec, KnowledgeBase, entry_problem
@@ -21,9 +22,13 @@ ANSWER_PLACEHOLDERS = ("author", "first_name", "case", "brand")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
-def load_knowledge_base(directory: Path, *, brand: str) -> KnowledgeBase:
+def load_knowledge_base(
+    directory: Path, *, brand: str, products: Sequence[str] = ()
+) -> KnowledgeBase:
     """Every enabled entry, validated; raise ConfigError on any error. A folder that does
-    not exist is an empty knowledge base (the feature is off)."""
+    not exist is an empty knowledge base (the feature is off). ``products`` are the
+    brand's products (answers.products): words every entry knows unless it names its
+    own."""
     if not directory.is_dir():
         return KnowledgeBase()
     problems: list[Problem] = []
@@ -38,7 +43,10 @@ def load_knowledge_base(directory: Path, *, brand: str) -> KnowledgeBase:
     problems.sort(key=lambda p: (p.file, p.line, p.col))
     if any(not p.warning for p in problems):
         raise ConfigError(problems)
-    return KnowledgeBase(tuple(entries), rules_version(directory), tuple(problems), brand)
+    catalogue = frozenset(t for product in products for t in tokens(product))
+    return KnowledgeBase(
+        tuple(entries), rules_version(directory), tuple(problems), brand, catalogue
+    )
 
 
 def _entry(doc: Document, order: int, brand: str, problems: list[Problem]) -> Entry | None:
@@ -98,7 +106,11 @@ def answer_text_problems(text: str, platform: Platform, *, brand: str) -> list[s
 def _keyword_problems(doc: Document, spec: EntrySpec) -> list[Problem]:
     return [
         entry_problem(doc, spec.id, (key, i), f"{word!r} has no searchable word")
-        for key, words in (("keywords", spec.keywords), ("requires", spec.requires))
+        for key, words in (
+            ("keywords", spec.keywords),
+            ("requires", spec.requires),
+            ("products", spec.products),
+        )
         for i, word in enumerate(words)
         if not tokens(word)
     ]
@@ -112,6 +124,7 @@ def _compiled(doc: Document, spec: EntrySpec) -> Entry:
         texts={Platform.X: spec.answer.x, Platform.REDDIT: spec.answer.reddit},
         keywords=frozenset(t for word in spec.keywords for t in tokens(word)),
         requires=frozenset(t for word in spec.requires for t in tokens(word)),
+        products=frozenset(t for word in spec.products for t in tokens(word)),
         valid_from=valid.from_ if valid else None,
         valid_until=valid.until if valid else None,
         supersedes=tuple(spec.supersedes),

@@ -54,6 +54,10 @@ class EntrySpec(Strict):
     # for an entry on one product or one case ("air fryer" for the air fryer's
     # dishwasher answer, so the toaster's crumb tray does not get it).
     requires: list[str] = Field(default_factory=list)
+    # Optional: the products this entry is about (the kettle's descaling). Without it,
+    # the entry holds for every product in answers.products: a question about returning
+    # a toaster is a returns question.
+    products: list[str] = Field(default_factory=list)
     answer: AnswerText
     valid: Validity | None = None
     # While this entry is valid, the listed entries are not used (holiday hours
@@ -61,9 +65,9 @@ class EntrySpec(Strict):
     supersedes: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
 
-    _listify = field_validator("keywords", "requires", "supersedes", "tags", mode="before")(
-        _one_or_many
-    )
+    _listify = field_validator(
+        "keywords", "requires", "products", "supersedes", "tags", mode="before"
+    )(_one_or_many)
 
     @field_validator("answer", mode="before")
     @classmethod
@@ -97,6 +101,7 @@ class Entry:
     texts: dict[Platform, str]
     keywords: frozenset[str] = frozenset()  # stemmed
     requires: frozenset[str] = frozenset()  # stemmed; one of these as well as a keyword
+    products: frozenset[str] = frozenset()  # stemmed; empty: every product of the brand
     valid_from: date | None = None
     valid_until: date | None = None
     supersedes: tuple[str, ...] = ()
@@ -126,6 +131,7 @@ class KnowledgeBase:
     version: str = ""
     warnings: tuple[Problem, ...] = field(default=())
     brand: str = ""  # the brand's name: never an unknown name in a question
+    products: frozenset[str] = frozenset()  # stemmed words of answers.products
 
     def get(self, entry_id: str) -> Entry | None:
         return next((e for e in self.entries if e.id == entry_id), None)

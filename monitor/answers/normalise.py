@@ -18,6 +18,10 @@ MAX_QUESTION_CHARS = 1_000
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _HANDLE = re.compile(r"(?:(?<![\w/])@\w+|\b[ur]/\w+)", re.IGNORECASE)
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+# A product model: a few letters and a few digits ("AF300", "AF-300", "km4000"). Written
+# with a hyphen or without, it is one word; an order reference has more digits.
+MODEL_CODE = re.compile(r"[a-z]{1,4}\d{2,4}[a-z]?", re.IGNORECASE)
+_HYPHENATED_CODE = re.compile(r"\b([a-z]{1,4})-(\d{2,4}[a-z]?)\b")
 # A word as written, for telling names: letters, digits, inner apostrophes, hyphens
 # and dots ("Wi-Fi", "Sainsbury's").
 _NAME_WORD = re.compile(r"[A-Za-z0-9£€$][\w'\-.]*\w|[A-Za-z0-9]")
@@ -38,7 +42,25 @@ _STOPWORDS = """a an the and or but if of to in on at by for with from as is are
     anyone someone guys folks know tell wondering wonder quick question im i'm i've i'd
     you're it's what's there's whats let get got need want like one way still yet acme u ur
     pls plz ya yall y'all wanna gonna gotta lol ok okay"""
-STOPWORDS = frozenset(_STOPWORDS.split())
+# The rest of NLTK's English list, less the words that tell topics apart here: "down"
+# (an outage), "not"/"no" (the folded negations), "off" (drop off), "out" (sold out),
+# "only" (UK only), "before"/"after" (cancel before it ships).
+_FUNCTION_WORDS = """above against ain aren aren't because below between both couldn couldn't
+    d didn didn't doesn doing don each few further hadn hadn't hasn hasn't haven haven't her
+    hers herself him himself his isn isn't itself ll m ma mightn mightn't more most mustn
+    mustn't myself needn needn't nor now o once other ours ourselves own re s same shan
+    shan't she's should've shouldn shouldn't such t that'll theirs themselves through under
+    until up ve wasn wasn't weren weren't while won wouldn wouldn't y you'd you'll you've
+    yourself yourselves"""
+# Words that say how something is asked, not what: "is there actually a way", "how am I
+# supposed to", "usually", "two questions". Left in, they counted as words an entry does
+# not know and lowered the confidence of questions it answers.
+_FILLERS = """actually already anywhere somewhere anything something everything thing things
+    whether instead rather whole usually usual normally normal generally basically really
+    literally honestly exactly even ever maybe perhaps probably possible possibly supposed
+    meant idea question questions two anyway though although mean guess think sure bit lot
+    lots many every"""
+STOPWORDS = frozenset(" ".join((_STOPWORDS, _FUNCTION_WORDS, _FILLERS)).split())
 
 # Folded before stemming: spellings and words customers use for the same thing. Kept
 # short and general; an entry's own example questions carry the rest.
@@ -58,6 +80,9 @@ SYNONYMS: dict[str, str] = {
     "cancelled": "cancel", "canceled": "cancel", "cancelling": "cancel", "canceling": "cancel",
     "outage": "down", "offline": "down", "outages": "down",
     "tracking": "track", "tracked": "track",
+    # The stemmer makes "instalment" and "installation" one word ("instal").
+    "instalment": "finance", "instalments": "finance", "installment": "finance",
+    "installments": "finance",
     "can't": "cannot", "won't": "not", "doesn't": "not", "don't": "not",
 }  # fmt: skip
 
@@ -86,7 +111,7 @@ def without_noise(text: str) -> str:
 def words(text: str) -> list[str]:
     """The informative words of ``text``, synonyms folded, not yet stemmed."""
     out = []
-    for word in _WORD.findall(clean(text)):
+    for word in _WORD.findall(_HYPHENATED_CODE.sub(r"\1\2", clean(text))):
         word = SYNONYMS.get(word, word)
         if word.endswith("'s"):
             word = word[:-2]
@@ -107,7 +132,8 @@ def tokens(text: str) -> list[str]:
 def names(sentence: str, *, brand: str = "") -> list[str]:
     """The words of ``sentence`` written with a capital letter that do not start it and
     are not the brand's name: a place, a shop, a payment provider, another brand.
-    Stopwords ("I", "I'm") and words with digits (model numbers) are not names, nor is
+    A product model ("AF300", "af-300") is a name however it is written; other words
+    with digits (an order number, a price) and stopwords ("I", "I'm") are not, nor is
     the word after a greeting ("Hi Steve, ..."): that is the person addressed. A
     sentence in capitals has no names to tell: "DO YOU SHIP TO IRELAND" shouts."""
     found = _NAME_WORD.findall(sentence)
@@ -118,11 +144,14 @@ def names(sentence: str, *, brand: str = "") -> list[str]:
     return [
         word
         for before, word in pairwise(found)
-        if word[0].isupper()
-        and before.lower() not in _GREETINGS
-        and not any(c.isdigit() for c in word)
-        and word.lower() not in STOPWORDS
-        and not (brand and word.lower().startswith(brand))
+        if MODEL_CODE.fullmatch(word.replace("-", ""))
+        or (
+            word[0].isupper()
+            and before.lower() not in _GREETINGS
+            and not any(c.isdigit() for c in word)
+            and word.lower() not in STOPWORDS
+            and not (brand and word.lower().startswith(brand))
+        )
     ]
 
 

@@ -21,7 +21,13 @@ _ASKING = re.compile(
     r"wondering (?:if|whether|how|when|where)|"
     r"any (?:idea|way)|what (?:is|are|time|if)|when (?:do|does|will|are|is)|"
     r"where (?:do|can|is)|which (?:countries|stores)|need to know|not sure (?:if|how|whether)|"
-    r"let me know|tell me (?:if|how|when|where|whether))\b",
+    r"let me know|tell me (?:if|how|when|where|whether)|"
+    # Asked mid-sentence, often after a comma and with no question mark: "moving to
+    # Canada, will my kettle work there", "paid by PayPal, how quick is the refund".
+    r"how (?:quick|quickly|soon|fast|often)|what (?:do|does|should|can) (?:i|we)|what now|"
+    r"what happens|do i|will (?:my|it|i|you|the|this|that)|next steps|or nah|or is it|"
+    r"is it just me|(?:wat|wot) (?:does|do|is|are)|"
+    r"is (?:that|this|it) (?:normal|possible|right|ok|okay)|(?:are|r) (?:you|u) open)\b",
     re.IGNORECASE,
 )
 _QUESTION_MARK = re.compile(r"[?\uff1f\u061f]")
@@ -34,7 +40,7 @@ _QUESTION_MARK = re.compile(r"[?\uff1f\u061f]")
 _RHETORICAL = (
     r"why|how come|how (?:is|was|can|could) (?:this|that|it) (?:still|even)|"
     r"what(?:'s| is) the point|who (?:decided|thought|designed|approved)|"
-    r"are you (?:serious|kidding|joking)"
+    r"are you (?:serious|kidding|joking)|what (?:do|did) you expect"
 )
 _COMPLAINT_CLAUSE = re.compile(rf"\b(?:{_RHETORICAL})\b[^.?!\n]*[.?!\uff1f]*", re.IGNORECASE)
 _LETTER = re.compile(r"[^\W\d_]")

@@ -23,6 +23,11 @@ methods it names). Three measures use it:
   there a store in Dublin?" closely, but the list in the answer has no Cardiff.
 - ``unknown``, the same against every entry at once: a name no entry mentions
   ("Clearpay", "Newcastle") is most likely something nobody wrote an answer about.
+
+The brand's products (``answers.products``) are known to every entry that is not about
+particular products (its ``products:``): "how long is the guarantee on kettles?" is a
+warranty question even though the warranty answer never says "kettle", but "can I
+descale the espresso machine?" is not a question for the kettle's descaling entry.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor.answers.model import Entry
-from monitor.answers.normalise import text_tokens, tokens
+from monitor.answers.normalise import MODEL_CODE, text_tokens, tokens
 
 _DIGIT = re.compile(r"\d")
 CANDIDATES = 12  # examples looked at per question: enough to find the runner-up entry
@@ -51,7 +56,7 @@ class Hit:
 class Retriever:
     """Built once per knowledge base; ``search`` is read-only and thread-safe."""
 
-    def __init__(self, entries: Sequence[Entry]) -> None:
+    def __init__(self, entries: Sequence[Entry], *, products: frozenset[str] = frozenset()) -> None:
         import bm25s  # lazily: numpy and scipy cost ~0.3 s, paid only when answers exist
 
         self._owner: list[tuple[Entry, str]] = []
@@ -82,7 +87,7 @@ class Retriever:
             self._known[entry.id] = self._known.get(entry.id, frozenset()) | words
         for entry in entries:
             if entry.id in self._known:  # an entry no question reaches is never a hit
-                self._known[entry.id] |= _answer_words(entry)
+                self._known[entry.id] |= _answer_words(entry) | (entry.products or products)
         self._everything = frozenset().union(*self._known.values())
 
     def search(self, query: list[str]) -> list[Hit]:
@@ -120,8 +125,9 @@ class Retriever:
     def uncovered(self, words: Iterable[str], entry: Entry) -> tuple[list[str], int]:
         """The question's words ``entry`` does not know, and how many words were
         counted. Numbers are left out: an order number, a price or a date is a detail of
-        the customer's case, which the answer rarely repeats."""
-        counted = [t for t in words if not _DIGIT.search(t)]
+        the customer's case, which the answer rarely repeats. A product model is a word:
+        "AF300" is not the AF200 an entry is about."""
+        counted = [t for t in words if not _DIGIT.search(t) or MODEL_CODE.fullmatch(t)]
         known = self._known.get(entry.id, frozenset())
         return sorted(t for t in counted if t not in known), len(counted)
 

@@ -68,7 +68,11 @@ def _load_both(settings: Settings) -> tuple[RuleSet, KnowledgeBase]:
     except ConfigError as exc:
         problems.extend(exc.problems)
     try:
-        kb = load_knowledge_base(settings.resolve(settings.answers.path), brand=settings.brand.name)
+        kb = load_knowledge_base(
+            settings.resolve(settings.answers.path),
+            brand=settings.brand.name,
+            products=settings.answers.products,
+        )
     except ConfigError as exc:
         problems.extend(exc.problems)
     if ruleset is None or kb is None:
