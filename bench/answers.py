@@ -42,7 +42,7 @@ from monitor.answers.answerer import Answerer
 from monitor.answers.loader import load_knowledge_base
 from monitor.answers.model import Entry, KnowledgeBase
 from monitor.domain import Platform
-from monitor.settings import AnswersConfig, load_settings
+from monitor.settings import AnswersConfig, Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 EVAL = REPO / "bench" / "data" / "answers_eval.tsv"
@@ -83,6 +83,37 @@ def assess_all(answerer: Answerer, items: list[Item]) -> list[tuple[Item, str | 
     for item in items:
         found = answerer.assess(item.text, now=item.when)
         out.append((item, found.hit.entry.id if found.hit else None, found.confidence))
+    return out
+
+
+def through_rules(settings: Settings, items: list[Item]) -> list[tuple[Item, str | None, float]]:
+    """What the shipped rules do with each mention, as the daemon decides it: the
+    answer rule's other conditions (a very upset customer, a problem report) and the
+    rules before it count too. Encoded for ``figures`` as 1.0 posted, 0.5 drafted."""
+    from monitor.domain import Author, Mention
+    from monitor.rules.dryrun import dry_run
+    from monitor.rules.setup import engine_from_settings
+    from monitor.scoring import Scorer
+
+    mentions = [
+        Mention(
+            platform=Platform(item.platform),
+            external_id=str(n),
+            author=Author(id=str(n), handle=f"customer{n}"),  # no reply cap or cooldown
+            text=item.text,
+            created_at=item.when,
+            conversation_id=str(n),
+        )
+        for n, item in enumerate(items)
+    ]
+    decided = dry_run(engine_from_settings(settings), Scorer(settings.scoring), mentions)
+    out = []
+    for item, (_, _, decision) in zip(items, decided, strict=True):
+        reply = decision.reply
+        if reply is None or reply.answer is None:
+            out.append((item, None, 0.0))
+        else:
+            out.append((item, reply.answer, 0.5 if reply.draft else 1.0))
     return out
 
 
@@ -250,6 +281,12 @@ def main() -> None:
         report["holdout4_sweep"] = [{"threshold": t, **f} for t, f in held_out]
     else:
         print("\nno held-out set: bench/data/answers_holdout4.tsv is not there (yet)")
+    print("\nthrough the shipped rules (what the daemon posts and drafts)")
+    print("set      items  answers  precision  coverage  drafts  precision  coverage  proposed")
+    for name, part in sets.items():
+        fig = figures(through_rules(settings, part), 0.75, 0.25)
+        report[f"{name}_through_rules"] = fig
+        print(row(name, len(part), fig))
     fast = speed(kb, sets["eval"], args.rounds)
     report["speed"] = fast
     print(
