@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -169,6 +170,12 @@ class RulesConfig(Strict):
     max_age_hours: float = Field(default=24, ge=0)
 
 
+def _searchable(word: str) -> str:
+    if not any(c.isalnum() for c in word):
+        raise ValueError(f"{word!r} has no searchable word")
+    return word
+
+
 class AnswersConfig(Strict):
     """The knowledge base (docs/answers.md): a folder of entries and two thresholds on
     the match confidence (0..1), chosen on bench/answers.py's evaluation set."""
@@ -183,7 +190,7 @@ class AnswersConfig(Strict):
     # The brand's products ("kettle", "air fryer"): a question naming one is still a
     # question for an entry that holds for every product (returns, warranty, payment).
     # An entry about particular products says so with its own `products:`.
-    products: list[str] = Field(default_factory=list)
+    products: list[Annotated[str, AfterValidator(_searchable)]] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _ordered(self) -> AnswersConfig:

@@ -45,6 +45,7 @@ EXPECTED = {
         "5:3: workers.stale_claim_seconds: Input should be a valid number, unable to parse"
         " string as a number",
     ],
+    "answers_products.yaml": ["4:22: answers.products[1]: '!!' has no searchable word"],
     "alerts_unknown_channel.yaml": [
         "6:19: alerts.channels[1]: unknown channel 'pager' (channels: ops)"
     ],
