@@ -182,7 +182,7 @@ class AnswersConfig(Strict):
 
     path: Path = Path("answers")
     # At or above: the `answer` action posts the entry in the thread.
-    answer_at: float = Field(default=0.25, gt=0, le=1)
+    answer_at: float = Field(default=0.35, gt=0, le=1)
     # At or above (and below answer_at): a draft with the entry for a person to approve.
     # From 0.1 up to answer_at the proposed entry is right about two times in three on
     # the labelled mentions (bench/answers.py), about half the time near 0.1.
