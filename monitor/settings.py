@@ -186,7 +186,7 @@ class AnswersConfig(Strict):
     # At or above (and below answer_at): a draft with the entry for a person to approve.
     # From 0.1 up to answer_at the proposed entry is right about two times in three on
     # the labelled mentions (bench/answers.py), about half the time near 0.1.
-    draft_at: float = Field(default=0.1, gt=0, le=1)
+    draft_at: float = Field(default=0.15, gt=0, le=1)
     # The brand's products ("kettle", "air fryer"): a question naming one is still a
     # question for an entry that holds for every product (returns, warranty, payment).
     # An entry about particular products says so with its own `products:`.

@@ -144,6 +144,21 @@ def test_a_seasonal_entry_replaces_the_one_it_supersedes_while_valid(tmp_path: P
     assert december.runner_up is None  # store-hours is out while holiday-hours is valid
 
 
+def test_a_seasonal_entry_answers_the_questions_of_the_entry_it_supersedes(
+    tmp_path: Path,
+) -> None:
+    # Only store-hours has an example about closing today; in December the Christmas
+    # hours answer it, as well as store-hours did in November.
+    kb = answerer(tmp_path)
+    question = "@acme when does the store close today?"
+    november, december = kb.assess(question, now=NOV), kb.assess(question, now=DEC)
+    assert november.hit is not None
+    assert december.hit is not None
+    assert (november.hit.entry.id, december.hit.entry.id) == ("store-hours", "holiday-hours")
+    assert december.confidence == pytest.approx(november.confidence, abs=0.05)
+    assert december.confidence >= 0.55
+
+
 def test_an_ambiguous_question_is_less_sure_than_a_clear_one(tmp_path: Path) -> None:
     clear = answerer(tmp_path, SHIPPING, HOURS).assess("@acme do you ship to Ireland?", now=NOV)
     twin = SHIPPING.replace("shipping-countries", "shipping-twin")

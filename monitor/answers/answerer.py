@@ -8,7 +8,7 @@ worse than a person's answer a little later.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from monitor.answers.model import Entry, KnowledgeBase
@@ -77,11 +77,7 @@ class Answerer:
             return Assessment(0.0, None, reason="not a question")
         query = tokens(text)
         words = set(query)
-        hits = [
-            h
-            for h in self.retriever.search(query)
-            if h.entry.admits(words) and self._usable(h.entry, now)
-        ]
+        hits = self._in_force(self.retriever.search(query), words, now)
         if not hits:
             return Assessment(0.0, None, reason="no entry matches")
         first, second = hits[0], (hits[1] if len(hits) > 1 else None)
@@ -128,11 +124,25 @@ class Answerer:
         # One stemming call for all of them: this runs for every question.
         return self.retriever.unknown(tokens(" ".join(found))) if found else []
 
-    def _usable(self, entry: Entry, now: datetime) -> bool:
+    def _in_force(self, hits: list[Hit], words: set[str], now: datetime) -> list[Hit]:
+        """The hits of the entries in force at ``now``, best first, one per entry. A hit
+        on a superseded entry counts for the seasonal entry replacing it: in December
+        "what time do you close on Saturday?" is a question for the Christmas hours,
+        whose own examples are about Christmas."""
+        found: dict[str, Hit] = {}
+        for hit in hits:
+            entry = self._in_place_of(hit.entry, now) if hit.entry.admits(words) else None
+            if entry is not None and entry.id not in found:
+                found[entry.id] = hit if entry is hit.entry else replace(hit, entry=entry)
+        return sorted(found.values(), key=lambda h: -h.similarity)
+
+    def _in_place_of(self, entry: Entry, now: datetime) -> Entry | None:
+        """The entry answering in ``entry``'s place at ``now``: itself, the valid
+        seasonal entry superseding it, or None when it is out of its window."""
         if not entry.valid_at(now):
-            return False
-        return not any(
-            entry.id in other.supersedes and other.valid_at(now) for other in self._seasonal
+            return None
+        return next(
+            (s for s in self._seasonal if entry.id in s.supersedes and s.valid_at(now)), entry
         )
 
 

@@ -88,6 +88,12 @@ class Retriever:
         for entry in entries:
             if entry.id in self._known:  # an entry no question reaches is never a hit
                 self._known[entry.id] |= _answer_words(entry) | (entry.products or products)
+        # A seasonal entry stands in for the entries it supersedes while it is valid
+        # (Answerer.assess), so their questions' words are its words too.
+        for entry in entries:
+            for other in entry.supersedes:
+                if entry.id in self._known:
+                    self._known[entry.id] |= self._known.get(other, frozenset())
         self._everything = frozenset().union(*self._known.values())
 
     def search(self, query: list[str]) -> list[Hit]:
