@@ -56,6 +56,9 @@ HOLDOUT2 = REPO / "bench" / "data" / "answers_holdout2.tsv"
 HOLDOUT3 = REPO / "bench" / "data" / "answers_holdout3.tsv"
 # Written blind after all tuning, by someone else: the held-out set, when present.
 HOLDOUT4 = REPO / "bench" / "data" / "answers_holdout4.tsv"
+# Written blind the same way on the same day, run once on the same frozen matcher.
+HOLDOUT5 = REPO / "bench" / "data" / "answers_holdout5.tsv"
+HELD_OUT = {"holdout4": HOLDOUT4, "holdout5": HOLDOUT5}
 TUNING = {"eval": EVAL, "holdout1": HOLDOUT, "holdout2": HOLDOUT2, "holdout3": HOLDOUT3}
 RESULTS = REPO / "bench" / "results"
 DEFAULT_DAY = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -256,8 +259,11 @@ def main() -> None:
     answerer = Answerer(kb, answer_at=config.answer_at, draft_at=config.draft_at)
     sets = {name: load_eval(path) for name, path in TUNING.items()}
     sets["tuning"] = [item for part in list(sets.values()) for item in part]
-    if not args.no_holdout and HOLDOUT4.exists():
-        sets["holdout4"] = load_eval(HOLDOUT4)
+    held_out = {} if args.no_holdout else {n: p for n, p in HELD_OUT.items() if p.exists()}
+    for name, path in held_out.items():
+        sets[name] = load_eval(path)
+    if len(held_out) > 1:
+        sets["held-out"] = [item for name in held_out for item in sets[name]]
     report: dict[str, object] = {
         "entries": len(kb.entries),
         "answer_at": config.answer_at,
@@ -277,11 +283,11 @@ def main() -> None:
     print(f"thresholds by the rule on the tuning set: answer_at {answer_at}, draft_at {draft_at}")
     report["chosen_on_tuning"] = {"answer_at": answer_at, "draft_at": draft_at}
     report["tuning_sweep"] = [{"threshold": t, **f} for t, f in tuning_sweep]
-    if "holdout4" in results:  # reported, never used to choose anything
-        held_out = sweep(results["holdout4"])
-        print_sweep("held-out (holdout4)", held_out)
-        report["holdout4_sweep"] = [{"threshold": t, **f} for t, f in held_out]
-    else:
+    for name in [*held_out, "held-out"] if len(held_out) > 1 else held_out:
+        points = sweep(results[name])  # reported, never used to choose anything
+        print_sweep(f"held-out ({name})", points)
+        report[f"{name}_sweep"] = [{"threshold": t, **f} for t, f in points]
+    if not held_out:
         print("\nno held-out set: bench/data/answers_holdout4.tsv is not there (yet)")
     print("\nthrough the shipped rules (what the daemon posts and drafts)")
     print("set      items  answers  precision  coverage  drafts  precision  coverage  proposed")

@@ -38,7 +38,8 @@ class AlertsConfig(Strict):
     channels: list[str] = Field(default_factory=list)
     source_failing_minutes: int = Field(default=15, ge=0)
     # A source is silent after this long without mentions, if it usually has at least
-    # silence_min_expected mentions in that time (averaged over silence_baseline_days).
+    # silence_min_expected mentions in those hours of the day (averaged over the same
+    # hours of the silence_baseline_days before).
     silence_hours: float = Field(default=6, ge=0, le=24 * 7)
     silence_baseline_days: int = Field(default=7, ge=1, le=28)
     silence_min_expected: float = Field(default=5, gt=0)

@@ -9,6 +9,7 @@ monitor.alerting decides what is new and delivers it once.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 
@@ -103,20 +104,37 @@ def silence_alerts(
     silent = [name for name in sources if not recent.get(name)]
     if not silent:
         return []
-    baseline_from = now - window - timedelta(days=config.silence_baseline_days)
-    baseline = mention_counts(session, silent, since=baseline_from, until=now - window)
-    return silence_from_counts(silent, baseline, config)
+    return silence_from_counts(silent, same_hours_counts(session, silent, config, now=now), config)
+
+
+def same_hours_counts(
+    session: Session, sources: Collection[str], config: AlertsConfig, *, now: datetime
+) -> dict[str, int]:
+    """Mentions per source in the same hours of the day on each of the
+    ``silence_baseline_days`` days before: a brand mentioned all afternoon and never at
+    night is not silent at 4 a.m. Days whose window would overlap the silent one are
+    skipped (a window of 30 h compares with the 30 h ending at this time 2 days ago)."""
+    window = timedelta(hours=config.silence_hours)
+    first = max(1, math.ceil(config.silence_hours / 24))
+    totals: dict[str, int] = {}
+    for days_ago in range(first, first + config.silence_baseline_days):
+        until = now - timedelta(days=days_ago)
+        for name, count in mention_counts(
+            session, sources, since=until - window, until=until
+        ).items():
+            totals[name] = totals.get(name, 0) + count
+    return totals
 
 
 def silence_from_counts(
     silent: Sequence[str], baseline: Mapping[str, int], config: AlertsConfig
 ) -> list[Alert]:
-    """The rule: expected = baseline count x silence_hours / baseline hours; alert when
-    expected >= silence_min_expected (5 by default: zero by chance has odds under 1%)."""
+    """The rule: expected = the mentions in the same hours of the baseline days, per
+    day; alert when expected >= silence_min_expected (5 by default: zero by chance has
+    odds under 1%)."""
     alerts = []
-    share = config.silence_hours / (config.silence_baseline_days * 24)
     for name in silent:
-        expected = baseline.get(name, 0) * share
+        expected = baseline.get(name, 0) / config.silence_baseline_days
         if expected >= config.silence_min_expected:
             text = (
                 f"source {name}: no mentions for {config.silence_hours:g} h "

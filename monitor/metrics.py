@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -164,11 +165,15 @@ def state_families(status: Status) -> Iterator[Metric]:
     )
 
 
-def serve_metrics(rt: Runtime) -> None:
+def serve_metrics(rt: Runtime) -> WSGIServer | None:
     """``metrics.port``: a plain /metrics listener for workers that run without the
-    dashboard. It has no authentication: bind it to localhost or a private network."""
+    dashboard, on a daemon thread; returns its server (``shutdown()`` stops it). It has
+    no authentication: bind it to localhost or a private network."""
     config = rt.settings.metrics
     if config.port is None:
-        return
-    start_http_server(config.port, addr=config.host, registry=rt.metrics.watch(rt))
+        return None
+    server, _thread = start_http_server(
+        config.port, addr=config.host, registry=rt.metrics.watch(rt)
+    )
     log.info("metrics on http://%s:%d/metrics", config.host, config.port)
+    return server

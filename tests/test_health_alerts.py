@@ -178,8 +178,9 @@ def test_a_new_failure_after_recovery_is_a_new_episode(make_runtime: RuntimeFact
 def test_silence_on_a_source_that_usually_has_mentions(make_runtime: RuntimeFactory) -> None:
     rt = make_runtime(channels=OPS, alerts={"channels": ["ops"], "spike": {"enabled": False}})
     now = clock(rt).now()
-    for day in range(7):  # 24 mentions a day, the last one 7 hours ago
-        seed(rt, at=now - timedelta(hours=7 + 24 * day), n=24, label="neutral")
+    seed(rt, at=now - timedelta(hours=7), label="neutral")  # the last one 7 hours ago
+    for day in range(1, 8):  # 6 a day in these hours on each of the last 7 days
+        seed(rt, at=now - timedelta(days=day, hours=3), n=6, label="neutral")
     check_health(rt)
     (sent,) = notes(rt)
     assert sent == (
@@ -193,8 +194,23 @@ def test_silence_on_a_source_that_usually_has_mentions(make_runtime: RuntimeFact
 
 def test_a_quiet_source_is_not_silent(make_runtime: RuntimeFactory) -> None:
     rt = make_runtime(channels=OPS, alerts={"channels": ["ops"], "spike": {"enabled": False}})
-    seed(rt, at=clock(rt).now() - timedelta(hours=7), n=100, label="neutral")
-    check_health(rt)  # 100 a week is about 3.6 per 6 h: below silence_min_expected
+    now = clock(rt).now()
+    for day in range(1, 8):  # 4 a day in these hours: below silence_min_expected
+        seed(rt, at=now - timedelta(days=day, hours=3), n=4, label="neutral")
+    check_health(rt)
+    assert notes(rt) == []
+
+
+def test_no_mentions_at_the_hours_that_never_have_any_is_not_silence(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # 40 mentions a day, all twelve hours away from now: 280 a week would be 10 per
+    # 6 hours on average, but none of them fall in these hours of the day.
+    rt = make_runtime(channels=OPS, alerts={"channels": ["ops"], "spike": {"enabled": False}})
+    now = clock(rt).now()
+    for day in range(0, 8):
+        seed(rt, at=now - timedelta(days=day, hours=12), n=40, label="neutral")
+    check_health(rt)
     assert notes(rt) == []
 
 

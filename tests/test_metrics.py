@@ -3,13 +3,15 @@ may scrape. Scraped through the real dashboard app after driving real cycles."""
 
 from __future__ import annotations
 
+import socket
+import urllib.request
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from monitor.domain import Platform
-from monitor.metrics import Metrics
+from monitor.metrics import Metrics, serve_metrics
 from monitor.pipeline import check_sla, dispatch_outbox, poll_source, process_pending, run_cycle
 from monitor.runtime import Runtime
 from monitor.web.app import create_app
@@ -142,3 +144,39 @@ def _unreachable() -> object:
     from sqlalchemy import create_engine
 
     return create_engine("sqlite:////nonexistent-dir/never.db")
+
+
+def test_the_standalone_listener_serves_a_workers_metrics_over_http(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # metrics.port: what a worker without the dashboard exposes, read over a real socket.
+    rt = make_runtime(sample_rows(), teams=TEAMS, metrics={"port": _free_port()})
+    run_cycle(rt)
+    server = serve_metrics(rt)
+    assert server is not None
+    try:
+        url = f"http://127.0.0.1:{rt.settings.metrics.port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            text = answer.read().decode()
+    finally:
+        server.shutdown()
+        server.server_close()
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    rows = len(sample_rows())
+    assert value(samples, "inchannel_mentions_ingested_total", source="feed") == rows
+    assert value(samples, "inchannel_healthy") == 1
+    assert value(samples, "inchannel_database_up") == 1
+
+
+def test_no_listener_without_a_port(make_runtime: RuntimeFactory) -> None:
+    assert serve_metrics(make_runtime()) is None
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
