@@ -263,8 +263,10 @@ def main() -> None:
     held_out = {} if args.no_holdout else {n: p for n, p in HELD_OUT.items() if p.exists()}
     for name, path in held_out.items():
         sets[name] = load_eval(path)
+    reported = list(held_out)  # their sweeps are printed, never used to choose
     if len(held_out) > 1:
         sets["held-out"] = [item for name in held_out for item in sets[name]]
+        reported.append("held-out")
     report: dict[str, object] = {
         "entries": len(kb.entries),
         "answer_at": config.answer_at,
@@ -284,8 +286,8 @@ def main() -> None:
     print(f"thresholds by the rule on the tuning set: answer_at {answer_at}, draft_at {draft_at}")
     report["chosen_on_tuning"] = {"answer_at": answer_at, "draft_at": draft_at}
     report["tuning_sweep"] = [{"threshold": t, **f} for t, f in tuning_sweep]
-    for name in [*held_out, "held-out"] if len(held_out) > 1 else held_out:
-        points = sweep(results[name])  # reported, never used to choose anything
+    for name in reported:
+        points = sweep(results[name])
         print_sweep(f"held-out ({name})", points)
         report[f"{name}_sweep"] = [{"threshold": t, **f} for t, f in points]
     if not held_out:

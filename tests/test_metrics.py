@@ -30,9 +30,13 @@ def scrape(rt: Runtime, **headers: str) -> Samples:
     answer = client.get("/metrics", headers=headers)
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
+    return parse(answer.text)
+
+
+def parse(text: str) -> Samples:
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(answer.text)
+        for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
 
@@ -161,11 +165,7 @@ def test_the_standalone_listener_serves_a_workers_metrics_over_http(
     finally:
         server.shutdown()
         server.server_close()
-    samples = {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
+    samples = parse(text)
     rows = len(sample_rows())
     assert value(samples, "inchannel_mentions_ingested_total", source="feed") == rows
     assert value(samples, "inchannel_healthy") == 1

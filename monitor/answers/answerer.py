@@ -125,16 +125,16 @@ class Answerer:
         return self.retriever.unknown(tokens(" ".join(found))) if found else []
 
     def _in_force(self, hits: list[Hit], words: set[str], now: datetime) -> list[Hit]:
-        """The hits of the entries in force at ``now``, best first, one per entry. A hit
-        on a superseded entry counts for the seasonal entry replacing it: in December
-        "what time do you close on Saturday?" is a question for the Christmas hours,
-        whose own examples are about Christmas."""
+        """The hits (best first) of the entries in force at ``now``, still best first and
+        one per entry. A hit on a superseded entry counts for the seasonal entry
+        replacing it: in December "what time do you close on Saturday?" is a question
+        for the Christmas hours, whose own examples are about Christmas."""
         found: dict[str, Hit] = {}
         for hit in hits:
             entry = self._in_place_of(hit.entry, now) if hit.entry.admits(words) else None
             if entry is not None and entry.id not in found:
                 found[entry.id] = hit if entry is hit.entry else replace(hit, entry=entry)
-        return sorted(found.values(), key=lambda h: -h.similarity)
+        return list(found.values())  # in insertion order: the hits' order
 
     def _in_place_of(self, entry: Entry, now: datetime) -> Entry | None:
         """The entry answering in ``entry``'s place at ``now``: itself, the valid
