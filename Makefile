@@ -6,7 +6,7 @@ PY := $(BIN)/python
 CONFIG ?= config/inchannel.yaml
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lint typecheck format bench bench-cycle bench-scoring bench-x bench-reddit bench-rules bench-dispatch bench-web bench-alerts bench-answers pg clean
+.PHONY: run test check lint typecheck format bench bench-cycle bench-scoring bench-x bench-reddit bench-rules bench-dispatch bench-web bench-alerts bench-answers bench-backfill pg clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,9 @@ bench-alerts: $(STAMP)
 
 bench-answers: $(STAMP)
 	$(PY) bench/answers.py
+
+bench-backfill: $(STAMP) pg
+	$(PY) bench/backfill.py
 
 clean:
 	rm -rf var build *.egg-info .pytest_cache .mypy_cache .ruff_cache

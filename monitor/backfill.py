@@ -35,7 +35,7 @@ from monitor.ingest import message_row, upsert_customers  # the live ingest's ro
 from monitor.processing import process_batch  # the live processing path, exactly
 from monitor.runtime import Runtime
 from monitor.sources.base import Backfillable, BackfillRefused, PollResult, SourceError, Window
-from monitor.store.context import store_context
+from monitor.store.context import promote_context, store_context
 from monitor.store.db import transaction
 from monitor.store.models import ActionRow, Case, Customer, Message
 from monitor.store.queries import insert_new_ids
@@ -111,8 +111,13 @@ def _import(
     cooldowns = {c.id: c.last_bot_reply_at for c in customers}
     before = set(session.scalars(select(Case.id).where(Case.customer_id.in_(cooldowns))))
     live = _live_cases(session, list(cooldowns))
-    for message in messages:
-        _one(rt, session, message, live, now, report)
+    history = [m for m in messages if not _joins_live(rt, session, m, live, now, report)]
+    # The whole page in one batch, in creation order (``_store``), each message decided
+    # as of its own time; one message at a time ran five times slower.
+    process_batch(rt, session, history, now, backfill=True)
+    for message in history:
+        if message.decision is not None:
+            report.decisions.update(decision_types(message.decision))
     # The brand's own posts join whatever case the thread has, possibly a live one.
     opened_here = {m.case_id for m in messages if m.kind != MessageKind.OWN.value}
     touched = {i for i in opened_here if i is not None} - {c.id for c in live.values()}
@@ -132,7 +137,8 @@ def _store(
     rows = [
         message_row(rt, m, name, ids[(m.platform.value, m.author.id)], now) for m in page.mentions
     ]
-    new = insert_new_ids(session, Message, rows)
+    # A mention stored earlier as thread context becomes an inbound message, as in a poll.
+    new = insert_new_ids(session, Message, rows) + promote_context(session, rows)
     store_context(session, page.context, name, now, rt.own_handles)
     query = select(Message).where(Message.id.in_(new)).order_by(Message.created_at, Message.id)
     return list(session.scalars(query))
@@ -151,26 +157,21 @@ def _live_cases(session: Session, customer_ids: list[int]) -> dict[Key, Case]:
     return {key: case for key, case in latest.items() if TAG not in case.tags}
 
 
-def _one(
+def _joins_live(
     rt: Runtime,
     session: Session,
     message: Message,
     live: dict[Key, Case],
     now: datetime,
     report: BackfillReport,
-) -> None:
+) -> bool:
     key = (message.platform, message.conversation_id, message.customer_id or 0)
     case = live.get(key)
-    if case is not None and message.kind != MessageKind.OWN.value:
-        _join_live(rt, session, message, case, now)
-        report.joined_live += 1
-        return
-    # Decided as of its own time (never later than now): the age guard, business hours
-    # and cooldowns then judge it as the live daemon would have.
-    process_batch(rt, session, [message], min(message.created_at, now), backfill=True)
-    session.flush()
-    if message.decision is not None:
-        report.decisions.update(decision_types(message.decision))
+    if case is None or message.kind == MessageKind.OWN.value:
+        return False
+    _join_live(rt, session, message, case, now)
+    report.joined_live += 1
+    return True
 
 
 def _join_live(rt: Runtime, session: Session, message: Message, case: Case, now: datetime) -> None:

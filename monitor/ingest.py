@@ -181,7 +181,7 @@ def _store(
         message_row(rt, m, source, customer_ids[(m.platform.value, m.author.id)], now)
         for m in mentions
     ]
-    return insert_ignoring_duplicates(session, Message, rows) + promote_context(session, rows)
+    return insert_ignoring_duplicates(session, Message, rows) + len(promote_context(session, rows))
 
 
 def message_row(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import fields, is_dataclass
 from datetime import datetime
 from typing import Any
@@ -73,15 +74,25 @@ def process_batch(
     # messages and cases are detached while they change, and their changes are written
     # at the end with one UPDATE per set of changed columns (store.bulk); the events
     # and outbox rows go with one INSERT per table (store.pending).
+    at: Callable[[Message], datetime] = (
+        functools.partial(_backfill_moment, now=now) if backfill else lambda _: now
+    )
     detach(session, batch)
     with session.no_autoflush:
         index = ThreadIndex(session, batch, backfilling=backfill)
-        prepared = [_prepare(rt, session, index, message, now) for message in batch]
-        index.open_new(now)
+        prepared = [_prepare(rt, session, index, message, at(message)) for message in batch]
+        index.open_new(at)
         for item in prepared:
             if item is not None:
-                _decide(rt, session, index, item, now)
+                _decide(rt, session, index, item, at(item[0]))
     write_changes(session, [*batch, *index.cases])
+
+
+def _backfill_moment(message: Message, *, now: datetime) -> datetime:
+    """A backfilled message is decided as of its own time (never later than now): the
+    age guard, business hours and cooldowns then judge it as the live daemon would have.
+    The batch must be in creation order for the cooldowns to hold."""
+    return min(message.created_at, now)
 
 
 Prepared = tuple[Message, Customer, Mention, Score, ThreadKey]

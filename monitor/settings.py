@@ -7,6 +7,7 @@ frozen dataclasses built from them.
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import typing
 from datetime import date
@@ -149,11 +150,19 @@ class Team(Strict):
         return table
 
     def opening_hours(self) -> OpeningHours:
-        week = parse_week(self.business_hours)
-        return OpeningHours(parse_zone(self.timezone), week, frozenset(self.holidays))
+        # Every escalation starts an SLA clock from these: parsed once per team, not per case.
+        table = tuple(self.business_hours.items())
+        return _opening_hours(self.timezone, table, frozenset(self.holidays))
 
     def calendar(self) -> BusinessCalendar:
         return BusinessCalendar(self.opening_hours())
+
+
+@functools.lru_cache(maxsize=64)
+def _opening_hours(
+    zone: str, table: tuple[tuple[str, str], ...], holidays: frozenset[date]
+) -> OpeningHours:
+    return OpeningHours(parse_zone(zone), parse_week(dict(table)), holidays)
 
 
 class Channel(Strict):

@@ -11,7 +11,7 @@ memory and writes the changes with one UPDATE per set of changed columns.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -140,8 +140,10 @@ class ThreadIndex:
         case.latest_label, case.latest_compound = label, compound
         case.updated_at = now
 
-    def open_new(self, now: datetime) -> None:
-        """Insert the batch's new cases in one statement and record them as opened.
+    def open_new(self, at: Callable[[Message], datetime]) -> None:
+        """Insert the batch's new cases in one statement and record them as opened, each
+        at ``at`` of the message that opened it (the batch's time; in a backfill, the
+        message's own).
 
         Another worker may have opened the same case a moment ago: the unique index
         turns our insert of it into a no-op and the message joins that case instead.
@@ -163,7 +165,7 @@ class ThreadIndex:
         ids = [row.id for row in self._session.execute(found) if tuple(row[1:]) in self._new]
         self._load(select(Case).where(Case.id.in_(ids)))
         for key, message in self._opened:
-            case = self._latest[key]
+            case, now = self._latest[key], at(message)
             if key in inserted:
                 cases.record(
                     self._session, case, "opened", "system", now, message=message.external_id

@@ -16,7 +16,8 @@ from monitor.domain import ActionStatus, CaseState
 from monitor.pipeline import poll_source, process_pending, run_cycle
 from monitor.runtime import Runtime
 from monitor.sources.base import Window
-from monitor.sources.replay import ReplaySource
+from monitor.sources.replay import ReplaySource, parse_mention
+from monitor.store.context import store_context
 from monitor.store.models import ActionRow, Case, Message, SourceState
 from tests.conftest import REPO, RuntimeFactory, mention, write_jsonl
 from tests.webkit import TEAMS, sample_rows
@@ -215,3 +216,47 @@ def test_escalation_notices_are_suppressed_too(make_runtime: RuntimeFactory) -> 
     assert len(notices) == report.decisions["escalate"]
     assert set(notices) == {ActionStatus.SUPPRESSED.value}
     assert report.suppressed == len(kinds)
+
+
+def test_each_message_of_a_page_is_decided_as_of_its_own_time(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # One author, three threads, one page: the reply cooldown (30 minutes) must run
+    # between the messages' own times, as it would have live.
+    author = {"author_id": "77", "author": "sam"}
+    times = ["2026-11-19T08:00:00Z", "2026-11-19T08:10:00Z", "2026-11-19T09:00:00Z"]
+    rows = [
+        mention(n, "@acme my order is late", created_at=at, **author)
+        for n, at in enumerate(times, start=1)
+    ]
+    rt = make_runtime(rows, teams=TEAMS)
+    report = backfill(rt, "feed", Window(SINCE))
+    assert report.ingested == 3
+    with rt.sessions() as session:
+        messages = session.scalars(select(Message).order_by(Message.created_at)).all()
+        replied = [bool((m.decision or {}).get("reply")) for m in messages]
+        opened = {c.id: c.opened_at for c in session.scalars(select(Case))}
+        assert [opened[m.case_id] for m in messages if m.case_id] == [
+            m.created_at for m in messages
+        ]
+    assert replied == [True, False, True]
+    assert "author cooldown" in str(messages[1].decision)
+
+
+def test_a_post_stored_as_thread_context_is_imported_as_a_mention(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # A live poll stored this post only to show a later mention's thread; history then
+    # brings it as a mention of its own: it must be decided, not skipped as a duplicate.
+    row = mention(1, "@acme my order is late", created_at="2026-11-19T08:00:00Z")
+    rt = make_runtime([row], teams=TEAMS)
+    post = parse_mention(row)
+    with rt.sessions() as session, session.begin():
+        store_context(session, [post], "feed", rt.clock.now(), rt.own_handles)
+    report = backfill(rt, "feed", Window(SINCE))
+    assert (report.ingested, report.duplicates, report.cases_opened) == (1, 0, 1)
+    with rt.sessions() as session:
+        stored = session.scalars(select(Message)).one()
+        assert (stored.direction, stored.processed) == ("inbound", True)
+        assert stored.decision is not None
+        assert stored.case_id is not None

@@ -10,7 +10,9 @@ from sqlalchemy import select
 
 from monitor.backfill import backfill
 from monitor.domain import ActionStatus
+from monitor.pipeline import poll_source
 from monitor.sources.base import BackfillRefused, Window
+from monitor.sources.x_cursor import snowflake_at
 from monitor.store.models import ActionRow, Message, SourceState
 from tests.conftest import RuntimeFactory
 from tests.fakeapi import FakeAPI
@@ -53,3 +55,29 @@ def test_recent_search_refuses_windows_older_than_seven_days(
         "later (older posts need the full-archive search, which inchannel does not use)"
     )
     assert api.seen("GET", ".*") == []  # refused before any billed request
+
+
+def test_until_bounds_every_request_so_later_posts_are_not_read(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    api.add("GET", MENTIONS, ok(body([tweet(5)], next_token="page2")))
+    api.add("GET", MENTIONS, ok(body([tweet(4)])), query={"pagination_token": "page2"})
+    rt = x_runtime(make_runtime, api)
+    since, until = datetime(2026, 11, 15, tzinfo=UTC), datetime(2026, 11, 19, 12, tzinfo=UTC)
+    backfill(rt, "mentions", Window(since, until))
+    sent = [request.query for request in api.seen("GET", MENTIONS)]
+    assert len(sent) == 2
+    assert {q["until_id"][0] for q in sent} == {snowflake_at(until)}
+    assert {q["since_id"][0] for q in sent} == {snowflake_at(since)}
+
+
+def test_without_until_or_when_live_no_until_id_is_sent(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    api.add("GET", MENTIONS, ok(body([tweet(5)])), ok(body([])))
+    rt = x_runtime(make_runtime, api)
+    backfill(rt, "mentions", Window(datetime(2026, 11, 15, tzinfo=UTC)))
+    poll_source(rt, "mentions")
+    sent = [request.query for request in api.seen("GET", MENTIONS)]
+    assert len(sent) == 2
+    assert all("until_id" not in q for q in sent)

@@ -72,6 +72,11 @@ class XApiError(Exception):
         self.rate = rate or RateLimit(None, None, None)
 
 
+def _until(until_id: str | None) -> dict[str, str]:
+    # Sent only when set: the live poll's requests stay exactly what they were.
+    return {} if until_id is None else {"until_id": until_id}
+
+
 @dataclass
 class XApi:
     client: Any  # tweepy.Client; typed loosely because tweepy ships no type hints
@@ -79,7 +84,13 @@ class XApi:
     calls: int = field(default=0)
 
     def mentions(
-        self, user_id: str, *, since_id: str | None, token: str | None, max_results: int
+        self,
+        user_id: str,
+        *,
+        since_id: str | None,
+        token: str | None,
+        max_results: int,
+        until_id: str | None = None,
     ) -> Page:
         return self._page(
             self.client.get_users_mentions,
@@ -87,11 +98,18 @@ class XApi:
             since_id=since_id,
             pagination_token=token,
             max_results=max_results,
+            **_until(until_id),
             **FIELDS,
         )
 
     def search(
-        self, query: str, *, since_id: str | None, token: str | None, max_results: int
+        self,
+        query: str,
+        *,
+        since_id: str | None,
+        token: str | None,
+        max_results: int,
+        until_id: str | None = None,
     ) -> Page:
         return self._page(
             self.client.search_recent_tweets,
@@ -99,6 +117,7 @@ class XApi:
             since_id=since_id,
             next_token=token,
             max_results=max_results,
+            **_until(until_id),
             **FIELDS,
         )
 

@@ -97,9 +97,12 @@ class XSource:
                 "which inchannel does not use)"
             )
         since, token = snowflake_at(window.since), None
+        # X stops at until_id (exclusive, like --until), so posts after the window are
+        # neither read nor billed; a window reaching into the future needs no bound.
+        until = snowflake_at(window.until) if window.until and window.until < now else None
         while True:
             self._check_budget(now)
-            page = self._fetch(since, token, now)
+            page = self._fetch(since, token, now, until=until)
             parsed = parse_page(page.tweets, page.users, self.brand, self.origin)
             kept = [m for m in parsed.mentions if m.created_at in window]
             context, problems = self._thread_context(kept, page, now)
@@ -130,16 +133,18 @@ class XSource:
             return snowflake_at(oldest_allowed)
         return overlap_since(state.newest_id, self.config.overlap_seconds)
 
-    def _fetch(self, since: str | None, token: str | None, now: datetime) -> Page:
+    def _fetch(
+        self, since: str | None, token: str | None, now: datetime, *, until: str | None = None
+    ) -> Page:
         size = self.config.max_results
         try:
             if isinstance(self.config, XSearchSourceConfig):
                 page = self.api.search(
-                    self.config.query, since_id=since, token=token, max_results=size
+                    self.config.query, since_id=since, token=token, max_results=size, until_id=until
                 )
             else:
                 page = self.api.mentions(
-                    self.x.user_id, since_id=since, token=token, max_results=size
+                    self.x.user_id, since_id=since, token=token, max_results=size, until_id=until
                 )
         except XApiError as exc:
             self._count(now, None)

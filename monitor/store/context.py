@@ -34,22 +34,22 @@ def store_context(
     return insert_ignoring_duplicates(session, Message, rows)
 
 
-def promote_context(session: Session, rows: Sequence[dict[str, Any]]) -> int:
-    """Turn context rows into the inbound messages ``rows`` describe; return how many."""
+def promote_context(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Turn context rows into the inbound messages ``rows`` describe; return their ids."""
     wanted = {(row["platform"], row["external_id"]): row for row in rows}
     if not wanted:
-        return 0
+        return []
     query = select(Message).where(
         Message.direction == Direction.CONTEXT.value,
         Message.external_id.in_([external_id for _, external_id in wanted]),
     )
-    promoted = 0
+    promoted = []
     for message in session.scalars(query):
         row = wanted.get((message.platform, message.external_id))
         if row is not None:
             for column in PROMOTED:
                 setattr(message, column, row[column])
-            promoted += 1
+            promoted.append(message.id)
     return promoted
 
 
