@@ -18,7 +18,7 @@ from monitor.sources.base import PollResult, SourceError
 from monitor.store.context import promote_context, store_context
 from monitor.store.db import transaction, with_retries
 from monitor.store.models import Customer, Message, SourceState
-from monitor.store.queries import insert_ignoring_duplicates
+from monitor.store.queries import insert_ignoring_duplicates, source_state
 
 log = logging.getLogger("inchannel.ingest")
 
@@ -40,7 +40,7 @@ def poll_source(rt: Runtime, name: str) -> bool:
         log.debug("source=%s polled by another worker", name)
         return False
     with transaction(rt.sessions) as session:
-        state = _state(session, name)
+        state = source_state(session, name)
         waiting_until = _not_before(state)
         if waiting_until is not None and waiting_until > now:
             log.debug("source=%s skipped until=%s", name, waiting_until.isoformat())
@@ -109,8 +109,7 @@ def take_lease(rt: Runtime, name: str, now: datetime) -> bool:
     lease = max(rt.settings.workers.lease_seconds, 3 * config.interval_seconds)
     expires = now + timedelta(seconds=lease)
     with transaction(rt.sessions) as session:
-        row = {"name": name, "consecutive_failures": 0, "items_total": 0, "details": {}}
-        insert_ignoring_duplicates(session, SourceState, [row])
+        source_state(session, name)
         free = or_(
             SourceState.lease_owner.is_(None),
             SourceState.lease_owner == rt.worker_id,
@@ -134,15 +133,6 @@ def release_leases(rt: Runtime) -> None:
         )
 
 
-def _state(session: Session, name: str) -> SourceState:
-    state = session.get(SourceState, name)
-    if state is None:
-        state = SourceState(name=name, consecutive_failures=0, items_total=0)
-        session.add(state)
-        session.flush()
-    return state
-
-
 def _not_before(state: SourceState) -> datetime | None:
     moments = [m for m in (state.rate_limit_reset_at, state.next_poll_at) if m is not None]
     return max(moments) if moments else None
@@ -150,7 +140,7 @@ def _not_before(state: SourceState) -> datetime | None:
 
 def _record_failure(rt: Runtime, name: str, now: datetime, error: SourceError) -> None:
     with transaction(rt.sessions) as session:
-        state = _state(session, name)
+        state = source_state(session, name)
         state.last_poll_at = now
         state.consecutive_failures += 1
         state.last_error = str(error)[:2000]

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import threading
+import time
+
+import pytest
+from sqlalchemy import func, select, text
 
 from monitor.ingest import release_leases, take_lease
 from monitor.pipeline import poll_source
+from monitor.runtime import Runtime
+from monitor.store.db import transaction
 from monitor.store.models import Message, SourceState
+from monitor.store.queries import source_state
 from tests.conftest import RuntimeFactory, mention
 
 
@@ -67,3 +74,37 @@ def test_a_page_polled_after_the_lease_was_lost_is_discarded(
     assert messages(first) == 0  # neither the page nor its cursor was stored
     assert poll_source(second, "feed") is True
     assert messages(second) == 5
+
+
+def test_workers_starting_together_all_get_the_state_row(make_runtime: RuntimeFactory) -> None:
+    # Two workers start at once: both find no "@rules" row. The second's insert waits
+    # for the first's transaction, then must use that row rather than fail on the key.
+    rt = make_runtime([])
+    if rt.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: the second insert cannot overlap")
+    found: list[str] = []
+
+    def second_worker() -> None:
+        with transaction(rt.sessions) as session:
+            found.append(source_state(session, "@rules").name)
+
+    with transaction(rt.sessions) as first:
+        source_state(first, "@rules")
+        other = threading.Thread(target=second_worker)
+        other.start()
+        wait_for_a_blocked_insert(rt)
+    other.join(timeout=30)
+    assert found == ["@rules"]
+
+
+def wait_for_a_blocked_insert(rt: Runtime) -> None:
+    """Until another session of this database waits on a row lock (PostgreSQL)."""
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock'"
+    )
+    deadline = time.monotonic() + 30
+    with rt.engine.connect() as connection:
+        while not connection.execute(query).scalar():
+            assert time.monotonic() < deadline, "the second insert never reached the lock"
+            connection.rollback()  # a fresh snapshot of pg_stat_activity

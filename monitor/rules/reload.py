@@ -18,6 +18,7 @@ from monitor.rules.setup import engine_from_settings, watched_version
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
 from monitor.store.models import SourceState
+from monitor.store.queries import source_state
 from monitor.yamlpos import ConfigError
 
 log = logging.getLogger("inchannel.rules")
@@ -76,7 +77,7 @@ class RuleReloader:
             "rejected_version": rejected,
         }
         with transaction(self.rt.sessions) as session:
-            row = _row(session)
+            row = source_state(session, RULES_STATE)
             row.last_poll_at = now
             row.last_error = error[:MAX_STORED_ERROR] if error else None
             if error is None:
@@ -86,15 +87,6 @@ class RuleReloader:
                 row.consecutive_failures += 1
             row.details = details
         self._published = True
-
-
-def _row(session: Session) -> SourceState:
-    row = session.get(SourceState, RULES_STATE)
-    if row is None:
-        row = SourceState(name=RULES_STATE, consecutive_failures=0, items_total=0, details={})
-        session.add(row)
-        session.flush()
-    return row
 
 
 def read_rules_state(session: Session) -> tuple[dict[str, Any], str | None, datetime | None] | None:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.notifications import enqueue
 from monitor.store.db import transaction
 from monitor.store.models import Event, SourceState, Usage
-from monitor.store.queries import insert_ignoring_duplicates
+from monitor.store.queries import insert_ignoring_duplicates, source_state
 
 REQUESTS = "x:requests"
 READS = "x:reads"  # posts returned (data + includes.tweets)
@@ -104,10 +104,7 @@ class XLedger:
 
     def merge_details(self, source: str, values: Mapping[str, Any]) -> None:
         with transaction(self.sessions) as session:
-            state = session.get(SourceState, source)
-            if state is None:
-                state = SourceState(name=source, consecutive_failures=0, items_total=0)
-                session.add(state)
+            state = source_state(session, source)
             # Reassign, never mutate: the JSON column does not track in-place changes.
             state.details = {**(state.details or {}), **values}
 

@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from monitor.domain import ActionStatus
-from monitor.store.models import ActionRow, Base
+from monitor.store.models import ActionRow, Base, SourceState
 
 # Any SELECT, whatever its row type.
 SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
@@ -23,6 +23,19 @@ def insert_ignoring_duplicates(
     """INSERT ... ON CONFLICT DO NOTHING; returns how many rows were new."""
     key = [column.name for column in cast(Table, model.__table__).primary_key]
     return len(_insert_new(session, model, rows, key))
+
+
+def source_state(session: Session, name: str) -> SourceState:
+    """The state row ``name`` (a source, or ``@rules``/``@alerts``), created if missing.
+
+    Workers starting together all find it missing: a plain INSERT from each would fail
+    all but one with a unique violation, where ON CONFLICT DO NOTHING lets them all on.
+    """
+    row = {"name": name, "consecutive_failures": 0, "items_total": 0, "details": {}}
+    insert_ignoring_duplicates(session, SourceState, [row])
+    state = session.get(SourceState, name)
+    assert state is not None  # inserted above, or by the worker whose insert won
+    return state
 
 
 def insert_returning_keys(
