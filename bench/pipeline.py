@@ -17,6 +17,9 @@
    --worker-size mentions, once from one replay source (leased by one worker, so one
    worker ingests everything) and once split by thread into --workers sources (a brand
    with several accounts); processing and the outbox are claimed with SKIP LOCKED.
+   Each worker is the daemon itself (monitor.daemon.run_forever: a poll job per
+   source, the process and dispatch jobs, each in its own thread), with job intervals
+   of 0.1-0.5 s, timed until every mention is processed and every reply sent.
 Prints a table and writes bench/results/pipeline.json.
 """
 
