@@ -150,6 +150,18 @@ def test_inbox_backfill_marks_nothing_read_and_stores_thread_context(
     assert_history_only(rt, "inbox", report)
 
 
+def test_thread_context_that_cannot_be_fetched_is_a_problem_not_a_failure(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    api.add("GET", COMMENTS, listing(comment("k1", "acme broke", created=minutes_ago(1))))
+    api.add("GET", "/api/info/?", Reply.json({"message": "Forbidden", "error": 403}, 403))
+    rt = watch(make_runtime, api, context_depth=2)
+    report = backfill(rt, "watch", Window(SINCE))
+    assert report.failure is None
+    assert stored(rt) == {"t1_k1"}
+    assert report.problems == ["thread context not fetched: 403 Forbidden"]
+
+
 def test_a_listing_cut_off_by_reddit_before_since_says_so(
     make_runtime: RuntimeFactory, api: FakeAPI
 ) -> None:
