@@ -137,11 +137,10 @@ def test_inbox_backfill_marks_nothing_read_and_stores_thread_context(
     with rt.sessions() as session:
         rows = session.execute(select(Message.external_id, Message.direction, Message.kind))
         found = {external_id: (direction, kind) for external_id, direction, kind in rows}
-    # The submission is context; the other customer's comment inside the window may be
-    # a mention further down the inbox, so it is left to the walk, not stored as context.
     assert found == {
         "t1_m1": ("inbound", "mention"),
         "t1_r1": ("inbound", "reply"),
+        "t1_p1": ("context", "reply"),
         "t3_abc123": ("context", "reply"),
     }
     # One request per page, as the live poll; the fake answers both with p1 and abc123.

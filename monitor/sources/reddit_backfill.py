@@ -130,14 +130,6 @@ class BackfillingRedditSource(RedditSourceBase):
         """The listings the live poll reads, as configured."""
         raise NotImplementedError
 
-    def _imports(self, item: RedditItem) -> bool:
-        """Whether ``item``, created inside the window, may be one the walk imports.
-
-        Read newest first, a reply comes before its parent. Were that parent stored as
-        thread context first, the backfill would take it for a duplicate when it comes
-        up in the listing and never decide it; so such parents are not context."""
-        return False
-
     def _walk(
         self, stream: Stream, window: Window, known: set[str], now: datetime
     ) -> Iterator[PollResult]:
@@ -151,7 +143,7 @@ class BackfillingRedditSource(RedditSourceBase):
             walk.skipped.update(batch.skipped)
             # A short page is the listing's last; a full one may be too (an empty next page).
             done = walk.reached or walk.stalled or len(page) < PAGE
-            self._context(batch, known, window)
+            self._context(batch, known)
             problems = [*batch.problems, *(walk.closing(stream) if done else [])]
             yield PollResult(
                 batch.mentions, None, more=not done, problems=problems, context=batch.context
@@ -160,19 +152,15 @@ class BackfillingRedditSource(RedditSourceBase):
                 return
             after = page[-1].fullname
 
-    def _context(self, batch: PollBatch, known: set[str], window: Window) -> None:
+    def _context(self, batch: PollBatch, known: set[str]) -> None:
         """Thread context as the live poll fetches it; a failure is a problem line."""
         if self.context is None or not batch.stored:
             return
         if _spent(self.connection.limits()):
             batch.problems.append("thread context not fetched: Reddit's request quota is spent")
             return
-
-        def imported(item: RedditItem) -> bool:
-            return datetime.fromtimestamp(item.created_utc, UTC) in window and self._imports(item)
-
         try:
-            batch.context = self.context.fetch(batch.stored, known, imported)
+            batch.context = self.context.fetch(batch.stored, known)
         except RedditFailure as failure:
             if failure.kind == FailureKind.AUTH:
                 raise

@@ -8,7 +8,7 @@ request per level for the whole poll (100 fullnames per request), so the cost is
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import replace
 
 from monitor.domain import Mention, MessageKind
@@ -26,15 +26,9 @@ class ThreadContext:
         self.depth = depth
         self.web_url = web_url
 
-    def fetch(
-        self,
-        comments: Iterable[RedditItem],
-        known: set[str],
-        imported: Callable[[RedditItem], bool] | None = None,
-    ) -> list[Mention]:
+    def fetch(self, comments: Iterable[RedditItem], known: set[str]) -> list[Mention]:
         """Context posts for ``comments``: their submissions and parent chains, minus
-        ``known`` fullnames (already stored or fetched); ``known`` is updated. Parents
-        for which ``imported`` is true are left out: the caller stores them as messages."""
+        ``known`` fullnames (already stored or fetched); ``known`` is updated."""
         comments = [c for c in comments if c.is_comment]
         known.update(c.fullname for c in comments)
         wanted = _parents(comments) - known
@@ -46,7 +40,7 @@ class ThreadContext:
             known.update(wanted)
             fetched += level
             wanted = _parents(level) - known
-        return [self._mention(i) for i in fetched if imported is None or not imported(i)]
+        return [self._mention(item) for item in fetched]
 
     def _mention(self, item: RedditItem) -> Mention:
         shown = item if item.author is not None else replace(item, author="[deleted]")

@@ -25,7 +25,7 @@ from monitor.sources.reddit_backfill import (
 from monitor.sources.reddit_base import PollBatch, RedditSourceBase
 from monitor.sources.reddit_cursor import Disabled, SourceCursor
 from monitor.sources.reddit_failure import FailureKind, RedditFailure
-from monitor.sources.reddit_items import RedditItem, skip_reason
+from monitor.sources.reddit_items import RedditItem
 from monitor.sources.reddit_keywords import KeywordMatcher
 from monitor.sources.reddit_settings import (
     RedditInboxSourceConfig,
@@ -79,11 +79,6 @@ class RedditInboxSource(BackfillingRedditSource):
             for stream, kind in self.STREAMS
             if getattr(self.config, stream)
         ]
-
-    def _imports(self, item: RedditItem) -> bool:
-        # Whether a comment is a mention or a reply to us cannot be told from the comment
-        # alone: any other author's comment may be (the submission and ours never are).
-        return item.is_comment and skip_reason(item, self.own) is None
 
 
 class RedditSubredditSource(BackfillingRedditSource):
@@ -139,15 +134,6 @@ class RedditSubredditSource(BackfillingRedditSource):
 
     def _matches(self, item: RedditItem) -> bool:
         return self.matcher.matches(item.text)
-
-    def _imports(self, item: RedditItem) -> bool:
-        stream = "comments" if item.is_comment else "new"
-        return (
-            item.subreddit.lower() in _names(self.config.subreddits)
-            and stream in self.streams
-            and skip_reason(item, self.own) is None
-            and self._matches(item)
-        )
 
 
 class RedditSearchSource(BackfillingRedditSource):
