@@ -67,7 +67,8 @@ def backfillable(rt: Runtime, name: str) -> Backfillable:
     if not isinstance(source, Backfillable):
         kind = rt.settings.source(name).type
         raise BackfillRefused(
-            f"source {name} ({kind}) cannot backfill; replay, x_mentions and x_search sources can"
+            f"source {name} ({kind}) cannot backfill; replay, x_mentions, x_search, "
+            "reddit_inbox, reddit_subreddit and reddit_search sources can"
         )
     return source
 

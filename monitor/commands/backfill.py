@@ -17,6 +17,7 @@ from monitor.runtime import Runtime
 from monitor.sources.base import BackfillRefused, Window
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
+PROBLEMS_SHOWN = 20
 DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
 
 
@@ -84,6 +85,16 @@ def _summary(report: BackfillReport) -> None:
         f"decisions: {decided}",
         f"actions suppressed: {report.suppressed}",
     ]
-    if report.problems:
-        lines.append(f"skipped items: {len(report.problems)} (first: {report.problems[0]})")
-    click.echo("\n".join(lines))
+    click.echo("\n".join(lines + _problems(report.problems)))
+
+
+def _problems(problems: list[str]) -> list[str]:
+    # Every distinct line, not only the first: a Reddit listing cut off before --since
+    # says so here, and the user must see that the window was not fully covered.
+    distinct = list(dict.fromkeys(problems))
+    if not distinct:
+        return []
+    shown = [f"  {line}" for line in distinct[:PROBLEMS_SHOWN]]
+    if len(distinct) > PROBLEMS_SHOWN:
+        shown.append(f"  ... and {len(distinct) - PROBLEMS_SHOWN} more")
+    return [f"problems: {len(distinct)}", *shown]

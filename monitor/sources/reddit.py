@@ -83,17 +83,27 @@ class RedditConnection:
         )
 
     # -- reading ---------------------------------------------------------------------
-    def inbox(self, stream: InboxStream, limit: int) -> Iterator[RedditItem]:
+    # ``after`` (a fullname) starts the listing just past that item: backfill pages
+    # with it so it can check the quota between requests (see reddit_backfill.py).
+    def inbox(
+        self, stream: InboxStream, limit: int, after: str | None = None
+    ) -> Iterator[RedditItem]:
         listing = getattr(self.reddit.inbox, stream)
-        return self._items(lambda: listing(limit=limit))
+        return self._items(lambda: listing(limit=limit, **_after(after)))
 
-    def subreddit(self, name: str, stream: SubredditStream, limit: int) -> Iterator[RedditItem]:
+    def subreddit(
+        self, name: str, stream: SubredditStream, limit: int, after: str | None = None
+    ) -> Iterator[RedditItem]:
         subreddit = self.reddit.subreddit(name)
-        return self._items(lambda: getattr(subreddit, stream)(limit=limit))
+        return self._items(lambda: getattr(subreddit, stream)(limit=limit, **_after(after)))
 
-    def search(self, name: str, query: str, limit: int) -> Iterator[RedditItem]:
+    def search(
+        self, name: str, query: str, limit: int, after: str | None = None
+    ) -> Iterator[RedditItem]:
         subreddit = self.reddit.subreddit(name)
-        return self._items(lambda: subreddit.search(query, sort="new", limit=limit))
+        return self._items(
+            lambda: subreddit.search(query, sort="new", limit=limit, **_after(after))
+        )
 
     def things(self, fullnames: list[str]) -> list[RedditItem]:
         """Fetch items by fullname in one ``/api/info`` request (up to 100)."""
@@ -171,6 +181,11 @@ def _credentials(settings: RedditSettings) -> dict[str, Any]:
         values["username"] = settings.username
         values["password"] = settings.password.get_secret_value()
     return values
+
+
+def _after(after: str | None) -> dict[str, Any]:
+    # praw merges ``params`` into the listing's query string (search adds q and sort).
+    return {"params": {"after": after}} if after else {}
 
 
 def _item(thing: Any) -> RedditItem:

@@ -2,19 +2,30 @@
 
 Each is a named source with its own interval and its own cursor (a SourceCursor as JSON
 in source_state.cursor). None of them imports praw: they talk to a RedditConnection.
+Each names the listings it reads (``_streams``) for ``inchannel backfill``
+(reddit_backfill.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 from monitor.domain import MessageKind
-from monitor.sources.reddit import RedditConnection
+from monitor.sources.reddit import InboxStream, RedditConnection, SubredditStream
+from monitor.sources.reddit_backfill import (
+    PAGE,
+    SEARCH_CAP,
+    SEARCH_REACH,
+    BackfillingRedditSource,
+    Stream,
+)
 from monitor.sources.reddit_base import PollBatch, RedditSourceBase
 from monitor.sources.reddit_cursor import Disabled, SourceCursor
 from monitor.sources.reddit_failure import FailureKind, RedditFailure
+from monitor.sources.reddit_items import RedditItem
 from monitor.sources.reddit_keywords import KeywordMatcher
 from monitor.sources.reddit_settings import (
     RedditInboxSourceConfig,
@@ -30,10 +41,13 @@ if TYPE_CHECKING:
 DISABLE_FOR = timedelta(hours=24)
 
 
-class RedditInboxSource(RedditSourceBase):
+class RedditInboxSource(BackfillingRedditSource):
     """Username mentions and replies to the brand's comments; marks them read once stored."""
 
-    STREAMS = (("mentions", MessageKind.MENTION), ("comment_replies", MessageKind.REPLY))
+    STREAMS: tuple[tuple[InboxStream, MessageKind], ...] = (
+        ("mentions", MessageKind.MENTION),
+        ("comment_replies", MessageKind.REPLY),
+    )
 
     def __init__(
         self, config: RedditInboxSourceConfig, connection: RedditConnection, own: frozenset[str]
@@ -49,7 +63,7 @@ class RedditInboxSource(RedditSourceBase):
         for stream, kind in self.STREAMS:
             if not getattr(self.config, stream):
                 continue
-            listing = self.connection.inbox(stream, self.config.max_items)  # type: ignore[arg-type]
+            listing = self.connection.inbox(stream, self.config.max_items)
             items, listings[stream] = self._read(
                 stream, listing, state, batch, self.config.max_items
             )
@@ -58,8 +72,16 @@ class RedditInboxSource(RedditSourceBase):
         marks = tuple(to_mark) if self.config.mark_read else ()
         return replace(state, listings=listings, to_mark=marks)
 
+    def _streams(self) -> list[Stream]:
+        # Backfill only reads: marking read stays with the live poll.
+        return [
+            Stream(f"inbox {stream}", partial(self.connection.inbox, stream, PAGE), kind)
+            for stream, kind in self.STREAMS
+            if getattr(self.config, stream)
+        ]
 
-class RedditSubredditSource(RedditSourceBase):
+
+class RedditSubredditSource(BackfillingRedditSource):
     """New comments and submissions in subreddits; only keyword matches are stored."""
 
     def __init__(
@@ -71,9 +93,11 @@ class RedditSubredditSource(RedditSourceBase):
         super().__init__(config.name, connection, own, config.context_depth)
         self.config = config
         self.matcher = KeywordMatcher(config.keywords)
-        self.streams = [
-            s for s, on in (("comments", config.comments), ("new", config.submissions)) if on
-        ]
+        wanted: tuple[tuple[SubredditStream, bool], ...] = (
+            ("comments", config.comments),
+            ("new", config.submissions),
+        )
+        self.streams = [stream for stream, on in wanted if on]
 
     def _poll(self, state: SourceCursor, batch: PollBatch, now: datetime) -> SourceCursor:
         listings, disabled = dict(state.listings), _still_disabled(state, now)
@@ -83,7 +107,7 @@ class RedditSubredditSource(RedditSourceBase):
             try:
                 for stream in self.streams:
                     key = f"{sub}/{stream}"
-                    listing = self.connection.subreddit(sub, stream, self.config.max_items)  # type: ignore[arg-type]
+                    listing = self.connection.subreddit(sub, stream, self.config.max_items)
                     items, listings[key] = self._read(
                         key, listing, state, batch, self.config.max_items
                     )
@@ -95,8 +119,24 @@ class RedditSubredditSource(RedditSourceBase):
         _require_one_enabled(self.config.subreddits, disabled, batch)
         return replace(state, listings=listings, disabled=disabled)
 
+    def _streams(self) -> list[Stream]:
+        return [
+            Stream(
+                f"r/{sub}/{stream}",
+                partial(self.connection.subreddit, sub, stream, PAGE),
+                MessageKind.KEYWORD,
+                keep=self._matches,
+                subreddit=sub,
+            )
+            for sub in _names(self.config.subreddits)
+            for stream in self.streams
+        ]
 
-class RedditSearchSource(RedditSourceBase):
+    def _matches(self, item: RedditItem) -> bool:
+        return self.matcher.matches(item.text)
+
+
+class RedditSearchSource(BackfillingRedditSource):
     """``subreddit.search(sort="new")`` for the brand over the configured subreddits."""
 
     def __init__(
@@ -125,6 +165,19 @@ class RedditSearchSource(RedditSourceBase):
             batch.add(items, MessageKind.KEYWORD, self.own)
         _require_one_enabled(self.config.subreddits, disabled, batch)
         return replace(state, listings=listings, disabled=disabled)
+
+    def _streams(self) -> list[Stream]:
+        return [
+            Stream(
+                f"search in r/{sub}",
+                partial(self.connection.search, sub, self.query, PAGE),
+                MessageKind.KEYWORD,
+                subreddit=sub,
+                cap=SEARCH_CAP,
+                reach=SEARCH_REACH,
+            )
+            for sub in _names(self.config.subreddits)
+        ]
 
 
 def _names(subreddits: list[str]) -> list[str]:

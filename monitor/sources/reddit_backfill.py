@@ -1,0 +1,193 @@
+"""``inchannel backfill`` for the Reddit sources: every listing read back to ``--since``.
+
+Reddit cannot be asked for a time range. Its listings come newest first, at most 100
+items a request, and end about 1,000 items back. So a backfill reads each listing the
+source polls from the top, with no ``max_items`` cap, keeps the items created inside the
+window, and stops that listing at its first item older than ``--since``. Items newer
+than ``--until`` are read (each page is a request against the quota) and dropped.
+
+Pages are asked for one at a time (``after`` = the last item read) instead of through
+praw's unbounded ``limit=None``, which pages on by itself: once Reddit says the quota is
+spent, prawcore sleeps before the next request until the reset, minutes in a command the
+user is watching. Between pages the quota is checked and an empty one stops the backfill
+with the time to rerun. (Within a page praw still asks again on its own when Reddit
+answers fewer items than asked and more follow; rare, and then unchecked.)
+
+The live poll's state is never touched: no cursor, no mark-read, no disabled subreddit.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from monitor.domain import MessageKind
+from monitor.sources.base import PollResult, SourceError, Window
+from monitor.sources.reddit import RateLimits
+from monitor.sources.reddit_base import PollBatch, RedditSourceBase, source_error
+from monitor.sources.reddit_failure import FailureKind, RedditFailure
+from monitor.sources.reddit_items import RedditItem
+
+PAGE = 100  # Reddit's largest page
+# Reddit's listings end about 1,000 items back, a little sooner when some of those were
+# removed. A listing that ran out after at least this many items was cut off by Reddit;
+# a shorter one is the whole history (a quiet subreddit or inbox) and is complete.
+LISTING_CAP = 900
+# Search results run out sooner and less predictably (searches ending after about 250
+# posts have been reported), so a search that runs out after this many is reported too.
+SEARCH_CAP = 200
+LISTING_REACH = "about 1,000 items back"
+SEARCH_REACH = "Reddit search stops after a few hundred to about 1,000 results"
+# Reddit's rate-limit window: the wait when a 429 does not say how long.
+RATE_WINDOW = timedelta(minutes=10)
+
+Page = Callable[[str | None], Iterator[RedditItem]]
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """One listing a source reads; ``page(after)`` gives up to PAGE items past ``after``."""
+
+    label: str  # as the user reads it: "r/acme/comments", "inbox mentions"
+    page: Page
+    kind: MessageKind
+    keep: Callable[[RedditItem], bool] | None = None  # the keyword filter, if any
+    subreddit: str | None = None  # banned, private or missing: its streams are skipped
+    cap: int = LISTING_CAP
+    reach: str = LISTING_REACH
+
+    def wanted(self, item: RedditItem) -> bool:
+        return self.keep is None or self.keep(item)
+
+
+@dataclass
+class _Walk:
+    """How far one listing has been read."""
+
+    read: int = 0  # distinct items
+    oldest: float | None = None
+    reached: bool = False  # an item older than --since was read: the listing is done
+    stalled: bool = False  # a page brought nothing new: paging on would loop
+    seen: set[str] = field(default_factory=set)
+    skipped: Counter[str] = field(default_factory=Counter)
+
+    def take(self, page: list[RedditItem], window: Window) -> list[RedditItem]:
+        """The page's items inside ``window``, newest first, each listing item once."""
+        kept: list[RedditItem] = []
+        # A listing shifts while it is paged: an item can come back on the next page.
+        fresh = [item for item in page if item.fullname not in self.seen]
+        self.stalled = bool(page) and not fresh
+        for item in fresh:
+            self.seen.add(item.fullname)
+            self.read += 1
+            if self.oldest is None or item.created_utc < self.oldest:
+                self.oldest = item.created_utc
+            moment = datetime.fromtimestamp(item.created_utc, UTC)
+            if moment < window.since:
+                self.reached = True
+                break
+            if moment in window:
+                kept.append(item)
+        return kept
+
+    def closing(self, stream: Stream) -> list[str]:
+        """The listing's problem lines, given with its last page."""
+        lines = []
+        if not self.reached and self.read >= stream.cap and self.oldest is not None:
+            end = datetime.fromtimestamp(self.oldest, UTC)
+            lines.append(
+                f"{stream.label}: Reddit's listing ends at {end:%Y-%m-%d %H:%M} UTC "
+                f"({stream.reach}); older items cannot be fetched"
+            )
+        if self.skipped:
+            counts = "; ".join(f"skipped {n} {why}" for why, n in sorted(self.skipped.items()))
+            lines.append(f"{stream.label}: {counts}")
+        return lines
+
+
+class BackfillingRedditSource(RedditSourceBase):
+    """A Reddit source that can also read its listings back to a date (Backfillable)."""
+
+    def backfill(self, window: Window, *, now: datetime) -> Iterator[PollResult]:
+        """A page of the items created inside ``window`` per page read, listing by listing;
+        ``cursor`` is None. Raises SourceError when a request fails or the quota is spent."""
+        known: set[str] = set()  # thread context fetched so far in this run
+        unavailable: set[str] = set()
+        for stream in self._streams():
+            if stream.subreddit in unavailable:
+                continue
+            try:
+                yield from self._walk(stream, window, known, now)
+            except RedditFailure as failure:
+                if failure.kind != FailureKind.UNAVAILABLE or stream.subreddit is None:
+                    raise _stop(failure, self.connection.limits(), now) from None
+                unavailable.add(stream.subreddit)
+                yield PollResult([], None, problems=[f"r/{stream.subreddit}: {failure}; skipped"])
+
+    def _streams(self) -> list[Stream]:
+        """The listings the live poll reads, as configured."""
+        raise NotImplementedError
+
+    def _walk(
+        self, stream: Stream, window: Window, known: set[str], now: datetime
+    ) -> Iterator[PollResult]:
+        walk, after = _Walk(), None
+        while True:
+            _check_quota(self.connection.limits(), now)
+            page = list(stream.page(after))
+            kept = walk.take(page, window)
+            batch = PollBatch()
+            batch.add([i for i in kept if stream.wanted(i)], stream.kind, self.own)
+            walk.skipped.update(batch.skipped)
+            # A short page is the listing's last; a full one may be too (an empty next page).
+            done = walk.reached or walk.stalled or len(page) < PAGE
+            self._context(batch, known)
+            problems = [*batch.problems, *(walk.closing(stream) if done else [])]
+            yield PollResult(
+                batch.mentions, None, more=not done, problems=problems, context=batch.context
+            )
+            if done:
+                return
+            after = page[-1].fullname
+
+    def _context(self, batch: PollBatch, known: set[str]) -> None:
+        """Thread context as the live poll fetches it; a failure is a problem line."""
+        if self.context is None or not batch.stored:
+            return
+        if _spent(self.connection.limits()):
+            batch.problems.append("thread context not fetched: Reddit's request quota is spent")
+            return
+        try:
+            batch.context = self.context.fetch(batch.stored, known)
+        except RedditFailure as failure:
+            if failure.kind == FailureKind.AUTH:
+                raise
+            batch.problems.append(f"thread context not fetched: {failure}")
+
+
+def _spent(limits: RateLimits) -> bool:
+    return limits.remaining is not None and limits.remaining < 1
+
+
+def _check_quota(limits: RateLimits, now: datetime) -> None:
+    if _spent(limits):
+        used = f" ({limits.used} used)" if limits.used is not None else ""
+        raise _rate_limited(f"request quota spent{used}", limits.reset_seconds, now)
+
+
+def _stop(failure: RedditFailure, limits: RateLimits, now: datetime) -> SourceError:
+    if failure.kind != FailureKind.RATE_LIMITED:
+        return source_error(failure, now)
+    wait = failure.retry_after_seconds
+    return _rate_limited(str(failure), limits.reset_seconds if wait is None else wait, now)
+
+
+def _rate_limited(reason: str, wait: float | None, now: datetime) -> SourceError:
+    seconds = RATE_WINDOW.total_seconds() if wait is None else max(wait, 1.0)
+    return SourceError(
+        f"Reddit rate limited: {reason}; rerun the backfill in {seconds:.0f} s or later",
+        retry_at=now + timedelta(seconds=seconds),
+        kind=FailureKind.RATE_LIMITED.value,
+    )

@@ -1,0 +1,308 @@
+"""Backfill from Reddit through the real praw.Reddit against the local FakeAPI server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from monitor.backfill import TAG, BackfillReport, backfill
+from monitor.cli import main
+from monitor.domain import ActionStatus, CaseState
+from monitor.runtime import Runtime
+from monitor.sources.base import BackfillRefused, PollResult, Window
+from monitor.store.models import ActionRow, Case, Message, SourceState
+from tests.conftest import REPO, RuntimeFactory
+from tests.fakeapi import FakeAPI, Reply
+from tests.reddit_fake import BRAND, RATE, comment, listing, reddit_section, serve_token, submission
+from tests.webkit import TEAMS
+
+NEWEST = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)  # an hour before the FakeClock's now
+SINCE = datetime(2026, 11, 1, tzinfo=UTC)
+COMMENTS = "/r/acme/comments/?"
+SPENT = {"x-ratelimit-remaining": "0", "x-ratelimit-used": "600", "x-ratelimit-reset": "240"}
+
+
+@pytest.fixture
+def api() -> Iterator[FakeAPI]:
+    with FakeAPI() as server:
+        serve_token(server)
+        yield server
+
+
+def minutes_ago(n: int) -> float:
+    """A created_utc ``n`` minutes before NEWEST."""
+    return (NEWEST - timedelta(minutes=n)).timestamp()
+
+
+def numbered(count: int, *, hit_every: int = 10, **extra: Any) -> list[dict[str, Any]]:
+    """``count`` comments one minute apart, newest first; every ``hit_every``th names acme."""
+    texts = ["acme lost my order" if n % hit_every == 0 else "nice weather" for n in range(count)]
+    return [comment(f"c{n}", text, created=minutes_ago(n), **extra) for n, text in enumerate(texts)]
+
+
+def serve_pages(api: FakeAPI, path: str, things: list[dict[str, Any]]) -> None:
+    """``things`` (newest first) as Reddit pages them: 100 a page, ``after`` = the last."""
+    pages = [things[i : i + 100] for i in range(0, len(things), 100)]
+    previous: str | None = None
+    for n, page in enumerate(pages):
+        after = page[-1]["data"]["name"] if n + 1 < len(pages) else None
+        query = {"after": previous} if previous else None
+        api.add("GET", path, listing(*page, after=after), query=query)
+        previous = page[-1]["data"]["name"]
+    if pages and len(pages[-1]) == 100:
+        api.add("GET", path, listing(), query={"after": str(previous)})
+
+
+def watch(make_runtime: RuntimeFactory, api: FakeAPI, **source: Any) -> Runtime:
+    config = {
+        "name": "watch",
+        "type": "reddit_subreddit",
+        "subreddits": ["acme"],
+        "keywords": ["acme"],
+        "submissions": False,
+        "context_depth": 0,
+        **source,
+    }
+    return make_runtime(sources=[config], reddit=reddit_section(api), teams=TEAMS)
+
+
+def stored(rt: Runtime) -> set[str]:
+    with rt.sessions() as session:
+        query = select(Message.external_id).where(Message.direction == "inbound")
+        return set(session.scalars(query))
+
+
+def assert_history_only(rt: Runtime, source: str, report: BackfillReport) -> None:
+    """Decided, nothing sent, cases settled, the live source state never written."""
+    assert report.failure is None
+    assert report.decisions["reply"] > 0
+    assert report.suppressed > 0
+    with rt.sessions() as session:
+        actions = session.scalars(select(ActionRow)).all()
+        assert {a.status for a in actions} == {ActionStatus.SUPPRESSED.value}
+        cases = session.scalars(select(Case)).all()
+        assert cases
+        assert all(TAG in c.tags and c.state == CaseState.RESOLVED.value for c in cases)
+        assert session.get(SourceState, source) is None
+
+
+def test_subreddit_keeps_window_keyword_hits_and_stops_paging_past_since(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    things = numbered(300)
+    things[20] = comment("own", "acme here, sorry!", author=BRAND, created=minutes_ago(20))
+    things[30] = comment("gone", "acme is the worst", author=None, created=minutes_ago(30))
+    serve_pages(api, COMMENTS, things)
+    rt = watch(make_runtime, api)
+    # Inside the window: c10 (at --until: out) ... c150 (at --since: in).
+    window = Window(NEWEST - timedelta(minutes=150), NEWEST - timedelta(minutes=10))
+    report = backfill(rt, "watch", window)
+
+    hits = {f"t1_c{n}" for n in range(11, 151) if n % 10 == 0} - {"t1_c20", "t1_c30"}
+    assert stored(rt) == hits
+    assert report.fetched == len(hits)
+    assert report.problems == ["r/acme/comments: skipped 1 deleted; skipped 1 own"]
+    # c150 is on page 2, c151 ends the scan there: page 3 is never asked for.
+    requests = api.seen("GET", COMMENTS)
+    assert [r.query.get("after") for r in requests] == [None, ["t1_c99"]]
+    assert {r.query["limit"][0] for r in requests} == {"100"}
+    assert_history_only(rt, "watch", report)
+
+
+def test_inbox_backfill_marks_nothing_read_and_stores_thread_context(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    text = "u/acme_official my order is late"
+    mention = comment("m1", text, created=minutes_ago(5), parent="t1_p1", inbox="username_mention")
+    text = "still late, where is my order?"
+    reply = comment("r1", text, created=minutes_ago(3), link="def456", inbox="comment_reply")
+    api.add("GET", "/message/mentions", listing(mention))
+    api.add("GET", "/message/comments/?", listing(reply))
+    parent = comment("p1", "my order is late too", author="customer2", created=minutes_ago(9))
+    api.add("GET", "/api/info/?", listing(parent, submission("abc123", "Order help")))
+    api.add("POST", "/api/read_message/?", Reply.json({}))
+    config = {"name": "inbox", "type": "reddit_inbox", "context_depth": 1}
+    rt = make_runtime(sources=[config], reddit=reddit_section(api), teams=TEAMS)
+    report = backfill(rt, "inbox", Window(SINCE))
+
+    assert stored(rt) == {"t1_m1", "t1_r1"}
+    assert api.seen("POST", "/api/read_message/?") == []
+    with rt.sessions() as session:
+        rows = session.execute(select(Message.external_id, Message.direction, Message.kind))
+        found = {external_id: (direction, kind) for external_id, direction, kind in rows}
+    assert found == {
+        "t1_m1": ("inbound", "mention"),
+        "t1_r1": ("inbound", "reply"),
+        "t1_p1": ("context", "reply"),
+        "t3_abc123": ("context", "reply"),
+    }
+    # One request per page, as the live poll; the fake answers both with p1 and abc123.
+    requested = [r.query["id"][0] for r in api.seen("GET", "/api/info/?")]
+    assert requested == ["t1_p1,t3_abc123", "t3_def456"]
+    assert_history_only(rt, "inbox", report)
+
+
+def test_thread_context_that_cannot_be_fetched_is_a_problem_not_a_failure(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    api.add("GET", COMMENTS, listing(comment("k1", "acme broke", created=minutes_ago(1))))
+    api.add("GET", "/api/info/?", Reply.json({"message": "Forbidden", "error": 403}, 403))
+    rt = watch(make_runtime, api, context_depth=2)
+    report = backfill(rt, "watch", Window(SINCE))
+    assert report.failure is None
+    assert stored(rt) == {"t1_k1"}
+    assert report.problems == ["thread context not fetched: 403 Forbidden"]
+
+
+def test_a_listing_cut_off_by_reddit_before_since_says_so(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    serve_pages(api, COMMENTS, numbered(1000, hit_every=100))
+    rt = watch(make_runtime, api)
+    report = backfill(rt, "watch", Window(SINCE))
+    assert report.ingested == 10
+    assert report.problems == [
+        "r/acme/comments: Reddit's listing ends at 2026-11-19 15:21 UTC (about 1,000 items "
+        "back); older items cannot be fetched"
+    ]
+    assert len(api.seen("GET", COMMENTS)) == 11  # 10 pages, then the empty one
+
+
+def test_a_short_listing_is_the_whole_history_not_a_cut(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    serve_pages(api, COMMENTS, numbered(130))
+    rt = watch(make_runtime, api)
+    report = backfill(rt, "watch", Window(SINCE))
+    assert report.ingested == 13
+    assert report.problems == []
+    assert len(api.seen("GET", COMMENTS)) == 2
+
+
+def test_search_is_read_newest_first_and_a_cut_search_is_reported(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    posts = [submission(f"s{n}", f"Acme order {n}", created=minutes_ago(n)) for n in range(230)]
+    serve_pages(api, "/r/all/search/?", posts)
+    config = {"name": "search", "type": "reddit_search"}
+    rt = make_runtime(sources=[config], reddit=reddit_section(api), teams=TEAMS)
+    report = backfill(rt, "search", Window(SINCE))
+    assert report.ingested == 230
+    assert report.problems == [
+        "search in r/all: Reddit's listing ends at 2026-11-20 04:11 UTC (Reddit search stops "
+        "after a few hundred to about 1,000 results); older items cannot be fetched"
+    ]
+    requests = api.seen("GET", "/r/all/search/?")
+    assert [(r.query["q"], r.query["sort"]) for r in requests] == [(['"Acme"'], ["new"])] * 3
+    assert [r.query.get("after") for r in requests] == [None, ["t3_s99"], ["t3_s199"]]
+
+
+def test_a_banned_subreddit_is_skipped_with_a_problem(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    banned = Reply.json({"reason": "banned", "message": "Not Found", "error": 404}, status=404)
+    api.add("GET", "/r/gone/(comments|new)/?", banned)
+    api.add("GET", COMMENTS, listing(comment("k1", "acme broke", created=minutes_ago(1))))
+    post = submission("s1", "Acme is down", created=minutes_ago(0))
+    api.add("GET", "/r/acme/new/?", listing(post))
+    rt = watch(make_runtime, api, subreddits=["gone", "acme"], submissions=True)
+    report = backfill(rt, "watch", Window(SINCE))
+    assert report.failure is None
+    assert stored(rt) == {"t1_k1", "t3_s1"}
+    assert report.problems == ["r/gone: 404 banned; skipped"]
+    assert len(api.seen("GET", "/r/gone/.*")) == 1  # its second listing is not tried
+    with rt.sessions() as session:
+        assert session.get(SourceState, "watch") is None  # not disabled for the live poll
+
+
+def test_a_429_stops_the_backfill_and_keeps_the_pages_before(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    serve_pages(api, COMMENTS, numbered(300))
+    headers = {**RATE, "retry-after": "120"}
+    limited = Reply.json({"message": "Too Many Requests", "error": 429}, 429, headers)
+    api.add("GET", COMMENTS, limited, query={"after": "t1_c99"})
+    rt = watch(make_runtime, api)
+    report = backfill(rt, "watch", Window(SINCE))
+    assert report.failure == (
+        "Reddit rate limited: 429 Too Many Requests; rerun the backfill in 120 s or later"
+    )
+    assert stored(rt) == {f"t1_c{n}" for n in range(0, 100, 10)}
+
+
+@pytest.fixture
+def config_file(tmp_path: Path, api: FakeAPI) -> Path:
+    source = {"name": "watch", "type": "reddit_subreddit", "subreddits": ["acme"]}
+    config = {
+        "brand": {"name": "Acme", "accounts": {"reddit": [BRAND]}},
+        "database": {"url": f"sqlite:///{tmp_path / 'db.sqlite'}"},
+        "sources": [{**source, "keywords": ["acme"], "submissions": False, "context_depth": 0}],
+        "reddit": reddit_section(api),
+        "rules": {"path": str(REPO / "config" / "rules")},
+        "teams": TEAMS,
+    }
+    path = tmp_path / "inchannel.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def test_a_spent_quota_stops_the_command_with_exit_1_without_sleeping(
+    config_file: Path, api: FakeAPI
+) -> None:
+    things = numbered(200)
+    # Page 1 spends the quota: prawcore would sleep 240 s before asking for page 2.
+    api.add("GET", COMMENTS, listing(*things[:100], after="t1_c99", headers=SPENT))
+    api.add("GET", COMMENTS, listing(*things[100:]), query={"after": "t1_c99"})
+    runner = CliRunner()
+    assert runner.invoke(main, ["db", "upgrade", "--config", str(config_file)]).exit_code == 0
+    args = ["backfill", "watch", "--since", "2026-11-01", "--config", str(config_file)]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: Reddit rate limited: request quota spent (600 used); "
+        "rerun the backfill in 240 s or later"
+    )
+    assert "fetched: 10\ningested: 10\n" in result.stdout
+    assert len(api.seen("GET", COMMENTS)) == 1
+
+
+def test_the_command_shows_every_problem_line(config_file: Path, api: FakeAPI) -> None:
+    things = numbered(1000, hit_every=100)
+    things[5] = comment("own", "acme here, sorry!", author=BRAND, created=minutes_ago(5))
+    serve_pages(api, COMMENTS, things)
+    runner = CliRunner()
+    runner.invoke(main, ["db", "upgrade", "--config", str(config_file)])
+    args = ["backfill", "watch", "--since", "2026-11-01", "--config", str(config_file)]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.endswith(
+        "problems: 2\n"
+        "  r/acme/comments: Reddit's listing ends at 2026-11-19 15:21 UTC (about 1,000 items "
+        "back); older items cannot be fetched\n"
+        "  r/acme/comments: skipped 1 own\n"
+    )
+
+
+class PollOnly:
+    name = "feed"
+
+    def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
+        return PollResult([], None)
+
+
+def test_a_source_without_backfill_is_refused_by_name(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime()
+    rt.sources["feed"] = PollOnly()
+    with pytest.raises(BackfillRefused) as refused:
+        backfill(rt, "feed", Window(SINCE))
+    assert str(refused.value) == (
+        "source feed (replay) cannot backfill; replay, x_mentions, x_search, reddit_inbox, "
+        "reddit_subreddit and reddit_search sources can"
+    )
