@@ -19,7 +19,8 @@
    with several accounts); processing and the outbox are claimed with SKIP LOCKED.
    Each worker is the daemon itself (monitor.daemon.run_forever: a poll job per
    source, the process and dispatch jobs, each in its own thread), with job intervals
-   of 0.1-0.5 s, timed until every mention is processed and every reply sent.
+   of 0.1-0.5 s, timed until every mention is processed and every reply sent. 1 and N
+   workers run back to back --pairs times; the speed-up is the median of the pairs.
 Prints a table and writes bench/results/pipeline.json.
 """
 
@@ -141,10 +142,10 @@ def compute_floor(rt: Any, texts: list[str]) -> float:
     return statistics.median(times)
 
 
-def child_worker(config: Path, expected: int) -> dict[str, Any]:
+def child_worker(config: Path) -> dict[str, Any]:
     """One `inchannel run` worker: the daemon's own scheduler (a poll job per source, the
-    process and dispatch jobs, each in its own thread) until every mention is processed
-    and sent, then the daemon's clean stop."""
+    process and dispatch jobs, each in its own thread) until the parent says all is
+    done, then the daemon's clean stop."""
     import threading
 
     sys.path.insert(0, str(REPO))
@@ -157,24 +158,24 @@ def child_worker(config: Path, expected: int) -> dict[str, Any]:
     Path(os.environ["BENCH_READY"]).touch()
     while not Path(os.environ["BENCH_GO"]).exists():
         time.sleep(0.01)
-    started = time.perf_counter()
     daemon = threading.Thread(target=run_forever, args=(rt,))
     daemon.start()
-    while not finished(rt, expected):
-        time.sleep(0.1)
-    seconds = time.perf_counter() - started
+    # Only the parent asks the database whether all is done: three workers counting
+    # rows ten times a second cost PostgreSQL a good part of a CPU.
+    while not Path(os.environ["BENCH_STOP"]).exists():
+        time.sleep(0.05)
     rt.stopping.set()
     daemon.join()
-    return {"seconds": seconds, **peak_rss()}
+    return peak_rss()
 
 
-def finished(rt: Any, expected: int) -> bool:
+def finished(sessions: Any, expected: int) -> bool:
     from sqlalchemy import func, select
 
     from monitor.domain import ActionStatus
     from monitor.store.models import ActionRow, Message
 
-    with rt.sessions() as session:
+    with sessions() as session:
         stored = session.scalar(select(func.count()).select_from(Message)) or 0
         waiting = session.scalar(
             select(func.count()).select_from(Message).where(Message.processed.is_(False))
@@ -285,6 +286,9 @@ def with_sources(config: Path, feeds: list[Path]) -> None:
 def workers_run(
     workers: int, size: int, feed: Path, tmp: Path, *, sources: int = 1
 ) -> dict[str, Any]:
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import sessionmaker
+
     from monitor.store.scratch import scratch_postgres
 
     work = Path(tempfile.mkdtemp(dir=tmp))
@@ -293,31 +297,53 @@ def workers_run(
         if sources > 1:
             with_sources(config, shard(feed, sources, work))
         short_intervals(config)
-        go = work / "go"
+        go, stop = work / "go", work / "stop"
         ready = [work / f"ready-{i}" for i in range(workers)]
+        signals = {"BENCH_GO": str(go), "BENCH_STOP": str(stop)}
         children = [
-            run_child(
-                "--child-worker",
-                str(config),
-                str(size),
-                env={"BENCH_READY": str(r), "BENCH_GO": str(go)},
-            )
+            run_child("--child-worker", str(config), env={"BENCH_READY": str(r), **signals})
             for r in ready
         ]
         while not all(r.exists() for r in ready):
             time.sleep(0.05)
+        engine = create_engine(url)
+        sessions = sessionmaker(engine)
         go.touch()
-        started = time.perf_counter()
-        results = [result_of(child) for child in children]
+        started, busy_before = time.perf_counter(), cpu_ticks()
+        while not finished(sessions, size):
+            time.sleep(0.1)
         wall = time.perf_counter() - started
+        busy = cpu_busy(busy_before, cpu_ticks())
+        stop.touch()
+        engine.dispose()
+        results = [result_of(child) for child in children]
     return {
         "workers": workers,
         "sources": sources,
         "size": size,
         "seconds": wall,
         "mentions_per_s": size / wall,
+        "cpus_busy": busy,
         "peak_rss_mb": max(r["peak_rss_mb"] for r in results),
     }
+
+
+def cpu_ticks() -> tuple[int, int] | None:
+    """(busy, total) jiffies of the whole machine, PostgreSQL included (Linux only)."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return None
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def cpu_busy(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    """How many of the machine's CPUs were busy on average between the two readings: the
+    speed-up of more workers is bounded by the CPUs left idle by one."""
+    if before is None or after is None or after[1] == before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1]) * (os.cpu_count() or 1)
 
 
 def main() -> None:
@@ -327,7 +353,8 @@ def main() -> None:
     )
     parser.add_argument("--big-postgres", action="store_true", help="also run --big on PostgreSQL")
     parser.add_argument("--workers", type=int, default=3)
-    parser.add_argument("--worker-size", type=int, default=20_000)
+    parser.add_argument("--worker-size", type=int, default=10_000)
+    parser.add_argument("--pairs", type=int, default=3, help="1-vs-N worker runs, back to back")
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
@@ -361,13 +388,28 @@ def main() -> None:
                 print_run(runs[-1], runs[-1]["raw_vader_seconds"] * args.big / len(texts))
         if postgres and args.workers > 1:
             big = feed(args.worker_size)
-            results["workers"] = []
-            for sources in (1, args.workers):
-                one = workers_run(1, args.worker_size, big, tmp, sources=sources)
-                many = workers_run(args.workers, args.worker_size, big, tmp, sources=sources)
-                speedup = one["seconds"] / many["seconds"]
-                results["workers"].append({"one": one, "many": many, "speedup": speedup})
+            results["workers"] = [
+                compare_workers(args.workers, args.worker_size, big, tmp, sources, args.pairs)
+                for sources in (1, args.workers)
+            ]
     report(results, len(texts))
+
+
+def compare_workers(
+    workers: int, size: int, feed: Path, tmp: Path, sources: int, pairs: int
+) -> dict[str, Any]:
+    """1 worker, then ``workers``, ``pairs`` times over: the machine's speed drifts from
+    minute to minute, so each speed-up compares two runs back to back, and the median of
+    the pairs is the figure."""
+    runs = []
+    for _ in range(pairs):
+        one = workers_run(1, size, feed, tmp, sources=sources)
+        many = workers_run(workers, size, feed, tmp, sources=sources)
+        runs.append({"one": one, "many": many, "speedup": one["seconds"] / many["seconds"]})
+        print_pair(runs[-1])
+    speedups = [r["speedup"] for r in runs]
+    return {"workers": workers, "sources": sources, "size": size, "pairs": runs,
+            "speedup_median": statistics.median(speedups)}  # fmt: skip
 
 
 def print_run(run: dict[str, Any], vader_seconds: float) -> None:
@@ -378,6 +420,17 @@ def print_run(run: dict[str, Any], vader_seconds: float) -> None:
         f"{run['ratio_to_raw_vader']:>9.1f}x{run['peak_rss_mb']:>10.0f}  {run['actions']}",
         flush=True,
     )
+
+
+def print_pair(pair: dict[str, Any]) -> None:
+    for r in (pair["one"], pair["many"]):
+        cpus = f", {r['cpus_busy']:.2f} of {os.cpu_count()} CPUs busy" if r["cpus_busy"] else ""
+        print(
+            f"postgresql {r['workers']} worker(s), {r['sources']} source(s): {r['size']} "
+            f"mentions in {r['seconds']:.2f} s ({r['mentions_per_s']:.0f}/s, "
+            f"peak RSS {r['peak_rss_mb']:.0f} MB per worker{cpus})",
+            flush=True,
+        )
 
 
 def report(results: dict[str, Any], n_tweets: int) -> None:
@@ -393,15 +446,11 @@ def report(results: dict[str, Any], n_tweets: int) -> None:
         f"= {floor / vader:.1f}x raw VADER (what storage work cannot remove)"
     )
     for w in results.get("workers", []):
-        for key in ("one", "many"):
-            r = w[key]
-            print(
-                f"postgresql {r['workers']} worker(s), {r['sources']} source(s): {r['size']} "
-                f"mentions in {r['seconds']:.2f} s "
-                f"({r['mentions_per_s']:.0f}/s, peak RSS {r['peak_rss_mb']:.0f} MB per worker)"
-            )
-        label = f"{w['many']['workers']} workers, {w['one']['sources']} source(s)"
-        print(f"speed-up with {label}: {w['speedup']:.2f}x")
+        each = ", ".join(f"{r['speedup']:.2f}x" for r in w["pairs"])
+        print(
+            f"speed-up of {w['workers']} workers over 1, {w['sources']} source(s), "
+            f"{w['size']} mentions on PostgreSQL: median {w['speedup_median']:.2f}x ({each})"
+        )
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "pipeline.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
@@ -413,8 +462,8 @@ if __name__ == "__main__":
     logging.disable(logging.WARNING)  # log lines (a line per batch, spike alerts) are not timed
     if len(sys.argv) > 2 and sys.argv[1] == "--child-cycle":
         print(json.dumps(child_cycle(Path(sys.argv[2]), floor="--floor" in sys.argv[3:])))
-    elif len(sys.argv) > 3 and sys.argv[1] == "--child-worker":
-        print(json.dumps(child_worker(Path(sys.argv[2]), int(sys.argv[3]))))
+    elif len(sys.argv) > 2 and sys.argv[1] == "--child-worker":
+        print(json.dumps(child_worker(Path(sys.argv[2]))))
     else:
         head = f"{'backend':<11}{'size':>8}{'seconds':>9}{'mention/s':>11}{'÷VADER':>10}"
         print(f"{head}{'RSS MB':>10}  actions")
