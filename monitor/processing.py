@@ -105,7 +105,8 @@ def _prepare(
     customer = index.customers.get(message.customer_id) if message.customer_id else None
     if message.kind == MessageKind.OWN.value or customer is None:
         # The brand's own post joins the thread's case (if any) but is never acted on.
-        message.case_id = _latest_case_id(session, message)
+        if not index.link_own(message):
+            message.case_id = _latest_case_id(session, message)
         return None
     mention = _mention(message, customer)
     score = rt.scorer.score(mention.text, lang=mention.lang)

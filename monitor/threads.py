@@ -83,6 +83,8 @@ class ThreadIndex:
         self._load(select(Case).where(Case.id.in_(wanted)))
         self._new: dict[ThreadKey, dict[str, Any]] = {}
         self._opened: list[tuple[ThreadKey, Message]] = []
+        self._threads: dict[tuple[str, str], ThreadKey] = {}  # last attached per thread
+        self._own: list[tuple[Message, ThreadKey]] = []
 
     def _load(self, query: Select[Case]) -> None:
         # Locked until the batch commits: another worker processing a message of the
@@ -115,6 +117,7 @@ class ThreadIndex:
         the batch's new cases at once. Afterwards ``case(key)`` gives each its case.
         """
         key = (message.platform, message.conversation_id, customer.id)
+        self._threads[(message.platform, message.conversation_id)] = key
         case = self._latest.get(key)
         if case is None:
             values = self._new.get(key)
@@ -140,6 +143,16 @@ class ThreadIndex:
         case.latest_label, case.latest_compound = label, compound
         case.updated_at = now
 
+    def link_own(self, message: Message) -> bool:
+        """The brand's own post joins the case of the customer who last wrote in its
+        thread earlier in this batch (the case may not be inserted yet: ``open_new``
+        sets the id). False when nobody has: the caller looks in the database."""
+        key = self._threads.get((message.platform, message.conversation_id))
+        if key is None:
+            return False
+        self._own.append((message, key))
+        return True
+
     def open_new(self, at: Callable[[Message], datetime]) -> None:
         """Insert the batch's new cases in one statement and record them as opened, each
         at ``at`` of the message that opened it (the batch's time; in a backfill, the
@@ -147,9 +160,15 @@ class ThreadIndex:
 
         Another worker may have opened the same case a moment ago: the unique index
         turns our insert of it into a no-op and the message joins that case instead.
+        Then the brand's own posts noted by ``link_own`` get their case ids.
         """
-        if not self._new:
-            return
+        if self._new:
+            self._insert_new(at)
+        for message, key in self._own:
+            message.case_id = self._latest[key].id
+        self._own.clear()
+
+    def _insert_new(self, at: Callable[[Message], datetime]) -> None:
         # In arrival order: ids (and so case refs, and what counts as an earlier case)
         # follow the order customers wrote in. Two workers inserting the same new keys
         # in different orders can deadlock; PostgreSQL then rolls one batch back and it

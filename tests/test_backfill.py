@@ -260,3 +260,26 @@ def test_a_post_stored_as_thread_context_is_imported_as_a_mention(
         assert (stored.direction, stored.processed) == ("inbound", True)
         assert stored.decision is not None
         assert stored.case_id is not None
+
+
+def test_the_brands_reply_joins_the_case_opened_earlier_in_the_same_page(
+    make_runtime: RuntimeFactory,
+) -> None:
+    thread = {"conversation_id": "900"}
+    rows = [
+        mention(1, "@acme my order is late", created_at="2026-11-19T08:00:00Z", **thread),
+        mention(
+            2,
+            "@user1 sorry, we're on it",
+            author="AcmeHelp",
+            author_id="9",
+            created_at="2026-11-19T08:05:00Z",
+            **thread,
+        ),
+    ]
+    rt = make_runtime(rows, teams=TEAMS)
+    backfill(rt, "feed", Window(SINCE))
+    with rt.sessions() as session:
+        case = session.scalars(select(Case)).one()
+        links = dict(session.execute(select(Message.external_id, Message.case_id)).all())
+    assert links == {"1001": case.id, "1002": case.id}

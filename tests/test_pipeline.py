@@ -118,6 +118,13 @@ def test_brand_own_posts_are_stored_but_never_acted_on(make_runtime: RuntimeFact
     assert count(rt, Case) == 1
     assert count(rt, ActionRow) == 1
     assert all("sale" not in text for text in recorded(rt))
+    with rt.sessions() as session:
+        case = session.scalars(select(Case)).one()
+        ids = ["1001", "1002", "1003"]
+        mine = select(Message.external_id, Message.case_id).where(Message.external_id.in_(ids))
+        links = dict(session.execute(mine).all())
+    # The reply joins the case the customer opened earlier in the same batch.
+    assert links == {"1001": case.id, "1002": case.id, "1003": None}
 
 
 def test_reply_is_recorded_and_stored_as_outbound(make_runtime: RuntimeFactory) -> None:
