@@ -50,6 +50,7 @@ from monitor.testing import split_replay_feed, write_replay_feed  # noqa: E402
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 THREADS_PER_4200, AUTHORS_PER_4200 = 300, 1000
+WORKER_DEADLINE_SECONDS = 1800
 
 
 def tweets() -> list[str]:
@@ -172,11 +173,13 @@ def child_worker(config: Path) -> dict[str, Any]:
 def finished(sessions: Any, expected: int) -> bool:
     from sqlalchemy import func, select
 
-    from monitor.domain import ActionStatus
+    from monitor.domain import ActionStatus, Direction
     from monitor.store.models import ActionRow, Message
 
     with sessions() as session:
-        stored = session.scalar(select(func.count()).select_from(Message)) or 0
+        # Inbound only: the replies dispatch stores are messages too.
+        inbound = Message.direction == Direction.INBOUND.value
+        stored = session.scalar(select(func.count()).select_from(Message).where(inbound)) or 0
         waiting = session.scalar(
             select(func.count()).select_from(Message).where(Message.processed.is_(False))
         )
@@ -311,6 +314,10 @@ def workers_run(
         go.touch()
         started, busy_before = time.perf_counter(), cpu_ticks()
         while not finished(sessions, size):
+            if any(child.poll() is not None for child in children):
+                raise SystemExit("a benchmark worker exited before the work was done")
+            if time.perf_counter() - started > WORKER_DEADLINE_SECONDS:
+                raise SystemExit("the workers did not finish within the deadline")
             time.sleep(0.1)
         wall = time.perf_counter() - started
         busy = cpu_busy(busy_before, cpu_ticks())

@@ -114,7 +114,7 @@ def _import(
     live = _live_cases(session, list(cooldowns))
     history = [m for m in messages if not _joins_live(rt, session, m, live, now, report)]
     # The whole page in one batch, in creation order (``_store``), each message decided
-    # as of its own time; one message at a time ran five times slower.
+    # as of its own time; one message at a time ran about three times slower.
     process_batch(rt, session, history, now, backfill=True)
     for message in history:
         if message.decision is not None:

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from monitor.backfill import TAG, backfill
 from monitor.cli import main
+from monitor.commands.backfill import problem_lines
 from monitor.domain import ActionStatus, CaseState
 from monitor.pipeline import poll_source, process_pending, run_cycle
 from monitor.runtime import Runtime
@@ -283,3 +284,17 @@ def test_the_brands_reply_joins_the_case_opened_earlier_in_the_same_page(
         case = session.scalars(select(Case)).one()
         links = dict(session.execute(select(Message.external_id, Message.case_id)).all())
     assert links == {"1001": case.id, "1002": case.id}
+
+
+def test_the_summary_counts_a_problem_repeated_page_after_page() -> None:
+    context = "thread context not fetched: Reddit temporary: 503"
+    lines = problem_lines([context, "r/acme: banned; skipped", context, context])
+    assert lines == [
+        "problems: 2",
+        "  thread context not fetched: Reddit temporary: 503 (x3)",
+        "  r/acme: banned; skipped",
+    ]
+    many = problem_lines([f"line {n}" for n in range(25)])
+    assert many[0] == "problems: 25"
+    assert many[-1] == "  ... and 5 more"
+    assert len(many) == 22

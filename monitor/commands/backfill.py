@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
@@ -85,16 +86,22 @@ def _summary(report: BackfillReport) -> None:
         f"decisions: {decided}",
         f"actions suppressed: {report.suppressed}",
     ]
-    click.echo("\n".join(lines + _problems(report.problems)))
+    click.echo("\n".join(lines + problem_lines(report.problems)))
 
 
-def _problems(problems: list[str]) -> list[str]:
+def problem_lines(problems: list[str]) -> list[str]:
     # Every distinct line, not only the first: a Reddit listing cut off before --since
     # says so here, and the user must see that the window was not fully covered.
-    distinct = list(dict.fromkeys(problems))
+    counted = Counter(problems)  # in first-seen order
+    distinct = list(counted)
     if not distinct:
         return []
-    shown = [f"  {line}" for line in distinct[:PROBLEMS_SHOWN]]
+    shown = [_times(line, counted[line]) for line in distinct[:PROBLEMS_SHOWN]]
     if len(distinct) > PROBLEMS_SHOWN:
         shown.append(f"  ... and {len(distinct) - PROBLEMS_SHOWN} more")
     return [f"problems: {len(distinct)}", *shown]
+
+
+def _times(line: str, count: int) -> str:
+    # The same line from several pages (thread context failing page after page) once.
+    return f"  {line} (x{count})" if count > 1 else f"  {line}"

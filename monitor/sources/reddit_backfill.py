@@ -154,17 +154,10 @@ class BackfillingRedditSource(RedditSourceBase):
 
     def _context(self, batch: PollBatch, known: set[str]) -> None:
         """Thread context as the live poll fetches it; a failure is a problem line."""
-        if self.context is None or not batch.stored:
-            return
-        if _spent(self.connection.limits()):
+        if self.context is not None and batch.stored and _spent(self.connection.limits()):
             batch.problems.append("thread context not fetched: Reddit's request quota is spent")
             return
-        try:
-            batch.context = self.context.fetch(batch.stored, known)
-        except RedditFailure as failure:
-            if failure.kind == FailureKind.AUTH:
-                raise
-            batch.problems.append(f"thread context not fetched: {failure}")
+        self._fetch_context(batch, known)
 
 
 def _spent(limits: RateLimits) -> bool:

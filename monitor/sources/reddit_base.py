@@ -73,6 +73,13 @@ class RedditSourceBase:
         if self.context is None or not batch.stored:
             return state
         known = set(state.known)
+        self._fetch_context(batch, known)
+        return replace(state, known=remember(state.known, known))
+
+    def _fetch_context(self, batch: PollBatch, known: set[str]) -> None:
+        """The parents of ``batch``'s items into ``batch.context``; ``known`` grows."""
+        if self.context is None or not batch.stored:
+            return
         try:
             batch.context = self.context.fetch(batch.stored, known)
         except RedditFailure as failure:
@@ -80,7 +87,6 @@ class RedditSourceBase:
                 raise
             # Context is for display only: never hold back the mentions for it.
             batch.problems.append(f"thread context not fetched: {failure}")
-        return replace(state, known=remember(state.known, known))
 
     def _read(
         self,

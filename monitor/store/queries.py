@@ -31,6 +31,9 @@ def source_state(session: Session, name: str) -> SourceState:
     Workers starting together all find it missing: a plain INSERT from each would fail
     all but one with a unique violation, where ON CONFLICT DO NOTHING lets them all on.
     """
+    state = session.get(SourceState, name)
+    if state is not None:
+        return state  # the usual case, and a read: on SQLite an INSERT takes the write lock
     row = {"name": name, "consecutive_failures": 0, "items_total": 0, "details": {}}
     insert_ignoring_duplicates(session, SourceState, [row])
     state = session.get(SourceState, name)
