@@ -13,7 +13,6 @@ mentions/s and what was decided; writes bench/results/backfill.json.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import tempfile
@@ -27,7 +26,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pipeline import PG_ADMIN, migrated, peak_rss, write_feed  # noqa: E402
+from pipeline import PG_ADMIN, migrated, peak_rss, write_feed, write_results  # noqa: E402
 
 from monitor.backfill import backfill  # noqa: E402
 from monitor.runtime import build_runtime  # noqa: E402
@@ -85,10 +84,7 @@ def main() -> None:
             f"{r['mentions_per_s']:.0f}/s; {r['cases_opened']} cases, decisions "
             f"{r['decisions']}, {r['suppressed']} actions suppressed"
         )
-    out = REPO / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "backfill.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
-    print(f"wrote {out / 'backfill.json'}")
+    write_results("backfill", results)
 
 
 if __name__ == "__main__":

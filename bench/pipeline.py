@@ -458,10 +458,15 @@ def report(results: dict[str, Any], n_tweets: int) -> None:
             f"speed-up of {w['workers']} workers over 1, {w['sources']} source(s), "
             f"{w['size']} mentions on PostgreSQL: median {w['speedup_median']:.2f}x ({each})"
         )
-    out = REPO / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "pipeline.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
-    print(f"wrote {out / 'pipeline.json'}")
+    write_results("pipeline", results)
+
+
+def write_results(name: str, results: dict[str, Any]) -> None:
+    """bench/results/NAME.json, and say so."""
+    out = REPO / "bench" / "results" / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from monitor import notifications
 from monitor.store.models import Event, SourceState
-from monitor.store.queries import insert_ignoring_duplicates
+from monitor.store.queries import insert_state_row
 
 log = logging.getLogger("inchannel.alerts")
 
@@ -107,8 +107,7 @@ def lock_state(session: Session, now: datetime) -> dict[str, ActiveAlert]:
     The UPDATE comes first: it blocks a second worker's health check (row lock on
     PostgreSQL, the single writer lock on SQLite) until this transaction ends.
     """
-    row = {"name": ALERTS_STATE, "consecutive_failures": 0, "items_total": 0, "details": {}}
-    insert_ignoring_duplicates(session, SourceState, [row])
+    insert_state_row(session, ALERTS_STATE)
     session.execute(
         update(SourceState)
         .where(SourceState.name == ALERTS_STATE)

@@ -34,11 +34,16 @@ def source_state(session: Session, name: str) -> SourceState:
     state = session.get(SourceState, name)
     if state is not None:
         return state  # the usual case, and a read: on SQLite an INSERT takes the write lock
-    row = {"name": name, "consecutive_failures": 0, "items_total": 0, "details": {}}
-    insert_ignoring_duplicates(session, SourceState, [row])
+    insert_state_row(session, name)
     state = session.get(SourceState, name)
     assert state is not None  # inserted above, or by the worker whose insert won
     return state
+
+
+def insert_state_row(session: Session, name: str) -> None:
+    """Create the state row ``name`` unless it exists (ON CONFLICT DO NOTHING)."""
+    row = {"name": name, "consecutive_failures": 0, "items_total": 0, "details": {}}
+    insert_ignoring_duplicates(session, SourceState, [row])
 
 
 def insert_returning_keys(
