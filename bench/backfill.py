@@ -6,7 +6,8 @@ The 4,200 tweets of the VADER paper as history (300 threads, 1,000 authors, a me
 second over the last 70 minutes, as in bench/pipeline.py), imported with `inchannel
 backfill`'s code from a replay source into a fresh database with the demo config, on
 SQLite and PostgreSQL. The replay pages hold --page-size mentions (default 100, the
-largest page X and Reddit return), and each page is one processing batch. Prints
+largest page X and Reddit return); once all are fetched they are imported oldest first
+in chunks of `processing.batch_size` (the demo's 200), one transaction each. Prints
 mentions/s and what was decided; writes bench/results/backfill.json.
 """
 

@@ -1,15 +1,21 @@
 """``inchannel backfill``: import history through the live pipeline, answering nothing.
 
-Each page is stored and processed in one transaction, so the daemon (which processes
-only committed, unprocessed rows) never sees a backfilled message half done. Every
-message is decided as of its own creation time, so the rules' age guard, business hours
-and cooldowns judge it as they would have live. Then, in the same transaction:
+The whole window is fetched first (``monitor.spool``), then imported oldest first, so a
+thread's messages are decided in the order they were written, as the live daemon would
+have decided them: X and Reddit return history newest first.
+
+Each chunk of the import is stored and processed in one transaction, so the daemon
+(which processes only committed, unprocessed rows) never sees a backfilled message half
+done. Every message is decided as of its own creation time, so the rules' age guard,
+business hours, reply cap and cooldowns judge it as they would have live. Then, in the
+same transaction:
 
 - the replies, drafts and escalation notices it queued become ``suppressed`` actions,
   which dispatch never claims: the case shows what the bot would have done;
 - the cases it opened are tagged ``backfill`` and resolved, without SLA clocks or bot
   reply counts, so they fill no queue and raise no alert; a live mention in the same
-  thread later reopens one like any resolved case;
+  thread later reopens one like any resolved case. A later chunk of the same run
+  resumes such a case where its decisions left it (``monitor.backfill_carry``);
 - a message that belongs to a case opened before the backfill (by the live daemon) is
   linked and scored but not decided: an old message must not move a live case;
 - the authors' reply cooldowns are left as they were.
@@ -30,11 +36,13 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from monitor import cases
-from monitor.domain import ActionStatus, CaseState, MessageKind
+from monitor.backfill_carry import ACTOR, Carry, Key, resume, settle
+from monitor.domain import ActionKind, ActionStatus, Mention, MessageKind
 from monitor.ingest import message_row, upsert_customers  # the live ingest's rows, exactly
 from monitor.processing import process_batch  # the live processing path, exactly
 from monitor.runtime import Runtime
-from monitor.sources.base import Backfillable, BackfillRefused, PollResult, SourceError, Window
+from monitor.sources.base import Backfillable, BackfillRefused, SourceError, Window
+from monitor.spool import Spool
 from monitor.store.context import promote_context, store_context
 from monitor.store.db import transaction
 from monitor.store.models import ActionRow, Case, Customer, Message
@@ -42,8 +50,6 @@ from monitor.store.queries import insert_new_ids
 from monitor.threads import BACKFILL_TAG
 
 TAG = BACKFILL_TAG
-ACTOR = "backfill"
-Key = tuple[str, str, int]  # platform, conversation, customer: what makes a case
 
 
 @dataclass
@@ -56,7 +62,9 @@ class BackfillReport:
     decisions: Counter[str] = field(default_factory=Counter)
     suppressed: int = 0
     problems: list[str] = field(default_factory=list)
-    failure: str | None = None  # why the source stopped early; earlier pages are kept
+    failure: str | None = None  # why fetching stopped early; what was fetched is imported
+    importing: bool = False  # False while fetching, True once importing
+    imported: int = 0  # of ``fetched``, handled so far (new or duplicate)
 
 
 def backfillable(rt: Runtime, name: str) -> Backfillable:
@@ -80,41 +88,77 @@ def backfill(
     *,
     on_page: Callable[[BackfillReport], None] | None = None,
 ) -> BackfillReport:
-    """Import ``window`` from source ``name``. BackfillRefused propagates; a failing
-    source stops the run with ``report.failure`` set, keeping the pages imported."""
+    """Fetch ``window`` from source ``name``, then import it oldest first.
+
+    BackfillRefused propagates. A source failing part way (or Ctrl-C while fetching)
+    stops the fetching with ``report.failure`` set; what was fetched is still imported.
+    """
     source = backfillable(rt, name)
     report = BackfillReport()
-    try:
-        for page in source.backfill(window, now=rt.clock.now()):
+    notify = on_page or (lambda _: None)
+    with Spool() as spool:
+        _fetch(rt, source, window, spool, report, notify)
+        report.importing = True
+        notify(report)
+        carry = Carry()
+        for chunk in spool.oldest_first(rt.settings.processing.batch_size):
             with transaction(rt.sessions) as session:
-                _import(rt, session, name, page, report)
-            if on_page is not None:
-                on_page(report)
-    except SourceError as exc:
-        report.failure = str(exc)
+                _import(rt, session, name, chunk, report, carry)
+            notify(report)
     return report
 
 
+def _fetch(
+    rt: Runtime,
+    source: Backfillable,
+    window: Window,
+    spool: Spool,
+    report: BackfillReport,
+    notify: Callable[[BackfillReport], None],
+) -> None:
+    try:
+        for page in source.backfill(window, now=rt.clock.now()):
+            report.fetched += len(page.mentions)
+            report.problems.extend(page.problems)
+            report.duplicates += spool.add(page.mentions)
+            if page.context:
+                with transaction(rt.sessions) as session:
+                    store_context(
+                        session, page.context, source.name, rt.clock.now(), rt.own_handles
+                    )
+            notify(report)
+    except SourceError as exc:
+        report.failure = str(exc)
+    except KeyboardInterrupt:
+        # X bills every read: what was fetched is imported rather than thrown away.
+        report.failure = "interrupted while fetching; the mentions fetched were imported"
+
+
 def _import(
-    rt: Runtime, session: Session, name: str, page: PollResult, report: BackfillReport
+    rt: Runtime,
+    session: Session,
+    name: str,
+    chunk: Sequence[Mention],
+    report: BackfillReport,
+    carry: Carry,
 ) -> None:
     now = rt.clock.now()
-    report.fetched += len(page.mentions)
-    report.problems.extend(page.problems)
-    messages = _store(rt, session, name, page, now)
+    messages = _store(rt, session, name, chunk, now)
+    report.imported += len(chunk)
     report.ingested += len(messages)
-    report.duplicates += len(page.mentions) - len(messages)
+    report.duplicates += len(chunk) - len(messages)
     if not messages:
         return
     customers = list(
         session.scalars(select(Customer).where(Customer.id.in_(_customer_ids(messages))))
     )
     cooldowns = {c.id: c.last_bot_reply_at for c in customers}
+    resumed = resume(session, carry, customers, messages)
     before = set(session.scalars(select(Case.id).where(Case.customer_id.in_(cooldowns))))
     live = _live_cases(session, list(cooldowns))
     history = [m for m in messages if not _joins_live(rt, session, m, live, now, report)]
-    # The whole page in one batch, in creation order (``_store``), each message decided
-    # as of its own time; one message at a time ran about three times slower.
+    # The whole chunk in one batch, in creation order, each message decided as of its
+    # own time; one message at a time ran about three times slower.
     process_batch(rt, session, history, now, backfill=True)
     for message in history:
         if message.decision is not None:
@@ -124,23 +168,19 @@ def _import(
     touched = {i for i in opened_here if i is not None} - {c.id for c in live.values()}
     report.cases_opened += len(touched - before)
     report.suppressed += _suppress(session, messages, now)
-    _settle(session, touched, now)
+    settle(session, touched | resumed, now, carry)
     for customer in customers:
+        carry.cooldowns[customer.id] = customer.last_bot_reply_at
         customer.last_bot_reply_at = cooldowns[customer.id]
 
 
 def _store(
-    rt: Runtime, session: Session, name: str, page: PollResult, now: datetime
+    rt: Runtime, session: Session, name: str, chunk: Sequence[Mention], now: datetime
 ) -> list[Message]:
-    if not page.mentions:
-        return []
-    ids = upsert_customers(session, page.mentions, now)
-    rows = [
-        message_row(rt, m, name, ids[(m.platform.value, m.author.id)], now) for m in page.mentions
-    ]
+    ids = upsert_customers(session, chunk, now)
+    rows = [message_row(rt, m, name, ids[(m.platform.value, m.author.id)], now) for m in chunk]
     # A mention stored earlier as thread context becomes an inbound message, as in a poll.
     new = insert_new_ids(session, Message, rows) + promote_context(session, rows)
-    store_context(session, page.context, name, now, rt.own_handles)
     query = select(Message).where(Message.id.in_(new)).order_by(Message.created_at, Message.id)
     return list(session.scalars(query))
 
@@ -202,34 +242,33 @@ def decision_types(decision: dict[str, Any]) -> list[str]:
 
 def _suppress(session: Session, messages: Sequence[Message], now: datetime) -> int:
     """The replies, drafts and escalation notices queued for these messages."""
-    notices = [
-        ActionRow.idempotency_key.like(
-            f"notify:escalation:{m.case_id}:{_like(m.external_id)}:%", escape="\\"
-        )
-        for m in messages
-        if m.case_id is not None
-    ]
+    waiting = [ActionStatus.PENDING.value, ActionStatus.DRAFT.value]
+    notices = _escalation_notices(session, messages, waiting)
     result = session.execute(
         update(ActionRow)
         .where(
-            ActionRow.status.in_([ActionStatus.PENDING.value, ActionStatus.DRAFT.value]),
-            or_(ActionRow.message_id.in_([m.id for m in messages]), *notices),
+            ActionRow.status.in_(waiting),
+            or_(ActionRow.message_id.in_([m.id for m in messages]), ActionRow.id.in_(notices)),
         )
         .values(status=ActionStatus.SUPPRESSED.value, updated_at=now)
     )
     return int(getattr(result, "rowcount", 0))
 
 
-def _like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _settle(session: Session, case_ids: set[int], now: datetime) -> None:
-    """Backfilled cases are history: resolved, no SLA clock, no bot replies counted."""
-    for case in session.scalars(select(Case).where(Case.id.in_(case_ids))):
-        if TAG not in case.tags:
-            case.tags = sorted([*case.tags, TAG])
-        case.bot_replies, case.last_bot_reply_at = 0, None
-        case.sla_due_at = case.sla_warned_at = case.sla_breached_at = None
-        reason = "imported by backfill; its actions are suppressed"
-        cases.transition(session, case, CaseState.RESOLVED, ACTOR, now, reason=reason)
+def _escalation_notices(
+    session: Session, messages: Sequence[Message], waiting: list[str]
+) -> list[int]:
+    # A notice has no message id, only its key (notifications.enqueue). Matched here,
+    # not with one LIKE per message in SQL: SQLite refuses an expression of more than
+    # 1,000 terms, and a chunk holds up to processing.batch_size messages.
+    keys = {f"notify:escalation:{m.case_id}:{m.external_id}" for m in messages if m.case_id}
+    query = select(ActionRow.id, ActionRow.idempotency_key, ActionRow.channel).where(
+        ActionRow.kind == ActionKind.NOTIFY.value,
+        ActionRow.status.in_(waiting),
+        ActionRow.case_id.in_({m.case_id for m in messages if m.case_id}),
+    )
+    return [
+        action_id
+        for action_id, key, channel in session.execute(query)
+        if key.removesuffix(f":{channel}") in keys
+    ]

@@ -10,7 +10,15 @@ from typing import NoReturn
 
 import click
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from monitor.backfill import BackfillReport, backfill, backfillable
 from monitor.commands.options import config_option
@@ -63,14 +71,25 @@ def _refuse(message: str) -> NoReturn:
 
 
 def _run(rt: Runtime, source: str, window: Window) -> BackfillReport:
-    # The platform cannot say how many mentions a window holds: a counter, not a bar.
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    # The platform cannot say how many mentions a window holds: while fetching, a
+    # counter; once everything is fetched, a bar over the import.
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-        task: TaskID = progress.add_task(f"{source}: starting", total=None)
+        task: TaskID = progress.add_task(f"{source}: fetching", total=None)
 
         def advance(report: BackfillReport) -> None:
-            text = f"{source}: {report.fetched} fetched, {report.ingested} new"
-            progress.update(task, description=text)
+            if not report.importing:
+                # "412/?": mentions fetched so far, of a total nobody knows yet.
+                progress.update(task, completed=report.fetched)
+                return
+            text = f"{source}: importing oldest first, {report.ingested} new"
+            progress.update(task, description=text, total=report.fetched, completed=report.imported)
 
         return backfill(rt, source, window, on_page=advance)
 

@@ -1,0 +1,97 @@
+"""What one backfill run carries from chunk to chunk, and how it settles its cases.
+
+Each chunk of a backfill is its own transaction and leaves the database as if the bot
+had never replied: the cases it opened resolved with no reply counted, the authors'
+cooldowns as they were. The next chunk must still decide as the live daemon would have,
+with the thread's reply count, state and the author's cooldown as the run's earlier
+decisions left them: ``Carry`` keeps those, ``resume`` puts them back for a chunk and
+``settle`` takes them out again. A thread that goes on in a later chunk is resumed, not
+reopened: its trail shows one resolution, after its last message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from monitor import cases
+from monitor.domain import CaseState
+from monitor.store.models import Case, Customer, Event, Message
+from monitor.threads import BACKFILL_TAG as TAG
+
+ACTOR = "backfill"
+Key = tuple[str, str, int]  # platform, conversation, customer: what makes a case
+
+
+@dataclass(frozen=True, slots=True)
+class Simulated:
+    """A backfilled case as the run's decisions left it, before it was settled."""
+
+    key: Key
+    state: str
+    bot_replies: int
+    last_bot_reply_at: datetime | None
+
+
+@dataclass
+class Carry:
+    """The run's decisions so far, as they would have left cases and authors."""
+
+    cooldowns: dict[int, datetime | None] = field(default_factory=dict)  # by customer
+    cases: dict[int, Simulated] = field(default_factory=dict)  # by case id
+
+
+def resume(
+    session: Session, carry: Carry, customers: Sequence[Customer], messages: Sequence[Message]
+) -> set[int]:
+    """Put this run's settled cases that the chunk continues back as its decisions left
+    them, and the authors' cooldowns as its replies set them; return the case ids."""
+    for customer in customers:
+        if customer.id in carry.cooldowns:
+            customer.last_bot_reply_at = carry.cooldowns[customer.id]
+    keys = {(m.platform, m.conversation_id, m.customer_id or 0) for m in messages}
+    ids = [case_id for case_id, sim in carry.cases.items() if sim.key in keys]
+    resumed, retracted = set(), set()
+    for case in session.scalars(select(Case).where(Case.id.in_(ids))):
+        sim = carry.cases.pop(case.id)
+        if TAG not in case.tags:  # a live mention took it over: it is live now
+            continue
+        if case.state != sim.state:
+            retracted.add(case.id)
+        case.state, case.bot_replies = sim.state, sim.bot_replies
+        case.last_bot_reply_at, case.resolved_at = sim.last_bot_reply_at, None
+        resumed.add(case.id)
+    _retract_settling(session, retracted)
+    session.flush()  # the batch reads the cases back from the database
+    return resumed
+
+
+def _retract_settling(session: Session, case_ids: set[int]) -> None:
+    """Delete the "resolved" event the previous chunk wrote for each of these cases: the
+    thread goes on, so the resolution was only the chunk's boundary. Each committed
+    chunk leaves a trail that matches its cases, even if the run stops there."""
+    if not case_ids:
+        return
+    latest = (
+        select(func.max(Event.id))
+        .where(Event.case_id.in_(case_ids), Event.kind == "state", Event.actor == ACTOR)
+        .group_by(Event.case_id)
+    )
+    session.execute(delete(Event).where(Event.id.in_(latest.scalar_subquery())))
+
+
+def settle(session: Session, case_ids: set[int], now: datetime, carry: Carry) -> None:
+    """Backfilled cases are history: resolved, no SLA clock, no bot replies counted."""
+    reason = "imported by backfill; its actions are suppressed"
+    for case in session.scalars(select(Case).where(Case.id.in_(case_ids))):
+        if TAG not in case.tags:
+            case.tags = sorted([*case.tags, TAG])
+        key = (case.platform, case.conversation_id, case.customer_id)
+        carry.cases[case.id] = Simulated(key, case.state, case.bot_replies, case.last_bot_reply_at)
+        case.bot_replies, case.last_bot_reply_at = 0, None
+        case.sla_due_at = case.sla_warned_at = case.sla_breached_at = None
+        cases.transition(session, case, CaseState.RESOLVED, ACTOR, now, reason=reason)

@@ -1,0 +1,231 @@
+"""`inchannel backfill` decides history in the order it was written, whatever order the
+platform returns it in (X and Reddit: newest first), across chunk boundaries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from monitor.backfill import TAG, BackfillReport, backfill
+from monitor.domain import Author, CaseState, Mention, Platform
+from monitor.pipeline import poll_source, process_pending
+from monitor.runtime import Runtime
+from monitor.sources.base import PollResult, Window
+from monitor.sources.replay import ReplaySource
+from monitor.spool import Spool
+from monitor.store.models import Case, Event, Message
+from tests.conftest import RuntimeFactory, mention, write_jsonl
+from tests.webkit import TEAMS
+
+SINCE = datetime(2026, 11, 1, tzinfo=UTC)
+THREAD = {"conversation_id": "700", "author_id": "71", "author": "ria"}
+
+
+def hourly(count: int, **extra: Any) -> list[dict[str, Any]]:
+    """``count`` mentions an hour apart (past any cooldown), newest first, as X and
+    Reddit return history."""
+    start = datetime(2026, 11, 19, 8, tzinfo=UTC)
+    rows = [
+        mention(
+            n,
+            "@acme my order is late",
+            created_at=(start + timedelta(hours=n)).isoformat(),
+            **extra,
+        )
+        for n in range(count)
+    ]
+    return rows[::-1]
+
+
+def chunked(make_runtime: RuntimeFactory, rows: list[dict[str, Any]], size: int) -> Runtime:
+    """Pages of ``size`` from the platform, chunks of ``size`` in the import."""
+    return make_runtime(rows, teams=TEAMS, processing={"batch_size": size})
+
+
+def by_time(rt: Runtime) -> list[Message]:
+    with rt.sessions() as session:
+        return list(session.scalars(select(Message).order_by(Message.created_at)))
+
+
+def state_events(rt: Runtime, case_id: int) -> list[dict[str, Any]]:
+    with rt.sessions() as session:
+        query = select(Event).where(Event.case_id == case_id, Event.kind == "state")
+        return [{"actor": e.actor, **e.detail} for e in session.scalars(query.order_by(Event.id))]
+
+
+def test_a_thread_fetched_newest_first_is_decided_oldest_first(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = chunked(make_runtime, hourly(6, **THREAD), 2)
+    report = backfill(rt, "feed", Window(SINCE))
+    assert (report.ingested, report.cases_opened) == (6, 1)
+    messages = by_time(rt)
+    replied = [bool((m.decision or {}).get("reply")) for m in messages]
+    # The thread cap (2) spent on the first two messages as written, not on the newest
+    # page, and not once per chunk.
+    assert replied == [True, True, False, False, False, False]
+    assert report.suppressed == 2
+    with rt.sessions() as session:
+        case = session.scalars(select(Case)).one()
+    assert case.opened_at == messages[0].created_at
+    assert (case.state, case.bot_replies, case.last_bot_reply_at) == ("resolved", 0, None)
+    assert TAG in case.tags
+    # Continued across chunks, never reopened; settled once, from where the replies
+    # left it.
+    assert state_events(rt, case.id) == [
+        {
+            "actor": "delivery-problem",
+            "old": "new",
+            "new": "awaiting_human",
+            "team": "care",
+            "sla_minutes": 60,
+        },
+        {
+            "actor": "backfill",
+            "old": "awaiting_human",
+            "new": "resolved",
+            "reason": "imported by backfill; its actions are suppressed",
+        },
+    ]
+
+
+def test_the_author_cooldown_carries_from_chunk_to_chunk(make_runtime: RuntimeFactory) -> None:
+    # One author, three threads, one message per page and per chunk, newest first: the
+    # 30-minute cooldown must run between the messages' own times.
+    times = ["2026-11-19T09:00:00Z", "2026-11-19T08:10:00Z", "2026-11-19T08:00:00Z"]
+    rows = [
+        mention(n, "@acme my order is late", created_at=at, author_id="77", author="sam")
+        for n, at in enumerate(times, start=1)
+    ]
+    rt = chunked(make_runtime, rows, 1)
+    source = rt.sources["feed"]
+    assert isinstance(source, ReplaySource)
+    rt.sources["feed"] = ReplaySource("feed", source.path, page_size=1)
+    backfill(rt, "feed", Window(SINCE))
+    replied = [bool((m.decision or {}).get("reply")) for m in by_time(rt)]
+    assert replied == [True, False, True]
+    with rt.sessions() as session:
+        assert {c.last_bot_reply_at for c in session.scalars(select(Case))} == {None}
+
+
+def test_a_live_mention_between_chunks_takes_the_case_over(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = chunked(make_runtime, hourly(4, **THREAD), 2)
+    live = mention(9, "@acme still waiting", created_at="2026-11-20T08:55:00Z", **THREAD)
+
+    def live_mention_after_the_first_chunk(report: BackfillReport) -> None:
+        if report.imported == 2 and "feed" in rt.sources:
+            path = write_jsonl(rt.settings.base_dir / "live.jsonl", [live])
+            rt.sources["feed"] = ReplaySource("feed", path, page_size=5)
+            poll_source(rt, "feed")
+            process_pending(rt)
+
+    report = backfill(rt, "feed", Window(SINCE), on_page=live_mention_after_the_first_chunk)
+    # The two later messages of the history join the now live case, undecided.
+    assert (report.ingested, report.joined_live) == (4, 2)
+    with rt.sessions() as session:
+        case = session.scalars(select(Case)).one()
+    assert TAG not in case.tags
+    assert case.state != CaseState.RESOLVED.value
+    # The first chunk's resolution stays: the live mention reopened the case after it.
+    steps = [(e["actor"], e["old"], e["new"]) for e in state_events(rt, case.id)]
+    assert steps[1:3] == [("backfill", "awaiting_human", "resolved"), ("system", "resolved", "new")]
+
+
+def test_a_live_mention_after_the_last_chunk_keeps_the_trail_live(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = chunked(make_runtime, hourly(4, **THREAD), 2)
+    live = mention(9, "@acme still waiting", created_at="2026-11-20T08:55:00Z", **THREAD)
+
+    def live_mention_after_the_last_chunk(report: BackfillReport) -> None:
+        if report.importing and report.imported == report.fetched:
+            path = write_jsonl(rt.settings.base_dir / "live.jsonl", [live])
+            rt.sources["feed"] = ReplaySource("feed", path, page_size=5)
+            poll_source(rt, "feed")
+            process_pending(rt)
+
+    backfill(rt, "feed", Window(SINCE), on_page=live_mention_after_the_last_chunk)
+    with rt.sessions() as session:
+        case = session.scalars(select(Case)).one()
+    events = state_events(rt, case.id)
+    # Resolved by the backfill once, then reopened by the live mention.
+    assert [(e["actor"], e["old"], e["new"]) for e in events[1:3]] == [
+        ("backfill", "awaiting_human", "resolved"),
+        ("system", "resolved", "new"),
+    ]
+    assert case.state == events[-1]["new"] != CaseState.RESOLVED.value
+
+
+class StopsAfterOnePage:
+    """A source whose user presses Ctrl-C while the second page is being fetched."""
+
+    name = "feed"
+
+    def __init__(self, inner: ReplaySource) -> None:
+        self.inner = inner
+
+    def poll(self, cursor: str | None) -> PollResult:  # pragma: no cover - not polled
+        return self.inner.poll(cursor)
+
+    def backfill(self, window: Window, *, now: datetime) -> Iterator[PollResult]:
+        pages = self.inner.backfill(window, now=now)
+        yield next(pages)
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_while_fetching_imports_what_was_fetched(make_runtime: RuntimeFactory) -> None:
+    rt = chunked(make_runtime, hourly(8), 5)
+    source = rt.sources["feed"]
+    assert isinstance(source, ReplaySource)
+    rt.sources["feed"] = StopsAfterOnePage(source)  # type: ignore[assignment]
+    report = backfill(rt, "feed", Window(SINCE))
+    assert report.failure == "interrupted while fetching; the mentions fetched were imported"
+    assert (report.fetched, report.ingested, report.imported) == (5, 5, 5)
+    assert all(m.processed for m in by_time(rt))
+
+
+def test_a_mention_in_two_pages_is_imported_once(make_runtime: RuntimeFactory) -> None:
+    rows = hourly(4)
+    rt = chunked(make_runtime, [*rows, rows[0]], 2)  # overlapping listings
+    report = backfill(rt, "feed", Window(SINCE))
+    assert (report.fetched, report.ingested, report.duplicates, report.imported) == (5, 4, 1, 4)
+
+
+def post(n: int, at: datetime) -> Mention:
+    return Mention(
+        platform=Platform.REDDIT,
+        external_id=f"t1_{n}",
+        author=Author(id=str(n), handle=f"u{n}"),
+        text=f"post {n} " + "x" * 500,
+        created_at=at,
+        conversation_id="t3_a",
+    )
+
+
+def test_the_spool_gives_back_mentions_oldest_first() -> None:
+    t = datetime(2026, 11, 19, tzinfo=UTC)
+    newest_first = [post(3, t + timedelta(hours=2)), post(2, t), post(1, t)]
+    with Spool() as spool:
+        assert spool.add(newest_first) == 0
+        assert spool.add([post(4, t + timedelta(hours=1)), post(2, t)]) == 1  # a repeat
+        assert len(spool) == 4
+        chunks = [[m.external_id for m in chunk] for chunk in spool.oldest_first(3)]
+        # Equal times keep the order they arrived in.
+        assert chunks == [["t1_2", "t1_1", "t1_4"], ["t1_3"]]
+        first = next(iter(spool.oldest_first(1)))[0]
+        assert first == newest_first[1]
+
+
+def test_a_chunk_of_more_than_a_thousand_mentions(make_runtime: RuntimeFactory) -> None:
+    # The suppression once built one SQL term per message, over SQLite's 1,000 limit.
+    at = "2026-11-19T08:00:00Z"
+    rows = [mention(n, "@acme my order is late", created_at=at) for n in range(1050)]
+    rt = chunked(make_runtime, rows, 2000)
+    report = backfill(rt, "feed", Window(SINCE))
+    assert (report.ingested, report.failure) == (1050, None)
+    assert report.suppressed == report.decisions["reply"] > 0
