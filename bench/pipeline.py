@@ -367,6 +367,8 @@ def main() -> None:
     sys.path.insert(0, str(REPO))
     from monitor.store.scratch import postgres_reachable
 
+    head = f"{'backend':<11}{'size':>8}{'seconds':>9}{'mention/s':>11}{'÷VADER':>10}"
+    print(f"{head}{'RSS MB':>10}  actions")
     postgres = not args.no_postgres and postgres_reachable(PG_ADMIN)
     texts = tweets()
     results: dict[str, Any] = {"raw_vader_seconds": raw_vader_seconds(texts), "runs": []}
@@ -477,6 +479,4 @@ if __name__ == "__main__":
     elif len(sys.argv) > 2 and sys.argv[1] == "--child-worker":
         print(json.dumps(child_worker(Path(sys.argv[2]))))
     else:
-        head = f"{'backend':<11}{'size':>8}{'seconds':>9}{'mention/s':>11}{'÷VADER':>10}"
-        print(f"{head}{'RSS MB':>10}  actions")
         main()
