@@ -26,6 +26,7 @@ skipped by their unique id, so a backfill can run next to the daemon and be reru
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +52,8 @@ from monitor.threads import BACKFILL_TAG
 
 TAG = BACKFILL_TAG
 
+log = logging.getLogger("inchannel.backfill")
+
 
 @dataclass
 class BackfillReport:
@@ -64,7 +67,8 @@ class BackfillReport:
     problems: list[str] = field(default_factory=list)
     failure: str | None = None  # why fetching stopped early; what was fetched is imported
     importing: bool = False  # False while fetching, True once importing
-    imported: int = 0  # of ``fetched``, handled so far (new or duplicate)
+    to_import: int = 0  # fetched, less the repeats between pages
+    imported: int = 0  # of ``to_import``, handled so far (new or duplicate)
 
 
 def backfillable(rt: Runtime, name: str) -> Backfillable:
@@ -98,7 +102,7 @@ def backfill(
     notify = on_page or (lambda _: None)
     with Spool() as spool:
         _fetch(rt, source, window, spool, report, notify)
-        report.importing = True
+        report.importing, report.to_import = True, len(spool)
         notify(report)
         carry = Carry()
         for chunk in spool.oldest_first(rt.settings.processing.batch_size):
@@ -118,20 +122,28 @@ def _fetch(
 ) -> None:
     try:
         for page in source.backfill(window, now=rt.clock.now()):
+            repeats = spool.add(page.mentions)
             report.fetched += len(page.mentions)
+            report.duplicates += repeats
             report.problems.extend(page.problems)
-            report.duplicates += spool.add(page.mentions)
             if page.context:
                 with transaction(rt.sessions) as session:
                     store_context(
                         session, page.context, source.name, rt.clock.now(), rt.own_handles
                     )
             notify(report)
+    # X bills every read: whatever stops the fetching, what was fetched is imported
+    # rather than thrown away (the summary and exit 1 follow the import).
     except SourceError as exc:
         report.failure = str(exc)
     except KeyboardInterrupt:
-        # X bills every read: what was fetched is imported rather than thrown away.
-        report.failure = "interrupted while fetching; the mentions fetched were imported"
+        report.failure = "interrupted while fetching; what was fetched before was imported"
+    except Exception as exc:  # a database error storing context, a bug in a source
+        log.exception("backfill of %s: fetching failed", source.name)
+        report.failure = (
+            f"fetching failed ({type(exc).__name__}, logged above); "
+            "what was fetched before was imported"
+        )
 
 
 def _import(
@@ -153,13 +165,19 @@ def _import(
         session.scalars(select(Customer).where(Customer.id.in_(_customer_ids(messages))))
     )
     cooldowns = {c.id: c.last_bot_reply_at for c in customers}
-    resumed = resume(session, carry, customers, messages)
+    resumed = resume(session, carry, messages)
     before = set(session.scalars(select(Case.id).where(Case.customer_id.in_(cooldowns))))
     live = _live_cases(session, list(cooldowns))
     history = [m for m in messages if not _joins_live(rt, session, m, live, now, report)]
-    # The whole chunk in one batch, in creation order, each message decided as of its
-    # own time; one message at a time ran about three times slower.
-    process_batch(rt, session, history, now, backfill=True)
+    # The authors' cooldowns as this run's replies set them, for the batch only: put
+    # back before anything flushes, the customer rows are never written (a live reply
+    # committed meanwhile keeps its cooldown).
+    with session.no_autoflush:
+        carry.lend_cooldowns(customers)
+        # The whole chunk in one batch, in creation order, each message decided as of
+        # its own time; one message at a time ran about three times slower.
+        process_batch(rt, session, history, now, backfill=True)
+        carry.take_back_cooldowns(customers, cooldowns)
     for message in history:
         if message.decision is not None:
             report.decisions.update(decision_types(message.decision))
@@ -169,9 +187,6 @@ def _import(
     report.cases_opened += len(touched - before)
     report.suppressed += _suppress(session, messages, now)
     settle(session, touched | resumed, now, carry)
-    for customer in customers:
-        carry.cooldowns[customer.id] = customer.last_bot_reply_at
-        customer.last_bot_reply_at = cooldowns[customer.id]
 
 
 def _store(

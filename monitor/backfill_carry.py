@@ -15,12 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from monitor import cases
 from monitor.domain import CaseState
 from monitor.store.models import Case, Customer, Event, Message
+from monitor.store.queries import locked
 from monitor.threads import BACKFILL_TAG as TAG
 
 ACTOR = "backfill"
@@ -35,6 +36,7 @@ class Simulated:
     state: str
     bot_replies: int
     last_bot_reply_at: datetime | None
+    settled_at: datetime | None  # when settle wrote its "resolved" event (None: none)
 
 
 @dataclass
@@ -44,44 +46,55 @@ class Carry:
     cooldowns: dict[int, datetime | None] = field(default_factory=dict)  # by customer
     cases: dict[int, Simulated] = field(default_factory=dict)  # by case id
 
+    def lend_cooldowns(self, customers: Sequence[Customer]) -> None:
+        for customer in customers:
+            if customer.id in self.cooldowns:
+                customer.last_bot_reply_at = self.cooldowns[customer.id]
 
-def resume(
-    session: Session, carry: Carry, customers: Sequence[Customer], messages: Sequence[Message]
-) -> set[int]:
+    def take_back_cooldowns(
+        self, customers: Sequence[Customer], real: dict[int, datetime | None]
+    ) -> None:
+        for customer in customers:
+            self.cooldowns[customer.id] = customer.last_bot_reply_at
+            customer.last_bot_reply_at = real[customer.id]
+
+
+def resume(session: Session, carry: Carry, messages: Sequence[Message]) -> set[int]:
     """Put this run's settled cases that the chunk continues back as its decisions left
-    them, and the authors' cooldowns as its replies set them; return the case ids."""
-    for customer in customers:
-        if customer.id in carry.cooldowns:
-            customer.last_bot_reply_at = carry.cooldowns[customer.id]
+    them; return their ids. A case taken over since (by a live mention, or reopened by
+    a person) is theirs: it is left as it is and no longer carried."""
     keys = {(m.platform, m.conversation_id, m.customer_id or 0) for m in messages}
     ids = [case_id for case_id, sim in carry.cases.items() if sim.key in keys]
-    resumed, retracted = set(), set()
-    for case in session.scalars(select(Case).where(Case.id.in_(ids))):
+    query = locked(session, select(Case).where(Case.id.in_(ids)).order_by(Case.id))
+    resumed: set[int] = set()
+    retract: dict[datetime, list[int]] = {}
+    for case in session.scalars(query):
         sim = carry.cases.pop(case.id)
-        if TAG not in case.tags:  # a live mention took it over: it is live now
+        if TAG not in case.tags or case.state != CaseState.RESOLVED.value:
             continue
-        if case.state != sim.state:
-            retracted.add(case.id)
+        if sim.settled_at is not None:
+            retract.setdefault(sim.settled_at, []).append(case.id)
         case.state, case.bot_replies = sim.state, sim.bot_replies
         case.last_bot_reply_at, case.resolved_at = sim.last_bot_reply_at, None
         resumed.add(case.id)
-    _retract_settling(session, retracted)
+    for settled_at, case_ids in retract.items():
+        _retract_settling(session, case_ids, settled_at)
     session.flush()  # the batch reads the cases back from the database
     return resumed
 
 
-def _retract_settling(session: Session, case_ids: set[int]) -> None:
-    """Delete the "resolved" event the previous chunk wrote for each of these cases: the
+def _retract_settling(session: Session, case_ids: list[int], settled_at: datetime) -> None:
+    """Delete the "resolved" event an earlier chunk wrote for each of these cases: the
     thread goes on, so the resolution was only the chunk's boundary. Each committed
     chunk leaves a trail that matches its cases, even if the run stops there."""
-    if not case_ids:
-        return
-    latest = (
-        select(func.max(Event.id))
-        .where(Event.case_id.in_(case_ids), Event.kind == "state", Event.actor == ACTOR)
-        .group_by(Event.case_id)
+    session.execute(
+        delete(Event).where(
+            Event.case_id.in_(case_ids),
+            Event.kind == "state",
+            Event.actor == ACTOR,
+            Event.at == settled_at,
+        )
     )
-    session.execute(delete(Event).where(Event.id.in_(latest.scalar_subquery())))
 
 
 def settle(session: Session, case_ids: set[int], now: datetime, carry: Carry) -> None:
@@ -91,7 +104,10 @@ def settle(session: Session, case_ids: set[int], now: datetime, carry: Carry) ->
         if TAG not in case.tags:
             case.tags = sorted([*case.tags, TAG])
         key = (case.platform, case.conversation_id, case.customer_id)
-        carry.cases[case.id] = Simulated(key, case.state, case.bot_replies, case.last_bot_reply_at)
+        writes_event = case.state != CaseState.RESOLVED.value
+        carry.cases[case.id] = Simulated(
+            key, case.state, case.bot_replies, case.last_bot_reply_at, now if writes_event else None
+        )
         case.bot_replies, case.last_bot_reply_at = 0, None
         case.sla_due_at = case.sla_warned_at = case.sla_breached_at = None
         cases.transition(session, case, CaseState.RESOLVED, ACTOR, now, reason=reason)

@@ -7,7 +7,7 @@ with reply counts and cooldowns from the future. ``inchannel backfill`` therefor
 the whole window first, then imports it in creation order.
 
 The mentions wait in an anonymous temporary file, not in memory: a busy brand's month
-is a few hundred thousand mentions. Only a small index (time, arrival, offset) stays in
+is a few hundred thousand mentions. Only a small index (time, id, offset) stays in
 memory.
 """
 
@@ -29,7 +29,7 @@ class Spool:
     def __init__(self) -> None:
         # Closed by __exit__; unlinked from the start, so nothing is left behind.
         self._file: IO[bytes] = tempfile.TemporaryFile(prefix="inchannel-backfill-")  # noqa: SIM115
-        self._index: list[tuple[datetime, int, int]] = []  # created_at, arrival, offset
+        self._index: list[tuple[datetime, tuple[int, str], int]] = []  # time, id, offset
         self._seen: set[tuple[str, str]] = set()
 
     def __enter__(self) -> Spool:
@@ -48,23 +48,34 @@ class Spool:
 
     def add(self, mentions: Iterable[Mention]) -> int:
         """Keep the mentions not seen before; return how many were repeats (listings
-        overlap: a comment can be in a subreddit's listing and in the inbox)."""
+        overlap: a comment can be in a subreddit's listing and in the inbox).
+
+        All or nothing: interrupted part way (Ctrl-C), the call leaves the spool as it
+        was, never with an entry for a half-written record."""
+        start, indexed, seen = self._file.seek(0, 2), len(self._index), set(self._seen)
         repeats = 0
-        self._file.seek(0, 2)
-        for mention in mentions:
-            key = (mention.platform.value, mention.external_id)
-            if key in self._seen:
-                repeats += 1
-                continue
-            self._seen.add(key)
-            self._index.append((mention.created_at, len(self._index), self._file.tell()))
-            # Pickle is safe here: the file is private to this process (an unlinked
-            # temporary file) and holds only what this process wrote.
-            pickle.dump(mention, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            for mention in mentions:
+                key = (mention.platform.value, mention.external_id)
+                if key in self._seen:
+                    repeats += 1
+                    continue
+                self._seen.add(key)
+                offset = self._file.tell()
+                # Pickle is safe here: the file is private to this process (an unlinked
+                # temporary file) and holds only what this process wrote.
+                pickle.dump(mention, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+                self._index.append((mention.created_at, _id_order(mention), offset))
+        except BaseException:
+            self._file.truncate(start)
+            del self._index[indexed:]
+            self._seen = seen
+            raise
         return repeats
 
     def oldest_first(self, size: int) -> Iterator[Sequence[Mention]]:
-        """Chunks of up to ``size`` mentions in creation order (ties: arrival order)."""
+        """Chunks of up to ``size`` mentions in creation order; equal times (X and
+        Reddit give seconds) in the order of the platform's ids."""
         order = sorted(self._index)
         for start in range(0, len(order), size):
             yield [self._read(offset) for _, _, offset in order[start : start + size]]
@@ -74,3 +85,9 @@ class Spool:
         mention = pickle.load(self._file)  # noqa: S301 - our own file, see add()
         assert isinstance(mention, Mention)
         return mention
+
+
+def _id_order(mention: Mention) -> tuple[int, str]:
+    # X ids are numbers and Reddit's base 36 (0-9 before a-z), both handed out in
+    # order: shorter first, then by character, is creation order on either platform.
+    return len(mention.external_id), mention.external_id

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from monitor.backfill import TAG, BackfillReport, backfill
@@ -16,7 +17,7 @@ from monitor.runtime import Runtime
 from monitor.sources.base import PollResult, Window
 from monitor.sources.replay import ReplaySource
 from monitor.spool import Spool
-from monitor.store.models import Case, Event, Message
+from monitor.store.models import Case, Customer, Event, Message
 from tests.conftest import RuntimeFactory, mention, write_jsonl
 from tests.webkit import TEAMS
 
@@ -109,6 +110,7 @@ def test_the_author_cooldown_carries_from_chunk_to_chunk(make_runtime: RuntimeFa
     assert replied == [True, False, True]
     with rt.sessions() as session:
         assert {c.last_bot_reply_at for c in session.scalars(select(Case))} == {None}
+        assert session.scalars(select(Customer.last_bot_reply_at)).all() == [None]
 
 
 def test_a_live_mention_between_chunks_takes_the_case_over(
@@ -169,8 +171,8 @@ class StopsAfterOnePage:
     def __init__(self, inner: ReplaySource) -> None:
         self.inner = inner
 
-    def poll(self, cursor: str | None) -> PollResult:  # pragma: no cover - not polled
-        return self.inner.poll(cursor)
+    def poll(self, cursor: str | None, *, now: datetime) -> PollResult:  # pragma: no cover
+        return self.inner.poll(cursor, now=now)
 
     def backfill(self, window: Window, *, now: datetime) -> Iterator[PollResult]:
         pages = self.inner.backfill(window, now=now)
@@ -182,10 +184,10 @@ def test_ctrl_c_while_fetching_imports_what_was_fetched(make_runtime: RuntimeFac
     rt = chunked(make_runtime, hourly(8), 5)
     source = rt.sources["feed"]
     assert isinstance(source, ReplaySource)
-    rt.sources["feed"] = StopsAfterOnePage(source)  # type: ignore[assignment]
+    rt.sources["feed"] = StopsAfterOnePage(source)
     report = backfill(rt, "feed", Window(SINCE))
-    assert report.failure == "interrupted while fetching; the mentions fetched were imported"
-    assert (report.fetched, report.ingested, report.imported) == (5, 5, 5)
+    assert report.failure == "interrupted while fetching; what was fetched before was imported"
+    assert (report.fetched, report.to_import, report.ingested, report.imported) == (5, 5, 5, 5)
     assert all(m.processed for m in by_time(rt))
 
 
@@ -193,7 +195,8 @@ def test_a_mention_in_two_pages_is_imported_once(make_runtime: RuntimeFactory) -
     rows = hourly(4)
     rt = chunked(make_runtime, [*rows, rows[0]], 2)  # overlapping listings
     report = backfill(rt, "feed", Window(SINCE))
-    assert (report.fetched, report.ingested, report.duplicates, report.imported) == (5, 4, 1, 4)
+    assert (report.fetched, report.to_import, report.ingested, report.duplicates) == (5, 4, 4, 1)
+    assert report.imported == report.to_import
 
 
 def post(n: int, at: datetime) -> Mention:
@@ -209,16 +212,63 @@ def post(n: int, at: datetime) -> Mention:
 
 def test_the_spool_gives_back_mentions_oldest_first() -> None:
     t = datetime(2026, 11, 19, tzinfo=UTC)
-    newest_first = [post(3, t + timedelta(hours=2)), post(2, t), post(1, t)]
+    newest_first = [post(30, t + timedelta(hours=2)), post(9, t), post(10, t), post(2, t)]
     with Spool() as spool:
         assert spool.add(newest_first) == 0
-        assert spool.add([post(4, t + timedelta(hours=1)), post(2, t)]) == 1  # a repeat
-        assert len(spool) == 4
+        assert spool.add([post(4, t + timedelta(hours=1)), post(9, t)]) == 1  # a repeat
+        assert len(spool) == 5
         chunks = [[m.external_id for m in chunk] for chunk in spool.oldest_first(3)]
-        # Equal times keep the order they arrived in.
-        assert chunks == [["t1_2", "t1_1", "t1_4"], ["t1_3"]]
+        # Equal times (platforms give seconds) in the order of the platform's ids.
+        assert chunks == [["t1_2", "t1_9", "t1_10"], ["t1_4", "t1_30"]]
         first = next(iter(spool.oldest_first(1)))[0]
-        assert first == newest_first[1]
+        assert first == newest_first[3]
+
+
+class Exploding:
+    """A mention whose pickling is interrupted, as by Ctrl-C in the middle of a page."""
+
+    platform = Platform.REDDIT
+    external_id = "t1_boom"
+    created_at = datetime(2026, 11, 19, tzinfo=UTC)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        raise KeyboardInterrupt
+
+
+def test_a_page_interrupted_while_spooled_leaves_the_spool_as_it_was() -> None:
+    t = datetime(2026, 11, 19, tzinfo=UTC)
+    with Spool() as spool:
+        spool.add([post(1, t)])
+        page: list[Any] = [post(2, t), Exploding(), post(3, t)]
+        with pytest.raises(KeyboardInterrupt):
+            spool.add(page)
+        assert len(spool) == 1
+        assert spool.add([post(2, t)]) == 0  # not remembered as seen either
+        assert [[m.external_id for m in c] for c in spool.oldest_first(10)] == [["t1_1", "t1_2"]]
+
+
+class FailsAfterOnePage(StopsAfterOnePage):
+    """A source with a bug: anything but a SourceError after the first page."""
+
+    def backfill(self, window: Window, *, now: datetime) -> Iterator[PollResult]:
+        pages = self.inner.backfill(window, now=now)
+        yield next(pages)
+        raise RuntimeError("bug")
+
+
+def test_an_unexpected_error_while_fetching_imports_what_was_fetched(
+    make_runtime: RuntimeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    rt = chunked(make_runtime, hourly(8), 5)
+    source = rt.sources["feed"]
+    assert isinstance(source, ReplaySource)
+    rt.sources["feed"] = FailsAfterOnePage(source)
+    report = backfill(rt, "feed", Window(SINCE))
+    assert report.failure == (
+        "fetching failed (RuntimeError, logged above); what was fetched before was imported"
+    )
+    assert (report.fetched, report.ingested) == (5, 5)
+    assert "RuntimeError: bug" in caplog.text
 
 
 def test_a_chunk_of_more_than_a_thousand_mentions(make_runtime: RuntimeFactory) -> None:

@@ -89,7 +89,9 @@ def _run(rt: Runtime, source: str, window: Window) -> BackfillReport:
                 progress.update(task, completed=report.fetched)
                 return
             text = f"{source}: importing oldest first, {report.ingested} new"
-            progress.update(task, description=text, total=report.fetched, completed=report.imported)
+            progress.update(
+                task, description=text, total=report.to_import, completed=report.imported
+            )
 
         return backfill(rt, source, window, on_page=advance)
 
