@@ -128,6 +128,18 @@ def run(config_file: Path | None, once: bool, dry_run: bool, serve: bool | None)
     """Run the daemon until SIGINT/SIGTERM (or one cycle with --once)."""
     settings = settings_or_exit(config_file)
     setup_logging(settings.logging.level, json_lines=settings.logging.json_lines)
+    from monitor.store.single import AnotherWorker, only_worker
+
+    try:
+        with only_worker(settings.database.url):
+            _run(settings, once=once, dry_run=dry_run, serve=serve)
+    except AnotherWorker as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)  # not 2: under systemd, a restart racing the old process's exit retries
+
+
+def _run(settings: Settings, *, once: bool, dry_run: bool, serve: bool | None) -> None:
+    from monitor.ingest import resume_stopped_sources
     from monitor.runtime import build_runtime
     from monitor.store.db import require_migrated
 
@@ -138,8 +150,12 @@ def run(config_file: Path | None, once: bool, dry_run: bool, serve: bool | None)
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     _announce(settings, dry_run)
+    resume_stopped_sources(rt)
     if once:
-        _run_once(rt)
+        try:
+            _run_once(rt)
+        finally:
+            rt.engine.dispose()  # close the pool's connections before the process ends
         return
     from monitor.metrics import serve_metrics
 

@@ -26,6 +26,8 @@ BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(minutes=30)
 # In a source's details: when its current run of failed polls began (health alerts).
 FAILING_SINCE = "failing_since"
+# A permanent error parks the source this far ahead: stopped until a worker starts again.
+PARKED_FOR = timedelta(days=3650)
 
 
 def poll_source(rt: Runtime, name: str) -> bool:
@@ -133,6 +135,26 @@ def release_leases(rt: Runtime) -> None:
         )
 
 
+def resume_stopped_sources(rt: Runtime) -> list[str]:
+    """Poll again the sources a permanent error stopped (revoked credentials, a banned
+    account): starting a worker after fixing the cause is how an operator says it is
+    fixed. If it is not, the first poll stops the source again, at the cost of one
+    request. Returns the names resumed."""
+    now = rt.clock.now()
+    parked = now + PARKED_FOR / 10  # far beyond any backoff or rate-limit wait
+    with transaction(rt.sessions) as session:
+        query = select(SourceState).where(
+            SourceState.name.in_(list(rt.sources)), SourceState.next_poll_at > parked
+        )
+        names = []
+        for state in session.scalars(query):
+            state.next_poll_at = None
+            names.append(state.name)
+    for name in names:
+        log.info("source=%s was stopped by a permanent error; polling it again", name)
+    return names
+
+
 def _not_before(state: SourceState) -> datetime | None:
     moments = [m for m in (state.rate_limit_reset_at, state.next_poll_at) if m is not None]
     return max(moments) if moments else None
@@ -140,7 +162,12 @@ def _not_before(state: SourceState) -> datetime | None:
 
 def _record_failure(rt: Runtime, name: str, now: datetime, error: SourceError) -> None:
     with transaction(rt.sessions) as session:
-        state = source_state(session, name)
+        state = session.get(SourceState, name, with_for_update=True)
+        if state is None or state.lease_owner != rt.worker_id:
+            # The poll outlasted the lease and another worker polls the source now:
+            # its state is that worker's to keep, not ours to back off or stop.
+            log.warning("source=%s lease lost during the poll; failure not recorded", name)
+            return
         state.last_poll_at = now
         state.consecutive_failures += 1
         state.last_error = str(error)[:2000]
@@ -149,7 +176,7 @@ def _record_failure(rt: Runtime, name: str, now: datetime, error: SourceError) -
         backoff = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** min(state.consecutive_failures - 1, 10))
         state.next_poll_at = error.retry_at or now + backoff
         if error.permanent:
-            state.next_poll_at = now + timedelta(days=3650)
+            state.next_poll_at = now + PARKED_FOR
     rt.metrics.poll_failed(name, error.kind)
     log.warning(
         "source=%s poll failed permanent=%s failures=%d retry_at=%s error=%s",

@@ -41,14 +41,20 @@ def process_pending(rt: Runtime) -> bool:
     limit = rt.settings.processing.batch_size
     # Workers processing at once can deadlock on a shared customer or case (PostgreSQL
     # then rolls one batch back): that batch simply runs again.
-    batch = with_retries(functools.partial(_claim_and_process, rt, limit, rt.clock.now()))
+    batch, decisions = with_retries(
+        functools.partial(_claim_and_process, rt, limit, rt.clock.now())
+    )
+    for decision in decisions:  # after the commit: a retried batch is counted once
+        rt.metrics.decided(decision)
     count = min(len(batch), limit)
     if count:
         log.info("processed=%d duration_ms=%.1f", count, (time.perf_counter() - started) * 1000)
     return len(batch) > limit
 
 
-def _claim_and_process(rt: Runtime, limit: int, now: datetime) -> list[Message]:
+def _claim_and_process(
+    rt: Runtime, limit: int, now: datetime
+) -> tuple[list[Message], list[Decision]]:
     with transaction(rt.sessions) as session:
         query = (
             select(Message)
@@ -57,8 +63,8 @@ def _claim_and_process(rt: Runtime, limit: int, now: datetime) -> list[Message]:
             .limit(limit + 1)
         )
         batch = list(session.scalars(skip_locked(session, query)))
-        process_batch(rt, session, batch[:limit], now)
-    return batch
+        decisions = process_batch(rt, session, batch[:limit], now)
+    return batch, decisions
 
 
 def process_batch(
@@ -68,7 +74,9 @@ def process_batch(
     now: datetime,
     *,
     backfill: bool = False,
-) -> None:
+) -> list[Decision]:
+    """Decide ``batch`` in ``session``; return the decisions, for the metrics once the
+    transaction has committed."""
     # Pass 1 scores and finds each message's case; the new cases are inserted with one
     # statement; pass 2 decides, in order, so each decision sees the ones before. The
     # messages and cases are detached while they change, and their changes are written
@@ -82,10 +90,11 @@ def process_batch(
         index = ThreadIndex(session, batch, backfilling=backfill)
         prepared = [_prepare(rt, session, index, message, at(message)) for message in batch]
         index.open_new(at)
-        for item in prepared:
-            if item is not None:
-                _decide(rt, session, index, item, at(item[0]))
+        decisions = [
+            _decide(rt, session, index, item, at(item[0])) for item in prepared if item is not None
+        ]
     write_changes(session, [*batch, *index.cases])
+    return decisions
 
 
 def _backfill_moment(message: Message, *, now: datetime) -> datetime:
@@ -120,7 +129,7 @@ def _prepare(
 
 def _decide(
     rt: Runtime, session: Session, index: ThreadIndex, item: Prepared, now: datetime
-) -> None:
+) -> Decision:
     message, customer, mention, score, key = item
     case = index.case(key)
     message.case_id = case.id
@@ -137,11 +146,11 @@ def _decide(
         last_bot_reply_in_thread_at=case.last_bot_reply_at,
     )
     decision = rt.rules.decide(mention, score, context)
-    rt.metrics.decided(decision)
     message.decision = _decision_json(decision)
     _apply(rt, session, case, message, decision, message.decision, now)
     if decision.reply is not None and not decision.reply.draft:
         customer.last_bot_reply_at = now
+    return decision
 
 
 def _mention(message: Message, customer: Customer | None) -> Mention:

@@ -66,9 +66,11 @@ class ThreadIndex:
         self._session = session
         self.backfilling = backfilling
         ids = {m.customer_id for m in messages if m.customer_id is not None}
-        self.customers = {
-            c.id: c for c in session.scalars(select(Customer).where(Customer.id.in_(ids)))
-        }
+        # Locked like the cases: two workers deciding on the same author in different
+        # threads would both read an empty cooldown and both reply. The second waits
+        # and reads the first's reply time.
+        customers = locked(session, select(Customer).where(Customer.id.in_(ids)))
+        self.customers = {c.id: c for c in session.scalars(customers.order_by(Customer.id))}
         # The authors' other cases only matter as history (id, team), so they are read
         # as rows; only the latest case of each thread in the batch becomes an object.
         self._by_customer: dict[int, list[Case | _Earlier]] = defaultdict(list)

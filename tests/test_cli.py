@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 from pathlib import Path
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 
 from monitor.cli import main
 from monitor.store.db import head_revision
+from monitor.store.single import AnotherWorker, only_worker
 from tests.conftest import REPO
 
 
@@ -88,3 +90,26 @@ def test_version() -> None:
     code, output = invoke("--version")
     assert code == 0
     assert "inchannel, version" in output
+
+
+def test_a_second_worker_on_one_sqlite_database_is_refused(
+    demo_config: Path, tmp_path: Path
+) -> None:
+    # SQLite has no row locks to share work by: a second worker would answer twice.
+    assert invoke("db", "upgrade", "--config", str(demo_config))[0] == 0
+    database = tmp_path / "var" / "inchannel.db"
+    with only_worker(f"sqlite:///{database}"):
+        result = CliRunner().invoke(main, ["run", "--once", "--config", str(demo_config)])
+        with pytest.raises(AnotherWorker), only_worker(f"sqlite:///{database}"):
+            pass
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: another inchannel run (pid {os.getpid()}) is using {database}; SQLite "
+        "takes one worker at a time (use PostgreSQL for several)\n"
+    )
+    assert invoke("run", "--once", "--config", str(demo_config))[0] == 0  # released
+    with (
+        only_worker("postgresql://postgres@127.0.0.1/test"),
+        only_worker("postgresql://postgres@127.0.0.1/test"),
+    ):
+        pass  # PostgreSQL shares work with row locks: any number of workers

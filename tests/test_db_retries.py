@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import insert
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from monitor.store.db import is_retryable, with_retries
+from monitor.store.models import SourceState
+from tests.conftest import RuntimeFactory
 
 
 class DriverError(Exception):
@@ -43,3 +46,14 @@ def test_other_errors_and_the_last_attempt_are_raised() -> None:
     with pytest.raises(OperationalError):
         with_retries(always_deadlocked, attempts=3)
     assert len(calls) == 3
+
+
+def test_a_failed_statement_does_not_carry_mention_text_into_the_logs(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = make_runtime([])
+    row = {"name": "feed", "cursor": "my card is 4111 1111 1111 1111"}
+    with pytest.raises(IntegrityError) as failed, rt.engine.begin() as connection:
+        connection.execute(insert(SourceState), [row, row])  # the same key twice
+    assert "4111" not in str(failed.value)
+    assert "hidden due to hide_parameters" in str(failed.value)

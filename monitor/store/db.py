@@ -28,20 +28,24 @@ class NotMigratedError(RuntimeError):
 def make_engine(
     url: str, *, echo: bool = False, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
 ) -> Engine:
+    """``hide_parameters``: a failed statement's error (logged with its traceback) would
+    otherwise carry its parameters, which are mention text, handles and reply text."""
     parsed = make_url(url)
     if parsed.drivername == "postgresql":
         # psycopg 3, not psycopg2: the one driver we depend on.
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed.render_as_string(hide_password=False), echo, busy_timeout_ms)
-    return create_engine(parsed, echo=echo, pool_pre_ping=True)
+    return create_engine(parsed, echo=echo, pool_pre_ping=True, hide_parameters=True)
 
 
 def _sqlite_engine(url: str, echo: bool, busy_timeout_ms: int) -> Engine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, echo=echo, connect_args={"timeout": busy_timeout_ms / 1000})
+    engine = create_engine(
+        url, echo=echo, connect_args={"timeout": busy_timeout_ms / 1000}, hide_parameters=True
+    )
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:

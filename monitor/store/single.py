@@ -1,0 +1,51 @@
+"""One ``inchannel run`` per SQLite database.
+
+Claims on PostgreSQL use FOR UPDATE SKIP LOCKED; SQLite has no row locks, so a second
+worker on the same file would claim and decide the same messages as the first (and
+answer twice). A second ``run`` on a SQLite database is refused instead. The lock is an
+advisory ``flock`` on a file beside the database: the kernel releases it when the
+process ends, however it ends, so a killed worker never leaves it stuck.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+
+class AnotherWorker(RuntimeError):
+    """Another ``inchannel run`` holds this SQLite database."""
+
+
+@contextmanager
+def only_worker(url: str) -> Iterator[None]:
+    """Hold the database's worker lock while the block runs (a no-op off SQLite files)."""
+    parsed = make_url(url)
+    path = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:":
+        yield
+        return
+    lock_path = Path(f"{path}.run-lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise AnotherWorker(
+                f"another inchannel run (pid {holder}) is using {path}; SQLite takes one "
+                "worker at a time (use PostgreSQL for several)"
+            ) from None
+        handle.truncate(0)
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

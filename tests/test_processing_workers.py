@@ -1,0 +1,96 @@
+"""Processing under several workers: shared authors, and batches run again."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+
+import monitor.processing
+from monitor.pipeline import poll_source, process_pending
+from monitor.runtime import Runtime
+from monitor.store.models import ActionRow
+from tests.conftest import RuntimeFactory, mention
+from tests.test_leases import wait_for_a_blocked_insert
+
+OUTAGE = "@acme the app is down"
+
+
+def replies(rt: Runtime, *targets: str) -> int:
+    with rt.sessions() as session:
+        query = (
+            select(func.count())
+            .select_from(ActionRow)
+            .where(ActionRow.kind == "reply", ActionRow.target_external_id.in_(targets))
+        )
+        return int(session.scalar(query) or 0)
+
+
+def test_two_workers_never_both_answer_one_author_within_the_cooldown(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The same author in two threads, one message each, in two workers' batches at once:
+    # the second must wait for the first's reply and then respect the cooldown. (A
+    # worker claims one row more than its batch: message 2 keeps them apart.)
+    author = {"author": "sam", "author_id": "777"}
+    rows = [mention(1, OUTAGE, **author), mention(2, OUTAGE), mention(3, OUTAGE, **author)]
+    first = make_runtime(rows, processing={"batch_size": 1})
+    if first.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer: two batches never overlap")
+    second = make_runtime(processing={"batch_size": 1})
+    while poll_source(first, "feed"):
+        pass
+    deciding, go = threading.Event(), threading.Event()
+    decide = first.rules.decide
+
+    def paused(*args: Any, **kwargs: Any) -> Any:
+        decision = decide(*args, **kwargs)
+        deciding.set()
+        go.wait(30)
+        return decision
+
+    first.rules.decide = paused  # type: ignore[method-assign]
+    worker = threading.Thread(target=process_pending, args=(first,))
+    worker.start()
+    assert deciding.wait(30)
+    other = threading.Thread(target=process_pending, args=(second,))
+    other.start()  # claims message 3 (SKIP LOCKED), then waits on the author's row
+    wait_for_a_blocked_insert(second)
+    go.set()
+    worker.join(30)
+    other.join(30)
+    assert replies(first, "1001", "1003") == 1
+
+
+def test_a_batch_run_again_after_a_deadlock_counts_its_decisions_once(
+    make_runtime: RuntimeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rt = make_runtime([mention(1, OUTAGE)])
+    poll_source(rt, "feed")
+    write = monitor.processing.write_changes
+    deadlocks = [OperationalError("UPDATE cases ...", {}, _Deadlock())]
+
+    def deadlocked_once(*args: Any) -> int:
+        if deadlocks:
+            raise deadlocks.pop()
+        return write(*args)
+
+    # The database's answer, at the one place a batch writes its changes.
+    monkeypatch.setattr(monitor.processing, "write_changes", deadlocked_once)
+    process_pending(rt)
+    assert deadlocks == []
+    counted = {
+        sample.labels["type"]: sample.value
+        for metric in rt.metrics.decisions.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+    }
+    assert counted
+    assert set(counted.values()) == {1.0}
+
+
+class _Deadlock(Exception):
+    sqlstate = "40P01"
