@@ -134,6 +134,8 @@ def _fetch(
             notify(report)
     # X bills every read: whatever stops the fetching, what was fetched is imported
     # rather than thrown away (the summary and exit 1 follow the import).
+    except BackfillRefused:
+        raise  # the window is out of the source's reach: nothing was fetched
     except SourceError as exc:
         report.failure = str(exc)
     except KeyboardInterrupt:
