@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,7 +28,8 @@ from monitor.runtime import Runtime
 from monitor.settings import Dispatch
 from monitor.store.db import transaction, with_retries
 from monitor.store.models import ActionRow, Case, Message, case_ref
-from monitor.store.queries import claim_due_actions, insert_returning_keys
+from monitor.store.pending import add_event
+from monitor.store.queries import claim_due_actions, insert_returning_keys, locked
 from responders.base import Responder, ResponderError, SendResult
 
 log = logging.getLogger("inchannel.dispatch")
@@ -89,13 +91,39 @@ def _attempt(rt: Runtime, action: Action, outcome_unknown: bool) -> Outcome:
     try:
         if responder is None:
             raise ResponderError(f"no responder configured for {action.platform}", permanent=True)
-        existing = responder.find_own_reply(action) if outcome_unknown else None
+        look = _may_have_posted(action, outcome_unknown)
+        existing = responder.find_own_reply(action) if look else None
         return (SendResult(existing) if existing else responder.send(action)), bool(existing)
     except ResponderError as exc:
         return exc
     except Exception as exc:  # an unexpected bug in a responder: treat as temporary
         log.exception("action=%d responder crashed", action.id)
         return ResponderError(f"{type(exc).__name__}: {exc}")
+
+
+def _may_have_posted(action: Action, outcome_unknown: bool) -> bool:
+    """Whether an earlier attempt may have posted, so we must look before sending.
+
+    Not only a claim recovered from a dead worker: when its lookup failed, the retry is
+    just as unknown, and a send that timed out may have been accepted. The action row does
+    not tell these apart, so every retry looks first (DESIGN rule 2). A notifier cannot
+    look (it finds nothing): for alerts a rare duplicate is the accepted cost.
+    """
+    return outcome_unknown or action.attempts > 1
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """An outcome to count and log once its group is committed."""
+
+    kind: str
+    status: str
+    level: int
+    line: str
+
+    def report(self, rt: Runtime) -> None:
+        rt.metrics.action(self.kind, self.status)
+        log.log(self.level, self.line)
 
 
 class Outcomes:
@@ -120,31 +148,34 @@ class Outcomes:
     def record(self) -> None:
         if not self._waiting:
             return
-        # A deadlock with a worker processing the same case rolls the group back whole.
-        with_retries(self._write)
+        # A deadlock with a worker processing the same case rolls the group back whole and
+        # runs it again: counting or logging inside would do it twice, so it waits for
+        # the commit.
+        for done in with_retries(self._write):
+            done.report(self._rt)
         self._waiting.clear()
         self._since = time.monotonic()
 
-    def _write(self) -> None:
+    def _write(self) -> list[Done]:
         now = self._rt.clock.now()
+        done: list[Done] = []
         with transaction(self._rt.sessions) as session:
             ids = [action.id for action, _ in self._waiting]
             rows = {
                 r.id: r for r in session.scalars(select(ActionRow).where(ActionRow.id.in_(ids)))
             }
-            case_ids = {r.case_id for r in rows.values() if r.case_id is not None}
-            found = session.scalars(select(Case).where(Case.id.in_(case_ids)))
-            case_rows = {case.id: case for case in found}
             own_posts: list[dict[str, Any]] = []
             for action, outcome in self._waiting:
                 row = rows[action.id]
-                case = case_rows.get(row.case_id) if row.case_id is not None else None
                 if isinstance(outcome, ResponderError):
-                    _record_error(self._rt, session, row, outcome, now)
+                    done.append(_record_error(self._rt, session, row, outcome, now))
                 else:
-                    sent = _record_sent(self._rt, session, row, case, *outcome, now=now)
-                    own_posts.extend(sent)
+                    done.append(_record_sent(session, row, *outcome, now=now))
+                    own_posts.extend(_own_posts(self._rt, row, outcome[0], now))
             _store_own_posts(session, own_posts)
+            # Last, so the case rows it locks (PostgreSQL) are held only until the commit.
+            _answered(session, [post["case_id"] for post in own_posts], now)
+        return done
 
 
 def _action(row: ActionRow) -> Action:
@@ -163,31 +194,49 @@ def _action(row: ActionRow) -> Action:
 
 
 def _record_sent(
-    rt: Runtime,
-    session: Session,
-    row: ActionRow,
-    case: Case | None,
-    result: SendResult,
-    recovered: bool,
-    *,
-    now: datetime,
-) -> list[dict[str, Any]]:
-    """Mark the action sent; return our post (a reply) as a message row to store."""
+    session: Session, row: ActionRow, result: SendResult, recovered: bool, *, now: datetime
+) -> Done:
+    """Mark the action sent, with an event on its case."""
     row.status, row.result_external_id = ActionStatus.SENT, result.external_id
     row.updated_at, row.last_error = now, None
     detail = {"action": row.id, "external_id": result.external_id, "recovered": recovered}
-    cases.record(session, case, "sent", row.actor or row.rule or "bot", now, **detail)
-    log.info("action=%d sent external_id=%s recovered=%s", row.id, result.external_id, recovered)
-    rt.metrics.action(row.kind, ActionStatus.SENT.value)
-    if row.kind != ActionKind.REPLY or case is None:
+    actor = row.actor or row.rule or "bot"
+    add_event(session, case_id=row.case_id, kind="sent", actor=actor, detail=detail, at=now)
+    line = f"action={row.id} sent external_id={result.external_id} recovered={recovered}"
+    return Done(row.kind, ActionStatus.SENT.value, logging.INFO, line)
+
+
+def _own_posts(
+    rt: Runtime, row: ActionRow, result: SendResult, now: datetime
+) -> list[dict[str, Any]]:
+    """Our post as a message row to store, if the action was a reply on a case."""
+    if row.kind != ActionKind.REPLY or row.case_id is None:
         return []
-    if case.first_response_at is None:
-        case.first_response_at = now
-    case.updated_at = now
-    if case.state == CaseState.REPLIED:
-        # A person answered in the thread; the next move is the customer's.
-        cases.transition(session, case, CaseState.WAITING_CUSTOMER, "system", now)
     return [_own_post(rt, row, result.external_id, now)]
+
+
+def _answered(session: Session, case_ids: list[int], now: datetime) -> None:
+    """Our replies' cases: first response, and a case a person had answered (replied)
+    now waits on the customer. Conditional UPDATEs of the current rows, not writes from a
+    copy read earlier: another worker may have escalated or resolved a case meanwhile,
+    and its change must stand."""
+    if not case_ids:
+        return
+    ids = sorted(set(case_ids))
+    quiet = {"synchronize_session": False}
+    session.execute(
+        update(Case).where(Case.id.in_(ids)).values(updated_at=now), execution_options=quiet
+    )
+    unanswered = Case.id.in_(ids) & Case.first_response_at.is_(None)
+    session.execute(
+        update(Case).where(unanswered).values(first_response_at=now), execution_options=quiet
+    )
+    old, new = CaseState.REPLIED.value, CaseState.WAITING_CUSTOMER.value
+    moved = update(Case).where(Case.id.in_(ids), Case.state == old).values(state=new)
+    for case_id in session.scalars(moved.returning(Case.id), execution_options=quiet):
+        # The event cases.transition writes, for a change it could not make conditionally.
+        detail = {"old": old, "new": new}
+        add_event(session, case_id=case_id, kind="state", actor="system", detail=detail, at=now)
 
 
 def _own_post(rt: Runtime, row: ActionRow, external_id: str, now: datetime) -> dict[str, Any]:
@@ -231,7 +280,7 @@ def _store_own_posts(session: Session, posts: list[dict[str, Any]]) -> None:
 
 def _record_error(
     rt: Runtime, session: Session, row: ActionRow, error: ResponderError, now: datetime
-) -> None:
+) -> Done:
     config = rt.settings.dispatch
     row.last_error, row.updated_at = str(error)[:2000], now
     if error.permanent or row.attempts >= config.max_attempts:
@@ -240,15 +289,19 @@ def _record_error(
     else:
         row.status = ActionStatus.FAILED
         row.next_attempt_at = _next_attempt(now, row.attempts, error, config)
-    rt.metrics.action(row.kind, str(row.status))
-    log.warning("action=%d failed permanent=%s error=%s", row.id, error.permanent, error)
+    line = f"action={row.id} failed permanent={error.permanent} error={error}"
+    return Done(row.kind, str(row.status), logging.WARNING, line)
 
 
 def _hand_to_human(
     rt: Runtime, session: Session, row: ActionRow, error: ResponderError, now: datetime
 ) -> None:
     """A dead reply is a promise we could not keep: a person takes over, and is told."""
-    case = session.get(Case, row.case_id) if row.case_id is not None else None
+    case = None
+    if row.case_id is not None:
+        # Read now and locked (PostgreSQL), so a change another worker made stands.
+        query = locked(session, select(Case).where(Case.id == row.case_id))
+        case = session.scalars(query).one_or_none()
     reason = "permanent error" if error.permanent else f"gave up after {row.attempts} attempts"
     detail = {"action": row.id, "error": str(error)[:500], "reason": reason}
     cases.record(session, case, "send_failed", "system", now, **detail)

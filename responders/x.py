@@ -45,8 +45,11 @@ class XResponder:
         self.api, self.x, self.sessions = api, x, sessions
         self.clock = clock or SystemClock()
         self.ledger = usage.XLedger(sessions, notify or x.budget.notify)
+        # (action id, attempt) that find_own_reply just checked and found nothing for.
+        self._looked: set[tuple[int, int]] = set()
 
     def send(self, action: Action) -> SendResult:
+        looked = self._just_looked(action)
         now = self.clock.now()
         has_url = URL.search(action.text) is not None
         if has_url and not self.x.allow_urls_in_replies:
@@ -56,10 +59,11 @@ class XResponder:
                 permanent=True,
             )
         self._check_reply_allowed(action)
-        if action.attempts > 1:
+        if action.attempts > 1 and not looked:
             # An earlier attempt may have posted before failing (a timeout after X
-            # accepted it): look before posting again.
-            existing = self.find_own_reply(action)
+            # accepted it): look before posting again. The dispatcher usually has just
+            # done so, and a second search would cost another read.
+            existing = self._search_own(action)
             if existing is not None:
                 return SendResult(existing)
         self._check_budget(now)
@@ -73,6 +77,18 @@ class XResponder:
 
     def find_own_reply(self, action: Action) -> str | None:
         """Our reply with this text in the conversation, via recent search."""
+        found = self._search_own(action)
+        if found is None:
+            self._looked.add((action.id, action.attempts))
+        return found
+
+    def _just_looked(self, action: Action) -> bool:
+        key = (action.id, action.attempts)
+        looked = key in self._looked
+        self._looked.discard(key)
+        return looked
+
+    def _search_own(self, action: Action) -> str | None:
         now = self.clock.now()
         query = f"conversation_id:{action.conversation_id} from:{self.x.user_id}"
         try:

@@ -1,0 +1,140 @@
+"""An action that may have been posted is looked up before every later send: a failed
+lookup or a timed-out send never turns into a blind re-post (DESIGN rule 2)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from monitor.domain import Action, ActionStatus, Platform
+from monitor.pipeline import dispatch_outbox, poll_source, process_pending
+from monitor.runtime import Runtime
+from monitor.store.db import transaction
+from monitor.store.models import ActionRow, Event
+from responders.base import SendResult
+from responders.reddit import render
+from tests.conftest import RuntimeFactory
+from tests.fakeapi import FakeAPI, Reply
+from tests.fakes import CrashAfterPost, ScriptedResponder, temporary
+from tests.reddit_fake import BRAND, RATE, comment, created_comment, listing, serve_token
+from tests.test_dispatch import action, queued
+from tests.test_reddit_responder import mention_from, reddit_runtime, thread_with_replies
+from tests.xapi import MENTIONS, SEARCH, body, ok, tid, tweet, x_runtime
+
+
+class FlakyLookup(ScriptedResponder):
+    """The thread cannot be read for the next ``failing_lookups`` lookups."""
+
+    failing_lookups: int = 0
+
+    def find_own_reply(self, action: Action) -> str | None:
+        if self.failing_lookups:
+            self.failing_lookups -= 1
+            self.lookups += 1
+            raise temporary("502 while reading the thread")
+        return super().find_own_reply(action)
+
+
+class AcceptedThenTimedOut(ScriptedResponder):
+    """The platform takes the post, but the answer never reaches us."""
+
+    def send(self, action: Action) -> SendResult:
+        super().send(action)
+        raise temporary("read timed out")
+
+
+def sent_events(rt: Runtime) -> list[dict[str, object]]:
+    with rt.sessions() as session:
+        return [e.detail for e in session.scalars(select(Event).where(Event.kind == "sent"))]
+
+
+def test_a_failed_lookup_leaves_the_outcome_unknown(make_runtime: RuntimeFactory) -> None:
+    rt, _ = queued(make_runtime)
+    responder = FlakyLookup(crash_after_post=True)
+    rt.responders[Platform.X] = responder
+    with pytest.raises(CrashAfterPost):
+        dispatch_outbox(rt)
+    responder.crash_after_post, responder.failing_lookups = False, 1
+    rt.clock.advance(minutes=11)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)  # the dead worker's claim: its lookup fails
+    assert action(rt).status == ActionStatus.FAILED
+    rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)  # still unknown: looked up again, found, not posted again
+    row = action(rt)
+    assert (row.status, row.result_external_id) == (ActionStatus.SENT, "p1")
+    assert len(responder.posts) == 1
+    assert responder.lookups == 2
+    assert sent_events(rt)[0]["recovered"] is True
+
+
+def test_a_retry_after_a_timed_out_send_looks_first(make_runtime: RuntimeFactory) -> None:
+    rt, _ = queued(make_runtime)
+    responder = AcceptedThenTimedOut()
+    rt.responders[Platform.X] = responder
+    dispatch_outbox(rt)
+    assert action(rt).status == ActionStatus.FAILED
+    rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    assert (action(rt).status, len(responder.posts)) == (ActionStatus.SENT, 1)
+
+
+def test_a_first_attempt_posts_without_a_lookup(make_runtime: RuntimeFactory) -> None:
+    rt, responder = queued(make_runtime)
+    dispatch_outbox(rt)
+    assert (action(rt).status, responder.lookups) == (ActionStatus.SENT, 0)
+
+
+@pytest.fixture
+def api() -> Iterator[FakeAPI]:
+    with FakeAPI() as server:
+        yield server
+
+
+def test_reddit_reply_is_not_posted_twice_after_a_failed_lookup(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    mention_from(api, "erin")
+    rt = reddit_runtime(make_runtime, api)
+    poll_source(rt, "inbox")
+    process_pending(rt)
+    with transaction(rt.sessions) as session:
+        row = session.scalars(select(ActionRow)).one()
+        # The worker died after Reddit accepted the post but before "sent" was stored.
+        row.status, row.attempts = ActionStatus.SENDING, 1
+        row.updated_at = rt.clock.now() - timedelta(hours=1)
+        text = row.text
+    ours = comment("r5", "", author=BRAND, parent="t1_c1")
+    ours["data"]["body"] = render(text)
+    serve_token(api)
+    api.add("GET", "/api/info/?", listing(comment("c1", "my order is late")))
+    # Reading the thread is rate limited once, then shows the reply we already posted.
+    limited = Reply(429, {"retry-after": "60", **RATE}, b"whoa there")
+    api.add("GET", "/comments/abc123/_/c1/?", limited, thread_with_replies(ours))
+    api.add("POST", "/api/comment/?", created_comment("r6", "t1_c1", "a duplicate"))
+    dispatch_outbox(rt)
+    assert action(rt).status == ActionStatus.FAILED
+    rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    assert api.seen("POST", "/api/comment/?") == []
+    row = action(rt)
+    assert (row.status, row.result_external_id) == (ActionStatus.SENT, "t1_r5")
+
+
+def test_an_x_retry_searches_the_thread_once(make_runtime: RuntimeFactory, api: FakeAPI) -> None:
+    api.add("GET", MENTIONS, ok(body([tweet(1, "@acme my order is late")])))
+    api.add("GET", SEARCH, ok(body([])))
+    created = Reply.json({"data": {"id": tid(9), "text": "x"}}, 201)
+    api.add("POST", "/2/tweets", Reply(503, {}, b"Service Unavailable"), created)
+    rt = x_runtime(make_runtime, api, responder=True)
+    poll_source(rt, "mentions")
+    process_pending(rt)
+    dispatch_outbox(rt)
+    rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    assert (action(rt).status, action(rt).result_external_id) == (ActionStatus.SENT, tid(9))
+    # The dispatcher looked; the responder does not search (and pay for) it again.
+    assert len(api.seen("GET", SEARCH)) == 1
+    assert len(api.seen("POST", "/2/tweets")) == 2
