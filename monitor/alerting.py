@@ -1,15 +1,21 @@
 """Operations alerts: which are active, when to (re)send one, and delivery.
 
 Detectors (monitor.health_alerts, monitor.spikes) say which conditions hold *now*, each
-as an :class:`Alert` whose key names its episode ("source-failing:x:<since>") or window
-("spike:all:<window start>"). :func:`reconcile` compares them with the alerts active
-before and decides what to send: a new key fires once; a key still active fires again
-after ``realert`` (episodes only); an episode whose key is gone has recovered.
+as an :class:`Alert` whose key names its episode ("source-failing:x:<since>"), day
+("x-budget:reads:<day>") or scope ("spike:all"). :func:`reconcile` compares them with the
+alerts active before and decides what to send: a new key fires once; a key still active
+fires again after ``realert`` (episodes) or its own ``every`` (spikes); an episode whose
+key is gone has recovered. A key with ``every`` stays active (quiet) until ``every`` has
+passed since it was sent, so a condition that flaps around its threshold still sends at
+most one notification per ``every``.
 
 The active set lives in the details of the ``@alerts`` row of ``source_state`` (no
 extra table; ``inchannel status`` reads it, but does not list it as a source). The health job locks
 that row for one short transaction, so workers running the job at once see each other's
-alerts; the outbox's unique idempotency key backs that up for notifications.
+alerts; the outbox's unique idempotency key backs that up for notifications. The row is
+also the job's heartbeat: ``last_poll_at`` is the last check and ``last_success_at`` the
+first check of the current unbroken run of checks (status: is the daemon running, and
+since when).
 """
 
 from __future__ import annotations
@@ -21,11 +27,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import case, literal, or_, update
 from sqlalchemy.orm import Session
 
 from monitor import notifications
-from monitor.store.models import Event, SourceState
+from monitor.store.models import Event, SourceState, UTCDateTime
 from monitor.store.queries import insert_state_row
 
 log = logging.getLogger("inchannel.alerts")
@@ -35,6 +41,9 @@ ACTOR = "system"
 MAX_TEXT = 400
 # Idempotency keys are at most 200 characters; a key built from long tag names is cut.
 MAX_KEY = 120
+# The health job runs every minute on every worker (monitor.daemon): a check more than
+# this long after the one before starts a new run of checks (the daemon was down).
+HEARTBEAT_GAP = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +56,9 @@ class Alert:
     # False for windows and days that simply pass (spikes, budget): no recovery notice.
     recovers: bool = True
     channels: tuple[str, ...] = ()  # in addition to alerts.channels
+    # At most one notification per this interval (a lasting condition repeats this
+    # often instead of after realert); None: realert decides.
+    every: timedelta | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +71,7 @@ class ActiveAlert:
     sent: int  # notifications so far in this episode
     recovers: bool = True
     channels: tuple[str, ...] = ()
+    every: timedelta | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,20 +98,39 @@ def reconcile(
     fire: list[ActiveAlert] = []
     active: dict[str, ActiveAlert] = {}
     for alert in current:
-        before = previous.get(alert.key)
-        if before is None:
-            entry = ActiveAlert(
-                alert.key, alert.kind, alert.text, now, now, 1, alert.recovers, alert.channels
-            )
+        entry, send = _step(previous.get(alert.key), alert, now, realert)
+        if send:
             fire.append(entry)
-        elif alert.recovers and realert and now - before.sent_at >= realert:
-            entry = replace(before, text=alert.text, sent_at=now, sent=before.sent + 1)
-            fire.append(entry)
-        else:
-            entry = replace(before, text=alert.text)
         active[alert.key] = entry
-    resolved = [a for key, a in previous.items() if key not in active and a.recovers]
+    gone = [a for key, a in previous.items() if key not in active]
+    # Held until its interval has passed, so its return within it is no new alert.
+    active.update((a.key, a) for a in gone if a.every and now - a.sent_at < a.every)
+    resolved = [a for a in gone if a.key not in active and a.recovers]
     return Plan(fire, resolved, active)
+
+
+def _step(
+    before: ActiveAlert | None, alert: Alert, now: datetime, realert: timedelta | None
+) -> tuple[ActiveAlert, bool]:
+    """The alert's next active entry, and whether to send it now."""
+    if before is None:
+        entry = ActiveAlert(
+            key=alert.key,
+            kind=alert.kind,
+            text=alert.text,
+            since=now,
+            sent_at=now,
+            sent=1,
+            recovers=alert.recovers,
+            channels=alert.channels,
+            every=alert.every,
+        )
+        return entry, True
+    # Windows and days that simply pass (recovers=False) repeat only with their own every.
+    interval = alert.every or (realert if alert.recovers else None)
+    if interval and now - before.sent_at >= interval:
+        return replace(before, text=alert.text, sent_at=now, sent=before.sent + 1), True
+    return replace(before, text=alert.text), False
 
 
 def lock_state(session: Session, now: datetime) -> dict[str, ActiveAlert]:
@@ -108,10 +140,13 @@ def lock_state(session: Session, now: datetime) -> dict[str, ActiveAlert]:
     PostgreSQL, the single writer lock on SQLite) until this transaction ends.
     """
     insert_state_row(session, ALERTS_STATE)
+    # SET reads the old row: a first check, or one after a gap, starts a new run.
+    gap = or_(SourceState.last_poll_at.is_(None), SourceState.last_poll_at < now - HEARTBEAT_GAP)
+    run_start = case((gap, literal(now, UTCDateTime())), else_=SourceState.last_success_at)
     session.execute(
         update(SourceState)
         .where(SourceState.name == ALERTS_STATE)
-        .values(last_poll_at=now, last_success_at=now)
+        .values(last_poll_at=now, last_success_at=run_start)
     )
     state = session.get(SourceState, ALERTS_STATE)
     assert state is not None
@@ -175,6 +210,7 @@ def decode(details: Mapping[str, Any] | None) -> list[ActiveAlert]:
                 sent=int(item["sent"]),
                 recovers=bool(item.get("recovers", True)),
                 channels=tuple(item.get("channels", ())),
+                every=_seconds(item.get("every_seconds")),
             )
         )
     return out
@@ -190,4 +226,9 @@ def _encode(alert: ActiveAlert) -> dict[str, Any]:
         "sent": alert.sent,
         "recovers": alert.recovers,
         "channels": list(alert.channels),
+        "every_seconds": alert.every.total_seconds() if alert.every else None,
     }
+
+
+def _seconds(value: Any) -> timedelta | None:
+    return timedelta(seconds=float(value)) if isinstance(value, int | float) else None

@@ -24,7 +24,7 @@ from monitor.ingest import FAILING_SINCE
 from monitor.notifications import excerpt
 from monitor.runtime import Runtime
 from monitor.sources import x_usage
-from monitor.status import STOPPED_AFTER, SourceHealth, Status, collect
+from monitor.status import STOPPED_AFTER, SourceHealth, Status, collect, planned_stop_until
 from monitor.store.db import transaction
 from monitor.store.models import Message
 
@@ -64,7 +64,7 @@ def detect(rt: Runtime, session: Session, status: Status, now: datetime) -> list
         )
     if config.spike.enabled:
         overall, by_tag = spikes.negative_counts(session, config.spike, now=now)
-        alerts += spikes.spike_alerts(overall, by_tag, config.spike, now=now)
+        alerts += spikes.spike_alerts(overall, by_tag, config.spike)
     return alerts
 
 
@@ -73,14 +73,30 @@ def failing_since(source: SourceHealth) -> datetime | None:
     return datetime.fromisoformat(raw) if isinstance(raw, str) else None
 
 
+def counted_since(source: SourceHealth) -> datetime | None:
+    """When the source's current run of failed polls began to count: its first failure,
+    or the end of a planned stop within the run -- the X read budget spent waits until
+    midnight by design (the budget alert tells), so until then the result lies ahead. A
+    rate limit counts from the first failure like any failure: ingest keeps its retry
+    time only as ``next_poll_at``, which a backoff sets too, and sources already wait
+    out the rate limits they see coming, so a 429 that lasts means the quota is spent
+    elsewhere."""
+    since = failing_since(source) if source.consecutive_failures else None
+    planned = planned_stop_until(source)
+    if since is None or planned is None:
+        return since
+    return max(since, planned)
+
+
 def failing_alerts(sources: Sequence[SourceHealth], *, now: datetime, minutes: int) -> list[Alert]:
-    """A configured source whose polls have failed for ``minutes`` since the first failure."""
+    """A configured source whose polls have failed for ``minutes`` since the first failure
+    (or since the end of a planned stop: :func:`counted_since`)."""
     if not minutes:
         return []
     alerts = []
     for source in sources:
-        since = failing_since(source) if source.consecutive_failures else None
-        if not source.configured or since is None or now - since < timedelta(minutes=minutes):
+        since = counted_since(source) if source.configured else None
+        if since is None or now - since < timedelta(minutes=minutes):
             continue
         stopped = source.next_poll_at is not None and source.next_poll_at > now + STOPPED_AFTER
         state = "stopped (permanent error)" if stopped else "failing"

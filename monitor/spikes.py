@@ -3,16 +3,19 @@
 The current window slides (the last ``window_minutes``), so a crisis shows at once; the
 baseline is the average count per window over the ``baseline_hours`` before it. An
 alert needs ``current >= factor * baseline`` and ``current >= min_count`` (so with a
-zero baseline ``min_count`` alone decides). Its key holds the clock-aligned window it
-fired in, so a lasting spike alerts once per ``window_minutes``, like ElastAlert's
-spike rule with realert set to the window.
+zero baseline ``min_count`` alone decides). Its key names the scope only ("spike:all",
+"spike:tag:<tag>") and it carries ``every=window_minutes``: monitor.alerting sends a
+scope at most once per window by the time it was last sent, so a lasting spike alerts
+once per ``window_minutes`` (like ElastAlert's spike rule with realert set to the
+window), and a burst that stays in the sliding window across a clock boundary does
+not alert twice.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
@@ -23,7 +26,6 @@ from monitor.domain import Direction, Label
 from monitor.notifications import excerpt
 from monitor.store.models import Case, Message
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # One check alerts on at most this many tags (the largest spikes), so a burst of
 # mentions carrying many tags cannot flood the channels.
 MAX_TAG_ALERTS = 5
@@ -45,20 +47,12 @@ def is_spike(counts: Counts, config: SpikeConfig) -> bool:
     return counts.current >= config.min_count and counts.current >= config.factor * baseline
 
 
-def window_start(now: datetime, config: SpikeConfig) -> datetime:
-    """The clock-aligned window ``now`` falls in: the once-per-window dedupe key."""
-    size = timedelta(minutes=config.window_minutes)
-    return EPOCH + ((now - EPOCH) // size) * size
-
-
-def spike_alerts(
-    overall: Counts, by_tag: Mapping[str, Counts], config: SpikeConfig, *, now: datetime
-) -> list[Alert]:
-    start = f"{window_start(now, config):%Y%m%dT%H%M}"
+def spike_alerts(overall: Counts, by_tag: Mapping[str, Counts], config: SpikeConfig) -> list[Alert]:
+    every = timedelta(minutes=config.window_minutes)
     alerts = []
     if is_spike(overall, config):
         text = f"spike: {_describe(overall, config)}"
-        alerts.append(Alert(f"spike:all:{start}", "spike", text, recovers=False))
+        alerts.append(Alert("spike:all", "spike", text, recovers=False, every=every))
     spiking = [
         (tag, c) for tag, c in by_tag.items() if _watched(tag, config) and is_spike(c, config)
     ]
@@ -66,8 +60,8 @@ def spike_alerts(
     for tag, counts in spiking[:MAX_TAG_ALERTS]:
         shown = excerpt(tag)[:TAG_CHARS]
         text = f"spike in tag {shown!r}: {_describe(counts, config)}"
-        key = bounded_key(f"spike:tag:{start}:{tag}")
-        alerts.append(Alert(key, "spike", text, recovers=False))
+        key = bounded_key(f"spike:tag:{tag}")
+        alerts.append(Alert(key, "spike", text, recovers=False, every=every))
     return alerts
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,16 +11,24 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from monitor import cases
-from monitor.alerting import ALERTS_STATE, ActiveAlert, decode
+from monitor.alerting import ALERTS_STATE, HEARTBEAT_GAP, ActiveAlert, decode
 from monitor.domain import ActionStatus
 from monitor.rules.reload import RULES_STATE
 from monitor.runtime import Runtime
+from monitor.settings import Settings
 from monitor.store.models import ActionRow, Case, SourceState, Usage
 
 FAILURES_UNHEALTHY = 3
-BACKLOG_UNHEALTHY = timedelta(minutes=15)
 # A permanent source error parks the source this far in the future (see ingest.py).
 STOPPED_AFTER = timedelta(days=365)
+# A source is not being polled once its last poll is older than max(3 intervals,
+# workers.lease_seconds) -- the longest a dead worker's lease keeps it from the others --
+# plus this margin for a slow poll (several pages, HTTP timeouts) and the scheduler's jitter.
+STALE_MARGIN = timedelta(minutes=5)
+# The health job runs every minute on every worker; none for this long: it is not running.
+HEALTH_CHECK_STALE = HEARTBEAT_GAP
+# In a source's details: the X read budget spent for the day (sources.x_source).
+BUDGET_STOP = "budget_stop"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,44 +58,85 @@ class Status:
     problems: list[str] = field(default_factory=list)
     # Operations alerts active at the last health check (monitor.health_alerts).
     alerts: list[ActiveAlert] = field(default_factory=list)
+    # The health job's last check, and the first of its current unbroken run of checks
+    # (about when the daemon started); None before its first check.
+    health_checked_at: datetime | None = None
+    health_running_since: datetime | None = None
+    # x.budget: reads_per_day and writes_per_day; empty without an x: section.
+    x_budget: dict[str, int] = field(default_factory=dict)
 
     @property
     def healthy(self) -> bool:
         return not self.problems
 
 
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """From the config: when a source counts as not polled, and an action as overdue."""
+
+    stale_after: Mapping[str, timedelta]  # per configured, enabled source
+    overdue: timedelta | None  # alerts.outbox_due_minutes; None: 0, the check is off
+
+
+def limits_from(settings: Settings) -> Limits:
+    lease = settings.workers.lease_seconds
+    stale = {
+        s.name: timedelta(seconds=max(3 * s.interval_seconds, lease)) + STALE_MARGIN
+        for s in settings.sources
+        if s.enabled
+    }
+    due = settings.alerts.outbox_due_minutes
+    return Limits(stale, timedelta(minutes=due) if due else None)
+
+
 def collect(rt: Runtime) -> Status:
     now = rt.clock.now()
     configured = {s.name for s in rt.settings.sources if s.enabled}
     with rt.sessions() as session:
-        sources = read_sources(session, configured)
-        outbox = dict(
-            session.execute(select(ActionRow.status, func.count()).group_by(ActionRow.status)).all()
-        )
-        oldest_due = session.scalar(
-            select(func.min(ActionRow.next_attempt_at)).where(
-                ActionRow.status.in_([ActionStatus.PENDING.value, ActionStatus.FAILED.value])
-            )
-        )
-        by_state = dict(
-            session.execute(select(Case.state, func.count()).group_by(Case.state)).all()
-        )
-        breaches = session.scalar(
-            select(func.count())
-            .select_from(Case)
-            .where(Case.sla_breached_at.is_not(None), Case.state.in_(cases.OPEN_STATES))
-        )
-        usage = dict(
-            session.execute(
-                select(Usage.key, Usage.count).where(Usage.day == f"{now:%Y-%m-%d}")
-            ).all()
-        )
-    status = Status(now, sources, outbox, oldest_due, by_state, int(breaches or 0), usage)
-    status.problems.extend(_problems(status, configured, now))
-    with rt.sessions() as session:
-        alerts_row = session.get(SourceState, ALERTS_STATE)
-        status.alerts.extend(decode(alerts_row.details) if alerts_row else [])
+        status = _read(session, configured, now)
+    x = rt.settings.x
+    if x is not None:
+        budget = {
+            "reads_per_day": x.budget.reads_per_day,
+            "writes_per_day": x.budget.writes_per_day,
+        }
+        status.x_budget.update(budget)
+    status.problems.extend(_problems(status, limits_from(rt.settings), now))
     return status
+
+
+def _read(session: Session, configured: set[str], now: datetime) -> Status:
+    sources = read_sources(session, configured)
+    outbox = dict(
+        session.execute(select(ActionRow.status, func.count()).group_by(ActionRow.status)).all()
+    )
+    oldest_due = session.scalar(
+        select(func.min(ActionRow.next_attempt_at)).where(
+            ActionRow.status.in_([ActionStatus.PENDING.value, ActionStatus.FAILED.value])
+        )
+    )
+    by_state = dict(session.execute(select(Case.state, func.count()).group_by(Case.state)).all())
+    breaches = session.scalar(
+        select(func.count())
+        .select_from(Case)
+        .where(Case.sla_breached_at.is_not(None), Case.state.in_(cases.OPEN_STATES))
+    )
+    usage = dict(
+        session.execute(select(Usage.key, Usage.count).where(Usage.day == f"{now:%Y-%m-%d}")).all()
+    )
+    alerts_row = session.get(SourceState, ALERTS_STATE)
+    return Status(
+        now,
+        sources,
+        outbox,
+        oldest_due,
+        by_state,
+        int(breaches or 0),
+        usage,
+        alerts=decode(alerts_row.details) if alerts_row else [],
+        health_checked_at=alerts_row.last_poll_at if alerts_row else None,
+        health_running_since=alerts_row.last_success_at if alerts_row else None,
+    )
 
 
 def read_sources(session: Session, configured: set[str]) -> list[SourceHealth]:
@@ -119,21 +169,80 @@ def _health(name: str, row: SourceState | None, configured: bool) -> SourceHealt
     )
 
 
-def _problems(status: Status, configured: set[str], now: datetime) -> list[str]:
-    problems = []
-    for source in status.sources:
-        if not source.configured:
-            if source.name == RULES_STATE and source.last_error:
-                problems.append(f"rules: last reload failed: {source.last_error}")
-            continue
-        if source.next_poll_at is not None and source.next_poll_at > now + STOPPED_AFTER:
-            problems.append(f"source {source.name}: stopped: {source.last_error}")
-        elif source.consecutive_failures >= FAILURES_UNHEALTHY:
-            problems.append(
-                f"source {source.name}: {source.consecutive_failures} failed polls in a row: "
-                f"{source.last_error}"
-            )
-    if status.oldest_due_at is not None and now - status.oldest_due_at > BACKLOG_UNHEALTHY:
-        minutes = int((now - status.oldest_due_at).total_seconds() // 60)
+def planned_stop_until(source: SourceHealth) -> datetime | None:
+    """The end of a stop the daemon chose, not a failure: the day's X read budget spent
+    (x_source._check_budget; polls resume at the next UTC midnight). The detail stays
+    after the stop, so only a time still ahead means the source waits on it."""
+    stop = source.details.get(BUDGET_STOP)
+    raw = stop.get("until") if isinstance(stop, dict) else None
+    try:
+        return datetime.fromisoformat(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return None
+
+
+def _problems(status: Status, limits: Limits, now: datetime) -> list[str]:
+    running = _running_since(status, now)
+    problems = [
+        problem
+        for source in status.sources
+        if (problem := _source_problem(source, limits, running, now)) is not None
+    ]
+    checked = status.health_checked_at
+    if checked is not None and now - checked > HEALTH_CHECK_STALE:
+        minutes = int((now - checked).total_seconds() // 60)
+        problems.append(f"health checks: none for {minutes} min (is the daemon running?)")
+    overdue = now - status.oldest_due_at if status.oldest_due_at is not None else None
+    # The same threshold and comparison as the "outbox backing up" alert.
+    if overdue is not None and limits.overdue is not None and overdue >= limits.overdue:
+        minutes = int(overdue.total_seconds() // 60)
         problems.append(f"outbox: an action has been due for {minutes} min")
     return problems
+
+
+def _running_since(status: Status, now: datetime) -> datetime | None:
+    """Since when the daemon has been running, if its health checks still run."""
+    checked = status.health_checked_at
+    if checked is None or now - checked > HEALTH_CHECK_STALE:
+        return None
+    return status.health_running_since
+
+
+def _source_problem(
+    source: SourceHealth, limits: Limits, running_since: datetime | None, now: datetime
+) -> str | None:
+    """At most one problem per source, the most telling first."""
+    if not source.configured:
+        if source.name == RULES_STATE and source.last_error:
+            return f"rules: last reload failed: {source.last_error}"
+        return None
+    if source.next_poll_at is not None and source.next_poll_at > now + STOPPED_AFTER:
+        return f"source {source.name}: stopped: {source.last_error}"
+    planned = planned_stop_until(source)
+    waiting = planned is not None and planned > now
+    if source.consecutive_failures >= FAILURES_UNHEALTHY and not waiting:
+        return (
+            f"source {source.name}: {source.consecutive_failures} failed polls in a row: "
+            f"{source.last_error}"
+        )
+    return _stale(source, limits.stale_after.get(source.name), running_since, now)
+
+
+def _stale(
+    source: SourceHealth, limit: timedelta | None, running_since: datetime | None, now: datetime
+) -> str | None:
+    """A source nobody polls. Its clock starts at its last poll or, never polled, when
+    the current run of health checks began (no daemon, no problem: before the first
+    start); a stored retry time or rate-limit reset ahead of that is a wait, and
+    ingest skips the source without touching ``last_poll_at`` until then."""
+    start = source.last_poll_at or running_since
+    if limit is None or start is None:
+        return None
+    waits = [m for m in (source.next_poll_at, source.rate_limit_reset_at) if m is not None]
+    if now - max([start, *waits]) <= limit:
+        return None
+    if source.last_poll_at is None:
+        minutes = int((now - start).total_seconds() // 60)
+        return f"source {source.name}: never polled; the daemon has been up for {minutes} min"
+    minutes = int((now - source.last_poll_at).total_seconds() // 60)
+    return f"source {source.name}: not polled for {minutes} min"

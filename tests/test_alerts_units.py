@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from monitor.alerting import Alert, bounded_key, reconcile
 from monitor.alerts_settings import AlertsConfig, SpikeConfig
 from monitor.health_alerts import budget_alerts, failing_alerts, silence_from_counts
-from monitor.spikes import Counts, is_spike, spike_alerts, window_start
+from monitor.spikes import Counts, is_spike, spike_alerts
 from monitor.status import SourceHealth
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -69,29 +69,37 @@ def test_spike_rule(current: int, baseline_total: int, expected: bool) -> None:
     assert is_spike(Counts(current, baseline_total), SPIKE) is expected
 
 
-def test_spike_alerts_overall_and_per_tag_keyed_by_window() -> None:
-    now = T0 + timedelta(minutes=42)
+def test_spike_alerts_overall_and_per_tag_keyed_by_scope() -> None:
     by_tag = {"billing": Counts(12, 0), "shipping": Counts(2, 0), "x" * 90: Counts(11, 0)}
-    alerts = spike_alerts(Counts(14, 24), by_tag, SPIKE, now=now)
-    assert [a.key for a in alerts] == [
-        "spike:all:20261120T0900",
-        "spike:tag:20261120T0900:billing",
-        "spike:tag:20261120T0900:" + "x" * 90,
-    ]
+    alerts = spike_alerts(Counts(14, 24), by_tag, SPIKE)
+    assert [a.key for a in alerts] == ["spike:all", "spike:tag:billing", "spike:tag:" + "x" * 90]
     assert alerts[0].text == (
         "spike: 14 negative mentions in the last 60 min (usually 1.0; baseline 24 h)"
     )
     assert alerts[1].text.startswith("spike in tag 'billing': 12 negative mentions")
-    assert all(not a.recovers for a in alerts)
+    assert all(not a.recovers and a.every == HOUR for a in alerts)
     watched = SpikeConfig(tags=["shipping"])
-    assert [a.key for a in spike_alerts(Counts(0, 0), by_tag, watched, now=now)] == []
+    assert [a.key for a in spike_alerts(Counts(0, 0), by_tag, watched)] == []
 
 
-def test_window_start_is_clock_aligned() -> None:
-    config = SpikeConfig(window_minutes=15, baseline_hours=1)
-    assert window_start(T0 + timedelta(minutes=44, seconds=59), config) == T0 + timedelta(
-        minutes=30
-    )
+def test_an_alert_with_every_sends_at_most_once_per_interval() -> None:
+    # A spike's key names its scope, not a clock-aligned window: a burst at 09:59 still
+    # counted at 10:00 is the same alert, and one that ends and returns within the
+    # interval of the last notice stays quiet (it is held active meanwhile).
+    spike = Alert("spike:all", "spike", "spike", recovers=False, every=HOUR)
+    minute = timedelta(minutes=1)
+    first = reconcile({}, [spike], now=T0 - minute, realert=None)
+    assert len(first.fire) == 1
+    again = reconcile(first.active, [spike], now=T0 + minute, realert=None)
+    assert again.fire == []
+    ended = reconcile(again.active, [], now=T0 + 30 * minute, realert=None)
+    assert (ended.resolved, list(ended.active)) == ([], ["spike:all"])
+    back = reconcile(ended.active, [spike], now=T0 + 58 * minute, realert=None)
+    assert back.fire == []
+    lasting = reconcile(back.active, [spike], now=T0 + 59 * minute, realert=None)
+    assert [(a.sent, a.since) for a in lasting.fire] == [(2, T0 - minute)]
+    over = reconcile(lasting.active, [], now=T0 + 2 * HOUR, realert=None)
+    assert (over.fire, over.resolved, over.active) == ([], [], {})
 
 
 def test_silence_needs_a_source_that_usually_has_mentions() -> None:

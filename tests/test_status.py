@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
+import pytest
+import yaml
 from click.testing import CliRunner
 
 from monitor.cli import main
+from monitor.clock import FakeClock
 from monitor.pipeline import poll_source, process_pending
 from monitor.status import collect
 from tests.conftest import REPO, RuntimeFactory, mention
@@ -41,7 +45,40 @@ def test_outbox_backlog_is_unhealthy(make_runtime: RuntimeFactory) -> None:
     poll_source(rt, "feed")
     process_pending(rt)  # queued, never dispatched
     rt.clock.advance(minutes=16)  # type: ignore[attr-defined]
+    poll_source(rt, "feed")  # the source is still polled: only the outbox is late
     assert collect(rt).problems == ["outbox: an action has been due for 16 min"]
+
+
+@pytest.mark.parametrize(
+    ("due_minutes", "healthy_at", "unhealthy_at"), [(15, 14, 15), (30, 29, 30)]
+)
+def test_the_backlog_threshold_is_the_alerts_one(
+    make_runtime: RuntimeFactory, due_minutes: int, healthy_at: int, unhealthy_at: int
+) -> None:
+    # alerts.outbox_due_minutes, reached (>=) as for the "outbox backing up" alert.
+    rt = make_runtime(
+        [mention(1, "@acme the site is down")], alerts={"outbox_due_minutes": due_minutes}
+    )
+    poll_source(rt, "feed")
+    process_pending(rt)  # queued, never dispatched
+    clock = rt.clock
+    assert isinstance(clock, FakeClock)
+    start = clock.now()
+    clock.set(start + timedelta(minutes=healthy_at))
+    poll_source(rt, "feed")
+    assert collect(rt).problems == []
+    clock.set(start + timedelta(minutes=unhealthy_at))
+    poll_source(rt, "feed")
+    assert collect(rt).problems == [f"outbox: an action has been due for {unhealthy_at} min"]
+
+
+def test_no_backlog_check_when_the_alerts_one_is_off(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime([mention(1, "@acme the site is down")], alerts={"outbox_due_minutes": 0})
+    poll_source(rt, "feed")
+    process_pending(rt)
+    rt.clock.advance(hours=5)  # type: ignore[attr-defined]
+    poll_source(rt, "feed")
+    assert collect(rt).problems == []
 
 
 def test_status_command_exit_codes(tmp_path: Path) -> None:
@@ -59,3 +96,19 @@ def test_status_command_exit_codes(tmp_path: Path) -> None:
     assert document["healthy"] is True
     assert document["sources"][0]["lease_owner"] is None  # --once released its lease
     assert document["outbox"]["sent"] > 0
+
+
+def test_status_json_has_the_x_budget_the_text_prints(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    x = {"user_id": "1", "budget": {"reads_per_day": 1234, "writes_per_day": 56}}
+    rt = make_runtime(x=x)
+    config = tmp_path / "inchannel.yaml"
+    settings = rt.settings.model_dump(mode="json", exclude_unset=True)
+    config.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    runner = CliRunner()
+    text = runner.invoke(main, ["status", "--config", str(config)]).output
+    assert "0/1234 posts read, 0/56 posts created" in text
+    result = runner.invoke(main, ["status", "--json", "--config", str(config)])
+    document = json.loads(result.output)
+    assert document["x_budget"] == {"reads_per_day": 1234, "writes_per_day": 56}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from monitor.commands.options import config_option
+from monitor.runtime import Runtime
 from monitor.status import Status, collect
 
 
@@ -33,10 +34,18 @@ def status_command(config_file: Path | None, as_json: bool) -> None:
     from monitor.commands.cases import runtime
 
     rt = runtime(config_file)
+    try:
+        healthy = _report(rt, as_json)
+    finally:
+        rt.engine.dispose()  # close the pool's connections before the process ends
+    sys.exit(0 if healthy else 1)
+
+
+def _report(rt: Runtime, as_json: bool) -> bool:
     status = collect(rt)
     if as_json:
         click.echo(json.dumps(_jsonable(asdict(status)) | {"healthy": status.healthy}, indent=2))
-        sys.exit(0 if status.healthy else 1)
+        return status.healthy
     _print(status)
     if rt.settings.x is not None:
         from monitor.sources.x_status import status_lines
@@ -44,7 +53,7 @@ def status_command(config_file: Path | None, as_json: bool) -> None:
         with rt.sessions() as session:
             for line in status_lines(session, rt.settings, status.at)[:2]:
                 click.echo(line)
-    sys.exit(0 if status.healthy else 1)
+    return status.healthy
 
 
 def _jsonable(value: Any) -> Any:
@@ -54,6 +63,8 @@ def _jsonable(value: Any) -> Any:
         return [_jsonable(v) for v in value]
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, timedelta):  # an alert's repeat interval
+        return value.total_seconds()
     return value
 
 
@@ -100,6 +111,9 @@ def _print(status: Status) -> None:
     console.print(f"Cases: {states}; open SLA breaches {status.sla_breaches_open}")
     usage = ", ".join(f"{k} {v}" for k, v in sorted(status.usage_today.items())) or "none"
     console.print(f"API usage today (UTC): {usage}")
+    last_check = _when(status.health_checked_at, now)
+    run_start = _when(status.health_running_since, now)
+    console.print(f"Health checks: last {last_check}, running since {run_start}")
     for alert in status.alerts:
         since = alert.since.strftime("%Y-%m-%d %H:%M")
         console.print(f"[yellow]alert:[/yellow] {escape(alert.text)} (since {since} UTC)")

@@ -1,0 +1,52 @@
+"""A spike alerts at most once per window_minutes per scope, wherever the clock's hour
+boundaries fall (check_health over SQLite and PostgreSQL with a FakeClock)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from monitor.health_alerts import check_health
+from monitor.runtime import Runtime
+from tests.conftest import RuntimeFactory
+from tests.test_health_alerts import alerts_runtime, clock, notes, seed
+
+BEFORE_THE_HOUR = datetime(2026, 11, 20, 9, 59, 30, tzinfo=UTC)
+
+
+def spike_notes(rt: Runtime) -> list[str]:
+    return [text for _, text in notes(rt) if text.startswith("[inchannel] spike")]
+
+
+def check_at(rt: Runtime, moment: datetime) -> None:
+    clock(rt).set(moment)
+    check_health(rt)
+
+
+def test_a_burst_just_before_the_hour_alerts_once(make_runtime: RuntimeFactory) -> None:
+    rt = alerts_runtime(make_runtime, spike={"min_count": 10, "factor": 3})
+    clock(rt).set(BEFORE_THE_HOUR)
+    seed(rt, at=BEFORE_THE_HOUR - timedelta(seconds=20), n=10, tags=("billing",))
+    check_health(rt)
+    check_at(rt, BEFORE_THE_HOUR + timedelta(minutes=1))  # 10:00:30: still in the window
+    assert spike_notes(rt) == [
+        "[inchannel] spike: 10 negative mentions in the last 60 min (usually none; baseline 24 h)",
+        "[inchannel] spike in tag 'billing': 10 negative mentions in the last 60 min "
+        "(usually none; baseline 24 h)",
+    ]
+
+
+def test_a_spike_that_ends_and_returns_within_the_window_stays_quiet(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = alerts_runtime(make_runtime, spike={"min_count": 10, "factor": 3, "tags": False})
+    clock(rt).set(BEFORE_THE_HOUR)
+    seed(rt, at=BEFORE_THE_HOUR - timedelta(seconds=20), n=10)
+    check_health(rt)  # sent at 09:59:30
+    check_at(rt, BEFORE_THE_HOUR + timedelta(minutes=59, seconds=45))  # the burst left
+    seed(rt, at=clock(rt).now(), n=10)
+    check_at(rt, BEFORE_THE_HOUR + timedelta(minutes=59, seconds=55))  # a new burst
+    assert len(spike_notes(rt)) == 1
+    check_at(rt, BEFORE_THE_HOUR + timedelta(minutes=60))  # a window since the last one
+    assert len(spike_notes(rt)) == 2
+    check_at(rt, BEFORE_THE_HOUR + timedelta(minutes=119))
+    assert len(spike_notes(rt)) == 2
