@@ -7,6 +7,12 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+# HTTP clients that log credentials at DEBUG: tweepy its request headers (the bearer
+# token, the OAuth 2 user token), prawcore the token request's body (the refresh token),
+# oauthlib and requests-oauthlib the OAuth 1.0a signature and keys. They stay at INFO
+# whatever logging.level says: a debugging session must not put secrets in the logs.
+CREDENTIAL_LOGGERS = ("tweepy", "prawcore", "praw", "oauthlib", "requests_oauthlib")
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -34,3 +40,5 @@ def setup_logging(level: str = "INFO", *, json_lines: bool = False) -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    for name in CREDENTIAL_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.INFO, root.level))
