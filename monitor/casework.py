@@ -5,11 +5,13 @@ Every operation is one transaction and leaves an audit event with the person's n
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from monitor import cases
@@ -21,10 +23,30 @@ from monitor.store.models import ActionRow, Case, Customer, Event, Message
 
 # Public reply limits: X counts 280 characters; Reddit comments take 10,000.
 REPLY_LIMITS = {Platform.X: 280, Platform.REDDIT: 10_000}
+# An identical reply sent this recently is taken for a double submit, not a new reply.
+DUPLICATE_WINDOW = timedelta(minutes=5)
+# A reply in these states will still be posted (failed ones are retried by dispatch).
+QUEUED = (ActionStatus.PENDING.value, ActionStatus.SENDING.value, ActionStatus.FAILED.value)
 
 
 class CaseworkError(Exception):
     """A request a person made that cannot be done, with the reason to show them."""
+
+
+class AlreadyQueued(CaseworkError):
+    """The same reply is queued or was just sent: posting it again would repeat it publicly."""
+
+    def __init__(self, action_id: int) -> None:
+        super().__init__(
+            f"this reply is already queued (action {action_id}); it was not queued again"
+        )
+        self.action_id = action_id
+
+
+class Viewer(Protocol):
+    """Whoever reads a case: which teams' cases they may see (monitor.web.users.User)."""
+
+    def sees_team(self, team: str | None) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +144,11 @@ def _row(session: Session, case: Case, customer: Customer) -> CaseRow:
     )
 
 
-def case_detail(rt: Runtime, ref: str) -> dict[str, Any]:
-    """The thread, the outbox, the audit trail and the customer's history of a case."""
+def case_detail(rt: Runtime, ref: str, viewer: Viewer | None = None) -> dict[str, Any]:
+    """The thread, the outbox, the audit trail and the customer's history of a case.
+
+    ``viewer`` limits the history to the cases they may see; None (the CLI, run by an
+    operator with the configuration) shows every case."""
     with rt.sessions() as session:
         case = _case(session, ref)
         customer = session.get(Customer, case.customer_id)
@@ -143,12 +168,17 @@ def case_detail(rt: Runtime, ref: str) -> dict[str, Any]:
             "messages": list(messages),
             "actions": list(outbox),
             "events": list(events),
-            "history": customer_history(session, customer),
+            "history": customer_history(session, customer, viewer),
         }
 
 
-def customer_history(session: Session, customer: Customer) -> dict[str, Any]:
-    """Every case of this account (and of accounts linked to it as the same person)."""
+def customer_history(
+    session: Session, customer: Customer, viewer: Viewer | None = None
+) -> dict[str, Any]:
+    """Every case of this account (and of accounts linked to it as the same person).
+
+    Cases of teams the viewer may not open are only counted: their refs, states and
+    internal notes stay with their team, as the case pages themselves do."""
     ids = [customer.id]
     if customer.person_id is not None:
         ids = list(
@@ -157,27 +187,32 @@ def customer_history(session: Session, customer: Customer) -> dict[str, Any]:
     case_rows = session.scalars(
         select(Case).where(Case.customer_id.in_(ids)).order_by(Case.id)
     ).all()
-    escalations = session.scalar(
+    shown = [c for c in case_rows if viewer is None or viewer.sees_team(c.team)]
+    notes = session.scalars(
+        select(Event)
+        .where(Event.case_id.in_([c.id for c in shown]), Event.kind == "note")
+        .order_by(Event.id)
+    ).all()
+    return {
+        "cases": [(c.ref, c.platform, c.state, c.opened_at) for c in shown],
+        "other_team_cases": len(case_rows) - len(shown),
+        "escalations": _escalations(session, [c.id for c in shown]),
+        "notes": [(n.actor, n.at, n.detail.get("text", "")) for n in notes],
+        "linked_accounts": len(ids) - 1,
+    }
+
+
+def _escalations(session: Session, case_ids: list[int]) -> int:
+    found = session.scalar(
         select(func.count())
         .select_from(Event)
-        .join(Case, Case.id == Event.case_id)
         .where(
-            Case.customer_id.in_(ids),
+            Event.case_id.in_(case_ids),
             Event.kind == "state",
             Event.detail["new"].as_string() == CaseState.AWAITING_HUMAN.value,
         )
     )
-    notes = session.scalars(
-        select(Event)
-        .join(Case, Case.id == Event.case_id)
-        .where(Case.customer_id.in_(ids), Event.kind == "note")
-    ).all()
-    return {
-        "cases": [(c.ref, c.platform, c.state, c.opened_at) for c in case_rows],
-        "escalations": int(escalations or 0),
-        "notes": [(n.actor, n.at, n.detail.get("text", "")) for n in notes],
-        "linked_accounts": len(ids) - 1,
-    }
+    return int(found or 0)
 
 
 def reply(
@@ -192,7 +227,20 @@ def reply(
     """Queue a human reply in the case's thread, through the outbox. Returns the action id.
 
     With ``answer_id`` the reply starts from that knowledge-base entry: an empty
-    ``text`` means the entry's text as it is, and the action records the entry."""
+    ``text`` means the entry's text as it is, and the action records the entry.
+    The same text to the same message while an earlier one is still queued or was just
+    sent raises AlreadyQueued: a double submit must not post twice in public."""
+    try:
+        return _reply(rt, ref, text, user, allow_redirect, answer_id)
+    except IntegrityError:
+        # An identical submit committed between our look for it and our insert; its key
+        # (derived from the text) let only one in. A second look finds it and says so.
+        return _reply(rt, ref, text, user, allow_redirect, answer_id)
+
+
+def _reply(
+    rt: Runtime, ref: str, text: str, user: str, allow_redirect: bool, answer_id: str | None
+) -> int:
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
         case = _case(session, ref)
@@ -205,9 +253,9 @@ def reply(
         _refuse_problems(case.platform, text, allow_redirect=allow_redirect)
         redirect = find_redirect(text)
         target = _latest_inbound(session, case)
-        count = session.scalar(
-            select(func.count()).select_from(ActionRow).where(ActionRow.case_id == case.id)
-        )
+        earlier = _identical_replies(session, case, target, text)
+        _refuse_repeat(earlier, now)
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
         key = cases.queue_reply(
             session,
             case,
@@ -216,7 +264,8 @@ def reply(
             actor=user,
             rule=None,
             now=now,
-            key=f"human:{case.id}:{count}:{target.external_id}",
+            # Two identical submits get the same key, so even racing ones insert once.
+            key=f"human:{case.id}:{target.external_id}:{digest}:{len(earlier)}",
             answer_id=answer_id or None,
         )
         action_id = session.scalars(
@@ -227,6 +276,30 @@ def reply(
             cases.record(session, case, "redirect_allowed", user, now, **detail)
         cases.transition(session, case, CaseState.REPLIED, user, now)
         return action_id
+
+
+def _identical_replies(session: Session, case: Case, target: Message, text: str) -> list[ActionRow]:
+    """Earlier human replies with this text to this message, whatever became of them."""
+    return list(
+        session.scalars(
+            select(ActionRow)
+            .where(
+                ActionRow.case_id == case.id,
+                ActionRow.kind == ActionKind.REPLY.value,
+                ActionRow.rule.is_(None),
+                ActionRow.target_external_id == target.external_id,
+                ActionRow.text == text,
+            )
+            .order_by(ActionRow.id)
+        )
+    )
+
+
+def _refuse_repeat(earlier: list[ActionRow], now: datetime) -> None:
+    for row in earlier:
+        recent = row.status == ActionStatus.SENT.value and row.updated_at >= now - DUPLICATE_WINDOW
+        if row.status in QUEUED or recent:
+            raise AlreadyQueued(row.id)
 
 
 def answer_prefill(rt: Runtime, ref: str, answer_id: str) -> str:

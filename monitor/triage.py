@@ -127,8 +127,11 @@ def correct_sentiment(rt: Runtime, ref: str, message_id: int, label: str, *, use
         return feedback.id
 
 
-def retry_action(rt: Runtime, action_id: int, *, user: str) -> Case:
-    """Give a dead action a fresh set of attempts, e.g. after the platform problem is fixed."""
+def retry_action(rt: Runtime, action_id: int, *, user: str) -> Case | None:
+    """Give a dead action a fresh set of attempts, e.g. after the platform problem is fixed.
+
+    Returns the action's case, or None for an operations alert (a notification that
+    belongs to no case); its retry is audited without a case, like user management."""
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
         action = session.get(ActionRow, action_id)
@@ -136,9 +139,10 @@ def retry_action(rt: Runtime, action_id: int, *, user: str) -> Case:
             raise CaseworkError(f"no action {action_id}")
         if action.status != ActionStatus.DEAD.value:
             raise CaseworkError(f"action {action_id} is {action.status}, not dead")
+        case = session.get(Case, action.case_id) if action.case_id is not None else None
+        if action.case_id is not None and case is None:
+            raise CaseworkError(f"action {action_id} belongs to a case that no longer exists")
         action.status, action.attempts = ActionStatus.PENDING.value, 0
         action.next_attempt_at = action.updated_at = now
-        case = session.get(Case, action.case_id)
-        assert case is not None
         cases.record(session, case, "retried", user, now, action=action.id)
         return case

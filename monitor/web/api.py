@@ -50,7 +50,7 @@ def routes(web: Web) -> list[Route]:
             methods=post,
         ),
         Route("/api/reports", guard(web, lambda r, u, b: reports(web, r))),
-        Route("/api/health", guard(web, lambda r, u, b: asdict(load_health(web.rt)))),
+        Route("/api/health", guard(web, lambda r, u, b: asdict(load_health(web.rt, u)))),
     ]
 
 
@@ -110,7 +110,7 @@ def cases(web: Web, request: Request, user: User) -> dict[str, Any]:
 def case(web: Web, request: Request, user: User) -> dict[str, Any]:
     ref = request.path_params["ref"]
     check_access(web.rt, user, ref)
-    data = load_case(web.rt, ref)
+    data = load_case(web.rt, ref, user)
     return {
         "case": data["case"],
         "customer": {"handle": data["customer"].handle, "name": data["customer"].display_name},
@@ -137,7 +137,11 @@ def _action(a: Any) -> dict[str, Any]:
 
 def operate(web: Web, request: Request, user: User, body: dict[str, Any]) -> dict[str, Any]:
     ref, op = request.path_params["ref"], request.path_params["op"]
-    return {"ok": True, "message": perform(web.rt, user, op, ref, body)}
+    try:
+        return {"ok": True, "message": perform(web.rt, user, op, ref, body)}
+    except casework.AlreadyQueued as exc:
+        # A script resending after a timeout: the reply is in, so this is no error.
+        return {"ok": True, "message": str(exc)}
 
 
 def check(body: dict[str, Any]) -> dict[str, Any]:
@@ -151,7 +155,7 @@ def retry(web: Web, request: Request, user: User) -> dict[str, Any]:
     if not user.at_least("lead"):
         raise Forbidden("retrying a dead action needs the lead role")
     case = triage.retry_action(web.rt, request.path_params["id"], user=user.name)
-    return {"ok": True, "case": case.ref}
+    return {"ok": True, "case": case.ref if case is not None else None}  # None: operations
 
 
 def reports(web: Web, request: Request) -> dict[str, Any]:

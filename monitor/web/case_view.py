@@ -11,14 +11,16 @@ from monitor.domain import ActionStatus
 from monitor.runtime import Runtime
 from monitor.store.models import Case, Message
 from monitor.store.web_models import SentimentFeedback
+from monitor.web.users import User
 
 THREAD_LIMIT = 500
 
 
-def load_case(rt: Runtime, ref: str) -> dict[str, Any]:
+def load_case(rt: Runtime, ref: str, user: User) -> dict[str, Any]:
     """casework's detail plus the whole thread as the customer sees it (other people's
-    posts and the parents included), the drafts, and the sentiment corrections."""
-    detail = casework.case_detail(rt, ref)
+    posts and the parents included), the drafts, and the sentiment corrections. The
+    customer's history holds only what ``user`` may see of other cases."""
+    detail = casework.case_detail(rt, ref, user)
     with rt.sessions() as session:
         case = casework.find_case(session, ref)
         thread = _thread(session, case)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, or_, select
 
 from monitor.domain import ActionStatus
 from monitor.runtime import Runtime
 from monitor.status import SourceHealth, read_sources
-from monitor.store.models import ActionRow, Usage, case_ref
+from monitor.store.models import ActionRow, Case, Usage, case_ref
+from monitor.web.users import User
 
 LISTED = 100
 
@@ -31,11 +32,11 @@ class OutboxItem:
 class Health:
     sources: list[SourceHealth]
     usage_today: list[tuple[str, int]]
-    outbox_counts: dict[str, int]
-    troubled: list[OutboxItem]  # failed and dead actions, dead first
+    outbox_counts: dict[str, int]  # every team's: numbers only, no case or text
+    troubled: list[OutboxItem]  # failed and dead actions the user may see, dead first
 
 
-def load_health(rt: Runtime) -> Health:
+def load_health(rt: Runtime, user: User) -> Health:
     today = rt.clock.now().strftime("%Y-%m-%d")
     with rt.sessions() as session:
         sources = read_sources(session, set(rt.sources))
@@ -46,7 +47,7 @@ def load_health(rt: Runtime) -> Health:
             select(ActionRow.status, func.count()).group_by(ActionRow.status)
         ).all()
         troubled = session.scalars(
-            select(ActionRow)
+            _visible(select(ActionRow), user)
             .where(ActionRow.status.in_([ActionStatus.DEAD.value, ActionStatus.FAILED.value]))
             .order_by(ActionRow.status, ActionRow.updated_at.desc())
             .limit(LISTED)
@@ -58,6 +59,16 @@ def load_health(rt: Runtime) -> Health:
         {status: int(n) for status, n in counts},
         items,
     )
+
+
+def _visible(query: Select[ActionRow], user: User) -> Select[ActionRow]:
+    """The actions of cases the user may open (User.sees_team). A failed reply carries the
+    case's text and error, so another team's stays hidden as its case page does; operations
+    alerts (no case) concern the whole installation and go to leads and admins."""
+    if user.at_least("lead"):
+        return query
+    mine = or_(Case.team.in_(user.teams), Case.team.is_(None))
+    return query.join(Case, Case.id == ActionRow.case_id).where(mine)
 
 
 def _item(a: ActionRow) -> OutboxItem:

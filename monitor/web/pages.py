@@ -62,11 +62,17 @@ def queue(web: Web, request: Request, signed: Signed, *, partial: bool = False) 
 
 
 def case_page(
-    web: Web, request: Request, signed: Signed, *, error: str = "", form: Form | None = None
+    web: Web,
+    request: Request,
+    signed: Signed,
+    *,
+    error: str = "",
+    form: Form | None = None,
+    notice: str = "",
 ) -> Response:
     ref = request.path_params["ref"]
     check_access(web.rt, signed.user, ref)
-    data = load_case(web.rt, ref)
+    data = load_case(web.rt, ref, signed.user)
     picked = request.query_params.get("answer", "")[:64]
     if picked and not form and not error:
         try:  # a knowledge-base entry as the starting point of the reply
@@ -80,7 +86,7 @@ def case_page(
         "case.html",
         400 if error else 200,
         **data,
-        done=done.summary if done and not error else "",
+        done=notice or (done.summary if done and not error else ""),
         error=error,
         form=form or {},
         limit=casework.REPLY_LIMITS[Platform(data["platform"])],
@@ -98,6 +104,9 @@ def act(web: Web, request: Request, signed: Signed, form: Form) -> Response:
         perform(web.rt, signed.user, op, ref, form)
     except (CaseNotFound, Forbidden):
         raise
+    except casework.AlreadyQueued as exc:
+        # A double submit: the browser shows this second answer, so say the reply is in.
+        return case_page(web, request, signed, notice=str(exc))
     except casework.CaseworkError as exc:
         # Show the refusal on the case page, with what the person typed kept.
         return case_page(web, request, signed, error=str(exc), form=form)
@@ -188,7 +197,9 @@ def reports_csv(web: Web, request: Request) -> Response:
 
 def health(web: Web, request: Request, signed: Signed) -> Response:
     done = request.query_params.get("retried", "")
-    return web.render(request, signed, "health.html", health=load_health(web.rt), retried=done[:20])
+    return web.render(
+        request, signed, "health.html", health=load_health(web.rt, signed.user), retried=done[:20]
+    )
 
 
 def retry(web: Web, request: Request, signed: Signed) -> Response:

@@ -10,13 +10,13 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from monitor.cases import record
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
-from monitor.store.web_models import WebUser
+from monitor.store.web_models import WebSession, WebUser
 
 ROLES = ("agent", "lead", "admin")
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -27,6 +27,12 @@ HASHER = PasswordHasher()
 # Verified when the name is unknown, so a wrong name costs as long as a wrong password
 # and response times do not reveal which names exist.
 _DUMMY_HASH = HASHER.hash(secrets.token_urlsafe(16))
+# The one answer to every refused sign-in. A separate "account locked" answer would tell
+# a stranger which names exist (unknown names never lock), so it covers both cases.
+REFUSED = (
+    f"wrong name or password (after {MAX_FAILURES} wrong passwords in a row, the account "
+    f"waits {int(LOCKOUT.total_seconds()) // 60} minutes before it can sign in)"
+)
 
 
 class UserError(Exception):
@@ -114,12 +120,17 @@ def _by_name(session: Session, name: str) -> WebUser:
 
 
 def set_password(rt: Runtime, name: str, password: str, *, actor: str = "cli") -> None:
+    """Set a new password and lift a lockout. A new password is often set because the old
+    one leaked, so whoever used it loses access too: every browser session ends and the
+    API token is revoked (``inchannel users token`` issues a new one)."""
     if len(password) < MIN_PASSWORD:
         raise UserError(f"the password needs at least {MIN_PASSWORD} characters")
     with transaction(rt.sessions) as session:
         row = _by_name(session, name)
         row.password_hash, row.failed_logins, row.locked_until = HASHER.hash(password), 0, None
-        _audit(session, rt, "password_set", actor, name=name)
+        row.api_token_hash = None
+        session.execute(delete(WebSession).where(WebSession.user_id == row.id))
+        _audit(session, rt, "password_set", actor, name=name, sessions_ended=True)
 
 
 def unlock(rt: Runtime, name: str, *, actor: str = "cli") -> None:
@@ -161,16 +172,17 @@ def authenticate(rt: Runtime, name: str, password: str) -> User:
 
 def _check_login(session: Session, name: str, password: str, now: datetime) -> User | str:
     row = session.scalars(select(WebUser).where(WebUser.name == name)).first()
-    if row is None or not row.active:
+    locked = row is not None and row.locked_until is not None and row.locked_until > now
+    if row is None or not row.active or locked:
+        # The same hashing work and the same answer as a wrong password: neither the
+        # message nor the time tells an unknown name from a locked or disabled account.
         _verify(_DUMMY_HASH, password)
-        return "wrong name or password"
-    if row.locked_until is not None and row.locked_until > now:
-        return "too many failed attempts: this account is locked for a while"
+        return REFUSED
     if not _verify(row.password_hash, password):
         row.failed_logins += 1
         if row.failed_logins >= MAX_FAILURES:
             row.failed_logins, row.locked_until = 0, now + LOCKOUT
-        return "wrong name or password"
+        return REFUSED
     row.failed_logins, row.locked_until, row.last_login_at = 0, None, now
     if HASHER.check_needs_rehash(row.password_hash):
         row.password_hash = HASHER.hash(password)

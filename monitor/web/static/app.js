@@ -35,7 +35,7 @@ function startReplyCheck(box) {
       item.textContent = text;
       return item;
     }));
-    button.disabled = items.length > 0;
+    button.disabled = items.length > 0 || form.dataset.sent === "1";
   };
   const check = async () => {
     const response = await fetch(box.dataset.check, {
@@ -54,7 +54,30 @@ function startReplyCheck(box) {
   if (count) count.textContent = String(box.value.trim().length);
 }
 
+// Forms that change something: one submit per click. A double click would send a reply
+// twice (the server refuses the repeat too; this spares the person the surprise).
+function guardSubmit(form) {
+  form.addEventListener("submit", () => {
+    form.dataset.sent = "1";
+    form.querySelectorAll('button[type="submit"]').forEach((button) => {
+      button.disabled = true;
+    });
+  });
+}
+
+// Back to a page kept in the browser's cache: its forms may be sent again.
+window.addEventListener("pageshow", (event) => {
+  if (!event.persisted) return;
+  document.querySelectorAll('form[method="post"]').forEach((form) => {
+    delete form.dataset.sent;
+    form.querySelectorAll('button[type="submit"]').forEach((button) => {
+      button.disabled = false;
+    });
+  });
+});
+
 document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll('form[method="post"]').forEach(guardSubmit);
   const region = document.getElementById("queue-live");
   if (region) startQueueRefresh(region);
   document.querySelectorAll("textarea[data-check]").forEach(startReplyCheck);

@@ -1,0 +1,233 @@
+"""Review findings about who sees and does what: another team's notes and outbox, a retry
+of an operations alert, the lockout answer, a double-submitted reply, a password change."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from starlette.testclient import TestClient
+
+from monitor import casework
+from monitor.clock import FakeClock
+from monitor.dispatch import dispatch_outbox
+from monitor.runtime import Runtime
+from monitor.store.db import transaction
+from monitor.store.models import ActionRow, Case, Event, Message
+from monitor.web import users
+from monitor.web.app import create_app
+from monitor.web.users import new_api_token, set_password
+from tests.conftest import RuntimeFactory
+from tests.webkit import NONCE, PASSWORD, client_for, login, seeded
+
+HOSTILE_NOTE = "<img src=x onerror=alert(1)> card ending 4242"
+REPLY = "Sorry Jane, the refund went out today."
+
+
+def _api(rt: Runtime, name: str) -> TestClient:
+    token = new_api_token(rt, name)
+    return TestClient(create_app(rt), headers={"authorization": f"Bearer {token}"})
+
+
+def test_customer_history_keeps_other_teams_cases_and_notes_to_them(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = seeded(make_runtime)
+    casework.link_customers(rt, "C-1001", "C-1005", user="lena")  # care and billing
+    casework.add_note(rt, "C-1005", "BILLING-INTERNAL " + HOSTILE_NOTE, user="bob")
+    casework.add_note(rt, "C-1001", "CARE-NOTE " + HOSTILE_NOTE, user="alice")
+    alice, _ = client_for(rt, "alice")  # agent of care
+    page = alice.get("/cases/C-1001").text
+    assert "BILLING-INTERNAL" not in page
+    assert "/cases/C-1005" not in page
+    assert "1 case(s) in other teams" in page
+    assert "CARE-NOTE &lt;img src=x onerror=alert(1)&gt;" in page  # notes stay escaped
+    assert "<img src=x" not in page
+    history = _api(rt, "alice").get("/api/cases/C-1001").json()["history"]
+    assert [text for _, _, text in history["notes"]] == ["CARE-NOTE " + HOSTILE_NOTE]
+    assert [ref for ref, *_ in history["cases"]] == ["C-1001"]
+    assert history["other_team_cases"] == 1
+    lead, _ = client_for(rt, "lena")  # leads see every team's cases, so the whole history
+    full = lead.get("/cases/C-1001").text
+    assert "BILLING-INTERNAL" in full
+    assert 'href="/cases/C-1005"' in full
+    assert "in other teams" not in full
+
+
+def _dead(rt: Runtime, case_id: int | None, text: str) -> int:
+    now = rt.clock.now()
+    row = ActionRow(
+        case_id=case_id,
+        kind="notify" if case_id is None else "reply",
+        platform="x",
+        target_external_id="-",
+        conversation_id="-",
+        text=text,
+        status="dead",
+        attempts=5,
+        last_error="boom",
+        next_attempt_at=now,
+        idempotency_key=f"test:{text}",
+        created_at=now,
+        updated_at=now,
+    )
+    with transaction(rt.sessions) as session:
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def _case_of_team(rt: Runtime, team: str) -> int:
+    with rt.sessions() as session:
+        found = session.scalar(select(Case.id).where(Case.team == team).order_by(Case.id))
+    assert found is not None
+    return found
+
+
+def test_health_lists_only_the_outbox_of_cases_the_user_may_open(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = seeded(make_runtime)
+    billing, care, alert = "BILLING-SECRET reply", "CARE reply", "OPS-ALERT source down"
+    _dead(rt, _case_of_team(rt, "billing"), billing)
+    _dead(rt, _case_of_team(rt, "care"), care)
+    _dead(rt, None, alert)  # an operations alert: no case, so no team
+    seen = {"alice": {care}, "bob": {billing}, "lena": {care, billing, alert}}
+    for name, expected in seen.items():
+        client, _ = client_for(rt, name)
+        page = client.get("/health").text
+        assert {t for t in seen["lena"] if t in page} == expected, name
+        troubled = _api(rt, name).get("/api/health").json()["troubled"]
+        assert {t["text"] for t in troubled} & seen["lena"] == expected, name
+
+
+def test_retrying_a_dead_operations_alert(make_runtime: RuntimeFactory) -> None:
+    rt = seeded(make_runtime)
+    alert = _dead(rt, None, "OPS-ALERT source down")
+    lead, csrf = client_for(rt, "lena")
+    assert f'action="/actions/{alert}/retry"' in lead.get("/health").text
+    answer = lead.post(f"/actions/{alert}/retry", data={"csrf_token": csrf}, follow_redirects=False)
+    assert answer.status_code == 303
+    with rt.sessions() as session:
+        row = session.get(ActionRow, alert)
+        assert row is not None
+        assert (row.status, row.attempts) == ("pending", 0)
+        event = session.scalars(select(Event).where(Event.kind == "retried")).one()
+        assert (event.case_id, event.actor, event.detail) == (None, "lena", {"action": alert})
+    again = lead.post(f"/actions/{alert}/retry", data={"csrf_token": csrf})
+    assert again.status_code == 400
+    assert "is pending, not dead" in again.text
+    second = _dead(rt, None, "OPS-ALERT again")
+    api = _api(rt, "lena")
+    assert api.post(f"/api/actions/{second}/retry").json() == {"ok": True, "case": None}
+    assert api.post("/api/actions/999999/retry").status_code == 400
+
+
+def _refusal(client: TestClient, name: str, password: str) -> tuple[int, str]:
+    nonce = NONCE.search(client.get("/login").text)
+    assert nonce is not None
+    answer = client.post("/login", data={"name": name, "password": password, "nonce": nonce[1]})
+    message = re.search(r'class="error" role="alert">([^<]*)', answer.text)
+    assert message is not None
+    return answer.status_code, message[1]
+
+
+def test_a_locked_account_answers_like_an_unknown_name(
+    make_runtime: RuntimeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rt = seeded(make_runtime)
+    client = TestClient(create_app(rt))
+    verified: list[str] = []
+    real_verify = users._verify
+
+    def counting(stored: str, password: str) -> bool:
+        verified.append(stored)
+        return real_verify(stored, password)
+
+    monkeypatch.setattr(users, "_verify", counting)
+    answers = {}
+    for name in ("root", "nosuchuser"):
+        verified.clear()
+        answers[name] = [_refusal(client, name, "wrong-wrong-wrong") for _ in range(7)]
+        assert len(verified) == 7, name  # one password hash checked per attempt, each path
+    assert answers["root"] == answers["nosuchuser"]
+    assert set(answers["root"]) == {(401, users.REFUSED)}
+    # The lockout holds: even the right password is refused, with the same answer.
+    assert _refusal(client, "root", PASSWORD) == (401, users.REFUSED)
+
+
+def _human_replies(rt: Runtime) -> int:
+    with rt.sessions() as session:
+        query = select(func.count()).select_from(ActionRow)
+        count = session.scalar(query.where(ActionRow.text == REPLY, ActionRow.rule.is_(None)))
+    return int(count or 0)
+
+
+def test_a_double_submitted_reply_is_queued_once(make_runtime: RuntimeFactory) -> None:
+    rt = seeded(make_runtime)
+    client, csrf = client_for(rt, "alice")
+    first = client.post("/cases/C-1001/reply", data={"csrf_token": csrf, "text": REPLY})
+    assert first.status_code == 200
+    second = client.post("/cases/C-1001/reply", data={"csrf_token": csrf, "text": f"  {REPLY} "})
+    assert second.status_code == 200
+    assert "this reply is already queued (action" in second.text
+    assert "it was not queued again" in second.text
+    assert _human_replies(rt) == 1
+    again = _api(rt, "alice").post("/api/cases/C-1001/reply", json={"text": REPLY}).json()
+    assert again["ok"] is True
+    assert "already queued" in again["message"]
+    dispatch_outbox(rt)  # sent: a repeat right after is still the same click
+    assert (
+        "already queued"
+        in client.post("/cases/C-1001/reply", data={"csrf_token": csrf, "text": REPLY}).text
+    )
+    assert isinstance(rt.clock, FakeClock)
+    rt.clock.advance(minutes=6)  # later, the same words are a new reply
+    later = client.post(
+        "/cases/C-1001/reply", data={"csrf_token": csrf, "text": REPLY}, follow_redirects=False
+    )
+    assert later.status_code == 303
+    assert _human_replies(rt) == 2
+    assert "button.disabled = true" in client.get("/static/app.js").text
+
+
+def test_racing_identical_replies_insert_once(
+    make_runtime: RuntimeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rt = seeded(make_runtime)
+    client, csrf = client_for(rt, "alice")
+    assert client.post("/cases/C-1001/reply", data={"csrf_token": csrf, "text": REPLY})
+    real = casework._identical_replies
+    missed: list[bool] = []
+
+    def blind_once(session: Session, case: Case, target: Message, text: str) -> list[ActionRow]:
+        # The second submit's first look misses the first one, as if the two raced.
+        if not missed:
+            missed.append(True)
+            return []
+        return real(session, case, target, text)
+
+    monkeypatch.setattr(casework, "_identical_replies", blind_once)
+    second = client.post("/cases/C-1001/reply", data={"csrf_token": csrf, "text": REPLY})
+    assert second.status_code == 200
+    assert "already queued" in second.text
+    assert missed
+    assert _human_replies(rt) == 1
+
+
+def test_a_new_password_ends_sessions_and_revokes_the_api_token(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = seeded(make_runtime)
+    browser, _ = client_for(rt, "alice")
+    api = _api(rt, "alice")
+    assert api.get("/api/cases").status_code == 200
+    set_password(rt, "alice", "a brand new password", actor="root")
+    assert browser.get("/", follow_redirects=False).status_code == 303
+    assert api.get("/api/cases").status_code == 401
+    assert login(TestClient(create_app(rt)), "alice", "a brand new password")
+    lena, _ = client_for(rt, "lena")  # other people's sessions are not touched
+    set_password(rt, "bob", "another new password", actor="root")
+    assert lena.get("/", follow_redirects=False).status_code == 200
