@@ -20,9 +20,9 @@ from monitor.rules.deflection import find_redirect
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
 from monitor.store.models import ActionRow, Case, Customer, Event, Message
+from monitor.textlength import reply_length_problem
 
 # Public reply limits: X counts 280 characters; Reddit comments take 10,000.
-REPLY_LIMITS = {Platform.X: 280, Platform.REDDIT: 10_000}
 # An identical reply sent this recently is taken for a double submit, not a new reply.
 DUPLICATE_WINDOW = timedelta(minutes=5)
 # A reply in these states will still be posted (failed ones are retried by dispatch).
@@ -71,9 +71,9 @@ def check_reply(platform: str, text: str, *, allow_redirect: bool = False) -> li
     The one place reply checks live: the platform's length limit and the deflection
     guard, which holds for people too (help the customer where they wrote).
     """
-    limit = REPLY_LIMITS.get(Platform(platform), REPLY_LIMITS[Platform.X])
-    length = len(text.strip())
-    problems = [f"{length} characters: {platform} allows {limit}"] if length > limit else []
+    # Counted as the platform counts (X: weighted, links 23; Reddit: the escaped body).
+    too_long = reply_length_problem(_platform_or_x(platform), text)
+    problems = [too_long] if too_long else []
     redirect = find_redirect(text)
     if redirect is not None and not allow_redirect:
         kind, phrase = redirect
@@ -82,6 +82,13 @@ def check_reply(platform: str, text: str, *, allow_redirect: bool = False) -> li
             "thread, or allow the redirect explicitly"
         )
     return problems
+
+
+def _platform_or_x(platform: str) -> Platform:
+    try:
+        return Platform(platform)
+    except ValueError:
+        return Platform.X  # the stricter limit
 
 
 def _refuse_problems(platform: str, text: str, *, allow_redirect: bool = False) -> None:

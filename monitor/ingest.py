@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
-from monitor.domain import Direction, Mention, MessageKind
+from monitor.domain import Direction, Mention, MessageKind, Platform
 from monitor.runtime import Runtime
 from monitor.sources.base import PollResult, SourceError
 from monitor.store.context import promote_context, store_context
@@ -204,7 +204,7 @@ def _store(
 def message_row(
     rt: Runtime, mention: Mention, source: str, customer_id: int, now: datetime
 ) -> dict[str, Any]:
-    own = mention.author.handle.lower() in rt.own_handles(mention.platform)
+    own = is_own(rt, mention)
     return {
         "platform": mention.platform.value,
         "external_id": mention.external_id,
@@ -223,6 +223,20 @@ def message_row(
         "ingested_at": now,
         "processed": False,
     }
+
+
+def is_own(rt: Runtime, mention: Mention) -> bool:
+    """Written by one of the brand's accounts: a listed handle, or the account we are.
+
+    The configured X user id (and Reddit login) count even when ``brand.accounts``
+    leaves them out: the sources keep the brand's posts as thread context by that id,
+    and stored as a customer's post they would open a case against the brand itself."""
+    if mention.author.handle.lower() in rt.own_handles(mention.platform):
+        return True
+    if mention.platform is Platform.X:
+        return rt.settings.x is not None and mention.author.id == rt.settings.x.user_id
+    reddit = rt.settings.reddit
+    return reddit is not None and mention.author.id.lower() in reddit.login_names()
 
 
 def upsert_customers(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -11,6 +10,8 @@ from monitor.domain import Action
 from monitor.sources.reddit import RedditConnection
 from monitor.sources.reddit_failure import FailureKind, RedditFailure
 from monitor.sources.reddit_settings import RedditSettings
+from monitor.textlength import REDDIT_LIMIT, reddit_body
+from monitor.textlength import escape_markdown as escape_markdown  # re-exported
 from responders.base import ResponderError, SendResult
 
 if TYPE_CHECKING:
@@ -26,25 +27,8 @@ PERMANENT_CODES = {
     "SUBREDDIT_NOTALLOWED": "the brand account may not post in this subreddit",
     "USER_BLOCKED": "the author blocked the brand account",
 }
-# Longest comment Reddit accepts.
-MAX_BODY = 10_000
-
-# Characters that start markdown formatting anywhere in a line, and at a line start.
-_INLINE = re.compile(r"([\\`*_~^\[\]()<>|#!{}])")
-_LINE_START = re.compile(r"^(\s*)([-+=])", re.MULTILINE)
-# Four leading spaces make a code block.
-_INDENT = re.compile(r"^[ \t]+", re.MULTILINE)
-_ORDERED_ITEM = re.compile(r"^(\s*\d+)\.", re.MULTILINE)
-# u/name and r/name (with or without a leading /) become links, and u/ pings the user.
-_PING = re.compile(r"(?<!\w)(/?[ur])/", re.IGNORECASE)
-
-
-def escape_markdown(text: str) -> str:
-    """Make ``text`` render literally on Reddit: no links, pings, headings or emphasis."""
-    escaped = _INLINE.sub(r"\\\1", _INDENT.sub("", text).replace("&", "&amp;"))
-    escaped = _LINE_START.sub(r"\1\\\2", escaped)
-    escaped = _ORDERED_ITEM.sub(r"\1\\.", escaped)
-    return _PING.sub(r"\1\\/", escaped)
+# Longest comment Reddit accepts, counted on the escaped body.
+MAX_BODY = REDDIT_LIMIT
 
 
 class RedditResponder:
@@ -60,6 +44,14 @@ class RedditResponder:
 
     def send(self, action: Action) -> SendResult:
         body = render(action.text)
+        if len(body) > MAX_BODY:
+            # Escaping can make a text under the limit too long; a cut reply would end
+            # mid-sentence in public, so a person shortens it instead.
+            raise ResponderError(
+                f"the reply is {len(body)} characters once escaped for Reddit's markdown; "
+                f"Reddit allows {MAX_BODY}: shorten it",
+                permanent=True,
+            )
         try:
             return SendResult(self.connection.reply(action.target_external_id, body))
         except RedditFailure as failure:
@@ -95,8 +87,10 @@ class RedditResponder:
 
 
 def render(text: str) -> str:
-    return escape_markdown(text)[:MAX_BODY]
+    """The body posted for ``text``; never cut: ``send`` refuses one over MAX_BODY."""
+    return reddit_body(text)
 
 
 def build_reddit_responder(reddit: RedditSettings, brand: Brand) -> RedditResponder:
-    return RedditResponder(RedditConnection(reddit), brand.own_handles("reddit"))
+    own = brand.own_handles("reddit") | reddit.login_names()
+    return RedditResponder(RedditConnection(reddit), own)

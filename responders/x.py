@@ -16,11 +16,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import Clock, SystemClock
-from monitor.domain import Action
+from monitor.domain import Action, Platform
 from monitor.sources import x_usage as usage
 from monitor.sources.x import XApi, XApiError
 from monitor.sources.x_settings import XSettings
 from monitor.store.models import Message
+from monitor.textlength import reply_length_problem
 from responders.base import ResponderError, SendResult
 
 log = logging.getLogger("inchannel.x")
@@ -31,6 +32,9 @@ URL = re.compile(
     r"|\b[a-z0-9][a-z0-9-]*\.(?:com|net|org|io|co|ly|app|dev|info|me|us|uk|de|fr|eu|shop"
     r"|store|help|support|link|gl|gg|tv)\b"
 )
+
+# Posts asked for when looking for our own reply in a thread (X's page maximum).
+OWN_SEARCH = 100
 
 
 class XResponder:
@@ -51,13 +55,7 @@ class XResponder:
     def send(self, action: Action) -> SendResult:
         looked = self._just_looked(action)
         now = self.clock.now()
-        has_url = URL.search(action.text) is not None
-        if has_url and not self.x.allow_urls_in_replies:
-            raise ResponderError(
-                "the reply contains a URL, which X bills at about 13x a plain post; "
-                "set x.allow_urls_in_replies: true to allow it",
-                permanent=True,
-            )
+        has_url = self._check_text(action.text)
         self._check_reply_allowed(action)
         if action.attempts > 1 and not looked:
             # An earlier attempt may have posted before failing (a timeout after X
@@ -75,6 +73,21 @@ class XResponder:
         self.ledger.add(now, counts)
         return SendResult(post_id)
 
+    def _check_text(self, text: str) -> bool:
+        """Refuse a text X would refuse or bill at the URL price; True if it has a URL."""
+        has_url = URL.search(text) is not None
+        if has_url and not self.x.allow_urls_in_replies:
+            raise ResponderError(
+                "the reply contains a URL, which X bills at about 13x a plain post; "
+                "set x.allow_urls_in_replies: true to allow it",
+                permanent=True,
+            )
+        too_long = reply_length_problem(Platform.X, text)
+        if too_long is not None:
+            # X would refuse it anyway; saying why here spares a request and a vague 400.
+            raise ResponderError(f"the reply is too long for X ({too_long})", permanent=True)
+        return has_url
+
     def find_own_reply(self, action: Action) -> str | None:
         """Our reply with this text in the conversation, via recent search."""
         found = self._search_own(action)
@@ -90,13 +103,15 @@ class XResponder:
 
     def _search_own(self, action: Action) -> str | None:
         now = self.clock.now()
+        self._check_read_budget(now)
         query = f"conversation_id:{action.conversation_id} from:{self.x.user_id}"
         try:
-            page = self.api.search(query, since_id=None, token=None, max_results=100)
+            page = self.api.search(query, since_id=None, token=None, max_results=OWN_SEARCH)
         except XApiError as exc:
-            self.ledger.add(now, {usage.REQUESTS: 1})
+            self.ledger.add(now, usage.page_counts(None))
             raise ResponderError(f"cannot check the thread for our reply: {exc}") from None
-        self.ledger.add(now, {usage.REQUESTS: 1, usage.READS: len(page.tweets)})
+        # Billed like a source's page: the includes (parents, authors) too.
+        self.ledger.add(now, usage.page_counts(page))
         wanted = _normal(action.text)
         for tweet in page.tweets:
             if not isinstance(tweet, dict) or _normal(str(tweet.get("text", ""))) != wanted:
@@ -119,6 +134,25 @@ class XResponder:
                 "a human must answer",
                 permanent=True,
             )
+
+    def _check_read_budget(self, now: datetime) -> None:
+        """As a source does: no search whose full page could overrun the day's reads.
+
+        Posting without this look could post twice, so the send waits for midnight too."""
+        limit = self.x.budget.reads_per_day
+        spent = self.ledger.today(now).get(usage.READS, 0)
+        if spent + OWN_SEARCH <= limit:
+            return
+        resume = usage.next_utc_midnight(now)
+        if self.ledger.budget_event_once(
+            "reads", "x-responder", now, {"spent": spent, "limit": limit}
+        ):
+            log.warning("x read budget reached: %d of %d posts read today", spent, limit)
+        raise ResponderError(
+            f"x read budget: {spent} of {limit} posts read today; the thread is checked for "
+            f"an earlier reply from {resume:%Y-%m-%d %H:%M} UTC",
+            retry_after=resume,
+        )
 
     def _check_budget(self, now: datetime) -> None:
         limit = self.x.budget.writes_per_day

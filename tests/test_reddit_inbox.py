@@ -95,7 +95,7 @@ def test_pages_follow_after_and_the_next_poll_stops_at_the_cursor(
     api.add("POST", "/api/read_message/?", Reply.json({}))
     page2 = listing(comment("c1", "@acme_official hi", created=T0, inbox="username_mention"))
     api.add("GET", "/message/mentions", page2, query={"after": "t1_c2"})  # routes: newest first
-    rt = inbox_runtime(make_runtime, api, comment_replies=False)
+    rt = inbox_runtime(make_runtime, api, comment_replies=False, overlap_seconds=5)
 
     poll_source(rt, "inbox")
     assert [m.external_id for m in messages(rt)] == ["t1_c3", "t1_c2", "t1_c1"]
@@ -106,7 +106,7 @@ def test_pages_follow_after_and_the_next_poll_stops_at_the_cursor(
     poll_source(rt, "inbox")
     assert [m.external_id for m in messages(rt)][-1] == "t1_c4"
     assert len(messages(rt)) == 4
-    # The old item on page 1 ended the scan: no request for page 2 this time.
+    # c2, older than the 5 s overlap below c3, ended the scan: no request for page 2.
     assert len(api.seen("GET", "/message/mentions")) == 3
 
 

@@ -271,3 +271,23 @@ def test_find_own_reply_under_a_submission_reads_its_top_level_comments(api: Fak
     body = [listing_body(submission("abc123", "My order")), listing_body(nested, ours)]
     api.add("GET", "/comments/abc123/?", Reply.json(body, headers=RATE))
     assert responder(api).find_own_reply(action("t3_abc123")) == "t1_r7"
+
+
+def test_a_reply_too_long_once_escaped_is_refused_not_cut(api: FakeAPI) -> None:
+    serve_token(api)
+    api.add("POST", "/api/comment/?", created_comment("new1", "t1_c1", "unused"))
+    text = "Steps: " + "(see 1) " * 1200  # 9,607 typed, 12,006 once ( and ) are escaped
+    with pytest.raises(ResponderError) as caught:
+        responder(api).send(action(text=text))
+    assert caught.value.permanent is True
+    assert str(caught.value) == (
+        "the reply is 12006 characters once escaped for Reddit's markdown; "
+        "Reddit allows 10000: shorten it"
+    )
+    assert api.seen("POST", "/api/comment/?") == []
+    # Just under the limit once escaped: posted whole.
+    fits = "Steps: " + "(see 1) " * 999
+    assert len(render(fits)) == 9_996
+    assert responder(api).send(action(text=fits)).external_id == "t1_new1"
+    (post,) = api.seen("POST", "/api/comment/?")
+    assert post.form()["text"] == [render(fits)]

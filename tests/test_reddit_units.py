@@ -121,8 +121,10 @@ def test_markdown_is_escaped_exactly(text: str, expected: str) -> None:
     assert escape_markdown(text) == expected
 
 
-def test_reply_body_is_bounded() -> None:
-    assert len(render("*" * 20_000)) == MAX_BODY
+def test_reply_body_is_never_cut() -> None:
+    # Too long is refused by RedditResponder.send (test_reddit_responder.py), not cut.
+    assert render("*" * 20_000) == "\\*" * 20_000
+    assert MAX_BODY == 10_000
 
 
 @pytest.mark.parametrize(
@@ -147,22 +149,40 @@ def item(name: str, created: float, **extra: object) -> RedditItem:
 
 
 def test_same_second_items_are_neither_lost_nor_repeated() -> None:
-    cursor = ListingCursor().advanced([item("t1_a", 100), item("t1_b", 100), item("t1_z", 99)])
-    assert cursor == ListingCursor(100, frozenset({"t1_a", "t1_b"}))
+    first = [item("t1_a", 100), item("t1_b", 100), item("t1_z", 99)]
+    cursor = ListingCursor().advanced(first, overlap=0)
+    assert cursor == ListingCursor(100, {"t1_a": 100, "t1_b": 100})
     listing = [item("t1_c", 100), item("t1_b", 100), item("t1_a", 100), item("t1_z", 99)]
-    new = take_new(listing, cursor, max_items=10)
+    new = take_new(listing, cursor, max_items=10, overlap=0)
     assert ([i.fullname for i in new.items], new.read, new.gap) == (["t1_c"], 4, False)
+
+
+def test_the_overlap_finds_a_late_item_once_and_forgets_what_left_the_window() -> None:
+    cursor = ListingCursor().advanced([item("t1_b", 100), item("t1_old", 10)], overlap=30)
+    assert cursor == ListingCursor(100, {"t1_b": 100})
+    # t1_a (created at 80) was approved from the mod queue after t1_b was read.
+    listing = [item("t1_c", 120), item("t1_b", 100), item("t1_a", 80), item("t1_x", 60)]
+    new = take_new(listing, cursor, max_items=10, overlap=30)
+    assert ([i.fullname for i in new.items], new.read) == (["t1_c", "t1_a"], 4)
+    later = cursor.advanced(new.items, overlap=30)
+    assert later == ListingCursor(120, {"t1_c": 120, "t1_b": 100})
+    assert take_new(listing, later, max_items=10, overlap=30).items == []
 
 
 def test_a_full_page_of_new_items_reports_a_gap_but_not_on_the_first_poll() -> None:
     listing = [item(f"t1_{n}", 200 - n) for n in range(5)]
-    assert take_new(listing, ListingCursor(50), max_items=3).gap is True
-    assert take_new(listing, ListingCursor(), max_items=3).gap is False
+    assert take_new(listing, ListingCursor(50), max_items=3, overlap=60).gap is True
+    assert take_new(listing, ListingCursor(), max_items=3, overlap=60).gap is False
+    # Late items inside the overlap window are no gap: nothing above the cursor is missed.
+    assert take_new(listing, ListingCursor(199), max_items=3, overlap=60).gap is False
 
 
 def test_cursor_round_trips_and_bad_cursors_stop_the_source() -> None:
-    cursor = SourceCursor({"mentions": ListingCursor(5.5, frozenset({"t1_x"}))}, ("t1_x",))
+    cursor = SourceCursor({"mentions": ListingCursor(5.5, {"t1_x": 5.5})}, ("t1_x",))
     assert decode_cursor(cursor.encode()) == cursor
+    # A cursor stored before the overlap window: its fullnames are at the ``since`` second.
+    old = '{"listings": {"m": {"since": 5.5, "seen": ["t1_x"]}}, "to_mark": [], "disabled": {}}'
+    assert decode_cursor(old).listing("m") == ListingCursor(5.5, {"t1_x": 5.5})
     with pytest.raises(SourceError) as caught:
         decode_cursor('{"listings": 3}')
     assert str(caught.value) == "reddit cursor is not valid JSON state: '{\"listings\": 3}'"

@@ -152,3 +152,55 @@ def test_recorded_search_stores_submissions_as_keyword_hits(
     assert all(m.conversation_id == m.external_id for m in stored)
     (request,) = api.seen("GET", "/r/all/search/?")
     assert (request.query["q"], request.query["sort"]) == (['"Acme"'], ["new"])
+
+
+def test_a_post_listed_late_is_read_once_inside_the_overlap(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    serve_token(api)
+    late = submission("a", "acme ate my order", created=T0 + 5)  # indexed after b
+    route = api.add(
+        "GET", "/r/acme/search/?", listing(submission("b", "acme broke", created=T0 + 10))
+    )
+    config = {"name": "search", "type": "reddit_search", "subreddits": ["acme"]}
+    rt = make_runtime(sources=[config], reddit=reddit_section(api))
+    poll_source(rt, "search")
+    newer = submission("c", "acme again", created=T0 + 20)
+    route.replies = [listing(newer, submission("b", "acme broke", created=T0 + 10), late)]
+    poll_source(rt, "search")
+    assert [m.external_id for m in messages(rt)] == ["t3_b", "t3_c", "t3_a"]
+    poll_source(rt, "search")  # the window passes a and b again: nothing new
+    assert len(messages(rt)) == 3
+    assert state(rt, "search").details["requests_last_poll"] == 1  # one page per poll
+    # Past the default 30 minutes an item is not looked for again.
+    route.replies = [listing(submission("d", "acme late", created=T0 + 20 - 1801))]
+    poll_source(rt, "search")
+    assert len(messages(rt)) == 3
+
+
+def test_the_login_account_is_own_without_brand_accounts(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    serve_token(api)
+    api.add(
+        "GET",
+        "/r/acme/comments/?",
+        listing(
+            comment("o1", "acme here, we're on it", author=BRAND, created=T0 + 2),
+            comment("k1", "acme lost my parcel", created=T0 + 1),
+        ),
+    )
+    section = reddit_section(api, username=BRAND, password="pw")
+    del section["refresh_token"]
+    config = {
+        "name": "watch",
+        "type": "reddit_subreddit",
+        "subreddits": ["acme"],
+        "keywords": ["acme"],
+        "submissions": False,
+        "context_depth": 0,
+    }
+    rt = make_runtime(sources=[config], reddit=section, brand={"name": "Acme"})
+    poll_source(rt, "watch")
+    assert [m.external_id for m in messages(rt)] == ["t1_k1"]
+    assert state(rt, "watch").details["skipped_last_poll"] == {"own": 1}

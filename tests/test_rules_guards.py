@@ -69,13 +69,14 @@ def test_reply_over_the_platform_limit_escalates_instead_of_truncating(tmp_path:
     # lower than the checked one (X's weighted counting, a changed brand name) can
     # trip this at run time; inject one.
     strict = RuleEngine(
-        rules.ruleset, teams=rules.teams, limits={Platform.X: 280, Platform.REDDIT: 10}
+        rules.ruleset, teams=rules.teams, limits={Platform.X: 280, Platform.REDDIT: 9}
     )
     decision = decide(strict, "a long post", platform="reddit", author_name="Maximilian")
     assert decision.reply is None
     assert decision.escalation is not None
     assert decision.escalation.rule == "guard"
-    assert decision.notes == ("guard: the filled reply has 11 characters, over the 10 limit",)
+    # " Maximilian" (no match text): 10 as Reddit counts it, the leading space not sent.
+    assert decision.notes == ("guard: the filled reply has 10 characters, over the 9 limit",)
 
 
 def test_variants_rotate_so_consecutive_replies_differ(tmp_path: Path) -> None:

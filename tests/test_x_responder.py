@@ -28,6 +28,7 @@ from tests.xapi import (
     reply_to,
     tid,
     tweet,
+    user,
     x_runtime,
     x_section,
 )
@@ -275,3 +276,38 @@ def test_budget_notify_channels_must_exist(make_runtime: RuntimeFactory, api: Fa
             sources=[{"name": "mentions", "type": "x_mentions"}],
             x=x_section(api, budget={"notify": ["ops"]}),
         )
+
+
+def test_the_thread_check_counts_includes_and_stops_at_the_read_budget(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    found = body(
+        [tweet(7, "not this one", author="783214", **reply_to(1))],
+        users=[user("783214", "acme")],
+        included=[tweet(1, "the parent")],
+    )
+    api.add("GET", SEARCH, ok(found))
+    rt = x_runtime(make_runtime, api, responder=True, budget={"reads_per_day": 101})
+    assert responder(rt).find_own_reply(action()) is None
+    # Billed like a source's page: the included parent and author too.
+    assert usage(rt) == {"x:requests": 1, "x:reads": 2, "x:user_reads": 1}
+    # 2 read + a full page of 100 could pass 101: no request; the send waits for midnight.
+    with pytest.raises(ResponderError) as caught:
+        responder(rt).send(action(attempts=2))
+    assert caught.value.permanent is False
+    assert caught.value.retry_after == datetime(2026, 11, 21, tzinfo=UTC)
+    assert str(caught.value).startswith("x read budget: 2 of 101 posts read today")
+    assert len(api.seen("GET", SEARCH)) == 1
+    assert api.seen("POST", "/2/tweets") == []
+
+
+def test_a_reply_over_x_weighted_length_is_refused_before_posting(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    rt = x_runtime(make_runtime, api, responder=True)
+    cjk = "ご不便をおかけして申し訳ありません。" * 9  # 162 characters, X counts 324
+    with pytest.raises(ResponderError) as caught:
+        responder(rt).send(action(cjk))
+    assert caught.value.permanent is True
+    assert str(caught.value) == "the reply is too long for X (324 characters: x allows 280)"
+    assert api.seen("POST", "/2/tweets") == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,10 +13,12 @@ from sqlalchemy import select
 
 from monitor.pipeline import poll_source, process_pending
 from monitor.runtime import Runtime
-from monitor.store.models import Customer, Event, Message, SourceState, Usage
+from monitor.sources.x_cursor import snowflake_at, snowflake_time
+from monitor.store.models import Case, Customer, Event, Message, SourceState, Usage
 from tests.conftest import RuntimeFactory
 from tests.fakeapi import FakeAPI, Reply
 from tests.xapi import (
+    BRAND_ID,
     CASSETTES,
     MENTIONS,
     SEARCH,
@@ -28,6 +30,7 @@ from tests.xapi import (
     tweet,
     user,
     x_runtime,
+    x_section,
 )
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -339,3 +342,42 @@ def test_environment_proxies_never_capture_the_redirected_requests(
     rt = x_runtime(make_runtime, api)
     poll_source(rt, "mentions")
     assert [m.external_id for m in messages(rt)] == [tid(1)]
+
+
+def test_a_quiet_search_keeps_its_since_id_inside_the_7_day_window(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    api.add("GET", SEARCH, ok(body([])))
+    search = {"name": "s", "type": "x_search", "query": "acme", "overlap_seconds": 3600}
+    rt = x_runtime(make_runtime, api, sources=[search])
+    now = rt.clock.now()
+    # The newest post is 2 minutes inside the window; an hour of overlap reaches past it.
+    set_cursor(rt, cursor_of(snowflake_at(now - timedelta(days=7, minutes=-2))), "s")
+    poll_source(rt, "s")
+    (request,) = api.seen("GET", SEARCH)
+    since = snowflake_time(request.query["since_id"][0])
+    assert now - timedelta(days=7) < since <= now - timedelta(days=7, minutes=-1)
+    assert state(rt, "s").last_error is None
+    assert events(rt, "gap") == []  # nothing was missed: the cursor is inside the window
+
+
+def test_the_brand_account_is_own_by_its_user_id_without_brand_accounts(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    brand_post = tweet(1, "We shipped v2!", author=BRAND_ID)
+    mention = tweet(2, "@acme it broke", in_reply_to_user_id=BRAND_ID, **reply_to(1))
+    users = [user("42", "carla"), user(BRAND_ID, "acme")]
+    api.add("GET", MENTIONS, ok(body([mention], users=users, included=[brand_post])))
+    rt = make_runtime(
+        sources=[{"name": "mentions", "type": "x_mentions"}],
+        x=x_section(api),
+        brand={"name": "Acme"},  # no brand.accounts.x
+    )
+    poll_source(rt, "mentions")
+    process_pending(rt)
+    kinds = {m.external_id: (m.direction, m.kind) for m in messages(rt)}
+    assert kinds == {tid(1): ("inbound", "own"), tid(2): ("inbound", "reply")}
+    with rt.sessions() as session:
+        cases = session.scalars(select(Case)).all()
+        owners = {session.get_one(Customer, c.customer_id).platform_user_id for c in cases}
+    assert owners == {"42"}  # a case for the customer only, none against the brand

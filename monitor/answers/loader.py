@@ -14,6 +14,7 @@ from monitor.rules.deflection import find_redirect
 from monitor.rules.loader import read_documents, rule_files, rules_version
 from monitor.rules.templates import PLATFORM_LIMITS, WORST_CASE_LENGTHS, fill
 from monitor.settings import validate_document
+from monitor.textlength import reply_length
 from monitor.yamlpos import ConfigError, Document, Problem
 
 # What an answer may say about the customer and the case. {team} and {match} belong
@@ -93,7 +94,7 @@ def answer_text_problems(text: str, platform: Platform, *, brand: str) -> list[s
             "in the reply itself"
         )
     lengths = {**WORST_CASE_LENGTHS, "brand": len(brand)}
-    worst = len(fill(text, {k: "x" * lengths[k] for k in ANSWER_PLACEHOLDERS}))
+    worst = reply_length(platform, fill(text, {k: "x" * lengths[k] for k in ANSWER_PLACEHOLDERS}))
     limit = PLATFORM_LIMITS[platform]
     if worst > limit:
         problems.append(

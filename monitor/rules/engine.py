@@ -27,6 +27,7 @@ from monitor.rules.index import RuleIndex
 from monitor.rules.model import RuleSet, evaluation_order
 from monitor.rules.outcome import Outcome, RulePlan, Teams, plan
 from monitor.rules.templates import PLATFORM_LIMITS, fill, first_name, matched_text
+from monitor.textlength import reply_length
 
 __all__ = ["Context", "Guards", "RuleEngine", "Teams"]
 
@@ -179,9 +180,9 @@ class RuleEngine:
     def _blocked(self, reply: PlannedReply, mention: Mention, context: Context) -> _Block | None:
         if not mention.reply_allowed:
             return _Block("the author does not allow replies to this post", hands_over=True)
-        limit = self.limits[mention.platform]
-        if len(reply.text) > limit:
-            text = f"the filled reply has {len(reply.text)} characters, over the {limit} limit"
+        limit, length = self.limits[mention.platform], reply_length(mention.platform, reply.text)
+        if length > limit:
+            text = f"the filled reply has {length} characters, over the {limit} limit"
             return _Block(text, hands_over=True)
         if reply.draft:
             return None  # a person approves drafts; the caps below are for the bot

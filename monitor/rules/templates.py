@@ -12,13 +12,14 @@ import re
 from collections.abc import Mapping
 
 from monitor.domain import Platform
+from monitor.textlength import REPLY_LIMITS, reply_length
 
 PLACEHOLDERS = frozenset({"author", "first_name", "case", "team", "match", "brand"})
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
-# What a platform accepts in one post. X counts some characters double (CJK, URLs as
-# 23); our templates are Latin text, so len() is the honest bound here.
-PLATFORM_LIMITS: Mapping[Platform, int] = {Platform.X: 280, Platform.REDDIT: 10_000}
+# What a platform accepts in one post, measured with ``reply_length``: X weighs CJK
+# double and every link as 23; Reddit counts the escaped markdown body.
+PLATFORM_LIMITS: Mapping[Platform, int] = REPLY_LIMITS
 
 # The longest value each placeholder can take at run time; the check-time length test
 # fills templates with values this long. X handles are at most 15 characters, Reddit
@@ -45,9 +46,16 @@ def fill(template: str, values: Mapping[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
 
 
-def worst_case_length(template: str, *, brand: str, longest_team: int) -> int:
-    lengths = {**WORST_CASE_LENGTHS, "brand": len(brand), "team": longest_team}
-    return len(fill(template, {name: "x" * size for name, size in lengths.items()}))
+def worst_case_length(
+    template: str, *, brand: str, longest_team: int, platform: Platform = Platform.X
+) -> int:
+    """The template's length on ``platform`` with every placeholder at its longest.
+
+    X by default: a rule for both platforms is bound by X's 280, far below Reddit's
+    10,000 even after escaping."""
+    lengths = {**WORST_CASE_LENGTHS, "team": longest_team}
+    values = {name: "x" * size for name, size in lengths.items()} | {"brand": brand}
+    return reply_length(platform, fill(template, values))
 
 
 def first_name(display_name: str, handle: str) -> str:

@@ -49,11 +49,18 @@ class PollBatch:
 
 class RedditSourceBase:
     def __init__(
-        self, name: str, connection: RedditConnection, own: frozenset[str], context_depth: int = 0
+        self,
+        name: str,
+        connection: RedditConnection,
+        own: frozenset[str],
+        context_depth: int = 0,
+        *,
+        overlap: float = 0.0,
     ) -> None:
         self.name = name
         self.connection = connection
         self.own = own
+        self.overlap = overlap  # seconds re-read below each listing's cursor
         self.context = ThreadContext(connection, context_depth, WEB_URL) if context_depth else None
 
     def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
@@ -97,10 +104,10 @@ class RedditSourceBase:
         cap: int,
     ) -> tuple[list[RedditItem], ListingCursor]:
         cursor = state.listing(key)
-        new = take_new(listing, cursor, cap)
+        new = take_new(listing, cursor, cap, self.overlap)
         if new.gap:
             batch.problems.append(f"{key}: over {cap} new items since the last poll, older missed")
-        return new.items, cursor.advanced(new.items)
+        return new.items, cursor.advanced(new.items, self.overlap)
 
     def _result(
         self, state: SourceCursor, batch: PollBatch, now: datetime, requests: int

@@ -1,40 +1,44 @@
-"""Per-listing cursors: the newest ``created_utc`` seen and the fullnames at that second.
+"""Per-listing cursors: the newest ``created_utc`` seen and the fullnames read lately.
 
 Reddit listings come newest first. A ``before=<fullname>`` cursor silently returns
-nothing forever once that item is deleted, so we page from the top instead and stop at
-the first item not newer than the cursor; the fullnames at the boundary second keep
-two items posted in the same second from being lost or read twice.
+nothing forever once that item is deleted, so we page from the top instead. Items do not
+always appear in created order: search indexes a post minutes after it was made, and a
+post or comment approved out of the spam filter or mod queue shows up with its old
+``created_utc`` among newer ones. So each poll reads on past the newest item of the last
+poll, through an overlap window (``overlap_seconds``) below it, and stops at the first
+item older than that. The fullnames read inside the window are kept (``seen``), so an
+item is handed over once however often the window passes it; should one come back after
+dropping out of ``seen``, the database's unique key drops it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.sources.base import SourceError
 from monitor.sources.reddit_items import RedditItem
 
+# Fullnames kept per listing: a poll reads at most max_items (<= 1000) of them.
+SEEN_CAP = 1000
+
 
 @dataclass(frozen=True, slots=True)
 class ListingCursor:
-    since: float = 0.0
-    seen: frozenset[str] = frozenset()
+    since: float = 0.0  # the newest created_utc read
+    seen: Mapping[str, float] = field(default_factory=dict)  # fullname -> created_utc
 
-    def is_new(self, item: RedditItem) -> bool:
-        if item.created_utc != self.since:
-            return item.created_utc > self.since
-        return item.fullname not in self.seen
-
-    def advanced(self, items: Iterable[RedditItem]) -> ListingCursor:
-        since, seen = self.since, set(self.seen)
-        for item in items:
-            if item.created_utc > since:
-                since, seen = item.created_utc, {item.fullname}
-            elif item.created_utc == since:
-                seen.add(item.fullname)
-        return ListingCursor(since, frozenset(seen))
+    def advanced(self, items: Iterable[RedditItem], overlap: float) -> ListingCursor:
+        """The cursor after ``items`` were read; ``seen`` keeps the overlap window only."""
+        seen = {**self.seen, **{item.fullname: item.created_utc for item in items}}
+        since = max(self.since, *seen.values()) if seen else self.since
+        window = sorted(
+            ((created, name) for name, created in seen.items() if created >= since - overlap),
+            reverse=True,
+        )
+        return ListingCursor(since, {name: created for created, name in window[:SEEN_CAP]})
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,25 +48,26 @@ class NewItems:
     gap: bool  # max_items new items and the cursor not reached: older ones were missed
 
 
-def take_new(listing: Iterable[RedditItem], cursor: ListingCursor, max_items: int) -> NewItems:
-    """New items from a newest-first listing; stops reading (and paging) at the cursor."""
+def take_new(
+    listing: Iterable[RedditItem], cursor: ListingCursor, max_items: int, overlap: float
+) -> NewItems:
+    """Items not read before from a newest-first listing, down to ``overlap`` seconds
+    below the cursor; stops reading (and paging) at the first item older than that."""
     new: list[RedditItem] = []
     taken: set[str] = set()
     read = 0
     for item in listing:
         read += 1
-        if item.fullname in taken:
-            # Listings shift while we page: an item can come back on the next page.
-            continue
-        if not cursor.is_new(item):
-            # The same second can hold several items; only an older one ends the scan.
-            if item.created_utc < cursor.since:
-                return NewItems(new, read, gap=False)
+        if item.created_utc < cursor.since - overlap:
+            return NewItems(new, read, gap=False)
+        # Listings shift while we page: an item can come back on the next page.
+        if item.fullname in cursor.seen or item.fullname in taken:
             continue
         new.append(item)
         taken.add(item.fullname)
         if len(new) >= max_items:
-            return NewItems(new, read, gap=cursor.since > 0)
+            # Only new items above the cursor mean more may wait unread below them.
+            return NewItems(new, read, gap=0 < cursor.since < item.created_utc)
     return NewItems(new, read, gap=False)
 
 
@@ -94,7 +99,7 @@ class SourceCursor:
     def encode(self) -> str:
         data: dict[str, Any] = {
             "listings": {
-                k: {"since": c.since, "seen": sorted(c.seen)} for k, c in self.listings.items()
+                k: {"since": c.since, "seen": dict(c.seen)} for k, c in self.listings.items()
             },
             "to_mark": list(self.to_mark),
             "disabled": {k: [d.reason, d.until] for k, d in self.disabled.items()},
@@ -108,10 +113,7 @@ def decode_cursor(raw: str | None) -> SourceCursor:
         return SourceCursor()
     try:
         data = json.loads(raw)
-        listings = {
-            str(k): ListingCursor(float(v["since"]), frozenset(str(s) for s in v["seen"]))
-            for k, v in data["listings"].items()
-        }
+        listings = {str(k): _listing(v) for k, v in data["listings"].items()}
         to_mark = tuple(str(f) for f in data["to_mark"])
         disabled = {str(k): Disabled(str(v[0]), float(v[1])) for k, v in data["disabled"].items()}
         known = tuple(str(f) for f in data.get("known", []))
@@ -120,3 +122,12 @@ def decode_cursor(raw: str | None) -> SourceCursor:
             f"reddit cursor is not valid JSON state: {raw[:60]!r}", permanent=True
         ) from None
     return SourceCursor(listings, to_mark, disabled, known)
+
+
+def _listing(data: Any) -> ListingCursor:
+    since = float(data["since"])
+    seen = data["seen"]
+    if isinstance(seen, list):
+        # Written before the overlap window: the fullnames at the ``since`` second.
+        return ListingCursor(since, {str(name): since for name in seen})
+    return ListingCursor(since, {str(k): float(v) for k, v in seen.items()})

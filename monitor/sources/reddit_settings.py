@@ -57,6 +57,13 @@ class RedditSettings(_Strict):
     # 0 hands every wait to the outbox, so no worker thread ever sleeps.
     ratelimit_seconds: int = Field(default=0, ge=0, le=600)
 
+    def login_names(self) -> frozenset[str]:
+        """The account we log in as (lower case), when the config names it.
+
+        Its posts are the brand's own even if ``brand.accounts.reddit`` leaves it out.
+        A refresh token does not say whose it is, so then this is empty."""
+        return frozenset({self.username.lower()}) if self.username else frozenset()
+
     @model_validator(mode="after")
     def _one_grant(self) -> RedditSettings:
         has_password = self.username is not None and self.password is not None
@@ -75,6 +82,10 @@ class _RedditSourceBase(_Strict):
     enabled: bool = True
     # Items read per listing per poll; older ones beyond it are reported as a gap.
     max_items: int = Field(default=100, ge=1, le=1000)
+    # Re-read this far below the newest item of the last poll: search indexes posts late
+    # and items approved from the spam filter or mod queue appear among newer ones.
+    # Costs a request only when the window holds more than a page; see docs/reddit.md.
+    overlap_seconds: float = Field(default=1800, ge=0, le=86_400)
 
 
 class RedditInboxSourceConfig(_RedditSourceBase):

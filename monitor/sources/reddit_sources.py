@@ -52,7 +52,9 @@ class RedditInboxSource(BackfillingRedditSource):
     def __init__(
         self, config: RedditInboxSourceConfig, connection: RedditConnection, own: frozenset[str]
     ) -> None:
-        super().__init__(config.name, connection, own, config.context_depth)
+        super().__init__(
+            config.name, connection, own, config.context_depth, overlap=config.overlap_seconds
+        )
         self.config = config
 
     def _poll(self, state: SourceCursor, batch: PollBatch, now: datetime) -> SourceCursor:
@@ -90,7 +92,9 @@ class RedditSubredditSource(BackfillingRedditSource):
         connection: RedditConnection,
         own: frozenset[str],
     ) -> None:
-        super().__init__(config.name, connection, own, config.context_depth)
+        super().__init__(
+            config.name, connection, own, config.context_depth, overlap=config.overlap_seconds
+        )
         self.config = config
         self.matcher = KeywordMatcher(config.keywords)
         wanted: tuple[tuple[SubredditStream, bool], ...] = (
@@ -146,7 +150,7 @@ class RedditSearchSource(BackfillingRedditSource):
         own: frozenset[str],
         brand: str,
     ) -> None:
-        super().__init__(config.name, connection, own)
+        super().__init__(config.name, connection, own, overlap=config.overlap_seconds)
         self.config = config
         self.query = config.query or f'"{brand}"'
 
@@ -211,7 +215,7 @@ def build_reddit_source(
     brand: Brand,
 ) -> RedditSourceBase:
     connection = RedditConnection(reddit)
-    own = brand.own_handles("reddit")
+    own = brand.own_handles("reddit") | reddit.login_names()
     if isinstance(config, RedditInboxSourceConfig):
         return RedditInboxSource(config, connection, own)
     if isinstance(config, RedditSubredditSourceConfig):

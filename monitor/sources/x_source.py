@@ -126,12 +126,17 @@ class XSource:
     def _since(self, state: XCursor, now: datetime) -> str | None:
         if state.newest_id is None:
             return None
-        oldest_allowed = now - SEARCH_WINDOW
-        if self.origin is Origin.SEARCH and snowflake_time(state.newest_id) < oldest_allowed:
+        since = overlap_since(state.newest_id, self.config.overlap_seconds)
+        if self.origin is not Origin.SEARCH:
+            return since
+        floor = snowflake_at(now - SEARCH_WINDOW)
+        if snowflake_time(state.newest_id) < now - SEARCH_WINDOW:
             # X answers 400 to a since_id outside the 7-day window: read the whole window.
             self._gap(now, XCursor(since_id=state.newest_id), "cursor older than 7 days")
-            return snowflake_at(oldest_allowed)
-        return overlap_since(state.newest_id, self.config.overlap_seconds)
+            return floor
+        # The overlap must not push a quiet search's since_id out of the window either:
+        # that 400 would stop the source for good.
+        return newer(since, floor)
 
     def _fetch(
         self, since: str | None, token: str | None, now: datetime, *, until: str | None = None
@@ -159,11 +164,7 @@ class XSource:
         return page
 
     def _count(self, now: datetime, page: Page | None) -> None:
-        counts = {usage.REQUESTS: 1}
-        if page is not None:
-            counts[usage.READS] = len(page.tweets) + len(page.included)
-            counts[usage.USER_READS] = len(page.users)
-        self.ledger.add(now, counts)
+        self.ledger.add(now, usage.page_counts(page))
 
     def _check_budget(self, now: datetime) -> None:
         """Stop short: refuse a request whose full page could overrun the day's budget."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,6 +20,9 @@ from monitor.notifications import enqueue
 from monitor.store.db import transaction
 from monitor.store.models import Event, SourceState, Usage
 from monitor.store.queries import insert_ignoring_duplicates, source_state
+
+if TYPE_CHECKING:
+    from monitor.sources.x import Page
 
 REQUESTS = "x:requests"
 READS = "x:reads"  # posts returned (data + includes.tweets)
@@ -37,6 +40,17 @@ def day_of(moment: datetime) -> str:
 
 def next_utc_midnight(moment: datetime) -> datetime:
     return datetime.combine(moment.date() + timedelta(days=1), time(0), tzinfo=moment.tzinfo)
+
+
+def page_counts(page: Page | None) -> dict[str, int]:
+    """What one request costs: itself and, if it was answered, every resource returned.
+
+    X bills the posts and users in ``includes`` like those in ``data``."""
+    counts = {REQUESTS: 1}
+    if page is not None:
+        counts[READS] = len(page.tweets) + len(page.included)
+        counts[USER_READS] = len(page.users)
+    return counts
 
 
 def add_usage(session: Session, key: str, moment: datetime, amount: int) -> None:

@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from monitor import casework, triage
 from monitor.casework import CaseworkError
+from monitor.textlength import REPLY_LIMITS
 from monitor.web.base import Endpoint, Web
 from monitor.web.case_view import load_case
 from monitor.web.health import load_health
@@ -146,7 +147,7 @@ def operate(web: Web, request: Request, user: User, body: dict[str, Any]) -> dic
 
 def check(body: dict[str, Any]) -> dict[str, Any]:
     platform, text = body.get("platform"), body.get("text")
-    if platform not in casework.REPLY_LIMITS or not isinstance(text, str):
+    if platform not in REPLY_LIMITS or not isinstance(text, str):
         raise CaseworkError("send {platform: x|reddit, text: string}")
     return {"problems": casework.check_reply(str(platform), text)}
 

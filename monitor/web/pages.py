@@ -15,6 +15,7 @@ from starlette.routing import Route
 from monitor import casework, triage
 from monitor.cases import OPEN_STATES
 from monitor.domain import CaseState, Label, Platform, Priority
+from monitor.textlength import REPLY_LIMITS, reply_length
 from monitor.web.base import Endpoint, Form, Web
 from monitor.web.case_view import load_case
 from monitor.web.charts import bars, stacked_columns
@@ -89,7 +90,7 @@ def case_page(
         done=notice or (done.summary if done and not error else ""),
         error=error,
         form=form or {},
-        limit=casework.REPLY_LIMITS[Platform(data["platform"])],
+        limit=REPLY_LIMITS[Platform(data["platform"])],
         teams=[t.name for t in web.rt.settings.teams],
         priorities=[p.value for p in Priority],
         correctable=triage.CORRECTABLE,
@@ -128,9 +129,10 @@ def check_endpoint(web: Web) -> Endpoint:
             platform = load_platform(web, ref)
         except (CaseNotFound, Forbidden) as exc:
             return JSONResponse({"error": str(exc)}, status_code=404)
-        limit = casework.REPLY_LIMITS[Platform(platform)]
+        limit = REPLY_LIMITS[Platform(platform)]
         problems = casework.check_reply(platform, text)
-        return JSONResponse({"problems": problems, "length": len(text.strip()), "limit": limit})
+        length = reply_length(Platform(platform), text)  # as the platform counts it
+        return JSONResponse({"problems": problems, "length": length, "limit": limit})
 
     async def endpoint(request: Request) -> Response:
         body = await request.body()

@@ -44,7 +44,11 @@ function startReplyCheck(box) {
       headers: { "X-CSRF-Token": csrfToken(), "Content-Type": "text/plain;charset=utf-8" },
       body: box.value,
     });
-    if (response.ok) show((await response.json()).problems);
+    if (!response.ok) return;
+    const found = await response.json();
+    show(found.problems);
+    // The platform's own count (X weighs CJK double and links as 23), not the browser's.
+    if (count) count.textContent = String(found.length);
   };
   box.addEventListener("input", () => {
     if (count) count.textContent = String(box.value.trim().length);

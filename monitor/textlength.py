@@ -1,0 +1,127 @@
+"""A reply's length as each platform counts it, and the Reddit body it is measured on.
+
+X counts a *weighted* length (twitter-text config v3, the rule X's own clients use):
+after NFC normalisation each code point in 0-4351, 8192-8205, 8208-8223 or 8242-8247
+weighs 1 and every other weighs 2 (so CJK text fills a post at 140 characters), a link
+counts 23 however long it is (t.co wraps it), and one emoji, even a sequence of several
+code points, counts 2. The limit is 280.
+
+Written here rather than taken from PyPI: ``twitter-text-parser`` (the one port of the
+rule) has had a single release, carries no type hints and ships the emoji list of 2019.
+The rule is small; where we cannot be sure X would see a link (an address whose ending
+we do not know, see ``_LINKED_TLDS``) we count whichever is longer, 23 or the text
+itself, so the count can err high, refusing a reply X might take, but never low, which
+would end in X refusing a reply the bot already promised.
+
+Reddit takes 10,000 characters of the markdown body, and the body is the escaped text
+(``reddit_body``), which can be much longer than what was typed.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+
+from monitor.domain import Platform
+
+X_LIMIT = 280
+REDDIT_LIMIT = 10_000
+REPLY_LIMITS: Mapping[Platform, int] = {Platform.X: X_LIMIT, Platform.REDDIT: REDDIT_LIMIT}
+X_URL_LENGTH = 23
+
+# Code points X weighs 1 (twitter-text v3 "ranges"); all others weigh 2.
+_LIGHT = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
+
+# A link as twitter-text finds one: not glued to a word, an @ (an e-mail) or a # / $.
+# ASCII only, and ending on a character X keeps, so what we take for a link is never
+# longer than what X takes: the rest is counted character by character, which errs high.
+_HOST = r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?P<tld>[a-z]{2,24})(?![a-z0-9-])"
+_PATH = r"(?:/(?:[a-z0-9!*';:=+,.$/%#\[\]~|&@_-]*[a-z0-9=#/+&_-])?)?"
+_QUERY = r"(?:\?[a-z0-9!?*'@();:&=+$/%#\[\]_.,~|-]*[a-z0-9_&=#/-])?"
+_URL = (
+    rf"(?:(?<![a-z0-9@$#＠＃])https?://|(?<![a-z0-9@$#＠＃._/-])){_HOST}(?::\d{{1,5}})?"
+    rf"{_PATH}{_QUERY}"
+)
+# Endings X surely links without a scheme; any other one counts max(23, its length).
+_TLDS = (
+    "com net org edu gov info biz io co ai app dev me tv ly gl gg shop store help support "
+    "link xyz online site tech page blog news cloud us uk de fr eu es it nl be ch at se no "
+    "dk fi pl ie pt ca au nz jp in br mx"
+)
+_LINKED_TLDS = frozenset(_TLDS.split())
+
+# An emoji sequence (flags, keycaps, tag sequences, modifiers, ZWJ joins) counts 2 once.
+# The base set is the emoji blocks, a superset of the emoji in them: a symbol there
+# that is no emoji weighs 2 by the code point rule anyway.
+_EMOJI_BASE = (
+    "[\u00a9\u00ae\u203c\u2049\u2122\u2139\u2194-\u2199\u21a9\u21aa\u231a-\u23ff\u24c2"
+    "\u25aa-\u27bf\u2934\u2935\u2b05-\u2b55\u3030\u303d\u3297\u3299\U0001f000-\U0001faff]"
+)
+_EMOJI_MOD = "(?:\ufe0f|[\U0001f3fb-\U0001f3ff])"
+_EMOJI = (
+    r"[\U0001f1e6-\U0001f1ff]{2}|[0-9#*]\ufe0f?\u20e3"
+    r"|\U0001f3f4[\U000e0020-\U000e007e]+\U000e007f"
+    rf"|{_EMOJI_BASE}{_EMOJI_MOD}*(?:\u200d{_EMOJI_BASE}{_EMOJI_MOD}*)*"
+)
+_SPECIAL = re.compile(rf"(?P<url>{_URL})|(?P<emoji>{_EMOJI})", re.IGNORECASE)
+
+# Reddit markdown: characters that format anywhere in a line, and at a line start.
+_INLINE = re.compile(r"([\\`*_~^\[\]()<>|#!{}])")
+_LINE_START = re.compile(r"^(\s*)([-+=])", re.MULTILINE)
+# Four leading spaces make a code block.
+_INDENT = re.compile(r"^[ \t]+", re.MULTILINE)
+_ORDERED_ITEM = re.compile(r"^(\s*\d+)\.", re.MULTILINE)
+# u/name and r/name (with or without a leading /) become links, and u/ pings the user.
+_PING = re.compile(r"(?<!\w)(/?[ur])/", re.IGNORECASE)
+
+
+def x_length(text: str) -> int:
+    """The length X counts for ``text`` (limit ``X_LIMIT``)."""
+    text = unicodedata.normalize("NFC", text)
+    total, done = 0, 0
+    for found in _SPECIAL.finditer(text):
+        total += _weighted(text[done : found.start()])
+        if found.group("url") is None:
+            total += 2
+        elif (found.group("tld") or "").lower() in _LINKED_TLDS:
+            total += X_URL_LENGTH
+        else:
+            total += max(X_URL_LENGTH, _weighted(found.group()))
+        done = found.end()
+    return total + _weighted(text[done:])
+
+
+def _weighted(text: str) -> int:
+    return sum(1 if any(lo <= ord(c) <= hi for lo, hi in _LIGHT) else 2 for c in text)
+
+
+def escape_markdown(text: str) -> str:
+    """Make ``text`` render literally on Reddit: no links, pings, headings or emphasis."""
+    escaped = _INLINE.sub(r"\\\1", _INDENT.sub("", text).replace("&", "&amp;"))
+    escaped = _LINE_START.sub(r"\1\\\2", escaped)
+    escaped = _ORDERED_ITEM.sub(r"\1\\.", escaped)
+    return _PING.sub(r"\1\\/", escaped)
+
+
+def reddit_body(text: str) -> str:
+    """The markdown comment the Reddit responder posts for ``text``."""
+    return escape_markdown(text.strip())
+
+
+def reply_length(platform: Platform | str, text: str) -> int:
+    """What ``platform`` counts for a reply of ``text`` against ``REPLY_LIMITS``.
+
+    Surrounding whitespace is not counted: the responders do not send it."""
+    if Platform(platform) is Platform.REDDIT:
+        return len(reddit_body(text))
+    return x_length(text.strip())
+
+
+def reply_length_problem(platform: Platform | str, text: str) -> str | None:
+    """Why ``text`` is too long to post on ``platform``, or None when it fits."""
+    which = Platform(platform)
+    length, limit = reply_length(which, text), REPLY_LIMITS[which]
+    if length <= limit:
+        return None
+    return f"{length} characters: {which.value} allows {limit}"

@@ -1,0 +1,69 @@
+"""Reply length as X (weighted, twitter-text config v3) and Reddit (escaped body) count it."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.domain import Platform
+from monitor.rules.templates import PLATFORM_LIMITS, worst_case_length
+from monitor.textlength import reddit_body, reply_length, reply_length_problem, x_length
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a" * 280, 280),
+        ("café, naïve", 11),  # Latin with accents: all below 4352
+        ("日本語" * 90, 540),  # CJK weighs 2
+        ("“quoted” – ‘dash’", 17),  # 8208-8223 weigh 1
+        ("…", 2),  # 8230 is outside the light ranges
+        ("Check https://example.com/" + "a" * 280, 6 + 23),  # any link counts 23
+        ("see https://example.com/help, then", 4 + 23 + 6),  # the comma is not the link's
+        ("Did you see example.com?", 12 + 23 + 1),
+        ("mail someone@averyveryverylongdomainname.com", 44),  # an e-mail is no link
+        ("http://localhost:8080/" + "a" * 30, 52),  # no known ending: as written
+        ("Mr.Smith", 23),  # might be a link to X: counted high, never low
+        ("👍", 2),
+        ("👍🏽", 2),  # skin tone modifier
+        ("👨\u200d👩\u200d👧\u200d👦", 2),  # ZWJ family
+        ("🇩🇪", 2),  # flag
+        ("❤️", 2),  # with variation selector
+        ("1️⃣", 2),  # keycap
+        ("e\u0301", 1),  # NFC makes é
+    ],
+)
+def test_x_weighted_length(text: str, expected: int) -> None:
+    assert x_length(text) == expected
+
+
+def test_problems_use_the_platform_count_and_ignore_surrounding_space() -> None:
+    assert reply_length_problem("x", " " * 50 + "a" * 280) is None
+    assert reply_length_problem("x", "a" * 281) == "281 characters: x allows 280"
+    assert reply_length_problem(Platform.X, "日本語" * 90) == "540 characters: x allows 280"
+    assert reply_length_problem("x", "Check https://example.com/" + "a" * 280) is None
+    assert reply_length_problem("reddit", "a" * 10_000) is None
+    assert reply_length_problem("reddit", "a" * 10_001) == "10001 characters: reddit allows 10000"
+    # Reddit counts the escaped body: 9,607 typed characters become 12,006.
+    text = "Steps: " + "(see 1) " * 1200
+    assert reply_length("reddit", text) == len(reddit_body(text)) == 12_006
+    assert reply_length_problem("reddit", text) == "12006 characters: reddit allows 10000"
+
+
+def test_template_worst_case_is_measured_as_the_platform_counts() -> None:
+    assert PLATFORM_LIMITS == {Platform.X: 280, Platform.REDDIT: 10_000}
+    cjk = "ご不便をおかけしました、{first_name}さん。" + "確認します。" * 20
+    assert len(cjk) < 280 < worst_case_length(cjk, brand="Acme", longest_team=4)
+    link = "Hi {author}, the fix: https://status.example.com/" + "x" * 300
+    assert worst_case_length(link, brand="Acme", longest_team=4) == 4 + 22 + 10 + 23
+    escaped = "(see {case}) " * 10
+    measured = worst_case_length(escaped, brand="Acme", longest_team=4, platform=Platform.REDDIT)
+    assert measured == len(escaped.strip()) + 20 + 10 * (12 - len("{case}"))
+
+
+def test_a_persons_reply_is_checked_as_the_platform_counts_it() -> None:
+    from monitor.casework import check_reply
+
+    assert check_reply("x", "漢" * 150) == ["300 characters: x allows 280"]
+    link = "https://example.com/" + "a" * 300
+    assert check_reply("x", f"here you go: {link}", allow_redirect=True) == []  # counts 23
+    assert check_reply("reddit", "*" * 6000) == ["12000 characters: reddit allows 10000"]
