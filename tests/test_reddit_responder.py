@@ -156,6 +156,8 @@ def test_find_own_reply_matches_our_account_and_exact_text(api: FakeAPI) -> None
     serve_thread(api, theirs, ours)
     assert responder(api).find_own_reply(action()) == "t1_r1"
     assert responder(api).find_own_reply(action(text="Something else")) is None
+    # Newest first: in a busy thread our minutes-old reply is on the first page.
+    assert {r.query["sort"][0] for r in api.seen("GET", "/comments/abc123/_/c1/?")} == {"new"}
 
 
 def reddit_runtime(make_runtime: RuntimeFactory, api: FakeAPI) -> Runtime:
@@ -271,6 +273,7 @@ def test_find_own_reply_under_a_submission_reads_its_top_level_comments(api: Fak
     body = [listing_body(submission("abc123", "My order")), listing_body(nested, ours)]
     api.add("GET", "/comments/abc123/?", Reply.json(body, headers=RATE))
     assert responder(api).find_own_reply(action("t3_abc123")) == "t1_r7"
+    assert api.seen("GET", "/comments/abc123/")[0].query["sort"] == ["new"]
 
 
 def test_a_reply_too_long_once_escaped_is_refused_not_cut(api: FakeAPI) -> None:

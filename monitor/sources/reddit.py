@@ -110,13 +110,21 @@ class RedditConnection:
         return list(self._items(lambda: self.reddit.info(fullnames=fullnames)))
 
     def replies_to(self, fullname: str) -> list[RedditItem]:
-        """Direct replies to a comment or submission (first page of the thread only)."""
+        """Direct replies to a comment or submission (first page of the thread only).
+
+        Newest first: the reply looked for is our own, posted minutes ago, and in a busy
+        thread sorted by votes it could sit behind "load more comments", where a retry
+        would not see it and would post it again."""
 
         def fetch() -> list[Any]:
             if fullname.startswith("t3_"):
-                forest = self.reddit.submission(fullname[3:]).comments
+                submission = self.reddit.submission(fullname[3:])
+                submission.comment_sort = "new"
+                forest = submission.comments
             else:
-                forest = self.reddit.comment(fullname[3:]).refresh().replies
+                comment = self.reddit.comment(fullname[3:])
+                comment.reply_sort = "new"
+                forest = comment.refresh().replies
             forest.replace_more(limit=0)
             return list(forest.list())
 
