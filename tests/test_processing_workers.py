@@ -12,9 +12,8 @@ from sqlalchemy.exc import OperationalError
 import monitor.processing
 from monitor.pipeline import poll_source, process_pending
 from monitor.runtime import Runtime
-from monitor.store.models import ActionRow
+from monitor.store.models import ActionRow, Message
 from tests.conftest import RuntimeFactory, mention
-from tests.test_leases import wait_for_a_blocked_insert
 
 OUTAGE = "@acme the app is down"
 
@@ -29,12 +28,11 @@ def replies(rt: Runtime, *targets: str) -> int:
         return int(session.scalar(query) or 0)
 
 
-def test_two_workers_never_both_answer_one_author_within_the_cooldown(
-    make_runtime: RuntimeFactory,
-) -> None:
-    # The same author in two threads, one message each, in two workers' batches at once:
-    # the second must wait for the first's reply and then respect the cooldown. (A
-    # worker claims one row more than its batch: message 2 keeps them apart.)
+def test_two_workers_never_decide_on_one_author_at_once(make_runtime: RuntimeFactory) -> None:
+    # The same author in two threads: were both messages decided in two workers at
+    # once, both would read an empty cooldown and both reply. The second worker leaves
+    # the author (and message 3) to a later batch. (A worker claims one row more than
+    # its batch: message 2 keeps the two batches apart.)
     author = {"author": "sam", "author_id": "777"}
     rows = [mention(1, OUTAGE, **author), mention(2, OUTAGE), mention(3, OUTAGE, **author)]
     first = make_runtime(rows, processing={"batch_size": 1})
@@ -43,26 +41,30 @@ def test_two_workers_never_both_answer_one_author_within_the_cooldown(
     second = make_runtime(processing={"batch_size": 1})
     while poll_source(first, "feed"):
         pass
-    deciding, go = threading.Event(), threading.Event()
+    decided, go = threading.Event(), threading.Event()
     decide = first.rules.decide
 
-    def paused(*args: Any, **kwargs: Any) -> Any:
+    def paused_once(*args: Any, **kwargs: Any) -> Any:
         decision = decide(*args, **kwargs)
-        deciding.set()
-        go.wait(30)
+        if not decided.is_set():
+            decided.set()
+            go.wait(30)
         return decision
 
-    first.rules.decide = paused  # type: ignore[method-assign]
+    first.rules.decide = paused_once  # type: ignore[method-assign]
     worker = threading.Thread(target=process_pending, args=(first,))
     worker.start()
-    assert deciding.wait(30)
-    other = threading.Thread(target=process_pending, args=(second,))
-    other.start()  # claims message 3 (SKIP LOCKED), then waits on the author's row
-    wait_for_a_blocked_insert(second)
+    assert decided.wait(30)  # the first has decided to reply to message 1, uncommitted
+    assert process_pending(second) is False  # message 3's author is taken: left for later
+    assert replies(first, "1003") == 0
     go.set()
     worker.join(30)
-    other.join(30)
+    while process_pending(second):
+        pass
     assert replies(first, "1001", "1003") == 1
+    with first.sessions() as session:
+        later = session.scalars(select(Message.decision).where(Message.external_id == "1003"))
+        assert "author cooldown" in str(later.one())
 
 
 def test_a_batch_run_again_after_a_deadlock_counts_its_decisions_once(
