@@ -20,11 +20,11 @@ from monitor import alerting, spikes
 from monitor.alerting import Alert
 from monitor.alerts_settings import AlertsConfig
 from monitor.domain import ActionStatus, Direction
-from monitor.ingest import FAILING_SINCE
+from monitor.ingest import FAILING_SINCE, is_stopped
 from monitor.notifications import excerpt
 from monitor.runtime import Runtime
 from monitor.sources import x_usage
-from monitor.status import STOPPED_AFTER, SourceHealth, Status, collect, planned_stop_until
+from monitor.status import SourceHealth, Status, collect, planned_stop_until
 from monitor.store.db import transaction
 from monitor.store.models import Message
 
@@ -98,8 +98,7 @@ def failing_alerts(sources: Sequence[SourceHealth], *, now: datetime, minutes: i
         since = counted_since(source) if source.configured else None
         if since is None or now - since < timedelta(minutes=minutes):
             continue
-        stopped = source.next_poll_at is not None and source.next_poll_at > now + STOPPED_AFTER
-        state = "stopped (permanent error)" if stopped else "failing"
+        state = "stopped (permanent error)" if is_stopped(source.next_poll_at, now) else "failing"
         elapsed = int((now - since).total_seconds() // 60)
         error = excerpt(source.last_error or "")[:ERROR_CHARS]
         text = (

@@ -28,6 +28,13 @@ BACKOFF_CAP = timedelta(minutes=30)
 FAILING_SINCE = "failing_since"
 # A permanent error parks the source this far ahead: stopped until a worker starts again.
 PARKED_FOR = timedelta(days=3650)
+# A next poll further ahead than this is such a stop, far beyond any backoff or wait.
+STOPPED_AFTER = timedelta(days=365)
+
+
+def is_stopped(next_poll_at: datetime | None, now: datetime) -> bool:
+    """Whether a source with this next poll time was stopped by a permanent error."""
+    return next_poll_at is not None and next_poll_at > now + STOPPED_AFTER
 
 
 def poll_source(rt: Runtime, name: str) -> bool:
@@ -141,10 +148,10 @@ def resume_stopped_sources(rt: Runtime) -> list[str]:
     fixed. If it is not, the first poll stops the source again, at the cost of one
     request. Returns the names resumed."""
     now = rt.clock.now()
-    parked = now + PARKED_FOR / 10  # far beyond any backoff or rate-limit wait
     with transaction(rt.sessions) as session:
         query = select(SourceState).where(
-            SourceState.name.in_(list(rt.sources)), SourceState.next_poll_at > parked
+            SourceState.name.in_(list(rt.sources)),
+            SourceState.next_poll_at > now + STOPPED_AFTER,
         )
         names = []
         for state in session.scalars(query):

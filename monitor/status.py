@@ -13,22 +13,20 @@ from sqlalchemy.orm import Session
 from monitor import cases
 from monitor.alerting import ALERTS_STATE, HEARTBEAT_GAP, ActiveAlert, decode
 from monitor.domain import ActionStatus
+from monitor.ingest import is_stopped
 from monitor.rules.reload import RULES_STATE
 from monitor.runtime import Runtime
 from monitor.settings import Settings
+from monitor.sources.x_usage import BUDGET_STOP
 from monitor.store.models import ActionRow, Case, SourceState, Usage
 
 FAILURES_UNHEALTHY = 3
-# A permanent source error parks the source this far in the future (see ingest.py).
-STOPPED_AFTER = timedelta(days=365)
 # A source is not being polled once its last poll is older than max(3 intervals,
 # workers.lease_seconds) -- the longest a dead worker's lease keeps it from the others --
 # plus this margin for a slow poll (several pages, HTTP timeouts) and the scheduler's jitter.
 STALE_MARGIN = timedelta(minutes=5)
 # The health job runs every minute on every worker; none for this long: it is not running.
 HEALTH_CHECK_STALE = HEARTBEAT_GAP
-# In a source's details: the X read budget spent for the day (sources.x_source).
-BUDGET_STOP = "budget_stop"
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +214,7 @@ def _source_problem(
         if source.name == RULES_STATE and source.last_error:
             return f"rules: last reload failed: {source.last_error}"
         return None
-    if source.next_poll_at is not None and source.next_poll_at > now + STOPPED_AFTER:
+    if is_stopped(source.next_poll_at, now):
         return f"source {source.name}: stopped: {source.last_error}"
     planned = planned_stop_until(source)
     waiting = planned is not None and planned > now

@@ -177,7 +177,7 @@ class XSource:
         if self.ledger.budget_event_once("reads", self.name, now, detail):
             log.warning("x read budget reached: %d of %d posts read today", spent, limit)
         self.ledger.merge_details(
-            self.name, {"budget_stop": {**detail, "until": resume.isoformat()}}
+            self.name, {usage.BUDGET_STOP: {**detail, "until": resume.isoformat()}}
         )
         raise SourceError(
             f"x read budget: {spent} of {limit} posts read today; polling resumes at "

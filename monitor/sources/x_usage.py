@@ -29,6 +29,8 @@ READS = "x:reads"  # posts returned (data + includes.tweets)
 USER_READS = "x:user_reads"  # users returned in includes.users
 WRITES = "x:writes"
 WRITES_WITH_URL = "x:writes_url"
+# In a source's details while the day's read budget is spent: until when it waits.
+BUDGET_STOP = "budget_stop"
 
 # US dollars per resource, pay-per-use price list quoted in notes/platforms.md 5.1.
 PRICES = {READS: 0.005, USER_READS: 0.010, WRITES: 0.015, WRITES_WITH_URL: 0.200}
