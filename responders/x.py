@@ -140,35 +140,42 @@ class XResponder:
 
         Posting without this look could post twice, so the send waits for midnight too."""
         limit = self.x.budget.reads_per_day
-        spent = self.ledger.today(now).get(usage.READS, 0)
-        if spent + OWN_SEARCH <= limit:
-            return
-        resume = usage.next_utc_midnight(now)
-        if self.ledger.budget_event_once(
-            "reads", "x-responder", now, {"spent": spent, "limit": limit}
-        ):
-            log.warning("x read budget reached: %d of %d posts read today", spent, limit)
-        raise ResponderError(
-            f"x read budget: {spent} of {limit} posts read today; the thread is checked for "
-            f"an earlier reply from {resume:%Y-%m-%d %H:%M} UTC",
-            retry_after=resume,
+        resumes = "the thread is checked for an earlier reply from"
+        counted = "posts read today"
+        self._stop_at_budget(
+            now, "read", usage.READS, limit, needed=OWN_SEARCH, counted=counted, resumes=resumes
         )
 
     def _check_budget(self, now: datetime) -> None:
         limit = self.x.budget.writes_per_day
-        spent = self.ledger.today(now).get(usage.WRITES, 0)
-        if spent < limit:
+        resumes = "sending resumes at"
+        self._stop_at_budget(
+            now, "write", usage.WRITES, limit, needed=1, counted="posts today", resumes=resumes
+        )
+
+    def _stop_at_budget(
+        self,
+        now: datetime,
+        kind: str,
+        counter: str,
+        limit: int,
+        *,
+        needed: int,
+        counted: str,
+        resumes: str,
+    ) -> None:
+        """Refuse, until the next UTC midnight, what would take ``counter`` past ``limit``;
+        the budget event (and its notice) once a day."""
+        spent = self.ledger.today(now).get(counter, 0)
+        if spent + needed <= limit:
             return
         resume = usage.next_utc_midnight(now)
-        if self.ledger.budget_event_once(
-            "writes", "x-responder", now, {"spent": spent, "limit": limit}
-        ):
-            log.warning("x write budget reached: %d of %d posts today", spent, limit)
-        raise ResponderError(
-            f"x write budget: {spent} of {limit} posts today; sending resumes at "
-            f"{resume:%Y-%m-%d %H:%M} UTC",
-            retry_after=resume,
-        )
+        detail = {"spent": spent, "limit": limit}
+        if self.ledger.budget_event_once(f"{kind}s", "x-responder", now, detail):
+            log.warning("x %s budget reached: %d of %d %s", kind, spent, limit, counted)
+        when = f"{resume:%Y-%m-%d %H:%M} UTC"
+        message = f"x {kind} budget: {spent} of {limit} {counted}; {resumes} {when}"
+        raise ResponderError(message, retry_after=resume)
 
 
 def responder_error(exc: XApiError) -> ResponderError:
