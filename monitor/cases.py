@@ -31,12 +31,26 @@ def record(
     )
 
 
+def record_state(
+    session: Session,
+    case_id: int,
+    old: str,
+    new: str,
+    actor: str,
+    now: datetime,
+    **detail: Any,
+) -> None:
+    """The audit event of a state change; also for one made by a conditional UPDATE."""
+    detail = {"old": old, "new": new, **detail}
+    add_event(session, case_id=case_id, kind="state", actor=actor, detail=detail, at=now)
+
+
 def transition(
     session: Session, case: Case, state: CaseState, actor: str, now: datetime, **detail: Any
 ) -> None:
     if case.state == state.value:
         return
-    record(session, case, "state", actor, now, old=case.state, new=state.value, **detail)
+    record_state(session, case.id, case.state, state.value, actor, now, **detail)
     case.state = state.value
     case.updated_at = now
     if state is CaseState.RESOLVED:

@@ -234,9 +234,7 @@ def _answered(session: Session, case_ids: list[int], now: datetime) -> None:
     old, new = CaseState.REPLIED.value, CaseState.WAITING_CUSTOMER.value
     moved = update(Case).where(Case.id.in_(ids), Case.state == old).values(state=new)
     for case_id in session.scalars(moved.returning(Case.id), execution_options=quiet):
-        # The event cases.transition writes, for a change it could not make conditionally.
-        detail = {"old": old, "new": new}
-        add_event(session, case_id=case_id, kind="state", actor="system", detail=detail, at=now)
+        cases.record_state(session, case_id, old, new, "system", now)
 
 
 def _own_post(rt: Runtime, row: ActionRow, external_id: str, now: datetime) -> dict[str, Any]:
