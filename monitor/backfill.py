@@ -31,7 +31,6 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -40,6 +39,7 @@ from monitor import cases
 from monitor.backfill_carry import ACTOR, Carry, Key, resume, settle
 from monitor.domain import ActionKind, ActionStatus, Mention, MessageKind
 from monitor.ingest import message_row, upsert_customers  # the live ingest's rows, exactly
+from monitor.metrics import decision_types
 from monitor.processing import process_batch  # the live processing path, exactly
 from monitor.runtime import Runtime
 from monitor.sources.base import Backfillable, BackfillRefused, SourceError, Window
@@ -178,11 +178,10 @@ def _import(
         carry.lend_cooldowns(customers)
         # The whole chunk in one batch, in creation order, each message decided as of
         # its own time; one message at a time ran about three times slower.
-        process_batch(rt, session, history, now, backfill=True)
+        decisions = process_batch(rt, session, history, now, backfill=True)
         carry.take_back_cooldowns(customers, cooldowns)
-    for message in history:
-        if message.decision is not None:
-            report.decisions.update(decision_types(message.decision))
+    for decision in decisions:
+        report.decisions.update(decision_types(decision))
     # The brand's own posts join whatever case the thread has, possibly a live one.
     opened_here = {m.case_id for m in messages if m.kind != MessageKind.OWN.value}
     touched = {i for i in opened_here if i is not None} - {c.id for c in live.values()}
@@ -242,19 +241,6 @@ def _join_live(rt: Runtime, session: Session, message: Message, case: Case, now:
     message.processed, message.case_id = True, case.id
     message.decision = {"backfill": f"joined {case.ref}, opened before the backfill; not decided"}
     cases.record(session, case, "backfill_joined", ACTOR, now, message=message.external_id)
-
-
-def decision_types(decision: dict[str, Any]) -> list[str]:
-    """Like monitor.metrics.decision_types, from a stored decision document."""
-    if decision.get("ignored"):
-        return ["ignore"]
-    types = []
-    reply = decision.get("reply")
-    if isinstance(reply, dict):
-        types.append("draft" if reply.get("draft") else "reply")
-    if decision.get("escalation"):
-        types.append("escalate")
-    return types or ["none"]
 
 
 def _suppress(session: Session, messages: Sequence[Message], now: datetime) -> int:
