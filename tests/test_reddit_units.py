@@ -73,6 +73,15 @@ BAD_CONFIGS = [
     ),
     (BASE + WATCH % ("[acme]", "['  ']"), "8:59: sources[0].keywords: keywords must not be blank"),
     (
+        BASE + "sources:\n  - {name: i, type: reddit_inbox, overlap_seconds: -60}\n",
+        "8:35: sources[0].overlap_seconds: Input should be greater than or equal to 0",
+    ),
+    (
+        BASE + "sources:\n  - {name: i, type: reddit_inbox, overlap_seconds: a day}\n",
+        "8:35: sources[0].overlap_seconds: Input should be a valid number, unable to parse "
+        "string as a number",
+    ),
+    (
         BASE
         + "sources:\n  - {name: i, type: reddit_inbox, mentions: false, comment_replies: false}\n",
         "8:5: sources[0]: enable mentions, comment_replies or both",
