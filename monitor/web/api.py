@@ -57,25 +57,28 @@ def routes(web: Web) -> list[Route]:
 
 def guard(web: Web, handler: Handler) -> Endpoint:
     async def endpoint(request: Request) -> Response:
+        # The token first: a stranger's body is never read.
+        user = await run_in_threadpool(api_user, web.rt, request)
+        if user is None:
+            return _error(401, "a valid bearer token is required", {"www-authenticate": "Bearer"})
         body: dict[str, Any] = {}
         if request.method == "POST":
             raw = await request.body()
+            if len(raw) > MAX_BODY:
+                return _error(413, f"the body is over the limit of {MAX_BODY:,} bytes")
             try:
-                parsed = json.loads(raw[:MAX_BODY] or b"{}")
+                parsed = json.loads(raw or b"{}")
             except ValueError:
                 return _error(400, "the body must be a JSON object")
             if not isinstance(parsed, dict):
                 return _error(400, "the body must be a JSON object")
             body = parsed
-        return await run_in_threadpool(_answer, web, handler, request, body)
+        return await run_in_threadpool(_answer, handler, request, user, body)
 
     return endpoint
 
 
-def _answer(web: Web, handler: Handler, request: Request, body: dict[str, Any]) -> Response:
-    user = api_user(web.rt, request)
-    if user is None:
-        return _error(401, "a valid bearer token is required", {"www-authenticate": "Bearer"})
+def _answer(handler: Handler, request: Request, user: User, body: dict[str, Any]) -> Response:
     try:
         return JSONResponse(jsonable(handler(request, user, body)))
     except Forbidden as exc:

@@ -14,7 +14,7 @@ from starlette.staticfiles import StaticFiles
 from monitor.runtime import Runtime
 from monitor.web import account, api, metrics, pages
 from monitor.web.base import Web
-from monitor.web.security import SecurityHeaders
+from monitor.web.security import BodyLimit, SecurityHeaders
 
 STATIC = Path(__file__).parent / "static"
 
@@ -34,4 +34,4 @@ def create_app(rt: Runtime, *, refresh_seconds: int = 10) -> Starlette:
         *metrics.routes(rt),
         *pages.routes(web),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
+    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders), Middleware(BodyLimit)])

@@ -64,11 +64,12 @@ class Web:
         """A state change: signed in, same origin, and the session's CSRF token."""
 
         async def endpoint(request: Request) -> Response:
-            async with request.form(max_files=0, max_fields=MAX_FORM_FIELDS) as data:
-                form = {k: v for k, v in data.items() if isinstance(v, str)}
+            # Who is asking first: a stranger's body is never read.
             signed = await run_in_threadpool(signed_in, self.rt, request)
             if signed is None:
                 return _to_login(request)
+            async with request.form(max_files=0, max_fields=MAX_FORM_FIELDS) as data:
+                form = {k: v for k, v in data.items() if isinstance(v, str)}
             if not same_origin(request) or not csrf_ok(signed.csrf, form.get(CSRF_FIELD)):
                 return self.error(request, signed, 403, "The form expired: reload and retry.")
             return await run_in_threadpool(

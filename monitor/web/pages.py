@@ -117,7 +117,8 @@ def act(web: Web, request: Request, signed: Signed, form: Form) -> Response:
 def check_endpoint(web: Web) -> Endpoint:
     """Checks the reply box as the person types: JSON in, problems out."""
 
-    def check(request: Request, text: str) -> Response:
+    def platform_of(request: Request) -> str | Response:
+        """The case's platform, or the refusal; before the body is read."""
         signed = signed_in(web.rt, request)
         if signed is None:
             return JSONResponse({"error": "sign in first"}, status_code=401)
@@ -126,18 +127,23 @@ def check_endpoint(web: Web) -> Endpoint:
         ref = request.path_params["ref"]
         try:
             check_access(web.rt, signed.user, ref)
-            platform = load_platform(web, ref)
+            return load_platform(web, ref)
         except (CaseNotFound, Forbidden) as exc:
             return JSONResponse({"error": str(exc)}, status_code=404)
+
+    def check(platform: str, text: str) -> Response:
         limit = REPLY_LIMITS[Platform(platform)]
         problems = casework.check_reply(platform, text)
         length = reply_length(Platform(platform), text)  # as the platform counts it
         return JSONResponse({"problems": problems, "length": length, "limit": limit})
 
     async def endpoint(request: Request) -> Response:
+        platform = await run_in_threadpool(platform_of, request)
+        if isinstance(platform, Response):
+            return platform
         body = await request.body()
         text = body[:MAX_CHECK_BYTES].decode("utf-8", errors="replace")
-        return await run_in_threadpool(check, request, text)
+        return await run_in_threadpool(check, platform, text)
 
     return endpoint
 

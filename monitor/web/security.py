@@ -11,9 +11,9 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from monitor.runtime import Runtime
@@ -56,6 +56,60 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+# The largest body any form or API call needs: a 10,000-character reply as UTF-8 form
+# data, with room to spare.
+MAX_REQUEST_BODY = 128 * 1024
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """Refuses a request body over ``MAX_REQUEST_BODY`` with 413.
+
+    Starlette's form and body readers hold the whole body in memory, and the login form
+    must be read before anyone is known: without a limit one request could fill it.
+    A declared Content-Length is judged before reading; a chunked body as it arrives.
+    """
+
+    def __init__(self, app: ASGIApp, *, limit: int = MAX_REQUEST_BODY) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "0")
+        if not declared.isdigit() or int(declared) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        received, started = 0, False
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise _TooLarge
+            return message
+
+        async def noted(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, noted)
+        except _TooLarge:
+            if not started:  # else the connection simply ends
+                await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        text = f"The request body is over the limit of {self.limit:,} bytes."
+        await PlainTextResponse(text, status_code=413)(scope, receive, send)
 
 
 @dataclass(frozen=True, slots=True)
