@@ -20,6 +20,7 @@ from monitor.rules.deflection import find_redirect
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
 from monitor.store.models import ActionRow, Case, Customer, Event, Message
+from monitor.store.web_models import WebUser
 from monitor.textlength import reply_length_problem
 
 # Public reply limits: X counts 280 characters; Reddit comments take 10,000.
@@ -388,7 +389,39 @@ def _draft(session: Session, case: Case) -> ActionRow:
 
 
 def assign(rt: Runtime, ref: str, assignee: str, *, user: str) -> None:
-    _update(rt, ref, user, "assigned", assignee=assignee)
+    """Give the case to a dashboard user who may open it: a typo or a colleague of
+    another team would leave the case with nobody who can work it."""
+    now = rt.clock.now()
+    with transaction(rt.sessions) as session:
+        case = _case(session, ref)
+        _check_assignee(session, assignee, case.team)
+        old = {"assignee": case.assignee}
+        case.assignee, case.updated_at = assignee, now
+        cases.record(session, case, "assigned", user, now, old=old, new={"assignee": assignee})
+
+
+def assignees(session: Session, team: str | None) -> list[str]:
+    """The active dashboard users who may open a case of ``team``, by name."""
+    users = session.scalars(select(WebUser).where(WebUser.active.is_(True)).order_by(WebUser.name))
+    return [u.name for u in users if _may_open(u, team)]
+
+
+def _check_assignee(session: Session, name: str, team: str | None) -> None:
+    found = session.scalars(select(WebUser).where(WebUser.name == name)).first()
+    if found is None or not found.active:
+        raise CaseworkError(
+            f"no active dashboard user {name[:64]!r} (`inchannel users list` shows them)"
+        )
+    if not _may_open(found, team):
+        teams = ", ".join(found.teams) or "no team"
+        raise CaseworkError(
+            f"{name} is an agent of {teams} and cannot open the cases of team {team}"
+        )
+
+
+def _may_open(user: WebUser, team: str | None) -> bool:
+    # As the dashboard's User.sees_team: agents their teams' cases and untriaged ones.
+    return user.role != "agent" or team is None or team in user.teams
 
 
 def resolve(rt: Runtime, ref: str, *, user: str) -> None:
@@ -404,17 +437,6 @@ def add_note(rt: Runtime, ref: str, text: str, *, user: str) -> None:
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
         cases.record(session, _case(session, ref), "note", user, now, text=text.strip()[:5000])
-
-
-def _update(rt: Runtime, ref: str, user: str, kind: str, **changes: Any) -> None:
-    now = rt.clock.now()
-    with transaction(rt.sessions) as session:
-        case = _case(session, ref)
-        old = {key: getattr(case, key) for key in changes}
-        for key, value in changes.items():
-            setattr(case, key, value)
-        case.updated_at = now
-        cases.record(session, case, kind, user, now, old=old, new=changes)
 
 
 def link_customers(rt: Runtime, first_ref: str, second_ref: str, *, user: str) -> int:

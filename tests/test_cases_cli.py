@@ -91,6 +91,9 @@ def test_assign_resolve_note_and_link(demo: Path) -> None:
     rows = listed(demo)
     x_ref = str(next(r for r in rows if r["platform"] == "x")["ref"])
     reddit_ref = str(next(r for r in rows if r["platform"] == "reddit")["ref"])
+    assert (
+        cli("users", "add", "maria", "--role", "lead", "--generate-password", config=demo)[0] == 0
+    )
     assert cli("cases", "assign", x_ref, "maria", config=demo)[0] == 0
     assert cli("cases", "note", x_ref, "VIP, be quick", "--as", "lead", config=demo)[0] == 0
     assert cli("cases", "resolve", x_ref, config=demo)[0] == 0
@@ -118,6 +121,32 @@ def test_assign_resolve_note_and_link(demo: Path) -> None:
 def test_errors_are_clear(demo: Path, args: tuple[str, ...], message: str) -> None:
     code, output = cli(*args, config=demo)
     assert (code, output.strip()) == (1, message)
+
+
+def test_assign_names_a_user_who_may_open_the_case(demo: Path) -> None:
+    ref = str(next(r for r in listed(demo) if r["team"] == "tech")["ref"])
+    for name, team in (("ana", "billing"), ("tomas", "tech")):
+        added = cli(
+            "users",
+            "add",
+            name,
+            "--role",
+            "agent",
+            "--team",
+            team,
+            "--generate-password",
+            config=demo,
+        )
+        assert added[0] == 0, added[1]
+    refusals = {
+        "mraia": "error: no active dashboard user 'mraia' (`inchannel users list` shows them)",
+        "ana": "error: ana is an agent of billing and cannot open the cases of team tech",
+    }
+    for name, message in refusals.items():
+        code, output = cli("cases", "assign", ref, name, config=demo)
+        assert (code, output.strip()) == (1, message)
+    assert cli("cases", "assign", ref, "tomas", config=demo)[0] == 0
+    assert [r["assignee"] for r in listed(demo) if r["ref"] == ref] == ["tomas"]
 
 
 def test_deflection_guard_applies_to_people_with_an_audited_override(demo: Path) -> None:

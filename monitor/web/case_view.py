@@ -24,6 +24,7 @@ def load_case(rt: Runtime, ref: str, user: User) -> dict[str, Any]:
     with rt.sessions() as session:
         case = casework.find_case(session, ref)
         thread = _thread(session, case)
+        assignees = casework.assignees(session, case.team)
         ids = [m.id for m in thread]
         feedback = {
             f.message_id: f
@@ -45,6 +46,7 @@ def load_case(rt: Runtime, ref: str, user: User) -> dict[str, Any]:
         "drafts": drafts,
         "decisions": decisions,
         "platform": case.platform,
+        "assignees": assignees,
     }
 
 
