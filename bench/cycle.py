@@ -41,7 +41,7 @@ def demo_copy(workdir: Path, db_url: str, feed: Path) -> Path:
     config = workdir / "config"
     shutil.copytree(REPO / "config", config, dirs_exist_ok=True)
     text_ = (config / "inchannel.yaml").read_text(encoding="utf-8")
-    text_ = text_.replace("sqlite:///var/inchannel.db", db_url)
+    text_ = text_.replace("sqlite:///../var/inchannel.db", db_url)
     text_ = text_.replace("path: samples/mentions.jsonl", f"path: {feed}")
     text_ = text_.replace("page_size: 6", "page_size: 500")
     text_ = text_.replace("path: ../var/recorded-posts.jsonl", "path: null")

@@ -10,10 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import click
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from monitor import __version__
 from monitor.commands.options import config_option
+from monitor.database_settings import Database
 from monitor.logs import setup_logging
 from monitor.settings import Settings, config_path, load_settings
 from monitor.store.db import NotMigratedError, current_revision, head_revision, make_engine, upgrade
@@ -47,7 +50,25 @@ def settings_or_exit(config_file: Path | None) -> Settings:
     return settings
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """A database that cannot be reached (down, wrong host, locked) is one line of error
+    and exit 1, never a traceback; the daemon's own steps handle it while running."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except DBAPIError as exc:
+            click.echo(f"error: the database cannot be used: {_first_line(exc)}", err=True)
+            sys.exit(1)
+
+
+def _first_line(error: DBAPIError) -> str:
+    # The driver's own message, not SQLAlchemy's, which repeats the statement.
+    text = str(error.orig or error).strip()
+    return text.splitlines()[0][:300] if text else type(error.orig).__name__
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="inchannel")
 def main() -> None:
     """inchannel: answer brand mentions on X and Reddit in the customer's own thread."""
@@ -106,6 +127,11 @@ def db_copy(config_file: Path | None, target_url: str) -> None:
     from monitor.store.copy import CopyError, copy_database
 
     settings = settings_or_exit(config_file)
+    try:
+        Database(url=target_url)
+    except ValidationError as exc:
+        click.echo(f"error: --to: {exc.errors()[0]['msg'].removeprefix('Value error, ')}", err=True)
+        sys.exit(2)
     source, target = make_engine(settings.database.url), make_engine(target_url)
     try:
         counts = copy_database(source, target)

@@ -29,6 +29,7 @@ from pydantic import (
 
 from monitor.alerts_settings import AlertsConfig, check_channels
 from monitor.calendar import BusinessCalendar
+from monitor.database_settings import Database, anchor_sqlite_path
 from monitor.rules.hours import OpeningHours, parse_week, parse_zone
 from monitor.sources.reddit_settings import (
     RedditInboxSourceConfig,
@@ -60,13 +61,6 @@ class Brand(Strict):
 
     def own_handles(self, platform: str) -> frozenset[str]:
         return frozenset(h.lower().lstrip("@") for h in self.accounts.get(platform, []))  # type: ignore[call-overload]
-
-
-class Database(Strict):
-    url: str = "sqlite:///var/inchannel.db"
-    echo: bool = False
-    # SQLite only: how long a write waits for another writer before the step fails.
-    busy_timeout_ms: int = Field(default=5000, ge=0, le=600_000)
 
 
 class ReplaySourceConfig(Strict):
@@ -307,6 +301,24 @@ class Settings(Strict):
     # Set by the loader: the directory relative paths in the file are resolved against.
     base_dir: Path = Field(default=Path("."), exclude=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _anchor_database(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        database = data.get("database", {"url": Database().url})
+        base = Path(data.get("base_dir", "."))
+        return {**data, "database": anchor_sqlite_path(database, base)}
+
+    @field_validator("teams")
+    @classmethod
+    def _unique_team_names(cls, teams: list[Team]) -> list[Team]:
+        names = [team.name for team in teams]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"duplicate team name {name!r}")
+        return teams
+
     @field_validator("sources")
     @classmethod
     def _unique_source_names(cls, sources: list[SourceConfig]) -> list[SourceConfig]:
@@ -404,13 +416,16 @@ def load_settings(path: Path, environ: dict[str, str] | None = None) -> Settings
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([Problem(str(path), 1, 1, "", f"cannot read: {exc.strerror}")]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([Problem(str(path), 1, 1, "", f"not UTF-8 text: {exc.reason}")]) from None
     documents = load_documents(path, text)
     if len(documents) != 1 or not isinstance(documents[0].data, dict):
         line = documents[0].start_line if documents else 1
         message = "expected one YAML mapping (brand:, sources:, ...)"
         raise ConfigError([Problem(str(path), line, 1, "", message)])
     doc = documents[0]
-    problems = substitute_env(doc, environ)
+    # A password in ${DB_PASSWORD} may hold @ : / #: encoded, it stays a password.
+    problems = substitute_env(doc, environ, url_encoded={("database", "url")})
     if problems:
         raise ConfigError(problems)
     data = dict(doc.data)

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import yaml
 
@@ -80,6 +81,12 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return (node.start_mark.line + 1, node.start_mark.column + 1)
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, line: int, col: int, key: str) -> None:
+        super().__init__(key)
+        self.line, self.col, self.key = line, col, key
+
+
 def _construct(
     node: yaml.Node,
     loc: Loc,
@@ -92,6 +99,8 @@ def _construct(
         for key_node, value_node in node.value:
             key = _construct(key_node, (*loc, "<key>"), {}, scalars)
             key = str(key) if not isinstance(key, str | int) else key
+            if key in out:
+                raise _DuplicateKey(*_mark(key_node), str(key))
             positions[(*loc, key)] = _mark(key_node)
             out[key] = _construct(value_node, (*loc, key), positions, scalars)
         return out
@@ -124,15 +133,32 @@ def load_documents(path: Path, text: str | None = None) -> list[Document]:
         if node is None:
             continue
         positions: dict[Loc, tuple[int, int]] = {}
-        data = _construct(node, (), positions, scalars)
+        try:
+            data = _construct(node, (), positions, scalars)
+        except _DuplicateKey as dup:
+            message = f"duplicate key {dup.key!r} in one mapping; YAML would silently keep the last"
+            raise ConfigError([Problem(str(path), dup.line, dup.col, "", message)]) from None
         documents.append(Document(str(path), data, positions, node.start_mark.line + 1))
     return documents
 
 
-def substitute_env(doc: Document, environ: dict[str, str] | None = None) -> list[Problem]:
-    """Replace ``${NAME}`` in string values in place; report variables that are not set."""
+def substitute_env(
+    doc: Document,
+    environ: dict[str, str] | None = None,
+    *,
+    url_encoded: frozenset[Loc] | set[Loc] = frozenset(),
+) -> list[Problem]:
+    """Replace ``${NAME}`` in string values in place; report variables that are not set.
+
+    At the ``url_encoded`` locations a variable inside a longer value is percent-encoded
+    (a password in a URL); one that is the whole value is taken as it is (a whole URL).
+    """
     env = dict(os.environ) if environ is None else environ
     problems: list[Problem] = []
+
+    def value_of(name: str, loc: Loc, whole: bool) -> str:
+        found = env.get(name, "")
+        return quote(found, safe="") if loc in url_encoded and not whole else found
 
     def visit(value: Any, loc: Loc) -> Any:
         if isinstance(value, dict):
@@ -143,7 +169,8 @@ def substitute_env(doc: Document, environ: dict[str, str] | None = None) -> list
             for name in _ENV_REF.findall(value):
                 if name not in env:
                     problems.append(doc.problem(loc, f"environment variable {name} is not set"))
-            return _ENV_REF.sub(lambda m: env.get(m.group(1), ""), value)
+            whole = _ENV_REF.fullmatch(value) is not None
+            return _ENV_REF.sub(lambda m: value_of(m.group(1), loc, whole), value)
         return value
 
     object.__setattr__(doc, "data", visit(doc.data, ()))

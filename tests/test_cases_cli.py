@@ -18,7 +18,7 @@ def demo(tmp_path: Path) -> Path:
     config = tmp_path / "config"
     shutil.copytree(REPO / "config", config)
     text = (config / "inchannel.yaml").read_text(encoding="utf-8")
-    text = text.replace("sqlite:///var/inchannel.db", f"sqlite:///{tmp_path}/inchannel.db")
+    text = text.replace("sqlite:///../var/inchannel.db", f"sqlite:///{tmp_path}/inchannel.db")
     (config / "inchannel.yaml").write_text(text, encoding="utf-8")
     path = config / "inchannel.yaml"
     assert cli("db", "upgrade", config=path)[0] == 0

@@ -23,7 +23,7 @@ def demo_config(tmp_path: Path) -> Path:
     config = tmp_path / "config"
     shutil.copytree(REPO / "config", config)
     text = (config / "inchannel.yaml").read_text(encoding="utf-8")
-    text = text.replace("sqlite:///var/inchannel.db", f"sqlite:///{tmp_path}/var/inchannel.db")
+    text = text.replace("sqlite:///../var/inchannel.db", f"sqlite:///{tmp_path}/var/inchannel.db")
     (config / "inchannel.yaml").write_text(text, encoding="utf-8")
     return config / "inchannel.yaml"
 

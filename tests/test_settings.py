@@ -13,6 +13,9 @@ from monitor.yamlpos import ConfigError
 from tests.conftest import REPO
 
 BAD = Path(__file__).parent / "data" / "bad_config"
+SHIPPED_RULES = (
+    f"rules: {{path: '{REPO}/config/rules'}}\nanswers: {{path: '{REPO}/config/answers'}}\n"
+)
 
 # file -> the exact lines check-config must print (paths relative to the corpus folder).
 EXPECTED = {
@@ -46,6 +49,19 @@ EXPECTED = {
         " string as a number",
     ],
     "answers_products.yaml": ["4:22: answers.products[1]: '!!' has no searchable word"],
+    "database_postgres_scheme.yaml": [
+        "4:3: database.url: unsupported database 'postgres' (postgresql://, not postgres://);"
+        " expected sqlite:///PATH or postgresql://USER:PASSWORD@HOST/NAME"
+    ],
+    "database_not_url.yaml": [
+        "4:3: database.url: not a database URL; expected sqlite:///PATH or"
+        " postgresql://USER:PASSWORD@HOST/NAME"
+    ],
+    "duplicate_key.yaml": [
+        "7:1: duplicate key 'database' in one mapping; YAML would silently keep the last"
+    ],
+    "duplicate_team.yaml": ["3:1: teams: duplicate team name 'care'"],
+    "not_utf8.yaml": ["1:1: not UTF-8 text: invalid continuation byte"],
     "alerts_unknown_channel.yaml": [
         "6:19: alerts.channels[1]: unknown channel 'pager' (channels: ops)"
     ],
@@ -116,3 +132,77 @@ def test_settings_are_frozen() -> None:
     settings = Settings.model_validate({"brand": {"name": "Acme"}})
     with pytest.raises(ValueError, match="frozen"):
         settings.brand.name = "Other"  # type: ignore[misc]
+
+
+def test_a_relative_sqlite_path_is_the_config_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every command finds the one database, wherever it is run from."""
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    config = folder / "inchannel.yaml"
+    config.write_text("brand: {name: Acme}\ndatabase: {url: 'sqlite:///../var/x.db'}\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert load_settings(config, environ={}).database.url == f"sqlite:///{tmp_path}/var/x.db"
+    config.write_text("brand: {name: Acme}\n")  # the default too
+    assert load_settings(config, environ={}).database.url == f"sqlite:///{folder}/var/inchannel.db"
+    for kept in ("sqlite:////abs/x.db", "sqlite://", "sqlite:///:memory:"):
+        config.write_text(f"brand: {{name: Acme}}\ndatabase: {{url: '{kept}'}}\n")
+        assert load_settings(config, environ={}).database.url == kept
+
+
+def test_a_password_from_the_environment_is_url_encoded(tmp_path: Path) -> None:
+    config = tmp_path / "inchannel.yaml"
+    url = "postgresql://care:${DB_PASSWORD}@db.internal/inchannel"
+    config.write_text(f"brand: {{name: Acme}}\ndatabase: {{url: '{url}'}}\n")
+    settings = load_settings(config, environ={"DB_PASSWORD": "Tr0ub@dor&3/#:"})
+    assert (
+        settings.database.url == "postgresql://care:Tr0ub%40dor%263%2F%23%3A@db.internal/inchannel"
+    )
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(settings.database.url)
+    assert (parsed.password, parsed.host) == ("Tr0ub@dor&3/#:", "db.internal")
+    # A whole URL from the environment is the operator's to encode.
+    config.write_text("brand: {name: Acme}\ndatabase: {url: '${DATABASE_URL}'}\n")
+    whole = "postgresql://care:p%40ss@db/inchannel"
+    assert load_settings(config, environ={"DATABASE_URL": whole}).database.url == whole
+
+
+def _one_rule(folder: Path) -> None:
+    (folder / "rules").mkdir()
+    (folder / "rules" / "tag.yaml").write_text("name: tag\nmatch: {}\nthen: {tag: [seen]}\n")
+
+
+def test_an_unreachable_database_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    _one_rule(tmp_path)
+    config = tmp_path / "inchannel.yaml"
+    # Port 9 on localhost: nothing listens, the connection is refused at once.
+    url = "postgresql://care:s3cret-pw@127.0.0.1:9/inchannel?connect_timeout=2"
+    config.write_text(f"brand: {{name: Acme}}\ndatabase: {{url: '{url}'}}\n")
+    result = CliRunner().invoke(main, ["status", "--config", str(config)])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: the database cannot be used: connection failed")
+    assert len(result.output.strip().splitlines()) == 1
+    assert "s3cret" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_db_copy_refuses_a_target_that_is_no_database_url(tmp_path: Path) -> None:
+    _one_rule(tmp_path)
+    config = tmp_path / "inchannel.yaml"
+    database = f"database: {{url: 'sqlite:///{tmp_path}/a.db'}}\n"
+    config.write_text(f"brand: {{name: Acme}}\n{database}")
+    for target, message in (
+        (
+            "postgres://u:pw@h/db",
+            "unsupported database 'postgres' (postgresql://, not postgres://)",
+        ),
+        ("nonsense", "not a database URL"),
+    ):
+        result = CliRunner().invoke(main, ["db", "copy", "--config", str(config), "--to", target])
+        assert result.exit_code == 2
+        assert result.output.startswith(f"error: --to: {message}")
+        assert "pw" not in result.output

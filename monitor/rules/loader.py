@@ -118,12 +118,7 @@ def _unsafe_yaml(path: Path, text: str) -> Problem | None:
     if alias is not None:
         message = "YAML aliases are not allowed in rule files"
         return Problem(str(path), alias[0], alias[1], "", message)
-    duplicate = _first_duplicate_key(text)
-    if duplicate is not None:
-        line, col, key = duplicate
-        message = f"duplicate key {key!r} in one mapping; YAML would silently keep the last"
-        return Problem(str(path), line, col, "", message)
-    return None
+    return None  # duplicate keys: load_documents refuses them for every YAML file
 
 
 def _first_alias(text: str) -> tuple[int, int] | None:
@@ -135,26 +130,6 @@ def _first_alias(text: str) -> tuple[int, int] | None:
                 return token.start_mark.line + 1, token.start_mark.column + 1
     except yaml.YAMLError:
         return None
-    return None
-
-
-def _first_duplicate_key(text: str) -> tuple[int, int, str] | None:
-    try:
-        stack: list[yaml.Node] = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
-    except yaml.YAMLError:
-        return None  # the real parser reports it, with its position
-    while stack:
-        node = stack.pop()
-        if isinstance(node, yaml.MappingNode):
-            seen: set[object] = set()
-            for key_node, value_node in node.value:
-                if key_node.value in seen:
-                    mark = key_node.start_mark
-                    return mark.line + 1, mark.column + 1, str(key_node.value)
-                seen.add(key_node.value)
-                stack.append(value_node)
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend(node.value)
     return None
 
 

@@ -1,0 +1,60 @@
+"""The ``database:`` section: which database, checked before anything connects to it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+# psycopg 3 is the one PostgreSQL driver we ship; "postgresql" alone means it too.
+DRIVERS = frozenset({"sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg"})
+EXPECTED = "sqlite:///PATH or postgresql://USER:PASSWORD@HOST/NAME"
+
+
+class Database(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = "sqlite:///var/inchannel.db"
+    echo: bool = False
+    # SQLite only: how long a write waits for another writer before the step fails.
+    busy_timeout_ms: int = Field(default=5000, ge=0, le=600_000)
+
+    @field_validator("url")
+    @classmethod
+    def _supported(cls, url: str) -> str:
+        # The messages never repeat the URL: it may hold a password.
+        parsed = parse_url(url)
+        if parsed is None:
+            raise ValueError(f"not a database URL; expected {EXPECTED}")
+        if parsed.drivername not in DRIVERS:
+            hint = " (postgresql://, not postgres://)" if parsed.drivername == "postgres" else ""
+            raise ValueError(
+                f"unsupported database {parsed.drivername!r}{hint}; expected {EXPECTED}"
+            )
+        return url
+
+
+def parse_url(url: str) -> URL | None:
+    try:
+        return make_url(url)
+    except (ArgumentError, ValueError):
+        return None
+
+
+def anchor_sqlite_path(data: Any, base_dir: Path) -> Any:
+    """``data`` (the raw ``database:`` mapping) with a relative SQLite path made absolute
+    against ``base_dir``, the config file's folder, like every other path in the file:
+    a command run from another directory must not open (or create) another database."""
+    if not isinstance(data, dict) or not isinstance(data.get("url"), str):
+        return data
+    parsed = parse_url(data["url"])
+    if parsed is None or parsed.get_backend_name() != "sqlite":
+        return data
+    name = parsed.database
+    if not name or name == ":memory:" or name.startswith("file:") or Path(name).is_absolute():
+        return data
+    absolute = parsed.set(database=str((base_dir / name).resolve()))
+    return {**data, "url": absolute.render_as_string(hide_password=False)}
