@@ -100,7 +100,9 @@ def _refuse_problems(platform: str, text: str, *, allow_redirect: bool = False) 
 
 def parse_ref(ref: str) -> int:
     text = ref.strip().upper()
-    if not text.startswith("C-") or not text[2:].isdigit() or int(text[2:]) <= 1000:
+    # Twelve digits at most: a longer number is no case and overflows a BIGINT.
+    digits = text[2:]
+    if not text.startswith("C-") or not digits.isdigit() or len(digits) > 12 or int(digits) <= 1000:
         raise CaseworkError(f"not a case reference: {ref[:40]!r} (expected C-1042)")
     return int(text[2:]) - 1000
 

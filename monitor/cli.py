@@ -19,7 +19,14 @@ from monitor.commands.options import config_option
 from monitor.database_settings import Database
 from monitor.logs import setup_logging
 from monitor.settings import Settings, config_path, load_settings
-from monitor.store.db import NotMigratedError, current_revision, head_revision, make_engine, upgrade
+from monitor.store.db import (
+    NotMigratedError,
+    current_revision,
+    head_revision,
+    make_engine,
+    require_known_revision,
+    upgrade,
+)
 from monitor.yamlpos import ConfigError
 
 if TYPE_CHECKING:
@@ -100,6 +107,11 @@ def db_upgrade(config_file: Path | None) -> None:
     """Create or migrate the database schema to this version."""
     settings = settings_or_exit(config_file)
     engine = make_engine(settings.database.url)
+    try:
+        require_known_revision(engine)
+    except NotMigratedError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
     upgrade(engine)
     click.echo(f"database at revision {current_revision(engine)}")
 

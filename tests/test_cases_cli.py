@@ -111,6 +111,10 @@ def test_assign_resolve_note_and_link(demo: Path) -> None:
     [
         (("cases", "show", "C-99999"), "error: no case C-99999"),
         (("cases", "show", "1042"), "error: not a case reference: '1042' (expected C-1042)"),
+        (
+            ("cases", "show", "C-99999999999999999999"),
+            "error: not a case reference: 'C-99999999999999999999' (expected C-1042)",
+        ),
         (("cases", "note", "C-1001", " "), "error: the note is empty"),
         (
             ("cases", "link", "C-1001", "C-1001"),

@@ -75,6 +75,30 @@ def test_db_current_reports_revision(demo_config: Path) -> None:
     assert f"database: {head_revision()}" in output
 
 
+def test_a_database_a_newer_release_migrated_is_named_as_such(
+    demo_config: Path, tmp_path: Path
+) -> None:
+    """After a rollback of inchannel, `db upgrade` cannot help: say so, no traceback."""
+    invoke("db", "upgrade", "--config", str(demo_config))
+    db = sqlite3.connect(tmp_path / "var" / "inchannel.db")
+    with db:
+        db.execute("UPDATE alembic_version SET version_num = '0099'")
+    expected = (
+        "is at revision 0099, which this inchannel ({}) does not know: a newer release "
+        "migrated it; run that release (or restore a backup taken before the upgrade)"
+    ).format(head_revision())
+    for command in (("run", "--once"), ("db", "upgrade"), ("rules", "status")):
+        code, output = invoke(*command, "--config", str(demo_config))
+        assert (code, output.count("\n")) == (1, 1), output
+        assert output.startswith("error: the database sqlite:///") and expected in output
+
+
+def test_rules_status_on_an_unmigrated_database_says_so(demo_config: Path) -> None:
+    code, output = invoke("rules", "status", "--config", str(demo_config))
+    assert code == 1
+    assert output.strip().endswith("has no schema; run `inchannel db upgrade` first")
+
+
 def test_dry_run_records_to_the_default_file(
     demo_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

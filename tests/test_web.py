@@ -155,9 +155,9 @@ def test_triage_forms(make_runtime: RuntimeFactory) -> None:
         kinds = [e.actor + ":" + e.kind for e in session.query(Event).filter(Event.case_id == 1)]
     assert {"lena:assigned", "lena:priority", "lena:team", "lena:tags", "lena:note"} <= set(kinds)
     # Now a billing case: alice (care) may not open it; bob (billing) and the lead may.
-    assert 'value="bob"><option value="lena"><option value="root">' in client.get(
-        "/cases/C-1001"
-    ).text
+    assert (
+        'value="bob"><option value="lena"><option value="root">' in client.get("/cases/C-1001").text
+    )
     refused = _post(client, csrf, "/cases/C-1001/assign", assignee="alice")
     assert refused.status_code == 400
     assert "alice is an agent of care and cannot open the cases of team billing" in refused.text

@@ -89,7 +89,7 @@ def rules_status(config_file: Path | None) -> None:
     from monitor.cli import fail_config
     from monitor.rules.reload import read_rules_state
     from monitor.settings import config_path, load_settings
-    from monitor.store.db import make_engine, session_factory
+    from monitor.store.db import NotMigratedError, make_engine, require_migrated, session_factory
     from monitor.yamlpos import ConfigError
 
     # Broken rules are exactly what this command reports, so only the config must load.
@@ -98,6 +98,11 @@ def rules_status(config_file: Path | None) -> None:
     except ConfigError as exc:
         fail_config(exc)
     engine = make_engine(settings.database.url)
+    try:
+        require_migrated(engine)
+    except NotMigratedError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
     try:
         with session_factory(engine)() as session:
             state = read_rules_state(session)

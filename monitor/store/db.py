@@ -121,10 +121,29 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def require_migrated(engine: Engine) -> None:
+    current = require_known_revision(engine)
+    if current == head_revision():
+        return
+    where = engine.url.render_as_string(hide_password=True)
+    state = "has no schema" if current is None else f"is at revision {current}"
+    raise NotMigratedError(f"the database {where} {state}; run `inchannel db upgrade` first")
+
+
+def require_known_revision(engine: Engine) -> str | None:
+    """The database's revision, or NotMigratedError when a newer release migrated it:
+    after a rollback of inchannel, `db upgrade` cannot help, and running on a schema we
+    do not know could lose data."""
     current = current_revision(engine)
-    if current != head_revision():
-        state = "has no schema" if current is None else f"is at revision {current}"
-        raise NotMigratedError(
-            f"the database {engine.url.render_as_string(hide_password=True)} {state}; "
-            "run `inchannel db upgrade` first"
-        )
+    if current is None or _known_revision(current):
+        return current
+    where = engine.url.render_as_string(hide_password=True)
+    raise NotMigratedError(
+        f"the database {where} is at revision {current}, which this inchannel "
+        f"({head_revision()}) does not know: a newer release migrated it; run that "
+        "release (or restore a backup taken before the upgrade)"
+    )
+
+
+def _known_revision(revision: str) -> bool:
+    script = ScriptDirectory.from_config(alembic_config(create_engine("sqlite://")))
+    return any(known.revision == revision for known in script.walk_revisions())
