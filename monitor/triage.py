@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import select
+from sqlalchemy import update
 
 from monitor import cases
 from monitor.casework import CaseworkError, find_case
-from monitor.domain import ActionStatus, CaseState, Direction, Label, Priority
+from monitor.domain import ActionKind, ActionStatus, CaseState, Direction, Label, Priority
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
 from monitor.store.models import ActionRow, Case, Message
@@ -81,21 +81,31 @@ def tag(
 
 
 def mark_spam(rt: Runtime, ref: str, *, user: str) -> None:
-    """Close the case as spam; drafts for it are rejected so nothing is ever posted."""
+    """Close the case as spam. Its drafts, and the bot's replies still waiting to go out
+    (pending, or failed and due for a retry), are rejected so nothing more is posted to
+    the spammer. A reply being sent at this very moment (``sending``) cannot be stopped."""
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
         case = find_case(session, ref)
-        drafts = session.scalars(
-            select(ActionRow).where(
-                ActionRow.case_id == case.id, ActionRow.status == ActionStatus.DRAFT.value
+        # One conditional UPDATE: a dispatcher that claimed a reply meanwhile has made it
+        # `sending`, and this leaves it to finish rather than racing it.
+        withdrawn = session.execute(
+            update(ActionRow)
+            .where(
+                ActionRow.case_id == case.id,
+                ActionRow.kind == ActionKind.REPLY.value,
+                ActionRow.status.in_(_UNSENT),
             )
+            .values(status=ActionStatus.REJECTED.value, updated_at=now)
+            .execution_options(synchronize_session=False)
         )
-        for draft in drafts:
-            draft.status, draft.updated_at = ActionStatus.REJECTED.value, now
         if SPAM_TAG not in case.tags:
             case.tags = [*case.tags, SPAM_TAG]
-        cases.record(session, case, "spam", user, now)
+        cases.record(session, case, "spam", user, now, replies_withdrawn=withdrawn.rowcount)
         cases.transition(session, case, CaseState.RESOLVED, user, now, reason="spam")
+
+
+_UNSENT = [ActionStatus.DRAFT.value, ActionStatus.PENDING.value, ActionStatus.FAILED.value]
 
 
 def correct_sentiment(rt: Runtime, ref: str, message_id: int, label: str, *, user: str) -> int:

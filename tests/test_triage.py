@@ -9,10 +9,12 @@ import pytest
 from monitor import casework, triage
 from monitor.casework import CaseworkError
 from monitor.dispatch import dispatch_outbox
+from monitor.domain import Platform
+from monitor.pipeline import run_cycle
 from monitor.sla import check_sla
 from monitor.store.models import ActionRow, Case, Event
-from tests.conftest import RuntimeFactory
-from tests.fakes import ScriptedResponder, permanent
+from tests.conftest import RuntimeFactory, mention
+from tests.fakes import ScriptedResponder, permanent, temporary
 from tests.webkit import seeded
 
 
@@ -71,6 +73,29 @@ def test_spam_rejects_waiting_drafts(make_runtime: RuntimeFactory) -> None:
     dispatch_outbox(rt)
     with rt.sessions() as session:
         assert session.query(ActionRow).filter(ActionRow.case_id == 15).one().status == "rejected"
+
+
+def test_spam_withdraws_the_bots_waiting_replies(make_runtime: RuntimeFactory) -> None:
+    """A reply that failed once and waits for its retry is not posted after "spam"."""
+    rt = make_runtime([mention(1, "@acme my order is late, terrible service")])
+    responder = ScriptedResponder()
+    rt.responders = dict.fromkeys(Platform, responder)
+    responder.fail_next(temporary("503"))
+    run_cycle(rt)
+    with rt.sessions() as session:
+        replies = session.query(ActionRow).filter(ActionRow.kind == "reply").all()
+        assert [a.status for a in replies] == ["failed"]
+        ref = session.query(Case).one().ref
+    triage.mark_spam(rt, ref, user="lena")
+    rt.clock.advance(hours=2)
+    dispatch_outbox(rt)
+    assert responder.posts == []
+    with rt.sessions() as session:
+        assert [a.status for a in session.query(ActionRow).filter(ActionRow.kind == "reply")] == [
+            "rejected"
+        ]
+        spam = session.query(Event).filter(Event.kind == "spam").one()
+        assert spam.detail["replies_withdrawn"] == 1
 
 
 def test_only_customer_messages_of_the_case_take_sentiment_feedback(
