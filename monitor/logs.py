@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 
@@ -12,6 +13,27 @@ from datetime import UTC, datetime
 # oauthlib and requests-oauthlib the OAuth 1.0a signature and keys. They stay at INFO
 # whatever logging.level says: a debugging session must not put secrets in the logs.
 CREDENTIAL_LOGGERS = ("tweepy", "prawcore", "praw", "oauthlib", "requests_oauthlib")
+
+
+_URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://\S+")
+
+
+class _RedactUrls(logging.Filter):
+    """apprise logs a channel's URL when it cannot parse or reach it, and a webhook URL
+    carries its secret in the path: the URL becomes ``<url>``, the rest of the line stays."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "://" in message:
+            record.msg, record.args = _URL.sub("<url>", message), ()
+        return True
+
+
+def redact_apprise_urls() -> None:
+    """Install the filter on apprise's logger once; called before apprise is first used."""
+    apprise_log = logging.getLogger("apprise")
+    if not any(isinstance(f, _RedactUrls) for f in apprise_log.filters):
+        apprise_log.addFilter(_RedactUrls())
 
 
 class JsonFormatter(logging.Formatter):
@@ -38,6 +60,7 @@ def setup_logging(level: str = "INFO", *, json_lines: bool = False) -> None:
     root.setLevel(level)
     # The scheduler logs every job start at INFO; our own step lines say more.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    redact_apprise_urls()
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     for name in CREDENTIAL_LOGGERS:

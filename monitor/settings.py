@@ -30,6 +30,7 @@ from pydantic import (
 from monitor.alerts_settings import AlertsConfig, check_channels
 from monitor.calendar import BusinessCalendar
 from monitor.database_settings import Database, anchor_sqlite_path
+from monitor.logs import redact_apprise_urls
 from monitor.rules.hours import OpeningHours, parse_week, parse_zone
 from monitor.sources.reddit_settings import (
     RedditInboxSourceConfig,
@@ -163,6 +164,21 @@ class Channel(Strict):
     """A notification target: an apprise URL (Slack, Teams, Discord, mailto, json://...)."""
 
     url: str = Field(min_length=3)
+
+    @field_validator("url")
+    @classmethod
+    def _apprise_can_send(cls, url: str) -> str:
+        # Checked here, or a typo ("slak://") would fail every escalation at run time.
+        import apprise
+
+        redact_apprise_urls()
+        if apprise.Apprise.instantiate(url) is None:
+            raise ValueError(
+                "apprise cannot send to this URL (its scheme or form is wrong; see "
+                "https://github.com/caronc/apprise/wiki); the URL is not shown, it may "
+                "hold a secret"
+            )
+        return url
 
 
 class RulesConfig(Strict):

@@ -101,7 +101,14 @@ def mark_spam(rt: Runtime, ref: str, *, user: str) -> None:
         )
         if SPAM_TAG not in case.tags:
             case.tags = [*case.tags, SPAM_TAG]
-        cases.record(session, case, "spam", user, now, replies_withdrawn=withdrawn.rowcount)
+        cases.record(
+            session,
+            case,
+            "spam",
+            user,
+            now,
+            replies_withdrawn=int(getattr(withdrawn, "rowcount", 0)),
+        )
         cases.transition(session, case, CaseState.RESOLVED, user, now, reason="spam")
 
 

@@ -12,6 +12,7 @@ import logging
 import apprise
 
 from monitor.domain import Action
+from monitor.logs import redact_apprise_urls
 from responders.base import ResponderError, SendResult
 
 log = logging.getLogger("inchannel.notify")
@@ -20,6 +21,7 @@ log = logging.getLogger("inchannel.notify")
 class Notifier:
     def __init__(self, channels: dict[str, str]) -> None:
         self._urls = channels
+        redact_apprise_urls()
 
     def send(self, action: Action) -> SendResult:
         name = action.channel or ""

@@ -62,6 +62,11 @@ EXPECTED = {
     ],
     "duplicate_team.yaml": ["3:1: teams: duplicate team name 'care'"],
     "not_utf8.yaml": ["1:1: not UTF-8 text: invalid continuation byte"],
+    "channel_bad_url.yaml": [
+        "4:16: channels.care-slack.url: apprise cannot send to this URL (its scheme or form is"
+        " wrong; see https://github.com/caronc/apprise/wiki); the URL is not shown, it may hold"
+        " a secret"
+    ],
     "alerts_unknown_channel.yaml": [
         "6:19: alerts.channels[1]: unknown channel 'pager' (channels: ops)"
     ],
@@ -206,3 +211,17 @@ def test_db_copy_refuses_a_target_that_is_no_database_url(tmp_path: Path) -> Non
         assert result.exit_code == 2
         assert result.output.startswith(f"error: --to: {message}")
         assert "pw" not in result.output
+
+
+def test_apprise_never_logs_a_channel_url(caplog: pytest.LogCaptureFixture) -> None:
+    """apprise logs the URL it cannot parse; webhook URLs carry their secret."""
+    import apprise
+
+    from monitor.logs import redact_apprise_urls
+
+    redact_apprise_urls()
+    with caplog.at_level("DEBUG", logger="apprise"):
+        assert apprise.Apprise().add("slak://T000/B000/XXXXsecret") is False
+    assert caplog.records
+    assert "XXXXsecret" not in caplog.text
+    assert "<url>" in caplog.text
