@@ -119,6 +119,9 @@ def _case(session: Session, ref: str) -> Case:
     return case
 
 
+OPEN_STATES = tuple(s.value for s in CaseState if s is not CaseState.RESOLVED)
+
+
 def list_cases(
     rt: Runtime, *, states: tuple[str, ...] = (), team: str | None = None, limit: int = 100
 ) -> list[CaseRow]:
@@ -128,9 +131,11 @@ def list_cases(
             query = query.where(Case.state.in_(states))
         if team:
             query = query.where(Case.team == team)
-        query = query.order_by(Case.sla_due_at.is_(None), Case.sla_due_at, Case.id.desc()).limit(
-            limit
-        )
+        # Open cases first: a resolved case keeps its old deadline, which would put it
+        # above every open one.
+        resolved = Case.state == CaseState.RESOLVED.value
+        order = (resolved, Case.sla_due_at.is_(None), Case.sla_due_at, Case.id.desc())
+        query = query.order_by(*order).limit(limit)
         return [_row(session, case, customer) for case, customer in session.execute(query).all()]
 
 

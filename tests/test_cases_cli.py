@@ -38,8 +38,15 @@ def listed(config: Path, *extra: str) -> list[dict[str, object]]:
 
 
 def test_list_filters_by_state_and_team(demo: Path) -> None:
-    everything = listed(demo)
+    everything = listed(demo, "--all")
     assert len(everything) >= 25
+    assert cli("cases", "resolve", str(everything[0]["ref"]), config=demo)[0] == 0
+    everything = listed(demo, "--all")
+    states = [row["state"] for row in everything]
+    assert "resolved" in states
+    assert states.index("resolved") == len(states) - states.count("resolved")  # open first
+    opened = listed(demo)  # the default: open cases only
+    assert [r["ref"] for r in opened] == [r["ref"] for r in everything if r["state"] != "resolved"]
     waiting = listed(demo, "--status", "awaiting_approval")
     assert waiting
     assert {row["state"] for row in waiting} == {"awaiting_approval"}

@@ -83,14 +83,16 @@ def test_a_database_a_newer_release_migrated_is_named_as_such(
     db = sqlite3.connect(tmp_path / "var" / "inchannel.db")
     with db:
         db.execute("UPDATE alembic_version SET version_num = '0099'")
+    head = head_revision()
     expected = (
-        "is at revision 0099, which this inchannel ({}) does not know: a newer release "
+        f"is at revision 0099, which this inchannel ({head}) does not know: a newer release "
         "migrated it; run that release (or restore a backup taken before the upgrade)"
-    ).format(head_revision())
+    )
     for command in (("run", "--once"), ("db", "upgrade"), ("rules", "status")):
         code, output = invoke(*command, "--config", str(demo_config))
         assert (code, output.count("\n")) == (1, 1), output
-        assert output.startswith("error: the database sqlite:///") and expected in output
+        assert output.startswith("error: the database sqlite:///")
+        assert expected in output
 
 
 def test_rules_status_on_an_unmigrated_database_says_so(demo_config: Path) -> None:

@@ -76,12 +76,20 @@ def cases_group() -> None:
 @common
 @click.option("--status", "states", multiple=True, type=click.Choice([s.value for s in CaseState]))
 @click.option("--team")
+@click.option("--all", "every_state", is_flag=True, help="Resolved cases too.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per case.")
 def list_command(
-    config_file: Path | None, states: tuple[str, ...], team: str | None, limit: int, as_json: bool
+    config_file: Path | None,
+    states: tuple[str, ...],
+    every_state: bool,
+    team: str | None,
+    limit: int,
+    as_json: bool,
 ) -> None:
-    """Open cases first by SLA deadline, then newest."""
+    """Open cases by SLA deadline, then newest (--status or --all for others)."""
+    if not states and not every_state:
+        states = casework.OPEN_STATES
     rows = casework.list_cases(runtime(config_file), states=states, team=team, limit=limit)
     if as_json:
         for row in rows:
