@@ -187,6 +187,14 @@ def _run(settings: Settings, *, once: bool, dry_run: bool, serve: bool | None) -
     except NotMigratedError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+    if not settings.is_demo:  # the demo posts nowhere, dry run or not
+        from monitor.store.run_mode import ModeConflict, claim_mode
+
+        try:
+            claim_mode(rt.sessions, dry_run=dry_run)
+        except ModeConflict as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_CONFIG)  # the wrong database for this mode: restarting cannot help
     _announce(settings, dry_run)
     resume_stopped_sources(rt)
     if once:

@@ -112,6 +112,40 @@ def test_dry_run_records_to_the_default_file(
     assert (tmp_path / "var" / "recorded-posts.jsonl").read_text().count("\n") >= 5
 
 
+def _posting_for_real(demo_config: Path) -> None:
+    """The demo config with a real X responder: a dry run records, a live run would post."""
+    text = demo_config.read_text(encoding="utf-8")
+    real = "  x:\n    type: x\n"
+    text = text.replace("  x:\n    type: recording\n    path: ../var/recorded-posts.jsonl\n", real)
+    keys = "".join(f"  {k}: k\n" for k in ("consumer_key", "consumer_secret", "access_token"))
+    x = f'x:\n  user_id: "783214"\n  bearer_token: b\n{keys}  access_token_secret: k\n'
+    demo_config.write_text(text + x, encoding="utf-8")
+
+
+def test_a_dry_run_refuses_a_live_database(demo_config: Path, tmp_path: Path) -> None:
+    """A dry run on the live database would mark waiting replies sent, unposted."""
+    _posting_for_real(demo_config)
+    invoke("db", "upgrade", "--config", str(demo_config))
+    assert invoke("check-config", "--config", str(demo_config))[0] == 0
+    db = sqlite3.connect(tmp_path / "var" / "inchannel.db")
+    with db:  # as `inchannel run` leaves it (a live run here would reach api.x.com)
+        db.execute("INSERT INTO usage (key, day, count) VALUES ('run_mode', 'live', 0)")
+    code, output = invoke("run", "--once", "--dry-run", "--config", str(demo_config))
+    assert code == 2
+    assert output.startswith("error: this database has served live runs: a dry run would")
+    assert db.execute("SELECT count(*) FROM messages").fetchone() == (0,)
+
+
+def test_a_live_run_refuses_a_dry_runs_database(demo_config: Path, tmp_path: Path) -> None:
+    _posting_for_real(demo_config)
+    invoke("db", "upgrade", "--config", str(demo_config))
+    assert invoke("run", "--once", "--dry-run", "--config", str(demo_config))[0] == 0
+    assert invoke("run", "--once", "--dry-run", "--config", str(demo_config))[0] == 0
+    code, output = invoke("run", "--once", "--config", str(demo_config))
+    assert code == 2
+    assert output.startswith("error: this database has served `inchannel run --dry-run`:")
+
+
 def test_version() -> None:
     code, output = invoke("--version")
     assert code == 0
