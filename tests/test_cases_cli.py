@@ -113,6 +113,12 @@ def test_assign_resolve_note_and_link(demo: Path) -> None:
     assert [r["assignee"] for r in resolved if r["ref"] == x_ref] == ["maria"]
 
 
+def test_the_actor_name_is_bounded(demo: Path) -> None:
+    code, output = cli("cases", "note", "C-1001", "checked", "--as", "a" * 65, config=demo)
+    assert code == 2
+    assert "Invalid value for '--as': 1 to 64 characters, not 65" in output
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -82,3 +82,31 @@ def test_copy_refuses_an_unmigrated_source(tmp_path: Path, pg_target: str) -> No
         copy_database(source, target)
     source.dispose()
     target.dispose()
+
+
+def test_copy_takes_the_dashboard_tables_and_names_a_row_that_does_not_fit(
+    tmp_path: Path, pg_target: str
+) -> None:
+    """copy_database alone (no CLI imports) knows every table; a value SQLite kept but
+    PostgreSQL refuses names its table, and nothing is half-copied."""
+    from sqlalchemy import text
+
+    from monitor.store.db import upgrade
+
+    assert {"web_users", "web_sessions", "sentiment_feedback"} <= set(Base.metadata.tables)
+    source = make_engine(f"sqlite:///{tmp_path / 'long.db'}")
+    upgrade(source)
+    with source.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO events (case_id, kind, actor, at, detail) "
+                "VALUES (NULL, 'note', :actor, '2026-12-01 10:00:00', '{}')"
+            ),
+            {"actor": "a" * 129},
+        )
+    target = make_engine(pg_target)
+    with pytest.raises(CopyError, match=r"^table events: value too long .*nothing was copied"):
+        copy_database(source, target)
+    assert counts(pg_target)["events"] == 0
+    source.dispose()
+    target.dispose()

@@ -41,8 +41,21 @@ def user_option(func: F) -> F:
         "user",
         default=_default_user,
         show_default="login name",
+        callback=_actor_name,
         help="Who is acting (recorded in the audit trail).",
     )(func)
+
+
+def _actor_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    # As long as a dashboard user's name: the audit trail's column holds no more, and
+    # PostgreSQL refuses (SQLite stores) a longer one, which `db copy` would then trip on.
+    name = value.strip()
+    if not 1 <= len(name) <= MAX_ACTOR:
+        raise click.BadParameter(f"1 to {MAX_ACTOR} characters, not {len(name)}")
+    return name
+
+
+MAX_ACTOR = 64
 
 
 def runtime(config_file: Path | None) -> Runtime:

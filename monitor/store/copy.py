@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, func, insert, select
+from sqlalchemy.exc import DataError
 
 from monitor.store.db import current_revision, head_revision, upgrade
 from monitor.store.models import Base
@@ -38,7 +40,7 @@ def copy_database(
             copied = 0
             result = read.execution_options(yield_per=CHUNK).execute(select(table))
             for chunk in result.mappings().partitions(CHUNK):
-                write.execute(insert(table), [dict(row) for row in chunk])
+                _write(write, table, [dict(row) for row in chunk])
                 copied += len(chunk)
                 if progress is not None:
                     progress(table.name, copied)
@@ -46,6 +48,19 @@ def copy_database(
         if write.dialect.name == "postgresql":
             _reset_sequences(write, tables)
     return counts
+
+
+def _write(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    try:
+        conn.execute(insert(table), rows)
+    except DataError as exc:
+        # SQLite keeps a value longer than its column; PostgreSQL refuses it. Name the
+        # table, not the value: it may be a customer's text.
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "a value does not fit"
+        raise CopyError(
+            f"table {table.name}: {reason}; nothing was copied (fix or shorten that row in "
+            "the source, then copy again)"
+        ) from None
 
 
 def _reset_sequences(conn: Connection, tables: list[Table]) -> None:

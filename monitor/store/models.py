@@ -236,3 +236,4 @@ class Usage(Base):
 
 # --- dashboard (issue 9): users, sessions, sentiment feedback and the queue's indexes ---
 # Imported last so Alembic's metadata sees them; web_models needs Base from above.
+from monitor.store import web_models  # noqa: E402, F401
