@@ -182,3 +182,6 @@ class Action:
     idempotency_key: str
     attempts: int = 0
     channel: str | None = None  # the notification channel of a NOTIFY action
+    # The text is the brand's markdown (a rule's template or an answer, values already
+    # escaped) rather than a person's plain words; only Reddit renders it.
+    markdown: bool = False

@@ -43,12 +43,12 @@ class RedditResponder:
         self.clock = clock or SystemClock()
 
     def send(self, action: Action) -> SendResult:
-        body = render(action.text)
+        body = render(action)
         if len(body) > MAX_BODY:
             # Escaping can make a text under the limit too long; a cut reply would end
             # mid-sentence in public, so a person shortens it instead.
             raise ResponderError(
-                f"the reply is {len(body)} characters once escaped for Reddit's markdown; "
+                f"the reply is {len(body)} characters as Reddit markdown; "
                 f"Reddit allows {MAX_BODY}: shorten it",
                 permanent=True,
             )
@@ -59,7 +59,7 @@ class RedditResponder:
 
     def find_own_reply(self, action: Action) -> str | None:
         """Our reply under the target with exactly this text, if the last send got through."""
-        body = render(action.text)
+        body = render(action)
         try:
             replies = self.connection.replies_to(action.target_external_id)
         except RedditFailure as failure:
@@ -86,9 +86,12 @@ class RedditResponder:
         return ResponderError(f"Reddit refused our credentials: {failure}", permanent=True)
 
 
-def render(text: str) -> str:
-    """The body posted for ``text``; never cut: ``send`` refuses one over MAX_BODY."""
-    return reddit_body(text)
+def render(action: Action) -> str:
+    """The body posted for ``action``; never cut: ``send`` refuses one over MAX_BODY.
+
+    A rule's template or an answer is the brand's markdown (its values were escaped when
+    filled) and goes as written; a person's reply is escaped to show as typed."""
+    return action.text.strip() if action.markdown else reddit_body(action.text)
 
 
 def build_reddit_responder(reddit: RedditSettings, brand: Brand) -> RedditResponder:

@@ -15,7 +15,6 @@ from monitor.runtime import Runtime
 from monitor.store.db import transaction
 from monitor.store.models import ActionRow, Event
 from responders.base import SendResult
-from responders.reddit import render
 from tests.conftest import RuntimeFactory
 from tests.fakeapi import FakeAPI, Reply
 from tests.fakes import CrashAfterPost, ScriptedResponder, temporary
@@ -107,7 +106,7 @@ def test_reddit_reply_is_not_posted_twice_after_a_failed_lookup(
         row.updated_at = rt.clock.now() - timedelta(hours=1)
         text = row.text
     ours = comment("r5", "", author=BRAND, parent="t1_c1")
-    ours["data"]["body"] = render(text)
+    ours["data"]["body"] = text  # a rule's template: posted as written
     serve_token(api)
     api.add("GET", "/api/info/?", listing(comment("c1", "my order is late")))
     # Reading the thread is rate limited once, then shows the reply we already posted.

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from monitor import casework
 from monitor.clock import FakeClock
 from monitor.dispatch import dispatch_outbox
 from monitor.domain import Action, ActionKind, ActionStatus, Platform
@@ -19,10 +22,10 @@ from monitor.settings import Brand
 from monitor.sources.reddit import RedditConnection
 from monitor.sources.reddit_settings import RedditSettings
 from monitor.store.db import transaction
-from monitor.store.models import ActionRow, Case, Message
+from monitor.store.models import ActionRow, Case, Message, case_ref
 from responders.base import ResponderError
 from responders.reddit import RedditResponder, build_reddit_responder, render
-from tests.conftest import RuntimeFactory
+from tests.conftest import REPO, RuntimeFactory
 from tests.fakeapi import FakeAPI, Reply
 from tests.reddit_fake import (
     BRAND,
@@ -177,9 +180,8 @@ def reddit_runtime(make_runtime: RuntimeFactory, api: FakeAPI) -> Runtime:
     return rt
 
 
-def mention_from(api: FakeAPI, author: str) -> None:
+def mention_from(api: FakeAPI, author: str, text: str = "u/acme_official my order is late") -> None:
     serve_token(api)
-    text = "u/acme_official my order is late"
     api.add("GET", "/message/mentions", listing(comment("c1", text, author=author, inbox="m")))
     api.add("POST", "/api/read_message/?", Reply.json({}))
 
@@ -251,7 +253,7 @@ def test_stale_sending_action_is_recovered_without_posting_twice(
         row.status, row.updated_at = ActionStatus.SENDING, rt.clock.now() - timedelta(hours=1)
         text = row.text
     ours = comment("r5", "", author=BRAND, parent="t1_c1")
-    ours["data"]["body"] = render(text)
+    ours["data"]["body"] = text  # a rule's template: posted as written
     serve_thread(api, ours)
     dispatch_outbox(rt)
     assert api.seen("POST", "/api/comment/?") == []
@@ -284,13 +286,36 @@ def test_a_reply_too_long_once_escaped_is_refused_not_cut(api: FakeAPI) -> None:
         responder(api).send(action(text=text))
     assert caught.value.permanent is True
     assert str(caught.value) == (
-        "the reply is 12006 characters once escaped for Reddit's markdown; "
-        "Reddit allows 10000: shorten it"
+        "the reply is 12006 characters as Reddit markdown; Reddit allows 10000: shorten it"
     )
     assert api.seen("POST", "/api/comment/?") == []
     # Just under the limit once escaped: posted whole.
     fits = "Steps: " + "(see 1) " * 999
-    assert len(render(fits)) == 9_996
+    assert len(render(action(text=fits))) == 9_996
     assert responder(api).send(action(text=fits)).external_id == "t1_new1"
     (post,) = api.seen("POST", "/api/comment/?")
-    assert post.form()["text"] == [render(fits)]
+    assert post.form()["text"] == [render(action(text=fits))]
+
+
+def test_an_answer_keeps_its_markdown_and_a_persons_reply_shows_as_typed(
+    make_runtime: RuntimeFactory, api: FakeAPI, tmp_path: Path
+) -> None:
+    """The knowledge base's Reddit answers are the brand's markdown (lists, bold,
+    tables); the customer's name inside is escaped; a person's own words are escaped."""
+    shutil.copytree(REPO / "config" / "answers", tmp_path / "answers")
+    mention_from(api, "_bob_", "u/acme_official do you ship to Ireland?")
+    api.add("POST", "/api/comment/?", created_comment("r9", "t1_c1", "ignored"))
+    rt = reddit_runtime(make_runtime, api)
+    poll_source(rt, "inbox")
+    process_pending(rt)
+    dispatch_outbox(rt)
+    (post,) = api.seen("POST", "/api/comment/?")
+    text = post.form()["text"][0]
+    assert text.startswith("Hi \\_bob\\_! We ship to:\n\n* the UK and Ireland\n")
+    with transaction(rt.sessions) as session:
+        ref = session.scalars(select(Case.id)).one()
+    casework.reply(rt, case_ref(ref), "Sorry *again*: see (1)", user="lena")
+    dispatch_outbox(rt)
+    assert api.seen("POST", "/api/comment/?")[1].form()["text"] == [
+        "Sorry \\*again\\*: see \\(1\\)"
+    ]

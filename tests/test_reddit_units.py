@@ -11,8 +11,9 @@ from monitor.sources.base import SourceError
 from monitor.sources.reddit_cursor import ListingCursor, SourceCursor, decode_cursor, take_new
 from monitor.sources.reddit_items import RedditItem, Skip, skip_reason
 from monitor.sources.reddit_keywords import KeywordMatcher
+from monitor.textlength import reddit_body
 from monitor.yamlpos import ConfigError
-from responders.reddit import MAX_BODY, escape_markdown, render
+from responders.reddit import MAX_BODY, escape_markdown
 
 BASE = """brand: {name: Acme}
 reddit:
@@ -132,7 +133,7 @@ def test_markdown_is_escaped_exactly(text: str, expected: str) -> None:
 
 def test_reply_body_is_never_cut() -> None:
     # Too long is refused by RedditResponder.send (test_reddit_responder.py), not cut.
-    assert render("*" * 20_000) == "\\*" * 20_000
+    assert reddit_body("*" * 20_000) == "\\*" * 20_000
     assert MAX_BODY == 10_000
 
 

@@ -94,7 +94,8 @@ def answer_text_problems(text: str, platform: Platform, *, brand: str) -> list[s
             "in the reply itself"
         )
     lengths = {**WORST_CASE_LENGTHS, "brand": len(brand)}
-    worst = reply_length(platform, fill(text, {k: "x" * lengths[k] for k in ANSWER_PLACEHOLDERS}))
+    longest = {k: "x" * lengths[k] for k in ANSWER_PLACEHOLDERS}
+    worst = reply_length(platform, fill(text, longest, platform=platform))
     limit = PLATFORM_LIMITS[platform]
     if worst > limit:
         problems.append(

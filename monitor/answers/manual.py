@@ -28,4 +28,4 @@ def entry_text(
         "case": case.ref,
         "brand": brand,
     }
-    return fill(entry.texts[platform], values)
+    return fill(entry.texts[platform], values, platform=platform)

@@ -141,10 +141,12 @@ class RuleEngine:
             if "{match}" in template
             else "",
         }
-        return PlannedReply(rule.name, fill(template, values), draft=rule.spec.then.reply is None)
+        text = fill(template, values, platform=facts.mention.platform)
+        return PlannedReply(rule.name, text, draft=rule.spec.then.reply is None)
 
     def _answer(self, rule: str, answer: Proposal, facts: Facts) -> PlannedReply:
-        text = fill(answer.entry.texts[facts.mention.platform], self._placeholders(facts))
+        platform = facts.mention.platform
+        text = fill(answer.entry.texts[platform], self._placeholders(facts), platform=platform)
         return PlannedReply(rule, text, answer.draft, answer.entry.id, answer.confidence)
 
     def _placeholders(self, facts: Facts) -> dict[str, str]:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 
 from monitor.domain import Platform
-from monitor.textlength import REPLY_LIMITS, reply_length
+from monitor.textlength import REPLY_LIMITS, escape_markdown, reply_length
 
 PLACEHOLDERS = frozenset({"author", "first_name", "case", "team", "match", "brand"})
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -41,8 +41,13 @@ def template_problems(template: str) -> list[str]:
     ]
 
 
-def fill(template: str, values: Mapping[str, str]) -> str:
-    """Fill whitelisted placeholders in one pass; values are never re-read as templates."""
+def fill(template: str, values: Mapping[str, str], *, platform: Platform) -> str:
+    """Fill whitelisted placeholders in one pass; values are never re-read as templates.
+
+    On Reddit the template is the brand's markdown and is posted as it is, so each value
+    (a customer's name, the words they wrote) is escaped to show literally."""
+    if platform is Platform.REDDIT:
+        values = {name: escape_markdown(value) for name, value in values.items()}
     return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
 
 
@@ -55,7 +60,7 @@ def worst_case_length(
     10,000 even after escaping."""
     lengths = {**WORST_CASE_LENGTHS, "team": longest_team}
     values = {name: "x" * size for name, size in lengths.items()} | {"brand": brand}
-    return reply_length(platform, fill(template, values))
+    return reply_length(platform, fill(template, values, platform=platform))
 
 
 def first_name(display_name: str, handle: str) -> str:
