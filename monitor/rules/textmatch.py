@@ -2,7 +2,8 @@
 
 Python's ``re`` has no timeout, so a pattern that can backtrack catastrophically
 (``(a+)+``, ``(.*a){20}``) would let one hostile mention stall the daemon. Such patterns
-are rejected at load time by walking the parsed pattern for nested unbounded repeats.
+are rejected at load time by walking the parsed pattern for repeats whose passes can
+split the same text in more than one way, and for unbounded repeats nested in large ones.
 """
 
 from __future__ import annotations
@@ -17,12 +18,23 @@ from typing import Any
 # re._parser is the stdlib's own pattern parser; typeshed has no stubs for it.
 _parser: Any = importlib.import_module("re._parser")
 _constants: Any = importlib.import_module("re._constants")
+_compiler: Any = importlib.import_module("re._compiler")
 
 MODES = ("includes-word", "includes", "starts-with", "ends-with", "full-exact")
 MODIFIERS = (*MODES, "regex", "case-sensitive")
 MAX_PATTERN_CHARS = 1_000
 # An outer repeat this large around an unbounded one is treated like an unbounded one.
 _LARGE_REPEAT = 10
+_REPEATS = ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT")
+_ONE_CHARACTER = ("LITERAL", "NOT_LITERAL", "ANY", "IN", "CATEGORY")
+# Stand-ins for "any character" when asking whether two items can match the same one:
+# Latin-1, plus other scripts, digits, spaces and the odd case folds.
+_PROBES = "".join(map(chr, range(256))) + (
+    "\u0130\u0131\u017f\u212a\u2019\u2028\u3000\u4e2d\u0436\u0663\U0001f600"
+)
+_ANY_CHARACTER = frozenset(_PROBES)
+_LOOSE = re.IGNORECASE | re.DOTALL | re.UNICODE
+_CHARACTER_CACHE: dict[str, frozenset[str]] = {}
 
 _WORD = re.compile(r"\w+")
 # Phones type ’ for ' ("hasn’t"): rules and mentions both read typographic apostrophes
@@ -140,15 +152,17 @@ def _single_word(value: str) -> bool:
 def _nested_repeat(items: Any, *, inside_repeat: bool) -> bool:
     for op, argument in items:
         name = str(op)
-        if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+        if name in _REPEATS:
             _, high, body = argument
             unbounded = high == _constants.MAXREPEAT
             if inside_repeat and unbounded:
                 return True
+            if high > 1 and _ambiguous_passes(body):
+                return True
             repeats_much = unbounded or high >= _LARGE_REPEAT
             if _nested_repeat(body, inside_repeat=inside_repeat or repeats_much):
                 return True
-        elif (name == "BRANCH" and inside_repeat and _overlapping(argument[1])) or any(
+        elif any(
             _nested_repeat(child, inside_repeat=inside_repeat)
             for child in _children(name, argument)
         ):
@@ -156,18 +170,107 @@ def _nested_repeat(items: Any, *, inside_repeat: bool) -> bool:
     return False
 
 
-def _overlapping(alternatives: list[Any]) -> bool:
-    """Whether alternatives of a repeated group may match the same text: then a failing
-    match tries every way of splitting the text among them, e.g. ``(a|aa)*`` or
-    ``(.|\\s)*``. Only alternatives starting with different literal characters are
-    known to be disjoint (the parser already merges ``(x|y)`` into a class)."""
-    firsts = []
-    for alternative in alternatives:
-        items = list(alternative)
-        if not items or str(items[0][0]) != "LITERAL":
+def _ambiguous_passes(body: Any) -> bool:
+    """Whether passes of a repeated group can split the same text in more than one way.
+
+    Even a small count such as ``{1,9}`` multiplies the ways to split a failing match:
+    ``(\\w+\\s?){1,9}`` tries every way of cutting a word into up to nine pieces. A
+    body that can match nothing, or that holds a variable-length item (``x?``, ``x+``,
+    ``x{1,50}``, alternatives) able to take the first character of what follows it, is
+    ambiguous; what follows the body's end is the next pass, i.e. the body's own start.
+    """
+    chars, empty = _start(body)
+    return empty or _ambiguous(body, chars)
+
+
+def _ambiguous(items: Any, follow: frozenset[str]) -> bool:
+    """Whether the sequence ``items``, followed by text starting with one of ``follow``,
+    has an item that can both take and leave the next character."""
+    for i, item in enumerate(items):
+        after, empty = _start(items[i + 1 :])
+        if _item_ambiguous(item, after | follow if empty else after):
             return True
-        firsts.append(chr(items[0][1]).lower())
-    return len(set(firsts)) < len(firsts)
+    return False
+
+
+def _item_ambiguous(item: Any, follow: frozenset[str]) -> bool:
+    op, argument = item
+    name = str(op)
+    if name in _REPEATS:
+        low, high, body = argument
+        chars, empty = _start(body)
+        if high > 1 and empty:
+            return True
+        if low != high and chars & follow:
+            return True
+        return _ambiguous(body, follow | chars if high > 1 else follow)
+    if name == "BRANCH":
+        return _overlapping(argument[1], follow) or any(
+            _ambiguous(alternative, follow) for alternative in argument[1]
+        )
+    if name == "SUBPATTERN":
+        return _ambiguous(argument[-1], follow)
+    if name == "ATOMIC_GROUP":
+        return _ambiguous(argument, follow)
+    # Lookarounds match no text; any repeat inside one is checked on its own.
+    return False
+
+
+def _overlapping(alternatives: list[Any], follow: frozenset[str]) -> bool:
+    """Whether alternatives may match the same text: then a failing match tries every
+    way of splitting the text among them, e.g. ``(a|aa)*`` or ``(.|\\s)*``. Alternatives
+    are known to be disjoint only when they start with different characters, and an
+    empty one only when nothing after it could start like the others."""
+    seen: set[str] = set()
+    may_be_empty = False
+    for alternative in alternatives:
+        chars, empty = _start(alternative)
+        if chars & seen or (empty and may_be_empty):
+            return True
+        seen |= chars
+        may_be_empty = may_be_empty or empty
+    return may_be_empty and bool(seen & follow)
+
+
+def _start(items: Any) -> tuple[frozenset[str], bool]:
+    """The characters a match of ``items`` can start with, and whether it can be empty."""
+    first: set[str] = set()
+    for item in items:
+        chars, empty = _item_start(item)
+        first |= chars
+        if not empty:
+            return frozenset(first), False
+    return frozenset(first), True
+
+
+def _item_start(item: Any) -> tuple[frozenset[str], bool]:
+    op, argument = item
+    name = str(op)
+    if name in _ONE_CHARACTER:
+        return _characters(item), False
+    if name in _REPEATS:
+        chars, empty = _start(argument[2])
+        return chars, empty or argument[0] == 0
+    if name in ("SUBPATTERN", "ATOMIC_GROUP"):
+        return _start(argument[-1] if name == "SUBPATTERN" else argument)
+    if name == "BRANCH":
+        starts = [_start(alternative) for alternative in argument[1]]
+        return frozenset().union(*(c for c, _ in starts)), any(e for _, e in starts)
+    if name in ("AT", "ASSERT", "ASSERT_NOT"):
+        return frozenset(), True
+    return _ANY_CHARACTER, True  # a backreference or conditional: assume anything
+
+
+def _characters(item: Any) -> frozenset[str]:
+    """Which probe characters a one-character item matches, in the loosest flags, so
+    two items that could match one character are never thought disjoint."""
+    key = repr(item)
+    found = _CHARACTER_CACHE.get(key)
+    if found is None:
+        single = _compiler.compile(_parser.SubPattern(_parser.State(), [item]), _LOOSE)
+        found = frozenset(c for c in _PROBES if single.fullmatch(c))
+        _CHARACTER_CACHE[key] = found
+    return found
 
 
 def _children(name: str, argument: Any) -> list[Any]:
