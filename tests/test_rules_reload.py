@@ -74,6 +74,23 @@ def test_reload_swaps_on_change_and_keeps_last_good_rules_on_error(
     assert state(rt).last_error is None
 
 
+def test_a_too_deeply_nested_file_is_rejected_like_any_bad_file(
+    make_runtime: RuntimeFactory, rules_dir: Path
+) -> None:
+    rt = make_runtime(rules={"path": str(rules_dir)})
+    reloader = RuleReloader(rt)
+    good = rt.rules
+    deep = "name: deep\nmatch: {text: " + "[" * 1000 + "]" * 1000 + "}\nthen: {tag: [x]}\n"
+    write(rules_dir, deep, "50-deep.yaml")
+    reloader.check()  # raised RecursionError, so the job failed every 30 s
+    assert rt.rules is good
+    assert reloader.rejected_version is not None
+    assert state(rt).last_error == (
+        f"{rules_dir / '50-deep.yaml'}:1:1: YAML nested too deeply "
+        "(more than 64 levels of lists and mappings)"
+    )
+
+
 def test_a_changed_list_file_is_a_change(make_runtime: RuntimeFactory, rules_dir: Path) -> None:
     rt = make_runtime(rules={"path": str(rules_dir)})
     reloader = RuleReloader(rt)
