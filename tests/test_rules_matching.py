@@ -46,6 +46,43 @@ def test_text_checks(tmp_path: Path, match: str, text: str, expected: bool) -> N
     assert matched(tmp_path, match, text) is expected
 
 
+@pytest.mark.parametrize(
+    ("match", "text", "expected"),
+    [
+        # Inline global flags are allowed only at a pattern's start, where the match
+        # mode's wrapper stood: loading raised a raw re.error.
+        ("text (regex, case-sensitive): '(?i)acme\\s+down'", "ACME down", True),
+        ("text (regex, ends-with): '(?x) error \\s \\d{3}  # a code'", "@acme error 404", True),
+        ("text (regex): ['(?s)a.b', 'zzz']", "a\nb", True),
+        ("text (regex): ['zzz', 'a.b']", "a\nb", False),  # (?s) stays with its value
+        # One group name in two values was "redefinition of group name".
+        ("text (regex): ['(?P<n>\\d+) refund', 'order (?P<n>\\d+)']", "order 12", True),
+        # \1 in the second value pointed at the first value's group.
+        ("text (regex): ['(zz)\\1', '\\b(\\w+) \\1\\b']", "my order is late late", True),
+    ],
+)
+def test_each_regex_value_behaves_as_if_alone(
+    tmp_path: Path, match: str, text: str, expected: bool
+) -> None:
+    assert matched(tmp_path, match, text) is expected
+
+
+def test_match_placeholder_shows_the_leftmost_of_several_regexes(tmp_path: Path) -> None:
+    rule_engine = engine(
+        tmp_path,
+        """
+        name: outage
+        match:
+          text (regex): ['not \\w+', 'checkout \\w+']
+        then:
+          reply: "Sorry, {match} is never OK. We're looking at it here."
+        """,
+    )
+    decision = decide(rule_engine, "@acme checkout NOT WORKING since noon")
+    assert decision.reply is not None
+    assert decision.reply.text == "Sorry, checkout NOT is never OK. We're looking at it here."
+
+
 def test_matched_text_fills_the_match_placeholder(tmp_path: Path) -> None:
     rule_engine = engine(
         tmp_path,

@@ -13,7 +13,7 @@ import importlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 # re._parser is the stdlib's own pattern parser; typeshed has no stubs for it.
 _parser: Any = importlib.import_module("re._parser")
@@ -37,6 +37,7 @@ _LOOSE = re.IGNORECASE | re.DOTALL | re.UNICODE
 _CHARACTER_CACHE: dict[str, frozenset[str]] = {}
 
 _WORD = re.compile(r"\w+")
+_GLOBAL_FLAGS = re.compile(r"\(\?[aiLmsux]+\)")
 # Phones type ’ for ' ("hasn’t"): rules and mentions both read typographic apostrophes
 # as the ASCII one, so a rule written with either matches text typed with either.
 APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
@@ -82,13 +83,47 @@ def regex_problem(pattern: str) -> str | None:
     return None
 
 
+class Searcher(Protocol):
+    """What a text check needs of a compiled pattern: re.Pattern, or AnyOf."""
+
+    @property
+    def pattern(self) -> str: ...
+
+    @property
+    def flags(self) -> int: ...
+
+    def search(self, string: str, /) -> re.Match[str] | None: ...
+
+
+class AnyOf:
+    """Several regexes searched as one "any of" (the leftmost match wins, then the
+    earlier value), each compiled alone: joined into one pattern, one value's inline
+    flags, group names and group numbers would clash with another's."""
+
+    __slots__ = ("flags", "pattern", "patterns")
+
+    def __init__(self, patterns: Sequence[re.Pattern[str]]) -> None:
+        self.patterns = tuple(patterns)
+        # Part of the check's memo key and lint signature, so each value's flags count.
+        self.pattern = "|".join(f"{p.flags}:{p.pattern}" for p in patterns)
+        self.flags = 0
+
+    def search(self, string: str, /) -> re.Match[str] | None:
+        best: re.Match[str] | None = None
+        for pattern in self.patterns:
+            hit = pattern.search(string)
+            if hit is not None and (best is None or hit.start() < best.start()):
+                best = hit
+        return best
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledText:
     """A text condition compiled for speed; see Pattern in monitor.rules.checks."""
 
-    full: re.Pattern[str]  # every value; finds {match} as the customer wrote it
+    full: Searcher  # every value; finds {match} as the customer wrote it
     words: tuple[str, ...] = ()  # single whole words, answered from the mention's word set
-    rest: re.Pattern[str] | None = None  # the other values, searched as a regex
+    rest: Searcher | None = None  # the other values, searched as a regex
     prefilter: tuple[str, ...] = ()  # literals one of which ``rest`` needs
     index: frozenset[str] | None = None  # first words, for the engine's rule index
 
@@ -98,9 +133,10 @@ def compile_text(values: Sequence[str], modifiers: Sequence[str]) -> CompiledTex
     is_regex = "regex" in modifiers
     mode = next((m for m in modifiers if m in MODES), "includes" if is_regex else "includes-word")
     flags = 0 if "case-sensitive" in modifiers else re.IGNORECASE
-    full = _combined(values, mode, flags, is_regex)
     if is_regex:
-        return CompiledText(full, rest=full, prefilter=_regex_literals(values))
+        found = _regexes(values, mode, flags)
+        return CompiledText(found, rest=found, prefilter=_regex_literals(values))
+    full = _combined(values, mode, flags)
     if mode != "includes-word":
         return CompiledText(full, rest=full)
     # Lower-cased comparisons are exact for ASCII values (re.IGNORECASE and str.lower
@@ -108,19 +144,37 @@ def compile_text(values: Sequence[str], modifiers: Sequence[str]) -> CompiledTex
     ascii_insensitive = flags == re.IGNORECASE
     words = tuple(v.lower() for v in values if ascii_insensitive and _single_word(v))
     rest_values = [v for v in values if v.lower() not in words]
-    rest = _combined(rest_values, mode, flags, False) if rest_values else None
+    rest = _combined(rest_values, mode, flags) if rest_values else None
     literals = tuple(v.lower() for v in rest_values)
     prefilter = literals if all(v.isascii() for v in rest_values) else ()
     return CompiledText(full, words, rest, prefilter, index_tokens(values))
 
 
-def _combined(values: Sequence[str], mode: str, flags: int, is_regex: bool) -> re.Pattern[str]:
-    if is_regex:
-        alternatives = "|".join(f"(?:{v})" for v in values)
-    else:
-        # Longest first, so "not working" wins over "working" and is what {match} shows.
-        alternatives = "|".join(re.escape(v) for v in sorted(values, key=len, reverse=True))
+def _combined(values: Sequence[str], mode: str, flags: int) -> re.Pattern[str]:
+    # Longest first, so "not working" wins over "working" and is what {match} shows.
+    alternatives = "|".join(re.escape(v) for v in sorted(values, key=len, reverse=True))
     return re.compile(_WRAPPERS[mode].format(alternatives), flags)
+
+
+def _regexes(values: Sequence[str], mode: str, flags: int) -> Searcher:
+    """Each regex value compiled as if it were the only one; raises re.error."""
+    patterns = []
+    for value in values:
+        body, own_flags = _without_global_flags(value)
+        if own_flags & re.VERBOSE:
+            body += "\n"  # ends a trailing "# comment" before the wrapper's ")"
+        patterns.append(re.compile(_WRAPPERS[mode].format(body), flags | own_flags))
+    return patterns[0] if len(patterns) == 1 else AnyOf(patterns)
+
+
+def _without_global_flags(value: str) -> tuple[str, int]:
+    """A regex without its leading global flags such as ``(?i)``, and those flags:
+    Python takes them only at the very start of a pattern, where the mode's wrapper
+    now stands."""
+    own_flags = _parser.parse(value).state.flags & ~re.UNICODE
+    while (found := _GLOBAL_FLAGS.match(value)) is not None:
+        value = value[found.end() :]
+    return value, own_flags
 
 
 def _regex_literals(patterns: Sequence[str]) -> tuple[str, ...]:
