@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import monitor.rules.setup
 from monitor.cli import main
 from monitor.daemon import build_scheduler
+from monitor.rules.loader import RulesEnv
+from monitor.rules.model import RuleSet
 from monitor.rules.reload import RULES_STATE, RuleReloader, read_rules_state
 from monitor.runtime import Runtime
 from monitor.store.models import SourceState
@@ -89,6 +92,28 @@ def test_a_too_deeply_nested_file_is_rejected_like_any_bad_file(
         f"{rules_dir / '50-deep.yaml'}:1:1: YAML nested too deeply "
         "(more than 64 levels of lists and mappings)"
     )
+
+
+def test_a_save_landing_while_the_rules_are_read_is_loaded_by_the_next_check(
+    make_runtime: RuntimeFactory, rules_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rt = make_runtime(rules={"path": str(rules_dir)})
+    reloader = RuleReloader(rt)
+    reloader.check()
+    write(rules_dir, "name: a\nmatch: {text: aaa}\nthen: {tag: [a]}\n", "30-more.yaml")
+    real = monitor.rules.setup.load_rules
+
+    def load_then_another_save_lands(env: RulesEnv) -> RuleSet:
+        ruleset = real(env)
+        write(rules_dir, NEW_RULE, "31-more.yaml")
+        return ruleset
+
+    monkeypatch.setattr(monitor.rules.setup, "load_rules", load_then_another_save_lands)
+    reloader.check()
+    monkeypatch.setattr(monitor.rules.setup, "load_rules", real)
+    assert "shipping-question" not in {r.name for r in rt.rules.rules}
+    reloader.check()
+    assert "shipping-question" in {r.name for r in rt.rules.rules}
 
 
 def test_a_changed_list_file_is_a_change(make_runtime: RuntimeFactory, rules_dir: Path) -> None:
