@@ -67,6 +67,27 @@ def test_each_regex_value_behaves_as_if_alone(
     assert matched(tmp_path, match, text) is expected
 
 
+LONG_POST = "My kettle story. " * 700  # 11,900 characters; mentions keep up to 40,000
+
+
+@pytest.mark.parametrize(
+    ("match", "text", "expected"),
+    [
+        # The 10,000-character cut for regexes applied to every text check.
+        ("text: [lawyer, sue you]", LONG_POST + "I am calling my lawyer.", True),
+        ("text (includes): '😡'", LONG_POST + "😡", True),
+        ("text (ends-with): '?'", LONG_POST + "does it ship to Canada?", True),
+        ("text (ends-with): '?'", "b" * 9_999 + "?" + " c" * 1000, False),
+        ("text (regex): 'lawyer'", LONG_POST + "I am calling my lawyer.", False),
+        ("text (regex): 'kettle'", LONG_POST + "I am calling my lawyer.", True),
+    ],
+)
+def test_only_regexes_stop_at_ten_thousand_characters(
+    tmp_path: Path, match: str, text: str, expected: bool
+) -> None:
+    assert matched(tmp_path, match, text) is expected
+
+
 def test_match_placeholder_shows_the_leftmost_of_several_regexes(tmp_path: Path) -> None:
     rule_engine = engine(
         tmp_path,

@@ -111,7 +111,8 @@ def text_check(
     except re.error as exc:  # a last line of defence: each value was checked alone
         errors.append((loc, f"invalid regex: {exc.msg}"))
         return None
-    check = Pattern(signature_key, spec.attribute, compiled, negate)
+    attribute = "regex_text" if "regex" in modifiers else spec.attribute
+    check = Pattern(signature_key, attribute, compiled, negate)
     if not negate and "regex" not in modifiers:
         # Plain words: the linter compares word sets, so a superset list is detected.
         check.signature = (signature_key, negate, frozenset(i.lower() for i in items))
