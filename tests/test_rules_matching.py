@@ -237,6 +237,13 @@ def test_account_age_uses_the_platform_creation_time(tmp_path: Path) -> None:
     assert with_age(None) == ()  # unknown age never matches
 
 
+@pytest.mark.parametrize("key", ['~account_age: "> 7 days"', '~followers: ">= 10000"'])
+def test_a_negated_comparison_never_matches_an_unknown_value(tmp_path: Path, key: str) -> None:
+    # The negation turned "unknown passes no comparison" into "unknown matches".
+    rule_engine = engine(tmp_path, f"name: n\nmatch:\n  author: {{{key}}}\nthen: {{tag: [n]}}\n")
+    assert decide(rule_engine, "@acme my order is late").matched == ()
+
+
 def test_author_lists_are_read_from_files_next_to_the_rules(tmp_path: Path) -> None:
     write(tmp_path / "lists", "# key accounts\n@Lily_Bakes\nu/sam  # reddit\n\n", "vip.txt")
     rule_engine = engine(
