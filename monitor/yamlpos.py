@@ -20,6 +20,10 @@ import yaml
 Loc = tuple[str | int, ...]
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# No config or rule file needs more than a handful of levels; a limit far below
+# Python's recursion limit keeps the composer and every later walk of the data
+# (environment substitution, rule building) from overflowing the stack.
+MAX_DEPTH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +91,17 @@ class _DuplicateKey(Exception):
         self.line, self.col, self.key = line, col, key
 
 
+class _TooDeep(Exception):
+    def __init__(self, line: int, col: int) -> None:
+        super().__init__(line, col)
+        self.line, self.col = line, col
+
+
+def _too_deep(path: Path, line: int = 1, col: int = 1) -> ConfigError:
+    message = f"YAML nested too deeply (more than {MAX_DEPTH} levels of lists and mappings)"
+    return ConfigError([Problem(str(path), line, col, "", message)])
+
+
 def _construct(
     node: yaml.Node,
     loc: Loc,
@@ -94,6 +109,8 @@ def _construct(
     scalars: yaml.SafeLoader,
 ) -> Any:
     positions.setdefault(loc, _mark(node))
+    if len(loc) > MAX_DEPTH:
+        raise _TooDeep(*_mark(node))
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
@@ -127,6 +144,9 @@ def load_documents(path: Path, text: str | None = None) -> list[Document]:
         raise ConfigError([Problem(str(path), line, col, "", message)]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([Problem(str(path), 1, 1, "", f"invalid YAML: {exc}")]) from None
+    except RecursionError:
+        # PyYAML's composer recurses once per level before we can count them.
+        raise _too_deep(path) from None
     documents = []
     scalars = yaml.SafeLoader("")
     for node in nodes:
@@ -138,6 +158,8 @@ def load_documents(path: Path, text: str | None = None) -> list[Document]:
         except _DuplicateKey as dup:
             message = f"duplicate key {dup.key!r} in one mapping; YAML would silently keep the last"
             raise ConfigError([Problem(str(path), dup.line, dup.col, "", message)]) from None
+        except _TooDeep as deep:
+            raise _too_deep(path, deep.line, deep.col) from None
         documents.append(Document(str(path), data, positions, node.start_mark.line + 1))
     return documents
 

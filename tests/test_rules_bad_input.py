@@ -64,3 +64,19 @@ def test_a_good_rule_next_to_a_bad_one_does_not_load_either(tmp_path: Path) -> N
 
     with pytest.raises(ConfigError):
         engine(folder)
+
+
+def test_an_emptied_rules_folder_is_an_error(tmp_path: Path) -> None:
+    # It loaded as zero rules, and the daemon silently stopped doing anything.
+    folder = tmp_path / "rules"
+    write(folder / "lists", "someone\n", "vip.txt")
+    assert problems(folder) == ["{dir}:1:1: no rule files (*.yaml, *.yml) in this folder"]
+
+
+def test_a_rule_file_with_an_upper_case_suffix_is_named(tmp_path: Path) -> None:
+    folder = tmp_path / "rules"
+    write(folder, "name: ok\nmatch: {text: hi}\nthen: {tag: [hi]}\n", "10-ok.yaml")
+    write(folder, "name: care\nmatch: {text: late}\nthen: {tag: [late]}\n", "20-care.YAML")
+    assert problems(folder) == [
+        "{dir}/20-care.YAML:1:1: not read: rule files must end in .yaml or .yml, not .YAML"
+    ]

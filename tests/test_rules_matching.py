@@ -46,6 +46,64 @@ def test_text_checks(tmp_path: Path, match: str, text: str, expected: bool) -> N
     assert matched(tmp_path, match, text) is expected
 
 
+@pytest.mark.parametrize(
+    ("match", "text", "expected"),
+    [
+        # Inline global flags are allowed only at a pattern's start, where the match
+        # mode's wrapper stood: loading raised a raw re.error.
+        ("text (regex, case-sensitive): '(?i)acme\\s+down'", "ACME down", True),
+        ("text (regex, ends-with): '(?x) error \\s \\d{3}  # a code'", "@acme error 404", True),
+        ("text (regex): ['(?s)a.b', 'zzz']", "a\nb", True),
+        ("text (regex): ['zzz', 'a.b']", "a\nb", False),  # (?s) stays with its value
+        # One group name in two values was "redefinition of group name".
+        ("text (regex): ['(?P<n>\\d+) refund', 'order (?P<n>\\d+)']", "order 12", True),
+        # \1 in the second value pointed at the first value's group.
+        ("text (regex): ['(zz)\\1', '\\b(\\w+) \\1\\b']", "my order is late late", True),
+    ],
+)
+def test_each_regex_value_behaves_as_if_alone(
+    tmp_path: Path, match: str, text: str, expected: bool
+) -> None:
+    assert matched(tmp_path, match, text) is expected
+
+
+LONG_POST = "My kettle story. " * 700  # 11,900 characters; mentions keep up to 40,000
+
+
+@pytest.mark.parametrize(
+    ("match", "text", "expected"),
+    [
+        # The 10,000-character cut for regexes applied to every text check.
+        ("text: [lawyer, sue you]", LONG_POST + "I am calling my lawyer.", True),
+        ("text (includes): '😡'", LONG_POST + "😡", True),
+        ("text (ends-with): '?'", LONG_POST + "does it ship to Canada?", True),
+        ("text (ends-with): '?'", "b" * 9_999 + "?" + " c" * 1000, False),
+        ("text (regex): 'lawyer'", LONG_POST + "I am calling my lawyer.", False),
+        ("text (regex): 'kettle'", LONG_POST + "I am calling my lawyer.", True),
+    ],
+)
+def test_only_regexes_stop_at_ten_thousand_characters(
+    tmp_path: Path, match: str, text: str, expected: bool
+) -> None:
+    assert matched(tmp_path, match, text) is expected
+
+
+def test_match_placeholder_shows_the_leftmost_of_several_regexes(tmp_path: Path) -> None:
+    rule_engine = engine(
+        tmp_path,
+        """
+        name: outage
+        match:
+          text (regex): ['not \\w+', 'checkout \\w+']
+        then:
+          reply: "Sorry, {match} is never OK. We're looking at it here."
+        """,
+    )
+    decision = decide(rule_engine, "@acme checkout NOT WORKING since noon")
+    assert decision.reply is not None
+    assert decision.reply.text == "Sorry, checkout NOT is never OK. We're looking at it here."
+
+
 def test_matched_text_fills_the_match_placeholder(tmp_path: Path) -> None:
     rule_engine = engine(
         tmp_path,
@@ -177,6 +235,13 @@ def test_account_age_uses_the_platform_creation_time(tmp_path: Path) -> None:
     assert with_age(timedelta(days=2)) == ("new-account",)
     assert with_age(timedelta(days=8)) == ()
     assert with_age(None) == ()  # unknown age never matches
+
+
+@pytest.mark.parametrize("key", ['~account_age: "> 7 days"', '~followers: ">= 10000"'])
+def test_a_negated_comparison_never_matches_an_unknown_value(tmp_path: Path, key: str) -> None:
+    # The negation turned "unknown passes no comparison" into "unknown matches".
+    rule_engine = engine(tmp_path, f"name: n\nmatch:\n  author: {{{key}}}\nthen: {{tag: [n]}}\n")
+    assert decide(rule_engine, "@acme my order is late").matched == ()
 
 
 def test_author_lists_are_read_from_files_next_to_the_rules(tmp_path: Path) -> None:

@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import monitor.rules.setup
 from monitor.cli import main
 from monitor.daemon import build_scheduler
+from monitor.rules.loader import RulesEnv
+from monitor.rules.model import RuleSet
 from monitor.rules.reload import RULES_STATE, RuleReloader, read_rules_state
 from monitor.runtime import Runtime
 from monitor.store.models import SourceState
@@ -72,6 +75,45 @@ def test_reload_swaps_on_change_and_keeps_last_good_rules_on_error(
     reloader.check()
     assert rt.rules.version == good.version
     assert state(rt).last_error is None
+
+
+def test_a_too_deeply_nested_file_is_rejected_like_any_bad_file(
+    make_runtime: RuntimeFactory, rules_dir: Path
+) -> None:
+    rt = make_runtime(rules={"path": str(rules_dir)})
+    reloader = RuleReloader(rt)
+    good = rt.rules
+    deep = "name: deep\nmatch: {text: " + "[" * 1000 + "]" * 1000 + "}\nthen: {tag: [x]}\n"
+    write(rules_dir, deep, "50-deep.yaml")
+    reloader.check()  # raised RecursionError, so the job failed every 30 s
+    assert rt.rules is good
+    assert reloader.rejected_version is not None
+    assert state(rt).last_error == (
+        f"{rules_dir / '50-deep.yaml'}:1:1: YAML nested too deeply "
+        "(more than 64 levels of lists and mappings)"
+    )
+
+
+def test_a_save_landing_while_the_rules_are_read_is_loaded_by_the_next_check(
+    make_runtime: RuntimeFactory, rules_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rt = make_runtime(rules={"path": str(rules_dir)})
+    reloader = RuleReloader(rt)
+    reloader.check()
+    write(rules_dir, "name: a\nmatch: {text: aaa}\nthen: {tag: [a]}\n", "30-more.yaml")
+    real = monitor.rules.setup.load_rules
+
+    def load_then_another_save_lands(env: RulesEnv) -> RuleSet:
+        ruleset = real(env)
+        write(rules_dir, NEW_RULE, "31-more.yaml")
+        return ruleset
+
+    monkeypatch.setattr(monitor.rules.setup, "load_rules", load_then_another_save_lands)
+    reloader.check()
+    monkeypatch.setattr(monitor.rules.setup, "load_rules", real)
+    assert "shipping-question" not in {r.name for r in rt.rules.rules}
+    reloader.check()
+    assert "shipping-question" in {r.name for r in rt.rules.rules}
 
 
 def test_a_changed_list_file_is_a_change(make_runtime: RuntimeFactory, rules_dir: Path) -> None:

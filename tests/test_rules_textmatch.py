@@ -69,6 +69,16 @@ def test_matched_text_keeps_the_customers_spelling() -> None:
         ("(a|a)*c", True),
         ("(.|\\s)*c", True),
         ("(cat|\\w)+", True),
+        # Small counts multiply the ways to split a failing match just as well.
+        ("^(\\w+\\s?){1,9}$", True),
+        ("(.*a){9}x", True),
+        ("(a{1,50}){1,9}b", True),
+        ("(?:\\d\\d?[-. ]?)+x", True),
+        ("(a?){3}b", True),
+        ("(a|){2}b", True),
+        ("(\\d{1,3}\\.){3}\\d{1,3}", False),  # each pass ends at a "."
+        ("(?:\\w+ ){2,5}", False),
+        ("(ab|a)+", False),  # the next pass cannot start with "b"
         ("(\\d+\\.){3}", False),  # a small bounded repeat
         ("(foo|bar)+", False),  # alternatives start with different letters
         ("(x|y)*", False),

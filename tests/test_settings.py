@@ -70,6 +70,9 @@ EXPECTED = {
     "alerts_unknown_channel.yaml": [
         "6:19: alerts.channels[1]: unknown channel 'pager' (channels: ops)"
     ],
+    "deep_nesting.yaml": [
+        "1:1: YAML nested too deeply (more than 64 levels of lists and mappings)"
+    ],
 }
 
 

@@ -106,7 +106,13 @@ def text_check(
                 errors.append(((*loc, index) if isinstance(value, list) else loc, problem))
                 return None
     signature_key = f"{key} ({', '.join(sorted(modifiers))})" if modifiers else key
-    check = Pattern(signature_key, spec.attribute, compile_text(items, modifiers), negate)
+    try:
+        compiled = compile_text(items, modifiers)
+    except re.error as exc:  # a last line of defence: each value was checked alone
+        errors.append((loc, f"invalid regex: {exc.msg}"))
+        return None
+    attribute = "regex_text" if "regex" in modifiers else spec.attribute
+    check = Pattern(signature_key, attribute, compiled, negate)
     if not negate and "regex" not in modifiers:
         # Plain words: the linter compares word sets, so a superset list is detected.
         check.signature = (signature_key, negate, frozenset(i.lower() for i in items))

@@ -68,6 +68,10 @@ class Compare:
 
     def find(self, facts: Facts) -> str | None:
         value = self.get(facts)
+        if value is None:
+            # Unknown (no follower count, no creation date) matches neither way: with
+            # "~" it would otherwise match every author the platform says nothing about.
+            return None
         hit = False
         for comparison in self.comparisons:
             if comparison.test(value):

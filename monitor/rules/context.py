@@ -14,7 +14,9 @@ from monitor.domain import CaseState, Mention, Score
 from monitor.rules.textmatch import APOSTROPHES, words_of
 
 # Regexes never see more than this: a Reddit comment is at most 10,000 characters, and
-# a bounded input keeps even a slow pattern's cost bounded.
+# a bounded input keeps even a slow pattern's cost bounded. Words and the other plain
+# text checks are linear, so they read the whole (already bounded) mention: a safety
+# rule must not miss "lawyer" in a long self-post.
 MAX_MATCHED_CHARS = 10_000
 
 # The only characters that re.IGNORECASE equates with an ASCII letter but str.lower()
@@ -56,6 +58,7 @@ class Facts:
         "mention",
         "now",
         "platform",
+        "regex_text",
         "score",
         "text",
         "words",
@@ -65,8 +68,9 @@ class Facts:
         self.mention, self.score, self.context = mention, score, context
         self.platform = mention.platform.value
         self.kind = mention.kind.value
-        text = mention.text[:MAX_MATCHED_CHARS]
+        text = mention.text
         self.text = text if text.isascii() else text.translate(APOSTROPHES)
+        self.regex_text = self.text[:MAX_MATCHED_CHARS]
         text = self.text if self.text.isascii() else self.text.translate(_AS_REGEX_FOLDS)
         self.lowered = text.lower()
         self.words = words_of(self.lowered)

@@ -53,11 +53,17 @@ def load_rules(env: RulesEnv) -> RuleSet:
     if not directory.is_dir():
         raise ConfigError([Problem(str(directory), 1, 1, "", "rules folder does not exist")])
     version = rules_version(directory)
-    problems: list[Problem] = []
+    problems = _misnamed_files(directory)
     rules: list[Rule] = []
     match_env = MatchEnv(env.teams, directory)
     sound: list[Rule] = []
-    for path in rule_files(directory):
+    files = rule_files(directory)
+    if not files:
+        # An emptied folder (a half-finished checkout, files moved away) would otherwise
+        # load as zero rules, and the daemon would silently stop doing anything.
+        message = "no rule files (*.yaml, *.yml) in this folder"
+        problems.append(Problem(str(directory), 1, 1, "", message))
+    for path in files:
         for doc in _documents(path, problems):
             before = len(problems)
             rule = _rule(doc, len(rules), match_env, problems)
@@ -76,6 +82,17 @@ def load_rules(env: RulesEnv) -> RuleSet:
         raise ConfigError(problems)
     enabled = tuple(r for r in rules if r.spec.enabled)
     return RuleSet(enabled, version, tuple(problems))
+
+
+def _misnamed_files(directory: Path) -> list[Problem]:
+    """Files that look like rule files but are never read: suffixes are case-sensitive,
+    so ``20-care.YAML`` would be skipped without a word."""
+    problems = []
+    for path in sorted(directory.iterdir()):
+        if path.suffix.lower() in RULE_SUFFIXES and path.suffix not in RULE_SUFFIXES:
+            message = f"not read: rule files must end in .yaml or .yml, not {path.suffix}"
+            problems.append(Problem(str(path), 1, 1, "", message))
+    return problems
 
 
 def _documents(path: Path, problems: list[Problem]) -> list[Document]:

@@ -39,10 +39,14 @@ def watched_version(settings: Settings) -> str:
 def engine_from_settings(settings: Settings) -> RuleEngine:
     """Load, validate and compile the rules and the knowledge base; raise ConfigError
     listing every problem of both."""
+    # Hashed before reading: a save landing during the read then leaves a version that
+    # differs from the folder's, so the next reload check loads it. Hashed after, the
+    # new hash would be stamped on the old rules and the edit never loaded.
+    version = watched_version(settings)
     ruleset, kb = _load_both(settings)
     ruleset = replace(
         ruleset,
-        version=watched_version(settings),
+        version=version,
         warnings=(*ruleset.warnings, *kb.warnings, *_unused_answers(ruleset, kb, settings)),
     )
     answers = Answerer(kb, answer_at=settings.answers.answer_at, draft_at=settings.answers.draft_at)

@@ -2,7 +2,8 @@
 
 Python's ``re`` has no timeout, so a pattern that can backtrack catastrophically
 (``(a+)+``, ``(.*a){20}``) would let one hostile mention stall the daemon. Such patterns
-are rejected at load time by walking the parsed pattern for nested unbounded repeats.
+are rejected at load time by walking the parsed pattern for repeats whose passes can
+split the same text in more than one way, and for unbounded repeats nested in large ones.
 """
 
 from __future__ import annotations
@@ -12,19 +13,31 @@ import importlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 # re._parser is the stdlib's own pattern parser; typeshed has no stubs for it.
 _parser: Any = importlib.import_module("re._parser")
 _constants: Any = importlib.import_module("re._constants")
+_compiler: Any = importlib.import_module("re._compiler")
 
 MODES = ("includes-word", "includes", "starts-with", "ends-with", "full-exact")
 MODIFIERS = (*MODES, "regex", "case-sensitive")
 MAX_PATTERN_CHARS = 1_000
 # An outer repeat this large around an unbounded one is treated like an unbounded one.
 _LARGE_REPEAT = 10
+_REPEATS = ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT")
+_ONE_CHARACTER = ("LITERAL", "NOT_LITERAL", "ANY", "IN", "CATEGORY")
+# Stand-ins for "any character" when asking whether two items can match the same one:
+# Latin-1, plus other scripts, digits, spaces and the odd case folds.
+_PROBES = "".join(map(chr, range(256))) + (
+    "\u0130\u0131\u017f\u212a\u2019\u2028\u3000\u4e2d\u0436\u0663\U0001f600"
+)
+_ANY_CHARACTER = frozenset(_PROBES)
+_LOOSE = re.IGNORECASE | re.DOTALL | re.UNICODE
+_CHARACTER_CACHE: dict[str, frozenset[str]] = {}
 
 _WORD = re.compile(r"\w+")
+_GLOBAL_FLAGS = re.compile(r"\(\?[aiLmsux]+\)")
 # Phones type ’ for ' ("hasn’t"): rules and mentions both read typographic apostrophes
 # as the ASCII one, so a rule written with either matches text typed with either.
 APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
@@ -70,13 +83,47 @@ def regex_problem(pattern: str) -> str | None:
     return None
 
 
+class Searcher(Protocol):
+    """What a text check needs of a compiled pattern: re.Pattern, or AnyOf."""
+
+    @property
+    def pattern(self) -> str: ...
+
+    @property
+    def flags(self) -> int: ...
+
+    def search(self, string: str, /) -> re.Match[str] | None: ...
+
+
+class AnyOf:
+    """Several regexes searched as one "any of" (the leftmost match wins, then the
+    earlier value), each compiled alone: joined into one pattern, one value's inline
+    flags, group names and group numbers would clash with another's."""
+
+    __slots__ = ("flags", "pattern", "patterns")
+
+    def __init__(self, patterns: Sequence[re.Pattern[str]]) -> None:
+        self.patterns = tuple(patterns)
+        # Part of the check's memo key and lint signature, so each value's flags count.
+        self.pattern = "|".join(f"{p.flags}:{p.pattern}" for p in patterns)
+        self.flags = 0
+
+    def search(self, string: str, /) -> re.Match[str] | None:
+        best: re.Match[str] | None = None
+        for pattern in self.patterns:
+            hit = pattern.search(string)
+            if hit is not None and (best is None or hit.start() < best.start()):
+                best = hit
+        return best
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledText:
     """A text condition compiled for speed; see Pattern in monitor.rules.checks."""
 
-    full: re.Pattern[str]  # every value; finds {match} as the customer wrote it
+    full: Searcher  # every value; finds {match} as the customer wrote it
     words: tuple[str, ...] = ()  # single whole words, answered from the mention's word set
-    rest: re.Pattern[str] | None = None  # the other values, searched as a regex
+    rest: Searcher | None = None  # the other values, searched as a regex
     prefilter: tuple[str, ...] = ()  # literals one of which ``rest`` needs
     index: frozenset[str] | None = None  # first words, for the engine's rule index
 
@@ -86,9 +133,10 @@ def compile_text(values: Sequence[str], modifiers: Sequence[str]) -> CompiledTex
     is_regex = "regex" in modifiers
     mode = next((m for m in modifiers if m in MODES), "includes" if is_regex else "includes-word")
     flags = 0 if "case-sensitive" in modifiers else re.IGNORECASE
-    full = _combined(values, mode, flags, is_regex)
     if is_regex:
-        return CompiledText(full, rest=full, prefilter=_regex_literals(values))
+        found = _regexes(values, mode, flags)
+        return CompiledText(found, rest=found, prefilter=_regex_literals(values))
+    full = _combined(values, mode, flags)
     if mode != "includes-word":
         return CompiledText(full, rest=full)
     # Lower-cased comparisons are exact for ASCII values (re.IGNORECASE and str.lower
@@ -96,19 +144,37 @@ def compile_text(values: Sequence[str], modifiers: Sequence[str]) -> CompiledTex
     ascii_insensitive = flags == re.IGNORECASE
     words = tuple(v.lower() for v in values if ascii_insensitive and _single_word(v))
     rest_values = [v for v in values if v.lower() not in words]
-    rest = _combined(rest_values, mode, flags, False) if rest_values else None
+    rest = _combined(rest_values, mode, flags) if rest_values else None
     literals = tuple(v.lower() for v in rest_values)
     prefilter = literals if all(v.isascii() for v in rest_values) else ()
     return CompiledText(full, words, rest, prefilter, index_tokens(values))
 
 
-def _combined(values: Sequence[str], mode: str, flags: int, is_regex: bool) -> re.Pattern[str]:
-    if is_regex:
-        alternatives = "|".join(f"(?:{v})" for v in values)
-    else:
-        # Longest first, so "not working" wins over "working" and is what {match} shows.
-        alternatives = "|".join(re.escape(v) for v in sorted(values, key=len, reverse=True))
+def _combined(values: Sequence[str], mode: str, flags: int) -> re.Pattern[str]:
+    # Longest first, so "not working" wins over "working" and is what {match} shows.
+    alternatives = "|".join(re.escape(v) for v in sorted(values, key=len, reverse=True))
     return re.compile(_WRAPPERS[mode].format(alternatives), flags)
+
+
+def _regexes(values: Sequence[str], mode: str, flags: int) -> Searcher:
+    """Each regex value compiled as if it were the only one; raises re.error."""
+    patterns = []
+    for value in values:
+        body, own_flags = _without_global_flags(value)
+        if own_flags & re.VERBOSE:
+            body += "\n"  # ends a trailing "# comment" before the wrapper's ")"
+        patterns.append(re.compile(_WRAPPERS[mode].format(body), flags | own_flags))
+    return patterns[0] if len(patterns) == 1 else AnyOf(patterns)
+
+
+def _without_global_flags(value: str) -> tuple[str, int]:
+    """A regex without its leading global flags such as ``(?i)``, and those flags:
+    Python takes them only at the very start of a pattern, where the mode's wrapper
+    now stands."""
+    own_flags = _parser.parse(value).state.flags & ~re.UNICODE
+    while (found := _GLOBAL_FLAGS.match(value)) is not None:
+        value = value[found.end() :]
+    return value, own_flags
 
 
 def _regex_literals(patterns: Sequence[str]) -> tuple[str, ...]:
@@ -140,15 +206,17 @@ def _single_word(value: str) -> bool:
 def _nested_repeat(items: Any, *, inside_repeat: bool) -> bool:
     for op, argument in items:
         name = str(op)
-        if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+        if name in _REPEATS:
             _, high, body = argument
             unbounded = high == _constants.MAXREPEAT
             if inside_repeat and unbounded:
                 return True
+            if high > 1 and _ambiguous_passes(body):
+                return True
             repeats_much = unbounded or high >= _LARGE_REPEAT
             if _nested_repeat(body, inside_repeat=inside_repeat or repeats_much):
                 return True
-        elif (name == "BRANCH" and inside_repeat and _overlapping(argument[1])) or any(
+        elif any(
             _nested_repeat(child, inside_repeat=inside_repeat)
             for child in _children(name, argument)
         ):
@@ -156,18 +224,107 @@ def _nested_repeat(items: Any, *, inside_repeat: bool) -> bool:
     return False
 
 
-def _overlapping(alternatives: list[Any]) -> bool:
-    """Whether alternatives of a repeated group may match the same text: then a failing
-    match tries every way of splitting the text among them, e.g. ``(a|aa)*`` or
-    ``(.|\\s)*``. Only alternatives starting with different literal characters are
-    known to be disjoint (the parser already merges ``(x|y)`` into a class)."""
-    firsts = []
-    for alternative in alternatives:
-        items = list(alternative)
-        if not items or str(items[0][0]) != "LITERAL":
+def _ambiguous_passes(body: Any) -> bool:
+    """Whether passes of a repeated group can split the same text in more than one way.
+
+    Even a small count such as ``{1,9}`` multiplies the ways to split a failing match:
+    ``(\\w+\\s?){1,9}`` tries every way of cutting a word into up to nine pieces. A
+    body that can match nothing, or that holds a variable-length item (``x?``, ``x+``,
+    ``x{1,50}``, alternatives) able to take the first character of what follows it, is
+    ambiguous; what follows the body's end is the next pass, i.e. the body's own start.
+    """
+    chars, empty = _start(body)
+    return empty or _ambiguous(body, chars)
+
+
+def _ambiguous(items: Any, follow: frozenset[str]) -> bool:
+    """Whether the sequence ``items``, followed by text starting with one of ``follow``,
+    has an item that can both take and leave the next character."""
+    for i, item in enumerate(items):
+        after, empty = _start(items[i + 1 :])
+        if _item_ambiguous(item, after | follow if empty else after):
             return True
-        firsts.append(chr(items[0][1]).lower())
-    return len(set(firsts)) < len(firsts)
+    return False
+
+
+def _item_ambiguous(item: Any, follow: frozenset[str]) -> bool:
+    op, argument = item
+    name = str(op)
+    if name in _REPEATS:
+        low, high, body = argument
+        chars, empty = _start(body)
+        if high > 1 and empty:
+            return True
+        if low != high and chars & follow:
+            return True
+        return _ambiguous(body, follow | chars if high > 1 else follow)
+    if name == "BRANCH":
+        return _overlapping(argument[1], follow) or any(
+            _ambiguous(alternative, follow) for alternative in argument[1]
+        )
+    if name == "SUBPATTERN":
+        return _ambiguous(argument[-1], follow)
+    if name == "ATOMIC_GROUP":
+        return _ambiguous(argument, follow)
+    # Lookarounds match no text; any repeat inside one is checked on its own.
+    return False
+
+
+def _overlapping(alternatives: list[Any], follow: frozenset[str]) -> bool:
+    """Whether alternatives may match the same text: then a failing match tries every
+    way of splitting the text among them, e.g. ``(a|aa)*`` or ``(.|\\s)*``. Alternatives
+    are known to be disjoint only when they start with different characters, and an
+    empty one only when nothing after it could start like the others."""
+    seen: set[str] = set()
+    may_be_empty = False
+    for alternative in alternatives:
+        chars, empty = _start(alternative)
+        if chars & seen or (empty and may_be_empty):
+            return True
+        seen |= chars
+        may_be_empty = may_be_empty or empty
+    return may_be_empty and bool(seen & follow)
+
+
+def _start(items: Any) -> tuple[frozenset[str], bool]:
+    """The characters a match of ``items`` can start with, and whether it can be empty."""
+    first: set[str] = set()
+    for item in items:
+        chars, empty = _item_start(item)
+        first |= chars
+        if not empty:
+            return frozenset(first), False
+    return frozenset(first), True
+
+
+def _item_start(item: Any) -> tuple[frozenset[str], bool]:
+    op, argument = item
+    name = str(op)
+    if name in _ONE_CHARACTER:
+        return _characters(item), False
+    if name in _REPEATS:
+        chars, empty = _start(argument[2])
+        return chars, empty or argument[0] == 0
+    if name in ("SUBPATTERN", "ATOMIC_GROUP"):
+        return _start(argument[-1] if name == "SUBPATTERN" else argument)
+    if name == "BRANCH":
+        starts = [_start(alternative) for alternative in argument[1]]
+        return frozenset().union(*(c for c, _ in starts)), any(e for _, e in starts)
+    if name in ("AT", "ASSERT", "ASSERT_NOT"):
+        return frozenset(), True
+    return _ANY_CHARACTER, True  # a backreference or conditional: assume anything
+
+
+def _characters(item: Any) -> frozenset[str]:
+    """Which probe characters a one-character item matches, in the loosest flags, so
+    two items that could match one character are never thought disjoint."""
+    key = repr(item)
+    found = _CHARACTER_CACHE.get(key)
+    if found is None:
+        single = _compiler.compile(_parser.SubPattern(_parser.State(), [item]), _LOOSE)
+        found = frozenset(c for c in _PROBES if single.fullmatch(c))
+        _CHARACTER_CACHE[key] = found
+    return found
 
 
 def _children(name: str, argument: Any) -> list[Any]:
