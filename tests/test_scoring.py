@@ -162,6 +162,14 @@ def test_platform_language_is_honoured(scorer: Scorer) -> None:
     assert scorer.score("great service", lang="und").label is Label.POSITIVE
 
 
+# X's "qst" (very short text) was read as a language: a short English complaint went
+# unscored as "language:qst" to the international team.
+@pytest.mark.parametrize("lang", ["und", "zxx", "qme", "qht", "qam", "qct", "qst", "art"])
+def test_codes_that_name_no_language_fall_through_to_detection(scorer: Scorer, lang: str) -> None:
+    score = scorer.score("@acme app crashed again, useless", lang=lang)
+    assert (score.label, score.lang) == (Label.NEGATIVE, "en")
+
+
 def test_detection_can_be_switched_off() -> None:
     off = Scorer(ScoringConfig(detect_language=False))
     score = off.score("Der Kundenservice ist eine Katastrophe")

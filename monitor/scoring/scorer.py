@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from monitor.domain import Label, Score
+from monitor.domain import Label, Score, declared_language
 from monitor.scoring import emoji, lexicon, text
-from monitor.scoring.language import LanguageGate, declared
+from monitor.scoring.language import LanguageGate
 from monitor.settings import ScoringConfig
 
 EMPTY = "empty"
@@ -55,7 +55,7 @@ class Scorer:
 
     def score(self, text: str | bytes | None, *, lang: str | None = None) -> Score:
         raw = coerce(text)
-        given = declared(lang)
+        given = declared_language(lang)
         if given is not None and given != "en":
             return _unscored(given, f"language:{given}")
         if raw is None or not raw.strip():
