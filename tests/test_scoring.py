@@ -71,6 +71,25 @@ def test_variation_selector_and_skin_tone_do_not_hide_emoji(scorer: Scorer) -> N
     assert scorer.score("👍🏽").label is Label.POSITIVE
 
 
+# Invisible format characters (bidi marks from RTL keyboards, zero-width space, word
+# joiner, BOM, soft hyphen) glued onto "terrible" and hid it: the complaint was unscored.
+@pytest.mark.parametrize(
+    "ch", ["\u200e", "\u200f", "\u200b", "\u2060", "\ufeff", "\u00ad", "\u202c"]
+)
+def test_invisible_format_characters_do_not_hide_sentiment(scorer: Scorer, ch: str) -> None:
+    expected = scorer.score("Your app is terrible and slow")
+    assert scorer.score(f"Your app is terrible{ch} and slow{ch}") == expected
+    assert scorer.score(f"Your app is ter{ch}rible and slow") == expected
+
+
+def test_emoji_sequences_still_read_without_format_characters(scorer: Scorer) -> None:
+    # ZWJ sequences and tag-character flags are read per code point, as before.
+    assert scorer.score("new app ❤️\u200d🔥").label is Label.POSITIVE
+    scotland = "🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f"
+    assert scorer.score(f"{scotland} store 😡") == scorer.score("🏴 store 😡")
+    assert scorer.score(f"{scotland} store 😡").label is Label.NEGATIVE
+
+
 @pytest.mark.parametrize(
     ("text", "label"),
     [
