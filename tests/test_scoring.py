@@ -90,6 +90,26 @@ def test_emoji_sequences_still_read_without_format_characters(scorer: Scorer) ->
     assert scorer.score(f"{scotland} store 😡").label is Label.NEGATIVE
 
 
+# X users' text generators: the language gate called these Korean or Chinese, unscored.
+@pytest.mark.parametrize(
+    "text",
+    [
+        "𝐓𝐡𝐢𝐬 𝐤𝐞𝐭𝐭𝐥𝐞 𝐢𝐬 𝐭𝐞𝐫𝐫𝐢𝐛𝐥𝐞, 𝐰𝐨𝐫𝐬𝐭 𝐩𝐮𝐫𝐜𝐡𝐚𝐬𝐞 𝐞𝐯𝐞𝐫",
+        "ｔｈｉｓ ｋｅｔｔｌｅ ｉｓ ｔｅｒｒｉｂｌｅ",
+        "𝘛𝘦𝘳𝘳𝘪𝘣𝘭𝘦 𝘢𝘱𝘱",
+    ],
+)
+def test_styled_english_is_read_as_english(scorer: Scorer, text: str) -> None:
+    score = scorer.score(text)
+    assert (score.label, score.lang) == (Label.NEGATIVE, "en")
+
+
+def test_emoji_survive_compatibility_folding(scorer: Scorer) -> None:
+    # NFKC would make 🈚 the CJK letter 無 and ‼ plain "!!"; both must stay emoji.
+    assert scorer.score("🈚").reason == scorer.score("🈚", lang="en").reason
+    assert scorer.score("great deal ‼") != scorer.score("great deal !!")
+
+
 @pytest.mark.parametrize(
     ("text", "label"),
     [

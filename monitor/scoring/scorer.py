@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 
 from monitor.domain import Label, Score, declared_language
@@ -43,6 +44,7 @@ class Scorer:
         self._words = lexicon.known_words(self._vader)
         self._emoji = emoji.emoji_table(self._vader.emojis)
         self._emoji_re = emoji.emoji_pattern(self._emoji)
+        self._keep = text.kept_emoji(self._emoji)
         self._gate = (
             LanguageGate(self._config.languages, self._config.language_confidence)
             if self._config.detect_language
@@ -60,7 +62,7 @@ class Scorer:
             return _unscored(given, f"language:{given}")
         if raw is None or not raw.strip():
             return _unscored(given, EMPTY)
-        cleaned = _text_clean(raw, self._words)
+        cleaned = _text_clean(raw, self._words, self._keep)
         if not cleaned.strip():
             return _unscored(given, EMPTY)
         found = given
@@ -91,8 +93,9 @@ class Scorer:
         return emoji.expand_emoji(part, self._emoji, self._emoji_re)
 
 
-def _text_clean(raw: str, words: frozenset[str]) -> str:
-    return text.clean(text.sanitize(raw), words)
+def _text_clean(raw: str, words: frozenset[str], keep: re.Pattern[str] | None) -> str:
+    # A module function: inside Scorer.score, "text" is the argument, not the module.
+    return text.clean(text.sanitize(raw), words, keep)
 
 
 def _unscored(lang: str | None, reason: str) -> Score:

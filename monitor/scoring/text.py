@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import string
 import unicodedata
-from collections.abc import Callable, Container, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 
 # VADER is quadratic in tokens (§3.4): a text is scored in pieces of at most PIECE_CHARS,
 # and at most MAX_SCORED_CHARS of it are scored at all.
@@ -55,15 +55,39 @@ def sanitize(text: str) -> str:
     return text
 
 
-def clean(text: str, words: Container[str]) -> str:
-    """Drop invisible characters, handles and URLs; collapse 3+ character runs."""
+def clean(text: str, words: Container[str], keep: re.Pattern[str] | None) -> str:
+    """Drop invisible characters, fold styled letters (but not the emoji ``keep`` finds),
+    drop handles and URLs; collapse 3+ character runs."""
     if not text.isascii():
-        text = text.translate(_INVISIBLE)
+        text = fold(text.translate(_INVISIBLE), keep)
     if "@" in text or "http" in text or "www." in text:
         text = _HANDLE_OR_URL.sub(" ", text)
     if _RUN.search(text):
         text = _TOKEN.sub(lambda m: _collapse_token(m.group(0), words), text)
     return text
+
+
+def kept_emoji(emoji: Iterable[str]) -> re.Pattern[str] | None:
+    """A pattern for the emoji that NFKC turns into letters ("🈚" -> "無", "™" -> "TM"):
+    a CJK letter would make the language gate call an English text Chinese."""
+    changed = sorted(ch for ch in emoji if unicodedata.normalize("NFKC", ch) != ch)
+    return re.compile("([" + "".join(map(re.escape, changed)) + "])") if changed else None
+
+
+def fold(text: str, keep: re.Pattern[str] | None) -> str:
+    """NFKC, except for what ``keep`` matches.
+
+    X users style text with generators: mathematical bold "𝐓𝐞𝐫𝐫𝐢𝐛𝐥𝐞" and fullwidth
+    "ｔｅｒｒｉｂｌｅ" are English that neither VADER nor the language gate can read
+    until NFKC maps them to ASCII; unfolded, the gate called them Korean or Chinese.
+    """
+    if unicodedata.is_normalized("NFKC", text):
+        return text
+    if keep is None or not keep.search(text):
+        return unicodedata.normalize("NFKC", text)
+    # split() with a group keeps the matches at the odd positions.
+    parts = keep.split(text)
+    return "".join(p if i % 2 else unicodedata.normalize("NFKC", p) for i, p in enumerate(parts))
 
 
 def _collapse_token(token: str, words: Container[str]) -> str:
