@@ -132,6 +132,21 @@ def test_negation_does_not_reach_into_emoji(scorer: Scorer) -> None:
     assert score.label is Label.NEGATIVE
 
 
+# The guard against negation made "not 👍" praise (+0.44); raw VADER gives 0.0.
+@pytest.mark.parametrize(
+    "text",
+    ["The kettle is not 👍", "customer service: not 👍 at all", "isn't 🔥", "never 😊", "not 👍👍"],
+)
+def test_negated_praise_emoji_is_not_praise(scorer: Scorer, text: str) -> None:
+    assert scorer.score(text).label is Label.NEGATIVE
+
+
+def test_praise_emoji_after_other_words_stays_praise(scorer: Scorer) -> None:
+    assert scorer.score("not bad 👍").label is Label.POSITIVE
+    assert scorer.score("nothing to fix, 👍").label is Label.POSITIVE
+    assert scorer.score("I do not 😡").label is Label.NEGATIVE
+
+
 def test_emoji_glued_to_a_word_keeps_the_word(scorer: Scorer) -> None:
     assert scorer.score("😊good").compound > scorer.score("😊").compound
 

@@ -45,6 +45,7 @@ class Scorer:
         self._emoji = emoji.emoji_table(self._vader.emojis)
         self._emoji_re = emoji.emoji_pattern(self._emoji)
         self._keep = text.kept_emoji(self._emoji)
+        self._praise = emoji.praise(self._emoji, self._vader.lexicon)
         self._gate = (
             LanguageGate(self._config.languages, self._config.language_confidence)
             if self._config.detect_language
@@ -90,7 +91,7 @@ class Scorer:
         return Label.NEUTRAL
 
     def _expand(self, part: str) -> str:
-        return emoji.expand_emoji(part, self._emoji, self._emoji_re)
+        return emoji.expand_emoji(part, self._emoji, self._emoji_re, self._praise)
 
 
 def _text_clean(raw: str, words: frozenset[str], keep: re.Pattern[str] | None) -> str:
