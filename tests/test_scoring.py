@@ -8,13 +8,15 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from py3langid.langid import MODEL_FILE, LanguageIdentifier
+from pydantic import ValidationError
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from monitor.domain import Label
 from monitor.scoring import DEFAULT_OVERLAY, EMPTY, NO_SIGNAL, Scorer
 from monitor.scoring.lexicon import Analyzer
 from monitor.scoring.text import MAX_SCORED_CHARS, pieces
-from monitor.settings import ScoringConfig
+from monitor.settings import LANGID_CODES, ScoringConfig
 
 DATA = Path(__file__).parent / "data"
 BOUND_S = 0.5  # generous: the design target is 50 ms, CI machines are loaded
@@ -304,6 +306,33 @@ def test_any_string_scores_in_bounds(text: str) -> None:
         assert score.reason == f"language:{score.lang}"
 
 
+def test_known_language_codes_are_py3langids() -> None:
+    identifier = LanguageIdentifier.from_model_file(MODEL_FILE)
+    assert set(identifier.nb_classes) == LANGID_CODES
+
+
+# An unknown code passed check-config, then every scorer build raised ValueError; an
+# emoji key was accepted and did nothing, since emoji become words before VADER.
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"languages": ["en", "de", "klingon"]},
+        {"languages": ["en", "DE"]},
+        {"lexicon": {"🙃": -3.0}},
+        {"lexicon": {"❤️": 2.0}},
+        {"lexicon": {"ｇｏｏｄ": 2.0}},
+    ],
+)
+def test_config_rejects_what_the_scorer_cannot_use(config: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        ScoringConfig.model_validate(config)
+
+
+def test_config_keeps_emoticon_lexicon_keys() -> None:
+    scorer = Scorer(ScoringConfig(lexicon={":-þ": -2.0, "<3": -2.0}))
+    assert scorer.score("<3").label is Label.NEGATIVE
+
+
 def test_config_rejects_bad_values() -> None:
     with pytest.raises(ValueError, match="lower-case token"):
         ScoringConfig(lexicon={"Two Words": 1.0})
@@ -313,8 +342,8 @@ def test_config_rejects_bad_values() -> None:
         ScoringConfig(negative_alert=0.0)
     with pytest.raises(ValueError, match="include 'en'"):
         ScoringConfig(languages=["de"])
-    with pytest.raises(ValueError, match="does not know"):
-        Scorer(ScoringConfig(languages=["en", "xx"]))
+    with pytest.raises(ValueError, match="unknown language 'xx'"):
+        ScoringConfig(languages=["en", "xx"])
 
 
 def _tsv(path: Path) -> list[tuple[str, str]]:
