@@ -14,6 +14,13 @@ from enum import StrEnum
 # stored or scored; the longest legitimate Reddit comment is 10,000 characters.
 MAX_TEXT_CHARS = 40_000
 
+# Language codes that name no language, so the text itself must tell. X sends "und"
+# (undetermined), "zxx" (no text), "qme" (media only), "qht" (hashtags only), "qam"
+# (mentions only), "qct" (cashtags only), "qst" (very short text) and "art" (emoji only);
+# "mul" is ISO 639's "several languages". The scorer and the answerer share this set: a
+# code one of them read as a language sent short English tweets to the wrong team.
+NO_LANGUAGE = frozenset({"", "und", "zxx", "qme", "qht", "qam", "qct", "qst", "art", "mul"})
+
 
 class Platform(StrEnum):
     X = "x"
@@ -83,6 +90,14 @@ def utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
+
+
+def declared_language(lang: str | None) -> str | None:
+    """The platform's language code, reduced to its primary subtag; None if it names none."""
+    if lang is None:
+        return None
+    primary = lang.strip().lower().replace("_", "-").split("-")[0]
+    return None if primary in NO_LANGUAGE else primary
 
 
 def bound_text(text: str) -> str:

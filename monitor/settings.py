@@ -10,6 +10,7 @@ import difflib
 import functools
 import os
 import typing
+import unicodedata
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -224,6 +225,47 @@ _LANGUAGE_CODES = (
     "en es de fr pt it nl sv da no fi pl cs ro hu tr el ru uk ar he fa hi id vi th ja ko zh"
 )
 DEFAULT_LANGUAGES = tuple(_LANGUAGE_CODES.split())
+# Every code py3langid's model can detect (its nb_classes; test_scoring.py compares).
+# Loading the model to ask takes 0.3 s, too slow for every config load; an unknown code
+# passed check-config and then made every scorer build fail.
+_LANGID_CODES = """ace af am an ar ary arz as az ba bcl be bg bn br bs ca crh cs cy da de dz
+    el en eo es et eu ext fa fi fo fr fuv fy ga gcf gcr gd gl gom grc gu gug guw ha hbo he hi
+    hr ht hu hy id ig is it ja jv ka kab kik kk km kn ko ku ky la lb lg lij ln lo lt ltg lv mg
+    mk ml mn mr ms mt my ne nl nn no nso oc om or pa pcm pl ps pt qu ro ru rw sa sdh se si sk
+    sl sn so sq sr st sv sw ta te tg th tk tl tr tt ug uk ur uz uzs vec vi vo wa wuu xh yo yue
+    zh zu zxx"""
+LANGID_CODES = frozenset(_LANGID_CODES.split())
+
+
+def _known_language(code: str) -> str:
+    if code not in LANGID_CODES:
+        raise ValueError(
+            f"unknown language {code!r}; expected a lower-case code py3langid"
+            " detects (ISO 639-1 where there is one: en, de, ja, ...)"
+        )
+    return code
+
+
+def _readable_lexicon_word(word: str) -> str:
+    """A lexicon word as the scorer can meet it: emoji and symbols are replaced by words
+    and NFKC folds styled letters before VADER reads the text, so such a key would
+    silently do nothing."""
+    if any(_replaced(c) for c in word):
+        raise ValueError(
+            f"lexicon word {word!r} holds an emoji or symbol, which the scorer replaces"
+            " by words before VADER reads the text; give those words a valence instead"
+            " (docs/scoring.md, emoji table)"
+        )
+    folded = unicodedata.normalize("NFKC", word)
+    if folded != word:
+        raise ValueError(f"lexicon word {word!r} is read as {folded!r}; write that instead")
+    return word
+
+
+def _replaced(char: str) -> bool:
+    category = unicodedata.category(char)
+    symbol = not char.isascii() and category[0] == "S"
+    return symbol or category == "Cf" or "\ufe00" <= char <= "\ufe0f"
 
 
 class ScoringConfig(Strict):
@@ -238,7 +280,9 @@ class ScoringConfig(Strict):
     default_lexicon: bool = True
     # Language detection for mentions whose platform gave no language.
     detect_language: bool = True
-    languages: list[str] = Field(default_factory=lambda: list(DEFAULT_LANGUAGES))
+    languages: list[Annotated[str, AfterValidator(_known_language)]] = Field(
+        default_factory=lambda: list(DEFAULT_LANGUAGES)
+    )
     # A text is declared non-English only when the detector is at least this sure.
     language_confidence: float = Field(default=0.5, gt=0, le=1)
 
@@ -250,6 +294,7 @@ class ScoringConfig(Strict):
                 raise ValueError(f"lexicon word {word!r} must be one lower-case token")
             if not -4 <= valence <= 4:
                 raise ValueError(f"lexicon valence for {word!r} must be within -4..4")
+            _readable_lexicon_word(word)
         return lexicon
 
     @field_validator("languages")

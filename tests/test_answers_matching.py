@@ -104,7 +104,7 @@ def test_non_english_is_never_answered(tmp_path: Path, lang: str) -> None:
     assert (found.hit, found.reason) == (None, f"not English ({lang})")
 
 
-@pytest.mark.parametrize("lang", ["", "en", "en-GB", "und"])
+@pytest.mark.parametrize("lang", ["", "en", "en-GB", "und", "qst", "art", " EN_us "])
 def test_english_or_unknown_language_is_answered(tmp_path: Path, lang: str) -> None:
     assert answerer(tmp_path).propose("@acme do you ship to Ireland?", now=NOV, lang=lang)
 

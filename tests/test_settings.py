@@ -73,6 +73,15 @@ EXPECTED = {
     "deep_nesting.yaml": [
         "1:1: YAML nested too deeply (more than 64 levels of lists and mappings)"
     ],
+    "scoring_unknown_language.yaml": [
+        "4:23: scoring.languages[2]: unknown language 'klingon'; expected a lower-case code"
+        " py3langid detects (ISO 639-1 where there is one: en, de, ja, ...)"
+    ],
+    "scoring_emoji_lexicon.yaml": [
+        "4:3: scoring.lexicon: lexicon word '🙃' holds an emoji or symbol, which the scorer"
+        " replaces by words before VADER reads the text; give those words a valence instead"
+        " (docs/scoring.md, emoji table)"
+    ],
 }
 
 

@@ -15,6 +15,7 @@ from monitor.answers.model import Entry, KnowledgeBase
 from monitor.answers.normalise import MAX_QUESTION_CHARS, names, tokens
 from monitor.answers.questions import asking_sentences, is_question
 from monitor.answers.retriever import Hit, Retriever
+from monitor.domain import declared_language
 
 # How much a close runner-up from another entry lowers the confidence: two entries
 # that fit equally well mean the question is ambiguous.
@@ -28,8 +29,6 @@ RIVAL_EVIDENCE = 2.0
 # A round value inside the range that measured alike (0.4-0.7) on the labelled sets
 # (docs/answers.md, "The abstention study").
 UNKNOWN_NAME = 0.5
-# Codes platforms use for "no language" (X: und, zxx, qme, qht, ...).
-NO_LANGUAGE = frozenset({"", "und", "zxx", "qme", "qht", "qam", "qct", "qst"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +70,7 @@ class Answerer:
     def assess(self, text: str, *, now: datetime, lang: str = "") -> Assessment:
         if not self.kb.entries:
             return Assessment(0.0, None, reason="the knowledge base is empty")
-        if lang.lower().split("-")[0] not in NO_LANGUAGE | {"en"}:
+        if declared_language(lang) not in (None, "en"):
             return Assessment(0.0, None, reason=f"not English ({lang})")
         if not is_question(text):
             return Assessment(0.0, None, reason="not a question")

@@ -9,7 +9,10 @@ that carries the sentiment a brand mention means by it.
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Mapping
+
+from vaderSentiment.vaderSentiment import negated
 
 # emoji -> words VADER scores. Chosen for brand mentions, where 🔥 is praise, not danger.
 CURATED_EMOJI: Mapping[str, str] = {
@@ -48,6 +51,9 @@ CURATED_EMOJI: Mapping[str, str] = {
 # The tokens are in neither the lexicon nor the booster or negation lists, so they
 # change no compound score; they only count as neutral words in pos/neu/neg.
 _GUARD = " _ _ _ "
+# Far enough back to find the word before a run of emoji.
+_LOOK_BACK = 80
+_PUNCT = string.punctuation + "“”‘’"
 
 # Code points VADER names, plus ours. Multi-code-point entries (flags, ZWJ sequences)
 # never match VADER's per-character lookup either, so single characters are enough.
@@ -64,11 +70,39 @@ def emoji_pattern(table: _Table) -> re.Pattern[str]:
     return re.compile("[" + "".join(re.escape(ch) for ch in sorted(table)) + "]")
 
 
-def expand_emoji(text: str, table: _Table, pattern: re.Pattern[str]) -> str:
+def praise(table: _Table, lexicon: Mapping[str, float]) -> _Table:
+    """The emoji whose words VADER scores positive on balance (👍, 🔥, 😊, ...), each
+    with only its scored words: VADER negates three tokens back, and "smiling face with
+    smiling eyes" must be wholly within reach of a "not" before it."""
+    out = {}
+    for ch, words in table.items():
+        scored = [w for w in (w.strip(_PUNCT) for w in words.split()) if lexicon.get(w.lower())]
+        if sum(lexicon[w.lower()] for w in scored) > 0:
+            out[ch] = " ".join(scored)
+    return out
+
+
+def expand_emoji(text: str, table: _Table, pattern: re.Pattern[str], praise: _Table) -> str:
     """Replace every known emoji by guarded words, with spaces on both sides.
 
-    VADER adds no space after an emoji's name, so "😊good" loses "good"; ours does.
+    VADER adds no space after an emoji's name, so "😊good" loses "good"; ours does. The
+    guard is left out where a negation directly precedes a praise emoji: "not 👍" is read as
+    "not good", a complaint, where the guard made it praise and raw VADER 0.0. Negated
+    complaint emoji keep it: "still nothing 😠" is a complaint, not "not angry".
     """
     if text.isascii():
         return text
-    return pattern.sub(lambda m: _GUARD + table[m.group(0)] + " ", text)
+
+    def words(match: re.Match[str]) -> str:
+        found = match.group(0)
+        if found in praise and _negation_before(text, match.start(), pattern):
+            return " " + praise[found] + " "
+        return _GUARD + table[found] + " "
+
+    return pattern.sub(words, text)
+
+
+def _negation_before(text: str, end: int, pattern: re.Pattern[str]) -> bool:
+    """Whether the word before ``end``, over any emoji run ("not 👍👍"), negates."""
+    before = pattern.sub(" ", text[max(0, end - _LOOK_BACK) : end]).split()
+    return bool(before) and bool(negated([before[-1]]))

@@ -16,10 +16,6 @@ from functools import lru_cache
 
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-# Platform codes that name no language: X uses "und" (undetermined), "zxx" (no text),
-# "qme" (media only), "qht" (hashtags only), "qam" (mentions only), "art" (emoji only).
-NO_LANGUAGE = frozenset({"", "und", "zxx", "qme", "qht", "qam", "qct", "art", "mul"})
-
 # Frequent English words that are not also frequent words of the other candidate
 # languages ("a", "in", "is", "me", "no", "so", "we", "was", "will", "also", "hell" are
 # left out). Function words first, then support vocabulary and English-only slang.
@@ -46,14 +42,6 @@ _DETECT_CHARS = 300
 class Verdict:
     lang: str | None  # ISO 639-1, or None when there was nothing to tell
     readable: bool  # False: VADER cannot read it, the score is "language:<lang>"
-
-
-def declared(lang: str | None) -> str | None:
-    """The platform's language code, reduced to its primary subtag; None if it names none."""
-    if lang is None:
-        return None
-    primary = lang.strip().lower().replace("_", "-").split("-")[0]
-    return None if primary in NO_LANGUAGE else primary
 
 
 def has_english_marker(text: str) -> bool:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 
-from monitor.domain import Label, Score
+from monitor.domain import Label, Score, declared_language
 from monitor.scoring import emoji, lexicon, text
-from monitor.scoring.language import LanguageGate, declared
+from monitor.scoring.language import LanguageGate
 from monitor.settings import ScoringConfig
 
 EMPTY = "empty"
@@ -43,6 +44,8 @@ class Scorer:
         self._words = lexicon.known_words(self._vader)
         self._emoji = emoji.emoji_table(self._vader.emojis)
         self._emoji_re = emoji.emoji_pattern(self._emoji)
+        self._keep = text.kept_emoji(self._emoji)
+        self._praise = emoji.praise(self._emoji, self._vader.lexicon)
         self._gate = (
             LanguageGate(self._config.languages, self._config.language_confidence)
             if self._config.detect_language
@@ -55,12 +58,12 @@ class Scorer:
 
     def score(self, text: str | bytes | None, *, lang: str | None = None) -> Score:
         raw = coerce(text)
-        given = declared(lang)
+        given = declared_language(lang)
         if given is not None and given != "en":
             return _unscored(given, f"language:{given}")
         if raw is None or not raw.strip():
             return _unscored(given, EMPTY)
-        cleaned = _text_clean(raw, self._words)
+        cleaned = _text_clean(raw, self._words, self._keep)
         if not cleaned.strip():
             return _unscored(given, EMPTY)
         found = given
@@ -88,11 +91,12 @@ class Scorer:
         return Label.NEUTRAL
 
     def _expand(self, part: str) -> str:
-        return emoji.expand_emoji(part, self._emoji, self._emoji_re)
+        return emoji.expand_emoji(part, self._emoji, self._emoji_re, self._praise)
 
 
-def _text_clean(raw: str, words: frozenset[str]) -> str:
-    return text.clean(text.sanitize(raw), words)
+def _text_clean(raw: str, words: frozenset[str], keep: re.Pattern[str] | None) -> str:
+    # A module function: inside Scorer.score, "text" is the argument, not the module.
+    return text.clean(text.sanitize(raw), words, keep)
 
 
 def _unscored(lang: str | None, reason: str) -> Score:

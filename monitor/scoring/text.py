@@ -3,14 +3,15 @@
 Measured in shared/notes/vader.md §3.5: lowercasing, stripping punctuation or emoticons
 and collapsing doubled letters all lose accuracy, so none of that happens here. Removing
 handles and URLs and collapsing runs of three or more characters is harmless, and
-removing U+FE0F makes ❤️ score.
+removing U+FE0F makes ❤️ score; other invisible characters are removed for the same reason.
 """
 
 from __future__ import annotations
 
 import re
 import string
-from collections.abc import Callable, Container, Iterator
+import unicodedata
+from collections.abc import Callable, Container, Iterable, Iterator
 
 # VADER is quadratic in tokens (§3.4): a text is scored in pieces of at most PIECE_CHARS,
 # and at most MAX_SCORED_CHARS of it are scored at all.
@@ -19,9 +20,23 @@ SPLIT_CHARS = 1_000  # longer texts are split into sentences
 PIECE_CHARS = 300
 MAX_SCORED_CHARS = 4_000
 
-# U+FE0E/FE0F variation selectors, U+200D zero-width joiner, U+1F3FB-1F3FF skin tones:
-# each glues onto the emoji before it and hides it from VADER's per-character lookup.
-_INVISIBLE = dict.fromkeys([0xFE0E, 0xFE0F, 0x200D, *range(0x1F3FB, 0x1F400)])
+
+def _invisible() -> dict[int, None]:
+    """Code points that glue onto the word or emoji before them and hide it from VADER.
+
+    Format characters (category Cf: LRM/RLM from RTL keyboards, zero-width space and
+    joiners, word joiner, BOM, soft hyphen, emoji tag characters) turn "terrible" into a
+    token the lexicon misses; U+FE0E/FE0F and skin tones do the same to an emoji. The
+    emoji table is per code point (emoji.py), so no sequence needs any of them. Planes
+    2-13, 15 and 16 hold ideographs and private use only: scanning them too would cost
+    about 50 ms more per import and find nothing.
+    """
+    planes = (range(0x0000, 0x20000), range(0xE0000, 0xF0000))
+    found = [cp for plane in planes for cp in plane if unicodedata.category(chr(cp)) == "Cf"]
+    return dict.fromkeys([*found, 0xFE0E, 0xFE0F, *range(0x1F3FB, 0x1F400)])
+
+
+_INVISIBLE = _invisible()
 _HANDLE_OR_URL = re.compile(r"(?<![\w@])@\w+|https?://\S+|\bwww\.\S+", re.ASCII)
 _RUN = re.compile(r"(.)\1\1+", re.DOTALL)
 _LETTER_RUN = re.compile(r"([^\W\d_])\1{2,}")
@@ -40,15 +55,39 @@ def sanitize(text: str) -> str:
     return text
 
 
-def clean(text: str, words: Container[str]) -> str:
-    """Drop invisible emoji modifiers, handles and URLs; collapse 3+ character runs."""
+def clean(text: str, words: Container[str], keep: re.Pattern[str] | None) -> str:
+    """Drop invisible characters, fold styled letters (but not the emoji ``keep`` finds),
+    drop handles and URLs; collapse 3+ character runs."""
     if not text.isascii():
-        text = text.translate(_INVISIBLE)
+        text = fold(text.translate(_INVISIBLE), keep)
     if "@" in text or "http" in text or "www." in text:
         text = _HANDLE_OR_URL.sub(" ", text)
     if _RUN.search(text):
         text = _TOKEN.sub(lambda m: _collapse_token(m.group(0), words), text)
     return text
+
+
+def kept_emoji(emoji: Iterable[str]) -> re.Pattern[str] | None:
+    """A pattern for the emoji that NFKC turns into letters ("🈚" -> "無", "™" -> "TM"):
+    a CJK letter would make the language gate call an English text Chinese."""
+    changed = sorted(ch for ch in emoji if unicodedata.normalize("NFKC", ch) != ch)
+    return re.compile("([" + "".join(map(re.escape, changed)) + "])") if changed else None
+
+
+def fold(text: str, keep: re.Pattern[str] | None) -> str:
+    """NFKC, except for what ``keep`` matches.
+
+    X users style text with generators: mathematical bold "𝐓𝐞𝐫𝐫𝐢𝐛𝐥𝐞" and fullwidth
+    "ｔｅｒｒｉｂｌｅ" are English that neither VADER nor the language gate can read
+    until NFKC maps them to ASCII; unfolded, the gate called them Korean or Chinese.
+    """
+    if unicodedata.is_normalized("NFKC", text):
+        return text
+    if keep is None or not keep.search(text):
+        return unicodedata.normalize("NFKC", text)
+    # split() with a group keeps the matches at the odd positions.
+    parts = keep.split(text)
+    return "".join(p if i % 2 else unicodedata.normalize("NFKC", p) for i, p in enumerate(parts))
 
 
 def _collapse_token(token: str, words: Container[str]) -> str:
