@@ -81,12 +81,19 @@ def _text_problems(doc: Document, spec: EntrySpec, brand: str) -> list[Problem]:
 
 
 def answer_text_problems(text: str, platform: Platform, *, brand: str) -> list[str]:
-    """Unknown placeholders, redirects and length over the platform's limit."""
+    """Unknown or broken placeholders, redirects and length over the platform's limit."""
     problems = [
         f"unknown placeholder {{{name}}}; allowed: {', '.join(ANSWER_PLACEHOLDERS)}"
         for name in _PLACEHOLDER.findall(text)
         if name not in ANSWER_PLACEHOLDERS
     ]
+    # "Hi {first_name! ..." or "{{first_name}}" would be posted with its braces.
+    stray = _PLACEHOLDER.sub("", text)
+    if "{" in stray or "}" in stray:
+        problems.append(
+            "a brace that is not part of a placeholder; write placeholders as {first_name} "
+            "(one brace each side) and no other braces: they would be posted as they are"
+        )
     found = find_redirect(text)
     if found is not None:
         problems.append(
