@@ -63,6 +63,7 @@ def _entry(doc: Document, order: int, brand: str, problems: list[Problem]) -> En
         return None
     problems.extend(_text_problems(doc, spec, brand))
     problems.extend(_keyword_problems(doc, spec))
+    problems.extend(_question_problems(doc, spec))
     if not spec.enabled:
         return None
     return _compiled(doc, spec)
@@ -121,6 +122,26 @@ def _keyword_problems(doc: Document, spec: EntrySpec) -> list[Problem]:
         )
         for i, word in enumerate(words)
         if not tokens(word)
+    ]
+
+
+def _question_problems(doc: Document, spec: EntrySpec) -> list[Problem]:
+    """Warnings for example questions of only words such as "how", "do", "this": the
+    index is built from the questions' words, so such a question never matches, and an
+    entry with nothing but such questions never answers."""
+    empty = [i for i, question in enumerate(spec.questions) if not tokens(question)]
+    if len(empty) == len(spec.questions):
+        message = "no example question has a searchable word: the entry can never answer"
+        return [entry_problem(doc, spec.id, ("questions",), message, warning=True)]
+    return [
+        entry_problem(
+            doc,
+            spec.id,
+            ("questions", i),
+            f"{spec.questions[i]!r} has no searchable word: it never matches",
+            warning=True,
+        )
+        for i in empty
     ]
 
 
