@@ -34,13 +34,14 @@ def load_knowledge_base(
         return KnowledgeBase()
     problems: list[Problem] = []
     entries: list[Entry] = []
+    disabled: set[str] = set()
     for path in rule_files(directory):
         for doc in read_documents(path, problems, kind="an answers file", items="answers"):
-            entry = _entry(doc, len(entries), brand, problems)
+            entry = _entry(doc, len(entries), brand, problems, disabled)
             if entry is not None:
                 entries.append(entry)
     problems.extend(_duplicates(entries))
-    problems.extend(_unknown_superseded(entries))
+    problems.extend(_unknown_superseded(entries, disabled))
     problems.sort(key=lambda p: (p.file, p.line, p.col))
     if any(not p.warning for p in problems):
         raise ConfigError(problems)
@@ -50,7 +51,9 @@ def load_knowledge_base(
     )
 
 
-def _entry(doc: Document, order: int, brand: str, problems: list[Problem]) -> Entry | None:
+def _entry(
+    doc: Document, order: int, brand: str, problems: list[Problem], disabled: set[str]
+) -> Entry | None:
     data = doc.data
     if not isinstance(data, dict):
         message = "an answer must be a mapping with id:, questions: and answer:"
@@ -65,6 +68,7 @@ def _entry(doc: Document, order: int, brand: str, problems: list[Problem]) -> En
     problems.extend(_keyword_problems(doc, spec))
     problems.extend(_question_problems(doc, spec))
     if not spec.enabled:
+        disabled.add(spec.id)  # so superseding it is not reported as an unknown id
         return None
     return _compiled(doc, spec)
 
@@ -174,11 +178,20 @@ def _duplicates(entries: list[Entry]) -> list[Problem]:
     return problems
 
 
-def _unknown_superseded(entries: list[Entry]) -> list[Problem]:
+def _unknown_superseded(entries: list[Entry], disabled: set[str]) -> list[Problem]:
     ids = {e.id for e in entries}
     return [
-        Problem(e.file, e.line, 1, f"answer '{e.id}'", f"supersedes: unknown answer id {other!r}")
+        Problem(e.file, e.line, 1, f"answer '{e.id}'", _superseded_message(other, disabled))
         for e in entries
         for other in e.supersedes
         if other not in ids
     ]
+
+
+def _superseded_message(other: str, disabled: set[str]) -> str:
+    if other in disabled:
+        return (
+            f"supersedes: answer {other!r} is disabled (enabled: false); enable it or "
+            "take it out of supersedes"
+        )
+    return f"supersedes: unknown answer id {other!r}"
