@@ -66,16 +66,19 @@ class CaseRow:
     first_line: str
 
 
-def check_reply(platform: str, text: str, *, allow_redirect: bool = False) -> list[str]:
+def check_reply(
+    platform: str, text: str, *, allow_redirect: bool = False, customer: str = ""
+) -> list[str]:
     """Everything wrong with a reply text, checked as the person types and again on submit.
 
     The one place reply checks live: the platform's length limit and the deflection
-    guard, which holds for people too (help the customer where they wrote).
+    guard, which holds for people too (help the customer where they wrote). ``customer``
+    is the handle replied to: naming them is no redirect to another account.
     """
     # Counted as the platform counts (X: weighted, links 23; Reddit: the escaped body).
     too_long = reply_length_problem(_platform_or_x(platform), text)
     problems = [too_long] if too_long else []
-    redirect = find_redirect(text)
+    redirect = find_redirect(text, customer=customer)
     if redirect is not None and not allow_redirect:
         kind, phrase = redirect
         problems.append(
@@ -92,8 +95,10 @@ def _platform_or_x(platform: str) -> Platform:
         return Platform.X  # the stricter limit
 
 
-def _refuse_problems(platform: str, text: str, *, allow_redirect: bool = False) -> None:
-    problems = check_reply(platform, text, allow_redirect=allow_redirect)
+def _refuse_problems(
+    platform: str, text: str, *, allow_redirect: bool = False, customer: str = ""
+) -> None:
+    problems = check_reply(platform, text, allow_redirect=allow_redirect, customer=customer)
     if problems:
         raise CaseworkError("; ".join(problems))
 
@@ -110,6 +115,12 @@ def parse_ref(ref: str) -> int:
 def find_case(session: Session, ref: str) -> Case:
     """The case a reference names, or CaseworkError."""
     return _case(session, ref)
+
+
+def customer_handle(session: Session, case: Case) -> str:
+    """The handle of the case's customer, "" when unknown."""
+    customer = session.get(Customer, case.customer_id)
+    return customer.handle if customer else ""
 
 
 def _case(session: Session, ref: str) -> Case:
@@ -265,8 +276,9 @@ def _reply(
         text = text.strip()
         if not text:
             raise CaseworkError("the reply is empty")
-        _refuse_problems(case.platform, text, allow_redirect=allow_redirect)
-        redirect = find_redirect(text)
+        customer = customer_handle(session, case)
+        _refuse_problems(case.platform, text, allow_redirect=allow_redirect, customer=customer)
+        redirect = find_redirect(text, customer=customer)
         target = _latest_inbound(session, case)
         earlier = _identical_replies(session, case, target, text)
         _refuse_repeat(earlier, now)
@@ -358,7 +370,7 @@ def approve(rt: Runtime, ref: str, *, user: str, text: str | None = None) -> int
         draft = _draft(session, case)
         edited = text is not None and text.strip() != draft.text
         if text is not None and text.strip():
-            _refuse_problems(case.platform, text.strip())
+            _refuse_problems(case.platform, text.strip(), customer=customer_handle(session, case))
             draft.text = text.strip()
         draft.status, draft.actor, draft.next_attempt_at, draft.updated_at = (
             ActionStatus.PENDING.value,

@@ -117,6 +117,40 @@ def test_a_rhetorical_complaint_is_not_answered(shipped: Answerer, text: str) ->
     assert outcome(shipped, text) == "none"
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        # The subject dropped, as on X: statements, not "would you"/"was it" questions.
+        "@acme Would not recommend, the click and collect order was not ready",
+        "@acme Was told my click and collect order was ready, got there and it was not",
+        "@acme Have been waiting a week for my click and collect order",
+        "@acme Was the worst click and collect experience ever",
+        # Rhetorical idioms and a sneer that turns the whole sentence into a complaint.
+        "@acme How hard is it to ship to Ireland?? Third time I've had to ask",
+        "@acme Do you even ship to Ireland or is that a lie too?",
+        "@acme Do you do click and collect or do you just lose orders?",
+    ],
+)
+def test_a_complaint_opening_like_a_question_is_not_answered(shipped: Answerer, text: str) -> None:
+    assert not is_question(text)
+    assert outcome(shipped, text) == "none"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@acme was it too late to change my click and collect store",
+        "@acme have you got click and collect in Leeds",
+        "@acme did the parcel go to the store for click and collect",
+        "@acme Would Acme match the price if I buy direct",
+        "@acme Am I charged in euros when I order from Cork",
+        "@acme where do you even put the discount code",
+    ],
+)
+def test_an_auxiliary_with_a_subject_still_asks(text: str) -> None:
+    assert is_question(text)
+
+
 def test_a_real_question_next_to_a_rhetorical_one_still_counts() -> None:
     assert is_question("@acme how is this still broken?! how do I reset my password")
 

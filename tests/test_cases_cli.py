@@ -188,3 +188,16 @@ def test_deflection_guard_applies_to_people_with_an_audited_override(demo: Path)
     _, shown = cli("cases", "show", ref, config=demo)
     assert "redirect_allowed" in shown
     assert "lead" in shown
+
+
+def test_a_person_may_name_the_customer_but_not_another_account(demo: Path) -> None:
+    row = next(r for r in listed(demo) if r["platform"] == "x")
+    ref, handle = str(row["ref"]), str(row["handle"])
+    code, output = cli("cases", "reply", ref, "Tweet @AcmeReturns your order number", config=demo)
+    assert (code, output.strip()) == (
+        1,
+        "error: the reply sends the customer elsewhere (another account: '@AcmeReturns'); "
+        "answer in the thread, or allow the redirect explicitly",
+    )
+    code, output = cli("cases", "reply", ref, f"Thanks @{handle}, it ships today", config=demo)
+    assert code == 0, output

@@ -40,6 +40,22 @@ REDIRECTS = [
     ("Our help center has the answer.", "contact elsewhere", "help center"),
     ("Visit our support portal.", "contact elsewhere", "support portal"),
     ("Start a live chat on the site.", "contact elsewhere", "live chat"),
+    # "DM us" in other words, messaging apps, other accounts, any support address.
+    ("Send us a message with your order number.", "private message", "Send us a message"),
+    ("Drop us a quick note and we'll check.", "private message", "Drop us a quick note"),
+    ("Message our team with the order number.", "private message", "Message our team"),
+    ("WhatsApp us your order number.", "messaging app", "WhatsApp"),
+    ("Find us on Facebook Messenger.", "messaging app", "Messenger"),
+    ("Tweet @AcmeReturns with your order number.", "another account", "@AcmeReturns"),
+    ("Post it in r/AcmeSupport for the team.", "another account", "r/AcmeSupport"),
+    ("Start at acme.co.uk/returns and print the label.", "support link", "acme.co.uk/returns"),
+    ("It's all on acme.ie today.", "support link", "acme.ie"),
+    ("Write to returns at acme dot com.", "spelled-out address", "acme dot com"),
+    ("Details: acme[dot]co[dot]uk", "spelled-out address", "acme[dot]co"),
+    # What a reader sees: full-width letters and zero-width characters are no disguise.
+    ("Please \uff24\uff2d us your order.", "private message", "DM us"),
+    ("Please D\u200bM us your order.", "private message", "DM us"),
+    ("Please e\u00admail us.", "email", "email us"),
 ]
 
 IN_CHANNEL = [
@@ -50,6 +66,12 @@ IN_CHANNEL = [
     "Order 48213 is on its way; we'll confirm here once the carrier scans it.",
     "Sorry about the billing trouble, {first_name}. Our billing team replies here shortly.",
     "Thanks for the patience! We called the carrier and it ships today.",
+    "Sorry, {first_name}, the message the courier left was wrong: it ships today.",
+    "You'll get SMS updates on the day, and we'll post here too.",
+    "It's £4.99, or free over £40.",
+    "All sorted, it is ready.See you in store!",
+    "Hi @{author}, it ships today.",
+    "We'll drop you a line here once it ships.",
 ]
 
 
@@ -61,6 +83,14 @@ def test_redirect_is_found_with_its_phrase(template: str, kind: str, phrase: str
 @pytest.mark.parametrize("template", IN_CHANNEL)
 def test_in_channel_answers_pass(template: str) -> None:
     assert find_redirect(template) is None
+
+
+def test_the_customer_named_by_handle_is_not_another_account() -> None:
+    text = "Thanks @jane_doe, it ships today; u/jane_doe on Reddit too."
+    assert find_redirect(text, customer="jane_doe") is None
+    assert find_redirect(text) == ("another account", "@jane_doe")
+    found = find_redirect("Thanks @jane_doe, ask @AcmeReturns", customer="jane_doe")
+    assert found == ("another account", "@AcmeReturns")
 
 
 def _rule(template: str, extra: str = "") -> str:

@@ -34,13 +34,14 @@ def load_knowledge_base(
         return KnowledgeBase()
     problems: list[Problem] = []
     entries: list[Entry] = []
+    disabled: set[str] = set()
     for path in rule_files(directory):
         for doc in read_documents(path, problems, kind="an answers file", items="answers"):
-            entry = _entry(doc, len(entries), brand, problems)
+            entry = _entry(doc, len(entries), brand, problems, disabled)
             if entry is not None:
                 entries.append(entry)
     problems.extend(_duplicates(entries))
-    problems.extend(_unknown_superseded(entries))
+    problems.extend(_unknown_superseded(entries, disabled))
     problems.sort(key=lambda p: (p.file, p.line, p.col))
     if any(not p.warning for p in problems):
         raise ConfigError(problems)
@@ -50,7 +51,9 @@ def load_knowledge_base(
     )
 
 
-def _entry(doc: Document, order: int, brand: str, problems: list[Problem]) -> Entry | None:
+def _entry(
+    doc: Document, order: int, brand: str, problems: list[Problem], disabled: set[str]
+) -> Entry | None:
     data = doc.data
     if not isinstance(data, dict):
         message = "an answer must be a mapping with id:, questions: and answer:"
@@ -63,7 +66,9 @@ def _entry(doc: Document, order: int, brand: str, problems: list[Problem]) -> En
         return None
     problems.extend(_text_problems(doc, spec, brand))
     problems.extend(_keyword_problems(doc, spec))
+    problems.extend(_question_problems(doc, spec))
     if not spec.enabled:
+        disabled.add(spec.id)  # so superseding it is not reported as an unknown id
         return None
     return _compiled(doc, spec)
 
@@ -81,12 +86,19 @@ def _text_problems(doc: Document, spec: EntrySpec, brand: str) -> list[Problem]:
 
 
 def answer_text_problems(text: str, platform: Platform, *, brand: str) -> list[str]:
-    """Unknown placeholders, redirects and length over the platform's limit."""
+    """Unknown or broken placeholders, redirects and length over the platform's limit."""
     problems = [
         f"unknown placeholder {{{name}}}; allowed: {', '.join(ANSWER_PLACEHOLDERS)}"
         for name in _PLACEHOLDER.findall(text)
         if name not in ANSWER_PLACEHOLDERS
     ]
+    # "Hi {first_name! ..." or "{{first_name}}" would be posted with its braces.
+    stray = _PLACEHOLDER.sub("", text)
+    if "{" in stray or "}" in stray:
+        problems.append(
+            "a brace that is not part of a placeholder; write placeholders as {first_name} "
+            "(one brace each side) and no other braces: they would be posted as they are"
+        )
     found = find_redirect(text)
     if found is not None:
         problems.append(
@@ -115,6 +127,26 @@ def _keyword_problems(doc: Document, spec: EntrySpec) -> list[Problem]:
         )
         for i, word in enumerate(words)
         if not tokens(word)
+    ]
+
+
+def _question_problems(doc: Document, spec: EntrySpec) -> list[Problem]:
+    """Warnings for example questions of only words such as "how", "do", "this": the
+    index is built from the questions' words, so such a question never matches, and an
+    entry with nothing but such questions never answers."""
+    empty = [i for i, question in enumerate(spec.questions) if not tokens(question)]
+    if len(empty) == len(spec.questions):
+        message = "no example question has a searchable word: the entry can never answer"
+        return [entry_problem(doc, spec.id, ("questions",), message, warning=True)]
+    return [
+        entry_problem(
+            doc,
+            spec.id,
+            ("questions", i),
+            f"{spec.questions[i]!r} has no searchable word: it never matches",
+            warning=True,
+        )
+        for i in empty
     ]
 
 
@@ -147,11 +179,20 @@ def _duplicates(entries: list[Entry]) -> list[Problem]:
     return problems
 
 
-def _unknown_superseded(entries: list[Entry]) -> list[Problem]:
+def _unknown_superseded(entries: list[Entry], disabled: set[str]) -> list[Problem]:
     ids = {e.id for e in entries}
     return [
-        Problem(e.file, e.line, 1, f"answer '{e.id}'", f"supersedes: unknown answer id {other!r}")
+        Problem(e.file, e.line, 1, f"answer '{e.id}'", _superseded_message(other, disabled))
         for e in entries
         for other in e.supersedes
         if other not in ids
     ]
+
+
+def _superseded_message(other: str, disabled: set[str]) -> str:
+    if other in disabled:
+        return (
+            f"supersedes: answer {other!r} is disabled (enabled: false); enable it or "
+            "take it out of supersedes"
+        )
+    return f"supersedes: unknown answer id {other!r}"

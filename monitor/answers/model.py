@@ -137,10 +137,16 @@ class KnowledgeBase:
         return next((e for e in self.entries if e.id == entry_id), None)
 
 
-def entry_problem(doc: Document, name: str, loc: tuple[str | int, ...], message: str) -> Problem:
+def entry_problem(
+    doc: Document,
+    name: str,
+    loc: tuple[str | int, ...],
+    message: str,
+    *,
+    warning: bool = False,
+) -> Problem:
     """A problem printed as ``file:line:col: answer 'id': key: message``."""
     line, col = doc.where(loc)
     where = format_loc(loc)
-    return Problem(
-        doc.file, line, col, f"answer '{name}'", f"{where}: {message}" if where else message
-    )
+    text = f"{where}: {message}" if where else message
+    return Problem(doc.file, line, col, f"answer '{name}'", text, warning)

@@ -5,15 +5,31 @@ from __future__ import annotations
 
 import re
 
-from monitor.answers.normalise import clean, without_noise
+from monitor.answers.normalise import without_noise
 
 _OPENERS = (
-    r"how|what|when|where|which|who|why|whats|what's|whens|where's|wheres|is|are|am|was|"
-    r"were|do|does|did|can|could|will|would|should|shall|may|might|has|have|any|anyone|"
-    r"anybody|is there|are there"
+    r"how|what|when|where|which|who|why|whats|what's|whens|where's|wheres|is|are|do|does|"
+    r"can|will|may|might|shall|any|anyone|anybody|is there|are there"
 )
+# On X the subject is routinely dropped from statements: "Would not recommend", "Was
+# told it was ready", "Have been waiting a week". So these auxiliaries open a question
+# only when a subject follows them: "was it", "have you", "did the parcel", "would Acme".
+_AUXILIARIES = r"was|were|did|could|would|should|has|have|am"
+# Not "a"/"an" nor "the worst": after a dropped subject they start what was had or
+# what it was ("Have a dead blender", "Was the worst service").
+_SUBJECTS = (
+    r"i|you|u|we|they|he|she|it|there|this|that|these|those|anyone|anybody|someone|"
+    r"somebody|everyone|my|your|ur|our|their|his|her|its|any|"
+    r"the(?!\s+(?:worst|best|most|least|only|first|last)\b)"
+)
+# "Was Told ..." in title case is not a name; "Would Acme match the price" is.
+_NOT_SUBJECTS = r"not|never|told|been|just|already|also|really|so|very|be|have|had|got"
+_SUBJECT = rf"(?:{_SUBJECTS})\b|(?!(?:{_NOT_SUBJECTS})\b)(?-i:[A-Z][a-z])"
 # An interrogative at the start of the text or of a sentence, after the @handles.
-_OPENING = re.compile(rf"(?:^|[.!?\n]\s*)(?:{_OPENERS})\b", re.IGNORECASE)
+_OPENING = re.compile(
+    rf"(?:^|[.!?\n]\s*)(?:(?:{_OPENERS})\b|(?:{_AUXILIARIES})\s+(?:{_SUBJECT}))",
+    re.IGNORECASE,
+)
 # Asking without a question mark or an opening interrogative.
 _ASKING = re.compile(
     r"\b(?:how (?:do|can|long|much|many|does|would|should)|can (?:i|you|we)|could (?:i|you)|"
@@ -34,15 +50,21 @@ _QUESTION_MARK = re.compile(r"[?\uff1f\u061f]")
 # "Why does it take 5 days??" asks someone to account for a failure: a complaint for a
 # person, not a question an FAQ entry answers. So do the other rhetorical forms of
 # English: "how come ...", "how is this still ...", "what's the point of ...", "who
-# decided ...", "are you serious?". Kept to idioms that are not ways of asking an FAQ.
-# The clause from the opener to the end of its sentence is set aside; what else the post
-# asks still counts.
+# decided ...", "are you serious?", "how hard is it to ...", "do you even ...". Kept to
+# idioms that are not ways of asking an FAQ ("where do you even put the code" asks, so
+# "do you even" counts only where it opens a clause). The clause from the opener to the
+# end of its sentence is set aside; what else the post asks still counts.
 _RHETORICAL = (
     r"why|how come|how (?:is|was|can|could) (?:this|that|it) (?:still|even)|"
+    r"how (?:hard|difficult) (?:is it|can it be|could it be)|(?<!\w )do (?:you|u) even|"
     r"what(?:'s| is) the point|who (?:decided|thought|designed|approved)|"
     r"are you (?:serious|kidding|joking)|what (?:do|did) you expect"
 )
 _COMPLAINT_CLAUSE = re.compile(rf"\b(?:{_RHETORICAL})\b[^.?!\n]*[.?!\uff1f]*", re.IGNORECASE)
+# "Do you do click and collect or do you just lose orders?": the sneer at the end makes
+# the whole sentence a complaint, the polite question before it included.
+_SNEER = r"or (?:do|did|does|are|will|would) (?:you|u|they|it) (?:just|even|actually)"
+_SNEERING_SENTENCE = re.compile(rf"[^.?!\n]*\b{_SNEER}\b[^.?!\n]*[.?!\uff1f]*", re.IGNORECASE)
 _LETTER = re.compile(r"[^\W\d_]")
 # A sentence with its closing punctuation; "." in a price or a domain splits too, which
 # only costs a fragment of a sentence its asking status.
@@ -52,10 +74,11 @@ _SENTENCE = re.compile(r"[^.!?\n]+[.!?\n]*")
 def is_question(text: str) -> bool:
     """True when ``text`` asks something: a question mark after some words, an opening
     interrogative, or an asking phrase ("how do I", "can I", "do you")."""
-    body = clean(text).strip()
+    # Case kept: a capital after "would" or "did" tells a name asked about.
+    body = without_noise(text).strip()
     if len(_LETTER.findall(body)) < 3:
         return False  # emoji, handles or punctuation only
-    body = _COMPLAINT_CLAUSE.sub(" ", body)
+    body = _COMPLAINT_CLAUSE.sub(" ", _SNEERING_SENTENCE.sub(" ", body))
     if _QUESTION_MARK.search(body):
         return True
     return bool(_OPENING.search(body) or _ASKING.search(body))

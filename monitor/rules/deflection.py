@@ -8,13 +8,40 @@ This is the product's promise (DESIGN rule 1): the customer is helped where they
 from __future__ import annotations
 
 import re
+import unicodedata
+
+# Top-level domains a support address is written with; a word-dot-word typo
+# ("ready.See") is not a link.
+_TLDS = (
+    r"com|net|org|io|co|uk|ie|eu|us|ca|au|nz|de|fr|es|it|nl|info|biz|app|help|support|"
+    r"shop|store|online|site|link|ly|gl|me"
+)
 
 # Each entry: (what it catches, pattern). Patterns are searched case-insensitively in
-# the raw template, placeholders included.
+# the template after NFKC and without invisible characters, placeholders included.
 _PATTERNS: tuple[tuple[str, str], ...] = (
     ("private message", r"\b(?:dm|pm)s?\b(?:\s+(?:us|me|our\s+team))?"),
     ("private message", r"\b(?:direct|private)\s+messag\w*"),
     ("private message", r"\bmessage\s+us\b|\binbox\s+us\b|\bslide\s+into\s+our\b"),
+    # "Send us a message" is "DM us" in other words.
+    (
+        "private message",
+        r"\b(?:send|drop|shoot|ping)\s+(?:us|our\s+\w+)\s+(?:a\s+)?(?:quick\s+)?"
+        r"(?:message|msg|note|line|text)\b",
+    ),
+    # Not "the message the courier left": only a verb "message", to people.
+    (
+        "private message",
+        r"(?<!the\s)(?<!a\s)(?<!your\s)(?<!our\s)(?<!this\s)(?<!that\s)"
+        r"\b(?:message|inbox)\s+(?:our|the)\s+(?:\w+\s+)?"
+        r"(?:team|page|account|staff|agents?|people|store|shop)\b",
+    ),
+    (
+        "messaging app",
+        r"\b(?:whats\s?app|telegram|messenger|wechat|viber|imessage|snapchat)\b",
+    ),
+    # Any account but the customer's ({author} is written without the @ sign).
+    ("another account", r"(?<![\w.+-])@\w+|(?<![\w/])[ur]/\w{3,}"),
     ("email", r"\be-?mail(?:s|ing)?\b(?:\s+(?:us|me|our\s+\w+))?"),
     ("phone call", r"\b(?:call|ring|phone|text)\s+(?:us|our|the|me)\b"),
     ("phone call", r"\bgive\s+us\s+a\s+(?:call|ring)\b|\bcall(?:ing)?\s+\+?\d[\d\s().-]*\d"),
@@ -24,8 +51,10 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     ("email address", r"[\w.+-]+@[\w-]+\.[a-z][\w.-]*"),
     (
         "support link",
-        r"(?:https?://|www\.)\S*|\b[\w-]+\.(?:com|net|org|io|co|help|support)/\S*",
+        rf"(?:https?://|www\.)\S*|(?<![\w.@-])(?:[\w{{}}-]+\.)+(?:{_TLDS})\b(?:/\S*)?",
     ),
+    # Spelled out to get past a filter: "returns at acme dot com", "acme[dot]co[dot]uk".
+    ("spelled-out address", rf"\b[\w-]+\s*(?:\s|\[|\()dot(?:\s|\]|\))\s*(?:{_TLDS})\b"),
     (
         "contact elsewhere",
         r"\bcontact\s+(?:us|our|the|customer|support|service)\w*"
@@ -41,17 +70,36 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
 _COMPILED = tuple((kind, re.compile(pattern, re.IGNORECASE)) for kind, pattern in _PATTERNS)
 
 
-def find_redirect(template: str) -> tuple[str, str] | None:
+def find_redirect(template: str, *, customer: str = "") -> tuple[str, str] | None:
     """The first redirect in ``template`` as (kind, offending phrase), or None.
 
     The earliest phrase in the text wins so the message points where a reader looks first.
+    ``customer`` is the handle of the person replied to, when known: a filled-in reply
+    or a person's text may name them ("Thanks @jane_doe"), which sends no one elsewhere.
     """
+    text = _visible(template)
+    if customer:
+        text = _customer_as_placeholder(text, customer)
     hits = []
     for kind, pattern in _COMPILED:
-        found = pattern.search(template)
+        found = pattern.search(text)
         if found:
             hits.append((found.start(), -len(found.group(0)), kind, found.group(0).strip()))
     if not hits:
         return None
     _, _, kind, phrase = min(hits)
     return kind, phrase
+
+
+def _visible(text: str) -> str:
+    """``text`` as a reader sees it: "DM us" in full-width letters or with a zero-width
+    space inside must not slip past the patterns. NFKC folds wide and styled letters;
+    format characters (zero-width spaces and joiners, soft hyphens) are dropped."""
+    folded = unicodedata.normalize("NFKC", text)
+    return "".join(c for c in folded if unicodedata.category(c) != "Cf")
+
+
+def _customer_as_placeholder(text: str, customer: str) -> str:
+    handle = customer.removeprefix("@").removeprefix("/").removeprefix("u/")
+    named = re.compile(rf"(?<![\w.+-])(?:@|/?u/){re.escape(handle)}(?!\w)", re.IGNORECASE)
+    return named.sub("{author}", text)

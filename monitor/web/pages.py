@@ -117,8 +117,9 @@ def act(web: Web, request: Request, signed: Signed, form: Form) -> Response:
 def check_endpoint(web: Web) -> Endpoint:
     """Checks the reply box as the person types: JSON in, problems out."""
 
-    def platform_of(request: Request) -> str | Response:
-        """The case's platform, or the refusal; before the body is read."""
+    def platform_of(request: Request) -> tuple[str, str] | Response:
+        """The case's platform and customer handle, or the refusal; before the body is
+        read."""
         signed = signed_in(web.rt, request)
         if signed is None:
             return JSONResponse({"error": "sign in first"}, status_code=401)
@@ -127,30 +128,32 @@ def check_endpoint(web: Web) -> Endpoint:
         ref = request.path_params["ref"]
         try:
             check_access(web.rt, signed.user, ref)
-            return load_platform(web, ref)
+            return load_reply_target(web, ref)
         except (CaseNotFound, Forbidden) as exc:
             return JSONResponse({"error": str(exc)}, status_code=404)
 
-    def check(platform: str, text: str) -> Response:
+    def check(platform: str, customer: str, text: str) -> Response:
         limit = REPLY_LIMITS[Platform(platform)]
-        problems = casework.check_reply(platform, text)
+        problems = casework.check_reply(platform, text, customer=customer)
         length = reply_length(Platform(platform), text)  # as the platform counts it
         return JSONResponse({"problems": problems, "length": length, "limit": limit})
 
     async def endpoint(request: Request) -> Response:
-        platform = await run_in_threadpool(platform_of, request)
-        if isinstance(platform, Response):
-            return platform
+        target = await run_in_threadpool(platform_of, request)
+        if isinstance(target, Response):
+            return target
         body = await request.body()
         text = body[:MAX_CHECK_BYTES].decode("utf-8", errors="replace")
-        return await run_in_threadpool(check, platform, text)
+        return await run_in_threadpool(check, *target, text)
 
     return endpoint
 
 
-def load_platform(web: Web, ref: str) -> str:
+def load_reply_target(web: Web, ref: str) -> tuple[str, str]:
+    """The case's platform and its customer's handle (naming them is no redirect)."""
     with web.rt.sessions() as session:
-        return casework.find_case(session, ref).platform
+        case = casework.find_case(session, ref)
+        return case.platform, casework.customer_handle(session, case)
 
 
 def _days(request: Request) -> int:
