@@ -120,6 +120,14 @@ def reply_length(platform: Platform | str, text: str) -> int:
     return x_length(text.strip())
 
 
+def brand_text_length(platform: Platform | str, text: str) -> int:
+    """The length of a rule's template or an answer once filled, as posted: on Reddit
+    the brand's markdown goes as written (the values in it were escaped when filled)."""
+    if Platform(platform) is Platform.REDDIT:
+        return len(text.strip())
+    return x_length(text.strip())
+
+
 def reply_length_problem(platform: Platform | str, text: str) -> str | None:
     """Why ``text`` is too long to post on ``platform``, or None when it fits."""
     which = Platform(platform)

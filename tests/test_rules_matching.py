@@ -134,6 +134,9 @@ def test_matched_text_fills_the_match_placeholder(tmp_path: Path) -> None:
         ('unscored_reason: "language:*"', score(Label.UNSCORED, reason="language:de"), True),
         ('unscored_reason: "empty"', score(Label.UNSCORED, reason="language:de"), False),
         ("lang: [de, fr]", score(Label.UNSCORED, lang="de-AT", reason="language:de"), True),
+        # A rule's value is cut to its primary subtag too, or it could never match.
+        ("lang: pt-BR", score(Label.UNSCORED, lang="pt", reason="language:pt"), True),
+        ("lang: [en_GB]", score(Label.UNSCORED, lang="en-US"), True),
         ("~lang: de", score(Label.UNSCORED, lang="de", reason="language:de"), False),
     ],
 )

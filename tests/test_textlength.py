@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from monitor.domain import Platform
-from monitor.rules.templates import PLATFORM_LIMITS, worst_case_length
+from monitor.rules.templates import PLATFORM_LIMITS, first_name, worst_case_length
 from monitor.textlength import reddit_body, reply_length, reply_length_problem, x_length
 
 
@@ -55,9 +55,33 @@ def test_template_worst_case_is_measured_as_the_platform_counts() -> None:
     assert len(cjk) < 280 < worst_case_length(cjk, brand="Acme", longest_team=4)
     link = "Hi {author}, the fix: https://status.example.com/" + "x" * 300
     assert worst_case_length(link, brand="Acme", longest_team=4) == 4 + 22 + 10 + 23
-    escaped = "(see {case}) " * 10
-    measured = worst_case_length(escaped, brand="Acme", longest_team=4, platform=Platform.REDDIT)
-    assert measured == len(escaped.strip()) + 20 + 10 * (12 - len("{case}"))
+    # On Reddit the template is posted as written; the values in it are escaped (_ → \_).
+    markdown = "(see {case}) " * 10
+    measured = worst_case_length(markdown, brand="Acme", longest_team=4, platform=Platform.REDDIT)
+    assert measured == len(markdown.strip()) + 10 * (24 - len("{case}"))
+
+
+def test_the_customers_words_are_measured_at_their_heaviest() -> None:
+    """A display name or matched words in CJK weigh 2 each on X: a template that fits
+    with ASCII names must be refused when a CJK name would take it over 280."""
+    template = "Hi {first_name}, " + "x" * 245
+    assert worst_case_length(template, brand="Acme", longest_team=4) == 3 + 60 + 2 + 245
+    assert worst_case_length("{match}", brand="Acme", longest_team=4) == 80
+    assert worst_case_length("{author}", brand="Acme", longest_team=4) == 22  # ASCII handles
+
+
+@pytest.mark.parametrize(
+    ("display_name", "expected"),
+    [
+        ("08005550199", "jane_doe"),  # no phone number in the brand's reply
+        ("Jo_99 Smith", "Jo"),
+        ("Zoë-Ann O'Neil", "Zoë-Ann"),
+        ("山田 太郎", "山田"),
+        ("", "jane_doe"),
+    ],
+)
+def test_first_name_is_letters_apostrophes_and_hyphens(display_name: str, expected: str) -> None:
+    assert first_name(display_name, "jane_doe") == expected
 
 
 def test_a_persons_reply_is_checked_as_the_platform_counts_it() -> None:

@@ -12,9 +12,9 @@ from monitor.answers.normalise import tokens
 from monitor.domain import Platform
 from monitor.rules.deflection import find_redirect
 from monitor.rules.loader import read_documents, rule_files, rules_version
-from monitor.rules.templates import PLATFORM_LIMITS, WORST_CASE_LENGTHS, fill
+from monitor.rules.templates import PLATFORM_LIMITS, WORST_CASE_LENGTHS, fill, longest_values
 from monitor.settings import validate_document
-from monitor.textlength import reply_length
+from monitor.textlength import brand_text_length
 from monitor.yamlpos import ConfigError, Document, Problem
 
 # What an answer may say about the customer and the case. {team} and {match} belong
@@ -105,9 +105,9 @@ def answer_text_problems(text: str, platform: Platform, *, brand: str) -> list[s
             f"sends the customer elsewhere ({found[0]}: {found[1]!r}); the answer must be "
             "in the reply itself"
         )
-    lengths = {**WORST_CASE_LENGTHS, "brand": len(brand)}
-    longest = {k: "x" * lengths[k] for k in ANSWER_PLACEHOLDERS}
-    worst = reply_length(platform, fill(text, longest, platform=platform))
+    lengths = {k: v for k, v in WORST_CASE_LENGTHS.items() if k in ANSWER_PLACEHOLDERS}
+    longest = longest_values(platform, lengths, brand)
+    worst = brand_text_length(platform, fill(text, longest, platform=platform))
     limit = PLATFORM_LIMITS[platform]
     if worst > limit:
         problems.append(

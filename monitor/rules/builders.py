@@ -82,8 +82,12 @@ def strings_check(
     items = _strings(value, loc, errors)
     if items is None:
         return None
-    if spec.attribute in ("handle", "lang"):
-        items = [_normal_handle(i) if spec.attribute == "handle" else i.lower() for i in items]
+    if spec.attribute == "handle":
+        items = [_normal_handle(i) for i in items]
+    elif spec.attribute == "lang":
+        # Mentions are compared on the primary subtag, so must the rule's values be:
+        # `pt-BR` kept whole would never match anything.
+        items = [i.strip().lower().replace("_", "-").split("-")[0] for i in items]
     return OneOf(key, spec.attribute, items, negate)
 
 

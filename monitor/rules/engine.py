@@ -27,7 +27,7 @@ from monitor.rules.index import RuleIndex
 from monitor.rules.model import RuleSet, evaluation_order
 from monitor.rules.outcome import Outcome, RulePlan, Teams, plan
 from monitor.rules.templates import PLATFORM_LIMITS, fill, first_name, matched_text
-from monitor.textlength import reply_length
+from monitor.textlength import brand_text_length
 
 __all__ = ["Context", "Guards", "RuleEngine", "Teams"]
 
@@ -182,7 +182,8 @@ class RuleEngine:
     def _blocked(self, reply: PlannedReply, mention: Mention, context: Context) -> _Block | None:
         if not mention.reply_allowed:
             return _Block("the author does not allow replies to this post", hands_over=True)
-        limit, length = self.limits[mention.platform], reply_length(mention.platform, reply.text)
+        limit = self.limits[mention.platform]
+        length = brand_text_length(mention.platform, reply.text)
         if length > limit:
             text = f"the filled reply has {length} characters, over the {limit} limit"
             return _Block(text, hands_over=True)

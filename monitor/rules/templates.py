@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 
 from monitor.domain import Platform
-from monitor.textlength import REPLY_LIMITS, escape_markdown, reply_length
+from monitor.textlength import REPLY_LIMITS, brand_text_length, escape_markdown
 
 PLACEHOLDERS = frozenset({"author", "first_name", "case", "team", "match", "brand"})
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -27,8 +27,14 @@ PLATFORM_LIMITS: Mapping[Platform, int] = REPLY_LIMITS
 MAX_FIRST_NAME = 30
 MAX_MATCH = 40
 WORST_CASE_LENGTHS = {"author": 22, "first_name": MAX_FIRST_NAME, "case": 12, "match": MAX_MATCH}
+# The customer writes the name and the matched words: at worst characters X weighs 2
+# (CJK), or on Reddit ones escaping doubles. Handles are ASCII letters, digits and _.
+_HEAVIEST = {Platform.X: "\u4e2d", Platform.REDDIT: "_"}
+_CUSTOMER_WORDS = frozenset({"first_name", "match"})
 
-_NOT_NAME = re.compile(r"[^\w'\-]+")
+# Letters (any script), ' and -: no digits, so a display name cannot put a phone number
+# or an order number in the brand's reply; no _ or other markup either.
+_NOT_NAME = re.compile(r"[^\w'\-]+|[\d_]+")
 _SPACES = re.compile(r"\s+")
 
 
@@ -58,13 +64,22 @@ def worst_case_length(
 
     X by default: a rule for both platforms is bound by X's 280, far below Reddit's
     10,000 even after escaping."""
-    lengths = {**WORST_CASE_LENGTHS, "team": longest_team}
-    values = {name: "x" * size for name, size in lengths.items()} | {"brand": brand}
-    return reply_length(platform, fill(template, values, platform=platform))
+    values = longest_values(platform, {**WORST_CASE_LENGTHS, "team": longest_team}, brand)
+    return brand_text_length(platform, fill(template, values, platform=platform))
+
+
+def longest_values(platform: Platform, lengths: Mapping[str, int], brand: str) -> dict[str, str]:
+    """Each placeholder at its longest and heaviest, for the check-time length test."""
+    plain = "_" if platform is Platform.REDDIT else "x"
+    values = {
+        name: (_HEAVIEST[platform] if name in _CUSTOMER_WORDS else plain) * size
+        for name, size in lengths.items()
+    }
+    return values | {"brand": brand}
 
 
 def first_name(display_name: str, handle: str) -> str:
-    """The first word of the display name, letters only, or the handle."""
+    """The first word of the display name (letters, ' and -), or the handle."""
     words = _NOT_NAME.sub(" ", display_name).split()
     return (words[0] if words else handle)[:MAX_FIRST_NAME]
 
