@@ -348,7 +348,8 @@ class Settings(Strict):
     processing: Processing = Processing()
     dispatch: Dispatch = Dispatch()
     workers: Workers = Workers()
-    teams: list[Team] = Field(default_factory=lambda: [Team(name="care")])
+    # At least one: the first team takes what no rule routes (and dead replies).
+    teams: list[Team] = Field(default_factory=lambda: [Team(name="care")], min_length=1)
     channels: dict[str, Channel] = Field(default_factory=dict)
     rules: RulesConfig = RulesConfig()
     answers: AnswersConfig = AnswersConfig()

@@ -60,6 +60,7 @@ EXPECTED = {
     "duplicate_key.yaml": [
         "7:1: duplicate key 'database' in one mapping; YAML would silently keep the last"
     ],
+    "no_teams.yaml": ["3:1: teams: List should have at least 1 item after validation, not 0"],
     "duplicate_team.yaml": ["3:1: teams: duplicate team name 'care'"],
     "not_utf8.yaml": ["1:1: not UTF-8 text: invalid continuation byte"],
     "channel_bad_url.yaml": [

@@ -25,11 +25,16 @@ def _run(work: Callable[[], T]) -> T:
 
 
 def _password(generate: bool) -> str:
+    # A generated password is shown only once the change is made: one printed before a
+    # refusal would be a password nobody has.
     if generate:
-        password = secrets.token_urlsafe(12)
-        click.echo(f"password: {password}")
-        return password
+        return secrets.token_urlsafe(12)
     return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+def _show(password: str, generated: bool) -> None:
+    if generated:
+        click.echo(f"password: {password}")
 
 
 @click.group("users")
@@ -56,6 +61,7 @@ def add_command(
     rt = runtime(config_file)
     password = _password(generate_password)
     added = _run(lambda: create_user(rt, name, role, password, teams, actor=user))
+    _show(password, generate_password)
     teams_text = ", ".join(added.teams) or "none"
     click.echo(f"user {added.name} ({added.role}; teams: {teams_text}) added")
 
@@ -70,6 +76,7 @@ def passwd_command(config_file: Path | None, name: str, generate_password: bool,
     rt = runtime(config_file)
     password = _password(generate_password)
     _run(lambda: set_password(rt, name, password, actor=user))
+    _show(password, generate_password)
     click.echo(f"password of {name} changed")
 
 
