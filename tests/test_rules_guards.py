@@ -168,3 +168,46 @@ def test_placeholders_are_filled_once_from_bounded_values(tmp_path: Path) -> Non
     assert decision.reply is not None
     expected_match = ("order {case}everyone" + "x" * 100)[:40]
     assert decision.reply.text == f"@user1 Zoë-Ann C-1234 care Acme [{expected_match}]"
+
+
+def test_rules_test_follows_the_threads_state_as_the_daemon_does(tmp_path: Path) -> None:
+    """`rules test` decides a follow-up seeing the bot's earlier reply in the thread,
+    the case state that reply left, and the source given with --source."""
+    from monitor.domain import Author, Mention
+    from monitor.rules.dryrun import dry_run
+    from monitor.scoring import Scorer
+
+    rules = engine(
+        tmp_path / "rules",
+        """
+        name: first-ack
+        match: {case: {bot_replies: "< 1"}}
+        then: {reply: "Sorry {first_name}, we're on it (case {case})."}
+        ---
+        name: quick-follow-up
+        match: {case: {minutes_since_bot_reply: "< 60"}}
+        then: {tag: [follow-up]}
+        ---
+        name: thread-state
+        match: {case: {state: auto_replied}}
+        then: {tag: [was-answered]}
+        ---
+        name: from-search
+        match: {source: brand-search}
+        then: {tag: [searched]}
+        """,
+    )
+
+    def late(i: int, minutes: int) -> Mention:
+        at = NOON + timedelta(minutes=minutes)
+        return Mention(Platform.X, str(i), Author("7", "jane"), "@acme order late", at, "t-1")
+
+    first, second = (
+        decision
+        for _, _, decision in dry_run(
+            rules, Scorer(), [late(1, 0), late(2, 40)], source="brand-search"
+        )
+    )
+    assert first.reply is not None
+    assert "searched" in first.tags
+    assert {"follow-up", "was-answered"} <= set(second.tags)

@@ -27,7 +27,10 @@ def rules() -> None:
     help="JSONL mentions, one per line (the replay format, e.g. config/samples/mentions.jsonl).",
 )
 @click.option("--json", "as_json_lines", is_flag=True, help="One JSON object per mention.")
-def test_rules(config_file: Path | None, sample: Path, as_json_lines: bool) -> None:
+@click.option("--source", help="The source name rules on `source:` see (default: none).")
+def test_rules(
+    config_file: Path | None, sample: Path, as_json_lines: bool, source: str | None
+) -> None:
     """Run each mention through scoring and rules; nothing is stored or posted."""
     from monitor.cli import settings_or_exit
     from monitor.runtime import build_rule_engine
@@ -39,7 +42,8 @@ def test_rules(config_file: Path | None, sample: Path, as_json_lines: bool) -> N
     mentions, problems = load_jsonl(sample)
     for problem in problems:
         click.echo(f"{sample}:{problem.line}: skipped: {problem.message}", err=True)
-    for mention, score, decision in dry_run(engine, Scorer(settings.scoring), mentions):
+    scorer = Scorer(settings.scoring)
+    for mention, score, decision in dry_run(engine, scorer, mentions, source=source):
         if as_json_lines:
             click.echo(json.dumps(as_json(mention, score, decision), ensure_ascii=False))
         else:

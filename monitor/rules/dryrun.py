@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.domain import Decision, Mention, Score
+from monitor.domain import CaseState, Decision, Mention, Score
 from monitor.rules.context import Context
 from monitor.rules.engine import RuleEngine
 from monitor.scoring import Scorer
@@ -20,7 +20,10 @@ DRY_RUN_CASE = "C-TEST"
 
 @dataclass
 class _History:
+    source: str | None = None
     replies_in_thread: dict[tuple[str, str], int] = field(default_factory=dict)
+    last_reply_in_thread: dict[tuple[str, str], Any] = field(default_factory=dict)
+    state_of_thread: dict[tuple[str, str], CaseState] = field(default_factory=dict)
     last_reply_to_author: dict[tuple[str, str], Any] = field(default_factory=dict)
     threads_of_author: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     escalated_authors: set[tuple[str, str]] = field(default_factory=set)
@@ -32,7 +35,10 @@ class _History:
         return Context(
             now=mention.created_at,
             case_ref=DRY_RUN_CASE,
+            source=self.source,
+            case_state=self.state_of_thread.get(thread, CaseState.NEW),
             bot_replies_in_thread=self.replies_in_thread.get(thread, 0),
+            last_bot_reply_in_thread_at=self.last_reply_in_thread.get(thread),
             last_bot_reply_to_author_at=self.last_reply_to_author.get(author),
             earlier_cases=len(threads - {mention.conversation_id}),
             escalated_before=author in self.escalated_authors,
@@ -42,18 +48,30 @@ class _History:
         author = (mention.platform.value, mention.author.id)
         thread = (mention.platform.value, mention.conversation_id)
         self.threads_of_author.setdefault(author, set()).add(mention.conversation_id)
+        if decision.ignored:
+            return
         if decision.escalation is not None:
             self.escalated_authors.add(author)
-        if decision.reply is not None and not decision.reply.draft:
+            self.state_of_thread[thread] = CaseState.AWAITING_HUMAN
+        reply = decision.reply
+        if reply is not None and reply.draft:
+            self.state_of_thread[thread] = CaseState.AWAITING_APPROVAL
+        elif reply is not None:
             self.replies_in_thread[thread] = self.replies_in_thread.get(thread, 0) + 1
-            self.last_reply_to_author[author] = mention.created_at
+            self.last_reply_in_thread[thread] = self.last_reply_to_author[author] = (
+                mention.created_at
+            )
+            if decision.escalation is None:
+                self.state_of_thread[thread] = CaseState.AUTO_REPLIED
 
 
 def dry_run(
-    engine: RuleEngine, scorer: Scorer, mentions: list[Mention]
+    engine: RuleEngine, scorer: Scorer, mentions: list[Mention], *, source: str | None = None
 ) -> Iterator[tuple[Mention, Score, Decision]]:
-    """Decide every mention in order, as the daemon would, without side effects."""
-    history = _History()
+    """Decide every mention in order, as the daemon would, without side effects: each
+    thread's case state and bot replies follow the decisions before (as processing
+    applies them), and ``source`` is the source name rules on ``source:`` see."""
+    history = _History(source=source)
     for mention in mentions:
         score = scorer.score(mention.text, lang=mention.lang)
         decision = engine.decide(mention, score, history.context(mention))
