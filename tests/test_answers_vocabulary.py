@@ -3,6 +3,7 @@ products, question forms without a question mark, and the stemmer's collisions."
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,10 +11,11 @@ import pytest
 
 from monitor.answers.answerer import Answerer
 from monitor.answers.loader import load_knowledge_base
-from monitor.answers.normalise import names, tokens
+from monitor.answers.normalise import names, tokens, use_brand
 from monitor.answers.questions import is_question
 from monitor.yamlpos import ConfigError
 from tests.answerkit import knowledge_base_dir
+from tests.conftest import REPO
 
 NOV = datetime(2026, 11, 20, 12, tzinfo=UTC)
 
@@ -174,3 +176,35 @@ def test_questions_without_a_question_mark_or_an_opening_interrogative(text: str
 )
 def test_complaints_and_statements_stay_statements(text: str) -> None:
     assert not is_question(text)
+
+
+def _shipped_as(brand: str, tmp_path: Path) -> Answerer:
+    """The shipped knowledge base, written for ``brand`` instead of Acme."""
+    folder = tmp_path / brand / "answers"
+    shutil.copytree(REPO / "config" / "answers", folder)
+    for path in folder.glob("*.yaml"):
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text.replace("Acme", brand).replace("acme", brand.lower()), "utf-8")
+    return Answerer(load_knowledge_base(folder, brand=brand), answer_at=0.35, draft_at=0.15)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Does {brand} deliver overseas to Australia?",
+        "can I pay for my {brand} order with PayPal?",
+        "do {brand} ship to Ireland",
+    ],
+)
+def test_the_brands_name_is_no_word_of_a_question_whatever_the_brand(
+    tmp_path: Path, question: str
+) -> None:
+    """Only "acme" was left out; for any other brand its name counted as a word."""
+    when = datetime(2026, 6, 1, tzinfo=UTC)
+    acme = _shipped_as("Acme", tmp_path).assess(question.format(brand="Acme"), now=when)
+    try:
+        globex = _shipped_as("Globex", tmp_path).assess(question.format(brand="Globex"), now=when)
+        assert globex.confidence == acme.confidence
+        assert "globex" not in tokens(question.format(brand="Globex"))
+    finally:
+        use_brand("Acme")  # the brand of every other test

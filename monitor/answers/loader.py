@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from monitor.answers.model import Entry, EntrySpec, KnowledgeBase, entry_problem
-from monitor.answers.normalise import tokens
+from monitor.answers.normalise import tokens, use_brand
 from monitor.domain import Platform
 from monitor.rules.deflection import find_redirect
 from monitor.rules.loader import read_documents, rule_files, rules_version
@@ -32,6 +32,7 @@ def load_knowledge_base(
     own."""
     if not directory.is_dir():
         return KnowledgeBase()
+    use_brand(brand)  # before any entry is read into tokens
     problems: list[Problem] = []
     entries: list[Entry] = []
     disabled: set[str] = set()

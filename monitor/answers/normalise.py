@@ -40,7 +40,7 @@ _STOPWORDS = """a an the and or but if of to in on at by for with from as is are
     when where why how can could would should will shall may might must just so than then
     too very also any some all about into over again please hi hey hello thanks thank
     anyone someone guys folks know tell wondering wonder quick question im i'm i've i'd
-    you're it's what's there's whats let get got need want like one way still yet acme u ur
+    you're it's what's there's whats let get got need want like one way still yet u ur
     pls plz ya yall y'all wanna gonna gotta lol ok okay"""
 # The rest of NLTK's English list, less the words that tell topics apart here: "down"
 # (an outage), "not"/"no" (the folded negations), "off" (drop off), "out" (sold out),
@@ -61,6 +61,17 @@ _FILLERS = """actually already anywhere somewhere anything something everything 
     meant idea question questions two anyway though although mean guess think sure bit lot
     lots many every"""
 STOPWORDS = frozenset(" ".join((_STOPWORDS, _FUNCTION_WORDS, _FILLERS)).split())
+
+# The brand's own name says nothing about which answer fits ("does Acme ship to
+# Norway?"), yet customers write it everywhere. Set by the knowledge base's loader from
+# brand.name: one brand per process, like the config it comes from.
+_BRAND_WORDS: set[str] = set()
+
+
+def use_brand(name: str) -> None:
+    """Leave the words of ``name`` out of every question and entry from now on."""
+    _BRAND_WORDS.clear()
+    _BRAND_WORDS.update(_WORD.findall(name.lower()))
 
 # Folded before stemming: spellings and words customers use for the same thing. Kept
 # short and general; an entry's own example questions carry the rest.
@@ -115,7 +126,7 @@ def words(text: str) -> list[str]:
         word = SYNONYMS.get(word, word)
         if word.endswith("'s"):
             word = word[:-2]
-        if word not in STOPWORDS:
+        if word not in STOPWORDS and word not in _BRAND_WORDS:
             out.append(word)
     return out
 
