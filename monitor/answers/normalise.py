@@ -73,6 +73,7 @@ def use_brand(name: str) -> None:
     _BRAND_WORDS.clear()
     _BRAND_WORDS.update(_WORD.findall(name.lower()))
 
+
 # Folded before stemming: spellings and words customers use for the same thing. Kept
 # short and general; an entry's own example questions carry the rest.
 SYNONYMS: dict[str, str] = {
