@@ -156,3 +156,13 @@ def test_rules_test_never_prints_control_characters(tmp_path: Path) -> None:
         '  reply: "Sorry Eve: broken"',
     ]
     assert all(c.isprintable() for c in out.replace("\n", ""))
+
+
+def test_json_output_keeps_text_readable_but_no_c1_control_raw() -> None:
+    """JSON leaves C1 controls raw, and a terminal takes U+009B as ESC [ (every --json
+    command prints mention text through json_line)."""
+    from monitor.commands.options import json_line
+
+    line = json_line({"text": "café \u009b31m \x1b[2J"})
+    assert line == '{"text": "café \\u009b31m \\u001b[2J"}'
+    assert json.loads(line) == {"text": "café \u009b31m \x1b[2J"}

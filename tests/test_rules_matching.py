@@ -120,6 +120,24 @@ def test_matched_text_fills_the_match_placeholder(tmp_path: Path) -> None:
     assert decision.reply.text == "Sorry, NOT WORKING is never OK. We're looking at it here."
 
 
+def test_the_match_placeholder_never_carries_a_link(tmp_path: Path) -> None:
+    """A broad regex can match a link the customer wrote; the brand must not post it."""
+    rule_engine = engine(
+        tmp_path,
+        """
+        name: order
+        match:
+          text (regex): 'order \\S+ \\S+'
+        then:
+          reply: "Looking at {match} now."
+        """,
+    )
+    for text in ("@acme order https://evil.example/pay now", "@acme order evil.co.uk/pay now"):
+        decision = decide(rule_engine, text)
+        assert decision.reply is not None
+        assert decision.reply.text == "Looking at order now now."
+
+
 @pytest.mark.parametrize(
     ("match", "sentiment", "expected"),
     [

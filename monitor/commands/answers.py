@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.answers.answerer import Answerer, Assessment
-from monitor.commands.options import config_option
+from monitor.commands.options import config_option, json_line
 from monitor.domain import Platform
 
 
@@ -83,7 +83,7 @@ def test_command(
         "text": entry.texts[Platform(platform)] if entry else None,
     }
     if as_json:
-        click.echo(json.dumps(record, ensure_ascii=False))
+        click.echo(json_line(record))
         return
     for key, value in record.items():
         if value is not None:

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from monitor import casework
 from monitor.casework import CaseworkError
-from monitor.commands.options import config_option
+from monitor.commands.options import config_option, json_line
 from monitor.domain import CaseState
 from monitor.runtime import Runtime
 
@@ -106,9 +106,7 @@ def list_command(
     rows = casework.list_cases(runtime(config_file), states=states, team=team, limit=limit)
     if as_json:
         for row in rows:
-            click.echo(
-                json.dumps(_jsonable(row.__class__.__dataclass_fields__, row), ensure_ascii=False)
-            )
+            click.echo(json_line(_jsonable(row.__class__.__dataclass_fields__, row)))
         return
     table = Table(
         "case",

@@ -5,7 +5,6 @@ Registered in the CLI group with ``main.add_command(score)``.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from monitor.commands.options import json_line
 from monitor.domain import Label, Score
 from monitor.scoring import Scorer
 from monitor.settings import ScoringConfig, config_path, load_settings
@@ -45,7 +45,7 @@ def score(texts: tuple[str, ...], as_json: bool, lang: str | None, config: Path 
     lines: Iterable[str] = texts or _stdin_lines()
     if as_json:
         for text in lines:
-            click.echo(json.dumps(_record(text, scorer.score(text, lang=lang)), ensure_ascii=False))
+            click.echo(json_line(_record(text, scorer.score(text, lang=lang))))
         return
     table = Table("text", "label", "compound", "lang", "reason")
     for text in lines:

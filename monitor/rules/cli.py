@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from monitor.commands.options import config_option
+from monitor.commands.options import config_option, json_line
 from monitor.domain import Decision, Mention, Score
 from monitor.rules.dryrun import as_json, dry_run
 
@@ -45,7 +45,7 @@ def test_rules(
     scorer = Scorer(settings.scoring)
     for mention, score, decision in dry_run(engine, scorer, mentions, source=source):
         if as_json_lines:
-            click.echo(json.dumps(as_json(mention, score, decision), ensure_ascii=False))
+            click.echo(json_line(as_json(mention, score, decision)))
         else:
             click.echo(_describe(mention, score, decision))
     if problems:

@@ -43,6 +43,9 @@ def _template_problems(rule: Rule, brand: str, longest_team: int) -> list[Proble
     problems: list[Problem] = []
     for index, template in enumerate(then.templates):
         loc = ("then", field, index)
+        if not template.strip():
+            problems.append(rule.problem(loc, "an empty template would post nothing"))
+            continue
         problems.extend(rule.problem(loc, message) for message in template_problems(template))
         problems.extend(_deflection(rule, loc, template))
         length = worst_case_length(template, brand=brand, longest_team=longest_team)

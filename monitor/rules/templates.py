@@ -36,6 +36,8 @@ _CUSTOMER_WORDS = frozenset({"first_name", "match"})
 # or an order number in the brand's reply; no _ or other markup either.
 _NOT_NAME = re.compile(r"[^\w'\-]+|[\d_]+")
 _SPACES = re.compile(r"\s+")
+# A link, or a domain X would make into one ("evil.example/x").
+_LINK = re.compile(r"\w+://\S*|\bwww\.\S*|\b[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}\b/?\S*", re.IGNORECASE)
 
 
 def template_problems(template: str) -> list[str]:
@@ -85,5 +87,7 @@ def first_name(display_name: str, handle: str) -> str:
 
 
 def matched_text(found: str) -> str:
-    """Bound the matched text and defuse mentions before it goes into a public reply."""
-    return _SPACES.sub(" ", found).replace("@", "").strip()[:MAX_MATCH]
+    """Bound the matched text and defuse mentions and links before it goes into a public
+    reply: a broad regex (``order \\S+``) can match a link the customer wrote, and the
+    brand must not post it."""
+    return _SPACES.sub(" ", _LINK.sub("", found)).replace("@", "").strip()[:MAX_MATCH]
