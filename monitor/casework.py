@@ -6,6 +6,7 @@ Every operation is one transaction and leaves an audit event with the person's n
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -419,10 +420,15 @@ def assign(rt: Runtime, ref: str, assignee: str, *, user: str) -> None:
         cases.record(session, case, "assigned", user, now, old=old, new={"assignee": assignee})
 
 
+def may_open(role: str, teams: Sequence[str], team: str | None) -> bool:
+    """Agents open their teams' cases and untriaged ones; leads and admins every case."""
+    return role != "agent" or team is None or team in teams
+
+
 def assignees(session: Session, team: str | None) -> list[str]:
     """The active dashboard users who may open a case of ``team``, by name."""
     users = session.scalars(select(WebUser).where(WebUser.active.is_(True)).order_by(WebUser.name))
-    return [u.name for u in users if _may_open(u, team)]
+    return [u.name for u in users if may_open(u.role, u.teams, team)]
 
 
 def _check_assignee(session: Session, name: str, team: str | None) -> None:
@@ -431,16 +437,11 @@ def _check_assignee(session: Session, name: str, team: str | None) -> None:
         raise CaseworkError(
             f"no active dashboard user {name[:64]!r} (`inchannel users list` shows them)"
         )
-    if not _may_open(found, team):
+    if not may_open(found.role, found.teams, team):
         teams = ", ".join(found.teams) or "no team"
         raise CaseworkError(
             f"{name} is an agent of {teams} and cannot open the cases of team {team}"
         )
-
-
-def _may_open(user: WebUser, team: str | None) -> bool:
-    # As the dashboard's User.sees_team: agents their teams' cases and untriaged ones.
-    return user.role != "agent" or team is None or team in user.teams
 
 
 def resolve(rt: Runtime, ref: str, *, user: str) -> None:

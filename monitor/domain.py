@@ -92,11 +92,16 @@ def utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
+def primary_subtag(code: str) -> str:
+    """``pt-BR``, ``pt_br`` and ``PT`` are all ``pt``: languages are compared on this."""
+    return code.strip().lower().replace("_", "-").split("-")[0]
+
+
 def declared_language(lang: str | None) -> str | None:
     """The platform's language code, reduced to its primary subtag; None if it names none."""
     if lang is None:
         return None
-    primary = lang.strip().lower().replace("_", "-").split("-")[0]
+    primary = primary_subtag(lang)
     return None if primary in NO_LANGUAGE else primary
 
 

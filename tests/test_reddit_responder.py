@@ -186,15 +186,21 @@ def mention_from(api: FakeAPI, author: str, text: str = "u/acme_official my orde
     api.add("POST", "/api/read_message/?", Reply.json({}))
 
 
-def test_pipeline_replies_in_the_thread_with_the_handle_escaped(
-    make_runtime: RuntimeFactory, api: FakeAPI
-) -> None:
-    mention_from(api, "_bob_")
+def answered(make_runtime: RuntimeFactory, api: FakeAPI) -> Runtime:
+    """The daemon's round over the served mention: poll, decide, post the reply (r9)."""
     api.add("POST", "/api/comment/?", created_comment("r9", "t1_c1", "ignored"))
     rt = reddit_runtime(make_runtime, api)
     poll_source(rt, "inbox")
     process_pending(rt)
     dispatch_outbox(rt)
+    return rt
+
+
+def test_pipeline_replies_in_the_thread_with_the_handle_escaped(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    mention_from(api, "_bob_")
+    rt = answered(make_runtime, api)
 
     (post,) = api.seen("POST", "/api/comment/?")
     assert post.form()["thing_id"] == ["t1_c1"]
@@ -304,11 +310,7 @@ def test_an_answer_keeps_its_markdown_and_a_persons_reply_shows_as_typed(
     tables); the customer's name inside is escaped; a person's own words are escaped."""
     shutil.copytree(REPO / "config" / "answers", tmp_path / "answers")
     mention_from(api, "_bob_", "u/acme_official do you ship to Ireland?")
-    api.add("POST", "/api/comment/?", created_comment("r9", "t1_c1", "ignored"))
-    rt = reddit_runtime(make_runtime, api)
-    poll_source(rt, "inbox")
-    process_pending(rt)
-    dispatch_outbox(rt)
+    rt = answered(make_runtime, api)
     (post,) = api.seen("POST", "/api/comment/?")
     text = post.form()["text"][0]
     assert text.startswith("Hi \\_bob\\_! We ship to:\n\n* the UK and Ireland\n")

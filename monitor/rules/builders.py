@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from monitor.domain import primary_subtag
 from monitor.rules.checks import Check, Compare, Flag, OneOf, OpenHours, Pattern
 from monitor.rules.compare import Comparison, parse_comparison
 from monitor.rules.hours import OpeningHours
@@ -87,7 +88,7 @@ def strings_check(
     elif spec.attribute == "lang":
         # Mentions are compared on the primary subtag, so must the rule's values be:
         # `pt-BR` kept whole would never match anything.
-        items = [i.strip().lower().replace("_", "-").split("-")[0] for i in items]
+        items = [primary_subtag(i) for i in items]
     return OneOf(key, spec.attribute, items, negate)
 
 

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from monitor.domain import CaseState, Mention, Score
+from monitor.domain import CaseState, Mention, Score, primary_subtag
 from monitor.rules.textmatch import APOSTROPHES, words_of
 
 # Regexes never see more than this: a Reddit comment is at most 10,000 characters, and
@@ -90,7 +90,7 @@ class Facts:
 
     @property
     def lang(self) -> str:
-        return (self.score.lang or self.mention.lang or "").lower().split("-")[0]
+        return primary_subtag(self.score.lang or self.mention.lang or "")
 
     @property
     def handle(self) -> str:

@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from monitor.cases import record
+from monitor.casework import may_open
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
 from monitor.store.web_models import WebSession, WebUser
@@ -54,8 +55,7 @@ class User:
         return ROLES.index(self.role) >= ROLES.index(role)
 
     def sees_team(self, team: str | None) -> bool:
-        """Agents see their teams' cases and untriaged ones; leads and admins see all."""
-        return self.at_least("lead") or team is None or team in self.teams
+        return may_open(self.role, self.teams, team)
 
 
 def _user(row: WebUser) -> User:
