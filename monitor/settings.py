@@ -375,20 +375,13 @@ class Settings(Strict):
     @field_validator("teams")
     @classmethod
     def _unique_team_names(cls, teams: list[Team]) -> list[Team]:
-        names = [team.name for team in teams]
-        for name in names:
-            if names.count(name) > 1:
-                raise ValueError(f"duplicate team name {name!r}")
+        _refuse_duplicates("team", [team.name for team in teams])
         return teams
 
     @field_validator("sources")
     @classmethod
     def _unique_source_names(cls, sources: list[SourceConfig]) -> list[SourceConfig]:
-        seen: set[str] = set()
-        for source in sources:
-            if source.name in seen:
-                raise ValueError(f"duplicate source name {source.name!r}")
-            seen.add(source.name)
+        _refuse_duplicates("source", [source.name for source in sources])
         return sources
 
     @model_validator(mode="after")
@@ -463,6 +456,14 @@ class Settings(Strict):
         return all(s.type == "replay" for s in self.sources) and all(
             r.type == "recording" for r in self.responders.values()
         )
+
+
+def _refuse_duplicates(what: str, names: list[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"duplicate {what} name {name!r}")
+        seen.add(name)
 
 
 def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:

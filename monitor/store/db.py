@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -108,9 +109,14 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
 
 
+@functools.lru_cache(maxsize=1)
+def _migrations() -> ScriptDirectory:
+    """The migration scripts shipped with this version: read once per process."""
+    return ScriptDirectory.from_config(alembic_config(create_engine("sqlite://")))
+
+
 def head_revision() -> str:
-    script = ScriptDirectory.from_config(alembic_config(create_engine("sqlite://")))
-    head = script.get_current_head()
+    head = _migrations().get_current_head()
     assert head is not None
     return head
 
@@ -145,5 +151,4 @@ def require_known_revision(engine: Engine) -> str | None:
 
 
 def _known_revision(revision: str) -> bool:
-    script = ScriptDirectory.from_config(alembic_config(create_engine("sqlite://")))
-    return any(known.revision == revision for known in script.walk_revisions())
+    return any(known.revision == revision for known in _migrations().walk_revisions())
