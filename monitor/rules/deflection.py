@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from monitor.scoring.text import INVISIBLE
+
 # Top-level domains a support address is written with; a word-dot-word typo
 # ("ready.See") is not a link.
 _TLDS = (
@@ -94,9 +96,9 @@ def find_redirect(template: str, *, customer: str = "") -> tuple[str, str] | Non
 def _visible(text: str) -> str:
     """``text`` as a reader sees it: "DM us" in full-width letters or with a zero-width
     space inside must not slip past the patterns. NFKC folds wide and styled letters;
-    format characters (zero-width spaces and joiners, soft hyphens) are dropped."""
-    folded = unicodedata.normalize("NFKC", text)
-    return "".join(c for c in folded if unicodedata.category(c) != "Cf")
+    format characters (zero-width spaces and joiners, soft hyphens) are dropped, as the
+    scorer drops them."""
+    return unicodedata.normalize("NFKC", text).translate(INVISIBLE)
 
 
 def _customer_as_placeholder(text: str, customer: str) -> str:

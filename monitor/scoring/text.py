@@ -36,7 +36,7 @@ def _invisible() -> dict[int, None]:
     return dict.fromkeys([*found, 0xFE0E, 0xFE0F, *range(0x1F3FB, 0x1F400)])
 
 
-_INVISIBLE = _invisible()
+INVISIBLE = _invisible()
 _HANDLE_OR_URL = re.compile(r"(?<![\w@])@\w+|https?://\S+|\bwww\.\S+", re.ASCII)
 _RUN = re.compile(r"(.)\1\1+", re.DOTALL)
 _LETTER_RUN = re.compile(r"([^\W\d_])\1{2,}")
@@ -59,7 +59,7 @@ def clean(text: str, words: Container[str], keep: re.Pattern[str] | None) -> str
     """Drop invisible characters, fold styled letters (but not the emoji ``keep`` finds),
     drop handles and URLs; collapse 3+ character runs."""
     if not text.isascii():
-        text = fold(text.translate(_INVISIBLE), keep)
+        text = fold(text.translate(INVISIBLE), keep)
     if "@" in text or "http" in text or "www." in text:
         text = _HANDLE_OR_URL.sub(" ", text)
     if _RUN.search(text):
