@@ -3,7 +3,6 @@ document, every problem collected with its file:line:col before anything is repo
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,7 +11,13 @@ from monitor.answers.normalise import tokens, use_brand
 from monitor.domain import Platform
 from monitor.rules.deflection import find_redirect
 from monitor.rules.loader import read_documents, rule_files, rules_version
-from monitor.rules.templates import PLATFORM_LIMITS, WORST_CASE_LENGTHS, fill, longest_values
+from monitor.rules.templates import (
+    PLATFORM_LIMITS,
+    WORST_CASE_LENGTHS,
+    fill,
+    longest_values,
+    template_problems,
+)
 from monitor.settings import validate_document
 from monitor.textlength import brand_text_length
 from monitor.yamlpos import ConfigError, Document, Problem
@@ -20,7 +25,6 @@ from monitor.yamlpos import ConfigError, Document, Problem
 # What an answer may say about the customer and the case. {team} and {match} belong
 # to rules: an answer is the same whatever rule used it.
 ANSWER_PLACEHOLDERS = ("author", "first_name", "case", "brand")
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
 def load_knowledge_base(
@@ -88,18 +92,7 @@ def _text_problems(doc: Document, spec: EntrySpec, brand: str) -> list[Problem]:
 
 def answer_text_problems(text: str, platform: Platform, *, brand: str) -> list[str]:
     """Unknown or broken placeholders, redirects and length over the platform's limit."""
-    problems = [
-        f"unknown placeholder {{{name}}}; allowed: {', '.join(ANSWER_PLACEHOLDERS)}"
-        for name in _PLACEHOLDER.findall(text)
-        if name not in ANSWER_PLACEHOLDERS
-    ]
-    # "Hi {first_name! ..." or "{{first_name}}" would be posted with its braces.
-    stray = _PLACEHOLDER.sub("", text)
-    if "{" in stray or "}" in stray:
-        problems.append(
-            "a brace that is not part of a placeholder; write placeholders as {first_name} "
-            "(one brace each side) and no other braces: they would be posted as they are"
-        )
+    problems = template_problems(text, ANSWER_PLACEHOLDERS)
     found = find_redirect(text)
     if found is not None:
         problems.append(

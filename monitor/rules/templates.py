@@ -9,12 +9,13 @@ verbatim into the already-parsed template, so a customer writing ``{case}`` or
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from monitor.domain import Platform
 from monitor.textlength import REPLY_LIMITS, brand_text_length, escape_markdown
 
 PLACEHOLDERS = frozenset({"author", "first_name", "case", "team", "match", "brand"})
+RULE_PLACEHOLDERS = tuple(sorted(PLACEHOLDERS))
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 # What a platform accepts in one post, measured with ``reply_length``: X weighs CJK
@@ -40,13 +41,21 @@ _SPACES = re.compile(r"\s+")
 _LINK = re.compile(r"\w+://\S*|\bwww\.\S*|\b[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}\b/?\S*", re.IGNORECASE)
 
 
-def template_problems(template: str) -> list[str]:
-    """Placeholders a template uses that are not on the whitelist."""
-    return [
-        f"unknown placeholder {{{name}}}; allowed: {', '.join(sorted(PLACEHOLDERS))}"
+def template_problems(template: str, allowed: Sequence[str] = RULE_PLACEHOLDERS) -> list[str]:
+    """Placeholders a template uses that are not in ``allowed``, and stray braces."""
+    problems = [
+        f"unknown placeholder {{{name}}}; allowed: {', '.join(allowed)}"
         for name in _PLACEHOLDER.findall(template)
-        if name not in PLACEHOLDERS
+        if name not in allowed
     ]
+    # "Hi {first_name! ..." or "{{first_name}}" would be posted with its braces.
+    stray = _PLACEHOLDER.sub("", template)
+    if "{" in stray or "}" in stray:
+        problems.append(
+            "a brace that is not part of a placeholder; write placeholders as {first_name} "
+            "(one brace each side) and no other braces: they would be posted as they are"
+        )
+    return problems
 
 
 def fill(template: str, values: Mapping[str, str], *, platform: Platform) -> str:
