@@ -216,3 +216,38 @@ def test_a_search_cursor_older_than_seven_days_starts_from_the_newest_with_a_gap
     with rt.sessions() as session:
         (gap,) = session.scalars(select(Event).where(Event.kind == "gap"))
         assert gap.detail["reason"] == "cursor older than 7 days"
+
+
+def test_a_200_with_only_errors_for_the_brand_account_stops_the_source(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # X refuses the timeline of an unknown or suspended account with a 200 that holds
+    # nothing but errors[]; read as an empty page, mentions silently never arrived.
+    missing = {
+        "value": "783214",
+        "detail": "Could not find user with id: [783214].",
+        "title": "Not Found Error",
+        "resource_type": "user",
+        "parameter": "id",
+        "resource_id": "783214",
+        "type": "https://api.twitter.com/2/problems/resource-not-found",
+    }
+    api.add("GET", MENTIONS, ok({"errors": [missing]}))
+    rt = x_runtime(make_runtime, api)
+    poll_source(rt, "mentions")
+    found = state(rt)
+    assert found.last_error == (
+        "x refused the request (HTTP 200 with errors only: Not Found Error: Could not find "
+        "user with id: [783214].); check x.user_id and the source's query"
+    )
+    assert found.next_poll_at is not None
+    assert found.next_poll_at > NOW + timedelta(days=3000)
+    assert found.cursor is None
+    assert stored(rt) == 0
+
+
+def test_an_empty_page_is_not_a_refusal(make_runtime: RuntimeFactory, api: FakeAPI) -> None:
+    api.add("GET", MENTIONS, ok({"meta": {"result_count": 0}}))
+    rt = x_runtime(make_runtime, api)
+    poll_source(rt, "mentions")
+    assert (state(rt).last_error, state(rt).consecutive_failures) == (None, 0)

@@ -161,6 +161,14 @@ class XSource:
         self._token_refused = False
         self._count(now, page)
         self.ledger.merge_details(self.name, {"rate_limit": page.rate.as_details()})
+        refusal = _refusal(page)
+        if refusal:
+            raise SourceError(
+                f"x refused the request (HTTP 200 with errors only: {refusal}); check "
+                "x.user_id and the source's query",
+                permanent=True,
+                kind="not_found",
+            )
         return page
 
     def _count(self, now: datetime, page: Page | None) -> None:
@@ -292,6 +300,22 @@ class XSource:
                 )
             )
         return sorted(parents - known)
+
+
+def _refusal(page: Page) -> str:
+    """X's words when it answered 200 with nothing but ``errors``, else "".
+
+    That is how X refuses a timeline whose account does not exist or is suspended (a
+    wrong x.user_id, a banned brand account): taken for an empty page, nothing would
+    ever arrive and nothing would say why. A real empty page carries ``meta``."""
+    if page.tweets or page.meta or not page.errors:
+        return ""
+    parts = []
+    for error in page.errors[:3]:
+        if isinstance(error, dict):
+            words = [error.get(k) for k in ("title", "detail")]
+            parts.append(": ".join(w for w in words if isinstance(w, str) and w))
+    return "; ".join(p for p in parts if p)[:300] or "no detail"
 
 
 def _max_id(ids: Sequence[str]) -> str | None:
