@@ -251,3 +251,29 @@ def test_an_empty_page_is_not_a_refusal(make_runtime: RuntimeFactory, api: FakeA
     rt = x_runtime(make_runtime, api)
     poll_source(rt, "mentions")
     assert (state(rt).last_error, state(rt).consecutive_failures) == (None, 0)
+
+
+def test_a_spent_monthly_usage_cap_is_not_reported_as_a_15_minute_rate_limit(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # X's 429 for a spent post cap carries the 15-minute window's headers, barely used;
+    # waiting for that reset said "rate limited until 09:15" all month long.
+    capped = {
+        "title": "UsageCapExceeded",
+        "period": "Monthly",
+        "scope": "Product",
+        "detail": "Usage cap exceeded: Monthly product cap",
+        "type": "https://api.twitter.com/2/problems/usage-capped",
+    }
+    api.add("GET", MENTIONS, Reply.json(capped, status=429, headers=limits(39_999, RESET)))
+    rt = x_runtime(make_runtime, api)
+    poll_source(rt, "mentions")
+    found = state(rt)
+    assert found.last_error == (
+        "x usage cap reached (HTTP 429: Usage cap exceeded: Monthly product cap; "
+        "UsageCapExceeded): X serves no posts to this App's project until the cap resets "
+        "or the plan changes; polling tries again at 2026-11-20 10:00 UTC"
+    )
+    assert found.next_poll_at == NOW + timedelta(hours=1)
+    labels = {"source": "mentions", "kind": "usage_capped"}
+    assert rt.metrics.registry.get_sample_value("inchannel_source_errors_total", labels) == 1

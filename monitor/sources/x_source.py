@@ -157,7 +157,7 @@ class XSource:
             if exc.kind == "bad_request" and token is not None:
                 self._token_refused = True
                 raise SourceError(f"x refused the page token; the sweep restarts: {exc}") from None
-            raise source_error(exc) from None
+            raise source_error(exc, now) from None
         self._token_refused = False
         self._count(now, page)
         self.ledger.merge_details(self.name, {"rate_limit": page.rate.as_details()})
