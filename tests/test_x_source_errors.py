@@ -18,7 +18,18 @@ from monitor.sources.x_cursor import overlap_since, snowflake_at
 from monitor.store.models import Event, Message, SourceState, Usage
 from tests.conftest import RuntimeFactory
 from tests.fakeapi import FakeAPI, Reply
-from tests.xapi import MENTIONS, SEARCH, body, limits, ok, problem, tid, tweet, x_runtime
+from tests.xapi import (
+    MENTIONS,
+    SEARCH,
+    body,
+    limits,
+    ok,
+    problem,
+    reply_to,
+    tid,
+    tweet,
+    x_runtime,
+)
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 RESET = int((NOW + timedelta(minutes=15)).timestamp())
@@ -277,3 +288,30 @@ def test_a_spent_monthly_usage_cap_is_not_reported_as_a_15_minute_rate_limit(
     assert found.next_poll_at == NOW + timedelta(hours=1)
     labels = {"source": "mentions", "kind": "usage_capped"}
     assert rt.metrics.registry.get_sample_value("inchannel_source_errors_total", labels) == 1
+
+
+def test_parent_fetches_are_held_to_the_read_budget(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # The poll's check reserved one page; the deeper-parent request that followed was
+    # never checked, and read past the budget.
+    page = body(
+        [tweet(i, "@acme hi", **reply_to(100 + i)) for i in range(1, 11)],
+        included=[tweet(100 + i, "earlier", **reply_to(200 + i)) for i in range(1, 11)],
+    )
+    grandparents = [tweet(200 + i, "first") for i in range(1, 11)]
+    api.add("GET", MENTIONS, ok(page))
+    api.add("GET", r"/2/tweets", ok(body(grandparents)))
+    sources = [{"name": "mentions", "type": "x_mentions", "max_results": 10}]
+    rt = x_runtime(make_runtime, api, sources=sources, budget={"reads_per_day": 25})
+    poll_source(rt, "mentions")
+    assert api.seen("GET", r"/2/tweets") == []
+    with rt.sessions() as session:
+        reads = session.get(Usage, ("x:reads", "2026-11-20"))
+        assert reads is not None
+        assert reads.count == 20
+    found = state(rt)
+    assert stored(rt) == 20  # the mentions and their parents from includes
+    assert found.last_error == (
+        "thread context not fetched: x read budget: 20 of 25 posts read today"
+    )
