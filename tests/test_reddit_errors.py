@@ -81,6 +81,23 @@ def test_401_stops_the_source_after_prawcores_token_retries(
     assert len(api.seen("POST", "/api/v1/access_token")) == attempts
 
 
+def test_a_refused_app_id_or_secret_stops_the_source(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Reddit answers a wrong client_id or client_secret with a 401 on the token request,
+    # which prawcore raises as a plain ResponseException: it was retried forever.
+    api.add("POST", "/api/v1/access_token", Reply.json({"message": "Unauthorized"}, status=401))
+    rt = mentions_runtime(make_runtime, api)
+    poll_source(rt, "inbox")
+    status = state(rt)
+    assert status.last_error == (
+        "Reddit refused our credentials (the token request was refused (401): check "
+        "reddit.client_id and client_secret); fix the reddit: section, then restart"
+    )
+    assert status.next_poll_at == rt.clock.now() + TEN_YEARS
+    assert api.seen("GET", "/message/mentions") == []
+
+
 def inbox_source(api: FakeAPI, **reddit: object) -> Source:
     settings = RedditSettings.model_validate(reddit_section(api, **reddit))
     config = RedditInboxSourceConfig(

@@ -6,11 +6,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from monitor.domain import MessageKind, Platform
+from monitor.ingest import poll_source
 from monitor.sources.base import SourceError
 from monitor.sources.replay import ReplaySource, load_jsonl
-from tests.conftest import REPO
+from monitor.store.models import Message, SourceState
+from tests.conftest import REPO, RuntimeFactory, mention
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
 GOOD = (
@@ -33,6 +36,20 @@ BAD_LINES = {
     GOOD.replace('"in_reply_to": null', '"kind": "dm"'): (
         "kind must be one of ['keyword', 'mention', 'own', 'reply'], not 'dm'"
     ),
+    GOOD.replace('"in_reply_to": null', '"author_created_at": "last year"'): (
+        "author_created_at is not an ISO 8601 time: 'last year'"
+    ),
+    GOOD.replace("2026-11-20T10:00:00Z", "0001-01-01T00:00:00+01:00"): (
+        "created_at is not an ISO 8601 time: '0001-01-01T00:00:00+01:00'"
+    ),
+    GOOD.replace('"in_reply_to": null', '"lang": "' + "x" * 17 + '"'): (
+        "lang is longer than 16 characters (17)"
+    ),
+    GOOD.replace('"jane_doe"', '"' + "j" * 129 + '"'): "author is longer than 128 characters (129)",
+    GOOD.replace('"in_reply_to": null', '"author_followers": 3000000000'): (
+        "author_followers must be between 0 and 2147483647"
+    ),
+    "[" * 100_000: "invalid JSON: nested too deeply",
 }
 
 
@@ -46,6 +63,21 @@ def test_bad_lines_are_reported_with_line_number_and_skipped(
     mentions, problems = load_jsonl(path)
     assert [m.external_id for m in mentions] == ["1", "2"]
     assert [str(p) for p in problems] == [f"line 3: {message}"]
+
+
+def test_a_value_wider_than_its_column_is_a_bad_line_not_a_stuck_source(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # PostgreSQL refused the whole page for one such value, at every poll: nothing after
+    # it was ever stored and the source's status showed no error.
+    rt = make_runtime([mention(1), mention(2, url="https://e.example/" + "a" * 600), mention(3)])
+    assert poll_source(rt, "feed") is False
+    with rt.sessions() as session:
+        stored = sorted(session.scalars(select(Message.external_id)))
+        state = session.get(SourceState, "feed")
+    assert stored == ["1001", "1003"]
+    assert state is not None
+    assert state.last_error == "line 2: url is longer than 512 characters (618)"
 
 
 def test_optional_fields_and_defaults(tmp_path: Path) -> None:

@@ -18,7 +18,18 @@ from monitor.sources.x_cursor import overlap_since, snowflake_at
 from monitor.store.models import Event, Message, SourceState, Usage
 from tests.conftest import RuntimeFactory
 from tests.fakeapi import FakeAPI, Reply
-from tests.xapi import MENTIONS, SEARCH, body, limits, ok, problem, tid, tweet, x_runtime
+from tests.xapi import (
+    MENTIONS,
+    SEARCH,
+    body,
+    limits,
+    ok,
+    problem,
+    reply_to,
+    tid,
+    tweet,
+    x_runtime,
+)
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 RESET = int((NOW + timedelta(minutes=15)).timestamp())
@@ -216,3 +227,91 @@ def test_a_search_cursor_older_than_seven_days_starts_from_the_newest_with_a_gap
     with rt.sessions() as session:
         (gap,) = session.scalars(select(Event).where(Event.kind == "gap"))
         assert gap.detail["reason"] == "cursor older than 7 days"
+
+
+def test_a_200_with_only_errors_for_the_brand_account_stops_the_source(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # X refuses the timeline of an unknown or suspended account with a 200 that holds
+    # nothing but errors[]; read as an empty page, mentions silently never arrived.
+    missing = {
+        "value": "783214",
+        "detail": "Could not find user with id: [783214].",
+        "title": "Not Found Error",
+        "resource_type": "user",
+        "parameter": "id",
+        "resource_id": "783214",
+        "type": "https://api.twitter.com/2/problems/resource-not-found",
+    }
+    api.add("GET", MENTIONS, ok({"errors": [missing]}))
+    rt = x_runtime(make_runtime, api)
+    poll_source(rt, "mentions")
+    found = state(rt)
+    assert found.last_error == (
+        "x refused the request (HTTP 200 with errors only: Not Found Error: Could not find "
+        "user with id: [783214].); check x.user_id and the source's query"
+    )
+    assert found.next_poll_at is not None
+    assert found.next_poll_at > NOW + timedelta(days=3000)
+    assert found.cursor is None
+    assert stored(rt) == 0
+
+
+def test_an_empty_page_is_not_a_refusal(make_runtime: RuntimeFactory, api: FakeAPI) -> None:
+    api.add("GET", MENTIONS, ok({"meta": {"result_count": 0}}))
+    rt = x_runtime(make_runtime, api)
+    poll_source(rt, "mentions")
+    assert (state(rt).last_error, state(rt).consecutive_failures) == (None, 0)
+
+
+def test_a_spent_monthly_usage_cap_is_not_reported_as_a_15_minute_rate_limit(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # X's 429 for a spent post cap carries the 15-minute window's headers, barely used;
+    # waiting for that reset said "rate limited until 09:15" all month long.
+    capped = {
+        "title": "UsageCapExceeded",
+        "period": "Monthly",
+        "scope": "Product",
+        "detail": "Usage cap exceeded: Monthly product cap",
+        "type": "https://api.twitter.com/2/problems/usage-capped",
+    }
+    api.add("GET", MENTIONS, Reply.json(capped, status=429, headers=limits(39_999, RESET)))
+    rt = x_runtime(make_runtime, api)
+    poll_source(rt, "mentions")
+    found = state(rt)
+    assert found.last_error == (
+        "x usage cap reached (HTTP 429: Usage cap exceeded: Monthly product cap; "
+        "UsageCapExceeded): X serves no posts to this App's project until the cap resets "
+        "or the plan changes; polling tries again at 2026-11-20 10:00 UTC"
+    )
+    assert found.next_poll_at == NOW + timedelta(hours=1)
+    labels = {"source": "mentions", "kind": "usage_capped"}
+    assert rt.metrics.registry.get_sample_value("inchannel_source_errors_total", labels) == 1
+
+
+def test_parent_fetches_are_held_to_the_read_budget(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # The poll's check reserved one page; the deeper-parent request that followed was
+    # never checked, and read past the budget.
+    page = body(
+        [tweet(i, "@acme hi", **reply_to(100 + i)) for i in range(1, 11)],
+        included=[tweet(100 + i, "earlier", **reply_to(200 + i)) for i in range(1, 11)],
+    )
+    grandparents = [tweet(200 + i, "first") for i in range(1, 11)]
+    api.add("GET", MENTIONS, ok(page))
+    api.add("GET", r"/2/tweets", ok(body(grandparents)))
+    sources = [{"name": "mentions", "type": "x_mentions", "max_results": 10}]
+    rt = x_runtime(make_runtime, api, sources=sources, budget={"reads_per_day": 25})
+    poll_source(rt, "mentions")
+    assert api.seen("GET", r"/2/tweets") == []
+    with rt.sessions() as session:
+        reads = session.get(Usage, ("x:reads", "2026-11-20"))
+        assert reads is not None
+        assert reads.count == 20
+    found = state(rt)
+    assert stored(rt) == 20  # the mentions and their parents from includes
+    assert found.last_error == (
+        "thread context not fetched: x read budget: 20 of 25 posts read today"
+    )

@@ -241,6 +241,11 @@ def translate(exc: Exception) -> RedditFailure:
     if isinstance(exc, KeyError) and exc.args == (401,):
         # prawcore 4 raises a bare KeyError for a 401 without a www-authenticate header.
         return RedditFailure(FailureKind.AUTH, "401 Unauthorized (no www-authenticate header)")
+    if _token_refused(exc):
+        return RedditFailure(
+            FailureKind.AUTH,
+            "the token request was refused (401): check reddit.client_id and client_secret",
+        )
     if isinstance(exc, core.Forbidden | core.NotFound | core.Redirect):
         return RedditFailure(FailureKind.UNAVAILABLE, _unavailable(exc))
     if isinstance(exc, core.TooManyRequests):
@@ -251,6 +256,15 @@ def translate(exc: Exception) -> RedditFailure:
     if isinstance(exc, core.ServerError | core.RequestException | core.ResponseException):
         return RedditFailure(FailureKind.TEMPORARY, _transport(exc))
     raise exc
+
+
+def _token_refused(exc: Exception) -> bool:
+    """A 401 from the token endpoint: Reddit does not know the app's id and secret.
+
+    prawcore raises a plain ResponseException for it (a 401 on an API call becomes
+    InvalidToken or the KeyError above), which would pass for a temporary failure and
+    be retried forever."""
+    return isinstance(exc, core.ResponseException) and exc.response.status_code == 401
 
 
 def _api_failure(exc: praw.exceptions.RedditAPIException) -> RedditFailure:

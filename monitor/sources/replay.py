@@ -14,13 +14,27 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from monitor.domain import Author, Mention, MessageKind, Platform
+from monitor.domain import Author, Mention, MessageKind, Platform, utc
 from monitor.sources.base import PollResult, SourceError, Window
 
 log = logging.getLogger(__name__)
 
 REQUIRED = ("platform", "id", "author", "author_id", "text", "created_at", "conversation_id")
 KINDS = {k.value for k in MessageKind}
+# The widths of the columns these values are stored in (monitor/store/models.py). A
+# longer value makes PostgreSQL refuse the whole page, and the source would fail on that
+# page at every poll without ever passing it: such a line is a bad line instead.
+WIDTHS = {
+    "id": 64,
+    "author_id": 64,
+    "conversation_id": 64,
+    "in_reply_to": 64,
+    "author": 128,
+    "author_name": 256,
+    "url": 512,
+    "lang": 16,
+}
+MAX_FOLLOWERS = 2**31 - 1  # customers.followers is a 32-bit integer
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,31 +62,43 @@ def parse_mention(obj: Any) -> Mention:
     if not isinstance(obj["text"], str):
         raise ValueError("text must be a string")
     kind = obj.get("kind", "mention")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise ValueError(f"kind must be one of {sorted(KINDS)}, not {kind!r}")
     author = Author(
-        id=str(obj["author_id"]),
-        handle=str(obj["author"]).lstrip("@"),
-        display_name=str(obj.get("author_name") or ""),
+        id=_text(obj, "author_id"),
+        handle=_text(obj, "author").lstrip("@"),
+        display_name=_text(obj, "author_name"),
         followers=_optional_int(obj, "author_followers"),
         verified=bool(obj.get("author_verified", False)),
         account_created_at=(
-            None if obj.get("author_created_at") is None else _timestamp(obj["author_created_at"])
+            None
+            if obj.get("author_created_at") is None
+            else _timestamp(obj["author_created_at"], "author_created_at")
         ),
     )
     return Mention(
         platform=platform,
-        external_id=str(obj["id"]),
+        external_id=_text(obj, "id"),
         author=author,
         text=obj["text"],
-        created_at=_timestamp(obj["created_at"]),
-        conversation_id=str(obj["conversation_id"]),
-        in_reply_to=None if obj.get("in_reply_to") is None else str(obj["in_reply_to"]),
-        url=obj.get("url") or None,
-        lang=obj.get("lang") or None,
+        created_at=_timestamp(obj["created_at"], "created_at"),
+        conversation_id=_text(obj, "conversation_id"),
+        in_reply_to=_text(obj, "in_reply_to") or None,
+        url=_text(obj, "url") or None,
+        lang=_text(obj, "lang") or None,
         reply_allowed=bool(obj.get("reply_allowed", True)),
         kind=MessageKind(kind),
     )
+
+
+def _text(obj: dict[str, Any], key: str) -> str:
+    """``obj[key]`` as text ("" when absent or null), no wider than its column."""
+    value = obj.get(key)
+    text = "" if value is None else str(value)
+    width = WIDTHS[key]
+    if len(text) > width:
+        raise ValueError(f"{key} is longer than {width} characters ({len(text)})")
+    return text
 
 
 def _optional_int(obj: dict[str, Any], key: str) -> int | None:
@@ -81,16 +107,20 @@ def _optional_int(obj: dict[str, Any], key: str) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{key} must be an integer")
+    if not 0 <= value <= MAX_FOLLOWERS:
+        raise ValueError(f"{key} must be between 0 and {MAX_FOLLOWERS}")
     return value
 
 
-def _timestamp(value: Any) -> datetime:
+def _timestamp(value: Any, key: str) -> datetime:
     if not isinstance(value, str):
-        raise ValueError("created_at must be an ISO 8601 string")
+        raise ValueError(f"{key} must be an ISO 8601 string")
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"created_at is not an ISO 8601 time: {value[:40]!r}") from None
+        # In UTC here, as Mention stores it: an offset that pushes a time out of
+        # datetime's range (year 1 or 9999) raises OverflowError, not ValueError.
+        return utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    except (ValueError, OverflowError):
+        raise ValueError(f"{key} is not an ISO 8601 time: {value[:40]!r}") from None
 
 
 def read_jsonl(lines: Iterable[str], *, first: int = 1) -> Iterator[Mention | LineProblem]:
@@ -104,6 +134,10 @@ def read_jsonl(lines: Iterable[str], *, first: int = 1) -> Iterator[Mention | Li
             yield parse_mention(json.loads(line))
         except json.JSONDecodeError as exc:
             yield LineProblem(number, f"invalid JSON: {exc.msg} at column {exc.colno}")
+        except RecursionError:
+            # json's decoder recurses per nesting level; a hostile line must not stop
+            # the file (the source would fail on it at every poll).
+            yield LineProblem(number, "invalid JSON: nested too deeply")
         except (ValueError, TypeError) as exc:
             yield LineProblem(number, str(exc))
 

@@ -61,15 +61,23 @@ class Page:
 
 class XApiError(Exception):
     """A failed call. ``kind``: rate_limited, auth, forbidden, not_found, bad_request,
-    server, transport, payload or http."""
+    server, transport, payload or http. ``problem`` is the last part of X's problem
+    ``type`` (e.g. usage-capped), when the answer named one."""
 
     def __init__(
-        self, kind: str, message: str, *, status: int | None = None, rate: RateLimit | None = None
+        self,
+        kind: str,
+        message: str,
+        *,
+        status: int | None = None,
+        rate: RateLimit | None = None,
+        problem: str = "",
     ) -> None:
         super().__init__(message)
         self.kind = kind
         self.status = status
         self.rate = rate or RateLimit(None, None, None)
+        self.problem = problem
 
 
 def _until(until_id: str | None) -> dict[str, str]:
@@ -196,7 +204,8 @@ def _http_error(exc: Any) -> XApiError:
     response: requests.Response | None = getattr(exc, "response", None)
     status = response.status_code if response is not None else None
     rate = rate_limit_from(response.headers if response is not None else None)
-    detail = _problem_text(exc, response)
+    body = _body(response)
+    detail = _problem_text(exc, body)
     if isinstance(exc, tweepy.TooManyRequests):
         kind = "rate_limited"
     elif isinstance(exc, tweepy.Unauthorized):
@@ -211,17 +220,27 @@ def _http_error(exc: Any) -> XApiError:
         kind = "server"
     else:
         kind = "http"
-    return XApiError(kind, f"HTTP {status}: {detail}", status=status, rate=rate)
+    problem = body.get("type") if isinstance(body, dict) else None
+    return XApiError(
+        kind,
+        f"HTTP {status}: {detail}",
+        status=status,
+        rate=rate,
+        problem=problem.rsplit("/", 1)[-1][:64] if isinstance(problem, str) else "",
+    )
 
 
-def _problem_text(exc: Any, response: requests.Response | None) -> str:
+def _body(response: requests.Response | None) -> Any:
+    try:
+        return response.json() if response is not None else None
+    except ValueError:
+        return None
+
+
+def _problem_text(exc: Any, body: Any) -> str:
     """The API's own words: errors[].message, detail, and the problem ``reason``
     (e.g. client-not-enrolled), cut short; the body never carries our secrets."""
     parts = [str(m) for m in getattr(exc, "api_messages", []) or []]
-    try:
-        body = response.json() if response is not None else None
-    except ValueError:
-        body = None
     if isinstance(body, dict):
         for key in ("reason", "title", "detail"):
             value = body.get(key)

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from monitor.sources.base import SourceError
 from monitor.sources.x import XApiError
+
+# X's problem type for a spent post cap (429 UsageCapExceeded, "Monthly product cap").
+USAGE_CAPPED = "usage-capped"
+# How often a capped source asks again: X does not say when the cap resets.
+USAGE_CAP_RETRY = timedelta(hours=1)
 
 NOT_ENROLLED = (
     "client-not-enrolled: the keys belong to an X developer App that is not attached to a "
@@ -12,10 +19,25 @@ NOT_ENROLLED = (
 )
 
 
-def source_error(exc: XApiError) -> SourceError:
+def source_error(exc: XApiError, now: datetime) -> SourceError:
+    if exc.kind == "rate_limited" and exc.problem == USAGE_CAPPED:
+        return _usage_capped(exc, now)
     error = _source_error(exc)
     error.kind = exc.kind  # the metrics count failures by X's own kind
     return error
+
+
+def _usage_capped(exc: XApiError, now: datetime) -> SourceError:
+    """The project's post cap (monthly) is spent: X answers 429 until it resets on the
+    plan's billing day, which it does not send. Its x-rate-limit-reset is only the
+    15-minute window's, so waiting for it would report a 15-minute rate limit."""
+    retry = now + USAGE_CAP_RETRY
+    return SourceError(
+        f"x usage cap reached ({exc}): X serves no posts to this App's project until the "
+        f"cap resets or the plan changes; polling tries again at {retry:%Y-%m-%d %H:%M} UTC",
+        retry_at=retry,
+        kind="usage_capped",
+    )
 
 
 def _source_error(exc: XApiError) -> SourceError:

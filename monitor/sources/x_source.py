@@ -11,6 +11,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -157,10 +158,18 @@ class XSource:
             if exc.kind == "bad_request" and token is not None:
                 self._token_refused = True
                 raise SourceError(f"x refused the page token; the sweep restarts: {exc}") from None
-            raise source_error(exc) from None
+            raise source_error(exc, now) from None
         self._token_refused = False
         self._count(now, page)
         self.ledger.merge_details(self.name, {"rate_limit": page.rate.as_details()})
+        refusal = _refusal(page)
+        if refusal:
+            raise SourceError(
+                f"x refused the request (HTTP 200 with errors only: {refusal}); check "
+                "x.user_id and the source's query",
+                permanent=True,
+                kind="not_found",
+            )
         return page
 
     def _count(self, now: datetime, page: Page | None) -> None:
@@ -226,17 +235,19 @@ class XSource:
 
         Level one comes from includes.tweets of the same answer; a parent missing there
         is deleted or protected (X lists it in errors[]), so asking again would only
-        spend a read. Deeper levels are fetched in one request per level."""
+        spend a read. Deeper levels are fetched in one request per level, each held to
+        the read budget like a poll: context is never worth passing it."""
         found: list[Mention] = []
         problems: list[str] = []
         pool, users = dict(page.included), dict(page.users)
         wanted = self._unseen_parents(mentions)
+        short = ""
         for level in range(self.config.thread_depth):
             missing = [i for i in wanted if i not in pool]
-            if missing and level > 0:
-                fetched = self._fetch_parents(missing, now)
-                pool.update((str(t["id"]), t) for t in fetched.tweets if isinstance(t, dict))
-                users.update(fetched.users)
+            if missing and level > 0 and not short:
+                short = self._fetch_into(pool, users, missing[:100], now)
+                if short:
+                    problems.append(f"thread context not fetched: {short}")
             items = [pool[i] for i in wanted if i in pool]
             parsed = parse_page(items, users, self.brand, Origin.CONTEXT)
             kept = self._in_conversation(parsed.mentions, mentions)
@@ -266,9 +277,27 @@ class XSource:
                          parent.external_id)  # fmt: skip
         return kept
 
+    def _fetch_into(
+        self,
+        pool: dict[str, dict[str, Any]],
+        users: dict[str, dict[str, Any]],
+        ids: list[str],
+        now: datetime,
+    ) -> str:
+        """Add the posts ``ids`` (and their authors) to ``pool`` and ``users``; when they
+        could overrun the day's read budget, fetch nothing and return why."""
+        limit = self.x.budget.reads_per_day
+        spent = self.ledger.today(now).get(usage.READS, 0)
+        if spent + len(ids) > limit:
+            return f"x read budget: {spent} of {limit} posts read today"
+        fetched = self._fetch_parents(ids, now)
+        pool.update((str(t["id"]), t) for t in fetched.tweets if isinstance(t, dict))
+        users.update(fetched.users)
+        return ""
+
     def _fetch_parents(self, ids: list[str], now: datetime) -> Page:
         try:
-            page = self.api.tweets(ids[:100])
+            page = self.api.tweets(ids)
         except XApiError as exc:  # 404/403: deleted or protected, never fatal
             self._count(now, None)
             log.info("source=%s parents unavailable: %s", self.name, exc)
@@ -292,6 +321,22 @@ class XSource:
                 )
             )
         return sorted(parents - known)
+
+
+def _refusal(page: Page) -> str:
+    """X's words when it answered 200 with nothing but ``errors``, else "".
+
+    That is how X refuses a timeline whose account does not exist or is suspended (a
+    wrong x.user_id, a banned brand account): taken for an empty page, nothing would
+    ever arrive and nothing would say why. A real empty page carries ``meta``."""
+    if page.tweets or page.meta or not page.errors:
+        return ""
+    parts = []
+    for error in page.errors[:3]:
+        if isinstance(error, dict):
+            words = [error.get(k) for k in ("title", "detail")]
+            parts.append(": ".join(w for w in words if isinstance(w, str) and w))
+    return "; ".join(p for p in parts if p)[:300] or "no detail"
 
 
 def _max_id(ids: Sequence[str]) -> str | None:
