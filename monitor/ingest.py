@@ -181,7 +181,10 @@ def _record_failure(rt: Runtime, name: str, now: datetime, error: SourceError) -
         if FAILING_SINCE not in (state.details or {}):
             state.details = {**(state.details or {}), FAILING_SINCE: now.isoformat()}
         backoff = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** min(state.consecutive_failures - 1, 10))
-        state.next_poll_at = error.retry_at or now + backoff
+        # A reset already past (our clock ahead of the platform's) would mean no wait at
+        # all, and a source hammering a limit it is still under: back off instead.
+        waits = error.retry_at is not None and error.retry_at > now
+        state.next_poll_at = error.retry_at if waits else now + backoff
         if error.permanent:
             state.next_poll_at = now + PARKED_FOR
     rt.metrics.poll_failed(name, error.kind)

@@ -86,6 +86,25 @@ def test_429_stores_the_reset_and_skips_the_source_until_then(
     assert state(rt).consecutive_failures == 0
 
 
+def test_a_429_whose_reset_has_passed_still_backs_off(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Our clock runs ahead of X's: the reset it sends is already past here, and waiting
+    # "until then" would poll again at every interval while X still refuses.
+    past = int((NOW - timedelta(minutes=2)).timestamp())
+    api.add(
+        "GET",
+        MENTIONS,
+        Reply.json({"title": "Too Many Requests"}, status=429, headers=limits(0, past)),
+    )
+    rt = x_runtime(make_runtime, api)
+    poll_source(rt, "mentions")
+    assert state(rt).next_poll_at == NOW + timedelta(seconds=30)
+    clock(rt).advance(seconds=29)
+    poll_source(rt, "mentions")
+    assert len(api.seen("GET", MENTIONS)) == 1
+
+
 def test_remaining_zero_on_a_success_waits_for_the_reset(
     make_runtime: RuntimeFactory, api: FakeAPI
 ) -> None:
