@@ -106,10 +106,11 @@ def _may_have_posted(action: Action, outcome_unknown: bool) -> bool:
 
     Not only a claim recovered from a dead worker: when its lookup failed, the retry is
     just as unknown, and a send that timed out may have been accepted. The action row does
-    not tell these apart, so every retry looks first (DESIGN rule 2). A notifier cannot
-    look (it finds nothing): for alerts a rare duplicate is the accepted cost.
+    not tell these apart, so every retry looks first (DESIGN rule 2), also the first
+    attempt of a dead action a person retried. A notifier cannot look (it finds
+    nothing): for alerts a rare duplicate is the accepted cost.
     """
-    return outcome_unknown or action.attempts > 1
+    return outcome_unknown or action.retry
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +194,8 @@ def _action(row: ActionRow) -> Action:
         # A rule's or an answer's text, even edited at approval; a person's own reply
         # has neither (one started from an answer keeps its answer id).
         markdown=row.rule is not None or row.answer_id is not None,
+        # Cleared when sent; kept by a person's retry of a dead action.
+        failed_before=row.last_error is not None,
     )
 
 

@@ -57,7 +57,7 @@ class XResponder:
         now = self.clock.now()
         has_url = self._check_text(action.text)
         self._check_reply_allowed(action)
-        if action.attempts > 1 and not looked:
+        if action.retry and not looked:
             # An earlier attempt may have posted before failing (a timeout after X
             # accepted it): look before posting again. The dispatcher usually has just
             # done so, and a second search would cost another read.
