@@ -33,6 +33,9 @@ URL = re.compile(
     r"|store|help|support|link|gl|gg|tv)\b"
 )
 
+# The handles X puts before a reply's text: the authors it answers.
+REPLY_HANDLES = re.compile(r"^(?:@\w+\s+)+")
+
 # Posts asked for when looking for our own reply in a thread (X's page maximum).
 OWN_SEARCH = 100
 
@@ -207,4 +210,10 @@ def _replied_to(tweet: dict[str, Any]) -> str | None:
 
 
 def _normal(text: str) -> str:
-    return " ".join(html.unescape(text).split())
+    """A post's text as compared with ours: X puts the handles of the thread before a
+    reply's text (``@carla Sorry...``) and makes every link a t.co one, so neither the
+    leading handles nor the links count."""
+    words = REPLY_HANDLES.sub("", " ".join(html.unescape(text).split())).split()
+    # A whole word: X links a name with its subdomains (status.acme.com) and keeps the
+    # punctuation after it, both outside what URL matches.
+    return " ".join("<link>" if URL.search(word) else word for word in words)

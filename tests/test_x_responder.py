@@ -172,6 +172,24 @@ def test_find_own_reply_searches_the_conversation_for_our_text(
     assert responder(rt).find_own_reply(action("A different reply")) is None
 
 
+def test_find_own_reply_sees_past_the_handles_and_links_x_adds(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    """X puts the replied-to authors' handles before a reply's text and turns links into
+    t.co ones: our post reads back unlike what we sent, and a retry posted it again."""
+    sent = "Sorry Carla, we're on it: status.acme.com has updates."
+    ours = tweet(
+        7,
+        "@carla @acme Sorry Carla, we&#39;re on it: https://t.co/Xy12AbC has updates.",
+        author="783214",
+        **reply_to(1),
+    )
+    api.add("GET", SEARCH, ok(body([ours])))
+    rt = x_runtime(make_runtime, api, responder=True)
+    assert responder(rt).find_own_reply(action(sent)) == tid(7)
+    assert responder(rt).find_own_reply(action("Sorry Carla, we're on it.")) is None
+
+
 def test_a_retry_looks_for_an_earlier_post_before_posting_again(
     make_runtime: RuntimeFactory, api: FakeAPI
 ) -> None:
