@@ -71,7 +71,7 @@ class XResponder:
         try:
             post_id, _rate = self.api.create_reply(action.text, action.target_external_id)
         except XApiError as exc:
-            raise responder_error(exc) from None
+            raise responder_error(exc, retry=action.retry) from None
         counts = {usage.REQUESTS: 1, usage.WRITES: 1, usage.WRITES_WITH_URL: int(has_url)}
         self.ledger.add(now, counts)
         return SendResult(post_id)
@@ -181,13 +181,22 @@ class XResponder:
         raise ResponderError(message, retry_after=resume)
 
 
-def responder_error(exc: XApiError) -> ResponderError:
+def responder_error(exc: XApiError, *, retry: bool = False) -> ResponderError:
+    """``retry``: an earlier attempt may have posted this reply."""
     text = str(exc)
     lowered = text.lower()
     if exc.kind == "rate_limited":
         return ResponderError(f"x rate limited: {text}", retry_after=exc.rate.reset_at)
     if exc.kind in ("server", "transport", "payload", "http"):
         return ResponderError(f"x temporarily failed: {text}")
+    if "duplicate" in lowered and retry:
+        # Most likely our own earlier attempt, which timed out after X took it; recent
+        # search shows a new post only after a while. The next try looks again, and
+        # after max_attempts a person takes over as for any failure.
+        return ResponderError(
+            "X refuses the reply as a duplicate, probably of our earlier attempt that it "
+            f"took; the thread is checked again before the next try ({text})"
+        )
     if "duplicate" in lowered:
         reason = "duplicate content: X refuses a post identical to an earlier one"
     elif "deleted or not visible" in lowered or exc.kind == "not_found":
