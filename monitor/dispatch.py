@@ -37,6 +37,8 @@ log = logging.getLogger("inchannel.dispatch")
 # Outcomes are written in groups of at most this many actions or this many seconds.
 RECORD_EVERY = 50
 RECORD_SECONDS = 2.0
+# A claimed action withdrawn more than this long before its turn is not sent.
+RECHECK_SECONDS = 1.0
 
 
 def dispatch_outbox(rt: Runtime) -> bool:
@@ -52,6 +54,7 @@ def dispatch_outbox(rt: Runtime) -> bool:
     batch = [(actions[action_id], unknown) for action_id, unknown in claimed]
     started = time.perf_counter()
     outcomes = Outcomes(rt)
+    withdrawn = Withdrawn(rt)
     # Past half the stale-claim time another worker may soon take our claims for a dead
     # worker's and post them: we stop sending well before that (slow sends, timeouts).
     send_until = now + stale_after / 2
@@ -60,6 +63,11 @@ def dispatch_outbox(rt: Runtime) -> bool:
             outcomes.record()
             _release([a.id for a, unknown in batch[position:] if not unknown], rt, now)
             return not rt.stopping.is_set()
+        if withdrawn.due():
+            withdrawn.check([a.id for a, _ in batch[position:]])
+        if action.id in withdrawn:
+            log.info("action=%d withdrawn after it was claimed; not sent", action.id)
+            continue
         outcomes.add(action, _attempt(rt, action, outcome_unknown))
     outcomes.record()
     if batch:
@@ -67,6 +75,36 @@ def dispatch_outbox(rt: Runtime) -> bool:
             "dispatched=%d duration_ms=%.1f", len(batch), (time.perf_counter() - started) * 1000
         )
     return len(batch) == limit
+
+
+class Withdrawn:
+    """Claimed actions that are no longer ``sending``, no longer ours to post.
+
+    The batch is claimed at once and posted one by one, minutes in all on a slow
+    platform; meanwhile a person may withdraw a reply (mark its case as spam), and it
+    must not go out after that. The rest of the batch is checked once every
+    RECHECK_SECONDS (one query), not before each post: that doubled the cost of
+    dispatching on a fast platform.
+    """
+
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+        self._checked = rt.clock.now()  # the claim itself
+        self._ids: set[int] = set()
+
+    def due(self) -> bool:
+        return self._rt.clock.now() - self._checked >= timedelta(seconds=RECHECK_SECONDS)
+
+    def check(self, ids: list[int]) -> None:
+        self._checked = self._rt.clock.now()
+        query = select(ActionRow.id).where(
+            ActionRow.id.in_(ids), ActionRow.status != ActionStatus.SENDING
+        )
+        with self._rt.sessions() as session:
+            self._ids = set(session.scalars(query))
+
+    def __contains__(self, action_id: int) -> bool:
+        return action_id in self._ids
 
 
 def _release(ids: list[int], rt: Runtime, now: datetime) -> None:
@@ -106,10 +144,11 @@ def _may_have_posted(action: Action, outcome_unknown: bool) -> bool:
 
     Not only a claim recovered from a dead worker: when its lookup failed, the retry is
     just as unknown, and a send that timed out may have been accepted. The action row does
-    not tell these apart, so every retry looks first (DESIGN rule 2). A notifier cannot
-    look (it finds nothing): for alerts a rare duplicate is the accepted cost.
+    not tell these apart, so every retry looks first (DESIGN rule 2), also the first
+    attempt of a dead action a person retried. A notifier cannot look (it finds
+    nothing): for alerts a rare duplicate is the accepted cost.
     """
-    return outcome_unknown or action.attempts > 1
+    return outcome_unknown or action.retry
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,9 +159,11 @@ class Done:
     status: str
     level: int
     line: str
+    counted: bool = True
 
     def report(self, rt: Runtime) -> None:
-        rt.metrics.action(self.kind, self.status)
+        if self.counted:
+            rt.metrics.action(self.kind, self.status)
         log.log(self.level, self.line)
 
 
@@ -167,7 +208,12 @@ class Outcomes:
             own_posts: list[dict[str, Any]] = []
             for action, outcome in self._waiting:
                 row = rows[action.id]
-                if isinstance(outcome, ResponderError):
+                if isinstance(outcome, ResponderError) and row.status != ActionStatus.SENDING:
+                    # Withdrawn while it was being sent, and not posted: no retry, and
+                    # no hand-over of a case a person has just closed. (Or another
+                    # worker took the claim over and recorded it: that stands too.)
+                    done.append(_not_retried(row, outcome))
+                elif isinstance(outcome, ResponderError):
                     done.append(_record_error(self._rt, session, row, outcome, now))
                 else:
                     done.append(_record_sent(session, row, *outcome, now=now))
@@ -193,6 +239,8 @@ def _action(row: ActionRow) -> Action:
         # A rule's or an answer's text, even edited at approval; a person's own reply
         # has neither (one started from an answer keeps its answer id).
         markdown=row.rule is not None or row.answer_id is not None,
+        # Cleared when sent; kept by a person's retry of a dead action.
+        failed_before=row.last_error is not None,
     )
 
 
@@ -292,6 +340,11 @@ def _record_error(
         row.next_attempt_at = _next_attempt(now, row.attempts, error, config)
     line = f"action={row.id} failed permanent={error.permanent} error={error}"
     return Done(row.kind, str(row.status), logging.WARNING, line)
+
+
+def _not_retried(row: ActionRow, error: ResponderError) -> Done:
+    line = f"action={row.id} failed, and is {row.status} meanwhile; not retried: {error}"
+    return Done(row.kind, str(row.status), logging.INFO, line, counted=False)
 
 
 def _hand_to_human(

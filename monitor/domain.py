@@ -205,3 +205,11 @@ class Action:
     # The text is the brand's markdown (a rule's template or an answer, values already
     # escaped) rather than a person's plain words; only Reddit renders it.
     markdown: bool = False
+    # An earlier attempt failed. Kept apart from ``attempts``, which a retry a person
+    # asks for (a dead action) starts again from zero: that attempt may have posted too.
+    failed_before: bool = False
+
+    @property
+    def retry(self) -> bool:
+        """Whether an earlier attempt may have posted: look before posting again."""
+        return self.attempts > 1 or self.failed_before

@@ -82,13 +82,15 @@ def tag(
 
 def mark_spam(rt: Runtime, ref: str, *, user: str) -> None:
     """Close the case as spam. Its drafts, and the bot's replies still waiting to go out
-    (pending, or failed and due for a retry), are rejected so nothing more is posted to
-    the spammer. A reply being sent at this very moment (``sending``) cannot be stopped."""
+    (pending, failed and due for a retry, or claimed by a dispatcher: ``sending``), are
+    rejected so nothing more is posted to the spammer. Only a reply whose request is
+    under way at this very moment cannot be stopped."""
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
         case = find_case(session, ref)
-        # One conditional UPDATE: a dispatcher that claimed a reply meanwhile has made it
-        # `sending`, and this leaves it to finish rather than racing it.
+        # A dispatcher claims a whole batch as `sending` and posts it one by one, for
+        # minutes when the platform is slow; it checks its claims again every second,
+        # so a claimed reply withdrawn here is not posted (dispatch.Withdrawn).
         withdrawn = session.execute(
             update(ActionRow)
             .where(
@@ -112,7 +114,12 @@ def mark_spam(rt: Runtime, ref: str, *, user: str) -> None:
         cases.transition(session, case, CaseState.RESOLVED, user, now, reason="spam")
 
 
-_UNSENT = [ActionStatus.DRAFT.value, ActionStatus.PENDING.value, ActionStatus.FAILED.value]
+_UNSENT = [
+    ActionStatus.DRAFT.value,
+    ActionStatus.PENDING.value,
+    ActionStatus.FAILED.value,
+    ActionStatus.SENDING.value,
+]
 
 
 def correct_sentiment(rt: Runtime, ref: str, message_id: int, label: str, *, user: str) -> int:

@@ -33,6 +33,9 @@ URL = re.compile(
     r"|store|help|support|link|gl|gg|tv)\b"
 )
 
+# The handles X puts before a reply's text: the authors it answers.
+REPLY_HANDLES = re.compile(r"^(?:@\w+\s+)+")
+
 # Posts asked for when looking for our own reply in a thread (X's page maximum).
 OWN_SEARCH = 100
 
@@ -57,7 +60,7 @@ class XResponder:
         now = self.clock.now()
         has_url = self._check_text(action.text)
         self._check_reply_allowed(action)
-        if action.attempts > 1 and not looked:
+        if action.retry and not looked:
             # An earlier attempt may have posted before failing (a timeout after X
             # accepted it): look before posting again. The dispatcher usually has just
             # done so, and a second search would cost another read.
@@ -68,7 +71,7 @@ class XResponder:
         try:
             post_id, _rate = self.api.create_reply(action.text, action.target_external_id)
         except XApiError as exc:
-            raise responder_error(exc) from None
+            raise responder_error(exc, retry=action.retry) from None
         counts = {usage.REQUESTS: 1, usage.WRITES: 1, usage.WRITES_WITH_URL: int(has_url)}
         self.ledger.add(now, counts)
         return SendResult(post_id)
@@ -178,13 +181,22 @@ class XResponder:
         raise ResponderError(message, retry_after=resume)
 
 
-def responder_error(exc: XApiError) -> ResponderError:
+def responder_error(exc: XApiError, *, retry: bool = False) -> ResponderError:
+    """``retry``: an earlier attempt may have posted this reply."""
     text = str(exc)
     lowered = text.lower()
     if exc.kind == "rate_limited":
         return ResponderError(f"x rate limited: {text}", retry_after=exc.rate.reset_at)
     if exc.kind in ("server", "transport", "payload", "http"):
         return ResponderError(f"x temporarily failed: {text}")
+    if "duplicate" in lowered and retry:
+        # Most likely our own earlier attempt, which timed out after X took it; recent
+        # search shows a new post only after a while. The next try looks again, and
+        # after max_attempts a person takes over as for any failure.
+        return ResponderError(
+            "X refuses the reply as a duplicate, probably of our earlier attempt that it "
+            f"took; the thread is checked again before the next try ({text})"
+        )
     if "duplicate" in lowered:
         reason = "duplicate content: X refuses a post identical to an earlier one"
     elif "deleted or not visible" in lowered or exc.kind == "not_found":
@@ -207,4 +219,10 @@ def _replied_to(tweet: dict[str, Any]) -> str | None:
 
 
 def _normal(text: str) -> str:
-    return " ".join(html.unescape(text).split())
+    """A post's text as compared with ours: X puts the handles of the thread before a
+    reply's text (``@carla Sorry...``) and makes every link a t.co one, so neither the
+    leading handles nor the links count."""
+    words = REPLY_HANDLES.sub("", " ".join(html.unescape(text).split())).split()
+    # A whole word: X links a name with its subdomains (status.acme.com) and keeps the
+    # punctuation after it, both outside what URL matches.
+    return " ".join("<link>" if URL.search(word) else word for word in words)

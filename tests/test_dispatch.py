@@ -7,10 +7,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from monitor.domain import ActionStatus, CaseState, Platform
+from monitor import triage
+from monitor.domain import Action, ActionStatus, CaseState, Platform
 from monitor.pipeline import dispatch_outbox, poll_source, process_pending
 from monitor.runtime import Runtime
-from monitor.store.models import ActionRow, Case, Event, Message
+from monitor.store.models import ActionRow, Case, Event, Message, case_ref
+from responders.base import SendResult
 from tests.conftest import RuntimeFactory, mention
 from tests.fakes import CrashAfterPost, ScriptedResponder, permanent, temporary
 
@@ -186,6 +188,67 @@ def test_a_slow_batch_stops_before_its_claims_could_be_taken_over(
     while dispatch_outbox(rt):
         pass
     assert len(platform.posts) == 5
+
+
+def spam_cases(rt: Runtime) -> list[str]:
+    with rt.sessions() as session:
+        return [case_ref(c) for c in session.scalars(select(Case.id).order_by(Case.id))]
+
+
+class SpamMarkedWhileSending(ScriptedResponder):
+    """A person marks case ``ref`` as spam while the first post of the batch is sent."""
+
+    def __init__(self, rt: Runtime, ref: str) -> None:
+        super().__init__()
+        self.rt, self.ref = rt, ref
+
+    def send(self, action: Action) -> SendResult:
+        self.rt.clock.advance(seconds=3)  # type: ignore[attr-defined]  # a slow platform
+        if self.ref:
+            triage.mark_spam(self.rt, self.ref, user="lena")
+            self.ref = ""
+        return super().send(action)
+
+
+def test_a_claimed_reply_of_a_case_marked_spam_meanwhile_is_not_sent(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt, _ = queued(make_runtime, 3)
+    _, second, _ = spam_cases(rt)
+    platform = SpamMarkedWhileSending(rt, second)
+    rt.responders[Platform.X] = platform
+    # One batch claims all three; the second's case is spam by the time its turn comes.
+    dispatch_outbox(rt)
+    assert sorted(target for _, target, _ in platform.posts) == ["1000", "1002"]
+    with rt.sessions() as session:
+        rows = session.scalars(select(ActionRow).order_by(ActionRow.id)).all()
+        assert [r.status for r in rows] == ["sent", "rejected", "sent"]
+        spam = session.scalars(select(Event).where(Event.kind == "spam")).one()
+        assert spam.detail["replies_withdrawn"] == 1
+    rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    assert len(platform.posts) == 2
+
+
+def test_a_reply_withdrawn_while_its_send_fails_stays_withdrawn(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt, _ = queued(make_runtime)
+    (ref,) = spam_cases(rt)
+
+    class FailsAfterSpam(SpamMarkedWhileSending):
+        def send(self, action: Action) -> SendResult:
+            super().send(action)
+            raise temporary("read timed out")
+
+    rt.responders[Platform.X] = FailsAfterSpam(rt, ref)
+    dispatch_outbox(rt)
+    row = action(rt)
+    assert (row.status, row.last_error) == (ActionStatus.REJECTED, None)
+    with rt.sessions() as session:
+        case = session.scalars(select(Case)).one()
+        assert case.state == CaseState.RESOLVED  # not handed back to a person
+        assert "send_failed" not in session.scalars(select(Event.kind)).all()
 
 
 def test_our_post_already_stored_as_thread_context_becomes_the_outbound_message(

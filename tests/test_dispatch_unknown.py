@@ -9,17 +9,18 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from monitor import triage
 from monitor.domain import Action, ActionStatus, Platform
 from monitor.pipeline import dispatch_outbox, poll_source, process_pending
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
 from monitor.store.models import ActionRow, Event
 from responders.base import SendResult
-from tests.conftest import RuntimeFactory
+from tests.conftest import RuntimeFactory, mention
 from tests.fakeapi import FakeAPI, Reply
 from tests.fakes import CrashAfterPost, ScriptedResponder, temporary
 from tests.reddit_fake import BRAND, RATE, comment, created_comment, listing, serve_token
-from tests.test_dispatch import action, queued
+from tests.test_dispatch import OUTAGE, action, queued
 from tests.test_reddit_responder import mention_from, reddit_runtime, thread_with_replies
 from tests.xapi import MENTIONS, SEARCH, body, ok, tid, tweet, x_runtime
 
@@ -78,6 +79,28 @@ def test_a_retry_after_a_timed_out_send_looks_first(make_runtime: RuntimeFactory
     rt.clock.advance(hours=2)  # type: ignore[attr-defined]
     dispatch_outbox(rt)
     assert (action(rt).status, len(responder.posts)) == (ActionStatus.SENT, 1)
+
+
+def test_a_dead_action_retried_by_a_person_looks_before_posting(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = make_runtime([mention(1, OUTAGE)], dispatch={"max_attempts": 2})
+    responder = AcceptedThenTimedOut()
+    rt.responders[Platform.X] = responder
+    poll_source(rt, "feed")
+    process_pending(rt)
+    responder.fail_next(temporary())  # attempt 1: refused, nothing posted
+    dispatch_outbox(rt)
+    rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)  # attempt 2 (the last): accepted, but the answer never came
+    assert (action(rt).status, len(responder.posts)) == (ActionStatus.DEAD, 1)
+    # The retry starts the attempts again; the last one's outcome is still unknown.
+    triage.retry_action(rt, action(rt).id, user="lena")
+    dispatch_outbox(rt)
+    row = action(rt)
+    assert (row.status, row.attempts, row.result_external_id) == (ActionStatus.SENT, 1, "p1")
+    assert len(responder.posts) == 1
+    assert sent_events(rt)[0]["recovered"] is True
 
 
 def test_a_first_attempt_posts_without_a_lookup(make_runtime: RuntimeFactory) -> None:

@@ -125,14 +125,38 @@ def test_refusals_are_permanent_with_a_clear_reason(
     assert reason in str(caught.value)
 
 
-def test_server_errors_are_temporary(api: FakeAPI) -> None:
-    # prawcore retries 5xx twice with 0-6 s of sleep: keep to one such test.
+@pytest.mark.parametrize(
+    ("reply", "why"),
+    [(Reply(502), "HTTP 502"), (Reply(503), "HTTP 503"), (Reply(delay=0.5), "ReadTimeout")],
+    ids=["502", "503", "timeout"],
+)
+def test_a_reply_reddit_may_have_taken_is_not_sent_again_by_prawcore(
+    api: FakeAPI, reply: Reply, why: str
+) -> None:
+    """prawcore retries a timed-out or 5xx request twice, a POST too; Reddit often posts
+    the comment and then answers 5xx. One POST; the dispatcher looks before a retry."""
     serve_token(api)
-    api.add("POST", "/api/comment/?", Reply(503))
+    api.add("POST", "/api/comment/?", reply, created_comment("r6", "t1_c1", "a duplicate"))
+    settings = RedditSettings.model_validate(reddit_section(api, timeout_seconds=0.2))
+    reddit = RedditResponder(RedditConnection(settings), frozenset({BRAND}), clock=FakeClock())
     with pytest.raises(ResponderError) as caught:
-        responder(api).send(action())
+        reddit.send(action())
+    assert (caught.value.permanent, caught.value.retry_after) == (False, None)
+    assert str(caught.value) == (
+        f"Reddit did not confirm the reply ({why}): it may have been posted"
+    )
+    assert len(api.seen("POST", "/api/comment/?")) == 1
+
+
+def test_server_errors_on_reads_are_temporary(api: FakeAPI) -> None:
+    # prawcore retries a read twice with 0-6 s of sleep: keep to one such test.
+    serve_token(api)
+    api.add("GET", "/api/info/?", Reply(503))
+    with pytest.raises(ResponderError) as caught:
+        responder(api).find_own_reply(action())
     assert (caught.value.permanent, caught.value.retry_after) == (False, None)
     assert str(caught.value) == "Reddit ServerError: received 503 HTTP response"
+    assert len(api.seen("GET", "/api/info/?")) == 3
 
 
 def thread_with_replies(*replies: dict[str, Any]) -> Reply:

@@ -172,6 +172,24 @@ def test_find_own_reply_searches_the_conversation_for_our_text(
     assert responder(rt).find_own_reply(action("A different reply")) is None
 
 
+def test_find_own_reply_sees_past_the_handles_and_links_x_adds(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    """X puts the replied-to authors' handles before a reply's text and turns links into
+    t.co ones: our post reads back unlike what we sent, and a retry posted it again."""
+    sent = "Sorry Carla, we're on it: status.acme.com has updates."
+    ours = tweet(
+        7,
+        "@carla @acme Sorry Carla, we&#39;re on it: https://t.co/Xy12AbC has updates.",
+        author="783214",
+        **reply_to(1),
+    )
+    api.add("GET", SEARCH, ok(body([ours])))
+    rt = x_runtime(make_runtime, api, responder=True)
+    assert responder(rt).find_own_reply(action(sent)) == tid(7)
+    assert responder(rt).find_own_reply(action("Sorry Carla, we're on it.")) is None
+
+
 def test_a_retry_looks_for_an_earlier_post_before_posting_again(
     make_runtime: RuntimeFactory, api: FakeAPI
 ) -> None:
@@ -179,6 +197,41 @@ def test_a_retry_looks_for_an_earlier_post_before_posting_again(
     rt = x_runtime(make_runtime, api, responder=True)
     assert responder(rt).send(action(attempts=2)).external_id == tid(7)
     assert api.seen("POST", "/2/tweets") == []
+
+
+def test_a_duplicate_refusal_after_a_timed_out_post_is_checked_again_not_escalated(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    """X took the first post but the answer timed out; recent search does not show the
+    post yet, and X refuses the second as a duplicate. The next try finds it."""
+    api.add("GET", MENTIONS, ok(body([tweet(1, "@acme my order is late")])))
+    duplicate = problem(403, "You are not allowed to create a Tweet with duplicate content.")
+    api.add("POST", "/2/tweets", Reply(201, {}, b"{}", delay=1.0), duplicate)
+    api.add("GET", SEARCH, ok(body([])))
+    rt = x_runtime(make_runtime, api, responder=True)
+    poll_source(rt, "mentions")
+    process_pending(rt)
+    dispatch_outbox(rt)  # timed out
+    rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)  # not found yet; refused as a duplicate
+    with rt.sessions() as session:
+        row = session.scalars(select(ActionRow)).one()
+        assert (row.status, row.last_error) == (
+            "failed",
+            "X refuses the reply as a duplicate, probably of our earlier attempt that it took; "
+            "the thread is checked again before the next try (HTTP 403: You are not allowed "
+            "to create a Tweet with duplicate content.)",
+        )
+        assert "send_failed" not in session.scalars(select(Event.kind)).all()
+        text = row.text
+    posted = tweet(9, f"@carla {text}", author="783214", **reply_to(1))
+    api.add("GET", SEARCH, ok(body([posted])))
+    rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    with rt.sessions() as session:
+        row = session.scalars(select(ActionRow)).one()
+        assert (row.status, row.result_external_id) == ("sent", tid(9))
+    assert len(api.seen("POST", "/2/tweets")) == 2
 
 
 def test_urls_are_refused_unless_allowed_and_cost_more(

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import praw
 import praw.exceptions
@@ -37,11 +38,22 @@ class RateLimits:
     requests: int  # HTTP requests made by this connection so far
 
 
+class ReplyOutcomeUnknown(Exception):
+    """A comment POST that Reddit may have carried out (a timeout, a 5xx answer).
+
+    Raised by the transport, it is none of the errors prawcore retries, so the comment is
+    not sent again blindly; the dispatcher looks in the thread before any retry.
+    """
+
+
 class ObservingAdapter(HTTPAdapter):
-    """Forces the timeout and remembers the last ``x-ratelimit-*`` headers.
+    """Forces the timeout, remembers the last ``x-ratelimit-*`` headers, and sends a
+    comment at most once per call.
 
     praw's own ``timeout`` option is ignored by prawcore 4 for API calls, and the
     rate-limit reset is not kept anywhere public, so both are handled at the transport.
+    prawcore retries any request, a POST too, twice after a timeout or a 5xx answer: for
+    a reply Reddit may already have posted, that was the same comment up to three times.
     """
 
     def __init__(self, timeout: float) -> None:
@@ -55,11 +67,32 @@ class ObservingAdapter(HTTPAdapter):
         kwargs["timeout"] = self.timeout
         with self._lock:
             self.requests += 1
-        response = super().send(request, *args, **kwargs)
+        if _posts_a_comment(request):
+            response = self._send_once(request, *args, **kwargs)
+        else:
+            response = super().send(request, *args, **kwargs)
         if "x-ratelimit-remaining" in response.headers:
             with self._lock:
                 self.headers = {k: response.headers.get(k, "") for k in _RATE_HEADERS}
         return response
+
+    def _send_once(self, request: Any, *args: Any, **kwargs: Any) -> requests.Response:
+        try:
+            response = super().send(request, *args, **kwargs)
+            # Read here: a body cut short fails later, in requests, and prawcore retries that.
+            _ = response.content
+        except requests.exceptions.ConnectTimeout:
+            raise  # never reached Reddit: prawcore may try again
+        except requests.RequestException as exc:
+            raise ReplyOutcomeUnknown(type(exc).__name__) from exc
+        if response.status_code >= 500 or response.status_code == 408:
+            raise ReplyOutcomeUnknown(f"HTTP {response.status_code}")
+        return response
+
+
+def _posts_a_comment(request: Any) -> bool:
+    path = urlsplit(str(request.url)).path
+    return str(request.method).upper() == "POST" and path.rstrip("/").endswith("/api/comment")
 
 
 _RATE_HEADERS = ("x-ratelimit-remaining", "x-ratelimit-used", "x-ratelimit-reset")
@@ -253,6 +286,10 @@ def translate(exc: Exception) -> RedditFailure:
         return RedditFailure(
             FailureKind.RATE_LIMITED, "429 Too Many Requests", retry_after_seconds=wait
         )
+    original = getattr(exc, "original_exception", None)
+    if isinstance(original, ReplyOutcomeUnknown):
+        message = f"did not confirm the reply ({original}): it may have been posted"
+        return RedditFailure(FailureKind.TEMPORARY, message)
     if isinstance(exc, core.ServerError | core.RequestException | core.ResponseException):
         return RedditFailure(FailureKind.TEMPORARY, _transport(exc))
     raise exc
