@@ -139,3 +139,9 @@ def _ops(schema: dict[str, object]) -> set[str]:
     paths = schema["paths"]
     assert isinstance(paths, dict)
     return {p.rsplit("/", 1)[1] for p in paths if p.startswith("/api/cases/{ref}/")}
+
+
+def test_non_ascii_digits_in_query_numbers_are_no_numbers(make_runtime: RuntimeFactory) -> None:
+    lena = _api(seeded(make_runtime), "lena")
+    assert lena.get("/api/reports", params={"days": "²"}).json()["days"] == 30
+    assert lena.get("/api/cases", params={"page": "²"}).status_code == 200

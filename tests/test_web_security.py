@@ -175,3 +175,27 @@ def test_agents_see_only_their_teams_and_no_admin_page(make_runtime: RuntimeFact
     assert 'href="/admin/users"' not in queue
     assert client.get("/cases/C-1").status_code == 404
     assert client.get("/cases/%3Cscript%3E").status_code == 404
+
+
+def test_hostile_numbers_in_urls_and_forms_get_answers_not_crashes(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # "²" passes str.isdigit() but int() refuses it; 20 nines overflow a BIGINT.
+    client, csrf = client_for(seeded(make_runtime), "lena")
+    assert client.get("/?page=²").status_code == 200
+    assert "last 30 days" in client.get("/reports?days=²").text
+    assert client.get("/reports.csv?days=²").status_code == 200
+    hidden = client.get("/cases/C-1²")
+    assert hidden.status_code == 404
+    assert "not a case reference: &#39;C-1²&#39; (expected C-1042)" in hidden.text
+    for message_id, error in (
+        ("²", "message_id must be a positive whole number"),
+        ("9" * 20, f"message {'9' * 20} is not part of C-1001"),
+    ):
+        form = {"csrf_token": csrf, "message_id": message_id, "label": "negative"}
+        answer = client.post("/cases/C-1001/sentiment", data=form)
+        assert answer.status_code == 400
+        assert error in answer.text
+    retry = client.post(f"/actions/{'9' * 20}/retry", data={"csrf_token": csrf})
+    assert retry.status_code == 400
+    assert f"no action {'9' * 20}" in retry.text

@@ -17,6 +17,7 @@ from monitor.casework import CaseworkError
 from monitor.domain import Priority
 from monitor.runtime import Runtime
 from monitor.store.models import Case
+from monitor.web.params import ascii_digits
 from monitor.web.users import User
 
 Params = dict[str, Any]
@@ -69,7 +70,7 @@ class Operation:
 
 def _coerce(name: str, spec: Field, value: Any) -> Any:
     if spec.kind == "integer":
-        if isinstance(value, bool) or not str(value).isdigit():
+        if isinstance(value, bool) or not ascii_digits(str(value)):
             raise CaseworkError(f"{name} must be a positive whole number")
         return int(value)
     if not isinstance(value, str):

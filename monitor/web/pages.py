@@ -21,6 +21,7 @@ from monitor.web.case_view import load_case
 from monitor.web.charts import bars, stacked_columns
 from monitor.web.health import load_health
 from monitor.web.operations import OPERATIONS, CaseNotFound, Forbidden, check_access, perform
+from monitor.web.params import whole_number
 from monitor.web.queue import QueueFilter, load_queue
 from monitor.web.reports import Report, build_report, csv_rows
 from monitor.web.security import CSRF_HEADER, Signed, csrf_ok, same_origin, signed_in
@@ -157,8 +158,7 @@ def load_reply_target(web: Web, ref: str) -> tuple[str, str]:
 
 
 def _days(request: Request) -> int:
-    raw = request.query_params.get("days", "30")
-    return int(raw) if raw.isdigit() else 30
+    return whole_number(request.query_params.get("days", ""), 30)
 
 
 def reports(web: Web, request: Request, signed: Signed) -> Response:
