@@ -231,3 +231,15 @@ def test_a_new_password_ends_sessions_and_revokes_the_api_token(
     lena, _ = client_for(rt, "lena")  # other people's sessions are not touched
     set_password(rt, "bob", "another new password", actor="root")
     assert lena.get("/", follow_redirects=False).status_code == 200
+
+
+def test_a_user_name_with_a_trailing_newline_is_refused(make_runtime: RuntimeFactory) -> None:
+    # NAME ended in "$", which also matches before a final newline: "alice\n" was a second
+    # user that the users page showed as another "alice".
+    rt = seeded(make_runtime)
+    client, csrf = client_for(rt, "root")
+    form = {"csrf_token": csrf, "name": "alice\n", "role": "admin", "password": PASSWORD}
+    answer = client.post("/admin/users", data=form)
+    assert answer.status_code == 400
+    assert "bad user name &#39;alice\\n&#39;: lower-case letters, digits, . _ -" in answer.text
+    assert [u.name for u, _, _ in users.list_users(rt)] == ["alice", "bob", "lena", "root"]

@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 
 from monitor.clock import FakeClock
 from monitor.web.app import create_app
+from monitor.web.users import new_api_token
 from tests.conftest import RuntimeFactory, mention
 from tests.webkit import NONCE, PASSWORD, client_for, login, seeded
 
@@ -199,3 +200,38 @@ def test_hostile_numbers_in_urls_and_forms_get_answers_not_crashes(
     retry = client.post(f"/actions/{'9' * 20}/retry", data={"csrf_token": csrf})
     assert retry.status_code == 400
     assert f"no action {'9' * 20}" in retry.text
+
+
+def test_nul_characters_are_refused_not_sent_to_the_database(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # PostgreSQL refuses a NUL in any text parameter: each of these was a 500 there.
+    rt = seeded(make_runtime)
+    client, csrf = client_for(rt, "lena")
+    queue = client.get("/", params={"q": "refund\x00"})
+    assert queue.status_code == 400
+    assert "q contains a NUL character or an unpaired surrogate" in queue.text
+    note = client.post("/cases/C-1001/note", data={"csrf_token": csrf, "text": "a\x00b"})
+    assert note.status_code == 400
+    assert "text contains a NUL character or an unpaired surrogate" in note.text
+    assert 'name="text" rows="4" required' in note.text  # the case page, as refused forms are
+    stranger = TestClient(create_app(rt))
+    nonce = NONCE.search(stranger.get("/login").text)
+    assert nonce is not None
+    form = {"name": "alice\x00", "password": PASSWORD, "nonce": nonce[1]}
+    refused = stranger.post("/login", data=form)
+    assert refused.status_code == 401
+    assert "wrong name or password" in refused.text
+
+
+def test_a_lone_surrogate_cannot_break_a_case_page(make_runtime: RuntimeFactory) -> None:
+    # JSON may carry "\ud800"; stored in a note, it made the case's page and its API
+    # answer fail for everyone from then on (UnicodeEncodeError on rendering).
+    rt = seeded(make_runtime)
+    token = new_api_token(rt, "lena")
+    api = TestClient(create_app(rt), headers={"authorization": f"Bearer {token}"})
+    note = api.post("/api/cases/C-1001/note", content=b'{"text": "a\\ud800b"}')
+    assert note.status_code == 400
+    assert api.get("/api/cases/C-1001").status_code == 200
+    client, _ = client_for(rt, "lena")
+    assert client.get("/cases/C-1001").status_code == 200

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from monitor.cases import OPEN_STATES
 from monitor.runtime import Runtime
 from monitor.store.models import Case, Customer, Message
-from monitor.web.params import whole_number
+from monitor.web.params import require_storable, whole_number
 from monitor.web.users import User
 
 PAGE_SIZE = 50
@@ -36,7 +36,10 @@ class QueueFilter:
     @classmethod
     def from_params(cls, params: Mapping[str, str]) -> QueueFilter:
         # Bounded: the values end up in SQL parameters and back in the page's links.
-        values = {f.name: params.get(f.name, "").strip()[:200] for f in fields(cls)}
+        values = {
+            f.name: require_storable(f.name, params.get(f.name, "").strip()[:200])
+            for f in fields(cls)
+        }
         number = whole_number(values.pop("page"), 1)
         return cls(**values, page=max(1, min(number, 10_000)))
 

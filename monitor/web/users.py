@@ -20,7 +20,8 @@ from monitor.store.db import transaction
 from monitor.store.web_models import WebSession, WebUser
 
 ROLES = ("agent", "lead", "admin")
-NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+# Matched with fullmatch: "$" would also accept a name ending in a newline.
+NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 MIN_PASSWORD = 10
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
@@ -67,7 +68,7 @@ def token_digest(token: str) -> str:
 
 
 def _validate(rt: Runtime, name: str, role: str, teams: tuple[str, ...], password: str) -> None:
-    if not NAME.match(name):
+    if not NAME.fullmatch(name):
         raise UserError(f"bad user name {name[:40]!r}: lower-case letters, digits, . _ -")
     if role not in ROLES:
         raise UserError(f"unknown role {role[:20]!r} (agent, lead, admin)")
@@ -112,8 +113,16 @@ def _audit(session: Session, rt: Runtime, kind: str, actor: str, **detail: objec
     record(session, None, kind, actor, rt.clock.now(), **detail)
 
 
+def _named(session: Session, name: str) -> WebUser | None:
+    """The user of that name; a name no user can have (a NUL in it, which PostgreSQL
+    would refuse as a parameter) is not looked up."""
+    if not NAME.fullmatch(name):
+        return None
+    return session.scalars(select(WebUser).where(WebUser.name == name)).first()
+
+
 def _by_name(session: Session, name: str) -> WebUser:
-    row = session.scalars(select(WebUser).where(WebUser.name == name)).first()
+    row = _named(session, name)
     if row is None:
         raise UserError(f"no user {name[:64]}")
     return row
@@ -171,7 +180,7 @@ def authenticate(rt: Runtime, name: str, password: str) -> User:
 
 
 def _check_login(session: Session, name: str, password: str, now: datetime) -> User | str:
-    row = session.scalars(select(WebUser).where(WebUser.name == name)).first()
+    row = _named(session, name)
     locked = row is not None and row.locked_until is not None and row.locked_until > now
     if row is None or not row.active or locked:
         # The same hashing work and the same answer as a wrong password: neither the
