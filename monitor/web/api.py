@@ -71,6 +71,8 @@ def guard(web: Web, handler: Handler) -> Endpoint:
                 parsed = json.loads(raw or b"{}")
             except ValueError:
                 return _error(400, "the body must be a JSON object")
+            except RecursionError:  # "[[[[..." a thousand deep fits in a few kilobytes
+                return _error(400, "the body nests too deeply: send a JSON object")
             if not isinstance(parsed, dict):
                 return _error(400, "the body must be a JSON object")
             body = parsed
