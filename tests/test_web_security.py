@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from monitor.clock import FakeClock
 from monitor.web.app import create_app
-from monitor.web.users import new_api_token
+from monitor.web.users import create_user, new_api_token
 from tests.conftest import RuntimeFactory, mention
 from tests.webkit import NONCE, PASSWORD, client_for, login, seeded
 
@@ -235,3 +235,25 @@ def test_a_lone_surrogate_cannot_break_a_case_page(make_runtime: RuntimeFactory)
     assert api.get("/api/cases/C-1001").status_code == 200
     client, _ = client_for(rt, "lena")
     assert client.get("/cases/C-1001").status_code == 200
+
+
+def test_forms_work_behind_a_proxy_that_rewrites_host_and_scheme(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # nginx's default proxy_pass sends Host: 127.0.0.1:8000 (the upstream), while the
+    # browser's Origin is the public https://care.example.com: every form was refused as
+    # a forgery ("The form expired"), the sign-in form included.
+    rt = make_runtime(web={"public_url": "https://care.example.com"})
+    create_user(rt, "alice", "agent", PASSWORD, ("care",))
+    public = {"origin": "https://care.example.com"}
+    client = TestClient(create_app(rt), base_url="https://127.0.0.1:8000", headers=public)
+    csrf = login(client, "alice")
+    answer = client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/login"
+    forged = TestClient(create_app(rt), base_url="https://127.0.0.1:8000")
+    nonce = NONCE.search(forged.get("/login").text)
+    assert nonce is not None
+    form = {"name": "alice", "password": PASSWORD, "nonce": nonce[1]}
+    refused = forged.post("/login", data=form, headers={"origin": "https://evil.example"})
+    assert refused.status_code == 403

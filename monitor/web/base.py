@@ -70,7 +70,7 @@ class Web:
                 return _to_login(request)
             async with request.form(max_files=0, max_fields=MAX_FORM_FIELDS) as data:
                 form = {k: v for k, v in data.items() if isinstance(v, str)}
-            if not same_origin(request) or not csrf_ok(signed.csrf, form.get(CSRF_FIELD)):
+            if not same_origin(self.rt, request) or not csrf_ok(signed.csrf, form.get(CSRF_FIELD)):
                 return self.error(request, signed, 403, "The form expired: reload and retry.")
             return await run_in_threadpool(
                 self._refusals, request, signed, lambda: handler(request, signed, form)

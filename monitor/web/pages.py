@@ -124,7 +124,8 @@ def check_endpoint(web: Web) -> Endpoint:
         signed = signed_in(web.rt, request)
         if signed is None:
             return JSONResponse({"error": "sign in first"}, status_code=401)
-        if not same_origin(request) or not csrf_ok(signed.csrf, request.headers.get(CSRF_HEADER)):
+        token = request.headers.get(CSRF_HEADER)
+        if not same_origin(web.rt, request) or not csrf_ok(signed.csrf, token):
             return JSONResponse({"error": "bad CSRF token"}, status_code=403)
         ref = request.path_params["ref"]
         try:
