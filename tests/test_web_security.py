@@ -257,3 +257,33 @@ def test_forms_work_behind_a_proxy_that_rewrites_host_and_scheme(
     form = {"name": "alice", "password": PASSWORD, "nonce": nonce[1]}
     refused = forged.post("/login", data=form, headers={"origin": "https://evil.example"})
     assert refused.status_code == 403
+
+
+def test_a_form_sent_after_the_session_expired_leads_back_to_its_page(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The login form's next= was the form's own path, which answers GET with 405: after
+    # signing in again the person landed on "Method Not Allowed".
+    rt = seeded(make_runtime)
+    client, csrf = client_for(rt, "alice")
+    assert isinstance(rt.clock, FakeClock)
+    rt.clock.advance(hours=13)
+    page = "http://testserver/cases/C-1001"
+    sent = client.post(
+        "/cases/C-1001/reply",
+        data={"csrf_token": csrf, "text": "hello"},
+        headers={"referer": page},
+        follow_redirects=False,
+    )
+    assert sent.headers["location"] == "/login?next=/cases/C-1001"
+    login_page = client.get(sent.headers["location"]).text
+    assert 'name="next" value="/cases/C-1001"' in login_page
+    nonce = NONCE.search(login_page)
+    assert nonce is not None
+    form = {"name": "alice", "password": PASSWORD, "nonce": nonce[1], "next": "/cases/C-1001"}
+    back = client.post("/login", data=form)
+    assert back.status_code == 200
+    assert str(back.url) == page
+    anonymous = TestClient(client.app)  # no page to go back to: the queue
+    location = anonymous.post("/cases/C-1001/resolve", follow_redirects=False).headers
+    assert location["location"] == "/login?next=/"

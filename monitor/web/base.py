@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -90,8 +90,17 @@ class Web:
 
 
 def _to_login(request: Request) -> Response:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+    return RedirectResponse(f"/login?next={quote(_return_to(request))}", status_code=303)
+
+
+def _return_to(request: Request) -> str:
+    """Where to come back after signing in. A form's own path answers GET with 405, so a
+    form sent with an expired session returns to the page it was on (local_path vets the
+    Referer's path after login), or to the queue."""
+    if request.method in ("GET", "HEAD"):
+        return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    page = urlsplit(request.headers.get("referer", ""))
+    return page.path + (f"?{page.query}" if page.query else "") if page.path else "/"
 
 
 def local_path(target: str | None) -> str:
