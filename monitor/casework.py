@@ -106,9 +106,11 @@ def _refuse_problems(
 
 def parse_ref(ref: str) -> int:
     text = ref.strip().upper()
-    # Twelve digits at most: a longer number is no case and overflows a BIGINT.
+    # Twelve digits at most: a longer number is no case and overflows a BIGINT. ASCII
+    # only: isdigit() alone takes "²", which int() refuses.
     digits = text[2:]
-    if not text.startswith("C-") or not digits.isdigit() or len(digits) > 12 or int(digits) <= 1000:
+    numeric = digits.isascii() and digits.isdigit()
+    if not text.startswith("C-") or not numeric or len(digits) > 12 or int(digits) <= 1000:
         raise CaseworkError(f"not a case reference: {ref[:40]!r} (expected C-1042)")
     return int(text[2:]) - 1000
 

@@ -15,7 +15,7 @@ from monitor.casework import CaseworkError, find_case
 from monitor.domain import ActionKind, ActionStatus, CaseState, Direction, Label, Priority
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
-from monitor.store.models import ActionRow, Case, Message
+from monitor.store.models import MAX_ID, ActionRow, Case, Message
 from monitor.store.web_models import SentimentFeedback
 
 TAG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -129,7 +129,7 @@ def correct_sentiment(rt: Runtime, ref: str, message_id: int, label: str, *, use
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
         case = find_case(session, ref)
-        message = session.get(Message, message_id)
+        message = session.get(Message, message_id) if message_id <= MAX_ID else None
         if message is None or message.case_id != case.id:
             raise CaseworkError(f"message {message_id} is not part of {case.ref}")
         if message.direction != Direction.INBOUND.value:
@@ -158,7 +158,7 @@ def retry_action(rt: Runtime, action_id: int, *, user: str) -> Case | None:
     belongs to no case); its retry is audited without a case, like user management."""
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
-        action = session.get(ActionRow, action_id)
+        action = session.get(ActionRow, action_id) if action_id <= MAX_ID else None
         if action is None:
             raise CaseworkError(f"no action {action_id}")
         if action.status != ActionStatus.DEAD.value:

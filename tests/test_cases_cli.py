@@ -128,6 +128,7 @@ def test_the_actor_name_is_bounded(demo: Path) -> None:
             ("cases", "show", "C-99999999999999999999"),
             "error: not a case reference: 'C-99999999999999999999' (expected C-1042)",
         ),
+        (("cases", "show", "C-1²"), "error: not a case reference: 'C-1²' (expected C-1042)"),
         (("cases", "note", "C-1001", " "), "error: the note is empty"),
         (
             ("cases", "link", "C-1001", "C-1001"),

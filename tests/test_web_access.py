@@ -4,6 +4,8 @@ of an operations alert, the lockout answer, a double-submitted reply, a password
 from __future__ import annotations
 
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import func, select
@@ -231,3 +233,43 @@ def test_a_new_password_ends_sessions_and_revokes_the_api_token(
     lena, _ = client_for(rt, "lena")  # other people's sessions are not touched
     set_password(rt, "bob", "another new password", actor="root")
     assert lena.get("/", follow_redirects=False).status_code == 200
+
+
+def test_a_user_name_with_a_trailing_newline_is_refused(make_runtime: RuntimeFactory) -> None:
+    # NAME ended in "$", which also matches before a final newline: "alice\n" was a second
+    # user that the users page showed as another "alice".
+    rt = seeded(make_runtime)
+    client, csrf = client_for(rt, "root")
+    form = {"csrf_token": csrf, "name": "alice\n", "role": "admin", "password": PASSWORD}
+    answer = client.post("/admin/users", data=form)
+    assert answer.status_code == 400
+    assert "bad user name &#39;alice\\n&#39;: lower-case letters, digits, . _ -" in answer.text
+    assert [u.name for u, _, _ in users.list_users(rt)] == ["alice", "bob", "lena", "root"]
+
+
+def test_parallel_wrong_passwords_all_count_toward_the_lockout(
+    make_runtime: RuntimeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each attempt read failed_logins, hashed for a while, then wrote back its count + 1:
+    # guesses sent in parallel read the same count, so only one of them was counted and
+    # an attacker got ~5 guesses per parallel request instead of 5 in all.
+    rt = seeded(make_runtime)
+    real_verify = users._verify
+    gate = threading.Barrier(users.MAX_FAILURES, timeout=30)
+
+    def together(stored: str, password: str) -> bool:
+        gate.wait()  # every guess has read the account before any records its failure
+        return real_verify(stored, password)
+
+    monkeypatch.setattr(users, "_verify", together)
+
+    def guess(n: int) -> str:
+        with pytest.raises(users.LoginRefused) as refused:
+            users.authenticate(rt, "alice", f"wrong guess {n}")
+        return str(refused.value)
+
+    with ThreadPoolExecutor(users.MAX_FAILURES) as pool:
+        assert set(pool.map(guess, range(users.MAX_FAILURES))) == {users.REFUSED}
+    monkeypatch.setattr(users, "_verify", real_verify)
+    with pytest.raises(users.LoginRefused):
+        users.authenticate(rt, "alice", PASSWORD)  # locked: five wrong passwords in a row

@@ -139,3 +139,19 @@ def _ops(schema: dict[str, object]) -> set[str]:
     paths = schema["paths"]
     assert isinstance(paths, dict)
     return {p.rsplit("/", 1)[1] for p in paths if p.startswith("/api/cases/{ref}/")}
+
+
+def test_non_ascii_digits_in_query_numbers_are_no_numbers(make_runtime: RuntimeFactory) -> None:
+    lena = _api(seeded(make_runtime), "lena")
+    assert lena.get("/api/reports", params={"days": "²"}).json()["days"] == 30
+    assert lena.get("/api/cases", params={"page": "²"}).status_code == 200
+
+
+def test_a_deeply_nested_body_is_refused_not_a_crash(make_runtime: RuntimeFactory) -> None:
+    # json.loads raises RecursionError (no ValueError) past ~1,000 levels: 5 KB did it.
+    lena = _api(seeded(make_runtime), "lena")
+    answer = lena.post("/api/cases/C-1001/note", content=b"[" * 5000)
+    assert (answer.status_code, answer.json()) == (
+        400,
+        {"error": "the body nests too deeply: send a JSON object"},
+    )

@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 
 from monitor.clock import FakeClock
 from monitor.web.app import create_app
+from monitor.web.users import create_user, new_api_token
 from tests.conftest import RuntimeFactory, mention
 from tests.webkit import NONCE, PASSWORD, client_for, login, seeded
 
@@ -175,3 +176,114 @@ def test_agents_see_only_their_teams_and_no_admin_page(make_runtime: RuntimeFact
     assert 'href="/admin/users"' not in queue
     assert client.get("/cases/C-1").status_code == 404
     assert client.get("/cases/%3Cscript%3E").status_code == 404
+
+
+def test_hostile_numbers_in_urls_and_forms_get_answers_not_crashes(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # "²" passes str.isdigit() but int() refuses it; 20 nines overflow a BIGINT.
+    client, csrf = client_for(seeded(make_runtime), "lena")
+    assert client.get("/?page=²").status_code == 200
+    assert "last 30 days" in client.get("/reports?days=²").text
+    assert client.get("/reports.csv?days=²").status_code == 200
+    hidden = client.get("/cases/C-1²")
+    assert hidden.status_code == 404
+    assert "not a case reference: &#39;C-1²&#39; (expected C-1042)" in hidden.text
+    for message_id, error in (
+        ("²", "message_id must be a positive whole number"),
+        ("9" * 20, f"message {'9' * 20} is not part of C-1001"),
+    ):
+        form = {"csrf_token": csrf, "message_id": message_id, "label": "negative"}
+        answer = client.post("/cases/C-1001/sentiment", data=form)
+        assert answer.status_code == 400
+        assert error in answer.text
+    retry = client.post(f"/actions/{'9' * 20}/retry", data={"csrf_token": csrf})
+    assert retry.status_code == 400
+    assert f"no action {'9' * 20}" in retry.text
+
+
+def test_nul_characters_are_refused_not_sent_to_the_database(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # PostgreSQL refuses a NUL in any text parameter: each of these was a 500 there.
+    rt = seeded(make_runtime)
+    client, csrf = client_for(rt, "lena")
+    queue = client.get("/", params={"q": "refund\x00"})
+    assert queue.status_code == 400
+    assert "q contains a NUL character or an unpaired surrogate" in queue.text
+    note = client.post("/cases/C-1001/note", data={"csrf_token": csrf, "text": "a\x00b"})
+    assert note.status_code == 400
+    assert "text contains a NUL character or an unpaired surrogate" in note.text
+    assert 'name="text" rows="4" required' in note.text  # the case page, as refused forms are
+    stranger = TestClient(create_app(rt))
+    nonce = NONCE.search(stranger.get("/login").text)
+    assert nonce is not None
+    form = {"name": "alice\x00", "password": PASSWORD, "nonce": nonce[1]}
+    refused = stranger.post("/login", data=form)
+    assert refused.status_code == 401
+    assert "wrong name or password" in refused.text
+
+
+def test_a_lone_surrogate_cannot_break_a_case_page(make_runtime: RuntimeFactory) -> None:
+    # JSON may carry "\ud800"; stored in a note, it made the case's page and its API
+    # answer fail for everyone from then on (UnicodeEncodeError on rendering).
+    rt = seeded(make_runtime)
+    token = new_api_token(rt, "lena")
+    api = TestClient(create_app(rt), headers={"authorization": f"Bearer {token}"})
+    note = api.post("/api/cases/C-1001/note", content=b'{"text": "a\\ud800b"}')
+    assert note.status_code == 400
+    assert api.get("/api/cases/C-1001").status_code == 200
+    client, _ = client_for(rt, "lena")
+    assert client.get("/cases/C-1001").status_code == 200
+
+
+def test_forms_work_behind_a_proxy_that_rewrites_host_and_scheme(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # nginx's default proxy_pass sends Host: 127.0.0.1:8000 (the upstream), while the
+    # browser's Origin is the public https://care.example.com: every form was refused as
+    # a forgery ("The form expired"), the sign-in form included.
+    rt = make_runtime(web={"public_url": "https://care.example.com"})
+    create_user(rt, "alice", "agent", PASSWORD, ("care",))
+    public = {"origin": "https://care.example.com"}
+    client = TestClient(create_app(rt), base_url="https://127.0.0.1:8000", headers=public)
+    csrf = login(client, "alice")
+    answer = client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/login"
+    forged = TestClient(create_app(rt), base_url="https://127.0.0.1:8000")
+    nonce = NONCE.search(forged.get("/login").text)
+    assert nonce is not None
+    form = {"name": "alice", "password": PASSWORD, "nonce": nonce[1]}
+    refused = forged.post("/login", data=form, headers={"origin": "https://evil.example"})
+    assert refused.status_code == 403
+
+
+def test_a_form_sent_after_the_session_expired_leads_back_to_its_page(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The login form's next= was the form's own path, which answers GET with 405: after
+    # signing in again the person landed on "Method Not Allowed".
+    rt = seeded(make_runtime)
+    client, csrf = client_for(rt, "alice")
+    assert isinstance(rt.clock, FakeClock)
+    rt.clock.advance(hours=13)
+    page = "http://testserver/cases/C-1001"
+    sent = client.post(
+        "/cases/C-1001/reply",
+        data={"csrf_token": csrf, "text": "hello"},
+        headers={"referer": page},
+        follow_redirects=False,
+    )
+    assert sent.headers["location"] == "/login?next=/cases/C-1001"
+    login_page = client.get(sent.headers["location"]).text
+    assert 'name="next" value="/cases/C-1001"' in login_page
+    nonce = NONCE.search(login_page)
+    assert nonce is not None
+    form = {"name": "alice", "password": PASSWORD, "nonce": nonce[1], "next": "/cases/C-1001"}
+    back = client.post("/login", data=form)
+    assert back.status_code == 200
+    assert str(back.url) == page
+    anonymous = TestClient(client.app)  # no page to go back to: the queue
+    location = anonymous.post("/cases/C-1001/resolve", follow_redirects=False).headers
+    assert location["location"] == "/login?next=/"

@@ -35,6 +35,9 @@ NAMING = {
 
 # BIGINT ids on PostgreSQL; SQLite only auto-increments an "INTEGER PRIMARY KEY".
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+# The largest id either database stores: a larger number names no row, and would fail
+# as a query parameter (PostgreSQL: bigint out of range; SQLite: OverflowError).
+MAX_ID = 2**63 - 1
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -69,7 +69,7 @@ def login(web: Web) -> Endpoint:
         async with request.form(max_files=0, max_fields=10) as data:
             form = {k: v for k, v in data.items() if isinstance(v, str)}
         nonce = request.cookies.get(LOGIN_COOKIE, "")
-        if not same_origin(request) or not csrf_ok(nonce, form.get("nonce")):
+        if not same_origin(web.rt, request) or not csrf_ok(nonce, form.get("nonce")):
             return _login_page(web, request, 403, "The form expired: please sign in again.")
         try:
             user = await run_in_threadpool(

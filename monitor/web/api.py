@@ -24,6 +24,7 @@ from monitor.web.case_view import load_case
 from monitor.web.health import load_health
 from monitor.web.openapi import openapi_schema
 from monitor.web.operations import CaseNotFound, Forbidden, check_access, perform
+from monitor.web.params import whole_number
 from monitor.web.queue import QueueFilter, load_queue
 from monitor.web.reports import build_report
 from monitor.web.security import api_user
@@ -70,6 +71,8 @@ def guard(web: Web, handler: Handler) -> Endpoint:
                 parsed = json.loads(raw or b"{}")
             except ValueError:
                 return _error(400, "the body must be a JSON object")
+            except RecursionError:  # "[[[[..." a thousand deep fits in a few kilobytes
+                return _error(400, "the body nests too deeply: send a JSON object")
             if not isinstance(parsed, dict):
                 return _error(400, "the body must be a JSON object")
             body = parsed
@@ -163,5 +166,5 @@ def retry(web: Web, request: Request, user: User) -> dict[str, Any]:
 
 
 def reports(web: Web, request: Request) -> dict[str, Any]:
-    raw = request.query_params.get("days", "30")
-    return jsonable(build_report(web.rt, int(raw) if raw.isdigit() else 30))  # type: ignore[no-any-return]
+    days = whole_number(request.query_params.get("days", ""), 30)
+    return jsonable(build_report(web.rt, days))  # type: ignore[no-any-return]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -70,7 +70,7 @@ class Web:
                 return _to_login(request)
             async with request.form(max_files=0, max_fields=MAX_FORM_FIELDS) as data:
                 form = {k: v for k, v in data.items() if isinstance(v, str)}
-            if not same_origin(request) or not csrf_ok(signed.csrf, form.get(CSRF_FIELD)):
+            if not same_origin(self.rt, request) or not csrf_ok(signed.csrf, form.get(CSRF_FIELD)):
                 return self.error(request, signed, 403, "The form expired: reload and retry.")
             return await run_in_threadpool(
                 self._refusals, request, signed, lambda: handler(request, signed, form)
@@ -90,8 +90,17 @@ class Web:
 
 
 def _to_login(request: Request) -> Response:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+    return RedirectResponse(f"/login?next={quote(_return_to(request))}", status_code=303)
+
+
+def _return_to(request: Request) -> str:
+    """Where to come back after signing in. A form's own path answers GET with 405, so a
+    form sent with an expired session returns to the page it was on (local_path vets the
+    Referer's path after login), or to the queue."""
+    if request.method in ("GET", "HEAD"):
+        return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    page = urlsplit(request.headers.get("referer", ""))
+    return page.path + (f"?{page.query}" if page.query else "") if page.path else "/"
 
 
 def local_path(target: str | None) -> str:

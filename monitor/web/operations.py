@@ -17,6 +17,7 @@ from monitor.casework import CaseworkError
 from monitor.domain import Priority
 from monitor.runtime import Runtime
 from monitor.store.models import Case
+from monitor.web.params import ascii_digits, require_storable
 from monitor.web.users import User
 
 Params = dict[str, Any]
@@ -69,7 +70,7 @@ class Operation:
 
 def _coerce(name: str, spec: Field, value: Any) -> Any:
     if spec.kind == "integer":
-        if isinstance(value, bool) or not str(value).isdigit():
+        if isinstance(value, bool) or not ascii_digits(str(value)):
             raise CaseworkError(f"{name} must be a positive whole number")
         return int(value)
     if not isinstance(value, str):
@@ -78,7 +79,7 @@ def _coerce(name: str, spec: Field, value: Any) -> Any:
         raise CaseworkError(f"{name} is longer than {spec.max_length} characters")
     if spec.choices and value not in spec.choices:
         raise CaseworkError(f"{name} must be one of {', '.join(spec.choices)}")
-    return value
+    return require_storable(name, value)
 
 
 def _reply(rt: Runtime, ref: str, user: User, p: Params) -> str:

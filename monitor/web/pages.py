@@ -21,6 +21,7 @@ from monitor.web.case_view import load_case
 from monitor.web.charts import bars, stacked_columns
 from monitor.web.health import load_health
 from monitor.web.operations import OPERATIONS, CaseNotFound, Forbidden, check_access, perform
+from monitor.web.params import whole_number
 from monitor.web.queue import QueueFilter, load_queue
 from monitor.web.reports import Report, build_report, csv_rows
 from monitor.web.security import CSRF_HEADER, Signed, csrf_ok, same_origin, signed_in
@@ -123,7 +124,8 @@ def check_endpoint(web: Web) -> Endpoint:
         signed = signed_in(web.rt, request)
         if signed is None:
             return JSONResponse({"error": "sign in first"}, status_code=401)
-        if not same_origin(request) or not csrf_ok(signed.csrf, request.headers.get(CSRF_HEADER)):
+        token = request.headers.get(CSRF_HEADER)
+        if not same_origin(web.rt, request) or not csrf_ok(signed.csrf, token):
             return JSONResponse({"error": "bad CSRF token"}, status_code=403)
         ref = request.path_params["ref"]
         try:
@@ -157,8 +159,7 @@ def load_reply_target(web: Web, ref: str) -> tuple[str, str]:
 
 
 def _days(request: Request) -> int:
-    raw = request.query_params.get("days", "30")
-    return int(raw) if raw.isdigit() else 30
+    return whole_number(request.query_params.get("days", ""), 30)
 
 
 def reports(web: Web, request: Request, signed: Signed) -> Response:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from monitor.cases import OPEN_STATES
 from monitor.runtime import Runtime
 from monitor.store.models import Case, Customer, Message
+from monitor.web.params import require_storable, whole_number
 from monitor.web.users import User
 
 PAGE_SIZE = 50
@@ -35,9 +36,11 @@ class QueueFilter:
     @classmethod
     def from_params(cls, params: Mapping[str, str]) -> QueueFilter:
         # Bounded: the values end up in SQL parameters and back in the page's links.
-        values = {f.name: params.get(f.name, "").strip()[:200] for f in fields(cls)}
-        page = values.pop("page")
-        number = int(page) if page.isdigit() else 1
+        values = {
+            f.name: require_storable(f.name, params.get(f.name, "").strip()[:200])
+            for f in fields(cls)
+        }
+        number = whole_number(values.pop("page"), 1)
         return cls(**values, page=max(1, min(number, 10_000)))
 
     def params(self, **changes: Any) -> dict[str, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
@@ -137,10 +138,34 @@ def csrf_ok(expected: str, submitted: str | None) -> bool:
     return bool(submitted) and hmac.compare_digest(expected, str(submitted))
 
 
-def same_origin(request: Request) -> bool:
-    """A second line behind the CSRF token: a browser's Origin must be this site."""
+def same_origin(rt: Runtime, request: Request) -> bool:
+    """A second line behind the CSRF token: a browser's Origin must be this site, as the
+    request names it or as ``web.public_url`` does. Behind a reverse proxy the request
+    often names the upstream (nginx sends Host: 127.0.0.1:8000 by default) while the
+    browser is on the public address."""
     origin = request.headers.get("origin")
-    return origin is None or origin == f"{request.url.scheme}://{request.url.netloc}"
+    if origin is None:
+        return True
+    here = f"{request.url.scheme}://{request.url.netloc}"
+    return origin in (here, public_origin(rt.settings.web.public_url))
+
+
+def public_origin(url: str) -> str:
+    """The Origin a browser sends from ``url``: scheme and host, no default port ("" for
+    a URL without a valid one, which no Origin header equals)."""
+    parts = urlsplit(url.strip())
+    try:
+        number = parts.port
+    except ValueError:  # a port that is no number or out of range
+        return ""
+    host = (parts.hostname or "").lower()
+    if not host:
+        return ""
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
+    scheme = parts.scheme.lower()
+    port = "" if number in (None, {"http": 80, "https": 443}.get(scheme)) else f":{number}"
+    return f"{scheme}://{host}{port}"
 
 
 def secure_cookies(rt: Runtime, request: Request) -> bool:

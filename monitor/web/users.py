@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from monitor.cases import record
@@ -20,7 +20,8 @@ from monitor.store.db import transaction
 from monitor.store.web_models import WebSession, WebUser
 
 ROLES = ("agent", "lead", "admin")
-NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+# Matched with fullmatch: "$" would also accept a name ending in a newline.
+NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 MIN_PASSWORD = 10
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
@@ -67,7 +68,7 @@ def token_digest(token: str) -> str:
 
 
 def _validate(rt: Runtime, name: str, role: str, teams: tuple[str, ...], password: str) -> None:
-    if not NAME.match(name):
+    if not NAME.fullmatch(name):
         raise UserError(f"bad user name {name[:40]!r}: lower-case letters, digits, . _ -")
     if role not in ROLES:
         raise UserError(f"unknown role {role[:20]!r} (agent, lead, admin)")
@@ -112,8 +113,16 @@ def _audit(session: Session, rt: Runtime, kind: str, actor: str, **detail: objec
     record(session, None, kind, actor, rt.clock.now(), **detail)
 
 
+def _named(session: Session, name: str) -> WebUser | None:
+    """The user of that name; a name no user can have (a NUL in it, which PostgreSQL
+    would refuse as a parameter) is not looked up."""
+    if not NAME.fullmatch(name):
+        return None
+    return session.scalars(select(WebUser).where(WebUser.name == name)).first()
+
+
 def _by_name(session: Session, name: str) -> WebUser:
-    row = session.scalars(select(WebUser).where(WebUser.name == name)).first()
+    row = _named(session, name)
     if row is None:
         raise UserError(f"no user {name[:64]}")
     return row
@@ -171,7 +180,7 @@ def authenticate(rt: Runtime, name: str, password: str) -> User:
 
 
 def _check_login(session: Session, name: str, password: str, now: datetime) -> User | str:
-    row = session.scalars(select(WebUser).where(WebUser.name == name)).first()
+    row = _named(session, name)
     locked = row is not None and row.locked_until is not None and row.locked_until > now
     if row is None or not row.active or locked:
         # The same hashing work and the same answer as a wrong password: neither the
@@ -179,14 +188,48 @@ def _check_login(session: Session, name: str, password: str, now: datetime) -> U
         _verify(_DUMMY_HASH, password)
         return REFUSED
     if not _verify(row.password_hash, password):
-        row.failed_logins += 1
-        if row.failed_logins >= MAX_FAILURES:
-            row.failed_logins, row.locked_until = 0, now + LOCKOUT
+        _count_failure(session, row.id, now)
         return REFUSED
-    row.failed_logins, row.locked_until, row.last_login_at = 0, None, now
+    if not _clear_failures(session, row.id, now):
+        return REFUSED  # a parallel wrong guess locked the account while this one hashed
     if HASHER.check_needs_rehash(row.password_hash):
         row.password_hash = HASHER.hash(password)
     return _user(row)
+
+
+def _unlocked(now: datetime) -> ColumnElement[bool]:
+    return or_(WebUser.locked_until.is_(None), WebUser.locked_until <= now)
+
+
+def _count_failure(session: Session, user_id: int, now: datetime) -> None:
+    """One more wrong password, added up by the database. Guesses sent in parallel all
+    read the same count while they hash; each writing back its own count + 1 counted
+    one of them, and the lockout never came."""
+    failures = session.scalar(
+        update(WebUser)
+        .where(WebUser.id == user_id, _unlocked(now))
+        .values(failed_logins=WebUser.failed_logins + 1)
+        .returning(WebUser.failed_logins)
+        .execution_options(synchronize_session=False)
+    )
+    if failures is not None and failures >= MAX_FAILURES:
+        session.execute(
+            update(WebUser)
+            .where(WebUser.id == user_id)
+            .values(failed_logins=0, locked_until=now + LOCKOUT)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _clear_failures(session: Session, user_id: int, now: datetime) -> bool:
+    """Record a sign-in, unless the account is locked by now; False if it is."""
+    cleared = session.execute(
+        update(WebUser)
+        .where(WebUser.id == user_id, _unlocked(now))
+        .values(failed_logins=0, locked_until=None, last_login_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(cleared, "rowcount", 0))
 
 
 def _verify(stored: str, password: str) -> bool:
