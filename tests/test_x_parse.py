@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from monitor.sources.base import SourceError
-from monitor.sources.x_cursor import XCursor, decode, overlap_since
+from monitor.sources.x_cursor import XCursor, decode, newer, overlap_since
 from monitor.sources.x_parse import Origin, XBrand, parse_page
 from tests.xapi import tid, tweet, user
 
@@ -60,3 +60,9 @@ def test_cursor_round_trip_bare_ids_and_garbage() -> None:
         decode('{"bogus": 1}')
     assert caught.value.permanent is True
     assert overlap_since("1000", 1) == "1"  # never below the first id
+
+
+def test_ids_with_non_ascii_digits_are_not_ids() -> None:
+    assert newer("\u00b2", "5") == "5"
+    with pytest.raises(SourceError, match="x cursor is not valid"):
+        decode("\u00b2")

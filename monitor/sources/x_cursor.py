@@ -56,7 +56,7 @@ class XCursor:
 def decode(raw: str | None) -> XCursor:
     if raw is None or not raw.strip():
         return XCursor()
-    if raw.isdigit():  # a bare since_id, e.g. set by an operator
+    if _is_id(raw):  # a bare since_id, e.g. set by an operator
         return XCursor(newest_id=raw)
     try:
         data: Any = json.loads(raw)
@@ -65,8 +65,13 @@ def decode(raw: str | None) -> XCursor:
         raise SourceError(f"x cursor is not valid: {raw[:60]!r}", permanent=True) from None
 
 
+def _is_id(text: str) -> bool:
+    # isdigit() alone takes "²", which int() refuses.
+    return text.isascii() and text.isdigit()
+
+
 def newer(a: str | None, b: str | None) -> str | None:
-    ids = [x for x in (a, b) if x is not None and x.isdigit()]
+    ids = [x for x in (a, b) if x is not None and _is_id(x)]
     return max(ids, key=int) if ids else None
 
 
