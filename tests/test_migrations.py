@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, text
 
-from monitor.store.db import make_engine, upgrade
+from monitor.store.db import alembic_config, current_revision, head_revision, make_engine, upgrade
+from monitor.store.models import Base
 
 NOW = "2026-11-20 09:00:00"
 
@@ -57,4 +62,34 @@ def test_0003_merges_duplicate_cases_before_making_threads_unique(db_url: str) -
     assert [tuple(row) for row in cases] == [(1, "c1"), (3, "c9")]
     assert [tuple(row) for row in messages] == [(10, 1), (11, 1), (12, 3)]
     assert events == [1]
+    engine.dispose()
+
+
+def schema_drift(engine: Engine) -> list[object]:
+    """What `alembic revision --autogenerate` would write: the models against the
+    migrated tables, column types and server defaults included."""
+    opts = {"compare_type": True, "compare_server_default": True}
+    with engine.connect() as conn:
+        return list(compare_metadata(MigrationContext.configure(conn, opts=opts), Base.metadata))
+
+
+@pytest.mark.parametrize("start", ["0001", "0002", "0003", "head"])
+def test_every_revision_upgrades_to_exactly_the_models(db_url: str, start: str) -> None:
+    engine = make_engine(db_url)
+    upgrade(engine, start)
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+    assert schema_drift(engine) == []
+    engine.dispose()
+
+
+def test_downgrade_to_nothing_and_back(db_url: str) -> None:
+    engine = make_engine(db_url)
+    upgrade(engine)
+    command.downgrade(alembic_config(engine), "base")
+    with engine.connect() as conn:
+        left = set(conn.dialect.get_table_names(conn)) - {"alembic_version"}
+    assert (current_revision(engine), left) == (None, set())
+    upgrade(engine)
+    assert schema_drift(engine) == []
     engine.dispose()

@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from monitor.store.models import ActionRow, Base, BigId, Case, Message, UTCDateTime
@@ -56,7 +66,9 @@ class SentimentFeedback(Base):
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
     scored_label: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    scored_compound: Mapped[float | None] = mapped_column(nullable=True)
+    # Float as migration 0002 made it: SQLAlchemy 2.1 maps a bare ``float`` to Double,
+    # which autogenerate then reports as a change to write on SQLite.
+    scored_compound: Mapped[float | None] = mapped_column(Float, nullable=True)
     corrected_label: Mapped[str] = mapped_column(String(16))
     # The text as scored, so the feedback survives even if the message is later purged.
     text: Mapped[str] = mapped_column(Text)
