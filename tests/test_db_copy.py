@@ -6,12 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select, text
 
 from monitor.ingest import release_leases
 from monitor.pipeline import run_cycle
 from monitor.store.copy import CopyError, copy_database
-from monitor.store.db import make_engine
+from monitor.store.db import head_revision, make_engine
 from monitor.store.models import ActionRow, Base, Case, Message
 from monitor.store.scratch import scratch_postgres
 from tests.conftest import PG_ADMIN_URL, PG_OK, mention
@@ -78,7 +78,7 @@ def test_copy_sqlite_to_postgresql(tmp_path: Path, pg_target: str) -> None:
 
 def test_copy_refuses_an_unmigrated_source(tmp_path: Path, pg_target: str) -> None:
     source, target = make_engine(f"sqlite:///{tmp_path / 'empty.db'}"), make_engine(pg_target)
-    with pytest.raises(CopyError, match="source database is not migrated"):
+    with pytest.raises(CopyError, match=r"^source: the database sqlite:///.* has no schema; run"):
         copy_database(source, target)
     source.dispose()
     target.dispose()
@@ -89,8 +89,6 @@ def test_copy_takes_the_dashboard_tables_and_names_a_row_that_does_not_fit(
 ) -> None:
     """copy_database alone (no CLI imports) knows every table; a value SQLite kept but
     PostgreSQL refuses names its table, and nothing is half-copied."""
-    from sqlalchemy import text
-
     from monitor.store.db import upgrade
 
     assert {"web_users", "web_sessions", "sentiment_feedback"} <= set(Base.metadata.tables)
@@ -110,3 +108,101 @@ def test_copy_takes_the_dashboard_tables_and_names_a_row_that_does_not_fit(
     assert counts(pg_target)["events"] == 0
     source.dispose()
     target.dispose()
+
+
+def revision_of(url: str) -> str | None:
+    from monitor.store.db import current_revision
+
+    engine = make_engine(url)
+    revision = current_revision(engine)
+    engine.dispose()
+    return revision
+
+
+@pytest.fixture
+def migrated_source(tmp_path: Path) -> Iterator[Engine]:
+    from monitor.store.db import upgrade
+
+    source = make_engine(f"sqlite:///{tmp_path / 'source.db'}")
+    upgrade(source)
+    yield source
+    source.dispose()
+
+
+def test_copy_refuses_a_target_a_newer_release_migrated(
+    migrated_source: Engine, pg_target: str
+) -> None:
+    """Alembic's own "Can't locate revision" was a traceback."""
+    from monitor.store.db import upgrade
+
+    target = make_engine(pg_target)
+    upgrade(target)
+    with target.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    expected = (
+        "the target database is at revision 0099, which this inchannel "
+        f"({head_revision()}) does not know (a newer release migrated it): copy into an "
+        "empty database"
+    )
+    with pytest.raises(CopyError) as refused:
+        copy_database(migrated_source, target)
+    assert str(refused.value) == expected
+    target.dispose()
+
+
+def test_a_refused_target_is_left_at_its_own_revision(
+    migrated_source: Engine, pg_target: str
+) -> None:
+    """A database an older release still runs on must not be migrated under it, only to
+    be refused for holding rows."""
+    from monitor.store.db import upgrade
+
+    target = make_engine(pg_target)
+    upgrade(target, "0003")
+    with target.begin() as conn:
+        conn.execute(
+            text("INSERT INTO usage (key, day, count) VALUES ('x_reads', '2026-11-20', 5)")
+        )
+    with pytest.raises(CopyError, match=r"^the target database is not empty \(table usage has"):
+        copy_database(migrated_source, target)
+    assert revision_of(pg_target) == "0003"
+    target.dispose()
+
+
+def test_copy_refuses_a_database_of_another_application(
+    migrated_source: Engine, pg_target: str
+) -> None:
+    """Tables without inchannel's schema revision were "relation already exists" from
+    inside the migration, or gained inchannel's tables beside them."""
+    target = make_engine(pg_target)
+    with target.begin() as conn:
+        conn.execute(text("CREATE TABLE orders (id integer)"))
+        conn.execute(text("CREATE TABLE customers (id integer)"))
+    with pytest.raises(CopyError) as refused:
+        copy_database(migrated_source, target)
+    assert str(refused.value) == (
+        "the target database is not empty (it has tables but no inchannel schema: "
+        "customers, orders): copy into an empty database"
+    )
+    assert counts_tables(pg_target) == {"customers", "orders"}
+    target.dispose()
+
+
+def counts_tables(url: str) -> set[str]:
+    from sqlalchemy import inspect
+
+    engine = make_engine(url)
+    names = set(inspect(engine).get_table_names())
+    engine.dispose()
+    return names
+
+
+def test_copy_names_a_source_a_newer_release_migrated(
+    migrated_source: Engine, pg_target: str
+) -> None:
+    """Not "run db upgrade": this release's upgrade cannot help."""
+    with migrated_source.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    with pytest.raises(CopyError, match=r"^source: the database sqlite:///.* at revision 0099, "):
+        copy_database(migrated_source, make_engine(pg_target))
+    assert revision_of(pg_target) is None

@@ -5,10 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, func, insert, select
+from sqlalchemy import Connection, Engine, Table, func, insert, inspect, select
 from sqlalchemy.exc import DataError
 
-from monitor.store.db import current_revision, head_revision, upgrade
+from monitor.store.db import (
+    NotMigratedError,
+    current_revision,
+    head_revision,
+    is_known_revision,
+    require_migrated,
+    upgrade,
+)
 from monitor.store.models import Base
 
 CHUNK = 2_000
@@ -26,14 +33,15 @@ def copy_database(
     The target must be empty: copying into a live database would mix two histories.
     Stop the daemon first, so the source does not change during the copy.
     """
-    if current_revision(source) != head_revision():
-        raise CopyError("the source database is not migrated to this version: run db upgrade")
+    try:
+        require_migrated(source)
+    except NotMigratedError as exc:
+        raise CopyError(f"source: {exc}") from None
+    # Checked before migrating: a database we refuse is left as it was (an older
+    # release may still run on it).
+    require_empty(target)
     upgrade(target)
     tables = Base.metadata.sorted_tables
-    with target.connect() as conn:
-        for table in tables:
-            if conn.execute(select(func.count()).select_from(table)).scalar_one():
-                raise CopyError(f"the target database is not empty (table {table.name} has rows)")
     counts: dict[str, int] = {}
     with source.connect() as read, target.begin() as write:
         for table in tables:
@@ -48,6 +56,31 @@ def copy_database(
         if write.dialect.name == "postgresql":
             _reset_sequences(write, tables)
     return counts
+
+
+def require_empty(target: Engine) -> None:
+    """Raise CopyError unless ``target`` has no tables, or only inchannel's, empty, at a
+    revision this release can migrate."""
+    with target.connect() as conn:
+        names = set(inspect(conn).get_table_names()) - {"alembic_version"}
+        revision = current_revision(conn)
+        if revision is None and names:
+            raise CopyError(
+                "the target database is not empty (it has tables but no inchannel schema: "
+                f"{', '.join(sorted(names))}): copy into an empty database"
+            )
+        if revision is not None and not is_known_revision(revision):
+            raise CopyError(
+                f"the target database is at revision {revision}, which this inchannel "
+                f"({head_revision()}) does not know (a newer release migrated it): copy into "
+                "an empty database"
+            )
+        for table in Base.metadata.sorted_tables:
+            if (
+                table.name in names
+                and conn.execute(select(func.count()).select_from(table)).scalar()
+            ):
+                raise CopyError(f"the target database is not empty (table {table.name} has rows)")
 
 
 def _write(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:

@@ -12,7 +12,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -121,8 +121,10 @@ def head_revision() -> str:
     return head
 
 
-def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as conn:
+def current_revision(bind: Engine | Connection) -> str | None:
+    if isinstance(bind, Connection):
+        return MigrationContext.configure(bind).get_current_revision()
+    with bind.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
@@ -140,7 +142,7 @@ def require_known_revision(engine: Engine) -> str | None:
     after a rollback of inchannel, `db upgrade` cannot help, and running on a schema we
     do not know could lose data."""
     current = current_revision(engine)
-    if current is None or _known_revision(current):
+    if current is None or is_known_revision(current):
         return current
     where = engine.url.render_as_string(hide_password=True)
     raise NotMigratedError(
@@ -150,5 +152,6 @@ def require_known_revision(engine: Engine) -> str | None:
     )
 
 
-def _known_revision(revision: str) -> bool:
+def is_known_revision(revision: str) -> bool:
+    """One of this release's migrations (not one a newer release added)."""
     return any(known.revision == revision for known in _migrations().walk_revisions())
