@@ -206,3 +206,50 @@ def test_copy_names_a_source_a_newer_release_migrated(
     with pytest.raises(CopyError, match=r"^source: the database sqlite:///.* at revision 0099, "):
         copy_database(migrated_source, make_engine(pg_target))
     assert revision_of(pg_target) is None
+
+
+@pytest.mark.parametrize("direction", ["sqlite-to-postgresql", "postgresql-to-sqlite"])
+def test_rows_written_during_the_copy_do_not_break_it(
+    direction: str, pg_target: str, tmp_path: Path
+) -> None:
+    """Each table was read as it was when its turn came: an outbox row added after the
+    messages were copied named a message the copy did not have (a foreign-key failure),
+    or a row could be copied without the rows it belongs with. All tables are read as
+    of one moment."""
+    from monitor.store.db import upgrade
+
+    sqlite_url = f"sqlite:///{tmp_path / 'other.db'}"
+    source_url, target_url = (sqlite_url, pg_target)
+    if direction == "postgresql-to-sqlite":
+        source_url, target_url = target_url, source_url
+    source, target = make_engine(source_url), make_engine(target_url)
+    upgrade(source)
+    with source.begin() as conn:
+        conn.execute(text(MESSAGE), {"id": 1, "at": AT})
+    before = counts(source_url)
+    writer = make_engine(source_url)  # the dashboard, left running
+
+    def meanwhile(table: str, _copied: int) -> None:
+        if table == "messages":
+            with writer.begin() as conn:
+                conn.execute(text(MESSAGE), {"id": 2, "at": AT})
+                conn.execute(text(ACTION), {"message": 2, "at": AT})
+
+    assert copy_database(source, target, progress=meanwhile) == before
+    assert counts(target_url) == before
+    for engine in (writer, source, target):
+        engine.dispose()
+
+
+MESSAGE = (
+    "INSERT INTO messages (id, platform, external_id, direction, kind, author_handle, text,"
+    " conversation_id, reply_allowed, created_at, ingested_at, processed) VALUES (:id, 'x',"
+    " :id, 'inbound', 'mention', 'jane', 'hi', '1', true, :at, :at, true)"
+)
+ACTION = (
+    "INSERT INTO actions (message_id, kind, platform, target_external_id, conversation_id,"
+    " text, status, attempts, next_attempt_at, idempotency_key, created_at, updated_at)"
+    " VALUES (:message, 'reply', 'x', '2', '1', 'hello', 'pending', 0, :at, 'reply:2', :at,"
+    " :at)"
+)
+AT = "2026-11-20 10:00:00.000000"

@@ -44,6 +44,7 @@ def copy_database(
     tables = Base.metadata.sorted_tables
     counts: dict[str, int] = {}
     with source.connect() as read, target.begin() as write:
+        _read_one_moment(read)
         for table in tables:
             copied = 0
             result = read.execution_options(yield_per=CHUNK).execute(select(table))
@@ -56,6 +57,18 @@ def copy_database(
         if write.dialect.name == "postgresql":
             _reset_sequences(write, tables)
     return counts
+
+
+def _read_one_moment(conn: Connection) -> None:
+    """Read every table as of one moment. Rows written while the copy runs (a dashboard
+    left running) would otherwise be copied in one table and not in the one read before
+    it: an outbox row naming a message the copy does not have."""
+    if conn.dialect.name == "postgresql":
+        conn.execution_options(isolation_level="REPEATABLE READ")
+    else:
+        # pysqlite opens no transaction for a SELECT, so each would read the newest
+        # data; an explicit one keeps the first read's snapshot (WAL) until it ends.
+        conn.exec_driver_sql("BEGIN")
 
 
 def require_empty(target: Engine) -> None:
