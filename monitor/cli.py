@@ -144,9 +144,21 @@ def db_copy(config_file: Path | None, target_url: str) -> None:
     except ValidationError as exc:
         click.echo(f"error: --to: {exc.errors()[0]['msg'].removeprefix('Value error, ')}", err=True)
         sys.exit(2)
+    from monitor.store.single import AnotherWorker, only_worker
+
     source, target = make_engine(settings.database.url), make_engine(target_url)
     try:
-        counts = copy_database(source, target)
+        # Held for the whole copy: what a worker writes meanwhile or after would be
+        # missing from the copy, and a worker starting during it waits for the copy.
+        with only_worker(settings.database.url):
+            counts = copy_database(source, target)
+    except AnotherWorker as exc:
+        click.echo(
+            f"error: an inchannel run (pid {exc.holder}) is using {exc.path}: stop it "
+            "before copying; what it writes meanwhile or later would not be in the copy",
+            err=True,
+        )
+        sys.exit(1)
     except CopyError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)

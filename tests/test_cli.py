@@ -173,3 +173,24 @@ def test_a_second_worker_on_one_sqlite_database_is_refused(
         only_worker("postgresql://postgres@127.0.0.1/test"),
     ):
         pass  # PostgreSQL shares work with row locks: any number of workers
+
+
+def test_db_copy_refuses_while_a_run_uses_the_sqlite_database(
+    demo_config: Path, tmp_path: Path
+) -> None:
+    """Stopping the daemon first was only documented: a forgotten worker's rows written
+    after its table was copied were silently missing from the new database."""
+    assert invoke("db", "upgrade", "--config", str(demo_config))[0] == 0
+    database, target = tmp_path / "var" / "inchannel.db", tmp_path / "copy.db"
+    copy = ["db", "copy", "--config", str(demo_config), "--to", f"sqlite:///{target}"]
+    with only_worker(f"sqlite:///{database}"):
+        result = CliRunner().invoke(main, copy)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: an inchannel run (pid {os.getpid()}) is using {database}: stop it before "
+        "copying; what it writes meanwhile or later would not be in the copy\n"
+    )
+    assert not target.exists()
+    code, output = invoke(*copy)  # the worker stopped
+    assert code == 0, output
+    assert output.endswith(f"copied into sqlite:///{target}\n")

@@ -21,6 +21,13 @@ from sqlalchemy.engine import make_url
 class AnotherWorker(RuntimeError):
     """Another ``inchannel run`` holds this SQLite database."""
 
+    def __init__(self, holder: str, path: str) -> None:
+        super().__init__(
+            f"another inchannel run (pid {holder}) is using {path}; SQLite takes one "
+            "worker at a time (use PostgreSQL for several)"
+        )
+        self.holder, self.path = holder, path
+
 
 @contextmanager
 def only_worker(url: str) -> Iterator[None]:
@@ -37,11 +44,7 @@ def only_worker(url: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            raise AnotherWorker(
-                f"another inchannel run (pid {holder}) is using {path}; SQLite takes one "
-                "worker at a time (use PostgreSQL for several)"
-            ) from None
+            raise AnotherWorker(handle.read().strip() or "unknown", path) from None
         handle.truncate(0)
         handle.write(str(os.getpid()))
         handle.flush()
