@@ -229,18 +229,26 @@ def _source_problem(
 def _stale(
     source: SourceHealth, limit: timedelta | None, running_since: datetime | None, now: datetime
 ) -> str | None:
-    """A source nobody polls. Its clock starts at its last poll or, never polled, when
-    the current run of health checks began (no daemon, no problem: before the first
-    start); a stored retry time or rate-limit reset ahead of that is a wait, and
-    ingest skips the source without touching ``last_poll_at`` until then."""
-    start = source.last_poll_at or running_since
-    if limit is None or start is None:
+    """A source nobody polls. Its clock starts at its last poll or, if that was before
+    the current run of health checks began, at that start: a daemon started again after
+    downtime has had no time to poll yet (and a killed worker's lease may still hold the
+    source), as with a source never polled. No daemon, no run: before the first start
+    the last poll alone counts. A stored retry time or rate-limit reset ahead of that is
+    a wait, and ingest skips the source without touching ``last_poll_at`` until then."""
+    marks = [m for m in (source.last_poll_at, running_since) if m is not None]
+    if limit is None or not marks:
         return None
+    start = max(marks)
     waits = [m for m in (source.next_poll_at, source.rate_limit_reset_at) if m is not None]
     if now - max([start, *waits]) <= limit:
         return None
+    up = int((now - start).total_seconds() // 60)
     if source.last_poll_at is None:
-        minutes = int((now - start).total_seconds() // 60)
-        return f"source {source.name}: never polled; the daemon has been up for {minutes} min"
+        return f"source {source.name}: never polled; the daemon has been up for {up} min"
     minutes = int((now - source.last_poll_at).total_seconds() // 60)
+    if source.last_poll_at < start:
+        return (
+            f"source {source.name}: not polled for {minutes} min; "
+            f"the daemon has been up for {up} min"
+        )
     return f"source {source.name}: not polled for {minutes} min"
