@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from monitor import cases, notifications
@@ -34,10 +34,20 @@ def check_sla(rt: Runtime) -> bool:
             .order_by(Case.sla_due_at)
             .limit(BATCH + 1)
         )
-        due = list(session.scalars(query))
+        due = list(session.scalars(_claim(session, query)))
         for case in due[:BATCH]:
             _check(rt, session, case, now)
     return len(due) > BATCH
+
+
+def _claim(session: Session, query: Select[Case]) -> Select[Case]:
+    """Every worker runs this job: on PostgreSQL a case another worker is checking is
+    skipped, else both saw it unwarned and both recorded the alert (the notification
+    alone is deduplicated by its key). FOR NO KEY UPDATE still lets events and actions
+    referencing the case be inserted meanwhile. SQLite has one worker."""
+    if session.get_bind().dialect.name == "postgresql":
+        return query.with_for_update(key_share=True, skip_locked=True)
+    return query
 
 
 def _alert_due(rt: Runtime, now: datetime) -> ColumnElement[bool]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -146,6 +147,35 @@ def test_more_warned_cases_than_a_batch_do_not_hide_the_next_warning(
     with rt.sessions() as session:
         unwarned = session.scalars(select(Case.id).where(Case.sla_warned_at.is_(None))).all()
     assert unwarned == []
+
+
+def test_workers_checking_at_once_raise_a_breach_once(
+    make_runtime: RuntimeFactory, db_url: str
+) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("one worker per SQLite database")
+    rt_a = make_runtime()
+    rt_b = make_runtime()
+    rt_b.clock.set(rt_a.clock.now())  # type: ignore[attr-defined]
+    _waiting_cases(rt_a, 1, due_in=timedelta(minutes=-1))
+    a_inside, b_done = threading.Event(), threading.Event()
+    counted = rt_a.metrics.sla_alert
+
+    def a_pauses(kind: str) -> None:  # worker A, inside its transaction
+        counted(kind)
+        a_inside.set()
+        b_done.wait(timeout=1)  # B blocked on A's lock cannot finish: the wait runs out
+
+    rt_a.metrics.sla_alert = a_pauses  # type: ignore[method-assign]
+    a = threading.Thread(target=check_sla, args=(rt_a,))
+    a.start()
+    assert a_inside.wait(timeout=10)
+    check_sla(rt_b)
+    b_done.set()
+    a.join()
+    with rt_a.sessions() as session:
+        kinds = session.scalars(select(Event.kind).where(Event.kind.like("sla_%"))).all()
+    assert kinds == ["sla_breached"]
 
 
 def test_answered_case_never_breaches(make_runtime: RuntimeFactory) -> None:
