@@ -24,7 +24,7 @@ from monitor.ingest import FAILING_SINCE, is_stopped
 from monitor.notifications import excerpt
 from monitor.runtime import Runtime
 from monitor.sources import x_usage
-from monitor.status import SourceHealth, Status, collect, planned_stop_until
+from monitor.status import SourceHealth, Status, collect, limits_from, planned_stop_until
 from monitor.store.db import transaction
 from monitor.store.models import Message
 
@@ -53,7 +53,8 @@ def detect(rt: Runtime, session: Session, status: Status, now: datetime) -> list
     config = rt.settings.alerts
     alerts = failing_alerts(status.sources, now=now, minutes=config.source_failing_minutes)
     if config.silence_hours:
-        quiet = [s.name for s in status.sources if s.configured and not s.consecutive_failures]
+        stale_after = limits_from(rt.settings).stale_after
+        quiet = [s.name for s in status.sources if watching(s, stale_after.get(s.name), now)]
         alerts += silence_alerts(session, quiet, config, now=now)
     alerts += outbox_alerts(status, config, now=now)
     x = rt.settings.x
@@ -66,6 +67,21 @@ def detect(rt: Runtime, session: Session, status: Status, now: datetime) -> list
         overall, by_tag = spikes.negative_counts(session, config.spike, now=now)
         alerts += spikes.spike_alerts(overall, by_tag, config.spike)
     return alerts
+
+
+def watching(source: SourceHealth, stale_after: timedelta | None, now: datetime) -> bool:
+    """Whether the source's lack of mentions says anything: configured, not failing, and
+    polled successfully within the time after which status calls it not polled. A
+    source nobody polls is not silent, its mentions are not fetched: a daemon started
+    again after a night's downtime raised a silence alert before its first poll, and
+    the recovery a minute later."""
+    success = source.last_success_at
+    return (
+        stale_after is not None
+        and not source.consecutive_failures
+        and success is not None
+        and now - success <= stale_after
+    )
 
 
 def failing_since(source: SourceHealth) -> datetime | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from monitor import cases, notifications
@@ -21,8 +21,6 @@ BATCH = 500
 def check_sla(rt: Runtime) -> bool:
     """Mark cases whose first response is due soon or overdue. Returns True if more wait."""
     now = rt.clock.now()
-    widest = max((t.sla_warning_minutes for t in rt.settings.teams), default=0)
-    horizon = now + timedelta(minutes=widest)
     with transaction(rt.sessions) as session:
         query = (
             select(Case)
@@ -30,16 +28,45 @@ def check_sla(rt: Runtime) -> bool:
                 Case.first_response_at.is_(None),
                 Case.sla_breached_at.is_(None),
                 Case.sla_due_at.is_not(None),
-                Case.sla_due_at <= horizon,
+                _alert_due(rt, now),
                 Case.state.in_(cases.OPEN_STATES),
             )
             .order_by(Case.sla_due_at)
             .limit(BATCH + 1)
         )
-        due = list(session.scalars(query))
+        due = list(session.scalars(_claim(session, query)))
         for case in due[:BATCH]:
             _check(rt, session, case, now)
     return len(due) > BATCH
+
+
+def _claim(session: Session, query: Select[Case]) -> Select[Case]:
+    """Every worker runs this job: on PostgreSQL a case another worker is checking is
+    skipped, else both saw it unwarned and both recorded the alert (the notification
+    alone is deduplicated by its key). FOR NO KEY UPDATE still lets events and actions
+    referencing the case be inserted meanwhile. SQLite has one worker."""
+    if session.get_bind().dialect.name == "postgresql":
+        return query.with_for_update(key_share=True, skip_locked=True)
+    return query
+
+
+def _alert_due(rt: Runtime, now: datetime) -> ColumnElement[bool]:
+    """Cases with an alert to raise now: past their deadline, or not yet warned and within
+    their own team's warning time. A case already warned, or not yet in its team's
+    window, must not take a place in the batch: with more such cases than BATCH the
+    same ones came back every run, the cases behind them were never warned, and the
+    job reported more work forever."""
+    warn = [
+        and_(
+            Case.team == team.name,
+            Case.sla_due_at <= now + timedelta(minutes=team.sla_warning_minutes),
+        )
+        for team in rt.settings.teams
+        if team.sla_warning_minutes
+    ]
+    if not warn:
+        return Case.sla_due_at <= now
+    return or_(Case.sla_due_at <= now, and_(Case.sla_warned_at.is_(None), or_(*warn)))
 
 
 def _check(rt: Runtime, session: Session, case: Case, now: datetime) -> None:

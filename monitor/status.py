@@ -12,13 +12,13 @@ from sqlalchemy.orm import Session
 
 from monitor import cases
 from monitor.alerting import ALERTS_STATE, HEARTBEAT_GAP, ActiveAlert, decode
-from monitor.domain import ActionStatus
+from monitor.domain import ActionStatus, Direction
 from monitor.ingest import is_stopped
 from monitor.rules.reload import RULES_STATE
 from monitor.runtime import Runtime
 from monitor.settings import Settings
 from monitor.sources.x_usage import BUDGET_STOP
-from monitor.store.models import ActionRow, Case, SourceState, Usage
+from monitor.store.models import ActionRow, Case, Message, SourceState, Usage
 
 FAILURES_UNHEALTHY = 3
 # A source is not being polled once its last poll is older than max(3 intervals,
@@ -27,6 +27,9 @@ FAILURES_UNHEALTHY = 3
 STALE_MARGIN = timedelta(minutes=5)
 # The health job runs every minute on every worker; none for this long: it is not running.
 HEALTH_CHECK_STALE = HEARTBEAT_GAP
+# Processing takes a batch every few seconds and decides about a thousand mentions a
+# second: a stored mention still undecided after this long means the job fails or hangs.
+PROCESSING_LATE = timedelta(minutes=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,9 @@ class Status:
     health_running_since: datetime | None = None
     # x.budget: reads_per_day and writes_per_day; empty without an x: section.
     x_budget: dict[str, int] = field(default_factory=dict)
+    # Inbound mentions stored and not yet decided, and when the oldest was stored.
+    unprocessed: int = 0
+    oldest_unprocessed_at: datetime | None = None
 
     @property
     def healthy(self) -> bool:
@@ -122,6 +128,11 @@ def _read(session: Session, configured: set[str], now: datetime) -> Status:
     usage = dict(
         session.execute(select(Usage.key, Usage.count).where(Usage.day == f"{now:%Y-%m-%d}")).all()
     )
+    unprocessed, oldest_unprocessed = session.execute(
+        select(func.count(), func.min(Message.ingested_at)).where(
+            Message.processed.is_(False), Message.direction == Direction.INBOUND.value
+        )
+    ).one()
     alerts_row = session.get(SourceState, ALERTS_STATE)
     return Status(
         now,
@@ -134,6 +145,8 @@ def _read(session: Session, configured: set[str], now: datetime) -> Status:
         alerts=decode(alerts_row.details) if alerts_row else [],
         health_checked_at=alerts_row.last_poll_at if alerts_row else None,
         health_running_since=alerts_row.last_success_at if alerts_row else None,
+        unprocessed=int(unprocessed or 0),
+        oldest_unprocessed_at=oldest_unprocessed,
     )
 
 
@@ -190,12 +203,32 @@ def _problems(status: Status, limits: Limits, now: datetime) -> list[str]:
     if checked is not None and now - checked > HEALTH_CHECK_STALE:
         minutes = int((now - checked).total_seconds() // 60)
         problems.append(f"health checks: none for {minutes} min (is the daemon running?)")
+    late = _processing_problem(status, running, now)
+    if late is not None:
+        problems.append(late)
     overdue = now - status.oldest_due_at if status.oldest_due_at is not None else None
     # The same threshold and comparison as the "outbox backing up" alert.
     if overdue is not None and limits.overdue is not None and overdue >= limits.overdue:
         minutes = int(overdue.total_seconds() // 60)
         problems.append(f"outbox: an action has been due for {minutes} min")
     return problems
+
+
+def _processing_problem(
+    status: Status, running_since: datetime | None, now: datetime
+) -> str | None:
+    """Stored mentions nobody decides: the processing job fails on every run (or hangs)
+    while the sources poll on, and no reply or escalation goes out. As for a stale
+    source, a daemon started again has until PROCESSING_LATE after its start."""
+    oldest = status.oldest_unprocessed_at
+    if oldest is None:
+        return None
+    start = max(oldest, running_since) if running_since is not None else oldest
+    if now - start <= PROCESSING_LATE:
+        return None
+    minutes = int((now - oldest).total_seconds() // 60)
+    waiting = f"{status.unprocessed} message{'s' if status.unprocessed != 1 else ''}"
+    return f"processing: {waiting} not decided, the oldest stored {minutes} min ago"
 
 
 def _running_since(status: Status, now: datetime) -> datetime | None:
@@ -229,18 +262,26 @@ def _source_problem(
 def _stale(
     source: SourceHealth, limit: timedelta | None, running_since: datetime | None, now: datetime
 ) -> str | None:
-    """A source nobody polls. Its clock starts at its last poll or, never polled, when
-    the current run of health checks began (no daemon, no problem: before the first
-    start); a stored retry time or rate-limit reset ahead of that is a wait, and
-    ingest skips the source without touching ``last_poll_at`` until then."""
-    start = source.last_poll_at or running_since
-    if limit is None or start is None:
+    """A source nobody polls. Its clock starts at its last poll or, if that was before
+    the current run of health checks began, at that start: a daemon started again after
+    downtime has had no time to poll yet (and a killed worker's lease may still hold the
+    source), as with a source never polled. No daemon, no run: before the first start
+    the last poll alone counts. A stored retry time or rate-limit reset ahead of that is
+    a wait, and ingest skips the source without touching ``last_poll_at`` until then."""
+    marks = [m for m in (source.last_poll_at, running_since) if m is not None]
+    if limit is None or not marks:
         return None
+    start = max(marks)
     waits = [m for m in (source.next_poll_at, source.rate_limit_reset_at) if m is not None]
     if now - max([start, *waits]) <= limit:
         return None
+    up = int((now - start).total_seconds() // 60)
     if source.last_poll_at is None:
-        minutes = int((now - start).total_seconds() // 60)
-        return f"source {source.name}: never polled; the daemon has been up for {minutes} min"
+        return f"source {source.name}: never polled; the daemon has been up for {up} min"
     minutes = int((now - source.last_poll_at).total_seconds() // 60)
+    if source.last_poll_at < start:
+        return (
+            f"source {source.name}: not polled for {minutes} min; "
+            f"the daemon has been up for {up} min"
+        )
     return f"source {source.name}: not polled for {minutes} min"

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from monitor import sla
 from monitor.domain import ActionKind, ActionStatus, CaseState
 from monitor.pipeline import check_sla, dispatch_outbox, run_cycle
 from monitor.runtime import Runtime
 from monitor.settings import Team
-from monitor.store.models import ActionRow, Case, Event
+from monitor.store.db import transaction
+from monitor.store.models import ActionRow, Case, Customer, Event
 from tests.conftest import RuntimeFactory, mention
 from tests.fakeapi import FakeAPI, Reply
 
@@ -100,6 +103,79 @@ def test_sla_warns_then_breaches_once_each(make_runtime: RuntimeFactory) -> None
     with rt.sessions() as session:
         kinds = session.scalars(select(Event.kind).where(Event.kind.like("sla_%"))).all()
     assert kinds == ["sla_warning", "sla_breached"]
+
+
+def _waiting_cases(rt: Runtime, n: int, *, due_in: timedelta, team: str = "care") -> None:
+    """``n`` escalated, unanswered cases of one customer, all due ``due_in`` from now."""
+    now = rt.clock.now()
+    with transaction(rt.sessions) as session:
+        customer = Customer(
+            platform="x",
+            platform_user_id=f"sla-{due_in}",
+            handle="waiting",
+            first_seen_at=now,
+            last_seen_at=now,
+        )
+        session.add(customer)
+        session.flush()
+        session.add_all(
+            Case(
+                platform="x",
+                conversation_id=f"sla-{due_in}-{i}",
+                customer_id=customer.id,
+                state=CaseState.AWAITING_HUMAN.value,
+                team=team,
+                tags=[],
+                opened_at=now,
+                updated_at=now,
+                sla_due_at=now + due_in,
+            )
+            for i in range(n)
+        )
+
+
+def test_more_warned_cases_than_a_batch_do_not_hide_the_next_warning(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # An outage: more cases inside their warning time than one batch holds.
+    rt = make_runtime()
+    _waiting_cases(rt, sla.BATCH + 1, due_in=timedelta(minutes=10))
+    assert check_sla(rt) is True
+    assert check_sla(rt) is False  # all warned: nothing left to do until they are due
+    _waiting_cases(rt, 1, due_in=timedelta(minutes=12))
+    assert check_sla(rt) is False
+    with rt.sessions() as session:
+        unwarned = session.scalars(select(Case.id).where(Case.sla_warned_at.is_(None))).all()
+    assert unwarned == []
+
+
+def test_workers_checking_at_once_raise_a_breach_once(
+    make_runtime: RuntimeFactory, db_url: str
+) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("one worker per SQLite database")
+    rt_a = make_runtime()
+    rt_b = make_runtime()
+    rt_b.clock.set(rt_a.clock.now())  # type: ignore[attr-defined]
+    _waiting_cases(rt_a, 1, due_in=timedelta(minutes=-1))
+    a_inside, b_done = threading.Event(), threading.Event()
+    counted = rt_a.metrics.sla_alert
+
+    def a_pauses(kind: str) -> None:  # worker A, inside its transaction
+        counted(kind)
+        a_inside.set()
+        b_done.wait(timeout=1)  # B blocked on A's lock cannot finish: the wait runs out
+
+    rt_a.metrics.sla_alert = a_pauses  # type: ignore[method-assign]
+    a = threading.Thread(target=check_sla, args=(rt_a,))
+    a.start()
+    assert a_inside.wait(timeout=10)
+    check_sla(rt_b)
+    b_done.set()
+    a.join()
+    with rt_a.sessions() as session:
+        kinds = session.scalars(select(Event.kind).where(Event.kind.like("sla_%"))).all()
+    assert kinds == ["sla_breached"]
 
 
 def test_answered_case_never_breaches(make_runtime: RuntimeFactory) -> None:

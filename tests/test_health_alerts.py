@@ -181,6 +181,7 @@ def test_silence_on_a_source_that_usually_has_mentions(make_runtime: RuntimeFact
     seed(rt, at=now - timedelta(hours=7), label="neutral")  # the last one 7 hours ago
     for day in range(1, 8):  # 6 a day in these hours on each of the last 7 days
         seed(rt, at=now - timedelta(days=day, hours=3), n=6, label="neutral")
+    poll_source(rt, "feed")  # polled, and nothing new
     check_health(rt)
     (sent,) = notes(rt)
     assert sent == (
@@ -190,6 +191,22 @@ def test_silence_on_a_source_that_usually_has_mentions(make_runtime: RuntimeFact
     seed(rt, at=now, label="neutral")
     check_health(rt)
     assert notes(rt)[1][1].startswith("[inchannel] resolved (raised 0 min ago): source feed: no")
+
+
+def test_no_silence_before_the_first_poll_after_a_restart(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime(channels=OPS, alerts={"channels": ["ops"], "spike": {"enabled": False}})
+    check_health(rt)
+    poll_source(rt, "feed")
+    down_until = clock(rt).advance(hours=7)  # the daemon was down overnight
+    for day in range(1, 8):  # 6 a day in these hours on each of the last 7 days
+        seed(rt, at=down_until - timedelta(days=day, hours=3), n=6, label="neutral")
+    check_health(rt)  # started again: the mentions of the night are not fetched yet
+    assert notes(rt) == []
+    poll_source(rt, "feed")  # fetched, and there were none: that is silence
+    check_health(rt)
+    assert [text for _, text in notes(rt)] == [
+        "[inchannel] source feed: no mentions for 6 h (usually about 6 in that time)"
+    ]
 
 
 def test_a_quiet_source_is_not_silent(make_runtime: RuntimeFactory) -> None:

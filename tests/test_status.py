@@ -40,6 +40,22 @@ def test_failing_source_and_backlog_are_unhealthy(
     assert status.problems[0].startswith("source feed: 3 failed polls in a row: cannot read")
 
 
+def test_mentions_nobody_decides_are_unhealthy(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime([mention(1), mention(2)])
+    poll_source(rt, "feed")  # stored; the processing job fails on every run from here on
+    for _ in range(10):
+        rt.clock.advance(minutes=1)  # type: ignore[attr-defined]
+        poll_source(rt, "feed")  # the source is polled on: only processing is stuck
+    assert collect(rt).problems == []
+    rt.clock.advance(minutes=1)  # type: ignore[attr-defined]
+    poll_source(rt, "feed")
+    assert collect(rt).problems == [
+        "processing: 2 messages not decided, the oldest stored 11 min ago"
+    ]
+    process_pending(rt)
+    assert collect(rt).healthy
+
+
 def test_outbox_backlog_is_unhealthy(make_runtime: RuntimeFactory) -> None:
     rt = make_runtime([mention(1, "@acme the site is down")])
     poll_source(rt, "feed")

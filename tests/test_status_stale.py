@@ -71,6 +71,25 @@ def test_a_source_never_polled_while_the_daemon_runs(make_runtime: RuntimeFactor
     assert collect(rt).problems == []
 
 
+def test_a_daemon_started_after_downtime_has_time_for_its_first_poll(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = make_runtime([mention(1)])
+    check_health(rt)
+    poll_source(rt, "feed")
+    clock(rt).advance(hours=1)  # the daemon was down: status said so (no health checks)
+    check_health(rt)  # started again; its first poll is still to come
+    assert collect(rt).problems == []
+    for _ in range(8):  # the health job runs each minute; no poll job does
+        clock(rt).advance(minutes=1)
+        check_health(rt)
+    assert collect(rt).problems == [
+        "source feed: not polled for 68 min; the daemon has been up for 8 min"
+    ]
+    poll_source(rt, "feed")
+    assert collect(rt).problems == []
+
+
 def test_a_gap_in_the_health_checks_starts_a_new_run(make_runtime: RuntimeFactory) -> None:
     rt = make_runtime([mention(1)])
     check_health(rt)

@@ -105,6 +105,8 @@ def _print(status: Status) -> None:
         if s.details:
             shown = ", ".join(f"{k}={_short(v)}" for k, v in sorted(s.details.items()))
             console.print(f"  {escape(s.name)}: {escape(shown)}")
+    oldest = _when(status.oldest_unprocessed_at, now)
+    console.print(f"Processing: {status.unprocessed} waiting; oldest stored {oldest}")
     outbox = ", ".join(f"{k} {v}" for k, v in sorted(status.outbox.items())) or "empty"
     console.print(f"Outbox: {outbox}; oldest due {_when(status.oldest_due_at, now)}")
     states = ", ".join(f"{k} {v}" for k, v in sorted(status.cases.items())) or "none"
