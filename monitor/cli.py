@@ -240,8 +240,12 @@ def _run_once(rt: Runtime) -> None:
     from monitor.pipeline import run_cycle
 
     started = time.perf_counter()
-    report = run_cycle(rt)
-    release_leases(rt)
+    try:
+        report = run_cycle(rt)
+    finally:
+        # Ctrl-C or a crash mid-cycle: the next `run --once` (cron) must not wait out
+        # this process's leases before polling again.
+        release_leases(rt)
     log.info(
         "cycle done polls=%d process_batches=%d dispatch_batches=%d duration_ms=%.1f",
         report.polls,

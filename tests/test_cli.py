@@ -59,6 +59,23 @@ def test_run_once_twice_ingests_once(demo_config: Path, tmp_path: Path) -> None:
     )
 
 
+def test_run_once_interrupted_mid_cycle_releases_its_leases(
+    demo_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert invoke("db", "upgrade", "--config", str(demo_config))[0] == 0
+
+    def interrupted(*_: object) -> bool:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("monitor.pipeline.process_pending", interrupted)
+    code, _ = invoke("run", "--once", "--config", str(demo_config))
+    assert code == 1  # click's answer to an interrupt
+    db = sqlite3.connect(tmp_path / "var" / "inchannel.db")
+    leases = db.execute("SELECT name, lease_owner FROM source_state").fetchall()
+    assert leases
+    assert all(owner is None for _, owner in leases)
+
+
 def test_run_refuses_an_unmigrated_database(demo_config: Path) -> None:
     code, output = invoke("run", "--once", "--config", str(demo_config))
     assert code == 1
