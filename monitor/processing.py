@@ -215,7 +215,10 @@ def _decide(
         escalated_before=escalated_before,
         last_bot_reply_in_thread_at=last_reply_in_thread,
     )
-    decision = rt.rules.decide(mention, score, context)
+    if cases.closed_as_spam(case):
+        decision = Decision(ignored=True, notes=("guard: the case was closed as spam",))
+    else:
+        decision = rt.rules.decide(mention, score, context)
     message.decision = _decision_json(decision)
     _apply(rt, session, index, case, message, decision, message.decision, now)
     if decision.reply is not None and not decision.reply.draft:

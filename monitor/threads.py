@@ -167,7 +167,8 @@ class ThreadIndex:
         return key
 
     def _touch(self, case: Case, label: str, compound: float, now: datetime) -> None:
-        if case.state in (CaseState.RESOLVED.value, CaseState.WAITING_CUSTOMER.value):
+        waiting = case.state in (CaseState.RESOLVED.value, CaseState.WAITING_CUSTOMER.value)
+        if waiting and not cases.closed_as_spam(case):
             reason = "customer wrote again"
             cases.transition(self._session, case, CaseState.NEW, "system", now, reason=reason)
             case.resolved_at = None

@@ -20,7 +20,7 @@ from monitor.store.web_models import SentimentFeedback
 
 TAG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 MAX_TAGS = 20
-SPAM_TAG = "spam"
+SPAM_TAG = cases.SPAM_TAG
 CORRECTABLE = (Label.POSITIVE.value, Label.NEUTRAL.value, Label.NEGATIVE.value)
 
 

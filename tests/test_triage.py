@@ -10,9 +10,10 @@ from monitor import casework, triage
 from monitor.casework import CaseworkError
 from monitor.dispatch import dispatch_outbox
 from monitor.domain import Platform
+from monitor.ingest import release_leases
 from monitor.pipeline import run_cycle
 from monitor.sla import check_sla
-from monitor.store.models import ActionRow, Case, Event
+from monitor.store.models import ActionRow, Case, Event, Message
 from tests.conftest import RuntimeFactory, mention
 from tests.fakes import ScriptedResponder, permanent, temporary
 from tests.webkit import seeded
@@ -96,6 +97,40 @@ def test_spam_withdraws_the_bots_waiting_replies(make_runtime: RuntimeFactory) -
         ]
         spam = session.query(Event).filter(Event.kind == "spam").one()
         assert spam.detail["replies_withdrawn"] == 1
+
+
+def test_a_spammer_writing_again_neither_reopens_the_case_nor_gets_an_answer(
+    make_runtime: RuntimeFactory,
+) -> None:
+    first = mention(1, "@acme the app is down")
+    thread = {"author": "user1", "author_id": "501", "conversation_id": "1001"}
+    again = mention(2, "@acme the app is down!!", **thread)
+    rt = make_runtime([first])
+    run_cycle(rt)
+    triage.mark_spam(rt, "C-1001", user="lena")
+    release_leases(rt)  # the daemon restarts with a longer feed
+    rt = make_runtime([first, again])
+    rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    run_cycle(rt)
+    with rt.sessions() as session:
+        case = session.query(Case).one()
+        assert (case.state, case.bot_replies) == ("resolved", 1)
+        follow_up = session.query(Message).filter(Message.external_id == "1002").one()
+        assert follow_up.case_id == case.id
+        assert follow_up.decision == {
+            "ignored": True,
+            "notes": ["guard: the case was closed as spam"],
+        }
+        assert session.query(ActionRow).filter(ActionRow.target_external_id == "1002").all() == []
+    # Without the spam tag it is an ordinary resolved case: the customer reopens it.
+    triage.tag(rt, "C-1001", user="lena", remove=("spam",))
+    release_leases(rt)
+    rt = make_runtime([first, again, {**again, "id": "1003"}])
+    rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    run_cycle(rt)
+    with rt.sessions() as session:
+        case = session.query(Case).one()
+        assert case.state == "awaiting_human"
 
 
 def test_only_customer_messages_of_the_case_take_sentiment_feedback(
