@@ -52,6 +52,24 @@ def test_team_change_restarts_the_sla_clock_of_an_unanswered_case(
         assert after.sla_breached_at is None
 
 
+def test_the_new_team_is_alerted_on_a_channel_it_shares_with_the_old_one(
+    make_runtime: RuntimeFactory,
+) -> None:
+    channels = {"floor": {"url": "json://127.0.0.1:9/hook"}}
+    teams = [{"name": n, "channels": ["floor"]} for n in ("care", "billing", "tech")]
+    teams.append({"name": "international", "channels": ["floor"], "first_response_minutes": 240})
+    rt = make_runtime([mention(1, "@acme you are idiots")], channels=channels, teams=teams)
+    run_cycle(rt)
+    rt.clock.advance(minutes=50)  # type: ignore[attr-defined]
+    check_sla(rt)  # care's warning
+    triage.set_team(rt, "C-1001", "international", user="lena")
+    rt.clock.advance(minutes=180)  # type: ignore[attr-defined]
+    check_sla(rt)  # international's warning, 10 minutes before its deadline
+    with rt.sessions() as session:
+        alerts = session.query(ActionRow).filter(ActionRow.text.like("%SLA first response%"))
+        assert [a.text.count("due in") for a in alerts.order_by(ActionRow.id)] == [1, 1]
+
+
 def test_tags_are_normalised_and_bounded(make_runtime: RuntimeFactory) -> None:
     rt = seeded(make_runtime)
     assert triage.tag(rt, "C-1028", user="a", add=("VIP", "vip", "late-2")) == ["vip", "late-2"]
