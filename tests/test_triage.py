@@ -70,6 +70,39 @@ def test_the_new_team_is_alerted_on_a_channel_it_shares_with_the_old_one(
         assert [a.text.count("due in") for a in alerts.order_by(ActionRow.id)] == [1, 1]
 
 
+def test_a_draft_rejected_while_it_was_being_approved_stays_rejected(
+    make_runtime: RuntimeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The dashboard and the CLI at once: lena's approval has read the draft and checks
+    # her edit while a colleague's rejection commits. Her approval must not undo it.
+    rt = seeded(make_runtime)
+    check = casework.reply_length_problem
+
+    def rejected_meanwhile(platform: Platform, text: str) -> str | None:
+        monkeypatch.setattr(casework, "reply_length_problem", check)
+        casework.reject(rt, "C-1015", user="root", reason="wrong tone")
+        return check(platform, text)
+
+    monkeypatch.setattr(casework, "reply_length_problem", rejected_meanwhile)
+    with pytest.raises(CaseworkError) as refused:
+        casework.approve(rt, "C-1015", user="lena", text="Yes, we do. Thanks!")
+    assert str(refused.value) == (
+        "the draft of C-1015 was rejected meanwhile (by someone else); nothing was changed"
+    )
+    with rt.sessions() as session:
+        case = casework.find_case(session, "C-1015")
+        draft = session.query(ActionRow).filter(ActionRow.case_id == case.id).one()
+        assert (draft.status, draft.text.startswith("Yes")) == ("rejected", False)
+        assert case.state == "awaiting_human"
+        kinds = [e.kind for e in session.query(Event).filter(Event.case_id == case.id)]
+        assert "rejected" in kinds
+        assert "approved" not in kinds
+    # Approving twice: the second finds no draft, rather than queueing it again.
+    casework.approve(rt, "C-1025", user="lena")
+    with pytest.raises(CaseworkError, match="C-1025 has no draft waiting for approval"):
+        casework.approve(rt, "C-1025", user="lena")
+
+
 def test_tags_are_normalised_and_bounded(make_runtime: RuntimeFactory) -> None:
     rt = seeded(make_runtime)
     assert triage.tag(rt, "C-1028", user="a", add=("VIP", "vip", "late-2")) == ["vip", "late-2"]
