@@ -458,6 +458,12 @@ def assignees(session: Session, team: str | None) -> list[str]:
     return [u.name for u in users if may_open(u.role, u.teams, team)]
 
 
+def can_open(session: Session, name: str, team: str | None) -> bool:
+    """Whether the active dashboard user ``name`` may open a case of ``team``."""
+    found = session.scalars(select(WebUser).where(WebUser.name == name)).first()
+    return found is not None and found.active and may_open(found.role, found.teams, team)
+
+
 def _check_assignee(session: Session, name: str, team: str | None) -> None:
     found = session.scalars(select(WebUser).where(WebUser.name == name)).first()
     if found is None or not found.active:

@@ -52,6 +52,23 @@ def test_team_change_restarts_the_sla_clock_of_an_unanswered_case(
         assert after.sla_breached_at is None
 
 
+def test_a_team_change_unassigns_an_agent_who_cannot_open_the_case_any_more(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = seeded(make_runtime)
+    with rt.sessions() as session:
+        refs = [c.ref for c in session.query(Case).filter(Case.team == "care").order_by(Case.id)]
+    casework.assign(rt, refs[0], "alice", user="lena")  # an agent of care
+    casework.assign(rt, refs[1], "lena", user="lena")  # a lead: opens every team's cases
+    triage.set_team(rt, refs[0], "billing", user="lena")
+    triage.set_team(rt, refs[1], "billing", user="lena")
+    with rt.sessions() as session:
+        moved = [casework.find_case(session, ref) for ref in refs[:2]]
+        assert [c.assignee for c in moved] == [None, "lena"]
+        event = session.query(Event).filter(Event.kind == "team", Event.case_id == moved[0].id)
+        assert event.one().detail == {"old": "care", "new": "billing", "unassigned": "alice"}
+
+
 def test_the_new_team_is_alerted_on_a_channel_it_shares_with_the_old_one(
     make_runtime: RuntimeFactory,
 ) -> None:
