@@ -24,15 +24,15 @@ class BusinessCalendar:
     def add_minutes(self, start: datetime, minutes: float) -> datetime:
         """The moment ``minutes`` of business time after ``start``."""
         remaining = timedelta(minutes=minutes)
-        local = utc(start).astimezone(self.hours.zone)
-        day = local.date()
+        start = utc(start)
+        day = start.astimezone(self.hours.zone).date()
         for _ in range(MAX_DAYS):
             for opens, closes in self._windows(day):
-                begin = max(opens, local)
+                begin = max(opens, start)
                 if begin >= closes:
                     continue
                 if remaining <= closes - begin:
-                    return utc(begin + remaining)
+                    return begin + remaining
                 remaining -= closes - begin
             day += timedelta(days=1)
         raise ValueError("no business hours within two years: check the team's calendar")
@@ -41,11 +41,11 @@ class BusinessCalendar:
         """Business minutes from ``start`` to ``end`` (negative when end is earlier)."""
         if end < start:
             return -self.minutes_between(end, start)
-        first = utc(start).astimezone(self.hours.zone)
-        last = utc(end).astimezone(self.hours.zone)
+        first, last = utc(start), utc(end)
         total = timedelta()
-        day = first.date()
-        while day <= last.date():
+        day = first.astimezone(self.hours.zone).date()
+        last_day = last.astimezone(self.hours.zone).date()
+        while day <= last_day:
             for opens, closes in self._windows(day):
                 total += max(min(closes, last) - max(opens, first), timedelta())
             day += timedelta(days=1)
@@ -58,6 +58,11 @@ class BusinessCalendar:
         return [(self._at(day, start), self._at(day, end)) for start, end in spans]
 
     def _at(self, day: date, minute: int) -> datetime:
+        """The moment the team's clocks show ``minute`` on ``day``, in UTC.
+
+        In UTC because Python subtracts and adds datetimes of one time zone on their
+        wall clocks: a day the clocks change would count 24 hours instead of 23 or 25,
+        and a deadline across the change would be an hour off."""
         if minute >= DAY_MINUTES:
             day, minute = day + timedelta(days=1), minute - DAY_MINUTES
-        return datetime.combine(day, time(minute // 60, minute % 60), self.hours.zone)
+        return utc(datetime.combine(day, time(minute // 60, minute % 60), self.hours.zone))

@@ -22,6 +22,15 @@ OPEN_STATES = frozenset(
     s.value for s in CaseState if s not in (CaseState.RESOLVED, CaseState.WAITING_CUSTOMER)
 )
 
+# The tag "Mark as spam" puts on the case it closes.
+SPAM_TAG = "spam"
+
+
+def closed_as_spam(case: Case) -> bool:
+    """Closed by "Mark as spam": the spammer writing again neither reopens the case nor
+    gets an answer (a person who removes the tag takes it back)."""
+    return case.state == CaseState.RESOLVED.value and SPAM_TAG in case.tags
+
 
 def record(
     session: Session, case: Case | None, kind: str, actor: str, now: datetime, **detail: Any

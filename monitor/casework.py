@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -372,15 +372,11 @@ def approve(rt: Runtime, ref: str, *, user: str, text: str | None = None) -> int
         case = _case(session, ref)
         draft = _draft(session, case)
         edited = text is not None and text.strip() != draft.text
+        values: dict[str, Any] = {"actor": user, "next_attempt_at": now}
         if text is not None and text.strip():
             _refuse_problems(case.platform, text.strip(), customer=customer_handle(session, case))
-            draft.text = text.strip()
-        draft.status, draft.actor, draft.next_attempt_at, draft.updated_at = (
-            ActionStatus.PENDING.value,
-            user,
-            now,
-            now,
-        )
+            values["text"] = text.strip()
+        _settle_draft(session, case, draft, ActionStatus.PENDING, now, **values)
         cases.record(session, case, "approved", user, now, action=draft.id, edited=edited)
         cases.transition(session, case, CaseState.REPLIED, user, now)
         return draft.id
@@ -391,7 +387,7 @@ def reject(rt: Runtime, ref: str, *, user: str, reason: str = "") -> int:
     with transaction(rt.sessions) as session:
         case = _case(session, ref)
         draft = _draft(session, case)
-        draft.status, draft.updated_at = ActionStatus.REJECTED.value, now
+        _settle_draft(session, case, draft, ActionStatus.REJECTED, now)
         cases.record(session, case, "rejected", user, now, action=draft.id, reason=reason)
         cases.transition(session, case, CaseState.AWAITING_HUMAN, user, now)
         return draft.id
@@ -408,6 +404,35 @@ def _draft(session: Session, case: Case) -> ActionRow:
     if draft is None:
         raise CaseworkError(f"{case.ref} has no draft waiting for approval")
     return draft
+
+
+def _settle_draft(
+    session: Session,
+    case: Case,
+    draft: ActionRow,
+    status: ActionStatus,
+    now: datetime,
+    **values: Any,
+) -> None:
+    """Approve or reject the draft, unless someone did already since we read it.
+
+    Read and write are apart (a person's edit is checked in between), and the dashboard
+    and the CLI may act on one draft at once: a plain write would undo a colleague's
+    rejection, or queue a draft already approved and sent once more. The UPDATE only
+    changes a row still in ``draft``, which the database decides one writer at a time."""
+    moved = session.execute(
+        update(ActionRow)
+        .where(ActionRow.id == draft.id, ActionRow.status == ActionStatus.DRAFT.value)
+        .values(status=status.value, updated_at=now, **values)
+        .execution_options(synchronize_session=False)
+    )
+    if int(getattr(moved, "rowcount", 0)) == 1:
+        return
+    current = session.scalar(select(ActionRow.status).where(ActionRow.id == draft.id))
+    done = "rejected" if current == ActionStatus.REJECTED.value else "approved"
+    raise CaseworkError(
+        f"the draft of {case.ref} was {done} meanwhile (by someone else); nothing was changed"
+    )
 
 
 def assign(rt: Runtime, ref: str, assignee: str, *, user: str) -> None:
@@ -431,6 +456,12 @@ def assignees(session: Session, team: str | None) -> list[str]:
     """The active dashboard users who may open a case of ``team``, by name."""
     users = session.scalars(select(WebUser).where(WebUser.active.is_(True)).order_by(WebUser.name))
     return [u.name for u in users if may_open(u.role, u.teams, team)]
+
+
+def can_open(session: Session, name: str, team: str | None) -> bool:
+    """Whether the active dashboard user ``name`` may open a case of ``team``."""
+    found = session.scalars(select(WebUser).where(WebUser.name == name)).first()
+    return found is not None and found.active and may_open(found.role, found.teams, team)
 
 
 def _check_assignee(session: Session, name: str, team: str | None) -> None:

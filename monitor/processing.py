@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -10,7 +11,7 @@ from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from monitor import cases
@@ -68,26 +69,71 @@ def _claim_and_process(rt: Runtime, limit: int, now: datetime) -> Claim:
             .limit(limit + 1)
         )
         claimed = list(session.scalars(skip_locked(session, query)))
-        batch = _authors_free(session, claimed[:limit])
+        batch = _free(session, claimed[:limit])
         decisions = process_batch(rt, session, batch, now)
     return Claim(len(batch), len(claimed) > limit and bool(batch), decisions)
 
 
-def _authors_free(session: Session, messages: list[Message]) -> list[Message]:
-    """The messages whose authors no other worker is deciding on; their rows locked.
+def _free(session: Session, messages: list[Message]) -> list[Message]:
+    """The messages whose authors and threads no other worker is deciding on.
 
     Two workers deciding on one author at once would both read an empty cooldown and
-    both reply. Waiting on the author's row made three workers barely faster than one
-    (a busy brand's authors write in many threads, so most batches share some), and so
-    did deciding again after a conflict. A worker leaves another's authors alone (SKIP
-    LOCKED) and their messages to a later batch, still in order. SQLite has one worker.
+    both reply; two deciding in one thread (different customers, so different cases)
+    would both count the thread's replies before the other's and pass its cap. Waiting
+    on the author's row made three workers barely faster than one (a busy brand's
+    authors write in many threads, so most batches share some), and so did deciding
+    again after a conflict. A worker leaves another's authors and threads alone (SKIP
+    LOCKED, and a try-lock per thread) and their messages to a later batch; it holds
+    back an author's or a thread's later messages with them, so each is still decided
+    in order. SQLite has one worker.
     """
-    ids = sorted({m.customer_id for m in messages if m.customer_id is not None})
-    if not ids or session.get_bind().dialect.name != "postgresql":
+    if not messages or session.get_bind().dialect.name != "postgresql":
         return messages
-    authors = select(Customer.id).where(Customer.id.in_(ids)).order_by(Customer.id)
-    free = set(session.scalars(authors.with_for_update(key_share=True, skip_locked=True)))
-    return [m for m in messages if m.customer_id is None or m.customer_id in free]
+    authors = _lock_authors(session, {m.customer_id for m in messages} - {None})
+    threads = _lock_threads(session, {(m.platform, m.conversation_id) for m in messages})
+    held_authors: set[int | None] = set()
+    held_threads: set[tuple[str, str]] = set()
+    free: list[Message] = []
+    for message in messages:
+        author, thread = message.customer_id, (message.platform, message.conversation_id)
+        taken = author is not None and (author not in authors or author in held_authors)
+        if taken or thread not in threads or thread in held_threads:
+            held_authors.add(author)
+            held_threads.add(thread)
+        else:
+            free.append(message)
+    return free
+
+
+def _lock_authors(session: Session, ids: set[int | None]) -> set[int]:
+    """Lock the rows of the authors no other worker holds; return their ids."""
+    wanted = sorted(i for i in ids if i is not None)
+    if not wanted:
+        return set()
+    query = select(Customer.id).where(Customer.id.in_(wanted)).order_by(Customer.id)
+    return set(session.scalars(query.with_for_update(key_share=True, skip_locked=True)))
+
+
+def _lock_threads(session: Session, threads: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Take the threads no other worker holds, until the transaction ends; return them.
+
+    A thread has no row to lock (its cases are per customer, and new ones are not
+    inserted yet), so it is a transaction-level advisory lock on a hash of its key.
+    Two threads sharing a hash only wait for each other's batch."""
+    keys = {_thread_lock_key(thread): thread for thread in threads}
+    taken = session.execute(_TRY_LOCKS, {"keys": sorted(keys)})
+    return {keys[key] for key, got in taken if got}
+
+
+_TRY_LOCKS = text(
+    "SELECT k, pg_try_advisory_xact_lock(k) FROM unnest(CAST(:keys AS BIGINT[])) AS k"
+)
+
+
+def _thread_lock_key(thread: tuple[str, str]) -> int:
+    platform, conversation = thread
+    digest = hashlib.blake2b(f"{platform}\0{conversation}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def process_batch(
@@ -157,20 +203,24 @@ def _decide(
     case = index.case(key)
     message.case_id = case.id
     earlier_cases, escalated_before = index.history(customer.id, case)
+    replies_in_thread, last_reply_in_thread = index.thread_replies(case)
     context = Context(
         now=now,
         case_ref=case.ref,
-        bot_replies_in_thread=case.bot_replies,
+        bot_replies_in_thread=replies_in_thread,
         last_bot_reply_to_author_at=customer.last_bot_reply_at,
         source=message.source,
         case_state=CaseState(case.state),
         earlier_cases=earlier_cases,
         escalated_before=escalated_before,
-        last_bot_reply_in_thread_at=case.last_bot_reply_at,
+        last_bot_reply_in_thread_at=last_reply_in_thread,
     )
-    decision = rt.rules.decide(mention, score, context)
+    if cases.closed_as_spam(case):
+        decision = Decision(ignored=True, notes=("guard: the case was closed as spam",))
+    else:
+        decision = rt.rules.decide(mention, score, context)
     message.decision = _decision_json(decision)
-    _apply(rt, session, case, message, decision, message.decision, now)
+    _apply(rt, session, index, case, message, decision, message.decision, now)
     if decision.reply is not None and not decision.reply.draft:
         customer.last_bot_reply_at = now
     return decision
@@ -212,6 +262,7 @@ def _latest_case_id(session: Session, message: Message) -> int | None:
 def _apply(
     rt: Runtime,
     session: Session,
+    index: ThreadIndex,
     case: Case,
     message: Message,
     decision: Decision,
@@ -248,8 +299,7 @@ def _apply(
         return
     # Counted when queued, not when sent, so the per-thread cap holds even while the
     # first reply is still in the outbox.
-    case.bot_replies += 1
-    case.last_bot_reply_at = now
+    index.replied(case, now)
     if decision.escalation is None:
         cases.transition(session, case, CaseState.AUTO_REPLIED, reply.rule, now)
 

@@ -95,7 +95,9 @@ def _alert(
         session,
         case=case,
         text=text,
-        key=f"sla-{kind}:{case.id}",
+        # Per deadline: a case handed to another team gets a new one, and that team's
+        # alert must not be taken for the old team's on a channel they share.
+        key=f"sla-{kind}:{case.id}:{due}",
         actor="system",
         now=now,
         channels=channels,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from monitor import cases
@@ -26,6 +26,7 @@ from monitor.store.models import Case, Customer, Message
 from monitor.store.queries import insert_returning_keys, locked
 
 ThreadKey = tuple[str, str, int]  # platform, conversation id, customer id
+Thread = tuple[str, str]  # platform, conversation id
 _KEY = ("platform", "conversation_id", "customer_id")
 # Cases opened by `inchannel backfill` carry this tag until a live message arrives.
 BACKFILL_TAG = "backfill"
@@ -68,7 +69,7 @@ class ThreadIndex:
         ids = {m.customer_id for m in messages if m.customer_id is not None}
         # Locked like the cases: two workers deciding on the same author in different
         # threads would both read an empty cooldown and both reply. The live claim has
-        # locked them already (processing._authors_free); a backfill waits here.
+        # locked them already (processing._free); a backfill waits here.
         customers = locked(session, select(Customer).where(Customer.id.in_(ids)))
         self.customers = {c.id: c for c in session.scalars(customers.order_by(Customer.id))}
         # The authors' other cases only matter as history (id, team), so they are read
@@ -85,8 +86,9 @@ class ThreadIndex:
         self._load(select(Case).where(Case.id.in_(wanted)))
         self._new: dict[ThreadKey, dict[str, Any]] = {}
         self._opened: list[tuple[ThreadKey, Message]] = []
-        self._threads: dict[tuple[str, str], ThreadKey] = {}  # last attached per thread
+        self._threads: dict[Thread, ThreadKey] = {}  # last attached per thread
         self._own: list[tuple[Message, ThreadKey]] = []
+        self._replies = self._bot_replies({(m.platform, m.conversation_id) for m in messages})
 
     def _load(self, query: Select[Case]) -> None:
         # Locked until the batch commits: another worker processing a message of the
@@ -104,6 +106,39 @@ class ThreadIndex:
                 earlier[rows[0]] = case
             else:
                 earlier.append(case)
+
+    def _bot_replies(self, threads: set[Thread]) -> dict[Thread, tuple[int, datetime | None]]:
+        """The bot's replies so far in each thread, to every customer in it: the cap is
+        per thread, and a busy thread has many customers (each with a case)."""
+        if not threads:
+            return {}
+        query = (
+            select(
+                Case.platform,
+                Case.conversation_id,
+                func.sum(Case.bot_replies),
+                func.max(Case.last_bot_reply_at),
+            )
+            .where(
+                Case.platform.in_({platform for platform, _ in threads}),
+                Case.conversation_id.in_({conversation for _, conversation in threads}),
+            )
+            .group_by(Case.platform, Case.conversation_id)
+        )
+        rows = self._session.execute(query)
+        return {(p, c): (int(n or 0), last) for p, c, n, last in rows if (p, c) in threads}
+
+    def thread_replies(self, case: Case) -> tuple[int, datetime | None]:
+        """(bot replies in the case's thread, the last one's time), this batch's included."""
+        return self._replies.get((case.platform, case.conversation_id), (0, None))
+
+    def replied(self, case: Case, now: datetime) -> None:
+        """Count a bot reply queued in ``case``, for its thread's later decisions too."""
+        case.bot_replies += 1
+        case.last_bot_reply_at = now
+        count, last = self.thread_replies(case)
+        latest = now if last is None else max(last, now)
+        self._replies[(case.platform, case.conversation_id)] = (count + 1, latest)
 
     @property
     def cases(self) -> list[Case]:
@@ -132,7 +167,8 @@ class ThreadIndex:
         return key
 
     def _touch(self, case: Case, label: str, compound: float, now: datetime) -> None:
-        if case.state in (CaseState.RESOLVED.value, CaseState.WAITING_CUSTOMER.value):
+        waiting = case.state in (CaseState.RESOLVED.value, CaseState.WAITING_CUSTOMER.value)
+        if waiting and not cases.closed_as_spam(case):
             reason = "customer wrote again"
             cases.transition(self._session, case, CaseState.NEW, "system", now, reason=reason)
             case.resolved_at = None

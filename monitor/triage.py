@@ -11,7 +11,7 @@ import re
 from sqlalchemy import update
 
 from monitor import cases
-from monitor.casework import CaseworkError, find_case
+from monitor.casework import CaseworkError, can_open, find_case
 from monitor.domain import ActionKind, ActionStatus, CaseState, Direction, Label, Priority
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
@@ -20,7 +20,7 @@ from monitor.store.web_models import SentimentFeedback
 
 TAG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 MAX_TAGS = 20
-SPAM_TAG = "spam"
+SPAM_TAG = cases.SPAM_TAG
 CORRECTABLE = (Label.POSITIVE.value, Label.NEUTRAL.value, Label.NEGATIVE.value)
 
 
@@ -44,12 +44,17 @@ def set_team(rt: Runtime, ref: str, team: str, *, user: str) -> None:
     with transaction(rt.sessions) as session:
         case = find_case(session, ref)
         old, case.team, case.updated_at = case.team, team, now
+        detail: dict[str, str] = {}
+        if case.assignee is not None and not can_open(session, case.assignee, team):
+            # An agent of the old team cannot open the case any more: left assigned to
+            # them, it would wait on nobody who can work it.
+            detail["unassigned"], case.assignee = case.assignee, None
         if case.first_response_at is None:
             # The new team has its own promise; clearing the marks lets check_sla warn
             # the new team rather than staying silent because the old one was warned.
             due = config.calendar().add_minutes(case.opened_at, config.first_response_minutes)
             case.sla_due_at, case.sla_warned_at, case.sla_breached_at = due, None, None
-        cases.record(session, case, "team", user, now, old=old, new=team)
+        cases.record(session, case, "team", user, now, old=old, new=team, **detail)
 
 
 def normalize_tag(tag: str) -> str:

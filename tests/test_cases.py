@@ -224,3 +224,18 @@ def test_split_shifts_and_short_saturdays() -> None:
     calendar = team.calendar()
     assert calendar.add_minutes(at("2026-11-20T11:30"), 60) == at("2026-11-20T13:30")
     assert calendar.add_minutes(at("2026-11-20T16:30"), 60) == at("2026-11-21T10:30")
+
+
+def test_deadlines_across_a_daylight_saving_change_count_real_minutes() -> None:
+    # Europe/Berlin: 2026-03-29 02:00 CET -> 03:00 CEST; 2026-10-25 03:00 CEST -> 02:00 CET.
+    always = Team(name="care", timezone="Europe/Berlin").calendar()
+    assert always.add_minutes(at("2026-03-29T00:30"), 90) == at("2026-03-29T02:00")
+    assert always.add_minutes(at("2026-10-24T23:30"), 180) == at("2026-10-25T02:30")
+    assert always.minutes_between(at("2026-03-28T23:00"), at("2026-03-29T22:00")) == 23 * 60
+    assert always.minutes_between(at("2026-10-24T22:00"), at("2026-10-25T23:00")) == 25 * 60
+    # A night shift open 01:00-05:00 on the clocks is three real hours that night.
+    nights = Team(name="care", timezone="Europe/Berlin", business_hours={"mon-sun": "01:00-05:00"})
+    assert nights.calendar().add_minutes(at("2026-03-29T00:00"), 180) == at("2026-03-29T03:00")
+    # Office hours are on the local clocks both sides of the change.
+    berlin = Team(name="care", timezone="Europe/Berlin", business_hours={"mon-fri": "09:00-17:00"})
+    assert berlin.calendar().add_minutes(at("2026-03-27T15:30"), 60) == at("2026-03-30T07:30")

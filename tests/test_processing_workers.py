@@ -13,7 +13,7 @@ import monitor.processing
 from monitor.pipeline import poll_source, process_pending
 from monitor.runtime import Runtime
 from monitor.store.models import ActionRow, Message
-from tests.conftest import RuntimeFactory, mention
+from tests.conftest import REPO, RuntimeFactory, mention
 
 OUTAGE = "@acme the app is down"
 
@@ -65,6 +65,45 @@ def test_two_workers_never_decide_on_one_author_at_once(make_runtime: RuntimeFac
     with first.sessions() as session:
         later = session.scalars(select(Message.decision).where(Message.external_id == "1003"))
         assert "author cooldown" in str(later.one())
+
+
+def test_two_workers_never_decide_on_one_thread_at_once(make_runtime: RuntimeFactory) -> None:
+    # Two customers in one thread, which takes one bot reply: were their messages
+    # decided in two workers at once, both would count no reply in the thread and both
+    # reply. The second worker leaves the thread (and message 3) to a later batch.
+    thread = {"conversation_id": "1001"}
+    rows = [mention(1, OUTAGE), mention(2, OUTAGE), mention(3, OUTAGE, **thread)]
+    rules = {"path": str(REPO / "config" / "rules"), "max_replies_per_thread": 1}
+    first = make_runtime(rows, processing={"batch_size": 1}, rules=rules)
+    if first.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer: two batches never overlap")
+    second = make_runtime(processing={"batch_size": 1}, rules=rules)
+    while poll_source(first, "feed"):
+        pass
+    decided, go = threading.Event(), threading.Event()
+    decide = first.rules.decide
+
+    def paused_once(*args: Any, **kwargs: Any) -> Any:
+        decision = decide(*args, **kwargs)
+        if not decided.is_set():
+            decided.set()
+            go.wait(30)
+        return decision
+
+    first.rules.decide = paused_once  # type: ignore[method-assign]
+    worker = threading.Thread(target=process_pending, args=(first,))
+    worker.start()
+    assert decided.wait(30)  # the first has decided to reply to message 1, uncommitted
+    assert process_pending(second) is False  # message 3's thread is taken: left for later
+    assert replies(first, "1003") == 0
+    go.set()
+    worker.join(30)
+    while process_pending(second):
+        pass
+    assert replies(first, "1001", "1003") == 1
+    with first.sessions() as session:
+        later = session.scalars(select(Message.decision).where(Message.external_id == "1003"))
+        assert "already 1 bot replies in this thread" in str(later.one())
 
 
 def test_a_batch_run_again_after_a_deadlock_counts_its_decisions_once(

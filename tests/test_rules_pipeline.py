@@ -81,3 +81,27 @@ def test_pipeline_fills_context_from_history_and_applies_actions(
     )
     assert escalated is not None
     assert escalated.detail["sla_minutes"] == 15
+
+
+def test_the_reply_cap_counts_the_whole_thread_not_each_customer(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # Five customers in one thread, in one batch and then in the next: the bot answers
+    # the thread twice (the default cap), not each customer twice.
+    write(tmp_path / "rules", RULES)
+    thread = {"conversation_id": "1001"}
+    rows = [mention(n, "@acme the app is broken", **thread) for n in range(1, 4)]
+    rows += [mention(n, "@acme broken here too", **thread) for n in range(4, 6)]
+    rules = {"path": str(tmp_path / "rules")}
+    rt = make_runtime(rows, rules=rules, processing={"batch_size": 3})
+    run_cycle(rt)
+    with rt.sessions() as session:
+        inbound = select(Message).where(Message.direction == "inbound").order_by(Message.id)
+        decisions = [m.decision or {} for m in session.scalars(inbound)]
+        cases = list(session.scalars(select(Case).order_by(Case.id)))
+    assert ["reply" in d for d in decisions] == [True, True, False, False, False]
+    assert decisions[2]["notes"] == ["guard: already 2 bot replies in this thread"]
+    assert [c.bot_replies for c in cases] == [1, 1, 0, 0, 0]
+    # A rule sees the thread's replies too (the second customer's case had none).
+    assert "second-message-in-case" not in decisions[1].get("matched", [])
+    assert decisions[3]["notes"] == ["guard: already 2 bot replies in this thread"]

@@ -10,9 +10,10 @@ from monitor import casework, triage
 from monitor.casework import CaseworkError
 from monitor.dispatch import dispatch_outbox
 from monitor.domain import Platform
+from monitor.ingest import release_leases
 from monitor.pipeline import run_cycle
 from monitor.sla import check_sla
-from monitor.store.models import ActionRow, Case, Event
+from monitor.store.models import ActionRow, Case, Event, Message
 from tests.conftest import RuntimeFactory, mention
 from tests.fakes import ScriptedResponder, permanent, temporary
 from tests.webkit import seeded
@@ -49,6 +50,74 @@ def test_team_change_restarts_the_sla_clock_of_an_unanswered_case(
         assert after.team == "international"
         assert after.sla_due_at == after.opened_at + timedelta(minutes=240)
         assert after.sla_breached_at is None
+
+
+def test_a_team_change_unassigns_an_agent_who_cannot_open_the_case_any_more(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = seeded(make_runtime)
+    with rt.sessions() as session:
+        refs = [c.ref for c in session.query(Case).filter(Case.team == "care").order_by(Case.id)]
+    casework.assign(rt, refs[0], "alice", user="lena")  # an agent of care
+    casework.assign(rt, refs[1], "lena", user="lena")  # a lead: opens every team's cases
+    triage.set_team(rt, refs[0], "billing", user="lena")
+    triage.set_team(rt, refs[1], "billing", user="lena")
+    with rt.sessions() as session:
+        moved = [casework.find_case(session, ref) for ref in refs[:2]]
+        assert [c.assignee for c in moved] == [None, "lena"]
+        event = session.query(Event).filter(Event.kind == "team", Event.case_id == moved[0].id)
+        assert event.one().detail == {"old": "care", "new": "billing", "unassigned": "alice"}
+
+
+def test_the_new_team_is_alerted_on_a_channel_it_shares_with_the_old_one(
+    make_runtime: RuntimeFactory,
+) -> None:
+    channels = {"floor": {"url": "json://127.0.0.1:9/hook"}}
+    teams = [{"name": n, "channels": ["floor"]} for n in ("care", "billing", "tech")]
+    teams.append({"name": "international", "channels": ["floor"], "first_response_minutes": 240})
+    rt = make_runtime([mention(1, "@acme you are idiots")], channels=channels, teams=teams)
+    run_cycle(rt)
+    rt.clock.advance(minutes=50)  # type: ignore[attr-defined]
+    check_sla(rt)  # care's warning
+    triage.set_team(rt, "C-1001", "international", user="lena")
+    rt.clock.advance(minutes=180)  # type: ignore[attr-defined]
+    check_sla(rt)  # international's warning, 10 minutes before its deadline
+    with rt.sessions() as session:
+        alerts = session.query(ActionRow).filter(ActionRow.text.like("%SLA first response%"))
+        assert [a.text.count("due in") for a in alerts.order_by(ActionRow.id)] == [1, 1]
+
+
+def test_a_draft_rejected_while_it_was_being_approved_stays_rejected(
+    make_runtime: RuntimeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The dashboard and the CLI at once: lena's approval has read the draft and checks
+    # her edit while a colleague's rejection commits. Her approval must not undo it.
+    rt = seeded(make_runtime)
+    check = casework.reply_length_problem
+
+    def rejected_meanwhile(platform: Platform, text: str) -> str | None:
+        monkeypatch.setattr(casework, "reply_length_problem", check)
+        casework.reject(rt, "C-1015", user="root", reason="wrong tone")
+        return check(platform, text)
+
+    monkeypatch.setattr(casework, "reply_length_problem", rejected_meanwhile)
+    with pytest.raises(CaseworkError) as refused:
+        casework.approve(rt, "C-1015", user="lena", text="Yes, we do. Thanks!")
+    assert str(refused.value) == (
+        "the draft of C-1015 was rejected meanwhile (by someone else); nothing was changed"
+    )
+    with rt.sessions() as session:
+        case = casework.find_case(session, "C-1015")
+        draft = session.query(ActionRow).filter(ActionRow.case_id == case.id).one()
+        assert (draft.status, draft.text.startswith("Yes")) == ("rejected", False)
+        assert case.state == "awaiting_human"
+        kinds = [e.kind for e in session.query(Event).filter(Event.case_id == case.id)]
+        assert "rejected" in kinds
+        assert "approved" not in kinds
+    # Approving twice: the second finds no draft, rather than queueing it again.
+    casework.approve(rt, "C-1025", user="lena")
+    with pytest.raises(CaseworkError, match="C-1025 has no draft waiting for approval"):
+        casework.approve(rt, "C-1025", user="lena")
 
 
 def test_tags_are_normalised_and_bounded(make_runtime: RuntimeFactory) -> None:
@@ -96,6 +165,40 @@ def test_spam_withdraws_the_bots_waiting_replies(make_runtime: RuntimeFactory) -
         ]
         spam = session.query(Event).filter(Event.kind == "spam").one()
         assert spam.detail["replies_withdrawn"] == 1
+
+
+def test_a_spammer_writing_again_neither_reopens_the_case_nor_gets_an_answer(
+    make_runtime: RuntimeFactory,
+) -> None:
+    first = mention(1, "@acme the app is down")
+    thread = {"author": "user1", "author_id": "501", "conversation_id": "1001"}
+    again = mention(2, "@acme the app is down!!", **thread)
+    rt = make_runtime([first])
+    run_cycle(rt)
+    triage.mark_spam(rt, "C-1001", user="lena")
+    release_leases(rt)  # the daemon restarts with a longer feed
+    rt = make_runtime([first, again])
+    rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    run_cycle(rt)
+    with rt.sessions() as session:
+        case = session.query(Case).one()
+        assert (case.state, case.bot_replies) == ("resolved", 1)
+        follow_up = session.query(Message).filter(Message.external_id == "1002").one()
+        assert follow_up.case_id == case.id
+        assert follow_up.decision == {
+            "ignored": True,
+            "notes": ["guard: the case was closed as spam"],
+        }
+        assert session.query(ActionRow).filter(ActionRow.target_external_id == "1002").all() == []
+    # Without the spam tag it is an ordinary resolved case: the customer reopens it.
+    triage.tag(rt, "C-1001", user="lena", remove=("spam",))
+    release_leases(rt)
+    rt = make_runtime([first, again, {**again, "id": "1003"}])
+    rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    run_cycle(rt)
+    with rt.sessions() as session:
+        case = session.query(Case).one()
+        assert case.state == "awaiting_human"
 
 
 def test_only_customer_messages_of_the_case_take_sentiment_feedback(
