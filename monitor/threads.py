@@ -172,6 +172,8 @@ class ThreadIndex:
             reason = "customer wrote again"
             cases.transition(self._session, case, CaseState.NEW, "system", now, reason=reason)
             case.resolved_at = None
+            if case.first_response_at is None:
+                _restart_response_clock(case, now)
         if BACKFILL_TAG in case.tags and not self.backfilling:
             # A live message in a thread a backfill imported: the conversation is live
             # from now on. Its clocks (SLA from opened_at) start now, not years ago, and
@@ -245,3 +247,11 @@ class ThreadIndex:
         earlier = [other for other in self._by_customer[customer_id] if other.id < case.id]
         escalated = any(other.team is not None for other in earlier) or case.team is not None
         return len(earlier), escalated
+
+
+def _restart_response_clock(case: Case, now: datetime) -> None:
+    """A case closed without a reply (nothing was owed) that the customer reopens: they
+    wait from now. Counted from the first message, or keeping the old deadline, the
+    reopened case breached its SLA at once, days after it was closed."""
+    case.opened_at = now
+    case.sla_due_at = case.sla_warned_at = case.sla_breached_at = None

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from monitor import sla
 from monitor.domain import ActionKind, ActionStatus, CaseState
+from monitor.ingest import release_leases
 from monitor.pipeline import check_sla, dispatch_outbox, run_cycle
 from monitor.runtime import Runtime
 from monitor.settings import Team
@@ -103,6 +104,31 @@ def test_sla_warns_then_breaches_once_each(make_runtime: RuntimeFactory) -> None
     with rt.sessions() as session:
         kinds = session.scalars(select(Event.kind).where(Event.kind.like("sla_%"))).all()
     assert kinds == ["sla_warning", "sla_breached"]
+
+
+def test_a_case_reopened_days_later_gets_a_fresh_sla_clock(make_runtime: RuntimeFactory) -> None:
+    # Escalated, then closed by a person without a reply (nothing was owed); the
+    # customer writes again three days later. The deadline counted from the first
+    # message (or the old deadline kept) made the reopened case breach at once.
+    teams = [{"name": "care", "first_response_minutes": 60}]
+    teams += [{"name": "tech"}, {"name": "billing"}, {"name": "international"}]
+    first = mention(1, "@acme you are idiots")
+    rt = make_runtime([first], teams=teams)
+    run_cycle(rt)
+    assert the_case(rt).sla_due_at is not None
+    with rt.sessions.begin() as session:
+        session.scalars(select(Case)).one().state = CaseState.RESOLVED.value
+    release_leases(rt)
+    again = mention(
+        2, "@acme you are still idiots", author="user1", author_id="501", conversation_id="1001"
+    )
+    rt2 = make_runtime([first, again], teams=teams)
+    reopened = rt2.clock.advance(days=3)  # type: ignore[attr-defined]
+    run_cycle(rt2)
+    case = the_case(rt2)
+    assert case.state == CaseState.AWAITING_HUMAN.value
+    assert case.sla_due_at == reopened + timedelta(minutes=60)
+    assert case.sla_breached_at is None
 
 
 def _waiting_cases(rt: Runtime, n: int, *, due_in: timedelta, team: str = "care") -> None:
