@@ -55,6 +55,9 @@ def setup_logging(level: str = "INFO", *, json_lines: bool = False) -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    # The level holds on the handler too: a library that sets its own logger to DEBUG
+    # (bm25s does, at import, after this runs) must not print below logging.level.
+    handler.setLevel(level)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

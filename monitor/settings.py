@@ -315,10 +315,25 @@ class Web(Strict):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
-    # How people reach the dashboard; used for links in notifications.
+    # How people reach the dashboard; used for links in notifications. Default: the
+    # address the dashboard listens on (http://127.0.0.1:8000 with the defaults).
     public_url: str = "http://127.0.0.1:8000"
     # Bearer token a Prometheus scraper sends to /metrics; unset: loopback clients only.
     metrics_token: SecretStr | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _public_url_from_address(cls, data: Any) -> Any:
+        """Without ``public_url``, links (notifications, the demo's first-start line)
+        point at ``host`` and ``port`` as configured, not at the default port."""
+        if not isinstance(data, dict) or data.get("public_url") is not None:
+            return data
+        host, port = data.get("host", "127.0.0.1"), data.get("port", 8000)
+        if isinstance(port, str) and port.isdigit():
+            port = int(port)
+        if not isinstance(host, str) or isinstance(port, bool) or not isinstance(port, int):
+            return data  # the field checks report it
+        return {**data, "public_url": local_url(host, port)}
 
     @field_validator("metrics_token")
     @classmethod
@@ -326,6 +341,16 @@ class Web(Strict):
         if token is not None and len(token.get_secret_value()) < 16:
             raise ValueError("must be at least 16 characters (e.g. `openssl rand -hex 16`)")
         return token
+
+
+def local_url(host: str, port: int) -> str:
+    """The dashboard's address as a browser on this machine reaches it."""
+    # Every interface (0.0.0.0, ::): this machine's loopback is one of them.
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 -- a link, not a bind address
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 address
+    return f"http://{host}:{port}"
 
 
 class MetricsConfig(Strict):

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from monitor import cases
 from monitor.alerting import ALERTS_STATE, HEARTBEAT_GAP, ActiveAlert, decode
@@ -94,18 +94,23 @@ def limits_from(settings: Settings) -> Limits:
 
 
 def collect(rt: Runtime) -> Status:
-    now = rt.clock.now()
-    configured = {s.name for s in rt.settings.sources if s.enabled}
-    with rt.sessions() as session:
+    return collect_from(rt.settings, rt.sessions, rt.clock.now())
+
+
+def collect_from(settings: Settings, sessions: sessionmaker[Session], now: datetime) -> Status:
+    """``collect`` without a runtime: `inchannel status` needs no rules to read the
+    database, and must work while the rule files are broken (that is what it reports)."""
+    configured = {s.name for s in settings.sources if s.enabled}
+    with sessions() as session:
         status = _read(session, configured, now)
-    x = rt.settings.x
+    x = settings.x
     if x is not None:
         budget = {
             "reads_per_day": x.budget.reads_per_day,
             "writes_per_day": x.budget.writes_per_day,
         }
         status.x_budget.update(budget)
-    status.problems.extend(_problems(status, limits_from(rt.settings), now))
+    status.problems.extend(_problems(status, limits_from(settings), now))
     return status
 
 

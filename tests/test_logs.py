@@ -50,3 +50,23 @@ def test_a_quieter_level_still_applies_to_the_http_clients() -> None:
     setup_logging("WARNING")
     assert not logging.getLogger("prawcore").isEnabledFor(logging.INFO)
     assert logging.getLogger("tweepy").isEnabledFor(logging.WARNING)
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_a_library_that_sets_its_own_logger_to_debug_stays_at_the_configured_level(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # bm25s (the knowledge-base matcher) sets its logger to DEBUG when it is imported,
+    # which the daemon does after logging is set up: its index-building line showed at INFO.
+    setup_logging("INFO")
+    chatty = logging.getLogger("bm25s")
+    old = chatty.level
+    chatty.setLevel(logging.DEBUG)
+    try:
+        chatty.debug("Building index from tokens")
+        chatty.info("an info line still shows")
+    finally:
+        chatty.setLevel(old)
+    logged = capsys.readouterr().err
+    assert "Building index" not in logged
+    assert "an info line still shows" in logged

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -161,3 +162,33 @@ def test_rules_status_shows_what_the_daemon_stored(
     assert stored is not None
     assert lines[1] == f"rejected version {stored[0]['rejected_version']}:"
     assert lines[2].startswith(f"{rules_dir / '50-bad.yaml'}:2:1: invalid YAML")
+
+
+def test_status_reports_a_rejected_reload_while_the_files_are_still_broken(
+    make_runtime: RuntimeFactory, rules_dir: Path, tmp_path: Path, db_url: str
+) -> None:
+    # The health check must work exactly while the rule files do not validate: that is
+    # when the daemon runs the previous rules and `status` is to say so (exit 1), not
+    # refuse to start with the files' errors (exit 2) like `run` and `check-config`.
+    rt = make_runtime(rules={"path": str(rules_dir)})
+    reloader = RuleReloader(rt)
+    config = write(
+        tmp_path,
+        f"brand: {{name: Acme}}\ndatabase: {{url: '{db_url}'}}\nrules: {{path: rules}}\n",
+        "inchannel.yaml",
+    )
+    reloader.check()
+    write(rules_dir, "name: [oops\n", "50-bad.yaml")
+    reloader.check()
+    runner = CliRunner()
+    assert runner.invoke(main, ["check-config", "--config", str(config)]).exit_code == 2
+    result = runner.invoke(main, ["status", "--json", "--config", str(config)])
+    assert result.exit_code == 1, result.output
+    document = json.loads(result.stdout)
+    assert document["healthy"] is False
+    [problem] = document["problems"]
+    assert problem.startswith("rules: last reload failed: ")
+    assert "50-bad.yaml:2:1: invalid YAML" in problem
+    text = runner.invoke(main, ["status", "--config", str(config)])
+    assert text.exit_code == 1
+    assert "unhealthy: rules: last reload failed" in text.stdout

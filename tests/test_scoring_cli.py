@@ -59,3 +59,11 @@ def test_bad_config_exits_2_with_location(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "inchannel.yaml:4:" in result.output
     assert "within -4..4" in result.output
+
+
+def test_a_config_option_naming_no_file_is_an_error(tmp_path: Path) -> None:
+    # Scoring with the defaults instead would hide a typo in the path: the lexicon and
+    # thresholds of the intended file would silently not apply.
+    result = CliRunner().invoke(score, ["--config", str(tmp_path / "typo.yaml"), "x"])
+    assert result.exit_code == 2
+    assert "typo.yaml:1:1: cannot read: No such file or directory" in result.output

@@ -238,3 +238,29 @@ def test_apprise_never_logs_a_channel_url(caplog: pytest.LogCaptureFixture) -> N
     assert caplog.records
     assert "XXXXsecret" not in caplog.text
     assert "<url>" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("web", "environ", "expected"),
+    [
+        ("", {}, "http://127.0.0.1:8000"),
+        ("web: {port: 8765}", {}, "http://127.0.0.1:8765"),
+        ("web: {port: '${PORT}'}", {"PORT": "9090"}, "http://127.0.0.1:9090"),
+        ("web: {host: 0.0.0.0, port: 8080}", {}, "http://127.0.0.1:8080"),
+        ("web: {host: care.internal}", {}, "http://care.internal:8000"),
+        ("web: {host: '::1', port: 8080}", {}, "http://[::1]:8080"),
+        (
+            "web: {port: 8765, public_url: 'https://care.example.com'}",
+            {},
+            "https://care.example.com",
+        ),
+    ],
+)
+def test_public_url_defaults_to_the_dashboards_own_address(
+    tmp_path: Path, web: str, environ: dict[str, str], expected: str
+) -> None:
+    # It used to be http://127.0.0.1:8000 whatever web.port said: the demo's first-start
+    # line and every notification's case link pointed at the wrong port.
+    path = tmp_path / "c.yaml"
+    path.write_text(f"brand: {{name: Acme}}\n{web}\n", encoding="utf-8")
+    assert load_settings(path, environ=environ).web.public_url == expected

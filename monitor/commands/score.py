@@ -62,8 +62,8 @@ def score(texts: tuple[str, ...], as_json: bool, lang: str | None, config: Path 
 
 def _scoring_config(option: Path | None) -> ScoringConfig:
     path = config_path(option)
-    if not path.exists():
-        return ScoringConfig()
+    if option is None and not path.exists():
+        return ScoringConfig()  # no config file at all; a --config that is missing is an error
     try:
         return load_settings(path).scoring
     except ConfigError as exc:

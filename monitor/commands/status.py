@@ -13,10 +13,12 @@ import click
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.clock import SystemClock
 from monitor.commands.options import config_option
-from monitor.runtime import Runtime
-from monitor.status import Status, collect
+from monitor.settings import Settings
+from monitor.status import Status, collect_from
 
 
 def _when(moment: datetime | None, now: datetime) -> str:
@@ -31,27 +33,42 @@ def _when(moment: datetime | None, now: datetime) -> str:
 @click.option("--json", "as_json", is_flag=True, help="One JSON document.")
 def status_command(config_file: Path | None, as_json: bool) -> None:
     """Sources, outbox, cases and usage; exit 1 when something is unhealthy."""
-    from monitor.commands.cases import runtime
+    from monitor.cli import fail_config
+    from monitor.settings import config_path, load_settings
+    from monitor.store.db import NotMigratedError, make_engine, require_migrated, session_factory
+    from monitor.yamlpos import ConfigError
 
-    rt = runtime(config_file)
+    # Only the config must load, not the rules: a rule change the daemon rejected is one
+    # of the problems this health check reports (exit 1), from the database.
     try:
-        healthy = _report(rt, as_json)
+        settings = load_settings(config_path(config_file))
+    except ConfigError as exc:
+        fail_config(exc)
+    database = settings.database
+    engine = make_engine(database.url, echo=database.echo, busy_timeout_ms=database.busy_timeout_ms)
+    try:
+        try:
+            require_migrated(engine)
+        except NotMigratedError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        healthy = _report(settings, session_factory(engine), as_json)
     finally:
-        rt.engine.dispose()  # close the pool's connections before the process ends
+        engine.dispose()  # close the pool's connections before the process ends
     sys.exit(0 if healthy else 1)
 
 
-def _report(rt: Runtime, as_json: bool) -> bool:
-    status = collect(rt)
+def _report(settings: Settings, sessions: sessionmaker[Session], as_json: bool) -> bool:
+    status = collect_from(settings, sessions, SystemClock().now())
     if as_json:
         click.echo(json.dumps(_jsonable(asdict(status)) | {"healthy": status.healthy}, indent=2))
         return status.healthy
     _print(status)
-    if rt.settings.x is not None:
+    if settings.x is not None:
         from monitor.sources.x_status import status_lines
 
-        with rt.sessions() as session:
-            for line in status_lines(session, rt.settings, status.at)[:2]:
+        with sessions() as session:
+            for line in status_lines(session, settings, status.at)[:2]:
                 click.echo(line)
     return status.healthy
 
