@@ -67,10 +67,13 @@ def test_two_workers_never_decide_on_one_author_at_once(make_runtime: RuntimeFac
         assert "author cooldown" in str(later.one())
 
 
-def test_two_workers_never_decide_on_one_thread_at_once(make_runtime: RuntimeFactory) -> None:
-    # Two customers in one thread, which takes one bot reply: were their messages
-    # decided in two workers at once, both would count no reply in the thread and both
-    # reply. The second worker leaves the thread (and message 3) to a later batch.
+def test_a_thread_another_worker_is_deciding_in_is_not_held_back(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Two customers in one thread, which takes one bot reply. Threads are not locked
+    # (docs/operations.md: locking them cost three workers a fifth of their speed-up):
+    # the second worker decides message 3 while the first is still deciding message 1,
+    # and the cap is passed by that one reply, no more.
     thread = {"conversation_id": "1001"}
     rows = [mention(1, OUTAGE), mention(2, OUTAGE), mention(3, OUTAGE, **thread)]
     rules = {"path": str(REPO / "config" / "rules"), "max_replies_per_thread": 1}
@@ -94,16 +97,12 @@ def test_two_workers_never_decide_on_one_thread_at_once(make_runtime: RuntimeFac
     worker = threading.Thread(target=process_pending, args=(first,))
     worker.start()
     assert decided.wait(30)  # the first has decided to reply to message 1, uncommitted
-    assert process_pending(second) is False  # message 3's thread is taken: left for later
-    assert replies(first, "1003") == 0
+    process_pending(second)  # message 2 (another thread), then message 3
+    process_pending(second)
+    assert replies(first, "1003") == 1
     go.set()
     worker.join(30)
-    while process_pending(second):
-        pass
-    assert replies(first, "1001", "1003") == 1
-    with first.sessions() as session:
-        later = session.scalars(select(Message.decision).where(Message.external_id == "1003"))
-        assert "already 1 bot replies in this thread" in str(later.one())
+    assert replies(first, "1001", "1003") == 2
 
 
 def test_a_batch_run_again_after_a_deadlock_counts_its_decisions_once(
