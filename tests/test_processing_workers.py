@@ -28,6 +28,26 @@ def replies(rt: Runtime, *targets: str) -> int:
         return int(session.scalar(query) or 0)
 
 
+def paused_after_first_decision(rt: Runtime) -> tuple[threading.Event, threading.Thread]:
+    """Start ``rt`` processing in a thread and return once it has decided on its first
+    message, uncommitted; it goes on when the returned event is set."""
+    decided, go = threading.Event(), threading.Event()
+    decide = rt.rules.decide
+
+    def paused_once(*args: Any, **kwargs: Any) -> Any:
+        decision = decide(*args, **kwargs)
+        if not decided.is_set():
+            decided.set()
+            go.wait(30)
+        return decision
+
+    rt.rules.decide = paused_once  # type: ignore[method-assign]
+    worker = threading.Thread(target=process_pending, args=(rt,))
+    worker.start()
+    assert decided.wait(30)
+    return go, worker
+
+
 def test_two_workers_never_decide_on_one_author_at_once(make_runtime: RuntimeFactory) -> None:
     # The same author in two threads: were both messages decided in two workers at
     # once, both would read an empty cooldown and both reply. The second worker leaves
@@ -41,20 +61,7 @@ def test_two_workers_never_decide_on_one_author_at_once(make_runtime: RuntimeFac
     second = make_runtime(processing={"batch_size": 1})
     while poll_source(first, "feed"):
         pass
-    decided, go = threading.Event(), threading.Event()
-    decide = first.rules.decide
-
-    def paused_once(*args: Any, **kwargs: Any) -> Any:
-        decision = decide(*args, **kwargs)
-        if not decided.is_set():
-            decided.set()
-            go.wait(30)
-        return decision
-
-    first.rules.decide = paused_once  # type: ignore[method-assign]
-    worker = threading.Thread(target=process_pending, args=(first,))
-    worker.start()
-    assert decided.wait(30)  # the first has decided to reply to message 1, uncommitted
+    go, worker = paused_after_first_decision(first)
     assert process_pending(second) is False  # message 3's author is taken: left for later
     assert replies(first, "1003") == 0
     go.set()
@@ -83,20 +90,7 @@ def test_a_thread_another_worker_is_deciding_in_is_not_held_back(
     second = make_runtime(processing={"batch_size": 1}, rules=rules)
     while poll_source(first, "feed"):
         pass
-    decided, go = threading.Event(), threading.Event()
-    decide = first.rules.decide
-
-    def paused_once(*args: Any, **kwargs: Any) -> Any:
-        decision = decide(*args, **kwargs)
-        if not decided.is_set():
-            decided.set()
-            go.wait(30)
-        return decision
-
-    first.rules.decide = paused_once  # type: ignore[method-assign]
-    worker = threading.Thread(target=process_pending, args=(first,))
-    worker.start()
-    assert decided.wait(30)  # the first has decided to reply to message 1, uncommitted
+    go, worker = paused_after_first_decision(first)
     process_pending(second)  # message 2 (another thread), then message 3
     process_pending(second)
     assert replies(first, "1003") == 1
