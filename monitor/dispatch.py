@@ -332,7 +332,7 @@ def _record_error(
 ) -> Done:
     config = rt.settings.dispatch
     row.last_error, row.updated_at = str(error)[:2000], now
-    if error.permanent or row.attempts >= config.max_attempts:
+    if error.permanent or _gives_up(row, config, now):
         row.status = ActionStatus.DEAD
         _hand_to_human(rt, session, row, error, now)
     else:
@@ -340,6 +340,16 @@ def _record_error(
         row.next_attempt_at = _next_attempt(now, row.attempts, error, config)
     line = f"action={row.id} failed permanent={error.permanent} error={error}"
     return Done(row.kind, str(row.status), logging.WARNING, line)
+
+
+def _gives_up(row: ActionRow, config: Dispatch, now: datetime) -> bool:
+    """A reply stops after max_attempts: a person answers instead, and soon. A
+    notification has nobody to take over, and max_attempts (about 12 minutes with the
+    defaults) lost escalations to a chat channel down for a quarter of an hour: it is
+    retried until it is notify_retry_hours old, as ElastAlert keeps unsent alerts."""
+    if row.kind == ActionKind.NOTIFY:
+        return now - row.created_at >= timedelta(hours=config.notify_retry_hours)
+    return row.attempts >= config.max_attempts
 
 
 def _not_retried(row: ActionRow, error: ResponderError) -> Done:

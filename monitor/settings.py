@@ -103,6 +103,9 @@ class Dispatch(Strict):
     max_attempts: int = Field(default=6, ge=1, le=50)
     backoff_base_seconds: float = Field(default=30, gt=0)
     backoff_cap_seconds: float = Field(default=3600, gt=0)
+    # Notifications have nobody to take over when they fail: they are retried (backoff
+    # up to backoff_cap_seconds) until they are this old, not max_attempts times.
+    notify_retry_hours: float = Field(default=24, gt=0, le=24 * 14)
 
 
 class Workers(Strict):

@@ -80,6 +80,58 @@ def test_escalation_notifies_team_channel_and_retries_when_down(
         assert "http://127.0.0.1:8000/cases/C-1001" in body["message"]
 
 
+def test_a_notification_outlasts_a_channel_outage_longer_than_the_reply_attempts(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Replies stop after max_attempts (about 12 minutes with the defaults) because a
+    # person takes over; a notification has nobody to take over, and a chat channel
+    # down for a quarter of an hour lost the escalation. It is retried for
+    # notify_retry_hours.
+    down = [Reply(503)] * 12
+    with FakeAPI() as hook:
+        hook.add("POST", "/hook", *down, Reply(200, body=b"ok"))
+        channels = {"care-chat": {"url": f"json://{hook.base_url.removeprefix('http://')}/hook"}}
+        teams = [{"name": "care", "channels": ["care-chat"]}]
+        teams += [{"name": "tech"}, {"name": "billing"}, {"name": "international"}]
+        rt = make_runtime(
+            [mention(1, "@acme you are idiots")],
+            channels=channels,
+            teams=teams,
+            dispatch={"notify_retry_hours": 24},
+        )
+        run_cycle(rt)
+        for _ in range(12):  # backoff is capped at an hour
+            rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+            dispatch_outbox(rt)
+        (notify,) = actions(rt, ActionRow.kind == ActionKind.NOTIFY)
+        assert notify.status == ActionStatus.SENT, notify.last_error
+        assert notify.attempts == 13
+        assert len(hook.seen("POST", "/hook")) == 13
+
+
+def test_a_notification_is_dead_once_older_than_notify_retry_hours(
+    make_runtime: RuntimeFactory,
+) -> None:
+    with FakeAPI() as hook:
+        hook.add("POST", "/hook", *[Reply(503)] * 20)
+        channels = {"care-chat": {"url": f"json://{hook.base_url.removeprefix('http://')}/hook"}}
+        teams = [{"name": "care", "channels": ["care-chat"]}]
+        teams += [{"name": "tech"}, {"name": "billing"}, {"name": "international"}]
+        rt = make_runtime(
+            [mention(1, "@acme you are idiots")],
+            channels=channels,
+            teams=teams,
+            dispatch={"notify_retry_hours": 2},
+        )
+        run_cycle(rt)
+        for _ in range(5):
+            rt.clock.advance(minutes=30)  # type: ignore[attr-defined]
+            dispatch_outbox(rt)
+        (notify,) = actions(rt, ActionRow.kind == ActionKind.NOTIFY)
+        assert notify.status == ActionStatus.DEAD
+        assert notify.attempts == 5  # the attempt at 2 h was the last
+
+
 def test_unknown_channel_in_team_is_a_config_error(make_runtime: RuntimeFactory) -> None:
     with pytest.raises(ValueError, match="team 'care': unknown channel 'nope'"):
         make_runtime(teams=[{"name": "care", "channels": ["nope"]}])
