@@ -14,7 +14,7 @@ from monitor.ingest import release_leases
 from monitor.pipeline import run_cycle
 from monitor.sla import check_sla
 from monitor.store.models import ActionRow, Case, Event, Message
-from tests.conftest import RuntimeFactory, mention
+from tests.conftest import REPO, RuntimeFactory, mention
 from tests.fakes import ScriptedResponder, permanent, temporary
 from tests.webkit import seeded
 
@@ -165,6 +165,33 @@ def test_spam_withdraws_the_bots_waiting_replies(make_runtime: RuntimeFactory) -
         ]
         spam = session.query(Event).filter(Event.kind == "spam").one()
         assert spam.detail["replies_withdrawn"] == 1
+
+
+def test_replies_withdrawn_as_spam_do_not_count_toward_the_threads_cap(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The cap counts every customer's case in the thread. A reply withdrawn when its case
+    # was marked as spam was never posted: counted, it took the thread's one reply from
+    # the next customer, who got no answer although the bot had said nothing there.
+    thread = {"conversation_id": "1001"}
+    spammer = mention(1, "@acme my order is late, terrible service")
+    other = mention(2, "@acme my order is late, terrible service", **thread)
+    rules = {"path": str(REPO / "config" / "rules"), "max_replies_per_thread": 1}
+    rt = make_runtime([spammer], rules=rules)
+    responder = ScriptedResponder()
+    rt.responders = dict.fromkeys(Platform, responder)
+    responder.fail_next(temporary("503"))
+    run_cycle(rt)
+    triage.mark_spam(rt, "C-1001", user="lena")
+    release_leases(rt)
+    rt = make_runtime([spammer, other], rules=rules)
+    rt.responders = dict.fromkeys(Platform, responder)
+    rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    run_cycle(rt)
+    assert [target for _, target, _ in responder.posts] == ["1002"]
+    with rt.sessions() as session:
+        spam = session.query(Case).filter(Case.customer_id == 1).one()
+        assert ("spam" in spam.tags, spam.bot_replies) == (True, 0)
 
 
 def test_a_spammer_writing_again_neither_reopens_the_case_nor_gets_an_answer(
