@@ -14,9 +14,10 @@ from monitor.ingest import release_leases
 from monitor.pipeline import run_cycle
 from monitor.sla import check_sla
 from monitor.store.models import ActionRow, Case, Event, Message
+from monitor.web.users import create_user
 from tests.conftest import REPO, RuntimeFactory, mention
 from tests.fakes import ScriptedResponder, permanent, temporary
-from tests.webkit import seeded
+from tests.webkit import PASSWORD, TEAMS, seeded
 
 
 def test_check_reply_measures_against_the_platform_limit() -> None:
@@ -267,3 +268,30 @@ def test_retry_gives_a_dead_reply_fresh_attempts_and_it_is_sent(
         kinds = [e.kind for e in session.query(Event).filter(Event.case_id == case.id)]
     assert "retried" in kinds
     assert any(text == dead.text for _, _, text in platform.posts)
+
+
+def test_a_rule_moving_a_case_to_another_team_unassigns_an_agent_who_cannot_open_it(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The sibling of a person's team change: the customer writes again about billing and
+    # the rules hand the case on. Left assigned to the care agent, who cannot open a
+    # billing case, it waited on nobody who could work it.
+    first = mention(1, "@acme you are idiots")
+    thread = {"author": "user1", "author_id": "501", "conversation_id": "1001"}
+    again = mention(2, "@acme and I was charged twice, I want a refund", **thread)
+    rt = make_runtime([first], teams=TEAMS)
+    run_cycle(rt)
+    create_user(rt, "alice", "agent", PASSWORD, ("care",))
+    casework.assign(rt, "C-1001", "alice", user="root")
+    release_leases(rt)
+    rt = make_runtime([first, again], teams=TEAMS)
+    rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    run_cycle(rt)
+    with rt.sessions() as session:
+        case = casework.find_case(session, "C-1001")
+        assert (case.team, case.assignee) == ("billing", None)
+        events = session.query(Event).filter(Event.kind == "assigned").order_by(Event.id).all()
+        assert [(e.actor, e.detail["new"]) for e in events] == [
+            ("root", {"assignee": "alice"}),
+            ("refund-or-billing", {"assignee": None}),
+        ]
