@@ -183,6 +183,16 @@ def retry_action(rt: Runtime, action_id: int, *, user: str) -> Case | None:
         case = session.get(Case, action.case_id) if action.case_id is not None else None
         if action.case_id is not None and case is None:
             raise CaseworkError(f"action {action_id} belongs to a case that no longer exists")
+        if (
+            case is not None
+            and action.kind == ActionKind.REPLY.value
+            and cases.closed_as_spam(case)
+        ):
+            # Spam withdraws the replies still to go out; a dead one retried from the
+            # outbox (after an outage, say) would have answered the spammer all the same.
+            raise CaseworkError(
+                f"{case.ref} was closed as spam: remove its spam tag to retry its replies"
+            )
         action.status, action.attempts = ActionStatus.PENDING.value, 0
         action.next_attempt_at = action.updated_at = now
         cases.record(session, case, "retried", user, now, action=action.id)

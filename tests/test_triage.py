@@ -295,3 +295,28 @@ def test_a_rule_moving_a_case_to_another_team_unassigns_an_agent_who_cannot_open
             ("root", {"assignee": "alice"}),
             ("refund-or-billing", {"assignee": None}),
         ]
+
+
+def test_a_dead_reply_of_a_case_marked_spam_is_not_posted_by_a_retry(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # After a platform outage a person retries the dead replies from the outbox page; one
+    # of them answers a case marked as spam since. Spam withdrew only the replies waiting
+    # to go out, and the retry posted this one to the spammer.
+    rt = make_runtime([mention(1, "@acme my order is late, terrible service")])
+    responder = ScriptedResponder()
+    rt.responders = dict.fromkeys(Platform, responder)
+    responder.fail_next(permanent("503 for now"))
+    run_cycle(rt)
+    with rt.sessions() as session:
+        (reply,) = session.query(ActionRow).filter(ActionRow.kind == "reply").all()
+        assert reply.status == "dead"
+    triage.mark_spam(rt, "C-1001", user="lena")
+    with pytest.raises(CaseworkError, match=r"^C-1001 was closed as spam: remove its spam tag"):
+        triage.retry_action(rt, reply.id, user="lena")
+    dispatch_outbox(rt)
+    assert responder.posts == []
+    triage.tag(rt, "C-1001", user="lena", remove=("spam",))  # a person takes it back
+    triage.retry_action(rt, reply.id, user="lena")
+    dispatch_outbox(rt)
+    assert len(responder.posts) == 1
