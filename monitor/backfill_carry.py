@@ -6,7 +6,8 @@ cooldowns as they were. The next chunk must still decide as the live daemon woul
 with the thread's reply count, state and the author's cooldown as the run's earlier
 decisions left them: ``Carry`` keeps those, ``resume`` puts them back for a chunk and
 ``settle`` takes them out again. A thread that goes on in a later chunk is resumed, not
-reopened: its trail shows one resolution, after its last message.
+reopened (all its cases: the thread's reply count is theirs together): its trail shows
+one resolution, after its last message.
 """
 
 from __future__ import annotations
@@ -60,11 +61,13 @@ class Carry:
 
 
 def resume(session: Session, carry: Carry, messages: Sequence[Message]) -> set[int]:
-    """Put this run's settled cases that the chunk continues back as its decisions left
-    them; return their ids. A case taken over since (by a live mention, or reopened by
-    a person) is theirs: it is left as it is and no longer carried."""
-    keys = {(m.platform, m.conversation_id, m.customer_id or 0) for m in messages}
-    ids = [case_id for case_id, sim in carry.cases.items() if sim.key in keys]
+    """Put this run's settled cases in the threads the chunk continues back as its
+    decisions left them; return their ids. Every customer's case of such a thread, not
+    only the chunk's authors': the reply cap counts the thread's replies to all of them.
+    A case taken over since (by a live mention, or reopened by a person) is theirs: it
+    is left as it is and no longer carried."""
+    threads = {(m.platform, m.conversation_id) for m in messages}
+    ids = [case_id for case_id, sim in carry.cases.items() if sim.key[:2] in threads]
     query = locked(session, select(Case).where(Case.id.in_(ids)).order_by(Case.id))
     resumed: set[int] = set()
     retract: dict[datetime, list[int]] = {}

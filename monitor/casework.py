@@ -96,9 +96,31 @@ def _platform_or_x(platform: str) -> Platform:
         return Platform.X  # the stricter limit
 
 
+def require_storable(name: str, value: str) -> str:
+    """``value``, if the database can take it. PostgreSQL refuses a NUL in any text
+    parameter and neither driver encodes an unpaired surrogate (JSON's "\\ud800", or a
+    byte that is no UTF-8 in a command-line argument): an error either way, and a
+    surrogate stored in a JSON column (a note, a rejection's reason) broke every later
+    rendering of the case, on the dashboard and in `cases show`. Mentions lose them on
+    the way in (domain.bound_text); a person's input is refused instead, so what they
+    typed is never silently changed."""
+    if "\x00" in value or not _encodable(value):
+        raise CaseworkError(f"{name} contains a NUL character or an unpaired surrogate")
+    return value
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _refuse_problems(
     platform: str, text: str, *, allow_redirect: bool = False, customer: str = ""
 ) -> None:
+    require_storable("text", text)
     problems = check_reply(platform, text, allow_redirect=allow_redirect, customer=customer)
     if problems:
         raise CaseworkError("; ".join(problems))
@@ -383,6 +405,7 @@ def approve(rt: Runtime, ref: str, *, user: str, text: str | None = None) -> int
 
 
 def reject(rt: Runtime, ref: str, *, user: str, reason: str = "") -> int:
+    require_storable("reason", reason)
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
         case = _case(session, ref)
@@ -485,7 +508,7 @@ def resolve(rt: Runtime, ref: str, *, user: str) -> None:
 
 
 def add_note(rt: Runtime, ref: str, text: str, *, user: str) -> None:
-    if not text.strip():
+    if not require_storable("text", text).strip():
         raise CaseworkError("the note is empty")
     now = rt.clock.now()
     with transaction(rt.sessions) as session:

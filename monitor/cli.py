@@ -144,15 +144,18 @@ def db_copy(config_file: Path | None, target_url: str) -> None:
     except ValidationError as exc:
         click.echo(f"error: --to: {exc.errors()[0]['msg'].removeprefix('Value error, ')}", err=True)
         sys.exit(2)
-    from monitor.store.single import AnotherWorker, only_worker
+    from monitor.store.single import COPY, RUN, AnotherWorker, only_worker
 
     source, target = make_engine(settings.database.url), make_engine(target_url)
     try:
         # Held for the whole copy: what a worker writes meanwhile or after would be
-        # missing from the copy, and a worker starting during it waits for the copy.
-        with only_worker(settings.database.url):
+        # missing from the copy, and a worker starting during it is turned away.
+        with only_worker(settings.database.url, role=COPY):
             counts = copy_database(source, target)
     except AnotherWorker as exc:
+        if exc.role != RUN:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
         click.echo(
             f"error: an inchannel run (pid {exc.holder}) is using {exc.path}: stop it "
             "before copying; what it writes meanwhile or later would not be in the copy",

@@ -56,6 +56,7 @@ def detect(rt: Runtime, session: Session, status: Status, now: datetime) -> list
         stale_after = limits_from(rt.settings).stale_after
         quiet = [s.name for s in status.sources if watching(s, stale_after.get(s.name), now)]
         alerts += silence_alerts(session, quiet, config, now=now)
+        alerts += held_silence(status, quiet)
     alerts += outbox_alerts(status, config, now=now)
     x = rt.settings.x
     if x is not None and config.x_budget_percent:
@@ -82,6 +83,23 @@ def watching(source: SourceHealth, stale_after: timedelta | None, now: datetime)
         and success is not None
         and now - success <= stale_after
     )
+
+
+def held_silence(status: Status, watched: Collection[str]) -> list[Alert]:
+    """The active silence alerts of configured sources that are not failing but not
+    polled lately either (a daemon started again after downtime, a long rate-limit
+    wait), as they stand. No poll has fetched anything since: dropped from the current
+    alerts, the silence was "resolved" and raised again after the next poll."""
+    held = {
+        f"silence:{s.name}"
+        for s in status.sources
+        if s.configured and not s.consecutive_failures and s.name not in watched
+    }
+    return [
+        Alert(a.key, a.kind, a.text, recovers=a.recovers, channels=a.channels, every=a.every)
+        for a in status.alerts
+        if a.key in held
+    ]
 
 
 def failing_since(source: SourceHealth) -> datetime | None:

@@ -332,7 +332,9 @@ class Web(Strict):
         if not isinstance(data, dict) or data.get("public_url") is not None:
             return data
         host, port = data.get("host", "127.0.0.1"), data.get("port", 8000)
-        if isinstance(port, str) and port.isdigit():
+        # ASCII only: isdigit() takes "²", which int() refuses (a ValueError here, reported
+        # for the whole web: section instead of the field check's message for web.port).
+        if isinstance(port, str) and port.isascii() and port.isdigit():
             port = int(port)
         if not isinstance(host, str) or isinstance(port, bool) or not isinstance(port, int):
             return data  # the field checks report it

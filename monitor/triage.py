@@ -7,8 +7,10 @@ Like monitor.casework, every operation is one transaction and leaves an audit ev
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from monitor import cases
 from monitor.casework import CaseworkError, can_open, find_case
@@ -96,16 +98,14 @@ def mark_spam(rt: Runtime, ref: str, *, user: str) -> None:
         # A dispatcher claims a whole batch as `sending` and posts it one by one, for
         # minutes when the platform is slow; it checks its claims again every second,
         # so a claimed reply withdrawn here is not posted (dispatch.Withdrawn).
-        withdrawn = session.execute(
-            update(ActionRow)
-            .where(
-                ActionRow.case_id == case.id,
-                ActionRow.kind == ActionKind.REPLY.value,
-                ActionRow.status.in_(_UNSENT),
-            )
-            .values(status=ActionStatus.REJECTED.value, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
+        drafts = _withdraw(session, case, [ActionStatus.DRAFT.value], now)
+        replies = _withdraw(session, case, _QUEUED, now)
+        # The bot's replies were counted when queued (the thread's cap counts every
+        # customer's case in it); these were never posted, and left counted they took
+        # the thread's replies from the other customers in it.
+        case.bot_replies = max(0, case.bot_replies - replies)
+        if case.bot_replies == 0:
+            case.last_bot_reply_at = None
         if SPAM_TAG not in case.tags:
             case.tags = [*case.tags, SPAM_TAG]
         cases.record(
@@ -114,17 +114,29 @@ def mark_spam(rt: Runtime, ref: str, *, user: str) -> None:
             "spam",
             user,
             now,
-            replies_withdrawn=int(getattr(withdrawn, "rowcount", 0)),
+            replies_withdrawn=drafts + replies,
         )
         cases.transition(session, case, CaseState.RESOLVED, user, now, reason="spam")
 
 
-_UNSENT = [
-    ActionStatus.DRAFT.value,
-    ActionStatus.PENDING.value,
-    ActionStatus.FAILED.value,
-    ActionStatus.SENDING.value,
-]
+# Queued replies not posted yet, each counted in its case's bot_replies (drafts are not).
+_QUEUED = [ActionStatus.PENDING.value, ActionStatus.FAILED.value, ActionStatus.SENDING.value]
+
+
+def _withdraw(session: Session, case: Case, statuses: list[str], now: datetime) -> int:
+    """Reject the case's replies in ``statuses``; how many. One conditional UPDATE: a
+    dispatcher recording an outcome meanwhile is not overwritten by a stale read."""
+    withdrawn = session.execute(
+        update(ActionRow)
+        .where(
+            ActionRow.case_id == case.id,
+            ActionRow.kind == ActionKind.REPLY.value,
+            ActionRow.status.in_(statuses),
+        )
+        .values(status=ActionStatus.REJECTED.value, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(withdrawn, "rowcount", 0))
 
 
 def correct_sentiment(rt: Runtime, ref: str, message_id: int, label: str, *, user: str) -> int:
@@ -171,6 +183,16 @@ def retry_action(rt: Runtime, action_id: int, *, user: str) -> Case | None:
         case = session.get(Case, action.case_id) if action.case_id is not None else None
         if action.case_id is not None and case is None:
             raise CaseworkError(f"action {action_id} belongs to a case that no longer exists")
+        if (
+            case is not None
+            and action.kind == ActionKind.REPLY.value
+            and cases.closed_as_spam(case)
+        ):
+            # Spam withdraws the replies still to go out; a dead one retried from the
+            # outbox (after an outage, say) would have answered the spammer all the same.
+            raise CaseworkError(
+                f"{case.ref} was closed as spam: remove its spam tag to retry its replies"
+            )
         action.status, action.attempts = ActionStatus.PENDING.value, 0
         action.next_attempt_at = action.updated_at = now
         cases.record(session, case, "retried", user, now, action=action.id)

@@ -279,3 +279,21 @@ def test_a_chunk_of_more_than_a_thousand_mentions(make_runtime: RuntimeFactory) 
     report = backfill(rt, "feed", Window(SINCE))
     assert (report.ingested, report.failure) == (1050, None)
     assert report.suppressed == report.decisions["reply"] > 0
+
+
+def test_the_thread_reply_cap_carries_from_chunk_to_chunk(make_runtime: RuntimeFactory) -> None:
+    # Three customers in one thread, an hour apart, one per chunk. The cap (2) counts the
+    # whole thread, as the live daemon does: the earlier chunks' cases, settled with no
+    # reply counted, still count their replies for the next customers' decisions.
+    rows = [
+        {**row, "author_id": f"8{n}", "author": f"cus{n}"}
+        for n, row in enumerate(hourly(3, conversation_id="800"))
+    ]
+    rt = chunked(make_runtime, rows, 1)
+    source = rt.sources["feed"]
+    assert isinstance(source, ReplaySource)
+    rt.sources["feed"] = ReplaySource("feed", source.path, page_size=1)
+    backfill(rt, "feed", Window(SINCE))
+    messages = by_time(rt)
+    assert [bool((m.decision or {}).get("reply")) for m in messages] == [True, True, False]
+    assert (messages[2].decision or {})["notes"] == ["guard: already 2 bot replies in this thread"]

@@ -202,3 +202,20 @@ def test_a_person_may_name_the_customer_but_not_another_account(demo: Path) -> N
     )
     code, output = cli("cases", "reply", ref, f"Thanks @{handle}, it ships today", config=demo)
     assert code == 0, output
+
+
+def test_a_note_the_database_cannot_take_back_is_refused(demo: Path) -> None:
+    # A byte that is no UTF-8 in an argument (a Latin-1 terminal's "é") reaches Python as
+    # an unpaired surrogate. The dashboard refused it; the CLI stored it in the note's
+    # event, and `cases show` (and the case's page) failed for that case from then on.
+    ref = str(listed(demo)[0]["ref"])
+    code, output = cli("cases", "note", ref, "caf\udce9 closed", "--as", "lena", config=demo)
+    assert (code, output) == (1, "error: text contains a NUL character or an unpaired surrogate\n")
+    assert cli("cases", "show", ref, config=demo)[0] == 0
+    drafted = str(listed(demo, "--status", "awaiting_approval")[0]["ref"])
+    code, output = cli("cases", "reject", drafted, "--reason", "caf\udce9", config=demo)
+    assert (code, output) == (
+        1,
+        "error: reason contains a NUL character or an unpaired surrogate\n",
+    )
+    assert cli("cases", "show", drafted, config=demo)[0] == 0

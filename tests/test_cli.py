@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from monitor.cli import main
 from monitor.store.db import head_revision
-from monitor.store.single import AnotherWorker, only_worker
+from monitor.store.single import COPY, AnotherWorker, only_worker
 from tests.conftest import REPO
 
 
@@ -211,3 +211,20 @@ def test_db_copy_refuses_while_a_run_uses_the_sqlite_database(
     code, output = invoke(*copy)  # the worker stopped
     assert code == 0, output
     assert output.endswith(f"copied into sqlite:///{target}\n")
+
+
+def test_a_worker_started_during_a_db_copy_is_told_it_is_a_copy(
+    demo_config: Path, tmp_path: Path
+) -> None:
+    # The copy holds the worker lock; the worker it turned away said "another inchannel
+    # run (pid N)", naming the copy's pid as a worker's (the copy's comment said the
+    # worker waited for it: it is refused).
+    assert invoke("db", "upgrade", "--config", str(demo_config))[0] == 0
+    database = tmp_path / "var" / "inchannel.db"
+    with only_worker(f"sqlite:///{database}", role=COPY):
+        result = CliRunner().invoke(main, ["run", "--once", "--config", str(demo_config)])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: inchannel db copy (pid {os.getpid()}) is copying {database}; start again "
+        "when it is done\n"
+    )

@@ -209,6 +209,30 @@ def test_no_silence_before_the_first_poll_after_a_restart(make_runtime: RuntimeF
     ]
 
 
+def test_a_silence_is_not_resolved_while_the_source_is_not_polled(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Silence is judged only for sources being polled. One that stops being polled (the
+    # daemon down for a while, a long rate-limit wait) has told nothing new: its silence
+    # alert must not be "resolved", to be raised again at the next poll.
+    rt = make_runtime(channels=OPS, alerts={"channels": ["ops"], "spike": {"enabled": False}})
+    now = clock(rt).now()
+    for day in range(1, 8):  # 6 a day in these hours on each of the last 7 days
+        seed(rt, at=now - timedelta(days=day, hours=3), n=6, label="neutral")
+    poll_source(rt, "feed")
+    check_health(rt)
+    assert [text for _, text in notes(rt)] == [
+        "[inchannel] source feed: no mentions for 6 h (usually about 6 in that time)"
+    ]
+    clock(rt).advance(minutes=20)  # the daemon was down
+    check_health(rt)  # started again: no poll yet
+    poll_source(rt, "feed")  # still nothing
+    check_health(rt)
+    assert [text for _, text in notes(rt) if "source feed" in text] == [
+        "[inchannel] source feed: no mentions for 6 h (usually about 6 in that time)"
+    ]
+
+
 def test_a_quiet_source_is_not_silent(make_runtime: RuntimeFactory) -> None:
     rt = make_runtime(channels=OPS, alerts={"channels": ["ops"], "spike": {"enabled": False}})
     now = clock(rt).now()

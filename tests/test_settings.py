@@ -264,3 +264,16 @@ def test_public_url_defaults_to_the_dashboards_own_address(
     path = tmp_path / "c.yaml"
     path.write_text(f"brand: {{name: Acme}}\n{web}\n", encoding="utf-8")
     assert load_settings(path, environ=environ).web.public_url == expected
+
+
+def test_a_port_of_non_ascii_digits_is_reported_on_web_port(tmp_path: Path) -> None:
+    # "²" passes str.isdigit() but not int(): the public_url default crashed on it and the
+    # error named the whole web: section with int()'s words.
+    path = tmp_path / "c.yaml"
+    path.write_text("brand: {name: Acme}\nweb: {port: '²'}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert [str(p) for p in caught.value.problems] == [
+        f"{path}:2:7: web.port: Input should be a valid integer, unable to parse string as an "
+        "integer"
+    ]

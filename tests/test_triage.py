@@ -14,9 +14,10 @@ from monitor.ingest import release_leases
 from monitor.pipeline import run_cycle
 from monitor.sla import check_sla
 from monitor.store.models import ActionRow, Case, Event, Message
-from tests.conftest import RuntimeFactory, mention
+from monitor.web.users import create_user
+from tests.conftest import REPO, RuntimeFactory, mention
 from tests.fakes import ScriptedResponder, permanent, temporary
-from tests.webkit import seeded
+from tests.webkit import PASSWORD, TEAMS, seeded
 
 
 def test_check_reply_measures_against_the_platform_limit() -> None:
@@ -167,6 +168,33 @@ def test_spam_withdraws_the_bots_waiting_replies(make_runtime: RuntimeFactory) -
         assert spam.detail["replies_withdrawn"] == 1
 
 
+def test_replies_withdrawn_as_spam_do_not_count_toward_the_threads_cap(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The cap counts every customer's case in the thread. A reply withdrawn when its case
+    # was marked as spam was never posted: counted, it took the thread's one reply from
+    # the next customer, who got no answer although the bot had said nothing there.
+    thread = {"conversation_id": "1001"}
+    spammer = mention(1, "@acme my order is late, terrible service")
+    other = mention(2, "@acme my order is late, terrible service", **thread)
+    rules = {"path": str(REPO / "config" / "rules"), "max_replies_per_thread": 1}
+    rt = make_runtime([spammer], rules=rules)
+    responder = ScriptedResponder()
+    rt.responders = dict.fromkeys(Platform, responder)
+    responder.fail_next(temporary("503"))
+    run_cycle(rt)
+    triage.mark_spam(rt, "C-1001", user="lena")
+    release_leases(rt)
+    rt = make_runtime([spammer, other], rules=rules)
+    rt.responders = dict.fromkeys(Platform, responder)
+    rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    run_cycle(rt)
+    assert [target for _, target, _ in responder.posts] == ["1002"]
+    with rt.sessions() as session:
+        spam = session.query(Case).filter(Case.customer_id == 1).one()
+        assert ("spam" in spam.tags, spam.bot_replies) == (True, 0)
+
+
 def test_a_spammer_writing_again_neither_reopens_the_case_nor_gets_an_answer(
     make_runtime: RuntimeFactory,
 ) -> None:
@@ -240,3 +268,55 @@ def test_retry_gives_a_dead_reply_fresh_attempts_and_it_is_sent(
         kinds = [e.kind for e in session.query(Event).filter(Event.case_id == case.id)]
     assert "retried" in kinds
     assert any(text == dead.text for _, _, text in platform.posts)
+
+
+def test_a_rule_moving_a_case_to_another_team_unassigns_an_agent_who_cannot_open_it(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The sibling of a person's team change: the customer writes again about billing and
+    # the rules hand the case on. Left assigned to the care agent, who cannot open a
+    # billing case, it waited on nobody who could work it.
+    first = mention(1, "@acme you are idiots")
+    thread = {"author": "user1", "author_id": "501", "conversation_id": "1001"}
+    again = mention(2, "@acme and I was charged twice, I want a refund", **thread)
+    rt = make_runtime([first], teams=TEAMS)
+    run_cycle(rt)
+    create_user(rt, "alice", "agent", PASSWORD, ("care",))
+    casework.assign(rt, "C-1001", "alice", user="root")
+    release_leases(rt)
+    rt = make_runtime([first, again], teams=TEAMS)
+    rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    run_cycle(rt)
+    with rt.sessions() as session:
+        case = casework.find_case(session, "C-1001")
+        assert (case.team, case.assignee) == ("billing", None)
+        events = session.query(Event).filter(Event.kind == "assigned").order_by(Event.id).all()
+        assert [(e.actor, e.detail["new"]) for e in events] == [
+            ("root", {"assignee": "alice"}),
+            ("refund-or-billing", {"assignee": None}),
+        ]
+
+
+def test_a_dead_reply_of_a_case_marked_spam_is_not_posted_by_a_retry(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # After a platform outage a person retries the dead replies from the outbox page; one
+    # of them answers a case marked as spam since. Spam withdrew only the replies waiting
+    # to go out, and the retry posted this one to the spammer.
+    rt = make_runtime([mention(1, "@acme my order is late, terrible service")])
+    responder = ScriptedResponder()
+    rt.responders = dict.fromkeys(Platform, responder)
+    responder.fail_next(permanent("503 for now"))
+    run_cycle(rt)
+    with rt.sessions() as session:
+        (reply,) = session.query(ActionRow).filter(ActionRow.kind == "reply").all()
+        assert reply.status == "dead"
+    triage.mark_spam(rt, "C-1001", user="lena")
+    with pytest.raises(CaseworkError, match=r"^C-1001 was closed as spam: remove its spam tag"):
+        triage.retry_action(rt, reply.id, user="lena")
+    dispatch_outbox(rt)
+    assert responder.posts == []
+    triage.tag(rt, "C-1001", user="lena", remove=("spam",))  # a person takes it back
+    triage.retry_action(rt, reply.id, user="lena")
+    dispatch_outbox(rt)
+    assert len(responder.posts) == 1

@@ -17,20 +17,30 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+# Who holds the lock, written after the pid: `db copy` holds it too, and a worker it
+# turns away must not be told another worker runs.
+RUN = "inchannel run"
+COPY = "inchannel db copy"
+
 
 class AnotherWorker(RuntimeError):
-    """Another ``inchannel run`` holds this SQLite database."""
+    """Another ``inchannel run`` (or ``db copy``) holds this SQLite database."""
 
     def __init__(self, holder: str, path: str) -> None:
-        super().__init__(
-            f"another inchannel run (pid {holder}) is using {path}; SQLite takes one "
-            "worker at a time (use PostgreSQL for several)"
-        )
-        self.holder, self.path = holder, path
+        pid, _, role = holder.partition(" ")
+        self.holder, self.role, self.path = pid or "unknown", role or RUN, path
+        if self.role == COPY:
+            message = f"{COPY} (pid {self.holder}) is copying {path}; start again when it is done"
+        else:
+            message = (
+                f"another inchannel run (pid {self.holder}) is using {path}; SQLite takes one "
+                "worker at a time (use PostgreSQL for several)"
+            )
+        super().__init__(message)
 
 
 @contextmanager
-def only_worker(url: str) -> Iterator[None]:
+def only_worker(url: str, *, role: str = RUN) -> Iterator[None]:
     """Hold the database's worker lock while the block runs (a no-op off SQLite files)."""
     parsed = make_url(url)
     path = parsed.database
@@ -46,7 +56,7 @@ def only_worker(url: str) -> Iterator[None]:
             handle.seek(0)
             raise AnotherWorker(handle.read().strip() or "unknown", path) from None
         handle.truncate(0)
-        handle.write(str(os.getpid()))
+        handle.write(f"{os.getpid()} {role}")
         handle.flush()
         try:
             yield
