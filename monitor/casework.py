@@ -16,7 +16,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from monitor import cases
-from monitor.domain import ActionKind, ActionStatus, CaseState, Direction, Platform
+from monitor.domain import (
+    ActionKind,
+    ActionStatus,
+    CaseState,
+    Direction,
+    Platform,
+    ascii_digits,
+)
 from monitor.rules.deflection import find_redirect
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
@@ -128,10 +135,9 @@ def _refuse_problems(
 
 def parse_ref(ref: str) -> int:
     text = ref.strip().upper()
-    # Twelve digits at most: a longer number is no case and overflows a BIGINT. ASCII
-    # only: isdigit() alone takes "²", which int() refuses.
+    # Twelve digits at most: a longer number is no case and overflows a BIGINT.
     digits = text[2:]
-    numeric = digits.isascii() and digits.isdigit()
+    numeric = ascii_digits(digits)
     if not text.startswith("C-") or not numeric or len(digits) > 12 or int(digits) <= 1000:
         raise CaseworkError(f"not a case reference: {ref[:40]!r} (expected C-1042)")
     return int(text[2:]) - 1000

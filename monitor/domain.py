@@ -105,6 +105,12 @@ def declared_language(lang: str | None) -> str | None:
     return None if primary in NO_LANGUAGE else primary
 
 
+def ascii_digits(text: str) -> bool:
+    """Only 0-9: ``str.isdigit`` also accepts "²" and other digits that ``int`` refuses
+    (a ValueError, and a 500 for ``?page=²``)."""
+    return text.isascii() and text.isdigit()
+
+
 def bound_text(text: str) -> str:
     """Cut text to MAX_TEXT_CHARS; replace lone surrogates and drop NUL characters, which
     PostgreSQL text columns reject."""

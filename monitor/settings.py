@@ -31,6 +31,7 @@ from pydantic import (
 from monitor.alerts_settings import AlertsConfig, check_channels
 from monitor.calendar import BusinessCalendar
 from monitor.database_settings import Database, anchor_sqlite_path
+from monitor.domain import ascii_digits
 from monitor.logs import redact_apprise_urls
 from monitor.rules.hours import OpeningHours, parse_week, parse_zone
 from monitor.sources.reddit_settings import (
@@ -332,9 +333,9 @@ class Web(Strict):
         if not isinstance(data, dict) or data.get("public_url") is not None:
             return data
         host, port = data.get("host", "127.0.0.1"), data.get("port", 8000)
-        # ASCII only: isdigit() takes "²", which int() refuses (a ValueError here, reported
-        # for the whole web: section instead of the field check's message for web.port).
-        if isinstance(port, str) and port.isascii() and port.isdigit():
+        # A ValueError here would be reported for the whole web: section instead of the
+        # field check's message for web.port.
+        if isinstance(port, str) and ascii_digits(port):
             port = int(port)
         if not isinstance(host, str) or isinstance(port, bool) or not isinstance(port, int):
             return data  # the field checks report it

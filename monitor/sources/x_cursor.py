@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from monitor.domain import ascii_digits
 from monitor.sources.base import SourceError
 
 # Snowflake ids carry milliseconds since X's epoch in the bits above 22.
@@ -56,7 +57,7 @@ class XCursor:
 def decode(raw: str | None) -> XCursor:
     if raw is None or not raw.strip():
         return XCursor()
-    if _is_id(raw):  # a bare since_id, e.g. set by an operator
+    if ascii_digits(raw):  # a bare since_id, e.g. set by an operator
         return XCursor(newest_id=raw)
     try:
         data: Any = json.loads(raw)
@@ -65,13 +66,8 @@ def decode(raw: str | None) -> XCursor:
         raise SourceError(f"x cursor is not valid: {raw[:60]!r}", permanent=True) from None
 
 
-def _is_id(text: str) -> bool:
-    # isdigit() alone takes "²", which int() refuses.
-    return text.isascii() and text.isdigit()
-
-
 def newer(a: str | None, b: str | None) -> str | None:
-    ids = [x for x in (a, b) if x is not None and _is_id(x)]
+    ids = [x for x in (a, b) if x is not None and ascii_digits(x)]
     return max(ids, key=int) if ids else None
 
 

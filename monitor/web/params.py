@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 from monitor.casework import require_storable as require_storable  # re-exported
-
-
-def ascii_digits(text: str) -> bool:
-    """Only 0-9: ``str.isdigit`` also accepts "²" and other digits that ``int`` refuses
-    (a ValueError, and a 500, for ``?page=²``)."""
-    return text.isascii() and text.isdigit()
+from monitor.domain import ascii_digits as ascii_digits  # re-exported
 
 
 def whole_number(raw: str, default: int) -> int:

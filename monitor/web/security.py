@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from monitor.domain import ascii_digits
 from monitor.runtime import Runtime
 from monitor.web.sessions import session_user
 from monitor.web.users import User, user_by_token
@@ -84,7 +85,7 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = Headers(scope=scope).get("content-length", "0")
-        if not declared.isdigit() or int(declared) > self.limit:
+        if not ascii_digits(declared) or int(declared) > self.limit:
             await self._refuse(scope, receive, send)
             return
         received, started = 0, False
