@@ -92,7 +92,7 @@ def _authors_free(session: Session, messages: list[Message]) -> list[Message]:
     if not ids or session.get_bind().dialect.name != "postgresql":
         return messages
     authors = select(Customer.id).where(Customer.id.in_(ids)).order_by(Customer.id)
-    free = set(session.scalars(authors.with_for_update(key_share=True, skip_locked=True)))
+    free = set(session.scalars(skip_locked(session, authors, key_share=True)))
     return [m for m in messages if m.customer_id is None or m.customer_id in free]
 
 

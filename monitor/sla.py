@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from monitor import cases, notifications
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
 from monitor.store.models import Case, Customer
+from monitor.store.queries import skip_locked
 
 log = logging.getLogger("inchannel.sla")
 
@@ -34,20 +35,13 @@ def check_sla(rt: Runtime) -> bool:
             .order_by(Case.sla_due_at)
             .limit(BATCH + 1)
         )
-        due = list(session.scalars(_claim(session, query)))
+        # Every worker runs this job: a case another worker is checking is skipped, else
+        # both saw it unwarned and both recorded the alert (the notification alone is
+        # deduplicated by its key).
+        due = list(session.scalars(skip_locked(session, query, key_share=True)))
         for case in due[:BATCH]:
             _check(rt, session, case, now)
     return len(due) > BATCH
-
-
-def _claim(session: Session, query: Select[Case]) -> Select[Case]:
-    """Every worker runs this job: on PostgreSQL a case another worker is checking is
-    skipped, else both saw it unwarned and both recorded the alert (the notification
-    alone is deduplicated by its key). FOR NO KEY UPDATE still lets events and actions
-    referencing the case be inserted meanwhile. SQLite has one worker."""
-    if session.get_bind().dialect.name == "postgresql":
-        return query.with_for_update(key_share=True, skip_locked=True)
-    return query
 
 
 def _alert_due(rt: Runtime, now: datetime) -> ColumnElement[bool]:

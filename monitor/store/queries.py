@@ -96,10 +96,12 @@ def locked(session: Session, query: SelectT) -> SelectT:
     return query
 
 
-def skip_locked(session: Session, query: SelectT) -> SelectT:
-    """On PostgreSQL let concurrent workers claim disjoint rows; SQLite has one writer."""
+def skip_locked(session: Session, query: SelectT, *, key_share: bool = False) -> SelectT:
+    """On PostgreSQL let concurrent workers claim disjoint rows; SQLite has one writer.
+    ``key_share``: FOR NO KEY UPDATE, so rows referencing the claimed ones (events,
+    actions) can still be inserted meanwhile."""
     if session.get_bind().dialect.name == "postgresql":
-        return query.with_for_update(skip_locked=True)
+        return query.with_for_update(key_share=key_share, skip_locked=True)
     return query
 
 
