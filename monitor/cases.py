@@ -32,20 +32,21 @@ def closed_as_spam(case: Case) -> bool:
     return case.state == CaseState.RESOLVED.value and SPAM_TAG in case.tags
 
 
-def _unassign_if_shut_out(session: Session, case: Case, actor: str, now: datetime) -> None:
-    """A rule handed the case to another team: an agent of the old team who cannot open
-    the new team's cases is unassigned, as when a person changes the team, or the case
-    waits on someone who cannot work it."""
+def unassign_if_shut_out(session: Session, case: Case) -> str | None:
+    """The case moved to another team: an agent of the old team who cannot open the new
+    team's cases is unassigned, or the case waits on someone who cannot work it. Returns
+    who was unassigned."""
     from monitor.casework import can_open  # casework builds on this module
 
-    assert case.assignee is not None
-    # The batch writes its cases in bulk at the end: nothing is flushed for this query.
+    if case.assignee is None:
+        return None
+    # A processing batch writes its cases in bulk at the end: nothing is flushed here.
     with session.no_autoflush:
         allowed = can_open(session, case.assignee, case.team)
-    if not allowed:
-        old = {"assignee": case.assignee}
-        case.assignee = None
-        record(session, case, "assigned", actor, now, old=old, new={"assignee": None})
+    if allowed:
+        return None
+    gone, case.assignee = case.assignee, None
+    return gone
 
 
 def record(
@@ -94,8 +95,10 @@ def escalate(
     """Hand the case to a team: state, SLA deadline, and a notification per channel."""
     moved = case.team != escalation.team
     case.team, case.priority = escalation.team, escalation.priority.value
-    if moved and case.assignee is not None:
-        _unassign_if_shut_out(session, case, escalation.rule, now)
+    gone = unassign_if_shut_out(session, case) if moved else None
+    if gone is not None:
+        old, new = {"assignee": gone}, {"assignee": None}
+        record(session, case, "assigned", escalation.rule, now, old=old, new=new)
     transition(
         session,
         case,

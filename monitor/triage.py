@@ -13,7 +13,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from monitor import cases
-from monitor.casework import CaseworkError, can_open, find_case
+from monitor.casework import CaseworkError, find_case
 from monitor.domain import ActionKind, ActionStatus, CaseState, Direction, Label, Priority
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
@@ -46,11 +46,8 @@ def set_team(rt: Runtime, ref: str, team: str, *, user: str) -> None:
     with transaction(rt.sessions) as session:
         case = find_case(session, ref)
         old, case.team, case.updated_at = case.team, team, now
-        detail: dict[str, str] = {}
-        if case.assignee is not None and not can_open(session, case.assignee, team):
-            # An agent of the old team cannot open the case any more: left assigned to
-            # them, it would wait on nobody who can work it.
-            detail["unassigned"], case.assignee = case.assignee, None
+        gone = cases.unassign_if_shut_out(session, case)
+        detail = {} if gone is None else {"unassigned": gone}
         if case.first_response_at is None:
             # The new team has its own promise; clearing the marks lets check_sla warn
             # the new team rather than staying silent because the old one was warned.
