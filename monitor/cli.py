@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 from pydantic import ValidationError
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -25,6 +26,7 @@ from monitor.store.db import (
     head_revision,
     make_engine,
     require_known_revision,
+    require_migrated,
     upgrade,
 )
 from monitor.yamlpos import ConfigError
@@ -55,6 +57,25 @@ def settings_or_exit(config_file: Path | None) -> Settings:
     except ConfigError as exc:
         fail_config(exc)
     return settings
+
+
+def database_without_rules(config_file: Path | None) -> tuple[Settings, Engine]:
+    """The config and a migrated database, or exit (2, 1). The rules are not loaded: the
+    commands that report a rejected rules change (`status`, `rules status`) must work
+    while the files are broken."""
+    try:
+        settings = load_settings(config_path(config_file))
+    except ConfigError as exc:
+        fail_config(exc)
+    database = settings.database
+    engine = make_engine(database.url, echo=database.echo, busy_timeout_ms=database.busy_timeout_ms)
+    try:
+        require_migrated(engine)
+    except NotMigratedError as exc:
+        engine.dispose()
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    return settings, engine
 
 
 class _Commands(click.Group):

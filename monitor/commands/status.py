@@ -33,25 +33,13 @@ def _when(moment: datetime | None, now: datetime) -> str:
 @click.option("--json", "as_json", is_flag=True, help="One JSON document.")
 def status_command(config_file: Path | None, as_json: bool) -> None:
     """Sources, outbox, cases and usage; exit 1 when something is unhealthy."""
-    from monitor.cli import fail_config
-    from monitor.settings import config_path, load_settings
-    from monitor.store.db import NotMigratedError, make_engine, require_migrated, session_factory
-    from monitor.yamlpos import ConfigError
+    from monitor.cli import database_without_rules
+    from monitor.store.db import session_factory
 
-    # Only the config must load, not the rules: a rule change the daemon rejected is one
-    # of the problems this health check reports (exit 1), from the database.
+    # A rule change the daemon rejected is one of the problems this health check
+    # reports (exit 1), from the database.
+    settings, engine = database_without_rules(config_file)
     try:
-        settings = load_settings(config_path(config_file))
-    except ConfigError as exc:
-        fail_config(exc)
-    database = settings.database
-    engine = make_engine(database.url, echo=database.echo, busy_timeout_ms=database.busy_timeout_ms)
-    try:
-        try:
-            require_migrated(engine)
-        except NotMigratedError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
         healthy = _report(settings, session_factory(engine), as_json)
     finally:
         engine.dispose()  # close the pool's connections before the process ends

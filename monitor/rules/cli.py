@@ -90,23 +90,12 @@ def _describe(mention: Mention, score: Score, decision: Decision) -> str:
 @config_option
 def rules_status(config_file: Path | None) -> None:
     """Show the rules version the daemon runs and the last reload error, if any."""
-    from monitor.cli import fail_config
+    from monitor.cli import database_without_rules
     from monitor.rules.reload import read_rules_state
-    from monitor.settings import config_path, load_settings
-    from monitor.store.db import NotMigratedError, make_engine, require_migrated, session_factory
-    from monitor.yamlpos import ConfigError
+    from monitor.store.db import session_factory
 
-    # Broken rules are exactly what this command reports, so only the config must load.
-    try:
-        settings = load_settings(config_path(config_file))
-    except ConfigError as exc:
-        fail_config(exc)
-    engine = make_engine(settings.database.url)
-    try:
-        require_migrated(engine)
-    except NotMigratedError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    # Broken rules are exactly what this command reports.
+    _, engine = database_without_rules(config_file)
     try:
         with session_factory(engine)() as session:
             state = read_rules_state(session)
