@@ -51,20 +51,24 @@ def test_draft_waits_for_approval_and_is_never_dispatched(make_runtime: RuntimeF
     assert actions(rt)[0].status == ActionStatus.DRAFT
 
 
+def escalated_to_a_chat(make_runtime: RuntimeFactory, hook: FakeAPI, **overrides: Any) -> Runtime:
+    """An angry mention escalated to care, whose channel is ``hook``'s /hook."""
+    channels = {"care-chat": {"url": f"json://{hook.base_url.removeprefix('http://')}/hook"}}
+    teams = [{"name": "care", "channels": ["care-chat"]}]
+    teams += [{"name": "tech"}, {"name": "billing"}, {"name": "international"}]
+    rt = make_runtime(
+        [mention(1, "@acme you are idiots")], channels=channels, teams=teams, **overrides
+    )
+    run_cycle(rt)
+    return rt
+
+
 def test_escalation_notifies_team_channel_and_retries_when_down(
     make_runtime: RuntimeFactory,
 ) -> None:
     with FakeAPI() as hook:
         hook.add("POST", "/hook", Reply(503), Reply(200, body=b"ok"))
-        channels = {"care-chat": {"url": f"json://{hook.base_url.removeprefix('http://')}/hook"}}
-        teams = [
-            {"name": "care", "channels": ["care-chat"]},
-            {"name": "tech"},
-            {"name": "billing"},
-            {"name": "international"},
-        ]
-        rt = make_runtime([mention(1, "@acme you are idiots")], channels=channels, teams=teams)
-        run_cycle(rt)
+        rt = escalated_to_a_chat(make_runtime, hook)
         (notify,) = actions(rt, ActionRow.kind == ActionKind.NOTIFY)
         assert notify.status == ActionStatus.FAILED  # the channel answered 503
         assert the_case(rt).state == CaseState.AWAITING_HUMAN  # the case does not wait for it
@@ -90,16 +94,7 @@ def test_a_notification_outlasts_a_channel_outage_longer_than_the_reply_attempts
     down = [Reply(503)] * 12
     with FakeAPI() as hook:
         hook.add("POST", "/hook", *down, Reply(200, body=b"ok"))
-        channels = {"care-chat": {"url": f"json://{hook.base_url.removeprefix('http://')}/hook"}}
-        teams = [{"name": "care", "channels": ["care-chat"]}]
-        teams += [{"name": "tech"}, {"name": "billing"}, {"name": "international"}]
-        rt = make_runtime(
-            [mention(1, "@acme you are idiots")],
-            channels=channels,
-            teams=teams,
-            dispatch={"notify_retry_hours": 24},
-        )
-        run_cycle(rt)
+        rt = escalated_to_a_chat(make_runtime, hook, dispatch={"notify_retry_hours": 24})
         for _ in range(12):  # backoff is capped at an hour
             rt.clock.advance(hours=1)  # type: ignore[attr-defined]
             dispatch_outbox(rt)
@@ -114,16 +109,7 @@ def test_a_notification_is_dead_once_older_than_notify_retry_hours(
 ) -> None:
     with FakeAPI() as hook:
         hook.add("POST", "/hook", *[Reply(503)] * 20)
-        channels = {"care-chat": {"url": f"json://{hook.base_url.removeprefix('http://')}/hook"}}
-        teams = [{"name": "care", "channels": ["care-chat"]}]
-        teams += [{"name": "tech"}, {"name": "billing"}, {"name": "international"}]
-        rt = make_runtime(
-            [mention(1, "@acme you are idiots")],
-            channels=channels,
-            teams=teams,
-            dispatch={"notify_retry_hours": 2},
-        )
-        run_cycle(rt)
+        rt = escalated_to_a_chat(make_runtime, hook, dispatch={"notify_retry_hours": 2})
         for _ in range(5):
             rt.clock.advance(minutes=30)  # type: ignore[attr-defined]
             dispatch_outbox(rt)
