@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -12,6 +13,7 @@ from monitor.dispatch import dispatch_outbox
 from monitor.domain import Platform
 from monitor.ingest import release_leases
 from monitor.pipeline import run_cycle
+from monitor.runtime import Runtime
 from monitor.sla import check_sla
 from monitor.store.models import ActionRow, Case, Event, Message
 from monitor.web.users import create_user
@@ -145,13 +147,22 @@ def test_spam_rejects_waiting_drafts(make_runtime: RuntimeFactory) -> None:
         assert session.query(ActionRow).filter(ActionRow.case_id == 15).one().status == "rejected"
 
 
-def test_spam_withdraws_the_bots_waiting_replies(make_runtime: RuntimeFactory) -> None:
-    """A reply that failed once and waits for its retry is not posted after "spam"."""
-    rt = make_runtime([mention(1, "@acme my order is late, terrible service")])
+def first_send_fails(
+    make_runtime: RuntimeFactory, rows: list[dict[str, Any]], error: Exception, **overrides: Any
+) -> tuple[Runtime, ScriptedResponder]:
+    """A cycle over ``rows`` whose first post fails with ``error``."""
+    rt = make_runtime(rows, **overrides)
     responder = ScriptedResponder()
     rt.responders = dict.fromkeys(Platform, responder)
-    responder.fail_next(temporary("503"))
+    responder.fail_next(error)
     run_cycle(rt)
+    return rt, responder
+
+
+def test_spam_withdraws_the_bots_waiting_replies(make_runtime: RuntimeFactory) -> None:
+    """A reply that failed once and waits for its retry is not posted after "spam"."""
+    late = mention(1, "@acme my order is late, terrible service")
+    rt, responder = first_send_fails(make_runtime, [late], temporary("503"))
     with rt.sessions() as session:
         replies = session.query(ActionRow).filter(ActionRow.kind == "reply").all()
         assert [a.status for a in replies] == ["failed"]
@@ -178,11 +189,7 @@ def test_replies_withdrawn_as_spam_do_not_count_toward_the_threads_cap(
     spammer = mention(1, "@acme my order is late, terrible service")
     other = mention(2, "@acme my order is late, terrible service", **thread)
     rules = {"path": str(REPO / "config" / "rules"), "max_replies_per_thread": 1}
-    rt = make_runtime([spammer], rules=rules)
-    responder = ScriptedResponder()
-    rt.responders = dict.fromkeys(Platform, responder)
-    responder.fail_next(temporary("503"))
-    run_cycle(rt)
+    rt, responder = first_send_fails(make_runtime, [spammer], temporary("503"), rules=rules)
     triage.mark_spam(rt, "C-1001", user="lena")
     release_leases(rt)
     rt = make_runtime([spammer, other], rules=rules)
@@ -303,11 +310,8 @@ def test_a_dead_reply_of_a_case_marked_spam_is_not_posted_by_a_retry(
     # After a platform outage a person retries the dead replies from the outbox page; one
     # of them answers a case marked as spam since. Spam withdrew only the replies waiting
     # to go out, and the retry posted this one to the spammer.
-    rt = make_runtime([mention(1, "@acme my order is late, terrible service")])
-    responder = ScriptedResponder()
-    rt.responders = dict.fromkeys(Platform, responder)
-    responder.fail_next(permanent("503 for now"))
-    run_cycle(rt)
+    late = mention(1, "@acme my order is late, terrible service")
+    rt, responder = first_send_fails(make_runtime, [late], permanent("503 for now"))
     with rt.sessions() as session:
         (reply,) = session.query(ActionRow).filter(ActionRow.kind == "reply").all()
         assert reply.status == "dead"
