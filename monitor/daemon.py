@@ -12,6 +12,7 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from monitor import jobstate
 from monitor.dispatch import dispatch_outbox
 from monitor.health_alerts import check_health
 from monitor.ingest import poll_source, release_leases
@@ -30,24 +31,48 @@ SLA_INTERVAL_SECONDS = 30
 HEALTH_INTERVAL_SECONDS = 60
 
 
-def guarded(name: str, rt: Runtime, step: Callable[[], bool]) -> Callable[[], None]:
-    """Run ``step`` until it has no more work; a failure is logged, never fatal."""
+def guarded(
+    name: str, rt: Runtime, step: Callable[[], bool], *, recorded: bool = False
+) -> Callable[[], None]:
+    """Run ``step`` until it has no more work; a failure is logged, never fatal. With
+    ``recorded``, failures are also counted where `inchannel status` sees them
+    (monitor.jobstate); polls record their own, per source."""
+    failed_before = False
 
     def job() -> None:
+        nonlocal failed_before
         for _ in range(MAX_BATCHES_PER_RUN):
             if rt.stopping.is_set():
                 return
             try:
                 more = step()
-            except Exception:
+            except Exception as exc:
                 # A locked or unreachable database fails this run only; the next run
                 # starts from what was committed (DESIGN rule 6).
                 log.exception("job=%s failed; will run again at the next interval", name)
+                if recorded and _note(rt, name, exc):
+                    failed_before = True
                 return
+            if failed_before and _note(rt, name, None):
+                failed_before = False
             if not more:
                 return
 
     return job
+
+
+def _note(rt: Runtime, job: str, error: Exception | None) -> bool:
+    """Record a failure (or the recovery after one); False if that failed too (the
+    database is down: the log has the job's own error)."""
+    try:
+        if error is None:
+            jobstate.record_recovery(rt.sessions, job, rt.clock.now())
+        else:
+            jobstate.record_failure(rt.sessions, job, error, rt.clock.now())
+    except Exception as exc:
+        log.warning("job=%s: could not record its state: %s", job, jobstate.describe(exc))
+        return False
+    return True
 
 
 def build_scheduler(rt: Runtime) -> BackgroundScheduler:
@@ -74,7 +99,7 @@ def build_scheduler(rt: Runtime) -> BackgroundScheduler:
     ]
     for name, seconds, step in steps:
         scheduler.add_job(
-            guarded(name, rt, step),
+            guarded(name, rt, step, recorded=True),
             "interval",
             seconds=seconds,
             id=name,

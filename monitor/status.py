@@ -10,10 +10,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor import cases
+from monitor import cases, jobstate
 from monitor.alerting import ALERTS_STATE, HEARTBEAT_GAP, ActiveAlert, decode
 from monitor.domain import ActionStatus, Direction
 from monitor.ingest import is_stopped
+from monitor.jobstate import JobFailing
 from monitor.rules.reload import RULES_STATE
 from monitor.runtime import Runtime
 from monitor.settings import Settings
@@ -35,7 +36,8 @@ PROCESSING_LATE = timedelta(minutes=10)
 @dataclass(frozen=True, slots=True)
 class SourceHealth:
     name: str
-    configured: bool  # False: state left by a source removed from the config, or @rules
+    # False: state left by a source removed from the config, @rules, or a @job: row
+    configured: bool
     last_poll_at: datetime | None
     last_success_at: datetime | None
     consecutive_failures: int
@@ -205,7 +207,11 @@ def _problems(status: Status, limits: Limits, now: datetime) -> list[str]:
         if (problem := _source_problem(source, limits, running, now)) is not None
     ]
     checked = status.health_checked_at
-    if checked is not None and now - checked > HEALTH_CHECK_STALE:
+    # A health job that fails rolls its heartbeat back: its own failure says more.
+    health_fails = any(
+        (job := _job_failing(s, now)) is not None and job.job == "health" for s in status.sources
+    )
+    if checked is not None and now - checked > HEALTH_CHECK_STALE and not health_fails:
         minutes = int((now - checked).total_seconds() // 60)
         problems.append(f"health checks: none for {minutes} min (is the daemon running?)")
     late = _processing_problem(status, running, now)
@@ -251,7 +257,8 @@ def _source_problem(
     if not source.configured:
         if source.name == RULES_STATE and source.last_error:
             return f"rules: last reload failed: {source.last_error}"
-        return None
+        job = _job_failing(source, now)
+        return job.problem(now) if job is not None else None
     if is_stopped(source.next_poll_at, now):
         return f"source {source.name}: stopped: {source.last_error}"
     planned = planned_stop_until(source)
@@ -262,6 +269,14 @@ def _source_problem(
             f"{source.last_error}"
         )
     return _stale(source, limits.stale_after.get(source.name), running_since, now)
+
+
+def _job_failing(source: SourceHealth, now: datetime) -> JobFailing | None:
+    if source.configured:
+        return None
+    return jobstate.failing(
+        source.name, source.consecutive_failures, source.last_poll_at, source.last_error, now
+    )
 
 
 def _stale(
