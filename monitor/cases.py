@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import ColumnElement, and_
 from sqlalchemy.orm import Session
 
 from monitor import notifications
@@ -128,6 +129,18 @@ def escalate(
             now=now,
             channels=channels,
         )
+
+
+# A reply the rules queued (actor and rule are the rule's name) was counted in its case's
+# bot_replies when queued (threads.ThreadIndex.replied). A person's reply (no rule) and
+# an approved draft (actor: the person) were not.
+BOT_QUEUED: ColumnElement[bool] = and_(
+    ActionRow.rule.is_not(None), ActionRow.actor == ActionRow.rule
+)
+
+
+def bot_queued(row: ActionRow) -> bool:
+    return row.rule is not None and row.actor == row.rule
 
 
 def queue_reply(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -206,6 +207,7 @@ class Outcomes:
                 r.id: r for r in session.scalars(select(ActionRow).where(ActionRow.id.in_(ids)))
             }
             own_posts: list[dict[str, Any]] = []
+            recounted: list[int | None] = []
             for action, outcome in self._waiting:
                 row = rows[action.id]
                 if isinstance(outcome, ResponderError) and row.status != ActionStatus.SENDING:
@@ -216,9 +218,12 @@ class Outcomes:
                 elif isinstance(outcome, ResponderError):
                     done.append(_record_error(self._rt, session, row, outcome, now))
                 else:
+                    if row.status == ActionStatus.REJECTED and cases.bot_queued(row):
+                        recounted.append(row.case_id)
                     done.append(_record_sent(session, row, *outcome, now=now))
                     own_posts.extend(_own_posts(self._rt, row, outcome[0], now))
             _store_own_posts(session, own_posts)
+            _count_again(session, recounted, now)
             # Last, so the case rows it locks (PostgreSQL) are held only until the commit.
             _answered(session, [post["case_id"] for post in own_posts], now)
         return done
@@ -264,6 +269,20 @@ def _own_posts(
     if row.kind != ActionKind.REPLY or row.case_id is None:
         return []
     return [_own_post(rt, row, result.external_id, now)]
+
+
+def _count_again(session: Session, case_ids: list[int | None], now: datetime) -> None:
+    """Bot replies withdrawn ("spam") while their request was under way, and posted: the
+    withdrawal took them off the thread's count (triage.mark_spam), but they are in the
+    thread, so they count toward its max_replies_per_thread again."""
+    quiet = {"synchronize_session": False}
+    for case_id, n in Counter(i for i in case_ids if i is not None).items():
+        session.execute(
+            update(Case)
+            .where(Case.id == case_id)
+            .values(bot_replies=Case.bot_replies + n, last_bot_reply_at=now),
+            execution_options=quiet,
+        )
 
 
 def _answered(session: Session, case_ids: list[int], now: datetime) -> None:

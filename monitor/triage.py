@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, update
 from sqlalchemy.orm import Session
 
 from monitor import cases
@@ -96,11 +96,12 @@ def mark_spam(rt: Runtime, ref: str, *, user: str) -> None:
         # minutes when the platform is slow; it checks its claims again every second,
         # so a claimed reply withdrawn here is not posted (dispatch.Withdrawn).
         drafts = _withdraw(session, case, [ActionStatus.DRAFT.value], now)
-        replies = _withdraw(session, case, _QUEUED, now)
+        bots = _withdraw(session, case, _QUEUED, now, cases.BOT_QUEUED)
+        people = _withdraw(session, case, _QUEUED, now)  # the rest: a person's
         # The bot's replies were counted when queued (the thread's cap counts every
         # customer's case in it); these were never posted, and left counted they took
         # the thread's replies from the other customers in it.
-        case.bot_replies = max(0, case.bot_replies - replies)
+        case.bot_replies = max(0, case.bot_replies - bots)
         if case.bot_replies == 0:
             case.last_bot_reply_at = None
         if SPAM_TAG not in case.tags:
@@ -111,24 +112,31 @@ def mark_spam(rt: Runtime, ref: str, *, user: str) -> None:
             "spam",
             user,
             now,
-            replies_withdrawn=drafts + replies,
+            replies_withdrawn=drafts + bots + people,
         )
         cases.transition(session, case, CaseState.RESOLVED, user, now, reason="spam")
 
 
-# Queued replies not posted yet, each counted in its case's bot_replies (drafts are not).
+# Queued replies not posted yet; the rules' own are counted in the case's bot_replies.
 _QUEUED = [ActionStatus.PENDING.value, ActionStatus.FAILED.value, ActionStatus.SENDING.value]
 
 
-def _withdraw(session: Session, case: Case, statuses: list[str], now: datetime) -> int:
-    """Reject the case's replies in ``statuses``; how many. One conditional UPDATE: a
-    dispatcher recording an outcome meanwhile is not overwritten by a stale read."""
+def _withdraw(
+    session: Session,
+    case: Case,
+    statuses: list[str],
+    now: datetime,
+    *also: ColumnElement[bool],
+) -> int:
+    """Reject the case's replies in ``statuses`` (and ``also``); how many. One conditional
+    UPDATE: a dispatcher recording an outcome meanwhile is not overwritten by a stale read."""
     withdrawn = session.execute(
         update(ActionRow)
         .where(
             ActionRow.case_id == case.id,
             ActionRow.kind == ActionKind.REPLY.value,
             ActionRow.status.in_(statuses),
+            *also,
         )
         .values(status=ActionStatus.REJECTED.value, updated_at=now)
         .execution_options(synchronize_session=False)

@@ -251,6 +251,23 @@ def test_a_reply_withdrawn_while_its_send_fails_stays_withdrawn(
         assert "send_failed" not in session.scalars(select(Event.kind)).all()
 
 
+def test_a_withdrawn_reply_posted_anyway_still_counts_toward_the_threads_cap(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # "Spam" withdrew the reply while its request was under way, and took it off the
+    # thread's count; the platform then posted it. It is in the thread: counted again.
+    rt, _ = queued(make_runtime)
+    (ref,) = spam_cases(rt)
+    platform = SpamMarkedWhileSending(rt, ref)
+    rt.responders[Platform.X] = platform
+    dispatch_outbox(rt)
+    assert len(platform.posts) == 1
+    with rt.sessions() as session:
+        case = session.scalars(select(Case)).one()
+        assert (action(rt).status, case.bot_replies) == (ActionStatus.SENT, 1)
+        assert case.last_bot_reply_at == rt.clock.now()
+
+
 def test_our_post_already_stored_as_thread_context_becomes_the_outbound_message(
     make_runtime: RuntimeFactory,
 ) -> None:

@@ -202,6 +202,26 @@ def test_replies_withdrawn_as_spam_do_not_count_toward_the_threads_cap(
         assert ("spam" in spam.tags, spam.bot_replies) == (True, 0)
 
 
+def test_spam_takes_only_the_bots_own_replies_off_the_threads_count(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # A person's reply waiting in the outbox was never counted as the bot's: withdrawing
+    # it must not lower the count of the bot's reply, which was posted.
+    late = mention(1, "@acme my order is late, terrible service")
+    rt = make_runtime([late])
+    responder = ScriptedResponder()
+    rt.responders = dict.fromkeys(Platform, responder)
+    run_cycle(rt)
+    assert len(responder.posts) == 1
+    casework.reply(rt, "C-1001", "Sorry, we are on it.", user="lena")
+    triage.mark_spam(rt, "C-1001", user="lena")
+    with rt.sessions() as session:
+        case = session.query(Case).one()
+        assert case.bot_replies == 1
+        spam = session.query(Event).filter(Event.kind == "spam").one()
+        assert spam.detail["replies_withdrawn"] == 1
+
+
 def test_a_spammer_writing_again_neither_reopens_the_case_nor_gets_an_answer(
     make_runtime: RuntimeFactory,
 ) -> None:
