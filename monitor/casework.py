@@ -372,6 +372,8 @@ def answer_text(rt: Runtime, session: Session, case: Case, answer_id: str) -> st
 
     customer = session.get(Customer, case.customer_id)
     assert customer is not None
+    if rt.rules is None:  # the knowledge base is loaded, and broken, with the rules
+        raise CaseworkError(f"knowledge-base answers are unavailable: {rt.rules_problem()}")
     kb = rt.rules.answers.kb if rt.rules.answers else None
     if kb is None:
         raise CaseworkError("there is no knowledge base")

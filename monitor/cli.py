@@ -48,8 +48,8 @@ def fail_config(error: ConfigError) -> NoReturn:
 
 
 def settings_or_exit(config_file: Path | None) -> Settings:
+    settings = config_or_exit(config_file)
     try:
-        settings = load_settings(config_path(config_file))
         # Rules are part of the configuration: a broken rule file must also fail fast.
         from monitor.runtime import build_rule_engine
 
@@ -59,14 +59,21 @@ def settings_or_exit(config_file: Path | None) -> Settings:
     return settings
 
 
+def config_or_exit(config_file: Path | None) -> Settings:
+    """The config file alone, or exit 2; the rule files are not read. Serve and the case
+    and user commands build their runtime with ``rules_optional``: a broken rules commit
+    is when people answer by hand."""
+    try:
+        return load_settings(config_path(config_file))
+    except ConfigError as exc:
+        fail_config(exc)
+
+
 def database_without_rules(config_file: Path | None) -> tuple[Settings, Engine]:
     """The config and a migrated database, or exit (2, 1). The rules are not loaded: the
     commands that report a rejected rules change (`status`, `rules status`) must work
     while the files are broken."""
-    try:
-        settings = load_settings(config_path(config_file))
-    except ConfigError as exc:
-        fail_config(exc)
+    settings = config_or_exit(config_file)
     database = settings.database
     engine = make_engine(database.url, echo=database.echo, busy_timeout_ms=database.busy_timeout_ms)
     try:
@@ -289,13 +296,25 @@ def _serve_in_thread(rt: Runtime) -> None:
 @main.command("serve")
 @config_option
 def serve_command(config_file: Path | None) -> None:
-    """Serve the dashboard only (the daemon runs elsewhere on the same database)."""
-    settings = settings_or_exit(config_file)
+    """Serve the dashboard only (the daemon runs elsewhere on the same database).
+
+    Broken rule files are a warning here, not an exit: cases can still be worked."""
+    settings = config_or_exit(config_file)
     setup_logging(settings.logging.level, json_lines=settings.logging.json_lines)
     from monitor.runtime import build_runtime
     from monitor.web.server import serve
 
-    serve(build_runtime(settings))
+    rt = build_runtime(settings, rules_optional=True)
+    _warn_without_rules(rt)
+    serve(rt)
+
+
+def _warn_without_rules(rt: Runtime) -> None:
+    # One line per error, as check-config prints it: journald keeps each line apart.
+    problems = rt.rules_error.problems if rt.rules_error else []
+    for problem in problems:
+        if not problem.warning:
+            click.echo(f"warning: rules not loaded, serving without them: {problem}", err=True)
 
 
 # --- X (issue 7): usage, cost and source health in detail ---

@@ -178,7 +178,7 @@ def _decide(
     if cases.closed_as_spam(case):
         decision = Decision(ignored=True, notes=("guard: the case was closed as spam",))
     else:
-        decision = rt.rules.decide(mention, score, context)
+        decision = rt.loaded_rules().decide(mention, score, context)
     message.decision = _decision_json(decision)
     _apply(rt, session, index, case, message, decision, message.decision, now)
     if decision.reply is not None and not decision.reply.draft:

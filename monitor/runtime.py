@@ -34,6 +34,7 @@ from monitor.sources.reddit_settings import (
 from monitor.sources.replay import ReplaySource
 from monitor.sources.x_settings import XResponderConfig
 from monitor.store.db import make_engine, session_factory
+from monitor.yamlpos import ConfigError
 from responders.base import Responder
 from responders.notify import Notifier
 from responders.recording import RecordingResponder
@@ -50,7 +51,9 @@ class Runtime:
     responders: dict[Platform, Responder]
     notifier: Responder
     scorer: Scorer
-    rules: RuleEngine
+    # None only where people work cases (serve, `cases`, `users`) while a rule file is
+    # broken: `run` refuses to start without rules, which decide everything it does.
+    rules: RuleEngine | None
     clock: Clock = field(default_factory=SystemClock)
     # Names this process in source leases: host, pid and a random part (pids get reused).
     worker_id: str = field(
@@ -58,9 +61,25 @@ class Runtime:
     )
     stopping: threading.Event = field(default_factory=threading.Event)
     metrics: Metrics = field(default_factory=Metrics)
+    rules_error: ConfigError | None = None  # why ``rules`` is None
 
     def own_handles(self, platform: Platform) -> frozenset[str]:
         return self.settings.brand.own_handles(platform.value)
+
+    def loaded_rules(self) -> RuleEngine:
+        """The rules, for the daemon's steps (a runtime built for them always has some)."""
+        if self.rules is None:
+            raise RuntimeError(f"the rules are not loaded: {self.rules_problem()}")
+        return self.rules
+
+    def rules_problem(self) -> str:
+        """Why the rules did not load, in one line: the first error and how many more."""
+        problems = self.rules_error.problems if self.rules_error else []
+        errors = [p for p in problems if not p.warning]
+        if not errors:
+            return "the rule files did not load"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        return f"{errors[0]}{more}"
 
 
 def build_source(
@@ -127,8 +146,15 @@ def build_rule_engine(settings: Settings) -> RuleEngine:
 
 
 def build_runtime(
-    settings: Settings, *, clock: Clock | None = None, dry_run: bool = False
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    dry_run: bool = False,
+    rules_optional: bool = False,
 ) -> Runtime:
+    """With ``rules_optional`` broken rule files leave ``rules`` None and the reason in
+    ``rules_error`` instead of raising ConfigError."""
+    rules, rules_error = _rules(settings, optional=rules_optional)
     database = settings.database
     engine = make_engine(database.url, echo=database.echo, busy_timeout_ms=database.busy_timeout_ms)
     sessions = session_factory(engine)
@@ -142,6 +168,18 @@ def build_runtime(
         responders=build_responders(settings, dry_run=dry_run, sessions=sessions, clock=clock),
         notifier=build_notifier(settings, dry_run=dry_run),
         scorer=Scorer(settings.scoring),
-        rules=build_rule_engine(settings),
+        rules=rules,
+        rules_error=rules_error,
         clock=clock or SystemClock(),
     )
+
+
+def _rules(settings: Settings, *, optional: bool) -> tuple[RuleEngine | None, ConfigError | None]:
+    # A broken rules commit is when the social team answers by hand: the dashboard and
+    # the case commands go on without rules rather than refuse to start.
+    try:
+        return build_rule_engine(settings), None
+    except ConfigError as exc:
+        if not optional:
+            raise
+        return None, exc

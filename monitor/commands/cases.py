@@ -59,11 +59,12 @@ MAX_ACTOR = 64
 
 
 def runtime(config_file: Path | None) -> Runtime:
-    from monitor.cli import settings_or_exit
+    """Broken rule files do not stop case work; what needs the rules refuses on its own."""
+    from monitor.cli import config_or_exit
     from monitor.runtime import build_runtime
     from monitor.store.db import NotMigratedError, require_migrated
 
-    rt = build_runtime(settings_or_exit(config_file))
+    rt = build_runtime(config_or_exit(config_file), rules_optional=True)
     try:
         require_migrated(rt.engine)
     except NotMigratedError as exc:

@@ -39,7 +39,7 @@ class RuleReloader:
         """One reload check; always returns False (a step with no backlog)."""
         # The answers folder is watched too: it is part of what the rules do.
         version = watched_version(self.rt.settings)
-        if version == self.rt.rules.version:
+        if version == self.rt.loaded_rules().version:
             # Back to the running rules (a bad edit was reverted): clear the error.
             if self.rejected_version is not None or not self._published:
                 self.rejected_version = None
@@ -55,11 +55,11 @@ class RuleReloader:
             self.rejected_version = version
             log.error(
                 "rules version=%s rejected, still running version=%s:\n%s",
-                version, self.rt.rules.version, exc,
+                version, self.rt.loaded_rules().version, exc,
             )  # fmt: skip
             self._publish(error=str(exc), rejected=version)
             return
-        previous, self.rt.rules = self.rt.rules, engine
+        previous, self.rt.rules = self.rt.loaded_rules(), engine
         self.rejected_version = None
         for warning in engine.ruleset.warnings:
             log.warning("rules: %s", warning)
@@ -70,10 +70,10 @@ class RuleReloader:
         self._publish(error=None)
 
     def _publish(self, *, error: str | None, rejected: str | None = None) -> None:
-        now = self.rt.clock.now()
+        now, running = self.rt.clock.now(), self.rt.loaded_rules()
         details: dict[str, Any] = {
-            "version": self.rt.rules.version,
-            "rules": len(self.rt.rules.rules),
+            "version": running.version,
+            "rules": len(running.rules),
             "rejected_version": rejected,
         }
         with transaction(self.rt.sessions) as session:

@@ -15,6 +15,8 @@ from starlette.routing import Route
 from monitor import casework, triage
 from monitor.cases import OPEN_STATES
 from monitor.domain import CaseState, Label, Platform, Priority
+from monitor.rules.reload import read_rules_state
+from monitor.runtime import Runtime
 from monitor.textlength import REPLY_LIMITS, reply_length
 from monitor.web.base import Endpoint, Form, Web
 from monitor.web.case_view import load_case
@@ -60,7 +62,30 @@ def queue(web: Web, request: Request, signed: Signed, *, partial: bool = False) 
         open_states=sorted(OPEN_STATES),
         platforms=[p.value for p in Platform],
         labels=LABELS,
+        rules_broken=[] if partial else rules_notices(web.rt),
     )
+
+
+def rules_notices(rt: Runtime) -> list[str]:
+    """What is wrong with the rule files: their load when this process started, and the
+    daemon's last rejected reload (which leaves its last good rules running)."""
+    notices = []
+    if rt.rules is None:
+        notices.append(
+            f"The rule files did not load when this dashboard started: {rt.rules_problem()}. "
+            "Cases can be worked as usual; knowledge-base answers are unavailable until the "
+            "files are fixed and the dashboard is restarted."
+        )
+    with rt.sessions() as session:
+        state = read_rules_state(session)
+    if state is not None and state[1]:
+        first, *more = state[1].splitlines()
+        rest = f" (and {len(more)} more lines, see Health)" if more else ""
+        notices.append(
+            f"The daemon rejected the changed rule files and runs its last good rules: {first}"
+            + rest
+        )
+    return notices
 
 
 def case_page(
@@ -96,8 +121,14 @@ def case_page(
         priorities=[p.value for p in Priority],
         correctable=triage.CORRECTABLE,
         operations=OPERATIONS,
-        answers=[e.id for e in web.rt.rules.answers.kb.entries] if web.rt.rules.answers else [],
+        answers=_answer_ids(web.rt),
+        rules_problem="" if web.rt.rules else web.rt.rules_problem(),
     )
+
+
+def _answer_ids(rt: Runtime) -> list[str]:
+    answers = rt.rules.answers if rt.rules else None
+    return [e.id for e in answers.kb.entries] if answers else []
 
 
 def act(web: Web, request: Request, signed: Signed, form: Form) -> Response:
