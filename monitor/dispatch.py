@@ -351,14 +351,37 @@ def _record_error(
 ) -> Done:
     config = rt.settings.dispatch
     row.last_error, row.updated_at = str(error)[:2000], now
+    if _waits_for_reset(error, now):
+        # Given back, as a claim released untried is: the platform took nothing, and a
+        # spent quota counted as failures handed sound replies to a person. Each wait
+        # ends at a reset the platform (or the X budget) named, so the reply is not
+        # held open-ended; one that waits long shows as its case's SLA alert.
+        row.attempts = max(0, row.attempts - 1)
     if error.permanent or _gives_up(row, config, now):
         row.status = ActionStatus.DEAD
         _hand_to_human(rt, session, row, error, now)
     else:
         row.status = ActionStatus.FAILED
         row.next_attempt_at = _next_attempt(now, row.attempts, error, config)
-    line = f"action={row.id} failed permanent={error.permanent} error={error}"
+    line = (
+        f"action={row.id} failed permanent={error.permanent} "
+        f"rate_limited={error.rate_limited} error={error}"
+    )
     return Done(row.kind, str(row.status), logging.WARNING, line)
+
+
+def _waits_for_reset(error: ResponderError, now: datetime) -> bool:
+    """A rate limit with a known end: not an attempt that counts toward max_attempts.
+
+    One without a reset time to come counts (none sent, or one already past on a skewed
+    clock, which would retry at the backoff's pace for ever): nothing says it will end,
+    and max_attempts is what bounds it. An X usage cap is not flagged at all."""
+    return (
+        error.rate_limited
+        and not error.permanent
+        and error.retry_after is not None
+        and error.retry_after > now
+    )
 
 
 def _gives_up(row: ActionRow, config: Dispatch, now: datetime) -> bool:

@@ -20,14 +20,25 @@ class ResponderError(Exception):
     ``permanent``: retrying cannot help (post deleted, replies restricted, auth revoked);
     the case goes to a human. Otherwise the dispatcher retries with backoff, not before
     ``retry_after`` when the platform said when (a rate-limit reset).
+
+    ``rate_limited``: the platform (or our own budget) refused to take any post for now,
+    a 429 or Reddit's RATELIMIT: nothing was posted and nothing is wrong with the reply.
+    With a ``retry_after`` the dispatcher does not count the attempt toward
+    ``dispatch.max_attempts``: a spent quota would otherwise hand sound replies to a person.
     """
 
     def __init__(
-        self, message: str, *, permanent: bool = False, retry_after: datetime | None = None
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        retry_after: datetime | None = None,
+        rate_limited: bool = False,
     ) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.retry_after = retry_after
+        self.rate_limited = rate_limited
 
 
 class Responder(Protocol):

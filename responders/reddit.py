@@ -74,7 +74,9 @@ class RedditResponder:
         if failure.kind == FailureKind.RATE_LIMITED:
             wait = failure.retry_after_seconds
             retry_after = None if wait is None else self.clock.now() + timedelta(seconds=wait)
-            return ResponderError(f"Reddit rate limit: {failure}", retry_after=retry_after)
+            # A 429 or RATELIMIT: Reddit took nothing (a reply's POST included).
+            message = f"Reddit rate limit: {failure}"
+            return ResponderError(message, retry_after=retry_after, rate_limited=True)
         if failure.kind == FailureKind.TEMPORARY:
             return ResponderError(f"Reddit {failure}")
         if failure.kind == FailureKind.REJECTED:

@@ -19,6 +19,7 @@ from monitor.clock import Clock, SystemClock
 from monitor.domain import Action, Platform
 from monitor.sources import x_usage as usage
 from monitor.sources.x import XApi, XApiError
+from monitor.sources.x_errors import USAGE_CAP_RETRY, usage_capped
 from monitor.sources.x_settings import XSettings
 from monitor.store.models import Message
 from monitor.textlength import reply_length_problem
@@ -71,7 +72,7 @@ class XResponder:
         try:
             post_id, _rate = self.api.create_reply(action.text, action.target_external_id)
         except XApiError as exc:
-            raise responder_error(exc, retry=action.retry) from None
+            raise responder_error(exc, now, retry=action.retry) from None
         counts = {usage.REQUESTS: 1, usage.WRITES: 1, usage.WRITES_WITH_URL: int(has_url)}
         self.ledger.add(now, counts)
         return SendResult(post_id)
@@ -112,7 +113,7 @@ class XResponder:
             page = self.api.search(query, since_id=None, token=None, max_results=OWN_SEARCH)
         except XApiError as exc:
             self.ledger.add(now, usage.page_counts(None))
-            raise ResponderError(f"cannot check the thread for our reply: {exc}") from None
+            raise lookup_error(exc, now) from None
         # Billed like a source's page: the includes (parents, authors) too.
         self.ledger.add(now, usage.page_counts(page))
         wanted = _normal(action.text)
@@ -178,15 +179,17 @@ class XResponder:
             log.warning("x %s budget reached: %d of %d %s", kind, spent, limit, counted)
         when = f"{resume:%Y-%m-%d %H:%M} UTC"
         message = f"x {kind} budget: {spent} of {limit} {counted}; {resumes} {when}"
-        raise ResponderError(message, retry_after=resume)
+        # Our own quota, as a rate limit is X's: nothing posted, no attempt used up.
+        raise ResponderError(message, retry_after=resume, rate_limited=True)
 
 
-def responder_error(exc: XApiError, *, retry: bool = False) -> ResponderError:
+def responder_error(exc: XApiError, now: datetime, *, retry: bool = False) -> ResponderError:
     """``retry``: an earlier attempt may have posted this reply."""
+    held = _held(exc, now)
+    if held is not None:
+        return held
     text = str(exc)
     lowered = text.lower()
-    if exc.kind == "rate_limited":
-        return ResponderError(f"x rate limited: {text}", retry_after=exc.rate.reset_at)
     if exc.kind in ("server", "transport", "payload", "http"):
         return ResponderError(f"x temporarily failed: {text}")
     if "duplicate" in lowered and retry:
@@ -208,6 +211,38 @@ def responder_error(exc: XApiError, *, retry: bool = False) -> ResponderError:
     else:
         reason = "x refused the reply"
     return ResponderError(f"{reason} ({text})", permanent=True)
+
+
+def lookup_error(exc: XApiError, now: datetime) -> ResponderError:
+    """The search for our earlier reply failed: the retry waits for it, as for a send."""
+    held = _held(exc, now)
+    why = exc if held is None else held
+    return ResponderError(
+        f"cannot check the thread for our reply: {why}",
+        retry_after=held.retry_after if held else None,
+        rate_limited=held.rate_limited if held else False,
+    )
+
+
+def _held(exc: XApiError, now: datetime) -> ResponderError | None:
+    """X takes nothing from us for now: a 429. Nothing was posted either way."""
+    if usage_capped(exc):
+        # Its x-rate-limit-reset is the 15-minute window's: waiting for it tried again,
+        # and used up an attempt, every 15 minutes. The cap has no announced end, so
+        # the attempts count (an hour apart): after max_attempts a person answers from
+        # X's own app, which the API cap does not cover.
+        retry = now + USAGE_CAP_RETRY
+        return ResponderError(
+            f"x usage cap reached ({exc}): X takes no requests from this App's project "
+            f"until the cap resets or the plan changes; the reply is tried again at "
+            f"{retry:%Y-%m-%d %H:%M} UTC",
+            retry_after=retry,
+        )
+    if exc.kind == "rate_limited":
+        return ResponderError(
+            f"x rate limited: {exc}", retry_after=exc.rate.reset_at, rate_limited=True
+        )
+    return None
 
 
 def _replied_to(tweet: dict[str, Any]) -> str | None:

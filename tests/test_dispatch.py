@@ -12,7 +12,7 @@ from monitor.domain import Action, ActionStatus, CaseState, Platform
 from monitor.pipeline import dispatch_outbox, poll_source, process_pending
 from monitor.runtime import Runtime
 from monitor.store.models import ActionRow, Case, Event, Message, case_ref
-from responders.base import SendResult
+from responders.base import ResponderError, SendResult
 from tests.conftest import RuntimeFactory, mention
 from tests.fakes import CrashAfterPost, ScriptedResponder, permanent, temporary
 
@@ -100,6 +100,53 @@ def test_retries_are_capped_then_dead(make_runtime: RuntimeFactory) -> None:
     row = action(rt)
     assert (row.status, row.attempts) == (ActionStatus.DEAD, attempts)
     assert responder.posts == []
+
+
+def rate_limited(rt: Runtime, **reset: float) -> ResponderError:
+    return temporary(
+        "429 Too Many Requests", retry_after=rt.clock.now() + timedelta(**reset), rate_limited=True
+    )
+
+
+def test_a_rate_limited_send_does_not_use_up_an_attempt(make_runtime: RuntimeFactory) -> None:
+    # A brand whose reply quota was spent for longer than max_attempts windows saw sound
+    # replies die and go to a person.
+    rt, responder = queued(make_runtime)
+    responder.fail_next(temporary("read timed out"))  # this one may have posted
+    dispatch_outbox(rt)
+    rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+    held = rt.settings.dispatch.max_attempts + 2
+    for _ in range(held):
+        responder.fail_next(rate_limited(rt, minutes=15))
+        dispatch_outbox(rt)
+        row = action(rt)
+        assert (row.status, row.attempts) == (ActionStatus.FAILED, 1)
+        assert row.next_attempt_at == rt.clock.now() + timedelta(minutes=15)
+        rt.clock.advance(minutes=15)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    assert action(rt).status == ActionStatus.SENT
+    assert len(responder.posts) == 1
+    # A rate-limited post posted nothing, but the timed-out first attempt may have:
+    # every retry still looked for it first.
+    assert responder.lookups == held + 1
+    labels = {"kind": "reply", "outcome": "failed"}
+    assert rt.metrics.registry.get_sample_value("inchannel_actions_total", labels) == held + 1
+
+
+@pytest.mark.parametrize("reset_minutes", [None, -1], ids=["no-reset", "reset-past"])
+def test_a_rate_limit_without_a_reset_to_come_still_counts(
+    make_runtime: RuntimeFactory, reset_minutes: int | None
+) -> None:
+    # Nothing says when (or whether) it ends: max_attempts is what bounds it.
+    rt, responder = queued(make_runtime)
+    attempts = rt.settings.dispatch.max_attempts
+    for _ in range(attempts):
+        reset = None if reset_minutes is None else rt.clock.now() + timedelta(minutes=reset_minutes)
+        responder.fail_next(temporary("429", retry_after=reset, rate_limited=True))
+        dispatch_outbox(rt)
+        rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    row = action(rt)
+    assert (row.status, row.attempts) == (ActionStatus.DEAD, attempts)
 
 
 @pytest.mark.parametrize("reply_exists", [True, False])

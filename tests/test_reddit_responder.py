@@ -22,7 +22,7 @@ from monitor.settings import Brand
 from monitor.sources.reddit import RedditConnection
 from monitor.sources.reddit_settings import RedditSettings
 from monitor.store.db import transaction
-from monitor.store.models import ActionRow, Case, Message, case_ref
+from monitor.store.models import ActionRow, Case, Event, Message, case_ref
 from responders.base import ResponderError
 from responders.reddit import RedditResponder, build_reddit_responder, render
 from tests.conftest import REPO, RuntimeFactory
@@ -98,7 +98,7 @@ def test_rate_limits_are_temporary_with_retry_after_and_never_slept_on(
     api.add("POST", "/api/comment/?", reply)
     with pytest.raises(ResponderError) as caught:
         responder(api).send(action())
-    assert caught.value.permanent is False
+    assert (caught.value.permanent, caught.value.rate_limited) == (False, True)
     assert caught.value.retry_after == CLOCK_START + timedelta(seconds=retry_seconds)
     assert len(api.seen("POST", "/api/comment/?")) == 1  # praw did not sleep and retry
 
@@ -268,6 +268,32 @@ def test_long_ratelimit_defers_the_action_to_the_reset(
         row = session.scalars(select(ActionRow)).one()
         assert row.status == ActionStatus.FAILED
         assert row.next_attempt_at == rt.clock.now() + timedelta(minutes=9)
+
+
+def test_a_reply_held_by_ratelimit_past_max_attempts_is_still_sent(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Each RATELIMIT used up an attempt: 7 "take a break" answers in a row killed a
+    # sound reply and handed its case to a person.
+    mention_from(api, "dave")
+    wait = api_error("RATELIMIT", "Take a break for 9 minutes before trying again.")
+    api.add("POST", "/api/comment/?", *[wait] * 7, created_comment("r9", "t1_c1", "ignored"))
+    serve_thread(api)  # each retry looks for an earlier post first: none
+    rt = reddit_runtime(make_runtime, api)
+    poll_source(rt, "inbox")
+    process_pending(rt)
+    for _ in range(7):
+        dispatch_outbox(rt)
+        with transaction(rt.sessions) as session:
+            row = session.scalars(select(ActionRow)).one()
+            assert (row.status, row.attempts) == (ActionStatus.FAILED, 0)
+        rt.clock.advance(minutes=9)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    with transaction(rt.sessions) as session:
+        row = session.scalars(select(ActionRow)).one()
+        assert (row.status, row.result_external_id) == (ActionStatus.SENT, "t1_r9")
+        assert "send_failed" not in session.scalars(select(Event.kind)).all()
+    assert len(api.seen("POST", "/api/comment/?")) == 8
 
 
 def test_stale_sending_action_is_recovered_without_posting_twice(

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from monitor.domain import Action, ActionKind, Platform
+from monitor.domain import Action, ActionKind, ActionStatus, Platform
 from monitor.pipeline import dispatch_outbox, poll_source, process_pending
 from monitor.runtime import Runtime
 from monitor.store.models import ActionRow, Case, Event, Usage
@@ -21,12 +21,14 @@ from tests.xapi import (
     CASSETTES,
     MENTIONS,
     SEARCH,
+    USAGE_CAPPED,
     body,
     limits,
     ok,
     problem,
     reply_to,
     tid,
+    too_many,
     tweet,
     user,
     x_runtime,
@@ -150,12 +152,112 @@ def test_send_errors_are_temporary_or_permanent_with_a_reason(
 def test_429_is_temporary_and_retries_after_the_reset(
     make_runtime: RuntimeFactory, api: FakeAPI
 ) -> None:
-    api.add("POST", "/2/tweets", Reply.json({"title": "Too Many Requests"}, 429, limits(0, RESET)))
+    api.add("POST", "/2/tweets", too_many(RESET))
     rt = x_runtime(make_runtime, api, responder=True)
     with pytest.raises(ResponderError) as caught:
         responder(rt).send(action())
-    assert caught.value.permanent is False
+    assert (caught.value.permanent, caught.value.rate_limited) == (False, True)
     assert caught.value.retry_after == datetime.fromtimestamp(RESET, UTC)
+    assert str(caught.value) == "x rate limited: HTTP 429: Too Many Requests"
+
+
+def queued_reply(make_runtime: RuntimeFactory, api: FakeAPI) -> Runtime:
+    """A reply to one mention in the outbox; the thread check before a retry finds nothing."""
+    api.add("GET", MENTIONS, ok(body([tweet(1, "@acme my order is late")])))
+    api.add("GET", SEARCH, ok(body([])))
+    rt = x_runtime(make_runtime, api, responder=True)
+    poll_source(rt, "mentions")
+    process_pending(rt)
+    return rt
+
+
+def outbox_row(rt: Runtime) -> ActionRow:
+    with rt.sessions() as session:
+        return session.scalars(select(ActionRow)).one()
+
+
+def test_a_reply_rate_limited_for_longer_than_max_attempts_windows_is_still_sent(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Each 429 used up an attempt: a write quota spent for 7 windows killed the reply
+    # and handed its case to a person, though nothing was wrong with it.
+    windows = 7
+    resets = [NOW + timedelta(minutes=15 * n) for n in range(1, windows + 1)]
+    refusals = [too_many(int(reset.timestamp())) for reset in resets]
+    api.add("POST", "/2/tweets", *refusals, Reply.json({"data": {"id": tid(9), "text": "x"}}, 201))
+    rt = queued_reply(make_runtime, api)
+    for reset in resets:
+        dispatch_outbox(rt)
+        row = outbox_row(rt)
+        assert (row.status, row.attempts, row.next_attempt_at) == ("failed", 0, reset)
+        rt.clock.set(reset)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    row = outbox_row(rt)
+    assert (row.status, row.result_external_id) == ("sent", tid(9))
+    assert len(api.seen("POST", "/2/tweets")) == windows + 1
+    with rt.sessions() as session:
+        assert "send_failed" not in session.scalars(select(Event.kind)).all()
+
+
+def test_a_spent_usage_cap_is_not_a_15_minute_rate_limit(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # X's usage-cap 429 carries the 15-minute window's reset: the reply was tried again
+    # (and an attempt used up) every 15 minutes, and the error said "rate limited".
+    api.add("POST", "/2/tweets", Reply.json(USAGE_CAPPED, 429, limits(39_999, RESET, 40_000)))
+    rt = x_runtime(make_runtime, api, responder=True)
+    with pytest.raises(ResponderError) as caught:
+        responder(rt).send(action())
+    assert str(caught.value) == (
+        "x usage cap reached (HTTP 429: Usage cap exceeded: Monthly product cap; "
+        "UsageCapExceeded): X takes no requests from this App's project until the cap "
+        "resets or the plan changes; the reply is tried again at 2026-11-20 10:00 UTC"
+    )
+    assert caught.value.retry_after == NOW + timedelta(hours=1)
+    assert (caught.value.permanent, caught.value.rate_limited) == (False, False)
+    assert "x:writes" not in usage(rt)
+
+
+def test_a_usage_capped_reply_is_tried_hourly_then_a_person_answers(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    api.add("POST", "/2/tweets", Reply.json(USAGE_CAPPED, 429, limits(39_999, RESET, 40_000)))
+    rt = queued_reply(make_runtime, api)
+    dispatch_outbox(rt)
+    assert outbox_row(rt).next_attempt_at == NOW + timedelta(hours=1)
+    rt.clock.advance(minutes=15)  # type: ignore[attr-defined]  # the window's reset
+    dispatch_outbox(rt)
+    assert len(api.seen("POST", "/2/tweets")) == 1
+    # No end is announced: the attempts count, an hour apart, and after max_attempts the
+    # case goes to a person, who can answer from X's own app (the API cap does not apply).
+    attempts = rt.settings.dispatch.max_attempts
+    for _ in range(attempts - 1):
+        rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+        dispatch_outbox(rt)
+    row = outbox_row(rt)
+    assert (row.status, row.attempts) == (ActionStatus.DEAD, attempts)
+    assert str(row.last_error).startswith("x usage cap reached")
+    assert len(api.seen("POST", "/2/tweets")) == attempts
+    with rt.sessions() as session:
+        (failed,) = session.scalars(select(Event).where(Event.kind == "send_failed"))
+        assert failed.detail["reason"] == f"gave up after {attempts} attempts"
+        assert session.scalars(select(Case)).one().state == "awaiting_human"
+
+
+def test_a_rate_limited_thread_check_waits_for_the_reset(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # It had no reset time: the retry backed off 30 s, 60 s... into the same spent
+    # window, each time an attempt used up.
+    api.add("GET", SEARCH, too_many(RESET))
+    rt = x_runtime(make_runtime, api, responder=True)
+    with pytest.raises(ResponderError) as caught:
+        responder(rt).find_own_reply(action(attempts=2))
+    assert str(caught.value) == (
+        "cannot check the thread for our reply: x rate limited: HTTP 429: Too Many Requests"
+    )
+    assert caught.value.retry_after == datetime.fromtimestamp(RESET, UTC)
+    assert caught.value.rate_limited is True
 
 
 def test_find_own_reply_searches_the_conversation_for_our_text(
@@ -256,7 +358,7 @@ def test_the_write_budget_holds_sends_until_the_next_day(
     responder(rt).send(action())
     with pytest.raises(ResponderError) as caught:
         responder(rt).send(action("Another reply"))
-    assert caught.value.permanent is False
+    assert (caught.value.permanent, caught.value.rate_limited) == (False, True)
     assert caught.value.retry_after == datetime(2026, 11, 21, tzinfo=UTC)
     assert len(api.seen("POST", "/2/tweets")) == 1
     with rt.sessions() as session:
@@ -347,7 +449,7 @@ def test_the_thread_check_counts_includes_and_stops_at_the_read_budget(
     # 2 read + a full page of 100 could pass 101: no request; the send waits for midnight.
     with pytest.raises(ResponderError) as caught:
         responder(rt).send(action(attempts=2))
-    assert caught.value.permanent is False
+    assert (caught.value.permanent, caught.value.rate_limited) == (False, True)
     assert caught.value.retry_after == datetime(2026, 11, 21, tzinfo=UTC)
     assert str(caught.value).startswith("x read budget: 2 of 101 posts read today")
     assert len(api.seen("GET", SEARCH)) == 1

@@ -21,6 +21,7 @@ from tests.fakeapi import FakeAPI, Reply
 from tests.xapi import (
     MENTIONS,
     SEARCH,
+    USAGE_CAPPED,
     body,
     limits,
     ok,
@@ -288,14 +289,7 @@ def test_a_spent_monthly_usage_cap_is_not_reported_as_a_15_minute_rate_limit(
 ) -> None:
     # X's 429 for a spent post cap carries the 15-minute window's headers, barely used;
     # waiting for that reset said "rate limited until 09:15" all month long.
-    capped = {
-        "title": "UsageCapExceeded",
-        "period": "Monthly",
-        "scope": "Product",
-        "detail": "Usage cap exceeded: Monthly product cap",
-        "type": "https://api.twitter.com/2/problems/usage-capped",
-    }
-    api.add("GET", MENTIONS, Reply.json(capped, status=429, headers=limits(39_999, RESET)))
+    api.add("GET", MENTIONS, Reply.json(USAGE_CAPPED, status=429, headers=limits(39_999, RESET)))
     rt = x_runtime(make_runtime, api)
     poll_source(rt, "mentions")
     found = state(rt)

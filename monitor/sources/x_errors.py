@@ -9,7 +9,7 @@ from monitor.sources.x import XApiError
 
 # X's problem type for a spent post cap (429 UsageCapExceeded, "Monthly product cap").
 USAGE_CAPPED = "usage-capped"
-# How often a capped source asks again: X does not say when the cap resets.
+# How often a capped source, or a reply, asks again: X does not say when the cap resets.
 USAGE_CAP_RETRY = timedelta(hours=1)
 
 NOT_ENROLLED = (
@@ -19,8 +19,14 @@ NOT_ENROLLED = (
 )
 
 
+def usage_capped(exc: XApiError) -> bool:
+    """X's 429 for a spent post cap, told apart from a rate limit by its problem type
+    (the source's polls and the responder's replies alike)."""
+    return exc.kind == "rate_limited" and exc.problem == USAGE_CAPPED
+
+
 def source_error(exc: XApiError, now: datetime) -> SourceError:
-    if exc.kind == "rate_limited" and exc.problem == USAGE_CAPPED:
+    if usage_capped(exc):
         return _usage_capped(exc, now)
     error = _source_error(exc)
     error.kind = exc.kind  # the metrics count failures by X's own kind
