@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
 from typing import Any
 
@@ -14,6 +12,7 @@ from starlette.routing import Route
 
 from monitor import casework, triage
 from monitor.cases import OPEN_STATES
+from monitor.csvexport import csv_text
 from monitor.domain import CaseState, Label, Platform, Priority
 from monitor.textlength import REPLY_LIMITS, reply_length
 from monitor.web.base import Endpoint, Form, Web
@@ -198,13 +197,10 @@ def charts(report: Report) -> dict[str, Any]:
 
 def reports_csv(web: Web, request: Request) -> Response:
     report = build_report(web.rt, _days(request))
-    out = io.StringIO()
-    writer = csv.writer(out)
-    # A cell starting with = + - @ would be a formula in a spreadsheet (CSV injection).
-    for row in csv_rows(report):
-        writer.writerow(["'" + c if c[:1] in ("=", "+", "-", "@") else c for c in row])
     headers = {"content-disposition": f'attachment; filename="inchannel-report-{report.days}d.csv"'}
-    return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+    return Response(
+        csv_text(csv_rows(report)), media_type="text/csv; charset=utf-8", headers=headers
+    )
 
 
 def health(web: Web, request: Request, signed: Signed) -> Response:
