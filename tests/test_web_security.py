@@ -327,3 +327,24 @@ def test_answers_that_depend_on_the_user_are_never_stored_by_a_cache(
     again = client.get("/static/app.js", headers={"if-none-match": script.headers["etag"]})
     assert again.status_code == 304
     assert again.headers["cache-control"] == "no-cache"
+
+
+def test_a_wrong_password_keeps_the_page_to_return_to(make_runtime: RuntimeFactory) -> None:
+    # The refused sign-in's form lost next=: after one typo the person landed on the
+    # queue instead of the case they had opened from a notification.
+    client = TestClient(create_app(seeded(make_runtime)))
+    page = client.get("/login", params={"next": "/cases/C-1001"}).text
+    for password, status in (("guess", 401), (PASSWORD, 403)):
+        nonce = NONCE.search(page)
+        assert nonce is not None
+        form = {"name": "alice", "password": password, "next": "/cases/C-1001"}
+        form["nonce"] = nonce[1] if status == 401 else "expired"
+        page = client.post("/login", data=form).text
+        assert 'name="next" value="/cases/C-1001"' in page, status
+    nonce = NONCE.search(page)
+    assert nonce is not None
+    form = {"name": "alice", "password": PASSWORD, "nonce": nonce[1], "next": "/cases/C-1001"}
+    assert (
+        client.post("/login", data=form, follow_redirects=False).headers["location"]
+        == "/cases/C-1001"
+    )
