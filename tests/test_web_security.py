@@ -348,3 +348,21 @@ def test_a_wrong_password_keeps_the_page_to_return_to(make_runtime: RuntimeFacto
         client.post("/login", data=form, follow_redirects=False).headers["location"]
         == "/cases/C-1001"
     )
+
+
+def test_numbers_too_long_for_int_get_answers_not_crashes(make_runtime: RuntimeFactory) -> None:
+    # int() refuses a string of over 4,300 digits: ?days= and an action id in the
+    # address were a 500 (the page number, cut at 200 characters, was not).
+    rt = seeded(make_runtime)
+    client, csrf = client_for(rt, "lena")
+    token = new_api_token(rt, "lena")
+    api = TestClient(create_app(rt), headers={"authorization": f"Bearer {token}"})
+    huge = "9" * 5000
+    assert "last 366 days" in client.get("/reports", params={"days": huge}).text
+    assert client.get("/reports.csv", params={"days": huge}).status_code == 200
+    assert api.get("/api/reports", params={"days": huge}).json()["days"] == 366
+    assert api.get("/api/reports", params={"days": "0" * 5000 + "7"}).json()["days"] == 7
+    assert client.get("/", params={"page": huge}).status_code == 200
+    retry = client.post(f"/actions/{huge}/retry", data={"csrf_token": csrf})
+    assert retry.status_code == 404  # no such action, as /actions/abc/retry
+    assert api.post(f"/api/actions/{huge}/retry").status_code == 404

@@ -22,7 +22,7 @@ from monitor.web.health import load_health
 from monitor.web.operations import OPERATIONS, CaseNotFound, Forbidden, check_access, perform
 from monitor.web.params import whole_number
 from monitor.web.queue import QueueFilter, load_queue
-from monitor.web.reports import Report, build_report, csv_rows
+from monitor.web.reports import MAX_DAYS, Report, build_report, csv_rows
 from monitor.web.security import CSRF_HEADER, Signed, csrf_ok, same_origin, signed_in
 
 LABELS = [label.value for label in Label]
@@ -42,7 +42,7 @@ def routes(web: Web) -> list[Route]:
         Route("/reports", web.get(lambda r, s: reports(web, r, s))),
         Route("/reports.csv", web.get(lambda r, s: reports_csv(web, r))),
         Route("/health", web.get(lambda r, s: health(web, r, s))),
-        Route("/actions/{id:int}/retry", web.post(lambda r, s, f: retry(web, r, s)), methods=post),
+        Route("/actions/{id:id}/retry", web.post(lambda r, s, f: retry(web, r, s)), methods=post),
     ]
 
 
@@ -158,7 +158,7 @@ def load_reply_target(web: Web, ref: str) -> tuple[str, str]:
 
 
 def _days(request: Request) -> int:
-    return whole_number(request.query_params.get("days", ""), 30)
+    return whole_number(request.query_params.get("days", ""), 30, 1, MAX_DAYS)
 
 
 def reports(web: Web, request: Request, signed: Signed) -> Response:
