@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+from pathlib import Path
 
 from monitor.dispatch import dispatch_outbox
 from monitor.domain import ActionStatus
+from monitor.pipeline import run_cycle
 from monitor.store.models import ActionRow, Case, Event
 from monitor.store.web_models import SentimentFeedback
-from tests.conftest import RuntimeFactory
+from monitor.web.users import create_user
+from tests.conftest import RuntimeFactory, mention
 from tests.fakes import ScriptedResponder, permanent
-from tests.webkit import client_for, login, seeded
+from tests.webkit import PASSWORD, TEAMS, client_for, login, seeded
 
 
 def _post(client, csrf: str, path: str, **data: str):  # type: ignore[no-untyped-def]
@@ -218,6 +222,39 @@ def test_reports_page_and_csv(make_runtime: RuntimeFactory) -> None:
     sections = {row[0] for row in rows[1:]}
     assert {"volume", "first_response_minutes", "sla", "tags"} <= sections
     assert ["tags", "needs-human", "cases", "5"] in rows
+
+
+# What a spreadsheet evaluates: = + - @ start a formula, and Excel skips a leading tab
+# or carriage return before looking (OWASP "CSV injection").
+FORMULAS = ('=HYPERLINK("http://evil.example","x")', "+1+1", "-1+1", "@SUM(A1)", "\t=1+1", "\r=1+1")
+HOSTILE_RULE = """
+name: hostile-tags
+match:
+  text: order
+then:
+  tag: [{tags}]
+  escalate: {{team: "=2+5", priority: high, reason: hostile team name}}
+"""
+
+
+def test_csv_export_cells_are_never_formulas(make_runtime: RuntimeFactory, tmp_path: Path) -> None:
+    # Tags and team names come from the rule files and the config; the customers' own
+    # words do not reach the report. A cell starting with a tab or CR was left as it was.
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    tags = ", ".join(json.dumps(t) for t in FORMULAS)
+    (rules / "hostile.yaml").write_text(HOSTILE_RULE.format(tags=tags), encoding="utf-8")
+    teams = [*TEAMS, {"name": "=2+5"}]
+    rt = make_runtime([mention(1)], rules={"path": str(rules)}, teams=teams)
+    run_cycle(rt)
+    create_user(rt, "lena", "lead", PASSWORD, ("care",))
+    client, _ = client_for(rt, "lena")
+    rows = list(csv.reader(io.StringIO(client.get("/reports.csv").text)))
+    assert ["sla", "'=2+5", "pending", "1"] in rows
+    for formula in FORMULAS:
+        assert ["tags", "'" + formula, "cases", "1"] in rows
+    for cell in (cell for row in rows for cell in row):
+        assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
 
 
 def test_health_lists_sources_and_retries_dead_actions(make_runtime: RuntimeFactory) -> None:

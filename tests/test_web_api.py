@@ -124,7 +124,7 @@ def test_openapi_schema_lists_every_api_route(make_runtime: RuntimeFactory) -> N
             and route.path.startswith("/api/")
             and "openapi" not in route.path
         ):
-            path = route.path.replace("{ref:str}", "{ref}").replace("{id:int}", "{id}")
+            path = route.path.replace("{ref:str}", "{ref}").replace("{id:id}", "{id}")
             for method in route.methods or ():
                 if method != "HEAD":
                     if "{op:str}" in path:

@@ -287,3 +287,82 @@ def test_a_form_sent_after_the_session_expired_leads_back_to_its_page(
     anonymous = TestClient(client.app)  # no page to go back to: the queue
     location = anonymous.post("/cases/C-1001/resolve", follow_redirects=False).headers
     assert location["location"] == "/login?next=/"
+
+
+def test_answers_that_depend_on_the_user_are_never_stored_by_a_cache(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Case pages, exports and API answers carry customers' messages and notes: without
+    # no-store a shared browser's cache (Back after sign-out) or a proxy kept them.
+    rt = seeded(make_runtime)
+    client, csrf = client_for(rt, "lena")
+    token = new_api_token(rt, "lena")
+    api = TestClient(create_app(rt), headers={"authorization": f"Bearer {token}"})
+    anonymous = TestClient(create_app(rt))
+    answers = [client.get(p) for p in ("/", "/queue/live", "/cases/C-1001", "/cases/C-9999")]
+    answers += [client.get(p) for p in ("/reports", "/reports.csv", "/health", "/admin/users")]
+    answers += [client.post("/cases/C-1001/note", data={"csrf_token": csrf, "text": "x" * 6000})]
+    answers += [
+        client.post(
+            "/cases/C-1001/note", data={"csrf_token": csrf, "text": "hi"}, follow_redirects=False
+        )
+    ]
+    answers += [api.get(p) for p in ("/api/cases", "/api/cases/C-1001", "/api/reports")]
+    answers += [api.get("/api/health"), api.post("/api/cases/C-1001/note", json={"text": "hi"})]
+    answers += [anonymous.get(p, follow_redirects=False) for p in ("/login", "/", "/api/cases")]
+    answers += [anonymous.post("/login", content=b"x" * 200_000)]  # 413 from BodyLimit
+    assert {a.status_code for a in answers} >= {200, 303, 400, 401, 403, 404, 413}
+    for answer in answers:
+        where = f"{answer.request.method} {answer.request.url.path} {answer.status_code}"
+        assert answer.headers.get("cache-control") == "no-store", where
+        assert answer.headers["x-content-type-options"] == "nosniff", where
+        assert answer.headers["referrer-policy"] == "same-origin", where
+        assert answer.headers["x-frame-options"] == "DENY", where
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"], where
+    # Our own script and pictures hold nothing of anyone's: a cache may keep them, as long
+    # as it asks again (ETag) so an upgrade's new script is not served stale.
+    script = client.get("/static/app.js")
+    assert script.headers["cache-control"] == "no-cache"
+    assert script.headers["x-content-type-options"] == "nosniff"
+    again = client.get("/static/app.js", headers={"if-none-match": script.headers["etag"]})
+    assert again.status_code == 304
+    assert again.headers["cache-control"] == "no-cache"
+
+
+def test_a_wrong_password_keeps_the_page_to_return_to(make_runtime: RuntimeFactory) -> None:
+    # The refused sign-in's form lost next=: after one typo the person landed on the
+    # queue instead of the case they had opened from a notification.
+    client = TestClient(create_app(seeded(make_runtime)))
+    page = client.get("/login", params={"next": "/cases/C-1001"}).text
+    for password, status in (("guess", 401), (PASSWORD, 403)):
+        nonce = NONCE.search(page)
+        assert nonce is not None
+        form = {"name": "alice", "password": password, "next": "/cases/C-1001"}
+        form["nonce"] = nonce[1] if status == 401 else "expired"
+        page = client.post("/login", data=form).text
+        assert 'name="next" value="/cases/C-1001"' in page, status
+    nonce = NONCE.search(page)
+    assert nonce is not None
+    form = {"name": "alice", "password": PASSWORD, "nonce": nonce[1], "next": "/cases/C-1001"}
+    assert (
+        client.post("/login", data=form, follow_redirects=False).headers["location"]
+        == "/cases/C-1001"
+    )
+
+
+def test_numbers_too_long_for_int_get_answers_not_crashes(make_runtime: RuntimeFactory) -> None:
+    # int() refuses a string of over 4,300 digits: ?days= and an action id in the
+    # address were a 500 (the page number, cut at 200 characters, was not).
+    rt = seeded(make_runtime)
+    client, csrf = client_for(rt, "lena")
+    token = new_api_token(rt, "lena")
+    api = TestClient(create_app(rt), headers={"authorization": f"Bearer {token}"})
+    huge = "9" * 5000
+    assert "last 366 days" in client.get("/reports", params={"days": huge}).text
+    assert client.get("/reports.csv", params={"days": huge}).status_code == 200
+    assert api.get("/api/reports", params={"days": huge}).json()["days"] == 366
+    assert api.get("/api/reports", params={"days": "0" * 5000 + "7"}).json()["days"] == 7
+    assert client.get("/", params={"page": huge}).status_code == 200
+    retry = client.post(f"/actions/{huge}/retry", data={"csrf_token": csrf})
+    assert retry.status_code == 404  # no such action, as /actions/abc/retry
+    assert api.post(f"/api/actions/{huge}/retry").status_code == 404

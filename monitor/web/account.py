@@ -45,11 +45,15 @@ def routes(web: Web) -> list[Route]:
     ]
 
 
-def _login_page(web: Web, request: Request, status: int = 200, error: str = "") -> Response:
+def _login_page(
+    web: Web, request: Request, status: int = 200, error: str = "", back: str | None = None
+) -> Response:
+    """The sign-in form; ``back`` is where a refused form was to go (the form posts its
+    next= as a field), else the address's next=."""
     # The login form has no session yet; a nonce cookie echoed in the form stops another
     # site from signing a browser into an account of the attacker's (login CSRF).
     nonce = new_login_nonce()
-    next_path = local_path(request.query_params.get("next"))
+    next_path = local_path(back if back is not None else request.query_params.get("next"))
     response = web.render(
         request, None, "login.html", status, nonce=nonce, next_path=next_path, error=error
     )
@@ -68,17 +72,17 @@ def login(web: Web) -> Endpoint:
     async def endpoint(request: Request) -> Response:
         async with request.form(max_files=0, max_fields=10) as data:
             form = {k: v for k, v in data.items() if isinstance(v, str)}
-        nonce = request.cookies.get(LOGIN_COOKIE, "")
+        nonce, back = request.cookies.get(LOGIN_COOKIE, ""), form.get("next", "/")
         if not same_origin(web.rt, request) or not csrf_ok(nonce, form.get("nonce")):
-            return _login_page(web, request, 403, "The form expired: please sign in again.")
+            return _login_page(web, request, 403, "The form expired: please sign in again.", back)
         try:
             user = await run_in_threadpool(
                 authenticate, web.rt, form.get("name", ""), form.get("password", "")
             )
         except LoginRefused as exc:
-            return _login_page(web, request, 401, str(exc))
+            return _login_page(web, request, 401, str(exc), back)
         token = await run_in_threadpool(open_session, web.rt, user)
-        response = RedirectResponse(local_path(form.get("next")), status_code=303)
+        response = RedirectResponse(local_path(back), status_code=303)
         set_cookie(web.rt, request, response, SESSION_COOKIE, token)
         response.delete_cookie(LOGIN_COOKIE, path="/")
         return response

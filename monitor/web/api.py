@@ -26,7 +26,7 @@ from monitor.web.openapi import openapi_schema
 from monitor.web.operations import CaseNotFound, Forbidden, check_access, perform
 from monitor.web.params import whole_number
 from monitor.web.queue import QueueFilter, load_queue
-from monitor.web.reports import build_report
+from monitor.web.reports import MAX_DAYS, build_report
 from monitor.web.security import api_user
 from monitor.web.users import User
 
@@ -47,7 +47,7 @@ def routes(web: Web) -> list[Route]:
         ),
         Route("/api/check-reply", guard(web, lambda r, u, b: check(b)), methods=post),
         Route(
-            "/api/actions/{id:int}/retry",
+            "/api/actions/{id:id}/retry",
             guard(web, lambda r, u, b: retry(web, r, u)),
             methods=post,
         ),
@@ -166,5 +166,5 @@ def retry(web: Web, request: Request, user: User) -> dict[str, Any]:
 
 
 def reports(web: Web, request: Request) -> dict[str, Any]:
-    days = whole_number(request.query_params.get("days", ""), 30)
+    days = whole_number(request.query_params.get("days", ""), 30, 1, MAX_DAYS)
     return jsonable(build_report(web.rt, days))  # type: ignore[no-any-return]

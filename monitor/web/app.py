@@ -9,12 +9,11 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.staticfiles import StaticFiles
 
 from monitor.runtime import Runtime
 from monitor.web import account, api, metrics, pages
 from monitor.web.base import Web
-from monitor.web.security import BodyLimit, SecurityHeaders
+from monitor.web.security import BodyLimit, SecurityHeaders, StaticAssets
 
 STATIC = Path(__file__).parent / "static"
 
@@ -28,7 +27,7 @@ def create_app(rt: Runtime, *, refresh_seconds: int = 10) -> Starlette:
     web = Web(rt, refresh_seconds=refresh_seconds)
     routes: list[BaseRoute] = [
         Route("/healthz", healthz),
-        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        Mount("/static", StaticAssets(directory=STATIC), name="static"),
         *account.routes(web),
         *api.routes(web),
         *metrics.routes(rt),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
 from typing import Any
 
@@ -14,6 +12,7 @@ from starlette.routing import Route
 
 from monitor import casework, triage
 from monitor.cases import OPEN_STATES
+from monitor.csvexport import csv_text
 from monitor.domain import CaseState, Label, Platform, Priority
 from monitor.rules.reload import read_rules_state
 from monitor.runtime import Runtime
@@ -25,7 +24,7 @@ from monitor.web.health import load_health
 from monitor.web.operations import OPERATIONS, CaseNotFound, Forbidden, check_access, perform
 from monitor.web.params import whole_number
 from monitor.web.queue import QueueFilter, load_queue
-from monitor.web.reports import Report, build_report, csv_rows
+from monitor.web.reports import MAX_DAYS, Report, build_report, csv_rows
 from monitor.web.security import CSRF_HEADER, Signed, csrf_ok, same_origin, signed_in
 
 LABELS = [label.value for label in Label]
@@ -45,7 +44,7 @@ def routes(web: Web) -> list[Route]:
         Route("/reports", web.get(lambda r, s: reports(web, r, s))),
         Route("/reports.csv", web.get(lambda r, s: reports_csv(web, r))),
         Route("/health", web.get(lambda r, s: health(web, r, s))),
-        Route("/actions/{id:int}/retry", web.post(lambda r, s, f: retry(web, r, s)), methods=post),
+        Route("/actions/{id:id}/retry", web.post(lambda r, s, f: retry(web, r, s)), methods=post),
     ]
 
 
@@ -190,7 +189,7 @@ def load_reply_target(web: Web, ref: str) -> tuple[str, str]:
 
 
 def _days(request: Request) -> int:
-    return whole_number(request.query_params.get("days", ""), 30)
+    return whole_number(request.query_params.get("days", ""), 30, 1, MAX_DAYS)
 
 
 def reports(web: Web, request: Request, signed: Signed) -> Response:
@@ -229,13 +228,10 @@ def charts(report: Report) -> dict[str, Any]:
 
 def reports_csv(web: Web, request: Request) -> Response:
     report = build_report(web.rt, _days(request))
-    out = io.StringIO()
-    writer = csv.writer(out)
-    # A cell starting with = + - @ would be a formula in a spreadsheet (CSV injection).
-    for row in csv_rows(report):
-        writer.writerow(["'" + c if c[:1] in ("=", "+", "-", "@") else c for c in row])
     headers = {"content-disposition": f'attachment; filename="inchannel-report-{report.days}d.csv"'}
-    return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+    return Response(
+        csv_text(csv_rows(report)), media_type="text/csv; charset=utf-8", headers=headers
+    )
 
 
 def health(web: Web, request: Request, signed: Signed) -> Response:

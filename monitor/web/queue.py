@@ -17,6 +17,7 @@ from monitor.web.params import require_storable, whole_number
 from monitor.web.users import User
 
 PAGE_SIZE = 50
+MAX_PAGE = 10_000
 Ts = TypeVarTuple("Ts")
 # Priority breaks ties between cases due at the same moment (and orders those without SLA).
 PRIORITY_RANK = case({"urgent": 0, "high": 1, "normal": 2, "low": 3}, value=Case.priority, else_=4)
@@ -40,8 +41,8 @@ class QueueFilter:
             f.name: require_storable(f.name, params.get(f.name, "").strip()[:200])
             for f in fields(cls)
         }
-        number = whole_number(values.pop("page"), 1)
-        return cls(**values, page=max(1, min(number, 10_000)))
+        number = whole_number(values.pop("page"), 1, 1, MAX_PAGE)
+        return cls(**values, page=number)
 
     def params(self, **changes: Any) -> dict[str, str]:
         """Query-string parameters of this filter (with changes), without empty ones."""

@@ -8,6 +8,7 @@ escaping could not run.
 from __future__ import annotations
 
 import hmac
+import os
 import secrets
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -15,6 +16,7 @@ from urllib.parse import urlsplit
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
+from starlette.staticfiles import PathLike, StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from monitor.domain import ascii_digits
@@ -36,11 +38,29 @@ HEADERS = {
     "x-frame-options": "DENY",
     "referrer-policy": "same-origin",
     "cross-origin-opener-policy": "same-origin",
+    # Pages, exports and API answers carry customers' messages and notes: neither a
+    # shared browser (Back after signing out) nor a proxy may keep a copy. Only a
+    # response that sets its own Cache-Control (StaticAssets) is stored.
+    "cache-control": "no-store",
 }
 
 
+class StaticAssets(StaticFiles):
+    """Our script, stylesheet and icons: the same for everyone, so a cache may keep them,
+    but asks again each time (a 304 by ETag) so an upgrade's new script is not served
+    stale: their names carry no version."""
+
+    def file_response(
+        self, full_path: PathLike, stat_result: os.stat_result, scope: Scope, status_code: int = 200
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers["cache-control"] = "no-cache"
+        return response
+
+
 class SecurityHeaders:
-    """Adds the headers above to every response, including errors and static files."""
+    """Adds the headers above to every response, including errors and static files (a
+    header the response already has is kept)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
