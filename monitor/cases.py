@@ -33,6 +33,32 @@ def closed_as_spam(case: Case) -> bool:
     return case.state == CaseState.RESOLVED.value and SPAM_TAG in case.tags
 
 
+def response_owed_since(case: Case) -> datetime | None:
+    """Since when the brand owes the customer an answer: from the case's opening until
+    the first response, then from the customer's first follow-up the brand has not
+    answered (None: nothing is owed)."""
+    if case.first_response_at is None:
+        return case.opened_at
+    return case.follow_up_at
+
+
+def owe_answer(case: Case, since: datetime) -> None:
+    """The customer wrote again after the brand's last reply: an answer is owed, since
+    they wrote. The previous response's deadline and its marks are done with: left in
+    place, check_sla took a deadline long past for this answer's and alerted at once."""
+    case.follow_up_at = since
+    case.sla_due_at = case.sla_warned_at = case.sla_breached_at = None
+
+
+def start_follow_up_clock(settings: Settings, case: Case) -> None:
+    """The team's deadline for an unanswered follow-up that has none yet. A case no team
+    holds has no clock, as for the first response, until it is escalated."""
+    team = settings.team(case.team or "")
+    if team is None or case.follow_up_at is None or case.sla_due_at is not None:
+        return
+    case.sla_due_at = team.calendar().add_minutes(case.follow_up_at, team.first_response_minutes)
+
+
 def unassign_if_shut_out(session: Session, case: Case) -> str | None:
     """The case moved to another team: an agent of the old team who cannot open the new
     team's cases is unassigned, or the case waits on someone who cannot work it. Returns
@@ -110,10 +136,11 @@ def escalate(
         sla_minutes=escalation.sla_minutes,
     )
     team = settings.team(escalation.team)
-    if team is not None and case.first_response_at is None and case.sla_due_at is None:
+    owed = response_owed_since(case)
+    if team is not None and owed is not None and case.sla_due_at is None:
         # A rule may set a tighter target than the team's (an outage, a VIP).
         minutes = escalation.sla_minutes or team.first_response_minutes
-        case.sla_due_at = team.calendar().add_minutes(case.opened_at, minutes)
+        case.sla_due_at = team.calendar().add_minutes(owed, minutes)
     channels = notifications.channels_for(settings, escalation.team, escalation.channels)
     if channels:
         customer = session.get(Customer, case.customer_id)

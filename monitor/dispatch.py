@@ -286,8 +286,9 @@ def _count_again(session: Session, case_ids: list[int | None], now: datetime) ->
 
 
 def _answered(session: Session, case_ids: list[int], now: datetime) -> None:
-    """Our replies' cases: first response, and a case a person had answered (replied)
-    now waits on the customer. Conditional UPDATEs of the current rows, not writes from a
+    """Our replies' cases: the first response (its deadline kept for reports), a
+    follow-up answered (its clock stops), and a case a person had answered (replied) now
+    waits on the customer. Conditional UPDATEs of the current rows, not writes from a
     copy read earlier: another worker may have escalated or resolved a case meanwhile,
     and its change must stand."""
     if not case_ids:
@@ -295,12 +296,12 @@ def _answered(session: Session, case_ids: list[int], now: datetime) -> None:
     ids = sorted(set(case_ids))
     quiet = {"synchronize_session": False}
     session.execute(
-        update(Case).where(Case.id.in_(ids)).values(updated_at=now), execution_options=quiet
+        update(Case).where(Case.id.in_(ids)).values(updated_at=now, follow_up_at=None),
+        execution_options=quiet,
     )
     unanswered = Case.id.in_(ids) & Case.first_response_at.is_(None)
-    session.execute(
-        update(Case).where(unanswered).values(first_response_at=now), execution_options=quiet
-    )
+    first = {"first_response_at": now, "first_response_due_at": Case.sla_due_at}
+    session.execute(update(Case).where(unanswered).values(first), execution_options=quiet)
     old, new = CaseState.REPLIED.value, CaseState.WAITING_CUSTOMER.value
     moved = update(Case).where(Case.id.in_(ids), Case.state == old).values(state=new)
     for case_id in session.scalars(moved.returning(Case.id), execution_options=quiet):

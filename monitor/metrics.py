@@ -139,7 +139,7 @@ def state_families(status: Status) -> Iterator[Metric]:
     yield by_state
     yield GaugeMetricFamily(
         "inchannel_sla_breached_open_cases",
-        "Open cases whose first-response SLA is breached",
+        "Open cases whose response SLA (first or next) is breached",
         value=status.sla_breaches_open,
     )
     failures = GaugeMetricFamily(

@@ -180,10 +180,35 @@ def _decide(
     else:
         decision = rt.loaded_rules().decide(mention, score, context)
     message.decision = _decision_json(decision)
+    owes = _owes_answer(case, decision)
+    if owes and index.follow_up(case, message):
+        # Before the decision is applied: an escalation in it then counts the deadline
+        # from the follow-up, with its rule's target. The customer has waited since they
+        # wrote (a slow poll is no reason to give the team more time), though never from
+        # a moment after it arrived (a platform clock ahead of ours).
+        cases.owe_answer(case, min(message.created_at, now))
     _apply(rt, session, index, case, message, decision, message.decision, now)
-    if decision.reply is not None and not decision.reply.draft:
+    if owes and not _bot_answers(decision):
+        cases.start_follow_up_clock(rt.settings, case)
+    if _bot_answers(decision):
         customer.last_bot_reply_at = now
     return decision
+
+
+def _owes_answer(case: Case, decision: Decision) -> bool:
+    """Whether a customer message with this decision can be owed an answer: not one the
+    rules ignore (blocklisted authors, giveaway spam, a case closed as spam), nor spam."""
+    spam = cases.SPAM_TAG in case.tags or cases.SPAM_TAG in decision.tags
+    return not decision.ignored and not spam
+
+
+def _bot_answers(decision: Decision) -> bool:
+    """The bot's reply goes to the outbox on its own (a draft waits for a person). Its
+    post clears a follow-up's clock; until then the follow-up has none, so a check_sla
+    between processing and dispatch does not warn about what the bot is answering. A
+    reply that cannot be posted hands the case to its team, with the clock counted from
+    the follow-up (cases.escalate)."""
+    return decision.reply is not None and not decision.reply.draft
 
 
 def _mention(message: Message, customer: Customer | None) -> Mention:

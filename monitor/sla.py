@@ -1,4 +1,8 @@
-"""Step function ``check_sla``: warn before and alert at a first-response breach, once each."""
+"""Step function ``check_sla``: warn before and alert at a response breach, once each.
+
+The response is the first one, or the next one the brand owes after a customer's
+follow-up (``cases.response_owed_since``); ``sla_due_at`` holds the deadline of either.
+"""
 
 from __future__ import annotations
 
@@ -17,16 +21,18 @@ from monitor.store.queries import skip_locked
 log = logging.getLogger("inchannel.sla")
 
 BATCH = 500
+# An answer is owed (cases.response_owed_since, in SQL): the first, or a follow-up's.
+OWED = or_(Case.first_response_at.is_(None), Case.follow_up_at.is_not(None))
 
 
 def check_sla(rt: Runtime) -> bool:
-    """Mark cases whose first response is due soon or overdue. Returns True if more wait."""
+    """Mark cases whose response is due soon or overdue. Returns True if more wait."""
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
         query = (
             select(Case)
             .where(
-                Case.first_response_at.is_(None),
+                OWED,
                 Case.sla_breached_at.is_(None),
                 Case.sla_due_at.is_not(None),
                 _alert_due(rt, now),
@@ -67,21 +73,29 @@ def _check(rt: Runtime, session: Session, case: Case, now: datetime) -> None:
     assert case.sla_due_at is not None
     team = rt.settings.team(case.team or "")
     warning = timedelta(minutes=team.sla_warning_minutes if team else 0)
+    response = _response(case)
     if now >= case.sla_due_at:
         case.sla_breached_at = now
-        overdue = f"first response overdue since {case.sla_due_at:%Y-%m-%d %H:%M} UTC"
+        overdue = f"{response} response overdue since {case.sla_due_at:%Y-%m-%d %H:%M} UTC"
         _alert(rt, session, case, now, "breached", overdue)
     elif case.sla_warned_at is None and now >= case.sla_due_at - warning:
         case.sla_warned_at = now
         minutes = int((case.sla_due_at - now).total_seconds() // 60)
-        _alert(rt, session, case, now, "warning", f"first response due in {minutes} min")
+        _alert(rt, session, case, now, "warning", f"{response} response due in {minutes} min")
+
+
+def _response(case: Case) -> str:
+    """Which answer the deadline is for: the team reads "next response" as "the customer
+    wrote again", not as a late first answer."""
+    return "first" if case.first_response_at is None else "next"
 
 
 def _alert(
     rt: Runtime, session: Session, case: Case, now: datetime, kind: str, headline: str
 ) -> None:
     due = case.sla_due_at.isoformat() if case.sla_due_at else None
-    cases.record(session, case, f"sla_{kind}", "system", now, due=due)
+    response = _response(case)
+    cases.record(session, case, f"sla_{kind}", "system", now, due=due, response=response)
     channels = notifications.channels_for(rt.settings, case.team)
     customer = session.get(Customer, case.customer_id)
     text = notifications.case_summary(rt.settings, case, customer, None, f"SLA {headline}")

@@ -20,7 +20,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from monitor import cases
-from monitor.domain import CaseState, Score
+from monitor.domain import CaseState, Direction, Score
 from monitor.store.bulk import detach
 from monitor.store.models import Case, Customer, Message
 from monitor.store.queries import insert_returning_keys, locked
@@ -89,6 +89,9 @@ class ThreadIndex:
         self._threads: dict[Thread, ThreadKey] = {}  # last attached per thread
         self._own: list[tuple[Message, ThreadKey]] = []
         self._replies = self._bot_replies({(m.platform, m.conversation_id) for m in messages})
+        self._last_answer_at = self._last_answers(
+            [case.id for case in self._latest.values() if case.first_response_at is not None]
+        )
 
     def _load(self, query: Select[Case]) -> None:
         # Locked until the batch commits: another worker processing a message of the
@@ -127,6 +130,29 @@ class ThreadIndex:
         )
         rows = self._session.execute(query)
         return {(p, c): (int(n or 0), last) for p, c, n, last in rows if (p, c) in threads}
+
+    def _last_answers(self, case_ids: list[int]) -> dict[int, datetime]:
+        """When the brand's last reply was posted in each of these answered cases: its
+        latest outbound message (dispatch stores every post it makes as one)."""
+        if not case_ids:
+            return {}
+        query = (
+            select(Message.case_id, func.max(Message.created_at))
+            .where(Message.case_id.in_(case_ids), Message.direction == Direction.OUTBOUND.value)
+            .group_by(Message.case_id)
+        )
+        rows = self._session.execute(query)
+        return {case_id: last for case_id, last in rows if case_id is not None and last}
+
+    def follow_up(self, case: Case, message: Message) -> bool:
+        """Whether the customer's ``message`` makes the brand owe them an answer again:
+        the case was answered, no earlier follow-up waits already (its clock runs on),
+        and the message was written after the brand's last reply. One written before
+        it crossed that reply, which answers it. A backfill owes nothing: its cases are
+        history."""
+        if self.backfilling or case.first_response_at is None or case.follow_up_at is not None:
+            return False
+        return message.created_at > self._last_answer_at.get(case.id, case.first_response_at)
 
     def thread_replies(self, case: Case) -> tuple[int, datetime | None]:
         """(bot replies in the case's thread, the last one's time), this batch's included."""
@@ -172,8 +198,7 @@ class ThreadIndex:
             reason = "customer wrote again"
             cases.transition(self._session, case, CaseState.NEW, "system", now, reason=reason)
             case.resolved_at = None
-            if case.first_response_at is None:
-                _restart_response_clock(case, now)
+            _restart_response_clock(case, now)
         if BACKFILL_TAG in case.tags and not self.backfilling:
             # A live message in a thread a backfill imported: the conversation is live
             # from now on. Its clocks (SLA from opened_at) start now, not years ago, and
@@ -250,8 +275,15 @@ class ThreadIndex:
 
 
 def _restart_response_clock(case: Case, now: datetime) -> None:
-    """A case closed without a reply (nothing was owed) that the customer reopens: they
-    wait from now. Counted from the first message, or keeping the old deadline, the
-    reopened case breached its SLA at once, days after it was closed."""
-    case.opened_at = now
+    """A case closed while an answer was owed (a person found none was needed) that the
+    customer reopens: they wait from now. Counted from the first message or the old
+    follow-up, or keeping the old deadline, the reopened case breached its SLA at once,
+    days after it was closed. A first response counts from the (re)opening; a follow-up
+    owed again starts its clock when processing decides on the new message."""
+    if case.first_response_at is None:
+        case.opened_at = now
+    elif case.follow_up_at is not None:
+        case.follow_up_at = None
+    else:
+        return  # answered, and nothing was owed when it closed: nothing to restart
     case.sla_due_at = case.sla_warned_at = case.sla_breached_at = None

@@ -37,7 +37,8 @@ def set_priority(rt: Runtime, ref: str, priority: str, *, user: str) -> None:
 
 
 def set_team(rt: Runtime, ref: str, team: str, *, user: str) -> None:
-    """Hand the case to another team; an unanswered case takes that team's SLA clock."""
+    """Hand the case to another team; an answer still owed (the first, or a follow-up's)
+    takes that team's SLA clock."""
     config = rt.settings.team(team)
     if config is None:
         known = ", ".join(t.name for t in rt.settings.teams)
@@ -48,10 +49,11 @@ def set_team(rt: Runtime, ref: str, team: str, *, user: str) -> None:
         old, case.team, case.updated_at = case.team, team, now
         gone = cases.unassign_if_shut_out(session, case)
         detail = {} if gone is None else {"unassigned": gone}
-        if case.first_response_at is None:
+        owed = cases.response_owed_since(case)
+        if owed is not None:
             # The new team has its own promise; clearing the marks lets check_sla warn
             # the new team rather than staying silent because the old one was warned.
-            due = config.calendar().add_minutes(case.opened_at, config.first_response_minutes)
+            due = config.calendar().add_minutes(owed, config.first_response_minutes)
             case.sla_due_at, case.sla_warned_at, case.sla_breached_at = due, None, None
         cases.record(session, case, "team", user, now, old=old, new=team, **detail)
 

@@ -65,6 +65,57 @@ def test_0003_merges_duplicate_cases_before_making_threads_unique(db_url: str) -
     engine.dispose()
 
 
+DUE = "2026-11-20 10:00:00"
+
+
+def _case_with_deadline(engine: Engine, case_id: int, first_response_at: str | None) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO customers (id, platform, platform_user_id, handle, display_name,"
+                " verified, first_seen_at, last_seen_at) VALUES (:id, 'x', :id, 'jane', '',"
+                " false, :now, :now)"
+            ),
+            {"id": case_id, "now": NOW},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO cases (id, platform, conversation_id, customer_id, state,"
+                " priority, tags, bot_replies, opened_at, updated_at, first_response_at,"
+                " sla_due_at) VALUES (:id, 'x', :id, :id, 'awaiting_human', 'normal', '[]',"
+                " 0, :now, :now, :answered, :due)"
+            ),
+            {"id": case_id, "now": NOW, "answered": first_response_at, "due": DUE},
+        )
+
+
+def _deadlines(engine: Engine) -> list[tuple[object, ...]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT id, sla_due_at, first_response_due_at FROM cases ORDER BY id")
+        )
+        return [(i, str(due)[:19], first and str(first)[:19]) for i, due, first in rows]
+
+
+def test_0005_keeps_the_first_responses_deadline_of_answered_cases(db_url: str) -> None:
+    # Until 0005 an answered case's sla_due_at was its first response's deadline, which
+    # reports compare the first response with; from 0005 it holds the deadline of the
+    # answer owed now (a follow-up's), and reports read first_response_due_at.
+    engine = make_engine(db_url)
+    upgrade(engine, "0004")
+    _case_with_deadline(engine, 1, first_response_at="2026-11-20 09:30:00")
+    _case_with_deadline(engine, 2, first_response_at=None)  # its deadline is still to come
+    upgrade(engine)
+    assert _deadlines(engine) == [(1, DUE, DUE), (2, DUE, None)]
+    with engine.begin() as conn:  # the customer of case 1 wrote again
+        conn.execute(text("UPDATE cases SET sla_due_at = '2026-11-21 10:00:00' WHERE id = 1"))
+    command.downgrade(alembic_config(engine), "0004")
+    with engine.connect() as conn:
+        kept = conn.execute(text("SELECT sla_due_at FROM cases WHERE id = 1")).scalar_one()
+    assert str(kept)[:19] == DUE  # what the older code reads as the first deadline
+    engine.dispose()
+
+
 def schema_drift(engine: Engine) -> list[object]:
     """What `alembic revision --autogenerate` would write: the models against the
     migrated tables, column types and server defaults included."""
@@ -73,7 +124,7 @@ def schema_drift(engine: Engine) -> list[object]:
         return list(compare_metadata(MigrationContext.configure(conn, opts=opts), Base.metadata))
 
 
-@pytest.mark.parametrize("start", ["0001", "0002", "0003", "head"])
+@pytest.mark.parametrize("start", ["0001", "0002", "0003", "0004", "head"])
 def test_every_revision_upgrades_to_exactly_the_models(db_url: str, start: str) -> None:
     engine = make_engine(db_url)
     upgrade(engine, start)

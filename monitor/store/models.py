@@ -109,10 +109,18 @@ class Case(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    # First-response SLA of the team the case is escalated to.
+    # The response clock of the team the case is escalated to: the deadline of the answer
+    # the brand owes now (the first one, or the next one after a customer's follow-up),
+    # and whether check_sla warned about it and alerted at its breach.
     sla_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     sla_warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     sla_breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The customer's first message since the brand's last reply, while it is unanswered:
+    # the next response's clock counts from it, as the first response's from opened_at.
+    follow_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The first response's deadline, kept for reports once sla_due_at moves on to a
+    # follow-up's (set with first_response_at).
+    first_response_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     @property
     def ref(self) -> str:

@@ -94,10 +94,14 @@ def _minutes_between(start: Any, end: Any, dialect: str) -> ColumnElement[Any]:
 
 
 def _sla_outcome(now: datetime) -> ColumnElement[Any]:
+    """The first response against its deadline. Once answered, sla_due_at moves on to
+    the deadline of a follow-up's answer: the first one is kept in first_response_due_at."""
+    answered = Case.first_response_at.is_not(None)
+    due = case((answered, Case.first_response_due_at), else_=Case.sla_due_at)
     return case(
-        (Case.sla_due_at.is_(None), None),
-        (Case.first_response_at.is_not(None) & (Case.first_response_at <= Case.sla_due_at), "met"),
-        (Case.first_response_at.is_not(None) | (Case.sla_due_at < now), "breached"),
+        (due.is_(None), None),
+        (answered & (Case.first_response_at <= due), "met"),
+        (answered | (due < now), "breached"),
         else_="pending",
     )
 

@@ -1,0 +1,311 @@
+"""The next-response clock: a customer writing again after the brand answered, through the
+real pipeline (replay source, recording responder, FakeClock)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from monitor import casework, triage
+from monitor.domain import ActionKind, ActionStatus, CaseState, Platform
+from monitor.pipeline import check_sla, dispatch_outbox, run_cycle
+from monitor.runtime import Runtime
+from monitor.store.models import ActionRow, Case, Event
+from monitor.web.queue import QueueFilter, load_queue
+from monitor.web.reports import build_report
+from monitor.web.users import User
+from tests.conftest import RuntimeFactory, mention
+from tests.fakes import ScriptedResponder, permanent
+
+REF = "C-1001"
+CARE = {"name": "care", "first_response_minutes": 60, "sla_warning_minutes": 15}
+OTHERS = [
+    {"name": "tech"},
+    {"name": "billing"},
+    {"name": "international", "first_response_minutes": 240},
+]
+# The shipped rules decide nothing for this one: the team has to answer it.
+PLAIN = "@acme ok, the order number is 5512"
+
+
+@dataclass
+class Thread:
+    """One customer's thread on X, written line by line into the replay feed."""
+
+    rt: Runtime
+    feed: Path
+    said: int = 0
+
+    def say(self, text: str, *, at: datetime | None = None, **extra: Any) -> None:
+        """user1 writes in thread 1001, created now unless ``at``."""
+        self.said += 1
+        created = (at or self.rt.clock.now()).isoformat()
+        row = mention(1, text, id=f"1001-{self.said}", created_at=created, **extra)
+        with self.feed.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(row) + "\n")
+
+    def advance(self, **delta: float) -> datetime:
+        return self.rt.clock.advance(**delta)  # type: ignore[attr-defined,no-any-return]
+
+    def case(self) -> Case:
+        with self.rt.sessions() as session:
+            return session.scalars(select(Case).order_by(Case.id)).first()  # type: ignore[return-value]
+
+    def sla_events(self) -> list[tuple[str, dict[str, Any]]]:
+        with self.rt.sessions() as session:
+            query = select(Event.kind, Event.detail).where(Event.kind.like("sla_%"))
+            return [(kind, detail) for kind, detail in session.execute(query.order_by(Event.id))]
+
+
+def answered(make_runtime: RuntimeFactory, care: dict[str, Any] = CARE, **overrides: Any) -> Thread:
+    """An abusive mention escalated to care, answered by a person five minutes later."""
+    rt = make_runtime(teams=[care, *OTHERS], **overrides)
+    thread = Thread(rt, Path(rt.settings.source("feed").path))  # type: ignore[union-attr]
+    thread.say("@acme you are idiots")
+    run_cycle(rt)
+    thread.advance(minutes=5)
+    casework.reply(rt, REF, "Sorry about that. Which order is it?", user="lena")
+    dispatch_outbox(rt)
+    case = thread.case()
+    assert case.first_response_at == rt.clock.now()
+    assert case.state == CaseState.WAITING_CUSTOMER.value
+    return thread
+
+
+def follow_up(
+    thread: Thread, text: str = PLAIN, *, at: datetime | None = None, **extra: Any
+) -> datetime:
+    """The customer writes again, polled a day later; returns when they wrote."""
+    now = thread.advance(days=1)
+    thread.say(text, at=at, **extra)
+    run_cycle(thread.rt)
+    return at or now
+
+
+@pytest.mark.parametrize(
+    "text",
+    [PLAIN, "@acme you are still idiots"],
+    ids=["no rule decides", "a rule escalates again"],
+)
+def test_a_follow_up_after_an_answer_gets_the_team_clock(
+    make_runtime: RuntimeFactory, text: str
+) -> None:
+    chat = {"chat": {"url": "json://127.0.0.1:9/hook"}}  # nothing listens: alerts wait
+    thread = answered(make_runtime, {**CARE, "channels": ["chat"]}, channels=chat)
+    first = thread.case()
+    wrote = follow_up(thread, text)
+    case = thread.case()
+    assert case.state != CaseState.WAITING_CUSTOMER.value
+    assert case.follow_up_at == wrote
+    assert case.sla_due_at == wrote + timedelta(minutes=60)
+    # The first response and what reports count from are untouched.
+    assert (case.opened_at, case.first_response_at) == (first.opened_at, first.first_response_at)
+    thread.advance(minutes=44)
+    check_sla(thread.rt)
+    assert thread.sla_events() == []
+    thread.advance(minutes=2)
+    check_sla(thread.rt)
+    thread.advance(minutes=15)
+    check_sla(thread.rt)
+    check_sla(thread.rt)
+    due = case.sla_due_at.isoformat()
+    assert thread.sla_events() == [
+        ("sla_warning", {"due": due, "response": "next"}),
+        ("sla_breached", {"due": due, "response": "next"}),
+    ]
+    alerts = notices(thread.rt, "%SLA next response overdue since%")
+    assert len(alerts) == 1
+
+
+def notices(rt: Runtime, like: str) -> list[ActionRow]:
+    with rt.sessions() as session:
+        query = select(ActionRow).where(
+            ActionRow.kind == ActionKind.NOTIFY.value, ActionRow.text.like(like)
+        )
+        return list(session.scalars(query))
+
+
+def test_the_brands_reply_stops_the_clock_and_a_later_follow_up_starts_another(
+    make_runtime: RuntimeFactory,
+) -> None:
+    thread = answered(make_runtime)
+    follow_up(thread)
+    thread.advance(minutes=50)
+    check_sla(thread.rt)  # warned
+    casework.reply(thread.rt, REF, "Thanks, it ships today.", user="lena")
+    dispatch_outbox(thread.rt)
+    assert thread.case().follow_up_at is None
+    thread.advance(hours=3)
+    check_sla(thread.rt)
+    assert [kind for kind, _ in thread.sla_events()] == ["sla_warning"]
+    again = follow_up(thread)
+    case = thread.case()
+    assert (case.follow_up_at, case.sla_due_at) == (again, again + timedelta(minutes=60))
+    assert (case.sla_warned_at, case.sla_breached_at) == (None, None)
+    thread.advance(minutes=46)
+    check_sla(thread.rt)
+    assert [kind for kind, _ in thread.sla_events()] == ["sla_warning", "sla_warning"]
+
+
+def test_the_queue_sorts_an_owed_follow_up_by_its_own_deadline(
+    make_runtime: RuntimeFactory,
+) -> None:
+    thread = answered(make_runtime)
+    thread.advance(days=1)
+    # Another customer escalated to care half an hour before the follow-up: due first.
+    other = mention(2, "@acme you are idiots", created_at=thread.rt.clock.now().isoformat())
+    with thread.feed.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(other) + "\n")
+    run_cycle(thread.rt)
+    thread.advance(minutes=30)
+    thread.say(PLAIN)
+    run_cycle(thread.rt)
+    lead = User(0, "lena", "lead", ("care",))
+    rows = load_queue(thread.rt, lead, QueueFilter()).rows
+    assert [(row.ref, row.sla_due_at is not None) for row in rows] == [
+        ("C-1002", True),
+        (REF, True),
+    ]
+    assert rows[1].sla_due_at == thread.rt.clock.now() + timedelta(minutes=60)
+
+
+def test_a_follow_up_the_bot_answers_on_its_own_raises_no_warning(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # A clock on it would be inside its warning time at once: check_sla runs between
+    # processing and dispatch, and warned about what the bot was answering.
+    care = {"name": "care", "first_response_minutes": 10, "sla_warning_minutes": 15}
+    thread = answered(make_runtime, care)
+    first_response_warned = thread.sla_events()
+    follow_up(thread, "@acme thank you so much, that was amazing!")
+    with thread.rt.sessions() as session:
+        replies = session.scalars(select(ActionRow).where(ActionRow.rule == "praise")).all()
+    assert [reply.status for reply in replies] == [ActionStatus.SENT.value]
+    assert thread.case().follow_up_at is None
+    thread.advance(hours=2)
+    check_sla(thread.rt)
+    assert thread.sla_events() == first_response_warned
+
+
+def test_a_bot_reply_to_a_follow_up_that_cannot_be_posted_leaves_care_its_clock(
+    make_runtime: RuntimeFactory,
+) -> None:
+    thread = answered(make_runtime)
+    responder = ScriptedResponder()
+    thread.rt.responders = dict.fromkeys(Platform, responder)
+    responder.fail_next(permanent())
+    wrote = thread.advance(days=1)
+    thread.say("@acme thank you so much, that was amazing!")
+    thread.advance(minutes=3)  # polled a little later: the customer waits since they wrote
+    run_cycle(thread.rt)  # the praise reply dies: care takes over
+    case = thread.case()
+    assert case.state == CaseState.AWAITING_HUMAN.value
+    assert case.sla_due_at == wrote + timedelta(minutes=60)
+
+
+def test_a_drafted_answer_to_a_follow_up_is_no_answer_until_it_is_posted(
+    make_runtime: RuntimeFactory,
+) -> None:
+    thread = answered(make_runtime)
+    wrote = follow_up(thread, "@acme can i swap the colour for the blue one")
+    case = thread.case()
+    assert case.state == CaseState.AWAITING_APPROVAL.value
+    assert case.sla_due_at == wrote + timedelta(minutes=60)
+    thread.advance(minutes=20)
+    casework.approve(thread.rt, REF, user="lena", text="Yes: reply here with your order.")
+    dispatch_outbox(thread.rt)
+    assert thread.case().follow_up_at is None
+    thread.advance(hours=2)
+    check_sla(thread.rt)
+    assert thread.sla_events() == []
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["ignored by a rule", "the brand's own post", "written before the brand's reply"],
+)
+def test_messages_that_owe_no_answer_start_no_clock(
+    make_runtime: RuntimeFactory, kind: str
+) -> None:
+    thread = answered(make_runtime)
+    replied = thread.case().first_response_at
+    assert replied is not None
+    before = thread.case().sla_due_at
+    if kind == "ignored by a rule":
+        follow_up(thread, "@acme win free followers giveaway")
+    elif kind == "the brand's own post":
+        follow_up(thread, "We have sent the new one.", author="acme", author_id="1", kind="own")
+    else:  # crossed the reply: the reply answers it
+        follow_up(thread, PLAIN, at=replied - timedelta(seconds=30))
+    case = thread.case()
+    assert (case.follow_up_at, case.sla_due_at) == (None, before)
+    thread.advance(days=1)
+    check_sla(thread.rt)
+    assert thread.sla_events() == []
+
+
+@pytest.mark.parametrize("closed", [True, False], ids=["closed as spam", "tagged spam"])
+def test_spam_gets_no_clock(make_runtime: RuntimeFactory, closed: bool) -> None:
+    thread = answered(make_runtime)
+    if closed:
+        triage.mark_spam(thread.rt, REF, user="lena")
+    else:
+        triage.tag(thread.rt, REF, user="lena", add=("spam",))
+    follow_up(thread)
+    case = thread.case()
+    assert case.state == (CaseState.RESOLVED if closed else CaseState.NEW).value
+    assert case.follow_up_at is None
+    thread.advance(days=1)
+    check_sla(thread.rt)
+    assert thread.sla_events() == []
+
+
+def test_a_follow_up_closed_unanswered_starts_afresh_when_the_customer_writes_again(
+    make_runtime: RuntimeFactory,
+) -> None:
+    thread = answered(make_runtime)
+    follow_up(thread)
+    casework.resolve(thread.rt, REF, user="lena")  # nothing more to say
+    again = follow_up(thread, "@acme hello? still there?")
+    case = thread.case()
+    assert (case.follow_up_at, case.sla_due_at) == (again, again + timedelta(minutes=60))
+    check_sla(thread.rt)
+    assert thread.sla_events() == []
+
+
+def test_a_team_change_gives_an_owed_follow_up_the_new_teams_clock(
+    make_runtime: RuntimeFactory,
+) -> None:
+    thread = answered(make_runtime)
+    wrote = follow_up(thread)
+    thread.advance(minutes=10)
+    triage.set_team(thread.rt, REF, "international", user="lena")
+    assert thread.case().sla_due_at == wrote + timedelta(minutes=240)
+
+
+def test_reports_keep_the_first_responses_sla_after_a_follow_up(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Answered after 2 h (care's target: 1 h), then a follow-up answered at once: the
+    # follow-up's deadline, met, must not turn the first response's breach into "met".
+    rt = make_runtime(teams=[CARE, *OTHERS])
+    thread = Thread(rt, Path(rt.settings.source("feed").path))  # type: ignore[union-attr]
+    thread.say("@acme you are idiots")
+    run_cycle(rt)
+    thread.advance(hours=2)
+    casework.reply(rt, REF, "Sorry for the wait. Which order is it?", user="lena")
+    dispatch_outbox(rt)
+    follow_up(thread)
+    casework.reply(rt, REF, "Thanks, it ships today.", user="lena")
+    dispatch_outbox(rt)
+    report = build_report(rt)
+    (care,) = [a for a in report.sla if a.team == "care"]
+    assert (care.met, care.breached, care.pending) == (0, 1, 0)
+    (timing,) = [t for t in report.first_response if t.group == "care"]
+    assert timing.median == 120.0
