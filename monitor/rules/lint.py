@@ -106,7 +106,12 @@ def _escalation_problems(
                 if guess
                 else f"channels: {', '.join(sorted(channels)) or 'none'}"
             )
-            message = f"unknown channel {channel!r} (channels are listed under teams); {hint}"
+            # Channels are named under the config's top-level `channels:`; a team's own
+            # `channels:` list only refers to them.
+            message = (
+                f"unknown channel {channel!r} (channels are defined under channels: in the "
+                f"config); {hint}"
+            )
             problems.append(rule.problem(("then", "escalate", "channels", index), message))
     return problems
 
