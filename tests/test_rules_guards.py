@@ -142,6 +142,13 @@ def test_ignore_stores_and_does_nothing_else(tmp_path: Path) -> None:
     assert (decision.matched, decision.tags) == (("spam",), ("spam",))
 
 
+def test_rule_tags_are_lower_cased_as_a_persons_are(tmp_path: Path) -> None:
+    # The dashboard lower-cases the tags people add and remove: "VIP" from a rule could
+    # not be removed there, nor found by the queue's tag filter on PostgreSQL.
+    rules = engine(tmp_path, "name: vip\nmatch: {text: hi}\nthen: {tag: [VIP, ' Press ']}\n")
+    assert decide(rules, "@acme hi").tags == ("vip", "press")
+
+
 def test_disabled_rules_do_not_run(tmp_path: Path) -> None:
     rules = engine(tmp_path, "name: paused\nenabled: false\nmatch: {}\nthen: {tag: [x]}\n")
     assert rules.rules == []
