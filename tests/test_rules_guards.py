@@ -62,7 +62,7 @@ def test_reply_over_the_platform_limit_escalates_instead_of_truncating(tmp_path:
         name: long-on-reddit
         match: {platform: reddit}
         then:
-          reply: "{match} {first_name}"
+          reply: "{first_name}"
         """,
     )
     # check-config bounds every template with the longest values, so only a limit
@@ -75,7 +75,7 @@ def test_reply_over_the_platform_limit_escalates_instead_of_truncating(tmp_path:
     assert decision.reply is None
     assert decision.escalation is not None
     assert decision.escalation.rule == "guard"
-    # " Maximilian" (no match text): 10 as Reddit counts it, the leading space not sent.
+    # "Maximilian": 10 as Reddit counts it.
     assert decision.notes == ("guard: the filled reply has 10 characters, over the 9 limit",)
 
 

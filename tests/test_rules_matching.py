@@ -120,6 +120,28 @@ def test_matched_text_fills_the_match_placeholder(tmp_path: Path) -> None:
     assert decision.reply.text == "Sorry, NOT WORKING is never OK. We're looking at it here."
 
 
+def test_the_match_placeholder_takes_a_text_condition_inside_any(tmp_path: Path) -> None:
+    # It came out empty ("Sorry about the  trouble"): only top-level conditions counted.
+    rule_engine = engine(
+        tmp_path,
+        """
+        name: billing
+        match:
+          any:
+            - label: negative
+            - text: ["refund", "invoice"]
+        then:
+          reply: "Sorry about the {match} trouble, {first_name}."
+        """,
+    )
+    decision = decide(rule_engine, "@acme where is my Refund", author_name="Jane")
+    assert decision.reply is not None
+    assert decision.reply.text == "Sorry about the Refund trouble, Jane."
+    negative = decide(rule_engine, "@acme meh", sentiment=score(Label.NEGATIVE, -0.4))
+    assert negative.reply is not None
+    assert negative.reply.text == "Sorry about the  trouble, user1."
+
+
 def test_the_match_placeholder_never_carries_a_link(tmp_path: Path) -> None:
     """A broad regex can match a link the customer wrote; the brand must not post it."""
     rule_engine = engine(
