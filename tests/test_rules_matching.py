@@ -305,6 +305,18 @@ def test_author_lists_are_read_from_files_next_to_the_rules(tmp_path: Path) -> N
     assert decide(rule_engine, author="lily").priority is None
 
 
+def test_a_list_file_saved_with_a_byte_order_mark_matches_its_first_handle(
+    tmp_path: Path,
+) -> None:
+    # Windows tools save UTF-8 with a BOM; it stuck to the first handle, which never matched.
+    (tmp_path / "lists").mkdir()
+    (tmp_path / "lists" / "vip.txt").write_bytes("\ufefflily_bakes\r\nsam\r\n".encode())
+    rule = "name: vip\nmatch: {author: {handles_from: lists/vip.txt}}\nthen: {tag: [vip]}\n"
+    rule_engine = engine(tmp_path, rule)
+    assert decide(rule_engine, author="lily_bakes").tags == ("vip",)
+    assert decide(rule_engine, author="sam").tags == ("vip",)
+
+
 def test_not_and_any_blocks(tmp_path: Path) -> None:
     rule_engine = engine(
         tmp_path,

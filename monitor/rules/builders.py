@@ -206,7 +206,9 @@ def _read_handles(rules_dir: Path, name: str) -> list[str] | str:
     if not path.is_relative_to(rules_dir.resolve()):
         return f"list file {name!r} must be inside the rules folder (hot reload watches it)"
     try:
-        text = path.read_text(encoding="utf-8")
+        # Notepad and spreadsheet exports start UTF-8 with a byte order mark, which
+        # would otherwise stick to the first handle and make it never match.
+        text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         return f"cannot read list file {name!r}: {getattr(exc, 'strerror', None) or exc}"
     lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
