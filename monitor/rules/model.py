@@ -53,7 +53,8 @@ class AnswerAction(Strict):
 
 
 def _answer_flag(value: object) -> object:
-    return {} if value is True else value
+    # `answer: false` switches it off, as `ignore: false` and `stop: false` do.
+    return {} if value is True else None if value is False else value
 
 
 def _case_tag(tag: str) -> str:
