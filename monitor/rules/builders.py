@@ -116,6 +116,9 @@ def text_check(
     except re.error as exc:  # a last line of defence: each value was checked alone
         errors.append((loc, f"invalid regex: {exc.msg}"))
         return None
+    except RecursionError:  # the compiler recurses per group, as the parser does
+        errors.append((loc, "regex nests groups too deeply"))
+        return None
     attribute = "regex_text" if "regex" in modifiers else spec.attribute
     check = Pattern(signature_key, attribute, compiled, negate)
     if not negate and "regex" not in modifiers:
