@@ -123,7 +123,10 @@ def text_check(
     check = Pattern(signature_key, attribute, compiled, negate)
     if not negate and "regex" not in modifiers:
         # Plain words: the linter compares word sets, so a superset list is detected.
-        check.signature = (signature_key, negate, frozenset(i.lower() for i in items))
+        # Case only folds where the check ignores it: "ACME" does not cover "acme".
+        fold = "case-sensitive" not in modifiers
+        words = frozenset(i.lower() if fold else i for i in items)
+        check.signature = (signature_key, negate, words)
     return check
 
 
