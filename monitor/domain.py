@@ -6,6 +6,7 @@ through scoring, rules and the outbox must never change it behind the caller's b
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -20,6 +21,11 @@ MAX_TEXT_CHARS = 40_000
 # "mul" is ISO 639's "several languages". The scorer and the answerer share this set: a
 # code one of them read as a language sent short English tweets to the wrong team.
 NO_LANGUAGE = frozenset({"", "und", "zxx", "qme", "qht", "qam", "qct", "qst", "art", "mul"})
+
+# A case tag, whoever adds it (a rule or a person): the dashboard splits what people type
+# on spaces and commas and lower-cases it, so a tag outside this could not be removed.
+TAG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+TAG_RULE = "up to 32 of a-z 0-9 _ -, starting with a letter or digit"
 
 
 class Platform(StrEnum):

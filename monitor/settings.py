@@ -581,6 +581,17 @@ def _data_loc(data: Any, loc: Loc) -> Loc:
     return tuple(out)
 
 
+def _shown(value: Any) -> str:
+    """A YAML value as the person who wrote it would name it."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)[:60]
+
+
 def _message(error: Any, model: type[BaseModel]) -> str:
     if error["type"] == "extra_forbidden":
         raw_loc = tuple(error["loc"])
@@ -588,6 +599,9 @@ def _message(error: Any, model: type[BaseModel]) -> str:
         guess = difflib.get_close_matches(str(raw_loc[-1]), known, n=1)
         hint = f"; did you mean {guess[0]!r}?" if guess else ""
         return f"unknown key{hint}"
+    if error["type"] == "model_type":
+        # pydantic's own text names our class ("instance of EscalateSpec").
+        return f"expected a mapping (key: value), not {_shown(error['input'])}"
     if error["type"] == "union_tag_invalid":
         ctx = error.get("ctx", {})
         return f"unknown type {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"

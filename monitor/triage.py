@@ -6,7 +6,6 @@ Like monitor.casework, every operation is one transaction and leaves an audit ev
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, update
@@ -14,13 +13,21 @@ from sqlalchemy.orm import Session
 
 from monitor import cases
 from monitor.casework import CaseworkError, find_case
-from monitor.domain import ActionKind, ActionStatus, CaseState, Direction, Label, Priority
+from monitor.domain import (
+    TAG,
+    TAG_RULE,
+    ActionKind,
+    ActionStatus,
+    CaseState,
+    Direction,
+    Label,
+    Priority,
+)
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
 from monitor.store.models import MAX_ID, ActionRow, Case, Message
 from monitor.store.web_models import SentimentFeedback
 
-TAG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 MAX_TAGS = 20
 SPAM_TAG = cases.SPAM_TAG
 CORRECTABLE = (Label.POSITIVE.value, Label.NEUTRAL.value, Label.NEGATIVE.value)
@@ -61,9 +68,7 @@ def set_team(rt: Runtime, ref: str, team: str, *, user: str) -> None:
 def normalize_tag(tag: str) -> str:
     clean = tag.strip().lower()
     if not TAG.match(clean):
-        raise CaseworkError(
-            f"bad tag {tag[:40]!r}: up to 32 of a-z 0-9 _ -, starting with a letter or digit"
-        )
+        raise CaseworkError(f"bad tag {tag[:40]!r}: {TAG_RULE}")
     return clean
 
 

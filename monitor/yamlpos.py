@@ -24,6 +24,13 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # Python's recursion limit keeps the composer and every later walk of the data
 # (environment substitution, rule building) from overflowing the stack.
 MAX_DEPTH = 64
+# How errors name the value a standard tag wants (an unquoted 2027-02-29 is a timestamp).
+_STANDARD_TAG = "tag:yaml.org,2002:"
+_TAG_NAMES = {
+    f"{_STANDARD_TAG}int": "a whole number",
+    f"{_STANDARD_TAG}float": "a number",
+    f"{_STANDARD_TAG}bool": "true or false",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +104,12 @@ class _TooDeep(Exception):
         self.line, self.col = line, col
 
 
+class _BadScalar(Exception):
+    def __init__(self, line: int, col: int, message: str) -> None:
+        super().__init__(message)
+        self.line, self.col, self.message = line, col, message
+
+
 def _too_deep(path: Path, line: int = 1, col: int = 1) -> ConfigError:
     message = f"YAML nested too deeply (more than {MAX_DEPTH} levels of lists and mappings)"
     return ConfigError([Problem(str(path), line, col, "", message)])
@@ -126,7 +139,37 @@ def _construct(
             _construct(child, (*loc, i), positions, scalars) for i, child in enumerate(node.value)
         ]
     # Scalars: let the safe constructor resolve the tag (int, bool, null, ...).
-    return scalars.construct_object(node, deep=True)
+    try:
+        return scalars.construct_object(node, deep=True)
+    except (yaml.YAMLError, ValueError, KeyError, AttributeError) as exc:
+        # An impossible date (2027-02-29), a tag the safe loader does not know (`!!!`,
+        # `!foo`) or a tag that cannot read its value (`!!int abc`): PyYAML raises
+        # these from deep inside its constructor, not as syntax errors.
+        raise _BadScalar(*_mark(node), _scalar_problem(node, exc)) from None
+
+
+def _scalar_problem(node: yaml.Node, exc: Exception) -> str:
+    written = _source_text(node)
+    if isinstance(exc, yaml.YAMLError):
+        tag = node.tag.replace(_STANDARD_TAG, "!!")
+        return (
+            f"cannot read {written}: YAML tag {tag!r} is not allowed; "
+            'quote text that starts with "!"'
+        )
+    if node.tag == f"{_STANDARD_TAG}timestamp":
+        # datetime says what is wrong with an impossible date ("day is out of range").
+        reason = f": {exc}" if isinstance(exc, ValueError) else ""
+        return f"cannot read {written} as a date{reason}"
+    kind = _TAG_NAMES.get(node.tag, "its type")
+    return f"cannot read {written} as {kind}"
+
+
+def _source_text(node: yaml.Node) -> str:
+    """The value as written in the file (at most 40 characters)."""
+    start, end = node.start_mark, node.end_mark
+    buffer = getattr(start, "buffer", None)
+    text = buffer[start.index : end.index] if isinstance(buffer, str) else str(node.value)
+    return text.strip()[:40]
 
 
 def load_documents(path: Path, text: str | None = None) -> list[Document]:
@@ -160,6 +203,8 @@ def load_documents(path: Path, text: str | None = None) -> list[Document]:
             raise ConfigError([Problem(str(path), dup.line, dup.col, "", message)]) from None
         except _TooDeep as deep:
             raise _too_deep(path, deep.line, deep.col) from None
+        except _BadScalar as bad:
+            raise ConfigError([Problem(str(path), bad.line, bad.col, "", bad.message)]) from None
         documents.append(Document(str(path), data, positions, node.start_mark.line + 1))
     return documents
 

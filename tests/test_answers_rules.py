@@ -133,3 +133,12 @@ def test_an_answer_rule_after_a_reply_still_tags_and_escalates(tmp_path: Path) -
     assert (decision.reply.rule, decision.reply.answer) == ("thanks", None)
     assert decision.tags == ("faq",)
     assert decision.escalation is not None
+
+
+def test_answer_false_switches_the_action_off(tmp_path: Path) -> None:
+    # It was refused with pydantic's "Input should be a valid dictionary or instance of
+    # AnswerAction"; false switches it off, as for ignore: and stop:.
+    rules = "name: questions\nmatch: {text: deliver}\nthen: {answer: false, tag: [question]}\n"
+    decision = decide(answer_engine(tmp_path, rules), SHIP)
+    assert (decision.matched, decision.tags) == (("questions",), ("question",))
+    assert decision.reply is None

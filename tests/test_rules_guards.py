@@ -62,7 +62,7 @@ def test_reply_over_the_platform_limit_escalates_instead_of_truncating(tmp_path:
         name: long-on-reddit
         match: {platform: reddit}
         then:
-          reply: "{match} {first_name}"
+          reply: "{first_name}"
         """,
     )
     # check-config bounds every template with the longest values, so only a limit
@@ -75,7 +75,7 @@ def test_reply_over_the_platform_limit_escalates_instead_of_truncating(tmp_path:
     assert decision.reply is None
     assert decision.escalation is not None
     assert decision.escalation.rule == "guard"
-    # " Maximilian" (no match text): 10 as Reddit counts it, the leading space not sent.
+    # "Maximilian": 10 as Reddit counts it.
     assert decision.notes == ("guard: the filled reply has 10 characters, over the 9 limit",)
 
 
@@ -140,6 +140,13 @@ def test_ignore_stores_and_does_nothing_else(tmp_path: Path) -> None:
     assert decision.ignored
     assert decision.escalation is None
     assert (decision.matched, decision.tags) == (("spam",), ("spam",))
+
+
+def test_rule_tags_are_lower_cased_as_a_persons_are(tmp_path: Path) -> None:
+    # The dashboard lower-cases the tags people add and remove: "VIP" from a rule could
+    # not be removed there, nor found by the queue's tag filter on PostgreSQL.
+    rules = engine(tmp_path, "name: vip\nmatch: {text: hi}\nthen: {tag: [VIP, ' Press ']}\n")
+    assert decide(rules, "@acme hi").tags == ("vip", "press")
 
 
 def test_disabled_rules_do_not_run(tmp_path: Path) -> None:

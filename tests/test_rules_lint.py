@@ -46,6 +46,8 @@ def test_rule_shadowed_by_a_wider_stop_rule_is_reported(
         ("{label: negative}", "{label: [negative, neutral]}"),
         ("{~platform: reddit}", "{text: hi}"),
         ("{text (regex): 'a+b'}", "{text (regex): 'a+bc'}"),  # regexes compare only equal
+        # "ACME" does not match "acme": reported as shadowed before.
+        ("{text (case-sensitive): ACME}", "{text (case-sensitive): acme}"),
     ],
 )
 def test_reachable_rules_are_not_reported(tmp_path: Path, wide: str, narrow: str) -> None:

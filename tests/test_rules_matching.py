@@ -120,6 +120,28 @@ def test_matched_text_fills_the_match_placeholder(tmp_path: Path) -> None:
     assert decision.reply.text == "Sorry, NOT WORKING is never OK. We're looking at it here."
 
 
+def test_the_match_placeholder_takes_a_text_condition_inside_any(tmp_path: Path) -> None:
+    # It came out empty ("Sorry about the  trouble"): only top-level conditions counted.
+    rule_engine = engine(
+        tmp_path,
+        """
+        name: billing
+        match:
+          any:
+            - label: negative
+            - text: ["refund", "invoice"]
+        then:
+          reply: "Sorry about the {match} trouble, {first_name}."
+        """,
+    )
+    decision = decide(rule_engine, "@acme where is my Refund", author_name="Jane")
+    assert decision.reply is not None
+    assert decision.reply.text == "Sorry about the Refund trouble, Jane."
+    negative = decide(rule_engine, "@acme meh", sentiment=score(Label.NEGATIVE, -0.4))
+    assert negative.reply is not None
+    assert negative.reply.text == "Sorry about the  trouble, user1."
+
+
 def test_the_match_placeholder_never_carries_a_link(tmp_path: Path) -> None:
     """A broad regex can match a link the customer wrote; the brand must not post it."""
     rule_engine = engine(
@@ -281,6 +303,18 @@ def test_author_lists_are_read_from_files_next_to_the_rules(tmp_path: Path) -> N
     assert decide(rule_engine, author="lily_bakes").priority == "high"
     assert decide(rule_engine, author="sam", platform="reddit").priority == "high"
     assert decide(rule_engine, author="lily").priority is None
+
+
+def test_a_list_file_saved_with_a_byte_order_mark_matches_its_first_handle(
+    tmp_path: Path,
+) -> None:
+    # Windows tools save UTF-8 with a BOM; it stuck to the first handle, which never matched.
+    (tmp_path / "lists").mkdir()
+    (tmp_path / "lists" / "vip.txt").write_bytes("\ufefflily_bakes\r\nsam\r\n".encode())
+    rule = "name: vip\nmatch: {author: {handles_from: lists/vip.txt}}\nthen: {tag: [vip]}\n"
+    rule_engine = engine(tmp_path, rule)
+    assert decide(rule_engine, author="lily_bakes").tags == ("vip",)
+    assert decide(rule_engine, author="sam").tags == ("vip",)
 
 
 def test_not_and_any_blocks(tmp_path: Path) -> None:

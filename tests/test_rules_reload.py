@@ -95,6 +95,22 @@ def test_a_too_deeply_nested_file_is_rejected_like_any_bad_file(
     )
 
 
+def test_an_unquoted_yaml_tag_is_rejected_like_any_bad_file(
+    make_runtime: RuntimeFactory, rules_dir: Path
+) -> None:
+    rt = make_runtime(rules={"path": str(rules_dir)})
+    reloader = RuleReloader(rt)
+    good = rt.rules
+    shouting = "name: shouting\nmatch:\n  text (includes): !!!\nthen: {tag: [shouting]}\n"
+    write(rules_dir, shouting, "50-shouting.yaml")
+    reloader.check()  # raised PyYAML's ConstructorError, so the job failed every 30 s
+    assert rt.rules is good
+    assert state(rt).last_error == (
+        f"{rules_dir / '50-shouting.yaml'}:3:20: cannot read !!!: YAML tag '!!!' is not "
+        'allowed; quote text that starts with "!"'
+    )
+
+
 def test_a_save_landing_while_the_rules_are_read_is_loaded_by_the_next_check(
     make_runtime: RuntimeFactory, rules_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -83,6 +83,10 @@ EXPECTED = {
         " replaces by words before VADER reads the text; give those words a valence instead"
         " (docs/scoring.md, emoji table)"
     ],
+    # PyYAML reads an unquoted date itself: an impossible one was a traceback (exit 1).
+    "impossible_holiday.yaml": [
+        "5:28: cannot read 2027-02-29 as a date: day is out of range for month"
+    ],
 }
 
 

@@ -116,11 +116,17 @@ def text_check(
     except re.error as exc:  # a last line of defence: each value was checked alone
         errors.append((loc, f"invalid regex: {exc.msg}"))
         return None
+    except RecursionError:  # the compiler recurses per group, as the parser does
+        errors.append((loc, "regex nests groups too deeply"))
+        return None
     attribute = "regex_text" if "regex" in modifiers else spec.attribute
     check = Pattern(signature_key, attribute, compiled, negate)
     if not negate and "regex" not in modifiers:
         # Plain words: the linter compares word sets, so a superset list is detected.
-        check.signature = (signature_key, negate, frozenset(i.lower() for i in items))
+        # Case only folds where the check ignores it: "ACME" does not cover "acme".
+        fold = "case-sensitive" not in modifiers
+        words = frozenset(i.lower() if fold else i for i in items)
+        check.signature = (signature_key, negate, words)
     return check
 
 
@@ -206,7 +212,9 @@ def _read_handles(rules_dir: Path, name: str) -> list[str] | str:
     if not path.is_relative_to(rules_dir.resolve()):
         return f"list file {name!r} must be inside the rules folder (hot reload watches it)"
     try:
-        text = path.read_text(encoding="utf-8")
+        # Notepad and spreadsheet exports start UTF-8 with a byte order mark, which
+        # would otherwise stick to the first handle and make it never match.
+        text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         return f"cannot read list file {name!r}: {getattr(exc, 'strerror', None) or exc}"
     lines = (line.split("#", 1)[0].strip() for line in text.splitlines())

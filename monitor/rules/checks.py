@@ -190,11 +190,25 @@ class AllOf:
                 allowed = allowed - values if negate else allowed & values
         return allowed
 
+    def has_text(self) -> bool:
+        """Whether a text condition can fill ``{match}`` (not a negated one: it matches
+        when the text is absent)."""
+        return any(
+            (isinstance(check, Pattern) and not check.negate)
+            or (isinstance(check, AnyOf) and any(block.has_text() for block in check.blocks))
+            for check in self.checks
+        )
+
     def matched_text(self, facts: Facts) -> str:
-        """What the first text condition matched, as the customer wrote it."""
+        """What the first text condition matched, as the customer wrote it; one inside an
+        ``any:`` counts when its block is the one that matched."""
         for check in self.checks:
             if isinstance(check, Pattern) and not check.negate:
                 return check.as_written(facts)
+            if isinstance(check, AnyOf):
+                found = check.matched_text(facts)
+                if found:
+                    return found
         return ""
 
     def find(self, facts: Facts) -> str | None:
@@ -238,3 +252,10 @@ class AnyOf:
             if found is not None:
                 return found
         return None
+
+    def matched_text(self, facts: Facts) -> str:
+        """The text the first matching block's text condition matched, if it has one."""
+        for block in self.blocks:
+            if block.find(facts) is not None:
+                return block.matched_text(facts)
+        return ""

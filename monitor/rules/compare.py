@@ -34,6 +34,9 @@ DURATION_UNITS = {
     "day": 1440.0,
     "days": 1440.0,
 }
+# An account's age must say its unit: AutoModerator reads a bare "< 7" as days, so taken
+# as minutes it would silently match almost no account.
+AGE_UNITS = {unit: scale for unit, scale in DURATION_UNITS.items() if unit}
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +65,10 @@ def parse_comparison(raw: object, *, units: dict[str, float] | None = None) -> C
     """
     if isinstance(raw, bool) or not isinstance(raw, int | float | str):
         raise ValueError(f'expected a comparison such as "> 10" or "0 .. 5", not {raw!r}')
-    if not isinstance(raw, str):
-        return Comparison(str(raw), float(raw), float(raw), "==")
     allowed = units or {"": 1.0}
+    if not isinstance(raw, str):
+        scale = _unit("", allowed, str(raw))
+        return Comparison(str(raw), float(raw) * scale, float(raw) * scale, "==")
     found = _COMPARISON.match(raw)
     if found:
         scale = _unit(found.group(3), allowed, raw)
@@ -82,5 +86,8 @@ def parse_comparison(raw: object, *, units: dict[str, float] | None = None) -> C
 def _unit(unit: str, allowed: dict[str, float], raw: str) -> float:
     if unit not in allowed:
         names = ", ".join(sorted(u for u in allowed if u)) or "none"
+        if not unit:
+            example = f"{raw.strip()} days"
+            raise ValueError(f"{raw!r} needs a unit, e.g. {example!r}; allowed units: {names}")
         raise ValueError(f"unknown unit {unit!r} in {raw!r}; allowed units: {names}")
     return allowed[unit]

@@ -47,6 +47,9 @@ def _template_problems(rule: Rule, brand: str, longest_team: int) -> list[Proble
             problems.append(rule.problem(loc, "an empty template would post nothing"))
             continue
         problems.extend(rule.problem(loc, message) for message in template_problems(template))
+        if "{match}" in template and not rule.matcher.has_text():
+            message = "{match} is always empty: this rule has no text condition to fill it"
+            problems.append(rule.problem(loc, message))
         problems.extend(_deflection(rule, loc, template))
         length = worst_case_length(template, brand=brand, longest_team=longest_team)
         if length > limit:
@@ -106,7 +109,12 @@ def _escalation_problems(
                 if guess
                 else f"channels: {', '.join(sorted(channels)) or 'none'}"
             )
-            message = f"unknown channel {channel!r} (channels are listed under teams); {hint}"
+            # Channels are named under the config's top-level `channels:`; a team's own
+            # `channels:` list only refers to them.
+            message = (
+                f"unknown channel {channel!r} (channels are defined under channels: in the "
+                f"config); {hint}"
+            )
             problems.append(rule.problem(("then", "escalate", "channels", index), message))
     return problems
 

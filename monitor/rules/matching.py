@@ -28,7 +28,7 @@ from monitor.rules.builders import (
     text_check,
 )
 from monitor.rules.checks import AllOf, AnyOf, Check, Negated, Pattern
-from monitor.rules.compare import DURATION_UNITS
+from monitor.rules.compare import AGE_UNITS, DURATION_UNITS
 from monitor.rules.textmatch import check_modifiers
 from monitor.yamlpos import Loc
 
@@ -61,7 +61,7 @@ AUTHOR: dict[str, Spec] = {
     "handles_from": Spec("files", "handle"),
     "followers": Spec("compare", "followers"),
     "verified": Spec("flag", "verified"),
-    "account_age": Spec("compare", "account_age_minutes", units=DURATION_UNITS),
+    "account_age": Spec("compare", "account_age_minutes", units=AGE_UNITS),
     "earlier_cases": Spec("compare", "earlier_cases"),
     "escalated_before": Spec("flag", "escalated_before"),
 }

@@ -8,12 +8,20 @@ monitor.rules.lint.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
-from monitor.domain import Priority
+from monitor.domain import TAG, TAG_RULE, Priority
 from monitor.rules.checks import AllOf
 from monitor.yamlpos import Document, Loc, Problem, format_loc
 
@@ -45,7 +53,26 @@ class AnswerAction(Strict):
 
 
 def _answer_flag(value: object) -> object:
-    return {} if value is True else value
+    # `answer: false` switches it off, as `ignore: false` and `stop: false` do.
+    return {} if value is True else None if value is False else value
+
+
+def _case_tag(tag: str) -> str:
+    """A tag as a person would type it on the dashboard, lower-cased as theirs is: one it
+    splits or cannot match ("billing, refund", "after hours") could not be removed."""
+    clean = tag.strip().lower()
+    if TAG.match(clean):
+        return clean
+    words = [word for word in re.split(r"[\s,]+", clean) if word]
+    hint = ""
+    if len(words) > 1 and "," in clean:
+        hint = f"; several tags are a list: [{', '.join(words)}]"
+    elif len(words) > 1:
+        hint = f"; e.g. {'-'.join(words)!r}"
+    raise ValueError(f"bad tag {tag[:40]!r}: {TAG_RULE}{hint}")
+
+
+CaseTag = Annotated[str, AfterValidator(_case_tag)]
 
 
 class Then(Strict):
@@ -53,7 +80,7 @@ class Then(Strict):
     draft: list[str] | None = Field(default=None, min_length=1)
     answer: AnswerAction | None = None
     escalate: EscalateSpec | None = None
-    tag: list[str] | None = None
+    tag: list[CaseTag] | None = None
     assign: str | None = Field(default=None, min_length=1)
     set_priority: Priority | None = None
     ignore: bool = False

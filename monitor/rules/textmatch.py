@@ -72,9 +72,14 @@ def regex_problem(pattern: str) -> str | None:
         return f"regex is longer than {MAX_PATTERN_CHARS} characters"
     try:
         parsed = _parser.parse(pattern)
+        nested = _nested_repeat(parsed, inside_repeat=False)
     except re.error as exc:
         return f"invalid regex: {exc}"
-    if _nested_repeat(parsed, inside_repeat=False):
+    except RecursionError:
+        # Python's parser, and our walk of its tree, recurse once per group: a few
+        # hundred nested groups fit in 1,000 characters.
+        return "regex nests groups too deeply"
+    if nested:
         return (
             f"regex {pattern!r} repeats a group that can match the same text in more than "
             "one way (a repeat inside a repeat, or overlapping alternatives), which can "
