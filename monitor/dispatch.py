@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ScalarSelect, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from monitor import cases
@@ -28,7 +28,7 @@ from monitor.domain import (
 from monitor.runtime import Runtime
 from monitor.settings import Dispatch
 from monitor.store.db import transaction, with_retries
-from monitor.store.models import ActionRow, Case, Message, case_ref
+from monitor.store.models import ActionRow, Case, Message, UTCDateTime, case_ref
 from monitor.store.pending import add_event
 from monitor.store.queries import claim_due_actions, insert_returning_keys, locked
 from responders.base import Responder, ResponderError, SendResult
@@ -69,7 +69,8 @@ def dispatch_outbox(rt: Runtime) -> bool:
         if action.id in withdrawn:
             log.info("action=%d withdrawn after it was claimed; not sent", action.id)
             continue
-        outcomes.add(action, _attempt(rt, action, outcome_unknown))
+        sending_at = rt.clock.now()
+        outcomes.add(action, _attempt(rt, action, outcome_unknown), sending_at)
     outcomes.record()
     if batch:
         log.info(
@@ -179,11 +180,12 @@ class Outcomes:
 
     def __init__(self, rt: Runtime) -> None:
         self._rt = rt
-        self._waiting: list[tuple[Action, Outcome]] = []
+        # With the moment each send began: our post is in the thread from then on.
+        self._waiting: list[tuple[Action, Outcome, datetime]] = []
         self._since = time.monotonic()
 
-    def add(self, action: Action, outcome: Outcome) -> None:
-        self._waiting.append((action, outcome))
+    def add(self, action: Action, outcome: Outcome, sending_at: datetime) -> None:
+        self._waiting.append((action, outcome, sending_at))
         if len(self._waiting) >= RECORD_EVERY or time.monotonic() - self._since > RECORD_SECONDS:
             self.record()
 
@@ -202,13 +204,13 @@ class Outcomes:
         now = self._rt.clock.now()
         done: list[Done] = []
         with transaction(self._rt.sessions) as session:
-            ids = [action.id for action, _ in self._waiting]
+            ids = [action.id for action, _, _ in self._waiting]
             rows = {
                 r.id: r for r in session.scalars(select(ActionRow).where(ActionRow.id.in_(ids)))
             }
             own_posts: list[dict[str, Any]] = []
             recounted: list[int | None] = []
-            for action, outcome in self._waiting:
+            for action, outcome, sending_at in self._waiting:
                 row = rows[action.id]
                 if isinstance(outcome, ResponderError) and row.status != ActionStatus.SENDING:
                     # Withdrawn while it was being sent, and not posted: no retry, and
@@ -221,11 +223,13 @@ class Outcomes:
                     if row.status == ActionStatus.REJECTED and cases.bot_queued(row):
                         recounted.append(row.case_id)
                     done.append(_record_sent(session, row, *outcome, now=now))
-                    own_posts.extend(_own_posts(self._rt, row, outcome[0], now))
+                    own_posts.extend(_own_posts(self._rt, row, outcome[0], sending_at, now))
             _store_own_posts(session, own_posts)
             _count_again(session, recounted, now)
             # Last, so the case rows it locks (PostgreSQL) are held only until the commit.
-            _answered(session, [post["case_id"] for post in own_posts], now)
+            began = min(at for _, _, at in self._waiting)
+            answered = [post["case_id"] for post in own_posts]
+            _answered(self._rt, session, answered, now, sending_from=began)
         return done
 
 
@@ -263,12 +267,12 @@ def _record_sent(
 
 
 def _own_posts(
-    rt: Runtime, row: ActionRow, result: SendResult, now: datetime
+    rt: Runtime, row: ActionRow, result: SendResult, sending_at: datetime, now: datetime
 ) -> list[dict[str, Any]]:
     """Our post as a message row to store, if the action was a reply on a case."""
     if row.kind != ActionKind.REPLY or row.case_id is None:
         return []
-    return [_own_post(rt, row, result.external_id, now)]
+    return [_own_post(rt, row, result.external_id, sending_at, now)]
 
 
 def _count_again(session: Session, case_ids: list[int | None], now: datetime) -> None:
@@ -285,7 +289,9 @@ def _count_again(session: Session, case_ids: list[int | None], now: datetime) ->
         )
 
 
-def _answered(session: Session, case_ids: list[int], now: datetime) -> None:
+def _answered(
+    rt: Runtime, session: Session, case_ids: list[int], now: datetime, *, sending_from: datetime
+) -> None:
     """Our replies' cases: the first response (its deadline kept for reports), a
     follow-up answered (its clock stops), and a case a person had answered (replied) now
     waits on the customer. Conditional UPDATEs of the current rows, not writes from a
@@ -296,7 +302,9 @@ def _answered(session: Session, case_ids: list[int], now: datetime) -> None:
     ids = sorted(set(case_ids))
     quiet = {"synchronize_session": False}
     session.execute(
-        update(Case).where(Case.id.in_(ids)).values(updated_at=now, follow_up_at=None),
+        update(Case)
+        .where(Case.id.in_(ids))
+        .values(updated_at=now, follow_up_at=_written_since(sending_from)),
         execution_options=quiet,
     )
     unanswered = Case.id.in_(ids) & Case.first_response_at.is_(None)
@@ -306,9 +314,50 @@ def _answered(session: Session, case_ids: list[int], now: datetime) -> None:
     moved = update(Case).where(Case.id.in_(ids), Case.state == old).values(state=new)
     for case_id in session.scalars(moved.returning(Case.id), execution_options=quiet):
         cases.record_state(session, case_id, old, new, "system", now)
+    _owed_again(rt, session, ids, sending_from, now)
 
 
-def _own_post(rt: Runtime, row: ActionRow, external_id: str, now: datetime) -> dict[str, Any]:
+def _written_since(sending_from: datetime) -> ScalarSelect[datetime]:
+    """When the case's first customer message written and stored since our sends began
+    was written, if it is decided already; else NULL: our reply answers what came
+    before. One written meanwhile may answer our reply, and processing, which ran before
+    this write, saw the previous answer still owed and started no clock for it.
+    Undecided ones are processing's to judge: it finds our post, dated when its send
+    began, before them. Stored since, too: the message we replied to may carry a time
+    ahead of ours (a platform clock ahead)."""
+    return (
+        select(func.min(Message.created_at))
+        .where(
+            Message.case_id == Case.id,
+            Message.direction == Direction.INBOUND.value,
+            Message.processed.is_(True),
+            Message.created_at > literal(sending_from, UTCDateTime()),
+            Message.ingested_at > literal(sending_from, UTCDateTime()),
+        )
+        .scalar_subquery()
+    )
+
+
+def _owed_again(
+    rt: Runtime, session: Session, ids: list[int], sending_from: datetime, now: datetime
+) -> None:
+    """The answer owed to a message written while our reply was being posted: its own
+    clock, from when it was written (rare: a window of about RECORD_SECONDS)."""
+    later = Case.follow_up_at > literal(sending_from, UTCDateTime())
+    query = select(Case).where(Case.id.in_(ids), later).execution_options(populate_existing=True)
+    for case in session.scalars(query):
+        if cases.SPAM_TAG in case.tags or case.follow_up_at is None:
+            case.follow_up_at = None
+            continue
+        cases.owe_answer(case, min(case.follow_up_at, now))
+        cases.start_follow_up_clock(rt.settings, case)
+
+
+def _own_post(
+    rt: Runtime, row: ActionRow, external_id: str, sending_at: datetime, now: datetime
+) -> dict[str, Any]:
+    """Dated when its send began, not when the outcome is written (up to RECORD_SECONDS
+    later): a customer message after it is a follow-up the reply did not answer."""
     handles = sorted(rt.own_handles(Platform(row.platform)))
     return {
         "platform": row.platform,
@@ -321,7 +370,7 @@ def _own_post(rt: Runtime, row: ActionRow, external_id: str, now: datetime) -> d
         "conversation_id": row.conversation_id,
         "in_reply_to": row.target_external_id,
         "reply_allowed": True,
-        "created_at": now,
+        "created_at": sending_at,
         "ingested_at": now,
         "processed": True,
     }

@@ -13,13 +13,14 @@ import pytest
 from sqlalchemy import select
 
 from monitor import casework, triage
-from monitor.domain import ActionKind, ActionStatus, CaseState, Platform
-from monitor.pipeline import check_sla, dispatch_outbox, run_cycle
+from monitor.domain import Action, ActionKind, ActionStatus, CaseState, Platform
+from monitor.pipeline import check_sla, dispatch_outbox, poll_source, process_pending, run_cycle
 from monitor.runtime import Runtime
 from monitor.store.models import ActionRow, Case, Event
 from monitor.web.queue import QueueFilter, load_queue
 from monitor.web.reports import build_report
 from monitor.web.users import User
+from responders.base import SendResult
 from tests.conftest import RuntimeFactory, mention
 from tests.fakes import ScriptedResponder, permanent
 
@@ -151,6 +152,55 @@ def test_the_brands_reply_stops_the_clock_and_a_later_follow_up_starts_another(
     thread.advance(minutes=46)
     check_sla(thread.rt)
     assert [kind for kind, _ in thread.sla_events()] == ["sla_warning", "sla_warning"]
+
+
+class CustomerWritesDuringTheSend(ScriptedResponder):
+    """Our reply takes 2 s to post; meanwhile the customer answers it, and another
+    worker stores and decides that message before our outcome is written."""
+
+    def __init__(self, thread: Thread) -> None:
+        super().__init__()
+        self.thread = thread
+
+    def send(self, action: Action) -> SendResult:
+        result = super().send(action)
+        self.thread.advance(seconds=2)
+        self.thread.say("@acme that is not my order, it is 7781")
+        poll_source(self.thread.rt, "feed")
+        process_pending(self.thread.rt)
+        return result
+
+
+def test_a_follow_up_written_while_our_reply_was_posted_stays_owed(
+    make_runtime: RuntimeFactory,
+) -> None:
+    thread = answered(make_runtime)
+    follow_up(thread)
+    casework.reply(thread.rt, REF, "Thanks, it ships today.", user="lena")
+    thread.rt.responders = dict.fromkeys(Platform, CustomerWritesDuringTheSend(thread))
+    sending_at = thread.rt.clock.now()
+    dispatch_outbox(thread.rt)
+    case = thread.case()
+    written = sending_at + timedelta(seconds=2)
+    assert (case.follow_up_at, case.sla_due_at) == (written, written + timedelta(minutes=60))
+
+
+def test_a_message_written_while_the_first_response_was_posted_is_owed_an_answer(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = make_runtime(teams=[CARE, *OTHERS])
+    thread = Thread(rt, Path(rt.settings.source("feed").path))  # type: ignore[union-attr]
+    thread.say("@acme you are idiots")
+    run_cycle(rt)  # escalated to care, nobody has answered yet
+    thread.advance(minutes=5)
+    casework.reply(rt, REF, "Sorry about that. Which order is it?", user="lena")
+    rt.responders = dict.fromkeys(Platform, CustomerWritesDuringTheSend(thread))
+    sending_at = rt.clock.now()
+    dispatch_outbox(rt)
+    case = thread.case()
+    written = sending_at + timedelta(seconds=2)
+    assert (case.first_response_at, case.follow_up_at) == (rt.clock.now(), written)
+    assert case.sla_due_at == written + timedelta(minutes=60)
 
 
 def test_the_queue_sorts_an_owed_follow_up_by_its_own_deadline(
