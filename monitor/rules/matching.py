@@ -135,6 +135,11 @@ def _not_block(
     value: Any, loc: Loc, _k: str, _s: Spec, _n: bool, _m: tuple[str, ...],
     env: MatchEnv, errors: Errors,
 ) -> Check | None:  # fmt: skip
+    if value == {}:
+        # An empty block matches every mention, so its negation matches none: the rule
+        # could never fire, and nothing would say so.
+        errors.append((loc, "an empty block matches every mention, so this rule never would"))
+        return None
     return Negated(_block(value, loc, TOP, "", env, errors))
 
 
@@ -145,6 +150,12 @@ def _any_block(
     if not isinstance(value, list) or not value:
         errors.append((loc, "any: takes a list of match blocks"))
         return None
+    for i, item in enumerate(value):
+        if item == {}:
+            # One empty alternative matches every mention: the others would not count.
+            errors.append(
+                ((*loc, i), "an empty block matches every mention, so the others never count")
+            )
     return AnyOf([_block(item, (*loc, i), TOP, "", env, errors) for i, item in enumerate(value)])
 
 
