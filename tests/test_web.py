@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
+
+from sqlalchemy import update
 
 from monitor.dispatch import dispatch_outbox
 from monitor.domain import ActionStatus
@@ -228,25 +229,27 @@ def test_reports_page_and_csv(make_runtime: RuntimeFactory) -> None:
 # or carriage return before looking (OWASP "CSV injection").
 FORMULAS = ('=HYPERLINK("http://evil.example","x")', "+1+1", "-1+1", "@SUM(A1)", "\t=1+1", "\r=1+1")
 HOSTILE_RULE = """
-name: hostile-tags
+name: hostile-team
 match:
   text: order
 then:
-  tag: [{tags}]
-  escalate: {{team: "=2+5", priority: high, reason: hostile team name}}
+  escalate: {team: "=2+5", priority: high, reason: hostile team name}
 """
 
 
 def test_csv_export_cells_are_never_formulas(make_runtime: RuntimeFactory, tmp_path: Path) -> None:
-    # Tags and team names come from the rule files and the config; the customers' own
+    # Team names come from the config, tags from rules and people; the customers' own
     # words do not reach the report. A cell starting with a tab or CR was left as it was.
     rules = tmp_path / "rules"
     rules.mkdir()
-    tags = ", ".join(json.dumps(t) for t in FORMULAS)
-    (rules / "hostile.yaml").write_text(HOSTILE_RULE.format(tags=tags), encoding="utf-8")
+    (rules / "hostile.yaml").write_text(HOSTILE_RULE, encoding="utf-8")
     teams = [*TEAMS, {"name": "=2+5"}]
     rt = make_runtime([mention(1)], rules={"path": str(rules)}, teams=teams)
     run_cycle(rt)
+    # Tags are checked now (a letter or digit first), but a database kept from before
+    # the check may hold any: the export must not trust them.
+    with rt.sessions.begin() as session:
+        session.execute(update(Case).values(tags=list(FORMULAS)))
     create_user(rt, "lena", "lead", PASSWORD, ("care",))
     client, _ = client_for(rt, "lena")
     rows = list(csv.reader(io.StringIO(client.get("/reports.csv").text)))
