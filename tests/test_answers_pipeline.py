@@ -5,6 +5,7 @@ an entry (casework, CLI, dashboard)."""
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,11 @@ from sqlalchemy import select
 
 from monitor import casework
 from monitor.answers.stats import entry_stats
+from monitor.backfill import backfill
 from monitor.cli import main
 from monitor.domain import ActionStatus
 from monitor.pipeline import run_cycle
+from monitor.sources.base import Window
 from monitor.store.models import ActionRow, Case, Message
 from tests.answerkit import ANSWER_RULE, knowledge_base_dir
 from tests.conftest import REPO, RuntimeFactory, mention
@@ -73,6 +76,19 @@ def test_stats_count_answers_and_customers_who_came_back_within_24_hours(
         stats = entry_stats(session)
     assert [(s.entry, s.sent, s.came_back) for s in stats] == [("shipping-countries", 3, 1)]
     assert stats[0].came_back_rate == 1 / 3
+
+
+def test_stats_leave_out_answers_a_backfill_only_suppressed(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # History imported by `inchannel backfill`: the answer is recorded as what the bot
+    # would have done, never sent nor queued; the entry has not been used.
+    rt = _runtime(make_runtime, tmp_path, [mention(1, ASK, author_name="Claire")])
+    report = backfill(rt, "feed", Window(datetime(2026, 11, 1, tzinfo=UTC)))
+    assert report.suppressed == 1
+    with rt.sessions() as session:
+        assert session.scalars(select(ActionRow.answer_id)).all() == ["shipping-countries"]
+        assert entry_stats(session) == []
 
 
 def test_a_person_replies_starting_from_an_entry(
