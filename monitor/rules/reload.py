@@ -9,7 +9,8 @@ good rules running (DESIGN rule 7), and the error is logged and stored in the
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+import threading
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -30,9 +31,12 @@ MAX_STORED_ERROR = 4_000
 
 
 class RuleReloader:
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, *, publish: bool = True) -> None:
         self.rt = rt
         self.rejected_version: str | None = None  # so a broken file is reported once
+        # The @rules row reports the daemon's rules; a dashboard reloading for itself
+        # (ReloadOnUse) leaves it to the daemon.
+        self.publish = publish
         self._published = False
 
     def check(self) -> bool:
@@ -70,6 +74,8 @@ class RuleReloader:
         self._publish(error=None)
 
     def _publish(self, *, error: str | None, rejected: str | None = None) -> None:
+        if not self.publish:
+            return
         now = self.rt.clock.now()
         details: dict[str, Any] = {
             "version": self.rt.rules.version,
@@ -87,6 +93,31 @@ class RuleReloader:
                 row.consecutive_failures += 1
             row.details = details
         self._published = True
+
+
+class ReloadOnUse:
+    """Hot reload for a process without the daemon's jobs (``inchannel serve``): checked
+    when a request comes, at most every RELOAD_SECONDS. Without it the dashboard kept
+    the knowledge base it started with, and a person starting a reply from an entry
+    posted the text the files no longer say."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self._reloader = RuleReloader(rt, publish=False)
+        self._due: datetime | None = None
+        self._lock = threading.Lock()  # requests run in a thread pool: one check at a time
+
+    def check(self) -> None:
+        with self._lock:
+            now = self.rt.clock.now()
+            if self._due is not None and now < self._due:
+                return
+            self._due = now + timedelta(seconds=RELOAD_SECONDS)
+            try:
+                self._reloader.check()
+            except Exception:  # an unreadable folder must not fail the request
+                version = self.rt.rules.version
+                log.exception("rules reload failed; still running version=%s", version)
 
 
 def read_rules_state(session: Session) -> tuple[dict[str, Any], str | None, datetime | None] | None:
