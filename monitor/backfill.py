@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from monitor import cases
 from monitor.backfill_carry import ACTOR, Carry, Key, resume, settle
-from monitor.domain import ActionKind, ActionStatus, Mention, MessageKind
+from monitor.domain import ActionKind, ActionStatus, CaseState, Mention, MessageKind
 from monitor.ingest import message_row, upsert_customers  # the live ingest's rows, exactly
 from monitor.metrics import decision_types
 from monitor.processing import process_batch  # the live processing path, exactly
@@ -169,7 +169,7 @@ def _import(
     cooldowns = {c.id: c.last_bot_reply_at for c in customers}
     resumed = resume(session, carry, messages)
     before = set(session.scalars(select(Case.id).where(Case.customer_id.in_(cooldowns))))
-    live = _live_cases(session, list(cooldowns))
+    live = _live_cases(session, list(cooldowns), resumed)
     history = [m for m in messages if not _joins_live(rt, session, m, live, now, report)]
     # The authors' cooldowns as this run's replies set them, for the batch only: put
     # back before anything flushes, the customer rows are never written (a live reply
@@ -205,13 +205,23 @@ def _customer_ids(messages: Sequence[Message]) -> set[int]:
     return {m.customer_id for m in messages if m.customer_id is not None}
 
 
-def _live_cases(session: Session, customer_ids: list[int]) -> dict[Key, Case]:
-    """The latest case of each thread, where that case is not one a backfill opened."""
+def _live_cases(session: Session, customer_ids: list[int], resumed: set[int]) -> dict[Key, Case]:
+    """The latest case of each thread, where that case is live (``_is_live``)."""
     latest: dict[Key, Case] = {}
     query = select(Case).where(Case.customer_id.in_(customer_ids)).order_by(Case.id)
     for case in session.scalars(query):
         latest[(case.platform, case.conversation_id, case.customer_id)] = case
-    return {key: case for key, case in latest.items() if TAG not in case.tags}
+    return {key: case for key, case in latest.items() if _is_live(case, resumed)}
+
+
+def _is_live(case: Case, resumed: set[int]) -> bool:
+    """A case a backfill did not open, or one it opened that people have taken up since:
+    a backfill leaves its cases resolved, so one reopened, answered or handed to a team
+    by a person is theirs, and a rerun resolving it would take it from under them. This
+    run's own cases, put back as its decisions left them (``resumed``), are not live."""
+    if TAG not in case.tags:
+        return True
+    return case.state != CaseState.RESOLVED.value and case.id not in resumed
 
 
 def _joins_live(

@@ -289,7 +289,10 @@ def _run_once(rt: Runtime) -> None:
 def _serve_in_thread(rt: Runtime) -> None:
     from monitor.web.server import serve
 
-    thread = threading.Thread(target=serve, args=(rt,), name="web", daemon=True)
+    # The daemon's rules-reload job keeps rt.rules current for the dashboard too.
+    thread = threading.Thread(
+        target=serve, args=(rt,), kwargs={"reload_rules": False}, name="web", daemon=True
+    )
     thread.start()
 
 

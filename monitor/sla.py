@@ -45,8 +45,12 @@ def check_sla(rt: Runtime) -> bool:
         # both saw it unwarned and both recorded the alert (the notification alone is
         # deduplicated by its key).
         due = list(session.scalars(skip_locked(session, query, key_share=True)))
-        for case in due[:BATCH]:
-            _check(rt, session, case, now)
+        raised = [_check(rt, session, case, now) for case in due[:BATCH]]
+    # Counted once committed: a check the database rolls back (a deadlock, a locked
+    # SQLite file) raised nothing, and the next run raises those alerts again.
+    for kind in raised:
+        if kind is not None:
+            rt.metrics.sla_alert(kind)
     return len(due) > BATCH
 
 
@@ -69,7 +73,8 @@ def _alert_due(rt: Runtime, now: datetime) -> ColumnElement[bool]:
     return or_(Case.sla_due_at <= now, and_(Case.sla_warned_at.is_(None), or_(*warn)))
 
 
-def _check(rt: Runtime, session: Session, case: Case, now: datetime) -> None:
+def _check(rt: Runtime, session: Session, case: Case, now: datetime) -> str | None:
+    """Raise the case's alert if one is due; return its kind (breached, warning)."""
     assert case.sla_due_at is not None
     team = rt.settings.team(case.team or "")
     warning = timedelta(minutes=team.sla_warning_minutes if team else 0)
@@ -78,10 +83,13 @@ def _check(rt: Runtime, session: Session, case: Case, now: datetime) -> None:
         case.sla_breached_at = now
         overdue = f"{response} response overdue since {case.sla_due_at:%Y-%m-%d %H:%M} UTC"
         _alert(rt, session, case, now, "breached", overdue)
-    elif case.sla_warned_at is None and now >= case.sla_due_at - warning:
+        return "breached"
+    if case.sla_warned_at is None and now >= case.sla_due_at - warning:
         case.sla_warned_at = now
         minutes = int((case.sla_due_at - now).total_seconds() // 60)
         _alert(rt, session, case, now, "warning", f"{response} response due in {minutes} min")
+        return "warning"
+    return None
 
 
 def _response(case: Case) -> str:
@@ -111,4 +119,3 @@ def _alert(
         channels=channels,
     )
     log.info("case=%s sla=%s team=%s", case.ref, kind, case.team)
-    rt.metrics.sla_alert(kind)

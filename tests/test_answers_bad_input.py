@@ -51,6 +51,21 @@ def test_a_two_megabyte_answers_file_is_refused_without_parsing(tmp_path: Path) 
     ]
 
 
+def test_an_answers_file_with_an_upper_case_suffix_is_reported_not_skipped(
+    tmp_path: Path,
+) -> None:
+    # Suffixes are case-sensitive: without a word, the entries in 70-gifts.YAML would
+    # never answer and check-config would pass.
+    folder = tmp_path / "answers"
+    folder.mkdir()
+    entry = 'id: gift-wrap\nquestions: ["Do you gift wrap?", "Can you wrap it?"]\nanswer: "Yes."\n'
+    (folder / "10-shop.yaml").write_text(entry, encoding="utf-8")
+    (folder / "70-gifts.YAML").write_text(entry.replace("gift-wrap", "gift-box"), "utf-8")
+    assert problems(folder) == [
+        f"{folder}/70-gifts.YAML:1:1: not read: answers files must end in .yaml or .yml, not .YAML"
+    ]
+
+
 def test_a_missing_folder_is_an_empty_knowledge_base(tmp_path: Path) -> None:
     kb = load_knowledge_base(tmp_path / "nowhere", brand="Acme")
     assert kb.entries == ()

@@ -5,6 +5,7 @@ an entry (casework, CLI, dashboard)."""
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,12 @@ from sqlalchemy import select
 
 from monitor import casework
 from monitor.answers.stats import entry_stats
+from monitor.backfill import backfill
 from monitor.cli import main
 from monitor.domain import ActionStatus
 from monitor.pipeline import run_cycle
+from monitor.rules.reload import RELOAD_SECONDS
+from monitor.sources.base import Window
 from monitor.store.models import ActionRow, Case, Message
 from tests.answerkit import ANSWER_RULE, knowledge_base_dir
 from tests.conftest import REPO, RuntimeFactory, mention
@@ -75,6 +79,19 @@ def test_stats_count_answers_and_customers_who_came_back_within_24_hours(
     assert stats[0].came_back_rate == 1 / 3
 
 
+def test_stats_leave_out_answers_a_backfill_only_suppressed(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # History imported by `inchannel backfill`: the answer is recorded as what the bot
+    # would have done, never sent nor queued; the entry has not been used.
+    rt = _runtime(make_runtime, tmp_path, [mention(1, ASK, author_name="Claire")])
+    report = backfill(rt, "feed", Window(datetime(2026, 11, 1, tzinfo=UTC)))
+    assert report.suppressed == 1
+    with rt.sessions() as session:
+        assert session.scalars(select(ActionRow.answer_id)).all() == ["shipping-countries"]
+        assert entry_stats(session) == []
+
+
 def test_a_person_replies_starting_from_an_entry(
     make_runtime: RuntimeFactory, tmp_path: Path
 ) -> None:
@@ -125,6 +142,39 @@ def test_dashboard_shows_the_entry_and_prefills_a_reply_from_the_picker(
     bad = client.get("/cases/C-1002", params={"answer": "<script>"})
     assert bad.status_code == 400
     assert "<script>" not in bad.text
+
+
+def test_the_dashboard_alone_picks_up_a_changed_knowledge_base(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # `inchannel serve` runs no daemon jobs: the picker and the replies started from an
+    # entry must still follow the files, not the entries the dashboard started with.
+    answers = tmp_path / "answers"
+    shutil.copytree(REPO / "config" / "answers", answers)
+    rt = seeded(make_runtime, [mention(1, "@acme my blender is broken", author="dan")])
+    client, csrf = client_for(rt, "lena")
+    picked = {"answer": "warranty-length"}
+    assert "Hi dan! Every Acme appliance has a 2-year warranty" in (
+        client.get("/cases/C-1001", params=picked).text
+    )
+    returns = answers / "30-returns.yaml"
+    text = returns.read_text(encoding="utf-8")
+    returns.write_text(text.replace("has a 2-year warranty", "has a 3-year warranty"), "utf-8")
+    (answers / "70-gifts.yaml").write_text(
+        'id: gift-wrap\nquestions: ["Do you gift wrap?", "Can you wrap a present?"]\n'
+        'answer: "Hi {first_name}! Gift wrap is £3 at checkout."\n',
+        encoding="utf-8",
+    )
+    rt.clock.advance(seconds=RELOAD_SECONDS)  # type: ignore[attr-defined]
+    page = client.get("/cases/C-1001", params=picked).text
+    assert "Hi dan! Every Acme appliance has a 3-year warranty" in page
+    assert "<option>gift-wrap</option>" in page
+    reply = {"csrf_token": csrf, "text": "Hi dan! Gift wrap is £3.", "answer": "gift-wrap"}
+    posted = client.post("/cases/C-1001/reply", data=reply, follow_redirects=False)
+    assert posted.status_code == 303
+    with rt.sessions() as session:
+        action = session.scalars(select(ActionRow).where(ActionRow.actor == "lena")).one()
+    assert action.answer_id == "gift-wrap"
 
 
 def test_cli_answers_stats_and_reply_with_an_answer(tmp_path: Path) -> None:

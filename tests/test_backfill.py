@@ -10,6 +10,7 @@ import yaml
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from monitor import casework
 from monitor.backfill import TAG, backfill
 from monitor.cli import main
 from monitor.commands.backfill import problem_lines
@@ -143,6 +144,35 @@ def test_a_later_live_mention_reopens_a_backfilled_case(make_runtime: RuntimeFac
     with rt.sessions() as session:
         again = session.scalars(select(Case)).one()
         assert (again.state, again.bot_replies) == (case.state, 1)
+
+
+def test_a_rerun_leaves_a_backfilled_case_a_person_took_up_alone(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The first run imported the thread and resolved its case; a person has since
+    # answered the customer in it. A rerun bringing an older message of the thread must
+    # treat the case as live: linked, not decided, the person's case not resolved.
+    thread = {"conversation_id": "889", "author_id": "67", "author": "max"}
+    old = mention(1, "@acme my order is late", created_at="2026-11-19T08:00:00Z", **thread)
+    rt = make_runtime([old], teams=TEAMS)
+    backfill(rt, "feed", Window(SINCE))
+    with rt.sessions() as session:
+        ref = session.scalars(select(Case)).one().ref
+    casework.reply(rt, ref, "Sorry Max, it leaves the warehouse today.", user="lena")
+    with rt.sessions() as session:
+        before = session.scalars(select(Case)).one()
+    older = mention(0, "@acme ordered today", created_at="2026-11-18T08:00:00Z", **thread)
+    refeed(rt, [older, old])
+    report = backfill(rt, "feed", Window(SINCE))
+    assert (report.ingested, report.joined_live, sum(report.decisions.values())) == (1, 1, 0)
+    with rt.sessions() as session:
+        case = session.scalars(select(Case)).one()
+        assert case.state == CaseState.REPLIED.value
+        assert (case.updated_at, case.tags) == (before.updated_at, before.tags)
+        joined = session.scalars(select(Message).where(Message.external_id == "1000")).one()
+        assert joined.decision == {
+            "backfill": f"joined {ref}, opened before the backfill; not decided"
+        }
 
 
 def bad_args() -> list[tuple[str, int, str]]:

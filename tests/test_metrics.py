@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import socket
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from starlette.testclient import TestClient
 
 from monitor.domain import Platform
@@ -103,6 +108,55 @@ def test_dead_actions_and_sla_breaches(make_runtime: RuntimeFactory) -> None:
     assert value(samples, "inchannel_actions_total", kind="reply", outcome="dead") == 1
     assert value(samples, "inchannel_sla_alerts_total", kind="breached") == 1
     assert value(samples, "inchannel_sla_breached_open_cases") == 1
+
+
+def test_an_sla_alert_is_counted_once_when_its_first_check_is_rolled_back(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The database refuses the alert's notice at commit (a deadlock, a locked SQLite
+    # file): nothing was raised, the next check raises it, and it counts once.
+    teams = [{**team, "channels": ["ops"]} for team in TEAMS]
+    channels = {"ops": {"url": "json://localhost"}}
+    rt = make_runtime([mention(1, "@acme my order is late")], teams=teams, channels=channels)
+    poll_source(rt, "feed")
+    process_pending(rt)  # escalated to care with an SLA clock; nothing is dispatched
+    rt.clock.advance(hours=3)  # type: ignore[attr-defined]
+    with refusing_sla_notices(rt), pytest.raises(DBAPIError):
+        check_sla(rt)
+    assert value(scrape(rt), "inchannel_sla_breached_open_cases") == 0
+    check_sla(rt)
+    samples = scrape(rt)
+    assert value(samples, "inchannel_sla_breached_open_cases") == 1
+    assert value(samples, "inchannel_sla_alerts_total", kind="breached") == 1
+
+
+@contextmanager
+def refusing_sla_notices(rt: Runtime) -> Iterator[None]:
+    """A trigger that makes the database refuse SLA notices, failing the commit."""
+    when = "NEW.idempotency_key LIKE 'notify:sla-%'"
+    if rt.engine.dialect.name == "sqlite":
+        create = [
+            f"CREATE TRIGGER refuse_sla BEFORE INSERT ON actions WHEN {when} "
+            "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        ]
+        drop = ["DROP TRIGGER refuse_sla"]
+    else:
+        create = [
+            "CREATE FUNCTION refuse_sla() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'refused'; END $$",
+            f"CREATE TRIGGER refuse_sla BEFORE INSERT ON actions FOR EACH ROW WHEN ({when}) "
+            "EXECUTE FUNCTION refuse_sla()",
+        ]
+        drop = ["DROP TRIGGER refuse_sla ON actions", "DROP FUNCTION refuse_sla()"]
+    with rt.engine.begin() as connection:
+        for statement in create:
+            connection.execute(text(statement))
+    try:
+        yield
+    finally:
+        with rt.engine.begin() as connection:
+            for statement in drop:
+                connection.execute(text(statement))
 
 
 def test_counters_are_per_runtime(make_runtime: RuntimeFactory) -> None:

@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from markupsafe import escape
 
 from monitor.cli import main
+from monitor.clock import FakeClock
 from monitor.rules.reload import RuleReloader
 from monitor.runtime import Runtime, build_runtime
 from monitor.settings import load_settings
@@ -139,6 +140,22 @@ def test_the_dashboard_serves_the_queue_and_says_the_rules_are_broken(demo: Path
     picked = client.get(f"/cases/{refs[0]}", params={"answer": "shipping-countries"})
     assert picked.status_code == 400
     assert f"knowledge-base answers are unavailable: {problem}" in picked.text
+    rt.engine.dispose()
+
+
+def test_the_dashboard_loads_the_rules_once_they_are_fixed(demo: Path) -> None:
+    break_rules(demo)
+    clock = FakeClock()
+    rt = build_runtime(load_settings(demo), rules_optional=True, clock=clock)
+    client, _ = client_for(rt, "lena")
+    assert "did not load when this dashboard started" in client.get("/").text
+    (demo.parent / "rules" / BAD_FILE).unlink()
+    clock.advance(seconds=31)  # the dashboard looks at the files at most every 30 s
+    assert "did not load" not in client.get("/").text
+    assert rt.rules is not None
+    assert rt.rules_error is None
+    case = client.get(f"/cases/{open_refs(demo)[0]}")
+    assert "Start from an answer" in case.text
     rt.engine.dispose()
 
 

@@ -26,6 +26,13 @@ REDIRECTS = [
     ("Call 1-800-555-0199 for help.", "phone call", "Call 1-800-555-0199"),
     ("Ring our hotline for a quick fix.", "phone call", "Ring our"),
     ("Our helpline is open 24/7.", "phone call", "helpline"),
+    # "Call support" names no number and no "us", and sends them away all the same.
+    ("Please call support on a weekday.", "phone call", "call support"),
+    ("Ring customer services for a repair.", "phone call", "Ring customer services"),
+    ("Phone customer care and they'll sort it.", "phone call", "Phone customer care"),
+    ("Call the support team, they can help.", "phone call", "Call the"),
+    ("Give our support team a ring today.", "phone call", "Give our support team a ring"),
+    ("Give us a bell and we'll book it.", "phone call", "Give us a bell"),
     ("Reach us at +44 20 7946 0958.", "phone number", "+44 20 7946 0958"),
     ("We're at (555) 123-4567 all day.", "phone number", "(555) 123-4567"),
     ("Try 1-800 FLOWERS.", "phone number", "1-800"),
@@ -72,6 +79,8 @@ IN_CHANNEL = [
     "All sorted, it is ready.See you in store!",
     "Hi @{author}, it ships today.",
     "We'll drop you a line here once it ships.",
+    "Our support team answers right here; no need to call anyone.",
+    "It rings twice when the water has boiled.",
 ]
 
 

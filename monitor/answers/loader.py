@@ -10,7 +10,7 @@ from monitor.answers.model import Entry, EntrySpec, KnowledgeBase, entry_problem
 from monitor.answers.normalise import tokens, use_brand
 from monitor.domain import Platform
 from monitor.rules.deflection import find_redirect
-from monitor.rules.loader import read_documents, rule_files, rules_version
+from monitor.rules.loader import misnamed_files, read_documents, rule_files, rules_version
 from monitor.rules.templates import (
     PLATFORM_LIMITS,
     WORST_CASE_LENGTHS,
@@ -37,7 +37,7 @@ def load_knowledge_base(
     if not directory.is_dir():
         return KnowledgeBase()
     use_brand(brand)  # before any entry is read into tokens
-    problems: list[Problem] = []
+    problems = misnamed_files(directory, kind="answers files")
     entries: list[Entry] = []
     disabled: set[str] = set()
     for path in rule_files(directory):

@@ -15,6 +15,15 @@ from monitor.store.models import ActionRow, Case, Message
 
 CAME_BACK_WINDOW = timedelta(hours=24)
 _QUEUED = (ActionStatus.PENDING.value, ActionStatus.SENDING.value, ActionStatus.FAILED.value)
+# What the stats count. Not ``suppressed`` (history a backfill imported: what the bot
+# would have done, never sent) nor ``dead``: no column counts them, and an entry with
+# only such answers was listed with nothing but zeros.
+_COUNTED = (
+    ActionStatus.SENT.value,
+    *_QUEUED,
+    ActionStatus.DRAFT.value,
+    ActionStatus.REJECTED.value,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +76,7 @@ def _answers(
                ActionRow.conversation_id, ActionRow.updated_at, Case.customer_id,
                ActionRow.message_id)
         .join(Case, Case.id == ActionRow.case_id)
-        .where(ActionRow.answer_id.is_not(None))
+        .where(ActionRow.answer_id.is_not(None), ActionRow.status.in_(_COUNTED))
     )  # fmt: skip
     if since is not None:
         query = query.where(ActionRow.created_at >= since)
@@ -94,9 +103,7 @@ def _bucket(status: str) -> str:
         return "sent"
     if status in _QUEUED:
         return "queued"
-    if status == ActionStatus.DRAFT.value:
-        return "drafts"
-    return "rejected" if status == ActionStatus.REJECTED.value else "dead"
+    return "drafts" if status == ActionStatus.DRAFT.value else "rejected"
 
 
 def _came_back(session: Session, answers: list[_Sent]) -> set[_Sent]:

@@ -46,7 +46,16 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     ("another account", r"(?<![\w.+-])@\w+|(?<![\w/])[ur]/\w{3,}"),
     ("email", r"\be-?mail(?:s|ing)?\b(?:\s+(?:us|me|our\s+\w+))?"),
     ("phone call", r"\b(?:call|ring|phone|text)\s+(?:us|our|the|me)\b"),
-    ("phone call", r"\bgive\s+us\s+a\s+(?:call|ring)\b|\bcall(?:ing)?\s+\+?\d[\d\s().-]*\d"),
+    # "Call support" gives no number and no "us", and sends the customer away the same.
+    (
+        "phone call",
+        r"\b(?:call|ring|phone)\s+(?:support|help\s*desk|customer\s+(?:support|services?|care))\b",
+    ),
+    (
+        "phone call",
+        r"\bgive\s+(?:us|support|(?:our|the)\s+(?:\w+\s+)?(?:team|staff|agents?))\s+"
+        r"a\s+(?:call|ring|bell)\b|\bcall(?:ing)?\s+\+?\d[\d\s().-]*\d",
+    ),
     ("phone call", r"\b(?:hotline|helpline|call\s*cent(?:er|re)|phone\s+number|toll[- ]free)\b"),
     ("phone number", r"(?<![\w(+-])[+(]?\d[\d\s().-]{6,}\d(?![\w-])"),
     ("phone number", r"\b1-?8[0-9]{2}\b"),

@@ -53,7 +53,7 @@ def load_rules(env: RulesEnv) -> RuleSet:
     if not directory.is_dir():
         raise ConfigError([Problem(str(directory), 1, 1, "", "rules folder does not exist")])
     version = rules_version(directory)
-    problems = _misnamed_files(directory)
+    problems = misnamed_files(directory, kind="rule files")
     rules: list[Rule] = []
     match_env = MatchEnv(env.teams, directory)
     sound: list[Rule] = []
@@ -84,13 +84,14 @@ def load_rules(env: RulesEnv) -> RuleSet:
     return RuleSet(enabled, version, tuple(problems))
 
 
-def _misnamed_files(directory: Path) -> list[Problem]:
-    """Files that look like rule files but are never read: suffixes are case-sensitive,
-    so ``20-care.YAML`` would be skipped without a word."""
+def misnamed_files(directory: Path, *, kind: str) -> list[Problem]:
+    """Files that look like rule files (``kind``: "rule files", "answers files") but are
+    never read: suffixes are case-sensitive, so ``20-care.YAML`` would be skipped
+    without a word."""
     problems = []
     for path in sorted(directory.iterdir()):
         if path.suffix.lower() in RULE_SUFFIXES and path.suffix not in RULE_SUFFIXES:
-            message = f"not read: rule files must end in .yaml or .yml, not {path.suffix}"
+            message = f"not read: {kind} must end in .yaml or .yml, not {path.suffix}"
             problems.append(Problem(str(path), 1, 1, "", message))
     return problems
 

@@ -9,7 +9,8 @@ good rules running (DESIGN rule 7), and the error is logged and stored in the
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+import threading
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -30,16 +31,20 @@ MAX_STORED_ERROR = 4_000
 
 
 class RuleReloader:
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, *, publish: bool = True) -> None:
         self.rt = rt
         self.rejected_version: str | None = None  # so a broken file is reported once
+        # The @rules row reports the daemon's rules; a dashboard reloading for itself
+        # (ReloadOnUse) leaves it to the daemon.
+        self.publish = publish
         self._published = False
 
     def check(self) -> bool:
         """One reload check; always returns False (a step with no backlog)."""
         # The answers folder is watched too: it is part of what the rules do.
         version = watched_version(self.rt.settings)
-        if version == self.rt.loaded_rules().version:
+        running = self.rt.rules  # None: a dashboard started while the files were broken
+        if running is not None and version == running.version:
             # Back to the running rules (a bad edit was reverted): clear the error.
             if self.rejected_version is not None or not self._published:
                 self.rejected_version = None
@@ -55,21 +60,24 @@ class RuleReloader:
             self.rejected_version = version
             log.error(
                 "rules version=%s rejected, still running version=%s:\n%s",
-                version, self.rt.loaded_rules().version, exc,
+                version, _version(self.rt), exc,
             )  # fmt: skip
             self._publish(error=str(exc), rejected=version)
             return
-        previous, self.rt.rules = self.rt.loaded_rules(), engine
+        previous = _version(self.rt)
+        self.rt.rules, self.rt.rules_error = engine, None
         self.rejected_version = None
         for warning in engine.ruleset.warnings:
             log.warning("rules: %s", warning)
         log.info(
             "rules reloaded version=%s (was %s) rules=%d",
-            engine.version, previous.version, len(engine.rules),
+            engine.version, previous, len(engine.rules),
         )  # fmt: skip
         self._publish(error=None)
 
     def _publish(self, *, error: str | None, rejected: str | None = None) -> None:
+        if not self.publish:
+            return
         now, running = self.rt.clock.now(), self.rt.loaded_rules()
         details: dict[str, Any] = {
             "version": running.version,
@@ -87,6 +95,34 @@ class RuleReloader:
                 row.consecutive_failures += 1
             row.details = details
         self._published = True
+
+
+class ReloadOnUse:
+    """Hot reload for a process without the daemon's jobs (``inchannel serve``): checked
+    when a request comes, at most every RELOAD_SECONDS. Without it the dashboard kept
+    the knowledge base it started with, and a person starting a reply from an entry
+    posted the text the files no longer say."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self._reloader = RuleReloader(rt, publish=False)
+        self._due: datetime | None = None
+        self._lock = threading.Lock()  # requests run in a thread pool: one check at a time
+
+    def check(self) -> None:
+        with self._lock:
+            now = self.rt.clock.now()
+            if self._due is not None and now < self._due:
+                return
+            self._due = now + timedelta(seconds=RELOAD_SECONDS)
+            try:
+                self._reloader.check()
+            except Exception:  # an unreadable folder must not fail the request
+                log.exception("rules reload failed; still running version=%s", _version(self.rt))
+
+
+def _version(rt: Runtime) -> str:
+    return rt.rules.version if rt.rules is not None else "none"
 
 
 def read_rules_state(session: Session) -> tuple[dict[str, Any], str | None, datetime | None] | None:

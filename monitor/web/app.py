@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from monitor.rules.reload import ReloadOnUse
 from monitor.runtime import Runtime
 from monitor.web import account, api, metrics, pages
 from monitor.web.base import Web
@@ -22,8 +25,23 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-def create_app(rt: Runtime, *, refresh_seconds: int = 10) -> Starlette:
-    """The dashboard; the queue asks for new cases every ``refresh_seconds``."""
+class ReloadRules:
+    """Before each request, pick up changed rule and answer files (``ReloadOnUse``)."""
+
+    def __init__(self, app: ASGIApp, *, reload: ReloadOnUse) -> None:
+        self.app, self.reload = app, reload
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await run_in_threadpool(self.reload.check)  # reads files: off the event loop
+        await self.app(scope, receive, send)
+
+
+def create_app(rt: Runtime, *, refresh_seconds: int = 10, reload_rules: bool = True) -> Starlette:
+    """The dashboard; the queue asks for new cases every ``refresh_seconds``.
+
+    ``reload_rules``: follow edits of the rule and answer files; False where the
+    daemon's own reload job does it for the same runtime (``inchannel run``)."""
     web = Web(rt, refresh_seconds=refresh_seconds)
     routes: list[BaseRoute] = [
         Route("/healthz", healthz),
@@ -33,4 +51,7 @@ def create_app(rt: Runtime, *, refresh_seconds: int = 10) -> Starlette:
         *metrics.routes(rt),
         *pages.routes(web),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders), Middleware(BodyLimit)])
+    middleware = [Middleware(SecurityHeaders), Middleware(BodyLimit)]
+    if reload_rules:
+        middleware.append(Middleware(ReloadRules, reload=ReloadOnUse(rt)))
+    return Starlette(routes=routes, middleware=middleware)

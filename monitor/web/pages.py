@@ -73,7 +73,7 @@ def rules_notices(rt: Runtime) -> list[str]:
         notices.append(
             f"The rule files did not load when this dashboard started: {rt.rules_problem()}. "
             "Cases can be worked as usual; knowledge-base answers are unavailable until the "
-            "files are fixed and the dashboard is restarted."
+            "files are fixed (the dashboard looks again every 30 seconds)."
         )
     with rt.sessions() as session:
         state = read_rules_state(session)

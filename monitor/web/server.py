@@ -28,12 +28,12 @@ def announce_demo_user(rt: Runtime) -> None:
         )
 
 
-def serve(rt: Runtime) -> None:
+def serve(rt: Runtime, *, reload_rules: bool = True) -> None:
+    """``reload_rules`` False: the daemon in this process reloads ``rt``'s rules."""
     web = rt.settings.web
     announce_demo_user(rt)
     log.info("dashboard on http://%s:%d/", web.host, web.port)
-    config = uvicorn.Config(
-        create_app(rt), host=web.host, port=web.port, log_config=None, proxy_headers=True
-    )
+    app = create_app(rt, reload_rules=reload_rules)
+    config = uvicorn.Config(app, host=web.host, port=web.port, log_config=None, proxy_headers=True)
     # In a worker thread uvicorn leaves signal handling to the daemon's main thread.
     uvicorn.Server(config).run()
