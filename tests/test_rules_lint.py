@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from monitor.cli import main
 from monitor.settings import Team
+from tests.conftest import REPO
 from tests.rulekit import problems
 
 UNREACHABLE = (
@@ -104,3 +108,19 @@ def test_opening_hours_from_settings() -> None:
     assert not hours.is_open(datetime(2026, 11, 20, 17, 30, tzinfo=UTC))  # lunch
     assert not hours.is_open(datetime(2026, 11, 21, 15, 0, tzinfo=UTC))  # Saturday
     assert not hours.is_open(datetime(2026, 11, 26, 15, 0, tzinfo=UTC))  # Thanksgiving
+
+
+def test_a_source_no_config_names_is_a_warning(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config)
+    (config / "rules" / "90-typo.yaml").write_text(
+        "name: typo\nmatch:\n  any:\n    - source: [demo, x-mentons]\nthen: {tag: [seen]}\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(main, ["check-config", "--config", str(config / "inchannel.yaml")])
+    assert result.exit_code == 0  # a rule may be written ahead for a source still off
+    assert (
+        f"{config / 'rules' / '90-typo.yaml'}:4:22: warning: rule 'typo': "
+        "match.any[0].source[1]: no source is named 'x-mentons' (sources: demo)"
+    ) in result.output
+    assert "'demo'" not in result.output

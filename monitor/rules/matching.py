@@ -73,6 +73,29 @@ CASE: dict[str, Spec] = {
 BLOCKS = {"author": AUTHOR, "case": CASE}
 
 
+def named_sources(data: Any, loc: Loc = ("match",)) -> list[tuple[Loc, str]]:
+    """Every source name a match block tests, nested ``not:`` and ``any:`` included, with
+    where it is written; for the warning about a name no source has (a typo never
+    matches, and nothing else would say so)."""
+    if not isinstance(data, dict):
+        return []
+    found: list[tuple[Loc, str]] = []
+    for raw_key, value in data.items():
+        parsed = _KEY.match(str(raw_key))
+        name = parsed.group(2) if parsed else ""
+        key_loc = (*loc, raw_key)
+        if name == "source":
+            values = value if isinstance(value, list) else [value]
+            found += [((*key_loc, i) if isinstance(value, list) else key_loc, v)
+                      for i, v in enumerate(values) if isinstance(v, str)]  # fmt: skip
+        elif name == "not":
+            found += named_sources(value, key_loc)
+        elif name == "any" and isinstance(value, list):
+            for i, block in enumerate(value):
+                found += named_sources(block, (*key_loc, i))
+    return found
+
+
 def parse_match(data: Any, loc: Loc, env: MatchEnv, errors: Errors) -> AllOf:
     return _block(data, loc, TOP, "", env, errors)
 

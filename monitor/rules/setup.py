@@ -12,6 +12,7 @@ from monitor.answers.model import KnowledgeBase
 from monitor.domain import Platform
 from monitor.rules.engine import Guards, RuleEngine, Teams
 from monitor.rules.loader import RulesEnv, load_rules, rules_version
+from monitor.rules.matching import named_sources
 from monitor.rules.model import RuleSet
 from monitor.settings import Settings
 from monitor.yamlpos import ConfigError, Problem
@@ -47,7 +48,12 @@ def engine_from_settings(settings: Settings) -> RuleEngine:
     ruleset = replace(
         ruleset,
         version=version,
-        warnings=(*ruleset.warnings, *kb.warnings, *_unused_answers(ruleset, kb, settings)),
+        warnings=(
+            *ruleset.warnings,
+            *kb.warnings,
+            *_unused_answers(ruleset, kb, settings),
+            *_unknown_sources(ruleset, settings),
+        ),
     )
     answers = Answerer(kb, answer_at=settings.answers.answer_at, draft_at=settings.answers.draft_at)
     return RuleEngine(
@@ -92,6 +98,19 @@ def _guards(settings: Settings) -> Guards:
         if settings.rules.max_age_hours
         else None,
     )
+
+
+def _unknown_sources(ruleset: RuleSet, settings: Settings) -> list[Problem]:
+    """A warning, not an error: a rule may be written for a source that is commented
+    out for now, but a misspelt name never matches and nothing else would say so."""
+    known = {source.name for source in settings.sources}
+    listed = ", ".join(sorted(known)) or "none"
+    return [
+        rule.problem(loc, f"no source is named {name!r} (sources: {listed})", warning=True)
+        for rule in ruleset.rules
+        for loc, name in named_sources(rule.spec.match)
+        if name not in known
+    ]
 
 
 def _unused_answers(ruleset: RuleSet, kb: KnowledgeBase, settings: Settings) -> list[Problem]:
