@@ -4,6 +4,7 @@ document, every problem collected with its file:line:col before anything is repo
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from monitor.answers.model import Entry, EntrySpec, KnowledgeBase, entry_problem
@@ -39,13 +40,14 @@ def load_knowledge_base(
     use_brand(brand)  # before any entry is read into tokens
     problems = misnamed_files(directory, kind="answers files")
     entries: list[Entry] = []
-    disabled: set[str] = set()
+    declared: list[Declared] = []  # every entry's id, the disabled ones' too
     for path in rule_files(directory):
         for doc in read_documents(path, problems, kind="an answers file", items="answers"):
-            entry = _entry(doc, len(entries), brand, problems, disabled)
+            entry = _entry(doc, len(declared), brand, problems, declared)
             if entry is not None:
                 entries.append(entry)
-    problems.extend(_duplicates(entries))
+    disabled = {d.id for d in declared if not d.enabled}
+    problems.extend(_duplicates(declared))
     problems.extend(_unknown_superseded(entries, disabled))
     problems.sort(key=lambda p: (p.file, p.line, p.col))
     if any(not p.warning for p in problems):
@@ -56,8 +58,16 @@ def load_knowledge_base(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Declared:
+    id: str
+    file: str
+    line: int
+    enabled: bool
+
+
 def _entry(
-    doc: Document, order: int, brand: str, problems: list[Problem], disabled: set[str]
+    doc: Document, order: int, brand: str, problems: list[Problem], declared: list[Declared]
 ) -> Entry | None:
     data = doc.data
     if not isinstance(data, dict):
@@ -72,8 +82,10 @@ def _entry(
     problems.extend(_text_problems(doc, spec, brand))
     problems.extend(_keyword_problems(doc, spec))
     problems.extend(_question_problems(doc, spec))
+    # A disabled entry's id counts too: stats and sent replies name entries by id, and
+    # superseding a disabled one is reported as such, not as an unknown id.
+    declared.append(Declared(spec.id, doc.file, doc.start_line, spec.enabled))
     if not spec.enabled:
-        disabled.add(spec.id)  # so superseding it is not reported as an unknown id
         return None
     return _compiled(doc, spec)
 
@@ -92,6 +104,8 @@ def _text_problems(doc: Document, spec: EntrySpec, brand: str) -> list[Problem]:
 
 def answer_text_problems(text: str, platform: Platform, *, brand: str) -> list[str]:
     """Unknown or broken placeholders, redirects and length over the platform's limit."""
+    if not text.strip():
+        return ["an empty answer would post nothing"]
     problems = template_problems(text, ANSWER_PLACEHOLDERS)
     found = find_redirect(text)
     if found is not None:
@@ -162,8 +176,8 @@ def _compiled(doc: Document, spec: EntrySpec) -> Entry:
     )
 
 
-def _duplicates(entries: list[Entry]) -> list[Problem]:
-    seen: dict[str, Entry] = {}
+def _duplicates(entries: list[Declared]) -> list[Problem]:
+    seen: dict[str, Declared] = {}
     problems = []
     for entry in entries:
         first = seen.setdefault(entry.id, entry)

@@ -114,7 +114,7 @@ def read_documents(path: Path, problems: list[Problem], *, kind: str, items: str
     except UnicodeDecodeError as exc:
         problems.append(Problem(str(path), 1, 1, "", f"not UTF-8 text: {exc.reason}"))
         return []
-    unsafe = _unsafe_yaml(path, text)
+    unsafe = _unsafe_yaml(path, text, kind)
     if unsafe is not None:
         problems.append(unsafe)
         return []
@@ -131,10 +131,10 @@ def read_documents(path: Path, problems: list[Problem], *, kind: str, items: str
     return documents
 
 
-def _unsafe_yaml(path: Path, text: str) -> Problem | None:
+def _unsafe_yaml(path: Path, text: str, kind: str) -> Problem | None:
     alias = _first_alias(text)
     if alias is not None:
-        message = "YAML aliases are not allowed in rule files"
+        message = f"YAML aliases are not allowed in {kind}"
         return Problem(str(path), alias[0], alias[1], "", message)
     return None  # duplicate keys: load_documents refuses them for every YAML file
 
