@@ -106,8 +106,9 @@ def transition(
     record_state(session, case.id, case.state, state.value, actor, now, **detail)
     case.state = state.value
     case.updated_at = now
-    if state is CaseState.RESOLVED:
-        case.resolved_at = now
+    # Out of resolved (a person's reply, approval or team change), the case is open again:
+    # left set, the reports counted its old resolution time.
+    case.resolved_at = now if state is CaseState.RESOLVED else None
 
 
 def escalate(

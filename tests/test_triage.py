@@ -222,6 +222,20 @@ def test_spam_takes_only_the_bots_own_replies_off_the_threads_count(
         assert spam.detail["replies_withdrawn"] == 1
 
 
+def test_a_persons_reply_to_a_resolved_case_takes_it_out_of_the_resolved_figures(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = make_runtime([mention(1, "@acme ok, the order number is 5512")])
+    run_cycle(rt)
+    casework.resolve(rt, "C-1001", user="lena")
+    rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+    casework.reply(rt, "C-1001", "One more thing: it ships today.", user="lena")
+    with rt.sessions() as session:
+        case = session.query(Case).one()
+        # Open again: the reports' resolution time must not count it as resolved.
+        assert (case.state, case.resolved_at) == ("replied", None)
+
+
 def test_a_spammer_writing_again_neither_reopens_the_case_nor_gets_an_answer(
     make_runtime: RuntimeFactory,
 ) -> None:
