@@ -33,7 +33,9 @@ DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
 @click.command("backfill")
 @click.argument("source")
 @click.option("--since", required=True, type=click.DateTime(DATE_FORMATS), help="UTC date/time.")
-@click.option("--until", type=click.DateTime(DATE_FORMATS), help="UTC, exclusive (default: now).")
+@click.option(
+    "--until", type=click.DateTime(DATE_FORMATS), help="UTC, exclusive (default: no bound)."
+)
 @config_option
 def backfill_command(
     source: str, since: datetime, until: datetime | None, config_file: Path | None
