@@ -11,6 +11,8 @@ from sqlalchemy import Select, String, case, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from monitor.cases import OPEN_STATES
+from monitor.casework import CaseworkError
+from monitor.domain import CaseState, Label, Platform
 from monitor.runtime import Runtime
 from monitor.store.models import Case, Customer, Message
 from monitor.web.params import require_storable, whole_number
@@ -21,6 +23,13 @@ MAX_PAGE = 10_000
 Ts = TypeVarTuple("Ts")
 # Priority breaks ties between cases due at the same moment (and orders those without SLA).
 PRIORITY_RANK = case({"urgent": 0, "high": 1, "normal": 2, "low": 3}, value=Case.priority, else_=4)
+
+
+_CHOICES = {
+    "state": [s.value for s in CaseState],
+    "platform": [p.value for p in Platform],
+    "sentiment": [label.value for label in Label],
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +51,11 @@ class QueueFilter:
             for f in fields(cls)
         }
         number = whole_number(values.pop("page"), 1, 1, MAX_PAGE)
+        for name, choices in _CHOICES.items():
+            # An unknown value matched nothing: an empty queue, with the filter shown as
+            # "any" on the page, looked like there was no work.
+            if values[name] and values[name] not in choices:
+                raise CaseworkError(f"{name} must be one of {', '.join(choices)}")
         return cls(**values, page=number)
 
     def params(self, **changes: Any) -> dict[str, str]:
