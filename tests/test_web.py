@@ -119,7 +119,13 @@ def test_check_as_you_type(make_runtime: RuntimeFactory) -> None:
     assert long.json()["problems"] == ["300 characters: x allows 280"]
     assert client.post("/cases/C-1001/check", content="x").status_code == 403
     other = client.post("/cases/C-1005/check", content="x", headers={"X-CSRF-Token": csrf})
-    assert other.status_code == 404
+    # As the case page answers it: the case exists, and is another team's.
+    assert (other.status_code, other.json()["error"]) == (
+        403,
+        "C-1005 belongs to team billing, which is not one of yours",
+    )
+    gone = client.post("/cases/C-9999/check", content="x", headers={"X-CSRF-Token": csrf})
+    assert (gone.status_code, gone.json()["error"]) == (404, "no case C-9999")
 
 
 def test_lead_approves_edits_and_rejects_drafts(make_runtime: RuntimeFactory) -> None:

@@ -161,8 +161,10 @@ def check_endpoint(web: Web) -> Endpoint:
         try:
             check_access(web.rt, signed.user, ref)
             return load_reply_target(web, ref)
-        except (CaseNotFound, Forbidden) as exc:
+        except CaseNotFound as exc:
             return JSONResponse({"error": str(exc)}, status_code=404)
+        except Forbidden as exc:  # as the case page and the API answer it
+            return JSONResponse({"error": str(exc)}, status_code=403)
 
     def check(platform: str, customer: str, text: str) -> Response:
         limit = REPLY_LIMITS[Platform(platform)]
