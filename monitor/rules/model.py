@@ -51,6 +51,15 @@ class AnswerAction(Strict):
     min_confidence: float | None = Field(default=None, gt=0, le=1)
     draft_at: float | None = Field(default=None, gt=0, le=1)
 
+    @model_validator(mode="after")
+    def _ordered(self) -> AnswerAction:
+        # As answers.draft_at and answer_at in the config: reversed, the draft band was
+        # silently cut to nothing.
+        low, high = self.draft_at, self.min_confidence
+        if low is not None and high is not None and low > high:
+            raise ValueError("draft_at must not be above min_confidence")
+        return self
+
 
 def _answer_flag(value: object) -> object:
     # `answer: false` switches it off, as `ignore: false` and `stop: false` do.
