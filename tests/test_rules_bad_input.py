@@ -43,6 +43,17 @@ def test_ten_megabyte_file_is_refused_without_parsing(tmp_path: Path) -> None:
     ]
 
 
+def test_a_list_file_over_ten_megabytes_is_refused_unread(tmp_path: Path) -> None:
+    folder = tmp_path / "rules"
+    write(folder, "name: vip\nmatch: {author: {handles_from: vip.txt}}\nthen: {tag: [vip]}\n")
+    with (folder / "vip.txt").open("wb") as handle:
+        handle.truncate(10_500_000)  # sparse: the size is checked before any read
+    assert problems(folder) == [
+        "{dir}/rules.yaml:2:18: rule 'vip': match.author.handles_from: "
+        "list file 'vip.txt' is 10.5 MB; list files may be at most 10 MB"
+    ]
+
+
 def test_errors_in_several_files_are_all_reported_in_file_order(tmp_path: Path) -> None:
     folder = tmp_path / "rules"
     folder.mkdir()

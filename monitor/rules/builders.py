@@ -206,12 +206,20 @@ def files_check(
     return OneOf(key, spec.attribute, handles, negate)
 
 
+# Every reload reads the list files again, and a worker holds their handles in memory:
+# 10 MB is some 600,000 handles, more than any brand's VIP or block list.
+MAX_LIST_FILE_BYTES = 10_000_000
+
+
 def _read_handles(rules_dir: Path, name: str) -> list[str] | str:
     """Handles from a list file inside the rules folder, or an error message."""
     path = (rules_dir / name).resolve()
     if not path.is_relative_to(rules_dir.resolve()):
         return f"list file {name!r} must be inside the rules folder (hot reload watches it)"
     try:
+        size = path.stat().st_size
+        if size > MAX_LIST_FILE_BYTES:
+            return f"list file {name!r} is {size / 1e6:.1f} MB; list files may be at most 10 MB"
         # Notepad and spreadsheet exports start UTF-8 with a byte order mark, which
         # would otherwise stick to the first handle and make it never match.
         text = path.read_text(encoding="utf-8-sig")
