@@ -110,6 +110,15 @@ def test_opening_hours_from_settings() -> None:
     assert not hours.is_open(datetime(2026, 11, 26, 15, 0, tzinfo=UTC))  # Thanksgiving
 
 
+def test_an_answer_rule_with_stop_shadows_nothing(tmp_path: Path) -> None:
+    # It stops only when an entry fits; for any other question the next rules decide.
+    text = (
+        "name: faq\nmatch: {}\nthen: {answer: true, stop: true}\n---\n"
+        'name: refunds\nmatch: {text: refund}\nthen: {reply: "Sorry, we are on it."}\n'
+    )
+    assert problems(tmp_path, text) == []
+
+
 def test_a_source_no_config_names_is_a_warning(tmp_path: Path) -> None:
     config = tmp_path / "config"
     shutil.copytree(REPO / "config", config)

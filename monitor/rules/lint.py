@@ -125,7 +125,10 @@ def unreachable_rules(rules: list[Rule]) -> list[Problem]:
     ordered = [r for r in evaluation_order(rules) if r.spec.enabled]
     for position, rule in enumerate(ordered):
         for earlier in ordered[:position]:
-            if earlier.spec.then.terminal and _covers(earlier, rule):
+            # An answer rule matches only when an entry fits the question: when none
+            # does, the evaluation goes on past its stop.
+            sure = earlier.spec.then.terminal and earlier.spec.then.answer is None
+            if sure and _covers(earlier, rule):
                 action = "ignore" if earlier.spec.then.ignore else "stop"
                 message = (
                     f"unreachable: rule '{earlier.name}' ({earlier.file}:{earlier.line}) "
