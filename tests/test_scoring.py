@@ -257,11 +257,26 @@ def test_long_text_is_scored_in_capped_pieces(scorer: Scorer) -> None:
     assert scorer.score("I love it. " * 4_000).compound < 1.0  # no saturation
 
 
+def test_a_tweet_is_scored_whole_when_its_emoji_words_make_it_long(scorer: Scorer) -> None:
+    # 180 characters; the emoji's words take it to 303, and a cut at 300 parted "not"
+    # from "good": the pieces scored -0.38 and +0.44, a neutral 0.03 for a complaint.
+    tweet = (
+        "@acme ⏳🤷‍♀️🤦‍♂️📦🚚 my order from march still has not shipped and the tracking page"
+        " has said processing for three weeks now so I called twice and emailed and your"
+        " service is not good"
+    )
+    score = scorer.score(tweet)
+    assert score.label is Label.NEGATIVE
+    assert score.alert
+
+
 @pytest.mark.parametrize(
     "text",
     [
         "",
         "   \n\t ",
+        "not 😊 bad 🤷 " * 25,  # tweet-sized, scored whole
+        "😊😃" * 150,  # tweet-sized, but its emoji words are cut into pieces
         "good " * 20_000,
         "a" * 100_000,
         "😍😡" * 10_000,

@@ -18,6 +18,9 @@ from collections.abc import Callable, Container, Iterable, Iterator
 RAW_CHARS = 20_000  # cut before any regex runs
 SPLIT_CHARS = 1_000  # longer texts are split into sentences
 PIECE_CHARS = 300
+# A text of at most PIECE_CHARS (every tweet) is scored whole while its emoji's words keep
+# it under this; VADER takes at most about 12 ms on that many characters.
+WHOLE_CHARS = 1_000
 MAX_SCORED_CHARS = 4_000
 
 
@@ -111,6 +114,12 @@ def pieces(text: str, expand: Callable[[str], str]) -> list[str]:
     Short texts stay whole, exactly as the paper scored them. Emoji are expanded per
     sentence, since one emoji becomes several words.
     """
+    if len(text) <= PIECE_CHARS:
+        # Emoji words can push a tweet past PIECE_CHARS, and a cut at a space there can
+        # part "not" from "good". Only text made mostly of emoji grows past WHOLE_CHARS.
+        whole = expand(text)
+        if len(whole) <= WHOLE_CHARS:
+            return [whole] if whole.strip() else []
     out: list[str] = []
     total = 0
     sentences = _SENTENCE_END.split(text) if len(text) > SPLIT_CHARS else [text]
