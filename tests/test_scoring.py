@@ -343,6 +343,32 @@ def test_config_rejects_what_the_scorer_cannot_use(config: dict[str, object]) ->
         ScoringConfig.model_validate(config)
 
 
+# Each of these keys was accepted and never matched: the scorer removes handles and URLs
+# and shortens runs before VADER reads the text, and VADER strips the punctuation
+# around a word. "_" is the filler before each emoji's words: it scored every emoji.
+@pytest.mark.parametrize(
+    ("word", "message"),
+    [
+        ("@acme", "handle or URL"),
+        ("www.acme.com", "handle or URL"),
+        ("goooood", "run of repeated characters"),
+        ("!!!!", "run of repeated characters"),
+        ("#fail", "read as 'fail'"),
+        ("meh.", "read as 'meh'"),
+        ("_", "filler"),
+    ],
+)
+def test_config_rejects_lexicon_words_vader_never_meets(word: str, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        ScoringConfig(lexicon={word: -3.0})
+
+
+@pytest.mark.parametrize("word", [":-(", "<3", "!!!", "don't", "ok-ish", "a!"])
+def test_config_keeps_lexicon_words_vader_reads_as_written(word: str) -> None:
+    scorer = Scorer(ScoringConfig(lexicon={word: -3.0}, default_lexicon=False))
+    assert scorer.score(f"the kettle {word}").label is Label.NEGATIVE
+
+
 def test_config_keeps_emoticon_lexicon_keys() -> None:
     scorer = Scorer(ScoringConfig(lexicon={":-þ": -2.0, "<3": -2.0}))
     assert scorer.score("<3").label is Label.NEGATIVE
