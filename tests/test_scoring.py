@@ -68,6 +68,17 @@ def test_runs_collapse_to_known_words(plain: Scorer) -> None:
     assert plain.score("awful!!!!!!!!").compound == plain.score("awful!!!").compound
 
 
+# VADER's lexicon has "grrr", "zzz" and "yeees" and no two-letter forms of them: "grrr"
+# and "zzz" collapsed to "gr" and "z" and lost their score ("yeees" survived as "yes").
+@pytest.mark.parametrize("word", ["grrr", "zzz", "yeees"])
+def test_runs_keep_a_three_letter_word_vader_knows(plain: Scorer, word: str) -> None:
+    raw = SentimentIntensityAnalyzer().polarity_scores(f"@acme {word}")["compound"]
+    assert raw != 0
+    assert plain.score(f"@acme {word}").compound == raw
+    longer = word.replace(word[-2] * 3, word[-2] * 6) if word != "zzz" else "zzzzzz"
+    assert plain.score(f"@acme {longer}").compound == raw
+
+
 def test_variation_selector_and_skin_tone_do_not_hide_emoji(scorer: Scorer) -> None:
     assert scorer.score("love it ❤️❤️").compound > scorer.score("love it").compound
     assert scorer.score("👍🏽").label is Label.POSITIVE

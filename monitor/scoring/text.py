@@ -94,17 +94,20 @@ def fold(text: str, keep: re.Pattern[str] | None) -> str:
 
 
 def _collapse_token(token: str, words: Container[str]) -> str:
-    """ "sooo"->"so", "goooood"->"good", "!!!!!"->"!!!".
+    """ "sooo"->"so", "goooood"->"good", "grrrrr"->"grrr", "!!!!!"->"!!!".
 
-    A letter run becomes two letters when that makes a known word, else one; punctuation and
-    emoji runs keep three, because VADER reads "!!!" and repeated emoji as emphasis.
+    A letter run becomes two letters when that makes a known word, else three when that
+    does, else one; punctuation and emoji runs keep three, because VADER reads "!!!" and
+    repeated emoji as emphasis.
     """
     if not _RUN.search(token):
         return token
     token = _RUN.sub(lambda m: m.group(0) if m.group(1).isalpha() else m.group(1) * 3, token)
-    double = _LETTER_RUN.sub(r"\1\1", token)
-    if double.lower().strip(_PUNCT) in words:
-        return double
+    # Three letters too: VADER knows "grrr", "zzz" and "yeees", and none with two.
+    for repeat in (r"\1\1", r"\1\1\1"):
+        known = _LETTER_RUN.sub(repeat, token)
+        if known.lower().strip(_PUNCT) in words:
+            return known
     return _LETTER_RUN.sub(r"\1", token)
 
 
