@@ -266,6 +266,41 @@ def _readable_lexicon_word(word: str) -> str:
     return word
 
 
+def _reachable_lexicon_word(word: str) -> str:
+    """A lexicon word VADER can still meet after the scorer's cleanup and its own
+    punctuation stripping; any other key was accepted and silently did nothing."""
+    # Imported here: monitor.scoring imports this module.
+    from vaderSentiment.vaderSentiment import SentiText
+
+    from monitor.scoring.emoji import FILLER
+    from monitor.scoring.text import clean
+
+    if word == FILLER:
+        raise ValueError(
+            f"lexicon word {word!r} is the filler the scorer puts before each emoji's"
+            " words; it would give every emoji that valence"
+        )
+    # Known to the scorer as itself: a run is kept when that makes a known word.
+    cleaned = clean(word, {word}, None).strip()
+    if not cleaned:
+        raise ValueError(
+            f"lexicon word {word!r} is a handle or URL, which the scorer removes before"
+            " VADER reads the text"
+        )
+    if cleaned != word:
+        raise ValueError(
+            f"lexicon word {word!r} holds a run of repeated characters, which the"
+            " scorer shortens before VADER reads the text (docs/scoring.md, step 3)"
+        )
+    read = str(SentiText._strip_punc_if_word(word))
+    if read != word:
+        raise ValueError(
+            f"lexicon word {word!r} is read as {read!r}: VADER strips the punctuation"
+            " around a word; write that instead"
+        )
+    return word
+
+
 def _replaced(char: str) -> bool:
     category = unicodedata.category(char)
     symbol = not char.isascii() and category[0] == "S"
@@ -299,6 +334,7 @@ class ScoringConfig(Strict):
             if not -4 <= valence <= 4:
                 raise ValueError(f"lexicon valence for {word!r} must be within -4..4")
             _readable_lexicon_word(word)
+            _reachable_lexicon_word(word)
         return lexicon
 
     @field_validator("languages")

@@ -68,6 +68,17 @@ def test_runs_collapse_to_known_words(plain: Scorer) -> None:
     assert plain.score("awful!!!!!!!!").compound == plain.score("awful!!!").compound
 
 
+# VADER's lexicon has "grrr", "zzz" and "yeees" and no two-letter forms of them: "grrr"
+# and "zzz" collapsed to "gr" and "z" and lost their score ("yeees" survived as "yes").
+@pytest.mark.parametrize("word", ["grrr", "zzz", "yeees"])
+def test_runs_keep_a_three_letter_word_vader_knows(plain: Scorer, word: str) -> None:
+    raw = SentimentIntensityAnalyzer().polarity_scores(f"@acme {word}")["compound"]
+    assert raw != 0
+    assert plain.score(f"@acme {word}").compound == raw
+    longer = word.replace(word[-2] * 3, word[-2] * 6) if word != "zzz" else "zzzzzz"
+    assert plain.score(f"@acme {longer}").compound == raw
+
+
 def test_variation_selector_and_skin_tone_do_not_hide_emoji(scorer: Scorer) -> None:
     assert scorer.score("love it ❤️❤️").compound > scorer.score("love it").compound
     assert scorer.score("👍🏽").label is Label.POSITIVE
@@ -257,11 +268,26 @@ def test_long_text_is_scored_in_capped_pieces(scorer: Scorer) -> None:
     assert scorer.score("I love it. " * 4_000).compound < 1.0  # no saturation
 
 
+def test_a_tweet_is_scored_whole_when_its_emoji_words_make_it_long(scorer: Scorer) -> None:
+    # 180 characters; the emoji's words take it to 303, and a cut at 300 parted "not"
+    # from "good": the pieces scored -0.38 and +0.44, a neutral 0.03 for a complaint.
+    tweet = (
+        "@acme ⏳🤷‍♀️🤦‍♂️📦🚚 my order from march still has not shipped and the tracking page"
+        " has said processing for three weeks now so I called twice and emailed and your"
+        " service is not good"
+    )
+    score = scorer.score(tweet)
+    assert score.label is Label.NEGATIVE
+    assert score.alert
+
+
 @pytest.mark.parametrize(
     "text",
     [
         "",
         "   \n\t ",
+        "not 😊 bad 🤷 " * 25,  # tweet-sized, scored whole
+        "😊😃" * 150,  # tweet-sized, but its emoji words are cut into pieces
         "good " * 20_000,
         "a" * 100_000,
         "😍😡" * 10_000,
@@ -326,6 +352,32 @@ def test_known_language_codes_are_py3langids() -> None:
 def test_config_rejects_what_the_scorer_cannot_use(config: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         ScoringConfig.model_validate(config)
+
+
+# Each of these keys was accepted and never matched: the scorer removes handles and URLs
+# and shortens runs before VADER reads the text, and VADER strips the punctuation
+# around a word. "_" is the filler before each emoji's words: it scored every emoji.
+@pytest.mark.parametrize(
+    ("word", "message"),
+    [
+        ("@acme", "handle or URL"),
+        ("www.acme.com", "handle or URL"),
+        ("goooood", "run of repeated characters"),
+        ("!!!!", "run of repeated characters"),
+        ("#fail", "read as 'fail'"),
+        ("meh.", "read as 'meh'"),
+        ("_", "filler"),
+    ],
+)
+def test_config_rejects_lexicon_words_vader_never_meets(word: str, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        ScoringConfig(lexicon={word: -3.0})
+
+
+@pytest.mark.parametrize("word", [":-(", "<3", "!!!", "don't", "ok-ish", "a!"])
+def test_config_keeps_lexicon_words_vader_reads_as_written(word: str) -> None:
+    scorer = Scorer(ScoringConfig(lexicon={word: -3.0}, default_lexicon=False))
+    assert scorer.score(f"the kettle {word}").label is Label.NEGATIVE
 
 
 def test_config_keeps_emoticon_lexicon_keys() -> None:

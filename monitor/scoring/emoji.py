@@ -50,7 +50,8 @@ CURATED_EMOJI: Mapping[str, str] = {
 # for negations and boosters, and "still nothing @acme 😠" must not read as "not angry".
 # The tokens are in neither the lexicon nor the booster or negation lists, so they
 # change no compound score; they only count as neutral words in pos/neu/neg.
-_GUARD = " _ _ _ "
+FILLER = "_"
+_GUARD = f" {FILLER} {FILLER} {FILLER} "
 # Far enough back to find the word before a run of emoji.
 _LOOK_BACK = 80
 _PUNCT = string.punctuation + "“”‘’"

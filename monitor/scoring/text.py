@@ -18,6 +18,9 @@ from collections.abc import Callable, Container, Iterable, Iterator
 RAW_CHARS = 20_000  # cut before any regex runs
 SPLIT_CHARS = 1_000  # longer texts are split into sentences
 PIECE_CHARS = 300
+# A text of at most PIECE_CHARS (every tweet) is scored whole while its emoji's words keep
+# it under this; VADER takes at most about 12 ms on that many characters.
+WHOLE_CHARS = 1_000
 MAX_SCORED_CHARS = 4_000
 
 
@@ -91,17 +94,20 @@ def fold(text: str, keep: re.Pattern[str] | None) -> str:
 
 
 def _collapse_token(token: str, words: Container[str]) -> str:
-    """ "sooo"->"so", "goooood"->"good", "!!!!!"->"!!!".
+    """ "sooo"->"so", "goooood"->"good", "grrrrr"->"grrr", "!!!!!"->"!!!".
 
-    A letter run becomes two letters when that makes a known word, else one; punctuation and
-    emoji runs keep three, because VADER reads "!!!" and repeated emoji as emphasis.
+    A letter run becomes two letters when that makes a known word, else three when that
+    does, else one; punctuation and emoji runs keep three, because VADER reads "!!!" and
+    repeated emoji as emphasis.
     """
     if not _RUN.search(token):
         return token
     token = _RUN.sub(lambda m: m.group(0) if m.group(1).isalpha() else m.group(1) * 3, token)
-    double = _LETTER_RUN.sub(r"\1\1", token)
-    if double.lower().strip(_PUNCT) in words:
-        return double
+    # Three letters too: VADER knows "grrr", "zzz" and "yeees", and none with two.
+    for repeat in (r"\1\1", r"\1\1\1"):
+        known = _LETTER_RUN.sub(repeat, token)
+        if known.lower().strip(_PUNCT) in words:
+            return known
     return _LETTER_RUN.sub(r"\1", token)
 
 
@@ -111,6 +117,12 @@ def pieces(text: str, expand: Callable[[str], str]) -> list[str]:
     Short texts stay whole, exactly as the paper scored them. Emoji are expanded per
     sentence, since one emoji becomes several words.
     """
+    if len(text) <= PIECE_CHARS:
+        # Emoji words can push a tweet past PIECE_CHARS, and a cut at a space there can
+        # part "not" from "good". Only text made mostly of emoji grows past WHOLE_CHARS.
+        whole = expand(text)
+        if len(whole) <= WHOLE_CHARS:
+            return [whole] if whole.strip() else []
     out: list[str] = []
     total = 0
     sentences = _SENTENCE_END.split(text) if len(text) > SPLIT_CHARS else [text]
