@@ -348,6 +348,7 @@ def _register_command_groups() -> None:
     from monitor.commands.answers import answers_group
     from monitor.commands.backfill import backfill_command
     from monitor.commands.cases import cases_group
+    from monitor.commands.feedback import feedback_command
     from monitor.commands.score import score
     from monitor.commands.status import status_command
     from monitor.commands.users import users_group
@@ -356,6 +357,7 @@ def _register_command_groups() -> None:
     main.add_command(rules)
     main.add_command(cases_group)
     main.add_command(score)
+    main.add_command(feedback_command)
     main.add_command(status_command)
     main.add_command(users_group)
     main.add_command(backfill_command)

@@ -1,0 +1,131 @@
+"""``inchannel feedback``: the sentiment corrections people made, scored again.
+
+The dashboard's "Correct sentiment" stores each correction with the text as it was
+scored (``sentiment_feedback``). This command closes the loop for whoever tunes
+``scoring.lexicon`` in inchannel.yaml: it scores every corrected text again with the
+scorer the config describes *now*, so an overlay change shows at once how many of the
+corrections it fixes (and whether it breaks one that was right).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from monitor.commands.options import config_option, json_line
+from monitor.domain import Label
+from monitor.scoring import Scorer
+from monitor.store.models import case_ref
+from monitor.store.web_models import SentimentFeedback
+
+DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+
+
+@dataclass(frozen=True, slots=True)
+class Corrected:
+    """A message's latest correction, and what the scorer says of its text today."""
+
+    at: str
+    user: str
+    case: str
+    message_id: int
+    text: str
+    scored_label: str | None
+    corrected_label: str
+    label_now: str
+    compound_now: float
+
+    @property
+    def agreed_then(self) -> bool:
+        return _same(self.scored_label, self.corrected_label)
+
+    @property
+    def agrees_now(self) -> bool:
+        return _same(self.label_now, self.corrected_label)
+
+
+def _same(scored: str | None, corrected: str) -> bool:
+    # People correct to positive, neutral or negative; a text with no sentiment words at
+    # all (unscored, no-signal) is what "neutral" means to them.
+    return scored == corrected or (scored == Label.UNSCORED and corrected == Label.NEUTRAL)
+
+
+@click.command("feedback")
+@config_option
+@click.option("--since", type=click.DateTime(DATE_FORMATS), default=None, help="UTC date/time.")
+@click.option("--wrong", is_flag=True, help="Only corrections the scorer still gets wrong.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per correction.")
+def feedback_command(
+    config_file: Path | None, since: datetime | None, wrong: bool, as_json: bool
+) -> None:
+    """The dashboard's sentiment corrections, each scored again with today's scorer."""
+    from monitor.cli import database_without_rules
+    from monitor.store.db import session_factory
+
+    settings, engine = database_without_rules(config_file)
+    scorer = Scorer(settings.scoring)
+    try:
+        with session_factory(engine)() as session:
+            found = list(corrections(session, scorer, since=since and since.replace(tzinfo=UTC)))
+    finally:
+        engine.dispose()
+    shown = [c for c in found if not (wrong and c.agrees_now)]
+    if as_json:
+        for item in shown:
+            click.echo(json_line(asdict(item)))
+        return
+    _print(shown, found)
+
+
+def corrections(
+    session: Session, scorer: Scorer, *, since: datetime | None = None
+) -> Iterable[Corrected]:
+    """The latest correction of each message (a person may change their mind), oldest
+    first."""
+    query = select(SentimentFeedback).order_by(SentimentFeedback.id)
+    if since is not None:
+        query = query.where(SentimentFeedback.at >= since)
+    latest = {row.message_id: row for row in session.scalars(query)}
+    for row in sorted(latest.values(), key=lambda r: r.id):
+        now = scorer.score(row.text)
+        yield Corrected(
+            at=row.at.isoformat(),
+            user=row.user,
+            case=case_ref(row.case_id),
+            message_id=row.message_id,
+            text=row.text,
+            scored_label=row.scored_label,
+            corrected_label=row.corrected_label,
+            label_now=now.label.value,
+            compound_now=round(now.compound, 4),
+        )
+
+
+def _print(shown: list[Corrected], found: list[Corrected]) -> None:
+    table = Table("case", "text", "scored", "person", "now", "compound")
+    for item in shown:
+        table.add_row(
+            item.case,
+            Text(item.text[:160]),  # Text(), not markup: the customer wrote it
+            item.scored_label or "-",
+            item.corrected_label,
+            Text(item.label_now, style="green" if item.agrees_now else "red"),
+            f"{item.compound_now:+.4f}",
+        )
+    console = Console()
+    console.print(table)
+    then = sum(c.agreed_then for c in found)
+    now = sum(c.agrees_now for c in found)
+    console.print(
+        f"{len(found)} correction(s): the scorer agreed with {then} when they were made, "
+        f"and agrees with {now} now"
+    )

@@ -1,0 +1,93 @@
+"""``inchannel feedback``: people's sentiment corrections, scored again with today's config."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from monitor import triage
+from monitor.cli import main
+from monitor.runtime import build_runtime
+from monitor.settings import load_settings
+from monitor.store.models import Message, case_ref
+from tests.conftest import REPO
+
+PAYPAL = "@acme can I pay with paypal?"
+THANKS = "@acme thanks for sorting out my return so quickly, really great service!"
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Path:
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config)
+    path = config / "inchannel.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        text.replace("sqlite:///../var/inchannel.db", f"sqlite:///{tmp_path}/inchannel.db"),
+        encoding="utf-8",
+    )
+    assert cli("db", "upgrade", config=path)[0] == 0
+    assert cli("run", "--once", config=path)[0] == 0
+    return path
+
+
+def cli(*args: str, config: Path) -> tuple[int, str]:
+    result = CliRunner().invoke(main, [*args, "--config", str(config)])
+    return result.exit_code, result.output
+
+
+def correct(config: Path, text: str, label: str) -> None:
+    rt = build_runtime(load_settings(config))
+    with rt.sessions() as session:
+        message = session.scalars(select(Message).where(Message.text == text)).one()
+    triage.correct_sentiment(rt, case_ref(message.case_id), message.id, label, user="lena")
+    rt.engine.dispose()
+
+
+def records(config: Path, *options: str) -> list[dict[str, object]]:
+    code, output = cli("feedback", "--json", *options, config=config)
+    assert code == 0, output
+    return [json.loads(line) for line in output.splitlines()]
+
+
+def test_corrections_are_scored_again_with_the_configs_lexicon(demo: Path) -> None:
+    # VADER reads "pay" as negative (-0.10); a person sets it right.
+    correct(demo, PAYPAL, "positive")  # a slip, changed a moment later:
+    correct(demo, PAYPAL, "neutral")  # the latest correction is the one that counts
+    correct(demo, THANKS, "positive")
+    found = records(demo)
+    assert [(r["text"], r["scored_label"], r["corrected_label"]) for r in found] == [
+        (PAYPAL, "negative", "neutral"),
+        (THANKS, "positive", "positive"),
+    ]
+    assert [r["label_now"] for r in found] == ["negative", "positive"]
+    assert [r["text"] for r in records(demo, "--wrong")] == [PAYPAL]
+    code, table = cli("feedback", config=demo)
+    assert code == 0
+    assert "2 correction(s): the scorer agreed with 1 when they were made, and agrees with 1" in (
+        table.replace("\n", " ")
+    )
+    # Whoever tunes the overlay sees at once what the change fixes.
+    text = demo.read_text(encoding="utf-8")
+    tuned = text.replace(
+        "  negative_threshold: -0.05\n",
+        "  negative_threshold: -0.05\n  lexicon:\n    pay: 0\n",
+    )
+    demo.write_text(tuned, encoding="utf-8")
+    # No sentiment word left: unscored, which is what the person's "neutral" means.
+    assert [r["label_now"] for r in records(demo)] == ["unscored", "positive"]
+    assert records(demo, "--wrong") == []
+
+
+def test_no_corrections_and_since(demo: Path) -> None:
+    code, output = cli("feedback", config=demo)
+    assert code == 0
+    assert "0 correction(s)" in output
+    correct(demo, PAYPAL, "neutral")
+    assert records(demo, "--since", "2999-01-01") == []
+    assert len(records(demo, "--since", "2000-01-01")) == 1
