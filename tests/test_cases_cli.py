@@ -219,3 +219,48 @@ def test_a_note_the_database_cannot_take_back_is_refused(demo: Path) -> None:
         "error: reason contains a NUL character or an unpaired surrogate\n",
     )
     assert cli("cases", "show", drafted, config=demo)[0] == 0
+
+
+HOSTILE = {
+    "platform": "x",
+    "id": "1859000000000000901",
+    "author": "esc_guy",
+    "author_id": "9901",
+    # ESC starts a sequence (clear the screen, retitle the window), so does U+009B (CSI);
+    # U+202E reverses what follows.
+    "text": "@acme my order \x1b[2J\x1b]0;pwned\x07 broke \x9b31m red \u202eevil\nline two",
+    "created_at": "2026-11-20T10:40:00Z",
+    "conversation_id": "1859000000000000901",
+    "in_reply_to": None,
+    "url": "https://x.com/esc_guy/status/1859000000000000901",
+    "author_name": "Esc",
+}
+
+
+def test_terminal_controls_in_mentions_never_reach_the_terminal(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config)
+    text = (config / "inchannel.yaml").read_text(encoding="utf-8")
+    text = text.replace("sqlite:///../var/inchannel.db", f"sqlite:///{tmp_path}/inchannel.db")
+    (config / "inchannel.yaml").write_text(text, encoding="utf-8")
+    with (config / "samples" / "mentions.jsonl").open("a", encoding="utf-8") as samples:
+        samples.write(json.dumps(HOSTILE) + "\n")
+    path = config / "inchannel.yaml"
+    assert cli("db", "upgrade", config=path)[0] == 0
+    assert cli("run", "--once", config=path)[0] == 0
+    ref = next(str(r["ref"]) for r in listed(path) if r["handle"] == "esc_guy")
+    assert cli("cases", "note", ref, "asked \x1b[8mhidden", "--as", "lena", config=path)[0] == 0
+    for args in (("cases", "show", ref), ("cases", "list")):
+        code, output = cli(*args, config=path)
+        assert code == 0, output
+        assert not {"\x1b", "\x9b", "\u202e"} & set(output), args
+        assert "\\x1b" in output, args  # shown, spelled out
+    _, shown = cli("cases", "show", ref, config=path)
+    assert "\\u202eevil" in shown
+    assert "line two" in shown
+    code, output = cli("cases", "list", "--json", config=path)
+    assert code == 0
+    assert not {"\x1b", "\x9b", "\u202e"} & set(output)
+    row = next(json.loads(line) for line in output.splitlines() if "esc_guy" in line)
+    assert "\x1b[2J" in row["first_line"]
+    assert "\u202eevil" in row["first_line"]
