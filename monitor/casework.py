@@ -111,12 +111,18 @@ def require_storable(name: str, value: str) -> str:
     rendering of the case, on the dashboard and in `cases show`. Mentions lose them on
     the way in (domain.bound_text); a person's input is refused instead, so what they
     typed is never silently changed."""
-    if "\x00" in value or not _encodable(value):
-        raise CaseworkError(f"{name} contains a NUL character or an unpaired surrogate")
+    if not storable(value):
+        raise CaseworkError(f"{name} {UNSTORABLE}")
     return value
 
 
-def _encodable(text: str) -> bool:
+UNSTORABLE = "contains a NUL character or an unpaired surrogate"
+
+
+def storable(text: str) -> bool:
+    """Whether both databases can take ``text`` as a parameter (see require_storable)."""
+    if "\x00" in text:
+        return False
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -167,6 +173,8 @@ OPEN_STATES = tuple(s.value for s in CaseState if s is not CaseState.RESOLVED)
 def list_cases(
     rt: Runtime, *, states: tuple[str, ...] = (), team: str | None = None, limit: int = 100
 ) -> list[CaseRow]:
+    if team:
+        require_storable("team", team)  # a filter is a query parameter too
     with rt.sessions() as session:
         query = select(Case, Customer).join(Customer, Customer.id == Case.customer_id)
         if states:
@@ -496,7 +504,12 @@ def can_open(session: Session, name: str, team: str | None) -> bool:
 
 
 def _check_assignee(session: Session, name: str, team: str | None) -> None:
-    found = session.scalars(select(WebUser).where(WebUser.name == name)).first()
+    # A name the driver cannot send is nobody's: not looked up, so no encoding error.
+    found = (
+        session.scalars(select(WebUser).where(WebUser.name == name)).first()
+        if storable(name)
+        else None
+    )
     if found is None or not found.active:
         raise CaseworkError(
             f"no active dashboard user {name[:64]!r} (`inchannel users list` shows them)"

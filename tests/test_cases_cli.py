@@ -264,3 +264,32 @@ def test_terminal_controls_in_mentions_never_reach_the_terminal(tmp_path: Path) 
     row = next(json.loads(line) for line in output.splitlines() if "esc_guy" in line)
     assert "\x1b[2J" in row["first_line"]
     assert "\u202eevil" in row["first_line"]
+
+
+def test_names_the_database_cannot_take_are_refused_without_a_traceback(demo: Path) -> None:
+    # A Latin-1 terminal's "é" in an argument arrives as an unpaired surrogate; the
+    # driver cannot encode it, and --as, an assignee and a team filter met the database
+    # unchecked: a UnicodeEncodeError traceback.
+    code, output = cli("cases", "resolve", "C-1001", "--as", "caf\udce9", config=demo)
+    assert code == 2
+    assert "Invalid value for '--as': contains a NUL character or an unpaired surrogate" in (output)
+    code, output = cli(
+        "users",
+        "add",
+        "zed",
+        "--role",
+        "agent",
+        "--generate-password",
+        "--as",
+        "caf\udce9",
+        config=demo,
+    )
+    assert code == 2
+    assert "Traceback" not in output
+    code, output = cli("cases", "assign", "C-1001", "caf\udce9", config=demo)
+    assert (code, output) == (
+        1,
+        "error: no active dashboard user 'caf\\udce9' (`inchannel users list` shows them)\n",
+    )
+    code, output = cli("cases", "list", "--team", "caf\udce9", config=demo)
+    assert (code, output) == (1, "error: team contains a NUL character or an unpaired surrogate\n")

@@ -22,6 +22,7 @@ from monitor.domain import CaseState
 from monitor.runtime import Runtime
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 def _default_user() -> str:
@@ -52,6 +53,10 @@ def _actor_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
     name = value.strip()
     if not 1 <= len(name) <= MAX_ACTOR:
         raise click.BadParameter(f"1 to {MAX_ACTOR} characters, not {len(name)}")
+    # A byte that is no UTF-8 (a Latin-1 terminal's "é") arrives as an unpaired
+    # surrogate, which the driver cannot send: refused here, not as a traceback.
+    if not casework.storable(name):
+        raise click.BadParameter(casework.UNSTORABLE)
     return name
 
 
@@ -79,7 +84,7 @@ def _shown(text: str) -> str:
     return escape(terminal_text(text))
 
 
-def run(action: Callable[[], object]) -> object:
+def run(action: Callable[[], T]) -> T:
     try:
         return action()
     except CaseworkError as exc:
@@ -110,7 +115,8 @@ def list_command(
     """Open cases by SLA deadline, then newest (--status or --all for others)."""
     if not states and not every_state:
         states = casework.OPEN_STATES
-    rows = casework.list_cases(runtime(config_file), states=states, team=team, limit=limit)
+    rt = runtime(config_file)
+    rows = run(lambda: casework.list_cases(rt, states=states, team=team, limit=limit))
     if as_json:
         for row in rows:
             click.echo(json_line(_jsonable(row.__class__.__dataclass_fields__, row)))
