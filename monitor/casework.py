@@ -547,6 +547,13 @@ def link_customers(rt: Runtime, first_ref: str, second_ref: str, *, user: str) -
         assert b is not None
         if a.id == b.id:
             raise CaseworkError("both cases belong to the same account already")
+        if a.person_id is not None and a.person_id == b.person_id:
+            # Linked before (maybe through a third account): relinking would only
+            # add "linked" events for a change that did not happen.
+            raise CaseworkError(
+                f"the customers of {one.ref} and {two.ref} are linked already "
+                f"(person {a.person_id}); nothing was changed"
+            )
         person = min(x for x in (a.person_id, b.person_id, a.id, b.id) if x is not None)
         for member in session.scalars(
             select(Customer).where(

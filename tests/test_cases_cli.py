@@ -293,3 +293,21 @@ def test_names_the_database_cannot_take_are_refused_without_a_traceback(demo: Pa
     )
     code, output = cli("cases", "list", "--team", "caf\udce9", config=demo)
     assert (code, output) == (1, "error: team contains a NUL character or an unpaired surrogate\n")
+
+
+def test_linking_customers_linked_already_changes_nothing(demo: Path) -> None:
+    rows = listed(demo)
+    x_ref = str(next(r for r in rows if r["platform"] == "x")["ref"])
+    reddit_ref = str(next(r for r in rows if r["platform"] == "reddit")["ref"])
+    code, output = cli("cases", "link", x_ref, reddit_ref, config=demo)
+    assert code == 0, output
+    person = output.split()[-1]
+    for pair in ((x_ref, reddit_ref), (reddit_ref, x_ref)):
+        code, output = cli("cases", "link", *pair, config=demo)
+        assert (code, output) == (
+            1,
+            f"error: the customers of {pair[0]} and {pair[1]} are linked already "
+            f"(person {person}); nothing was changed\n",
+        )
+    _, shown = cli("cases", "show", x_ref, config=demo)
+    assert shown.count("│ linked") == 1  # one audit event: one change
