@@ -409,11 +409,15 @@ def approve(rt: Runtime, ref: str, *, user: str, text: str | None = None) -> int
     with transaction(rt.sessions) as session:
         case = _case(session, ref)
         draft = _draft(session, case)
-        edited = text is not None and text.strip() != draft.text
         values: dict[str, Any] = {"actor": user, "next_attempt_at": now}
-        if text is not None and text.strip():
+        if text is not None:
+            # An emptied text (the dashboard's box cleared) is no "post as drafted": the
+            # person took the words out, so nothing is posted in their name.
+            if not text.strip():
+                raise CaseworkError("the edited reply is empty")
             _refuse_problems(case.platform, text.strip(), customer=customer_handle(session, case))
             values["text"] = text.strip()
+        edited = text is not None and text.strip() != draft.text
         _settle_draft(session, case, draft, ActionStatus.PENDING, now, **values)
         cases.record(session, case, "approved", user, now, action=draft.id, edited=edited)
         cases.transition(session, case, CaseState.REPLIED, user, now)

@@ -311,3 +311,12 @@ def test_linking_customers_linked_already_changes_nothing(demo: Path) -> None:
         )
     _, shown = cli("cases", "show", x_ref, config=demo)
     assert shown.count("│ linked") == 1  # one audit event: one change
+
+
+def test_approving_with_a_blank_text_posts_nothing(demo: Path) -> None:
+    # A lead who empties the draft's text meant not to post it; the draft went out as
+    # drafted all the same, audited as "edited".
+    ref = str(listed(demo, "--status", "awaiting_approval")[0]["ref"])
+    code, output = cli("cases", "approve", ref, "--text", "  ", config=demo)
+    assert (code, output) == (1, "error: the edited reply is empty\n")
+    assert ref in {str(r["ref"]) for r in listed(demo, "--status", "awaiting_approval")}
