@@ -111,12 +111,18 @@ def require_storable(name: str, value: str) -> str:
     rendering of the case, on the dashboard and in `cases show`. Mentions lose them on
     the way in (domain.bound_text); a person's input is refused instead, so what they
     typed is never silently changed."""
-    if "\x00" in value or not _encodable(value):
-        raise CaseworkError(f"{name} contains a NUL character or an unpaired surrogate")
+    if not storable(value):
+        raise CaseworkError(f"{name} {UNSTORABLE}")
     return value
 
 
-def _encodable(text: str) -> bool:
+UNSTORABLE = "contains a NUL character or an unpaired surrogate"
+
+
+def storable(text: str) -> bool:
+    """Whether both databases can take ``text`` as a parameter (see require_storable)."""
+    if "\x00" in text:
+        return False
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -167,6 +173,8 @@ OPEN_STATES = tuple(s.value for s in CaseState if s is not CaseState.RESOLVED)
 def list_cases(
     rt: Runtime, *, states: tuple[str, ...] = (), team: str | None = None, limit: int = 100
 ) -> list[CaseRow]:
+    if team:
+        require_storable("team", team)  # a filter is a query parameter too
     with rt.sessions() as session:
         query = select(Case, Customer).join(Customer, Customer.id == Case.customer_id)
         if states:
@@ -401,11 +409,15 @@ def approve(rt: Runtime, ref: str, *, user: str, text: str | None = None) -> int
     with transaction(rt.sessions) as session:
         case = _case(session, ref)
         draft = _draft(session, case)
-        edited = text is not None and text.strip() != draft.text
         values: dict[str, Any] = {"actor": user, "next_attempt_at": now}
-        if text is not None and text.strip():
+        if text is not None:
+            # An emptied text (the dashboard's box cleared) is no "post as drafted": the
+            # person took the words out, so nothing is posted in their name.
+            if not text.strip():
+                raise CaseworkError("the edited reply is empty")
             _refuse_problems(case.platform, text.strip(), customer=customer_handle(session, case))
             values["text"] = text.strip()
+        edited = text is not None and text.strip() != draft.text
         _settle_draft(session, case, draft, ActionStatus.PENDING, now, **values)
         cases.record(session, case, "approved", user, now, action=draft.id, edited=edited)
         cases.transition(session, case, CaseState.REPLIED, user, now)
@@ -496,7 +508,12 @@ def can_open(session: Session, name: str, team: str | None) -> bool:
 
 
 def _check_assignee(session: Session, name: str, team: str | None) -> None:
-    found = session.scalars(select(WebUser).where(WebUser.name == name)).first()
+    # A name the driver cannot send is nobody's: not looked up, so no encoding error.
+    found = (
+        session.scalars(select(WebUser).where(WebUser.name == name)).first()
+        if storable(name)
+        else None
+    )
     if found is None or not found.active:
         raise CaseworkError(
             f"no active dashboard user {name[:64]!r} (`inchannel users list` shows them)"
@@ -534,6 +551,13 @@ def link_customers(rt: Runtime, first_ref: str, second_ref: str, *, user: str) -
         assert b is not None
         if a.id == b.id:
             raise CaseworkError("both cases belong to the same account already")
+        if a.person_id is not None and a.person_id == b.person_id:
+            # Linked before (maybe through a third account): relinking would only
+            # add "linked" events for a change that did not happen.
+            raise CaseworkError(
+                f"the customers of {one.ref} and {two.ref} are linked already "
+                f"(person {a.person_id}); nothing was changed"
+            )
         person = min(x for x in (a.person_id, b.person_id, a.id, b.id) if x is not None)
         for member in session.scalars(
             select(Customer).where(

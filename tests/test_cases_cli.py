@@ -219,3 +219,104 @@ def test_a_note_the_database_cannot_take_back_is_refused(demo: Path) -> None:
         "error: reason contains a NUL character or an unpaired surrogate\n",
     )
     assert cli("cases", "show", drafted, config=demo)[0] == 0
+
+
+HOSTILE = {
+    "platform": "x",
+    "id": "1859000000000000901",
+    "author": "esc_guy",
+    "author_id": "9901",
+    # ESC starts a sequence (clear the screen, retitle the window), so does U+009B (CSI);
+    # U+202E reverses what follows.
+    "text": "@acme my order \x1b[2J\x1b]0;pwned\x07 broke \x9b31m red \u202eevil\nline two",
+    "created_at": "2026-11-20T10:40:00Z",
+    "conversation_id": "1859000000000000901",
+    "in_reply_to": None,
+    "url": "https://x.com/esc_guy/status/1859000000000000901",
+    "author_name": "Esc",
+}
+
+
+def test_terminal_controls_in_mentions_never_reach_the_terminal(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config)
+    text = (config / "inchannel.yaml").read_text(encoding="utf-8")
+    text = text.replace("sqlite:///../var/inchannel.db", f"sqlite:///{tmp_path}/inchannel.db")
+    (config / "inchannel.yaml").write_text(text, encoding="utf-8")
+    with (config / "samples" / "mentions.jsonl").open("a", encoding="utf-8") as samples:
+        samples.write(json.dumps(HOSTILE) + "\n")
+    path = config / "inchannel.yaml"
+    assert cli("db", "upgrade", config=path)[0] == 0
+    assert cli("run", "--once", config=path)[0] == 0
+    ref = next(str(r["ref"]) for r in listed(path) if r["handle"] == "esc_guy")
+    assert cli("cases", "note", ref, "asked \x1b[8mhidden", "--as", "lena", config=path)[0] == 0
+    for args in (("cases", "show", ref), ("cases", "list")):
+        code, output = cli(*args, config=path)
+        assert code == 0, output
+        assert not {"\x1b", "\x9b", "\u202e"} & set(output), args
+        assert "\\x1b" in output, args  # shown, spelled out
+    _, shown = cli("cases", "show", ref, config=path)
+    assert "\\u202eevil" in shown
+    assert "line two" in shown
+    code, output = cli("cases", "list", "--json", config=path)
+    assert code == 0
+    assert not {"\x1b", "\x9b", "\u202e"} & set(output)
+    row = next(json.loads(line) for line in output.splitlines() if "esc_guy" in line)
+    assert "\x1b[2J" in row["first_line"]
+    assert "\u202eevil" in row["first_line"]
+
+
+def test_names_the_database_cannot_take_are_refused_without_a_traceback(demo: Path) -> None:
+    # A Latin-1 terminal's "é" in an argument arrives as an unpaired surrogate; the
+    # driver cannot encode it, and --as, an assignee and a team filter met the database
+    # unchecked: a UnicodeEncodeError traceback.
+    code, output = cli("cases", "resolve", "C-1001", "--as", "caf\udce9", config=demo)
+    assert code == 2
+    assert "Invalid value for '--as': contains a NUL character or an unpaired surrogate" in (output)
+    code, output = cli(
+        "users",
+        "add",
+        "zed",
+        "--role",
+        "agent",
+        "--generate-password",
+        "--as",
+        "caf\udce9",
+        config=demo,
+    )
+    assert code == 2
+    assert "Traceback" not in output
+    code, output = cli("cases", "assign", "C-1001", "caf\udce9", config=demo)
+    assert (code, output) == (
+        1,
+        "error: no active dashboard user 'caf\\udce9' (`inchannel users list` shows them)\n",
+    )
+    code, output = cli("cases", "list", "--team", "caf\udce9", config=demo)
+    assert (code, output) == (1, "error: team contains a NUL character or an unpaired surrogate\n")
+
+
+def test_linking_customers_linked_already_changes_nothing(demo: Path) -> None:
+    rows = listed(demo)
+    x_ref = str(next(r for r in rows if r["platform"] == "x")["ref"])
+    reddit_ref = str(next(r for r in rows if r["platform"] == "reddit")["ref"])
+    code, output = cli("cases", "link", x_ref, reddit_ref, config=demo)
+    assert code == 0, output
+    person = output.split()[-1]
+    for pair in ((x_ref, reddit_ref), (reddit_ref, x_ref)):
+        code, output = cli("cases", "link", *pair, config=demo)
+        assert (code, output) == (
+            1,
+            f"error: the customers of {pair[0]} and {pair[1]} are linked already "
+            f"(person {person}); nothing was changed\n",
+        )
+    _, shown = cli("cases", "show", x_ref, config=demo)
+    assert shown.count("│ linked") == 1  # one audit event: one change
+
+
+def test_approving_with_a_blank_text_posts_nothing(demo: Path) -> None:
+    # A lead who empties the draft's text meant not to post it; the draft went out as
+    # drafted all the same, audited as "edited".
+    ref = str(listed(demo, "--status", "awaiting_approval")[0]["ref"])
+    code, output = cli("cases", "approve", ref, "--text", "  ", config=demo)
+    assert (code, output) == (1, "error: the edited reply is empty\n")
+    assert ref in {str(r["ref"]) for r in listed(demo, "--status", "awaiting_approval")}

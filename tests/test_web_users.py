@@ -85,3 +85,15 @@ def test_demo_user_is_created_once_and_can_sign_in(
     password = printed.split("password: ")[1].split()[0]
     assert authenticate(rt, "demo", password).role == "admin"
     assert ensure_demo_user(rt) is None  # never again, never a second password
+
+
+def test_a_refused_user_name_is_told_what_names_may_be(config: Path) -> None:
+    # "_ops" and a 65-character name hold only the characters the message listed, so
+    # "lower-case letters, digits, . _ -" did not say what was wrong with them.
+    for name in ("_ops", "a" * 65):
+        code, out = _run(config, "users", "add", name, "--role", "agent", "--generate-password")
+        assert (code, out) == (
+            1,
+            f"error: bad user name {name[:40]!r}: 1 to 64 lower-case letters, digits, . _ -, "
+            "starting with a letter or digit\n",
+        )

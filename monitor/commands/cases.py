@@ -17,11 +17,12 @@ from rich.table import Table
 
 from monitor import casework
 from monitor.casework import CaseworkError
-from monitor.commands.options import config_option, json_line
+from monitor.commands.options import config_option, json_line, terminal_text
 from monitor.domain import CaseState
 from monitor.runtime import Runtime
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 def _default_user() -> str:
@@ -52,6 +53,10 @@ def _actor_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
     name = value.strip()
     if not 1 <= len(name) <= MAX_ACTOR:
         raise click.BadParameter(f"1 to {MAX_ACTOR} characters, not {len(name)}")
+    # A byte that is no UTF-8 (a Latin-1 terminal's "é") arrives as an unpaired
+    # surrogate, which the driver cannot send: refused here, not as a traceback.
+    if not casework.storable(name):
+        raise click.BadParameter(casework.UNSTORABLE)
     return name
 
 
@@ -73,7 +78,13 @@ def runtime(config_file: Path | None) -> Runtime:
     return rt
 
 
-def run(action: Callable[[], object]) -> object:
+def _shown(text: str) -> str:
+    """Stored text (mentions, handles, notes, errors) as a table cell shows it: no
+    markup, and nothing a terminal would act on (an escape sequence in a mention)."""
+    return escape(terminal_text(text))
+
+
+def run(action: Callable[[], T]) -> T:
     try:
         return action()
     except CaseworkError as exc:
@@ -104,7 +115,8 @@ def list_command(
     """Open cases by SLA deadline, then newest (--status or --all for others)."""
     if not states and not every_state:
         states = casework.OPEN_STATES
-    rows = casework.list_cases(runtime(config_file), states=states, team=team, limit=limit)
+    rt = runtime(config_file)
+    rows = run(lambda: casework.list_cases(rt, states=states, team=team, limit=limit))
     if as_json:
         for row in rows:
             click.echo(json_line(_jsonable(row.__class__.__dataclass_fields__, row)))
@@ -125,13 +137,13 @@ def list_command(
         table.add_row(
             row.ref,
             row.platform,
-            escape(row.handle),
+            _shown(row.handle),
             row.state,
             row.priority,
             row.team or "",
             row.latest_label or "",
             due,
-            escape(row.first_line),
+            _shown(row.first_line),
         )
     Console().print(table)
 
@@ -153,7 +165,7 @@ def show_command(config_file: Path | None, ref: str) -> None:
     console = Console()
     row = detail["case"]
     console.print(
-        f"[bold]{row.ref}[/bold] {row.platform} {escape(row.handle)} · {row.state} · "
+        f"[bold]{row.ref}[/bold] {row.platform} {_shown(row.handle)} · {row.state} · "
         f"{row.priority} · team {row.team or '-'} · tags {', '.join(row.tags) or '-'}"
     )
     thread = Table("when", "who", "text", "sentiment", title="Thread")
@@ -161,9 +173,9 @@ def show_command(config_file: Path | None, ref: str) -> None:
         who = "bot/team" if m.direction == "outbound" else m.author_handle
         thread.add_row(
             f"{m.created_at:%m-%d %H:%M}",
-            escape(who),
-            escape(m.text[:2000]),
-            f"{m.label or ''} {m.score_reason or ''}".strip(),
+            _shown(who),
+            _shown(m.text[:2000]),
+            _shown(f"{m.label or ''} {m.score_reason or ''}".strip()),
         )
     console.print(thread)
     outbox = Table("id", "kind", "status", "by", "text", "error", title="Outbox")
@@ -172,9 +184,9 @@ def show_command(config_file: Path | None, ref: str) -> None:
             str(a.id),
             a.kind,
             a.status,
-            escape((a.actor or a.rule or "") + (f"\nanswer {a.answer_id}" if a.answer_id else "")),
-            escape(a.text[:300]),
-            escape(a.last_error or ""),
+            _shown((a.actor or a.rule or "") + (f"\nanswer {a.answer_id}" if a.answer_id else "")),
+            _shown(a.text[:300]),
+            _shown(a.last_error or ""),
         )
     console.print(outbox)
     trail = Table("when", "what", "who", "detail", title="Audit trail")
@@ -182,8 +194,8 @@ def show_command(config_file: Path | None, ref: str) -> None:
         trail.add_row(
             f"{e.at:%m-%d %H:%M:%S}",
             e.kind,
-            escape(e.actor),
-            escape(json.dumps(e.detail, ensure_ascii=False)[:300]),
+            _shown(e.actor),
+            _shown(json.dumps(e.detail, ensure_ascii=False)[:300]),
         )
     console.print(trail)
     history = detail["history"]
@@ -193,7 +205,7 @@ def show_command(config_file: Path | None, ref: str) -> None:
         f"{history['linked_accounts']} linked account(s)"
     )
     for note_actor, at, text in history["notes"]:
-        console.print(f"  note by {escape(note_actor)} at {at:%Y-%m-%d %H:%M}: {escape(text)}")
+        console.print(f"  note by {_shown(note_actor)} at {at:%Y-%m-%d %H:%M}: {_shown(text)}")
 
 
 @cases_group.command("reply")

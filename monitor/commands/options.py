@@ -19,11 +19,29 @@ config_option = click.option(
 
 
 # C1 controls: JSON leaves them raw, and a terminal takes U+009B as the start of an
-# escape sequence, as it does ESC. Mention text is written by strangers.
-_C1 = re.compile("[\u0080-\u009f]")
+# escape sequence, as it does ESC; bidi controls reorder the line after them. Mention
+# text is written by strangers.
+_C1 = re.compile("[\u0080-\u009f\u202a-\u202e\u2066-\u2069]")
 
 
 def json_line(value: Any, **options: Any) -> str:
     """``value`` as one line of JSON, readable (non-ASCII kept) but safe in a terminal."""
     text = json.dumps(value, ensure_ascii=False, **options)
-    return _C1.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
+    return _C1.sub(_spelled, text)
+
+
+# What a terminal acts on instead of showing: C0 controls but newline and tab, DEL, C1
+# (ESC and U+009B start escape sequences that clear the screen or retitle the window)
+# and the bidi controls that reorder the text after them. Rich drops only a few (BEL,
+# CR, ...) and passes ESC through, and its markup escape() is about "[", not these.
+_TERMINAL_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_text(text: str) -> str:
+    """``text`` with what a terminal would act on spelled out (``\\x1b``), lines kept."""
+    return _TERMINAL_UNSAFE.sub(_spelled, text)
+
+
+def _spelled(found: re.Match[str]) -> str:
+    code = ord(found.group())
+    return f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}"

@@ -22,6 +22,7 @@ from monitor.store.web_models import WebSession, WebUser
 ROLES = ("agent", "lead", "admin")
 # Matched with fullmatch: "$" would also accept a name ending in a newline.
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+NAME_RULE = "1 to 64 lower-case letters, digits, . _ -, starting with a letter or digit"
 MIN_PASSWORD = 10
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
@@ -69,7 +70,7 @@ def token_digest(token: str) -> str:
 
 def _validate(rt: Runtime, name: str, role: str, teams: tuple[str, ...], password: str) -> None:
     if not NAME.fullmatch(name):
-        raise UserError(f"bad user name {name[:40]!r}: lower-case letters, digits, . _ -")
+        raise UserError(f"bad user name {name[:40]!r}: {NAME_RULE}")
     if role not in ROLES:
         raise UserError(f"unknown role {role[:20]!r} (agent, lead, admin)")
     known = {t.name for t in rt.settings.teams}
