@@ -67,3 +67,11 @@ def test_a_config_option_naming_no_file_is_an_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(score, ["--config", str(tmp_path / "typo.yaml"), "x"])
     assert result.exit_code == 2
     assert "typo.yaml:1:1: cannot read: No such file or directory" in result.output
+
+
+def test_terminal_controls_in_a_text_are_spelled_out_in_the_table() -> None:
+    result = CliRunner().invoke(score, ["awful \x1b]0;pwned\x07 service \u202e"])
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output
+    assert "\u202e" not in result.output
+    assert "\\x1b]0;pwned\\x07" in result.output

@@ -21,7 +21,7 @@ from rich.text import Text
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.commands.options import config_option, json_line
+from monitor.commands.options import config_option, json_line, terminal_text
 from monitor.domain import Label
 from monitor.scoring import Scorer
 from monitor.store.models import case_ref
@@ -115,7 +115,7 @@ def _print(shown: list[Corrected], found: list[Corrected]) -> None:
     for item in shown:
         table.add_row(
             item.case,
-            Text(item.text[:160]),  # Text(), not markup: the customer wrote it
+            Text(terminal_text(item.text[:160])),  # the customer wrote it: no markup, no ESC
             item.scored_label or "-",
             item.corrected_label,
             Text(item.label_now, style="green" if item.agrees_now else "red"),

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from monitor.commands.options import json_line
+from monitor.commands.options import json_line, terminal_text
 from monitor.domain import Label, Score
 from monitor.scoring import Scorer
 from monitor.settings import ScoringConfig, config_path, load_settings
@@ -51,7 +51,7 @@ def score(texts: tuple[str, ...], as_json: bool, lang: str | None, config: Path 
     for text in lines:
         result = scorer.score(text, lang=lang)
         table.add_row(
-            Text(text),  # Text(), not a markup string: mention text is hostile input
+            Text(terminal_text(text)),  # hostile input: no markup, no terminal controls
             Text(result.label.value, style=_STYLE[result.label]),
             f"{result.compound:+.4f}",
             result.lang or "",
