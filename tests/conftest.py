@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,18 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
     with scratch_postgres(PG_ADMIN_URL, prefix="inchannel_test") as url:
         yield url
+
+
+def demo_copy(tmp_path: Path) -> Path:
+    """The shipped demo config copied into ``tmp_path`` (its rules, answers and samples
+    too), on a SQLite file there; returns the copy's inchannel.yaml."""
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config)
+    path = config / "inchannel.yaml"
+    text = path.read_text(encoding="utf-8")
+    url = f"sqlite:///{tmp_path}/inchannel.db"
+    path.write_text(text.replace("sqlite:///../var/inchannel.db", url), encoding="utf-8")
+    return path
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:

@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from monitor.cli import main
-from tests.conftest import REPO
+from tests.conftest import demo_copy
 
 
 @pytest.fixture
 def demo(tmp_path: Path) -> Path:
-    config = tmp_path / "config"
-    shutil.copytree(REPO / "config", config)
-    text = (config / "inchannel.yaml").read_text(encoding="utf-8")
-    text = text.replace("sqlite:///../var/inchannel.db", f"sqlite:///{tmp_path}/inchannel.db")
-    (config / "inchannel.yaml").write_text(text, encoding="utf-8")
-    path = config / "inchannel.yaml"
+    path = demo_copy(tmp_path)
     assert cli("db", "upgrade", config=path)[0] == 0
     assert cli("run", "--once", config=path)[0] == 0
     return path
@@ -238,14 +232,9 @@ HOSTILE = {
 
 
 def test_terminal_controls_in_mentions_never_reach_the_terminal(tmp_path: Path) -> None:
-    config = tmp_path / "config"
-    shutil.copytree(REPO / "config", config)
-    text = (config / "inchannel.yaml").read_text(encoding="utf-8")
-    text = text.replace("sqlite:///../var/inchannel.db", f"sqlite:///{tmp_path}/inchannel.db")
-    (config / "inchannel.yaml").write_text(text, encoding="utf-8")
-    with (config / "samples" / "mentions.jsonl").open("a", encoding="utf-8") as samples:
+    path = demo_copy(tmp_path)
+    with (path.parent / "samples" / "mentions.jsonl").open("a", encoding="utf-8") as samples:
         samples.write(json.dumps(HOSTILE) + "\n")
-    path = config / "inchannel.yaml"
     assert cli("db", "upgrade", config=path)[0] == 0
     assert cli("run", "--once", config=path)[0] == 0
     ref = next(str(r["ref"]) for r in listed(path) if r["handle"] == "esc_guy")

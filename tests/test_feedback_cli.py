@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from monitor.cli import main
 from monitor.runtime import build_runtime
 from monitor.settings import load_settings
 from monitor.store.models import Message, case_ref
-from tests.conftest import REPO
+from tests.conftest import demo_copy
 
 PAYPAL = "@acme can I pay with paypal?"
 THANKS = "@acme thanks for sorting out my return so quickly, really great service!"
@@ -23,14 +22,7 @@ THANKS = "@acme thanks for sorting out my return so quickly, really great servic
 
 @pytest.fixture
 def demo(tmp_path: Path) -> Path:
-    config = tmp_path / "config"
-    shutil.copytree(REPO / "config", config)
-    path = config / "inchannel.yaml"
-    text = path.read_text(encoding="utf-8")
-    path.write_text(
-        text.replace("sqlite:///../var/inchannel.db", f"sqlite:///{tmp_path}/inchannel.db"),
-        encoding="utf-8",
-    )
+    path = demo_copy(tmp_path)
     assert cli("db", "upgrade", config=path)[0] == 0
     assert cli("run", "--once", config=path)[0] == 0
     return path

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from monitor.clock import FakeClock
 from monitor.rules.reload import RuleReloader
 from monitor.runtime import Runtime, build_runtime
 from monitor.settings import load_settings
-from tests.conftest import REPO
+from tests.conftest import REPO, demo_copy
 from tests.webkit import PASSWORD, client_for
 
 BAD_FILE = "90-bad.yaml"
@@ -44,11 +43,8 @@ def free_port() -> int:
 @pytest.fixture
 def demo(tmp_path: Path) -> Path:
     """The demo config with cases from one cycle and a dashboard user, rules still good."""
-    config = tmp_path / "config"
-    shutil.copytree(REPO / "config", config)
-    path = config / "inchannel.yaml"
+    path = demo_copy(tmp_path)
     text = path.read_text(encoding="utf-8")
-    text = text.replace("sqlite:///../var/inchannel.db", f"sqlite:///{tmp_path}/inchannel.db")
     path.write_text(text.replace("port: 8000", f"port: {free_port()}"), encoding="utf-8")
     assert cli("db", "upgrade", config=path)[0] == 0
     assert cli("run", "--once", config=path)[0] == 0
