@@ -37,6 +37,22 @@ def _run(config: Path, *args: str, input: str | None = None) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+def test_a_name_that_cannot_be_used_is_refused_before_the_password_prompt(
+    config: Path,
+) -> None:
+    # No input at all: a prompt would read end-of-file and abort instead.
+    code, out = _run(config, "users", "add", "bob", "--role", "agent", "--team", "sales")
+    assert (code, out) == (
+        1,
+        "error: unknown team 'sales' (teams: billing, care, international, tech)\n",
+    )
+    assert _run(config, "users", "passwd", "nobody") == (1, "error: no user nobody\n")
+    typed = "s3cret-pass\ns3cret-pass\n"
+    assert _run(config, "users", "add", "dee", "--role", "agent", input=typed)[0] == 0
+    code, out = _run(config, "users", "add", "dee", "--role", "lead")
+    assert (code, out) == (1, "error: user dee exists already\n")
+
+
 def test_users_add_list_passwd_and_token(config: Path) -> None:
     code, out = _run(
         config,

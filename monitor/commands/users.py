@@ -11,7 +11,16 @@ from typing import TypeVar
 import click
 
 from monitor.commands.cases import common, runtime, user_option
-from monitor.web.users import ROLES, UserError, create_user, list_users, new_api_token, set_password
+from monitor.web.users import (
+    ROLES,
+    UserError,
+    check_new_user,
+    create_user,
+    list_users,
+    new_api_token,
+    require_user,
+    set_password,
+)
 
 T = TypeVar("T")
 
@@ -59,6 +68,7 @@ def add_command(
 ) -> None:
     """Create a user who signs in with NAME and a password (asked for, or generated)."""
     rt = runtime(config_file)
+    _run(lambda: check_new_user(rt, name, role, teams))
     password = _password(generate_password)
     added = _run(lambda: create_user(rt, name, role, password, teams, actor=user))
     _show(password, generate_password)
@@ -74,6 +84,7 @@ def add_command(
 def passwd_command(config_file: Path | None, name: str, generate_password: bool, user: str) -> None:
     """Set a new password for NAME (also lifts a lockout)."""
     rt = runtime(config_file)
+    _run(lambda: require_user(rt, name))
     password = _password(generate_password)
     _run(lambda: set_password(rt, name, password, actor=user))
     _show(password, generate_password)

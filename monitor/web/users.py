@@ -68,7 +68,9 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def _validate(rt: Runtime, name: str, role: str, teams: tuple[str, ...], password: str) -> None:
+def _validate(
+    rt: Runtime, name: str, role: str, teams: tuple[str, ...], password: str | None
+) -> None:
     if not NAME.fullmatch(name):
         raise UserError(f"bad user name {name[:40]!r}: {NAME_RULE}")
     if role not in ROLES:
@@ -77,8 +79,23 @@ def _validate(rt: Runtime, name: str, role: str, teams: tuple[str, ...], passwor
     unknown = [t for t in teams if t not in known]
     if unknown:
         raise UserError(f"unknown team {unknown[0][:40]!r} (teams: {', '.join(sorted(known))})")
-    if len(password) < MIN_PASSWORD:
+    if password is not None and len(password) < MIN_PASSWORD:
         raise UserError(f"the password needs at least {MIN_PASSWORD} characters")
+
+
+def check_new_user(rt: Runtime, name: str, role: str, teams: tuple[str, ...]) -> None:
+    """What create_user would refuse but the password, for a command to ask before it
+    prompts: nobody should type a password twice for a name that cannot be added."""
+    _validate(rt, name, role, teams, None)
+    with rt.sessions() as session:
+        if session.scalar(select(WebUser.id).where(WebUser.name == name)) is not None:
+            raise UserError(f"user {name} exists already")
+
+
+def require_user(rt: Runtime, name: str) -> None:
+    """Refuse a name no user has, before a password is asked for it."""
+    with rt.sessions() as session:
+        _by_name(session, name)
 
 
 def create_user(
