@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_
+from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
 from monitor import notifications
@@ -25,6 +26,13 @@ OPEN_STATES = frozenset(
 
 # The tag "Mark as spam" puts on the case it closes.
 SPAM_TAG = "spam"
+
+
+# Priority breaks ties between cases due at the same moment (and orders those without an
+# SLA): the queue on the dashboard and `cases list` sort alike.
+PRIORITY_RANK = sql_case(
+    {"urgent": 0, "high": 1, "normal": 2, "low": 3}, value=Case.priority, else_=4
+)
 
 
 def closed_as_spam(case: Case) -> bool:

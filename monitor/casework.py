@@ -184,7 +184,14 @@ def list_cases(
         # Open cases first: a resolved case keeps its old deadline, which would put it
         # above every open one.
         resolved = Case.state == CaseState.RESOLVED.value
-        order = (resolved, Case.sla_due_at.is_(None), Case.sla_due_at, Case.id.desc())
+        # Then as the dashboard's queue: deadline, priority, the oldest first.
+        order = (
+            resolved,
+            Case.sla_due_at.is_(None),
+            Case.sla_due_at,
+            cases.PRIORITY_RANK,
+            Case.id,
+        )
         query = query.order_by(*order).limit(limit)
         return [_row(session, case, customer) for case, customer in session.execute(query).all()]
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from monitor import sla
+from monitor import casework, sla, triage
 from monitor.domain import ActionKind, ActionStatus, CaseState
 from monitor.ingest import release_leases
 from monitor.pipeline import check_sla, dispatch_outbox, run_cycle
@@ -303,3 +303,16 @@ def test_deadlines_across_a_daylight_saving_change_count_real_minutes() -> None:
     # Office hours are on the local clocks both sides of the change.
     berlin = Team(name="care", timezone="Europe/Berlin", business_hours={"mon-fri": "09:00-17:00"})
     assert berlin.calendar().add_minutes(at("2026-03-27T15:30"), 60) == at("2026-03-30T07:30")
+
+
+def test_cases_list_sorts_ties_as_the_dashboard_queue_does(make_runtime: RuntimeFactory) -> None:
+    # Three customers escalated at the same moment: one deadline. Priority first, then
+    # the oldest case, as on the dashboard; `cases list` used to put the newest first.
+    rt = make_runtime(
+        [mention(i, "@acme you are idiots", author_id=str(600 + i)) for i in (1, 2, 3)]
+    )
+    run_cycle(rt)
+    triage.set_priority(rt, "C-1003", "urgent", user="lena")
+    listed = casework.list_cases(rt)
+    assert len({row.sla_due_at for row in listed}) == 1
+    assert [row.ref for row in listed] == ["C-1003", "C-1001", "C-1002"]

@@ -7,10 +7,10 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import Select, String, case, cast, func, or_, select
+from sqlalchemy import Select, String, cast, func, or_, select
 from sqlalchemy.orm import Session
 
-from monitor.cases import OPEN_STATES
+from monitor.cases import OPEN_STATES, PRIORITY_RANK
 from monitor.casework import CaseworkError
 from monitor.domain import CaseState, Label, Platform
 from monitor.runtime import Runtime
@@ -21,8 +21,6 @@ from monitor.web.users import User
 PAGE_SIZE = 50
 MAX_PAGE = 10_000
 Ts = TypeVarTuple("Ts")
-# Priority breaks ties between cases due at the same moment (and orders those without SLA).
-PRIORITY_RANK = case({"urgent": 0, "high": 1, "normal": 2, "low": 3}, value=Case.priority, else_=4)
 
 
 _CHOICES = {
