@@ -407,6 +407,7 @@ def _record_error(
         # ends at a reset the platform (or the X budget) named, so the reply is not
         # held open-ended; one that waits long shows as its case's SLA alert.
         row.attempts = max(0, row.attempts - 1)
+        _clock_while_held(rt, session, row)
     if error.permanent or _gives_up(row, config, now):
         row.status = ActionStatus.DEAD
         _hand_to_human(rt, session, row, error, now)
@@ -432,6 +433,21 @@ def _waits_for_reset(error: ResponderError, now: datetime) -> bool:
         and error.retry_after is not None
         and error.retry_after > now
     )
+
+
+def _clock_while_held(rt: Runtime, session: Session, row: ActionRow) -> None:
+    """A bot reply to a follow-up waits for a rate limit's reset: the follow-up takes its
+    team's clock now. Processing started none (processing._bot_answers), counting on the
+    reply going out at once or dying after max_attempts and handing the case over; a
+    wait for resets has neither bound (the X write budget holds it until midnight), and
+    without a clock the team heard nothing of the customer all that time."""
+    if row.kind != ActionKind.REPLY or row.case_id is None:
+        return
+    # Read now and locked (PostgreSQL), as for a hand-over: a change made meanwhile stands.
+    query = locked(session, select(Case).where(Case.id == row.case_id))
+    case = session.scalars(query).one_or_none()
+    if case is not None:
+        cases.start_follow_up_clock(rt.settings, case)
 
 
 def _gives_up(row: ActionRow, config: Dispatch, now: datetime) -> bool:

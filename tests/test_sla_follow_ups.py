@@ -20,7 +20,7 @@ from monitor.store.models import ActionRow, Case, Event
 from monitor.web.queue import QueueFilter, load_queue
 from monitor.web.reports import build_report
 from monitor.web.users import User
-from responders.base import SendResult
+from responders.base import ResponderError, SendResult
 from tests.conftest import RuntimeFactory, mention
 from tests.fakes import ScriptedResponder, permanent
 
@@ -359,3 +359,31 @@ def test_reports_keep_the_first_responses_sla_after_a_follow_up(
     assert (care.met, care.breached, care.pending) == (0, 1, 0)
     (timing,) = [t for t in report.first_response if t.group == "care"]
     assert timing.median == 120.0
+
+
+def test_a_bot_reply_to_a_follow_up_held_by_a_rate_limit_starts_the_teams_clock(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # A rate-limited send no longer uses up an attempt, so the reply no longer dies and
+    # hands the case over after max_attempts: the X write budget holds it until UTC
+    # midnight. Without a clock, care heard nothing of the follow-up all that time.
+    thread = answered(make_runtime)
+    responder = ScriptedResponder()
+    thread.rt.responders = dict.fromkeys(Platform, responder)
+    wrote = thread.advance(days=1)
+    reset = wrote + timedelta(hours=10)
+    held = ResponderError("x reply budget: 50 of 50", retry_after=reset, rate_limited=True)
+    responder.fail_next(held)
+    thread.say("@acme thank you so much, that was amazing!")
+    thread.advance(minutes=3)
+    run_cycle(thread.rt)
+    with thread.rt.sessions() as session:
+        reply = session.scalars(select(ActionRow).where(ActionRow.rule == "praise")).one()
+    assert (reply.status, reply.next_attempt_at) == (ActionStatus.FAILED.value, reset)
+    case = thread.case()
+    assert case.follow_up_at == wrote
+    assert case.sla_due_at == wrote + timedelta(minutes=60)
+    thread.advance(hours=2)
+    check_sla(thread.rt)
+    due = case.sla_due_at.isoformat()
+    assert thread.sla_events()[-1] == ("sla_breached", {"due": due, "response": "next"})
