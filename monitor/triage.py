@@ -81,8 +81,11 @@ def tag(
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
         case = find_case(session, ref)
-        new = [t for t in case.tags if t not in removing]
-        new += [t for t in dict.fromkeys(adding) if t not in new]
+        # Compared lower-cased: older versions stored rule tags as written ("VIP"), and
+        # what a person types is lower-cased, so such a tag could not be removed.
+        new = [t for t in case.tags if t.lower() not in removing]
+        held = {t.lower() for t in new}
+        new += [t for t in dict.fromkeys(adding) if t not in held]
         if len(new) > MAX_TAGS:
             raise CaseworkError(f"a case takes at most {MAX_TAGS} tags")
         if new != case.tags:

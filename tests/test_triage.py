@@ -133,6 +133,18 @@ def test_tags_are_normalised_and_bounded(make_runtime: RuntimeFactory) -> None:
         triage.tag(rt, "C-1028", user="a", add=("two words",))
 
 
+def test_an_upper_case_tag_stored_by_an_older_version_can_be_removed(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Rule tags were stored as written before they were lower-cased; what a person types
+    # is lower-cased, so "VIP" stayed on the case whatever they removed.
+    rt = seeded(make_runtime)
+    with rt.sessions.begin() as session:
+        casework.find_case(session, "C-1028").tags = ["VIP", "late-2"]
+    assert triage.tag(rt, "C-1028", user="a", add=("vip",)) == ["VIP", "late-2"]
+    assert triage.tag(rt, "C-1028", user="a", remove=("VIP",)) == ["late-2"]
+
+
 def test_spam_rejects_waiting_drafts(make_runtime: RuntimeFactory) -> None:
     rt = seeded(make_runtime)
     triage.mark_spam(rt, "C-1015", user="lena")
