@@ -200,3 +200,40 @@ def test_two_workers_upgrading_at_once_both_succeed(tmp_path: Path) -> None:
         assert [worker.returncode for worker in workers] == [0, 0], outputs
         assert current_revision(engine) == head_revision()
         engine.dispose()
+
+
+def test_0005_downgrades_and_upgrades_cases_that_have_messages(db_url: str) -> None:
+    """On SQLite the downgrade recreates cases, and DROP TABLE of a table messages and
+    events refer to failed its foreign keys: any real database could not go back."""
+    engine = make_engine(db_url)
+    upgrade(engine, "0004")
+    _case_with_deadline(engine, 1, first_response_at="2026-11-20 09:30:00")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO messages (id, platform, external_id, direction, kind, case_id,"
+                " author_handle, text, conversation_id, reply_allowed, created_at,"
+                " ingested_at, processed) VALUES (10, 'x', '10', 'inbound', 'mention', 1,"
+                " 'jane', 'hi', '1', true, :now, :now, true)"
+            ),
+            {"now": NOW},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO events (case_id, kind, actor, detail, at)"
+                " VALUES (1, 'opened', 'system', '{}', :now)"
+            ),
+            {"now": NOW},
+        )
+    upgrade(engine)
+    command.downgrade(alembic_config(engine), "0004")
+    assert current_revision(engine) == "0004"
+    upgrade(engine)
+    assert _deadlines(engine) == [(1, DUE, DUE)]
+    with engine.connect() as conn:
+        kept = conn.execute(text("SELECT case_id FROM messages")).scalars().all()
+        if conn.dialect.name == "sqlite":  # the daemon's connections check them again
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    assert kept == [1]
+    assert schema_drift(engine) == []
+    engine.dispose()
