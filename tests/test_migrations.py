@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -10,6 +16,8 @@ from sqlalchemy import Engine, text
 
 from monitor.store.db import alembic_config, current_revision, head_revision, make_engine, upgrade
 from monitor.store.models import Base
+from monitor.store.scratch import scratch_postgres
+from tests.conftest import PG_ADMIN_URL, PG_OK, REPO, demo_copy
 
 NOW = "2026-11-20 09:00:00"
 
@@ -142,5 +150,90 @@ def test_downgrade_to_nothing_and_back(db_url: str) -> None:
         left = set(conn.dialect.get_table_names(conn)) - {"alembic_version"}
     assert (current_revision(engine), left) == (None, set())
     upgrade(engine)
+    assert schema_drift(engine) == []
+    engine.dispose()
+
+
+def _waiting_on_locks(engine: Engine) -> int:
+    with engine.connect() as conn:
+        query = (
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock'"
+        )
+        return int(conn.execute(text(query)).scalar_one())
+
+
+@pytest.mark.postgres
+def test_two_workers_upgrading_at_once_both_succeed(tmp_path: Path) -> None:
+    """Two `db upgrade` runs (two hosts' deploy scripts) on one PostgreSQL database both
+    read 0004 and ran 0005's ALTER TABLE: the second failed with "column already
+    exists". A lock the test holds on cases makes them meet there every time."""
+    if not PG_OK:
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+    with scratch_postgres(PG_ADMIN_URL, prefix="inchannel_race") as url:
+        config = demo_copy(tmp_path)
+        config.write_text(
+            config.read_text(encoding="utf-8").replace(f"sqlite:///{tmp_path}/inchannel.db", url),
+            encoding="utf-8",
+        )
+        engine = make_engine(url)
+        upgrade(engine, "0004")
+        command_line = [sys.executable, "-m", "monitor.cli", "db", "upgrade", "--config"]
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        with engine.connect() as holder:
+            holder.execute(text("LOCK TABLE cases IN ACCESS EXCLUSIVE MODE"))
+            workers = [
+                subprocess.Popen(
+                    [*command_line, str(config)],
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                )
+                for _ in range(2)
+            ]
+            deadline = time.monotonic() + 30
+            while _waiting_on_locks(engine) < 2 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            holder.rollback()
+        outputs = [worker.communicate(timeout=60)[0] for worker in workers]
+        assert [worker.returncode for worker in workers] == [0, 0], outputs
+        assert current_revision(engine) == head_revision()
+        engine.dispose()
+
+
+def test_0005_downgrades_and_upgrades_cases_that_have_messages(db_url: str) -> None:
+    """On SQLite the downgrade recreates cases, and DROP TABLE of a table messages and
+    events refer to failed its foreign keys: any real database could not go back."""
+    engine = make_engine(db_url)
+    upgrade(engine, "0004")
+    _case_with_deadline(engine, 1, first_response_at="2026-11-20 09:30:00")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO messages (id, platform, external_id, direction, kind, case_id,"
+                " author_handle, text, conversation_id, reply_allowed, created_at,"
+                " ingested_at, processed) VALUES (10, 'x', '10', 'inbound', 'mention', 1,"
+                " 'jane', 'hi', '1', true, :now, :now, true)"
+            ),
+            {"now": NOW},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO events (case_id, kind, actor, detail, at)"
+                " VALUES (1, 'opened', 'system', '{}', :now)"
+            ),
+            {"now": NOW},
+        )
+    upgrade(engine)
+    command.downgrade(alembic_config(engine), "0004")
+    assert current_revision(engine) == "0004"
+    upgrade(engine)
+    assert _deadlines(engine) == [(1, DUE, DUE)]
+    with engine.connect() as conn:
+        kept = conn.execute(text("SELECT case_id FROM messages")).scalars().all()
+        if conn.dialect.name == "sqlite":  # the daemon's connections check them again
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    assert kept == [1]
     assert schema_drift(engine) == []
     engine.dispose()
