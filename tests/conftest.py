@@ -64,6 +64,21 @@ def demo_copy(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture
+def demo(tmp_path: Path) -> Path:
+    """``demo_copy`` migrated and with one `run --once` in it, through the real CLI (the
+    sample mentions are cases); returns the config file."""
+    from click.testing import CliRunner
+
+    from monitor.cli import main
+
+    path = demo_copy(tmp_path)
+    for command in (["db", "upgrade"], ["run", "--once"]):
+        result = CliRunner().invoke(main, [*command, "--config", str(path)])
+        assert result.exit_code == 0, result.output
+    return path
+
+
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path

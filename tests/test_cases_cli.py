@@ -12,14 +12,6 @@ from monitor.cli import main
 from tests.conftest import demo_copy
 
 
-@pytest.fixture
-def demo(tmp_path: Path) -> Path:
-    path = demo_copy(tmp_path)
-    assert cli("db", "upgrade", config=path)[0] == 0
-    assert cli("run", "--once", config=path)[0] == 0
-    return path
-
-
 def cli(*args: str, config: Path) -> tuple[int, str]:
     result = CliRunner().invoke(main, [*args[:2], "--config", str(config), *args[2:]])
     return result.exit_code, result.output

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
@@ -14,18 +13,9 @@ from monitor.cli import main
 from monitor.runtime import build_runtime
 from monitor.settings import load_settings
 from monitor.store.models import Message, case_ref
-from tests.conftest import demo_copy
 
 PAYPAL = "@acme can I pay with paypal?"
 THANKS = "@acme thanks for sorting out my return so quickly, really great service!"
-
-
-@pytest.fixture
-def demo(tmp_path: Path) -> Path:
-    path = demo_copy(tmp_path)
-    assert cli("db", "upgrade", config=path)[0] == 0
-    assert cli("run", "--once", config=path)[0] == 0
-    return path
 
 
 def cli(*args: str, config: Path) -> tuple[int, str]:
