@@ -23,6 +23,8 @@ from monitor.settings import Settings, config_path, load_settings
 from monitor.store.db import (
     NotMigratedError,
     current_revision,
+    driver_error,
+    first_line,
     head_revision,
     make_engine,
     require_known_revision,
@@ -98,9 +100,8 @@ class _Commands(click.Group):
 
 
 def _first_line(error: DBAPIError) -> str:
-    # The driver's own message, not SQLAlchemy's, which repeats the statement.
-    text = str(error.orig or error).strip()
-    return text.splitlines()[0][:300] if text else type(error.orig).__name__
+    text = first_line(error)
+    return text[:300] if text else type(driver_error(error)).__name__
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})

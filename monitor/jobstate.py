@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.store.db import transaction
+from monitor.store.db import driver_error, first_line, transaction
 from monitor.store.models import SourceState
 from monitor.store.queries import insert_state_row
 
@@ -52,12 +51,9 @@ def job_of(state: str) -> str | None:
 
 
 def describe(error: BaseException) -> str:
-    """One bounded line: a database error's own message, never SQLAlchemy's, which
-    repeats the statement and its parameters (mention text)."""
-    cause = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
-    lines = str(cause).strip().splitlines()
-    text = f"{type(cause).__name__}: {lines[0]}" if lines else type(cause).__name__
-    return text[:ERROR_CHARS]
+    """One bounded line: the error's type and the first line of its (driver's) message."""
+    name, line = type(driver_error(error)).__name__, first_line(error)
+    return (f"{name}: {line}" if line else name)[:ERROR_CHARS]
 
 
 def record_failure(

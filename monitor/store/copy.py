@@ -11,6 +11,7 @@ from sqlalchemy.exc import DataError
 from monitor.store.db import (
     NotMigratedError,
     current_revision,
+    first_line,
     head_revision,
     is_known_revision,
     require_migrated,
@@ -102,7 +103,7 @@ def _write(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     except DataError as exc:
         # SQLite keeps a value longer than its column; PostgreSQL refuses it. Name the
         # table, not the value: it may be a customer's text.
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "a value does not fit"
+        reason = first_line(exc) if exc.orig else "a value does not fit"
         raise CopyError(
             f"table {table.name}: {reason}; nothing was copied (fix or shorten that row in "
             "the source, then copy again)"

@@ -14,7 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 T = TypeVar("T")
@@ -89,6 +89,19 @@ def with_retries(work: Callable[[], T], *, attempts: int = 3) -> T:
             if attempt == attempts or not is_retryable(exc):
                 raise
     raise AssertionError("unreachable")
+
+
+def driver_error(error: BaseException) -> BaseException:
+    """A database error's driver exception, else ``error``: the driver's message names
+    the problem without SQLAlchemy's copy of the statement and its parameters (which
+    may be a customer's text)."""
+    return error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of the driver's message ("" if it has none)."""
+    lines = str(driver_error(error)).strip().splitlines()
+    return lines[0] if lines else ""
 
 
 @contextmanager
