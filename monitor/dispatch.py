@@ -346,10 +346,12 @@ def _owed_again(
     later = Case.follow_up_at > literal(sending_from, UTCDateTime())
     query = select(Case).where(Case.id.in_(ids), later).execution_options(populate_existing=True)
     for case in session.scalars(query):
-        if cases.SPAM_TAG in case.tags or case.follow_up_at is None:
+        since = case.follow_up_at
+        assert since is not None  # the query asked for one after sending_from
+        if cases.SPAM_TAG in case.tags:
             case.follow_up_at = None
             continue
-        cases.owe_answer(case, min(case.follow_up_at, now))
+        cases.owe_answer(case, min(since, now))
         cases.start_follow_up_clock(rt.settings, case)
 
 

@@ -188,9 +188,10 @@ def _decide(
         # a moment after it arrived (a platform clock ahead of ours).
         cases.owe_answer(case, min(message.created_at, now))
     _apply(rt, session, index, case, message, decision, message.decision, now)
-    if owes and not _bot_answers(decision):
+    answered = _bot_answers(decision)
+    if owes and not answered:
         cases.start_follow_up_clock(rt.settings, case)
-    if _bot_answers(decision):
+    if answered:
         customer.last_bot_reply_at = now
     return decision
 

@@ -197,7 +197,6 @@ class ThreadIndex:
         if waiting and not cases.closed_as_spam(case):
             reason = "customer wrote again"
             cases.transition(self._session, case, CaseState.NEW, "system", now, reason=reason)
-            case.resolved_at = None
             _restart_response_clock(case, now)
         if BACKFILL_TAG in case.tags and not self.backfilling:
             # A live message in a thread a backfill imported: the conversation is live
