@@ -13,7 +13,7 @@ from starlette.routing import Route
 from monitor import casework, triage
 from monitor.cases import OPEN_STATES
 from monitor.csvexport import csv_text
-from monitor.domain import CaseState, Label, Platform, Priority
+from monitor.domain import Label, Platform, Priority
 from monitor.rules.reload import read_rules_state
 from monitor.runtime import Runtime
 from monitor.textlength import REPLY_LIMITS, reply_length
@@ -23,7 +23,7 @@ from monitor.web.charts import bars, stacked_columns
 from monitor.web.health import load_health
 from monitor.web.operations import OPERATIONS, CaseNotFound, Forbidden, check_access, perform
 from monitor.web.params import whole_number
-from monitor.web.queue import QueueFilter, load_queue
+from monitor.web.queue import FILTER_CHOICES, QueueFilter, load_queue
 from monitor.web.reports import MAX_DAYS, Report, build_report, csv_rows
 from monitor.web.security import CSRF_HEADER, Signed, csrf_ok, same_origin, signed_in
 
@@ -57,10 +57,10 @@ def queue(web: Web, request: Request, signed: Signed, *, partial: bool = False) 
         page=load_queue(web.rt, signed.user, f),
         f=f,
         teams=[t.name for t in web.rt.settings.teams],
-        states=[s.value for s in CaseState],
+        states=FILTER_CHOICES["state"],
         open_states=sorted(OPEN_STATES),
-        platforms=[p.value for p in Platform],
-        labels=LABELS,
+        platforms=FILTER_CHOICES["platform"],
+        labels=FILTER_CHOICES["sentiment"],
         rules_broken=[] if partial else rules_notices(web.rt),
     )
 

@@ -23,7 +23,8 @@ MAX_PAGE = 10_000
 Ts = TypeVarTuple("Ts")
 
 
-_CHOICES = {
+# The values each choice filter takes: the page's drop-downs and the check below.
+FILTER_CHOICES = {
     "state": [s.value for s in CaseState],
     "platform": [p.value for p in Platform],
     "sentiment": [label.value for label in Label],
@@ -49,7 +50,7 @@ class QueueFilter:
             for f in fields(cls)
         }
         number = whole_number(values.pop("page"), 1, 1, MAX_PAGE)
-        for name, choices in _CHOICES.items():
+        for name, choices in FILTER_CHOICES.items():
             # An unknown value matched nothing: an empty queue, with the filter shown as
             # "any" on the page, looked like there was no work.
             if values[name] and values[name] not in choices:
