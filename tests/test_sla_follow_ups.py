@@ -64,12 +64,21 @@ class Thread:
             return [(kind, detail) for kind, detail in session.execute(query.order_by(Event.id))]
 
 
-def answered(make_runtime: RuntimeFactory, care: dict[str, Any] = CARE, **overrides: Any) -> Thread:
-    """An abusive mention escalated to care, answered by a person five minutes later."""
+def escalated(
+    make_runtime: RuntimeFactory, care: dict[str, Any] = CARE, **overrides: Any
+) -> Thread:
+    """An abusive mention escalated to care, not answered yet."""
     rt = make_runtime(teams=[care, *OTHERS], **overrides)
     thread = Thread(rt, Path(rt.settings.source("feed").path))  # type: ignore[union-attr]
     thread.say("@acme you are idiots")
     run_cycle(rt)
+    return thread
+
+
+def answered(make_runtime: RuntimeFactory, care: dict[str, Any] = CARE, **overrides: Any) -> Thread:
+    """An abusive mention escalated to care, answered by a person five minutes later."""
+    thread = escalated(make_runtime, care, **overrides)
+    rt = thread.rt
     thread.advance(minutes=5)
     casework.reply(rt, REF, "Sorry about that. Which order is it?", user="lena")
     dispatch_outbox(rt)
@@ -171,35 +180,33 @@ class CustomerWritesDuringTheSend(ScriptedResponder):
         return result
 
 
+def reply_while_the_customer_writes(thread: Thread, text: str) -> datetime:
+    """A person's reply, posted while the customer writes again; when they wrote."""
+    casework.reply(thread.rt, REF, text, user="lena")
+    thread.rt.responders = dict.fromkeys(Platform, CustomerWritesDuringTheSend(thread))
+    sending_at = thread.rt.clock.now()
+    dispatch_outbox(thread.rt)
+    return sending_at + timedelta(seconds=2)
+
+
 def test_a_follow_up_written_while_our_reply_was_posted_stays_owed(
     make_runtime: RuntimeFactory,
 ) -> None:
     thread = answered(make_runtime)
     follow_up(thread)
-    casework.reply(thread.rt, REF, "Thanks, it ships today.", user="lena")
-    thread.rt.responders = dict.fromkeys(Platform, CustomerWritesDuringTheSend(thread))
-    sending_at = thread.rt.clock.now()
-    dispatch_outbox(thread.rt)
+    written = reply_while_the_customer_writes(thread, "Thanks, it ships today.")
     case = thread.case()
-    written = sending_at + timedelta(seconds=2)
     assert (case.follow_up_at, case.sla_due_at) == (written, written + timedelta(minutes=60))
 
 
 def test_a_message_written_while_the_first_response_was_posted_is_owed_an_answer(
     make_runtime: RuntimeFactory,
 ) -> None:
-    rt = make_runtime(teams=[CARE, *OTHERS])
-    thread = Thread(rt, Path(rt.settings.source("feed").path))  # type: ignore[union-attr]
-    thread.say("@acme you are idiots")
-    run_cycle(rt)  # escalated to care, nobody has answered yet
+    thread = escalated(make_runtime)  # nobody has answered yet
     thread.advance(minutes=5)
-    casework.reply(rt, REF, "Sorry about that. Which order is it?", user="lena")
-    rt.responders = dict.fromkeys(Platform, CustomerWritesDuringTheSend(thread))
-    sending_at = rt.clock.now()
-    dispatch_outbox(rt)
+    written = reply_while_the_customer_writes(thread, "Sorry about that. Which order is it?")
     case = thread.case()
-    written = sending_at + timedelta(seconds=2)
-    assert (case.first_response_at, case.follow_up_at) == (rt.clock.now(), written)
+    assert (case.first_response_at, case.follow_up_at) == (thread.rt.clock.now(), written)
     assert case.sla_due_at == written + timedelta(minutes=60)
 
 
