@@ -73,3 +73,9 @@ def test_no_corrections_and_since(demo: Path) -> None:
     correct(demo, PAYPAL, "neutral")
     assert records(demo, "--since", "2999-01-01") == []
     assert len(records(demo, "--since", "2000-01-01")) == 1
+
+
+def test_a_date_it_cannot_read_is_a_usage_error(demo: Path) -> None:
+    code, output = cli("feedback", "--since", "last tuesday", config=demo)
+    assert code == 2
+    assert "Invalid value for '--since': 'last tuesday' does not match the formats" in output
