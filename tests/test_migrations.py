@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, text
 
+from monitor.domain import TAG
 from monitor.store.db import alembic_config, current_revision, head_revision, make_engine, upgrade
 from monitor.store.models import Base
 from monitor.store.scratch import scratch_postgres
@@ -132,7 +134,7 @@ def schema_drift(engine: Engine) -> list[object]:
         return list(compare_metadata(MigrationContext.configure(conn, opts=opts), Base.metadata))
 
 
-@pytest.mark.parametrize("start", ["0001", "0002", "0003", "0004", "head"])
+@pytest.mark.parametrize("start", ["0001", "0002", "0003", "0004", "0005", "head"])
 def test_every_revision_upgrades_to_exactly_the_models(db_url: str, start: str) -> None:
     engine = make_engine(db_url)
     upgrade(engine, start)
@@ -236,4 +238,61 @@ def test_0005_downgrades_and_upgrades_cases_that_have_messages(db_url: str) -> N
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     assert kept == [1]
     assert schema_drift(engine) == []
+    engine.dispose()
+
+
+def test_0005_downgrade_keeps_only_the_first_responses_sla_marks(db_url: str) -> None:
+    """Older code marks only a first response's deadline, and `status` counts an open
+    case with a breach mark as breached: a follow-up's marks must not survive."""
+    engine = make_engine(db_url)
+    upgrade(engine, "0004")
+    _case_with_deadline(engine, 1, first_response_at="2026-11-20 09:30:00")  # in time
+    _case_with_deadline(engine, 2, first_response_at="2026-11-20 11:00:00")  # late
+    upgrade(engine, "0005")
+    with engine.begin() as conn:  # both customers wrote again; both follow-ups breached
+        conn.execute(
+            text(
+                "UPDATE cases SET sla_due_at = '2026-11-21 10:00:00',"
+                " sla_warned_at = '2026-11-21 09:45:00', sla_breached_at = '2026-11-21 10:00:00'"
+            )
+        )
+    command.downgrade(alembic_config(engine), "0004")
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT id, sla_warned_at, sla_breached_at FROM cases ORDER BY id")
+        ).all()
+    assert [(i, warned, breached and str(breached)[:19]) for i, warned, breached in rows] == [
+        (1, None, None),
+        (2, None, DUE),
+    ]
+    engine.dispose()
+
+
+def _case_with_tags(engine: Engine, case_id: int, tags: str) -> None:
+    _case_with_deadline(engine, case_id, first_response_at=None)
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE cases SET tags = :tags WHERE id = :id"), {"tags": tags, "id": case_id}
+        )
+
+
+def test_0006_tidies_tags_older_rules_stored_as_written(db_url: str) -> None:
+    engine = make_engine(db_url)
+    upgrade(engine, "0005")
+    long = "Very Long Tag " * 4
+    _case_with_tags(engine, 1, f'["VIP", "Billing Issue", "vip", "a,b", "!!!", "{long}"]')
+    _case_with_tags(engine, 2, '["refund", "spam"]')
+    _case_with_tags(engine, 3, "[]")
+    upgrade(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, tags FROM cases ORDER BY id")).all()
+    tags = {i: json.loads(t) if isinstance(t, str) else t for i, t in rows}
+    assert tags == {
+        1: ["vip", "billing-issue", "a-b", "very-long-tag-very-long-tag-very"],
+        2: ["refund", "spam"],
+        3: [],
+    }
+    assert all(TAG.match(t) for t in tags[1])
+    command.downgrade(alembic_config(engine), "0005")  # older versions read them as they are
+    assert current_revision(engine) == "0005"
     engine.dispose()

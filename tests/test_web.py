@@ -55,6 +55,7 @@ def test_queue_filters(make_runtime: RuntimeFactory) -> None:
     client, _ = client_for(seeded(make_runtime), "lena")
     assert _refs(client.get("/?team=billing").text) == ["C-1005", "C-1026", "C-1033"]
     assert _refs(client.get("/?tag=abuse").text) == ["C-1010"]
+    assert _refs(client.get("/?tag=Abuse").text) == ["C-1010"]  # tags are stored lower-case
     assert _refs(client.get("/?q=air+fryer").text) == ["C-1023"]
     assert _refs(client.get("/?q=jane_d").text) == ["C-1001"]
     assert set(_refs(client.get("/?state=awaiting_approval").text)) == {

@@ -50,6 +50,8 @@ class QueueFilter:
             for f in fields(cls)
         }
         number = whole_number(values.pop("page"), 1, 1, MAX_PAGE)
+        # Stored tags are lower-case (migration 0006 tidied older ones): "VIP" finds "vip".
+        values["tag"] = values["tag"].lower()
         for name, choices in FILTER_CHOICES.items():
             # An unknown value matched nothing: an empty queue, with the filter shown as
             # "any" on the page, looked like there was no work.

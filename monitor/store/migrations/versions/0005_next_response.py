@@ -26,9 +26,12 @@ CASES = sa.table(
     "cases",
     sa.column("first_response_at", sa.DateTime(timezone=True)),
     sa.column("sla_due_at", sa.DateTime(timezone=True)),
+    sa.column("sla_warned_at", sa.DateTime(timezone=True)),
+    sa.column("sla_breached_at", sa.DateTime(timezone=True)),
     sa.column("first_response_due_at", sa.DateTime(timezone=True)),
 )
 ANSWERED = CASES.c.first_response_at.is_not(None)
+LATE = CASES.c.first_response_at > CASES.c.first_response_due_at
 
 
 def upgrade() -> None:
@@ -43,7 +46,22 @@ def upgrade() -> None:
 def downgrade() -> None:
     # The older code reads an answered case's sla_due_at as its first response's deadline
     # (reports): a follow-up's deadline there would turn a breach into "met".
-    op.execute(CASES.update().where(ANSWERED).values(sla_due_at=CASES.c.first_response_due_at))
+    # Its marks too: older code set them only before the first response, and `status`
+    # counts an open case with a breach mark as breached. A follow-up's marks (set after
+    # the first response) go; a late first response is a breach at its deadline, as the
+    # older code would have marked it (the follow-up clock had cleared that mark).
+    op.execute(
+        CASES.update()
+        .where(ANSWERED)
+        .values(
+            sla_due_at=CASES.c.first_response_due_at,
+            sla_warned_at=sa.case(
+                (CASES.c.sla_warned_at < CASES.c.first_response_at, CASES.c.sla_warned_at),
+                else_=None,
+            ),
+            sla_breached_at=sa.case((LATE, CASES.c.first_response_due_at), else_=None),
+        )
+    )
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.drop_column("first_response_due_at")
         batch_op.drop_column("follow_up_at")
