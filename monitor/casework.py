@@ -176,6 +176,8 @@ def list_cases(
     if team:
         require_storable("team", team)  # a filter is a query parameter too
     with rt.sessions() as session:
+        if team:
+            _require_known_team(rt, session, team)
         query = select(Case, Customer).join(Customer, Customer.id == Case.customer_id)
         if states:
             query = query.where(Case.state.in_(states))
@@ -194,6 +196,16 @@ def list_cases(
         )
         query = query.order_by(*order).limit(limit)
         return [_row(session, case, customer) for case, customer in session.execute(query).all()]
+
+
+def _require_known_team(rt: Runtime, session: Session, team: str) -> None:
+    """A misspelt team listed nothing, which read as "no work". A team no longer in the
+    config still filters while cases carry it."""
+    if rt.settings.team(team) is not None:
+        return
+    if session.scalars(select(Case.id).where(Case.team == team).limit(1)).first() is None:
+        known = ", ".join(t.name for t in rt.settings.teams)
+        raise CaseworkError(f"unknown team {team[:40]!r} (teams: {known})")
 
 
 def _row(session: Session, case: Case, customer: Customer) -> CaseRow:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,19 @@ def test_list_filters_by_state_and_team(demo: Path) -> None:
     international = listed(demo, "--team", "international")
     assert international
     assert {row["team"] for row in international} == {"international"}
+
+
+def test_list_of_an_unknown_team_is_an_error_not_an_empty_list(demo: Path) -> None:
+    code, output = cli("cases", "list", "--team", "biling", config=demo)
+    assert (code, output) == (
+        1,
+        "error: unknown team 'biling' (teams: care, billing, tech, international)\n",
+    )
+    # A team taken out of the config still lists the cases that carry it.
+    database = demo.parent.parent / "inchannel.db"
+    with sqlite3.connect(database) as conn:
+        conn.execute("UPDATE cases SET team = 'retired' WHERE id = (SELECT min(id) FROM cases)")
+    assert [row["team"] for row in listed(demo, "--all", "--team", "retired")] == ["retired"]
 
 
 def test_approve_with_edit_then_the_reply_is_sent(demo: Path) -> None:
