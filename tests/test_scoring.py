@@ -15,7 +15,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 from monitor.domain import Label
 from monitor.scoring import DEFAULT_OVERLAY, EMPTY, NO_SIGNAL, Scorer
 from monitor.scoring.lexicon import Analyzer
-from monitor.scoring.text import MAX_SCORED_CHARS, pieces
+from monitor.scoring.text import MAX_SCORED_CHARS, PIECE_CHARS, pieces
 from monitor.settings import LANGID_CODES, ScoringConfig
 
 DATA = Path(__file__).parent / "data"
@@ -279,6 +279,31 @@ def test_a_tweet_is_scored_whole_when_its_emoji_words_make_it_long(scorer: Score
     score = scorer.score(tweet)
     assert score.label is Label.NEGATIVE
     assert score.alert
+
+
+def test_a_longer_post_is_cut_between_sentences_not_inside_one(scorer: Scorer) -> None:
+    # A Reddit comment of 375 characters. Cut at the last space before 300, its pieces
+    # were "...the lid is not" and "good at all...", which scored as neutral.
+    post = (
+        "I bought the kettle from the shop on the high street last month and I have used it"
+        " every single morning since then for my tea before work. The handle is plastic and"
+        " the base sits on the kitchen counter next to the toaster and the bread bin. It boils"
+        " water in about two minutes. Sadly the lid is not good at all and it leaks hot"
+        " water onto the counter every time I pour a cup."
+    )
+    assert post[:300].rsplit(" ", 1)[0].endswith("is not")  # where the old cut fell
+    parts = pieces(post, lambda s: s)
+    assert [p[:14] for p in parts] == ["I bought the k", "Sadly the lid "]
+    score = scorer.score(post)
+    assert score.label is Label.NEGATIVE
+
+
+def test_sentences_share_pieces_up_to_the_piece_size() -> None:
+    sentence = "The order came late. "
+    parts = pieces(sentence * 40, lambda s: s)  # 840 characters
+    assert len(parts) == 3
+    assert all(len(p) <= PIECE_CHARS and p.startswith("The order came late.") for p in parts)
+    assert " ".join(parts).split() == (sentence * 40).split()
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from collections.abc import Callable, Container, Iterable, Iterator
 # VADER is quadratic in tokens (§3.4): a text is scored in pieces of at most PIECE_CHARS,
 # and at most MAX_SCORED_CHARS of it are scored at all.
 RAW_CHARS = 20_000  # cut before any regex runs
-SPLIT_CHARS = 1_000  # longer texts are split into sentences
+SPLIT_CHARS = 1_000  # a longer sentence is cut before its emoji are expanded
 PIECE_CHARS = 300
 # A text of at most PIECE_CHARS (every tweet) is scored whole while its emoji's words keep
 # it under this; VADER takes at most about 12 ms on that many characters.
@@ -114,8 +114,12 @@ def _collapse_token(token: str, words: Container[str]) -> str:
 def pieces(text: str, expand: Callable[[str], str]) -> list[str]:
     """The parts of ``text`` VADER scores, each short, together at most MAX_SCORED_CHARS.
 
-    Short texts stay whole, exactly as the paper scored them. Emoji are expanded per
-    sentence, since one emoji becomes several words.
+    Short texts stay whole, exactly as the paper scored them. A longer one is split into
+    sentences, and consecutive sentences share a piece while it stays under PIECE_CHARS:
+    a cut at a space inside a sentence can part "not" from "good" (a Reddit comment of
+    400 characters read "...is not" and "good at all" as praise). Only a sentence longer
+    than PIECE_CHARS is still cut at a space. Emoji are expanded per sentence, since one
+    emoji becomes several words.
     """
     if len(text) <= PIECE_CHARS:
         # Emoji words can push a tweet past PIECE_CHARS, and a cut at a space there can
@@ -123,19 +127,43 @@ def pieces(text: str, expand: Callable[[str], str]) -> list[str]:
         whole = expand(text)
         if len(whole) <= WHOLE_CHARS:
             return [whole] if whole.strip() else []
-    out: list[str] = []
-    total = 0
-    sentences = _SENTENCE_END.split(text) if len(text) > SPLIT_CHARS else [text]
-    for sentence in sentences:
+    packer = _Packer()
+    for sentence in _SENTENCE_END.split(text):
         for raw in _chunks(sentence, SPLIT_CHARS):
-            for piece in _chunks(expand(raw), PIECE_CHARS):
-                if not piece.strip():
-                    continue
-                out.append(piece)
-                total += len(piece)
-                if total >= MAX_SCORED_CHARS:
-                    return out
-    return out
+            if packer.add(expand(raw)):
+                return packer.out
+    return packer.finish()
+
+
+class _Packer:
+    """Sentences into pieces of at most PIECE_CHARS, until MAX_SCORED_CHARS are taken."""
+
+    def __init__(self) -> None:
+        self.out: list[str] = []
+        self._total = 0
+        self._open = ""
+
+    def add(self, sentence: str) -> bool:
+        """Take a sentence; True once MAX_SCORED_CHARS are taken (``out`` is complete)."""
+        if not sentence.strip():
+            return False
+        if self._open and len(self._open) + 1 + len(sentence) <= PIECE_CHARS:
+            self._open = f"{self._open} {sentence}"
+            return False
+        if self._open and self._close(self._open):
+            return True
+        *full, self._open = _chunks(sentence, PIECE_CHARS)
+        return any(self._close(piece) for piece in full if piece.strip())
+
+    def finish(self) -> list[str]:
+        if self._open.strip():
+            self._close(self._open)
+        return self.out
+
+    def _close(self, piece: str) -> bool:
+        self.out.append(piece)
+        self._total += len(piece)
+        return self._total >= MAX_SCORED_CHARS
 
 
 def _chunks(text: str, size: int) -> Iterator[str]:
