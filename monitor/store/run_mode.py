@@ -7,6 +7,7 @@ on a dry run's database would take recorded replies for posted ones.
 
 from __future__ import annotations
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.store.db import transaction
@@ -17,6 +18,8 @@ from monitor.store.queries import insert_ignoring_duplicates
 # these words, so the daily counters' date ranges never include them.
 MODE_KEY = "run_mode"
 LIVE, DRY_RUN = "live", "dry-run"
+# Any fixed number: PostgreSQL advisory locks are named by a bigint.
+MODE_LOCK = 7_264_021_006
 
 
 class ModeConflict(RuntimeError):
@@ -27,6 +30,11 @@ def claim_mode(sessions: sessionmaker[Session], *, dry_run: bool) -> None:
     """Mark the database as used in this mode, or raise ModeConflict."""
     mine, other = (DRY_RUN, LIVE) if dry_run else (LIVE, DRY_RUN)
     with transaction(sessions) as session:
+        if session.get_bind().dialect.name == "postgresql":
+            # A live and a dry-run daemon started at the same moment each found no row
+            # of the other mode and both went on. Held until the commit, so the second
+            # reads the first's row. SQLite refuses the second writer's stale read.
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MODE_LOCK})
         if session.get(Usage, (MODE_KEY, other)) is not None:
             raise ModeConflict(_LIVE_DB if dry_run else _DRY_RUN_DB)
         insert_ignoring_duplicates(session, Usage, [{"key": MODE_KEY, "day": mine, "count": 0}])
