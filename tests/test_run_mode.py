@@ -22,8 +22,7 @@ pytestmark = [
 def _waiting_on_the_lock(engine_url: str, want: int) -> None:
     engine = make_engine(engine_url)
     query = text(
-        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-        " AND objid = :low"
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = :low"
     )
     deadline = time.monotonic() + 30
     with engine.connect() as conn:
