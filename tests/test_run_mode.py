@@ -22,7 +22,9 @@ pytestmark = [
 def _waiting_on_the_lock(engine_url: str, want: int) -> None:
     engine = make_engine(engine_url)
     query = text(
-        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = :low"
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        " AND objid = :low AND database = (SELECT oid FROM pg_database"
+        " WHERE datname = current_database())"
     )
     deadline = time.monotonic() + 30
     with engine.connect() as conn:
