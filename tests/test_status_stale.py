@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from monitor.clock import FakeClock
 from monitor.health_alerts import check_health
 from monitor.metrics import state_families
-from monitor.pipeline import poll_source
+from monitor.pipeline import poll_source, run_cycle
 from monitor.runtime import Runtime
 from monitor.sources.base import PollResult, SourceError
 from monitor.status import collect
@@ -113,3 +113,17 @@ def test_health_checks_that_stopped_are_unhealthy(make_runtime: RuntimeFactory) 
     clock(rt).advance(minutes=1)
     poll_source(rt, "feed")  # polls go on, the health job does not
     assert collect(rt).problems == ["health checks: none for 6 min (is the daemon running?)"]
+
+
+def test_run_once_from_cron_every_4_minutes_stays_healthy(make_runtime: RuntimeFactory) -> None:
+    """docs/operations.md: `run --once` from cron is healthy at most every 4 minutes; a
+    longer gap reads as a daemon that stopped (health checks, then the sources)."""
+    rt = make_runtime([mention(n) for n in range(1, 6)])
+    for _ in range(5):
+        run_cycle(rt)
+        clock(rt).advance(minutes=4, seconds=50)
+        assert collect(rt).problems == []
+    clock(rt).advance(minutes=10)
+    problems = collect(rt).problems
+    assert problems[0] == "source feed: not polled for 14 min"
+    assert problems[1].startswith("health checks: none for 14 min")
