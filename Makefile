@@ -19,9 +19,11 @@ run: $(STAMP)
 	$(BIN)/inchannel db upgrade --config $(CONFIG)
 	$(BIN)/inchannel run --config $(CONFIG)
 
-## test: the whole test suite, SQLite and PostgreSQL
+## test: the whole test suite, SQLite and PostgreSQL, in CPUs + 1 processes (many tests
+## wait on PostgreSQL or a local HTTP server); TEST_WORKERS=0 runs it in this process
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 test: $(STAMP) pg
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS)
 
 ## check: lint, format check and strict typing
 check: $(STAMP)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -113,3 +116,17 @@ def test_a_refused_user_name_is_told_what_names_may_be(config: Path) -> None:
             f"error: bad user name {name[:40]!r}: 1 to 64 lower-case letters, digits, . _ -, "
             "starting with a letter or digit\n",
         )
+
+
+def test_passwords_are_hashed_at_argon2s_recommended_cost() -> None:
+    """The suite hashes cheaply (conftest); a real process must not."""
+    probe = (
+        "from monitor.web import users; h = users.HASHER; "
+        "print(h.type.name, h.time_cost, h.memory_cost, h.parallelism, users._DUMMY_HASH[:30])"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    # RFC 9106's second recommended option (the low-memory one), argon2-cffi's default.
+    assert out.split() == ["ID", "3", "65536", "4", "$argon2id$v=19$m=65536,t=3,p=4"]
