@@ -150,7 +150,7 @@ class _Packer:
         if self._open and len(self._open) + 1 + len(sentence) <= PIECE_CHARS:
             self._open = f"{self._open} {sentence}"
             return False
-        if self._open and self._close(self._open):
+        if self._open.strip() and self._close(self._open):
             return True
         *full, self._open = _chunks(sentence, PIECE_CHARS)
         return any(self._close(piece) for piece in full if piece.strip())
