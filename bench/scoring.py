@@ -85,11 +85,40 @@ def main() -> int:
         items = load_corpus(DATA, corpus)
         rows.extend(evaluate(corpus, scorers, items))
     print_table(rows)
+    worst = worst_cases(Scorer(ScoringConfig()))
     OUT.parent.mkdir(parents=True, exist_ok=True)
     meta = {"python": sys.version.split()[0], "machine": platform.machine(), "runs": RUNS}
-    OUT.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    report = {"meta": meta, "rows": rows, "worst_cases_ms": worst}
+    OUT.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nwrote {OUT.relative_to(ROOT)}")
     return 0
+
+
+# Hostile posts (docs/scoring.md, "Bounded cost"): the longest a platform delivers and
+# longer, since a Reddit post body takes 40,000 characters.
+WORST_CASES = {
+    "100,000 characters, no spaces": "a" * 100_000,
+    "20,000 words": "good " * 20_000,
+    "20,000 emoji, two kinds": "😍😡" * 10_000,
+    "20,000 emoji, one kind": "🔥" * 20_000,
+    "20,000 characters, mixed scripts and emoji": "good 好 хорошо جيد ดี 😀 bad " * 800,
+    "70,000 characters of short sentences": "This is fine. " * 5_000,
+}
+
+
+def worst_cases(scorer: Scorer) -> dict[str, float]:
+    """Best of RUNS, in milliseconds, for each of WORST_CASES."""
+    print("\nworst cases (best of 5):")
+    out = {}
+    for name, text in WORST_CASES.items():
+        times = []
+        for _ in range(RUNS):
+            started = time.perf_counter()
+            scorer.score(text)
+            times.append((time.perf_counter() - started) * 1000)
+        out[name] = round(min(times), 2)
+        print(f"  {name:<45} {out[name]:>8.1f} ms")
+    return out
 
 
 def print_table(rows: list[dict[str, object]]) -> None:
