@@ -158,6 +158,8 @@ def test_praise_emoji_after_other_words_stays_praise(scorer: Scorer) -> None:
     assert scorer.score("not bad 👍").label is Label.POSITIVE
     assert scorer.score("nothing to fix, 👍").label is Label.POSITIVE
     assert scorer.score("I do not 😡").label is Label.NEGATIVE
+    # A negation reaches the run of emoji right after it, not a later run.
+    assert scorer.score("it is not 👍, but the app 👍").label is Label.POSITIVE
 
 
 def test_emoji_glued_to_a_word_keeps_the_word(scorer: Scorer) -> None:
