@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from monitor.domain import Label
-from monitor.scoring import DEFAULT_OVERLAY, EMPTY, NO_SIGNAL, Scorer
+from monitor.scoring import DEFAULT_OVERLAY, EMPTY, NO_SIGNAL, Scorer, emoji, lexicon
 from monitor.scoring.lexicon import Analyzer
 from monitor.scoring.text import MAX_SCORED_CHARS, PIECE_CHARS, pieces
 from monitor.settings import LANGID_CODES, ScoringConfig
@@ -158,8 +158,6 @@ def test_praise_emoji_after_other_words_stays_praise(scorer: Scorer) -> None:
     assert scorer.score("not bad 👍").label is Label.POSITIVE
     assert scorer.score("nothing to fix, 👍").label is Label.POSITIVE
     assert scorer.score("I do not 😡").label is Label.NEGATIVE
-    # A negation reaches the run of emoji right after it, not a later run.
-    assert scorer.score("it is not 👍, but the app 👍").label is Label.POSITIVE
 
 
 def test_emoji_glued_to_a_word_keeps_the_word(scorer: Scorer) -> None:
@@ -436,3 +434,16 @@ def _tsv(path: Path) -> list[tuple[str, str]]:
 
 def _coarse(label: Label) -> str:
     return "neutral" if label in (Label.NEUTRAL, Label.UNSCORED) else label.value
+
+
+def test_a_negation_reaches_the_run_of_emoji_after_it_and_no_later_one() -> None:
+    vader = lexicon.base_analyzer()
+    table = emoji.emoji_table(vader.emojis)
+    praise = emoji.praise(table, vader.lexicon)
+
+    def expand(text: str) -> str:
+        return " ".join(emoji.expand_emoji(text, table, emoji.emoji_pattern(table), praise).split())
+
+    assert expand("not 👍 👍😡👍, the app 👍") == (
+        "not good good _ _ _ angry good , the app _ _ _ good"
+    )
