@@ -153,7 +153,8 @@ def operate(web: Web, request: Request, user: User, body: dict[str, Any]) -> dic
 
 def check(body: dict[str, Any]) -> dict[str, Any]:
     platform, text = body.get("platform"), body.get("text")
-    if platform not in REPLY_LIMITS or not isinstance(text, str):
+    # A JSON list or object is unhashable: looked up in REPLY_LIMITS it raised a TypeError.
+    if not isinstance(platform, str) or platform not in REPLY_LIMITS or not isinstance(text, str):
         raise CaseworkError("send {platform: x|reddit, text: string}")
     return {"problems": casework.check_reply(str(platform), text)}
 
