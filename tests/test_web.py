@@ -313,3 +313,23 @@ def test_admin_manages_users(make_runtime: RuntimeFactory) -> None:
     short = _post(client, csrf, "/admin/users", name="yan", role="agent", password="short")
     assert short.status_code == 400
     assert "at least 10 characters" in short.text
+
+
+def test_report_volume_counts_customers_not_the_brands_own_posts(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The samples hold 39 customer messages and 3 posts of the brand's own accounts (a
+    # sale announcement, replies of @acmehelp found by the search). Those were counted as
+    # inbound volume, as "unscored" messages, and in the CSV.
+    rt = seeded(make_runtime)
+    client, _ = client_for(rt, "lena")
+    volume = [row for row in _csv(client.get("/reports.csv").text) if row[0] == "volume"]
+    assert sum(int(row[3]) for row in volume) == 39
+    unscored = sum(int(row[3]) for row in volume if row[2] == "unscored")
+    assert unscored == 15
+    page = client.get("/reports").text
+    assert "<title>2026-11-20 unscored: 15</title>" in page  # the chart: 18 with own posts
+
+
+def _csv(text: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text)))

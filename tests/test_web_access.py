@@ -3,6 +3,7 @@ of an operations alert, the lockout answer, a double-submitted reply, a password
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +22,7 @@ from monitor.store.models import ActionRow, Case, Event, Message
 from monitor.web import users
 from monitor.web.app import create_app
 from monitor.web.users import new_api_token, set_password
-from tests.conftest import RuntimeFactory
+from tests.conftest import RuntimeFactory, mention
 from tests.webkit import NONCE, PASSWORD, client_for, login, seeded
 
 HOSTILE_NOTE = "<img src=x onerror=alert(1)> card ending 4242"
@@ -273,3 +274,36 @@ def test_parallel_wrong_passwords_all_count_toward_the_lockout(
     monkeypatch.setattr(users, "_verify", real_verify)
     with pytest.raises(users.LoginRefused):
         users.authenticate(rt, "alice", PASSWORD)  # locked: five wrong passwords in a row
+
+
+def test_a_shared_thread_shows_no_decision_of_another_teams_case(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Two customers in one thread: a late order (care) and a refund (billing). The API's
+    # thread carried every post's bot decision, so an agent of care read how billing's
+    # case was escalated, tagged and answered, which the case page never shows them.
+    rows = [
+        mention(1, "@acme my order is late", conversation_id="7000"),
+        mention(2, "@acme I was charged twice, I want a refund", conversation_id="7000"),
+    ]
+    rt = seeded(make_runtime, rows)
+    with rt.sessions() as session:
+        teams = dict(session.execute(select(Case.team, Case.id)).all())
+    care, billing = f"C-{1000 + teams['care']}", f"C-{1000 + teams['billing']}"
+    thread = _api(rt, "alice").get(f"/api/cases/{care}").json()["thread"]
+    # The other customer's public post stays in the thread, as the customer sees it.
+    decisions = {m["author_handle"]: m["decision"] for m in thread if m["direction"] == "inbound"}
+    assert decisions["user1"]["escalation"]["team"] == "care"
+    assert decisions["user2"] is None
+    assert '"team": "billing"' not in json.dumps(thread)
+    lead_thread = _api(rt, "lena").get(f"/api/cases/{billing}").json()["thread"]
+    shown = {m["author_handle"] for m in lead_thread if m["decision"] is not None}
+    assert shown == {"user2"}
+    # Nor does the case page name who corrected the other case's sentiment.
+    refund = next(m["id"] for m in lead_thread if m["author_handle"] == "user2")
+    correction = {"message_id": refund, "label": "neutral"}
+    assert _api(rt, "bob").post(f"/api/cases/{billing}/sentiment", json=correction).is_success
+    alice, _ = client_for(rt, "alice")
+    assert "corrected to" not in alice.get(f"/cases/{care}").text
+    lead, _ = client_for(rt, "lena")
+    assert "corrected to <strong>neutral</strong> by bob" in lead.get(f"/cases/{billing}").text

@@ -366,3 +366,23 @@ def test_numbers_too_long_for_int_get_answers_not_crashes(make_runtime: RuntimeF
     retry = client.post(f"/actions/{huge}/retry", data={"csrf_token": csrf})
     assert retry.status_code == 404  # no such action, as /actions/abc/retry
     assert api.post(f"/api/actions/{huge}/retry").status_code == 404
+
+
+def test_a_message_id_too_long_for_int_is_refused_not_a_crash(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The sentiment correction's message_id went to int() unbounded: 5,000 digits in the
+    # form or in a JSON string were a 500 instead of the refusal a bad number gets.
+    rt = seeded(make_runtime)
+    client, csrf = client_for(rt, "lena")
+    token = new_api_token(rt, "lena")
+    api = TestClient(create_app(rt), headers={"authorization": f"Bearer {token}"})
+    huge = "9" * 5000
+    expected = "message_id must be a positive whole number of at most 100 digits"
+    form = {"csrf_token": csrf, "message_id": huge, "label": "negative"}
+    page = client.post("/cases/C-1001/sentiment", data=form)
+    assert page.status_code == 400
+    assert expected in page.text
+    answer = api.post("/api/cases/C-1001/sentiment", json={"message_id": huge, "label": "neutral"})
+    assert answer.status_code == 400
+    assert answer.json() == {"error": expected}

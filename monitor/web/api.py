@@ -121,7 +121,7 @@ def case(web: Web, request: Request, user: User) -> dict[str, Any]:
     return {
         "case": data["case"],
         "customer": {"handle": data["customer"].handle, "name": data["customer"].display_name},
-        "thread": [_message(m) for m in data["thread"]],
+        "thread": [_message(m, data["case_id"]) for m in data["thread"]],
         "actions": [_action(a) for a in data["actions"]],
         "events": [
             {"kind": e.kind, "actor": e.actor, "at": e.at, "detail": e.detail}
@@ -131,10 +131,17 @@ def case(web: Web, request: Request, user: User) -> dict[str, Any]:
     }
 
 
-def _message(m: Any) -> dict[str, Any]:
+def _message(m: Any, case_id: int) -> dict[str, Any]:
+    """A post of the thread. The bot's decision is shown for this case's messages only, as
+    on the case page: another customer's post in the thread may belong to a case of a
+    team the user may not open, and its decision tells how that case was escalated,
+    tagged and answered."""
     keys = ("id", "platform", "external_id", "direction", "author_handle", "text", "url")
-    more = ("conversation_id", "in_reply_to", "lang", "label", "compound", "created_at", "decision")
-    return {k: getattr(m, k) for k in (*keys, *more)}
+    more = ("conversation_id", "in_reply_to", "lang", "label", "compound", "created_at")
+    return {
+        **{k: getattr(m, k) for k in (*keys, *more)},
+        "decision": m.decision if m.case_id == case_id else None,
+    }
 
 
 def _action(a: Any) -> dict[str, Any]:
@@ -153,7 +160,8 @@ def operate(web: Web, request: Request, user: User, body: dict[str, Any]) -> dic
 
 def check(body: dict[str, Any]) -> dict[str, Any]:
     platform, text = body.get("platform"), body.get("text")
-    if platform not in REPLY_LIMITS or not isinstance(text, str):
+    # A JSON list or object is unhashable: looked up in REPLY_LIMITS it raised a TypeError.
+    if not isinstance(platform, str) or platform not in REPLY_LIMITS or not isinstance(text, str):
         raise CaseworkError("send {platform: x|reddit, text: string}")
     return {"problems": casework.check_reply(str(platform), text)}
 

@@ -25,7 +25,9 @@ def load_case(rt: Runtime, ref: str, user: User) -> dict[str, Any]:
         case = casework.find_case(session, ref)
         thread = _thread(session, case)
         assignees = casework.assignees(session, case.team)
-        ids = [m.id for m in thread]
+        # Corrections of this case's messages only: another customer's post in the thread
+        # may be of a case the user may not open, and its correction names who made it.
+        ids = [m.id for m in thread if m.case_id == case.id]
         feedback = {
             f.message_id: f
             for f in session.scalars(

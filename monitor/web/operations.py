@@ -21,6 +21,10 @@ from monitor.web.params import ascii_digits, require_storable
 from monitor.web.users import User
 
 Params = dict[str, Any]
+# As the ids in the address (params.Id): no row id has over 19 digits, so 100 leave room
+# for leading zeros; a longer number is refused before int(), which raises on one of over
+# 4,300 digits (a 500 for a form field or a JSON string).
+MAX_ID_DIGITS = 100
 
 
 class CaseNotFound(CaseworkError):
@@ -70,9 +74,7 @@ class Operation:
 
 def _coerce(name: str, spec: Field, value: Any) -> Any:
     if spec.kind == "integer":
-        if isinstance(value, bool) or not ascii_digits(str(value)):
-            raise CaseworkError(f"{name} must be a positive whole number")
-        return int(value)
+        return _whole_number(name, value)
     if not isinstance(value, str):
         raise CaseworkError(f"{name} must be text")
     if len(value) > spec.max_length:
@@ -80,6 +82,17 @@ def _coerce(name: str, spec: Field, value: Any) -> Any:
     if spec.choices and value not in spec.choices:
         raise CaseworkError(f"{name} must be one of {', '.join(spec.choices)}")
     return require_storable(name, value)
+
+
+def _whole_number(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not ascii_digits(str(value)):
+        raise CaseworkError(f"{name} must be a positive whole number")
+    # A JSON number was parsed already; only a string can be too long for int().
+    if isinstance(value, str) and len(value) > MAX_ID_DIGITS:
+        raise CaseworkError(
+            f"{name} must be a positive whole number of at most {MAX_ID_DIGITS} digits"
+        )
+    return int(value)
 
 
 def _reply(rt: Runtime, ref: str, user: User, p: Params) -> str:

@@ -78,3 +78,29 @@ def test_agent_cannot_open_another_teams_case_or_admin_pages(new_page: Any) -> N
     assert admin is not None
     assert admin.status == 403
     assert page.locator("nav a:has-text('Users')").count() == 0
+
+
+def test_a_late_check_answer_never_overwrites_a_newer_one(new_page: Any) -> None:
+    # A slow answer about text typed earlier ("281 characters: x allows 280") came in
+    # after the answer about the corrected text, showed the old problem again and locked
+    # the button. The route holds the first check back to make it the late one.
+    page = new_page()
+    sign_in(page, "lena", PASSWORD)
+    page.goto("/cases/C-1001")
+    held: list[Any] = []
+
+    def hold_first(route: Any) -> None:
+        if held:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route("**/cases/C-1001/check", hold_first)
+    box = page.locator("section.reply textarea")
+    with page.expect_request("**/cases/C-1001/check"):
+        box.fill("x" * 281)
+    with page.expect_event("requestfailed", timeout=5_000) as cancelled:
+        box.fill("Sorry Jane, a replacement ships today.")
+    assert cancelled.value.url.endswith("/cases/C-1001/check")
+    expect(page.locator("section.reply button")).to_be_enabled()
+    expect(page.locator("section.reply .problems li")).to_have_count(0)

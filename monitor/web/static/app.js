@@ -29,6 +29,7 @@ function startReplyCheck(box) {
   const count = form.querySelector(".count");
   const button = form.querySelector('button[type="submit"]');
   let timer = null;
+  let pending = null; // the check on its way, to be cancelled by a newer one
   const show = (items) => {
     problems.replaceChildren(...items.map((text) => {
       const item = document.createElement("li");
@@ -38,14 +39,27 @@ function startReplyCheck(box) {
     button.disabled = items.length > 0 || form.dataset.sent === "1";
   };
   const check = async () => {
-    const response = await fetch(box.dataset.check, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "X-CSRF-Token": csrfToken(), "Content-Type": "text/plain;charset=utf-8" },
-      body: box.value,
-    });
-    if (!response.ok) return;
-    const found = await response.json();
+    // Only the answer about the text as it is now may show: an older request answered
+    // late put back that text's problems (and locked or freed the button) over this one's.
+    if (pending) pending.abort();
+    const mine = new AbortController();
+    pending = mine;
+    let found;
+    try {
+      const response = await fetch(box.dataset.check, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "X-CSRF-Token": csrfToken(), "Content-Type": "text/plain;charset=utf-8" },
+        body: box.value,
+        signal: mine.signal,
+      });
+      if (!response.ok) return;
+      found = await response.json();
+    } catch (error) {
+      return; // cancelled by a newer check, or offline: the next keystroke asks again
+    }
+    if (pending !== mine) return;
+    pending = null;
     show(found.problems);
     // The platform's own count (X weighs CJK double and links as 23), not the browser's.
     if (count) count.textContent = String(found.length);
