@@ -27,6 +27,9 @@ InboxStream = Literal["mentions", "comment_replies"]
 SubredditStream = Literal["comments", "new"]
 T = TypeVar("T")
 
+# The account's newest comments read for a reply Reddit created without returning it.
+OWN_HISTORY = 25
+
 _WAIT = re.compile(r"(\d+)\s*(millisecond|second|minute)", re.IGNORECASE)
 
 
@@ -181,11 +184,30 @@ class RedditConnection:
                 else self.reddit.comment(fullname[3:])
             )
             created = parent.reply(body)
-            if created is None:
-                raise RedditFailure(FailureKind.REJECTED, "Reddit accepted no reply")
-            return str(created.fullname)
+            if created is not None:
+                return str(created.fullname)
+            # praw returns None when Reddit created the comment but sent none back (a
+            # thread in a quarantined subreddit the account has not opted into). It is
+            # posted: taken for a refusal, the case went to a person who answered again.
+            return self._recent_own_reply(fullname, body)
 
         return self._call(post)
+
+    def _recent_own_reply(self, parent: str, body: str) -> str:
+        """Our comment with ``body`` under ``parent``, from the account's newest comments,
+        where praw says a reply Reddit did not return can be found."""
+        me = self.reddit.user.me()
+        comments = me.comments.new(limit=OWN_HISTORY) if me is not None else []
+        for thing in comments:
+            item = _item(thing)
+            if item.parent_id == parent and item.body.strip() == body.strip():
+                return item.fullname
+        # Not seen yet: the dispatcher looks in the thread before any retry.
+        raise RedditFailure(
+            FailureKind.TEMPORARY,
+            "did not return the reply, nor show it among the account's newest comments: "
+            "it may have been posted",
+        )
 
     def limits(self) -> RateLimits:
         headers = self.adapter.headers
