@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -27,6 +28,10 @@ InboxStream = Literal["mentions", "comment_replies"]
 SubredditStream = Literal["comments", "new"]
 T = TypeVar("T")
 
+# Items per listing request: Reddit's largest page, which praw asks for.
+PAGE_ITEMS = 100
+# The longest pause prawcore puts between requests while some quota remains.
+PRAWCORE_SPACING = 10.0
 # The account's newest comments read for a reply Reddit created without returning it.
 OWN_HISTORY = 25
 
@@ -64,7 +69,13 @@ class ObservingAdapter(HTTPAdapter):
         self.timeout = timeout
         self.requests = 0
         self.headers: dict[str, str] = {}
+        # time.monotonic() until which prawcore holds the next request: nothing remains.
+        self.held_until = 0.0
         self._lock = threading.Lock()
+
+    def held_for(self) -> float:
+        """Seconds prawcore will sleep before the next request for a spent quota."""
+        return max(self.held_until - time.monotonic(), 0.0)
 
     def send(self, request: Any, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs["timeout"] = self.timeout
@@ -77,6 +88,7 @@ class ObservingAdapter(HTTPAdapter):
         if "x-ratelimit-remaining" in response.headers:
             with self._lock:
                 self.headers = {k: response.headers.get(k, "") for k in _RATE_HEADERS}
+                self.held_until = _held_until(self.headers)
         return response
 
     def _send_once(self, request: Any, *args: Any, **kwargs: Any) -> requests.Response:
@@ -91,6 +103,16 @@ class ObservingAdapter(HTTPAdapter):
         if response.status_code >= 500 or response.status_code == 408:
             raise ReplyOutcomeUnknown(f"HTTP {response.status_code}")
         return response
+
+
+def _held_until(headers: dict[str, str]) -> float:
+    """When prawcore's RateLimiter lets the next request go if nothing remains: it
+    sleeps until the reset (at least 1 s), measured from when the answer came."""
+    remaining = _number(headers.get("x-ratelimit-remaining"), float)
+    if remaining is None or remaining >= 1:
+        return 0.0
+    reset = _number(headers.get("x-ratelimit-reset"), int) or 0
+    return time.monotonic() + max(reset, 1)
 
 
 def _posts_a_comment(request: Any) -> bool:
@@ -125,25 +147,25 @@ class RedditConnection:
         self, stream: InboxStream, limit: int, after: str | None = None
     ) -> Iterator[RedditItem]:
         listing = getattr(self.reddit.inbox, stream)
-        return self._items(lambda: listing(limit=limit, **_after(after)))
+        return self._items(lambda: listing(limit=limit, **_after(after)), limit)
 
     def subreddit(
         self, name: str, stream: SubredditStream, limit: int, after: str | None = None
     ) -> Iterator[RedditItem]:
         subreddit = self.reddit.subreddit(name)
-        return self._items(lambda: getattr(subreddit, stream)(limit=limit, **_after(after)))
+        return self._items(lambda: getattr(subreddit, stream)(limit=limit, **_after(after)), limit)
 
     def search(
         self, name: str, query: str, limit: int, after: str | None = None
     ) -> Iterator[RedditItem]:
         subreddit = self.reddit.subreddit(name)
         return self._items(
-            lambda: subreddit.search(query, sort="new", limit=limit, **_after(after))
+            lambda: subreddit.search(query, sort="new", limit=limit, **_after(after)), limit
         )
 
     def things(self, fullnames: list[str]) -> list[RedditItem]:
         """Fetch items by fullname in one ``/api/info`` request (up to 100)."""
-        return list(self._items(lambda: self.reddit.info(fullnames=fullnames)))
+        return list(self._items(lambda: self.reddit.info(fullnames=fullnames), len(fullnames)))
 
     def replies_to(self, fullname: str) -> list[RedditItem]:
         """Direct replies to a comment or submission (first page of the thread only).
@@ -219,19 +241,37 @@ class RedditConnection:
         )
 
     # -- plumbing --------------------------------------------------------------------
-    def _items(self, listing: Callable[[], Any]) -> Iterator[RedditItem]:
+    def _items(self, listing: Callable[[], Any], limit: int) -> Iterator[RedditItem]:
         # A generator, so praw's lazy paging happens inside the translating try.
+        self._check_quota()
         try:
-            for thing in listing():
+            for count, thing in enumerate(listing(), start=1):
                 yield _item(thing)
+                if count % PAGE_ITEMS == 0 and count < limit:
+                    self._check_quota()  # praw asks for the next page after this item
         except Exception as exc:
             raise translate(exc) from exc
 
     def _call(self, function: Callable[[], T]) -> T:
+        self._check_quota()
         try:
             return function()
         except Exception as exc:
             raise translate(exc) from exc
+
+    def _check_quota(self) -> None:
+        """Refuse a request prawcore would hold until the reset (up to Reddit's 10-minute
+        window) in the calling worker: the poll or the send fails as rate limited and
+        the scheduler waits instead. Its usual spacing, 10 s at most, is left to it."""
+        wait = self.adapter.held_for()
+        if wait <= PRAWCORE_SPACING:
+            return
+        used = self.adapter.headers.get("x-ratelimit-used") or "?"
+        raise RedditFailure(
+            FailureKind.RATE_LIMITED,
+            f"request quota spent ({used} used)",
+            retry_after_seconds=round(wait, 3),
+        )
 
 
 def _credentials(settings: RedditSettings) -> dict[str, Any]:
