@@ -407,3 +407,35 @@ def test_a_reply_reddit_did_not_return_nor_show_is_temporary_not_refused(
         "Reddit did not return the reply, nor show it among the account's newest "
         "comments: it may have been posted"
     )
+
+
+@pytest.mark.parametrize(
+    "serve",
+    [
+        lambda api: api.add("GET", "/api/info/?", listing()),
+        lambda api: (
+            api.add("GET", "/api/info/?", listing(comment("c1", "my order is late"))),
+            api.add("GET", "/comments/abc123/_/c1/?", thread_with_replies_missing_target()),
+        ),
+    ],
+    ids=["not-in-info", "not-in-thread"],
+)
+def test_looking_under_a_comment_reddit_no_longer_has_sends_the_case_to_a_human(
+    api: FakeAPI, serve: Any
+) -> None:
+    """praw raises its own ClientException for a comment gone from Reddit; it passed for
+    an unexpected bug and was retried until max_attempts with that message."""
+    serve_token(api)
+    serve(api)
+    with pytest.raises(ResponderError) as caught:
+        responder(api).find_own_reply(action())
+    assert caught.value.permanent is True
+    assert str(caught.value) == (
+        "Reddit refused the reply (t1_c1 is no longer in its thread: deleted or removed): "
+        "banned, private or gone"
+    )
+
+
+def thread_with_replies_missing_target() -> Reply:
+    body = [listing_body(submission("abc123", "My order")), listing_body()]
+    return Reply.json(body, headers=RATE)

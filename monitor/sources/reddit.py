@@ -180,9 +180,7 @@ class RedditConnection:
                 submission.comment_sort = "new"
                 forest = submission.comments
             else:
-                comment = self.reddit.comment(fullname[3:])
-                comment.reply_sort = "new"
-                forest = comment.refresh().replies
+                forest = _comment_replies(self.reddit.comment(fullname[3:]))
             forest.replace_more(limit=0)
             return list(forest.list())
 
@@ -272,6 +270,24 @@ class RedditConnection:
             f"request quota spent ({used} used)",
             retry_after_seconds=round(wait, 3),
         )
+
+
+def _comment_replies(comment: Any) -> Any:
+    """The replies under ``comment``, newest first.
+
+    praw raises its own ClientException when Reddit no longer has the comment (not in
+    /api/info, or gone from its thread): a deleted or removed comment, which no retry
+    brings back, not an unexpected bug to retry until max_attempts."""
+    comment.reply_sort = "new"
+    try:
+        return comment.refresh().replies
+    except praw.exceptions.ClientException as exc:
+        if type(exc) is not praw.exceptions.ClientException:
+            raise
+        raise RedditFailure(
+            FailureKind.UNAVAILABLE,
+            f"{comment.fullname} is no longer in its thread: deleted or removed",
+        ) from exc
 
 
 def _credentials(settings: RedditSettings) -> dict[str, Any]:
