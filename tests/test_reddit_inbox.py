@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -204,3 +205,26 @@ def test_exhausted_quota_pauses_the_source_until_reset_without_sleeping(
     rt.clock.advance(seconds=2)
     poll_source(rt, "inbox")  # past the reset: polled again
     assert len(api.seen("GET", "/message/mentions")) == 2
+
+
+def test_a_quota_spent_mid_poll_stops_the_poll_instead_of_sleeping_in_the_worker(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    """prawcore holds the next request until the reset once nothing remains (up to
+    Reddit's 10-minute window): the poll must end and the scheduler wait instead."""
+    serve_token(api)
+    spent = {"x-ratelimit-remaining": "0", "x-ratelimit-used": "1000", "x-ratelimit-reset": "15"}
+    mention = comment("c1", "u/acme_official hi", inbox="username_mention")
+    api.add("GET", "/message/mentions", listing(mention, headers=spent))
+    api.add("GET", "/message/comments/?", listing())
+    rt = inbox_runtime(make_runtime, api)
+    started = time.monotonic()
+    poll_source(rt, "inbox")
+    assert time.monotonic() - started < 5  # not held by prawcore for the 15 s
+    assert api.seen("GET", "/message/comments/?") == []
+    found = state(rt)
+    assert found.last_error == "Reddit rate_limited: request quota spent (1000 used)"
+    assert found.next_poll_at is not None
+    wait = found.next_poll_at - rt.clock.now()
+    assert timedelta(seconds=10) < wait <= timedelta(seconds=15)
+    assert messages(rt) == []  # read again, with the replies, once the quota is back

@@ -328,3 +328,47 @@ def test_parent_fetches_are_held_to_the_read_budget(
     assert found.last_error == (
         "thread context not fetched: x read budget: 20 of 25 posts read today"
     )
+
+
+@pytest.mark.parametrize(
+    ("reply", "why"),
+    [
+        (
+            Reply.json({"title": "Too Many Requests"}, status=429, headers=limits(0, RESET)),
+            "HTTP 429: Too Many Requests",
+        ),
+        (Reply(503, {"content-type": "text/html"}, b"<html>Over capacity</html>"), "HTTP 503"),
+    ],
+    ids=["429", "503"],
+)
+def test_a_failed_parent_fetch_is_reported_not_taken_for_deleted_parents(
+    make_runtime: RuntimeFactory, api: FakeAPI, reply: Reply, why: str
+) -> None:
+    # Only a 404/403 (or errors[]) means deleted or protected: a rate limit or a server
+    # error said nothing, and those mentions are stored, so their parents were lost quietly.
+    page = body(
+        [tweet(1, "@acme hi", **reply_to(101))], included=[tweet(101, "earlier", **reply_to(201))]
+    )
+    api.add("GET", MENTIONS, ok(page))
+    api.add("GET", r"/2/tweets", reply)
+    rt = x_runtime(make_runtime, api)
+    poll_source(rt, "mentions")
+    assert len(api.seen("GET", r"/2/tweets")) == 1
+    assert stored(rt) == 2  # the mention and its parent from includes
+    found = state(rt)
+    assert found.last_error is not None
+    assert found.last_error.startswith(f"thread context not fetched: {why}")
+
+
+def test_deleted_or_protected_deeper_parents_are_not_a_problem(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    page = body(
+        [tweet(1, "@acme hi", **reply_to(101))], included=[tweet(101, "earlier", **reply_to(201))]
+    )
+    api.add("GET", MENTIONS, ok(page))
+    api.add("GET", r"/2/tweets", problem(404, "Not Found Error"))
+    rt = x_runtime(make_runtime, api)
+    poll_source(rt, "mentions")
+    assert stored(rt) == 2
+    assert state(rt).last_error is None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -26,6 +27,13 @@ from monitor.sources.reddit_settings import RedditSettings
 InboxStream = Literal["mentions", "comment_replies"]
 SubredditStream = Literal["comments", "new"]
 T = TypeVar("T")
+
+# Items per listing request: Reddit's largest page, which praw asks for.
+PAGE_ITEMS = 100
+# The longest pause prawcore puts between requests while some quota remains.
+PRAWCORE_SPACING = 10.0
+# The account's newest comments read for a reply Reddit created without returning it.
+OWN_HISTORY = 25
 
 _WAIT = re.compile(r"(\d+)\s*(millisecond|second|minute)", re.IGNORECASE)
 
@@ -61,7 +69,13 @@ class ObservingAdapter(HTTPAdapter):
         self.timeout = timeout
         self.requests = 0
         self.headers: dict[str, str] = {}
+        # time.monotonic() until which prawcore holds the next request: nothing remains.
+        self.held_until = 0.0
         self._lock = threading.Lock()
+
+    def held_for(self) -> float:
+        """Seconds prawcore will sleep before the next request for a spent quota."""
+        return max(self.held_until - time.monotonic(), 0.0)
 
     def send(self, request: Any, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs["timeout"] = self.timeout
@@ -74,6 +88,7 @@ class ObservingAdapter(HTTPAdapter):
         if "x-ratelimit-remaining" in response.headers:
             with self._lock:
                 self.headers = {k: response.headers.get(k, "") for k in _RATE_HEADERS}
+                self.held_until = _held_until(self.headers)
         return response
 
     def _send_once(self, request: Any, *args: Any, **kwargs: Any) -> requests.Response:
@@ -88,6 +103,16 @@ class ObservingAdapter(HTTPAdapter):
         if response.status_code >= 500 or response.status_code == 408:
             raise ReplyOutcomeUnknown(f"HTTP {response.status_code}")
         return response
+
+
+def _held_until(headers: dict[str, str]) -> float:
+    """When prawcore's RateLimiter lets the next request go if nothing remains: it
+    sleeps until the reset (at least 1 s), measured from when the answer came."""
+    remaining = _number(headers.get("x-ratelimit-remaining"), float)
+    if remaining is None or remaining >= 1:
+        return 0.0
+    reset = _number(headers.get("x-ratelimit-reset"), int) or 0
+    return time.monotonic() + max(reset, 1)
 
 
 def _posts_a_comment(request: Any) -> bool:
@@ -122,25 +147,25 @@ class RedditConnection:
         self, stream: InboxStream, limit: int, after: str | None = None
     ) -> Iterator[RedditItem]:
         listing = getattr(self.reddit.inbox, stream)
-        return self._items(lambda: listing(limit=limit, **_after(after)))
+        return self._items(lambda: listing(limit=limit, **_after(after)), limit)
 
     def subreddit(
         self, name: str, stream: SubredditStream, limit: int, after: str | None = None
     ) -> Iterator[RedditItem]:
         subreddit = self.reddit.subreddit(name)
-        return self._items(lambda: getattr(subreddit, stream)(limit=limit, **_after(after)))
+        return self._items(lambda: getattr(subreddit, stream)(limit=limit, **_after(after)), limit)
 
     def search(
         self, name: str, query: str, limit: int, after: str | None = None
     ) -> Iterator[RedditItem]:
         subreddit = self.reddit.subreddit(name)
         return self._items(
-            lambda: subreddit.search(query, sort="new", limit=limit, **_after(after))
+            lambda: subreddit.search(query, sort="new", limit=limit, **_after(after)), limit
         )
 
     def things(self, fullnames: list[str]) -> list[RedditItem]:
         """Fetch items by fullname in one ``/api/info`` request (up to 100)."""
-        return list(self._items(lambda: self.reddit.info(fullnames=fullnames)))
+        return list(self._items(lambda: self.reddit.info(fullnames=fullnames), len(fullnames)))
 
     def replies_to(self, fullname: str) -> list[RedditItem]:
         """Direct replies to a comment or submission (first page of the thread only).
@@ -155,9 +180,7 @@ class RedditConnection:
                 submission.comment_sort = "new"
                 forest = submission.comments
             else:
-                comment = self.reddit.comment(fullname[3:])
-                comment.reply_sort = "new"
-                forest = comment.refresh().replies
+                forest = _comment_replies(self.reddit.comment(fullname[3:]))
             forest.replace_more(limit=0)
             return list(forest.list())
 
@@ -181,11 +204,30 @@ class RedditConnection:
                 else self.reddit.comment(fullname[3:])
             )
             created = parent.reply(body)
-            if created is None:
-                raise RedditFailure(FailureKind.REJECTED, "Reddit accepted no reply")
-            return str(created.fullname)
+            if created is not None:
+                return str(created.fullname)
+            # praw returns None when Reddit created the comment but sent none back (a
+            # thread in a quarantined subreddit the account has not opted into). It is
+            # posted: taken for a refusal, the case went to a person who answered again.
+            return self._recent_own_reply(fullname, body)
 
         return self._call(post)
+
+    def _recent_own_reply(self, parent: str, body: str) -> str:
+        """Our comment with ``body`` under ``parent``, from the account's newest comments,
+        where praw says a reply Reddit did not return can be found."""
+        me = self.reddit.user.me()
+        comments = me.comments.new(limit=OWN_HISTORY) if me is not None else []
+        for thing in comments:
+            item = _item(thing)
+            if item.parent_id == parent and item.body.strip() == body.strip():
+                return item.fullname
+        # Not seen yet: the dispatcher looks in the thread before any retry.
+        raise RedditFailure(
+            FailureKind.TEMPORARY,
+            "did not return the reply, nor show it among the account's newest comments: "
+            "it may have been posted",
+        )
 
     def limits(self) -> RateLimits:
         headers = self.adapter.headers
@@ -197,19 +239,55 @@ class RedditConnection:
         )
 
     # -- plumbing --------------------------------------------------------------------
-    def _items(self, listing: Callable[[], Any]) -> Iterator[RedditItem]:
+    def _items(self, listing: Callable[[], Any], limit: int) -> Iterator[RedditItem]:
         # A generator, so praw's lazy paging happens inside the translating try.
+        self._check_quota()
         try:
-            for thing in listing():
+            for count, thing in enumerate(listing(), start=1):
                 yield _item(thing)
+                if count % PAGE_ITEMS == 0 and count < limit:
+                    self._check_quota()  # praw asks for the next page after this item
         except Exception as exc:
             raise translate(exc) from exc
 
     def _call(self, function: Callable[[], T]) -> T:
+        self._check_quota()
         try:
             return function()
         except Exception as exc:
             raise translate(exc) from exc
+
+    def _check_quota(self) -> None:
+        """Refuse a request prawcore would hold until the reset (up to Reddit's 10-minute
+        window) in the calling worker: the poll or the send fails as rate limited and
+        the scheduler waits instead. Its usual spacing, 10 s at most, is left to it."""
+        wait = self.adapter.held_for()
+        if wait <= PRAWCORE_SPACING:
+            return
+        used = self.adapter.headers.get("x-ratelimit-used") or "?"
+        raise RedditFailure(
+            FailureKind.RATE_LIMITED,
+            f"request quota spent ({used} used)",
+            retry_after_seconds=round(wait, 3),
+        )
+
+
+def _comment_replies(comment: Any) -> Any:
+    """The replies under ``comment``, newest first.
+
+    praw raises its own ClientException when Reddit no longer has the comment (not in
+    /api/info, or gone from its thread): a deleted or removed comment, which no retry
+    brings back, not an unexpected bug to retry until max_attempts."""
+    comment.reply_sort = "new"
+    try:
+        return comment.refresh().replies
+    except praw.exceptions.ClientException as exc:
+        if type(exc) is not praw.exceptions.ClientException:
+            raise
+        raise RedditFailure(
+            FailureKind.UNAVAILABLE,
+            f"{comment.fullname} is no longer in its thread: deleted or removed",
+        ) from exc
 
 
 def _credentials(settings: RedditSettings) -> dict[str, Any]:

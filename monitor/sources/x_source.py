@@ -290,16 +290,25 @@ class XSource:
         spent = self.ledger.today(now).get(usage.READS, 0)
         if spent + len(ids) > limit:
             return f"x read budget: {spent} of {limit} posts read today"
-        fetched = self._fetch_parents(ids, now)
+        try:
+            fetched = self._fetch_parents(ids, now)
+        except XApiError as exc:
+            return str(exc)
         pool.update((str(t["id"]), t) for t in fetched.tweets if isinstance(t, dict))
         users.update(fetched.users)
         return ""
 
     def _fetch_parents(self, ids: list[str], now: datetime) -> Page:
+        """The posts ``ids``; an empty page when X says they are deleted or protected.
+
+        Any other failure (429, 5xx, a timeout) is raised for the poll to report: it
+        says nothing about the parents, and the mentions, once stored, never ask again."""
         try:
             page = self.api.tweets(ids)
-        except XApiError as exc:  # 404/403: deleted or protected, never fatal
+        except XApiError as exc:
             self._count(now, None)
+            if exc.kind not in ("not_found", "forbidden"):
+                raise
             log.info("source=%s parents unavailable: %s", self.name, exc)
             return Page([], {}, {}, [], {}, exc.rate)
         self._count(now, page)
