@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -422,12 +422,15 @@ def _latest_inbound(session: Session, case: Case) -> Message:
     return message
 
 
-def approve(rt: Runtime, ref: str, *, user: str, text: str | None = None) -> int:
-    """Send the case's draft (optionally edited) through the outbox."""
+def approve(
+    rt: Runtime, ref: str, *, user: str, text: str | None = None, draft_id: int | None = None
+) -> int:
+    """Send the case's draft (optionally edited) through the outbox: the one with the
+    action id ``draft_id``, or else the newest."""
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
         case = _case(session, ref)
-        draft = _draft(session, case)
+        draft = _draft(session, case, draft_id)
         values: dict[str, Any] = {"actor": user, "next_attempt_at": now}
         if text is not None:
             # An emptied text (the dashboard's box cleared) is no "post as drafted": the
@@ -439,33 +442,50 @@ def approve(rt: Runtime, ref: str, *, user: str, text: str | None = None) -> int
         edited = text is not None and text.strip() != draft.text
         _settle_draft(session, case, draft, ActionStatus.PENDING, now, **values)
         cases.record(session, case, "approved", user, now, action=draft.id, edited=edited)
-        cases.transition(session, case, CaseState.REPLIED, user, now)
+        _after_draft(session, case, CaseState.REPLIED, user, now)
         return draft.id
 
 
-def reject(rt: Runtime, ref: str, *, user: str, reason: str = "") -> int:
+def reject(
+    rt: Runtime, ref: str, *, user: str, reason: str = "", draft_id: int | None = None
+) -> int:
+    """Reject the case's draft ``draft_id``, or else the newest."""
     require_storable("reason", reason)
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
         case = _case(session, ref)
-        draft = _draft(session, case)
+        draft = _draft(session, case, draft_id)
         _settle_draft(session, case, draft, ActionStatus.REJECTED, now)
         cases.record(session, case, "rejected", user, now, action=draft.id, reason=reason)
-        cases.transition(session, case, CaseState.AWAITING_HUMAN, user, now)
+        _after_draft(session, case, CaseState.AWAITING_HUMAN, user, now)
         return draft.id
 
 
-def _draft(session: Session, case: Case) -> ActionRow:
-    draft = session.scalars(
+def _drafts(case: Case) -> Select[ActionRow]:
+    return (
         select(ActionRow)
         .where(ActionRow.case_id == case.id, ActionRow.status == ActionStatus.DRAFT.value)
         .where(ActionRow.kind == ActionKind.REPLY.value)
-        .order_by(ActionRow.id.desc())
-        .limit(1)
-    ).first()
+    )
+
+
+def _draft(session: Session, case: Case, draft_id: int | None) -> ActionRow:
+    # A customer who writes again while a draft waits can get a second one: the page
+    # shows a form for each, and each must settle its own draft, not the newest.
+    query = _drafts(case)
+    query = query.where(ActionRow.id == draft_id) if draft_id is not None else query
+    draft = session.scalars(query.order_by(ActionRow.id.desc()).limit(1)).first()
     if draft is None:
-        raise CaseworkError(f"{case.ref} has no draft waiting for approval")
+        which = "no draft" if draft_id is None else f"no draft {draft_id}"
+        raise CaseworkError(f"{case.ref} has {which} waiting for approval")
     return draft
+
+
+def _after_draft(session: Session, case: Case, state: CaseState, user: str, now: datetime) -> None:
+    """The case moves on once no other draft waits; until then it stays in front of a
+    lead (the queue's "awaiting approval")."""
+    if session.scalars(_drafts(case).limit(1)).first() is None:
+        cases.transition(session, case, state, user, now)
 
 
 def _settle_draft(

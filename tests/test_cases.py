@@ -17,8 +17,10 @@ from monitor.runtime import Runtime
 from monitor.settings import Team
 from monitor.store.db import transaction
 from monitor.store.models import ActionRow, Case, Customer, Event
+from monitor.web.users import create_user
 from tests.conftest import RuntimeFactory, mention
 from tests.fakeapi import FakeAPI, Reply
+from tests.webkit import PASSWORD, client_for
 
 LONDON = Team(
     name="care",
@@ -316,3 +318,58 @@ def test_cases_list_sorts_ties_as_the_dashboard_queue_does(make_runtime: Runtime
     listed = casework.list_cases(rt)
     assert len({row.sla_due_at for row in listed}) == 1
     assert [row.ref for row in listed] == ["C-1003", "C-1001", "C-1002"]
+
+
+def two_drafts(make_runtime: RuntimeFactory) -> Runtime:
+    """A customer who asks again, an hour later, while the first draft still waits."""
+    first = mention(1, "@acme how do I change the delivery address on my order?")
+    again = mention(
+        2,
+        "@acme hello? how can I change the address before it ships?",
+        author="user1",
+        author_id="501",
+        conversation_id="1001",
+        in_reply_to="1001",
+        created_at="2026-11-20T11:00:00Z",
+    )
+    rt = make_runtime([first])
+    run_cycle(rt)
+    rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+    rt.sources["feed"] = make_runtime([first, again]).sources["feed"]
+    run_cycle(rt)
+    return rt
+
+
+def test_each_of_two_drafts_is_approved_or_rejected_by_its_id(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = two_drafts(make_runtime)
+    older, newer = actions(rt, ActionRow.status == ActionStatus.DRAFT)
+    ref = the_case(rt).ref
+    # Approving the older draft's form posted the newer draft with the older one's text.
+    assert casework.approve(rt, ref, user="lena", draft_id=older.id) == older.id
+    assert the_case(rt).state == CaseState.AWAITING_APPROVAL  # the newer one still waits
+    with pytest.raises(casework.CaseworkError, match=f"has no draft {older.id} waiting"):
+        casework.reject(rt, ref, user="lena", draft_id=older.id)
+    assert casework.reject(rt, ref, user="lena", draft_id=newer.id) == newer.id
+    assert [(a.id, a.status) for a in actions(rt)] == [
+        (older.id, ActionStatus.PENDING),
+        (newer.id, ActionStatus.REJECTED),
+    ]
+    assert the_case(rt).state == CaseState.AWAITING_HUMAN
+
+
+def test_the_case_page_settles_the_draft_whose_form_was_sent(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = two_drafts(make_runtime)
+    older, newer = actions(rt, ActionRow.status == ActionStatus.DRAFT)
+    create_user(rt, "lena", "lead", PASSWORD, ("care",))
+    client, csrf = client_for(rt, "lena")
+    ref = the_case(rt).ref
+    page = client.get(f"/cases/{ref}").text
+    for draft in (older, newer):
+        assert page.count(f'name="draft" value="{draft.id}"') == 2  # approve and reject
+    answer = client.post(f"/cases/{ref}/reject", data={"csrf_token": csrf, "draft": str(older.id)})
+    assert answer.status_code == 200, answer.text[:300]
+    assert [a.status for a in actions(rt)] == [ActionStatus.REJECTED, ActionStatus.DRAFT]

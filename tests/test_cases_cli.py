@@ -69,6 +69,8 @@ def test_approve_with_edit_then_the_reply_is_sent(demo: Path) -> None:
     assert "lena" in output
     code, output = cli("cases", "approve", ref, config=demo)
     assert (code, output.strip()) == (1, f"error: {ref} has no draft waiting for approval")
+    code, output = cli("cases", "reject", ref, "--draft", "424242", config=demo)
+    assert (code, output.strip()) == (1, f"error: {ref} has no draft 424242 waiting for approval")
 
 
 def test_reject_draft(demo: Path) -> None:

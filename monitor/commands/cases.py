@@ -242,14 +242,26 @@ def reply_command(
     click.echo(f"{ref.upper()}: reply queued as action {action}")
 
 
+# A case can hold two drafts (the customer wrote again while one waited).
+DRAFT_OPTION = click.option(
+    "--draft",
+    type=click.IntRange(1),
+    help="The draft's action id (`cases show` lists it); the newest draft by default.",
+)
+
+
 @cases_group.command("approve")
 @common
 @user_option
 @click.argument("ref")
 @click.option("--text", help="Post this instead of the drafted text.")
-def approve_command(config_file: Path | None, user: str, ref: str, text: str | None) -> None:
+@DRAFT_OPTION
+def approve_command(
+    config_file: Path | None, user: str, ref: str, text: str | None, draft: int | None
+) -> None:
     """Approve (optionally edit) the case's draft; it is posted through the outbox."""
-    action = run(lambda: casework.approve(runtime(config_file), ref, user=user, text=text))
+    rt = runtime(config_file)
+    action = run(lambda: casework.approve(rt, ref, user=user, text=text, draft_id=draft))
     click.echo(f"{ref.upper()}: draft approved, action {action} queued")
 
 
@@ -258,9 +270,13 @@ def approve_command(config_file: Path | None, user: str, ref: str, text: str | N
 @user_option
 @click.argument("ref")
 @click.option("--reason", default="")
-def reject_command(config_file: Path | None, user: str, ref: str, reason: str) -> None:
+@DRAFT_OPTION
+def reject_command(
+    config_file: Path | None, user: str, ref: str, reason: str, draft: int | None
+) -> None:
     """Reject the case's draft; the case waits for a human answer."""
-    run(lambda: casework.reject(runtime(config_file), ref, user=user, reason=reason))
+    rt = runtime(config_file)
+    run(lambda: casework.reject(rt, ref, user=user, reason=reason, draft_id=draft))
     click.echo(f"{ref.upper()}: draft rejected")
 
 

@@ -102,12 +102,12 @@ def _reply(rt: Runtime, ref: str, user: User, p: Params) -> str:
 
 
 def _approve(rt: Runtime, ref: str, user: User, p: Params) -> str:
-    action = casework.approve(rt, ref, user=user.name, text=p.get("text"))
+    action = casework.approve(rt, ref, user=user.name, text=p.get("text"), draft_id=p.get("draft"))
     return f"Draft approved and queued for posting (action {action})."
 
 
 def _reject(rt: Runtime, ref: str, user: User, p: Params) -> str:
-    casework.reject(rt, ref, user=user.name, reason=p.get("reason", ""))
+    casework.reject(rt, ref, user=user.name, reason=p.get("reason", ""), draft_id=p.get("draft"))
     return "Draft rejected; the case waits for a person."
 
 
@@ -158,6 +158,7 @@ def _sentiment(rt: Runtime, ref: str, user: User, p: Params) -> str:
 
 
 TEXT = Field(required=True, max_length=10_000)
+DRAFT = Field(kind="integer")  # the draft's action id, as the case's actions list it
 OPERATIONS: dict[str, Operation] = {
     op.name: op
     for op in (
@@ -171,11 +172,17 @@ OPERATIONS: dict[str, Operation] = {
         Operation(
             "approve",
             "lead",
-            "Approve the draft (optionally edited)",
+            "Approve the draft (optionally edited): `draft`, or else the newest",
             _approve,
-            {"text": Field(max_length=10_000)},
+            {"text": Field(max_length=10_000), "draft": DRAFT},
         ),
-        Operation("reject", "lead", "Reject the draft", _reject, {"reason": Field(max_length=500)}),
+        Operation(
+            "reject",
+            "lead",
+            "Reject the draft: `draft`, or else the newest",
+            _reject,
+            {"reason": Field(max_length=500), "draft": DRAFT},
+        ),
         Operation(
             "assign",
             "lead",
