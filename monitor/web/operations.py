@@ -172,14 +172,14 @@ OPERATIONS: dict[str, Operation] = {
         Operation(
             "approve",
             "lead",
-            "Approve the draft (optionally edited): `draft`, or else the newest",
+            "Approve the draft (optionally edited)",
             _approve,
             {"text": Field(max_length=10_000), "draft": DRAFT},
         ),
         Operation(
             "reject",
             "lead",
-            "Reject the draft: `draft`, or else the newest",
+            "Reject the draft",
             _reject,
             {"reason": Field(max_length=500), "draft": DRAFT},
         ),
