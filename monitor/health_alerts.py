@@ -86,15 +86,12 @@ def watching(source: SourceHealth, stale_after: timedelta | None, now: datetime)
 
 
 def held_silence(status: Status, watched: Collection[str]) -> list[Alert]:
-    """The active silence alerts of configured sources that are not failing but not
-    polled lately either (a daemon started again after downtime, a long rate-limit
-    wait), as they stand. No poll has fetched anything since: dropped from the current
-    alerts, the silence was "resolved" and raised again after the next poll."""
-    held = {
-        f"silence:{s.name}"
-        for s in status.sources
-        if s.configured and not s.consecutive_failures and s.name not in watched
-    }
+    """The active silence alerts of configured sources not watched now, as they stand:
+    not polled lately (a daemon started again after downtime, a long rate-limit wait)
+    or failing (one 503 is enough). No poll has fetched anything since: dropped from the
+    current alerts, the silence was "resolved" and raised again after the next poll.
+    Only a mention, or the source leaving the config, ends it."""
+    held = {f"silence:{s.name}" for s in status.sources if s.configured and s.name not in watched}
     return [
         Alert(a.key, a.kind, a.text, recovers=a.recovers, channels=a.channels, every=a.every)
         for a in status.alerts

@@ -233,6 +233,34 @@ def test_a_silence_is_not_resolved_while_the_source_is_not_polled(
     ]
 
 
+def test_one_failed_poll_does_not_resolve_a_silence(make_runtime: RuntimeFactory) -> None:
+    # A failed poll fetches nothing either: the silence it interrupts was sent as
+    # "resolved" and raised again by the next successful poll, two notices for nothing.
+    rt = make_runtime(channels=OPS, alerts={"channels": ["ops"], "spike": {"enabled": False}})
+    switch = Switch()
+    switch.down = False
+    rt.sources["feed"] = switch
+    now = clock(rt).now()
+    for day in range(1, 8):  # 6 a day in these hours on each of the last 7 days
+        seed(rt, at=now - timedelta(days=day, hours=3), n=6, label="neutral")
+    poll_source(rt, "feed")
+    check_health(rt)
+    switch.down = True  # one 503
+    clock(rt).advance(minutes=1)
+    poll_source(rt, "feed")
+    check_health(rt)
+    switch.down = False
+    clock(rt).advance(minutes=5)  # past the retry backoff
+    poll_source(rt, "feed")
+    check_health(rt)
+    assert [text for _, text in notes(rt)] == [
+        "[inchannel] source feed: no mentions for 6 h (usually about 6 in that time)"
+    ]
+    seed(rt, at=clock(rt).now(), label="neutral")  # a mention still ends it
+    check_health(rt)
+    assert notes(rt)[1][1].startswith("[inchannel] resolved (raised 6 min ago): source feed")
+
+
 def test_a_quiet_source_is_not_silent(make_runtime: RuntimeFactory) -> None:
     rt = make_runtime(channels=OPS, alerts={"channels": ["ops"], "spike": {"enabled": False}})
     now = clock(rt).now()
