@@ -7,8 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from monitor.domain import TAG, TAG_RULE
 
 
 class Strict(BaseModel):
@@ -25,6 +34,19 @@ class SpikeConfig(Strict):
     min_count: int = Field(default=10, ge=1)
     # Also per case tag: true (every tag), false, or the tags to watch.
     tags: bool | list[str] = True
+
+    @field_validator("tags")
+    @classmethod
+    def _tags_as_cases_store_them(cls, tags: bool | list[str]) -> bool | list[str]:
+        """Cases store tags lower-cased (rules and the dashboard lower them): a listed
+        ``VIP`` matched no case, and that tag's spikes went unreported without a word."""
+        if isinstance(tags, bool):
+            return tags
+        clean = [tag.strip().lower() for tag in tags]
+        bad = [tag for tag in clean if not TAG.match(tag)]
+        if bad:
+            raise ValueError(f"bad tag {bad[0][:40]!r}: {TAG_RULE}")
+        return list(dict.fromkeys(clean))
 
     @model_validator(mode="after")
     def _baseline_covers_a_window(self) -> SpikeConfig:

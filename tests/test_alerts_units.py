@@ -154,3 +154,8 @@ def test_budget_alert_at_percent_once_per_day() -> None:
 def test_spike_config_needs_a_baseline_of_at_least_one_window() -> None:
     with pytest.raises(ValidationError, match="baseline_hours must cover"):
         SpikeConfig(window_minutes=120, baseline_hours=1)
+
+
+def test_spike_tags_that_no_case_can_carry_are_a_config_error() -> None:
+    with pytest.raises(ValidationError, match="bad tag 'after hours'"):
+        SpikeConfig(tags=["billing", "After hours"])

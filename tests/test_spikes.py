@@ -50,3 +50,16 @@ def test_a_spike_that_ends_and_returns_within_the_window_stays_quiet(
     assert len(spike_notes(rt)) == 2
     check_at(rt, BEFORE_THE_HOUR + timedelta(minutes=119))
     assert len(spike_notes(rt)) == 2
+
+
+def test_a_watched_tag_is_matched_as_cases_store_it(make_runtime: RuntimeFactory) -> None:
+    # Rules lower-case the tags they set ("VIP" is stored as "vip"); the same tag listed
+    # as written in the rules matched no case, and its spikes were never reported.
+    rt = alerts_runtime(make_runtime, spike={"min_count": 10, "factor": 3, "tags": [" VIP"]})
+    clock(rt).set(BEFORE_THE_HOUR)
+    seed(rt, at=BEFORE_THE_HOUR - timedelta(minutes=5), n=10, tags=("vip",))
+    check_health(rt)
+    assert spike_notes(rt)[1:] == [
+        "[inchannel] spike in tag 'vip': 10 negative mentions in the last 60 min "
+        "(usually none; baseline 24 h)"
+    ]
