@@ -31,6 +31,9 @@ HEALTH_CHECK_STALE = HEARTBEAT_GAP
 # Processing takes a batch every few seconds and decides about a thousand mentions a
 # second: a stored mention still undecided after this long means the job fails or hangs.
 PROCESSING_LATE = timedelta(minutes=10)
+# A problem quotes at most this much of a stored error, on one line (as jobstate does):
+# sources keep up to 2,000 characters (an API's whole response body), rules 4,000.
+ERROR_CHARS = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,19 +259,27 @@ def _source_problem(
     """At most one problem per source, the most telling first."""
     if not source.configured:
         if source.name == RULES_STATE and source.last_error:
-            return f"rules: last reload failed: {source.last_error}"
+            return f"rules: last reload failed: {bounded_error(source.last_error)}"
         job = _job_failing(source, now)
         return job.problem(now) if job is not None else None
     if is_stopped(source.next_poll_at, now):
-        return f"source {source.name}: stopped: {source.last_error}"
+        return f"source {source.name}: stopped: {bounded_error(source.last_error)}"
     planned = planned_stop_until(source)
     waiting = planned is not None and planned > now
     if source.consecutive_failures >= FAILURES_UNHEALTHY and not waiting:
         return (
             f"source {source.name}: {source.consecutive_failures} failed polls in a row: "
-            f"{source.last_error}"
+            f"{bounded_error(source.last_error)}"
         )
     return _stale(source, limits.stale_after.get(source.name), running_since, now)
+
+
+def bounded_error(error: str | None) -> str:
+    """A stored error as a problem quotes it: one line of at most ERROR_CHARS. The
+    health check's output is read in a terminal, a monitoring agent's single-line
+    check result, or a chat message; the whole error stays in ``last_error``."""
+    flat = " ".join((error or "").split())
+    return flat if len(flat) <= ERROR_CHARS else flat[: ERROR_CHARS - 1] + "…"
 
 
 def _job_failing(source: SourceHealth, now: datetime) -> JobFailing | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from monitor.cli import main
 from monitor.clock import FakeClock
 from monitor.pipeline import poll_source, process_pending
+from monitor.sources.base import PollResult, SourceError
 from monitor.status import collect
 from tests.conftest import REPO, RuntimeFactory, mention
 
@@ -38,6 +39,32 @@ def test_failing_source_and_backlog_are_unhealthy(
     status = collect(rt)
     assert not status.healthy
     assert status.problems[0].startswith("source feed: 3 failed polls in a row: cannot read")
+
+
+class Unavailable:
+    """A source whose API answers 503 with its whole HTML page, as a proxy does."""
+
+    name = "feed"
+
+    def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
+        raise SourceError("x temporarily failed: 503 Service Unavailable\n" + "<p>down</p>\n" * 200)
+
+
+def test_a_failing_source_problem_quotes_one_bounded_line(make_runtime: RuntimeFactory) -> None:
+    # The whole body used to be printed (up to 2,000 characters over many lines) in the
+    # one-line result a monitoring agent shows for the health check.
+    rt = make_runtime()
+    rt.sources["feed"] = Unavailable()
+    for _ in range(3):
+        poll_source(rt, "feed")
+        rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+    (problem,) = collect(rt).problems
+    prefix = "source feed: 3 failed polls in a row: x temporarily failed: 503 Service Unavailable"
+    assert problem.startswith(prefix + " <p>down</p> <p>down</p>")
+    assert "\n" not in problem
+    assert len(problem) == len("source feed: 3 failed polls in a row: ") + 300
+    assert problem.endswith("…")
+    assert len(collect(rt).sources[0].last_error or "") == 2000  # kept whole
 
 
 def test_mentions_nobody_decides_are_unhealthy(make_runtime: RuntimeFactory) -> None:
