@@ -218,9 +218,17 @@ def outbox_alerts(status: Status, config: AlertsConfig, *, now: datetime) -> lis
     )
     if not (deep or late):
         return []
-    minutes = int(overdue.total_seconds() // 60)
-    text = f"outbox backing up: {waiting} actions waiting, the oldest due {minutes} min ago"
+    text = f"outbox backing up: {waiting} actions waiting, {_first_due(overdue)}"
     return [Alert("outbox-backlog", "outbox-backlog", text)]
+
+
+def _first_due(overdue: timedelta) -> str:
+    """The oldest waiting action's due time in words. A backlog of actions that all wait
+    for their retry (a channel outage, a rate limit) has its first one still ahead:
+    "due -10 min ago" read as a typo, and hid that the dispatcher is not the one stuck."""
+    if overdue < timedelta(0):
+        return f"the next due in {math.ceil(-overdue.total_seconds() / 60)} min"
+    return f"the oldest due {int(overdue.total_seconds() // 60)} min ago"
 
 
 def budget_alerts(

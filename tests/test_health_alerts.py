@@ -297,6 +297,19 @@ def test_outbox_backlog_alerts_and_recovers(make_runtime: RuntimeFactory) -> Non
     assert notes(rt)[-1][1].startswith("[inchannel] resolved (raised 0 min ago): outbox backing up")
 
 
+def test_a_backlog_waiting_for_its_retries_is_not_called_overdue(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Every action waits for a retry after a channel outage: none is due yet, and the
+    # text said "the oldest due -10 min ago".
+    rt = alerts_runtime(make_runtime, outbox_backlog=3, outbox_due_minutes=15)
+    seed_pending_replies(rt.sessions, 3, at=clock(rt).now() + timedelta(minutes=10))
+    check_health(rt)
+    assert notes(rt) == [
+        ("ops", "[inchannel] outbox backing up: 3 actions waiting, the next due in 10 min")
+    ]
+
+
 def test_negative_spike_once_per_window_overall_and_per_tag(
     make_runtime: RuntimeFactory,
 ) -> None:
