@@ -245,3 +245,28 @@ def test_age_limit_can_be_switched_off(make_runtime: RuntimeFactory) -> None:
     rt = make_runtime([old], rules={"path": str(REPO / "config" / "rules"), "max_age_hours": 0})
     run_cycle(rt)
     assert len(recorded(rt)) == 1
+
+
+def test_a_page_served_newest_first_is_decided_in_the_order_written(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # X answers newest first. Stored in that order, the customer's "it arrived, thanks"
+    # was decided before their complaint: the case opened on the thanks (first label
+    # positive) and the complaint, decided second, was taken as a follow-up.
+    thread = {"author": "user1", "author_id": "501", "conversation_id": "1001"}
+    rows = [
+        mention(3, "@acme it arrived, thanks a lot!", created_at="2026-11-20T10:20:00Z", **thread),
+        mention(2, "@acme still waiting", created_at="2026-11-20T10:10:00Z", **thread),
+        mention(1, "@acme my order is late", created_at="2026-11-20T10:00:00Z", **thread),
+    ]
+    rt = make_runtime(rows)
+    assert poll_source(rt, "feed") is False
+    while process_pending(rt):
+        pass
+    with rt.sessions() as session:
+        stored = session.scalars(select(Message.external_id).order_by(Message.id)).all()
+        case = session.scalars(select(Case)).one()
+        opened = session.scalars(select(Event.detail).where(Event.kind == "opened")).one()
+    assert stored == ["1001", "1002", "1003"]
+    assert opened["message"] == "1001"
+    assert case.first_label == "negative"
