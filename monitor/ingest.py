@@ -206,9 +206,20 @@ def _store(
     customer_ids = upsert_customers(session, mentions, now)
     rows = [
         message_row(rt, m, source, customer_ids[(m.platform.value, m.author.id)], now)
-        for m in mentions
+        for m in sorted(mentions, key=written_order)
     ]
     return insert_ignoring_duplicates(session, Message, rows) + len(promote_context(session, rows))
+
+
+def written_order(mention: Mention) -> tuple[datetime, int, str]:
+    """Sort key: the order the mentions were written in.
+
+    Processing decides messages in id order, and ids follow the order of the insert.
+    X (and Reddit) answer newest first: stored as served, a customer's later post was
+    decided before the one it follows up. Ties (X times are to the second) go by id,
+    compared as numbers (X's ids are decimal, Reddit's base 36: a longer id is newer).
+    """
+    return mention.created_at, len(mention.external_id), mention.external_id
 
 
 def message_row(

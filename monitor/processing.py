@@ -93,7 +93,38 @@ def _authors_free(session: Session, messages: list[Message]) -> list[Message]:
         return messages
     authors = select(Customer.id).where(Customer.id.in_(ids)).order_by(Customer.id)
     free = set(session.scalars(skip_locked(session, authors, key_share=True)))
+    free -= _behind_held_messages(session, messages, free)
     return [m for m in messages if m.customer_id is None or m.customer_id in free]
+
+
+def _behind_held_messages(session: Session, messages: list[Message], authors: set[int]) -> set[int]:
+    """The ``authors`` with an earlier message still undecided outside this batch.
+
+    Our claim skipped it (SKIP LOCKED): another worker claimed it and left it, its
+    author then busy elsewhere, and holds it until that worker's batch commits. The
+    author is free now, but deciding their later messages first would answer a
+    follow-up before the message it follows (and open the case on it).
+    """
+    if not authors:
+        return set()
+    mine = [m.id for m in messages]
+    first: dict[int, int] = {}
+    for message in messages:
+        author = message.customer_id
+        if author is not None and author in authors:
+            first.setdefault(author, message.id)
+    query = select(Message.customer_id, Message.id).where(
+        Message.processed.is_(False),
+        Message.direction == Direction.INBOUND.value,
+        Message.customer_id.in_(sorted(first)),
+        Message.id < max(first.values()),
+        Message.id.not_in(mine),
+    )
+    return {
+        author
+        for author, held in session.execute(query)
+        if author is not None and held < first[author]
+    }
 
 
 def process_batch(

@@ -87,6 +87,7 @@ class ThreadIndex:
         self._new: dict[ThreadKey, dict[str, Any]] = {}
         self._opened: list[tuple[ThreadKey, Message]] = []
         self._threads: dict[Thread, ThreadKey] = {}  # last attached per thread
+        self._written: dict[Thread, ThreadKey] = {}  # (platform, external id) → case key
         self._own: list[tuple[Message, ThreadKey]] = []
         self._replies = self._bot_replies({(m.platform, m.conversation_id) for m in messages})
         self._last_answer_at = self._last_answers(
@@ -181,6 +182,7 @@ class ThreadIndex:
         """
         key = (message.platform, message.conversation_id, customer.id)
         self._threads[(message.platform, message.conversation_id)] = key
+        self._written[(message.platform, message.external_id)] = key
         case = self._latest.get(key)
         if case is None:
             values = self._new.get(key)
@@ -208,13 +210,36 @@ class ThreadIndex:
         case.updated_at = now
 
     def link_own(self, message: Message) -> bool:
-        """The brand's own post joins the case of the customer who last wrote in its
-        thread earlier in this batch (the case may not be inserted yet: ``open_new``
-        sets the id). False when nobody has: the caller looks in the database."""
-        key = self._threads.get((message.platform, message.conversation_id))
+        """The brand's own post joins the case of the post it answers; failing that, of
+        the customer who last wrote in its thread earlier in this batch (the case may
+        not be inserted yet: ``open_new`` sets the id). False when neither is known:
+        the caller looks for the thread's latest case in the database.
+
+        The post it answers comes first: in a thread where several customers write, the
+        last one to write is often not the one the brand is answering."""
+        key = self._written.get((message.platform, message.in_reply_to or ""))
+        if key is None and self._link_answered(message):
+            return True
+        key = key or self._threads.get((message.platform, message.conversation_id))
         if key is None:
             return False
+        self._written[(message.platform, message.external_id)] = key
         self._own.append((message, key))
+        return True
+
+    def _link_answered(self, message: Message) -> bool:
+        """Join the case of the stored post ``message`` answers, if it has one."""
+        if message.in_reply_to is None:
+            return False
+        query = select(Message.case_id).where(
+            Message.platform == message.platform,
+            Message.external_id == message.in_reply_to,
+            Message.case_id.is_not(None),
+        )
+        case_id = self._session.execute(query).scalar_one_or_none()
+        if case_id is None:
+            return False
+        message.case_id = case_id
         return True
 
     def open_new(self, at: Callable[[Message], datetime]) -> None:

@@ -245,3 +245,50 @@ def test_age_limit_can_be_switched_off(make_runtime: RuntimeFactory) -> None:
     rt = make_runtime([old], rules={"path": str(REPO / "config" / "rules"), "max_age_hours": 0})
     run_cycle(rt)
     assert len(recorded(rt)) == 1
+
+
+def test_a_page_served_newest_first_is_decided_in_the_order_written(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # X answers newest first. Stored in that order, the customer's "it arrived, thanks"
+    # was decided before their complaint: the case opened on the thanks (first label
+    # positive) and the complaint, decided second, was taken as a follow-up.
+    thread = {"author": "user1", "author_id": "501", "conversation_id": "1001"}
+    rows = [
+        mention(3, "@acme it arrived, thanks a lot!", created_at="2026-11-20T10:20:00Z", **thread),
+        mention(2, "@acme still waiting", created_at="2026-11-20T10:10:00Z", **thread),
+        mention(1, "@acme my order is late", created_at="2026-11-20T10:00:00Z", **thread),
+    ]
+    rt = make_runtime(rows)
+    assert poll_source(rt, "feed") is False
+    while process_pending(rt):
+        pass
+    with rt.sessions() as session:
+        stored = session.scalars(select(Message.external_id).order_by(Message.id)).all()
+        case = session.scalars(select(Case)).one()
+        opened = session.scalars(select(Event.detail).where(Event.kind == "opened")).one()
+    assert stored == ["1001", "1002", "1003"]
+    assert opened["message"] == "1001"
+    assert case.first_label == "negative"
+
+
+@pytest.mark.parametrize("batch_size", [1, 200])
+def test_the_brand_answering_one_of_two_customers_joins_that_customers_case(
+    make_runtime: RuntimeFactory, batch_size: int
+) -> None:
+    # Two customers in one thread; the brand answers the first after the second wrote.
+    # The answer joined the case of whoever wrote last, in the batch or in the database:
+    # the second customer's case showed a reply to someone else and the first's lacked it.
+    thread = {"conversation_id": "1001", "in_reply_to": "1001"}
+    brand = {"author": "AcmeHelp", "author_id": "9"}
+    rows = [
+        mention(1, "@acme the app is down, cannot log in"),
+        mention(2, "@acme same here", **thread),
+        mention(3, "@user1 sorry, we're on it", **brand, **thread),
+    ]
+    rt = make_runtime(rows, processing={"batch_size": batch_size})
+    run_cycle(rt)
+    with rt.sessions() as session:
+        owners = dict(session.execute(select(Case.id, Customer.handle).join(Customer)).all())
+        linked = session.scalars(select(Message.case_id).where(Message.external_id == "1003"))
+        assert owners[linked.one()] == "user1"

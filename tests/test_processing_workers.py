@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 import monitor.processing
 from monitor.pipeline import poll_source, process_pending
 from monitor.runtime import Runtime
-from monitor.store.models import ActionRow, Message
+from monitor.store.models import ActionRow, Event, Message
 from tests.conftest import REPO, RuntimeFactory, mention
 
 OUTAGE = "@acme the app is down"
@@ -128,3 +128,33 @@ def test_a_batch_run_again_after_a_deadlock_counts_its_decisions_once(
 
 class _Deadlock(Exception):
     sqlstate = "40P01"
+
+
+def test_an_author_whose_earlier_message_another_worker_holds_waits_for_it(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Worker one claimed the author's first message but left it (the author was busy
+    # in a third worker's batch, now committed); it holds the message row until its own
+    # batch commits. Worker two's batch skips that locked row, finds the author free and
+    # would decide the follow-up before the message it follows.
+    author = {"author": "sam", "author_id": "777", "conversation_id": "1001"}
+    rows = [mention(1, OUTAGE, **author), mention(2, "@acme any news?", **author)]
+    rt = make_runtime(rows)
+    if rt.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer: two batches never overlap")
+    while poll_source(rt, "feed"):
+        pass
+    with rt.sessions.begin() as held:
+        first = select(Message).where(Message.external_id == "1001").with_for_update()
+        held.scalars(first).one()
+        process_pending(rt)
+        with rt.sessions() as session:
+            decided = session.scalars(select(Message.external_id).where(Message.processed))
+            assert decided.all() == []  # the follow-up waits for the first message
+    while process_pending(rt):
+        pass
+    with rt.sessions() as session:
+        query = select(Message.external_id).where(Message.processed).order_by(Message.id)
+        assert session.scalars(query).all() == ["1001", "1002"]
+        opened = session.scalars(select(Event.detail).where(Event.kind == "opened")).one()
+    assert opened["message"] == "1001"
