@@ -26,6 +26,9 @@ BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(minutes=30)
 # In a source's details: when its current run of failed polls began (health alerts).
 FAILING_SINCE = "failing_since"
+# Where the source's cursor stands, for the status's cursor lag: the creation time of the
+# newest mention it has read, and whether its last poll left pages waiting.
+CURSOR_AT, CAUGHT_UP = "cursor_at", "caught_up"
 # A permanent error parks the source this far ahead: stopped until a worker starts again.
 PARKED_FOR = timedelta(days=3650)
 # A next poll further ahead than this is such a stop, far beyond any backoff or wait.
@@ -104,8 +107,24 @@ def _commit_page(rt: Runtime, name: str, result: PollResult, now: datetime) -> i
         state.next_poll_at = None
         state.items_total += new
         kept = {k: v for k, v in (state.details or {}).items() if k != FAILING_SINCE}
-        state.details = {**kept, **(result.details or {})}
+        state.details = {**kept, **(result.details or {}), **_cursor_position(kept, result)}
         return new
+
+
+def _cursor_position(details: dict[str, Any], result: PollResult) -> dict[str, Any]:
+    known = cursor_at(details)
+    newest = max((m.created_at for m in result.mentions), default=known)
+    if known is not None and newest is not None:
+        newest = max(known, newest)
+    return {CURSOR_AT: newest and newest.isoformat(), CAUGHT_UP: not result.more}
+
+
+def cursor_at(details: dict[str, Any]) -> datetime | None:
+    raw = details.get(CURSOR_AT)
+    try:
+        return datetime.fromisoformat(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return None
 
 
 def take_lease(rt: Runtime, name: str, now: datetime) -> bool:

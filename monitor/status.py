@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor import cases, jobstate
 from monitor.alerting import ALERTS_STATE, HEARTBEAT_GAP, ActiveAlert, decode
 from monitor.domain import ActionStatus, Direction
-from monitor.ingest import is_stopped
+from monitor.ingest import CAUGHT_UP, cursor_at, is_stopped
 from monitor.jobstate import JobFailing
 from monitor.rules.reload import RULES_STATE
 from monitor.runtime import Runtime
@@ -50,6 +50,10 @@ class SourceHealth:
     items_total: int
     lease_owner: str | None
     details: dict[str, Any]
+    # The longest a mention can have waited unread: since the last poll that read all
+    # there was, or, while its pages wait, since the newest mention it read. None
+    # before a successful poll.
+    cursor_lag_seconds: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +124,7 @@ def collect_from(settings: Settings, sessions: sessionmaker[Session], now: datet
 
 
 def _read(session: Session, configured: set[str], now: datetime) -> Status:
-    sources = read_sources(session, configured)
+    sources = read_sources(session, configured, now)
     outbox = dict(
         session.execute(select(ActionRow.status, func.count()).group_by(ActionRow.status)).all()
     )
@@ -160,21 +164,22 @@ def _read(session: Session, configured: set[str], now: datetime) -> Status:
     )
 
 
-def read_sources(session: Session, configured: set[str]) -> list[SourceHealth]:
+def read_sources(session: Session, configured: set[str], now: datetime) -> list[SourceHealth]:
     """Every configured source and every stored source state, by name (also the
     dashboard's health page)."""
     # The @alerts row holds the health job's state, not a source's (monitor.alerting).
     query = select(SourceState).where(SourceState.name != ALERTS_STATE)
     states = {row.name: row for row in session.scalars(query)}
     return [
-        _health(name, states.get(name), name in configured)
+        _health(name, states.get(name), name in configured, now)
         for name in sorted(configured | set(states))
     ]
 
 
-def _health(name: str, row: SourceState | None, configured: bool) -> SourceHealth:
+def _health(name: str, row: SourceState | None, configured: bool, now: datetime) -> SourceHealth:
     if row is None:
         return SourceHealth(name, configured, None, None, 0, None, None, None, 0, None, {})
+    details = dict(row.details or {})
     return SourceHealth(
         name,
         configured,
@@ -186,8 +191,16 @@ def _health(name: str, row: SourceState | None, configured: bool) -> SourceHealt
         row.next_poll_at,
         row.items_total,
         row.lease_owner,
-        dict(row.details or {}),
+        details,
+        _cursor_lag(row.last_success_at, details, now) if configured else None,
     )
+
+
+def _cursor_lag(success: datetime | None, details: dict[str, Any], now: datetime) -> float | None:
+    if success is None:
+        return None
+    read_to = success if details.get(CAUGHT_UP, True) else (cursor_at(details) or success)
+    return max(0.0, (now - read_to).total_seconds())
 
 
 def planned_stop_until(source: SourceHealth) -> datetime | None:

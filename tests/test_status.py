@@ -138,7 +138,10 @@ def test_status_command_exit_codes(tmp_path: Path) -> None:
     document = json.loads(result.output)
     assert document["healthy"] is True
     assert document["sources"][0]["lease_owner"] is None  # --once released its lease
+    assert 0 <= document["sources"][0]["cursor_lag_seconds"] < 600  # the run just read it all
     assert document["outbox"]["sent"] > 0
+    table = runner.invoke(main, ["status", "--config", str(path)], env={"COLUMNS": "200"})
+    assert "cursor lag" in table.output
 
 
 def test_status_json_has_the_x_budget_the_text_prints(
@@ -155,3 +158,20 @@ def test_status_json_has_the_x_budget_the_text_prints(
     result = runner.invoke(main, ["status", "--json", "--config", str(config)])
     document = json.loads(result.output)
     assert document["x_budget"] == {"reads_per_day": 1234, "writes_per_day": 56}
+
+
+def test_cursor_lag_is_how_long_a_mention_can_have_waited_unread(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rows = [mention(n, created_at=f"2026-11-20T10:0{n}:00Z") for n in range(7)]
+    rt = make_runtime(rows)  # the feed's pages hold 5
+    clock = rt.clock
+    assert isinstance(clock, FakeClock)
+    clock.set(datetime.fromisoformat("2026-11-20T10:30:00+00:00"))
+    assert collect(rt).sources[0].cursor_lag_seconds is None  # never polled
+    assert poll_source(rt, "feed")  # a page read, another one waiting
+    assert collect(rt).sources[0].cursor_lag_seconds == 26 * 60  # the newest read: 10:04
+    clock.advance(minutes=1)
+    assert not poll_source(rt, "feed")  # caught up
+    clock.advance(minutes=5)
+    assert collect(rt).sources[0].cursor_lag_seconds == 5 * 60

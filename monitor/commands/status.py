@@ -73,6 +73,10 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _lag(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{int(seconds)}s"
+
+
 def _short(value: Any) -> str:
     text = json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= 60 else text[:59] + "…"
@@ -87,6 +91,7 @@ def _print(status: Status) -> None:
         "last success",
         "failures",
         "rate limit reset",
+        "cursor lag",
         "next poll",
         "items",
         "worker",
@@ -100,6 +105,7 @@ def _print(status: Status) -> None:
             _when(s.last_success_at, now),
             str(s.consecutive_failures),
             _when(s.rate_limit_reset_at, now),
+            _lag(s.cursor_lag_seconds),
             _when(s.next_poll_at, now),
             str(s.items_total),
             escape(s.lease_owner or "-"),
