@@ -276,6 +276,8 @@ def test_health_lists_sources_and_retries_dead_actions(make_runtime: RuntimeFact
     client, csrf = client_for(rt, "lena")
     page = client.get("/health").text
     assert "feed" in page
+    assert "<th>Cursor lag</th>" in page
+    assert "<td>0 s</td>" in page  # the seeding cycle read the whole feed just now
     assert "403 replies restricted" in page
     assert "Retry" in page
     assert _post(client, csrf, f"/actions/{dead_id}/retry").status_code == 303
