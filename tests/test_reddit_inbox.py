@@ -65,7 +65,8 @@ def test_recorded_mentions_are_stored_with_thread_and_rate_limits(
     assert poll_source(rt, "inbox") is False
     stored = messages(rt)
     assert len(stored) == 16
-    first = stored[0]
+    # Stored in the order written (the listing is newest first): the newest comes last.
+    first = stored[-1]
     assert (first.platform, first.external_id, first.kind) == ("reddit", "t1_ekftbox", "mention")
     assert (first.conversation_id, first.in_reply_to) == ("t3_bb24k7", "t3_bb24k7")
     assert first.author_handle == "2Botter2Loop"
@@ -99,7 +100,7 @@ def test_pages_follow_after_and_the_next_poll_stops_at_the_cursor(
     rt = inbox_runtime(make_runtime, api, comment_replies=False, overlap_seconds=5)
 
     poll_source(rt, "inbox")
-    assert [m.external_id for m in messages(rt)] == ["t1_c3", "t1_c2", "t1_c1"]
+    assert [m.external_id for m in messages(rt)] == ["t1_c1", "t1_c2", "t1_c3"]  # as written
     assert len(api.seen("GET", "/message/mentions")) == 2
 
     newest = comment("c4", "u/acme_official four", created=T0 + 30, inbox="username_mention")

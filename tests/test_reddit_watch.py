@@ -168,7 +168,7 @@ def test_a_post_listed_late_is_read_once_inside_the_overlap(
     newer = submission("c", "acme again", created=T0 + 20)
     route.replies = [listing(newer, submission("b", "acme broke", created=T0 + 10), late)]
     poll_source(rt, "search")
-    assert [m.external_id for m in messages(rt)] == ["t3_b", "t3_c", "t3_a"]
+    assert [m.external_id for m in messages(rt)] == ["t3_b", "t3_a", "t3_c"]  # a: written first
     poll_source(rt, "search")  # the window passes a and b again: nothing new
     assert len(messages(rt)) == 3
     assert state(rt, "search").details["requests_last_poll"] == 1  # one page per poll
