@@ -21,17 +21,12 @@ from monitor.store.db import transaction
 from monitor.store.models import ActionRow, Case, Event, Message
 from monitor.web import users
 from monitor.web.app import create_app
-from monitor.web.users import new_api_token, set_password
+from monitor.web.users import set_password
 from tests.conftest import RuntimeFactory, mention
-from tests.webkit import NONCE, PASSWORD, client_for, login, seeded
+from tests.webkit import NONCE, PASSWORD, api_client, client_for, login, seeded
 
 HOSTILE_NOTE = "<img src=x onerror=alert(1)> card ending 4242"
 REPLY = "Sorry Jane, the refund went out today."
-
-
-def _api(rt: Runtime, name: str) -> TestClient:
-    token = new_api_token(rt, name)
-    return TestClient(create_app(rt), headers={"authorization": f"Bearer {token}"})
 
 
 def test_customer_history_keeps_other_teams_cases_and_notes_to_them(
@@ -48,7 +43,7 @@ def test_customer_history_keeps_other_teams_cases_and_notes_to_them(
     assert "1 case(s) in other teams" in page
     assert "CARE-NOTE &lt;img src=x onerror=alert(1)&gt;" in page  # notes stay escaped
     assert "<img src=x" not in page
-    history = _api(rt, "alice").get("/api/cases/C-1001").json()["history"]
+    history = api_client(rt, "alice").get("/api/cases/C-1001").json()["history"]
     assert [text for _, _, text in history["notes"]] == ["CARE-NOTE " + HOSTILE_NOTE]
     assert [ref for ref, *_ in history["cases"]] == ["C-1001"]
     assert history["other_team_cases"] == 1
@@ -102,7 +97,7 @@ def test_health_lists_only_the_outbox_of_cases_the_user_may_open(
         client, _ = client_for(rt, name)
         page = client.get("/health").text
         assert {t for t in seen["lena"] if t in page} == expected, name
-        troubled = _api(rt, name).get("/api/health").json()["troubled"]
+        troubled = api_client(rt, name).get("/api/health").json()["troubled"]
         assert {t["text"] for t in troubled} & seen["lena"] == expected, name
 
 
@@ -123,7 +118,7 @@ def test_retrying_a_dead_operations_alert(make_runtime: RuntimeFactory) -> None:
     assert again.status_code == 400
     assert "is pending, not dead" in again.text
     second = _dead(rt, None, "OPS-ALERT again")
-    api = _api(rt, "lena")
+    api = api_client(rt, "lena")
     assert api.post(f"/api/actions/{second}/retry").json() == {"ok": True, "case": None}
     assert api.post("/api/actions/999999/retry").status_code == 400
 
@@ -178,7 +173,7 @@ def test_a_double_submitted_reply_is_queued_once(make_runtime: RuntimeFactory) -
     assert "this reply is already queued (action" in second.text
     assert "it was not queued again" in second.text
     assert _human_replies(rt) == 1
-    again = _api(rt, "alice").post("/api/cases/C-1001/reply", json={"text": REPLY}).json()
+    again = api_client(rt, "alice").post("/api/cases/C-1001/reply", json={"text": REPLY}).json()
     assert again["ok"] is True
     assert "already queued" in again["message"]
     dispatch_outbox(rt)  # sent: a repeat right after is still the same click
@@ -225,7 +220,7 @@ def test_a_new_password_ends_sessions_and_revokes_the_api_token(
 ) -> None:
     rt = seeded(make_runtime)
     browser, _ = client_for(rt, "alice")
-    api = _api(rt, "alice")
+    api = api_client(rt, "alice")
     assert api.get("/api/cases").status_code == 200
     set_password(rt, "alice", "a brand new password", actor="root")
     assert browser.get("/", follow_redirects=False).status_code == 303
@@ -290,19 +285,19 @@ def test_a_shared_thread_shows_no_decision_of_another_teams_case(
     with rt.sessions() as session:
         teams = dict(session.execute(select(Case.team, Case.id)).all())
     care, billing = f"C-{1000 + teams['care']}", f"C-{1000 + teams['billing']}"
-    thread = _api(rt, "alice").get(f"/api/cases/{care}").json()["thread"]
+    thread = api_client(rt, "alice").get(f"/api/cases/{care}").json()["thread"]
     # The other customer's public post stays in the thread, as the customer sees it.
     decisions = {m["author_handle"]: m["decision"] for m in thread if m["direction"] == "inbound"}
     assert decisions["user1"]["escalation"]["team"] == "care"
     assert decisions["user2"] is None
     assert '"team": "billing"' not in json.dumps(thread)
-    lead_thread = _api(rt, "lena").get(f"/api/cases/{billing}").json()["thread"]
+    lead_thread = api_client(rt, "lena").get(f"/api/cases/{billing}").json()["thread"]
     shown = {m["author_handle"] for m in lead_thread if m["decision"] is not None}
     assert shown == {"user2"}
     # Nor does the case page name who corrected the other case's sentiment.
     refund = next(m["id"] for m in lead_thread if m["author_handle"] == "user2")
     correction = {"message_id": refund, "label": "neutral"}
-    assert _api(rt, "bob").post(f"/api/cases/{billing}/sentiment", json=correction).is_success
+    assert api_client(rt, "bob").post(f"/api/cases/{billing}/sentiment", json=correction).is_success
     alice, _ = client_for(rt, "alice")
     assert "corrected to" not in alice.get(f"/cases/{care}").text
     lead, _ = client_for(rt, "lena")

@@ -11,18 +11,12 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from monitor.dispatch import dispatch_outbox
-from monitor.runtime import Runtime
 from monitor.web.app import create_app
 from monitor.web.users import new_api_token
 from tests.conftest import RuntimeFactory
-from tests.webkit import seeded
+from tests.webkit import api_client, seeded
 
 BAD = Path(__file__).parent / "data" / "web_bad_requests.tsv"
-
-
-def _api(rt: Runtime, name: str) -> TestClient:
-    token = new_api_token(rt, name)
-    return TestClient(create_app(rt), headers={"authorization": f"Bearer {token}"})
 
 
 def _bad_requests() -> list[tuple[str, str, str, int, str]]:
@@ -52,7 +46,7 @@ def test_token_is_required(make_runtime: RuntimeFactory) -> None:
 
 def test_list_and_read_cases(make_runtime: RuntimeFactory) -> None:
     rt = seeded(make_runtime)
-    alice = _api(rt, "alice")
+    alice = api_client(rt, "alice")
     listed = alice.get("/api/cases", params={"team": "care"}).json()
     refs = [row["ref"] for row in listed["cases"]]
     assert refs[0] == "C-1010"
@@ -68,9 +62,9 @@ def test_list_and_read_cases(make_runtime: RuntimeFactory) -> None:
     assert hidden.json() == {"error": "C-1005 belongs to team billing, which is not one of yours"}
 
 
-def test_operations_through_the_api(make_runtime: RuntimeFactory) -> None:
+def test_operations_through_theapi_client(make_runtime: RuntimeFactory) -> None:
     rt = seeded(make_runtime)
-    lena = _api(rt, "lena")
+    lena = api_client(rt, "lena")
     done = lena.post("/api/cases/C-1015/approve", json={}).json()
     assert done == {"ok": True, "message": done["message"]}
     assert done["message"].startswith("Draft approved and queued for posting (action ")
@@ -92,7 +86,7 @@ def test_operations_through_the_api(make_runtime: RuntimeFactory) -> None:
 
 
 def test_agents_are_refused_lead_operations(make_runtime: RuntimeFactory) -> None:
-    alice = _api(seeded(make_runtime), "alice")
+    alice = api_client(seeded(make_runtime), "alice")
     answer = alice.post("/api/cases/C-1001/assign", json={"assignee": "alice"})
     assert answer.status_code == 403
     assert answer.json() == {"error": "this needs the lead role; you are agent"}
@@ -104,7 +98,7 @@ def test_agents_are_refused_lead_operations(make_runtime: RuntimeFactory) -> Non
 def test_bad_requests_get_exact_errors(
     make_runtime: RuntimeFactory, method: str, path: str, body: str, status: int, error: str
 ) -> None:
-    lena = _api(seeded(make_runtime), "lena")
+    lena = api_client(seeded(make_runtime), "lena")
     content = None if body == "-" else body.encode()
     answer = lena.request(method, path, content=content)
     assert (answer.status_code, answer.json()) == (status, {"error": error})
@@ -142,14 +136,14 @@ def _ops(schema: dict[str, object]) -> set[str]:
 
 
 def test_non_ascii_digits_in_query_numbers_are_no_numbers(make_runtime: RuntimeFactory) -> None:
-    lena = _api(seeded(make_runtime), "lena")
+    lena = api_client(seeded(make_runtime), "lena")
     assert lena.get("/api/reports", params={"days": "²"}).json()["days"] == 30
     assert lena.get("/api/cases", params={"page": "²"}).status_code == 200
 
 
 def test_a_deeply_nested_body_is_refused_not_a_crash(make_runtime: RuntimeFactory) -> None:
     # json.loads raises RecursionError (no ValueError) past ~1,000 levels: 5 KB did it.
-    lena = _api(seeded(make_runtime), "lena")
+    lena = api_client(seeded(make_runtime), "lena")
     answer = lena.post("/api/cases/C-1001/note", content=b"[" * 5000)
     assert (answer.status_code, answer.json()) == (
         400,

@@ -14,9 +14,8 @@ from monitor.runtime import Runtime
 from monitor.web.api import MAX_BODY
 from monitor.web.app import create_app
 from monitor.web.security import MAX_REQUEST_BODY
-from monitor.web.users import new_api_token
 from tests.conftest import RuntimeFactory
-from tests.webkit import client_for, seeded
+from tests.webkit import api_client, client_for, seeded
 
 FORM = (b"content-type", b"application/x-www-form-urlencoded")
 
@@ -103,8 +102,7 @@ def test_the_largest_reply_still_fits(make_runtime: RuntimeFactory) -> None:
 
 def test_an_api_body_over_its_limit_says_so(make_runtime: RuntimeFactory) -> None:
     rt = seeded(make_runtime)
-    token = new_api_token(rt, "alice")
-    api = TestClient(create_app(rt), headers={"authorization": f"Bearer {token}"})
+    api = api_client(rt, "alice")
     padded = '{"text": "' + "a" * MAX_BODY + '"}'
     answer = api.post("/api/cases/C-1001/note", content=padded)
     assert answer.status_code == 413

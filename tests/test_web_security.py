@@ -11,9 +11,9 @@ from starlette.testclient import TestClient
 
 from monitor.clock import FakeClock
 from monitor.web.app import create_app
-from monitor.web.users import create_user, new_api_token
+from monitor.web.users import create_user
 from tests.conftest import RuntimeFactory, mention
-from tests.webkit import NONCE, PASSWORD, client_for, login, seeded
+from tests.webkit import NONCE, PASSWORD, api_client, client_for, login, seeded
 
 CORPUS = Path(__file__).parent / "data" / "hostile_mentions.tsv"
 
@@ -228,8 +228,7 @@ def test_a_lone_surrogate_cannot_break_a_case_page(make_runtime: RuntimeFactory)
     # JSON may carry "\ud800"; stored in a note, it made the case's page and its API
     # answer fail for everyone from then on (UnicodeEncodeError on rendering).
     rt = seeded(make_runtime)
-    token = new_api_token(rt, "lena")
-    api = TestClient(create_app(rt), headers={"authorization": f"Bearer {token}"})
+    api = api_client(rt, "lena")
     note = api.post("/api/cases/C-1001/note", content=b'{"text": "a\\ud800b"}')
     assert note.status_code == 400
     assert api.get("/api/cases/C-1001").status_code == 200
@@ -296,8 +295,7 @@ def test_answers_that_depend_on_the_user_are_never_stored_by_a_cache(
     # no-store a shared browser's cache (Back after sign-out) or a proxy kept them.
     rt = seeded(make_runtime)
     client, csrf = client_for(rt, "lena")
-    token = new_api_token(rt, "lena")
-    api = TestClient(create_app(rt), headers={"authorization": f"Bearer {token}"})
+    api = api_client(rt, "lena")
     anonymous = TestClient(create_app(rt))
     answers = [client.get(p) for p in ("/", "/queue/live", "/cases/C-1001", "/cases/C-9999")]
     answers += [client.get(p) for p in ("/reports", "/reports.csv", "/health", "/admin/users")]
@@ -355,8 +353,7 @@ def test_numbers_too_long_for_int_get_answers_not_crashes(make_runtime: RuntimeF
     # address were a 500 (the page number, cut at 200 characters, was not).
     rt = seeded(make_runtime)
     client, csrf = client_for(rt, "lena")
-    token = new_api_token(rt, "lena")
-    api = TestClient(create_app(rt), headers={"authorization": f"Bearer {token}"})
+    api = api_client(rt, "lena")
     huge = "9" * 5000
     assert "last 366 days" in client.get("/reports", params={"days": huge}).text
     assert client.get("/reports.csv", params={"days": huge}).status_code == 200
@@ -375,8 +372,7 @@ def test_a_message_id_too_long_for_int_is_refused_not_a_crash(
     # form or in a JSON string were a 500 instead of the refusal a bad number gets.
     rt = seeded(make_runtime)
     client, csrf = client_for(rt, "lena")
-    token = new_api_token(rt, "lena")
-    api = TestClient(create_app(rt), headers={"authorization": f"Bearer {token}"})
+    api = api_client(rt, "lena")
     huge = "9" * 5000
     expected = "message_id must be a positive whole number of at most 100 digits"
     form = {"csrf_token": csrf, "message_id": huge, "label": "negative"}

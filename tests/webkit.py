@@ -12,7 +12,7 @@ from monitor.domain import Platform
 from monitor.pipeline import run_cycle
 from monitor.runtime import Runtime
 from monitor.web.app import create_app
-from monitor.web.users import create_user
+from monitor.web.users import create_user, new_api_token
 from responders.base import Responder
 from tests.conftest import REPO, RuntimeFactory
 
@@ -66,6 +66,12 @@ def csrf_of(html: str) -> str:
     assert found is not None
     assert found.group(1)
     return found.group(1)
+
+
+def api_client(rt: Runtime, name: str) -> TestClient:
+    """A client of the JSON API with a new bearer token of ``name``."""
+    token = new_api_token(rt, name)
+    return TestClient(create_app(rt), headers={"authorization": f"Bearer {token}"})
 
 
 def client_for(rt: Runtime, name: str | None = None) -> tuple[TestClient, str]:
