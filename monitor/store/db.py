@@ -12,7 +12,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -102,6 +102,14 @@ def first_line(error: BaseException) -> str:
     """The first line of the driver's message ("" if it has none)."""
     lines = str(driver_error(error)).strip().splitlines()
     return lines[0] if lines else ""
+
+
+def hold_lock(connection: Connection, key: int) -> None:
+    """PostgreSQL: wait for the advisory lock ``key`` and hold it until the transaction
+    ends, so work that reads, then writes what it read, runs one process at a time.
+    SQLite takes one writer at a time anyway. ``key`` is any fixed bigint."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 @contextmanager

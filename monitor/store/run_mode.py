@@ -7,10 +7,9 @@ on a dry run's database would take recorded replies for posted ones.
 
 from __future__ import annotations
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.store.db import transaction
+from monitor.store.db import hold_lock, transaction
 from monitor.store.models import Usage
 from monitor.store.queries import insert_ignoring_duplicates
 
@@ -30,11 +29,10 @@ def claim_mode(sessions: sessionmaker[Session], *, dry_run: bool) -> None:
     """Mark the database as used in this mode, or raise ModeConflict."""
     mine, other = (DRY_RUN, LIVE) if dry_run else (LIVE, DRY_RUN)
     with transaction(sessions) as session:
-        if session.get_bind().dialect.name == "postgresql":
-            # A live and a dry-run daemon started at the same moment each found no row
-            # of the other mode and both went on. Held until the commit, so the second
-            # reads the first's row. SQLite refuses the second writer's stale read.
-            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MODE_LOCK})
+        # A live and a dry-run daemon started at the same moment each found no row of
+        # the other mode and both went on. Held until the commit, so the second reads
+        # the first's row. SQLite refuses the second writer's stale read.
+        hold_lock(session.connection(), MODE_LOCK)
         if session.get(Usage, (MODE_KEY, other)) is not None:
             raise ModeConflict(_LIVE_DB if dry_run else _DRY_RUN_DB)
         insert_ignoring_duplicates(session, Usage, [{"key": MODE_KEY, "day": mine, "count": 0}])

@@ -6,21 +6,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from alembic import context
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 
+from monitor.store.db import hold_lock
 from monitor.store.models import Base
 
 # Any fixed number: PostgreSQL advisory locks are named by a bigint.
 MIGRATION_LOCK = 7_264_021_005
-
-
-def one_at_a_time(connection: Connection) -> None:
-    """Wait for a `db upgrade` another worker is running on this PostgreSQL database.
-    Both read the old revision and ran the same DDL: one failed with "column already
-    exists". Held until the commit, so the waiting one then reads the new revision and
-    has nothing left to do. SQLite takes one writer at a time anyway."""
-    if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
 
 
 @contextmanager
@@ -58,7 +50,10 @@ with engine.connect() as connection, foreign_keys_deferred(connection):
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():
-        one_at_a_time(connection)
+        # Two workers' `db upgrade` at once both read the old revision and ran the same
+        # DDL: one failed with "column already exists". The one that waits for the lock
+        # then reads the new revision and has nothing left to do.
+        hold_lock(connection, MIGRATION_LOCK)
         context.run_migrations()
         require_consistent(connection)
     connection.commit()
