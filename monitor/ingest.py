@@ -112,10 +112,9 @@ def _commit_page(rt: Runtime, name: str, result: PollResult, now: datetime) -> i
 
 
 def _cursor_position(details: dict[str, Any], result: PollResult) -> dict[str, Any]:
+    times = [m.created_at for m in result.mentions]
     known = cursor_at(details)
-    newest = max((m.created_at for m in result.mentions), default=known)
-    if known is not None and newest is not None:
-        newest = max(known, newest)
+    newest = max([*times, known] if known is not None else times, default=None)
     return {CURSOR_AT: newest and newest.isoformat(), CAUGHT_UP: not result.more}
 
 

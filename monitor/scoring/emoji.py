@@ -104,11 +104,12 @@ def expand_emoji(text: str, table: _Table, pattern: re.Pattern[str], praise: _Ta
         if run_end < 0 or text[run_end:start].strip():
             run_start, run_negated = start, None  # a new run
         run_end = match.end()
-        if found not in praise:
-            return _GUARD + table[found] + " "
-        if run_negated is None:
-            run_negated = _negation_before(text, run_start, pattern)
-        return " " + praise[found] + " " if run_negated else _GUARD + table[found] + " "
+        if found in praise:
+            if run_negated is None:
+                run_negated = _negation_before(text, run_start, pattern)
+            if run_negated:
+                return " " + praise[found] + " "
+        return _GUARD + table[found] + " "
 
     return pattern.sub(words, text)
 

@@ -37,9 +37,10 @@ class Health:
 
 
 def load_health(rt: Runtime, user: User) -> Health:
-    today = rt.clock.now().strftime("%Y-%m-%d")
+    now = rt.clock.now()
+    today = now.strftime("%Y-%m-%d")
     with rt.sessions() as session:
-        sources = read_sources(session, set(rt.sources), rt.clock.now())
+        sources = read_sources(session, set(rt.sources), now)
         usage = session.execute(
             select(Usage.key, Usage.count).where(Usage.day == today).order_by(Usage.key)
         ).all()
