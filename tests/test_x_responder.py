@@ -21,6 +21,7 @@ from tests.xapi import (
     CASSETTES,
     MENTIONS,
     SEARCH,
+    SHORT_TIMEOUT,
     USAGE_CAPPED,
     body,
     limits,
@@ -142,7 +143,7 @@ def test_send_errors_are_temporary_or_permanent_with_a_reason(
     make_runtime: RuntimeFactory, api: FakeAPI, reply: Reply, permanent: bool, message: str
 ) -> None:
     api.add("POST", "/2/tweets", reply)
-    rt = x_runtime(make_runtime, api, responder=True)
+    rt = x_runtime(make_runtime, api, responder=True, timeout_seconds=SHORT_TIMEOUT)
     with pytest.raises(ResponderError) as caught:
         responder(rt).send(action())
     assert (caught.value.permanent, str(caught.value)) == (permanent, message)
@@ -310,7 +311,7 @@ def test_a_duplicate_refusal_after_a_timed_out_post_is_checked_again_not_escalat
     duplicate = problem(403, "You are not allowed to create a Tweet with duplicate content.")
     api.add("POST", "/2/tweets", Reply(201, {}, b"{}", delay=1.0), duplicate)
     api.add("GET", SEARCH, ok(body([])))
-    rt = x_runtime(make_runtime, api, responder=True)
+    rt = x_runtime(make_runtime, api, responder=True, timeout_seconds=SHORT_TIMEOUT)
     poll_source(rt, "mentions")
     process_pending(rt)
     dispatch_outbox(rt)  # timed out

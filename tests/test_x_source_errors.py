@@ -21,6 +21,7 @@ from tests.fakeapi import FakeAPI, Reply
 from tests.xapi import (
     MENTIONS,
     SEARCH,
+    SHORT_TIMEOUT,
     USAGE_CAPPED,
     body,
     limits,
@@ -128,7 +129,7 @@ def test_503_and_timeouts_back_off_exponentially_per_source(
         Reply(200, {}, b"{}", delay=1.0),  # longer than the 0.3 s client timeout
         ok(body([tweet(1)])),
     )
-    rt = x_runtime(make_runtime, api)
+    rt = x_runtime(make_runtime, api, timeout_seconds=SHORT_TIMEOUT)
     started = time.monotonic()
     poll_source(rt, "mentions")
     first = state(rt)
