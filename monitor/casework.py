@@ -20,14 +20,13 @@ from monitor.domain import (
     ActionKind,
     ActionStatus,
     CaseState,
-    Direction,
     Platform,
     ascii_digits,
 )
 from monitor.rules.deflection import find_redirect
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
-from monitor.store.models import ActionRow, Case, Customer, Event, Message
+from monitor.store.models import ActionRow, Case, Customer, Event, Message, from_customer
 from monitor.store.web_models import WebUser
 from monitor.textlength import reply_length_problem
 
@@ -413,7 +412,7 @@ def answer_text(rt: Runtime, session: Session, case: Case, answer_id: str) -> st
 def _latest_inbound(session: Session, case: Case) -> Message:
     message = session.scalars(
         select(Message)
-        .where(Message.case_id == case.id, Message.direction == Direction.INBOUND.value)
+        .where(Message.case_id == case.id, from_customer())
         .order_by(Message.created_at.desc(), Message.id.desc())
         .limit(1)
     ).first()

@@ -28,7 +28,7 @@ from monitor.domain import (
 from monitor.runtime import Runtime
 from monitor.settings import Dispatch
 from monitor.store.db import transaction, with_retries
-from monitor.store.models import ActionRow, Case, Message, UTCDateTime, case_ref
+from monitor.store.models import ActionRow, Case, Message, UTCDateTime, case_ref, from_customer
 from monitor.store.pending import add_event
 from monitor.store.queries import claim_due_actions, insert_returning_keys, locked
 from responders.base import Responder, ResponderError, SendResult
@@ -329,7 +329,7 @@ def _written_since(sending_from: datetime) -> ScalarSelect[datetime]:
         select(func.min(Message.created_at))
         .where(
             Message.case_id == Case.id,
-            Message.direction == Direction.INBOUND.value,
+            from_customer(),
             Message.processed.is_(True),
             Message.created_at > literal(sending_from, UTCDateTime()),
             Message.ingested_at > literal(sending_from, UTCDateTime()),

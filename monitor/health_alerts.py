@@ -19,14 +19,14 @@ from sqlalchemy.orm import Session
 from monitor import alerting, spikes
 from monitor.alerting import Alert
 from monitor.alerts_settings import AlertsConfig
-from monitor.domain import ActionStatus, Direction
+from monitor.domain import ActionStatus
 from monitor.ingest import FAILING_SINCE, is_stopped
 from monitor.notifications import excerpt
 from monitor.runtime import Runtime
 from monitor.sources import x_usage
 from monitor.status import SourceHealth, Status, collect, limits_from, planned_stop_until
 from monitor.store.db import transaction
-from monitor.store.models import Message
+from monitor.store.models import Message, from_customer
 
 log = logging.getLogger("inchannel.alerts")
 
@@ -193,12 +193,14 @@ def silence_from_counts(
 def mention_counts(
     session: Session, sources: Collection[str], *, since: datetime, until: datetime | None
 ) -> dict[str, int]:
-    """Inbound mentions per source created in [since, until): a range of ix_messages_created."""
+    """Customers' mentions per source created in [since, until): a range of
+    ix_messages_created. The brand's own posts a search brings in are no sign that
+    customers can still reach us."""
     if not sources:
         return {}
     query = select(Message.source, func.count()).where(
         Message.created_at >= since,
-        Message.direction == Direction.INBOUND.value,
+        from_customer(),
         Message.source.in_(list(sources)),
     )
     if until is not None:

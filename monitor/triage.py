@@ -21,6 +21,7 @@ from monitor.domain import (
     CaseState,
     Direction,
     Label,
+    MessageKind,
     Priority,
 )
 from monitor.runtime import Runtime
@@ -164,7 +165,7 @@ def correct_sentiment(rt: Runtime, ref: str, message_id: int, label: str, *, use
         message = session.get(Message, message_id) if message_id <= MAX_ID else None
         if message is None or message.case_id != case.id:
             raise CaseworkError(f"message {message_id} is not part of {case.ref}")
-        if message.direction != Direction.INBOUND.value:
+        if message.direction != Direction.INBOUND.value or message.kind == MessageKind.OWN.value:
             raise CaseworkError("only customer messages carry a sentiment to correct")
         feedback = SentimentFeedback(
             message_id=message.id,

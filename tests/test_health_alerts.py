@@ -58,6 +58,7 @@ def seed(
     label: str = "negative",
     tags: tuple[str, ...] = (),
     source: str = "feed",
+    kind: str = "mention",
 ) -> None:
     """``n`` inbound messages created at ``at``, each in its own case carrying ``tags``."""
     with transaction(rt.sessions) as session:
@@ -83,7 +84,9 @@ def seed(
             )
             session.add(case)
             session.flush()
-            session.add(_message(i, at, label, source, case.id, customer.id))
+            message = _message(i, at, label, source, case.id, customer.id)
+            message.kind = kind
+            session.add(message)
 
 
 def _message(i: int, at: datetime, label: str, source: str, case: int, who: int) -> Message:
@@ -191,6 +194,20 @@ def test_silence_on_a_source_that_usually_has_mentions(make_runtime: RuntimeFact
     seed(rt, at=now, label="neutral")
     check_health(rt)
     assert notes(rt)[1][1].startswith("[inchannel] resolved (raised 0 min ago): source feed: no")
+
+
+def test_the_brands_own_posts_do_not_hide_a_silence(make_runtime: RuntimeFactory) -> None:
+    """A search that brings in only the brand's own posts has had no customer mention."""
+    rt = make_runtime(channels=OPS, alerts={"channels": ["ops"], "spike": {"enabled": False}})
+    now = clock(rt).now()
+    for day in range(1, 8):
+        seed(rt, at=now - timedelta(days=day, hours=3), n=6, label="neutral")
+    seed(rt, at=now - timedelta(hours=1), n=3, label="neutral", kind="own")
+    poll_source(rt, "feed")
+    check_health(rt)
+    assert [text for _, text in notes(rt)] == [
+        "[inchannel] source feed: no mentions for 6 h (usually about 6 in that time)"
+    ]
 
 
 def test_no_silence_before_the_first_poll_after_a_restart(make_runtime: RuntimeFactory) -> None:

@@ -163,27 +163,34 @@ def test_the_brands_reply_stops_the_clock_and_a_later_follow_up_starts_another(
     assert [kind for kind, _ in thread.sla_events()] == ["sla_warning", "sla_warning"]
 
 
-class CustomerWritesDuringTheSend(ScriptedResponder):
-    """Our reply takes 2 s to post; meanwhile the customer answers it, and another
-    worker stores and decides that message before our outcome is written."""
+class SomeoneWritesDuringTheSend(ScriptedResponder):
+    """Our reply takes 2 s to post; meanwhile a post is written in the thread (by the
+    customer unless ``extra`` says otherwise), and another worker stores and decides it
+    before our outcome is written."""
 
-    def __init__(self, thread: Thread) -> None:
+    def __init__(self, thread: Thread, text: str, **extra: Any) -> None:
         super().__init__()
-        self.thread = thread
+        self.thread, self.text, self.extra = thread, text, extra
 
     def send(self, action: Action) -> SendResult:
         result = super().send(action)
         self.thread.advance(seconds=2)
-        self.thread.say("@acme that is not my order, it is 7781")
+        self.thread.say(self.text, **self.extra)
         poll_source(self.thread.rt, "feed")
         process_pending(self.thread.rt)
         return result
 
 
-def reply_while_the_customer_writes(thread: Thread, text: str) -> datetime:
-    """A person's reply, posted while the customer writes again; when they wrote."""
+def reply_while_the_customer_writes(
+    thread: Thread,
+    text: str,
+    meanwhile: str = "@acme that is not my order, it is 7781",
+    **extra: Any,
+) -> datetime:
+    """A person's reply, posted while ``meanwhile`` is written; when it was written."""
     casework.reply(thread.rt, REF, text, user="lena")
-    thread.rt.responders = dict.fromkeys(Platform, CustomerWritesDuringTheSend(thread))
+    writer = SomeoneWritesDuringTheSend(thread, meanwhile, **extra)
+    thread.rt.responders = dict.fromkeys(Platform, writer)
     sending_at = thread.rt.clock.now()
     dispatch_outbox(thread.rt)
     return sending_at + timedelta(seconds=2)
@@ -208,6 +215,22 @@ def test_a_message_written_while_the_first_response_was_posted_is_owed_an_answer
     case = thread.case()
     assert (case.first_response_at, case.follow_up_at) == (thread.rt.clock.now(), written)
     assert case.sla_due_at == written + timedelta(minutes=60)
+
+
+def test_the_brands_own_post_written_while_our_reply_was_posted_owes_no_answer(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """Another agent answering natively on X while our reply posts: a search brings
+    their post in as inbound (kind "own"); it is no customer's follow-up."""
+    thread = answered(make_runtime)
+    follow_up(thread)
+    own = {"author": "acme", "author_id": "1", "kind": "own"}
+    reply_while_the_customer_writes(thread, "Thanks, it ships today.", "It is on its way.", **own)
+    case = thread.case()
+    assert case.follow_up_at is None
+    thread.advance(days=1)
+    check_sla(thread.rt)
+    assert [kind for kind, _ in thread.sla_events()] == []
 
 
 def test_the_queue_sorts_an_owed_follow_up_by_its_own_deadline(

@@ -370,3 +370,45 @@ def test_a_dead_reply_of_a_case_marked_spam_is_not_posted_by_a_retry(
     triage.retry_action(rt, reply.id, user="lena")
     dispatch_outbox(rt)
     assert len(responder.posts) == 1
+
+
+def _customer_then_brand_post(make_runtime: RuntimeFactory) -> Runtime:
+    """user1 writes; then the brand's own post answers in the thread (another agent,
+    natively on X), brought in by a search as inbound of kind "own"."""
+    customer = mention(1, "@acme ok, the order number is 5512", created_at="2026-11-20T10:00:00Z")
+    own = mention(
+        2,
+        "@user1 We are looking into it.",
+        author="acme",
+        author_id="1",
+        kind="own",
+        conversation_id="1001",
+        in_reply_to="1001",
+        created_at="2026-11-20T10:05:00Z",
+    )
+    rt = make_runtime([customer, own])
+    run_cycle(rt)
+    return rt
+
+
+def test_a_persons_reply_answers_the_customer_not_the_brands_own_post(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = _customer_then_brand_post(make_runtime)
+    action_id = casework.reply(rt, "C-1001", "It ships today.", user="lena")
+    with rt.sessions() as session:
+        action = session.get(ActionRow, action_id)
+        assert action is not None
+        assert action.target_external_id == "1001"
+
+
+def test_the_brands_own_post_carries_no_sentiment_to_correct(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = _customer_then_brand_post(make_runtime)
+    with rt.sessions() as session:
+        own = session.query(Message).filter(Message.external_id == "1002").one()
+        assert own.case_id is not None
+    with pytest.raises(CaseworkError) as refused:
+        triage.correct_sentiment(rt, "C-1001", own.id, "positive", user="lena")
+    assert str(refused.value) == "only customer messages carry a sentiment to correct"

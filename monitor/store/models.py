@@ -20,9 +20,10 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
-from monitor.domain import utc
+from monitor.domain import Direction, MessageKind, utc
 
 # Stable constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
 NAMING = {
@@ -165,6 +166,12 @@ class Message(Base):
     compound: Mapped[float | None] = mapped_column(Float, nullable=True)
     score_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
     decision: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+def from_customer() -> ColumnElement[bool]:
+    """A customer's message: inbound, and not the brand's own post, which a search or a
+    thread brings in as inbound of kind "own" (another agent answering natively)."""
+    return (Message.direction == Direction.INBOUND.value) & (Message.kind != MessageKind.OWN.value)
 
 
 class ActionRow(Base):

@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, String, case, cast, func, select
 from sqlalchemy.orm import Session
 
-from monitor.domain import ActionKind, ActionStatus, Direction, MessageKind
+from monitor.domain import ActionKind, ActionStatus
 from monitor.runtime import Runtime
-from monitor.store.models import ActionRow, Case, Message
+from monitor.store.models import ActionRow, Case, Message, from_customer
 
 MAX_DAYS = 366
 
@@ -137,14 +137,10 @@ def build_report(rt: Runtime, days: int = 30) -> Report:
 def _volume(session: Session, since: datetime, dialect: str) -> list[tuple[str, str, str, int]]:
     day = _day(Message.created_at, dialect)
     label = func.coalesce(Message.label, "unscored")
-    # The brand's own posts that a search or a thread brought in are stored as inbound
-    # (kind "own") but are no customer's message: counted, they inflated the volume.
-    customers = (Message.direction == Direction.INBOUND.value) & (
-        Message.kind != MessageKind.OWN.value
-    )
+    # Not the brand's own posts that a search brought in: they inflated the volume.
     query = (
         select(day, Message.platform, label, func.count())
-        .where(Message.created_at >= since, customers)
+        .where(Message.created_at >= since, from_customer())
         .group_by(day, Message.platform, label)
         .order_by(day)
     )
