@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from monitor.pipeline import poll_source, process_pending
 from monitor.runtime import Runtime
+from monitor.sources import x_source
 from monitor.sources.x_cursor import snowflake_at, snowflake_time
 from monitor.store.models import Case, Customer, Event, Message, SourceState, Usage
 from tests.conftest import RuntimeFactory
@@ -156,9 +157,7 @@ def test_sweep_follows_next_token_from_the_overlap_and_advances_only_at_the_end(
     rt = x_runtime(make_runtime, api)
     newest = int(tid(0))
     set_cursor(rt, str(newest))
-    assert poll_source(rt, "mentions") is True
-    assert '"next_token":"page2"' in (state(rt).cursor or "")
-    assert poll_source(rt, "mentions") is False
+    assert poll_source(rt, "mentions") is False  # one poll reads the whole sweep
     first, second = api.seen("GET", MENTIONS)
     overlap = str(newest - (15_000 << 22))  # 15 s of snowflake time below the newest
     assert first.query["since_id"] == second.query["since_id"] == [overlap]
@@ -170,6 +169,52 @@ def test_sweep_follows_next_token_from_the_overlap_and_advances_only_at_the_end(
     assert len(messages(rt)) == 3  # the overlap re-read stored nothing twice
 
 
+def test_a_sweep_is_decided_in_the_order_it_was_written_across_its_pages(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    """X pages newest first: the customer's thanks is on the first page, the complaint
+    it follows on the second. The complaint opens the case; the thanks follows it."""
+    at = {"created_at": "2026-11-20T08:50:00.000Z"}
+    later = {"created_at": "2026-11-20T08:58:00.000Z", **reply_to(3)}
+    thanks = tweet(5, "@acme it arrived, thanks!", **later)
+    api.add("GET", MENTIONS, ok(body([thanks], next_token="p2")))
+    api.add(
+        "GET",
+        MENTIONS,
+        ok(body([tweet(3, "@acme my order is late, this is awful", **at)])),
+        query={"pagination_token": "p2"},
+    )
+    rt = x_runtime(make_runtime, api)
+    set_cursor(rt, tid(0))
+    poll_source(rt, "mentions")
+    while process_pending(rt):
+        pass
+    with rt.sessions() as session:
+        (case,) = session.scalars(select(Case))
+        order = select(Message.external_id).where(Message.case_id == case.id)
+        assert list(session.scalars(order.order_by(Message.id))) == [tid(3), tid(5)]
+        opened = session.scalars(select(Event).where(Event.kind == "opened")).one()
+        assert opened.detail["message"] == tid(3)
+    assert case.latest_label == "positive"  # the latest message written, the thanks
+
+
+def test_a_sweep_slower_than_its_time_bound_is_stored_and_read_on_at_once(
+    make_runtime: RuntimeFactory, api: FakeAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A poll must end within the source's lease: past SWEEP_SECONDS the pages read are
+    stored and the poll says ``more``, so the daemon reads on at once."""
+    monkeypatch.setattr(x_source, "SWEEP_SECONDS", -1)
+    api.add("GET", MENTIONS, ok(body([tweet(5)], next_token="p2")))
+    api.add("GET", MENTIONS, ok(body([tweet(3)])), query={"pagination_token": "p2"})
+    rt = x_runtime(make_runtime, api)
+    set_cursor(rt, tid(0))
+    assert poll_source(rt, "mentions") is True
+    assert [m.external_id for m in messages(rt)] == [tid(5)]
+    assert poll_source(rt, "mentions") is False
+    assert [m.external_id for m in messages(rt)] == [tid(3), tid(5)]
+    assert state(rt).cursor == cursor_of(tid(5))
+
+
 def test_page_cap_and_window_overflow_record_gap_events(
     make_runtime: RuntimeFactory, api: FakeAPI
 ) -> None:
@@ -178,8 +223,8 @@ def test_page_cap_and_window_overflow_record_gap_events(
         make_runtime, api, sources=[{"name": "mentions", "type": "x_mentions", "max_pages": 2}]
     )
     set_cursor(rt, tid(0))
-    assert poll_source(rt, "mentions") is True
     assert poll_source(rt, "mentions") is False
+    assert len(api.seen("GET", MENTIONS)) == 2
     (gap,) = events(rt, "gap")
     assert gap["reason"] == "page cap of 2 reached"
     assert state(rt).details["last_gap"]["reason"] == "page cap of 2 reached"

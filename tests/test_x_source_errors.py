@@ -201,10 +201,43 @@ def test_the_read_budget_stops_short_with_a_status_warning_and_event(
     assert len(api.seen("GET", MENTIONS)) == 2  # a new UTC day, a new budget
 
 
+def test_a_sweep_cut_short_by_an_error_keeps_its_pages_and_reads_on_at_the_next_poll(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    api.add("GET", MENTIONS, ok(body([tweet(5), tweet(4)], next_token="p2")))
+    api.add(
+        "GET",
+        MENTIONS,
+        Reply(503, {"content-type": "text/html"}, b"<html>Over capacity</html>"),
+        ok(body([tweet(3)])),
+        query={"pagination_token": "p2"},
+    )
+    rt = x_runtime(make_runtime, api)
+    with rt.sessions.begin() as session:
+        session.add(
+            SourceState(name="mentions", cursor=tid(1), consecutive_failures=0, items_total=0)
+        )
+    assert poll_source(rt, "mentions") is False
+    cut = state(rt)
+    assert stored(rt) == 2  # the first page, paid for, is kept
+    assert (
+        cut.last_error
+        == "the sweep stopped after page 1: x temporarily failed: HTTP 503: no detail"
+    )
+    assert cut.consecutive_failures == 0
+    assert '"next_token":"p2"' in (cut.cursor or "")
+    poll_source(rt, "mentions")
+    assert stored(rt) == 3
+    assert state(rt).cursor == tid(5).join(('{"newest_id":"', '"}'))
+    assert len(api.seen("GET", MENTIONS)) == 3
+
+
 def test_a_refused_page_token_restarts_the_sweep_from_the_same_since_id(
     make_runtime: RuntimeFactory, api: FakeAPI
 ) -> None:
-    api.add("GET", MENTIONS, ok(body([tweet(5)], next_token="old")))
+    # The first page spends the rate-limit window; the token waits for its reset and
+    # has expired by then.
+    api.add("GET", MENTIONS, ok(body([tweet(5)], next_token="old"), remaining=0, reset=RESET))
     api.add(
         "GET", MENTIONS, problem(400, "Invalid pagination token"), query={"pagination_token": "old"}
     )
@@ -213,14 +246,16 @@ def test_a_refused_page_token_restarts_the_sweep_from_the_same_since_id(
         session.add(
             SourceState(name="mentions", cursor=tid(1), consecutive_failures=0, items_total=0)
         )
-    assert poll_source(rt, "mentions") is True
+    assert poll_source(rt, "mentions") is False
+    assert '"next_token":"old"' in (state(rt).cursor or "")
+    clock(rt).advance(minutes=16)
     poll_source(rt, "mentions")
     failed = state(rt)
     assert failed.last_error is not None
     assert failed.last_error.startswith("x refused the page token; the sweep restarts: HTTP 400")
     clock(rt).advance(seconds=30)
     poll_source(rt, "mentions")
-    first, refused, restarted = api.seen("GET", MENTIONS)
+    first, refused, restarted, *_ = api.seen("GET", MENTIONS)
     assert refused.query["pagination_token"] == ["old"]
     assert "pagination_token" not in restarted.query
     assert restarted.query["since_id"] == first.query["since_id"]

@@ -1,4 +1,5 @@
-"""The X sources' cursor: a since_id plus the state of a paged sweep in progress.
+"""The X sources' cursor: a since_id plus the state of a paged sweep in progress, and
+what one poll read of a sweep.
 
 A sweep is the run of ``next_token`` pages answering one ``since_id``. The newest id
 only becomes the new ``since_id`` when the sweep ends: X pages from newest to oldest,
@@ -8,12 +9,13 @@ so advancing after the first page would skip the older pages still to come.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor.domain import ascii_digits
-from monitor.sources.base import SourceError
+from monitor.domain import Mention, ascii_digits
+from monitor.sources.base import PollResult, SourceError
 
 # Snowflake ids carry milliseconds since X's epoch in the bits above 22.
 SNOWFLAKE_TIME_SHIFT = 22
@@ -51,6 +53,44 @@ class XCursor:
             sweep_newest=newer(self.sweep_newest, newest),
             sweep_pages=self.sweep_pages + 1,
             sweep_count=self.sweep_count + count,
+        )
+
+
+@dataclass(slots=True)
+class Sweep:
+    """What one poll read of a sweep so far: its pages' mentions, context and problems,
+    and the cursor after the last page read."""
+
+    state: XCursor
+    pages: int = 0
+    mentions: list[Mention] = field(default_factory=list)
+    context: list[Mention] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    reset_at: datetime | None = None
+
+    def add(
+        self,
+        state: XCursor,
+        mentions: Sequence[Mention],
+        context: Sequence[Mention],
+        problems: Sequence[str],
+    ) -> None:
+        self.state, self.pages = state, self.pages + 1
+        self.mentions.extend(mentions)
+        self.context.extend(context)
+        self.problems.extend(problems)
+
+    def stopped(self, error: SourceError) -> None:
+        self.problems.append(f"the sweep stopped after page {self.pages}: {error}")
+        self.reset_at = error.retry_at
+
+    def result(self, *, more: bool) -> PollResult:
+        return PollResult(
+            mentions=[*self.mentions, *self.context],
+            cursor=self.state.encode(),
+            more=more,
+            problems=self.problems,
+            rate_limit_reset_at=self.reset_at,
         )
 
 

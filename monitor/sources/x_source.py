@@ -1,13 +1,18 @@
 """X mentions and recent-search sources: since_id sweeps, budget, rate limits, threads.
 
-``poll`` fetches one page per call and says ``more`` while a sweep has pages left, so
-the step function commits each page with its cursor. It never sleeps: a rate limit or
-a spent budget becomes a time the scheduler must wait for.
+``poll`` reads a whole sweep (the ``next_token`` pages answering one ``since_id``, up to
+``max_pages``) and hands it over at once: X pages newest first, and pages stored one by
+one were decided newest first, so a customer's "it arrived, thanks" on the first page
+opened the case before their complaint on the second. Stored together, a sweep is
+sorted into the order it was written. A sweep cut short (a rate limit, an error, the
+time bound) keeps its place in the cursor, and the next poll reads on. It never sleeps:
+a rate limit or a spent budget becomes a time the scheduler must wait for.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +26,7 @@ from monitor.sources import x_usage as usage
 from monitor.sources.base import BackfillRefused, PollResult, SourceError, Window
 from monitor.sources.x import Page, XApi, XApiError
 from monitor.sources.x_cursor import (
+    Sweep,
     XCursor,
     decode,
     newer,
@@ -37,6 +43,9 @@ log = logging.getLogger("inchannel.x")
 
 # The mentions timeline only holds the 800 most recent mentions (notes/platforms.md 5.1).
 MENTIONS_WINDOW = 800
+# A sweep still being read after this long is stored as far as it got, and the next
+# poll reads on: a poll must end well within the source's lease (120 s or more).
+SWEEP_SECONDS = 30
 # Recent search only reaches this far back; a minute of margin for clock skew.
 SEARCH_WINDOW = timedelta(days=7) - timedelta(minutes=1)
 
@@ -69,6 +78,26 @@ class XSource:
         state = decode(cursor)
         if state.in_sweep and self._token_refused:
             state = XCursor(newest_id=state.newest_id)  # start the sweep over, from since_id
+        sweep = Sweep(state)
+        started = time.monotonic()
+        while True:
+            try:
+                more = self._read_page(sweep, now)
+            except SourceError as exc:
+                if not sweep.pages:
+                    raise
+                # The pages read are paid for and kept; the cursor holds the sweep's
+                # place, and the next poll (after a rate limit's reset) reads on.
+                sweep.stopped(exc)
+                return sweep.result(more=False)
+            if not more:
+                return sweep.result(more=False)
+            if time.monotonic() - started > SWEEP_SECONDS:
+                return sweep.result(more=True)  # stored now, so the lease cannot lapse
+
+    def _read_page(self, sweep: Sweep, now: datetime) -> bool:
+        """Read the sweep's next page into ``sweep``; whether to read on at once."""
+        state = sweep.state
         self._check_budget(now)
         since = state.since_id if state.in_sweep else self._since(state, now)
         page = self._fetch(since, state.next_token, now)
@@ -79,13 +108,9 @@ class XSource:
         for problem in parsed.problems:
             log.warning("source=%s skipped malformed %s", self.name, problem)
         next_cursor, more = self._advance(state, since, page, parsed, now)
-        return PollResult(
-            mentions=[*parsed.mentions, *context],
-            cursor=next_cursor.encode(),
-            more=more,
-            problems=[*parsed.problems, *context_problems],
-            rate_limit_reset_at=page.rate.reset_at if page.rate.exhausted else None,
-        )
+        sweep.add(next_cursor, parsed.mentions, context, [*parsed.problems, *context_problems])
+        sweep.reset_at = page.rate.reset_at if page.rate.exhausted else None
+        return more
 
     def backfill(self, window: Window, *, now: datetime) -> Iterator[PollResult]:
         """History by time, newest page first, billed and budgeted like a poll. Recent
