@@ -72,6 +72,15 @@ class BackfillReport:
 
 
 def backfillable(rt: Runtime, name: str) -> Backfillable:
+    """Source ``name``, if a backfill of it can run; BackfillRefused says why not."""
+    if rt.rules is None:
+        # The command's runtime loads the rules optionally (as case work does), and they
+        # are first needed at the import: refused there, the whole window had been read
+        # and billed for nothing.
+        raise BackfillRefused(
+            f"the rules are not loaded: {rt.rules_problem()}; "
+            "fix them (inchannel check-config) and run the backfill again"
+        )
     source = rt.sources.get(name)
     if source is None:
         known = ", ".join(sorted(rt.sources)) or "none"

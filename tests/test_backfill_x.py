@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+import yaml
+from click.testing import CliRunner
 from sqlalchemy import select
 
 from monitor.backfill import backfill
+from monitor.cli import main
 from monitor.domain import ActionStatus
 from monitor.pipeline import poll_source
 from monitor.sources.base import BackfillRefused, Window
 from monitor.sources.x_cursor import snowflake_at
 from monitor.store.models import ActionRow, Message, SourceState
-from tests.conftest import RuntimeFactory
+from tests.conftest import REPO, RuntimeFactory
 from tests.fakeapi import FakeAPI
-from tests.xapi import MENTIONS, body, ok, tid, tweet, x_runtime
+from tests.webkit import TEAMS
+from tests.xapi import MENTIONS, body, ok, tid, tweet, x_runtime, x_section
 
 
 @pytest.fixture
@@ -81,3 +87,42 @@ def test_without_until_or_when_live_no_until_id_is_sent(
     sent = [request.query for request in api.seen("GET", MENTIONS)]
     assert len(sent) == 2
     assert all("until_id" not in q for q in sent)
+
+
+@pytest.fixture
+def x_config(tmp_path: Path, api: FakeAPI) -> Path:
+    """A config for the CLI: one x_mentions source against the fake X API, the shipped
+    rules copied to ``tmp_path/rules`` (a test may break them)."""
+    rules = tmp_path / "rules"
+    shutil.copytree(REPO / "config" / "rules", rules)
+    config = {
+        "brand": {"name": "Acme", "accounts": {"x": ["acme"]}},
+        "database": {"url": f"sqlite:///{tmp_path / 'db.sqlite'}"},
+        "sources": [{"name": "mentions", "type": "x_mentions"}],
+        "x": x_section(api),
+        "responders": {"x": {"type": "recording", "path": None}},
+        "rules": {"path": str(rules)},
+        "teams": TEAMS,
+    }
+    path = tmp_path / "inchannel.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    runner = CliRunner()
+    assert runner.invoke(main, ["db", "upgrade", "--config", str(path)]).exit_code == 0
+    return path
+
+
+def test_broken_rules_are_refused_before_any_billed_read(x_config: Path, api: FakeAPI) -> None:
+    # Decided only at import time, broken rules used to be found after the whole
+    # window had been read (and billed): a traceback, exit 1, nothing imported.
+    bad = "name: broken\nmatch: {label: negatve}\nthen: {tag: [x]}\n"
+    (x_config.parent / "rules" / "40-bad.yaml").write_text(bad, encoding="utf-8")
+    api.add("GET", MENTIONS, ok(body([tweet(5)])))
+    args = ["backfill", "mentions", "--since", "2026-11-15", "--config", str(x_config)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: the rules are not loaded: {x_config.parent}/rules/40-bad.yaml:2:9: "
+        "rule 'broken': match.label: unknown label 'negatve'; did you mean 'negative'?; "
+        "fix them (inchannel check-config) and run the backfill again"
+    )
+    assert api.seen("GET", ".*") == []
