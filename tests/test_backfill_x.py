@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -126,3 +126,41 @@ def test_broken_rules_are_refused_before_any_billed_read(x_config: Path, api: Fa
         "fix them (inchannel check-config) and run the backfill again"
     )
     assert api.seen("GET", ".*") == []
+
+
+def serve_timeline(api: FakeAPI, count: int) -> None:
+    """``count`` mentions a minute apart back from 08:59, newest first, 100 a page."""
+    newest = datetime(2026, 11, 20, 8, 59, tzinfo=UTC)
+    tweets = [
+        tweet(count - n, created_at=f"{newest - timedelta(minutes=n):%Y-%m-%dT%H:%M}:00.000Z")
+        for n in range(count)
+    ]
+    pages = [tweets[i : i + 100] for i in range(0, count, 100)]
+    for n, page in enumerate(pages):
+        token = f"page{n + 1}" if n + 1 < len(pages) else None
+        query = {"pagination_token": f"page{n}"} if n else None
+        api.add("GET", MENTIONS, ok(body(page, next_token=token)), query=query)
+
+
+def test_a_mentions_timeline_cut_at_800_before_since_says_so(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # X serves the 800 most recent mentions and moves since_id up to the oldest of them:
+    # the window was not covered, and the summary must say so, as for Reddit's listings.
+    serve_timeline(api, 800)
+    rt = x_runtime(make_runtime, api)
+    report = backfill(rt, "mentions", Window(datetime(2026, 11, 15, tzinfo=UTC)))
+    assert (report.fetched, report.failure) == (800, None)
+    assert report.problems == [
+        "mentions: X's mentions timeline ends at 2026-11-19 19:40 UTC (X keeps the 800 most "
+        "recent mentions); older mentions cannot be fetched"
+    ]
+
+
+def test_a_mentions_timeline_that_ends_sooner_is_the_whole_history(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    serve_timeline(api, 250)
+    rt = x_runtime(make_runtime, api)
+    report = backfill(rt, "mentions", Window(datetime(2026, 11, 15, tzinfo=UTC)))
+    assert (report.fetched, report.problems) == (250, [])

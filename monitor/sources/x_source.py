@@ -115,17 +115,12 @@ class XSource:
     def backfill(self, window: Window, *, now: datetime) -> Iterator[PollResult]:
         """History by time, newest page first, billed and budgeted like a poll. Recent
         search reaches back 7 days; the mentions timeline holds the latest 800 posts."""
-        if self.origin is Origin.SEARCH and window.since < now - SEARCH_WINDOW:
-            oldest = now - SEARCH_WINDOW + timedelta(minutes=1)
-            raise BackfillRefused(
-                f"source {self.name}: X recent search reaches back 7 days only; use --since "
-                f"{oldest:%Y-%m-%d} or later (older posts need the full-archive search, "
-                "which inchannel does not use)"
-            )
+        self._check_reach(window, now)
         since, token = snowflake_at(window.since), None
         # X stops at until_id (exclusive, like --until), so posts after the window are
         # neither read nor billed; a window reaching into the future needs no bound.
         until = snowflake_at(window.until) if window.until and window.until < now else None
+        reach = _Reach()
         while True:
             self._check_budget(now)
             page = self._fetch(since, token, now, until=until)
@@ -133,6 +128,9 @@ class XSource:
             kept = [m for m in parsed.mentions if m.created_at in window]
             context, problems = self._thread_context(kept, page, now)
             token = page.next_token
+            reach.add(page, parsed)
+            if token is None:
+                problems.extend(self._timeline_cut(reach))
             yield PollResult(
                 [*kept, *context],
                 None,
@@ -148,6 +146,27 @@ class XSource:
                     retry_at=reset,
                     kind="rate_limited",
                 )
+
+    def _check_reach(self, window: Window, now: datetime) -> None:
+        if self.origin is Origin.SEARCH and window.since < now - SEARCH_WINDOW:
+            oldest = now - SEARCH_WINDOW + timedelta(minutes=1)
+            raise BackfillRefused(
+                f"source {self.name}: X recent search reaches back 7 days only; use --since "
+                f"{oldest:%Y-%m-%d} or later (older posts need the full-archive search, "
+                "which inchannel does not use)"
+            )
+
+    def _timeline_cut(self, reach: _Reach) -> list[str]:
+        """The problem line when the mentions timeline ran out at X's 800 posts: X then
+        moves since_id up to the oldest post it keeps, so the window was not covered and
+        nothing else would say so."""
+        if self.origin is not Origin.MENTIONS or reach.read < MENTIONS_WINDOW:
+            return []
+        end = f"{reach.oldest:%Y-%m-%d %H:%M} UTC" if reach.oldest else "its 800th post"
+        return [
+            f"{self.name}: X's mentions timeline ends at {end} (X keeps the "
+            f"{MENTIONS_WINDOW} most recent mentions); older mentions cannot be fetched"
+        ]
 
     def _since(self, state: XCursor, now: datetime) -> str | None:
         if state.newest_id is None:
@@ -355,6 +374,21 @@ class XSource:
                 )
             )
         return sorted(parents - known)
+
+
+@dataclass
+class _Reach:
+    """How far back a backfill has read: posts X returned, and the oldest one's time."""
+
+    read: int = 0
+    oldest: datetime | None = None
+
+    def add(self, page: Page, parsed: Parsed) -> None:
+        self.read += len(page.tweets)
+        times = [m.created_at for m in parsed.mentions]
+        if self.oldest is not None:
+            times.append(self.oldest)
+        self.oldest = min(times, default=None)
 
 
 def _refusal(page: Page) -> str:
