@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,7 +23,7 @@ from monitor.store.models import ActionRow, Message, SourceState
 from tests.conftest import REPO, RuntimeFactory
 from tests.fakeapi import FakeAPI
 from tests.webkit import TEAMS
-from tests.xapi import MENTIONS, body, ok, tid, tweet, x_runtime, x_section
+from tests.xapi import MENTIONS, SEARCH, body, ok, tid, tweet, x_runtime, x_section
 
 
 @pytest.fixture
@@ -57,10 +58,29 @@ def test_recent_search_refuses_windows_older_than_seven_days(
     with pytest.raises(BackfillRefused) as refused:
         backfill(rt, "search", Window(datetime(2026, 11, 1, tzinfo=UTC)))
     assert str(refused.value) == (
-        "source search: X recent search reaches back 7 days only; use --since 2026-11-13 or "
-        "later (older posts need the full-archive search, which inchannel does not use)"
+        "source search: X recent search reaches back 7 days only; use --since "
+        "2026-11-13T10:00 or later (older posts need the full-archive search, which "
+        "inchannel does not use)"
     )
     assert api.seen("GET", ".*") == []  # refused before any billed request
+
+
+def test_the_since_a_refusal_suggests_is_accepted(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # The suggestion used to be the date of the reach's first day ("--since 2026-11-13"),
+    # whose midnight lies before it: taken at its word, it was refused again.
+    search = [{"name": "search", "type": "x_search", "query": "acme"}]
+    api.add("GET", SEARCH, ok(body([tweet(5)])))
+    rt = x_runtime(make_runtime, api, sources=search)
+    with pytest.raises(BackfillRefused) as refused:
+        backfill(rt, "search", Window(datetime(2026, 11, 13, tzinfo=UTC)))
+    suggested = re.search(r"--since (\S+)", str(refused.value))
+    assert suggested is not None
+    since = datetime.fromisoformat(suggested.group(1)).replace(tzinfo=UTC)
+    rt.clock.advance(minutes=30)  # retyping the command takes a while
+    report = backfill(rt, "search", Window(since))
+    assert (report.fetched, report.failure) == (1, None)
 
 
 def test_until_bounds_every_request_so_later_posts_are_not_read(

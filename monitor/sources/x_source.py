@@ -48,6 +48,8 @@ MENTIONS_WINDOW = 800
 SWEEP_SECONDS = 30
 # Recent search only reaches this far back; a minute of margin for clock skew.
 SEARCH_WINDOW = timedelta(days=7) - timedelta(minutes=1)
+# How long a --since suggested for recent search stays inside its reach, at least.
+SUGGESTION_MARGIN = timedelta(minutes=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,11 +151,10 @@ class XSource:
 
     def _check_reach(self, window: Window, now: datetime) -> None:
         if self.origin is Origin.SEARCH and window.since < now - SEARCH_WINDOW:
-            oldest = now - SEARCH_WINDOW + timedelta(minutes=1)
             raise BackfillRefused(
                 f"source {self.name}: X recent search reaches back 7 days only; use --since "
-                f"{oldest:%Y-%m-%d} or later (older posts need the full-archive search, "
-                "which inchannel does not use)"
+                f"{_reachable_since(now):%Y-%m-%dT%H:%M} or later (older posts need the "
+                "full-archive search, which inchannel does not use)"
             )
 
     def _timeline_cut(self, reach: _Reach) -> list[str]:
@@ -374,6 +375,15 @@ class XSource:
                 )
             )
         return sorted(parents - known)
+
+
+def _reachable_since(now: datetime) -> datetime:
+    """A --since to suggest: the whole hour after the search's reach plus half an hour,
+    so it is still inside the reach when the command is typed again. The reach's first
+    date would not do: its midnight lies before the reach."""
+    later = now - SEARCH_WINDOW + SUGGESTION_MARGIN
+    hour = later.replace(minute=0, second=0, microsecond=0)
+    return hour if hour == later else hour + timedelta(hours=1)
 
 
 @dataclass
