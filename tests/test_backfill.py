@@ -21,6 +21,7 @@ from monitor.sources.base import Window
 from monitor.sources.replay import ReplaySource, parse_mention
 from monitor.store.context import store_context
 from monitor.store.models import ActionRow, Case, Message, SourceState
+from monitor.web.reports import build_report
 from tests.conftest import REPO, RuntimeFactory, mention, write_jsonl
 from tests.webkit import TEAMS, sample_rows
 
@@ -328,3 +329,22 @@ def test_the_summary_counts_a_problem_repeated_page_after_page() -> None:
     assert many[0] == "problems: 25"
     assert many[-1] == "  ... and 5 more"
     assert len(many) == 22
+
+
+def test_backfilled_cases_count_in_no_resolution_time(make_runtime: RuntimeFactory) -> None:
+    # A backfill resolves its cases when it imports them, days after they were written:
+    # no one resolved them, and counted as resolutions they gave the team a resolution
+    # time of days. A live case resolved the same day still counts.
+    old = mention(1, "@acme my order is late", created_at="2026-11-10T08:00:00Z")
+    rt = make_runtime([old], teams=TEAMS)
+    assert backfill(rt, "feed", Window(SINCE)).cases_opened == 1
+    live = mention(2, "@acme my order is late", created_at="2026-11-20T08:55:00Z")
+    refeed(rt, [live])
+    run_cycle(rt)
+    with rt.sessions() as session:
+        case = session.scalars(select(Case).where(Case.conversation_id == "1002")).one()
+    rt.clock.advance(minutes=90)
+    casework.resolve(rt, case.ref, user="lena")
+    report = build_report(rt, days=30)
+    timings = [(t.group, t.count, t.median, t.p90) for t in report.resolution]
+    assert timings == [("care", 1, 90.0, 90.0)]

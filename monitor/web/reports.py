@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from monitor.domain import ActionKind, ActionStatus
 from monitor.runtime import Runtime
 from monitor.store.models import ActionRow, Case, Message, from_customer
+from monitor.threads import BACKFILL_TAG
 
 MAX_DAYS = 366
 
@@ -128,10 +129,21 @@ def build_report(rt: Runtime, days: int = 30) -> Report:
         days,
         volume,
         _first_response(rows, responders),
-        _grouped((r.team, r.resolution) for r in rows if r.resolution is not None),
+        _grouped(
+            (r.team, r.resolution)
+            for r in rows
+            if r.resolution is not None and _resolved_by_people(r)
+        ),
         _attainment(rows),
         Counter(t for r in rows for t in json.loads(r.tags or "[]")).most_common(10),
     )
+
+
+def _resolved_by_people(row: CaseFigures) -> bool:
+    """Whether the case's resolution is one to time. Not a case a backfill imported: it
+    resolves its cases as it imports them, days after they were written, and that span
+    is no one's work."""
+    return BACKFILL_TAG not in json.loads(row.tags or "[]")
 
 
 def _volume(session: Session, since: datetime, dialect: str) -> list[tuple[str, str, str, int]]:
