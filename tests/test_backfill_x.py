@@ -7,6 +7,7 @@ import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -23,7 +24,17 @@ from monitor.store.models import ActionRow, Message, SourceState
 from tests.conftest import REPO, RuntimeFactory
 from tests.fakeapi import FakeAPI
 from tests.webkit import TEAMS
-from tests.xapi import MENTIONS, SEARCH, body, ok, tid, tweet, x_runtime, x_section
+from tests.xapi import (
+    MENTIONS,
+    SEARCH,
+    body,
+    ok,
+    tid,
+    too_many,
+    tweet,
+    x_runtime,
+    x_section,
+)
 
 
 @pytest.fixture
@@ -148,18 +159,24 @@ def test_broken_rules_are_refused_before_any_billed_read(x_config: Path, api: Fa
     assert api.seen("GET", ".*") == []
 
 
-def serve_timeline(api: FakeAPI, count: int) -> None:
-    """``count`` mentions a minute apart back from 08:59, newest first, 100 a page."""
+def timeline(count: int) -> list[list[dict[str, Any]]]:
+    """``count`` posts a minute apart back from 08:59, newest first, in pages of 100."""
     newest = datetime(2026, 11, 20, 8, 59, tzinfo=UTC)
     tweets = [
         tweet(count - n, created_at=f"{newest - timedelta(minutes=n):%Y-%m-%dT%H:%M}:00.000Z")
         for n in range(count)
     ]
-    pages = [tweets[i : i + 100] for i in range(0, count, 100)]
+    return [tweets[i : i + 100] for i in range(0, count, 100)]
+
+
+def serve_timeline(api: FakeAPI, count: int, path: str = MENTIONS) -> None:
+    pages = timeline(count)
     for n, page in enumerate(pages):
         token = f"page{n + 1}" if n + 1 < len(pages) else None
-        query = {"pagination_token": f"page{n}"} if n else None
-        api.add("GET", MENTIONS, ok(body(page, next_token=token)), query=query)
+        # The timeline pages with pagination_token, search with next_token.
+        name = "pagination_token" if path == MENTIONS else "next_token"
+        query = {name: f"page{n}"} if n else None
+        api.add("GET", path, ok(body(page, next_token=token)), query=query)
 
 
 def test_a_mentions_timeline_cut_at_800_before_since_says_so(
@@ -184,3 +201,43 @@ def test_a_mentions_timeline_that_ends_sooner_is_the_whole_history(
     rt = x_runtime(make_runtime, api)
     report = backfill(rt, "mentions", Window(datetime(2026, 11, 15, tzinfo=UTC)))
     assert (report.fetched, report.problems) == (250, [])
+
+
+def test_a_fetch_stopped_by_the_budget_says_how_to_go_on(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Every run reads the window from its newest post: rerun as it was, a window larger
+    # than a day's read budget (or a rate-limit window) read the same newest pages again
+    # each day, billed again, and never got further. The error says where to go on from.
+    serve_timeline(api, 300, SEARCH)
+    search = [{"name": "search", "type": "x_search", "query": "acme"}]
+    rt = x_runtime(make_runtime, api, sources=search, budget={"reads_per_day": 250})
+    since = datetime(2026, 11, 15, tzinfo=UTC)
+    report = backfill(rt, "search", Window(since))
+    assert (report.fetched, report.ingested) == (200, 200)
+    assert report.failure == (
+        "x read budget: 200 of 250 posts read today; polling resumes at 2026-11-21 00:00 UTC; "
+        "the window was read back to 2026-11-20 05:40:00 UTC: to go on from there, rerun "
+        "with --until 2026-11-20T05:40:01"
+    )
+    until = datetime(2026, 11, 20, 5, 40, 1, tzinfo=UTC)
+    api.add("GET", SEARCH, ok(body(timeline(300)[2])), query={"until_id": snowflake_at(until)})
+    rt.clock.advance(days=1)
+    again = backfill(rt, "search", Window(since, until))
+    assert (again.fetched, again.ingested, again.failure) == (100, 100, None)
+    assert len(api.seen("GET", SEARCH)) == 3  # the first two pages were not read again
+
+
+def test_a_rate_limit_mid_window_says_how_to_go_on(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    pages = timeline(200)
+    api.add("GET", MENTIONS, ok(body(pages[0], next_token="page1")))
+    api.add("GET", MENTIONS, too_many(), query={"pagination_token": "page1"})
+    rt = x_runtime(make_runtime, api)
+    report = backfill(rt, "mentions", Window(datetime(2026, 11, 15, tzinfo=UTC)))
+    assert report.failure == (
+        "x rate limited until 2026-11-18 11:06:40 UTC: HTTP 429: Too Many Requests; the window was "
+        "read back to 2026-11-20 07:20:00 UTC: to go on from there, rerun with --until "
+        "2026-11-20T07:20:01"
+    )

@@ -116,13 +116,32 @@ class XSource:
 
     def backfill(self, window: Window, *, now: datetime) -> Iterator[PollResult]:
         """History by time, newest page first, billed and budgeted like a poll. Recent
-        search reaches back 7 days; the mentions timeline holds the latest 800 posts."""
+        search reaches back 7 days; the mentions timeline holds the latest 800 posts.
+
+        Stopped part way (the read budget, a rate limit, an error), the SourceError says
+        how far back the window was read and the --until that goes on from there: a
+        rerun of the same window starts again from its newest post, so one larger than
+        a day's budget or a rate-limit window read (and paid for) the same pages every
+        time and never got further."""
         self._check_reach(window, now)
+        reach = _Reach()
+        try:
+            yield from self._backfill_pages(window, now, reach)
+        except SourceError as exc:
+            if reach.oldest is None:
+                raise
+            raise SourceError(
+                f"{exc}; {_going_on(reach.oldest)}",
+                permanent=exc.permanent,
+                retry_at=exc.retry_at,
+                kind=exc.kind,
+            ) from None
+
+    def _backfill_pages(self, window: Window, now: datetime, reach: _Reach) -> Iterator[PollResult]:
         since, token = snowflake_at(window.since), None
         # X stops at until_id (exclusive, like --until), so posts after the window are
         # neither read nor billed; a window reaching into the future needs no bound.
         until = snowflake_at(window.until) if window.until and window.until < now else None
-        reach = _Reach()
         while True:
             self._check_budget(now)
             page = self._fetch(since, token, now, until=until)
@@ -143,11 +162,8 @@ class XSource:
                 return
             if page.rate.exhausted:
                 reset = page.rate.reset_at
-                raise SourceError(
-                    f"x rate limited until {reset}; rerun the backfill then",
-                    retry_at=reset,
-                    kind="rate_limited",
-                )
+                when = f"until {reset:%Y-%m-%d %H:%M:%S} UTC" if reset else "(no reset time sent)"
+                raise SourceError(f"x rate limited {when}", retry_at=reset, kind="rate_limited")
 
     def _check_reach(self, window: Window, now: datetime) -> None:
         if self.origin is Origin.SEARCH and window.since < now - SEARCH_WINDOW:
@@ -375,6 +391,17 @@ class XSource:
                 )
             )
         return sorted(parents - known)
+
+
+def _going_on(oldest: datetime) -> str:
+    """How to read the rest of a window read back to ``oldest``: everything newer was
+    read. --until is exclusive, so the second after it (the posts of that second that
+    were read are skipped as duplicates; none is missed)."""
+    until = oldest.replace(microsecond=0) + timedelta(seconds=1)
+    return (
+        f"the window was read back to {oldest:%Y-%m-%d %H:%M:%S} UTC: to go on from there, "
+        f"rerun with --until {until:%Y-%m-%dT%H:%M:%S}"
+    )
 
 
 def _reachable_since(now: datetime) -> datetime:
