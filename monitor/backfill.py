@@ -47,7 +47,7 @@ from monitor.spool import Spool
 from monitor.store.context import promote_context, store_context
 from monitor.store.db import transaction
 from monitor.store.models import ActionRow, Case, Customer, Message
-from monitor.store.queries import insert_new_ids
+from monitor.store.queries import insert_new_ids, locked
 from monitor.threads import BACKFILL_TAG
 
 TAG = BACKFILL_TAG
@@ -172,9 +172,12 @@ def _import(
     report.duplicates += len(chunk) - len(messages)
     if not messages:
         return
-    customers = list(
-        session.scalars(select(Customer).where(Customer.id.in_(_customer_ids(messages))))
-    )
+    # The authors locked (on PostgreSQL) before the live cases are looked up: a worker
+    # deciding on one of them then leaves their messages for after this chunk, or this
+    # chunk waits for its batch and finds the case it opened. Looked up unlocked, a case
+    # the daemon opened meanwhile was taken for the chunk's own, decided into and settled.
+    authors = select(Customer).where(Customer.id.in_(_customer_ids(messages)))
+    customers = list(session.scalars(locked(session, authors.order_by(Customer.id))))
     cooldowns = {c.id: c.last_bot_reply_at for c in customers}
     resumed = resume(session, carry, messages)
     before = set(session.scalars(select(Case.id).where(Case.customer_id.in_(cooldowns))))
@@ -217,8 +220,10 @@ def _customer_ids(messages: Sequence[Message]) -> set[int]:
 def _live_cases(session: Session, customer_ids: list[int], resumed: set[int]) -> dict[Key, Case]:
     """The latest case of each thread, where that case is live (``_is_live``)."""
     latest: dict[Key, Case] = {}
+    # Locked: a person taking up a case meanwhile (reopening it) waits for the chunk, or
+    # the chunk sees it taken up and leaves it alone.
     query = select(Case).where(Case.customer_id.in_(customer_ids)).order_by(Case.id)
-    for case in session.scalars(query):
+    for case in session.scalars(locked(session, query)):
         latest[(case.platform, case.conversation_id, case.customer_id)] = case
     return {key: case for key, case in latest.items() if _is_live(case, resumed)}
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from monitor import backfill as backfill_module
 from monitor.backfill import TAG, BackfillReport, backfill
 from monitor.domain import Author, CaseState, Mention, Platform
 from monitor.pipeline import poll_source, process_pending
@@ -297,3 +298,45 @@ def test_the_thread_reply_cap_carries_from_chunk_to_chunk(make_runtime: RuntimeF
     messages = by_time(rt)
     assert [bool((m.decision or {}).get("reply")) for m in messages] == [True, True, False]
     assert (messages[2].decision or {})["notes"] == ["guard: already 2 bot replies in this thread"]
+
+
+def test_a_live_case_opened_while_a_chunk_is_imported_is_not_settled(
+    make_runtime: RuntimeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The daemon (another worker) opens a case in a thread while a backfill chunk holding
+    # an older message of it runs: after the chunk looked for live cases, before it
+    # opened its own. The chunk used to join that live case, decide into it and settle
+    # it: resolved, tagged backfill, its SLA clock cleared, gone from the team's queue.
+    known = mention(1, "@acme hello", created_at="2026-11-20T08:00:00Z", **THREAD)
+    old = mention(2, "@acme my order is late", created_at="2026-11-19T08:00:00Z",
+                  **{**THREAD, "conversation_id": "701"})  # fmt: skip
+    live = mention(3, "@acme my order is STILL late", created_at="2026-11-20T08:55:00Z",
+                   **{**THREAD, "conversation_id": "701"})  # fmt: skip
+    daemon = make_runtime([known], teams=TEAMS)
+    if daemon.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer: the daemon waits for the chunk to commit")
+    poll_source(daemon, "feed")  # the customer is known to the daemon
+    process_pending(daemon)
+    rt = make_runtime([old], teams=TEAMS)
+    looked_up = backfill_module._live_cases
+
+    def daemon_opens_the_case_meanwhile(*args: Any) -> Any:
+        found = looked_up(*args)
+        path = write_jsonl(daemon.settings.base_dir / "live.jsonl", [known, live])
+        daemon.sources["feed"] = ReplaySource("feed", path, page_size=5)
+        poll_source(daemon, "feed")
+        process_pending(daemon)
+        return found
+
+    monkeypatch.setattr(backfill_module, "_live_cases", daemon_opens_the_case_meanwhile)
+    backfill(rt, "feed", Window(SINCE))
+    while process_pending(daemon):
+        pass
+    with rt.sessions() as session:
+        case = session.scalars(select(Case).where(Case.conversation_id == "701")).one()
+        decided = session.scalars(select(Message).where(Message.external_id == "1003")).one()
+    assert TAG not in case.tags
+    assert case.state == CaseState.AWAITING_HUMAN.value
+    assert case.sla_due_at is not None
+    assert decided.processed
+    assert decided.case_id == case.id
