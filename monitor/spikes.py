@@ -25,6 +25,7 @@ from monitor.alerts_settings import SpikeConfig
 from monitor.domain import Direction, Label
 from monitor.notifications import excerpt
 from monitor.store.models import Case, Message
+from monitor.threads import BACKFILL_TAG
 
 # One check alerts on at most this many tags (the largest spikes), so a burst of
 # mentions carrying many tags cannot flood the channels.
@@ -66,7 +67,11 @@ def spike_alerts(overall: Counts, by_tag: Mapping[str, Counts], config: SpikeCon
 
 
 def _watched(tag: str, config: SpikeConfig) -> bool:
-    return config.tags is True or (isinstance(config.tags, list) and tag in config.tags)
+    # "backfill" marks imported history, not a topic: watched with every tag, a backfill
+    # up to now would report its own import as a spike.
+    if config.tags is True:
+        return tag != BACKFILL_TAG
+    return isinstance(config.tags, list) and tag in config.tags
 
 
 def _describe(counts: Counts, config: SpikeConfig) -> str:

@@ -63,3 +63,24 @@ def test_a_watched_tag_is_matched_as_cases_store_it(make_runtime: RuntimeFactory
         "[inchannel] spike in tag 'vip': 10 negative mentions in the last 60 min "
         "(usually none; baseline 24 h)"
     ]
+
+
+def test_the_backfill_marker_tag_is_no_topic_to_watch(make_runtime: RuntimeFactory) -> None:
+    """With ``tags: true`` every topic tag is watched, but ``backfill`` only marks
+    imported history: a backfill up to now raised "spike in tag 'backfill'"."""
+    rt = alerts_runtime(make_runtime, spike={"min_count": 10, "factor": 3})
+    clock(rt).set(BEFORE_THE_HOUR)
+    seed(rt, at=BEFORE_THE_HOUR - timedelta(minutes=5), n=10, tags=("backfill", "billing"))
+    check_health(rt)
+    assert [text.split(":")[0] for text in spike_notes(rt)] == [
+        "[inchannel] spike",
+        "[inchannel] spike in tag 'billing'",
+    ]
+
+
+def test_the_backfill_tag_listed_by_name_is_watched(make_runtime: RuntimeFactory) -> None:
+    rt = alerts_runtime(make_runtime, spike={"min_count": 10, "factor": 3, "tags": ["backfill"]})
+    clock(rt).set(BEFORE_THE_HOUR)
+    seed(rt, at=BEFORE_THE_HOUR - timedelta(minutes=5), n=10, tags=("backfill",))
+    check_health(rt)
+    assert spike_notes(rt)[1].startswith("[inchannel] spike in tag 'backfill': 10 negative")
