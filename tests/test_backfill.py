@@ -348,3 +348,23 @@ def test_backfilled_cases_count_in_no_resolution_time(make_runtime: RuntimeFacto
     report = build_report(rt, days=30)
     timings = [(t.group, t.count, t.median, t.p90) for t in report.resolution]
     assert timings == [("care", 1, 90.0, 90.0)]
+
+
+@pytest.mark.parametrize(
+    "since",
+    ["2026-11-20T08:00", "2026-11-20T08:00:00Z", "2026-11-20T09:00:00+01:00"],
+    ids=["UTC as written", "Z", "an offset"],
+)
+def test_since_takes_the_apis_timestamps_as_the_same_moment(config_file: Path, since: str) -> None:
+    """A timestamp pasted from X or Reddit ends in Z; one with an offset is converted.
+    The mention is dated 2026-11-20T10:00Z: each form imports it, and an --until at
+    that moment (exclusive) leaves it out."""
+    runner = CliRunner()
+    runner.invoke(main, ["db", "upgrade", "--config", str(config_file)])
+    until = ["--until", "2026-11-20T11:00:00+01:00"]  # 10:00 UTC: the mention's moment
+    args = ["backfill", "feed", "--since", since, *until, "--config", str(config_file)]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "ingested: 0\n" in result.stdout
+    args = ["backfill", "feed", "--since", since, "--config", str(config_file)]
+    assert "ingested: 1\n" in runner.invoke(main, args).stdout

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import NoReturn
 
@@ -21,20 +21,21 @@ from rich.progress import (
 )
 
 from monitor.backfill import BackfillReport, backfill, backfillable
-from monitor.commands.options import config_option
+from monitor.commands.options import config_option, utc_moment
 from monitor.runtime import Runtime
 from monitor.sources.base import BackfillRefused, Window
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
 PROBLEMS_SHOWN = 20
-DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
 
 
 @click.command("backfill")
 @click.argument("source")
-@click.option("--since", required=True, type=click.DateTime(DATE_FORMATS), help="UTC date/time.")
 @click.option(
-    "--until", type=click.DateTime(DATE_FORMATS), help="UTC, exclusive (default: no bound)."
+    "--since", required=True, callback=utc_moment, help="Date/time, UTC unless an offset."
+)
+@click.option(
+    "--until", callback=utc_moment, help="Exclusive, UTC unless an offset (default: no bound)."
 )
 @config_option
 def backfill_command(
@@ -48,7 +49,7 @@ def backfill_command(
     """
     from monitor.commands.cases import runtime
 
-    window = Window(since.replace(tzinfo=UTC), until.replace(tzinfo=UTC) if until else None)
+    window = Window(since, until)
     if window.until is not None and window.since >= window.until:
         _refuse("--since must be before --until")
     rt = runtime(config_file)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,25 @@ config_option = click.option(
     default=None,
     help="Config file (default: $INCHANNEL_CONFIG or ./config/inchannel.yaml).",
 )
+
+
+def utc_moment(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
+    """An option's date or date and time, UTC unless it carries an offset: ``2026-11-01``,
+    ``2026-11-01T08:00``, ``2026-11-01T08:00:00Z``, ``2026-11-01T09:00+01:00``. The
+    APIs' own timestamps end in ``Z``; pasted from one, they must not be refused. (A
+    callback, not a ParamType: that class is generic only from click 8.2.)"""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise click.BadParameter(
+            f"{value[:40]!r} is not a date: use 2026-11-01, 2026-11-01T08:00 or "
+            "2026-11-01T08:00:00Z (UTC unless an offset such as +01:00 is given)"
+        ) from None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 # C1 controls: JSON leaves them raw, and a terminal takes U+009B as the start of an
