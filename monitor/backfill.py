@@ -26,6 +26,7 @@ skipped by their unique id, so a backfill can run next to the daemon and be reru
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -113,11 +114,33 @@ def backfill(
         _fetch(rt, source, window, spool, report, notify)
         report.importing, report.to_import = True, len(spool)
         notify(report)
-        carry = Carry()
+        return _import_all(rt, name, spool, report, notify)
+
+
+def _import_all(
+    rt: Runtime,
+    name: str,
+    spool: Spool,
+    report: BackfillReport,
+    notify: Callable[[BackfillReport], None],
+) -> BackfillReport:
+    """Import the spool chunk by chunk, each in its own transaction. Ctrl-C stops at
+    once: the chunk being imported rolls back, and the report counts what was
+    committed, so the summary says what a rerun has left to do."""
+    committed, carry = copy.deepcopy(report), Carry()
+    try:
         for chunk in spool.oldest_first(rt.settings.processing.batch_size):
             with transaction(rt.sessions) as session:
                 _import(rt, session, name, chunk, report, carry)
+            committed = copy.deepcopy(report)
             notify(report)
+    except KeyboardInterrupt:
+        stopped = (
+            f"interrupted while importing, {committed.imported} of {committed.to_import} "
+            "imported; rerun the same command for the rest (stored mentions are skipped)"
+        )
+        committed.failure = "; ".join(filter(None, [committed.failure, stopped]))
+        return committed
     return report
 
 

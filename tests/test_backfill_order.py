@@ -192,6 +192,39 @@ def test_ctrl_c_while_fetching_imports_what_was_fetched(make_runtime: RuntimeFac
     assert all(m.processed for m in by_time(rt))
 
 
+class CtrlCAtTheFifthScore:
+    """The user presses Ctrl-C while the import scores its fifth mention: in the
+    middle of the second chunk's transaction."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.calls = inner, 0
+
+    def score(self, text: str, **options: Any) -> Any:
+        self.calls += 1
+        if self.calls == 5:
+            raise KeyboardInterrupt
+        return self.inner.score(text, **options)
+
+
+def test_ctrl_c_while_importing_keeps_the_committed_chunks_and_says_so(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = chunked(make_runtime, hourly(8), 3)
+    rt.scorer = CtrlCAtTheFifthScore(rt.scorer)  # type: ignore[assignment]
+    report = backfill(rt, "feed", Window(SINCE))
+    assert report.failure == (
+        "interrupted while importing, 3 of 8 imported; rerun the same command for the rest "
+        "(stored mentions are skipped)"
+    )
+    assert (report.imported, report.ingested, report.cases_opened) == (3, 3, 3)
+    stored = by_time(rt)
+    assert len(stored) == 3  # the second chunk rolled back whole
+    assert all(m.processed for m in stored)
+    rt.scorer = rt.scorer.inner  # type: ignore[attr-defined]
+    rerun = backfill(rt, "feed", Window(SINCE))
+    assert (rerun.failure, rerun.ingested, rerun.duplicates) == (None, 5, 3)
+
+
 def test_a_mention_in_two_pages_is_imported_once(make_runtime: RuntimeFactory) -> None:
     rows = hourly(4)
     rt = chunked(make_runtime, [*rows, rows[0]], 2)  # overlapping listings
