@@ -298,9 +298,10 @@ def bounded_error(error: str | None) -> str:
 def _job_failing(source: SourceHealth, now: datetime) -> JobFailing | None:
     if source.configured:
         return None
-    return jobstate.failing(
-        source.name, source.consecutive_failures, source.last_poll_at, source.last_error, now
+    reports = jobstate.reports_of(
+        source.details, source.consecutive_failures, source.last_poll_at, source.last_error
     )
+    return jobstate.failing(source.name, reports, now)
 
 
 def _stale(
