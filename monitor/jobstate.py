@@ -48,8 +48,8 @@ WORKERS = "workers"
 # A worker that still fails a job fails it again within two of its intervals (a run is
 # skipped while a slow one ends) plus this much for a slow failing run (a lock wait).
 SLOW_RUN = timedelta(minutes=1)
-# A worker that has not failed a job reads its row at most this often: to settle the
-# overdue reports of workers that are gone.
+# A worker that has not failed a job reads its row this often (sooner when a report it
+# saw falls due): to settle the overdue reports of workers that are gone.
 LOOK_EVERY = timedelta(minutes=1)
 
 
