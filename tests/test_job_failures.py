@@ -14,6 +14,8 @@ from monitor.daemon import build_scheduler, guarded, run_forever
 from monitor.health_alerts import check_health
 from monitor.runtime import Runtime
 from monitor.status import collect
+from monitor.store.db import transaction
+from monitor.store.models import SourceState
 from tests.conftest import RuntimeFactory, mention
 
 
@@ -195,4 +197,22 @@ def test_successful_runs_read_once_a_minute_and_write_only_to_settle(
     # (The INSERT of a missing row takes SQLite's write lock before the locked read.)
     assert [w for w in seen if w[1] != "SELECT"] == [(670.0, "INSERT"), (670.0, "UPDATE")]
     assert sorted({at for at, _ in seen}) == [600.0, 660.0, 670.0]
+    assert collect(rt).healthy
+
+
+def test_a_count_an_older_release_left_is_read_and_settled(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime([mention(1)])
+    with transaction(rt.sessions) as session:  # one shared count, no reports by worker
+        session.add(
+            SourceState(
+                name="@job:sla",
+                consecutive_failures=3,
+                last_poll_at=rt.clock.now(),
+                last_error=FAILED,
+                items_total=0,
+                details={},
+            )
+        )
+    assert job_problems(rt) == [f"job sla: 3 failed runs in a row, the last 0 min ago: {FAILED}"]
+    guarded("sla", rt, lambda: False, recorded_every=30)()  # the upgraded worker runs it
     assert collect(rt).healthy
