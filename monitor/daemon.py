@@ -7,6 +7,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from types import FrameType
 from typing import Any
 
@@ -32,15 +33,17 @@ HEALTH_INTERVAL_SECONDS = 60
 
 
 def guarded(
-    name: str, rt: Runtime, step: Callable[[], bool], *, recorded: bool = False
+    name: str, rt: Runtime, step: Callable[[], bool], *, recorded_every: float | None = None
 ) -> Callable[[], None]:
     """Run ``step`` until it has no more work; a failure is logged, never fatal. With
-    ``recorded``, failures are also counted where `inchannel status` sees them
-    (monitor.jobstate); polls record their own, per source."""
-    failed_before = False
+    ``recorded_every`` (the job's interval in seconds), failures are also reported where
+    `inchannel status` sees them (monitor.jobstate); polls record their own, per source."""
+    recorder = None
+    if recorded_every is not None:
+        every = timedelta(seconds=recorded_every)
+        recorder = jobstate.Recorder(rt.sessions, name, rt.worker_id, every)
 
     def job() -> None:
-        nonlocal failed_before
         for _ in range(MAX_BATCHES_PER_RUN):
             if rt.stopping.is_set():
                 return
@@ -50,29 +53,27 @@ def guarded(
                 # A locked or unreachable database fails this run only; the next run
                 # starts from what was committed (DESIGN rule 6).
                 log.exception("job=%s failed; will run again at the next interval", name)
-                if recorded and _note(rt, name, exc):
-                    failed_before = True
+                if recorder is not None:
+                    _note(rt, recorder, exc)
                 return
-            if failed_before and _note(rt, name, None):
-                failed_before = False
+            if recorder is not None:
+                _note(rt, recorder, None)
             if not more:
                 return
 
     return job
 
 
-def _note(rt: Runtime, job: str, error: Exception | None) -> bool:
-    """Record a failure (or the recovery after one); False if that failed too (the
-    database is down: the log has the job's own error)."""
+def _note(rt: Runtime, recorder: jobstate.Recorder, error: Exception | None) -> None:
+    """Report a failure, or a success (which writes only to end a report). If that
+    fails too, the database is down: the log has the job's own error."""
     try:
         if error is None:
-            jobstate.record_recovery(rt.sessions, job, rt.clock.now())
+            recorder.succeeded(rt.clock.now())
         else:
-            jobstate.record_failure(rt.sessions, job, error, rt.clock.now())
+            recorder.failed(error, rt.clock.now())
     except Exception as exc:
-        log.warning("job=%s: could not record its state: %s", job, jobstate.describe(exc))
-        return False
-    return True
+        log.warning("job=%s: could not record its state: %s", recorder.job, jobstate.describe(exc))
 
 
 def build_scheduler(rt: Runtime) -> BackgroundScheduler:
@@ -99,7 +100,7 @@ def build_scheduler(rt: Runtime) -> BackgroundScheduler:
     ]
     for name, seconds, step in steps:
         scheduler.add_job(
-            guarded(name, rt, step, recorded=True),
+            guarded(name, rt, step, recorded_every=seconds),
             "interval",
             seconds=seconds,
             id=name,
@@ -115,6 +116,15 @@ def build_scheduler(rt: Runtime) -> BackgroundScheduler:
         next_run_time=rt.clock.now(),
     )
     return scheduler
+
+
+def _withdraw_reports(rt: Runtime) -> None:
+    """A worker that stops fails no job any more: its reports end with it (a killed
+    worker's are settled by the others' next successful runs; monitor.jobstate)."""
+    try:
+        jobstate.withdraw(rt.sessions, rt.worker_id)
+    except Exception as exc:
+        log.warning("could not withdraw this worker's job failures: %s", jobstate.describe(exc))
 
 
 def run_forever(rt: Runtime, *, on_started: Callable[[], None] | None = None) -> None:
@@ -138,6 +148,7 @@ def run_forever(rt: Runtime, *, on_started: Callable[[], None] | None = None) ->
     finally:
         scheduler.shutdown(wait=True)
         release_leases(rt)
+        _withdraw_reports(rt)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         log.info("daemon stopped")

@@ -20,11 +20,17 @@ from monitor import alerting, spikes
 from monitor.alerting import Alert
 from monitor.alerts_settings import AlertsConfig
 from monitor.domain import ActionStatus
-from monitor.ingest import FAILING_SINCE, is_stopped
 from monitor.notifications import excerpt
 from monitor.runtime import Runtime
 from monitor.sources import x_usage
-from monitor.status import SourceHealth, Status, collect, limits_from, planned_stop_until
+from monitor.status import (
+    SourceHealth,
+    Status,
+    collect,
+    failing_text,
+    limits_from,
+    source_failing,
+)
 from monitor.store.db import transaction
 from monitor.store.models import Message, from_customer
 
@@ -99,43 +105,17 @@ def held_silence(status: Status, watched: Collection[str]) -> list[Alert]:
     ]
 
 
-def failing_since(source: SourceHealth) -> datetime | None:
-    raw = source.details.get(FAILING_SINCE)
-    return datetime.fromisoformat(raw) if isinstance(raw, str) else None
-
-
-def counted_since(source: SourceHealth) -> datetime | None:
-    """When the source's current run of failed polls began to count: its first failure,
-    or the end of a planned stop within the run -- the X read budget spent waits until
-    midnight by design (the budget alert tells), so until then the result lies ahead. A
-    rate limit counts from the first failure like any failure: ingest keeps its retry
-    time only as ``next_poll_at``, which a backoff sets too, and sources already wait
-    out the rate limits they see coming, so a 429 that lasts means the quota is spent
-    elsewhere."""
-    since = failing_since(source) if source.consecutive_failures else None
-    planned = planned_stop_until(source)
-    if since is None or planned is None:
-        return since
-    return max(since, planned)
-
-
 def failing_alerts(sources: Sequence[SourceHealth], *, now: datetime, minutes: int) -> list[Alert]:
-    """A configured source whose polls have failed for ``minutes`` since the first failure
-    (or since the end of a planned stop: :func:`counted_since`)."""
-    if not minutes:
-        return []
+    """Each configured source failing by the definition `inchannel status` shares
+    (:func:`monitor.status.source_failing`): stopped by a permanent error, or its polls
+    failed for ``minutes`` since the first failure (or since the end of a planned stop)."""
+    after = timedelta(minutes=minutes) if minutes else None
     alerts = []
     for source in sources:
-        since = counted_since(source) if source.configured else None
-        if since is None or now - since < timedelta(minutes=minutes):
+        since = source_failing(source, after, now)
+        if since is None:
             continue
-        state = "stopped (permanent error)" if is_stopped(source.next_poll_at, now) else "failing"
-        elapsed = int((now - since).total_seconds() // 60)
-        error = excerpt(source.last_error or "")[:ERROR_CHARS]
-        text = (
-            f"source {source.name}: {state} for {elapsed} min, "
-            f"{source.consecutive_failures} failed polls: {error}"
-        )
+        text = failing_text(source, since, now, excerpt(source.last_error or "")[:ERROR_CHARS])
         key = f"source-failing:{source.name}:{since:%Y%m%dT%H%M%S}"
         alerts.append(Alert(key, "source-failing", text))
     return alerts

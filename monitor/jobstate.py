@@ -3,18 +3,34 @@
 A job that raises is logged and runs again at its next interval (monitor.daemon). A job
 that fails on every run used to show only in the logs: a failing health job even read as
 "no health checks: is the daemon running?", because its heartbeat is written in the
-transaction the failure rolls back. Each failure is counted in a ``@job:<name>`` row of
-``source_state`` (the pattern of the ``@rules`` row), in a transaction of its own; the
-first successful run after failures resets the count. Rows exist only once a job has
-failed, so a healthy daemon writes nothing here.
+transaction the failure rolls back. Failures are kept in a ``@job:<name>`` row of
+``source_state`` (the pattern of the ``@rules`` row), in a transaction of their own.
+
+Every worker runs every job, and processing and dispatch claim their rows with SKIP
+LOCKED: one worker can fail on every run (a batch it cannot decide, a host of its own
+with a bad clock or an old release) while the others succeed on other rows. So the row
+keeps one report per worker (``details["workers"]``): its failed runs in a row, the
+last one, its error, and by when it would fail again if it still failed. **A job is
+failing while some worker's report is open**, and a report ends
+
+- with that worker's next successful run of the job;
+- when that worker stops cleanly (:func:`withdraw`): a stopped worker fails nothing;
+- with any worker's successful run once the report is overdue (the worker was killed,
+  or started again under a new worker id, and fails the job no more);
+- in status, 10 minutes after its last failure if nobody ran the job since.
+
+One worker's success therefore never hides another's ongoing failures. Rows exist only
+once a job has failed, and the success path is cheap (:class:`Recorder`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.store.db import driver_error, first_line, transaction
@@ -22,23 +38,65 @@ from monitor.store.models import SourceState
 from monitor.store.queries import insert_state_row
 
 JOB_STATE_PREFIX = "@job:"
-# Status reports a job as failing while its last failure is this recent: long enough to
-# outlast the slowest job's interval (a minute), short enough that a worker which died
-# failing stops being reported soon after.
+# Status reports a failure while it is this recent, even if nobody settles it: long
+# enough to outlast the slowest job's interval (a minute), short enough that a job whose
+# only worker died failing stops being reported soon after.
 FAILING_RECENT = timedelta(minutes=10)
 ERROR_CHARS = 300
+# In a @job: row's details: the open reports, by worker id.
+WORKERS = "workers"
+# A worker that still fails a job fails it again within two of its intervals (a run is
+# skipped while a slow one ends) plus this much for a slow failing run (a lock wait).
+SLOW_RUN = timedelta(minutes=1)
+# A worker that has not failed a job reads its row this often (sooner when a report it
+# saw falls due): to settle the overdue reports of workers that are gone.
+LOOK_EVERY = timedelta(minutes=1)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerReport:
+    """One worker's current run of failures of one job."""
+
+    failures: int
+    last_failed_at: datetime
+    error: str
+    # If the worker still fails the job, it will have failed again by then.
+    again_by: datetime
+
+    def encode(self) -> dict[str, Any]:
+        return {
+            "failures": self.failures,
+            "last_failed_at": self.last_failed_at.isoformat(),
+            "error": self.error,
+            "again_by": self.again_by.isoformat(),
+        }
+
+    @staticmethod
+    def decode(raw: Any) -> WorkerReport | None:
+        try:
+            return WorkerReport(
+                int(raw["failures"]),
+                datetime.fromisoformat(raw["last_failed_at"]),
+                str(raw["error"]),
+                datetime.fromisoformat(raw["again_by"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None  # not ours to read; dropped at the next write
 
 
 @dataclass(frozen=True, slots=True)
 class JobFailing:
     job: str
-    failures: int
+    failures: int  # over the failing workers
     last_failed_at: datetime
-    error: str
+    error: str  # the last failure's
+    workers: int = 1
 
     def problem(self, now: datetime) -> str:
         minutes = int((now - self.last_failed_at).total_seconds() // 60)
         runs = f"{self.failures} failed run{'s' if self.failures != 1 else ''} in a row"
+        if self.workers > 1:
+            runs += f" on {self.workers} workers"
         return f"job {self.job}: {runs}, the last {minutes} min ago: {self.error}"
 
 
@@ -56,37 +114,124 @@ def describe(error: BaseException) -> str:
     return (f"{name}: {line}" if line else name)[:ERROR_CHARS]
 
 
+def reports_of(
+    details: Mapping[str, Any] | None, failures: int, last_at: datetime | None, error: str | None
+) -> dict[str, WorkerReport]:
+    """The open reports of a ``@job:`` row. A row an older release wrote has only its
+    count: one report of no known worker, overdue at once (settled by any success)."""
+    raw = (details or {}).get(WORKERS)
+    if isinstance(raw, dict):
+        decoded = {str(w): WorkerReport.decode(r) for w, r in raw.items()}
+        return {w: r for w, r in decoded.items() if r is not None}
+    if failures > 0 and last_at is not None:
+        return {"": WorkerReport(failures, last_at, error or "", last_at)}
+    return {}
+
+
 def record_failure(
-    sessions: sessionmaker[Session], job: str, error: BaseException, now: datetime
+    sessions: sessionmaker[Session], job: str, worker: str, report: WorkerReport
 ) -> None:
+    with transaction(sessions) as session:
+        row = _locked(session, state_name(job))
+        reports = {**_reports(row), worker: report}
+        _save(row, reports)
+        row.last_poll_at = report.last_failed_at
+        row.last_error = report.error
+
+
+def settle(sessions: sessionmaker[Session], job: str, worker: str, now: datetime) -> list[datetime]:
+    """After ``worker`` ran ``job`` successfully: end its own report and the overdue
+    ones. Reads the row and writes only if that ends a report. Returns when the
+    remaining reports fall due."""
     name = state_name(job)
+    with sessions() as session:
+        row = session.get(SourceState, name)
+        seen = _reports(row) if row is not None else {}
+        if not _ended(seen, worker, now):
+            return [r.again_by for r in seen.values()]
     with transaction(sessions) as session:
-        insert_state_row(session, name)
-        session.execute(
-            update(SourceState)
-            .where(SourceState.name == name)
-            .values(
-                last_poll_at=now,
-                consecutive_failures=SourceState.consecutive_failures + 1,
-                last_error=describe(error),
-            )
-        )
+        row = _locked(session, name)  # read again: another worker may have written
+        reports = _reports(row)
+        ended = _ended(reports, worker, now)
+        kept = {w: r for w, r in reports.items() if w not in ended}
+        _save(row, kept)
+        row.last_success_at = now
+        return [r.again_by for r in kept.values()]
 
 
-def record_recovery(sessions: sessionmaker[Session], job: str, now: datetime) -> None:
-    with transaction(sessions) as session:
-        session.execute(
-            update(SourceState)
-            .where(SourceState.name == state_name(job))
-            .values(last_poll_at=now, last_success_at=now, consecutive_failures=0)
-        )
+def withdraw(sessions: sessionmaker[Session], worker: str) -> None:
+    """At a clean stop: end this worker's reports, whose runs have ended."""
+    with sessions() as session:
+        query = select(SourceState).where(SourceState.name.startswith(JOB_STATE_PREFIX))
+        names = [row.name for row in session.scalars(query) if worker in _reports(row)]
+    for name in names:
+        with transaction(sessions) as session:
+            row = _locked(session, name)
+            _save(row, {w: r for w, r in _reports(row).items() if w != worker})
 
 
-def failing(
-    state: str, failures: int, last_at: datetime | None, error: str | None, now: datetime
-) -> JobFailing | None:
-    """The job a ``@job:`` state row names, if it has failed recently."""
+def failing(state: str, reports: Mapping[str, WorkerReport], now: datetime) -> JobFailing | None:
+    """The job a ``@job:`` state row names, if a worker's report of it is recent."""
     job = job_of(state)
-    if job is None or failures <= 0 or last_at is None or now - last_at > FAILING_RECENT:
+    recent = [r for r in reports.values() if now - r.last_failed_at <= FAILING_RECENT]
+    if job is None or not recent:
         return None
-    return JobFailing(job, failures, last_at, error or "")
+    last = max(recent, key=lambda r: r.last_failed_at)
+    total = sum(r.failures for r in recent)
+    return JobFailing(job, total, last.last_failed_at, last.error, len(recent))
+
+
+@dataclass
+class Recorder:
+    """One worker's runs of one job, written where status sees them.
+
+    The success path runs every few seconds, so it mostly touches nothing: it writes
+    only to end a report, and it reads the row after this worker's own failures, at its
+    first success (a worker started again finds the reports of the one it replaced),
+    and then at most every LOOK_EVERY, or when a report it saw falls due.
+    """
+
+    sessions: sessionmaker[Session]
+    job: str
+    worker: str
+    every: timedelta  # the job's interval
+    failures: int = 0  # this worker's failed runs in a row
+    look_at: datetime | None = None  # None: at the next success
+
+    def failed(self, error: BaseException, now: datetime) -> None:
+        self.failures += 1
+        again_by = now + 2 * self.every + SLOW_RUN
+        report = WorkerReport(self.failures, now, describe(error), again_by)
+        record_failure(self.sessions, self.job, self.worker, report)
+
+    def succeeded(self, now: datetime) -> None:
+        if not self.failures and self.look_at is not None and now < self.look_at:
+            return
+        due = settle(self.sessions, self.job, self.worker, now)
+        self.failures = 0
+        self.look_at = min([now + LOOK_EVERY, *due])
+
+
+def _reports(row: SourceState) -> dict[str, WorkerReport]:
+    return reports_of(row.details, row.consecutive_failures, row.last_poll_at, row.last_error)
+
+
+def _ended(reports: Mapping[str, WorkerReport], worker: str, now: datetime) -> set[str]:
+    return {w for w, r in reports.items() if w == worker or r.again_by <= now}
+
+
+def _locked(session: Session, name: str) -> SourceState:
+    """The row, created if missing, locked for this transaction. The INSERT comes first:
+    on SQLite it takes the write lock, so the read below cannot go stale."""
+    insert_state_row(session, name)
+    row = session.get(SourceState, name, with_for_update=True)
+    assert row is not None
+    return row
+
+
+def _save(row: SourceState, reports: Mapping[str, WorkerReport]) -> None:
+    """The reports, and the count the sources' listing shows: failures over them. An
+    older release's count (the report of no known worker) is replaced."""
+    kept = {w: r for w, r in sorted(reports.items()) if w}
+    row.details = {**(row.details or {}), WORKERS: {w: r.encode() for w, r in kept.items()}}
+    row.consecutive_failures = sum(r.failures for r in kept.values())

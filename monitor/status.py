@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor import cases, jobstate
 from monitor.alerting import ALERTS_STATE, HEARTBEAT_GAP, ActiveAlert, decode
 from monitor.domain import ActionStatus, Direction
-from monitor.ingest import CAUGHT_UP, cursor_at, is_stopped
+from monitor.ingest import CAUGHT_UP, FAILING_SINCE, cursor_at, is_stopped
 from monitor.jobstate import JobFailing
 from monitor.rules.reload import RULES_STATE
 from monitor.runtime import Runtime
@@ -21,7 +21,6 @@ from monitor.settings import Settings
 from monitor.sources.x_usage import BUDGET_STOP
 from monitor.store.models import ActionRow, Case, Message, SourceState, Usage
 
-FAILURES_UNHEALTHY = 3
 # A source is not being polled once its last poll is older than max(3 intervals,
 # workers.lease_seconds) -- the longest a dead worker's lease keeps it from the others --
 # plus this margin for a slow poll (several pages, HTTP timeouts) and the scheduler's jitter.
@@ -85,10 +84,13 @@ class Status:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """From the config: when a source counts as not polled, and an action as overdue."""
+    """From the config: when a source counts as not polled or failing, and an action as
+    overdue. The last two are the thresholds of the matching alerts."""
 
     stale_after: Mapping[str, timedelta]  # per configured, enabled source
     overdue: timedelta | None  # alerts.outbox_due_minutes; None: 0, the check is off
+    # alerts.source_failing_minutes; None: 0, the check is off (a stop is still reported)
+    failing_after: timedelta | None = None
 
 
 def limits_from(settings: Settings) -> Limits:
@@ -98,8 +100,12 @@ def limits_from(settings: Settings) -> Limits:
         for s in settings.sources
         if s.enabled
     }
-    due = settings.alerts.outbox_due_minutes
-    return Limits(stale, timedelta(minutes=due) if due else None)
+    due, failing = settings.alerts.outbox_due_minutes, settings.alerts.source_failing_minutes
+    return Limits(
+        stale,
+        timedelta(minutes=due) if due else None,
+        timedelta(minutes=failing) if failing else None,
+    )
 
 
 def collect(rt: Runtime) -> Status:
@@ -269,7 +275,9 @@ def _running_since(status: Status, now: datetime) -> datetime | None:
 def _source_problem(
     source: SourceHealth, limits: Limits, running_since: datetime | None, now: datetime
 ) -> str | None:
-    """At most one problem per source, the most telling first."""
+    """At most one problem per source, the most telling first. A source nobody polls
+    any more is "not polled" even if its last polls failed: what they said is old news,
+    and polls that fail again would keep ``last_poll_at`` fresh."""
     if not source.configured:
         if source.name == RULES_STATE and source.last_error:
             return f"rules: last reload failed: {bounded_error(source.last_error)}"
@@ -277,14 +285,57 @@ def _source_problem(
         return job.problem(now) if job is not None else None
     if is_stopped(source.next_poll_at, now):
         return f"source {source.name}: stopped: {bounded_error(source.last_error)}"
+    stale = _stale(source, limits.stale_after.get(source.name), running_since, now)
+    since = source_failing(source, limits.failing_after, now)
+    if stale is not None or since is None:
+        return stale
+    return failing_text(source, since, now, bounded_error(source.last_error))
+
+
+def failing_since(source: SourceHealth) -> datetime | None:
+    raw = source.details.get(FAILING_SINCE)
+    return datetime.fromisoformat(raw) if isinstance(raw, str) else None
+
+
+def counted_since(source: SourceHealth) -> datetime | None:
+    """When the source's current run of failed polls began to count: its first failure,
+    or the end of a planned stop within the run -- the X read budget spent waits until
+    midnight by design (the budget alert tells), so until then the result lies ahead. A
+    rate limit counts from the first failure like any failure: ingest keeps its retry
+    time only as ``next_poll_at``, which a backoff sets too, and sources already wait
+    out the rate limits they see coming, so a 429 that lasts means the quota is spent
+    elsewhere."""
+    since = failing_since(source) if source.consecutive_failures else None
     planned = planned_stop_until(source)
-    waiting = planned is not None and planned > now
-    if source.consecutive_failures >= FAILURES_UNHEALTHY and not waiting:
-        return (
-            f"source {source.name}: {source.consecutive_failures} failed polls in a row: "
-            f"{bounded_error(source.last_error)}"
-        )
-    return _stale(source, limits.stale_after.get(source.name), running_since, now)
+    if since is None or planned is None:
+        return since
+    return max(since, planned)
+
+
+def source_failing(source: SourceHealth, after: timedelta | None, now: datetime) -> datetime | None:
+    """When a configured source's failure began to count, if it is failing by the one
+    definition `inchannel status` and the "source failing" alert share: stopped by a
+    permanent error (at once: it will not recover by itself), or its polls have failed
+    without a success for ``after`` (alerts.source_failing_minutes; None turns it off).
+
+    Time, not a count of failed polls: the backoff (30 s doubling to 30 min), the poll
+    interval and a rate limit's wait decide how many polls fail in 15 minutes, so
+    three failures were 90 seconds for one source and hours for another."""
+    since = counted_since(source) if source.configured else None
+    if since is None or after is None:
+        return None
+    if is_stopped(source.next_poll_at, now) or now - since >= after:
+        return since
+    return None
+
+
+def failing_text(source: SourceHealth, since: datetime, now: datetime, error: str) -> str:
+    """The problem and the alert, in the same words."""
+    state = "stopped (permanent error)" if is_stopped(source.next_poll_at, now) else "failing"
+    minutes = max(0, int((now - since).total_seconds() // 60))
+    n = source.consecutive_failures
+    polls = f"{n} failed poll{'s' if n != 1 else ''}"
+    return f"source {source.name}: {state} for {minutes} min, {polls}: {error}"
 
 
 def bounded_error(error: str | None) -> str:
@@ -298,9 +349,10 @@ def bounded_error(error: str | None) -> str:
 def _job_failing(source: SourceHealth, now: datetime) -> JobFailing | None:
     if source.configured:
         return None
-    return jobstate.failing(
-        source.name, source.consecutive_failures, source.last_poll_at, source.last_error, now
+    reports = jobstate.reports_of(
+        source.details, source.consecutive_failures, source.last_poll_at, source.last_error
     )
+    return jobstate.failing(source.name, reports, now)
 
 
 def _stale(

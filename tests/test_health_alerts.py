@@ -178,6 +178,84 @@ def test_a_new_failure_after_recovery_is_a_new_episode(make_runtime: RuntimeFact
     assert texts == ["[inchannel] source feed", "[inchannel] resolved (raised 30 min ago)"] * 2
 
 
+def failing_now(rt: Runtime) -> tuple[list[str], list[str]]:
+    """What status and the health job say about the feed failing: (problems, alerts)."""
+    status = collect(rt)
+    problems = [p for p in status.problems if p.startswith("source feed")]
+    return problems, [a.text for a in status.alerts if a.kind == "source-failing"]
+
+
+def test_status_and_the_alert_call_a_source_failing_at_the_same_minute(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Polls every 30 s; the backoff spaces the failures out: 0, 1, 2, 4, 8 min. Three
+    # failed polls used to turn status red at minute 2, 13 minutes before any alert.
+    rt, _ = switch_runtime(make_runtime)
+    for minute in range(16):
+        clock(rt).advance(minutes=1 if minute else 0)
+        poll_source(rt, "feed")
+        check_health(rt)
+        problems, alerts = failing_now(rt)
+        assert bool(problems) == bool(alerts) == (minute >= 15), minute
+    text = "source feed: failing for 15 min, 5 failed polls: HTTP 503 Service Unavailable"
+    assert failing_now(rt) == ([text], [text])
+
+
+class RateLimited:
+    """A source whose quota another client spent: one rejected poll, then a long wait."""
+
+    name = "feed"
+
+    def __init__(self, retry_at: datetime) -> None:
+        self.retry_at = retry_at
+
+    def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
+        raise SourceError("429 Too Many Requests", retry_at=self.retry_at)
+
+
+def test_a_slow_failing_source_is_unhealthy_when_it_alerts(make_runtime: RuntimeFactory) -> None:
+    # One failed poll and a 40-minute wait: the alert fired at 15 minutes while status,
+    # counting three failed polls in a row, stayed green for the whole wait.
+    rt, _ = switch_runtime(make_runtime)
+    rt.sources["feed"] = RateLimited(clock(rt).now() + timedelta(minutes=40))
+    poll_source(rt, "feed")
+    clock(rt).advance(minutes=14)
+    check_health(rt)
+    assert failing_now(rt) == ([], [])
+    clock(rt).advance(minutes=1)
+    check_health(rt)
+    text = "source feed: failing for 15 min, 1 failed poll: 429 Too Many Requests"
+    assert failing_now(rt) == ([text], [text])
+
+
+def test_a_stopped_source_alerts_as_soon_as_status_reports_it(
+    make_runtime: RuntimeFactory,
+) -> None:
+    class Revoked:
+        name = "feed"
+
+        def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
+            raise SourceError("401 Unauthorized", permanent=True)
+
+    rt, _ = switch_runtime(make_runtime)
+    rt.sources["feed"] = Revoked()
+    poll_source(rt, "feed")  # stopped until a worker starts again: nothing will change
+    check_health(rt)
+    assert failing_now(rt) == (
+        ["source feed: stopped: 401 Unauthorized"],
+        ["source feed: stopped (permanent error) for 0 min, 1 failed poll: 401 Unauthorized"],
+    )
+
+
+def test_no_failing_source_in_status_when_its_alert_is_off(make_runtime: RuntimeFactory) -> None:
+    rt, _ = switch_runtime(make_runtime, source_failing_minutes=0)
+    for hour in range(6):
+        clock(rt).advance(hours=1 if hour else 0)
+        poll_source(rt, "feed")
+        check_health(rt)
+    assert failing_now(rt) == ([], [])  # 0 turns both off, as for the outbox backlog
+
+
 def test_silence_on_a_source_that_usually_has_mentions(make_runtime: RuntimeFactory) -> None:
     rt = make_runtime(channels=OPS, alerts={"channels": ["ops"], "spike": {"enabled": False}})
     now = clock(rt).now()

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import event
 
 from monitor.clock import FakeClock
-from monitor.daemon import build_scheduler, guarded
+from monitor.daemon import build_scheduler, guarded, run_forever
 from monitor.health_alerts import check_health
+from monitor.runtime import Runtime
 from monitor.status import collect
+from monitor.store.db import transaction
+from monitor.store.models import SourceState
 from tests.conftest import RuntimeFactory, mention
 
 
@@ -29,19 +37,19 @@ def failing_step() -> bool:
 
 def test_a_failing_job_is_unhealthy_until_it_runs_again(make_runtime: RuntimeFactory) -> None:
     rt = make_runtime([mention(1)])
-    sla = guarded("sla", rt, failing_step, recorded=True)
+    sla = guarded("sla", rt, failing_step, recorded_every=30)
     sla()
     rt.clock.advance(seconds=30)  # type: ignore[attr-defined]
     sla()
     assert collect(rt).problems == [
         "job sla: 2 failed runs in a row, the last 0 min ago: RuntimeError: no such table: cases"
     ]
-    recovered = guarded("sla", rt, lambda: False, recorded=True)
-    recovered()  # another worker, which never failed, writes nothing
-    assert not collect(rt).healthy
-    # The failing worker itself recovers: the next run after its failure succeeds.
+    other = replace(rt, worker_id="host-b:1:bbbbbb")
+    guarded("sla", other, lambda: False, recorded_every=30)()
+    assert not collect(rt).healthy  # another worker's success: this one may still fail
+    # The failing worker itself recovers: its next successful run ends its report.
     steps = iter([failing_step, lambda: False])
-    flaky = guarded("sla", rt, lambda: next(steps)(), recorded=True)
+    flaky = guarded("sla", rt, lambda: next(steps)(), recorded_every=30)
     flaky()
     assert not collect(rt).healthy
     flaky()
@@ -50,7 +58,7 @@ def test_a_failing_job_is_unhealthy_until_it_runs_again(make_runtime: RuntimeFac
 
 def test_an_old_failure_is_no_longer_reported(make_runtime: RuntimeFactory) -> None:
     rt = make_runtime([mention(1)])
-    guarded("dispatch", rt, failing_step, recorded=True)()
+    guarded("dispatch", rt, failing_step, recorded_every=5)()
     rt.clock.advance(minutes=11)  # type: ignore[attr-defined]
     # The worker that failed is gone; nothing else about dispatch is wrong.
     assert [p for p in collect(rt).problems if p.startswith("job")] == []
@@ -59,7 +67,7 @@ def test_an_old_failure_is_no_longer_reported(make_runtime: RuntimeFactory) -> N
 def test_a_failing_health_job_is_not_reported_as_no_daemon(make_runtime: RuntimeFactory) -> None:
     rt = make_runtime([mention(1)])
     check_health(rt)  # the heartbeat of a running daemon
-    health = guarded("health", rt, failing_step, recorded=True)
+    health = guarded("health", rt, failing_step, recorded_every=60)
     for _ in range(6):
         rt.clock.advance(minutes=1)  # type: ignore[attr-defined]
         health()
@@ -86,3 +94,125 @@ def test_the_scheduled_steps_record_their_failures(make_runtime: RuntimeFactory)
         "job sla",
     ]
     assert problems[0].endswith("RuntimeError: clock unavailable")  # one line, bounded
+
+
+# --- several workers, restarts (docs/operations.md: a job fails while a worker keeps failing it)
+
+FAILED = "RuntimeError: no such table: cases"
+
+
+def job(rt: Runtime, name: str, step: Callable[[], bool]) -> Callable[[], None]:
+    """The daemon's wrapper for job ``name`` on worker ``rt`` (dispatch runs every 5 s)."""
+    return guarded(name, rt, step, recorded_every=5)
+
+
+def worker(rt: Runtime, worker_id: str) -> Runtime:
+    """Another worker on the same database and clock."""
+    return replace(rt, worker_id=worker_id)
+
+
+def job_problems(rt: Runtime) -> list[str]:
+    return [p for p in collect(rt).problems if p.startswith("job ")]
+
+
+def test_a_worker_started_again_settles_the_failures_of_the_one_it_replaced(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = make_runtime([mention(1)])
+    clock = rt.clock
+    assert isinstance(clock, FakeClock)
+    killed = job(worker(rt, "host-a:100:aaaaaa"), "dispatch", failing_step)
+    killed()  # 09:00:00, then the worker is killed (SIGKILL: no clean stop)
+    clock.advance(seconds=20)
+    restarted = job(worker(rt, "host-a:200:bbbbbb"), "dispatch", lambda: False)
+    restarted()
+    # Not yet: a worker still failing would fail again within two runs and a minute.
+    assert job_problems(rt) == [
+        f"job dispatch: 1 failed run in a row, the last 0 min ago: {FAILED}"
+    ]
+    clock.set(datetime(2026, 11, 20, 9, 1, 5, tzinfo=UTC))
+    restarted()
+    assert len(job_problems(rt)) == 1
+    clock.set(datetime(2026, 11, 20, 9, 1, 10, tzinfo=UTC))  # 2 x 5 s + 1 min: it is gone
+    restarted()
+    assert collect(rt).healthy
+
+
+def test_a_clean_stop_withdraws_the_workers_failures(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime([mention(1)])
+    job(rt, "sla", failing_step)()
+    assert len(job_problems(rt)) == 1
+    rt.stopping.set()  # SIGTERM: the daemon stops after the running step
+    run_forever(rt)
+    assert job_problems(rt) == []
+
+
+def test_one_workers_success_never_hides_anothers_failures(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime([mention(1)])
+    clock = rt.clock
+    assert isinstance(clock, FakeClock)
+    stuck = job(worker(rt, "host-a:1:aaaaaa"), "process", failing_step)
+    fine = job(worker(rt, "host-b:1:bbbbbb"), "process", lambda: False)
+    for _ in range(60):  # five minutes: one worker fails each run, the other succeeds
+        stuck()
+        clock.advance(seconds=2)
+        fine()
+        clock.advance(seconds=3)
+    assert job_problems(rt) == [
+        f"job process: 60 failed runs in a row, the last 0 min ago: {FAILED}"
+    ]
+    also = job(worker(rt, "host-c:1:cccccc"), "process", failing_step)
+    also()
+    assert job_problems(rt) == [
+        f"job process: 61 failed runs in a row on 2 workers, the last 0 min ago: {FAILED}"
+    ]
+
+
+def test_successful_runs_read_once_a_minute_and_write_only_to_settle(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = make_runtime([mention(1)])
+    clock = rt.clock
+    assert isinstance(clock, FakeClock)
+    start = clock.now()
+    seen: list[tuple[float, str]] = []
+
+    @event.listens_for(rt.engine, "before_cursor_execute")
+    def on_statement(*args: Any) -> None:
+        statement = str(args[2])
+        if "source_state" in statement:
+            seen.append(((clock.now() - start).total_seconds(), statement.split()[0]))
+
+    fine = job(worker(rt, "host-b:1:bbbbbb"), "process", lambda: False)
+    for _ in range(120):  # ten minutes of runs every 5 s, and no failure anywhere
+        fine()
+        clock.advance(seconds=5)
+    assert seen == [(60.0 * minute, "SELECT") for minute in range(10)]
+    job(worker(rt, "host-a:1:aaaaaa"), "process", failing_step)()  # at 600 s, then killed
+    seen.clear()
+    for _ in range(24):
+        fine()
+        clock.advance(seconds=5)
+    # It looks when the report would be renewed (600 + 2 x 5 + 60 s), and settles it.
+    # (The INSERT of a missing row takes SQLite's write lock before the locked read.)
+    assert [w for w in seen if w[1] != "SELECT"] == [(670.0, "INSERT"), (670.0, "UPDATE")]
+    assert sorted({at for at, _ in seen}) == [600.0, 660.0, 670.0]
+    assert collect(rt).healthy
+
+
+def test_a_count_an_older_release_left_is_read_and_settled(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime([mention(1)])
+    with transaction(rt.sessions) as session:  # one shared count, no reports by worker
+        session.add(
+            SourceState(
+                name="@job:sla",
+                consecutive_failures=3,
+                last_poll_at=rt.clock.now(),
+                last_error=FAILED,
+                items_total=0,
+                details={},
+            )
+        )
+    assert job_problems(rt) == [f"job sla: 3 failed runs in a row, the last 0 min ago: {FAILED}"]
+    guarded("sla", rt, lambda: False, recorded_every=30)()  # the upgraded worker runs it
+    assert collect(rt).healthy

@@ -33,12 +33,13 @@ def test_failing_source_and_backlog_are_unhealthy(
 ) -> None:
     broken = [{"name": "feed", "type": "replay", "path": str(tmp_path / "missing.jsonl")}]
     rt = make_runtime(sources=broken)
-    for _ in range(3):
+    for poll in range(3):
+        rt.clock.advance(hours=1 if poll else 0)  # type: ignore[attr-defined]
         poll_source(rt, "feed")
-        rt.clock.advance(hours=1)  # type: ignore[attr-defined]
     status = collect(rt)
     assert not status.healthy
-    assert status.problems[0].startswith("source feed: 3 failed polls in a row: cannot read")
+    # Failing for alerts.source_failing_minutes (15), as the "source failing" alert says.
+    assert status.problems[0].startswith("source feed: failing for 120 min, 3 failed polls: cannot")
 
 
 class Unavailable:
@@ -55,14 +56,14 @@ def test_a_failing_source_problem_quotes_one_bounded_line(make_runtime: RuntimeF
     # one-line result a monitoring agent shows for the health check.
     rt = make_runtime()
     rt.sources["feed"] = Unavailable()
-    for _ in range(3):
+    for poll in range(3):
+        rt.clock.advance(hours=1 if poll else 0)  # type: ignore[attr-defined]
         poll_source(rt, "feed")
-        rt.clock.advance(hours=1)  # type: ignore[attr-defined]
     (problem,) = collect(rt).problems
-    prefix = "source feed: 3 failed polls in a row: x temporarily failed: 503 Service Unavailable"
-    assert problem.startswith(prefix + " <p>down</p> <p>down</p>")
+    prefix = "source feed: failing for 120 min, 3 failed polls: x temporarily failed: 503 Service"
+    assert problem.startswith(prefix + " Unavailable <p>down</p> <p>down</p>")
     assert "\n" not in problem
-    assert len(problem) == len("source feed: 3 failed polls in a row: ") + 300
+    assert len(problem) == len("source feed: failing for 120 min, 3 failed polls: ") + 300
     assert problem.endswith("…")
     assert len(collect(rt).sources[0].last_error or "") == 2000  # kept whole
 
