@@ -152,14 +152,26 @@ def state_families(status: Status) -> Iterator[Metric]:
         "Unix time of the last successful poll, per source",
         labels=["source"],
     )
+    from monitor.status import counted_since  # status imports the runtime, as above
+
+    failing_since = GaugeMetricFamily(
+        "inchannel_source_failing_since_timestamp_seconds",
+        "Unix time the source's current run of failed polls began to count (absent when "
+        "its last poll succeeded)",
+        labels=["source"],
+    )
     for source in status.sources:
         if not source.configured:
             continue
         failures.add_metric([source.name], source.consecutive_failures)
         if source.last_success_at is not None:
             last_success.add_metric([source.name], source.last_success_at.timestamp())
+        since = counted_since(source)
+        if since is not None:
+            failing_since.add_metric([source.name], since.timestamp())
     yield failures
     yield last_success
+    yield failing_since
     yield GaugeMetricFamily(
         "inchannel_healthy", "1 if inchannel status reports healthy", value=int(status.healthy)
     )

@@ -73,6 +73,8 @@ def test_a_cycle_shows_in_counters_and_gauges(make_runtime: RuntimeFactory) -> N
     assert value(samples, "inchannel_outbox_actions", status="pending") == 0
     assert value(samples, "inchannel_cases", state="awaiting_human") > 0
     assert value(samples, "inchannel_source_consecutive_failures", source="feed") == 0
+    failing = ("inchannel_source_failing_since_timestamp_seconds", (("source", "feed"),))
+    assert failing not in samples  # absent while the source polls fine
     assert value(samples, "inchannel_source_last_success_timestamp_seconds", source="feed") == (
         rt.clock.now().timestamp()
     )
@@ -85,12 +87,16 @@ def test_source_errors_by_kind_and_failure_gauge(
 ) -> None:
     broken = [{"name": "feed", "type": "replay", "path": str(tmp_path / "missing.jsonl")}]
     rt = make_runtime(sources=broken)
+    first_failure = rt.clock.now()
     for _ in range(3):
         poll_source(rt, "feed")
         rt.clock.advance(hours=1)  # type: ignore[attr-defined]
     samples = scrape(rt)
     assert value(samples, "inchannel_source_errors_total", source="feed", kind="temporary") == 3
     assert value(samples, "inchannel_source_consecutive_failures", source="feed") == 3
+    # What status and the "source failing" alert judge by: time since this moment.
+    failing_since = "inchannel_source_failing_since_timestamp_seconds"
+    assert value(samples, failing_since, source="feed") == first_failure.timestamp()
     assert value(samples, "inchannel_healthy") == 0
 
 
