@@ -83,7 +83,11 @@ class RedditResponder:
             reasons = [PERMANENT_CODES.get(code, code) for code in failure.codes] or [str(failure)]
             return ResponderError(f"Reddit refused the reply: {'; '.join(reasons)}", permanent=True)
         if failure.kind == FailureKind.UNAVAILABLE:
-            message = f"Reddit refused the reply ({failure}): banned, private or gone"
+            why = "blocked where the daemon runs" if failure.status == 451 else None
+            message = f"Reddit refused the reply ({failure}): {why or 'banned, private or gone'}"
+            return ResponderError(message, permanent=True)
+        if failure.kind == FailureKind.REFUSED:
+            message = f"Reddit refused the reply ({failure}): a retry gets the same answer"
             return ResponderError(message, permanent=True)
         return ResponderError(f"Reddit refused our credentials: {failure}", permanent=True)
 

@@ -111,8 +111,21 @@ def test_rate_limits_are_temporary_with_retry_after_and_never_slept_on(
         (api_error("TOO_OLD", "that's a piece of history now", "parent"), "archived"),
         (api_error("SOMETHING_NEW", "a code we do not know", "text"), "SOMETHING_NEW"),
         (Reply.json({"reason": "banned", "error": 403}, status=403), "banned"),
+        (
+            Reply.json({"message": "Bad Request", "error": 400}, status=400),
+            "Reddit refused the reply (400 Bad Request): a retry gets the same answer",
+        ),
+        (
+            Reply.json({"message": "Payload Too Large", "error": 413}, status=413),
+            "Reddit refused the reply (413 Payload Too Large): a retry gets the same answer",
+        ),
+        (
+            Reply.json({"error": 451}, status=451),
+            "Reddit refused the reply (451 Unavailable For Legal Reasons): "
+            "blocked where the daemon runs",
+        ),
     ],
-    ids=["deleted", "locked", "too-old", "unknown-code", "banned-403"],
+    ids=["deleted", "locked", "too-old", "unknown-code", "banned-403", "400", "413", "451"],
 )
 def test_refusals_are_permanent_with_a_clear_reason(
     api: FakeAPI, reply: Reply, reason: str

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
@@ -347,6 +348,52 @@ def translate(exc: Exception) -> RedditFailure:
         return exc
     if isinstance(exc, praw.exceptions.RedditAPIException):
         return _api_failure(exc)
+    auth = _auth_failure(exc)
+    if auth is not None:
+        return auth
+    if isinstance(exc, _NOT_THERE):
+        status = exc.response.status_code
+        return RedditFailure(FailureKind.UNAVAILABLE, _unavailable(exc), status=status)
+    if isinstance(exc, core.TooManyRequests):
+        wait = _number(exc.retry_after, float)
+        return RedditFailure(
+            FailureKind.RATE_LIMITED, "429 Too Many Requests", retry_after_seconds=wait
+        )
+    original = getattr(exc, "original_exception", None)
+    if isinstance(original, ReplyOutcomeUnknown):
+        message = f"did not confirm the reply ({original}): it may have been posted"
+        return RedditFailure(FailureKind.TEMPORARY, message)
+    if isinstance(exc, core.ResponseException) and _refused(exc.response.status_code):
+        status = exc.response.status_code
+        return RedditFailure(FailureKind.REFUSED, _status_text(exc.response), status=status)
+    if isinstance(exc, core.ServerError | core.RequestException | core.ResponseException):
+        return RedditFailure(FailureKind.TEMPORARY, _transport(exc))
+    raise exc
+
+
+# Banned or private (403), missing (404 or a redirect to search), or blocked in the
+# country the daemon runs from (451: Reddit geo-blocks some subreddits).
+_NOT_THERE = (core.Forbidden, core.NotFound, core.Redirect, core.UnavailableForLegalReasons)
+# Client errors that are not about our credentials or the target's existence: Reddit
+# refuses the request as we make it, and the same request gets the same answer. 408
+# (prawcore retries it, as a 5xx) and 429 are the client errors a later try gets past.
+_RETRYABLE_4XX = frozenset({408, 429})
+# Said in full where prawcore names the class only; 413's name as RFC 9110 gives it.
+_PHRASES = {
+    400: "Bad Request",
+    409: "Conflict",
+    413: "Payload Too Large",
+    414: "URI Too Long",
+    415: "Unsupported Media Type",
+    451: "Unavailable For Legal Reasons",
+}
+
+
+def _refused(status: int) -> bool:
+    return 400 <= status < 500 and status not in _RETRYABLE_4XX
+
+
+def _auth_failure(exc: Exception) -> RedditFailure | None:
     if isinstance(exc, core.OAuthException | core.InvalidToken | core.InsufficientScope):
         return RedditFailure(FailureKind.AUTH, f"{type(exc).__name__}: {exc}")
     if isinstance(exc, KeyError) and exc.args == (401,):
@@ -357,20 +404,7 @@ def translate(exc: Exception) -> RedditFailure:
             FailureKind.AUTH,
             "the token request was refused (401): check reddit.client_id and client_secret",
         )
-    if isinstance(exc, core.Forbidden | core.NotFound | core.Redirect):
-        return RedditFailure(FailureKind.UNAVAILABLE, _unavailable(exc))
-    if isinstance(exc, core.TooManyRequests):
-        wait = _number(exc.retry_after, float)
-        return RedditFailure(
-            FailureKind.RATE_LIMITED, "429 Too Many Requests", retry_after_seconds=wait
-        )
-    original = getattr(exc, "original_exception", None)
-    if isinstance(original, ReplyOutcomeUnknown):
-        message = f"did not confirm the reply ({original}): it may have been posted"
-        return RedditFailure(FailureKind.TEMPORARY, message)
-    if isinstance(exc, core.ServerError | core.RequestException | core.ResponseException):
-        return RedditFailure(FailureKind.TEMPORARY, _transport(exc))
-    raise exc
+    return None
 
 
 def _token_refused(exc: Exception) -> bool:
@@ -401,14 +435,30 @@ def _wait(message: str) -> float | None:
 
 
 def _unavailable(exc: core.ResponseException) -> str:
-    status = exc.response.status_code
-    try:
-        reason = exc.response.json().get("reason")
-    except (ValueError, AttributeError):
-        reason = None
     if isinstance(exc, core.Redirect):
         return "does not exist (redirected to search)"
-    return f"{status} {reason or type(exc).__name__}"
+    if exc.response.status_code in _PHRASES:
+        return _status_text(exc.response)
+    return f"{exc.response.status_code} {_reason(exc.response) or type(exc).__name__}"
+
+
+def _status_text(response: requests.Response) -> str:
+    """``409 Conflict``; Reddit's own reason in brackets where it gave one."""
+    status = response.status_code
+    try:
+        phrase = _PHRASES.get(status) or HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "HTTP error"
+    reason = _reason(response)
+    return f"{status} {phrase} ({reason})" if reason else f"{status} {phrase}"
+
+
+def _reason(response: requests.Response) -> str | None:
+    try:
+        reason = response.json().get("reason")
+    except (ValueError, AttributeError):
+        return None
+    return str(reason) if reason else None
 
 
 def _transport(exc: Exception) -> str:

@@ -147,6 +147,12 @@ def source_error(failure: RedditFailure, now: datetime) -> SourceError:
         return SourceError(message + ", then restart", permanent=True, kind=failure.kind.value)
     if failure.kind == FailureKind.UNAVAILABLE:
         return SourceError(f"Reddit: {failure}", permanent=True, kind=failure.kind.value)
+    if failure.kind in (FailureKind.REFUSED, FailureKind.REJECTED):
+        message = (
+            f"Reddit refused the request ({failure}); retrying cannot help, so the source "
+            "is stopped: check its settings, then restart"
+        )
+        return SourceError(message, permanent=True, kind=failure.kind.value)
     retry_at = None
     if failure.retry_after_seconds is not None:
         retry_at = now + timedelta(seconds=failure.retry_after_seconds)

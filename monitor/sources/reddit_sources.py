@@ -24,7 +24,7 @@ from monitor.sources.reddit_backfill import (
 )
 from monitor.sources.reddit_base import PollBatch, RedditSourceBase
 from monitor.sources.reddit_cursor import Disabled, SourceCursor
-from monitor.sources.reddit_failure import FailureKind, RedditFailure
+from monitor.sources.reddit_failure import NOT_SERVED, FailureKind, RedditFailure
 from monitor.sources.reddit_items import RedditItem
 from monitor.sources.reddit_keywords import KeywordMatcher
 from monitor.sources.reddit_settings import (
@@ -193,13 +193,27 @@ def _still_disabled(state: SourceCursor, now: datetime) -> dict[str, Disabled]:
 
 
 def _disable(sub: str, failure: RedditFailure, batch: PollBatch, now: datetime) -> Disabled:
-    """Only a missing, banned or private subreddit is disabled; anything else stops the poll."""
-    if failure.kind != FailureKind.UNAVAILABLE:
+    """Only a subreddit Reddit will not serve (missing, banned, private, blocked, or a
+    request it refuses outright) is disabled; anything else stops the poll."""
+    if failure.kind not in NOT_SERVED:
         raise failure
     until = now + DISABLE_FOR
     reason = f"r/{sub}: {failure}; not watched until {until.isoformat(timespec='minutes')}"
+    reason += _advice(failure)
     batch.problems.append(reason)
     return Disabled(reason, until.timestamp())
+
+
+def _advice(failure: RedditFailure) -> str:
+    """What the operator can do, where a banned, private or missing subreddit (which
+    needs no explaining) is not the reason."""
+    if failure.status == 451:
+        return "; Reddit blocks it where the daemon runs: remove it from subreddits if that lasts"
+    if failure.kind == FailureKind.UNAVAILABLE:
+        return ""
+    return (
+        "; Reddit refuses the request itself, so retrying cannot help: check the name in subreddits"
+    )
 
 
 def _require_one_enabled(
