@@ -72,8 +72,9 @@ class RedditResponder:
 
     def _error(self, failure: RedditFailure) -> ResponderError:
         if failure.kind == FailureKind.RATE_LIMITED:
-            wait = failure.retry_after_seconds
-            retry_after = None if wait is None else self.clock.now() + timedelta(seconds=wait)
+            now = self.clock.now()
+            wait = failure.wait_seconds(now)
+            retry_after = None if wait is None else now + timedelta(seconds=wait)
             # A 429 or RATELIMIT: Reddit took nothing (a reply's POST included).
             message = f"Reddit rate limit: {failure}"
             return ResponderError(message, retry_after=retry_after, rate_limited=True)

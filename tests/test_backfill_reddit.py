@@ -239,11 +239,14 @@ def test_a_banned_subreddit_is_skipped_with_a_problem(
         assert session.get(SourceState, "watch") is None  # not disabled for the live poll
 
 
+@pytest.mark.parametrize(
+    "retry_after", ["120", "Fri, 20 Nov 2026 09:02:00 GMT"], ids=["seconds", "date"]
+)
 def test_a_429_stops_the_backfill_and_keeps_the_pages_before(
-    make_runtime: RuntimeFactory, api: FakeAPI
+    make_runtime: RuntimeFactory, api: FakeAPI, retry_after: str
 ) -> None:
     serve_pages(api, COMMENTS, numbered(300))
-    headers = {**RATE, "retry-after": "120"}
+    headers = {**RATE, "retry-after": retry_after}  # the date: 120 s after the clock's now
     limited = Reply.json({"message": "Too Many Requests", "error": 429}, 429, headers)
     api.add("GET", COMMENTS, limited, query={"after": "t1_c99"})
     rt = watch(make_runtime, api)

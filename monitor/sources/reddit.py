@@ -11,6 +11,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
@@ -55,6 +57,20 @@ class ReplyOutcomeUnknown(Exception):
     """
 
 
+class RetryAfterNotSeconds(Exception):
+    """A 429 whose Retry-After is not a number of seconds: an HTTP-date (RFC 9110 allows
+    one) or something unreadable; ``retry_at`` is the date, if it was one.
+
+    prawcore builds its TooManyRequests with float(Retry-After), so such an answer raised
+    a ValueError that escaped translate() and lost Reddit's wait. Raised by the transport
+    instead, prawcore wraps it in a RequestException it does not retry.
+    """
+
+    def __init__(self, retry_at: datetime | None) -> None:
+        super().__init__("429 Too Many Requests")
+        self.retry_at = retry_at
+
+
 class ObservingAdapter(HTTPAdapter):
     """Forces the timeout, remembers the last ``x-ratelimit-*`` headers, and sends a
     comment at most once per call.
@@ -90,6 +106,8 @@ class ObservingAdapter(HTTPAdapter):
             with self._lock:
                 self.headers = {k: response.headers.get(k, "") for k in _RATE_HEADERS}
                 self.held_until = _held_until(self.headers)
+        if response.status_code == 429:
+            _check_retry_after(response)
         return response
 
     def _send_once(self, request: Any, *args: Any, **kwargs: Any) -> requests.Response:
@@ -114,6 +132,26 @@ def _held_until(headers: dict[str, str]) -> float:
         return 0.0
     reset = _number(headers.get("x-ratelimit-reset"), int) or 0
     return time.monotonic() + max(reset, 1)
+
+
+def _check_retry_after(response: requests.Response) -> None:
+    raw = response.headers.get("retry-after")
+    if not raw:
+        return
+    try:
+        float(raw)  # as prawcore reads it
+    except ValueError:
+        response.close()
+        raise RetryAfterNotSeconds(_http_date(raw)) from None
+
+
+def _http_date(raw: str) -> datetime | None:
+    try:
+        moment = parsedate_to_datetime(raw)
+    except (ValueError, TypeError):
+        return None
+    # "-0000" gives a naive datetime: the date is in UTC all the same.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _posts_a_comment(request: Any) -> bool:
@@ -354,11 +392,9 @@ def translate(exc: Exception) -> RedditFailure:
     if isinstance(exc, _NOT_THERE):
         status = exc.response.status_code
         return RedditFailure(FailureKind.UNAVAILABLE, _unavailable(exc), status=status)
-    if isinstance(exc, core.TooManyRequests):
-        wait = _number(exc.retry_after, float)
-        return RedditFailure(
-            FailureKind.RATE_LIMITED, "429 Too Many Requests", retry_after_seconds=wait
-        )
+    rate_limited = _rate_limited(exc)
+    if rate_limited is not None:
+        return rate_limited
     original = getattr(exc, "original_exception", None)
     if isinstance(original, ReplyOutcomeUnknown):
         message = f"did not confirm the reply ({original}): it may have been posted"
@@ -387,6 +423,20 @@ _PHRASES = {
     415: "Unsupported Media Type",
     451: "Unavailable For Legal Reasons",
 }
+
+
+def _rate_limited(exc: Exception) -> RedditFailure | None:
+    """A 429: TooManyRequests, the plain ResponseException prawcore raises for one on the
+    token request, or a Retry-After the transport found no number in."""
+    original = getattr(exc, "original_exception", None)
+    if isinstance(original, RetryAfterNotSeconds):
+        return RedditFailure(FailureKind.RATE_LIMITED, str(original), retry_at=original.retry_at)
+    if isinstance(exc, core.ResponseException) and exc.response.status_code == 429:
+        wait = _number(exc.response.headers.get("retry-after"), float)
+        return RedditFailure(
+            FailureKind.RATE_LIMITED, "429 Too Many Requests", retry_after_seconds=wait
+        )
+    return None
 
 
 def _refused(status: int) -> bool:

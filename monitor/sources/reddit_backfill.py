@@ -173,7 +173,7 @@ def _check_quota(limits: RateLimits, now: datetime) -> None:
 def _stop(failure: RedditFailure, limits: RateLimits, now: datetime) -> SourceError:
     if failure.kind != FailureKind.RATE_LIMITED:
         return source_error(failure, now)
-    wait = failure.retry_after_seconds
+    wait = failure.wait_seconds(now)
     return _rate_limited(str(failure), limits.reset_seconds if wait is None else wait, now)
 
 

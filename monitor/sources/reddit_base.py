@@ -153,9 +153,8 @@ def source_error(failure: RedditFailure, now: datetime) -> SourceError:
             "is stopped: check its settings, then restart"
         )
         return SourceError(message, permanent=True, kind=failure.kind.value)
-    retry_at = None
-    if failure.retry_after_seconds is not None:
-        retry_at = now + timedelta(seconds=failure.retry_after_seconds)
+    wait = failure.wait_seconds(now)
+    retry_at = None if wait is None else now + timedelta(seconds=wait)
     return SourceError(
         f"Reddit {failure.kind.value}: {failure}", retry_at=retry_at, kind=failure.kind.value
     )
