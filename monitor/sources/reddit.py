@@ -461,8 +461,8 @@ def _token_refused(exc: Exception) -> bool:
     """A 401 from the token endpoint: Reddit does not know the app's id and secret.
 
     prawcore raises a plain ResponseException for it (a 401 on an API call becomes
-    InvalidToken or the KeyError above), which would pass for a temporary failure and
-    be retried forever."""
+    InvalidToken or the KeyError above), which would pass for some other refused request
+    and not point at the credentials."""
     return isinstance(exc, core.ResponseException) and exc.response.status_code == 401
 
 
