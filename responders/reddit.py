@@ -72,8 +72,9 @@ class RedditResponder:
 
     def _error(self, failure: RedditFailure) -> ResponderError:
         if failure.kind == FailureKind.RATE_LIMITED:
-            wait = failure.retry_after_seconds
-            retry_after = None if wait is None else self.clock.now() + timedelta(seconds=wait)
+            now = self.clock.now()
+            wait = failure.wait_seconds(now)
+            retry_after = None if wait is None else now + timedelta(seconds=wait)
             # A 429 or RATELIMIT: Reddit took nothing (a reply's POST included).
             message = f"Reddit rate limit: {failure}"
             return ResponderError(message, retry_after=retry_after, rate_limited=True)
@@ -83,7 +84,11 @@ class RedditResponder:
             reasons = [PERMANENT_CODES.get(code, code) for code in failure.codes] or [str(failure)]
             return ResponderError(f"Reddit refused the reply: {'; '.join(reasons)}", permanent=True)
         if failure.kind == FailureKind.UNAVAILABLE:
-            message = f"Reddit refused the reply ({failure}): banned, private or gone"
+            why = "blocked where the daemon runs" if failure.status == 451 else None
+            message = f"Reddit refused the reply ({failure}): {why or 'banned, private or gone'}"
+            return ResponderError(message, permanent=True)
+        if failure.kind == FailureKind.REFUSED:
+            message = f"Reddit refused the reply ({failure}): a retry gets the same answer"
             return ResponderError(message, permanent=True)
         return ResponderError(f"Reddit refused our credentials: {failure}", permanent=True)
 

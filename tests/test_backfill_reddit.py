@@ -204,11 +204,28 @@ def test_search_is_read_newest_first_and_a_cut_search_is_reported(
     assert [r.query.get("after") for r in requests] == [None, ["t3_s99"], ["t3_s199"]]
 
 
+@pytest.mark.parametrize(
+    ("refusal", "problem"),
+    [
+        (
+            Reply.json({"reason": "banned", "message": "Not Found", "error": 404}, status=404),
+            "r/gone: 404 banned; skipped",
+        ),
+        (
+            Reply.json({"message": "Unavailable For Legal Reasons", "error": 451}, status=451),
+            "r/gone: 451 Unavailable For Legal Reasons; skipped",
+        ),
+        (
+            Reply.json({"message": "Bad Request", "error": 400}, status=400),
+            "r/gone: 400 Bad Request; skipped",
+        ),
+    ],
+    ids=["404", "451", "400"],
+)
 def test_a_banned_subreddit_is_skipped_with_a_problem(
-    make_runtime: RuntimeFactory, api: FakeAPI
+    make_runtime: RuntimeFactory, api: FakeAPI, refusal: Reply, problem: str
 ) -> None:
-    banned = Reply.json({"reason": "banned", "message": "Not Found", "error": 404}, status=404)
-    api.add("GET", "/r/gone/(comments|new)/?", banned)
+    api.add("GET", "/r/gone/(comments|new)/?", refusal)
     api.add("GET", COMMENTS, listing(comment("k1", "acme broke", created=minutes_ago(1))))
     post = submission("s1", "Acme is down", created=minutes_ago(0))
     api.add("GET", "/r/acme/new/?", listing(post))
@@ -216,17 +233,20 @@ def test_a_banned_subreddit_is_skipped_with_a_problem(
     report = backfill(rt, "watch", Window(SINCE))
     assert report.failure is None
     assert stored(rt) == {"t1_k1", "t3_s1"}
-    assert report.problems == ["r/gone: 404 banned; skipped"]
+    assert report.problems == [problem]
     assert len(api.seen("GET", "/r/gone/.*")) == 1  # its second listing is not tried
     with rt.sessions() as session:
         assert session.get(SourceState, "watch") is None  # not disabled for the live poll
 
 
+@pytest.mark.parametrize(
+    "retry_after", ["120", "Fri, 20 Nov 2026 09:02:00 GMT"], ids=["seconds", "date"]
+)
 def test_a_429_stops_the_backfill_and_keeps_the_pages_before(
-    make_runtime: RuntimeFactory, api: FakeAPI
+    make_runtime: RuntimeFactory, api: FakeAPI, retry_after: str
 ) -> None:
     serve_pages(api, COMMENTS, numbered(300))
-    headers = {**RATE, "retry-after": "120"}
+    headers = {**RATE, "retry-after": retry_after}  # the date: 120 s after the clock's now
     limited = Reply.json({"message": "Too Many Requests", "error": 429}, 429, headers)
     api.add("GET", COMMENTS, limited, query={"after": "t1_c99"})
     rt = watch(make_runtime, api)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from email.utils import format_datetime
 
 import pytest
 
@@ -123,6 +124,46 @@ def test_rejected_password_grant_is_an_oauth_error(
     assert api.seen("POST", "/api/v1/access_token")[0].form()["grant_type"] == ["password"]
 
 
+STOPPED = "retrying cannot help, so the source is stopped: check its settings, then restart"
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (400, f"Reddit refused the request (400 Bad Request); {STOPPED}"),
+        (409, f"Reddit refused the request (409 Conflict); {STOPPED}"),
+        (413, f"Reddit refused the request (413 Payload Too Large); {STOPPED}"),
+        (451, "Reddit: 451 Unavailable For Legal Reasons"),
+    ],
+    ids=["400", "409", "413", "451"],
+)
+def test_a_request_reddit_refuses_for_good_stops_the_source(
+    make_runtime: RuntimeFactory, api: FakeAPI, status: int, expected: str
+) -> None:
+    # The same request gets the same answer: backing off and asking again for ever only
+    # hid the problem behind a growing failure count.
+    serve_token(api)
+    body = {"message": "whatever Reddit says", "error": status}
+    api.add("GET", "/message/mentions", Reply.json(body, status=status))
+    rt = mentions_runtime(make_runtime, api)
+    poll_source(rt, "inbox")
+    status_row = state(rt)
+    assert status_row.last_error == expected
+    assert status_row.next_poll_at == rt.clock.now() + TEN_YEARS
+    poll_source(rt, "inbox")
+    assert len(api.seen("GET", "/message/mentions")) == 1
+
+
+def test_408_stays_temporary(api: FakeAPI) -> None:
+    # Without a database: prawcore retries a 408 twice itself, sleeping up to 6 s.
+    serve_token(api)
+    api.add("GET", "/message/mentions", Reply.json({"error": 408}, status=408))
+    with pytest.raises(SourceError) as caught:
+        inbox_source(api).poll(None, now=FakeClock().now())
+    assert str(caught.value) == "Reddit temporary: ResponseException: received 408 HTTP response"
+    assert caught.value.permanent is False
+
+
 def test_429_backs_off_until_retry_after(make_runtime: RuntimeFactory, api: FakeAPI) -> None:
     serve_token(api)
     api.add("GET", "/message/mentions", Reply(429, {"retry-after": "4"}, b"whoa there"))
@@ -131,6 +172,40 @@ def test_429_backs_off_until_retry_after(make_runtime: RuntimeFactory, api: Fake
     status = state(rt)
     assert status.next_poll_at == rt.clock.now() + timedelta(seconds=4)
     assert status.last_error == "Reddit rate_limited: 429 Too Many Requests"
+
+
+@pytest.mark.parametrize(
+    ("ahead", "wait"),
+    [(timedelta(seconds=90), timedelta(seconds=90)), (timedelta(hours=-1), timedelta(seconds=30))],
+    ids=["in-90-s", "an-hour-ago"],
+)
+def test_429_with_a_date_retry_after_waits_until_that_date(
+    make_runtime: RuntimeFactory, api: FakeAPI, ahead: timedelta, wait: timedelta
+) -> None:
+    # HTTP allows Retry-After as a date; prawcore turns the header into a float, so the
+    # ValueError escaped translate(): the poll "crashed" and Reddit's wait was lost.
+    # A date already past adds no wait: the ordinary 30 s backoff.
+    serve_token(api)
+    rt = mentions_runtime(make_runtime, api)
+    date = format_datetime(rt.clock.now() + ahead, usegmt=True)
+    api.add("GET", "/message/mentions", Reply(429, {"retry-after": date}, b"whoa there"))
+    poll_source(rt, "inbox")
+    status = state(rt)
+    assert status.last_error == "Reddit rate_limited: 429 Too Many Requests"
+    assert status.next_poll_at == rt.clock.now() + wait
+    assert len(api.seen("GET", "/message/mentions")) == 1
+
+
+def test_429_on_the_token_request_waits_for_retry_after(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # prawcore raises a plain ResponseException for it, not TooManyRequests.
+    api.add("POST", "/api/v1/access_token", Reply(429, {"retry-after": "60"}, b"whoa there"))
+    rt = mentions_runtime(make_runtime, api)
+    poll_source(rt, "inbox")
+    status = state(rt)
+    assert status.last_error == "Reddit rate_limited: 429 Too Many Requests"
+    assert status.next_poll_at == rt.clock.now() + timedelta(seconds=60)
 
 
 def test_server_errors_back_off_then_recover(make_runtime: RuntimeFactory, api: FakeAPI) -> None:

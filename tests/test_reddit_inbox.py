@@ -14,6 +14,12 @@ from monitor.clock import FakeClock
 from monitor.ingest import poll_source
 from monitor.processing import process_pending
 from monitor.runtime import Runtime
+from monitor.settings import Brand
+from monitor.sources import reddit_sources
+from monitor.sources.base import Source
+from monitor.sources.reddit_cursor import decode_cursor
+from monitor.sources.reddit_settings import RedditInboxSourceConfig, RedditSettings
+from monitor.sources.reddit_sources import build_reddit_source
 from monitor.store.db import transaction
 from monitor.store.models import Case, Message, SourceState
 from tests.conftest import RuntimeFactory
@@ -27,6 +33,8 @@ from tests.reddit_fake import (
     reddit_section,
     serve_token,
 )
+
+SLOW = Reply(200, {"content-type": "application/json"}, b"{}", delay=0.6)
 
 
 @pytest.fixture
@@ -143,6 +151,123 @@ def test_marks_read_only_on_the_poll_after_the_items_were_committed(
 
     poll_source(rt, "inbox")
     assert len(api.seen("POST", "/api/read_message/?")) == 3  # nothing is marked twice
+
+
+FIRST = comment("c1", "u/acme_official hi", created=T0, inbox="username_mention")
+SECOND = comment("c2", "u/acme_official still there?", created=T0 + 60, inbox="username_mention")
+FORBIDDEN = Reply.json({"message": "Forbidden", "error": 403}, status=403)
+
+
+def test_a_failed_mark_read_is_reported_and_retried_while_new_items_are_stored(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Marking read came first in the poll and its failure failed the poll: a 403 stopped
+    # the inbox for good ("Reddit: 403 Forbidden"), a 5xx or a timeout held back every
+    # new mention for as long as it lasted.
+    serve_token(api)
+    route = api.add("GET", "/message/mentions", listing(FIRST))
+    marking = api.add("POST", "/api/read_message/?", FORBIDDEN)
+    rt = inbox_runtime(make_runtime, api, comment_replies=False)
+    poll_source(rt, "inbox")
+    route.replies = [listing(SECOND, FIRST)]
+    poll_source(rt, "inbox")
+
+    assert [m.external_id for m in messages(rt)] == ["t1_c1", "t1_c2"]
+    found = state(rt)
+    assert (found.consecutive_failures, found.next_poll_at) == (0, None)
+    assert found.last_error == (
+        "marking 1 inbox item read failed (403 Forbidden); tried again at the next poll"
+    )
+    assert found.details["pending_mark_read"] == 2
+
+    marking.replies = [Reply.json({})]
+    poll_source(rt, "inbox")
+    posts = api.seen("POST", "/api/read_message/?")
+    assert [post.form()["id"] for post in posts] == [["t1_c1"], ["t1_c1,t1_c2"]]
+    found = state(rt)
+    assert (found.last_error, found.details["pending_mark_read"]) == (None, 0)
+
+
+@pytest.mark.parametrize(
+    ("reply", "reason"),
+    [
+        (Reply(500), "ServerError: received 500 HTTP response"),
+        (SLOW, "RequestException: ReadTimeout"),
+    ],
+    ids=["500", "timeout"],
+)
+def test_mark_read_failing_on_5xx_or_timeout_does_not_hold_back_the_inbox(
+    api: FakeAPI, reply: Reply, reason: str
+) -> None:
+    # Without a database: prawcore retries both twice itself, sleeping up to 6 s.
+    serve_token(api)
+    route = api.add("GET", "/message/mentions", listing(FIRST))
+    api.add("POST", "/api/read_message/?", reply)
+    source = mentions_source(api, timeout_seconds=0.3)
+    now = FakeClock().now()
+    polled = source.poll(None, now=now)
+    route.replies = [listing(SECOND, FIRST)]
+    again = source.poll(polled.cursor, now=now)
+    assert [m.external_id for m in again.mentions] == ["t1_c2"]
+    assert list(again.problems) == [
+        f"marking 1 inbox item read failed ({reason}); tried again at the next poll"
+    ]
+    assert again.details is not None
+    assert again.details["pending_mark_read"] == 2
+    assert len(api.seen("POST", "/api/read_message/?")) == 3
+
+
+def test_items_kept_to_mark_are_bounded_while_marking_keeps_failing(
+    api: FakeAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reddit_sources, "MARK_CAP", 1)
+    serve_token(api)
+    route = api.add("GET", "/message/mentions", listing(FIRST))
+    api.add("POST", "/api/read_message/?", FORBIDDEN)
+    source = mentions_source(api)
+    now = FakeClock().now()
+    polled = source.poll(None, now=now)
+    route.replies = [listing(SECOND, FIRST)]
+    again = source.poll(polled.cursor, now=now)
+    assert list(again.problems) == [
+        "marking 1 inbox item read failed (403 Forbidden); tried again at the next poll",
+        "1 inbox item left unread on Reddit: marking read keeps failing, "
+        "and only the newest 1 are kept to mark",
+    ]
+    assert decode_cursor(again.cursor).to_mark == ("t1_c2",)
+
+
+def test_a_rate_limited_mark_read_reschedules_the_poll_and_keeps_the_items_queued(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Reddit takes no request now: reading on would only be refused too.
+    serve_token(api)
+    route = api.add("GET", "/message/mentions", listing(FIRST))
+    limited = Reply(429, {"retry-after": "30"}, b"whoa there")
+    api.add("POST", "/api/read_message/?", limited, Reply.json({}))
+    rt = inbox_runtime(make_runtime, api, comment_replies=False)
+    poll_source(rt, "inbox")
+    route.replies = [listing(SECOND, FIRST)]
+    poll_source(rt, "inbox")
+    found = state(rt)
+    assert found.last_error == "Reddit rate_limited: 429 Too Many Requests"
+    assert found.next_poll_at == rt.clock.now() + timedelta(seconds=30)
+    assert [m.external_id for m in messages(rt)] == ["t1_c1"]
+
+    assert isinstance(rt.clock, FakeClock)
+    rt.clock.advance(seconds=30)
+    poll_source(rt, "inbox")
+    assert [m.external_id for m in messages(rt)] == ["t1_c1", "t1_c2"]
+    assert api.seen("POST", "/api/read_message/?")[-1].form()["id"] == ["t1_c1"]
+    assert (state(rt).last_error, state(rt).details["pending_mark_read"]) == (None, 1)
+
+
+def mentions_source(api: FakeAPI, **reddit: Any) -> Source:
+    settings = RedditSettings.model_validate(reddit_section(api, **reddit))
+    config = RedditInboxSourceConfig(
+        type="reddit_inbox", name="inbox", comment_replies=False, context_depth=0
+    )
+    return build_reddit_source(config, settings, Brand(name="Acme"))
 
 
 def test_a_poll_whose_result_was_never_stored_marks_nothing(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -82,14 +83,21 @@ def test_recorded_submission_reply(api: FakeAPI) -> None:
     assert responder(api).send(action("t3_4b1tfm", "Test reply")).external_id == "t1_d162ara"
 
 
+def in_(delta: timedelta) -> str:
+    """An HTTP-date ``delta`` from the test clock's now, as a Retry-After may be given."""
+    return format_datetime(CLOCK_START + delta, usegmt=True)
+
+
 @pytest.mark.parametrize(
     ("reply", "retry_seconds"),
     [
         (api_error("RATELIMIT", "Take a break for 2 seconds before trying again."), 2),
         (api_error("RATELIMIT", "Take a break for 9 minutes before trying again."), 540),
         (Reply(429, {"retry-after": "7", **RATE}, b"whoa there"), 7),
+        (Reply(429, {"retry-after": in_(timedelta(seconds=90)), **RATE}, b"whoa there"), 90),
+        (Reply(429, {"retry-after": in_(timedelta(hours=-1)), **RATE}, b"whoa there"), 0),
     ],
-    ids=["ratelimit-short", "ratelimit-long", "http-429"],
+    ids=["ratelimit-short", "ratelimit-long", "http-429", "http-429-date", "http-429-past-date"],
 )
 def test_rate_limits_are_temporary_with_retry_after_and_never_slept_on(
     api: FakeAPI, reply: Reply, retry_seconds: int
@@ -104,6 +112,32 @@ def test_rate_limits_are_temporary_with_retry_after_and_never_slept_on(
 
 
 @pytest.mark.parametrize(
+    ("value", "retry_after"),
+    [
+        ("soon", None),
+        ("inf", None),
+        ("nan", None),
+        ("1e20", CLOCK_START + timedelta(days=1)),
+        ("Fri, 01 Jan 2100 00:00:00 GMT", CLOCK_START + timedelta(days=1)),
+    ],
+    ids=["words", "inf", "nan", "huge", "far-date"],
+)
+def test_an_unreadable_or_absurd_retry_after_is_still_a_rate_limit(
+    api: FakeAPI, value: str, retry_after: datetime | None
+) -> None:
+    # These raised ValueError or OverflowError out of the responder ("responder crashed").
+    # A wait over a day is taken as a day: the header is wrong, and a reply held for years
+    # would look like a lost one.
+    serve_token(api)
+    api.add("POST", "/api/comment/?", Reply(429, {"retry-after": value, **RATE}, b"whoa"))
+    with pytest.raises(ResponderError) as caught:
+        responder(api).send(action())
+    assert str(caught.value) == "Reddit rate limit: 429 Too Many Requests"
+    assert (caught.value.permanent, caught.value.rate_limited) == (False, True)
+    assert caught.value.retry_after == retry_after
+
+
+@pytest.mark.parametrize(
     ("reply", "reason"),
     [
         (api_error("DELETED_COMMENT", "that comment has been deleted", "parent"), "was deleted"),
@@ -111,8 +145,21 @@ def test_rate_limits_are_temporary_with_retry_after_and_never_slept_on(
         (api_error("TOO_OLD", "that's a piece of history now", "parent"), "archived"),
         (api_error("SOMETHING_NEW", "a code we do not know", "text"), "SOMETHING_NEW"),
         (Reply.json({"reason": "banned", "error": 403}, status=403), "banned"),
+        (
+            Reply.json({"message": "Bad Request", "error": 400}, status=400),
+            "Reddit refused the reply (400 Bad Request): a retry gets the same answer",
+        ),
+        (
+            Reply.json({"message": "Payload Too Large", "error": 413}, status=413),
+            "Reddit refused the reply (413 Payload Too Large): a retry gets the same answer",
+        ),
+        (
+            Reply.json({"error": 451}, status=451),
+            "Reddit refused the reply (451 Unavailable For Legal Reasons): "
+            "blocked where the daemon runs",
+        ),
     ],
-    ids=["deleted", "locked", "too-old", "unknown-code", "banned-403"],
+    ids=["deleted", "locked", "too-old", "unknown-code", "banned-403", "400", "413", "451"],
 )
 def test_refusals_are_permanent_with_a_clear_reason(
     api: FakeAPI, reply: Reply, reason: str
@@ -267,6 +314,23 @@ def test_long_ratelimit_defers_the_action_to_the_reset(
     with transaction(rt.sessions) as session:
         row = session.scalars(select(ActionRow)).one()
         assert row.status == ActionStatus.FAILED
+        assert row.next_attempt_at == rt.clock.now() + timedelta(minutes=9)
+
+
+def test_a_429_with_a_date_defers_the_action_to_that_date_without_counting_it(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    mention_from(api, "erin")
+    rt = reddit_runtime(make_runtime, api)
+    date = format_datetime(rt.clock.now() + timedelta(minutes=9), usegmt=True)
+    api.add("POST", "/api/comment/?", Reply(429, {"retry-after": date, **RATE}, b"whoa"))
+    poll_source(rt, "inbox")
+    process_pending(rt)
+    dispatch_outbox(rt)
+    with transaction(rt.sessions) as session:
+        row = session.scalars(select(ActionRow)).one()
+        assert (row.status, row.attempts) == (ActionStatus.FAILED, 0)
+        assert row.last_error == "Reddit rate limit: 429 Too Many Requests"
         assert row.next_attempt_at == rt.clock.now() + timedelta(minutes=9)
 
 

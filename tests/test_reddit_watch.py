@@ -138,6 +138,57 @@ def test_banned_subreddit_404_disables_it(make_runtime: RuntimeFactory, api: Fak
     assert "no subreddit left to watch" in status.last_error
 
 
+REFUSED = "Reddit refuses the request itself, so retrying cannot help: check the name in subreddits"
+BLOCKED = "Reddit blocks it where the daemon runs: remove it from subreddits if that lasts"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (
+            451,
+            {"message": "Unavailable For Legal Reasons", "error": 451},
+            f"451 Unavailable For Legal Reasons; {{until}}; {BLOCKED}",
+        ),
+        (400, {"message": "Bad Request", "error": 400}, f"400 Bad Request; {{until}}; {REFUSED}"),
+        (
+            400,
+            {"reason": "BAD_SR_NAME", "explanation": "that name is not allowed"},
+            f"BAD_SR_NAME: that name is not allowed; {{until}}; {REFUSED}",
+        ),
+        (409, {"message": "Conflict", "error": 409}, f"409 Conflict; {{until}}; {REFUSED}"),
+        (
+            413,
+            {"message": "Payload Too Large", "error": 413},
+            f"413 Payload Too Large; {{until}}; {REFUSED}",
+        ),
+    ],
+    ids=["451", "400", "400-reason", "409", "413"],
+)
+def test_a_subreddit_reddit_refuses_for_good_is_disabled_alone_not_retried_every_poll(
+    make_runtime: RuntimeFactory, api: FakeAPI, status: int, body: dict[str, Any], expected: str
+) -> None:
+    # These answers were taken for temporary: every poll of the source failed (the other
+    # subreddits too) and was retried with backoff for ever.
+    serve_token(api)
+    api.add("GET", "/r/geo/comments/?", Reply.json(body, status=status))
+    api.add("GET", "/r/acme/comments/?", listing(comment("k1", "acme broke", created=T0)))
+    rt = watch_runtime(make_runtime, api, subreddits=["geo", "acme"], submissions=False)
+    poll_source(rt, "watch")
+
+    assert [m.external_id for m in messages(rt)] == ["t1_k1"]
+    found = state(rt, "watch")
+    assert (found.consecutive_failures, found.next_poll_at) == (0, None)
+    until = "not watched until 2026-11-21T09:00+00:00"
+    assert found.last_error == "r/geo: " + expected.format(until=until)
+    assert list(found.details["disabled_subreddits"]) == ["geo"]
+    assert isinstance(rt.clock, FakeClock)
+    rt.clock.advance(minutes=5)
+    poll_source(rt, "watch")
+    assert len(api.seen("GET", "/r/geo/comments/?")) == 1
+    assert len(api.seen("GET", "/r/acme/comments/?")) == 2
+
+
 def test_recorded_search_stores_submissions_as_keyword_hits(
     make_runtime: RuntimeFactory, api: FakeAPI
 ) -> None:

@@ -11,6 +11,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from http import HTTPStatus
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
@@ -54,6 +57,20 @@ class ReplyOutcomeUnknown(Exception):
     """
 
 
+class RetryAfterNotSeconds(Exception):
+    """A 429 whose Retry-After is not a number of seconds: an HTTP-date (RFC 9110 allows
+    one) or something unreadable; ``retry_at`` is the date, if it was one.
+
+    prawcore builds its TooManyRequests with float(Retry-After), so such an answer raised
+    a ValueError that escaped translate() and lost Reddit's wait. Raised by the transport
+    instead, prawcore wraps it in a RequestException it does not retry.
+    """
+
+    def __init__(self, retry_at: datetime | None) -> None:
+        super().__init__("429 Too Many Requests")
+        self.retry_at = retry_at
+
+
 class ObservingAdapter(HTTPAdapter):
     """Forces the timeout, remembers the last ``x-ratelimit-*`` headers, and sends a
     comment at most once per call.
@@ -89,6 +106,8 @@ class ObservingAdapter(HTTPAdapter):
             with self._lock:
                 self.headers = {k: response.headers.get(k, "") for k in _RATE_HEADERS}
                 self.held_until = _held_until(self.headers)
+        if response.status_code == 429:
+            _check_retry_after(response)
         return response
 
     def _send_once(self, request: Any, *args: Any, **kwargs: Any) -> requests.Response:
@@ -113,6 +132,26 @@ def _held_until(headers: dict[str, str]) -> float:
         return 0.0
     reset = _number(headers.get("x-ratelimit-reset"), int) or 0
     return time.monotonic() + max(reset, 1)
+
+
+def _check_retry_after(response: requests.Response) -> None:
+    raw = response.headers.get("retry-after")
+    if not raw:
+        return
+    try:
+        float(raw)  # as prawcore reads it
+    except ValueError:
+        response.close()
+        raise RetryAfterNotSeconds(_http_date(raw)) from None
+
+
+def _http_date(raw: str) -> datetime | None:
+    try:
+        moment = parsedate_to_datetime(raw)
+    except (ValueError, TypeError):
+        return None
+    # "-0000" gives a naive datetime: the date is in UTC all the same.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _posts_a_comment(request: Any) -> bool:
@@ -347,6 +386,64 @@ def translate(exc: Exception) -> RedditFailure:
         return exc
     if isinstance(exc, praw.exceptions.RedditAPIException):
         return _api_failure(exc)
+    auth = _auth_failure(exc)
+    if auth is not None:
+        return auth
+    if isinstance(exc, _NOT_THERE):
+        status = exc.response.status_code
+        return RedditFailure(FailureKind.UNAVAILABLE, _unavailable(exc), status=status)
+    rate_limited = _rate_limited(exc)
+    if rate_limited is not None:
+        return rate_limited
+    original = getattr(exc, "original_exception", None)
+    if isinstance(original, ReplyOutcomeUnknown):
+        message = f"did not confirm the reply ({original}): it may have been posted"
+        return RedditFailure(FailureKind.TEMPORARY, message)
+    if isinstance(exc, core.ResponseException) and _refused(exc.response.status_code):
+        status = exc.response.status_code
+        return RedditFailure(FailureKind.REFUSED, _status_text(exc.response), status=status)
+    if isinstance(exc, core.ServerError | core.RequestException | core.ResponseException):
+        return RedditFailure(FailureKind.TEMPORARY, _transport(exc))
+    raise exc
+
+
+# Banned or private (403), missing (404 or a redirect to search), or blocked in the
+# country the daemon runs from (451: Reddit geo-blocks some subreddits).
+_NOT_THERE = (core.Forbidden, core.NotFound, core.Redirect, core.UnavailableForLegalReasons)
+# Client errors that are not about our credentials or the target's existence: Reddit
+# refuses the request as we make it, and the same request gets the same answer. 408
+# (prawcore retries it, as a 5xx) and 429 are the client errors a later try gets past.
+_RETRYABLE_4XX = frozenset({408, 429})
+# Said in full where prawcore names the class only; 413's name as RFC 9110 gives it.
+_PHRASES = {
+    400: "Bad Request",
+    409: "Conflict",
+    413: "Payload Too Large",
+    414: "URI Too Long",
+    415: "Unsupported Media Type",
+    451: "Unavailable For Legal Reasons",
+}
+
+
+def _rate_limited(exc: Exception) -> RedditFailure | None:
+    """A 429: TooManyRequests, the plain ResponseException prawcore raises for one on the
+    token request, or a Retry-After the transport found no number in."""
+    original = getattr(exc, "original_exception", None)
+    if isinstance(original, RetryAfterNotSeconds):
+        return RedditFailure(FailureKind.RATE_LIMITED, str(original), retry_at=original.retry_at)
+    if isinstance(exc, core.ResponseException) and exc.response.status_code == 429:
+        wait = _number(exc.response.headers.get("retry-after"), float)
+        return RedditFailure(
+            FailureKind.RATE_LIMITED, "429 Too Many Requests", retry_after_seconds=wait
+        )
+    return None
+
+
+def _refused(status: int) -> bool:
+    return 400 <= status < 500 and status not in _RETRYABLE_4XX
+
+
+def _auth_failure(exc: Exception) -> RedditFailure | None:
     if isinstance(exc, core.OAuthException | core.InvalidToken | core.InsufficientScope):
         return RedditFailure(FailureKind.AUTH, f"{type(exc).__name__}: {exc}")
     if isinstance(exc, KeyError) and exc.args == (401,):
@@ -357,28 +454,15 @@ def translate(exc: Exception) -> RedditFailure:
             FailureKind.AUTH,
             "the token request was refused (401): check reddit.client_id and client_secret",
         )
-    if isinstance(exc, core.Forbidden | core.NotFound | core.Redirect):
-        return RedditFailure(FailureKind.UNAVAILABLE, _unavailable(exc))
-    if isinstance(exc, core.TooManyRequests):
-        wait = _number(exc.retry_after, float)
-        return RedditFailure(
-            FailureKind.RATE_LIMITED, "429 Too Many Requests", retry_after_seconds=wait
-        )
-    original = getattr(exc, "original_exception", None)
-    if isinstance(original, ReplyOutcomeUnknown):
-        message = f"did not confirm the reply ({original}): it may have been posted"
-        return RedditFailure(FailureKind.TEMPORARY, message)
-    if isinstance(exc, core.ServerError | core.RequestException | core.ResponseException):
-        return RedditFailure(FailureKind.TEMPORARY, _transport(exc))
-    raise exc
+    return None
 
 
 def _token_refused(exc: Exception) -> bool:
     """A 401 from the token endpoint: Reddit does not know the app's id and secret.
 
     prawcore raises a plain ResponseException for it (a 401 on an API call becomes
-    InvalidToken or the KeyError above), which would pass for a temporary failure and
-    be retried forever."""
+    InvalidToken or the KeyError above), which would pass for some other refused request
+    and not point at the credentials."""
     return isinstance(exc, core.ResponseException) and exc.response.status_code == 401
 
 
@@ -401,14 +485,30 @@ def _wait(message: str) -> float | None:
 
 
 def _unavailable(exc: core.ResponseException) -> str:
-    status = exc.response.status_code
-    try:
-        reason = exc.response.json().get("reason")
-    except (ValueError, AttributeError):
-        reason = None
     if isinstance(exc, core.Redirect):
         return "does not exist (redirected to search)"
-    return f"{status} {reason or type(exc).__name__}"
+    if exc.response.status_code in _PHRASES:
+        return _status_text(exc.response)
+    return f"{exc.response.status_code} {_reason(exc.response) or type(exc).__name__}"
+
+
+def _status_text(response: requests.Response) -> str:
+    """``409 Conflict``; Reddit's own reason in brackets where it gave one."""
+    status = response.status_code
+    try:
+        phrase = _PHRASES.get(status) or HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "HTTP error"
+    reason = _reason(response)
+    return f"{status} {phrase} ({reason})" if reason else f"{status} {phrase}"
+
+
+def _reason(response: requests.Response) -> str | None:
+    try:
+        reason = response.json().get("reason")
+    except (ValueError, AttributeError):
+        return None
+    return str(reason) if reason else None
 
 
 def _transport(exc: Exception) -> str:

@@ -27,7 +27,7 @@ from monitor.domain import MessageKind
 from monitor.sources.base import PollResult, SourceError, Window
 from monitor.sources.reddit import RateLimits
 from monitor.sources.reddit_base import PollBatch, RedditSourceBase, source_error
-from monitor.sources.reddit_failure import FailureKind, RedditFailure
+from monitor.sources.reddit_failure import NOT_SERVED, FailureKind, RedditFailure
 from monitor.sources.reddit_items import RedditItem
 
 PAGE = 100  # Reddit's largest page
@@ -121,7 +121,7 @@ class BackfillingRedditSource(RedditSourceBase):
             try:
                 yield from self._walk(stream, window, known, now)
             except RedditFailure as failure:
-                if failure.kind != FailureKind.UNAVAILABLE or stream.subreddit is None:
+                if failure.kind not in NOT_SERVED or stream.subreddit is None:
                     raise _stop(failure, self.connection.limits(), now) from None
                 unavailable.add(stream.subreddit)
                 yield PollResult([], None, problems=[f"r/{stream.subreddit}: {failure}; skipped"])
@@ -173,7 +173,7 @@ def _check_quota(limits: RateLimits, now: datetime) -> None:
 def _stop(failure: RedditFailure, limits: RateLimits, now: datetime) -> SourceError:
     if failure.kind != FailureKind.RATE_LIMITED:
         return source_error(failure, now)
-    wait = failure.retry_after_seconds
+    wait = failure.wait_seconds(now)
     return _rate_limited(str(failure), limits.reset_seconds if wait is None else wait, now)
 
 

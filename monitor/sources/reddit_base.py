@@ -147,9 +147,14 @@ def source_error(failure: RedditFailure, now: datetime) -> SourceError:
         return SourceError(message + ", then restart", permanent=True, kind=failure.kind.value)
     if failure.kind == FailureKind.UNAVAILABLE:
         return SourceError(f"Reddit: {failure}", permanent=True, kind=failure.kind.value)
-    retry_at = None
-    if failure.retry_after_seconds is not None:
-        retry_at = now + timedelta(seconds=failure.retry_after_seconds)
+    if failure.kind in (FailureKind.REFUSED, FailureKind.REJECTED):
+        message = (
+            f"Reddit refused the request ({failure}); retrying cannot help, so the source "
+            "is stopped: check its settings, then restart"
+        )
+        return SourceError(message, permanent=True, kind=failure.kind.value)
+    wait = failure.wait_seconds(now)
+    retry_at = None if wait is None else now + timedelta(seconds=wait)
     return SourceError(
         f"Reddit {failure.kind.value}: {failure}", retry_at=retry_at, kind=failure.kind.value
     )

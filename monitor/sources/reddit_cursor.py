@@ -83,9 +83,9 @@ class Disabled:
 class SourceCursor:
     """Everything one source keeps between polls, stored as JSON in source_state.cursor.
 
-    ``to_mark`` holds inbox fullnames stored by the previous poll: the cursor is
-    committed in the same transaction as those messages, so seeing it again proves they
-    are stored and they can be marked read.
+    ``to_mark`` holds inbox fullnames stored by the previous poll (and by earlier ones
+    while marking them read failed): the cursor is committed in the same transaction as
+    those messages, so seeing it again proves they are stored and they can be marked read.
     """
 
     listings: dict[str, ListingCursor] = field(default_factory=dict)

@@ -24,7 +24,7 @@ from monitor.sources.reddit_backfill import (
 )
 from monitor.sources.reddit_base import PollBatch, RedditSourceBase
 from monitor.sources.reddit_cursor import Disabled, SourceCursor
-from monitor.sources.reddit_failure import FailureKind, RedditFailure
+from monitor.sources.reddit_failure import NOT_SERVED, FailureKind, RedditFailure
 from monitor.sources.reddit_items import RedditItem
 from monitor.sources.reddit_keywords import KeywordMatcher
 from monitor.sources.reddit_settings import (
@@ -39,6 +39,10 @@ if TYPE_CHECKING:
 
 # A banned or private subreddit is tried again after this long.
 DISABLE_FOR = timedelta(hours=24)
+# Inbox items kept to mark read while marking keeps failing. Past this the oldest are let
+# go: they only stay unread in the brand's Reddit inbox (no poll reads that flag), and a
+# poll that marks them again spends a request per 25.
+MARK_CAP = 500
 
 
 class RedditInboxSource(BackfillingRedditSource):
@@ -58,9 +62,7 @@ class RedditInboxSource(BackfillingRedditSource):
         self.config = config
 
     def _poll(self, state: SourceCursor, batch: PollBatch, now: datetime) -> SourceCursor:
-        # The cursor holding ``to_mark`` was committed with those messages: they are stored.
-        if state.to_mark:
-            self.connection.mark_read(list(state.to_mark))
+        unmarked = self._mark_read(state.to_mark, batch)
         listings, to_mark = dict(state.listings), []
         for stream, kind in self.STREAMS:
             if not getattr(self.config, stream):
@@ -72,7 +74,28 @@ class RedditInboxSource(BackfillingRedditSource):
             batch.add(items, kind, self.own)
             to_mark += [i.fullname for i in items if i.unread]
         marks = tuple(to_mark) if self.config.mark_read else ()
-        return replace(state, listings=listings, to_mark=marks)
+        return replace(state, listings=listings, to_mark=_queue(unmarked, marks, batch))
+
+    def _mark_read(self, fullnames: tuple[str, ...], batch: PollBatch) -> tuple[str, ...]:
+        """Mark read what the last committed poll stored; return what is still unmarked.
+
+        The cursor holding ``fullnames`` was committed with those messages, so they are
+        stored whatever happens here: a failure (a 5xx, a timeout, a 403) is reported and
+        the poll reads on, instead of holding back every new mention while it lasts. Bad
+        credentials and rate limits still end the poll: the listings would fail alike."""
+        if not fullnames:
+            return ()
+        try:
+            self.connection.mark_read(list(fullnames))
+        except RedditFailure as failure:
+            if failure.kind in (FailureKind.AUTH, FailureKind.RATE_LIMITED):
+                raise
+            batch.problems.append(
+                f"marking {_inbox_items(len(fullnames))} read failed ({failure}); "
+                "tried again at the next poll"
+            )
+            return fullnames
+        return ()
 
     def _streams(self) -> list[Stream]:
         # Backfill only reads: marking read stays with the live poll.
@@ -184,6 +207,24 @@ class RedditSearchSource(BackfillingRedditSource):
         ]
 
 
+def _queue(unmarked: tuple[str, ...], new: tuple[str, ...], batch: PollBatch) -> tuple[str, ...]:
+    """What the next poll marks read: what is still unmarked, then the new items; the
+    newest MARK_CAP of them."""
+    queue = tuple(dict.fromkeys((*unmarked, *new)))
+    dropped = len(queue) - MARK_CAP
+    if dropped <= 0:
+        return queue
+    batch.problems.append(
+        f"{_inbox_items(dropped)} left unread on Reddit: marking read keeps failing, "
+        f"and only the newest {MARK_CAP} are kept to mark"
+    )
+    return queue[dropped:]
+
+
+def _inbox_items(n: int) -> str:
+    return f"{n} inbox item" if n == 1 else f"{n} inbox items"
+
+
 def _names(subreddits: list[str]) -> list[str]:
     return [s.removeprefix("r/").lower() for s in subreddits]
 
@@ -193,13 +234,27 @@ def _still_disabled(state: SourceCursor, now: datetime) -> dict[str, Disabled]:
 
 
 def _disable(sub: str, failure: RedditFailure, batch: PollBatch, now: datetime) -> Disabled:
-    """Only a missing, banned or private subreddit is disabled; anything else stops the poll."""
-    if failure.kind != FailureKind.UNAVAILABLE:
+    """Only a subreddit Reddit will not serve (missing, banned, private, blocked, or a
+    request it refuses outright) is disabled; anything else stops the poll."""
+    if failure.kind not in NOT_SERVED:
         raise failure
     until = now + DISABLE_FOR
     reason = f"r/{sub}: {failure}; not watched until {until.isoformat(timespec='minutes')}"
+    reason += _advice(failure)
     batch.problems.append(reason)
     return Disabled(reason, until.timestamp())
+
+
+def _advice(failure: RedditFailure) -> str:
+    """What the operator can do, where a banned, private or missing subreddit (which
+    needs no explaining) is not the reason."""
+    if failure.status == 451:
+        return "; Reddit blocks it where the daemon runs: remove it from subreddits if that lasts"
+    if failure.kind == FailureKind.UNAVAILABLE:
+        return ""
+    return (
+        "; Reddit refuses the request itself, so retrying cannot help: check the name in subreddits"
+    )
 
 
 def _require_one_enabled(
