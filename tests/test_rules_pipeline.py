@@ -144,3 +144,29 @@ def test_account_age_matches_in_the_daemon_as_in_rules_test(
         datetime(2019, 5, 1, 8, tzinfo=UTC),
         None,
     ]
+
+
+def test_brand_accounts_written_as_reddit_and_x_show_them_are_the_brands_own(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # "u/acme_official" is how Reddit shows a name, and how people copy it into the
+    # config; kept as written it never equalled the author "acme_official", so the bot
+    # answered the brand's own comments (and " AcmeHelp" with a stray space on X).
+    write(tmp_path / "rules", "name: reply-all\nthen: {reply: 'Thanks {first_name}!'}\n")
+    brand = {"name": "Acme", "accounts": {"x": [" @AcmeHelp "], "reddit": ["/u/Acme_Official"]}}
+    rows = [
+        mention(1, "Acme here: the fix is live", platform="reddit", author="acme_official"),
+        mention(2, "@acme fixed now, thanks", author="acmehelp"),
+        mention(3, "@acme still broken"),
+    ]
+    rt = make_runtime(rows, rules={"path": str(tmp_path / "rules")}, brand=brand)
+    run_cycle(rt)
+    with rt.sessions() as session:
+        inbound = select(Message).where(Message.direction == "inbound").order_by(Message.id)
+        kinds = [(m.author_handle, m.kind, "reply" in (m.decision or {}))
+                 for m in session.scalars(inbound)]  # fmt: skip
+    assert kinds == [
+        ("acme_official", "own", False),
+        ("acmehelp", "own", False),
+        ("user3", "mention", True),
+    ]
