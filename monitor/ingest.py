@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
-from monitor.domain import Direction, Mention, MessageKind, Platform
+from monitor.domain import Author, Direction, Mention, MessageKind, Platform
 from monitor.runtime import Runtime
 from monitor.sources.base import PollResult, SourceError
 from monitor.store.context import promote_context, store_context
@@ -291,6 +291,7 @@ def upsert_customers(
             "display_name": author.display_name,
             "followers": author.followers,
             "verified": author.verified,
+            "account_created_at": author.account_created_at,
             "first_seen_at": now,
             "last_seen_at": now,
         }
@@ -304,18 +305,33 @@ def upsert_customers(
     for platform in {p for p, _ in authors}:
         wanted = [a for p, a in authors if p == platform]
         query = select(
-            Customer.id, Customer.platform_user_id, Customer.handle, Customer.followers
+            Customer.id,
+            Customer.platform_user_id,
+            Customer.handle,
+            Customer.followers,
+            Customer.account_created_at,
         ).where(Customer.platform == platform, Customer.platform_user_id.in_(wanted))
-        for customer_id, user_id, handle, followers in session.execute(query):
+        for customer_id, user_id, handle, followers, created in session.execute(query):
             ids[(platform, user_id)] = customer_id
-            author = authors[(platform, user_id)]
-            fresh = author.followers if author.followers is not None else followers
-            if (author.handle, fresh) != (handle, followers):
-                changed.append(
-                    {"b_id": customer_id, "b_handle": author.handle, "b_followers": fresh}
-                )
+            change = _customer_change(authors[(platform, user_id)], handle, followers, created)
+            if change is not None:
+                changed.append({"b_id": customer_id, **change})
     _touch_customers(session, list(ids.values()), changed, now)
     return ids
+
+
+def _customer_change(
+    author: Author, handle: str, followers: int | None, created: datetime | None
+) -> dict[str, Any] | None:
+    """The stored customer's new handle, follower count and creation time, or None when
+    none of them changed."""
+    fresh = author.followers if author.followers is not None else followers
+    # A customer stored before the platform said (or before it was kept) gets it from
+    # their next post: account_age rules read it.
+    born = created or author.account_created_at
+    if (author.handle, fresh, born) == (handle, followers, created):
+        return None
+    return {"b_handle": author.handle, "b_followers": fresh, "b_created": born}
 
 
 LAST_SEEN_RESOLUTION = timedelta(hours=1)
@@ -343,6 +359,10 @@ def _touch_customers(
         statement = (
             update(Customer.__table__)  # type: ignore[arg-type]
             .where(Customer.__table__.c.id == bindparam("b_id"))
-            .values(handle=bindparam("b_handle"), followers=bindparam("b_followers"))
+            .values(
+                handle=bindparam("b_handle"),
+                followers=bindparam("b_followers"),
+                account_created_at=bindparam("b_created"),
+            )
         )
         session.connection().execute(statement, changed)

@@ -250,6 +250,7 @@ def _mention(message: Message, customer: Customer | None) -> Mention:
         display_name=customer.display_name if customer else "",
         followers=customer.followers if customer else None,
         verified=customer.verified if customer else False,
+        account_created_at=customer.account_created_at if customer else None,
     )
     return Mention(
         platform=Platform(message.platform),

@@ -63,7 +63,15 @@ class Brand(Strict):
     accounts: dict[Literal["x", "reddit"], list[str]] = Field(default_factory=dict)
 
     def own_handles(self, platform: str) -> frozenset[str]:
-        return frozenset(h.lower().lstrip("@") for h in self.accounts.get(platform, []))  # type: ignore[call-overload]
+        accounts: list[str] = self.accounts.get(platform, [])  # type: ignore[call-overload]
+        return frozenset(bare_handle(h) for h in accounts)
+
+
+def bare_handle(written: str) -> str:
+    """A handle as the platforms give an author's. People copy "@AcmeHelp", "u/acme" and
+    "/u/acme" from the page: kept as written, the brand's own posts were not its own
+    (and answered) on Reddit."""
+    return written.strip().lower().removeprefix("/").removeprefix("u/").lstrip("@")
 
 
 class ReplaySourceConfig(Strict):

@@ -75,6 +75,11 @@ def test_the_shipped_config_uses_the_default_thresholds(shipped: Answerer) -> No
         "@acme do you have a shop in Norwich?",
         "@acme can I pay with Clearpay?",
         "@acme do you ship to Mexico?",
+        # Letters outside a-z are letters: "Łódź" was read as "d" (a stopword) and the
+        # question as "do you have a store?", answered in public with the store list.
+        "@acme do you have a store in Łódź?",
+        "@acme is there a shop in Malmö?",
+        "@acme do you ship to Curaçao?",
     ],
 )
 def test_a_question_naming_what_the_entry_lacks_is_not_answered(
@@ -96,6 +101,8 @@ def test_a_question_naming_what_the_entry_lacks_is_not_answered(
         # The person greeted is not a name asked about; a shouted question has no names.
         ("@acme Hi Steve, do you ship to Ireland?", "shipping-countries"),
         ("@acme DO YOU SHIP TO IRELAND ASAP?", "shipping-countries"),
+        # Full-width letters are the same words (NFKC), as the deflection guard reads them.
+        ("@acme ｄｏ ｙｏｕ ｓｈｉｐ ｔｏ Ｉｒｅｌａｎｄ？", "shipping-countries"),
     ],
 )
 def test_real_questions_are_still_answered(shipped: Answerer, text: str, entry: str) -> None:
@@ -208,6 +215,7 @@ def test_names_are_capitalised_words_inside_a_sentence() -> None:
     assert names("Does Acme's store in Cardiff open?", brand="Acme") == ["Cardiff"]
     assert names("Hi Steve, do you ship to Oslo?") == ["Oslo"]
     assert names("HI STEVE, DO YOU SHIP TO OSLO?") == []
+    assert names("Is there a store in Łódź or Zürich?") == ["Łódź", "Zürich"]
 
 
 def test_asking_sentences_leave_the_context_out() -> None:

@@ -59,6 +59,22 @@ REDIRECTS = [
     ("It's all on acme.ie today.", "support link", "acme.ie"),
     ("Write to returns at acme dot com.", "spelled-out address", "acme dot com"),
     ("Details: acme[dot]co[dot]uk", "spelled-out address", "acme[dot]co"),
+    # "See our FAQ" is the deflection the product exists to avoid: the answer, not
+    # where to look it up.
+    ("The answer is in our FAQ.", "website", "FAQ"),
+    ("Please check the FAQs first.", "website", "FAQs"),
+    ("Please visit our website for the returns policy.", "website", "visit our website"),
+    ("Head over to the Acme website for details.", "website", "Head over to the Acme website"),
+    ("See our knowledge base for the steps.", "website", "See our knowledge base"),
+    ("You can find the manual on our website.", "website", "find the manual on our website"),
+    ("Full details are on our web site.", "website", "details are on our web site"),
+    # Any domain with a path is a link, whatever its ending: acme.ch, acme.in.
+    ("Die Schritte: acme.ch/hilfe", "support link", "acme.ch/hilfe"),
+    ("Steps at acme.in/support today.", "support link", "acme.in/support"),
+    ("It's all on acme.dev today.", "support link", "acme.dev"),
+    ("Details: acme.co.jp/faq", "support link", "acme.co.jp/faq"),
+    ("Message me and I'll check.", "private message", "Message me"),
+    ("Write to us with the order number.", "contact elsewhere", "Write to us"),
     # What a reader sees: full-width letters and zero-width characters are no disguise.
     ("Please \uff24\uff2d us your order.", "private message", "DM us"),
     ("Please D\u200bM us your order.", "private message", "DM us"),
@@ -81,6 +97,12 @@ IN_CHANNEL = [
     "We'll drop you a line here once it ships.",
     "Our support team answers right here; no need to call anyone.",
     "It rings twice when the water has boiled.",
+    # Self-service steps are the answer itself, and an outage is news, not a redirect.
+    "Tap Forgot password on the sign-in screen of our app or site.",
+    "Sorry, our website is down; we're fixing it and will update you here.",
+    "Orders placed on the website ship within 2 days.",
+    "Sorry.In the meantime, we've refunded the fee.",
+    "It works with 220-240 V and/or 50/60 Hz.",
 ]
 
 

@@ -218,3 +218,13 @@ def test_rules_test_follows_the_threads_state_as_the_daemon_does(tmp_path: Path)
     assert first.reply is not None
     assert "searched" in first.tags
     assert {"follow-up", "was-answered"} <= set(second.tags)
+
+
+def test_first_name_keeps_the_vowel_signs_of_its_script(tmp_path: Path) -> None:
+    # Devanagari, Tamil and Thai write vowels as marks after a letter; the name was cut
+    # at the first one, and the bot greeted Priya as "प" in public.
+    rules = engine(tmp_path, "name: thanks\nthen: {reply: 'Thanks {first_name}!'}\n")
+    for display_name, greeted in (("प्रिया शर्मा", "प्रिया"), ("ศิริพร ใจดี", "ศิริพร")):
+        decision = decide(rules, author_name=display_name)
+        assert decision.reply is not None
+        assert decision.reply.text == f"Thanks {greeted}!"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
 
 from monitor.pipeline import run_cycle
-from monitor.store.models import Case, Event, Message
+from monitor.rules.dryrun import dry_run
+from monitor.sources.replay import parse_mention
+from monitor.store.models import Case, Customer, Event, Message
 from tests.conftest import RuntimeFactory, mention
 from tests.rulekit import write
 
@@ -105,3 +108,65 @@ def test_the_reply_cap_counts_the_whole_thread_not_each_customer(
     # A rule sees the thread's replies too (the second customer's case had none).
     assert "second-message-in-case" not in decisions[1].get("matched", [])
     assert decisions[3]["notes"] == ["guard: already 2 bot replies in this thread"]
+
+
+NEW_ACCOUNT = """
+name: new-account
+match:
+  author: {account_age: "< 3 days"}
+then:
+  tag: [new-account]
+"""
+
+
+def test_account_age_matches_in_the_daemon_as_in_rules_test(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # The creation time was read from the feed but never stored with the customer, so
+    # an account_age rule matched in `rules test` and never in the daemon.
+    write(tmp_path / "rules", NEW_ACCOUNT)
+    rows = [
+        mention(1, author_created_at="2026-11-19T08:00:00Z"),  # a day old
+        mention(2, author_created_at="2019-05-01T08:00:00Z"),
+        mention(3),  # the platform did not say: never matches
+    ]
+    rt = make_runtime(rows, rules={"path": str(tmp_path / "rules")})
+    tested = dry_run(rt.loaded_rules(), rt.scorer, [parse_mention(row) for row in rows])
+    run_cycle(rt)
+    with rt.sessions() as session:
+        inbound = select(Message).where(Message.direction == "inbound").order_by(Message.id)
+        decided = [(m.decision or {}).get("matched", []) for m in session.scalars(inbound)]
+        stored = session.scalars(select(Customer.account_created_at).order_by(Customer.id)).all()
+    assert decided == [["new-account"], [], []]
+    assert [list(decision.matched) for _, _, decision in tested] == decided
+    assert stored == [
+        datetime(2026, 11, 19, 8, tzinfo=UTC),
+        datetime(2019, 5, 1, 8, tzinfo=UTC),
+        None,
+    ]
+
+
+def test_brand_accounts_written_as_reddit_and_x_show_them_are_the_brands_own(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # "u/acme_official" is how Reddit shows a name, and how people copy it into the
+    # config; kept as written it never equalled the author "acme_official", so the bot
+    # answered the brand's own comments (and " AcmeHelp" with a stray space on X).
+    write(tmp_path / "rules", "name: reply-all\nthen: {reply: 'Thanks {first_name}!'}\n")
+    brand = {"name": "Acme", "accounts": {"x": [" @AcmeHelp "], "reddit": ["/u/Acme_Official"]}}
+    rows = [
+        mention(1, "Acme here: the fix is live", platform="reddit", author="acme_official"),
+        mention(2, "@acme fixed now, thanks", author="acmehelp"),
+        mention(3, "@acme still broken"),
+    ]
+    rt = make_runtime(rows, rules={"path": str(tmp_path / "rules")}, brand=brand)
+    run_cycle(rt)
+    with rt.sessions() as session:
+        inbound = select(Message).where(Message.direction == "inbound").order_by(Message.id)
+        kinds = [(m.author_handle, m.kind, "reply" in (m.decision or {}))
+                 for m in session.scalars(inbound)]  # fmt: skip
+    assert kinds == [
+        ("acme_official", "own", False),
+        ("acmehelp", "own", False),
+        ("user3", "mention", True),
+    ]

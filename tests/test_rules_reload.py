@@ -208,3 +208,37 @@ def test_status_reports_a_rejected_reload_while_the_files_are_still_broken(
     text = runner.invoke(main, ["status", "--config", str(config)])
     assert text.exit_code == 1
     assert "unhealthy: rules: last reload failed" in text.stdout
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        (
+            "name: broken\nmatch: {text (regex): 'order \\d{4294967296}'}\nthen: {tag: [x]}\n",
+            "2:9: rule 'broken': match.text (regex): invalid regex: the repetition number is "
+            "too large",
+        ),
+        (
+            "name: broken\nmatch: {compound: 1" + "0" * 400 + "}\nthen: {tag: [x]}\n",
+            "2:9: rule 'broken': match.compound: 1" + "0" * 39 + "…: the number is too large",
+        ),
+        (
+            'name: broken\nmatch: {author: {handles_from: "vip\\0.txt"}}\nthen: {tag: [x]}\n',
+            "2:18: rule 'broken': match.author.handles_from: cannot read list file "
+            "'vip\\x00.txt': the name contains a NUL character",
+        ),
+    ],
+)
+def test_a_value_python_cannot_take_is_a_rejected_version_not_a_crash(
+    make_runtime: RuntimeFactory, rules_dir: Path, rule: str, message: str
+) -> None:
+    # A repeat count, a number or a file name past what Python takes raised out of the
+    # loader: a traceback every 30 s, nothing in `rules status`, and check-config, run
+    # and serve stopped with a traceback instead of file:line:col.
+    rt = make_runtime(rules={"path": str(rules_dir)})
+    reloader = RuleReloader(rt)
+    good = rt.rules
+    write(rules_dir, rule, "40-bad.yaml")
+    reloader.check()
+    assert rt.rules is good
+    assert state(rt).last_error == f"{rules_dir / '40-bad.yaml'}:{message}"

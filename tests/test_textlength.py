@@ -78,6 +78,12 @@ def test_the_customers_words_are_measured_at_their_heaviest() -> None:
         ("Zoë-Ann O'Neil", "Zoë-Ann"),
         ("山田 太郎", "山田"),
         ("", "jane_doe"),
+        # Vowel signs and viramas are marks, not letters: "Hi प" for Priya, "Hi ศ".
+        ("प्रिया शर्मा", "प्रिया"),
+        ("தமிழ்செல்வி", "தமிழ்செல்வி"),
+        ("ศิริพร", "ศิริพร"),
+        ("Jose\u0301 Garci\u0301a", "José"),  # decomposed, as some phones send it
+        ("\u0301\u0301 \u0308", "jane_doe"),  # marks on nothing are no name
     ],
 )
 def test_first_name_is_letters_apostrophes_and_hyphens(display_name: str, expected: str) -> None:

@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from monitor.sources.x_cursor import snowflake_at, snowflake_time
 from monitor.store.models import Case, Customer, Event, Message, SourceState, Usage
 from tests.conftest import RuntimeFactory
 from tests.fakeapi import FakeAPI, Reply
+from tests.rulekit import write
 from tests.xapi import (
     BRAND_ID,
     CASSETTES,
@@ -95,7 +97,7 @@ def test_recorded_mentions_replay_requests_fields_and_reports_items_without_them
     assert request.query["expansions"] == [
         "author_id,referenced_tweets.id,referenced_tweets.id.author_id"
     ]
-    assert request.query["user.fields"] == ["username,name,verified,public_metrics"]
+    assert request.query["user.fields"] == ["username,name,verified,public_metrics,created_at"]
     # The recording was made without fields: every item lacks its author, and says so.
     recorded = recorded_json("test_client_get_users_mentions.yaml")
     first = recorded["data"][0]["id"]
@@ -374,6 +376,37 @@ def test_hostile_author_fields_are_bounded_and_never_reach_urls(
     assert stored.lang is None
     with rt.sessions() as session:
         assert session.scalars(select(Customer)).one().display_name == "N" * 256
+
+
+def test_the_authors_account_creation_time_reaches_account_age_rules(
+    make_runtime: RuntimeFactory, api: FakeAPI, tmp_path: Path
+) -> None:
+    # X gives it in the same request when asked; without it an account_age rule never
+    # matched in the daemon.
+    write(tmp_path / "rules", "name: new\nmatch: {author: {account_age: '< 3 days'}}\n"
+          "then: {tag: [new-account]}\n")  # fmt: skip
+    fresh = {**user("42", "carla"), "created_at": "2026-11-19T08:00:00.000Z"}
+    garbled = {**user("43", "bob"), "created_at": "yesterday"}
+    unsaid = {k: v for k, v in user("44", "dana").items() if k != "created_at"}
+    page = body([tweet(1), tweet(2, author="43"), tweet(3, author="44")],
+                users=[fresh, garbled, unsaid])  # fmt: skip
+    api.add("GET", MENTIONS, ok(page))
+    rt = make_runtime(
+        sources=[{"name": "mentions", "type": "x_mentions", "thread_depth": 0}],
+        responders={"x": {"type": "recording", "path": None},
+                    "reddit": {"type": "recording", "path": None}},
+        x=x_section(api),
+        rules={"path": str(tmp_path / "rules")},
+    )  # fmt: skip
+    poll_source(rt, "mentions")
+    process_pending(rt)
+    (request,) = api.seen("GET", MENTIONS)
+    assert request.query["user.fields"] == ["username,name,verified,public_metrics,created_at"]
+    with rt.sessions() as session:
+        born = {c.handle: c.account_created_at for c in session.scalars(select(Customer))}
+    assert born == {"carla": datetime(2026, 11, 19, 8, tzinfo=UTC), "bob": None, "dana": None}
+    tags = {m.author_handle: (m.decision or {}).get("tags") for m in messages(rt)}
+    assert tags == {"carla": ["new-account"], "bob": None, "dana": None}
 
 
 def test_environment_proxies_never_capture_the_redirected_requests(

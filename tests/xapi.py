@@ -32,6 +32,7 @@ def user(author_id: str, username: str, followers: int = 10) -> dict[str, Any]:
         "name": username.title(),
         "verified": False,
         "public_metrics": {"followers_count": followers, "following_count": 1},
+        "created_at": "2015-06-01T12:00:00.000Z",
     }
 
 

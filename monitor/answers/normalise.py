@@ -8,6 +8,7 @@ so a 10,000-character comment costs no more than a tweet.
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 from itertools import pairwise
 
@@ -17,14 +18,16 @@ MAX_QUESTION_CHARS = 1_000
 
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _HANDLE = re.compile(r"(?:(?<![\w/])@\w+|\b[ur]/\w+)", re.IGNORECASE)
-_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+# Letters of any script: read as a-z only, "Łódź" was "d" (a stopword) and "Zürich"
+# "z" and "rich", so a place no entry knows vanished from the question.
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 # A product model: a few letters and a few digits ("AF300", "AF-300", "km4000"). Written
 # with a hyphen or without, it is one word; an order reference has more digits.
 MODEL_CODE = re.compile(r"[a-z]{1,4}\d{2,4}[a-z]?", re.IGNORECASE)
 _HYPHENATED_CODE = re.compile(r"\b([a-z]{1,4})-(\d{2,4}[a-z]?)\b")
 # A word as written, for telling names: letters, digits, inner apostrophes, hyphens
 # and dots ("Wi-Fi", "Sainsbury's").
-_NAME_WORD = re.compile(r"[A-Za-z0-9£€$][\w'\-.]*\w|[A-Za-z0-9]")
+_NAME_WORD = re.compile(r"(?:[^\W_]|[£€$])[\w'\-.]*\w|[^\W_]")
 # Words after which a capitalised word is the person addressed, not a name asked about.
 _GREETINGS = frozenset({"hi", "hey", "hello", "dear", "thanks", "cheers", "morning"})
 # More than this share of a sentence's letters in capitals: written in capitals.
@@ -115,8 +118,10 @@ def clean(text: str) -> str:
 @lru_cache(maxsize=64)  # clean() and the sentence split of the same mention share it
 def without_noise(text: str) -> str:
     """``text`` without URLs and @handles/u/names, bounded in length, case kept (a
-    capital letter tells a name)."""
-    text = text[:MAX_QUESTION_CHARS]
+    capital letter tells a name). NFKC folds full-width and styled letters into the
+    words they spell ("ｓｈｉｐ" is "ship"), as the deflection guard reads them; cut
+    again after it, as one character can unfold into many."""
+    text = unicodedata.normalize("NFKC", text[:MAX_QUESTION_CHARS])[:MAX_QUESTION_CHARS]
     return _HANDLE.sub(" ", _URL.sub(" ", text)).translate(APOSTROPHES)
 
 

@@ -116,6 +116,9 @@ def text_check(
     except re.error as exc:  # a last line of defence: each value was checked alone
         errors.append((loc, f"invalid regex: {exc.msg}"))
         return None
+    except OverflowError as exc:  # a repeat count past Python's limit
+        errors.append((loc, f"invalid regex: {exc}"))
+        return None
     except RecursionError:  # the compiler recurses per group, as the parser does
         errors.append((loc, "regex nests groups too deeply"))
         return None
@@ -213,6 +216,8 @@ MAX_LIST_FILE_BYTES = 10_000_000
 
 def _read_handles(rules_dir: Path, name: str) -> list[str] | str:
     """Handles from a list file inside the rules folder, or an error message."""
+    if "\x00" in name:  # the operating system takes no such name (a ValueError, not OSError)
+        return f"cannot read list file {name!r}: the name contains a NUL character"
     path = (rules_dir / name).resolve()
     if not path.is_relative_to(rules_dir.resolve()):
         return f"list file {name!r} must be inside the rules folder (hot reload watches it)"

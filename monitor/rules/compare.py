@@ -68,19 +68,38 @@ def parse_comparison(raw: object, *, units: dict[str, float] | None = None) -> C
     allowed = units or {"": 1.0}
     if not isinstance(raw, str):
         scale = _unit("", allowed, str(raw))
-        return Comparison(str(raw), float(raw) * scale, float(raw) * scale, "==")
+        value = _number(raw) * scale
+        return Comparison(str(raw), value, value, "==")
     found = _COMPARISON.match(raw)
     if found:
         scale = _unit(found.group(3), allowed, raw)
-        return Comparison(raw, float(found.group(2)) * scale, math.inf, found.group(1))
+        return Comparison(raw, _number(found.group(2)) * scale, math.inf, found.group(1))
     found = _RANGE.match(raw)
     if found:
         scale = _unit(found.group(3), allowed, raw)
-        low, high = float(found.group(1)) * scale, float(found.group(2)) * scale
+        low, high = _number(found.group(1)) * scale, _number(found.group(2)) * scale
         if low > high:
             raise ValueError(f"range {raw!r} is empty: {found.group(1)} > {found.group(2)}")
         return Comparison(raw, low, high)
     raise ValueError(f'cannot read {raw!r}: write a comparison such as "> 10" or a range "0 .. 5"')
+
+
+def _number(written: int | float | str) -> float:
+    """``written`` as a finite float. YAML reads ``.nan`` and ``.inf`` as numbers, and a
+    long run of digits overflows a float: a comparison with them would never hold (nan)
+    or fail to load at all (the overflow was a traceback, not an error message)."""
+    shown = str(written) if len(str(written)) <= 40 else f"{str(written)[:40]}…"
+    try:
+        value = float(written)
+    except OverflowError:
+        value = math.inf
+    if math.isnan(value):
+        raise ValueError(
+            f'{shown} is not a number; write a comparison such as "> 10" or a range "0 .. 5"'
+        )
+    if math.isinf(value):
+        raise ValueError(f"{shown}: the number is too large")
+    return value
 
 
 def _unit(unit: str, allowed: dict[str, float], raw: str) -> float:

@@ -13,18 +13,23 @@ import unicodedata
 from monitor.scoring.text import INVISIBLE
 
 # Top-level domains a support address is written with; a word-dot-word typo
-# ("ready.See") is not a link.
+# ("ready.See") is not a link. Endings that are common words ("in", "at", "no") are
+# left out, as a missing space before one is a typo ("sorry.In the meantime"), but
+# any domain followed by a path is a link whatever its ending ("acme.in/support").
 _TLDS = (
     r"com|net|org|io|co|uk|ie|eu|us|ca|au|nz|de|fr|es|it|nl|info|biz|app|help|support|"
-    r"shop|store|online|site|link|ly|gl|me"
+    r"shop|store|online|site|link|ly|gl|me|ch|se|dk|fi|pl|pt|jp|br|mx|ai|dev|tv|gg|xyz|"
+    r"edu|gov"
 )
+# The pages a customer is sent to instead of being answered.
+_WEBSITE = r"(?:web\s?site|site|web\s?page|knowledge\s*base)"
 
 # Each entry: (what it catches, pattern). Patterns are searched case-insensitively in
 # the template after NFKC and without invisible characters, placeholders included.
 _PATTERNS: tuple[tuple[str, str], ...] = (
     ("private message", r"\b(?:dm|pm)s?\b(?:\s+(?:us|me|our\s+team))?"),
     ("private message", r"\b(?:direct|private)\s+messag\w*"),
-    ("private message", r"\bmessage\s+us\b|\binbox\s+us\b|\bslide\s+into\s+our\b"),
+    ("private message", r"\bmessage\s+(?:us|me)\b|\binbox\s+us\b|\bslide\s+into\s+our\b"),
     # "Send us a message" is "DM us" in other words.
     (
         "private message",
@@ -62,14 +67,25 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     ("email address", r"[\w.+-]+@[\w-]+\.[a-z][\w.-]*"),
     (
         "support link",
-        rf"(?:https?://|www\.)\S*|(?<![\w.@-])(?:[\w{{}}-]+\.)+(?:{_TLDS})\b(?:/\S*)?",
+        rf"(?:https?://|www\.)\S*|(?<![\w.@-])(?:[\w{{}}-]+\.)+(?:{_TLDS})\b(?:/\S*)?"
+        r"|(?<![\w.@-])(?:[\w{}-]+\.)+[a-z]{2,24}/\S*",
+    ),
+    # "See our FAQ", "visit our website": where to look it up, not the answer. Not "our
+    # website is down" (news) nor "tap Forgot password on our site" (the steps).
+    (
+        "website",
+        r"\bfaqs?\b|\b(?:visit|see|check(?:\s+out)?|head\s+(?:over\s+)?to|go\s+to|look\s+at"
+        rf"|refer\s+to|browse|read)\s+(?:our|the)\s+(?:\w+\s+)?{_WEBSITE}\b"
+        rf"|\bfind\s+(?:\w+\s+){{0,3}}?(?:on|at|in)\s+(?:our|the)\s+(?:\w+\s+)?{_WEBSITE}\b"
+        r"|\b(?:details|info(?:rmation)?|instructions|steps|everything)\s+(?:are\s+|is\s+)?"
+        rf"(?:on|at|in)\s+(?:our|the)\s+(?:\w+\s+)?{_WEBSITE}\b",
     ),
     # Spelled out to get past a filter: "returns at acme dot com", "acme[dot]co[dot]uk".
     ("spelled-out address", rf"\b[\w-]+\s*(?:\s|\[|\()dot(?:\s|\]|\))\s*(?:{_TLDS})\b"),
     (
         "contact elsewhere",
         r"\bcontact\s+(?:us|our|the|customer|support|service)\w*"
-        r"|\breach\s+out\s+to\b|\bget\s+in\s+touch\b",
+        r"|\breach\s+out\s+to\b|\bget\s+in\s+touch\b|\bwrite\s+to\s+us\b",
     ),
     (
         "contact elsewhere",

@@ -9,6 +9,7 @@ verbatim into the already-parsed template, so a customer writing ``{case}`` or
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 
 from monitor.domain import Platform
@@ -33,9 +34,10 @@ WORST_CASE_LENGTHS = {"author": 22, "first_name": MAX_FIRST_NAME, "case": 12, "m
 _HEAVIEST = {Platform.X: "\u4e2d", Platform.REDDIT: "_"}
 _CUSTOMER_WORDS = frozenset({"first_name", "match"})
 
-# Letters (any script), ' and -: no digits, so a display name cannot put a phone number
-# or an order number in the brand's reply; no _ or other markup either.
-_NOT_NAME = re.compile(r"[^\w'\-]+|[\d_]+")
+# Letters (any script) with their marks, ' and -: no digits, so a display name cannot
+# put a phone number or an order number in the brand's reply; no _ or other markup.
+# Marks (accents, vowel signs, viramas) are not \w: without them "प्रिया" was "प".
+_NAME_PUNCTUATION = frozenset("'-")
 _SPACES = re.compile(r"\s+")
 # A link, or a domain X would make into one ("evil.example/x").
 _LINK = re.compile(r"\w+://\S*|\bwww\.\S*|\b[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}\b/?\S*", re.IGNORECASE)
@@ -90,9 +92,24 @@ def longest_values(platform: Platform, lengths: Mapping[str, int], brand: str) -
 
 
 def first_name(display_name: str, handle: str) -> str:
-    """The first word of the display name (letters, ' and -), or the handle."""
-    words = _NOT_NAME.sub(" ", display_name).split()
+    """The first word of the display name (letters and their marks, ' and -), or the
+    handle."""
+    name = unicodedata.normalize("NFC", display_name)
+    kept = "".join(c if c.isalpha() or c in _NAME_PUNCTUATION or _is_mark(c) else " " for c in name)
+    words = [w for w in (_without_leading_marks(w) for w in kept.split()) if w]
     return (words[0] if words else handle)[:MAX_FIRST_NAME]
+
+
+def _is_mark(char: str) -> bool:
+    return unicodedata.category(char)[0] == "M"
+
+
+def _without_leading_marks(word: str) -> str:
+    """A mark belongs to the letter before it: one that starts a word has none."""
+    start = 0
+    while start < len(word) and _is_mark(word[start]):
+        start += 1
+    return word[start:]
 
 
 def matched_text(found: str) -> str:

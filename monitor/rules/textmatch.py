@@ -75,6 +75,8 @@ def regex_problem(pattern: str) -> str | None:
         nested = _nested_repeat(parsed, inside_repeat=False)
     except re.error as exc:
         return f"invalid regex: {exc}"
+    except OverflowError as exc:  # a count past Python's limit, e.g. \d{4294967296}
+        return f"invalid regex: {exc}"
     except RecursionError:
         # Python's parser, and our walk of its tree, recurse once per group: a few
         # hundred nested groups fit in 1,000 characters.

@@ -30,7 +30,8 @@ TWEET_FIELDS = [
     "lang",
     "reply_settings",
 ]
-USER_FIELDS = ["username", "name", "verified", "public_metrics"]
+# created_at: the account's, for rules on author.account_age (free in the same request).
+USER_FIELDS = ["username", "name", "verified", "public_metrics", "created_at"]
 # The replied-to and quoted posts come back in includes.tweets: depth-1 thread context
 # without another request.
 EXPANSIONS = ["author_id", "referenced_tweets.id", "referenced_tweets.id.author_id"]

@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from monitor.domain import Author, Mention, MessageKind, Platform
+from monitor.domain import Author, Mention, MessageKind, Platform, utc
 
 ID = re.compile(r"^[0-9]{1,20}$")
 USERNAME = re.compile(r"^[A-Za-z0-9_]{1,50}$")  # X allows 15; old accounts are longer
@@ -143,7 +143,18 @@ def _author(author_id: str, handle: str, user: Mapping[str, Any]) -> Author:
         display_name=(_text_field(user, "name") or "")[:MAX_NAME_CHARS],
         followers=followers if isinstance(followers, int) and followers >= 0 else None,
         verified=user.get("verified") is True,
+        account_created_at=_account_created(user),
     )
+
+
+def _account_created(user: Mapping[str, Any]) -> datetime | None:
+    """When the account was created; None when X leaves it out or garbles it: an unknown
+    age only keeps account_age rules from matching, so it never costs the post."""
+    value = _text_field(user, "created_at")
+    try:
+        return None if value is None else utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    except ValueError:
+        return None
 
 
 def _is_own(tweet: Mapping[str, Any], users: Mapping[str, Mapping[str, Any]], b: XBrand) -> bool:

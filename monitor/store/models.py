@@ -75,6 +75,9 @@ class Customer(Base):
     display_name: Mapped[str] = mapped_column(String(256), default="")
     followers: Mapped[int | None] = mapped_column(Integer, nullable=True)
     verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When the account was created, where the platform says (X does): rules on
+    # author.account_age read it. None: unknown, and such a rule never matches.
+    account_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # For the per-author cooldown across all of this customer's threads.
     last_bot_reply_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Accounts a human linked as one person (X + Reddit) share a person id.
