@@ -31,7 +31,7 @@ from pydantic import (
 from monitor.alerts_settings import AlertsConfig, check_channels
 from monitor.calendar import BusinessCalendar
 from monitor.database_settings import Database, anchor_sqlite_path
-from monitor.domain import ascii_digits
+from monitor.domain import MAX_SLA_MINUTES, ascii_digits
 from monitor.logs import redact_apprise_urls
 from monitor.rules.hours import OpeningHours, parse_week, parse_zone
 from monitor.sources.reddit_settings import (
@@ -135,7 +135,7 @@ class Processing(Strict):
 
 class Team(Strict):
     name: str = Field(min_length=1)
-    first_response_minutes: int = Field(default=60, ge=1)
+    first_response_minutes: int = Field(default=60, ge=1, le=MAX_SLA_MINUTES)
     # Minutes before the deadline at which check_sla warns.
     sla_warning_minutes: int = Field(default=15, ge=0)
     channels: list[str] = Field(default_factory=list)

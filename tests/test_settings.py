@@ -43,6 +43,9 @@ EXPECTED = {
         "4:3: web.metrics_token: must be at least 16 characters (e.g. `openssl rand -hex 16`)",
         "6:3: metrics.port: Input should be less than or equal to 65535",
     ],
+    "sla_too_long.yaml": [
+        "5:5: teams[0].first_response_minutes: Input should be less than or equal to 43200"
+    ],
     "workers.yaml": [
         "4:3: workers.lease_seconds: Input should be greater than or equal to 5",
         "5:3: workers.stale_claim_seconds: Input should be a valid number, unable to parse"

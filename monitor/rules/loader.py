@@ -161,7 +161,13 @@ def _rule(doc: Document, order: int, env: MatchEnv, problems: list[Problem]) -> 
     name = raw_name if isinstance(raw_name, str) and raw_name else f"#{order + 1}"
     spec = validate_document(doc, RuleSpec, f"rule '{name}'", problems)
     errors: Errors = []
-    matcher = parse_match(data.get("match") or {}, ("match",), env, errors)
+    # Only a missing (or empty) match: matches everything. ``match: false`` reads as
+    # "never", and ``or {}`` made it (and 0, "", []) match every mention instead.
+    raw_match = data.get("match")
+    if raw_match is False:
+        errors.append((("match",), "false is no condition; to turn the rule off: enabled: false"))
+        raw_match = None
+    matcher = parse_match({} if raw_match is None else raw_match, ("match",), env, errors)
     problems.extend(rule_problem(doc, name, loc, message) for loc, message in errors)
     # A rule with a broken match block is still returned so its templates and teams
     # are checked too: one check-config run lists every problem.

@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from monitor.domain import TAG, TAG_RULE, Priority
+from monitor.domain import MAX_SLA_MINUTES, TAG, TAG_RULE, Priority
 from monitor.rules.checks import AllOf
 from monitor.yamlpos import Document, Loc, Problem, format_loc
 
@@ -37,7 +37,8 @@ def _one_or_many(value: object) -> object:
 class EscalateSpec(Strict):
     team: str = Field(min_length=1)
     priority: Priority = Priority.NORMAL
-    sla_minutes: int | None = Field(default=None, ge=1)  # default: the team's own
+    # Default: the team's own.
+    sla_minutes: int | None = Field(default=None, ge=1, le=MAX_SLA_MINUTES)
     channels: list[str] = Field(default_factory=list)
     reason: str = ""
 
