@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from monitor.domain import Author, Label, Mention, Platform, Score
 from monitor.rules.checks import Pattern
 from monitor.rules.context import Context, Facts
+from monitor.rules.templates import matched_text
 from monitor.rules.textmatch import APOSTROPHES, compile_text, words_of
 from tests.rulekit import NOON
 
@@ -90,3 +91,19 @@ def test_backtracking_guard(pattern: str, rejected: bool) -> None:
     from monitor.rules.textmatch import regex_problem
 
     assert (regex_problem(pattern) is not None) is rejected
+
+
+@pytest.mark.parametrize(
+    ("found", "posted"),
+    [
+        ("order for @carla", "order for carla"),
+        ("order for ＠carla", "order for carla"),  # X takes the full-width sign as "@"
+        ("order for u/carla", "order for carla"),  # Reddit notifies u/ and /u/ names
+        ("order for /u/carla_1", "order for carla_1"),
+        ("order from menu/usb", "order from menu/usb"),  # not a username mention
+    ],
+)
+def test_matched_text_mentions_nobody(found: str, posted: str) -> None:
+    """A broad regex (``order \\S+``) can match a handle the customer wrote; posted in
+    the brand's reply it would tag that person."""
+    assert matched_text(found) == posted

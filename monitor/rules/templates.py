@@ -39,6 +39,9 @@ _CUSTOMER_WORDS = frozenset({"first_name", "match"})
 # Marks (accents, vowel signs, viramas) are not \w: without them "प्रिया" was "प".
 _NAME_PUNCTUATION = frozenset("'-")
 _SPACES = re.compile(r"\s+")
+# What makes a name a mention: "@" or X's full-width "＠" (twitter-text counts both), and
+# Reddit's "u/" or "/u/" before a username.
+_MENTION = re.compile(r"[@＠]|(?<![\w/])/?u/(?=[\w-])")
 # A link, or a domain X would make into one ("evil.example/x").
 _LINK = re.compile(r"\w+://\S*|\bwww\.\S*|\b[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}\b/?\S*", re.IGNORECASE)
 
@@ -116,4 +119,5 @@ def matched_text(found: str) -> str:
     """Bound the matched text and defuse mentions and links before it goes into a public
     reply: a broad regex (``order \\S+``) can match a link the customer wrote, and the
     brand must not post it."""
-    return _SPACES.sub(" ", _LINK.sub("", found)).replace("@", "").strip()[:MAX_MATCH]
+    unlinked = _MENTION.sub("", _LINK.sub("", found))
+    return _SPACES.sub(" ", unlinked).strip()[:MAX_MATCH]
