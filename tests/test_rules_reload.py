@@ -13,6 +13,7 @@ from click.testing import CliRunner
 import monitor.rules.setup
 from monitor.cli import main
 from monitor.daemon import build_scheduler
+from monitor.rules import reload
 from monitor.rules.loader import RulesEnv
 from monitor.rules.model import RuleSet
 from monitor.rules.reload import RULES_STATE, RuleReloader, read_rules_state
@@ -242,3 +243,31 @@ def test_a_value_python_cannot_take_is_a_rejected_version_not_a_crash(
     reloader.check()
     assert rt.rules is good
     assert state(rt).last_error == f"{rules_dir / '40-bad.yaml'}:{message}"
+
+
+def test_a_loader_crash_on_an_unforeseen_input_keeps_the_running_rules(
+    make_runtime: RuntimeFactory,
+    rules_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Whatever input some future check fails to foresee, a hot reload must not stop
+    the daemon's reload job nor leave it without rules: it is a rejected version."""
+    rt = make_runtime(rules={"path": str(rules_dir)})
+    reloader = RuleReloader(rt)
+    good = rt.rules
+
+    def crashes(_settings: object) -> object:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(reload, "engine_from_settings", crashes)  # the loader's one entry
+    write(rules_dir, "name: new\nmatch: {text: refund}\nthen: {tag: [refund]}\n", "40-new.yaml")
+    assert reloader.check() is False
+    assert rt.rules is good
+    assert state(rt).last_error == (
+        "loading crashed (RecursionError: maximum recursion depth exceeded); see the log"
+    )
+    logged = caplog.text.count("loading crashed")
+    assert logged > 0
+    reloader.check()  # the same version is not tried (nor logged) again
+    assert caplog.text.count("loading crashed") == logged

@@ -57,12 +57,11 @@ class RuleReloader:
         try:
             engine = engine_from_settings(self.rt.settings)
         except (ConfigError, OSError) as exc:
-            self.rejected_version = version
-            log.error(
-                "rules version=%s rejected, still running version=%s:\n%s",
-                version, _version(self.rt), exc,
-            )  # fmt: skip
-            self._publish(error=str(exc), rejected=version)
+            self._reject(version, str(exc))
+            return
+        except Exception as exc:  # an input no check foresaw: the running rules stay
+            log.exception("rules version=%s: loading crashed", version)
+            self._reject(version, f"loading crashed ({type(exc).__name__}: {exc}); see the log")
             return
         previous = _version(self.rt)
         self.rt.rules, self.rt.rules_error = engine, None
@@ -74,6 +73,16 @@ class RuleReloader:
             engine.version, previous, len(engine.rules),
         )  # fmt: skip
         self._publish(error=None)
+
+    def _reject(self, version: str, error: str) -> None:
+        """Keep the running rules and report the rejected version once (ElastAlert's
+        way: a bad edit must not stop the bot, nor leave it running no rules)."""
+        self.rejected_version = version
+        log.error(
+            "rules version=%s rejected, still running version=%s:\n%s",
+            version, _version(self.rt), error,
+        )  # fmt: skip
+        self._publish(error=error, rejected=version)
 
     def _publish(self, *, error: str | None, rejected: str | None = None) -> None:
         if not self.publish:
