@@ -36,6 +36,8 @@ REDIRECTS = [
     ("Reach us at +44 20 7946 0958.", "phone number", "+44 20 7946 0958"),
     ("We're at (555) 123-4567 all day.", "phone number", "(555) 123-4567"),
     ("Try 1-800 FLOWERS.", "phone number", "1-800"),
+    ("Ring 07700 900123 today.", "phone number", "07700 900123"),
+    ("Order 123 is late, so call 555 123 4567.", "phone call", "call 555 123 4567"),
     ("See https://acme.example/support for steps.", "support link", "https://acme.example/support"),
     ("Fill in www.acme.example/contact please.", "support link", "www.acme.example/contact"),
     ("Go to acme.com/help to fix it.", "support link", "acme.com/help"),
@@ -103,6 +105,13 @@ IN_CHANNEL = [
     "Orders placed on the website ship within 2 days.",
     "Sorry.In the meantime, we've refunded the fee.",
     "It works with 220-240 V and/or 50/60 Hz.",
+    # Dates, times and order numbers are no phone numbers, nor "5 pm" a private message.
+    "Your order ships on 2026-11-25, and we'll confirm here.",
+    "It was delivered 20/11/2026 at 10:00, see you at 5 pm!",
+    "Order 18504477 is on its way.",
+    "Order #A-18504477 and case number: 12345678 are noted here.",
+    "Your 1850 W heater ships today.",
+    "Sorry, the text the courier sent had the wrong date.",
 ]
 
 

@@ -21,13 +21,24 @@ _TLDS = (
     r"shop|store|online|site|link|ly|gl|me|ch|se|dk|fi|pl|pt|jp|br|mx|ai|dev|tv|gg|xyz|"
     r"edu|gov"
 )
+_NOT_A_NOUN = r"(?<!the\s)(?<!a\s)(?<!your\s)(?<!our\s)(?<!this\s)(?<!that\s)"
+# Dates, times and the numbers of orders, cases and parcels: digits a care reply names
+# all the time, and no phone number. They are blanked before the patterns look.
+_NOT_A_PHONE = re.compile(
+    r"\b\d{4}-\d{1,2}-\d{1,2}(?:[t\s]\d{1,2}:\d{2}(?::\d{2})?)?\b"
+    r"|\b\d{1,2}[/.]\d{1,2}[/.]\d{2,4}\b"
+    r"|\b(?:order|case|ticket|tracking|parcel|invoice|reference|ref|item|sku)s?"
+    r"(?:\s+(?:number|no\.?|id))?\s*[:#]?\s*#?[\w-]*\d[\w-]*",
+    re.IGNORECASE,
+)
 # The pages a customer is sent to instead of being answered.
 _WEBSITE = r"(?:web\s?site|site|web\s?page|knowledge\s*base)"
 
 # Each entry: (what it catches, pattern). Patterns are searched case-insensitively in
 # the template after NFKC and without invisible characters, placeholders included.
 _PATTERNS: tuple[tuple[str, str], ...] = (
-    ("private message", r"\b(?:dm|pm)s?\b(?:\s+(?:us|me|our\s+team))?"),
+    # Not the time of day: "see you at 5 pm".
+    ("private message", r"(?<!\d\s)(?<!\d)\b(?:dm|pm)s?\b(?:\s+(?:us|me|our\s+team))?"),
     ("private message", r"\b(?:direct|private)\s+messag\w*"),
     ("private message", r"\bmessage\s+(?:us|me)\b|\binbox\s+us\b|\bslide\s+into\s+our\b"),
     # "Send us a message" is "DM us" in other words.
@@ -50,7 +61,8 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     # Any account but the customer's ({author} is written without the @ sign).
     ("another account", r"(?<![\w.+-])@\w+|(?<![\w/])[ur]/\w{3,}"),
     ("email", r"\be-?mail(?:s|ing)?\b(?:\s+(?:us|me|our\s+\w+))?"),
-    ("phone call", r"\b(?:call|ring|phone|text)\s+(?:us|our|the|me)\b"),
+    # The verb, not the noun: "the text the courier sent", "a call the carrier made".
+    ("phone call", _NOT_A_NOUN + r"\b(?:call|ring|phone|text)\s+(?:us|our|the|me)\b"),
     # "Call support" gives no number and no "us", and sends the customer away the same.
     (
         "phone call",
@@ -63,7 +75,8 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     ),
     ("phone call", r"\b(?:hotline|helpline|call\s*cent(?:er|re)|phone\s+number|toll[- ]free)\b"),
     ("phone number", r"(?<![\w(+-])[+(]?\d[\d\s().-]{6,}\d(?![\w-])"),
-    ("phone number", r"\b1-?8[0-9]{2}\b"),
+    # US toll-free prefixes before a number or a word ("1-800 FLOWERS"); not "1850 W".
+    ("phone number", r"\b1-?8(?:00|33|44|55|66|77|88)\b(?=[\s-]*[a-z0-9]{3})"),
     ("email address", r"[\w.+-]+@[\w-]+\.[a-z][\w.-]*"),
     (
         "support link",
@@ -104,7 +117,7 @@ def find_redirect(template: str, *, customer: str = "") -> tuple[str, str] | Non
     ``customer`` is the handle of the person replied to, when known: a filled-in reply
     or a person's text may name them ("Thanks @jane_doe"), which sends no one elsewhere.
     """
-    text = _visible(template)
+    text = _NOT_A_PHONE.sub(_blank, _visible(template))
     if customer:
         text = _customer_as_placeholder(text, customer)
     hits = []
@@ -116,6 +129,11 @@ def find_redirect(template: str, *, customer: str = "") -> tuple[str, str] | Non
         return None
     _, _, kind, phrase = min(hits)
     return kind, phrase
+
+
+def _blank(found: re.Match[str]) -> str:
+    # The same length, so the offsets that decide the earliest phrase do not move.
+    return " " * len(found.group(0))
 
 
 def _visible(text: str) -> str:
