@@ -115,7 +115,8 @@ def _cursor_position(details: dict[str, Any], result: PollResult) -> dict[str, A
     times = [m.created_at for m in result.mentions]
     known = cursor_at(details)
     newest = max([*times, known] if known is not None else times, default=None)
-    return {CURSOR_AT: newest and newest.isoformat(), CAUGHT_UP: not result.more}
+    caught_up = not result.more if result.caught_up is None else result.caught_up
+    return {CURSOR_AT: newest and newest.isoformat(), CAUGHT_UP: caught_up}
 
 
 def cursor_at(details: dict[str, Any]) -> datetime | None:

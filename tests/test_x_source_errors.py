@@ -15,6 +15,7 @@ from monitor.clock import FakeClock
 from monitor.pipeline import poll_source
 from monitor.runtime import Runtime
 from monitor.sources.x_cursor import overlap_since, snowflake_at
+from monitor.status import collect
 from monitor.store.models import Event, Message, SourceState, Usage
 from tests.conftest import RuntimeFactory
 from tests.fakeapi import FakeAPI, Reply
@@ -117,6 +118,24 @@ def test_remaining_zero_on_a_success_waits_for_the_reset(
     assert state(rt).rate_limit_reset_at == datetime.fromtimestamp(RESET, UTC)
     poll_source(rt, "mentions")
     assert len(api.seen("GET", MENTIONS)) == 1
+
+
+def test_a_sweep_waiting_on_a_rate_limit_is_not_caught_up(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    """Its older pages wait for the reset: the cursor lag counts from the newest post
+    read (08:59), not from the poll, as if everything had been read."""
+    api.add("GET", MENTIONS, ok(body([tweet(5)], next_token="n"), remaining=0, reset=RESET))
+    rt = x_runtime(make_runtime, api)
+    with rt.sessions.begin() as session:
+        session.add(
+            SourceState(name="mentions", cursor=tid(1), consecutive_failures=0, items_total=0)
+        )
+    assert poll_source(rt, "mentions") is False
+    assert state(rt).details["caught_up"] is False
+    clock(rt).advance(minutes=5)
+    (source,) = [s for s in collect(rt).sources if s.name == "mentions"]
+    assert source.cursor_lag_seconds == 6 * 60
 
 
 def test_503_and_timeouts_back_off_exponentially_per_source(

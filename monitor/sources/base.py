@@ -28,6 +28,10 @@ class PollResult:
     details: Mapping[str, Any] | None = None
     # Thread context for the mentions (parents, the submission): stored, never acted on.
     context: Sequence[Mention] = field(default=())
+    # Whether everything there was has been read (the cursor lag counts from this poll).
+    # None: when no more pages are ready. A page that waits on a rate limit is not ready
+    # now (``more`` is false) and yet not read either: X's sweep cut short says False.
+    caught_up: bool | None = None
 
 
 class SourceError(Exception):

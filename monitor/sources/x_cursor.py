@@ -91,6 +91,7 @@ class Sweep:
             more=more,
             problems=self.problems,
             rate_limit_reset_at=self.reset_at,
+            caught_up=not self.state.in_sweep,
         )
 
 
