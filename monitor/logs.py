@@ -16,6 +16,9 @@ CREDENTIAL_LOGGERS = ("tweepy", "prawcore", "praw", "oauthlib", "requests_oauthl
 
 
 _URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://\S+")
+# requests' connection errors name the request's path and query without a scheme
+# ("Max retries exceeded with url: /services/T0/B0/<secret>"); apprise logs them at DEBUG.
+_REQUEST_PATH = re.compile(r"(?i)(\burl: )\S+")
 
 
 class _RedactUrls(logging.Filter):
@@ -24,8 +27,9 @@ class _RedactUrls(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "://" in message:
-            record.msg, record.args = _URL.sub("<url>", message), ()
+        redacted = _REQUEST_PATH.sub(r"\1<url>", _URL.sub("<url>", message))
+        if redacted != message:
+            record.msg, record.args = redacted, ()
         return True
 
 

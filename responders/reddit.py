@@ -64,11 +64,20 @@ class RedditResponder:
             replies = self.connection.replies_to(action.target_external_id)
         except RedditFailure as failure:
             raise self._error(failure) from None
-        for reply in replies:
-            author = (reply.author or "").lower()
-            if author in self.own_handles and reply.body.strip() == body.strip():
+        same = [reply for reply in replies if reply.body.strip() == body.strip()]
+        for reply in same:
+            if (reply.author or "").lower() in self.own_handles:
                 return reply.fullname
-        return None
+        if not same:
+            return None
+        # Our text by an account the config does not list: it is ours if we logged in as
+        # it (a refresh token names no account). Asked only then: one request, remembered.
+        try:
+            login = self.connection.login_name()
+        except RedditFailure as failure:
+            raise self._error(failure) from None
+        mine = [reply for reply in same if login and (reply.author or "").lower() == login]
+        return mine[0].fullname if mine else None
 
     def _error(self, failure: RedditFailure) -> ResponderError:
         if failure.kind == FailureKind.RATE_LIMITED:

@@ -234,8 +234,9 @@ def test_find_own_reply_matches_our_account_and_exact_text(api: FakeAPI) -> None
     assert {r.query["sort"][0] for r in api.seen("GET", "/comments/abc123/_/c1/?")} == {"new"}
 
 
-def reddit_runtime(make_runtime: RuntimeFactory, api: FakeAPI) -> Runtime:
+def reddit_runtime(make_runtime: RuntimeFactory, api: FakeAPI, **overrides: Any) -> Runtime:
     rt = make_runtime(
+        **overrides,
         sources=[
             {"name": "inbox", "type": "reddit_inbox", "comment_replies": False, "context_depth": 0}
         ],
@@ -503,3 +504,29 @@ def test_looking_under_a_comment_reddit_no_longer_has_sends_the_case_to_a_human(
 def thread_with_replies_missing_target() -> Reply:
     body = [listing_body(submission("abc123", "My order")), listing_body()]
     return Reply.json(body, headers=RATE)
+
+
+def test_a_crashed_send_is_found_when_the_brand_lists_another_reddit_account(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    """Logged in with a refresh token (which names no account) as u/acme_official, while
+    brand.accounts.reddit names only the brand's main account: the reply the dead worker
+    posted is ours all the same, and is not posted again."""
+    mention_from(api, "erin")
+    rt = reddit_runtime(make_runtime, api, brand={"name": "Acme", "accounts": {"reddit": ["acme"]}})
+    poll_source(rt, "inbox")
+    process_pending(rt)
+    with transaction(rt.sessions) as session:
+        row = session.scalars(select(ActionRow)).one()
+        row.status, row.updated_at = ActionStatus.SENDING, rt.clock.now() - timedelta(hours=1)
+        text = row.text
+    ours = comment("r5", "", author=BRAND, parent="t1_c1")
+    ours["data"]["body"] = text
+    serve_thread(api, ours)
+    api.add("GET", "/api/v1/me", Reply.json({"name": BRAND, "id": "u1"}, headers=RATE))
+    api.add("POST", "/api/comment/?", created_comment("r6", "t1_c1", text))
+    dispatch_outbox(rt)
+    assert api.seen("POST", "/api/comment/?") == []
+    with transaction(rt.sessions) as session:
+        row = session.scalars(select(ActionRow)).one()
+        assert (row.status, row.result_external_id) == (ActionStatus.SENT, "t1_r5")

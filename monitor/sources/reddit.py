@@ -166,6 +166,7 @@ class RedditConnection:
     def __init__(self, settings: RedditSettings) -> None:
         self.settings = settings
         self.adapter = ObservingAdapter(settings.timeout_seconds)
+        self._login_name: str | None = None
         session = requests.Session()
         session.mount("https://", self.adapter)
         session.mount("http://", self.adapter)
@@ -251,6 +252,16 @@ class RedditConnection:
             return self._recent_own_reply(fullname, body)
 
         return self._call(post)
+
+    def login_name(self) -> str | None:
+        """The account we post as, lower case (one request, then remembered).
+
+        A refresh token does not say whose it is, and brand.accounts.reddit may name the
+        brand's other accounts only: the posts of this one are ours all the same."""
+        if self._login_name is None:
+            me = self._call(self.reddit.user.me)
+            self._login_name = str(me.name).lower() if me is not None else ""
+        return self._login_name or None
 
     def _recent_own_reply(self, parent: str, body: str) -> str:
         """Our comment with ``body`` under ``parent``, from the account's newest comments,
