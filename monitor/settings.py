@@ -50,6 +50,8 @@ from monitor.sources.x_settings import (
 from monitor.yamlpos import ConfigError, Document, Loc, Problem, load_documents, substitute_env
 
 DEFAULT_CONFIG = Path("config/inchannel.yaml")
+# Platform requests one reply's send can make, each up to the responder's timeout.
+SENDS_PER_REPLY = 4
 CONFIG_ENV = "INCHANNEL_CONFIG"
 
 
@@ -503,6 +505,33 @@ class Settings(Strict):
             if empty:
                 raise ValueError(f"x: {', '.join(empty)} must be set for the X parts in use")
         return self
+
+    @model_validator(mode="after")
+    def _claims_outlast_a_send(self) -> Settings:
+        """A dispatch batch starts sends until half the stale-claim time, and one send
+        can take SENDS_PER_REPLY timeouts (Reddit: prawcore's three tries at the thread
+        check, then the post). Still under way when its claim goes stale, another worker
+        takes it for a dead worker's, finds no reply in the thread yet and posts again."""
+        timeouts = []
+        if self.x is not None and self._posts_to("x"):
+            timeouts.append(("x.timeout_seconds", self.x.timeout_seconds))
+        if self.reddit is not None and self._posts_to("reddit"):
+            timeouts.append(("reddit.timeout_seconds", self.reddit.timeout_seconds))
+        if not timeouts:
+            return self
+        key, longest = max(timeouts, key=lambda item: item[1])
+        needed = 2 * SENDS_PER_REPLY * longest
+        if self.workers.stale_claim_seconds <= needed:
+            raise ValueError(
+                f"workers.stale_claim_seconds ({self.workers.stale_claim_seconds:g}) must be "
+                f"more than {needed:g}: {2 * SENDS_PER_REPLY} x {key} ({longest:g} s), or a "
+                "reply still being posted can be taken for a dead worker's and posted twice"
+            )
+        return self
+
+    def _posts_to(self, platform: Literal["x", "reddit"]) -> bool:
+        responder = self.responders.get(platform)
+        return responder is not None and responder.type == platform
 
     @model_validator(mode="after")
     def _reddit_section_present(self) -> Settings:

@@ -46,6 +46,10 @@ EXPECTED = {
     "sla_too_long.yaml": [
         "5:5: teams[0].first_response_minutes: Input should be less than or equal to 43200"
     ],
+    "workers_claim_too_short.yaml": [
+        "1:1: workers.stale_claim_seconds (120) must be more than 240: 8 x x.timeout_seconds "
+        "(30 s), or a reply still being posted can be taken for a dead worker's and posted twice"
+    ],
     "workers.yaml": [
         "4:3: workers.lease_seconds: Input should be greater than or equal to 5",
         "5:3: workers.stale_claim_seconds: Input should be a valid number, unable to parse"
