@@ -146,6 +146,11 @@ def escalate(
     )
     team = settings.team(escalation.team)
     owed = response_owed_since(case)
+    if moved and owed is not None:
+        # The new team has its own promise, as on a person's team change: the old
+        # team's deadline and marks, left in place, alerted the new team at the old
+        # deadline and never warned it when the old team had been warned already.
+        case.sla_due_at = case.sla_warned_at = case.sla_breached_at = None
     if team is not None and owed is not None and case.sla_due_at is None:
         # A rule may set a tighter target than the team's (an outage, a VIP).
         minutes = escalation.sla_minutes or team.first_response_minutes

@@ -417,3 +417,42 @@ def test_a_bot_reply_to_a_follow_up_held_by_a_rate_limit_starts_the_teams_clock(
     check_sla(thread.rt)
     due = case.sla_due_at.isoformat()
     assert thread.sla_events()[-1] == ("sla_breached", {"due": due, "response": "next"})
+
+
+def test_a_rule_handing_an_unanswered_case_to_another_team_gives_it_that_teams_clock(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Care was warned about the first response; then the customer writes in German and
+    # the rules hand the case to international. Care's deadline and warning mark stayed:
+    # international was never warned and was alerted at care's deadline, not its own.
+    chat = {"chat": {"url": "json://127.0.0.1:9/hook"}}
+    thread = escalated(make_runtime, {**CARE, "channels": ["chat"]}, channels=chat)
+    opened = thread.case().opened_at
+    thread.advance(minutes=50)
+    check_sla(thread.rt)
+    thread.say("@acme wo ist meine Bestellung? Ich warte schon seit zwei Wochen darauf")
+    run_cycle(thread.rt)
+    case = thread.case()
+    assert (case.team, case.sla_due_at) == ("international", opened + timedelta(minutes=240))
+    assert (case.sla_warned_at, case.sla_breached_at) == (None, None)
+    thread.advance(minutes=175)  # 15 min before international's deadline
+    check_sla(thread.rt)
+    assert [(kind, detail["due"]) for kind, detail in thread.sla_events()] == [
+        ("sla_warning", (opened + timedelta(minutes=60)).isoformat()),
+        ("sla_warning", (opened + timedelta(minutes=240)).isoformat()),
+    ]
+
+
+def test_a_rule_escalating_again_to_the_same_team_keeps_its_clock(
+    make_runtime: RuntimeFactory,
+) -> None:
+    thread = escalated(make_runtime)
+    due = thread.case().sla_due_at
+    thread.advance(minutes=50)
+    check_sla(thread.rt)
+    thread.say("@acme you are still idiots")
+    run_cycle(thread.rt)
+    check_sla(thread.rt)
+    assert thread.case().sla_due_at == due
+    assert [kind for kind, _ in thread.sla_events()] == ["sla_warning"]
+
