@@ -456,3 +456,21 @@ def test_a_rule_escalating_again_to_the_same_team_keeps_its_clock(
     assert thread.case().sla_due_at == due
     assert [kind for kind, _ in thread.sla_events()] == ["sla_warning"]
 
+
+def test_setting_the_team_a_case_has_already_changes_nothing(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Two people moving a case to care at once, or a form sent twice: the second change
+    # cleared the warning mark, so care was warned twice about one deadline.
+    thread = escalated(make_runtime)
+    due = thread.case().sla_due_at
+    thread.advance(minutes=50)
+    check_sla(thread.rt)
+    triage.set_team(thread.rt, REF, "care", user="lena")
+    check_sla(thread.rt)
+    case = thread.case()
+    assert (case.sla_due_at, case.sla_warned_at) == (due, due - timedelta(minutes=10))
+    assert [kind for kind, _ in thread.sla_events()] == ["sla_warning"]
+    with thread.rt.sessions() as session:
+        assert session.scalars(select(Event).where(Event.kind == "team")).all() == []
+
