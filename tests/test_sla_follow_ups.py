@@ -474,3 +474,22 @@ def test_setting_the_team_a_case_has_already_changes_nothing(
     with thread.rt.sessions() as session:
         assert session.scalars(select(Event).where(Event.kind == "team")).all() == []
 
+
+def test_a_teams_case_closed_unanswered_and_reopened_gets_the_teams_clock(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Care's case, resolved without a reply; days later the customer writes again with
+    # nothing a rule escalates. The reopened case waited on care with no deadline at all:
+    # first in no queue, never warned, never breached.
+    thread = escalated(make_runtime)
+    casework.resolve(thread.rt, REF, user="lena")
+    reopened = thread.advance(days=3)
+    thread.say(PLAIN)
+    run_cycle(thread.rt)
+    case = thread.case()
+    assert (case.state, case.team) == (CaseState.NEW.value, "care")
+    assert case.sla_due_at == reopened + timedelta(minutes=60)
+    for minutes in (46, 15):  # into care's warning time, then past the deadline
+        thread.advance(minutes=minutes)
+        check_sla(thread.rt)
+    assert [kind for kind, _ in thread.sla_events()] == ["sla_warning", "sla_breached"]
