@@ -326,4 +326,4 @@ def test_a_draft_id_too_large_for_the_database_is_no_draft(demo: Path, command: 
     huge = "99999999999999999999"
     code, output = cli("cases", command, ref, "--draft", huge, config=demo)
     assert (code, output) == (1, f"error: {ref} has no draft {huge} waiting for approval\n")
-    assert [row["ref"] for row in listed(demo, "--status", "awaiting_approval")][0] == ref
+    assert ref in {row["ref"] for row in listed(demo, "--status", "awaiting_approval")}
