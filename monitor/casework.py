@@ -573,12 +573,20 @@ def resolve(rt: Runtime, ref: str, *, user: str) -> None:
         cases.transition(session, case, CaseState.RESOLVED, user, now)
 
 
+MAX_NOTE = 5000
+
+
 def add_note(rt: Runtime, ref: str, text: str, *, user: str) -> None:
-    if not require_storable("text", text).strip():
+    text = require_storable("text", text).strip()
+    if not text:
         raise CaseworkError("the note is empty")
+    if len(text) > MAX_NOTE:
+        # Cut silently, `cases note` said "note added" and the end of it was lost; the
+        # dashboard refuses such a note too.
+        raise CaseworkError(f"the note is {len(text)} characters; at most {MAX_NOTE}")
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
-        cases.record(session, _case(session, ref), "note", user, now, text=text.strip()[:5000])
+        cases.record(session, _case(session, ref), "note", user, now, text=text)
 
 
 def link_customers(rt: Runtime, first_ref: str, second_ref: str, *, user: str) -> int:

@@ -132,6 +132,11 @@ def test_the_actor_name_is_bounded(demo: Path) -> None:
         ),
         (("cases", "show", "C-1²"), "error: not a case reference: 'C-1²' (expected C-1042)"),
         (("cases", "note", "C-1001", " "), "error: the note is empty"),
+        # Cut at 5,000 characters without a word, the end of a long note was lost.
+        (
+            ("cases", "note", "C-1001", "x" * 5001),
+            "error: the note is 5001 characters; at most 5000",
+        ),
         (
             ("cases", "link", "C-1001", "C-1001"),
             "error: both cases belong to the same account already",
