@@ -67,6 +67,18 @@ def start_follow_up_clock(settings: Settings, case: Case) -> None:
     case.sla_due_at = team.calendar().add_minutes(case.follow_up_at, team.first_response_minutes)
 
 
+def start_owed_clock(settings: Settings, case: Case) -> None:
+    """The team's deadline for an answer owed that has none yet: a follow-up's, or the
+    first response of a team's case closed unanswered and reopened by the customer
+    (the reopening cleared the old deadline; with only follow-ups clocked here, the
+    reopened case waited on its team with no deadline unless a rule escalated again)."""
+    team = settings.team(case.team or "")
+    owed = response_owed_since(case)
+    if team is None or owed is None or case.sla_due_at is not None:
+        return
+    case.sla_due_at = team.calendar().add_minutes(owed, team.first_response_minutes)
+
+
 def unassign_if_shut_out(session: Session, case: Case) -> str | None:
     """The case moved to another team: an agent of the old team who cannot open the new
     team's cases is unassigned, or the case waits on someone who cannot work it. Returns
@@ -146,6 +158,11 @@ def escalate(
     )
     team = settings.team(escalation.team)
     owed = response_owed_since(case)
+    if moved and owed is not None:
+        # The new team has its own promise, as on a person's team change: the old
+        # team's deadline and marks, left in place, alerted the new team at the old
+        # deadline and never warned it when the old team had been warned already.
+        case.sla_due_at = case.sla_warned_at = case.sla_breached_at = None
     if team is not None and owed is not None and case.sla_due_at is None:
         # A rule may set a tighter target than the team's (an outage, a VIP).
         minutes = escalation.sla_minutes or team.first_response_minutes

@@ -26,7 +26,7 @@ from monitor.domain import (
 from monitor.rules.deflection import find_redirect
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
-from monitor.store.models import ActionRow, Case, Customer, Event, Message, from_customer
+from monitor.store.models import MAX_ID, ActionRow, Case, Customer, Event, Message, from_customer
 from monitor.store.web_models import WebUser
 from monitor.textlength import reply_length_problem
 
@@ -473,7 +473,10 @@ def _draft(session: Session, case: Case, draft_id: int | None) -> ActionRow:
     # shows a form for each, and each must settle its own draft, not the newest.
     query = _drafts(case)
     query = query.where(ActionRow.id == draft_id) if draft_id is not None else query
-    draft = session.scalars(query.order_by(ActionRow.id.desc()).limit(1)).first()
+    # An id past BIGINT is no draft: sent to the driver it raised OverflowError, a
+    # traceback in the CLI (`--draft 99999999999999999999`) and a 500 on the dashboard.
+    fits = draft_id is None or draft_id <= MAX_ID
+    draft = session.scalars(query.order_by(ActionRow.id.desc()).limit(1)).first() if fits else None
     if draft is None:
         which = "no draft" if draft_id is None else f"no draft {draft_id}"
         raise CaseworkError(f"{case.ref} has {which} waiting for approval")
@@ -570,12 +573,20 @@ def resolve(rt: Runtime, ref: str, *, user: str) -> None:
         cases.transition(session, case, CaseState.RESOLVED, user, now)
 
 
+MAX_NOTE = 5000
+
+
 def add_note(rt: Runtime, ref: str, text: str, *, user: str) -> None:
-    if not require_storable("text", text).strip():
+    text = require_storable("text", text).strip()
+    if not text:
         raise CaseworkError("the note is empty")
+    if len(text) > MAX_NOTE:
+        # Cut silently, `cases note` said "note added" and the end of it was lost; the
+        # dashboard refuses such a note too.
+        raise CaseworkError(f"the note is {len(text)} characters; at most {MAX_NOTE}")
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
-        cases.record(session, _case(session, ref), "note", user, now, text=text.strip()[:5000])
+        cases.record(session, _case(session, ref), "note", user, now, text=text)
 
 
 def link_customers(rt: Runtime, first_ref: str, second_ref: str, *, user: str) -> int:

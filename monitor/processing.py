@@ -221,7 +221,7 @@ def _decide(
     _apply(rt, session, index, case, message, decision, message.decision, now)
     answered = _bot_answers(decision)
     if owes and not answered:
-        cases.start_follow_up_clock(rt.settings, case)
+        cases.start_owed_clock(rt.settings, case)
     if answered:
         customer.last_bot_reply_at = now
     return decision

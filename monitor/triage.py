@@ -54,6 +54,11 @@ def set_team(rt: Runtime, ref: str, team: str, *, user: str) -> None:
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
         case = find_case(session, ref)
+        if case.team == team:
+            # Two people moving the case at once, or a form sent twice: restarting the
+            # clock cleared the warning mark (care warned twice about one deadline) and
+            # dropped a rule's tighter target; nothing changes, so nothing is recorded.
+            return
         old, case.team, case.updated_at = case.team, team, now
         gone = cases.unassign_if_shut_out(session, case)
         detail = {} if gone is None else {"unassigned": gone}

@@ -132,6 +132,11 @@ def test_the_actor_name_is_bounded(demo: Path) -> None:
         ),
         (("cases", "show", "C-1²"), "error: not a case reference: 'C-1²' (expected C-1042)"),
         (("cases", "note", "C-1001", " "), "error: the note is empty"),
+        # Cut at 5,000 characters without a word, the end of a long note was lost.
+        (
+            ("cases", "note", "C-1001", "x" * 5001),
+            "error: the note is 5001 characters; at most 5000",
+        ),
         (
             ("cases", "link", "C-1001", "C-1001"),
             "error: both cases belong to the same account already",
@@ -317,3 +322,13 @@ def test_approving_with_a_blank_text_posts_nothing(demo: Path) -> None:
     code, output = cli("cases", "approve", ref, "--text", "  ", config=demo)
     assert (code, output) == (1, "error: the edited reply is empty\n")
     assert ref in {str(r["ref"]) for r in listed(demo, "--status", "awaiting_approval")}
+
+
+@pytest.mark.parametrize("command", ["approve", "reject"])
+def test_a_draft_id_too_large_for_the_database_is_no_draft(demo: Path, command: str) -> None:
+    # Past BIGINT the driver raised OverflowError: a traceback instead of an error line.
+    ref = str(listed(demo, "--status", "awaiting_approval")[0]["ref"])
+    huge = "99999999999999999999"
+    code, output = cli("cases", command, ref, "--draft", huge, config=demo)
+    assert (code, output) == (1, f"error: {ref} has no draft {huge} waiting for approval\n")
+    assert ref in {row["ref"] for row in listed(demo, "--status", "awaiting_approval")}

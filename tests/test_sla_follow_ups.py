@@ -417,3 +417,79 @@ def test_a_bot_reply_to_a_follow_up_held_by_a_rate_limit_starts_the_teams_clock(
     check_sla(thread.rt)
     due = case.sla_due_at.isoformat()
     assert thread.sla_events()[-1] == ("sla_breached", {"due": due, "response": "next"})
+
+
+def test_a_rule_handing_an_unanswered_case_to_another_team_gives_it_that_teams_clock(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Care was warned about the first response; then the customer writes in German and
+    # the rules hand the case to international. Care's deadline and warning mark stayed:
+    # international was never warned and was alerted at care's deadline, not its own.
+    chat = {"chat": {"url": "json://127.0.0.1:9/hook"}}
+    thread = escalated(make_runtime, {**CARE, "channels": ["chat"]}, channels=chat)
+    opened = thread.case().opened_at
+    thread.advance(minutes=50)
+    check_sla(thread.rt)
+    thread.say("@acme wo ist meine Bestellung? Ich warte schon seit zwei Wochen darauf")
+    run_cycle(thread.rt)
+    case = thread.case()
+    assert (case.team, case.sla_due_at) == ("international", opened + timedelta(minutes=240))
+    assert (case.sla_warned_at, case.sla_breached_at) == (None, None)
+    thread.advance(minutes=175)  # 15 min before international's deadline
+    check_sla(thread.rt)
+    assert [(kind, detail["due"]) for kind, detail in thread.sla_events()] == [
+        ("sla_warning", (opened + timedelta(minutes=60)).isoformat()),
+        ("sla_warning", (opened + timedelta(minutes=240)).isoformat()),
+    ]
+
+
+def test_a_rule_escalating_again_to_the_same_team_keeps_its_clock(
+    make_runtime: RuntimeFactory,
+) -> None:
+    thread = escalated(make_runtime)
+    due = thread.case().sla_due_at
+    thread.advance(minutes=50)
+    check_sla(thread.rt)
+    thread.say("@acme you are still idiots")
+    run_cycle(thread.rt)
+    check_sla(thread.rt)
+    assert thread.case().sla_due_at == due
+    assert [kind for kind, _ in thread.sla_events()] == ["sla_warning"]
+
+
+def test_setting_the_team_a_case_has_already_changes_nothing(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Two people moving a case to care at once, or a form sent twice: the second change
+    # cleared the warning mark, so care was warned twice about one deadline.
+    thread = escalated(make_runtime)
+    due = thread.case().sla_due_at
+    thread.advance(minutes=50)
+    check_sla(thread.rt)
+    triage.set_team(thread.rt, REF, "care", user="lena")
+    check_sla(thread.rt)
+    case = thread.case()
+    assert (case.sla_due_at, case.sla_warned_at) == (due, due - timedelta(minutes=10))
+    assert [kind for kind, _ in thread.sla_events()] == ["sla_warning"]
+    with thread.rt.sessions() as session:
+        assert session.scalars(select(Event).where(Event.kind == "team")).all() == []
+
+
+def test_a_teams_case_closed_unanswered_and_reopened_gets_the_teams_clock(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Care's case, resolved without a reply; days later the customer writes again with
+    # nothing a rule escalates. The reopened case waited on care with no deadline at all:
+    # first in no queue, never warned, never breached.
+    thread = escalated(make_runtime)
+    casework.resolve(thread.rt, REF, user="lena")
+    reopened = thread.advance(days=3)
+    thread.say(PLAIN)
+    run_cycle(thread.rt)
+    case = thread.case()
+    assert (case.state, case.team) == (CaseState.NEW.value, "care")
+    assert case.sla_due_at == reopened + timedelta(minutes=60)
+    for minutes in (46, 15):  # into care's warning time, then past the deadline
+        thread.advance(minutes=minutes)
+        check_sla(thread.rt)
+    assert [kind for kind, _ in thread.sla_events()] == ["sla_warning", "sla_breached"]
