@@ -115,6 +115,11 @@ def test_assign_resolve_note_and_link(demo: Path) -> None:
     assert [r["assignee"] for r in resolved if r["ref"] == x_ref] == ["maria"]
 
 
+def test_confirmations_name_the_case_as_the_dashboard_does(demo: Path) -> None:
+    code, output = cli("cases", "note", " c-01001 ", "checked", "--as", "lena", config=demo)
+    assert (code, output.strip()) == (0, "C-1001: note added")
+
+
 def test_the_actor_name_is_bounded(demo: Path) -> None:
     code, output = cli("cases", "note", "C-1001", "checked", "--as", "a" * 65, config=demo)
     assert code == 2

@@ -20,6 +20,7 @@ from monitor.casework import CaseworkError
 from monitor.commands.options import config_option, json_line, terminal_text
 from monitor.domain import CaseState
 from monitor.runtime import Runtime
+from monitor.store.models import case_ref
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -239,7 +240,7 @@ def reply_command(
             rt, ref, text, user=user, allow_redirect=allow_redirect, answer_id=answer_id
         )
     )
-    click.echo(f"{ref.upper()}: reply queued as action {action}")
+    click.echo(f"{_canonical(ref)}: reply queued as action {action}")
 
 
 # A case can hold two drafts (the customer wrote again while one waited).
@@ -262,7 +263,7 @@ def approve_command(
     """Approve (optionally edit) the case's draft; it is posted through the outbox."""
     rt = runtime(config_file)
     action = run(lambda: casework.approve(rt, ref, user=user, text=text, draft_id=draft))
-    click.echo(f"{ref.upper()}: draft approved, action {action} queued")
+    click.echo(f"{_canonical(ref)}: draft approved, action {action} queued")
 
 
 @cases_group.command("reject")
@@ -277,7 +278,7 @@ def reject_command(
     """Reject the case's draft; the case waits for a human answer."""
     rt = runtime(config_file)
     run(lambda: casework.reject(rt, ref, user=user, reason=reason, draft_id=draft))
-    click.echo(f"{ref.upper()}: draft rejected")
+    click.echo(f"{_canonical(ref)}: draft rejected")
 
 
 @cases_group.command("assign")
@@ -288,7 +289,7 @@ def reject_command(
 def assign_command(config_file: Path | None, user: str, ref: str, assignee: str) -> None:
     """Assign the case to a person."""
     run(lambda: casework.assign(runtime(config_file), ref, assignee, user=user))
-    click.echo(f"{ref.upper()}: assigned to {assignee}")
+    click.echo(f"{_canonical(ref)}: assigned to {assignee}")
 
 
 @cases_group.command("resolve")
@@ -298,7 +299,7 @@ def assign_command(config_file: Path | None, user: str, ref: str, assignee: str)
 def resolve_command(config_file: Path | None, user: str, ref: str) -> None:
     """Mark the case resolved (a new message from the customer reopens it)."""
     run(lambda: casework.resolve(runtime(config_file), ref, user=user))
-    click.echo(f"{ref.upper()}: resolved")
+    click.echo(f"{_canonical(ref)}: resolved")
 
 
 @cases_group.command("note")
@@ -309,7 +310,7 @@ def resolve_command(config_file: Path | None, user: str, ref: str) -> None:
 def note_command(config_file: Path | None, user: str, ref: str, text: str) -> None:
     """Add an internal note (never posted)."""
     run(lambda: casework.add_note(runtime(config_file), ref, text, user=user))
-    click.echo(f"{ref.upper()}: note added")
+    click.echo(f"{_canonical(ref)}: note added")
 
 
 @cases_group.command("link")
@@ -320,4 +321,11 @@ def note_command(config_file: Path | None, user: str, ref: str, text: str) -> No
 def link_command(config_file: Path | None, user: str, ref: str, other_ref: str) -> None:
     """Record that the customers of two cases are the same person."""
     person = run(lambda: casework.link_customers(runtime(config_file), ref, other_ref, user=user))
-    click.echo(f"{ref.upper()} and {other_ref.upper()}: customers linked as person {person}")
+    click.echo(
+        f"{_canonical(ref)} and {_canonical(other_ref)}: customers linked as person {person}"
+    )
+
+
+def _canonical(ref: str) -> str:
+    """The case reference as the dashboard writes it (" c-01001 " is C-1001)."""
+    return case_ref(casework.parse_ref(ref))
