@@ -223,6 +223,33 @@ def test_short_slangy_english_stays_english(scorer: Scorer) -> None:
         assert not (scorer.score(text).reason or "").startswith("language:")
 
 
+# py3langid called these two-word English complaints French, Spanish or Polish with
+# confidence, and no marker word overruled it: each went unscored as a foreign mention.
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("Ridiculous prices", Label.NEGATIVE),
+        ("Outrageous charges!", Label.NEGATIVE),
+        ("Unacceptable quality", Label.NEGATIVE),
+        ("horrible delays", Label.NEGATIVE),
+        ("Crazy policy", Label.NEGATIVE),
+        ("Excellent quality", Label.POSITIVE),
+    ],
+)
+def test_short_english_of_sentiment_words_is_english(
+    scorer: Scorer, text: str, label: Label
+) -> None:
+    score = scorer.score(text)
+    assert (score.label, score.lang, score.reason) == (label, "en", None)
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"), [("Sehr gut", "de"), ("ganz schlecht", "de"), ("gracias", "es")]
+)
+def test_short_foreign_text_is_still_caught(scorer: Scorer, text: str, lang: str) -> None:
+    assert scorer.score(text).reason == f"language:{lang}"
+
+
 def test_platform_language_is_honoured(scorer: Scorer) -> None:
     assert scorer.score("great service", lang="de").reason == "language:de"
     assert scorer.score("Katastrophe", lang="en-GB").reason == NO_SIGNAL

@@ -47,7 +47,9 @@ class Scorer:
         self._keep = text.kept_emoji(self._emoji)
         self._praise = emoji.praise(self._emoji, self._vader.lexicon)
         self._gate = (
-            LanguageGate(self._config.languages, self._config.language_confidence)
+            LanguageGate(
+                self._config.languages, self._config.language_confidence, self._vader.lexicon
+            )
             if self._config.detect_language
             else None
         )
