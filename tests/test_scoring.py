@@ -103,6 +103,27 @@ def test_emoji_sequences_still_read_without_format_characters(scorer: Scorer) ->
     assert scorer.score(f"{scotland} store 😡").label is Label.NEGATIVE
 
 
+# Underline, strikethrough and "zalgo" generators put a combining mark after every
+# letter, so VADER met no word it knew: these were unscored as "no-signal".
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("".join(ch + "\u0332" for ch in "terrible") + " service", Label.NEGATIVE),
+        ("".join(ch + "\u0336" for ch in "awful") + " app", Label.NEGATIVE),
+        ("h\u0337\u0321o\u0338r\u0335rible support", Label.NEGATIVE),
+        ("".join(ch + "\u0333" for ch in "love it"), Label.POSITIVE),
+    ],
+)
+def test_combining_style_marks_do_not_hide_words(scorer: Scorer, text: str, label: Label) -> None:
+    score = scorer.score(text)
+    assert (score.label, score.lang, score.reason) == (label, "en", None)
+
+
+def test_accents_and_other_scripts_keep_their_marks(scorer: Scorer) -> None:
+    assert scorer.score("cafe\u0301 was terrible").label is Label.NEGATIVE
+    assert scorer.score("नमस्ते अच्छा").reason == "language:hi"
+
+
 # X users' text generators: the language gate called these Korean or Chinese, unscored.
 @pytest.mark.parametrize(
     "text",

@@ -40,6 +40,14 @@ def _invisible() -> dict[int, None]:
 
 
 INVISIBLE = _invisible()
+# Combining marks of the generic diacritic blocks that are left after NFKC: it composes
+# every accent that forms a letter ("cafe\u0301" -> "café"), so what remains are the
+# underline, strikethrough and "zalgo" marks text generators put after each letter, which
+# hide "terrible" from VADER. Script-specific marks (Devanagari, Arabic, Hebrew, Thai) are
+# in other blocks and stay; so does U+20E3, the keycap of an emoji.
+STYLE_MARKS = dict.fromkeys(
+    [*range(0x0300, 0x0370), *range(0x1AB0, 0x1B00), *range(0x1DC0, 0x1E00), *range(0xFE20, 0xFE30)]
+)
 _HANDLE_OR_URL = re.compile(r"(?<![\w@])@\w+|https?://\S+|\bwww\.\S+", re.ASCII)
 _RUN = re.compile(r"(.)\1\1+", re.DOTALL)
 _LETTER_RUN = re.compile(r"([^\W\d_])\1{2,}")
@@ -60,9 +68,9 @@ def sanitize(text: str) -> str:
 
 def clean(text: str, words: Container[str], keep: re.Pattern[str] | None) -> str:
     """Drop invisible characters, fold styled letters (but not the emoji ``keep`` finds),
-    drop handles and URLs; collapse 3+ character runs."""
+    drop style marks, handles and URLs; collapse 3+ character runs."""
     if not text.isascii():
-        text = fold(text.translate(INVISIBLE), keep)
+        text = fold(text.translate(INVISIBLE), keep).translate(STYLE_MARKS)
     if "@" in text or "http" in text or "www." in text:
         text = _HANDLE_OR_URL.sub(" ", text)
     if _RUN.search(text):
