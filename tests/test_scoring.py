@@ -175,9 +175,29 @@ def test_negated_praise_emoji_is_not_praise(scorer: Scorer, text: str) -> None:
     assert scorer.score(text).label is Label.NEGATIVE
 
 
+# VADER negates a word after "no" and over boosters ("not really good"), but the guard
+# stayed in front of the emoji there: "no 👍" (+0.18) and "not really 👍" (+0.44) were praise.
+@pytest.mark.parametrize(
+    ("text", "compound"),
+    [
+        ("no 👍", -0.3412),
+        ("no ❤️ for acme after this", -0.5216),
+        ("not really 👍", -0.3865),
+        ("the update is not very 🔥", -0.544),
+    ],
+)
+def test_praise_emoji_after_no_or_a_negated_booster_is_not_praise(
+    scorer: Scorer, text: str, compound: float
+) -> None:
+    score = scorer.score(text)
+    assert (score.label, score.compound) == (Label.NEGATIVE, compound)
+
+
 def test_praise_emoji_after_other_words_stays_praise(scorer: Scorer) -> None:
     assert scorer.score("not bad 👍").label is Label.POSITIVE
     assert scorer.score("nothing to fix, 👍").label is Label.POSITIVE
+    assert scorer.score("Not. 👍").label is Label.POSITIVE  # a sentence ends the negation
+    assert scorer.score("not really sure, 👍").label is Label.POSITIVE
     assert scorer.score("I do not 😡").label is Label.NEGATIVE
 
 

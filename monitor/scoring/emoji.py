@@ -12,7 +12,7 @@ import re
 import string
 from collections.abc import Mapping
 
-from vaderSentiment.vaderSentiment import negated
+from vaderSentiment.vaderSentiment import BOOSTER_DICT, negated
 
 # emoji -> words VADER scores. Chosen for brand mentions, where 🔥 is praise, not danger.
 CURATED_EMOJI: Mapping[str, str] = {
@@ -52,8 +52,10 @@ CURATED_EMOJI: Mapping[str, str] = {
 # change no compound score; they only count as neutral words in pos/neu/neg.
 FILLER = "_"
 _GUARD = f" {FILLER} {FILLER} {FILLER} "
-# Far enough back to find the word before a run of emoji.
+# Far enough back to find the words before a run of emoji.
 _LOOK_BACK = 80
+# VADER looks this many tokens back for a negation.
+_REACH = 3
 _PUNCT = string.punctuation + "“”‘’"
 
 # Code points VADER names, plus ours. Multi-code-point entries (flags, ZWJ sequences)
@@ -87,9 +89,10 @@ def expand_emoji(text: str, table: _Table, pattern: re.Pattern[str], praise: _Ta
     """Replace every known emoji by guarded words, with spaces on both sides.
 
     VADER adds no space after an emoji's name, so "😊good" loses "good"; ours does. The
-    guard is left out where a negation directly precedes a praise emoji: "not 👍" is read as
-    "not good", a complaint, where the guard made it praise and raw VADER 0.0. Negated
-    complaint emoji keep it: "still nothing 😠" is a complaint, not "not angry".
+    guard is left out where a negation (or "no", or a negation and boosters: "not really")
+    directly precedes a praise emoji: "not 👍" is read as "not good", a complaint, where
+    the guard made it praise and raw VADER 0.0. Negated complaint emoji keep it: "still
+    nothing 😠" is a complaint, not "not angry".
     """
     if text.isascii():
         return text
@@ -115,6 +118,11 @@ def expand_emoji(text: str, table: _Table, pattern: re.Pattern[str], praise: _Ta
 
 
 def _negation_before(text: str, end: int, pattern: re.Pattern[str]) -> bool:
-    """Whether the word before ``end``, over any emoji run ("not 👍👍"), negates."""
-    before = pattern.sub(" ", text[max(0, end - _LOOK_BACK) : end]).split()
-    return bool(before) and bool(negated([before[-1]]))
+    """Whether the words before ``end``, over any emoji run ("not 👍👍"), negate it as
+    VADER negates a word in that place: a negation or "no" right before it, or before
+    boosters only ("not really 👍"). "nothing to fix, 👍" is not negated: VADER would
+    read "nothing" as negating a "good" there, which is why the guard exists."""
+    before = pattern.sub(" ", text[max(0, end - _LOOK_BACK) : end]).split()[-_REACH:]
+    while before and before[-1].lower() in BOOSTER_DICT:
+        before.pop()
+    return bool(before) and (before[-1].lower() == "no" or bool(negated([before[-1]])))
