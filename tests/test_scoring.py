@@ -225,6 +225,27 @@ def test_overlay_does_not_change_the_shared_analyzer(scorer: Scorer) -> None:
     assert scorer.score("terrible").label is Label.NEGATIVE
 
 
+# "thanks" is +1.9 in VADER, so the complaint "thanks for nothing" scored +0.44, praise.
+@pytest.mark.parametrize(
+    "text",
+    [
+        "thanks for nothing",
+        "@acme Thank you for nothing.",
+        "umm, well, THANKS FOR NOTHING!",
+        "thanks so much for nothing, still no refund",
+    ],
+)
+def test_thanks_for_nothing_is_a_complaint(scorer: Scorer, text: str) -> None:
+    score = scorer.score(text)
+    assert (score.label, score.lang, score.reason) == (Label.NEGATIVE, "en", None)
+
+
+def test_thanks_for_something_stays_thanks(scorer: Scorer) -> None:
+    assert scorer.score("thanks, nothing else needed").label is Label.POSITIVE
+    # Not the idiom: left to VADER, which reads "nothing" as negating "amazing".
+    assert scorer.score("thanks for nothing short of amazing").compound == -0.0444
+
+
 def test_overlay_beats_raw_on_our_support_examples(scorer: Scorer, plain: Scorer) -> None:
     rows = _tsv(DATA / "support_mentions.tsv")
 
