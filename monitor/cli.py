@@ -302,13 +302,22 @@ def _serve_in_thread(rt: Runtime) -> None:
 def serve_command(config_file: Path | None) -> None:
     """Serve the dashboard only (the daemon runs elsewhere on the same database).
 
-    Broken rule files are a warning here, not an exit: cases can still be worked."""
+    Broken rule files are a warning here, not an exit: cases can still be worked. A
+    database not at this version's schema is exit 1 (run `inchannel db upgrade`)."""
     settings = config_or_exit(config_file)
     setup_logging(settings.logging.level, json_lines=settings.logging.json_lines)
     from monitor.runtime import build_runtime
     from monitor.web.server import serve
 
     rt = build_runtime(settings, rules_optional=True)
+    try:
+        # As a worker does: on an older schema every page that reads a new column
+        # fails, and on a newer one (a rolled-back release) writes could lose data.
+        require_migrated(rt.engine)
+    except NotMigratedError as exc:
+        rt.engine.dispose()
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
     _warn_without_rules(rt)
     serve(rt)
 
