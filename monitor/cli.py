@@ -150,7 +150,11 @@ def db_upgrade(config_file: Path | None) -> None:
 def db_current(config_file: Path | None) -> None:
     """Show the schema revision of the database and of this version."""
     settings = settings_or_exit(config_file)
-    current = current_revision(make_engine(settings.database.url))
+    engine = make_engine(settings.database.url)
+    try:
+        current = current_revision(engine)
+    finally:
+        engine.dispose()
     click.echo(f"database: {current or 'no schema'}; this version: {head_revision()}")
     if current != head_revision():
         sys.exit(1)
@@ -194,6 +198,9 @@ def db_copy(config_file: Path | None, target_url: str) -> None:
     except CopyError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+    finally:
+        source.dispose()
+        target.dispose()
     for table, count in counts.items():
         click.echo(f"{table}: {count} rows")
     click.echo(f"copied into {target.url.render_as_string(hide_password=True)}")
