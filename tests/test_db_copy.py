@@ -304,3 +304,35 @@ def test_the_documented_move_starts_the_workers_however_long_it_took(
         0,
         f"database: {head_revision()}; this version: {head_revision()}\n",
     )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'target.db'}"
+        return
+    if not PG_OK:
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+    with scratch_postgres(PG_ADMIN_URL, prefix="inchannel_copy") as url:
+        yield url
+
+
+def test_copy_names_another_applications_alembic_database_as_such(
+    migrated_source: Engine, any_target: str
+) -> None:
+    """Many applications use Alembic: their revision was reported as one "a newer release"
+    of inchannel made, sending the operator to look for a release that does not exist."""
+    target = make_engine(any_target)
+    with target.begin() as conn:
+        conn.execute(text("CREATE TABLE orders (id integer)"))
+        conn.execute(text("CREATE TABLE alembic_version (version_num varchar(32))"))
+        conn.execute(text("INSERT INTO alembic_version VALUES ('3f2a9c1d7b44')"))
+    with pytest.raises(CopyError) as refused:
+        copy_database(migrated_source, target)
+    assert str(refused.value) == (
+        "the target database is not empty (it has tables but no inchannel schema: orders; "
+        "its alembic_version 3f2a9c1d7b44 is another application's): copy into an empty "
+        "database"
+    )
+    assert counts_tables(any_target) == {"orders", "alembic_version"}
+    target.dispose()
