@@ -150,7 +150,11 @@ def db_upgrade(config_file: Path | None) -> None:
 def db_current(config_file: Path | None) -> None:
     """Show the schema revision of the database and of this version."""
     settings = settings_or_exit(config_file)
-    current = current_revision(make_engine(settings.database.url))
+    engine = make_engine(settings.database.url)
+    try:
+        current = current_revision(engine)
+    finally:
+        engine.dispose()
     click.echo(f"database: {current or 'no schema'}; this version: {head_revision()}")
     if current != head_revision():
         sys.exit(1)
@@ -194,6 +198,9 @@ def db_copy(config_file: Path | None, target_url: str) -> None:
     except CopyError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+    finally:
+        source.dispose()
+        target.dispose()
     for table, count in counts.items():
         click.echo(f"{table}: {count} rows")
     click.echo(f"copied into {target.url.render_as_string(hide_password=True)}")
@@ -302,13 +309,22 @@ def _serve_in_thread(rt: Runtime) -> None:
 def serve_command(config_file: Path | None) -> None:
     """Serve the dashboard only (the daemon runs elsewhere on the same database).
 
-    Broken rule files are a warning here, not an exit: cases can still be worked."""
+    Broken rule files are a warning here, not an exit: cases can still be worked. A
+    database not at this version's schema is exit 1 (run `inchannel db upgrade`)."""
     settings = config_or_exit(config_file)
     setup_logging(settings.logging.level, json_lines=settings.logging.json_lines)
     from monitor.runtime import build_runtime
     from monitor.web.server import serve
 
     rt = build_runtime(settings, rules_optional=True)
+    try:
+        # As a worker does: on an older schema every page that reads a new column
+        # fails, and on a newer one (a rolled-back release) writes could lose data.
+        require_migrated(rt.engine)
+    except NotMigratedError as exc:
+        rt.engine.dispose()
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
     _warn_without_rules(rt)
     serve(rt)
 

@@ -228,3 +228,27 @@ def test_a_worker_started_during_a_db_copy_is_told_it_is_a_copy(
         f"error: inchannel db copy (pid {os.getpid()}) is copying {database}; start again "
         "when it is done\n"
     )
+
+
+@pytest.mark.parametrize("revision", [None, "0006"])
+def test_serve_refuses_a_database_older_than_its_code(
+    demo_config: Path, db_url: str, revision: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dashboard on a schema older than its code failed on its pages (and created the
+    demo user on it); it refuses to start, like a worker, and names the command to run."""
+    from monitor.store.db import make_engine, upgrade
+
+    text = demo_config.read_text(encoding="utf-8")
+    url = f"sqlite:///{demo_config.parent.parent}/var/inchannel.db"
+    demo_config.write_text(text.replace(url, db_url), encoding="utf-8")
+    engine = make_engine(db_url)
+    if revision is not None:
+        upgrade(engine, revision)
+    where = engine.url.render_as_string(hide_password=True)
+    engine.dispose()
+    served: list[object] = []
+    monkeypatch.setattr("monitor.web.server.serve", lambda rt, **_: served.append(rt))
+    code, output = invoke("serve", "--config", str(demo_config))
+    state = "has no schema" if revision is None else f"is at revision {revision}"
+    assert (code, served) == (1, [])
+    assert output == f"error: the database {where} {state}; run `inchannel db upgrade` first\n"

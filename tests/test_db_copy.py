@@ -253,3 +253,86 @@ ACTION = (
     " :at)"
 )
 AT = "2026-11-20 10:00:00.000000"
+
+
+def documented_move() -> list[list[str]]:
+    """The inchannel commands of docs/operations.md's "Moving from SQLite to PostgreSQL",
+    each cut at its first shell operator (`&&`) or comment."""
+    from tests.conftest import REPO
+
+    text = (REPO / "docs" / "operations.md").read_text(encoding="utf-8")
+    block = text.split("## Moving from SQLite to PostgreSQL", 1)[1].split("```sh\n", 1)[1]
+    block = block.split("```", 1)[0]
+    commands = [line.split("&&")[0].split("#")[0].split() for line in block.splitlines()]
+    return [words[1:] for words in commands if words[:1] == ["inchannel"]]
+
+
+def test_the_documented_move_starts_the_workers_however_long_it_took(
+    tmp_path: Path, pg_target: str
+) -> None:
+    """The check before `systemctl start` was `inchannel status`, which exits 1 once the
+    stopped daemon's health checks are 5 minutes old: a move that took longer (or was
+    finished after a coffee) never started the workers."""
+    from datetime import UTC, datetime, timedelta
+
+    from click.testing import CliRunner
+
+    from monitor.cli import main
+    from monitor.clock import FakeClock
+    from monitor.runtime import build_runtime
+    from monitor.settings import load_settings
+    from monitor.store.db import upgrade
+    from tests.conftest import demo_copy
+
+    config = demo_copy(tmp_path)
+    stopped = datetime.now(UTC) - timedelta(minutes=10)  # the daemon stopped 10 min ago
+    rt = build_runtime(load_settings(config), clock=FakeClock(stopped))
+    upgrade(rt.engine)
+    run_cycle(rt)
+    release_leases(rt)
+    rt.engine.dispose()
+    copy, check = documented_move()[:2]
+    assert copy[:3] == ["db", "copy", "--to"]
+    assert copy[3].startswith("postgresql://")
+    runner = CliRunner()
+    copied = runner.invoke(main, [*copy[:3], pg_target, "--config", str(config)])
+    assert copied.exit_code == 0, copied.output
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace(f"sqlite:///{tmp_path}/inchannel.db", pg_target), "utf-8")
+    checked = runner.invoke(main, [*check, "--config", str(config)])
+    assert (checked.exit_code, checked.output) == (
+        0,
+        f"database: {head_revision()}; this version: {head_revision()}\n",
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'target.db'}"
+        return
+    if not PG_OK:
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+    with scratch_postgres(PG_ADMIN_URL, prefix="inchannel_copy") as url:
+        yield url
+
+
+def test_copy_names_another_applications_alembic_database_as_such(
+    migrated_source: Engine, any_target: str
+) -> None:
+    """Many applications use Alembic: their revision was reported as one "a newer release"
+    of inchannel made, sending the operator to look for a release that does not exist."""
+    target = make_engine(any_target)
+    with target.begin() as conn:
+        conn.execute(text("CREATE TABLE orders (id integer)"))
+        conn.execute(text("CREATE TABLE alembic_version (version_num varchar(32))"))
+        conn.execute(text("INSERT INTO alembic_version VALUES ('3f2a9c1d7b44')"))
+    with pytest.raises(CopyError) as refused:
+        copy_database(migrated_source, target)
+    assert str(refused.value) == (
+        "the target database is not empty (it has tables but no inchannel schema: orders; "
+        "its alembic_version 3f2a9c1d7b44 is another application's): copy into an empty "
+        "database"
+    )
+    assert counts_tables(any_target) == {"orders", "alembic_version"}
+    target.dispose()

@@ -124,3 +124,47 @@ def test_rules_test_output_in_the_docs_is_what_the_shipped_rules_print() -> None
     compared = [line for line in shown if "..." not in line and not line.startswith("$")]
     assert len(compared) >= 10
     assert [line for line in compared if line not in printed] == []
+
+
+def systemd_units() -> dict[str, dict[str, list[str]]]:
+    """The units docs/operations.md shows: {file name: {"Section.Key": [values]}}."""
+    units: dict[str, dict[str, list[str]]] = {}
+    for _, block in fenced(REPO / "docs" / "operations.md", "ini"):
+        lines = block.splitlines()
+        name = lines[0].split()[1].rsplit("/", 1)[1]  # "# /etc/systemd/system/NAME ..."
+        unit: dict[str, list[str]] = {}
+        section = ""
+        for line in lines[1:]:
+            # systemd has no comments after a value: `KEY=value  # note` is part of it.
+            line = line.strip()
+            if line.startswith("["):
+                section = line.strip("[]")
+            elif "=" in line and not line.startswith("#"):
+                key, value = line.split("=", 1)
+                unit.setdefault(f"{section}.{key}", []).append(value)
+        units[name] = unit
+    return units
+
+
+def test_the_systemd_units_stay_down_on_a_configuration_error(tmp_path: Path) -> None:
+    """systemd applies RestartPreventExitStatus= to the main process only: the worker's
+    `ExecStartPre=inchannel check-config` exiting 2 was restarted every RestartSec for
+    ever. The check is the main process's own (exit 2); the dashboard unit could not be
+    enabled (no [Install]), and its EnvironmentFile= named "/etc/inchannel/env  # ..."
+    (systemd has no comments after a value), a file that does not exist."""
+    from tests.conftest import demo_copy
+
+    units = systemd_units()
+    assert set(units) == {"inchannel@.service", "inchannel-web.service"}
+    config = demo_copy(tmp_path)
+    config.write_text(config.read_text(encoding="utf-8") + "\nbogus_key: 1\n", "utf-8")
+    for name, unit in units.items():
+        assert [v for values in unit.values() for v in values if "#" in v] == [], name
+        assert unit["Service.RestartPreventExitStatus"] == ["2"], name
+        assert [key for key in unit if key.startswith("Service.ExecStartPre")] == [], name
+        assert unit["Install.WantedBy"] == ["multi-user.target"], name
+        (command,) = unit["Service.ExecStart"]
+        args = command.split()[1:]
+        result = CliRunner().invoke(main, [*args, "--config", str(config)])
+        assert result.exit_code == 2, (name, result.output)
+        assert "bogus_key" in result.output

@@ -78,11 +78,7 @@ def require_empty(target: Engine) -> None:
     with target.connect() as conn:
         names = set(inspect(conn).get_table_names()) - {"alembic_version"}
         revision = current_revision(conn)
-        if revision is None and names:
-            raise CopyError(
-                "the target database is not empty (it has tables but no inchannel schema: "
-                f"{', '.join(sorted(names))}): copy into an empty database"
-            )
+        _refuse_another_application(names, revision)
         if revision is not None and not is_known_revision(revision):
             raise CopyError(
                 f"the target database is at revision {revision}, which this inchannel "
@@ -95,6 +91,22 @@ def require_empty(target: Engine) -> None:
                 and conn.execute(select(func.count()).select_from(table)).scalar()
             ):
                 raise CopyError(f"the target database is not empty (table {table.name} has rows)")
+
+
+def _refuse_another_application(names: set[str], revision: str | None) -> None:
+    """Tables but no inchannel schema. Many applications use Alembic too: an unknown
+    revision with none of our tables is theirs, not a newer inchannel's."""
+    ours = set(Base.metadata.tables)
+    if revision is None and names:
+        why = ""
+    elif revision is not None and not is_known_revision(revision) and not names & ours:
+        why = f"; its alembic_version {revision} is another application's"
+    else:
+        return
+    raise CopyError(
+        "the target database is not empty (it has tables but no inchannel schema: "
+        f"{', '.join(sorted(names)) or 'alembic_version'}{why}): copy into an empty database"
+    )
 
 
 def _write(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
