@@ -92,6 +92,23 @@ def test_db_current_reports_revision(demo_config: Path) -> None:
     assert f"database: {head_revision()}" in output
 
 
+def test_schema_work_goes_on_while_the_rule_files_are_broken(demo_config: Path) -> None:
+    """A bad rules commit must not block `db upgrade`, `db current` or `db copy`: the
+    schema needs no rules, and `run` still refuses to start on them (exit 2)."""
+    rules = demo_config.parent / "rules"
+    (rules / "99-broken.yaml").write_text("name: broken\nmatch: {txet: refund}\n", "utf-8")
+    code, output = invoke("db", "upgrade", "--config", str(demo_config))
+    assert (code, output.strip()) == (0, f"database at revision {head_revision()}")
+    code, output = invoke("db", "current", "--config", str(demo_config))
+    assert code == 0, output
+    target = demo_config.parent.parent / "copy.db"
+    code, output = invoke("db", "copy", "--to", f"sqlite:///{target}", "--config", str(demo_config))
+    assert code == 0, output
+    code, output = invoke("run", "--once", "--config", str(demo_config))
+    assert code == 2
+    assert "99-broken.yaml" in output
+
+
 def test_a_database_a_newer_release_migrated_is_named_as_such(
     demo_config: Path, tmp_path: Path
 ) -> None:
