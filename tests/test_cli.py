@@ -109,6 +109,12 @@ def test_schema_work_goes_on_while_the_rule_files_are_broken(demo_config: Path) 
     assert "99-broken.yaml" in output
 
 
+def test_x_status_on_an_unmigrated_database_says_what_to_run(demo_config: Path) -> None:
+    code, output = invoke("x", "status", "--config", str(demo_config))
+    assert code == 1
+    assert "has no schema; run `inchannel db upgrade` first" in output  # not "no such table"
+
+
 def test_a_database_a_newer_release_migrated_is_named_as_such(
     demo_config: Path, tmp_path: Path
 ) -> None:
