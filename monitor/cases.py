@@ -61,10 +61,7 @@ def owe_answer(case: Case, since: datetime) -> None:
 def start_follow_up_clock(settings: Settings, case: Case) -> None:
     """The team's deadline for an unanswered follow-up that has none yet. A case no team
     holds has no clock, as for the first response, until it is escalated."""
-    team = settings.team(case.team or "")
-    if team is None or case.follow_up_at is None or case.sla_due_at is not None:
-        return
-    case.sla_due_at = team.calendar().add_minutes(case.follow_up_at, team.first_response_minutes)
+    _start_clock(settings, case, case.follow_up_at)
 
 
 def start_owed_clock(settings: Settings, case: Case) -> None:
@@ -72,11 +69,14 @@ def start_owed_clock(settings: Settings, case: Case) -> None:
     first response of a team's case closed unanswered and reopened by the customer
     (the reopening cleared the old deadline; with only follow-ups clocked here, the
     reopened case waited on its team with no deadline unless a rule escalated again)."""
+    _start_clock(settings, case, response_owed_since(case))
+
+
+def _start_clock(settings: Settings, case: Case, owed_since: datetime | None) -> None:
     team = settings.team(case.team or "")
-    owed = response_owed_since(case)
-    if team is None or owed is None or case.sla_due_at is not None:
+    if team is None or owed_since is None or case.sla_due_at is not None:
         return
-    case.sla_due_at = team.calendar().add_minutes(owed, team.first_response_minutes)
+    case.sla_due_at = team.calendar().add_minutes(owed_since, team.first_response_minutes)
 
 
 def unassign_if_shut_out(session: Session, case: Case) -> str | None:

@@ -78,13 +78,20 @@ def database_without_rules(config_file: Path | None) -> tuple[Settings, Engine]:
     settings = config_or_exit(config_file)
     database = settings.database
     engine = make_engine(database.url, echo=database.echo, busy_timeout_ms=database.busy_timeout_ms)
+    migrated_or_exit(engine)
+    return settings, engine
+
+
+def migrated_or_exit(engine: Engine) -> None:
+    """Exit 1, naming the command to run, unless the database is at this version's
+    schema: on an older one every read of a new column fails, and on a newer one (a
+    rolled-back release) writes could lose data."""
     try:
         require_migrated(engine)
     except NotMigratedError as exc:
         engine.dispose()
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    return settings, engine
 
 
 class _Commands(click.Group):
@@ -231,14 +238,9 @@ def run(config_file: Path | None, once: bool, dry_run: bool, serve: bool | None)
 def _run(settings: Settings, *, once: bool, dry_run: bool, serve: bool | None) -> None:
     from monitor.ingest import resume_stopped_sources
     from monitor.runtime import build_runtime
-    from monitor.store.db import require_migrated
 
     rt = build_runtime(settings, dry_run=dry_run)
-    try:
-        require_migrated(rt.engine)
-    except NotMigratedError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    migrated_or_exit(rt.engine)
     if not settings.is_demo:  # the demo posts nowhere, dry run or not
         from monitor.store.run_mode import ModeConflict, claim_mode
 
@@ -318,14 +320,7 @@ def serve_command(config_file: Path | None) -> None:
     from monitor.web.server import serve
 
     rt = build_runtime(settings, rules_optional=True)
-    try:
-        # As a worker does: on an older schema every page that reads a new column
-        # fails, and on a newer one (a rolled-back release) writes could lose data.
-        require_migrated(rt.engine)
-    except NotMigratedError as exc:
-        rt.engine.dispose()
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    migrated_or_exit(rt.engine)  # as a worker does
     _warn_without_rules(rt)
     serve(rt)
 

@@ -30,9 +30,9 @@ HEALTH_CHECK_STALE = HEARTBEAT_GAP
 # Processing takes a batch every few seconds and decides about a thousand mentions a
 # second: a stored mention still undecided after this long means the job fails or hangs.
 PROCESSING_LATE = timedelta(minutes=10)
-# A problem quotes at most this much of a stored error, on one line (as jobstate does):
-# sources keep up to 2,000 characters (an API's whole response body), rules 4,000.
-ERROR_CHARS = 300
+# A problem quotes at most this much of a stored error, on one line, as a job's problem
+# does: sources keep up to 2,000 characters (an API's whole response body), rules 4,000.
+ERROR_CHARS = jobstate.ERROR_CHARS
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,16 +66,11 @@ MAX_ACTOR = 64
 
 def runtime(config_file: Path | None) -> Runtime:
     """Broken rule files do not stop case work; what needs the rules refuses on its own."""
-    from monitor.cli import config_or_exit
+    from monitor.cli import config_or_exit, migrated_or_exit
     from monitor.runtime import build_runtime
-    from monitor.store.db import NotMigratedError, require_migrated
 
     rt = build_runtime(config_or_exit(config_file), rules_optional=True)
-    try:
-        require_migrated(rt.engine)
-    except NotMigratedError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    migrated_or_exit(rt.engine)
     return rt
 
 
