@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
@@ -13,7 +14,7 @@ from typing import Any
 from sqlalchemy import ScalarSelect, func, literal, select, update
 from sqlalchemy.orm import Session
 
-from monitor import cases
+from monitor import cases, thread_cap
 from monitor.domain import (
     Action,
     ActionKind,
@@ -47,12 +48,12 @@ def dispatch_outbox(rt: Runtime) -> bool:
     now = rt.clock.now()
     limit = rt.settings.dispatch.batch_size
     stale_after = timedelta(seconds=rt.settings.workers.stale_claim_seconds)
-    with transaction(rt.sessions) as session:
-        # A claim older than this belongs to a worker that died mid-send.
-        claimed = claim_due_actions(session, now=now, limit=limit, stale_before=now - stale_after)
-        rows = session.scalars(select(ActionRow).where(ActionRow.id.in_([a for a, _ in claimed])))
-        actions = {row.id: _action(row) for row in rows}
-    batch = [(actions[action_id], unknown) for action_id, unknown in claimed]
+    # A claim older than this belongs to a worker that died mid-send.
+    claim = functools.partial(
+        _claim_batch, rt, now=now, limit=limit, stale_before=now - stale_after
+    )
+    # Withdrawing a reply writes its case, which a worker processing the case may hold.
+    claimed, batch = with_retries(claim)
     started = time.perf_counter()
     outcomes = Outcomes(rt)
     withdrawn = Withdrawn(rt)
@@ -76,7 +77,28 @@ def dispatch_outbox(rt: Runtime) -> bool:
         log.info(
             "dispatched=%d duration_ms=%.1f", len(batch), (time.perf_counter() - started) * 1000
         )
-    return len(batch) == limit
+    return claimed == limit
+
+
+def _claim_batch(
+    rt: Runtime, *, now: datetime, limit: int, stale_before: datetime
+) -> tuple[int, list[tuple[Action, bool]]]:
+    """How many actions were claimed, and the ones to attempt: (action, outcome unknown).
+    Bot replies past their thread's cap are withdrawn in the same transaction."""
+    with transaction(rt.sessions) as session:
+        claimed = claim_due_actions(session, now=now, limit=limit, stale_before=stale_before)
+        ids = [action_id for action_id, _ in claimed]
+        rows = {
+            row.id: row for row in session.scalars(select(ActionRow).where(ActionRow.id.in_(ids)))
+        }
+        unknown = {action_id for action_id, outcome_unknown in claimed if outcome_unknown}
+        judged = [rows[action_id] for action_id in ids if action_id not in unknown]
+        cap = rt.settings.rules.max_replies_per_thread
+        over = thread_cap.withdraw_over_cap(session, judged, cap=cap, now=now)
+        batch = [(_action(rows[i]), i in unknown) for i in ids if i not in over]
+    for action_id in sorted(over):
+        log.info("action=%d withdrawn: its thread has its bot replies already", action_id)
+    return len(claimed), batch
 
 
 class Withdrawn:

@@ -83,10 +83,11 @@ def _authors_free(session: Session, messages: list[Message]) -> list[Message]:
     LOCKED) and their messages to a later batch, still in order. SQLite has one worker.
 
     Threads are not locked: two workers deciding at the same moment on two customers in
-    one thread can each count the thread's replies before the other's, and the thread
-    gets one reply past ``max_replies_per_thread`` per such worker. A try-lock per
-    thread closed that, but held back so much of every batch (a batch spans most busy
-    threads) that three workers lost a fifth of their speed-up over one.
+    one thread can each count the thread's replies before the other's, and queue one
+    reply past ``max_replies_per_thread`` each. A try-lock per thread closed that, but
+    held back so much of every batch (a batch spans most busy threads) that three
+    workers lost a fifth of their speed-up over one. The dispatcher keeps the cap
+    instead (``thread_cap``): such a reply is withdrawn, never posted.
     """
     ids = sorted({m.customer_id for m in messages if m.customer_id is not None})
     if not ids or session.get_bind().dialect.name != "postgresql":

@@ -80,7 +80,8 @@ def test_a_thread_another_worker_is_deciding_in_is_not_held_back(
     # Two customers in one thread, which takes one bot reply. Threads are not locked
     # (docs/operations.md: locking them cost three workers a fifth of their speed-up):
     # the second worker decides message 3 while the first is still deciding message 1,
-    # and the cap is passed by that one reply, no more.
+    # and the cap is passed by that one queued reply, no more (the dispatcher withdraws
+    # it: tests/test_thread_cap.py).
     thread = {"conversation_id": "1001"}
     rows = [mention(1, OUTAGE), mention(2, OUTAGE), mention(3, OUTAGE, **thread)]
     rules = {"path": str(REPO / "config" / "rules"), "max_replies_per_thread": 1}
