@@ -14,11 +14,18 @@ from monitor.store.pending import add_row
 
 EXCERPT_CHARS = 500
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+# "@" before a name. Chat apps turn "@everyone", "@here", "@channel" or "@all" in a
+# message into a ping of the whole channel (Discord, Mattermost, Rocket.Chat, Teams),
+# and apprise's Discord embeds ping every "@name" they find: a customer writing
+# "@everyone" would wake the social team up. A zero-width space after the "@" keeps
+# the text as it reads and matches no mention syntax.
+_MENTION = re.compile(r"@(?=\w)")
+INERT_AT = "@\u200b"
 
 
 def excerpt(text: str) -> str:
     """Mention text as it may appear in a chat message: one bounded, inert paragraph."""
-    flat = _CONTROL.sub("", " ".join(text.split()))
+    flat = _MENTION.sub(INERT_AT, _CONTROL.sub("", " ".join(text.split())))
     return flat if len(flat) <= EXCERPT_CHARS else flat[: EXCERPT_CHARS - 1] + "…"
 
 

@@ -1,0 +1,48 @@
+"""A customer's words in an escalation alert stay words: no markup, no channel pings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitor.pipeline import run_cycle
+from tests.conftest import RuntimeFactory, mention
+from tests.fakeapi import FakeAPI, Reply
+
+HOSTILE = "@acme you are idiots <b>now</b> <3 @everyone @here"
+
+
+def alert_posted(make_runtime: RuntimeFactory, hook: FakeAPI, url: str) -> dict[str, Any]:
+    """Escalate one angry mention to care, whose channel is ``url``; the alert posted."""
+    hook.add("POST", "/hook", Reply(200, body=b"ok"))
+    channels = {"care-chat": {"url": url}}
+    teams = [{"name": "care", "channels": ["care-chat"]}]
+    teams += [{"name": "tech"}, {"name": "billing"}, {"name": "international"}]
+    rt = make_runtime([mention(1, HOSTILE)], channels=channels, teams=teams)
+    run_cycle(rt)
+    [posted] = hook.seen("POST", "/hook")
+    body: dict[str, Any] = posted.json()
+    return body
+
+
+def test_a_customers_markup_reaches_an_html_channel_as_text(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # An HTML channel (Telegram, e-mail) got the text undeclared, so as markup: "<b>"
+    # was bold there, and a lone "<3" made Telegram refuse the alert.
+    with FakeAPI() as hook:
+        host = hook.base_url.removeprefix("http://")
+        body = alert_posted(make_runtime, hook, f"json://{host}/hook?format=html")
+    assert "&lt;b&gt;now&lt;/b&gt;" in body["message"]
+    assert "&lt;3" in body["message"]
+    assert "<b>" not in body["message"]
+
+
+def test_a_customers_everyone_does_not_ping_the_channel(make_runtime: RuntimeFactory) -> None:
+    with FakeAPI() as hook:
+        host = hook.base_url.removeprefix("http://")
+        body = alert_posted(make_runtime, hook, f"json://{host}/hook")
+    message = body["message"]
+    assert "@everyone" not in message
+    assert "@here" not in message
+    assert "@\u200beveryone @\u200bhere" in message
+    assert "you are idiots" in message  # the words themselves are kept
