@@ -32,11 +32,12 @@ from monitor.store.web_models import SentimentFeedback
 MAX_TAGS = 20
 SPAM_TAG = cases.SPAM_TAG
 CORRECTABLE = (Label.POSITIVE.value, Label.NEUTRAL.value, Label.NEGATIVE.value)
+PRIORITIES = tuple(p.value for p in Priority)
 
 
 def set_priority(rt: Runtime, ref: str, priority: str, *, user: str) -> None:
-    if priority not in {p.value for p in Priority}:
-        raise CaseworkError(f"unknown priority {priority[:20]!r} (low, normal, high, urgent)")
+    if priority not in PRIORITIES:
+        raise CaseworkError(f"unknown priority {priority[:20]!r} ({', '.join(PRIORITIES)})")
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
         case = find_case(session, ref)
@@ -69,6 +70,11 @@ def set_team(rt: Runtime, ref: str, team: str, *, user: str) -> None:
             due = config.calendar().add_minutes(owed, config.first_response_minutes)
             case.sla_due_at, case.sla_warned_at, case.sla_breached_at = due, None, None
         cases.record(session, case, "team", user, now, old=old, new=team, **detail)
+
+
+def split_tags(*texts: str | None) -> tuple[str, ...]:
+    """Tags as a person types them, in one box or several: separated by spaces or commas."""
+    return tuple(t for text in texts for t in (text or "").replace(",", " ").split())
 
 
 def normalize_tag(tag: str) -> str:

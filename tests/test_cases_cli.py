@@ -337,3 +337,111 @@ def test_a_draft_id_too_large_for_the_database_is_no_draft(demo: Path, command: 
     code, output = cli("cases", command, ref, "--draft", huge, config=demo)
     assert (code, output) == (1, f"error: {ref} has no draft {huge} waiting for approval\n")
     assert ref in {row["ref"] for row in listed(demo, "--status", "awaiting_approval")}
+
+
+def audit(config: Path, ref: str) -> list[tuple[str, str, dict[str, object]]]:
+    """The case's audit events (kind, actor, detail) in order, from the database itself."""
+    case_id = int(ref.split("-")[1]) - 1000
+    with sqlite3.connect(config.parent.parent / "inchannel.db") as conn:
+        rows = conn.execute(
+            "SELECT kind, actor, detail FROM events WHERE case_id = ? ORDER BY id", (case_id,)
+        ).fetchall()
+    return [(kind, actor, json.loads(detail)) for kind, actor, detail in rows]
+
+
+def test_priority_team_tag_and_spam_do_what_the_dashboard_does_audited(demo: Path) -> None:
+    # The dashboard's triage (priority, team, tags, spam) had no CLI counterpart.
+    row = next(r for r in listed(demo) if r["team"] == "care")
+    ref = str(row["ref"])
+    before = len(audit(demo, ref))
+    steps = [
+        (("priority", ref, "urgent", "--as", "lena"), f"{ref}: priority set to urgent"),
+        (("team", ref, "billing", "--as", "lee"), f"{ref}: handed to team billing"),
+        (
+            ("tag", ref, "--add", "VIP, refund", "--add", "late", "--as", "ana"),
+            f"{ref}: tags " + ", ".join([*row["tags"], "vip", "refund", "late"]),
+        ),
+        (("tag", ref, "--remove", "late refund", "--as", "ana"), None),
+    ]
+    for args, message in steps:
+        code, output = cli("cases", *args, config=demo)
+        assert code == 0, output
+        if message is not None:
+            assert output.strip() == message
+    after = next(r for r in listed(demo) if r["ref"] == ref)
+    assert (after["priority"], after["team"]) == ("urgent", "billing")
+    assert after["tags"] == [*row["tags"], "vip"]
+    events = audit(demo, ref)[before:]
+    assert [(kind, actor) for kind, actor, _ in events] == [
+        ("priority", "lena"),
+        ("team", "lee"),
+        ("tags", "ana"),
+        ("tags", "ana"),
+    ]
+    assert events[0][2] == {"old": row["priority"], "new": "urgent"}
+    assert events[1][2] == {"old": "care", "new": "billing"}
+
+
+def test_spam_closes_the_case_and_withdraws_its_draft_audited(demo: Path) -> None:
+    ref = str(listed(demo, "--status", "awaiting_approval")[0]["ref"])
+    code, output = cli("cases", "spam", ref, "--as", "ana", config=demo)
+    assert (code, output.strip()) == (0, f"{ref}: marked as spam and resolved")
+    row = next(r for r in listed(demo, "--all") if r["ref"] == ref)
+    assert row["state"] == "resolved"
+    assert "spam" in row["tags"]
+    kinds = [(kind, actor) for kind, actor, _ in audit(demo, ref)]
+    assert ("spam", "ana") in kinds
+    assert ("state", "ana") in kinds
+    code, output = cli("cases", "approve", ref, config=demo)
+    assert (code, output.strip()) == (1, f"error: {ref} has no draft waiting for approval")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("priority", "C-99999", "high"), "error: no case C-99999"),
+        (("team", "C-99999", "billing"), "error: no case C-99999"),
+        (("tag", "C-99999", "--add", "vip"), "error: no case C-99999"),
+        (("spam", "C-99999"), "error: no case C-99999"),
+        (("spam", "1042"), "error: not a case reference: '1042' (expected C-1042)"),
+        (
+            ("priority", "C-1001", "asap"),
+            "error: unknown priority 'asap' (low, normal, high, urgent)",
+        ),
+        (
+            ("priority", "C-1001", "caf\udce9"),
+            "error: unknown priority 'caf\\udce9' (low, normal, high, urgent)",
+        ),
+        (
+            ("team", "C-1001", "biling"),
+            "error: unknown team 'biling' (teams: care, billing, tech, international)",
+        ),
+        (
+            ("team", "C-1001", "caf\udce9"),
+            "error: unknown team 'caf\\udce9' (teams: care, billing, tech, international)",
+        ),
+        (
+            ("tag", "C-1001", "--add", "vip!"),
+            "error: bad tag 'vip!': up to 32 of a-z 0-9 _ -, starting with a letter or digit",
+        ),
+        (
+            ("tag", "C-1001", "--remove", "caf\udce9"),
+            "error: bad tag 'caf\\udce9': up to 32 of a-z 0-9 _ -, starting with a letter or digit",
+        ),
+        (
+            ("tag", "C-1001", "--add", " ".join(f"t{n}" for n in range(21))),
+            "error: a case takes at most 20 tags",
+        ),
+    ],
+)
+def test_triage_commands_refuse_bad_input(demo: Path, args: tuple[str, ...], message: str) -> None:
+    before = audit(demo, "C-1001")
+    code, output = cli("cases", *args, config=demo)
+    assert (code, output.strip()) == (1, message)
+    assert audit(demo, "C-1001") == before  # nothing recorded, nothing changed
+
+
+def test_tag_without_add_or_remove_is_a_usage_error(demo: Path) -> None:
+    code, output = cli("cases", "tag", "C-1001", config=demo)
+    assert code == 2
+    assert "give --add TAG or --remove TAG" in output

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from monitor import casework
+from monitor import casework, triage
 from monitor.casework import CaseworkError
 from monitor.commands.options import config_option, json_line, terminal_text
 from monitor.domain import CaseState
@@ -319,6 +319,57 @@ def link_command(config_file: Path | None, user: str, ref: str, other_ref: str) 
     click.echo(
         f"{_canonical(ref)} and {_canonical(other_ref)}: customers linked as person {person}"
     )
+
+
+@cases_group.command("priority")
+@common
+@user_option
+@click.argument("ref")
+@click.argument("priority")
+def priority_command(config_file: Path | None, user: str, ref: str, priority: str) -> None:
+    """Change the priority: low, normal, high or urgent."""
+    # Checked by triage, not click.Choice: the dashboard's words and exit 1, as for a team.
+    run(lambda: triage.set_priority(runtime(config_file), ref, priority, user=user))
+    click.echo(f"{_canonical(ref)}: priority set to {priority}")
+
+
+@cases_group.command("team")
+@common
+@user_option
+@click.argument("ref")
+@click.argument("team")
+def team_command(config_file: Path | None, user: str, ref: str, team: str) -> None:
+    """Hand the case to another configured team (an answer still owed takes its SLA)."""
+    run(lambda: triage.set_team(runtime(config_file), ref, team, user=user))
+    click.echo(f"{_canonical(ref)}: handed to team {team}")
+
+
+@cases_group.command("tag")
+@common
+@user_option
+@click.argument("ref")
+@click.option("--add", "add", multiple=True, help="Tags to add (spaces or commas between).")
+@click.option("--remove", "remove", multiple=True, help="Tags to remove (spaces or commas).")
+def tag_command(
+    config_file: Path | None, user: str, ref: str, add: tuple[str, ...], remove: tuple[str, ...]
+) -> None:
+    """Add and remove tags (lower-cased; at most 20 per case)."""
+    adding, removing = triage.split_tags(*add), triage.split_tags(*remove)
+    if not adding and not removing:
+        raise click.UsageError("nothing to change: give --add TAG or --remove TAG")
+    rt = runtime(config_file)
+    tags = run(lambda: triage.tag(rt, ref, user=user, add=adding, remove=removing))
+    click.echo(f"{_canonical(ref)}: tags {', '.join(tags) or 'none'}")
+
+
+@cases_group.command("spam")
+@common
+@user_option
+@click.argument("ref")
+def spam_command(config_file: Path | None, user: str, ref: str) -> None:
+    """Close the case as spam: tag it, withdraw its unsent replies and drafts, resolve it."""
+    run(lambda: triage.mark_spam(runtime(config_file), ref, user=user))
+    click.echo(f"{_canonical(ref)}: marked as spam and resolved")
 
 
 def _canonical(ref: str) -> str:

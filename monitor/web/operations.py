@@ -14,7 +14,6 @@ from sqlalchemy import select
 
 from monitor import casework, triage
 from monitor.casework import CaseworkError
-from monitor.domain import Priority
 from monitor.runtime import Runtime
 from monitor.store.models import Case
 from monitor.web.params import ascii_digits, require_storable
@@ -126,13 +125,13 @@ def _team(rt: Runtime, ref: str, user: User, p: Params) -> str:
     return f"Handed to team {p['team']}."
 
 
-def _split(text: str | None) -> tuple[str, ...]:
-    return tuple(t for t in (text or "").replace(",", " ").split() if t)
-
-
 def _tag(rt: Runtime, ref: str, user: User, p: Params) -> str:
     tags = triage.tag(
-        rt, ref, user=user.name, add=_split(p.get("add")), remove=_split(p.get("remove"))
+        rt,
+        ref,
+        user=user.name,
+        add=triage.split_tags(p.get("add")),
+        remove=triage.split_tags(p.get("remove")),
     )
     return f"Tags: {', '.join(tags) or 'none'}."
 
@@ -195,7 +194,7 @@ OPERATIONS: dict[str, Operation] = {
             "agent",
             "Change the priority",
             _priority,
-            {"priority": Field(required=True, choices=tuple(p.value for p in Priority))},
+            {"priority": Field(required=True, choices=triage.PRIORITIES)},
         ),
         Operation(
             "team",
