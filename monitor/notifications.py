@@ -18,8 +18,14 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 
 def excerpt(text: str) -> str:
     """Mention text as it may appear in a chat message: one bounded, inert paragraph."""
+    return inert_line(text, EXCERPT_CHARS)
+
+
+def inert_line(text: str, limit: int) -> str:
+    """``text`` on one line of at most ``limit`` characters, without the control and
+    bidi characters that would drive a terminal or reorder a chat message."""
     flat = _CONTROL.sub("", " ".join(text.split()))
-    return flat if len(flat) <= EXCERPT_CHARS else flat[: EXCERPT_CHARS - 1] + "…"
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def case_summary(

@@ -15,6 +15,7 @@ from monitor.alerting import ALERTS_STATE, HEARTBEAT_GAP, ActiveAlert, decode
 from monitor.domain import ActionStatus, Direction
 from monitor.ingest import CAUGHT_UP, FAILING_SINCE, cursor_at, is_stopped
 from monitor.jobstate import JobFailing
+from monitor.notifications import inert_line
 from monitor.rules.reload import RULES_STATE
 from monitor.runtime import Runtime
 from monitor.settings import Settings
@@ -362,9 +363,9 @@ def _polls(n: int) -> str:
 def bounded_error(error: str | None) -> str:
     """A stored error as a problem quotes it: one line of at most ERROR_CHARS. The
     health check's output is read in a terminal, a monitoring agent's single-line
-    check result, or a chat message; the whole error stays in ``last_error``."""
-    flat = " ".join((error or "").split())
-    return flat if len(flat) <= ERROR_CHARS else flat[: ERROR_CHARS - 1] + "…"
+    check result, or a chat message (the alerts quote it too); the whole error stays
+    in ``last_error``. An API's error body is not ours: inert, as mention text is."""
+    return inert_line(error or "", ERROR_CHARS)
 
 
 def _job_failing(source: SourceHealth, now: datetime) -> JobFailing | None:
