@@ -279,12 +279,14 @@ def _announce(settings: Settings, dry_run: bool) -> None:
 
 
 def _run_once(rt: Runtime) -> None:
+    """One cycle; exit 1 if a job failed. Each failure is logged and recorded as the
+    daemon's are, so `inchannel status` reports it between cron runs."""
     from monitor.ingest import release_leases
-    from monitor.pipeline import run_cycle
+    from monitor.pipeline import run_once
 
     started = time.perf_counter()
     try:
-        report = run_cycle(rt)
+        report = run_once(rt)
     finally:
         # Ctrl-C or a crash mid-cycle: the next `run --once` (cron) must not wait out
         # this process's leases before polling again.
@@ -296,6 +298,11 @@ def _run_once(rt: Runtime) -> None:
         report.dispatch_batches,
         (time.perf_counter() - started) * 1000,
     )
+    if report.failed:
+        n = len(report.failed)
+        listed = "; ".join(report.failed)
+        click.echo(f"error: run --once: {n} job{'s' if n != 1 else ''} failed: {listed}", err=True)
+        sys.exit(1)
 
 
 def _serve_in_thread(rt: Runtime) -> None:

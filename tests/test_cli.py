@@ -300,3 +300,32 @@ def test_a_rule_file_changed_during_start_is_not_a_traceback(
     result = CliRunner().invoke(main, ["run", "--once", "--config", str(demo_config)])
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     assert result.exit_code == 0, result.output
+
+
+def test_run_once_records_a_failed_job_for_status_and_exits_1(
+    demo_config: Path, tmp_path: Path
+) -> None:
+    """Cron-style `run --once` whose health job fails (the database refuses its row):
+    the failure was a traceback that `inchannel status` never saw, so status said
+    healthy. It is recorded as the scheduled job records it, the rest of the cycle
+    runs, and the exit code says a job failed."""
+    assert invoke("db", "upgrade", "--config", str(demo_config))[0] == 0
+    db = sqlite3.connect(tmp_path / "var" / "inchannel.db")
+    with db:
+        db.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON source_state WHEN NEW.name = '@alerts' "
+            "BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
+        )
+    result = CliRunner().invoke(main, ["run", "--once", "--config", str(demo_config)])
+    assert result.exit_code == 1, result.output
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
+    assert "error: run --once: 1 job failed: health: IntegrityError: disk says no" in (
+        result.output
+    )
+    replied = "SELECT count(*) FROM actions WHERE status = 'sent'"
+    assert db.execute(replied).fetchone()[0] > 0  # dispatch still ran
+    code, output = invoke("status", "--json", "--config", str(demo_config))
+    assert code == 1
+    (problem,) = [p for p in json.loads(output)["problems"] if p.startswith("job ")]
+    assert problem.startswith("job health: 1 failed run in a row, the last ")
+    assert problem.endswith(": IntegrityError: disk says no")
