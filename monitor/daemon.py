@@ -32,7 +32,7 @@ def guarded(
 ) -> Callable[[], None]:
     """Run ``step`` until it has no more work; a failure is logged, never fatal. With
     ``recorded_every`` (the job's interval in seconds), failures are also reported where
-    `inchannel status` sees it (monitor.jobs, monitor.jobstate); polls record their own,
+    `inchannel status` sees them (monitor.jobs, monitor.jobstate); polls record their own,
     per source."""
     recorder = None
     if recorded_every is not None:

@@ -61,7 +61,7 @@ def run_job(
         try:
             more = step()
         except Exception as exc:
-            log.exception("job=%s failed; will run again at the next interval", name)
+            log.exception("job=%s failed; its next run starts from what was committed", name)
             if recorder is not None:
                 _note(rt, recorder, exc)
             return JobRun(batches, jobstate.describe(exc))
