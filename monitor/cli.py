@@ -34,6 +34,7 @@ from monitor.store.db import (
 from monitor.yamlpos import ConfigError
 
 if TYPE_CHECKING:
+    from monitor.rules.engine import RuleEngine
     from monitor.runtime import Runtime
 
 log = logging.getLogger("inchannel")
@@ -49,16 +50,17 @@ def fail_config(error: ConfigError) -> NoReturn:
     sys.exit(EXIT_CONFIG)
 
 
-def settings_or_exit(config_file: Path | None) -> Settings:
+def settings_or_exit(config_file: Path | None) -> tuple[Settings, RuleEngine]:
+    """The config and the rules loaded from it, or exit 2. Loaded once and handed on:
+    a second load could read other files (a `git pull` meanwhile) and fail past here."""
     settings = config_or_exit(config_file)
     try:
         # Rules are part of the configuration: a broken rule file must also fail fast.
         from monitor.runtime import build_rule_engine
 
-        build_rule_engine(settings)
+        return settings, build_rule_engine(settings)
     except ConfigError as exc:
         fail_config(exc)
-    return settings
 
 
 def config_or_exit(config_file: Path | None) -> Settings:
@@ -121,10 +123,7 @@ def main() -> None:
 @config_option
 def check_config(config_file: Path | None) -> None:
     """Validate the config file and the rule files; exit 2 on any error."""
-    settings = settings_or_exit(config_file)
-    from monitor.runtime import build_rule_engine
-
-    engine = build_rule_engine(settings)
+    settings, engine = settings_or_exit(config_file)
     # Warnings (an allowed redirect, an unreachable rule) are printed but do not fail.
     for warning in engine.ruleset.warnings:
         click.echo(str(warning), err=True)
@@ -223,23 +222,25 @@ def db_copy(config_file: Path | None, target_url: str) -> None:
 )
 def run(config_file: Path | None, once: bool, dry_run: bool, serve: bool | None) -> None:
     """Run the daemon until SIGINT/SIGTERM (or one cycle with --once)."""
-    settings = settings_or_exit(config_file)
+    settings, rules = settings_or_exit(config_file)
     setup_logging(settings.logging.level, json_lines=settings.logging.json_lines)
     from monitor.store.single import AnotherWorker, only_worker
 
     try:
         with only_worker(settings.database.url):
-            _run(settings, once=once, dry_run=dry_run, serve=serve)
+            _run(settings, rules, once=once, dry_run=dry_run, serve=serve)
     except AnotherWorker as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)  # not 2: under systemd, a restart racing the old process's exit retries
 
 
-def _run(settings: Settings, *, once: bool, dry_run: bool, serve: bool | None) -> None:
+def _run(
+    settings: Settings, rules: RuleEngine, *, once: bool, dry_run: bool, serve: bool | None
+) -> None:
     from monitor.ingest import resume_stopped_sources
     from monitor.runtime import build_runtime
 
-    rt = build_runtime(settings, dry_run=dry_run)
+    rt = build_runtime(settings, dry_run=dry_run, rules=rules)
     migrated_or_exit(rt.engine)
     if not settings.is_demo:  # the demo posts nowhere, dry run or not
         from monitor.store.run_mode import ModeConflict, claim_mode
@@ -278,12 +279,14 @@ def _announce(settings: Settings, dry_run: bool) -> None:
 
 
 def _run_once(rt: Runtime) -> None:
+    """One cycle; exit 1 if a job failed. Each failure is logged and recorded as the
+    daemon's are, so `inchannel status` reports it between cron runs."""
     from monitor.ingest import release_leases
-    from monitor.pipeline import run_cycle
+    from monitor.pipeline import run_once
 
     started = time.perf_counter()
     try:
-        report = run_cycle(rt)
+        report = run_once(rt)
     finally:
         # Ctrl-C or a crash mid-cycle: the next `run --once` (cron) must not wait out
         # this process's leases before polling again.
@@ -295,6 +298,11 @@ def _run_once(rt: Runtime) -> None:
         report.dispatch_batches,
         (time.perf_counter() - started) * 1000,
     )
+    if report.failed:
+        n = len(report.failed)
+        listed = "; ".join(report.failed)
+        click.echo(f"error: run --once: {n} job{'s' if n != 1 else ''} failed: {listed}", err=True)
+        sys.exit(1)
 
 
 def _serve_in_thread(rt: Runtime) -> None:

@@ -7,13 +7,12 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
-from datetime import timedelta
 from types import FrameType
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from monitor import jobstate
+from monitor import jobs, jobstate
 from monitor.dispatch import dispatch_outbox
 from monitor.health_alerts import check_health
 from monitor.ingest import poll_source, release_leases
@@ -26,10 +25,6 @@ log = logging.getLogger("inchannel.daemon")
 
 # One job run drains at most this many batches, so other jobs get their turn.
 MAX_BATCHES_PER_RUN = 50
-# SLA targets are in minutes; checking every half minute is precise enough.
-SLA_INTERVAL_SECONDS = 30
-# Alert thresholds are in minutes too; every worker runs it, the @alerts lock dedupes.
-HEALTH_INTERVAL_SECONDS = 60
 
 
 def guarded(
@@ -37,43 +32,16 @@ def guarded(
 ) -> Callable[[], None]:
     """Run ``step`` until it has no more work; a failure is logged, never fatal. With
     ``recorded_every`` (the job's interval in seconds), failures are also reported where
-    `inchannel status` sees them (monitor.jobstate); polls record their own, per source."""
+    `inchannel status` sees them (monitor.jobs, monitor.jobstate); polls record their own,
+    per source."""
     recorder = None
     if recorded_every is not None:
-        every = timedelta(seconds=recorded_every)
-        recorder = jobstate.Recorder(rt.sessions, name, rt.worker_id, every)
+        recorder = jobs.recorder_for(rt, name, recorded_every)
 
     def job() -> None:
-        for _ in range(MAX_BATCHES_PER_RUN):
-            if rt.stopping.is_set():
-                return
-            try:
-                more = step()
-            except Exception as exc:
-                # A locked or unreachable database fails this run only; the next run
-                # starts from what was committed (DESIGN rule 6).
-                log.exception("job=%s failed; will run again at the next interval", name)
-                if recorder is not None:
-                    _note(rt, recorder, exc)
-                return
-            if recorder is not None:
-                _note(rt, recorder, None)
-            if not more:
-                return
+        jobs.run_job(rt, name, step, recorder, max_batches=MAX_BATCHES_PER_RUN)
 
     return job
-
-
-def _note(rt: Runtime, recorder: jobstate.Recorder, error: Exception | None) -> None:
-    """Report a failure, or a success (which writes only to end a report). If that
-    fails too, the database is down: the log has the job's own error."""
-    try:
-        if error is None:
-            recorder.succeeded(rt.clock.now())
-        else:
-            recorder.failed(error, rt.clock.now())
-    except Exception as exc:
-        log.warning("job=%s: could not record its state: %s", recorder.job, jobstate.describe(exc))
 
 
 def build_scheduler(rt: Runtime) -> BackgroundScheduler:
@@ -92,15 +60,15 @@ def build_scheduler(rt: Runtime) -> BackgroundScheduler:
             id=f"poll:{config.name}",
             next_run_time=rt.clock.now(),
         )
-    steps: list[tuple[str, float, Callable[[], bool]]] = [
-        ("process", rt.settings.processing.interval_seconds, lambda: process_pending(rt)),
-        ("dispatch", rt.settings.dispatch.interval_seconds, lambda: dispatch_outbox(rt)),
-        ("sla", SLA_INTERVAL_SECONDS, lambda: check_sla(rt)),
-        ("health", HEALTH_INTERVAL_SECONDS, lambda: check_health(rt)),
-    ]
-    for name, seconds, step in steps:
+    steps: dict[str, Callable[[], bool]] = {
+        "process": lambda: process_pending(rt),
+        "dispatch": lambda: dispatch_outbox(rt),
+        "sla": lambda: check_sla(rt),
+        "health": lambda: check_health(rt),
+    }
+    for name, seconds in jobs.recorded_intervals(rt.settings).items():
         scheduler.add_job(
-            guarded(name, rt, step, recorded_every=seconds),
+            guarded(name, rt, steps[name], recorded_every=seconds),
             "interval",
             seconds=seconds,
             id=name,

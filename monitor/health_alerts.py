@@ -20,12 +20,12 @@ from monitor import alerting, spikes
 from monitor.alerting import Alert
 from monitor.alerts_settings import AlertsConfig
 from monitor.domain import ActionStatus
-from monitor.notifications import excerpt
 from monitor.runtime import Runtime
 from monitor.sources import x_usage
 from monitor.status import (
     SourceHealth,
     Status,
+    bounded_error,
     collect,
     failing_text,
     limits_from,
@@ -35,8 +35,6 @@ from monitor.store.db import transaction
 from monitor.store.models import Message, from_customer
 
 log = logging.getLogger("inchannel.alerts")
-
-ERROR_CHARS = 200
 
 
 def check_health(rt: Runtime) -> bool:
@@ -115,7 +113,7 @@ def failing_alerts(sources: Sequence[SourceHealth], *, now: datetime, minutes: i
         since = source_failing(source, after, now)
         if since is None:
             continue
-        text = failing_text(source, since, now, excerpt(source.last_error or "")[:ERROR_CHARS])
+        text = failing_text(source, since, now, bounded_error(source.last_error))
         key = f"source-failing:{source.name}:{since:%Y%m%dT%H%M%S}"
         alerts.append(Alert(key, "source-failing", text))
     return alerts

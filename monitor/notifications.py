@@ -25,8 +25,14 @@ INERT_AT = "@\u200b"
 
 def excerpt(text: str) -> str:
     """Mention text as it may appear in a chat message: one bounded, inert paragraph."""
-    flat = _MENTION.sub(INERT_AT, _CONTROL.sub("", " ".join(text.split())))
-    return flat if len(flat) <= EXCERPT_CHARS else flat[: EXCERPT_CHARS - 1] + "…"
+    return inert_line(_MENTION.sub(INERT_AT, text), EXCERPT_CHARS)
+
+
+def inert_line(text: str, limit: int) -> str:
+    """``text`` on one line of at most ``limit`` characters, without the control and
+    bidi characters that would drive a terminal or reorder a chat message."""
+    flat = _CONTROL.sub("", " ".join(text.split()))
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def case_summary(

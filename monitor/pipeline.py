@@ -6,11 +6,14 @@ scheduler only calls them; tests call them directly with a FakeClock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import partial
 
 from monitor.dispatch import dispatch_outbox
 from monitor.health_alerts import check_health
 from monitor.ingest import poll_source
+from monitor.jobs import recorded_intervals, recorder_for, run_job
 from monitor.processing import process_pending
 from monitor.runtime import Runtime
 from monitor.sla import check_sla
@@ -23,6 +26,7 @@ __all__ = [
     "poll_source",
     "process_pending",
     "run_cycle",
+    "run_once",
 ]
 
 # Bounds one cycle so a source that always says "more" cannot keep --once running forever.
@@ -34,6 +38,12 @@ class CycleReport:
     polls: int
     process_batches: int
     dispatch_batches: int
+    # "job: error" for each job that failed (run_once only; run_cycle raises instead)
+    failed: tuple[str, ...] = ()
+
+
+# A job of the cycle: called as run(job name, step), returns how many steps it called.
+Runner = Callable[[str, Callable[[], bool]], int]
 
 
 def drain(step: object, *args: object) -> int:
@@ -46,12 +56,36 @@ def drain(step: object, *args: object) -> int:
 
 
 def run_cycle(rt: Runtime) -> CycleReport:
-    """Poll every source until it is caught up, process everything, dispatch everything."""
-    polls = sum(drain(poll_source, rt, name) for name in rt.sources)
-    batches = drain(process_pending, rt)
-    drain(check_sla, rt)
-    sends = drain(dispatch_outbox, rt)
+    """Poll every source until it is caught up, process everything, dispatch everything.
+    A step that raises ends the cycle with its error (tests, benchmarks)."""
+    return _cycle(rt, lambda _job, step: drain(step))
+
+
+def run_once(rt: Runtime) -> CycleReport:
+    """`run --once`: the cycle with each job run as the daemon runs it (monitor.jobs): a
+    job that fails is logged and recorded for `inchannel status`, the others still
+    run, and the report names the failures."""
+    intervals = recorded_intervals(rt.settings)
+    recorders = {name: recorder_for(rt, name, seconds) for name, seconds in intervals.items()}
+    failed: list[str] = []
+
+    def run(job: str, step: Callable[[], bool]) -> int:
+        # Polls are not recorded as jobs: they record their own outcome, per source.
+        done = run_job(rt, job, step, recorders.get(job), max_batches=MAX_ROUNDS)
+        if done.error is not None:
+            failed.append(f"{job}: {done.error}")
+        return done.batches
+
+    report = _cycle(rt, run)
+    return replace(report, failed=tuple(failed))
+
+
+def _cycle(rt: Runtime, run: Runner) -> CycleReport:
+    polls = sum(run(f"poll:{name}", partial(poll_source, rt, name)) for name in rt.sources)
+    batches = run("process", lambda: process_pending(rt))
+    run("sla", lambda: check_sla(rt))
+    sends = run("dispatch", lambda: dispatch_outbox(rt))
     # After dispatch, so the alerts see how the cycle ended; then send what they queued.
-    check_health(rt)
-    drain(dispatch_outbox, rt)
+    run("health", lambda: check_health(rt))
+    run("dispatch", lambda: dispatch_outbox(rt))
     return CycleReport(polls, batches, sends)

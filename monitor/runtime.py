@@ -151,10 +151,14 @@ def build_runtime(
     clock: Clock | None = None,
     dry_run: bool = False,
     rules_optional: bool = False,
+    rules: RuleEngine | None = None,
 ) -> Runtime:
     """With ``rules_optional`` broken rule files leave ``rules`` None and the reason in
-    ``rules_error`` instead of raising ConfigError."""
-    rules, rules_error = _rules(settings, optional=rules_optional)
+    ``rules_error`` instead of raising ConfigError. Given ``rules`` (already loaded and
+    validated), the rule files are not read again."""
+    rules_error = None
+    if rules is None:
+        rules, rules_error = _rules(settings, optional=rules_optional)
     database = settings.database
     engine = make_engine(database.url, echo=database.echo, busy_timeout_ms=database.busy_timeout_ms)
     sessions = session_factory(engine)

@@ -15,6 +15,7 @@ from monitor.alerting import ALERTS_STATE, HEARTBEAT_GAP, ActiveAlert, decode
 from monitor.domain import ActionStatus, Direction
 from monitor.ingest import CAUGHT_UP, FAILING_SINCE, cursor_at, is_stopped
 from monitor.jobstate import JobFailing
+from monitor.notifications import inert_line
 from monitor.rules.reload import RULES_STATE
 from monitor.runtime import Runtime
 from monitor.settings import Settings
@@ -286,6 +287,10 @@ def _source_problem(
     if is_stopped(source.next_poll_at, now):
         return f"source {source.name}: stopped: {bounded_error(source.last_error)}"
     stale = _stale(source, limits.stale_after.get(source.name), running_since, now)
+    if stale is None and source.consecutive_failures and unreadable_since(source):
+        polls = _polls(source.consecutive_failures)
+        unknown = f"failing since an unknown time (unreadable {FAILING_SINCE})"
+        return f"source {source.name}: {unknown}, {polls}: {bounded_error(source.last_error)}"
     since = source_failing(source, limits.failing_after, now)
     if stale is not None or since is None:
         return stale
@@ -293,8 +298,22 @@ def _source_problem(
 
 
 def failing_since(source: SourceHealth) -> datetime | None:
+    """When the source's current run of failed polls began; None when none is stored
+    or the stored value is not one ingest writes (:func:`unreadable_since`)."""
     raw = source.details.get(FAILING_SINCE)
-    return datetime.fromisoformat(raw) if isinstance(raw, str) else None
+    try:
+        since = datetime.fromisoformat(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return None
+    # A time without its zone cannot be compared with now: garbled as well.
+    return since if since is not None and since.tzinfo is not None else None
+
+
+def unreadable_since(source: SourceHealth) -> bool:
+    """A ``failing_since`` is stored but unreadable (a hand edit, a bad restore): the
+    run of failures has lasted an unknown time, which status says rather than crash
+    or guess; the next successful poll removes the value."""
+    return source.details.get(FAILING_SINCE) is not None and failing_since(source) is None
 
 
 def counted_since(source: SourceHealth) -> datetime | None:
@@ -333,17 +352,20 @@ def failing_text(source: SourceHealth, since: datetime, now: datetime, error: st
     """The problem and the alert, in the same words."""
     state = "stopped (permanent error)" if is_stopped(source.next_poll_at, now) else "failing"
     minutes = max(0, int((now - since).total_seconds() // 60))
-    n = source.consecutive_failures
-    polls = f"{n} failed poll{'s' if n != 1 else ''}"
+    polls = _polls(source.consecutive_failures)
     return f"source {source.name}: {state} for {minutes} min, {polls}: {error}"
+
+
+def _polls(n: int) -> str:
+    return f"{n} failed poll{'s' if n != 1 else ''}"
 
 
 def bounded_error(error: str | None) -> str:
     """A stored error as a problem quotes it: one line of at most ERROR_CHARS. The
     health check's output is read in a terminal, a monitoring agent's single-line
-    check result, or a chat message; the whole error stays in ``last_error``."""
-    flat = " ".join((error or "").split())
-    return flat if len(flat) <= ERROR_CHARS else flat[: ERROR_CHARS - 1] + "…"
+    check result, or a chat message (the alerts quote it too); the whole error stays
+    in ``last_error``. An API's error body is not ours: inert, as mention text is."""
+    return inert_line(error or "", ERROR_CHARS)
 
 
 def _job_failing(source: SourceHealth, now: datetime) -> JobFailing | None:

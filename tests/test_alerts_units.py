@@ -7,11 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
+from monitor import jobstate
 from monitor.alerting import Alert, bounded_key, reconcile
 from monitor.alerts_settings import AlertsConfig, SpikeConfig
 from monitor.health_alerts import budget_alerts, failing_alerts, silence_from_counts
 from monitor.spikes import Counts, is_spike, spike_alerts
-from monitor.status import SourceHealth
+from monitor.status import SourceHealth, bounded_error
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -159,3 +160,14 @@ def test_spike_config_needs_a_baseline_of_at_least_one_window() -> None:
 def test_spike_tags_that_no_case_can_carry_are_a_config_error() -> None:
     with pytest.raises(ValidationError, match="bad tag 'after hours'"):
         SpikeConfig(tags=["billing", "After hours"])
+
+
+def test_the_alert_quotes_the_error_as_status_does() -> None:
+    """The alert cut the error at 200 characters while `inchannel status` quoted 300 of
+    the same failure: the page and the health check said different things."""
+    error = "HTTP 503\x1b[2J from upstream " + "<p>down</p> " * 100
+    (alert,) = failing_alerts([_source(last_error=error)], now=T0, minutes=15)
+    prefix = "source x: failing for 15 min, 2 failed polls: "
+    assert alert.text == prefix + bounded_error(error)
+    assert len(alert.text) == len(prefix) + jobstate.ERROR_CHARS
+    assert alert.text.startswith(prefix + "HTTP 503[2J from upstream <p>down</p>")

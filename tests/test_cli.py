@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import shutil
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -275,3 +277,55 @@ def test_serve_refuses_a_database_older_than_its_code(
     state = "has no schema" if revision is None else f"is at revision {revision}"
     assert (code, served) == (1, [])
     assert output == f"error: the database {where} {state}; run `inchannel db upgrade` first\n"
+
+
+def test_a_rule_file_changed_during_start_is_not_a_traceback(
+    demo_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`run` validated the rule files, then loaded them again to build its runtime: a
+    `git pull` in between that broke one died with a traceback instead of exit 2. The
+    rules are loaded once; the daemon's reload check sees the change later, and keeps
+    running these rules if it does not validate."""
+    assert invoke("db", "upgrade", "--config", str(demo_config))[0] == 0
+    rules = sorted((demo_config.parent / "rules").glob("*.yaml"))
+    read_text = pathlib.Path.read_text
+
+    def pulled_after_reading(path: pathlib.Path, *args: Any, **kwargs: Any) -> str:
+        text = read_text(path, *args, **kwargs)
+        if path == rules[0]:  # the pull lands just after the first read
+            path.write_text("name: broken\nmatch: {txet: refund}\n", encoding="utf-8")
+        return text
+
+    monkeypatch.setattr(pathlib.Path, "read_text", pulled_after_reading)
+    result = CliRunner().invoke(main, ["run", "--once", "--config", str(demo_config)])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 0, result.output
+
+
+def test_run_once_records_a_failed_job_for_status_and_exits_1(
+    demo_config: Path, tmp_path: Path
+) -> None:
+    """Cron-style `run --once` whose health job fails (the database refuses its row):
+    the failure was a traceback that `inchannel status` never saw, so status said
+    healthy. It is recorded as the scheduled job records it, the rest of the cycle
+    runs, and the exit code says a job failed."""
+    assert invoke("db", "upgrade", "--config", str(demo_config))[0] == 0
+    db = sqlite3.connect(tmp_path / "var" / "inchannel.db")
+    with db:
+        db.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON source_state WHEN NEW.name = '@alerts' "
+            "BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
+        )
+    result = CliRunner().invoke(main, ["run", "--once", "--config", str(demo_config)])
+    assert result.exit_code == 1, result.output
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
+    assert "error: run --once: 1 job failed: health: IntegrityError: disk says no" in (
+        result.output
+    )
+    replied = "SELECT count(*) FROM actions WHERE status = 'sent'"
+    assert db.execute(replied).fetchone()[0] > 0  # dispatch still ran
+    code, output = invoke("status", "--json", "--config", str(demo_config))
+    assert code == 1
+    (problem,) = [p for p in json.loads(output)["problems"] if p.startswith("job ")]
+    assert problem.startswith("job health: 1 failed run in a row, the last ")
+    assert problem.endswith(": IntegrityError: disk says no")

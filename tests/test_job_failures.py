@@ -12,6 +12,7 @@ from sqlalchemy import event
 from monitor.clock import FakeClock
 from monitor.daemon import build_scheduler, guarded, run_forever
 from monitor.health_alerts import check_health
+from monitor.pipeline import run_once
 from monitor.runtime import Runtime
 from monitor.status import collect
 from monitor.store.db import transaction
@@ -216,3 +217,23 @@ def test_a_count_an_older_release_left_is_read_and_settled(make_runtime: Runtime
     assert job_problems(rt) == [f"job sla: 3 failed runs in a row, the last 0 min ago: {FAILED}"]
     guarded("sla", rt, lambda: False, recorded_every=30)()  # the upgraded worker runs it
     assert collect(rt).healthy
+
+
+def test_run_once_records_its_jobs_and_the_next_cron_run_settles_them(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """`run --once` runs each job as the daemon does: a failure is reported for status
+    and the other jobs still run; the next run (a new process, a new worker id) that
+    succeeds ends the report, as a restarted daemon's does."""
+    rt = make_runtime(sources=[])
+    clock = rt.clock = BrokenOnce()
+    clock.armed = True  # the first reading: processing's
+    report = run_once(rt)
+    assert report.failed == ("process: RuntimeError: clock unavailable",)
+    assert job_problems(rt) == [
+        "job process: 1 failed run in a row, the last 0 min ago: RuntimeError: clock unavailable"
+    ]
+    assert collect(rt).health_checked_at is not None  # the health job ran after it
+    clock.advance(minutes=4)
+    assert run_once(worker(rt, "cron:2:bbbbbb")).failed == ()
+    assert job_problems(rt) == []

@@ -176,3 +176,30 @@ def test_cursor_lag_is_how_long_a_mention_can_have_waited_unread(
     assert not poll_source(rt, "feed")  # caught up
     clock.advance(minutes=5)
     assert collect(rt).sources[0].cursor_lag_seconds == 5 * 60
+
+
+@pytest.mark.parametrize("garbled", ["yesterday\x1b[2J", "2026-11-20T09:00:00", 42])
+def test_a_garbled_failing_since_is_unknown_not_a_crash(
+    make_runtime: RuntimeFactory, garbled: object
+) -> None:
+    """``failing_since`` is read back from the database like the cursor time: a value
+    no release wrote (a hand edit, a restore gone wrong) crashed `inchannel status` and
+    every run of the health job, the one that would have said something is wrong."""
+    from monitor.health_alerts import check_health
+    from monitor.store.db import transaction
+    from monitor.store.models import SourceState
+
+    rt = make_runtime(alerts={"source_failing_minutes": 15})
+    rt.sources["feed"] = Unavailable()
+    poll_source(rt, "feed")
+    with transaction(rt.sessions) as session:
+        row = session.get(SourceState, "feed")
+        assert row is not None
+        row.details = {**(row.details or {}), "failing_since": garbled}
+    rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+    check_health(rt)  # raised ValueError (TypeError without a zone)
+    (problem,) = collect(rt).problems
+    assert problem.startswith(
+        "source feed: failing since an unknown time (unreadable failing_since), "
+        "1 failed poll: x temporarily failed: 503 Service Unavailable <p>down</p>"
+    )

@@ -28,9 +28,8 @@ def answers_group() -> None:
 
 def _answerer(config_file: Path | None) -> Answerer:
     from monitor.cli import settings_or_exit
-    from monitor.runtime import build_rule_engine
 
-    engine = build_rule_engine(settings_or_exit(config_file))  # validates rules and answers
+    _, engine = settings_or_exit(config_file)  # validates rules and answers
     assert engine.answers is not None
     return engine.answers
 

@@ -33,12 +33,10 @@ def test_rules(
 ) -> None:
     """Run each mention through scoring and rules; nothing is stored or posted."""
     from monitor.cli import settings_or_exit
-    from monitor.runtime import build_rule_engine
     from monitor.scoring import Scorer
     from monitor.sources.replay import load_jsonl
 
-    settings = settings_or_exit(config_file)
-    engine = build_rule_engine(settings)
+    settings, engine = settings_or_exit(config_file)
     mentions, problems = load_jsonl(sample)
     for problem in problems:
         click.echo(f"{sample}:{problem.line}: skipped: {problem.message}", err=True)

@@ -1,0 +1,84 @@
+"""One run of a daemon job, for the scheduler (monitor.daemon) and `run --once` alike.
+
+A job runs its step until the step has no more work. A step that raises fails that run
+only: it is logged, the next run starts from what was committed (DESIGN rule 6), and the
+recorded jobs report the failure where `inchannel status` sees it (monitor.jobstate). A
+`run --once` from cron is a worker that runs each job once, so it records them the
+same way: its failures must not read as healthy between runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from monitor import jobstate
+from monitor.runtime import Runtime
+from monitor.settings import Settings
+
+log = logging.getLogger("inchannel.daemon")
+
+# SLA targets are in minutes; checking every half minute is precise enough.
+SLA_INTERVAL_SECONDS = 30
+# Alert thresholds are in minutes too; every worker runs it, the @alerts lock dedupes.
+HEALTH_INTERVAL_SECONDS = 60
+
+Step = Callable[[], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class JobRun:
+    batches: int  # steps called, the failed one included
+    error: str | None = None  # jobstate.describe of the failure, None if it succeeded
+
+
+def recorded_intervals(settings: Settings) -> dict[str, float]:
+    """The jobs whose failures status reports, and their intervals in seconds: a report
+    is open for about two intervals (monitor.jobstate). Polls are not among them: they
+    record their own outcome, per source."""
+    return {
+        "process": settings.processing.interval_seconds,
+        "dispatch": settings.dispatch.interval_seconds,
+        "sla": SLA_INTERVAL_SECONDS,
+        "health": HEALTH_INTERVAL_SECONDS,
+    }
+
+
+def recorder_for(rt: Runtime, name: str, seconds: float) -> jobstate.Recorder:
+    return jobstate.Recorder(rt.sessions, name, rt.worker_id, timedelta(seconds=seconds))
+
+
+def run_job(
+    rt: Runtime, name: str, step: Step, recorder: jobstate.Recorder | None, *, max_batches: int
+) -> JobRun:
+    """Call ``step`` until it has no more work (at most ``max_batches`` times, so other
+    jobs get their turn); a failure is logged and reported, never raised."""
+    batches = 0
+    while batches < max_batches and not rt.stopping.is_set():
+        batches += 1
+        try:
+            more = step()
+        except Exception as exc:
+            log.exception("job=%s failed; its next run starts from what was committed", name)
+            if recorder is not None:
+                _note(rt, recorder, exc)
+            return JobRun(batches, jobstate.describe(exc))
+        if recorder is not None:
+            _note(rt, recorder, None)
+        if not more:
+            break
+    return JobRun(batches)
+
+
+def _note(rt: Runtime, recorder: jobstate.Recorder, error: Exception | None) -> None:
+    """Report a failure, or a success (which writes only to end a report). If that
+    fails too, the database is down: the log has the job's own error."""
+    try:
+        if error is None:
+            recorder.succeeded(rt.clock.now())
+        else:
+            recorder.failed(error, rt.clock.now())
+    except Exception as exc:
+        log.warning("job=%s: could not record its state: %s", recorder.job, jobstate.describe(exc))
