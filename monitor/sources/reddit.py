@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
+from types import TracebackType
 from typing import Any, Literal, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import praw
 import praw.exceptions
@@ -415,6 +416,9 @@ def translate(exc: Exception) -> RedditFailure:
         return RedditFailure(FailureKind.REFUSED, _status_text(exc.response), status=status)
     if isinstance(exc, core.ServerError | core.RequestException | core.ResponseException):
         return RedditFailure(FailureKind.TEMPORARY, _transport(exc))
+    crashed = _prawcore_crash(exc)
+    if crashed is not None:
+        return crashed
     raise exc
 
 
@@ -434,6 +438,36 @@ _PHRASES = {
     415: "Unsupported Media Type",
     451: "Unavailable For Legal Reasons",
 }
+
+
+def _prawcore_crash(exc: Exception) -> RedditFailure | None:
+    """prawcore failing on an answer while it builds its own exception for it: a 415
+    body that is not a JSON object, a 301/302 without a Location header, a token answer
+    that is not JSON. Garbled, as a proxy or an outage page answers: retried later.
+
+    Its ValueError or KeyError carries no response; the prawcore frame it came through
+    still holds it, so the status can be named. Anything else is a bug: it goes on."""
+    response = _response_in_prawcore(exc.__traceback__)
+    if response is None:
+        return None
+    status = response.status_code
+    text = f"{_status_phrase(status)}, unreadable ({type(exc).__name__})"
+    # A 401 is about the token whatever else it says (a www-authenticate not understood).
+    kind = FailureKind.AUTH if status == 401 else FailureKind.TEMPORARY
+    return RedditFailure(kind, text, status=status)
+
+
+def _response_in_prawcore(tb: TracebackType | None) -> requests.Response | None:
+    """The innermost response a prawcore frame of this traceback was handling."""
+    found = None
+    while tb is not None:
+        frame = tb.tb_frame
+        response = frame.f_locals.get("response")
+        module = str(frame.f_globals.get("__name__", ""))
+        if module.startswith("prawcore") and isinstance(response, requests.Response):
+            found = response
+        tb = tb.tb_next
+    return found
 
 
 def _rate_limited(exc: Exception) -> RedditFailure | None:
@@ -465,7 +499,54 @@ def _auth_failure(exc: Exception) -> RedditFailure | None:
             FailureKind.AUTH,
             "the token request was refused (401): check reddit.client_id and client_secret",
         )
+    if isinstance(exc, core.ResponseException) and _login_refused(exc.response):
+        return RedditFailure(
+            FailureKind.AUTH, _login_refused_text(exc.response), status=exc.response.status_code
+        )
     return None
+
+
+def _login_refused(response: requests.Response) -> bool:
+    """A 400 or 403 from the token endpoint: Reddit refused the grant (a revoked refresh
+    token is ``invalid_grant``), which no retry and no other request gets past."""
+    path = urlsplit(str(response.url)).path.rstrip("/")
+    return response.status_code in (400, 403) and path.endswith(_LOGIN_PATH)
+
+
+def _login_refused_text(response: requests.Response) -> str:
+    code = _oauth_error(response)
+    what = f"HTTP {response.status_code} {code}" if code else f"HTTP {response.status_code}"
+    check = _GRANT_SETTINGS.get(_grant_type(response.request) or "", "")
+    return f"the login was refused ({what}): check {check}reddit.client_id and client_secret"
+
+
+def _oauth_error(response: requests.Response) -> str | None:
+    """The body's OAuth ``error`` code, if it is one: the body is Reddit's (or a proxy's)
+    and goes into the status page, so anything but a short code is left out."""
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return None
+    return error if isinstance(error, str) and _OAUTH_CODE.fullmatch(error) else None
+
+
+def _grant_type(request: Any) -> str | None:
+    # Only the grant type is read from the form: it also carries the password.
+    body = getattr(request, "body", None)
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if not isinstance(body, str):
+        return None
+    return parse_qs(body).get("grant_type", [None])[0]
+
+
+_LOGIN_PATH = "/api/v1/access_token"
+_OAUTH_CODE = re.compile(r"[a-z_]{1,40}")
+# What to check besides the app's id and secret, by the grant prawcore asked for.
+_GRANT_SETTINGS = {
+    "refresh_token": "reddit.refresh_token, or ",
+    "password": "reddit.username and password, or ",
+}
 
 
 def _token_refused(exc: Exception) -> bool:
@@ -505,13 +586,17 @@ def _unavailable(exc: core.ResponseException) -> str:
 
 def _status_text(response: requests.Response) -> str:
     """``409 Conflict``; Reddit's own reason in brackets where it gave one."""
-    status = response.status_code
+    text = _status_phrase(response.status_code)
+    reason = _reason(response)
+    return f"{text} ({reason})" if reason else text
+
+
+def _status_phrase(status: int) -> str:
     try:
         phrase = _PHRASES.get(status) or HTTPStatus(status).phrase
     except ValueError:
         phrase = "HTTP error"
-    reason = _reason(response)
-    return f"{status} {phrase} ({reason})" if reason else f"{status} {phrase}"
+    return f"{status} {phrase}"
 
 
 def _reason(response: requests.Response) -> str | None:
