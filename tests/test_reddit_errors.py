@@ -120,6 +120,9 @@ def test_rejected_password_grant_is_an_oauth_error(
     assert status.next_poll_at == rt.clock.now() + TEN_YEARS
     assert status.last_error is not None
     assert "OAuthException: unauthorized_client" in status.last_error
+    assert "check reddit.username and password, or reddit.client_id and client_secret" in (
+        status.last_error
+    )
     assert "wrong" not in status.last_error
     assert api.seen("POST", "/api/v1/access_token")[0].form()["grant_type"] == ["password"]
 

@@ -489,7 +489,11 @@ def _refused(status: int) -> bool:
 
 
 def _auth_failure(exc: Exception) -> RedditFailure | None:
-    if isinstance(exc, core.OAuthException | core.InvalidToken | core.InsufficientScope):
+    if isinstance(exc, core.OAuthException):
+        # A 200 whose body is an OAuth error: the grant was refused, as for a 400 below.
+        check = _check_settings(exc.response.request)
+        return RedditFailure(FailureKind.AUTH, f"OAuthException: {exc}; check {check}")
+    if isinstance(exc, core.InvalidToken | core.InsufficientScope):
         return RedditFailure(FailureKind.AUTH, f"{type(exc).__name__}: {exc}")
     if isinstance(exc, KeyError) and exc.args == (401,):
         # prawcore 4 raises a bare KeyError for a 401 without a www-authenticate header.
@@ -516,8 +520,13 @@ def _login_refused(response: requests.Response) -> bool:
 def _login_refused_text(response: requests.Response) -> str:
     code = _oauth_error(response)
     what = f"HTTP {response.status_code} {code}" if code else f"HTTP {response.status_code}"
-    check = _GRANT_SETTINGS.get(_grant_type(response.request) or "", "")
-    return f"the login was refused ({what}): check {check}reddit.client_id and client_secret"
+    return f"the login was refused ({what}): check {_check_settings(response.request)}"
+
+
+def _check_settings(request: Any) -> str:
+    """The settings a refused grant points at: the app's, and the grant's own."""
+    grant = _GRANT_SETTINGS.get(_grant_type(request) or "", "")
+    return f"{grant}reddit.client_id and client_secret"
 
 
 def _oauth_error(response: requests.Response) -> str | None:
