@@ -137,6 +137,11 @@ def test_the_pipeline_replies_in_thread_through_create_tweet(
             False,
             "x temporarily failed: timed out: ReadTimeout",
         ),
+        (
+            Reply.json(["Over capacity"], status=503),
+            False,
+            "x temporarily failed: HTTP 503: unreadable answer (AttributeError)",
+        ),
     ],
 )  # fmt: skip
 def test_send_errors_are_temporary_or_permanent_with_a_reason(

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
-from types import TracebackType
 from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
@@ -24,6 +23,7 @@ import prawcore.exceptions as core
 import requests
 from requests.adapters import HTTPAdapter
 
+from monitor.sources.crashes import response_crashed_on
 from monitor.sources.reddit_failure import FailureKind, RedditFailure
 from monitor.sources.reddit_items import RedditItem
 from monitor.sources.reddit_settings import RedditSettings
@@ -445,9 +445,8 @@ def _prawcore_crash(exc: Exception) -> RedditFailure | None:
     body that is not a JSON object, a 301/302 without a Location header, a token answer
     that is not JSON. Garbled, as a proxy or an outage page answers: retried later.
 
-    Its ValueError or KeyError carries no response; the prawcore frame it came through
-    still holds it, so the status can be named. Anything else is a bug: it goes on."""
-    response = _response_in_prawcore(exc.__traceback__)
+    Anything else is a bug: it goes on (see crashes.py)."""
+    response = response_crashed_on(exc, "prawcore")
     if response is None:
         return None
     status = response.status_code
@@ -455,19 +454,6 @@ def _prawcore_crash(exc: Exception) -> RedditFailure | None:
     # A 401 is about the token whatever else it says (a www-authenticate not understood).
     kind = FailureKind.AUTH if status == 401 else FailureKind.TEMPORARY
     return RedditFailure(kind, text, status=status)
-
-
-def _response_in_prawcore(tb: TracebackType | None) -> requests.Response | None:
-    """The innermost response a prawcore frame of this traceback was handling."""
-    found = None
-    while tb is not None:
-        frame = tb.tb_frame
-        response = frame.f_locals.get("response")
-        module = str(frame.f_globals.get("__name__", ""))
-        if module.startswith("prawcore") and isinstance(response, requests.Response):
-            found = response
-        tb = tb.tb_next
-    return found
 
 
 def _rate_limited(exc: Exception) -> RedditFailure | None:
