@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -118,7 +119,7 @@ class XResponder:
         self.ledger.add(now, usage.page_counts(page))
         wanted = _normal(action.text)
         for tweet in page.tweets:
-            if not isinstance(tweet, dict) or _normal(str(tweet.get("text", ""))) != wanted:
+            if not isinstance(tweet, dict) or _as_sent(str(tweet.get("text", ""))) != wanted:
                 continue
             # The same text may answer another post of the thread; only ours counts.
             if _replied_to(tweet) in (None, action.target_external_id):
@@ -253,11 +254,21 @@ def _replied_to(tweet: dict[str, Any]) -> str | None:
     return None
 
 
+def _as_sent(text: str) -> str:
+    """X's copy of a post in the terms of ``_normal``: X escapes & < > as HTML entities.
+
+    Only X's side is unescaped: ours is what we sent, and unescaping it too turned a
+    literal ``&not`` or ``&lt;`` (HTML entities) into another text than X shows."""
+    return _normal(html.unescape(text))
+
+
 def _normal(text: str) -> str:
     """A post's text as compared with ours: X puts the handles of the thread before a
     reply's text (``@carla Sorry...``) and makes every link a t.co one, so neither the
-    leading handles nor the links count."""
-    words = REPLY_HANDLES.sub("", " ".join(html.unescape(text).split())).split()
+    leading handles nor the links count. X keeps the text NFC: ``e`` + U+0301 we sent
+    reads back as ``é``."""
+    text = unicodedata.normalize("NFC", text)
+    words = REPLY_HANDLES.sub("", " ".join(text.split())).split()
     # A whole word: X links a name with its subdomains (status.acme.com) and keeps the
     # punctuation after it, both outside what URL matches.
     return " ".join("<link>" if URL.search(word) else word for word in words)

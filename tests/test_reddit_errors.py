@@ -120,6 +120,9 @@ def test_rejected_password_grant_is_an_oauth_error(
     assert status.next_poll_at == rt.clock.now() + TEN_YEARS
     assert status.last_error is not None
     assert "OAuthException: unauthorized_client" in status.last_error
+    assert "check reddit.username and password, or reddit.client_id and client_secret" in (
+        status.last_error
+    )
     assert "wrong" not in status.last_error
     assert api.seen("POST", "/api/v1/access_token")[0].form()["grant_type"] == ["password"]
 
@@ -244,3 +247,85 @@ def slow() -> Reply:
     reply = Reply.json({"kind": "Listing", "data": {"children": [], "after": None}})
     reply.delay = 0.6
     return reply
+
+
+@pytest.mark.parametrize(
+    ("grant", "reply", "expected"),
+    [
+        (
+            {},
+            Reply.json({"error": "invalid_grant"}, status=400),
+            "the login was refused (HTTP 400 invalid_grant): check reddit.refresh_token, "
+            "or reddit.client_id and client_secret",
+        ),
+        (
+            {"refresh_token": None, "username": "acme_official", "password": "s3cret-pw"},
+            Reply.json({"error": 403}, status=403),
+            "the login was refused (HTTP 403): check reddit.username and password, "
+            "or reddit.client_id and client_secret",
+        ),
+        (
+            {"refresh_token": None, "username": "acme_official", "password": "s3cret-pw"},
+            Reply(400, {"content-type": "text/html"}, b"<p>refresh=s3cret-pw</p>"),
+            "the login was refused (HTTP 400): check reddit.username and password, "
+            "or reddit.client_id and client_secret",
+        ),
+    ],
+    ids=["400-refresh-grant", "403-password-grant", "400-not-json"],
+)
+def test_a_token_request_refused_with_400_or_403_names_the_settings_to_fix(
+    make_runtime: RuntimeFactory,
+    api: FakeAPI,
+    grant: dict[str, object],
+    reply: Reply,
+    expected: str,
+) -> None:
+    # prawcore raises a plain ResponseException for these: they were taken for a refused
+    # API request ("check its settings"), which did not say the login was the problem.
+    api.add("POST", "/api/v1/access_token", reply)
+    rt = mentions_runtime(make_runtime, api, **grant)
+    poll_source(rt, "inbox")
+    status = state(rt)
+    assert status.last_error == (
+        f"Reddit refused our credentials ({expected}); fix the reddit: section, then restart"
+    )
+    assert status.next_poll_at == rt.clock.now() + TEN_YEARS
+    assert api.seen("GET", "/message/mentions") == []
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        (
+            Reply(415, {"content-type": "text/html"}, b"<html>nope</html>"),
+            "Reddit temporary: 415 Unsupported Media Type, unreadable (JSONDecodeError)",
+        ),
+        (
+            Reply.json(["not", "an", "object"], status=415),
+            "Reddit temporary: 415 Unsupported Media Type, unreadable (AttributeError)",
+        ),
+        (Reply(302), "Reddit temporary: 302 Found, unreadable (KeyError)"),
+        (Reply(301), "Reddit temporary: 301 Moved Permanently, unreadable (KeyError)"),
+    ],
+    ids=["415-html", "415-list", "302-no-location", "301-no-location"],
+)
+def test_an_answer_prawcore_crashes_on_is_a_temporary_failure_naming_the_status(
+    api: FakeAPI, reply: Reply, expected: str
+) -> None:
+    # prawcore reads the body or the Location header while building its exception and
+    # raised a ValueError or KeyError of its own, which escaped as a crash.
+    serve_token(api)
+    api.add("GET", "/message/mentions", reply)
+    with pytest.raises(SourceError) as caught:
+        inbox_source(api).poll(None, now=FakeClock().now())
+    assert str(caught.value) == expected
+    assert caught.value.permanent is False
+    assert len(api.seen("GET", "/message/mentions")) == 1
+
+
+def test_a_garbled_token_answer_is_a_temporary_failure(api: FakeAPI) -> None:
+    api.add("POST", "/api/v1/access_token", Reply(200, {}, b"<html>maintenance</html>"))
+    with pytest.raises(SourceError) as caught:
+        inbox_source(api).poll(None, now=FakeClock().now())
+    assert str(caught.value) == "Reddit temporary: 200 OK, unreadable (JSONDecodeError)"
+    assert caught.value.permanent is False

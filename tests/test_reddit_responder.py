@@ -530,3 +530,26 @@ def test_a_crashed_send_is_found_when_the_brand_lists_another_reddit_account(
     with transaction(rt.sessions) as session:
         row = session.scalars(select(ActionRow)).one()
         assert (row.status, row.result_external_id) == (ActionStatus.SENT, "t1_r5")
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        (
+            Reply(415, {"content-type": "text/html"}, b"<html>nope</html>"),
+            "Reddit 415 Unsupported Media Type, unreadable (JSONDecodeError)",
+        ),
+        (Reply(302), "Reddit 302 Found, unreadable (KeyError)"),
+    ],
+    ids=["415-html", "302-no-location"],
+)
+def test_a_reply_answer_prawcore_crashes_on_is_temporary(
+    api: FakeAPI, reply: Reply, expected: str
+) -> None:
+    serve_token(api)
+    api.add("POST", "/api/comment/?", reply)
+    with pytest.raises(ResponderError) as caught:
+        responder(api).send(action())
+    assert (caught.value.permanent, caught.value.retry_after) == (False, None)
+    assert str(caught.value) == expected
+    assert len(api.seen("POST", "/api/comment/?")) == 1

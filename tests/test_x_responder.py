@@ -137,6 +137,11 @@ def test_the_pipeline_replies_in_thread_through_create_tweet(
             False,
             "x temporarily failed: timed out: ReadTimeout",
         ),
+        (
+            Reply.json(["Over capacity"], status=503),
+            False,
+            "x temporarily failed: HTTP 503: unreadable answer (AttributeError)",
+        ),
     ],
 )  # fmt: skip
 def test_send_errors_are_temporary_or_permanent_with_a_reason(
@@ -291,6 +296,32 @@ def test_find_own_reply_sees_past_the_handles_and_links_x_adds(
     rt = x_runtime(make_runtime, api, responder=True)
     assert responder(rt).find_own_reply(action(sent)) == tid(7)
     assert responder(rt).find_own_reply(action("Sorry Carla, we're on it.")) is None
+
+
+@pytest.mark.parametrize(
+    ("sent", "as_x_returns"),
+    [
+        ("De\u0301sole\u0301 Carla, on s'en occupe.", "D\u00e9sol\u00e9 Carla, on s'en occupe."),
+        ("D\u00e9sol\u00e9 Carla, on s'en occupe.", "De\u0301sole\u0301 Carla, on s'en occupe."),
+        (
+            "Fish &not chips & R&D <3, &lt;b&gt;",
+            "Fish &amp;not chips &amp; R&amp;D &lt;3, &amp;lt;b&amp;gt;",
+        ),
+    ],
+    ids=["ours-decomposed", "x-decomposed", "entity-like-text-of-ours"],
+)
+def test_find_own_reply_sees_past_unicode_forms_and_xs_entity_escaping(
+    make_runtime: RuntimeFactory, api: FakeAPI, sent: str, as_x_returns: str
+) -> None:
+    """X keeps a post's text NFC and escapes & < > as entities: a reply that read back
+    in another form, or ours unescaped as if it were X's (``&not`` is an HTML entity),
+    was not recognised, and a retry posted it twice."""
+    ours = tweet(7, as_x_returns, author="783214", **reply_to(1))
+    api.add("GET", SEARCH, ok(body([ours])))
+    rt = x_runtime(make_runtime, api, responder=True)
+    assert responder(rt).find_own_reply(action(sent)) == tid(7)
+    assert responder(rt).send(action(sent, attempts=2)).external_id == tid(7)
+    assert api.seen("POST", "/2/tweets") == []
 
 
 def test_a_retry_looks_for_an_earlier_post_before_posting_again(

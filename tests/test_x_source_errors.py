@@ -427,3 +427,41 @@ def test_deleted_or_protected_deeper_parents_are_not_a_problem(
     poll_source(rt, "mentions")
     assert stored(rt) == 2
     assert state(rt).last_error is None
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        (
+            Reply.json(["Over", "capacity"], status=503),
+            "x temporarily failed: HTTP 503: unreadable answer (AttributeError)",
+        ),
+        (
+            Reply.json({"errors": None}, status=400),
+            "x temporarily failed: HTTP 400: unreadable answer (TypeError)",
+        ),
+        (
+            Reply.json({"errors": [7]}, status=403),
+            "x temporarily failed: HTTP 403: unreadable answer (TypeError)",
+        ),
+        (
+            Reply.json(
+                {"title": "Too Many Requests"}, status=429, headers={"x-rate-limit-reset": "soon"}
+            ),
+            "x rate limited (no reset time sent): HTTP 429: unreadable answer (ValueError)",
+        ),
+    ],
+    ids=["503-list", "400-errors-null", "403-errors-not-objects", "429-reset-not-a-number"],
+)
+def test_an_answer_tweepy_crashes_on_is_a_classified_failure_naming_the_status(
+    make_runtime: RuntimeFactory, api: FakeAPI, reply: Reply, message: str
+) -> None:
+    # tweepy reads the body and x-rate-limit-reset while building its exception; a body
+    # that is not the shape it expects raised its own TypeError or AttributeError, which
+    # escaped as a crash of the poll.
+    api.add("GET", MENTIONS, reply)
+    rt = x_runtime(make_runtime, api)
+    poll_source(rt, "mentions")
+    found = state(rt)
+    assert found.last_error == message
+    assert found.next_poll_at == NOW + timedelta(seconds=30)

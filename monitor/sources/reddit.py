@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from typing import Any, Literal, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import praw
 import praw.exceptions
@@ -23,6 +23,7 @@ import prawcore.exceptions as core
 import requests
 from requests.adapters import HTTPAdapter
 
+from monitor.sources.crashes import response_crashed_on
 from monitor.sources.reddit_failure import FailureKind, RedditFailure
 from monitor.sources.reddit_items import RedditItem
 from monitor.sources.reddit_settings import RedditSettings
@@ -415,6 +416,9 @@ def translate(exc: Exception) -> RedditFailure:
         return RedditFailure(FailureKind.REFUSED, _status_text(exc.response), status=status)
     if isinstance(exc, core.ServerError | core.RequestException | core.ResponseException):
         return RedditFailure(FailureKind.TEMPORARY, _transport(exc))
+    crashed = _prawcore_crash(exc)
+    if crashed is not None:
+        return crashed
     raise exc
 
 
@@ -436,6 +440,22 @@ _PHRASES = {
 }
 
 
+def _prawcore_crash(exc: Exception) -> RedditFailure | None:
+    """prawcore failing on an answer while it builds its own exception for it: a 415
+    body that is not a JSON object, a 301/302 without a Location header, a token answer
+    that is not JSON. Garbled, as a proxy or an outage page answers: retried later.
+
+    Anything else is a bug: it goes on (see crashes.py)."""
+    response = response_crashed_on(exc, "prawcore")
+    if response is None:
+        return None
+    status = response.status_code
+    text = f"{_status_phrase(status)}, unreadable ({type(exc).__name__})"
+    # A 401 is about the token whatever else it says (a www-authenticate not understood).
+    kind = FailureKind.AUTH if status == 401 else FailureKind.TEMPORARY
+    return RedditFailure(kind, text, status=status)
+
+
 def _rate_limited(exc: Exception) -> RedditFailure | None:
     """A 429: TooManyRequests, the plain ResponseException prawcore raises for one on the
     token request, or a Retry-After the transport found no number in."""
@@ -455,7 +475,11 @@ def _refused(status: int) -> bool:
 
 
 def _auth_failure(exc: Exception) -> RedditFailure | None:
-    if isinstance(exc, core.OAuthException | core.InvalidToken | core.InsufficientScope):
+    if isinstance(exc, core.OAuthException):
+        # A 200 whose body is an OAuth error: the grant was refused, as for a 400 below.
+        check = _check_settings(exc.response.request)
+        return RedditFailure(FailureKind.AUTH, f"OAuthException: {exc}; check {check}")
+    if isinstance(exc, core.InvalidToken | core.InsufficientScope):
         return RedditFailure(FailureKind.AUTH, f"{type(exc).__name__}: {exc}")
     if isinstance(exc, KeyError) and exc.args == (401,):
         # prawcore 4 raises a bare KeyError for a 401 without a www-authenticate header.
@@ -465,7 +489,59 @@ def _auth_failure(exc: Exception) -> RedditFailure | None:
             FailureKind.AUTH,
             "the token request was refused (401): check reddit.client_id and client_secret",
         )
+    if isinstance(exc, core.ResponseException) and _login_refused(exc.response):
+        return RedditFailure(
+            FailureKind.AUTH, _login_refused_text(exc.response), status=exc.response.status_code
+        )
     return None
+
+
+def _login_refused(response: requests.Response) -> bool:
+    """A 400 or 403 from the token endpoint: Reddit refused the grant (a revoked refresh
+    token is ``invalid_grant``), which no retry and no other request gets past."""
+    path = urlsplit(str(response.url)).path.rstrip("/")
+    return response.status_code in (400, 403) and path.endswith(_LOGIN_PATH)
+
+
+def _login_refused_text(response: requests.Response) -> str:
+    code = _oauth_error(response)
+    what = f"HTTP {response.status_code} {code}" if code else f"HTTP {response.status_code}"
+    return f"the login was refused ({what}): check {_check_settings(response.request)}"
+
+
+def _check_settings(request: Any) -> str:
+    """The settings a refused grant points at: the app's, and the grant's own."""
+    grant = _GRANT_SETTINGS.get(_grant_type(request) or "", "")
+    return f"{grant}reddit.client_id and client_secret"
+
+
+def _oauth_error(response: requests.Response) -> str | None:
+    """The body's OAuth ``error`` code, if it is one: the body is Reddit's (or a proxy's)
+    and goes into the status page, so anything but a short code is left out."""
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return None
+    return error if isinstance(error, str) and _OAUTH_CODE.fullmatch(error) else None
+
+
+def _grant_type(request: Any) -> str | None:
+    # Only the grant type is read from the form: it also carries the password.
+    body = getattr(request, "body", None)
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if not isinstance(body, str):
+        return None
+    return parse_qs(body).get("grant_type", [None])[0]
+
+
+_LOGIN_PATH = "/api/v1/access_token"
+_OAUTH_CODE = re.compile(r"[a-z_]{1,40}")
+# What to check besides the app's id and secret, by the grant prawcore asked for.
+_GRANT_SETTINGS = {
+    "refresh_token": "reddit.refresh_token, or ",
+    "password": "reddit.username and password, or ",
+}
 
 
 def _token_refused(exc: Exception) -> bool:
@@ -505,13 +581,17 @@ def _unavailable(exc: core.ResponseException) -> str:
 
 def _status_text(response: requests.Response) -> str:
     """``409 Conflict``; Reddit's own reason in brackets where it gave one."""
-    status = response.status_code
+    text = _status_phrase(response.status_code)
+    reason = _reason(response)
+    return f"{text} ({reason})" if reason else text
+
+
+def _status_phrase(status: int) -> str:
     try:
         phrase = _PHRASES.get(status) or HTTPStatus(status).phrase
     except ValueError:
         phrase = "HTTP error"
-    reason = _reason(response)
-    return f"{status} {phrase} ({reason})" if reason else f"{status} {phrase}"
+    return f"{status} {phrase}"
 
 
 def _reason(response: requests.Response) -> str | None:

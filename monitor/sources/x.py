@@ -16,6 +16,7 @@ from typing import Any
 import requests
 import tweepy
 
+from monitor.sources.crashes import response_crashed_on
 from monitor.sources.x_http import RateLimit, mount_redirect, rate_limit_from
 from monitor.sources.x_settings import XSettings
 
@@ -172,6 +173,11 @@ class XApi:
             raise XApiError("transport", f"timed out: {type(exc).__name__}") from None
         except requests.RequestException as exc:
             raise XApiError("transport", f"connection failed: {type(exc).__name__}") from None
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            crashed = _crashed(exc)
+            if crashed is None:
+                raise
+            raise crashed from exc
         assert isinstance(response, requests.Response)
         return response
 
@@ -229,6 +235,20 @@ def _http_error(exc: Any) -> XApiError:
         rate=rate,
         problem=problem.rsplit("/", 1)[-1][:64] if isinstance(problem, str) else "",
     )
+
+
+def _crashed(exc: Exception) -> XApiError | None:
+    """tweepy failing on an error answer while it builds its exception for it: a body not
+    of the shape it reads (a list, ``errors: null``) or an ``x-rate-limit-reset`` that is
+    no number. Garbled, as a proxy or an outage page answers: retried later. A 429 is
+    still a rate limit, with no reset known. Anything else is a bug: it goes on."""
+    response = response_crashed_on(exc, "tweepy")
+    if response is None:
+        return None
+    status = response.status_code
+    kind = "rate_limited" if status == 429 else "payload"
+    text = f"HTTP {status}: unreadable answer ({type(exc).__name__})"
+    return XApiError(kind, text, status=status, rate=rate_limit_from(response.headers))
 
 
 def _body(response: requests.Response | None) -> Any:
