@@ -233,6 +233,9 @@ def test_overlay_does_not_change_the_shared_analyzer(scorer: Scorer) -> None:
         "@acme Thank you for nothing.",
         "umm, well, THANKS FOR NOTHING!",
         "thanks so much for nothing, still no refund",
+        # Mixed case: the cheap pre-check looked for "othing"/"OTHING" only.
+        "thanks for NOthing",
+        "ThAnKs FoR NoThInG",
     ],
 )
 def test_thanks_for_nothing_is_a_complaint(scorer: Scorer, text: str) -> None:

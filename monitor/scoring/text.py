@@ -82,14 +82,18 @@ def clean(text: str, words: Container[str], keep: re.Pattern[str] | None) -> str
 # Amazon snippets holding it are rated -2.8 and -1.85 by people. "nothing short of" and
 # "nothing but" are praise, not the idiom.
 _THANKS_FOR_NOTHING = re.compile(
-    r"\bthank(?:s| you)(?: so much)? for nothing\b(?!\s+(?:short|but)\b)", re.IGNORECASE
+    r"\bthank(?:s| you)(?: so much)? for nothing\b(?!\s+(?:short|but)\b)",
+    # ASCII folding only, so every match holds "othing" once lowered (the pre-check).
+    re.IGNORECASE | re.ASCII,
 )
 
 
 def idioms(text: str) -> str:
     """Replace the sarcastic idiom VADER reads as praise by the complaint it means."""
-    if "othing" not in text and "OTHING" not in text:
-        return text  # the common case costs one substring search
+    # Any case ("thanks for NOthing"). One lower() and one search cost less than the two
+    # case-sensitive searches this replaced, and far less than the regex (measured).
+    if "othing" not in text.lower():
+        return text
     return _THANKS_FOR_NOTHING.sub("useless", text)
 
 
