@@ -13,6 +13,8 @@ import string
 import unicodedata
 from collections.abc import Callable, Container, Iterable, Iterator
 
+from monitor.scoring.emoji import FILLER
+
 # VADER is quadratic in tokens (§3.4): a text is scored in pieces of at most PIECE_CHARS,
 # and at most MAX_SCORED_CHARS of it are scored at all.
 RAW_CHARS = 20_000  # cut before any regex runs
@@ -30,7 +32,8 @@ def _invisible() -> dict[int, None]:
     Format characters (category Cf: LRM/RLM from RTL keyboards, zero-width space and
     joiners, word joiner, BOM, soft hyphen, emoji tag characters) turn "terrible" into a
     token the lexicon misses; U+FE0E/FE0F and skin tones do the same to an emoji. The
-    emoji table is per code point (emoji.py), so no sequence needs any of them. Planes
+    emoji table is per code point (emoji.py), and ZWJ sequences, flags and keycaps are
+    resolved before these are removed (``_SEQUENCE``), so nothing needs them after. Planes
     2-13, 15 and 16 hold ideographs and private use only: scanning them too would cost
     about 50 ms more per import and find nothing.
     """
@@ -48,6 +51,19 @@ INVISIBLE = _invisible()
 STYLE_MARKS = dict.fromkeys(
     [*range(0x0300, 0x0370), *range(0x1AB0, 0x1B00), *range(0x1DC0, 0x1E00), *range(0xFE20, 0xFE30)]
 )
+# Emoji made of several code points. The emoji table is per code point (emoji.py), so a
+# ZWJ sequence read as its parts gained words ("🤦‍♀️" -> "annoyed female sign", "❤️‍🔥" ->
+# "red heart awesome"), and flags and keycaps, which no table entry names, glued the
+# words on either side into one token VADER does not know ("great🇬🇧service").
+# A symbol excludes the modifiers, so a long run of them costs one pass, not one per start.
+_MODIFIERS = "\ufe0e\ufe0f\U0001f3fb-\U0001f3ff"
+_SYMBOL = f"[^\\s\u200d{_MODIFIERS}][{_MODIFIERS}]*"
+_SEQUENCE = re.compile(
+    "[\U0001f1e6-\U0001f1ff]{1,2}"  # a flag is a pair of regional indicators
+    "|[0-9#*]\ufe0f?\u20e3"  # keycap
+    f"|({_SYMBOL})(?:\u200d{_SYMBOL})+"  # ZWJ sequence
+)
+_NEUTRAL = f" {FILLER} "
 _HANDLE_OR_URL = re.compile(r"(?<![\w@])@\w+|https?://\S+|\bwww\.\S+", re.ASCII)
 _RUN = re.compile(r"(.)\1\1+", re.DOTALL)
 _LETTER_RUN = re.compile(r"([^\W\d_])\1{2,}")
@@ -70,12 +86,31 @@ def clean(text: str, words: Container[str], keep: re.Pattern[str] | None) -> str
     """Drop invisible characters, fold styled letters (but not the emoji ``keep`` finds),
     drop style marks, handles and URLs; collapse 3+ character runs."""
     if not text.isascii():
+        text = _SEQUENCE.sub(_sequence, text)
         text = fold(text.translate(INVISIBLE), keep).translate(STYLE_MARKS)
     if "@" in text or "http" in text or "www." in text:
         text = _HANDLE_OR_URL.sub(" ", text)
     if _RUN.search(text):
         text = _TOKEN.sub(lambda m: _collapse_token(m.group(0), words), text)
     return text
+
+
+def _sequence(match: re.Match[str]) -> str:
+    """A ZWJ sequence of emoji becomes its base emoji (🤦‍♀️ -> 🤦, ❤️‍🔥 -> ❤), which says
+    what it means; a flag or keycap becomes a neutral token between spaces.
+
+    A ZWJ next to a letter is no emoji sequence but an invisible character hiding a
+    word ("ter\u200drible"), and is left for INVISIBLE to remove.
+    """
+    base = match.group(1)
+    if base is None:
+        return _NEUTRAL
+    base = base[0]
+    # INVISIBLE holds the joiner, the variation selectors and the skin tones.
+    symbols = [ch for ch in match.group(0) if ord(ch) not in INVISIBLE]
+    if all(unicodedata.category(ch) == "So" for ch in symbols):
+        return base
+    return match.group(0)
 
 
 # "thanks" is +1.9 in VADER, so the complaint "thanks for nothing" scored +0.44; the two
