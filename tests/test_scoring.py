@@ -62,6 +62,36 @@ def test_handles_and_urls_are_removed(plain: Scorer) -> None:
     assert plain.score("@happy look https://good.example/love").reason == NO_SIGNAL
 
 
+# VADER boosts ALL-CAPS words only in a mixed-case text. A handle or URL is not the
+# customer's writing, so their emphasis is judged on their own words, wherever the
+# handle stands and whatever punctuation hugs it: "(@acme)" left "( )" behind, two
+# lowercase tokens that made "WORST SERVICE EVER" mixed case.
+@pytest.mark.parametrize(
+    ("text", "own_words"),
+    [
+        ("@acme WORST SERVICE EVER", "WORST SERVICE EVER"),
+        ("WORST SERVICE EVER @acme", "WORST SERVICE EVER"),
+        ("WORST SERVICE EVER (@acme)", "WORST SERVICE EVER"),
+        ("@acme: WORST SERVICE EVER", "WORST SERVICE EVER"),
+        ("@acme, WORST SERVICE EVER", "WORST SERVICE EVER"),
+        ("WORST SERVICE EVER, @acme!", "WORST SERVICE EVER!"),
+        ("WORST SERVICE EVER @acme's", "WORST SERVICE EVER"),
+        ("TERRIBLE @acme_support NOW", "TERRIBLE NOW"),
+        ('WORST SERVICE EVER "@acme"', "WORST SERVICE EVER"),
+        ("u/acme_official WORST SERVICE EVER", "WORST SERVICE EVER"),
+        ("WORST SERVICE EVER /u/acme-help", "WORST SERVICE EVER"),
+        ("WORST SERVICE EVER https://acme.example/x", "WORST SERVICE EVER"),
+        ("@acme WORST service EVER", "WORST service EVER"),
+        ("great @acme:)", "great :)"),
+        ("great job @acme;)", "great job ;)"),
+    ],
+)
+def test_caps_emphasis_is_judged_on_the_customers_own_words(
+    plain: Scorer, text: str, own_words: str
+) -> None:
+    assert plain.score(text) == plain.score(own_words)
+
+
 def test_runs_collapse_to_known_words(plain: Scorer) -> None:
     assert plain.score("goooood stuff").compound == plain.score("good stuff").compound
     assert plain.score("sooooo good").compound == plain.score("so good").compound

@@ -64,7 +64,15 @@ _SEQUENCE = re.compile(
     f"|({_SYMBOL})(?:\u200d{_SYMBOL})+"  # ZWJ sequence
 )
 _NEUTRAL = f" {FILLER} "
-_HANDLE_OR_URL = re.compile(r"(?<![\w@])@\w+|https?://\S+|\bwww\.\S+", re.ASCII)
+# An X handle (and its possessive), a Reddit user ("u/name", "/u/name") or a URL.
+_HANDLE_OR_URL = re.compile(
+    r"(?<![\w@/])(?:@\w+|/?u/[\w-]+)(?:['’]s\b)?|https?://\S+|\bwww\.\S+", re.ASCII
+)
+_SPACES = re.compile(r"(\s+)")
+_WORD_CHAR = re.compile(r"\w")
+# What a removed handle leaves that is still the customer's: sentence punctuation and
+# emphasis, which VADER counts in the whole text ("EVER, @acme!" -> "EVER,!").
+_KEPT_PUNCT = ".,!?;:…"
 _RUN = re.compile(r"(.)\1\1+", re.DOTALL)
 _LETTER_RUN = re.compile(r"([^\W\d_])\1{2,}")
 _TOKEN = re.compile(r"\S+")
@@ -88,11 +96,42 @@ def clean(text: str, words: Container[str], keep: re.Pattern[str] | None) -> str
     if not text.isascii():
         text = _SEQUENCE.sub(_sequence, text)
         text = fold(text.translate(INVISIBLE), keep).translate(STYLE_MARKS)
-    if "@" in text or "http" in text or "www." in text:
-        text = _HANDLE_OR_URL.sub(" ", text)
+    if "@" in text or "u/" in text or "http" in text or "www." in text:
+        text = drop_handles(text, words)
     if _RUN.search(text):
         text = _TOKEN.sub(lambda m: _collapse_token(m.group(0), words), text)
     return text
+
+
+def drop_handles(text: str, words: Container[str]) -> str:
+    """Remove handles and URLs as if the customer had not written them.
+
+    They are not the customer's writing, and VADER boosts ALL-CAPS words only in a
+    mixed-case text: the "(", ")" or ":" a handle left as tokens of their own made
+    "@acme: WORST SERVICE EVER" mixed case. So a token that was a handle with only
+    punctuation around it goes, its sentence punctuation joins the word before (or
+    after, at the start), and an emoticon glued to it ("@acme:)") stays a token.
+    """
+    out: list[str] = []
+    last_word, held = -1, ""
+    for part in _SPACES.split(text):
+        rest = _HANDLE_OR_URL.sub(" ", part)
+        if rest != part and not (_WORD_CHAR.search(rest) or rest.strip() in words):
+            kept = "".join(ch for ch in rest if ch in _KEPT_PUNCT)
+            if last_word < 0:
+                held += kept
+            else:
+                out[last_word] += kept
+            # A space where the handle was, as before: the language gate's verdict on a
+            # short text moves with its whitespace.
+            out.append(" ")
+            continue
+        if held and rest.strip():
+            rest, held = held + rest, ""
+        if rest.strip():
+            last_word = len(out)
+        out.append(rest)
+    return "".join(out)
 
 
 def _sequence(match: re.Match[str]) -> str:
