@@ -80,6 +80,7 @@ def test_handles_and_urls_are_removed(plain: Scorer) -> None:
         ('WORST SERVICE EVER "@acme"', "WORST SERVICE EVER"),
         ("u/acme_official WORST SERVICE EVER", "WORST SERVICE EVER"),
         ("WORST SERVICE EVER /u/acme-help", "WORST SERVICE EVER"),
+        ("WORST SERVICE EVER, r/acme!", "WORST SERVICE EVER!"),
         ("WORST SERVICE EVER https://acme.example/x", "WORST SERVICE EVER"),
         ("@acme WORST service EVER", "WORST service EVER"),
         ("great @acme:)", "great :)"),

@@ -64,9 +64,10 @@ _SEQUENCE = re.compile(
     f"|({_SYMBOL})(?:\u200d{_SYMBOL})+"  # ZWJ sequence
 )
 _NEUTRAL = f" {FILLER} "
-# An X handle (and its possessive), a Reddit user ("u/name", "/u/name") or a URL.
+# An X handle (and its possessive), a Reddit user or community ("u/name", "/r/name")
+# or a URL.
 _HANDLE_OR_URL = re.compile(
-    r"(?<![\w@/])(?:@\w+|/?u/[\w-]+)(?:['’]s\b)?|https?://\S+|\bwww\.\S+", re.ASCII
+    r"(?<![\w@/])(?:@\w+|/?[ur]/[\w-]+)(?:['’]s\b)?|https?://\S+|\bwww\.\S+", re.ASCII
 )
 _SPACES = re.compile(r"(\s+)")
 _WORD_CHAR = re.compile(r"\w")
@@ -96,7 +97,7 @@ def clean(text: str, words: Container[str], keep: re.Pattern[str] | None) -> str
     if not text.isascii():
         text = _SEQUENCE.sub(_sequence, text)
         text = fold(text.translate(INVISIBLE), keep).translate(STYLE_MARKS)
-    if "@" in text or "u/" in text or "http" in text or "www." in text:
+    if "@" in text or "/" in text or "www." in text:
         text = drop_handles(text, words)
     if _RUN.search(text):
         text = _TOKEN.sub(lambda m: _collapse_token(m.group(0), words), text)
