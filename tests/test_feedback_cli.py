@@ -13,6 +13,7 @@ from monitor.cli import main
 from monitor.runtime import build_runtime
 from monitor.settings import load_settings
 from monitor.store.models import Message, case_ref
+from tests.conftest import demo_copy
 
 PAYPAL = "@acme can I pay with paypal?"
 THANKS = "@acme thanks for sorting out my return so quickly, really great service!"
@@ -79,3 +80,21 @@ def test_a_date_it_cannot_read_is_a_usage_error(demo: Path) -> None:
     code, output = cli("feedback", "--since", "last tuesday", config=demo)
     assert code == 2
     assert "Invalid value for '--since': 'last tuesday' does not match the formats" in output
+
+
+def test_a_message_the_platform_called_non_english_stays_unscored(tmp_path: Path) -> None:
+    # X tagged it German; the daemon left it unscored. Re-scored without that language,
+    # the gate would read English sentiment words and the person's label would look wrong.
+    text = "@acme Lieferung: terrible, horrible, awful!"
+    config = demo_copy(tmp_path)
+    feed = config.parent / "samples" / "mentions.jsonl"
+    row = {**json.loads(feed.read_text(encoding="utf-8").splitlines()[0]), "lang": "de"}
+    row.update(id="1859000000000000999", conversation_id="1859000000000000999", text=text)
+    with feed.open("a", encoding="utf-8") as out:
+        out.write(json.dumps(row) + "\n")
+    for command in (["db", "upgrade"], ["run", "--once"]):
+        code, output = cli(*command, config=config)
+        assert code == 0, output
+    correct(config, text, "negative")
+    found = records(config)
+    assert [(r["scored_label"], r["label_now"]) for r in found] == [("unscored", "unscored")]

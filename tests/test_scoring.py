@@ -62,6 +62,37 @@ def test_handles_and_urls_are_removed(plain: Scorer) -> None:
     assert plain.score("@happy look https://good.example/love").reason == NO_SIGNAL
 
 
+# VADER boosts ALL-CAPS words only in a mixed-case text. A handle or URL is not the
+# customer's writing, so their emphasis is judged on their own words, wherever the
+# handle stands and whatever punctuation hugs it: "(@acme)" left "( )" behind, two
+# lowercase tokens that made "WORST SERVICE EVER" mixed case.
+@pytest.mark.parametrize(
+    ("text", "own_words"),
+    [
+        ("@acme WORST SERVICE EVER", "WORST SERVICE EVER"),
+        ("WORST SERVICE EVER @acme", "WORST SERVICE EVER"),
+        ("WORST SERVICE EVER (@acme)", "WORST SERVICE EVER"),
+        ("@acme: WORST SERVICE EVER", "WORST SERVICE EVER"),
+        ("@acme, WORST SERVICE EVER", "WORST SERVICE EVER"),
+        ("WORST SERVICE EVER, @acme!", "WORST SERVICE EVER!"),
+        ("WORST SERVICE EVER @acme's", "WORST SERVICE EVER"),
+        ("TERRIBLE @acme_support NOW", "TERRIBLE NOW"),
+        ('WORST SERVICE EVER "@acme"', "WORST SERVICE EVER"),
+        ("u/acme_official WORST SERVICE EVER", "WORST SERVICE EVER"),
+        ("WORST SERVICE EVER /u/acme-help", "WORST SERVICE EVER"),
+        ("WORST SERVICE EVER, r/acme!", "WORST SERVICE EVER!"),
+        ("WORST SERVICE EVER https://acme.example/x", "WORST SERVICE EVER"),
+        ("@acme WORST service EVER", "WORST service EVER"),
+        ("great @acme:)", "great :)"),
+        ("great job @acme;)", "great job ;)"),
+    ],
+)
+def test_caps_emphasis_is_judged_on_the_customers_own_words(
+    plain: Scorer, text: str, own_words: str
+) -> None:
+    assert plain.score(text) == plain.score(own_words)
+
+
 def test_runs_collapse_to_known_words(plain: Scorer) -> None:
     assert plain.score("goooood stuff").compound == plain.score("good stuff").compound
     assert plain.score("sooooo good").compound == plain.score("so good").compound
@@ -96,11 +127,51 @@ def test_invisible_format_characters_do_not_hide_sentiment(scorer: Scorer, ch: s
 
 
 def test_emoji_sequences_still_read_without_format_characters(scorer: Scorer) -> None:
-    # ZWJ sequences and tag-character flags are read per code point, as before.
+    # A ZWJ sequence is read as its base emoji; a tag-character flag as its black flag.
     assert scorer.score("new app ❤️\u200d🔥").label is Label.POSITIVE
     scotland = "🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f"
     assert scorer.score(f"{scotland} store 😡") == scorer.score("🏴 store 😡")
     assert scorer.score(f"{scotland} store 😡").label is Label.NEGATIVE
+
+
+# A ZWJ sequence was read as its parts: 🤦‍♀️ as "annoyed female sign", ❤️‍🔥 as
+# "red heart awesome". It now scores as its base emoji.
+@pytest.mark.parametrize(
+    ("sequence", "base"),
+    [
+        ("🤦\u200d♀️", "🤦"),
+        ("🤦🏽\u200d♂️", "🤦"),
+        ("❤️\u200d🔥", "❤️"),
+        ("👨\u200d👩\u200d👧", "👨"),
+        ("😮\u200d💨", "😮"),
+    ],
+)
+def test_a_zwj_sequence_scores_as_its_base_emoji(scorer: Scorer, sequence: str, base: str) -> None:
+    assert scorer.score(sequence) == scorer.score(base)
+    assert scorer.score(f"ugh, the app again {sequence}") == scorer.score(
+        f"ugh, the app again {base}"
+    )
+    assert scorer.score(f"love it{sequence}thanks") == scorer.score(f"love it{base}thanks")
+
+
+def test_a_zwj_between_letters_is_not_an_emoji_sequence(scorer: Scorer) -> None:
+    expected = scorer.score("😡 terrible app")
+    assert scorer.score("😡\u200dterrible app") == expected
+    assert scorer.score("ter\u200drible app 😡") == expected
+
+
+# Flags and keycaps carry no sentiment, and glued to words they hid them from VADER:
+# "great🇬🇧service" and "terrible1️⃣star" were unscored as no-signal.
+@pytest.mark.parametrize("symbol", ["🇬🇧", "🇺🇸🇺🇸", "1️⃣", "#️⃣", "5\u20e3", "🇬"])
+def test_flags_and_keycaps_are_neutral_and_keep_the_words_around_them(
+    scorer: Scorer, symbol: str
+) -> None:
+    for words in ("great service", "terrible star", "not good"):
+        first, second = words.split()
+        spaced = scorer.score(f"{first} {symbol} {second}")
+        assert scorer.score(f"{first}{symbol}{second}") == spaced
+        assert spaced.compound == scorer.score(words).compound
+    assert scorer.score(symbol).reason == NO_SIGNAL
 
 
 # Underline, strikethrough and "zalgo" generators put a combining mark after every
@@ -233,6 +304,9 @@ def test_overlay_does_not_change_the_shared_analyzer(scorer: Scorer) -> None:
         "@acme Thank you for nothing.",
         "umm, well, THANKS FOR NOTHING!",
         "thanks so much for nothing, still no refund",
+        # Mixed case: the cheap pre-check looked for "othing"/"OTHING" only.
+        "thanks for NOthing",
+        "ThAnKs FoR NoThInG",
     ],
 )
 def test_thanks_for_nothing_is_a_complaint(scorer: Scorer, text: str) -> None:

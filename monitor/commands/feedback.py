@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from monitor.commands.options import config_option, json_line, terminal_text
 from monitor.domain import Label
 from monitor.scoring import Scorer
-from monitor.store.models import case_ref
+from monitor.store.models import Message, case_ref
 from monitor.store.web_models import SentimentFeedback
 
 DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
@@ -91,12 +91,19 @@ def corrections(
 ) -> Iterable[Corrected]:
     """The latest correction of each message (a person may change their mind), oldest
     first."""
-    query = select(SentimentFeedback).order_by(SentimentFeedback.id)
+    # The platform's language, as the pipeline passes it: without it a message the daemon
+    # left unscored as German could be read as English now. An outer join, since the
+    # feedback keeps its own copy of the text for a message that is gone.
+    query = (
+        select(SentimentFeedback, Message.lang)
+        .outerjoin(Message, Message.id == SentimentFeedback.message_id)
+        .order_by(SentimentFeedback.id)
+    )
     if since is not None:
         query = query.where(SentimentFeedback.at >= since)
-    latest = {row.message_id: row for row in session.scalars(query)}
-    for row in sorted(latest.values(), key=lambda r: r.id):
-        now = scorer.score(row.text)
+    latest = {row.message_id: (row, lang) for row, lang in session.execute(query)}
+    for row, lang in sorted(latest.values(), key=lambda pair: pair[0].id):
+        now = scorer.score(row.text, lang=lang)
         yield Corrected(
             at=row.at.isoformat(),
             user=row.user,

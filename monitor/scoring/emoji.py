@@ -59,7 +59,8 @@ _REACH = 3
 _PUNCT = string.punctuation + "“”‘’"
 
 # Code points VADER names, plus ours. Multi-code-point entries (flags, ZWJ sequences)
-# never match VADER's per-character lookup either, so single characters are enough.
+# never match VADER's per-character lookup either, so single characters are enough:
+# text.clean reduces a ZWJ sequence to its base emoji and a flag or keycap to FILLER.
 _Table = dict[str, str]
 
 
