@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -91,3 +92,22 @@ def test_a_rule_file_with_an_upper_case_suffix_is_named(tmp_path: Path) -> None:
     assert problems(folder) == [
         "{dir}/20-care.YAML:1:1: not read: rule files must end in .yaml or .yml, not .YAML"
     ]
+
+
+def test_a_rule_file_that_cannot_be_read_is_a_problem_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Unreadable, or removed between the folder's listing and its reading (a `git
+    # pull` under a starting daemon). Tests run as root, where chmod blocks nothing:
+    # the read itself says no, at the one place files are read.
+    folder = tmp_path / "rules"
+    write(folder, "name: a\nmatch: {text: [x]}\nthen: {tag: [x]}\n")
+    read_text = Path.read_text
+
+    def refused(self: Path, *args: Any, **kwargs: Any) -> str:
+        if self.name == "rules.yaml":
+            raise PermissionError(13, "Permission denied")
+        return read_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", refused)
+    assert problems(folder) == ["{dir}/rules.yaml:1:1: cannot read the file: Permission denied"]

@@ -104,15 +104,21 @@ def read_documents(path: Path, problems: list[Problem], *, kind: str, items: str
     """The YAML documents of one file people edit next to the rules (``kind``: "a rule
     file"; ``items``: what its documents are, "rules"), or [] with its problems: too
     big, not UTF-8, aliases or duplicate keys, bad YAML, nothing in it."""
-    size = path.stat().st_size
+    try:
+        size = path.stat().st_size
+        text = path.read_text(encoding="utf-8") if size <= MAX_RULE_FILE_BYTES else ""
+    except UnicodeDecodeError as exc:
+        problems.append(Problem(str(path), 1, 1, "", f"not UTF-8 text: {exc.reason}"))
+        return []
+    except OSError as exc:
+        # Unreadable (permissions), or gone since the folder was listed (a `git pull`
+        # under a starting daemon): a problem like any other, not a traceback.
+        message = f"cannot read the file: {exc.strerror or type(exc).__name__}"
+        problems.append(Problem(str(path), 1, 1, "", message))
+        return []
     if size > MAX_RULE_FILE_BYTES:
         message = f"file is {size / 1e6:.1f} MB; {kind} may be at most 1 MB"
         problems.append(Problem(str(path), 1, 1, "", message))
-        return []
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        problems.append(Problem(str(path), 1, 1, "", f"not UTF-8 text: {exc.reason}"))
         return []
     unsafe = _unsafe_yaml(path, text, kind)
     if unsafe is not None:
