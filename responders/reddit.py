@@ -9,6 +9,7 @@ from monitor.clock import Clock, SystemClock
 from monitor.domain import Action
 from monitor.sources.reddit import RedditConnection
 from monitor.sources.reddit_failure import FailureKind, RedditFailure
+from monitor.sources.reddit_items import same_text
 from monitor.sources.reddit_settings import RedditSettings
 from monitor.textlength import REDDIT_LIMIT, reddit_body
 from monitor.textlength import escape_markdown as escape_markdown  # re-exported
@@ -64,7 +65,7 @@ class RedditResponder:
             replies = self.connection.replies_to(action.target_external_id)
         except RedditFailure as failure:
             raise self._error(failure) from None
-        same = [reply for reply in replies if reply.body.strip() == body.strip()]
+        same = [reply for reply in replies if same_text(reply.body, body)]
         for reply in same:
             if (reply.author or "").lower() in self.own_handles:
                 return reply.fullname

@@ -354,3 +354,22 @@ def test_a_quota_spent_mid_poll_stops_the_poll_instead_of_sleeping_in_the_worker
     wait = found.next_poll_at - rt.clock.now()
     assert timedelta(seconds=10) < wait <= timedelta(seconds=15)
     assert messages(rt) == []  # read again, with the replies, once the quota is back
+
+
+def test_text_is_stored_as_written_not_as_reddits_html_escapes(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Reddit's JSON escapes &, < and > in bodies and titles: "<3" arrives as "&lt;3".
+    serve_token(api)
+    escaped = "u/acme_official fixed it &lt;3 thanks, A&amp;B team &gt; all. I typed &amp;lt; here"
+    mention = comment("m1", escaped, inbox="username_mention")
+    mention["data"]["link_title"] = "Q&amp;A"
+    api.add("GET", "/message/mentions", listing(mention))
+    api.add("GET", "/message/comments/?", listing())
+    api.add("POST", "/api/read_message/?", Reply.json({}))
+    rt = inbox_runtime(make_runtime, api)
+    poll_source(rt, "inbox")
+    process_pending(rt)
+    [message] = messages(rt)
+    assert message.text == ("u/acme_official fixed it <3 thanks, A&B team > all. I typed &lt; here")
+    assert message.label == "positive"  # the heart is read

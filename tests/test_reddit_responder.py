@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -232,6 +233,18 @@ def test_find_own_reply_matches_our_account_and_exact_text(api: FakeAPI) -> None
     assert responder(api).find_own_reply(action(text="Something else")) is None
     # Newest first: in a busy thread our minutes-old reply is on the first page.
     assert {r.query["sort"][0] for r in api.seen("GET", "/comments/abc123/_/c1/?")} == {"new"}
+
+
+def test_find_own_reply_reads_reddits_escapes_and_unicode_forms(api: FakeAPI) -> None:
+    # Reddit returns our "&" as "&amp;" and "<3" as "&lt;3": compared as sent, our own
+    # reply was a stranger, and a crashed send was posted again.
+    rule = comment("r1", "Caf\u0065\u0301 &amp; bar &lt;3", author=BRAND, parent="t1_c1")
+    # A person's reply is sent markdown-escaped ("&amp;", "\\<"), and escaped again.
+    person = comment("r2", "Tea &amp;amp; \\&lt;cake", author=BRAND, parent="t1_c1")
+    serve_thread(api, rule, person)
+    ours = replace(action(text="Caf\u00e9 & bar <3"), markdown=True)
+    assert responder(api).find_own_reply(ours) == "t1_r1"
+    assert responder(api).find_own_reply(action(text="Tea & <cake")) == "t1_r2"
 
 
 def reddit_runtime(make_runtime: RuntimeFactory, api: FakeAPI, **overrides: Any) -> Runtime:

@@ -25,7 +25,7 @@ from requests.adapters import HTTPAdapter
 
 from monitor.sources.crashes import response_crashed_on
 from monitor.sources.reddit_failure import FailureKind, RedditFailure
-from monitor.sources.reddit_items import RedditItem
+from monitor.sources.reddit_items import RedditItem, same_text
 from monitor.sources.reddit_settings import RedditSettings
 
 InboxStream = Literal["mentions", "comment_replies"]
@@ -271,7 +271,7 @@ class RedditConnection:
         comments = me.comments.new(limit=OWN_HISTORY) if me is not None else []
         for thing in comments:
             item = _item(thing)
-            if item.parent_id == parent and item.body.strip() == body.strip():
+            if item.parent_id == parent and same_text(item.body, body):
                 return item.fullname
         # Not seen yet: the dispatcher looks in the thread before any retry.
         raise RedditFailure(
@@ -366,17 +366,29 @@ def _item(thing: Any) -> RedditItem:
         fullname=str(data.get("name") or f"{_prefix(thing)}_{data['id']}"),
         author=None if author is None else str(author),
         created_utc=float(data.get("created_utc") or 0.0),
-        body=str(data.get("body") or data.get("selftext") or ""),
-        title=str(data.get("title") or ""),
+        body=reddit_text(data.get("body") or data.get("selftext")),
+        title=reddit_text(data.get("title")),
         link_id=data.get("link_id"),
         parent_id=data.get("parent_id"),
         subreddit=str(data.get("subreddit") or ""),
         permalink=str(data.get("permalink") or data.get("context") or ""),
-        link_title=str(data.get("link_title") or ""),
+        link_title=reddit_text(data.get("link_title")),
         locked=bool(data.get("locked")),
         archived=bool(data.get("archived")),
         unread=bool(data.get("new")),
     )
+
+
+def reddit_text(value: object) -> str:
+    """Post text as its author wrote it. Reddit's JSON escapes ``&``, ``<`` and ``>`` in
+    the markdown of a body, a self-post and a title (``&lt;3`` for a heart), and only
+    those: unread, a customer's "<3" scored as nothing and "A&B" failed the rules, and
+    our own reply never matched what we sent, so a crashed send was posted twice. The
+    ampersand last, so a "&lt;" the author typed stays "&lt;"."""
+    text = str(value or "")
+    if "&" not in text:
+        return text
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def _prefix(thing: Any) -> str:

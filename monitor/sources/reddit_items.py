@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from unicodedata import normalize
 
 from monitor.domain import Author, Mention, MessageKind, Platform
 
@@ -90,3 +91,9 @@ def to_mention(item: RedditItem, kind: MessageKind, web_url: str) -> Mention:
         reply_allowed=not (item.locked or item.archived),
         kind=kind,
     )
+
+
+def same_text(theirs: str, ours: str) -> bool:
+    """Reddit's copy of a comment (unescaped as it is read) against what we sent. NFC on
+    both sides: a form Reddit may normalise to does not make our reply a stranger."""
+    return normalize("NFC", theirs.strip()) == normalize("NFC", ours.strip())
