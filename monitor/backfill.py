@@ -153,7 +153,7 @@ def _fetch(
     notify: Callable[[BackfillReport], None],
 ) -> None:
     try:
-        for page in source.backfill(window, now=rt.clock.now()):
+        for page in source.backfill(window, clock=rt.clock):
             repeats = spool.add(page.mentions)
             report.fetched += len(page.mentions)
             report.duplicates += repeats

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+from monitor.clock import Clock
 from monitor.domain import Mention
 
 
@@ -88,8 +89,10 @@ class Backfillable(Protocol):
 
     name: str
 
-    def backfill(self, window: Window, *, now: datetime) -> Iterator[PollResult]:
+    def backfill(self, window: Window, *, clock: Clock) -> Iterator[PollResult]:
         """Pages of the mentions created inside ``window``; ``cursor`` is unused.
+        ``clock``, not a moment: a run can take hours (and cross midnight), and each
+        request is budgeted and billed as of when it is made.
 
         Raise BackfillRefused before the first request when the window is out of the
         platform's reach, SourceError when a request fails."""
