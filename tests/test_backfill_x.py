@@ -111,7 +111,22 @@ def test_until_bounds_every_request_so_later_posts_are_not_read(
     sent = [request.query for request in api.seen("GET", MENTIONS)]
     assert len(sent) == 2
     assert {q["until_id"][0] for q in sent} == {snowflake_at(until)}
-    assert {q["since_id"][0] for q in sent} == {snowflake_at(since)}
+    assert {q["since_id"][0] for q in sent} == {str(int(snowflake_at(since)) - 1)}
+
+
+def test_a_post_created_at_the_first_moment_of_since_is_read(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # X's since_id is exclusive, --since inclusive: sent as the smallest id a post of
+    # that millisecond can have, it left out the post that has it.
+    since = datetime(2026, 11, 15, tzinfo=UTC)
+    first = tweet(1, created_at="2026-11-15T00:00:00.000Z", id=snowflake_at(since))
+    api.add("GET", MENTIONS, ok(body([tweet(2), first])))
+    # As X answers since_id: posts with a greater id only.
+    api.add("GET", MENTIONS, ok(body([tweet(2)])), query={"since_id": snowflake_at(since)})
+    rt = x_runtime(make_runtime, api)
+    report = backfill(rt, "mentions", Window(since))
+    assert (report.ingested, report.failure) == (2, None)
 
 
 def test_without_until_or_when_live_no_until_id_is_sent(

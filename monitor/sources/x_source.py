@@ -139,7 +139,7 @@ class XSource:
             ) from None
 
     def _backfill_pages(self, window: Window, clock: Clock, reach: _Reach) -> Iterator[PollResult]:
-        since, token = snowflake_at(window.since), None
+        since, token = _since_id(window.since), None
         # X stops at until_id (exclusive, like --until), so posts after the window are
         # neither read nor billed; a window reaching into the future needs no bound.
         start = clock.now()
@@ -396,6 +396,14 @@ class XSource:
                 )
             )
         return sorted(parents - known)
+
+
+def _since_id(since: datetime) -> str | None:
+    """X's since_id for an inclusive --since: since_id is exclusive, so the id just below
+    the smallest one a post created at ``since`` can have. None (no lower bound) for a
+    moment before X's ids carried time."""
+    smallest = int(snowflake_at(since))
+    return str(smallest - 1) if smallest > 0 else None
 
 
 def _going_on(oldest: datetime) -> str:
