@@ -319,3 +319,27 @@ def test_reads_after_midnight_are_booked_to_the_day_they_were_made(
     with rt.sessions() as session:
         rows = session.execute(select(Usage.day, Usage.count).where(Usage.key == x_usage.READS))
         assert sorted(rows) == [("2026-11-20", 2), ("2026-11-21", 1)]
+
+
+def ctrl_c_once_fetching(report: BackfillReport) -> None:
+    if not report.importing:
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_while_fetching_says_how_to_go_on(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Every read is billed: rerun as it was, an interrupted window was read (and paid
+    # for) again from its newest post. Like a budget stop, Ctrl-C says where to go on.
+    pages = timeline(200)
+    api.add("GET", MENTIONS, ok(body(pages[0], next_token="page1")))
+    api.add("GET", MENTIONS, ok(body(pages[1])), query={"pagination_token": "page1"})
+    rt = x_runtime(make_runtime, api)
+    window = Window(datetime(2026, 11, 15, tzinfo=UTC))
+    report = backfill(rt, "mentions", window, on_page=ctrl_c_once_fetching)
+    assert (report.fetched, report.ingested) == (100, 100)
+    assert report.failure == (
+        "interrupted while fetching; what was fetched before was imported; the window was "
+        "read back to 2026-11-20 07:20:00 UTC: to go on from there, rerun with --until "
+        "2026-11-20T07:20:01"
+    )

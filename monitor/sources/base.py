@@ -79,6 +79,10 @@ class Window:
         return self.since <= moment and (self.until is None or moment < self.until)
 
 
+class FetchInterrupted(KeyboardInterrupt):
+    """Ctrl-C while a source read history; the message says how to go on from there."""
+
+
 class BackfillRefused(Exception):
     """A source cannot serve this window (or any): the message says why and what works."""
 

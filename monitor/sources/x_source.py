@@ -24,7 +24,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.clock import Clock
 from monitor.domain import Mention
 from monitor.sources import x_usage as usage
-from monitor.sources.base import BackfillRefused, PollResult, SourceError, Window
+from monitor.sources.base import (
+    BackfillRefused,
+    FetchInterrupted,
+    PollResult,
+    SourceError,
+    Window,
+)
 from monitor.sources.x import Page, XApi, XApiError
 from monitor.sources.x_cursor import (
     Sweep,
@@ -137,6 +143,10 @@ class XSource:
                 retry_at=exc.retry_at,
                 kind=exc.kind,
             ) from None
+        except KeyboardInterrupt:
+            if reach.oldest is None:
+                raise
+            raise FetchInterrupted(_going_on(reach.oldest)) from None
 
     def _backfill_pages(self, window: Window, clock: Clock, reach: _Reach) -> Iterator[PollResult]:
         since, token = _since_id(window.since), None
