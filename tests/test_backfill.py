@@ -368,18 +368,3 @@ def test_since_takes_the_apis_timestamps_as_the_same_moment(config_file: Path, s
     assert "ingested: 0\n" in result.stdout
     args = ["backfill", "feed", "--since", since, "--config", str(config_file)]
     assert "ingested: 1\n" in runner.invoke(main, args).stdout
-
-
-@pytest.mark.parametrize(
-    "option", [["--since", "0001-01-01T00:00+01:00"], ["--until", "9999-12-31T23:59-01:00"]]
-)
-def test_a_date_beyond_the_calendar_in_utc_is_refused_not_a_traceback(
-    config_file: Path, option: list[str]
-) -> None:
-    # Valid as written, these lie outside datetime's range once converted to UTC: the
-    # conversion raised OverflowError, a traceback instead of a usage error.
-    args = ["backfill", "feed", "--since", "2026-11-01", *option, "--config", str(config_file)]
-    result = CliRunner().invoke(main, args)
-    assert result.exit_code == 2, result.output
-    assert "is not a date" in result.stderr
-    assert result.exception is None or isinstance(result.exception, SystemExit)
