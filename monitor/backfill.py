@@ -29,7 +29,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -43,7 +43,14 @@ from monitor.ingest import message_row, upsert_customers  # the live ingest's ro
 from monitor.metrics import decision_types
 from monitor.processing import process_batch  # the live processing path, exactly
 from monitor.runtime import Runtime
-from monitor.sources.base import Backfillable, BackfillRefused, SourceError, Window
+from monitor.sources.base import (
+    Backfillable,
+    BackfillRefused,
+    FetchInterrupted,
+    PollResult,
+    SourceError,
+    Window,
+)
 from monitor.spool import Spool
 from monitor.store.context import promote_context, store_context
 from monitor.store.db import transaction
@@ -152,8 +159,9 @@ def _fetch(
     report: BackfillReport,
     notify: Callable[[BackfillReport], None],
 ) -> None:
+    pages = source.backfill(window, clock=rt.clock)
     try:
-        for page in source.backfill(window, now=rt.clock.now()):
+        for page in pages:
             repeats = spool.add(page.mentions)
             report.fetched += len(page.mentions)
             report.duplicates += repeats
@@ -170,14 +178,29 @@ def _fetch(
         raise  # the window is out of the source's reach: nothing was fetched
     except SourceError as exc:
         report.failure = str(exc)
-    except KeyboardInterrupt:
-        report.failure = "interrupted while fetching; what was fetched before was imported"
+    except KeyboardInterrupt as exc:
+        report.failure = _interrupted(pages, exc)
     except Exception as exc:  # a database error storing context, a bug in a source
         log.exception("backfill of %s: fetching failed", source.name)
         report.failure = (
             f"fetching failed ({type(exc).__name__}, logged above); "
             "what was fetched before was imported"
         )
+
+
+def _interrupted(pages: Iterator[PollResult], exc: KeyboardInterrupt) -> str:
+    """What Ctrl-C while fetching leaves, and (X) the --until that goes on from there:
+    a rerun of the window reads, and X bills, what was read again. Pressed between two
+    pages, the source hears of it at its ``yield``, to say how far it read."""
+    if isinstance(pages, Generator):
+        try:
+            pages.throw(exc)
+        except KeyboardInterrupt as said:
+            exc = said
+        except Exception:  # the source failing as it stops: the plain message will do
+            log.exception("backfill: the source failed on Ctrl-C")
+    stopped = "interrupted while fetching; what was fetched before was imported"
+    return f"{stopped}; {exc}" if isinstance(exc, FetchInterrupted) else stopped
 
 
 def _import(

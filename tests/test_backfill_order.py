@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from monitor import backfill as backfill_module
 from monitor.backfill import TAG, BackfillReport, backfill
+from monitor.clock import Clock
 from monitor.domain import Author, CaseState, Mention, Platform
 from monitor.pipeline import poll_source, process_pending
 from monitor.runtime import Runtime
@@ -175,8 +176,8 @@ class StopsAfterOnePage:
     def poll(self, cursor: str | None, *, now: datetime) -> PollResult:  # pragma: no cover
         return self.inner.poll(cursor, now=now)
 
-    def backfill(self, window: Window, *, now: datetime) -> Iterator[PollResult]:
-        pages = self.inner.backfill(window, now=now)
+    def backfill(self, window: Window, *, clock: Clock) -> Iterator[PollResult]:
+        pages = self.inner.backfill(window, clock=clock)
         yield next(pages)
         raise KeyboardInterrupt
 
@@ -284,8 +285,8 @@ def test_a_page_interrupted_while_spooled_leaves_the_spool_as_it_was() -> None:
 class FailsAfterOnePage(StopsAfterOnePage):
     """A source with a bug: anything but a SourceError after the first page."""
 
-    def backfill(self, window: Window, *, now: datetime) -> Iterator[PollResult]:
-        pages = self.inner.backfill(window, now=now)
+    def backfill(self, window: Window, *, clock: Clock) -> Iterator[PollResult]:
+        pages = self.inner.backfill(window, clock=clock)
         yield next(pages)
         raise RuntimeError("bug")
 

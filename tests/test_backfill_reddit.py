@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from monitor.backfill import TAG, BackfillReport, backfill
 from monitor.cli import main
+from monitor.clock import FakeClock
 from monitor.domain import ActionStatus, CaseState
 from monitor.runtime import Runtime
 from monitor.sources.base import BackfillRefused, PollResult, Window
@@ -325,4 +326,22 @@ def test_a_source_without_backfill_is_refused_by_name(make_runtime: RuntimeFacto
     assert str(refused.value) == (
         "source feed (replay) cannot backfill; replay, x_mentions, x_search, reddit_inbox, "
         "reddit_subreddit and reddit_search sources can"
+    )
+
+
+def test_a_429_met_later_in_the_run_waits_from_when_it_was_met(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Measured from the run's start, a retry-after date met a minute into the fetching
+    # was a minute too far away; met after the date, it was still in the future.
+    serve_pages(api, COMMENTS, numbered(300))
+    headers = {**RATE, "retry-after": "Fri, 20 Nov 2026 09:02:00 GMT"}
+    limited = Reply.json({"message": "Too Many Requests", "error": 429}, 429, headers)
+    api.add("GET", COMMENTS, limited, query={"after": "t1_c99"})
+    rt = watch(make_runtime, api)
+    assert isinstance(rt.clock, FakeClock)
+    clock = rt.clock
+    report = backfill(rt, "watch", Window(SINCE), on_page=lambda _: clock.advance(seconds=60))
+    assert report.failure == (
+        "Reddit rate limited: 429 Too Many Requests; rerun the backfill in 60 s or later"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,15 +15,20 @@ import yaml
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from monitor.backfill import backfill
+from monitor.backfill import BackfillReport, backfill
 from monitor.cli import main
+from monitor.clock import FakeClock
 from monitor.domain import ActionStatus
 from monitor.pipeline import poll_source
+from monitor.sources import x_usage
 from monitor.sources.base import BackfillRefused, Window
 from monitor.sources.x_cursor import snowflake_at
-from monitor.store.models import ActionRow, Message, SourceState
+from monitor.store.db import transaction
+from monitor.store.models import ActionRow, Message, SourceState, Usage
+from monitor.store.queries import insert_state_row
 from tests.conftest import REPO, RuntimeFactory
 from tests.fakeapi import FakeAPI
+from tests.test_leases import wait_for_a_blocked_insert
 from tests.webkit import TEAMS
 from tests.xapi import (
     MENTIONS,
@@ -105,7 +111,22 @@ def test_until_bounds_every_request_so_later_posts_are_not_read(
     sent = [request.query for request in api.seen("GET", MENTIONS)]
     assert len(sent) == 2
     assert {q["until_id"][0] for q in sent} == {snowflake_at(until)}
-    assert {q["since_id"][0] for q in sent} == {snowflake_at(since)}
+    assert {q["since_id"][0] for q in sent} == {str(int(snowflake_at(since)) - 1)}
+
+
+def test_a_post_created_at_the_first_moment_of_since_is_read(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # X's since_id is exclusive, --since inclusive: sent as the smallest id a post of
+    # that millisecond can have, it left out the post that has it.
+    since = datetime(2026, 11, 15, tzinfo=UTC)
+    first = tweet(1, created_at="2026-11-15T00:00:00.000Z", id=snowflake_at(since))
+    api.add("GET", MENTIONS, ok(body([tweet(2), first])))
+    # As X answers since_id: posts with a greater id only.
+    api.add("GET", MENTIONS, ok(body([tweet(2)])), query={"since_id": snowflake_at(since)})
+    rt = x_runtime(make_runtime, api)
+    report = backfill(rt, "mentions", Window(since))
+    assert (report.ingested, report.failure) == (2, None)
 
 
 def test_without_until_or_when_live_no_until_id_is_sent(
@@ -238,6 +259,87 @@ def test_a_rate_limit_mid_window_says_how_to_go_on(
     report = backfill(rt, "mentions", Window(datetime(2026, 11, 15, tzinfo=UTC)))
     assert report.failure == (
         "x rate limited until 2026-11-18 11:06:40 UTC: HTTP 429: Too Many Requests; the window was "
+        "read back to 2026-11-20 07:20:00 UTC: to go on from there, rerun with --until "
+        "2026-11-20T07:20:01"
+    )
+
+
+def test_merging_details_waits_for_a_live_poll_and_keeps_what_it_wrote(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # The backfill merges its rate limits into the source's row while the daemon may be
+    # storing a poll in it. Read unlocked, the merge wrote back the row as it was before
+    # the poll committed: the poll's details were lost.
+    rt = x_runtime(make_runtime, api)
+    if rt.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: the two cannot interleave")
+    with transaction(rt.sessions) as session:
+        insert_state_row(session, "mentions")
+    ledger = x_usage.XLedger(rt.sessions)
+    merge = threading.Thread(
+        target=ledger.merge_details, args=("mentions", {"rate_limit": {"remaining": 3}})
+    )
+    with transaction(rt.sessions) as live:  # as the live poll stores a page (ingest)
+        state = live.get(SourceState, "mentions", with_for_update=True)
+        assert state is not None
+        merge.start()
+        wait_for_a_blocked_insert(rt)
+        state.details = {**(state.details or {}), "cursor_at": "2026-11-20T08:59:00+00:00"}
+    merge.join(timeout=30)
+    assert ledger.details("mentions") == {
+        "cursor_at": "2026-11-20T08:59:00+00:00",
+        "rate_limit": {"remaining": 3},
+    }
+
+
+class PastMidnight:
+    """Moves the clock past midnight once a page is fetched: the next is read next day."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+
+    def __call__(self, report: BackfillReport) -> None:
+        if not report.importing:
+            self.clock.set(datetime(2026, 11, 21, 0, 5, tzinfo=UTC))
+
+
+def test_reads_after_midnight_are_booked_to_the_day_they_were_made(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Booked to the day the run started, the new day's reads were charged to the old
+    # one: its total overran the budget, and the new day's budget looked untouched.
+    api.add("GET", MENTIONS, ok(body([tweet(5), tweet(4)], next_token="page2")))
+    api.add("GET", MENTIONS, ok(body([tweet(3)])), query={"pagination_token": "page2"})
+    rt = x_runtime(make_runtime, api)
+    assert isinstance(rt.clock, FakeClock)
+    rt.clock.set(datetime(2026, 11, 20, 23, 55, tzinfo=UTC))
+    window = Window(datetime(2026, 11, 15, tzinfo=UTC))
+    report = backfill(rt, "mentions", window, on_page=PastMidnight(rt.clock))
+    assert (report.fetched, report.failure) == (3, None)
+    with rt.sessions() as session:
+        rows = session.execute(select(Usage.day, Usage.count).where(Usage.key == x_usage.READS))
+        assert sorted(rows) == [("2026-11-20", 2), ("2026-11-21", 1)]
+
+
+def ctrl_c_once_fetching(report: BackfillReport) -> None:
+    if not report.importing:
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_while_fetching_says_how_to_go_on(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Every read is billed: rerun as it was, an interrupted window was read (and paid
+    # for) again from its newest post. Like a budget stop, Ctrl-C says where to go on.
+    pages = timeline(200)
+    api.add("GET", MENTIONS, ok(body(pages[0], next_token="page1")))
+    api.add("GET", MENTIONS, ok(body(pages[1])), query={"pagination_token": "page1"})
+    rt = x_runtime(make_runtime, api)
+    window = Window(datetime(2026, 11, 15, tzinfo=UTC))
+    report = backfill(rt, "mentions", window, on_page=ctrl_c_once_fetching)
+    assert (report.fetched, report.ingested) == (100, 100)
+    assert report.failure == (
+        "interrupted while fetching; what was fetched before was imported; the window was "
         "read back to 2026-11-20 07:20:00 UTC: to go on from there, rerun with --until "
         "2026-11-20T07:20:01"
     )

@@ -28,14 +28,15 @@ def utc_moment(_ctx: click.Context, _param: click.Parameter, value: str | None) 
         return None
     try:
         moment = datetime.fromisoformat(value.strip())
-    except ValueError:
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=UTC)
+        # OverflowError: year 1 or 9999 with an offset falls outside the calendar in UTC.
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise click.BadParameter(
             f"{value[:40]!r} is not a date: use 2026-11-01, 2026-11-01T08:00 or "
             "2026-11-01T08:00:00Z (UTC unless an offset such as +01:00 is given)"
         ) from None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 # C1 controls: JSON leaves them raw, and a terminal takes U+009B as the start of an

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+from monitor.clock import Clock
 from monitor.domain import Mention
 
 
@@ -78,6 +79,10 @@ class Window:
         return self.since <= moment and (self.until is None or moment < self.until)
 
 
+class FetchInterrupted(KeyboardInterrupt):
+    """Ctrl-C while a source read history; the message says how to go on from there."""
+
+
 class BackfillRefused(Exception):
     """A source cannot serve this window (or any): the message says why and what works."""
 
@@ -88,8 +93,10 @@ class Backfillable(Protocol):
 
     name: str
 
-    def backfill(self, window: Window, *, now: datetime) -> Iterator[PollResult]:
+    def backfill(self, window: Window, *, clock: Clock) -> Iterator[PollResult]:
         """Pages of the mentions created inside ``window``; ``cursor`` is unused.
+        ``clock``, not a moment: a run can take hours (and cross midnight), and each
+        request is budgeted and billed as of when it is made.
 
         Raise BackfillRefused before the first request when the window is out of the
         platform's reach, SourceError when a request fails."""

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from monitor.clock import Clock
 from monitor.domain import MessageKind
 from monitor.sources.base import PollResult, SourceError, Window
 from monitor.sources.reddit import RateLimits
@@ -110,7 +111,7 @@ class _Walk:
 class BackfillingRedditSource(RedditSourceBase):
     """A Reddit source that can also read its listings back to a date (Backfillable)."""
 
-    def backfill(self, window: Window, *, now: datetime) -> Iterator[PollResult]:
+    def backfill(self, window: Window, *, clock: Clock) -> Iterator[PollResult]:
         """A page of the items created inside ``window`` per page read, listing by listing;
         ``cursor`` is None. Raises SourceError when a request fails or the quota is spent."""
         known: set[str] = set()  # thread context fetched so far in this run
@@ -119,10 +120,10 @@ class BackfillingRedditSource(RedditSourceBase):
             if stream.subreddit in unavailable:
                 continue
             try:
-                yield from self._walk(stream, window, known, now)
+                yield from self._walk(stream, window, known, clock)
             except RedditFailure as failure:
                 if failure.kind not in NOT_SERVED or stream.subreddit is None:
-                    raise _stop(failure, self.connection.limits(), now) from None
+                    raise _stop(failure, self.connection.limits(), clock.now()) from None
                 unavailable.add(stream.subreddit)
                 yield PollResult([], None, problems=[f"r/{stream.subreddit}: {failure}; skipped"])
 
@@ -131,11 +132,11 @@ class BackfillingRedditSource(RedditSourceBase):
         raise NotImplementedError
 
     def _walk(
-        self, stream: Stream, window: Window, known: set[str], now: datetime
+        self, stream: Stream, window: Window, known: set[str], clock: Clock
     ) -> Iterator[PollResult]:
         walk, after = _Walk(), None
         while True:
-            _check_quota(self.connection.limits(), now)
+            _check_quota(self.connection.limits(), clock.now())
             page = list(stream.page(after))
             kept = walk.take(page, window)
             batch = PollBatch()

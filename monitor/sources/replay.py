@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from monitor.clock import Clock
 from monitor.domain import Author, Mention, MessageKind, Platform, utc
 from monitor.sources.base import PollResult, SourceError, Window
 
@@ -189,7 +190,7 @@ class ReplaySource:
         self._next = place
         return PollResult(page, str(place.served), more=more, problems=[str(p) for p in problems])
 
-    def backfill(self, window: Window, *, now: datetime) -> Iterator[PollResult]:
+    def backfill(self, window: Window, *, clock: Clock) -> Iterator[PollResult]:
         """The file's mentions created inside ``window``, in pages, streamed."""
         try:
             with self.path.open(encoding="utf-8", errors="replace") as handle:

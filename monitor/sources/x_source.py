@@ -21,9 +21,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.clock import Clock
 from monitor.domain import Mention
 from monitor.sources import x_usage as usage
-from monitor.sources.base import BackfillRefused, PollResult, SourceError, Window
+from monitor.sources.base import (
+    BackfillRefused,
+    FetchInterrupted,
+    PollResult,
+    SourceError,
+    Window,
+)
 from monitor.sources.x import Page, XApi, XApiError
 from monitor.sources.x_cursor import (
     Sweep,
@@ -114,7 +121,7 @@ class XSource:
         sweep.reset_at = page.rate.reset_at if page.rate.exhausted else None
         return more
 
-    def backfill(self, window: Window, *, now: datetime) -> Iterator[PollResult]:
+    def backfill(self, window: Window, *, clock: Clock) -> Iterator[PollResult]:
         """History by time, newest page first, billed and budgeted like a poll. Recent
         search reaches back 7 days; the mentions timeline holds the latest 800 posts.
 
@@ -123,10 +130,10 @@ class XSource:
         rerun of the same window starts again from its newest post, so one larger than
         a day's budget or a rate-limit window read (and paid for) the same pages every
         time and never got further."""
-        self._check_reach(window, now)
+        self._check_reach(window, clock.now())
         reach = _Reach()
         try:
-            yield from self._backfill_pages(window, now, reach)
+            yield from self._backfill_pages(window, clock, reach)
         except SourceError as exc:
             if reach.oldest is None:
                 raise
@@ -136,13 +143,21 @@ class XSource:
                 retry_at=exc.retry_at,
                 kind=exc.kind,
             ) from None
+        except KeyboardInterrupt:
+            if reach.oldest is None:
+                raise
+            raise FetchInterrupted(_going_on(reach.oldest)) from None
 
-    def _backfill_pages(self, window: Window, now: datetime, reach: _Reach) -> Iterator[PollResult]:
-        since, token = snowflake_at(window.since), None
+    def _backfill_pages(self, window: Window, clock: Clock, reach: _Reach) -> Iterator[PollResult]:
+        since, token = _since_id(window.since), None
         # X stops at until_id (exclusive, like --until), so posts after the window are
         # neither read nor billed; a window reaching into the future needs no bound.
-        until = snowflake_at(window.until) if window.until and window.until < now else None
+        start = clock.now()
+        until = snowflake_at(window.until) if window.until and window.until < start else None
         while True:
+            # Each request budgeted and billed as of when it is made: a run crossing
+            # midnight UTC reads on the new day's budget, as the live poll does.
+            now = clock.now()
             self._check_budget(now)
             page = self._fetch(since, token, now, until=until)
             parsed = parse_page(page.tweets, page.users, self.brand, self.origin)
@@ -391,6 +406,14 @@ class XSource:
                 )
             )
         return sorted(parents - known)
+
+
+def _since_id(since: datetime) -> str | None:
+    """X's since_id for an inclusive --since: since_id is exclusive, so the id just below
+    the smallest one a post created at ``since`` can have. None (no lower bound) for a
+    moment before X's ids carried time."""
+    smallest = int(snowflake_at(since))
+    return str(smallest - 1) if smallest > 0 else None
 
 
 def _going_on(oldest: datetime) -> str:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.notifications import enqueue
 from monitor.store.db import transaction
 from monitor.store.models import Event, SourceState, Usage
-from monitor.store.queries import insert_ignoring_duplicates, source_state
+from monitor.store.queries import insert_ignoring_duplicates, locked_source_state
 
 if TYPE_CHECKING:
     from monitor.sources.x import Page
@@ -119,8 +119,10 @@ class XLedger:
             return usage_on(session, moment)
 
     def merge_details(self, source: str, values: Mapping[str, Any]) -> None:
+        # Locked: a live poll storing its page (and details) meanwhile is waited for and
+        # kept, where an unlocked read wrote back the row as it was before that poll.
         with transaction(self.sessions) as session:
-            state = source_state(session, source)
+            state = locked_source_state(session, source)
             # Reassign, never mutate: the JSON column does not track in-place changes.
             state.details = {**(state.details or {}), **values}
 

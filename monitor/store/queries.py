@@ -40,6 +40,17 @@ def source_state(session: Session, name: str) -> SourceState:
     return state
 
 
+def locked_source_state(session: Session, name: str) -> SourceState:
+    """The state row ``name``, created if missing, locked until the transaction ends,
+    for a read-modify-write of its details. The INSERT comes first: on SQLite it takes
+    the write lock, so the read below cannot go stale; on PostgreSQL FOR UPDATE waits
+    for a worker writing the row and then reads what it committed."""
+    insert_state_row(session, name)
+    state = session.get(SourceState, name, with_for_update=True)
+    assert state is not None  # inserted above, or there already
+    return state
+
+
 def insert_state_row(session: Session, name: str) -> None:
     """Create the state row ``name`` unless it exists (ON CONFLICT DO NOTHING)."""
     row = {"name": name, "consecutive_failures": 0, "items_total": 0, "details": {}}
