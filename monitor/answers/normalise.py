@@ -13,6 +13,11 @@ from functools import lru_cache
 from itertools import pairwise
 
 from monitor.rules.textmatch import APOSTROPHES
+from monitor.scoring.text import INVISIBLE, STYLE_MARKS
+
+# Zero-width spaces, soft hyphens and underline or "zalgo" marks split a word into
+# pieces no entry knows ("sh\u200bip"); the scorer and the deflection guard drop them.
+_HIDDEN = INVISIBLE | STYLE_MARKS
 
 MAX_QUESTION_CHARS = 1_000
 
@@ -125,8 +130,10 @@ def without_noise(text: str) -> str:
     """``text`` without URLs and @handles/u/names, bounded in length, case kept (a
     capital letter tells a name). NFKC folds full-width and styled letters into the
     words they spell ("ｓｈｉｐ" is "ship"), as the deflection guard reads them; cut
-    again after it, as one character can unfold into many."""
-    text = unicodedata.normalize("NFKC", text[:MAX_QUESTION_CHARS])[:MAX_QUESTION_CHARS]
+    again after it, as one character can unfold into many. Invisible characters and
+    style marks are dropped, as the scorer drops them."""
+    text = unicodedata.normalize("NFKC", text[:MAX_QUESTION_CHARS]).translate(_HIDDEN)
+    text = text[:MAX_QUESTION_CHARS]
     return _HANDLE.sub(" ", _URL.sub(" ", text)).translate(APOSTROPHES)
 
 
