@@ -257,3 +257,10 @@ def test_order_numbers_and_quantities_stay_details(tmp_path: Path) -> None:
         found = answerer.assess(f"Can I pay with Klarna for {detail}?", now=NOV)
         assert (found.unknown_names, found.uncovered) == ((), ()), detail
         assert found.confidence == number.confidence, detail
+
+
+def test_a_dotted_capital_i_lowers_to_the_same_word() -> None:
+    """Python lowers "İ" to "i" and a combining dot, which split "İstanbul" into "i"
+    (a stopword) and "stanbul", a word no entry naming Istanbul knows."""
+    assert tokens("Do you ship to İstanbul or İzmir?") == ["ship", "istanbul", "izmir"]
+    assert tokens("Do you ship to Istanbul?") == ["ship", "istanbul"]

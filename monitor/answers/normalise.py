@@ -122,7 +122,9 @@ def _stemmer() -> object:
 @lru_cache(maxsize=64)  # question detection and tokens() both clean the same text
 def clean(text: str) -> str:
     """Lower-cased text without URLs and @handles/u/names, bounded in length."""
-    return without_noise(text).lower()
+    # Python lowers "İ" to "i" and a combining dot above, which split "İstanbul" into
+    # "i" and "stanbul"; without_noise has already dropped every other such mark.
+    return without_noise(text).lower().replace("\u0307", "")
 
 
 @lru_cache(maxsize=64)  # clean() and the sentence split of the same mention share it
