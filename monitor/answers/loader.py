@@ -51,6 +51,7 @@ def load_knowledge_base(
     disabled = {d.id for d in declared if not d.enabled}
     problems.extend(_duplicates(declared))
     problems.extend(_unknown_superseded(entries, disabled))
+    problems.extend(_circular_superseded(entries))
     problems.sort(key=lambda p: (p.file, p.line, p.col))
     if any(not p.warning for p in problems):
         raise ConfigError(problems)
@@ -217,6 +218,26 @@ def _unknown_superseded(entries: list[Entry], disabled: set[str]) -> list[Proble
         for other in e.supersedes
         if other not in ids
     ]
+
+
+def _circular_superseded(entries: list[Entry]) -> list[Problem]:
+    """An entry superseding itself, or one that supersedes it: while both are valid, a
+    question matching one is answered with the other's text."""
+    by_id = {e.id: e for e in entries}
+    problems = []
+    for entry in entries:
+        for other in entry.supersedes:
+            if other == entry.id:
+                message = "supersedes: an answer cannot supersede itself"
+            elif other in by_id and entry.id in by_id[other].supersedes:
+                message = (
+                    f"supersedes: answer {other!r} supersedes this one too; while both are "
+                    "valid each answers the other's questions"
+                )
+            else:
+                continue
+            problems.append(Problem(entry.file, entry.line, 1, f"answer '{entry.id}'", message))
+    return problems
 
 
 def _superseded_message(other: str, disabled: set[str]) -> str:
