@@ -103,6 +103,10 @@ def test_a_question_naming_what_the_entry_lacks_is_not_answered(
         ("@acme DO YOU SHIP TO IRELAND ASAP?", "shipping-countries"),
         # Full-width letters are the same words (NFKC), as the deflection guard reads them.
         ("@acme ｄｏ ｙｏｕ ｓｈｉｐ ｔｏ Ｉｒｅｌａｎｄ？", "shipping-countries"),
+        # Invisible characters and underline marks split "ship" into pieces; the scorer
+        # and the deflection guard drop them, and so does the matcher.
+        ("@acme do you sh\u200bip to Ire\u00adland?", "shipping-countries"),
+        ("@acme do you s\u0332h\u0332i\u0332p\u0332 to Ireland?", "shipping-countries"),
     ],
 )
 def test_real_questions_are_still_answered(shipped: Answerer, text: str, entry: str) -> None:

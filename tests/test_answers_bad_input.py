@@ -3,6 +3,7 @@ problems, and check-config reports them as file:line:col and exits 2."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -121,3 +122,23 @@ def test_an_answer_rule_without_entries_is_a_warning(tmp_path: Path) -> None:
         result.output
     )
     assert "has no entries; this rule never answers" in result.output
+
+
+def test_answers_test_says_draft_where_the_daemon_drafts(tmp_path: Path) -> None:
+    """``answers test`` said "answer" for a text longer than the matcher reads and for
+    two entries that fit alike, which the daemon only drafts."""
+    config = _demo(tmp_path)
+    (config / "answers" / "70-gifts.yaml").write_text(
+        'id: gift-wrap\nquestions: ["Do you gift wrap?", "Can you wrap a present?"]\n'
+        'answer: "Hi {first_name}! Gift wrap is £3 at checkout."\n---\n'
+        'id: gift-bags\nquestions: ["Do you gift wrap?", "Do you sell gift bags?"]\n'
+        'answer: "Hi {first_name}! Gift bags are £1 in store."\n',
+        encoding="utf-8",
+    )
+    path = str(config / "inchannel.yaml")
+    long = "@acme do you ship to Ireland? " + "Thanks so much, " * 70
+    for text in ("@acme do you ship to Ireland?", long, "@acme do you gift wrap?"):
+        tried = CliRunner().invoke(main, ["answers", "test", text, "--json", "--config", path])
+        assert tried.exit_code == 0, tried.output
+        outcome = json.loads(tried.output)["outcome"]
+        assert outcome == ("answer" if text == "@acme do you ship to Ireland?" else "draft")

@@ -5,12 +5,12 @@ an entry (casework, CLI, dashboard)."""
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from monitor import casework
 from monitor.answers.stats import entry_stats
@@ -20,7 +20,7 @@ from monitor.domain import ActionStatus
 from monitor.pipeline import run_cycle
 from monitor.rules.reload import RELOAD_SECONDS
 from monitor.sources.base import Window
-from monitor.store.models import ActionRow, Case, Message
+from monitor.store.models import ActionRow, Case, Customer, Message
 from tests.answerkit import ANSWER_RULE, knowledge_base_dir
 from tests.conftest import REPO, RuntimeFactory, mention
 from tests.rulekit import write
@@ -232,3 +232,40 @@ def test_hot_reload_picks_up_a_changed_knowledge_base(
     (tmp_path / "answers" / "bad.yaml").write_text("id: x\n", encoding="utf-8")
     reloader.check()
     assert rt.rules is good  # a broken edit keeps the last good rules and answers
+
+
+def test_stats_over_more_threads_than_a_query_may_bind(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    """The threads of every sent answer went into one IN (...) list: past the 65,535
+    values PostgreSQL binds in one statement, ``answers stats`` failed."""
+    rt = _runtime(make_runtime, tmp_path, [])
+    at = datetime(2026, 11, 20, 9, tzinfo=UTC)
+    threads = 70_000
+    with rt.sessions.begin() as session:
+        customer = Customer(platform="x", platform_user_id="7", handle="ann",
+                            first_seen_at=at, last_seen_at=at)  # fmt: skip
+        session.add(customer)
+        session.flush()
+        case = Case(platform="x", conversation_id="t0", customer_id=customer.id,
+                    state="resolved", opened_at=at, updated_at=at)  # fmt: skip
+        session.add(case)
+        session.flush()
+        session.execute(
+            insert(ActionRow),
+            [
+                {"case_id": case.id, "kind": "reply", "platform": "x",
+                 "target_external_id": f"m{n}", "conversation_id": f"t{n}", "text": "Hi!",
+                 "status": "sent", "next_attempt_at": at, "idempotency_key": f"k{n}",
+                 "answer_id": "shipping-countries", "created_at": at, "updated_at": at}
+                for n in range(threads)
+            ],
+        )  # fmt: skip
+        session.add(
+            Message(platform="x", external_id="later", direction="inbound", kind="reply",
+                    customer_id=customer.id, author_handle="ann", text="still UK only?",
+                    conversation_id="t5", created_at=at + timedelta(hours=2), ingested_at=at)
+        )  # fmt: skip
+    with rt.sessions() as session:
+        stats = entry_stats(session)
+    assert [(s.entry, s.sent, s.came_back) for s in stats] == [("shipping-countries", threads, 1)]

@@ -74,3 +74,31 @@ def test_words_no_other_entry_knows_are_not_rival_evidence(tmp_path: Path) -> No
     assert kb.retriever.rival_share(["ship", "leed"], found.hit.entry, hit("x", 0).entry) == 0.0
     cost = next(e for e in kb.kb.entries if e.id == "shipping-cost")
     assert kb.retriever.rival_share(["ship", "cost"], found.hit.entry, cost) > 0.3
+
+
+GIFT_WRAP = """
+id: gift-wrap
+questions:
+  - Do you do gift wrapping?
+  - Can you wrap my order as a gift?
+answer: "Hi {first_name}! Gift wrap is £3 at checkout."
+"""
+GIFT_CARDS = """
+id: gift-cards
+questions:
+  - Do you do gift wrapping?
+  - Do you sell gift cards?
+answer: "Hi {first_name}! Gift cards from £10, online and in store."
+"""
+
+
+def test_two_entries_that_fit_equally_are_never_answered_in_public(tmp_path: Path) -> None:
+    """The same example in two entries: the question fits both perfectly, and which
+    one was posted (at confidence 0.7) depended on the order of the files."""
+    kb = answerer(tmp_path, GIFT_WRAP, GIFT_CARDS)
+    proposal = kb.propose("Do you do gift wrapping?", now=NOV)
+    assert proposal is not None
+    assert proposal.draft  # a person picks between them
+    own = kb.propose("Can you wrap my order as a gift?", now=NOV)
+    assert own is not None
+    assert (own.entry.id, own.draft) == ("gift-wrap", False)

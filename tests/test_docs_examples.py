@@ -103,7 +103,10 @@ def test_answer_examples_load_next_to_the_shipped_entries(
         knowledge = load_knowledge_base(answers, brand="Acme")
     except ConfigError as exc:
         pytest.fail(f"{where}:\n{text}\n" + "\n".join(map(str, exc.problems)))
-    assert not [p for p in knowledge.warnings if "99-example" in p.file]
+    # A copy of a shipped entry shares its examples by construction: that warning is
+    # the test's doing, not the example's.
+    shared = "is also an example of answer"
+    assert not [p for p in knowledge.warnings if "99-example" in p.file and shared not in p.message]
 
 
 def test_rules_test_output_in_the_docs_is_what_the_shipped_rules_print() -> None:

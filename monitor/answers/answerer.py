@@ -29,6 +29,9 @@ RIVAL_EVIDENCE = 2.0
 # A round value inside the range that measured alike (0.4-0.7) on the labelled sets
 # (docs/answers.md, "The abstention study").
 UNKNOWN_NAME = 0.5
+# Similarities closer than this are the same fit: identical examples score identically,
+# up to the rounding of the arithmetic.
+TIE = 1e-9
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,14 @@ class Assessment:
     # answer text), and the names in them no entry knows: what lowered the confidence.
     uncovered: tuple[str, ...] = ()
     unknown_names: tuple[str, ...] = ()
+
+    @property
+    def tied(self) -> bool:
+        """Another entry fits exactly as well (the same example in both, most often):
+        which of the two is right is a guess, so a person chooses."""
+        if self.hit is None or self.runner_up is None:
+            return False
+        return self.runner_up.similarity >= self.hit.similarity - TIE
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +123,9 @@ class Answerer:
         draft_at = min(answer_at, self.draft_at if draft_at is None else draft_at)
         if found.hit is None or found.confidence < draft_at:
             return None
-        # A text longer than the matcher reads is more than a quick question: a person
-        # looks at the answer first.
-        draft = found.confidence < answer_at or len(text) > MAX_QUESTION_CHARS
+        # A text longer than the matcher reads is more than a quick question, and two
+        # entries that fit alike are a coin toss: a person looks at the answer first.
+        draft = found.confidence < answer_at or len(text) > MAX_QUESTION_CHARS or found.tied
         return Proposal(found.hit.entry, found.confidence, draft)
 
     def _unknown_names(self, sentences: list[str]) -> list[str]:

@@ -41,14 +41,17 @@ def load_knowledge_base(
     problems = misnamed_files(directory, kind="answers files")
     entries: list[Entry] = []
     declared: list[Declared] = []  # every entry's id, the disabled ones' too
+    examples: dict[tuple[str, ...], Entry] = {}  # an example's words: its first entry
     for path in rule_files(directory):
         for doc in read_documents(path, problems, kind="an answers file", items="answers"):
             entry = _entry(doc, len(declared), brand, problems, declared)
             if entry is not None:
                 entries.append(entry)
+                problems.extend(_shared_examples(doc, entry, examples))
     disabled = {d.id for d in declared if not d.enabled}
     problems.extend(_duplicates(declared))
     problems.extend(_unknown_superseded(entries, disabled))
+    problems.extend(_circular_superseded(entries))
     problems.sort(key=lambda p: (p.file, p.line, p.col))
     if any(not p.warning for p in problems):
         raise ConfigError(problems)
@@ -158,6 +161,26 @@ def _question_problems(doc: Document, spec: EntrySpec) -> list[Problem]:
     ]
 
 
+def _shared_examples(
+    doc: Document, entry: Entry, examples: dict[tuple[str, ...], Entry]
+) -> list[Problem]:
+    """Warnings for an example question another entry has too (in words, after
+    normalising): a question like it fits both alike, so it is never answered in public
+    (Assessment.tied). A seasonal entry and the entry it supersedes may share them."""
+    problems = []
+    for i, question in enumerate(entry.questions):
+        key = tuple(sorted(tokens(question)))
+        other = examples.setdefault(key, entry) if key else entry
+        if other.id == entry.id or other.id in entry.supersedes or entry.id in other.supersedes:
+            continue
+        message = (
+            f"{question!r} is also an example of answer {other.id!r}: a question like it "
+            "fits both entries alike and is only drafted; keep it in one"
+        )
+        problems.append(entry_problem(doc, entry.id, ("questions", i), message, warning=True))
+    return problems
+
+
 def _compiled(doc: Document, spec: EntrySpec) -> Entry:
     valid = spec.valid
     return Entry(
@@ -195,6 +218,26 @@ def _unknown_superseded(entries: list[Entry], disabled: set[str]) -> list[Proble
         for other in e.supersedes
         if other not in ids
     ]
+
+
+def _circular_superseded(entries: list[Entry]) -> list[Problem]:
+    """An entry superseding itself, or one that supersedes it: while both are valid, a
+    question matching one is answered with the other's text."""
+    by_id = {e.id: e for e in entries}
+    problems = []
+    for entry in entries:
+        for other in entry.supersedes:
+            if other == entry.id:
+                message = "supersedes: an answer cannot supersede itself"
+            elif other in by_id and entry.id in by_id[other].supersedes:
+                message = (
+                    f"supersedes: answer {other!r} supersedes this one too; while both are "
+                    "valid each answers the other's questions"
+                )
+            else:
+                continue
+            problems.append(Problem(entry.file, entry.line, 1, f"answer '{entry.id}'", message))
+    return problems
 
 
 def _superseded_message(other: str, disabled: set[str]) -> str:

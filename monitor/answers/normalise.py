@@ -13,6 +13,11 @@ from functools import lru_cache
 from itertools import pairwise
 
 from monitor.rules.textmatch import APOSTROPHES
+from monitor.scoring.text import INVISIBLE, STYLE_MARKS
+
+# Zero-width spaces, soft hyphens and underline or "zalgo" marks split a word into
+# pieces no entry knows ("sh\u200bip"); the scorer and the deflection guard drop them.
+_HIDDEN = INVISIBLE | STYLE_MARKS
 
 MAX_QUESTION_CHARS = 1_000
 
@@ -21,9 +26,14 @@ _HANDLE = re.compile(r"(?:(?<![\w/])@\w+|\b[ur]/\w+)", re.IGNORECASE)
 # Letters of any script: read as a-z only, "Łódź" was "d" (a stopword) and "Zürich"
 # "z" and "rich", so a place no entry knows vanished from the question.
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
-# A product model: a few letters and a few digits ("AF300", "AF-300", "km4000"). Written
-# with a hyphen or without, it is one word; an order reference has more digits.
-MODEL_CODE = re.compile(r"[a-z]{1,4}\d{2,4}[a-z]?", re.IGNORECASE)
+# A word of letters then a few digits names a product or a service: a model ("AF300",
+# "km4000"), "PS5", "iPhone15", "Przelewy24", "Windows11". It is a word like any other,
+# and a name however it is written. What is not: a word that starts with a digit (a
+# number, a price, a time, a quantity: "77812", "3pm", "2nd", "10kg") and a reference,
+# which has five digits or more in a row or letters and digits in turns ("A1234567",
+# "x7f3a9"): those are details of the customer's case.
+PRODUCT_WORD = re.compile(r"[^\W\d_]+\d{1,4}[^\W\d_]*")
+_DIGIT = re.compile(r"\d")
 _HYPHENATED_CODE = re.compile(r"\b([a-z]{1,4})-(\d{2,4}[a-z]?)\b")
 # A word as written, for telling names: letters, digits, inner apostrophes, hyphens
 # and dots ("Wi-Fi", "Sainsbury's").
@@ -112,7 +122,9 @@ def _stemmer() -> object:
 @lru_cache(maxsize=64)  # question detection and tokens() both clean the same text
 def clean(text: str) -> str:
     """Lower-cased text without URLs and @handles/u/names, bounded in length."""
-    return without_noise(text).lower()
+    # Python lowers "İ" to "i" and a combining dot above, which split "İstanbul" into
+    # "i" and "stanbul"; without_noise has already dropped every other such mark.
+    return without_noise(text).lower().replace("\u0307", "")
 
 
 @lru_cache(maxsize=64)  # clean() and the sentence split of the same mention share it
@@ -120,8 +132,10 @@ def without_noise(text: str) -> str:
     """``text`` without URLs and @handles/u/names, bounded in length, case kept (a
     capital letter tells a name). NFKC folds full-width and styled letters into the
     words they spell ("ｓｈｉｐ" is "ship"), as the deflection guard reads them; cut
-    again after it, as one character can unfold into many."""
-    text = unicodedata.normalize("NFKC", text[:MAX_QUESTION_CHARS])[:MAX_QUESTION_CHARS]
+    again after it, as one character can unfold into many. Invisible characters and
+    style marks are dropped, as the scorer drops them."""
+    text = unicodedata.normalize("NFKC", text[:MAX_QUESTION_CHARS]).translate(_HIDDEN)
+    text = text[:MAX_QUESTION_CHARS]
     return _HANDLE.sub(" ", _URL.sub(" ", text)).translate(APOSTROPHES)
 
 
@@ -149,9 +163,10 @@ def tokens(text: str) -> list[str]:
 def names(sentence: str, *, brand: str = "") -> list[str]:
     """The words of ``sentence`` written with a capital letter that do not start it and
     are not the brand's name: a place, a shop, a payment provider, another brand.
-    A product model ("AF300", "af-300") is a name however it is written; other words
-    with digits (an order number, a price) and stopwords ("I", "I'm") are not, nor is
-    the word after a greeting ("Hi Steve, ..."): that is the person addressed. A
+    A product word ("AF300", "af-300", "PS5", "Przelewy24") is a name however it is
+    written; other words with digits (an order number, a price) and stopwords ("I",
+    "I'm") are not, nor is the word after a greeting ("Hi Steve, ..."): that is the
+    person addressed. A
     sentence in capitals has no names to tell: "DO YOU SHIP TO IRELAND" shouts."""
     found = _NAME_WORD.findall(sentence)
     letters = [c for c in sentence if c.isalpha()]
@@ -161,15 +176,27 @@ def names(sentence: str, *, brand: str = "") -> list[str]:
     return [
         word
         for before, word in pairwise(found)
-        if MODEL_CODE.fullmatch(word.replace("-", ""))
+        if _product_word(word)
         or (
             word[0].isupper()
             and before.lower() not in _GREETINGS
-            and not any(c.isdigit() for c in word)
+            and not _DIGIT.search(word)
             and word.lower() not in STOPWORDS
             and not (brand and word.lower().startswith(brand))
         )
     ]
+
+
+def is_detail(word: str) -> bool:
+    """Whether ``word`` (as written or as a token) is a number, a quantity or a
+    reference rather than a word: it has a digit and is not a product word."""
+    return bool(_DIGIT.search(word)) and not PRODUCT_WORD.fullmatch(word)
+
+
+def _product_word(written: str) -> bool:
+    """Whether a word as written is a product word: "AF-300" is the model AF300, and
+    "PS5's" the PS5."""
+    return PRODUCT_WORD.fullmatch(written.replace("-", "").removesuffix("'s")) is not None
 
 
 def text_tokens(text: str) -> frozenset[str]:

@@ -33,15 +33,13 @@ descale the espresso machine?" is not a question for the kettle's descaling entr
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from monitor.answers.model import Entry
-from monitor.answers.normalise import MODEL_CODE, text_tokens, tokens
+from monitor.answers.normalise import is_detail, text_tokens, tokens
 
-_DIGIT = re.compile(r"\d")
 CANDIDATES = 12  # examples looked at per question: enough to find the runner-up entry
 UNKNOWN_WEIGHT = 1.2  # an IDF for a word no example uses; a common word is about 1-2
 
@@ -131,9 +129,10 @@ class Retriever:
     def uncovered(self, words: Iterable[str], entry: Entry) -> tuple[list[str], int]:
         """The question's words ``entry`` does not know, and how many words were
         counted. Numbers are left out: an order number, a price or a date is a detail of
-        the customer's case, which the answer rarely repeats. A product model is a word:
-        "AF300" is not the AF200 an entry is about."""
-        counted = [t for t in words if not _DIGIT.search(t) or MODEL_CODE.fullmatch(t)]
+        the customer's case, which the answer rarely repeats. A product word is a word:
+        "AF300" is not the AF200 an entry is about, nor "Przelewy24" a payment method
+        it names."""
+        counted = [t for t in words if not is_detail(t)]
         known = self._known.get(entry.id, frozenset())
         return sorted(t for t in counted if t not in known), len(counted)
 

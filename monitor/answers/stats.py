@@ -52,7 +52,7 @@ class _Sent:
 def entry_stats(session: Session, *, since: datetime | None = None) -> list[EntryStats]:
     """Per entry, most used first; entries never used are not listed."""
     counts, sent = _answers(session, since)
-    returns = _came_back(session, [s for items in sent.values() for s in items])
+    returns = _came_back(session, [s for items in sent.values() for s in items], since)
     stats = [
         EntryStats(
             entry,
@@ -106,22 +106,26 @@ def _bucket(status: str) -> str:
     return "drafts" if status == ActionStatus.DRAFT.value else "rejected"
 
 
-def _came_back(session: Session, answers: list[_Sent]) -> set[_Sent]:
+def _came_back(session: Session, answers: list[_Sent], since: datetime | None) -> set[_Sent]:
     """The sent answers after which the same customer wrote in the same thread within
-    CAME_BACK_WINDOW. One query for all the threads involved."""
+    CAME_BACK_WINDOW. One query for all the threads involved: the threads are joined in
+    the database, not listed: a list of every answered thread outgrew the 65,535 values
+    PostgreSQL binds in one statement."""
     if not answers:
         return set()
-    threads = {a.conversation_id for a in answers}
-    query = select(
-        Message.platform,
-        Message.conversation_id,
-        Message.customer_id,
-        Message.created_at,
-        Message.id,
-    ).where(
-        Message.conversation_id.in_(threads),
-        Message.direction == Direction.INBOUND.value,
+    answered = select(ActionRow.platform, ActionRow.conversation_id).where(
+        ActionRow.answer_id.is_not(None), ActionRow.status == ActionStatus.SENT.value
     )
+    if since is not None:
+        answered = answered.where(ActionRow.created_at >= since)
+    threads = answered.distinct().subquery()
+    query = (
+        select(Message.platform, Message.conversation_id, Message.customer_id,
+               Message.created_at, Message.id)
+        .join(threads, (threads.c.platform == Message.platform)
+              & (threads.c.conversation_id == Message.conversation_id))
+        .where(Message.direction == Direction.INBOUND.value)
+    )  # fmt: skip
     later: dict[tuple[str, str, int | None], list[tuple[datetime, int]]] = defaultdict(list)
     for platform, conversation, customer_id, created_at, message_id in session.execute(query):
         later[(platform, conversation, customer_id)].append((created_at, message_id))

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from monitor.answers.answerer import Answerer, Assessment
+from monitor.answers.answerer import Answerer
 from monitor.commands.options import config_option, json_line
 from monitor.domain import Platform
 
@@ -66,7 +66,9 @@ def test_command(
     answerer = _answerer(config_file)
     now = at.replace(tzinfo=UTC) if at else datetime.now(UTC)
     found = answerer.assess(text, now=now, lang=lang)
-    outcome = _outcome(answerer, found)
+    # What the daemon would do, drafts for long texts and ties included.
+    proposal = answerer.propose(text, now=now, lang=lang)
+    outcome = "none" if proposal is None else "draft" if proposal.draft else "answer"
     entry = found.hit.entry if found.hit else None
     record = {
         "outcome": outcome,
@@ -87,12 +89,6 @@ def test_command(
     for key, value in record.items():
         if value is not None:
             click.echo(f"{key}: {_printable(str(value))}")
-
-
-def _outcome(answerer: Answerer, found: Assessment) -> str:
-    if found.hit is None or found.confidence < answerer.draft_at:
-        return "none"
-    return "answer" if found.confidence >= answerer.answer_at else "draft"
 
 
 def _printable(text: str) -> str:
