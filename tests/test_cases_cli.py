@@ -445,3 +445,82 @@ def test_tag_without_add_or_remove_is_a_usage_error(demo: Path) -> None:
     code, output = cli("cases", "tag", "C-1001", config=demo)
     assert code == 2
     assert "give --add TAG or --remove TAG" in output
+
+
+def db(config: Path) -> sqlite3.Connection:
+    return sqlite3.connect(config.parent.parent / "inchannel.db")
+
+
+def test_sentiment_correction_from_the_cli_is_audited_feedback(demo: Path) -> None:
+    # The dashboard could correct a message's sentiment; the CLI could not, and
+    # `cases show` gave no message ids to name one by.
+    ref = str(listed(demo)[0]["ref"])
+    case_id = int(ref.split("-")[1]) - 1000
+    with db(demo) as conn:
+        (message_id,) = conn.execute(
+            "SELECT id FROM messages WHERE case_id = ? AND direction = 'inbound' "
+            "AND kind != 'own' ORDER BY id LIMIT 1",
+            (case_id,),
+        ).fetchone()
+    code, output = cli("cases", "show", ref, config=demo)
+    assert code == 0
+    assert f"│ {message_id} " in output
+    code, output = cli(
+        "cases", "sentiment", ref, str(message_id), "negative", "--as", "ana", config=demo
+    )
+    assert (code, output.strip()) == (0, f"{ref}: message {message_id} recorded as negative")
+    assert ("sentiment_feedback", "ana") in [(k, a) for k, a, _ in audit(demo, ref)]
+    with db(demo) as conn:
+        stored = conn.execute(
+            "SELECT corrected_label, user FROM sentiment_feedback WHERE message_id = ?",
+            (message_id,),
+        ).fetchall()
+    assert stored == [("negative", "ana")]
+
+
+def test_a_dead_action_is_retried_from_the_cli_audited(demo: Path) -> None:
+    with db(demo) as conn:
+        action_id, case_id = conn.execute(
+            "SELECT id, case_id FROM actions WHERE kind = 'reply' AND case_id IS NOT NULL "
+            "ORDER BY id LIMIT 1"
+        ).fetchone()
+        conn.execute("UPDATE actions SET status = 'dead' WHERE id = ?", (action_id,))
+    ref = f"C-{1000 + case_id}"
+    code, output = cli("cases", "retry", str(action_id), "--as", "ana", config=demo)
+    assert (code, output.strip()) == (0, f"action {action_id} ({ref}): queued to be sent again")
+    with db(demo) as conn:
+        (status,) = conn.execute("SELECT status FROM actions WHERE id = ?", (action_id,)).fetchone()
+    assert status == "pending"
+    assert audit(demo, ref)[-1][:2] == ("retried", "ana")
+    code, output = cli("cases", "retry", str(action_id), config=demo)
+    assert (code, output.strip()) == (1, f"error: action {action_id} is pending, not dead")
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (("retry", "99999"), 1, "error: no action 99999"),
+        (("retry", "99999999999999999999"), 1, "error: no action 99999999999999999999"),
+        (("retry", "0"), 2, "Invalid value for 'ACTION_ID': 0 is not in the range x>=1."),
+        (("retry", "seven"), 2, "Invalid value for 'ACTION_ID': 'seven' is not a valid integer"),
+        (("sentiment", "C-99999", "1", "negative"), 1, "error: no case C-99999"),
+        (
+            ("sentiment", "C-1001", "1", "angry"),
+            1,
+            "error: label must be one of positive, neutral, negative",
+        ),
+        (
+            ("sentiment", "C-1001", "99999999999999999999", "negative"),
+            1,
+            "error: message 99999999999999999999 is not part of C-1001",
+        ),
+    ],
+)
+def test_retry_and_sentiment_refuse_bad_input(
+    demo: Path, args: tuple[str, ...], code: int, message: str
+) -> None:
+    before = audit(demo, "C-1001")
+    got, output = cli("cases", *args, config=demo)
+    assert got == code, output
+    assert message in output
+    assert audit(demo, "C-1001") == before

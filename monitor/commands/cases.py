@@ -164,10 +164,11 @@ def show_command(config_file: Path | None, ref: str) -> None:
         f"[bold]{row.ref}[/bold] {row.platform} {_shown(row.handle)} · {row.state} · "
         f"{row.priority} · team {row.team or '-'} · tags {', '.join(row.tags) or '-'}"
     )
-    thread = Table("when", "who", "text", "sentiment", title="Thread")
+    thread = Table("id", "when", "who", "text", "sentiment", title="Thread")
     for m in detail["messages"]:
         who = "bot/team" if m.direction == "outbound" else m.author_handle
         thread.add_row(
+            str(m.id),
             f"{m.created_at:%m-%d %H:%M}",
             _shown(who),
             _shown(m.text[:2000]),
@@ -370,6 +371,34 @@ def spam_command(config_file: Path | None, user: str, ref: str) -> None:
     """Close the case as spam: tag it, withdraw its unsent replies and drafts, resolve it."""
     run(lambda: triage.mark_spam(runtime(config_file), ref, user=user))
     click.echo(f"{_canonical(ref)}: marked as spam and resolved")
+
+
+@cases_group.command("retry")
+@common
+@user_option
+@click.argument("action_id", type=click.IntRange(min=1))
+def retry_command(config_file: Path | None, user: str, action_id: int) -> None:
+    """Send a dead reply or notification again (its id: `cases show`'s outbox, or status)."""
+    case = run(lambda: triage.retry_action(runtime(config_file), action_id, user=user))
+    owner = case.ref if case is not None else "an operations alert"
+    click.echo(f"action {action_id} ({owner}): queued to be sent again")
+
+
+@cases_group.command("sentiment")
+@common
+@user_option
+@click.argument("ref")
+@click.argument("message_id", type=click.IntRange(min=1))
+@click.argument("label")
+def sentiment_command(
+    config_file: Path | None, user: str, ref: str, message_id: int, label: str
+) -> None:
+    """Correct a customer message's sentiment (positive, neutral or negative): kept as
+    feedback for the lexicon (`inchannel feedback`); the case itself is not changed."""
+    # Checked by triage, not click.Choice: the dashboard's words and exit 1.
+    rt = runtime(config_file)
+    run(lambda: triage.correct_sentiment(rt, ref, message_id, label, user=user))
+    click.echo(f"{_canonical(ref)}: message {message_id} recorded as {label}")
 
 
 def _canonical(ref: str) -> str:
