@@ -24,7 +24,7 @@ from monitor.web.case_view import load_case
 from monitor.web.health import load_health
 from monitor.web.openapi import openapi_schema
 from monitor.web.operations import CaseNotFound, Forbidden, check_access, perform
-from monitor.web.params import whole_number
+from monitor.web.params import require_storable, whole_number
 from monitor.web.queue import QueueFilter, load_queue
 from monitor.web.reports import MAX_DAYS, build_report
 from monitor.web.security import api_user
@@ -163,6 +163,9 @@ def check(body: dict[str, Any]) -> dict[str, Any]:
     # A JSON list or object is unhashable: looked up in REPLY_LIMITS it raised a TypeError.
     if not isinstance(platform, str) or platform not in REPLY_LIMITS or not isinstance(text, str):
         raise CaseworkError("send {platform: x|reddit, text: string}")
+    # Refused as the reply itself would be: "no problems" for a text the reply then
+    # refuses told a script the text was fine.
+    text = require_storable("text", text)
     return {"problems": casework.check_reply(str(platform), text)}
 
 
