@@ -23,7 +23,13 @@ from monitor.web.base import Endpoint, Web
 from monitor.web.case_view import load_case
 from monitor.web.health import load_health
 from monitor.web.openapi import openapi_schema
-from monitor.web.operations import CaseNotFound, Forbidden, check_access, perform
+from monitor.web.operations import (
+    CaseNotFound,
+    Forbidden,
+    NothingChanged,
+    check_access,
+    perform,
+)
 from monitor.web.params import require_storable, whole_number
 from monitor.web.queue import QueueFilter, load_queue
 from monitor.web.reports import MAX_DAYS, build_report
@@ -153,8 +159,9 @@ def operate(web: Web, request: Request, user: User, body: dict[str, Any]) -> dic
     ref, op = request.path_params["ref"], request.path_params["op"]
     try:
         return {"ok": True, "message": perform(web.rt, user, op, ref, body)}
-    except casework.AlreadyQueued as exc:
-        # A script resending after a timeout: the reply is in, so this is no error.
+    except (casework.AlreadyQueued, NothingChanged) as exc:
+        # A script resending after a timeout, or a colleague was first: the case is as
+        # asked, so this is no error.
         return {"ok": True, "message": str(exc)}
 
 

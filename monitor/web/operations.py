@@ -14,9 +14,9 @@ from sqlalchemy import select
 
 from monitor import casework, triage
 from monitor.casework import CaseworkError
-from monitor.domain import Priority
+from monitor.domain import CaseState, Priority
 from monitor.runtime import Runtime
-from monitor.store.models import Case
+from monitor.store.models import Case, Event
 from monitor.web.params import ascii_digits, require_storable
 from monitor.web.users import User
 
@@ -29,6 +29,10 @@ MAX_ID_DIGITS = 100
 
 class CaseNotFound(CaseworkError):
     """No such case (or not a case reference at all)."""
+
+
+class NothingChanged(CaseworkError):
+    """The case is as asked already (a colleague got there first): told, not an error."""
 
 
 class Forbidden(Exception):
@@ -143,8 +147,33 @@ def _note(rt: Runtime, ref: str, user: User, p: Params) -> str:
 
 
 def _resolve(rt: Runtime, ref: str, user: User, p: Params) -> str:
+    # Read apart from casework.resolve (which stays a no-op on a resolved case): a
+    # resolution racing this read still resolves once, the person is only told less.
+    already = _resolved_by(rt, ref)
+    if already is not None:
+        raise NothingChanged(f"{already}; nothing was changed")
     casework.resolve(rt, ref, user=user.name)
     return "Case resolved."
+
+
+def _resolved_by(rt: Runtime, ref: str) -> str | None:
+    """Who resolved the case and when, if it is resolved; None while it is open."""
+    resolved = CaseState.RESOLVED.value
+    with rt.sessions() as session:
+        case = casework.find_case(session, ref)
+        if case.state != resolved:
+            return None
+        events = session.scalars(
+            select(Event)
+            .where(Event.case_id == case.id, Event.kind == "state")
+            .order_by(Event.id.desc())
+            .limit(20)
+        )
+        last = next((e for e in events if (e.detail or {}).get("new") == resolved), None)
+        if last is None:
+            return f"{case.ref} was resolved already"
+        at = last.at.strftime("%Y-%m-%d %H:%M UTC")
+        return f"{case.ref} was resolved already by {last.actor} at {at}"
 
 
 def _spam(rt: Runtime, ref: str, user: User, p: Params) -> str:
