@@ -327,3 +327,40 @@ def test_resolving_a_case_someone_just_resolved_says_so(make_runtime: RuntimeFac
         ]
     assert kinds[-1] == ("lena", "resolved")
     assert kinds.count(("lena", "resolved")) == 1
+
+
+def test_assigning_a_case_someone_just_assigned_says_so(make_runtime: RuntimeFactory) -> None:
+    # Two leads assign one case from pages loaded before either click: the second
+    # silently took the case from the colleague the first had just given it to.
+    rt = seeded(make_runtime)
+    lena, lena_csrf = client_for(rt, "lena")
+    root, root_csrf = client_for(rt, "root")
+    assert 'name="was" value="-"' in root.get("/cases/C-1001").text  # unassigned as shown
+    first = {"csrf_token": lena_csrf, "assignee": "alice", "was": "-"}
+    assert "Done: Assign to a person." in lena.post("/cases/C-1001/assign", data=first).text
+    stale = root.post(
+        "/cases/C-1001/assign", data={"csrf_token": root_csrf, "assignee": "root", "was": "-"}
+    )
+    assert stale.status_code == 400
+    when = rt.clock.now().strftime("%Y-%m-%d %H:%M UTC")
+    assert (
+        f"C-1001 was assigned to alice by lena at {when} after your page showed it; "
+        "nothing was changed (assign again to reassign it)"
+    ) in stale.text
+    assert 'name="was" value="alice"' in stale.text  # the next click reassigns
+    again = root.post(
+        "/cases/C-1001/assign", data={"csrf_token": root_csrf, "assignee": "root", "was": "alice"}
+    )
+    assert "Done: Assign to a person." in again.text
+    same = api_client(rt, "lena").post("/api/cases/C-1001/assign", json={"assignee": "root"})
+    assert same.json() == {
+        "ok": True,
+        "message": "C-1001 is assigned to root already; nothing was changed",
+    }
+    with rt.sessions() as session:
+        assert [
+            e.detail["new"]["assignee"]
+            for e in session.scalars(
+                select(Event).where(Event.case_id == 1, Event.kind == "assigned")
+            )
+        ] == ["alice", "root"]

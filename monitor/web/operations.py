@@ -116,8 +116,36 @@ def _reject(rt: Runtime, ref: str, user: User, p: Params) -> str:
 
 
 def _assign(rt: Runtime, ref: str, user: User, p: Params) -> str:
+    # Checked apart from casework.assign: a colleague's assignment racing this read still
+    # lands, the check only keeps a page loaded earlier from undoing one unknowingly.
+    canonical, current, by = _assignment(rt, ref)
+    if current == p["assignee"]:
+        raise NothingChanged(f"{canonical} is assigned to {current} already; nothing was changed")
+    was = p.get("was")
+    if was is not None and (None if was == NOBODY else was) != current:
+        raise CaseworkError(
+            f"{canonical} was assigned to {current or 'nobody'}{by} after your page showed "
+            "it; nothing was changed (assign again to reassign it)"
+        )
     casework.assign(rt, ref, p["assignee"], user=user.name)
     return f"Assigned to {p['assignee']}."
+
+
+NOBODY = "-"  # the form's ``was`` for an unassigned case: no user name can be "-"
+
+
+def _assignment(rt: Runtime, ref: str) -> tuple[str, str | None, str]:
+    """The case's ref, its assignee, and " by NAME at TIME" of the last assignment."""
+    with rt.sessions() as session:
+        case = casework.find_case(session, ref)
+        last = session.scalars(
+            select(Event)
+            .where(Event.case_id == case.id, Event.kind == "assigned")
+            .order_by(Event.id.desc())
+            .limit(1)
+        ).first()
+        by = f" by {last.actor} at {last.at.strftime('%Y-%m-%d %H:%M UTC')}" if last else ""
+        return case.ref, case.assignee, by
 
 
 def _priority(rt: Runtime, ref: str, user: User, p: Params) -> str:
@@ -217,7 +245,9 @@ OPERATIONS: dict[str, Operation] = {
             "lead",
             "Assign to a person",
             _assign,
-            {"assignee": Field(required=True, max_length=64)},
+            # was: the assignee the person's page showed ("-": none), to refuse undoing a
+            # colleague's assignment made since; scripts may leave it out.
+            {"assignee": Field(required=True, max_length=64), "was": Field(max_length=64)},
         ),
         Operation(
             "priority",
