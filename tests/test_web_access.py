@@ -302,3 +302,65 @@ def test_a_shared_thread_shows_no_decision_of_another_teams_case(
     assert "corrected to" not in alice.get(f"/cases/{care}").text
     lead, _ = client_for(rt, "lena")
     assert "corrected to <strong>neutral</strong> by bob" in lead.get(f"/cases/{billing}").text
+
+
+def test_resolving_a_case_someone_just_resolved_says_so(make_runtime: RuntimeFactory) -> None:
+    # Two leads on one case: the second click said "Resolve the case" as if it had done
+    # it, and the person never learned a colleague had closed the case a moment before.
+    rt = seeded(make_runtime)
+    lena, lena_csrf = client_for(rt, "lena")
+    root, root_csrf = client_for(rt, "root")
+    assert "awaiting_human" in root.get("/cases/C-1002").text  # root's page, still open
+    done = lena.post("/cases/C-1002/resolve", data={"csrf_token": lena_csrf})
+    assert "Done: Resolve the case." in done.text
+    stale = root.post("/cases/C-1002/resolve", data={"csrf_token": root_csrf})
+    assert stale.status_code == 200
+    when = rt.clock.now().strftime("%Y-%m-%d %H:%M UTC")
+    told = f"C-1002 was resolved already by lena at {when}; nothing was changed"
+    assert told in stale.text
+    again = api_client(rt, "lena").post("/api/cases/C-1002/resolve").json()
+    assert again == {"ok": True, "message": told}
+    with rt.sessions() as session:
+        kinds = [
+            (e.actor, e.detail.get("new"))
+            for e in session.scalars(select(Event).where(Event.case_id == 2, Event.kind == "state"))
+        ]
+    assert kinds[-1] == ("lena", "resolved")
+    assert kinds.count(("lena", "resolved")) == 1
+
+
+def test_assigning_a_case_someone_just_assigned_says_so(make_runtime: RuntimeFactory) -> None:
+    # Two leads assign one case from pages loaded before either click: the second
+    # silently took the case from the colleague the first had just given it to.
+    rt = seeded(make_runtime)
+    lena, lena_csrf = client_for(rt, "lena")
+    root, root_csrf = client_for(rt, "root")
+    assert 'name="was" value="-"' in root.get("/cases/C-1001").text  # unassigned as shown
+    first = {"csrf_token": lena_csrf, "assignee": "alice", "was": "-"}
+    assert "Done: Assign to a person." in lena.post("/cases/C-1001/assign", data=first).text
+    stale = root.post(
+        "/cases/C-1001/assign", data={"csrf_token": root_csrf, "assignee": "root", "was": "-"}
+    )
+    assert stale.status_code == 400
+    when = rt.clock.now().strftime("%Y-%m-%d %H:%M UTC")
+    assert (
+        f"C-1001 was assigned to alice by lena at {when} after your page showed it; "
+        "nothing was changed (assign again to reassign it)"
+    ) in stale.text
+    assert 'name="was" value="alice"' in stale.text  # the next click reassigns
+    again = root.post(
+        "/cases/C-1001/assign", data={"csrf_token": root_csrf, "assignee": "root", "was": "alice"}
+    )
+    assert "Done: Assign to a person." in again.text
+    same = api_client(rt, "lena").post("/api/cases/C-1001/assign", json={"assignee": "root"})
+    assert same.json() == {
+        "ok": True,
+        "message": "C-1001 is assigned to root already; nothing was changed",
+    }
+    with rt.sessions() as session:
+        assert [
+            e.detail["new"]["assignee"]
+            for e in session.scalars(
+                select(Event).where(Event.case_id == 1, Event.kind == "assigned")
+            )
+        ] == ["alice", "root"]

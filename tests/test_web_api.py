@@ -14,7 +14,7 @@ from monitor.dispatch import dispatch_outbox
 from monitor.web.app import create_app
 from monitor.web.users import new_api_token
 from tests.conftest import RuntimeFactory
-from tests.webkit import api_client, seeded
+from tests.webkit import api_client, client_for, seeded
 
 BAD = Path(__file__).parent / "data" / "web_bad_requests.tsv"
 
@@ -149,3 +149,20 @@ def test_a_deeply_nested_body_is_refused_not_a_crash(make_runtime: RuntimeFactor
         400,
         {"error": "the body nests too deeply: send a JSON object"},
     )
+
+
+def test_report_sla_attainment_carries_the_percent_the_page_shows(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The page's "Attained" column is a property of the row, which asdict() leaves out:
+    # the API listed met, breached and pending but not the percent.
+    rt = seeded(make_runtime)
+    page = client_for(rt, "lena")[0].get("/reports").text
+    sla = api_client(rt, "lena").get("/api/reports").json()["sla"]
+    assert sla
+    for row in sla:
+        done = row["met"] + row["breached"]
+        expected = round(100 * row["met"] / done, 1) if done else None
+        assert row["percent"] == expected
+        shown = "—" if expected is None else f"{expected}%"
+        assert f"<td>{row['pending']}</td><td>{shown}</td>" in page

@@ -107,3 +107,17 @@ def test_an_api_body_over_its_limit_says_so(make_runtime: RuntimeFactory) -> Non
     answer = api.post("/api/cases/C-1001/note", content=padded)
     assert answer.status_code == 413
     assert answer.json() == {"error": "the body is over the limit of 64,000 bytes"}
+
+
+def test_an_api_body_over_the_request_limit_gets_a_json_error(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The body limit before any route answered in plain text, also under /api/, where
+    # every error is {"error": ...} (docs/dashboard.md) and a script parses it as JSON.
+    api = api_client(seeded(make_runtime), "alice")
+    answer = api.post("/api/cases/C-1001/note", content=b"a" * (MAX_REQUEST_BODY + 1))
+    assert answer.status_code == 413
+    assert answer.json() == {"error": f"the body is over the limit of {MAX_REQUEST_BODY:,} bytes"}
+    page = api.post("/login", content=b"a" * (MAX_REQUEST_BODY + 1))
+    assert page.status_code == 413
+    assert page.text == f"The request body is over the limit of {MAX_REQUEST_BODY:,} bytes."

@@ -23,8 +23,14 @@ from monitor.web.base import Endpoint, Web
 from monitor.web.case_view import load_case
 from monitor.web.health import load_health
 from monitor.web.openapi import openapi_schema
-from monitor.web.operations import CaseNotFound, Forbidden, check_access, perform
-from monitor.web.params import whole_number
+from monitor.web.operations import (
+    CaseNotFound,
+    Forbidden,
+    NothingChanged,
+    check_access,
+    perform,
+)
+from monitor.web.params import require_storable, whole_number
 from monitor.web.queue import QueueFilter, load_queue
 from monitor.web.reports import MAX_DAYS, build_report
 from monitor.web.security import api_user
@@ -153,8 +159,9 @@ def operate(web: Web, request: Request, user: User, body: dict[str, Any]) -> dic
     ref, op = request.path_params["ref"], request.path_params["op"]
     try:
         return {"ok": True, "message": perform(web.rt, user, op, ref, body)}
-    except casework.AlreadyQueued as exc:
-        # A script resending after a timeout: the reply is in, so this is no error.
+    except (casework.AlreadyQueued, NothingChanged) as exc:
+        # A script resending after a timeout, or a colleague was first: the case is as
+        # asked, so this is no error.
         return {"ok": True, "message": str(exc)}
 
 
@@ -163,6 +170,9 @@ def check(body: dict[str, Any]) -> dict[str, Any]:
     # A JSON list or object is unhashable: looked up in REPLY_LIMITS it raised a TypeError.
     if not isinstance(platform, str) or platform not in REPLY_LIMITS or not isinstance(text, str):
         raise CaseworkError("send {platform: x|reddit, text: string}")
+    # Refused as the reply itself would be: "no problems" for a text the reply then
+    # refuses told a script the text was fine.
+    text = require_storable("text", text)
     return {"problems": casework.check_reply(str(platform), text)}
 
 
@@ -175,4 +185,10 @@ def retry(web: Web, request: Request, user: User) -> dict[str, Any]:
 
 def reports(web: Web, request: Request) -> dict[str, Any]:
     days = whole_number(request.query_params.get("days", ""), 30, 1, MAX_DAYS)
-    return jsonable(build_report(web.rt, days))  # type: ignore[no-any-return]
+    report = build_report(web.rt, days)
+    out: dict[str, Any] = jsonable(report)
+    # The attainment percent is a property, which asdict() leaves out: added as the
+    # page's "Attained" column shows it, so scripts need not compute it.
+    for row, attainment in zip(out["sla"], report.sla, strict=True):
+        row["percent"] = attainment.percent
+    return out

@@ -6,9 +6,10 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -16,13 +17,31 @@ from monitor.rules.reload import ReloadOnUse
 from monitor.runtime import Runtime
 from monitor.web import account, api, metrics, pages
 from monitor.web.base import Web
-from monitor.web.security import BodyLimit, SecurityHeaders, StaticAssets
+from monitor.web.security import BodyLimit, SecurityHeaders, StaticAssets, under_api
 
 STATIC = Path(__file__).parent / "static"
 
 
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (no such route, wrong method): under /api/ in the
+    documented {"error": ...} shape, which a script parses as JSON; plain text elsewhere
+    as before."""
+    assert isinstance(exc, HTTPException)
+    if not under_api(request.scope):
+        return PlainTextResponse(exc.detail, exc.status_code, headers=exc.headers)
+    if exc.status_code == 404:
+        text = "no such API endpoint (the list is at /api/openapi.json)"
+    elif exc.status_code == 405:
+        # Starlette lists the methods from a set: sorted, the message is the same each time.
+        allowed = sorted(m.strip() for m in (exc.headers or {}).get("Allow", "").split(","))
+        text = f"method {request.method[:20]} is not allowed here (allowed: {', '.join(allowed)})"
+    else:
+        text = exc.detail
+    return JSONResponse({"error": text}, exc.status_code, headers=exc.headers)
 
 
 class ReloadRules:
@@ -54,4 +73,6 @@ def create_app(rt: Runtime, *, refresh_seconds: int = 10, reload_rules: bool = T
     middleware = [Middleware(SecurityHeaders), Middleware(BodyLimit)]
     if reload_rules:
         middleware.append(Middleware(ReloadRules, reload=ReloadOnUse(rt)))
-    return Starlette(routes=routes, middleware=middleware)
+    return Starlette(
+        routes=routes, middleware=middleware, exception_handlers={HTTPException: http_error}
+    )

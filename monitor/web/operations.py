@@ -14,8 +14,9 @@ from sqlalchemy import select
 
 from monitor import casework, triage
 from monitor.casework import CaseworkError
+from monitor.domain import CaseState
 from monitor.runtime import Runtime
-from monitor.store.models import Case
+from monitor.store.models import Case, Event
 from monitor.web.params import ascii_digits, require_storable
 from monitor.web.users import User
 
@@ -28,6 +29,10 @@ MAX_ID_DIGITS = 100
 
 class CaseNotFound(CaseworkError):
     """No such case (or not a case reference at all)."""
+
+
+class NothingChanged(CaseworkError):
+    """The case is as asked already (a colleague got there first): told, not an error."""
 
 
 class Forbidden(Exception):
@@ -111,8 +116,36 @@ def _reject(rt: Runtime, ref: str, user: User, p: Params) -> str:
 
 
 def _assign(rt: Runtime, ref: str, user: User, p: Params) -> str:
+    # Checked apart from casework.assign: a colleague's assignment racing this read still
+    # lands, the check only keeps a page loaded earlier from undoing one unknowingly.
+    canonical, current, by = _assignment(rt, ref)
+    if current == p["assignee"]:
+        raise NothingChanged(f"{canonical} is assigned to {current} already; nothing was changed")
+    was = p.get("was")
+    if was is not None and (None if was == NOBODY else was) != current:
+        raise CaseworkError(
+            f"{canonical} was assigned to {current or 'nobody'}{by} after your page showed "
+            "it; nothing was changed (assign again to reassign it)"
+        )
     casework.assign(rt, ref, p["assignee"], user=user.name)
     return f"Assigned to {p['assignee']}."
+
+
+NOBODY = "-"  # the form's ``was`` for an unassigned case: no user name can be "-"
+
+
+def _assignment(rt: Runtime, ref: str) -> tuple[str, str | None, str]:
+    """The case's ref, its assignee, and " by NAME at TIME" of the last assignment."""
+    with rt.sessions() as session:
+        case = casework.find_case(session, ref)
+        last = session.scalars(
+            select(Event)
+            .where(Event.case_id == case.id, Event.kind == "assigned")
+            .order_by(Event.id.desc())
+            .limit(1)
+        ).first()
+        by = f" by {last.actor} at {last.at.strftime('%Y-%m-%d %H:%M UTC')}" if last else ""
+        return case.ref, case.assignee, by
 
 
 def _priority(rt: Runtime, ref: str, user: User, p: Params) -> str:
@@ -142,8 +175,33 @@ def _note(rt: Runtime, ref: str, user: User, p: Params) -> str:
 
 
 def _resolve(rt: Runtime, ref: str, user: User, p: Params) -> str:
+    # Read apart from casework.resolve (which stays a no-op on a resolved case): a
+    # resolution racing this read still resolves once, the person is only told less.
+    already = _resolved_by(rt, ref)
+    if already is not None:
+        raise NothingChanged(f"{already}; nothing was changed")
     casework.resolve(rt, ref, user=user.name)
     return "Case resolved."
+
+
+def _resolved_by(rt: Runtime, ref: str) -> str | None:
+    """Who resolved the case and when, if it is resolved; None while it is open."""
+    resolved = CaseState.RESOLVED.value
+    with rt.sessions() as session:
+        case = casework.find_case(session, ref)
+        if case.state != resolved:
+            return None
+        events = session.scalars(
+            select(Event)
+            .where(Event.case_id == case.id, Event.kind == "state")
+            .order_by(Event.id.desc())
+            .limit(20)
+        )
+        last = next((e for e in events if (e.detail or {}).get("new") == resolved), None)
+        if last is None:
+            return f"{case.ref} was resolved already"
+        at = last.at.strftime("%Y-%m-%d %H:%M UTC")
+        return f"{case.ref} was resolved already by {last.actor} at {at}"
 
 
 def _spam(rt: Runtime, ref: str, user: User, p: Params) -> str:
@@ -187,7 +245,9 @@ OPERATIONS: dict[str, Operation] = {
             "lead",
             "Assign to a person",
             _assign,
-            {"assignee": Field(required=True, max_length=64)},
+            # was: the assignee the person's page showed ("-": none), to refuse undoing a
+            # colleague's assignment made since; scripts may leave it out.
+            {"assignee": Field(required=True, max_length=64), "was": Field(max_length=64)},
         ),
         Operation(
             "priority",

@@ -21,7 +21,14 @@ from monitor.web.base import Endpoint, Form, Web
 from monitor.web.case_view import load_case
 from monitor.web.charts import bars, stacked_columns
 from monitor.web.health import load_health
-from monitor.web.operations import OPERATIONS, CaseNotFound, Forbidden, check_access, perform
+from monitor.web.operations import (
+    OPERATIONS,
+    CaseNotFound,
+    Forbidden,
+    NothingChanged,
+    check_access,
+    perform,
+)
 from monitor.web.params import whole_number
 from monitor.web.queue import FILTER_CHOICES, QueueFilter, load_queue
 from monitor.web.reports import MAX_DAYS, Report, build_report, csv_rows
@@ -136,8 +143,8 @@ def act(web: Web, request: Request, signed: Signed, form: Form) -> Response:
         perform(web.rt, signed.user, op, ref, form)
     except (CaseNotFound, Forbidden):
         raise
-    except casework.AlreadyQueued as exc:
-        # A double submit: the browser shows this second answer, so say the reply is in.
+    except (casework.AlreadyQueued, NothingChanged) as exc:
+        # A double submit, or a colleague was first: the case is as asked, so say so.
         return case_page(web, request, signed, notice=str(exc))
     except casework.CaseworkError as exc:
         # Show the refusal on the case page, with what the person typed kept.

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.staticfiles import PathLike, StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -130,8 +130,20 @@ class BodyLimit:
                 await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        text = f"The request body is over the limit of {self.limit:,} bytes."
-        await PlainTextResponse(text, status_code=413)(scope, receive, send)
+        response: Response
+        if under_api(scope):  # the API's errors are JSON, as its own 413 is
+            text = f"the body is over the limit of {self.limit:,} bytes"
+            response = JSONResponse({"error": text}, status_code=413)
+        else:
+            text = f"The request body is over the limit of {self.limit:,} bytes."
+            response = PlainTextResponse(text, status_code=413)
+        await response(scope, receive, send)
+
+
+def under_api(scope: Scope) -> bool:
+    """A request to the JSON API, whose every answer is JSON."""
+    path: str = scope.get("path", "")
+    return path == "/api" or path.startswith("/api/")
 
 
 @dataclass(frozen=True, slots=True)
