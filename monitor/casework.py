@@ -27,6 +27,7 @@ from monitor.rules.deflection import find_redirect
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
 from monitor.store.models import MAX_ID, ActionRow, Case, Customer, Event, Message, from_customer
+from monitor.store.queries import locked
 from monitor.store.web_models import WebUser
 from monitor.textlength import reply_length_problem
 
@@ -161,6 +162,20 @@ def customer_handle(session: Session, case: Case) -> str:
 
 def _case(session: Session, ref: str) -> Case:
     case = session.get(Case, parse_ref(ref))
+    if case is None:
+        raise CaseworkError(f"no case {ref}")
+    return case
+
+
+def lock_case(session: Session, ref: str) -> Case:
+    """The case a reference names, read now and locked until the transaction ends
+    (PostgreSQL). Every change a person makes starts here: two people acting at once
+    each read the case before the other wrote, and both acted on what they read (two
+    "resolved" events, an assignment recorded as replacing nobody). Locked, the second
+    waits and then reads the first one's work. Read before anything else in the
+    session, so the row comes from the database, not a stale copy in the session."""
+    query = locked(session, select(Case).where(Case.id == parse_ref(ref)))
+    case = session.scalars(query.execution_options(populate_existing=True)).one_or_none()
     if case is None:
         raise CaseworkError(f"no case {ref}")
     return case
@@ -326,7 +341,7 @@ def _reply(
 ) -> int:
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
-        case = _case(session, ref)
+        case = lock_case(session, ref)
         if answer_id:
             entry_text = answer_text(rt, session, case, answer_id)  # refuses unknown ids
             text = text if text.strip() else entry_text
@@ -428,7 +443,7 @@ def approve(
     action id ``draft_id``, or else the newest."""
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
-        case = _case(session, ref)
+        case = lock_case(session, ref)
         draft = _draft(session, case, draft_id)
         values: dict[str, Any] = {"actor": user, "next_attempt_at": now}
         if text is not None:
@@ -452,7 +467,7 @@ def reject(
     require_storable("reason", reason)
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
-        case = _case(session, ref)
+        case = lock_case(session, ref)
         draft = _draft(session, case, draft_id)
         _settle_draft(session, case, draft, ActionStatus.REJECTED, now)
         cases.record(session, case, "rejected", user, now, action=draft.id, reason=reason)
@@ -524,8 +539,14 @@ def assign(rt: Runtime, ref: str, assignee: str, *, user: str) -> None:
     another team would leave the case with nobody who can work it."""
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
-        case = _case(session, ref)
+        case = lock_case(session, ref)
         _check_assignee(session, assignee, case.team)
+        if case.assignee == assignee:
+            # A second "assign" of the same person (a double submit, two leads at
+            # once) changes nothing: no event claiming it did.
+            raise CaseworkError(
+                f"{case.ref} is assigned to {assignee} already; nothing was changed"
+            )
         old = {"assignee": case.assignee}
         case.assignee, case.updated_at = assignee, now
         cases.record(session, case, "assigned", user, now, old=old, new={"assignee": assignee})
@@ -569,7 +590,9 @@ def _check_assignee(session: Session, name: str, team: str | None) -> None:
 def resolve(rt: Runtime, ref: str, *, user: str) -> None:
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
-        case = _case(session, ref)
+        case = lock_case(session, ref)
+        if case.state == CaseState.RESOLVED.value:
+            raise CaseworkError(f"{case.ref} is resolved already; nothing was changed")
         cases.transition(session, case, CaseState.RESOLVED, user, now)
 
 
@@ -586,14 +609,23 @@ def add_note(rt: Runtime, ref: str, text: str, *, user: str) -> None:
         raise CaseworkError(f"the note is {len(text)} characters; at most {MAX_NOTE}")
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
-        cases.record(session, _case(session, ref), "note", user, now, text=text)
+        cases.record(session, lock_case(session, ref), "note", user, now, text=text)
+
+
+def _lock_both(session: Session, first_ref: str, second_ref: str) -> tuple[Case, Case]:
+    # In id order: two links of one pair, given either way round, wait for each other
+    # instead of deadlocking.
+    found = {
+        parse_ref(r): lock_case(session, r) for r in sorted((first_ref, second_ref), key=parse_ref)
+    }
+    return found[parse_ref(first_ref)], found[parse_ref(second_ref)]
 
 
 def link_customers(rt: Runtime, first_ref: str, second_ref: str, *, user: str) -> int:
     """Record that the customers of two cases are one person (e.g. their X and Reddit)."""
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
-        one, two = _case(session, first_ref), _case(session, second_ref)
+        one, two = _lock_both(session, first_ref, second_ref)
         a = session.get(Customer, one.customer_id)
         b = session.get(Customer, two.customer_id)
         assert a is not None

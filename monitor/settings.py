@@ -138,7 +138,7 @@ class Processing(Strict):
 class Team(Strict):
     name: str = Field(min_length=1)
     first_response_minutes: int = Field(default=60, ge=1, le=MAX_SLA_MINUTES)
-    # Minutes before the deadline at which check_sla warns.
+    # Business minutes (the team's calendar) before the deadline at which check_sla warns.
     sla_warning_minutes: int = Field(default=15, ge=0)
     channels: list[str] = Field(default_factory=list)
     # Business hours and holidays, in the team's own time zone: rules match on them and

@@ -7,13 +7,14 @@ follow-up (``cases.response_owed_since``); ``sla_due_at`` holds the deadline of 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from monitor import cases, notifications
 from monitor.runtime import Runtime
+from monitor.settings import Team
 from monitor.store.db import transaction
 from monitor.store.models import Case, Customer
 from monitor.store.queries import skip_locked
@@ -61,10 +62,7 @@ def _alert_due(rt: Runtime, now: datetime) -> ColumnElement[bool]:
     same ones came back every run, the cases behind them were never warned, and the
     job reported more work forever."""
     warn = [
-        and_(
-            Case.team == team.name,
-            Case.sla_due_at <= now + timedelta(minutes=team.sla_warning_minutes),
-        )
+        and_(Case.team == team.name, Case.sla_due_at <= _warning_reach(team, now))
         for team in rt.settings.teams
         if team.sla_warning_minutes
     ]
@@ -77,19 +75,32 @@ def _check(rt: Runtime, session: Session, case: Case, now: datetime) -> str | No
     """Raise the case's alert if one is due; return its kind (breached, warning)."""
     assert case.sla_due_at is not None
     team = rt.settings.team(case.team or "")
-    warning = timedelta(minutes=team.sla_warning_minutes if team else 0)
     response = _response(case)
     if now >= case.sla_due_at:
         case.sla_breached_at = now
         overdue = f"{response} response overdue since {case.sla_due_at:%Y-%m-%d %H:%M} UTC"
         _alert(rt, session, case, now, "breached", overdue)
         return "breached"
-    if case.sla_warned_at is None and now >= case.sla_due_at - warning:
+    if team is None or not team.sla_warning_minutes or case.sla_warned_at is not None:
+        return None
+    if case.sla_due_at <= _warning_reach(team, now):
         case.sla_warned_at = now
-        minutes = int((case.sla_due_at - now).total_seconds() // 60)
-        _alert(rt, session, case, now, "warning", f"{response} response due in {minutes} min")
+        minutes = int(team.calendar().minutes_between(now, case.sla_due_at))
+        due = f"{case.sla_due_at:%Y-%m-%d %H:%M} UTC"
+        headline = f"{response} response due in {minutes} business min, at {due}"
+        _alert(rt, session, case, now, "warning", headline)
         return "warning"
     return None
+
+
+def _warning_reach(team: Team, now: datetime) -> datetime:
+    """The latest deadline to warn of now: ``sla_warning_minutes`` of the team's business
+    time ahead, as the deadline itself was counted. On the wall clock a case due at
+    09:30 on Monday was warned of at 08:45 with a 45-minute warning, before the team
+    opened and with less time left than promised; counted in business time the
+    warning comes on Friday at 16:45. The SQL filter and the check use this one bound,
+    so a case the batch selects is one that is warned."""
+    return team.calendar().add_minutes(now, team.sla_warning_minutes)
 
 
 def _response(case: Case) -> str:

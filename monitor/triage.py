@@ -1,7 +1,8 @@
 """Triage a person does beyond replying: priority, team, tags, spam, sentiment corrections,
 and retrying an action that died. Shared by the dashboard, its JSON API and the CLI.
 
-Like monitor.casework, every operation is one transaction and leaves an audit event.
+Like monitor.casework, every operation is one transaction and leaves an audit event;
+each one that changes the case holds its row lock (casework.lock_case).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from sqlalchemy import ColumnElement, update
 from sqlalchemy.orm import Session
 
 from monitor import cases
-from monitor.casework import CaseworkError, find_case
+from monitor.casework import CaseworkError, find_case, lock_case
 from monitor.domain import (
     TAG,
     TAG_RULE,
@@ -40,7 +41,7 @@ def set_priority(rt: Runtime, ref: str, priority: str, *, user: str) -> None:
         raise CaseworkError(f"unknown priority {priority[:20]!r} ({', '.join(PRIORITIES)})")
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
-        case = find_case(session, ref)
+        case = lock_case(session, ref)
         old, case.priority, case.updated_at = case.priority, priority, now
         cases.record(session, case, "priority", user, now, old=old, new=priority)
 
@@ -54,7 +55,7 @@ def set_team(rt: Runtime, ref: str, team: str, *, user: str) -> None:
         raise CaseworkError(f"unknown team {team[:40]!r} (teams: {known})")
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
-        case = find_case(session, ref)
+        case = lock_case(session, ref)
         if case.team == team:
             # Two people moving the case at once, or a form sent twice: restarting the
             # clock cleared the warning mark (care warned twice about one deadline) and
@@ -92,7 +93,7 @@ def tag(
     removing = {normalize_tag(t) for t in remove}
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
-        case = find_case(session, ref)
+        case = lock_case(session, ref)
         # Compared lower-cased: older versions stored rule tags as written ("VIP"), and
         # what a person types is lower-cased, so such a tag could not be removed.
         new = [t for t in case.tags if t.lower() not in removing]
@@ -113,7 +114,7 @@ def mark_spam(rt: Runtime, ref: str, *, user: str) -> None:
     under way at this very moment cannot be stopped."""
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
-        case = find_case(session, ref)
+        case = lock_case(session, ref)
         # A dispatcher claims a whole batch as `sending` and posts it one by one, for
         # minutes when the platform is slow; it checks its claims again every second,
         # so a claimed reply withdrawn here is not posted (dispatch.Withdrawn).

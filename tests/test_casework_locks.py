@@ -1,0 +1,149 @@
+"""Two people acting on one case at once (PostgreSQL): each action takes the case's row
+lock and looks again under it, so the second sees the first's work, not a stale case."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import select, text
+
+from monitor import casework
+from monitor.domain import CaseState
+from monitor.pipeline import run_cycle
+from monitor.runtime import Runtime
+from monitor.store.db import transaction
+from monitor.store.models import Case, Event
+from monitor.store.queries import locked
+from monitor.web.users import create_user
+from tests.conftest import RuntimeFactory, mention
+from tests.webkit import PASSWORD
+
+Outcome = str  # "ok" or the CaseworkError's message
+
+
+@pytest.fixture
+def escalated(make_runtime: RuntimeFactory, db_url: str) -> Runtime:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer at a time: two actions cannot overlap")
+    rt = make_runtime([mention(1, "@acme you are idiots")])
+    run_cycle(rt)
+    return rt
+
+
+def the_case(rt: Runtime) -> Case:
+    with rt.sessions() as session:
+        return session.scalars(select(Case)).one()
+
+
+def events(rt: Runtime, kind: str) -> list[Event]:
+    with rt.sessions() as session:
+        query = select(Event).where(Event.kind == kind).order_by(Event.id)
+        return list(session.scalars(query))
+
+
+@contextmanager
+def case_held(rt: Runtime) -> Iterator[None]:
+    """A colleague's transaction holding the case's row lock until the block ends."""
+    with transaction(rt.sessions) as session:
+        session.scalars(locked(session, select(Case))).one()
+        yield
+
+
+def wait_for_blocked(rt: Runtime, sessions: int) -> None:
+    """Until ``sessions`` other sessions of this database wait on a lock."""
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock'"
+    )
+    deadline = time.monotonic() + 30
+    with rt.engine.connect() as connection:
+        while (connection.execute(query).scalar() or 0) < sessions:
+            assert time.monotonic() < deadline, "the actions never reached the case lock"
+            connection.rollback()  # a fresh snapshot of pg_stat_activity
+
+
+def both_at_once(rt: Runtime, *actions: Callable[[], object]) -> list[Outcome]:
+    """Run ``actions`` in threads that all read the case while a colleague holds it, then
+    let them go: without the case lock each acts on what it read before the others."""
+    outcomes: list[Outcome] = []
+
+    def run(action: Callable[[], object]) -> None:
+        try:
+            action()
+            outcomes.append("ok")
+        except casework.CaseworkError as exc:
+            outcomes.append(str(exc))
+
+    threads = [threading.Thread(target=run, args=(action,)) for action in actions]
+    with case_held(rt):
+        for number, thread in enumerate(threads, start=1):
+            thread.start()
+            wait_for_blocked(rt, number)  # each in turn, so the order is fixed
+    for thread in threads:
+        thread.join(timeout=30)
+    return outcomes
+
+
+def test_two_people_resolving_at_once_resolve_once(escalated: Runtime) -> None:
+    rt = escalated
+    ref = the_case(rt).ref
+    outcomes = both_at_once(
+        rt,
+        lambda: casework.resolve(rt, ref, user="maria"),
+        lambda: casework.resolve(rt, ref, user="lena"),
+    )
+    assert outcomes[0] == "ok"
+    assert outcomes[1] == f"{ref} is resolved already; nothing was changed"
+    resolved = [e for e in events(rt, "state") if e.detail["new"] == CaseState.RESOLVED.value]
+    assert [e.actor for e in resolved] == ["maria"]
+
+
+def test_concurrent_assignments_each_record_what_they_replaced(escalated: Runtime) -> None:
+    rt = escalated
+    for name in ("maria", "lena"):
+        create_user(rt, name, "agent", PASSWORD, ("care",))
+    ref = the_case(rt).ref
+    outcomes = both_at_once(
+        rt,
+        lambda: casework.assign(rt, ref, "maria", user="lead"),
+        lambda: casework.assign(rt, ref, "lena", user="boss"),
+    )
+    assert outcomes == ["ok", "ok"]
+    trail = [
+        (e.detail["old"]["assignee"], e.detail["new"]["assignee"]) for e in events(rt, "assigned")
+    ]
+    assert trail == [(None, "maria"), ("maria", "lena")]
+    assert the_case(rt).assignee == "lena"
+
+
+def test_the_same_assignment_twice_at_once_is_recorded_once(escalated: Runtime) -> None:
+    rt = escalated
+    create_user(rt, "maria", "agent", PASSWORD, ("care",))
+    ref = the_case(rt).ref
+    outcomes = both_at_once(
+        rt,
+        lambda: casework.assign(rt, ref, "maria", user="lead"),
+        lambda: casework.assign(rt, ref, "maria", user="boss"),
+    )
+    assert outcomes == ["ok", f"{ref} is assigned to maria already; nothing was changed"]
+    assert len(events(rt, "assigned")) == 1
+
+
+def test_resolving_or_assigning_again_changes_nothing(make_runtime: RuntimeFactory) -> None:
+    # One after the other too (a form sent twice, a stale page): no second event.
+    rt = make_runtime([mention(1, "@acme you are idiots")])
+    run_cycle(rt)
+    create_user(rt, "maria", "agent", PASSWORD, ("care",))
+    ref = the_case(rt).ref
+    casework.assign(rt, ref, "maria", user="lead")
+    with pytest.raises(casework.CaseworkError, match="is assigned to maria already"):
+        casework.assign(rt, ref, "maria", user="lead")
+    casework.resolve(rt, ref, user="maria")
+    with pytest.raises(casework.CaseworkError, match="is resolved already"):
+        casework.resolve(rt, ref, user="maria")
+    assert len(events(rt, "assigned")) == 1
+    assert [e.detail["new"] for e in events(rt, "state")].count(CaseState.RESOLVED.value) == 1
