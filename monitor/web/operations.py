@@ -175,8 +175,8 @@ def _note(rt: Runtime, ref: str, user: User, p: Params) -> str:
 
 
 def _resolve(rt: Runtime, ref: str, user: User, p: Params) -> str:
-    # Read apart from casework.resolve (which stays a no-op on a resolved case): a
-    # resolution racing this read still resolves once, the person is only told less.
+    # Read before casework.resolve, to name who resolved it: a resolution racing this
+    # read is refused under the case lock there, with less said.
     already = _resolved_by(rt, ref)
     if already is not None:
         raise NothingChanged(f"{already}; nothing was changed")
