@@ -42,6 +42,8 @@ def set_priority(rt: Runtime, ref: str, priority: str, *, user: str) -> None:
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
         case = lock_case(session, ref)
+        if case.priority == priority:
+            return  # a form sent twice, or two people at once: no event claiming a change
         old, case.priority, case.updated_at = case.priority, priority, now
         cases.record(session, case, "priority", user, now, old=old, new=priority)
 

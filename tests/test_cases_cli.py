@@ -524,3 +524,13 @@ def test_retry_and_sentiment_refuse_bad_input(
     assert got == code, output
     assert message in output
     assert audit(demo, "C-1001") == before
+
+
+def test_setting_the_priority_a_case_has_records_nothing(demo: Path) -> None:
+    # As for a team: a form sent twice wrote a second "priority" event claiming a change.
+    ref = str(listed(demo)[0]["ref"])
+    assert cli("cases", "priority", ref, "urgent", config=demo)[0] == 0
+    before = audit(demo, ref)
+    code, output = cli("cases", "priority", ref, "urgent", config=demo)
+    assert (code, output.strip()) == (0, f"{ref}: priority set to urgent")
+    assert audit(demo, ref) == before
