@@ -22,6 +22,7 @@ from tests.xapi import (
     MENTIONS,
     SEARCH,
     SHORT_TIMEOUT,
+    TOO_MANY,
     USAGE_CAPPED,
     body,
     limits,
@@ -498,3 +499,24 @@ def test_a_reply_over_x_weighted_length_is_refused_before_posting(
     assert caught.value.permanent is True
     assert str(caught.value) == "the reply is too long for X (324 characters: x allows 280)"
     assert api.seen("POST", "/2/tweets") == []
+
+
+def test_a_spent_24_hour_user_limit_waits_for_its_own_reset(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    """X's 429 for the 24-hour posting limit carries the 15-minute window's reset in
+    x-rate-limit-reset and the day's in x-user-limit-24hour-reset: waiting for the first
+    asked again (and was refused) every 15 minutes for up to a day."""
+    day_reset = int((NOW + timedelta(hours=20)).timestamp())
+    headers = {
+        **limits(199, RESET, 200),
+        "x-user-limit-24hour-limit": "17",
+        "x-user-limit-24hour-remaining": "0",
+        "x-user-limit-24hour-reset": str(day_reset),
+    }
+    api.add("POST", "/2/tweets", Reply.json(TOO_MANY, 429, headers))
+    rt = x_runtime(make_runtime, api, responder=True)
+    with pytest.raises(ResponderError) as caught:
+        responder(rt).send(action())
+    assert (caught.value.permanent, caught.value.rate_limited) == (False, True)
+    assert caught.value.retry_after == datetime.fromtimestamp(day_reset, UTC)

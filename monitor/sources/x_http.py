@@ -62,15 +62,37 @@ class RateLimit:
         }
 
 
+# The 24-hour limits X sends beside the 15-minute window on POST /2/tweets.
+DAY_LIMITS = ("x-user-limit-24hour", "x-app-limit-24hour")
+
+
 def rate_limit_from(headers: Mapping[str, str] | None) -> RateLimit:
-    """Read ``x-rate-limit-*``; missing or garbled values become None."""
+    """Read ``x-rate-limit-*``; missing or garbled values become None.
+
+    A spent 24-hour limit binds instead: its 429 still carries the 15-minute window's
+    reset, and waiting for that only met the same refusal every 15 minutes."""
     headers = headers or {}
-    reset = _int(headers.get("x-rate-limit-reset"))
-    return RateLimit(
+    window = RateLimit(
         limit=_int(headers.get("x-rate-limit-limit")),
         remaining=_int(headers.get("x-rate-limit-remaining")),
-        reset_at=_epoch(reset),
+        reset_at=_epoch(_int(headers.get("x-rate-limit-reset"))),
     )
+    for prefix in DAY_LIMITS:
+        day = RateLimit(
+            limit=_int(headers.get(f"{prefix}-limit")),
+            remaining=_int(headers.get(f"{prefix}-remaining")),
+            reset_at=_epoch(_int(headers.get(f"{prefix}-reset"))),
+        )
+        if day.exhausted and _binds(day.reset_at, window):
+            window = day
+    return window
+
+
+def _binds(day_reset: datetime | None, window: RateLimit) -> bool:
+    """Whether a spent 24-hour limit ending at ``day_reset`` holds longer than the window."""
+    if day_reset is None:
+        return False
+    return not window.exhausted or window.reset_at is None or day_reset > window.reset_at
 
 
 def _epoch(seconds: int | None) -> datetime | None:
