@@ -9,9 +9,10 @@ code points, counts 2. The limit is 280.
 Written here rather than taken from PyPI: ``twitter-text-parser`` (the one port of the
 rule) has had a single release, carries no type hints and ships the emoji list of 2019.
 The rule is small; where we cannot be sure X would see a link (an address whose ending
-we do not know, see ``_LINKED_TLDS``) we count whichever is longer, 23 or the text
-itself, so the count can err high, refusing a reply X might take, but never low, which
-would end in X refusing a reply the bot already promised.
+we do not know, see ``_LINKED_TLDS``, or a bare ``name.de`` X does not link) we count
+whichever is longer, 23 or the text itself, so the count can err high, refusing a reply
+X might take, but never low, which would end in X refusing a reply the bot already
+promised.
 
 Reddit takes 10,000 characters of the markdown body, and the body is the escaped text
 (``reddit_body``), which can be much longer than what was typed.
@@ -52,6 +53,9 @@ _TLDS = (
     "dk fi pl ie pt ca au nz jp in br mx"
 )
 _LINKED_TLDS = frozenset(_TLDS.split())
+# One label and a country code, nothing else: X links it only with a scheme or a path.
+_SHORT_DOMAIN = re.compile(r"[a-z0-9-]+\.[a-z]{2}", re.IGNORECASE)
+_SPECIAL_CCTLDS = frozenset({"co", "tv"})
 
 # An emoji sequence (flags, keycaps, tag sequences, modifiers, ZWJ joins) counts 2 once.
 # The base set is the emoji blocks, a superset of the emoji in them: a symbol there
@@ -86,12 +90,21 @@ def x_length(text: str) -> int:
         total += _weighted(text[done : found.start()])
         if found.group("url") is None:
             total += 2
-        elif (found.group("tld") or "").lower() in _LINKED_TLDS:
+        elif _surely_linked(found):
             total += X_URL_LENGTH
         else:
             total += max(X_URL_LENGTH, _weighted(found.group()))
         done = found.end()
     return total + _weighted(text[done:])
+
+
+def _surely_linked(found: re.Match[str]) -> bool:
+    tld = (found.group("tld") or "").lower()
+    # X links no bare name.<country code> without a path (twitter-text's
+    # invalidShortDomain), .co and .tv aside: it counts such a domain in full.
+    return tld in _LINKED_TLDS and not (
+        _SHORT_DOMAIN.fullmatch(found.group()) and tld not in _SPECIAL_CCTLDS
+    )
 
 
 def _weighted(text: str) -> int:

@@ -520,3 +520,18 @@ def test_a_spent_24_hour_user_limit_waits_for_its_own_reset(
         responder(rt).send(action())
     assert (caught.value.permanent, caught.value.rate_limited) == (False, True)
     assert caught.value.retry_after == datetime.fromtimestamp(day_reset, UTC)
+
+
+def test_a_bare_country_domain_x_does_not_link_counts_its_full_length(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    """X links no bare ``name.<country code>`` without a path (twitter-text's
+    invalidShortDomain; .co and .tv aside): it counts every character. Counted as a
+    23-character link, a reply X refuses as too long was promised and sent."""
+    rt = x_runtime(make_runtime, api, responder=True, allow_urls_in_replies=True)
+    domain = "kundenservice-beispielfirma.de"  # 30 characters
+    text = "Details: " + domain + " " + "x" * 242  # X counts 9 + 30 + 1 + 242 = 282
+    with pytest.raises(ResponderError) as caught:
+        responder(rt).send(action(text))
+    assert str(caught.value) == "the reply is too long for X (282 characters: x allows 280)"
+    assert api.seen("POST", "/2/tweets") == []
