@@ -98,6 +98,17 @@ def x_length(text: str) -> int:
     return total + _weighted(text[done:])
 
 
+def x_has_link(text: str) -> bool:
+    """Whether X would make a link of some part of ``text`` (and bill the post at the URL
+    price): any address the length count takes for a link, or one with a scheme."""
+    text = unicodedata.normalize("NFC", text)
+    for found in _SPECIAL.finditer(text):
+        url = found.group("url")
+        if url is not None and (_surely_linked(found) or "://" in url):
+            return True
+    return False
+
+
 def _surely_linked(found: re.Match[str]) -> bool:
     tld = (found.group("tld") or "").lower()
     # X links no bare name.<country code> without a path (twitter-text's

@@ -535,3 +535,16 @@ def test_a_bare_country_domain_x_does_not_link_counts_its_full_length(
         responder(rt).send(action(text))
     assert str(caught.value) == "the reply is too long for X (282 characters: x allows 280)"
     assert api.seen("POST", "/2/tweets") == []
+
+
+@pytest.mark.parametrize("link", ["acme.ca/help", "acme.nl/klantenservice", "acme.ai/status"])
+def test_a_link_x_makes_of_any_ending_it_links_is_refused_unless_allowed(
+    make_runtime: RuntimeFactory, api: FakeAPI, link: str
+) -> None:
+    """The URL check knew fewer endings than the length count: X links acme.ca/help
+    (and bills the post at the URL price) while the reply passed as having no URL."""
+    rt = x_runtime(make_runtime, api, responder=True)
+    with pytest.raises(ResponderError, match="contains a URL") as caught:
+        responder(rt).send(action(f"Sorry Carla, see {link} for updates"))
+    assert caught.value.permanent is True
+    assert api.seen("POST", "/2/tweets") == []
