@@ -18,7 +18,11 @@ from monitor.sources.base import PollResult, SourceError
 from monitor.store.context import promote_context, store_context
 from monitor.store.db import transaction, with_retries
 from monitor.store.models import Customer, Message, SourceState
-from monitor.store.queries import insert_ignoring_duplicates, source_state
+from monitor.store.queries import (
+    insert_ignoring_duplicates,
+    locked_source_state,
+    source_state,
+)
 
 log = logging.getLogger("inchannel.ingest")
 
@@ -93,8 +97,11 @@ def _commit_page(rt: Runtime, name: str, result: PollResult, now: datetime) -> i
     with transaction(rt.sessions) as session:
         # A poll slower than the lease lets another worker take the source meanwhile;
         # then this page (and its older cursor) must not overwrite what that worker stored.
-        state = session.get(SourceState, name, with_for_update=True)
-        if state is None or state.lease_owner != rt.worker_id:
+        # Locked before it is read (on SQLite a bare read locks nothing): the details
+        # written below are computed from it, and a backfill merging its own meanwhile
+        # would be overwritten.
+        state = locked_source_state(session, name)
+        if state.lease_owner != rt.worker_id:
             log.warning("source=%s lease lost during the poll; page discarded", name)
             return None
         new = _store(rt, session, name, result.mentions, now)
@@ -188,8 +195,8 @@ def _not_before(state: SourceState) -> datetime | None:
 
 def _record_failure(rt: Runtime, name: str, now: datetime, error: SourceError) -> None:
     with transaction(rt.sessions) as session:
-        state = session.get(SourceState, name, with_for_update=True)
-        if state is None or state.lease_owner != rt.worker_id:
+        state = locked_source_state(session, name)  # its details are read, then written
+        if state.lease_owner != rt.worker_id:
             # The poll outlasted the lease and another worker polls the source now:
             # its state is that worker's to keep, not ours to back off or stop.
             log.warning("source=%s lease lost during the poll; failure not recorded", name)

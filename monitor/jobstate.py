@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.store.db import driver_error, first_line, transaction
 from monitor.store.models import SourceState
-from monitor.store.queries import insert_state_row
+from monitor.store.queries import locked_source_state
 
 JOB_STATE_PREFIX = "@job:"
 # Status reports a failure while it is this recent, even if nobody settles it: long
@@ -132,7 +132,7 @@ def record_failure(
     sessions: sessionmaker[Session], job: str, worker: str, report: WorkerReport
 ) -> None:
     with transaction(sessions) as session:
-        row = _locked(session, state_name(job))
+        row = locked_source_state(session, state_name(job))
         reports = {**_reports(row), worker: report}
         _save(row, reports)
         row.last_poll_at = report.last_failed_at
@@ -150,7 +150,7 @@ def settle(sessions: sessionmaker[Session], job: str, worker: str, now: datetime
         if not _ended(seen, worker, now):
             return [r.again_by for r in seen.values()]
     with transaction(sessions) as session:
-        row = _locked(session, name)  # read again: another worker may have written
+        row = locked_source_state(session, name)  # read again: another worker may have written
         reports = _reports(row)
         ended = _ended(reports, worker, now)
         kept = {w: r for w, r in reports.items() if w not in ended}
@@ -166,7 +166,7 @@ def withdraw(sessions: sessionmaker[Session], worker: str) -> None:
         names = [row.name for row in session.scalars(query) if worker in _reports(row)]
     for name in names:
         with transaction(sessions) as session:
-            row = _locked(session, name)
+            row = locked_source_state(session, name)
             _save(row, {w: r for w, r in _reports(row).items() if w != worker})
 
 
@@ -218,15 +218,6 @@ def _reports(row: SourceState) -> dict[str, WorkerReport]:
 
 def _ended(reports: Mapping[str, WorkerReport], worker: str, now: datetime) -> set[str]:
     return {w for w, r in reports.items() if w == worker or r.again_by <= now}
-
-
-def _locked(session: Session, name: str) -> SourceState:
-    """The row, created if missing, locked for this transaction. The INSERT comes first:
-    on SQLite it takes the write lock, so the read below cannot go stale."""
-    insert_state_row(session, name)
-    row = session.get(SourceState, name, with_for_update=True)
-    assert row is not None
-    return row
 
 
 def _save(row: SourceState, reports: Mapping[str, WorkerReport]) -> None:

@@ -32,6 +32,9 @@ WRITES_WITH_URL = "x:writes_url"
 # In a source's details while the day's read budget is spent: until when it waits.
 BUDGET_STOP = "budget_stop"
 
+# The counter a budget stop (reads/writes) is about: its row serialises recording it.
+BUDGET_COUNTERS = {"reads": READS, "writes": WRITES}
+
 # US dollars per resource, pay-per-use price list quoted in notes/platforms.md 5.1.
 PRICES = {READS: 0.005, USER_READS: 0.010, WRITES: 0.015, WRITES_WITH_URL: 0.200}
 
@@ -143,6 +146,7 @@ class XLedger:
         The stop is an audit Event of kind "budget" (``inchannel x status`` shows it) and,
         with ``x.budget.notify``, a notification to those channels through the outbox."""
         with transaction(self.sessions) as session:
+            _lock_counter(session, BUDGET_COUNTERS.get(which, f"x:{which}"), moment)
             seen = session.scalars(
                 select(Event).where(Event.kind == "budget", Event.at >= _midnight(moment))
             )
@@ -166,6 +170,18 @@ class XLedger:
                 channels=self.notify,
             )
             return True
+
+
+def _lock_counter(session: Session, key: str, moment: datetime) -> None:
+    """Hold the day's ``key`` counter row until the transaction ends, so a daemon and a
+    backfill reaching the budget at once decide one after the other: the second sees the
+    first's event. A write, not a read: on SQLite only a write takes the lock, and a
+    row-level write lock on PostgreSQL needs the row (created here if still missing)."""
+    day = day_of(moment)
+    insert_ignoring_duplicates(session, Usage, [{"key": key, "day": day, "count": 0}])
+    session.execute(
+        update(Usage).where(Usage.key == key, Usage.day == day).values(count=Usage.count)
+    )
 
 
 def _midnight(moment: datetime) -> datetime:
