@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import event
 
 import monitor.rules.setup
 from monitor.cli import main
@@ -271,3 +274,33 @@ def test_a_loader_crash_on_an_unforeseen_input_keeps_the_running_rules(
     assert logged > 0
     reloader.check()  # the same version is not tried (nor logged) again
     assert caplog.text.count("loading crashed") == logged
+
+
+def test_two_workers_rejecting_at_once_both_count(
+    make_runtime: RuntimeFactory, rules_dir: Path
+) -> None:
+    # Each read the row, then wrote its count + 1: on SQLite the read locked nothing,
+    # and the second writer's count overwrote the first's.
+    first = make_runtime(rules={"path": str(rules_dir)})
+    second = make_runtime(rules={"path": str(rules_dir)})
+    ours, theirs = RuleReloader(first), RuleReloader(second)
+    ours.check()
+    theirs.check()
+    write(rules_dir, "name: broken\nmatch: {label: negatve}\nthen: {tag: [x]}\n", "40-bad.yaml")
+    other: list[threading.Thread] = []
+
+    def at_the_read(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if other or not statement.lstrip().upper().startswith("SELECT"):
+            return
+        if "source_state" in statement:
+            other.append(threading.Thread(target=theirs.check))
+            other[0].start()
+            other[0].join(timeout=0.5)  # a locked read makes it wait for our commit
+
+    event.listen(first.engine, "after_cursor_execute", at_the_read)
+    try:
+        ours.check()
+    finally:
+        event.remove(first.engine, "after_cursor_execute", at_the_read)
+    other[0].join(timeout=30)
+    assert state(first).consecutive_failures == 2

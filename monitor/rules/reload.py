@@ -19,7 +19,7 @@ from monitor.rules.setup import engine_from_settings, watched_version
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
 from monitor.store.models import SourceState
-from monitor.store.queries import source_state
+from monitor.store.queries import locked_source_state
 from monitor.yamlpos import ConfigError
 
 log = logging.getLogger("inchannel.rules")
@@ -94,7 +94,8 @@ class RuleReloader:
             "rejected_version": rejected,
         }
         with transaction(self.rt.sessions) as session:
-            row = source_state(session, RULES_STATE)
+            # Locked: each worker adds its rejection to the count it reads.
+            row = locked_source_state(session, RULES_STATE)
             row.last_poll_at = now
             row.last_error = error[:MAX_STORED_ERROR] if error else None
             if error is None:
