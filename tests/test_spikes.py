@@ -40,6 +40,8 @@ def test_a_spike_that_ends_and_returns_within_the_window_stays_quiet(
 ) -> None:
     rt = alerts_runtime(make_runtime, spike={"min_count": 10, "factor": 3, "tags": False})
     clock(rt).set(BEFORE_THE_HOUR)
+    # A day of history: with none, the first burst would be the whole baseline.
+    seed(rt, at=BEFORE_THE_HOUR - timedelta(days=1), label="neutral")
     seed(rt, at=BEFORE_THE_HOUR - timedelta(seconds=20), n=10)
     check_health(rt)  # sent at 09:59:30
     check_at(rt, BEFORE_THE_HOUR + timedelta(minutes=59, seconds=45))  # the burst left
@@ -84,3 +86,21 @@ def test_the_backfill_tag_listed_by_name_is_watched(make_runtime: RuntimeFactory
     seed(rt, at=BEFORE_THE_HOUR - timedelta(minutes=5), n=10, tags=("backfill",))
     check_health(rt)
     assert spike_notes(rt)[1].startswith("[inchannel] spike in tag 'backfill': 10 negative")
+
+
+def test_a_new_install_compares_with_the_history_it_has(make_runtime: RuntimeFactory) -> None:
+    """Installed 3 hours ago, 20 negative mentions every hour: no spike. The baseline
+    was the 40 of the two hours before the window spread over 24 hours (1.7 an hour),
+    so a steady brand "spiked" at 20 for its first day."""
+    rt = alerts_runtime(make_runtime, spike={"min_count": 10, "factor": 3, "tags": False})
+    now = clock(rt).now()
+    for hour in range(3):
+        seed(rt, at=now - timedelta(hours=hour, minutes=30), n=20)
+    check_health(rt)
+    assert spike_notes(rt) == []
+    seed(rt, at=now - timedelta(minutes=10), n=40)  # 60 in the window: 3x the usual 20
+    check_health(rt)
+    assert spike_notes(rt) == [
+        "[inchannel] spike: 60 negative mentions in the last 60 min (usually 20.0; "
+        "baseline 24 h, 2 h of history)"
+    ]
