@@ -414,6 +414,21 @@ def test_outbox_backlog_alerts_and_recovers(make_runtime: RuntimeFactory) -> Non
     assert notes(rt)[-1][1].startswith("[inchannel] resolved (raised 0 min ago): outbox backing up")
 
 
+def test_a_clock_set_back_does_not_say_raised_minus_minutes_ago(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # NTP stepping the clock back (or a worker whose clock runs ahead raising it) put
+    # the alert's start after now: "resolved (raised -10 min ago)".
+    rt = alerts_runtime(make_runtime, outbox_backlog=2, outbox_due_minutes=0)
+    seed_pending_replies(rt.sessions, 2, at=clock(rt).now())
+    check_health(rt)
+    while dispatch_outbox(rt):
+        pass
+    clock(rt).advance(minutes=-10)
+    check_health(rt)
+    assert notes(rt)[-1][1].startswith("[inchannel] resolved (raised 0 min ago): outbox")
+
+
 def test_a_backlog_waiting_for_its_retries_is_not_called_overdue(
     make_runtime: RuntimeFactory,
 ) -> None:
