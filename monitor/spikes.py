@@ -101,7 +101,10 @@ def history_windows(
     it: averaged over all of baseline_hours, a steady brand's own rate read as a spike
     for its first day. A window partly covered counts whole. None: no history before
     the window, a zero baseline, so min_count decides as documented."""
-    first = session.scalar(select(func.min(Message.created_at)))
+    # Thread context (a parent post from last year) is no sign of when we began watching.
+    first = session.scalar(
+        select(func.min(Message.created_at)).where(Message.direction != Direction.CONTEXT.value)
+    )
     full = windows_in_baseline(config)
     if first is None or first >= current_from:
         return None

@@ -9,8 +9,9 @@ from monitor.health_alerts import check_health
 from monitor.pipeline import poll_source
 from monitor.runtime import Runtime
 from monitor.sources.base import PollResult
+from monitor.store.db import transaction
 from tests.conftest import RuntimeFactory
-from tests.test_health_alerts import alerts_runtime, clock, notes, seed
+from tests.test_health_alerts import _ids, _message, alerts_runtime, clock, notes, seed
 
 BEFORE_THE_HOUR = datetime(2026, 11, 20, 9, 59, 30, tzinfo=UTC)
 
@@ -98,6 +99,11 @@ def test_a_new_install_compares_with_the_history_it_has(make_runtime: RuntimeFac
     now = clock(rt).now()
     for hour in range(3):
         seed(rt, at=now - timedelta(hours=hour, minutes=30), n=20)
+    # The week-old post a reply answered, stored to show the thread: not history.
+    with transaction(rt.sessions) as session:
+        parent = _message(next(_ids), now - timedelta(days=7), "neutral", "feed", 1, 1)
+        parent.direction, parent.case_id, parent.customer_id = "context", None, None
+        session.add(parent)
     check_health(rt)
     assert spike_notes(rt) == []
     seed(rt, at=now - timedelta(minutes=10), n=40)  # 60 in the window: 3x the usual 20
