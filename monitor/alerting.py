@@ -166,7 +166,8 @@ def deliver(session: Session, plan: Plan, *, channels: Sequence[str], now: datet
         tag = f"{alert.since:%Y%m%dT%H%M%S}:{alert.sent}"
         _record(session, alert, "alert", alert.text, tag, channels, now)
     for alert in plan.resolved:
-        minutes = int((now - alert.since).total_seconds() // 60)
+        # A clock stepped back (or a worker's running ahead) puts since after now.
+        minutes = max(0, int((now - alert.since).total_seconds() // 60))
         text = f"resolved (raised {minutes} min ago): {alert.text}"
         log.info("alert=%s key=%s %s", alert.kind, alert.key, text)
         tag = f"{alert.since:%Y%m%dT%H%M%S}:resolved"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -20,6 +20,7 @@ from monitor import alerting, spikes
 from monitor.alerting import Alert
 from monitor.alerts_settings import AlertsConfig
 from monitor.domain import ActionStatus
+from monitor.ingest import CAUGHT_UP
 from monitor.runtime import Runtime
 from monitor.sources import x_usage
 from monitor.status import (
@@ -68,10 +69,18 @@ def detect(rt: Runtime, session: Session, status: Status, now: datetime) -> list
         alerts += budget_alerts(
             status.usage_today, limits, config.x_budget_percent, now=now, notify=x.budget.notify
         )
-    if config.spike.enabled:
+    if config.spike.enabled and not catching_up(status.sources):
         overall, by_tag = spikes.negative_counts(session, config.spike, now=now)
         alerts += spikes.spike_alerts(overall, by_tag, config.spike)
     return alerts
+
+
+def catching_up(sources: Sequence[SourceHealth]) -> bool:
+    """Whether a configured source has pages still to read (a sweep cut short). Back
+    after downtime, the newest page is stored before the hours under it: the current
+    window full against a baseline still empty read as a spike, at every check until
+    the source caught up (until midnight, when the X read budget cut the sweep)."""
+    return any(s.configured and s.details.get(CAUGHT_UP, True) is False for s in sources)
 
 
 def watching(source: SourceHealth, stale_after: timedelta | None, now: datetime) -> bool:
@@ -128,37 +137,60 @@ def silence_alerts(
     silent = [name for name in sources if not recent.get(name)]
     if not silent:
         return []
-    return silence_from_counts(silent, same_hours_counts(session, silent, config, now=now), config)
+    days = same_hours_counts(session, silent, config, now=now)
+    return silence_from_counts(silent, _total(days.values()), config, weekly=same_weekday(days))
 
 
 def same_hours_counts(
     session: Session, sources: Collection[str], config: AlertsConfig, *, now: datetime
-) -> dict[str, int]:
+) -> dict[int, dict[str, int]]:
     """Mentions per source in the same hours of the day on each of the
-    ``silence_baseline_days`` days before: a brand mentioned all afternoon and never at
-    night is not silent at 4 a.m. Days whose window would overlap the silent one are
-    skipped (a window of 30 h compares with the 30 h ending at this time 2 days ago)."""
+    ``silence_baseline_days`` days before, by days ago: a brand mentioned all afternoon
+    and never at night is not silent at 4 a.m. Days whose window would overlap the
+    silent one are skipped (a window of 30 h compares with the 30 h ending at this time
+    2 days ago)."""
     window = timedelta(hours=config.silence_hours)
     first = max(1, math.ceil(config.silence_hours / 24))
-    totals: dict[str, int] = {}
+    days: dict[int, dict[str, int]] = {}
     for days_ago in range(first, first + config.silence_baseline_days):
         until = now - timedelta(days=days_ago)
-        for name, count in mention_counts(
-            session, sources, since=until - window, until=until
-        ).items():
+        days[days_ago] = mention_counts(session, sources, since=until - window, until=until)
+    return days
+
+
+def same_weekday(days: Mapping[int, Mapping[str, int]]) -> dict[str, float] | None:
+    """Mentions per source in the same hours of the same weekday, averaged over the
+    whole weeks ago among ``days``; None when they do not reach a week back. A brand
+    mentioned on weekdays only averaged 7 a day over a week and paged every weekend."""
+    weeks = [counts for ago, counts in days.items() if ago % 7 == 0]
+    if not weeks:
+        return None
+    return {name: count / len(weeks) for name, count in _total(weeks).items()}
+
+
+def _total(days: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for counts in days:
+        for name, count in counts.items():
             totals[name] = totals.get(name, 0) + count
     return totals
 
 
 def silence_from_counts(
-    silent: Sequence[str], baseline: Mapping[str, int], config: AlertsConfig
+    silent: Sequence[str],
+    baseline: Mapping[str, int],
+    config: AlertsConfig,
+    *,
+    weekly: Mapping[str, float] | None = None,
 ) -> list[Alert]:
     """The rule: expected = the mentions in the same hours of the baseline days, per
-    day; alert when expected >= silence_min_expected (5 by default: zero by chance has
-    odds under 1%)."""
+    day, or those of the same weekday (``weekly``) if fewer; alert when expected >=
+    silence_min_expected (5 by default: zero by chance has odds under 1%)."""
     alerts = []
     for name in silent:
         expected = baseline.get(name, 0) / config.silence_baseline_days
+        if weekly is not None:
+            expected = min(expected, weekly.get(name, 0.0))
         if expected >= config.silence_min_expected:
             text = (
                 f"source {name}: no mentions for {config.silence_hours:g} h "

@@ -13,6 +13,7 @@ not alert twice.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,15 +38,22 @@ TAG_CHARS = 40
 class Counts:
     current: int
     baseline_total: int
+    # Windows of history the baseline spans: fewer than baseline_hours on a new
+    # install (None: all of them).
+    windows: float | None = None
 
 
 def windows_in_baseline(config: SpikeConfig) -> float:
     return config.baseline_hours * 60 / config.window_minutes
 
 
+def baseline(counts: Counts, config: SpikeConfig) -> float:
+    return counts.baseline_total / (counts.windows or windows_in_baseline(config))
+
+
 def is_spike(counts: Counts, config: SpikeConfig) -> bool:
-    baseline = counts.baseline_total / windows_in_baseline(config)
-    return counts.current >= config.min_count and counts.current >= config.factor * baseline
+    baseline_ = baseline(counts, config)
+    return counts.current >= config.min_count and counts.current >= config.factor * baseline_
 
 
 def spike_alerts(overall: Counts, by_tag: Mapping[str, Counts], config: SpikeConfig) -> list[Alert]:
@@ -75,12 +83,33 @@ def _watched(tag: str, config: SpikeConfig) -> bool:
 
 
 def _describe(counts: Counts, config: SpikeConfig) -> str:
-    baseline = counts.baseline_total / windows_in_baseline(config)
-    usual = f"usually {baseline:.1f}" if baseline else "usually none"
+    usual_count = baseline(counts, config)
+    usual = f"usually {usual_count:.1f}" if usual_count else "usually none"
+    span = f"baseline {config.baseline_hours} h"
+    if counts.windows is not None and counts.windows < windows_in_baseline(config):
+        span += f", {counts.windows * config.window_minutes / 60:g} h of history"
     return (
         f"{counts.current} negative mentions in the last {config.window_minutes} min "
-        f"({usual}; baseline {config.baseline_hours} h)"
+        f"({usual}; {span})"
     )
+
+
+def history_windows(
+    session: Session, config: SpikeConfig, *, current_from: datetime
+) -> float | None:
+    """The baseline windows the stored history covers. A new install has only hours of
+    it: averaged over all of baseline_hours, a steady brand's own rate read as a spike
+    for its first day. A window partly covered counts whole. None: no history before
+    the window, a zero baseline, so min_count decides as documented."""
+    # Thread context (a parent post from last year) is no sign of when we began watching.
+    first = session.scalar(
+        select(func.min(Message.created_at)).where(Message.direction != Direction.CONTEXT.value)
+    )
+    full = windows_in_baseline(config)
+    if first is None or first >= current_from:
+        return None
+    window = timedelta(minutes=config.window_minutes)
+    return float(min(full, max(1, math.ceil((current_from - first) / window))))
 
 
 def negative_counts(
@@ -120,5 +149,6 @@ def negative_counts(
         for tag in set(tags or []) if config.tags else ():
             pair = by_tag.setdefault(str(tag), [0, 0])
             pair[0], pair[1] = pair[0] + current, pair[1] + total - current
-    overall = Counts(overall_current, overall_total - overall_current)
-    return overall, {tag: Counts(c, b) for tag, (c, b) in by_tag.items()}
+    windows = history_windows(session, config, current_from=current_from)
+    overall = Counts(overall_current, overall_total - overall_current, windows)
+    return overall, {tag: Counts(c, b, windows) for tag, (c, b) in by_tag.items()}

@@ -7,7 +7,7 @@ import itertools
 import logging
 import threading
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -378,6 +378,28 @@ def test_no_mentions_at_the_hours_that_never_have_any_is_not_silence(
     assert notes(rt) == []
 
 
+def test_a_source_quiet_every_weekend_is_not_silent_on_saturday(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # 10 mentions in these hours on each weekday, none at weekends: the week's average
+    # (50 / 7 = 7.1) paged every Saturday and Sunday. The same day a week ago had none.
+    rt = make_runtime(channels=OPS, alerts={"channels": ["ops"], "spike": {"enabled": False}})
+    saturday = datetime(2026, 11, 21, 14, 0, tzinfo=UTC)
+    for day in range(1, 8):
+        if (saturday - timedelta(days=day)).weekday() < 5:
+            seed(rt, at=saturday - timedelta(days=day, hours=3), n=10, label="neutral")
+    clock(rt).set(saturday)
+    poll_source(rt, "feed")
+    check_health(rt)
+    assert notes(rt) == []
+    clock(rt).set(saturday + timedelta(days=2))  # Monday: a week ago had 10
+    poll_source(rt, "feed")
+    check_health(rt)
+    assert [text for _, text in notes(rt)] == [
+        "[inchannel] source feed: no mentions for 6 h (usually about 7 in that time)"
+    ]
+
+
 def test_outbox_backlog_alerts_and_recovers(make_runtime: RuntimeFactory) -> None:
     rt = alerts_runtime(make_runtime, outbox_backlog=3, outbox_due_minutes=0)
     seed_pending_replies(rt.sessions, 3, at=clock(rt).now())
@@ -390,6 +412,21 @@ def test_outbox_backlog_alerts_and_recovers(make_runtime: RuntimeFactory) -> Non
         pass
     check_health(rt)
     assert notes(rt)[-1][1].startswith("[inchannel] resolved (raised 0 min ago): outbox backing up")
+
+
+def test_a_clock_set_back_does_not_say_raised_minus_minutes_ago(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # NTP stepping the clock back (or a worker whose clock runs ahead raising it) put
+    # the alert's start after now: "resolved (raised -10 min ago)".
+    rt = alerts_runtime(make_runtime, outbox_backlog=2, outbox_due_minutes=0)
+    seed_pending_replies(rt.sessions, 2, at=clock(rt).now())
+    check_health(rt)
+    while dispatch_outbox(rt):
+        pass
+    clock(rt).advance(minutes=-10)
+    check_health(rt)
+    assert notes(rt)[-1][1].startswith("[inchannel] resolved (raised 0 min ago): outbox")
 
 
 def test_a_backlog_waiting_for_its_retries_is_not_called_overdue(

@@ -6,9 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from monitor.health_alerts import check_health
+from monitor.pipeline import poll_source
 from monitor.runtime import Runtime
+from monitor.sources.base import PollResult
+from monitor.store.db import transaction
 from tests.conftest import RuntimeFactory
-from tests.test_health_alerts import alerts_runtime, clock, notes, seed
+from tests.test_health_alerts import _ids, _message, alerts_runtime, clock, notes, seed
 
 BEFORE_THE_HOUR = datetime(2026, 11, 20, 9, 59, 30, tzinfo=UTC)
 
@@ -40,6 +43,8 @@ def test_a_spike_that_ends_and_returns_within_the_window_stays_quiet(
 ) -> None:
     rt = alerts_runtime(make_runtime, spike={"min_count": 10, "factor": 3, "tags": False})
     clock(rt).set(BEFORE_THE_HOUR)
+    # A day of history: with none, the first burst would be the whole baseline.
+    seed(rt, at=BEFORE_THE_HOUR - timedelta(days=1), label="neutral")
     seed(rt, at=BEFORE_THE_HOUR - timedelta(seconds=20), n=10)
     check_health(rt)  # sent at 09:59:30
     check_at(rt, BEFORE_THE_HOUR + timedelta(minutes=59, seconds=45))  # the burst left
@@ -84,3 +89,65 @@ def test_the_backfill_tag_listed_by_name_is_watched(make_runtime: RuntimeFactory
     seed(rt, at=BEFORE_THE_HOUR - timedelta(minutes=5), n=10, tags=("backfill",))
     check_health(rt)
     assert spike_notes(rt)[1].startswith("[inchannel] spike in tag 'backfill': 10 negative")
+
+
+def test_a_new_install_compares_with_the_history_it_has(make_runtime: RuntimeFactory) -> None:
+    """Installed 3 hours ago, 20 negative mentions every hour: no spike. The baseline
+    was the 40 of the two hours before the window spread over 24 hours (1.7 an hour),
+    so a steady brand "spiked" at 20 for its first day."""
+    rt = alerts_runtime(make_runtime, spike={"min_count": 10, "factor": 3, "tags": False})
+    now = clock(rt).now()
+    for hour in range(3):
+        seed(rt, at=now - timedelta(hours=hour, minutes=30), n=20)
+    # The week-old post a reply answered, stored to show the thread: not history.
+    with transaction(rt.sessions) as session:
+        parent = _message(next(_ids), now - timedelta(days=7), "neutral", "feed", 1, 1)
+        parent.direction, parent.case_id, parent.customer_id = "context", None, None
+        session.add(parent)
+    check_health(rt)
+    assert spike_notes(rt) == []
+    seed(rt, at=now - timedelta(minutes=10), n=40)  # 60 in the window: 3x the usual 20
+    check_health(rt)
+    assert spike_notes(rt) == [
+        "[inchannel] spike: 60 negative mentions in the last 60 min (usually 20.0; "
+        "baseline 24 h, 2 h of history)"
+    ]
+
+
+class Sweep:
+    """A source whose sweep after downtime is cut short (a rate limit, max_pages) while
+    ``behind`` is set: the newest page is stored, the older ones still wait."""
+
+    name = "feed"
+
+    def __init__(self) -> None:
+        self.behind = True
+
+    def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
+        return PollResult(mentions=[], cursor="c", caught_up=not self.behind)
+
+
+def test_no_spike_while_a_source_catches_up_after_downtime(make_runtime: RuntimeFactory) -> None:
+    """Back after a day down, the first sweep stores the newest hour (12 negative, as
+    every hour); the day before it is not read yet. Against that empty baseline the
+    ordinary hour read as a spike."""
+    rt = alerts_runtime(make_runtime, spike={"min_count": 10, "factor": 3, "tags": False})
+    sweep = Sweep()
+    rt.sources["feed"] = sweep
+    now = clock(rt).now()
+    seed(rt, at=now - timedelta(minutes=10), n=12)  # the newest page
+    poll_source(rt, "feed")
+    check_health(rt)
+    assert spike_notes(rt) == []
+    for hour in range(1, 25):  # the older pages, read by the next polls
+        seed(rt, at=now - timedelta(hours=hour, minutes=10), n=12)
+    sweep.behind = False
+    clock(rt).advance(minutes=1)
+    poll_source(rt, "feed")
+    check_health(rt)
+    assert spike_notes(rt) == []
+    seed(rt, at=clock(rt).now() - timedelta(minutes=1), n=30)  # a real spike still alerts
+    check_health(rt)
+    assert spike_notes(rt) == [
+        "[inchannel] spike: 42 negative mentions in the last 60 min (usually 12.0; baseline 24 h)"
+    ]
