@@ -20,7 +20,6 @@ from monitor import alerting, spikes
 from monitor.alerting import Alert
 from monitor.alerts_settings import AlertsConfig
 from monitor.domain import ActionStatus
-from monitor.ingest import CAUGHT_UP
 from monitor.runtime import Runtime
 from monitor.sources import x_usage
 from monitor.status import (
@@ -69,18 +68,10 @@ def detect(rt: Runtime, session: Session, status: Status, now: datetime) -> list
         alerts += budget_alerts(
             status.usage_today, limits, config.x_budget_percent, now=now, notify=x.budget.notify
         )
-    if config.spike.enabled and not catching_up(status.sources):
+    if config.spike.enabled:
         overall, by_tag = spikes.negative_counts(session, config.spike, now=now)
         alerts += spikes.spike_alerts(overall, by_tag, config.spike)
     return alerts
-
-
-def catching_up(sources: Sequence[SourceHealth]) -> bool:
-    """Whether a configured source has pages still to read (a sweep cut short). Back
-    after downtime, the newest page is stored before the hours under it: the current
-    window full against a baseline still empty read as a spike, at every check until
-    the source caught up (until midnight, when the X read budget cut the sweep)."""
-    return any(s.configured and s.details.get(CAUGHT_UP, True) is False for s in sources)
 
 
 def watching(source: SourceHealth, stale_after: timedelta | None, now: datetime) -> bool:

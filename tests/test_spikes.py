@@ -6,9 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from monitor.health_alerts import check_health
-from monitor.pipeline import poll_source
 from monitor.runtime import Runtime
-from monitor.sources.base import PollResult
 from monitor.store.db import transaction
 from tests.conftest import RuntimeFactory
 from tests.test_health_alerts import _ids, _message, alerts_runtime, clock, notes, seed
@@ -111,43 +109,4 @@ def test_a_new_install_compares_with_the_history_it_has(make_runtime: RuntimeFac
     assert spike_notes(rt) == [
         "[inchannel] spike: 60 negative mentions in the last 60 min (usually 20.0; "
         "baseline 24 h, 2 h of history)"
-    ]
-
-
-class Sweep:
-    """A source whose sweep after downtime is cut short (a rate limit, max_pages) while
-    ``behind`` is set: the newest page is stored, the older ones still wait."""
-
-    name = "feed"
-
-    def __init__(self) -> None:
-        self.behind = True
-
-    def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
-        return PollResult(mentions=[], cursor="c", caught_up=not self.behind)
-
-
-def test_no_spike_while_a_source_catches_up_after_downtime(make_runtime: RuntimeFactory) -> None:
-    """Back after a day down, the first sweep stores the newest hour (12 negative, as
-    every hour); the day before it is not read yet. Against that empty baseline the
-    ordinary hour read as a spike."""
-    rt = alerts_runtime(make_runtime, spike={"min_count": 10, "factor": 3, "tags": False})
-    sweep = Sweep()
-    rt.sources["feed"] = sweep
-    now = clock(rt).now()
-    seed(rt, at=now - timedelta(minutes=10), n=12)  # the newest page
-    poll_source(rt, "feed")
-    check_health(rt)
-    assert spike_notes(rt) == []
-    for hour in range(1, 25):  # the older pages, read by the next polls
-        seed(rt, at=now - timedelta(hours=hour, minutes=10), n=12)
-    sweep.behind = False
-    clock(rt).advance(minutes=1)
-    poll_source(rt, "feed")
-    check_health(rt)
-    assert spike_notes(rt) == []
-    seed(rt, at=clock(rt).now() - timedelta(minutes=1), n=30)  # a real spike still alerts
-    check_health(rt)
-    assert spike_notes(rt) == [
-        "[inchannel] spike: 42 negative mentions in the last 60 min (usually 12.0; baseline 24 h)"
     ]
