@@ -290,3 +290,15 @@ def test_cases_list_help_gives_the_order_the_readme_and_the_code_use() -> None:
     assert result.exit_code == 0
     assert "then priority and age" in result.output
     assert "newest" not in result.output
+
+
+def test_the_readme_score_example_prints_what_it_shows() -> None:
+    (block,) = [b for _, b in fenced(REPO / "README.md", "console") if "inchannel score" in b]
+    lines = block.splitlines()
+    (at,) = [i for i, line in enumerate(lines) if "| inchannel score --json" in line]
+    text = re.fullmatch(r'\$ echo "(.*)" \| inchannel score --json', lines[at])
+    assert text is not None
+    config = str(REPO / "config" / "inchannel.yaml")
+    result = CliRunner().invoke(main, ["score", "--json", "--config", config], input=text[1])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [lines[at + 1]]
