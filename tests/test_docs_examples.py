@@ -302,3 +302,30 @@ def test_the_readme_score_example_prints_what_it_shows() -> None:
     result = CliRunner().invoke(main, ["score", "--json", "--config", config], input=text[1])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [lines[at + 1]]
+
+
+def test_the_x_quick_set_up_checks_as_docs_x_shows(tmp_path: Path) -> None:
+    """docs/x.md's quick set-up, put in the shipped config as it says, passes
+    `check-config` with the output the page shows."""
+    from tests.conftest import demo_copy
+
+    config = demo_copy(tmp_path)
+    x_md = REPO / "docs" / "x.md"
+    setup = next(block for _, block in fenced(x_md, "yaml") if "x_mentions" in block)
+    session = next(b for _, b in fenced(x_md, "console") if "$ inchannel check-config" in b)
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    data.update(yaml.safe_load(setup))
+    config.write_text(yaml.safe_dump(data), encoding="utf-8")
+    names = (
+        "BEARER_TOKEN",
+        "CONSUMER_KEY",
+        "CONSUMER_SECRET",
+        "ACCESS_TOKEN",
+        "ACCESS_TOKEN_SECRET",
+    )
+    env = {f"X_{name}": "k" for name in names}
+    result = CliRunner().invoke(main, ["check-config", "--config", str(config)], env=env)
+    lines = session.splitlines()
+    shown = lines[lines.index("$ inchannel check-config") + 1]
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == shown.replace("config/inchannel.yaml", str(config))
