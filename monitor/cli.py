@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 import threading
 import time
@@ -308,11 +309,22 @@ def _run_once(rt: Runtime) -> None:
 def _serve_in_thread(rt: Runtime) -> None:
     from monitor.web.server import serve
 
+    sock = _listen_or_exit(rt.settings)
     # The daemon's rules-reload job keeps rt.rules current for the dashboard too.
-    thread = threading.Thread(
-        target=serve, args=(rt,), kwargs={"reload_rules": False}, name="web", daemon=True
-    )
+    kwargs = {"sock": sock, "reload_rules": False}
+    thread = threading.Thread(target=serve, args=(rt,), kwargs=kwargs, name="web", daemon=True)
     thread.start()
+
+
+def _listen_or_exit(settings: Settings) -> socket.socket:
+    """Exit 1 before any work starts when the dashboard cannot have its address."""
+    from monitor.web.server import CannotListen, listen
+
+    try:
+        return listen(settings.web.host, settings.web.port)
+    except CannotListen as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
 
 
 @main.command("serve")
@@ -330,7 +342,7 @@ def serve_command(config_file: Path | None) -> None:
     rt = build_runtime(settings, rules_optional=True)
     migrated_or_exit(rt.engine)  # as a worker does
     _warn_without_rules(rt)
-    serve(rt)
+    serve(rt, sock=_listen_or_exit(settings))
 
 
 def _warn_without_rules(rt: Runtime) -> None:

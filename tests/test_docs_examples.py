@@ -9,6 +9,7 @@ import re
 import shutil
 from pathlib import Path
 
+import click
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -16,6 +17,7 @@ from click.testing import CliRunner
 from monitor.answers.loader import load_knowledge_base
 from monitor.cli import main
 from monitor.rules.loader import RulesEnv, load_rules
+from monitor.settings import load_settings
 from monitor.yamlpos import ConfigError
 from tests.conftest import REPO
 from tests.rulekit import always_open
@@ -171,3 +173,159 @@ def test_the_systemd_units_stay_down_on_a_configuration_error(tmp_path: Path) ->
         result = CliRunner().invoke(main, [*args, "--config", str(config)])
         assert result.exit_code == 2, (name, result.output)
         assert "bogus_key" in result.output
+
+
+# Options every command takes, documented once for all ("Every command takes --config").
+COMMON_OPTIONS = {"--config", "--as", "--help", "-h"}
+
+
+def readme_command_spans() -> list[str]:
+    """The backticked commands in the first cell of each row of the README's command
+    table: "`inchannel cases assign REF NAME` / `resolve REF`" gives both spans."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    table = text.split("## Commands", 1)[1].strip().split("\n\n", 1)[0]
+    spans = []
+    for row in table.splitlines()[2:]:
+        first_cell = re.split(r"(?<!\\)\|", row)[1]
+        spans += re.findall(r"`([^`]+)`", first_cell)
+    return spans
+
+
+def resolve(span: str, group: tuple[str, ...]) -> tuple[tuple[str, ...], click.Command]:
+    """The command a span names; a span without `inchannel` continues the previous
+    span's group (`/ reject REF`) or names a top-level command (`/ answers list`)."""
+    words = span.split()
+    path: tuple[str, ...] = ()
+    if words[0] == "inchannel":
+        words = words[1:]
+    elif words[0] in command_at(group).commands:  # type: ignore[attr-defined]
+        path = group
+    node = command_at(path)
+    while isinstance(node, click.Group) and words and words[0] in node.commands:
+        path, node = (*path, words[0]), node.commands[words[0]]
+        words = words[1:]
+    return path, node
+
+
+def command_at(path: tuple[str, ...]) -> click.Command:
+    node: click.Command = main
+    for name in path:
+        assert isinstance(node, click.Group)
+        node = node.commands[name]
+    return node
+
+
+def documented_commands() -> dict[tuple[str, ...], tuple[click.Command, set[str]]]:
+    """{command path: (command, the options the README table shows for it)}."""
+    found: dict[tuple[str, ...], tuple[click.Command, set[str]]] = {}
+    group: tuple[str, ...] = ()
+    for span in readme_command_spans():
+        path, command = resolve(span, group)
+        assert not isinstance(command, click.Group), f"README names no command: {span!r}"
+        group = path[:-1]
+        options = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", span))
+        found[path] = (command, found.get(path, (command, set()))[1] | options)
+    return found
+
+
+def test_the_readme_command_table_matches_the_cli() -> None:
+    """Every option the README's table shows exists, and every option a documented
+    command takes is shown: `cases reject --reason`, `cases reply --allow-redirect`,
+    `cases list --limit` and `answers test`'s options were missing."""
+    documented = documented_commands()
+    assert len(documented) >= 30
+    unknown, missing = [], []
+    for path, (command, shown) in documented.items():
+        takes = {
+            opt
+            for param in command.params
+            if isinstance(param, click.Option)
+            for opt in (*param.opts, *param.secondary_opts)
+        }
+        unknown += [f"{' '.join(path)} {opt}" for opt in sorted(shown - takes)]
+        long_options = {opt for opt in takes if opt.startswith("--")}
+        missing += [
+            f"{' '.join(path)} {opt}" for opt in sorted(long_options - shown - COMMON_OPTIONS)
+        ]
+    assert unknown == []
+    assert missing == []
+    table = (REPO / "README.md").read_text(encoding="utf-8").split("## Commands", 1)[1]
+    unlisted = [" ".join(path) for path in leaf_commands(main) if path not in documented]
+    assert [name for name in unlisted if f"`{name}`" not in table] == []
+
+
+def leaf_commands(node: click.Command, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    if not isinstance(node, click.Group):
+        return [path]
+    return [
+        leaf for name, sub in node.commands.items() for leaf in leaf_commands(sub, (*path, name))
+    ]
+
+
+def test_the_readme_configuration_block_is_a_valid_config(tmp_path: Path) -> None:
+    """The README's annotated configuration (every section, with its defaults) passes
+    the same validation as `check-config`, with its `${VARS}` set."""
+    (line, block), *_ = [
+        (line, block) for line, block in fenced(REPO / "README.md", "yaml") if "brand:" in block
+    ]
+    path = tmp_path / "inchannel.yaml"
+    path.write_text(block + "\n", encoding="utf-8")
+    environ = {
+        "DB_PASSWORD": "secret",
+        "SLACK_CARE_WEBHOOK": "json://localhost/care",
+        "SLACK_OPS_WEBHOOK": "json://localhost/ops",
+        "METRICS_TOKEN": "0123456789abcdef0123",
+    }
+    try:
+        settings = load_settings(path, environ)
+    except ConfigError as exc:
+        pytest.fail(f"README.md:{line}:\n" + "\n".join(map(str, exc.problems)))
+    assert settings.alerts.channels == ["ops"]
+
+
+def test_cases_list_help_gives_the_order_the_readme_and_the_code_use() -> None:
+    """The help said "by SLA deadline, then newest"; the list (like the queue) goes by
+    deadline, then priority, then the oldest case first."""
+    result = CliRunner().invoke(main, ["cases", "list", "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    assert "then priority and age" in result.output
+    assert "newest" not in result.output
+
+
+def test_the_readme_score_example_prints_what_it_shows() -> None:
+    (block,) = [b for _, b in fenced(REPO / "README.md", "console") if "inchannel score" in b]
+    lines = block.splitlines()
+    (at,) = [i for i, line in enumerate(lines) if "| inchannel score --json" in line]
+    text = re.fullmatch(r'\$ echo "(.*)" \| inchannel score --json', lines[at])
+    assert text is not None
+    config = str(REPO / "config" / "inchannel.yaml")
+    result = CliRunner().invoke(main, ["score", "--json", "--config", config], input=text[1])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [lines[at + 1]]
+
+
+def test_the_x_quick_set_up_checks_as_docs_x_shows(tmp_path: Path) -> None:
+    """docs/x.md's quick set-up, put in the shipped config as it says, passes
+    `check-config` with the output the page shows."""
+    from tests.conftest import demo_copy
+
+    config = demo_copy(tmp_path)
+    x_md = REPO / "docs" / "x.md"
+    setup = next(block for _, block in fenced(x_md, "yaml") if "x_mentions" in block)
+    session = next(b for _, b in fenced(x_md, "console") if "$ inchannel check-config" in b)
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    data.update(yaml.safe_load(setup))
+    config.write_text(yaml.safe_dump(data), encoding="utf-8")
+    names = (
+        "BEARER_TOKEN",
+        "CONSUMER_KEY",
+        "CONSUMER_SECRET",
+        "ACCESS_TOKEN",
+        "ACCESS_TOKEN_SECRET",
+    )
+    env = {f"X_{name}": "k" for name in names}
+    result = CliRunner().invoke(main, ["check-config", "--config", str(config)], env=env)
+    lines = session.splitlines()
+    shown = lines[lines.index("$ inchannel check-config") + 1]
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == shown.replace("config/inchannel.yaml", str(config))

@@ -108,7 +108,8 @@ def list_command(
     limit: int,
     as_json: bool,
 ) -> None:
-    """Open cases by SLA deadline, then newest (--status or --all for others)."""
+    """Open cases by SLA deadline, then priority and age, as on the dashboard's queue
+    (--status or --all for others)."""
     if not states and not every_state:
         states = casework.OPEN_STATES
     rt = runtime(config_file)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 
 import click
 import uvicorn
@@ -28,12 +30,30 @@ def announce_demo_user(rt: Runtime) -> None:
         )
 
 
-def serve(rt: Runtime, *, reload_rules: bool = True) -> None:
-    """``reload_rules`` False: the daemon in this process reloads ``rt``'s rules."""
+class CannotListen(Exception):
+    """The dashboard's address is taken or not ours to bind."""
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The dashboard's socket, bound before anything else starts: uvicorn binds in its
+    own thread, and a taken port left the daemon running without a dashboard after the
+    demo had printed a sign-in line for an address another program held."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as exc:
+        # create_server's own strerror repeats the address; the errno's text is enough.
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise CannotListen(f"the dashboard cannot listen on {host}:{port}: {reason}") from exc
+
+
+def serve(rt: Runtime, *, sock: socket.socket, reload_rules: bool = True) -> None:
+    """Serve on ``sock`` (from ``listen``). ``reload_rules`` False: the daemon in this
+    process reloads ``rt``'s rules."""
     web = rt.settings.web
     announce_demo_user(rt)
     log.info("dashboard on http://%s:%d/", web.host, web.port)
     app = create_app(rt, reload_rules=reload_rules)
     config = uvicorn.Config(app, host=web.host, port=web.port, log_config=None, proxy_headers=True)
     # In a worker thread uvicorn leaves signal handling to the daemon's main thread.
-    uvicorn.Server(config).run()
+    uvicorn.Server(config).run(sockets=[sock])
