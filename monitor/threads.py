@@ -93,6 +93,7 @@ class ThreadIndex:
         self._last_answer_at = self._last_answers(
             [case.id for case in self._latest.values() if case.first_response_at is not None]
         )
+        self._newest = self._newest_written([case.id for case in self._latest.values()])
 
     def _load(self, query: Select[Case]) -> None:
         # Locked until the batch commits: another worker processing a message of the
@@ -145,6 +146,33 @@ class ThreadIndex:
         rows = self._session.execute(query)
         return {case_id: last for case_id, last in rows if case_id is not None and last}
 
+    def _newest_written(self, case_ids: list[int]) -> dict[ThreadKey, datetime]:
+        """When the newest customer message decided in each of these cases was written."""
+        if not case_ids:
+            return {}
+        query = (
+            select(
+                Case.platform, Case.conversation_id, Case.customer_id, func.max(Message.created_at)
+            )
+            .join(Message, Message.case_id == Case.id)
+            .where(Case.id.in_(case_ids), Message.direction == Direction.INBOUND.value)
+            .group_by(Case.platform, Case.conversation_id, Case.customer_id)
+        )
+        rows = self._session.execute(query)
+        return {(p, c, n): last for p, c, n, last in rows if last is not None}
+
+    def _is_newest(self, key: ThreadKey, written: datetime) -> bool:
+        """Whether a message written at ``written`` is the newest of its case so far.
+
+        Sources overlap and lag (X search and the mentions timeline, Reddit search): an
+        older message can be stored after a newer one, and must not set the case's
+        latest sentiment."""
+        newest = self._newest.get(key)
+        if newest is not None and written < newest:
+            return False
+        self._newest[key] = written
+        return True
+
     def follow_up(self, case: Case, message: Message) -> bool:
         """Whether the customer's ``message`` makes the brand owe them an answer again:
         the case was answered, no earlier follow-up waits already (its clock runs on),
@@ -189,12 +217,17 @@ class ThreadIndex:
             if values is None:
                 values = self._new[key] = _new_case(key, score, now)
                 self._opened.append((key, message))
-            values["latest_label"], values["latest_compound"] = score.label.value, score.compound
+            if self._is_newest(key, message.created_at):
+                values["latest_label"] = score.label.value
+                values["latest_compound"] = score.compound
             return key
-        self._touch(case, score.label.value, score.compound, now)
+        if self._is_newest(key, message.created_at):
+            self._touch(case, score.label.value, score.compound, now)
+        else:
+            self._touch(case, case.latest_label, case.latest_compound, now)
         return key
 
-    def _touch(self, case: Case, label: str, compound: float, now: datetime) -> None:
+    def _touch(self, case: Case, label: str | None, compound: float | None, now: datetime) -> None:
         waiting = case.state in (CaseState.RESOLVED.value, CaseState.WAITING_CUSTOMER.value)
         if waiting and not cases.closed_as_spam(case):
             reason = "customer wrote again"
