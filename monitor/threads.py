@@ -80,6 +80,8 @@ class ThreadIndex:
         for row in session.execute(history.where(Case.customer_id.in_(ids)).order_by(Case.id)):
             latest[(row.platform, row.conversation_id, row.customer_id)] = row.id
             self._by_customer[row.customer_id].append(_Earlier(row.id, row.team))
+        # The authors' cases so far; ``history`` adds each case once it is decided on.
+        self._existing = {case.id for rows in self._by_customer.values() for case in rows}
         keys = {(m.platform, m.conversation_id, m.customer_id) for m in messages}
         wanted = {case_id for key, case_id in latest.items() if key in keys}
         self._latest: dict[ThreadKey, Case] = {}
@@ -321,12 +323,16 @@ class ThreadIndex:
         return self._latest[key]
 
     def history(self, customer_id: int, case: Case) -> tuple[int, bool]:
-        """(number of the author's earlier cases, whether any of them was escalated).
+        """(number of the author's other cases so far, whether any of them was escalated).
 
-        Earlier means opened before this case: a case opened later in the same batch
-        must not count as history. Ids are assigned in insert order, so they compare.
+        So far means stored before this batch, or opened by a message decided before
+        this one: a case opened later in the same batch must not count as history. Not
+        opened before this case: a follow-up in the author's first thread counts the
+        threads they wrote in since (a customer writing in two threads at once).
         """
-        earlier = [other for other in self._by_customer[customer_id] if other.id < case.id]
+        others = self._by_customer[customer_id]
+        earlier = [o for o in others if o.id != case.id and o.id in self._existing]
+        self._existing.add(case.id)
         escalated = any(other.team is not None for other in earlier) or case.team is not None
         return len(earlier), escalated
 
