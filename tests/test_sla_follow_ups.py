@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from monitor import casework, triage
+from monitor import casework, status, triage
 from monitor.domain import Action, ActionKind, ActionStatus, CaseState, Platform
 from monitor.pipeline import check_sla, dispatch_outbox, poll_source, process_pending, run_cycle
 from monitor.runtime import Runtime
@@ -493,3 +493,25 @@ def test_a_teams_case_closed_unanswered_and_reopened_gets_the_teams_clock(
         thread.advance(minutes=minutes)
         check_sla(thread.rt)
     assert [kind for kind, _ in thread.sla_events()] == ["sla_warning", "sla_breached"]
+
+
+def test_status_counts_no_open_breach_once_the_breached_answer_is_posted(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The first response came late: the bot answered the customer's next message. The
+    # breach stays on the case for the reports, but nothing is owed any more, and
+    # `inchannel status` (and the gauge alerted on) counted it as an open breach until a
+    # person resolved the case.
+    thread = escalated(make_runtime)
+    thread.advance(hours=2)
+    check_sla(thread.rt)
+    assert thread.case().sla_breached_at is not None
+    assert status.collect(thread.rt).sla_breaches_open == 1
+    thread.say("@acme thanks, all sorted, love it")
+    run_cycle(thread.rt)
+    case = thread.case()
+    assert case.first_response_at is not None
+    assert case.follow_up_at is None
+    assert case.state == CaseState.AUTO_REPLIED.value
+    assert case.sla_breached_at is not None  # kept for the reports
+    assert status.collect(thread.rt).sla_breaches_open == 0
