@@ -185,6 +185,15 @@ class ThreadIndex:
             return False
         return message.created_at > self._last_answer_at.get(case.id, case.first_response_at)
 
+    def earlier_follow_up(self, case: Case, message: Message) -> bool:
+        """Whether ``message`` is a follow-up written before the one whose answer is owed
+        already, and after the brand's last reply: stored late (a source that lags), it
+        is the first of them, and the customer has waited since it."""
+        if self.backfilling or case.first_response_at is None or case.follow_up_at is None:
+            return False
+        last = self._last_answer_at.get(case.id, case.first_response_at)
+        return last < message.created_at < case.follow_up_at
+
     def thread_replies(self, case: Case) -> tuple[int, datetime | None]:
         """(bot replies in the case's thread, the last one's time), this batch's included."""
         return self._replies.get((case.platform, case.conversation_id), (0, None))

@@ -515,3 +515,21 @@ def test_status_counts_no_open_breach_once_the_breached_answer_is_posted(
     assert case.state == CaseState.AUTO_REPLIED.value
     assert case.sla_breached_at is not None  # kept for the reports
     assert status.collect(thread.rt).sla_breaches_open == 0
+
+
+def test_an_older_follow_up_stored_late_moves_the_clock_to_when_it_was_written(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Two follow-ups after the brand's answer, the older one stored after the newer (a
+    # source that lags). The customer has waited since the older one; the clock kept
+    # the newer one's start, giving the team 20 minutes more than promised.
+    thread = answered(make_runtime)
+    now = thread.advance(days=1)
+    thread.say(PLAIN, at=now)
+    run_cycle(thread.rt)
+    assert thread.case().sla_due_at == now + timedelta(minutes=60)
+    thread.say("@acme hello? anyone there?", at=now - timedelta(minutes=20))
+    run_cycle(thread.rt)
+    case = thread.case()
+    assert case.follow_up_at == now - timedelta(minutes=20)
+    assert case.sla_due_at == now + timedelta(minutes=40)
