@@ -177,6 +177,7 @@ def _prepare(
         # The brand's own post joins the thread's case (if any) but is never acted on.
         if not index.link_own(message):
             message.case_id = _latest_case_id(session, message)
+            index.note_caseless(message)
         return None
     mention = _mention(message, customer)
     score = rt.scorer.score(mention.text, lang=mention.lang)

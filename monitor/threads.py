@@ -91,6 +91,7 @@ class ThreadIndex:
         self._threads: dict[Thread, ThreadKey] = {}  # last attached per thread
         self._written: dict[Thread, ThreadKey] = {}  # (platform, external id) → case key
         self._own: list[tuple[Message, ThreadKey]] = []
+        self._caseless: set[Thread] = set()  # (platform, external id) of posts in no case
         self._replies = self._bot_replies({(m.platform, m.conversation_id) for m in messages})
         self._last_answer_at = self._last_answers(
             [case.id for case in self._latest.values() if case.first_response_at is not None]
@@ -260,9 +261,13 @@ class ThreadIndex:
         the caller looks for the thread's latest case in the database.
 
         The post it answers comes first: in a thread where several customers write, the
-        last one to write is often not the one the brand is answering."""
-        key = self._written.get((message.platform, message.in_reply_to or ""))
-        if key is None and self._link_answered(message):
+        last one to write is often not the one the brand is answering. A post that
+        answers one in no case (the brand adding to its own post) joins none: it joined
+        the case of whoever last wrote in the thread, as if it answered them."""
+        answered = (message.platform, message.in_reply_to or "")
+        key = self._written.get(answered)
+        if key is None and (answered in self._caseless or self._link_answered(message)):
+            self.note_caseless(message)
             return True
         key = key or self._threads.get((message.platform, message.conversation_id))
         if key is None:
@@ -271,19 +276,24 @@ class ThreadIndex:
         self._own.append((message, key))
         return True
 
+    def note_caseless(self, message: Message) -> None:
+        """``message`` joined no case: a brand's post answering it joins none either."""
+        if message.case_id is None:
+            self._caseless.add((message.platform, message.external_id))
+
     def _link_answered(self, message: Message) -> bool:
-        """Join the case of the stored post ``message`` answers, if it has one."""
+        """Join the case of the stored post ``message`` answers, if it has one; True
+        too when that post is decided and in no case (the brand's own, say)."""
         if message.in_reply_to is None:
             return False
-        query = select(Message.case_id).where(
+        query = select(Message.case_id, Message.processed).where(
             Message.platform == message.platform,
             Message.external_id == message.in_reply_to,
-            Message.case_id.is_not(None),
         )
-        case_id = self._session.execute(query).scalar_one_or_none()
-        if case_id is None:
+        row = self._session.execute(query).one_or_none()
+        if row is None or (row.case_id is None and not row.processed):
             return False
-        message.case_id = case_id
+        message.case_id = row.case_id
         return True
 
     def open_new(self, at: Callable[[Message], datetime]) -> None:

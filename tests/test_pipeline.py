@@ -324,3 +324,26 @@ def test_an_older_message_stored_late_leaves_the_case_sentiment_of_the_newest(
     assert labels["1001"] == "positive"
     assert labels["1002"] == "negative"
     assert case.latest_label == "positive"
+
+
+@pytest.mark.parametrize("batch_size", [1, 10])
+def test_the_brand_continuing_its_own_post_joins_no_customers_case(
+    make_runtime: RuntimeFactory, batch_size: int
+) -> None:
+    # The brand posts, a customer replies to the post, the brand adds to its own post.
+    # The addition answers the brand's post, not the customer: it joined the case of
+    # whoever last wrote in the thread, and showed in their case as an answer to them.
+    thread = {"conversation_id": "1001", "in_reply_to": "1001"}
+    brand = {"author": "acme", "author_id": "1"}
+    rows = [
+        mention(1, "Our sale starts today!", **brand),
+        mention(2, "@acme is the kettle in the sale?", **thread),
+        mention(3, "Also: free delivery all week.", **brand, **thread),
+    ]
+    rt = make_runtime(rows, processing={"batch_size": batch_size})
+    run_cycle(rt)
+    with rt.sessions() as session:
+        links = dict(session.execute(select(Message.external_id, Message.case_id)).all())
+    assert links["1002"] is not None
+    assert links["1001"] is None
+    assert links["1003"] is None
