@@ -157,7 +157,11 @@ class ThreadIndex:
             select(
                 Case.platform, Case.conversation_id, Case.customer_id, func.max(Message.created_at)
             )
-            .join(Message, Message.case_id == Case.id)
+            # The customer's own messages: the brand's posts join the case too.
+            .join(
+                Message,
+                (Message.case_id == Case.id) & (Message.customer_id == Case.customer_id),
+            )
             .where(Case.id.in_(case_ids), Message.direction == Direction.INBOUND.value)
             .group_by(Case.platform, Case.conversation_id, Case.customer_id)
         )

@@ -347,3 +347,34 @@ def test_the_brand_continuing_its_own_post_joins_no_customers_case(
     assert links["1002"] is not None
     assert links["1001"] is None
     assert links["1003"] is None
+
+
+def test_the_brands_post_in_the_case_does_not_count_as_the_customers_newest(
+    make_runtime: RuntimeFactory,
+) -> None:
+    angry = mention(1, "@acme this is terrible, awful service", created_at="2026-11-20T08:40:00Z")
+    brand = mention(
+        2,
+        "@user1 sorry, we're on it",
+        author="acme",
+        author_id="1",
+        conversation_id="1001",
+        in_reply_to="1001",
+        created_at="2026-11-20T08:55:00Z",
+    )
+    thanks = mention(
+        3,
+        "@acme thanks, all sorted, love it",
+        author="user1",
+        author_id="501",
+        conversation_id="1001",
+        created_at="2026-11-20T08:50:00Z",
+    )
+    rt = make_runtime([angry, brand])
+    run_cycle(rt)
+    feed = Path(rt.settings.source("feed").path)  # type: ignore[union-attr]
+    with feed.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(thanks) + "\n")
+    run_cycle(rt)
+    with rt.sessions() as session:
+        assert session.scalars(select(Case.latest_label)).one() == "positive"
