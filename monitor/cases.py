@@ -58,6 +58,18 @@ def owe_answer(case: Case, since: datetime) -> None:
     case.sla_due_at = case.sla_warned_at = case.sla_breached_at = None
 
 
+def owe_since_earlier(settings: Settings, case: Case, since: datetime) -> None:
+    """An answer owed already is owed since ``since``, earlier: a follow-up stored after
+    a newer one. The deadline moves back as much, in the team's business time, so a
+    rule's tighter target stays; its warning and breach marks stand (no second alert)."""
+    old, case.follow_up_at = case.follow_up_at, since
+    team = settings.team(case.team or "")
+    if old is None or case.sla_due_at is None or team is None:
+        return
+    calendar = team.calendar()
+    case.sla_due_at = calendar.add_minutes(since, calendar.minutes_between(old, case.sla_due_at))
+
+
 def start_follow_up_clock(settings: Settings, case: Case) -> None:
     """The team's deadline for an unanswered follow-up that has none yet. A case no team
     holds has no clock, as for the first response, until it is escalated."""

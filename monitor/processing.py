@@ -177,6 +177,7 @@ def _prepare(
         # The brand's own post joins the thread's case (if any) but is never acted on.
         if not index.link_own(message):
             message.case_id = _latest_case_id(session, message)
+            index.note_caseless(message)
         return None
     mention = _mention(message, customer)
     score = rt.scorer.score(mention.text, lang=mention.lang)
@@ -213,12 +214,8 @@ def _decide(
         decision = rt.loaded_rules().decide(mention, score, context)
     message.decision = _decision_json(decision)
     owes = _owes_answer(case, decision)
-    if owes and index.follow_up(case, message):
-        # Before the decision is applied: an escalation in it then counts the deadline
-        # from the follow-up, with its rule's target. The customer has waited since they
-        # wrote (a slow poll is no reason to give the team more time), though never from
-        # a moment after it arrived (a platform clock ahead of ours).
-        cases.owe_answer(case, min(message.created_at, now))
+    if owes:
+        _note_follow_up(rt, index, case, message, now)
     _apply(rt, session, index, case, message, decision, message.decision, now)
     answered = _bot_answers(decision)
     if owes and not answered:
@@ -226,6 +223,23 @@ def _decide(
     if answered:
         customer.last_bot_reply_at = now
     return decision
+
+
+def _note_follow_up(
+    rt: Runtime, index: ThreadIndex, case: Case, message: Message, now: datetime
+) -> None:
+    """A message owed an answer: the answer owed since it, if it is the customer's first
+    (or earliest) unanswered follow-up.
+
+    Before the decision is applied: an escalation in it then counts the deadline from
+    the follow-up, with its rule's target. The customer has waited since they wrote (a
+    slow poll is no reason to give the team more time), though never from a moment
+    after it arrived (a platform clock ahead of ours)."""
+    since = min(message.created_at, now)
+    if index.earlier_follow_up(case, message):
+        cases.owe_since_earlier(rt.settings, case, since)
+    elif index.follow_up(case, message):
+        cases.owe_answer(case, since)
 
 
 def _owes_answer(case: Case, decision: Decision) -> bool:

@@ -19,6 +19,7 @@ from monitor.notifications import inert_line
 from monitor.rules.reload import RULES_STATE
 from monitor.runtime import Runtime
 from monitor.settings import Settings
+from monitor.sla import OWED
 from monitor.sources.x_usage import BUDGET_STOP
 from monitor.store.models import ActionRow, Case, Message, SourceState, Usage
 
@@ -144,7 +145,9 @@ def _read(session: Session, configured: set[str], now: datetime) -> Status:
     breaches = session.scalar(
         select(func.count())
         .select_from(Case)
-        .where(Case.sla_breached_at.is_not(None), Case.state.in_(cases.OPEN_STATES))
+        # The breach of an answer still owed: one answered late keeps its mark for the
+        # reports, but counted here it alerted (the gauge) until someone resolved it.
+        .where(Case.sla_breached_at.is_not(None), Case.state.in_(cases.OPEN_STATES), OWED)
     )
     usage = dict(
         session.execute(select(Usage.key, Usage.count).where(Usage.day == f"{now:%Y-%m-%d}")).all()

@@ -80,6 +80,8 @@ class ThreadIndex:
         for row in session.execute(history.where(Case.customer_id.in_(ids)).order_by(Case.id)):
             latest[(row.platform, row.conversation_id, row.customer_id)] = row.id
             self._by_customer[row.customer_id].append(_Earlier(row.id, row.team))
+        # The authors' cases so far; ``history`` adds each case once it is decided on.
+        self._existing = {case.id for rows in self._by_customer.values() for case in rows}
         keys = {(m.platform, m.conversation_id, m.customer_id) for m in messages}
         wanted = {case_id for key, case_id in latest.items() if key in keys}
         self._latest: dict[ThreadKey, Case] = {}
@@ -89,10 +91,12 @@ class ThreadIndex:
         self._threads: dict[Thread, ThreadKey] = {}  # last attached per thread
         self._written: dict[Thread, ThreadKey] = {}  # (platform, external id) → case key
         self._own: list[tuple[Message, ThreadKey]] = []
+        self._caseless: set[Thread] = set()  # (platform, external id) of posts in no case
         self._replies = self._bot_replies({(m.platform, m.conversation_id) for m in messages})
         self._last_answer_at = self._last_answers(
             [case.id for case in self._latest.values() if case.first_response_at is not None]
         )
+        self._newest = self._newest_written([case.id for case in self._latest.values()])
 
     def _load(self, query: Select[Case]) -> None:
         # Locked until the batch commits: another worker processing a message of the
@@ -145,6 +149,37 @@ class ThreadIndex:
         rows = self._session.execute(query)
         return {case_id: last for case_id, last in rows if case_id is not None and last}
 
+    def _newest_written(self, case_ids: list[int]) -> dict[ThreadKey, datetime]:
+        """When the newest customer message decided in each of these cases was written."""
+        if not case_ids:
+            return {}
+        query = (
+            select(
+                Case.platform, Case.conversation_id, Case.customer_id, func.max(Message.created_at)
+            )
+            # The customer's own messages: the brand's posts join the case too.
+            .join(
+                Message,
+                (Message.case_id == Case.id) & (Message.customer_id == Case.customer_id),
+            )
+            .where(Case.id.in_(case_ids), Message.direction == Direction.INBOUND.value)
+            .group_by(Case.platform, Case.conversation_id, Case.customer_id)
+        )
+        rows = self._session.execute(query)
+        return {(p, c, n): last for p, c, n, last in rows if last is not None}
+
+    def _is_newest(self, key: ThreadKey, written: datetime) -> bool:
+        """Whether a message written at ``written`` is the newest of its case so far.
+
+        Sources overlap and lag (X search and the mentions timeline, Reddit search): an
+        older message can be stored after a newer one, and must not set the case's
+        latest sentiment."""
+        newest = self._newest.get(key)
+        if newest is not None and written < newest:
+            return False
+        self._newest[key] = written
+        return True
+
     def follow_up(self, case: Case, message: Message) -> bool:
         """Whether the customer's ``message`` makes the brand owe them an answer again:
         the case was answered, no earlier follow-up waits already (its clock runs on),
@@ -154,6 +189,15 @@ class ThreadIndex:
         if self.backfilling or case.first_response_at is None or case.follow_up_at is not None:
             return False
         return message.created_at > self._last_answer_at.get(case.id, case.first_response_at)
+
+    def earlier_follow_up(self, case: Case, message: Message) -> bool:
+        """Whether ``message`` is a follow-up written before the one whose answer is owed
+        already, and after the brand's last reply: stored late (a source that lags), it
+        is the first of them, and the customer has waited since it."""
+        if self.backfilling or case.first_response_at is None or case.follow_up_at is None:
+            return False
+        last = self._last_answer_at.get(case.id, case.first_response_at)
+        return last < message.created_at < case.follow_up_at
 
     def thread_replies(self, case: Case) -> tuple[int, datetime | None]:
         """(bot replies in the case's thread, the last one's time), this batch's included."""
@@ -189,12 +233,17 @@ class ThreadIndex:
             if values is None:
                 values = self._new[key] = _new_case(key, score, now)
                 self._opened.append((key, message))
-            values["latest_label"], values["latest_compound"] = score.label.value, score.compound
+            if self._is_newest(key, message.created_at):
+                values["latest_label"] = score.label.value
+                values["latest_compound"] = score.compound
             return key
-        self._touch(case, score.label.value, score.compound, now)
+        if self._is_newest(key, message.created_at):
+            self._touch(case, score.label.value, score.compound, now)
+        else:
+            self._touch(case, case.latest_label, case.latest_compound, now)
         return key
 
-    def _touch(self, case: Case, label: str, compound: float, now: datetime) -> None:
+    def _touch(self, case: Case, label: str | None, compound: float | None, now: datetime) -> None:
         waiting = case.state in (CaseState.RESOLVED.value, CaseState.WAITING_CUSTOMER.value)
         if waiting and not cases.closed_as_spam(case):
             reason = "customer wrote again"
@@ -216,9 +265,13 @@ class ThreadIndex:
         the caller looks for the thread's latest case in the database.
 
         The post it answers comes first: in a thread where several customers write, the
-        last one to write is often not the one the brand is answering."""
-        key = self._written.get((message.platform, message.in_reply_to or ""))
-        if key is None and self._link_answered(message):
+        last one to write is often not the one the brand is answering. A post that
+        answers one in no case (the brand adding to its own post) joins none: it joined
+        the case of whoever last wrote in the thread, as if it answered them."""
+        answered = (message.platform, message.in_reply_to or "")
+        key = self._written.get(answered)
+        if key is None and (answered in self._caseless or self._link_answered(message)):
+            self.note_caseless(message)
             return True
         key = key or self._threads.get((message.platform, message.conversation_id))
         if key is None:
@@ -227,19 +280,24 @@ class ThreadIndex:
         self._own.append((message, key))
         return True
 
+    def note_caseless(self, message: Message) -> None:
+        """``message`` joined no case: a brand's post answering it joins none either."""
+        if message.case_id is None:
+            self._caseless.add((message.platform, message.external_id))
+
     def _link_answered(self, message: Message) -> bool:
-        """Join the case of the stored post ``message`` answers, if it has one."""
+        """Join the case of the stored post ``message`` answers, if it has one; True
+        too when that post is decided and in no case (the brand's own, say)."""
         if message.in_reply_to is None:
             return False
-        query = select(Message.case_id).where(
+        query = select(Message.case_id, Message.processed).where(
             Message.platform == message.platform,
             Message.external_id == message.in_reply_to,
-            Message.case_id.is_not(None),
         )
-        case_id = self._session.execute(query).scalar_one_or_none()
-        if case_id is None:
+        row = self._session.execute(query).one_or_none()
+        if row is None or (row.case_id is None and not row.processed):
             return False
-        message.case_id = case_id
+        message.case_id = row.case_id
         return True
 
     def open_new(self, at: Callable[[Message], datetime]) -> None:
@@ -288,12 +346,16 @@ class ThreadIndex:
         return self._latest[key]
 
     def history(self, customer_id: int, case: Case) -> tuple[int, bool]:
-        """(number of the author's earlier cases, whether any of them was escalated).
+        """(number of the author's other cases so far, whether any of them was escalated).
 
-        Earlier means opened before this case: a case opened later in the same batch
-        must not count as history. Ids are assigned in insert order, so they compare.
+        So far means stored before this batch, or opened by a message decided before
+        this one: a case opened later in the same batch must not count as history. Not
+        opened before this case: a follow-up in the author's first thread counts the
+        threads they wrote in since (a customer writing in two threads at once).
         """
-        earlier = [other for other in self._by_customer[customer_id] if other.id < case.id]
+        others = self._by_customer[customer_id]
+        earlier = [o for o in others if o.id != case.id and o.id in self._existing]
+        self._existing.add(case.id)
         escalated = any(other.team is not None for other in earlier) or case.team is not None
         return len(earlier), escalated
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import shutil
 import sqlite3
 from collections.abc import Iterator
@@ -292,3 +293,88 @@ def test_the_brand_answering_one_of_two_customers_joins_that_customers_case(
         owners = dict(session.execute(select(Case.id, Customer.handle).join(Customer)).all())
         linked = session.scalars(select(Message.case_id).where(Message.external_id == "1003"))
         assert owners[linked.one()] == "user1"
+
+
+def test_an_older_message_stored_late_leaves_the_case_sentiment_of_the_newest(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Reddit search lags, and X search and the mentions timeline overlap: a customer's
+    # older message can be stored after their newer one. The case's sentiment (the
+    # queue's column and filter) took the older one's and showed a thanked-for case
+    # as angry.
+    newer = mention(1, "@acme thanks, all sorted, love it", created_at="2026-11-20T08:50:00Z")
+    older = mention(
+        2,
+        "@acme this is terrible, awful service",
+        author="user1",
+        author_id="501",
+        conversation_id="1001",
+        created_at="2026-11-20T08:40:00Z",
+    )
+    rt = make_runtime([newer])
+    run_cycle(rt)
+    feed = Path(rt.settings.source("feed").path)  # type: ignore[union-attr]
+    with feed.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(older) + "\n")
+    rt.clock.advance(minutes=5)  # type: ignore[attr-defined]
+    run_cycle(rt)
+    with rt.sessions() as session:
+        labels = dict(session.execute(select(Message.external_id, Message.label)).all())
+        case = session.scalars(select(Case)).one()
+    assert labels["1001"] == "positive"
+    assert labels["1002"] == "negative"
+    assert case.latest_label == "positive"
+
+
+@pytest.mark.parametrize("batch_size", [1, 10])
+def test_the_brand_continuing_its_own_post_joins_no_customers_case(
+    make_runtime: RuntimeFactory, batch_size: int
+) -> None:
+    # The brand posts, a customer replies to the post, the brand adds to its own post.
+    # The addition answers the brand's post, not the customer: it joined the case of
+    # whoever last wrote in the thread, and showed in their case as an answer to them.
+    thread = {"conversation_id": "1001", "in_reply_to": "1001"}
+    brand = {"author": "acme", "author_id": "1"}
+    rows = [
+        mention(1, "Our sale starts today!", **brand),
+        mention(2, "@acme is the kettle in the sale?", **thread),
+        mention(3, "Also: free delivery all week.", **brand, **thread),
+    ]
+    rt = make_runtime(rows, processing={"batch_size": batch_size})
+    run_cycle(rt)
+    with rt.sessions() as session:
+        links = dict(session.execute(select(Message.external_id, Message.case_id)).all())
+    assert links["1002"] is not None
+    assert links["1001"] is None
+    assert links["1003"] is None
+
+
+def test_the_brands_post_in_the_case_does_not_count_as_the_customers_newest(
+    make_runtime: RuntimeFactory,
+) -> None:
+    angry = mention(1, "@acme this is terrible, awful service", created_at="2026-11-20T08:40:00Z")
+    brand = mention(
+        2,
+        "@user1 sorry, we're on it",
+        author="acme",
+        author_id="1",
+        conversation_id="1001",
+        in_reply_to="1001",
+        created_at="2026-11-20T08:55:00Z",
+    )
+    thanks = mention(
+        3,
+        "@acme thanks, all sorted, love it",
+        author="user1",
+        author_id="501",
+        conversation_id="1001",
+        created_at="2026-11-20T08:50:00Z",
+    )
+    rt = make_runtime([angry, brand])
+    run_cycle(rt)
+    feed = Path(rt.settings.source("feed").path)  # type: ignore[union-attr]
+    with feed.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(thanks) + "\n")
+    run_cycle(rt)
+    with rt.sessions() as session:
+        assert session.scalars(select(Case.latest_label)).one() == "positive"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from monitor.pipeline import run_cycle
@@ -170,3 +171,27 @@ def test_brand_accounts_written_as_reddit_and_x_show_them_are_the_brands_own(
         ("acmehelp", "own", False),
         ("user3", "mention", True),
     ]
+
+
+@pytest.mark.parametrize("batch_size", [1, 10])
+def test_a_follow_up_counts_the_authors_case_opened_since_in_another_thread(
+    make_runtime: RuntimeFactory, tmp_path: Path, batch_size: int
+) -> None:
+    # A customer writing in two threads at once: their second thread was escalated, then
+    # they wrote again in the first. Only cases opened before the first one counted as
+    # history, so the follow-up saw no other case and no escalation.
+    write(tmp_path / "rules", RULES)
+    ann = {"author": "ann", "author_id": "7", "author_name": "Ann"}
+    rows = [
+        mention(1, "@acme hello there", **ann),
+        mention(2, "@acme my kettle is broken", **ann),
+        mention(3, "@acme any news on the first thing?", conversation_id="1001", **ann),
+    ]
+    rules = {"path": str(tmp_path / "rules")}
+    rt = make_runtime(rows, rules=rules, processing={"batch_size": batch_size})
+    run_cycle(rt)
+    with rt.sessions() as session:
+        decisions = dict(session.execute(select(Message.external_id, Message.decision)).all())
+    assert decisions["1001"].get("matched") is None
+    assert decisions["1002"]["matched"] == ["complaint"]
+    assert decisions["1003"]["matched"] == ["returning-customer"]

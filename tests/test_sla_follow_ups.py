@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from monitor import casework, triage
+from monitor import casework, status, triage
 from monitor.domain import Action, ActionKind, ActionStatus, CaseState, Platform
 from monitor.pipeline import check_sla, dispatch_outbox, poll_source, process_pending, run_cycle
 from monitor.runtime import Runtime
@@ -493,3 +493,43 @@ def test_a_teams_case_closed_unanswered_and_reopened_gets_the_teams_clock(
         thread.advance(minutes=minutes)
         check_sla(thread.rt)
     assert [kind for kind, _ in thread.sla_events()] == ["sla_warning", "sla_breached"]
+
+
+def test_status_counts_no_open_breach_once_the_breached_answer_is_posted(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The first response came late: the bot answered the customer's next message. The
+    # breach stays on the case for the reports, but nothing is owed any more, and
+    # `inchannel status` (and the gauge alerted on) counted it as an open breach until a
+    # person resolved the case.
+    thread = escalated(make_runtime)
+    thread.advance(hours=2)
+    check_sla(thread.rt)
+    assert thread.case().sla_breached_at is not None
+    assert status.collect(thread.rt).sla_breaches_open == 1
+    thread.say("@acme thanks, all sorted, love it")
+    run_cycle(thread.rt)
+    case = thread.case()
+    assert case.first_response_at is not None
+    assert case.follow_up_at is None
+    assert case.state == CaseState.AUTO_REPLIED.value
+    assert case.sla_breached_at is not None  # kept for the reports
+    assert status.collect(thread.rt).sla_breaches_open == 0
+
+
+def test_an_older_follow_up_stored_late_moves_the_clock_to_when_it_was_written(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Two follow-ups after the brand's answer, the older one stored after the newer (a
+    # source that lags). The customer has waited since the older one; the clock kept
+    # the newer one's start, giving the team 20 minutes more than promised.
+    thread = answered(make_runtime)
+    now = thread.advance(days=1)
+    thread.say(PLAIN, at=now)
+    run_cycle(thread.rt)
+    assert thread.case().sla_due_at == now + timedelta(minutes=60)
+    thread.say("@acme hello? anyone there?", at=now - timedelta(minutes=20))
+    run_cycle(thread.rt)
+    case = thread.case()
+    assert case.follow_up_at == now - timedelta(minutes=20)
+    assert case.sla_due_at == now + timedelta(minutes=40)

@@ -36,7 +36,7 @@ class Context:
     last_bot_reply_to_author_at: datetime | None = None
     source: str | None = None
     case_state: CaseState = CaseState.NEW
-    earlier_cases: int = 0  # the author's other cases, before this one
+    earlier_cases: int = 0  # the author's other cases so far (not only older ones)
     escalated_before: bool = False  # any case of this author went to a human before
     last_bot_reply_in_thread_at: datetime | None = None
 
