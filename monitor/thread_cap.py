@@ -20,7 +20,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from monitor import cases
-from monitor.domain import ActionKind, ActionStatus
+from monitor.domain import ActionKind, ActionStatus, CaseState
 from monitor.store.models import ActionRow, Case
 from monitor.store.pending import add_event
 
@@ -113,3 +113,20 @@ def _withdraw(session: Session, row: ActionRow, out: int, now: datetime) -> None
     add_event(
         session, case_id=row.case_id, kind="reply_withdrawn", actor="bot", detail=detail, at=now
     )
+    _unanswered(session, row, now)
+
+
+def _unanswered(session: Session, row: ActionRow, now: datetime) -> None:
+    """A case the bot answered with this reply is new again, as the rules leave a case
+    whose reply the cap blocked: left "auto replied", the customer waited on a reply
+    that never went, with nobody shown the case. (A case a rule escalated stays so.)"""
+    old, new = CaseState.AUTO_REPLIED.value, CaseState.NEW.value
+    moved = session.execute(
+        update(Case)
+        .where(Case.id == row.case_id, Case.state == old)
+        .values(state=new, updated_at=now)
+        .returning(Case.id),
+        execution_options={"synchronize_session": False},
+    )
+    for case_id in moved.scalars():
+        cases.record_state(session, case_id, old, new, "bot", now, reason="reply withdrawn")

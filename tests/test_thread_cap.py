@@ -13,12 +13,13 @@ from monitor.dispatch import dispatch_outbox
 from monitor.pipeline import poll_source, process_pending
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
-from monitor.store.models import ActionRow, Case, Event
+from monitor.store.models import ActionRow, Case, Event, Message
 from monitor.store.queries import claim_due_actions
 from tests.conftest import REPO, RuntimeFactory, mention
 from tests.test_processing_workers import paused_after_first_decision
 
 OUTAGE = "@acme the app is down"
+PRAISE = "@acme thanks, love the new app"  # a reply and no escalation: auto_replied
 ONE_PER_THREAD = {"path": str(REPO / "config" / "rules"), "max_replies_per_thread": 1}
 
 
@@ -36,6 +37,17 @@ def withdrawn_events(rt: Runtime) -> list[dict[str, object]]:
         return list(session.scalars(select(Event.detail).where(Event.kind == "reply_withdrawn")))
 
 
+def case_states(rt: Runtime) -> dict[str, str]:
+    """The external id of each case's first message → the case's state."""
+    with rt.sessions() as session:
+        query = (
+            select(Message.external_id, Case.state)
+            .join(Case, Message.case_id == Case.id)
+            .where(Message.direction == "inbound")
+        )
+        return dict(session.execute(query).all())
+
+
 def bot_replies_in_thread(rt: Runtime, conversation: str) -> int:
     with rt.sessions() as session:
         query = select(func.sum(Case.bot_replies)).where(Case.conversation_id == conversation)
@@ -47,7 +59,7 @@ def two_customers_one_thread(make_runtime: RuntimeFactory, *, cap: int) -> Runti
     ``cap``: the state two workers deciding at once leave behind (test below)."""
     thread = {"conversation_id": "1001"}
     loose = {"path": str(REPO / "config" / "rules"), "max_replies_per_thread": 2}
-    first = make_runtime([mention(1, OUTAGE), mention(2, OUTAGE, **thread)], rules=loose)
+    first = make_runtime([mention(1, PRAISE), mention(2, PRAISE, **thread)], rules=loose)
     poll_source(first, "feed")
     process_pending(first)
     strict = {"path": str(REPO / "config" / "rules"), "max_replies_per_thread": cap}
@@ -61,6 +73,9 @@ def test_a_bot_reply_past_its_threads_cap_is_withdrawn_not_sent(
     assert statuses(rt) == {"1001": "pending", "1002": "pending"}
     dispatch_outbox(rt)
     assert statuses(rt) == {"1001": "sent", "1002": "rejected"}
+    # The customer whose reply was withdrawn is unanswered: the case is new again, as
+    # the rules leave one whose reply the cap blocked, not "auto replied".
+    assert case_states(rt) == {"1001": "auto_replied", "1002": "new"}
     [event] = withdrawn_events(rt)
     assert "already 1 bot replies in this thread" in str(event["reason"])
     # Given back, as when a case is marked as spam: the thread holds one bot reply.
