@@ -181,9 +181,6 @@ def lock_case(session: Session, ref: str) -> Case:
     return case
 
 
-OPEN_STATES = tuple(s.value for s in CaseState if s is not CaseState.RESOLVED)
-
-
 def list_cases(
     rt: Runtime, *, states: tuple[str, ...] = (), team: str | None = None, limit: int = 100
 ) -> list[CaseRow]:

@@ -94,6 +94,9 @@ def test_human_reply_goes_through_the_outbox_with_platform_limits(demo: Path) ->
     _, shown = cli("cases", "show", ref, config=demo)
     assert "Sorted: a new one ships today." in shown
     assert "sent" in shown
+    # Answered, it waits on the customer: off the open list, as off the dashboard's queue.
+    assert ref not in [r["ref"] for r in listed(demo)]
+    assert ref in [r["ref"] for r in listed(demo, "--status", "waiting_customer")]
 
 
 def test_assign_resolve_note_and_link(demo: Path) -> None:

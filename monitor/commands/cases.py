@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from monitor import casework, triage
+from monitor import cases, casework, triage
 from monitor.casework import CaseworkError
 from monitor.commands.options import config_option, json_line, terminal_text
 from monitor.domain import CaseState
@@ -111,7 +111,8 @@ def list_command(
     """Open cases by SLA deadline, then priority and age, as on the dashboard's queue
     (--status or --all for others)."""
     if not states and not every_state:
-        states = casework.OPEN_STATES
+        # The queue's open states: a case waiting on the customer needs nobody yet.
+        states = tuple(sorted(cases.OPEN_STATES))
     rt = runtime(config_file)
     rows = run(lambda: casework.list_cases(rt, states=states, team=team, limit=limit))
     if as_json:
