@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 
 # HTTP clients that log credentials at DEBUG: tweepy its request headers (the bearer
 # token, the OAuth 2 user token), prawcore the token request's body (the refresh token),
-# oauthlib and requests-oauthlib the OAuth 1.0a signature and keys. They stay at INFO
-# whatever logging.level says: a debugging session must not put secrets in the logs.
-CREDENTIAL_LOGGERS = ("tweepy", "prawcore", "praw", "oauthlib", "requests_oauthlib")
+# oauthlib and requests-oauthlib the OAuth 1.0a signature and keys, urllib3 (under
+# requests, under apprise) each request line, whose path and query are a webhook's secret.
+# They stay at INFO whatever logging.level says: a debugging session must not put
+# secrets in the logs.
+CREDENTIAL_LOGGERS = ("tweepy", "prawcore", "praw", "oauthlib", "requests_oauthlib", "urllib3")
 
 
 _URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://\S+")

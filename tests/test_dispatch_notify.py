@@ -9,10 +9,13 @@ import pytest
 from sqlalchemy import select
 
 from monitor import notifications
+from monitor.logs import setup_logging
 from monitor.pipeline import dispatch_outbox
 from monitor.store.db import transaction
 from monitor.store.models import ActionRow
 from tests.conftest import RuntimeFactory
+from tests.fakeapi import FakeAPI, Reply
+from tests.test_logs import restored_logging  # noqa: F401 -- a fixture
 
 SECRET = "T0-s3cr3t-token"
 
@@ -54,3 +57,32 @@ def test_a_channel_that_is_down_never_logs_its_webhook_secret(
     logged = [record.getMessage() for record in caplog.records]
     assert any("Max retries exceeded with url: <url>" in line for line in logged)
     assert [line for line in logged if SECRET in line or "hunter2" in line] == []
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_a_delivered_notification_never_logs_its_webhook_path_at_debug(
+    make_runtime: RuntimeFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """urllib3, under requests under apprise, logs each request line at DEBUG: the
+    webhook's path and query, which hold its secret."""
+    with FakeAPI() as api:
+        api.add("POST", f"/hooks/{SECRET}", Reply.json({}))
+        host = api.base_url.removeprefix("http://")
+        rt = make_runtime(channels={"ops": {"url": f"json://{host}/hooks/{SECRET}?key=hunter2"}})
+        setup_logging("DEBUG", json_lines=True)
+        with transaction(rt.sessions) as session:
+            notifications.enqueue(
+                session,
+                case=None,
+                text="alert",
+                key="k1",
+                actor="system",
+                now=rt.clock.now(),
+                channels=["ops"],
+            )
+        dispatch_outbox(rt)
+        assert len(api.seen("POST", f"/hooks/{SECRET}")) == 1
+    logged = capsys.readouterr().err
+    assert "action=" in logged  # our own lines still come through
+    assert SECRET not in logged
+    assert "hunter2" not in logged
