@@ -14,14 +14,14 @@ to the dashboard) never add into each other's counts.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from monitor.domain import ActionStatus, CaseState, Decision
+from monitor.domain import ActionKind, ActionStatus, CaseState, Decision
 
 if TYPE_CHECKING:
     from monitor.runtime import Runtime
@@ -31,6 +31,9 @@ log = logging.getLogger("inchannel.metrics")
 
 # A poll is one HTTP round trip plus parsing; the slow end is a thread-context fetch.
 POLL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+DECISION_TYPES = ("reply", "draft", "escalate", "ignore", "none")
+ACTION_OUTCOMES = (ActionStatus.SENT.value, ActionStatus.FAILED.value, ActionStatus.DEAD.value)
+SLA_KINDS = ("warning", "breached")
 
 
 def decision_types(decision: Decision) -> list[str]:
@@ -100,7 +103,23 @@ class Metrics:
         if self._state is None:
             self._state = StateCollector(rt)
             self.registry.register(self._state)
+            self._start_at_zero(rt.sources)
         return self.registry
+
+    def _start_at_zero(self, sources: Iterable[str]) -> None:
+        """Expose every bounded series from the start: one that first appears at 1 is
+        invisible to rate() and increase(), so the first dead reply after a restart would
+        fire no alert. Error kinds are left out: they are many, and each source's own."""
+        for source in sources:
+            self.mentions.labels(source)
+            self.polls.labels(source)
+        for kind in DECISION_TYPES:
+            self.decisions.labels(kind)
+        for action_kind in ActionKind:
+            for outcome in ACTION_OUTCOMES:
+                self.actions.labels(action_kind.value, outcome)
+        for sla_kind in SLA_KINDS:
+            self.sla_alerts.labels(sla_kind)
 
 
 class StateCollector:

@@ -240,3 +240,30 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def test_a_fresh_process_shows_every_counter_at_zero(make_runtime: RuntimeFactory) -> None:
+    # A series that first appears at 1 is lost to rate() and increase(): the first dead
+    # reply after a restart would never fire `increase(...{outcome="dead"}[1h]) > 0`.
+    samples = scrape(make_runtime())
+    expected = [
+        ("inchannel_mentions_ingested_total", {"source": "feed"}),
+        ("inchannel_poll_duration_seconds_count", {"source": "feed"}),
+        *[("inchannel_decisions_total", {"type": t}) for t in DECISION_TYPES],
+        *[
+            ("inchannel_actions_total", {"kind": kind, "outcome": outcome})
+            for kind in ("reply", "notify")
+            for outcome in ("sent", "failed", "dead")
+        ],
+        *[("inchannel_sla_alerts_total", {"kind": kind}) for kind in ("warning", "breached")],
+    ]
+    missing = [(name, labels) for name, labels in expected if key(name, labels) not in samples]
+    assert missing == []
+    assert all(samples[key(name, labels)] == 0 for name, labels in expected)
+
+
+DECISION_TYPES = ("reply", "draft", "escalate", "ignore", "none")
+
+
+def key(name: str, labels: dict[str, str]) -> tuple[str, tuple[tuple[str, str], ...]]:
+    return (name, tuple(sorted(labels.items())))
