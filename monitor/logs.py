@@ -42,17 +42,35 @@ def redact_apprise_urls() -> None:
         apprise_log.addFilter(_RedactUrls())
 
 
+# A log line's message and traceback are cut to these many characters: a line may carry
+# platform text (an error's details), and a post can be 40,000 characters.
+MESSAGE_CHARS = 8_000
+EXCEPTION_CHARS = 20_000
+
+# Left raw by json.dumps(ensure_ascii=False): U+2028, U+2029 and NEL end a line for
+# splitlines() and many log viewers, C1 controls drive a terminal (U+009B starts an
+# escape sequence), bidi controls reorder what follows. Written as JSON escapes instead.
+_UNSAFE_IN_JSON = re.compile("[\u0080-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line, non-ASCII kept readable but nothing a viewer acts on."""
+
     def format(self, record: logging.LogRecord) -> str:
         out = {
             "at": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": _bounded(record.getMessage(), MESSAGE_CHARS),
         }
         if record.exc_info:
-            out["exception"] = self.formatException(record.exc_info)
-        return json.dumps(out, ensure_ascii=False)
+            out["exception"] = _bounded(self.formatException(record.exc_info), EXCEPTION_CHARS)
+        line = json.dumps(out, ensure_ascii=False)
+        return _UNSAFE_IN_JSON.sub(lambda found: f"\\u{ord(found.group()):04x}", line)
+
+
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def setup_logging(level: str = "INFO", *, json_lines: bool = False) -> None:

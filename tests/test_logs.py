@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 
 import pytest
 
-from monitor.logs import CREDENTIAL_LOGGERS, setup_logging
+from monitor.logs import CREDENTIAL_LOGGERS, MESSAGE_CHARS, setup_logging
 from monitor.pipeline import poll_source
 from tests.conftest import RuntimeFactory
 from tests.fakeapi import FakeAPI
@@ -70,3 +71,34 @@ def test_a_library_that_sets_its_own_logger_to_debug_stays_at_the_configured_lev
     logged = capsys.readouterr().err
     assert "Building index" not in logged
     assert "an info line still shows" in logged
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_json_lines_stay_one_inert_line_whatever_the_text(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Platform text reaches log lines (error details, skipped items): U+2028, U+2029 and
+    # NEL end a line for splitlines() and many log viewers; C1 and bidi controls drive a
+    # terminal reading `journalctl`.
+    setup_logging("INFO", json_lines=True)
+    hostile = "a\u2028b\u2029c\x85d\x9b2Je\u202eevil\nf"
+    try:
+        raise ValueError(hostile)
+    except ValueError:
+        logging.getLogger("inchannel.test").exception("got %s", hostile)
+    logged = capsys.readouterr().err
+    lines = logged.splitlines()
+    assert len(lines) == 1
+    record = json.loads(lines[0])
+    assert record["message"] == f"got {hostile}"
+    assert record["exception"].endswith(f"ValueError: {hostile}")
+    assert not any(ch in logged for ch in "\u2028\u2029\x85\x9b\u202e")
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_a_json_line_is_bounded(capsys: pytest.CaptureFixture[str]) -> None:
+    setup_logging("INFO", json_lines=True)
+    logging.getLogger("inchannel.test").warning("text=%s", "x" * 100_000)
+    record = json.loads(capsys.readouterr().err)
+    assert len(record["message"]) <= MESSAGE_CHARS
+    assert record["message"].endswith("…")
