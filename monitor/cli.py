@@ -243,6 +243,8 @@ def _run(
 
     rt = build_runtime(settings, dry_run=dry_run, rules=rules)
     migrated_or_exit(rt.engine)
+    if not once:
+        _serve_metrics_or_exit(rt)  # metrics.port: a listener for workers without the dashboard
     if not settings.is_demo:  # the demo posts nowhere, dry run or not
         from monitor.store.run_mode import ModeConflict, claim_mode
 
@@ -259,14 +261,22 @@ def _run(
         finally:
             rt.engine.dispose()  # close the pool's connections before the process ends
         return
-    from monitor.metrics import serve_metrics
-
-    serve_metrics(rt)  # metrics.port: a listener for workers without the dashboard
     if settings.web.enabled if serve is None else serve:
         _serve_in_thread(rt)
     from monitor.daemon import run_forever
 
     run_forever(rt)
+
+
+def _serve_metrics_or_exit(rt: Runtime) -> None:
+    """Exit 1 before any work starts when the metrics listener cannot have its address."""
+    from monitor.metrics import CannotServeMetrics, serve_metrics
+
+    try:
+        serve_metrics(rt)
+    except CannotServeMetrics as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
 
 
 def _announce(settings: Settings, dry_run: bool) -> None:

@@ -14,6 +14,7 @@ to the dashboard) never add into each other's counts.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 from wsgiref.simple_server import WSGIServer
@@ -196,6 +197,10 @@ def state_families(status: Status) -> Iterator[Metric]:
     )
 
 
+class CannotServeMetrics(Exception):
+    """The ``metrics.port`` listener's address is taken or not ours to bind."""
+
+
 def serve_metrics(rt: Runtime) -> WSGIServer | None:
     """``metrics.port``: a plain /metrics listener for workers that run without the
     dashboard, on a daemon thread; returns its server (``shutdown()`` stops it). It has
@@ -203,8 +208,16 @@ def serve_metrics(rt: Runtime) -> WSGIServer | None:
     config = rt.settings.metrics
     if config.port is None:
         return None
-    server, _thread = start_http_server(
-        config.port, addr=config.host, registry=rt.metrics.watch(rt)
-    )
+    try:
+        server, _thread = start_http_server(
+            config.port, addr=config.host, registry=rt.metrics.watch(rt)
+        )
+    except OSError as exc:
+        # Workers started from one config on one host all ask for the same port.
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise CannotServeMetrics(
+            f"metrics.port: cannot listen on {config.host}:{config.port}: {reason} (each "
+            "worker on a host needs a metrics.port of its own)"
+        ) from exc
     log.info("metrics on http://%s:%d/metrics", config.host, config.port)
     return server

@@ -56,3 +56,23 @@ def test_serve_says_why_it_cannot_listen(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert f"error: the dashboard cannot listen on 127.0.0.1:{port}" in result.output
     assert "password" not in result.output
+
+
+def test_run_says_why_when_its_metrics_port_is_taken(tmp_path: Path) -> None:
+    # Two workers on one host from one config: the second's metrics.port is the first's.
+    with busy_port() as holder:
+        port = holder.getsockname()[1]
+        config = demo_on(tmp_path, 8000)
+        with config.open("a", encoding="utf-8") as out:
+            out.write(f"\nmetrics: {{port: {port}, host: 127.0.0.1}}\n")
+        done = subprocess.run(
+            [sys.executable, "-m", "monitor.cli", "run", "--no-serve", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        )
+    assert done.returncode == 1, done.stderr
+    assert f"error: metrics.port: cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "daemon started" not in done.stderr
