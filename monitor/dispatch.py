@@ -184,10 +184,13 @@ class Done:
     level: int
     line: str
     counted: bool = True
+    reason: str | None = None  # a failed send's class: rate_limited, temporary, permanent
 
     def report(self, rt: Runtime) -> None:
         if self.counted:
             rt.metrics.action(self.kind, self.status)
+        if self.reason is not None:
+            rt.metrics.send_failed(self.kind, self.reason)
         log.log(self.level, self.line)
 
 
@@ -442,7 +445,14 @@ def _record_error(
         f"action={row.id} failed permanent={error.permanent} "
         f"rate_limited={error.rate_limited} error={error}"
     )
-    return Done(row.kind, str(row.status), logging.WARNING, line)
+    return Done(row.kind, str(row.status), logging.WARNING, line, reason=_reason(error))
+
+
+def _reason(error: ResponderError) -> str:
+    """The bounded label a failed send counts under (never the error's text)."""
+    if error.rate_limited:
+        return "rate_limited"
+    return "permanent" if error.permanent else "temporary"
 
 
 def _waits_for_reset(error: ResponderError, now: datetime) -> bool:

@@ -35,6 +35,7 @@ POLL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 DECISION_TYPES = ("reply", "draft", "escalate", "ignore", "none")
 ACTION_OUTCOMES = (ActionStatus.SENT.value, ActionStatus.FAILED.value, ActionStatus.DEAD.value)
 SLA_KINDS = ("warning", "breached")
+SEND_ERROR_REASONS = ("rate_limited", "temporary", "permanent")
 
 
 def decision_types(decision: Decision) -> list[str]:
@@ -78,6 +79,12 @@ class Metrics:
         self.actions = Counter(
             "inchannel_actions", "Outbox send outcomes", ["kind", "outcome"], registry=r
         )
+        self.send_errors = Counter(
+            "inchannel_send_errors",
+            "Failed sends by action kind and reason",
+            ["kind", "reason"],
+            registry=r,
+        )
         self.sla_alerts = Counter(
             "inchannel_sla_alerts", "SLA warnings and breaches raised", ["kind"], registry=r
         )
@@ -96,6 +103,9 @@ class Metrics:
     def action(self, kind: str, outcome: str) -> None:
         self.actions.labels(kind, outcome).inc()
 
+    def send_failed(self, kind: str, reason: str) -> None:
+        self.send_errors.labels(kind, reason).inc()
+
     def sla_alert(self, kind: str) -> None:
         self.sla_alerts.labels(kind).inc()
 
@@ -110,7 +120,7 @@ class Metrics:
     def _start_at_zero(self, sources: Iterable[str]) -> None:
         """Expose every bounded series from the start: one that first appears at 1 is
         invisible to rate() and increase(), so the first dead reply after a restart would
-        fire no alert. Error kinds are left out: they are many, and each source's own."""
+        fire no alert. Poll error kinds are left out: they are many, and each source's own."""
         for source in sources:
             self.mentions.labels(source)
             self.polls.labels(source)
@@ -119,6 +129,8 @@ class Metrics:
         for action_kind in ActionKind:
             for outcome in ACTION_OUTCOMES:
                 self.actions.labels(action_kind.value, outcome)
+            for reason in SEND_ERROR_REASONS:
+                self.send_errors.labels(action_kind.value, reason)
         for sla_kind in SLA_KINDS:
             self.sla_alerts.labels(sla_kind)
 

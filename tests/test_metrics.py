@@ -7,6 +7,7 @@ import socket
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from monitor.pipeline import check_sla, dispatch_outbox, poll_source, process_pe
 from monitor.runtime import Runtime
 from monitor.web.app import create_app
 from tests.conftest import RuntimeFactory, mention
-from tests.fakes import ScriptedResponder, permanent
+from tests.fakes import ScriptedResponder, permanent, temporary
 from tests.webkit import TEAMS, sample_rows
 
 TOKEN = "0123456789abcdef-metrics"
@@ -255,6 +256,11 @@ def test_a_fresh_process_shows_every_counter_at_zero(make_runtime: RuntimeFactor
             for kind in ("reply", "notify")
             for outcome in ("sent", "failed", "dead")
         ],
+        *[
+            ("inchannel_send_errors_total", {"kind": kind, "reason": reason})
+            for kind in ("reply", "notify")
+            for reason in ("rate_limited", "temporary", "permanent")
+        ],
         *[("inchannel_sla_alerts_total", {"kind": kind}) for kind in ("warning", "breached")],
     ]
     missing = [(name, labels) for name, labels in expected if key(name, labels) not in samples]
@@ -267,3 +273,21 @@ DECISION_TYPES = ("reply", "draft", "escalate", "ignore", "none")
 
 def key(name: str, labels: dict[str, str]) -> tuple[str, tuple[tuple[str, str], ...]]:
     return (name, tuple(sorted(labels.items())))
+
+
+def test_send_errors_by_reason(make_runtime: RuntimeFactory) -> None:
+    # The write side's API errors: a rate limit, a temporary failure, a permanent one.
+    rt = make_runtime([mention(1, "@acme the app is down")], teams=TEAMS)
+    responder = ScriptedResponder()
+    reset = rt.clock.now() + timedelta(minutes=1)
+    responder.fail_next(temporary(rate_limited=True, retry_after=reset), temporary(), permanent())
+    rt.responders[Platform.X] = responder
+    poll_source(rt, "feed")
+    process_pending(rt)
+    for _ in range(3):
+        dispatch_outbox(rt)
+        rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+    samples = scrape(rt)
+    for reason in ("rate_limited", "temporary", "permanent"):
+        assert value(samples, "inchannel_send_errors_total", kind="reply", reason=reason) == 1
+    assert value(samples, "inchannel_actions_total", kind="reply", outcome="dead") == 1
