@@ -291,3 +291,16 @@ def test_send_errors_by_reason(make_runtime: RuntimeFactory) -> None:
     for reason in ("rate_limited", "temporary", "permanent"):
         assert value(samples, "inchannel_send_errors_total", kind="reply", reason=reason) == 1
     assert value(samples, "inchannel_actions_total", kind="reply", outcome="dead") == 1
+
+
+def test_an_sla_warning_is_counted(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime([mention(1, "@acme my order is late")], teams=TEAMS)
+    poll_source(rt, "feed")
+    process_pending(rt)  # escalated to care: a first answer due within 60 minutes
+    rt.clock.advance(minutes=50)  # type: ignore[attr-defined]
+    check_sla(rt)
+    check_sla(rt)  # raised once per deadline, so counted once
+    samples = scrape(rt)
+    assert value(samples, "inchannel_sla_alerts_total", kind="warning") == 1
+    assert value(samples, "inchannel_sla_alerts_total", kind="breached") == 0
+    assert value(samples, "inchannel_sla_breached_open_cases") == 0
