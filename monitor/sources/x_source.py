@@ -252,10 +252,13 @@ class XSource:
         self.ledger.add(now, usage.page_counts(page))
 
     def _check_budget(self, now: datetime) -> None:
-        """Stop short: refuse a request whose full page could overrun the day's budget."""
+        """Stop short: refuse a request whose full page could overrun the day's budget.
+
+        A full page is ``max_results`` posts and the posts they reference in
+        includes.tweets, billed too: the budget is a bound, not a target."""
         limit = self.x.budget.reads_per_day
         spent = self.ledger.today(now).get(usage.READS, 0)
-        if spent + self.config.max_results <= limit:
+        if spent + usage.worst_case_reads(self.config.max_results) <= limit:
             return
         resume = usage.next_utc_midnight(now)
         detail = {"spent": spent, "limit": limit, "source": self.name}
@@ -364,7 +367,8 @@ class XSource:
         could overrun the day's read budget, fetch nothing and return why."""
         limit = self.x.budget.reads_per_day
         spent = self.ledger.today(now).get(usage.READS, 0)
-        if spent + len(ids) > limit:
+        # The lookup has the same expansions: the parents' own parents come back too.
+        if spent + usage.worst_case_reads(len(ids)) > limit:
             return f"x read budget: {spent} of {limit} posts read today"
         try:
             fetched = self._fetch_parents(ids, now)

@@ -39,6 +39,17 @@ BUDGET_COUNTERS = {"reads": READS, "writes": WRITES}
 PRICES = {READS: 0.005, USER_READS: 0.010, WRITES: 0.015, WRITES_WITH_URL: 0.200}
 
 
+# The expansions (monitor.sources.x.EXPANSIONS) bring each returned post's referenced
+# posts in includes.tweets, billed like those in data: at most two, as a reply can also
+# quote a post (a retweet references one; X expands a single level).
+INCLUDED_PER_POST = 2
+
+
+def worst_case_reads(posts: int) -> int:
+    """The most posts a request for ``posts`` posts can bill, includes.tweets counted."""
+    return posts * (1 + INCLUDED_PER_POST)
+
+
 def day_of(moment: datetime) -> str:
     return moment.date().isoformat()
 
