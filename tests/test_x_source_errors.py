@@ -4,8 +4,10 @@ Every wait is a stored time the step function honours; nothing sleeps."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -527,3 +529,31 @@ def test_a_parent_fetch_is_held_to_the_posts_its_includes_could_bring(
     assert state(rt).last_error == (
         "thread context not fetched: x read budget: 20 of 35 posts read today"
     )
+
+
+def test_two_sources_polling_at_once_cannot_pass_the_read_budget_together(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Each source checked the day's counter, which the other's request under way had
+    # not added to yet: both pages fitted alone, both were read, 60 posts of 40.
+    api.add("GET", MENTIONS, replace(ok(expanded_page(1)), delay=1.0))
+    api.add("GET", SEARCH, ok(expanded_page(301)))
+    sources = [
+        {"name": "mentions", "type": "x_mentions", "max_results": 10},
+        {"name": "search", "type": "x_search", "query": "acme", "max_results": 10},
+    ]
+    rt = x_runtime(make_runtime, api, sources=sources, budget={"reads_per_day": 40})
+    first = threading.Thread(target=poll_source, args=(rt, "mentions"))
+    first.start()
+    deadline = time.monotonic() + 5
+    while not api.seen("GET", MENTIONS) and time.monotonic() < deadline:
+        time.sleep(0.01)  # until the mentions request is under way
+    poll_source(rt, "search")
+    first.join()
+    assert api.seen("GET", SEARCH) == []
+    with rt.sessions() as session:
+        assert session.get(Usage, ("x:reads", "2026-11-20")).count == 30  # type: ignore[union-attr]
+        search = session.get(SourceState, "search")
+        assert search is not None
+        assert search.last_error is not None
+        assert search.last_error.startswith("x read budget: 30 posts held by X requests under way")
