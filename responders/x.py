@@ -142,14 +142,16 @@ class XResponder:
             )
 
     def _check_read_budget(self, now: datetime) -> None:
-        """As a source does: no search whose full page could overrun the day's reads.
+        """As a source does: no search whose full page, with the posts it references in
+        includes.tweets, could overrun the day's reads.
 
         Posting without this look could post twice, so the send waits for midnight too."""
         limit = self.x.budget.reads_per_day
         resumes = "the thread is checked for an earlier reply from"
         counted = "posts read today"
+        needed = usage.worst_case_reads(OWN_SEARCH)
         self._stop_at_budget(
-            now, "read", usage.READS, limit, needed=OWN_SEARCH, counted=counted, resumes=resumes
+            now, "read", usage.READS, limit, needed=needed, counted=counted, resumes=resumes
         )
 
     def _check_budget(self, now: datetime) -> None:

@@ -35,6 +35,7 @@ from tests.xapi import (
     SEARCH,
     body,
     ok,
+    reply_to,
     tid,
     too_many,
     tweet,
@@ -232,12 +233,12 @@ def test_a_fetch_stopped_by_the_budget_says_how_to_go_on(
     # each day, billed again, and never got further. The error says where to go on from.
     serve_timeline(api, 300, SEARCH)
     search = [{"name": "search", "type": "x_search", "query": "acme"}]
-    rt = x_runtime(make_runtime, api, sources=search, budget={"reads_per_day": 250})
+    rt = x_runtime(make_runtime, api, sources=search, budget={"reads_per_day": 450})
     since = datetime(2026, 11, 15, tzinfo=UTC)
     report = backfill(rt, "search", Window(since))
     assert (report.fetched, report.ingested) == (200, 200)
     assert report.failure == (
-        "x read budget: 200 of 250 posts read today; polling resumes at 2026-11-21 00:00 UTC; "
+        "x read budget: 200 of 450 posts read today; polling resumes at 2026-11-21 00:00 UTC; "
         "the window was read back to 2026-11-20 05:40:00 UTC: to go on from there, rerun "
         "with --until 2026-11-20T05:40:01"
     )
@@ -343,3 +344,26 @@ def test_ctrl_c_while_fetching_says_how_to_go_on(
         "read back to 2026-11-20 07:20:00 UTC: to go on from there, rerun with --until "
         "2026-11-20T07:20:01"
     )
+
+
+def test_a_backfill_never_requests_a_page_whose_includes_could_pass_the_read_budget(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Each page of 10 replies brings their 10 parents in includes.tweets, billed too:
+    # the second request, allowed at 20 of 35 for "10 more posts", read 40.
+    pages = [
+        [tweet(20 - n - 10 * p, "@acme hi", **reply_to(500 + 20 * p + n)) for n in range(10)]
+        for p in range(2)
+    ]
+    parents = [[tweet(500 + 20 * p + n, "before") for n in range(10)] for p in range(2)]
+    api.add("GET", MENTIONS, ok(body(pages[0], included=parents[0], next_token="page1")))
+    second = ok(body(pages[1], included=parents[1]))
+    api.add("GET", MENTIONS, second, query={"pagination_token": "page1"})
+    sources = [{"name": "mentions", "type": "x_mentions", "max_results": 10}]
+    rt = x_runtime(make_runtime, api, sources=sources, budget={"reads_per_day": 35})
+    report = backfill(rt, "mentions", Window(datetime(2026, 11, 15, tzinfo=UTC)))
+    assert len(api.seen("GET", MENTIONS)) == 1
+    assert report.failure is not None
+    assert report.failure.startswith("x read budget: 20 of 35 posts read today;")
+    with rt.sessions() as session:
+        assert session.get(Usage, ("x:reads", "2026-11-20")).count == 20  # type: ignore[union-attr]

@@ -32,7 +32,7 @@ def api() -> Iterator[FakeAPI]:
     assert time.monotonic() - started < 20  # the hours below are FakeClock hours
 
 
-def budget_runtime(make: RuntimeFactory, api: FakeAPI, reads: int = 105) -> Runtime:
+def budget_runtime(make: RuntimeFactory, api: FakeAPI, reads: int = 305) -> Runtime:
     return make(
         sources=[{"name": "mentions", "type": "x_mentions"}],
         responders={
@@ -61,7 +61,7 @@ def test_the_budget_stop_is_no_failing_source(make_runtime: RuntimeFactory, api:
     # 10 posts read, then X answers 503 (the next day, once the budget is back).
     api.add("GET", MENTIONS, ok(body([tweet(i) for i in range(1, 11)])), problem(503, "down"))
     rt = budget_runtime(make_runtime, api)
-    poll_source(rt, "mentions")  # at 09:15 another full page of 100 would pass 105: stop
+    poll_source(rt, "mentions")  # at 09:15 a page of 100 and its includes (300) would pass 305
     run_until(rt, MIDNIGHT - timedelta(minutes=15), timedelta(minutes=15))
     assert failing_notes(rt) == []
     assert collect(rt).problems == []
@@ -82,13 +82,13 @@ def test_earlier_failures_and_the_budget_stop_leave_status_healthy(
         problem(503, "down"),
         problem(503, "down"),
     )
-    rt = budget_runtime(make_runtime, api, reads=115)
+    rt = budget_runtime(make_runtime, api, reads=315)
     for _ in range(3):  # 10 posts read, then two failed polls (30 s and 60 s backoffs)
         poll_source(rt, "mentions")
         clock(rt).advance(minutes=1)
     with transaction(rt.sessions) as session:  # another X source read 10 more today
         x_usage.add_usage(session, x_usage.READS, clock(rt).now(), 10)
-    poll_source(rt, "mentions")  # 20 + a page of 100 would pass 115: the third "failure"
+    poll_source(rt, "mentions")  # 20 + a page and its includes would pass 315: the third "failure"
     process_pending(rt)  # the 10 posts read are decided, as the daemon does meanwhile
     clock(rt).set(MIDNIGHT - timedelta(hours=1))
     assert collect(rt).sources[0].consecutive_failures == 3

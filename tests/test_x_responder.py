@@ -475,16 +475,17 @@ def test_the_thread_check_counts_includes_and_stops_at_the_read_budget(
         included=[tweet(1, "the parent")],
     )
     api.add("GET", SEARCH, ok(found))
-    rt = x_runtime(make_runtime, api, responder=True, budget={"reads_per_day": 101})
+    rt = x_runtime(make_runtime, api, responder=True, budget={"reads_per_day": 301})
     assert responder(rt).find_own_reply(action()) is None
     # Billed like a source's page: the included parent and author too.
     assert usage(rt) == {"x:requests": 1, "x:reads": 2, "x:user_reads": 1}
-    # 2 read + a full page of 100 could pass 101: no request; the send waits for midnight.
+    # 2 read + a full page of 100 and its includes (300) could pass 301: no request;
+    # the send waits for midnight.
     with pytest.raises(ResponderError) as caught:
         responder(rt).send(action(attempts=2))
     assert (caught.value.permanent, caught.value.rate_limited) == (False, True)
     assert caught.value.retry_after == datetime(2026, 11, 21, tzinfo=UTC)
-    assert str(caught.value).startswith("x read budget: 2 of 101 posts read today")
+    assert str(caught.value).startswith("x read budget: 2 of 301 posts read today")
     assert len(api.seen("GET", SEARCH)) == 1
     assert api.seen("POST", "/2/tweets") == []
 
@@ -548,3 +549,16 @@ def test_a_link_x_makes_of_any_ending_it_links_is_refused_unless_allowed(
         responder(rt).send(action(f"Sorry Carla, see {link} for updates"))
     assert caught.value.permanent is True
     assert api.seen("POST", "/2/tweets") == []
+
+
+def test_the_thread_check_is_held_to_the_posts_its_includes_could_bring(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # The check left room for the search's 100 posts only; the parents and quoted posts
+    # of those 100 come back in includes.tweets and are billed too, up to 300.
+    api.add("GET", SEARCH, ok(body([])))
+    rt = x_runtime(make_runtime, api, responder=True, budget={"reads_per_day": 200})
+    with pytest.raises(ResponderError) as caught:
+        responder(rt).find_own_reply(action())
+    assert str(caught.value).startswith("x read budget: 0 of 200 posts read today")
+    assert api.seen("GET", SEARCH) == []

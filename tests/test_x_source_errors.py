@@ -4,9 +4,12 @@ Every wait is a stored time the step function honours; nothing sleeps."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -198,22 +201,23 @@ def test_the_read_budget_stops_short_with_a_status_warning_and_event(
     make_runtime: RuntimeFactory, api: FakeAPI
 ) -> None:
     api.add("GET", MENTIONS, ok(body([tweet(i) for i in range(1, 11)])))
-    rt = x_runtime(make_runtime, api, budget={"reads_per_day": 105, "writes_per_day": 5})
-    poll_source(rt, "mentions")  # 10 read; another full page of 100 would pass 105
+    rt = x_runtime(make_runtime, api, budget={"reads_per_day": 305, "writes_per_day": 5})
+    # 10 read; a full page, 100 posts and the posts they reference (300), would pass 305
+    poll_source(rt, "mentions")
     clock(rt).advance(minutes=5)
     poll_source(rt, "mentions")
     assert len(api.seen("GET", MENTIONS)) == 1
     found = state(rt)
     assert found.last_error == (
-        "x read budget: 10 of 105 posts read today; polling resumes at 2026-11-21 00:00 UTC"
+        "x read budget: 10 of 305 posts read today; polling resumes at 2026-11-21 00:00 UTC"
     )
     assert found.next_poll_at == datetime(2026, 11, 21, tzinfo=UTC)
-    assert found.details["budget_stop"]["limit"] == 105
+    assert found.details["budget_stop"]["limit"] == 305
     clock(rt).advance(minutes=5)
     poll_source(rt, "mentions")  # still waiting: no second event, no request
     with rt.sessions() as session:
         budget = [e.detail for e in session.scalars(select(Event).where(Event.kind == "budget"))]
-        assert budget == [{"budget": "reads", "spent": 10, "limit": 105, "source": "mentions"}]
+        assert budget == [{"budget": "reads", "spent": 10, "limit": 305, "source": "mentions"}]
         assert session.get(Usage, ("x:reads", "2026-11-20")).count == 10  # type: ignore[union-attr]
     clock(rt).set(datetime(2026, 11, 21, 0, 1, tzinfo=UTC))
     poll_source(rt, "mentions")
@@ -371,7 +375,7 @@ def test_parent_fetches_are_held_to_the_read_budget(
     api.add("GET", MENTIONS, ok(page))
     api.add("GET", r"/2/tweets", ok(body(grandparents)))
     sources = [{"name": "mentions", "type": "x_mentions", "max_results": 10}]
-    rt = x_runtime(make_runtime, api, sources=sources, budget={"reads_per_day": 25})
+    rt = x_runtime(make_runtime, api, sources=sources, budget={"reads_per_day": 45})
     poll_source(rt, "mentions")
     assert api.seen("GET", r"/2/tweets") == []
     with rt.sessions() as session:
@@ -381,7 +385,7 @@ def test_parent_fetches_are_held_to_the_read_budget(
     found = state(rt)
     assert stored(rt) == 20  # the mentions and their parents from includes
     assert found.last_error == (
-        "thread context not fetched: x read budget: 20 of 25 posts read today"
+        "thread context not fetched: x read budget: 20 of 45 posts read today"
     )
 
 
@@ -465,3 +469,91 @@ def test_an_answer_tweepy_crashes_on_is_a_classified_failure_naming_the_status(
     found = state(rt)
     assert found.last_error == message
     assert found.next_poll_at == NOW + timedelta(seconds=30)
+
+
+def reply_quoting(n: int, parent: int, quoted: int) -> dict[str, Any]:
+    """A reply that also quotes a post: X sends both in includes.tweets, billed."""
+    refs = [{"type": "replied_to", "id": tid(parent)}, {"type": "quoted", "id": tid(quoted)}]
+    return tweet(n, "@acme look", referenced_tweets=refs, conversation_id=tid(parent))
+
+
+def expanded_page(first: int) -> dict[str, Any]:
+    """Ten mentions, each replying to one post and quoting another: 30 posts billed."""
+    mentions = [reply_quoting(first + i, first + 100 + i, first + 200 + i) for i in range(10)]
+    included = [tweet(first + 100 + i, "earlier") for i in range(10)]
+    included += [tweet(first + 200 + i, "quoted", author="77") for i in range(10)]
+    return body(mentions, included=included)
+
+
+def test_a_poll_never_requests_a_page_whose_includes_could_pass_the_read_budget(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # The check left room for max_results posts only, but X bills the replied-to and
+    # quoted posts in includes.tweets too: a page of 10 cost 30, and the second poll,
+    # allowed at 30 of 40, read the day's total to 60.
+    api.add("GET", MENTIONS, ok(expanded_page(1)), ok(expanded_page(301)))
+    sources = [{"name": "mentions", "type": "x_mentions", "max_results": 10}]
+    rt = x_runtime(make_runtime, api, sources=sources, budget={"reads_per_day": 40})
+    poll_source(rt, "mentions")
+    clock(rt).advance(minutes=5)
+    poll_source(rt, "mentions")
+    assert len(api.seen("GET", MENTIONS)) == 1
+    with rt.sessions() as session:
+        assert session.get(Usage, ("x:reads", "2026-11-20")).count == 30  # type: ignore[union-attr]
+    assert state(rt).last_error == (
+        "x read budget: 30 of 40 posts read today; polling resumes at 2026-11-21 00:00 UTC"
+    )
+
+
+def test_a_parent_fetch_is_held_to_the_posts_its_includes_could_bring(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # The deeper-parent request was checked for the ids it asked for only; its answer
+    # brought the grandparents' own parents in includes.tweets as well, past the budget.
+    page = body(
+        [tweet(i, "@acme hi", **reply_to(100 + i)) for i in range(1, 11)],
+        included=[tweet(100 + i, "earlier", **reply_to(200 + i)) for i in range(1, 11)],
+    )
+    grandparents = body(
+        [tweet(200 + i, "first", **reply_to(300 + i)) for i in range(1, 11)],
+        included=[tweet(300 + i, "root") for i in range(1, 11)],
+    )
+    api.add("GET", MENTIONS, ok(page))
+    api.add("GET", r"/2/tweets", ok(grandparents))
+    sources = [{"name": "mentions", "type": "x_mentions", "max_results": 10, "thread_depth": 3}]
+    rt = x_runtime(make_runtime, api, sources=sources, budget={"reads_per_day": 35})
+    poll_source(rt, "mentions")
+    assert api.seen("GET", r"/2/tweets") == []
+    with rt.sessions() as session:
+        assert session.get(Usage, ("x:reads", "2026-11-20")).count == 20  # type: ignore[union-attr]
+    assert state(rt).last_error == (
+        "thread context not fetched: x read budget: 20 of 35 posts read today"
+    )
+
+
+def test_two_sources_polling_at_once_cannot_pass_the_read_budget_together(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Each source checked the day's counter, which the other's request under way had
+    # not added to yet: both pages fitted alone, both were read, 60 posts of 40.
+    api.add("GET", MENTIONS, replace(ok(expanded_page(1)), delay=1.0))
+    api.add("GET", SEARCH, ok(expanded_page(301)))
+    sources = [
+        {"name": "mentions", "type": "x_mentions", "max_results": 10},
+        {"name": "search", "type": "x_search", "query": "acme", "max_results": 10},
+    ]
+    rt = x_runtime(make_runtime, api, sources=sources, budget={"reads_per_day": 40})
+    first = threading.Thread(target=poll_source, args=(rt, "mentions"))
+    first.start()
+    deadline = time.monotonic() + 5
+    while not api.seen("GET", MENTIONS) and time.monotonic() < deadline:
+        time.sleep(0.01)  # until the mentions request is under way
+    poll_source(rt, "search")
+    first.join()
+    assert api.seen("GET", SEARCH) == []
+    with rt.sessions() as session:
+        assert session.get(Usage, ("x:reads", "2026-11-20")).count == 30  # type: ignore[union-attr]
+        search = session.get(SourceState, "search")
+        assert search is not None
+        assert search.last_error is not None
+        assert search.last_error.startswith("x read budget: 30 posts held by X requests under way")

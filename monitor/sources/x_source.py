@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -57,6 +57,8 @@ SWEEP_SECONDS = 30
 SEARCH_WINDOW = timedelta(days=7) - timedelta(minutes=1)
 # How long a --since suggested for recent search stays inside its reach, at least.
 SUGGESTION_MARGIN = timedelta(minutes=30)
+# When requests under way hold the last of the read budget: soon counted, and released.
+HELD_RETRY = timedelta(seconds=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +109,12 @@ class XSource:
     def _read_page(self, sweep: Sweep, now: datetime) -> bool:
         """Read the sweep's next page into ``sweep``; whether to read on at once."""
         state = sweep.state
-        self._check_budget(now)
-        since = state.since_id if state.in_sweep else self._since(state, now)
-        page = self._fetch(since, state.next_token, now)
+        held = self._check_budget(now)
+        try:
+            since = state.since_id if state.in_sweep else self._since(state, now)
+            page = self._fetch(since, state.next_token, now)
+        finally:
+            self.ledger.release_reads(now, held)
         parsed = parse_page(page.tweets, page.users, self.brand, self.origin)
         context, context_problems = self._thread_context(parsed.mentions, page, now)
         if parsed.own or parsed.retweets:
@@ -158,8 +163,11 @@ class XSource:
             # Each request budgeted and billed as of when it is made: a run crossing
             # midnight UTC reads on the new day's budget, as the live poll does.
             now = clock.now()
-            self._check_budget(now)
-            page = self._fetch(since, token, now, until=until)
+            held = self._check_budget(now)
+            try:
+                page = self._fetch(since, token, now, until=until)
+            finally:
+                self.ledger.release_reads(now, held)
             parsed = parse_page(page.tweets, page.users, self.brand, self.origin)
             kept = [m for m in parsed.mentions if m.created_at in window]
             context, problems = self._thread_context(kept, page, now)
@@ -251,12 +259,29 @@ class XSource:
     def _count(self, now: datetime, page: Page | None) -> None:
         self.ledger.add(now, usage.page_counts(page))
 
-    def _check_budget(self, now: datetime) -> None:
-        """Stop short: refuse a request whose full page could overrun the day's budget."""
+    def _check_budget(self, now: datetime) -> int:
+        """Stop short: refuse a request whose full page could overrun the day's budget,
+        else hold its room until it is counted; the reads held, to release.
+
+        A full page is ``max_results`` posts and the posts they reference in
+        includes.tweets, billed too: the budget is a bound, not a target."""
         limit = self.x.budget.reads_per_day
-        spent = self.ledger.today(now).get(usage.READS, 0)
-        if spent + self.config.max_results <= limit:
-            return
+        needed = usage.worst_case_reads(self.config.max_results)
+        refused = self.ledger.hold_reads(now, needed, limit)
+        if refused is None:
+            return needed
+        spent, held = refused
+        if spent + needed > limit:
+            self._stop_for_the_day(now, spent, limit)
+        # Only requests under way fill the budget: once counted, they may leave room.
+        retry = now + HELD_RETRY
+        raise SourceError(
+            f"x read budget: {held} posts held by X requests under way, {spent} of "
+            f"{limit} read today; polling again at {retry:%H:%M:%S} UTC",
+            retry_at=retry,
+        )
+
+    def _stop_for_the_day(self, now: datetime, spent: int, limit: int) -> NoReturn:
         resume = usage.next_utc_midnight(now)
         detail = {"spent": spent, "limit": limit, "source": self.name}
         if self.ledger.budget_event_once("reads", self.name, now, detail):
@@ -363,13 +388,17 @@ class XSource:
         """Add the posts ``ids`` (and their authors) to ``pool`` and ``users``; when they
         could overrun the day's read budget, fetch nothing and return why."""
         limit = self.x.budget.reads_per_day
-        spent = self.ledger.today(now).get(usage.READS, 0)
-        if spent + len(ids) > limit:
-            return f"x read budget: {spent} of {limit} posts read today"
+        # The lookup has the same expansions: the parents' own parents come back too.
+        needed = usage.worst_case_reads(len(ids))
+        refused = self.ledger.hold_reads(now, needed, limit)
+        if refused is not None:
+            return f"x read budget: {refused[0]} of {limit} posts read today"
         try:
             fetched = self._fetch_parents(ids, now)
         except XApiError as exc:
             return str(exc)
+        finally:
+            self.ledger.release_reads(now, needed)
         pool.update((str(t["id"]), t) for t in fetched.tweets if isinstance(t, dict))
         users.update(fetched.users)
         return ""

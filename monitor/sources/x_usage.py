@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.notifications import enqueue
@@ -28,6 +28,8 @@ REQUESTS = "x:requests"
 READS = "x:reads"  # posts returned (data + includes.tweets)
 USER_READS = "x:user_reads"  # users returned in includes.users
 WRITES = "x:writes"
+# Reads reserved by requests under way: their worst case, until their page is counted.
+READS_HELD = "x:reads_held"
 WRITES_WITH_URL = "x:writes_url"
 # In a source's details while the day's read budget is spent: until when it waits.
 BUDGET_STOP = "budget_stop"
@@ -37,6 +39,17 @@ BUDGET_COUNTERS = {"reads": READS, "writes": WRITES}
 
 # US dollars per resource, pay-per-use price list quoted in notes/platforms.md 5.1.
 PRICES = {READS: 0.005, USER_READS: 0.010, WRITES: 0.015, WRITES_WITH_URL: 0.200}
+
+
+# The expansions (monitor.sources.x.EXPANSIONS) bring each returned post's referenced
+# posts in includes.tweets, billed like those in data: at most two, as a reply can also
+# quote a post (a retweet references one; X expands a single level).
+INCLUDED_PER_POST = 2
+
+
+def worst_case_reads(posts: int) -> int:
+    """The most posts a request for ``posts`` posts can bill, includes.tweets counted."""
+    return posts * (1 + INCLUDED_PER_POST)
 
 
 def day_of(moment: datetime) -> str:
@@ -120,6 +133,32 @@ class XLedger:
     def today(self, moment: datetime) -> dict[str, int]:
         with self.sessions() as session:
             return usage_on(session, moment)
+
+    def hold_reads(self, moment: datetime, amount: int, limit: int) -> tuple[int, int] | None:
+        """Reserve ``amount`` of the day's ``limit`` reads for a request about to be made;
+        None once reserved, else the (read, held) counts that leave no room.
+
+        Checked and reserved under the reads counter's lock, so two workers (or a daemon
+        and a backfill) cannot both take the last room. Release with ``release_reads``
+        once the page is counted; a process killed meanwhile leaves its hold until the
+        day ends, which errs on the safe side."""
+        with transaction(self.sessions) as session:
+            _lock_counter(session, READS, moment)
+            today = usage_on(session, moment)
+            spent, held = today.get(READS, 0), today.get(READS_HELD, 0)
+            if spent + held + amount > limit:
+                return spent, held
+            add_usage(session, READS_HELD, moment, amount)
+            return None
+
+    def release_reads(self, moment: datetime, amount: int) -> None:
+        # Under the same lock as hold_reads, whose insert-then-add the delete of a spent
+        # row could otherwise come between. Deleted at zero: status shows no such key.
+        with transaction(self.sessions) as session:
+            _lock_counter(session, READS, moment)
+            held = (Usage.key == READS_HELD, Usage.day == day_of(moment))
+            session.execute(update(Usage).where(*held).values(count=Usage.count - amount))
+            session.execute(delete(Usage).where(*held, Usage.count <= 0))
 
     def merge_details(self, source: str, values: Mapping[str, Any]) -> None:
         # Locked: a live poll storing its page (and details) meanwhile is waited for and
