@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from monitor.cli import main
 from monitor.clock import FakeClock
 from monitor.pipeline import poll_source, process_pending
+from monitor.runtime import Runtime
 from monitor.sources.base import PollResult, SourceError
 from monitor.status import collect
 from tests.conftest import REPO, RuntimeFactory, mention
@@ -28,18 +29,24 @@ def test_healthy_after_a_clean_cycle(make_runtime: RuntimeFactory) -> None:
     assert status.sources[0].items_total == 1
 
 
+def polled_each_minute(rt: Runtime, minutes: int) -> None:
+    """The feed polled as the daemon would for ``minutes`` minutes: each minute, the
+    retry backoff skipping some. Failing time is time spent being polled and failing."""
+    for minute in range(minutes + 1):
+        rt.clock.advance(minutes=1 if minute else 0)  # type: ignore[attr-defined]
+        poll_source(rt, "feed")
+
+
 def test_failing_source_and_backlog_are_unhealthy(
     make_runtime: RuntimeFactory, tmp_path: Path
 ) -> None:
     broken = [{"name": "feed", "type": "replay", "path": str(tmp_path / "missing.jsonl")}]
     rt = make_runtime(sources=broken)
-    for poll in range(3):
-        rt.clock.advance(hours=1 if poll else 0)  # type: ignore[attr-defined]
-        poll_source(rt, "feed")
+    polled_each_minute(rt, 120)
     status = collect(rt)
     assert not status.healthy
     # Failing for alerts.source_failing_minutes (15), as the "source failing" alert says.
-    assert status.problems[0].startswith("source feed: failing for 120 min, 3 failed polls: cannot")
+    assert status.problems[0].startswith("source feed: failing for 120 min, 9 failed polls: cannot")
 
 
 class Unavailable:
@@ -56,14 +63,12 @@ def test_a_failing_source_problem_quotes_one_bounded_line(make_runtime: RuntimeF
     # one-line result a monitoring agent shows for the health check.
     rt = make_runtime()
     rt.sources["feed"] = Unavailable()
-    for poll in range(3):
-        rt.clock.advance(hours=1 if poll else 0)  # type: ignore[attr-defined]
-        poll_source(rt, "feed")
+    polled_each_minute(rt, 120)
     (problem,) = collect(rt).problems
-    prefix = "source feed: failing for 120 min, 3 failed polls: x temporarily failed: 503 Service"
+    prefix = "source feed: failing for 120 min, 9 failed polls: x temporarily failed: 503 Service"
     assert problem.startswith(prefix + " Unavailable <p>down</p> <p>down</p>")
     assert "\n" not in problem
-    assert len(problem) == len("source feed: failing for 120 min, 3 failed polls: ") + 300
+    assert len(problem) == len("source feed: failing for 120 min, 9 failed polls: ") + 300
     assert problem.endswith("…")
     assert len(collect(rt).sources[0].last_error or "") == 2000  # kept whole
 
@@ -196,7 +201,7 @@ def test_a_garbled_failing_since_is_unknown_not_a_crash(
         row = session.get(SourceState, "feed")
         assert row is not None
         row.details = {**(row.details or {}), "failing_since": garbled}
-    rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+    rt.clock.advance(minutes=5)  # type: ignore[attr-defined]
     check_health(rt)  # raised ValueError (TypeError without a zone)
     (problem,) = collect(rt).problems
     assert problem.startswith(
