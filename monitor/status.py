@@ -224,9 +224,23 @@ def planned_stop_until(source: SourceHealth) -> datetime | None:
         return None
 
 
+# A database no daemon has run on: no health check, no poll, no job or rules report.
+NOT_STARTED = "not started: no source has been polled and no health check has run yet"
+
+
+def never_started(status: Status) -> bool:
+    """No worker has ever run on this database. The health job runs as soon as a worker
+    starts, so from then on its heartbeat is the daemon's start, and each source has the
+    not-polled time from it to be polled (:func:`_stale`). Before that there is nothing
+    to judge by, and "healthy" told a health check that a daemon which never started (a
+    wrong config, a crash at start, a forgotten service) was fine."""
+    return status.health_checked_at is None and all(s.last_poll_at is None for s in status.sources)
+
+
 def _problems(status: Status, limits: Limits, now: datetime) -> list[str]:
     running = _running_since(status, now)
-    problems = [
+    problems = [NOT_STARTED] if never_started(status) else []
+    problems += [
         problem
         for source in status.sources
         if (problem := _source_problem(source, limits, running, now)) is not None

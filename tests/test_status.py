@@ -16,7 +16,7 @@ from monitor.clock import FakeClock
 from monitor.pipeline import poll_source, process_pending
 from monitor.runtime import Runtime
 from monitor.sources.base import PollResult, SourceError
-from monitor.status import collect
+from monitor.status import NOT_STARTED, collect
 from tests.conftest import REPO, RuntimeFactory, mention
 
 
@@ -208,3 +208,35 @@ def test_a_garbled_failing_since_is_unknown_not_a_crash(
         "source feed: failing since an unknown time (unreadable failing_since), "
         "1 failed poll: x temporarily failed: 503 Service Unavailable <p>down</p>"
     )
+
+
+def test_a_database_no_daemon_ever_ran_on_is_not_healthy(make_runtime: RuntimeFactory) -> None:
+    # A fresh database (or a daemon that never started: wrong config, crash at start)
+    # said "healthy", exit 0, to the health check meant to catch exactly that.
+    from monitor.health_alerts import check_health
+
+    rt = make_runtime([mention(1)])
+    assert collect(rt).problems == [NOT_STARTED]
+    check_health(rt)  # a daemon started: its sources have the not-polled time to poll
+    assert collect(rt).healthy
+    for _ in range(8):  # the health job runs each minute; no poll job does
+        rt.clock.advance(minutes=1)  # type: ignore[attr-defined]
+        check_health(rt)
+    assert collect(rt).problems == ["source feed: never polled; the daemon has been up for 8 min"]
+    poll_source(rt, "feed")
+    assert collect(rt).healthy
+
+
+def test_status_command_on_a_database_never_run(tmp_path: Path) -> None:
+    path = REPO / "config" / "inchannel.yaml"
+    config = tmp_path / "config"
+    shutil.copytree(path.parent, config)
+    copy = config / "inchannel.yaml"
+    text = copy.read_text(encoding="utf-8").replace("sqlite:///../var/", f"sqlite:///{tmp_path}/")
+    copy.write_text(text, encoding="utf-8")
+    runner = CliRunner()
+    assert runner.invoke(main, ["db", "upgrade", "--config", str(copy)]).exit_code == 0
+    result = runner.invoke(main, ["status", "--json", "--config", str(copy)])
+    assert result.exit_code == 1, result.output
+    document = json.loads(result.output)
+    assert (document["healthy"], document["problems"]) == (False, [NOT_STARTED])
