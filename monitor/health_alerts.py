@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from monitor import alerting, spikes
-from monitor.alerting import Alert
+from monitor.alerting import ActiveAlert, Alert
 from monitor.alerts_settings import AlertsConfig
 from monitor.domain import ActionStatus
 from monitor.runtime import Runtime
@@ -27,8 +27,11 @@ from monitor.status import (
     Status,
     bounded_error,
     collect,
+    failed_polls,
+    failing_since,
     failing_text,
     limits_from,
+    polled_lately,
     source_failing,
 )
 from monitor.store.db import transaction
@@ -55,9 +58,15 @@ def check_health(rt: Runtime) -> bool:
 
 def detect(rt: Runtime, session: Session, status: Status, now: datetime) -> list[Alert]:
     config = rt.settings.alerts
-    alerts = failing_alerts(status.sources, now=now, minutes=config.source_failing_minutes)
+    stale_after = limits_from(rt.settings).stale_after
+    alerts = failing_alerts(
+        status.sources,
+        now=now,
+        minutes=config.source_failing_minutes,
+        stale_after=stale_after,
+        active=status.alerts,
+    )
     if config.silence_hours:
-        stale_after = limits_from(rt.settings).stale_after
         quiet = [s.name for s in status.sources if watching(s, stale_after.get(s.name), now)]
         alerts += silence_alerts(session, quiet, config, now=now)
         alerts += held_silence(status, quiet)
@@ -103,20 +112,57 @@ def held_silence(status: Status, watched: Collection[str]) -> list[Alert]:
     ]
 
 
-def failing_alerts(sources: Sequence[SourceHealth], *, now: datetime, minutes: int) -> list[Alert]:
+def failing_alerts(
+    sources: Sequence[SourceHealth],
+    *,
+    now: datetime,
+    minutes: int,
+    stale_after: Mapping[str, timedelta],
+    active: Sequence[ActiveAlert] = (),
+) -> list[Alert]:
     """Each configured source failing by the definition `inchannel status` shares
-    (:func:`monitor.status.source_failing`): stopped by a permanent error, or its polls
-    failed for ``minutes`` since the first failure (or since the end of a planned stop)."""
+    (:func:`monitor.status.source_failing`): being polled, and stopped by a permanent
+    error, or its polls failed for ``minutes`` since the first failure (or since the end
+    of a planned stop). A source with an ``active`` failing alert whose polls have not
+    succeeded since keeps it, under its key (:func:`_held_failing`)."""
     after = timedelta(minutes=minutes) if minutes else None
     alerts = []
     for source in sources:
-        since = source_failing(source, after, now)
-        if since is None:
-            continue
-        text = failing_text(source, since, now, bounded_error(source.last_error))
-        key = f"source-failing:{source.name}:{since:%Y%m%dT%H%M%S}"
-        alerts.append(Alert(key, "source-failing", text))
+        stale = stale_after.get(source.name)
+        since = source_failing(source, after, stale, now)
+        held = _held_failing(source, active) if after is not None else None
+        if since is not None:
+            key = held.key if held else f"source-failing:{source.name}:{since:%Y%m%dT%H%M%S}"
+            text = failing_text(source, since, now, bounded_error(source.last_error))
+            alerts.append(Alert(key, "source-failing", text))
+        elif held is not None:
+            alerts.append(Alert(held.key, "source-failing", _held_text(source, stale, now)))
     return alerts
+
+
+def _held_failing(source: SourceHealth, active: Sequence[ActiveAlert]) -> ActiveAlert | None:
+    """The source's active failing alert, while no poll has succeeded since it was raised.
+    A daemon down for a while leaves the source unpolled, and a failure after that starts
+    a new run of failures, not yet failing for ``minutes``: dropped meanwhile, the alert
+    was "resolved" for a source that never recovered, and raised again later. Only a
+    successful poll (or the source leaving the config) ends the episode."""
+    if not (source.configured and source.consecutive_failures):
+        return None
+    prefix = f"source-failing:{source.name}:"
+    mine = [a for a in active if a.kind == "source-failing" and a.key.startswith(prefix)]
+    # A source name holds no ':' (settings), so the prefix names this source alone.
+    return mine[0] if mine else None
+
+
+def _held_text(source: SourceHealth, stale: timedelta | None, now: datetime) -> str:
+    """A held alert's text: what is known now, for its re-sends and for status."""
+    error = bounded_error(source.last_error)
+    if polled_lately(source, stale, now):
+        return failing_text(source, failing_since(source) or now, now, error)
+    last = source.last_poll_at or now
+    minutes = max(0, int((now - last).total_seconds() // 60))
+    polls = failed_polls(source.consecutive_failures)
+    return f"source {source.name}: not polled for {minutes} min after failing, {polls}: {error}"
 
 
 def silence_alerts(

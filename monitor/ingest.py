@@ -37,6 +37,26 @@ CURSOR_AT, CAUGHT_UP = "cursor_at", "caught_up"
 PARKED_FOR = timedelta(days=3650)
 # A next poll further ahead than this is such a stop, far beyond any backoff or wait.
 STOPPED_AFTER = timedelta(days=365)
+# A source is not being polled once its last poll is older than max(3 intervals,
+# workers.lease_seconds) -- the longest a dead worker's lease keeps it from the others --
+# plus this margin for a slow poll (several pages, HTTP timeouts) and the scheduler's jitter.
+STALE_MARGIN = timedelta(minutes=5)
+
+
+def stale_after(interval_seconds: float, lease_seconds: float) -> timedelta:
+    """How long a source may go without a poll attempt (after any wait it stored) before
+    it counts as not polled: status says so, and a failure after such a gap starts a new
+    run of failures rather than extending one from before the gap."""
+    return timedelta(seconds=max(3 * interval_seconds, lease_seconds)) + STALE_MARGIN
+
+
+def last_attempt_due(
+    last_poll_at: datetime | None, next_poll_at: datetime | None, reset_at: datetime | None
+) -> datetime | None:
+    """When the source was last polled, or was last due to be: a stored retry time or
+    rate-limit reset ahead of its last poll is a wait, not a gap in its polls."""
+    marks = [m for m in (last_poll_at, next_poll_at, reset_at) if m is not None]
+    return max(marks) if marks else None
 
 
 def is_stopped(next_poll_at: datetime | None, now: datetime) -> bool:
@@ -201,6 +221,9 @@ def _record_failure(rt: Runtime, name: str, now: datetime, error: SourceError) -
             # its state is that worker's to keep, not ours to back off or stop.
             log.warning("source=%s lease lost during the poll; failure not recorded", name)
             return
+        if _after_gap(rt, state, now):
+            state.consecutive_failures = 0
+            state.details = {k: v for k, v in (state.details or {}).items() if k != FAILING_SINCE}
         state.last_poll_at = now
         state.consecutive_failures += 1
         state.last_error = str(error)[:2000]
@@ -222,6 +245,18 @@ def _record_failure(rt: Runtime, name: str, now: datetime, error: SourceError) -
         state.next_poll_at,
         error,
     )
+
+
+def _after_gap(rt: Runtime, state: SourceState, now: datetime) -> bool:
+    """Whether nobody polled the source for longer than status allows before this
+    failure (the daemon was down): failing time is time the source was polled and
+    failed, so a run of failures from before the gap ends there, and this one starts
+    a new run. Otherwise a source failing when the daemon stopped read as failing for
+    the whole downtime after a restart."""
+    due = last_attempt_due(state.last_poll_at, state.next_poll_at, state.rate_limit_reset_at)
+    config = rt.settings.source(state.name)
+    limit = stale_after(config.interval_seconds, rt.settings.workers.lease_seconds)
+    return due is not None and now - due > limit
 
 
 def _store(

@@ -13,7 +13,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor import cases, jobstate
 from monitor.alerting import ALERTS_STATE, HEARTBEAT_GAP, ActiveAlert, decode
 from monitor.domain import ActionStatus, Direction
-from monitor.ingest import CAUGHT_UP, FAILING_SINCE, cursor_at, is_stopped
+from monitor.ingest import (
+    CAUGHT_UP,
+    FAILING_SINCE,
+    cursor_at,
+    is_stopped,
+    last_attempt_due,
+    stale_after,
+)
 from monitor.jobstate import JobFailing
 from monitor.notifications import inert_line
 from monitor.rules.reload import RULES_STATE
@@ -23,10 +30,6 @@ from monitor.sla import OWED
 from monitor.sources.x_usage import BUDGET_STOP
 from monitor.store.models import ActionRow, Case, Message, SourceState, Usage
 
-# A source is not being polled once its last poll is older than max(3 intervals,
-# workers.lease_seconds) -- the longest a dead worker's lease keeps it from the others --
-# plus this margin for a slow poll (several pages, HTTP timeouts) and the scheduler's jitter.
-STALE_MARGIN = timedelta(minutes=5)
 # The health job runs every minute on every worker; none for this long: it is not running.
 HEALTH_CHECK_STALE = HEARTBEAT_GAP
 # Processing takes a batch every few seconds and decides about a thousand mentions a
@@ -97,11 +100,7 @@ class Limits:
 
 def limits_from(settings: Settings) -> Limits:
     lease = settings.workers.lease_seconds
-    stale = {
-        s.name: timedelta(seconds=max(3 * s.interval_seconds, lease)) + STALE_MARGIN
-        for s in settings.sources
-        if s.enabled
-    }
+    stale = {s.name: stale_after(s.interval_seconds, lease) for s in settings.sources if s.enabled}
     due, failing = settings.alerts.outbox_due_minutes, settings.alerts.source_failing_minutes
     return Limits(
         stale,
@@ -225,9 +224,23 @@ def planned_stop_until(source: SourceHealth) -> datetime | None:
         return None
 
 
+# A database no daemon has run on: no health check, no poll, no job or rules report.
+NOT_STARTED = "not started: no source has been polled and no health check has run yet"
+
+
+def never_started(status: Status) -> bool:
+    """No worker has ever run on this database. The health job runs as soon as a worker
+    starts, so from then on its heartbeat is the daemon's start, and each source has the
+    not-polled time from it to be polled (:func:`_stale`). Before that there is nothing
+    to judge by, and "healthy" told a health check that a daemon which never started (a
+    wrong config, a crash at start, a forgotten service) was fine."""
+    return status.health_checked_at is None and all(s.last_poll_at is None for s in status.sources)
+
+
 def _problems(status: Status, limits: Limits, now: datetime) -> list[str]:
     running = _running_since(status, now)
-    problems = [
+    problems = [NOT_STARTED] if never_started(status) else []
+    problems += [
         problem
         for source in status.sources
         if (problem := _source_problem(source, limits, running, now)) is not None
@@ -289,12 +302,14 @@ def _source_problem(
         return job.problem(now) if job is not None else None
     if is_stopped(source.next_poll_at, now):
         return f"source {source.name}: stopped: {bounded_error(source.last_error)}"
-    stale = _stale(source, limits.stale_after.get(source.name), running_since, now)
-    if stale is None and source.consecutive_failures and unreadable_since(source):
-        polls = _polls(source.consecutive_failures)
+    limit = limits.stale_after.get(source.name)
+    stale = _stale(source, limit, running_since, now)
+    current = polled_lately(source, limit, now)
+    if stale is None and current and source.consecutive_failures and unreadable_since(source):
+        polls = failed_polls(source.consecutive_failures)
         unknown = f"failing since an unknown time (unreadable {FAILING_SINCE})"
         return f"source {source.name}: {unknown}, {polls}: {bounded_error(source.last_error)}"
-    since = source_failing(source, limits.failing_after, now)
+    since = source_failing(source, limits.failing_after, limit, now)
     if stale is not None or since is None:
         return stale
     return failing_text(source, since, now, bounded_error(source.last_error))
@@ -334,17 +349,30 @@ def counted_since(source: SourceHealth) -> datetime | None:
     return max(since, planned)
 
 
-def source_failing(source: SourceHealth, after: timedelta | None, now: datetime) -> datetime | None:
+def polled_lately(source: SourceHealth, stale: timedelta | None, now: datetime) -> bool:
+    """Whether the source has been polled (or waited for a stored retry time or reset)
+    within ``stale``, the time after which status calls it not polled. Only then do its
+    stored failures say how it is doing now: after downtime they are old news until the
+    next poll (which, after such a gap, starts a new run of failures: monitor.ingest)."""
+    due = last_attempt_due(source.last_poll_at, source.next_poll_at, source.rate_limit_reset_at)
+    return stale is not None and due is not None and now - due <= stale
+
+
+def source_failing(
+    source: SourceHealth, after: timedelta | None, stale: timedelta | None, now: datetime
+) -> datetime | None:
     """When a configured source's failure began to count, if it is failing by the one
-    definition `inchannel status` and the "source failing" alert share: stopped by a
-    permanent error (at once: it will not recover by itself), or its polls have failed
-    without a success for ``after`` (alerts.source_failing_minutes; None turns it off).
+    definition `inchannel status` and the "source failing" alert share: being polled
+    (:func:`polled_lately` within ``stale``), and stopped by a permanent error (at once:
+    it will not recover by itself), or its polls have failed without a success for
+    ``after`` (alerts.source_failing_minutes; None turns it off).
 
     Time, not a count of failed polls: the backoff (30 s doubling to 30 min), the poll
     interval and a rate limit's wait decide how many polls fail in 15 minutes, so
-    three failures were 90 seconds for one source and hours for another."""
+    three failures were 90 seconds for one source and hours for another. And time the
+    source was polled: a day of downtime is not a day of failure."""
     since = counted_since(source) if source.configured else None
-    if since is None or after is None:
+    if since is None or after is None or not polled_lately(source, stale, now):
         return None
     if is_stopped(source.next_poll_at, now) or now - since >= after:
         return since
@@ -355,11 +383,11 @@ def failing_text(source: SourceHealth, since: datetime, now: datetime, error: st
     """The problem and the alert, in the same words."""
     state = "stopped (permanent error)" if is_stopped(source.next_poll_at, now) else "failing"
     minutes = max(0, int((now - since).total_seconds() // 60))
-    polls = _polls(source.consecutive_failures)
+    polls = failed_polls(source.consecutive_failures)
     return f"source {source.name}: {state} for {minutes} min, {polls}: {error}"
 
 
-def _polls(n: int) -> str:
+def failed_polls(n: int) -> str:
     return f"{n} failed poll{'s' if n != 1 else ''}"
 
 

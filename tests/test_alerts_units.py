@@ -130,16 +130,20 @@ def _source(**values: object) -> SourceHealth:
     return SourceHealth(**base)  # type: ignore[arg-type]
 
 
+def failing(sources: list[SourceHealth], minutes: int) -> list[Alert]:
+    return failing_alerts(sources, now=T0, minutes=minutes, stale_after={"x": timedelta(minutes=8)})
+
+
 def test_source_failing_for_n_minutes() -> None:
-    (alert,) = failing_alerts([_source()], now=T0, minutes=15)
+    (alert,) = failing([_source()], 15)
     assert alert.key == "source-failing:x:20261120T084500"
     assert alert.text == "source x: failing for 15 min, 2 failed polls: HTTP 503 from upstream"
-    assert failing_alerts([_source()], now=T0, minutes=16) == []
-    assert failing_alerts([_source(consecutive_failures=0)], now=T0, minutes=1) == []
-    assert failing_alerts([_source(configured=False)], now=T0, minutes=1) == []
-    assert failing_alerts([_source()], now=T0, minutes=0) == []
+    assert failing([_source()], 16) == []
+    assert failing([_source(consecutive_failures=0)], 1) == []
+    assert failing([_source(configured=False)], 1) == []
+    assert failing([_source()], 0) == []
     stopped = _source(next_poll_at=T0 + timedelta(days=3650))
-    assert "stopped (permanent error)" in failing_alerts([stopped], now=T0, minutes=1)[0].text
+    assert "stopped (permanent error)" in failing([stopped], 1)[0].text
 
 
 def test_budget_alert_at_percent_once_per_day() -> None:
@@ -166,7 +170,7 @@ def test_the_alert_quotes_the_error_as_status_does() -> None:
     """The alert cut the error at 200 characters while `inchannel status` quoted 300 of
     the same failure: the page and the health check said different things."""
     error = "HTTP 503\x1b[2J from upstream " + "<p>down</p> " * 100
-    (alert,) = failing_alerts([_source(last_error=error)], now=T0, minutes=15)
+    (alert,) = failing([_source(last_error=error)], 15)
     prefix = "source x: failing for 15 min, 2 failed polls: "
     assert alert.text == prefix + bounded_error(error)
     assert len(alert.text) == len(prefix) + jobstate.ERROR_CHARS

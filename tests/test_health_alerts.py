@@ -132,33 +132,30 @@ def switch_runtime(make: RuntimeFactory, **alerts: Any) -> tuple[Runtime, Switch
 
 def test_source_failing_alerts_once_realerts_and_recovers(make_runtime: RuntimeFactory) -> None:
     rt, switch = switch_runtime(make_runtime, realert_minutes=60)
-    poll_source(rt, "feed")  # the episode starts at 09:00
-    clock(rt).advance(minutes=14)
-    poll_source(rt, "feed")
-    check_health(rt)
+    failing_minutes(rt, switch, 15)  # the episode starts at 09:00
     assert notes(rt) == []
-    clock(rt).advance(minutes=1)
     check_health(rt)
     check_health(rt)
     assert notes(rt) == [
         (
             channel,
-            "[inchannel] source feed: failing for 15 min, 2 failed polls: HTTP 503 "
+            "[inchannel] source feed: failing for 15 min, 5 failed polls: HTTP 503 "
             "Service Unavailable",
         )
         for channel in ("ops", "pager")
     ]
-    clock(rt).advance(minutes=60)
+    failing_minutes(rt, switch, 60)
     check_health(rt)
     assert len(notes(rt)) == 4  # realert after 60 min
     switch.down = False
+    clock(rt).advance(minutes=30)  # past the backoff
     poll_source(rt, "feed")
     check_health(rt)
     check_health(rt)
     resolved = notes(rt)[4:]
     assert [c for c, _ in resolved] == ["ops", "pager"]
     assert resolved[0][1].startswith(
-        "[inchannel] resolved (raised 60 min ago): source feed: failing for 75 min"
+        "[inchannel] resolved (raised 90 min ago): source feed: failing for 75 min"
     )
     assert collect(rt).alerts == []
 
@@ -167,15 +164,13 @@ def test_a_new_failure_after_recovery_is_a_new_episode(make_runtime: RuntimeFact
     rt, switch = switch_runtime(make_runtime)
     for _ in range(2):
         switch.down = True
-        poll_source(rt, "feed")
-        clock(rt).advance(minutes=20)
-        check_health(rt)
+        failing_minutes(rt, switch, 20)
         switch.down = False
         clock(rt).advance(minutes=30)  # past the retry backoff
         poll_source(rt, "feed")
         check_health(rt)
     texts = [text.split(":")[0] for channel, text in notes(rt) if channel == "ops"]
-    assert texts == ["[inchannel] source feed", "[inchannel] resolved (raised 30 min ago)"] * 2
+    assert texts == ["[inchannel] source feed", "[inchannel] resolved (raised 35 min ago)"] * 2
 
 
 def failing_now(rt: Runtime) -> tuple[list[str], list[str]]:
@@ -580,3 +575,56 @@ def test_budget_stop_and_warning_share_one_channel_list(make_runtime: RuntimeFac
     x = {"user_id": "1", "budget": {"notify": ["pager", "ops"]}}
     rt = make_runtime(channels=OPS, x=x, alerts={"channels": ["ops"]})
     assert budget_channels(rt.settings) == ("ops", "pager")
+
+
+def failing_minutes(rt: Runtime, switch: Switch, minutes: int) -> None:
+    """The feed failing, polled and checked each minute for ``minutes`` (the backoff
+    skips some polls, as in the daemon)."""
+    for _ in range(minutes):
+        poll_source(rt, "feed")
+        check_health(rt)
+        clock(rt).advance(minutes=1)
+
+
+def test_a_failure_before_downtime_is_not_failing_for_the_whole_gap(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # A source failed for 5 minutes when the daemon stopped; started again a day later,
+    # status and the alert said "failing for 1440 min" before the first poll had run.
+    rt, switch = switch_runtime(make_runtime)
+    failing_minutes(rt, switch, 5)
+    clock(rt).advance(days=1)
+    check_health(rt)  # started again: no poll yet
+    assert failing_now(rt) == ([], [])
+    poll_source(rt, "feed")  # still failing: its failing time starts now
+    check_health(rt)
+    assert failing_now(rt) == ([], [])
+    failing_minutes(rt, switch, 15)
+    check_health(rt)
+    text = "source feed: failing for 15 min, 5 failed polls: HTTP 503 Service Unavailable"
+    assert failing_now(rt) == ([text], [text])
+    assert [t for c, t in notes(rt) if c == "ops"] == [f"[inchannel] {text}"]
+
+
+def test_a_failing_alert_is_not_resolved_by_downtime(make_runtime: RuntimeFactory) -> None:
+    # The alert raised before the daemon stopped stays one episode while the source
+    # still fails after the restart: no "resolved" notice, no second alert.
+    rt, switch = switch_runtime(make_runtime, realert_minutes=0)
+    failing_minutes(rt, switch, 16)
+    clock(rt).advance(days=1)
+    check_health(rt)  # started again: no poll yet
+    status = collect(rt)
+    assert not [p for p in status.problems if "failing for" in p]
+    assert [a.text for a in status.alerts] == [
+        "source feed: not polled for 1448 min after failing, 5 failed polls: "
+        "HTTP 503 Service Unavailable"
+    ]
+    failing_minutes(rt, switch, 20)  # the first poll fails: failing for 0, 1, ... 19 min
+    assert len(notes(rt)) == 2  # the alert, to ops and pager, once
+    switch.down = False
+    clock(rt).advance(minutes=30)  # past the backoff
+    poll_source(rt, "feed")
+    check_health(rt)
+    ops = [t for c, t in notes(rt) if c == "ops"]
+    assert len(ops) == 2
+    assert ops[1].startswith("[inchannel] resolved (raised 1491 min ago): source feed")

@@ -14,8 +14,9 @@ from click.testing import CliRunner
 from monitor.cli import main
 from monitor.clock import FakeClock
 from monitor.pipeline import poll_source, process_pending
+from monitor.runtime import Runtime
 from monitor.sources.base import PollResult, SourceError
-from monitor.status import collect
+from monitor.status import NOT_STARTED, collect
 from tests.conftest import REPO, RuntimeFactory, mention
 
 
@@ -28,18 +29,24 @@ def test_healthy_after_a_clean_cycle(make_runtime: RuntimeFactory) -> None:
     assert status.sources[0].items_total == 1
 
 
+def polled_each_minute(rt: Runtime, minutes: int) -> None:
+    """The feed polled as the daemon would for ``minutes`` minutes: each minute, the
+    retry backoff skipping some. Failing time is time spent being polled and failing."""
+    for minute in range(minutes + 1):
+        rt.clock.advance(minutes=1 if minute else 0)  # type: ignore[attr-defined]
+        poll_source(rt, "feed")
+
+
 def test_failing_source_and_backlog_are_unhealthy(
     make_runtime: RuntimeFactory, tmp_path: Path
 ) -> None:
     broken = [{"name": "feed", "type": "replay", "path": str(tmp_path / "missing.jsonl")}]
     rt = make_runtime(sources=broken)
-    for poll in range(3):
-        rt.clock.advance(hours=1 if poll else 0)  # type: ignore[attr-defined]
-        poll_source(rt, "feed")
+    polled_each_minute(rt, 120)
     status = collect(rt)
     assert not status.healthy
     # Failing for alerts.source_failing_minutes (15), as the "source failing" alert says.
-    assert status.problems[0].startswith("source feed: failing for 120 min, 3 failed polls: cannot")
+    assert status.problems[0].startswith("source feed: failing for 120 min, 9 failed polls: cannot")
 
 
 class Unavailable:
@@ -56,14 +63,12 @@ def test_a_failing_source_problem_quotes_one_bounded_line(make_runtime: RuntimeF
     # one-line result a monitoring agent shows for the health check.
     rt = make_runtime()
     rt.sources["feed"] = Unavailable()
-    for poll in range(3):
-        rt.clock.advance(hours=1 if poll else 0)  # type: ignore[attr-defined]
-        poll_source(rt, "feed")
+    polled_each_minute(rt, 120)
     (problem,) = collect(rt).problems
-    prefix = "source feed: failing for 120 min, 3 failed polls: x temporarily failed: 503 Service"
+    prefix = "source feed: failing for 120 min, 9 failed polls: x temporarily failed: 503 Service"
     assert problem.startswith(prefix + " Unavailable <p>down</p> <p>down</p>")
     assert "\n" not in problem
-    assert len(problem) == len("source feed: failing for 120 min, 3 failed polls: ") + 300
+    assert len(problem) == len("source feed: failing for 120 min, 9 failed polls: ") + 300
     assert problem.endswith("…")
     assert len(collect(rt).sources[0].last_error or "") == 2000  # kept whole
 
@@ -196,10 +201,42 @@ def test_a_garbled_failing_since_is_unknown_not_a_crash(
         row = session.get(SourceState, "feed")
         assert row is not None
         row.details = {**(row.details or {}), "failing_since": garbled}
-    rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+    rt.clock.advance(minutes=5)  # type: ignore[attr-defined]
     check_health(rt)  # raised ValueError (TypeError without a zone)
     (problem,) = collect(rt).problems
     assert problem.startswith(
         "source feed: failing since an unknown time (unreadable failing_since), "
         "1 failed poll: x temporarily failed: 503 Service Unavailable <p>down</p>"
     )
+
+
+def test_a_database_no_daemon_ever_ran_on_is_not_healthy(make_runtime: RuntimeFactory) -> None:
+    # A fresh database (or a daemon that never started: wrong config, crash at start)
+    # said "healthy", exit 0, to the health check meant to catch exactly that.
+    from monitor.health_alerts import check_health
+
+    rt = make_runtime([mention(1)])
+    assert collect(rt).problems == [NOT_STARTED]
+    check_health(rt)  # a daemon started: its sources have the not-polled time to poll
+    assert collect(rt).healthy
+    for _ in range(8):  # the health job runs each minute; no poll job does
+        rt.clock.advance(minutes=1)  # type: ignore[attr-defined]
+        check_health(rt)
+    assert collect(rt).problems == ["source feed: never polled; the daemon has been up for 8 min"]
+    poll_source(rt, "feed")
+    assert collect(rt).healthy
+
+
+def test_status_command_on_a_database_never_run(tmp_path: Path) -> None:
+    path = REPO / "config" / "inchannel.yaml"
+    config = tmp_path / "config"
+    shutil.copytree(path.parent, config)
+    copy = config / "inchannel.yaml"
+    text = copy.read_text(encoding="utf-8").replace("sqlite:///../var/", f"sqlite:///{tmp_path}/")
+    copy.write_text(text, encoding="utf-8")
+    runner = CliRunner()
+    assert runner.invoke(main, ["db", "upgrade", "--config", str(copy)]).exit_code == 0
+    result = runner.invoke(main, ["status", "--json", "--config", str(copy)])
+    assert result.exit_code == 1, result.output
+    document = json.loads(result.output)
+    assert (document["healthy"], document["problems"]) == (False, [NOT_STARTED])

@@ -13,7 +13,7 @@ from monitor.metrics import state_families
 from monitor.pipeline import poll_source, run_cycle
 from monitor.runtime import Runtime
 from monitor.sources.base import PollResult, SourceError
-from monitor.status import collect
+from monitor.status import NOT_STARTED, collect
 from tests.conftest import RuntimeFactory, mention
 
 
@@ -64,7 +64,8 @@ def test_a_source_waiting_for_its_retry_time_is_not_stale(make_runtime: RuntimeF
 def test_a_source_never_polled_while_the_daemon_runs(make_runtime: RuntimeFactory) -> None:
     rt = make_runtime([mention(1)])
     clock(rt).advance(hours=3)
-    assert collect(rt).problems == []  # no daemon has run on this database yet
+    # No daemon has run on this database yet: that is what status says.
+    assert collect(rt).problems == [NOT_STARTED]
     for _ in range(8):  # the health job runs each minute; no poll job does
         check_health(rt)
         clock(rt).advance(minutes=1)
