@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import timedelta
 from typing import TYPE_CHECKING
 from wsgiref.simple_server import WSGIServer
 
@@ -143,7 +144,7 @@ class StateCollector:
         self.rt = rt
 
     def collect(self) -> Iterator[Metric]:
-        from monitor.status import collect
+        from monitor.status import collect, limits_from
 
         up = GaugeMetricFamily("inchannel_database_up", "1 if the state gauges could be read")
         try:
@@ -155,10 +156,10 @@ class StateCollector:
             return
         up.add_metric([], 1)
         yield up
-        yield from state_families(status)
+        yield from state_families(status, limits_from(self.rt.settings).stale_after)
 
 
-def state_families(status: Status) -> Iterator[Metric]:
+def state_families(status: Status, stale: Mapping[str, timedelta]) -> Iterator[Metric]:
     outbox = GaugeMetricFamily(
         "inchannel_outbox_actions", "Outbox actions by status", labels=["status"]
     )
@@ -184,7 +185,7 @@ def state_families(status: Status) -> Iterator[Metric]:
         "Unix time of the last successful poll, per source",
         labels=["source"],
     )
-    from monitor.status import counted_since  # status imports the runtime, as above
+    from monitor.status import counted_since, polled_lately  # status imports the runtime
 
     failing_since = GaugeMetricFamily(
         "inchannel_source_failing_since_timestamp_seconds",
@@ -199,7 +200,8 @@ def state_families(status: Status) -> Iterator[Metric]:
         if source.last_success_at is not None:
             last_success.add_metric([source.name], source.last_success_at.timestamp())
         since = counted_since(source)
-        if since is not None:
+        # As status and the alert count it: failing while polled, not through downtime.
+        if since is not None and polled_lately(source, stale.get(source.name), status.at):
             failing_since.add_metric([source.name], since.timestamp())
     yield failures
     yield last_success

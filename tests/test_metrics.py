@@ -99,6 +99,10 @@ def test_source_errors_by_kind_and_failure_gauge(
     failing_since = "inchannel_source_failing_since_timestamp_seconds"
     assert value(samples, failing_since, source="feed") == first_failure.timestamp()
     assert value(samples, "inchannel_healthy") == 0
+    # The daemon down for a day: not polled is not failing, as status and the alert
+    # judge it; the gauge kept yesterday's start, a "failing for a day" to Prometheus.
+    rt.clock.advance(days=1)  # type: ignore[attr-defined]
+    assert (failing_since, (("source", "feed"),)) not in scrape(rt)
 
 
 def test_dead_actions_and_sla_breaches(make_runtime: RuntimeFactory) -> None:
