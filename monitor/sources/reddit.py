@@ -6,6 +6,7 @@ becomes a RedditFailure here, so the sources and the responder never see praw ty
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -104,6 +105,7 @@ class ObservingAdapter(HTTPAdapter):
         else:
             response = super().send(request, *args, **kwargs)
         if "x-ratelimit-remaining" in response.headers:
+            _whole_numbers(response.headers)
             with self._lock:
                 self.headers = {k: response.headers.get(k, "") for k in _RATE_HEADERS}
                 self.held_until = _held_until(self.headers)
@@ -123,6 +125,22 @@ class ObservingAdapter(HTTPAdapter):
         if response.status_code >= 500 or response.status_code == 408:
             raise ReplyOutcomeUnknown(f"HTTP {response.status_code}")
         return response
+
+
+def _whole_numbers(headers: Any) -> None:
+    """``x-ratelimit-used`` and ``-reset`` as whole numbers, in place: prawcore reads them
+    with int(), so a float such as "239.4" failed every request it came on. The reset is
+    rounded up, so no request goes before the window is over."""
+    for name, whole in (("x-ratelimit-used", math.floor), ("x-ratelimit-reset", math.ceil)):
+        raw = headers.get(name)
+        if raw is None:
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            continue  # left as it is: unreadable to prawcore too, reported as such
+        if math.isfinite(value):
+            headers[name] = str(whole(value))
 
 
 def _held_until(headers: dict[str, str]) -> float:
