@@ -255,3 +255,26 @@ def test_the_login_account_is_own_without_brand_accounts(
     poll_source(rt, "watch")
     assert [m.external_id for m in messages(rt)] == ["t1_k1"]
     assert state(rt, "watch").details["skipped_last_poll"] == {"own": 1}
+
+
+def test_a_listing_that_ends_before_the_last_polls_newest_item_reports_the_gap(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Page 2 is asked for after the last item of page 1; once that item is deleted,
+    # Reddit answers an empty page and the listing ends above the cursor.
+    serve_token(api)
+    route = api.add("GET", "/r/acme/comments/?", listing(comment("c0", "acme", created=T0)))
+    rt = watch_runtime(make_runtime, api, submissions=False)
+    poll_source(rt, "watch")
+    assert state(rt, "watch").last_error is None
+    new = [comment(f"n{n}", "acme help", created=T0 + 100 - n) for n in range(1, 4)]
+    route.replies = [listing(*new, after="t1_n3")]
+    api.add("GET", "/r/acme/comments/?", listing(), query={"after": "t1_n3"})
+    assert isinstance(rt.clock, FakeClock)
+    rt.clock.advance(seconds=600)
+    poll_source(rt, "watch")
+    assert [m.external_id for m in messages(rt)] == ["t1_c0", "t1_n3", "t1_n2", "t1_n1"]
+    assert state(rt, "watch").last_error == (
+        "acme/comments: the listing ended after 3 items, above the last poll's newest "
+        "item: new items below them were missed"
+    )

@@ -105,8 +105,13 @@ class RedditSourceBase:
     ) -> tuple[list[RedditItem], ListingCursor]:
         cursor = state.listing(key)
         new = take_new(listing, cursor, cap, self.overlap)
-        if new.gap:
+        if new.gap and len(new.items) >= cap:
             batch.problems.append(f"{key}: over {cap} new items since the last poll, older missed")
+        elif new.gap:
+            batch.problems.append(
+                f"{key}: the listing ended after {new.read} items, above the last poll's "
+                "newest item: new items below them were missed"
+            )
         return new.items, cursor.advanced(new.items, self.overlap)
 
     def _result(
