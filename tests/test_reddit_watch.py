@@ -278,3 +278,20 @@ def test_a_listing_that_ends_before_the_last_polls_newest_item_reports_the_gap(
         "acme/comments: the listing ended after 3 items, above the last poll's newest "
         "item: new items below them were missed"
     )
+
+
+def test_a_crosspost_is_matched_and_stored_with_the_text_it_shares(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # A crosspost has a title of its own and no selftext: what it shares (here the
+    # complaint naming the brand) is in crosspost_parent_list.
+    serve_token(api)
+    shared = submission("x1", "look at this")
+    original = {"title": "Acme lost my order", "selftext": "3 weeks &amp; counting"}
+    shared["data"] |= {"crosspost_parent": "t3_orig", "crosspost_parent_list": [original]}
+    api.add("GET", "/r/acme/new/?", listing(shared))
+    rt = watch_runtime(make_runtime, api, comments=False)
+    poll_source(rt, "watch")
+    [stored] = messages(rt)
+    assert (stored.external_id, stored.conversation_id) == ("t3_x1", "t3_x1")
+    assert stored.text == "look at this\n\nAcme lost my order\n\n3 weeks & counting"

@@ -384,7 +384,7 @@ def _item(thing: Any) -> RedditItem:
         fullname=str(data.get("name") or f"{_prefix(thing)}_{data['id']}"),
         author=None if author is None else str(author),
         created_utc=float(data.get("created_utc") or 0.0),
-        body=reddit_text(data.get("body") or data.get("selftext")),
+        body=reddit_text(data.get("body") or data.get("selftext") or _crossposted(data)),
         title=reddit_text(data.get("title")),
         link_id=data.get("link_id"),
         parent_id=data.get("parent_id"),
@@ -395,6 +395,16 @@ def _item(thing: Any) -> RedditItem:
         archived=bool(data.get("archived")),
         unread=bool(data.get("new")),
     )
+
+
+def _crossposted(data: dict[str, Any]) -> str:
+    """What a crosspost shares: the original's title and text. The crosspost itself has
+    only a title of its own, so a brand named in the post it shares went unmatched."""
+    parents = data.get("crosspost_parent_list")
+    if not isinstance(parents, list) or not parents or not isinstance(parents[0], dict):
+        return ""
+    original = parents[0]
+    return "\n\n".join(str(original[k]) for k in ("title", "selftext") if original.get(k))
 
 
 def reddit_text(value: object) -> str:
