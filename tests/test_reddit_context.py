@@ -125,3 +125,26 @@ def test_context_failure_never_holds_back_the_mention(
     rt = runtime(make_runtime, api)
     poll_source(rt, "watch")
     assert [m.external_id for m in messages(rt)] == ["t1_k1"]
+
+
+def test_context_for_more_than_100_parents_is_fetched_in_full(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # 60 hits in 60 threads: 120 parents, more than one /api/info request holds.
+    serve_token(api)
+    api.add("GET", "/r/acme/new/?", listing())
+    hits = [
+        comment(f"k{n}", "acme?", created=T0 + n, link=f"s{n}", parent=f"t1_p{n}")
+        for n in range(60)
+    ]
+    api.add("GET", "/r/acme/comments/?", listing(*reversed(hits)))
+    things = {f"t1_p{n}": comment(f"p{n}", "same", link=f"s{n}") for n in range(60)}
+    things |= {f"t3_s{n}": submission(f"s{n}", "My order") for n in range(60)}
+    names = sorted(things)
+    pages = [listing(*(things[name] for name in names[i : i + 100])) for i in (0, 100)]
+    api.add("GET", "/api/info/?", *pages)
+    rt = runtime(make_runtime, api, depth=1)
+    poll_source(rt, "watch")
+    context = {m.external_id for m in messages(rt) if m.direction == "context"}
+    assert context == set(things)
+    assert len(api.seen("GET", "/api/info/?")) == 2

@@ -223,7 +223,7 @@ class RedditConnection:
         )
 
     def things(self, fullnames: list[str]) -> list[RedditItem]:
-        """Fetch items by fullname in one ``/api/info`` request (up to 100)."""
+        """Fetch items by fullname through ``/api/info``, 100 a request (praw batches)."""
         return list(self._items(lambda: self.reddit.info(fullnames=fullnames), len(fullnames)))
 
     def replies_to(self, fullname: str) -> list[RedditItem]:
