@@ -148,3 +148,22 @@ def test_context_for_more_than_100_parents_is_fetched_in_full(
     context = {m.external_id for m in messages(rt) if m.direction == "context"}
     assert context == set(things)
     assert len(api.seen("GET", "/api/info/?")) == 2
+
+
+def test_a_comment_in_a_locked_thread_is_stored_as_not_replyable(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # A comment carries no flag for its thread's lock; the fetched submission does.
+    serve_token(api)
+    api.add("GET", "/r/acme/new/?", listing())
+    hit = comment("k1", "acme support never answered", created=T0 + 30)
+    other = comment("k2", "acme elsewhere", created=T0 + 20, link="open1")
+    api.add("GET", "/r/acme/comments/?", listing(hit, other))
+    locked = submission("abc123", "My order never came")
+    locked["data"]["locked"] = True
+    api.add("GET", "/api/info/?", listing(locked, submission("open1", "Fine")))
+    rt = runtime(make_runtime, api, depth=1)
+    poll_source(rt, "watch")
+    rows = {m.external_id: m for m in messages(rt)}
+    assert (rows["t1_k1"].reply_allowed, rows["t3_abc123"].reply_allowed) == (False, False)
+    assert rows["t1_k2"].reply_allowed is True
