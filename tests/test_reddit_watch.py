@@ -295,3 +295,21 @@ def test_a_crosspost_is_matched_and_stored_with_the_text_it_shares(
     [stored] = messages(rt)
     assert (stored.external_id, stored.conversation_id) == ("t3_x1", "t3_x1")
     assert stored.text == "look at this\n\nAcme lost my order\n\n3 weeks & counting"
+
+
+def test_keywords_match_text_written_with_reddits_markdown_escapes(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Reddit's rich-text editor saves "acme_support" as the markdown "acme\_support".
+    serve_token(api)
+    api.add(
+        "GET",
+        "/r/acme/comments/?",
+        listing(
+            comment("e1", "ping acme\\_support please", created=T0 + 2),
+            comment("e2", "acme\\_supporter here", created=T0 + 1),
+        ),
+    )
+    rt = watch_runtime(make_runtime, api, submissions=False, keywords=["acme_support"])
+    poll_source(rt, "watch")
+    assert [m.external_id for m in messages(rt)] == ["t1_e1"]
