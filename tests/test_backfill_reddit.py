@@ -165,7 +165,9 @@ def test_thread_context_that_cannot_be_fetched_is_a_problem_not_a_failure(
 def test_a_listing_cut_off_by_reddit_before_since_says_so(
     make_runtime: RuntimeFactory, api: FakeAPI
 ) -> None:
-    serve_pages(api, COMMENTS, numbered(1000, hit_every=100))
+    things = numbered(1000, hit_every=100)
+    serve_pages(api, COMMENTS, things)
+    api.add("GET", COMMENTS, listing(things[-1]), query={"after": "t1_c998"})
     rt = watch(make_runtime, api)
     report = backfill(rt, "watch", Window(SINCE))
     assert report.ingested == 10
@@ -173,7 +175,8 @@ def test_a_listing_cut_off_by_reddit_before_since_says_so(
         "r/acme/comments: Reddit's listing ends at 2026-11-19 15:21 UTC (about 1,000 items "
         "back); older items cannot be fetched"
     ]
-    assert len(api.seen("GET", COMMENTS)) == 11  # 10 pages, then the empty one
+    # 10 pages, the empty one, then one step back (c999 might have been deleted).
+    assert len(api.seen("GET", COMMENTS)) == 12
 
 
 def test_a_short_listing_is_the_whole_history_not_a_cut(
@@ -345,3 +348,19 @@ def test_a_429_met_later_in_the_run_waits_from_when_it_was_met(
     assert report.failure == (
         "Reddit rate limited: 429 Too Many Requests; rerun the backfill in 60 s or later"
     )
+
+
+def test_a_page_asked_after_an_item_deleted_meanwhile_does_not_end_the_backfill(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Reddit answers an empty page for ``after`` = an item deleted since it was read.
+    things = numbered(300)
+    serve_pages(api, COMMENTS, things)
+    api.add("GET", COMMENTS, listing(), query={"after": "t1_c99"})
+    second = things[100:200]
+    api.add("GET", COMMENTS, listing(*second, after="t1_c199"), query={"after": "t1_c98"})
+    rt = watch(make_runtime, api)
+    window = Window(NEWEST - timedelta(minutes=150), NEWEST - timedelta(minutes=10))
+    report = backfill(rt, "watch", window)
+    assert report.failure is None
+    assert stored(rt) == {f"t1_c{n}" for n in range(20, 151, 10)}

@@ -125,3 +125,45 @@ def test_context_failure_never_holds_back_the_mention(
     rt = runtime(make_runtime, api)
     poll_source(rt, "watch")
     assert [m.external_id for m in messages(rt)] == ["t1_k1"]
+
+
+def test_context_for_more_than_100_parents_is_fetched_in_full(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # 60 hits in 60 threads: 120 parents, more than one /api/info request holds.
+    serve_token(api)
+    api.add("GET", "/r/acme/new/?", listing())
+    hits = [
+        comment(f"k{n}", "acme?", created=T0 + n, link=f"s{n}", parent=f"t1_p{n}")
+        for n in range(60)
+    ]
+    api.add("GET", "/r/acme/comments/?", listing(*reversed(hits)))
+    things = {f"t1_p{n}": comment(f"p{n}", "same", link=f"s{n}") for n in range(60)}
+    things |= {f"t3_s{n}": submission(f"s{n}", "My order") for n in range(60)}
+    names = sorted(things)
+    pages = [listing(*(things[name] for name in names[i : i + 100])) for i in (0, 100)]
+    api.add("GET", "/api/info/?", *pages)
+    rt = runtime(make_runtime, api, depth=1)
+    poll_source(rt, "watch")
+    context = {m.external_id for m in messages(rt) if m.direction == "context"}
+    assert context == set(things)
+    assert len(api.seen("GET", "/api/info/?")) == 2
+
+
+def test_a_comment_in_a_locked_thread_is_stored_as_not_replyable(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # A comment carries no flag for its thread's lock; the fetched submission does.
+    serve_token(api)
+    api.add("GET", "/r/acme/new/?", listing())
+    hit = comment("k1", "acme support never answered", created=T0 + 30)
+    other = comment("k2", "acme elsewhere", created=T0 + 20, link="open1")
+    api.add("GET", "/r/acme/comments/?", listing(hit, other))
+    locked = submission("abc123", "My order never came")
+    locked["data"]["locked"] = True
+    api.add("GET", "/api/info/?", listing(locked, submission("open1", "Fine")))
+    rt = runtime(make_runtime, api, depth=1)
+    poll_source(rt, "watch")
+    rows = {m.external_id: m for m in messages(rt)}
+    assert (rows["t1_k1"].reply_allowed, rows["t3_abc123"].reply_allowed) == (False, False)
+    assert rows["t1_k2"].reply_allowed is True

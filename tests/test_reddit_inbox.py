@@ -373,3 +373,28 @@ def test_text_is_stored_as_written_not_as_reddits_html_escapes(
     [message] = messages(rt)
     assert message.text == ("u/acme_official fixed it <3 thanks, A&B team > all. I typed &lt; here")
     assert message.label == "positive"  # the heart is read
+
+
+def test_rate_limit_headers_written_as_floats_are_read_not_crashed_on(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Reddit writes x-ratelimit-remaining as a float ("598.0"); used and reset may come
+    # as floats too, which prawcore 4 reads with int() and crashes on.
+    serve_token(api)
+    floats = {
+        "x-ratelimit-remaining": "598.0",
+        "x-ratelimit-used": "2.0",
+        "x-ratelimit-reset": "239.4",
+    }
+    mention = comment("c1", "u/acme_official hi", inbox="username_mention", new=False)
+    api.add("GET", "/message/mentions", listing(mention, headers=floats))
+    api.add("GET", "/message/comments/?", listing(headers=floats))
+    rt = inbox_runtime(make_runtime, api)
+    poll_source(rt, "inbox")
+    assert [m.external_id for m in messages(rt)] == ["t1_c1"]
+    found = state(rt)
+    assert found.last_error is None
+    limits = found.details["ratelimit"]
+    assert (limits["remaining"], limits["used"]) == (598.0, 2)
+    # Rounded up: the window is not over before Reddit says so.
+    assert limits["reset_at"] == (rt.clock.now() + timedelta(seconds=240)).isoformat()

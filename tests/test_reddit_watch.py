@@ -255,3 +255,61 @@ def test_the_login_account_is_own_without_brand_accounts(
     poll_source(rt, "watch")
     assert [m.external_id for m in messages(rt)] == ["t1_k1"]
     assert state(rt, "watch").details["skipped_last_poll"] == {"own": 1}
+
+
+def test_a_listing_that_ends_before_the_last_polls_newest_item_reports_the_gap(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Page 2 is asked for after the last item of page 1; once that item is deleted,
+    # Reddit answers an empty page and the listing ends above the cursor.
+    serve_token(api)
+    route = api.add("GET", "/r/acme/comments/?", listing(comment("c0", "acme", created=T0)))
+    rt = watch_runtime(make_runtime, api, submissions=False)
+    poll_source(rt, "watch")
+    assert state(rt, "watch").last_error is None
+    new = [comment(f"n{n}", "acme help", created=T0 + 100 - n) for n in range(1, 4)]
+    route.replies = [listing(*new, after="t1_n3")]
+    api.add("GET", "/r/acme/comments/?", listing(), query={"after": "t1_n3"})
+    assert isinstance(rt.clock, FakeClock)
+    rt.clock.advance(seconds=600)
+    poll_source(rt, "watch")
+    assert [m.external_id for m in messages(rt)] == ["t1_c0", "t1_n3", "t1_n2", "t1_n1"]
+    assert state(rt, "watch").last_error == (
+        "acme/comments: the listing ended after 3 items, above the last poll's newest "
+        "item: new items below them were missed"
+    )
+
+
+def test_a_crosspost_is_matched_and_stored_with_the_text_it_shares(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # A crosspost has a title of its own and no selftext: what it shares (here the
+    # complaint naming the brand) is in crosspost_parent_list.
+    serve_token(api)
+    shared = submission("x1", "look at this")
+    original = {"title": "Acme lost my order", "selftext": "3 weeks &amp; counting"}
+    shared["data"] |= {"crosspost_parent": "t3_orig", "crosspost_parent_list": [original]}
+    api.add("GET", "/r/acme/new/?", listing(shared))
+    rt = watch_runtime(make_runtime, api, comments=False)
+    poll_source(rt, "watch")
+    [stored] = messages(rt)
+    assert (stored.external_id, stored.conversation_id) == ("t3_x1", "t3_x1")
+    assert stored.text == "look at this\n\nAcme lost my order\n\n3 weeks & counting"
+
+
+def test_keywords_match_text_written_with_reddits_markdown_escapes(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Reddit's rich-text editor saves "acme_support" as the markdown "acme\_support".
+    serve_token(api)
+    api.add(
+        "GET",
+        "/r/acme/comments/?",
+        listing(
+            comment("e1", "ping acme\\_support please", created=T0 + 2),
+            comment("e2", "acme\\_supporter here", created=T0 + 1),
+        ),
+    )
+    rt = watch_runtime(make_runtime, api, submissions=False, keywords=["acme_support"])
+    poll_source(rt, "watch")
+    assert [m.external_id for m in messages(rt)] == ["t1_e1"]

@@ -6,6 +6,7 @@ becomes a RedditFailure here, so the sources and the responder never see praw ty
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -104,6 +105,7 @@ class ObservingAdapter(HTTPAdapter):
         else:
             response = super().send(request, *args, **kwargs)
         if "x-ratelimit-remaining" in response.headers:
+            _whole_numbers(response.headers)
             with self._lock:
                 self.headers = {k: response.headers.get(k, "") for k in _RATE_HEADERS}
                 self.held_until = _held_until(self.headers)
@@ -123,6 +125,22 @@ class ObservingAdapter(HTTPAdapter):
         if response.status_code >= 500 or response.status_code == 408:
             raise ReplyOutcomeUnknown(f"HTTP {response.status_code}")
         return response
+
+
+def _whole_numbers(headers: Any) -> None:
+    """``x-ratelimit-used`` and ``-reset`` as whole numbers, in place: prawcore reads them
+    with int(), so a float such as "239.4" failed every request it came on. The reset is
+    rounded up, so no request goes before the window is over."""
+    for name, whole in (("x-ratelimit-used", math.floor), ("x-ratelimit-reset", math.ceil)):
+        raw = headers.get(name)
+        if raw is None:
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            continue  # left as it is: unreadable to prawcore too, reported as such
+        if math.isfinite(value):
+            headers[name] = str(whole(value))
 
 
 def _held_until(headers: dict[str, str]) -> float:
@@ -205,7 +223,7 @@ class RedditConnection:
         )
 
     def things(self, fullnames: list[str]) -> list[RedditItem]:
-        """Fetch items by fullname in one ``/api/info`` request (up to 100)."""
+        """Fetch items by fullname through ``/api/info``, 100 a request (praw batches)."""
         return list(self._items(lambda: self.reddit.info(fullnames=fullnames), len(fullnames)))
 
     def replies_to(self, fullname: str) -> list[RedditItem]:
@@ -366,7 +384,7 @@ def _item(thing: Any) -> RedditItem:
         fullname=str(data.get("name") or f"{_prefix(thing)}_{data['id']}"),
         author=None if author is None else str(author),
         created_utc=float(data.get("created_utc") or 0.0),
-        body=reddit_text(data.get("body") or data.get("selftext")),
+        body=reddit_text(data.get("body") or data.get("selftext") or _crossposted(data)),
         title=reddit_text(data.get("title")),
         link_id=data.get("link_id"),
         parent_id=data.get("parent_id"),
@@ -377,6 +395,16 @@ def _item(thing: Any) -> RedditItem:
         archived=bool(data.get("archived")),
         unread=bool(data.get("new")),
     )
+
+
+def _crossposted(data: dict[str, Any]) -> str:
+    """What a crosspost shares: the original's title and text. The crosspost itself has
+    only a title of its own, so a brand named in the post it shares went unmatched."""
+    parents = data.get("crosspost_parent_list")
+    if not isinstance(parents, list) or not parents or not isinstance(parents[0], dict):
+        return ""
+    original = parents[0]
+    return "\n\n".join(str(original[k]) for k in ("title", "selftext") if original.get(k))
 
 
 def reddit_text(value: object) -> str:

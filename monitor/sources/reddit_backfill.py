@@ -41,6 +41,9 @@ LISTING_CAP = 900
 SEARCH_CAP = 200
 LISTING_REACH = "about 1,000 items back"
 SEARCH_REACH = "Reddit search stops after a few hundred to about 1,000 results"
+# Items a backfill steps back when the page after the last one read comes back empty
+# (that item deleted meanwhile); at the true end of a full listing, as many requests.
+STEP_BACK = 2
 # Reddit's rate-limit window: the wait when a 429 does not say how long.
 RATE_WINDOW = timedelta(minutes=10)
 
@@ -134,10 +137,15 @@ class BackfillingRedditSource(RedditSourceBase):
     def _walk(
         self, stream: Stream, window: Window, known: set[str], clock: Clock
     ) -> Iterator[PollResult]:
-        walk, after = _Walk(), None
+        walk, after, fallback = _Walk(), None, list[str]()
         while True:
             _check_quota(self.connection.limits(), clock.now())
             page = list(stream.page(after))
+            if not page and fallback:
+                # Reddit answers an empty page after an item deleted since it was read:
+                # page on after the item read before it instead of ending the listing.
+                after = fallback.pop()
+                continue
             kept = walk.take(page, window)
             batch = PollBatch()
             batch.add([i for i in kept if stream.wanted(i)], stream.kind, self.own)
@@ -152,6 +160,7 @@ class BackfillingRedditSource(RedditSourceBase):
             if done:
                 return
             after = page[-1].fullname
+            fallback = [item.fullname for item in page[-1 - STEP_BACK : -1]]
 
     def _context(self, batch: PollBatch, known: set[str]) -> None:
         """Thread context as the live poll fetches it; a failure is a problem line."""

@@ -94,6 +94,7 @@ class RedditSourceBase:
                 raise
             # Context is for display only: never hold back the mentions for it.
             batch.problems.append(f"thread context not fetched: {failure}")
+        batch.mentions = _closed_threads(batch.mentions, batch.context)
 
     def _read(
         self,
@@ -105,8 +106,13 @@ class RedditSourceBase:
     ) -> tuple[list[RedditItem], ListingCursor]:
         cursor = state.listing(key)
         new = take_new(listing, cursor, cap, self.overlap)
-        if new.gap:
+        if new.gap and len(new.items) >= cap:
             batch.problems.append(f"{key}: over {cap} new items since the last poll, older missed")
+        elif new.gap:
+            batch.problems.append(
+                f"{key}: the listing ended after {new.read} items, above the last poll's "
+                "newest item: new items below them were missed"
+            )
         return new.items, cursor.advanced(new.items, self.overlap)
 
     def _result(
@@ -139,6 +145,16 @@ class RedditSourceBase:
             details=details,
             context=batch.context,
         )
+
+
+def _closed_threads(mentions: list[Mention], context: list[Mention]) -> list[Mention]:
+    """``mentions`` with no reply allowed in threads whose fetched submission is locked or
+    archived. A comment carries no flag for its thread's lock: the bot answered it and
+    Reddit refused the reply (THREAD_LOCKED) only at send time."""
+    closed = {
+        m.external_id for m in context if m.external_id.startswith("t3_") and not m.reply_allowed
+    }
+    return [replace(m, reply_allowed=False) if m.conversation_id in closed else m for m in mentions]
 
 
 def source_error(failure: RedditFailure, now: datetime) -> SourceError:

@@ -2,8 +2,8 @@
 
 A comment's case is its chain up to the submission (conversation_id = link_id); to show
 that chain, parents not seen yet are fetched by fullname through ``/api/info``, one
-request per level for the whole poll (100 fullnames per request), so the cost is at most
-``depth`` requests per poll however many comments arrived.
+request per 100 fullnames per level for the whole poll, so the cost is ``depth``
+requests per poll unless over 100 parents are new at one level.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from monitor.domain import Mention, MessageKind
 from monitor.sources.reddit import RedditConnection
 from monitor.sources.reddit_items import RedditItem, to_mention
 
-INFO_BATCH = 100  # Reddit's limit of fullnames per /api/info request
 # Fullnames remembered between polls so a busy thread's submission is fetched once.
 REMEMBERED = 500
 
@@ -36,7 +35,9 @@ class ThreadContext:
         for _ in range(self.depth):
             if not wanted:
                 break
-            level = self.connection.things(sorted(wanted)[:INFO_BATCH])
+            # All of them: praw asks 100 a request. A cut here was marked known all the
+            # same, so the parents past the first 100 were never fetched.
+            level = self.connection.things(sorted(wanted))
             known.update(wanted)
             fetched += level
             wanted = _parents(level) - known

@@ -45,7 +45,7 @@ class ListingCursor:
 class NewItems:
     items: list[RedditItem]
     read: int  # items fetched, including the old one that ended the scan
-    gap: bool  # max_items new items and the cursor not reached: older ones were missed
+    gap: bool  # the cursor not reached (max_items new items, or the listing ended)
 
 
 def take_new(
@@ -55,9 +55,10 @@ def take_new(
     below the cursor; stops reading (and paging) at the first item older than that."""
     new: list[RedditItem] = []
     taken: set[str] = set()
-    read = 0
+    read, lowest = 0, float("inf")
     for item in listing:
         read += 1
+        lowest = min(lowest, item.created_utc)
         if item.created_utc < cursor.since - overlap:
             return NewItems(new, read, gap=False)
         # Listings shift while we page: an item can come back on the next page.
@@ -68,7 +69,9 @@ def take_new(
         if len(new) >= max_items:
             # Only new items above the cursor mean more may wait unread below them.
             return NewItems(new, read, gap=0 < cursor.since < item.created_utc)
-    return NewItems(new, read, gap=False)
+    # The listing ran out above the cursor: its ``after`` item was deleted between two
+    # pages (Reddit then answers an empty page), or Reddit's ~1,000-item reach ended.
+    return NewItems(new, read, gap=0 < cursor.since < lowest < float("inf"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,12 +5,17 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+# A markdown backslash escape of ASCII punctuation: Reddit's rich-text editor saves
+# "acme_support" as "acme\_support", and "acme" matched it as a word of its own.
+_ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")
+
 
 class KeywordMatcher:
     """Case-insensitive whole-word match of any keyword; inner spaces match any whitespace.
 
     One compiled alternation of escaped literals: mention text is hostile, so nothing
-    from it or from the config is ever treated as a pattern.
+    from it or from the config is ever treated as a pattern. The text is matched as it
+    reads, without its markdown escapes.
     """
 
     def __init__(self, keywords: Sequence[str]) -> None:
@@ -18,4 +23,4 @@ class KeywordMatcher:
         self._pattern = re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)", re.IGNORECASE)
 
     def matches(self, text: str) -> bool:
-        return self._pattern.search(text) is not None
+        return self._pattern.search(_ESCAPED.sub(r"\1", text)) is not None
