@@ -13,7 +13,7 @@ from monitor.metrics import state_families
 from monitor.pipeline import poll_source, run_cycle
 from monitor.runtime import Runtime
 from monitor.sources.base import PollResult, SourceError
-from monitor.status import NOT_STARTED, collect
+from monitor.status import NOT_STARTED, collect, limits_from
 from tests.conftest import RuntimeFactory, mention
 
 
@@ -23,7 +23,9 @@ def clock(rt: Runtime) -> FakeClock:
 
 
 def healthy_gauge(rt: Runtime) -> float:
-    (gauge,) = [m for m in state_families(collect(rt)) if m.name == "inchannel_healthy"]
+    stale = limits_from(rt.settings).stale_after
+    families = state_families(collect(rt), stale)
+    (gauge,) = [m for m in families if m.name == "inchannel_healthy"]
     return gauge.samples[0].value
 
 
