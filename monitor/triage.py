@@ -117,6 +117,7 @@ def mark_spam(rt: Runtime, ref: str, *, user: str) -> None:
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
         case = lock_case(session, ref)
+        already = case.state == CaseState.RESOLVED.value and SPAM_TAG in case.tags
         # A dispatcher claims a whole batch as `sending` and posts it one by one, for
         # minutes when the platform is slow; it checks its claims again every second,
         # so a claimed reply withdrawn here is not posted (dispatch.Withdrawn).
@@ -126,6 +127,10 @@ def mark_spam(rt: Runtime, ref: str, *, user: str) -> None:
         # The bot's replies were counted when queued (the thread's cap counts every
         # customer's case in it); these were never posted, and left counted they took
         # the thread's replies from the other customers in it.
+        if already and not drafts + bots + people:
+            # A form sent twice, two people at once: no second "spam" event claiming a
+            # change. (One queued since, by a person's retry say, is still withdrawn.)
+            raise CaseworkError(f"{case.ref} is marked as spam already; nothing was changed")
         case.bot_replies = max(0, case.bot_replies - bots)
         if case.bot_replies == 0:
             case.last_bot_reply_at = None

@@ -537,3 +537,16 @@ def test_setting_the_priority_a_case_has_records_nothing(demo: Path) -> None:
     code, output = cli("cases", "priority", ref, "urgent", config=demo)
     assert (code, output.strip()) == (0, f"{ref}: priority set to urgent")
     assert audit(demo, ref) == before
+
+
+def test_marking_a_spam_case_as_spam_again_records_nothing(demo: Path) -> None:
+    # A form sent twice wrote a second "spam" event and said it closed the case again.
+    ref = str(listed(demo)[0]["ref"])
+    assert cli("cases", "spam", ref, config=demo)[0] == 0
+    before = audit(demo, ref)
+    code, output = cli("cases", "spam", ref, config=demo)
+    assert (code, output.strip()) == (
+        1,
+        f"error: {ref} is marked as spam already; nothing was changed",
+    )
+    assert audit(demo, ref) == before
