@@ -69,16 +69,18 @@ def wait_for_blocked(rt: Runtime, sessions: int) -> None:
 def both_at_once(rt: Runtime, *actions: Callable[[], object]) -> list[Outcome]:
     """Run ``actions`` in threads that all read the case while a colleague holds it, then
     let them go: without the case lock each acts on what it read before the others."""
-    outcomes: list[Outcome] = []
+    # By position, not in the order they finish: the first may still be closing its
+    # session when the second, let go by its commit, has already failed.
+    outcomes: list[Outcome] = [""] * len(actions)
 
-    def run(action: Callable[[], object]) -> None:
+    def run(position: int, action: Callable[[], object]) -> None:
         try:
             action()
-            outcomes.append("ok")
+            outcomes[position] = "ok"
         except casework.CaseworkError as exc:
-            outcomes.append(str(exc))
+            outcomes[position] = str(exc)
 
-    threads = [threading.Thread(target=run, args=(action,)) for action in actions]
+    threads = [threading.Thread(target=run, args=pair) for pair in enumerate(actions)]
     with case_held(rt):
         for number, thread in enumerate(threads, start=1):
             thread.start()
