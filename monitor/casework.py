@@ -151,20 +151,16 @@ def parse_ref(ref: str) -> int:
 
 def find_case(session: Session, ref: str) -> Case:
     """The case a reference names, or CaseworkError."""
-    return _case(session, ref)
+    case = session.get(Case, parse_ref(ref))
+    if case is None:
+        raise CaseworkError(f"no case {ref}")
+    return case
 
 
 def customer_handle(session: Session, case: Case) -> str:
     """The handle of the case's customer, "" when unknown."""
     customer = session.get(Customer, case.customer_id)
     return customer.handle if customer else ""
-
-
-def _case(session: Session, ref: str) -> Case:
-    case = session.get(Case, parse_ref(ref))
-    if case is None:
-        raise CaseworkError(f"no case {ref}")
-    return case
 
 
 def lock_case(session: Session, ref: str) -> Case:
@@ -245,7 +241,7 @@ def case_detail(rt: Runtime, ref: str, viewer: Viewer | None = None) -> dict[str
     ``viewer`` limits the history to the cases they may see; None (the CLI, run by an
     operator with the configuration) shows every case."""
     with rt.sessions() as session:
-        case = _case(session, ref)
+        case = find_case(session, ref)
         customer = session.get(Customer, case.customer_id)
         assert customer is not None
         messages = session.scalars(
@@ -401,7 +397,7 @@ def _refuse_repeat(earlier: list[ActionRow], now: datetime) -> None:
 def answer_prefill(rt: Runtime, ref: str, answer_id: str) -> str:
     """The text a person's reply starts from when they pick a knowledge-base entry."""
     with rt.sessions() as session:
-        return answer_text(rt, session, _case(session, ref), answer_id)
+        return answer_text(rt, session, find_case(session, ref), answer_id)
 
 
 def answer_text(rt: Runtime, session: Session, case: Case, answer_id: str) -> str:
