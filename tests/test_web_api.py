@@ -7,13 +7,15 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from monitor.dispatch import dispatch_outbox
+from monitor.store.models import Case, Customer
 from monitor.web.app import create_app
 from monitor.web.users import new_api_token
-from tests.conftest import RuntimeFactory
+from tests.conftest import RuntimeFactory, mention
 from tests.webkit import api_client, client_for, seeded
 
 BAD = Path(__file__).parent / "data" / "web_bad_requests.tsv"
@@ -166,3 +168,44 @@ def test_report_sla_attainment_carries_the_percent_the_page_shows(
         assert row["percent"] == expected
         shown = "—" if expected is None else f"{expected}%"
         assert f"<td>{row['pending']}</td><td>{shown}</td>" in page
+
+
+def test_a_case_deep_in_a_busy_thread_shows_its_own_posts_and_their_parents(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # A brand post gone viral is one conversation with hundreds of customers replying.
+    # The case page read the thread's first 500 posts only: the case of a customer who
+    # wrote later showed a thread without a single post of theirs, nor the one they
+    # answered.
+    brand = {"author": "acme", "author_id": "1", "created_at": "2026-11-20T08:00:00Z"}
+    rows = [mention(0, "Our sale starts today!", **brand)]
+    for n in range(1, 521):
+        second = f"2026-11-20T08:{10 + n // 60:02d}:{n % 60:02d}Z"
+        rows.append(
+            mention(
+                n, "@acme is the kettle in the sale?", conversation_id="1000", created_at=second
+            )
+        )
+    answer = mention(
+        521,
+        "@user520 yes, it is!",
+        **{**brand, "created_at": "2026-11-20T08:30:00Z"},
+        conversation_id="1000",
+        in_reply_to="1520",
+    )
+    later = mention(
+        520,
+        "@acme great, ordered one",
+        id="1522",
+        conversation_id="1000",
+        in_reply_to="1521",
+        created_at="2026-11-20T08:31:00Z",
+    )
+    rt = seeded(make_runtime, [*rows, answer, later])
+    with rt.sessions() as session:
+        case = session.scalars(select(Case).join(Customer).where(Customer.handle == "user520"))
+        ref = case.one().ref
+    thread = api_client(rt, "lena").get(f"/api/cases/{ref}").json()["thread"]
+    ids = [m["external_id"] for m in thread]
+    assert {"1000", "1520", "1521", "1522"} <= set(ids)
+    assert ids.index("1000") < ids.index("1520") < ids.index("1521") < ids.index("1522")

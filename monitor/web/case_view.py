@@ -14,6 +14,8 @@ from monitor.store.web_models import SentimentFeedback
 from monitor.web.users import User
 
 THREAD_LIMIT = 500
+# The deepest chain of parents a source stores as context (Reddit's context_depth).
+MAX_PARENT_LEVELS = 8
 
 
 def load_case(rt: Runtime, ref: str, user: User) -> dict[str, Any]:
@@ -53,14 +55,32 @@ def load_case(rt: Runtime, ref: str, user: User) -> dict[str, Any]:
 
 
 def _thread(session: Any, case: Case) -> list[Message]:
-    return list(
-        session.scalars(
+    """The thread's first THREAD_LIMIT posts, and always the case's own posts and the
+    posts they answer: in a busy thread (a brand post gone viral, a megathread) the
+    first posts alone left a later customer's case showing none of their words."""
+    in_thread = (Message.platform == case.platform) & (
+        Message.conversation_id == case.conversation_id
+    )
+    found = {
+        m.id: m
+        for m in session.scalars(
             select(Message)
-            .where(
-                Message.platform == case.platform,
-                Message.conversation_id == case.conversation_id,
-            )
+            .where(in_thread)
             .order_by(Message.created_at, Message.id)
             .limit(THREAD_LIMIT)
         )
-    )
+    }
+    mine = list(session.scalars(select(Message).where(Message.case_id == case.id)))
+    found.update((m.id, m) for m in mine)
+    parents = {m.in_reply_to for m in mine if m.in_reply_to}
+    for _ in range(MAX_PARENT_LEVELS):
+        known = {m.external_id for m in found.values()}
+        wanted = sorted(parents - known)
+        if not wanted:
+            break
+        fetched = list(
+            session.scalars(select(Message).where(in_thread, Message.external_id.in_(wanted)))
+        )
+        found.update((m.id, m) for m in fetched)
+        parents = {m.in_reply_to for m in fetched if m.in_reply_to}
+    return sorted(found.values(), key=lambda m: (m.created_at, m.id))
