@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -368,3 +369,23 @@ def test_since_takes_the_apis_timestamps_as_the_same_moment(config_file: Path, s
     assert "ingested: 0\n" in result.stdout
     args = ["backfill", "feed", "--since", since, "--config", str(config_file)]
     assert "ingested: 1\n" in runner.invoke(main, args).stdout
+
+
+def test_a_post_first_stored_as_thread_context_may_be_answered_once_it_is_a_mention(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # X stores a parent fetched for display with reply_allowed false (the bot never
+    # answers context). Arriving later as a mention of its own (a keyword search finds
+    # it), it is a mention like any other: the guard must not escalate it claiming the
+    # author does not allow replies.
+    row = mention(1, "@acme how do I reset my password?")
+    rt = make_runtime([row], teams=TEAMS)
+    context = replace(parse_mention(row), reply_allowed=False)
+    with rt.sessions() as session, session.begin():
+        store_context(session, [context], "feed", rt.clock.now(), rt.own_handles)
+    poll_source(rt, "feed")
+    process_pending(rt)
+    with rt.sessions() as session:
+        stored = session.scalars(select(Message)).one()
+    assert (stored.direction, stored.reply_allowed) == ("inbound", True)
+    assert "does not allow replies" not in str(stored.decision)

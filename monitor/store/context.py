@@ -20,7 +20,17 @@ from monitor.store.models import Message
 from monitor.store.queries import insert_ignoring_duplicates
 
 # Columns an arriving mention overwrites on a promoted context row.
-PROMOTED = ("direction", "kind", "source", "customer_id", "processed", "ingested_at", "text")
+PROMOTED = (
+    "direction",
+    "kind",
+    "source",
+    "customer_id",
+    "processed",
+    "ingested_at",
+    "text",
+    # X stores every context post as not to be answered; as a mention it may be.
+    "reply_allowed",
+)
 
 
 def store_context(
