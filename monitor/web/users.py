@@ -191,10 +191,19 @@ def authenticate(rt: Runtime, name: str, password: str) -> User:
     # The refusal is raised after the commit: raising inside the transaction would roll
     # back the failure count and the lockout would never engage.
     with transaction(rt.sessions) as session:
-        outcome = _check_login(session, name[:64], password, rt.clock.now())
+        outcome = _check_login(session, login_name(name), password, rt.clock.now())
     if isinstance(outcome, str):
         raise LoginRefused(outcome)
     return outcome
+
+
+def login_name(typed: str) -> str:
+    """The account a name typed at sign-in means. Phones capitalise a text field's first
+    letter and pasted names carry spaces; names are lower-case ASCII, so "Alice " is
+    alice. Only ASCII is folded: str.lower() maps the Kelvin sign to "k", and a look-alike
+    should stay an unknown name rather than become a second spelling of one."""
+    name = typed.strip()[:64]
+    return name.lower() if name.isascii() else name
 
 
 def _check_login(session: Session, name: str, password: str, now: datetime) -> User | str:
