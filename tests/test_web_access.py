@@ -386,3 +386,28 @@ def test_a_name_typed_with_capitals_or_spaces_signs_in_to_that_account(
         users.authenticate(rt, "\u212aim", PASSWORD)
     page = TestClient(create_app(rt)).get("/login").text
     assert 'autocapitalize="none"' in page
+
+
+def test_a_disabled_user_is_signed_out_everywhere_and_cannot_return(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Someone who leaves the team had no way out of the dashboard: there was no command to
+    # disable an account, only a new password nobody is told.
+    rt = seeded(make_runtime)
+    browser, _ = client_for(rt, "alice")
+    api = api_client(rt, "alice")
+    lena, _ = client_for(rt, "lena")
+    users.disable(rt, "alice", actor="root")
+    assert browser.get("/", follow_redirects=False).status_code == 303
+    assert api.get("/api/cases").status_code == 401
+    with pytest.raises(users.LoginRefused) as refused:
+        users.authenticate(rt, "alice", PASSWORD)
+    assert str(refused.value) == users.REFUSED  # as an unknown name: nothing to learn
+    assert lena.get("/", follow_redirects=False).status_code == 200
+    assert {u.name: ok for u, ok, _ in users.list_users(rt)}["alice"] is False
+    with rt.sessions() as session:
+        kinds = session.scalars(select(Event.kind).where(Event.case_id.is_(None))).all()
+    assert "user_disabled" in kinds
+    users.enable(rt, "alice", actor="root")
+    assert login(TestClient(create_app(rt)), "alice")
+    assert api.get("/api/cases").status_code == 401  # the old token stays revoked

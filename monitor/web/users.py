@@ -160,6 +160,29 @@ def set_password(rt: Runtime, name: str, password: str, *, actor: str = "cli") -
         _audit(session, rt, "password_set", actor, name=name, sessions_ended=True)
 
 
+def disable(rt: Runtime, name: str, *, actor: str = "cli") -> None:
+    """Take away someone's access, e.g. when they leave the team: sign-in is refused as a
+    wrong password is, every browser session ends and the API token is revoked at once.
+    The user stays, so the audit trail and their cases still name them."""
+    with transaction(rt.sessions) as session:
+        row = _by_name(session, name)
+        if not row.active:
+            raise UserError(f"user {name} is disabled already")
+        row.active, row.api_token_hash = False, None
+        session.execute(delete(WebSession).where(WebSession.user_id == row.id))
+        _audit(session, rt, "user_disabled", actor, name=name, sessions_ended=True)
+
+
+def enable(rt: Runtime, name: str, *, actor: str = "cli") -> None:
+    """Let a disabled user sign in again (with their password; a new API token is needed)."""
+    with transaction(rt.sessions) as session:
+        row = _by_name(session, name)
+        if row.active:
+            raise UserError(f"user {name} is not disabled")
+        row.active = True
+        _audit(session, rt, "user_enabled", actor, name=name)
+
+
 def unlock(rt: Runtime, name: str, *, actor: str = "cli") -> None:
     with transaction(rt.sessions) as session:
         row = _by_name(session, name)
