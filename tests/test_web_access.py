@@ -21,7 +21,7 @@ from monitor.store.db import transaction
 from monitor.store.models import ActionRow, Case, Event, Message
 from monitor.web import users
 from monitor.web.app import create_app
-from monitor.web.users import set_password
+from monitor.web.users import create_user, set_password
 from tests.conftest import RuntimeFactory, mention
 from tests.webkit import NONCE, PASSWORD, api_client, client_for, login, seeded
 
@@ -364,3 +364,50 @@ def test_assigning_a_case_someone_just_assigned_says_so(make_runtime: RuntimeFac
                 select(Event).where(Event.case_id == 1, Event.kind == "assigned")
             )
         ] == ["alice", "root"]
+
+
+def test_a_name_typed_with_capitals_or_spaces_signs_in_to_that_account(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Phones capitalise the first letter of a text field and pasted names carry spaces:
+    # "Alice" was refused as a wrong name or password, as often as it was retried.
+    rt = seeded(make_runtime)
+    assert login(TestClient(create_app(rt)), "Alice ")
+    assert users.authenticate(rt, " ALICE\t", PASSWORD).name == "alice"
+    # Every spelling is the one account: its wrong passwords count toward its lockout.
+    for spelling in ("ALICE", "Alice", " alice", "alicE", "alice "):
+        with pytest.raises(users.LoginRefused):
+            users.authenticate(rt, spelling, "wrong-wrong-wrong")
+    with pytest.raises(users.LoginRefused):
+        users.authenticate(rt, "alice", PASSWORD)
+    # Only ASCII is folded: the Kelvin sign lower-cases to "k" but names no account.
+    create_user(rt, "kim", "agent", PASSWORD, ("care",))
+    with pytest.raises(users.LoginRefused):
+        users.authenticate(rt, "\u212aim", PASSWORD)
+    page = TestClient(create_app(rt)).get("/login").text
+    assert 'autocapitalize="none"' in page
+
+
+def test_a_disabled_user_is_signed_out_everywhere_and_cannot_return(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Someone who leaves the team had no way out of the dashboard: there was no command to
+    # disable an account, only a new password nobody is told.
+    rt = seeded(make_runtime)
+    browser, _ = client_for(rt, "alice")
+    api = api_client(rt, "alice")
+    lena, _ = client_for(rt, "lena")
+    users.disable(rt, "alice", actor="root")
+    assert browser.get("/", follow_redirects=False).status_code == 303
+    assert api.get("/api/cases").status_code == 401
+    with pytest.raises(users.LoginRefused) as refused:
+        users.authenticate(rt, "alice", PASSWORD)
+    assert str(refused.value) == users.REFUSED  # as an unknown name: nothing to learn
+    assert lena.get("/", follow_redirects=False).status_code == 200
+    assert {u.name: ok for u, ok, _ in users.list_users(rt)}["alice"] is False
+    with rt.sessions() as session:
+        kinds = session.scalars(select(Event.kind).where(Event.case_id.is_(None))).all()
+    assert "user_disabled" in kinds
+    users.enable(rt, "alice", actor="root")
+    assert login(TestClient(create_app(rt)), "alice")
+    assert api.get("/api/cases").status_code == 401  # the old token stays revoked

@@ -382,3 +382,26 @@ def test_a_message_id_too_long_for_int_is_refused_not_a_crash(
     answer = api.post("/api/cases/C-1001/sentiment", json={"message_id": huge, "label": "neutral"})
     assert answer.status_code == 400
     assert answer.json() == {"error": expected}
+
+
+def test_a_token_with_non_ascii_characters_is_refused_not_a_crash(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # hmac.compare_digest raises TypeError on a str with non-ASCII characters: a forged
+    # CSRF token, login nonce or X-CSRF-Token of "é" was a 500, for strangers too.
+    rt = seeded(make_runtime)
+    stranger = TestClient(create_app(rt))
+    stranger.get("/login")
+    form = {"name": "alice", "password": PASSWORD, "nonce": "é"}
+    assert stranger.post("/login", data=form).status_code == 403
+    cookie = {"cookie": "inchannel_login=é".encode()}
+    tossed = {**form, "nonce": "abc"}  # a cookie from a sibling domain, say
+    assert stranger.post("/login", data=tossed, headers=cookie).status_code == 403
+    client, _ = client_for(rt, "alice")
+    forged = client.post("/cases/C-1001/resolve", data={"csrf_token": "é"})
+    assert forged.status_code == 403
+    assert "The form expired" in forged.text
+    header = {"x-csrf-token": "é".encode()}
+    check = client.post("/cases/C-1001/check", content=b"hi", headers=header)
+    assert check.status_code == 403
+    assert check.json() == {"error": "bad CSRF token"}

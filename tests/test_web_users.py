@@ -92,6 +92,18 @@ def test_users_add_list_passwd_and_token(config: Path) -> None:
     assert out.startswith("inch_")
     assert len(out.strip()) > 40
     assert _run(config, "users", "token", "nobody") == (1, "error: no user nobody\n")
+    assert _run(config, "users", "disable", "alice") == (
+        0,
+        "alice disabled: signed out everywhere, API token revoked\n",
+    )
+    assert _run(config, "users", "list") == (0, "alice\tagent\tcare\tdisabled\n")
+    assert _run(config, "users", "disable", "alice") == (
+        1,
+        "error: user alice is disabled already\n",
+    )
+    assert _run(config, "users", "enable", "alice") == (0, "alice enabled\n")
+    assert _run(config, "users", "list") == (0, "alice\tagent\tcare\tok\n")
+    assert _run(config, "users", "enable", "nobody") == (1, "error: no user nobody\n")
 
 
 def test_demo_user_is_created_once_and_can_sign_in(

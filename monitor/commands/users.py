@@ -16,6 +16,8 @@ from monitor.web.users import (
     UserError,
     check_new_user,
     create_user,
+    disable,
+    enable,
     list_users,
     new_api_token,
     require_user,
@@ -48,7 +50,7 @@ def _show(password: str, generated: bool) -> None:
 
 @click.group("users")
 def users_group() -> None:
-    """Dashboard users: add, list, set passwords, issue API tokens."""
+    """Dashboard users: add, list, set passwords, issue API tokens, disable."""
 
 
 @users_group.command("add")
@@ -99,6 +101,26 @@ def token_command(config_file: Path | None, name: str, user: str) -> None:
     """Issue a new API token for NAME (the old one stops working); shown once."""
     token = _run(lambda: new_api_token(runtime(config_file), name, actor=user))
     click.echo(token)
+
+
+@users_group.command("disable")
+@common
+@click.argument("name")
+@user_option
+def disable_command(config_file: Path | None, name: str, user: str) -> None:
+    """Take away NAME's access: sign-in refused, sessions ended, API token revoked."""
+    _run(lambda: disable(runtime(config_file), name, actor=user))
+    click.echo(f"{name} disabled: signed out everywhere, API token revoked")
+
+
+@users_group.command("enable")
+@common
+@click.argument("name")
+@user_option
+def enable_command(config_file: Path | None, name: str, user: str) -> None:
+    """Let a disabled NAME sign in again (``users token`` issues a new API token)."""
+    _run(lambda: enable(runtime(config_file), name, actor=user))
+    click.echo(f"{name} enabled")
 
 
 @users_group.command("list")

@@ -168,7 +168,11 @@ def api_user(rt: Runtime, request: Request) -> User | None:
 
 
 def csrf_ok(expected: str, submitted: str | None) -> bool:
-    return bool(submitted) and hmac.compare_digest(expected, str(submitted))
+    # Compared as bytes: compare_digest raises TypeError on a str with non-ASCII
+    # characters, and a forged token, nonce cookie or header may hold any.
+    return bool(submitted) and hmac.compare_digest(
+        expected.encode("utf-8", "surrogatepass"), str(submitted).encode("utf-8", "surrogatepass")
+    )
 
 
 def same_origin(rt: Runtime, request: Request) -> bool:

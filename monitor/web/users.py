@@ -160,6 +160,29 @@ def set_password(rt: Runtime, name: str, password: str, *, actor: str = "cli") -
         _audit(session, rt, "password_set", actor, name=name, sessions_ended=True)
 
 
+def disable(rt: Runtime, name: str, *, actor: str = "cli") -> None:
+    """Take away someone's access, e.g. when they leave the team: sign-in is refused as a
+    wrong password is, every browser session ends and the API token is revoked at once.
+    The user stays, so the audit trail and their cases still name them."""
+    with transaction(rt.sessions) as session:
+        row = _by_name(session, name)
+        if not row.active:
+            raise UserError(f"user {name} is disabled already")
+        row.active, row.api_token_hash = False, None
+        session.execute(delete(WebSession).where(WebSession.user_id == row.id))
+        _audit(session, rt, "user_disabled", actor, name=name, sessions_ended=True)
+
+
+def enable(rt: Runtime, name: str, *, actor: str = "cli") -> None:
+    """Let a disabled user sign in again (with their password; a new API token is needed)."""
+    with transaction(rt.sessions) as session:
+        row = _by_name(session, name)
+        if row.active:
+            raise UserError(f"user {name} is not disabled")
+        row.active = True
+        _audit(session, rt, "user_enabled", actor, name=name)
+
+
 def unlock(rt: Runtime, name: str, *, actor: str = "cli") -> None:
     with transaction(rt.sessions) as session:
         row = _by_name(session, name)
@@ -191,10 +214,19 @@ def authenticate(rt: Runtime, name: str, password: str) -> User:
     # The refusal is raised after the commit: raising inside the transaction would roll
     # back the failure count and the lockout would never engage.
     with transaction(rt.sessions) as session:
-        outcome = _check_login(session, name[:64], password, rt.clock.now())
+        outcome = _check_login(session, login_name(name), password, rt.clock.now())
     if isinstance(outcome, str):
         raise LoginRefused(outcome)
     return outcome
+
+
+def login_name(typed: str) -> str:
+    """The account a name typed at sign-in means. Phones capitalise a text field's first
+    letter and pasted names carry spaces; names are lower-case ASCII, so "Alice " is
+    alice. Only ASCII is folded: str.lower() maps the Kelvin sign to "k", and a look-alike
+    should stay an unknown name rather than become a second spelling of one."""
+    name = typed.strip()[:64]
+    return name.lower() if name.isascii() else name
 
 
 def _check_login(session: Session, name: str, password: str, now: datetime) -> User | str:
