@@ -273,5 +273,10 @@ def _normal(text: str) -> str:
     text = unicodedata.normalize("NFC", text)
     words = REPLY_HANDLES.sub("", " ".join(text.split())).split()
     # A whole word: X links a name with its subdomains (status.acme.com) and keeps the
-    # punctuation after it, both outside what URL matches.
-    return " ".join("<link>" if URL.search(word) else word for word in words)
+    # punctuation after it, both outside what URL matches. x_has_link too: X makes a
+    # t.co link of endings URL does not list (acme.ca/help), and ours read as text.
+    return " ".join("<link>" if _linked(word) else word for word in words)
+
+
+def _linked(word: str) -> bool:
+    return URL.search(word) is not None or x_has_link(word)
