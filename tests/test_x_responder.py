@@ -581,3 +581,17 @@ def test_find_own_reply_sees_a_link_of_any_ending_x_links_as_its_t_co_form(
     assert responder(rt).find_own_reply(action(sent)) == tid(7)
     assert responder(rt).send(action(sent, attempts=2)).external_id == tid(7)
     assert api.seen("POST", "/2/tweets") == []
+
+
+def test_the_thread_check_looks_for_posts_of_the_account_that_posts(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    """Mentions of @acme (x.user_id) answered from @acmehelp, whose OAuth 1.0a token
+    names its own id: the thread check searched from:<x.user_id>, never found the reply
+    @acmehelp had posted, and a retry posted it again."""
+    ours = tweet(7, "@carla Sorry Carla, we're on it.", author="555", **reply_to(1))
+    api.add("GET", SEARCH, ok(body([ours])))
+    rt = x_runtime(make_runtime, api, responder=True, access_token="555-at")
+    assert responder(rt).find_own_reply(action()) == tid(7)
+    (search,) = api.seen("GET", SEARCH)
+    assert search.query["query"] == [f"conversation_id:{tid(1)} from:555"]
