@@ -50,8 +50,10 @@ from monitor.sources.x_settings import (
 from monitor.yamlpos import ConfigError, Document, Loc, Problem, load_documents, substitute_env
 
 DEFAULT_CONFIG = Path("config/inchannel.yaml")
-# Platform requests one reply's send can make, each up to the responder's timeout.
-SENDS_PER_REPLY = 4
+# Platform requests one reply's send can make, each up to the responder's timeout. On
+# Reddit the thread check under a comment is two reads (/api/info finds its thread),
+# each tried three times by prawcore, then the post: 4 let a claim go stale mid-send.
+SENDS_PER_REPLY = {"x": 4, "reddit": 7}
 CONFIG_ENV = "INCHANNEL_CONFIG"
 
 
@@ -509,22 +511,24 @@ class Settings(Strict):
     @model_validator(mode="after")
     def _claims_outlast_a_send(self) -> Settings:
         """A dispatch batch starts sends until half the stale-claim time, and one send
-        can take SENDS_PER_REPLY timeouts (Reddit: prawcore's three tries at the thread
-        check, then the post). Still under way when its claim goes stale, another worker
-        takes it for a dead worker's, finds no reply in the thread yet and posts again."""
-        timeouts = []
+        can take SENDS_PER_REPLY timeouts (Reddit: prawcore's three tries at each of the
+        thread check's two reads, then the post). Still under way when its claim goes
+        stale, another worker takes it for a dead worker's, finds no reply in the thread
+        yet and posts again."""
+        sends: list[tuple[int, str, float]] = []
         if self.x is not None and self._posts_to("x"):
-            timeouts.append(("x.timeout_seconds", self.x.timeout_seconds))
+            sends.append((SENDS_PER_REPLY["x"], "x.timeout_seconds", self.x.timeout_seconds))
         if self.reddit is not None and self._posts_to("reddit"):
-            timeouts.append(("reddit.timeout_seconds", self.reddit.timeout_seconds))
-        if not timeouts:
+            timeout = self.reddit.timeout_seconds
+            sends.append((SENDS_PER_REPLY["reddit"], "reddit.timeout_seconds", timeout))
+        if not sends:
             return self
-        key, longest = max(timeouts, key=lambda item: item[1])
-        needed = 2 * SENDS_PER_REPLY * longest
+        requests, key, timeout = max(sends, key=lambda send: send[0] * send[2])
+        needed = 2 * requests * timeout
         if self.workers.stale_claim_seconds <= needed:
             raise ValueError(
                 f"workers.stale_claim_seconds ({self.workers.stale_claim_seconds:g}) must be "
-                f"more than {needed:g}: {2 * SENDS_PER_REPLY} x {key} ({longest:g} s), or a "
+                f"more than {needed:g}: {2 * requests} x {key} ({timeout:g} s), or a "
                 "reply still being posted can be taken for a dead worker's and posted twice"
             )
         return self

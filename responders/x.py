@@ -54,6 +54,7 @@ class XResponder:
         self.api, self.x, self.sessions = api, x, sessions
         self.clock = clock or SystemClock()
         self.ledger = usage.XLedger(sessions, notify or x.budget.notify)
+        self.poster_id = poster_id(x)
         # (action id, attempt) that find_own_reply just checked and found nothing for.
         self._looked: set[tuple[int, int]] = set()
 
@@ -110,7 +111,7 @@ class XResponder:
     def _search_own(self, action: Action) -> str | None:
         now = self.clock.now()
         self._check_read_budget(now)
-        query = f"conversation_id:{action.conversation_id} from:{self.x.user_id}"
+        query = f"conversation_id:{action.conversation_id} from:{self.poster_id}"
         try:
             page = self.api.search(query, since_id=None, token=None, max_results=OWN_SEARCH)
         except XApiError as exc:
@@ -185,6 +186,17 @@ class XResponder:
         message = f"x {kind} budget: {spent} of {limit} {counted}; {resumes} {when}"
         # Our own quota, as a rate limit is X's: nothing posted, no attempt used up.
         raise ResponderError(message, retry_after=resume, rate_limited=True)
+
+
+def poster_id(x: XSettings) -> str:
+    """The id of the account our replies come from. Not always x.user_id: a brand may
+    answer mentions of @acme from @acmehelp, and a search from:<x.user_id> never found
+    that account's reply. An OAuth 1.0a access token starts with its user's id (tweepy
+    reads it there too); an OAuth 2 user token names none."""
+    prefix = x.access_token.get_secret_value().split("-", 1)[0]
+    if x.oauth2_user_token.get_secret_value() or not re.fullmatch(r"[0-9]{1,20}", prefix):
+        return x.user_id
+    return prefix
 
 
 def responder_error(exc: XApiError, now: datetime, *, retry: bool = False) -> ResponderError:
@@ -273,5 +285,10 @@ def _normal(text: str) -> str:
     text = unicodedata.normalize("NFC", text)
     words = REPLY_HANDLES.sub("", " ".join(text.split())).split()
     # A whole word: X links a name with its subdomains (status.acme.com) and keeps the
-    # punctuation after it, both outside what URL matches.
-    return " ".join("<link>" if URL.search(word) else word for word in words)
+    # punctuation after it, both outside what URL matches. x_has_link too: X makes a
+    # t.co link of endings URL does not list (acme.ca/help), and ours read as text.
+    return " ".join("<link>" if _linked(word) else word for word in words)
+
+
+def _linked(word: str) -> bool:
+    return URL.search(word) is not None or x_has_link(word)

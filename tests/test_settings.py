@@ -50,6 +50,13 @@ EXPECTED = {
         "1:1: workers.stale_claim_seconds (120) must be more than 240: 8 x x.timeout_seconds "
         "(30 s), or a reply still being posted can be taken for a dead worker's and posted twice"
     ],
+    # Reddit's thread check under a comment is two reads (its thread found through
+    # /api/info), each tried three times by prawcore, then the post: 7 requests of 16 s.
+    "workers_claim_too_short_reddit.yaml": [
+        "1:1: workers.stale_claim_seconds (200) must be more than 224: 14 x "
+        "reddit.timeout_seconds (16 s), or a reply still being posted can be taken for a "
+        "dead worker's and posted twice"
+    ],
     "workers.yaml": [
         "4:3: workers.lease_seconds: Input should be greater than or equal to 5",
         "5:3: workers.stale_claim_seconds: Input should be a valid number, unable to parse"

@@ -562,3 +562,36 @@ def test_the_thread_check_is_held_to_the_posts_its_includes_could_bring(
         responder(rt).find_own_reply(action())
     assert str(caught.value).startswith("x read budget: 0 of 200 posts read today")
     assert api.seen("GET", SEARCH) == []
+
+
+@pytest.mark.parametrize("link", ["acme.ca/help", "acme.nl/klantenservice", "acme.ai/status"])
+def test_find_own_reply_sees_a_link_of_any_ending_x_links_as_its_t_co_form(
+    make_runtime: RuntimeFactory, api: FakeAPI, link: str
+) -> None:
+    """X makes a t.co link of acme.ca/help (the length count and the URL check know it),
+    but the thread check compared it as plain text: our post was not recognised, and a
+    retry posted it again."""
+    sent = f"Sorry Carla, see {link} for updates."
+    ours = tweet(
+        7, "@carla Sorry Carla, see https://t.co/Xy12AbC for updates.", author="783214",
+        **reply_to(1),
+    )  # fmt: skip
+    api.add("GET", SEARCH, ok(body([ours])))
+    rt = x_runtime(make_runtime, api, responder=True, allow_urls_in_replies=True)
+    assert responder(rt).find_own_reply(action(sent)) == tid(7)
+    assert responder(rt).send(action(sent, attempts=2)).external_id == tid(7)
+    assert api.seen("POST", "/2/tweets") == []
+
+
+def test_the_thread_check_looks_for_posts_of_the_account_that_posts(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    """Mentions of @acme (x.user_id) answered from @acmehelp, whose OAuth 1.0a token
+    names its own id: the thread check searched from:<x.user_id>, never found the reply
+    @acmehelp had posted, and a retry posted it again."""
+    ours = tweet(7, "@carla Sorry Carla, we're on it.", author="555", **reply_to(1))
+    api.add("GET", SEARCH, ok(body([ours])))
+    rt = x_runtime(make_runtime, api, responder=True, access_token="555-at")
+    assert responder(rt).find_own_reply(action()) == tid(7)
+    (search,) = api.seen("GET", SEARCH)
+    assert search.query["query"] == [f"conversation_id:{tid(1)} from:555"]
