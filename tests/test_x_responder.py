@@ -281,6 +281,31 @@ def test_find_own_reply_searches_the_conversation_for_our_text(
     assert responder(rt).find_own_reply(action("A different reply")) is None
 
 
+def test_find_own_reply_signs_with_oauth1_when_no_bearer_token_is_set(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    """A brand that only answers on X (no X source) needs no app bearer token, and the
+    config check asks for none: the thread search before a retry sent "Bearer None",
+    got a 401, and every retried reply went to a person."""
+    ours = tweet(7, "Sorry Carla, we're on it.", author="783214", **reply_to(1))
+    api.add("GET", SEARCH, ok(body([ours])))
+    rt = x_runtime(make_runtime, api, sources=[], responder=True, bearer_token="")
+    assert responder(rt).find_own_reply(action()) == tid(7)
+    (search,) = api.seen("GET", SEARCH)
+    assert search.headers["authorization"].startswith("OAuth ")
+
+
+def test_find_own_reply_reads_with_the_app_bearer_token_when_there_is_one(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    api.add("GET", SEARCH, ok(body([])))
+    rt = x_runtime(make_runtime, api, responder=True)
+    assert responder(rt).find_own_reply(action()) is None
+    (search,) = api.seen("GET", SEARCH)
+    assert search.headers["authorization"].startswith("Bearer ")
+    assert "None" not in search.headers["authorization"]
+
+
 def test_find_own_reply_sees_past_the_handles_and_links_x_adds(
     make_runtime: RuntimeFactory, api: FakeAPI
 ) -> None:

@@ -91,6 +91,10 @@ def _until(until_id: str | None) -> dict[str, str]:
 class XApi:
     client: Any  # tweepy.Client; typed loosely because tweepy ships no type hints
     user_auth: bool = True  # False: the client's bearer is an OAuth 2 user token
+    # True: no app bearer token, so reads are signed with OAuth 1.0a like posts. A brand
+    # that only answers on X needs none, and the responder still searches the thread
+    # before a retry: tweepy would send "Bearer None" and get a 401.
+    reads_as_user: bool = False
     calls: int = field(default=0)
 
     def mentions(
@@ -148,7 +152,7 @@ class XApi:
         return data["id"], rate_limit_from(response.headers)
 
     def _page(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Page:
-        response = self._call(method, *args, **kwargs)
+        response = self._call(method, *args, user_auth=self.reads_as_user, **kwargs)
         body = _json(response)
         if not isinstance(body, dict):
             raise XApiError("payload", "expected a JSON object")
@@ -204,7 +208,7 @@ def make_api(settings: XSettings, *, posting: bool = False) -> XApi:
         wait_on_rate_limit=False,
     )
     mount_redirect(client.session, settings.api_base_url, settings.timeout_seconds)
-    return XApi(client)
+    return XApi(client, reads_as_user=not settings.bearer_token.get_secret_value())
 
 
 def _http_error(exc: Any) -> XApiError:
