@@ -405,3 +405,16 @@ def test_a_token_with_non_ascii_characters_is_refused_not_a_crash(
     check = client.post("/cases/C-1001/check", content=b"hi", headers=header)
     assert check.status_code == 403
     assert check.json() == {"error": "bad CSRF token"}
+
+
+def test_a_dashboard_served_over_https_asks_browsers_to_keep_to_https(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Without Strict-Transport-Security a browser that once typed http:// (or followed
+    # an http link) sends the sign-in form and session cookie in the clear first.
+    rt = make_runtime(web={"public_url": "https://care.example.com"})
+    answers = [TestClient(create_app(rt)).get(p) for p in ("/login", "/healthz", "/nowhere")]
+    for answer in answers:
+        assert answer.headers["strict-transport-security"] == "max-age=31536000"
+    plain = TestClient(create_app(make_runtime())).get("/login")
+    assert "strict-transport-security" not in plain.headers

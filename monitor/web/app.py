@@ -70,7 +70,8 @@ def create_app(rt: Runtime, *, refresh_seconds: int = 10, reload_rules: bool = T
         *metrics.routes(rt),
         *pages.routes(web),
     ]
-    middleware = [Middleware(SecurityHeaders), Middleware(BodyLimit)]
+    https = rt.settings.web.public_url.startswith("https:")
+    middleware = [Middleware(SecurityHeaders, https=https), Middleware(BodyLimit)]
     if reload_rules:
         middleware.append(Middleware(ReloadRules, reload=ReloadOnUse(rt)))
     return Starlette(

@@ -43,6 +43,7 @@ HEADERS = {
     # response that sets its own Cache-Control (StaticAssets) is stored.
     "cache-control": "no-store",
 }
+HSTS = "max-age=31536000"  # a year, as browsers' preload lists expect
 
 
 class StaticAssets(StaticFiles):
@@ -62,8 +63,13 @@ class SecurityHeaders:
     """Adds the headers above to every response, including errors and static files (a
     header the response already has is kept)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, https: bool = False) -> None:
         self.app = app
+        # A dashboard whose public address is https: a browser that once typed http://
+        # would otherwise send the sign-in form and the session cookie in the clear
+        # before the proxy's redirect. No includeSubDomains: the brand's other hosts
+        # are not ours to decide for.
+        self.headers = {**HEADERS, **({"strict-transport-security": HSTS} if https else {})}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -73,7 +79,7 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for name, value in HEADERS.items():
+                for name, value in self.headers.items():
                     headers.setdefault(name, value)
             await send(message)
 
