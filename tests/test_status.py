@@ -240,3 +240,36 @@ def test_status_command_on_a_database_never_run(tmp_path: Path) -> None:
     assert result.exit_code == 1, result.output
     document = json.loads(result.output)
     assert (document["healthy"], document["problems"]) == (False, [NOT_STARTED])
+
+
+class Hostile:
+    """A source whose API's error body drives a terminal: it clears the screen, sets
+    the window title, and reorders what follows."""
+
+    name = "feed"
+
+    def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
+        raise SourceError("x failed: \x1b[2J\x1b]0;pwned\x07 body\nnext\x9b31m \u202eevil")
+
+
+def test_the_status_table_prints_a_stored_error_inert(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # An operator runs `inchannel status` in a terminal: the last error (an API's body,
+    # not ours) was printed raw, escape sequences and line breaks included.
+    rt = make_runtime()
+    rt.sources["feed"] = Hostile()
+    polled_each_minute(rt, 20)
+    config = tmp_path / "inchannel.yaml"
+    settings = rt.settings.model_dump(mode="json", exclude_unset=True)
+    config.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    runner = CliRunner()
+    result = runner.invoke(main, ["status", "--config", str(config)], env={"COLUMNS": "400"})
+    assert "x failed:" in result.output
+    assert not any(ch in result.output for ch in "\x1b\x07\x9b\u202e")
+    (row,) = [line for line in result.output.splitlines() if "x failed:" in line]
+    assert "body next" in row  # the error's lines on the table's one row
+    # The problem (a health check's one line, an alert's text) quotes it inert too.
+    (problem,) = collect(rt).problems
+    assert problem.startswith("source feed: failing for 20 min, ")
+    assert not any(ch in problem for ch in "\x1b\x07\x9b\u202e")
