@@ -120,9 +120,9 @@ def _print(status: Status) -> None:
             console.print(f"  {escape(s.name)}: {escape(shown)}")
     oldest = _when(status.oldest_unprocessed_at, now)
     console.print(f"Processing: {status.unprocessed} waiting; oldest stored {oldest}")
-    outbox = ", ".join(f"{k} {v}" for k, v in sorted(status.outbox.items())) or "empty"
+    outbox = ", ".join(f"{k} {v}" for k, v in sorted(status.outbox.items()) if v) or "empty"
     console.print(f"Outbox: {outbox}; oldest due {_when(status.oldest_due_at, now)}")
-    states = ", ".join(f"{k} {v}" for k, v in sorted(status.cases.items())) or "none"
+    states = ", ".join(f"{k} {v}" for k, v in sorted(status.cases.items()) if v) or "none"
     console.print(f"Cases: {states}; open SLA breaches {status.sla_breaches_open}")
     usage = ", ".join(f"{k} {v}" for k, v in sorted(status.usage_today.items())) or "none"
     console.print(f"API usage today (UTC): {usage}")
