@@ -86,11 +86,13 @@ def poll_source(rt: Runtime, name: str) -> bool:
     try:
         result = source.poll(cursor, now=now)
     except SourceError as exc:
-        _record_failure(rt, name, now, exc)
+        _record_failure(rt, name, now, exc, time.perf_counter() - started)
         return False
     except Exception as exc:  # one bad source never stops the daemon (DESIGN rule 6)
+        seconds = time.perf_counter() - started
         log.exception("source=%s poll crashed", name)
-        _record_failure(rt, name, now, SourceError(f"{type(exc).__name__}: {exc}", kind="crash"))
+        crash = SourceError(f"{type(exc).__name__}: {exc}", kind="crash")
+        _record_failure(rt, name, now, crash, seconds)
         return False
     new = with_retries(functools.partial(_commit_page, rt, name, result, now))
     if new is None:
@@ -213,7 +215,9 @@ def _not_before(state: SourceState) -> datetime | None:
     return max(moments) if moments else None
 
 
-def _record_failure(rt: Runtime, name: str, now: datetime, error: SourceError) -> None:
+def _record_failure(
+    rt: Runtime, name: str, now: datetime, error: SourceError, seconds: float
+) -> None:
     with transaction(rt.sessions) as session:
         state = locked_source_state(session, name)  # its details are read, then written
         if state.lease_owner != rt.worker_id:
@@ -236,7 +240,7 @@ def _record_failure(rt: Runtime, name: str, now: datetime, error: SourceError) -
         state.next_poll_at = error.retry_at if waits else now + backoff
         if error.permanent:
             state.next_poll_at = now + PARKED_FOR
-    rt.metrics.poll_failed(name, error.kind)
+    rt.metrics.poll_failed(name, error.kind, seconds=seconds)
     log.warning(
         "source=%s poll failed permanent=%s failures=%d retry_at=%s error=%s",
         name,

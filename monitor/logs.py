@@ -69,6 +69,40 @@ class JsonFormatter(logging.Formatter):
         return _UNSAFE_IN_JSON.sub(lambda found: f"\\u{ord(found.group()):04x}", line)
 
 
+# What a plain line must not carry raw: C0 controls and DEL (a newline or CR starts a
+# forged line, ESC drives the terminal), C1 controls, the Unicode line and paragraph
+# separators, and bidi controls. Written as a visible escape; other text stays as it is.
+_UNSAFE_IN_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escaped(text: str) -> str:
+    def escape(found: re.Match[str]) -> str:
+        ch = found.group()
+        code = ord(ch)
+        return _SHORT_ESCAPES.get(ch) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+    return _UNSAFE_IN_TEXT.sub(escape, text)
+
+
+class PlainFormatter(logging.Formatter):
+    """``time level logger message`` on one line, whatever text the message quotes (a
+    mention, an API's error body). A traceback follows on lines indented by two spaces:
+    no line of it can read as a record of its own."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = _escaped(_bounded(record.getMessage(), MESSAGE_CHARS))
+        line = f"{self.formatTime(record)} {record.levelname} {record.name} {message}"
+        extra = []
+        if record.exc_info:
+            extra.append(_bounded(self.formatException(record.exc_info), EXCEPTION_CHARS))
+        if record.stack_info:
+            extra.append(_bounded(self.formatStack(record.stack_info), EXCEPTION_CHARS))
+        # Split on "\n" alone: any other line break inside is escaped like the message.
+        tail = [f"  {_escaped(part)}" for text in extra for part in text.split("\n")]
+        return "\n".join([line, *tail])
+
+
 def _bounded(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -78,7 +112,7 @@ def setup_logging(level: str = "INFO", *, json_lines: bool = False) -> None:
     if json_lines:
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        handler.setFormatter(PlainFormatter())
     # The level holds on the handler too: a library that sets its own logger to DEBUG
     # (bm25s does, at import, after this runs) must not print below logging.level.
     handler.setLevel(level)

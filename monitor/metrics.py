@@ -37,6 +37,9 @@ DECISION_TYPES = ("reply", "draft", "escalate", "ignore", "none")
 ACTION_OUTCOMES = (ActionStatus.SENT.value, ActionStatus.FAILED.value, ActionStatus.DEAD.value)
 SLA_KINDS = ("warning", "breached")
 SEND_ERROR_REASONS = ("rate_limited", "temporary", "permanent")
+# A failed poll is timed too: a timeout or a slow error is where latency hurts, and
+# left out it hid behind fast successes. Apart, so a success's quantile stays its own.
+POLL_OUTCOMES = ("ok", "failed")
 
 
 def decision_types(decision: Decision) -> list[str]:
@@ -66,8 +69,8 @@ class Metrics:
         )
         self.polls = Histogram(
             "inchannel_poll_duration_seconds",
-            "Duration of successful polls",
-            ["source"],
+            "Duration of polls by outcome (ok, failed)",
+            ["source", "outcome"],
             buckets=POLL_BUCKETS,
             registry=r,
         )
@@ -92,10 +95,11 @@ class Metrics:
 
     def polled(self, source: str, *, new: int, seconds: float) -> None:
         self.mentions.labels(source).inc(new)
-        self.polls.labels(source).observe(seconds)
+        self.polls.labels(source, "ok").observe(seconds)
 
-    def poll_failed(self, source: str, kind: str) -> None:
+    def poll_failed(self, source: str, kind: str, *, seconds: float) -> None:
         self.source_errors.labels(source, kind).inc()
+        self.polls.labels(source, "failed").observe(seconds)
 
     def decided(self, decision: Decision) -> None:
         for kind in decision_types(decision):
@@ -124,7 +128,8 @@ class Metrics:
         fire no alert. Poll error kinds are left out: they are many, and each source's own."""
         for source in sources:
             self.mentions.labels(source)
-            self.polls.labels(source)
+            for outcome in POLL_OUTCOMES:
+                self.polls.labels(source, outcome)
         for kind in DECISION_TYPES:
             self.decisions.labels(kind)
         for action_kind in ActionKind:

@@ -13,7 +13,8 @@ from monitor.store.models import ActionRow, Case, Customer, Message
 from monitor.store.pending import add_row
 
 EXCERPT_CHARS = 500
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+# C0, DEL and C1 (U+009B alone starts an escape sequence in a terminal) and bidi controls.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 # "@" before a name. Chat apps turn "@everyone", "@here", "@channel" or "@all" in a
 # message into a ping of the whole channel (Discord, Mattermost, Rocket.Chat, Teams),
 # and apprise's Discord embeds ping every "@name" they find: a customer writing

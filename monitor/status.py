@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor import cases, jobstate
 from monitor.alerting import ALERTS_STATE, HEARTBEAT_GAP, ActiveAlert, decode
-from monitor.domain import ActionStatus, Direction
+from monitor.domain import ActionStatus, CaseState, Direction
 from monitor.ingest import (
     CAUGHT_UP,
     FAILING_SINCE,
@@ -132,7 +132,9 @@ def collect_from(settings: Settings, sessions: sessionmaker[Session], now: datet
 
 def _read(session: Session, configured: set[str], now: datetime) -> Status:
     sources = read_sources(session, configured, now)
-    outbox = dict(
+    # Every status and state, 0 when there is none: `--json` keeps its keys whatever
+    # the data, so a script reading outbox.pending does not fail on an empty outbox.
+    outbox = {s.value: 0 for s in ActionStatus} | dict(
         session.execute(select(ActionRow.status, func.count()).group_by(ActionRow.status)).all()
     )
     oldest_due = session.scalar(
@@ -140,7 +142,9 @@ def _read(session: Session, configured: set[str], now: datetime) -> Status:
             ActionRow.status.in_([ActionStatus.PENDING.value, ActionStatus.FAILED.value])
         )
     )
-    by_state = dict(session.execute(select(Case.state, func.count()).group_by(Case.state)).all())
+    by_state = {s.value: 0 for s in CaseState} | dict(
+        session.execute(select(Case.state, func.count()).group_by(Case.state)).all()
+    )
     breaches = session.scalar(
         select(func.count())
         .select_from(Case)

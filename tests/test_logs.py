@@ -102,3 +102,56 @@ def test_a_json_line_is_bounded(capsys: pytest.CaptureFixture[str]) -> None:
     record = json.loads(capsys.readouterr().err)
     assert len(record["message"]) <= MESSAGE_CHARS
     assert record["message"].endswith("…")
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_plain_lines_cannot_be_forged_by_the_text_they_quote(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A mention or an API error body with a newline wrote a second line that read as a
+    # record of its own; a CR or an ANSI sequence rewrote what a terminal showed.
+    setup_logging("INFO")
+    forged = "oops\n2026-01-01 00:00:00,000 INFO inchannel.dispatch sent ok\r\x1b[2Kx\u2028y"
+    logging.getLogger("inchannel.test").warning("error=%s", forged)
+    logged = capsys.readouterr().err
+    assert logged.count("\n") == 1
+    assert len(logged.splitlines()) == 1
+    assert not any(ch in logged for ch in "\r\x1b\u2028")
+    escaped = "oops\\n2026-01-01 00:00:00,000 INFO inchannel.dispatch sent ok\\r\\x1b[2Kx"
+    assert f"error={escaped}\\u2028y" in logged
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_plain_lines_keep_ordinary_unicode(capsys: pytest.CaptureFixture[str]) -> None:
+    setup_logging("INFO")
+    text = "Łódź café 😡 東京 مرحبا"
+    logging.getLogger("inchannel.test").info("text=%s", text)
+    assert capsys.readouterr().err.rstrip("\n").endswith(f"INFO inchannel.test text={text}")
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_a_plain_traceback_cannot_start_a_line_that_reads_as_a_record(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    setup_logging("INFO")
+    try:
+        raise ValueError("bad\n2026-01-01 00:00:00,000 INFO inchannel.x forged\x1b[31m")
+    except ValueError:
+        logging.getLogger("inchannel.test").exception("poll crashed")
+    first, *rest = capsys.readouterr().err.rstrip("\n").split("\n")
+    assert first.endswith("ERROR inchannel.test poll crashed")
+    assert rest
+    assert all(line.startswith("  ") for line in rest)
+    assert any("Traceback (most recent call last):" in line for line in rest)
+    # The message's own line break stays one (a traceback is read as lines), indented.
+    forged = "  2026-01-01 00:00:00,000 INFO inchannel.x forged\\x1b[31m"
+    assert rest[-2:] == ["  ValueError: bad", forged]
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_a_plain_line_is_bounded(capsys: pytest.CaptureFixture[str]) -> None:
+    setup_logging("INFO")
+    logging.getLogger("inchannel.test").warning("text=%s", "x" * 100_000)
+    logged = capsys.readouterr().err
+    assert len(logged) < MESSAGE_CHARS + 100
+    assert logged.rstrip("\n").endswith("…")

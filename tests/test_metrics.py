@@ -58,7 +58,9 @@ def test_a_cycle_shows_in_counters_and_gauges(make_runtime: RuntimeFactory) -> N
     rows = len(sample_rows())
     assert value(samples, "inchannel_mentions_ingested_total", source="feed") == rows
     pages = -(-rows // 5)  # the test feed's page size is 5
-    assert value(samples, "inchannel_poll_duration_seconds_count", source="feed") == pages
+    polls = "inchannel_poll_duration_seconds_count"
+    assert value(samples, polls, source="feed", outcome="ok") == pages
+    assert value(samples, polls, source="feed", outcome="failed") == 0
     decided = {
         kind: value(samples, "inchannel_decisions_total", type=kind)
         for kind in ("reply", "draft", "escalate", "ignore", "none")
@@ -95,6 +97,10 @@ def test_source_errors_by_kind_and_failure_gauge(
     samples = scrape(rt)
     assert value(samples, "inchannel_source_errors_total", source="feed", kind="temporary") == 6
     assert value(samples, "inchannel_source_consecutive_failures", source="feed") == 6
+    # A failed poll is timed too (a timeout is the slow end), apart from the successes.
+    polls = "inchannel_poll_duration_seconds_count"
+    assert value(samples, polls, source="feed", outcome="failed") == 6
+    assert value(samples, polls, source="feed", outcome="ok") == 0
     # What status and the "source failing" alert judge by: time since this moment.
     failing_since = "inchannel_source_failing_since_timestamp_seconds"
     assert value(samples, failing_since, source="feed") == first_failure.timestamp()
@@ -253,7 +259,10 @@ def test_a_fresh_process_shows_every_counter_at_zero(make_runtime: RuntimeFactor
     samples = scrape(make_runtime())
     expected = [
         ("inchannel_mentions_ingested_total", {"source": "feed"}),
-        ("inchannel_poll_duration_seconds_count", {"source": "feed"}),
+        *[
+            ("inchannel_poll_duration_seconds_count", {"source": "feed", "outcome": outcome})
+            for outcome in ("ok", "failed")
+        ],
         *[("inchannel_decisions_total", {"type": t}) for t in DECISION_TYPES],
         *[
             ("inchannel_actions_total", {"kind": kind, "outcome": outcome})

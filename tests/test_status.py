@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from monitor.cli import main
 from monitor.clock import FakeClock
+from monitor.domain import ActionStatus, CaseState
 from monitor.pipeline import poll_source, process_pending
 from monitor.runtime import Runtime
 from monitor.sources.base import PollResult, SourceError
@@ -240,3 +241,67 @@ def test_status_command_on_a_database_never_run(tmp_path: Path) -> None:
     assert result.exit_code == 1, result.output
     document = json.loads(result.output)
     assert (document["healthy"], document["problems"]) == (False, [NOT_STARTED])
+
+
+class Hostile:
+    """A source whose API's error body drives a terminal: it clears the screen, sets
+    the window title, and reorders what follows."""
+
+    name = "feed"
+
+    def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
+        raise SourceError("x failed: \x1b[2J\x1b]0;pwned\x07 body\nnext\x9b31m \u202eevil")
+
+
+def test_the_status_table_prints_a_stored_error_inert(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # An operator runs `inchannel status` in a terminal: the last error (an API's body,
+    # not ours) was printed raw, escape sequences and line breaks included.
+    rt = make_runtime()
+    rt.sources["feed"] = Hostile()
+    polled_each_minute(rt, 20)
+    config = tmp_path / "inchannel.yaml"
+    settings = rt.settings.model_dump(mode="json", exclude_unset=True)
+    config.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    runner = CliRunner()
+    result = runner.invoke(main, ["status", "--config", str(config)], env={"COLUMNS": "400"})
+    assert "x failed:" in result.output
+    assert not any(ch in result.output for ch in "\x1b\x07\x9b\u202e")
+    (row,) = [line for line in result.output.splitlines() if "x failed:" in line]
+    assert "body next" in row  # the error's lines on the table's one row
+    # The problem (a health check's one line, an alert's text) quotes it inert too.
+    (problem,) = collect(rt).problems
+    assert problem.startswith("source feed: failing for 20 min, ")
+    assert not any(ch in problem for ch in "\x1b\x07\x9b\u202e")
+
+
+def test_status_json_keys_do_not_depend_on_the_data(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # A script reading `doc["outbox"]["pending"]` or `doc["cases"]["awaiting_human"]`
+    # failed with a KeyError whenever there were none: only statuses present were listed.
+    rt = make_runtime()
+    config = tmp_path / "inchannel.yaml"
+    settings = rt.settings.model_dump(mode="json", exclude_unset=True)
+    config.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    runner = CliRunner()
+    result = runner.invoke(main, ["status", "--json", "--config", str(config)])
+    document = json.loads(result.output)
+    assert document["outbox"] == {status.value: 0 for status in ActionStatus}
+    assert document["cases"] == {state.value: 0 for state in CaseState}
+    # The keys docs/operations.md lists: scripts read them, a rename must be deliberate.
+    assert set(document) == {
+        "healthy", "problems", "at", "sources", "outbox", "oldest_due_at", "cases",
+        "sla_breaches_open", "usage_today", "alerts", "health_checked_at",
+        "health_running_since", "x_budget", "unprocessed", "oldest_unprocessed_at",
+    }  # fmt: skip
+    assert set(document["sources"][0]) == {
+        "name", "configured", "last_poll_at", "last_success_at", "consecutive_failures",
+        "last_error", "rate_limit_reset_at", "next_poll_at", "items_total", "lease_owner",
+        "cursor_lag_seconds", "details",
+    }  # fmt: skip
+    # The table still lists only what there is.
+    text = runner.invoke(main, ["status", "--config", str(config)], env={"COLUMNS": "200"})
+    assert "Outbox: empty;" in text.output
+    assert "Cases: none;" in text.output

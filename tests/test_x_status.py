@@ -58,3 +58,18 @@ def test_status_shows_usage_cost_rate_limit_gap_and_error(
     assert result.exit_code == 0, result.output
     assert "gap in mentions: page cap of 1 reached" in result.output
     assert "  mentions: 10 stored;" in result.output
+
+
+def test_a_stored_error_is_one_inert_line(make_runtime: RuntimeFactory) -> None:
+    # X's error text is not ours: an escape sequence in it cleared the operator's
+    # terminal when `inchannel x status` printed it, and a line break split the line.
+    with FakeAPI() as api:
+        title = "Service \x1b[2JUnavailable\r\nretry \x9b31m later \u202eevil"
+        api.add("GET", MENTIONS, Reply.json({"title": title}, 401, limits(447)))
+        rt = x_runtime(make_runtime, api, sources=[{"name": "mentions", "type": "x_mentions"}])
+        poll_source(rt, "mentions")
+    with rt.sessions() as session:
+        lines = status_lines(session, rt.settings, NOW)
+    (line,) = [line for line in lines if "error:" in line]
+    assert "(HTTP 401: Service [2JUnavailable retry" in line
+    assert not any(ch in "".join(lines) for ch in "\x1b\r\n\x9b\u202e")

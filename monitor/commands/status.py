@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import SystemClock
 from monitor.commands.options import config_option
+from monitor.notifications import inert_line
 from monitor.settings import Settings
 from monitor.status import Status, collect_from
 
@@ -78,8 +79,8 @@ def _lag(seconds: float | None) -> str:
 
 
 def _short(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= 60 else text[:59] + "…"
+    # A source's details hold platform text (an error's, a gap's): inert in a terminal.
+    return inert_line(json.dumps(value, ensure_ascii=False, default=str), 60)
 
 
 def _print(status: Status) -> None:
@@ -109,7 +110,8 @@ def _print(status: Status) -> None:
             _when(s.next_poll_at, now),
             str(s.items_total),
             escape(s.lease_owner or "-"),
-            escape((s.last_error or "")[:120]),
+            # An API's error body, not ours: one line, nothing a terminal acts on.
+            escape(inert_line(s.last_error or "", 120)),
         )
     console.print(table)
     for s in status.sources:
@@ -118,9 +120,9 @@ def _print(status: Status) -> None:
             console.print(f"  {escape(s.name)}: {escape(shown)}")
     oldest = _when(status.oldest_unprocessed_at, now)
     console.print(f"Processing: {status.unprocessed} waiting; oldest stored {oldest}")
-    outbox = ", ".join(f"{k} {v}" for k, v in sorted(status.outbox.items())) or "empty"
+    outbox = ", ".join(f"{k} {v}" for k, v in sorted(status.outbox.items()) if v) or "empty"
     console.print(f"Outbox: {outbox}; oldest due {_when(status.oldest_due_at, now)}")
-    states = ", ".join(f"{k} {v}" for k, v in sorted(status.cases.items())) or "none"
+    states = ", ".join(f"{k} {v}" for k, v in sorted(status.cases.items()) if v) or "none"
     console.print(f"Cases: {states}; open SLA breaches {status.sla_breaches_open}")
     usage = ", ".join(f"{k} {v}" for k, v in sorted(status.usage_today.items())) or "none"
     console.print(f"API usage today (UTC): {usage}")

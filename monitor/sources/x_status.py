@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from monitor.notifications import inert_line
 from monitor.settings import ReplaySourceConfig, Settings
 from monitor.sources import x_usage as usage
 from monitor.store.models import Event, SourceState
@@ -48,7 +49,8 @@ def _source_line(state: SourceState | None, name: str) -> str:
     if state.next_poll_at:
         parts.append(f"waiting until {state.next_poll_at:%Y-%m-%d %H:%M:%S}")
     if state.last_error:
-        parts.append(f"error: {state.last_error[:300]}")
+        # X's error text, not ours: one line, nothing a terminal acts on.
+        parts.append(f"error: {inert_line(state.last_error, 300)}")
     return "; ".join(parts)
 
 
