@@ -626,9 +626,9 @@ def validation_problems(
     problems = []
     for error in exc.errors():
         loc = _data_loc(doc.data, tuple(error["loc"]))
+        message = _message(error, model, secret=loc in doc.from_env)
         if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
             loc = (*loc, "type")
-        message = _message(error, model)
         problems.append(doc.problem(loc, message))
     return sorted(problems, key=lambda p: (p.line, p.col))
 
@@ -638,6 +638,10 @@ def _data_loc(data: Any, loc: Loc) -> Loc:
     out: list[str | int] = []
     node = data
     for part in loc:
+        if part == "[key]" or (isinstance(part, str) and isinstance(node, list | str | int)):
+            # pydantic's names for a mapping's key and for union members (bool,
+            # list[str]) are no keys of the file.
+            continue
         if isinstance(node, dict) and isinstance(part, str) and part not in node:
             if node.get("type") == part:
                 continue
@@ -654,8 +658,11 @@ def _data_loc(data: Any, loc: Loc) -> Loc:
     return tuple(out)
 
 
-def _shown(value: Any) -> str:
-    """A YAML value as the person who wrote it would name it."""
+def _shown(value: Any, *, secret: bool = False) -> str:
+    """A YAML value as the person who wrote it would name it. Text from ${VAR} or a URL
+    is not shown: it may be a token, and check-config's output goes to the journal."""
+    if isinstance(value, str) and (secret or "://" in value):
+        return "text (not shown, it may hold a secret)"
     if value is None:
         return "nothing"
     if isinstance(value, bool):
@@ -665,7 +672,7 @@ def _shown(value: Any) -> str:
     return repr(value)[:60]
 
 
-def _message(error: Any, model: type[BaseModel]) -> str:
+def _message(error: Any, model: type[BaseModel], *, secret: bool = False) -> str:
     if error["type"] == "extra_forbidden":
         raw_loc = tuple(error["loc"])
         known = _known_keys(model, raw_loc[:-1])
@@ -674,7 +681,16 @@ def _message(error: Any, model: type[BaseModel]) -> str:
         return f"unknown key{hint}"
     if error["type"] == "model_type":
         # pydantic's own text names our class ("instance of EscalateSpec").
-        return f"expected a mapping (key: value), not {_shown(error['input'])}"
+        return f"expected a mapping (key: value), not {_shown(error['input'], secret=secret)}"
+    if error["type"] == "string_type" and isinstance(error["input"], bool):
+        # YAML 1.1: `languages: [en, no]` holds false, not Norwegian.
+        return (
+            f"expected text, not {_shown(error['input'])}: YAML reads an unquoted yes, no,"
+            " on or off as true or false; put it in quotes"
+        )
+    if error["type"] == "string_type" and isinstance(error["input"], int | float):
+        # Not shown: an unquoted number may be a password.
+        return "expected text, not a number; put it in quotes"
     if error["type"] == "union_tag_invalid":
         ctx = error.get("ctx", {})
         return f"unknown type {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"

@@ -94,6 +94,25 @@ EXPECTED = {
     "impossible_holiday.yaml": [
         "5:28: cannot read 2027-02-29 as a date: day is out of range for month"
     ],
+    # The value is an apprise URL with its token: echoed, it went to the journal.
+    "channel_not_a_mapping.yaml": [
+        "4:3: channels.care-slack: expected a mapping (key: value), not text (not shown,"
+        " it may hold a secret)"
+    ],
+    # PyYAML's own merge tag: the message spoke of a "!" nobody wrote.
+    "merge_key.yaml": ["6:5: YAML merge keys (<<) are not supported; write the keys out"],
+    # Unquoted no (Norwegian) is false in YAML 1.1.
+    "yaml_boolean_word.yaml": [
+        "4:23: scoring.languages[2]: expected text, not false: YAML reads an unquoted"
+        " yes, no, on or off as true or false; put it in quotes"
+    ],
+    "number_for_text.yaml": ["6:3: x.user_id: expected text, not a number; put it in quotes"],
+    # pydantic's union member names (bool, list[str]) are no keys of the file.
+    "union_member.yaml": [
+        "5:5: alerts.spike.tags: Input should be a valid boolean, unable to interpret input",
+        "5:5: alerts.spike.tags: Input should be a valid list",
+    ],
+    "unknown_platform.yaml": ["4:3: responders.mastodon: Input should be 'x' or 'reddit'"],
 }
 
 
@@ -287,4 +306,16 @@ def test_a_port_of_non_ascii_digits_is_reported_on_web_port(tmp_path: Path) -> N
     assert [str(p) for p in caught.value.problems] == [
         f"{path}:2:7: web.port: Input should be a valid integer, unable to parse string as an "
         "integer"
+    ]
+
+
+def test_a_secret_from_the_environment_is_never_echoed(tmp_path: Path) -> None:
+    # x: written where its bearer_token was meant: the value is a token, not a section.
+    path = tmp_path / "c.yaml"
+    path.write_text("brand: {name: Acme}\nx: ${X_BEARER_TOKEN}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={"X_BEARER_TOKEN": "AAAAtokenvalue"})
+    assert [str(p) for p in caught.value.problems] == [
+        f"{path}:2:1: x: expected a mapping (key: value), not text (not shown, it may hold"
+        " a secret)"
     ]
