@@ -28,7 +28,7 @@ from pydantic import (
     model_validator,
 )
 
-from monitor.alerts_settings import AlertsConfig, check_channels
+from monitor.alerts_settings import AlertsConfig, check_channels, refuse_unknown_channels
 from monitor.calendar import BusinessCalendar
 from monitor.database_settings import Database, anchor_sqlite_path
 from monitor.domain import MAX_SLA_MINUTES, ascii_digits
@@ -463,13 +463,9 @@ class Settings(Strict):
 
     @model_validator(mode="after")
     def _team_channels_exist(self) -> Settings:
-        for team in self.teams:
-            for name in team.channels:
-                if name not in self.channels:
-                    known = ", ".join(sorted(self.channels)) or "none configured"
-                    raise ValueError(
-                        f"team {team.name!r}: unknown channel {name!r} (channels: {known})"
-                    )
+        for i, team in enumerate(self.teams):
+            named = [(("teams", i, "channels", j), name) for j, name in enumerate(team.channels)]
+            refuse_unknown_channels("Settings", named, self.channels, f"team {team.name!r}: ")
         return self
 
     @field_validator("alerts", mode="wrap")
@@ -483,10 +479,9 @@ class Settings(Strict):
 
     @model_validator(mode="after")
     def _budget_channels_exist(self) -> Settings:
-        for name in self.x.budget.notify if self.x else []:
-            if name not in self.channels:
-                known = ", ".join(sorted(self.channels)) or "none configured"
-                raise ValueError(f"x.budget.notify: unknown channel {name!r} (channels: {known})")
+        notify = self.x.budget.notify if self.x else []
+        named = [(("x", "budget", "notify", i), name) for i, name in enumerate(notify)]
+        refuse_unknown_channels("Settings", named, self.channels)
         return self
 
     @model_validator(mode="after")

@@ -113,6 +113,14 @@ EXPECTED = {
         "5:5: alerts.spike.tags: Input should be a valid list",
     ],
     "unknown_platform.yaml": ["4:3: responders.mastodon: Input should be 'x' or 'reddit'"],
+    # Checked across sections, these were all reported at 1:1.
+    "team_unknown_channel.yaml": [
+        "9:21: teams[1].channels[1]: team 'billing': unknown channel 'bililng-slack'; did you"
+        " mean 'billing-slack'? (channels: billing-slack, ops)"
+    ],
+    "budget_unknown_channel.yaml": [
+        "8:21: x.budget.notify[0]: unknown channel 'ops' (channels: none configured)"
+    ],
 }
 
 
