@@ -191,6 +191,9 @@ def load_documents(path: Path, text: str | None = None) -> list[Document]:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         message = f"invalid YAML: {exc.problem or exc.context}"
+        if mark and _env_ref_at(source, mark.index):
+            # `{url: slack://${T}}`: the `{` of ${ is a flow indicator.
+            message += '; in [...] or {...} put a value with ${...} in quotes: "${NAME}"'
         raise ConfigError([Problem(str(path), line, col, "", message)]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([Problem(str(path), 1, 1, "", f"invalid YAML: {exc}")]) from None
@@ -214,6 +217,10 @@ def load_documents(path: Path, text: str | None = None) -> list[Document]:
             raise ConfigError([Problem(str(path), bad.line, bad.col, "", bad.message)]) from None
         documents.append(Document(str(path), data, positions, node.start_mark.line + 1))
     return documents
+
+
+def _env_ref_at(source: str, index: int) -> bool:
+    return index > 0 and source[index - 1 : index + 1] == "${"
 
 
 def substitute_env(

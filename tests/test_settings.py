@@ -113,6 +113,11 @@ EXPECTED = {
         "5:5: alerts.spike.tags: Input should be a valid list",
     ],
     "unknown_platform.yaml": ["4:3: responders.mastodon: Input should be 'x' or 'reddit'"],
+    # `{` after `$` ends a flow mapping in YAML: the docs' own advice, now in the error.
+    "env_in_flow.yaml": [
+        "4:23: invalid YAML: expected ',' or '}', but got '{'; in [...] or {...} put a"
+        ' value with ${...} in quotes: "${NAME}"'
+    ],
     # Checked across sections, these were all reported at 1:1.
     "team_unknown_channel.yaml": [
         "9:21: teams[1].channels[1]: team 'billing': unknown channel 'bililng-slack'; did you"
