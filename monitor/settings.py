@@ -14,6 +14,7 @@ import unicodedata
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -386,6 +387,23 @@ class Web(Strict):
         if not isinstance(host, str) or isinstance(port, bool) or not isinstance(port, int):
             return data  # the field checks report it
         return {**data, "public_url": local_url(host, port)}
+
+    @field_validator("public_url")
+    @classmethod
+    def _browser_url(cls, url: str) -> str:
+        """Notification links start with it and the dashboard's same-origin check
+        compares browsers' Origin with it: "care.acme.com" made links no chat client
+        opens, and an origin no browser sends."""
+        try:
+            parts = urlsplit(url.strip())
+            parts.port  # noqa: B018 -- raises on a port that is no number or out of range
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "must be an http:// or https:// URL with a host, such as https://care.acme.com"
+            )
+        return url
 
     @field_validator("metrics_token")
     @classmethod

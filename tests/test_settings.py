@@ -118,6 +118,12 @@ EXPECTED = {
         "4:23: invalid YAML: expected ',' or '}', but got '{'; in [...] or {...} put a"
         ' value with ${...} in quotes: "${NAME}"'
     ],
+    # Notification links came out as "care.acme.com/cases/C-1", and no browser Origin
+    # equals it, so behind a proxy the dashboard's forms could be refused.
+    "public_url_no_scheme.yaml": [
+        "4:3: web.public_url: must be an http:// or https:// URL with a host, such as"
+        " https://care.acme.com"
+    ],
     # Checked across sections, these were all reported at 1:1.
     "team_unknown_channel.yaml": [
         "9:21: teams[1].channels[1]: team 'billing': unknown channel 'bililng-slack'; did you"
