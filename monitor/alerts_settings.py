@@ -5,7 +5,8 @@ Part of the config file's models (monitor.settings). A threshold of 0 turns its 
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import difflib
+from collections.abc import Collection, Iterable
 
 from pydantic import (
     BaseModel,
@@ -76,19 +77,37 @@ class AlertsConfig(Strict):
 
 def check_channels(alerts: AlertsConfig, known: Collection[str]) -> None:
     """Raise a ValidationError located at ``channels[i]`` for each unknown channel name."""
+    refuse_unknown_channels(
+        "AlertsConfig", [(("channels", i), name) for i, name in enumerate(alerts.channels)], known
+    )
+
+
+def refuse_unknown_channels(
+    title: str,
+    named: Iterable[tuple[tuple[str | int, ...], str]],
+    known: Collection[str],
+    label: str = "",
+) -> None:
+    """Raise a ValidationError at each ``(loc, name)`` whose channel is not in ``known``:
+    at the name itself, so check-config points at the line with the typo. ``label``
+    starts each message (``team 'care': ``)."""
     names = ", ".join(sorted(known)) or "none configured"
-    errors = [
-        InitErrorDetails(
-            type=PydanticCustomError(
-                "unknown_channel",
-                "unknown channel {name} (channels: {names})",
-                {"name": repr(name), "names": names},
-            ),
-            loc=("channels", i),
-            input=name,
+    errors = []
+    for loc, name in named:
+        if name in known:
+            continue
+        guess = difflib.get_close_matches(name, list(known), n=1)
+        hint = f"; did you mean {guess[0]!r}?" if guess else ""
+        errors.append(
+            InitErrorDetails(
+                type=PydanticCustomError(
+                    "unknown_channel",
+                    "{label}unknown channel {name}{hint} (channels: {names})",
+                    {"label": label, "name": repr(name), "hint": hint, "names": names},
+                ),
+                loc=loc,
+                input=name,
+            )
         )
-        for i, name in enumerate(alerts.channels)
-        if name not in known
-    ]
     if errors:
-        raise ValidationError.from_exception_data("AlertsConfig", errors)
+        raise ValidationError.from_exception_data(title, errors)

@@ -14,6 +14,7 @@ import unicodedata
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -28,7 +29,7 @@ from pydantic import (
     model_validator,
 )
 
-from monitor.alerts_settings import AlertsConfig, check_channels
+from monitor.alerts_settings import AlertsConfig, check_channels, refuse_unknown_channels
 from monitor.calendar import BusinessCalendar
 from monitor.database_settings import Database, anchor_sqlite_path
 from monitor.domain import MAX_SLA_MINUTES, ascii_digits
@@ -389,6 +390,23 @@ class Web(Strict):
             return data  # the field checks report it
         return {**data, "public_url": local_url(host, port)}
 
+    @field_validator("public_url")
+    @classmethod
+    def _browser_url(cls, url: str) -> str:
+        """Notification links start with it and the dashboard's same-origin check
+        compares browsers' Origin with it: "care.acme.com" made links no chat client
+        opens, and an origin no browser sends."""
+        try:
+            parts = urlsplit(url.strip())
+            parts.port  # noqa: B018 -- raises on a port that is no number or out of range
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "must be an http:// or https:// URL with a host, such as https://care.acme.com"
+            )
+        return url
+
     @field_validator("metrics_token")
     @classmethod
     def _long_token(cls, token: SecretStr | None) -> SecretStr | None:
@@ -465,13 +483,9 @@ class Settings(Strict):
 
     @model_validator(mode="after")
     def _team_channels_exist(self) -> Settings:
-        for team in self.teams:
-            for name in team.channels:
-                if name not in self.channels:
-                    known = ", ".join(sorted(self.channels)) or "none configured"
-                    raise ValueError(
-                        f"team {team.name!r}: unknown channel {name!r} (channels: {known})"
-                    )
+        for i, team in enumerate(self.teams):
+            named = [(("teams", i, "channels", j), name) for j, name in enumerate(team.channels)]
+            refuse_unknown_channels("Settings", named, self.channels, f"team {team.name!r}: ")
         return self
 
     @field_validator("alerts", mode="wrap")
@@ -485,10 +499,9 @@ class Settings(Strict):
 
     @model_validator(mode="after")
     def _budget_channels_exist(self) -> Settings:
-        for name in self.x.budget.notify if self.x else []:
-            if name not in self.channels:
-                known = ", ".join(sorted(self.channels)) or "none configured"
-                raise ValueError(f"x.budget.notify: unknown channel {name!r} (channels: {known})")
+        notify = self.x.budget.notify if self.x else []
+        named = [(("x", "budget", "notify", i), name) for i, name in enumerate(notify)]
+        refuse_unknown_channels("Settings", named, self.channels)
         return self
 
     @model_validator(mode="after")
@@ -630,9 +643,9 @@ def validation_problems(
     problems = []
     for error in exc.errors():
         loc = _data_loc(doc.data, tuple(error["loc"]))
+        message = _message(error, model, secret=loc in doc.from_env)
         if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
             loc = (*loc, "type")
-        message = _message(error, model)
         problems.append(doc.problem(loc, message))
     return sorted(problems, key=lambda p: (p.line, p.col))
 
@@ -642,6 +655,10 @@ def _data_loc(data: Any, loc: Loc) -> Loc:
     out: list[str | int] = []
     node = data
     for part in loc:
+        if part == "[key]" or (isinstance(part, str) and isinstance(node, list | str | int)):
+            # pydantic's names for a mapping's key and for union members (bool,
+            # list[str]) are no keys of the file.
+            continue
         if isinstance(node, dict) and isinstance(part, str) and part not in node:
             if node.get("type") == part:
                 continue
@@ -658,8 +675,11 @@ def _data_loc(data: Any, loc: Loc) -> Loc:
     return tuple(out)
 
 
-def _shown(value: Any) -> str:
-    """A YAML value as the person who wrote it would name it."""
+def _shown(value: Any, *, secret: bool = False) -> str:
+    """A YAML value as the person who wrote it would name it. Text from ${VAR} or a URL
+    is not shown: it may be a token, and check-config's output goes to the journal."""
+    if isinstance(value, str) and (secret or "://" in value):
+        return "text (not shown, it may hold a secret)"
     if value is None:
         return "nothing"
     if isinstance(value, bool):
@@ -669,7 +689,7 @@ def _shown(value: Any) -> str:
     return repr(value)[:60]
 
 
-def _message(error: Any, model: type[BaseModel]) -> str:
+def _message(error: Any, model: type[BaseModel], *, secret: bool = False) -> str:
     if error["type"] == "extra_forbidden":
         raw_loc = tuple(error["loc"])
         known = _known_keys(model, raw_loc[:-1])
@@ -678,7 +698,16 @@ def _message(error: Any, model: type[BaseModel]) -> str:
         return f"unknown key{hint}"
     if error["type"] == "model_type":
         # pydantic's own text names our class ("instance of EscalateSpec").
-        return f"expected a mapping (key: value), not {_shown(error['input'])}"
+        return f"expected a mapping (key: value), not {_shown(error['input'], secret=secret)}"
+    if error["type"] == "string_type" and isinstance(error["input"], bool):
+        # YAML 1.1: `languages: [en, no]` holds false, not Norwegian.
+        return (
+            f"expected text, not {_shown(error['input'])}: YAML reads an unquoted yes, no,"
+            " on or off as true or false; put it in quotes"
+        )
+    if error["type"] == "string_type" and isinstance(error["input"], int | float):
+        # Not shown: an unquoted number may be a password.
+        return "expected text, not a number; put it in quotes"
     if error["type"] == "union_tag_invalid":
         ctx = error.get("ctx", {})
         return f"unknown type {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"

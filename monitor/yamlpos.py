@@ -26,6 +26,7 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MAX_DEPTH = 64
 # How errors name the value a standard tag wants (an unquoted 2027-02-29 is a timestamp).
 _STANDARD_TAG = "tag:yaml.org,2002:"
+_MERGE_TAG = f"{_STANDARD_TAG}merge"
 _TAG_NAMES = {
     f"{_STANDARD_TAG}int": "a whole number",
     f"{_STANDARD_TAG}float": "a number",
@@ -67,6 +68,8 @@ class Document:
     data: Any
     positions: dict[Loc, tuple[int, int]]
     start_line: int = 1
+    # Where a ${VAR} was substituted: such values may be secrets and are never echoed.
+    from_env: frozenset[Loc] = frozenset()
 
     def where(self, loc: Loc) -> tuple[int, int]:
         """Position of the deepest known prefix of ``loc`` (1-based line and column)."""
@@ -150,6 +153,10 @@ def _construct(
 
 def _scalar_problem(node: yaml.Node, exc: Exception) -> str:
     written = _source_text(node)
+    if node.tag == _MERGE_TAG:
+        # The safe loader's own tag for `<<`: "a tag is not allowed" spoke of a "!"
+        # nobody wrote.
+        return "YAML merge keys (<<) are not supported; write the keys out"
     if isinstance(exc, yaml.YAMLError):
         tag = node.tag.replace(_STANDARD_TAG, "!!")
         return (
@@ -184,6 +191,9 @@ def load_documents(path: Path, text: str | None = None) -> list[Document]:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         message = f"invalid YAML: {exc.problem or exc.context}"
+        if mark and _env_ref_at(source, mark.index):
+            # `{url: slack://${T}}`: the `{` of ${ is a flow indicator.
+            message += '; in [...] or {...} put a value with ${...} in quotes: "${NAME}"'
         raise ConfigError([Problem(str(path), line, col, "", message)]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([Problem(str(path), 1, 1, "", f"invalid YAML: {exc}")]) from None
@@ -209,6 +219,10 @@ def load_documents(path: Path, text: str | None = None) -> list[Document]:
     return documents
 
 
+def _env_ref_at(source: str, index: int) -> bool:
+    return index > 0 and source[index - 1 : index + 1] == "${"
+
+
 def substitute_env(
     doc: Document,
     environ: dict[str, str] | None = None,
@@ -222,6 +236,7 @@ def substitute_env(
     """
     env = dict(os.environ) if environ is None else environ
     problems: list[Problem] = []
+    substituted: set[Loc] = set()
 
     def value_of(name: str, loc: Loc, whole: bool) -> str:
         found = env.get(name, "")
@@ -237,8 +252,10 @@ def substitute_env(
                 if name not in env:
                     problems.append(doc.problem(loc, f"environment variable {name} is not set"))
             whole = _ENV_REF.fullmatch(value) is not None
+            substituted.add(loc)
             return _ENV_REF.sub(lambda m: value_of(m.group(1), loc, whole), value)
         return value
 
     object.__setattr__(doc, "data", visit(doc.data, ()))
+    object.__setattr__(doc, "from_env", doc.from_env | substituted)
     return problems

@@ -109,6 +109,35 @@ def test_good_config_renders_the_user_agent_and_hides_secrets(tmp_path: Path) ->
     assert settings.reddit.oauth_url == "https://oauth.reddit.com"
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            BASE.replace("refresh_token: r", "refresh_token: ${REDDIT_TOKEN}"),
+            "5:3: reddit.refresh_token: must not be empty (is its environment variable empty?)",
+        ),
+        (
+            "brand: {name: Acme}\nreddit:\n"
+            + NO_SECRET.replace("password: p", "password: ${REDDIT_TOKEN}")
+            + "  client_secret: s\n",
+            "5:3: reddit.password: must not be empty (is its environment variable empty?)",
+        ),
+        (
+            "brand: {name: Acme}\nreddit:\n" + NO_SECRET + "  client_secret: ${REDDIT_TOKEN}\n",
+            "2:1: reddit: username+password (script app) needs client_secret",
+        ),
+    ],
+)
+def test_an_empty_secret_is_a_config_error(tmp_path: Path, text: str, expected: str) -> None:
+    # `REDDIT_TOKEN=` in an EnvironmentFile is set: check-config said ok and every
+    # request then failed at Reddit with an auth error.
+    path = tmp_path / "inchannel.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={"REDDIT_TOKEN": ""})
+    assert str(caught.value) == f"{path}:{expected}"
+
+
 HOSTILE_MARKDOWN = [
     ("**bold** and _it_", r"\*\*bold\*\* and \_it\_"),
     ("[click](http://evil.example)", r"\[click\]\(http://evil.example\)"),

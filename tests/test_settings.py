@@ -101,6 +101,44 @@ EXPECTED = {
     "impossible_holiday.yaml": [
         "5:28: cannot read 2027-02-29 as a date: day is out of range for month"
     ],
+    # The value is an apprise URL with its token: echoed, it went to the journal.
+    "channel_not_a_mapping.yaml": [
+        "4:3: channels.care-slack: expected a mapping (key: value), not text (not shown,"
+        " it may hold a secret)"
+    ],
+    # PyYAML's own merge tag: the message spoke of a "!" nobody wrote.
+    "merge_key.yaml": ["6:5: YAML merge keys (<<) are not supported; write the keys out"],
+    # Unquoted no (Norwegian) is false in YAML 1.1.
+    "yaml_boolean_word.yaml": [
+        "4:23: scoring.languages[2]: expected text, not false: YAML reads an unquoted"
+        " yes, no, on or off as true or false; put it in quotes"
+    ],
+    "number_for_text.yaml": ["6:3: x.user_id: expected text, not a number; put it in quotes"],
+    # pydantic's union member names (bool, list[str]) are no keys of the file.
+    "union_member.yaml": [
+        "5:5: alerts.spike.tags: Input should be a valid boolean, unable to interpret input",
+        "5:5: alerts.spike.tags: Input should be a valid list",
+    ],
+    "unknown_platform.yaml": ["4:3: responders.mastodon: Input should be 'x' or 'reddit'"],
+    # `{` after `$` ends a flow mapping in YAML: the docs' own advice, now in the error.
+    "env_in_flow.yaml": [
+        "4:23: invalid YAML: expected ',' or '}', but got '{'; in [...] or {...} put a"
+        ' value with ${...} in quotes: "${NAME}"'
+    ],
+    # Notification links came out as "care.acme.com/cases/C-1", and no browser Origin
+    # equals it, so behind a proxy the dashboard's forms could be refused.
+    "public_url_no_scheme.yaml": [
+        "4:3: web.public_url: must be an http:// or https:// URL with a host, such as"
+        " https://care.acme.com"
+    ],
+    # Checked across sections, these were all reported at 1:1.
+    "team_unknown_channel.yaml": [
+        "9:21: teams[1].channels[1]: team 'billing': unknown channel 'bililng-slack'; did you"
+        " mean 'billing-slack'? (channels: billing-slack, ops)"
+    ],
+    "budget_unknown_channel.yaml": [
+        "8:21: x.budget.notify[0]: unknown channel 'ops' (channels: none configured)"
+    ],
 }
 
 
@@ -294,4 +332,16 @@ def test_a_port_of_non_ascii_digits_is_reported_on_web_port(tmp_path: Path) -> N
     assert [str(p) for p in caught.value.problems] == [
         f"{path}:2:7: web.port: Input should be a valid integer, unable to parse string as an "
         "integer"
+    ]
+
+
+def test_a_secret_from_the_environment_is_never_echoed(tmp_path: Path) -> None:
+    # x: written where its bearer_token was meant: the value is a token, not a section.
+    path = tmp_path / "c.yaml"
+    path.write_text("brand: {name: Acme}\nx: ${X_BEARER_TOKEN}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={"X_BEARER_TOKEN": "AAAAtokenvalue"})
+    assert [str(p) for p in caught.value.problems] == [
+        f"{path}:2:1: x: expected a mapping (key: value), not text (not shown, it may hold"
+        " a secret)"
     ]

@@ -484,7 +484,7 @@ def test_a_budget_stop_notifies_the_configured_channels_once(
 
 
 def test_budget_notify_channels_must_exist(make_runtime: RuntimeFactory, api: FakeAPI) -> None:
-    with pytest.raises(ValueError, match=r"x\.budget\.notify: unknown channel 'ops'"):
+    with pytest.raises(ValueError, match=r"x\.budget\.notify\.0\n  unknown channel 'ops'"):
         make_runtime(
             sources=[{"name": "mentions", "type": "x_mentions"}],
             x=x_section(api, budget={"notify": ["ops"]}),

@@ -64,6 +64,17 @@ class RedditSettings(_Strict):
         A refresh token does not say whose it is, so then this is empty."""
         return frozenset({self.username.lower()}) if self.username else frozenset()
 
+    @field_validator("password", "refresh_token")
+    @classmethod
+    def _not_empty(cls, value: SecretStr | None) -> SecretStr | None:
+        """Given means meant: `REDDIT_REFRESH_TOKEN=` in an EnvironmentFile is set, so
+        the variable check passes, and every request then failed at Reddit as an auth
+        error instead of at check-config. (An empty client_secret is praw's installed
+        app, which has none.)"""
+        if value is not None and not value.get_secret_value():
+            raise ValueError("must not be empty (is its environment variable empty?)")
+        return value
+
     @model_validator(mode="after")
     def _one_grant(self) -> RedditSettings:
         has_password = self.username is not None and self.password is not None
@@ -71,7 +82,7 @@ class RedditSettings(_Strict):
             raise ValueError("give either refresh_token, or username and password")
         if self.refresh_token is not None and has_password:
             raise ValueError("give refresh_token or username+password, not both")
-        if has_password and self.client_secret is None:
+        if has_password and not (self.client_secret and self.client_secret.get_secret_value()):
             raise ValueError("username+password (script app) needs client_secret")
         return self
 
