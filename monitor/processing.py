@@ -66,7 +66,7 @@ def _claim_and_process(rt: Runtime, limit: int, now: datetime) -> Claim:
             .where(
                 Message.processed.is_(False),
                 Message.direction == Direction.INBOUND.value,
-                ~_answers_a_later_post(),
+                ~_answers_an_undecided_post(),
             )
             .order_by(Message.id)
             .limit(limit + 1)
@@ -81,12 +81,13 @@ def _claim_and_process(rt: Runtime, limit: int, now: datetime) -> Claim:
     return Claim(len(decided), more and bool(decided), decisions)
 
 
-def _answers_a_later_post() -> ColumnElement[bool]:
-    """A brand's post answering a post stored after it and not decided yet (a lagging
-    search brought the customer's post after the brand's answer to it). It joins that
-    post's case, so it waits for it outside the claim: claimed and left undecided, it
-    would take a place in every batch, and in a batch of one the post it waits for
-    would never be claimed."""
+def _answers_an_undecided_post() -> ColumnElement[bool]:
+    """A brand's post answering a post not decided yet (a lagging search brought the
+    customer's post after the brand's answer to it; another worker holds it; the brand's
+    own first post, itself waiting). It joins that post's case, so it waits for it
+    outside the claim: claimed and left undecided, it would take a place in every batch,
+    and in a batch of one the post it waits for would never be claimed. Answering a
+    post of the same batch, it goes in the next one (the claim says there is more)."""
     answered = aliased(Message)
     return (Message.kind == MessageKind.OWN.value) & (
         select(answered.id)
@@ -95,7 +96,6 @@ def _answers_a_later_post() -> ColumnElement[bool]:
             answered.external_id == Message.in_reply_to,
             answered.processed.is_(False),
             answered.direction == Direction.INBOUND.value,
-            answered.id > Message.id,
         )
         .exists()
     )

@@ -421,3 +421,30 @@ def test_the_brand_answering_a_customer_stored_after_its_answer_joins_their_case
     run_cycle(rt)
     assert linked_to(rt, "1003") == "user2"
     assert count(rt, Message, Message.processed.is_(False)) == 0
+
+
+@pytest.mark.parametrize("batch_size", [1, 200])
+def test_the_brands_two_posts_answering_a_later_customer_post_join_its_case(
+    make_runtime: RuntimeFactory, batch_size: int
+) -> None:
+    # The brand answers in two posts (the second continues the first) before the
+    # customer's post arrives. The second waited on the first, claimed and undecided in
+    # every batch of one: the customer's post was never claimed.
+    rt = make_runtime(
+        [mention(1, "@acme the app is down, cannot log in")],
+        processing={"batch_size": batch_size},
+    )
+    run_cycle(rt)
+    brand = {"author": "AcmeHelp", "author_id": "9", "conversation_id": "1001"}
+    append(
+        rt,
+        mention(3, "@user2 sorry, a fix is on the way", in_reply_to="1002", **brand),
+        mention(4, "@user2 it should be live within the hour", in_reply_to="1003", **brand),
+    )
+    while poll_source(rt, "feed"):
+        pass
+    thread = {"conversation_id": "1001", "in_reply_to": "1001"}
+    append(rt, mention(2, "@acme my card was charged twice", **thread))
+    run_cycle(rt)
+    assert count(rt, Message, Message.processed.is_(False)) == 0
+    assert (linked_to(rt, "1003"), linked_to(rt, "1004")) == ("user2", "user2")
