@@ -10,8 +10,8 @@ from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import Session, aliased
 
 from monitor import cases
 from monitor.domain import (
@@ -30,7 +30,7 @@ from monitor.store.bulk import detach, write_changes
 from monitor.store.db import transaction, with_retries
 from monitor.store.models import Case, Customer, Message
 from monitor.store.queries import skip_locked
-from monitor.threads import ThreadIndex, ThreadKey
+from monitor.threads import Link, ThreadIndex, ThreadKey
 
 log = logging.getLogger("inchannel.process")
 
@@ -63,14 +63,58 @@ def _claim_and_process(rt: Runtime, limit: int, now: datetime) -> Claim:
     with transaction(rt.sessions) as session:
         query = (
             select(Message)
-            .where(Message.processed.is_(False), Message.direction == Direction.INBOUND.value)
+            .where(
+                Message.processed.is_(False),
+                Message.direction == Direction.INBOUND.value,
+                ~_answers_an_undecided_post(),
+            )
             .order_by(Message.id)
             .limit(limit + 1)
         )
         claimed = list(session.scalars(skip_locked(session, query)))
         batch = _authors_free(session, claimed[:limit])
         decisions = process_batch(rt, session, batch, now)
-    return Claim(len(batch), len(claimed) > limit and bool(batch), decisions)
+        # The brand's posts left waiting for a post another worker holds are not done:
+        # they wait for the next run, like a held author's messages.
+        decided = [m for m in batch if m.processed]
+        more = len(claimed) > limit or _answers_waiting(session, decided)
+    return Claim(len(decided), more and bool(decided), decisions)
+
+
+def _answers_an_undecided_post() -> ColumnElement[bool]:
+    """A brand's post answering a post not decided yet (a lagging search brought the
+    customer's post after the brand's answer to it; another worker holds it; the brand's
+    own first post, itself waiting). It joins that post's case, so it waits for it
+    outside the claim: claimed and left undecided, it would take a place in every batch,
+    and in a batch of one the post it waits for would never be claimed. Answering a
+    post of the same batch, it goes in the next one (the claim says there is more)."""
+    answered = aliased(Message)
+    return (Message.kind == MessageKind.OWN.value) & (
+        select(answered.id)
+        .where(
+            answered.platform == Message.platform,
+            answered.external_id == Message.in_reply_to,
+            answered.processed.is_(False),
+            answered.direction == Direction.INBOUND.value,
+        )
+        .exists()
+    )
+
+
+def _answers_waiting(session: Session, decided: list[Message]) -> bool:
+    """Whether a brand's post kept out of the claim waits on one of ``decided``: it can
+    be decided now, in the next batch rather than the next run. Only undecided posts
+    are read (the pending index)."""
+    answered = {(m.platform, m.external_id) for m in decided}
+    if not answered:
+        return False
+    query = select(Message.platform, Message.in_reply_to).where(
+        Message.processed.is_(False),
+        Message.direction == Direction.INBOUND.value,
+        Message.kind == MessageKind.OWN.value,
+        Message.in_reply_to.in_({external_id for _, external_id in answered}),
+    )
+    return any((platform, reply_to) in answered for platform, reply_to in session.execute(query))
 
 
 def _authors_free(session: Session, messages: list[Message]) -> list[Message]:
@@ -171,14 +215,18 @@ Prepared = tuple[Message, Customer, Mention, Score, ThreadKey]
 def _prepare(
     rt: Runtime, session: Session, index: ThreadIndex, message: Message, now: datetime
 ) -> Prepared | None:
-    message.processed = True
     customer = index.customers.get(message.customer_id) if message.customer_id else None
     if message.kind == MessageKind.OWN.value or customer is None:
         # The brand's own post joins the thread's case (if any) but is never acted on.
-        if not index.link_own(message):
+        link = index.link_own(message)
+        if link is Link.WAITS:
+            return None  # left undecided, for a batch after the post it answers
+        message.processed = True
+        if link is Link.UNKNOWN:
             message.case_id = _latest_case_id(session, message)
-            index.note_caseless(message)
+            index.note_linked(message)
         return None
+    message.processed = True
     mention = _mention(message, customer)
     score = rt.scorer.score(mention.text, lang=mention.lang)
     message.label, message.compound, message.score_reason = (

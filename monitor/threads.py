@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -30,6 +31,14 @@ Thread = tuple[str, str]  # platform, conversation id
 _KEY = ("platform", "conversation_id", "customer_id")
 # Cases opened by `inchannel backfill` carry this tag until a live message arrives.
 BACKFILL_TAG = "backfill"
+
+
+class Link(Enum):
+    """What became of a brand's own post (``ThreadIndex.link_own``)."""
+
+    JOINED = "joined"  # the case of the post it answers, or none
+    WAITS = "waits"  # the post it answers is stored but not decided yet
+    UNKNOWN = "unknown"  # neither that post nor a customer of this batch in its thread
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +100,8 @@ class ThreadIndex:
         self._threads: dict[Thread, ThreadKey] = {}  # last attached per thread
         self._written: dict[Thread, ThreadKey] = {}  # (platform, external id) → case key
         self._own: list[tuple[Message, ThreadKey]] = []
-        self._caseless: set[Thread] = set()  # (platform, external id) of posts in no case
+        # (platform, external id) → the case (or none) a post outside ``_written`` joined
+        self._joined: dict[Thread, int | None] = {}
         self._replies = self._bot_replies({(m.platform, m.conversation_id) for m in messages})
         self._last_answer_at = self._last_answers(
             [case.id for case in self._latest.values() if case.first_response_at is not None]
@@ -258,47 +268,58 @@ class ThreadIndex:
         case.latest_label, case.latest_compound = label, compound
         case.updated_at = now
 
-    def link_own(self, message: Message) -> bool:
+    def link_own(self, message: Message) -> Link:
         """The brand's own post joins the case of the post it answers; failing that, of
         the customer who last wrote in its thread earlier in this batch (the case may
-        not be inserted yet: ``open_new`` sets the id). False when neither is known:
+        not be inserted yet: ``open_new`` sets the id). UNKNOWN when neither is known:
         the caller looks for the thread's latest case in the database.
 
         The post it answers comes first: in a thread where several customers write, the
         last one to write is often not the one the brand is answering. A post that
         answers one in no case (the brand adding to its own post) joins none: it joined
-        the case of whoever last wrote in the thread, as if it answered them."""
+        the case of whoever last wrote in the thread, as if it answered them. One that
+        answers a post stored but not decided yet WAITS for it: that post has no case
+        yet, and the thread's latest case is often another customer's."""
         answered = (message.platform, message.in_reply_to or "")
         key = self._written.get(answered)
-        if key is None and (answered in self._caseless or self._link_answered(message)):
-            self.note_caseless(message)
-            return True
+        if key is None and answered in self._joined:
+            message.case_id = self._joined[answered]
+            self.note_linked(message)
+            return Link.JOINED
+        if key is None:
+            link = self._link_answered(message)
+            if link is not Link.UNKNOWN:
+                if link is Link.JOINED:
+                    self.note_linked(message)
+                return link
         key = key or self._threads.get((message.platform, message.conversation_id))
         if key is None:
-            return False
+            return Link.UNKNOWN
         self._written[(message.platform, message.external_id)] = key
         self._own.append((message, key))
-        return True
+        return Link.JOINED
 
-    def note_caseless(self, message: Message) -> None:
-        """``message`` joined no case: a brand's post answering it joins none either."""
-        if message.case_id is None:
-            self._caseless.add((message.platform, message.external_id))
+    def note_linked(self, message: Message) -> None:
+        """``message`` joined the case it has now (or none): a brand's post answering
+        it later in this batch joins the same."""
+        self._joined[(message.platform, message.external_id)] = message.case_id
 
-    def _link_answered(self, message: Message) -> bool:
-        """Join the case of the stored post ``message`` answers, if it has one; True
+    def _link_answered(self, message: Message) -> Link:
+        """Join the case of the stored post ``message`` answers, if it has one; JOINED
         too when that post is decided and in no case (the brand's own, say)."""
         if message.in_reply_to is None:
-            return False
+            return Link.UNKNOWN
         query = select(Message.case_id, Message.processed).where(
             Message.platform == message.platform,
             Message.external_id == message.in_reply_to,
         )
         row = self._session.execute(query).one_or_none()
-        if row is None or (row.case_id is None and not row.processed):
-            return False
+        if row is None:
+            return Link.UNKNOWN
+        if row.case_id is None and not row.processed:
+            return Link.WAITS
         message.case_id = row.case_id
-        return True
+        return Link.JOINED
 
     def open_new(self, at: Callable[[Message], datetime]) -> None:
         """Insert the batch's new cases in one statement and record them as opened, each

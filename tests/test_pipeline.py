@@ -378,3 +378,73 @@ def test_the_brands_post_in_the_case_does_not_count_as_the_customers_newest(
     run_cycle(rt)
     with rt.sessions() as session:
         assert session.scalars(select(Case.latest_label)).one() == "positive"
+
+
+def append(rt: object, *rows: dict[str, object]) -> None:
+    feed = Path(rt.settings.source("feed").path)  # type: ignore[attr-defined]
+    with feed.open("a", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(row) + "\n" for row in rows)
+
+
+def linked_to(rt: object, external_id: str) -> str | None:
+    """The handle of the customer whose case the post ``external_id`` joined."""
+    sessions = rt.sessions  # type: ignore[attr-defined]
+    with sessions() as session:
+        query = (
+            select(Customer.handle)
+            .join(Case, Case.customer_id == Customer.id)
+            .join(Message, Message.case_id == Case.id)
+            .where(Message.external_id == external_id)
+        )
+        return session.scalars(query).one_or_none()
+
+
+@pytest.mark.parametrize("batch_size", [1, 200])
+def test_the_brand_answering_a_customer_stored_after_its_answer_joins_their_case(
+    make_runtime: RuntimeFactory, batch_size: int
+) -> None:
+    # Two customers in one thread. The brand's agent answers the second natively on X;
+    # the mentions timeline brings the answer before a lagging search brings the
+    # second customer's post. Undecided when the answer was, that post had no case yet
+    # and the answer joined the thread's latest case: the first customer's.
+    thread = {"conversation_id": "1001", "in_reply_to": "1001"}
+    rt = make_runtime(
+        [mention(1, "@acme the app is down, cannot log in")],
+        processing={"batch_size": batch_size},
+    )
+    run_cycle(rt)
+    brand = {"author": "AcmeHelp", "author_id": "9", "conversation_id": "1001"}
+    append(rt, mention(3, "@user2 sorry, a fix is on the way", in_reply_to="1002", **brand))
+    while poll_source(rt, "feed"):
+        pass
+    append(rt, mention(2, "@acme my card was charged twice", **thread))
+    run_cycle(rt)
+    assert linked_to(rt, "1003") == "user2"
+    assert count(rt, Message, Message.processed.is_(False)) == 0
+
+
+@pytest.mark.parametrize("batch_size", [1, 200])
+def test_the_brands_two_posts_answering_a_later_customer_post_join_its_case(
+    make_runtime: RuntimeFactory, batch_size: int
+) -> None:
+    # The brand answers in two posts (the second continues the first) before the
+    # customer's post arrives. The second waited on the first, claimed and undecided in
+    # every batch of one: the customer's post was never claimed.
+    rt = make_runtime(
+        [mention(1, "@acme the app is down, cannot log in")],
+        processing={"batch_size": batch_size},
+    )
+    run_cycle(rt)
+    brand = {"author": "AcmeHelp", "author_id": "9", "conversation_id": "1001"}
+    append(
+        rt,
+        mention(3, "@user2 sorry, a fix is on the way", in_reply_to="1002", **brand),
+        mention(4, "@user2 it should be live within the hour", in_reply_to="1003", **brand),
+    )
+    while poll_source(rt, "feed"):
+        pass
+    thread = {"conversation_id": "1001", "in_reply_to": "1001"}
+    append(rt, mention(2, "@acme my card was charged twice", **thread))
+    run_cycle(rt)
+    assert count(rt, Message, Message.processed.is_(False)) == 0
+    assert (linked_to(rt, "1003"), linked_to(rt, "1004")) == ("user2", "user2")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -159,3 +161,39 @@ def test_an_author_whose_earlier_message_another_worker_holds_waits_for_it(
         assert session.scalars(query).all() == ["1001", "1002"]
         opened = session.scalars(select(Event.detail).where(Event.kind == "opened")).one()
     assert opened["message"] == "1001"
+
+
+def test_the_brands_answer_to_a_post_another_worker_holds_waits_for_it(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Worker one is deciding the second customer's post (its case not opened yet) when
+    # worker two claims the brand's native answer to it: that answer joined the
+    # thread's latest case, the first customer's, instead of waiting for the post.
+    rt = make_runtime([mention(1, OUTAGE)])
+    if rt.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer: two batches never overlap")
+    while process_pending(rt) or poll_source(rt, "feed"):
+        pass
+    thread = {"conversation_id": "1001", "in_reply_to": "1001"}
+    brand = {"author": "AcmeHelp", "author_id": "9", "conversation_id": "1001"}
+    feed = Path(rt.settings.source("feed").path)  # type: ignore[union-attr]
+    with feed.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(mention(2, "@acme my card was charged twice", **thread)) + "\n")
+        handle.write(json.dumps(mention(3, "@user2 sorry, on it", in_reply_to="1002", **brand)))
+    while poll_source(rt, "feed"):
+        pass
+    with rt.sessions.begin() as held:
+        held.scalars(select(Message).where(Message.external_id == "1002").with_for_update()).one()
+        process_pending(rt)
+        with rt.sessions() as session:
+            answer = session.scalars(select(Message).where(Message.external_id == "1003")).one()
+            assert (answer.processed, answer.case_id) == (False, None)
+    while process_pending(rt):
+        pass
+    with rt.sessions() as session:
+        query = select(Message.case_id, Message.processed).where(
+            Message.external_id.in_(["1002", "1003"])
+        )
+        (customer_case, _), (answer_case, decided) = session.execute(query.order_by(Message.id))
+    assert decided
+    assert answer_case == customer_case is not None
