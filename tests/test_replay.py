@@ -50,6 +50,8 @@ BAD_LINES = {
         "author_followers must be between 0 and 2147483647"
     ),
     "[" * 100_000: "invalid JSON: nested too deeply",
+    # A raw tab inside a string: json's message ends in "at" itself.
+    GOOD.replace("@acme hi", "@acme\thi"): "invalid JSON: Invalid control character at column 85",
 }
 
 

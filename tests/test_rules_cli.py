@@ -120,6 +120,30 @@ def test_rules_test_text_output_and_bad_sample_lines(tmp_path: Path) -> None:
     ]
 
 
+def test_rules_test_prints_only_the_assign_and_priority_a_rule_set(tmp_path: Path) -> None:
+    path = config(tmp_path)
+    write(
+        tmp_path / "rules",
+        "name: vip\nmatch: {text: mixer}\nthen: {set_priority: high}\n---\n"
+        "name: grumpy\nmatch: {text: refund}\nthen: {assign: maria}\n",
+        "a.yaml",
+    )
+    sample = tmp_path / "sample.jsonl"
+    lines = (REPO / "config" / "samples" / "mentions.jsonl").read_text().splitlines()
+    sample.write_text(f"{lines[5]}\n{lines[12]}\n", encoding="utf-8")
+    code, out, err = run("rules", "test", "--config", str(path), "--sample", str(sample))
+    assert (code, err) == (0, "")
+    # "assign: -" read as an assign action that assigns nobody.
+    assert out.splitlines() == [
+        "1859000000000000006 @lily_bakes positive +0.932",
+        "  matched: vip",
+        "  set_priority: high",
+        "1859000000000000013 @grumpy_gus negative -0.477",
+        "  matched: grumpy",
+        "  assign: maria",
+    ]
+
+
 def test_rules_test_with_broken_rules_exits_2(tmp_path: Path) -> None:
     path = config(tmp_path)
     write(tmp_path / "rules", "", "empty.yaml")

@@ -86,13 +86,33 @@ def test_case_page_shows_thread_history_decisions_and_audit(make_runtime: Runtim
     assert "acmehelp" in page
     assert "checking with the carrier" in page
     assert "tracking hasn&#39;t updated" in page
-    assert "language not detected" in page
+    assert "not detected" not in page  # X declared no language; the scorer read English
     assert "negative (-0.32)" in page
     assert "Bot decisions" in page
     assert "rules " in page
     assert "Audit trail" in page
     assert "opened" in page
     assert "1 case(s)" in page
+
+
+def test_case_page_shows_the_language_found_and_why_a_message_is_unscored(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rows = [
+        # No platform-declared language (Reddit never declares one): the scorer's.
+        mention(1, "@acme Mijn bestelling is nog steeds niet geleverd, wat is er aan de hand?"),
+        mention(2, "@acme when will the winter sale include the espresso machines?"),
+        mention(3, "@acme my order is late", lang="en"),
+    ]
+    client, _ = client_for(seeded(make_runtime, rows), "root")
+    dutch = client.get("/cases/C-1001").text
+    assert "unscored (0.00): language:nl" in dutch
+    assert "language nl" in dutch
+    assert "not detected" not in dutch  # the scorer detected it: Dutch
+    no_signal = client.get("/cases/C-1002").text
+    assert "unscored (0.00): no-signal" in no_signal
+    assert "not detected" not in no_signal
+    assert "language en" in client.get("/cases/C-1003").text
 
 
 def test_reply_is_checked_queued_and_sent(make_runtime: RuntimeFactory) -> None:

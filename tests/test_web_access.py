@@ -318,6 +318,7 @@ def test_resolving_a_case_someone_just_resolved_says_so(make_runtime: RuntimeFac
     when = rt.clock.now().strftime("%Y-%m-%d %H:%M UTC")
     told = f"C-1002 was resolved already by lena at {when}; nothing was changed"
     assert told in stale.text
+    assert "Done:" not in stale.text  # nothing was done: no "Done: ... nothing was changed"
     again = api_client(rt, "lena").post("/api/cases/C-1002/resolve").json()
     assert again == {"ok": True, "message": told}
     with rt.sessions() as session:

@@ -78,8 +78,11 @@ def _describe(mention: Mention, score: Score, decision: Decision) -> str:
         lines.append(f"  escalate: {e.team} ({e.priority.value}{sla}) {e.reason}".rstrip())
     if decision.tags:
         lines.append(f"  tags: {', '.join(decision.tags)}")
-    if decision.assignee or decision.priority:
-        lines.append(f"  assign: {decision.assignee or '-'}, priority: {decision.priority or '-'}")
+    # Named as the rule actions (and --json's types) are; only those a rule set.
+    if decision.assignee:
+        lines.append(f"  assign: {_printable(decision.assignee)}")
+    if decision.priority:
+        lines.append(f"  set_priority: {decision.priority}")
     lines.extend(f"  {note}" for note in decision.notes)
     return "\n".join(lines)
 

@@ -134,7 +134,9 @@ def read_jsonl(lines: Iterable[str], *, first: int = 1) -> Iterator[Mention | Li
         try:
             yield parse_mention(json.loads(line))
         except json.JSONDecodeError as exc:
-            yield LineProblem(number, f"invalid JSON: {exc.msg} at column {exc.colno}")
+            # Some of json's messages end in "at" already ("Invalid control character at").
+            reason = exc.msg.removesuffix(" at")
+            yield LineProblem(number, f"invalid JSON: {reason} at column {exc.colno}")
         except RecursionError:
             # json's decoder recurses per nesting level; a hostile line must not stop
             # the file (the source would fail on it at every poll).
