@@ -99,10 +99,16 @@ def _sla_outcome(now: datetime) -> ColumnElement[Any]:
     the deadline of a follow-up's answer: the first one is kept in first_response_due_at."""
     answered = Case.first_response_at.is_not(None)
     due = case((answered, Case.first_response_due_at), else_=Case.sla_due_at)
+    # Closed unanswered (spam, or nothing to answer): resolving leaves the deadline on
+    # the case, but no answer is owed once it is closed, so only one closed after the
+    # deadline (the customer waited past it) is a breach; one closed in time is neither.
+    closed = Case.resolved_at.is_not(None)
     return case(
         (due.is_(None), None),
         (answered & (Case.first_response_at <= due), "met"),
-        (answered | (due < now), "breached"),
+        (answered, "breached"),
+        (closed & (Case.resolved_at <= due), None),
+        (closed | (due < now), "breached"),
         else_="pending",
     )
 

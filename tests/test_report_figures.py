@@ -1,0 +1,53 @@
+"""Report figures against hand-computed expectations on a few cases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitor import casework, triage
+from monitor.dispatch import dispatch_outbox
+from monitor.pipeline import run_cycle
+from monitor.runtime import Runtime
+from monitor.web.reports import Attainment, build_report
+from tests.conftest import RuntimeFactory, mention
+
+CARE = {"name": "care", "first_response_minutes": 60}
+OTHERS = [{"name": "billing"}, {"name": "tech"}, {"name": "international"}]
+ABUSE = "@acme you are idiots"  # the shipped rules escalate it to care
+NOW = "2026-11-20T09:00:00Z"  # FakeClock's start
+
+
+def _escalated(make_runtime: RuntimeFactory, n: int, **overrides: Any) -> Runtime:
+    """``n`` abusive mentions escalated to care just now, C-1001 onwards, unanswered."""
+    rt = make_runtime(
+        [mention(i, ABUSE, created_at=NOW) for i in range(1, n + 1)],
+        teams=[CARE, *OTHERS],
+        **overrides,
+    )
+    run_cycle(rt)
+    return rt
+
+
+def _care(rt: Runtime) -> Attainment:
+    (care,) = [a for a in build_report(rt).sla if a.team == "care"]
+    return care
+
+
+def test_a_case_closed_unanswered_before_its_deadline_is_no_breach(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Spam, or a post that needed no answer, closed in time: no answer was owed any more.
+    # Its deadline stayed on the case, so it was "pending" until the deadline and
+    # "breached" ever after, and marking spam lowered the team's attainment.
+    rt = _escalated(make_runtime, 4)
+    rt.clock.advance(minutes=10)  # type: ignore[attr-defined]
+    triage.mark_spam(rt, "C-1001", user="lena")
+    casework.resolve(rt, "C-1002", user="lena")
+    casework.reply(rt, "C-1003", "Sorry, which order is it?", user="lena")
+    dispatch_outbox(rt)
+    assert _care(rt) == Attainment("care", met=1, breached=0, pending=1)
+    rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    assert _care(rt) == Attainment("care", met=1, breached=1, pending=0)
+    # Closed after the deadline, unanswered: the customer waited past it.
+    casework.resolve(rt, "C-1004", user="lena")
+    assert _care(rt) == Attainment("care", met=1, breached=1, pending=0)
