@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from monitor import casework, triage
@@ -9,7 +10,9 @@ from monitor.dispatch import dispatch_outbox
 from monitor.pipeline import run_cycle
 from monitor.runtime import Runtime
 from monitor.web.reports import Attainment, build_report
+from monitor.web.users import create_user
 from tests.conftest import RuntimeFactory, mention
+from tests.webkit import PASSWORD, client_for
 
 CARE = {"name": "care", "first_response_minutes": 60}
 OTHERS = [{"name": "billing"}, {"name": "tech"}, {"name": "international"}]
@@ -51,3 +54,26 @@ def test_a_case_closed_unanswered_before_its_deadline_is_no_breach(
     # Closed after the deadline, unanswered: the customer waited past it.
     casework.resolve(rt, "C-1004", user="lena")
     assert _care(rt) == Attainment("care", met=1, breached=1, pending=0)
+
+
+def test_the_volume_chart_has_a_column_for_every_day_even_a_quiet_one(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Days came from the messages alone: a day without any was left out of the axis, the
+    # columns either side of it stood next to each other and the gap did not show.
+    rt = make_runtime(
+        [
+            mention(1, created_at="2026-11-17T10:00:00Z"),
+            mention(2, created_at="2026-11-19T10:00:00Z"),
+        ],
+        teams=[CARE, *OTHERS],
+    )
+    run_cycle(rt)
+    create_user(rt, "lena", "lead", PASSWORD, ("care",))
+    client, _ = client_for(rt, "lena")
+    page = client.get("/reports?days=7").text
+    sentiment = page.split("<h2>Volume by sentiment</h2>")[1].split("</figure>")[0]
+    # Since 2026-11-13 09:00 UTC, to now, 2026-11-20 09:00 UTC.
+    labels = re.findall(r'font-size="10">(\d\d-\d\d)</text>', sentiment)
+    assert labels == [f"11-{day}" for day in range(13, 21)]
+    assert sentiment.count("<rect") - 4 == 2  # two columns with messages, four legend keys
