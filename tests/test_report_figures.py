@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import codecs
+import csv
+import io
 import re
 from typing import Any
+
+from sqlalchemy import update
 
 from monitor import casework, triage
 from monitor.dispatch import dispatch_outbox
 from monitor.pipeline import run_cycle
 from monitor.runtime import Runtime
+from monitor.store.models import Case
 from monitor.web.reports import Attainment, build_report
 from monitor.web.users import create_user
 from tests.conftest import RuntimeFactory, mention
@@ -24,8 +30,7 @@ def _escalated(make_runtime: RuntimeFactory, n: int, **overrides: Any) -> Runtim
     """``n`` abusive mentions escalated to care just now, C-1001 onwards, unanswered."""
     rt = make_runtime(
         [mention(i, ABUSE, created_at=NOW) for i in range(1, n + 1)],
-        teams=[CARE, *OTHERS],
-        **overrides,
+        **{"teams": [CARE, *OTHERS], **overrides},
     )
     run_cycle(rt)
     return rt
@@ -77,3 +82,21 @@ def test_the_volume_chart_has_a_column_for_every_day_even_a_quiet_one(
     labels = re.findall(r'font-size="10">(\d\d-\d\d)</text>', sentiment)
     assert labels == [f"11-{day}" for day in range(13, 21)]
     assert sentiment.count("<rect") - 4 == 2  # two columns with messages, four legend keys
+
+
+def test_the_csv_export_opens_in_excel_with_its_accents(make_runtime: RuntimeFactory) -> None:
+    # Team names come from the config in any language. Without a byte-order mark Excel
+    # reads a CSV file in the system's code page: "Kundendienst Österreich" showed as
+    # "Kundendienst Ã–sterreich".
+    team = "Kundendienst Österreich"
+    rt = _escalated(make_runtime, 1, teams=[CARE, *OTHERS, {"name": team}])
+    with rt.sessions.begin() as session:
+        session.execute(update(Case).values(team=team))
+    create_user(rt, "lena", "lead", PASSWORD, ("care",))
+    client, _ = client_for(rt, "lena")
+    answer = client.get("/reports.csv")
+    assert answer.headers["content-type"] == "text/csv; charset=utf-8"
+    assert answer.content.startswith(codecs.BOM_UTF8)
+    rows = list(csv.reader(io.StringIO(answer.content.decode("utf-8-sig"))))
+    assert rows[0] == ["section", "group", "key", "value"]
+    assert ["sla", team, "pending", "1"] in rows
