@@ -6,18 +6,22 @@ import codecs
 import csv
 import io
 import re
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import update
 
 from monitor import casework, triage
 from monitor.dispatch import dispatch_outbox
+from monitor.domain import Platform
 from monitor.pipeline import run_cycle
 from monitor.runtime import Runtime
 from monitor.store.models import Case
 from monitor.web.reports import Attainment, build_report
 from monitor.web.users import create_user
+from responders.base import ResponderError
 from tests.conftest import RuntimeFactory, mention
+from tests.fakes import ScriptedResponder
 from tests.webkit import PASSWORD, client_for
 
 CARE = {"name": "care", "first_response_minutes": 60}
@@ -100,3 +104,28 @@ def test_the_csv_export_opens_in_excel_with_its_accents(make_runtime: RuntimeFac
     rows = list(csv.reader(io.StringIO(answer.content.decode("utf-8-sig"))))
     assert rows[0] == ["section", "group", "key", "value"]
     assert ["sla", team, "pending", "1"] in rows
+
+
+def test_the_first_response_is_credited_to_whoever_was_posted_first(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The bot's reply, queued first, was held by the X write budget; a person answered
+    # meanwhile. The first reply queued, not the first posted, was taken for the first
+    # response: "by bot", though the customer heard from a person first.
+    rt = make_runtime([mention(1, "@acme thank you so much, that was amazing!", created_at=NOW)])
+    responder = ScriptedResponder()
+    rt.responders = dict.fromkeys(Platform, responder)
+    reset = rt.clock.now() + timedelta(hours=1)
+    responder.fail_next(
+        ResponderError("x reply budget: 50 of 50", retry_after=reset, rate_limited=True)
+    )
+    run_cycle(rt)
+    rt.clock.advance(minutes=5)  # type: ignore[attr-defined]
+    casework.reply(rt, "C-1001", "Thank you, Jane!", user="lena")
+    dispatch_outbox(rt)
+    rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    assert len(responder.posts) == 2
+    assert responder.posts[0][2] == "Thank you, Jane!"
+    timings = {t.group: (t.count, t.median) for t in build_report(rt).first_response}
+    assert timings == {"(none)": (1, 5.0), "by human": (1, 5.0)}
