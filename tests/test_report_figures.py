@@ -129,3 +129,23 @@ def test_the_first_response_is_credited_to_whoever_was_posted_first(
     assert responder.posts[0][2] == "Thank you, Jane!"
     timings = {t.group: (t.count, t.median) for t in build_report(rt).first_response}
     assert timings == {"(none)": (1, 5.0), "by human": (1, 5.0)}
+
+
+def test_no_sla_countdown_on_cases_that_owe_no_answer(make_runtime: RuntimeFactory) -> None:
+    # Answering or closing a case leaves its deadline on the row (reports read the first
+    # one). Shown anyway, a case answered in time and one closed as spam read "SLA
+    # overdue" in red on their pages and in the queue's closed states, once it had passed.
+    rt = _escalated(make_runtime, 3)
+    rt.clock.advance(minutes=10)  # type: ignore[attr-defined]
+    casework.reply(rt, "C-1001", "Sorry, which order is it?", user="lena")
+    dispatch_outbox(rt)
+    triage.mark_spam(rt, "C-1002", user="lena")
+    rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    create_user(rt, "lena", "lead", PASSWORD, ("care",))
+    client, _ = client_for(rt, "lena")
+    for path in ("/cases/C-1001", "/cases/C-1002", "/?state=waiting_customer", "/?state=resolved"):
+        page = client.get(path).text
+        assert "overdue" not in page, path
+    # The one still unanswered is overdue, in the queue and on its page.
+    assert "overdue 1h 10m" in client.get("/cases/C-1003").text
+    assert "overdue 1h 10m" in client.get("/").text
