@@ -50,6 +50,15 @@ def response_owed_since(case: Case) -> datetime | None:
     return case.follow_up_at
 
 
+def deadline_owed(case: Case) -> datetime | None:
+    """The SLA deadline of the answer owed now, for showing: None once nothing is owed.
+    sla_due_at outlives its answer (reports read an answered case's first deadline) and
+    a closed case's; shown, they read "overdue" in red once they had passed."""
+    if case.state == CaseState.RESOLVED.value or response_owed_since(case) is None:
+        return None
+    return case.sla_due_at
+
+
 def owe_answer(case: Case, since: datetime) -> None:
     """The customer wrote again after the brand's last reply: an answer is owed, since
     they wrote. The previous response's deadline and its marks are done with: left in

@@ -6,6 +6,10 @@ a leading tab or carriage return, which Excel skips — so a tag like
 ``=HYPERLINK("http://evil.example", "invoice")`` would become a live link in the sheet
 (OWASP "CSV injection"). Such a cell gets a leading single quote, OWASP's remedy: the
 spreadsheet shows it as text.
+
+The text starts with a byte-order mark: without one Excel reads a CSV file in the
+system's code page, and a team named "Kundendienst Österreich" showed as
+"Kundendienst Ã–sterreich". Python reads it with ``encoding="utf-8-sig"``.
 """
 
 from __future__ import annotations
@@ -22,7 +26,11 @@ def inert(cell: str) -> str:
     return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
 
 
+BOM = "\ufeff"
+
+
 def csv_text(rows: Iterable[Sequence[str]]) -> str:
     out = io.StringIO()
+    out.write(BOM)
     csv.writer(out).writerows([inert(cell) for cell in row] for row in rows)
     return out.getvalue()

@@ -245,7 +245,7 @@ def test_reports_page_and_csv(make_runtime: RuntimeFactory) -> None:
     assert "SLA attainment" in page
     answer = client.get("/reports.csv?days=30")
     assert answer.headers["content-type"].startswith("text/csv")
-    rows = list(csv.reader(io.StringIO(answer.text)))
+    rows = list(csv.reader(io.StringIO(answer.content.decode("utf-8-sig"))))
     assert rows[0] == ["section", "group", "key", "value"]
     sections = {row[0] for row in rows[1:]}
     assert {"volume", "first_response_minutes", "sla", "tags"} <= sections

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from monitor import casework
+from monitor import cases, casework
 from monitor.domain import ActionStatus
 from monitor.runtime import Runtime
 from monitor.store.models import Case, Message
@@ -44,7 +44,7 @@ def load_case(rt: Runtime, ref: str, user: User) -> dict[str, Any]:
         **detail,
         "ref": detail["case"].ref,
         "case_id": case.id,
-        "sla_due_at": case.sla_due_at,
+        "sla_due_at": cases.deadline_owed(case),
         "thread": thread,
         "feedback": feedback,
         "drafts": drafts,

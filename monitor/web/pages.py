@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import UTC, timedelta
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -213,7 +214,11 @@ def charts(report: Report) -> dict[str, Any]:
     for day, platform, label, n in report.volume:
         by_label[day][label] += n
         by_platform[day][platform] += n
-    days = sorted(by_label)
+    # Every UTC day of the window, as the volume counts them: a day without messages is
+    # a zero column, not left out, where the gap would not show.
+    first = report.since.astimezone(UTC).date()
+    window = {(first + timedelta(days=d)).isoformat() for d in range(report.days + 1)}
+    days = sorted(window | by_label.keys())
 
     def timings(title: str, rows: list[Any]) -> Any:
         items = [(f"{t.group} median", t.median) for t in rows]

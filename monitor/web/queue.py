@@ -10,7 +10,7 @@ from typing import Any, TypeVarTuple
 from sqlalchemy import Select, String, cast, func, or_, select
 from sqlalchemy.orm import Session
 
-from monitor.cases import OPEN_STATES, PRIORITY_RANK
+from monitor.cases import OPEN_STATES, PRIORITY_RANK, deadline_owed
 from monitor.casework import CaseworkError
 from monitor.domain import CaseState, Label, Platform
 from monitor.runtime import Runtime
@@ -191,5 +191,5 @@ def _row(c: Case, customer: Customer, first_line: str) -> QueueRow:
         tuple(c.tags),
         c.latest_label,
         c.opened_at,
-        c.sla_due_at,
+        deadline_owed(c),
     )

@@ -99,10 +99,16 @@ def _sla_outcome(now: datetime) -> ColumnElement[Any]:
     the deadline of a follow-up's answer: the first one is kept in first_response_due_at."""
     answered = Case.first_response_at.is_not(None)
     due = case((answered, Case.first_response_due_at), else_=Case.sla_due_at)
+    # Closed unanswered (spam, or nothing to answer): resolving leaves the deadline on
+    # the case, but no answer is owed once it is closed, so only one closed after the
+    # deadline (the customer waited past it) is a breach; one closed in time is neither.
+    closed = Case.resolved_at.is_not(None)
     return case(
         (due.is_(None), None),
         (answered & (Case.first_response_at <= due), "met"),
-        (answered | (due < now), "breached"),
+        (answered, "breached"),
+        (closed & (Case.resolved_at <= due), None),
+        (closed | (due < now), "breached"),
         else_="pending",
     )
 
@@ -161,18 +167,24 @@ def _volume(session: Session, since: datetime, dialect: str) -> list[tuple[str, 
 
 def _first_responders(session: Session, since: datetime) -> dict[int, str]:
     """'bot' or 'human' for the first reply posted in each case opened since."""
-    first = (
-        select(func.min(ActionRow.id))
+    # In the order they were posted (a sent reply's updated_at is when it went out), not
+    # queued: a bot reply held by the X write budget went out after a person's answer,
+    # and the lowest id credited the bot with the first response.
+    order = func.row_number().over(
+        partition_by=ActionRow.case_id, order_by=(ActionRow.updated_at, ActionRow.id)
+    )
+    sent = (
+        select(ActionRow.case_id, ActionRow.rule, ActionRow.actor, order.label("n"))
         .join(Case, Case.id == ActionRow.case_id)
         .where(
             Case.opened_at >= since,
             ActionRow.kind == ActionKind.REPLY.value,
             ActionRow.status == ActionStatus.SENT.value,
         )
-        .group_by(ActionRow.case_id)
+        .subquery()
     )
     rows = session.execute(
-        select(ActionRow.case_id, ActionRow.rule, ActionRow.actor).where(ActionRow.id.in_(first))
+        select(sent.c.case_id, sent.c.rule, sent.c.actor).where(sent.c.n == 1)
     ).all()
     # A rule's reply keeps the rule as actor; an approved draft carries the approver's name.
     return {

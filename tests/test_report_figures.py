@@ -1,0 +1,151 @@
+"""Report figures against hand-computed expectations on a few cases."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import update
+
+from monitor import casework, triage
+from monitor.dispatch import dispatch_outbox
+from monitor.domain import Platform
+from monitor.pipeline import run_cycle
+from monitor.runtime import Runtime
+from monitor.store.models import Case
+from monitor.web.reports import Attainment, build_report
+from monitor.web.users import create_user
+from responders.base import ResponderError
+from tests.conftest import RuntimeFactory, mention
+from tests.fakes import ScriptedResponder
+from tests.webkit import PASSWORD, client_for
+
+CARE = {"name": "care", "first_response_minutes": 60}
+OTHERS = [{"name": "billing"}, {"name": "tech"}, {"name": "international"}]
+ABUSE = "@acme you are idiots"  # the shipped rules escalate it to care
+NOW = "2026-11-20T09:00:00Z"  # FakeClock's start
+
+
+def _escalated(make_runtime: RuntimeFactory, n: int, **overrides: Any) -> Runtime:
+    """``n`` abusive mentions escalated to care just now, C-1001 onwards, unanswered."""
+    rt = make_runtime(
+        [mention(i, ABUSE, created_at=NOW) for i in range(1, n + 1)],
+        **{"teams": [CARE, *OTHERS], **overrides},
+    )
+    run_cycle(rt)
+    return rt
+
+
+def _care(rt: Runtime) -> Attainment:
+    (care,) = [a for a in build_report(rt).sla if a.team == "care"]
+    return care
+
+
+def test_a_case_closed_unanswered_before_its_deadline_is_no_breach(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Spam, or a post that needed no answer, closed in time: no answer was owed any more.
+    # Its deadline stayed on the case, so it was "pending" until the deadline and
+    # "breached" ever after, and marking spam lowered the team's attainment.
+    rt = _escalated(make_runtime, 4)
+    rt.clock.advance(minutes=10)  # type: ignore[attr-defined]
+    triage.mark_spam(rt, "C-1001", user="lena")
+    casework.resolve(rt, "C-1002", user="lena")
+    casework.reply(rt, "C-1003", "Sorry, which order is it?", user="lena")
+    dispatch_outbox(rt)
+    assert _care(rt) == Attainment("care", met=1, breached=0, pending=1)
+    rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    assert _care(rt) == Attainment("care", met=1, breached=1, pending=0)
+    # Closed after the deadline, unanswered: the customer waited past it.
+    casework.resolve(rt, "C-1004", user="lena")
+    assert _care(rt) == Attainment("care", met=1, breached=1, pending=0)
+
+
+def test_the_volume_chart_has_a_column_for_every_day_even_a_quiet_one(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Days came from the messages alone: a day without any was left out of the axis, the
+    # columns either side of it stood next to each other and the gap did not show.
+    rt = make_runtime(
+        [
+            mention(1, created_at="2026-11-17T10:00:00Z"),
+            mention(2, created_at="2026-11-19T10:00:00Z"),
+        ],
+        teams=[CARE, *OTHERS],
+    )
+    run_cycle(rt)
+    create_user(rt, "lena", "lead", PASSWORD, ("care",))
+    client, _ = client_for(rt, "lena")
+    page = client.get("/reports?days=7").text
+    sentiment = page.split("<h2>Volume by sentiment</h2>")[1].split("</figure>")[0]
+    # Since 2026-11-13 09:00 UTC, to now, 2026-11-20 09:00 UTC.
+    labels = re.findall(r'font-size="10">(\d\d-\d\d)</text>', sentiment)
+    assert labels == [f"11-{day}" for day in range(13, 21)]
+    assert sentiment.count("<rect") - 4 == 2  # two columns with messages, four legend keys
+
+
+def test_the_csv_export_opens_in_excel_with_its_accents(make_runtime: RuntimeFactory) -> None:
+    # Team names come from the config in any language. Without a byte-order mark Excel
+    # reads a CSV file in the system's code page: "Kundendienst Österreich" showed as
+    # "Kundendienst Ã–sterreich".
+    team = "Kundendienst Österreich"
+    rt = _escalated(make_runtime, 1, teams=[CARE, *OTHERS, {"name": team}])
+    with rt.sessions.begin() as session:
+        session.execute(update(Case).values(team=team))
+    create_user(rt, "lena", "lead", PASSWORD, ("care",))
+    client, _ = client_for(rt, "lena")
+    answer = client.get("/reports.csv")
+    assert answer.headers["content-type"] == "text/csv; charset=utf-8"
+    assert answer.content.startswith(codecs.BOM_UTF8)
+    rows = list(csv.reader(io.StringIO(answer.content.decode("utf-8-sig"))))
+    assert rows[0] == ["section", "group", "key", "value"]
+    assert ["sla", team, "pending", "1"] in rows
+
+
+def test_the_first_response_is_credited_to_whoever_was_posted_first(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The bot's reply, queued first, was held by the X write budget; a person answered
+    # meanwhile. The first reply queued, not the first posted, was taken for the first
+    # response: "by bot", though the customer heard from a person first.
+    rt = make_runtime([mention(1, "@acme thank you so much, that was amazing!", created_at=NOW)])
+    responder = ScriptedResponder()
+    rt.responders = dict.fromkeys(Platform, responder)
+    reset = rt.clock.now() + timedelta(hours=1)
+    responder.fail_next(
+        ResponderError("x reply budget: 50 of 50", retry_after=reset, rate_limited=True)
+    )
+    run_cycle(rt)
+    rt.clock.advance(minutes=5)  # type: ignore[attr-defined]
+    casework.reply(rt, "C-1001", "Thank you, Jane!", user="lena")
+    dispatch_outbox(rt)
+    rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    assert len(responder.posts) == 2
+    assert responder.posts[0][2] == "Thank you, Jane!"
+    timings = {t.group: (t.count, t.median) for t in build_report(rt).first_response}
+    assert timings == {"(none)": (1, 5.0), "by human": (1, 5.0)}
+
+
+def test_no_sla_countdown_on_cases_that_owe_no_answer(make_runtime: RuntimeFactory) -> None:
+    # Answering or closing a case leaves its deadline on the row (reports read the first
+    # one). Shown anyway, a case answered in time and one closed as spam read "SLA
+    # overdue" in red on their pages and in the queue's closed states, once it had passed.
+    rt = _escalated(make_runtime, 3)
+    rt.clock.advance(minutes=10)  # type: ignore[attr-defined]
+    casework.reply(rt, "C-1001", "Sorry, which order is it?", user="lena")
+    dispatch_outbox(rt)
+    triage.mark_spam(rt, "C-1002", user="lena")
+    rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    create_user(rt, "lena", "lead", PASSWORD, ("care",))
+    client, _ = client_for(rt, "lena")
+    for path in ("/cases/C-1001", "/cases/C-1002", "/?state=waiting_customer", "/?state=resolved"):
+        page = client.get(path).text
+        assert "overdue" not in page, path
+    # The one still unanswered is overdue, in the queue and on its page.
+    assert "overdue 1h 10m" in client.get("/cases/C-1003").text
+    assert "overdue 1h 10m" in client.get("/").text
