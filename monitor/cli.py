@@ -69,9 +69,15 @@ def config_or_exit(config_file: Path | None) -> Settings:
     and user commands build their runtime with ``rules_optional``: a broken rules commit
     is when people answer by hand."""
     try:
-        return load_settings(config_path(config_file))
+        settings = load_settings(config_path(config_file))
     except ConfigError as exc:
         fail_config(exc)
+    # Every command logs in the configured format (JSON lines, escaped plain text);
+    # those that print their results show warnings and errors only. `run` and `serve`
+    # set the configured level once the rules are loaded.
+    quiet = max(logging.getLevelName(settings.logging.level), logging.WARNING)
+    setup_logging(quiet, json_lines=settings.logging.json_lines)
+    return settings
 
 
 def database_without_rules(config_file: Path | None) -> tuple[Settings, Engine]:

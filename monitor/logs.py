@@ -7,6 +7,7 @@ import logging
 import re
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 # HTTP clients that log credentials at DEBUG: tweepy its request headers (the bearer
 # token, the OAuth 2 user token), prawcore the token request's body (the refresh token),
@@ -107,8 +108,21 @@ def _bounded(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def setup_logging(level: str = "INFO", *, json_lines: bool = False) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to sys.stderr as it is at each line: the backfill's progress bar swaps it
+    while it runs so that log lines print above the bar (tests swap it too)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass  # StreamHandler.__init__ sets it
+
+
+def setup_logging(level: str | int = "INFO", *, json_lines: bool = False) -> None:
+    handler = _Stderr()
     if json_lines:
         handler.setFormatter(JsonFormatter())
     else:

@@ -147,6 +147,9 @@ class StateCollector:
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
+        # Scraped every 15 s or so: an outage logs its traceback once, then one line a
+        # scrape, and its end.
+        self._failing = False
 
     def collect(self) -> Iterator[Metric]:
         from monitor.status import collect, limits_from
@@ -154,14 +157,24 @@ class StateCollector:
         up = GaugeMetricFamily("inchannel_database_up", "1 if the state gauges could be read")
         try:
             status = collect(self.rt)
-        except Exception:  # a scrape must not fail with the database (DESIGN rule 6)
-            log.exception("metrics: reading the state from the database failed")
+        except Exception as exc:  # a scrape must not fail with the database (DESIGN rule 6)
+            self._failed(exc)
             up.add_metric([], 0)
             yield up
             return
+        if self._failing:
+            self._failing = False
+            log.info("metrics: the state can be read again")
         up.add_metric([], 1)
         yield up
         yield from state_families(status, limits_from(self.rt.settings).stale_after)
+
+    def _failed(self, exc: Exception) -> None:
+        if self._failing:
+            log.warning("metrics: reading the state still failing (%s)", type(exc).__name__)
+            return
+        self._failing = True
+        log.exception("metrics: reading the state from the database failed")
 
 
 def state_families(status: Status, stale: Mapping[str, timedelta]) -> Iterator[Metric]:

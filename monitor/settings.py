@@ -436,6 +436,12 @@ class Logging(Strict):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json_lines: bool = False
 
+    @field_validator("level", mode="before")
+    @classmethod
+    def _any_case(cls, value: Any) -> Any:
+        # `info` is how Python's own logging config and most daemons spell it.
+        return value.strip().upper() if isinstance(value, str) else value
+
 
 class Settings(Strict):
     brand: Brand

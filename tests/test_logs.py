@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import yaml
 
+from monitor.cli import config_or_exit
 from monitor.logs import CREDENTIAL_LOGGERS, MESSAGE_CHARS, setup_logging
 from monitor.pipeline import poll_source
 from tests.conftest import RuntimeFactory
@@ -155,3 +160,38 @@ def test_a_plain_line_is_bounded(capsys: pytest.CaptureFixture[str]) -> None:
     logged = capsys.readouterr().err
     assert len(logged) < MESSAGE_CHARS + 100
     assert logged.rstrip("\n").endswith("…")
+
+
+@pytest.mark.usefixtures("restored_logging")
+@pytest.mark.parametrize("json_lines", [False, True])
+def test_every_command_logs_warnings_in_the_configured_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], json_lines: bool
+) -> None:
+    # Only `run` and `serve` set logging up: `backfill`, `status`, `cases` and the rest
+    # logged through Python's bare fallback, ignoring `logging.json_lines` and printing
+    # an escape sequence a warning quoted raw. Their INFO chatter stays out of the way
+    # of what they print.
+    config = tmp_path / "inchannel.yaml"
+    settings = {"brand": {"name": "Acme"}, "logging": {"level": "INFO", "json_lines": json_lines}}
+    config.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    config_or_exit(config)
+    logging.getLogger("monitor.test").info("chatter")
+    logging.getLogger("monitor.test").warning("a warning \x1b[2J quoting a post")
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "\x1b" not in line
+    if json_lines:
+        assert json.loads(line)["level"] == "warning"
+    else:
+        assert " WARNING monitor.test a warning \\x1b[2J quoting a post" in line
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_log_lines_follow_stderr_when_it_is_swapped(capsys: pytest.CaptureFixture[str]) -> None:
+    # The backfill progress bar (rich) redirects stderr while it runs so that log lines
+    # print above the bar; a handler holding the stderr of its set-up wrote through it.
+    setup_logging("INFO")
+    swapped = io.StringIO()
+    with contextlib.redirect_stderr(swapped):
+        logging.getLogger("monitor.test").warning("while the bar shows")
+    assert "while the bar shows" in swapped.getvalue()
+    assert "while the bar shows" not in capsys.readouterr().err

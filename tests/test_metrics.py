@@ -3,6 +3,7 @@ may scrape. Scraped through the real dashboard app after driving real cycles."""
 
 from __future__ import annotations
 
+import logging
 import socket
 import urllib.request
 from collections.abc import Iterator
@@ -213,6 +214,25 @@ def test_database_down_still_answers(make_runtime: RuntimeFactory) -> None:
     rt.sessions.configure(bind=_unreachable())
     samples = scrape(rt)
     assert samples[("inchannel_database_up", ())] == 0
+
+
+def test_a_database_outage_logs_one_traceback_not_one_per_scrape(
+    make_runtime: RuntimeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Prometheus scrapes every 15 s: a ten-minute outage wrote 40 tracebacks.
+    rt = make_runtime()
+    rt.metrics.watch(rt)
+    working = rt.sessions.kw["bind"]
+    rt.sessions.configure(bind=_unreachable())
+    with caplog.at_level(logging.INFO, logger="inchannel.metrics"):
+        for _ in range(3):
+            assert scrape(rt)[("inchannel_database_up", ())] == 0
+        rt.sessions.configure(bind=working)
+        assert scrape(rt)[("inchannel_database_up", ())] == 1
+    records = [r for r in caplog.records if r.name == "inchannel.metrics"]
+    assert [r.exc_info is not None for r in records] == [True, False, False, False]
+    assert "still failing" in records[1].getMessage()
+    assert "can be read again" in records[3].getMessage()
 
 
 def _unreachable() -> object:

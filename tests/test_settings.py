@@ -345,3 +345,22 @@ def test_a_secret_from_the_environment_is_never_echoed(tmp_path: Path) -> None:
         f"{path}:2:1: x: expected a mapping (key: value), not text (not shown, it may hold"
         " a secret)"
     ]
+
+
+@pytest.mark.parametrize("written", ["info", "Warning", " DEBUG "])
+def test_a_log_level_may_be_written_in_any_case(tmp_path: Path, written: str) -> None:
+    # Python's own logging config and most daemons take `info`; it was refused.
+    path = tmp_path / "c.yaml"
+    path.write_text(f"brand: {{name: Acme}}\nlogging: {{level: '{written}'}}\n", encoding="utf-8")
+    assert load_settings(path, environ={}).logging.level == written.strip().upper()
+
+
+def test_an_unknown_log_level_names_the_levels(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("brand: {name: Acme}\nlogging: {level: verbose}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={})
+    (problem,) = caught.value.problems
+    assert str(problem).endswith(
+        "logging.level: Input should be 'DEBUG', 'INFO', 'WARNING' or 'ERROR'"
+    )
