@@ -320,6 +320,63 @@ def test_thanks_for_something_stays_thanks(scorer: Scorer) -> None:
     assert scorer.score("thanks for nothing short of amazing").compound == -0.0444
 
 
+# The overlay makes "refund" a complaint word (-1.2), and VADER flips a negated word:
+# "I didn't get a refund" scored +0.22, praise. A refund that did not come is worse.
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I didn't get a refund",
+        "still no refund after three weeks",
+        "never got my refund",
+        "left without a refund",
+        "they won't refund me",
+        "NO REFUND, nothing",
+    ],
+)
+def test_a_negated_refund_is_still_a_complaint(scorer: Scorer, text: str) -> None:
+    assert scorer.score(text).label is Label.NEGATIVE
+
+
+def test_a_configured_positive_refund_is_negated_as_vader_does() -> None:
+    custom = Scorer(ScoringConfig(lexicon={"refund": 2.0}))
+    assert custom.score("no refund").label is Label.NEGATIVE
+
+
+# VADER negates after "no one" but knows no "nobody": "nobody cares" scored +0.46 and
+# "I have been waiting on hold and nobody helps" +0.15, praise.
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I have been waiting on hold and nobody helps",
+        "nobody cares",
+        "Nobody answers the phone",
+        "why does noone reply to emails",
+        "no-one has helped me",
+    ],
+)
+def test_nobody_reads_as_no_one(scorer: Scorer, text: str) -> None:
+    assert scorer.score(text).label is Label.NEGATIVE
+
+
+# Something that never came holds no sentiment word: these were unscored (no-signal).
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my parcel never arrived",
+        "the engineer never showed up",
+        "you never replied to my email",
+        "order NEVER came",
+        "they never called back",
+    ],
+)
+def test_what_never_came_is_a_complaint(scorer: Scorer, text: str) -> None:
+    assert scorer.score(text).label is Label.NEGATIVE
+
+
+def test_never_before_other_words_is_left_to_vader(scorer: Scorer) -> None:
+    assert scorer.score("never had a problem with acme").label is Label.POSITIVE
+
+
 def test_overlay_beats_raw_on_our_support_examples(scorer: Scorer, plain: Scorer) -> None:
     rows = _tsv(DATA / "support_mentions.tsv")
 

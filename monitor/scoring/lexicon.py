@@ -55,6 +55,12 @@ DEFAULT_OVERLAY: Mapping[str, float] = {
     "nightmare": -2.5,
 }
 
+# Complaint words that stay complaints when negated. VADER flips a negated word, which
+# suits "not late", but the overlay's "refund" is a complaint because the customer wants
+# one: "I didn't get a refund", "still no refund" and "never got my refund" scored +0.22,
+# praise. Only a negative valence is kept; one a config made positive negates as usual.
+NEGATION_PROOF = frozenset({"refund", "refunds"})
+
 
 class Analyzer(SentimentIntensityAnalyzer):  # type: ignore[misc]
     """vaderSentiment 3.3.2's analyzer minus its emoji step.
@@ -77,6 +83,8 @@ class Analyzer(SentimentIntensityAnalyzer):  # type: ignore[misc]
                 sentiments.append(0)
                 continue
             sentiments = self.sentiment_valence(0, sentitext, item, i, sentiments)
+            if lowered in NEGATION_PROOF and self.lexicon.get(lowered, 0) < 0:
+                sentiments[-1] = -abs(sentiments[-1])
         sentiments = self._but_check(words, sentiments)
         scores: dict[str, float] = self.score_valence(sentiments, text)
         return scores
