@@ -373,3 +373,16 @@ def test_the_case_page_settles_the_draft_whose_form_was_sent(
     answer = client.post(f"/cases/{ref}/reject", data={"csrf_token": csrf, "draft": str(older.id)})
     assert answer.status_code == 200, answer.text[:300]
     assert [a.status for a in actions(rt)] == [ActionStatus.REJECTED, ActionStatus.DRAFT]
+
+
+def test_overlapping_spans_count_each_minute_once() -> None:
+    # Friday is listed twice (the week, then a short Friday): the two spans overlap from
+    # 09:00 to 15:00. Counted per span, those minutes ran twice: a case at 14:30 with an
+    # hour to go was due at 15:00, and 09:00-10:00 read as 120 business minutes.
+    team = Team(name="care", business_hours={"mon-fri": "09:00-17:00", "fri": "09:00-15:00"})
+    calendar = team.calendar()
+    assert calendar.add_minutes(at("2026-11-20T14:30"), 60) == at("2026-11-20T15:30")
+    assert calendar.minutes_between(at("2026-11-20T09:00"), at("2026-11-20T10:00")) == 60
+    touching = Team(name="care", business_hours={"mon": "09:00-12:00, 11:00-13:00, 13:00-14:00"})
+    assert touching.opening_hours().week is not None
+    assert touching.opening_hours().week[0] == ((540, 840),)
