@@ -159,7 +159,13 @@ class Team(Strict):
     @field_validator("business_hours")
     @classmethod
     def _readable_hours(cls, table: dict[str, str]) -> dict[str, str]:
-        parse_week(table)
+        week = parse_week(table)
+        if week is not None and not any(week):
+            # Else every deadline of the team failed at escalation, not at check-config.
+            raise ValueError(
+                "the team is closed every day, so its SLA clock never runs; give it"
+                " hours, or leave business_hours out for around the clock"
+            )
         return table
 
     def opening_hours(self) -> OpeningHours:
