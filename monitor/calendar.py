@@ -12,7 +12,9 @@ from datetime import date, datetime, time, timedelta
 from monitor.domain import utc
 from monitor.rules.hours import OpeningHours
 
-# A calendar with no open minute would never reach a deadline; two years is the bound.
+# A calendar with no open minute would never reach a deadline: two years without one
+# is the bound. Counted from the last open day, not from the start: a long SLA on a
+# short week (Saturday mornings) legitimately ends more than two years ahead.
 MAX_DAYS = 731
 DAY_MINUTES = 24 * 60
 
@@ -26,7 +28,9 @@ class BusinessCalendar:
         remaining = timedelta(minutes=minutes)
         start = utc(start)
         day = start.astimezone(self.hours.zone).date()
-        for _ in range(MAX_DAYS):
+        closed_days = 0
+        while closed_days < MAX_DAYS:
+            closed_days += 1
             for opens, closes in self._windows(day):
                 begin = max(opens, start)
                 if begin >= closes:
@@ -34,6 +38,7 @@ class BusinessCalendar:
                 if remaining <= closes - begin:
                     return begin + remaining
                 remaining -= closes - begin
+                closed_days = 0
             day += timedelta(days=1)
         raise ValueError("no business hours within two years: check the team's calendar")
 

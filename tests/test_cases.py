@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -386,3 +386,24 @@ def test_overlapping_spans_count_each_minute_once() -> None:
     touching = Team(name="care", business_hours={"mon": "09:00-12:00, 11:00-13:00, 13:00-14:00"})
     assert touching.opening_hours().week is not None
     assert touching.opening_hours().week[0] == ((540, 840),)
+
+
+def test_a_long_sla_on_a_short_week_reaches_its_deadline() -> None:
+    # Saturdays 10:00-14:00 only: 240 minutes a week. The longest SLA the config accepts
+    # (43,200 business minutes) is 180 Saturdays, over three years: the two-year bound on
+    # the whole search failed every escalation to such a team. 2026-11-21 is a Saturday;
+    # 179 weeks later, at the end of that day's hours.
+    saturdays = Team(name="weekend", business_hours={"sat": "10:00-14:00"})
+    due = at("2026-11-21T10:00") + timedelta(weeks=179, hours=4)
+    assert saturdays.calendar().add_minutes(at("2026-11-21T10:00"), 43_200) == due
+    # A week of holidays on top moves it by one more Saturday.
+    holiday = Team(name="weekend", business_hours={"sat": "10:00-14:00"}, holidays=["2027-01-02"])
+    later = holiday.calendar().add_minutes(at("2026-11-21T10:00"), 43_200)
+    assert later == due + timedelta(weeks=1)
+
+
+def test_a_calendar_closed_for_two_years_is_an_error() -> None:
+    closed = [date(2026, 11, 21) + timedelta(weeks=n) for n in range(110)]
+    saturdays = Team(name="weekend", business_hours={"sat": "10:00-14:00"}, holidays=closed)
+    with pytest.raises(ValueError, match="two years"):
+        saturdays.calendar().add_minutes(at("2026-11-21T10:00"), 60)
