@@ -7,10 +7,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from monitor import casework, sla, triage
-from monitor.domain import ActionKind, ActionStatus, CaseState
+from monitor.domain import MAX_SLA_MINUTES, ActionKind, ActionStatus, CaseState
 from monitor.ingest import release_leases
 from monitor.pipeline import check_sla, dispatch_outbox, run_cycle
 from monitor.runtime import Runtime
@@ -407,3 +408,12 @@ def test_a_calendar_closed_for_two_years_is_an_error() -> None:
     saturdays = Team(name="weekend", business_hours={"sat": "10:00-14:00"}, holidays=closed)
     with pytest.raises(ValueError, match="two years"):
         saturdays.calendar().add_minutes(at("2026-11-21T10:00"), 60)
+
+
+def test_the_warning_time_is_bounded_like_the_deadline() -> None:
+    # check_sla looks sla_warning_minutes of business time ahead on every run, for every
+    # team: unbounded, a typo of a few extra zeros passed check-config and then each run
+    # walked the calendar for decades, or past year 9999 and failed.
+    with pytest.raises(ValidationError, match="sla_warning_minutes"):
+        Team(name="care", sla_warning_minutes=MAX_SLA_MINUTES + 1)
+    assert Team(name="care", sla_warning_minutes=MAX_SLA_MINUTES).sla_warning_minutes == 43_200
