@@ -70,4 +70,19 @@ class BusinessCalendar:
         and a deadline across the change would be an hour off."""
         if minute >= DAY_MINUTES:
             day, minute = day + timedelta(days=1), minute - DAY_MINUTES
-        return utc(datetime.combine(day, time(minute // 60, minute % 60), self.hours.zone))
+        local = datetime.combine(day, time(minute // 60, minute % 60), self.hours.zone)
+        moment = utc(local)
+        if moment.astimezone(self.hours.zone).replace(tzinfo=None) == local.replace(tzinfo=None):
+            return moment
+        # A time the clocks skip when they go forward: Python reads it with the old
+        # offset, an hour after the change, but the team's clocks (and is_open) pass it
+        # at the change itself. The change lies between the two readings.
+        before, after = utc(local.replace(fold=1)), moment
+        offset = after.astimezone(self.hours.zone).utcoffset()
+        while after - before > timedelta(seconds=1):
+            middle = before + (after - before) / 2
+            if middle.astimezone(self.hours.zone).utcoffset() == offset:
+                after = middle
+            else:
+                before = middle
+        return after.replace(microsecond=0)

@@ -417,3 +417,18 @@ def test_the_warning_time_is_bounded_like_the_deadline() -> None:
     with pytest.raises(ValidationError, match="sla_warning_minutes"):
         Team(name="care", sla_warning_minutes=MAX_SLA_MINUTES + 1)
     assert Team(name="care", sla_warning_minutes=MAX_SLA_MINUTES).sla_warning_minutes == 43_200
+
+
+def test_hours_on_a_time_the_clocks_skip_start_and_end_at_the_change() -> None:
+    # Europe/Berlin, 2026-03-29: at 01:00 UTC the clocks go from 02:00 to 03:00, so they
+    # never show 02:30. A team opening "at 02:30" is open from the change (03:00 on the
+    # clocks, as the business_hours rule condition reads it), not an hour after 01:30
+    # UTC; one closing "at 02:30" closes at the change, not at 03:30 on the clocks.
+    opening = Team(name="care", timezone="Europe/Berlin", business_hours={"sun": "02:30-06:00"})
+    assert opening.opening_hours().is_open(at("2026-03-29T01:15"))
+    assert opening.calendar().add_minutes(at("2026-03-29T00:00"), 30) == at("2026-03-29T01:30")
+    closing = Team(name="care", timezone="Europe/Berlin", business_hours={"sun": "00:00-02:30"})
+    assert not closing.opening_hours().is_open(at("2026-03-29T01:15"))
+    calendar = closing.calendar()
+    assert calendar.minutes_between(at("2026-03-28T23:00"), at("2026-03-29T12:00")) == 120
+    assert calendar.add_minutes(at("2026-03-29T00:50"), 30) == at("2026-04-04T22:20")
