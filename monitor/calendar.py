@@ -12,7 +12,9 @@ from datetime import date, datetime, time, timedelta
 from monitor.domain import utc
 from monitor.rules.hours import OpeningHours
 
-# A calendar with no open minute would never reach a deadline; two years is the bound.
+# A calendar with no open minute would never reach a deadline: two years without one
+# is the bound. Counted from the last open day, not from the start: a long SLA on a
+# short week (Saturday mornings) legitimately ends more than two years ahead.
 MAX_DAYS = 731
 DAY_MINUTES = 24 * 60
 
@@ -26,7 +28,9 @@ class BusinessCalendar:
         remaining = timedelta(minutes=minutes)
         start = utc(start)
         day = start.astimezone(self.hours.zone).date()
-        for _ in range(MAX_DAYS):
+        closed_days = 0
+        while closed_days < MAX_DAYS:
+            closed_days += 1
             for opens, closes in self._windows(day):
                 begin = max(opens, start)
                 if begin >= closes:
@@ -34,6 +38,7 @@ class BusinessCalendar:
                 if remaining <= closes - begin:
                     return begin + remaining
                 remaining -= closes - begin
+                closed_days = 0
             day += timedelta(days=1)
         raise ValueError("no business hours within two years: check the team's calendar")
 
@@ -65,4 +70,19 @@ class BusinessCalendar:
         and a deadline across the change would be an hour off."""
         if minute >= DAY_MINUTES:
             day, minute = day + timedelta(days=1), minute - DAY_MINUTES
-        return utc(datetime.combine(day, time(minute // 60, minute % 60), self.hours.zone))
+        local = datetime.combine(day, time(minute // 60, minute % 60), self.hours.zone)
+        moment = utc(local)
+        if moment.astimezone(self.hours.zone).replace(tzinfo=None) == local.replace(tzinfo=None):
+            return moment
+        # A time the clocks skip when they go forward: Python reads it with the old
+        # offset, an hour after the change, but the team's clocks (and is_open) pass it
+        # at the change itself. The change lies between the two readings.
+        before, after = utc(local.replace(fold=1)), moment
+        offset = after.astimezone(self.hours.zone).utcoffset()
+        while after - before > timedelta(seconds=1):
+            middle = before + (after - before) / 2
+            if middle.astimezone(self.hours.zone).utcoffset() == offset:
+                after = middle
+            else:
+                before = middle
+        return after.replace(microsecond=0)

@@ -142,7 +142,8 @@ class Team(Strict):
     name: str = Field(min_length=1)
     first_response_minutes: int = Field(default=60, ge=1, le=MAX_SLA_MINUTES)
     # Business minutes (the team's calendar) before the deadline at which check_sla warns.
-    sla_warning_minutes: int = Field(default=15, ge=0)
+    # Bounded as the deadline is: check_sla walks this far ahead in the calendar each run.
+    sla_warning_minutes: int = Field(default=15, ge=0, le=MAX_SLA_MINUTES)
     channels: list[str] = Field(default_factory=list)
     # Business hours and holidays, in the team's own time zone: rules match on them and
     # the SLA clock stops outside them. No table: open around the clock.
@@ -159,7 +160,13 @@ class Team(Strict):
     @field_validator("business_hours")
     @classmethod
     def _readable_hours(cls, table: dict[str, str]) -> dict[str, str]:
-        parse_week(table)
+        week = parse_week(table)
+        if week is not None and not any(week):
+            # Else every deadline of the team failed at escalation, not at check-config.
+            raise ValueError(
+                "the team is closed every day, so its SLA clock never runs; give it"
+                " hours, or leave business_hours out for around the clock"
+            )
         return table
 
     def opening_hours(self) -> OpeningHours:

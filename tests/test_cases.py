@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from monitor import casework, sla, triage
-from monitor.domain import ActionKind, ActionStatus, CaseState
+from monitor.domain import MAX_SLA_MINUTES, ActionKind, ActionStatus, CaseState
 from monitor.ingest import release_leases
 from monitor.pipeline import check_sla, dispatch_outbox, run_cycle
 from monitor.runtime import Runtime
@@ -373,3 +374,61 @@ def test_the_case_page_settles_the_draft_whose_form_was_sent(
     answer = client.post(f"/cases/{ref}/reject", data={"csrf_token": csrf, "draft": str(older.id)})
     assert answer.status_code == 200, answer.text[:300]
     assert [a.status for a in actions(rt)] == [ActionStatus.REJECTED, ActionStatus.DRAFT]
+
+
+def test_overlapping_spans_count_each_minute_once() -> None:
+    # Friday is listed twice (the week, then a short Friday): the two spans overlap from
+    # 09:00 to 15:00. Counted per span, those minutes ran twice: a case at 14:30 with an
+    # hour to go was due at 15:00, and 09:00-10:00 read as 120 business minutes.
+    team = Team(name="care", business_hours={"mon-fri": "09:00-17:00", "fri": "09:00-15:00"})
+    calendar = team.calendar()
+    assert calendar.add_minutes(at("2026-11-20T14:30"), 60) == at("2026-11-20T15:30")
+    assert calendar.minutes_between(at("2026-11-20T09:00"), at("2026-11-20T10:00")) == 60
+    touching = Team(name="care", business_hours={"mon": "09:00-12:00, 11:00-13:00, 13:00-14:00"})
+    assert touching.opening_hours().week is not None
+    assert touching.opening_hours().week[0] == ((540, 840),)
+
+
+def test_a_long_sla_on_a_short_week_reaches_its_deadline() -> None:
+    # Saturdays 10:00-14:00 only: 240 minutes a week. The longest SLA the config accepts
+    # (43,200 business minutes) is 180 Saturdays, over three years: the two-year bound on
+    # the whole search failed every escalation to such a team. 2026-11-21 is a Saturday;
+    # 179 weeks later, at the end of that day's hours.
+    saturdays = Team(name="weekend", business_hours={"sat": "10:00-14:00"})
+    due = at("2026-11-21T10:00") + timedelta(weeks=179, hours=4)
+    assert saturdays.calendar().add_minutes(at("2026-11-21T10:00"), 43_200) == due
+    # A week of holidays on top moves it by one more Saturday.
+    holiday = Team(name="weekend", business_hours={"sat": "10:00-14:00"}, holidays=["2027-01-02"])
+    later = holiday.calendar().add_minutes(at("2026-11-21T10:00"), 43_200)
+    assert later == due + timedelta(weeks=1)
+
+
+def test_a_calendar_closed_for_two_years_is_an_error() -> None:
+    closed = [date(2026, 11, 21) + timedelta(weeks=n) for n in range(110)]
+    saturdays = Team(name="weekend", business_hours={"sat": "10:00-14:00"}, holidays=closed)
+    with pytest.raises(ValueError, match="two years"):
+        saturdays.calendar().add_minutes(at("2026-11-21T10:00"), 60)
+
+
+def test_the_warning_time_is_bounded_like_the_deadline() -> None:
+    # check_sla looks sla_warning_minutes of business time ahead on every run, for every
+    # team: unbounded, a typo of a few extra zeros passed check-config and then each run
+    # walked the calendar for decades, or past year 9999 and failed.
+    with pytest.raises(ValidationError, match="sla_warning_minutes"):
+        Team(name="care", sla_warning_minutes=MAX_SLA_MINUTES + 1)
+    assert Team(name="care", sla_warning_minutes=MAX_SLA_MINUTES).sla_warning_minutes == 43_200
+
+
+def test_hours_on_a_time_the_clocks_skip_start_and_end_at_the_change() -> None:
+    # Europe/Berlin, 2026-03-29: at 01:00 UTC the clocks go from 02:00 to 03:00, so they
+    # never show 02:30. A team opening "at 02:30" is open from the change (03:00 on the
+    # clocks, as the business_hours rule condition reads it), not an hour after 01:30
+    # UTC; one closing "at 02:30" closes at the change, not at 03:30 on the clocks.
+    opening = Team(name="care", timezone="Europe/Berlin", business_hours={"sun": "02:30-06:00"})
+    assert opening.opening_hours().is_open(at("2026-03-29T01:15"))
+    assert opening.calendar().add_minutes(at("2026-03-29T00:00"), 30) == at("2026-03-29T01:30")
+    closing = Team(name="care", timezone="Europe/Berlin", business_hours={"sun": "00:00-02:30"})
+    assert not closing.opening_hours().is_open(at("2026-03-29T01:15"))
+    calendar = closing.calendar()
+    assert calendar.minutes_between(at("2026-03-28T23:00"), at("2026-03-29T12:00")) == 120
+    assert calendar.add_minutes(at("2026-03-29T00:50"), 30) == at("2026-04-04T22:20")

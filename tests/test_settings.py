@@ -101,6 +101,12 @@ EXPECTED = {
     "impossible_holiday.yaml": [
         "5:28: cannot read 2027-02-29 as a date: day is out of range for month"
     ],
+    # No open minute in the week: check-config passed it, then every escalation to the
+    # team failed to set its deadline ("no business hours within two years").
+    "team_never_open.yaml": [
+        "5:5: teams[0].business_hours: the team is closed every day, so its SLA clock"
+        " never runs; give it hours, or leave business_hours out for around the clock"
+    ],
     # The value is an apprise URL with its token: echoed, it went to the journal.
     "channel_not_a_mapping.yaml": [
         "4:3: channels.care-slack: expected a mapping (key: value), not text (not shown,"

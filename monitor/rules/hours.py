@@ -50,7 +50,19 @@ def parse_week(table: Mapping[str, str]) -> tuple[tuple[Interval, ...], ...] | N
     for key, spans in table.items():
         for day in _day_numbers(key):
             days[day].extend(_intervals(spans, key))
-    return tuple(tuple(sorted(day)) for day in days)
+    return tuple(_merged(day) for day in days)
+
+
+def _merged(spans: list[Interval]) -> tuple[Interval, ...]:
+    """Overlapping or touching spans as one: a day listed twice ("mon-fri" and a short
+    "fri") had its shared minutes counted twice by the SLA clock, a deadline came early."""
+    out: list[Interval] = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return tuple(out)
 
 
 def _day_numbers(key: str) -> Iterable[int]:
