@@ -134,7 +134,7 @@ def schema_drift(engine: Engine) -> list[object]:
         return list(compare_metadata(MigrationContext.configure(conn, opts=opts), Base.metadata))
 
 
-@pytest.mark.parametrize("start", ["0001", "0002", "0003", "0004", "0005", "head"])
+@pytest.mark.parametrize("start", ["0001", "0002", "0003", "0004", "0005", "0006", "head"])
 def test_every_revision_upgrades_to_exactly_the_models(db_url: str, start: str) -> None:
     engine = make_engine(db_url)
     upgrade(engine, start)
