@@ -137,6 +137,33 @@ def test_a_database_a_newer_release_migrated_is_named_as_such(
         assert expected in output
 
 
+@pytest.mark.parametrize("revision", ["3f2a9c1d7b44", "0002"])
+def test_a_database_of_another_alembic_application_is_named_as_such(
+    demo_config: Path, tmp_path: Path, revision: str
+) -> None:
+    """Many applications use Alembic. Their revision was "a newer release" of inchannel
+    (a release that does not exist); or, numbered like ours, `db upgrade` migrated
+    their database as if it were ours and failed on "no such table"."""
+    (tmp_path / "var").mkdir(exist_ok=True)
+    db = sqlite3.connect(tmp_path / "var" / "inchannel.db")
+    with db:
+        db.execute("CREATE TABLE orders (id integer)")
+        db.execute("CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY)")
+        db.execute("INSERT INTO alembic_version VALUES (?)", (revision,))
+    expected = (
+        f"is at revision {revision} but has none of inchannel's tables: its alembic_version "
+        "is another application's; give inchannel a database of its own"
+    )
+    for command in (("db", "upgrade"), ("run", "--once")):
+        code, output = invoke(*command, "--config", str(demo_config))
+        assert (code, output.count("\n")) == (1, 1), output
+        assert output.startswith("error: the database sqlite:///")
+        assert expected in output
+    tables = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    assert sorted(name for (name,) in tables) == ["alembic_version", "orders"]
+    db.close()
+
+
 def test_rules_status_on_an_unmigrated_database_says_so(demo_config: Path) -> None:
     code, output = invoke("rules", "status", "--config", str(demo_config))
     assert code == 1

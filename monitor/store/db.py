@@ -12,10 +12,12 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.store.models import Base
 
 T = TypeVar("T")
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -162,15 +164,30 @@ def require_known_revision(engine: Engine) -> str | None:
     """The database's revision, or NotMigratedError when a newer release migrated it:
     after a rollback of inchannel, `db upgrade` cannot help, and running on a schema we
     do not know could lose data."""
-    current = current_revision(engine)
+    with engine.connect() as conn:
+        current = current_revision(conn)
+        theirs = current is not None and not has_our_tables(conn)
+    where = engine.url.render_as_string(hide_password=True)
+    if theirs:
+        # Many applications use Alembic, some numbering revisions as we do: migrating
+        # their database as ours failed half way on "no such table".
+        raise NotMigratedError(
+            f"the database {where} is at revision {current} but has none of inchannel's "
+            "tables: its alembic_version is another application's; give inchannel a "
+            "database of its own"
+        )
     if current is None or is_known_revision(current):
         return current
-    where = engine.url.render_as_string(hide_password=True)
     raise NotMigratedError(
         f"the database {where} is at revision {current}, which this inchannel "
         f"({head_revision()}) does not know: a newer release migrated it; run that "
         "release (or restore a backup taken before the upgrade)"
     )
+
+
+def has_our_tables(conn: Connection) -> bool:
+    """Any of inchannel's tables: every revision of ours has them."""
+    return bool(set(inspect(conn).get_table_names()) & set(Base.metadata.tables))
 
 
 def is_known_revision(revision: str) -> bool:

@@ -28,7 +28,21 @@ def foreign_keys_deferred(connection: Connection) -> Iterator[None]:
     try:
         yield
     finally:
+        # After a failure the transaction is still open, and the pragma would be a no-op:
+        # the pooled connection would go on without foreign keys.
+        if connection.in_transaction():
+            connection.rollback()
         connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+
+
+def begin_sqlite(connection: Connection) -> None:
+    """SQLite: one transaction for the whole migration, taken for writing at once.
+    pysqlite opens none before DDL, so each CREATE or ALTER committed on its own and a
+    migration failing half way (locked, killed, a clashing table) left half a schema
+    that every later `db upgrade` failed on; and two `db upgrade` at once both read the
+    old revision. IMMEDIATE: the second waits (busy timeout) for the first to finish."""
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def require_consistent(connection: Connection) -> None:
@@ -53,6 +67,7 @@ with engine.connect() as connection, foreign_keys_deferred(connection):
         # Two workers' `db upgrade` at once both read the old revision and ran the same
         # DDL: one failed with "column already exists". The one that waits for the lock
         # then reads the new revision and has nothing left to do.
+        begin_sqlite(connection)
         hold_lock(connection, MIGRATION_LOCK)
         context.run_migrations()
         require_consistent(connection)
