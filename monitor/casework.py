@@ -563,6 +563,14 @@ def can_open(session: Session, name: str, team: str | None) -> bool:
 
 
 def _check_assignee(session: Session, name: str, team: str | None) -> None:
+    problem = assignee_problem(session, name, team)
+    if problem is not None:
+        raise CaseworkError(problem)
+
+
+def assignee_problem(session: Session, name: str, team: str | None) -> str | None:
+    """Why ``name`` cannot be given a case of ``team``, or None: for a person assigning
+    and for a rule's ``assign`` alike."""
     # A name the driver cannot send is nobody's: not looked up, so no encoding error.
     found = (
         session.scalars(select(WebUser).where(WebUser.name == name)).first()
@@ -570,14 +578,11 @@ def _check_assignee(session: Session, name: str, team: str | None) -> None:
         else None
     )
     if found is None or not found.active:
-        raise CaseworkError(
-            f"no active dashboard user {name[:64]!r} (`inchannel users list` shows them)"
-        )
+        return f"no active dashboard user {name[:64]!r} (`inchannel users list` shows them)"
     if not may_open(found.role, found.teams, team):
         teams = ", ".join(found.teams) or "no team"
-        raise CaseworkError(
-            f"{name} is an agent of {teams} and cannot open the cases of team {team}"
-        )
+        return f"{name} is an agent of {teams} and cannot open the cases of team {team}"
+    return None
 
 
 def resolve(rt: Runtime, ref: str, *, user: str) -> None:

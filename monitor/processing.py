@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, aliased
 
-from monitor import cases
+from monitor import cases, casework
 from monitor.domain import (
     Author,
     CaseState,
@@ -115,6 +115,20 @@ def _answers_waiting(session: Session, decided: list[Message]) -> bool:
         Message.in_reply_to.in_({external_id for _, external_id in answered}),
     )
     return any((platform, reply_to) in answered for platform, reply_to in session.execute(query))
+
+
+def _assign(session: Session, case: Case, decision: Decision, now: datetime) -> None:
+    """A rule's ``assign``, checked as a person's is: a typo or a colleague of another
+    team left the case with a name nobody works, which the team then took for handled."""
+    assignee = decision.assignee
+    assert assignee is not None
+    problem = casework.assignee_problem(session, assignee, case.team)
+    if problem is None:
+        case.assignee = assignee
+        return
+    log.warning("case %s: the rules' assign was not applied: %s", case.ref, problem)
+    actor = ",".join(decision.matched) or "guard"
+    cases.record(session, case, "assign_skipped", actor, now, assignee=assignee, reason=problem)
 
 
 def _authors_free(session: Session, messages: list[Message]) -> list[Message]:
@@ -359,7 +373,7 @@ def _apply(
     if decision.escalation is not None:
         cases.escalate(session, rt.settings, case, decision.escalation, now, message=message)
     if decision.assignee is not None:
-        case.assignee = decision.assignee
+        _assign(session, case, decision, now)
     if decision.priority is not None:
         case.priority = decision.priority.value
     reply = decision.reply

@@ -14,6 +14,7 @@ from monitor.sources.replay import parse_mention
 from monitor.store.models import Case, Customer, Event, Message
 from tests.conftest import RuntimeFactory, mention
 from tests.rulekit import write
+from tests.webkit import PASSWORD, create_user
 
 RULES = """
 name: returning-customer
@@ -60,6 +61,7 @@ def test_pipeline_fills_context_from_history_and_applies_actions(
         mention(3, "@acme the toaster too", author="ann", author_id="7", author_name="Ann"),
     ]
     rt = make_runtime(rows, rules={"path": str(tmp_path / "rules")})
+    create_user(rt, "maria", "agent", PASSWORD, ("care",))
     run_cycle(rt)
     with rt.sessions() as session:
         decisions = {
@@ -195,3 +197,41 @@ def test_a_follow_up_counts_the_authors_case_opened_since_in_another_thread(
     assert decisions["1001"].get("matched") is None
     assert decisions["1002"]["matched"] == ["complaint"]
     assert decisions["1003"]["matched"] == ["returning-customer"]
+
+
+@pytest.mark.parametrize(
+    ("user", "reason"),
+    [
+        (None, "no active dashboard user 'maria' (`inchannel users list` shows them)"),
+        (
+            ("maria", "agent", ("billing",)),
+            "maria is an agent of billing and cannot open the cases of team care",
+        ),
+    ],
+    ids=["no-such-user", "other-team"],
+)
+def test_a_rule_never_assigns_a_case_to_someone_who_cannot_open_it(
+    make_runtime: RuntimeFactory,
+    tmp_path: Path,
+    user: tuple[str, str, tuple[str, ...]] | None,
+    reason: str,
+) -> None:
+    # A typo in `assign:` (or a colleague of another team) gave the case to a name
+    # nobody signs in as: the team saw it taken and left it, and its SLA ran out.
+    write(
+        tmp_path / "rules",
+        "name: vip\nmatch: {text: broken}\nthen:\n  escalate: {team: care}\n  assign: maria\n",
+    )
+    rt = make_runtime(
+        [mention(1, "@acme my kettle is broken")], rules={"path": str(tmp_path / "rules")}
+    )
+    if user is not None:
+        name, role, teams = user
+        create_user(rt, name, role, PASSWORD, teams)
+    run_cycle(rt)
+    with rt.sessions() as session:
+        case = session.scalars(select(Case)).one()
+        skipped = session.scalars(select(Event).where(Event.kind == "assign_skipped")).one()
+    assert (case.assignee, case.team) == (None, "care")
+    assert skipped.actor == "vip"
+    assert skipped.detail == {"assignee": "maria", "reason": reason}

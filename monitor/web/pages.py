@@ -147,7 +147,10 @@ def act(web: Web, request: Request, signed: Signed, form: Form) -> Response:
         raise
     except (casework.AlreadyQueued, NothingChanged) as exc:
         # A double submit, or a colleague was first: the case is as asked, so say so.
-        return case_page(web, request, signed, notice=str(exc))
+        # The message is worded for "error: ..." on the command line; here it starts
+        # the line.
+        text = str(exc)
+        return case_page(web, request, signed, notice=text[:1].upper() + text[1:])
     except casework.CaseworkError as exc:
         # Show the refusal on the case page, with what the person typed kept.
         return case_page(web, request, signed, error=str(exc), form=form)
