@@ -412,7 +412,10 @@ class Web(Strict):
             raise ValueError(
                 "must be an http:// or https:// URL with a host, such as https://care.acme.com"
             )
-        return url
+        # As accepted: HSTS, Secure cookies and notification links read it as written,
+        # and "HTTPS://" or a value with the env file's trailing newline lost all three.
+        url = url.strip()
+        return parts.scheme.lower() + url[len(parts.scheme) :]
 
     @field_validator("metrics_token")
     @classmethod

@@ -418,3 +418,15 @@ def test_a_dashboard_served_over_https_asks_browsers_to_keep_to_https(
         assert answer.headers["strict-transport-security"] == "max-age=31536000"
     plain = TestClient(create_app(make_runtime())).get("/login")
     assert "strict-transport-security" not in plain.headers
+
+
+def test_an_https_public_url_in_capitals_or_with_spaces_still_means_https(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The check accepts any case of the scheme and spaces around (an EnvironmentFile's
+    # value), as the Origin check does; HSTS and Secure cookies looked for "https:".
+    for url in ("HTTPS://care.example.com", " https://care.example.com\n"):
+        rt = make_runtime(web={"public_url": url})
+        assert rt.settings.web.public_url == "https://care.example.com"
+        answer = TestClient(create_app(rt)).get("/login")
+        assert answer.headers["strict-transport-security"] == "max-age=31536000"
