@@ -149,3 +149,78 @@ def test_no_sla_countdown_on_cases_that_owe_no_answer(make_runtime: RuntimeFacto
     # The one still unanswered is overdue, in the queue and on its page.
     assert "overdue 1h 10m" in client.get("/cases/C-1003").text
     assert "overdue 1h 10m" in client.get("/").text
+
+
+def _timings(rows: list[Any]) -> dict[str, tuple[int, float | None]]:
+    return {t.group: (t.count, t.median) for t in rows}
+
+
+def test_cases_closed_as_spam_are_not_timed(make_runtime: RuntimeFactory) -> None:
+    # Marking spam resolves the case minutes after it opened: those minutes counted as a
+    # resolution (and an answer sent before someone saw it was spam as a first response),
+    # and pulled the team's medians down, though no customer was helped.
+    rt = _escalated(make_runtime, 2)
+    rt.clock.advance(minutes=5)  # type: ignore[attr-defined]
+    casework.reply(rt, "C-1001", "Sorry, which order is it?", user="lena")
+    dispatch_outbox(rt)
+    rt.clock.advance(minutes=5)  # type: ignore[attr-defined]
+    triage.mark_spam(rt, "C-1001", user="lena")  # resolved 10 minutes after opening
+    rt.clock.advance(minutes=10)  # type: ignore[attr-defined]
+    casework.reply(rt, "C-1002", "Sorry, which order is it?", user="lena")
+    dispatch_outbox(rt)
+    rt.clock.advance(minutes=20)  # type: ignore[attr-defined]
+    casework.resolve(rt, "C-1002", user="lena")
+    report = build_report(rt)
+    assert _timings(report.first_response) == {"care": (1, 20.0), "by human": (1, 20.0)}
+    assert _timings(report.resolution) == {"care": (1, 40.0)}
+    # Still counted where it belongs: its tag, and the SLA (answered in time).
+    assert ("spam", 1) in report.top_tags
+    assert _care(rt) == Attainment("care", met=2, breached=0, pending=0)
+
+
+def test_first_response_is_also_given_in_the_business_minutes_the_sla_counts(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Opened on Friday at 16:30, answered on Monday at 09:30 by a team open 09:00-17:00 on
+    # weekdays: 3,900 minutes on the clock, 60 on the SLA's (met, with 60 minutes). Only
+    # the clock figure was reported, next to an attainment the team met.
+    care = {**CARE, "timezone": "Europe/London", "business_hours": {"mon-fri": "09:00-17:00"}}
+    rt = make_runtime([mention(1, ABUSE, created_at="2026-11-20T16:30:00Z")], teams=[care, *OTHERS])
+    rt.clock.advance(hours=7, minutes=30)  # type: ignore[attr-defined]
+    run_cycle(rt)
+    rt.clock.advance(days=2, hours=17)  # type: ignore[attr-defined]
+    casework.reply(rt, "C-1001", "Sorry, which order is it?", user="lena")
+    dispatch_outbox(rt)
+    report = build_report(rt)
+    assert _timings(report.first_response) == {"care": (1, 3900.0), "by human": (1, 3900.0)}
+    assert _timings(report.first_response_business) == {"care": (1, 60.0), "by human": (1, 60.0)}
+    assert _care(rt) == Attainment("care", met=1, breached=0, pending=0)
+    create_user(rt, "lena", "lead", PASSWORD, ("care",))
+    client, _ = client_for(rt, "lena")
+    page = client.get("/reports").text
+    assert "<td>care</td><td>1</td><td>3900.0</td><td>3900.0</td><td>60.0</td><td>60.0</td>" in page
+    rows = list(csv.reader(io.StringIO(client.get("/reports.csv").content.decode("utf-8-sig"))))
+    assert ["first_response_business_minutes", "care", "median", "60.0"] in rows
+    assert ["first_response_minutes", "care", "median", "3900.0"] in rows
+
+
+def test_the_csv_has_every_figure_the_page_and_the_api_show(make_runtime: RuntimeFactory) -> None:
+    # The page's "Attained" column and the API's percent were missing from the CSV, and
+    # the window it covers was only in the file's name.
+    rt = _escalated(make_runtime, 2)
+    rt.clock.advance(minutes=10)  # type: ignore[attr-defined]
+    casework.reply(rt, "C-1001", "Sorry, which order is it?", user="lena")
+    dispatch_outbox(rt)
+    rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    create_user(rt, "lena", "lead", PASSWORD, ("care",))
+    client, _ = client_for(rt, "lena")
+    rows = list(
+        csv.reader(io.StringIO(client.get("/reports.csv?days=7").content.decode("utf-8-sig")))
+    )
+    assert ["sla", "care", "percent", "50.0"] in rows
+    assert ["window", "", "since", "2026-11-13T11:10:00+00:00"] in rows
+    assert ["window", "", "days", "7"] in rows
+    page = client.get("/reports?days=7").text
+    assert "<td>care</td><td>1</td><td>1</td><td>0</td><td>50.0%</td>" in page
+    # The volume's days are UTC days, the first and the last partly in the window.
+    assert "Inbound messages per UTC day by sentiment" in page

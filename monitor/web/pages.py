@@ -230,10 +230,10 @@ def charts(report: Report) -> dict[str, Any]:
 
     return {
         "sentiment": stacked_columns(
-            "Inbound messages per day by sentiment", [(d, by_label[d]) for d in days], LABELS
+            "Inbound messages per UTC day by sentiment", [(d, by_label[d]) for d in days], LABELS
         ),
         "platform": stacked_columns(
-            "Inbound messages per day by platform",
+            "Inbound messages per UTC day by platform",
             [(d, by_platform[d]) for d in days],
             [p.value for p in Platform],
         ),

@@ -6,15 +6,17 @@ import json
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, case, cast, func, select
 from sqlalchemy.orm import Session
 
-from monitor.domain import ActionKind, ActionStatus
+from monitor.cases import SPAM_TAG
+from monitor.domain import ActionKind, ActionStatus, CaseState
 from monitor.runtime import Runtime
+from monitor.settings import Team
 from monitor.store.models import ActionRow, Case, Message, from_customer
 from monitor.threads import BACKFILL_TAG
 
@@ -54,6 +56,7 @@ class CaseFigures:
     resolution: float | None
     sla: str | None  # met | breached | pending | None (no SLA)
     tags: str | None  # the JSON list as text
+    state: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,8 @@ class Report:
     volume: list[tuple[str, str, str, int]]  # (day, platform, sentiment, messages)
     first_response: list[Timing]  # by team, then "bot" and "human"
     resolution: list[Timing]
+    # The same groups, in the business minutes of each case's team, as its SLA counts.
+    first_response_business: list[Timing]
     sla: list[Attainment]
     top_tags: list[tuple[str, int]]
 
@@ -125,24 +130,55 @@ def build_report(rt: Runtime, days: int = 30) -> Report:
         _minutes_between(Case.opened_at, Case.resolved_at, dialect),
         _sla_outcome(now),
         cast(Case.tags, String),
+        Case.state,
     ).where(Case.opened_at >= since)
     with rt.sessions() as session:
         volume = _volume(session, since, dialect)
         rows = [CaseFigures(*row) for row in session.execute(query).all()]
         responders = _first_responders(session, since)
+        business = _business_minutes(session, rt.settings.teams, since)
+    timed = [r for r in rows if not _spam(r)]
+    in_business = [replace(r, first_response=business.get(r.id, r.first_response)) for r in timed]
     return Report(
         since,
         days,
         volume,
-        _first_response(rows, responders),
+        _first_response(timed, responders),
         _grouped(
             (r.team, r.resolution)
-            for r in rows
+            for r in timed
             if r.resolution is not None and _resolved_by_people(r)
         ),
+        _first_response(in_business, responders),
         _attainment(rows),
         Counter(t for r in rows for t in json.loads(r.tags or "[]")).most_common(10),
     )
+
+
+def _spam(row: CaseFigures) -> bool:
+    """Closed as spam: no customer waited for an answer or a resolution, so its minutes
+    (marked spam moments after it opened, mostly) are not timed; its SLA outcome and its
+    tag still count."""
+    return row.state == CaseState.RESOLVED.value and SPAM_TAG in json.loads(row.tags or "[]")
+
+
+def _business_minutes(session: Session, teams: Sequence[Team], since: datetime) -> dict[int, float]:
+    """Minutes to the first response on the team's calendar, for the answered cases of
+    teams with business hours or holidays; on any other case they are the clock's. Only
+    these cases' timestamps are read into Python, which is slow on many rows."""
+    calendars = {t.name: t.calendar() for t in teams if t.business_hours or t.holidays}
+    if not calendars:
+        return {}
+    query = select(Case.id, Case.team, Case.opened_at, Case.first_response_at).where(
+        Case.opened_at >= since,
+        Case.first_response_at.is_not(None),
+        Case.team.in_(sorted(calendars)),
+    )
+    return {
+        case_id: calendars[team].minutes_between(opened, answered)
+        for case_id, team, opened, answered in session.execute(query).all()
+        if team is not None and answered is not None  # as selected: for mypy
+    }
 
 
 def _resolved_by_people(row: CaseFigures) -> bool:
@@ -224,11 +260,14 @@ def _attainment(rows: Sequence[CaseFigures]) -> list[Attainment]:
 def csv_rows(report: Report) -> list[list[str]]:
     """The same numbers as the charts, one long table: section, group, key, value."""
     rows = [["section", "group", "key", "value"]]
+    rows += [["window", "", "since", report.since.isoformat()]]
+    rows += [["window", "", "days", str(report.days)]]
     rows += [
         ["volume", f"{day} {platform}", label, str(n)] for day, platform, label, n in report.volume
     ]
     for section, timings in (
         ("first_response_minutes", report.first_response),
+        ("first_response_business_minutes", report.first_response_business),
         ("resolution_minutes", report.resolution),
     ):
         for t in timings:
@@ -242,5 +281,6 @@ def csv_rows(report: Report) -> list[list[str]]:
             ["sla", a.team, key, str(v)]
             for key, v in (("met", a.met), ("breached", a.breached), ("pending", a.pending))
         ]
+        rows += [["sla", a.team, "percent", "" if a.percent is None else str(a.percent)]]
     rows += [["tags", tag, "cases", str(n)] for tag, n in report.top_tags]
     return rows
