@@ -113,7 +113,7 @@ def test_rules_test_text_output_and_bad_sample_lines(tmp_path: Path) -> None:
         " at column 2\n"
     )
     assert out.splitlines() == [
-        "1859000000000000013 @grumpy_gus negative -0.477",
+        "1859000000000000013 @grumpy_gus negative -0.708",
         "  matched: abusive-to-human",
         "  escalate: care (high, SLA 60 min) abusive or legal language",
         "  tags: abuse",
@@ -138,7 +138,7 @@ def test_rules_test_prints_only_the_assign_and_priority_a_rule_set(tmp_path: Pat
         "1859000000000000006 @lily_bakes positive +0.932",
         "  matched: vip",
         "  set_priority: high",
-        "1859000000000000013 @grumpy_gus negative -0.477",
+        "1859000000000000013 @grumpy_gus negative -0.708",
         "  matched: grumpy",
         "  assign: maria",
     ]

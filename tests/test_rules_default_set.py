@@ -44,7 +44,7 @@ EXPECTED: dict[str, tuple[tuple[str, ...], str]] = {
     "1859000000000000017": (("angry-customer", "complaint-to-human"), "reply escalate:care"),
     "1859000000000000018": (("answer-common-questions", "question-draft"), "reply"),
     "1859000000000000019": (("angry-customer", "complaint-to-human"), "escalate:care guard"),
-    "1859000000000000020": (("complaint-to-human",), "reply escalate:care"),
+    "1859000000000000020": (("angry-customer", "complaint-to-human"), "reply escalate:care"),
     "1859000000000000021": (("answer-common-questions", "outage-report"), "reply escalate:tech"),
     "1859000000000000022": (("non-english-to-humans",), "escalate:international"),
     "1859000000000000023": ((), ""),
