@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -32,7 +34,7 @@ from monitor.store.db import (
     require_migrated,
     upgrade,
 )
-from monitor.yamlpos import ConfigError
+from monitor.yamlpos import ConfigError, Problem
 
 if TYPE_CHECKING:
     from monitor.rules.engine import RuleEngine
@@ -43,12 +45,26 @@ log = logging.getLogger("inchannel")
 EXIT_CONFIG = 2
 
 
-def fail_config(error: ConfigError) -> NoReturn:
+def fail_config(error: ConfigError, config_file: Path | None = None) -> NoReturn:
     for problem in error.problems:
-        click.echo(str(problem), err=True)
+        click.echo(str(shown_problem(problem, config_file)), err=True)
     errors = sum(not p.warning for p in error.problems)
     click.echo(f"{errors} error(s) in the configuration", err=True)
     sys.exit(EXIT_CONFIG)
+
+
+def shown_problem(problem: Problem, config_file: Path | None) -> Problem:
+    """The problem with its file named as the config file was: the rule, list and
+    answers files are found from the config's folder resolved, so they came in full
+    beside a config path typed relative (``config/inchannel.yaml`` and
+    ``/srv/acme/config/rules/a.yaml``). A config given in full keeps every path in full."""
+    file = Path(problem.file)
+    if config_path(config_file).is_absolute() or not file.is_absolute():
+        return problem
+    try:
+        return replace(problem, file=os.path.relpath(file, Path.cwd().resolve()))
+    except (OSError, ValueError):  # the current directory is gone; another drive
+        return problem
 
 
 def settings_or_exit(config_file: Path | None) -> tuple[Settings, RuleEngine]:
@@ -61,7 +77,7 @@ def settings_or_exit(config_file: Path | None) -> tuple[Settings, RuleEngine]:
 
         return settings, build_rule_engine(settings)
     except ConfigError as exc:
-        fail_config(exc)
+        fail_config(exc, config_file)
 
 
 def config_or_exit(config_file: Path | None) -> Settings:
@@ -71,7 +87,7 @@ def config_or_exit(config_file: Path | None) -> Settings:
     try:
         settings = load_settings(config_path(config_file))
     except ConfigError as exc:
-        fail_config(exc)
+        fail_config(exc, config_file)
     # Every command logs in the configured format (JSON lines, escaped plain text);
     # those that print their results show warnings and errors only. `run` and `serve`
     # set the configured level once the rules are loaded.
@@ -133,7 +149,7 @@ def check_config(config_file: Path | None) -> None:
     settings, engine = settings_or_exit(config_file)
     # Warnings (an allowed redirect, an unreachable rule) are printed but do not fail.
     for warning in engine.ruleset.warnings:
-        click.echo(str(warning), err=True)
+        click.echo(str(shown_problem(warning, config_file)), err=True)
     path = config_path(config_file)
     click.echo(f"{path}: ok ({len(settings.sources)} sources, {len(engine.rules)} rules)")
 

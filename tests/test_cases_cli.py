@@ -550,3 +550,34 @@ def test_marking_a_spam_case_as_spam_again_records_nothing(demo: Path) -> None:
         f"error: {ref} is marked as spam already; nothing was changed",
     )
     assert audit(demo, ref) == before
+
+
+def test_list_and_show_say_their_times_are_utc(demo: Path) -> None:
+    # The dashboard, the alerts and `status` write "... UTC"; `cases list` showed
+    # "SLA due 2026-11-20 09:00" and `cases show` "11-20 09:00", which a social team
+    # outside UTC reads as its own local time.
+    row = next(r for r in listed(demo) if r["sla_due_at"])
+    due = str(row["sla_due_at"])
+    assert due.endswith("+00:00")
+    result = CliRunner().invoke(
+        main, ["cases", "list", "--config", str(demo)], env={"COLUMNS": "400"}
+    )
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.output.splitlines() if f" {row['ref']} " in line)
+    assert f"{due[:10]} {due[11:16]} UTC" in line
+    assert cli("cases", "note", str(row["ref"]), "called back", config=demo)[0] == 0
+    result = CliRunner().invoke(
+        main, ["cases", "show", str(row["ref"]), "--config", str(demo)], env={"COLUMNS": "400"}
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.count("when (UTC)") == 2  # the thread and the audit trail
+    note = next(line for line in result.output.splitlines() if "note by" in line)
+    assert note.endswith("UTC: called back")
+
+
+def test_list_json_names_the_sentiment_as_the_api_does(demo: Path) -> None:
+    # GET /api/cases calls the newest message's label "sentiment"; `cases list --json`
+    # called it only "latest_label", so one script could not read both.
+    rows = listed(demo, "--all")
+    assert any(row["sentiment"] for row in rows)
+    assert all(row["sentiment"] == row["latest_label"] for row in rows)  # kept for scripts

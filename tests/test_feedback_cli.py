@@ -76,10 +76,23 @@ def test_no_corrections_and_since(demo: Path) -> None:
     assert len(records(demo, "--since", "2000-01-01")) == 1
 
 
+def test_since_reads_dates_as_backfill_does(demo: Path) -> None:
+    # `feedback --json` writes `at` with an offset and the APIs write `Z`; pasted back
+    # into --since, both were refused ("does not match the formats"), which
+    # `backfill --since` takes.
+    correct(demo, PAYPAL, "neutral")
+    (found,) = records(demo)
+    at = str(found["at"])
+    assert at.endswith("+00:00")
+    assert len(records(demo, "--since", at)) == 1
+    assert len(records(demo, "--since", "2000-01-01T00:00:00Z")) == 1
+    assert records(demo, "--since", "2999-01-01T09:00+01:00") == []
+
+
 def test_a_date_it_cannot_read_is_a_usage_error(demo: Path) -> None:
     code, output = cli("feedback", "--since", "last tuesday", config=demo)
     assert code == 2
-    assert "Invalid value for '--since': 'last tuesday' does not match the formats" in output
+    assert "Invalid value for '--since': 'last tuesday' is not a date: use 2026-11-01" in output
 
 
 def test_a_message_the_platform_called_non_english_stays_unscored(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from monitor.cli import main
@@ -50,6 +51,31 @@ def test_check_config_prints_rule_errors_and_exits_2(tmp_path: Path) -> None:
         "a redirect_reason",
         "2 error(s) in the configuration",
     ]
+
+
+def test_check_config_names_every_file_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The config file was named as typed ("inchannel.yaml") and its rule files in full
+    # ("/srv/acme/rules/a.yaml"); a config typed relative now names them relative too.
+    path = config(tmp_path)
+    write(tmp_path / "rules", "name: r\nmatch: {txt: hi}\nthen: {reply: 'Sorry!'}\n", "a.yaml")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run("check-config", "--config", "inchannel.yaml")
+    assert (code, out) == (2, "")
+    assert err.splitlines()[0].startswith("rules/a.yaml:2:9: rule 'r': match.txt: unknown key")
+    write(tmp_path / "rules", "name: r\nmatch: {text: hi}\nthen: {reply: 'Sorry!'}\n", "a.yaml")
+    assert run("check-config", "--config", "inchannel.yaml")[:2] == (
+        0,
+        "inchannel.yaml: ok (0 sources, 1 rules)\n",
+    )
+    write(tmp_path / "rules", "name: r\nmatch: {txt: hi}\nthen: {reply: 'Sorry!'}\n", "a.yaml")
+    monkeypatch.chdir(tmp_path / "rules")
+    code, _, err = run("check-config", "--config", "../inchannel.yaml")
+    assert code == 2
+    assert err.startswith("a.yaml:2:9: rule 'r'")
+    code, _, err = run("check-config", "--config", str(path))  # in full: all in full
+    assert err.startswith(f"{tmp_path / 'rules' / 'a.yaml'}:2:9: rule 'r'")
 
 
 def test_check_config_prints_warnings_and_exits_0(tmp_path: Path) -> None:

@@ -127,7 +127,8 @@ def test_reply_is_checked_queued_and_sent(make_runtime: RuntimeFactory) -> None:
     assert done.headers["location"] == "/cases/C-1001?done=reply"
     dispatch_outbox(rt)
     page = client.get("/cases/C-1001?done=reply").text
-    assert "Done: Reply publicly in the case" in page
+    # What happened, not the form's title ("Done: Reply publicly in the case's thread").
+    assert "Done: Reply queued for posting." in page
     assert "a new parcel ships today" in page
     assert "waiting_customer" in page
 
@@ -355,3 +356,20 @@ def test_report_volume_counts_customers_not_the_brands_own_posts(
 
 def _csv(text: str) -> list[list[str]]:
     return list(csv.reader(io.StringIO(text)))
+
+
+def test_done_lines_say_what_happened(make_runtime: RuntimeFactory) -> None:
+    # The line after a form named the form ("Done: Approve the draft (optionally
+    # edited)", "Done: Mark as spam and close"), not what had been done.
+    rt = seeded(make_runtime)
+    client, csrf = client_for(rt, "root")
+    for op, fields, said in (
+        ("note", {"text": "called back"}, "Done: Note added."),
+        ("priority", {"priority": "urgent"}, "Done: Priority changed."),
+        ("tag", {"add": "vip"}, "Done: Tags changed."),
+        ("spam", {}, "Done: Marked as spam and closed."),
+    ):
+        sent = _post(client, csrf, f"/cases/C-1001/{op}", **fields)
+        assert sent.status_code == 303, sent.text
+        page = client.get(sent.headers["location"]).text
+        assert said in page, op

@@ -312,7 +312,7 @@ def test_resolving_a_case_someone_just_resolved_says_so(make_runtime: RuntimeFac
     root, root_csrf = client_for(rt, "root")
     assert "awaiting_human" in root.get("/cases/C-1002").text  # root's page, still open
     done = lena.post("/cases/C-1002/resolve", data={"csrf_token": lena_csrf})
-    assert "Done: Resolve the case." in done.text
+    assert "Done: Case resolved." in done.text
     stale = root.post("/cases/C-1002/resolve", data={"csrf_token": root_csrf})
     assert stale.status_code == 200
     when = rt.clock.now().strftime("%Y-%m-%d %H:%M UTC")
@@ -338,7 +338,7 @@ def test_assigning_a_case_someone_just_assigned_says_so(make_runtime: RuntimeFac
     root, root_csrf = client_for(rt, "root")
     assert 'name="was" value="-"' in root.get("/cases/C-1001").text  # unassigned as shown
     first = {"csrf_token": lena_csrf, "assignee": "alice", "was": "-"}
-    assert "Done: Assign to a person." in lena.post("/cases/C-1001/assign", data=first).text
+    assert "Done: Case assigned." in lena.post("/cases/C-1001/assign", data=first).text
     stale = root.post(
         "/cases/C-1001/assign", data={"csrf_token": root_csrf, "assignee": "root", "was": "-"}
     )
@@ -352,7 +352,7 @@ def test_assigning_a_case_someone_just_assigned_says_so(make_runtime: RuntimeFac
     again = root.post(
         "/cases/C-1001/assign", data={"csrf_token": root_csrf, "assignee": "root", "was": "alice"}
     )
-    assert "Done: Assign to a person." in again.text
+    assert "Done: Case assigned." in again.text
     same = api_client(rt, "lena").post("/api/cases/C-1001/assign", json={"assignee": "root"})
     assert same.json() == {
         "ok": True,

@@ -117,7 +117,9 @@ def list_command(
     rows = run(lambda: casework.list_cases(rt, states=states, team=team, limit=limit))
     if as_json:
         for row in rows:
-            click.echo(json_line(_jsonable(row.__class__.__dataclass_fields__, row)))
+            # "sentiment" as GET /api/cases names it; "latest_label" kept for scripts.
+            out = _jsonable(row.__class__.__dataclass_fields__, row)
+            click.echo(json_line(out | {"sentiment": row.latest_label}))
         return
     table = Table(
         "case",
@@ -131,7 +133,9 @@ def list_command(
         "first message",
     )
     for row in rows:
-        due = f"{row.sla_due_at:%Y-%m-%d %H:%M}" if row.sla_due_at else ""
+        # As the dashboard and the alerts write it: a team outside UTC reads a bare time
+        # as its own.
+        due = f"{row.sla_due_at:%Y-%m-%d %H:%M} UTC" if row.sla_due_at else ""
         table.add_row(
             row.ref,
             row.platform,
@@ -166,7 +170,7 @@ def show_command(config_file: Path | None, ref: str) -> None:
         f"[bold]{row.ref}[/bold] {row.platform} {_shown(row.handle)} · {row.state} · "
         f"{row.priority} · team {row.team or '-'} · tags {', '.join(row.tags) or '-'}"
     )
-    thread = Table("id", "when", "who", "text", "sentiment", title="Thread")
+    thread = Table("id", "when (UTC)", "who", "text", "sentiment", title="Thread")
     for m in detail["messages"]:
         who = "bot/team" if m.direction == "outbound" else m.author_handle
         thread.add_row(
@@ -188,7 +192,7 @@ def show_command(config_file: Path | None, ref: str) -> None:
             _shown(a.last_error or ""),
         )
     console.print(outbox)
-    trail = Table("when", "what", "who", "detail", title="Audit trail")
+    trail = Table("when (UTC)", "what", "who", "detail", title="Audit trail")
     for e in detail["events"]:
         trail.add_row(
             f"{e.at:%m-%d %H:%M:%S}",
@@ -204,7 +208,7 @@ def show_command(config_file: Path | None, ref: str) -> None:
         f"{history['linked_accounts']} linked account(s)"
     )
     for note_actor, at, text in history["notes"]:
-        console.print(f"  note by {_shown(note_actor)} at {at:%Y-%m-%d %H:%M}: {_shown(text)}")
+        console.print(f"  note by {_shown(note_actor)} at {at:%Y-%m-%d %H:%M} UTC: {_shown(text)}")
 
 
 @cases_group.command("reply")

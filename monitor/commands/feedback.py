@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -21,13 +21,11 @@ from rich.text import Text
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.commands.options import config_option, json_line, terminal_text
+from monitor.commands.options import config_option, json_line, terminal_text, utc_moment
 from monitor.domain import Label
 from monitor.scoring import Scorer
 from monitor.store.models import Message, case_ref
 from monitor.store.web_models import SentimentFeedback
-
-DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +59,9 @@ def _same(scored: str | None, corrected: str) -> bool:
 
 @click.command("feedback")
 @config_option
-@click.option("--since", type=click.DateTime(DATE_FORMATS), default=None, help="UTC date/time.")
+# As backfill reads it: the `at` this command's --json writes (an offset) and the APIs'
+# timestamps (a Z) can be pasted back.
+@click.option("--since", callback=utc_moment, help="Date/time, UTC unless an offset.")
 @click.option("--wrong", is_flag=True, help="Only corrections the scorer still gets wrong.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per correction.")
 def feedback_command(
@@ -75,7 +75,7 @@ def feedback_command(
     scorer = Scorer(settings.scoring)
     try:
         with session_factory(engine)() as session:
-            found = list(corrections(session, scorer, since=since and since.replace(tzinfo=UTC)))
+            found = list(corrections(session, scorer, since=since))
     finally:
         engine.dispose()
     shown = [c for c in found if not (wrong and c.agrees_now)]

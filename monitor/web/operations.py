@@ -60,6 +60,9 @@ class Operation:
     name: str
     role: str
     summary: str
+    # The page's "Done: ..." after the redirect, which carries no result: what happened,
+    # where the summary names the form.
+    done: str
     run: Callable[[Runtime, str, User, Params], str]
     fields: Mapping[str, Field] = field(default_factory=dict)
 
@@ -223,6 +226,7 @@ OPERATIONS: dict[str, Operation] = {
             "reply",
             "agent",
             "Reply publicly in the case's thread",
+            "Reply queued for posting",
             _reply,
             {"text": TEXT, "answer": Field(max_length=64)},
         ),
@@ -230,6 +234,7 @@ OPERATIONS: dict[str, Operation] = {
             "approve",
             "lead",
             "Approve the draft (optionally edited)",
+            "Draft approved and queued for posting",
             _approve,
             {"text": Field(max_length=10_000), "draft": DRAFT},
         ),
@@ -237,6 +242,7 @@ OPERATIONS: dict[str, Operation] = {
             "reject",
             "lead",
             "Reject the draft",
+            "Draft rejected; the case waits for a person",
             _reject,
             {"reason": Field(max_length=500), "draft": DRAFT},
         ),
@@ -244,6 +250,7 @@ OPERATIONS: dict[str, Operation] = {
             "assign",
             "lead",
             "Assign to a person",
+            "Case assigned",
             _assign,
             # was: the assignee the person's page showed ("-": none), to refuse undoing a
             # colleague's assignment made since; scripts may leave it out.
@@ -253,6 +260,7 @@ OPERATIONS: dict[str, Operation] = {
             "priority",
             "agent",
             "Change the priority",
+            "Priority changed",
             _priority,
             {"priority": Field(required=True, choices=triage.PRIORITIES)},
         ),
@@ -260,6 +268,7 @@ OPERATIONS: dict[str, Operation] = {
             "team",
             "lead",
             "Hand to another team",
+            "Case handed to the team",
             _team,
             {"team": Field(required=True, max_length=64)},
         ),
@@ -267,6 +276,7 @@ OPERATIONS: dict[str, Operation] = {
             "tag",
             "agent",
             "Add and remove tags (space or comma separated)",
+            "Tags changed",
             _tag,
             {"add": Field(max_length=500), "remove": Field(max_length=500)},
         ),
@@ -274,15 +284,17 @@ OPERATIONS: dict[str, Operation] = {
             "note",
             "agent",
             "Add an internal note",
+            "Note added",
             _note,
             {"text": Field(required=True, max_length=5000)},
         ),
-        Operation("resolve", "agent", "Resolve the case", _resolve),
-        Operation("spam", "agent", "Mark as spam and close", _spam),
+        Operation("resolve", "agent", "Resolve the case", "Case resolved", _resolve),
+        Operation("spam", "agent", "Mark as spam and close", "Marked as spam and closed", _spam),
         Operation(
             "sentiment",
             "agent",
             "Correct a message's sentiment label",
+            "Correction recorded for lexicon tuning",
             _sentiment,
             {
                 "message_id": Field(kind="integer", required=True),

@@ -120,7 +120,7 @@ def case_page(
         "case.html",
         400 if error else 200,
         **data,
-        done=done.summary if done and not error and not notice else "",
+        done=done.done if done and not error and not notice else "",
         notice=notice,
         error=error,
         form=form or {},
