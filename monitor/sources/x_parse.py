@@ -76,7 +76,7 @@ def to_mention(
     username = _text_field(user, "username")
     # The handle goes into URLs and the dashboard: anything but a real handle is dropped.
     handle = username if username and USERNAME.match(username) else author_id
-    text = html.unescape(tweet["text"])  # v2 escapes &, < and > in post text
+    text = html.unescape(_whole_text(tweet))  # v2 escapes &, < and > in post text
     parent = _reference(tweet, "replied_to")
     addressed = tweet.get("in_reply_to_user_id") == brand.user_id or brand.mentioned_in(text)
     return Mention(
@@ -93,6 +93,14 @@ def to_mention(
         and (tweet.get("reply_settings") in (None, "everyone") or addressed),
         kind=_kind(tweet, text, brand, origin),
     )
+
+
+def _whole_text(tweet: Mapping[str, Any]) -> str:
+    """A long post's whole text: its ``text`` is cut near 280 characters and ends in an
+    ellipsis and a link, so the rules, the score and the agents would see half of it."""
+    note = tweet.get("note_tweet")
+    whole = note.get("text") if isinstance(note, dict) else None
+    return whole if isinstance(whole, str) and whole else str(tweet["text"])
 
 
 def _kind(tweet: Mapping[str, Any], text: str, brand: XBrand, origin: Origin) -> MessageKind:
