@@ -66,3 +66,19 @@ def test_ids_with_non_ascii_digits_are_not_ids() -> None:
     assert newer("\u00b2", "5") == "5"
     with pytest.raises(SourceError, match="x cursor is not valid"):
         decode("\u00b2")
+
+
+def test_a_long_post_keeps_the_brand_named_in_either_of_its_texts() -> None:
+    # Whether X repeats a reply's leading @handles in note_tweet is not ours to rely
+    # on: named in the cut text only, the brand is still addressed.
+    whole = "the app crashed again " * 20
+    cut = "@acme " + whole[:260] + "\u2026 https://t.co/abc"
+    item = tweet(1, cut, note_tweet={"text": whole}, reply_settings="mentionedUsers")
+    (mention,) = parse_page([item], USERS, BRAND, Origin.SEARCH).mentions
+    assert mention.text == whole
+    assert mention.kind == "mention"
+    assert mention.reply_allowed is True
+    # A note_tweet that is no object, or has no text, leaves the post's own text.
+    for note in ("x", {"text": ""}, {"entities": {}}):
+        (plain,) = parse_page([tweet(2, note_tweet=note)], USERS, BRAND, Origin.SEARCH).mentions
+        assert plain.text == "@acme my order is late"

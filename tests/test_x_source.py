@@ -92,7 +92,7 @@ def test_recorded_mentions_replay_requests_fields_and_reports_items_without_them
     assert "since_id" not in request.query
     assert request.query["tweet.fields"] == [
         "author_id,created_at,conversation_id,in_reply_to_user_id,referenced_tweets,lang,"
-        "reply_settings"
+        "reply_settings,note_tweet"
     ]
     assert request.query["expansions"] == [
         "author_id,referenced_tweets.id,referenced_tweets.id.author_id"
@@ -149,6 +149,29 @@ def test_recorded_search_with_the_requested_fields_lands_in_the_database(
     assert process_pending(rt) is False
     with rt.sessions() as session:
         assert session.scalars(select(Customer)).one().followers == 10
+
+
+def test_a_long_post_is_stored_with_its_whole_text_not_x_s_truncated_one(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # A post over 280 characters (X's long posts) comes with its first 280 or so in
+    # `text`, cut with an ellipsis and a link; the whole text is in note_tweet, sent
+    # only when tweet.fields asks for it. The brand's name and the complaint are often
+    # in the part cut off.
+    whole = "My order never came. " * 15 + "Refund now @acme &amp; fast"
+    cut = whole[:270] + "\u2026 https://t.co/abc"
+    long_post = tweet(1, cut, note_tweet={"text": whole, "entities": {}})
+    api.add("GET", SEARCH, ok(body([long_post, tweet(2, "acme is fine")])))
+    rt = x_runtime(
+        make_runtime, api, sources=[{"name": "brand", "type": "x_search", "query": "acme"}]
+    )
+    poll_source(rt, "brand")
+    fields = api.seen("GET", SEARCH)[0].query["tweet.fields"][0].split(",")
+    assert "note_tweet" in fields
+    stored = {m.external_id: m for m in messages(rt)}
+    assert stored[tid(1)].text.endswith("Refund now @acme & fast")
+    assert stored[tid(1)].kind == "mention"  # @acme is only in the part X cut off
+    assert stored[tid(2)].text == "acme is fine"
 
 
 def test_sweep_follows_next_token_from_the_overlap_and_advances_only_at_the_end(

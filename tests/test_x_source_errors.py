@@ -308,6 +308,31 @@ def test_a_search_cursor_older_than_seven_days_starts_from_the_newest_with_a_gap
         assert gap.detail["reason"] == "cursor older than 7 days"
 
 
+def test_a_failed_poll_of_a_week_old_search_cursor_records_no_gap(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Back after a week of downtime into an X outage (or a revoked token, a 429): each
+    # failed try recorded the gap again, before anything was read, and x status's
+    # recent events filled with copies of it.
+    down = problem(503, "Service Unavailable")
+    api.add("GET", SEARCH, down, down, ok(body([tweet(1, "acme")])))
+    sources = [{"name": "brand", "type": "x_search", "query": "acme"}]
+    rt = x_runtime(make_runtime, api, sources=sources)
+    week_old = str(int(tid(0)) - ((8 * 86_400_000) << 22))
+    with rt.sessions.begin() as session:
+        session.add(
+            SourceState(name="brand", cursor=week_old, consecutive_failures=0, items_total=0)
+        )
+    for _ in range(3):
+        poll_source(rt, "brand")
+        clock(rt).advance(minutes=5)
+    assert len(api.seen("GET", SEARCH)) == 3
+    with rt.sessions() as session:
+        (gap,) = session.scalars(select(Event).where(Event.kind == "gap"))
+        assert gap.detail["reason"] == "cursor older than 7 days"
+        assert session.get(SourceState, "brand").cursor == f'{{"newest_id":"{tid(1)}"}}'
+
+
 def test_a_200_with_only_errors_for_the_brand_account_stops_the_source(
     make_runtime: RuntimeFactory, api: FakeAPI
 ) -> None:

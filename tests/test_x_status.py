@@ -12,7 +12,8 @@ from monitor.pipeline import poll_source
 from monitor.sources.x_status import status_lines
 from tests.conftest import REPO, RuntimeFactory
 from tests.fakeapi import FakeAPI, Reply
-from tests.xapi import MENTIONS, body, limits, ok, tweet, x_runtime
+from tests.reddit_fake import reddit_section
+from tests.xapi import MENTIONS, body, limits, ok, tweet, x_runtime, x_section
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -73,3 +74,18 @@ def test_a_stored_error_is_one_inert_line(make_runtime: RuntimeFactory) -> None:
     (line,) = [line for line in lines if "error:" in line]
     assert "(HTTP 401: Service [2JUnavailable retry" in line
     assert not any(ch in "".join(lines) for ch in "\x1b\r\n\x9b\u202e")
+
+
+def test_only_x_sources_are_listed(make_runtime: RuntimeFactory) -> None:
+    # A brand on both platforms: its Reddit sources are no X sources, and listed here
+    # they read as X sources never polled, or with Reddit's last error as X's.
+    with FakeAPI() as api:
+        reddit = {"name": "inbox", "type": "reddit_inbox", "context_depth": 0}
+        rt = make_runtime(
+            sources=[{"name": "mentions", "type": "x_mentions"}, reddit],
+            x=x_section(api),
+            reddit=reddit_section(api),
+        )
+    with rt.sessions() as session:
+        lines = status_lines(session, rt.settings, NOW)
+    assert lines[2:] == ["  mentions: never polled"]

@@ -30,6 +30,9 @@ TWEET_FIELDS = [
     "referenced_tweets",
     "lang",
     "reply_settings",
+    # A post over 280 characters has only its first part, cut, in ``text``; the whole
+    # text comes in note_tweet.text, and only when asked for.
+    "note_tweet",
 ]
 # created_at: the account's, for rules on author.account_age (free in the same request).
 USER_FIELDS = ["username", "name", "verified", "public_metrics", "created_at"]

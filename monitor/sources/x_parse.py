@@ -76,9 +76,12 @@ def to_mention(
     username = _text_field(user, "username")
     # The handle goes into URLs and the dashboard: anything but a real handle is dropped.
     handle = username if username and USERNAME.match(username) else author_id
-    text = html.unescape(tweet["text"])  # v2 escapes &, < and > in post text
+    text = html.unescape(_whole_text(tweet))  # v2 escapes &, < and > in post text
     parent = _reference(tweet, "replied_to")
-    addressed = tweet.get("in_reply_to_user_id") == brand.user_id or brand.mentioned_in(text)
+    # Either text may be the one naming the brand: a long reply's cut text starts with
+    # the @handles X puts before it, which its note_tweet need not repeat.
+    named = brand.mentioned_in(text) or brand.mentioned_in(html.unescape(tweet["text"]))
+    addressed = tweet.get("in_reply_to_user_id") == brand.user_id or named
     return Mention(
         platform=Platform.X,
         external_id=tweet["id"],
@@ -91,14 +94,22 @@ def to_mention(
         lang=_lang(tweet),
         reply_allowed=origin is not Origin.CONTEXT
         and (tweet.get("reply_settings") in (None, "everyone") or addressed),
-        kind=_kind(tweet, text, brand, origin),
+        kind=_kind(tweet, named, brand, origin),
     )
 
 
-def _kind(tweet: Mapping[str, Any], text: str, brand: XBrand, origin: Origin) -> MessageKind:
+def _whole_text(tweet: Mapping[str, Any]) -> str:
+    """A long post's whole text: its ``text`` is cut near 280 characters and ends in an
+    ellipsis and a link, so the rules, the score and the agents would see half of it."""
+    note = tweet.get("note_tweet")
+    whole = note.get("text") if isinstance(note, dict) else None
+    return whole if isinstance(whole, str) and whole else str(tweet["text"])
+
+
+def _kind(tweet: Mapping[str, Any], named: bool, brand: XBrand, origin: Origin) -> MessageKind:
     if tweet.get("in_reply_to_user_id") == brand.user_id or origin is Origin.CONTEXT:
         return MessageKind.REPLY
-    if brand.mentioned_in(text):
+    if named:
         return MessageKind.MENTION
     # The mentions timeline also carries replies in threads the brand was tagged in.
     return MessageKind.REPLY if origin is Origin.MENTIONS else MessageKind.KEYWORD

@@ -115,6 +115,9 @@ class XSource:
             page = self._fetch(since, state.next_token, now)
         finally:
             self.ledger.release_reads(now, held)
+        if not state.in_sweep and self._out_of_reach(state, now):
+            # Recorded once the window is read: each failed try recorded it again.
+            self._gap(now, XCursor(since_id=state.newest_id), "cursor older than 7 days")
         parsed = parse_page(page.tweets, page.users, self.brand, self.origin)
         context, context_problems = self._thread_context(parsed.mentions, page, now)
         if parsed.own or parsed.retweets:
@@ -215,13 +218,20 @@ class XSource:
         if self.origin is not Origin.SEARCH:
             return since
         floor = snowflake_at(now - SEARCH_WINDOW)
-        if snowflake_time(state.newest_id) < now - SEARCH_WINDOW:
+        if self._out_of_reach(state, now):
             # X answers 400 to a since_id outside the 7-day window: read the whole window.
-            self._gap(now, XCursor(since_id=state.newest_id), "cursor older than 7 days")
             return floor
         # The overlap must not push a quiet search's since_id out of the window either:
         # that 400 would stop the source for good.
         return newer(since, floor)
+
+    def _out_of_reach(self, state: XCursor, now: datetime) -> bool:
+        """Whether a search's newest id has fallen out of recent search's 7 days."""
+        return (
+            self.origin is Origin.SEARCH
+            and state.newest_id is not None
+            and snowflake_time(state.newest_id) < now - SEARCH_WINDOW
+        )
 
     def _fetch(
         self, since: str | None, token: str | None, now: datetime, *, until: str | None = None

@@ -10,8 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.notifications import inert_line
-from monitor.settings import ReplaySourceConfig, Settings
+from monitor.settings import Settings
 from monitor.sources import x_usage as usage
+from monitor.sources.x_settings import XMentionsSourceConfig, XSearchSourceConfig
 from monitor.store.models import Event, SourceState
 
 RECENT_EVENTS = 5
@@ -31,7 +32,8 @@ def status_lines(session: Session, settings: Settings, now: datetime) -> list[st
         f"${usage.projected_month_cost(session, now):.2f} projected for the month",
     ]
     for config in settings.sources:
-        if not isinstance(config, ReplaySourceConfig):
+        # A Reddit source listed here read as an X source that was never polled.
+        if isinstance(config, XMentionsSourceConfig | XSearchSourceConfig):
             lines.append(_source_line(session.get(SourceState, config.name), config.name))
     lines.extend(_event_lines(session))
     return lines
