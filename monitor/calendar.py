@@ -6,6 +6,7 @@ team has one definition of when it is open.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -56,33 +57,41 @@ class BusinessCalendar:
             day += timedelta(days=1)
         return total.total_seconds() / 60
 
-    def _windows(self, day: date) -> list[tuple[datetime, datetime]]:
-        if day in self.hours.holidays:
-            return []
-        spans = [(0, DAY_MINUTES)] if self.hours.week is None else self.hours.week[day.weekday()]
-        return [(self._at(day, start), self._at(day, end)) for start, end in spans]
+    def _windows(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
+        return _windows(self.hours, day)
 
-    def _at(self, day: date, minute: int) -> datetime:
-        """The moment the team's clocks show ``minute`` on ``day``, in UTC.
 
-        In UTC because Python subtracts and adds datetimes of one time zone on their
-        wall clocks: a day the clocks change would count 24 hours instead of 23 or 25,
-        and a deadline across the change would be an hour off."""
-        if minute >= DAY_MINUTES:
-            day, minute = day + timedelta(days=1), minute - DAY_MINUTES
-        local = datetime.combine(day, time(minute // 60, minute % 60), self.hours.zone)
-        moment = utc(local)
-        if moment.astimezone(self.hours.zone).replace(tzinfo=None) == local.replace(tzinfo=None):
-            return moment
-        # A time the clocks skip when they go forward: Python reads it with the old
-        # offset, an hour after the change, but the team's clocks (and is_open) pass it
-        # at the change itself. The change lies between the two readings.
-        before, after = utc(local.replace(fold=1)), moment
-        offset = after.astimezone(self.hours.zone).utcoffset()
-        while after - before > timedelta(seconds=1):
-            middle = before + (after - before) / 2
-            if middle.astimezone(self.hours.zone).utcoffset() == offset:
-                after = middle
-            else:
-                before = middle
-        return after.replace(microsecond=0)
+# The reports read every answered case's business minutes: tens of thousands of cases
+# over the same few dozen days, each day's windows worked out once.
+@functools.lru_cache(maxsize=4096)
+def _windows(hours: OpeningHours, day: date) -> tuple[tuple[datetime, datetime], ...]:
+    if day in hours.holidays:
+        return ()
+    spans = [(0, DAY_MINUTES)] if hours.week is None else hours.week[day.weekday()]
+    return tuple((_at(hours, day, start), _at(hours, day, end)) for start, end in spans)
+
+
+def _at(hours: OpeningHours, day: date, minute: int) -> datetime:
+    """The moment the team's clocks show ``minute`` on ``day``, in UTC.
+
+    In UTC because Python subtracts and adds datetimes of one time zone on their
+    wall clocks: a day the clocks change would count 24 hours instead of 23 or 25,
+    and a deadline across the change would be an hour off."""
+    if minute >= DAY_MINUTES:
+        day, minute = day + timedelta(days=1), minute - DAY_MINUTES
+    local = datetime.combine(day, time(minute // 60, minute % 60), hours.zone)
+    moment = utc(local)
+    if moment.astimezone(hours.zone).replace(tzinfo=None) == local.replace(tzinfo=None):
+        return moment
+    # A time the clocks skip when they go forward: Python reads it with the old
+    # offset, an hour after the change, but the team's clocks (and is_open) pass it
+    # at the change itself. The change lies between the two readings.
+    before, after = utc(local.replace(fold=1)), moment
+    offset = after.astimezone(hours.zone).utcoffset()
+    while after - before > timedelta(seconds=1):
+        middle = before + (after - before) / 2
+        if middle.astimezone(hours.zone).utcoffset() == offset:
+            after = middle
+        else:
+            before = middle
+    return after.replace(microsecond=0)
