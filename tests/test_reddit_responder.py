@@ -94,11 +94,23 @@ def in_(delta: timedelta) -> str:
     [
         (api_error("RATELIMIT", "Take a break for 2 seconds before trying again."), 2),
         (api_error("RATELIMIT", "Take a break for 9 minutes before trying again."), 540),
+        # Reddit names the largest unit only: an hour's wait was read as none, so each
+        # retry spent an attempt and the seventh handed a sound reply to a person.
+        (api_error("RATELIMIT", "Take a break for 1 hour before trying again."), 3600),
+        (api_error("RATELIMIT", "you are doing that too much. try again in 2 hours."), 7200),
         (Reply(429, {"retry-after": "7", **RATE}, b"whoa there"), 7),
         (Reply(429, {"retry-after": in_(timedelta(seconds=90)), **RATE}, b"whoa there"), 90),
         (Reply(429, {"retry-after": in_(timedelta(hours=-1)), **RATE}, b"whoa there"), 0),
     ],
-    ids=["ratelimit-short", "ratelimit-long", "http-429", "http-429-date", "http-429-past-date"],
+    ids=[
+        "ratelimit-short",
+        "ratelimit-long",
+        "ratelimit-hour",
+        "ratelimit-hours",
+        "http-429",
+        "http-429-date",
+        "http-429-past-date",
+    ],
 )
 def test_rate_limits_are_temporary_with_retry_after_and_never_slept_on(
     api: FakeAPI, reply: Reply, retry_seconds: int

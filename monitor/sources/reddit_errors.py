@@ -22,7 +22,9 @@ from monitor.sources.reddit_failure import FailureKind, RedditFailure
 
 T = TypeVar("T")
 
-_WAIT = re.compile(r"(\d+)\s*(millisecond|second|minute)", re.IGNORECASE)
+# Reddit names a RATELIMIT wait in its largest unit ("1 hour", "9 minutes").
+_WAIT = re.compile(r"(\d+)\s*(millisecond|second|minute|hour|day)", re.IGNORECASE)
+_UNIT_SECONDS = {"millisecond": 0.001, "second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
 
 class ReplyOutcomeUnknown(Exception):
@@ -231,8 +233,7 @@ def _wait(message: str) -> float | None:
     found = _WAIT.search(message)
     if found is None:
         return None
-    amount, unit = int(found.group(1)), found.group(2).lower()
-    return {"millisecond": amount / 1000, "second": amount, "minute": amount * 60}[unit]
+    return int(found.group(1)) * _UNIT_SECONDS[found.group(2).lower()]
 
 
 def _unavailable(exc: core.ResponseException) -> str:
