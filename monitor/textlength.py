@@ -80,6 +80,13 @@ _INDENT = re.compile(r"^[ \t]+", re.MULTILINE)
 _ORDERED_ITEM = re.compile(r"^(\s*\d+)\.", re.MULTILINE)
 # u/name and r/name (with or without a leading /) become links, and u/ pings the user.
 _PING = re.compile(r"(?<!\w)(/?[ur])/", re.IGNORECASE)
+# A bare address Reddit makes a link of, in the characters an address is made of (no
+# brackets, so no markdown link can hide in one). Reddit takes it into the link as it
+# stands: escaped, its backslashes and "&amp;" went into the link and broke it.
+_BARE_URL = re.compile(
+    r"(?<![\w@./-])(?:https?://|www\.)[a-z0-9-]+(?:\.[a-z0-9-]+)+[\w\-.~:/?#@!$&'*+,;=%()]*",
+    re.IGNORECASE,
+)
 
 
 def x_length(text: str) -> int:
@@ -123,10 +130,20 @@ def _weighted(text: str) -> int:
 
 
 def escape_markdown(text: str) -> str:
-    """Make ``text`` render literally on Reddit: no links, pings, headings or emphasis."""
-    escaped = _INLINE.sub(r"\\\1", _INDENT.sub("", text).replace("&", "&amp;"))
+    """Make ``text`` render literally on Reddit: no markdown links, pings, headings or
+    emphasis. A bare web address stays as typed, the link it was meant to be."""
+    text = _INDENT.sub("", text)
+    parts, done = [], 0
+    for found in _BARE_URL.finditer(text):
+        parts += [_escape_inline(text[done : found.start()]), found.group()]
+        done = found.end()
+    escaped = "".join([*parts, _escape_inline(text[done:])])
     escaped = _LINE_START.sub(r"\1\\\2", escaped)
-    escaped = _ORDERED_ITEM.sub(r"\1\\.", escaped)
+    return _ORDERED_ITEM.sub(r"\1\\.", escaped)
+
+
+def _escape_inline(text: str) -> str:
+    escaped = _INLINE.sub(r"\\\1", text.replace("&", "&amp;"))
     return _PING.sub(r"\1\\/", escaped)
 
 

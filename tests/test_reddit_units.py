@@ -140,7 +140,7 @@ def test_an_empty_secret_is_a_config_error(tmp_path: Path, text: str, expected: 
 
 HOSTILE_MARKDOWN = [
     ("**bold** and _it_", r"\*\*bold\*\* and \_it\_"),
-    ("[click](http://evil.example)", r"\[click\]\(http://evil.example\)"),
+    ("[click](http://evil.example)", r"\[click\]\(http://evil.example)"),
     ("# Heading", r"\# Heading"),
     ("> quote\n>!spoiler!<", "\\> quote\n\\>\\!spoiler\\!\\<"),
     ("- a\n+ b\n1. one\n2) two", "\\- a\n\\+ b\n1\\. one\n2\\) two"),
@@ -157,6 +157,35 @@ HOSTILE_MARKDOWN = [
 
 @pytest.mark.parametrize(("text", "expected"), HOSTILE_MARKDOWN)
 def test_markdown_is_escaped_exactly(text: str, expected: str) -> None:
+    assert escape_markdown(text) == expected
+
+
+LINKS = [
+    # Reddit links a bare address as it stands: a backslash in it went into the link
+    # (browsers read it as "/"), and "&amp;" into its query, so the page was not found.
+    (
+        "See https://acme.com/help/returns_policy#uk.",
+        "See https://acme.com/help/returns_policy#uk.",
+    ),
+    (
+        "Track it: https://acme.com/t?id=1&ref=r/acme~x*y",
+        "Track it: https://acme.com/t?id=1&ref=r/acme~x*y",
+    ),
+    # Reddit leaves a closing bracket it does not open out of the link.
+    ("(www.acme.com/a_b)", "\\(www.acme.com/a_b)"),
+    (
+        "https://en.wikipedia.org/wiki/Acme_(company), _really_",
+        "https://en.wikipedia.org/wiki/Acme_(company), \\_really\\_",
+    ),
+    # No dot in the host: no link, so escaped as text.
+    ("http://localhost_[x](y)", "http://localhost\\_\\[x\\]\\(y\\)"),
+    # A bracket ends the address: no markdown link can hide in one.
+    ("https://acme.com/[x](http://evil.example)", r"https://acme.com/\[x\]\(http://evil.example)"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), LINKS)
+def test_a_link_in_a_persons_reply_is_posted_as_typed(text: str, expected: str) -> None:
     assert escape_markdown(text) == expected
 
 
