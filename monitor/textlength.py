@@ -80,6 +80,9 @@ _INDENT = re.compile(r"^[ \t]+", re.MULTILINE)
 _ORDERED_ITEM = re.compile(r"^(\s*\d+)\.", re.MULTILINE)
 # u/name and r/name (with or without a leading /) become links, and u/ pings the user.
 _PING = re.compile(r"(?<!\w)(/?[ur])/", re.IGNORECASE)
+# One line break is a space in Reddit markdown, and a person's lines ran into one: two
+# spaces before it keep it a break. A blank line (a new paragraph) needs none.
+_SOFT_BREAK = re.compile(r"(?<!\n)[ \t]*\n(?!\n)")
 # A bare address Reddit makes a link of, in the characters an address is made of (no
 # brackets, so no markdown link can hide in one). Reddit takes it into the link as it
 # stands: escaped, its backslashes and "&amp;" went into the link and broke it.
@@ -149,7 +152,8 @@ def _escape_inline(text: str) -> str:
 
 def reddit_body(text: str) -> str:
     """The markdown comment the Reddit responder posts for ``text``."""
-    return escape_markdown(text.strip())
+    escaped = escape_markdown(text.strip().replace("\r\n", "\n"))
+    return _SOFT_BREAK.sub("  \n", escaped)
 
 
 def reply_length(platform: Platform | str, text: str) -> int:

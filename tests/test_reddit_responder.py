@@ -463,6 +463,22 @@ def test_an_answer_keeps_its_markdown_and_a_persons_reply_shows_as_typed(
     ]
 
 
+def test_a_persons_line_breaks_stay_line_breaks(api: FakeAPI) -> None:
+    # One line break is a space in Reddit markdown: a person's lines (a signature, the
+    # steps of a return, an address) ran into one line. A form sends them as CRLF.
+    serve_token(api)
+    api.add("POST", "/api/comment/?", created_comment("n1", "t1_c1", "unused"))
+    typed = "Hi Bob,\r\nyour refund is on its way. \nLena\r\n\r\nPS: order 12"
+    assert responder(api).send(action(text=typed)).external_id == "t1_n1"
+    (post,) = api.seen("POST", "/api/comment/?")
+    assert post.form()["text"] == ["Hi Bob,  \nyour refund is on its way.  \nLena\n\nPS: order 12"]
+    # Our reply is ours whether Reddit keeps the spaces that end its lines or not.
+    ours = comment("r1", "Hi Bob,\nyour refund is on its way.\nLena\n\nPS: order 12", author=BRAND)
+    ours["data"]["parent_id"] = "t1_c1"
+    serve_thread(api, ours)
+    assert responder(api).find_own_reply(action(text=typed)) == "t1_r1"
+
+
 def no_comment_returned() -> Reply:
     """praw's reply() gives None for this: Reddit created the comment (a quarantined
     subreddit the account has not opted into) but sent no thing back."""

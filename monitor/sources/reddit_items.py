@@ -17,6 +17,7 @@ from monitor.domain import Author, Mention, MessageKind, Platform
 
 # Reddit shows these in place of the text of a deleted or moderator-removed item.
 GONE_TEXTS = frozenset({"[deleted]", "[removed]"})
+_LINE_END_SPACE = re.compile(r"[ \t]+\n")
 _LINK_IN_CONTEXT = re.compile(r"/comments/([a-z0-9]+)/", re.IGNORECASE)
 
 
@@ -95,5 +96,10 @@ def to_mention(item: RedditItem, kind: MessageKind, web_url: str) -> Mention:
 
 def same_text(theirs: str, ours: str) -> bool:
     """Reddit's copy of a comment (unescaped as it is read) against what we sent. NFC on
-    both sides: a form Reddit may normalise to does not make our reply a stranger."""
-    return normalize("NFC", theirs.strip()) == normalize("NFC", ours.strip())
+    both sides: a form Reddit may normalise to does not make our reply a stranger; nor
+    do the spaces that end our lines (markdown line breaks), should Reddit drop them."""
+    return _compared(theirs) == _compared(ours)
+
+
+def _compared(text: str) -> str:
+    return _LINE_END_SPACE.sub("\n", normalize("NFC", text.strip()))
