@@ -96,6 +96,10 @@ def config_or_exit(config_file: Path | None) -> Settings:
     return settings
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def database_without_rules(config_file: Path | None) -> tuple[Settings, Engine]:
     """The config and a migrated database, or exit (2, 1). The rules are not loaded: the
     commands that report a rejected rules change (`status`, `rules status`) must work
@@ -151,7 +155,8 @@ def check_config(config_file: Path | None) -> None:
     for warning in engine.ruleset.warnings:
         click.echo(str(shown_problem(warning, config_file)), err=True)
     path = config_path(config_file)
-    click.echo(f"{path}: ok ({len(settings.sources)} sources, {len(engine.rules)} rules)")
+    counted = f"{_count(len(settings.sources), 'source')}, {_count(len(engine.rules), 'rule')}"
+    click.echo(f"{path}: ok ({counted})")
 
 
 @main.group()

@@ -67,7 +67,7 @@ def test_check_config_names_every_file_alike(
     write(tmp_path / "rules", "name: r\nmatch: {text: hi}\nthen: {reply: 'Sorry!'}\n", "a.yaml")
     assert run("check-config", "--config", "inchannel.yaml")[:2] == (
         0,
-        "inchannel.yaml: ok (0 sources, 1 rules)\n",
+        "inchannel.yaml: ok (0 sources, 1 rule)\n",
     )
     write(tmp_path / "rules", "name: r\nmatch: {txt: hi}\nthen: {reply: 'Sorry!'}\n", "a.yaml")
     monkeypatch.chdir(tmp_path / "rules")
@@ -88,7 +88,7 @@ def test_check_config_prints_warnings_and_exits_0(tmp_path: Path) -> None:
     )
     code, out, err = run("check-config", "--config", str(path))
     assert code == 0
-    assert out == f"{path}: ok (0 sources, 1 rules)\n"
+    assert out == f"{path}: ok (0 sources, 1 rule)\n"
     assert err == (
         f"{tmp_path / 'rules' / 'a.yaml'}:5:8: warning: rule 'recall': then.reply[0]: sends "
         "the customer elsewhere (support link: 'https://acme.example/recall'); allowed: legal "
