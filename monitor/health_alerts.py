@@ -38,6 +38,7 @@ from monitor.store.db import transaction
 from monitor.store.models import Message, from_customer
 
 log = logging.getLogger("inchannel.alerts")
+OUTBOX_KEY = "outbox-backlog"
 
 
 def check_health(rt: Runtime) -> bool:
@@ -257,18 +258,25 @@ def mention_counts(
 
 
 def outbox_alerts(status: Status, config: AlertsConfig, *, now: datetime) -> list[Alert]:
+    """At ``outbox_backlog`` actions waiting or the oldest ``outbox_due_minutes`` overdue;
+    once raised, until both are down to half their threshold. A backlog drained about as
+    fast as it fills hovers at its threshold: each crossing was a new alert and each
+    dip a recovery notice, a page every few minutes for one lasting condition."""
     waiting = sum(
         status.outbox.get(s.value, 0) for s in (ActionStatus.PENDING, ActionStatus.FAILED)
     )
     overdue = now - status.oldest_due_at if status.oldest_due_at is not None else timedelta(0)
-    deep = bool(config.outbox_backlog) and waiting >= config.outbox_backlog
-    late = bool(config.outbox_due_minutes) and overdue >= timedelta(
-        minutes=config.outbox_due_minutes
-    )
+    due = timedelta(minutes=config.outbox_due_minutes)
+    if any(a.key == OUTBOX_KEY for a in status.alerts):
+        deep = bool(config.outbox_backlog) and waiting * 2 > config.outbox_backlog
+        late = bool(config.outbox_due_minutes) and overdue * 2 > due
+    else:
+        deep = bool(config.outbox_backlog) and waiting >= config.outbox_backlog
+        late = bool(config.outbox_due_minutes) and overdue >= due
     if not (deep or late):
         return []
     text = f"outbox backing up: {waiting} actions waiting, {_first_due(overdue)}"
-    return [Alert("outbox-backlog", "outbox-backlog", text)]
+    return [Alert(OUTBOX_KEY, "outbox-backlog", text)]
 
 
 def _first_due(overdue: timedelta) -> str:

@@ -628,3 +628,53 @@ def test_a_failing_alert_is_not_resolved_by_downtime(make_runtime: RuntimeFactor
     ops = [t for c, t in notes(rt) if c == "ops"]
     assert len(ops) == 2
     assert ops[1].startswith("[inchannel] resolved (raised 1491 min ago): source feed")
+
+
+def _waiting(rt: Runtime, n: int, *, due: datetime | None = None) -> None:
+    """The first ``n`` seeded replies waiting (due ``due``, as seeded if None), the rest
+    sent: a dispatcher working through a backlog that keeps filling."""
+    with transaction(rt.sessions) as session:
+        rows = session.scalars(
+            select(ActionRow).where(ActionRow.kind == "reply").order_by(ActionRow.id)
+        ).all()
+        for i, row in enumerate(rows):
+            row.status = "pending" if i < n else "sent"
+            row.next_attempt_at = due or row.next_attempt_at
+
+
+def test_an_outbox_hovering_at_its_threshold_does_not_flap(make_runtime: RuntimeFactory) -> None:
+    # A backlog drained about as fast as it fills crossed outbox_backlog every few
+    # minutes: each crossing was a new alert and each dip a "resolved" notice.
+    rt = alerts_runtime(make_runtime, outbox_backlog=6, outbox_due_minutes=0)
+    seed_pending_replies(rt.sessions, 6, at=clock(rt).now())
+    check_health(rt)
+    for _ in range(3):
+        # With the alert's own notification, 4: under the threshold, not under half.
+        _waiting(rt, 3)
+        clock(rt).advance(minutes=1)
+        check_health(rt)
+        _waiting(rt, 6)
+        clock(rt).advance(minutes=1)
+        check_health(rt)
+    assert [t for _, t in notes(rt)] == [
+        "[inchannel] outbox backing up: 6 actions waiting, the oldest due 0 min ago"
+    ]
+    _waiting(rt, 1)  # it has drained: 2 waiting
+    check_health(rt)
+    assert notes(rt)[-1][1].startswith("[inchannel] resolved (raised 6 min ago): outbox")
+
+
+def test_an_overdue_outbox_hovering_at_its_threshold_does_not_flap(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = alerts_runtime(make_runtime, outbox_backlog=0, outbox_due_minutes=10)
+    start = clock(rt).now()
+    seed_pending_replies(rt.sessions, 1, at=start)
+    clock(rt).advance(minutes=10)
+    check_health(rt)  # 10 min overdue
+    _waiting(rt, 1, due=start + timedelta(minutes=2))  # the next one, 8 min overdue
+    check_health(rt)
+    assert len(notes(rt)) == 1
+    _waiting(rt, 1, due=start + timedelta(minutes=6))
+    check_health(rt)
+    assert notes(rt)[-1][1].startswith("[inchannel] resolved (raised 0 min ago): outbox")
