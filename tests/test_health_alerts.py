@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from monitor import alerting
 from monitor.alerting import ALERTS_STATE, Alert
@@ -48,6 +48,16 @@ def notes(rt: Runtime) -> list[tuple[str, str]]:
             select(ActionRow).where(ActionRow.kind == "notify").order_by(ActionRow.id)
         )
         return [(str(r.channel), r.text) for r in rows]
+
+
+def delivered(rt: Runtime) -> None:
+    """Every queued notification taken by its channel, as the dispatcher would."""
+    with transaction(rt.sessions) as session:
+        session.execute(
+            update(ActionRow)
+            .where(ActionRow.kind == "notify", ActionRow.status == "pending")
+            .values(status="sent")
+        )
 
 
 def seed(
@@ -147,6 +157,7 @@ def test_source_failing_alerts_once_realerts_and_recovers(make_runtime: RuntimeF
     failing_minutes(rt, switch, 60)
     check_health(rt)
     assert len(notes(rt)) == 4  # realert after 60 min
+    delivered(rt)
     switch.down = False
     clock(rt).advance(minutes=30)  # past the backoff
     poll_source(rt, "feed")
@@ -165,6 +176,7 @@ def test_a_new_failure_after_recovery_is_a_new_episode(make_runtime: RuntimeFact
     for _ in range(2):
         switch.down = True
         failing_minutes(rt, switch, 20)
+        delivered(rt)
         switch.down = False
         clock(rt).advance(minutes=30)  # past the retry backoff
         poll_source(rt, "feed")
@@ -264,6 +276,7 @@ def test_silence_on_a_source_that_usually_has_mentions(make_runtime: RuntimeFact
         "ops",
         "[inchannel] source feed: no mentions for 6 h (usually about 6 in that time)",
     )
+    delivered(rt)
     seed(rt, at=now, label="neutral")
     check_health(rt)
     assert notes(rt)[1][1].startswith("[inchannel] resolved (raised 0 min ago): source feed: no")
@@ -346,6 +359,7 @@ def test_one_failed_poll_does_not_resolve_a_silence(make_runtime: RuntimeFactory
     assert [text for _, text in notes(rt)] == [
         "[inchannel] source feed: no mentions for 6 h (usually about 6 in that time)"
     ]
+    delivered(rt)
     seed(rt, at=clock(rt).now(), label="neutral")  # a mention still ends it
     check_health(rt)
     assert notes(rt)[1][1].startswith("[inchannel] resolved (raised 6 min ago): source feed")
@@ -403,6 +417,7 @@ def test_outbox_backlog_alerts_and_recovers(make_runtime: RuntimeFactory) -> Non
     assert notes(rt) == [
         ("ops", "[inchannel] outbox backing up: 3 actions waiting, the oldest due 0 min ago")
     ]
+    delivered(rt)
     while dispatch_outbox(rt):
         pass
     check_health(rt)
@@ -417,6 +432,7 @@ def test_a_clock_set_back_does_not_say_raised_minus_minutes_ago(
     rt = alerts_runtime(make_runtime, outbox_backlog=2, outbox_due_minutes=0)
     seed_pending_replies(rt.sessions, 2, at=clock(rt).now())
     check_health(rt)
+    delivered(rt)
     while dispatch_outbox(rt):
         pass
     clock(rt).advance(minutes=-10)
@@ -621,6 +637,7 @@ def test_a_failing_alert_is_not_resolved_by_downtime(make_runtime: RuntimeFactor
     ]
     failing_minutes(rt, switch, 20)  # the first poll fails: failing for 0, 1, ... 19 min
     assert len(notes(rt)) == 2  # the alert, to ops and pager, once
+    delivered(rt)
     switch.down = False
     clock(rt).advance(minutes=30)  # past the backoff
     poll_source(rt, "feed")
@@ -659,6 +676,7 @@ def test_an_outbox_hovering_at_its_threshold_does_not_flap(make_runtime: Runtime
     assert [t for _, t in notes(rt)] == [
         "[inchannel] outbox backing up: 6 actions waiting, the oldest due 0 min ago"
     ]
+    delivered(rt)
     _waiting(rt, 1)  # it has drained: 2 waiting
     check_health(rt)
     assert notes(rt)[-1][1].startswith("[inchannel] resolved (raised 6 min ago): outbox")
@@ -675,6 +693,34 @@ def test_an_overdue_outbox_hovering_at_its_threshold_does_not_flap(
     _waiting(rt, 1, due=start + timedelta(minutes=2))  # the next one, 8 min overdue
     check_health(rt)
     assert len(notes(rt)) == 1
+    delivered(rt)
     _waiting(rt, 1, due=start + timedelta(minutes=6))
     check_health(rt)
     assert notes(rt)[-1][1].startswith("[inchannel] resolved (raised 0 min ago): outbox")
+
+
+def test_no_resolved_notice_where_the_alert_never_went_out(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The pager channel was down while the alert was raised and resolved: its retried
+    # alert and the "resolved" notice raced when it came back, the notice often first,
+    # and the alert then reported a failure long over as current.
+    rt, switch = switch_runtime(make_runtime)
+    failing_minutes(rt, switch, 16)
+    with transaction(rt.sessions) as session:
+        session.execute(update(ActionRow).where(ActionRow.channel == "ops").values(status="sent"))
+    switch.down = False
+    clock(rt).advance(minutes=30)  # past the backoff
+    poll_source(rt, "feed")
+    check_health(rt)
+    with rt.sessions() as session:
+        rows = session.scalars(select(ActionRow).order_by(ActionRow.id)).all()
+        shown = [(r.channel, r.status, r.text.split(":")[0]) for r in rows]
+    assert shown == [
+        ("ops", "sent", "[inchannel] source feed"),
+        ("pager", "suppressed", "[inchannel] source feed"),
+        ("ops", "pending", "[inchannel] resolved (raised 31 min ago)"),
+    ]
+    with rt.sessions() as session:
+        event = session.scalars(select(Event).where(Event.kind == "alert_resolved")).one()
+    assert event.detail["channels"] == ["ops"]
