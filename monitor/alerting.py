@@ -160,8 +160,17 @@ def save_state(session: Session, active: Mapping[str, ActiveAlert]) -> None:
     state.details = {"active": [_encode(a) for a in active.values()]}
 
 
-def deliver(session: Session, plan: Plan, *, channels: Sequence[str], now: datetime) -> None:
-    """Log, record and queue one notification per channel for each alert to send."""
+def deliver(
+    session: Session,
+    plan: Plan,
+    *,
+    channels: Sequence[str],
+    now: datetime,
+    unwatched: Mapping[str, str] | None = None,
+) -> None:
+    """Log, record and queue one notification per channel for each alert to send.
+    ``unwatched``: the keys of alerts that ended because their source left the config,
+    with the source's name."""
     for alert in plan.fire:
         log.warning("alert=%s key=%s %s", alert.kind, alert.key, alert.text)
         tag = f"{alert.since:%Y%m%dT%H%M%S}:{alert.sent}"
@@ -169,7 +178,10 @@ def deliver(session: Session, plan: Plan, *, channels: Sequence[str], now: datet
     for alert in plan.resolved:
         # A clock stepped back (or a worker's running ahead) puts since after now.
         minutes = max(0, int((now - alert.since).total_seconds() // 60))
-        text = f"resolved (raised {minutes} min ago): {alert.text}"
+        source = (unwatched or {}).get(alert.key)
+        # Nothing recovered: "resolved" told the team a source taken out polled again.
+        ended = f"ended, source {source} no longer configured" if source else "resolved"
+        text = f"{ended} (raised {minutes} min ago): {alert.text}"
         log.info("alert=%s key=%s %s", alert.kind, alert.key, text)
         tag = f"{alert.since:%Y%m%dT%H%M%S}:resolved"
         reached = _withdraw_unsent(session, alert, _targets(alert, channels), now)

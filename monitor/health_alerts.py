@@ -21,6 +21,7 @@ from monitor.alerting import ActiveAlert, Alert
 from monitor.alerts_settings import AlertsConfig
 from monitor.domain import ActionStatus
 from monitor.runtime import Runtime
+from monitor.settings import Settings
 from monitor.sources import x_usage
 from monitor.status import (
     SourceHealth,
@@ -39,6 +40,7 @@ from monitor.store.models import Message, from_customer
 
 log = logging.getLogger("inchannel.alerts")
 OUTBOX_KEY = "outbox-backlog"
+SOURCE_KINDS = ("source-failing", "silence")
 
 
 def check_health(rt: Runtime) -> bool:
@@ -52,9 +54,24 @@ def check_health(rt: Runtime) -> bool:
         previous = alerting.lock_state(session, now)
         current = detect(rt, session, collect(rt), now)
         plan = alerting.reconcile(previous, current, now=now, realert=realert)
-        alerting.deliver(session, plan, channels=config.channels, now=now)
+        gone = unwatched(plan.resolved, rt.settings)
+        alerting.deliver(session, plan, channels=config.channels, now=now, unwatched=gone)
         alerting.save_state(session, plan.active)
     return False
+
+
+def unwatched(ended: Iterable[ActiveAlert], settings: Settings) -> dict[str, str]:
+    """The ended alerts of sources no longer configured (removed or disabled), by key,
+    with the source's name: their alerts end without the source recovering."""
+    configured = {s.name for s in settings.sources if s.enabled}
+    out = {}
+    for alert in ended:
+        if alert.kind in SOURCE_KINDS:
+            # "source-failing:<name>:<since>", "silence:<name>"; a name holds no ':'.
+            name = alert.key.split(":")[1]
+            if name not in configured:
+                out[alert.key] = name
+    return out
 
 
 def detect(rt: Runtime, session: Session, status: Status, now: datetime) -> list[Alert]:

@@ -724,3 +724,26 @@ def test_no_resolved_notice_where_the_alert_never_went_out(
     with rt.sessions() as session:
         event = session.scalars(select(Event).where(Event.kind == "alert_resolved")).one()
     assert event.detail["channels"] == ["ops"]
+
+
+def test_a_source_taken_out_of_the_config_is_not_called_recovered(
+    make_runtime: RuntimeFactory, tmp_path: Any
+) -> None:
+    # An operator disabled a source stopped by revoked credentials: the team was told
+    # "resolved: source feed: failing ...", as if it polled again.
+    rt, switch = switch_runtime(make_runtime)
+    failing_minutes(rt, switch, 16)
+    delivered(rt)
+    feed = {"name": "feed", "type": "replay", "path": str(tmp_path / "feed0.jsonl")}
+    later = make_runtime(
+        channels=OPS,
+        alerts={"channels": ["ops", "pager"], **QUIET},
+        sources=[{**feed, "enabled": False}],
+    )
+    clock(later).set(clock(rt).now())
+    check_health(later)
+    ended = [t for c, t in notes(later) if c == "ops"][1]
+    assert ended.startswith(
+        "[inchannel] ended, source feed no longer configured (raised 1 min ago): "
+        "source feed: failing"
+    )
