@@ -27,11 +27,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, literal, or_, update
+from sqlalchemy import case, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from monitor import notifications
-from monitor.store.models import Event, SourceState, UTCDateTime
+from monitor.domain import ActionStatus
+from monitor.store.models import ActionRow, Event, SourceState, UTCDateTime
 from monitor.store.queries import insert_state_row
 
 log = logging.getLogger("inchannel.alerts")
@@ -159,8 +160,17 @@ def save_state(session: Session, active: Mapping[str, ActiveAlert]) -> None:
     state.details = {"active": [_encode(a) for a in active.values()]}
 
 
-def deliver(session: Session, plan: Plan, *, channels: Sequence[str], now: datetime) -> None:
-    """Log, record and queue one notification per channel for each alert to send."""
+def deliver(
+    session: Session,
+    plan: Plan,
+    *,
+    channels: Sequence[str],
+    now: datetime,
+    unwatched: Mapping[str, str] | None = None,
+) -> None:
+    """Log, record and queue one notification per channel for each alert to send.
+    ``unwatched``: the keys of alerts that ended because their source left the config,
+    with the source's name."""
     for alert in plan.fire:
         log.warning("alert=%s key=%s %s", alert.kind, alert.key, alert.text)
         tag = f"{alert.since:%Y%m%dT%H%M%S}:{alert.sent}"
@@ -168,10 +178,58 @@ def deliver(session: Session, plan: Plan, *, channels: Sequence[str], now: datet
     for alert in plan.resolved:
         # A clock stepped back (or a worker's running ahead) puts since after now.
         minutes = max(0, int((now - alert.since).total_seconds() // 60))
-        text = f"resolved (raised {minutes} min ago): {alert.text}"
+        source = (unwatched or {}).get(alert.key)
+        # Nothing recovered: "resolved" told the team a source taken out polled again.
+        ended = f"ended, source {source} no longer configured" if source else "resolved"
+        text = f"{ended} (raised {minutes} min ago): {alert.text}"
         log.info("alert=%s key=%s %s", alert.kind, alert.key, text)
         tag = f"{alert.since:%Y%m%dT%H%M%S}:resolved"
-        _record(session, alert, "alert_resolved", text, tag, channels, now)
+        reached = _withdraw_unsent(session, alert, _targets(alert, channels), now)
+        _record(session, alert, "alert_resolved", text, tag, reached, now, extra=False)
+
+
+def _targets(alert: ActiveAlert, channels: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys([*channels, *alert.channels]))
+
+
+def _notify_key(alert: ActiveAlert, tag: str, channel: str) -> str:
+    """The idempotency key notifications.enqueue gives an alert's notification."""
+    return f"notify:alert:{alert.key}:{tag}:{channel}"
+
+
+def _withdraw_unsent(
+    session: Session, alert: ActiveAlert, targets: Sequence[str], now: datetime
+) -> list[str]:
+    """The channels that got (or are being sent) a notification of the ended episode;
+    its notifications still waiting elsewhere are suppressed. Like Alertmanager, no
+    recovery notice for an alert nobody heard of: behind a channel down for an hour,
+    the retried alert and its recovery notice raced, "resolved" often came first, and
+    the alert then reported as current a condition long over."""
+    start = f"{alert.since:%Y%m%dT%H%M%S}"
+    keys = {
+        _notify_key(alert, f"{start}:{n}", channel): channel
+        for n in range(1, alert.sent + 1)
+        for channel in targets
+    }
+    if not keys:
+        return []
+    rows = session.execute(
+        select(ActionRow.idempotency_key, ActionRow.status).where(
+            ActionRow.idempotency_key.in_(list(keys))
+        )
+    )
+    out = (ActionStatus.SENT.value, ActionStatus.SENDING.value)
+    reached = {keys[str(key)] for key, status in rows if status in out}
+    session.execute(
+        update(ActionRow)
+        .where(
+            ActionRow.idempotency_key.in_(list(keys)),
+            ActionRow.status.in_([ActionStatus.PENDING.value, ActionStatus.FAILED.value]),
+        )
+        .values(status=ActionStatus.SUPPRESSED.value, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return [channel for channel in targets if channel in reached]
 
 
 def _record(
@@ -182,8 +240,11 @@ def _record(
     tag: str,
     channels: Sequence[str],
     now: datetime,
+    *,
+    extra: bool = True,
 ) -> None:
-    targets = list(dict.fromkeys([*channels, *alert.channels]))
+    # extra: add the alert's own channels (already among ``channels`` when False).
+    targets = _targets(alert, channels) if extra else list(channels)
     detail = {"alert": alert.kind, "key": alert.key, "text": text, "channels": targets}
     session.add(Event(case_id=None, kind=kind, actor=ACTOR, detail=detail, at=now))
     notifications.enqueue(

@@ -21,6 +21,7 @@ from monitor.alerting import ActiveAlert, Alert
 from monitor.alerts_settings import AlertsConfig
 from monitor.domain import ActionStatus
 from monitor.runtime import Runtime
+from monitor.settings import Settings
 from monitor.sources import x_usage
 from monitor.status import (
     SourceHealth,
@@ -38,6 +39,8 @@ from monitor.store.db import transaction
 from monitor.store.models import Message, from_customer
 
 log = logging.getLogger("inchannel.alerts")
+OUTBOX_KEY = "outbox-backlog"
+SOURCE_KINDS = ("source-failing", "silence")
 
 
 def check_health(rt: Runtime) -> bool:
@@ -51,9 +54,24 @@ def check_health(rt: Runtime) -> bool:
         previous = alerting.lock_state(session, now)
         current = detect(rt, session, collect(rt), now)
         plan = alerting.reconcile(previous, current, now=now, realert=realert)
-        alerting.deliver(session, plan, channels=config.channels, now=now)
+        gone = unwatched(plan.resolved, rt.settings)
+        alerting.deliver(session, plan, channels=config.channels, now=now, unwatched=gone)
         alerting.save_state(session, plan.active)
     return False
+
+
+def unwatched(ended: Iterable[ActiveAlert], settings: Settings) -> dict[str, str]:
+    """The ended alerts of sources no longer configured (removed or disabled), by key,
+    with the source's name: their alerts end without the source recovering."""
+    configured = {s.name for s in settings.sources if s.enabled}
+    out = {}
+    for alert in ended:
+        if alert.kind in SOURCE_KINDS:
+            # "source-failing:<name>:<since>", "silence:<name>"; a name holds no ':'.
+            name = alert.key.split(":")[1]
+            if name not in configured:
+                out[alert.key] = name
+    return out
 
 
 def detect(rt: Runtime, session: Session, status: Status, now: datetime) -> list[Alert]:
@@ -257,18 +275,25 @@ def mention_counts(
 
 
 def outbox_alerts(status: Status, config: AlertsConfig, *, now: datetime) -> list[Alert]:
+    """At ``outbox_backlog`` actions waiting or the oldest ``outbox_due_minutes`` overdue;
+    once raised, until both are down to half their threshold. A backlog drained about as
+    fast as it fills hovers at its threshold: each crossing was a new alert and each
+    dip a recovery notice, a page every few minutes for one lasting condition."""
     waiting = sum(
         status.outbox.get(s.value, 0) for s in (ActionStatus.PENDING, ActionStatus.FAILED)
     )
     overdue = now - status.oldest_due_at if status.oldest_due_at is not None else timedelta(0)
-    deep = bool(config.outbox_backlog) and waiting >= config.outbox_backlog
-    late = bool(config.outbox_due_minutes) and overdue >= timedelta(
-        minutes=config.outbox_due_minutes
-    )
+    due = timedelta(minutes=config.outbox_due_minutes)
+    if any(a.key == OUTBOX_KEY for a in status.alerts):
+        deep = bool(config.outbox_backlog) and waiting * 2 > config.outbox_backlog
+        late = bool(config.outbox_due_minutes) and overdue * 2 > due
+    else:
+        deep = bool(config.outbox_backlog) and waiting >= config.outbox_backlog
+        late = bool(config.outbox_due_minutes) and overdue >= due
     if not (deep or late):
         return []
     text = f"outbox backing up: {waiting} actions waiting, {_first_due(overdue)}"
-    return [Alert("outbox-backlog", "outbox-backlog", text)]
+    return [Alert(OUTBOX_KEY, "outbox-backlog", text)]
 
 
 def _first_due(overdue: timedelta) -> str:

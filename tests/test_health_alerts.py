@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from monitor import alerting
 from monitor.alerting import ALERTS_STATE, Alert
@@ -48,6 +48,16 @@ def notes(rt: Runtime) -> list[tuple[str, str]]:
             select(ActionRow).where(ActionRow.kind == "notify").order_by(ActionRow.id)
         )
         return [(str(r.channel), r.text) for r in rows]
+
+
+def delivered(rt: Runtime) -> None:
+    """Every queued notification taken by its channel, as the dispatcher would."""
+    with transaction(rt.sessions) as session:
+        session.execute(
+            update(ActionRow)
+            .where(ActionRow.kind == "notify", ActionRow.status == "pending")
+            .values(status="sent")
+        )
 
 
 def seed(
@@ -147,6 +157,7 @@ def test_source_failing_alerts_once_realerts_and_recovers(make_runtime: RuntimeF
     failing_minutes(rt, switch, 60)
     check_health(rt)
     assert len(notes(rt)) == 4  # realert after 60 min
+    delivered(rt)
     switch.down = False
     clock(rt).advance(minutes=30)  # past the backoff
     poll_source(rt, "feed")
@@ -165,6 +176,7 @@ def test_a_new_failure_after_recovery_is_a_new_episode(make_runtime: RuntimeFact
     for _ in range(2):
         switch.down = True
         failing_minutes(rt, switch, 20)
+        delivered(rt)
         switch.down = False
         clock(rt).advance(minutes=30)  # past the retry backoff
         poll_source(rt, "feed")
@@ -264,6 +276,7 @@ def test_silence_on_a_source_that_usually_has_mentions(make_runtime: RuntimeFact
         "ops",
         "[inchannel] source feed: no mentions for 6 h (usually about 6 in that time)",
     )
+    delivered(rt)
     seed(rt, at=now, label="neutral")
     check_health(rt)
     assert notes(rt)[1][1].startswith("[inchannel] resolved (raised 0 min ago): source feed: no")
@@ -346,6 +359,7 @@ def test_one_failed_poll_does_not_resolve_a_silence(make_runtime: RuntimeFactory
     assert [text for _, text in notes(rt)] == [
         "[inchannel] source feed: no mentions for 6 h (usually about 6 in that time)"
     ]
+    delivered(rt)
     seed(rt, at=clock(rt).now(), label="neutral")  # a mention still ends it
     check_health(rt)
     assert notes(rt)[1][1].startswith("[inchannel] resolved (raised 6 min ago): source feed")
@@ -403,6 +417,7 @@ def test_outbox_backlog_alerts_and_recovers(make_runtime: RuntimeFactory) -> Non
     assert notes(rt) == [
         ("ops", "[inchannel] outbox backing up: 3 actions waiting, the oldest due 0 min ago")
     ]
+    delivered(rt)
     while dispatch_outbox(rt):
         pass
     check_health(rt)
@@ -417,6 +432,7 @@ def test_a_clock_set_back_does_not_say_raised_minus_minutes_ago(
     rt = alerts_runtime(make_runtime, outbox_backlog=2, outbox_due_minutes=0)
     seed_pending_replies(rt.sessions, 2, at=clock(rt).now())
     check_health(rt)
+    delivered(rt)
     while dispatch_outbox(rt):
         pass
     clock(rt).advance(minutes=-10)
@@ -621,6 +637,7 @@ def test_a_failing_alert_is_not_resolved_by_downtime(make_runtime: RuntimeFactor
     ]
     failing_minutes(rt, switch, 20)  # the first poll fails: failing for 0, 1, ... 19 min
     assert len(notes(rt)) == 2  # the alert, to ops and pager, once
+    delivered(rt)
     switch.down = False
     clock(rt).advance(minutes=30)  # past the backoff
     poll_source(rt, "feed")
@@ -628,3 +645,105 @@ def test_a_failing_alert_is_not_resolved_by_downtime(make_runtime: RuntimeFactor
     ops = [t for c, t in notes(rt) if c == "ops"]
     assert len(ops) == 2
     assert ops[1].startswith("[inchannel] resolved (raised 1491 min ago): source feed")
+
+
+def _waiting(rt: Runtime, n: int, *, due: datetime | None = None) -> None:
+    """The first ``n`` seeded replies waiting (due ``due``, as seeded if None), the rest
+    sent: a dispatcher working through a backlog that keeps filling."""
+    with transaction(rt.sessions) as session:
+        rows = session.scalars(
+            select(ActionRow).where(ActionRow.kind == "reply").order_by(ActionRow.id)
+        ).all()
+        for i, row in enumerate(rows):
+            row.status = "pending" if i < n else "sent"
+            row.next_attempt_at = due or row.next_attempt_at
+
+
+def test_an_outbox_hovering_at_its_threshold_does_not_flap(make_runtime: RuntimeFactory) -> None:
+    # A backlog drained about as fast as it fills crossed outbox_backlog every few
+    # minutes: each crossing was a new alert and each dip a "resolved" notice.
+    rt = alerts_runtime(make_runtime, outbox_backlog=6, outbox_due_minutes=0)
+    seed_pending_replies(rt.sessions, 6, at=clock(rt).now())
+    check_health(rt)
+    for _ in range(3):
+        # With the alert's own notification, 4: under the threshold, not under half.
+        _waiting(rt, 3)
+        clock(rt).advance(minutes=1)
+        check_health(rt)
+        _waiting(rt, 6)
+        clock(rt).advance(minutes=1)
+        check_health(rt)
+    assert [t for _, t in notes(rt)] == [
+        "[inchannel] outbox backing up: 6 actions waiting, the oldest due 0 min ago"
+    ]
+    delivered(rt)
+    _waiting(rt, 1)  # it has drained: 2 waiting
+    check_health(rt)
+    assert notes(rt)[-1][1].startswith("[inchannel] resolved (raised 6 min ago): outbox")
+
+
+def test_an_overdue_outbox_hovering_at_its_threshold_does_not_flap(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = alerts_runtime(make_runtime, outbox_backlog=0, outbox_due_minutes=10)
+    start = clock(rt).now()
+    seed_pending_replies(rt.sessions, 1, at=start)
+    clock(rt).advance(minutes=10)
+    check_health(rt)  # 10 min overdue
+    _waiting(rt, 1, due=start + timedelta(minutes=2))  # the next one, 8 min overdue
+    check_health(rt)
+    assert len(notes(rt)) == 1
+    delivered(rt)
+    _waiting(rt, 1, due=start + timedelta(minutes=6))
+    check_health(rt)
+    assert notes(rt)[-1][1].startswith("[inchannel] resolved (raised 0 min ago): outbox")
+
+
+def test_no_resolved_notice_where_the_alert_never_went_out(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The pager channel was down while the alert was raised and resolved: its retried
+    # alert and the "resolved" notice raced when it came back, the notice often first,
+    # and the alert then reported a failure long over as current.
+    rt, switch = switch_runtime(make_runtime)
+    failing_minutes(rt, switch, 16)
+    with transaction(rt.sessions) as session:
+        session.execute(update(ActionRow).where(ActionRow.channel == "ops").values(status="sent"))
+    switch.down = False
+    clock(rt).advance(minutes=30)  # past the backoff
+    poll_source(rt, "feed")
+    check_health(rt)
+    with rt.sessions() as session:
+        rows = session.scalars(select(ActionRow).order_by(ActionRow.id)).all()
+        shown = [(r.channel, r.status, r.text.split(":")[0]) for r in rows]
+    assert shown == [
+        ("ops", "sent", "[inchannel] source feed"),
+        ("pager", "suppressed", "[inchannel] source feed"),
+        ("ops", "pending", "[inchannel] resolved (raised 31 min ago)"),
+    ]
+    with rt.sessions() as session:
+        event = session.scalars(select(Event).where(Event.kind == "alert_resolved")).one()
+    assert event.detail["channels"] == ["ops"]
+
+
+def test_a_source_taken_out_of_the_config_is_not_called_recovered(
+    make_runtime: RuntimeFactory, tmp_path: Any
+) -> None:
+    # An operator disabled a source stopped by revoked credentials: the team was told
+    # "resolved: source feed: failing ...", as if it polled again.
+    rt, switch = switch_runtime(make_runtime)
+    failing_minutes(rt, switch, 16)
+    delivered(rt)
+    feed = {"name": "feed", "type": "replay", "path": str(tmp_path / "feed0.jsonl")}
+    later = make_runtime(
+        channels=OPS,
+        alerts={"channels": ["ops", "pager"], **QUIET},
+        sources=[{**feed, "enabled": False}],
+    )
+    clock(later).set(clock(rt).now())
+    check_health(later)
+    ended = [t for c, t in notes(later) if c == "ops"][1]
+    assert ended.startswith(
+        "[inchannel] ended, source feed no longer configured (raised 1 min ago): "
+        "source feed: failing"
+    )
