@@ -39,7 +39,11 @@ from sqlalchemy.orm import Session
 from monitor import cases
 from monitor.backfill_carry import ACTOR, Carry, Key, resume, settle
 from monitor.domain import ActionKind, ActionStatus, CaseState, Mention, MessageKind
-from monitor.ingest import message_row, upsert_customers  # the live ingest's rows, exactly
+from monitor.ingest import (
+    known_authors,
+    message_row,
+    upsert_customers,
+)  # the live ingest's rows, exactly
 from monitor.metrics import decision_types
 from monitor.processing import process_batch  # the live processing path, exactly
 from monitor.runtime import Runtime
@@ -251,6 +255,7 @@ def _import(
 def _store(
     rt: Runtime, session: Session, name: str, chunk: Sequence[Mention], now: datetime
 ) -> list[Message]:
+    chunk = known_authors(session, chunk)
     ids = upsert_customers(session, chunk, now)
     rows = [message_row(rt, m, name, ids[(m.platform.value, m.author.id)], now) for m in chunk]
     # A mention stored earlier as thread context becomes an inbound message, as in a poll.

@@ -140,6 +140,13 @@ class Author:
     account_created_at: datetime | None = None
 
 
+def handle_unknown(platform: Platform, author_id: str, handle: str) -> bool:
+    """Whether ``handle`` is an X user id standing in for a handle X did not send: it
+    leaves suspended, withheld and protected authors (and some under load) out of
+    includes.users, or sends a username no handle can be."""
+    return platform is Platform.X and handle == author_id
+
+
 @dataclass(frozen=True, slots=True)
 class Mention:
     platform: Platform

@@ -6,13 +6,14 @@ import functools
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
-from monitor.domain import Author, Direction, Mention, MessageKind, Platform
+from monitor.domain import Author, Direction, Mention, MessageKind, Platform, handle_unknown
 from monitor.runtime import Runtime
 from monitor.sources.base import PollResult, SourceError
 from monitor.store.context import promote_context, store_context
@@ -268,6 +269,7 @@ def _store(
 ) -> int:
     if not mentions:
         return 0
+    mentions = known_authors(session, mentions)
     customer_ids = upsert_customers(session, mentions, now)
     rows = [
         message_row(rt, m, source, customer_ids[(m.platform.value, m.author.id)], now)
@@ -325,6 +327,31 @@ def is_own(rt: Runtime, mention: Mention) -> bool:
     return reddit is not None and mention.author.id.lower() in reddit.login_names()
 
 
+def known_authors(session: Session, mentions: Sequence[Mention]) -> list[Mention]:
+    """The mentions, each author X sent without a handle given the one stored for them.
+
+    X leaves suspended, withheld and protected authors (and some under load) out of
+    includes.users; their user id standing in for the handle replaced a known customer's
+    handle, and showed on their messages and in the bot's replies."""
+    unknown = {m.author.id for m in mentions if _handle_unknown(m)}
+    if not unknown:
+        return list(mentions)
+    query = select(Customer.platform_user_id, Customer.handle).where(
+        Customer.platform == Platform.X.value, Customer.platform_user_id.in_(sorted(unknown))
+    )
+    stored: dict[str, str] = dict(session.execute(query).all())
+    return [
+        replace(m, author=replace(m.author, handle=stored[m.author.id]))
+        if _handle_unknown(m) and m.author.id in stored
+        else m
+        for m in mentions
+    ]
+
+
+def _handle_unknown(mention: Mention) -> bool:
+    return handle_unknown(mention.platform, mention.author.id, mention.author.handle)
+
+
 def upsert_customers(
     session: Session, mentions: Sequence[Mention], now: datetime
 ) -> dict[tuple[str, str], int]:
@@ -360,7 +387,10 @@ def upsert_customers(
         ).where(Customer.platform == platform, Customer.platform_user_id.in_(wanted))
         for customer_id, user_id, handle, followers, created in session.execute(query):
             ids[(platform, user_id)] = customer_id
-            change = _customer_change(authors[(platform, user_id)], handle, followers, created)
+            author = authors[(platform, user_id)]
+            if handle_unknown(Platform(platform), author.id, author.handle):
+                author = replace(author, handle=handle)  # stored by a worker meanwhile
+            change = _customer_change(author, handle, followers, created)
             if change is not None:
                 changed.append({"b_id": customer_id, **change})
     _touch_customers(session, list(ids.values()), changed, now)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from monitor.domain import Platform
-from monitor.rules.templates import PLATFORM_LIMITS, first_name, worst_case_length
+from monitor.rules.templates import (
+    PLATFORM_LIMITS,
+    customer_names,
+    fill,
+    first_name,
+    worst_case_length,
+)
 from monitor.textlength import reddit_body, reply_length, reply_length_problem, x_length
 
 
@@ -97,3 +103,25 @@ def test_a_persons_reply_is_checked_as_the_platform_counts_it() -> None:
     link = "https://example.com/" + "a" * 300
     assert check_reply("x", f"here you go: {link}", allow_redirect=True) == []  # counts 23
     assert check_reply("reddit", "*" * 6000) == ["12000 characters: reddit allows 10000"]
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("Hi {first_name}, sorry about that.", "Hi, sorry about that."),
+        ("Got it, {first_name}. Our team will reply.", "Got it. Our team will reply."),
+        ("Thanks {first_name}! We'll update you.", "Thanks! We'll update you."),
+        ("{first_name}, thanks for your patience.", "Thanks for your patience."),
+        ("Hi {author} {first_name}, case C-1.", "Hi, case C-1."),
+    ],
+)
+def test_an_x_id_standing_in_for_the_handle_is_never_a_name(template: str, expected: str) -> None:
+    # X left the author out of includes.users: the id stood in for the handle and the
+    # reply read "Hi 783214" or tagged "@783214", whoever holds that handle.
+    names = customer_names(Platform.X, "783214", "783214", "")
+    assert fill(template, {**names, "case": "C-1"}, platform=Platform.X) == expected
+    named = customer_names(Platform.X, "783214", "783214", "Ann Lee")
+    assert named == {"author": "", "first_name": "Ann"}
+    # A Reddit id is the name itself, lower-cased: it stays.
+    reddit = customer_names(Platform.REDDIT, "jane_doe", "jane_doe", "")
+    assert reddit == {"author": "u/jane_doe", "first_name": "jane_doe"}

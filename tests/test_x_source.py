@@ -482,3 +482,34 @@ def test_the_brand_account_is_own_by_its_user_id_without_brand_accounts(
         cases = session.scalars(select(Case)).all()
         owners = {session.get_one(Customer, c.customer_id).platform_user_id for c in cases}
     assert owners == {"42"}  # a case for the customer only, none against the brand
+
+
+def test_an_author_x_leaves_out_of_includes_keeps_the_stored_name_and_is_not_greeted_by_id(
+    make_runtime: RuntimeFactory, api: FakeAPI, tmp_path: Path
+) -> None:
+    # X leaves suspended, withheld and protected authors (and some under load) out of
+    # includes.users. Their numeric id stood in for the handle: it replaced a known
+    # customer's handle, and the bot greeted a new one as "Hi 77" and tagged "@77".
+    write(tmp_path / "rules", "name: hello\nthen: {reply: 'Hi {first_name}, thanks {author}!'}\n")
+    api.add("GET", MENTIONS, ok(body([tweet(1)], users=[user("42", "carla")])))
+    rt = make_runtime(
+        sources=[{"name": "mentions", "type": "x_mentions", "thread_depth": 0}],
+        responders={"x": {"type": "recording", "path": None},
+                    "reddit": {"type": "recording", "path": None}},
+        x=x_section(api),
+        rules={"path": str(tmp_path / "rules")},
+    )  # fmt: skip
+    poll_source(rt, "mentions")
+    rt.clock.advance(minutes=5)  # type: ignore[attr-defined]
+    later = [tweet(2, "@acme still late", author="42"), tweet(3, author="77")]
+    api.add("GET", MENTIONS, ok(body(later, users=[user("9", "someone_else")])))
+    poll_source(rt, "mentions")
+    process_pending(rt)
+    with rt.sessions() as session:
+        names = {c.platform_user_id: (c.handle, c.display_name)
+                 for c in session.scalars(select(Customer))}  # fmt: skip
+    assert names == {"42": ("carla", "Carla"), "77": ("77", "")}
+    stored = {m.external_id: m for m in messages(rt)}
+    assert stored[tid(2)].author_handle == "carla"
+    replies = {i: (stored[tid(i)].decision or {})["reply"]["text"] for i in (1, 3)}
+    assert replies == {1: "Hi Carla, thanks @carla!", 3: "Hi, thanks!"}

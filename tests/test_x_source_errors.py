@@ -582,3 +582,44 @@ def test_two_sources_polling_at_once_cannot_pass_the_read_budget_together(
         assert search is not None
         assert search.last_error is not None
         assert search.last_error.startswith("x read budget: 30 posts held by X requests under way")
+
+
+def test_a_search_sweep_resumed_past_the_7_day_edge_reads_on_below_its_pages_once(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # The sweep's since_id was 10 minutes inside the 7-day window; its first page spent
+    # the rate limit and the reset came 20 minutes later. X answers 400 to a since_id
+    # outside the window: the token was taken for refused, the sweep restarted from
+    # scratch and read (and billed) its first page again.
+    edge = snowflake_at(NOW - timedelta(days=7, minutes=-10))
+    first = ok(body([tweet(5, "acme"), tweet(4, "acme")], next_token="p2"), remaining=0)
+    api.add("GET", SEARCH, first, ok(body([])))
+    out_of_window = problem(400, "Invalid 'since_id': must be within the last 7 days")
+    api.add("GET", SEARCH, out_of_window, query={"pagination_token": "p2"})
+    api.add("GET", SEARCH, ok(body([tweet(3, "acme")])), query={"until_id": tid(4)})
+    sources = [{"name": "brand", "type": "x_search", "query": "acme", "overlap_seconds": 0}]
+    rt = x_runtime(make_runtime, api, sources=sources)
+    with rt.sessions.begin() as session:
+        session.add(SourceState(name="brand", cursor=edge, consecutive_failures=0, items_total=0))
+    poll_source(rt, "brand")
+    assert stored(rt) == 2
+    clock(rt).advance(minutes=20)
+    poll_source(rt, "brand")
+    clock(rt).advance(minutes=5)
+    poll_source(rt, "brand")  # a failed resume would be retried here
+    _, resumed, after = api.seen("GET", SEARCH)
+    assert after.query["since_id"] == [tid(5)]
+    assert "pagination_token" not in resumed.query
+    assert resumed.query["until_id"] == [tid(4)]  # below the pages already read
+    floor = snowflake_at(NOW + timedelta(minutes=20) - timedelta(days=7, minutes=-1))
+    assert resumed.query["since_id"] == [floor]
+    with rt.sessions() as session:
+        brand = session.get(SourceState, "brand")
+        assert brand is not None
+        assert brand.last_error is None
+        assert brand.cursor == f'{{"newest_id":"{tid(5)}"}}'
+        gaps = [e.detail for e in session.scalars(select(Event).where(Event.kind == "gap"))]
+        reads = sum(u.count for u in session.scalars(select(Usage).where(Usage.key == "x:reads")))
+    assert stored(rt) == 3
+    assert [g["reason"] for g in gaps] == ["sweep resumed after its since_id left the 7-day window"]
+    assert reads == 3  # each post read and billed once

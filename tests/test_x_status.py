@@ -13,7 +13,7 @@ from monitor.sources.x_status import status_lines
 from tests.conftest import REPO, RuntimeFactory
 from tests.fakeapi import FakeAPI, Reply
 from tests.reddit_fake import reddit_section
-from tests.xapi import MENTIONS, body, limits, ok, tweet, x_runtime, x_section
+from tests.xapi import MENTIONS, SEARCH, body, limits, ok, tweet, x_runtime, x_section
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -89,3 +89,24 @@ def test_only_x_sources_are_listed(make_runtime: RuntimeFactory) -> None:
     with rt.sessions() as session:
         lines = status_lines(session, rt.settings, NOW)
     assert lines[2:] == ["  mentions: never polled"]
+
+
+def test_a_rate_limit_with_headers_missing_shows_what_x_sent(make_runtime: RuntimeFactory) -> None:
+    # X left out x-rate-limit-limit (or the reset): the line read "rate limit 447/None"
+    # and "until None".
+    with FakeAPI() as api:
+        no_limit = {k: v for k, v in limits(447).items() if k != "x-rate-limit-limit"}
+        no_reset = {k: v for k, v in limits(446).items() if k != "x-rate-limit-reset"}
+        sources = [{"name": "mentions", "type": "x_mentions"}, {"name": "s", "type": "x_search",
+                   "query": "acme"}]  # fmt: skip
+        api.add("GET", MENTIONS, Reply.json(body([tweet(1)]), headers=no_limit))
+        api.add("GET", SEARCH, Reply.json(body([tweet(2)]), headers=no_reset))
+        rt = x_runtime(make_runtime, api, sources=sources)
+        poll_source(rt, "mentions")
+        poll_source(rt, "s")
+    with rt.sessions() as session:
+        lines = status_lines(session, rt.settings, NOW)
+    assert "rate limit 447 left until 2026-11-18T" in lines[2]
+    assert "None" not in lines[2]
+    assert lines[3].endswith("rate limit 446/450")
+    assert "None" not in lines[3]

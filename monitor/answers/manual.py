@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from monitor.answers.model import KnowledgeBase
 from monitor.domain import Platform
-from monitor.rules.templates import fill, first_name
+from monitor.rules.templates import customer_names, fill
 from monitor.store.models import Case, Customer
 
 
@@ -22,9 +22,11 @@ def entry_text(
         known = ", ".join(e.id for e in kb.entries[:10]) or "none"
         raise UnknownAnswer(f"unknown answer {entry_id!r} (entries: {known})")
     platform = Platform(case.platform)
+    names = customer_names(
+        platform, customer.platform_user_id, customer.handle, customer.display_name
+    )
     values = {
-        "author": ("u/" if platform is Platform.REDDIT else "@") + customer.handle,
-        "first_name": first_name(customer.display_name, customer.handle),
+        **names,
         "case": case.ref,
         "brand": brand,
     }

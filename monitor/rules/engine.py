@@ -26,7 +26,7 @@ from monitor.rules.context import Context, Facts
 from monitor.rules.index import RuleIndex
 from monitor.rules.model import RuleSet, evaluation_order
 from monitor.rules.outcome import Outcome, RulePlan, Teams, plan
-from monitor.rules.templates import PLATFORM_LIMITS, fill, first_name, matched_text
+from monitor.rules.templates import PLATFORM_LIMITS, customer_names, fill, matched_text
 from monitor.textlength import brand_text_length
 
 __all__ = ["Context", "Guards", "RuleEngine", "Teams"]
@@ -154,8 +154,7 @@ class RuleEngine:
         mention = facts.mention
         author = mention.author
         return {
-            "author": ("u/" if mention.platform is Platform.REDDIT else "@") + author.handle,
-            "first_name": first_name(author.display_name, author.handle),
+            **customer_names(mention.platform, author.id, author.handle, author.display_name),
             "case": facts.context.case_ref,
             "brand": self.brand,
         }

@@ -12,7 +12,7 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 
-from monitor.domain import Platform
+from monitor.domain import Platform, handle_unknown
 from monitor.textlength import REPLY_LIMITS, brand_text_length, escape_markdown
 
 PLACEHOLDERS = frozenset({"author", "first_name", "case", "team", "match", "brand"})
@@ -33,6 +33,8 @@ WORST_CASE_LENGTHS = {"author": 22, "first_name": MAX_FIRST_NAME, "case": 12, "m
 # (CJK), or on Reddit ones escaping doubles. Handles are ASCII letters, digits and _.
 _HEAVIEST = {Platform.X: "\u4e2d", Platform.REDDIT: "_"}
 _CUSTOMER_WORDS = frozenset({"first_name", "match"})
+# The placeholders that name the customer: left empty, they go with their comma.
+_NAMES = ("author", "first_name")
 
 # Letters (any script) with their marks, ' and -: no digits, so a display name cannot
 # put a phone number or an order number in the brand's reply; no _ or other markup.
@@ -70,7 +72,20 @@ def fill(template: str, values: Mapping[str, str], *, platform: Platform) -> str
     (a customer's name, the words they wrote) is escaped to show literally."""
     if platform is Platform.REDDIT:
         values = {name: escape_markdown(value) for name, value in values.items()}
+    for name in _NAMES:
+        if values.get(name) == "":
+            template = _without(template, name)
     return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+
+
+def _without(template: str, name: str) -> str:
+    """The template with the placeholder ``name`` taken out, with the comma or spaces
+    that set it off: "Hi {first_name}, ..." reads "Hi, ...", "Thanks {first_name}!"
+    "Thanks!", and "{first_name}, thanks ..." at the start "Thanks ..."."""
+    token = re.escape("{" + name + "}")
+    leading = re.compile(rf"^([ \t]*){token}[ \t]*[,;:]?[ \t]*(\w?)", re.MULTILINE)
+    template = leading.sub(lambda m: m.group(1) + m.group(2).upper(), template)
+    return re.sub(rf",?[ \t]*{token}", "", template)
 
 
 def worst_case_length(
@@ -92,6 +107,20 @@ def longest_values(platform: Platform, lengths: Mapping[str, int], brand: str) -
         for name, size in lengths.items()
     }
     return values | {"brand": brand}
+
+
+def customer_names(
+    platform: Platform, user_id: str, handle: str, display_name: str
+) -> dict[str, str]:
+    """``{author}`` and ``{first_name}`` for a customer. An X user id standing in for the
+    handle fills neither: a reply greeted the customer as "783214", and "@783214" can
+    tag whoever holds that handle. ``fill`` then leaves the name out of the text."""
+    known = "" if handle_unknown(platform, user_id, handle) else handle
+    prefix = "u/" if platform is Platform.REDDIT else "@"
+    return {
+        "author": prefix + known if known else "",
+        "first_name": first_name(display_name, known),
+    }
 
 
 def first_name(display_name: str, handle: str) -> str:

@@ -30,10 +30,20 @@ class XCursor:
     sweep_newest: str | None = None  # highest id seen in it so far
     sweep_pages: int = 0
     sweep_count: int = 0  # posts X reported in it (result_count)
+    sweep_oldest: str | None = None  # lowest id read in it so far
+    # A sweep restarted without its token reads on below the pages it has read.
+    until_id: str | None = None
 
     @property
     def in_sweep(self) -> bool:
-        return self.next_token is not None
+        return self.next_token is not None or self.until_id is not None
+
+    def read_on_below(self, since_id: str | None) -> XCursor | None:
+        """This sweep without its page token, going on from ``since_id`` up to the
+        oldest post it has read; None when it has read no post to go on below."""
+        if self.sweep_oldest is None:
+            return None
+        return replace(self, since_id=since_id, next_token=None, until_id=self.sweep_oldest)
 
     def encode(self) -> str:
         values = {k: v for k, v in asdict(self).items() if v not in (None, 0)}
@@ -43,7 +53,12 @@ class XCursor:
         return XCursor(newest_id=newer(self.newest_id, self.sweep_newest))
 
     def continued(
-        self, since_id: str | None, token: str | None, newest: str | None, count: int
+        self,
+        since_id: str | None,
+        token: str | None,
+        newest: str | None,
+        count: int,
+        oldest: str | None = None,
     ) -> XCursor:
         """This sweep after one more page; ``token`` None means that page was its last."""
         return replace(
@@ -53,6 +68,7 @@ class XCursor:
             sweep_newest=newer(self.sweep_newest, newest),
             sweep_pages=self.sweep_pages + 1,
             sweep_count=self.sweep_count + count,
+            sweep_oldest=older(self.sweep_oldest, oldest),
         )
 
 
@@ -110,6 +126,11 @@ def decode(raw: str | None) -> XCursor:
 def newer(a: str | None, b: str | None) -> str | None:
     ids = [x for x in (a, b) if x is not None and ascii_digits(x)]
     return max(ids, key=int) if ids else None
+
+
+def older(a: str | None, b: str | None) -> str | None:
+    ids = [x for x in (a, b) if x is not None and ascii_digits(x)]
+    return min(ids, key=int) if ids else None
 
 
 def overlap_since(newest_id: str, seconds: float) -> str:

@@ -37,6 +37,7 @@ from monitor.sources.x_cursor import (
     XCursor,
     decode,
     newer,
+    older,
     overlap_since,
     snowflake_at,
     snowflake_time,
@@ -84,11 +85,15 @@ class XSource:
         # Set when X refused a stored next_token (expired while we waited on a rate
         # limit); the cursor cannot change on a failed poll, so the next poll drops it.
         self._token_refused = False
+        # The since_id of a sweep this poll restarted because it left the 7-day window:
+        # recorded as a gap once a page is read.
+        self._left_window: str | None = None
 
     def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
         state = decode(cursor)
-        if state.in_sweep and self._token_refused:
-            state = XCursor(newest_id=state.newest_id)  # start the sweep over, from since_id
+        self._left_window = None
+        if state.in_sweep and (self._token_refused or self._since_out_of_reach(state, now)):
+            state = self._restarted(state, now)
         sweep = Sweep(state)
         started = time.monotonic()
         while True:
@@ -106,15 +111,39 @@ class XSource:
             if time.monotonic() - started > SWEEP_SECONDS:
                 return sweep.result(more=True)  # stored now, so the lease cannot lapse
 
+    def _since_out_of_reach(self, state: XCursor, now: datetime) -> bool:
+        """Whether a search sweep's since_id has fallen out of the 7-day window while it
+        waited (a rate limit's reset, a backoff): X answers 400 to the next page."""
+        return (
+            self.origin is Origin.SEARCH
+            and state.since_id is not None
+            and snowflake_time(state.since_id) < now - SEARCH_WINDOW
+        )
+
+    def _restarted(self, state: XCursor, now: datetime) -> XCursor:
+        """The sweep without its page token: from its since_id (moved up to the 7-day
+        window's edge) down to the oldest post it has read. Started over from scratch,
+        it read and paid for its first pages again."""
+        since = state.since_id
+        if self._since_out_of_reach(state, now):
+            self._left_window = since
+            since = snowflake_at(now - SEARCH_WINDOW)
+        below = state.read_on_below(since)
+        return below if below is not None else XCursor(newest_id=state.newest_id)
+
     def _read_page(self, sweep: Sweep, now: datetime) -> bool:
         """Read the sweep's next page into ``sweep``; whether to read on at once."""
         state = sweep.state
         held = self._check_budget(now)
         try:
             since = state.since_id if state.in_sweep else self._since(state, now)
-            page = self._fetch(since, state.next_token, now)
+            page = self._fetch(since, state.next_token, now, until=state.until_id)
         finally:
             self.ledger.release_reads(now, held)
+        if self._left_window is not None:
+            lost = XCursor(since_id=self._left_window, sweep_count=state.sweep_count)
+            self._gap(now, lost, "sweep resumed after its since_id left the 7-day window")
+            self._left_window = None
         if not state.in_sweep and self._out_of_reach(state, now):
             # Recorded once the window is read: each failed try recorded it again.
             self._gap(now, XCursor(since_id=state.newest_id), "cursor older than 7 days")
@@ -315,7 +344,8 @@ class XSource:
         # floor); an overlap since_id is below the newest id and changes nothing.
         newest = newer(newest, since)
         token = page.next_token
-        swept = state.continued(since, token, newest, count)
+        oldest = older(_min_id(parsed.ids), _str(page.meta.get("oldest_id")))
+        swept = state.continued(since, token, newest, count, oldest)
         # First start: one page of history, not the whole window (each post is billed).
         first_start = state.newest_id is None and not state.in_sweep
         if token and not first_start and swept.sweep_pages < self.config.max_pages:
@@ -508,6 +538,10 @@ def _refusal(page: Page) -> str:
 
 def _max_id(ids: Sequence[str]) -> str | None:
     return max(ids, key=int) if ids else None
+
+
+def _min_id(ids: Sequence[str]) -> str | None:
+    return min(ids, key=int) if ids else None
 
 
 def _str(value: object) -> str | None:

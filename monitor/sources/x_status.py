@@ -47,13 +47,20 @@ def _source_line(state: SourceState | None, name: str) -> str:
         parts.append(f"last success {state.last_success_at:%Y-%m-%d %H:%M:%S}")
     limit: dict[str, Any] = (state.details or {}).get("rate_limit") or {}
     if limit.get("remaining") is not None:
-        parts.append(f"rate limit {limit['remaining']}/{limit['limit']} until {limit['reset_at']}")
+        parts.append(_rate_limit(limit))
     if state.next_poll_at:
         parts.append(f"waiting until {state.next_poll_at:%Y-%m-%d %H:%M:%S}")
     if state.last_error:
         # X's error text, not ours: one line, nothing a terminal acts on.
         parts.append(f"error: {inert_line(state.last_error, 300)}")
     return "; ".join(parts)
+
+
+def _rate_limit(limit: dict[str, Any]) -> str:
+    # X leaves a header out now and then: say what it sent, not "447/None until None".
+    size = f"/{limit['limit']}" if limit.get("limit") is not None else " left"
+    reset = f" until {limit['reset_at']}" if limit.get("reset_at") else ""
+    return f"rate limit {limit['remaining']}{size}{reset}"
 
 
 def _event_lines(session: Session) -> list[str]:
