@@ -79,6 +79,13 @@ def fresh(prefix: str, text: str, poll: int, **extra: Any) -> dict[str, Any]:
     return comment(f"{prefix}{poll}c", text, created=T0 + poll, link=link, **extra)
 
 
+def seen(prefix: str, text: str, poll: int, **extra: Any) -> list[dict[str, Any]]:
+    """A listing as poll ``poll`` reads it, newest first: its new item, then the items of
+    the polls before (a listing that stopped above the last poll's newest item would be
+    a gap, which the source reports)."""
+    return [fresh(prefix, text, p, **extra) for p in range(poll, 0, -1)]
+
+
 def script_busy_cycle(api: FakeAPI) -> None:
     """Every listing has one new item per poll, each in a thread not seen before: the
     inbox marks read, and thread context is fetched, on every poll."""
@@ -89,9 +96,9 @@ def script_busy_cycle(api: FakeAPI) -> None:
         ("/message/mentions", "m", "u/acme_official hi", "username_mention"),
         ("/message/comments/?", "r", "thanks", "comment_reply"),
     ):
-        api.add("GET", path, *[listing(fresh(prefix, text, p, inbox=kind)) for p in (1, 2)])
+        api.add("GET", path, *[listing(*seen(prefix, text, p, inbox=kind)) for p in (1, 2)])
     for sub in SUBREDDITS:
-        api.add("GET", f"/r/{sub}/comments/?", *[listing(fresh(sub, "acme!", p)) for p in (1, 2)])
+        api.add("GET", f"/r/{sub}/comments/?", *[listing(*seen(sub, "acme!", p)) for p in (1, 2)])
         api.add("GET", f"/r/{sub}/new/?", listing())
     api.add("GET", "/r/all/search/?", listing())
 

@@ -33,6 +33,12 @@ def token() -> Reply:
 
 def serve_token(api: FakeAPI) -> None:
     api.add("POST", "/api/v1/access_token", token())
+    serve_me(api)
+
+
+def serve_me(api: FakeAPI) -> None:
+    """A source logged in by refresh token asks once whose it is (its posts are ours)."""
+    api.add("GET", "/api/v1/me", Reply.json({"name": BRAND, "id": "b1"}))
 
 
 def listing(

@@ -31,6 +31,7 @@ from tests.reddit_fake import (
     comment,
     listing,
     reddit_section,
+    serve_me,
     serve_token,
 )
 
@@ -67,6 +68,7 @@ def test_recorded_mentions_are_stored_with_thread_and_rate_limits(
     make_runtime: RuntimeFactory, api: FakeAPI
 ) -> None:
     api.load_cassette(CASSETTES / "TestInbox.test_mentions.json")
+    serve_me(api)
     api.add("GET", "/message/mentions", listing(headers={}), query={"after": "t1_ekfncs9"})
     rt = inbox_runtime(make_runtime, api, comment_replies=False)
 
@@ -85,7 +87,8 @@ def test_recorded_mentions_are_stored_with_thread_and_rate_limits(
     assert source_state.details["ratelimit"]["used"] == 676
     reset = rt.clock.now() + timedelta(seconds=53)
     assert source_state.details["ratelimit"]["reset_at"] == reset.isoformat()
-    assert source_state.details["requests_last_poll"] == 3  # token, page 1, page 2
+    # The token, whose it is (once per process), page 1, page 2.
+    assert source_state.details["requests_last_poll"] == 4
     assert source_state.last_error is None
     process_pending(rt)
     with transaction(rt.sessions) as session:
@@ -131,6 +134,7 @@ def test_marks_read_only_on_the_poll_after_the_items_were_committed(
     make_runtime: RuntimeFactory, api: FakeAPI
 ) -> None:
     api.load_cassette(CASSETTES / "TestInbox.test_comment_replies.json")
+    serve_me(api)
     api.add("GET", "/message/comments/?", listing(headers={}), query={"after": "t1_mynm218"})
     api.add("POST", "/api/read_message/?", Reply.json({}))
     rt = inbox_runtime(make_runtime, api, mentions=False)

@@ -20,8 +20,10 @@ from tests.reddit_fake import (
     comment,
     listing,
     reddit_section,
+    serve_me,
     serve_token,
     submission,
+    token,
 )
 from tests.test_reddit_inbox import messages, state
 
@@ -81,6 +83,7 @@ def test_recorded_subreddit_listings_replay_and_filter(
 ) -> None:
     api.load_cassette(CASSETTES / "TestSubredditListings.test_comments.json")
     api.load_cassette(CASSETTES / "TestSubredditListings.test_new.json")
+    serve_me(api)
     api.add("GET", "/r/askreddit/comments/?", listing(headers={}), query={"after": "t1_d4y8a9e"})
     api.add("GET", "/r/askreddit/new/?", listing(headers={}), query={"after": "t3_48f6io"})
     rt = watch_runtime(
@@ -193,6 +196,7 @@ def test_recorded_search_stores_submissions_as_keyword_hits(
     make_runtime: RuntimeFactory, api: FakeAPI
 ) -> None:
     api.load_cassette(CASSETTES / "TestSubreddit.test_search.json")
+    serve_me(api)
     config = {"name": "search", "type": "reddit_search"}
     rt = make_runtime(sources=[config], reddit=reddit_section(api))
     poll_source(rt, "search")
@@ -313,3 +317,21 @@ def test_keywords_match_text_written_with_reddits_markdown_escapes(
     rt = watch_runtime(make_runtime, api, submissions=False, keywords=["acme_support"])
     poll_source(rt, "watch")
     assert [m.external_id for m in messages(rt)] == ["t1_e1"]
+
+
+def test_the_account_a_refresh_token_logs_in_as_is_the_brands_own(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # A refresh token does not say whose it is, and brand.accounts.reddit names
+    # acme_official only: a comment posted by hand from acme_support read as a
+    # customer's mention, and the bot could answer its own brand.
+    api.add("POST", "/api/v1/access_token", token())
+    api.add("GET", "/api/v1/me", Reply.json({"name": "Acme_Support", "id": "b2"}))
+    api.add("GET", "/r/acme/new/?", listing())
+    ours = comment("s1", "acme here: a fix for the login bug is rolling out", author="acme_support")
+    theirs = comment("c1", "acme login still broken for me", author="dana")
+    api.add("GET", "/r/acme/comments/?", listing(theirs, ours))
+    rt = watch_runtime(make_runtime, api, subreddits=["acme"], keywords=["acme"])
+    poll_source(rt, "watch")
+    assert {m.external_id for m in messages(rt)} == {"t1_c1"}
+    assert state(rt, "watch").details["skipped_last_poll"] == {"own": 1}

@@ -62,12 +62,15 @@ class RedditSourceBase:
         self.own = own
         self.overlap = overlap  # seconds re-read below each listing's cursor
         self.context = ThreadContext(connection, context_depth, WEB_URL) if context_depth else None
+        # Whether the account we log in as is in ``own`` (a password login names it).
+        self._account_known = connection.settings.username is not None
 
     def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
         state = decode_cursor(cursor)
         before = self.connection.limits().requests
         batch = PollBatch()
         try:
+            self._know_own_account()
             new_state = self._with_context(self._poll(state, batch, now), batch)
         except RedditFailure as failure:
             raise source_error(failure, now) from None
@@ -75,6 +78,18 @@ class RedditSourceBase:
 
     def _poll(self, state: SourceCursor, batch: PollBatch, now: datetime) -> SourceCursor:
         raise NotImplementedError
+
+    def _know_own_account(self) -> None:
+        """Add the account a refresh token logs in as to the brand's own (one request,
+        once per process). The token does not say whose it is, and brand.accounts.reddit
+        may name other accounts only: a comment posted by hand from this one read as a
+        customer's, and the bot could answer the brand."""
+        if self._account_known:
+            return
+        name = self.connection.login_name()
+        if name:
+            self.own = self.own | {name}
+        self._account_known = True
 
     def _with_context(self, state: SourceCursor, batch: PollBatch) -> SourceCursor:
         if self.context is None or not batch.stored:
