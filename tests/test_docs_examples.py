@@ -1,13 +1,15 @@
 """The examples in the docs work as written: every rule example in docs/rules.md, README.md
 and docs/answers.md loads, every knowledge-base entry shown loads next to the shipped ones,
-and the `rules test` output docs/rules.md and docs/answers.md show is what the shipped
-rules print for the shipped samples."""
+the `rules test` output docs/rules.md and docs/answers.md show is what the shipped
+rules print for the shipped samples, and every configuration snippet in the README and
+docs/*.md passes `check-config` in the shipped config."""
 
 from __future__ import annotations
 
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -17,7 +19,7 @@ from click.testing import CliRunner
 from monitor.answers.loader import load_knowledge_base
 from monitor.cli import main
 from monitor.rules.loader import RulesEnv, load_rules
-from monitor.settings import load_settings
+from monitor.settings import Settings, load_settings
 from monitor.yamlpos import ConfigError
 from tests.conftest import REPO
 from tests.rulekit import always_open
@@ -329,3 +331,73 @@ def test_the_x_quick_set_up_checks_as_docs_x_shows(tmp_path: Path) -> None:
     shown = lines[lines.index("$ inchannel check-config") + 1]
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == shown.replace("config/inchannel.yaml", str(config))
+
+
+SECTIONS = set(Settings.model_fields) - {"base_dir"}
+CONFIG_PAGES = (REPO / "README.md", *sorted((REPO / "docs").glob("*.md")))
+# What a fragment leans on from the page around it: the credentials sections a page sets
+# up once, and the channels its teams and alerts name.
+X_KEYS = ("bearer_token", "consumer_key", "consumer_secret", "access_token", "access_token_secret")
+AGENT = {"platform": "linux", "app_id": "com.acme.test", "version": "1", "by": "acme_official"}
+CHANNELS = ("care-slack", "slack-care", "ops")
+CONTEXT: dict[str, Any] = {
+    "x": {"user_id": "1234567890", **dict.fromkeys(X_KEYS, "k")},
+    "reddit": {"client_id": "k", "client_secret": "k", "refresh_token": "k", "user_agent": AGENT},
+    "channels": {name: {"url": "json://localhost/x"} for name in CHANNELS},
+}
+
+
+def config_fragments() -> list[tuple[str, Any]]:
+    """(where, data) of each YAML block that is (part of) an inchannel.yaml: a mapping of
+    config sections, or a list of sources shown on its own."""
+    found: list[tuple[str, Any]] = []
+    for path in CONFIG_PAGES:
+        for line, block in fenced(path, "yaml"):
+            docs = [d for d in yaml.safe_load_all(block) if d is not None]
+            if len(docs) != 1:
+                continue
+            (data,) = docs
+            where = f"{path.relative_to(REPO)}:{line}"
+            if isinstance(data, dict) and set(data) <= SECTIONS and "brand" not in data:
+                found.append((where, data))
+            elif isinstance(data, list) and all(isinstance(s, dict) and "type" in s for s in data):
+                found.append((where, {"sources": data}))
+    return found
+
+
+FRAGMENTS = config_fragments()
+
+
+def test_the_docs_have_config_fragments_to_check() -> None:
+    assert len(FRAGMENTS) >= 15
+
+
+@pytest.mark.parametrize(("where", "fragment"), FRAGMENTS, ids=[w for w, _ in FRAGMENTS])
+def test_config_examples_pass_check_config(tmp_path: Path, where: str, fragment: Any) -> None:
+    """Each configuration snippet in the docs, put in the shipped config as the page says,
+    passes `check-config` (with the shipped rules and answers): a section replaces its
+    keys, a team its namesake, a source list the demo's sources."""
+    from tests.conftest import demo_copy
+
+    config = demo_copy(tmp_path)
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    for section, value in {**CONTEXT, **fragment}.items():
+        if section == "teams":
+            named = {team["name"]: team for team in value}
+            data["teams"] = [named.pop(t["name"], t) for t in data["teams"]] + list(named.values())
+        elif isinstance(value, dict) and isinstance(data.get(section), dict):
+            data[section] = {**data[section], **value}
+        else:
+            data[section] = value
+    config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    # A variable that is a whole value stands for a URL or a token, one after a URL's
+    # scheme for the rest of the URL (slack://T/B/C), one elsewhere in a value (a
+    # password in a URL) for a plain word.
+    text = config.read_text(encoding="utf-8")
+    env = dict.fromkeys(re.findall(r"\$\{(\w+)\}", text), "secret")
+    slack = "T0000000/B0000000/0123456789abcdef"
+    env |= dict.fromkeys(re.findall(r"://\$\{(\w+)\}", text), slack)
+    whole = re.findall(r"(?m):\s+'?\$\{(\w+)\}'?$", text)
+    env |= dict.fromkeys(whole, "json://localhost/0123456789abcdef0123")
+    result = CliRunner().invoke(main, ["check-config", "--config", str(config)], env=env)
+    assert result.exit_code == 0, f"{where}:\n{yaml.safe_dump(fragment)}\n{result.output}"
