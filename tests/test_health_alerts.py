@@ -762,5 +762,6 @@ def test_an_alert_quoting_an_api_error_pings_nobody(make_runtime: RuntimeFactory
     failing_minutes(rt, rt.sources["feed"], 15)  # type: ignore[arg-type]
     check_health(rt)
     ((_, text),) = notes(rt)
-    assert "@everyone" not in text and "@here" not in text
+    assert "@everyone" not in text
+    assert "@here" not in text
     assert "@\u200beveryone @\u200bhere read the docs" in text
