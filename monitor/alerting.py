@@ -250,7 +250,9 @@ def _record(
     notifications.enqueue(
         session,
         case=None,
-        text=f"[inchannel] {text}",
+        # Alerts quote what is not ours (an API's error body, a tag): inert, as mention
+        # text is. The event keeps the text as it was.
+        text=f"[inchannel] {notifications.pings_nobody(text)}",
         key=f"alert:{alert.key}:{tag}",
         actor=ACTOR,
         now=now,

@@ -292,7 +292,8 @@ def outbox_alerts(status: Status, config: AlertsConfig, *, now: datetime) -> lis
         late = bool(config.outbox_due_minutes) and overdue >= due
     if not (deep or late):
         return []
-    text = f"outbox backing up: {waiting} actions waiting, {_first_due(overdue)}"
+    actions = "1 action" if waiting == 1 else f"{waiting} actions"
+    text = f"outbox backing up: {actions} waiting, {_first_due(overdue)}"
     return [Alert(OUTBOX_KEY, "outbox-backlog", text)]
 
 

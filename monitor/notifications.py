@@ -26,7 +26,12 @@ INERT_AT = "@\u200b"
 
 def excerpt(text: str) -> str:
     """Mention text as it may appear in a chat message: one bounded, inert paragraph."""
-    return inert_line(_MENTION.sub(INERT_AT, text), EXCERPT_CHARS)
+    return inert_line(pings_nobody(text), EXCERPT_CHARS)
+
+
+def pings_nobody(text: str) -> str:
+    """``text`` with no "@name" a chat app would turn into a ping."""
+    return _MENTION.sub(INERT_AT, text)
 
 
 def inert_line(text: str, limit: int) -> str:

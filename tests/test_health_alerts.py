@@ -507,7 +507,7 @@ def test_without_channels_alerts_are_logged_and_recorded(
         check_health(rt)
         check_health(rt)
     assert [r.getMessage() for r in caplog.records] == [
-        "alert=outbox-backlog key=outbox-backlog outbox backing up: 1 actions waiting, "
+        "alert=outbox-backlog key=outbox-backlog outbox backing up: 1 action waiting, "
         "the oldest due 0 min ago"
     ]
     assert notes(rt) == []
@@ -747,3 +747,21 @@ def test_a_source_taken_out_of_the_config_is_not_called_recovered(
         "[inchannel] ended, source feed no longer configured (raised 1 min ago): "
         "source feed: failing"
     )
+
+
+class ShoutingSwitch(Switch):
+    def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
+        raise SourceError("HTTP 403: @everyone @here read the docs")
+
+
+def test_an_alert_quoting_an_api_error_pings_nobody(make_runtime: RuntimeFactory) -> None:
+    # An API's error body is not ours: "@everyone" in it pinged the whole chat channel
+    # through the alert, as a customer's mention text no longer does.
+    rt = make_runtime(channels=OPS, alerts={"channels": ["ops"], **QUIET})
+    rt.sources["feed"] = ShoutingSwitch()
+    failing_minutes(rt, rt.sources["feed"], 15)  # type: ignore[arg-type]
+    check_health(rt)
+    ((_, text),) = notes(rt)
+    assert "@everyone" not in text
+    assert "@here" not in text
+    assert "@\u200beveryone @\u200bhere read the docs" in text
