@@ -414,13 +414,7 @@ def test_the_authors_account_creation_time_reaches_account_age_rules(
     page = body([tweet(1), tweet(2, author="43"), tweet(3, author="44")],
                 users=[fresh, garbled, unsaid])  # fmt: skip
     api.add("GET", MENTIONS, ok(page))
-    rt = make_runtime(
-        sources=[{"name": "mentions", "type": "x_mentions", "thread_depth": 0}],
-        responders={"x": {"type": "recording", "path": None},
-                    "reddit": {"type": "recording", "path": None}},
-        x=x_section(api),
-        rules={"path": str(tmp_path / "rules")},
-    )  # fmt: skip
+    rt = ruled_runtime(make_runtime, api, tmp_path / "rules")
     poll_source(rt, "mentions")
     process_pending(rt)
     (request,) = api.seen("GET", MENTIONS)
@@ -492,13 +486,7 @@ def test_an_author_x_leaves_out_of_includes_keeps_the_stored_name_and_is_not_gre
     # customer's handle, and the bot greeted a new one as "Hi 77" and tagged "@77".
     write(tmp_path / "rules", "name: hello\nthen: {reply: 'Hi {first_name}, thanks {author}!'}\n")
     api.add("GET", MENTIONS, ok(body([tweet(1)], users=[user("42", "carla")])))
-    rt = make_runtime(
-        sources=[{"name": "mentions", "type": "x_mentions", "thread_depth": 0}],
-        responders={"x": {"type": "recording", "path": None},
-                    "reddit": {"type": "recording", "path": None}},
-        x=x_section(api),
-        rules={"path": str(tmp_path / "rules")},
-    )  # fmt: skip
+    rt = ruled_runtime(make_runtime, api, tmp_path / "rules")
     poll_source(rt, "mentions")
     rt.clock.advance(minutes=5)  # type: ignore[attr-defined]
     later = [tweet(2, "@acme still late", author="42"), tweet(3, author="77")]
@@ -513,3 +501,14 @@ def test_an_author_x_leaves_out_of_includes_keeps_the_stored_name_and_is_not_gre
     assert stored[tid(2)].author_handle == "carla"
     replies = {i: (stored[tid(i)].decision or {})["reply"]["text"] for i in (1, 3)}
     assert replies == {1: "Hi Carla, thanks @carla!", 3: "Hi, thanks!"}
+
+
+def ruled_runtime(make_runtime: RuntimeFactory, api: FakeAPI, rules: Path) -> Runtime:
+    """The mentions source (no thread context) with the rule files in ``rules``."""
+    return make_runtime(
+        sources=[{"name": "mentions", "type": "x_mentions", "thread_depth": 0}],
+        responders={"x": {"type": "recording", "path": None},
+                    "reddit": {"type": "recording", "path": None}},
+        x=x_section(api),
+        rules={"path": str(rules)},
+    )  # fmt: skip
