@@ -237,7 +237,7 @@ def _import(
     # back before anything flushes, the customer rows are never written (a live reply
     # committed meanwhile keeps its cooldown).
     with session.no_autoflush:
-        carry.lend_cooldowns(customers)
+        carry.lend_cooldowns(customers, _first_written(history))
         # The whole chunk in one batch, in creation order, each message decided as of
         # its own time; one message at a time ran about three times slower.
         decisions = process_batch(rt, session, history, now, backfill=True)
@@ -262,6 +262,15 @@ def _store(
     new = insert_new_ids(session, Message, rows) + promote_context(session, rows)
     query = select(Message).where(Message.id.in_(new)).order_by(Message.created_at, Message.id)
     return list(session.scalars(query))
+
+
+def _first_written(messages: Sequence[Message]) -> dict[int, datetime]:
+    """Each author's earliest message (the batch is in creation order)."""
+    first: dict[int, datetime] = {}
+    for message in messages:
+        if message.customer_id is not None:
+            first.setdefault(message.customer_id, message.created_at)
+    return first
 
 
 def _customer_ids(messages: Sequence[Message]) -> set[int]:
