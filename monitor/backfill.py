@@ -135,9 +135,10 @@ def _import_all(
     report: BackfillReport,
     notify: Callable[[BackfillReport], None],
 ) -> BackfillReport:
-    """Import the spool chunk by chunk, each in its own transaction. Ctrl-C stops at
-    once: the chunk being imported rolls back, and the report counts what was
-    committed, so the summary says what a rerun has left to do."""
+    """Import the spool chunk by chunk, each in its own transaction. Ctrl-C or an error
+    (the database locked, a deadlock with the daemon) stops at once: the chunk being
+    imported rolls back, and the report counts what was committed, so the summary says
+    what a rerun has left to do."""
     committed, carry = copy.deepcopy(report), Carry()
     try:
         for chunk in spool.oldest_first(rt.settings.processing.batch_size):
@@ -146,13 +147,20 @@ def _import_all(
             committed = copy.deepcopy(report)
             notify(report)
     except KeyboardInterrupt:
-        stopped = (
-            f"interrupted while importing, {committed.imported} of {committed.to_import} "
-            "imported; rerun the same command for the rest (stored mentions are skipped)"
-        )
-        committed.failure = "; ".join(filter(None, [committed.failure, stopped]))
-        return committed
+        return _stopped(committed, "interrupted while importing")
+    except Exception as exc:
+        log.exception("backfill of %s: importing failed", name)
+        return _stopped(committed, f"importing failed ({type(exc).__name__}, logged above)")
     return report
+
+
+def _stopped(committed: BackfillReport, why: str) -> BackfillReport:
+    stopped = (
+        f"{why}, {committed.imported} of {committed.to_import} imported; rerun the same "
+        "command for the rest (stored mentions are skipped)"
+    )
+    committed.failure = "; ".join(filter(None, [committed.failure, stopped]))
+    return committed
 
 
 def _fetch(
