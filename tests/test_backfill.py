@@ -301,6 +301,31 @@ def test_a_live_reply_after_a_message_does_not_hold_its_author_in_cooldown(
         assert session.scalars(select(Customer.last_bot_reply_at)).one() == rt.clock.now()
 
 
+def test_live_replies_after_a_message_do_not_count_against_its_threads_cap(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The bot answered two customers live under the brand's post (the cap is 2). An
+    # older message of a third customer in that thread was judged against them: "already
+    # 2 bot replies in this thread", replies that had not happened when it was written.
+    thread = {"conversation_id": "900"}
+    live = [
+        mention(1, "@acme my order is late", created_at="2026-11-20T08:40:00Z", **thread),
+        mention(2, "@acme my order is late", created_at="2026-11-20T08:45:00Z", **thread),
+    ]
+    rt = make_runtime(live, teams=TEAMS)
+    run_cycle(rt)
+    assert statuses(rt)[ActionStatus.SENT.value] == 2
+    old = mention(3, "@acme my order is late", created_at="2026-11-19T08:00:00Z", **thread)
+    refeed(rt, [*live, old])
+    report = backfill(rt, "feed", Window(SINCE))
+    assert report.ingested == 1
+    with rt.sessions() as session:
+        decided = session.scalars(select(Message).where(Message.external_id == "1003")).one()
+        assert "bot replies in this thread" not in str(decided.decision)
+        assert decided.decision is not None
+        assert decided.decision.get("reply")
+
+
 def test_a_post_stored_as_thread_context_is_imported_as_a_mention(
     make_runtime: RuntimeFactory,
 ) -> None:
