@@ -3,7 +3,6 @@ platform returns it in (X and Reddit: newest first), across chunk boundaries."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -312,24 +311,6 @@ def test_a_page_interrupted_while_spooled_leaves_the_spool_as_it_was() -> None:
         assert len(spool) == 1
         assert spool.add([post(2, t)]) == 0  # not remembered as seen either
         assert [[m.external_id for m in c] for c in spool.oldest_first(10)] == [["t1_1", "t1_2"]]
-
-
-def test_adding_a_page_costs_the_same_however_full_the_spool_is() -> None:
-    # Each add copied the set of every key seen, to put it back if interrupted: a replay
-    # file of 300,000 rows in pages of 20 spent minutes copying before any import.
-    t = datetime(2026, 11, 19, tzinfo=UTC)
-
-    def pages_of_one(spool: Spool, first: int) -> float:
-        start = time.perf_counter()
-        for n in range(first, first + 200):
-            spool.add([post(n, t)])
-        return time.perf_counter() - start
-
-    with Spool() as small, Spool() as full:
-        small_cost = pages_of_one(small, 0)
-        full.add(post(n, t) for n in range(50_000))
-        full_cost = pages_of_one(full, 50_000)
-    assert full_cost < 5 * small_cost + 0.05
 
 
 class FailsAfterOnePage(StopsAfterOnePage):
