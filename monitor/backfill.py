@@ -135,9 +135,10 @@ def _import_all(
     report: BackfillReport,
     notify: Callable[[BackfillReport], None],
 ) -> BackfillReport:
-    """Import the spool chunk by chunk, each in its own transaction. Ctrl-C stops at
-    once: the chunk being imported rolls back, and the report counts what was
-    committed, so the summary says what a rerun has left to do."""
+    """Import the spool chunk by chunk, each in its own transaction. Ctrl-C or an error
+    (the database locked, a deadlock with the daemon) stops at once: the chunk being
+    imported rolls back, and the report counts what was committed, so the summary says
+    what a rerun has left to do."""
     committed, carry = copy.deepcopy(report), Carry()
     try:
         for chunk in spool.oldest_first(rt.settings.processing.batch_size):
@@ -146,13 +147,20 @@ def _import_all(
             committed = copy.deepcopy(report)
             notify(report)
     except KeyboardInterrupt:
-        stopped = (
-            f"interrupted while importing, {committed.imported} of {committed.to_import} "
-            "imported; rerun the same command for the rest (stored mentions are skipped)"
-        )
-        committed.failure = "; ".join(filter(None, [committed.failure, stopped]))
-        return committed
+        return _stopped(committed, "interrupted while importing")
+    except Exception as exc:
+        log.exception("backfill of %s: importing failed", name)
+        return _stopped(committed, f"importing failed ({type(exc).__name__}, logged above)")
     return report
+
+
+def _stopped(committed: BackfillReport, why: str) -> BackfillReport:
+    stopped = (
+        f"{why}, {committed.imported} of {committed.to_import} imported; rerun the same "
+        "command for the rest (stored mentions are skipped)"
+    )
+    committed.failure = "; ".join(filter(None, [committed.failure, stopped]))
+    return committed
 
 
 def _fetch(
@@ -237,7 +245,7 @@ def _import(
     # back before anything flushes, the customer rows are never written (a live reply
     # committed meanwhile keeps its cooldown).
     with session.no_autoflush:
-        carry.lend_cooldowns(customers)
+        carry.lend_cooldowns(customers, _first_written(history))
         # The whole chunk in one batch, in creation order, each message decided as of
         # its own time; one message at a time ran about three times slower.
         decisions = process_batch(rt, session, history, now, backfill=True)
@@ -262,6 +270,15 @@ def _store(
     new = insert_new_ids(session, Message, rows) + promote_context(session, rows)
     query = select(Message).where(Message.id.in_(new)).order_by(Message.created_at, Message.id)
     return list(session.scalars(query))
+
+
+def _first_written(messages: Sequence[Message]) -> dict[int, datetime]:
+    """Each author's earliest message (the batch is in creation order)."""
+    first: dict[int, datetime] = {}
+    for message in messages:
+        if message.customer_id is not None:
+            first.setdefault(message.customer_id, message.created_at)
+    return first
 
 
 def _customer_ids(messages: Sequence[Message]) -> set[int]:

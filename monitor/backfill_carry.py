@@ -47,10 +47,20 @@ class Carry:
     cooldowns: dict[int, datetime | None] = field(default_factory=dict)  # by customer
     cases: dict[int, Simulated] = field(default_factory=dict)  # by case id
 
-    def lend_cooldowns(self, customers: Sequence[Customer]) -> None:
+    def lend_cooldowns(self, customers: Sequence[Customer], first: dict[int, datetime]) -> None:
+        """The run's cooldowns on the authors, for the batch; ``first``: each author's
+        earliest message in it."""
         for customer in customers:
             if customer.id in self.cooldowns:
                 customer.last_bot_reply_at = self.cooldowns[customer.id]
+                continue
+            live = customer.last_bot_reply_at
+            written = first.get(customer.id)
+            if live is not None and written is not None and live > written:
+                # A live reply made after the message had not happened when it was
+                # written; judged by it, all the author's history was "replied to
+                # recently". (Only the latest reply is stored: none earlier is known.)
+                customer.last_bot_reply_at = None
 
     def take_back_cooldowns(
         self, customers: Sequence[Customer], real: dict[int, datetime | None]

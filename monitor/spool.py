@@ -52,7 +52,10 @@ class Spool:
 
         All or nothing: interrupted part way (Ctrl-C), the call leaves the spool as it
         was, never with an entry for a half-written record."""
-        start, indexed, seen = self._file.seek(0, 2), len(self._index), set(self._seen)
+        start, indexed = self._file.seek(0, 2), len(self._index)
+        # The keys this call adds, to forget if it is interrupted: a copy of every key
+        # seen, taken for each page, made a large window's fetch quadratic.
+        added: list[tuple[str, str]] = []
         repeats = 0
         try:
             for mention in mentions:
@@ -60,6 +63,7 @@ class Spool:
                 if key in self._seen:
                     repeats += 1
                     continue
+                added.append(key)  # first: Ctrl-C between the two leaves no stray key
                 self._seen.add(key)
                 offset = self._file.tell()
                 # Pickle is safe here: the file is private to this process (an unlinked
@@ -69,7 +73,7 @@ class Spool:
         except BaseException:
             self._file.truncate(start)
             del self._index[indexed:]
-            self._seen = seen
+            self._seen.difference_update(added)
             raise
         return repeats
 

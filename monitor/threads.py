@@ -17,7 +17,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from monitor import cases
@@ -102,7 +102,9 @@ class ThreadIndex:
         self._own: list[tuple[Message, ThreadKey]] = []
         # (platform, external id) → the case (or none) a post outside ``_written`` joined
         self._joined: dict[Thread, int | None] = {}
-        self._replies = self._bot_replies({(m.platform, m.conversation_id) for m in messages})
+        threads = {(m.platform, m.conversation_id) for m in messages}
+        first = min((m.created_at for m in messages), default=None) if backfilling else None
+        self._replies = self._bot_replies(threads, first)
         self._last_answer_at = self._last_answers(
             [case.id for case in self._latest.values() if case.first_response_at is not None]
         )
@@ -125,9 +127,16 @@ class ThreadIndex:
             else:
                 earlier.append(case)
 
-    def _bot_replies(self, threads: set[Thread]) -> dict[Thread, tuple[int, datetime | None]]:
+    def _bot_replies(
+        self, threads: set[Thread], first: datetime | None
+    ) -> dict[Thread, tuple[int, datetime | None]]:
         """The bot's replies so far in each thread, to every customer in it: the cap is
-        per thread, and a busy thread has many customers (each with a case)."""
+        per thread, and a busy thread has many customers (each with a case).
+
+        ``first``: a backfill's earliest message. The replies of a case last answered
+        after it are left out: they had not been made when the history was written,
+        and every older message in the thread was capped by them. (Only a case's latest
+        reply time is stored, so such a case counts none.)"""
         if not threads:
             return {}
         query = (
@@ -143,6 +152,10 @@ class ThreadIndex:
             )
             .group_by(Case.platform, Case.conversation_id)
         )
+        if first is not None:
+            query = query.where(
+                or_(Case.last_bot_reply_at.is_(None), Case.last_bot_reply_at <= first)
+            )
         rows = self._session.execute(query)
         return {(p, c): (int(n or 0), last) for p, c, n, last in rows if (p, c) in threads}
 

@@ -21,7 +21,7 @@ from monitor.runtime import Runtime
 from monitor.sources.base import Window
 from monitor.sources.replay import ReplaySource, parse_mention
 from monitor.store.context import store_context
-from monitor.store.models import ActionRow, Case, Message, SourceState
+from monitor.store.models import ActionRow, Case, Customer, Message, SourceState
 from monitor.web.reports import build_report
 from tests.conftest import REPO, RuntimeFactory, mention, write_jsonl
 from tests.webkit import TEAMS, sample_rows
@@ -274,6 +274,56 @@ def test_each_message_of_a_page_is_decided_as_of_its_own_time(
         ]
     assert replied == [True, False, True]
     assert "author cooldown" in str(messages[1].decision)
+
+
+def test_a_live_reply_after_a_message_does_not_hold_its_author_in_cooldown(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The bot answered the author live this morning. Judged against that reply, every
+    # message of theirs from before it was "replied to recently" (the cooldown's span
+    # came out negative) and the backfill recorded no reply for any of their history.
+    author = {"author_id": "78", "author": "ria"}
+    live = mention(1, "@acme my order is late", created_at="2026-11-20T08:50:00Z", **author)
+    rt = make_runtime([live], teams=TEAMS)
+    run_cycle(rt)
+    with rt.sessions() as session:
+        assert session.scalars(select(Customer.last_bot_reply_at)).one() == rt.clock.now()
+    old = mention(2, "@acme my order is late", created_at="2026-11-19T08:00:00Z", **author)
+    refeed(rt, [live, old])
+    report = backfill(rt, "feed", Window(SINCE))
+    assert report.ingested == 1
+    with rt.sessions() as session:
+        decided = session.scalars(select(Message).where(Message.external_id == "1002")).one()
+        assert "author cooldown" not in str(decided.decision)
+        assert decided.decision is not None
+        assert decided.decision.get("reply")
+        # The live cooldown itself is left as it was.
+        assert session.scalars(select(Customer.last_bot_reply_at)).one() == rt.clock.now()
+
+
+def test_live_replies_after_a_message_do_not_count_against_its_threads_cap(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The bot answered two customers live under the brand's post (the cap is 2). An
+    # older message of a third customer in that thread was judged against them: "already
+    # 2 bot replies in this thread", replies that had not happened when it was written.
+    thread = {"conversation_id": "900"}
+    live = [
+        mention(1, "@acme my order is late", created_at="2026-11-20T08:40:00Z", **thread),
+        mention(2, "@acme my order is late", created_at="2026-11-20T08:45:00Z", **thread),
+    ]
+    rt = make_runtime(live, teams=TEAMS)
+    run_cycle(rt)
+    assert statuses(rt)[ActionStatus.SENT.value] == 2
+    old = mention(3, "@acme my order is late", created_at="2026-11-19T08:00:00Z", **thread)
+    refeed(rt, [*live, old])
+    report = backfill(rt, "feed", Window(SINCE))
+    assert report.ingested == 1
+    with rt.sessions() as session:
+        decided = session.scalars(select(Message).where(Message.external_id == "1003")).one()
+        assert "bot replies in this thread" not in str(decided.decision)
+        assert decided.decision is not None
+        assert decided.decision.get("reply")
 
 
 def test_a_post_stored_as_thread_context_is_imported_as_a_mention(

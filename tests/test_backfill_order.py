@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.exc import OperationalError
 
 from monitor import backfill as backfill_module
 from monitor.backfill import TAG, BackfillReport, backfill
@@ -222,6 +223,36 @@ def test_ctrl_c_while_importing_keeps_the_committed_chunks_and_says_so(
     assert len(stored) == 3  # the second chunk rolled back whole
     assert all(m.processed for m in stored)
     rt.scorer = rt.scorer.inner  # type: ignore[attr-defined]
+    rerun = backfill(rt, "feed", Window(SINCE))
+    assert (rerun.failure, rerun.ingested, rerun.duplicates) == (None, 5, 3)
+
+
+def test_a_database_error_while_importing_keeps_the_committed_chunks_and_says_so(
+    make_runtime: RuntimeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A lock timeout or a deadlock with the daemon in the second chunk: the command
+    # printed only "the database cannot be used", no summary of the chunk committed and
+    # no word that a rerun goes on (on X, the whole window had been read and billed).
+    rt = chunked(make_runtime, hourly(8), 3)
+    inserts = 0
+
+    @event.listens_for(rt.engine, "before_cursor_execute")
+    def second_chunk_fails(*args: Any) -> None:
+        nonlocal inserts
+        if str(args[2]).startswith("INSERT INTO messages"):
+            inserts += 1
+            if inserts == 2:
+                raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    report = backfill(rt, "feed", Window(SINCE))
+    event.remove(rt.engine, "before_cursor_execute", second_chunk_fails)
+    assert report.failure == (
+        "importing failed (OperationalError, logged above), 3 of 8 imported; rerun the "
+        "same command for the rest (stored mentions are skipped)"
+    )
+    assert (report.imported, report.ingested, report.cases_opened) == (3, 3, 3)
+    assert "importing failed" in caplog.text
+    assert len(by_time(rt)) == 3  # the second chunk rolled back whole
     rerun = backfill(rt, "feed", Window(SINCE))
     assert (rerun.failure, rerun.ingested, rerun.duplicates) == (None, 5, 3)
 

@@ -367,3 +367,39 @@ def test_a_backfill_never_requests_a_page_whose_includes_could_pass_the_read_bud
     assert report.failure.startswith("x read budget: 20 of 35 posts read today;")
     with rt.sessions() as session:
         assert session.get(Usage, ("x:reads", "2026-11-20")).count == 20  # type: ignore[union-attr]
+
+
+def test_a_mention_first_seen_as_a_later_posts_parent_is_stored_as_the_mention(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Newest first, a follow-up's parent arrives as thread context (replies not allowed)
+    # a page before the mention itself. The spool kept the first copy, so the mention was
+    # decided as context: "the author does not allow replies", escalated, where the live
+    # poll (mentions before context) would have answered it.
+    parent = tweet(4, "@acme my order is late", created_at="2026-11-20T08:00:00.000Z")
+    follow_up = tweet(5, "@acme still nothing", **reply_to(4))
+    api.add("GET", MENTIONS, ok(body([follow_up], included=[parent], next_token="page2")))
+    api.add("GET", MENTIONS, ok(body([parent])), query={"pagination_token": "page2"})
+    rt = x_runtime(make_runtime, api)
+    report = backfill(rt, "mentions", Window(datetime(2026, 11, 15, tzinfo=UTC)))
+    assert (report.ingested, report.failure) == (2, None)
+    with rt.sessions() as session:
+        stored = session.scalars(select(Message).where(Message.external_id == tid(4))).one()
+        assert (stored.reply_allowed, stored.kind) == (True, "mention")
+        assert "does not allow replies" not in str(stored.decision)
+
+
+def test_parents_held_back_are_still_imported_when_the_fetch_stops(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    parent = tweet(4, "@acme my order is late", created_at="2026-11-20T08:00:00.000Z")
+    follow_up = tweet(5, "@acme still nothing", **reply_to(4))
+    api.add("GET", MENTIONS, ok(body([follow_up], included=[parent], next_token="page2")))
+    api.add("GET", MENTIONS, too_many(), query={"pagination_token": "page2"})
+    rt = x_runtime(make_runtime, api)
+    report = backfill(rt, "mentions", Window(datetime(2026, 11, 15, tzinfo=UTC)))
+    assert report.failure is not None
+    assert report.failure.startswith("x rate limited")
+    with rt.sessions() as session:
+        stored = set(session.scalars(select(Message.external_id)))
+    assert stored == {tid(5), tid(4)}

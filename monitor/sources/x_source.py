@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
@@ -172,6 +172,9 @@ class XSource:
         try:
             yield from self._backfill_pages(window, clock, reach)
         except SourceError as exc:
+            if reach.parents:
+                # The held parents, so the mentions fetched keep their threads.
+                yield PollResult(reach.release(done=True), None)
             if reach.oldest is None:
                 raise
             raise SourceError(
@@ -205,10 +208,11 @@ class XSource:
             context, problems = self._thread_context(kept, page, now)
             token = page.next_token
             reach.add(page, parsed)
+            reach.hold(context, kept, window)
             if token is None:
                 problems.extend(self._timeline_cut(reach))
             yield PollResult(
-                [*kept, *context],
+                [*kept, *reach.release(done=token is None)],
                 None,
                 more=token is not None,
                 problems=[*parsed.problems, *problems],
@@ -507,10 +511,20 @@ def _reachable_since(now: datetime) -> datetime:
 
 @dataclass
 class _Reach:
-    """How far back a backfill has read: posts X returned, and the oldest one's time."""
+    """How far back a backfill has read (posts X returned, the oldest one's time, the
+    lowest id), and the thread context held back until the listing has read past it.
+
+    Pages come newest first, so a follow-up's parent arrived as context (never to be
+    answered) a page or more before it arrived as a mention; the spool keeps a post's
+    first copy, and the mention was decided as one whose author allows no replies. A
+    parent inside the window now waits until the listing is past its id, and is dropped
+    if it came as a mention meanwhile: a live sweep puts mentions before context too."""
 
     read: int = 0
     oldest: datetime | None = None
+    lowest: int | None = None
+    parents: dict[str, Mention] = field(default_factory=dict)  # held, by id
+    ready: list[Mention] = field(default_factory=list)
 
     def add(self, page: Page, parsed: Parsed) -> None:
         self.read += len(page.tweets)
@@ -518,6 +532,25 @@ class _Reach:
         if self.oldest is not None:
             times.append(self.oldest)
         self.oldest = min(times, default=None)
+        ids = [int(i) for i in parsed.ids]
+        self.lowest = min([*ids, *([] if self.lowest is None else [self.lowest])], default=None)
+
+    def hold(self, context: Sequence[Mention], kept: Sequence[Mention], window: Window) -> None:
+        for mention in kept:
+            self.parents.pop(mention.external_id, None)
+        for parent in context:
+            if parent.created_at in window:
+                self.parents[parent.external_id] = parent
+            else:  # never one of the window's mentions
+                self.ready.append(parent)
+
+    def release(self, *, done: bool) -> list[Mention]:
+        """The parents the listing has read past (all of them once it is ``done``)."""
+        passed = [
+            key for key in self.parents if done or self.lowest is None or int(key) >= self.lowest
+        ]
+        out, self.ready = [*self.ready, *(self.parents.pop(key) for key in passed)], []
+        return out
 
 
 def _refusal(page: Page) -> str:
