@@ -159,8 +159,16 @@ def test_a_dispatcher_waits_for_another_ones_claim_in_the_same_thread(
 
 
 def wait_for_advisory_lock_waiter(rt: Runtime) -> None:
-    """Until a session waits on an advisory lock (the dispatcher, on the thread)."""
-    query = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+    """Until a session waits on a thread's advisory lock (the dispatcher, on the thread).
+
+    pg_locks is the whole server's: another test's workers waiting on an advisory lock
+    in their own database (tests run in parallel, or a worker left over) would end the
+    wait before the dispatcher got there, and the test would prove nothing."""
+    query = text(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        " AND classid = :space AND objsubid = 2 AND database = (SELECT oid FROM pg_database"
+        " WHERE datname = current_database())"
+    ).bindparams(space=thread_cap.THREAD_LOCKS)
     deadline = time.monotonic() + 30
     with rt.engine.connect() as connection:
         while not connection.execute(query).scalar():
