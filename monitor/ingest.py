@@ -6,7 +6,7 @@ import functools
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -384,31 +384,48 @@ def upsert_customers(
             Customer.handle,
             Customer.followers,
             Customer.account_created_at,
+            Customer.display_name,
         ).where(Customer.platform == platform, Customer.platform_user_id.in_(wanted))
-        for customer_id, user_id, handle, followers, created in session.execute(query):
+        for customer_id, user_id, handle, followers, created, name in session.execute(query):
             ids[(platform, user_id)] = customer_id
             author = authors[(platform, user_id)]
             if handle_unknown(Platform(platform), author.id, author.handle):
                 author = replace(author, handle=handle)  # stored by a worker meanwhile
-            change = _customer_change(author, handle, followers, created)
+            change = _customer_change(author, Stored(handle, followers, created, name))
             if change is not None:
                 changed.append({"b_id": customer_id, **change})
     _touch_customers(session, list(ids.values()), changed, now)
     return ids
 
 
-def _customer_change(
-    author: Author, handle: str, followers: int | None, created: datetime | None
-) -> dict[str, Any] | None:
-    """The stored customer's new handle, follower count and creation time, or None when
-    none of them changed."""
-    fresh = author.followers if author.followers is not None else followers
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What the customer row holds of the account."""
+
+    handle: str
+    followers: int | None
+    created: datetime | None
+    display_name: str
+
+
+def _customer_change(author: Author, stored: Stored) -> dict[str, Any] | None:
+    """The stored customer's new handle, follower count, creation time and display name,
+    or None when none of them changed."""
+    fresh = author.followers if author.followers is not None else stored.followers
     # A customer stored before the platform said (or before it was kept) gets it from
     # their next post: account_age rules read it.
-    born = created or author.account_created_at
-    if (author.handle, fresh, born) == (handle, followers, created):
+    born = stored.created or author.account_created_at
+    # A renamed account is greeted by its new name ({first_name}); a post that brings
+    # no name (X left the user out of includes.users) keeps the stored one.
+    name = author.display_name or stored.display_name
+    if (author.handle, fresh, born, name) == (
+        stored.handle,
+        stored.followers,
+        stored.created,
+        stored.display_name,
+    ):
         return None
-    return {"b_handle": author.handle, "b_followers": fresh, "b_created": born}
+    return {"b_handle": author.handle, "b_followers": fresh, "b_created": born, "b_name": name}
 
 
 LAST_SEEN_RESOLUTION = timedelta(hours=1)
@@ -440,6 +457,7 @@ def _touch_customers(
                 handle=bindparam("b_handle"),
                 followers=bindparam("b_followers"),
                 account_created_at=bindparam("b_created"),
+                display_name=bindparam("b_name"),
             )
         )
         session.connection().execute(statement, changed)

@@ -448,3 +448,22 @@ def test_the_brands_two_posts_answering_a_later_customer_post_join_its_case(
     run_cycle(rt)
     assert count(rt, Message, Message.processed.is_(False)) == 0
     assert (linked_to(rt, "1003"), linked_to(rt, "1004")) == ("user2", "user2")
+
+
+def test_a_customers_new_display_name_replaces_the_stored_one(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The name was stored with the customer's first post and never again: someone who
+    # changed "carla_r" to "Carla Ruiz" was still greeted by the old name. A post that
+    # brings no name (X left the user out) keeps the stored one.
+    author = {"author": "carla", "author_id": "77"}
+    rt = make_runtime([mention(1, author_name="carla_r", **author)])
+    run_cycle(rt)
+    append(rt, mention(2, author_name="Carla Ruiz", **author))
+    run_cycle(rt)
+    with rt.sessions() as session:
+        assert session.scalars(select(Customer.display_name)).one() == "Carla Ruiz"
+    append(rt, mention(3, **author))
+    run_cycle(rt)
+    with rt.sessions() as session:
+        assert session.scalars(select(Customer.display_name)).one() == "Carla Ruiz"
