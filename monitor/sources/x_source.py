@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
@@ -134,12 +135,9 @@ class XSource:
     def _read_page(self, sweep: Sweep, now: datetime) -> bool:
         """Read the sweep's next page into ``sweep``; whether to read on at once."""
         state = sweep.state
-        held = self._check_budget(now)
-        try:
-            since = state.since_id if state.in_sweep else self._since(state, now)
+        since = state.since_id if state.in_sweep else self._since(state, now)
+        with self._reads_held(now):
             page = self._fetch(since, state.next_token, now, until=state.until_id)
-        finally:
-            self.ledger.release_reads(now, held)
         if self._left_window is not None:
             lost = XCursor(since_id=self._left_window, sweep_count=state.sweep_count)
             self._gap(now, lost, "sweep resumed after its since_id left the 7-day window")
@@ -198,11 +196,8 @@ class XSource:
             # Each request budgeted and billed as of when it is made: a run crossing
             # midnight UTC reads on the new day's budget, as the live poll does.
             now = clock.now()
-            held = self._check_budget(now)
-            try:
+            with self._reads_held(now):
                 page = self._fetch(since, token, now, until=until)
-            finally:
-                self.ledger.release_reads(now, held)
             parsed = parse_page(page.tweets, page.users, self.brand, self.origin)
             kept = [m for m in parsed.mentions if m.created_at in window]
             context, problems = self._thread_context(kept, page, now)
@@ -301,6 +296,15 @@ class XSource:
 
     def _count(self, now: datetime, page: Page | None) -> None:
         self.ledger.add(now, usage.page_counts(page))
+
+    @contextmanager
+    def _reads_held(self, now: datetime) -> Iterator[None]:
+        """The day's read budget around one request: its worst case held while it runs."""
+        held = self._check_budget(now)
+        try:
+            yield
+        finally:
+            self.ledger.release_reads(now, held)
 
     def _check_budget(self, now: datetime) -> int:
         """Stop short: refuse a request whose full page could overrun the day's budget,
