@@ -173,7 +173,7 @@ def deliver(
     with the source's name."""
     for alert in plan.fire:
         log.warning("alert=%s key=%s %s", alert.kind, alert.key, alert.text)
-        tag = f"{alert.since:%Y%m%dT%H%M%S}:{alert.sent}"
+        tag = _tag(alert, alert.sent)
         _record(session, alert, "alert", alert.text, tag, channels, now)
     for alert in plan.resolved:
         # A clock stepped back (or a worker's running ahead) puts since after now.
@@ -183,7 +183,7 @@ def deliver(
         ended = f"ended, source {source} no longer configured" if source else "resolved"
         text = f"{ended} (raised {minutes} min ago): {alert.text}"
         log.info("alert=%s key=%s %s", alert.kind, alert.key, text)
-        tag = f"{alert.since:%Y%m%dT%H%M%S}:resolved"
+        tag = _tag(alert, "resolved")
         reached = _withdraw_unsent(session, alert, _targets(alert, channels), now)
         _record(session, alert, "alert_resolved", text, tag, reached, now, extra=False)
 
@@ -192,9 +192,14 @@ def _targets(alert: ActiveAlert, channels: Sequence[str]) -> list[str]:
     return list(dict.fromkeys([*channels, *alert.channels]))
 
 
-def _notify_key(alert: ActiveAlert, tag: str, channel: str) -> str:
-    """The idempotency key notifications.enqueue gives an alert's notification."""
-    return f"notify:alert:{alert.key}:{tag}:{channel}"
+def _tag(alert: ActiveAlert, send: int | str) -> str:
+    """One notification of the episode: its ``send``-th, or its "resolved" notice."""
+    return f"{alert.since:%Y%m%dT%H%M%S}:{send}"
+
+
+def _alert_key(alert: ActiveAlert, tag: str) -> str:
+    """The key an alert's notifications are queued under (one per episode and send)."""
+    return f"alert:{alert.key}:{tag}"
 
 
 def _withdraw_unsent(
@@ -205,9 +210,8 @@ def _withdraw_unsent(
     recovery notice for an alert nobody heard of: behind a channel down for an hour,
     the retried alert and its recovery notice raced, "resolved" often came first, and
     the alert then reported as current a condition long over."""
-    start = f"{alert.since:%Y%m%dT%H%M%S}"
     keys = {
-        _notify_key(alert, f"{start}:{n}", channel): channel
+        notifications.notify_key(_alert_key(alert, _tag(alert, n)), channel): channel
         for n in range(1, alert.sent + 1)
         for channel in targets
     }
@@ -253,7 +257,7 @@ def _record(
         # Alerts quote what is not ours (an API's error body, a tag): inert, as mention
         # text is. The event keeps the text as it was.
         text=f"[inchannel] {notifications.pings_nobody(text)}",
-        key=f"alert:{alert.key}:{tag}",
+        key=_alert_key(alert, tag),
         actor=ACTOR,
         now=now,
         channels=targets,

@@ -69,6 +69,11 @@ def channels_for(settings: Settings, team: str | None, extra: tuple[str, ...] = 
     return list(dict.fromkeys(names))
 
 
+def notify_key(key: str, channel: str) -> str:
+    """The idempotency key of ``key``'s notification to ``channel``."""
+    return f"notify:{key}:{channel}"
+
+
 def enqueue(
     session: Session,
     *,
@@ -97,7 +102,7 @@ def enqueue(
             "status": ActionStatus.PENDING.value,
             "attempts": 0,
             "next_attempt_at": now,
-            "idempotency_key": f"notify:{key}:{channel}",
+            "idempotency_key": notify_key(key, channel),
             "created_at": now,
             "updated_at": now,
         }
