@@ -5,7 +5,6 @@ Part of the config file's models (monitor.settings). A threshold of 0 turns its 
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Collection, Iterable
 
 from pydantic import (
@@ -19,6 +18,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from monitor.domain import TAG, TAG_RULE
+from monitor.yamlpos import did_you_mean
 
 
 class Strict(BaseModel):
@@ -96,8 +96,7 @@ def refuse_unknown_channels(
     for loc, name in named:
         if name in known:
             continue
-        guess = difflib.get_close_matches(name, list(known), n=1)
-        hint = f"; did you mean {guess[0]!r}?" if guess else ""
+        hint = did_you_mean(name, known)
         errors.append(
             InitErrorDetails(
                 type=PydanticCustomError(

@@ -6,7 +6,6 @@ frozen dataclasses built from them.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import os
 import typing
@@ -48,7 +47,15 @@ from monitor.sources.x_settings import (
     XSearchSourceConfig,
     XSettings,
 )
-from monitor.yamlpos import ConfigError, Document, Loc, Problem, load_documents, substitute_env
+from monitor.yamlpos import (
+    ConfigError,
+    Document,
+    Loc,
+    Problem,
+    did_you_mean,
+    load_documents,
+    substitute_env,
+)
 
 DEFAULT_CONFIG = Path("config/inchannel.yaml")
 # Platform requests one reply's send can make, each up to the responder's timeout. On
@@ -709,9 +716,7 @@ def _message(error: Any, model: type[BaseModel], *, secret: bool = False) -> str
     if error["type"] == "extra_forbidden":
         raw_loc = tuple(error["loc"])
         known = _known_keys(model, raw_loc[:-1])
-        guess = difflib.get_close_matches(str(raw_loc[-1]), known, n=1)
-        hint = f"; did you mean {guess[0]!r}?" if guess else ""
-        return f"unknown key{hint}"
+        return f"unknown key{did_you_mean(str(raw_loc[-1]), known)}"
     if error["type"] == "model_type":
         # pydantic's own text names our class ("instance of EscalateSpec").
         return f"expected a mapping (key: value), not {_shown(error['input'], secret=secret)}"

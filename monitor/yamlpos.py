@@ -8,8 +8,10 @@ never builds objects, and values are never evaluated.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -259,3 +261,9 @@ def substitute_env(
     object.__setattr__(doc, "data", visit(doc.data, ()))
     object.__setattr__(doc, "from_env", doc.from_env | substituted)
     return problems
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``; did you mean 'name'?`` for the choice closest to ``word``; "" when none is."""
+    guess = difflib.get_close_matches(word, list(choices), n=1)
+    return f"; did you mean {guess[0]!r}?" if guess else ""

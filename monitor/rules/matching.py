@@ -7,7 +7,6 @@ Text keys take modifiers in parentheses: ``text (regex, case-sensitive)``.
 
 from __future__ import annotations
 
-import difflib
 import re
 from typing import Any
 
@@ -30,7 +29,7 @@ from monitor.rules.builders import (
 from monitor.rules.checks import AllOf, AnyOf, Check, Negated, Pattern
 from monitor.rules.compare import AGE_UNITS, DURATION_UNITS
 from monitor.rules.textmatch import check_modifiers
-from monitor.yamlpos import Loc
+from monitor.yamlpos import Loc, did_you_mean
 
 __all__ = ["Errors", "MatchEnv", "parse_match"]
 
@@ -135,8 +134,7 @@ def _block(
 
 
 def _unknown(name: str, specs: dict[str, Spec]) -> str:
-    guess = difflib.get_close_matches(name, specs, n=1)
-    hint = f"; did you mean {guess[0]!r}?" if guess else f"; allowed: {', '.join(specs)}"
+    hint = did_you_mean(name, specs) or f"; allowed: {', '.join(specs)}"
     return f"unknown key{hint}"
 
 

@@ -8,12 +8,13 @@ split the same text in more than one way, and for unbounded repeats nested in la
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from monitor.yamlpos import did_you_mean
 
 # re._parser is the stdlib's own pattern parser; typeshed has no stubs for it.
 _parser: Any = importlib.import_module("re._parser")
@@ -55,10 +56,7 @@ def check_modifiers(modifiers: Sequence[str]) -> str | None:
     """An error message for unknown or conflicting modifiers, or None."""
     for modifier in modifiers:
         if modifier not in MODIFIERS:
-            guess = difflib.get_close_matches(modifier, MODIFIERS, n=1)
-            hint = (
-                f"; did you mean {guess[0]!r}?" if guess else f"; allowed: {', '.join(MODIFIERS)}"
-            )
+            hint = did_you_mean(modifier, MODIFIERS) or f"; allowed: {', '.join(MODIFIERS)}"
             return f"unknown modifier {modifier!r}{hint}"
     modes = [m for m in modifiers if m in MODES]
     if len(modes) > 1:
