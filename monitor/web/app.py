@@ -17,7 +17,13 @@ from monitor.rules.reload import ReloadOnUse
 from monitor.runtime import Runtime
 from monitor.web import account, api, metrics, pages
 from monitor.web.base import Web
-from monitor.web.security import BodyLimit, SecurityHeaders, StaticAssets, under_api
+from monitor.web.security import (
+    BodyLimit,
+    SecurityHeaders,
+    StaticAssets,
+    public_https,
+    under_api,
+)
 
 STATIC = Path(__file__).parent / "static"
 
@@ -70,7 +76,7 @@ def create_app(rt: Runtime, *, refresh_seconds: int = 10, reload_rules: bool = T
         *metrics.routes(rt),
         *pages.routes(web),
     ]
-    https = rt.settings.web.public_url.startswith("https:")
+    https = public_https(rt)
     middleware = [Middleware(SecurityHeaders, https=https), Middleware(BodyLimit)]
     if reload_rules:
         middleware.append(Middleware(ReloadRules, reload=ReloadOnUse(rt)))

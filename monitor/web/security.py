@@ -211,8 +211,13 @@ def public_origin(url: str) -> str:
     return f"{scheme}://{host}{port}"
 
 
+def public_https(rt: Runtime) -> bool:
+    """Whether the dashboard's public address is https (behind a TLS proxy, say)."""
+    return rt.settings.web.public_url.startswith("https:")
+
+
 def secure_cookies(rt: Runtime, request: Request) -> bool:
-    return request.url.scheme == "https" or rt.settings.web.public_url.startswith("https:")
+    return request.url.scheme == "https" or public_https(rt)
 
 
 def set_cookie(rt: Runtime, request: Request, response: Response, name: str, value: str) -> None:
