@@ -410,8 +410,11 @@ class Web(Strict):
         """Notification links start with it and the dashboard's same-origin check
         compares browsers' Origin with it: "care.acme.com" made links no chat client
         opens, and an origin no browser sends."""
+        # As accepted: HSTS, Secure cookies and notification links read it as written,
+        # and "HTTPS://" or a value with the env file's trailing newline lost all three.
+        url = url.strip()
         try:
-            parts = urlsplit(url.strip())
+            parts = urlsplit(url)
             parts.port  # noqa: B018 -- raises on a port that is no number or out of range
         except ValueError:
             parts = None
@@ -419,9 +422,6 @@ class Web(Strict):
             raise ValueError(
                 "must be an http:// or https:// URL with a host, such as https://care.acme.com"
             )
-        # As accepted: HSTS, Secure cookies and notification links read it as written,
-        # and "HTTPS://" or a value with the env file's trailing newline lost all three.
-        url = url.strip()
         return parts.scheme.lower() + url[len(parts.scheme) :]
 
     @field_validator("metrics_token")
