@@ -13,8 +13,10 @@ from monitor.store.models import ActionRow, Case, Customer, Message
 from monitor.store.pending import add_row
 
 EXCERPT_CHARS = 500
-# C0, DEL and C1 (U+009B alone starts an escape sequence in a terminal) and bidi controls.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# What a terminal or a chat client acts on instead of showing: C0 controls but newline
+# and tab, DEL, C1 (ESC and U+009B start escape sequences that clear the screen or
+# retitle the window) and the bidi controls that reorder the text after them.
+CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 # "@" before a name. Chat apps turn "@everyone", "@here", "@channel" or "@all" in a
 # message into a ping of the whole channel (Discord, Mattermost, Rocket.Chat, Teams),
 # and apprise's Discord embeds ping every "@name" they find: a customer writing
@@ -37,7 +39,7 @@ def pings_nobody(text: str) -> str:
 def inert_line(text: str, limit: int) -> str:
     """``text`` on one line of at most ``limit`` characters, without the control and
     bidi characters that would drive a terminal or reorder a chat message."""
-    flat = _CONTROL.sub("", " ".join(text.split()))
+    flat = CONTROLS.sub("", " ".join(text.split()))
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import click
 
+from monitor.notifications import CONTROLS
+
 config_option = click.option(
     "--config",
     "config_file",
@@ -51,16 +53,11 @@ def json_line(value: Any, **options: Any) -> str:
     return _C1.sub(_spelled, text)
 
 
-# What a terminal acts on instead of showing: C0 controls but newline and tab, DEL, C1
-# (ESC and U+009B start escape sequences that clear the screen or retitle the window)
-# and the bidi controls that reorder the text after them. Rich drops only a few (BEL,
-# CR, ...) and passes ESC through, and its markup escape() is about "[", not these.
-_TERMINAL_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
 def terminal_text(text: str) -> str:
-    """``text`` with what a terminal would act on spelled out (``\\x1b``), lines kept."""
-    return _TERMINAL_UNSAFE.sub(_spelled, text)
+    """``text`` with what a terminal would act on spelled out (``\\x1b``), lines kept.
+    Rich drops only a few controls (BEL, CR, ...) and passes ESC through, and its markup
+    escape() is about "[", not these."""
+    return CONTROLS.sub(_spelled, text)
 
 
 def _spelled(found: re.Match[str]) -> str:
