@@ -21,6 +21,7 @@ from monitor.domain import Action, Platform
 from monitor.sources import x_usage as usage
 from monitor.sources.x import XApi, XApiError
 from monitor.sources.x_errors import USAGE_CAP_RETRY, usage_capped
+from monitor.sources.x_parse import ID
 from monitor.sources.x_settings import XSettings
 from monitor.store.models import Message
 from monitor.textlength import reply_length_problem, x_has_link
@@ -194,7 +195,7 @@ def poster_id(x: XSettings) -> str:
     that account's reply. An OAuth 1.0a access token starts with its user's id (tweepy
     reads it there too); an OAuth 2 user token names none."""
     prefix = x.access_token.get_secret_value().split("-", 1)[0]
-    if x.oauth2_user_token.get_secret_value() or not re.fullmatch(r"[0-9]{1,20}", prefix):
+    if x.oauth2_user_token.get_secret_value() or not ID.fullmatch(prefix):
         return x.user_id
     return prefix
 

@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from monitor.sources.x_parse import ID
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -65,7 +67,7 @@ class XSettings(Strict):
     @field_validator("user_id")
     @classmethod
     def _numeric_user_id(cls, value: str) -> str:
-        if not re.fullmatch(r"[0-9]{1,20}", value):
+        if not ID.fullmatch(value):
             raise ValueError(
                 "must be the brand account's numeric id (GET /2/users/by/username/<handle> "
                 "shows it), not a handle"
