@@ -186,7 +186,7 @@ def idioms(text: str) -> str:
     lowered = text.lower()
     if "othing" in lowered:
         text = _THANKS_FOR_NOTHING.sub("useless", text)
-    if "nobody" in lowered or "one" in lowered:
+    if "nobody" in lowered or "noone" in lowered or "no-one" in lowered:
         text = _NOBODY.sub(lambda m: "NO ONE" if m.group(0).isupper() else "no one", text)
     if "never" in lowered:
         text = _NEVER_CAME.sub(lambda m: "MISSING" if m.group(0).isupper() else "missing", text)
