@@ -76,11 +76,13 @@ def to_mention(
     username = _text_field(user, "username")
     # The handle goes into URLs and the dashboard: anything but a real handle is dropped.
     handle = username if username and USERNAME.match(username) else author_id
-    text = html.unescape(_whole_text(tweet))  # v2 escapes &, < and > in post text
+    cut = html.unescape(tweet["text"])  # v2 escapes &, < and > in post text
+    whole = _note_text(tweet)
+    text = cut if whole is None else html.unescape(whole)
     parent = _reference(tweet, "replied_to")
     # Either text may be the one naming the brand: a long reply's cut text starts with
     # the @handles X puts before it, which its note_tweet need not repeat.
-    named = brand.mentioned_in(text) or brand.mentioned_in(html.unescape(tweet["text"]))
+    named = brand.mentioned_in(text) or (whole is not None and brand.mentioned_in(cut))
     addressed = tweet.get("in_reply_to_user_id") == brand.user_id or named
     return Mention(
         platform=Platform.X,
@@ -98,12 +100,13 @@ def to_mention(
     )
 
 
-def _whole_text(tweet: Mapping[str, Any]) -> str:
-    """A long post's whole text: its ``text`` is cut near 280 characters and ends in an
-    ellipsis and a link, so the rules, the score and the agents would see half of it."""
+def _note_text(tweet: Mapping[str, Any]) -> str | None:
+    """A long post's whole text, if it is one: its ``text`` is cut near 280 characters
+    and ends in an ellipsis and a link, so the rules, the score and the agents would see
+    half of it."""
     note = tweet.get("note_tweet")
     whole = note.get("text") if isinstance(note, dict) else None
-    return whole if isinstance(whole, str) and whole else str(tweet["text"])
+    return whole if isinstance(whole, str) and whole else None
 
 
 def _kind(tweet: Mapping[str, Any], named: bool, brand: XBrand, origin: Origin) -> MessageKind:
