@@ -155,8 +155,7 @@ def set_password(rt: Runtime, name: str, password: str, *, actor: str = "cli") -
     with transaction(rt.sessions) as session:
         row = _by_name(session, name)
         row.password_hash, row.failed_logins, row.locked_until = HASHER.hash(password), 0, None
-        row.api_token_hash = None
-        session.execute(delete(WebSession).where(WebSession.user_id == row.id))
+        _sign_out_everywhere(session, row)
         _audit(session, rt, "password_set", actor, name=name, sessions_ended=True)
 
 
@@ -168,9 +167,15 @@ def disable(rt: Runtime, name: str, *, actor: str = "cli") -> None:
         row = _by_name(session, name)
         if not row.active:
             raise UserError(f"user {name} is disabled already")
-        row.active, row.api_token_hash = False, None
-        session.execute(delete(WebSession).where(WebSession.user_id == row.id))
+        row.active = False
+        _sign_out_everywhere(session, row)
         _audit(session, rt, "user_disabled", actor, name=name, sessions_ended=True)
+
+
+def _sign_out_everywhere(session: Session, row: WebUser) -> None:
+    """End every browser session of ``row`` and revoke its API token."""
+    row.api_token_hash = None
+    session.execute(delete(WebSession).where(WebSession.user_id == row.id))
 
 
 def enable(rt: Runtime, name: str, *, actor: str = "cli") -> None:
