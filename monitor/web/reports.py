@@ -55,7 +55,7 @@ class CaseFigures:
     first_response: float | None  # minutes from opened
     resolution: float | None
     sla: str | None  # met | breached | pending | None (no SLA)
-    tags: str | None  # the JSON list as text
+    tags: tuple[str, ...]
     state: str
 
 
@@ -134,7 +134,7 @@ def build_report(rt: Runtime, days: int = 30) -> Report:
     ).where(Case.opened_at >= since)
     with rt.sessions() as session:
         volume = _volume(session, since, dialect)
-        rows = [CaseFigures(*row) for row in session.execute(query).all()]
+        rows = [_figures(*row) for row in session.execute(query).all()]
         responders = _first_responders(session, since)
         business = _business_minutes(session, rt.settings.teams, since)
     timed = [r for r in rows if not _spam(r)]
@@ -151,15 +151,29 @@ def build_report(rt: Runtime, days: int = 30) -> Report:
         ),
         _first_response(in_business, responders),
         _attainment(rows),
-        Counter(t for r in rows for t in json.loads(r.tags or "[]")).most_common(10),
+        Counter(t for r in rows for t in r.tags).most_common(10),
     )
+
+
+def _figures(
+    case_id: int,
+    team: str,
+    first_response: float | None,
+    resolution: float | None,
+    sla: str | None,
+    tags: str | None,
+    state: str,
+) -> CaseFigures:
+    """A row of the report's query, its tags (JSON text) decoded once."""
+    decoded = tuple(json.loads(tags or "[]"))
+    return CaseFigures(case_id, team, first_response, resolution, sla, decoded, state)
 
 
 def _spam(row: CaseFigures) -> bool:
     """Closed as spam: no customer waited for an answer or a resolution, so its minutes
     (marked spam moments after it opened, mostly) are not timed; its SLA outcome and its
     tag still count."""
-    return row.state == CaseState.RESOLVED.value and SPAM_TAG in json.loads(row.tags or "[]")
+    return row.state == CaseState.RESOLVED.value and SPAM_TAG in row.tags
 
 
 def _business_minutes(session: Session, teams: Sequence[Team], since: datetime) -> dict[int, float]:
@@ -185,7 +199,7 @@ def _resolved_by_people(row: CaseFigures) -> bool:
     """Whether the case's resolution is one to time. Not a case a backfill imported: it
     resolves its cases as it imports them, days after they were written, and that span
     is no one's work."""
-    return BACKFILL_TAG not in json.loads(row.tags or "[]")
+    return BACKFILL_TAG not in row.tags
 
 
 def _volume(session: Session, since: datetime, dialect: str) -> list[tuple[str, str, str, int]]:
