@@ -91,8 +91,8 @@ class RedditResponder:
         if failure.kind == FailureKind.TEMPORARY:
             return ResponderError(f"Reddit {failure}")
         if failure.kind == FailureKind.REJECTED:
-            reasons = [PERMANENT_CODES.get(code, code) for code in failure.codes] or [str(failure)]
-            return ResponderError(f"Reddit refused the reply: {'; '.join(reasons)}", permanent=True)
+            reasons = "; ".join(_reasons(failure)) or str(failure)
+            return ResponderError(f"Reddit refused the reply: {reasons}", permanent=True)
         if failure.kind == FailureKind.UNAVAILABLE:
             why = "blocked where the daemon runs" if failure.status == 451 else None
             message = f"Reddit refused the reply ({failure}): {why or 'banned, private or gone'}"
@@ -101,6 +101,17 @@ class RedditResponder:
             message = f"Reddit refused the reply ({failure}): a retry gets the same answer"
             return ResponderError(message, permanent=True)
         return ResponderError(f"Reddit refused our credentials: {failure}", permanent=True)
+
+
+def _reasons(failure: RedditFailure) -> list[str]:
+    """A listed code in our words; any other with Reddit's own explanation, which is all
+    the team has to go on for a code we have not met."""
+    explained = dict(zip(failure.codes, failure.explanations, strict=False))
+    reasons = []
+    for code in failure.codes:
+        listed, theirs = PERMANENT_CODES.get(code), explained.get(code)
+        reasons.append(listed or (f"{code}: {theirs}" if theirs else code))
+    return reasons
 
 
 def render(action: Action) -> str:

@@ -327,6 +327,26 @@ def test_deleted_target_sends_the_case_to_a_human(
         assert session.scalars(select(Case)).one().state == "awaiting_human"
 
 
+def test_an_unlisted_error_code_keeps_reddits_explanation(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # A code missing from PERMANENT_CODES said only "SOMETHING_NEW": Reddit's own
+    # sentence is what tells the team why the reply went nowhere.
+    mention_from(api, "erin")
+    refused = api_error("SOMETHING_NEW", "that community only allows approved users", "text")
+    api.add("POST", "/api/comment/?", refused)
+    rt = reddit_runtime(make_runtime, api)
+    poll_source(rt, "inbox")
+    process_pending(rt)
+    dispatch_outbox(rt)
+    with transaction(rt.sessions) as session:
+        row = session.scalars(select(ActionRow)).one()
+        assert row.status == ActionStatus.DEAD
+        assert row.last_error == (
+            "Reddit refused the reply: SOMETHING_NEW: that community only allows approved users"
+        )
+
+
 def test_long_ratelimit_defers_the_action_to_the_reset(
     make_runtime: RuntimeFactory, api: FakeAPI
 ) -> None:

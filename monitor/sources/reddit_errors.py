@@ -22,6 +22,10 @@ from monitor.sources.reddit_failure import FailureKind, RedditFailure
 
 T = TypeVar("T")
 
+# Reddit's sentence for an API error code, as kept in a reply's last error: a page of
+# text from a proxy or a changed API would otherwise fill the dashboard.
+EXPLANATION_CHARS = 200
+
 # Reddit names a RATELIMIT wait in its largest unit ("1 hour", "9 minutes").
 _WAIT = re.compile(r"(\d+)\s*(millisecond|second|minute|hour|day)", re.IGNORECASE)
 _UNIT_SECONDS = {"millisecond": 0.001, "second": 1, "minute": 60, "hour": 3600, "day": 86400}
@@ -221,12 +225,13 @@ def _token_refused(exc: Exception) -> bool:
 
 def _api_failure(exc: praw.exceptions.RedditAPIException) -> RedditFailure:
     codes = tuple(str(item.error_type) for item in exc.items)
-    message = "; ".join(f"{item.error_type}: {item.message}" for item in exc.items)
+    explanations = tuple(str(item.message or "")[:EXPLANATION_CHARS] for item in exc.items)
+    message = "; ".join(f"{code}: {text}" for code, text in zip(codes, explanations, strict=True))
     if "RATELIMIT" in codes:
         return RedditFailure(
             FailureKind.RATE_LIMITED, message, retry_after_seconds=_wait(message), codes=codes
         )
-    return RedditFailure(FailureKind.REJECTED, message, codes=codes)
+    return RedditFailure(FailureKind.REJECTED, message, codes=codes, explanations=explanations)
 
 
 def _wait(message: str) -> float | None:

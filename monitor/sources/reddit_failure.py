@@ -33,6 +33,7 @@ class RedditFailure(Exception):
         retry_after_seconds: float | None = None,
         retry_at: datetime | None = None,
         codes: tuple[str, ...] = (),
+        explanations: tuple[str, ...] = (),
         status: int | None = None,
     ) -> None:
         super().__init__(message)
@@ -40,6 +41,8 @@ class RedditFailure(Exception):
         self.retry_after_seconds = retry_after_seconds
         self.retry_at = retry_at  # a Retry-After given as a date (timezone-aware)
         self.codes = codes
+        # Reddit's own sentence for each of ``codes``, in the same order.
+        self.explanations = explanations
         self.status = status  # the HTTP status, where Reddit answered with one
 
     def wait_seconds(self, now: datetime) -> float | None:
