@@ -377,6 +377,27 @@ def test_never_before_other_words_is_left_to_vader(scorer: Scorer) -> None:
     assert scorer.score("never had a problem with acme").label is Label.POSITIVE
 
 
+# "never had such bad service" is emphasis: VADER flipped the "bad" after "never" (+0.43)
+# and read "never had such good service" as a complaint (-0.34).
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("I have never had such bad service", Label.NEGATIVE),
+        ("never had a worse experience with a courier", Label.NEGATIVE),
+        ("Never experienced such rude staff", Label.NEGATIVE),
+        ("never had such good service", Label.POSITIVE),
+        ("I've never been happier with a phone plan", Label.POSITIVE),
+    ],
+)
+def test_never_such_is_emphasis_not_negation(scorer: Scorer, text: str, label: Label) -> None:
+    assert scorer.score(text).label is label
+
+
+def test_never_with_no_degree_word_stays_a_negation(scorer: Scorer) -> None:
+    assert scorer.score("never been there").label is not Label.NEGATIVE
+    assert scorer.score("they never had any problems").label is Label.POSITIVE
+
+
 def test_overlay_beats_raw_on_our_support_examples(scorer: Scorer, plain: Scorer) -> None:
     rows = _tsv(DATA / "support_mentions.tsv")
 

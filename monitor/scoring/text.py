@@ -179,6 +179,18 @@ _NEVER_CAME = re.compile(
 )
 
 
+# "never had such bad service" is emphasis, not negation: VADER flips the "bad" after
+# "never" (+0.43), and "never had such good service" read -0.34. Only after an
+# experience verb and a degree word ("such", "so", a comparative): "never had a
+# problem" is a real negation and stays VADER's to read.
+_NEVER_SUCH = re.compile(
+    r"\bnever\s+(?=(?:ever\s+)?(?:had|seen|experienced|received|got|gotten|been|felt"
+    r"|encountered|met|dealt with|heard|tasted)\s+(?:such|so|a\s+(?:worse|better|more|less)"
+    r"|worse|better|happier|angrier|more|less|anything\s+(?:so|as|like|this|that))\b)",
+    re.IGNORECASE | re.ASCII,
+)
+
+
 def idioms(text: str) -> str:
     """Replace idioms VADER misreads by the complaint they mean."""
     # Any case ("thanks for NOthing"). One lower() and a substring test per idiom cost
@@ -190,6 +202,7 @@ def idioms(text: str) -> str:
         text = _NOBODY.sub(lambda m: "NO ONE" if m.group(0).isupper() else "no one", text)
     if "never" in lowered:
         text = _NEVER_CAME.sub(lambda m: "MISSING" if m.group(0).isupper() else "missing", text)
+        text = _NEVER_SUCH.sub("", text)
     return text
 
 
