@@ -109,6 +109,8 @@ class ThreadIndex:
             [case.id for case in self._latest.values() if case.first_response_at is not None]
         )
         self._newest = self._newest_written([case.id for case in self._latest.values()])
+        # Cases a message of this batch took out of resolved (``_touch``).
+        self._reopened: set[int] = set()
 
     def _load(self, query: Select[Case]) -> None:
         # Locked until the batch commits: another worker processing a message of the
@@ -211,7 +213,12 @@ class ThreadIndex:
         history."""
         if self.backfilling or case.first_response_at is None or case.follow_up_at is not None:
             return False
-        return message.created_at > self._last_answer_at.get(case.id, case.first_response_at)
+        # A message written before the last reply crossed it, unless the case was
+        # resolved since and this batch reopened it: stored late (a source that lags,
+        # an outage), it was not there when a person closed the case, so nobody judged
+        # it answered. Reopened owing nothing, the case waited in the queue with no
+        # deadline, never warned about and never overdue.
+        return case.id in self._reopened or message.created_at > self._last_answer(case)
 
     def earlier_follow_up(self, case: Case, message: Message) -> bool:
         """Whether ``message`` is a follow-up written before the one whose answer is owed
@@ -219,8 +226,14 @@ class ThreadIndex:
         is the first of them, and the customer has waited since it."""
         if self.backfilling or case.first_response_at is None or case.follow_up_at is None:
             return False
-        last = self._last_answer_at.get(case.id, case.first_response_at)
-        return last < message.created_at < case.follow_up_at
+        if case.id in self._reopened:  # every late message of it counts (follow_up)
+            return message.created_at < case.follow_up_at
+        return self._last_answer(case) < message.created_at < case.follow_up_at
+
+    def _last_answer(self, case: Case) -> datetime:
+        """When the brand's last reply in an answered case was posted."""
+        assert case.first_response_at is not None
+        return self._last_answer_at.get(case.id, case.first_response_at)
 
     def thread_replies(self, case: Case) -> tuple[int, datetime | None]:
         """(bot replies in the case's thread, the last one's time), this batch's included."""
@@ -269,6 +282,8 @@ class ThreadIndex:
     def _touch(self, case: Case, label: str | None, compound: float | None, now: datetime) -> None:
         waiting = case.state in (CaseState.RESOLVED.value, CaseState.WAITING_CUSTOMER.value)
         if waiting and not cases.closed_as_spam(case):
+            if case.state == CaseState.RESOLVED.value:
+                self._reopened.add(case.id)
             reason = "customer wrote again"
             cases.transition(self._session, case, CaseState.NEW, "system", now, reason=reason)
             _restart_response_clock(case, now)

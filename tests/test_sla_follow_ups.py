@@ -533,3 +533,75 @@ def test_an_older_follow_up_stored_late_moves_the_clock_to_when_it_was_written(
     case = thread.case()
     assert case.follow_up_at == now - timedelta(minutes=20)
     assert case.sla_due_at == now + timedelta(minutes=40)
+
+
+def answered_and_resolved_before_a_late_message(
+    make_runtime: RuntimeFactory, *, spam: bool = False
+) -> Thread:
+    """Care's case: the customer wrote at 09:00, Lena answered at 09:04 and resolved the
+    case (or marked it as spam) at 09:05; it is 09:10, and the source has not brought
+    what they wrote since."""
+    thread = escalated(make_runtime)
+    thread.advance(minutes=4)
+    casework.reply(thread.rt, REF, "Sorry about that. Which order is it?", user="lena")
+    dispatch_outbox(thread.rt)
+    thread.advance(minutes=1)
+    if spam:
+        triage.mark_spam(thread.rt, REF, user="lena")
+    else:
+        casework.resolve(thread.rt, REF, user="lena")
+    thread.advance(minutes=5)
+    return thread
+
+
+def test_a_late_message_written_before_the_case_was_resolved_reopens_it_with_a_clock(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Written at 09:03, before the reply and the resolution, brought at 09:10 by a
+    # lagging poll: the case was reopened owing nothing (the reply "crossed" it), so it
+    # sat in care's queue with no deadline, never warned about, never overdue.
+    thread = answered_and_resolved_before_a_late_message(make_runtime)
+    opened = thread.case().opened_at
+    wrote = opened + timedelta(minutes=3)
+    thread.say("@acme also the box was open when it came", at=wrote)
+    run_cycle(thread.rt)
+    case = thread.case()
+    assert (case.state, case.team) == (CaseState.NEW.value, "care")
+    # The customer has waited since they wrote, as for any follow-up.
+    assert (case.follow_up_at, case.sla_due_at) == (wrote, wrote + timedelta(minutes=60))
+    for minutes in (41, 15):  # 09:51 into care's warning time, 10:06 past the deadline
+        thread.advance(minutes=minutes)
+        check_sla(thread.rt)
+    due = case.sla_due_at.isoformat()
+    assert thread.sla_events() == [
+        ("sla_warning", {"due": due, "response": "next"}),
+        ("sla_breached", {"due": due, "response": "next"}),
+    ]
+
+
+def test_two_late_messages_in_one_batch_reopen_with_the_first_written(
+    make_runtime: RuntimeFactory,
+) -> None:
+    thread = answered_and_resolved_before_a_late_message(make_runtime)
+    opened = thread.case().opened_at
+    # Stored newest first, as a search listing returns them.
+    thread.say("@acme hello?", at=opened + timedelta(minutes=3))
+    thread.say(PLAIN, at=opened + timedelta(minutes=2))
+    run_cycle(thread.rt)
+    case = thread.case()
+    assert case.state == CaseState.NEW.value
+    assert case.follow_up_at == opened + timedelta(minutes=2)
+    assert case.sla_due_at == opened + timedelta(minutes=62)
+
+
+def test_a_late_message_in_a_case_closed_as_spam_leaves_it_closed(
+    make_runtime: RuntimeFactory,
+) -> None:
+    thread = answered_and_resolved_before_a_late_message(make_runtime, spam=True)
+    thread.say(PLAIN, at=thread.case().opened_at + timedelta(minutes=3))
+    run_cycle(thread.rt)
+    case = thread.case()
+    assert (case.state, case.follow_up_at) == (CaseState.RESOLVED.value, None)
+    thread.advance(days=1)
+    check_sla(thread.rt)
+    assert thread.sla_events() == []
