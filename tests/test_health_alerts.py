@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from monitor import alerting
 from monitor.alerting import ALERTS_STATE, Alert
 from monitor.clock import FakeClock
+from monitor.domain import Platform
 from monitor.health_alerts import check_health
 from monitor.pipeline import dispatch_outbox, poll_source
 from monitor.runtime import Runtime, build_runtime
@@ -26,6 +27,7 @@ from monitor.store.db import transaction
 from monitor.store.models import ActionRow, Case, Customer, Event, Message
 from monitor.testing import seed_pending_replies
 from tests.conftest import RuntimeFactory
+from tests.fakes import ScriptedResponder, temporary
 
 OPS = {"ops": {"url": "json://127.0.0.1:9/ops"}, "pager": {"url": "json://127.0.0.1:9/pager"}}
 QUIET = {"spike": {"enabled": False}, "silence_hours": 0, "outbox_due_minutes": 0}
@@ -415,7 +417,7 @@ def test_outbox_backlog_alerts_and_recovers(make_runtime: RuntimeFactory) -> Non
     check_health(rt)
     check_health(rt)
     assert notes(rt) == [
-        ("ops", "[inchannel] outbox backing up: 3 actions waiting, the oldest due 0 min ago")
+        ("ops", "[inchannel] outbox backing up: 3 actions due, the oldest due 0 min ago")
     ]
     delivered(rt)
     while dispatch_outbox(rt):
@@ -440,16 +442,46 @@ def test_a_clock_set_back_does_not_say_raised_minus_minutes_ago(
     assert notes(rt)[-1][1].startswith("[inchannel] resolved (raised 0 min ago): outbox")
 
 
-def test_a_backlog_waiting_for_its_retries_is_not_called_overdue(
+def test_a_backlog_waiting_for_its_retries_is_no_backlog_until_due(
     make_runtime: RuntimeFactory,
 ) -> None:
-    # Every action waits for a retry after a channel outage: none is due yet, and the
-    # text said "the oldest due -10 min ago".
+    # Every action waits for a retry after a channel outage: none is due yet, so the
+    # dispatcher is not behind. Once due and still not sent, they are.
     rt = alerts_runtime(make_runtime, outbox_backlog=3, outbox_due_minutes=15)
     seed_pending_replies(rt.sessions, 3, at=clock(rt).now() + timedelta(minutes=10))
     check_health(rt)
+    assert notes(rt) == []
+    clock(rt).advance(minutes=10)
+    check_health(rt)
     assert notes(rt) == [
-        ("ops", "[inchannel] outbox backing up: 3 actions waiting, the next due in 10 min")
+        ("ops", "[inchannel] outbox backing up: 3 actions due, the oldest due 0 min ago")
+    ]
+
+
+def test_replies_waiting_for_a_rate_limit_reset_are_no_backlog(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """A 429 (or the day's X write budget) gives the replies back until the reset: they
+    are waiting, not due, and counting them paged about a dispatcher doing its job."""
+    rt = alerts_runtime(make_runtime, outbox_backlog=3, outbox_due_minutes=15)
+    seed_pending_replies(rt.sessions, 4, at=clock(rt).now())
+    responder = ScriptedResponder()
+    rt.responders[Platform.X] = responder
+    reset = clock(rt).now() + timedelta(hours=2)
+    responder.fail_next(*(temporary("429", retry_after=reset, rate_limited=True),) * 3)
+    while dispatch_outbox(rt):
+        pass
+    assert len(responder.posts) == 1
+    status = collect(rt)
+    assert (status.outbox["failed"], status.outbox_due, status.outbox_waiting) == (3, 0, 3)
+    check_health(rt)
+    assert notes(rt) == []
+    clock(rt).set(reset + timedelta(minutes=1))  # due, and the dispatcher does not run
+    status = collect(rt)
+    assert (status.outbox_due, status.outbox_waiting) == (3, 0)
+    check_health(rt)
+    assert notes(rt) == [
+        ("ops", "[inchannel] outbox backing up: 3 actions due, the oldest due 1 min ago")
     ]
 
 
@@ -507,7 +539,7 @@ def test_without_channels_alerts_are_logged_and_recorded(
         check_health(rt)
         check_health(rt)
     assert [r.getMessage() for r in caplog.records] == [
-        "alert=outbox-backlog key=outbox-backlog outbox backing up: 1 action waiting, "
+        "alert=outbox-backlog key=outbox-backlog outbox backing up: 1 action due, "
         "the oldest due 0 min ago"
     ]
     assert notes(rt) == []
@@ -674,7 +706,7 @@ def test_an_outbox_hovering_at_its_threshold_does_not_flap(make_runtime: Runtime
         clock(rt).advance(minutes=1)
         check_health(rt)
     assert [t for _, t in notes(rt)] == [
-        "[inchannel] outbox backing up: 6 actions waiting, the oldest due 0 min ago"
+        "[inchannel] outbox backing up: 6 actions due, the oldest due 0 min ago"
     ]
     delivered(rt)
     _waiting(rt, 1)  # it has drained: 2 waiting
