@@ -274,14 +274,15 @@ def mention_counts(
 
 
 def outbox_alerts(status: Status, config: AlertsConfig, *, now: datetime) -> list[Alert]:
-    """At ``outbox_backlog`` actions due or the oldest ``outbox_due_minutes`` overdue;
+    """At ``outbox_backlog`` actions waiting or the oldest ``outbox_due_minutes`` overdue;
     once raised, until both are down to half their threshold. A backlog drained about as
     fast as it fills hovers at its threshold: each crossing was a new alert and each
     dip a recovery notice, a page every few minutes for one lasting condition. Actions
-    waiting for their time (a rate limit's reset, the X write budget's midnight, a
-    retry's backoff) are not counted: the dispatcher is right not to send them, and a
-    brand's replies held until midnight paged every realert_minutes all evening."""
-    backlog = status.outbox_due
+    held for a reset the platform named (a rate limit's, the X write budget's midnight)
+    are not counted: the dispatcher is right not to send them, and a brand's replies
+    held until midnight paged every realert_minutes all evening. A retry's backoff after
+    failed sends is counted: a channel that keeps failing is what this alert is for."""
+    backlog = status.outbox_backlog
     overdue = now - status.oldest_due_at if status.oldest_due_at is not None else timedelta(0)
     due = timedelta(minutes=config.outbox_due_minutes)
     if any(a.key == OUTBOX_KEY for a in status.alerts):
@@ -293,14 +294,14 @@ def outbox_alerts(status: Status, config: AlertsConfig, *, now: datetime) -> lis
     if not (deep or late):
         return []
     actions = "1 action" if backlog == 1 else f"{backlog} actions"
-    text = f"outbox backing up: {actions} due, {_first_due(overdue)}"
+    text = f"outbox backing up: {actions} waiting, {_first_due(overdue)}"
     return [Alert(OUTBOX_KEY, "outbox-backlog", text)]
 
 
 def _first_due(overdue: timedelta) -> str:
-    """The oldest queued action's due time in words. Only due actions raise the alert,
-    but status is read a moment after ``now``: one that fell due in between is still
-    ahead of it, and "due -0 min ago" read as a typo."""
+    """The oldest waiting action's due time in words. A backlog of actions that all wait
+    for their retry (a channel outage) has its first one still ahead: "due -10 min
+    ago" read as a typo, and hid that the dispatcher is not the one stuck."""
     if overdue < timedelta(0):
         return f"the next due in {math.ceil(-overdue.total_seconds() / 60)} min"
     return f"the oldest due {int(overdue.total_seconds() // 60)} min ago"

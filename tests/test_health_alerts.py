@@ -417,7 +417,7 @@ def test_outbox_backlog_alerts_and_recovers(make_runtime: RuntimeFactory) -> Non
     check_health(rt)
     check_health(rt)
     assert notes(rt) == [
-        ("ops", "[inchannel] outbox backing up: 3 actions due, the oldest due 0 min ago")
+        ("ops", "[inchannel] outbox backing up: 3 actions waiting, the oldest due 0 min ago")
     ]
     delivered(rt)
     while dispatch_outbox(rt):
@@ -442,27 +442,27 @@ def test_a_clock_set_back_does_not_say_raised_minus_minutes_ago(
     assert notes(rt)[-1][1].startswith("[inchannel] resolved (raised 0 min ago): outbox")
 
 
-def test_a_backlog_waiting_for_its_retries_is_no_backlog_until_due(
+def test_a_backlog_waiting_for_its_retries_is_not_called_overdue(
     make_runtime: RuntimeFactory,
 ) -> None:
-    # Every action waits for a retry after a channel outage: none is due yet, so the
-    # dispatcher is not behind. Once due and still not sent, they are.
+    # Every action waits for a retry after a channel outage: none is due yet, and the
+    # text said "the oldest due -10 min ago". Failed sends backing off are a backlog.
     rt = alerts_runtime(make_runtime, outbox_backlog=3, outbox_due_minutes=15)
     seed_pending_replies(rt.sessions, 3, at=clock(rt).now() + timedelta(minutes=10))
-    check_health(rt)
-    assert notes(rt) == []
-    clock(rt).advance(minutes=10)
+    with transaction(rt.sessions) as session:
+        session.execute(update(ActionRow).values(status="failed", attempts=2))
+    assert (collect(rt).outbox_backlog, collect(rt).outbox_held) == (3, 0)
     check_health(rt)
     assert notes(rt) == [
-        ("ops", "[inchannel] outbox backing up: 3 actions due, the oldest due 0 min ago")
+        ("ops", "[inchannel] outbox backing up: 3 actions waiting, the next due in 10 min")
     ]
 
 
-def test_replies_waiting_for_a_rate_limit_reset_are_no_backlog(
+def test_replies_held_for_a_rate_limit_reset_are_no_backlog(
     make_runtime: RuntimeFactory,
 ) -> None:
-    """A 429 (or the day's X write budget) gives the replies back until the reset: they
-    are waiting, not due, and counting them paged about a dispatcher doing its job."""
+    """A 429 with a reset (or the day's X write budget) gives the replies back until it:
+    held, not a backlog, and counting them paged about a dispatcher doing its job."""
     rt = alerts_runtime(make_runtime, outbox_backlog=3, outbox_due_minutes=15)
     seed_pending_replies(rt.sessions, 4, at=clock(rt).now())
     responder = ScriptedResponder()
@@ -473,15 +473,15 @@ def test_replies_waiting_for_a_rate_limit_reset_are_no_backlog(
         pass
     assert len(responder.posts) == 1
     status = collect(rt)
-    assert (status.outbox["failed"], status.outbox_due, status.outbox_waiting) == (3, 0, 3)
+    assert (status.outbox["failed"], status.outbox_backlog, status.outbox_held) == (3, 0, 3)
     check_health(rt)
     assert notes(rt) == []
     clock(rt).set(reset + timedelta(minutes=1))  # due, and the dispatcher does not run
     status = collect(rt)
-    assert (status.outbox_due, status.outbox_waiting) == (3, 0)
+    assert (status.outbox_backlog, status.outbox_held) == (3, 0)
     check_health(rt)
     assert notes(rt) == [
-        ("ops", "[inchannel] outbox backing up: 3 actions due, the oldest due 1 min ago")
+        ("ops", "[inchannel] outbox backing up: 3 actions waiting, the oldest due 1 min ago")
     ]
 
 
@@ -539,7 +539,7 @@ def test_without_channels_alerts_are_logged_and_recorded(
         check_health(rt)
         check_health(rt)
     assert [r.getMessage() for r in caplog.records] == [
-        "alert=outbox-backlog key=outbox-backlog outbox backing up: 1 action due, "
+        "alert=outbox-backlog key=outbox-backlog outbox backing up: 1 action waiting, "
         "the oldest due 0 min ago"
     ]
     assert notes(rt) == []
@@ -706,7 +706,7 @@ def test_an_outbox_hovering_at_its_threshold_does_not_flap(make_runtime: Runtime
         clock(rt).advance(minutes=1)
         check_health(rt)
     assert [t for _, t in notes(rt)] == [
-        "[inchannel] outbox backing up: 6 actions due, the oldest due 0 min ago"
+        "[inchannel] outbox backing up: 6 actions waiting, the oldest due 0 min ago"
     ]
     delivered(rt)
     _waiting(rt, 1)  # it has drained: 2 waiting
