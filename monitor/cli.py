@@ -27,9 +27,9 @@ from monitor.store.db import (
     NotMigratedError,
     current_revision,
     driver_error,
+    engine_for,
     first_line,
     head_revision,
-    make_engine,
     require_known_revision,
     require_migrated,
     upgrade,
@@ -105,8 +105,7 @@ def database_without_rules(config_file: Path | None) -> tuple[Settings, Engine]:
     commands that report a rejected rules change (`status`, `rules status`) must work
     while the files are broken."""
     settings = config_or_exit(config_file)
-    database = settings.database
-    engine = make_engine(database.url, echo=database.echo, busy_timeout_ms=database.busy_timeout_ms)
+    engine = engine_for(settings.database)
     migrated_or_exit(engine)
     return settings, engine
 
@@ -169,7 +168,7 @@ def db() -> None:
 def db_upgrade(config_file: Path | None) -> None:
     """Create or migrate the database schema to this version."""
     settings = config_or_exit(config_file)
-    engine = make_engine(settings.database.url)
+    engine = engine_for(settings.database)
     try:
         require_known_revision(engine)
     except NotMigratedError as exc:
@@ -184,7 +183,7 @@ def db_upgrade(config_file: Path | None) -> None:
 def db_current(config_file: Path | None) -> None:
     """Show the schema revision of the database and of this version."""
     settings = config_or_exit(config_file)
-    engine = make_engine(settings.database.url)
+    engine = engine_for(settings.database)
     try:
         current = current_revision(engine)
     finally:
@@ -208,13 +207,17 @@ def db_copy(config_file: Path | None, target_url: str) -> None:
     # Schema work needs no rules: a bad rules commit must not block an upgrade or a move.
     settings = config_or_exit(config_file)
     try:
-        Database(url=target_url)
+        # The target waits on a locked file as long as the configured database does.
+        database = settings.database
+        target_database = Database(
+            url=target_url, echo=database.echo, busy_timeout_ms=database.busy_timeout_ms
+        )
     except ValidationError as exc:
         click.echo(f"error: --to: {exc.errors()[0]['msg'].removeprefix('Value error, ')}", err=True)
         sys.exit(2)
     from monitor.store.single import COPY, RUN, AnotherWorker, only_worker
 
-    source, target = make_engine(settings.database.url), make_engine(target_url)
+    source, target = engine_for(settings.database), engine_for(target_database)
     try:
         # Held for the whole copy: what a worker writes meanwhile or after would be
         # missing from the copy, and a worker starting during it is turned away.

@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 from monitor import alerting, spikes
 from monitor.alerting import ActiveAlert, Alert
 from monitor.alerts_settings import AlertsConfig
-from monitor.domain import ActionStatus
 from monitor.runtime import Runtime
 from monitor.settings import Settings
 from monitor.sources import x_usage
@@ -278,29 +277,31 @@ def outbox_alerts(status: Status, config: AlertsConfig, *, now: datetime) -> lis
     """At ``outbox_backlog`` actions waiting or the oldest ``outbox_due_minutes`` overdue;
     once raised, until both are down to half their threshold. A backlog drained about as
     fast as it fills hovers at its threshold: each crossing was a new alert and each
-    dip a recovery notice, a page every few minutes for one lasting condition."""
-    waiting = sum(
-        status.outbox.get(s.value, 0) for s in (ActionStatus.PENDING, ActionStatus.FAILED)
-    )
+    dip a recovery notice, a page every few minutes for one lasting condition. Actions
+    held for a reset the platform named (a rate limit's, the X write budget's midnight)
+    are not counted: the dispatcher is right not to send them, and a brand's replies
+    held until midnight paged every realert_minutes all evening. A retry's backoff after
+    failed sends is counted: a channel that keeps failing is what this alert is for."""
+    backlog = status.outbox_backlog
     overdue = now - status.oldest_due_at if status.oldest_due_at is not None else timedelta(0)
     due = timedelta(minutes=config.outbox_due_minutes)
     if any(a.key == OUTBOX_KEY for a in status.alerts):
-        deep = bool(config.outbox_backlog) and waiting * 2 > config.outbox_backlog
+        deep = bool(config.outbox_backlog) and backlog * 2 > config.outbox_backlog
         late = bool(config.outbox_due_minutes) and overdue * 2 > due
     else:
-        deep = bool(config.outbox_backlog) and waiting >= config.outbox_backlog
+        deep = bool(config.outbox_backlog) and backlog >= config.outbox_backlog
         late = bool(config.outbox_due_minutes) and overdue >= due
     if not (deep or late):
         return []
-    actions = "1 action" if waiting == 1 else f"{waiting} actions"
+    actions = "1 action" if backlog == 1 else f"{backlog} actions"
     text = f"outbox backing up: {actions} waiting, {_first_due(overdue)}"
     return [Alert(OUTBOX_KEY, "outbox-backlog", text)]
 
 
 def _first_due(overdue: timedelta) -> str:
     """The oldest waiting action's due time in words. A backlog of actions that all wait
-    for their retry (a channel outage, a rate limit) has its first one still ahead:
-    "due -10 min ago" read as a typo, and hid that the dispatcher is not the one stuck."""
+    for their retry (a channel outage) has its first one still ahead: "due -10 min
+    ago" read as a typo, and hid that the dispatcher is not the one stuck."""
     if overdue < timedelta(0):
         return f"the next due in {math.ceil(-overdue.total_seconds() / 60)} min"
     return f"the oldest due {int(overdue.total_seconds() // 60)} min ago"

@@ -33,7 +33,7 @@ from monitor.sources.reddit_settings import (
 )
 from monitor.sources.replay import ReplaySource
 from monitor.sources.x_settings import XResponderConfig
-from monitor.store.db import make_engine, session_factory
+from monitor.store.db import engine_for, session_factory
 from monitor.yamlpos import ConfigError
 from responders.base import Responder
 from responders.notify import Notifier
@@ -159,8 +159,7 @@ def build_runtime(
     rules_error = None
     if rules is None:
         rules, rules_error = _rules(settings, optional=rules_optional)
-    database = settings.database
-    engine = make_engine(database.url, echo=database.echo, busy_timeout_ms=database.busy_timeout_ms)
+    engine = engine_for(settings.database)
     sessions = session_factory(engine)
     return Runtime(
         settings=settings,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor import cases, jobstate
@@ -81,6 +81,11 @@ class Status:
     # Inbound mentions stored and not yet decided, and when the oldest was stored.
     unprocessed: int = 0
     oldest_unprocessed_at: datetime | None = None
+    # Pending and failed actions: held for a reset the platform named (a rate limit's,
+    # the day's X write budget's) with no failed attempt behind them, and the rest, the
+    # backlog (due now, or backing off after failed sends).
+    outbox_backlog: int = 0
+    outbox_held: int = 0
 
     @property
     def healthy(self) -> bool:
@@ -137,11 +142,7 @@ def _read(session: Session, configured: set[str], now: datetime) -> Status:
     outbox = {s.value: 0 for s in ActionStatus} | dict(
         session.execute(select(ActionRow.status, func.count()).group_by(ActionRow.status)).all()
     )
-    oldest_due = session.scalar(
-        select(func.min(ActionRow.next_attempt_at)).where(
-            ActionRow.status.in_([ActionStatus.PENDING.value, ActionStatus.FAILED.value])
-        )
-    )
+    oldest_due, held, queued = _queued(session, now)
     by_state = {s.value: 0 for s in CaseState} | dict(
         session.execute(select(Case.state, func.count()).group_by(Case.state)).all()
     )
@@ -174,7 +175,26 @@ def _read(session: Session, configured: set[str], now: datetime) -> Status:
         health_running_since=alerts_row.last_success_at if alerts_row else None,
         unprocessed=int(unprocessed or 0),
         oldest_unprocessed_at=oldest_unprocessed,
+        outbox_backlog=queued - held,
+        outbox_held=held,
     )
+
+
+def _queued(session: Session, now: datetime) -> tuple[datetime | None, int, int]:
+    """Pending and failed actions: the earliest next attempt, how many are held for a
+    reset, and how many there are. A send refused by a rate limit (or the X write
+    budget) with a reset ahead gives its attempt back (dispatch._record_error), so held
+    ones have none counted; one backing off after a failed send has, and is backlog: a
+    channel that keeps failing is what the backlog alert is for."""
+    held = (ActionRow.next_attempt_at > now) & (ActionRow.attempts == 0)
+    oldest, held_count, queued = session.execute(
+        select(
+            func.min(ActionRow.next_attempt_at),
+            func.sum(case((held, 1), else_=0)),
+            func.count(),
+        ).where(ActionRow.status.in_([ActionStatus.PENDING.value, ActionStatus.FAILED.value]))
+    ).one()
+    return oldest, int(held_count or 0), int(queued)
 
 
 def read_sources(session: Session, configured: set[str], now: datetime) -> list[SourceHealth]:

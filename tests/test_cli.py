@@ -7,11 +7,13 @@ import os
 import pathlib
 import shutil
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import Connection, Engine, event
 
 from monitor.cli import main
 from monitor.store.db import head_revision
@@ -109,6 +111,49 @@ def test_schema_work_goes_on_while_the_rule_files_are_broken(demo_config: Path) 
     code, output = invoke("run", "--once", "--config", str(demo_config))
     assert code == 2
     assert "99-broken.yaml" in output
+
+
+@pytest.fixture
+def sqlite_busy_timeouts() -> Iterator[dict[str, set[int]]]:
+    """Every SQLite connection any engine opens meanwhile: its file and its busy
+    timeout as SQLite reports it (after the engine's own set-up has run)."""
+    seen: dict[str, set[int]] = {}
+
+    def record(conn: Connection) -> None:
+        if conn.dialect.name != "sqlite" or not conn.engine.url.database:
+            return
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None
+        (timeout,) = dbapi.execute("PRAGMA busy_timeout").fetchone()
+        seen.setdefault(str(Path(conn.engine.url.database).resolve()), set()).add(timeout)
+
+    event.listen(Engine, "engine_connect", record)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "engine_connect", record)
+
+
+def test_schema_commands_wait_the_configured_busy_timeout(
+    demo_config: Path, tmp_path: Path, sqlite_busy_timeouts: dict[str, set[int]]
+) -> None:
+    """`db upgrade`, `db current` and `db copy` (source and target) wait on a locked
+    SQLite file as long as database.busy_timeout_ms says, as the daemon does, not
+    SQLite's default 5 s."""
+    text = demo_config.read_text(encoding="utf-8")
+    url_line = f"  url: sqlite:///{tmp_path}/var/inchannel.db\n"
+    assert url_line in text
+    demo_config.write_text(text.replace(url_line, url_line + "  busy_timeout_ms: 1234\n"))
+    target = tmp_path / "copy.db"
+    for command in (
+        ("db", "upgrade"),
+        ("db", "current"),
+        ("db", "copy", "--to", f"sqlite:///{target}"),
+    ):
+        code, output = invoke(*command, "--config", str(demo_config))
+        assert code == 0, output
+    source = str((tmp_path / "var" / "inchannel.db").resolve())
+    assert sqlite_busy_timeouts == {source: {1234}, str(target.resolve()): {1234}}
 
 
 def test_x_status_on_an_unmigrated_database_says_what_to_run(demo_config: Path) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from monitor import alerting
 from monitor.alerting import ALERTS_STATE, Alert
 from monitor.clock import FakeClock
+from monitor.domain import Platform
 from monitor.health_alerts import check_health
 from monitor.pipeline import dispatch_outbox, poll_source
 from monitor.runtime import Runtime, build_runtime
@@ -26,6 +27,7 @@ from monitor.store.db import transaction
 from monitor.store.models import ActionRow, Case, Customer, Event, Message
 from monitor.testing import seed_pending_replies
 from tests.conftest import RuntimeFactory
+from tests.fakes import ScriptedResponder, temporary
 
 OPS = {"ops": {"url": "json://127.0.0.1:9/ops"}, "pager": {"url": "json://127.0.0.1:9/pager"}}
 QUIET = {"spike": {"enabled": False}, "silence_hours": 0, "outbox_due_minutes": 0}
@@ -444,12 +446,42 @@ def test_a_backlog_waiting_for_its_retries_is_not_called_overdue(
     make_runtime: RuntimeFactory,
 ) -> None:
     # Every action waits for a retry after a channel outage: none is due yet, and the
-    # text said "the oldest due -10 min ago".
+    # text said "the oldest due -10 min ago". Failed sends backing off are a backlog.
     rt = alerts_runtime(make_runtime, outbox_backlog=3, outbox_due_minutes=15)
     seed_pending_replies(rt.sessions, 3, at=clock(rt).now() + timedelta(minutes=10))
+    with transaction(rt.sessions) as session:
+        session.execute(update(ActionRow).values(status="failed", attempts=2))
+    assert (collect(rt).outbox_backlog, collect(rt).outbox_held) == (3, 0)
     check_health(rt)
     assert notes(rt) == [
         ("ops", "[inchannel] outbox backing up: 3 actions waiting, the next due in 10 min")
+    ]
+
+
+def test_replies_held_for_a_rate_limit_reset_are_no_backlog(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """A 429 with a reset (or the day's X write budget) gives the replies back until it:
+    held, not a backlog, and counting them paged about a dispatcher doing its job."""
+    rt = alerts_runtime(make_runtime, outbox_backlog=3, outbox_due_minutes=15)
+    seed_pending_replies(rt.sessions, 4, at=clock(rt).now())
+    responder = ScriptedResponder()
+    rt.responders[Platform.X] = responder
+    reset = clock(rt).now() + timedelta(hours=2)
+    responder.fail_next(*(temporary("429", retry_after=reset, rate_limited=True),) * 3)
+    while dispatch_outbox(rt):
+        pass
+    assert len(responder.posts) == 1
+    status = collect(rt)
+    assert (status.outbox["failed"], status.outbox_backlog, status.outbox_held) == (3, 0, 3)
+    check_health(rt)
+    assert notes(rt) == []
+    clock(rt).set(reset + timedelta(minutes=1))  # due, and the dispatcher does not run
+    status = collect(rt)
+    assert (status.outbox_backlog, status.outbox_held) == (3, 0)
+    check_health(rt)
+    assert notes(rt) == [
+        ("ops", "[inchannel] outbox backing up: 3 actions waiting, the oldest due 1 min ago")
     ]
 
 

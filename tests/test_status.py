@@ -295,6 +295,7 @@ def test_status_json_keys_do_not_depend_on_the_data(
         "healthy", "problems", "at", "sources", "outbox", "oldest_due_at", "cases",
         "sla_breaches_open", "usage_today", "alerts", "health_checked_at",
         "health_running_since", "x_budget", "unprocessed", "oldest_unprocessed_at",
+        "outbox_backlog", "outbox_held",
     }  # fmt: skip
     assert set(document["sources"][0]) == {
         "name", "configured", "last_poll_at", "last_success_at", "consecutive_failures",
@@ -303,5 +304,5 @@ def test_status_json_keys_do_not_depend_on_the_data(
     }  # fmt: skip
     # The table still lists only what there is.
     text = runner.invoke(main, ["status", "--config", str(config)], env={"COLUMNS": "200"})
-    assert "Outbox: empty;" in text.output
+    assert "Outbox: empty; 0 backlog, 0 held for a reset;" in text.output
     assert "Cases: none;" in text.output

@@ -121,7 +121,8 @@ def _print(status: Status) -> None:
     oldest = _when(status.oldest_unprocessed_at, now)
     console.print(f"Processing: {status.unprocessed} waiting; oldest stored {oldest}")
     outbox = ", ".join(f"{k} {v}" for k, v in sorted(status.outbox.items()) if v) or "empty"
-    console.print(f"Outbox: {outbox}; oldest due {_when(status.oldest_due_at, now)}")
+    queued = f"{status.outbox_backlog} backlog, {status.outbox_held} held for a reset"
+    console.print(f"Outbox: {outbox}; {queued}; oldest due {_when(status.oldest_due_at, now)}")
     states = ", ".join(f"{k} {v}" for k, v in sorted(status.cases.items()) if v) or "none"
     console.print(f"Cases: {states}; open SLA breaches {status.sla_breaches_open}")
     usage = ", ".join(f"{k} {v}" for k, v in sorted(status.usage_today.items())) or "none"

@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.database_settings import Database
 from monitor.store.models import Base
 
 T = TypeVar("T")
@@ -40,6 +41,13 @@ def make_engine(
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed.render_as_string(hide_password=False), echo, busy_timeout_ms)
     return create_engine(parsed, echo=echo, pool_pre_ping=True, hide_parameters=True)
+
+
+def engine_for(database: Database) -> Engine:
+    """The engine for a ``database:`` section. Every command builds its engine here: one
+    built from the URL alone waited SQLite's default 5 s on a locked file, not
+    ``busy_timeout_ms``."""
+    return make_engine(database.url, echo=database.echo, busy_timeout_ms=database.busy_timeout_ms)
 
 
 def _sqlite_engine(url: str, echo: bool, busy_timeout_ms: int) -> Engine:
