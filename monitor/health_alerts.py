@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from monitor import alerting, spikes
 from monitor.alerting import ActiveAlert, Alert
-from monitor.alerts_settings import AlertsConfig
+from monitor.alerts_settings import AlertsConfig, SpikeConfig
+from monitor.ingest import CAUGHT_UP, read_through
 from monitor.runtime import Runtime
 from monitor.settings import Settings
 from monitor.sources import x_usage
@@ -95,9 +96,56 @@ def detect(rt: Runtime, session: Session, status: Status, now: datetime) -> list
             status.usage_today, limits, config.x_budget_percent, now=now, notify=x.budget.notify
         )
     if config.spike.enabled:
-        overall, by_tag = spikes.negative_counts(session, config.spike, now=now)
-        alerts += spikes.spike_alerts(overall, by_tag, config.spike)
+        alerts += spike_check(session, status, config.spike, stale_after, now=now)
     return alerts
+
+
+def spike_check(
+    session: Session,
+    status: Status,
+    config: SpikeConfig,
+    stale_after: Mapping[str, timedelta],
+    *,
+    now: datetime,
+) -> list[Alert]:
+    """The spike alerts, unless a source is still reading a backlog that reaches back
+    before the current window: X and Reddit answer newest first, so after downtime the
+    window filled before the baseline hours were read, and the backlog read as a spike."""
+    since = now - timedelta(minutes=config.window_minutes)
+    behind = reading_backlog(status.sources, stale_after, since=since, now=now)
+    if behind:
+        log.info(
+            "spike check skipped: %s still reading mentions posted before the last %d min",
+            ", ".join(behind),
+            config.window_minutes,
+        )
+        return []
+    overall, by_tag = spikes.negative_counts(session, config, now=now)
+    return spikes.spike_alerts(overall, by_tag, config)
+
+
+def reading_backlog(
+    sources: Sequence[SourceHealth],
+    stale_after: Mapping[str, timedelta],
+    *,
+    since: datetime,
+    now: datetime,
+) -> list[str]:
+    """The sources being polled whose last poll left pages waiting, and which last read
+    all there was before ``since`` (or never). A sweep that waits on a rate limit with
+    only the current window unread holds nothing back: in a crisis sweeps do meet the
+    limit. A source no longer polled (stopped, or down with the daemon) is reading
+    nothing: it would hold the check back until an operator acts."""
+    names = []
+    for source in sources:
+        if not source.configured or source.details.get(CAUGHT_UP) is not False:
+            continue
+        if not polled_lately(source, stale_after.get(source.name), now):
+            continue
+        through = read_through(source.details)
+        if through is None or through < since:
+            names.append(source.name)
+    return names
 
 
 def watching(source: SourceHealth, stale_after: timedelta | None, now: datetime) -> bool:

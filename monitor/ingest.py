@@ -34,6 +34,10 @@ FAILING_SINCE = "failing_since"
 # Where the source's cursor stands, for the status's cursor lag: the creation time of the
 # newest mention it has read, and whether its last poll left pages waiting.
 CURSOR_AT, CAUGHT_UP = "cursor_at", "caught_up"
+# When the source last read all there was: every mention posted before it is stored. X and
+# Reddit page newest first, so while pages wait this, not the newest mention read, is
+# where the unread backlog begins (the spike check waits for it: monitor.health_alerts).
+READ_THROUGH = "read_through"
 # A permanent error parks the source this far ahead: stopped until a worker starts again.
 PARKED_FOR = timedelta(days=3650)
 # A next poll further ahead than this is such a stop, far beyond any backoff or wait.
@@ -137,20 +141,30 @@ def _commit_page(rt: Runtime, name: str, result: PollResult, now: datetime) -> i
         state.next_poll_at = None
         state.items_total += new
         kept = {k: v for k, v in (state.details or {}).items() if k != FAILING_SINCE}
-        state.details = {**kept, **(result.details or {}), **_cursor_position(kept, result)}
+        position = _cursor_position(kept, result, now)
+        state.details = {**kept, **(result.details or {}), **position}
         return new
 
 
-def _cursor_position(details: dict[str, Any], result: PollResult) -> dict[str, Any]:
+def _cursor_position(details: dict[str, Any], result: PollResult, now: datetime) -> dict[str, Any]:
     times = [m.created_at for m in result.mentions]
     known = cursor_at(details)
     newest = max([*times, known] if known is not None else times, default=None)
     caught_up = not result.more if result.caught_up is None else result.caught_up
-    return {CURSOR_AT: newest and newest.isoformat(), CAUGHT_UP: caught_up}
+    through = now.isoformat() if caught_up else details.get(READ_THROUGH)
+    return {CURSOR_AT: newest and newest.isoformat(), CAUGHT_UP: caught_up, READ_THROUGH: through}
 
 
 def cursor_at(details: dict[str, Any]) -> datetime | None:
-    raw = details.get(CURSOR_AT)
+    return _moment(details, CURSOR_AT)
+
+
+def read_through(details: dict[str, Any]) -> datetime | None:
+    return _moment(details, READ_THROUGH)
+
+
+def _moment(details: dict[str, Any], key: str) -> datetime | None:
+    raw = details.get(key)
     try:
         return datetime.fromisoformat(raw) if isinstance(raw, str) else None
     except ValueError:
