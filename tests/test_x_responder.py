@@ -593,7 +593,8 @@ def test_the_thread_check_holds_its_worst_case_while_it_searches(
 ) -> None:
     # The search held nothing: a source polling meanwhile saw the day's 0 read, and its
     # page and the search's could bill 330 of 310.
-    api.add("GET", SEARCH, replace(ok(body([])), delay=1.0))
+    arrived, gate = threading.Event(), threading.Event()
+    api.add("GET", SEARCH, replace(ok(body([])), arrived=arrived, gate=gate))
     api.add("GET", MENTIONS, ok(body([])))
     sources = [{"name": "mentions", "type": "x_mentions", "max_results": 10}]
     rt = x_runtime(
@@ -601,10 +602,9 @@ def test_the_thread_check_holds_its_worst_case_while_it_searches(
     )
     search = threading.Thread(target=responder(rt).find_own_reply, args=(action(),))
     search.start()
-    deadline = time.monotonic() + 5
-    while not api.seen("GET", SEARCH) and time.monotonic() < deadline:
-        time.sleep(0.01)  # until the search is under way
+    assert arrived.wait(timeout=60)  # the search is under way, its answer held back
     poll_source(rt, "mentions")
+    gate.set()
     search.join()
     assert api.seen("GET", MENTIONS) == []
     with rt.sessions() as session:
