@@ -27,7 +27,7 @@ from monitor.rules.reload import RULES_STATE
 from monitor.runtime import Runtime
 from monitor.settings import Settings
 from monitor.sla import OWED
-from monitor.sources.x_usage import BUDGET_STOP
+from monitor.sources.x_usage import BUDGET_STOP, fold_holds
 from monitor.store.models import ActionRow, Case, Message, SourceState, Usage
 
 # The health job runs every minute on every worker; none for this long: it is not running.
@@ -153,9 +153,9 @@ def _read(session: Session, configured: set[str], now: datetime) -> Status:
         # reports, but counted here it alerted (the gauge) until someone resolved it.
         .where(Case.sla_breached_at.is_not(None), Case.state.in_(cases.OPEN_STATES), OWED)
     )
-    usage = dict(
-        session.execute(select(Usage.key, Usage.count).where(Usage.day == f"{now:%Y-%m-%d}")).all()
-    )
+    today = select(Usage.key, Usage.count).where(Usage.day == f"{now:%Y-%m-%d}")
+    # Each hold is a row of its own: shown summed as x:reads_held, the lapsed left out.
+    usage = fold_holds(dict(session.execute(today).all()), now)
     unprocessed, oldest_unprocessed = session.execute(
         select(func.count(), func.min(Message.ingested_at)).where(
             Message.processed.is_(False), Message.direction == Direction.INBOUND.value

@@ -54,7 +54,8 @@ class XResponder:
     ) -> None:
         self.api, self.x, self.sessions = api, x, sessions
         self.clock = clock or SystemClock()
-        self.ledger = usage.XLedger(sessions, notify or x.budget.notify)
+        hold_for = usage.hold_lifetime(x.timeout_seconds, 1)
+        self.ledger = usage.XLedger(sessions, notify or x.budget.notify, hold_for=hold_for)
         self.poster_id = poster_id(x)
         # (action id, attempt) that find_own_reply just checked and found nothing for.
         self._looked: set[tuple[int, int]] = set()
@@ -111,15 +112,19 @@ class XResponder:
 
     def _search_own(self, action: Action) -> str | None:
         now = self.clock.now()
-        self._check_read_budget(now)
+        hold = self._hold_reads(now)
         query = f"conversation_id:{action.conversation_id} from:{self.poster_id}"
         try:
             page = self.api.search(query, since_id=None, token=None, max_results=OWN_SEARCH)
         except XApiError as exc:
             self.ledger.add(now, usage.page_counts(None))
             raise lookup_error(exc, now) from None
-        # Billed like a source's page: the includes (parents, authors) too.
-        self.ledger.add(now, usage.page_counts(page))
+        else:
+            # Billed like a source's page: the includes (parents, authors) too.
+            self.ledger.add(now, usage.page_counts(page))
+        finally:
+            # Only once counted: released earlier, its reads counted nowhere meanwhile.
+            self.ledger.release_reads(hold)
         wanted = _normal(action.text)
         for tweet in page.tweets:
             if not isinstance(tweet, dict) or _as_sent(str(tweet.get("text", ""))) != wanted:
@@ -143,17 +148,31 @@ class XResponder:
                 permanent=True,
             )
 
-    def _check_read_budget(self, now: datetime) -> None:
-        """As a source does: no search whose full page, with the posts it references in
-        includes.tweets, could overrun the day's reads.
+    def _hold_reads(self, now: datetime) -> usage.Hold:
+        """As a source does: hold the search's worst case, its full page with the posts
+        it references in includes.tweets, against the day's reads and what requests
+        under way hold, until it is counted.
 
-        Posting without this look could post twice, so the send waits for midnight too."""
+        Posting without this look could post twice, so the send waits too: for
+        midnight, or for the requests under way to be counted."""
         limit = self.x.budget.reads_per_day
-        resumes = "the thread is checked for an earlier reply from"
-        counted = "posts read today"
         needed = usage.worst_case_reads(OWN_SEARCH)
-        self._stop_at_budget(
-            now, "read", usage.READS, limit, needed=needed, counted=counted, resumes=resumes
+        hold = self.ledger.hold_reads(now, needed, limit)
+        if isinstance(hold, usage.Hold):
+            return hold
+        spent, held = hold
+        resumes = "the thread is checked for an earlier reply from"
+        if spent + needed > limit:
+            counted = "posts read today"
+            self._stop_at_budget(
+                now, "read", usage.READS, limit, needed=needed, counted=counted, resumes=resumes
+            )
+        retry = now + usage.HELD_RETRY
+        raise ResponderError(
+            f"x read budget: {held} posts held by X requests under way, {spent} of {limit} "
+            f"read today; {resumes} {retry:%H:%M:%S} UTC",
+            retry_after=retry,
+            rate_limited=True,
         )
 
     def _check_budget(self, now: datetime) -> None:

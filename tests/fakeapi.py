@@ -34,6 +34,10 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     delay: float = 0.0  # seconds before answering, to provoke client timeouts
+    # Set when the request arrives; the answer then waits for ``gate`` (if any): a test
+    # acts while a request is under way without guessing how long it takes.
+    arrived: threading.Event | None = None
+    gate: threading.Event | None = None
 
     @classmethod
     def json(cls, obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
@@ -150,6 +154,10 @@ def _handler(api: FakeAPI) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length) if length else b""
             headers = {k.lower(): v for k, v in self.headers.items()}
             reply = api._answer(self.command, self.path, headers, body)
+            if reply.arrived is not None:
+                reply.arrived.set()
+            if reply.gate is not None:
+                reply.gate.wait(timeout=60)
             if reply.delay:
                 time.sleep(reply.delay)
             self.send_response(reply.status)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,7 +14,8 @@ from sqlalchemy import select
 from monitor.domain import Action, ActionKind, ActionStatus, Platform
 from monitor.pipeline import dispatch_outbox, poll_source, process_pending
 from monitor.runtime import Runtime
-from monitor.store.models import ActionRow, Case, Event, Usage
+from monitor.sources.x_usage import Hold
+from monitor.store.models import ActionRow, Case, Event, SourceState, Usage
 from responders.base import ResponderError
 from responders.x import XResponder
 from tests.conftest import RuntimeFactory
@@ -561,6 +564,56 @@ def test_a_bare_country_domain_x_does_not_link_counts_its_full_length(
         responder(rt).send(action(text))
     assert str(caught.value) == "the reply is too long for X (282 characters: x allows 280)"
     assert api.seen("POST", "/2/tweets") == []
+
+
+def test_the_thread_check_counts_the_reads_held_by_requests_under_way(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # A source's request under way held 30 of the day's 310 reads; the search checked
+    # the 0 read only, and the two together could bill 330.
+    api.add("GET", SEARCH, ok(body([])))
+    rt = x_runtime(make_runtime, api, responder=True, budget={"reads_per_day": 310})
+    ledger = responder(rt).ledger
+    hold = ledger.hold_reads(NOW, 30, 310)
+    with pytest.raises(ResponderError) as caught:
+        responder(rt).find_own_reply(action())
+    # Soon counted and released: the check waits 30 seconds, not until midnight.
+    assert (caught.value.permanent, caught.value.rate_limited) == (False, True)
+    assert caught.value.retry_after == NOW + timedelta(seconds=30)
+    assert str(caught.value).startswith("x read budget: 30 posts held by X requests under way")
+    assert api.seen("GET", SEARCH) == []
+    assert isinstance(hold, Hold)
+    ledger.release_reads(hold)
+    assert responder(rt).find_own_reply(action()) is None
+    assert len(api.seen("GET", SEARCH)) == 1
+
+
+def test_the_thread_check_holds_its_worst_case_while_it_searches(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # The search held nothing: a source polling meanwhile saw the day's 0 read, and its
+    # page and the search's could bill 330 of 310.
+    arrived, gate = threading.Event(), threading.Event()
+    api.add("GET", SEARCH, replace(ok(body([])), arrived=arrived, gate=gate))
+    api.add("GET", MENTIONS, ok(body([])))
+    sources = [{"name": "mentions", "type": "x_mentions", "max_results": 10}]
+    rt = x_runtime(
+        make_runtime, api, sources=sources, responder=True, budget={"reads_per_day": 310}
+    )
+    search = threading.Thread(target=responder(rt).find_own_reply, args=(action(),))
+    search.start()
+    assert arrived.wait(timeout=60)  # the search is under way, its answer held back
+    poll_source(rt, "mentions")
+    gate.set()
+    search.join()
+    assert api.seen("GET", MENTIONS) == []
+    with rt.sessions() as session:
+        mentions = session.get(SourceState, "mentions")
+        assert mentions is not None
+        assert mentions.last_error is not None
+        assert mentions.last_error.startswith("x read budget: 300 posts held by X requests")
+        held = session.scalars(select(Usage.key).where(Usage.key.startswith("x:reads_held")))
+        assert list(held) == []  # released once the search was counted
 
 
 @pytest.mark.parametrize("link", ["acme.ca/help", "acme.nl/klantenservice", "acme.ai/status"])

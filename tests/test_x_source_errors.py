@@ -18,6 +18,7 @@ from monitor.clock import FakeClock
 from monitor.pipeline import poll_source
 from monitor.runtime import Runtime
 from monitor.sources.x_cursor import overlap_since, snowflake_at
+from monitor.sources.x_source import XSource
 from monitor.status import collect
 from monitor.store.models import Event, Message, SourceState, Usage
 from tests.conftest import RuntimeFactory
@@ -582,6 +583,47 @@ def test_two_sources_polling_at_once_cannot_pass_the_read_budget_together(
         assert search is not None
         assert search.last_error is not None
         assert search.last_error.startswith("x read budget: 30 posts held by X requests under way")
+
+
+def x_source(rt: Runtime, name: str) -> XSource:
+    found = rt.sources[name]
+    assert isinstance(found, XSource)
+    return found
+
+
+def held_rows(rt: Runtime) -> list[str]:
+    with rt.sessions() as session:
+        keys = session.scalars(select(Usage.key).where(Usage.key.startswith("x:reads_held")))
+        return list(keys)
+
+
+def test_a_hold_left_by_a_killed_worker_lapses_instead_of_shrinking_the_day(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # A worker SIGKILLed while its request was under way never released its hold: the
+    # 30 posts it held counted against the day's 40 until midnight, and the source,
+    # whose worst case of 30 no longer fitted, waited "for requests under way" all day.
+    api.add("GET", SEARCH, ok(expanded_page(301)))
+    sources = [{"name": "search", "type": "x_search", "query": "acme", "max_results": 10}]
+    rt = x_runtime(make_runtime, api, sources=sources, budget={"reads_per_day": 40})
+    x_source(rt, "search").ledger.hold_reads(NOW, 30, 40)  # the killed worker's
+    poll_source(rt, "search")
+    assert collect(rt).usage_today.get("x:reads_held") == 30
+    clock(rt).advance(minutes=1)  # a request may still be under way: the hold counts
+    poll_source(rt, "search")
+    assert api.seen("GET", SEARCH) == []
+    with rt.sessions() as session:
+        search = session.get(SourceState, "search")
+        assert search is not None
+        assert search.last_error is not None
+        assert search.last_error.startswith("x read budget: 30 posts held by X requests under way")
+    clock(rt).advance(minutes=10)  # long past any request's timeout: the worker is gone
+    assert "x:reads_held" not in collect(rt).usage_today
+    poll_source(rt, "search")
+    assert len(api.seen("GET", SEARCH)) == 1
+    with rt.sessions() as session:
+        assert session.get(Usage, ("x:reads", "2026-11-20")).count == 30  # type: ignore[union-attr]
+    assert held_rows(rt) == []  # the lapsed hold is gone, and the poll released its own
 
 
 def test_a_search_sweep_resumed_past_the_7_day_edge_reads_on_below_its_pages_once(

@@ -59,8 +59,6 @@ SWEEP_SECONDS = 30
 SEARCH_WINDOW = timedelta(days=7) - timedelta(minutes=1)
 # How long a --since suggested for recent search stays inside its reach, at least.
 SUGGESTION_MARGIN = timedelta(minutes=30)
-# When requests under way hold the last of the read budget: soon counted, and released.
-HELD_RETRY = timedelta(seconds=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +79,13 @@ class XSource:
         self.config = config
         self.api, self.brand, self.x = parts.api, parts.brand, parts.x
         self.sessions = parts.sessions
-        self.ledger = usage.XLedger(parts.sessions, parts.notify or parts.x.budget.notify)
+        # Every hold of a poll is taken as of the poll's moment: its last page starts up
+        # to SWEEP_SECONDS later, with up to thread_depth requests after it.
+        hold_for = usage.hold_lifetime(
+            parts.x.timeout_seconds, config.thread_depth + 1, later=SWEEP_SECONDS
+        )
+        notify = parts.notify or parts.x.budget.notify
+        self.ledger = usage.XLedger(parts.sessions, notify, hold_for=hold_for)
         self.origin = Origin.MENTIONS if config.type == "x_mentions" else Origin.SEARCH
         # Set when X refused a stored next_token (expired while we waited on a rate
         # limit); the cursor cannot change on a failed poll, so the next poll drops it.
@@ -300,13 +304,13 @@ class XSource:
     @contextmanager
     def _reads_held(self, now: datetime) -> Iterator[None]:
         """The day's read budget around one request: its worst case held while it runs."""
-        held = self._check_budget(now)
+        hold = self._check_budget(now)
         try:
             yield
         finally:
-            self.ledger.release_reads(now, held)
+            self.ledger.release_reads(hold)
 
-    def _check_budget(self, now: datetime) -> int:
+    def _check_budget(self, now: datetime) -> usage.Hold:
         """Stop short: refuse a request whose full page could overrun the day's budget,
         else hold its room until it is counted; the reads held, to release.
 
@@ -314,14 +318,14 @@ class XSource:
         includes.tweets, billed too: the budget is a bound, not a target."""
         limit = self.x.budget.reads_per_day
         needed = usage.worst_case_reads(self.config.max_results)
-        refused = self.ledger.hold_reads(now, needed, limit)
-        if refused is None:
-            return needed
-        spent, held = refused
+        hold = self.ledger.hold_reads(now, needed, limit)
+        if isinstance(hold, usage.Hold):
+            return hold
+        spent, held = hold
         if spent + needed > limit:
             self._stop_for_the_day(now, spent, limit)
         # Only requests under way fill the budget: once counted, they may leave room.
-        retry = now + HELD_RETRY
+        retry = now + usage.HELD_RETRY
         raise SourceError(
             f"x read budget: {held} posts held by X requests under way, {spent} of "
             f"{limit} read today; polling again at {retry:%H:%M:%S} UTC",
@@ -438,15 +442,15 @@ class XSource:
         limit = self.x.budget.reads_per_day
         # The lookup has the same expansions: the parents' own parents come back too.
         needed = usage.worst_case_reads(len(ids))
-        refused = self.ledger.hold_reads(now, needed, limit)
-        if refused is not None:
-            return f"x read budget: {refused[0]} of {limit} posts read today"
+        hold = self.ledger.hold_reads(now, needed, limit)
+        if not isinstance(hold, usage.Hold):
+            return f"x read budget: {hold[0]} of {limit} posts read today"
         try:
             fetched = self._fetch_parents(ids, now)
         except XApiError as exc:
             return str(exc)
         finally:
-            self.ledger.release_reads(now, needed)
+            self.ledger.release_reads(hold)
         pool.update((str(t["id"]), t) for t in fetched.tweets if isinstance(t, dict))
         users.update(fetched.users)
         return ""

@@ -9,8 +9,11 @@ bills once per day, so the budget errs on the safe side.
 from __future__ import annotations
 
 import json
+import math
+import secrets
 from collections.abc import Mapping, Sequence
-from datetime import datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select, update
@@ -29,7 +32,18 @@ READS = "x:reads"  # posts returned (data + includes.tweets)
 USER_READS = "x:user_reads"  # users returned in includes.users
 WRITES = "x:writes"
 # Reads reserved by requests under way: their worst case, until their page is counted.
+# What status shows, summed over the holds' own rows (HOLD_PREFIX); a row under this very
+# key is an earlier release's, kept until it is released or the day ends.
 READS_HELD = "x:reads_held"
+# Each hold is a row of its own, x:reads_held:<until, epoch seconds>:<random>: a worker
+# killed before its release left its reads held until midnight in the shared counter,
+# where now its row lapses at that time, and the next hold deletes it.
+HOLD_PREFIX = READS_HELD + ":"
+# Past its requests' timeouts, how long a hold still counts: the database work around
+# them, and workers' clocks a little apart (a clock further ahead drops live holds).
+HOLD_MARGIN = timedelta(seconds=60)
+# When requests under way hold the last of the read budget: soon counted, and released.
+HELD_RETRY = timedelta(seconds=30)
 WRITES_WITH_URL = "x:writes_url"
 # In a source's details while the day's read budget is spent: until when it waits.
 BUDGET_STOP = "budget_stop"
@@ -50,6 +64,49 @@ INCLUDED_PER_POST = 2
 def worst_case_reads(posts: int) -> int:
     """The most posts a request for ``posts`` posts can bill, includes.tweets counted."""
     return posts * (1 + INCLUDED_PER_POST)
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Reads reserved for one request: its own usage row, deleted on release."""
+
+    key: str
+    day: str
+    amount: int
+
+
+def hold_lifetime(timeout_seconds: float, requests: int, *, later: float = 0.0) -> timedelta:
+    """How long after the moment it is taken a hold may still be in use: ``later``
+    seconds before its request starts (a sweep's later pages hold as of the poll's
+    moment), then ``requests`` requests that each may wait the timeout to connect and as
+    long again to read."""
+    return timedelta(seconds=later + requests * 2 * timeout_seconds) + HOLD_MARGIN
+
+
+def hold_until(key: str) -> datetime | None:
+    """When the hold in the usage row ``key`` lapses; None for a row that is no hold.
+
+    A key that does not parse lapsed long ago: nothing we wrote, and it must not hold
+    the budget for good."""
+    if not key.startswith(HOLD_PREFIX):
+        return None
+    stamp = key[len(HOLD_PREFIX) :].split(":", 1)[0]
+    if not stamp.isdigit():
+        return datetime.min.replace(tzinfo=UTC)
+    return datetime.fromtimestamp(int(stamp), UTC)
+
+
+def fold_holds(counts: Mapping[str, int], moment: datetime) -> dict[str, int]:
+    """``counts`` with every live hold added into READS_HELD and its own row left out;
+    lapsed holds count nowhere, though their rows wait for the next hold to go."""
+    folded: dict[str, int] = {}
+    for key, count in counts.items():
+        until = hold_until(key)
+        if until is None:
+            folded[key] = folded.get(key, 0) + count
+        elif until >= moment:
+            folded[READS_HELD] = folded.get(READS_HELD, 0) + count
+    return folded
 
 
 def day_of(moment: datetime) -> str:
@@ -84,7 +141,7 @@ def add_usage(session: Session, key: str, moment: datetime, amount: int) -> None
 
 def usage_on(session: Session, moment: datetime) -> dict[str, int]:
     rows = session.execute(select(Usage.key, Usage.count).where(Usage.day == day_of(moment)))
-    return {key: int(count) for key, count in rows if key.startswith("x:")}
+    return fold_holds({key: int(count) for key, count in rows if key.startswith("x:")}, moment)
 
 
 def month_usage(session: Session, moment: datetime) -> dict[str, int]:
@@ -93,8 +150,9 @@ def month_usage(session: Session, moment: datetime) -> dict[str, int]:
         select(Usage.key, Usage.count).where(Usage.day >= first, Usage.day <= day_of(moment))
     )
     totals: dict[str, int] = {}
+    # Holds are no usage: the days' counters only.
     for key, count in rows:
-        if key.startswith("x:"):
+        if key.startswith("x:") and hold_until(key) is None:
             totals[key] = totals.get(key, 0) + int(count)
     return totals
 
@@ -121,9 +179,18 @@ def projected_month_cost(session: Session, moment: datetime) -> float:
 class XLedger:
     """The X adapters' window on the database: counters, source details, events."""
 
-    def __init__(self, sessions: sessionmaker[Session], notify: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        notify: Sequence[str] = (),
+        *,
+        hold_for: timedelta = timedelta(minutes=5),
+    ) -> None:
         self.sessions = sessions
         self.notify = list(notify)  # channels told about a budget stop
+        # How long this ledger's holds count unreleased (hold_lifetime): the adapters
+        # give their own, from their timeouts.
+        self.hold_for = hold_for
 
     def add(self, moment: datetime, counts: Mapping[str, int]) -> None:
         with transaction(self.sessions) as session:
@@ -134,31 +201,31 @@ class XLedger:
         with self.sessions() as session:
             return usage_on(session, moment)
 
-    def hold_reads(self, moment: datetime, amount: int, limit: int) -> tuple[int, int] | None:
-        """Reserve ``amount`` of the day's ``limit`` reads for a request about to be made;
-        None once reserved, else the (read, held) counts that leave no room.
+    def hold_reads(self, moment: datetime, amount: int, limit: int) -> Hold | tuple[int, int]:
+        """Reserve ``amount`` of the day's ``limit`` reads for a request about to be made:
+        the Hold to release, else the (read, held) counts that leave no room.
 
         Checked and reserved under the reads counter's lock, so two workers (or a daemon
         and a backfill) cannot both take the last room. Release with ``release_reads``
-        once the page is counted; a process killed meanwhile leaves its hold until the
-        day ends, which errs on the safe side."""
+        once the page is counted; a process killed meanwhile leaves its hold until
+        ``hold_for`` has passed, when the next hold deletes it."""
         with transaction(self.sessions) as session:
             _lock_counter(session, READS, moment)
+            _drop_lapsed_holds(session, moment)
             today = usage_on(session, moment)
             spent, held = today.get(READS, 0), today.get(READS_HELD, 0)
             if spent + held + amount > limit:
                 return spent, held
-            add_usage(session, READS_HELD, moment, amount)
-            return None
+            # Whole seconds, rounded up: never lapsed before hold_for has passed.
+            until = math.ceil((moment + self.hold_for).timestamp())
+            hold = Hold(f"{HOLD_PREFIX}{until}:{secrets.token_hex(8)}", day_of(moment), amount)
+            session.add(Usage(key=hold.key, day=hold.day, count=amount))
+            return hold
 
-    def release_reads(self, moment: datetime, amount: int) -> None:
-        # Under the same lock as hold_reads, whose insert-then-add the delete of a spent
-        # row could otherwise come between. Deleted at zero: status shows no such key.
+    def release_reads(self, hold: Hold) -> None:
+        # Its own row: no other hold's check or release can come between, so no lock.
         with transaction(self.sessions) as session:
-            _lock_counter(session, READS, moment)
-            held = (Usage.key == READS_HELD, Usage.day == day_of(moment))
-            session.execute(update(Usage).where(*held).values(count=Usage.count - amount))
-            session.execute(delete(Usage).where(*held, Usage.count <= 0))
+            session.execute(delete(Usage).where(Usage.key == hold.key, Usage.day == hold.day))
 
     def merge_details(self, source: str, values: Mapping[str, Any]) -> None:
         # Locked: a live poll storing its page (and details) meanwhile is waited for and
@@ -221,6 +288,18 @@ def _lock_counter(session: Session, key: str, moment: datetime) -> None:
     session.execute(
         update(Usage).where(Usage.key == key, Usage.day == day).values(count=Usage.count)
     )
+
+
+def _drop_lapsed_holds(session: Session, moment: datetime) -> None:
+    """Delete the holds whose time has passed: their requests ended long ago, released
+    or not (a worker killed during one)."""
+    rows = session.execute(
+        select(Usage.key, Usage.day).where(Usage.key.startswith(HOLD_PREFIX, autoescape=True))
+    )
+    for key, day in rows.all():
+        until = hold_until(key)
+        if until is not None and until < moment:
+            session.execute(delete(Usage).where(Usage.key == key, Usage.day == day))
 
 
 def _midnight(moment: datetime) -> datetime:
