@@ -72,13 +72,15 @@ class XResponder:
             existing = self._search_own(action)
             if existing is not None:
                 return SendResult(existing)
-        self._check_budget(now)
+        self._take_write(now)
         try:
             post_id, _rate = self.api.create_reply(action.text, action.target_external_id)
         except XApiError as exc:
+            # Counted as posts X confirmed, as before: one a timeout may have created
+            # is found by the retry's thread check, which posts nothing again.
+            self.ledger.give_back(now, usage.WRITES)
             raise responder_error(exc, now, retry=action.retry) from None
-        counts = {usage.REQUESTS: 1, usage.WRITES: 1, usage.WRITES_WITH_URL: int(has_url)}
-        self.ledger.add(now, counts)
+        self.ledger.add(now, {usage.REQUESTS: 1, usage.WRITES_WITH_URL: int(has_url)})
         return SendResult(post_id)
 
     def _check_text(self, text: str) -> bool:
@@ -175,11 +177,22 @@ class XResponder:
             rate_limited=True,
         )
 
-    def _check_budget(self, now: datetime) -> None:
+    def _take_write(self, now: datetime) -> None:
+        """Count the post about to be made against the day's writes, or refuse it."""
         limit = self.x.budget.writes_per_day
+        spent = self.ledger.take_one(now, usage.WRITES, limit)
+        if spent is None:
+            return
         resumes = "sending resumes at"
         self._stop_at_budget(
-            now, "write", usage.WRITES, limit, needed=1, counted="posts today", resumes=resumes
+            now,
+            "write",
+            usage.WRITES,
+            limit,
+            needed=1,
+            counted="posts today",
+            resumes=resumes,
+            spent=spent,
         )
 
     def _stop_at_budget(
@@ -192,10 +205,12 @@ class XResponder:
         needed: int,
         counted: str,
         resumes: str,
+        spent: int | None = None,
     ) -> None:
         """Refuse, until the next UTC midnight, what would take ``counter`` past ``limit``;
         the budget event (and its notice) once a day."""
-        spent = self.ledger.today(now).get(counter, 0)
+        if spent is None:
+            spent = self.ledger.today(now).get(counter, 0)
         if spent + needed <= limit:
             return
         resume = usage.next_utc_midnight(now)

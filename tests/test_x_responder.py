@@ -427,6 +427,28 @@ def test_the_write_budget_holds_sends_until_the_next_day(
         assert event.detail == {"budget": "writes", "spent": 1, "limit": 1}
 
 
+def test_two_sends_at_once_cannot_both_take_the_last_write(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Each send read the day's writes, then posted: two workers dispatching at once both
+    # saw 0 of 1 and both posted.
+    arrived, gate = threading.Event(), threading.Event()
+    created = Reply.json({"data": {"id": tid(9), "text": "x"}}, 201)
+    api.add("POST", "/2/tweets", replace(created, arrived=arrived, gate=gate))
+    rt = x_runtime(make_runtime, api, responder=True, budget={"writes_per_day": 1})
+    first = threading.Thread(target=responder(rt).send, args=(action(),))
+    first.start()
+    assert arrived.wait(timeout=60)  # the first post is under way, its answer held back
+    try:
+        with pytest.raises(ResponderError, match="x write budget: 1 of 1 posts today"):
+            responder(rt).send(action("Another reply"))
+    finally:
+        gate.set()
+        first.join()
+    assert len(api.seen("POST", "/2/tweets")) == 1
+    assert usage(rt) == {"x:requests": 1, "x:writes": 1}
+
+
 def test_a_post_with_restricted_replies_is_escalated_and_never_sent(
     make_runtime: RuntimeFactory, api: FakeAPI
 ) -> None:

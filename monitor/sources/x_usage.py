@@ -227,6 +227,26 @@ class XLedger:
         with transaction(self.sessions) as session:
             session.execute(delete(Usage).where(Usage.key == hold.key, Usage.day == hold.day))
 
+    def take_one(self, moment: datetime, key: str, limit: int) -> int | None:
+        """Count one of the day's ``limit`` ``key`` before it is spent: None once
+        counted, else the count that leaves no room. Checked and counted under the
+        counter's lock: two workers sending at once both read the last write free and
+        both posted. ``give_back`` undoes it for a request that surely spent nothing."""
+        with transaction(self.sessions) as session:
+            _lock_counter(session, key, moment)
+            spent = usage_on(session, moment).get(key, 0)
+            if spent + 1 > limit:
+                return spent
+            add_usage(session, key, moment, 1)
+            return None
+
+    def give_back(self, moment: datetime, key: str) -> None:
+        # Deleted at zero: usage and status show no counter for what was never spent.
+        with transaction(self.sessions) as session:
+            counter = (Usage.key == key, Usage.day == day_of(moment))
+            session.execute(update(Usage).where(*counter).values(count=Usage.count - 1))
+            session.execute(delete(Usage).where(*counter, Usage.count <= 0))
+
     def merge_details(self, source: str, values: Mapping[str, Any]) -> None:
         # Locked: a live poll storing its page (and details) meanwhile is waited for and
         # kept, where an unlocked read wrote back the row as it was before that poll.
