@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_
+from sqlalchemy import ColumnElement, and_, or_
 from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
@@ -27,6 +27,14 @@ OPEN_STATES = frozenset(
 # The tag "Mark as spam" puts on the case it closes.
 SPAM_TAG = "spam"
 
+
+# An answer is owed (response_owed_since, in SQL): the first, or a follow-up's.
+ANSWER_OWED = or_(Case.first_response_at.is_(None), Case.follow_up_at.is_not(None))
+# The cases deadline_owed gives a deadline: sla_due_at outlives its answer, so sorted on
+# alone, a case the bot had acknowledged in time sat above cases still owed any answer.
+DEADLINE_OWED = and_(
+    Case.sla_due_at.is_not(None), Case.state != CaseState.RESOLVED.value, ANSWER_OWED
+)
 
 # Priority breaks ties between cases due at the same moment (and orders those without an
 # SLA): the queue on the dashboard and `cases list` sort alike.

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, func, not_, select, update
+from sqlalchemy import case as sql_case
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -193,11 +194,13 @@ def list_cases(
         # Open cases first: a resolved case keeps its old deadline, which would put it
         # above every open one.
         resolved = Case.state == CaseState.RESOLVED.value
-        # Then as the dashboard's queue: deadline, priority, the oldest first.
+        # Then as the dashboard's queue: the answers owed by their deadline (an answered
+        # case's met one does not count), then priority, the oldest first.
+        owed = cases.DEADLINE_OWED
         order = (
             resolved,
-            Case.sla_due_at.is_(None),
-            Case.sla_due_at,
+            not_(owed),
+            sql_case((owed, Case.sla_due_at)),
             cases.PRIORITY_RANK,
             Case.id,
         )

@@ -22,8 +22,7 @@ from monitor.store.queries import skip_locked
 log = logging.getLogger("inchannel.sla")
 
 BATCH = 500
-# An answer is owed (cases.response_owed_since, in SQL): the first, or a follow-up's.
-OWED = or_(Case.first_response_at.is_(None), Case.follow_up_at.is_not(None))
+OWED = cases.ANSWER_OWED
 
 
 def check_sla(rt: Runtime) -> bool:

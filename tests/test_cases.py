@@ -21,7 +21,7 @@ from monitor.store.models import ActionRow, Case, Customer, Event
 from monitor.web.users import create_user
 from tests.conftest import RuntimeFactory, mention
 from tests.fakeapi import FakeAPI, Reply
-from tests.webkit import PASSWORD, client_for
+from tests.webkit import PASSWORD, TEAMS, client_for
 
 LONDON = Team(
     name="care",
@@ -319,6 +319,17 @@ def test_cases_list_sorts_ties_as_the_dashboard_queue_does(make_runtime: Runtime
     listed = casework.list_cases(rt)
     assert len({row.sla_due_at for row in listed}) == 1
     assert [row.ref for row in listed] == ["C-1003", "C-1001", "C-1002"]
+
+
+def test_cases_list_puts_answers_owed_before_deadlines_already_met(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The outage report is acknowledged by the bot (tech, 30 min): nothing is owed, but
+    # its met deadline, the earlier one, listed it above the abuse report nobody answered.
+    rows = [mention(1, "@acme the app is down"), mention(2, "@acme you are idiots")]
+    rt = make_runtime(rows, teams=TEAMS)
+    run_cycle(rt)
+    assert [row.ref for row in casework.list_cases(rt)] == ["C-1002", "C-1001"]
 
 
 def two_drafts(make_runtime: RuntimeFactory) -> Runtime:

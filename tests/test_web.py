@@ -41,9 +41,11 @@ def test_queue_sorts_by_sla_then_priority_and_counts_states(make_runtime: Runtim
         for line in page.splitlines()
         if 'href="/cases/' in line
     ]
-    # tech has the shortest first-response SLA (30 min), so its cases come first; then
-    # care's (60 min), high priority before normal.
-    assert refs[:4] == ["C-1002", "C-1003", "C-1018", "C-1010"]
+    # The cases owing an answer come first by deadline: care's (60 min), then
+    # international's (240 min); then the rest by priority and age, among them tech's
+    # cases (30 min), which the bot acknowledged in time.
+    assert refs[:4] == ["C-1010", "C-1016", "C-1006", "C-1007"]
+    assert refs[7:10] == ["C-1002", "C-1003", "C-1004"]
     assert "awaiting_human: 19" in page
     assert "awaiting_approval: 5" in page
     assert "C-1028" in page  # untriaged cases without an SLA come last

@@ -7,10 +7,10 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import Select, String, cast, func, or_, select
+from sqlalchemy import Select, String, cast, func, not_, or_, select
 from sqlalchemy.orm import Session
 
-from monitor.cases import OPEN_STATES, PRIORITY_RANK, deadline_owed
+from monitor.cases import DEADLINE_OWED, OPEN_STATES, PRIORITY_RANK, deadline_owed
 from monitor.casework import CaseworkError
 from monitor.domain import CaseState, Label, Platform
 from monitor.runtime import Runtime
@@ -138,14 +138,15 @@ def load_queue(rt: Runtime, user: User, f: QueueFilter) -> QueuePage:
 
 
 def _page(session: Session, matching: Select[Case], offset: int) -> list[Case]:
-    """One page plus one row, cases with an SLA deadline first.
+    """One page plus one row, cases owing an answer by a deadline first (the deadline
+    the row shows: an answered case's met one is no reason to come first).
 
     Two queries instead of one ORDER BY (sla_due_at IS NULL, ...): that expression cannot
     use an index, so every open case would be sorted for each page view (measured 70 ms
     at 100,000 cases on SQLite); ordered by sla_due_at alone, the index yields the first
     rows at once and only ties on the same deadline are sorted by priority.
     """
-    due = matching.where(Case.sla_due_at.is_not(None))
+    due = matching.where(DEADLINE_OWED)
     ordered = due.order_by(Case.sla_due_at, PRIORITY_RANK, Case.id)
     rows = list(session.scalars(ordered.offset(offset).limit(PAGE_SIZE + 1)))
     if len(rows) > PAGE_SIZE:
@@ -154,7 +155,7 @@ def _page(session: Session, matching: Select[Case], offset: int) -> list[Case]:
         due_total = offset + len(rows)
     else:
         due_total = session.scalar(select(func.count()).select_from(due.subquery())) or 0
-    rest = matching.where(Case.sla_due_at.is_(None)).order_by(PRIORITY_RANK, Case.id)
+    rest = matching.where(not_(DEADLINE_OWED)).order_by(PRIORITY_RANK, Case.id)
     more = rest.offset(max(0, offset - due_total)).limit(PAGE_SIZE + 1 - len(rows))
     return rows + list(session.scalars(more))
 
