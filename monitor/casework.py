@@ -233,7 +233,9 @@ def _row(session: Session, case: Case, customer: Customer) -> CaseRow:
         tuple(case.tags),
         case.latest_label,
         case.opened_at,
-        case.sla_due_at,
+        # The deadline of the answer owed now, as the dashboard shows it: an answered
+        # case's met one read as still running, and once past, as overdue.
+        cases.deadline_owed(case),
         (first or "").splitlines()[0][:120] if first else "",
     )
 

@@ -332,6 +332,19 @@ def test_cases_list_puts_answers_owed_before_deadlines_already_met(
     assert [row.ref for row in casework.list_cases(rt)] == ["C-1002", "C-1001"]
 
 
+def test_cases_list_shows_no_deadline_for_an_answer_already_given(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # As the dashboard shows it: the acknowledged case's met deadline read as one still
+    # running, and once past, as overdue.
+    rows = [mention(1, "@acme the app is down"), mention(2, "@acme you are idiots")]
+    rt = make_runtime(rows, teams=TEAMS)
+    run_cycle(rt)
+    due = {row.ref: row.sla_due_at for row in casework.list_cases(rt)}
+    assert due["C-1001"] is None
+    assert due["C-1002"] is not None
+
+
 def two_drafts(make_runtime: RuntimeFactory) -> Runtime:
     """A customer who asks again, an hour later, while the first draft still waits."""
     first = mention(1, "@acme how do I change the delivery address on my order?")
