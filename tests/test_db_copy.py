@@ -336,3 +336,28 @@ def test_copy_names_another_applications_alembic_database_as_such(
     )
     assert counts_tables(any_target) == {"orders", "alembic_version"}
     target.dispose()
+
+
+@pytest.mark.parametrize("direction", ["sqlite-to-postgresql", "postgresql-to-sqlite"])
+def test_an_undecided_message_keeps_a_null_decision(
+    direction: str, pg_target: str, tmp_path: Path
+) -> None:
+    """SQLAlchemy's JSON type writes Python None as the JSON text 'null': a message with
+    no decision arrived as decision = 'null', and `decision IS NULL` (an operator's
+    query for what is still to decide) no longer found it in the copy."""
+    from monitor.store.db import upgrade
+
+    sqlite_url = f"sqlite:///{tmp_path / 'undecided.db'}"
+    source_url, target_url = (sqlite_url, pg_target)
+    if direction == "postgresql-to-sqlite":
+        source_url, target_url = target_url, source_url
+    source, target = make_engine(source_url), make_engine(target_url)
+    upgrade(source)
+    with source.begin() as conn:
+        conn.execute(text(MESSAGE), {"id": 1, "at": AT})
+    copy_database(source, target)
+    undecided = "SELECT count(*) FROM messages WHERE decision IS NULL"
+    with target.connect() as conn:
+        assert conn.execute(text(undecided)).scalar_one() == 1
+    source.dispose()
+    target.dispose()

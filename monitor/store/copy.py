@@ -5,7 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, func, insert, inspect, select
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Engine,
+    Insert,
+    Table,
+    bindparam,
+    func,
+    insert,
+    inspect,
+    select,
+)
 from sqlalchemy.exc import DataError
 
 from monitor.store.db import (
@@ -20,6 +31,12 @@ from monitor.store.db import (
 from monitor.store.models import Base
 
 CHUNK = 2_000
+# SQLAlchemy's JSON type writes Python None as the JSON text 'null', and a SQL NULL
+# reads back as None: copied as it was read, a message no rule decided would no longer
+# match `decision IS NULL`. Bound through this type, None stays SQL NULL.
+SQL_NULL_JSON = JSON(none_as_null=True)
+# An insert may not bind a parameter under a column's own name.
+RENAMED = "__copied"
 
 
 class CopyError(RuntimeError):
@@ -109,9 +126,20 @@ def _refuse_another_application(names: set[str], revision: str | None) -> None:
     )
 
 
+def _insert(table: Table) -> tuple[Insert, frozenset[str]]:
+    """The insert for ``table``, and the columns whose values it takes as ``name`` +
+    RENAMED (bound as SQL_NULL_JSON)."""
+    # Only where SQL NULL is allowed: a NOT NULL column's None was stored as JSON null.
+    json = frozenset(c.name for c in table.columns if isinstance(c.type, JSON) and c.nullable)
+    values = {name: bindparam(name + RENAMED, type_=SQL_NULL_JSON) for name in json}
+    return insert(table).values(values), json
+
+
 def _write(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    statement, renamed = _insert(table)
+    params = [{k + RENAMED if k in renamed else k: v for k, v in row.items()} for row in rows]
     try:
-        conn.execute(insert(table), rows)
+        conn.execute(statement, params)
     except DataError as exc:
         # SQLite keeps a value longer than its column; PostgreSQL refuses it. Name the
         # table, not the value: it may be a customer's text.
