@@ -76,16 +76,25 @@ class CaseRow:
 
 
 def check_reply(
-    platform: str, text: str, *, allow_redirect: bool = False, customer: str = ""
+    platform: str,
+    text: str,
+    *,
+    allow_redirect: bool = False,
+    customer: str = "",
+    markdown: bool = False,
 ) -> list[str]:
     """Everything wrong with a reply text, checked as the person types and again on submit.
 
     The one place reply checks live: the platform's length limit and the deflection
     guard, which holds for people too (help the customer where they wrote). ``customer``
     is the handle replied to: naming them is no redirect to another account.
+    ``markdown``: the text is the brand's markdown (ActionRow.markdown), posted to
+    Reddit as written.
     """
-    # Counted as the platform counts (X: weighted, links 23; Reddit: the escaped body).
-    too_long = reply_length_problem(_platform_or_x(platform), text)
+    # Counted as the platform counts (X: weighted, links 23; Reddit: the body posted,
+    # escaped for a person's own words): measured escaped, an answer check-config
+    # accepted was refused when a person started from it.
+    too_long = reply_length_problem(_platform_or_x(platform), text, markdown=markdown)
     problems = [too_long] if too_long else []
     redirect = find_redirect(text, customer=customer)
     if redirect is not None and not allow_redirect:
@@ -132,10 +141,17 @@ def storable(text: str) -> bool:
 
 
 def _refuse_problems(
-    platform: str, text: str, *, allow_redirect: bool = False, customer: str = ""
+    platform: str,
+    text: str,
+    *,
+    allow_redirect: bool = False,
+    customer: str = "",
+    markdown: bool = False,
 ) -> None:
     require_storable("text", text)
-    problems = check_reply(platform, text, allow_redirect=allow_redirect, customer=customer)
+    problems = check_reply(
+        platform, text, allow_redirect=allow_redirect, customer=customer, markdown=markdown
+    )
     if problems:
         raise CaseworkError("; ".join(problems))
 
@@ -347,7 +363,13 @@ def _reply(
         if not text:
             raise CaseworkError("the reply is empty")
         customer = customer_handle(session, case)
-        _refuse_problems(case.platform, text, allow_redirect=allow_redirect, customer=customer)
+        _refuse_problems(
+            case.platform,
+            text,
+            allow_redirect=allow_redirect,
+            customer=customer,
+            markdown=bool(answer_id),  # dispatch posts it as ActionRow.markdown says
+        )
         redirect = find_redirect(text, customer=customer)
         target = _latest_inbound(session, case)
         earlier = _identical_replies(session, case, target, text)
@@ -449,7 +471,10 @@ def approve(
             # person took the words out, so nothing is posted in their name.
             if not text.strip():
                 raise CaseworkError("the edited reply is empty")
-            _refuse_problems(case.platform, text.strip(), customer=customer_handle(session, case))
+            customer = customer_handle(session, case)
+            _refuse_problems(
+                case.platform, text.strip(), customer=customer, markdown=draft.markdown
+            )
             values["text"] = text.strip()
         edited = text is not None and text.strip() != draft.text
         _settle_draft(session, case, draft, ActionStatus.PENDING, now, **values)

@@ -270,9 +270,7 @@ def _action(row: ActionRow) -> Action:
         idempotency_key=row.idempotency_key,
         attempts=row.attempts,
         channel=row.channel,
-        # A rule's or an answer's text, even edited at approval; a person's own reply
-        # has neither (one started from an answer keeps its answer id).
-        markdown=row.rule is not None or row.answer_id is not None,
+        markdown=row.markdown,
         # Cleared when sent; kept by a person's retry of a dead action.
         failed_before=row.last_error is not None,
     )

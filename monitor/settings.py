@@ -712,6 +712,20 @@ def _shown(value: Any, *, secret: bool = False) -> str:
     return repr(value)[:60]
 
 
+def not_text(value: object) -> str | None:
+    """What is wrong with an unquoted YAML scalar given where text belongs, or None."""
+    if isinstance(value, bool):
+        # YAML 1.1: `languages: [en, no]` holds false, not Norwegian.
+        return (
+            f"expected text, not {_shown(value)}: YAML reads an unquoted yes, no,"
+            " on or off as true or false; put it in quotes"
+        )
+    if isinstance(value, int | float):
+        # Not shown: an unquoted number may be a password.
+        return "expected text, not a number; put it in quotes"
+    return None
+
+
 def _message(error: Any, model: type[BaseModel], *, secret: bool = False) -> str:
     if error["type"] == "extra_forbidden":
         raw_loc = tuple(error["loc"])
@@ -720,15 +734,8 @@ def _message(error: Any, model: type[BaseModel], *, secret: bool = False) -> str
     if error["type"] == "model_type":
         # pydantic's own text names our class ("instance of EscalateSpec").
         return f"expected a mapping (key: value), not {_shown(error['input'], secret=secret)}"
-    if error["type"] == "string_type" and isinstance(error["input"], bool):
-        # YAML 1.1: `languages: [en, no]` holds false, not Norwegian.
-        return (
-            f"expected text, not {_shown(error['input'])}: YAML reads an unquoted yes, no,"
-            " on or off as true or false; put it in quotes"
-        )
-    if error["type"] == "string_type" and isinstance(error["input"], int | float):
-        # Not shown: an unquoted number may be a password.
-        return "expected text, not a number; put it in quotes"
+    if error["type"] == "string_type" and (found := not_text(error["input"])):
+        return found
     if error["type"] == "union_tag_invalid":
         ctx = error.get("ctx", {})
         return f"unknown type {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"

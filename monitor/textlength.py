@@ -173,10 +173,15 @@ def brand_text_length(platform: Platform | str, text: str) -> int:
     return x_length(text.strip())
 
 
-def reply_length_problem(platform: Platform | str, text: str) -> str | None:
-    """Why ``text`` is too long to post on ``platform``, or None when it fits."""
+def reply_length_problem(
+    platform: Platform | str, text: str, *, markdown: bool = False
+) -> str | None:
+    """Why ``text`` is too long to post on ``platform``, or None when it fits.
+    ``markdown``: the brand's markdown (a rule's or an answer's text), which Reddit
+    gets as written, not escaped."""
     which = Platform(platform)
-    length, limit = reply_length(which, text), REPLY_LIMITS[which]
+    measure = brand_text_length if markdown else reply_length
+    length, limit = measure(which, text), REPLY_LIMITS[which]
     if length <= limit:
         return None
     return f"{length} characters: {which.value} allows {limit}"

@@ -142,3 +142,22 @@ def test_answers_test_says_draft_where_the_daemon_drafts(tmp_path: Path) -> None
         assert tried.exit_code == 0, tried.output
         outcome = json.loads(tried.output)["outcome"]
         assert outcome == ("answer" if text == "@acme do you ship to Ireland?" else "draft")
+
+
+def test_answers_list_shows_tags_as_written(tmp_path: Path) -> None:
+    """Tags went through rich's markup: "[promo]" vanished from the table and "[/]"
+    ended ``answers list`` with a MarkupError traceback."""
+    config = _demo(tmp_path)
+    (config / "answers" / "70-gifts.yaml").write_text(
+        'id: gift-wrap\nquestions: ["Do you gift wrap?", "Can you wrap a present?"]\n'
+        'tags: ["[promo]"]\nanswer: "Hi {first_name}! Gift wrap is £3 at checkout."\n---\n'
+        'id: gift-bags\nquestions: ["Do you sell gift bags?", "Any paper bags?"]\n'
+        'tags: ["[/]"]\nanswer: "Hi {first_name}! Gift bags are £1 in store."\n',
+        encoding="utf-8",
+    )
+    listed = CliRunner().invoke(
+        main, ["answers", "list", "--config", str(config / "inchannel.yaml")]
+    )
+    assert listed.exit_code == 0, listed.output
+    assert "[promo]" in listed.output
+    assert "[/]" in listed.output

@@ -21,6 +21,7 @@ from monitor.pipeline import run_cycle
 from monitor.rules.reload import RELOAD_SECONDS
 from monitor.sources.base import Window
 from monitor.store.models import ActionRow, Case, Customer, Message
+from monitor.textlength import reply_length
 from tests.answerkit import ANSWER_RULE, knowledge_base_dir
 from tests.conftest import REPO, RuntimeFactory, mention
 from tests.rulekit import write
@@ -272,3 +273,40 @@ def test_stats_over_more_threads_than_a_query_may_bind(
     with rt.sessions() as session:
         stats = entry_stats(session)
     assert [(s.entry, s.sent, s.came_back) for s in stats] == [("shipping-countries", threads, 1)]
+
+
+TIMETABLE = """
+id: store-timetable
+questions:
+  - What are the opening hours of every store?
+  - When is each shop open?
+answer:
+  x: "Hi {first_name}! Every store is open 9am-8pm Mon-Sat."
+  reddit: |
+    Hi {first_name}! Opening hours, store by store:
+
+    | store | hours |
+    |---|---|
+%s
+"""
+
+
+def test_a_person_starts_from_a_long_reddit_answer_check_config_accepted(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    """The brand's markdown goes to Reddit as written, so check-config and the bot
+    measure it as written; a person's reply started from the entry was measured as
+    escaped text (every "|" doubled) and refused as over 10,000 characters."""
+    rows = "\n".join(f"    | Store {n} | 9am-8pm |" for n in range(400))
+    write(tmp_path / "rules", ANSWER_RULE)
+    knowledge_base_dir(tmp_path / "answers", TIMETABLE % rows)
+    customer = mention(1, "@acme my kettle is broken", platform="reddit", author="dan")
+    rt = make_runtime([customer], rules={"path": str(tmp_path / "rules")})
+    run_cycle(rt)
+    text = casework.answer_prefill(rt, "C-1001", "store-timetable")
+    assert len(text) <= 10_000 < reply_length("reddit", text)  # escaped, it is longer
+    action_id = casework.reply(rt, "C-1001", "", user="lena", answer_id="store-timetable")
+    with rt.sessions() as session:
+        action = session.get(ActionRow, action_id)
+        assert action is not None
+        assert action.text == text.strip()

@@ -9,6 +9,7 @@ from datetime import date, datetime
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from monitor.domain import Platform
+from monitor.settings import not_text
 from monitor.yamlpos import Document, Problem, format_loc
 
 ENTRY_ID = r"^[a-z0-9][a-z0-9-]*$"
@@ -18,15 +19,36 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _described(value: object) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, list):
+        return "a list"
+    return "a date" if isinstance(value, date | datetime) else repr(value)[:60]
+
+
 def _one_or_many(value: object) -> object:
     return [value] if isinstance(value, str) else value
 
 
 class AnswerText(Strict):
-    """The answer per platform; ``answer: "text"`` sets both."""
+    """The answer per platform; ``answer: "text"`` sets both. An empty text is the
+    loader's to report, with the blank ones (answer_text_problems)."""
 
-    x: str = Field(min_length=1)
-    reddit: str = Field(min_length=1)
+    x: str = ""
+    reddit: str = ""
+
+    @model_validator(mode="after")
+    def _both(self) -> AnswerText:
+        # pydantic's "answer.reddit: Field required" did not say that one text for both
+        # platforms is the other way to write it.
+        missing = [name for name in ("x", "reddit") if name not in self.model_fields_set]
+        if missing:
+            raise ValueError(
+                f"no {' or '.join(missing)} text; give both x: and reddit:, or one text "
+                'for both (answer: "...")'
+            )
+        return self
 
 
 class Validity(Strict):
@@ -72,7 +94,17 @@ class EntrySpec(Strict):
     @field_validator("answer", mode="before")
     @classmethod
     def _same_for_both(cls, value: object) -> object:
-        return {"x": value, "reddit": value} if isinstance(value, str) else value
+        if isinstance(value, str):
+            return {"x": value, "reddit": value}
+        # Said here: as a mapping's error, `answer: yes` read "expected a mapping (key:
+        # value), not true", as if one text were not allowed.
+        if isinstance(value, dict):
+            return value
+        raise ValueError(
+            not_text(value)
+            or "expected the answer text, or x: and reddit: with one text each, not "
+            + _described(value)
+        )
 
     @field_validator("id")
     @classmethod

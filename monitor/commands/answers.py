@@ -41,9 +41,10 @@ def list_command(config_file: Path | None) -> None:
     table = Table("id", "questions", "valid", "tags", "file")
     for entry in _answerer(config_file).kb.entries:
         valid = f"{entry.valid_from or ''}..{entry.valid_until or ''}" if entry.seasonal else ""
-        table.add_row(
-            entry.id, str(len(entry.questions)), valid, ", ".join(entry.tags), Text(entry.file)
-        )
+        # Text, not str: rich reads a str as markup, so a tag "[promo]" vanished and
+        # "[/]" stopped the listing with a MarkupError.
+        tags = Text(", ".join(entry.tags))
+        table.add_row(entry.id, str(len(entry.questions)), valid, tags, Text(entry.file))
     Console().print(table)
 
 

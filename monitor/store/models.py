@@ -211,6 +211,13 @@ class ActionRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
+    @property
+    def markdown(self) -> bool:
+        """Whether the text is the brand's markdown, posted to Reddit as written: a
+        rule's or an answer's text, even edited at approval; a person's own reply has
+        neither (one started from an answer keeps its answer id)."""
+        return self.rule is not None or self.answer_id is not None
+
 
 class Event(Base):
     """The audit trail: every state change, who made it, and when."""
