@@ -15,7 +15,8 @@ that row for one short transaction, so workers running the job at once see each 
 alerts; the outbox's unique idempotency key backs that up for notifications. The row is
 also the job's heartbeat: ``last_poll_at`` is the last check and ``last_success_at`` the
 first check of the current unbroken run of checks (status: is the daemon running, and
-since when).
+since when). Its details also keep the daemon's recent down periods (the gaps between
+checks), which the spike baseline leaves out (monitor.spikes).
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ MAX_KEY = 120
 # The health job runs every minute on every worker (monitor.daemon): a check more than
 # this long after the one before starts a new run of checks (the daemon was down).
 HEARTBEAT_GAP = timedelta(minutes=5)
+# Down periods kept in the @alerts row, the newest: checks run far apart (a cron line
+# every 10 minutes) would otherwise grow the row the health job rewrites every minute.
+MAX_DOWN_PERIODS = 48
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +77,15 @@ class ActiveAlert:
     recovers: bool = True
     channels: tuple[str, ...] = ()
     every: timedelta | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Downtime:
+    """A gap in the health checks: the daemon was down from ``start`` (its last check)
+    to ``end`` (the first check after it)."""
+
+    start: datetime
+    end: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,13 +147,21 @@ def _step(
     return replace(before, text=alert.text), False
 
 
-def lock_state(session: Session, now: datetime) -> dict[str, ActiveAlert]:
+def lock_state(
+    session: Session, now: datetime, *, keep_down: timedelta | None = None
+) -> dict[str, ActiveAlert]:
     """Take the ``@alerts`` row's write lock for this transaction; return the active set.
+    A check after a gap records the gap as a down period; those that ended more than
+    ``keep_down`` ago are dropped (None: only the newest MAX_DOWN_PERIODS are kept).
 
-    The UPDATE comes first: it blocks a second worker's health check (row lock on
-    PostgreSQL, the single writer lock on SQLite) until this transaction ends.
+    The lock comes first: it blocks a second worker's health check (FOR UPDATE on
+    PostgreSQL, the single writer lock the INSERT takes on SQLite) until this
+    transaction ends, so only one worker sees the gap.
     """
     insert_state_row(session, ALERTS_STATE)
+    last_check = session.scalar(
+        select(SourceState.last_poll_at).where(SourceState.name == ALERTS_STATE).with_for_update()
+    )
     # SET reads the old row: a first check, or one after a gap, starts a new run.
     gap = or_(SourceState.last_poll_at.is_(None), SourceState.last_poll_at < now - HEARTBEAT_GAP)
     run_start = case((gap, literal(now, UTCDateTime())), else_=SourceState.last_success_at)
@@ -151,13 +172,49 @@ def lock_state(session: Session, now: datetime) -> dict[str, ActiveAlert]:
     )
     state = session.get(SourceState, ALERTS_STATE)
     assert state is not None
+    # The same test as the CASE above, on the same locked row.
+    new_down = None
+    if last_check is not None and last_check < now - HEARTBEAT_GAP:
+        new_down = Downtime(last_check, now)
+    before = downtime(state.details)
+    down = _kept(before, new_down, now, keep_down)
+    if down != before:
+        state.details = {**(state.details or {}), "down": [_encode_down(d) for d in down]}
     return {a.key: a for a in decode(state.details)}
+
+
+def _kept(
+    down: list[Downtime], new: Downtime | None, now: datetime, keep: timedelta | None
+) -> list[Downtime]:
+    periods = [*down, new] if new is not None else down
+    if keep is not None:
+        periods = [d for d in periods if d.end > now - keep]
+    return periods[-MAX_DOWN_PERIODS:]
 
 
 def save_state(session: Session, active: Mapping[str, ActiveAlert]) -> None:
     state = session.get(SourceState, ALERTS_STATE)
     assert state is not None
-    state.details = {"active": [_encode(a) for a in active.values()]}
+    state.details = {**(state.details or {}), "active": [_encode(a) for a in active.values()]}
+
+
+def recorded_downtime(session: Session) -> list[Downtime]:
+    """The down periods kept, as this transaction sees them (after lock_state: with
+    the gap this check found)."""
+    state = session.get(SourceState, ALERTS_STATE)
+    return downtime(state.details) if state is not None else []
+
+
+def downtime(details: Mapping[str, Any] | None) -> list[Downtime]:
+    """The down periods kept in the ``@alerts`` row's details, oldest first."""
+    return [
+        Downtime(datetime.fromisoformat(start), datetime.fromisoformat(end))
+        for start, end in (details or {}).get("down", [])
+    ]
+
+
+def _encode_down(period: Downtime) -> list[str]:
+    return [period.start.isoformat(), period.end.isoformat()]
 
 
 def deliver(

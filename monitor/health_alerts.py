@@ -51,7 +51,7 @@ def check_health(rt: Runtime) -> bool:
     with transaction(rt.sessions) as session:
         # Detect while holding the lock: a worker that looked before another recorded a
         # recovery would otherwise raise the ended alert again.
-        previous = alerting.lock_state(session, now)
+        previous = alerting.lock_state(session, now, keep_down=spikes.baseline_span(config.spike))
         current = detect(rt, session, collect(rt), now)
         plan = alerting.reconcile(previous, current, now=now, realert=realert)
         gone = unwatched(plan.resolved, rt.settings)
@@ -120,7 +120,8 @@ def spike_check(
             config.window_minutes,
         )
         return []
-    overall, by_tag = spikes.negative_counts(session, config, now=now)
+    down = alerting.recorded_downtime(session)
+    overall, by_tag = spikes.negative_counts(session, config, now=now, down=down)
     return spikes.spike_alerts(overall, by_tag, config)
 
 

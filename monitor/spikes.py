@@ -9,19 +9,24 @@ scope at most once per window by the time it was last sent, so a lasting spike a
 once per ``window_minutes`` (like ElastAlert's spike rule with realert set to the
 window), and a burst that stays in the sliding window across a clock boundary does
 not alert twice.
+
+Hours of the baseline the daemon was down (monitor.alerting keeps its recent down
+periods) are left out of it, their mentions and their windows: a catch-up after a long
+downtime can lose posts to a gap (X's max_pages, Reddit's ~1,000-item listings), and
+the hours it could not read averaged in as quiet ones.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, and_, case, func, not_, select
 from sqlalchemy.orm import Session
 
-from monitor.alerting import Alert, bounded_key
+from monitor.alerting import Alert, Downtime, bounded_key
 from monitor.alerts_settings import SpikeConfig
 from monitor.domain import Direction, Label
 from monitor.notifications import excerpt
@@ -39,12 +44,30 @@ class Counts:
     current: int
     baseline_total: int
     # Windows of history the baseline spans: fewer than baseline_hours on a new
-    # install (None: all of them).
+    # install or after downtime (None: all of them).
     windows: float | None = None
+    # Hours of the baseline left out because the daemon was down then.
+    down_hours: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    """The windows the baseline averages over, and the down periods (clipped to the
+    baseline) whose mentions it leaves out."""
+
+    windows: float | None
+    left_out: tuple[Downtime, ...] = ()
+    down_hours: float = 0.0
 
 
 def windows_in_baseline(config: SpikeConfig) -> float:
     return config.baseline_hours * 60 / config.window_minutes
+
+
+def baseline_span(config: SpikeConfig) -> timedelta:
+    """How far back the check reads: the baseline and the current window. A down period
+    that ended before that is no longer needed."""
+    return timedelta(hours=config.baseline_hours, minutes=config.window_minutes)
 
 
 def baseline(counts: Counts, config: SpikeConfig) -> float:
@@ -86,8 +109,12 @@ def _describe(counts: Counts, config: SpikeConfig) -> str:
     usual_count = baseline(counts, config)
     usual = f"usually {usual_count:.1f}" if usual_count else "usually none"
     span = f"baseline {config.baseline_hours} h"
-    if counts.windows is not None and counts.windows < windows_in_baseline(config):
-        span += f", {counts.windows * config.window_minutes / 60:g} h of history"
+    if counts.windows is not None:
+        history = counts.windows * config.window_minutes / 60 + counts.down_hours
+        if history < config.baseline_hours:
+            span += f", {round(history, 1):g} h of history"
+    if counts.down_hours:
+        span += f", {round(counts.down_hours, 1):g} h of it down"
     return (
         f"{counts.current} negative mentions in the last {config.window_minutes} min "
         f"({usual}; {span})"
@@ -101,10 +128,12 @@ def history_windows(
     it: averaged over all of baseline_hours, a steady brand's own rate read as a spike
     for its first day. A window partly covered counts whole. None: no history before
     the window, a zero baseline, so min_count decides as documented."""
-    # Thread context (a parent post from last year) is no sign of when we began watching.
-    first = session.scalar(
-        select(func.min(Message.created_at)).where(Message.direction != Direction.CONTEXT.value)
-    )
+    return _history(_first_stored(session), config, current_from=current_from)
+
+
+def _history(
+    first: datetime | None, config: SpikeConfig, *, current_from: datetime
+) -> float | None:
     full = windows_in_baseline(config)
     if first is None or first >= current_from:
         return None
@@ -112,14 +141,50 @@ def history_windows(
     return float(min(full, max(1, math.ceil((current_from - first) / window))))
 
 
+def _first_stored(session: Session) -> datetime | None:
+    # Thread context (a parent post from last year) is no sign of when we began watching.
+    return session.scalar(
+        select(func.min(Message.created_at)).where(Message.direction != Direction.CONTEXT.value)
+    )
+
+
+def baseline_of(
+    session: Session, config: SpikeConfig, down: Sequence[Downtime], *, current_from: datetime
+) -> Baseline:
+    """The history windows less the hours of them the daemon was down. When less than
+    one window was watched, the down hours are all there is: counted as read (what the
+    catch-up got), rather than a zero baseline letting min_count alone decide."""
+    first = _first_stored(session)
+    windows = _history(first, config, current_from=current_from)
+    if windows is None or first is None or not down:
+        return Baseline(windows)
+    start = max(first, current_from - timedelta(hours=config.baseline_hours))
+    clipped = [
+        Downtime(max(d.start, start), min(d.end, current_from))
+        for d in down
+        if d.end > start and d.start < current_from
+    ]
+    minutes = sum((d.end - d.start).total_seconds() for d in clipped) / 60
+    watched = windows - minutes / config.window_minutes
+    if not clipped or watched < 1:
+        return Baseline(windows)
+    return Baseline(watched, tuple(clipped), minutes / 60)
+
+
+def _watched_time(left_out: Sequence[Downtime]) -> list[ColumnElement[bool]]:
+    return [not_(and_(Message.created_at >= d.start, Message.created_at < d.end)) for d in left_out]
+
+
 def negative_counts(
-    session: Session, config: SpikeConfig, *, now: datetime
+    session: Session, config: SpikeConfig, *, now: datetime, down: Sequence[Downtime] = ()
 ) -> tuple[Counts, dict[str, Counts]]:
-    """Negative inbound mentions in the current window and the baseline, overall and
-    per tag of their case: one range scan of ``ix_messages_created``, grouped by case
-    in the database so only one row per case comes back."""
+    """Negative inbound mentions in the current window and the baseline (less the
+    ``down`` periods, :func:`baseline_of`), overall and per tag of their case: one range
+    scan of ``ix_messages_created``, grouped by case in the database so only one row
+    per case comes back."""
     current_from = now - timedelta(minutes=config.window_minutes)
     since = current_from - timedelta(hours=config.baseline_hours)
+    base = baseline_of(session, config, down, current_from=current_from)
     in_current = case((Message.created_at >= current_from, 1), else_=0)
     per_case = (
         select(
@@ -132,6 +197,7 @@ def negative_counts(
             Message.created_at < now,
             Message.label == Label.NEGATIVE.value,
             Message.direction == Direction.INBOUND.value,
+            *_watched_time(base.left_out),
         )
         .group_by(Message.case_id)
         .subquery()
@@ -149,6 +215,9 @@ def negative_counts(
         for tag in set(tags or []) if config.tags else ():
             pair = by_tag.setdefault(str(tag), [0, 0])
             pair[0], pair[1] = pair[0] + current, pair[1] + total - current
-    windows = history_windows(session, config, current_from=current_from)
-    overall = Counts(overall_current, overall_total - overall_current, windows)
-    return overall, {tag: Counts(c, b, windows) for tag, (c, b) in by_tag.items()}
+    overall = Counts(
+        overall_current, overall_total - overall_current, base.windows, base.down_hours
+    )
+    return overall, {
+        tag: Counts(c, b, base.windows, base.down_hours) for tag, (c, b) in by_tag.items()
+    }

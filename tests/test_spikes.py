@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 
+from monitor.alerting import ALERTS_STATE, downtime
 from monitor.domain import Author, Mention, Platform
 from monitor.health_alerts import check_health
 from monitor.ingest import poll_source
@@ -13,6 +14,7 @@ from monitor.processing import process_pending
 from monitor.runtime import Runtime
 from monitor.sources.base import PollResult
 from monitor.store.db import transaction
+from monitor.store.models import SourceState
 from tests.conftest import RuntimeFactory
 from tests.test_health_alerts import _ids, _message, alerts_runtime, clock, notes, seed
 
@@ -198,3 +200,68 @@ def test_a_spike_still_alerts_while_a_sweep_waits_on_a_rate_limit(
     assert [note.split(" (")[0] for note in spike_notes(rt)] == [
         "[inchannel] spike: 100 negative mentions in the last 60 min"
     ]
+
+
+class Listing(Backlog):
+    """A source whose catch-up reads only the newest ``page`` mentions and calls itself
+    caught up, as Reddit's ~1,000-item listings and an X sweep cut at ``max_pages`` do
+    after a long downtime: the older ones are lost to a gap."""
+
+    def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
+        page, self.unread = self.unread[-self.page :], []
+        return PollResult(mentions=page, cursor=cursor, caught_up=True)
+
+
+def down_for_20_hours(make_runtime: RuntimeFactory, *, page: int) -> tuple[Runtime, Listing]:
+    """A brand with a steady 12 negative mentions an hour, watched for 30 hours, then
+    the daemon down for 20: the catch-up reads the newest ``page`` of the 240 posted."""
+    rt = alerts_runtime(make_runtime, spike={"min_count": 10, "factor": 3, "tags": False})
+    source = Listing(page)
+    rt.sources["feed"] = source
+    stopped = clock(rt).now()
+    for hour in range(30):
+        seed(rt, at=stopped - timedelta(hours=hour, minutes=30), n=12)
+    check_health(rt)  # the daemon's last check before it stopped
+    for hour in range(20):
+        source.post(stopped + timedelta(hours=hour, minutes=30), 12)
+    clock(rt).set(stopped + timedelta(hours=20))
+    return rt, source
+
+
+def test_hours_the_daemon_was_down_are_no_baseline(make_runtime: RuntimeFactory) -> None:
+    """The 19 hours of the baseline the daemon was down held only the 12 mentions the
+    catch-up could read: the baseline read 3 an hour and the brand's usual 12 "spiked"
+    once the catch-up finished."""
+    rt, _ = down_for_20_hours(make_runtime, page=24)
+    poll_and_check(rt)
+    assert spike_notes(rt) == []
+
+
+def test_a_spike_after_downtime_alerts_against_the_hours_watched(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt, source = down_for_20_hours(make_runtime, page=60)
+    source.post(clock(rt).now() - timedelta(minutes=5), 40)
+    poll_and_check(rt)  # 40 + 12 in the window: over 3 times the usual 12
+    assert spike_notes(rt) == [
+        "[inchannel] spike: 52 negative mentions in the last 60 min (usually 12.0; "
+        "baseline 24 h, 19 h of it down)"
+    ]
+
+
+def test_the_down_periods_kept_are_bounded(make_runtime: RuntimeFactory) -> None:
+    """A check every 10 minutes (a cron line too far apart) is a downtime each time:
+    only those reaching into the baseline are kept, however long it goes on."""
+    rt = alerts_runtime(make_runtime, spike={"baseline_hours": 2, "window_minutes": 60})
+    for _ in range(100):
+        check_health(rt)
+        clock(rt).advance(minutes=10)
+    check_health(rt)
+    with rt.sessions() as session:
+        state = session.get(SourceState, ALERTS_STATE)
+        assert state is not None
+        down = downtime(state.details)
+    # The baseline and the window: 3 hours, 18 periods of 10 minutes.
+    assert len(down) == 18
+    assert {d.end - d.start for d in down} == {timedelta(minutes=10)}
+    assert down[-1].end == clock(rt).now()
