@@ -19,6 +19,7 @@ from monitor.ingest import (
     cursor_at,
     is_stopped,
     last_attempt_due,
+    read_through,
     stale_after,
 )
 from monitor.jobstate import JobFailing
@@ -55,8 +56,8 @@ class SourceHealth:
     lease_owner: str | None
     details: dict[str, Any]
     # The longest a mention can have waited unread: since the last poll that read all
-    # there was, or, while its pages wait, since the newest mention it read. None
-    # before a successful poll.
+    # there was, also while a newest-first sweep has pages waiting (before any such
+    # poll, since the newest mention read). None before a successful poll.
     cursor_lag_seconds: float | None = None
 
 
@@ -232,8 +233,17 @@ def _health(name: str, row: SourceState | None, configured: bool, now: datetime)
 def _cursor_lag(success: datetime | None, details: dict[str, Any], now: datetime) -> float | None:
     if success is None:
         return None
-    read_to = success if details.get(CAUGHT_UP, True) else (cursor_at(details) or success)
+    read_to = success if details.get(CAUGHT_UP, True) else (_unread_since(details) or success)
     return max(0.0, (now - read_to).total_seconds())
+
+
+def _unread_since(details: dict[str, Any]) -> datetime | None:
+    """Where the unread mentions of a source with pages waiting can begin. X and Reddit
+    page newest first, so the newest mention read says nothing of the older ones the
+    sweep has not reached: everything before the last complete read is stored, nothing
+    after it is known to be. A source that has never read all there was (or state from
+    before ingest kept that time) has only the newest mention read to go by."""
+    return read_through(details) or cursor_at(details)
 
 
 def planned_stop_until(source: SourceHealth) -> datetime | None:

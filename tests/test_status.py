@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from monitor.cli import main
 from monitor.clock import FakeClock
-from monitor.domain import ActionStatus, CaseState
+from monitor.domain import ActionStatus, Author, CaseState, Mention, Platform
 from monitor.pipeline import poll_source, process_pending
 from monitor.runtime import Runtime
 from monitor.sources.base import PollResult, SourceError
@@ -182,6 +182,51 @@ def test_cursor_lag_is_how_long_a_mention_can_have_waited_unread(
     assert not poll_source(rt, "feed")  # caught up
     clock.advance(minutes=5)
     assert collect(rt).sources[0].cursor_lag_seconds == 5 * 60
+
+
+class NewestFirst:
+    """A source read newest first, as X's search and Reddit's listings are: each poll
+    reads the newest ``page`` mentions not read yet; the older ones wait for a later
+    poll (a rate limit's reset), the sweep unfinished."""
+
+    name = "feed"
+
+    def __init__(self, page: int) -> None:
+        self.page = page
+        self.unread: list[Mention] = []  # oldest first
+
+    def post(self, at: datetime) -> None:
+        n = len(self.unread) + 1
+        who = Author(id=f"a{at:%H%M}{n}", handle=f"customer{n}")
+        self.unread.append(Mention(Platform.X, f"m{at:%H%M}{n}", who, "@acme hi", at, f"c{n}"))
+
+    def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
+        page, self.unread = self.unread[-self.page :], self.unread[: -self.page]
+        return PollResult(mentions=page, cursor=cursor, caught_up=not self.unread)
+
+
+def test_cursor_lag_of_a_newest_first_sweep_counts_from_its_last_complete_read(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """The newest mention read says nothing of the older ones a newest-first sweep has
+    not reached: they have waited since the last poll that read all there was. Status
+    showed 1 min for mentions unread for 30."""
+    rt = make_runtime()
+    source = NewestFirst(page=2)
+    rt.sources["feed"] = source
+    clock = rt.clock
+    assert isinstance(clock, FakeClock)
+    clock.set(datetime.fromisoformat("2026-11-20T10:00:00+00:00"))
+    assert not poll_source(rt, "feed")  # read all there was (nothing) at 10:00
+    start = clock.now()
+    for minute in (1, 10, 28, 29):
+        source.post(start + timedelta(minutes=minute))
+    clock.set(start + timedelta(minutes=30))
+    poll_source(rt, "feed")  # 10:28 and 10:29 read; 10:01 and 10:10 wait
+    assert collect(rt).sources[0].cursor_lag_seconds == 30 * 60
+    clock.advance(minutes=1)
+    poll_source(rt, "feed")  # the sweep reaches 10:00: caught up, as before
+    assert collect(rt).sources[0].cursor_lag_seconds == 0
 
 
 @pytest.mark.parametrize("garbled", ["yesterday\x1b[2J", "2026-11-20T09:00:00", 42])
