@@ -14,11 +14,12 @@ from click.testing import CliRunner
 from monitor.cli import main
 from monitor.clock import FakeClock
 from monitor.domain import ActionStatus, Author, CaseState, Mention, Platform
-from monitor.pipeline import poll_source, process_pending
+from monitor.pipeline import dispatch_outbox, poll_source, process_pending
 from monitor.runtime import Runtime
 from monitor.sources.base import PollResult, SourceError
 from monitor.status import NOT_STARTED, collect
 from tests.conftest import REPO, RuntimeFactory, mention
+from tests.fakes import CrashAfterPost, ScriptedResponder
 
 
 def test_healthy_after_a_clean_cycle(make_runtime: RuntimeFactory) -> None:
@@ -227,6 +228,32 @@ def test_cursor_lag_of_a_newest_first_sweep_counts_from_its_last_complete_read(
     clock.advance(minutes=1)
     poll_source(rt, "feed")  # the sweep reaches 10:00: caught up, as before
     assert collect(rt).sources[0].cursor_lag_seconds == 0
+
+
+def test_a_reply_a_crashed_worker_left_sending_is_due_once_its_claim_is_stale(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """A `sending` row older than the dispatcher's stale-claim bound is work nobody is
+    doing until a dispatcher recovers it: it was neither backlog nor due, and a dead
+    dispatch job with its replies claimed left status healthy."""
+    rt = make_runtime([mention(1, "@acme the site is down")])
+    responder = ScriptedResponder(crash_after_post=True)
+    rt.responders[Platform.X] = responder
+    poll_source(rt, "feed")
+    process_pending(rt)
+    clock = rt.clock
+    assert isinstance(clock, FakeClock)
+    claimed = clock.now()
+    with pytest.raises(CrashAfterPost):
+        dispatch_outbox(rt)
+    status = collect(rt)  # a fresh claim is a send in progress
+    assert (status.outbox["sending"], status.outbox_backlog, status.oldest_due_at) == (1, 0, None)
+    stale = claimed + timedelta(seconds=rt.settings.workers.stale_claim_seconds)
+    clock.set(stale + timedelta(minutes=16))
+    poll_source(rt, "feed")  # the source is still polled: only the outbox is late
+    status = collect(rt)
+    assert (status.outbox_backlog, status.outbox_held, status.oldest_due_at) == (1, 0, stale)
+    assert status.problems == ["outbox: an action has been due for 16 min"]
 
 
 @pytest.mark.parametrize("garbled", ["yesterday\x1b[2J", "2026-11-20T09:00:00", 42])
