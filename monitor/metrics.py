@@ -184,6 +184,19 @@ def state_families(status: Status, stale: Mapping[str, timedelta]) -> Iterator[M
     for action_status in ActionStatus:
         outbox.add_metric([action_status.value], status.outbox.get(action_status.value, 0))
     yield outbox
+    # By status, `failed` mixes sends backing off after failures (a channel outage) with
+    # replies a rate limit's reset holds (the dispatcher doing its job): an alert on it
+    # paged about either. These split them as the "outbox backing up" alert does.
+    yield GaugeMetricFamily(
+        "inchannel_outbox_backlog",
+        "Actions due or backing off after failed sends, and stale claims of a dead worker",
+        value=status.outbox_backlog,
+    )
+    yield GaugeMetricFamily(
+        "inchannel_outbox_held",
+        "Pending and failed actions held for a reset the platform named",
+        value=status.outbox_held,
+    )
     by_state = GaugeMetricFamily("inchannel_cases", "Cases by state", labels=["state"])
     for state in CaseState:
         by_state.add_metric([state.value], status.cases.get(state.value, 0))

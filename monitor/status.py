@@ -19,6 +19,7 @@ from monitor.ingest import (
     cursor_at,
     is_stopped,
     last_attempt_due,
+    read_through,
     stale_after,
 )
 from monitor.jobstate import JobFailing
@@ -55,8 +56,8 @@ class SourceHealth:
     lease_owner: str | None
     details: dict[str, Any]
     # The longest a mention can have waited unread: since the last poll that read all
-    # there was, or, while its pages wait, since the newest mention it read. None
-    # before a successful poll.
+    # there was, also while a newest-first sweep has pages waiting (before any such
+    # poll, since the newest mention read). None before a successful poll.
     cursor_lag_seconds: float | None = None
 
 
@@ -83,7 +84,8 @@ class Status:
     oldest_unprocessed_at: datetime | None = None
     # Pending and failed actions: held for a reset the platform named (a rate limit's,
     # the day's X write budget's) with no failed attempt behind them, and the rest, the
-    # backlog (due now, or backing off after failed sends).
+    # backlog (due now, or backing off after failed sends), which also counts `sending`
+    # claims a crashed worker left past workers.stale_claim_seconds.
     outbox_backlog: int = 0
     outbox_held: int = 0
 
@@ -122,8 +124,9 @@ def collect_from(settings: Settings, sessions: sessionmaker[Session], now: datet
     """``collect`` without a runtime: `inchannel status` needs no rules to read the
     database, and must work while the rule files are broken (that is what it reports)."""
     configured = {s.name for s in settings.sources if s.enabled}
+    stale_claim = timedelta(seconds=settings.workers.stale_claim_seconds)
     with sessions() as session:
-        status = _read(session, configured, now)
+        status = _read(session, configured, now, stale_claim)
     x = settings.x
     if x is not None:
         budget = {
@@ -135,14 +138,14 @@ def collect_from(settings: Settings, sessions: sessionmaker[Session], now: datet
     return status
 
 
-def _read(session: Session, configured: set[str], now: datetime) -> Status:
+def _read(session: Session, configured: set[str], now: datetime, stale_claim: timedelta) -> Status:
     sources = read_sources(session, configured, now)
     # Every status and state, 0 when there is none: `--json` keeps its keys whatever
     # the data, so a script reading outbox.pending does not fail on an empty outbox.
     outbox = {s.value: 0 for s in ActionStatus} | dict(
         session.execute(select(ActionRow.status, func.count()).group_by(ActionRow.status)).all()
     )
-    oldest_due, held, queued = _queued(session, now)
+    oldest_due, held, queued = _queued(session, now, stale_claim)
     by_state = {s.value: 0 for s in CaseState} | dict(
         session.execute(select(Case.state, func.count()).group_by(Case.state)).all()
     )
@@ -180,21 +183,35 @@ def _read(session: Session, configured: set[str], now: datetime) -> Status:
     )
 
 
-def _queued(session: Session, now: datetime) -> tuple[datetime | None, int, int]:
-    """Pending and failed actions: the earliest next attempt, how many are held for a
+def _queued(
+    session: Session, now: datetime, stale_claim: timedelta
+) -> tuple[datetime | None, int, int]:
+    """Actions waiting to be sent: the earliest next attempt, how many are held for a
     reset, and how many there are. A send refused by a rate limit (or the X write
     budget) with a reset ahead gives its attempt back (dispatch._record_error), so held
     ones have none counted; one backing off after a failed send has, and is backlog: a
-    channel that keeps failing is what the backlog alert is for."""
-    held = (ActionRow.next_attempt_at > now) & (ActionRow.attempts == 0)
-    oldest, held_count, queued = session.execute(
+    channel that keeps failing is what the backlog alert is for.
+
+    A ``sending`` claim older than the dispatcher's stale-claim bound was left by a
+    worker that died mid-send: due work nobody is doing until a dispatcher recovers it
+    (store.queries.claim_due_actions), so backlog, due since its claim went stale. A
+    fresher claim is a send in progress."""
+    waiting = ActionRow.status.in_([ActionStatus.PENDING.value, ActionStatus.FAILED.value])
+    abandoned = (ActionRow.status == ActionStatus.SENDING.value) & (
+        ActionRow.updated_at < now - stale_claim
+    )
+    held = waiting & (ActionRow.next_attempt_at > now) & (ActionRow.attempts == 0)
+    oldest, oldest_claim, held_count, queued = session.execute(
         select(
-            func.min(ActionRow.next_attempt_at),
+            func.min(case((waiting, ActionRow.next_attempt_at))),
+            func.min(case((abandoned, ActionRow.updated_at))),
             func.sum(case((held, 1), else_=0)),
             func.count(),
-        ).where(ActionRow.status.in_([ActionStatus.PENDING.value, ActionStatus.FAILED.value]))
+        ).where(waiting | abandoned)
     ).one()
-    return oldest, int(held_count or 0), int(queued)
+    stale_since = oldest_claim + stale_claim if oldest_claim is not None else None
+    due = [moment for moment in (oldest, stale_since) if moment is not None]
+    return min(due, default=None), int(held_count or 0), int(queued)
 
 
 def read_sources(session: Session, configured: set[str], now: datetime) -> list[SourceHealth]:
@@ -232,8 +249,17 @@ def _health(name: str, row: SourceState | None, configured: bool, now: datetime)
 def _cursor_lag(success: datetime | None, details: dict[str, Any], now: datetime) -> float | None:
     if success is None:
         return None
-    read_to = success if details.get(CAUGHT_UP, True) else (cursor_at(details) or success)
+    read_to = success if details.get(CAUGHT_UP, True) else (_unread_since(details) or success)
     return max(0.0, (now - read_to).total_seconds())
+
+
+def _unread_since(details: dict[str, Any]) -> datetime | None:
+    """Where the unread mentions of a source with pages waiting can begin. X and Reddit
+    page newest first, so the newest mention read says nothing of the older ones the
+    sweep has not reached: everything before the last complete read is stored, nothing
+    after it is known to be. A source that has never read all there was (or state from
+    before ingest kept that time) has only the newest mention read to go by."""
+    return read_through(details) or cursor_at(details)
 
 
 def planned_stop_until(source: SourceHealth) -> datetime | None:

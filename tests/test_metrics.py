@@ -337,3 +337,24 @@ def test_an_sla_warning_is_counted(make_runtime: RuntimeFactory) -> None:
     assert value(samples, "inchannel_sla_alerts_total", kind="warning") == 1
     assert value(samples, "inchannel_sla_alerts_total", kind="breached") == 0
     assert value(samples, "inchannel_sla_breached_open_cases") == 0
+
+
+def test_the_outbox_backlog_and_the_actions_held_for_a_reset_are_apart(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """`failed` mixed replies backing off after a failed send (the backlog the alert
+    counts) with replies a rate limit's reset holds (the dispatcher doing its job): an
+    alert on the gauge paged about either."""
+    outage = "@acme the app is down"
+    rt = make_runtime([mention(1, outage), mention(2, outage)], teams=TEAMS)
+    responder = ScriptedResponder()
+    reset = rt.clock.now() + timedelta(hours=2)
+    responder.fail_next(temporary("503"), temporary("429", retry_after=reset, rate_limited=True))
+    rt.responders[Platform.X] = responder
+    poll_source(rt, "feed")
+    process_pending(rt)
+    dispatch_outbox(rt)
+    samples = scrape(rt)
+    assert value(samples, "inchannel_outbox_actions", status="failed") == 2  # as before
+    assert value(samples, "inchannel_outbox_backlog") == 1
+    assert value(samples, "inchannel_outbox_held") == 1

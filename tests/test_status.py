@@ -13,12 +13,13 @@ from click.testing import CliRunner
 
 from monitor.cli import main
 from monitor.clock import FakeClock
-from monitor.domain import ActionStatus, CaseState
-from monitor.pipeline import poll_source, process_pending
+from monitor.domain import ActionStatus, Author, CaseState, Mention, Platform
+from monitor.pipeline import dispatch_outbox, poll_source, process_pending
 from monitor.runtime import Runtime
 from monitor.sources.base import PollResult, SourceError
 from monitor.status import NOT_STARTED, collect
 from tests.conftest import REPO, RuntimeFactory, mention
+from tests.fakes import CrashAfterPost, ScriptedResponder
 
 
 def test_healthy_after_a_clean_cycle(make_runtime: RuntimeFactory) -> None:
@@ -182,6 +183,77 @@ def test_cursor_lag_is_how_long_a_mention_can_have_waited_unread(
     assert not poll_source(rt, "feed")  # caught up
     clock.advance(minutes=5)
     assert collect(rt).sources[0].cursor_lag_seconds == 5 * 60
+
+
+class NewestFirst:
+    """A source read newest first, as X's search and Reddit's listings are: each poll
+    reads the newest ``page`` mentions not read yet; the older ones wait for a later
+    poll (a rate limit's reset), the sweep unfinished."""
+
+    name = "feed"
+
+    def __init__(self, page: int) -> None:
+        self.page = page
+        self.unread: list[Mention] = []  # oldest first
+
+    def post(self, at: datetime) -> None:
+        n = len(self.unread) + 1
+        who = Author(id=f"a{at:%H%M}{n}", handle=f"customer{n}")
+        self.unread.append(Mention(Platform.X, f"m{at:%H%M}{n}", who, "@acme hi", at, f"c{n}"))
+
+    def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
+        page, self.unread = self.unread[-self.page :], self.unread[: -self.page]
+        return PollResult(mentions=page, cursor=cursor, caught_up=not self.unread)
+
+
+def test_cursor_lag_of_a_newest_first_sweep_counts_from_its_last_complete_read(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """The newest mention read says nothing of the older ones a newest-first sweep has
+    not reached: they have waited since the last poll that read all there was. Status
+    showed 1 min for mentions unread for 30."""
+    rt = make_runtime()
+    source = NewestFirst(page=2)
+    rt.sources["feed"] = source
+    clock = rt.clock
+    assert isinstance(clock, FakeClock)
+    clock.set(datetime.fromisoformat("2026-11-20T10:00:00+00:00"))
+    assert not poll_source(rt, "feed")  # read all there was (nothing) at 10:00
+    start = clock.now()
+    for minute in (1, 10, 28, 29):
+        source.post(start + timedelta(minutes=minute))
+    clock.set(start + timedelta(minutes=30))
+    poll_source(rt, "feed")  # 10:28 and 10:29 read; 10:01 and 10:10 wait
+    assert collect(rt).sources[0].cursor_lag_seconds == 30 * 60
+    clock.advance(minutes=1)
+    poll_source(rt, "feed")  # the sweep reaches 10:00: caught up, as before
+    assert collect(rt).sources[0].cursor_lag_seconds == 0
+
+
+def test_a_reply_a_crashed_worker_left_sending_is_due_once_its_claim_is_stale(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """A `sending` row older than the dispatcher's stale-claim bound is work nobody is
+    doing until a dispatcher recovers it: it was neither backlog nor due, and a dead
+    dispatch job with its replies claimed left status healthy."""
+    rt = make_runtime([mention(1, "@acme the site is down")])
+    responder = ScriptedResponder(crash_after_post=True)
+    rt.responders[Platform.X] = responder
+    poll_source(rt, "feed")
+    process_pending(rt)
+    clock = rt.clock
+    assert isinstance(clock, FakeClock)
+    claimed = clock.now()
+    with pytest.raises(CrashAfterPost):
+        dispatch_outbox(rt)
+    status = collect(rt)  # a fresh claim is a send in progress
+    assert (status.outbox["sending"], status.outbox_backlog, status.oldest_due_at) == (1, 0, None)
+    stale = claimed + timedelta(seconds=rt.settings.workers.stale_claim_seconds)
+    clock.set(stale + timedelta(minutes=16))
+    poll_source(rt, "feed")  # the source is still polled: only the outbox is late
+    status = collect(rt)
+    assert (status.outbox_backlog, status.outbox_held, status.oldest_due_at) == (1, 0, stale)
+    assert status.problems == ["outbox: an action has been due for 16 min"]
 
 
 @pytest.mark.parametrize("garbled", ["yesterday\x1b[2J", "2026-11-20T09:00:00", 42])
