@@ -83,7 +83,10 @@ class Runtime:
 
 
 def build_source(
-    settings: Settings, config: SourceConfig, sessions: sessionmaker[Session] | None = None
+    settings: Settings,
+    config: SourceConfig,
+    sessions: sessionmaker[Session] | None = None,
+    clock: Clock | None = None,
 ) -> Source:
     """The adapter for one configured source. Each platform module is imported only
     when a source of its type is configured (tweepy and praw load slowly)."""
@@ -98,7 +101,7 @@ def build_source(
     from monitor.sources.x_build import build_x_source
 
     assert sessions is not None, "X sources keep usage and details in the database"
-    return build_x_source(settings, config, sessions)
+    return build_x_source(settings, config, sessions, clock or SystemClock())
 
 
 def build_responders(
@@ -156,6 +159,7 @@ def build_runtime(
     """With ``rules_optional`` broken rule files leave ``rules`` None and the reason in
     ``rules_error`` instead of raising ConfigError. Given ``rules`` (already loaded and
     validated), the rule files are not read again."""
+    clock = clock or SystemClock()
     rules_error = None
     if rules is None:
         rules, rules_error = _rules(settings, optional=rules_optional)
@@ -166,14 +170,16 @@ def build_runtime(
         engine=engine,
         sessions=sessions,
         sources={
-            s.name: build_source(settings, s, sessions) for s in settings.sources if s.enabled
+            s.name: build_source(settings, s, sessions, clock)
+            for s in settings.sources
+            if s.enabled
         },
         responders=build_responders(settings, dry_run=dry_run, sessions=sessions, clock=clock),
         notifier=build_notifier(settings, dry_run=dry_run),
         scorer=Scorer(settings.scoring),
         rules=rules,
         rules_error=rules_error,
-        clock=clock or SystemClock(),
+        clock=clock,
     )
 
 

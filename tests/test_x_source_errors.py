@@ -665,3 +665,43 @@ def test_a_search_sweep_resumed_past_the_7_day_edge_reads_on_below_its_pages_onc
     assert stored(rt) == 3
     assert [g["reason"] for g in gaps] == ["sweep resumed after its since_id left the 7-day window"]
     assert reads == 3  # each post read and billed once
+
+
+def test_a_sweep_running_past_midnight_charges_and_holds_each_page_on_its_own_day(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Every hold and count of a sweep was dated from the poll's start: the page read
+    # after midnight was held against the old day, full by then, and the sweep stopped
+    # "for the day" on a new day's untouched budget (or counted its page on the old day).
+    arrived, gate = threading.Event(), threading.Event()
+    page = body([tweet(i) for i in range(10, 20)], next_token="p2")
+    first = replace(ok(page), arrived=arrived, gate=gate)
+    api.add("GET", MENTIONS, first)
+    api.add("GET", MENTIONS, ok(body([tweet(3), tweet(4)])), query={"pagination_token": "p2"})
+    sources = [{"name": "mentions", "type": "x_mentions", "max_results": 10}]
+    # A page's worst case is 30: after the first page's 10, a second fits in a new day only.
+    rt = x_runtime(make_runtime, api, sources=sources, budget={"reads_per_day": 35})
+    with rt.sessions.begin() as session:
+        cursor = f'{{"newest_id":"{tid(0)}"}}'
+        session.add(SourceState(name="mentions", cursor=cursor, consecutive_failures=0))
+    clock(rt).set(datetime(2026, 11, 20, 23, 59, 50, tzinfo=UTC))
+    polling = threading.Thread(target=poll_source, args=(rt, "mentions"))
+    polling.start()
+    assert arrived.wait(timeout=5)
+    clock(rt).set(datetime(2026, 11, 21, 0, 0, 5, tzinfo=UTC))  # midnight, mid-request
+    gate.set()
+    polling.join(timeout=10)
+    assert len(api.seen("GET", MENTIONS)) == 2
+    assert stored(rt) == 12
+    with rt.sessions() as session:
+        rows = session.scalars(select(Usage).where(Usage.key.in_(["x:reads", "x:requests"])))
+        counts = {(u.key, u.day): u.count for u in rows}
+        assert list(session.scalars(select(Event).where(Event.kind == "budget"))) == []
+    # The first page was asked for on the 20th, the second on the 21st.
+    assert counts == {
+        ("x:reads", "2026-11-20"): 10,
+        ("x:requests", "2026-11-20"): 1,
+        ("x:reads", "2026-11-21"): 2,
+        ("x:requests", "2026-11-21"): 1,
+    }
+    assert state(rt).last_error is None

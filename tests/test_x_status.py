@@ -9,7 +9,9 @@ from click.testing import CliRunner
 
 from monitor.cli import main
 from monitor.pipeline import poll_source
+from monitor.sources.x_source import XSource
 from monitor.sources.x_status import status_lines
+from monitor.sources.x_usage import READS
 from tests.conftest import REPO, RuntimeFactory
 from tests.fakeapi import FakeAPI, Reply
 from tests.reddit_fake import reddit_section
@@ -110,3 +112,24 @@ def test_a_rate_limit_with_headers_missing_shows_what_x_sent(make_runtime: Runti
     assert "None" not in lines[2]
     assert lines[3].endswith("rate limit 446/450")
     assert "None" not in lines[3]
+
+
+def test_reads_held_by_requests_under_way_are_shown_until_their_hold_lapses(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # `inchannel status` showed the reads held by requests under way and this command
+    # did not: a source waiting "for requests under way" beside a day far from spent.
+    with FakeAPI() as api:
+        rt = x_runtime(make_runtime, api, budget={"reads_per_day": 2000, "writes_per_day": 100})
+    source = rt.sources["mentions"]
+    assert isinstance(source, XSource)
+    source.ledger.add(NOW, {READS: 20})
+    source.ledger.hold_reads(NOW, 300, 2000)
+    with rt.sessions() as session:
+        under_way = status_lines(session, rt.settings, NOW + timedelta(seconds=30))
+        lapsed = status_lines(session, rt.settings, NOW + timedelta(minutes=10))
+    assert under_way[0].startswith(
+        "x usage 2026-11-20: 20/2000 posts read, 300 held by requests under way, 0/100 "
+    )
+    assert under_way[1].startswith("x cost: $0.10 today")  # a hold is no read: not billed
+    assert lapsed[0].startswith("x usage 2026-11-20: 20/2000 posts read, 0/100 posts created")

@@ -23,10 +23,12 @@ def build_x_source(
     settings: Settings,
     config: XMentionsSourceConfig | XSearchSourceConfig,
     sessions: sessionmaker[Session],
+    clock: Clock,
 ) -> XSource:
     x = _x(settings)
     brand = XBrand(user_id=x.user_id, handles=settings.brand.own_handles("x"))
-    return XSource(config, XSourceParts(make_api(x), brand, x, sessions, budget_channels(settings)))
+    parts = XSourceParts(make_api(x), brand, x, sessions, clock, budget_channels(settings))
+    return XSource(config, parts)
 
 
 def build_x_responder(

@@ -67,6 +67,9 @@ class XSourceParts:
     brand: XBrand
     x: XSettings
     sessions: sessionmaker[Session]
+    # Each request is held and counted as of when it is made: a sweep crossing midnight
+    # UTC reads its later pages on the new day's budget.
+    clock: Clock
     # Channels told about a budget stop: alerts.channels and x.budget.notify.
     notify: tuple[str, ...] = ()
 
@@ -78,12 +81,9 @@ class XSource:
         self.name = config.name
         self.config = config
         self.api, self.brand, self.x = parts.api, parts.brand, parts.x
-        self.sessions = parts.sessions
-        # Every hold of a poll is taken as of the poll's moment: its last page starts up
-        # to SWEEP_SECONDS later, with up to thread_depth requests after it.
-        hold_for = usage.hold_lifetime(
-            parts.x.timeout_seconds, config.thread_depth + 1, later=SWEEP_SECONDS
-        )
+        self.sessions, self.clock = parts.sessions, parts.clock
+        # Each hold is taken just before its one request, as of that moment.
+        hold_for = usage.hold_lifetime(parts.x.timeout_seconds, 1)
         notify = parts.notify or parts.x.budget.notify
         self.ledger = usage.XLedger(parts.sessions, notify, hold_for=hold_for)
         self.origin = Origin.MENTIONS if config.type == "x_mentions" else Origin.SEARCH
@@ -103,7 +103,7 @@ class XSource:
         started = time.monotonic()
         while True:
             try:
-                more = self._read_page(sweep, now)
+                more = self._read_page(sweep, self.clock.now())
             except SourceError as exc:
                 if not sweep.pages:
                     raise
@@ -137,7 +137,8 @@ class XSource:
         return below if below is not None else XCursor(newest_id=state.newest_id)
 
     def _read_page(self, sweep: Sweep, now: datetime) -> bool:
-        """Read the sweep's next page into ``sweep``; whether to read on at once."""
+        """Read the sweep's next page, requested at ``now``, into ``sweep``; whether to
+        read on at once."""
         state = sweep.state
         since = state.since_id if state.in_sweep else self._since(state, now)
         with self._reads_held(now):
@@ -150,7 +151,7 @@ class XSource:
             # Recorded once the window is read: each failed try recorded it again.
             self._gap(now, XCursor(since_id=state.newest_id), "cursor older than 7 days")
         parsed = parse_page(page.tweets, page.users, self.brand, self.origin)
-        context, context_problems = self._thread_context(parsed.mentions, page, now)
+        context, context_problems = self._thread_context(parsed.mentions, page, self.clock)
         if parsed.own or parsed.retweets:
             log.info("source=%s skipped own=%d retweets=%d", self.name, parsed.own, parsed.retweets)
         for problem in parsed.problems:
@@ -204,7 +205,7 @@ class XSource:
                 page = self._fetch(since, token, now, until=until)
             parsed = parse_page(page.tweets, page.users, self.brand, self.origin)
             kept = [m for m in parsed.mentions if m.created_at in window]
-            context, problems = self._thread_context(kept, page, now)
+            context, problems = self._thread_context(kept, page, clock)
             token = page.next_token
             reach.add(page, parsed)
             reach.hold(context, kept, window)
@@ -382,7 +383,7 @@ class XSource:
         self.ledger.merge_details(self.name, {"last_gap": {**detail, "at": now.isoformat()}})
 
     def _thread_context(
-        self, mentions: Sequence[Mention], page: Page, now: datetime
+        self, mentions: Sequence[Mention], page: Page, clock: Clock
     ) -> tuple[list[Mention], list[str]]:
         """Parents of replies we have not stored, up to ``thread_depth`` levels.
 
@@ -398,7 +399,7 @@ class XSource:
         for level in range(self.config.thread_depth):
             missing = [i for i in wanted if i not in pool]
             if missing and level > 0 and not short:
-                short = self._fetch_into(pool, users, missing[:100], now)
+                short = self._fetch_into(pool, users, missing[:100], clock.now())
                 if short:
                     problems.append(f"thread context not fetched: {short}")
             items = [pool[i] for i in wanted if i in pool]

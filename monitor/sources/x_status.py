@@ -26,7 +26,8 @@ def status_lines(session: Session, settings: Settings, now: datetime) -> list[st
     month_to_date = usage.cost(usage.month_usage(session, now))
     lines = [
         f"x usage {usage.day_of(now)}: {today.get(usage.READS, 0)}/{budget.reads_per_day} "
-        f"posts read, {today.get(usage.WRITES, 0)}/{budget.writes_per_day} posts created, "
+        f"posts read, {_held(today)}{today.get(usage.WRITES, 0)}/{budget.writes_per_day} "
+        "posts created, "
         f"{today.get(usage.USER_READS, 0)} users read, {today.get(usage.REQUESTS, 0)} requests",
         f"x cost: ${usage.cost(today):.2f} today, ${month_to_date:.2f} this month, "
         f"${usage.projected_month_cost(session, now):.2f} projected for the month",
@@ -37,6 +38,13 @@ def status_lines(session: Session, settings: Settings, now: datetime) -> list[st
             lines.append(_source_line(session.get(SourceState, config.name), config.name))
     lines.extend(_event_lines(session))
     return lines
+
+
+def _held(today: dict[str, int]) -> str:
+    # What requests under way hold counts against the budget too: without it, a source
+    # waiting "for requests under way" stood beside a day far from spent.
+    held = today.get(usage.READS_HELD, 0)
+    return f"{held} held by requests under way, " if held else ""
 
 
 def _source_line(state: SourceState | None, name: str) -> str:

@@ -75,12 +75,10 @@ class Hold:
     amount: int
 
 
-def hold_lifetime(timeout_seconds: float, requests: int, *, later: float = 0.0) -> timedelta:
-    """How long after the moment it is taken a hold may still be in use: ``later``
-    seconds before its request starts (a sweep's later pages hold as of the poll's
-    moment), then ``requests`` requests that each may wait the timeout to connect and as
-    long again to read."""
-    return timedelta(seconds=later + requests * 2 * timeout_seconds) + HOLD_MARGIN
+def hold_lifetime(timeout_seconds: float, requests: int) -> timedelta:
+    """How long after the moment it is taken a hold may still be in use: ``requests``
+    requests that each may wait the timeout to connect and as long again to read."""
+    return timedelta(seconds=requests * 2 * timeout_seconds) + HOLD_MARGIN
 
 
 def hold_until(key: str) -> datetime | None:
