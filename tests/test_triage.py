@@ -103,10 +103,10 @@ def test_a_draft_rejected_while_it_was_being_approved_stays_rejected(
         pytest.skip("the case lock serializes approve and reject on PostgreSQL")
     check = casework.reply_length_problem
 
-    def rejected_meanwhile(platform: Platform, text: str) -> str | None:
+    def rejected_meanwhile(platform: Platform, text: str, *, markdown: bool) -> str | None:
         monkeypatch.setattr(casework, "reply_length_problem", check)
         casework.reject(rt, "C-1015", user="root", reason="wrong tone")
-        return check(platform, text)
+        return check(platform, text, markdown=markdown)
 
     monkeypatch.setattr(casework, "reply_length_problem", rejected_meanwhile)
     with pytest.raises(CaseworkError) as refused:
