@@ -444,6 +444,28 @@ def answer_text(rt: Runtime, session: Session, case: Case, answer_id: str) -> st
         raise CaseworkError(str(exc)) from None
 
 
+def posted_as_markdown(
+    rt: Runtime, session: Session, case: Case, *, draft_id: str = "", answer_id: str = ""
+) -> bool:
+    """Whether a text for ``case`` will be posted as the brand's markdown, as approve and
+    reply decide it: an edit of its draft ``draft_id`` (ActionRow.markdown), or a reply
+    started from the knowledge-base entry ``answer_id``. Both are looked up, not taken on
+    the caller's word: an unknown one is a person's own words, which the submit refuses
+    or posts escaped."""
+    try:
+        if draft_id:
+            # Past 20 digits no id fits a BIGINT (and past 4,300 int() refuses it).
+            if not ascii_digits(draft_id) or len(draft_id) > 20:
+                return False
+            return _draft(session, case, int(draft_id)).markdown
+        if answer_id:
+            answer_text(rt, session, case, answer_id)  # refuses an unknown entry
+            return True
+    except CaseworkError:
+        pass
+    return False
+
+
 def _latest_inbound(session: Session, case: Case) -> Message:
     message = session.scalars(
         select(Message)

@@ -54,6 +54,7 @@ from monitor.yamlpos import (
     Problem,
     did_you_mean,
     load_documents,
+    shown_date,
     substitute_env,
 )
 
@@ -709,6 +710,8 @@ def _shown(value: Any, *, secret: bool = False) -> str:
         return str(value).lower()
     if isinstance(value, list):
         return "a list"
+    if isinstance(value, date):
+        return shown_date(value)
     return repr(value)[:60]
 
 
@@ -723,6 +726,11 @@ def not_text(value: object) -> str | None:
     if isinstance(value, int | float):
         # Not shown: an unquoted number may be a password.
         return "expected text, not a number; put it in quotes"
+    if isinstance(value, date):
+        return (
+            f"expected text, not {shown_date(value)}: YAML reads an unquoted date as a date;"
+            " put it in quotes"
+        )
     return None
 
 

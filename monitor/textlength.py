@@ -173,6 +173,12 @@ def brand_text_length(platform: Platform | str, text: str) -> int:
     return x_length(text.strip())
 
 
+def posted_length(platform: Platform | str, text: str, *, markdown: bool = False) -> int:
+    """What ``platform`` counts for ``text`` as it will be posted: the brand's markdown
+    (``markdown``) as written, a person's own words escaped."""
+    return (brand_text_length if markdown else reply_length)(platform, text)
+
+
 def reply_length_problem(
     platform: Platform | str, text: str, *, markdown: bool = False
 ) -> str | None:
@@ -180,8 +186,7 @@ def reply_length_problem(
     ``markdown``: the brand's markdown (a rule's or an answer's text), which Reddit
     gets as written, not escaped."""
     which = Platform(platform)
-    measure = brand_text_length if markdown else reply_length
-    length, limit = measure(which, text), REPLY_LIMITS[which]
+    length, limit = posted_length(which, text, markdown=markdown), REPLY_LIMITS[which]
     if length <= limit:
         return None
     return f"{length} characters: {which.value} allows {limit}"

@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -267,3 +268,9 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """``; did you mean 'name'?`` for the choice closest to ``word``; "" when none is."""
     guess = difflib.get_close_matches(word, list(choices), n=1)
     return f"; did you mean {guess[0]!r}?" if guess else ""
+
+
+def shown_date(value: date) -> str:
+    """An unquoted 2026-12-01, which YAML reads as a date, named as it was written: its
+    repr, datetime.date(2026, 12, 1), is nothing the person wrote."""
+    return f"a date ({value.isoformat()})"

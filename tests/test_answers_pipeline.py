@@ -310,3 +310,35 @@ def test_a_person_starts_from_a_long_reddit_answer_check_config_accepted(
         action = session.get(ActionRow, action_id)
         assert action is not None
         assert action.text == text.strip()
+
+
+def test_the_reply_box_measures_a_reply_started_from_an_entry_as_posted(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    """A reply started from an entry goes to Reddit as written, and submit measures it so;
+    the check as the person typed measured it escaped (every "|" doubled) and warned
+    about a text the submit then accepted."""
+    rows = "\n".join(f"    | Store {n} | 9am-8pm |" for n in range(400))
+    knowledge_base_dir(tmp_path / "answers", TIMETABLE % rows)
+    customer = mention(1, "@acme my kettle is broken", platform="reddit", author="dan")
+    rt = seeded(make_runtime, [customer])
+    client, csrf = client_for(rt, "root")
+    page = client.get("/cases/C-1001", params={"answer": "store-timetable"}).text
+    assert 'data-check="/cases/C-1001/check?answer=store-timetable"' in page
+    text = casework.answer_prefill(rt, "C-1001", "store-timetable")
+    header = {"X-CSRF-Token": csrf}
+    picked = client.post("/cases/C-1001/check?answer=store-timetable", content=text, headers=header)
+    assert picked.json() == {"problems": [], "length": len(text.strip()), "limit": 10_000}
+    # The same words as a person's own: escaped, as the reply without an entry posts them.
+    own = client.post("/cases/C-1001/check", content=text, headers=header).json()
+    assert own["length"] == reply_length("reddit", text) > 10_000
+    assert own["problems"] == [f"{own['length']} characters: reddit allows 10000"]
+    # An entry the knowledge base does not have is no markdown: the submit refuses it.
+    unknown = client.post("/cases/C-1001/check?answer=nope", content=text, headers=header)
+    assert unknown.json()["length"] == own["length"]
+    posted = client.post(
+        "/cases/C-1001/reply",
+        data={"csrf_token": csrf, "text": text, "answer": "store-timetable"},
+        follow_redirects=False,
+    )
+    assert posted.status_code == 303

@@ -152,6 +152,40 @@ def test_check_as_you_type(make_runtime: RuntimeFactory) -> None:
     assert (gone.status_code, gone.json()["error"]) == (404, "no case C-9999")
 
 
+def test_the_draft_box_measures_an_edit_as_the_approval_posts_it(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """An edited draft goes to Reddit as written (the rule's markdown), and approving
+    measures it so; the check as the lead typed measured it escaped and warned about a
+    text the approval then accepted."""
+    rows = [
+        mention(1, "@acme do you sell lids?", platform="reddit", author="dan"),
+        mention(
+            2, "@acme is there a shop in Leeds?", platform="reddit", author="eve", author_id="9"
+        ),
+    ]
+    rt = seeded(make_runtime, rows)
+    with rt.sessions() as session:
+        drafts = dict(
+            session.query(ActionRow.case_id, ActionRow.id).filter(ActionRow.status == "draft")
+        )
+    client, csrf = client_for(rt, "root")
+    draft = drafts[1]
+    assert f'data-check="/cases/C-1001/check?draft={draft}"' in client.get("/cases/C-1001").text
+    edited = "Hi dan, " + "| a " * 2400  # 9,608 characters; escaped, every "|" doubles
+    header = {"X-CSRF-Token": csrf}
+    checked = client.post(f"/cases/C-1001/check?draft={draft}", content=edited, headers=header)
+    assert checked.json() == {"problems": [], "length": len(edited.strip()), "limit": 10_000}
+    # Another case's draft is not this box's: the text is measured as a person's own.
+    other = client.post(f"/cases/C-1001/check?draft={drafts[2]}", content=edited, headers=header)
+    assert other.json()["problems"] == ["12007 characters: reddit allows 10000"]
+    for bad in ("x", "99999999999999999999999"):
+        junk = client.post(f"/cases/C-1001/check?draft={bad}", content=edited, headers=header)
+        assert junk.json()["length"] == 12007
+    approved = _post(client, csrf, "/cases/C-1001/approve", text=edited, draft=str(draft))
+    assert approved.status_code == 303
+
+
 def test_lead_approves_edits_and_rejects_drafts(make_runtime: RuntimeFactory) -> None:
     rt = seeded(make_runtime)
     client, csrf = client_for(rt, "lena")

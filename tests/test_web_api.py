@@ -80,6 +80,15 @@ def test_operations_through_theapi_client(make_runtime: RuntimeFactory) -> None:
     assert [m["direction"] for m in sent] == ["outbound"]
     check = lena.post("/api/check-reply", json={"platform": "x", "text": "y" * 281})
     assert check.json() == {"problems": ["281 characters: x allows 280"]}
+    # A reply with an "answer", or an edited draft, goes to Reddit as written: measured
+    # escaped, the check refused a text the reply then accepted.
+    table = {"platform": "reddit", "text": "| a " * 2400}
+    assert lena.post("/api/check-reply", json={**table, "markdown": True}).json() == {
+        "problems": []
+    }
+    assert lena.post("/api/check-reply", json=table).json() == {
+        "problems": ["11999 characters: reddit allows 10000"]
+    }
     reports = lena.get("/api/reports", params={"days": 7}).json()
     assert reports["days"] == 7
     assert {"volume", "first_response", "resolution", "sla", "top_tags"} <= set(reports)

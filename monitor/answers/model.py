@@ -6,11 +6,18 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from monitor.domain import Platform
 from monitor.settings import not_text
-from monitor.yamlpos import Document, Problem, format_loc
+from monitor.yamlpos import Document, Problem, format_loc, shown_date
 
 ENTRY_ID = r"^[a-z0-9][a-z0-9-]*$"
 
@@ -24,11 +31,20 @@ def _described(value: object) -> str:
         return "nothing"
     if isinstance(value, list):
         return "a list"
-    return "a date" if isinstance(value, date | datetime) else repr(value)[:60]
+    if isinstance(value, dict):
+        return "a mapping"
+    return shown_date(value) if isinstance(value, date) else repr(value)[:60]
 
 
-def _one_or_many(value: object) -> object:
-    return [value] if isinstance(value, str) else value
+def _one_or_many(value: object, info: ValidationInfo) -> object:
+    """One text is a list of one. Anything else but a list is refused naming what to
+    write: pydantic's "Input should be a valid list" did not."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return value
+    name = info.field_name
+    raise ValueError(f"expected a list ({name}: [..., ...]) or one text, not {_described(value)}")
 
 
 class AnswerText(Strict):
@@ -105,6 +121,32 @@ class EntrySpec(Strict):
             or "expected the answer text, or x: and reddit: with one text each, not "
             + _described(value)
         )
+
+    @field_validator("questions", mode="before")
+    @classmethod
+    def _a_list(cls, value: object) -> object:
+        # One text is no list of one here: a single phrasing matches poorly (_several).
+        if isinstance(value, list):
+            return value
+        if isinstance(value, str):
+            raise ValueError(
+                "expected a list of example questions, not one text; write "
+                'questions: ["...", "..."]'
+            )
+        raise ValueError(f"expected a list of example questions, not {_described(value)}")
+
+    @field_validator("valid", mode="before")
+    @classmethod
+    def _a_span(cls, value: object) -> object:
+        # An unquoted day read as a date: as a mapping's error it said "not
+        # datetime.date(2026, 12, 1)", and not how to write one day.
+        if isinstance(value, date):
+            day = value.isoformat()[:10]
+            raise ValueError(
+                f"expected from: and until: dates, not {shown_date(value)}; for that day "
+                f"alone write valid: {{from: {day}, until: {day}}}"
+            )
+        return value
 
     @field_validator("id")
     @classmethod

@@ -11,6 +11,7 @@ import fnmatch
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from monitor.rules.checks import Check, Compare, Flag, OneOf, OpenHours, Pattern
 from monitor.rules.compare import Comparison, parse_comparison
 from monitor.rules.hours import OpeningHours
 from monitor.rules.textmatch import CompiledText, compile_text, regex_problem
-from monitor.yamlpos import Loc
+from monitor.yamlpos import Loc, shown_date
 
 Errors = list[tuple[Loc, str]]
 
@@ -46,7 +47,8 @@ def _strings(value: Any, loc: Loc, errors: Errors) -> list[str] | None:
     for index, item in enumerate(items):
         if not isinstance(item, str) or not item.strip():
             where = (*loc, index) if isinstance(value, list) else loc
-            errors.append((where, f"expected a non-empty string, not {describe(item)}"))
+            quote = "; put it in quotes" if isinstance(item, date) else ""
+            errors.append((where, f"expected a non-empty string, not {describe(item)}{quote}"))
             return None
     return [str(item) for item in items]
 
@@ -54,6 +56,8 @@ def _strings(value: Any, loc: Loc, errors: Errors) -> list[str] | None:
 def describe(value: Any) -> str:
     if value is None:
         return "nothing"
+    if isinstance(value, date):
+        return shown_date(value)
     return {dict: "a mapping", list: "a list", bool: "true/false"}.get(type(value), repr(value))
 
 

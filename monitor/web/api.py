@@ -173,7 +173,12 @@ def check(body: dict[str, Any]) -> dict[str, Any]:
     # Refused as the reply itself would be: "no problems" for a text the reply then
     # refuses told a script the text was fine.
     text = require_storable("text", text)
-    return {"problems": casework.check_reply(str(platform), text)}
+    # A reply with an "answer", or an edited draft, goes to Reddit as written; there is
+    # no case here to look either up in, so the script says which it will send.
+    markdown = body.get("markdown", False)
+    if not isinstance(markdown, bool):
+        raise CaseworkError("markdown must be true or false")
+    return {"problems": casework.check_reply(str(platform), text, markdown=markdown)}
 
 
 def retry(web: Web, request: Request, user: User) -> dict[str, Any]:

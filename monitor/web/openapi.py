@@ -104,6 +104,9 @@ def openapi_schema() -> dict[str, Any]:
                             "properties": {
                                 "platform": {"type": "string", "enum": ["x", "reddit"]},
                                 "text": {"type": "string"},
+                                # True for a reply with an answer or an edited draft:
+                                # Reddit gets those as written, not escaped.
+                                "markdown": {"type": "boolean", "default": False},
                             },
                             "required": ["platform", "text"],
                         }

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, timedelta
 from typing import Any
 
@@ -17,7 +19,7 @@ from monitor.csvexport import csv_text
 from monitor.domain import Label, Platform, Priority
 from monitor.rules.reload import read_rules_state
 from monitor.runtime import Runtime
-from monitor.textlength import REPLY_LIMITS, reply_length
+from monitor.textlength import REPLY_LIMITS, posted_length
 from monitor.web.base import Endpoint, Form, Web
 from monitor.web.case_view import load_case
 from monitor.web.charts import bars, stacked_columns
@@ -160,8 +162,8 @@ def act(web: Web, request: Request, signed: Signed, form: Form) -> Response:
 def check_endpoint(web: Web) -> Endpoint:
     """Checks the reply box as the person types: JSON in, problems out."""
 
-    def platform_of(request: Request) -> tuple[str, str] | Response:
-        """The case's platform and customer handle, or the refusal; before the body is
+    def platform_of(request: Request) -> ReplyTarget | Response:
+        """What the box's text is checked against, or the refusal; before the body is
         read."""
         signed = signed_in(web.rt, request)
         if signed is None:
@@ -172,17 +174,21 @@ def check_endpoint(web: Web) -> Endpoint:
         ref = request.path_params["ref"]
         try:
             check_access(web.rt, signed.user, ref)
-            return load_reply_target(web, ref)
+            return load_reply_target(web, ref, request.query_params)
         except CaseNotFound as exc:
             return JSONResponse({"error": str(exc)}, status_code=404)
         except Forbidden as exc:  # as the case page and the API answer it
             return JSONResponse({"error": str(exc)}, status_code=403)
 
-    def check(platform: str, customer: str, text: str) -> Response:
-        limit = REPLY_LIMITS[Platform(platform)]
-        problems = casework.check_reply(platform, text, customer=customer)
-        length = reply_length(Platform(platform), text)  # as the platform counts it
-        return JSONResponse({"problems": problems, "length": length, "limit": limit})
+    def check(target: ReplyTarget, text: str) -> Response:
+        platform, markdown = Platform(target.platform), target.markdown
+        problems = casework.check_reply(
+            target.platform, text, customer=target.customer, markdown=markdown
+        )
+        length = posted_length(platform, text, markdown=markdown)  # as the platform counts
+        return JSONResponse(
+            {"problems": problems, "length": length, "limit": REPLY_LIMITS[platform]}
+        )
 
     async def endpoint(request: Request) -> Response:
         target = await run_in_threadpool(platform_of, request)
@@ -190,16 +196,34 @@ def check_endpoint(web: Web) -> Endpoint:
             return target
         body = await request.body()
         text = body[:MAX_CHECK_BYTES].decode("utf-8", errors="replace")
-        return await run_in_threadpool(check, *target, text)
+        return await run_in_threadpool(check, target, text)
 
     return endpoint
 
 
-def load_reply_target(web: Web, ref: str) -> tuple[str, str]:
-    """The case's platform and its customer's handle (naming them is no redirect)."""
+@dataclass(frozen=True, slots=True)
+class ReplyTarget:
+    """What a reply box's text is checked against."""
+
+    platform: str
+    customer: str  # the handle replied to: naming them is no redirect
+    markdown: bool  # posted to Reddit as written (casework.posted_as_markdown)
+
+
+def load_reply_target(web: Web, ref: str, params: Mapping[str, str]) -> ReplyTarget:
+    """The case's reply target. The page's check address names the draft a box edits
+    (``draft``) or the entry a reply started from (``answer``): measured escaped, such a
+    text was warned about while the submit, which posts it as written, accepted it."""
     with web.rt.sessions() as session:
         case = casework.find_case(session, ref)
-        return case.platform, casework.customer_handle(session, case)
+        markdown = casework.posted_as_markdown(
+            web.rt,
+            session,
+            case,
+            draft_id=params.get("draft", ""),
+            answer_id=params.get("answer", "")[:64],
+        )
+        return ReplyTarget(case.platform, casework.customer_handle(session, case), markdown)
 
 
 def _days(request: Request) -> int:
