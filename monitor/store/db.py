@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.database_settings import Database
 from monitor.store.models import Base
+from monitor.store.textsearch import note_postgres_icu, register_sqlite
 
 T = TypeVar("T")
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -40,7 +41,14 @@ def make_engine(
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed.render_as_string(hide_password=False), echo, busy_timeout_ms)
-    return create_engine(parsed, echo=echo, pool_pre_ping=True, hide_parameters=True)
+    engine = create_engine(parsed, echo=echo, pool_pre_ping=True, hide_parameters=True)
+    if engine.dialect.name == "postgresql":
+
+        @event.listens_for(engine, "first_connect")
+        def _collations(dbapi_conn: Any, _record: Any) -> None:
+            note_postgres_icu(engine.dialect, dbapi_conn)
+
+    return engine
 
 
 def engine_for(database: Database) -> Engine:
@@ -68,6 +76,7 @@ def _sqlite_engine(url: str, echo: bool, busy_timeout_ms: int) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        register_sqlite(dbapi_conn)
 
     return engine
 

@@ -15,6 +15,7 @@ from monitor.casework import CaseworkError
 from monitor.domain import CaseState, Label, Platform
 from monitor.runtime import Runtime
 from monitor.store.models import Case, Customer, Message
+from monitor.store.textsearch import contains_ignoring_case, like_pattern
 from monitor.web.params import require_storable, whole_number
 from monitor.web.users import User
 
@@ -91,11 +92,6 @@ class QueuePage:
     has_more: bool
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def _visible(query: Select[*Ts], user: User) -> Select[*Ts]:
     if user.at_least("lead"):
         return query
@@ -110,15 +106,14 @@ def _filtered(query: Select[*Ts], f: QueueFilter) -> Select[*Ts]:
         Case.platform == f.platform if f.platform else None,
         Case.latest_label == f.sentiment if f.sentiment else None,
         # Tags are a JSON list; its text form contains the quoted tag.
-        cast(Case.tags, String).like(_like(f'"{f.tag}"'), escape="\\") if f.tag else None,
+        cast(Case.tags, String).like(like_pattern(f'"{f.tag}"'), escape="\\") if f.tag else None,
     ]
     for condition in conditions:
         if condition is not None:
             query = query.where(condition)
     if f.q:
-        pattern = _like(f.q)
-        texts = select(Message.case_id).where(Message.text.ilike(pattern, escape="\\"))
-        handles = select(Customer.id).where(Customer.handle.ilike(pattern, escape="\\"))
+        texts = select(Message.case_id).where(contains_ignoring_case(Message.text, f.q))
+        handles = select(Customer.id).where(contains_ignoring_case(Customer.handle, f.q))
         query = query.where(or_(Case.id.in_(texts), Case.customer_id.in_(handles)))
     return query
 
