@@ -274,3 +274,16 @@ def shown_date(value: date) -> str:
     """An unquoted 2026-12-01, which YAML reads as a date, named as it was written: its
     repr, datetime.date(2026, 12, 1), is nothing the person wrote."""
     return f"a date ({value.isoformat()})"
+
+
+def described(value: object) -> str:
+    """A YAML value named for an error message as the person wrote it (true, not True)."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return shown_date(value) if isinstance(value, date) else repr(value)[:60]

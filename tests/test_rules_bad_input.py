@@ -111,3 +111,17 @@ def test_a_rule_file_that_cannot_be_read_is_a_problem_not_a_traceback(
 
     monkeypatch.setattr(Path, "read_text", refused)
     assert problems(folder) == ["{dir}/rules.yaml:1:1: cannot read the file: Permission denied"]
+
+
+def test_the_forms_the_clearer_messages_did_not_take_away(tmp_path: Path) -> None:
+    # The list and priority checks refuse what pydantic refused, and `yes`; no more.
+    rule = (
+        "name: {name}\npriority: {priority}\nmatch: {{text: late}}\n"
+        "then: {{draft: Hi, tag: late, escalate: {{team: care, channels: pager}}}}\n"
+    )
+    write(tmp_path / "rules", rule.format(name="quoted", priority="'-5'"), "a.yaml")
+    write(tmp_path / "rules", rule.format(name="float", priority="3.0"), "b.yaml")
+    loaded = engine(tmp_path / "rules").ruleset.rules
+    assert [(r.spec.priority, r.spec.then.tag) for r in loaded] == [(-5, ["late"]), (3, ["late"])]
+    empty_tag = "name: x\nmatch: {text: a}\nthen: {tag: , stop: true}\n"
+    assert problems(tmp_path / "tag", empty_tag) == []

@@ -17,23 +17,13 @@ from pydantic import (
 
 from monitor.domain import Platform
 from monitor.settings import not_text
-from monitor.yamlpos import Document, Problem, format_loc, shown_date
+from monitor.yamlpos import Document, Problem, described, format_loc, shown_date
 
 ENTRY_ID = r"^[a-z0-9][a-z0-9-]*$"
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _described(value: object) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return shown_date(value) if isinstance(value, date) else repr(value)[:60]
 
 
 def _one_or_many(value: object, info: ValidationInfo) -> object:
@@ -44,7 +34,7 @@ def _one_or_many(value: object, info: ValidationInfo) -> object:
     if isinstance(value, list):
         return value
     name = info.field_name
-    raise ValueError(f"expected a list ({name}: [..., ...]) or one text, not {_described(value)}")
+    raise ValueError(f"expected a list ({name}: [..., ...]) or one text, not {described(value)}")
 
 
 class AnswerText(Strict):
@@ -119,7 +109,7 @@ class EntrySpec(Strict):
         raise ValueError(
             not_text(value)
             or "expected the answer text, or x: and reddit: with one text each, not "
-            + _described(value)
+            + described(value)
         )
 
     @field_validator("questions", mode="before")
@@ -133,7 +123,7 @@ class EntrySpec(Strict):
                 "expected a list of example questions, not one text; write "
                 'questions: ["...", "..."]'
             )
-        raise ValueError(f"expected a list of example questions, not {_described(value)}")
+        raise ValueError(f"expected a list of example questions, not {described(value)}")
 
     @field_validator("valid", mode="before")
     @classmethod

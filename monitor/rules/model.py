@@ -17,21 +17,49 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from monitor.domain import MAX_SLA_MINUTES, TAG, TAG_RULE, Priority
 from monitor.rules.checks import AllOf
-from monitor.yamlpos import Document, Loc, Problem, format_loc
+from monitor.yamlpos import Document, Loc, Problem, described, format_loc
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _one_or_many(value: object) -> object:
-    return [value] if isinstance(value, str) else value
+def _one_or_many(value: object, info: ValidationInfo) -> object:
+    """One text is a list of one. Anything else but a list is refused naming what to
+    write, as in answer files: pydantic's "Input should be a valid list" did not."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return value
+    name = info.field_name
+    raise ValueError(f"expected a list ({name}: [..., ...]) or one text, not {described(value)}")
+
+
+def _none_or_many(value: object, info: ValidationInfo) -> object:
+    # `tag:` left empty is no tag; the rule then says it has no action if it has none.
+    return None if value is None else _one_or_many(value, info)
+
+
+def _rule_priority(value: object) -> object:
+    """A whole number. pydantic read `priority: yes` as 1, and answered `priority: urgent`
+    (a case's priority, not the rule's order) with "Input should be a valid integer"."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+        return int(value)
+    message = f"expected a whole number (higher runs first, default 0), not {described(value)}"
+    if isinstance(value, str) and value.strip().lower() in set(Priority):
+        message += f"; the case's priority is then: {{set_priority: {value.strip().lower()}}}"
+    raise ValueError(message)
 
 
 class EscalateSpec(Strict):
@@ -96,7 +124,7 @@ class Then(Strict):
     ignore: bool = False
     stop: bool = False
 
-    _listify = field_validator("reply", "draft", "tag", mode="before")(_one_or_many)
+    _listify = field_validator("reply", "draft", "tag", mode="before")(_none_or_many)
     _answer = field_validator("answer", mode="before")(_answer_flag)
 
     @model_validator(mode="after")
@@ -135,6 +163,8 @@ class RuleSpec(Strict):
     then: Then
     allow_redirect: bool = False
     redirect_reason: str = ""
+
+    _priority = field_validator("priority", mode="before")(_rule_priority)
 
 
 @dataclass(frozen=True, eq=False)
