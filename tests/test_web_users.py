@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import event, select
 
 from monitor.cli import main
 from monitor.runtime import Runtime
+from monitor.store.models import Event
+from monitor.store.web_models import WebUser
 from monitor.web.server import announce_demo_user
 from monitor.web.users import authenticate, ensure_demo_user
 from tests.conftest import REPO, RuntimeFactory
@@ -116,6 +119,36 @@ def test_demo_user_is_created_once_and_can_sign_in(
     password = printed.split("password: ")[1].split()[0]
     assert authenticate(rt, "demo", password).role == "admin"
     assert ensure_demo_user(rt) is None  # never again, never a second password
+
+
+def test_two_processes_starting_on_a_fresh_demo_database_make_one_demo_user(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # `inchannel serve` and `inchannel run` started together: both found no users, and
+    # the one that created demo second failed. Deterministic: the first process creates
+    # demo right after the second has counted the users, at the second's database.
+    first: Runtime = make_runtime()
+    second: Runtime = make_runtime()
+    passwords: list[str | None] = []
+
+    def first_process_gets_there(_conn: object, _cursor: object, sql: str, *_: object) -> None:
+        counted = "web_users" in sql and sql.lstrip().upper().startswith("SELECT")
+        if counted and not passwords:
+            passwords.append(ensure_demo_user(first))
+
+    event.listen(second.engine, "after_cursor_execute", first_process_gets_there)
+    try:
+        assert ensure_demo_user(second) is None  # one password, the one shown first
+    finally:
+        event.remove(second.engine, "after_cursor_execute", first_process_gets_there)
+    [password] = passwords
+    assert password is not None
+    assert authenticate(second, "demo", password).role == "admin"
+    with second.sessions() as session:
+        assert session.scalars(select(WebUser.name)).all() == ["demo"]
+        assert session.scalars(select(Event.kind).where(Event.kind == "user_added")).all() == [
+            "user_added"
+        ]
 
 
 def test_a_refused_user_name_is_told_what_names_may_be(config: Path) -> None:

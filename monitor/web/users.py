@@ -17,6 +17,7 @@ from monitor.cases import record
 from monitor.casework import may_open
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
+from monitor.store.queries import insert_new_ids
 from monitor.store.web_models import WebSession, WebUser
 
 ROLES = ("agent", "lead", "admin")
@@ -303,11 +304,27 @@ def user_by_token(rt: Runtime, token: str) -> User | None:
 
 
 def ensure_demo_user(rt: Runtime) -> str | None:
-    """On a demo database without users, create admin ``demo``; returns its password once."""
-    with rt.sessions() as session:
+    """On a demo database without users, create admin ``demo``; returns its password once.
+
+    `inchannel serve` and `inchannel run` started together both find no users: the
+    INSERT ignores a ``demo`` the other process added meanwhile, where create_user's
+    check-then-insert failed the second one ("exists already", or the unique name).
+    """
+    password = secrets.token_urlsafe(12)
+    teams = [t.name for t in rt.settings.teams]
+    with transaction(rt.sessions) as session:
         if session.scalar(select(func.count()).select_from(WebUser)):
             return None
-    password = secrets.token_urlsafe(12)
-    teams = tuple(t.name for t in rt.settings.teams)
-    create_user(rt, "demo", "admin", password, teams, actor="system")
+        row = {
+            "name": "demo",
+            "role": "admin",
+            "teams": teams,
+            "password_hash": HASHER.hash(password),
+            "active": True,
+            "failed_logins": 0,
+            "created_at": rt.clock.now(),
+        }
+        if not insert_new_ids(session, WebUser, [row]):
+            return None  # the other process's demo, and its password
+        _audit(session, rt, "user_added", "system", name="demo", role="admin", teams=teams)
     return password
