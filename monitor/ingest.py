@@ -38,6 +38,9 @@ CURSOR_AT, CAUGHT_UP = "cursor_at", "caught_up"
 # Reddit page newest first, so while pages wait this, not the newest mention read, is
 # where the unread backlog begins (the spike check waits for it: monitor.health_alerts).
 READ_THROUGH = "read_through"
+# The source's paging order as of its last poll (PollResult.newest_first); absent in
+# state from before it was kept, which reads as newest first, as X and Reddit page.
+NEWEST_FIRST = "newest_first"
 # A permanent error parks the source this far ahead: stopped until a worker starts again.
 PARKED_FOR = timedelta(days=3650)
 # A next poll further ahead than this is such a stop, far beyond any backoff or wait.
@@ -152,7 +155,12 @@ def _cursor_position(details: dict[str, Any], result: PollResult, now: datetime)
     newest = max([*times, known] if known is not None else times, default=None)
     caught_up = not result.more if result.caught_up is None else result.caught_up
     through = now.isoformat() if caught_up else details.get(READ_THROUGH)
-    return {CURSOR_AT: newest and newest.isoformat(), CAUGHT_UP: caught_up, READ_THROUGH: through}
+    return {
+        CURSOR_AT: newest and newest.isoformat(),
+        CAUGHT_UP: caught_up,
+        READ_THROUGH: through,
+        NEWEST_FIRST: result.newest_first,
+    }
 
 
 def cursor_at(details: dict[str, Any]) -> datetime | None:

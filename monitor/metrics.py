@@ -197,6 +197,11 @@ def state_families(status: Status, stale: Mapping[str, timedelta]) -> Iterator[M
         "Pending and failed actions held for a reset the platform named",
         value=status.outbox_held,
     )
+    yield GaugeMetricFamily(
+        "inchannel_outbox_oldest_due_seconds",
+        "Seconds the oldest due action has been due (0 when none is due)",
+        value=oldest_due_seconds(status),
+    )
     by_state = GaugeMetricFamily("inchannel_cases", "Cases by state", labels=["state"])
     for state in CaseState:
         by_state.add_metric([state.value], status.cases.get(state.value, 0))
@@ -240,6 +245,15 @@ def state_families(status: Status, stale: Mapping[str, timedelta]) -> Iterator[M
     yield GaugeMetricFamily(
         "inchannel_healthy", "1 if inchannel status reports healthy", value=int(status.healthy)
     )
+
+
+def oldest_due_seconds(status: Status) -> float:
+    """The "outbox backing up" alert's other half (alerts.outbox_due_minutes), as a
+    duration rather than a timestamp: the earliest next attempt is often ahead (a
+    backoff, a reset), and Prometheus would need the same clamp to read it."""
+    if status.oldest_due_at is None:
+        return 0.0
+    return max(0.0, (status.at - status.oldest_due_at).total_seconds())
 
 
 class CannotServeMetrics(Exception):

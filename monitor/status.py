@@ -16,6 +16,7 @@ from monitor.domain import ActionStatus, CaseState, Direction
 from monitor.ingest import (
     CAUGHT_UP,
     FAILING_SINCE,
+    NEWEST_FIRST,
     cursor_at,
     is_stopped,
     last_attempt_due,
@@ -57,7 +58,8 @@ class SourceHealth:
     details: dict[str, Any]
     # The longest a mention can have waited unread: since the last poll that read all
     # there was, also while a newest-first sweep has pages waiting (before any such
-    # poll, since the newest mention read). None before a successful poll.
+    # poll, since the newest mention read); while an oldest-first source has pages
+    # waiting, since the newest mention read. None before a successful poll.
     cursor_lag_seconds: float | None = None
 
 
@@ -258,7 +260,12 @@ def _unread_since(details: dict[str, Any]) -> datetime | None:
     page newest first, so the newest mention read says nothing of the older ones the
     sweep has not reached: everything before the last complete read is stored, nothing
     after it is known to be. A source that has never read all there was (or state from
-    before ingest kept that time) has only the newest mention read to go by."""
+    before ingest kept that time) has only the newest mention read to go by. A source
+    paged oldest first (a replay file) has read everything up to its newest mention
+    read, and the unread ones come after it: its last complete read overstated the lag
+    by however long it had been caught up before the backlog arrived."""
+    if details.get(NEWEST_FIRST, True) is False:
+        return cursor_at(details) or read_through(details)
     return read_through(details) or cursor_at(details)
 
 

@@ -358,3 +358,20 @@ def test_the_outbox_backlog_and_the_actions_held_for_a_reset_are_apart(
     assert value(samples, "inchannel_outbox_actions", status="failed") == 2  # as before
     assert value(samples, "inchannel_outbox_backlog") == 1
     assert value(samples, "inchannel_outbox_held") == 1
+
+
+def test_the_oldest_due_action_shows_how_long_it_has_been_due(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """The "outbox backing up" alert fires on the oldest action `outbox_due_minutes`
+    overdue: without a gauge of it, Prometheus could only reproduce the backlog half."""
+    rt = make_runtime([mention(1, "@acme the app is down")], teams=TEAMS)
+    oldest_due = "inchannel_outbox_oldest_due_seconds"
+    assert key(oldest_due, {}) in scrape(rt)  # 0 with nothing due, not absent
+    assert value(scrape(rt), oldest_due) == 0
+    poll_source(rt, "feed")
+    process_pending(rt)  # a reply due now
+    rt.clock.advance(minutes=20)  # type: ignore[attr-defined]
+    assert value(scrape(rt), oldest_due) == 20 * 60
+    dispatch_outbox(rt)
+    assert value(scrape(rt), oldest_due) == 0

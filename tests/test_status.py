@@ -203,7 +203,7 @@ class NewestFirst:
 
     def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
         page, self.unread = self.unread[-self.page :], self.unread[: -self.page]
-        return PollResult(mentions=page, cursor=cursor, caught_up=not self.unread)
+        return PollResult(page, cursor, caught_up=not self.unread, newest_first=True)
 
 
 def test_cursor_lag_of_a_newest_first_sweep_counts_from_its_last_complete_read(
@@ -227,6 +227,31 @@ def test_cursor_lag_of_a_newest_first_sweep_counts_from_its_last_complete_read(
     assert collect(rt).sources[0].cursor_lag_seconds == 30 * 60
     clock.advance(minutes=1)
     poll_source(rt, "feed")  # the sweep reaches 10:00: caught up, as before
+    assert collect(rt).sources[0].cursor_lag_seconds == 0
+
+
+def test_cursor_lag_of_an_oldest_first_backlog_counts_from_the_newest_mention_read(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """The replay source (the demo, --dry-run) pages oldest first: the mentions it has
+    not reached are newer than the newest one read. Once it had caught up, status
+    counted a later backlog from that catch-up, as for a newest-first sweep: 30 min
+    for mentions posted at most 5 min before."""
+    rt = make_runtime([mention(0, created_at="2026-11-20T10:00:00Z")])  # pages of 5
+    clock = rt.clock
+    assert isinstance(clock, FakeClock)
+    clock.set(datetime.fromisoformat("2026-11-20T10:00:00+00:00"))
+    assert not poll_source(rt, "feed")  # read all there was at 10:00
+    later = [mention(n, created_at=f"2026-11-20T10:{20 + n}:00Z") for n in range(1, 10)]
+    feed = Path(str(rt.settings.source("feed").path))
+    with feed.open("a", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(row) + "\n" for row in later)
+    clock.set(datetime.fromisoformat("2026-11-20T10:30:00+00:00"))
+    assert poll_source(rt, "feed")  # 10:21 to 10:25 read; 10:26 to 10:29 wait
+    assert collect(rt).sources[0].details["newest_first"] is False  # the replay says
+    assert collect(rt).sources[0].cursor_lag_seconds == 5 * 60
+    clock.advance(minutes=1)
+    assert not poll_source(rt, "feed")  # caught up
     assert collect(rt).sources[0].cursor_lag_seconds == 0
 
 

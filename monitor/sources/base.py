@@ -33,6 +33,10 @@ class PollResult:
     # None: when no more pages are ready. A page that waits on a rate limit is not ready
     # now (``more`` is false) and yet not read either: X's sweep cut short says False.
     caught_up: bool | None = None
+    # The order pages come in while pages wait, which says where the unread mentions
+    # are (the cursor lag): X and Reddit answer newest first, so the oldest are unread;
+    # a replay file is served oldest first, so the newest are.
+    newest_first: bool = True
 
 
 class SourceError(Exception):

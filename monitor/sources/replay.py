@@ -190,7 +190,15 @@ class ReplaySource:
         for problem in problems:
             log.warning("replay %s: %s:%s", self.name, self.path, problem)
         self._next = place
-        return PollResult(page, str(place.served), more=more, problems=[str(p) for p in problems])
+        return PollResult(
+            page,
+            str(place.served),
+            more=more,
+            problems=[str(p) for p in problems],
+            # In the file's order, which a replay file keeps oldest first as posts
+            # arrive: the cursor lag counts a backlog from the newest mention read.
+            newest_first=False,
+        )
 
     def backfill(self, window: Window, *, clock: Clock) -> Iterator[PollResult]:
         """The file's mentions created inside ``window``, in pages, streamed."""
