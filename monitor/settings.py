@@ -52,6 +52,7 @@ from monitor.yamlpos import (
     Document,
     Loc,
     Problem,
+    described,
     did_you_mean,
     load_documents,
     shown_date,
@@ -704,15 +705,7 @@ def _shown(value: Any, *, secret: bool = False) -> str:
     is not shown: it may be a token, and check-config's output goes to the journal."""
     if isinstance(value, str) and (secret or "://" in value):
         return "text (not shown, it may hold a secret)"
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, date):
-        return shown_date(value)
-    return repr(value)[:60]
+    return described(value)
 
 
 def not_text(value: object) -> str | None:
