@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import event, select
+from sqlalchemy import Connection, Engine, event, select
 
 from monitor.cli import main
 from monitor.runtime import Runtime
 from monitor.store.models import Event
 from monitor.store.web_models import WebUser
 from monitor.web.server import announce_demo_user
-from monitor.web.users import authenticate, ensure_demo_user
+from monitor.web.users import authenticate, create_user, ensure_demo_user
 from tests.conftest import REPO, RuntimeFactory
 
 
@@ -149,6 +149,48 @@ def test_two_processes_starting_on_a_fresh_demo_database_make_one_demo_user(
         assert session.scalars(select(Event.kind).where(Event.kind == "user_added")).all() == [
             "user_added"
         ]
+
+
+def test_a_user_added_twice_at_the_same_moment_is_refused_as_existing_already(
+    make_runtime: RuntimeFactory, db_url: str, tmp_path: Path
+) -> None:
+    # `inchannel users add dee` while an admin adds dee on the dashboard: both found no
+    # dee, and the command's INSERT failed on the unique name ("the database cannot be
+    # used"). Deterministic: the dashboard adds dee right after the command's last look-up.
+    dashboard: Runtime = make_runtime()
+    config = tmp_path / "race.yaml"
+    config.write_text(
+        f"brand: {{name: Acme}}\ndatabase: {{url: '{db_url}'}}\nsources: []\n"
+        "teams: [{name: care}]\n",
+        encoding="utf-8",
+    )
+    lookups: list[str] = []
+    commands: set[Engine] = set()
+
+    def dashboard_gets_there(conn: Connection, _cursor: object, sql: str, *_: object) -> None:
+        if conn.engine is dashboard.engine or "web_users" not in sql:
+            return
+        commands.add(conn.engine)
+        lookups.append(sql)
+        # The first look-up is before the password prompt; the second is create_user's.
+        if len(lookups) == 2:
+            create_user(dashboard, "dee", "lead", "dashboard-pass", actor="alice")
+
+    event.listen(Engine, "after_cursor_execute", dashboard_gets_there)
+    try:
+        code, out = _run(config, "users", "add", "dee", "--role", "agent", "--generate-password")
+    finally:
+        event.remove(Engine, "after_cursor_execute", dashboard_gets_there)
+        for engine in commands:
+            engine.dispose()  # the command's pooled connection, closed rather than collected
+    assert len(lookups) >= 2
+    # No password printed: it belongs to no account.
+    assert (code, out) == (1, "error: user dee exists already\n")
+    assert authenticate(dashboard, "dee", "dashboard-pass").role == "lead"
+    with dashboard.sessions() as session:
+        assert session.scalars(select(WebUser.name)).all() == ["dee"]
+        added = select(Event.actor).where(Event.kind == "user_added")
+        assert session.scalars(added).all() == ["alice"]
 
 
 def test_a_refused_user_name_is_told_what_names_may_be(config: Path) -> None:

@@ -108,23 +108,28 @@ def create_user(
     *,
     actor: str = "cli",
 ) -> User:
+    """Add a user. The name is looked up first so a taken one costs no password hashing;
+    the INSERT still ignores a user of that name added meanwhile (the CLI and the
+    dashboard adding the same person at once), which failed on the unique name."""
     _validate(rt, name, role, teams, password)
+    exists = UserError(f"user {name} exists already")
     with transaction(rt.sessions) as session:
         if session.scalar(select(WebUser.id).where(WebUser.name == name)) is not None:
-            raise UserError(f"user {name} exists already")
-        row = WebUser(
-            name=name,
-            role=role,
-            teams=list(teams),
-            password_hash=HASHER.hash(password),
-            active=True,
-            failed_logins=0,
-            created_at=rt.clock.now(),
-        )
-        session.add(row)
-        session.flush()
+            raise exists
+        row = {
+            "name": name,
+            "role": role,
+            "teams": list(teams),
+            "password_hash": HASHER.hash(password),
+            "active": True,
+            "failed_logins": 0,
+            "created_at": rt.clock.now(),
+        }
+        new_ids = insert_new_ids(session, WebUser, [row])
+        if not new_ids:
+            raise exists
         _audit(session, rt, "user_added", actor, name=name, role=role, teams=list(teams))
-        return _user(row)
+        return User(new_ids[0], name, role, teams)
 
 
 def _audit(session: Session, rt: Runtime, kind: str, actor: str, **detail: object) -> None:
@@ -308,7 +313,7 @@ def ensure_demo_user(rt: Runtime) -> str | None:
 
     `inchannel serve` and `inchannel run` started together both find no users: the
     INSERT ignores a ``demo`` the other process added meanwhile, where create_user's
-    check-then-insert failed the second one ("exists already", or the unique name).
+    "exists already" refused the second one and left it without a user.
     """
     password = secrets.token_urlsafe(12)
     teams = [t.name for t in rt.settings.teams]
