@@ -16,7 +16,8 @@ alerts; the outbox's unique idempotency key backs that up for notifications. The
 also the job's heartbeat: ``last_poll_at`` is the last check and ``last_success_at`` the
 first check of the current unbroken run of checks (status: is the daemon running, and
 since when). Its details also keep the daemon's recent down periods (the gaps between
-checks), which the spike baseline leaves out (monitor.spikes).
+checks) and the recent periods in which every configured source was failing, which the
+spike baseline leaves out (monitor.spikes).
 """
 
 from __future__ import annotations
@@ -81,11 +82,17 @@ class ActiveAlert:
 
 @dataclass(frozen=True, slots=True)
 class Downtime:
-    """A gap in the health checks: the daemon was down from ``start`` (its last check)
-    to ``end`` (the first check after it)."""
+    """A period the sources were not read: a gap in the health checks (the daemon down
+    from ``start``, its last check, to ``end``, the first check after it), or every
+    configured source failing (from the first failure of the last source to fail, to
+    the last check that saw them all failing)."""
 
     start: datetime
     end: datetime
+
+
+# The @alerts row's details keys of the two kinds of period the sources were not read.
+DOWN, FAILING = "down", "failing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,8 +186,32 @@ def lock_state(
     before = downtime(state.details)
     down = _kept(before, new_down, now, keep_down)
     if down != before:
-        state.details = {**(state.details or {}), "down": [_encode_down(d) for d in down]}
+        _save_periods(state, DOWN, down)
     return {a.key: a for a in decode(state.details)}
+
+
+def record_failing(
+    session: Session, since: datetime | None, now: datetime, *, keep: timedelta | None
+) -> None:
+    """After lock_state: record that every configured source has been failing from
+    ``since`` to this check (None: not all are failing now). The same run of failures
+    (the same ``since``) extends its period; the period ends at the last check that saw
+    it, a check interval at most before the first success. Kept like the down periods:
+    those ending more than ``keep`` ago dropped, at most MAX_DOWN_PERIODS."""
+    state = session.get(SourceState, ALERTS_STATE)
+    assert state is not None
+    before = failing_periods(state.details)
+    periods = before
+    if since is not None and since < now:
+        same_run = bool(periods) and periods[-1].start == since
+        periods = [*(periods[:-1] if same_run else periods), Downtime(since, now)]
+    periods = _kept(periods, None, now, keep)
+    if periods != before:
+        _save_periods(state, FAILING, periods)
+
+
+def _save_periods(state: SourceState, key: str, periods: Sequence[Downtime]) -> None:
+    state.details = {**(state.details or {}), key: [_encode_down(d) for d in periods]}
 
 
 def _kept(
@@ -205,11 +236,27 @@ def recorded_downtime(session: Session) -> list[Downtime]:
     return downtime(state.details) if state is not None else []
 
 
+def recorded_failing(session: Session) -> list[Downtime]:
+    """The periods every configured source was failing, as this transaction sees them."""
+    state = session.get(SourceState, ALERTS_STATE)
+    return failing_periods(state.details) if state is not None else []
+
+
 def downtime(details: Mapping[str, Any] | None) -> list[Downtime]:
     """The down periods kept in the ``@alerts`` row's details, oldest first."""
+    return _periods(details, DOWN)
+
+
+def failing_periods(details: Mapping[str, Any] | None) -> list[Downtime]:
+    """The periods every configured source was failing, kept in the ``@alerts`` row's
+    details, oldest first."""
+    return _periods(details, FAILING)
+
+
+def _periods(details: Mapping[str, Any] | None, key: str) -> list[Downtime]:
     return [
         Downtime(datetime.fromisoformat(start), datetime.fromisoformat(end))
-        for start, end in (details or {}).get("down", [])
+        for start, end in (details or {}).get(key, [])
     ]
 
 

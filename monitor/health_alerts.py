@@ -51,8 +51,11 @@ def check_health(rt: Runtime) -> bool:
     with transaction(rt.sessions) as session:
         # Detect while holding the lock: a worker that looked before another recorded a
         # recovery would otherwise raise the ended alert again.
-        previous = alerting.lock_state(session, now, keep_down=spikes.baseline_span(config.spike))
-        current = detect(rt, session, collect(rt), now)
+        keep = spikes.baseline_span(config.spike)
+        previous = alerting.lock_state(session, now, keep_down=keep)
+        status = collect(rt)
+        alerting.record_failing(session, all_failing_since(status), now, keep=keep)
+        current = detect(rt, session, status, now)
         plan = alerting.reconcile(previous, current, now=now, realert=realert)
         gone = unwatched(plan.resolved, rt.settings)
         alerting.deliver(session, plan, channels=config.channels, now=now, unwatched=gone)
@@ -72,6 +75,20 @@ def unwatched(ended: Iterable[ActiveAlert], settings: Settings) -> dict[str, str
             if name not in configured:
                 out[alert.key] = name
     return out
+
+
+def all_failing_since(status: Status) -> datetime | None:
+    """Since when every configured source has been failing (the first failure of the
+    last to fail); None when one is not, or there is none. No mention is read then, and
+    a catch-up after recovery can lose some to a gap like one after downtime, so the
+    spike baseline leaves those hours out. One source of several failing is not: its
+    share of the counts cannot be told from the others' without counting per source."""
+    configured = [s for s in status.sources if s.configured]
+    runs = [failing_since(s) if s.consecutive_failures else None for s in configured]
+    starts = [since for since in runs if since is not None]
+    if not configured or len(starts) < len(configured):
+        return None
+    return max(starts)
 
 
 def detect(rt: Runtime, session: Session, status: Status, now: datetime) -> list[Alert]:
@@ -121,7 +138,8 @@ def spike_check(
         )
         return []
     down = alerting.recorded_downtime(session)
-    overall, by_tag = spikes.negative_counts(session, config, now=now, down=down)
+    failing = alerting.recorded_failing(session)
+    overall, by_tag = spikes.negative_counts(session, config, now=now, down=down, failing=failing)
     return spikes.spike_alerts(overall, by_tag, config)
 
 

@@ -13,7 +13,9 @@ not alert twice.
 Hours of the baseline the daemon was down (monitor.alerting keeps its recent down
 periods) are left out of it, their mentions and their windows: a catch-up after a long
 downtime can lose posts to a gap (X's max_pages, Reddit's ~1,000-item listings), and
-the hours it could not read averaged in as quiet ones.
+the hours it could not read averaged in as quiet ones. So are the hours in which every
+configured source was failing while the daemon ran (an outage, revoked credentials),
+for the same reason.
 """
 
 from __future__ import annotations
@@ -48,16 +50,19 @@ class Counts:
     windows: float | None = None
     # Hours of the baseline left out because the daemon was down then.
     down_hours: float = 0.0
+    # Hours of it left out because every source was failing then (the daemon running).
+    failing_hours: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
 class Baseline:
-    """The windows the baseline averages over, and the down periods (clipped to the
-    baseline) whose mentions it leaves out."""
+    """The windows the baseline averages over, and the periods the sources were not
+    read (clipped to the baseline, overlaps merged) whose mentions it leaves out."""
 
     windows: float | None
     left_out: tuple[Downtime, ...] = ()
     down_hours: float = 0.0
+    failing_hours: float = 0.0
 
 
 def windows_in_baseline(config: SpikeConfig) -> float:
@@ -110,11 +115,14 @@ def _describe(counts: Counts, config: SpikeConfig) -> str:
     usual = f"usually {usual_count:.1f}" if usual_count else "usually none"
     span = f"baseline {config.baseline_hours} h"
     if counts.windows is not None:
-        history = counts.windows * config.window_minutes / 60 + counts.down_hours
+        left_out = counts.down_hours + counts.failing_hours
+        history = counts.windows * config.window_minutes / 60 + left_out
         if history < config.baseline_hours:
             span += f", {round(history, 1):g} h of history"
     if counts.down_hours:
         span += f", {round(counts.down_hours, 1):g} h of it down"
+    if counts.failing_hours:
+        span += f", {round(counts.failing_hours, 1):g} h of it with every source failing"
     return (
         f"{counts.current} negative mentions in the last {config.window_minutes} min "
         f"({usual}; {span})"
@@ -149,26 +157,53 @@ def _first_stored(session: Session) -> datetime | None:
 
 
 def baseline_of(
-    session: Session, config: SpikeConfig, down: Sequence[Downtime], *, current_from: datetime
+    session: Session,
+    config: SpikeConfig,
+    down: Sequence[Downtime],
+    *,
+    current_from: datetime,
+    failing: Sequence[Downtime] = (),
 ) -> Baseline:
-    """The history windows less the hours of them the daemon was down. When less than
-    one window was watched, the down hours are all there is: counted as read (what the
-    catch-up got), rather than a zero baseline letting min_count alone decide."""
+    """The history windows less the hours of them the daemon was down or every source
+    was failing. When less than one window was read, those hours are all there is:
+    counted as read (what the catch-up got), rather than a zero baseline letting
+    min_count alone decide."""
     first = _first_stored(session)
     windows = _history(first, config, current_from=current_from)
-    if windows is None or first is None or not down:
+    if windows is None or first is None or not (down or failing):
         return Baseline(windows)
     start = max(first, current_from - timedelta(hours=config.baseline_hours))
-    clipped = [
-        Downtime(max(d.start, start), min(d.end, current_from))
-        for d in down
-        if d.end > start and d.start < current_from
-    ]
-    minutes = sum((d.end - d.start).total_seconds() for d in clipped) / 60
+    # A source failing when the daemon stopped shows failing until its first poll after
+    # the restart: that period overlaps the downtime, counted once.
+    left_out = _merged(_clipped([*down, *failing], start, current_from))
+    minutes = _minutes(left_out)
     watched = windows - minutes / config.window_minutes
-    if not clipped or watched < 1:
+    if not left_out or watched < 1:
         return Baseline(windows)
-    return Baseline(watched, tuple(clipped), minutes / 60)
+    down_hours = _minutes(_merged(_clipped(down, start, current_from))) / 60
+    return Baseline(watched, tuple(left_out), down_hours, minutes / 60 - down_hours)
+
+
+def _clipped(periods: Sequence[Downtime], start: datetime, end: datetime) -> list[Downtime]:
+    return [
+        Downtime(max(p.start, start), min(p.end, end))
+        for p in periods
+        if p.end > start and p.start < end
+    ]
+
+
+def _merged(periods: Sequence[Downtime]) -> list[Downtime]:
+    out: list[Downtime] = []
+    for period in sorted(periods, key=lambda p: p.start):
+        if out and period.start <= out[-1].end:
+            out[-1] = Downtime(out[-1].start, max(out[-1].end, period.end))
+        else:
+            out.append(period)
+    return out
+
+
+def _minutes(periods: Sequence[Downtime]) -> float:
+    return sum((p.end - p.start).total_seconds() for p in periods) / 60
 
 
 def _watched_time(left_out: Sequence[Downtime]) -> list[ColumnElement[bool]]:
@@ -176,15 +211,20 @@ def _watched_time(left_out: Sequence[Downtime]) -> list[ColumnElement[bool]]:
 
 
 def negative_counts(
-    session: Session, config: SpikeConfig, *, now: datetime, down: Sequence[Downtime] = ()
+    session: Session,
+    config: SpikeConfig,
+    *,
+    now: datetime,
+    down: Sequence[Downtime] = (),
+    failing: Sequence[Downtime] = (),
 ) -> tuple[Counts, dict[str, Counts]]:
     """Negative inbound mentions in the current window and the baseline (less the
-    ``down`` periods, :func:`baseline_of`), overall and per tag of their case: one range
-    scan of ``ix_messages_created``, grouped by case in the database so only one row
-    per case comes back."""
+    ``down`` and ``failing`` periods, :func:`baseline_of`), overall and per tag of their
+    case: one range scan of ``ix_messages_created``, grouped by case in the database so
+    only one row per case comes back."""
     current_from = now - timedelta(minutes=config.window_minutes)
     since = current_from - timedelta(hours=config.baseline_hours)
-    base = baseline_of(session, config, down, current_from=current_from)
+    base = baseline_of(session, config, down, current_from=current_from, failing=failing)
     in_current = case((Message.created_at >= current_from, 1), else_=0)
     per_case = (
         select(
@@ -215,9 +255,6 @@ def negative_counts(
         for tag in set(tags or []) if config.tags else ():
             pair = by_tag.setdefault(str(tag), [0, 0])
             pair[0], pair[1] = pair[0] + current, pair[1] + total - current
-    overall = Counts(
-        overall_current, overall_total - overall_current, base.windows, base.down_hours
-    )
-    return overall, {
-        tag: Counts(c, b, base.windows, base.down_hours) for tag, (c, b) in by_tag.items()
-    }
+    left_out = (base.windows, base.down_hours, base.failing_hours)
+    overall = Counts(overall_current, overall_total - overall_current, *left_out)
+    return overall, {tag: Counts(c, b, *left_out) for tag, (c, b) in by_tag.items()}

@@ -6,13 +6,13 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 
-from monitor.alerting import ALERTS_STATE, downtime
+from monitor.alerting import ALERTS_STATE, downtime, failing_periods
 from monitor.domain import Author, Mention, Platform
 from monitor.health_alerts import check_health
 from monitor.ingest import poll_source
 from monitor.processing import process_pending
 from monitor.runtime import Runtime
-from monitor.sources.base import PollResult
+from monitor.sources.base import PollResult, SourceError
 from monitor.store.db import transaction
 from monitor.store.models import SourceState
 from tests.conftest import RuntimeFactory
@@ -265,3 +265,93 @@ def test_the_down_periods_kept_are_bounded(make_runtime: RuntimeFactory) -> None
     assert len(down) == 18
     assert {d.end - d.start for d in down} == {timedelta(minutes=10)}
     assert down[-1].end == clock(rt).now()
+
+
+class Outage(Listing):
+    """A source whose polls fail while ``failing`` is set (the platform down, revoked
+    credentials); recovered, its catch-up reads the newest ``page`` mentions posted
+    meanwhile and calls itself caught up, the older ones lost to a gap."""
+
+    def __init__(self, page: int) -> None:
+        super().__init__(page)
+        self.failing = True
+
+    def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
+        if self.failing:
+            raise SourceError("HTTP 503 Service Unavailable")
+        return super().poll(cursor, now=now)
+
+
+def failing_for_10_hours(make_runtime: RuntimeFactory, *, page: int) -> tuple[Runtime, Outage]:
+    """A brand with a steady 12 negative mentions an hour, watched for a day; then its
+    only source fails for 10 hours while the daemon runs (a check every 4 minutes, no
+    downtime), and recovers with the 120 posted meanwhile waiting."""
+    rt = alerts_runtime(
+        make_runtime, spike={"min_count": 10, "factor": 3, "tags": False, "baseline_hours": 12}
+    )
+    source = Outage(page)
+    rt.sources["feed"] = source
+    start = clock(rt).now()
+    for hour in range(24):
+        seed(rt, at=start - timedelta(hours=hour, minutes=30), n=12)
+    for _ in range(10 * 15):
+        poll_and_check(rt)
+        clock(rt).advance(minutes=4)
+    for hour in range(10):
+        source.post(start + timedelta(hours=hour, minutes=30), 12)
+    source.failing = False
+    return rt, source
+
+
+def recovered(rt: Runtime, source: Outage) -> None:
+    """Polled and checked every 4 minutes until the backoff lets the catch-up poll."""
+    while source.unread:
+        poll_and_check(rt)
+        clock(rt).advance(minutes=4)
+    check_health(rt)
+
+
+def test_hours_every_source_failed_are_no_baseline(make_runtime: RuntimeFactory) -> None:
+    """The source's polls failed for 10 hours while the daemon ran: those hours held
+    none of the brand's mentions but the few the catch-up read, the baseline read about
+    2.5 an hour, and the usual 12 "spiked" once the source recovered."""
+    rt, source = failing_for_10_hours(make_runtime, page=12)
+    recovered(rt, source)
+    assert spike_notes(rt) == []
+
+
+def test_a_spike_after_a_source_failed_alerts_against_the_hours_read(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt, source = failing_for_10_hours(make_runtime, page=60)
+    source.post(clock(rt).now() - timedelta(minutes=5), 40)
+    recovered(rt, source)
+    # The 36 mentions of the 2.7 hours read before the outage (whole hours' bursts).
+    assert spike_notes(rt) == [
+        "[inchannel] spike: 52 negative mentions in the last 60 min (usually 13.2; "
+        "baseline 12 h, 9.3 h of it with every source failing)"
+    ]
+
+
+def test_the_failing_periods_kept_are_bounded(make_runtime: RuntimeFactory) -> None:
+    """A source that fails and recovers every 4 minutes starts a period each time: only
+    those reaching into the baseline and the current window are kept."""
+    rt = alerts_runtime(make_runtime, spike={"baseline_hours": 1, "window_minutes": 60})
+    source = Outage(page=1)
+    rt.sources["feed"] = source
+    for _ in range(100):
+        source.failing = True
+        poll_and_check(rt)
+        clock(rt).advance(minutes=2)
+        check_health(rt)  # failing for 2 minutes
+        source.failing = False
+        poll_and_check(rt)
+        clock(rt).advance(minutes=2)
+    with rt.sessions() as session:
+        state = session.get(SourceState, ALERTS_STATE)
+        assert state is not None
+        failing = failing_periods(state.details)
+    # 2 hours, a failing run of 2 minutes every 4.
+    assert len(failing) == 30
+    assert {d.end - d.start for d in failing} == {timedelta(minutes=2)}
+    assert failing[0].end > clock(rt).now() - timedelta(hours=2)
