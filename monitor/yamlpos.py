@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 import yaml
+from pydantic import ValidationInfo
 
 Loc = tuple[str | int, ...]
 
@@ -287,3 +288,15 @@ def described(value: object) -> str:
     if isinstance(value, dict):
         return "a mapping"
     return shown_date(value) if isinstance(value, date) else repr(value)[:60]
+
+
+def one_or_many(value: object, info: ValidationInfo) -> object:
+    """A pydantic ``mode="before"`` validator for list fields of rule and answer files:
+    one text is a list of one, anything else but a list is refused naming what to
+    write (pydantic's "Input should be a valid list" did not)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return value
+    name = info.field_name
+    raise ValueError(f"expected a list ({name}: [..., ...]) or one text, not {described(value)}")

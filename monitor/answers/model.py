@@ -10,31 +10,19 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from monitor.domain import Platform
 from monitor.settings import not_text
-from monitor.yamlpos import Document, Problem, described, format_loc, shown_date
+from monitor.yamlpos import Document, Problem, described, format_loc, one_or_many, shown_date
 
 ENTRY_ID = r"^[a-z0-9][a-z0-9-]*$"
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _one_or_many(value: object, info: ValidationInfo) -> object:
-    """One text is a list of one. Anything else but a list is refused naming what to
-    write: pydantic's "Input should be a valid list" did not."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return value
-    name = info.field_name
-    raise ValueError(f"expected a list ({name}: [..., ...]) or one text, not {described(value)}")
 
 
 class AnswerText(Strict):
@@ -95,7 +83,7 @@ class EntrySpec(Strict):
 
     _listify = field_validator(
         "keywords", "requires", "products", "supersedes", "tags", mode="before"
-    )(_one_or_many)
+    )(one_or_many)
 
     @field_validator("answer", mode="before")
     @classmethod

@@ -24,27 +24,16 @@ from pydantic import (
 
 from monitor.domain import MAX_SLA_MINUTES, TAG, TAG_RULE, Priority
 from monitor.rules.checks import AllOf
-from monitor.yamlpos import Document, Loc, Problem, described, format_loc
+from monitor.yamlpos import Document, Loc, Problem, described, format_loc, one_or_many
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _one_or_many(value: object, info: ValidationInfo) -> object:
-    """One text is a list of one. Anything else but a list is refused naming what to
-    write, as in answer files: pydantic's "Input should be a valid list" did not."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return value
-    name = info.field_name
-    raise ValueError(f"expected a list ({name}: [..., ...]) or one text, not {described(value)}")
-
-
 def _none_or_many(value: object, info: ValidationInfo) -> object:
     # `tag:` left empty is no tag; the rule then says it has no action if it has none.
-    return None if value is None else _one_or_many(value, info)
+    return None if value is None else one_or_many(value, info)
 
 
 def _rule_priority(value: object) -> object:
@@ -70,7 +59,7 @@ class EscalateSpec(Strict):
     channels: list[str] = Field(default_factory=list)
     reason: str = ""
 
-    _listify = field_validator("channels", mode="before")(_one_or_many)
+    _listify = field_validator("channels", mode="before")(one_or_many)
 
 
 class AnswerAction(Strict):
