@@ -29,12 +29,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, literal, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from monitor import notifications
 from monitor.domain import ActionStatus
-from monitor.store.models import ActionRow, Event, SourceState, UTCDateTime
+from monitor.store.models import ActionRow, Event, SourceState
 from monitor.store.queries import insert_state_row
 
 log = logging.getLogger("inchannel.alerts")
@@ -169,9 +169,9 @@ def lock_state(
     last_check = session.scalar(
         select(SourceState.last_poll_at).where(SourceState.name == ALERTS_STATE).with_for_update()
     )
-    # SET reads the old row: a first check, or one after a gap, starts a new run.
-    gap = or_(SourceState.last_poll_at.is_(None), SourceState.last_poll_at < now - HEARTBEAT_GAP)
-    run_start = case((gap, literal(now, UTCDateTime())), else_=SourceState.last_success_at)
+    # A first check, or one after a gap, starts a new run (and the gap is a down period).
+    new_run = last_check is None or last_check < now - HEARTBEAT_GAP
+    run_start = now if new_run else SourceState.last_success_at
     session.execute(
         update(SourceState)
         .where(SourceState.name == ALERTS_STATE)
@@ -179,10 +179,7 @@ def lock_state(
     )
     state = session.get(SourceState, ALERTS_STATE)
     assert state is not None
-    # The same test as the CASE above, on the same locked row.
-    new_down = None
-    if last_check is not None and last_check < now - HEARTBEAT_GAP:
-        new_down = Downtime(last_check, now)
+    new_down = Downtime(last_check, now) if new_run and last_check is not None else None
     before = downtime(state.details)
     down = _kept(before, new_down, now, keep_down)
     if down != before:

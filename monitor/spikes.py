@@ -129,19 +129,13 @@ def _describe(counts: Counts, config: SpikeConfig) -> str:
     )
 
 
-def history_windows(
-    session: Session, config: SpikeConfig, *, current_from: datetime
-) -> float | None:
-    """The baseline windows the stored history covers. A new install has only hours of
-    it: averaged over all of baseline_hours, a steady brand's own rate read as a spike
-    for its first day. A window partly covered counts whole. None: no history before
-    the window, a zero baseline, so min_count decides as documented."""
-    return _history(_first_stored(session), config, current_from=current_from)
-
-
 def _history(
     first: datetime | None, config: SpikeConfig, *, current_from: datetime
 ) -> float | None:
+    """The baseline windows the stored history (from ``first``) covers. A new install has
+    only hours of it: averaged over all of baseline_hours, a steady brand's own rate read
+    as a spike for its first day. A window partly covered counts whole. None: no history
+    before the window, a zero baseline, so min_count decides as documented."""
     full = windows_in_baseline(config)
     if first is None or first >= current_from:
         return None
