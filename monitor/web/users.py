@@ -43,6 +43,10 @@ class UserError(Exception):
     """A user operation that cannot be done, with the reason to show."""
 
 
+class UserExists(UserError):
+    """The name is taken, perhaps by a user added at the same moment elsewhere."""
+
+
 class LoginRefused(Exception):
     """Wrong name or password, or the account is locked; the message is safe to show."""
 
@@ -112,7 +116,7 @@ def create_user(
     the INSERT still ignores a user of that name added meanwhile (the CLI and the
     dashboard adding the same person at once), which failed on the unique name."""
     _validate(rt, name, role, teams, password)
-    exists = UserError(f"user {name} exists already")
+    exists = UserExists(f"user {name} exists already")
     with transaction(rt.sessions) as session:
         if session.scalar(select(WebUser.id).where(WebUser.name == name)) is not None:
             raise exists
@@ -311,25 +315,17 @@ def user_by_token(rt: Runtime, token: str) -> User | None:
 def ensure_demo_user(rt: Runtime) -> str | None:
     """On a demo database without users, create admin ``demo``; returns its password once.
 
-    `inchannel serve` and `inchannel run` started together both find no users: the
-    INSERT ignores a ``demo`` the other process added meanwhile, where create_user's
-    "exists already" refused the second one and left it without a user.
+    `inchannel serve` and `inchannel run` started together both find no users: the one
+    that comes second finds ``demo`` taken (create_user's UserExists, also when the
+    other added it after the look-up) and prints no password, the other's being it.
     """
-    password = secrets.token_urlsafe(12)
-    teams = [t.name for t in rt.settings.teams]
-    with transaction(rt.sessions) as session:
+    with rt.sessions() as session:
         if session.scalar(select(func.count()).select_from(WebUser)):
             return None
-        row = {
-            "name": "demo",
-            "role": "admin",
-            "teams": teams,
-            "password_hash": HASHER.hash(password),
-            "active": True,
-            "failed_logins": 0,
-            "created_at": rt.clock.now(),
-        }
-        if not insert_new_ids(session, WebUser, [row]):
-            return None  # the other process's demo, and its password
-        _audit(session, rt, "user_added", "system", name="demo", role="admin", teams=teams)
+    password = secrets.token_urlsafe(12)
+    teams = tuple(t.name for t in rt.settings.teams)
+    try:
+        create_user(rt, "demo", "admin", password, teams, actor="system")
+    except UserExists:
+        return None  # the other process's demo, and its password
     return password
