@@ -11,7 +11,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -54,7 +54,7 @@ class XResponder:
     ) -> None:
         self.api, self.x, self.sessions = api, x, sessions
         self.clock = clock or SystemClock()
-        hold_for = usage.hold_lifetime(x.timeout_seconds, 1)
+        hold_for = usage.hold_lifetime(x.timeout_seconds)
         self.ledger = usage.XLedger(sessions, notify or x.budget.notify, hold_for=hold_for)
         self.poster_id = poster_id(x)
         # (action id, attempt) that find_own_reply just checked and found nothing for.
@@ -165,10 +165,7 @@ class XResponder:
         spent, held = hold
         resumes = "the thread is checked for an earlier reply from"
         if spent + needed > limit:
-            counted = "posts read today"
-            self._stop_at_budget(
-                now, "read", usage.READS, limit, needed=needed, counted=counted, resumes=resumes
-            )
+            self._stop_at_budget(now, "read", limit, spent, "posts read today", resumes)
         retry = now + usage.HELD_RETRY
         raise ResponderError(
             f"x read budget: {held} posts held by X requests under way, {spent} of {limit} "
@@ -183,36 +180,14 @@ class XResponder:
         spent = self.ledger.take_one(now, usage.WRITES, limit)
         if spent is None:
             return
-        resumes = "sending resumes at"
-        self._stop_at_budget(
-            now,
-            "write",
-            usage.WRITES,
-            limit,
-            needed=1,
-            counted="posts today",
-            resumes=resumes,
-            spent=spent,
-        )
+        self._stop_at_budget(now, "write", limit, spent, "posts today", "sending resumes at")
 
     def _stop_at_budget(
-        self,
-        now: datetime,
-        kind: str,
-        counter: str,
-        limit: int,
-        *,
-        needed: int,
-        counted: str,
-        resumes: str,
-        spent: int | None = None,
-    ) -> None:
-        """Refuse, until the next UTC midnight, what would take ``counter`` past ``limit``;
-        the budget event (and its notice) once a day."""
-        if spent is None:
-            spent = self.ledger.today(now).get(counter, 0)
-        if spent + needed <= limit:
-            return
+        self, now: datetime, kind: str, limit: int, spent: int, counted: str, resumes: str
+    ) -> NoReturn:
+        """Refuse until the next UTC midnight: ``spent`` of the day's ``limit`` leaves no
+        room (as the ledger counted it, under its lock). The budget event (and its
+        notice) once a day."""
         resume = usage.next_utc_midnight(now)
         detail = {"spent": spent, "limit": limit}
         if self.ledger.budget_event_once(f"{kind}s", "x-responder", now, detail):

@@ -83,7 +83,7 @@ class XSource:
         self.api, self.brand, self.x = parts.api, parts.brand, parts.x
         self.sessions, self.clock = parts.sessions, parts.clock
         # Each hold is taken just before its one request, as of that moment.
-        hold_for = usage.hold_lifetime(parts.x.timeout_seconds, 1)
+        hold_for = usage.hold_lifetime(parts.x.timeout_seconds)
         notify = parts.notify or parts.x.budget.notify
         self.ledger = usage.XLedger(parts.sessions, notify, hold_for=hold_for)
         self.origin = Origin.MENTIONS if config.type == "x_mentions" else Origin.SEARCH

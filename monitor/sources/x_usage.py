@@ -75,10 +75,11 @@ class Hold:
     amount: int
 
 
-def hold_lifetime(timeout_seconds: float, requests: int) -> timedelta:
-    """How long after the moment it is taken a hold may still be in use: ``requests``
-    requests that each may wait the timeout to connect and as long again to read."""
-    return timedelta(seconds=requests * 2 * timeout_seconds) + HOLD_MARGIN
+def hold_lifetime(timeout_seconds: float) -> timedelta:
+    """How long after the moment it is taken a hold may still be in use: it is taken
+    just before its one request, which may wait the timeout to connect and as long
+    again to read."""
+    return timedelta(seconds=2 * timeout_seconds) + HOLD_MARGIN
 
 
 def hold_until(key: str) -> datetime | None:
