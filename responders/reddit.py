@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from itertools import zip_longest
 from typing import TYPE_CHECKING
 
 from monitor.clock import Clock, SystemClock
@@ -106,12 +107,11 @@ class RedditResponder:
 def _reasons(failure: RedditFailure) -> list[str]:
     """A listed code in our words; any other with Reddit's own explanation, which is all
     the team has to go on for a code we have not met."""
-    explained = dict(zip(failure.codes, failure.explanations, strict=False))
-    reasons = []
-    for code in failure.codes:
-        listed, theirs = PERMANENT_CODES.get(code), explained.get(code)
-        reasons.append(listed or (f"{code}: {theirs}" if theirs else code))
-    return reasons
+    paired = zip_longest(failure.codes, failure.explanations[: len(failure.codes)], fillvalue="")
+    return [
+        PERMANENT_CODES.get(code) or (f"{code}: {theirs}" if theirs else code)
+        for code, theirs in paired
+    ]
 
 
 def render(action: Action) -> str:
