@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from monitor import casework, triage
 from monitor.casework import CaseworkError
@@ -91,7 +92,7 @@ def test_the_new_team_is_alerted_on_a_channel_it_shares_with_the_old_one(
 
 
 def test_a_draft_rejected_while_it_was_being_approved_stays_rejected(
-    make_runtime: RuntimeFactory, monkeypatch: pytest.MonkeyPatch
+    make_runtime: RuntimeFactory,
 ) -> None:
     # The dashboard and the CLI at once: lena's approval has read the draft and checks
     # her edit while a colleague's rejection commits. Her approval must not undo it.
@@ -101,16 +102,22 @@ def test_a_draft_rejected_while_it_was_being_approved_stays_rejected(
         # so it cannot commit in between: called inside the approval it would wait for
         # ever. tests/test_casework_locks.py covers PostgreSQL.
         pytest.skip("the case lock serializes approve and reject on PostgreSQL")
-    check = casework.reply_length_problem
+    rejected: list[str] = []
 
-    def rejected_meanwhile(platform: Platform, text: str, *, markdown: bool) -> str | None:
-        monkeypatch.setattr(casework, "reply_length_problem", check)
-        casework.reject(rt, "C-1015", user="root", reason="wrong tone")
-        return check(platform, text, markdown=markdown)
+    def reject_before_the_write(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        # The approval has read the draft and checked the edit; its write is next. (The
+        # rejection's own write passes through here too, once the list says so.)
+        if statement.lstrip().upper().startswith("UPDATE ACTIONS") and not rejected:
+            rejected.append("C-1015")
+            casework.reject(rt, "C-1015", user="root", reason="wrong tone")
 
-    monkeypatch.setattr(casework, "reply_length_problem", rejected_meanwhile)
-    with pytest.raises(CaseworkError) as refused:
-        casework.approve(rt, "C-1015", user="lena", text="Yes, we do. Thanks!")
+    event.listen(rt.engine, "before_cursor_execute", reject_before_the_write)
+    try:
+        with pytest.raises(CaseworkError) as refused:
+            casework.approve(rt, "C-1015", user="lena", text="Yes, we do. Thanks!")
+    finally:
+        event.remove(rt.engine, "before_cursor_execute", reject_before_the_write)
+    assert len(rejected) == 1
     assert str(refused.value) == (
         "the draft of C-1015 was rejected meanwhile (by someone else); nothing was changed"
     )
