@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from monitor import alerting, spikes
 from monitor.alerting import ActiveAlert, Alert
 from monitor.alerts_settings import AlertsConfig, SpikeConfig
-from monitor.ingest import CAUGHT_UP, read_through
+from monitor.ingest import CAUGHT_UP, NEWEST_FIRST, cursor_at, read_through
 from monitor.runtime import Runtime
 from monitor.settings import Settings
 from monitor.sources import x_usage
@@ -150,19 +150,24 @@ def reading_backlog(
     since: datetime,
     now: datetime,
 ) -> list[str]:
-    """The sources being polled whose last poll left pages waiting, and which last read
-    all there was before ``since`` (or never). A sweep that waits on a rate limit with
-    only the current window unread holds nothing back: in a crisis sweeps do meet the
-    limit. A source no longer polled (stopped, or down with the daemon) is reading
-    nothing: it would hold the check back until an operator acts."""
+    """The sources being polled whose last poll left pages waiting, and whose unread
+    mentions can begin before ``since``: a newest-first source's from its last complete
+    read (never: anywhere), an oldest-first one's after the newest mention read.
+    A sweep that waits on a rate limit with only the current window unread holds
+    nothing back: in a crisis sweeps do meet the limit. An oldest-first source reading
+    old history holds the check only until it reaches the window: its baseline hours
+    are read by then, and its backlog cannot read as a spike. A source no longer
+    polled (stopped, or down with the daemon) is reading nothing: it would hold the
+    check back until an operator acts."""
     names = []
     for source in sources:
         if not source.configured or source.details.get(CAUGHT_UP) is not False:
             continue
         if not polled_lately(source, stale_after.get(source.name), now):
             continue
-        through = read_through(source.details)
-        if through is None or through < since:
+        oldest_first = source.details.get(NEWEST_FIRST) is False
+        unread = (cursor_at if oldest_first else read_through)(source.details)
+        if unread is None or unread < since:
             names.append(source.name)
     return names
 

@@ -202,6 +202,40 @@ def test_a_spike_still_alerts_while_a_sweep_waits_on_a_rate_limit(
     ]
 
 
+class Replay(Backlog):
+    """A source read oldest first, as a replay file is: each poll reads the oldest
+    ``page`` mentions not read yet."""
+
+    def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
+        page, self.unread = self.unread[: self.page], self.unread[self.page :]
+        done = not self.unread
+        return PollResult(mentions=page, cursor=cursor, caught_up=done, newest_first=False)
+
+
+def test_a_backlog_read_oldest_first_holds_the_check_only_until_the_window(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """Read oldest first, a backlog has its baseline hours read before the current
+    window: once the reading reaches the window, a spike in it is real. The check
+    waited for the whole backlog, as it must for X and Reddit, and the alert went out
+    only once the last page was read."""
+    rt = alerts_runtime(make_runtime, spike={"min_count": 10, "factor": 3, "tags": False})
+    source = Replay(page=100)
+    rt.sources["feed"] = source
+    now = clock(rt).now()
+    seed(rt, at=now - timedelta(days=3), label="neutral")  # watched for days
+    for hour in range(1, 25):
+        source.post(now - timedelta(hours=hour, minutes=30), 4)
+    source.post(now - timedelta(minutes=20), 150)  # the window: a crisis
+    poll_and_check(rt)  # the 96 baseline mentions and 4 of the window
+    assert spike_notes(rt) == []
+    poll_and_check(rt)  # 104 of the window read, 46 still waiting
+    assert source.unread
+    assert [note.split(" (")[0] for note in spike_notes(rt)] == [
+        "[inchannel] spike: 104 negative mentions in the last 60 min"
+    ]
+
+
 class Listing(Backlog):
     """A source whose catch-up reads only the newest ``page`` mentions and calls itself
     caught up, as Reddit's ~1,000-item listings and an X sweep cut at ``max_pages`` do
