@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.exc import OperationalError
 
-from monitor import backfill as backfill_module
 from monitor.backfill import TAG, BackfillReport, backfill
 from monitor.clock import Clock
 from monitor.domain import Author, CaseState, Mention, Platform
@@ -366,7 +365,7 @@ def test_the_thread_reply_cap_carries_from_chunk_to_chunk(make_runtime: RuntimeF
 
 
 def test_a_live_case_opened_while_a_chunk_is_imported_is_not_settled(
-    make_runtime: RuntimeFactory, monkeypatch: pytest.MonkeyPatch
+    make_runtime: RuntimeFactory,
 ) -> None:
     # The daemon (another worker) opens a case in a thread while a backfill chunk holding
     # an older message of it runs: after the chunk looked for live cases, before it
@@ -383,18 +382,26 @@ def test_a_live_case_opened_while_a_chunk_is_imported_is_not_settled(
     poll_source(daemon, "feed")  # the customer is known to the daemon
     process_pending(daemon)
     rt = make_runtime([old], teams=TEAMS)
-    looked_up = backfill_module._live_cases
+    opened: list[str] = []
 
-    def daemon_opens_the_case_meanwhile(*args: Any) -> Any:
-        found = looked_up(*args)
+    def daemon_opens_the_case_meanwhile(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        # The chunk's first look at its customers' cases in id order: for live ones.
+        words = " ".join(statement.split())
+        looked = "FROM cases WHERE cases.customer_id IN" in words and "BY cases.id" in words
+        if not looked or opened:
+            return
+        opened.append(statement)  # before the daemon's work: it must not come here again
         path = write_jsonl(daemon.settings.base_dir / "live.jsonl", [known, live])
         daemon.sources["feed"] = ReplaySource("feed", path, page_size=5)
         poll_source(daemon, "feed")
         process_pending(daemon)
-        return found
 
-    monkeypatch.setattr(backfill_module, "_live_cases", daemon_opens_the_case_meanwhile)
-    backfill(rt, "feed", Window(SINCE))
+    event.listen(rt.engine, "after_cursor_execute", daemon_opens_the_case_meanwhile)
+    try:
+        backfill(rt, "feed", Window(SINCE))
+    finally:
+        event.remove(rt.engine, "after_cursor_execute", daemon_opens_the_case_meanwhile)
+    assert len(opened) == 1
     while process_pending(daemon):
         pass
     with rt.sessions() as session:

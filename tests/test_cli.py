@@ -64,15 +64,24 @@ def test_run_once_twice_ingests_once(demo_config: Path, tmp_path: Path) -> None:
 
 
 def test_run_once_interrupted_mid_cycle_releases_its_leases(
-    demo_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    demo_config: Path, tmp_path: Path
 ) -> None:
     assert invoke("db", "upgrade", "--config", str(demo_config))[0] == 0
+    interrupted: list[str] = []
 
-    def interrupted(*_: object) -> bool:
-        raise KeyboardInterrupt
+    def ctrl_c_at_the_claim(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        # Ctrl-C arrives as processing claims the polled messages: the sources have
+        # been polled (their leases taken), the cycle is not over.
+        if "WHERE messages.processed IS" in statement:
+            interrupted.append(statement)
+            raise KeyboardInterrupt
 
-    monkeypatch.setattr("monitor.pipeline.process_pending", interrupted)
-    code, _ = invoke("run", "--once", "--config", str(demo_config))
+    event.listen(Engine, "before_cursor_execute", ctrl_c_at_the_claim)
+    try:
+        code, _ = invoke("run", "--once", "--config", str(demo_config))
+    finally:
+        event.remove(Engine, "before_cursor_execute", ctrl_c_at_the_claim)
+    assert len(interrupted) == 1
     assert code == 1  # click's answer to an interrupt
     db = sqlite3.connect(tmp_path / "var" / "inchannel.db")
     leases = db.execute("SELECT name, lease_owner FROM source_state").fetchall()

@@ -4,15 +4,14 @@ deadlock and written again is counted and logged once."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import event, select, update
 
-import monitor.dispatch
 from monitor.domain import CaseState
 from monitor.pipeline import dispatch_outbox
 from monitor.runtime import Runtime
@@ -28,15 +27,32 @@ def set_case(rt: Runtime, **values: Any) -> None:
         session.execute(update(Case).values(**values))
 
 
-def meanwhile(monkeypatch: pytest.MonkeyPatch, change: Callable[[], None]) -> None:
-    """Run ``change`` (another worker, committing) while the outcome group is open."""
-    real = monitor.dispatch._store_own_posts
+@contextmanager
+def before_statement(
+    rt: Runtime, starts: str, contains: str, do: Callable[[], None]
+) -> Iterator[None]:
+    """Call ``do`` once, just before the first statement that starts with ``starts`` and
+    contains ``contains`` (whitespace as in one line) runs on ``rt``'s database."""
+    done: list[str] = []
 
-    def store(*args: Any) -> None:
-        change()
-        real(*args)
+    def hook(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        words = " ".join(statement.split())
+        if words.startswith(starts) and contains in words and not done:
+            done.append(words)  # first: ``do`` may run statements of its own
+            do()
 
-    monkeypatch.setattr(monitor.dispatch, "_store_own_posts", store)
+    event.listen(rt.engine, "before_cursor_execute", hook)
+    try:
+        yield
+    finally:
+        event.remove(rt.engine, "before_cursor_execute", hook)
+    assert len(done) == 1
+
+
+def meanwhile(rt: Runtime, change: Callable[[], None]) -> AbstractContextManager[None]:
+    """Run ``change`` (another worker, committing) while the outcome group is open: it
+    has read its actions, and is about to store our post (its first write)."""
+    return before_statement(rt, "INSERT INTO messages", "", change)
 
 
 def the_case(rt: Runtime) -> Case:
@@ -50,27 +66,27 @@ def state_events(rt: Runtime) -> list[dict[str, Any]]:
 
 
 def test_a_sent_reply_keeps_an_escalation_made_meanwhile(
-    make_runtime: RuntimeFactory, monkeypatch: pytest.MonkeyPatch
+    make_runtime: RuntimeFactory,
 ) -> None:
     rt, _ = queued(make_runtime)
     set_case(rt, state=CaseState.REPLIED.value)
     before = state_events(rt)
-    meanwhile(monkeypatch, lambda: set_case(rt, state=CaseState.AWAITING_HUMAN.value))
-    dispatch_outbox(rt)
+    with meanwhile(rt, lambda: set_case(rt, state=CaseState.AWAITING_HUMAN.value)):
+        dispatch_outbox(rt)
     assert the_case(rt).state == CaseState.AWAITING_HUMAN
     assert state_events(rt) == before  # no replied -> waiting_customer that never happened
 
 
 def test_a_sent_reply_keeps_a_first_response_made_meanwhile(
-    make_runtime: RuntimeFactory, monkeypatch: pytest.MonkeyPatch
+    make_runtime: RuntimeFactory,
 ) -> None:
     rt, _ = queued(make_runtime)
     set_case(rt, first_response_at=None)
     human = rt.clock.now() - timedelta(minutes=3)
     # A person answers in the thread first: the case is replied and has its first response.
     answer = {"state": CaseState.REPLIED.value, "first_response_at": human}
-    meanwhile(monkeypatch, lambda: set_case(rt, **answer))
-    dispatch_outbox(rt)
+    with meanwhile(rt, lambda: set_case(rt, **answer)):
+        dispatch_outbox(rt)
     case = the_case(rt)
     assert (case.state, case.first_response_at) == (CaseState.WAITING_CUSTOMER, human)
     assert state_events(rt)[-1] == {"old": "replied", "new": "waiting_customer"}
@@ -86,18 +102,15 @@ def test_a_reply_is_the_first_response_of_an_unanswered_case(
     assert case.first_response_at == case.updated_at == rt.clock.now()
 
 
-def deadlocked_once(monkeypatch: pytest.MonkeyPatch) -> list[OperationalError]:
-    """The first outcome group is rolled back for a deadlock and runs again."""
-    errors = [failure("40P01")]
-    real = monitor.dispatch._store_own_posts
+def deadlocked_once(rt: Runtime) -> AbstractContextManager[None]:
+    """The first outcome group is rolled back for a deadlock (as PostgreSQL reports it)
+    when it writes its action, and runs again."""
 
-    def store(*args: Any) -> None:
-        if errors:
-            raise errors.pop()
-        real(*args)
+    def deadlock() -> None:
+        raise failure("40P01")
 
-    monkeypatch.setattr(monitor.dispatch, "_store_own_posts", store)
-    return errors
+    # The group's write of one action; the claim's is of several (WHERE actions.id IN).
+    return before_statement(rt, "UPDATE actions SET status", "WHERE actions.id = ", deadlock)
 
 
 def counted(rt: Runtime) -> dict[tuple[str, str], float]:
@@ -112,16 +125,13 @@ def counted(rt: Runtime) -> dict[tuple[str, str], float]:
 @pytest.mark.parametrize("outcome", ["sent", "failed"])
 def test_a_retried_outcome_group_is_counted_and_logged_once(
     make_runtime: RuntimeFactory,
-    monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
     outcome: str,
 ) -> None:
     rt, responder = queued(make_runtime)
     if outcome == "failed":
         responder.fail_next(temporary())
-    retried = deadlocked_once(monkeypatch)
-    with caplog.at_level(logging.INFO, logger="inchannel.dispatch"):
+    with deadlocked_once(rt), caplog.at_level(logging.INFO, logger="inchannel.dispatch"):
         dispatch_outbox(rt)
-    assert retried == []
     assert counted(rt) == {("reply", outcome): 1}
     assert len([r for r in caplog.records if f" {outcome} " in r.getMessage()]) == 1

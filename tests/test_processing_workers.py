@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 
-import monitor.processing
 from monitor.pipeline import poll_source, process_pending
 from monitor.runtime import Runtime
 from monitor.store.models import ActionRow, Event, Message
@@ -103,21 +102,22 @@ def test_a_thread_another_worker_is_deciding_in_is_not_held_back(
 
 
 def test_a_batch_run_again_after_a_deadlock_counts_its_decisions_once(
-    make_runtime: RuntimeFactory, monkeypatch: pytest.MonkeyPatch
+    make_runtime: RuntimeFactory,
 ) -> None:
     rt = make_runtime([mention(1, OUTAGE)])
     poll_source(rt, "feed")
-    write = monitor.processing.write_changes
-    deadlocks = [OperationalError("UPDATE cases ...", {}, _Deadlock())]
+    deadlocks = [OperationalError("UPDATE messages ...", {}, _Deadlock())]
 
-    def deadlocked_once(*args: Any) -> int:
-        if deadlocks:
+    def deadlocked_once(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        # The database's answer when the decided batch writes its messages.
+        if statement.lstrip().startswith("UPDATE messages SET") and deadlocks:
             raise deadlocks.pop()
-        return write(*args)
 
-    # The database's answer, at the one place a batch writes its changes.
-    monkeypatch.setattr(monitor.processing, "write_changes", deadlocked_once)
-    process_pending(rt)
+    event.listen(rt.engine, "before_cursor_execute", deadlocked_once)
+    try:
+        process_pending(rt)
+    finally:
+        event.remove(rt.engine, "before_cursor_execute", deadlocked_once)
     assert deadlocks == []
     counted = {
         sample.labels["type"]: sample.value

@@ -13,12 +13,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import event
 
-import monitor.rules.setup
 from monitor.cli import main
 from monitor.daemon import build_scheduler
-from monitor.rules import reload
-from monitor.rules.loader import RulesEnv
-from monitor.rules.model import RuleSet
 from monitor.rules.reload import RULES_STATE, RuleReloader, read_rules_state
 from monitor.runtime import Runtime
 from monitor.store.models import SourceState
@@ -121,17 +117,23 @@ def test_a_save_landing_while_the_rules_are_read_is_loaded_by_the_next_check(
     rt = make_runtime(rules={"path": str(rules_dir)})
     reloader = RuleReloader(rt)
     reloader.check()
-    write(rules_dir, "name: a\nmatch: {text: aaa}\nthen: {tag: [a]}\n", "30-more.yaml")
-    real = monitor.rules.setup.load_rules
+    more = write(rules_dir, "name: a\nmatch: {text: aaa}\nthen: {tag: [a]}\n", "30-more.yaml")
+    read_text = Path.read_text
+    landed: list[Path] = []
 
-    def load_then_another_save_lands(env: RulesEnv) -> RuleSet:
-        ruleset = real(env)
-        write(rules_dir, NEW_RULE, "31-more.yaml")
-        return ruleset
+    def another_save_lands_after_reading(path: Path, *args: Any, **kwargs: Any) -> str:
+        text = read_text(path, *args, **kwargs)
+        # Just after the last rule file is read: the folder was listed (the new file
+        # is not read now) and hashed, the load goes on.
+        if path == more and not landed:
+            landed.append(write(rules_dir, NEW_RULE, "31-more.yaml"))
+        return text
 
-    monkeypatch.setattr(monitor.rules.setup, "load_rules", load_then_another_save_lands)
+    monkeypatch.setattr(Path, "read_text", another_save_lands_after_reading)
     reloader.check()
-    monkeypatch.setattr(monitor.rules.setup, "load_rules", real)
+    monkeypatch.setattr(Path, "read_text", read_text)
+    assert len(landed) == 1
+    assert "a" in {r.name for r in rt.rules.rules}
     assert "shipping-question" not in {r.name for r in rt.rules.rules}
     reloader.check()
     assert "shipping-question" in {r.name for r in rt.rules.rules}
@@ -259,12 +261,17 @@ def test_a_loader_crash_on_an_unforeseen_input_keeps_the_running_rules(
     rt = make_runtime(rules={"path": str(rules_dir)})
     reloader = RuleReloader(rt)
     good = rt.rules
+    rule = "name: new\nmatch: {text: refund}\nthen: {tag: [refund]}\n"
+    new = write(rules_dir, rule, "40-new.yaml")
+    read_text = Path.read_text
 
-    def crashes(_settings: object) -> object:
-        raise RecursionError("maximum recursion depth exceeded")
+    def crashes_on_the_new_file(path: Path, *args: Any, **kwargs: Any) -> str:
+        # The error no check of the loader foresees, from the one place files are read.
+        if path == new:
+            raise RecursionError("maximum recursion depth exceeded")
+        return read_text(path, *args, **kwargs)
 
-    monkeypatch.setattr(reload, "engine_from_settings", crashes)  # the loader's one entry
-    write(rules_dir, "name: new\nmatch: {text: refund}\nthen: {tag: [refund]}\n", "40-new.yaml")
+    monkeypatch.setattr(Path, "read_text", crashes_on_the_new_file)
     assert reloader.check() is False
     assert rt.rules is good
     assert state(rt).last_error == (
