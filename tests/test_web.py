@@ -204,6 +204,37 @@ def test_lead_approves_edits_and_rejects_drafts(make_runtime: RuntimeFactory) ->
     assert "has no draft waiting for approval" in again.text
 
 
+def test_a_browsers_line_breaks_are_posted_and_measured_as_typed(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """A browser sends a text box's line breaks as CRLF, while the check as you type
+    measures the box's LF text: a reply the check passed was refused on submit, and an
+    untouched multi-line draft was approved as "edited" with carriage returns in it."""
+    rt = seeded(make_runtime)
+    client, csrf = client_for(rt, "lena")
+    typed = "\n".join(["Sorry Jane, a new parcel ships today." + "." * 32] * 4)  # 279 characters
+    header = {"X-CSRF-Token": csrf}
+    checked = client.post("/cases/C-1001/check", content=typed, headers=header)
+    assert checked.json()["problems"] == []
+    sent = _post(client, csrf, "/cases/C-1001/reply", text=typed.replace("\n", "\r\n"))
+    assert sent.status_code == 303, sent.text[-800:]
+    drafted = "Yes, we ship to Ireland.\nDelivery takes 3-5 days."
+    with rt.sessions.begin() as session:
+        session.execute(
+            update(ActionRow)
+            .where(ActionRow.case_id == 15, ActionRow.status == "draft")
+            .values(text=drafted)
+        )
+    as_sent = drafted.replace("\n", "\r\n")
+    assert _post(client, csrf, "/cases/C-1015/approve", text=as_sent).status_code == 303
+    with rt.sessions() as session:
+        mine = session.query(ActionRow).filter(ActionRow.actor == "lena")
+        texts = {a.case_id: a.text for a in mine}
+        approved = session.query(Event).filter(Event.case_id == 15, Event.kind == "approved").one()
+    assert texts == {1: typed, 15: drafted}
+    assert approved.detail["edited"] is False
+
+
 def test_triage_forms(make_runtime: RuntimeFactory) -> None:
     rt = seeded(make_runtime)
     client, csrf = client_for(rt, "lena")
