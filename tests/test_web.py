@@ -7,14 +7,16 @@ import csv
 import io
 from pathlib import Path
 
+import pytest
 from sqlalchemy import update
 
+from monitor.clock import FakeClock
 from monitor.dispatch import dispatch_outbox
 from monitor.domain import ActionStatus
 from monitor.pipeline import run_cycle
 from monitor.store.models import ActionRow, Case, Event
 from monitor.store.web_models import SentimentFeedback
-from monitor.web.users import create_user
+from monitor.web.users import LoginRefused, authenticate, create_user, disable
 from tests.conftest import RuntimeFactory, mention
 from tests.fakes import ScriptedResponder, permanent
 from tests.webkit import PASSWORD, TEAMS, client_for, login, seeded
@@ -204,6 +206,37 @@ def test_lead_approves_edits_and_rejects_drafts(make_runtime: RuntimeFactory) ->
     assert "has no draft waiting for approval" in again.text
 
 
+def test_a_browsers_line_breaks_are_posted_and_measured_as_typed(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """A browser sends a text box's line breaks as CRLF, while the check as you type
+    measures the box's LF text: a reply the check passed was refused on submit, and an
+    untouched multi-line draft was approved as "edited" with carriage returns in it."""
+    rt = seeded(make_runtime)
+    client, csrf = client_for(rt, "lena")
+    typed = "\n".join(["Sorry Jane, a new parcel ships today." + "." * 32] * 4)  # 279 characters
+    header = {"X-CSRF-Token": csrf}
+    checked = client.post("/cases/C-1001/check", content=typed, headers=header)
+    assert checked.json()["problems"] == []
+    sent = _post(client, csrf, "/cases/C-1001/reply", text=typed.replace("\n", "\r\n"))
+    assert sent.status_code == 303, sent.text[-800:]
+    drafted = "Yes, we ship to Ireland.\nDelivery takes 3-5 days."
+    with rt.sessions.begin() as session:
+        session.execute(
+            update(ActionRow)
+            .where(ActionRow.case_id == 15, ActionRow.status == "draft")
+            .values(text=drafted)
+        )
+    as_sent = drafted.replace("\n", "\r\n")
+    assert _post(client, csrf, "/cases/C-1015/approve", text=as_sent).status_code == 303
+    with rt.sessions() as session:
+        mine = session.query(ActionRow).filter(ActionRow.actor == "lena")
+        texts = {a.case_id: a.text for a in mine}
+        approved = session.query(Event).filter(Event.case_id == 15, Event.kind == "approved").one()
+    assert texts == {1: typed, 15: drafted}
+    assert approved.detail["edited"] is False
+
+
 def test_triage_forms(make_runtime: RuntimeFactory) -> None:
     rt = seeded(make_runtime)
     client, csrf = client_for(rt, "lena")
@@ -372,6 +405,33 @@ def test_admin_manages_users(make_runtime: RuntimeFactory) -> None:
     short = _post(client, csrf, "/admin/users", name="yan", role="agent", password="short")
     assert short.status_code == 400
     assert "at least 10 characters" in short.text
+
+
+def test_the_users_page_tells_a_disabled_user_from_a_locked_one(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """A disabled user was shown as "locked until —" (or until a lockout long over) with
+    an Unlock button, which recorded an unlock and still left them unable to sign in."""
+    rt = seeded(make_runtime)
+    assert isinstance(rt.clock, FakeClock)
+    for _ in range(5):
+        with pytest.raises(LoginRefused):
+            authenticate(rt, "alice", "wrong password")
+    rt.clock.advance(minutes=20)  # alice's lockout is over
+    for name in ("alice", "bob"):
+        disable(rt, name, actor="root")
+    for _ in range(5):
+        with pytest.raises(LoginRefused):
+            authenticate(rt, "lena", "wrong password")
+    client, _ = client_for(rt, "root")
+    rows = {
+        row.split("</td>")[0]: row for row in client.get("/admin/users").text.split("<tr><td>")[1:]
+    }
+    for name in ("alice", "bob"):
+        assert "<td>disabled</td>" in rows[name]
+        assert "unlock" not in rows[name]
+    assert "locked until 2026-11-20 09:35 UTC" in rows["lena"]
+    assert 'action="/admin/users/lena/unlock"' in rows["lena"]
 
 
 def test_report_volume_counts_customers_not_the_brands_own_posts(

@@ -215,14 +215,18 @@ def new_api_token(rt: Runtime, name: str, *, actor: str = "cli") -> str:
 
 
 def list_users(rt: Runtime) -> list[tuple[User, bool, datetime | None]]:
-    """Every user with whether they can sign in now and when they are locked until."""
+    """Every user with whether they can sign in now and, for an active user locked out
+    now, until when (else None: a disabled user is kept out by that, which unlocking
+    does not change, and a lockout that is over keeps nobody out)."""
     now = rt.clock.now()
     with rt.sessions() as session:
         rows = session.scalars(select(WebUser).order_by(WebUser.name)).all()
-        return [
-            (_user(r), r.active and not (r.locked_until and r.locked_until > now), r.locked_until)
-            for r in rows
-        ]
+        return [(_user(r), r.active and _locked(r, now) is None, _locked(r, now)) for r in rows]
+
+
+def _locked(row: WebUser, now: datetime) -> datetime | None:
+    locked = row.active and row.locked_until is not None and row.locked_until > now
+    return row.locked_until if locked else None
 
 
 def authenticate(rt: Runtime, name: str, password: str) -> User:
