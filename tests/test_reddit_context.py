@@ -167,3 +167,20 @@ def test_a_comment_in_a_locked_thread_is_stored_as_not_replyable(
     rows = {m.external_id: m for m in messages(rt)}
     assert (rows["t1_k1"].reply_allowed, rows["t3_abc123"].reply_allowed) == (False, False)
     assert rows["t1_k2"].reply_allowed is True
+
+
+def test_context_fetched_before_a_failing_level_is_kept(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # The first level (the parent and the submission) came back; the second failed. The
+    # first level was remembered as fetched all the same, so it was never stored.
+    serve_chain(api)
+    level1 = listing(
+        comment("p1", "same here", created=T0 + 20, parent="t1_p2"),
+        submission("abc123", "My order never came"),
+    )
+    api.add("GET", "/api/info/?", level1, Reply.json({"error": 404}, status=404))
+    rt = runtime(make_runtime, api)
+    poll_source(rt, "watch")
+    context = {m.external_id for m in messages(rt) if m.direction == "context"}
+    assert context == {"t1_p1", "t3_abc123"}

@@ -102,13 +102,11 @@ class RedditSourceBase:
         """The parents of ``batch``'s items into ``batch.context``; ``known`` grows."""
         if self.context is None or not batch.stored:
             return
-        try:
-            batch.context = self.context.fetch(batch.stored, known)
-        except RedditFailure as failure:
-            if failure.kind == FailureKind.AUTH:
-                raise
+        fetched = self.context.fetch(batch.stored, known)
+        batch.context = fetched.posts
+        if fetched.failure is not None:
             # Context is for display only: never hold back the mentions for it.
-            batch.problems.append(f"thread context not fetched: {failure}")
+            batch.problems.append(f"thread context not fetched: {fetched.failure}")
         batch.mentions = _closed_threads(batch.mentions, batch.context)
 
     def _read(
