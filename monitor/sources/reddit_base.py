@@ -107,7 +107,7 @@ class RedditSourceBase:
         if fetched.failure is not None:
             # Context is for display only: never hold back the mentions for it.
             batch.problems.append(f"thread context not fetched: {fetched.failure}")
-        batch.mentions = _closed_threads(batch.mentions, batch.context)
+        batch.mentions = _closed_threads(batch.mentions, fetched.closed)
 
     def _read(
         self,
@@ -160,13 +160,10 @@ class RedditSourceBase:
         )
 
 
-def _closed_threads(mentions: list[Mention], context: list[Mention]) -> list[Mention]:
-    """``mentions`` with no reply allowed in threads whose fetched submission is locked or
-    archived. A comment carries no flag for its thread's lock: the bot answered it and
-    Reddit refused the reply (THREAD_LOCKED) only at send time."""
-    closed = {
-        m.external_id for m in context if m.external_id.startswith("t3_") and not m.reply_allowed
-    }
+def _closed_threads(mentions: list[Mention], closed: frozenset[str]) -> list[Mention]:
+    """``mentions`` with no reply allowed in the ``closed`` (locked or archived) threads.
+    A comment carries no flag for its thread's lock: the bot answered it and Reddit
+    refused the reply (THREAD_LOCKED) only at send time."""
     return [replace(m, reply_allowed=False) if m.conversation_id in closed else m for m in mentions]
 
 

@@ -23,6 +23,7 @@ REMEMBERED = 500
 @dataclass(frozen=True, slots=True)
 class Fetched:
     posts: list[Mention]
+    closed: frozenset[str] = frozenset()  # fetched submissions locked or archived
     failure: RedditFailure | None = None  # the level that failed; the levels before it kept
 
 
@@ -36,13 +37,25 @@ class ThreadContext:
         """Context posts for ``comments``: their submissions and parent chains, minus
         ``known`` fullnames (already stored or fetched); ``known`` is updated.
 
-        A level that fails (bad credentials aside) ends the fetch: the levels fetched
-        before it are returned, as ``known`` already counts them as fetched."""
+        The known submissions of their threads are asked again with the first level,
+        for their lock only: moderators lock a thread once it has drawn comments, and no
+        comment carries its thread's lock. A level that fails (bad credentials aside)
+        ends the fetch: the levels fetched before it are returned."""
         comments = [c for c in comments if c.is_comment]
         known.update(c.fullname for c in comments)
-        wanted = _parents(comments) - known
+        threads = {c.conversation_id for c in comments if c.conversation_id.startswith("t3_")}
+        recheck = threads & known
+        fetched, failure = self._levels((_parents(comments) - known) | recheck, known)
+        return Fetched(
+            [self._mention(item) for item in fetched if item.fullname not in recheck],
+            frozenset(i.fullname for i in fetched if not i.is_comment and (i.locked or i.archived)),
+            failure,
+        )
+
+    def _levels(
+        self, wanted: set[str], known: set[str]
+    ) -> tuple[list[RedditItem], RedditFailure | None]:
         fetched: list[RedditItem] = []
-        failure = None
         for _ in range(self.depth):
             if not wanted:
                 break
@@ -53,12 +66,11 @@ class ThreadContext:
             except RedditFailure as exc:
                 if exc.kind == FailureKind.AUTH:
                     raise
-                failure = exc
-                break
+                return fetched, exc
             known.update(wanted)
             fetched += level
             wanted = _parents(level) - known
-        return Fetched([self._mention(item) for item in fetched], failure)
+        return fetched, None
 
     def _mention(self, item: RedditItem) -> Mention:
         shown = item if item.author is not None else replace(item, author="[deleted]")
