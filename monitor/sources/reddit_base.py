@@ -62,8 +62,9 @@ class RedditSourceBase:
         self.own = own
         self.overlap = overlap  # seconds re-read below each listing's cursor
         self.context = ThreadContext(connection, context_depth, WEB_URL) if context_depth else None
-        # Whether the account we log in as is in ``own`` (a password login names it).
-        self._account_known = connection.settings.username is not None
+        # Whether the account we log in as is in ``own``: a password login names it; with
+        # a refresh token, reddit.username is not used to log in and may name another.
+        self._account_known = connection.settings.refresh_token is None
 
     def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
         state = decode_cursor(cursor)
