@@ -96,8 +96,13 @@ def test_known_thread_is_not_fetched_again(make_runtime: RuntimeFactory, api: Fa
     poll_source(rt, "watch")
     follow_up = comment("k2", "acme, still waiting", created=T0 + 40, parent="t1_k1")
     api.add("GET", "/r/acme/comments/?", listing(follow_up))
+    api.add("GET", "/api/info/?", listing(submission("abc123", "My order never came")))
     poll_source(rt, "watch")
-    assert len(api.seen("GET", "/api/info/?")) == 2  # only the first poll's two levels
+    # The first poll's two levels, then the submission alone, for its lock.
+    requested = [r.query["id"][0] for r in api.seen("GET", "/api/info/?")]
+    assert requested == ["t1_p1,t3_abc123", "t1_p2", "t3_abc123"]
+    context = [m.external_id for m in messages(rt) if m.direction == "context"]
+    assert sorted(context) == ["t1_p1", "t1_p2", "t3_abc123"]
 
 
 def test_context_row_becomes_a_mention_when_it_arrives_as_one(
@@ -167,3 +172,41 @@ def test_a_comment_in_a_locked_thread_is_stored_as_not_replyable(
     rows = {m.external_id: m for m in messages(rt)}
     assert (rows["t1_k1"].reply_allowed, rows["t3_abc123"].reply_allowed) == (False, False)
     assert rows["t1_k2"].reply_allowed is True
+
+
+def test_context_fetched_before_a_failing_level_is_kept(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # The first level (the parent and the submission) came back; the second failed. The
+    # first level was remembered as fetched all the same, so it was never stored.
+    serve_chain(api)
+    level1 = listing(
+        comment("p1", "same here", created=T0 + 20, parent="t1_p2"),
+        submission("abc123", "My order never came"),
+    )
+    api.add("GET", "/api/info/?", level1, Reply.json({"error": 404}, status=404))
+    rt = runtime(make_runtime, api)
+    poll_source(rt, "watch")
+    context = {m.external_id for m in messages(rt) if m.direction == "context"}
+    assert context == {"t1_p1", "t3_abc123"}
+
+
+def test_a_thread_locked_after_its_submission_was_fetched_is_seen(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # The first poll fetched the submission, open; moderators lock the thread. The next
+    # comment in it was stored as replyable: a known submission was never asked again.
+    serve_chain(api)
+    rt = runtime(make_runtime, api)
+    poll_source(rt, "watch")
+    late = comment("k2", "acme, anyone?", created=T0 + 40)
+    api.add("GET", "/r/acme/comments/?", listing(late))
+    locked = submission("abc123", "My order never came")
+    locked["data"]["locked"] = True
+    api.add("GET", "/api/info/?", listing(locked))
+    poll_source(rt, "watch")
+    rows = {m.external_id: m for m in messages(rt)}
+    assert rows["t1_k2"].reply_allowed is False
+    # Asked for its lock only: the submission is not stored a second time.
+    assert api.seen("GET", "/api/info/?")[-1].query["id"] == ["t3_abc123"]
+    assert sorted(rows) == ["t1_k1", "t1_k2", "t1_p1", "t1_p2", "t3_abc123"]

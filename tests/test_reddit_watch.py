@@ -34,8 +34,8 @@ def api() -> Iterator[FakeAPI]:
         yield server
 
 
-def watch_runtime(make_runtime: RuntimeFactory, api: FakeAPI, **source: Any) -> Runtime:
-    config = {
+def watch_config(**source: Any) -> dict[str, Any]:
+    return {
         "name": "watch",
         "type": "reddit_subreddit",
         "subreddits": ["acme"],
@@ -43,7 +43,10 @@ def watch_runtime(make_runtime: RuntimeFactory, api: FakeAPI, **source: Any) -> 
         "context_depth": 0,
         **source,
     }
-    return make_runtime(sources=[config], reddit=reddit_section(api))
+
+
+def watch_runtime(make_runtime: RuntimeFactory, api: FakeAPI, **source: Any) -> Runtime:
+    return make_runtime(sources=[watch_config(**source)], reddit=reddit_section(api))
 
 
 def test_only_keyword_hits_are_stored(make_runtime: RuntimeFactory, api: FakeAPI) -> None:
@@ -335,3 +338,21 @@ def test_the_account_a_refresh_token_logs_in_as_is_the_brands_own(
     poll_source(rt, "watch")
     assert {m.external_id for m in messages(rt)} == {"t1_c1"}
     assert state(rt, "watch").details["skipped_last_poll"] == {"own": 1}
+
+
+def test_a_refresh_token_is_asked_whose_it_is_even_with_a_username_set(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # reddit.username does nothing with a refresh token (praw logs in with the token),
+    # yet it stopped the source asking whose the token is: posts from the account the
+    # daemon really logs in as read as a customer's.
+    api.add("POST", "/api/v1/access_token", token())
+    api.add("GET", "/api/v1/me", Reply.json({"name": "Acme_Support", "id": "b2"}))
+    api.add("GET", "/r/acme/new/?", listing())
+    ours = comment("s1", "acme here: a fix for the login bug is rolling out", author="acme_support")
+    theirs = comment("c1", "acme login still broken for me", author="dana")
+    api.add("GET", "/r/acme/comments/?", listing(theirs, ours))
+    reddit = reddit_section(api, username="acme_social")
+    rt = make_runtime(sources=[watch_config(keywords=["acme"])], reddit=reddit)
+    poll_source(rt, "watch")
+    assert {m.external_id for m in messages(rt)} == {"t1_c1"}

@@ -62,8 +62,9 @@ class RedditSourceBase:
         self.own = own
         self.overlap = overlap  # seconds re-read below each listing's cursor
         self.context = ThreadContext(connection, context_depth, WEB_URL) if context_depth else None
-        # Whether the account we log in as is in ``own`` (a password login names it).
-        self._account_known = connection.settings.username is not None
+        # Whether the account we log in as is in ``own``: a password login names it; with
+        # a refresh token, reddit.username is not used to log in and may name another.
+        self._account_known = connection.settings.refresh_token is None
 
     def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
         state = decode_cursor(cursor)
@@ -102,14 +103,12 @@ class RedditSourceBase:
         """The parents of ``batch``'s items into ``batch.context``; ``known`` grows."""
         if self.context is None or not batch.stored:
             return
-        try:
-            batch.context = self.context.fetch(batch.stored, known)
-        except RedditFailure as failure:
-            if failure.kind == FailureKind.AUTH:
-                raise
+        fetched = self.context.fetch(batch.stored, known)
+        batch.context = fetched.posts
+        if fetched.failure is not None:
             # Context is for display only: never hold back the mentions for it.
-            batch.problems.append(f"thread context not fetched: {failure}")
-        batch.mentions = _closed_threads(batch.mentions, batch.context)
+            batch.problems.append(f"thread context not fetched: {fetched.failure}")
+        batch.mentions = _closed_threads(batch.mentions, fetched.closed)
 
     def _read(
         self,
@@ -162,13 +161,10 @@ class RedditSourceBase:
         )
 
 
-def _closed_threads(mentions: list[Mention], context: list[Mention]) -> list[Mention]:
-    """``mentions`` with no reply allowed in threads whose fetched submission is locked or
-    archived. A comment carries no flag for its thread's lock: the bot answered it and
-    Reddit refused the reply (THREAD_LOCKED) only at send time."""
-    closed = {
-        m.external_id for m in context if m.external_id.startswith("t3_") and not m.reply_allowed
-    }
+def _closed_threads(mentions: list[Mention], closed: frozenset[str]) -> list[Mention]:
+    """``mentions`` with no reply allowed in the ``closed`` (locked or archived) threads.
+    A comment carries no flag for its thread's lock: the bot answered it and Reddit
+    refused the reply (THREAD_LOCKED) only at send time."""
     return [replace(m, reply_allowed=False) if m.conversation_id in closed else m for m in mentions]
 
 

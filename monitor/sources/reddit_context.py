@@ -9,14 +9,22 @@ requests per poll unless over 100 parents are new at one level.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from monitor.domain import Mention, MessageKind
 from monitor.sources.reddit import RedditConnection
+from monitor.sources.reddit_failure import FailureKind, RedditFailure
 from monitor.sources.reddit_items import RedditItem, to_mention
 
 # Fullnames remembered between polls so a busy thread's submission is fetched once.
 REMEMBERED = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    posts: list[Mention]
+    closed: frozenset[str] = frozenset()  # fetched submissions locked or archived
+    failure: RedditFailure | None = None  # the level that failed; the levels before it kept
 
 
 class ThreadContext:
@@ -25,23 +33,44 @@ class ThreadContext:
         self.depth = depth
         self.web_url = web_url
 
-    def fetch(self, comments: Iterable[RedditItem], known: set[str]) -> list[Mention]:
+    def fetch(self, comments: Iterable[RedditItem], known: set[str]) -> Fetched:
         """Context posts for ``comments``: their submissions and parent chains, minus
-        ``known`` fullnames (already stored or fetched); ``known`` is updated."""
+        ``known`` fullnames (already stored or fetched); ``known`` is updated.
+
+        The known submissions of their threads are asked again with the first level,
+        for their lock only: moderators lock a thread once it has drawn comments, and no
+        comment carries its thread's lock. A level that fails (bad credentials aside)
+        ends the fetch: the levels fetched before it are returned."""
         comments = [c for c in comments if c.is_comment]
         known.update(c.fullname for c in comments)
-        wanted = _parents(comments) - known
+        threads = {c.conversation_id for c in comments if c.conversation_id.startswith("t3_")}
+        recheck = threads & known
+        fetched, failure = self._levels((_parents(comments) - known) | recheck, known)
+        return Fetched(
+            [self._mention(item) for item in fetched if item.fullname not in recheck],
+            frozenset(i.fullname for i in fetched if not i.is_comment and (i.locked or i.archived)),
+            failure,
+        )
+
+    def _levels(
+        self, wanted: set[str], known: set[str]
+    ) -> tuple[list[RedditItem], RedditFailure | None]:
         fetched: list[RedditItem] = []
         for _ in range(self.depth):
             if not wanted:
                 break
-            # All of them: praw asks 100 a request. A cut here was marked known all the
-            # same, so the parents past the first 100 were never fetched.
-            level = self.connection.things(sorted(wanted))
+            try:
+                # All of them: praw asks 100 a request. A cut here was marked known all
+                # the same, so the parents past the first 100 were never fetched.
+                level = self.connection.things(sorted(wanted))
+            except RedditFailure as exc:
+                if exc.kind == FailureKind.AUTH:
+                    raise
+                return fetched, exc
             known.update(wanted)
             fetched += level
             wanted = _parents(level) - known
-        return [self._mention(item) for item in fetched]
+        return fetched, None
 
     def _mention(self, item: RedditItem) -> Mention:
         shown = item if item.author is not None else replace(item, author="[deleted]")
