@@ -30,22 +30,29 @@ def replies(rt: Runtime, *targets: str) -> int:
 
 
 def paused_after_first_decision(rt: Runtime) -> tuple[threading.Event, threading.Thread]:
-    """Start ``rt`` processing in a thread and return once it has decided on its first
-    message, uncommitted; it goes on when the returned event is set."""
-    decided, go = threading.Event(), threading.Event()
-    decide = rt.rules.decide
+    """Start ``rt`` processing in a thread and return once it has decided its first
+    batch and is about to write it, uncommitted; it goes on when the returned event is
+    set. The pause is at the database cursor: the batch's first write of its messages."""
+    writing, go = threading.Event(), threading.Event()
+    worker_thread: list[threading.Thread] = []
 
-    def paused_once(*args: Any, **kwargs: Any) -> Any:
-        decision = decide(*args, **kwargs)
-        if not decided.is_set():
-            decided.set()
+    def pause_at_the_write(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        mine = threading.current_thread() in worker_thread
+        if mine and statement.lstrip().startswith("UPDATE messages SET") and not writing.is_set():
+            writing.set()
             go.wait(30)
-        return decision
 
-    rt.rules.decide = paused_once  # type: ignore[method-assign]
-    worker = threading.Thread(target=process_pending, args=(rt,))
+    def process_then_unhook() -> None:
+        try:
+            process_pending(rt)
+        finally:
+            event.remove(rt.engine, "before_cursor_execute", pause_at_the_write)
+
+    event.listen(rt.engine, "before_cursor_execute", pause_at_the_write)
+    worker = threading.Thread(target=process_then_unhook)
+    worker_thread.append(worker)
     worker.start()
-    assert decided.wait(30)
+    assert writing.wait(30)
     return go, worker
 
 
