@@ -18,7 +18,9 @@ same transaction:
   resumes such a case where its decisions left it (``monitor.backfill_carry``);
 - a message that belongs to a case opened before the backfill (by the live daemon) is
   linked and scored but not decided: an old message must not move a live case;
-- the authors' reply cooldowns are left as they were.
+- the authors' reply cooldowns are left as they were;
+- a message written after the source's live poll last caught up is not history: it is
+  stored unprocessed, for the daemon to decide and answer (its poll skips it as stored).
 
 The source's live cursor and lease are never touched, and messages already stored are
 skipped by their unique id, so a backfill can run next to the daemon and be rerun.
@@ -42,6 +44,7 @@ from monitor.domain import ActionKind, ActionStatus, CaseState, Mention, Message
 from monitor.ingest import (
     known_authors,
     message_row,
+    read_through,
     upsert_customers,
 )  # the live ingest's rows, exactly
 from monitor.metrics import decision_types
@@ -58,7 +61,7 @@ from monitor.sources.base import (
 from monitor.spool import Spool
 from monitor.store.context import promote_context, store_context
 from monitor.store.db import transaction
-from monitor.store.models import ActionRow, Case, Customer, Message
+from monitor.store.models import ActionRow, Case, Customer, Message, SourceState
 from monitor.store.queries import insert_new_ids, locked
 from monitor.threads import BACKFILL_TAG
 
@@ -74,6 +77,7 @@ class BackfillReport:
     duplicates: int = 0  # already stored (by the daemon or an earlier backfill)
     cases_opened: int = 0
     joined_live: int = 0  # linked to a case opened before the backfill, not decided
+    left_to_daemon: int = 0  # written after the live poll last caught up: not history
     decisions: Counter[str] = field(default_factory=Counter)
     suppressed: int = 0
     problems: list[str] = field(default_factory=list)
@@ -228,6 +232,7 @@ def _import(
     report.imported += len(chunk)
     report.ingested += len(messages)
     report.duplicates += len(chunk) - len(messages)
+    messages = _history(session, name, messages, report)
     if not messages:
         return
     # The authors locked (on PostgreSQL) before the live cases are looked up: a worker
@@ -270,6 +275,21 @@ def _store(
     new = insert_new_ids(session, Message, rows) + promote_context(session, rows)
     query = select(Message).where(Message.id.in_(new)).order_by(Message.created_at, Message.id)
     return list(session.scalars(query))
+
+
+def _history(
+    session: Session, name: str, messages: Sequence[Message], report: BackfillReport
+) -> list[Message]:
+    """The messages the live poll has read past. The rest, written since it last caught
+    up, are live: left unprocessed for the daemon to decide and answer, as its next poll
+    would have (that poll now finds them stored and skips them)."""
+    state = session.get(SourceState, name)
+    through = read_through(state.details or {}) if state is not None else None
+    if through is None:  # a source the daemon has not read: all of it is history
+        return list(messages)
+    history = [m for m in messages if m.created_at <= through]
+    report.left_to_daemon += len(messages) - len(history)
+    return history
 
 
 def _first_written(messages: Sequence[Message]) -> dict[int, datetime]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -439,3 +439,28 @@ def test_a_post_first_stored_as_thread_context_may_be_answered_once_it_is_a_ment
         stored = session.scalars(select(Message)).one()
     assert (stored.direction, stored.reply_allowed) == ("inbound", True)
     assert "does not allow replies" not in str(stored.decision)
+
+
+def test_a_mention_written_after_the_daemons_last_poll_is_left_to_the_daemon(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The daemon polled at 09:00; a customer wrote at 09:00:30, and a backfill up to now
+    # ran before the daemon's next poll. Imported as history, the mention was resolved
+    # with its reply suppressed, and the daemon's poll then skipped it as stored: a live
+    # customer never answered and in no queue.
+    old = mention(1, "@acme my order is late", created_at="2026-11-20T08:50:00Z")
+    rt = make_runtime([old], teams=TEAMS)
+    run_cycle(rt)
+    sent = statuses(rt)[ActionStatus.SENT.value]
+    written = rt.clock.now() + timedelta(seconds=30)
+    fresh = mention(2, "@acme my order is late", created_at=written.isoformat())
+    rt.clock.advance(minutes=1)
+    refeed(rt, [old, fresh])
+    report = backfill(rt, "feed", Window(SINCE))
+    assert (report.ingested, report.left_to_daemon, sum(report.decisions.values())) == (1, 1, 0)
+    run_cycle(rt)
+    with rt.sessions() as session:
+        case = session.scalars(select(Case).where(Case.conversation_id == "1002")).one()
+        assert TAG not in case.tags
+        assert case.state != CaseState.RESOLVED.value
+    assert statuses(rt) == {ActionStatus.SENT.value: sent + 1}
