@@ -16,7 +16,7 @@ from monitor.domain import ActionStatus
 from monitor.pipeline import run_cycle
 from monitor.store.models import ActionRow, Case, Event
 from monitor.store.web_models import SentimentFeedback
-from monitor.web.users import LoginRefused, authenticate, create_user, disable
+from monitor.web.users import LoginRefused, authenticate, create_user, disable, list_users
 from tests.conftest import RuntimeFactory, mention
 from tests.fakes import ScriptedResponder, permanent
 from tests.webkit import PASSWORD, TEAMS, client_for, login, seeded
@@ -405,6 +405,20 @@ def test_admin_manages_users(make_runtime: RuntimeFactory) -> None:
     short = _post(client, csrf, "/admin/users", name="yan", role="agent", password="short")
     assert short.status_code == 400
     assert "at least 10 characters" in short.text
+
+
+def test_a_team_given_twice_is_stored_once(make_runtime: RuntimeFactory) -> None:
+    # "care care" was stored as two teams and shown as "care, care".
+    rt = seeded(make_runtime)
+    client, csrf = client_for(rt, "root")
+    form = {"name": "zoe", "role": "agent", "password": "long enough pw"}
+    added = _post(client, csrf, "/admin/users", teams="tech care tech,care", **form)
+    assert added.status_code == 303
+    assert [u.teams for u, _, _ in list_users(rt) if u.name == "zoe"] == [("tech", "care")]
+    assert "<td>tech, care</td>" in client.get("/admin/users").text
+    with rt.sessions() as session:
+        event = session.query(Event).filter(Event.kind == "user_added").all()[-1]
+        assert event.detail["teams"] == ["tech", "care"]
 
 
 def test_the_users_page_tells_a_disabled_user_from_a_locked_one(

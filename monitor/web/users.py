@@ -115,6 +115,7 @@ def create_user(
     """Add a user. The name is looked up first so a taken one costs no password hashing;
     the INSERT still ignores a user of that name added meanwhile (the CLI and the
     dashboard adding the same person at once), which failed on the unique name."""
+    teams = tuple(dict.fromkeys(teams))  # a team given twice is stored once, in order
     _validate(rt, name, role, teams, password)
     exists = UserExists(f"user {name} exists already")
     with transaction(rt.sessions) as session:
