@@ -421,6 +421,24 @@ def test_a_team_given_twice_is_stored_once(make_runtime: RuntimeFactory) -> None
         assert event.detail["teams"] == ["tech", "care"]
 
 
+def test_unlocking_a_user_who_is_not_locked_says_so_and_records_nothing(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = seeded(make_runtime)
+    client, csrf = client_for(rt, "root")
+    answer = _post(client, csrf, "/admin/users/alice/unlock")
+    assert answer.status_code == 400
+    assert "user alice is not locked" in answer.text
+    for _ in range(5):
+        with pytest.raises(LoginRefused):
+            authenticate(rt, "alice", "wrong password")
+    assert _post(client, csrf, "/admin/users/alice/unlock").status_code == 303
+    with rt.sessions() as session:
+        unlocked = session.query(Event).filter(Event.kind == "user_unlocked").all()
+        assert [e.detail for e in unlocked] == [{"name": "alice"}]
+    assert login(client_for(rt)[0], "alice")
+
+
 def test_the_users_page_tells_a_disabled_user_from_a_locked_one(
     make_runtime: RuntimeFactory,
 ) -> None:

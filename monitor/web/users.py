@@ -200,8 +200,11 @@ def enable(rt: Runtime, name: str, *, actor: str = "cli") -> None:
 
 
 def unlock(rt: Runtime, name: str, *, actor: str = "cli") -> None:
+    """Lift a lockout in force; refused, with nothing recorded, when there is none."""
     with transaction(rt.sessions) as session:
         row = _by_name(session, name)
+        if row.locked_until is None or row.locked_until <= rt.clock.now():
+            raise UserError(f"user {name} is not locked")
         row.failed_logins, row.locked_until = 0, None
         _audit(session, rt, "user_unlocked", actor, name=name)
 
