@@ -382,6 +382,24 @@ def test_health_lists_sources_and_retries_dead_actions(make_runtime: RuntimeFact
     assert _post(agent, agent_csrf, f"/actions/{dead_id}/retry").status_code == 403
 
 
+def test_health_confirms_a_retry_only_for_an_action_it_requeued(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # /health?retried=ANY said "Action ANY will be sent again" for any text.
+    platform = ScriptedResponder()
+    platform.fail_next(permanent("403 replies restricted"))
+    rt = seeded(make_runtime, responder=platform)
+    with rt.sessions() as session:
+        dead_id = session.query(ActionRow.id).filter(ActionRow.status == "dead").scalar()
+    client, csrf = client_for(rt, "lena")
+    for spoof in ("ANY", "999999", str(dead_id), "9" * 30):
+        page = client.get(f"/health?retried={spoof}").text
+        assert "will be sent again" not in page, spoof
+    answer = _post(client, csrf, f"/actions/{dead_id}/retry")
+    page = client.get(answer.headers["location"]).text
+    assert f"Action {dead_id} will be sent again." in page
+
+
 def test_admin_manages_users(make_runtime: RuntimeFactory) -> None:
     rt = seeded(make_runtime)
     client, csrf = client_for(rt, "root")
