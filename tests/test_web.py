@@ -16,7 +16,7 @@ from monitor.domain import ActionStatus
 from monitor.pipeline import run_cycle
 from monitor.store.models import ActionRow, Case, Event
 from monitor.store.web_models import SentimentFeedback
-from monitor.web.users import LoginRefused, authenticate, create_user, disable
+from monitor.web.users import LoginRefused, authenticate, create_user, disable, list_users
 from tests.conftest import RuntimeFactory, mention
 from tests.fakes import ScriptedResponder, permanent
 from tests.webkit import PASSWORD, TEAMS, client_for, login, seeded
@@ -382,6 +382,24 @@ def test_health_lists_sources_and_retries_dead_actions(make_runtime: RuntimeFact
     assert _post(agent, agent_csrf, f"/actions/{dead_id}/retry").status_code == 403
 
 
+def test_health_confirms_a_retry_only_for_an_action_it_requeued(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # /health?retried=ANY said "Action ANY will be sent again" for any text.
+    platform = ScriptedResponder()
+    platform.fail_next(permanent("403 replies restricted"))
+    rt = seeded(make_runtime, responder=platform)
+    with rt.sessions() as session:
+        dead_id = session.query(ActionRow.id).filter(ActionRow.status == "dead").scalar()
+    client, csrf = client_for(rt, "lena")
+    for spoof in ("ANY", "999999", str(dead_id), "9" * 30):
+        page = client.get(f"/health?retried={spoof}").text
+        assert "will be sent again" not in page, spoof
+    answer = _post(client, csrf, f"/actions/{dead_id}/retry")
+    page = client.get(answer.headers["location"]).text
+    assert f"Action {dead_id} will be sent again." in page
+
+
 def test_admin_manages_users(make_runtime: RuntimeFactory) -> None:
     rt = seeded(make_runtime)
     client, csrf = client_for(rt, "root")
@@ -405,6 +423,38 @@ def test_admin_manages_users(make_runtime: RuntimeFactory) -> None:
     short = _post(client, csrf, "/admin/users", name="yan", role="agent", password="short")
     assert short.status_code == 400
     assert "at least 10 characters" in short.text
+
+
+def test_a_team_given_twice_is_stored_once(make_runtime: RuntimeFactory) -> None:
+    # "care care" was stored as two teams and shown as "care, care".
+    rt = seeded(make_runtime)
+    client, csrf = client_for(rt, "root")
+    form = {"name": "zoe", "role": "agent", "password": "long enough pw"}
+    added = _post(client, csrf, "/admin/users", teams="tech care tech,care", **form)
+    assert added.status_code == 303
+    assert [u.teams for u, _, _ in list_users(rt) if u.name == "zoe"] == [("tech", "care")]
+    assert "<td>tech, care</td>" in client.get("/admin/users").text
+    with rt.sessions() as session:
+        event = session.query(Event).filter(Event.kind == "user_added").all()[-1]
+        assert event.detail["teams"] == ["tech", "care"]
+
+
+def test_unlocking_a_user_who_is_not_locked_says_so_and_records_nothing(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = seeded(make_runtime)
+    client, csrf = client_for(rt, "root")
+    answer = _post(client, csrf, "/admin/users/alice/unlock")
+    assert answer.status_code == 400
+    assert "user alice is not locked" in answer.text
+    for _ in range(5):
+        with pytest.raises(LoginRefused):
+            authenticate(rt, "alice", "wrong password")
+    assert _post(client, csrf, "/admin/users/alice/unlock").status_code == 303
+    with rt.sessions() as session:
+        unlocked = session.query(Event).filter(Event.kind == "user_unlocked").all()
+        assert [e.detail for e in unlocked] == [{"name": "alice"}]
+    assert login(client_for(rt)[0], "alice")
 
 
 def test_the_users_page_tells_a_disabled_user_from_a_locked_one(

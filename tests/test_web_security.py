@@ -120,6 +120,20 @@ def test_logout_ends_the_session_server_side(make_runtime: RuntimeFactory) -> No
     assert replay.get("/", follow_redirects=False).status_code == 303
 
 
+def test_signing_in_again_ends_the_session_the_browser_presented(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Signing in as someone else in the same browser only replaced the cookie: the old
+    # session stayed valid for its 12 hours, so a copy of alice's cookie kept working.
+    rt = seeded(make_runtime)
+    client, _ = client_for(rt, "alice")
+    alices = client.cookies["inchannel_session"]
+    login(client, "lena")
+    assert client.get("/", follow_redirects=False).status_code == 200  # as lena now
+    replay = TestClient(client.app, cookies={"inchannel_session": alices})
+    assert replay.get("/", follow_redirects=False).status_code == 303
+
+
 def test_cookies_are_httponly_samesite_and_secure_over_https(make_runtime: RuntimeFactory) -> None:
     rt = seeded(make_runtime)
     for base, secure in (("http://testserver", False), ("https://testserver", True)):

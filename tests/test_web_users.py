@@ -217,3 +217,10 @@ def test_passwords_are_hashed_at_argon2s_recommended_cost() -> None:
     ).stdout
     # RFC 9106's second recommended option (the low-memory one), argon2-cffi's default.
     assert out.split() == ["ID", "3", "65536", "4", "$argon2id$v=19$m=65536,t=3,p=4"]
+
+
+def test_users_add_stores_a_team_given_twice_once(config: Path) -> None:
+    args = ["users", "add", "ann", "--role", "agent", "--generate-password"]
+    code, out = _run(config, *args, "--team", "care", "--team", "tech", "--team", "care")
+    assert (code, out.splitlines()[-1]) == (0, "user ann (agent; teams: care, tech) added")
+    assert _run(config, "users", "list") == (0, "ann\tagent\tcare,tech\tok\n")

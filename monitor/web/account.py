@@ -81,6 +81,11 @@ def login(web: Web) -> Endpoint:
             )
         except LoginRefused as exc:
             return _login_page(web, request, 401, str(exc), back)
+        # The session this browser presented ends, as on logout: signing in as someone
+        # else must not leave a copy of the old cookie working for its remaining hours.
+        presented = request.cookies.get(SESSION_COOKIE, "")[:200]
+        if presented:
+            await run_in_threadpool(close_session, web.rt, presented)
         token = await run_in_threadpool(open_session, web.rt, user)
         response = RedirectResponse(local_path(back), status_code=303)
         set_cookie(web.rt, request, response, SESSION_COOKIE, token)

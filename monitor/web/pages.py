@@ -23,7 +23,7 @@ from monitor.textlength import REPLY_LIMITS, posted_length
 from monitor.web.base import Endpoint, Form, Web
 from monitor.web.case_view import load_case
 from monitor.web.charts import bars, stacked_columns
-from monitor.web.health import load_health
+from monitor.web.health import load_health, requeued
 from monitor.web.operations import (
     OPERATIONS,
     CaseNotFound,
@@ -277,9 +277,9 @@ def reports_csv(web: Web, request: Request) -> Response:
 
 
 def health(web: Web, request: Request, signed: Signed) -> Response:
-    done = request.query_params.get("retried", "")
+    retried = requeued(web.rt, signed.user, request.query_params.get("retried", ""))
     return web.render(
-        request, signed, "health.html", health=load_health(web.rt, signed.user), retried=done[:20]
+        request, signed, "health.html", health=load_health(web.rt, signed.user), retried=retried
     )
 
 

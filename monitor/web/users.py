@@ -115,6 +115,7 @@ def create_user(
     """Add a user. The name is looked up first so a taken one costs no password hashing;
     the INSERT still ignores a user of that name added meanwhile (the CLI and the
     dashboard adding the same person at once), which failed on the unique name."""
+    teams = tuple(dict.fromkeys(teams))  # a team given twice is stored once, in order
     _validate(rt, name, role, teams, password)
     exists = UserExists(f"user {name} exists already")
     with transaction(rt.sessions) as session:
@@ -199,8 +200,11 @@ def enable(rt: Runtime, name: str, *, actor: str = "cli") -> None:
 
 
 def unlock(rt: Runtime, name: str, *, actor: str = "cli") -> None:
+    """Lift a lockout in force; refused, with nothing recorded, when there is none."""
     with transaction(rt.sessions) as session:
         row = _by_name(session, name)
+        if row.locked_until is None or row.locked_until <= rt.clock.now():
+            raise UserError(f"user {name} is not locked")
         row.failed_logins, row.locked_until = 0, None
         _audit(session, rt, "user_unlocked", actor, name=name)
 
