@@ -29,7 +29,15 @@ from monitor.domain import (
 from monitor.runtime import Runtime
 from monitor.settings import Dispatch
 from monitor.store.db import transaction, with_retries
-from monitor.store.models import ActionRow, Case, Message, UTCDateTime, case_ref, from_customer
+from monitor.store.models import (
+    ActionRow,
+    Case,
+    Event,
+    Message,
+    UTCDateTime,
+    case_ref,
+    from_customer,
+)
 from monitor.store.pending import add_event
 from monitor.store.queries import claim_due_actions, insert_returning_keys, locked
 from responders.base import Responder, ResponderError, SendResult
@@ -433,7 +441,7 @@ def _record_error(
         # held open-ended; one that waits long shows as its case's SLA alert.
         row.attempts = max(0, row.attempts - 1)
         _clock_while_held(rt, session, row)
-    if error.permanent or _gives_up(row, config, now):
+    if error.permanent or _gives_up(session, row, config, now):
         row.status = ActionStatus.DEAD
         _hand_to_human(rt, session, row, error, now)
     else:
@@ -482,14 +490,27 @@ def _clock_while_held(rt: Runtime, session: Session, row: ActionRow) -> None:
         cases.start_follow_up_clock(rt.settings, case)
 
 
-def _gives_up(row: ActionRow, config: Dispatch, now: datetime) -> bool:
+def _gives_up(session: Session, row: ActionRow, config: Dispatch, now: datetime) -> bool:
     """A reply stops after max_attempts: a person answers instead, and soon. A
     notification has nobody to take over, and max_attempts (about 12 minutes with the
     defaults) lost escalations to a chat channel down for a quarter of an hour: it is
-    retried until it is notify_retry_hours old, as ElastAlert keeps unsent alerts."""
+    retried until it is notify_retry_hours old, as ElastAlert keeps unsent alerts. A
+    dead one a person retries gets as long again: timed from its creation, the first
+    failure of the fresh attempts ended them."""
     if row.kind == ActionKind.NOTIFY:
-        return now - row.created_at >= timedelta(hours=config.notify_retry_hours)
+        hours = timedelta(hours=config.notify_retry_hours)
+        return now - row.created_at >= hours and now - _retried_at(session, row) >= hours
     return row.attempts >= config.max_attempts
+
+
+def _retried_at(session: Session, row: ActionRow) -> datetime:
+    """When a person last retried the dead action (triage.retry_action), else its creation."""
+    query = select(func.max(Event.at)).where(
+        Event.case_id.is_(None) if row.case_id is None else Event.case_id == row.case_id,
+        Event.kind == "retried",
+        Event.detail["action"].as_integer() == row.id,
+    )
+    return session.scalar(query) or row.created_at
 
 
 def _not_retried(row: ActionRow, error: ResponderError) -> Done:

@@ -456,3 +456,27 @@ def test_hours_on_a_time_the_clocks_skip_start_and_end_at_the_change() -> None:
     calendar = closing.calendar()
     assert calendar.minutes_between(at("2026-03-28T23:00"), at("2026-03-29T12:00")) == 120
     assert calendar.add_minutes(at("2026-03-29T00:50"), 30) == at("2026-04-04T22:20")
+
+
+def test_a_dead_notification_retried_by_a_person_gets_fresh_attempts(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # `cases retry` promises fresh attempts. A notification gives up by its age, and a
+    # retried one is past notify_retry_hours already: its first failure killed it again.
+    with FakeAPI() as hook:
+        hook.add("POST", "/hook", *[Reply(503)] * 6, Reply(200, body=b"ok"))
+        rt = escalated_to_a_chat(make_runtime, hook, dispatch={"notify_retry_hours": 2})
+        for _ in range(4):
+            rt.clock.advance(minutes=30)  # type: ignore[attr-defined]
+            dispatch_outbox(rt)
+        (notify,) = actions(rt, ActionRow.kind == ActionKind.NOTIFY)
+        assert notify.status == ActionStatus.DEAD
+        triage.retry_action(rt, notify.id, user="lead")
+        dispatch_outbox(rt)  # the channel is still down: a failure, not the end
+        (notify,) = actions(rt, ActionRow.kind == ActionKind.NOTIFY)
+        assert notify.status == ActionStatus.FAILED, notify.last_error
+        rt.clock.advance(minutes=30)  # type: ignore[attr-defined]
+        dispatch_outbox(rt)
+        (notify,) = actions(rt, ActionRow.kind == ActionKind.NOTIFY)
+        assert notify.status == ActionStatus.SENT, notify.last_error
+        assert len(hook.seen("POST", "/hook")) == 7

@@ -614,3 +614,30 @@ def test_a_reply_answer_prawcore_crashes_on_is_temporary(
     assert (caught.value.permanent, caught.value.retry_after) == (False, None)
     assert str(caught.value) == expected
     assert len(api.seen("POST", "/api/comment/?")) == 1
+
+
+def test_after_a_ratelimit_the_rest_of_the_batch_waits_without_posting(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Reddit's RATELIMIT is the account's ("take a break"): each later reply of the
+    # batch was posted all the same, and refused the same way.
+    serve_token(api)
+    text = "u/acme_official my order is late"
+    mentions = [comment("c1", text, author="dave", inbox="m")]
+    mentions.append(comment("c2", text, author="erin", inbox="m"))
+    api.add("GET", "/message/mentions", listing(*mentions))
+    api.add("POST", "/api/read_message/?", Reply.json({}))
+    wait = api_error("RATELIMIT", "Take a break for 9 minutes before trying again.")
+    api.add("POST", "/api/comment/?", wait)
+    rt = reddit_runtime(make_runtime, api)
+    poll_source(rt, "inbox")
+    process_pending(rt)
+    dispatch_outbox(rt)
+    assert len(api.seen("POST", "/api/comment/?")) == 1
+    reset = rt.clock.now() + timedelta(minutes=9)
+    with transaction(rt.sessions) as session:
+        rows = session.scalars(select(ActionRow).order_by(ActionRow.id)).all()
+        assert [(r.status, r.attempts, r.next_attempt_at) for r in rows] == [
+            (ActionStatus.FAILED, 0, reset),
+            (ActionStatus.FAILED, 0, reset),
+        ]

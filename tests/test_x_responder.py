@@ -695,3 +695,27 @@ def test_the_thread_check_looks_for_posts_of_the_account_that_posts(
     assert responder(rt).find_own_reply(action()) == tid(7)
     (search,) = api.seen("GET", SEARCH)
     assert search.query["query"] == [f"conversation_id:{tid(1)} from:555"]
+
+
+def test_after_a_429_the_rest_of_the_batch_waits_for_the_reset_without_posting(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # X's posting window is the account's, not the reply's: each later reply of the
+    # batch was posted into the spent window all the same, one 429 each.
+    mentions = [tweet(1), tweet(2, "@acme where is my order", author="43")]
+    users = [user("42", "carla"), user("43", "dave")]
+    api.add("GET", MENTIONS, ok(body(mentions, users=users)))
+    api.add("POST", "/2/tweets", too_many(RESET))
+    rt = x_runtime(make_runtime, api, responder=True)
+    poll_source(rt, "mentions")
+    process_pending(rt)
+    dispatch_outbox(rt)
+    assert len(api.seen("POST", "/2/tweets")) == 1
+    reset = datetime.fromtimestamp(RESET, UTC)
+    with rt.sessions() as session:
+        rows = session.scalars(select(ActionRow).order_by(ActionRow.id)).all()
+        assert [(r.status, r.attempts, r.next_attempt_at) for r in rows] == [
+            ("failed", 0, reset),
+            ("failed", 0, reset),
+        ]
+        assert rows[1].last_error == "x rate limited: HTTP 429: Too Many Requests"
