@@ -28,7 +28,9 @@ INERT_AT = "@\u200b"
 
 def excerpt(text: str) -> str:
     """Mention text as it may appear in a chat message: one bounded, inert paragraph."""
-    return inert_line(pings_nobody(text), EXCERPT_CHARS)
+    # Controls out first: removed after the "@" was made inert, "@\u202aeveryone"
+    # became "@everyone" and pinged the whole channel.
+    return inert_line(pings_nobody(CONTROLS.sub("", text)), EXCERPT_CHARS)
 
 
 def pings_nobody(text: str) -> str:

@@ -46,3 +46,25 @@ def test_a_customers_everyone_does_not_ping_the_channel(make_runtime: RuntimeFac
     assert "@here" not in message
     assert "@\u200beveryone @\u200bhere" in message
     assert "you are idiots" in message  # the words themselves are kept
+
+
+def test_a_control_character_after_the_at_sign_does_not_make_a_ping(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The control and bidi characters are removed from the excerpt: removed after the
+    # "@" was made inert, "@\u202aeveryone" became "@everyone" and pinged the channel.
+    text = "@acme you are idiots @\u202aeveryone @\x01here @\u2066channel"
+    with FakeAPI() as hook:
+        hook.add("POST", "/hook", Reply(200, body=b"ok"))
+        host = hook.base_url.removeprefix("http://")
+        channels = {"care-chat": {"url": f"json://{host}/hook"}}
+        teams = [{"name": "care", "channels": ["care-chat"]}]
+        teams += [{"name": "tech"}, {"name": "billing"}, {"name": "international"}]
+        rt = make_runtime([mention(1, text)], channels=channels, teams=teams)
+        run_cycle(rt)
+        [posted] = hook.seen("POST", "/hook")
+    message = posted.json()["message"]
+    assert "you are idiots" in message
+    for name in ("everyone", "here", "channel"):
+        assert f"@{name}" not in message
+        assert f"@\u200b{name}" in message
