@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import ScalarSelect, func, literal, select, update
 from sqlalchemy.orm import Session
 
-from monitor import cases, thread_cap
+from monitor import cases, sla, thread_cap
 from monitor.domain import (
     Action,
     ActionKind,
@@ -103,9 +103,12 @@ def _claim_batch(
         judged = [rows[action_id] for action_id in ids if action_id not in unknown]
         cap = rt.settings.rules.max_replies_per_thread
         over = thread_cap.withdraw_over_cap(session, judged, cap=cap, now=now)
-        batch = [(_action(rows[i]), i in unknown) for i in ids if i not in over]
+        answered = sla.withdraw_answered(session, judged, now=now)
+        batch = [(_action(rows[i]), i in unknown) for i in ids if i not in over | answered]
     for action_id in sorted(over):
         log.info("action=%d withdrawn: its thread has its bot replies already", action_id)
+    for action_id in sorted(answered):
+        log.info("action=%d withdrawn: its case no longer owes the answer it warns of", action_id)
     return len(claimed), batch
 
 

@@ -7,16 +7,19 @@ follow-up (``cases.response_owed_since``); ``sla_due_at`` holds the deadline of 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from monitor import cases, notifications
+from monitor.domain import ActionKind, ActionStatus
 from monitor.runtime import Runtime
 from monitor.settings import Team
 from monitor.store.db import transaction
-from monitor.store.models import Case, Customer
+from monitor.store.models import ActionRow, Case, Customer
+from monitor.store.pending import add_event
 from monitor.store.queries import skip_locked
 
 log = logging.getLogger("inchannel.sla")
@@ -123,9 +126,63 @@ def _alert(
         text=text,
         # Per deadline: a case handed to another team gets a new one, and that team's
         # alert must not be taken for the old team's on a channel they share.
-        key=f"sla-{kind}:{case.id}:{due}",
+        key=_alert_key(kind, case.id, due),
         actor="system",
         now=now,
         channels=channels,
     )
     log.info("case=%s sla=%s team=%s", case.ref, kind, case.team)
+
+
+def _alert_key(kind: str, case_id: int, due: str | None) -> str:
+    return f"sla-{kind}:{case_id}:{due}"
+
+
+def withdraw_answered(session: Session, rows: Sequence[ActionRow], *, now: datetime) -> set[int]:
+    """Withdraw the claimed SLA alerts whose case no longer owes the answer they are
+    about: answered, resolved or given another deadline since. An alert waits in the
+    outbox as long as its channel is down (``notify_retry_hours``): sent once it was
+    back, it called the team to cases answered hours before. Their ids."""
+    alerts = {row.id: due for row in rows if (due := _alert_deadline(row)) is not None}
+    if not alerts:
+        return set()
+    query = select(Case.id, Case.sla_due_at).where(
+        Case.id.in_({row.case_id for row in rows if row.id in alerts}),
+        OWED,
+        Case.state.in_(cases.OPEN_STATES),
+    )
+    owed: dict[int, datetime | None] = {c.id: c.sla_due_at for c in session.execute(query)}
+    stale = [
+        row for row in rows if row.id in alerts and owed.get(row.case_id or 0) != alerts[row.id]
+    ]
+    for row in stale:
+        row.status, row.updated_at = ActionStatus.REJECTED.value, now
+        row.attempts -= 1  # the claim counted an attempt that is not made
+        detail = {"action": row.id, "reason": "the case no longer owes the answer it warned of"}
+        add_event(
+            session,
+            case_id=row.case_id,
+            kind="notification_withdrawn",
+            actor="bot",
+            detail=detail,
+            at=now,
+        )
+    return {row.id for row in stale}
+
+
+def _alert_deadline(row: ActionRow) -> datetime | None:
+    """The deadline an SLA alert's notification is about (its key, notifications.enqueue);
+    None for any other action."""
+    if row.kind != ActionKind.NOTIFY.value or row.case_id is None:
+        return None
+    for kind in ("warning", "breached"):
+        # notifications.notify_key: "notify:<alert key>:<channel>".
+        start = "notify:" + _alert_key(kind, row.case_id, "")
+        end = f":{row.channel}"
+        key = row.idempotency_key
+        if key.startswith(start) and key.endswith(end) and len(key) > len(start) + len(end):
+            try:
+                return datetime.fromisoformat(key[len(start) : -len(end)])
+            except ValueError:
+                return None
+    return None

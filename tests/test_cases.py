@@ -147,6 +147,44 @@ def test_sla_warns_then_breaches_once_each(make_runtime: RuntimeFactory) -> None
     assert kinds == ["sla_warning", "sla_breached"]
 
 
+def test_an_sla_alert_held_by_a_channel_outage_is_not_sent_once_the_case_is_answered(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """The team's chat was down when the warning came; meanwhile a person answered the
+    customer. Sent once the chat was back, "response due in 14 business min" called
+    them back to a case answered an hour before (and a whole outage's worth of them
+    arrived at once)."""
+    with FakeAPI() as hook:
+        hook.add("POST", "/hook", *[Reply(503)] * 3, *[Reply(200, body=b"ok")] * 5)
+        channels = {"care-chat": {"url": f"json://{hook.base_url.removeprefix('http://')}/hook"}}
+        care = {"name": "care", "channels": ["care-chat"], "first_response_minutes": 60}
+        teams = [{**care, "sla_warning_minutes": 15}, {"name": "tech"}, {"name": "billing"}]
+        rows = [mention(1, "@acme you are idiots")]
+        rt = make_runtime(rows, channels=channels, teams=[*teams, {"name": "international"}])
+        run_cycle(rt)  # escalated; its notification: 503
+        rt.clock.advance(minutes=46)  # type: ignore[attr-defined]
+        check_sla(rt)
+        dispatch_outbox(rt)  # the warning: 503
+        (warning,) = actions(rt, ActionRow.idempotency_key.like("notify:sla-warning:%"))
+        assert warning.status == ActionStatus.FAILED
+        casework.reply(rt, "C-1001", "So sorry about this - a refund is on its way.", user="lena")
+        dispatch_outbox(rt)  # the escalation again (503), the reply posted
+        assert the_case(rt).first_response_at is not None
+        rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+        dispatch_outbox(rt)
+        (warning,) = actions(rt, ActionRow.id == warning.id)
+        assert warning.status == ActionStatus.REJECTED
+        messages = [r.json()["title"] + r.json()["message"] for r in hook.seen("POST", "/hook")]
+        assert sum("SLA" in m for m in messages) == 1  # the one the outage refused
+        assert sum("SLA" not in m for m in messages) == 3  # the escalation, sent at last
+        assert (actions(rt, ActionRow.kind == ActionKind.NOTIFY)[0].status) == ActionStatus.SENT
+    with rt.sessions() as session:
+        withdrawn = session.scalars(select(Event).where(Event.kind == "notification_withdrawn"))
+        assert [e.detail for e in withdrawn] == [
+            {"action": warning.id, "reason": "the case no longer owes the answer it warned of"}
+        ]
+
+
 def test_a_case_reopened_days_later_gets_a_fresh_sla_clock(make_runtime: RuntimeFactory) -> None:
     # Escalated, then closed by a person without a reply (nothing was owed); the
     # customer writes again three days later. The deadline counted from the first
