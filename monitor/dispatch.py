@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import ScalarSelect, func, literal, select, update
 from sqlalchemy.orm import Session
 
-from monitor import cases, sla, thread_cap
+from monitor import cases, notifications, sla, thread_cap
 from monitor.domain import (
     Action,
     ActionKind,
@@ -539,7 +539,9 @@ def _hand_to_human(
         "system",
         case.team or rt.settings.teams[0].name,
         Priority(case.priority),
-        reason=f"reply could not be posted ({reason}): {str(error)[:200]}",
+        # The platform's words, on the escalation's title line: no line of their own,
+        # no "@everyone" (notifications.excerpt).
+        reason=f"reply could not be posted ({reason}): {notifications.excerpt(str(error), 200)}",
     )
     cases.escalate(session, rt.settings, case, escalation, now)
 

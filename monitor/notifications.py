@@ -26,11 +26,12 @@ _MENTION = re.compile(r"@(?=\w)")
 INERT_AT = "@\u200b"
 
 
-def excerpt(text: str) -> str:
-    """Mention text as it may appear in a chat message: one bounded, inert paragraph."""
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """Text we do not write (a mention, a platform's error) as it may appear in a chat
+    message: one bounded, inert paragraph."""
     # Controls out first: removed after the "@" was made inert, "@\u202aeveryone"
     # became "@everyone" and pinged the whole channel.
-    return inert_line(pings_nobody(CONTROLS.sub("", text)), EXCERPT_CHARS)
+    return inert_line(pings_nobody(CONTROLS.sub("", text)), limit)
 
 
 def pings_nobody(text: str) -> str:

@@ -15,6 +15,7 @@ from monitor.store.models import ActionRow, Case, Event, Message, case_ref
 from responders.base import ResponderError, SendResult
 from tests.conftest import RuntimeFactory, mention
 from tests.fakes import CrashAfterPost, ScriptedResponder, permanent, temporary
+from tests.webkit import TEAMS
 
 OUTAGE = "@acme the app is down"
 
@@ -88,6 +89,29 @@ def test_permanent_error_is_dead_and_case_goes_to_a_human(make_runtime: RuntimeF
         assert session.scalars(select(Case)).one().state == CaseState.AWAITING_HUMAN
         kinds = session.scalars(select(Event.kind)).all()
         assert "send_failed" in kinds
+
+
+def test_a_platforms_error_in_the_escalation_title_pings_nobody(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """The reason a reply could not be posted quotes the platform's error, which is
+    not ours to trust: on a line of its own, its "@everyone" pinged the whole channel."""
+    channels = {"care-chat": {"url": "json://127.0.0.1:9/hook"}}
+    teams = [{**team, "channels": ["care-chat"]} for team in TEAMS]
+    rt = make_runtime(
+        [mention(1, "@acme thank you so much, wonderful service!")], channels=channels, teams=teams
+    )
+    responder = with_scripted(rt)
+    poll_source(rt, "feed")
+    process_pending(rt)
+    responder.fail_next(permanent("403 refused\n@everyone\x1b[2J look <!channel>"))
+    dispatch_outbox(rt)
+    with rt.sessions() as session:
+        (text,) = session.scalars(select(ActionRow.text).where(ActionRow.kind == "notify"))
+    title = text.splitlines()[0]
+    assert title.endswith("403 refused @\u200beveryone[2J look <!channel>")
+    assert "@everyone" not in text
+    assert "\x1b" not in text
 
 
 def test_retries_are_capped_then_dead(make_runtime: RuntimeFactory) -> None:
