@@ -39,8 +39,10 @@ def guarded(
     if recorded_every is not None:
         recorder = jobs.recorder_for(rt, name, recorded_every)
 
+    streak = jobs.Streak()
+
     def job() -> None:
-        jobs.run_job(rt, name, step, recorder, max_batches=MAX_BATCHES_PER_RUN)
+        jobs.run_job(rt, name, step, recorder, max_batches=MAX_BATCHES_PER_RUN, streak=streak)
 
     return job
 
