@@ -322,16 +322,20 @@ def _announce(settings: Settings, dry_run: bool) -> None:
 def _run_once(rt: Runtime) -> None:
     """One cycle; exit 1 if a job failed. Each failure is logged and recorded as the
     daemon's are, so `inchannel status` reports it between cron runs."""
+    from monitor.daemon import stopping_on_signals
     from monitor.ingest import release_leases
     from monitor.pipeline import run_once
 
     started = time.perf_counter()
-    try:
-        report = run_once(rt)
-    finally:
-        # Ctrl-C or a crash mid-cycle: the next `run --once` (cron) must not wait out
-        # this process's leases before polling again.
-        release_leases(rt)
+    # SIGTERM (a cron `timeout`, a stopped systemd unit) killed the process mid-send,
+    # its leases held: as the daemon, the running step finishes and the rest is skipped.
+    with stopping_on_signals(rt):
+        try:
+            report = run_once(rt)
+        finally:
+            # Ctrl-C or a crash mid-cycle: the next `run --once` (cron) must not wait out
+            # this process's leases before polling again.
+            release_leases(rt)
     log.info(
         "cycle done polls=%d process_batches=%d dispatch_batches=%d duration_ms=%.1f",
         report.polls,
@@ -343,6 +347,9 @@ def _run_once(rt: Runtime) -> None:
         n = len(report.failed)
         listed = "; ".join(report.failed)
         click.echo(f"error: run --once: {n} job{'s' if n != 1 else ''} failed: {listed}", err=True)
+    if rt.stopping.is_set():
+        click.echo("error: run --once: stopped by a signal before the cycle finished", err=True)
+    if report.failed or rt.stopping.is_set():
         sys.exit(1)
 
 

@@ -6,7 +6,8 @@ import functools
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
@@ -38,8 +39,10 @@ def guarded(
     if recorded_every is not None:
         recorder = jobs.recorder_for(rt, name, recorded_every)
 
+    streak = jobs.Streak()
+
     def job() -> None:
-        jobs.run_job(rt, name, step, recorder, max_batches=MAX_BATCHES_PER_RUN)
+        jobs.run_job(rt, name, step, recorder, max_batches=MAX_BATCHES_PER_RUN, streak=streak)
 
     return job
 
@@ -95,9 +98,10 @@ def _withdraw_reports(rt: Runtime) -> None:
         log.warning("could not withdraw this worker's job failures: %s", jobstate.describe(exc))
 
 
-def run_forever(rt: Runtime, *, on_started: Callable[[], None] | None = None) -> None:
-    """Run until SIGINT/SIGTERM; the running step finishes before the process exits."""
-    scheduler = build_scheduler(rt)
+@contextmanager
+def stopping_on_signals(rt: Runtime) -> Iterator[None]:
+    """SIGINT and SIGTERM set ``rt.stopping``: the running step finishes, no other
+    starts. The previous handlers are given back at the end."""
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal=%s stopping after the running step", signal.Signals(signum).name)
@@ -107,16 +111,25 @@ def run_forever(rt: Runtime, *, on_started: Callable[[], None] | None = None) ->
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, stop)
-    scheduler.start()
-    log.info("daemon started sources=%s", ",".join(rt.sources) or "-")
-    if on_started is not None:
-        on_started()
     try:
-        rt.stopping.wait()
+        yield
     finally:
-        scheduler.shutdown(wait=True)
-        release_leases(rt)
-        _withdraw_reports(rt)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        log.info("daemon stopped")
+
+
+def run_forever(rt: Runtime, *, on_started: Callable[[], None] | None = None) -> None:
+    """Run until SIGINT/SIGTERM; the running step finishes before the process exits."""
+    scheduler = build_scheduler(rt)
+    with stopping_on_signals(rt):
+        scheduler.start()
+        log.info("daemon started sources=%s", ",".join(rt.sources) or "-")
+        if on_started is not None:
+            on_started()
+        try:
+            rt.stopping.wait()
+        finally:
+            scheduler.shutdown(wait=True)
+            release_leases(rt)
+            _withdraw_reports(rt)
+            log.info("daemon stopped")

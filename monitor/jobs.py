@@ -34,6 +34,29 @@ class JobRun:
     error: str | None = None  # jobstate.describe of the failure, None if it succeeded
 
 
+@dataclass(slots=True)
+class Streak:
+    """One job's failed runs in a row in this process, for the log: a database away for
+    ten minutes failed dispatch 120 times, and each traceback buried the rest. The log
+    has a failure's traceback when it is new, one line while it repeats, and the end."""
+
+    failures: int = 0
+    last_error: str | None = None
+
+    def failed(self, name: str, error: str) -> None:
+        self.failures += 1
+        if error == self.last_error:
+            log.error("job=%s failed again (%d runs in a row): %s", name, self.failures, error)
+        else:
+            log.exception("job=%s failed; its next run starts from what was committed", name)
+        self.last_error = error
+
+    def succeeded(self, name: str) -> None:
+        if self.failures:
+            log.info("job=%s works again after %d failed runs", name, self.failures)
+        self.failures, self.last_error = 0, None
+
+
 def recorded_intervals(settings: Settings) -> dict[str, float]:
     """The jobs whose failures status reports, and their intervals in seconds: a report
     is open for about two intervals (monitor.jobstate). Polls are not among them: they
@@ -51,20 +74,29 @@ def recorder_for(rt: Runtime, name: str, seconds: float) -> jobstate.Recorder:
 
 
 def run_job(
-    rt: Runtime, name: str, step: Step, recorder: jobstate.Recorder | None, *, max_batches: int
+    rt: Runtime,
+    name: str,
+    step: Step,
+    recorder: jobstate.Recorder | None,
+    *,
+    max_batches: int,
+    streak: Streak | None = None,
 ) -> JobRun:
     """Call ``step`` until it has no more work (at most ``max_batches`` times, so other
-    jobs get their turn); a failure is logged and reported, never raised."""
+    jobs get their turn); a failure is logged and reported, never raised. ``streak``:
+    the job's earlier runs, for the log."""
+    streak = streak if streak is not None else Streak()
     batches = 0
     while batches < max_batches and not rt.stopping.is_set():
         batches += 1
         try:
             more = step()
         except Exception as exc:
-            log.exception("job=%s failed; its next run starts from what was committed", name)
+            streak.failed(name, jobstate.describe(exc))
             if recorder is not None:
                 _note(rt, recorder, exc)
             return JobRun(batches, jobstate.describe(exc))
+        streak.succeeded(name)
         if recorder is not None:
             _note(rt, recorder, None)
         if not more:

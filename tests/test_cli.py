@@ -6,6 +6,7 @@ import json
 import os
 import pathlib
 import shutil
+import signal
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -410,3 +411,40 @@ def test_run_once_records_a_failed_job_for_status_and_exits_1(
     (problem,) = [p for p in json.loads(output)["problems"] if p.startswith("job ")]
     assert problem.startswith("job health: 1 failed run in a row, the last ")
     assert problem.endswith(": IntegrityError: disk says no")
+
+
+def test_run_once_stops_after_the_running_step_on_sigterm(
+    demo_config: Path, tmp_path: Path
+) -> None:
+    """SIGTERM (a cron `timeout`, `systemctl stop` of a timer's unit) ended `run --once`
+    at once, mid-send or not, and kept its leases; it now stops as the daemon does."""
+    assert invoke("db", "upgrade", "--config", str(demo_config))[0] == 0
+    unhandled: list[int] = []
+    sent: list[str] = []
+
+    def sigterm_at_the_claim(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        # As processing claims the polled messages: the sources polled, nothing decided.
+        if "WHERE messages.processed IS" in statement and not sent:
+            sent.append(statement)
+            signal.raise_signal(signal.SIGTERM)
+
+    # Were the run not to handle it, SIGTERM would end pytest itself.
+    def ours(signum: int, _frame: object) -> None:
+        unhandled.append(signum)
+
+    previous = signal.signal(signal.SIGTERM, ours)
+    event.listen(Engine, "before_cursor_execute", sigterm_at_the_claim)
+    try:
+        code, output = invoke("run", "--once", "--config", str(demo_config))
+        assert signal.getsignal(signal.SIGTERM) is ours  # given back when the run ends
+    finally:
+        event.remove(Engine, "before_cursor_execute", sigterm_at_the_claim)
+        signal.signal(signal.SIGTERM, previous)
+    assert len(sent) == 1
+    assert unhandled == []
+    assert code == 1
+    assert "error: run --once: stopped by a signal before the cycle finished" in output
+    db = sqlite3.connect(tmp_path / "var" / "inchannel.db")
+    assert db.execute("SELECT count(*) FROM actions WHERE status = 'sent'").fetchone() == (0,)
+    leases = db.execute("SELECT lease_owner FROM source_state WHERE name = 'demo'").fetchall()
+    assert leases == [(None,)]

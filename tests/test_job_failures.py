@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import event
 
 from monitor.clock import FakeClock
@@ -237,3 +239,33 @@ def test_run_once_records_its_jobs_and_the_next_cron_run_settles_them(
     clock.advance(minutes=4)
     assert run_once(worker(rt, "cron:2:bbbbbb")).failed == ()
     assert job_problems(rt) == []
+
+
+def test_an_outage_logs_one_traceback_a_job_then_one_line_a_run_and_the_end(
+    make_runtime: RuntimeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A database away for ten minutes failed dispatch 120 times, each with its
+    traceback; now the first failure has it, the same failure again is one line, another
+    failure has its own, and the first success after them says the job works again."""
+    rt = make_runtime([mention(1)])
+    steps = iter([failing_step, failing_step, other_failure, lambda: False, lambda: False])
+    dispatch = guarded("dispatch", rt, lambda: next(steps)(), recorded_every=5)
+    with caplog.at_level(logging.INFO, logger="inchannel.daemon"):
+        for _ in range(5):
+            dispatch()
+    lines = [
+        (r.getMessage(), r.exc_info is not None)
+        for r in caplog.records
+        if r.name == "inchannel.daemon"
+    ]
+    first = "job=dispatch failed; its next run starts from what was committed"
+    assert lines == [
+        (first, True),
+        (f"job=dispatch failed again (2 runs in a row): {FAILED}", False),
+        (first, True),  # not the same failure: its traceback is news
+        ("job=dispatch works again after 3 failed runs", False),
+    ]
+
+
+def other_failure() -> bool:
+    raise ValueError("another failure")

@@ -311,3 +311,42 @@ def test_two_workers_rejecting_at_once_both_count(
         event.remove(first.engine, "after_cursor_execute", at_the_read)
     other[0].join(timeout=30)
     assert state(first).consecutive_failures == 2
+
+
+def _unreachable() -> Any:
+    from sqlalchemy import create_engine
+
+    return create_engine("sqlite:////nonexistent-dir/never.db")
+
+
+def test_a_reload_the_database_missed_is_reported_once_it_is_back(
+    make_runtime: RuntimeFactory, rules_dir: Path
+) -> None:
+    """A reload (good or rejected) while the database is away is stored when it is back:
+    `rules status` named the old version, or no rejection, until the next change."""
+    from sqlalchemy.exc import OperationalError
+
+    rt = make_runtime(rules={"path": str(rules_dir)})
+    reloader = RuleReloader(rt)
+    reloader.check()
+    working = rt.sessions.kw["bind"]
+
+    write(rules_dir, NEW_RULE, "30-more.yaml")
+    rt.sessions.configure(bind=_unreachable())
+    with pytest.raises(OperationalError):
+        reloader.check()
+    assert len(rt.rules.rules) == 16  # running, only not stored
+    rt.sessions.configure(bind=working)
+    reloader.check()
+    assert state(rt).details["version"] == rt.rules.version
+
+    write(rules_dir, "name: broken\nmatch: {label: negatve}\nthen: {tag: [x]}\n", "40-bad.yaml")
+    rt.sessions.configure(bind=_unreachable())
+    with pytest.raises(OperationalError):
+        reloader.check()
+    rt.sessions.configure(bind=working)
+    reloader.check()
+    row = state(rt)
+    assert row.details["rejected_version"] not in (None, rt.rules.version)
+    assert "'negatve'" in (row.last_error or "")
+    assert row.consecutive_failures == 1

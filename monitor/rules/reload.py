@@ -37,7 +37,10 @@ class RuleReloader:
         # The @rules row reports the daemon's rules; a dashboard reloading for itself
         # (ReloadOnUse) leaves it to the daemon.
         self.publish = publish
+        # Whether the @rules row shows what this reloader last decided: a write the
+        # database refused (it was away) is made again at the next check.
         self._published = False
+        self._rejected_error = ""
 
     def check(self) -> bool:
         """One reload check; always returns False (a step with no backlog)."""
@@ -51,6 +54,8 @@ class RuleReloader:
                 self._publish(error=None)
         elif version != self.rejected_version:
             self._load(version)
+        elif not self._published:
+            self._publish(error=self._rejected_error, rejected=version)
         return False
 
     def _load(self, version: str) -> None:
@@ -77,7 +82,7 @@ class RuleReloader:
     def _reject(self, version: str, error: str) -> None:
         """Keep the running rules and report the rejected version once (ElastAlert's
         way: a bad edit must not stop the bot, nor leave it running no rules)."""
-        self.rejected_version = version
+        self.rejected_version, self._rejected_error = version, error
         log.error(
             "rules version=%s rejected, still running version=%s:\n%s",
             version, _version(self.rt), error,
@@ -87,6 +92,7 @@ class RuleReloader:
     def _publish(self, *, error: str | None, rejected: str | None = None) -> None:
         if not self.publish:
             return
+        self._published = False
         now, running = self.rt.clock.now(), self.rt.loaded_rules()
         details: dict[str, Any] = {
             "version": running.version,
