@@ -119,11 +119,7 @@ class XSource:
     def _since_out_of_reach(self, state: XCursor, now: datetime) -> bool:
         """Whether a search sweep's since_id has fallen out of the 7-day window while it
         waited (a rate limit's reset, a backoff): X answers 400 to the next page."""
-        return (
-            self.origin is Origin.SEARCH
-            and state.since_id is not None
-            and snowflake_time(state.since_id) < now - SEARCH_WINDOW
-        )
+        return self._left_search_window(state.since_id, now)
 
     def _restarted(self, state: XCursor, now: datetime) -> XCursor:
         """The sweep without its page token: from its since_id (moved up to the 7-day
@@ -201,6 +197,12 @@ class XSource:
             # Each request budgeted and billed as of when it is made: a run crossing
             # midnight UTC reads on the new day's budget, as the live poll does.
             now = clock.now()
+            if self._left_search_window(since, now):
+                # X answers 400 to a since_id older than 7 days, page token or not: read
+                # on from the window's edge, below the posts read so far.
+                since, token = snowflake_at(now - SEARCH_WINDOW), None
+                until = str(reach.lowest) if reach.lowest is not None else until
+                reach.lost_before = now - SEARCH_WINDOW
             with self._reads_held(now):
                 page = self._fetch(since, token, now, until=until)
             parsed = parse_page(page.tweets, page.users, self.brand, self.origin)
@@ -211,6 +213,7 @@ class XSource:
             reach.hold(context, kept, window)
             if token is None:
                 problems.extend(self._timeline_cut(reach))
+                problems.extend(self._edge_moved(reach))
             yield PollResult(
                 [*kept, *reach.release(done=token is None)],
                 None,
@@ -231,6 +234,24 @@ class XSource:
                 f"{_reachable_since(now):%Y-%m-%dT%H:%M} or later (older posts need the "
                 "full-archive search, which inchannel does not use)"
             )
+
+    def _left_search_window(self, since: str | None, now: datetime) -> bool:
+        """Whether a search backfill's since_id has left the 7 days since its check: a
+        --since just inside them passes it, and a long run outlives them."""
+        return (
+            self.origin is Origin.SEARCH
+            and since is not None
+            and snowflake_time(since) < now - SEARCH_WINDOW
+        )
+
+    def _edge_moved(self, reach: _Reach) -> list[str]:
+        if reach.lost_before is None:
+            return []
+        return [
+            f"{self.name}: X recent search no longer reaches back to --since: posts before "
+            f"{reach.lost_before:%Y-%m-%d %H:%M:%S} UTC were not read (the window's start "
+            "left the 7 days while the backfill ran)"
+        ]
 
     def _timeline_cut(self, reach: _Reach) -> list[str]:
         """The problem line when the mentions timeline ran out at X's 800 posts: X then
@@ -532,6 +553,8 @@ class _Reach:
     read: int = 0
     oldest: datetime | None = None
     lowest: int | None = None
+    # Where a search backfill read on from after its since_id left the 7 days.
+    lost_before: datetime | None = None
     parents: dict[str, Mention] = field(default_factory=dict)  # held, by id
     ready: list[Mention] = field(default_factory=list)
 
