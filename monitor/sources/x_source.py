@@ -416,6 +416,9 @@ class XSource:
         problems: list[str] = []
         pool, users = dict(page.included), dict(page.users)
         wanted = self._unseen_parents(mentions)
+        # Each post's customers: the authors of the mentions its chain of replies starts
+        # from (a brand reply in between included).
+        customers = {m.external_id: {m.author.id} for m in mentions}
         short = ""
         for level in range(self.config.thread_depth):
             missing = [i for i in wanted if i not in pool]
@@ -425,7 +428,7 @@ class XSource:
                     problems.append(f"thread context not fetched: {short}")
             items = [pool[i] for i in wanted if i in pool]
             parsed = parse_page(items, users, self.brand, Origin.CONTEXT)
-            kept = self._in_conversation(parsed.mentions, mentions)
+            kept = self._in_conversation(parsed.mentions, mentions, customers)
             found.extend(kept)
             problems.extend(f"parent {p}" for p in parsed.problems)
             mentions, wanted = kept, self._unseen_parents(kept)
@@ -434,23 +437,33 @@ class XSource:
         return found, problems
 
     def _in_conversation(
-        self, parents: Sequence[Mention], children: Sequence[Mention]
+        self,
+        parents: Sequence[Mention],
+        children: Sequence[Mention],
+        customers: dict[str, set[str]],
     ) -> list[Mention]:
-        """Parents by the brand or by the customer who replied to them.
+        """Parents by the brand or by the customer whose mention replied to them, directly
+        or through the brand's answer; ``customers`` learns the kept parents'.
 
         Every stored post is processed as customer input, so a third party's post would
-        open a case for someone who never addressed the brand; those are left out."""
-        authors = {c.author.id for c in children} | {self.brand.user_id}
-        kept = [
-            p
-            for p in parents
-            if p.author.id in authors or p.author.handle.lower() in self.brand.handles
-        ]
+        open a case for someone who never addressed the brand; those are left out, also
+        when their author wrote another mention of the page."""
+        kept = []
         for parent in parents:
-            if parent not in kept:
+            replied = [c for c in children if c.in_reply_to == parent.external_id]
+            theirs: set[str] = set().union(*(customers.get(c.external_id, set()) for c in replied))
+            if parent.author.id in theirs or self._by_brand(parent):
+                customers[parent.external_id] = theirs
+                kept.append(parent)
+            else:
                 log.info("source=%s parent %s by a third party not stored", self.name,
                          parent.external_id)  # fmt: skip
         return kept
+
+    def _by_brand(self, post: Mention) -> bool:
+        return (
+            post.author.id == self.brand.user_id or post.author.handle.lower() in self.brand.handles
+        )
 
     def _fetch_into(
         self,
