@@ -318,6 +318,31 @@ def test_reply_settings_restrict_replies_unless_the_brand_is_mentioned(
     assert allowed == {tid(1): False, tid(2): True, tid(3): True}
 
 
+def test_a_post_from_the_mentions_timeline_may_be_answered_whatever_its_reply_settings(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # The timeline holds only posts that mention the brand account, and X lets a mentioned
+    # account reply whatever the reply settings. Checked against the text alone, a
+    # mention without a handle listed in brand.accounts.x, or a reply in the thread that
+    # does not name the brand in its text, was taken for one the bot may not answer, and
+    # was escalated instead of answered.
+    page = body(
+        [
+            tweet(1, "@acme my parcel is lost", reply_settings="mentionedUsers"),
+            tweet(2, "still nothing arrived", reply_settings="following"),
+        ]
+    )
+    api.add("GET", MENTIONS, ok(page))
+    rt = make_runtime(
+        sources=[{"name": "mentions", "type": "x_mentions"}],
+        x=x_section(api),
+        brand={"name": "Acme"},  # no brand.accounts.x
+    )
+    poll_source(rt, "mentions")
+    allowed = {m.external_id: m.reply_allowed for m in messages(rt)}
+    assert allowed == {tid(1): True, tid(2): True}
+
+
 def test_thread_context_uses_includes_fetches_deeper_and_skips_deleted_parents(
     make_runtime: RuntimeFactory, api: FakeAPI
 ) -> None:
