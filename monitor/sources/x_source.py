@@ -340,6 +340,15 @@ class XSource:
         includes.tweets, billed too: the budget is a bound, not a target."""
         limit = self.x.budget.reads_per_day
         needed = usage.worst_case_reads(self.config.max_results)
+        if needed > limit:
+            # No day could ever fit it: only the config can, and a restart reads that.
+            raise SourceError(
+                f"x read budget: one request of {self.name} may read {needed} posts "
+                f"(max_results {self.config.max_results} and the posts they reference), "
+                f"more than x.budget.reads_per_day ({limit}) allows in a day; raise it or "
+                "lower the source's max_results",
+                permanent=True,
+            )
         hold = self.ledger.hold_reads(now, needed, limit)
         if isinstance(hold, usage.Hold):
             return hold
