@@ -27,7 +27,7 @@ from monitor.store.db import transaction
 from monitor.store.models import ActionRow, Message, SourceState, Usage
 from monitor.store.queries import insert_state_row
 from tests.conftest import REPO, RuntimeFactory
-from tests.fakeapi import FakeAPI
+from tests.fakeapi import FakeAPI, Reply
 from tests.test_leases import wait_for_a_blocked_insert
 from tests.webkit import TEAMS
 from tests.xapi import (
@@ -403,3 +403,41 @@ def test_parents_held_back_are_still_imported_when_the_fetch_stops(
     with rt.sessions() as session:
         stored = set(session.scalars(select(Message.external_id)))
     assert stored == {tid(5), tid(4)}
+
+
+class TenMinutesPerPage:
+    """Moves the clock ten minutes on once a page is fetched: a slow, long backfill."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+
+    def __call__(self, report: BackfillReport) -> None:
+        if not report.importing:
+            self.clock.advance(minutes=10)
+
+
+def test_a_search_backfill_whose_since_leaves_the_seven_days_reads_on_from_the_edge(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # A --since just inside recent search's 7 days passed the check, then left them while
+    # the pages were read: X refused the next page (400 on since_id) and the run stopped
+    # with "x refused the page token; the sweep restarts", which no backfill does.
+    search = [{"name": "search", "type": "x_search", "query": "acme"}]
+    rt = x_runtime(make_runtime, api, sources=search)
+    assert isinstance(rt.clock, FakeClock)
+    since = rt.clock.now() - timedelta(days=7) + timedelta(minutes=5)
+    api.add("GET", SEARCH, ok(body([tweet(5), tweet(4)], next_token="page2")))
+    refused = Reply.json({"title": "Invalid Request", "status": 400}, status=400)
+    api.add("GET", SEARCH, refused, query={"next_token": "page2"})
+    api.add("GET", SEARCH, ok(body([tweet(3)])), query={"until_id": tid(4)})
+    report = backfill(rt, "search", Window(since), on_page=TenMinutesPerPage(rt.clock))
+    assert (report.fetched, report.failure) == (3, None)
+    second = api.seen("GET", SEARCH)[1].query
+    edge = rt.clock.now() - timedelta(minutes=10) - timedelta(days=7) + timedelta(minutes=1)
+    assert "next_token" not in second
+    assert second["since_id"] == [snowflake_at(edge)]
+    assert report.problems == [
+        "search: X recent search no longer reaches back to --since: posts before "
+        f"{edge:%Y-%m-%d %H:%M:%S} UTC were not read (the window's start left the 7 days "
+        "while the backfill ran)"
+    ]

@@ -318,6 +318,31 @@ def test_reply_settings_restrict_replies_unless_the_brand_is_mentioned(
     assert allowed == {tid(1): False, tid(2): True, tid(3): True}
 
 
+def test_a_post_from_the_mentions_timeline_may_be_answered_whatever_its_reply_settings(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # The timeline holds only posts that mention the brand account, and X lets a mentioned
+    # account reply whatever the reply settings. Checked against the text alone, a
+    # mention without a handle listed in brand.accounts.x, or a reply in the thread that
+    # does not name the brand in its text, was taken for one the bot may not answer, and
+    # was escalated instead of answered.
+    page = body(
+        [
+            tweet(1, "@acme my parcel is lost", reply_settings="mentionedUsers"),
+            tweet(2, "still nothing arrived", reply_settings="following"),
+        ]
+    )
+    api.add("GET", MENTIONS, ok(page))
+    rt = make_runtime(
+        sources=[{"name": "mentions", "type": "x_mentions"}],
+        x=x_section(api),
+        brand={"name": "Acme"},  # no brand.accounts.x
+    )
+    poll_source(rt, "mentions")
+    allowed = {m.external_id: m.reply_allowed for m in messages(rt)}
+    assert allowed == {tid(1): True, tid(2): True}
+
+
 def test_thread_context_uses_includes_fetches_deeper_and_skips_deleted_parents(
     make_runtime: RuntimeFactory, api: FakeAPI
 ) -> None:
@@ -351,6 +376,45 @@ def test_thread_context_uses_includes_fetches_deeper_and_skips_deleted_parents(
     with rt.sessions() as session:
         case_of = {m.external_id: m.case_id for m in session.scalars(select(Message))}
     assert case_of[tid(9)] == case_of[tid(10)] is not None  # the thread shows in one case
+
+
+def test_a_parent_by_another_customer_of_the_page_is_not_stored_as_context(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Parents were kept when their author wrote any mention of the page: erin's reply to
+    # dan's post stored dan's post, which never addressed the brand, and opened a case
+    # for dan in a thread he never brought to the brand, because dan had mentioned the
+    # brand elsewhere on the same page.
+    page = body(
+        [
+            tweet(30, "@acme agreed", author="44", **reply_to(29)),
+            tweet(40, "@acme where is my refund", author="43"),
+        ],
+        included=[tweet(29, "the match was awful", author="43")],
+        users=[user("43", "dan"), user("44", "erin")],
+    )
+    api.add("GET", MENTIONS, ok(page))
+    rt = x_runtime(make_runtime, api)
+    poll_source(rt, "mentions")
+    assert [m.external_id for m in messages(rt)] == [tid(30), tid(40)]
+
+
+def test_the_customers_post_above_a_brand_reply_is_stored_as_context(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # carla's complaint, the brand's answer, carla's follow-up: two levels up, her own
+    # first post was left out, as a parent was kept only by the author of its direct
+    # reply (here the brand), so the case showed the brand answering nothing.
+    follow_up = tweet(10, "@acme still broken", in_reply_to_user_id=BRAND_ID, **reply_to(9, 8))
+    answer = tweet(9, "@carla try a restart", author=BRAND_ID, **reply_to(8, 8))
+    first = tweet(8, "my router died again")
+    users = [user("42", "carla"), user(BRAND_ID, "acme")]
+    api.add("GET", MENTIONS, ok(body([follow_up], users=users, included=[answer])))
+    api.add("GET", r"/2/tweets", ok(body([first])))
+    rt = x_runtime(make_runtime, api)
+    poll_source(rt, "mentions")
+    stored = {m.external_id: (m.kind, m.reply_allowed) for m in messages(rt)}
+    assert stored == {tid(8): ("reply", False), tid(9): ("own", False), tid(10): ("reply", True)}
 
 
 def test_a_failing_parent_fetch_is_skipped_not_fatal(

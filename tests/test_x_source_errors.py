@@ -225,6 +225,26 @@ def test_the_read_budget_stops_short_with_a_status_warning_and_event(
     assert len(api.seen("GET", MENTIONS)) == 2  # a new UTC day, a new budget
 
 
+def test_a_budget_smaller_than_one_full_page_stops_the_source_saying_so(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Each request must fit its worst case (3 x max_results) in the day's budget: below
+    # that, the source read nothing, every day, with "0 of 250 posts read today; polling
+    # resumes at midnight", as if the day's budget had been spent.
+    api.add("GET", MENTIONS, ok(body([tweet(1)])))
+    rt = x_runtime(make_runtime, api, budget={"reads_per_day": 250})
+    poll_source(rt, "mentions")
+    assert api.seen("GET", MENTIONS) == []
+    found = state(rt)
+    assert found.last_error == (
+        "x read budget: one request of mentions may read 300 posts (max_results 100 and "
+        "the posts they reference), more than x.budget.reads_per_day (250) allows in a "
+        "day; raise it or lower the source's max_results"
+    )
+    assert found.next_poll_at is not None
+    assert found.next_poll_at > NOW + timedelta(days=3000)  # stopped until an operator acts
+
+
 def test_a_sweep_cut_short_by_an_error_keeps_its_pages_and_reads_on_at_the_next_poll(
     make_runtime: RuntimeFactory, api: FakeAPI
 ) -> None:

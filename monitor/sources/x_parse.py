@@ -83,7 +83,11 @@ def to_mention(
     # Either text may be the one naming the brand: a long reply's cut text starts with
     # the @handles X puts before it, which its note_tweet need not repeat.
     named = brand.mentioned_in(text) or (whole is not None and brand.mentioned_in(cut))
-    addressed = tweet.get("in_reply_to_user_id") == brand.user_id or named
+    # The mentions timeline holds only posts mentioning the brand account, which X lets
+    # reply whatever the reply settings, named in the text or not.
+    addressed = (
+        origin is Origin.MENTIONS or tweet.get("in_reply_to_user_id") == brand.user_id or named
+    )
     return Mention(
         platform=Platform.X,
         external_id=tweet["id"],

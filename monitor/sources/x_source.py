@@ -119,11 +119,7 @@ class XSource:
     def _since_out_of_reach(self, state: XCursor, now: datetime) -> bool:
         """Whether a search sweep's since_id has fallen out of the 7-day window while it
         waited (a rate limit's reset, a backoff): X answers 400 to the next page."""
-        return (
-            self.origin is Origin.SEARCH
-            and state.since_id is not None
-            and snowflake_time(state.since_id) < now - SEARCH_WINDOW
-        )
+        return self._left_search_window(state.since_id, now)
 
     def _restarted(self, state: XCursor, now: datetime) -> XCursor:
         """The sweep without its page token: from its since_id (moved up to the 7-day
@@ -201,6 +197,12 @@ class XSource:
             # Each request budgeted and billed as of when it is made: a run crossing
             # midnight UTC reads on the new day's budget, as the live poll does.
             now = clock.now()
+            if self._left_search_window(since, now):
+                # X answers 400 to a since_id older than 7 days, page token or not: read
+                # on from the window's edge, below the posts read so far.
+                since, token = snowflake_at(now - SEARCH_WINDOW), None
+                until = str(reach.lowest) if reach.lowest is not None else until
+                reach.lost_before = now - SEARCH_WINDOW
             with self._reads_held(now):
                 page = self._fetch(since, token, now, until=until)
             parsed = parse_page(page.tweets, page.users, self.brand, self.origin)
@@ -211,6 +213,7 @@ class XSource:
             reach.hold(context, kept, window)
             if token is None:
                 problems.extend(self._timeline_cut(reach))
+                problems.extend(self._edge_moved(reach))
             yield PollResult(
                 [*kept, *reach.release(done=token is None)],
                 None,
@@ -231,6 +234,24 @@ class XSource:
                 f"{_reachable_since(now):%Y-%m-%dT%H:%M} or later (older posts need the "
                 "full-archive search, which inchannel does not use)"
             )
+
+    def _left_search_window(self, since: str | None, now: datetime) -> bool:
+        """Whether a search backfill's since_id has left the 7 days since its check: a
+        --since just inside them passes it, and a long run outlives them."""
+        return (
+            self.origin is Origin.SEARCH
+            and since is not None
+            and snowflake_time(since) < now - SEARCH_WINDOW
+        )
+
+    def _edge_moved(self, reach: _Reach) -> list[str]:
+        if reach.lost_before is None:
+            return []
+        return [
+            f"{self.name}: X recent search no longer reaches back to --since: posts before "
+            f"{reach.lost_before:%Y-%m-%d %H:%M:%S} UTC were not read (the window's start "
+            "left the 7 days while the backfill ran)"
+        ]
 
     def _timeline_cut(self, reach: _Reach) -> list[str]:
         """The problem line when the mentions timeline ran out at X's 800 posts: X then
@@ -319,6 +340,15 @@ class XSource:
         includes.tweets, billed too: the budget is a bound, not a target."""
         limit = self.x.budget.reads_per_day
         needed = usage.worst_case_reads(self.config.max_results)
+        if needed > limit:
+            # No day could ever fit it: only the config can, and a restart reads that.
+            raise SourceError(
+                f"x read budget: one request of {self.name} may read {needed} posts "
+                f"(max_results {self.config.max_results} and the posts they reference), "
+                f"more than x.budget.reads_per_day ({limit}) allows in a day; raise it or "
+                "lower the source's max_results",
+                permanent=True,
+            )
         hold = self.ledger.hold_reads(now, needed, limit)
         if isinstance(hold, usage.Hold):
             return hold
@@ -395,6 +425,9 @@ class XSource:
         problems: list[str] = []
         pool, users = dict(page.included), dict(page.users)
         wanted = self._unseen_parents(mentions)
+        # Each post's customers: the authors of the mentions its chain of replies starts
+        # from (a brand reply in between included).
+        customers = {m.external_id: {m.author.id} for m in mentions}
         short = ""
         for level in range(self.config.thread_depth):
             missing = [i for i in wanted if i not in pool]
@@ -404,7 +437,7 @@ class XSource:
                     problems.append(f"thread context not fetched: {short}")
             items = [pool[i] for i in wanted if i in pool]
             parsed = parse_page(items, users, self.brand, Origin.CONTEXT)
-            kept = self._in_conversation(parsed.mentions, mentions)
+            kept = self._in_conversation(parsed.mentions, mentions, customers)
             found.extend(kept)
             problems.extend(f"parent {p}" for p in parsed.problems)
             mentions, wanted = kept, self._unseen_parents(kept)
@@ -413,23 +446,33 @@ class XSource:
         return found, problems
 
     def _in_conversation(
-        self, parents: Sequence[Mention], children: Sequence[Mention]
+        self,
+        parents: Sequence[Mention],
+        children: Sequence[Mention],
+        customers: dict[str, set[str]],
     ) -> list[Mention]:
-        """Parents by the brand or by the customer who replied to them.
+        """Parents by the brand or by the customer whose mention replied to them, directly
+        or through the brand's answer; ``customers`` learns the kept parents'.
 
         Every stored post is processed as customer input, so a third party's post would
-        open a case for someone who never addressed the brand; those are left out."""
-        authors = {c.author.id for c in children} | {self.brand.user_id}
-        kept = [
-            p
-            for p in parents
-            if p.author.id in authors or p.author.handle.lower() in self.brand.handles
-        ]
+        open a case for someone who never addressed the brand; those are left out, also
+        when their author wrote another mention of the page."""
+        kept = []
         for parent in parents:
-            if parent not in kept:
+            replied = [c for c in children if c.in_reply_to == parent.external_id]
+            theirs: set[str] = set().union(*(customers.get(c.external_id, set()) for c in replied))
+            if parent.author.id in theirs or self._by_brand(parent):
+                customers[parent.external_id] = theirs
+                kept.append(parent)
+            else:
                 log.info("source=%s parent %s by a third party not stored", self.name,
                          parent.external_id)  # fmt: skip
         return kept
+
+    def _by_brand(self, post: Mention) -> bool:
+        return (
+            post.author.id == self.brand.user_id or post.author.handle.lower() in self.brand.handles
+        )
 
     def _fetch_into(
         self,
@@ -532,6 +575,8 @@ class _Reach:
     read: int = 0
     oldest: datetime | None = None
     lowest: int | None = None
+    # Where a search backfill read on from after its since_id left the 7 days.
+    lost_before: datetime | None = None
     parents: dict[str, Mention] = field(default_factory=dict)  # held, by id
     ready: list[Mention] = field(default_factory=list)
 
