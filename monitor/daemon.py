@@ -89,6 +89,20 @@ def build_scheduler(rt: Runtime) -> BackgroundScheduler:
     return scheduler
 
 
+def _release_leases(rt: Runtime) -> None:
+    """Hand our sources to the other workers at once; with the database away (a stop
+    during an outage) they wait for the leases to expire, and the stop is still clean."""
+    try:
+        release_leases(rt)
+    except Exception as exc:
+        log.warning(
+            "could not release this worker's source leases (other workers take them "
+            "once they expire, within %g s): %s",
+            rt.settings.workers.lease_seconds,
+            jobstate.describe(exc),
+        )
+
+
 def _withdraw_reports(rt: Runtime) -> None:
     """A worker that stops fails no job any more: its reports end with it (a killed
     worker's are settled by the others' next successful runs; monitor.jobstate)."""
@@ -130,6 +144,6 @@ def run_forever(rt: Runtime, *, on_started: Callable[[], None] | None = None) ->
             rt.stopping.wait()
         finally:
             scheduler.shutdown(wait=True)
-            release_leases(rt)
+            _release_leases(rt)
             _withdraw_reports(rt)
             log.info("daemon stopped")
