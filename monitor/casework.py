@@ -182,16 +182,32 @@ def customer_handle(session: Session, case: Case) -> str:
 
 def lock_case(session: Session, ref: str) -> Case:
     """The case a reference names, read now and locked until the transaction ends
-    (PostgreSQL). Every change a person makes starts here: two people acting at once
-    each read the case before the other wrote, and both acted on what they read (two
-    "resolved" events, an assignment recorded as replacing nobody). Locked, the second
-    waits and then reads the first one's work. Read before anything else in the
-    session, so the row comes from the database, not a stale copy in the session."""
-    query = locked(session, select(Case).where(Case.id == parse_ref(ref)))
+    (PostgreSQL: its row; SQLite: the database's write lock). Every change a person
+    makes starts here: two people acting at once each read the case before the other
+    wrote, and both acted on what they read (two "resolved" events, an assignment
+    recorded as replacing nobody). Locked, the second waits and then reads the first
+    one's work. Read before anything else in the session, so the row comes from the
+    database, not a stale copy in the session."""
+    case_id = parse_ref(ref)
+    _write_lock_sqlite(session)
+    query = locked(session, select(Case).where(Case.id == case_id))
     case = session.scalars(query.execution_options(populate_existing=True)).one_or_none()
     if case is None:
         raise CaseworkError(f"no case {ref}")
     return case
+
+
+def _write_lock_sqlite(session: Session) -> None:
+    """SQLite: take the database's write lock before the case is read. The driver begins
+    a transaction only at the first write, so the read ran outside any: a colleague's
+    change committed between it and our write was overwritten, and a case resolved
+    twice at once (a double click, the CLI and the dashboard) recorded two resolutions.
+    Taken first, a second person waits (busy_timeout) and then reads the first's work."""
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    if not connection.connection.driver_connection.in_transaction:  # type: ignore[union-attr]
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def list_cases(
