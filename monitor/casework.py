@@ -482,6 +482,17 @@ def posted_as_markdown(
     return False
 
 
+def waiting_draft_text(session: Session, case: Case, draft_id: str) -> str | None:
+    """The text of ``case``'s waiting draft ``draft_id`` (a form's value), or None."""
+    # Past 20 digits no id fits a BIGINT (and past 4,300 int() refuses it).
+    if not ascii_digits(draft_id) or len(draft_id) > 20:
+        return None
+    try:
+        return _draft(session, case, int(draft_id)).text
+    except CaseworkError:
+        return None
+
+
 def _latest_inbound(session: Session, case: Case) -> Message:
     message = session.scalars(
         select(Message)
@@ -504,21 +515,26 @@ def approve(
         case = lock_case(session, ref)
         draft = _draft(session, case, draft_id)
         values: dict[str, Any] = {"actor": user, "next_attempt_at": now}
-        if text is not None:
-            # An emptied text (the dashboard's box cleared) is no "post as drafted": the
-            # person took the words out, so nothing is posted in their name.
-            if not text.strip():
-                raise CaseworkError("the edited reply is empty")
-            customer = customer_handle(session, case)
-            _refuse_problems(
-                case.platform, text.strip(), customer=customer, markdown=draft.markdown
-            )
-            values["text"] = text.strip()
+        # The case page sends the draft's box even unedited: that text is the rule's,
+        # which its rule may allow to redirect (allow_redirect), not a person's words.
         edited = text is not None and text.strip() != draft.text
+        if text is not None and edited:
+            values["text"] = _checked_edit(session, case, draft, text)
         _settle_draft(session, case, draft, ActionStatus.PENDING, now, **values)
         cases.record(session, case, "approved", user, now, action=draft.id, edited=edited)
         _after_draft(session, case, CaseState.REPLIED, user, now)
         return draft.id
+
+
+def _checked_edit(session: Session, case: Case, draft: ActionRow, text: str) -> str:
+    """A person's edit of a draft, checked as their own reply."""
+    # An emptied text (the dashboard's box cleared) is no "post as drafted": the person
+    # took the words out, so nothing is posted in their name.
+    if not text.strip():
+        raise CaseworkError("the edited reply is empty")
+    customer = customer_handle(session, case)
+    _refuse_problems(case.platform, text.strip(), customer=customer, markdown=draft.markdown)
+    return text.strip()
 
 
 def reject(
