@@ -526,6 +526,9 @@ def approve(
         return draft.id
 
 
+MAX_REASON = 500  # a rejection's reason, as the dashboard's form takes it
+
+
 def _checked_edit(session: Session, case: Case, draft: ActionRow, text: str) -> str:
     """A person's edit of a draft, checked as their own reply."""
     # An emptied text (the dashboard's box cleared) is no "post as drafted": the person
@@ -542,6 +545,8 @@ def reject(
 ) -> int:
     """Reject the case's draft ``draft_id``, or else the newest."""
     require_storable("reason", reason)
+    if len(reason) > MAX_REASON:
+        raise CaseworkError(f"the reason is {len(reason)} characters; at most {MAX_REASON}")
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
         case = lock_case(session, ref)
