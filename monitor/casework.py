@@ -182,16 +182,32 @@ def customer_handle(session: Session, case: Case) -> str:
 
 def lock_case(session: Session, ref: str) -> Case:
     """The case a reference names, read now and locked until the transaction ends
-    (PostgreSQL). Every change a person makes starts here: two people acting at once
-    each read the case before the other wrote, and both acted on what they read (two
-    "resolved" events, an assignment recorded as replacing nobody). Locked, the second
-    waits and then reads the first one's work. Read before anything else in the
-    session, so the row comes from the database, not a stale copy in the session."""
-    query = locked(session, select(Case).where(Case.id == parse_ref(ref)))
+    (PostgreSQL: its row; SQLite: the database's write lock). Every change a person
+    makes starts here: two people acting at once each read the case before the other
+    wrote, and both acted on what they read (two "resolved" events, an assignment
+    recorded as replacing nobody). Locked, the second waits and then reads the first
+    one's work. Read before anything else in the session, so the row comes from the
+    database, not a stale copy in the session."""
+    case_id = parse_ref(ref)
+    _write_lock_sqlite(session)
+    query = locked(session, select(Case).where(Case.id == case_id))
     case = session.scalars(query.execution_options(populate_existing=True)).one_or_none()
     if case is None:
         raise CaseworkError(f"no case {ref}")
     return case
+
+
+def _write_lock_sqlite(session: Session) -> None:
+    """SQLite: take the database's write lock before the case is read. The driver begins
+    a transaction only at the first write, so the read ran outside any: a colleague's
+    change committed between it and our write was overwritten, and a case resolved
+    twice at once (a double click, the CLI and the dashboard) recorded two resolutions.
+    Taken first, a second person waits (busy_timeout) and then reads the first's work."""
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    if not connection.connection.driver_connection.in_transaction:  # type: ignore[union-attr]
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def list_cases(
@@ -466,6 +482,17 @@ def posted_as_markdown(
     return False
 
 
+def waiting_draft_text(session: Session, case: Case, draft_id: str) -> str | None:
+    """The text of ``case``'s waiting draft ``draft_id`` (a form's value), or None."""
+    # Past 20 digits no id fits a BIGINT (and past 4,300 int() refuses it).
+    if not ascii_digits(draft_id) or len(draft_id) > 20:
+        return None
+    try:
+        return _draft(session, case, int(draft_id)).text
+    except CaseworkError:
+        return None
+
+
 def _latest_inbound(session: Session, case: Case) -> Message:
     message = session.scalars(
         select(Message)
@@ -488,21 +515,29 @@ def approve(
         case = lock_case(session, ref)
         draft = _draft(session, case, draft_id)
         values: dict[str, Any] = {"actor": user, "next_attempt_at": now}
-        if text is not None:
-            # An emptied text (the dashboard's box cleared) is no "post as drafted": the
-            # person took the words out, so nothing is posted in their name.
-            if not text.strip():
-                raise CaseworkError("the edited reply is empty")
-            customer = customer_handle(session, case)
-            _refuse_problems(
-                case.platform, text.strip(), customer=customer, markdown=draft.markdown
-            )
-            values["text"] = text.strip()
+        # The case page sends the draft's box even unedited: that text is the rule's,
+        # which its rule may allow to redirect (allow_redirect), not a person's words.
         edited = text is not None and text.strip() != draft.text
+        if text is not None and edited:
+            values["text"] = _checked_edit(session, case, draft, text)
         _settle_draft(session, case, draft, ActionStatus.PENDING, now, **values)
         cases.record(session, case, "approved", user, now, action=draft.id, edited=edited)
         _after_draft(session, case, CaseState.REPLIED, user, now)
         return draft.id
+
+
+MAX_REASON = 500  # a rejection's reason, as the dashboard's form takes it
+
+
+def _checked_edit(session: Session, case: Case, draft: ActionRow, text: str) -> str:
+    """A person's edit of a draft, checked as their own reply."""
+    # An emptied text (the dashboard's box cleared) is no "post as drafted": the person
+    # took the words out, so nothing is posted in their name.
+    if not text.strip():
+        raise CaseworkError("the edited reply is empty")
+    customer = customer_handle(session, case)
+    _refuse_problems(case.platform, text.strip(), customer=customer, markdown=draft.markdown)
+    return text.strip()
 
 
 def reject(
@@ -510,6 +545,8 @@ def reject(
 ) -> int:
     """Reject the case's draft ``draft_id``, or else the newest."""
     require_storable("reason", reason)
+    if len(reason) > MAX_REASON:
+        raise CaseworkError(f"the reason is {len(reason)} characters; at most {MAX_REASON}")
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
         case = lock_case(session, ref)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -518,3 +519,41 @@ def test_a_dead_notification_retried_by_a_person_gets_fresh_attempts(
         (notify,) = actions(rt, ActionRow.kind == ActionKind.NOTIFY)
         assert notify.status == ActionStatus.SENT, notify.last_error
         assert len(hook.seen("POST", "/hook")) == 7
+
+
+def test_a_draft_whose_rule_allows_its_redirect_is_approved_as_drafted(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # The case page always sends the draft's box, edited or not: checked as a person's
+    # own words, a draft its rule may post (allow_redirect, with a reason) was refused
+    # ("the reply sends the customer elsewhere"), and the page offers no override.
+    rules = tmp_path / "recall-rules"
+    rules.mkdir()
+    (rules / "recall.yaml").write_text(
+        "name: recall\nallow_redirect: true\nredirect_reason: legal recall notice\n"
+        "match: {text: recall}\nthen: {draft: 'The recall form: https://acme.example/recall'}\n",
+        encoding="utf-8",
+    )
+    rt = make_runtime(
+        [mention(1, "@acme is my kettle part of the recall?")], rules={"path": str(rules)}
+    )
+    run_cycle(rt)
+    (draft,) = actions(rt, ActionRow.status == ActionStatus.DRAFT)
+    ref = the_case(rt).ref
+    # An edit is a person's words: the guard holds for those.
+    edited = "Please email recall@acme.example"
+    with pytest.raises(casework.CaseworkError, match="sends the customer elsewhere"):
+        casework.approve(rt, ref, user="lena", text=edited)
+    create_user(rt, "lena", "lead", PASSWORD, ("care",))
+    client, csrf = client_for(rt, "lena")
+    # Checked as the lead types, the box's problems lock its button: none for the draft
+    # as drafted, the guard's for an edit.
+    check = f"/cases/{ref}/check?draft={draft.id}"
+    headers = {"X-CSRF-Token": csrf}
+    assert client.post(check, content=draft.text, headers=headers).json()["problems"] == []
+    problems = client.post(check, content=edited, headers=headers).json()["problems"]
+    assert ["sends the customer elsewhere" in p for p in problems] == [True]
+    form = {"csrf_token": csrf, "draft": str(draft.id), "text": draft.text}
+    answer = client.post(f"/cases/{ref}/approve", data=form, follow_redirects=False)
+    assert answer.status_code == 303, answer.text[:2000]
+    assert [a.status for a in actions(rt)] == [ActionStatus.PENDING]

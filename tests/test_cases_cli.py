@@ -79,6 +79,16 @@ def test_reject_draft(demo: Path) -> None:
     assert {r["ref"] for r in listed(demo, "--status", "awaiting_human")} >= {ref}
 
 
+def test_a_rejection_reason_is_bounded_as_on_the_dashboard(demo: Path) -> None:
+    # The dashboard takes 500 characters; the CLI stored any length in the audit trail,
+    # which the case page then showed whole.
+    ref = str(listed(demo, "--status", "awaiting_approval")[0]["ref"])
+    code, output = cli("cases", "reject", ref, "--reason", "x" * 501, config=demo)
+    assert (code, output.strip()) == (1, "error: the reason is 501 characters; at most 500")
+    assert ref in {r["ref"] for r in listed(demo, "--status", "awaiting_approval")}
+    assert cli("cases", "reject", ref, "--reason", "x" * 500, config=demo)[0] == 0
+
+
 def test_human_reply_goes_through_the_outbox_with_platform_limits(demo: Path) -> None:
     x_case = next(r for r in listed(demo) if r["platform"] == "x")
     ref = str(x_case["ref"])

@@ -7,9 +7,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
+from sqlalchemy.exc import OperationalError
 
 from monitor import casework
 from monitor.domain import CaseState
@@ -149,3 +151,41 @@ def test_resolving_or_assigning_again_changes_nothing(make_runtime: RuntimeFacto
         casework.resolve(rt, ref, user="maria")
     assert len(events(rt, "assigned")) == 1
     assert [e.detail["new"] for e in events(rt, "state")].count(CaseState.RESOLVED.value) == 1
+
+
+def test_a_colleague_resolving_between_the_read_and_the_write_on_sqlite(
+    make_runtime: RuntimeFactory, db_url: str
+) -> None:
+    # SQLite begins a transaction at the first write, so the case was read outside any
+    # transaction: a colleague (the CLI, a second dashboard request) who resolved it
+    # between that read and this action's first write got a second "resolved" event.
+    if not db_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL: the row lock tests above")
+    rt = make_runtime(
+        [mention(1, "@acme you are idiots")], database={"url": db_url, "busy_timeout_ms": 50}
+    )
+    run_cycle(rt)
+    ref = the_case(rt).ref
+    colleague: list[str] = []
+
+    def at_first_write(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if colleague or not statement.lstrip().upper().startswith(("INSERT", "UPDATE")):
+            return
+        colleague.append("started")
+        try:
+            casework.resolve(rt, ref, user="lena")
+            colleague.append("ok")
+        except OperationalError as exc:  # waits for our write lock: this test's one thread
+            colleague.append(str(exc.orig))
+
+    event.listen(rt.engine, "before_cursor_execute", at_first_write)
+    try:
+        outcome = "ok"
+        try:
+            casework.resolve(rt, ref, user="maria")
+        except casework.CaseworkError as exc:
+            outcome = str(exc)
+    finally:
+        event.remove(rt.engine, "before_cursor_execute", at_first_write)
+    resolved = [e for e in events(rt, "state") if e.detail["new"] == CaseState.RESOLVED.value]
+    assert len(resolved) == 1, (outcome, colleague)

@@ -36,9 +36,10 @@ def seeded(
     make_runtime: RuntimeFactory,
     rows: list[dict[str, object]] | None = None,
     responder: Responder | None = None,
+    **overrides: object,
 ) -> Runtime:
     """A runtime whose database went through the real pipeline, with one user per role."""
-    rt = make_runtime(sample_rows() if rows is None else rows, teams=TEAMS)
+    rt = make_runtime(sample_rows() if rows is None else rows, teams=TEAMS, **overrides)
     if responder is not None:
         rt.responders = dict.fromkeys(Platform, responder)
     run_cycle(rt)

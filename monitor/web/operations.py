@@ -244,7 +244,7 @@ OPERATIONS: dict[str, Operation] = {
             "Reject the draft",
             "Draft rejected; the case waits for a person",
             _reject,
-            {"reason": Field(max_length=500), "draft": DRAFT},
+            {"reason": Field(max_length=casework.MAX_REASON), "draft": DRAFT},
         ),
         Operation(
             "assign",

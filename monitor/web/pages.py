@@ -182,8 +182,15 @@ def check_endpoint(web: Web) -> Endpoint:
 
     def check(target: ReplyTarget, text: str) -> Response:
         platform, markdown = Platform(target.platform), target.markdown
-        problems = casework.check_reply(
-            target.platform, text, customer=target.customer, markdown=markdown
+        # The draft as drafted is approved without a check (casework.approve): its rule's
+        # text, maybe allowed to redirect; warned about, its Approve button was locked.
+        unedited = target.drafted is not None and text.strip() == target.drafted
+        problems = (
+            []
+            if unedited
+            else casework.check_reply(
+                target.platform, text, customer=target.customer, markdown=markdown
+            )
         )
         length = posted_length(platform, text, markdown=markdown)  # as the platform counts
         return JSONResponse(
@@ -208,6 +215,7 @@ class ReplyTarget:
     platform: str
     customer: str  # the handle replied to: naming them is no redirect
     markdown: bool  # posted to Reddit as written (casework.posted_as_markdown)
+    drafted: str | None = None  # the text of the draft the box edits, as drafted
 
 
 def load_reply_target(web: Web, ref: str, params: Mapping[str, str]) -> ReplyTarget:
@@ -223,7 +231,9 @@ def load_reply_target(web: Web, ref: str, params: Mapping[str, str]) -> ReplyTar
             draft_id=params.get("draft", ""),
             answer_id=params.get("answer", "")[:64],
         )
-        return ReplyTarget(case.platform, casework.customer_handle(session, case), markdown)
+        drafted = casework.waiting_draft_text(session, case, params.get("draft", ""))
+        customer = casework.customer_handle(session, case)
+        return ReplyTarget(case.platform, customer, markdown, drafted)
 
 
 def _days(request: Request) -> int:
