@@ -363,6 +363,7 @@ def reply(
     except IntegrityError:
         # An identical submit committed between our look for it and our insert; its key
         # (derived from the text) let only one in. A second look finds it and says so.
+        # (lock_case serializes the two on both engines now; the key stays the guard.)
         return _reply(rt, ref, text, user, allow_redirect, answer_id)
 
 
@@ -409,8 +410,19 @@ def _reply(
         if redirect is not None:
             detail = {"action": action_id, "redirect": redirect[0], "phrase": redirect[1]}
             cases.record(session, case, "redirect_allowed", user, now, **detail)
+        _superseded_drafts(session, case, user, now)
         cases.transition(session, case, CaseState.REPLIED, user, now)
         return action_id
+
+
+def _superseded_drafts(session: Session, case: Case, user: str, now: datetime) -> None:
+    """Reject the drafts waiting in ``case``: the person saw them on the case page and
+    wrote their own answer. Left waiting, a draft dropped out of the queue with the case
+    ("replied") and could still be approved, a second answer to the same question."""
+    reason = "answered by a person's reply instead"
+    for draft in session.scalars(_drafts(case).order_by(ActionRow.id)):
+        _settle_draft(session, case, draft, ActionStatus.REJECTED, now)
+        cases.record(session, case, "rejected", user, now, action=draft.id, reason=reason)
 
 
 def _identical_replies(session: Session, case: Case, target: Message, text: str) -> list[ActionRow]:

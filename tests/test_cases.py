@@ -55,6 +55,32 @@ def test_draft_waits_for_approval_and_is_never_dispatched(make_runtime: RuntimeF
     assert actions(rt)[0].status == ActionStatus.DRAFT
 
 
+def test_a_persons_reply_settles_the_drafts_waiting_in_the_case(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """A person answered the customer while the bot's draft waited: the case went to
+    "replied", out of the queue's "awaiting approval", with the draft still there to be
+    approved later, a second answer to the same question. The person, who saw the
+    draft on the case page, wrote their own: the draft is rejected, saying why."""
+    rt = make_runtime(
+        [mention(1, "@acme how do I change the delivery address on an order I placed yesterday?")]
+    )
+    run_cycle(rt)
+    (draft,) = actions(rt)
+    assert draft.status == ActionStatus.DRAFT
+    casework.reply(rt, "C-1001", "Settings > Orders > Change address, until it ships.", user="lena")
+    assert the_case(rt).state == CaseState.REPLIED
+    assert actions(rt, ActionRow.id == draft.id)[0].status == ActionStatus.REJECTED
+    with pytest.raises(casework.CaseworkError, match="no draft"):
+        casework.approve(rt, "C-1001", user="root")
+    with rt.sessions() as session:
+        (rejected,) = session.scalars(select(Event).where(Event.kind == "rejected"))
+    assert (rejected.actor, rejected.detail) == (
+        "lena",
+        {"action": draft.id, "reason": "answered by a person's reply instead"},
+    )
+
+
 def escalated_to_a_chat(make_runtime: RuntimeFactory, hook: FakeAPI, **overrides: Any) -> Runtime:
     """An angry mention escalated to care, whose channel is ``hook``'s /hook."""
     channels = {"care-chat": {"url": f"json://{hook.base_url.removeprefix('http://')}/hook"}}
