@@ -239,3 +239,25 @@ def test_answer_tokens_leave_placeholders_out_and_read_long_answers_whole() -> N
 
 def _entry(found: Assessment) -> str | None:
     return found.hit.entry.id if found.hit else None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Both were posted in public in November: Boxing Day got the returns policy, and
+        # Christmas the usual hours (the stores are closed on 25 and 26 December).
+        "@acme are you open on boxing day?",
+        "@acme are your stores open over Christmas?",
+    ],
+)
+def test_a_question_for_a_seasonal_entry_out_of_its_window_is_not_answered(
+    shipped: Answerer, text: str
+) -> None:
+    """The Christmas hours are valid from 1 December; asked earlier, the question is
+    still theirs, not one for whichever entry in force fits next."""
+    assert not outcome(shipped, text).startswith("answer")
+    december = shipped.propose(text, now=datetime(2026, 12, 10, 12, tzinfo=UTC))
+    assert december is not None
+    assert (december.entry.id, december.draft) == ("store-hours-holidays", False)
+    # The usual hours still answer the usual questions before and after the season.
+    assert outcome(shipped, "@acme what time do you close on Saturday?") == "answer store-hours"

@@ -161,3 +161,25 @@ def test_answers_list_shows_tags_as_written(tmp_path: Path) -> None:
     assert listed.exit_code == 0, listed.output
     assert "[promo]" in listed.output
     assert "[/]" in listed.output
+
+
+@pytest.mark.parametrize(
+    ("at", "entry"),
+    [
+        ("2026-12-01", "store-hours-holidays"),
+        ("2026-12-01T08:00", "store-hours-holidays"),  # no seconds, as backfill takes
+        ("2026-12-01T00:30:00Z", "store-hours-holidays"),  # an API timestamp
+        ("2026-12-01T00:30+01:00", "store-hours"),  # 23:30 UTC on 30 Nov: not yet
+    ],
+)
+def test_answers_test_at_takes_the_times_other_commands_take(
+    tmp_path: Path, at: str, entry: str
+) -> None:
+    """``--at`` refused "2026-12-01T08:00", a "Z" and an offset (click.DateTime), where
+    ``backfill --since`` takes them all; validity days are UTC days."""
+    path = str(_demo(tmp_path) / "inchannel.yaml")
+    question = "@acme what time do you close on Saturday?"
+    args = ["answers", "test", question, "--at", at, "--json", "--config", path]
+    tried = CliRunner().invoke(main, args)
+    assert tried.exit_code == 0, tried.output
+    assert json.loads(tried.output)["answer"] == entry

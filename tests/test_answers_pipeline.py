@@ -93,6 +93,31 @@ def test_stats_leave_out_answers_a_backfill_only_suppressed(
         assert entry_stats(session) == []
 
 
+def test_stats_count_as_rejected_only_the_drafts_a_person_turned_down(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    """An answer withdrawn unsent (its case marked as spam, or the thread's cap) was
+    counted as "rejected", the column that says a person turned the entry's text down."""
+    from monitor.ingest import poll_source
+    from monitor.processing import process_pending
+    from monitor.triage import mark_spam
+
+    long = ASK + " " + "Thanks so much for the help, " * 40  # read in part: a draft
+    rows = [mention(1, ASK, author="ann", author_id="7"), mention(2, long, author="bob")]
+    rt = _runtime(make_runtime, tmp_path, rows)
+    poll_source(rt, "feed")
+    process_pending(rt)  # Ann's answer queued, Bob's drafted; nothing sent yet
+    mark_spam(rt, "C-1001", user="lena")
+    casework.reject(rt, "C-1002", user="lena")
+    with rt.sessions() as session:
+        statuses = session.scalars(select(ActionRow.status).order_by(ActionRow.id)).all()
+        stats = entry_stats(session)
+    assert statuses == ["rejected", "rejected"]
+    assert [(s.entry, s.queued, s.drafts, s.rejected) for s in stats] == [
+        ("shipping-countries", 0, 0, 1)
+    ]
+
+
 def test_a_person_replies_starting_from_an_entry(
     make_runtime: RuntimeFactory, tmp_path: Path
 ) -> None:

@@ -87,10 +87,12 @@ class Answerer:
             return Assessment(0.0, None, reason="not a question")
         query = tokens(text)
         words = set(query)
-        hits = self._in_force(self.retriever.search(query), words, now)
+        ranked = self.retriever.search(query)
+        hits = self._in_force(ranked, words, now)
         if not hits:
             return Assessment(0.0, None, reason="no entry matches")
-        first, second = hits[0], (hits[1] if len(hits) > 1 else None)
+        first = hits[0]
+        second = self._ahead(ranked, first, words, now) or (hits[1] if len(hits) > 1 else None)
         rival = self.retriever.rival_share(query, first.entry, second.entry) if second else 0.0
         # Only the sentences that ask are checked against the entry: the context around
         # a question ("nurse here", "moving house on Saturday") is not what it asks.
@@ -127,6 +129,22 @@ class Answerer:
         # entries that fit alike are a coin toss: a person looks at the answer first.
         draft = found.confidence < answer_at or len(text) > MAX_QUESTION_CHARS or found.tied
         return Proposal(found.hit.entry, found.confidence, draft)
+
+    def _ahead(self, hits: list[Hit], first: Hit, words: set[str], now: datetime) -> Hit | None:
+        """An entry out of its validity window that fits the question better than
+        ``first``: the question is most likely its topic ("are you open on Boxing Day?"
+        in November is one for the Christmas hours, not the returns policy's "box"), so
+        it is the runner-up, and a person answers."""
+        return next(
+            (
+                h
+                for h in hits
+                if h.similarity > first.similarity + TIE
+                and not h.entry.valid_at(now)
+                and h.entry.admits(words)
+            ),
+            None,
+        )
 
     def _unknown_names(self, sentences: list[str]) -> list[str]:
         """The (stemmed) names in ``sentences`` that no entry mentions."""

@@ -7,11 +7,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.orm import Session
 
 from monitor.domain import ActionStatus, Direction
-from monitor.store.models import ActionRow, Case, Message
+from monitor.store.models import ActionRow, Case, Event, Message
 
 CAME_BACK_WINDOW = timedelta(hours=24)
 _QUEUED = (ActionStatus.PENDING.value, ActionStatus.SENDING.value, ActionStatus.FAILED.value)
@@ -76,7 +76,8 @@ def _answers(
                ActionRow.conversation_id, ActionRow.updated_at, Case.customer_id,
                ActionRow.message_id)
         .join(Case, Case.id == ActionRow.case_id)
-        .where(ActionRow.answer_id.is_not(None), ActionRow.status.in_(_COUNTED))
+        .where(ActionRow.answer_id.is_not(None), ActionRow.status.in_(_COUNTED),
+               (ActionRow.status != ActionStatus.REJECTED.value) | _turned_down())
     )  # fmt: skip
     if since is not None:
         query = query.where(ActionRow.created_at >= since)
@@ -96,6 +97,16 @@ def _answers(
         if status == ActionStatus.SENT.value:
             sent[entry].append(_Sent(platform, conversation, customer_id, updated_at, question))
     return counts, sent
+
+
+def _turned_down() -> ColumnElement[bool]:
+    """A person rejected the draft. Replies withdrawn unsent (the case marked as spam,
+    the thread's cap) are ``rejected`` too, but nobody judged the entry's text."""
+    return exists().where(
+        Event.case_id == ActionRow.case_id,
+        Event.kind == "rejected",
+        Event.detail["action"].as_integer() == ActionRow.id,
+    )
 
 
 def _bucket(status: str) -> str:

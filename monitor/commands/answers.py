@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.answers.answerer import Answerer
-from monitor.commands.options import config_option, json_line
+from monitor.commands.options import config_option, json_line, utc_moment
 from monitor.domain import Platform
 
 
@@ -53,7 +53,12 @@ def list_command(config_file: Path | None) -> None:
 @click.argument("text")
 @click.option("--platform", type=click.Choice([p.value for p in Platform]), default="x")
 @click.option("--lang", default="", help="The mention's language code, if known.")
-@click.option("--at", "at", type=click.DateTime(), default=None, help="The time (default: now).")
+@click.option(
+    "--at",
+    "at",
+    callback=utc_moment,
+    help="The time, UTC unless it carries an offset (default: now).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 def test_command(
     config_file: Path | None,
@@ -65,7 +70,7 @@ def test_command(
 ) -> None:
     """Which entry would answer TEXT, how sure the match is, and what would happen."""
     answerer = _answerer(config_file)
-    now = at.replace(tzinfo=UTC) if at else datetime.now(UTC)
+    now = at or datetime.now(UTC)
     found = answerer.assess(text, now=now, lang=lang)
     # What the daemon would do, drafts for long texts and ties included.
     proposal = answerer.propose(text, now=now, lang=lang)
