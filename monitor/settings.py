@@ -490,7 +490,11 @@ class Settings(Strict):
     def _anchor_database(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        database = data.get("database", {"url": Database().url})
+        database = data.get("database", {})
+        if isinstance(database, dict) and "url" not in database:
+            # The default URL is relative too: `database: {echo: true}` alone opened
+            # (or created) a database under whatever directory the command ran in.
+            database = {**database, "url": Database().url}
         base = Path(data.get("base_dir", "."))
         return {**data, "database": anchor_sqlite_path(database, base)}
 

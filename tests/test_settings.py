@@ -233,6 +233,20 @@ def test_a_relative_sqlite_path_is_the_config_folders(
         assert load_settings(config, environ={}).database.url == kept
 
 
+def test_a_database_section_without_url_keeps_the_config_folders_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Setting only busy_timeout_ms or echo must not move the database to the cwd."""
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    config = folder / "inchannel.yaml"
+    config.write_text("brand: {name: Acme}\ndatabase: {busy_timeout_ms: 9000}\n")
+    monkeypatch.chdir(tmp_path)
+    database = load_settings(config, environ={}).database
+    assert database.url == f"sqlite:///{folder}/var/inchannel.db"
+    assert database.busy_timeout_ms == 9000
+
+
 def test_a_password_from_the_environment_is_url_encoded(tmp_path: Path) -> None:
     config = tmp_path / "inchannel.yaml"
     url = "postgresql://care:${DB_PASSWORD}@db.internal/inchannel"
