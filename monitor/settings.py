@@ -751,7 +751,12 @@ def _known_keys(model: type[BaseModel], raw_loc: Loc) -> list[str]:
     """Field names of the model found at pydantic's own error location."""
     candidates: list[Any] = [model]
     for part in raw_loc:
-        nxt: list[Any] = []
+        # A mapping's key (`responders: {x: ...}`) leads to its value type; taken for a
+        # field or a union tag, `x` named the x responder's keys instead.
+        nxt: list[Any] = [typing.get_args(c)[1] for c in candidates if _is_dict(c)]
+        if nxt:
+            candidates = nxt
+            continue
         for current in _models_in(candidates):
             if isinstance(part, str) and part in current.model_fields:
                 nxt.append(current.model_fields[part].annotation)
@@ -762,6 +767,10 @@ def _known_keys(model: type[BaseModel], raw_loc: Loc) -> list[str]:
         candidates = nxt
     names = [name for m in _models_in(candidates) for name in m.model_fields]
     return [n for n in names if n != "base_dir"]
+
+
+def _is_dict(annotation: Any) -> bool:
+    return typing.get_origin(annotation) is dict and len(typing.get_args(annotation)) == 2
 
 
 def _models_in(annotations: list[Any]) -> list[type[BaseModel]]:

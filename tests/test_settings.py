@@ -137,6 +137,8 @@ EXPECTED = {
         "4:3: web.public_url: must be an http:// or https:// URL with a host, such as"
         " https://care.acme.com"
     ],
+    # The platform key `x` was taken for the x responder's tag: no "did you mean".
+    "responder_unknown_key.yaml": ["4:24: responders.x.pth: unknown key; did you mean 'path'?"],
     # Checked across sections, these were all reported at 1:1.
     "team_unknown_channel.yaml": [
         "9:21: teams[1].channels[1]: team 'billing': unknown channel 'bililng-slack'; did you"
