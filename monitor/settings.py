@@ -741,6 +741,9 @@ def _message(error: Any, model: type[BaseModel], *, secret: bool = False) -> str
         return f"expected a mapping (key: value), not {_shown(error['input'], secret=secret)}"
     if error["type"] == "string_type" and (found := not_text(error["input"])):
         return found
+    if error["type"] == "union_tag_not_found" and (tags := _tags_at(model, error["loc"])):
+        # pydantic's "Unable to extract tag using discriminator 'type'" named no fix.
+        return f"missing; expected one of {', '.join(map(repr, tags))}"
     if error["type"] == "union_tag_invalid":
         ctx = error.get("ctx", {})
         return f"unknown type {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
@@ -749,6 +752,12 @@ def _message(error: Any, model: type[BaseModel], *, secret: bool = False) -> str
 
 def _known_keys(model: type[BaseModel], raw_loc: Loc) -> list[str]:
     """Field names of the model found at pydantic's own error location."""
+    names = [name for m in _models_in(_candidates(model, raw_loc)) for name in m.model_fields]
+    return [n for n in names if n != "base_dir"]
+
+
+def _candidates(model: type[BaseModel], raw_loc: Loc) -> list[Any]:
+    """The annotations that may hold the value at pydantic's error location."""
     candidates: list[Any] = [model]
     for part in raw_loc:
         # A mapping's key (`responders: {x: ...}`) leads to its value type; taken for a
@@ -765,8 +774,13 @@ def _known_keys(model: type[BaseModel], raw_loc: Loc) -> list[str]:
         if isinstance(part, int) or not nxt:
             nxt = [arg for c in candidates for arg in typing.get_args(c)] or candidates
         candidates = nxt
-    names = [name for m in _models_in(candidates) for name in m.model_fields]
-    return [n for n in names if n != "base_dir"]
+    return candidates
+
+
+def _tags_at(model: type[BaseModel], raw_loc: Any) -> list[str]:
+    """The ``type`` values the union at pydantic's error location accepts."""
+    models = _models_in(_candidates(model, tuple(raw_loc)))
+    return sorted({tag for m in models if (tag := _tag(m)) is not None})
 
 
 def _is_dict(annotation: Any) -> bool:

@@ -137,6 +137,12 @@ EXPECTED = {
         "4:3: web.public_url: must be an http:// or https:// URL with a host, such as"
         " https://care.acme.com"
     ],
+    # pydantic's "Unable to extract tag using discriminator 'type'" named no fix.
+    "source_without_type.yaml": [
+        "4:5: sources[0].type: missing; expected one of 'reddit_inbox', 'reddit_search',"
+        " 'reddit_subreddit', 'replay', 'x_mentions', 'x_search'",
+        "7:3: responders.reddit.type: missing; expected one of 'recording', 'reddit', 'x'",
+    ],
     # The platform key `x` was taken for the x responder's tag: no "did you mean".
     "responder_unknown_key.yaml": ["4:24: responders.x.pth: unknown key; did you mean 'path'?"],
     # Checked across sections, these were all reported at 1:1.
