@@ -490,7 +490,11 @@ class Settings(Strict):
     def _anchor_database(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        database = data.get("database", {"url": Database().url})
+        database = data.get("database", {})
+        if isinstance(database, dict) and "url" not in database:
+            # The default URL is relative too: `database: {echo: true}` alone opened
+            # (or created) a database under whatever directory the command ran in.
+            database = {**database, "url": Database().url}
         base = Path(data.get("base_dir", "."))
         return {**data, "database": anchor_sqlite_path(database, base)}
 
@@ -737,6 +741,9 @@ def _message(error: Any, model: type[BaseModel], *, secret: bool = False) -> str
         return f"expected a mapping (key: value), not {_shown(error['input'], secret=secret)}"
     if error["type"] == "string_type" and (found := not_text(error["input"])):
         return found
+    if error["type"] == "union_tag_not_found" and (tags := _tags_at(model, error["loc"])):
+        # pydantic's "Unable to extract tag using discriminator 'type'" named no fix.
+        return f"missing; expected one of {', '.join(map(repr, tags))}"
     if error["type"] == "union_tag_invalid":
         ctx = error.get("ctx", {})
         return f"unknown type {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
@@ -745,9 +752,20 @@ def _message(error: Any, model: type[BaseModel], *, secret: bool = False) -> str
 
 def _known_keys(model: type[BaseModel], raw_loc: Loc) -> list[str]:
     """Field names of the model found at pydantic's own error location."""
+    names = [name for m in _models_in(_candidates(model, raw_loc)) for name in m.model_fields]
+    return [n for n in names if n != "base_dir"]
+
+
+def _candidates(model: type[BaseModel], raw_loc: Loc) -> list[Any]:
+    """The annotations that may hold the value at pydantic's error location."""
     candidates: list[Any] = [model]
     for part in raw_loc:
-        nxt: list[Any] = []
+        # A mapping's key (`responders: {x: ...}`) leads to its value type; taken for a
+        # field or a union tag, `x` named the x responder's keys instead.
+        nxt: list[Any] = [typing.get_args(c)[1] for c in candidates if _is_dict(c)]
+        if nxt:
+            candidates = nxt
+            continue
         for current in _models_in(candidates):
             if isinstance(part, str) and part in current.model_fields:
                 nxt.append(current.model_fields[part].annotation)
@@ -756,8 +774,17 @@ def _known_keys(model: type[BaseModel], raw_loc: Loc) -> list[str]:
         if isinstance(part, int) or not nxt:
             nxt = [arg for c in candidates for arg in typing.get_args(c)] or candidates
         candidates = nxt
-    names = [name for m in _models_in(candidates) for name in m.model_fields]
-    return [n for n in names if n != "base_dir"]
+    return candidates
+
+
+def _tags_at(model: type[BaseModel], raw_loc: Any) -> list[str]:
+    """The ``type`` values the union at pydantic's error location accepts."""
+    models = _models_in(_candidates(model, tuple(raw_loc)))
+    return sorted({tag for m in models if (tag := _tag(m)) is not None})
+
+
+def _is_dict(annotation: Any) -> bool:
+    return typing.get_origin(annotation) is dict and len(typing.get_args(annotation)) == 2
 
 
 def _models_in(annotations: list[Any]) -> list[type[BaseModel]]:

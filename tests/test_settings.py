@@ -137,6 +137,14 @@ EXPECTED = {
         "4:3: web.public_url: must be an http:// or https:// URL with a host, such as"
         " https://care.acme.com"
     ],
+    # pydantic's "Unable to extract tag using discriminator 'type'" named no fix.
+    "source_without_type.yaml": [
+        "4:5: sources[0].type: missing; expected one of 'reddit_inbox', 'reddit_search',"
+        " 'reddit_subreddit', 'replay', 'x_mentions', 'x_search'",
+        "7:3: responders.reddit.type: missing; expected one of 'recording', 'reddit', 'x'",
+    ],
+    # The platform key `x` was taken for the x responder's tag: no "did you mean".
+    "responder_unknown_key.yaml": ["4:24: responders.x.pth: unknown key; did you mean 'path'?"],
     # Checked across sections, these were all reported at 1:1.
     "team_unknown_channel.yaml": [
         "9:21: teams[1].channels[1]: team 'billing': unknown channel 'bililng-slack'; did you"
@@ -231,6 +239,20 @@ def test_a_relative_sqlite_path_is_the_config_folders(
     for kept in ("sqlite:////abs/x.db", "sqlite://", "sqlite:///:memory:"):
         config.write_text(f"brand: {{name: Acme}}\ndatabase: {{url: '{kept}'}}\n")
         assert load_settings(config, environ={}).database.url == kept
+
+
+def test_a_database_section_without_url_keeps_the_config_folders_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Setting only busy_timeout_ms or echo must not move the database to the cwd."""
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    config = folder / "inchannel.yaml"
+    config.write_text("brand: {name: Acme}\ndatabase: {busy_timeout_ms: 9000}\n")
+    monkeypatch.chdir(tmp_path)
+    database = load_settings(config, environ={}).database
+    assert database.url == f"sqlite:///{folder}/var/inchannel.db"
+    assert database.busy_timeout_ms == 9000
 
 
 def test_a_password_from_the_environment_is_url_encoded(tmp_path: Path) -> None:

@@ -340,6 +340,21 @@ def test_status_command_on_a_database_never_run(tmp_path: Path) -> None:
     assert (document["healthy"], document["problems"]) == (False, [NOT_STARTED])
 
 
+def test_each_problem_is_one_line_however_narrow_the_output(tmp_path: Path) -> None:
+    # A monitoring agent reads the output through a pipe, which rich takes as 80
+    # columns: the problem was wrapped onto a second line, cut mid-sentence.
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config)
+    copy = config / "inchannel.yaml"
+    text = copy.read_text(encoding="utf-8").replace("sqlite:///../var/", f"sqlite:///{tmp_path}/")
+    copy.write_text(text, encoding="utf-8")
+    runner = CliRunner()
+    assert runner.invoke(main, ["db", "upgrade", "--config", str(copy)]).exit_code == 0
+    result = runner.invoke(main, ["status", "--config", str(copy)], env={"COLUMNS": "80"})
+    assert result.exit_code == 1, result.output
+    assert f"unhealthy: {NOT_STARTED}" in result.output.splitlines()
+
+
 class Hostile:
     """A source whose API's error body drives a terminal: it clears the screen, sets
     the window title, and reorders what follows."""

@@ -84,7 +84,8 @@ def _short(value: Any) -> str:
 
 
 def _print(status: Status) -> None:
-    console = Console()
+    # Each line whole, however narrow: a check reads the problems through a pipe.
+    console = Console(soft_wrap=True)
     now = status.at
     table = Table(
         "source",
