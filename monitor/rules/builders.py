@@ -19,7 +19,7 @@ from monitor.domain import primary_subtag
 from monitor.rules.checks import Check, Compare, Flag, OneOf, OpenHours, Pattern
 from monitor.rules.compare import Comparison, parse_comparison
 from monitor.rules.hours import OpeningHours
-from monitor.rules.textmatch import CompiledText, compile_text, regex_problem
+from monitor.rules.textmatch import CompiledText, as_read, compile_text, regex_problem
 from monitor.yamlpos import Loc, shown_date
 
 Errors = list[tuple[Loc, str]]
@@ -108,6 +108,12 @@ def text_check(
     items = _strings(value, loc, errors)
     if items is None:
         return None
+    for index, item in enumerate(items):
+        if "regex" not in modifiers and not as_read(item).strip():
+            # Matched as read, a zero-width or U+FE0F value would match every mention.
+            where = (*loc, index) if isinstance(value, list) else loc
+            errors.append((where, f"{item!r} is invisible: text is matched as a reader sees it"))
+            return None
     if "regex" in modifiers:
         for index, item in enumerate(items):
             problem = regex_problem(item)
