@@ -208,6 +208,11 @@ def test_the_match_placeholder_never_carries_a_link(tmp_path: Path) -> None:
         ("label: unscored", score(Label.UNSCORED, reason="language:de"), True),
         ('unscored_reason: "language:*"', score(Label.UNSCORED, reason="language:de"), True),
         ('unscored_reason: "empty"', score(Label.UNSCORED, reason="language:de"), False),
+        # Shell-style wildcards match the whole reason, not its end.
+        ('unscored_reason: "signal"', score(Label.UNSCORED, reason="no-signal"), False),
+        ('unscored_reason: "de"', score(Label.UNSCORED, reason="language:de"), False),
+        ('~unscored_reason: "de"', score(Label.UNSCORED, reason="language:de"), True),
+        ('unscored_reason: ["empty", "no-*"]', score(Label.UNSCORED, reason="no-signal"), True),
         ("lang: [de, fr]", score(Label.UNSCORED, lang="de-AT", reason="language:de"), True),
         # A rule's value is cut to its primary subtag too, or it could never match.
         ("lang: pt-BR", score(Label.UNSCORED, lang="pt", reason="language:pt"), True),

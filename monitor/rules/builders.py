@@ -150,7 +150,10 @@ def glob_check(
     items = _strings(value, loc, errors)
     if items is None:
         return None
-    regex = re.compile("|".join(fnmatch.translate(i) for i in items), re.IGNORECASE)
+    # Each translation ends in \Z but has no start anchor, and checks search: "de"
+    # matched "language:de" and "signal" "no-signal".
+    joined = "|".join(fnmatch.translate(i) for i in items)
+    regex = re.compile(rf"\A(?:{joined})", re.IGNORECASE)
     return Pattern(key, spec.attribute, CompiledText(regex, rest=regex), negate)
 
 
