@@ -49,6 +49,41 @@ def test_text_checks(tmp_path: Path, match: str, text: str, expected: bool) -> N
 @pytest.mark.parametrize(
     ("match", "text", "expected"),
     [
+        # X users style text with generators, and zero-width characters hide a word from
+        # a filter: a safety rule must read what every reader (and the scorer) reads.
+        ('text: "idiots"', "@acme you 𝐢𝐝𝐢𝐨𝐭𝐬", True),
+        ('text: "lawyer"', "@acme ｌａｗｙｅｒ next", True),
+        ('text: "lawyer"', "@acme calling my law\u200byer", True),
+        ('text (starts-with): "RT @"', "RT ＠lily: nice", True),
+        ('text (includes): "❤️"', "@acme I ❤ it", True),
+        ('text (includes): "❤"', "@acme I ❤️ it", True),
+        ('text: "ｒｅｆｕｎｄ"', "@acme refund please", True),
+        ('text: "lawyer"', "@acme lawyers", False),
+    ],
+)
+def test_text_is_matched_as_a_reader_sees_it(
+    tmp_path: Path, match: str, text: str, expected: bool
+) -> None:
+    assert matched(tmp_path, match, text) is expected
+
+
+def test_match_placeholder_shows_styled_words_plainly(tmp_path: Path) -> None:
+    rule_engine = engine(
+        tmp_path,
+        """
+        name: refund
+        match: {text: refund}
+        then: {reply: "Sorry about the {match}, {first_name}."}
+        """,
+    )
+    decision = decide(rule_engine, "@acme my ＲＥＦＵＮＤ", author_name="Jane")
+    assert decision.reply is not None
+    assert decision.reply.text == "Sorry about the REFUND, Jane."
+
+
+@pytest.mark.parametrize(
+    ("match", "text", "expected"),
+    [
         # Inline global flags are allowed only at a pattern's start, where the match
         # mode's wrapper stood: loading raised a raw re.error.
         ("text (regex, case-sensitive): '(?i)acme\\s+down'", "ACME down", True),
@@ -173,6 +208,11 @@ def test_the_match_placeholder_never_carries_a_link(tmp_path: Path) -> None:
         ("label: unscored", score(Label.UNSCORED, reason="language:de"), True),
         ('unscored_reason: "language:*"', score(Label.UNSCORED, reason="language:de"), True),
         ('unscored_reason: "empty"', score(Label.UNSCORED, reason="language:de"), False),
+        # Shell-style wildcards match the whole reason, not its end.
+        ('unscored_reason: "signal"', score(Label.UNSCORED, reason="no-signal"), False),
+        ('unscored_reason: "de"', score(Label.UNSCORED, reason="language:de"), False),
+        ('~unscored_reason: "de"', score(Label.UNSCORED, reason="language:de"), True),
+        ('unscored_reason: ["empty", "no-*"]', score(Label.UNSCORED, reason="no-signal"), True),
         ("lang: [de, fr]", score(Label.UNSCORED, lang="de-AT", reason="language:de"), True),
         # A rule's value is cut to its primary subtag too, or it could never match.
         ("lang: pt-BR", score(Label.UNSCORED, lang="pt", reason="language:pt"), True),

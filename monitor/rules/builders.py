@@ -19,7 +19,7 @@ from monitor.domain import primary_subtag
 from monitor.rules.checks import Check, Compare, Flag, OneOf, OpenHours, Pattern
 from monitor.rules.compare import Comparison, parse_comparison
 from monitor.rules.hours import OpeningHours
-from monitor.rules.textmatch import CompiledText, compile_text, regex_problem
+from monitor.rules.textmatch import CompiledText, as_read, compile_text, regex_problem
 from monitor.yamlpos import Loc, shown_date
 
 Errors = list[tuple[Loc, str]]
@@ -46,11 +46,17 @@ def _strings(value: Any, loc: Loc, errors: Errors) -> list[str] | None:
         return None
     for index, item in enumerate(items):
         if not isinstance(item, str) or not item.strip():
-            where = (*loc, index) if isinstance(value, list) else loc
+            where = _item_loc(loc, value, index)
             quote = "; put it in quotes" if isinstance(item, date) else ""
             errors.append((where, f"expected a non-empty string, not {describe(item)}{quote}"))
             return None
     return [str(item) for item in items]
+
+
+def _item_loc(loc: Loc, value: Any, index: int) -> Loc:
+    """Where item ``index`` of a key's value is written: a list's own line and column, so
+    an error in a long block list points at the item, not at the key."""
+    return (*loc, index) if isinstance(value, list) else loc
 
 
 def describe(value: Any) -> str:
@@ -71,11 +77,12 @@ def enum_check(
     items = _strings(value, loc, errors)
     if items is None:
         return None
-    for item in items:
+    for index, item in enumerate(items):
         if item.lower() not in spec.choices:
             guess = difflib.get_close_matches(item.lower(), spec.choices, n=1)
             hint = f"did you mean {guess[0]!r}?" if guess else f"allowed: {', '.join(spec.choices)}"
-            errors.append((loc, f"unknown {key.rsplit('.', 1)[-1]} {item!r}; {hint}"))
+            message = f"unknown {key.rsplit('.', 1)[-1]} {item!r}; {hint}"
+            errors.append((_item_loc(loc, value, index), message))
             return None
     return OneOf(key, spec.attribute, [i.lower() for i in items], negate)
 
@@ -108,6 +115,12 @@ def text_check(
     items = _strings(value, loc, errors)
     if items is None:
         return None
+    for index, item in enumerate(items):
+        if "regex" not in modifiers and not as_read(item).strip():
+            # Matched as read, a zero-width or U+FE0F value would match every mention.
+            where = _item_loc(loc, value, index)
+            errors.append((where, f"{item!r} is invisible: text is matched as a reader sees it"))
+            return None
     if "regex" in modifiers:
         for index, item in enumerate(items):
             problem = regex_problem(item)
@@ -144,7 +157,10 @@ def glob_check(
     items = _strings(value, loc, errors)
     if items is None:
         return None
-    regex = re.compile("|".join(fnmatch.translate(i) for i in items), re.IGNORECASE)
+    # Each translation ends in \Z but has no start anchor, and checks search: "de"
+    # matched "language:de" and "signal" "no-signal".
+    joined = "|".join(fnmatch.translate(i) for i in items)
+    regex = re.compile(rf"\A(?:{joined})", re.IGNORECASE)
     return Pattern(key, spec.attribute, CompiledText(regex, rest=regex), negate)
 
 
@@ -154,11 +170,11 @@ def compare_check(
 ) -> Check | None:  # fmt: skip
     items = value if isinstance(value, list) else [value]
     comparisons: list[Comparison] = []
-    for item in items:
+    for index, item in enumerate(items):
         try:
             comparisons.append(parse_comparison(item, units=dict(spec.units or {"": 1.0})))
         except ValueError as exc:
-            errors.append((loc, str(exc)))
+            errors.append((_item_loc(loc, value, index), str(exc)))
             return None
     if not comparisons:
         errors.append((loc, "an empty list matches nothing; remove the key instead"))
@@ -183,9 +199,9 @@ def hours_check(
     items = _strings(value, loc, errors)
     if items is None:
         return None
-    for team in items:
+    for index, team in enumerate(items):
         if team not in env.teams:
-            errors.append((loc, unknown_team(team, env.teams)))
+            errors.append((_item_loc(loc, value, index), unknown_team(team, env.teams)))
             return None
     return OpenHours(key, {team: env.teams[team] for team in items}, negate)
 
@@ -204,10 +220,10 @@ def files_check(
     if items is None:
         return None
     handles: list[str] = []
-    for item in items:
+    for index, item in enumerate(items):
         loaded = _read_handles(env.rules_dir, item)
         if isinstance(loaded, str):
-            errors.append((loc, loaded))
+            errors.append((_item_loc(loc, value, index), loaded))
             return None
         handles.extend(loaded)
     return OneOf(key, spec.attribute, handles, negate)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from monitor.domain import CaseState, Mention, Score, primary_subtag
-from monitor.rules.textmatch import APOSTROPHES, words_of
+from monitor.rules.textmatch import as_read, words_of
 
 # Regexes never see more than this: a Reddit comment is at most 10,000 characters, and
 # a bounded input keeps even a slow pattern's cost bounded. Words and the other plain
@@ -68,8 +68,7 @@ class Facts:
         self.mention, self.score, self.context = mention, score, context
         self.platform = mention.platform.value
         self.kind = mention.kind.value
-        text = mention.text
-        self.text = text if text.isascii() else text.translate(APOSTROPHES)
+        self.text = as_read(mention.text)
         self.regex_text = self.text[:MAX_MATCHED_CHARS]
         text = self.text if self.text.isascii() else self.text.translate(_AS_REGEX_FOLDS)
         self.lowered = text.lower()

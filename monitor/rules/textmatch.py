@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import importlib
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from monitor.scoring.text import INVISIBLE
 from monitor.yamlpos import did_you_mean
 
 # re._parser is the stdlib's own pattern parser; typeshed has no stubs for it.
@@ -42,6 +44,17 @@ _GLOBAL_FLAGS = re.compile(r"\(\?[aiLmsux]+\)")
 # Phones type ’ for ' ("hasn’t"): rules and mentions both read typographic apostrophes
 # as the ASCII one, so a rule written with either matches text typed with either.
 APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
+
+
+def as_read(text: str) -> str:
+    """``text`` as a reader sees it: X users style words with text generators
+    ("𝐢𝐝𝐢𝐨𝐭𝐬", "ｉｄｉｏｔｓ") and zero-width characters hide a word from a
+    filter, so NFKC folds the styles and invisible characters (with U+FE0F and skin
+    tones) are dropped, as the scorer and the deflection guard read text."""
+    if text.isascii():
+        return text
+    return unicodedata.normalize("NFKC", text).translate(INVISIBLE).translate(APOSTROPHES)
+
 
 _WRAPPERS = {
     "includes-word": r"(?<!\w)(?:{})(?!\w)",
@@ -134,8 +147,9 @@ class CompiledText:
 
 
 def compile_text(values: Sequence[str], modifiers: Sequence[str]) -> CompiledText:
-    values = [value.translate(APOSTROPHES) for value in values]
     is_regex = "regex" in modifiers
+    # A regex is the author's syntax: NFKC would turn a full-width "（" into a group.
+    values = [value.translate(APOSTROPHES) if is_regex else as_read(value) for value in values]
     mode = next((m for m in modifiers if m in MODES), "includes" if is_regex else "includes-word")
     flags = 0 if "case-sensitive" in modifiers else re.IGNORECASE
     if is_regex:
