@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime
 from typing import Any
@@ -28,7 +28,7 @@ from monitor.rules.engine import Context
 from monitor.runtime import Runtime
 from monitor.store.bulk import detach, write_changes
 from monitor.store.db import transaction, with_retries
-from monitor.store.models import Case, Customer, Message
+from monitor.store.models import ACTOR_CHARS, Case, Customer, Message
 from monitor.store.queries import skip_locked
 from monitor.threads import Link, ThreadIndex, ThreadKey
 
@@ -127,8 +127,21 @@ def _assign(session: Session, case: Case, decision: Decision, now: datetime) -> 
         case.assignee = assignee
         return
     log.warning("case %s: the rules' assign was not applied: %s", case.ref, problem)
-    actor = ",".join(decision.matched) or "guard"
+    actor = rules_actor(decision.matched)
     cases.record(session, case, "assign_skipped", actor, now, assignee=assignee, reason=problem)
+
+
+def rules_actor(matched: Sequence[str]) -> str:
+    """The rules that matched, as an audit event's actor: as many names as fit the
+    column, then how many more. Rule names run to 100 characters and a message may
+    match many; joined whole they overflowed it, which PostgreSQL refuses, and the
+    batch failed at every run. The event's detail keeps the whole list."""
+    for kept in range(len(matched), 0, -1):
+        more = len(matched) - kept
+        actor = ",".join([*matched[:kept], *([f"+{more} more"] if more else [])])
+        if len(actor) <= ACTOR_CHARS:
+            return actor
+    return "guard"
 
 
 def _authors_free(session: Session, messages: list[Message]) -> list[Message]:
@@ -365,7 +378,7 @@ def _apply(
     now: datetime,
 ) -> None:
     if decision.matched or decision.notes:
-        actor = ",".join(decision.matched) or "guard"
+        actor = rules_actor(decision.matched)
         cases.record(session, case, "decided", actor, now, **summary)
     if decision.ignored:
         return

@@ -39,6 +39,8 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 # The largest id either database stores: a larger number names no row, and would fail
 # as a query parameter (PostgreSQL: bigint out of range; SQLite: OverflowError).
 MAX_ID = 2**63 - 1
+# Who did it, on an event or an outbox action: a person, a rule, or rules.
+ACTOR_CHARS = 128
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -198,7 +200,7 @@ class ActionRow(Base):
     text: Mapped[str] = mapped_column(Text)
     rule: Mapped[str | None] = mapped_column(String(128), nullable=True)
     # Who queued it: a rule name, a user, or "system" (SLA, dead actions).
-    actor: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    actor: Mapped[str | None] = mapped_column(String(ACTOR_CHARS), nullable=True)
     channel: Mapped[str | None] = mapped_column(String(64), nullable=True)  # notify actions
     status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -228,7 +230,7 @@ class Event(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True)
     kind: Mapped[str] = mapped_column(String(32))
-    actor: Mapped[str] = mapped_column(String(128))
+    actor: Mapped[str] = mapped_column(String(ACTOR_CHARS))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
 
