@@ -30,6 +30,10 @@ TAG_RULE = "up to 32 of a-z 0-9 _ -, starting with a letter or digit"
 # 600000 passed check-config and every escalation then failed to set its deadline:
 # the business calendar looks two years ahead at most.
 MAX_SLA_MINUTES = 30 * 24 * 60
+# Source, team and channel names are stored in 64-character columns (the source of a
+# message, a case's team, a notification's channel): a longer one passed check-config
+# and PostgreSQL refused every poll or escalation that wrote it.
+NAME_CHARS = 64
 
 
 class Platform(StrEnum):

@@ -31,7 +31,7 @@ from pydantic import (
 from monitor.alerts_settings import AlertsConfig, check_channels, refuse_unknown_channels
 from monitor.calendar import BusinessCalendar
 from monitor.database_settings import Database, anchor_sqlite_path
-from monitor.domain import MAX_SLA_MINUTES, ascii_digits
+from monitor.domain import MAX_SLA_MINUTES, NAME_CHARS, ascii_digits
 from monitor.logs import redact_apprise_urls
 from monitor.rules.hours import OpeningHours, parse_week, parse_zone
 from monitor.sources.reddit_settings import (
@@ -90,7 +90,7 @@ def bare_handle(written: str) -> str:
 
 class ReplaySourceConfig(Strict):
     type: Literal["replay"]
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(min_length=1, max_length=NAME_CHARS, pattern=r"^[A-Za-z0-9_.-]+$")
     path: Path
     interval_seconds: float = Field(default=30, gt=0)
     page_size: int = Field(default=20, ge=1, le=1000)
@@ -148,7 +148,7 @@ class Processing(Strict):
 
 
 class Team(Strict):
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=NAME_CHARS)
     first_response_minutes: int = Field(default=60, ge=1, le=MAX_SLA_MINUTES)
     # Business minutes (the team's calendar) before the deadline at which check_sla warns.
     # Bounded as the deadline is: check_sla walks this far ahead in the calendar each run.
@@ -472,7 +472,9 @@ class Settings(Strict):
     workers: Workers = Workers()
     # At least one: the first team takes what no rule routes (and dead replies).
     teams: list[Team] = Field(default_factory=lambda: [Team(name="care")], min_length=1)
-    channels: dict[str, Channel] = Field(default_factory=dict)
+    channels: dict[Annotated[str, Field(max_length=NAME_CHARS)], Channel] = Field(
+        default_factory=dict
+    )
     rules: RulesConfig = RulesConfig()
     answers: AnswersConfig = AnswersConfig()
     scoring: ScoringConfig = ScoringConfig()

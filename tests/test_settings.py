@@ -76,6 +76,12 @@ EXPECTED = {
     ],
     "no_teams.yaml": ["3:1: teams: List should have at least 1 item after validation, not 0"],
     "duplicate_team.yaml": ["3:1: teams: duplicate team name 'care'"],
+    # Stored in 64-character columns: PostgreSQL refused every write of a longer one.
+    "long_names.yaml": [
+        "4:5: teams[0].name: String should have at most 64 characters",
+        f"6:3: channels.{'c' * 65}: String should have at most 64 characters",
+        "10:5: sources[0].name: String should have at most 64 characters",
+    ],
     "not_utf8.yaml": ["1:1: not UTF-8 text: invalid continuation byte"],
     "channel_bad_url.yaml": [
         "4:16: channels.care-slack.url: apprise cannot send to this URL (its scheme or form is"

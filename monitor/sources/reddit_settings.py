@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from monitor.domain import NAME_CHARS
+
 SOURCE_NAME = r"^[A-Za-z0-9_.-]+$"
 # Reddit names: 3-21 letters, digits and underscores ("all" and "popular" included).
 SUBREDDIT = r"^[A-Za-z0-9][A-Za-z0-9_]{1,20}$"
@@ -88,7 +90,7 @@ class RedditSettings(_Strict):
 
 
 class _RedditSourceBase(_Strict):
-    name: str = Field(min_length=1, pattern=SOURCE_NAME)
+    name: str = Field(min_length=1, max_length=NAME_CHARS, pattern=SOURCE_NAME)
     interval_seconds: float = Field(default=60, gt=0)
     enabled: bool = True
     # Items read per listing per poll; older ones beyond it are reported as a gap.

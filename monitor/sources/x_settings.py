@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from monitor.domain import NAME_CHARS
 from monitor.sources.x_parse import ID
 
 
@@ -16,7 +17,7 @@ class Strict(BaseModel):
 
 
 class XSourceBase(Strict):
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(min_length=1, max_length=NAME_CHARS, pattern=r"^[A-Za-z0-9_.-]+$")
     # 120 s keeps mentions under the Basic tier's 10 requests / 15 min per user.
     interval_seconds: float = Field(default=120, ge=15)
     max_results: int = Field(default=100, ge=10, le=100)  # posts per page (billed per post)
