@@ -418,3 +418,23 @@ def test_status_json_keys_do_not_depend_on_the_data(
     text = runner.invoke(main, ["status", "--config", str(config)], env={"COLUMNS": "200"})
     assert "Outbox: empty; 0 backlog, 0 held for a reset;" in text.output
     assert "Cases: none;" in text.output
+
+
+def test_the_sources_table_is_whole_through_a_pipe(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # A monitoring agent or cron mail reads the table through a pipe, which rich took
+    # as 80 columns: the source's name and its error were cut to "sour…".
+    name = "reddit-search-" + "s" * 50
+    missing = tmp_path / "a-feed-file-that-is-not-there.jsonl"
+    rt = make_runtime(sources=[{"name": name, "type": "replay", "path": str(missing)}])
+    poll_source(rt, name)
+    config = tmp_path / "inchannel.yaml"
+    settings = rt.settings.model_dump(mode="json", exclude_unset=True)
+    config.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    result = CliRunner().invoke(main, ["status", "--config", str(config)], env={"COLUMNS": "80"})
+    (row,) = [line for line in result.output.splitlines() if line.startswith(f"│ {name} ")]
+    (error,) = [s.last_error for s in collect(rt).sources]
+    assert error is not None
+    assert str(missing) in error
+    assert error in row

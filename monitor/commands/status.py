@@ -83,9 +83,15 @@ def _short(value: Any) -> str:
     return inert_line(json.dumps(value, ensure_ascii=False, default=str), 60)
 
 
+# Wider than any row: a pipe has no width, and rich took it as 80 columns.
+PIPE_WIDTH = 10_000
+
+
 def _print(status: Status) -> None:
     # Each line whole, however narrow: a check reads the problems through a pipe.
     console = Console(soft_wrap=True)
+    if not console.is_terminal:  # a monitoring agent, cron mail: the table whole too
+        console.width = PIPE_WIDTH
     now = status.at
     table = Table(
         "source",
