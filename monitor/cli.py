@@ -24,8 +24,10 @@ from monitor.database_settings import Database
 from monitor.logs import setup_logging
 from monitor.settings import Settings, config_path, load_settings
 from monitor.store.db import (
+    CannotDowngrade,
     NotMigratedError,
     current_revision,
+    downgrade,
     driver_error,
     engine_for,
     first_line,
@@ -171,11 +173,13 @@ def db_upgrade(config_file: Path | None) -> None:
     engine = engine_for(settings.database)
     try:
         require_known_revision(engine)
+        upgrade(engine)
+        click.echo(f"database at revision {current_revision(engine)}")
     except NotMigratedError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    upgrade(engine)
-    click.echo(f"database at revision {current_revision(engine)}")
+    finally:
+        engine.dispose()  # close the pool's connections before the process ends
 
 
 @db.command("current")
@@ -191,6 +195,40 @@ def db_current(config_file: Path | None) -> None:
     click.echo(f"database: {current or 'no schema'}; this version: {head_revision()}")
     if current != head_revision():
         sys.exit(1)
+
+
+@db.command("downgrade")
+@config_option
+@click.argument("revision")
+def db_downgrade(config_file: Path | None, revision: str) -> None:
+    """Migrate the database schema back to REVISION, an earlier one (e.g. 0006).
+
+    Run it with the release that migrated the database, before installing the older
+    one; stop the workers and the dashboard first."""
+    from monitor.store.single import DOWNGRADE, RUN, AnotherWorker, only_worker
+
+    settings = config_or_exit(config_file)
+    engine = engine_for(settings.database)
+    try:
+        with only_worker(settings.database.url, role=DOWNGRADE):
+            was = downgrade(engine, revision)
+    except AnotherWorker as exc:
+        if exc.role == RUN:
+            click.echo(
+                f"error: an inchannel run (pid {exc.holder}) is using {exc.path}: stop it "
+                "before going back; it would run on a schema older than its code",
+                err=True,
+            )
+        else:
+            click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except (NotMigratedError, CannotDowngrade) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    finally:
+        engine.dispose()
+    done = "already" if was == revision else f"(was {was})"
+    click.echo(f"database at revision {revision} {done}")
 
 
 @db.command("copy")

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, event
 
 from monitor.cli import main
 from monitor.store.db import head_revision
-from monitor.store.single import COPY, AnotherWorker, only_worker
+from monitor.store.single import COPY, DOWNGRADE, AnotherWorker, only_worker
 from tests.conftest import REPO
 
 
@@ -147,9 +147,9 @@ def sqlite_busy_timeouts() -> Iterator[dict[str, set[int]]]:
 def test_schema_commands_wait_the_configured_busy_timeout(
     demo_config: Path, tmp_path: Path, sqlite_busy_timeouts: dict[str, set[int]]
 ) -> None:
-    """`db upgrade`, `db current` and `db copy` (source and target) wait on a locked
-    SQLite file as long as database.busy_timeout_ms says, as the daemon does, not
-    SQLite's default 5 s."""
+    """`db upgrade`, `db current`, `db downgrade` and `db copy` (source and target) wait
+    on a locked SQLite file as long as database.busy_timeout_ms says, as the daemon
+    does, not SQLite's default 5 s."""
     text = demo_config.read_text(encoding="utf-8")
     url_line = f"  url: sqlite:///{tmp_path}/var/inchannel.db\n"
     assert url_line in text
@@ -159,6 +159,7 @@ def test_schema_commands_wait_the_configured_busy_timeout(
         ("db", "upgrade"),
         ("db", "current"),
         ("db", "copy", "--to", f"sqlite:///{target}"),
+        ("db", "downgrade", previous_revision()),
     ):
         code, output = invoke(*command, "--config", str(demo_config))
         assert code == 0, output
@@ -448,3 +449,86 @@ def test_run_once_stops_after_the_running_step_on_sigterm(
     assert db.execute("SELECT count(*) FROM actions WHERE status = 'sent'").fetchone() == (0,)
     leases = db.execute("SELECT lease_owner FROM source_state WHERE name = 'demo'").fetchall()
     assert leases == [(None,)]
+
+
+def previous_revision() -> str:
+    """The revision this version's last migration starts from."""
+    from alembic.script import ScriptDirectory
+
+    from monitor.store.db import alembic_config, make_engine
+
+    scripts = ScriptDirectory.from_config(alembic_config(make_engine("sqlite://")))
+    previous = scripts.get_revision(head_revision()).down_revision
+    assert isinstance(previous, str)
+    return previous
+
+
+def test_db_downgrade_goes_back_a_revision_and_upgrade_comes_again(
+    demo_config: Path, db_url: str
+) -> None:
+    """docs/operations.md told operators how going back to an earlier revision behaves,
+    but there was no command to do it, and migrations/env.py refuses plain `alembic`."""
+    text = demo_config.read_text(encoding="utf-8")
+    url = f"sqlite:///{demo_config.parent.parent}/var/inchannel.db"
+    demo_config.write_text(text.replace(url, db_url), encoding="utf-8")
+    config = ("--config", str(demo_config))
+    head, previous = head_revision(), previous_revision()
+    assert invoke("db", "upgrade", *config)[0] == 0
+    assert invoke("run", "--once", *config)[0] == 0  # rows to keep
+    code, output = invoke("db", "downgrade", previous, *config)
+    assert (code, output) == (0, f"database at revision {previous} (was {head})\n")
+    code, output = invoke("db", "current", *config)
+    assert (code, output) == (1, f"database: {previous}; this version: {head}\n")
+    code, output = invoke("db", "downgrade", previous, *config)
+    assert (code, output) == (0, f"database at revision {previous} already\n")
+    assert invoke("db", "upgrade", *config) == (0, f"database at revision {head}\n")
+    code, output = invoke("status", "--json", *config)
+    assert json.loads(output)["outbox"]["sent"] > 0, output
+
+
+def test_db_downgrade_refuses_what_it_cannot_go_back_to(demo_config: Path) -> None:
+    config = ("--config", str(demo_config))
+    head, previous = head_revision(), previous_revision()
+    code, output = invoke("db", "downgrade", previous, *config)
+    assert (code, output.count("\n")) == (1, 1), output
+    assert output.startswith("error: the database sqlite:///")
+    assert output.endswith(" has no schema: there is no revision to go back from\n")
+    assert invoke("db", "upgrade", *config)[0] == 0
+    for unknown in ("0099", "base", "7", "00"):
+        code, output = invoke("db", "downgrade", unknown, *config)
+        assert (code, output.count("\n")) == (1, 1), output
+        known = "this inchannel's are 0001, "
+        assert output.startswith(f"error: unknown revision '{unknown}'; {known}")
+        assert output.endswith(f", {head}\n")
+    assert invoke("db", "downgrade", previous, *config)[0] == 0
+    code, output = invoke("db", "downgrade", head, *config)
+    assert (code, output) == (
+        1,
+        f"error: revision {head} is newer than the database's ({previous}): `db downgrade` "
+        "only goes back; run `inchannel db upgrade` to go forward\n",
+    )
+    assert invoke("db", "current", *config)[1].startswith(f"database: {previous};")
+
+
+def test_db_downgrade_refuses_while_a_run_uses_the_sqlite_database(
+    demo_config: Path, tmp_path: Path
+) -> None:
+    # A worker of this version on an older schema fails on every column it added.
+    assert invoke("db", "upgrade", "--config", str(demo_config))[0] == 0
+    database = tmp_path / "var" / "inchannel.db"
+    downgrade = ["db", "downgrade", previous_revision(), "--config", str(demo_config)]
+    with only_worker(f"sqlite:///{database}"):
+        result = CliRunner().invoke(main, downgrade)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: an inchannel run (pid {os.getpid()}) is using {database}: stop it before "
+        "going back; it would run on a schema older than its code\n"
+    )
+    assert invoke("db", "current", "--config", str(demo_config))[0] == 0  # unchanged
+    with only_worker(f"sqlite:///{database}", role=DOWNGRADE):
+        result = CliRunner().invoke(main, ["run", "--once", "--config", str(demo_config)])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: inchannel db downgrade (pid {os.getpid()}) is migrating {database}; start "
+        "again when it is done\n"
+    )

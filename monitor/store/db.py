@@ -12,6 +12,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -28,6 +29,10 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 
 class NotMigratedError(RuntimeError):
     """The database schema is missing or older than this version of inchannel."""
+
+
+class CannotDowngrade(RuntimeError):
+    """A revision `db downgrade` cannot take the database back to."""
 
 
 def make_engine(
@@ -147,6 +152,40 @@ def alembic_config(engine: Engine) -> AlembicConfig:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
+
+
+def downgrade(engine: Engine, revision: str) -> str:
+    """Migrate the database back to ``revision``, one of this release's and not newer
+    than the database's; returns the revision it was at."""
+    current = require_known_revision(engine)
+    _require_older(engine, current, revision)
+    assert current is not None
+    if current != revision:
+        try:
+            command.downgrade(alembic_config(engine), revision)
+        except CommandError as exc:  # another `db` command moved it meanwhile
+            raise CannotDowngrade(str(exc)) from None
+    return current
+
+
+def _require_older(engine: Engine, current: str | None, revision: str) -> None:
+    # Only this release's revision ids: alembic also takes "base" (every table dropped),
+    # "-1" and prefixes, which a typo turns into more than was meant.
+    known = [script.revision for script in _migrations().walk_revisions()][::-1]
+    if revision not in known:
+        raise CannotDowngrade(
+            f"unknown revision {revision!r}; this inchannel's are {', '.join(known)}"
+        )
+    if current is None:
+        where = engine.url.render_as_string(hide_password=True)
+        raise CannotDowngrade(
+            f"the database {where} has no schema: there is no revision to go back from"
+        )
+    if known.index(revision) > known.index(current):
+        raise CannotDowngrade(
+            f"revision {revision} is newer than the database's ({current}): `db downgrade` "
+            "only goes back; run `inchannel db upgrade` to go forward"
+        )
 
 
 @functools.lru_cache(maxsize=1)

@@ -21,16 +21,20 @@ from sqlalchemy.engine import make_url
 # turns away must not be told another worker runs.
 RUN = "inchannel run"
 COPY = "inchannel db copy"
+DOWNGRADE = "inchannel db downgrade"
+_DOING = {COPY: "is copying", DOWNGRADE: "is migrating"}
 
 
 class AnotherWorker(RuntimeError):
-    """Another ``inchannel run`` (or ``db copy``) holds this SQLite database."""
+    """Another ``inchannel run`` (or ``db copy``, ``db downgrade``) holds this SQLite
+    database."""
 
     def __init__(self, holder: str, path: str) -> None:
         pid, _, role = holder.partition(" ")
         self.holder, self.role, self.path = pid or "unknown", role or RUN, path
-        if self.role == COPY:
-            message = f"{COPY} (pid {self.holder}) is copying {path}; start again when it is done"
+        if self.role in _DOING:
+            doing = f"{self.role} (pid {self.holder}) {_DOING[self.role]} {path}"
+            message = f"{doing}; start again when it is done"
         else:
             message = (
                 f"another inchannel run (pid {self.holder}) is using {path}; SQLite takes one "
