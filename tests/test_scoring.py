@@ -412,6 +412,23 @@ def test_never_such_is_emphasis_not_negation(scorer: Scorer, text: str, label: L
     assert scorer.score(text).label is label
 
 
+# "received" is both an experience verb and one of what never came: read as "missing",
+# "never received such fast delivery" was a complaint (-0.30) and "never received such a
+# nice surprise" weaker praise than without "never".
+@pytest.mark.parametrize(
+    "text",
+    [
+        "never received such fast delivery",
+        "I never received such polite replies",
+        "never received such a nice surprise",
+        "I've never received so many compliments",
+    ],
+)
+def test_never_received_such_is_emphasis_too(scorer: Scorer, text: str) -> None:
+    assert scorer.score(text) == scorer.score(text.replace("never ", ""))
+    assert scorer.score(text).label is not Label.NEGATIVE
+
+
 def test_never_with_no_degree_word_stays_a_negation(scorer: Scorer) -> None:
     assert scorer.score("never been there").label is not Label.NEGATIVE
     assert scorer.score("they never had any problems").label is Label.POSITIVE

@@ -207,8 +207,9 @@ def idioms(text: str) -> str:
     if "nobody" in lowered or "noone" in lowered or "no-one" in lowered:
         text = _NOBODY.sub(lambda m: "NO ONE" if m.group(0).isupper() else "no one", text)
     if "never" in lowered:
-        text = _NEVER_CAME.sub(lambda m: "MISSING" if m.group(0).isupper() else "missing", text)
+        # Emphasis first: "never received such fast delivery" is praise, not what never came.
         text = _NEVER_SUCH.sub("", text)
+        text = _NEVER_CAME.sub(lambda m: "MISSING" if m.group(0).isupper() else "missing", text)
     return text
 
 
