@@ -289,7 +289,10 @@ def _readable_lexicon_word(word: str) -> str:
             " by words before VADER reads the text; give those words a valence instead"
             " (docs/scoring.md, emoji table)"
         )
-    folded = unicodedata.normalize("NFKC", word)
+    # Imported here: monitor.scoring imports this module.
+    from monitor.scoring.text import TYPOGRAPHIC
+
+    folded = unicodedata.normalize("NFKC", word).translate(TYPOGRAPHIC)
     if folded != word:
         raise ValueError(f"lexicon word {word!r} is read as {folded!r}; write that instead")
     return word

@@ -126,6 +126,25 @@ def test_invisible_format_characters_do_not_hide_sentiment(scorer: Scorer, ch: s
     assert scorer.score(f"Your app is ter{ch}rible and slow") == expected
 
 
+# Phone keyboards type typographic apostrophes and quotes. VADER knows negations spelled
+# with "'" and strips only ASCII punctuation from a word: "I don’t love it" read as
+# praise (+0.64) and “terrible” as no word at all (no-signal).
+@pytest.mark.parametrize(
+    ("typed", "ascii"),
+    [
+        ("I don’t love it", "I don't love it"),
+        ("the app isn’t good", "the app isn't good"),
+        ("service was “terrible”", 'service was "terrible"'),
+        ("service was ‘terrible’", "service was 'terrible'"),
+    ],
+)
+def test_typographic_apostrophes_and_quotes_read_as_ascii(
+    scorer: Scorer, typed: str, ascii: str
+) -> None:
+    assert scorer.score(typed) == scorer.score(ascii)
+    assert scorer.score(typed).label is Label.NEGATIVE
+
+
 def test_emoji_sequences_still_read_without_format_characters(scorer: Scorer) -> None:
     # A ZWJ sequence is read as its base emoji; a tag-character flag as its black flag.
     assert scorer.score("new app ❤️\u200d🔥").label is Label.POSITIVE
@@ -393,6 +412,23 @@ def test_never_such_is_emphasis_not_negation(scorer: Scorer, text: str, label: L
     assert scorer.score(text).label is label
 
 
+# "received" is both an experience verb and one of what never came: read as "missing",
+# "never received such fast delivery" was a complaint (-0.30) and "never received such a
+# nice surprise" weaker praise than without "never".
+@pytest.mark.parametrize(
+    "text",
+    [
+        "never received such fast delivery",
+        "I never received such polite replies",
+        "never received such a nice surprise",
+        "I've never received so many compliments",
+    ],
+)
+def test_never_received_such_is_emphasis_too(scorer: Scorer, text: str) -> None:
+    assert scorer.score(text) == scorer.score(text.replace("never ", ""))
+    assert scorer.score(text).label is not Label.NEGATIVE
+
+
 def test_never_with_no_degree_word_stays_a_negation(scorer: Scorer) -> None:
     assert scorer.score("never been there").label is not Label.NEGATIVE
     assert scorer.score("they never had any problems").label is Label.POSITIVE
@@ -633,6 +669,7 @@ def test_config_rejects_what_the_scorer_cannot_use(config: dict[str, object]) ->
         ("#fail", "read as 'fail'"),
         ("meh.", "read as 'meh'"),
         ("_", "filler"),
+        ("won’t", 'read as "won\'t"'),
     ],
 )
 def test_config_rejects_lexicon_words_vader_never_meets(word: str, message: str) -> None:

@@ -43,6 +43,11 @@ def _invisible() -> dict[int, None]:
 
 
 INVISIBLE = _invisible()
+# Typographic apostrophes and quotes, which phone keyboards type by default: VADER knows
+# negations spelled with "'" and strips only ASCII punctuation from a word, so
+# "I don’t love it" read as praise and “terrible” was no word at all.
+TYPOGRAPHIC = {ord("‘"): "'", ord("’"): "'", ord("ʼ"): "'", ord("“"): '"', ord("”"): '"'}
+_UNGLUE = {**INVISIBLE, **TYPOGRAPHIC}
 # Combining marks of the generic diacritic blocks that are left after NFKC: it composes
 # every accent that forms a letter ("cafe\u0301" -> "café"), so what remains are the
 # underline, strikethrough and "zalgo" marks text generators put after each letter, which
@@ -92,11 +97,12 @@ def sanitize(text: str) -> str:
 
 
 def clean(text: str, words: Container[str], keep: re.Pattern[str] | None) -> str:
-    """Drop invisible characters, fold styled letters (but not the emoji ``keep`` finds),
-    drop style marks, handles and URLs; collapse 3+ character runs."""
+    """Drop invisible characters, make typographic quotes ASCII, fold styled letters
+    (but not the emoji ``keep`` finds), drop style marks, handles and URLs; collapse 3+
+    character runs."""
     if not text.isascii():
         text = _SEQUENCE.sub(_sequence, text)
-        text = fold(text.translate(INVISIBLE), keep).translate(STYLE_MARKS)
+        text = fold(text.translate(_UNGLUE), keep).translate(STYLE_MARKS)
     if "@" in text or "/" in text or "www." in text:
         text = drop_handles(text, words)
     if _RUN.search(text):
@@ -201,8 +207,9 @@ def idioms(text: str) -> str:
     if "nobody" in lowered or "noone" in lowered or "no-one" in lowered:
         text = _NOBODY.sub(lambda m: "NO ONE" if m.group(0).isupper() else "no one", text)
     if "never" in lowered:
-        text = _NEVER_CAME.sub(lambda m: "MISSING" if m.group(0).isupper() else "missing", text)
+        # Emphasis first: "never received such fast delivery" is praise, not what never came.
         text = _NEVER_SUCH.sub("", text)
+        text = _NEVER_CAME.sub(lambda m: "MISSING" if m.group(0).isupper() else "missing", text)
     return text
 
 
