@@ -46,6 +46,12 @@ _SPACES = re.compile(r"\s+")
 _MENTION = re.compile(r"[@＠]|(?<![\w/])/?u/(?=[\w-])")
 # A link, or a domain X would make into one ("evil.example/x").
 _LINK = re.compile(r"\w+://\S*|\bwww\.\S*|\b[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}\b/?\S*", re.IGNORECASE)
+# Contact details the customer wrote, which the brand must never repeat in public: an
+# e-mail address whole (its user part often names the person), and any run of 7 or
+# more digits, separators between them allowed ("+44 20 7946 0958", "555.123.4567"):
+# a phone number. Order numbers up to 6 digits ("order 12345", "#A-1234") stay.
+_EMAIL = re.compile(r"[\w.+-]+[@＠][\w-]+(?:\.[\w-]+)*")
+_PHONE = re.compile(r"[+(]*(?:\d[ \t().+/-]{0,3}){6,}\d\)?")
 
 
 def template_problems(template: str, allowed: Sequence[str] = RULE_PLACEHOLDERS) -> list[str]:
@@ -145,8 +151,9 @@ def _without_leading_marks(word: str) -> str:
 
 
 def matched_text(found: str) -> str:
-    """Bound the matched text and defuse mentions and links before it goes into a public
-    reply: a broad regex (``order \\S+``) can match a link the customer wrote, and the
-    brand must not post it."""
-    unlinked = _MENTION.sub("", _LINK.sub("", found))
+    """Bound the matched text and defuse mentions, links, e-mail addresses and phone
+    numbers before it goes into a public reply: a broad regex (``order \\S+``) can match
+    what the customer wrote to be reached at, and the brand must not post it."""
+    private = _PHONE.sub(" ", _EMAIL.sub(" ", found))
+    unlinked = _MENTION.sub("", _LINK.sub("", private))
     return _SPACES.sub(" ", unlinked).strip()[:MAX_MATCH]
