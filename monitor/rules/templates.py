@@ -99,8 +99,7 @@ def worst_case_length(
 ) -> int:
     """The template's length on ``platform`` with every placeholder at its longest.
 
-    X by default: a rule for both platforms is bound by X's 280, far below Reddit's
-    10,000 even after escaping."""
+    X by default; a rule's check measures each platform it can reply on."""
     values = longest_values(platform, {**WORST_CASE_LENGTHS, "team": longest_team}, brand)
     return brand_text_length(platform, fill(template, values, platform=platform))
 
