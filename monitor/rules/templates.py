@@ -87,9 +87,12 @@ def fill(template: str, values: Mapping[str, str], *, platform: Platform) -> str
 def _without(template: str, name: str) -> str:
     """The template with the placeholder ``name`` taken out, with the comma or spaces
     that set it off: "Hi {first_name}, ..." reads "Hi, ...", "Thanks {first_name}!"
-    "Thanks!", and "{first_name}, thanks ..." at the start "Thanks ..."."""
+    "Thanks!", and "{first_name}, thanks ..." (or "{first_name}! Thanks", "{author} -
+    thanks") at the start "Thanks ..."."""
     token = re.escape("{" + name + "}")
-    leading = re.compile(rf"^([ \t]*){token}[ \t]*[,;:]?[ \t]*(\w?)", re.MULTILINE)
+    leading = re.compile(
+        rf"^([ \t]*){token}[ \t]*(?:[,;:.!?]+|[-\u2013\u2014](?=[ \t]))?[ \t]*(\w?)", re.MULTILINE
+    )
     template = leading.sub(lambda m: m.group(1) + m.group(2).upper(), template)
     return re.sub(rf",?[ \t]*{token}", "", template)
 
