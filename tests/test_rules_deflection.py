@@ -81,6 +81,18 @@ REDIRECTS = [
     ("Please \uff24\uff2d us your order.", "private message", "DM us"),
     ("Please D\u200bM us your order.", "private message", "DM us"),
     ("Please e\u00admail us.", "email", "email us"),
+    # Another channel in other words: a community server, a call back, a contact page.
+    ("Join our Discord and ask the team there.", "messaging app", "Discord"),
+    ("Add us on Skype for a quick look.", "messaging app", "Skype"),
+    ("Ask us on Instagram and we'll check.", "contact elsewhere", "Ask us on"),
+    ("Post it in our community forum.", "contact elsewhere", "Post it in our community forum"),
+    ("We'll call you back within the hour.", "phone call", "We'll call you"),
+    ("An agent will phone you tomorrow.", "phone call", "An agent will phone you"),
+    ("We can give you a ring this afternoon.", "phone call", "give you a ring"),
+    ("Our phone lines are open 9-5.", "phone call", "phone lines"),
+    ("The form is on our contact page.", "contact elsewhere", "contact page"),
+    ("Write us the order number.", "contact elsewhere", "Write us"),
+    ("Please log a ticket so we can track it.", "contact elsewhere", "log a ticket"),
 ]
 
 IN_CHANNEL = [
@@ -112,6 +124,11 @@ IN_CHANNEL = [
     "Order #A-18504477 and case number: 12345678 are noted here.",
     "Your 1850 W heater ships today.",
     "Sorry, the text the courier sent had the wrong date.",
+    # A scam warning, a delivery driver's call and a forum post about the brand.
+    "We will never call you to ask for your password.",
+    "The driver will call you when he is near.",
+    "We saw the forum thread and are fixing it; updates here.",
+    "Thanks for sharing it with our community!",
 ]
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from monitor.domain import Label, Platform, Priority
 from monitor.rules.context import Context
 from monitor.rules.engine import RuleEngine
@@ -228,3 +230,23 @@ def test_first_name_keeps_the_vowel_signs_of_its_script(tmp_path: Path) -> None:
         decision = decide(rules, author_name=display_name)
         assert decision.reply is not None
         assert decision.reply.text == f"Thanks {greeted}!"
+
+
+@pytest.mark.parametrize(
+    ("template", "posted"),
+    [
+        ("{first_name}! Thanks for the kind words.", "Thanks for the kind words."),
+        ("{first_name}. We're on it (case {case}).", "We're on it (case C-1001)."),
+        ("{author} - sorry about that.", "Sorry about that."),
+        ("Thanks {first_name}!", "Thanks!"),
+        ("{first_name}, thanks!", "Thanks!"),
+    ],
+)
+def test_an_unknown_name_leaves_no_stray_punctuation_at_the_start(
+    tmp_path: Path, template: str, posted: str
+) -> None:
+    """X sent no profile (the handle is the user id): the reply opened with "! Thanks"."""
+    rules = engine(tmp_path, f'name: thanks\nthen: {{reply: "{template}"}}\n')
+    decision = decide(rules, author="501", author_id="501")
+    assert decision.reply is not None
+    assert decision.reply.text == posted

@@ -133,3 +133,37 @@ def test_a_source_no_config_names_is_a_warning(tmp_path: Path) -> None:
         "match.any[0].source[1]: no source is named 'x-mentons' (sources: demo)"
     ) in result.output
     assert "'demo'" not in result.output
+
+
+FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"  # 7 code points
+
+
+@pytest.mark.parametrize(
+    ("platform", "template", "expected"),
+    [
+        # X weighs CJK 2 and Reddit 1: 5,001 of them fit a Reddit comment.
+        ("reddit", "\u4e2d" * 5_001, []),
+        # X counts an emoji sequence 2, Reddit every code point in it.
+        (
+            "reddit",
+            FAMILY * 1_500,
+            [
+                "{dir}/rules.yaml:4:3: rule 'long': then.reply[0]: template can reach 10500 "
+                "characters with the longest values; reddit allows 10000"
+            ],
+        ),
+        (
+            "x",
+            "\u4e2d" * 141,
+            [
+                "{dir}/rules.yaml:4:3: rule 'long': then.reply[0]: template can reach 282 "
+                "characters with the longest values; x allows 280"
+            ],
+        ),
+    ],
+)
+def test_a_template_is_measured_as_its_rules_platform_counts(
+    tmp_path: Path, platform: str, template: str, expected: list[str]
+) -> None:
+    text = f'name: long\nmatch: {{platform: {platform}}}\nthen:\n  reply: "{template}"\n'
+    assert problems(tmp_path, text) == expected

@@ -195,6 +195,54 @@ def test_the_match_placeholder_never_carries_a_link(tmp_path: Path) -> None:
         assert decision.reply.text == "Looking at order now now."
 
 
+ORDER_RULE = """
+name: order
+match:
+  text (regex): 'order \\S+(?: \\S+){0,3}'
+then:
+  reply: "Looking at {match} now."
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("@acme order jane@example.com please", "order please"),
+        ("@acme order jane.doe@example.com please", "order please"),
+        ("@acme order jane\uff20example.com please", "order please"),
+        ("@acme order 0612345678 please", "order please"),
+        ("@acme order +44 20 7946 0958", "order"),
+        ("@acme order (555) 123-4567 please", "order please"),
+        ("@acme order 555.123.4567 please", "order please"),
+        ("@acme order \uff10\uff16\uff11\uff12\uff13\uff14\uff15\uff16 ok", "order ok"),
+    ],
+)
+def test_the_match_placeholder_never_carries_an_email_or_phone_number(
+    tmp_path: Path, text: str, shown: str
+) -> None:
+    """What the customer wrote is public once the brand repeats it: no contact details."""
+    decision = decide(engine(tmp_path, ORDER_RULE), text)
+    assert decision.reply is not None
+    assert decision.reply.text == f"Looking at {shown} now."
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("@acme order 12345 is late", "order 12345 is late"),
+        ("@acme order #A-1234 is late", "order #A-1234 is late"),
+        ("@acme order 123-456 is late", "order 123-456 is late"),
+        ("@acme order 12 and 34 late", "order 12 and 34 late"),
+    ],
+)
+def test_the_match_placeholder_keeps_short_order_numbers(
+    tmp_path: Path, text: str, shown: str
+) -> None:
+    decision = decide(engine(tmp_path, ORDER_RULE), text)
+    assert decision.reply is not None
+    assert decision.reply.text == f"Looking at {shown} now."
+
+
 @pytest.mark.parametrize(
     ("match", "sentiment", "expected"),
     [

@@ -56,7 +56,7 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     ),
     (
         "messaging app",
-        r"\b(?:whats\s?app|telegram|messenger|wechat|viber|imessage|snapchat)\b",
+        r"\b(?:whats\s?app|telegram|messenger|wechat|viber|imessage|snapchat|discord|skype)\b",
     ),
     # Any account but the customer's ({author} is written without the @ sign).
     ("another account", r"(?<![\w.+-])@\w+|(?<![\w/])[ur]/\w{3,}"),
@@ -73,7 +73,18 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
         r"\bgive\s+(?:us|support|(?:our|the)\s+(?:\w+\s+)?(?:team|staff|agents?))\s+"
         r"a\s+(?:call|ring|bell)\b|\bcall(?:ing)?\s+\+?\d[\d\s().-]*\d",
     ),
-    ("phone call", r"\b(?:hotline|helpline|call\s*cent(?:er|re)|phone\s+number|toll[- ]free)\b"),
+    (
+        "phone call",
+        r"\b(?:hotline|helpline|call\s*cent(?:er|re)|phone\s+(?:number|lines?)|toll[- ]free)\b",
+    ),
+    # A call back moves the conversation to the phone all the same; not "we will never
+    # call you" (a scam warning) nor "the driver will call you".
+    (
+        "phone call",
+        r"\b(?:we(?:'ll|\s+will|'d|\s+would|\s+can|\s+could)|someone\s+will|an?\s+(?:agent|"
+        r"advis[eo]r|specialist|colleague|member\s+of\s+(?:our|the)\s+team)\s+will)\s+"
+        r"(?:call|phone|ring)\s+you\b|\bgive\s+you\s+a\s+(?:call|ring|bell)\b",
+    ),
     ("phone number", r"(?<![\w(+-])[+(]?\d[\d\s().-]{6,}\d(?![\w-])"),
     # US toll-free prefixes before a number or a word ("1-800 FLOWERS"); not "1850 W".
     ("phone number", r"\b1-?8(?:00|33|44|55|66|77|88)\b(?=[\s-]*[a-z0-9]{3})"),
@@ -98,13 +109,16 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     (
         "contact elsewhere",
         r"\bcontact\s+(?:us|our|the|customer|support|service)\w*"
-        r"|\breach\s+out\s+to\b|\bget\s+in\s+touch\b|\bwrite\s+to\s+us\b",
+        r"|\breach\s+out\s+to\b|\bget\s+in\s+touch\b|\bwrite\s+(?:to\s+)?us\b"
+        r"|\b(?:ask|join)\s+us\s+(?:on|over\s+on)\b",
     ),
     (
         "contact elsewhere",
-        r"\b(?:open|submit|raise|file)\s+a\s+(?:support\s+)?(?:ticket|request|case)\b"
+        r"\b(?:open|submit|raise|file|log|create)\s+a\s+(?:support\s+)?(?:ticket|request|case)\b"
         r"|\b(?:help|support)\s*(?:cent(?:er|re)|portal|desk|page|site)\b"
-        r"|\b(?:live\s+chat|chat\s+with\s+us|contact\s+form)\b",
+        r"|\b(?:live\s+chat|chat\s+with\s+us|contact\s+(?:form|page))\b"
+        r"|\b(?:post|ask|raise|share)\s+(?:it\s+|this\s+)?(?:in|on)\s+(?:our|the)\s+"
+        r"(?:\w+\s+)?(?:forums?|community)\b",
     ),
 )
 _COMPILED = tuple((kind, re.compile(pattern, re.IGNORECASE)) for kind, pattern in _PATTERNS)

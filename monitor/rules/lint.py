@@ -39,7 +39,6 @@ def _redirect_permission(rule: Rule) -> list[Problem]:
 def _template_problems(rule: Rule, brand: str, longest_team: int) -> list[Problem]:
     then = rule.spec.then
     field = "reply" if then.reply else "draft"
-    limit = min(PLATFORM_LIMITS[p] for p in _platforms(rule))
     problems: list[Problem] = []
     for index, template in enumerate(then.templates):
         loc = ("then", field, index)
@@ -51,14 +50,27 @@ def _template_problems(rule: Rule, brand: str, longest_team: int) -> list[Proble
             message = "{match} is always empty: this rule has no text condition to fill it"
             problems.append(rule.problem(loc, message))
         problems.extend(_deflection(rule, loc, template))
-        length = worst_case_length(template, brand=brand, longest_team=longest_team)
+        problems.extend(
+            rule.problem(loc, message)
+            for message in _length_problems(rule, template, brand, longest_team)
+        )
+    return problems
+
+
+def _length_problems(rule: Rule, template: str, brand: str, longest_team: int) -> list[str]:
+    """The template at its longest on each platform the rule can reply on, counted as
+    that platform counts: X weighs CJK and emoji, Reddit counts the markdown."""
+    problems = []
+    for platform in _platforms(rule):
+        length = worst_case_length(
+            template, brand=brand, longest_team=longest_team, platform=platform
+        )
+        limit = PLATFORM_LIMITS[platform]
         if length > limit:
-            too_small = [p.value for p in _platforms(rule) if PLATFORM_LIMITS[p] < length]
-            message = (
+            problems.append(
                 f"template can reach {length} characters with the longest values; "
-                f"{'/'.join(too_small)} allows {limit}"
+                f"{platform.value} allows {limit}"
             )
-            problems.append(rule.problem(loc, message))
     return problems
 
 

@@ -46,6 +46,12 @@ _SPACES = re.compile(r"\s+")
 _MENTION = re.compile(r"[@＠]|(?<![\w/])/?u/(?=[\w-])")
 # A link, or a domain X would make into one ("evil.example/x").
 _LINK = re.compile(r"\w+://\S*|\bwww\.\S*|\b[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}\b/?\S*", re.IGNORECASE)
+# Contact details the customer wrote, which the brand must never repeat in public: an
+# e-mail address whole (its user part often names the person), and any run of 7 or
+# more digits, separators between them allowed ("+44 20 7946 0958", "555.123.4567"):
+# a phone number. Order numbers up to 6 digits ("order 12345", "#A-1234") stay.
+_EMAIL = re.compile(r"[\w.+-]+[@＠][\w-]+(?:\.[\w-]+)*")
+_PHONE = re.compile(r"[+(]*(?:\d[ \t().+/-]{0,3}){6,}\d\)?")
 
 
 def template_problems(template: str, allowed: Sequence[str] = RULE_PLACEHOLDERS) -> list[str]:
@@ -81,9 +87,12 @@ def fill(template: str, values: Mapping[str, str], *, platform: Platform) -> str
 def _without(template: str, name: str) -> str:
     """The template with the placeholder ``name`` taken out, with the comma or spaces
     that set it off: "Hi {first_name}, ..." reads "Hi, ...", "Thanks {first_name}!"
-    "Thanks!", and "{first_name}, thanks ..." at the start "Thanks ..."."""
+    "Thanks!", and "{first_name}, thanks ..." (or "{first_name}! Thanks", "{author} -
+    thanks") at the start "Thanks ..."."""
     token = re.escape("{" + name + "}")
-    leading = re.compile(rf"^([ \t]*){token}[ \t]*[,;:]?[ \t]*(\w?)", re.MULTILINE)
+    leading = re.compile(
+        rf"^([ \t]*){token}[ \t]*(?:[,;:.!?]+|[-\u2013\u2014](?=[ \t]))?[ \t]*(\w?)", re.MULTILINE
+    )
     template = leading.sub(lambda m: m.group(1) + m.group(2).upper(), template)
     return re.sub(rf",?[ \t]*{token}", "", template)
 
@@ -93,8 +102,7 @@ def worst_case_length(
 ) -> int:
     """The template's length on ``platform`` with every placeholder at its longest.
 
-    X by default: a rule for both platforms is bound by X's 280, far below Reddit's
-    10,000 even after escaping."""
+    X by default; a rule's check measures each platform it can reply on."""
     values = longest_values(platform, {**WORST_CASE_LENGTHS, "team": longest_team}, brand)
     return brand_text_length(platform, fill(template, values, platform=platform))
 
@@ -145,8 +153,9 @@ def _without_leading_marks(word: str) -> str:
 
 
 def matched_text(found: str) -> str:
-    """Bound the matched text and defuse mentions and links before it goes into a public
-    reply: a broad regex (``order \\S+``) can match a link the customer wrote, and the
-    brand must not post it."""
-    unlinked = _MENTION.sub("", _LINK.sub("", found))
+    """Bound the matched text and defuse mentions, links, e-mail addresses and phone
+    numbers before it goes into a public reply: a broad regex (``order \\S+``) can match
+    what the customer wrote to be reached at, and the brand must not post it."""
+    private = _PHONE.sub(" ", _EMAIL.sub(" ", found))
+    unlinked = _MENTION.sub("", _LINK.sub("", private))
     return _SPACES.sub(" ", unlinked).strip()[:MAX_MATCH]
