@@ -250,3 +250,15 @@ def test_an_unknown_name_leaves_no_stray_punctuation_at_the_start(
     decision = decide(rules, author="501", author_id="501")
     assert decision.reply is not None
     assert decision.reply.text == posted
+
+
+def test_a_reply_that_fills_to_nothing_goes_to_a_person(tmp_path: Path) -> None:
+    """A template of placeholders only ("{first_name}!"), for an author X sent no
+    profile for, filled to nothing: the empty reply was planned and queued, and the
+    customer got no answer from the bot nor a person."""
+    rules = engine(tmp_path, 'name: greet\nthen: {reply: "{first_name}!"}\n')
+    decision = decide(rules, author="501", author_id="501")
+    assert decision.reply is None
+    assert decision.escalation is not None
+    assert decision.escalation.rule == "guard"
+    assert decision.notes == ("guard: the filled reply has no words (its placeholders were empty)",)

@@ -186,6 +186,10 @@ class RuleEngine:
         if length > limit:
             text = f"the filled reply has {length} characters, over the {limit} limit"
             return _Block(text, hands_over=True)
+        if not any(ch.isalnum() for ch in reply.text):
+            # "{first_name}!" for an author X sent no profile for: posted, it said nothing.
+            text = "the filled reply has no words (its placeholders were empty)"
+            return _Block(text, hands_over=True)
         if reply.draft:
             return None  # a person approves drafts; the caps below are for the bot
         age = context.now - mention.created_at
