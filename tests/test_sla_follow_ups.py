@@ -644,3 +644,21 @@ def test_a_team_change_committed_while_the_sla_check_runs_keeps_the_new_teams_al
     check_sla(rt)
     due = case.sla_due_at.isoformat()
     assert thread.sla_events() == [("sla_breached", {"due": due, "response": "first"})]
+
+
+def test_a_message_written_while_a_persons_reply_was_posted_keeps_the_case_open(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The reply's outcome moved the case to "waiting on the customer" although the
+    # message written meanwhile was owed an answer: check_sla, which watches open cases
+    # only, never warned of or alerted on its deadline, and the queue hid it.
+    thread = escalated(make_runtime)
+    thread.advance(minutes=5)
+    written = reply_while_the_customer_writes(thread, "Sorry about that. Which order is it?")
+    case = thread.case()
+    assert case.follow_up_at == written
+    assert case.state != CaseState.WAITING_CUSTOMER.value
+    thread.advance(minutes=61)
+    check_sla(thread.rt)
+    due = (written + timedelta(minutes=60)).isoformat()
+    assert thread.sla_events() == [("sla_breached", {"due": due, "response": "next"})]
