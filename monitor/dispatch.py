@@ -328,9 +328,9 @@ def _answered(
 ) -> None:
     """Our replies' cases: the first response (its deadline kept for reports), a
     follow-up answered (its clock stops), and a case a person had answered (replied) now
-    waits on the customer. Conditional UPDATEs of the current rows, not writes from a
-    copy read earlier: another worker may have escalated or resolved a case meanwhile,
-    and its change must stand."""
+    waits on the customer, unless they wrote meanwhile. Conditional UPDATEs of the
+    current rows, not writes from a copy read earlier: another worker may have escalated
+    or resolved a case meanwhile, and its change must stand."""
     if not case_ids:
         return
     ids = sorted(set(case_ids))
@@ -345,7 +345,10 @@ def _answered(
     first = {"first_response_at": now, "first_response_due_at": Case.sla_due_at}
     session.execute(update(Case).where(unanswered).values(first), execution_options=quiet)
     old, new = CaseState.REPLIED.value, CaseState.WAITING_CUSTOMER.value
-    moved = update(Case).where(Case.id.in_(ids), Case.state == old).values(state=new)
+    # Not a case the customer wrote to meanwhile: it owes that message an answer, and
+    # waiting on the customer it was out of the queue and of check_sla.
+    waits = Case.id.in_(ids) & (Case.state == old) & Case.follow_up_at.is_(None)
+    moved = update(Case).where(waits).values(state=new)
     for case_id in session.scalars(moved.returning(Case.id), execution_options=quiet):
         cases.record_state(session, case_id, old, new, "system", now)
     _owed_again(rt, session, ids, sending_from, now)

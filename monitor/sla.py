@@ -10,8 +10,8 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from monitor import cases, notifications
 from monitor.domain import ActionKind, ActionStatus
@@ -79,20 +79,46 @@ def _check(rt: Runtime, session: Session, case: Case, now: datetime) -> str | No
     team = rt.settings.team(case.team or "")
     response = _response(case)
     if now >= case.sla_due_at:
-        case.sla_breached_at = now
+        if not _mark(session, case, Case.sla_breached_at, now):
+            return None
         overdue = f"{response} response overdue since {case.sla_due_at:%Y-%m-%d %H:%M} UTC"
         _alert(rt, session, case, now, "breached", overdue)
         return "breached"
     if team is None or not team.sla_warning_minutes or case.sla_warned_at is not None:
         return None
     if case.sla_due_at <= _warning_reach(team, now):
-        case.sla_warned_at = now
+        if not _mark(session, case, Case.sla_warned_at, now):
+            return None
         minutes = int(team.calendar().minutes_between(now, case.sla_due_at))
         due = f"{case.sla_due_at:%Y-%m-%d %H:%M} UTC"
         headline = f"{response} response due in {minutes} business min, at {due}"
         _alert(rt, session, case, now, "warning", headline)
         return "warning"
     return None
+
+
+def _mark(
+    session: Session, case: Case, mark: InstrumentedAttribute[datetime | None], now: datetime
+) -> bool:
+    """Set the breach or warning mark if the case still owes, to the same team, the
+    answer whose deadline was read. On SQLite the read ran outside any transaction (the
+    driver begins one at the first write): a person's team change committed meanwhile
+    got the old deadline's mark on its new deadline, and the new team was never alerted.
+    PostgreSQL holds the row from the read on, so this never refuses there."""
+    marked = session.execute(
+        update(Case)
+        .where(
+            Case.id == case.id,
+            Case.team.is_not_distinct_from(case.team),
+            Case.sla_due_at == case.sla_due_at,
+            mark.is_(None),
+            OWED,
+            Case.state.in_(cases.OPEN_STATES),
+        )
+        .values({mark: now}),
+        execution_options={"synchronize_session": False},
+    )
+    return getattr(marked, "rowcount", 0) == 1
 
 
 def _warning_reach(team: Team, now: datetime) -> datetime:

@@ -9,7 +9,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import event, update
 
 from monitor import casework, triage
 from monitor.dispatch import dispatch_outbox
@@ -224,3 +224,37 @@ def test_the_csv_has_every_figure_the_page_and_the_api_show(make_runtime: Runtim
     assert "<td>care</td><td>1</td><td>1</td><td>0</td><td>50.0%</td>" in page
     # The volume's days are UTC days, the first and the last partly in the window.
     assert "Inbound messages per UTC day by sentiment" in page
+
+
+def test_a_case_answered_while_the_report_is_read_is_timed_in_both_tables_or_neither(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The report reads the cases, then the business minutes of the answered ones, in two
+    # statements. A reply posted in between made the case answered in the second only:
+    # its business minutes were reported for a group the clock table did not have, and
+    # the page, which pairs the two tables row by row, showed them under the wrong group.
+    care = {**CARE, "timezone": "Europe/London", "business_hours": {"mon-fri": "09:00-17:00"}}
+    rt = _escalated(make_runtime, 1, teams=[care, *OTHERS])
+    casework.reply(rt, "C-1001", "Sorry, which order is it?", user="lena")
+    rt.clock.advance(minutes=10)  # type: ignore[attr-defined]
+    posted: list[str] = []
+
+    def dispatch_meanwhile(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        words = " ".join(statement.split())
+        if posted or "first_response_at IS NOT NULL AND cases.team IN" not in words:
+            return
+        posted.append(statement)
+        dispatch_outbox(rt)
+
+    event.listen(rt.engine, "before_cursor_execute", dispatch_meanwhile)
+    try:
+        report = build_report(rt)
+    finally:
+        event.remove(rt.engine, "before_cursor_execute", dispatch_meanwhile)
+    assert len(posted) == 1
+    assert _timings(report.first_response) == {}
+    assert _timings(report.first_response_business) == {}
+    assert _timings(build_report(rt).first_response_business) == {
+        "care": (1, 10.0),
+        "by human": (1, 10.0),
+    }

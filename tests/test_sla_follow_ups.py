@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from monitor import casework, status, triage
 from monitor.domain import Action, ActionKind, ActionStatus, CaseState, Platform
@@ -605,3 +605,60 @@ def test_a_late_message_in_a_case_closed_as_spam_leaves_it_closed(
     thread.advance(days=1)
     check_sla(thread.rt)
     assert thread.sla_events() == []
+
+
+def test_a_team_change_committed_while_the_sla_check_runs_keeps_the_new_teams_alert(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # SQLite: the check read the overdue case outside any transaction (the driver begins
+    # one at the first write), a person handed it to another team meanwhile (a new
+    # deadline, its marks cleared), and the check then marked the new deadline breached:
+    # the alert it queued was about the old deadline and withdrawn, and the new team was
+    # never alerted at its own. (PostgreSQL locks the row: the person waits.)
+    thread = escalated(make_runtime)
+    rt = thread.rt
+    if rt.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL: the check locks the case, the team change waits for it")
+    opened = thread.case().opened_at
+    thread.advance(minutes=61)
+    moved: list[str] = []
+
+    def team_change_meanwhile(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        words = " ".join(statement.split())
+        if moved or "FROM cases" not in words or "ORDER BY cases.sla_due_at" not in words:
+            return
+        moved.append(statement)
+        triage.set_team(rt, REF, "international", user="lena")
+
+    event.listen(rt.engine, "after_cursor_execute", team_change_meanwhile)
+    try:
+        check_sla(rt)
+    finally:
+        event.remove(rt.engine, "after_cursor_execute", team_change_meanwhile)
+    assert len(moved) == 1
+    case = thread.case()
+    assert case.sla_due_at == opened + timedelta(minutes=240)
+    assert case.sla_breached_at is None
+    assert thread.sla_events() == []
+    thread.advance(minutes=240 - 61)
+    check_sla(rt)
+    due = case.sla_due_at.isoformat()
+    assert thread.sla_events() == [("sla_breached", {"due": due, "response": "first"})]
+
+
+def test_a_message_written_while_a_persons_reply_was_posted_keeps_the_case_open(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The reply's outcome moved the case to "waiting on the customer" although the
+    # message written meanwhile was owed an answer: check_sla, which watches open cases
+    # only, never warned of or alerted on its deadline, and the queue hid it.
+    thread = escalated(make_runtime)
+    thread.advance(minutes=5)
+    written = reply_while_the_customer_writes(thread, "Sorry about that. Which order is it?")
+    case = thread.case()
+    assert case.follow_up_at == written
+    assert case.state != CaseState.WAITING_CUSTOMER.value
+    thread.advance(minutes=61)
+    check_sla(thread.rt)
+    due = (written + timedelta(minutes=60)).isoformat()
+    assert thread.sla_events() == [("sla_breached", {"due": due, "response": "next"})]

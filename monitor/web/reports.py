@@ -138,7 +138,13 @@ def build_report(rt: Runtime, days: int = 30) -> Report:
         responders = _first_responders(session, since)
         business = _business_minutes(session, rt.settings.teams, since)
     timed = [r for r in rows if not _spam(r)]
-    in_business = [replace(r, first_response=business.get(r.id, r.first_response)) for r in timed]
+    # Only the cases answered when the cases were read: one answered before the business
+    # minutes were read (a later statement) would be in the business table alone.
+    in_business = [
+        replace(r, first_response=business.get(r.id, r.first_response))
+        for r in timed
+        if r.first_response is not None
+    ]
     return Report(
         since,
         days,
