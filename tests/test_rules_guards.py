@@ -262,3 +262,13 @@ def test_a_reply_that_fills_to_nothing_goes_to_a_person(tmp_path: Path) -> None:
     assert decision.escalation is not None
     assert decision.escalation.rule == "guard"
     assert decision.notes == ("guard: the filled reply has no words (its placeholders were empty)",)
+
+
+@pytest.mark.parametrize("template", ["❤️", "🙌🙏", "{first_name} 👍"])
+def test_an_emoji_reply_is_posted(tmp_path: Path, template: str) -> None:
+    """An emoji is a reply ("❤️" to praise), not a reply that fills to nothing: only a
+    reply with neither words nor symbols is withheld."""
+    rules = engine(tmp_path, f'name: thanks\nthen: {{reply: "{template}"}}\n')
+    decision = decide(rules, author="501", author_id="501")
+    assert decision.reply is not None
+    assert decision.escalation is None

@@ -8,6 +8,7 @@ the platform goes to a person instead of being truncated.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -186,7 +187,7 @@ class RuleEngine:
         if length > limit:
             text = f"the filled reply has {length} characters, over the {limit} limit"
             return _Block(text, hands_over=True)
-        if not any(ch.isalnum() for ch in reply.text):
+        if not _says_something(reply.text):
             # "{first_name}!" for an author X sent no profile for: posted, it said nothing.
             text = "the filled reply has no words (its placeholders were empty)"
             return _Block(text, hands_over=True)
@@ -208,3 +209,9 @@ class RuleEngine:
 class _Block:
     text: str
     hands_over: bool = False  # the customer still needs an answer: escalate
+
+
+def _says_something(text: str) -> bool:
+    """Whether a filled reply has a word or a symbol in it: an emoji ("❤️" to praise) is
+    a reply; punctuation and spaces alone are what empty placeholders leave."""
+    return any(ch.isalnum() or unicodedata.category(ch).startswith("S") for ch in text)
