@@ -30,8 +30,9 @@ def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
     """Text we do not write (a mention, a platform's error) as it may appear in a chat
     message: one bounded, inert paragraph."""
     # Controls out first: removed after the "@" was made inert, "@\u202aeveryone"
-    # became "@everyone" and pinged the whole channel.
-    return inert_line(pings_nobody(CONTROLS.sub("", text)), limit)
+    # became "@everyone" and pinged the whole channel. Line breaks before that, as
+    # spaces: some are controls too ("\r", "\x85"), and removed they glued two words.
+    return inert_line(pings_nobody(CONTROLS.sub("", " ".join(text.split()))), limit)
 
 
 def pings_nobody(text: str) -> str:

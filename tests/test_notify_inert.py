@@ -68,3 +68,20 @@ def test_a_control_character_after_the_at_sign_does_not_make_a_ping(
     for name in ("everyone", "here", "channel"):
         assert f"@{name}" not in message
         assert f"@\u200b{name}" in message
+
+
+def test_line_breaks_in_the_excerpt_keep_the_words_apart(make_runtime: RuntimeFactory) -> None:
+    # A carriage return, vertical tab, form feed or NEL separates lines as "\n" does;
+    # removed as control characters before the text was put on one line, "idiots\rnow"
+    # reached the channel as "idiotsnow".
+    text = "@acme you are idiots\rnow\x0bfix\x0cmy\x85order"
+    with FakeAPI() as hook:
+        hook.add("POST", "/hook", Reply(200, body=b"ok"))
+        host = hook.base_url.removeprefix("http://")
+        channels = {"care-chat": {"url": f"json://{host}/hook"}}
+        teams = [{"name": "care", "channels": ["care-chat"]}]
+        teams += [{"name": "tech"}, {"name": "billing"}, {"name": "international"}]
+        rt = make_runtime([mention(1, text)], channels=channels, teams=teams)
+        run_cycle(rt)
+        [posted] = hook.seen("POST", "/hook")
+    assert "you are idiots now fix my order" in posted.json()["message"]
