@@ -23,6 +23,7 @@ from monitor.pipeline import poll_source
 from monitor.sources import x_usage
 from monitor.sources.base import BackfillRefused, Window
 from monitor.sources.x_cursor import snowflake_at
+from monitor.sources.x_source import EDGE_MARGIN
 from monitor.store.db import transaction
 from monitor.store.models import ActionRow, Message, SourceState, Usage
 from monitor.store.queries import insert_state_row
@@ -433,7 +434,9 @@ def test_a_search_backfill_whose_since_leaves_the_seven_days_reads_on_from_the_e
     report = backfill(rt, "search", Window(since), on_page=TenMinutesPerPage(rt.clock))
     assert (report.fetched, report.failure) == (3, None)
     second = api.seen("GET", SEARCH)[1].query
-    edge = rt.clock.now() - timedelta(minutes=10) - timedelta(days=7) + timedelta(minutes=1)
+    edge = (
+        rt.clock.now() - timedelta(minutes=10) - timedelta(days=7) + timedelta(minutes=1)
+    ) + EDGE_MARGIN
     assert "next_token" not in second
     assert second["since_id"] == [snowflake_at(edge)]
     assert report.problems == [
@@ -441,3 +444,36 @@ def test_a_search_backfill_whose_since_leaves_the_seven_days_reads_on_from_the_e
         f"{edge:%Y-%m-%d %H:%M:%S} UTC were not read (the window's start left the 7 days "
         "while the backfill ran)"
     ]
+
+
+class AtMostPages(TenMinutesPerPage):
+    """Ten minutes a page, and a failure (not a hang) past ``pages`` pages."""
+
+    def __init__(self, clock: FakeClock, pages: int) -> None:
+        super().__init__(clock)
+        self.left = pages
+
+    def __call__(self, report: BackfillReport) -> None:
+        if not report.importing:
+            self.left -= 1
+            assert self.left >= 0, "the backfill asked for the same pages again and again"
+        super().__call__(report)
+
+
+def test_a_search_backfill_moved_to_the_edge_keeps_its_page_token_for_a_while(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Moved to the very edge, since_id left the 7 days again by the next page, and every
+    # page after the move was asked without its page token (an empty page with one
+    # would have been asked again and again). The edge is taken with a margin.
+    search = [{"name": "search", "type": "x_search", "query": "acme"}]
+    rt = x_runtime(make_runtime, api, sources=search)
+    assert isinstance(rt.clock, FakeClock)
+    since = rt.clock.now() - timedelta(days=7) + timedelta(minutes=5)
+    api.add("GET", SEARCH, ok(body([tweet(5), tweet(4)], next_token="page2")))
+    api.add("GET", SEARCH, ok(body([tweet(3)], next_token="page3")), query={"until_id": tid(4)})
+    api.add("GET", SEARCH, ok(body([tweet(2)])), query={"next_token": "page3"})
+    report = backfill(rt, "search", Window(since), on_page=AtMostPages(rt.clock, 5))
+    assert (report.fetched, report.failure) == (4, None)
+    third = api.seen("GET", SEARCH)[2].query
+    assert third["next_token"] == ["page3"]

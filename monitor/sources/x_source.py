@@ -59,6 +59,10 @@ SWEEP_SECONDS = 30
 SEARCH_WINDOW = timedelta(days=7) - timedelta(minutes=1)
 # How long a --since suggested for recent search stays inside its reach, at least.
 SUGGESTION_MARGIN = timedelta(minutes=30)
+# A search backfill whose since_id left the 7 days reads on from this far inside them:
+# moved to the very edge, it left them again by the next page, which was asked without
+# its page token (an empty page with one was asked again and again).
+EDGE_MARGIN = timedelta(minutes=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,9 +204,10 @@ class XSource:
             if self._left_search_window(since, now):
                 # X answers 400 to a since_id older than 7 days, page token or not: read
                 # on from the window's edge, below the posts read so far.
-                since, token = snowflake_at(now - SEARCH_WINDOW), None
+                edge = now - SEARCH_WINDOW + EDGE_MARGIN
+                since, token = snowflake_at(edge), None
                 until = str(reach.lowest) if reach.lowest is not None else until
-                reach.lost_before = now - SEARCH_WINDOW
+                reach.lost_before = edge
             with self._reads_held(now):
                 page = self._fetch(since, token, now, until=until)
             parsed = parse_page(page.tweets, page.users, self.brand, self.origin)
