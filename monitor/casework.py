@@ -27,7 +27,16 @@ from monitor.domain import (
 from monitor.rules.deflection import find_redirect
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
-from monitor.store.models import MAX_ID, ActionRow, Case, Customer, Event, Message, from_customer
+from monitor.store.models import (
+    MAX_ID,
+    ActionRow,
+    Case,
+    Customer,
+    Event,
+    Message,
+    from_customer,
+    stored_id,
+)
 from monitor.store.queries import locked
 from monitor.store.web_models import WebUser
 from monitor.textlength import reply_length_problem
@@ -482,10 +491,8 @@ def posted_as_markdown(
     or posts escaped."""
     try:
         if draft_id:
-            # Past 20 digits no id fits a BIGINT (and past 4,300 int() refuses it).
-            if not ascii_digits(draft_id) or len(draft_id) > 20:
-                return False
-            return _draft(session, case, int(draft_id)).markdown
+            draft = _waiting_draft(session, case, draft_id)
+            return draft is not None and draft.markdown
         if answer_id:
             answer_text(rt, session, case, answer_id)  # refuses an unknown entry
             return True
@@ -496,11 +503,15 @@ def posted_as_markdown(
 
 def waiting_draft_text(session: Session, case: Case, draft_id: str) -> str | None:
     """The text of ``case``'s waiting draft ``draft_id`` (a form's value), or None."""
-    # Past 20 digits no id fits a BIGINT (and past 4,300 int() refuses it).
-    if not ascii_digits(draft_id) or len(draft_id) > 20:
-        return None
+    draft = _waiting_draft(session, case, draft_id)
+    return draft.text if draft is not None else None
+
+
+def _waiting_draft(session: Session, case: Case, draft_id: str) -> ActionRow | None:
+    """``case``'s waiting draft that a form's ``draft_id`` names, or None."""
+    number = stored_id(draft_id)
     try:
-        return _draft(session, case, int(draft_id)).text
+        return _draft(session, case, number) if number is not None else None
     except CaseworkError:
         return None
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
-from monitor.domain import Direction, MessageKind, utc
+from monitor.domain import Direction, MessageKind, ascii_digits, utc
 
 # Stable constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
 NAMING = {
@@ -39,6 +39,17 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 # The largest id either database stores: a larger number names no row, and would fail
 # as a query parameter (PostgreSQL: bigint out of range; SQLite: OverflowError).
 MAX_ID = 2**63 - 1
+
+
+def stored_id(raw: str) -> int | None:
+    """The row id a form or query value names, or None if it names none: ASCII digits
+    only (20 at most: past 4,300 int() refuses the text outright), within MAX_ID."""
+    if not ascii_digits(raw) or len(raw) > 20:
+        return None
+    value = int(raw)
+    return value if value <= MAX_ID else None
+
+
 # Who did it, on an event or an outbox action: a person, a rule, or rules.
 ACTOR_CHARS = 128
 

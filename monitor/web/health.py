@@ -8,10 +8,10 @@ from datetime import datetime
 from sqlalchemy import Select, func, or_, select
 
 from monitor.casework import QUEUED
-from monitor.domain import ActionStatus, ascii_digits
+from monitor.domain import ActionStatus
 from monitor.runtime import Runtime
 from monitor.status import SourceHealth, read_sources
-from monitor.store.models import MAX_ID, ActionRow, Case, Usage, case_ref
+from monitor.store.models import ActionRow, Case, Usage, case_ref, stored_id
 from monitor.web.users import User
 
 LISTED = 100
@@ -67,13 +67,14 @@ def requeued(rt: Runtime, user: User, raw: str) -> int | None:
     """The action a retry's redirect names (``?retried=``), if it is one the user may see
     and it waits to be sent: the address alone let any link have the page announce
     "Action ANY will be sent again"."""
-    if not ascii_digits(raw) or len(raw) > len(str(MAX_ID)) or int(raw) > MAX_ID:
+    action_id = stored_id(raw)
+    if action_id is None:
         return None
     query = _visible(select(ActionRow), user).where(
-        ActionRow.id == int(raw), ActionRow.status.in_(QUEUED)
+        ActionRow.id == action_id, ActionRow.status.in_(QUEUED)
     )
     with rt.sessions() as session:
-        return int(raw) if session.scalars(query).first() is not None else None
+        return action_id if session.scalars(query).first() is not None else None
 
 
 def _visible(query: Select[ActionRow], user: User) -> Select[ActionRow]:
