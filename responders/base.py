@@ -41,6 +41,28 @@ class ResponderError(Exception):
         self.rate_limited = rate_limited
 
 
+class RateLimitWait:
+    """A platform's last rate limit on a post, until it ends. The limit is the account's
+    (X's posting window or usage cap, Reddit's RATELIMIT), and the rest of a dispatch
+    batch was posted into it regardless, one refused request per reply."""
+
+    def __init__(self) -> None:
+        self._refused: ResponderError | None = None
+
+    def note(self, error: ResponderError) -> None:
+        if error.retry_after is not None:
+            self._refused = error
+
+    def check(self, now: datetime) -> None:
+        """Refuse as the platform did while its last rate limit lasts."""
+        refused = self._refused
+        if refused is None or refused.retry_after is None or refused.retry_after <= now:
+            return
+        raise ResponderError(
+            str(refused), retry_after=refused.retry_after, rate_limited=refused.rate_limited
+        )
+
+
 class Responder(Protocol):
     def send(self, action: Action) -> SendResult:
         """Post ``action.text`` in reply to ``action.target_external_id``."""

@@ -14,7 +14,7 @@ from monitor.sources.reddit_items import same_text
 from monitor.sources.reddit_settings import RedditSettings
 from monitor.textlength import REDDIT_LIMIT, reddit_body
 from monitor.textlength import escape_markdown as escape_markdown  # re-exported
-from responders.base import ResponderError, SendResult
+from responders.base import RateLimitWait, ResponderError, SendResult
 
 if TYPE_CHECKING:
     from monitor.settings import Brand
@@ -43,8 +43,7 @@ class RedditResponder:
         self.connection = connection
         self.own_handles = own_handles
         self.clock = clock or SystemClock()
-        # Reddit's last rate limit on a reply, until its end: it is the account's.
-        self._refused: ResponderError | None = None
+        self._rate_limit = RateLimitWait()
 
     def send(self, action: Action) -> SendResult:
         body = render(action)
@@ -56,25 +55,14 @@ class RedditResponder:
                 f"Reddit allows {MAX_BODY}: shorten it",
                 permanent=True,
             )
-        self._check_refused()
+        self._rate_limit.check(self.clock.now())
         try:
             return SendResult(self.connection.reply(action.target_external_id, body))
         except RedditFailure as failure:
             error = self._error(failure)
-            if error.rate_limited and error.retry_after is not None:
-                self._refused = error
+            if error.rate_limited:
+                self._rate_limit.note(error)
             raise error from None
-
-    def _check_refused(self) -> None:
-        """Refuse, as Reddit did, until its last rate limit on a reply ends: RATELIMIT
-        ("take a break") is the account's, and the rest of a dispatch batch was posted
-        regardless, one refused request per reply."""
-        refused = self._refused
-        if refused is None or refused.retry_after is None:
-            return
-        if refused.retry_after <= self.clock.now():
-            return
-        raise ResponderError(str(refused), retry_after=refused.retry_after, rate_limited=True)
 
     def find_own_reply(self, action: Action) -> str | None:
         """Our reply under the target with exactly this text, if the last send got through."""

@@ -25,7 +25,7 @@ from monitor.sources.x_parse import ID
 from monitor.sources.x_settings import XSettings
 from monitor.store.models import Message
 from monitor.textlength import reply_length_problem, x_has_link
-from responders.base import ResponderError, SendResult
+from responders.base import RateLimitWait, ResponderError, SendResult
 
 log = logging.getLogger("inchannel.x")
 
@@ -59,15 +59,14 @@ class XResponder:
         self.poster_id = poster_id(x)
         # (action id, attempt) that find_own_reply just checked and found nothing for.
         self._looked: set[tuple[int, int]] = set()
-        # X's last 429 to a post, until its reset: the window is the account's.
-        self._refused: ResponderError | None = None
+        self._rate_limit = RateLimitWait()  # X's last 429 to a post
 
     def send(self, action: Action) -> SendResult:
         looked = self._just_looked(action)
         now = self.clock.now()
         has_url = self._check_text(action.text)
         self._check_reply_allowed(action)
-        self._check_window(now)
+        self._rate_limit.check(now)
         if action.retry and not looked:
             # An earlier attempt may have posted before failing (a timeout after X
             # accepted it): look before posting again. The dispatcher usually has just
@@ -83,22 +82,11 @@ class XResponder:
             # is found by the retry's thread check, which posts nothing again.
             self.ledger.give_back(now, usage.WRITES)
             error = responder_error(exc, now, retry=action.retry)
-            if exc.kind == "rate_limited" and error.retry_after is not None:
-                self._refused = error
+            if exc.kind == "rate_limited":
+                self._rate_limit.note(error)
             raise error from None
         self.ledger.add(now, {usage.REQUESTS: 1, usage.WRITES_WITH_URL: int(has_url)})
         return SendResult(post_id)
-
-    def _check_window(self, now: datetime) -> None:
-        """Refuse, as X did, until the reset of its last 429 to a post: the posting
-        window (or the usage cap) is the account's, and the rest of a dispatch batch
-        was posted into it regardless, one refused request per reply."""
-        refused = self._refused
-        if refused is None or refused.retry_after is None or refused.retry_after <= now:
-            return
-        raise ResponderError(
-            str(refused), retry_after=refused.retry_after, rate_limited=refused.rate_limited
-        )
 
     def _check_text(self, text: str) -> bool:
         """Refuse a text X would refuse or bill at the URL price; True if it has a URL."""
