@@ -107,3 +107,11 @@ def test_matched_text_mentions_nobody(found: str, posted: str) -> None:
     """A broad regex (``order \\S+``) can match a handle the customer wrote; posted in
     the brand's reply it would tag that person."""
     assert matched_text(found) == posted
+
+
+@pytest.mark.parametrize("text", ["still not  working", "still not\nworking", "not\u00a0working"])
+def test_phrases_match_across_any_run_of_spaces(text: str) -> None:
+    compiled = compile_text(["not working", "refund"], ())
+    check = Pattern("text", "text", compiled, negate=False)
+    assert check.find(facts(text)) is not None
+    assert check.find(facts("nothing working")) is None

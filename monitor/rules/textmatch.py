@@ -40,6 +40,7 @@ _LOOSE = re.IGNORECASE | re.DOTALL | re.UNICODE
 _CHARACTER_CACHE: dict[str, frozenset[str]] = {}
 
 _WORD = re.compile(r"\w+")
+_SPACES = re.compile(r"(\s+)")
 _GLOBAL_FLAGS = re.compile(r"\(\?[aiLmsux]+\)")
 # Phones type ’ for ' ("hasn’t"): rules and mentions both read typographic apostrophes
 # as the ASCII one, so a rule written with either matches text typed with either.
@@ -164,15 +165,23 @@ def compile_text(values: Sequence[str], modifiers: Sequence[str]) -> CompiledTex
     words = tuple(v.lower() for v in values if ascii_insensitive and _single_word(v))
     rest_values = [v for v in values if v.lower() not in words]
     rest = _combined(rest_values, mode, flags) if rest_values else None
-    literals = tuple(v.lower() for v in rest_values)
+    literals = tuple(max(v.lower().split(), key=len, default="") for v in rest_values)
     prefilter = literals if all(v.isascii() for v in rest_values) else ()
     return CompiledText(full, words, rest, prefilter, index_tokens(values))
 
 
 def _combined(values: Sequence[str], mode: str, flags: int) -> re.Pattern[str]:
     # Longest first, so "not working" wins over "working" and is what {match} shows.
-    alternatives = "|".join(re.escape(v) for v in sorted(values, key=len, reverse=True))
+    alternatives = "|".join(_spaced(v) for v in sorted(values, key=len, reverse=True))
     return re.compile(_WRAPPERS[mode].format(alternatives), flags)
+
+
+def _spaced(value: str) -> str:
+    """``value`` escaped, with each run of whitespace matching any run: customers type
+    "not  working" or break the line between the words of a phrase."""
+    return "".join(
+        r"\s+" if part.isspace() else re.escape(part) for part in _SPACES.split(value) if part
+    )
 
 
 def _regexes(values: Sequence[str], mode: str, flags: int) -> Searcher:
