@@ -258,3 +258,32 @@ def test_a_case_answered_while_the_report_is_read_is_timed_in_both_tables_or_nei
         "care": (1, 10.0),
         "by human": (1, 10.0),
     }
+
+
+def test_the_csv_has_a_volume_row_for_every_day_even_a_quiet_one(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The CSV listed only the days, platforms and labels that had messages: a chart or a
+    # pivot table made from it skipped the quiet days, as the page's chart once did, and
+    # a day's "x negative" was missing rather than 0.
+    rt = make_runtime(
+        [
+            mention(1, created_at="2026-11-17T10:00:00Z"),
+            mention(2, created_at="2026-11-19T10:00:00Z"),
+        ],
+        teams=[CARE, *OTHERS],
+    )
+    run_cycle(rt)
+    create_user(rt, "lena", "lead", PASSWORD, ("care",))
+    client, _ = client_for(rt, "lena")
+    text = client.get("/reports.csv?days=7").content.decode("utf-8-sig")
+    volume = [row for row in csv.reader(io.StringIO(text)) if row[0] == "volume"]
+    # Since 2026-11-13 09:00 UTC, to now, 2026-11-20 09:00 UTC: every UTC day, every
+    # platform, every label.
+    days = [f"2026-11-{day}" for day in range(13, 21)]
+    groups = [f"{day} {platform}" for day in days for platform in ("reddit", "x")]
+    labels = ["negative", "neutral", "positive", "unscored"]
+    assert [row[1:3] for row in volume] == [[g, label] for g in groups for label in labels]
+    assert ["volume", "2026-11-15 x", "negative", "0"] in volume
+    assert sum(int(row[3]) for row in volume) == 2
+    assert sum(int(row[3]) for row in volume if row[1] == "2026-11-17 x") == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -14,6 +15,7 @@ from starlette.testclient import TestClient
 from monitor.dispatch import dispatch_outbox
 from monitor.store.models import Case, Customer
 from monitor.web.app import create_app
+from monitor.web.queue import MAX_PAGE
 from monitor.web.users import new_api_token
 from tests.conftest import RuntimeFactory, mention
 from tests.webkit import api_client, client_for, seeded
@@ -218,3 +220,30 @@ def test_a_case_deep_in_a_busy_thread_shows_its_own_posts_and_their_parents(
     ids = [m["external_id"] for m in thread]
     assert {"1000", "1520", "1521", "1522"} <= set(ids)
     assert ids.index("1000") < ids.index("1520") < ids.index("1521") < ids.index("1522")
+
+
+def _query_schema(schema: dict[str, Any], path: str, name: str) -> dict[str, Any]:
+    (param,) = [p for p in schema["paths"][path]["get"]["parameters"] if p["name"] == name]
+    return dict(param["schema"])
+
+
+def test_openapi_states_the_limits_the_api_applies(make_runtime: RuntimeFactory) -> None:
+    # The schema gave days and page a minimum only: a client checked against it sent
+    # days=400 and got a 366-day report without a word, and it named neither default.
+    # Nor did it list the 413 every POST answers to a body over 64,000 bytes.
+    rt = seeded(make_runtime)
+    lena = api_client(rt, "lena")
+    schema = lena.get("/api/openapi.json").json()
+    days = _query_schema(schema, "/api/reports", "days")
+    assert lena.get("/api/reports", params={"days": 400}).json()["days"] == days["maximum"]
+    assert lena.get("/api/reports").json()["days"] == days["default"]
+    page = _query_schema(schema, "/api/cases", "page")
+    assert (page["minimum"], page["maximum"], page["default"]) == (1, MAX_PAGE, 1)
+    big = b'{"text": "' + b"a" * 64_001 + b'"}'
+    posts = [(path, item["post"]) for path, item in schema["paths"].items() if "post" in item]
+    for path, operation in posts:
+        url = path.replace("{ref}", "C-1001").replace("{id}", "1")
+        assert lena.post(url, content=big).status_code == 413, url
+        assert operation["responses"]["413"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/Error"
+        }

@@ -8,6 +8,8 @@ from typing import Any
 
 from monitor import __version__
 from monitor.web.operations import OPERATIONS
+from monitor.web.queue import MAX_PAGE
+from monitor.web.reports import MAX_DAYS
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 REF = {
@@ -19,16 +21,19 @@ REF = {
 FILTERS = ("team", "assignee", "platform", "state", "sentiment", "tag", "q")
 
 
-def _responses(ok: dict[str, Any]) -> dict[str, Any]:
+def _responses(ok: dict[str, Any], *, body: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {
         "200": {"description": "OK", "content": {"application/json": {"schema": ok}}}
     }
-    for code, text in (
+    errors = [
         ("400", "Refused"),
         ("401", "No valid token"),
         ("403", "Not allowed"),
         ("404", "No such case"),
-    ):
+    ]
+    if body:  # over monitor.web.api's MAX_BODY, checked before the body is read as JSON
+        errors.append(("413", "Body too large"))
+    for code, text in errors:
         out[code] = {"description": text, "content": {"application/json": {"schema": ERROR}}}
     return out
 
@@ -47,7 +52,7 @@ def _operation_path(name: str) -> dict[str, Any]:
             "description": f"Needs the {op.role} role and access to the case's team.",
             "parameters": [REF],
             "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
-            "responses": _responses({"$ref": "#/components/schemas/Done"}),
+            "responses": _responses({"$ref": "#/components/schemas/Done"}, body=True),
         }
     }
 
@@ -73,15 +78,16 @@ def openapi_schema() -> dict[str, Any]:
             "name": "page",
             "in": "query",
             "required": False,
-            "schema": {"type": "integer", "minimum": 1},
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1},
         }
     )
+    # A larger number is taken as the maximum, not refused.
     days = [
         {
             "name": "days",
             "in": "query",
             "required": False,
-            "schema": {"type": "integer", "minimum": 1},
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_DAYS, "default": 30},
         }
     ]
     paths: dict[str, Any] = {
@@ -113,7 +119,7 @@ def openapi_schema() -> dict[str, Any]:
                     }
                 },
             },
-            "responses": _responses({"type": "object"}),
+            "responses": _responses({"type": "object"}, body=True),
         }
     }
     paths["/api/actions/{id}/retry"] = {
@@ -123,7 +129,7 @@ def openapi_schema() -> dict[str, Any]:
             "parameters": [
                 {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
             ],
-            "responses": _responses({"type": "object"}),
+            "responses": _responses({"type": "object"}, body=True),
         }
     }
     return {

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, timedelta
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -34,7 +33,7 @@ from monitor.web.operations import (
 )
 from monitor.web.params import whole_number
 from monitor.web.queue import FILTER_CHOICES, QueueFilter, load_queue
-from monitor.web.reports import MAX_DAYS, Report, build_report, csv_rows
+from monitor.web.reports import MAX_DAYS, Report, build_report, csv_rows, window_days
 from monitor.web.security import CSRF_HEADER, Signed, csrf_ok, same_origin, signed_in
 
 LABELS = [label.value for label in Label]
@@ -253,9 +252,7 @@ def charts(report: Report) -> dict[str, Any]:
         by_platform[day][platform] += n
     # Every UTC day of the window, as the volume counts them: a day without messages is
     # a zero column, not left out, where the gap would not show.
-    first = report.since.astimezone(UTC).date()
-    window = {(first + timedelta(days=d)).isoformat() for d in range(report.days + 1)}
-    days = sorted(window | by_label.keys())
+    days = sorted({*window_days(report), *by_label.keys()})
 
     def timings(title: str, rows: list[Any]) -> Any:
         items = [(f"{t.group} median", t.median) for t in rows]

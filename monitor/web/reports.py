@@ -7,14 +7,14 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from monitor.cases import SPAM_TAG
-from monitor.domain import ActionKind, ActionStatus, CaseState
+from monitor.domain import ActionKind, ActionStatus, CaseState, Label, Platform
 from monitor.runtime import Runtime
 from monitor.settings import Team
 from monitor.store.models import ActionRow, Case, Message, from_customer
@@ -282,9 +282,7 @@ def csv_rows(report: Report) -> list[list[str]]:
     rows = [["section", "group", "key", "value"]]
     rows += [["window", "", "since", report.since.isoformat()]]
     rows += [["window", "", "days", str(report.days)]]
-    rows += [
-        ["volume", f"{day} {platform}", label, str(n)] for day, platform, label, n in report.volume
-    ]
+    rows += _volume_rows(report)
     for section, timings in (
         ("first_response_minutes", report.first_response),
         ("first_response_business_minutes", report.first_response_business),
@@ -304,3 +302,24 @@ def csv_rows(report: Report) -> list[list[str]]:
         rows += [["sla", a.team, "percent", "" if a.percent is None else str(a.percent)]]
     rows += [["tags", tag, "cases", str(n)] for tag, n in report.top_tags]
     return rows
+
+
+def window_days(report: Report) -> list[str]:
+    """Every UTC day of the window, as the volume counts them (the first and last partly)."""
+    first = report.since.astimezone(UTC).date()
+    return [(first + timedelta(days=d)).isoformat() for d in range(report.days + 1)]
+
+
+def _volume_rows(report: Report) -> list[list[str]]:
+    """A row for every day, platform and label of the window, 0 where nothing came in:
+    a chart or pivot table made from the file skipped a day that had no rows."""
+    counts = {(day, platform, label): n for day, platform, label, n in report.volume}
+    days = sorted({*window_days(report), *(day for day, _, _ in counts)})
+    platforms = sorted({*(p.value for p in Platform), *(p for _, p, _ in counts)})
+    labels = sorted({*(lab.value for lab in Label), *(lab for _, _, lab in counts)})
+    return [
+        ["volume", f"{day} {platform}", label, str(counts.get((day, platform, label), 0))]
+        for day in days
+        for platform in platforms
+        for label in labels
+    ]
