@@ -290,7 +290,7 @@ def db_copy(config_file: Path | None, target_url: str) -> None:
     "--serve/--no-serve", default=None, help="Also serve the dashboard (default: web.enabled)."
 )
 def run(config_file: Path | None, once: bool, dry_run: bool, serve: bool | None) -> None:
-    """Run the daemon until SIGINT/SIGTERM (or one cycle with --once)."""
+    """Run the daemon until SIGINT/SIGTERM/SIGHUP (or one cycle with --once)."""
     settings, rules = settings_or_exit(config_file)
     setup_logging(settings.logging.level, json_lines=settings.logging.json_lines)
     from monitor.store.single import AnotherWorker, only_worker
