@@ -301,6 +301,28 @@ def test_a_second_worker_on_one_sqlite_database_is_refused(
         pass  # PostgreSQL shares work with row locks: any number of workers
 
 
+def test_a_second_worker_through_a_symlink_to_the_sqlite_file_is_refused(
+    demo_config: Path, tmp_path: Path
+) -> None:
+    """The database file moved to a bigger disk and linked from var/: a worker whose
+    config names the link, and one whose relative path was resolved to the real file,
+    each locked a file beside the name it had, and both ran on one database (SQLite
+    has no row locks: the same mentions were decided and answered twice)."""
+    assert invoke("db", "upgrade", "--config", str(demo_config))[0] == 0
+    real = tmp_path / "data" / "inchannel.db"
+    real.parent.mkdir()
+    (tmp_path / "var" / "inchannel.db").rename(real)
+    link = tmp_path / "var" / "inchannel.db"
+    link.symlink_to(real)
+    with only_worker(f"sqlite:///{real}"):
+        result = CliRunner().invoke(main, ["run", "--once", "--config", str(demo_config)])
+    assert result.exit_code == 1, result.output
+    assert result.stderr == (
+        f"error: another inchannel run (pid {os.getpid()}) is using {link}; SQLite "
+        "takes one worker at a time (use PostgreSQL for several)\n"
+    )
+
+
 def test_db_copy_refuses_while_a_run_uses_the_sqlite_database(
     demo_config: Path, tmp_path: Path
 ) -> None:
