@@ -290,7 +290,7 @@ def db_copy(config_file: Path | None, target_url: str) -> None:
     "--serve/--no-serve", default=None, help="Also serve the dashboard (default: web.enabled)."
 )
 def run(config_file: Path | None, once: bool, dry_run: bool, serve: bool | None) -> None:
-    """Run the daemon until SIGINT/SIGTERM (or one cycle with --once)."""
+    """Run the daemon until SIGINT/SIGTERM/SIGHUP (or one cycle with --once)."""
     settings, rules = settings_or_exit(config_file)
     setup_logging(settings.logging.level, json_lines=settings.logging.json_lines)
     from monitor.store.single import AnotherWorker, only_worker
@@ -361,7 +361,6 @@ def _run_once(rt: Runtime) -> None:
     """One cycle; exit 1 if a job failed. Each failure is logged and recorded as the
     daemon's are, so `inchannel status` reports it between cron runs."""
     from monitor.daemon import stopping_on_signals
-    from monitor.ingest import release_leases
     from monitor.pipeline import run_once
 
     started = time.perf_counter()
@@ -373,7 +372,7 @@ def _run_once(rt: Runtime) -> None:
         finally:
             # Ctrl-C or a crash mid-cycle: the next `run --once` (cron) must not wait out
             # this process's leases before polling again.
-            release_leases(rt)
+            leases_held = _release_leases(rt)
     log.info(
         "cycle done polls=%d process_batches=%d dispatch_batches=%d duration_ms=%.1f",
         report.polls,
@@ -387,8 +386,27 @@ def _run_once(rt: Runtime) -> None:
         click.echo(f"error: run --once: {n} job{'s' if n != 1 else ''} failed: {listed}", err=True)
     if rt.stopping.is_set():
         click.echo("error: run --once: stopped by a signal before the cycle finished", err=True)
-    if report.failed or rt.stopping.is_set():
+    if leases_held:
+        click.echo(f"error: run --once: {leases_held}", err=True)
+    if report.failed or rt.stopping.is_set() or leases_held:
         sys.exit(1)
+
+
+def _release_leases(rt: Runtime) -> str | None:
+    """Release this run's source leases; with the database away, why they are still
+    held (the error left the run's own report unsaid). ``None`` once released."""
+    from monitor.ingest import lease_seconds, release_leases
+    from monitor.jobstate import describe
+
+    try:
+        release_leases(rt)
+    except DBAPIError as exc:
+        longest = max((lease_seconds(rt, name) for name in rt.sources), default=0.0)
+        return (
+            "could not release the source leases (the next run polls those sources once "
+            f"the leases expire, within {longest:g} s): {describe(exc)}"
+        )
+    return None
 
 
 def _serve_in_thread(rt: Runtime) -> None:

@@ -114,8 +114,9 @@ def _withdraw_reports(rt: Runtime) -> None:
 
 @contextmanager
 def stopping_on_signals(rt: Runtime) -> Iterator[None]:
-    """SIGINT and SIGTERM set ``rt.stopping``: the running step finishes, no other
-    starts. The previous handlers are given back at the end."""
+    """SIGINT, SIGTERM and SIGHUP (the terminal of a foreground run closed) set
+    ``rt.stopping``: the running step finishes, no other starts. The previous handlers
+    are given back at the end."""
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal=%s stopping after the running step", signal.Signals(signum).name)
@@ -123,7 +124,7 @@ def stopping_on_signals(rt: Runtime) -> Iterator[None]:
 
     previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             previous[sig] = signal.signal(sig, stop)
     try:
         yield
@@ -133,7 +134,7 @@ def stopping_on_signals(rt: Runtime) -> Iterator[None]:
 
 
 def run_forever(rt: Runtime, *, on_started: Callable[[], None] | None = None) -> None:
-    """Run until SIGINT/SIGTERM; the running step finishes before the process exits."""
+    """Run until SIGINT/SIGTERM/SIGHUP; the running step finishes before the process exits."""
     scheduler = build_scheduler(rt)
     with stopping_on_signals(rt):
         scheduler.start()

@@ -179,15 +179,19 @@ def _moment(details: dict[str, Any], key: str) -> datetime | None:
         return None
 
 
+def lease_seconds(rt: Runtime, name: str) -> float:
+    """How long a lease holds source ``name``: workers.lease_seconds, and at least
+    three of its poll intervals."""
+    return max(rt.settings.workers.lease_seconds, 3 * rt.settings.source(name).interval_seconds)
+
+
 def take_lease(rt: Runtime, name: str, now: datetime) -> bool:
     """Atomically take or renew the lease on a source; False if another worker holds it.
 
     The lease outlives a few polls, so a worker killed mid-poll (SIGKILL, no clean-up)
     blocks its sources only until the lease expires; then another worker takes over.
     """
-    config = rt.settings.source(name)
-    lease = max(rt.settings.workers.lease_seconds, 3 * config.interval_seconds)
-    expires = now + timedelta(seconds=lease)
+    expires = now + timedelta(seconds=lease_seconds(rt, name))
     with transaction(rt.sessions) as session:
         source_state(session, name)
         free = or_(

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import Connection, Engine, event
+from sqlalchemy.exc import OperationalError
 
 from monitor.cli import main
 from monitor.store.db import head_revision
@@ -300,6 +301,28 @@ def test_a_second_worker_on_one_sqlite_database_is_refused(
         pass  # PostgreSQL shares work with row locks: any number of workers
 
 
+def test_a_second_worker_through_a_symlink_to_the_sqlite_file_is_refused(
+    demo_config: Path, tmp_path: Path
+) -> None:
+    """The database file moved to a bigger disk and linked from var/: a worker whose
+    config names the link, and one whose relative path was resolved to the real file,
+    each locked a file beside the name it had, and both ran on one database (SQLite
+    has no row locks: the same mentions were decided and answered twice)."""
+    assert invoke("db", "upgrade", "--config", str(demo_config))[0] == 0
+    real = tmp_path / "data" / "inchannel.db"
+    real.parent.mkdir()
+    (tmp_path / "var" / "inchannel.db").rename(real)
+    link = tmp_path / "var" / "inchannel.db"
+    link.symlink_to(real)
+    with only_worker(f"sqlite:///{real}"):
+        result = CliRunner().invoke(main, ["run", "--once", "--config", str(demo_config)])
+    assert result.exit_code == 1, result.output
+    assert result.stderr == (
+        f"error: another inchannel run (pid {os.getpid()}) is using {link}; SQLite "
+        "takes one worker at a time (use PostgreSQL for several)\n"
+    )
+
+
 def test_db_copy_refuses_while_a_run_uses_the_sqlite_database(
     demo_config: Path, tmp_path: Path
 ) -> None:
@@ -532,3 +555,43 @@ def test_db_downgrade_refuses_while_a_run_uses_the_sqlite_database(
         f"error: inchannel db downgrade (pid {os.getpid()}) is migrating {database}; start "
         "again when it is done\n"
     )
+
+
+def test_run_once_during_a_database_outage_ends_with_its_report_and_the_leases_line(
+    demo_config: Path, tmp_path: Path
+) -> None:
+    """The database went away mid-cycle: every job failed, then releasing the leases
+    failed too, and its error replaced the run's own report: stderr said only "the
+    database cannot be used", neither which jobs failed nor that the sources stay
+    leased, and the "cycle done" line was never logged. The run now ends as the daemon
+    does: the cycle's report, one line about the leases, exit 1."""
+    assert invoke("db", "upgrade", "--config", str(demo_config))[0] == 0
+    away: list[str] = []
+
+    def outage_from_the_first_claim(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        # The sources are polled (their leases taken); the server goes away as
+        # processing claims what they stored, and stays away to the end of the run.
+        if away or "WHERE messages.processed IS" in statement:
+            away.append(statement)
+            raise OperationalError(statement, {}, Exception("server closed the connection"))
+
+    event.listen(Engine, "before_cursor_execute", outage_from_the_first_claim)
+    try:
+        result = CliRunner().invoke(main, ["run", "--once", "--config", str(demo_config)])
+    finally:
+        event.remove(Engine, "before_cursor_execute", outage_from_the_first_claim)
+    assert any(s.startswith("UPDATE source_state SET lease_owner") for s in away)
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    gone = "Exception: server closed the connection"
+    jobs = ("process", "sla", "dispatch", "health", "dispatch")
+    assert errors == [
+        f"error: run --once: 5 jobs failed: {'; '.join(f'{job}: {gone}' for job in jobs)}",
+        "error: run --once: could not release the source leases (the next run polls those "
+        f"sources once the leases expire, within 120 s): {gone}",
+    ]
+    assert "INFO inchannel cycle done polls=7 " in result.stderr
+    db = sqlite3.connect(tmp_path / "var" / "inchannel.db")
+    held = "SELECT lease_owner IS NOT NULL FROM source_state WHERE name = 'demo'"
+    assert db.execute(held).fetchone() == (1,)

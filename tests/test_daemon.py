@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 from typing import Any
 
@@ -11,7 +12,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 
 from monitor.daemon import build_scheduler, run_forever
-from monitor.store.models import Message
+from monitor.store.models import Message, SourceState
 from tests.conftest import RuntimeFactory, mention
 
 
@@ -70,3 +71,35 @@ def test_a_stop_while_the_database_is_away_still_stops_cleanly(
     lines = [r.getMessage() for r in caplog.records if r.name == "inchannel.daemon"]
     assert lines[-1] == "daemon stopped"
     assert any(line.startswith("could not release this worker's source leases") for line in lines)
+
+
+def test_sighup_stops_the_daemon_cleanly_as_sigterm_does(
+    make_runtime: RuntimeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SIGHUP (the terminal of a foreground `inchannel run` closed, an SSH session
+    dropped) was not handled: it killed the worker at once, mid-send or not, its leases
+    held for `workers.lease_seconds`. It now stops after the running step."""
+    rt = make_runtime([mention(1)])
+    unhandled: list[int] = []
+
+    def ours(signum: int, _frame: object) -> None:
+        # Were the daemon not to handle it, SIGHUP would end pytest itself.
+        unhandled.append(signum)
+        rt.stopping.set()
+
+    previous = signal.signal(signal.SIGHUP, ours)
+    try:
+        with caplog.at_level(logging.INFO, logger="inchannel"):
+            run_forever(rt, on_started=lambda: signal.raise_signal(signal.SIGHUP))
+        assert signal.getsignal(signal.SIGHUP) is ours  # given back when the daemon stops
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    assert unhandled == []
+    lines = [r.getMessage() for r in caplog.records if r.name == "inchannel.daemon"]
+    assert "signal=SIGHUP stopping after the running step" in lines
+    assert lines[-1] == "daemon stopped"
+    with rt.sessions() as session:
+        assert (
+            session.scalar(select(SourceState.lease_owner).where(SourceState.name == "feed"))
+            is None
+        )

@@ -51,7 +51,9 @@ def only_worker(url: str, *, role: str = RUN) -> Iterator[None]:
     if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:":
         yield
         return
-    lock_path = Path(f"{path}.run-lock")
+    # Beside the file itself: a worker that names it through a symlink takes one lock
+    # with a worker that names it as it is.
+    lock_path = Path(f"{Path(path).resolve()}.run-lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("a+", encoding="utf-8") as handle:
         try:
