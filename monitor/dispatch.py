@@ -61,7 +61,7 @@ def dispatch_outbox(rt: Runtime) -> bool:
         _claim_batch, rt, now=now, limit=limit, stale_before=now - stale_after
     )
     # Withdrawing a reply writes its case, which a worker processing the case may hold.
-    claimed, batch = with_retries(claim)
+    claimed, batch, spam = with_retries(claim)
     started = time.perf_counter()
     outcomes = Outcomes(rt)
     withdrawn = Withdrawn(rt)
@@ -79,7 +79,10 @@ def dispatch_outbox(rt: Runtime) -> bool:
             log.info("action=%d withdrawn after it was claimed; not sent", action.id)
             continue
         sending_at = rt.clock.now()
-        outcomes.add(action, _attempt(rt, action, outcome_unknown), sending_at)
+        if action.id in spam:
+            outcomes.add(action, _look(rt, action), sending_at)
+        else:
+            outcomes.add(action, _attempt(rt, action, outcome_unknown), sending_at)
     outcomes.record()
     if batch:
         log.info(
@@ -90,9 +93,10 @@ def dispatch_outbox(rt: Runtime) -> bool:
 
 def _claim_batch(
     rt: Runtime, *, now: datetime, limit: int, stale_before: datetime
-) -> tuple[int, list[tuple[Action, bool]]]:
-    """How many actions were claimed, and the ones to attempt: (action, outcome unknown).
-    Bot replies past their thread's cap are withdrawn in the same transaction."""
+) -> tuple[int, list[tuple[Action, bool]], set[int]]:
+    """How many actions were claimed, the ones to attempt: (action, outcome unknown), and
+    those only to look for (``_spam_leftovers``). Bot replies past their thread's cap are
+    withdrawn in the same transaction."""
     with transaction(rt.sessions) as session:
         claimed = claim_due_actions(session, now=now, limit=limit, stale_before=stale_before)
         ids = [action_id for action_id, _ in claimed]
@@ -105,11 +109,31 @@ def _claim_batch(
         over = thread_cap.withdraw_over_cap(session, judged, cap=cap, now=now)
         answered = sla.withdraw_answered(session, judged, now=now)
         batch = [(_action(rows[i]), i in unknown) for i in ids if i not in over | answered]
+        spam = _spam_leftovers(session, [(a, rows[a.id]) for a, _ in batch], unknown)
     for action_id in sorted(over):
         log.info("action=%d withdrawn: its thread has its bot replies already", action_id)
     for action_id in sorted(answered):
         log.info("action=%d withdrawn: its case no longer owes the answer it warns of", action_id)
-    return len(claimed), batch
+    return len(claimed), batch, spam
+
+
+def _spam_leftovers(
+    session: Session, batch: list[tuple[Action, ActionRow]], unknown: set[int]
+) -> set[int]:
+    """Replies of cases closed as spam whose earlier attempt may have been posted (a dead
+    worker's claim, which triage.mark_spam leaves to us): looked for, never sent."""
+    maybe = [
+        (action.id, row.case_id)
+        for action, row in batch
+        if row.kind == ActionKind.REPLY
+        and row.case_id is not None
+        and _may_have_posted(action, action.id in unknown)
+    ]
+    if not maybe:
+        return set()
+    query = select(Case).where(Case.id.in_({case_id for _, case_id in maybe}))
+    spam = {case.id for case in session.scalars(query) if cases.closed_as_spam(case)}
+    return {action_id for action_id, case_id in maybe if case_id in spam}
 
 
 class Withdrawn:
@@ -153,7 +177,12 @@ def _release(ids: list[int], rt: Runtime, now: datetime) -> None:
                 row.attempts -= 1
 
 
-Outcome = tuple[SendResult, bool] | ResponderError  # (result, recovered) or the error
+class NotPosted:
+    """Looked for in the thread and not there: a spam case's leftover, withdrawn unsent."""
+
+
+NOT_POSTED = NotPosted()
+Outcome = tuple[SendResult, bool] | ResponderError | NotPosted  # (result, recovered), ...
 
 
 def _attempt(rt: Runtime, action: Action, outcome_unknown: bool) -> Outcome:
@@ -172,6 +201,21 @@ def _attempt(rt: Runtime, action: Action, outcome_unknown: bool) -> Outcome:
     except Exception as exc:  # an unexpected bug in a responder: treat as temporary
         log.exception("action=%d responder crashed", action.id)
         return ResponderError(f"{type(exc).__name__}: {exc}")
+
+
+def _look(rt: Runtime, action: Action) -> Outcome:
+    """A reply of a case closed as spam that may have been posted: recorded as sent if it
+    is in the thread, else withdrawn; never sent to the spammer. A failed lookup is
+    retried (a retry of such a reply is looked for again)."""
+    responder = rt.responders.get(action.platform) if action.platform else None
+    try:
+        existing = responder.find_own_reply(action) if responder is not None else None
+    except ResponderError as exc:
+        return exc
+    except Exception as exc:  # an unexpected bug in a responder: treat as temporary
+        log.exception("action=%d responder crashed", action.id)
+        return ResponderError(f"{type(exc).__name__}: {exc}")
+    return (SendResult(existing), True) if existing else NOT_POSTED
 
 
 def _may_have_posted(action: Action, outcome_unknown: bool) -> bool:
@@ -248,7 +292,9 @@ class Outcomes:
             recounted: list[int | None] = []
             for action, outcome, sending_at in self._waiting:
                 row = rows[action.id]
-                if isinstance(outcome, ResponderError) and row.status != ActionStatus.SENDING:
+                if isinstance(outcome, NotPosted):
+                    done.append(_withdraw_unposted(session, row, now))
+                elif isinstance(outcome, ResponderError) and row.status != ActionStatus.SENDING:
                     # Withdrawn while it was being sent, and not posted: no retry, and
                     # no hand-over of a case a person has just closed. (Or another
                     # worker took the claim over and recorded it: that stands too.)
@@ -517,6 +563,28 @@ def _retried_at(session: Session, row: ActionRow) -> datetime:
         Event.detail["action"].as_integer() == row.id,
     )
     return session.scalar(query) or row.created_at
+
+
+def _withdraw_unposted(session: Session, row: ActionRow, now: datetime) -> Done:
+    """A spam case's reply that is not in the thread: rejected, and a bot reply no longer
+    counts toward the thread's cap (as triage.mark_spam withdraws the others)."""
+    if row.status != ActionStatus.SENDING:
+        line = f"action={row.id} not in the thread, and is {row.status} meanwhile"
+        return Done(row.kind, str(row.status), logging.INFO, line, counted=False)
+    row.status, row.updated_at = ActionStatus.REJECTED, now
+    if cases.bot_queued(row):
+        session.execute(
+            update(Case)
+            .where(Case.id == row.case_id, Case.bot_replies > 0)
+            .values(bot_replies=Case.bot_replies - 1),
+            execution_options={"synchronize_session": False},
+        )
+    detail = {"action": row.id, "reason": "not in the thread; the case was closed as spam"}
+    add_event(
+        session, case_id=row.case_id, kind="reply_withdrawn", actor="system", detail=detail, at=now
+    )
+    line = f"action={row.id} not in the thread; withdrawn, its case was closed as spam"
+    return Done(row.kind, ActionStatus.REJECTED.value, logging.INFO, line)
 
 
 def _not_retried(row: ActionRow, error: ResponderError) -> Done:

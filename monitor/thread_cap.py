@@ -29,8 +29,10 @@ Thread = tuple[str, str]  # platform, conversation id
 # Any fixed number: the first key of every thread's advisory lock (PostgreSQL).
 THREAD_LOCKS = 7_301
 
-# Sent or on their way: a claim recovered from a dead worker may have been posted.
-_OUT = [ActionStatus.SENT.value, ActionStatus.SENDING.value]
+# Sent or on their way: a claim recovered from a dead worker may have been posted, and
+# a failed one waits for a retry that looks for it (it may have been posted) and is not
+# judged again, so it holds its place in the thread.
+_OUT = [ActionStatus.SENT.value, ActionStatus.SENDING.value, ActionStatus.FAILED.value]
 
 
 def withdraw_over_cap(
@@ -59,7 +61,15 @@ def withdraw_over_cap(
 
 def _judged(row: ActionRow) -> bool:
     # A person's reply and an approved draft are theirs to send: the cap is the bot's.
-    return row.kind == ActionKind.REPLY.value and row.case_id is not None and cases.bot_queued(row)
+    bots = row.kind == ActionKind.REPLY.value and row.case_id is not None and cases.bot_queued(row)
+    return bots and not _retried(row)
+
+
+def _retried(row: ActionRow) -> bool:
+    """An earlier attempt was made, and may have been posted (a send that timed out):
+    the dispatcher looks for it before sending (dispatch._may_have_posted). It was judged
+    when first claimed; withdrawn now, a reply in the thread was recorded as never sent."""
+    return row.attempts > 1 or row.last_error is not None
 
 
 def _lock(session: Session, threads: list[Thread]) -> None:

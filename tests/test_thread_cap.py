@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
 
 from monitor import thread_cap
 from monitor.dispatch import dispatch_outbox
+from monitor.domain import Action, Platform
 from monitor.pipeline import poll_source, process_pending
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
 from monitor.store.models import ActionRow, Case, Event, Message
 from monitor.store.queries import claim_due_actions
+from responders.base import SendResult
 from tests.conftest import REPO, RuntimeFactory, mention
+from tests.fakes import ScriptedResponder, temporary
 from tests.test_processing_workers import paused_after_first_decision
 
 OUTAGE = "@acme the app is down"
@@ -54,7 +58,9 @@ def bot_replies_in_thread(rt: Runtime, conversation: str) -> int:
         return int(session.scalar(query) or 0)
 
 
-def two_customers_one_thread(make_runtime: RuntimeFactory, *, cap: int) -> Runtime:
+def two_customers_one_thread(
+    make_runtime: RuntimeFactory, *, cap: int, **overrides: Any
+) -> Runtime:
     """Two bot replies queued in thread 1001 under a cap of 2, then the cap set to
     ``cap``: the state two workers deciding at once leave behind (test below)."""
     thread = {"conversation_id": "1001"}
@@ -63,7 +69,7 @@ def two_customers_one_thread(make_runtime: RuntimeFactory, *, cap: int) -> Runti
     poll_source(first, "feed")
     process_pending(first)
     strict = {"path": str(REPO / "config" / "rules"), "max_replies_per_thread": cap}
-    return make_runtime(rules=strict)
+    return make_runtime(rules=strict, **overrides)
 
 
 def test_a_bot_reply_past_its_threads_cap_is_withdrawn_not_sent(
@@ -175,3 +181,35 @@ def wait_for_advisory_lock_waiter(rt: Runtime) -> None:
             assert time.monotonic() < deadline, "the dispatcher never waited on the thread"
             connection.commit()
             time.sleep(0.01)
+
+
+class AcceptedThenTimedOut(ScriptedResponder):
+    """The platform takes the first post, but its answer never arrives (a timeout)."""
+
+    def send(self, action: Action) -> SendResult:
+        result = super().send(action)
+        if len(self.posts) == 1:
+            raise temporary("timed out")
+        return result
+
+
+def test_a_retried_reply_that_may_be_posted_is_looked_for_not_withdrawn(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The first reply's send timed out after the platform took it: it waits for a retry
+    # (which looks for it first). The other customer's reply, claimed meanwhile, fitted
+    # under the cap as the thread's one reply; the retry was then withdrawn as over the
+    # cap, recorded as never sent although it was in the thread: two bot replies in a
+    # thread capped at one, and a case shown as unanswered that was answered.
+    rt = two_customers_one_thread(make_runtime, cap=1, dispatch={"batch_size": 1})
+    responder = AcceptedThenTimedOut()
+    rt.responders = dict.fromkeys(Platform, responder)
+    dispatch_outbox(rt)
+    assert statuses(rt) == {"1001": "failed", "1002": "pending"}
+    dispatch_outbox(rt)  # the retry is not due yet: the other reply is claimed
+    rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    assert statuses(rt) == {"1001": "sent", "1002": "rejected"}
+    assert [target for _, target, _ in responder.posts] == ["1001"]
+    assert case_states(rt) == {"1001": "auto_replied", "1002": "new"}
+    assert bot_replies_in_thread(rt, "1001") == 1

@@ -20,7 +20,7 @@ from monitor.sla import check_sla
 from monitor.store.models import ActionRow, Case, Event, Message
 from monitor.web.users import create_user
 from tests.conftest import REPO, RuntimeFactory, mention
-from tests.fakes import ScriptedResponder, permanent, temporary
+from tests.fakes import CrashAfterPost, ScriptedResponder, permanent, temporary
 from tests.webkit import PASSWORD, TEAMS, seeded
 
 
@@ -424,3 +424,45 @@ def test_the_brands_own_post_carries_no_sentiment_to_correct(
     with pytest.raises(CaseworkError) as refused:
         triage.correct_sentiment(rt, "C-1001", own.id, "positive", user="lena")
     assert str(refused.value) == "only customer messages carry a sentiment to correct"
+
+
+@pytest.mark.parametrize("posted", [True, False])
+def test_spam_leaves_a_dead_workers_claim_to_be_looked_for(
+    make_runtime: RuntimeFactory, posted: bool
+) -> None:
+    # A worker died after claiming the bot's reply (`sending`), maybe after the platform
+    # took it. Spam rejected the claim: a reply in the thread was recorded as never
+    # sent, taken off the thread's count, and never looked for. It is left to the
+    # recovery, which looks for it in the thread; one not there is withdrawn, not sent.
+    rt = make_runtime([mention(1, "@acme my order is late, terrible service")])
+    responder = ScriptedResponder(crash_after_post=True)
+    rt.responders = dict.fromkeys(Platform, responder)
+    with pytest.raises(CrashAfterPost):
+        run_cycle(rt)
+    if not posted:
+        responder.posts.clear()  # the worker died before the request went out
+    responder.crash_after_post = False
+    rt.clock.advance(seconds=rt.settings.workers.stale_claim_seconds + 1)  # type: ignore[attr-defined]
+    triage.mark_spam(rt, "C-1001", user="lena")
+    dispatch_outbox(rt)
+    assert (responder.lookups, len(responder.posts)) == (1, int(posted))
+    with rt.sessions() as session:
+        reply = session.query(ActionRow).filter(ActionRow.kind == "reply").one()
+        case = session.query(Case).one()
+        assert reply.status == ("sent" if posted else "rejected")
+        assert (case.state, case.bot_replies) == ("resolved", int(posted))
+
+
+def test_a_tag_can_be_removed_from_a_case_the_rules_gave_more_than_the_limit(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Rules add their tags without the limit a person's tags have (processing merges
+    # them), so a case can hold more than 20; removing one of them was refused as
+    # "at most 20 tags", and the person could take none off.
+    rt = seeded(make_runtime)
+    many = [f"t{n}" for n in range(triage.MAX_TAGS + 2)]
+    with rt.sessions.begin() as session:
+        casework.find_case(session, "C-1028").tags = many
+    assert triage.tag(rt, "C-1028", user="a", remove=("t0",)) == many[1:]
+    with pytest.raises(CaseworkError, match="at most 20 tags"):
+        triage.tag(rt, "C-1028", user="a", add=("more",))
