@@ -476,7 +476,14 @@ def answer_text(rt: Runtime, session: Session, case: Case, answer_id: str) -> st
     if kb is None:
         raise CaseworkError("there is no knowledge base")
     try:
-        return entry_text(kb, answer_id, case=case, customer=customer, brand=rt.settings.brand.name)
+        return entry_text(
+            kb,
+            answer_id,
+            case=case,
+            customer=customer,
+            brand=rt.settings.brand.name,
+            now=rt.clock.now(),
+        )
     except UnknownAnswer as exc:
         raise CaseworkError(str(exc)) from None
 

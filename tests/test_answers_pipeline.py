@@ -367,3 +367,30 @@ def test_the_reply_box_measures_a_reply_started_from_an_entry_as_posted(
         follow_redirects=False,
     )
     assert posted.status_code == 303
+
+
+def test_the_picker_offers_only_the_entries_in_use_today(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    """The picker listed every enabled entry: the Christmas hours in November, and the
+    usual hours in December while the Christmas hours replace them, so a person could
+    post an answer the bot itself would not use that day."""
+    knowledge_base_dir(tmp_path / "answers")
+    rt = seeded(make_runtime, [mention(1, "@acme are you open on Sunday?", author="dan")])
+    client, _ = client_for(rt, "lena")
+    november = client.get("/cases/C-1001").text  # the clock stands at 2026-11-20
+    assert "<option>store-hours</option>" in november
+    assert "<option>holiday-hours</option>" not in november
+    early = client.get("/cases/C-1001", params={"answer": "holiday-hours"})
+    assert early.status_code == 400
+    assert "answer &#39;holiday-hours&#39; is not in use on 2026-11-20" in early.text
+    with pytest.raises(casework.CaseworkError, match="is valid from 2026-12-01 to 2027-01-02"):
+        casework.reply(rt, "C-1001", "", user="lena", answer_id="holiday-hours")
+    rt.clock.set(datetime(2026, 12, 10, 9, 0, tzinfo=UTC))  # type: ignore[attr-defined]
+    client, _ = client_for(rt, "lena")  # the November session has expired
+    december = client.get("/cases/C-1001").text
+    assert "<option>holiday-hours</option>" in december
+    assert "<option>store-hours</option>" not in december
+    with pytest.raises(casework.CaseworkError, match="replaced by 'holiday-hours'"):
+        casework.answer_prefill(rt, "C-1001", "store-hours")
+    assert "Christmas hours" in casework.answer_prefill(rt, "C-1001", "holiday-hours")
