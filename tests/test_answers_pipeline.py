@@ -261,6 +261,10 @@ def test_hot_reload_picks_up_a_changed_knowledge_base(
     (tmp_path / "answers" / "bad.yaml").write_text("id: x\n", encoding="utf-8")
     reloader.check()
     assert rt.rules is good  # a broken edit keeps the last good rules and answers
+    for path in (tmp_path / "answers").iterdir():  # files moved away, folder left
+        path.unlink()
+    reloader.check()
+    assert rt.rules is good  # not zero entries and an answer rule that never answers
 
 
 def test_stats_over_more_threads_than_a_query_may_bind(
