@@ -118,6 +118,29 @@ def test_stats_count_as_rejected_only_the_drafts_a_person_turned_down(
     ]
 
 
+def test_a_draft_a_person_answers_from_the_same_entry_is_not_counted_as_rejected(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    """A person's reply withdraws the drafts waiting in the case. One started from the
+    draft's own entry used that entry: stats counted it as turned down as well as sent,
+    and the entry looked rejected for the answer it gave. Own words still count."""
+    from monitor.ingest import poll_source
+    from monitor.processing import process_pending
+
+    long = ASK + " " + "Thanks so much for the help, " * 40  # read in part: a draft
+    rows = [mention(1, long, author="ann"), mention(2, long, author="bob", author_id="8")]
+    rt = _runtime(make_runtime, tmp_path, rows)
+    poll_source(rt, "feed")
+    process_pending(rt)
+    casework.reply(rt, "C-1001", "", user="lena", answer_id="shipping-countries")
+    casework.reply(rt, "C-1002", "Hi Bob, we ship to Ireland.", user="lena")
+    with rt.sessions() as session:
+        stats = entry_stats(session)
+    assert [(s.entry, s.queued, s.drafts, s.rejected) for s in stats] == [
+        ("shipping-countries", 1, 0, 1)
+    ]
+
+
 def test_a_person_replies_starting_from_an_entry(
     make_runtime: RuntimeFactory, tmp_path: Path
 ) -> None:
