@@ -419,19 +419,24 @@ def _reply(
         if redirect is not None:
             detail = {"action": action_id, "redirect": redirect[0], "phrase": redirect[1]}
             cases.record(session, case, "redirect_allowed", user, now, **detail)
-        _superseded_drafts(session, case, user, now)
+        _superseded_drafts(session, case, user, now, answer_id=answer_id)
         cases.transition(session, case, CaseState.REPLIED, user, now)
         return action_id
 
 
-def _superseded_drafts(session: Session, case: Case, user: str, now: datetime) -> None:
+def _superseded_drafts(
+    session: Session, case: Case, user: str, now: datetime, *, answer_id: str | None
+) -> None:
     """Reject the drafts waiting in ``case``: the person saw them on the case page and
     wrote their own answer. Left waiting, a draft dropped out of the queue with the case
-    ("replied") and could still be approved, a second answer to the same question."""
+    ("replied") and could still be approved, a second answer to the same question. A
+    draft of the entry the reply started from (``answer_id``) was used, not turned down:
+    its event says so (``entry_used``), and answer stats do not count it as rejected."""
     reason = "answered by a person's reply instead"
     for draft in session.scalars(_drafts(case).order_by(ActionRow.id)):
         _settle_draft(session, case, draft, ActionStatus.REJECTED, now)
-        cases.record(session, case, "rejected", user, now, action=draft.id, reason=reason)
+        used = {"entry_used": True} if answer_id and draft.answer_id == answer_id else {}
+        cases.record(session, case, "rejected", user, now, action=draft.id, reason=reason, **used)
 
 
 def _identical_replies(session: Session, case: Case, target: Message, text: str) -> list[ActionRow]:
@@ -476,7 +481,14 @@ def answer_text(rt: Runtime, session: Session, case: Case, answer_id: str) -> st
     if kb is None:
         raise CaseworkError("there is no knowledge base")
     try:
-        return entry_text(kb, answer_id, case=case, customer=customer, brand=rt.settings.brand.name)
+        return entry_text(
+            kb,
+            answer_id,
+            case=case,
+            customer=customer,
+            brand=rt.settings.brand.name,
+            now=rt.clock.now(),
+        )
     except UnknownAnswer as exc:
         raise CaseworkError(str(exc)) from None
 

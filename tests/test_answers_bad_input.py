@@ -72,6 +72,20 @@ def test_a_missing_folder_is_an_empty_knowledge_base(tmp_path: Path) -> None:
     assert kb.entries == ()
 
 
+def test_an_emptied_folder_is_an_error_not_an_empty_knowledge_base(tmp_path: Path) -> None:
+    """An answers folder with no files (a half-finished checkout, files moved away)
+    loaded as zero entries: hot reload took it, and the bot stopped answering with no
+    more than a warning. As for rules, it is an error; no folder at all is still the
+    feature switched off."""
+    folder = tmp_path / "answers"
+    folder.mkdir()
+    (folder / "README.md").write_text("Entries go here.\n", encoding="utf-8")
+    assert problems(folder) == [
+        f"{folder}:1:1: no answers files (*.yaml, *.yml) in this folder; remove the folder "
+        "to run without a knowledge base"
+    ]
+
+
 def test_the_shipped_knowledge_base_loads_with_25_entries_or_more() -> None:
     kb = load_knowledge_base(REPO / "config" / "answers", brand="Acme")
     assert len(kb.entries) >= 25
@@ -122,6 +136,17 @@ def test_an_answer_rule_without_entries_is_a_warning(tmp_path: Path) -> None:
         result.output
     )
     assert "has no entries; this rule never answers" in result.output
+
+
+def test_check_config_refuses_an_emptied_answers_folder(tmp_path: Path) -> None:
+    config = _demo(tmp_path)
+    for path in (config / "answers").iterdir():
+        path.unlink()
+    result = CliRunner().invoke(main, ["check-config", "--config", str(config / "inchannel.yaml")])
+    assert result.exit_code == 2
+    assert f"{config / 'answers'}:1:1: no answers files (*.yaml, *.yml) in this folder" in (
+        result.output
+    )
 
 
 def test_answers_test_says_draft_where_the_daemon_drafts(tmp_path: Path) -> None:

@@ -118,6 +118,29 @@ def test_stats_count_as_rejected_only_the_drafts_a_person_turned_down(
     ]
 
 
+def test_a_draft_a_person_answers_from_the_same_entry_is_not_counted_as_rejected(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    """A person's reply withdraws the drafts waiting in the case. One started from the
+    draft's own entry used that entry: stats counted it as turned down as well as sent,
+    and the entry looked rejected for the answer it gave. Own words still count."""
+    from monitor.ingest import poll_source
+    from monitor.processing import process_pending
+
+    long = ASK + " " + "Thanks so much for the help, " * 40  # read in part: a draft
+    rows = [mention(1, long, author="ann"), mention(2, long, author="bob", author_id="8")]
+    rt = _runtime(make_runtime, tmp_path, rows)
+    poll_source(rt, "feed")
+    process_pending(rt)
+    casework.reply(rt, "C-1001", "", user="lena", answer_id="shipping-countries")
+    casework.reply(rt, "C-1002", "Hi Bob, we ship to Ireland.", user="lena")
+    with rt.sessions() as session:
+        stats = entry_stats(session)
+    assert [(s.entry, s.queued, s.drafts, s.rejected) for s in stats] == [
+        ("shipping-countries", 1, 0, 1)
+    ]
+
+
 def test_a_person_replies_starting_from_an_entry(
     make_runtime: RuntimeFactory, tmp_path: Path
 ) -> None:
@@ -261,6 +284,10 @@ def test_hot_reload_picks_up_a_changed_knowledge_base(
     (tmp_path / "answers" / "bad.yaml").write_text("id: x\n", encoding="utf-8")
     reloader.check()
     assert rt.rules is good  # a broken edit keeps the last good rules and answers
+    for path in (tmp_path / "answers").iterdir():  # files moved away, folder left
+        path.unlink()
+    reloader.check()
+    assert rt.rules is good  # not zero entries and an answer rule that never answers
 
 
 def test_stats_over_more_threads_than_a_query_may_bind(
@@ -367,3 +394,30 @@ def test_the_reply_box_measures_a_reply_started_from_an_entry_as_posted(
         follow_redirects=False,
     )
     assert posted.status_code == 303
+
+
+def test_the_picker_offers_only_the_entries_in_use_today(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    """The picker listed every enabled entry: the Christmas hours in November, and the
+    usual hours in December while the Christmas hours replace them, so a person could
+    post an answer the bot itself would not use that day."""
+    knowledge_base_dir(tmp_path / "answers")
+    rt = seeded(make_runtime, [mention(1, "@acme are you open on Sunday?", author="dan")])
+    client, _ = client_for(rt, "lena")
+    november = client.get("/cases/C-1001").text  # the clock stands at 2026-11-20
+    assert "<option>store-hours</option>" in november
+    assert "<option>holiday-hours</option>" not in november
+    early = client.get("/cases/C-1001", params={"answer": "holiday-hours"})
+    assert early.status_code == 400
+    assert "answer &#39;holiday-hours&#39; is not in use on 2026-11-20" in early.text
+    with pytest.raises(casework.CaseworkError, match="is valid from 2026-12-01 to 2027-01-02"):
+        casework.reply(rt, "C-1001", "", user="lena", answer_id="holiday-hours")
+    rt.clock.set(datetime(2026, 12, 10, 9, 0, tzinfo=UTC))  # type: ignore[attr-defined]
+    client, _ = client_for(rt, "lena")  # the November session has expired
+    december = client.get("/cases/C-1001").text
+    assert "<option>holiday-hours</option>" in december
+    assert "<option>store-hours</option>" not in december
+    with pytest.raises(casework.CaseworkError, match="replaced by 'holiday-hours'"):
+        casework.answer_prefill(rt, "C-1001", "store-hours")
+    assert "Christmas hours" in casework.answer_prefill(rt, "C-1001", "holiday-hours")

@@ -32,9 +32,9 @@ def load_knowledge_base(
     directory: Path, *, brand: str, products: Sequence[str] = ()
 ) -> KnowledgeBase:
     """Every enabled entry, validated; raise ConfigError on any error. A folder that does
-    not exist is an empty knowledge base (the feature is off). ``products`` are the
-    brand's products (answers.products): words every entry knows unless it names its
-    own."""
+    not exist is an empty knowledge base (the feature is off); one with no answers files
+    is an error. ``products`` are the brand's products (answers.products): words every
+    entry knows unless it names its own."""
     if not directory.is_dir():
         return KnowledgeBase()
     use_brand(brand)  # before any entry is read into tokens
@@ -42,7 +42,16 @@ def load_knowledge_base(
     entries: list[Entry] = []
     declared: list[Declared] = []  # every entry's id, the disabled ones' too
     examples: dict[tuple[str, ...], Entry] = {}  # an example's words: its first entry
-    for path in rule_files(directory):
+    files = rule_files(directory)
+    if not files:
+        # An emptied folder (a half-finished checkout, files moved away) loaded as zero
+        # entries, and hot reload took it: the answer rules silently stopped answering.
+        message = (
+            "no answers files (*.yaml, *.yml) in this folder; remove the folder to run "
+            "without a knowledge base"
+        )
+        problems.append(Problem(str(directory), 1, 1, "", message))
+    for path in files:
         for doc in read_documents(path, problems, kind="an answers file", items="answers"):
             entry = _entry(doc, len(declared), brand, problems, declared)
             if entry is not None:

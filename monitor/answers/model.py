@@ -188,6 +188,14 @@ class KnowledgeBase:
     def get(self, entry_id: str) -> Entry | None:
         return next((e for e in self.entries if e.id == entry_id), None)
 
+    def replacing(self, entry: Entry, now: datetime) -> Entry | None:
+        """The seasonal entry valid at ``now`` that supersedes ``entry``, if any."""
+        return next((e for e in self.entries if entry.id in e.supersedes and e.valid_at(now)), None)
+
+    def in_force(self, now: datetime) -> tuple[Entry, ...]:
+        """The entries in use at ``now``: in their validity window and not superseded."""
+        return tuple(e for e in self.entries if e.valid_at(now) and not self.replacing(e, now))
+
 
 def entry_problem(
     doc: Document,

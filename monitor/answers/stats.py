@@ -101,11 +101,13 @@ def _answers(
 
 def _turned_down() -> ColumnElement[bool]:
     """A person rejected the draft. Replies withdrawn unsent (the case marked as spam,
-    the thread's cap) are ``rejected`` too, but nobody judged the entry's text."""
+    the thread's cap) are ``rejected`` too, but nobody judged the entry's text; nor did
+    a person whose reply started from the draft's own entry (``entry_used``)."""
     return exists().where(
         Event.case_id == ActionRow.case_id,
         Event.kind == "rejected",
         Event.detail["action"].as_integer() == ActionRow.id,
+        Event.detail["entry_used"].as_boolean().is_not(True),
     )
 
 

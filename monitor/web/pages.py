@@ -137,7 +137,8 @@ def case_page(
 
 def _answer_ids(rt: Runtime) -> list[str]:
     answers = rt.rules.answers if rt.rules else None
-    return [e.id for e in answers.kb.entries] if answers else []
+    # Only the entries the bot would use today: not out of their dates, not superseded.
+    return [e.id for e in answers.kb.in_force(rt.clock.now())] if answers else []
 
 
 def act(web: Web, request: Request, signed: Signed, form: Form) -> Response:
