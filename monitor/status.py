@@ -17,6 +17,7 @@ from monitor.ingest import (
     CAUGHT_UP,
     FAILING_SINCE,
     NEWEST_FIRST,
+    aware_time,
     cursor_at,
     is_stopped,
     last_attempt_due,
@@ -302,11 +303,7 @@ def planned_stop_until(source: SourceHealth) -> datetime | None:
     (x_source._check_budget; polls resume at the next UTC midnight). The detail stays
     after the stop, so only a time still ahead means the source waits on it."""
     stop = source.details.get(BUDGET_STOP)
-    raw = stop.get("until") if isinstance(stop, dict) else None
-    try:
-        return datetime.fromisoformat(raw) if isinstance(raw, str) else None
-    except ValueError:
-        return None
+    return aware_time(stop.get("until")) if isinstance(stop, dict) else None
 
 
 # A database no daemon has run on: no health check, no poll, no job or rules report.

@@ -469,3 +469,32 @@ def test_a_dead_notification_is_unhealthy_until_retried(make_runtime: RuntimeFac
     assert problem.endswith("retry it: inchannel cases retry 1")
     triage.retry_action(rt, 1, user="lead")  # a person sends it again: not dead any more
     assert collect(rt).problems == []
+
+
+def test_stored_times_without_a_zone_are_unknown_not_a_crash(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The read position and a budget stop's end are read back like failing_since: a
+    # value without its zone (a hand edit, a bad restore) could not be compared with
+    # now, and status, every health check and the source's next poll raised TypeError.
+    from monitor.health_alerts import check_health
+    from monitor.store.models import SourceState
+
+    rt = make_runtime([mention(1)], alerts={"source_failing_minutes": 15})
+    poll_source(rt, "feed")
+    naive = "2026-11-20T09:00:00"
+    with transaction(rt.sessions) as session:
+        row = session.get(SourceState, "feed")
+        assert row is not None
+        stop = {"until": naive}
+        row.details = {
+            **(row.details or {}), "caught_up": False, "read_through": naive,
+            "cursor_at": naive, "budget_stop": stop, "failing_since": "2026-11-20T09:00:00+00:00",
+        }  # fmt: skip
+        row.consecutive_failures = 1
+    rt.clock.advance(minutes=1)  # type: ignore[attr-defined]
+    check_health(rt)
+    status = collect(rt)
+    assert status.sources[0].cursor_lag_seconds is not None
+    poll_source(rt, "feed")
+    assert collect(rt).healthy
