@@ -172,11 +172,17 @@ def read_through(details: dict[str, Any]) -> datetime | None:
 
 
 def _moment(details: dict[str, Any], key: str) -> datetime | None:
-    raw = details.get(key)
+    """A stored time, or None when it does not read as one with its zone (a hand edit,
+    a bad restore): without one it cannot be compared with now."""
+    return aware_time(details.get(key))
+
+
+def aware_time(raw: Any) -> datetime | None:
     try:
-        return datetime.fromisoformat(raw) if isinstance(raw, str) else None
+        moment = datetime.fromisoformat(raw) if isinstance(raw, str) else None
     except ValueError:
         return None
+    return moment if moment is not None and moment.tzinfo is not None else None
 
 
 def lease_seconds(rt: Runtime, name: str) -> float:

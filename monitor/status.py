@@ -12,11 +12,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor import cases, jobstate
 from monitor.alerting import ALERTS_STATE, HEARTBEAT_GAP, ActiveAlert, decode
-from monitor.domain import ActionStatus, CaseState, Direction
+from monitor.domain import ActionKind, ActionStatus, CaseState, Direction
 from monitor.ingest import (
     CAUGHT_UP,
     FAILING_SINCE,
     NEWEST_FIRST,
+    aware_time,
     cursor_at,
     is_stopped,
     last_attempt_due,
@@ -127,8 +128,10 @@ def collect_from(settings: Settings, sessions: sessionmaker[Session], now: datet
     database, and must work while the rule files are broken (that is what it reports)."""
     configured = {s.name for s in settings.sources if s.enabled}
     stale_claim = timedelta(seconds=settings.workers.stale_claim_seconds)
+    window = timedelta(hours=settings.dispatch.notify_retry_hours)
     with sessions() as session:
         status = _read(session, configured, now, stale_claim)
+        dead = _dead_notifications(session, window, now)
     x = settings.x
     if x is not None:
         budget = {
@@ -137,7 +140,33 @@ def collect_from(settings: Settings, sessions: sessionmaker[Session], now: datet
         }
         status.x_budget.update(budget)
     status.problems.extend(_problems(status, limits_from(settings), now))
+    status.problems.extend([dead] if dead is not None else [])
     return status
+
+
+def _dead_notifications(session: Session, window: timedelta, now: datetime) -> str | None:
+    """Notifications that died within ``window`` (dispatch.notify_retry_hours), as a
+    problem: an escalation or alert nobody received, after its channel refused it for
+    that long (or at once, permanently). A person's retry makes it pending again; one
+    not retried is reported as long as it was retried, then left to the Health page."""
+    dead = (
+        (ActionRow.kind == ActionKind.NOTIFY.value)
+        & (ActionRow.status == ActionStatus.DEAD.value)
+        & (ActionRow.updated_at >= now - window)
+    )
+    count = session.scalar(select(func.count()).select_from(ActionRow).where(dead))
+    last = session.scalars(
+        select(ActionRow).where(dead).order_by(ActionRow.updated_at.desc()).limit(1)
+    ).first()
+    if not count or last is None:
+        return None
+    hours = window.total_seconds() / 3600
+    minutes = max(0, int((now - last.updated_at).total_seconds() // 60))
+    return (
+        f"notifications: {count} dead in the last {hours:g} h, the last (action {last.id}) "
+        f"{minutes} min ago: {bounded_error(last.last_error)}; "
+        f"retry it: inchannel cases retry {last.id}"
+    )
 
 
 def _read(session: Session, configured: set[str], now: datetime, stale_claim: timedelta) -> Status:
@@ -274,11 +303,7 @@ def planned_stop_until(source: SourceHealth) -> datetime | None:
     (x_source._check_budget; polls resume at the next UTC midnight). The detail stays
     after the stop, so only a time still ahead means the source waits on it."""
     stop = source.details.get(BUDGET_STOP)
-    raw = stop.get("until") if isinstance(stop, dict) else None
-    try:
-        return datetime.fromisoformat(raw) if isinstance(raw, str) else None
-    except ValueError:
-        return None
+    return aware_time(stop.get("until")) if isinstance(stop, dict) else None
 
 
 # A database no daemon has run on: no health check, no poll, no job or rules report.

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from monitor import notifications, triage
 from monitor.cli import main
 from monitor.clock import FakeClock
 from monitor.domain import ActionStatus, Author, CaseState, Mention, Platform
@@ -18,8 +19,10 @@ from monitor.pipeline import dispatch_outbox, poll_source, process_pending
 from monitor.runtime import Runtime
 from monitor.sources.base import PollResult, SourceError
 from monitor.status import NOT_STARTED, collect
+from monitor.store.db import transaction
 from tests.conftest import REPO, RuntimeFactory, mention
 from tests.fakes import CrashAfterPost, ScriptedResponder
+from tests.test_dispatch_notify import closed_port
 
 
 def test_healthy_after_a_clean_cycle(make_runtime: RuntimeFactory) -> None:
@@ -440,3 +443,58 @@ def test_the_sources_table_is_whole_through_a_pipe(
     assert error is not None
     assert str(missing) in error
     assert error in row
+
+
+def test_a_dead_notification_is_unhealthy_until_retried(make_runtime: RuntimeFactory) -> None:
+    # A channel down for dispatch.notify_retry_hours: the escalation or alert is dead and
+    # nobody was told, yet status said "healthy" (exit 0) with only `dead 1` in a count.
+    url = f"json://127.0.0.1:{closed_port()}/hooks/x"
+    rt = make_runtime(channels={"ops": {"url": url}}, dispatch={"notify_retry_hours": 1})
+    with transaction(rt.sessions) as session:
+        notifications.enqueue(
+            session, case=None, text="alert", key="k1", actor="system", now=rt.clock.now(),
+            channels=["ops"],
+        )  # fmt: skip
+    dispatch_outbox(rt)
+    poll_source(rt, "feed")
+    assert collect(rt).problems == []  # failing, backing off: not dead yet
+    rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    poll_source(rt, "feed")
+    status = collect(rt)
+    assert status.outbox["dead"] == 1
+    (problem,) = status.problems
+    assert problem.startswith("notifications: 1 dead in the last 1 h, the last (action 1) 0 min")
+    assert "channel 'ops' did not accept the notification" in problem
+    assert problem.endswith("retry it: inchannel cases retry 1")
+    triage.retry_action(rt, 1, user="lead")  # a person sends it again: not dead any more
+    assert collect(rt).problems == []
+
+
+def test_stored_times_without_a_zone_are_unknown_not_a_crash(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The read position and a budget stop's end are read back like failing_since: a
+    # value without its zone (a hand edit, a bad restore) could not be compared with
+    # now, and status, every health check and the source's next poll raised TypeError.
+    from monitor.health_alerts import check_health
+    from monitor.store.models import SourceState
+
+    rt = make_runtime([mention(1)], alerts={"source_failing_minutes": 15})
+    poll_source(rt, "feed")
+    naive = "2026-11-20T09:00:00"
+    with transaction(rt.sessions) as session:
+        row = session.get(SourceState, "feed")
+        assert row is not None
+        stop = {"until": naive}
+        row.details = {
+            **(row.details or {}), "caught_up": False, "read_through": naive,
+            "cursor_at": naive, "budget_stop": stop, "failing_since": "2026-11-20T09:00:00+00:00",
+        }  # fmt: skip
+        row.consecutive_failures = 1
+    rt.clock.advance(minutes=1)  # type: ignore[attr-defined]
+    check_health(rt)
+    status = collect(rt)
+    assert status.sources[0].cursor_lag_seconds is not None
+    poll_source(rt, "feed")
+    assert collect(rt).healthy

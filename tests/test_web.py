@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,12 +15,14 @@ from monitor.clock import FakeClock
 from monitor.dispatch import dispatch_outbox
 from monitor.domain import ActionStatus
 from monitor.pipeline import run_cycle
-from monitor.store.models import ActionRow, Case, Event
+from monitor.status import collect
+from monitor.store.db import transaction
+from monitor.store.models import ActionRow, Case, Event, Usage
 from monitor.store.web_models import SentimentFeedback
 from monitor.web.users import LoginRefused, authenticate, create_user, disable, list_users
 from tests.conftest import RuntimeFactory, mention
 from tests.fakes import ScriptedResponder, permanent
-from tests.webkit import PASSWORD, TEAMS, client_for, login, seeded
+from tests.webkit import PASSWORD, TEAMS, api_client, client_for, login, seeded
 
 
 def _post(client, csrf: str, path: str, **data: str):  # type: ignore[no-untyped-def]
@@ -519,3 +522,29 @@ def test_done_lines_say_what_happened(make_runtime: RuntimeFactory) -> None:
         assert sent.status_code == 303, sent.text
         page = client.get(sent.headers["location"]).text
         assert said in page, op
+
+
+def test_health_shows_the_reads_held_as_status_does(make_runtime: RuntimeFactory) -> None:
+    # Each X request's hold is a usage row of its own (x:reads_held:<until>:<id>): the
+    # page listed every row, a killed worker's lapsed hold among them, as reads held.
+    rt = seeded(make_runtime)
+    now = rt.clock.now()
+    day = now.strftime("%Y-%m-%d")
+    live = int((now + timedelta(minutes=1)).timestamp())
+    lapsed = int((now - timedelta(hours=3)).timestamp())
+    with transaction(rt.sessions) as session:
+        session.add_all(
+            [
+                Usage(key="x:reads", day=day, count=40),
+                Usage(key=f"x:reads_held:{live}:a1", day=day, count=300),
+                Usage(key=f"x:reads_held:{live}:b2", day=day, count=30),
+                Usage(key=f"x:reads_held:{lapsed}:c3", day=day, count=300),
+            ]
+        )
+    health = api_client(rt, "lena").get("/api/health").json()
+    assert health["usage_today"] == [["x:reads", 40], ["x:reads_held", 330]]
+    assert collect(rt).usage_today == {"x:reads": 40, "x:reads_held": 330}
+    client, _ = client_for(rt, "lena")
+    text = client.get("/health").text
+    assert "x:reads_held:" not in text
+    assert "<td>x:reads_held</td><td>330</td>" in text

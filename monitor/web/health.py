@@ -10,6 +10,7 @@ from sqlalchemy import Select, func, or_, select
 from monitor.casework import QUEUED
 from monitor.domain import ActionStatus
 from monitor.runtime import Runtime
+from monitor.sources.x_usage import fold_holds
 from monitor.status import SourceHealth, read_sources
 from monitor.store.models import ActionRow, Case, Usage, case_ref, stored_id
 from monitor.web.users import User
@@ -42,9 +43,9 @@ def load_health(rt: Runtime, user: User) -> Health:
     today = now.strftime("%Y-%m-%d")
     with rt.sessions() as session:
         sources = read_sources(session, set(rt.sources), now)
-        usage = session.execute(
-            select(Usage.key, Usage.count).where(Usage.day == today).order_by(Usage.key)
-        ).all()
+        today_rows = select(Usage.key, Usage.count).where(Usage.day == today)
+        # As status shows them: the holds of requests under way summed, the lapsed left out.
+        usage = sorted(fold_holds(dict(session.execute(today_rows).all()), now).items())
         counts = session.execute(
             select(ActionRow.status, func.count()).group_by(ActionRow.status)
         ).all()
