@@ -21,9 +21,12 @@ from monitor.domain import Platform
 from monitor.metrics import Metrics, serve_metrics
 from monitor.pipeline import check_sla, dispatch_outbox, poll_source, process_pending, run_cycle
 from monitor.runtime import Runtime
+from monitor.sources.reddit_failure import FailureKind
 from monitor.web.app import create_app
-from tests.conftest import RuntimeFactory, mention
+from tests.conftest import REPO, RuntimeFactory, mention
+from tests.fakeapi import FakeAPI, Reply
 from tests.fakes import ScriptedResponder, permanent, temporary
+from tests.reddit_fake import reddit_section, serve_token
 from tests.webkit import TEAMS, sample_rows
 
 TOKEN = "0123456789abcdef-metrics"
@@ -375,3 +378,23 @@ def test_the_oldest_due_action_shows_how_long_it_has_been_due(
     assert value(scrape(rt), oldest_due) == 20 * 60
     dispatch_outbox(rt)
     assert value(scrape(rt), oldest_due) == 0
+
+
+def test_every_reddit_failure_kind_a_poll_counts_is_in_the_metrics_table(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # A Reddit inbox poll refused with a 400 counts under kind="refused", which the
+    # docs' list of Reddit kinds left out: an alert on the listed kinds never saw it.
+    with FakeAPI() as api:
+        serve_token(api)
+        refused = Reply.json({"message": "Bad Request", "error": 400}, status=400)
+        api.add("GET", "/message/mentions", refused)
+        inbox = {"name": "inbox", "type": "reddit_inbox", "comment_replies": False}
+        rt = make_runtime(sources=[inbox], reddit=reddit_section(api))
+        poll_source(rt, "inbox")
+    samples = scrape(rt)
+    assert value(samples, "inchannel_source_errors_total", source="inbox", kind="refused") == 1
+    docs = (REPO / "docs" / "operations.md").read_text(encoding="utf-8")
+    (row,) = [line for line in docs.splitlines() if line.startswith("| `inchannel_source_errors")]
+    reddits = row.split("Reddit's (", 1)[1].split(")", 1)[0]
+    assert sorted(reddits.replace("`", "").split(", ")) == sorted(k.value for k in FailureKind)
