@@ -251,6 +251,9 @@ def _not_before(state: SourceState) -> datetime | None:
 def _record_failure(
     rt: Runtime, name: str, now: datetime, error: SourceError, seconds: float
 ) -> None:
+    # This process's failed poll, whoever holds the source now: one slower than the
+    # lease (a timeout) is the slowest failure of all, and went uncounted.
+    rt.metrics.poll_failed(name, error.kind, seconds=seconds)
     with transaction(rt.sessions) as session:
         state = locked_source_state(session, name)  # its details are read, then written
         if state.lease_owner != rt.worker_id:
@@ -273,7 +276,6 @@ def _record_failure(
         state.next_poll_at = error.retry_at if waits else now + backoff
         if error.permanent:
             state.next_poll_at = now + PARKED_FOR
-    rt.metrics.poll_failed(name, error.kind, seconds=seconds)
     log.warning(
         "source=%s poll failed permanent=%s failures=%d retry_at=%s error=%s",
         name,

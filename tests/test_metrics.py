@@ -8,7 +8,7 @@ import socket
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,12 +18,19 @@ from sqlalchemy.exc import DBAPIError
 from starlette.testclient import TestClient
 
 from monitor.domain import Platform
+from monitor.ingest import take_lease
 from monitor.metrics import Metrics, serve_metrics
 from monitor.pipeline import check_sla, dispatch_outbox, poll_source, process_pending, run_cycle
 from monitor.runtime import Runtime
+from monitor.sources.base import PollResult, SourceError
+from monitor.sources.reddit_failure import FailureKind
+from monitor.store.db import transaction
+from monitor.store.models import SourceState
 from monitor.web.app import create_app
-from tests.conftest import RuntimeFactory, mention
+from tests.conftest import REPO, RuntimeFactory, mention
+from tests.fakeapi import FakeAPI, Reply
 from tests.fakes import ScriptedResponder, permanent, temporary
+from tests.reddit_fake import reddit_section, serve_token
 from tests.webkit import TEAMS, sample_rows
 
 TOKEN = "0123456789abcdef-metrics"
@@ -375,3 +382,51 @@ def test_the_oldest_due_action_shows_how_long_it_has_been_due(
     assert value(scrape(rt), oldest_due) == 20 * 60
     dispatch_outbox(rt)
     assert value(scrape(rt), oldest_due) == 0
+
+
+def test_every_reddit_failure_kind_a_poll_counts_is_in_the_metrics_table(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # A Reddit inbox poll refused with a 400 counts under kind="refused", which the
+    # docs' list of Reddit kinds left out: an alert on the listed kinds never saw it.
+    with FakeAPI() as api:
+        serve_token(api)
+        refused = Reply.json({"message": "Bad Request", "error": 400}, status=400)
+        api.add("GET", "/message/mentions", refused)
+        inbox = {"name": "inbox", "type": "reddit_inbox", "comment_replies": False}
+        rt = make_runtime(sources=[inbox], reddit=reddit_section(api))
+        poll_source(rt, "inbox")
+    samples = scrape(rt)
+    assert value(samples, "inchannel_source_errors_total", source="inbox", kind="refused") == 1
+    docs = (REPO / "docs" / "operations.md").read_text(encoding="utf-8")
+    (row,) = [line for line in docs.splitlines() if line.startswith("| `inchannel_source_errors")]
+    reddits = row.split("Reddit's (", 1)[1].split(")", 1)[0]
+    assert sorted(reddits.replace("`", "").split(", ")) == sorted(k.value for k in FailureKind)
+
+
+def test_a_failed_poll_slower_than_its_lease_is_still_counted_and_timed(
+    make_runtime: RuntimeFactory,
+) -> None:
+    slow, other = make_runtime([mention(1)]), make_runtime([mention(1)])
+
+    class TimesOut:
+        """Times out after another worker took the lease over: the slowest failure."""
+
+        name = "feed"
+
+        def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
+            with transaction(other.sessions) as session:
+                state = session.get(SourceState, "feed")
+                assert state is not None
+                state.lease_expires_at = now  # expired: the other worker may take it
+            other.clock.advance(seconds=1)  # type: ignore[attr-defined]
+            assert take_lease(other, "feed", other.clock.now())
+            raise SourceError("timed out: ReadTimeout", kind="transport")
+
+    slow.sources["feed"] = TimesOut()
+    poll_source(slow, "feed")
+    samples = scrape(slow)
+    # The source's state is the new owner's to keep; the failure is this process's own.
+    assert value(samples, "inchannel_source_errors_total", source="feed", kind="transport") == 1
+    polls = "inchannel_poll_duration_seconds_count"
+    assert value(samples, polls, source="feed", outcome="failed") == 1
