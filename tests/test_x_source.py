@@ -576,3 +576,19 @@ def ruled_runtime(make_runtime: RuntimeFactory, api: FakeAPI, rules: Path) -> Ru
         x=x_section(api),
         rules={"path": str(rules)},
     )  # fmt: skip
+
+
+def test_a_parent_fetch_answering_an_item_without_id_keeps_the_page(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Payload items are checked one by one, but the deeper-parent answer was indexed by
+    # each item's "id" unchecked: one item without it raised KeyError, the poll crashed
+    # and every poll after it asked for the same page and crashed again.
+    page = body([tweet(10, "@acme hi", **reply_to(9))], included=[tweet(9, "hm", **reply_to(8))])
+    idless = {k: v for k, v in tweet(99, "no id").items() if k != "id"}
+    api.add("GET", MENTIONS, ok(page))
+    api.add("GET", r"/2/tweets", ok(body([tweet(8, "first"), idless])))
+    rt = x_runtime(make_runtime, api)
+    poll_source(rt, "mentions")
+    assert [m.external_id for m in messages(rt)] == [tid(8), tid(9), tid(10)]
+    assert state(rt).consecutive_failures == 0

@@ -500,7 +500,8 @@ class XSource:
             return str(exc)
         finally:
             self.ledger.release_reads(hold)
-        pool.update((str(t["id"]), t) for t in fetched.tweets if isinstance(t, dict))
+        # An item without an id is left out here; each kept one is checked in parse_page.
+        pool.update((str(t["id"]), t) for t in fetched.tweets if isinstance(t, dict) and "id" in t)
         users.update(fetched.users)
         return ""
 
