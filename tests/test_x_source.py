@@ -576,3 +576,39 @@ def ruled_runtime(make_runtime: RuntimeFactory, api: FakeAPI, rules: Path) -> Ru
         x=x_section(api),
         rules={"path": str(rules)},
     )  # fmt: skip
+
+
+def test_a_parent_fetch_answering_an_item_without_id_keeps_the_page(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Payload items are checked one by one, but the deeper-parent answer was indexed by
+    # each item's "id" unchecked: one item without it raised KeyError, the poll crashed
+    # and every poll after it asked for the same page and crashed again.
+    page = body([tweet(10, "@acme hi", **reply_to(9))], included=[tweet(9, "hm", **reply_to(8))])
+    idless = {k: v for k, v in tweet(99, "no id").items() if k != "id"}
+    api.add("GET", MENTIONS, ok(page))
+    api.add("GET", r"/2/tweets", ok(body([tweet(8, "first"), idless])))
+    rt = x_runtime(make_runtime, api)
+    poll_source(rt, "mentions")
+    assert [m.external_id for m in messages(rt)] == [tid(8), tid(9), tid(10)]
+    assert state(rt).consecutive_failures == 0
+
+
+def test_a_deeper_parent_fetch_keeps_the_grandparents_its_includes_brought(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # GET /2/tweets has the same expansions, so the parents' own parents come back (and
+    # are billed) in its includes.tweets; they were thrown away, and the next level
+    # asked X for the same posts again: one more request, its posts billed twice.
+    follow_up = tweet(10, "@acme still broken", **reply_to(9, 7))
+    page = body([follow_up], included=[tweet(9, "day three now", **reply_to(8, 7))])
+    deeper = body([tweet(8, "day two", **reply_to(7, 7))], included=[tweet(7, "router died")])
+    api.add("GET", MENTIONS, ok(page))
+    api.add("GET", r"/2/tweets", ok(deeper), ok(body([tweet(7, "router died")])))
+    sources = [{"name": "mentions", "type": "x_mentions", "thread_depth": 3}]
+    rt = x_runtime(make_runtime, api, sources=sources)
+    poll_source(rt, "mentions")
+    assert [r.query["ids"] for r in api.seen("GET", r"/2/tweets")] == [[tid(8)]]
+    assert [m.external_id for m in messages(rt)] == [tid(7), tid(8), tid(9), tid(10)]
+    assert usage(rt)["x:reads"] == 4  # each post billed once
+    assert state(rt).last_error is None

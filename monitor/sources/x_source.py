@@ -424,8 +424,9 @@ class XSource:
 
         Level one comes from includes.tweets of the same answer; a parent missing there
         is deleted or protected (X lists it in errors[]), so asking again would only
-        spend a read. Deeper levels are fetched in one request per level, each held to
-        the read budget like a poll: context is never worth passing it."""
+        spend a read. Deeper levels are fetched by id, each request held to the read
+        budget like a poll (context is never worth passing it); its includes.tweets
+        bring the level after it."""
         found: list[Mention] = []
         problems: list[str] = []
         pool, users = dict(page.included), dict(page.users)
@@ -500,7 +501,11 @@ class XSource:
             return str(exc)
         finally:
             self.ledger.release_reads(hold)
-        pool.update((str(t["id"]), t) for t in fetched.tweets if isinstance(t, dict))
+        # An item without an id is left out here; each kept one is checked in parse_page.
+        # Their own parents, brought (and billed) by the same expansions: the next level
+        # reads them here instead of asking X for them again.
+        pool.update(fetched.included)
+        pool.update((str(t["id"]), t) for t in fetched.tweets if isinstance(t, dict) and "id" in t)
         users.update(fetched.users)
         return ""
 
