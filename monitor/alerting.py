@@ -16,7 +16,7 @@ alerts; the outbox's unique idempotency key backs that up for notifications. The
 also the job's heartbeat: ``last_poll_at`` is the last check and ``last_success_at`` the
 first check of the current unbroken run of checks (status: is the daemon running, and
 since when). Its details also keep the daemon's recent down periods (the gaps between
-checks) and the recent periods in which every configured source was failing, which the
+checks) and the recent periods in which a configured source was failing, which the
 spike baseline leaves out (monitor.spikes).
 """
 
@@ -83,9 +83,9 @@ class ActiveAlert:
 @dataclass(frozen=True, slots=True)
 class Downtime:
     """A period the sources were not read: a gap in the health checks (the daemon down
-    from ``start``, its last check, to ``end``, the first check after it), or every
-    configured source failing (from the first failure of the last source to fail, to
-    the last check that saw them all failing)."""
+    from ``start``, its last check, to ``end``, the first check after it), or a
+    configured source failing (from the first failure of the first source to fail, to
+    the last check that saw one failing)."""
 
     start: datetime
     end: datetime
@@ -190,8 +190,8 @@ def lock_state(
 def record_failing(
     session: Session, since: datetime | None, now: datetime, *, keep: timedelta | None
 ) -> None:
-    """After lock_state: record that every configured source has been failing from
-    ``since`` to this check (None: not all are failing now). The same run of failures
+    """After lock_state: record that a configured source has been failing from
+    ``since`` to this check (None: none is failing now). The same run of failures
     (the same ``since``) extends its period; the period ends at the last check that saw
     it, a check interval at most before the first success. Kept like the down periods:
     those ending more than ``keep`` ago dropped, at most MAX_DOWN_PERIODS."""
@@ -234,7 +234,7 @@ def recorded_downtime(session: Session) -> list[Downtime]:
 
 
 def recorded_failing(session: Session) -> list[Downtime]:
-    """The periods every configured source was failing, as this transaction sees them."""
+    """The periods a configured source was failing, as this transaction sees them."""
     state = session.get(SourceState, ALERTS_STATE)
     return failing_periods(state.details) if state is not None else []
 
@@ -245,7 +245,7 @@ def downtime(details: Mapping[str, Any] | None) -> list[Downtime]:
 
 
 def failing_periods(details: Mapping[str, Any] | None) -> list[Downtime]:
-    """The periods every configured source was failing, kept in the ``@alerts`` row's
+    """The periods a configured source was failing, kept in the ``@alerts`` row's
     details, oldest first."""
     return _periods(details, FAILING)
 

@@ -54,7 +54,7 @@ def check_health(rt: Runtime) -> bool:
         keep = spikes.baseline_span(config.spike)
         previous = alerting.lock_state(session, now, keep_down=keep)
         status = collect(rt)
-        alerting.record_failing(session, all_failing_since(status), now, keep=keep)
+        alerting.record_failing(session, any_failing_since(status), now, keep=keep)
         current = detect(rt, session, status, now)
         plan = alerting.reconcile(previous, current, now=now, realert=realert)
         gone = unwatched(plan.resolved, rt.settings)
@@ -77,18 +77,15 @@ def unwatched(ended: Iterable[ActiveAlert], settings: Settings) -> dict[str, str
     return out
 
 
-def all_failing_since(status: Status) -> datetime | None:
-    """Since when every configured source has been failing (the first failure of the
-    last to fail); None when one is not, or there is none. No mention is read then, and
-    a catch-up after recovery can lose some to a gap like one after downtime, so the
-    spike baseline leaves those hours out. One source of several failing is not: its
-    share of the counts cannot be told from the others' without counting per source."""
+def any_failing_since(status: Status) -> datetime | None:
+    """Since when at least one configured source has been failing (the first failure of
+    the first to fail, a read budget stop and a permanent error included); None when
+    all are read. Its mentions are not read then, and a catch-up after recovery can lose
+    some to a gap like one after downtime: counted, its hours read as quiet ones in the
+    baseline, so the spike baseline leaves out those hours of every source."""
     configured = [s for s in status.sources if s.configured]
     runs = [failing_since(s) if s.consecutive_failures else None for s in configured]
-    starts = [since for since in runs if since is not None]
-    if not configured or len(starts) < len(configured):
-        return None
-    return max(starts)
+    return min((since for since in runs if since is not None), default=None)
 
 
 def detect(rt: Runtime, session: Session, status: Status, now: datetime) -> list[Alert]:

@@ -13,9 +13,10 @@ not alert twice.
 Hours of the baseline the daemon was down (monitor.alerting keeps its recent down
 periods) are left out of it, their mentions and their windows: a catch-up after a long
 downtime can lose posts to a gap (X's max_pages, Reddit's ~1,000-item listings), and
-the hours it could not read averaged in as quiet ones. So are the hours in which every
-configured source was failing while the daemon ran (an outage, revoked credentials),
-for the same reason.
+the hours it could not read averaged in as quiet ones. So are the hours in which any
+configured source was failing while the daemon ran (an outage, revoked credentials, its
+read budget spent), for the same reason: all sources' mentions of those hours, since
+one source's share of the counts is not known.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class Counts:
     windows: float | None = None
     # Hours of the baseline left out because the daemon was down then.
     down_hours: float = 0.0
-    # Hours of it left out because every source was failing then (the daemon running).
+    # Hours of it left out because a source was failing then (the daemon running).
     failing_hours: float = 0.0
 
 
@@ -122,7 +123,7 @@ def _describe(counts: Counts, config: SpikeConfig) -> str:
     if counts.down_hours:
         span += f", {round(counts.down_hours, 1):g} h of it down"
     if counts.failing_hours:
-        span += f", {round(counts.failing_hours, 1):g} h of it with every source failing"
+        span += f", {round(counts.failing_hours, 1):g} h of it with a source failing"
     return (
         f"{counts.current} negative mentions in the last {config.window_minutes} min "
         f"({usual}; {span})"
@@ -158,8 +159,8 @@ def baseline_of(
     current_from: datetime,
     failing: Sequence[Downtime] = (),
 ) -> Baseline:
-    """The history windows less the hours of them the daemon was down or every source
-    was failing. When less than one window was read, those hours are all there is:
+    """The history windows less the hours of them the daemon was down or a source was
+    failing. When less than one window was read, those hours are all there is:
     counted as read (what the catch-up got), rather than a zero baseline letting
     min_count alone decide."""
     first = _first_stored(session)

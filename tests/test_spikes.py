@@ -16,7 +16,16 @@ from monitor.sources.base import PollResult, SourceError
 from monitor.store.db import transaction
 from monitor.store.models import SourceState
 from tests.conftest import RuntimeFactory
-from tests.test_health_alerts import _ids, _message, alerts_runtime, clock, notes, seed
+from tests.test_health_alerts import (
+    OPS,
+    QUIET,
+    _ids,
+    _message,
+    alerts_runtime,
+    clock,
+    notes,
+    seed,
+)
 
 BEFORE_THE_HOUR = datetime(2026, 11, 20, 9, 59, 30, tzinfo=UTC)
 
@@ -363,7 +372,7 @@ def test_a_spike_after_a_source_failed_alerts_against_the_hours_read(
     # The 36 mentions of the 2.7 hours read before the outage (whole hours' bursts).
     assert spike_notes(rt) == [
         "[inchannel] spike: 52 negative mentions in the last 60 min (usually 13.2; "
-        "baseline 12 h, 9.3 h of it with every source failing)"
+        "baseline 12 h, 9.3 h of it with a source failing)"
     ]
 
 
@@ -389,3 +398,48 @@ def test_the_failing_periods_kept_are_bounded(make_runtime: RuntimeFactory) -> N
     assert len(failing) == 30
     assert {d.end - d.start for d in failing} == {timedelta(minutes=2)}
     assert failing[0].end > clock(rt).now() - timedelta(hours=2)
+
+
+def two_sources(make_runtime: RuntimeFactory, feed: Backlog) -> tuple[Runtime, Backlog]:
+    """Sources ``feed`` (the brand's busy one) and ``other`` (healthy, nothing to read)."""
+    replay = {"type": "replay", "path": "feed0.jsonl"}
+    rt = make_runtime(
+        channels=OPS,
+        alerts={
+            "channels": ["ops"],
+            **QUIET,
+            "spike": {"min_count": 10, "factor": 3, "tags": False, "baseline_hours": 12},
+        },
+        sources=[{"name": "feed", **replay}, {"name": "other", **replay}],
+    )
+    other = Backlog()
+    other.name = "other"
+    rt.sources["feed"], rt.sources["other"] = feed, other
+    return rt, other
+
+
+def poll_both(rt: Runtime) -> None:
+    poll_source(rt, "other")
+    poll_and_check(rt)
+
+
+def test_hours_one_source_of_two_failed_are_no_baseline(make_runtime: RuntimeFactory) -> None:
+    """The busy source failed for 10 hours while the other one was read: only hours in
+    which every source failed were left out, so those 10 hours read as quiet ones (the
+    baseline about 2.5 an hour) and the brand's usual 12 "spiked" once it recovered."""
+    feed = Outage(page=12)
+    rt, _ = two_sources(make_runtime, feed)
+    start = clock(rt).now()
+    for hour in range(24):
+        seed(rt, at=start - timedelta(hours=hour, minutes=30), n=12)
+    for _ in range(10 * 15):
+        poll_both(rt)
+        clock(rt).advance(minutes=4)
+    for hour in range(10):
+        feed.post(start + timedelta(hours=hour, minutes=30), 12)
+    feed.failing = False
+    while feed.unread:
+        poll_both(rt)
+        clock(rt).advance(minutes=4)
+    check_health(rt)
+    assert spike_notes(rt) == []
