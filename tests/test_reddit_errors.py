@@ -329,3 +329,23 @@ def test_a_garbled_token_answer_is_a_temporary_failure(api: FakeAPI) -> None:
         inbox_source(api).poll(None, now=FakeClock().now())
     assert str(caught.value) == "Reddit temporary: 200 OK, unreadable (JSONDecodeError)"
     assert caught.value.permanent is False
+
+
+def test_a_token_without_a_needed_scope_names_the_scope(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Recorded: a token granted "read" only, and Reddit's 403 insufficient_scope for
+    # GET /api/v1/me, which a refresh-token source asks at its first poll. The status
+    # said "InsufficientScope: received 403 HTTP response": no word of which scope.
+    api.load_cassette(CASSETTES / "TestSession.test_request__with_insufficient_scope.json")
+    rt = make_runtime(
+        sources=[{"name": "search", "type": "reddit_search"}], reddit=reddit_section(api)
+    )
+    poll_source(rt, "search")
+    status = state(rt, "search")
+    assert status.next_poll_at == rt.clock.now() + TEN_YEARS
+    assert status.last_error == (
+        "Reddit refused our credentials (InsufficientScope: GET /api/v1/me needs the "
+        "'identity' scope, which the token was not granted); fix the reddit: section, "
+        "then restart"
+    )

@@ -402,3 +402,32 @@ def test_rate_limit_headers_written_as_floats_are_read_not_crashed_on(
     assert (limits["remaining"], limits["used"]) == (598.0, 2)
     # Rounded up: the window is not over before Reddit says so.
     assert limits["reset_at"] == (rt.clock.now() + timedelta(seconds=240)).isoformat()
+
+
+def test_a_comment_removed_by_reddit_is_skipped_as_removed(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Reddit's admins remove a comment for its content policy with the body
+    # "[ Removed by Reddit ]" (spaces inside) and keep its author: it was stored as the
+    # customer's message, scored, and could be answered in a thread no one sees it in.
+    serve_token(api)
+    api.add(
+        "GET",
+        "/message/comments/?",
+        listing(
+            comment("r1", "[ Removed by Reddit ]", created=T0 + 3, inbox="comment_reply"),
+            comment(
+                "r2",
+                "[ Removed by Reddit on account of violating the "
+                "[content policy](/help/contentpolicy). ]",
+                created=T0 + 2,
+                inbox="comment_reply",
+            ),
+            comment("k1", "[removed by reddit] lol", created=T0 + 1, inbox="comment_reply"),
+        ),
+    )
+    api.add("GET", "/message/mentions", listing())
+    rt = inbox_runtime(make_runtime, api, mark_read=False)
+    poll_source(rt, "inbox")
+    assert [m.external_id for m in messages(rt)] == ["t1_k1"]
+    assert state(rt).details["skipped_last_poll"] == {"deleted": 2}

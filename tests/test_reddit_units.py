@@ -74,6 +74,10 @@ BAD_CONFIGS = [
     ),
     (BASE + WATCH % ("[acme]", "['  ']"), "8:59: sources[0].keywords: keywords must not be blank"),
     (
+        BASE + WATCH % ("[acme]", "['\u200b\u2060 ']"),
+        "8:59: sources[0].keywords: keywords must not be blank",
+    ),
+    (
         BASE + "sources:\n  - {name: i, type: reddit_inbox, overlap_seconds: -60}\n",
         "8:35: sources[0].overlap_seconds: Input should be greater than or equal to 0",
     ),
@@ -275,3 +279,9 @@ def test_skip_reasons(author: str | None, body: str, title: str, expected: Skip 
 def test_removed_submission_text_keeps_a_titled_post() -> None:
     post = RedditItem("t3_q", "someone", 1.0, body="[removed]", title="Acme broke")
     assert skip_reason(post, frozenset()) is None
+
+
+def test_a_keyword_of_invisible_characters_matches_nothing() -> None:
+    # Read without its invisible characters it is empty: it must not match every text.
+    assert KeywordMatcher(["\u200b"]).matches("anything at all") is False
+    assert KeywordMatcher(["\u200b", "acme"]).matches("I like ACME") is True

@@ -356,3 +356,25 @@ def test_a_refresh_token_is_asked_whose_it_is_even_with_a_username_set(
     rt = make_runtime(sources=[watch_config(keywords=["acme"])], reddit=reddit)
     poll_source(rt, "watch")
     assert {m.external_id for m in messages(rt)} == {"t1_c1"}
+
+
+def test_keywords_match_text_as_it_reads_styled_hidden_or_typographic(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # The rules read "𝐀𝐜𝐦𝐞", "ａｃｍｅ" and "ac\u200bme" as "acme", and "don’t" as "don't";
+    # the watch did not, so such posts were never stored for a rule to see.
+    serve_token(api)
+    api.add(
+        "GET",
+        "/r/acme/comments/?",
+        listing(
+            comment("b1", "\U0001d400\U0001d41c\U0001d426\U0001d41e lost it", created=T0 + 5),
+            comment("w1", "\uff41\uff43\uff4d\uff45 is down", created=T0 + 4),
+            comment("z1", "ac\u200bme never answers", created=T0 + 3),
+            comment("q1", "I don\u2019t trust them", created=T0 + 2),
+            comment("n1", "nothing to see", created=T0 + 1),
+        ),
+    )
+    rt = watch_runtime(make_runtime, api, submissions=False, keywords=["acme", "don't trust"])
+    poll_source(rt, "watch")
+    assert sorted(m.external_id for m in messages(rt)) == ["t1_b1", "t1_q1", "t1_w1", "t1_z1"]

@@ -149,7 +149,9 @@ def _auth_failure(exc: Exception) -> RedditFailure | None:
         # A 200 whose body is an OAuth error: the grant was refused, as for a 400 below.
         check = _check_settings(exc.response.request)
         return RedditFailure(FailureKind.AUTH, f"OAuthException: {exc}; check {check}")
-    if isinstance(exc, core.InvalidToken | core.InsufficientScope):
+    if isinstance(exc, core.InsufficientScope):
+        return RedditFailure(FailureKind.AUTH, _scope_text(exc.response.request))
+    if isinstance(exc, core.InvalidToken):
         return RedditFailure(FailureKind.AUTH, f"{type(exc).__name__}: {exc}")
     if isinstance(exc, KeyError) and exc.args == (401,):
         # prawcore 4 raises a bare KeyError for a 401 without a www-authenticate header.
@@ -212,6 +214,31 @@ _GRANT_SETTINGS = {
     "refresh_token": "reddit.refresh_token, or ",
     "password": "reddit.username and password, or ",
 }
+
+
+def _scope_text(request: Any) -> str:
+    """Which request the token's scopes do not cover, and the scope Reddit asks for it:
+    prawcore says only "received 403 HTTP response", and a token granted ``read`` alone
+    stops every source at its first request for the account's name."""
+    method = str(getattr(request, "method", "") or "")
+    path = urlsplit(str(getattr(request, "url", "") or "")).path
+    scope = next((name for pattern, name in _SCOPES if pattern.search(path)), None)
+    if scope is None:
+        return f"InsufficientScope: the token's scopes do not cover {method} {path}"
+    return (
+        f"InsufficientScope: {method} {path} needs the '{scope}' scope, "
+        "which the token was not granted"
+    )
+
+
+# The OAuth scope of each request we make (reddit.com/dev/api); the rest need ``read``.
+_SCOPES = (
+    (re.compile(r"/api/v1/me/?$"), "identity"),
+    (re.compile(r"/message/|/api/read_message/?$"), "privatemessages"),
+    (re.compile(r"/api/comment/?$"), "submit"),
+    (re.compile(r"/user/[^/]+/comments"), "history"),
+    (re.compile(r"/api/info/?$|/r/|/comments/"), "read"),
+)
 
 
 def _token_refused(exc: Exception) -> bool:

@@ -17,6 +17,10 @@ from monitor.domain import Author, Mention, MessageKind, Platform
 
 # Reddit shows these in place of the text of a deleted or moderator-removed item.
 GONE_TEXTS = frozenset({"[deleted]", "[removed]"})
+# What Reddit's admins put in place of a comment removed for its content policy (the
+# author is kept): "[ Removed by Reddit ]", or a sentence "[ Removed by Reddit on account
+# of violating the [content policy](/help/contentpolicy). ]".
+_REMOVED_BY_REDDIT = re.compile(r"\[ Removed by Reddit\b.*\]", re.DOTALL)
 _LINE_END_SPACE = re.compile(r"[ \t]+\n")
 _LINK_IN_CONTEXT = re.compile(r"/comments/([a-z0-9]+)/", re.IGNORECASE)
 
@@ -70,11 +74,16 @@ class RedditItem:
 def skip_reason(item: RedditItem, own_handles: frozenset[str]) -> Skip | None:
     if item.author is None or item.author.lower() in {"[deleted]", "[removed]"}:
         return Skip.DELETED
-    if item.body.strip() in GONE_TEXTS and (item.is_comment or not item.title):
+    if _gone(item.body) and (item.is_comment or not item.title):
         return Skip.DELETED
     if item.author.lower() in own_handles:
         return Skip.OWN
     return None
+
+
+def _gone(body: str) -> bool:
+    text = body.strip()
+    return text in GONE_TEXTS or _REMOVED_BY_REDDIT.fullmatch(text) is not None
 
 
 def to_mention(item: RedditItem, kind: MessageKind, web_url: str) -> Mention:

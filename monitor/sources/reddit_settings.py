@@ -7,6 +7,7 @@ Secrets are ``SecretStr`` so a repr, a log line or a validation error never show
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -170,8 +171,14 @@ def _check_names(names: list[str]) -> list[str]:
 
 def _check_keywords(keywords: list[str]) -> list[str]:
     for keyword in keywords:
-        if not keyword.strip():
+        if _blank(keyword):
             raise ValueError("keywords must not be blank")
         if len(keyword) > 100:
             raise ValueError(f"keyword longer than 100 characters: {keyword[:20]!r}...")
     return keywords
+
+
+def _blank(keyword: str) -> bool:
+    """Spaces and invisible characters only: the watch reads text without the invisible
+    ones (reddit_keywords.py), so such a keyword would be no word at all."""
+    return all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in keyword)
