@@ -444,3 +444,30 @@ def test_an_https_public_url_in_capitals_or_with_spaces_still_means_https(
         assert rt.settings.web.public_url == "https://care.example.com"
         answer = TestClient(create_app(rt)).get("/login")
         assert answer.headers["strict-transport-security"] == "max-age=31536000"
+
+
+def test_a_sign_in_form_opened_in_a_second_tab_leaves_the_first_one_working(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Each showing of the form set a new nonce cookie: with two tabs signed out (a
+    # browser restoring its tabs, a second link followed) only the form loaded last
+    # could sign in, and the other said "The form expired".
+    rt = seeded(make_runtime)
+    client = TestClient(create_app(rt))
+    first = NONCE.search(client.get("/login", params={"next": "/cases/C-1001"}).text)
+    second = NONCE.search(client.get("/login").text)
+    assert first is not None
+    assert second is not None
+    form = {"name": "alice", "password": PASSWORD, "nonce": first[1], "next": "/cases/C-1001"}
+    answer = client.post("/login", data=form, follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/cases/C-1001"
+    # A stranger's guess is still refused, and a nonce cookie that is no nonce of ours
+    # (set by a sibling domain, say) is replaced, not echoed into the form.
+    stranger = TestClient(create_app(rt))
+    stranger.get("/login")
+    guess = {"name": "alice", "password": PASSWORD, "nonce": "guess"}
+    assert stranger.post("/login", data=guess).status_code == 403
+    tossed = TestClient(create_app(rt), cookies={"inchannel_login": "a b"})
+    page = tossed.get("/login").text
+    assert 'name="nonce" value="a b"' not in page

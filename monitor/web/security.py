@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -229,6 +230,18 @@ def set_cookie(rt: Runtime, request: Request, response: Response, name: str, val
         secure=secure_cookies(rt, request),
         path="/",
     )
+
+
+# What new_login_nonce makes: 24 random bytes as URL-safe base64.
+LOGIN_NONCE = re.compile(r"[A-Za-z0-9_-]{32}")
+
+
+def login_nonce(request: Request) -> str:
+    """The sign-in form's nonce: the one this browser holds already, else a new one. A
+    new one for every showing expired the form of any other tab (a browser restoring
+    its tabs, a second link followed): only the form loaded last could sign in."""
+    kept = request.cookies.get(LOGIN_COOKIE, "")
+    return kept if LOGIN_NONCE.fullmatch(kept) else new_login_nonce()
 
 
 def new_login_nonce() -> str:
