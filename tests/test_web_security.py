@@ -471,3 +471,21 @@ def test_a_sign_in_form_opened_in_a_second_tab_leaves_the_first_one_working(
     tossed = TestClient(create_app(rt), cookies={"inchannel_login": "a b"})
     page = tossed.get("/login").text
     assert 'name="nonce" value="a b"' not in page
+
+
+def test_forms_work_behind_a_proxy_for_a_public_address_with_non_ascii_letters(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # A browser sends an internationalised host name in its Origin as punycode
+    # (xn--...): compared with web.public_url as written, every form behind a proxy that
+    # sends its upstream address as Host was refused, the sign-in form included.
+    rt = make_runtime(web={"public_url": "https://kundendienst-österreich.example"})
+    create_user(rt, "alice", "agent", PASSWORD, ("care",))
+    origin = "https://" + "kundendienst-österreich.example".encode("idna").decode()
+    assert origin.startswith("https://xn--")
+    client = TestClient(
+        create_app(rt), base_url="https://127.0.0.1:8000", headers={"origin": origin}
+    )
+    csrf = login(client, "alice")
+    answer = client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False)
+    assert answer.status_code == 303

@@ -202,7 +202,7 @@ def public_origin(url: str) -> str:
         number = parts.port
     except ValueError:  # a port that is no number or out of range
         return ""
-    host = (parts.hostname or "").lower()
+    host = _ascii_host((parts.hostname or "").lower())
     if not host:
         return ""
     if ":" in host:
@@ -210,6 +210,17 @@ def public_origin(url: str) -> str:
     scheme = parts.scheme.lower()
     port = "" if number in (None, {"http": 80, "https": 443}.get(scheme)) else f":{number}"
     return f"{scheme}://{host}{port}"
+
+
+def _ascii_host(host: str) -> str:
+    """The host as a browser writes it in Origin: an internationalised name in punycode
+    (bücher.example is xn--bcher-kva.example); "" for one that has no such form."""
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:  # an empty or over-long label
+        return ""
 
 
 def public_https(rt: Runtime) -> bool:
