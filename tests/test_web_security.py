@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from starlette.testclient import TestClient
 
 from monitor.clock import FakeClock
@@ -489,3 +491,33 @@ def test_forms_work_behind_a_proxy_for_a_public_address_with_non_ascii_letters(
     csrf = login(client, "alice")
     answer = client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False)
     assert answer.status_code == 303
+
+
+def test_an_internal_error_is_answered_with_the_security_headers_and_json_under_api(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Starlette answers an unexpected exception outside every middleware: a database
+    # outage's 500 had no no-store, CSP or nosniff, and under /api/ it was the text
+    # "Internal Server Error" where a script parses {"error": ...}.
+    rt = seeded(make_runtime)
+    client, _ = client_for(rt, "lena")
+    api = api_client(rt, "lena")
+
+    def outage(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if "FROM cases" in statement:
+            raise sa_exc.OperationalError(statement, {}, Exception("the server went away"))
+
+    event.listen(rt.engine, "before_cursor_execute", outage)
+    quiet = TestClient(client.app, raise_server_exceptions=False, cookies=client.cookies)
+    page = quiet.get("/")
+    answer = TestClient(api.app, raise_server_exceptions=False, headers=api.headers).get(
+        "/api/cases"
+    )
+    event.remove(rt.engine, "before_cursor_execute", outage)
+    for response in (page, answer):
+        assert response.status_code == 500
+        assert response.headers.get("cache-control") == "no-store"
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert answer.json() == {"error": "internal error: see the dashboard's log"}
+    assert "the server went away" not in page.text + answer.text

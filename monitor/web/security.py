@@ -60,6 +60,12 @@ class StaticAssets(StaticFiles):
         return response
 
 
+def security_headers(*, https: bool) -> dict[str, str]:
+    """The headers every answer carries; HSTS only for a dashboard whose public address
+    is https (see SecurityHeaders)."""
+    return {**HEADERS, **({"strict-transport-security": HSTS} if https else {})}
+
+
 class SecurityHeaders:
     """Adds the headers above to every response, including errors and static files (a
     header the response already has is kept)."""
@@ -70,7 +76,7 @@ class SecurityHeaders:
         # would otherwise send the sign-in form and the session cookie in the clear
         # before the proxy's redirect. No includeSubDomains: the brand's other hosts
         # are not ours to decide for.
-        self.headers = {**HEADERS, **({"strict-transport-security": HSTS} if https else {})}
+        self.headers = security_headers(https=https)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
