@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from starlette.testclient import TestClient
 
 from monitor.clock import FakeClock
@@ -444,3 +446,78 @@ def test_an_https_public_url_in_capitals_or_with_spaces_still_means_https(
         assert rt.settings.web.public_url == "https://care.example.com"
         answer = TestClient(create_app(rt)).get("/login")
         assert answer.headers["strict-transport-security"] == "max-age=31536000"
+
+
+def test_a_sign_in_form_opened_in_a_second_tab_leaves_the_first_one_working(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Each showing of the form set a new nonce cookie: with two tabs signed out (a
+    # browser restoring its tabs, a second link followed) only the form loaded last
+    # could sign in, and the other said "The form expired".
+    rt = seeded(make_runtime)
+    client = TestClient(create_app(rt))
+    first = NONCE.search(client.get("/login", params={"next": "/cases/C-1001"}).text)
+    second = NONCE.search(client.get("/login").text)
+    assert first is not None
+    assert second is not None
+    form = {"name": "alice", "password": PASSWORD, "nonce": first[1], "next": "/cases/C-1001"}
+    answer = client.post("/login", data=form, follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/cases/C-1001"
+    # A stranger's guess is still refused, and a nonce cookie that is no nonce of ours
+    # (set by a sibling domain, say) is replaced, not echoed into the form.
+    stranger = TestClient(create_app(rt))
+    stranger.get("/login")
+    guess = {"name": "alice", "password": PASSWORD, "nonce": "guess"}
+    assert stranger.post("/login", data=guess).status_code == 403
+    tossed = TestClient(create_app(rt), cookies={"inchannel_login": "a b"})
+    page = tossed.get("/login").text
+    assert 'name="nonce" value="a b"' not in page
+
+
+def test_forms_work_behind_a_proxy_for_a_public_address_with_non_ascii_letters(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # A browser sends an internationalised host name in its Origin as punycode
+    # (xn--...): compared with web.public_url as written, every form behind a proxy that
+    # sends its upstream address as Host was refused, the sign-in form included.
+    rt = make_runtime(web={"public_url": "https://kundendienst-österreich.example"})
+    create_user(rt, "alice", "agent", PASSWORD, ("care",))
+    origin = "https://" + "kundendienst-österreich.example".encode("idna").decode()
+    assert origin.startswith("https://xn--")
+    client = TestClient(
+        create_app(rt), base_url="https://127.0.0.1:8000", headers={"origin": origin}
+    )
+    csrf = login(client, "alice")
+    answer = client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False)
+    assert answer.status_code == 303
+
+
+def test_an_internal_error_is_answered_with_the_security_headers_and_json_under_api(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Starlette answers an unexpected exception outside every middleware: a database
+    # outage's 500 had no no-store, CSP or nosniff, and under /api/ it was the text
+    # "Internal Server Error" where a script parses {"error": ...}.
+    rt = seeded(make_runtime)
+    client, _ = client_for(rt, "lena")
+    api = api_client(rt, "lena")
+
+    def outage(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if "FROM cases" in statement:
+            raise sa_exc.OperationalError(statement, {}, Exception("the server went away"))
+
+    event.listen(rt.engine, "before_cursor_execute", outage)
+    quiet = TestClient(client.app, raise_server_exceptions=False, cookies=client.cookies)
+    page = quiet.get("/")
+    answer = TestClient(api.app, raise_server_exceptions=False, headers=api.headers).get(
+        "/api/cases"
+    )
+    event.remove(rt.engine, "before_cursor_execute", outage)
+    for response in (page, answer):
+        assert response.status_code == 500
+        assert response.headers.get("cache-control") == "no-store"
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert answer.json() == {"error": "internal error: see the dashboard's log"}
+    assert "the server went away" not in page.text + answer.text

@@ -14,7 +14,7 @@ from monitor.web.security import (
     SESSION_COOKIE,
     Signed,
     csrf_ok,
-    new_login_nonce,
+    login_nonce,
     same_origin,
     set_cookie,
 )
@@ -52,7 +52,7 @@ def _login_page(
     next= as a field), else the address's next=."""
     # The login form has no session yet; a nonce cookie echoed in the form stops another
     # site from signing a browser into an account of the attacker's (login CSRF).
-    nonce = new_login_nonce()
+    nonce = login_nonce(request)
     next_path = local_path(back if back is not None else request.query_params.get("next"))
     response = web.render(
         request, None, "login.html", status, nonce=nonce, next_path=next_path, error=error

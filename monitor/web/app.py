@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -22,6 +23,7 @@ from monitor.web.security import (
     SecurityHeaders,
     StaticAssets,
     public_https,
+    security_headers,
     under_api,
 )
 
@@ -48,6 +50,21 @@ async def http_error(request: Request, exc: Exception) -> Response:
     else:
         text = exc.detail
     return JSONResponse({"error": text}, exc.status_code, headers=exc.headers)
+
+
+def server_error(*, https: bool) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """The answer to an unexpected exception (a database outage, say), which Starlette
+    sends outside every middleware: with the security headers, and under /api/ as JSON.
+    The exception itself goes to the log, never to the browser."""
+    headers = security_headers(https=https)
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        if under_api(request.scope):
+            text = "internal error: see the dashboard's log"
+            return JSONResponse({"error": text}, 500, headers=headers)
+        return PlainTextResponse("Internal Server Error", 500, headers=headers)
+
+    return handler
 
 
 class ReloadRules:
@@ -81,5 +98,7 @@ def create_app(rt: Runtime, *, refresh_seconds: int = 10, reload_rules: bool = T
     if reload_rules:
         middleware.append(Middleware(ReloadRules, reload=ReloadOnUse(rt)))
     return Starlette(
-        routes=routes, middleware=middleware, exception_handlers={HTTPException: http_error}
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={HTTPException: http_error, Exception: server_error(https=https)},
     )

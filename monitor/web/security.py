@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -59,6 +60,12 @@ class StaticAssets(StaticFiles):
         return response
 
 
+def security_headers(*, https: bool) -> dict[str, str]:
+    """The headers every answer carries; HSTS only for a dashboard whose public address
+    is https (see SecurityHeaders)."""
+    return {**HEADERS, **({"strict-transport-security": HSTS} if https else {})}
+
+
 class SecurityHeaders:
     """Adds the headers above to every response, including errors and static files (a
     header the response already has is kept)."""
@@ -69,7 +76,7 @@ class SecurityHeaders:
         # would otherwise send the sign-in form and the session cookie in the clear
         # before the proxy's redirect. No includeSubDomains: the brand's other hosts
         # are not ours to decide for.
-        self.headers = {**HEADERS, **({"strict-transport-security": HSTS} if https else {})}
+        self.headers = security_headers(https=https)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -201,7 +208,7 @@ def public_origin(url: str) -> str:
         number = parts.port
     except ValueError:  # a port that is no number or out of range
         return ""
-    host = (parts.hostname or "").lower()
+    host = _ascii_host((parts.hostname or "").lower())
     if not host:
         return ""
     if ":" in host:
@@ -209,6 +216,17 @@ def public_origin(url: str) -> str:
     scheme = parts.scheme.lower()
     port = "" if number in (None, {"http": 80, "https": 443}.get(scheme)) else f":{number}"
     return f"{scheme}://{host}{port}"
+
+
+def _ascii_host(host: str) -> str:
+    """The host as a browser writes it in Origin: an internationalised name in punycode
+    (bücher.example is xn--bcher-kva.example); "" for one that has no such form."""
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:  # an empty or over-long label
+        return ""
 
 
 def public_https(rt: Runtime) -> bool:
@@ -229,6 +247,18 @@ def set_cookie(rt: Runtime, request: Request, response: Response, name: str, val
         secure=secure_cookies(rt, request),
         path="/",
     )
+
+
+# What new_login_nonce makes: 24 random bytes as URL-safe base64.
+LOGIN_NONCE = re.compile(r"[A-Za-z0-9_-]{32}")
+
+
+def login_nonce(request: Request) -> str:
+    """The sign-in form's nonce: the one this browser holds already, else a new one. A
+    new one for every showing expired the form of any other tab (a browser restoring
+    its tabs, a second link followed): only the form loaded last could sign in."""
+    kept = request.cookies.get(LOGIN_COOKIE, "")
+    return kept if LOGIN_NONCE.fullmatch(kept) else new_login_nonce()
 
 
 def new_login_nonce() -> str:
