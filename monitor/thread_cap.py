@@ -29,8 +29,11 @@ Thread = tuple[str, str]  # platform, conversation id
 # Any fixed number: the first key of every thread's advisory lock (PostgreSQL).
 THREAD_LOCKS = 7_301
 
-# Sent or on their way: a claim recovered from a dead worker may have been posted.
-_OUT = [ActionStatus.SENT.value, ActionStatus.SENDING.value]
+# Sent or on their way: a claim recovered from a dead worker may have been posted, and
+# so may a failed send waiting for its retry (a timeout), which looks before it posts.
+_OUT = ActionRow.status.in_([ActionStatus.SENT.value, ActionStatus.SENDING.value]) | (
+    (ActionRow.status == ActionStatus.FAILED.value) & ActionRow.may_have_posted.is_(True)
+)
 
 
 def withdraw_over_cap(
@@ -75,7 +78,8 @@ def _lock(session: Session, threads: list[Thread]) -> None:
 
 
 def _out(session: Session, threads: list[Thread], *, judged: list[int]) -> Counter[Thread]:
-    """The threads' bot replies sent or being sent, the ``judged`` ones left out."""
+    """The threads' bot replies sent, being sent or maybe sent, the ``judged`` ones
+    left out."""
     query = (
         select(Case.platform, Case.conversation_id, func.count(ActionRow.id))
         .join(Case, ActionRow.case_id == Case.id)
@@ -84,7 +88,7 @@ def _out(session: Session, threads: list[Thread], *, judged: list[int]) -> Count
             Case.conversation_id.in_({conversation for _, conversation in threads}),
             ActionRow.kind == ActionKind.REPLY.value,
             cases.BOT_QUEUED,
-            ActionRow.status.in_(_OUT),
+            _OUT,
             ActionRow.id.not_in(judged),
         )
         .group_by(Case.platform, Case.conversation_id)
