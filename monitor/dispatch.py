@@ -104,6 +104,8 @@ def _claim_batch(
             row.id: row for row in session.scalars(select(ActionRow).where(ActionRow.id.in_(ids)))
         }
         unknown = {action_id for action_id, outcome_unknown in claimed if outcome_unknown}
+        for action_id in unknown:  # a dead worker's attempt: it may have posted
+            rows[action_id].may_have_posted = True
         judged = [rows[action_id] for action_id in ids if action_id not in unknown]
         cap = rt.settings.rules.max_replies_per_thread
         over = thread_cap.withdraw_over_cap(session, judged, cap=cap, now=now)
@@ -222,10 +224,11 @@ def _may_have_posted(action: Action, outcome_unknown: bool) -> bool:
     """Whether an earlier attempt may have posted, so we must look before sending.
 
     Not only a claim recovered from a dead worker: when its lookup failed, the retry is
-    just as unknown, and a send that timed out may have been accepted. The action row does
-    not tell these apart, so every retry looks first (DESIGN rule 2), also the first
-    attempt of a dead action a person retried. A notifier cannot look (it finds
-    nothing): for alerts a rare duplicate is the accepted cost.
+    just as unknown, and a send that timed out may have been accepted; so is the first
+    attempt of a dead action a person retried after such a failure. Only failures that
+    surely posted nothing (a rate limit, a 4xx refusal) spare the look, a billed read on
+    X (``_note_failure``); when in doubt it looks (DESIGN rule 2). A notifier cannot look
+    (it finds nothing): for alerts a rare duplicate is the accepted cost.
     """
     return outcome_unknown or action.retry
 
@@ -292,6 +295,8 @@ class Outcomes:
             recounted: list[int | None] = []
             for action, outcome, sending_at in self._waiting:
                 row = rows[action.id]
+                if isinstance(outcome, ResponderError):
+                    _note_failure(row, action, outcome)
                 if isinstance(outcome, NotPosted):
                     done.append(_withdraw_unposted(session, row, now))
                 elif isinstance(outcome, ResponderError) and row.status != ActionStatus.SENDING:
@@ -330,7 +335,15 @@ def _action(row: ActionRow) -> Action:
         markdown=row.markdown,
         # Cleared when sent; kept by a person's retry of a dead action.
         failed_before=row.last_error is not None,
+        may_have_posted=row.may_have_posted,
     )
+
+
+def _note_failure(row: ActionRow, action: Action, error: ResponderError) -> None:
+    """Whether the action may be in the thread now: it stays so once it may have been
+    (a refusal after a lookup that found nothing settles nothing: X's search shows a
+    new post only after a while), and becomes so when this attempt may have posted."""
+    row.may_have_posted = action.retry or not error.refused
 
 
 def _record_sent(

@@ -235,8 +235,14 @@ class Action:
     # An earlier attempt failed. Kept apart from ``attempts``, which a retry a person
     # asks for (a dead action) starts again from zero: that attempt may have posted too.
     failed_before: bool = False
+    # What the outbox knows: False when every earlier attempt was refused for sure (a
+    # rate limit posts nothing), True when one may have posted; None when it does not
+    # say (a row older than migration 0008): then any earlier attempt may have.
+    may_have_posted: bool | None = None
 
     @property
     def retry(self) -> bool:
         """Whether an earlier attempt may have posted: look before posting again."""
+        if self.may_have_posted is not None:
+            return self.may_have_posted
         return self.attempts > 1 or self.failed_before

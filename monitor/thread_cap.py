@@ -30,9 +30,12 @@ Thread = tuple[str, str]  # platform, conversation id
 THREAD_LOCKS = 7_301
 
 # Sent or on their way: a claim recovered from a dead worker may have been posted, and
-# a failed one waits for a retry that looks for it (it may have been posted) and is not
-# judged again, so it holds its place in the thread.
-_OUT = [ActionStatus.SENT.value, ActionStatus.SENDING.value, ActionStatus.FAILED.value]
+# so may a failed send waiting for its retry (a timeout), which looks before it posts
+# and is not judged again: it holds its place in the thread. A failure that surely
+# posted nothing (a rate limit) holds none; its retry is judged again.
+_OUT = ActionRow.status.in_([ActionStatus.SENT.value, ActionStatus.SENDING.value]) | (
+    (ActionRow.status == ActionStatus.FAILED.value) & ActionRow.may_have_posted.is_not(False)
+)
 
 
 def withdraw_over_cap(
@@ -68,7 +71,10 @@ def _judged(row: ActionRow) -> bool:
 def _retried(row: ActionRow) -> bool:
     """An earlier attempt was made, and may have been posted (a send that timed out):
     the dispatcher looks for it before sending (dispatch._may_have_posted). It was judged
-    when first claimed; withdrawn now, a reply in the thread was recorded as never sent."""
+    when first claimed; withdrawn now, a reply in the thread was recorded as never sent.
+    As domain.Action.retry: a row older than migration 0008 says nothing (NULL)."""
+    if row.may_have_posted is not None:
+        return row.may_have_posted
     return row.attempts > 1 or row.last_error is not None
 
 
@@ -85,7 +91,8 @@ def _lock(session: Session, threads: list[Thread]) -> None:
 
 
 def _out(session: Session, threads: list[Thread], *, judged: list[int]) -> Counter[Thread]:
-    """The threads' bot replies sent or being sent, the ``judged`` ones left out."""
+    """The threads' bot replies sent, being sent or maybe sent, the ``judged`` ones
+    left out."""
     query = (
         select(Case.platform, Case.conversation_id, func.count(ActionRow.id))
         .join(Case, ActionRow.case_id == Case.id)
@@ -94,7 +101,7 @@ def _out(session: Session, threads: list[Thread], *, judged: list[int]) -> Count
             Case.conversation_id.in_({conversation for _, conversation in threads}),
             ActionRow.kind == ActionKind.REPLY.value,
             cases.BOT_QUEUED,
-            ActionRow.status.in_(_OUT),
+            _OUT,
             ActionRow.id.not_in(judged),
         )
         .group_by(Case.platform, Case.conversation_id)

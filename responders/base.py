@@ -25,6 +25,11 @@ class ResponderError(Exception):
     a 429 or Reddit's RATELIMIT: nothing was posted and nothing is wrong with the reply.
     With a ``retry_after`` the dispatcher does not count the attempt toward
     ``dispatch.max_attempts``: a spent quota would otherwise hand sound replies to a person.
+
+    ``refused``: the platform surely posted nothing (a rate limit, a usage cap, a 4xx
+    refusal, a check before any request); by default a rate limit or a permanent error.
+    Otherwise (a timeout, a 5xx after the request went out) the reply may be in the
+    thread, and the next attempt looks for it first (DESIGN rule 2).
     """
 
     def __init__(
@@ -34,11 +39,13 @@ class ResponderError(Exception):
         permanent: bool = False,
         retry_after: datetime | None = None,
         rate_limited: bool = False,
+        refused: bool | None = None,
     ) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.retry_after = retry_after
         self.rate_limited = rate_limited
+        self.refused = rate_limited or permanent if refused is None else refused
 
 
 class RateLimitWait:
@@ -59,7 +66,10 @@ class RateLimitWait:
         if refused is None or refused.retry_after is None or refused.retry_after <= now:
             return
         raise ResponderError(
-            str(refused), retry_after=refused.retry_after, rate_limited=refused.rate_limited
+            str(refused),
+            retry_after=refused.retry_after,
+            rate_limited=refused.rate_limited,
+            refused=True,  # no request was made
         )
 
 

@@ -268,6 +268,7 @@ def _held(exc: XApiError, now: datetime) -> ResponderError | None:
             f"until the cap resets or the plan changes; the reply is tried again at "
             f"{retry:%Y-%m-%d %H:%M} UTC",
             retry_after=retry,
+            refused=True,  # a 429: X took nothing
         )
     if exc.kind == "rate_limited":
         return ResponderError(

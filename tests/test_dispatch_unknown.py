@@ -19,10 +19,34 @@ from responders.base import SendResult
 from tests.conftest import RuntimeFactory, mention
 from tests.fakeapi import FakeAPI, Reply
 from tests.fakes import CrashAfterPost, ScriptedResponder, temporary
-from tests.reddit_fake import BRAND, RATE, comment, created_comment, listing, serve_token
+from tests.reddit_fake import (
+    BRAND,
+    RATE,
+    api_error,
+    comment,
+    created_comment,
+    listing,
+    serve_token,
+)
 from tests.test_dispatch import OUTAGE, action, queued
-from tests.test_reddit_responder import mention_from, reddit_runtime, thread_with_replies
-from tests.xapi import MENTIONS, SEARCH, body, ok, tid, tweet, x_runtime
+from tests.test_reddit_responder import (
+    mention_from,
+    reddit_runtime,
+    serve_thread,
+    thread_with_replies,
+)
+from tests.xapi import (
+    MENTIONS,
+    SEARCH,
+    USAGE_CAPPED,
+    body,
+    limits,
+    ok,
+    tid,
+    too_many,
+    tweet,
+    x_runtime,
+)
 
 
 class FlakyLookup(ScriptedResponder):
@@ -160,3 +184,112 @@ def test_an_x_retry_searches_the_thread_once(make_runtime: RuntimeFactory, api: 
     # The dispatcher looked; the responder does not search (and pay for) it again.
     assert len(api.seen("GET", SEARCH)) == 1
     assert len(api.seen("POST", "/2/tweets")) == 2
+
+
+def refused(**kw: object) -> Exception:
+    """A rate limit that took nothing: the platform refused the post outright."""
+    return temporary("429 Too Many Requests", rate_limited=True, **kw)
+
+
+def test_a_retry_after_a_rate_limit_posts_without_a_lookup(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # A 429 refused the post: nothing can be in the thread, and a lookup is a billed read.
+    rt, responder = queued(make_runtime)
+    responder.fail_next(refused(retry_after=rt.clock.now() + timedelta(minutes=15)))
+    dispatch_outbox(rt)
+    assert action(rt).status == ActionStatus.FAILED
+    rt.clock.advance(minutes=15)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    assert (action(rt).status, len(responder.posts), responder.lookups) == (
+        ActionStatus.SENT,
+        1,
+        0,
+    )
+
+
+def test_a_rate_limit_after_a_timed_out_send_still_looks_first(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The first attempt may have posted; a refusal after it does not settle that.
+    rt, responder = queued(make_runtime)
+    responder.fail_next(temporary("read timed out"))
+    dispatch_outbox(rt)
+    rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+    responder.fail_next(refused(retry_after=rt.clock.now() + timedelta(minutes=15)))
+    dispatch_outbox(rt)  # looked (nothing), then refused by a rate limit
+    rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    assert (action(rt).status, responder.lookups) == (ActionStatus.SENT, 2)
+
+
+def test_a_rate_limited_lookup_keeps_the_outcome_unknown(make_runtime: RuntimeFactory) -> None:
+    rt, _ = queued(make_runtime)
+    responder = FlakyLookup(crash_after_post=True)
+    rt.responders[Platform.X] = responder
+    with pytest.raises(CrashAfterPost):
+        dispatch_outbox(rt)
+    responder.crash_after_post = False
+    rt.clock.advance(minutes=11)  # type: ignore[attr-defined]
+    # The dead worker's claim: the thread cannot be read for now (refused, not posted).
+    responder.failing_lookups = 1
+    dispatch_outbox(rt)
+    assert action(rt).status == ActionStatus.FAILED
+    rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    assert (len(responder.posts), responder.lookups) == (1, 2)
+    assert action(rt).result_external_id == "p1"
+
+
+def test_an_x_reply_refused_by_a_429_is_posted_again_without_a_search(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    api.add("GET", MENTIONS, ok(body([tweet(1, "@acme my order is late")])))
+    api.add("GET", SEARCH, ok(body([])))
+    rt = x_runtime(make_runtime, api, responder=True)
+    reset = int((rt.clock.now() + timedelta(minutes=15)).timestamp())
+    created = Reply.json({"data": {"id": tid(9), "text": "x"}}, 201)
+    api.add("POST", "/2/tweets", too_many(reset), created)
+    poll_source(rt, "mentions")
+    process_pending(rt)
+    dispatch_outbox(rt)
+    assert action(rt).status == ActionStatus.FAILED
+    rt.clock.advance(minutes=16)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    assert (action(rt).status, action(rt).result_external_id) == (ActionStatus.SENT, tid(9))
+    assert api.seen("GET", SEARCH) == []
+
+
+def test_an_x_reply_refused_by_the_usage_cap_is_posted_again_without_a_search(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    api.add("GET", MENTIONS, ok(body([tweet(1, "@acme my order is late")])))
+    api.add("GET", SEARCH, ok(body([])))
+    capped = Reply.json(USAGE_CAPPED, 429, limits(39_999))
+    created = Reply.json({"data": {"id": tid(9), "text": "x"}}, 201)
+    api.add("POST", "/2/tweets", capped, created)
+    rt = x_runtime(make_runtime, api, responder=True)
+    poll_source(rt, "mentions")
+    process_pending(rt)
+    dispatch_outbox(rt)
+    rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    assert action(rt).status == ActionStatus.SENT
+    assert api.seen("GET", SEARCH) == []
+
+
+def test_a_reddit_reply_refused_by_ratelimit_is_posted_without_reading_the_thread(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    mention_from(api, "dave")
+    wait = api_error("RATELIMIT", "Take a break for 9 minutes before trying again.")
+    api.add("POST", "/api/comment/?", wait, created_comment("r9", "t1_c1", "ignored"))
+    serve_thread(api)
+    rt = reddit_runtime(make_runtime, api)
+    poll_source(rt, "inbox")
+    process_pending(rt)
+    dispatch_outbox(rt)
+    rt.clock.advance(minutes=9)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    assert (action(rt).status, action(rt).result_external_id) == (ActionStatus.SENT, "t1_r9")
+    assert api.seen("GET", "/comments/abc123/_/c1/?") == []

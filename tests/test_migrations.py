@@ -134,7 +134,7 @@ def schema_drift(engine: Engine) -> list[object]:
         return list(compare_metadata(MigrationContext.configure(conn, opts=opts), Base.metadata))
 
 
-@pytest.mark.parametrize("start", ["0001", "0002", "0003", "0004", "0005", "0006", "head"])
+@pytest.mark.parametrize("start", ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "head"])
 def test_every_revision_upgrades_to_exactly_the_models(db_url: str, start: str) -> None:
     engine = make_engine(db_url)
     upgrade(engine, start)
@@ -295,6 +295,34 @@ def test_0006_tidies_tags_older_rules_stored_as_written(db_url: str) -> None:
     assert all(TAG.match(t) for t in tags[1])
     command.downgrade(alembic_config(engine), "0005")  # older versions read them as they are
     assert current_revision(engine) == "0005"
+    engine.dispose()
+
+
+def test_0008_keeps_actions_and_goes_back(db_url: str) -> None:
+    """Actions queued before 0008 know nothing of their attempts (NULL: the dispatcher
+    looks before any retry, as before); the downgrade keeps the rows."""
+    engine = make_engine(db_url)
+    upgrade(engine, "0007")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO actions (id, kind, platform, target_external_id, conversation_id,"
+                " text, status, attempts, next_attempt_at, last_error, idempotency_key,"
+                " created_at, updated_at) VALUES (1, 'reply', 'x', '1', '1', 'hi', 'failed',"
+                " 1, :now, 'read timed out', 'k1', :now, :now)"
+            ),
+            {"now": NOW},
+        )
+    upgrade(engine)
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT may_have_posted FROM actions")).scalar_one() is None
+        conn.execute(text("UPDATE actions SET may_have_posted = true"))
+    command.downgrade(alembic_config(engine), "0007")
+    with engine.connect() as conn:
+        kept = conn.execute(text("SELECT id, status FROM actions")).all()
+    assert [tuple(row) for row in kept] == [(1, "failed")]
+    upgrade(engine)
+    assert schema_drift(engine) == []
     engine.dispose()
 
 

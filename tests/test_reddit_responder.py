@@ -536,6 +536,30 @@ def test_a_reply_reddit_did_not_return_nor_show_is_temporary_not_refused(
 
 
 @pytest.mark.parametrize(
+    "history",
+    [Reply(429, {"retry-after": "60", **RATE}, b"whoa there"), Reply(403, RATE, b"")],
+    ids=["429", "403"],
+)
+def test_a_reply_reddit_took_is_not_refused_when_our_history_cannot_be_read(
+    api: FakeAPI, history: Reply
+) -> None:
+    # Reddit created the comment; only the read that finds it failed. Taken for a
+    # refusal, the retry posted without looking (429), or a person was told the reply
+    # could not be posted and answered again (403).
+    serve_token(api)
+    api.add("POST", "/api/comment/?", no_comment_returned())
+    api.add("GET", "/api/v1/me", Reply.json({"name": BRAND, "id": "b1"}, headers=RATE))
+    api.add("GET", f"/user/{BRAND}/comments", history)
+    with pytest.raises(ResponderError) as caught:
+        responder(api).send(action())
+    assert (caught.value.permanent, caught.value.refused) == (False, False)
+    assert str(caught.value).startswith(
+        "Reddit did not return the reply, and reading the account's newest comments failed ("
+    )
+    assert str(caught.value).endswith("): it may have been posted")
+
+
+@pytest.mark.parametrize(
     "serve",
     [
         lambda api: api.add("GET", "/api/info/?", listing()),

@@ -27,6 +27,18 @@ PRAISE = "@acme thanks, love the new app"  # a reply and no escalation: auto_rep
 ONE_PER_THREAD = {"path": str(REPO / "config" / "rules"), "max_replies_per_thread": 1}
 
 
+class AcceptedThenTimedOut(ScriptedResponder):
+    """The platform takes the post, but the answer never reaches us (while times_out)."""
+
+    times_out: bool = True
+
+    def send(self, action: Action) -> SendResult:
+        result = super().send(action)
+        if self.times_out:
+            raise temporary("read timed out")
+        return result
+
+
 def statuses(rt: Runtime) -> dict[str, str]:
     """Reply target → status of the bot's reply to it."""
     with rt.sessions() as session:
@@ -115,6 +127,32 @@ def test_a_recovered_claim_is_looked_for_not_withdrawn(make_runtime: RuntimeFact
     dispatch_outbox(rt)
     assert statuses(rt) == {"1001": "sent", "1002": "sent"}
     assert withdrawn_events(rt) == []
+
+
+def test_a_reply_whose_send_timed_out_still_counts_toward_its_threads_cap(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The first reply's send timed out after the platform took it. Not counted while it
+    # waited for its retry, the second went out past the cap, and the first, judged
+    # again, was withdrawn unlooked: its case shown as unanswered though it was not.
+    thread = {"conversation_id": "1001"}
+    loose = {"path": str(REPO / "config" / "rules"), "max_replies_per_thread": 2}
+    first = make_runtime([mention(1, PRAISE), mention(2, PRAISE, **thread)], rules=loose)
+    poll_source(first, "feed")
+    process_pending(first)
+    rt = make_runtime(rules=ONE_PER_THREAD, dispatch={"batch_size": 1})
+    responder = AcceptedThenTimedOut()
+    rt.responders[Platform.X] = responder
+    dispatch_outbox(rt)  # 1001: posted, but the answer never came
+    assert statuses(rt) == {"1001": "failed", "1002": "pending"}
+    responder.times_out = False
+    dispatch_outbox(rt)
+    assert statuses(rt) == {"1001": "failed", "1002": "rejected"}
+    rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    assert statuses(rt) == {"1001": "sent", "1002": "rejected"}
+    assert len(responder.posts) == 1
+    assert case_states(rt) == {"1001": "auto_replied", "1002": "new"}
 
 
 def test_two_workers_deciding_at_once_still_send_one_reply_per_thread(

@@ -248,7 +248,7 @@ class RedditConnection:
             # praw returns None when Reddit created the comment but sent none back (a
             # thread in a quarantined subreddit the account has not opted into). It is
             # posted: taken for a refusal, the case went to a person who answered again.
-            return self._recent_own_reply(fullname, body)
+            return self._found_after_posting(fullname, body)
 
         return self._call(post)
 
@@ -261,6 +261,20 @@ class RedditConnection:
             me = self._call(self.reddit.user.me)
             self._login_name = str(me.name).lower() if me is not None else ""
         return self._login_name or None
+
+    def _found_after_posting(self, parent: str, body: str) -> str:
+        """``_recent_own_reply``, whose failure (a 429, a 403 on the history) refuses
+        nothing: the comment is posted, and the retry must look for it first."""
+        try:
+            return self._recent_own_reply(parent, body)
+        except Exception as exc:
+            if isinstance(exc, RedditFailure) and exc.kind == FailureKind.TEMPORARY:
+                raise  # not found among them: says so already
+            raise RedditFailure(
+                FailureKind.TEMPORARY,
+                "did not return the reply, and reading the account's newest comments "
+                f"failed ({translate(exc)}): it may have been posted",
+            ) from exc
 
     def _recent_own_reply(self, parent: str, body: str) -> str:
         """Our comment with ``body`` under ``parent``, from the account's newest comments,

@@ -223,6 +223,10 @@ class ActionRow(Base):
     answer_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Whether an attempt may have posted (a timeout, a dead worker's claim): the next one
+    # looks in the thread first. False while every failure was a sure refusal (a rate
+    # limit); NULL before the first failure, and on rows older than migration 0008.
+    may_have_posted: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 
     @property
     def markdown(self) -> bool:
