@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -221,7 +222,7 @@ def wait_for_advisory_lock_waiter(rt: Runtime) -> None:
             time.sleep(0.01)
 
 
-class AcceptedThenTimedOut(ScriptedResponder):
+class FirstPostTimesOut(ScriptedResponder):
     """The platform takes the first post, but its answer never arrives (a timeout)."""
 
     def send(self, action: Action) -> SendResult:
@@ -240,7 +241,7 @@ def test_a_retried_reply_that_may_be_posted_is_looked_for_not_withdrawn(
     # cap, recorded as never sent although it was in the thread: two bot replies in a
     # thread capped at one, and a case shown as unanswered that was answered.
     rt = two_customers_one_thread(make_runtime, cap=1, dispatch={"batch_size": 1})
-    responder = AcceptedThenTimedOut()
+    responder = FirstPostTimesOut()
     rt.responders = dict.fromkeys(Platform, responder)
     dispatch_outbox(rt)
     assert statuses(rt) == {"1001": "failed", "1002": "pending"}
@@ -250,4 +251,27 @@ def test_a_retried_reply_that_may_be_posted_is_looked_for_not_withdrawn(
     assert statuses(rt) == {"1001": "sent", "1002": "rejected"}
     assert [target for _, target, _ in responder.posts] == ["1001"]
     assert case_states(rt) == {"1001": "auto_replied", "1002": "new"}
+    assert bot_replies_in_thread(rt, "1001") == 1
+
+
+def test_a_reply_refused_by_a_rate_limit_is_judged_again_on_its_retry(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # A rate limit posted nothing: the refused reply holds no place in the thread while
+    # it waits, so the other customer's reply fits under the cap. Its retry is then
+    # judged again, not sent as a reply that may already be there: two bot replies in a
+    # thread capped at one.
+    rt = two_customers_one_thread(make_runtime, cap=1, dispatch={"batch_size": 1})
+    responder = ScriptedResponder()
+    until = rt.clock.now() + timedelta(minutes=15)
+    responder.fail_next(temporary("429 Too Many Requests", retry_after=until, rate_limited=True))
+    rt.responders = dict.fromkeys(Platform, responder)
+    dispatch_outbox(rt)
+    assert statuses(rt) == {"1001": "failed", "1002": "pending"}
+    dispatch_outbox(rt)
+    rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    assert statuses(rt) == {"1001": "rejected", "1002": "sent"}
+    assert [target for _, target, _ in responder.posts] == ["1002"]
+    assert responder.lookups == 0  # refused for sure: nothing to look for
     assert bot_replies_in_thread(rt, "1001") == 1
