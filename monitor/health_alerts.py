@@ -23,6 +23,7 @@ from monitor.ingest import CAUGHT_UP, NEWEST_FIRST, cursor_at, read_through
 from monitor.runtime import Runtime
 from monitor.settings import Settings
 from monitor.sources import x_usage
+from monitor.sources.x_settings import XMentionsSourceConfig, XSearchSourceConfig
 from monitor.status import (
     SourceHealth,
     Status,
@@ -107,7 +108,12 @@ def detect(rt: Runtime, session: Session, status: Status, now: datetime) -> list
     if x is not None and config.x_budget_percent:
         limits = {"reads": x.budget.reads_per_day, "writes": x.budget.writes_per_day}
         alerts += budget_alerts(
-            status.usage_today, limits, config.x_budget_percent, now=now, notify=x.budget.notify
+            status.usage_today,
+            limits,
+            config.x_budget_percent,
+            now=now,
+            notify=x.budget.notify,
+            page=widest_page(rt.settings),
         )
     if config.spike.enabled:
         alerts += spike_check(session, status, config.spike, stale_after, now=now)
@@ -376,6 +382,17 @@ def _first_due(overdue: timedelta) -> str:
     return f"the oldest due {int(overdue.total_seconds() // 60)} min ago"
 
 
+def widest_page(settings: Settings) -> int:
+    """The most posts one request of an enabled X source may read (0: none): the read
+    budget stops polling once that no longer fits in what is left of the day."""
+    sizes = [
+        s.max_results
+        for s in settings.sources
+        if s.enabled and isinstance(s, XMentionsSourceConfig | XSearchSourceConfig)
+    ]
+    return x_usage.worst_case_reads(max(sizes, default=0))
+
+
 def budget_alerts(
     usage_today: Mapping[str, int],
     limits: Mapping[str, int],
@@ -383,15 +400,24 @@ def budget_alerts(
     *,
     now: datetime,
     notify: Sequence[str] = (),
+    page: int = 0,
 ) -> list[Alert]:
     """Once per UTC day and budget when ``percent`` of it is spent (x.budget.notify also
-    gets it, like the stop at 100%)."""
+    gets it, like the stop at 100%), or, for reads, when only one request of ``page``
+    posts still fits, if that comes first: the sources stop short of the limit, at 50%
+    of a budget of 600 with pages of 100 (300 with their includes), and the warning came
+    after the stop or never."""
     counters = {"reads": x_usage.READS, "writes": x_usage.WRITES}
     alerts = []
     for which, limit in limits.items():
         used = usage_today.get(counters[which], 0)
-        if limit > 0 and used * 100 >= limit * percent:
+        if limit <= 0:
+            continue
+        stops_first = which == "reads" and 0 < page < limit and used >= limit - page
+        if used * 100 >= limit * percent or stops_first:
             text = f"X {which} budget {used * 100 // limit}% used today ({used} of {limit})"
+            if stops_first and used * 100 < limit * percent:
+                text += f": polling stops once a page of {page} posts no longer fits"
             key = f"x-budget:{which}:{x_usage.day_of(now)}"
             alerts.append(Alert(key, "x-budget", text, recovers=False, channels=tuple(notify)))
     return alerts

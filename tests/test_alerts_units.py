@@ -175,3 +175,18 @@ def test_the_alert_quotes_the_error_as_status_does() -> None:
     assert alert.text == prefix + bounded_error(error)
     assert len(alert.text) == len(prefix) + jobstate.ERROR_CHARS
     assert alert.text.startswith(prefix + "HTTP 503[2J from upstream <p>down</p>")
+
+
+def test_read_budget_warning_comes_while_one_page_still_fits() -> None:
+    # Pages of 300 (100 posts and their includes) stop polling past 300 of 600.
+    warn = budget_alerts({"x:reads": 300}, {"reads": 600}, 80, now=T0, page=300)
+    assert [a.text for a in warn] == [
+        "X reads budget 50% used today (300 of 600): polling stops once a page of 300 "
+        "posts no longer fits"
+    ]
+    assert budget_alerts({"x:reads": 299}, {"reads": 600}, 80, now=T0, page=300) == []
+    # A page that never fits stops the source for good (its own error), no warning.
+    assert budget_alerts({"x:reads": 0}, {"reads": 300}, 80, now=T0, page=300) == []
+    # The defaults: 80% comes first, with the text it always had.
+    usual = budget_alerts({"x:reads": 1600}, {"reads": 2000}, 80, now=T0, page=300)
+    assert [a.text for a in usual] == ["X reads budget 80% used today (1600 of 2000)"]

@@ -93,3 +93,27 @@ def test_earlier_failures_and_the_budget_stop_leave_status_healthy(
     clock(rt).set(MIDNIGHT - timedelta(hours=1))
     assert collect(rt).sources[0].consecutive_failures == 3
     assert collect(rt).problems == []
+
+
+def test_the_budget_warning_comes_before_the_stop_with_a_small_budget(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # A page of 100 and its includes may read 300: at 600 a day the source stops once
+    # 300 are read, half the budget, so the 80% warning came never (or after the stop).
+    api.add("GET", MENTIONS, ok(body([tweet(i) for i in range(1, 11)])))
+    rt = budget_runtime(make_runtime, api, reads=600)
+    with transaction(rt.sessions) as session:  # another X source read 290 today
+        x_usage.add_usage(session, x_usage.READS, clock(rt).now(), 290)
+    check_health(rt)
+    assert notes(rt) == []
+    for _ in range(3):  # 300 read (one page still fits), 310, then the stop
+        poll_source(rt, "mentions")
+        check_health(rt)
+        clock(rt).advance(minutes=2)
+    texts = [text for channel, text in notes(rt) if channel == "ops"]
+    assert len(texts) == 2
+    assert texts[0] == (
+        "[inchannel] X reads budget 50% used today (300 of 600): polling stops once "
+        "a page of 300 posts no longer fits"
+    )
+    assert texts[1].startswith("X reads budget reached for 2026-11-20")

@@ -33,6 +33,9 @@ TWEET_FIELDS = [
     # A post over 280 characters has only its first part, cut, in ``text``; the whole
     # text comes in note_tweet.text, and only when asked for.
     "note_tweet",
+    # An edit is a new post with a new id; the ids of its earlier versions (X sends them
+    # by default, asked for so that they are sure to come).
+    "edit_history_tweet_ids",
 ]
 # created_at: the account's, for rules on author.account_age (free in the same request).
 USER_FIELDS = ["username", "name", "verified", "public_metrics", "created_at"]

@@ -83,6 +83,8 @@ class Sweep:
     context: list[Mention] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     reset_at: datetime | None = None
+    # The other versions of the edited posts among ``mentions``, by id (x_parse).
+    versions: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def add(
         self,

@@ -20,6 +20,8 @@ ID = re.compile(r"^[0-9]{1,20}$")
 USERNAME = re.compile(r"^[A-Za-z0-9_]{1,50}$")  # X allows 15; old accounts are longer
 LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})?$")
 MAX_NAME_CHARS = 256  # the customers.display_name column
+# X allows 5 edits, so a post has at most 6 versions; a longer history is no X's.
+MAX_VERSIONS = 6
 
 
 class Origin(StrEnum):
@@ -46,6 +48,8 @@ class Parsed:
     own: int = 0
     retweets: int = 0
     ids: list[str] = field(default_factory=list)  # every well-formed id, kept or skipped
+    # A kept post's other versions (edit_history_tweet_ids), when it was edited.
+    versions: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 def parse_page(
@@ -65,7 +69,22 @@ def parse_page(
             parsed.retweets += 1
         else:
             parsed.mentions.append(to_mention(tweet, users, brand, origin))
+            if others := versions(tweet):
+                parsed.versions[tweet["id"]] = others
     return parsed
+
+
+def versions(tweet: Mapping[str, Any]) -> frozenset[str]:
+    """The ids of the post's other versions: X gives an edit a new id and lists every
+    version's in edit_history_tweet_ids, oldest first. Empty for a post never edited,
+    and for a history that is not a short list of ids (hostile input never makes a post
+    an edit of another)."""
+    history = tweet.get("edit_history_tweet_ids")
+    if not isinstance(history, list) or len(history) > MAX_VERSIONS:
+        return frozenset()
+    if not all(isinstance(i, str) and ID.match(i) for i in history):
+        return frozenset()
+    return frozenset(history) - {tweet["id"]}
 
 
 def to_mention(

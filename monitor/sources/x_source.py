@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import Clock
-from monitor.domain import Mention
+from monitor.domain import Direction, Mention
 from monitor.sources import x_usage as usage
 from monitor.sources.base import (
     BackfillRefused,
@@ -114,11 +114,12 @@ class XSource:
                 # The pages read are paid for and kept; the cursor holds the sweep's
                 # place, and the next poll (after a rate limit's reset) reads on.
                 sweep.stopped(exc)
-                return sweep.result(more=False)
+                return self._edits_apart(sweep.result(more=False), sweep.versions)
             if not more:
-                return sweep.result(more=False)
+                return self._edits_apart(sweep.result(more=False), sweep.versions)
             if time.monotonic() - started > SWEEP_SECONDS:
-                return sweep.result(more=True)  # stored now, so the lease cannot lapse
+                # Stored now, so the lease cannot lapse.
+                return self._edits_apart(sweep.result(more=True), sweep.versions)
 
     def _since_out_of_reach(self, state: XCursor, now: datetime) -> bool:
         """Whether a search sweep's since_id has fallen out of the 7-day window while it
@@ -158,6 +159,7 @@ class XSource:
             log.warning("source=%s skipped malformed %s", self.name, problem)
         next_cursor, more = self._advance(state, since, page, parsed, now)
         sweep.add(next_cursor, parsed.mentions, context, [*parsed.problems, *context_problems])
+        sweep.versions.update(parsed.versions)
         sweep.reset_at = page.rate.reset_at if page.rate.exhausted else None
         return more
 
@@ -219,18 +221,67 @@ class XSource:
             if token is None:
                 problems.extend(self._timeline_cut(reach))
                 problems.extend(self._edge_moved(reach))
-            yield PollResult(
+            result = PollResult(
                 [*kept, *reach.release(done=token is None)],
                 None,
                 more=token is not None,
                 problems=[*parsed.problems, *problems],
             )
+            yield self._edits_apart(result, parsed.versions)
             if token is None:
                 return
             if page.rate.exhausted:
                 reset = page.rate.reset_at
                 when = f"until {reset:%Y-%m-%d %H:%M:%S} UTC" if reset else "(no reset time sent)"
                 raise SourceError(f"x rate limited {when}", retry_at=reset, kind="rate_limited")
+
+    def _edits_apart(
+        self, result: PollResult, versions: Mapping[str, frozenset[str]]
+    ) -> PollResult:
+        """``result`` with the edits of posts already read moved to its context.
+
+        X gives an edited post a new id: as a mention, the edit was decided again and
+        the bot could answer one complaint twice. An edit of a post stored as a mention,
+        or of one read earlier in ``result``, is kept in that post's thread (stored as
+        context, never decided); the post keeps the text it was read with. Read again,
+        it is an edit again, so it is never promoted to a mention either."""
+        if not versions:
+            return result
+        known = self._stored_threads(set().union(*versions.values()))
+        edits: dict[str, str] = {}  # edit id -> the thread of the version read first
+        for mention in sorted(result.mentions, key=lambda m: int(m.external_id)):
+            read = sorted((i for i in versions.get(mention.external_id, ()) if i in known), key=int)
+            if read:
+                edits[mention.external_id] = known[read[0]]
+            known.setdefault(mention.external_id, mention.conversation_id)
+        if not edits:
+            return result
+        for edit in edits:
+            log.info("source=%s post %s is an edit of one already read", self.name, edit)
+        return replace(
+            result,
+            mentions=[m for m in result.mentions if m.external_id not in edits],
+            context=[
+                *result.context,
+                *(
+                    replace(m, conversation_id=edits[m.external_id])
+                    for m in result.mentions
+                    if m.external_id in edits
+                ),
+            ],
+        )
+
+    def _stored_threads(self, ids: set[str]) -> dict[str, str]:
+        """The conversation of each of ``ids`` stored as a mention, by id."""
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Message.external_id, Message.conversation_id).where(
+                    Message.platform == "x",
+                    Message.external_id.in_(sorted(ids)),
+                    Message.direction == Direction.INBOUND.value,
+                )
+            )
+            return {str(i): str(c) for i, c in rows}
 
     def _check_reach(self, window: Window, now: datetime) -> None:
         if self.origin is Origin.SEARCH and window.since < now - SEARCH_WINDOW:
