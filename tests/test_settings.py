@@ -113,6 +113,11 @@ EXPECTED = {
         "5:5: teams[0].business_hours: the team is closed every day, so its SLA clock"
         " never runs; give it hours, or leave business_hours out for around the clock"
     ],
+    # A region of the zone database, not a zone: ZoneInfo raised IsADirectoryError, a
+    # traceback (exit 1) from check-config and from every command reading the config.
+    "team_zone_folder.yaml": [
+        "5:5: teams[0].timezone: unknown time zone 'Europe'; use an IANA name such as Europe/Berlin"
+    ],
     # The value is an apprise URL with its token: echoed, it went to the journal.
     "channel_not_a_mapping.yaml": [
         "4:3: channels.care-slack: expected a mapping (key: value), not text (not shown,"

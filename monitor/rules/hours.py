@@ -37,7 +37,8 @@ class OpeningHours:
 def parse_zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    # OSError: a region of the database ("Europe") is a folder, which ZoneInfo opens.
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         message = f"unknown time zone {name!r}; use an IANA name such as Europe/Berlin"
         raise ValueError(message) from None
 
