@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -25,13 +25,25 @@ class OpeningHours:
     holidays: frozenset[date] = frozenset()
 
     def is_open(self, moment: datetime) -> bool:
-        local = moment.astimezone(self.zone)
+        local = _before_the_clocks_went_back(moment.astimezone(self.zone))
         if local.date() in self.holidays:
             return False
         if self.week is None:
             return True
         minute = local.hour * 60 + local.minute
         return any(start <= minute < end for start, end in self.week[local.weekday()])
+
+
+def _before_the_clocks_went_back(local: datetime) -> datetime:
+    """The team's clocks the last minute before they went back, during the hour they
+    repeat (``fold``); else ``local``. The team opens and closes when its clocks first
+    show a time, as the SLA calendar counts it: read again, a shift closed at 01:30
+    reopened at the second 01:00 and one opened at 01:30 closed again for half an hour."""
+    moment = local.astimezone(UTC)  # stepped back in UTC: aware datetimes of one zone
+    while local.fold:  # are subtracted on their wall clocks
+        moment -= timedelta(minutes=1)
+        local = moment.astimezone(local.tzinfo)
+    return local
 
 
 def parse_zone(name: str) -> ZoneInfo:
