@@ -113,6 +113,12 @@ EXPECTED = {
         "5:5: teams[0].business_hours: the team is closed every day, so its SLA clock"
         " never runs; give it hours, or leave business_hours out for around the clock"
     ],
+    # Days listed twice are open during either: the closed Sunday was open all day, its
+    # SLA clock running and the rules' business_hours matching, with nothing said.
+    "team_closed_day_opened.yaml": [
+        "5:5: teams[0].business_hours: sun is closed by 'sun' but opened by 'mon-sun',"
+        " and a day listed twice is open during either: leave sun out of 'mon-sun'"
+    ],
     # A region of the zone database, not a zone: ZoneInfo raised IsADirectoryError, a
     # traceback (exit 1) from check-config and from every command reading the config.
     "team_zone_folder.yaml": [

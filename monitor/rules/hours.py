@@ -60,10 +60,27 @@ def parse_week(table: Mapping[str, str]) -> tuple[tuple[Interval, ...], ...] | N
     if not table:
         return None
     days: list[list[Interval]] = [[] for _ in DAYS]
+    opened: dict[int, str] = {}
+    closed: dict[int, str] = {}
     for key, spans in table.items():
+        intervals = _intervals(spans, key)
         for day in _day_numbers(key):
-            days[day].extend(_intervals(spans, key))
+            days[day].extend(intervals)
+            (opened if intervals else closed).setdefault(day, key)
+    _refuse_reopened(opened, closed)
     return tuple(_merged(day) for day in days)
+
+
+def _refuse_reopened(opened: Mapping[int, str], closed: Mapping[int, str]) -> None:
+    """A day closed by one entry and opened by another: open during either, it was open
+    (its SLA clock running) where the team meant it closed, with nothing said."""
+    for day, key in closed.items():
+        if day in opened:
+            name, other = DAYS[day], opened[day]
+            raise ValueError(
+                f"{name} is closed by {key!r} but opened by {other!r}, and a day listed"
+                f" twice is open during either: leave {name} out of {other!r}"
+            )
 
 
 def _merged(spans: list[Interval]) -> tuple[Interval, ...]:
