@@ -120,7 +120,9 @@ def _intervals(spans: str, key: str) -> list[Interval]:
         start, end = h1 * 60 + m1, h2 * 60 + m2
         if m1 > 59 or m2 > 59 or h1 > 23 or end > 24 * 60 or end <= start:
             raise ValueError(
-                f"{key}: {span.strip()!r} is not a span within one day; split overnight shifts"
+                f"{key}: {span.strip()!r} is not a span within one day; split an overnight"
+                " shift at midnight, written 24:00 (22:00-24:00 on one day, 00:00-06:00 on"
+                " the next)"
             )
         out.append((start, end))
     return out
