@@ -80,7 +80,7 @@ def test_safety_rule_later_in_the_file_still_shadows(tmp_path: Path) -> None:
         ({"business_hours": {"mon-fry": "09:00-17:00"}}, "unknown day 'mon-fry'"),
         ({"business_hours": {"fri-mon": "09:00-17:00"}}, "day range 'fri-mon' runs backwards"),
         ({"business_hours": {"mon": "9-5"}}, "mon: cannot read '9-5'"),
-        ({"business_hours": {"sat": "22:00-02:00"}}, "split overnight shifts"),
+        ({"business_hours": {"sat": "22:00-02:00"}}, "split an overnight shift at midnight"),
         ({"holidays": ["2026-02-30"]}, "holidays.0"),
     ],
 )

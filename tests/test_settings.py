@@ -113,6 +113,24 @@ EXPECTED = {
         "5:5: teams[0].business_hours: the team is closed every day, so its SLA clock"
         " never runs; give it hours, or leave business_hours out for around the clock"
     ],
+    # Days listed twice are open during either: the closed Sunday was open all day, its
+    # SLA clock running and the rules' business_hours matching, with nothing said.
+    "team_closed_day_opened.yaml": [
+        "5:5: teams[0].business_hours: sun is closed by 'sun' but opened by 'mon-sun',"
+        " and a day listed twice is open during either: leave sun out of 'mon-sun'"
+    ],
+    # An overnight shift split at midnight, as asked: the message asked to split it again
+    # and the docs never said a day ends at 24:00 (23:59 lost a minute a night).
+    "team_overnight_to_midnight.yaml": [
+        "5:5: teams[0].business_hours: mon-fri: '22:00-00:00' is not a span within one day;"
+        " split an overnight shift at midnight, written 24:00 (22:00-24:00 on one day,"
+        " 00:00-06:00 on the next)"
+    ],
+    # A region of the zone database, not a zone: ZoneInfo raised IsADirectoryError, a
+    # traceback (exit 1) from check-config and from every command reading the config.
+    "team_zone_folder.yaml": [
+        "5:5: teams[0].timezone: unknown time zone 'Europe'; use an IANA name such as Europe/Berlin"
+    ],
     # The value is an apprise URL with its token: echoed, it went to the journal.
     "channel_not_a_mapping.yaml": [
         "4:3: channels.care-slack: expected a mapping (key: value), not text (not shown,"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -25,7 +25,7 @@ class OpeningHours:
     holidays: frozenset[date] = frozenset()
 
     def is_open(self, moment: datetime) -> bool:
-        local = moment.astimezone(self.zone)
+        local = _before_the_clocks_went_back(moment.astimezone(self.zone))
         if local.date() in self.holidays:
             return False
         if self.week is None:
@@ -34,10 +34,23 @@ class OpeningHours:
         return any(start <= minute < end for start, end in self.week[local.weekday()])
 
 
+def _before_the_clocks_went_back(local: datetime) -> datetime:
+    """The team's clocks the last minute before they went back, during the hour they
+    repeat (``fold``); else ``local``. The team opens and closes when its clocks first
+    show a time, as the SLA calendar counts it: read again, a shift closed at 01:30
+    reopened at the second 01:00 and one opened at 01:30 closed again for half an hour."""
+    moment = local.astimezone(UTC)  # stepped back in UTC: aware datetimes of one zone
+    while local.fold:  # are subtracted on their wall clocks
+        moment -= timedelta(minutes=1)
+        local = moment.astimezone(local.tzinfo)
+    return local
+
+
 def parse_zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    # OSError: a region of the database ("Europe") is a folder, which ZoneInfo opens.
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         message = f"unknown time zone {name!r}; use an IANA name such as Europe/Berlin"
         raise ValueError(message) from None
 
@@ -47,10 +60,27 @@ def parse_week(table: Mapping[str, str]) -> tuple[tuple[Interval, ...], ...] | N
     if not table:
         return None
     days: list[list[Interval]] = [[] for _ in DAYS]
+    opened: dict[int, str] = {}
+    closed: dict[int, str] = {}
     for key, spans in table.items():
+        intervals = _intervals(spans, key)
         for day in _day_numbers(key):
-            days[day].extend(_intervals(spans, key))
+            days[day].extend(intervals)
+            (opened if intervals else closed).setdefault(day, key)
+    _refuse_reopened(opened, closed)
     return tuple(_merged(day) for day in days)
+
+
+def _refuse_reopened(opened: Mapping[int, str], closed: Mapping[int, str]) -> None:
+    """A day closed by one entry and opened by another: open during either, it was open
+    (its SLA clock running) where the team meant it closed, with nothing said."""
+    for day, key in closed.items():
+        if day in opened:
+            name, other = DAYS[day], opened[day]
+            raise ValueError(
+                f"{name} is closed by {key!r} but opened by {other!r}, and a day listed"
+                f" twice is open during either: leave {name} out of {other!r}"
+            )
 
 
 def _merged(spans: list[Interval]) -> tuple[Interval, ...]:
@@ -90,7 +120,9 @@ def _intervals(spans: str, key: str) -> list[Interval]:
         start, end = h1 * 60 + m1, h2 * 60 + m2
         if m1 > 59 or m2 > 59 or h1 > 23 or end > 24 * 60 or end <= start:
             raise ValueError(
-                f"{key}: {span.strip()!r} is not a span within one day; split overnight shifts"
+                f"{key}: {span.strip()!r} is not a span within one day; split an overnight"
+                " shift at midnight, written 24:00 (22:00-24:00 on one day, 00:00-06:00 on"
+                " the next)"
             )
         out.append((start, end))
     return out
