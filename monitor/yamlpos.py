@@ -28,6 +28,10 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # Python's recursion limit keeps the composer and every later walk of the data
 # (environment substitution, rule building) from overflowing the stack.
 MAX_DEPTH = 64
+# Values one file may expand to. An alias (*name) repeats all its anchor holds, so a few
+# lines of aliases of aliases ("billion laughs") expand to billions of values; a real
+# config or rule file holds a few thousand.
+MAX_VALUES = 100_000
 # How errors name the value a standard tag wants (an unquoted 2027-02-29 is a timestamp).
 _STANDARD_TAG = "tag:yaml.org,2002:"
 _MERGE_TAG = f"{_STANDARD_TAG}merge"
@@ -111,6 +115,12 @@ class _TooDeep(Exception):
         self.line, self.col = line, col
 
 
+class _TooMany(Exception):
+    def __init__(self, loc: Loc) -> None:
+        super().__init__(loc)
+        self.loc = loc
+
+
 class _BadScalar(Exception):
     def __init__(self, line: int, col: int, message: str) -> None:
         super().__init__(message)
@@ -127,23 +137,28 @@ def _construct(
     loc: Loc,
     positions: dict[Loc, tuple[int, int]],
     scalars: yaml.SafeLoader,
+    budget: list[int],
 ) -> Any:
     positions.setdefault(loc, _mark(node))
     if len(loc) > MAX_DEPTH:
         raise _TooDeep(*_mark(node))
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooMany(loc)
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = _construct(key_node, (*loc, "<key>"), {}, scalars)
+            key = _construct(key_node, (*loc, "<key>"), {}, scalars, budget)
             key = str(key) if not isinstance(key, str | int) else key
             if key in out:
                 raise _DuplicateKey(*_mark(key_node), str(key))
             positions[(*loc, key)] = _mark(key_node)
-            out[key] = _construct(value_node, (*loc, key), positions, scalars)
+            out[key] = _construct(value_node, (*loc, key), positions, scalars, budget)
         return out
     if isinstance(node, yaml.SequenceNode):
         return [
-            _construct(child, (*loc, i), positions, scalars) for i, child in enumerate(node.value)
+            _construct(child, (*loc, i), positions, scalars, budget)
+            for i, child in enumerate(node.value)
         ]
     # Scalars: let the safe constructor resolve the tag (int, bool, null, ...).
     try:
@@ -206,21 +221,32 @@ def load_documents(path: Path, text: str | None = None) -> list[Document]:
         raise _too_deep(path) from None
     documents = []
     scalars = yaml.SafeLoader("")
+    budget = [MAX_VALUES]  # for the whole file
     for node in nodes:
         if node is None:
             continue
         positions: dict[Loc, tuple[int, int]] = {}
         try:
-            data = _construct(node, (), positions, scalars)
+            data = _construct(node, (), positions, scalars, budget)
         except _DuplicateKey as dup:
             message = f"duplicate key {dup.key!r} in one mapping; YAML would silently keep the last"
             raise ConfigError([Problem(str(path), dup.line, dup.col, "", message)]) from None
         except _TooDeep as deep:
             raise _too_deep(path, deep.line, deep.col) from None
+        except _TooMany as many:
+            raise _too_many(path, Document(str(path), None, positions), many.loc) from None
         except _BadScalar as bad:
             raise ConfigError([Problem(str(path), bad.line, bad.col, "", bad.message)]) from None
         documents.append(Document(str(path), data, positions, node.start_mark.line + 1))
     return documents
+
+
+def _too_many(path: Path, doc: Document, loc: Loc) -> ConfigError:
+    message = (
+        f"YAML expands to more than {MAX_VALUES:,} values; an alias (*name) repeats"
+        " everything its anchor (&name) holds"
+    )
+    return ConfigError([doc.problem(loc[:1], message)])
 
 
 def _env_ref_at(source: str, index: int) -> bool:

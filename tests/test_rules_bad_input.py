@@ -125,3 +125,12 @@ def test_the_forms_the_clearer_messages_did_not_take_away(tmp_path: Path) -> Non
     assert [(r.spec.priority, r.spec.then.tag) for r in loaded] == [(-5, ["late"]), (3, ["late"])]
     empty_tag = "name: x\nmatch: {text: a}\nthen: {tag: , stop: true}\n"
     assert problems(tmp_path / "tag", empty_tag) == []
+
+
+def test_a_rule_file_linked_to_a_missing_file_is_an_error_not_skipped(tmp_path: Path) -> None:
+    folder = tmp_path / "rules"
+    write(folder, "name: ok\nmatch: {text: hi}\nthen: {tag: [hi]}\n", "10-a.yaml")
+    (folder / "20-b.yaml").symlink_to(tmp_path / "shared" / "20-b.yaml")
+    assert problems(folder) == [
+        "{dir}/20-b.yaml:1:1: cannot read the file: No such file or directory"
+    ]

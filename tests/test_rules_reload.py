@@ -350,3 +350,19 @@ def test_a_reload_the_database_missed_is_reported_once_it_is_back(
     assert row.details["rejected_version"] not in (None, rt.rules.version)
     assert "'negatve'" in (row.last_error or "")
     assert row.consecutive_failures == 1
+
+
+def test_a_rule_file_replaced_by_a_folder_is_rejected_not_dropped(
+    make_runtime: RuntimeFactory, rules_dir: Path
+) -> None:
+    rt = make_runtime(rules={"path": str(rules_dir)})
+    reloader = RuleReloader(rt)
+    good = rt.rules
+    care = rules_dir / "20-care.yaml"
+    text = care.read_text(encoding="utf-8")
+    care.unlink()
+    care.mkdir()  # a bad checkout or copy: its rules were silently no longer run
+    (care / "20-care.yaml").write_text(text, encoding="utf-8")
+    reloader.check()
+    assert rt.rules is good
+    assert state(rt).last_error == f"{care}:1:1: cannot read the file: Is a directory"

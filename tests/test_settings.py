@@ -177,6 +177,12 @@ EXPECTED = {
     "budget_unknown_channel.yaml": [
         "8:21: x.budget.notify[0]: unknown channel 'ops' (channels: none configured)"
     ],
+    # Aliases of aliases ("billion laughs"): nine levels of nine took check-config, and
+    # every command reading the config, hours and all the memory there is.
+    "alias_bomb.yaml": [
+        "7:1: l5: YAML expands to more than 100,000 values; an alias (*name) repeats"
+        " everything its anchor (&name) holds"
+    ],
 }
 
 

@@ -20,6 +20,7 @@ from monitor.rules.checks import Check, Compare, Flag, OneOf, OpenHours, Pattern
 from monitor.rules.compare import Comparison, parse_comparison
 from monitor.rules.hours import OpeningHours
 from monitor.rules.textmatch import CompiledText, as_read, compile_text, regex_problem
+from monitor.settings import not_text
 from monitor.yamlpos import Loc, shown_date
 
 Errors = list[tuple[Loc, str]]
@@ -46,11 +47,18 @@ def _strings(value: Any, loc: Loc, errors: Errors) -> list[str] | None:
         return None
     for index, item in enumerate(items):
         if not isinstance(item, str) or not item.strip():
-            where = _item_loc(loc, value, index)
-            quote = "; put it in quotes" if isinstance(item, date) else ""
-            errors.append((where, f"expected a non-empty string, not {describe(item)}{quote}"))
+            errors.append((_item_loc(loc, value, index), _not_a_string(item)))
             return None
     return [str(item) for item in items]
+
+
+def _not_a_string(item: Any) -> str:
+    """Why an item is no string: unquoted `no` (Norwegian) is false in YAML 1.1, and an
+    unquoted 0123 was reported as 83, a number nobody wrote."""
+    if isinstance(item, bool | int | float) and (found := not_text(item)):
+        return found
+    quote = "; put it in quotes" if isinstance(item, date) else ""
+    return f"expected a non-empty string, not {describe(item)}{quote}"
 
 
 def _item_loc(loc: Loc, value: Any, index: int) -> Loc:

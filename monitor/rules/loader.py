@@ -34,7 +34,9 @@ class RulesEnv:
 
 
 def rule_files(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.iterdir() if p.suffix in RULE_SUFFIXES and p.is_file())
+    """Everything named like a rule file, files or not: a folder or a link to a missing
+    file under such a name is reported when read, not skipped with its rules."""
+    return sorted(p for p in directory.iterdir() if p.suffix in RULE_SUFFIXES)
 
 
 def rules_version(directory: Path) -> str:
