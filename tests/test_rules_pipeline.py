@@ -235,3 +235,30 @@ def test_a_rule_never_assigns_a_case_to_someone_who_cannot_open_it(
     assert (case.assignee, case.team) == (None, "care")
     assert skipped.actor == "vip"
     assert skipped.detail == {"assignee": "maria", "reason": reason}
+
+
+def test_rule_tags_stop_at_the_case_limit_and_the_dropped_ones_are_recorded(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # The rules' tags were merged without a bound: a case took 40 tags, past the 20 a
+    # person may set on the dashboard or with `cases tag`, and every later tag was refused.
+    first = ", ".join(f"a{n:02d}" for n in range(15))
+    second = ", ".join(f"b{n:02d}" for n in range(15))
+    write(
+        tmp_path / "rules",
+        f"name: many\nmatch: {{text: broken}}\nthen:\n  tag: [{first}]\n---\n"
+        f"name: more\nmatch: {{text: broken}}\nthen:\n  tag: [{second}, spam]\n",
+    )
+    rt = make_runtime(
+        [mention(1, "@acme my kettle is broken")], rules={"path": str(tmp_path / "rules")}
+    )
+    run_cycle(rt)
+    with rt.sessions() as session:
+        case = session.scalars(select(Case)).one()
+        dropped = session.scalars(select(Event).where(Event.kind == "tags_dropped")).one()
+    # The first 20 in the rules' order are kept, the spam tag ahead of them all: it
+    # decides how the case is handled.
+    kept = ["spam", *(f"a{n:02d}" for n in range(15)), *(f"b{n:02d}" for n in range(4))]
+    assert case.tags == sorted(kept)
+    assert dropped.actor == "many,more"
+    assert dropped.detail == {"dropped": [f"b{n:02d}" for n in range(4, 15)], "limit": 20}
