@@ -413,14 +413,17 @@ def _apply(
 
 
 def _add_tags(session: Session, case: Case, decision: Decision, now: datetime) -> None:
-    """The rules' tags, up to the limit a person's tagging keeps (triage.MAX_TAGS): in
-    the rules' order, the spam tag first (it decides how the case is handled). Unbounded,
-    a case took every tag of every rule, and a person could then add none. The tags left
-    out are logged and recorded (``tags_dropped``)."""
+    """The rules' tags, up to the limit a person's tagging keeps (triage.MAX_TAGS), in
+    the rules' order. Unbounded, a case took every tag of every rule, and a person could
+    then add none. The tags left out are logged and recorded (``tags_dropped``). The
+    spam tag is always added, as "Mark as spam" adds it: it decides how the case is
+    handled (the message was judged owing no answer by it)."""
     held = {t.lower() for t in case.tags}
-    new = [t for t in sorted(decision.tags, key=lambda t: t != cases.SPAM_TAG) if t not in held]
-    room = max(triage.MAX_TAGS - len(case.tags), 0)
-    kept, dropped = new[:room], new[room:]
+    new = [t for t in decision.tags if t not in held]
+    spam = [t for t in new if t == cases.SPAM_TAG]
+    rest = [t for t in new if t != cases.SPAM_TAG]
+    room = max(triage.MAX_TAGS - len(case.tags) - len(spam), 0)
+    kept, dropped = [*spam, *rest[:room]], rest[room:]
     if kept:
         case.tags = sorted([*case.tags, *kept])
     if dropped:
