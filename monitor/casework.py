@@ -419,20 +419,27 @@ def _reply(
         if redirect is not None:
             detail = {"action": action_id, "redirect": redirect[0], "phrase": redirect[1]}
             cases.record(session, case, "redirect_allowed", user, now, **detail)
-        _superseded_drafts(session, case, user, now, answer_id=answer_id)
+        reason = "answered by a person's reply instead"
+        _superseded_drafts(session, case, user, now, reason, answer_id=answer_id)
         cases.transition(session, case, CaseState.REPLIED, user, now)
         return action_id
 
 
 def _superseded_drafts(
-    session: Session, case: Case, user: str, now: datetime, *, answer_id: str | None
+    session: Session,
+    case: Case,
+    user: str,
+    now: datetime,
+    reason: str,
+    *,
+    answer_id: str | None = None,
 ) -> None:
     """Reject the drafts waiting in ``case``: the person saw them on the case page and
-    wrote their own answer. Left waiting, a draft dropped out of the queue with the case
-    ("replied") and could still be approved, a second answer to the same question. A
-    draft of the entry the reply started from (``answer_id``) was used, not turned down:
-    its event says so (``entry_used``), and answer stats do not count it as rejected."""
-    reason = "answered by a person's reply instead"
+    wrote their own answer, or resolved the case. Left waiting, a draft dropped out of
+    the queue with the case and could still be approved, a second answer to the same
+    question (or one to a case closed), reopening the case. A draft of the entry the
+    reply started from (``answer_id``) was used, not turned down: its event says so
+    (``entry_used``), and answer stats do not count it as rejected."""
     for draft in session.scalars(_drafts(case).order_by(ActionRow.id)):
         _settle_draft(session, case, draft, ActionStatus.REJECTED, now)
         used = {"entry_used": True} if answer_id and draft.answer_id == answer_id else {}
@@ -715,6 +722,7 @@ def resolve(rt: Runtime, ref: str, *, user: str) -> None:
         case = lock_case(session, ref)
         if case.state == CaseState.RESOLVED.value:
             raise CaseworkError(f"{case.ref} is resolved already; nothing was changed")
+        _superseded_drafts(session, case, user, now, "the case was resolved")
         cases.transition(session, case, CaseState.RESOLVED, user, now)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, aliased
 
-from monitor import cases, casework
+from monitor import cases, casework, triage
 from monitor.domain import (
     Author,
     CaseState,
@@ -382,7 +382,7 @@ def _apply(
         cases.record(session, case, "decided", actor, now, **summary)
     if decision.ignored:
         return
-    case.tags = sorted(set(case.tags) | set(decision.tags))
+    _add_tags(session, case, decision, now)
     if decision.escalation is not None:
         cases.escalate(session, rt.settings, case, decision.escalation, now, message=message)
     if decision.assignee is not None:
@@ -410,6 +410,28 @@ def _apply(
     index.replied(case, now)
     if decision.escalation is None:
         cases.transition(session, case, CaseState.AUTO_REPLIED, reply.rule, now)
+
+
+def _add_tags(session: Session, case: Case, decision: Decision, now: datetime) -> None:
+    """The rules' tags, up to the limit a person's tagging keeps (triage.MAX_TAGS), in
+    the rules' order. Unbounded, a case took every tag of every rule, and a person could
+    then add none. The tags left out are logged and recorded (``tags_dropped``). The
+    spam tag is always added, as "Mark as spam" adds it: it decides how the case is
+    handled (the message was judged owing no answer by it)."""
+    held = {t.lower() for t in case.tags}
+    new = [t for t in decision.tags if t not in held]
+    spam = [t for t in new if t == cases.SPAM_TAG]
+    rest = [t for t in new if t != cases.SPAM_TAG]
+    room = max(triage.MAX_TAGS - len(case.tags) - len(spam), 0)
+    kept, dropped = [*spam, *rest[:room]], rest[room:]
+    if kept:
+        case.tags = sorted([*case.tags, *kept])
+    if dropped:
+        log.warning("case %s: %d rule tags over the limit not added", case.ref, len(dropped))
+        actor = rules_actor(decision.matched)
+        cases.record(
+            session, case, "tags_dropped", actor, now, dropped=dropped, limit=triage.MAX_TAGS
+        )
 
 
 def _decision_json(decision: Decision) -> dict[str, Any]:

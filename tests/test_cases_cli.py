@@ -591,3 +591,19 @@ def test_list_json_names_the_sentiment_as_the_api_does(demo: Path) -> None:
     rows = listed(demo, "--all")
     assert any(row["sentiment"] for row in rows)
     assert all(row["sentiment"] == row["latest_label"] for row in rows)  # kept for scripts
+
+
+def test_resolving_a_case_turns_down_its_waiting_draft(demo: Path) -> None:
+    # Resolved with a draft waiting, the case left the queue but the draft stayed
+    # approvable: approved later (or rejected), it reopened a case a person had closed,
+    # and approved, it posted an answer to a conversation judged finished.
+    ref = str(listed(demo, "--status", "awaiting_approval")[0]["ref"])
+    assert cli("cases", "resolve", ref, "--as", "ana", config=demo)[0] == 0
+    code, output = cli("cases", "approve", ref, config=demo)
+    assert (code, output.strip()) == (1, f"error: {ref} has no draft waiting for approval")
+    code, output = cli("cases", "reject", ref, config=demo)
+    assert (code, output.strip()) == (1, f"error: {ref} has no draft waiting for approval")
+    row = next(r for r in listed(demo, "--all") if r["ref"] == ref)
+    assert row["state"] == "resolved"
+    rejected = [d for kind, actor, d in audit(demo, ref) if (kind, actor) == ("rejected", "ana")]
+    assert [d["reason"] for d in rejected] == ["the case was resolved"]

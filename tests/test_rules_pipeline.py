@@ -235,3 +235,53 @@ def test_a_rule_never_assigns_a_case_to_someone_who_cannot_open_it(
     assert (case.assignee, case.team) == (None, "care")
     assert skipped.actor == "vip"
     assert skipped.detail == {"assignee": "maria", "reason": reason}
+
+
+def test_rule_tags_stop_at_the_case_limit_and_the_dropped_ones_are_recorded(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # The rules' tags were merged without a bound: a case took 40 tags, past the 20 a
+    # person may set on the dashboard or with `cases tag`, and every later tag was refused.
+    first = ", ".join(f"a{n:02d}" for n in range(15))
+    second = ", ".join(f"b{n:02d}" for n in range(15))
+    write(
+        tmp_path / "rules",
+        f"name: many\nmatch: {{text: broken}}\nthen:\n  tag: [{first}]\n---\n"
+        f"name: more\nmatch: {{text: broken}}\nthen:\n  tag: [{second}, spam]\n",
+    )
+    rt = make_runtime(
+        [mention(1, "@acme my kettle is broken")], rules={"path": str(tmp_path / "rules")}
+    )
+    run_cycle(rt)
+    with rt.sessions() as session:
+        case = session.scalars(select(Case)).one()
+        dropped = session.scalars(select(Event).where(Event.kind == "tags_dropped")).one()
+    # The first 20 in the rules' order are kept, the spam tag ahead of them all: it
+    # decides how the case is handled.
+    kept = ["spam", *(f"a{n:02d}" for n in range(15)), *(f"b{n:02d}" for n in range(4))]
+    assert case.tags == sorted(kept)
+    assert dropped.actor == "many,more"
+    assert dropped.detail == {"dropped": [f"b{n:02d}" for n in range(4, 15)], "limit": 20}
+
+
+def test_a_rules_spam_tag_is_added_to_a_case_full_of_tags(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # The spam tag decides how the case is handled (no answer owed, no retries): a
+    # message judged spam must not leave its case looking like any other.
+    full = ", ".join(f"a{n:02d}" for n in range(20))
+    write(
+        tmp_path / "rules",
+        f"name: many\nmatch: {{text: broken}}\nthen:\n  tag: [{full}]\n---\n"
+        "name: junk\nmatch: {text: giveaway}\nthen:\n  tag: [spam, junk]\n",
+    )
+    first = mention(1, "@acme my kettle is broken")
+    again = mention(2, "@acme giveaway", author="user1", author_id="501", conversation_id="1001")
+    rt = make_runtime([first, again], rules={"path": str(tmp_path / "rules")})
+    run_cycle(rt)
+    with rt.sessions() as session:
+        case = session.scalars(select(Case)).one()
+        dropped = session.scalars(select(Event).where(Event.kind == "tags_dropped")).one()
+    assert "spam" in case.tags
+    assert len(case.tags) == 21
+    assert dropped.detail == {"dropped": ["junk"], "limit": 20}
