@@ -45,6 +45,15 @@ class XCursor:
             return None
         return replace(self, since_id=since_id, next_token=None, until_id=self.sweep_oldest)
 
+    def may_list(self, post_id: str) -> bool:
+        """Whether a page of this sweep still to be read may list the post ``post_id``:
+        the sweep goes on, and the id lies between its since_id and the oldest post it
+        has read (X pages newest first)."""
+        if not self.in_sweep or not ascii_digits(post_id):
+            return False
+        above = self.since_id is None or int(post_id) > int(self.since_id)
+        return above and self.sweep_oldest is not None and int(post_id) < int(self.sweep_oldest)
+
     def encode(self) -> str:
         values = {k: v for k, v in asdict(self).items() if v not in (None, 0)}
         return json.dumps(values, separators=(",", ":"), sort_keys=True)
@@ -102,9 +111,13 @@ class Sweep:
         self.problems.append(f"the sweep stopped after page {self.pages}: {error}")
         self.reset_at = error.retry_at
 
-    def result(self, *, more: bool) -> PollResult:
+    def result(self, *, more: bool, awaited: frozenset[str] = frozenset()) -> PollResult:
+        """The poll's result. The ``awaited`` parents (a later page may list them as
+        mentions) go in its context, to be promoted when it does; the other parents are
+        stored as the customer's posts."""
         return PollResult(
-            mentions=[*self.mentions, *self.context],
+            mentions=[*self.mentions, *(c for c in self.context if c.external_id not in awaited)],
+            context=[c for c in self.context if c.external_id in awaited],
             cursor=self.state.encode(),
             more=more,
             problems=self.problems,

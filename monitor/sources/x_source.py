@@ -114,12 +114,25 @@ class XSource:
                 # The pages read are paid for and kept; the cursor holds the sweep's
                 # place, and the next poll (after a rate limit's reset) reads on.
                 sweep.stopped(exc)
-                return self._edits_apart(sweep.result(more=False), sweep.versions)
+                return self._result(sweep, more=False)
             if not more:
-                return self._edits_apart(sweep.result(more=False), sweep.versions)
+                return self._result(sweep, more=False)
             if time.monotonic() - started > SWEEP_SECONDS:
                 # Stored now, so the lease cannot lapse.
-                return self._edits_apart(sweep.result(more=True), sweep.versions)
+                return self._result(sweep, more=True)
+
+    def _result(self, sweep: Sweep, *, more: bool) -> PollResult:
+        """What the poll read of ``sweep``. A customer's parent that a page still to be
+        read may list as a mention (the sweep was cut short) is stored as context only:
+        stored as their post, it was decided as one that allows no replies, and the
+        mention itself was then dropped as a duplicate. Listed, it is promoted and
+        decided once; the brand's posts are never listed, and join the case at once."""
+        awaited = frozenset(
+            c.external_id
+            for c in sweep.context
+            if not self._by_brand(c) and sweep.state.may_list(c.external_id)
+        )
+        return self._edits_apart(sweep.result(more=more, awaited=awaited), sweep.versions)
 
     def _since_out_of_reach(self, state: XCursor, now: datetime) -> bool:
         """Whether a search sweep's since_id has fallen out of the 7-day window while it

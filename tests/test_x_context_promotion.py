@@ -1,0 +1,107 @@
+"""X thread context that later arrives as a mention (a sweep cut short by a rate limit)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from monitor.pipeline import poll_source, process_pending
+from monitor.runtime import Runtime
+from monitor.store.models import ActionRow, Event, Message, SourceState
+from tests.conftest import RuntimeFactory
+from tests.fakeapi import FakeAPI
+from tests.rulekit import write
+from tests.xapi import MENTIONS, body, ok, reply_to, tid, tweet, x_section
+
+
+@pytest.fixture
+def api() -> Iterator[FakeAPI]:
+    started = time.monotonic()
+    with FakeAPI() as server:
+        yield server
+    assert time.monotonic() - started < 10
+
+
+def answering_runtime(make_runtime: RuntimeFactory, api: FakeAPI, rules: Path) -> Runtime:
+    write(rules, "name: hello\nthen: {reply: 'Sorry to hear that {author}, we are on it'}\n")
+    rt = make_runtime(
+        sources=[{"name": "mentions", "type": "x_mentions"}],
+        responders={"x": {"type": "recording", "path": None},
+                    "reddit": {"type": "recording", "path": None}},
+        x=x_section(api),
+        rules={"path": str(rules)},
+    )  # fmt: skip
+    with rt.sessions.begin() as session:
+        session.merge(SourceState(name="mentions", cursor=tid(0), consecutive_failures=0,
+                                  items_total=0))  # fmt: skip
+    return rt
+
+
+def drain(rt: Runtime) -> None:
+    while process_pending(rt):
+        pass
+
+
+def stored(rt: Runtime) -> dict[str, Message]:
+    with rt.sessions() as session:
+        return {m.external_id: m for m in session.scalars(select(Message))}
+
+
+def replies(rt: Runtime) -> list[Any]:
+    with rt.sessions() as session:
+        return list(session.scalars(select(ActionRow)))
+
+
+COMPLAINT = {"created_at": "2026-11-20T08:50:00.000Z"}
+NUDGE = {"created_at": "2026-11-20T08:58:00.000Z", **reply_to(3)}
+
+
+def cut_short_sweep(api: FakeAPI) -> None:
+    """Page 1 spends the rate limit on the customer's nudge, whose parent (their complaint,
+    naming the brand) comes in includes; page 2, read on the next poll, lists the
+    complaint as a mention."""
+    complaint = tweet(3, "@acme my order is late, this is awful", **COMPLAINT)
+    nudge = tweet(5, "@acme hello?? anyone", **NUDGE)
+    api.add("GET", MENTIONS, ok(body([nudge], included=[complaint], next_token="p2"), remaining=0))
+    api.add("GET", MENTIONS, ok(body([complaint])), query={"pagination_token": "p2"})
+
+
+def decisions(rt: Runtime) -> int:
+    """How many decisions were made (their ``decided`` audit events)."""
+    with rt.sessions() as session:
+        return len(session.scalars(select(Event).where(Event.kind == "decided")).all())
+
+
+@pytest.mark.parametrize("decided_between", [False, True])
+def test_a_parent_read_as_context_is_decided_once_as_the_mention_a_later_page_lists(
+    make_runtime: RuntimeFactory, api: FakeAPI, tmp_path: Path, decided_between: bool
+) -> None:
+    # The rate limit cut the sweep after page 1: the complaint, stored from its includes
+    # as thread context (kind reply, no reply allowed), was decided as a post whose
+    # author allows no replies and escalated with that false reason; page 2 listed it as
+    # a mention on the next poll and that copy was dropped as a duplicate.
+    cut_short_sweep(api)
+    rt = answering_runtime(make_runtime, api, tmp_path / "rules")
+    poll_source(rt, "mentions")
+    if decided_between:
+        drain(rt)
+    poll_source(rt, "mentions")
+    drain(rt)
+    rows = stored(rt)
+    complaint, nudge = rows[tid(3)], rows[tid(5)]
+    assert (complaint.direction, complaint.kind, complaint.reply_allowed) == (
+        "inbound",
+        "mention",
+        True,
+    )
+    assert complaint.processed
+    assert complaint.case_id == nudge.case_id is not None
+    assert "allow replies" not in str(complaint.decision)
+    assert decisions(rt) == 2  # the nudge and the complaint, each decided once
+    # The bot answered the nudge: the complaint, decided after it, is not answered again.
+    assert [a.message_id for a in replies(rt)] == [nudge.id]
