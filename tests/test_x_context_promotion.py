@@ -16,7 +16,7 @@ from monitor.store.models import ActionRow, Event, Message, SourceState
 from tests.conftest import RuntimeFactory
 from tests.fakeapi import FakeAPI
 from tests.rulekit import write
-from tests.xapi import MENTIONS, body, ok, reply_to, tid, tweet, x_section
+from tests.xapi import MENTIONS, body, ok, reply_to, tid, tweet, user, x_section
 
 
 @pytest.fixture
@@ -105,3 +105,22 @@ def test_a_parent_read_as_context_is_decided_once_as_the_mention_a_later_page_li
     assert decisions(rt) == 2  # the nudge and the complaint, each decided once
     # The bot answered the nudge: the complaint, decided after it, is not answered again.
     assert [a.message_id for a in replies(rt)] == [nudge.id]
+
+
+def test_a_promoted_parent_takes_the_handle_and_link_its_mention_came_with(
+    make_runtime: RuntimeFactory, api: FakeAPI, tmp_path: Path
+) -> None:
+    # The customer renamed their account between the two pages: the context row kept
+    # the old handle and its link, which X no longer serves, on the case page and in
+    # the {author} the bot answered with.
+    complaint = tweet(3, "@acme my order is late, this is awful", **COMPLAINT)
+    nudge = tweet(5, "@acme hello?? anyone", **NUDGE)
+    api.add("GET", MENTIONS, ok(body([nudge], included=[complaint], next_token="p2"), remaining=0))
+    renamed = body([complaint], users=[user("42", "carla_b")])
+    api.add("GET", MENTIONS, ok(renamed), query={"pagination_token": "p2"})
+    rt = answering_runtime(make_runtime, api, tmp_path / "rules")
+    poll_source(rt, "mentions")
+    poll_source(rt, "mentions")
+    promoted = stored(rt)[tid(3)]
+    assert promoted.author_handle == "carla_b"
+    assert promoted.url == f"https://x.com/carla_b/status/{tid(3)}"

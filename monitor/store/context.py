@@ -28,6 +28,10 @@ PROMOTED = (
     "processed",
     "ingested_at",
     "text",
+    # A customer renamed since their post was stored as context: the old handle's link
+    # is dead, and the bot's {author} named an account that no longer exists.
+    "author_handle",
+    "url",
     # X stores every context post as not to be answered; as a mention it may be.
     "reply_allowed",
 )
