@@ -101,8 +101,9 @@ def tag(
         new = [t for t in case.tags if t.lower() not in removing]
         held = {t.lower() for t in new}
         new += [t for t in dict.fromkeys(adding) if t not in held]
-        # Only growth is refused: the rules' tags are not bounded (processing merges
-        # them), and a case they took past the limit must still lose a tag.
+        # Only growth is refused: a case may hold more than the limit (``spam`` is
+        # always added, by mark_spam and by the rules, processing._add_tags; and the
+        # rules' tags were unbounded before), and such a case must still lose a tag.
         if len(new) > MAX_TAGS and len(new) > len(case.tags):
             raise CaseworkError(f"a case takes at most {MAX_TAGS} tags")
         if new != case.tags:

@@ -462,9 +462,9 @@ def test_spam_leaves_a_dead_workers_claim_to_be_looked_for(
 def test_a_tag_can_be_removed_from_a_case_the_rules_gave_more_than_the_limit(
     make_runtime: RuntimeFactory,
 ) -> None:
-    # Rules add their tags without the limit a person's tags have (processing merges
-    # them), so a case can hold more than 20; removing one of them was refused as
-    # "at most 20 tags", and the person could take none off.
+    # A case can hold more than 20 tags (``spam`` is always added; the rules' tags were
+    # unbounded before processing._add_tags kept the limit); removing one of them was
+    # refused as "at most 20 tags", and the person could take none off.
     rt = seeded(make_runtime)
     many = [f"t{n}" for n in range(triage.MAX_TAGS + 2)]
     with rt.sessions.begin() as session:
