@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 from monitor import casework, triage
 from monitor.casework import CaseworkError
 from monitor.dispatch import dispatch_outbox
-from monitor.domain import Platform
+from monitor.domain import Action, Platform
 from monitor.ingest import release_leases
 from monitor.pipeline import run_cycle
 from monitor.runtime import Runtime
@@ -497,3 +497,35 @@ def test_spam_leaves_a_failed_reply_that_may_have_posted_to_be_looked_for(
         case = session.query(Case).one()
         assert reply.status == ("sent" if posted else "rejected")
         assert (case.state, case.bot_replies) == ("resolved", int(posted))
+
+
+class LookupRefused(ScriptedResponder):
+    """The platform refuses every search of the thread (a revoked read scope, say)."""
+
+    def find_own_reply(self, action: Action) -> str | None:
+        self.lookups += 1
+        raise permanent("403 search not allowed")
+
+
+def test_a_spam_cases_reply_whose_look_fails_does_not_reopen_the_case(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The reply left to be looked for (it may have posted) could not be looked for: it
+    # died, and its case, closed as spam, went back to a person as "reply could not be
+    # posted", with an alert, for a reply nobody meant to post.
+    late = mention(1, "@acme my order is late, terrible service")
+    rt = make_runtime([late])
+    responder = LookupRefused()
+    rt.responders = dict.fromkeys(Platform, responder)
+    responder.fail_next(temporary("504 Gateway Timeout"))
+    run_cycle(rt)
+    triage.mark_spam(rt, "C-1001", user="lena")
+    rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    assert (responder.lookups, responder.posts) == (1, [])
+    with rt.sessions() as session:
+        reply = session.query(ActionRow).filter(ActionRow.kind == "reply").one()
+        case = session.query(Case).one()
+        assert reply.status == "dead"
+        assert (case.state, "spam" in case.tags) == ("resolved", True)
+        assert session.query(ActionRow).filter(ActionRow.kind == "notify").count() == 0
