@@ -619,6 +619,8 @@ def _hand_to_human(
     cases.record(session, case, "send_failed", "system", now, **detail)
     if row.kind == ActionKind.NOTIFY or case is None:
         return  # the case itself is unaffected; the dead notification shows in the outbox
+    if cases.closed_as_spam(case):
+        return  # a reply only looked for (_look), never to be posted: nothing owed
     escalation = Escalation(
         "system",
         case.team or rt.settings.teams[0].name,

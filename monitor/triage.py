@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, or_, update
+from sqlalchemy import ColumnElement, not_, or_, update
 from sqlalchemy.orm import Session
 
 from monitor import cases
@@ -101,8 +101,9 @@ def tag(
         new = [t for t in case.tags if t.lower() not in removing]
         held = {t.lower() for t in new}
         new += [t for t in dict.fromkeys(adding) if t not in held]
-        # Only growth is refused: the rules' tags are not bounded (processing merges
-        # them), and a case they took past the limit must still lose a tag.
+        # Only growth is refused: a case may hold more than the limit (``spam`` is
+        # always added, by mark_spam and by the rules, processing._add_tags; and the
+        # rules' tags were unbounded before), and such a case must still lose a tag.
         if len(new) > MAX_TAGS and len(new) > len(case.tags):
             raise CaseworkError(f"a case takes at most {MAX_TAGS} tags")
         if new != case.tags:
@@ -115,8 +116,9 @@ def mark_spam(rt: Runtime, ref: str, *, user: str) -> None:
     """Close the case as spam. Its drafts, and the bot's replies still waiting to go out
     (pending, failed and due for a retry, or claimed by a dispatcher: ``sending``), are
     rejected so nothing more is posted to the spammer. Only a reply whose request is
-    under way at this very moment cannot be stopped. A dead worker's claim may have been
-    posted: it is left to the dispatcher, which looks for it and never sends it."""
+    under way at this very moment cannot be stopped. A dead worker's claim, or a failed
+    send that may have been posted (a timeout), is left to the dispatcher, which looks
+    for it and never sends it."""
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
         case = lock_case(session, ref)
@@ -125,7 +127,7 @@ def mark_spam(rt: Runtime, ref: str, *, user: str) -> None:
         # minutes when the platform is slow; it checks its claims again every second,
         # so a claimed reply withdrawn here is not posted (dispatch.Withdrawn).
         drafts = _withdraw(session, case, [ActionStatus.DRAFT.value], now)
-        live = _not_abandoned(rt, now)
+        live = _withdrawable(rt, now)
         bots = _withdraw(session, case, _QUEUED, now, cases.BOT_QUEUED, live)
         people = _withdraw(session, case, _QUEUED, now, live)  # the rest: a person's
         # The bot's replies were counted when queued (the thread's cap counts every
@@ -155,12 +157,20 @@ def mark_spam(rt: Runtime, ref: str, *, user: str) -> None:
 _QUEUED = [ActionStatus.PENDING.value, ActionStatus.FAILED.value, ActionStatus.SENDING.value]
 
 
-def _not_abandoned(rt: Runtime, now: datetime) -> ColumnElement[bool]:
-    """Not a dead worker's claim. That one may have been posted: withdrawn, a reply in the
-    thread was recorded as never sent. The dispatcher that recovers it looks for it in
-    the thread and, the case being spam, records it as sent or withdraws it; never sends."""
+def _withdrawable(rt: Runtime, now: datetime) -> ColumnElement[bool]:
+    """Not a reply an earlier attempt may have posted: a dead worker's claim, or a failed
+    send waiting for its retry that was not a sure refusal (a timeout, a 5xx; NULL, older
+    than migration 0008, as thread_cap._OUT). Withdrawn, a reply in the thread was
+    recorded as never sent and taken off its thread's count. The dispatcher that claims
+    it looks for it in the thread and, the case being spam, records it as sent or
+    withdraws it; never sends."""
     stale_before = now - timedelta(seconds=rt.settings.workers.stale_claim_seconds)
-    return or_(ActionRow.status != ActionStatus.SENDING.value, ActionRow.updated_at >= stale_before)
+    abandoned = (ActionRow.status == ActionStatus.SENDING.value) & (
+        ActionRow.updated_at < stale_before
+    )
+    failed = ActionRow.status == ActionStatus.FAILED.value
+    unsure = failed & ActionRow.may_have_posted.is_not(False)
+    return not_(or_(abandoned, unsure))
 
 
 def _withdraw(

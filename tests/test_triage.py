@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 from monitor import casework, triage
 from monitor.casework import CaseworkError
 from monitor.dispatch import dispatch_outbox
-from monitor.domain import Platform
+from monitor.domain import Action, Platform
 from monitor.ingest import release_leases
 from monitor.pipeline import run_cycle
 from monitor.runtime import Runtime
@@ -184,9 +184,12 @@ def first_send_fails(
 
 
 def test_spam_withdraws_the_bots_waiting_replies(make_runtime: RuntimeFactory) -> None:
-    """A reply that failed once and waits for its retry is not posted after "spam"."""
+    """A reply that failed once and waits for its retry is not posted after "spam".
+    (Refused for sure: one that may have posted is looked for, as the test below.)"""
     late = mention(1, "@acme my order is late, terrible service")
-    rt, responder = first_send_fails(make_runtime, [late], temporary("503"))
+    rt, responder = first_send_fails(
+        make_runtime, [late], temporary("429 Too Many Requests", rate_limited=True)
+    )
     with rt.sessions() as session:
         replies = session.query(ActionRow).filter(ActionRow.kind == "reply").all()
         assert [a.status for a in replies] == ["failed"]
@@ -213,7 +216,10 @@ def test_replies_withdrawn_as_spam_do_not_count_toward_the_threads_cap(
     spammer = mention(1, "@acme my order is late, terrible service")
     other = mention(2, "@acme my order is late, terrible service", **thread)
     rules = {"path": str(REPO / "config" / "rules"), "max_replies_per_thread": 1}
-    rt, responder = first_send_fails(make_runtime, [spammer], temporary("503"), rules=rules)
+    # Refused for sure: one that may have posted holds its place until it is looked for.
+    rt, responder = first_send_fails(
+        make_runtime, [spammer], temporary("429 Too Many Requests", rate_limited=True), rules=rules
+    )
     triage.mark_spam(rt, "C-1001", user="lena")
     release_leases(rt)
     rt = make_runtime([spammer, other], rules=rules)
@@ -456,9 +462,9 @@ def test_spam_leaves_a_dead_workers_claim_to_be_looked_for(
 def test_a_tag_can_be_removed_from_a_case_the_rules_gave_more_than_the_limit(
     make_runtime: RuntimeFactory,
 ) -> None:
-    # Rules add their tags without the limit a person's tags have (processing merges
-    # them), so a case can hold more than 20; removing one of them was refused as
-    # "at most 20 tags", and the person could take none off.
+    # A case can hold more than 20 tags (``spam`` is always added; the rules' tags were
+    # unbounded before processing._add_tags kept the limit); removing one of them was
+    # refused as "at most 20 tags", and the person could take none off.
     rt = seeded(make_runtime)
     many = [f"t{n}" for n in range(triage.MAX_TAGS + 2)]
     with rt.sessions.begin() as session:
@@ -466,3 +472,60 @@ def test_a_tag_can_be_removed_from_a_case_the_rules_gave_more_than_the_limit(
     assert triage.tag(rt, "C-1028", user="a", remove=("t0",)) == many[1:]
     with pytest.raises(CaseworkError, match="at most 20 tags"):
         triage.tag(rt, "C-1028", user="a", add=("more",))
+
+
+@pytest.mark.parametrize("posted", [True, False])
+def test_spam_leaves_a_failed_reply_that_may_have_posted_to_be_looked_for(
+    make_runtime: RuntimeFactory, posted: bool
+) -> None:
+    # The bot's reply timed out (a 5xx after the request went out): the platform may
+    # have taken it, and its retry looks first. Spam rejected it as never posted and
+    # took it off the thread's count; one in the thread was recorded as withdrawn.
+    late = mention(1, "@acme my order is late, terrible service")
+    rt, responder = first_send_fails(make_runtime, [late], temporary("504 Gateway Timeout"))
+    with rt.sessions() as session:
+        reply = session.query(ActionRow).filter(ActionRow.kind == "reply").one()
+        assert (reply.status, reply.may_have_posted) == ("failed", True)
+        if posted:  # the platform took it before the gateway gave up
+            responder.posts.append(("p1", reply.target_external_id, reply.text))
+    triage.mark_spam(rt, "C-1001", user="lena")
+    rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    assert (responder.lookups, len(responder.posts)) == (1, int(posted))
+    with rt.sessions() as session:
+        reply = session.query(ActionRow).filter(ActionRow.kind == "reply").one()
+        case = session.query(Case).one()
+        assert reply.status == ("sent" if posted else "rejected")
+        assert (case.state, case.bot_replies) == ("resolved", int(posted))
+
+
+class LookupRefused(ScriptedResponder):
+    """The platform refuses every search of the thread (a revoked read scope, say)."""
+
+    def find_own_reply(self, action: Action) -> str | None:
+        self.lookups += 1
+        raise permanent("403 search not allowed")
+
+
+def test_a_spam_cases_reply_whose_look_fails_does_not_reopen_the_case(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The reply left to be looked for (it may have posted) could not be looked for: it
+    # died, and its case, closed as spam, went back to a person as "reply could not be
+    # posted", with an alert, for a reply nobody meant to post.
+    late = mention(1, "@acme my order is late, terrible service")
+    rt = make_runtime([late])
+    responder = LookupRefused()
+    rt.responders = dict.fromkeys(Platform, responder)
+    responder.fail_next(temporary("504 Gateway Timeout"))
+    run_cycle(rt)
+    triage.mark_spam(rt, "C-1001", user="lena")
+    rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    assert (responder.lookups, responder.posts) == (1, [])
+    with rt.sessions() as session:
+        reply = session.query(ActionRow).filter(ActionRow.kind == "reply").one()
+        case = session.query(Case).one()
+        assert reply.status == "dead"
+        assert (case.state, "spam" in case.tags) == ("resolved", True)
+        assert session.query(ActionRow).filter(ActionRow.kind == "notify").count() == 0
