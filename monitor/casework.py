@@ -295,7 +295,9 @@ def case_detail(rt: Runtime, ref: str, viewer: Viewer | None = None) -> dict[str
             .where(Message.case_id == case.id)
             .order_by(Message.created_at, Message.id)
         ).all()
-        outbox = session.scalars(select(ActionRow).where(ActionRow.case_id == case.id)).all()
+        outbox = session.scalars(
+            select(ActionRow).where(ActionRow.case_id == case.id).order_by(ActionRow.id)
+        ).all()
         events = session.scalars(
             select(Event).where(Event.case_id == case.id).order_by(Event.id)
         ).all()

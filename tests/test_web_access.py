@@ -390,3 +390,50 @@ def test_a_disabled_user_is_signed_out_everywhere_and_cannot_return(
     users.enable(rt, "alice", actor="root")
     assert login(TestClient(create_app(rt)), "alice")
     assert api.get("/api/cases").status_code == 401  # the old token stays revoked
+
+
+def test_a_priority_or_team_changed_since_the_page_showed_it_is_not_overwritten(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Two people on one case from pages loaded before either click: the second silently
+    # undid the first's change, a case raised to urgent going back to low, or a case a
+    # colleague had handed to billing moved on to tech, neither of them told.
+    rt = seeded(make_runtime)
+    lena, lena_csrf = client_for(rt, "lena")
+    root, root_csrf = client_for(rt, "root")
+    shown = root.get("/cases/C-1001").text
+    assert '<input type="hidden" name="was" value="normal">' in shown
+    assert '<input type="hidden" name="was" value="care">' in shown
+    raised = {"csrf_token": lena_csrf, "priority": "urgent", "was": "normal"}
+    assert "Done: Priority changed." in lena.post("/cases/C-1001/priority", data=raised).text
+    handed = {"csrf_token": lena_csrf, "team": "billing", "was": "care"}
+    assert "Done: Case handed to the team." in lena.post("/cases/C-1001/team", data=handed).text
+    when = rt.clock.now().strftime("%Y-%m-%d %H:%M UTC")
+    stale = root.post(
+        "/cases/C-1001/priority", data={"csrf_token": root_csrf, "priority": "low", "was": "normal"}
+    )
+    assert stale.status_code == 400
+    assert (
+        f"C-1001&#39;s priority was changed to urgent by lena at {when} after your page showed "
+        "normal; nothing was changed (set it again to change it)"
+    ) in stale.text
+    assert '<input type="hidden" name="was" value="urgent">' in stale.text  # next click sets
+    stale = root.post(
+        "/cases/C-1001/team", data={"csrf_token": root_csrf, "team": "tech", "was": "care"}
+    )
+    assert stale.status_code == 400
+    assert (
+        f"C-1001&#39;s team was changed to billing by lena at {when} after your page showed "
+        "care; nothing was changed (set it again to change it)"
+    ) in stale.text
+    with rt.sessions() as session:
+        case = session.get(Case, 1)
+        assert case is not None
+        assert (case.priority, case.team) == ("urgent", "billing")
+    again = {"csrf_token": root_csrf, "priority": "low", "was": "urgent"}
+    assert "Done: Priority changed." in root.post("/cases/C-1001/priority", data=again).text
+    same = api_client(rt, "lena").post("/api/cases/C-1001/team", json={"team": "billing"})
+    assert same.json() == {
+        "ok": True,
+        "message": "C-1001's team is billing already; nothing was changed",
+    }

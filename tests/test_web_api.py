@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select, update
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from monitor.dispatch import dispatch_outbox
-from monitor.store.models import Case, Customer
+from monitor.domain import ActionStatus
+from monitor.store.models import ActionRow, Case, Customer
 from monitor.web.app import create_app
 from monitor.web.queue import MAX_PAGE
 from monitor.web.users import new_api_token
@@ -247,3 +248,33 @@ def test_openapi_states_the_limits_the_api_applies(make_runtime: RuntimeFactory)
         assert operation["responses"]["413"]["content"]["application/json"]["schema"] == {
             "$ref": "#/components/schemas/Error"
         }
+
+
+def test_a_case_lists_its_outbox_in_the_order_it_was_queued(make_runtime: RuntimeFactory) -> None:
+    # The outbox was read without ORDER BY. PostgreSQL then returns a case's actions as
+    # its plan finds them: a bitmap scan (which it picks as the table grows) reads them in
+    # the order they lie on disk, where an updated row (a claim, a retry's error) has
+    # moved to the end (a send that failed, say), so the case page and the API listed
+    # replies and drafts out of order.
+    rt = seeded(make_runtime)
+    if rt.engine.dialect.name == "postgresql":
+
+        @event.listens_for(rt.engine, "checkout")
+        def bitmap_scans(dbapi_conn: Any, *_: Any) -> None:
+            with dbapi_conn.cursor() as cursor:
+                cursor.execute("SET enable_indexscan = off")
+
+    lena = api_client(rt, "lena")
+    for text in ("First answer, sorry about that.", "Second answer, it is on its way."):
+        assert lena.post("/api/cases/C-1010/reply", json={"text": text}).json()["ok"]
+    queued = sorted(a["id"] for a in lena.get("/api/cases/C-1010").json()["actions"])
+    assert len(queued) == 2
+    with rt.sessions() as session, session.begin():
+        session.execute(
+            update(ActionRow)
+            .where(ActionRow.id == queued[0])
+            .values(status=ActionStatus.FAILED.value, last_error="timed out")
+        )
+    assert [a["id"] for a in lena.get("/api/cases/C-1010").json()["actions"]] == queued
+    page = client_for(rt, "lena")[0].get("/cases/C-1010").text
+    assert page.index("First answer") < page.index("Second answer")

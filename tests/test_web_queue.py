@@ -39,3 +39,11 @@ def test_queue_pages_split_between_owed_and_answered_cases(make_runtime: Runtime
     owed = [r["sla_due_at"] is not None for r in first["cases"] + second["cases"]]
     assert owed == [True] * 55 + [False] * 10
     assert first["counts"]["awaiting_human"] == 65
+
+
+def test_queue_first_line_is_the_first_line_with_words(make_runtime: RuntimeFactory) -> None:
+    # A post starting with a line break (a Reddit post's body often does, after its
+    # title) showed an empty "first line" in the queue: the row had no words at all.
+    rows = [mention(1, "\n  \n@acme my order is late\nsecond line")]
+    cases = api_client(seeded(make_runtime, rows), "lena").get("/api/cases").json()["cases"]
+    assert [c["first_line"] for c in cases] == ["@acme my order is late"]

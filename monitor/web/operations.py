@@ -139,24 +139,48 @@ NOBODY = "-"  # the form's ``was`` for an unassigned case: no user name can be "
 
 def _assignment(rt: Runtime, ref: str) -> tuple[str, str | None, str]:
     """The case's ref, its assignee, and " by NAME at TIME" of the last assignment."""
+    return _current(rt, ref, "assignee", "assigned")
+
+
+def _current(rt: Runtime, ref: str, attribute: str, kind: str) -> tuple[str, str | None, str]:
+    """The case's ref, one of its attributes, and " by NAME at TIME" of the last event
+    of ``kind`` (the change that set it)."""
     with rt.sessions() as session:
         case = casework.find_case(session, ref)
         last = session.scalars(
             select(Event)
-            .where(Event.case_id == case.id, Event.kind == "assigned")
+            .where(Event.case_id == case.id, Event.kind == kind)
             .order_by(Event.id.desc())
             .limit(1)
         ).first()
         by = f" by {last.actor} at {last.at.strftime('%Y-%m-%d %H:%M UTC')}" if last else ""
-        return case.ref, case.assignee, by
+        current: str | None = getattr(case, attribute)
+        return case.ref, current, by
+
+
+def _unchanged_since_shown(rt: Runtime, ref: str, attribute: str, p: Params) -> None:
+    """Refuse a form whose page showed a value a colleague has changed since (``was``,
+    ``-`` for none): sent as it was, it undid their change unknowingly. Like _assign's
+    check, a change racing this read still lands."""
+    canonical, current, by = _current(rt, ref, attribute, attribute)
+    if current == p[attribute]:
+        raise NothingChanged(f"{canonical}'s {attribute} is {current} already; nothing was changed")
+    was = p.get("was")
+    if was is not None and (None if was == NOBODY else was) != current:
+        raise CaseworkError(
+            f"{canonical}'s {attribute} was changed to {current or 'none'}{by} after your page "
+            f"showed {was}; nothing was changed (set it again to change it)"
+        )
 
 
 def _priority(rt: Runtime, ref: str, user: User, p: Params) -> str:
+    _unchanged_since_shown(rt, ref, "priority", p)
     triage.set_priority(rt, ref, p["priority"], user=user.name)
     return f"Priority set to {p['priority']}."
 
 
 def _team(rt: Runtime, ref: str, user: User, p: Params) -> str:
+    _unchanged_since_shown(rt, ref, "team", p)
     triage.set_team(rt, ref, p["team"], user=user.name)
     return f"Handed to team {p['team']}."
 
@@ -262,7 +286,12 @@ OPERATIONS: dict[str, Operation] = {
             "Change the priority",
             "Priority changed",
             _priority,
-            {"priority": Field(required=True, choices=triage.PRIORITIES)},
+            # was: the priority the person's page showed (as assign's): scripts may leave
+            # it out.
+            {
+                "priority": Field(required=True, choices=triage.PRIORITIES),
+                "was": Field(max_length=64),
+            },
         ),
         Operation(
             "team",
@@ -270,7 +299,8 @@ OPERATIONS: dict[str, Operation] = {
             "Hand to another team",
             "Case handed to the team",
             _team,
-            {"team": Field(required=True, max_length=64)},
+            # was: the team the person's page showed ("-": none), as assign's.
+            {"team": Field(required=True, max_length=64), "was": Field(max_length=64)},
         ),
         Operation(
             "tag",

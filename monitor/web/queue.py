@@ -170,7 +170,12 @@ def _first_lines(session: Session, case_ids: list[int]) -> dict[int, str]:
     texts = session.execute(
         select(Message.case_id, func.substr(Message.text, 1, 400)).where(Message.id.in_(first_ids))
     ).all()
-    return {case_id: (text.splitlines() or [""])[0][:140] for case_id, text in texts}
+    return {case_id: first_words(text) for case_id, text in texts}
+
+
+def first_words(text: str) -> str:
+    """The first line with words in it: a post may start with a line break."""
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")[:140]
 
 
 def _row(c: Case, customer: Customer, first_line: str) -> QueueRow:
