@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from monitor.web.queue import QueueFilter
 from tests.conftest import RuntimeFactory, mention
 from tests.webkit import api_client, client_for, seeded
 
@@ -47,3 +48,9 @@ def test_queue_first_line_is_the_first_line_with_words(make_runtime: RuntimeFact
     rows = [mention(1, "\n  \n@acme my order is late\nsecond line")]
     cases = api_client(seeded(make_runtime, rows), "lena").get("/api/cases").json()["cases"]
     assert [c["first_line"] for c in cases] == ["@acme my order is late"]
+
+
+def test_the_assignee_filter_finds_a_user_typed_with_capitals() -> None:
+    # User names are lower-case; a lead typing "Maria" in the filter got an empty queue.
+    assert QueueFilter.from_params({"assignee": " Maria "}).assignee == "maria"
+    assert QueueFilter.from_params({"tag": "VIP"}).tag == "vip"

@@ -17,7 +17,7 @@ from monitor.runtime import Runtime
 from monitor.store.models import Case, Customer, Message
 from monitor.store.textsearch import contains_ignoring_case, like_pattern
 from monitor.web.params import require_storable, whole_number
-from monitor.web.users import User
+from monitor.web.users import User, login_name
 
 PAGE_SIZE = 50
 MAX_PAGE = 10_000
@@ -53,6 +53,8 @@ class QueueFilter:
         number = whole_number(values.pop("page"), 1, 1, MAX_PAGE)
         # Stored tags are lower-case (migration 0006 tidied older ones): "VIP" finds "vip".
         values["tag"] = values["tag"].lower()
+        # Cases are assigned to user names, which are lower-case: "Maria" found nothing.
+        values["assignee"] = login_name(values["assignee"])
         for name, choices in FILTER_CHOICES.items():
             # An unknown value matched nothing: an empty queue, with the filter shown as
             # "any" on the page, looked like there was no work.
