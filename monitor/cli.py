@@ -297,6 +297,8 @@ def db_copy(config_file: Path | None, target_url: str) -> None:
 )
 def run(config_file: Path | None, once: bool, dry_run: bool, serve: bool | None) -> None:
     """Run the daemon until SIGINT/SIGTERM/SIGHUP (or one cycle with --once)."""
+    if once and serve:  # the cycle ends the process: there is no dashboard to serve
+        raise click.UsageError("--once and --serve cannot be used together")
     settings, rules = settings_or_exit(config_file)
     setup_logging(settings.logging.level, json_lines=settings.logging.json_lines)
     from monitor.store.single import AnotherWorker, CannotLock, only_worker

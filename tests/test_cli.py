@@ -616,6 +616,16 @@ def test_a_run_lock_the_worker_cannot_open_is_one_line_and_exit_2(
     )
 
 
+def test_run_once_with_serve_is_a_usage_error(demo_config: Path, tmp_path: Path) -> None:
+    # `--once` returned after its cycle and `--serve` was silently never done: a cron
+    # job or a person expecting the dashboard got an exit 0 and no dashboard.
+    assert invoke("db", "upgrade", "--config", str(demo_config))[0] == 0
+    result = CliRunner().invoke(main, ["run", "--once", "--serve", "--config", str(demo_config)])
+    assert result.exit_code == 2
+    assert "--once and --serve cannot be used together" in result.stderr
+    assert not (tmp_path / "var" / "recorded-posts.jsonl").exists()  # no cycle was run
+
+
 @pytest.mark.parametrize(
     "command", [["db", "copy", "--to", "sqlite://"], ["db", "downgrade", "0001"]]
 )
