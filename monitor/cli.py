@@ -205,7 +205,7 @@ def db_downgrade(config_file: Path | None, revision: str) -> None:
 
     Run it with the release that migrated the database, before installing the older
     one; stop the workers and the dashboard first."""
-    from monitor.store.single import DOWNGRADE, RUN, AnotherWorker, only_worker
+    from monitor.store.single import DOWNGRADE, RUN, AnotherWorker, CannotLock, only_worker
 
     settings = config_or_exit(config_file)
     engine = engine_for(settings.database)
@@ -225,6 +225,9 @@ def db_downgrade(config_file: Path | None, revision: str) -> None:
     except (NotMigratedError, CannotDowngrade) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+    except CannotLock as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
     finally:
         engine.dispose()
     done = "already" if was == revision else f"(was {was})"
@@ -253,7 +256,7 @@ def db_copy(config_file: Path | None, target_url: str) -> None:
     except ValidationError as exc:
         click.echo(f"error: --to: {exc.errors()[0]['msg'].removeprefix('Value error, ')}", err=True)
         sys.exit(2)
-    from monitor.store.single import COPY, RUN, AnotherWorker, only_worker
+    from monitor.store.single import COPY, RUN, AnotherWorker, CannotLock, only_worker
 
     source, target = engine_for(settings.database), engine_for(target_database)
     try:
@@ -274,6 +277,9 @@ def db_copy(config_file: Path | None, target_url: str) -> None:
     except CopyError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+    except CannotLock as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
     finally:
         source.dispose()
         target.dispose()
@@ -291,9 +297,11 @@ def db_copy(config_file: Path | None, target_url: str) -> None:
 )
 def run(config_file: Path | None, once: bool, dry_run: bool, serve: bool | None) -> None:
     """Run the daemon until SIGINT/SIGTERM/SIGHUP (or one cycle with --once)."""
+    if once and serve:  # the cycle ends the process: there is no dashboard to serve
+        raise click.UsageError("--once and --serve cannot be used together")
     settings, rules = settings_or_exit(config_file)
     setup_logging(settings.logging.level, json_lines=settings.logging.json_lines)
-    from monitor.store.single import AnotherWorker, only_worker
+    from monitor.store.single import AnotherWorker, CannotLock, only_worker
 
     try:
         with only_worker(settings.database.url):
@@ -301,6 +309,9 @@ def run(config_file: Path | None, once: bool, dry_run: bool, serve: bool | None)
     except AnotherWorker as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)  # not 2: under systemd, a restart racing the old process's exit retries
+    except CannotLock as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)  # a file's owner: restarting cannot fix it
 
 
 def _run(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import typing
 import unicodedata
 from datetime import date
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -147,6 +149,20 @@ class Processing(Strict):
     batch_size: int = Field(default=200, ge=1, le=10_000)
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _written_date(value: object) -> object:
+    """pydantic reads a number, or digits in quotes, as a Unix timestamp (1767225600 as
+    2026-01-01): a holiday nobody wrote."""
+    expected = "expected a date written YYYY-MM-DD (2026-12-25)"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(f"{expected}, not a number")
+    if isinstance(value, str) and not _ISO_DATE.fullmatch(value):
+        raise ValueError(f"{expected}, not {value!r}")
+    return value
+
+
 class Team(Strict):
     name: str = Field(min_length=1, max_length=NAME_CHARS)
     first_response_minutes: int = Field(default=60, ge=1, le=MAX_SLA_MINUTES)
@@ -158,7 +174,7 @@ class Team(Strict):
     # the SLA clock stops outside them. No table: open around the clock.
     timezone: str = "UTC"
     business_hours: dict[str, str] = Field(default_factory=dict)  # {"mon-fri": "09:00-17:00"}
-    holidays: list[date] = Field(default_factory=list)
+    holidays: list[Annotated[date, BeforeValidator(_written_date)]] = Field(default_factory=list)
 
     @field_validator("timezone")
     @classmethod

@@ -595,3 +595,47 @@ def test_run_once_during_a_database_outage_ends_with_its_report_and_the_leases_l
     db = sqlite3.connect(tmp_path / "var" / "inchannel.db")
     held = "SELECT lease_owner IS NOT NULL FROM source_state WHERE name = 'demo'"
     assert db.execute(held).fetchone() == (1,)
+
+
+def test_a_run_lock_the_worker_cannot_open_is_one_line_and_exit_2(
+    demo_config: Path, tmp_path: Path
+) -> None:
+    """A `sudo inchannel run --once` leaves the lock file owned by root: the service
+    user's worker stopped with a PermissionError traceback (exit 1), and systemd
+    restarted it for ever. Staged with a folder under the lock's name (the tests run as
+    root, whom a chmod does not stop)."""
+    assert invoke("db", "upgrade", "--config", str(demo_config))[0] == 0
+    lock = tmp_path / "var" / "inchannel.db.run-lock"
+    lock.mkdir()
+    result = CliRunner().invoke(main, ["run", "--once", "--config", str(demo_config)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        f"error: cannot open the worker lock file {lock}: Is a directory; the user running "
+        "inchannel must be able to write it (a `sudo inchannel run` leaves it owned by root: "
+        "chown it to that user, or delete it while no inchannel runs)\n"
+    )
+
+
+def test_run_once_with_serve_is_a_usage_error(demo_config: Path, tmp_path: Path) -> None:
+    # `--once` returned after its cycle and `--serve` was silently never done: a cron
+    # job or a person expecting the dashboard got an exit 0 and no dashboard.
+    assert invoke("db", "upgrade", "--config", str(demo_config))[0] == 0
+    result = CliRunner().invoke(main, ["run", "--once", "--serve", "--config", str(demo_config)])
+    assert result.exit_code == 2
+    assert "--once and --serve cannot be used together" in result.stderr
+    assert not (tmp_path / "var" / "recorded-posts.jsonl").exists()  # no cycle was run
+
+
+@pytest.mark.parametrize(
+    "command", [["db", "copy", "--to", "sqlite://"], ["db", "downgrade", "0001"]]
+)
+def test_db_commands_name_a_run_lock_they_cannot_open(
+    demo_config: Path, tmp_path: Path, command: list[str]
+) -> None:
+    # They take the worker lock too, and stopped with the same traceback.
+    assert invoke("db", "upgrade", "--config", str(demo_config))[0] == 0
+    lock = tmp_path / "var" / "inchannel.db.run-lock"
+    lock.mkdir()
+    result = CliRunner().invoke(main, [*command, "--config", str(demo_config)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: cannot open the worker lock file {lock}: ")

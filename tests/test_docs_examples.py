@@ -401,3 +401,29 @@ def test_config_examples_pass_check_config(tmp_path: Path, where: str, fragment:
     env |= dict.fromkeys(whole, "json://localhost/0123456789abcdef0123")
     result = CliRunner().invoke(main, ["check-config", "--config", str(config)], env=env)
     assert result.exit_code == 0, f"{where}:\n{yaml.safe_dump(fragment)}\n{result.output}"
+
+
+def test_the_readme_sla_warning_example_fits_the_team_shown_above_it() -> None:
+    """The example said 16:45 on Friday, as for a team closed at weekends; the team the
+    README shows is open on Saturday, where check_sla warns."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from monitor.settings import Team
+
+    (block,) = [b for _, b in fenced(REPO / "README.md", "yaml") if "sla_warning_minutes" in b]
+    team = Team.model_validate(yaml.safe_load(block)["teams"][0])
+    text = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    said = re.search(
+        r"a (\d+)-minute warning of a deadline at (\d\d:\d\d) on Monday comes at"
+        r" (\d\d:\d\d) on (\w+)day",
+        text,
+    )
+    assert said is not None
+    zone = ZoneInfo(team.timezone)
+    due = datetime.fromisoformat(f"2026-11-23T{said[2]}").replace(tzinfo=zone)  # a Monday
+    back = {"Fri": 3, "Satur": 2, "Sun": 1, "Mon": 0}[said[4]]
+    warned = datetime.fromisoformat(f"2026-11-{23 - back}T{said[3]}").replace(tzinfo=zone)
+    assert team.calendar().minutes_between(warned, due) == int(said[1])
+    assert team.calendar().add_minutes(warned, int(said[1])) == due
+    assert team.opening_hours().is_open(warned - timedelta(minutes=1))

@@ -366,3 +366,24 @@ def test_a_rule_file_replaced_by_a_folder_is_rejected_not_dropped(
     reloader.check()
     assert rt.rules is good
     assert state(rt).last_error == f"{care}:1:1: cannot read the file: Is a directory"
+
+
+def test_an_unreadable_file_in_the_rules_folder_neither_stops_reloads_nor_crashes(
+    make_runtime: RuntimeFactory, rules_dir: Path
+) -> None:
+    """The version hash read every file outside the reload's error handling: a file it
+    could not read (a root-owned copy, one deleted while the folder was hashed) failed
+    the reload job with a traceback every 30 s, and no edit was loaded again. Staged
+    with a link to /proc/self/mem, a file whose reading fails even for root."""
+    rt = make_runtime(rules={"path": str(rules_dir)})
+    reloader = RuleReloader(rt)
+    (rules_dir / "notes.txt").symlink_to("/proc/self/mem")  # not a rule file: no matter
+    write(rules_dir, NEW_RULE, "30-more.yaml")
+    assert reloader.check() is False
+    assert "shipping-question" in {r.name for r in rt.rules.rules}
+    good = rt.rules
+    bad = rules_dir / "40-bad.yaml"
+    bad.symlink_to("/proc/self/mem")  # a rule file: rejected, the running rules stay
+    reloader.check()
+    assert rt.rules is good
+    assert state(rt).last_error == f"{bad}:1:1: cannot read the file: Input/output error"

@@ -107,6 +107,13 @@ EXPECTED = {
     "impossible_holiday.yaml": [
         "5:28: cannot read 2027-02-29 as a date: day is out of range for month"
     ],
+    # A number is no date: pydantic read it (quoted too) as a Unix timestamp, 1767225600
+    # as 2026-01-01, and the team was closed on a day nobody wrote.
+    "holiday_number.yaml": [
+        "5:28: teams[0].holidays[1]: expected a date written YYYY-MM-DD (2026-12-25), not a number",
+        "5:40: teams[0].holidays[2]: expected a date written YYYY-MM-DD (2026-12-25), not"
+        " '1767225600'",
+    ],
     # No open minute in the week: check-config passed it, then every escalation to the
     # team failed to set its deadline ("no business hours within two years").
     "team_never_open.yaml": [

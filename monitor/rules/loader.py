@@ -45,8 +45,18 @@ def rules_version(directory: Path) -> str:
     if directory.is_dir():
         for path in sorted(p for p in directory.rglob("*") if p.is_file()):
             digest.update(str(path.relative_to(directory)).encode() + b"\x00")
-            digest.update(path.read_bytes() + b"\x00")
+            digest.update(_content(path) + b"\x00")
     return digest.hexdigest()[:16]
+
+
+def _content(path: Path) -> bytes:
+    """The file's bytes, or its error: a file that cannot be read (another user's, one
+    deleted since the folder was listed) is for the load to report, or to ignore if no
+    rule reads it; it must not stop every reload check, nor the start."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        return f"unreadable: {exc.strerror or type(exc).__name__}".encode()
 
 
 def load_rules(env: RulesEnv) -> RuleSet:

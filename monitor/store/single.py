@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 from sqlalchemy.engine import make_url
 
@@ -43,6 +44,19 @@ class AnotherWorker(RuntimeError):
         super().__init__(message)
 
 
+class CannotLock(RuntimeError):
+    """The lock file beside the SQLite database cannot be opened (owned by another
+    user, a folder under its name): a setup error no restart fixes."""
+
+    def __init__(self, path: Path, exc: OSError) -> None:
+        reason = exc.strerror or type(exc).__name__
+        super().__init__(
+            f"cannot open the worker lock file {path}: {reason}; the user running inchannel "
+            "must be able to write it (a `sudo inchannel run` leaves it owned by root: chown "
+            "it to that user, or delete it while no inchannel runs)"
+        )
+
+
 @contextmanager
 def only_worker(url: str, *, role: str = RUN) -> Iterator[None]:
     """Hold the database's worker lock while the block runs (a no-op off SQLite files)."""
@@ -54,8 +68,7 @@ def only_worker(url: str, *, role: str = RUN) -> Iterator[None]:
     # Beside the file itself: a worker that names it through a symlink takes one lock
     # with a worker that names it as it is.
     lock_path = Path(f"{Path(path).resolve()}.run-lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("a+", encoding="utf-8") as handle:
+    with _opened(lock_path) as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -68,3 +81,11 @@ def only_worker(url: str, *, role: str = RUN) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _opened(lock_path: Path) -> TextIO:
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        return lock_path.open("a+", encoding="utf-8")
+    except OSError as exc:
+        raise CannotLock(lock_path, exc) from None
