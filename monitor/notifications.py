@@ -20,9 +20,10 @@ CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
 # "@" before a name. Chat apps turn "@everyone", "@here", "@channel" or "@all" in a
 # message into a ping of the whole channel (Discord, Mattermost, Rocket.Chat, Teams),
 # and apprise's Discord embeds ping every "@name" they find: a customer writing
-# "@everyone" would wake the social team up. A zero-width space after the "@" keeps
-# the text as it reads and matches no mention syntax.
-_MENTION = re.compile(r"@(?=\w)")
+# "@everyone" would wake the social team up. Discord also pings a role for "<@&ID>"
+# and a member for "<@!ID>". A zero-width space after the "@" keeps the text as it
+# reads and matches no mention syntax.
+_MENTION = re.compile(r"@(?=[\w&!])")
 INERT_AT = "@\u200b"
 
 
