@@ -108,3 +108,24 @@ def test_a_customers_discord_role_or_user_mention_pings_nobody(
     assert "<@&" not in message
     assert "<@!" not in message
     assert "<@\u200b&112233445566778899> <@\u200b!998877665544332211>" in message
+
+
+def test_a_customers_markdown_link_does_not_hide_its_address(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Discord and Mattermost render the text of a message as Markdown: a customer's
+    # "[text](url)" showed as a link whose address the social team never saw, and
+    # "![](url)" loaded an image from the customer's server when the alert was read.
+    text = "@acme you are idiots [see my order](https://evil.example/login) ![x](https://evil.example/p.png)"
+    with FakeAPI() as hook:
+        hook.add("POST", "/hook", Reply(200, body=b"ok"))
+        host = hook.base_url.removeprefix("http://")
+        channels = {"care-chat": {"url": f"json://{host}/hook"}}
+        teams = [{"name": "care", "channels": ["care-chat"]}]
+        teams += [{"name": "tech"}, {"name": "billing"}, {"name": "international"}]
+        rt = make_runtime([mention(1, text)], channels=channels, teams=teams)
+        run_cycle(rt)
+        [posted] = hook.seen("POST", "/hook")
+    message = posted.json()["message"]
+    assert "](" not in message
+    assert "[see my order]\u200b(https://evil.example/login)" in message
