@@ -96,17 +96,27 @@ def refuse_unknown_channels(
     for loc, name in named:
         if name in known:
             continue
-        hint = did_you_mean(name, known)
+        shown, hint = _named(name, known)
         errors.append(
             InitErrorDetails(
                 type=PydanticCustomError(
                     "unknown_channel",
                     "{label}unknown channel {name}{hint} (channels: {names})",
-                    {"label": label, "name": repr(name), "hint": hint, "names": names},
+                    {"label": label, "name": shown, "hint": hint, "names": names},
                 ),
                 loc=loc,
-                input=name,
+                input=shown,
             )
         )
     if errors:
         raise ValidationError.from_exception_data(title, errors)
+
+
+def _named(name: str, known: Collection[str]) -> tuple[str, str]:
+    """An unknown channel name as its error shows it, and the hint after it. A URL
+    written where the channel's name goes (``channels: ["${OPS_WEBHOOK}"]``) is not
+    shown: a webhook's URL is its secret, and check-config's output goes to CI logs."""
+    if ":" in name:
+        hidden = "(not shown: it looks like a URL, which may hold a secret; give it a name"
+        return hidden + " under channels: and list the name here)", ""
+    return repr(name), did_you_mean(name, known)

@@ -20,10 +20,17 @@ CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
 # "@" before a name. Chat apps turn "@everyone", "@here", "@channel" or "@all" in a
 # message into a ping of the whole channel (Discord, Mattermost, Rocket.Chat, Teams),
 # and apprise's Discord embeds ping every "@name" they find: a customer writing
-# "@everyone" would wake the social team up. A zero-width space after the "@" keeps
-# the text as it reads and matches no mention syntax.
-_MENTION = re.compile(r"@(?=\w)")
+# "@everyone" would wake the social team up. Discord also pings a role for "<@&ID>"
+# and a member for "<@!ID>". A zero-width space after the "@" keeps the text as it
+# reads and matches no mention syntax.
+_MENTION = re.compile(r"@(?=[\w&!])")
 INERT_AT = "@\u200b"
+# "](" of a Markdown link. Discord and Mattermost render a message as Markdown:
+# "[my order](https://evil.example)" showed as a link hiding its address, and
+# "![](url)" loaded the customer's image when the alert was read. A zero-width space
+# between "]" and "(" keeps the text and makes no link.
+_LINK = re.compile(r"\](?=\()")
+INERT_LINK = "]\u200b"
 
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
@@ -32,7 +39,9 @@ def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
     # Controls out first: removed after the "@" was made inert, "@\u202aeveryone"
     # became "@everyone" and pinged the whole channel. Line breaks before that, as
     # spaces: some are controls too ("\r", "\x85"), and removed they glued two words.
-    return inert_line(pings_nobody(CONTROLS.sub("", " ".join(text.split()))), limit)
+    # So are Markdown links, which "]\x01(" would have become.
+    flat = CONTROLS.sub("", " ".join(text.split()))
+    return inert_line(_LINK.sub(INERT_LINK, pings_nobody(flat)), limit)
 
 
 def pings_nobody(text: str) -> str:

@@ -85,3 +85,47 @@ def test_line_breaks_in_the_excerpt_keep_the_words_apart(make_runtime: RuntimeFa
         run_cycle(rt)
         [posted] = hook.seen("POST", "/hook")
     assert "you are idiots now fix my order" in posted.json()["message"]
+
+
+def test_a_customers_discord_role_or_user_mention_pings_nobody(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Discord webhooks ping what the content mentions: "<@&ID>" a role, "<@!ID>" a member
+    # (the older form). "@" was made inert only before a letter, digit or "_", so these
+    # reached the channel as they were and pinged a whole role.
+    text = "@acme you are idiots <@&112233445566778899> <@!998877665544332211>"
+    with FakeAPI() as hook:
+        hook.add("POST", "/hook", Reply(200, body=b"ok"))
+        host = hook.base_url.removeprefix("http://")
+        channels = {"care-chat": {"url": f"json://{host}/hook"}}
+        teams = [{"name": "care", "channels": ["care-chat"]}]
+        teams += [{"name": "tech"}, {"name": "billing"}, {"name": "international"}]
+        rt = make_runtime([mention(1, text)], channels=channels, teams=teams)
+        run_cycle(rt)
+        [posted] = hook.seen("POST", "/hook")
+    message = posted.json()["message"]
+    assert "you are idiots" in message
+    assert "<@&" not in message
+    assert "<@!" not in message
+    assert "<@\u200b&112233445566778899> <@\u200b!998877665544332211>" in message
+
+
+def test_a_customers_markdown_link_does_not_hide_its_address(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Discord and Mattermost render the text of a message as Markdown: a customer's
+    # "[text](url)" showed as a link whose address the social team never saw, and
+    # "![](url)" loaded an image from the customer's server when the alert was read.
+    text = "@acme you are idiots [see my order](https://evil.example/login) ![x](https://evil.example/p.png)"
+    with FakeAPI() as hook:
+        hook.add("POST", "/hook", Reply(200, body=b"ok"))
+        host = hook.base_url.removeprefix("http://")
+        channels = {"care-chat": {"url": f"json://{host}/hook"}}
+        teams = [{"name": "care", "channels": ["care-chat"]}]
+        teams += [{"name": "tech"}, {"name": "billing"}, {"name": "international"}]
+        rt = make_runtime([mention(1, text)], channels=channels, teams=teams)
+        run_cycle(rt)
+        [posted] = hook.seen("POST", "/hook")
+    message = posted.json()["message"]
+    assert "](" not in message
+    assert "[see my order]\u200b(https://evil.example/login)" in message

@@ -429,3 +429,39 @@ def test_an_unknown_log_level_names_the_levels(tmp_path: Path) -> None:
     assert str(problem).endswith(
         "logging.level: Input should be 'DEBUG', 'INFO', 'WARNING' or 'ERROR'"
     )
+
+
+HIDDEN = (
+    "unknown channel (not shown: it looks like a URL, which may hold a secret; give it a"
+    " name under channels: and list the name here) (channels: ops)"
+)
+
+
+@pytest.mark.parametrize(
+    ("section", "expected"),
+    [
+        ('alerts:\n  channels: ["${WEBHOOK}"]\n', f"5:14: alerts.channels[0]: {HIDDEN}"),
+        (
+            'teams:\n  - {name: care, channels: ["${WEBHOOK}"]}\n',
+            f"5:29: teams[0].channels[0]: team 'care': {HIDDEN}",
+        ),
+        (
+            'x:\n  user_id: "1"\n  bearer_token: abc\n  budget: {notify: ["${WEBHOOK}"]}\n',
+            f"7:21: x.budget.notify[0]: {HIDDEN}",
+        ),
+    ],
+)
+def test_a_webhook_url_given_as_a_channel_name_is_not_printed(
+    tmp_path: Path, section: str, expected: str
+) -> None:
+    # `channels: ["${OPS_WEBHOOK}"]` (the URL where its name goes) printed the webhook's
+    # secret in check-config's output, a CI log: "unknown channel 'slack://T0/B0/...'".
+    path = tmp_path / "c.yaml"
+    head = 'brand: {name: Acme}\nchannels:\n  ops: {url: "json://127.0.0.1:9/ops"}\n'
+    path.write_text(head + section, encoding="utf-8")
+    environ = {"WEBHOOK": "https://hooks.example.com/services/T0/B0/SECRET?token=QSECRET"}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ=environ)
+    problems = [str(p) for p in caught.value.problems]
+    assert problems == [f"{path}:{expected}"]
+    assert "SECRET" not in problems[0]
