@@ -396,6 +396,25 @@ def test_never_before_other_words_is_left_to_vader(scorer: Scorer) -> None:
     assert scorer.score("never had a problem with acme").label is Label.POSITIVE
 
 
+# "never" before an arrival verb read as "missing" even when a sentiment word it negates
+# followed: "I have never received a damaged item" scored -0.62 and "never received a good
+# answer" +0.18. With such a word in VADER's reach, "never" stays VADER's to negate.
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("I have never received a damaged item", Label.POSITIVE),
+        ("they never delivered a wrong item", Label.POSITIVE),
+        ("never received a good answer", Label.NEGATIVE),
+        ("I never received a reply. Awful.", Label.NEGATIVE),
+        ("I never received my refund", Label.NEGATIVE),
+    ],
+)
+def test_never_came_leaves_a_negated_sentiment_word_to_vader(
+    scorer: Scorer, text: str, label: Label
+) -> None:
+    assert scorer.score(text).label is label
+
+
 # "never had such bad service" is emphasis: VADER flipped the "bad" after "never" (+0.43)
 # and read "never had such good service" as a complaint (-0.34).
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Callable, Container, Iterable, Iterator
 
 from monitor.scoring.emoji import FILLER
+from monitor.scoring.lexicon import NEGATION_PROOF
 
 # VADER is quadratic in tokens (§3.4): a text is scored in pieces of at most PIECE_CHARS,
 # and at most MAX_SCORED_CHARS of it are scored at all.
@@ -177,7 +178,8 @@ _THANKS_FOR_NOTHING = re.compile(
 _NOBODY = re.compile(r"\b(?:nobody|no-?one)\b", re.IGNORECASE | re.ASCII)
 # What never came: no sentiment word, so "my parcel never arrived" was unscored
 # (no-signal). "never" becomes "missing", which VADER scores -1.2 as it does a bare "no"
-# ("no reply"). Only arrival and answer verbs: "never had a problem" is VADER's to read.
+# ("no reply"). Only arrival and answer verbs: "never had a problem" is VADER's to read,
+# and so is a word VADER negates within its reach in the same clause (_never_came).
 _NEVER_CAME = re.compile(
     r"\bnever(?=\s+(?:arrived|came|showed|turned up|shipped|delivered|called|replied"
     r"|responded|answered|received|heard back|got back|emailed|refunded)\b)",
@@ -197,8 +199,31 @@ _NEVER_SUCH = re.compile(
 )
 
 
-def idioms(text: str) -> str:
-    """Replace idioms VADER misreads by the complaint they mean."""
+# VADER negates a word up to three tokens after a negation.
+_NEGATION_REACH = 3
+_CLAUSE_END = tuple(".,;:!?…")
+
+
+def _never_came(match: re.Match[str], lexicon: Container[str]) -> str:
+    """ "missing" for "never", unless a word VADER negates follows within its reach in
+    the same clause: "never received a damaged item" is praise and "never received a
+    good answer" a complaint, as VADER reads them; as "missing" the first was a complaint
+    and the second praise. A negation-proof word ("never received my refund") is no
+    such word: VADER does not flip it, and the complaint is what never came.
+    """
+    after = match.string[match.end() : match.end() + 200].split(maxsplit=_NEGATION_REACH)
+    for token in after[:_NEGATION_REACH]:
+        word = token.strip(_PUNCT).lower()
+        if word in lexicon and word not in NEGATION_PROOF:
+            return match.group(0)
+        if token.endswith(_CLAUSE_END):
+            break
+    return "MISSING" if match.group(0).isupper() else "missing"
+
+
+def idioms(text: str, lexicon: Container[str]) -> str:
+    """Replace idioms VADER misreads by the complaint they mean; ``lexicon`` holds the
+    words VADER scores."""
     # Any case ("thanks for NOthing"). One lower() and a substring test per idiom cost
     # less than the regexes, which most texts never need (measured for the first).
     lowered = text.lower()
@@ -209,7 +234,7 @@ def idioms(text: str) -> str:
     if "never" in lowered:
         # Emphasis first: "never received such fast delivery" is praise, not what never came.
         text = _NEVER_SUCH.sub("", text)
-        text = _NEVER_CAME.sub(lambda m: "MISSING" if m.group(0).isupper() else "missing", text)
+        text = _NEVER_CAME.sub(lambda m: _never_came(m, lexicon), text)
     return text
 
 
