@@ -126,6 +126,15 @@ def test_invisible_format_characters_do_not_hide_sentiment(scorer: Scorer, ch: s
     assert scorer.score(f"Your app is ter{ch}rible and slow") == expected
 
 
+# A control character (ESC from a pasted terminal line, NUL or BEL from a broken client,
+# DEL, a C1 control) glued to a word hid it from VADER: the complaint was no-signal.
+@pytest.mark.parametrize("ch", ["\x1b", "\x00", "\x07", "\x7f", "\x9b"])
+def test_control_characters_do_not_hide_sentiment(scorer: Scorer, ch: str) -> None:
+    expected = scorer.score("Your app is terrible and slow")
+    assert scorer.score(f"Your app is {ch}terrible{ch} and slow{ch}") == expected
+    assert scorer.score(f"Your app is terrible and slow 😡{ch}").label is Label.NEGATIVE
+
+
 # Phone keyboards type typographic apostrophes and quotes. VADER knows negations spelled
 # with "'" and strips only ASCII punctuation from a word: "I don’t love it" read as
 # praise (+0.64) and “terrible” as no word at all (no-signal).

@@ -44,6 +44,10 @@ def _invisible() -> dict[int, None]:
 
 
 INVISIBLE = _invisible()
+# Control characters that are not whitespace (NUL, BEL, ESC, DEL, C1 controls): VADER
+# splits words at whitespace only, so "\x1bterrible" was no word it knew. Each becomes a
+# space, which parts two words and hides none.
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
 # Typographic apostrophes and quotes, which phone keyboards type by default: VADER knows
 # negations spelled with "'" and strips only ASCII punctuation from a word, so
 # "I don’t love it" read as praise and “terrible” was no word at all.
@@ -98,9 +102,11 @@ def sanitize(text: str) -> str:
 
 
 def clean(text: str, words: Container[str], keep: re.Pattern[str] | None) -> str:
-    """Drop invisible characters, make typographic quotes ASCII, fold styled letters
-    (but not the emoji ``keep`` finds), drop style marks, handles and URLs; collapse 3+
-    character runs."""
+    """Make control characters spaces, drop invisible characters, make typographic
+    quotes ASCII, fold styled letters (but not the emoji ``keep`` finds), drop style
+    marks, handles and URLs; collapse 3+ character runs."""
+    if not text.isprintable():  # any control character, but also a line break
+        text = _CONTROL.sub(" ", text)
     if not text.isascii():
         text = _SEQUENCE.sub(_sequence, text)
         text = fold(text.translate(_UNGLUE), keep).translate(STYLE_MARKS)
