@@ -135,6 +135,26 @@ def test_control_characters_do_not_hide_sentiment(scorer: Scorer, ch: str) -> No
     assert scorer.score(f"Your app is terrible and slow 😡{ch}").label is Label.NEGATIVE
 
 
+# CJK punctuation (。、「」) and CJK words are written without spaces, and VADER splits
+# words at whitespace and strips only ASCII punctuation: "terrible。" and "最悪。terrible。"
+# were no word VADER knew, so an English complaint typed on a CJK keyboard was no-signal.
+@pytest.mark.parametrize(
+    ("typed", "ascii"),
+    [
+        ("The delivery was terrible。", "The delivery was terrible."),
+        ("The delivery was terrible、and slow", "The delivery was terrible, and slow"),
+        ("「terrible」 service from acme", '"terrible" service from acme'),
+        ("最悪。terrible。", "terrible."),
+        ("acme最悪terrible", "acme terrible"),
+        ("the new acme app is great。I love it", "the new acme app is great. I love it"),
+    ],
+)
+def test_cjk_punctuation_and_words_do_not_hide_english_words(
+    scorer: Scorer, typed: str, ascii: str
+) -> None:
+    assert scorer.score(typed).compound == scorer.score(ascii).compound != 0
+
+
 # Phone keyboards type typographic apostrophes and quotes. VADER knows negations spelled
 # with "'" and strips only ASCII punctuation from a word: "I don’t love it" read as
 # praise (+0.64) and “terrible” as no word at all (no-signal).

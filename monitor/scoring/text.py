@@ -61,6 +61,14 @@ _UNGLUE = {**INVISIBLE, **TYPOGRAPHIC}
 STYLE_MARKS = dict.fromkeys(
     [*range(0x0300, 0x0370), *range(0x1AB0, 0x1B00), *range(0x1DC0, 0x1E00), *range(0xFE20, 0xFE30)]
 )
+# Runs of CJK words and punctuation (。、「」), which are written without spaces: VADER
+# splits words at whitespace and strips only ASCII punctuation, so the English word
+# glued to one ("terrible。", "最悪。terrible") was no word it knew. Such a run gets a
+# space on each side. Checked after NFKC, which makes fullwidth letters and "！" ASCII.
+_CJK_RUN = re.compile(
+    "[\u1100-\u11ff\u3000-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff"
+    "\uac00-\ud7af\U00020000-\U0002fa1f]+"
+)
 # Emoji made of several code points. The emoji table is per code point (emoji.py), so a
 # ZWJ sequence read as its parts gained words ("🤦‍♀️" -> "annoyed female sign", "❤️‍🔥" ->
 # "red heart awesome"), and flags and keycaps, which no table entry names, glued the
@@ -104,12 +112,13 @@ def sanitize(text: str) -> str:
 def clean(text: str, words: Container[str], keep: re.Pattern[str] | None) -> str:
     """Make control characters spaces, drop invisible characters, make typographic
     quotes ASCII, fold styled letters (but not the emoji ``keep`` finds), drop style
-    marks, handles and URLs; collapse 3+ character runs."""
+    marks, space out CJK runs, drop handles and URLs; collapse 3+ character runs."""
     if not text.isprintable():  # any control character, but also a line break
         text = _CONTROL.sub(" ", text)
     if not text.isascii():
         text = _SEQUENCE.sub(_sequence, text)
         text = fold(text.translate(_UNGLUE), keep).translate(STYLE_MARKS)
+        text = _CJK_RUN.sub(r" \g<0> ", text)
     if "@" in text or "/" in text or "www." in text:
         text = drop_handles(text, words)
     if _RUN.search(text):
