@@ -126,6 +126,35 @@ def test_invisible_format_characters_do_not_hide_sentiment(scorer: Scorer, ch: s
     assert scorer.score(f"Your app is ter{ch}rible and slow") == expected
 
 
+# A control character (ESC from a pasted terminal line, NUL or BEL from a broken client,
+# DEL, a C1 control) glued to a word hid it from VADER: the complaint was no-signal.
+@pytest.mark.parametrize("ch", ["\x1b", "\x00", "\x07", "\x7f", "\x9b"])
+def test_control_characters_do_not_hide_sentiment(scorer: Scorer, ch: str) -> None:
+    expected = scorer.score("Your app is terrible and slow")
+    assert scorer.score(f"Your app is {ch}terrible{ch} and slow{ch}") == expected
+    assert scorer.score(f"Your app is terrible and slow 😡{ch}").label is Label.NEGATIVE
+
+
+# CJK punctuation (。、「」) and CJK words are written without spaces, and VADER splits
+# words at whitespace and strips only ASCII punctuation: "terrible。" and "最悪。terrible。"
+# were no word VADER knew, so an English complaint typed on a CJK keyboard was no-signal.
+@pytest.mark.parametrize(
+    ("typed", "ascii"),
+    [
+        ("The delivery was terrible。", "The delivery was terrible."),
+        ("The delivery was terrible、and slow", "The delivery was terrible, and slow"),
+        ("「terrible」 service from acme", '"terrible" service from acme'),
+        ("最悪。terrible。", "terrible."),
+        ("acme最悪terrible", "acme terrible"),
+        ("the new acme app is great。I love it", "the new acme app is great. I love it"),
+    ],
+)
+def test_cjk_punctuation_and_words_do_not_hide_english_words(
+    scorer: Scorer, typed: str, ascii: str
+) -> None:
+    assert scorer.score(typed).compound == scorer.score(ascii).compound != 0
+
+
 # Phone keyboards type typographic apostrophes and quotes. VADER knows negations spelled
 # with "'" and strips only ASCII punctuation from a word: "I don’t love it" read as
 # praise (+0.64) and “terrible” as no word at all (no-signal).
@@ -394,6 +423,25 @@ def test_what_never_came_is_a_complaint(scorer: Scorer, text: str) -> None:
 
 def test_never_before_other_words_is_left_to_vader(scorer: Scorer) -> None:
     assert scorer.score("never had a problem with acme").label is Label.POSITIVE
+
+
+# "never" before an arrival verb read as "missing" even when a sentiment word it negates
+# followed: "I have never received a damaged item" scored -0.62 and "never received a good
+# answer" +0.18. With such a word in VADER's reach, "never" stays VADER's to negate.
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("I have never received a damaged item", Label.POSITIVE),
+        ("they never delivered a wrong item", Label.POSITIVE),
+        ("never received a good answer", Label.NEGATIVE),
+        ("I never received a reply. Awful.", Label.NEGATIVE),
+        ("I never received my refund", Label.NEGATIVE),
+    ],
+)
+def test_never_came_leaves_a_negated_sentiment_word_to_vader(
+    scorer: Scorer, text: str, label: Label
+) -> None:
+    assert scorer.score(text).label is label
 
 
 # "never had such bad service" is emphasis: VADER flipped the "bad" after "never" (+0.43)

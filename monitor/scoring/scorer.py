@@ -77,7 +77,7 @@ class Scorer:
         return self._polarity(cleaned, found)
 
     def _polarity(self, cleaned: str, lang: str | None) -> Score:
-        parts = text.pieces(text.idioms(cleaned), self._expand)
+        parts = text.pieces(text.idioms(cleaned, self._vader.lexicon), self._expand)
         results = [self._vader.polarity_scores(p) for p in parts]
         compound, pos, neu, neg = _combine(results)
         if not (pos or neg):

@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Callable, Container, Iterable, Iterator
 
 from monitor.scoring.emoji import FILLER
+from monitor.scoring.lexicon import NEGATION_PROOF
 
 # VADER is quadratic in tokens (§3.4): a text is scored in pieces of at most PIECE_CHARS,
 # and at most MAX_SCORED_CHARS of it are scored at all.
@@ -43,6 +44,10 @@ def _invisible() -> dict[int, None]:
 
 
 INVISIBLE = _invisible()
+# Control characters that are not whitespace (NUL, BEL, ESC, DEL, C1 controls): VADER
+# splits words at whitespace only, so "\x1bterrible" was no word it knew. Each becomes a
+# space, which parts two words and hides none.
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
 # Typographic apostrophes and quotes, which phone keyboards type by default: VADER knows
 # negations spelled with "'" and strips only ASCII punctuation from a word, so
 # "I don’t love it" read as praise and “terrible” was no word at all.
@@ -55,6 +60,14 @@ _UNGLUE = {**INVISIBLE, **TYPOGRAPHIC}
 # in other blocks and stay; so does U+20E3, the keycap of an emoji.
 STYLE_MARKS = dict.fromkeys(
     [*range(0x0300, 0x0370), *range(0x1AB0, 0x1B00), *range(0x1DC0, 0x1E00), *range(0xFE20, 0xFE30)]
+)
+# Runs of CJK words and punctuation (。、「」), which are written without spaces: VADER
+# splits words at whitespace and strips only ASCII punctuation, so the English word
+# glued to one ("terrible。", "最悪。terrible") was no word it knew. Such a run gets a
+# space on each side. Checked after NFKC, which makes fullwidth letters and "！" ASCII.
+_CJK_RUN = re.compile(
+    "[\u1100-\u11ff\u3000-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff"
+    "\uac00-\ud7af\U00020000-\U0002fa1f]+"
 )
 # Emoji made of several code points. The emoji table is per code point (emoji.py), so a
 # ZWJ sequence read as its parts gained words ("🤦‍♀️" -> "annoyed female sign", "❤️‍🔥" ->
@@ -97,12 +110,15 @@ def sanitize(text: str) -> str:
 
 
 def clean(text: str, words: Container[str], keep: re.Pattern[str] | None) -> str:
-    """Drop invisible characters, make typographic quotes ASCII, fold styled letters
-    (but not the emoji ``keep`` finds), drop style marks, handles and URLs; collapse 3+
-    character runs."""
+    """Make control characters spaces, drop invisible characters, make typographic
+    quotes ASCII, fold styled letters (but not the emoji ``keep`` finds), drop style
+    marks, space out CJK runs, drop handles and URLs; collapse 3+ character runs."""
+    if not text.isprintable():  # any control character, but also a line break
+        text = _CONTROL.sub(" ", text)
     if not text.isascii():
         text = _SEQUENCE.sub(_sequence, text)
         text = fold(text.translate(_UNGLUE), keep).translate(STYLE_MARKS)
+        text = _CJK_RUN.sub(r" \g<0> ", text)
     if "@" in text or "/" in text or "www." in text:
         text = drop_handles(text, words)
     if _RUN.search(text):
@@ -177,7 +193,8 @@ _THANKS_FOR_NOTHING = re.compile(
 _NOBODY = re.compile(r"\b(?:nobody|no-?one)\b", re.IGNORECASE | re.ASCII)
 # What never came: no sentiment word, so "my parcel never arrived" was unscored
 # (no-signal). "never" becomes "missing", which VADER scores -1.2 as it does a bare "no"
-# ("no reply"). Only arrival and answer verbs: "never had a problem" is VADER's to read.
+# ("no reply"). Only arrival and answer verbs: "never had a problem" is VADER's to read,
+# and so is a word VADER negates within its reach in the same clause (_never_came).
 _NEVER_CAME = re.compile(
     r"\bnever(?=\s+(?:arrived|came|showed|turned up|shipped|delivered|called|replied"
     r"|responded|answered|received|heard back|got back|emailed|refunded)\b)",
@@ -197,8 +214,31 @@ _NEVER_SUCH = re.compile(
 )
 
 
-def idioms(text: str) -> str:
-    """Replace idioms VADER misreads by the complaint they mean."""
+# VADER negates a word up to three tokens after a negation.
+_NEGATION_REACH = 3
+_CLAUSE_END = tuple(".,;:!?…")
+
+
+def _never_came(match: re.Match[str], lexicon: Container[str]) -> str:
+    """ "missing" for "never", unless a word VADER negates follows within its reach in
+    the same clause: "never received a damaged item" is praise and "never received a
+    good answer" a complaint, as VADER reads them; as "missing" the first was a complaint
+    and the second praise. A negation-proof word ("never received my refund") is no
+    such word: VADER does not flip it, and the complaint is what never came.
+    """
+    after = match.string[match.end() : match.end() + 200].split(maxsplit=_NEGATION_REACH)
+    for token in after[:_NEGATION_REACH]:
+        word = token.strip(_PUNCT).lower()
+        if word in lexicon and word not in NEGATION_PROOF:
+            return match.group(0)
+        if token.endswith(_CLAUSE_END):
+            break
+    return "MISSING" if match.group(0).isupper() else "missing"
+
+
+def idioms(text: str, lexicon: Container[str]) -> str:
+    """Replace idioms VADER misreads by the complaint they mean; ``lexicon`` holds the
+    words VADER scores."""
     # Any case ("thanks for NOthing"). One lower() and a substring test per idiom cost
     # less than the regexes, which most texts never need (measured for the first).
     lowered = text.lower()
@@ -209,7 +249,7 @@ def idioms(text: str) -> str:
     if "never" in lowered:
         # Emphasis first: "never received such fast delivery" is praise, not what never came.
         text = _NEVER_SUCH.sub("", text)
-        text = _NEVER_CAME.sub(lambda m: "MISSING" if m.group(0).isupper() else "missing", text)
+        text = _NEVER_CAME.sub(lambda m: _never_came(m, lexicon), text)
     return text
 
 
