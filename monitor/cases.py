@@ -38,9 +38,9 @@ DEADLINE_OWED = and_(
 
 # Priority breaks ties between cases due at the same moment (and orders those without an
 # SLA): the queue on the dashboard and `cases list` sort alike.
-PRIORITY_RANK = sql_case(
-    {"urgent": 0, "high": 1, "normal": 2, "low": 3}, value=Case.priority, else_=4
-)
+PRIORITY_ORDER = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
+UNKNOWN_PRIORITY_RANK = 4
+PRIORITY_RANK = sql_case(PRIORITY_ORDER, value=Case.priority, else_=UNKNOWN_PRIORITY_RANK)
 
 
 def closed_as_spam(case: Case) -> bool:

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
+from monitor.pipeline import run_cycle
+from monitor.runtime import Runtime
 from monitor.web.queue import QueueFilter
 from tests.conftest import RuntimeFactory, mention
 from tests.webkit import api_client, client_for, seeded
@@ -40,6 +46,8 @@ def test_queue_pages_split_between_owed_and_answered_cases(make_runtime: Runtime
     owed = [r["sla_due_at"] is not None for r in first["cases"] + second["cases"]]
     assert owed == [True] * 55 + [False] * 10
     assert first["counts"]["awaiting_human"] == 65
+    # The next page after page 1's last owed case is page 2, across both parts.
+    assert lena.get("/api/cases", params={"after": first["next"]}).json() == second
 
 
 def test_queue_first_line_is_the_first_line_with_words(make_runtime: RuntimeFactory) -> None:
@@ -54,3 +62,72 @@ def test_the_assignee_filter_finds_a_user_typed_with_capitals() -> None:
     # User names are lower-case; a lead typing "Maria" in the filter got an empty queue.
     assert QueueFilter.from_params({"assignee": " Maria "}).assignee == "maria"
     assert QueueFilter.from_params({"tag": "VIP"}).tag == "vip"
+
+
+def _queue_of_two_pages(make_runtime: RuntimeFactory, tmp_path: Path) -> tuple[Runtime, Path]:
+    # 10 abusive posts owe care an answer; 45 late orders got the bot's acknowledgement:
+    # page 1 is the 10 owed cases and 40 answered ones, page 2 the last 5.
+    rows = [mention(n, "@acme you are scammers") for n in range(10)]
+    rows += [mention(n, "@acme my order is late") for n in range(10, 55)]
+    return seeded(make_runtime, rows), tmp_path / "feed0.jsonl"
+
+
+def _refs(answer: dict[str, Any]) -> list[str]:
+    return [row["ref"] for row in answer["cases"]]
+
+
+def test_queue_next_page_neither_repeats_nor_skips_after_a_new_case_arrives(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # Pages were counted by OFFSET: a case owing an answer arriving between page 1 and
+    # page 2 sorts above page 1's end, so page 2 began with page 1's last row again.
+    rt, feed = _queue_of_two_pages(make_runtime, tmp_path)
+    lena = api_client(rt, "lena")
+    first = lena.get("/api/cases").json()
+    with feed.open("a", encoding="utf-8") as out:
+        out.write(json.dumps(mention(99, "@acme you are scammers")) + "\n")
+    run_cycle(rt)
+    second = lena.get("/api/cases", params={"after": first["next"]}).json()
+    assert not set(_refs(first)) & set(_refs(second))
+    assert len(_refs(first) + _refs(second)) == 55  # the new case is above, on page 1
+    assert not second["has_more"]
+    assert second["next"] is None
+
+
+def test_queue_next_page_skips_no_case_when_a_case_above_is_resolved(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # A case of page 1 resolved before page 2 is read moved every row up one place:
+    # page 1's first case past its end was on neither page.
+    rt, _ = _queue_of_two_pages(make_runtime, tmp_path)
+    lena = api_client(rt, "lena")
+    first = lena.get("/api/cases").json()
+    resolved = lena.post(f"/api/cases/{_refs(first)[0]}/resolve", json={})
+    assert resolved.status_code == 200, resolved.text
+    second = lena.get("/api/cases", params={"after": first["next"]}).json()
+    assert len(set(_refs(first) + _refs(second))) == 55
+
+
+def test_queue_pager_says_where_its_links_go(make_runtime: RuntimeFactory, tmp_path: Path) -> None:
+    # The link back to the more urgent cases read "← newer"; the next page's link goes on
+    # after the last row shown, wherever new cases have arrived since.
+    rt, _ = _queue_of_two_pages(make_runtime, tmp_path)
+    client = client_for(rt, "lena")[0]
+    first = client.get("/").text
+    assert "newer" not in first
+    token = api_client(rt, "lena").get("/api/cases").json()["next"]
+    assert f'href="/?after={token}">more →' in first
+    second = client.get("/", params={"after": token}).text
+    assert 'href="/?">← most urgent</a>' in second
+    assert "more →" not in second
+
+
+def test_queue_refuses_an_after_token_it_did_not_give(make_runtime: RuntimeFactory) -> None:
+    lena = api_client(seeded(make_runtime, [mention(1)]), "lena")
+    for token in ("C-1001", "bzox", "x" * 300, "cjox"):
+        answer = lena.get("/api/cases", params={"after": token})
+        assert answer.status_code == 400, token
+        assert "after" in answer.json()["error"]
+    token = lena.get("/api/cases").json()["next"]
+    assert token is None
+    assert lena.get("/api/cases", params={"after": "cnwwfDE", "page": "2"}).status_code == 400

@@ -117,7 +117,12 @@ def jsonable(value: Any) -> Any:
 
 def cases(web: Web, request: Request, user: User) -> dict[str, Any]:
     page = load_queue(web.rt, user, QueueFilter.from_params(request.query_params))
-    return {"cases": page.rows, "counts": page.counts, "has_more": page.has_more}
+    return {
+        "cases": page.rows,
+        "counts": page.counts,
+        "has_more": page.has_more,
+        "next": page.next,
+    }
 
 
 def case(web: Web, request: Request, user: User) -> dict[str, Any]:

@@ -81,6 +81,15 @@ def openapi_schema() -> dict[str, Any]:
             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1},
         }
     )
+    query.append(
+        {
+            "name": "after",
+            "in": "query",
+            "required": False,
+            "description": "The next page: the `next` of the page before (not with `page`)",
+            "schema": {"type": "string"},
+        }
+    )
     # A larger number is taken as the maximum, not refused.
     days = [
         {

@@ -17,6 +17,7 @@ from monitor.runtime import Runtime
 from monitor.store.models import Case, Customer, Message
 from monitor.store.textsearch import contains_ignoring_case, like_pattern
 from monitor.web.params import require_storable, whole_number
+from monitor.web.queue_cursor import After
 from monitor.web.users import User, login_name
 
 PAGE_SIZE = 50
@@ -42,6 +43,9 @@ class QueueFilter:
     tag: str = ""
     q: str = ""
     page: int = 1
+    # The "next" of the page before: where this page starts (page numbers shift when a
+    # case arrives or leaves between two views; this position does not).
+    after: str = ""
 
     @classmethod
     def from_params(cls, params: Mapping[str, str]) -> QueueFilter:
@@ -51,6 +55,10 @@ class QueueFilter:
             for f in fields(cls)
         }
         number = whole_number(values.pop("page"), 1, 1, MAX_PAGE)
+        if values["after"]:
+            After.parse(values["after"])
+            if number != 1:
+                raise CaseworkError("give page or after, not both")
         # Stored tags are lower-case (migration 0006 tidied older ones): "VIP" finds "vip".
         values["tag"] = values["tag"].lower()
         # Cases are assigned to user names, which are lower-case: "Maria" found nothing.
@@ -92,6 +100,8 @@ class QueuePage:
     rows: list[QueueRow]
     counts: dict[str, int]
     has_more: bool
+    # The after of the next page (None: this is the last).
+    next: str | None
 
 
 def _visible(query: Select[*Ts], user: User) -> Select[*Ts]:
@@ -125,16 +135,18 @@ def load_queue(rt: Runtime, user: User, f: QueueFilter) -> QueuePage:
     matching = _filtered(_visible(select(Case), user), f).where(Case.state.in_(states))
     counts_query = _filtered(_visible(select(Case.state, func.count()), user), f)
     with rt.sessions() as session:
-        found = _page(session, matching, (f.page - 1) * PAGE_SIZE)
+        start = After.parse(f.after) if f.after else None
+        found = _page(session, matching, (f.page - 1) * PAGE_SIZE, start)
         counts = {s: int(n) for s, n in session.execute(counts_query.group_by(Case.state)).all()}
         shown = found[:PAGE_SIZE]
         customers = _customers(session, [c.customer_id for c in shown])
         firsts = _first_lines(session, [c.id for c in shown])
     rows = [_row(c, customers[c.customer_id], firsts.get(c.id, "")) for c in shown]
-    return QueuePage(rows, counts, len(found) > PAGE_SIZE)
+    more = len(found) > PAGE_SIZE
+    return QueuePage(rows, counts, more, After.of(shown[-1]).token() if more else None)
 
 
-def _page(session: Session, matching: Select[Case], offset: int) -> list[Case]:
+def _page(session: Session, matching: Select[Case], offset: int, start: After | None) -> list[Case]:
     """One page plus one row, cases owing an answer by a deadline first (the deadline
     the row shows: an answered case's met one is no reason to come first).
 
@@ -145,6 +157,9 @@ def _page(session: Session, matching: Select[Case], offset: int) -> list[Case]:
     """
     due = matching.where(DEADLINE_OWED)
     ordered = due.order_by(Case.sla_due_at, PRIORITY_RANK, Case.id)
+    rest = matching.where(not_(DEADLINE_OWED)).order_by(PRIORITY_RANK, Case.id)
+    if start is not None:
+        return _page_after(session, ordered, rest, start)
     rows = list(session.scalars(ordered.offset(offset).limit(PAGE_SIZE + 1)))
     if len(rows) > PAGE_SIZE:
         return rows
@@ -152,9 +167,23 @@ def _page(session: Session, matching: Select[Case], offset: int) -> list[Case]:
         due_total = offset + len(rows)
     else:
         due_total = session.scalar(select(func.count()).select_from(due.subquery())) or 0
-    rest = matching.where(not_(DEADLINE_OWED)).order_by(PRIORITY_RANK, Case.id)
     more = rest.offset(max(0, offset - due_total)).limit(PAGE_SIZE + 1 - len(rows))
     return rows + list(session.scalars(more))
+
+
+def _page_after(
+    session: Session, owed: Select[Case], rest: Select[Case], start: After
+) -> list[Case]:
+    """One page plus one row after ``start``: the owed cases past it (none when it owed
+    no answer itself), then the rest from their start, or past it when it is one of them."""
+    rows: list[Case] = []
+    if start.due is None:
+        rest = rest.where(start.rest_after())
+    else:
+        rows = list(session.scalars(owed.where(start.owed_after()).limit(PAGE_SIZE + 1)))
+    if len(rows) > PAGE_SIZE:
+        return rows
+    return rows + list(session.scalars(rest.limit(PAGE_SIZE + 1 - len(rows))))
 
 
 def _customers(session: Session, ids: list[int]) -> dict[int, Customer]:
