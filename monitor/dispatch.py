@@ -342,8 +342,10 @@ def _action(row: ActionRow) -> Action:
 def _note_failure(row: ActionRow, action: Action, error: ResponderError) -> None:
     """Whether the action may be in the thread now: it stays so once it may have been
     (a refusal after a lookup that found nothing settles nothing: X's search shows a
-    new post only after a while), and becomes so when this attempt may have posted."""
-    row.may_have_posted = action.retry or not error.refused
+    new post only after a while), and becomes so when this attempt may have posted.
+    As the row says it now, too: a worker whose request hung while another took its
+    claim over (and timed out) must not clear what that one may have posted."""
+    row.may_have_posted = row.may_have_posted is True or action.retry or not error.refused
 
 
 def _record_sent(

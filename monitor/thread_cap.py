@@ -29,13 +29,23 @@ Thread = tuple[str, str]  # platform, conversation id
 # Any fixed number: the first key of every thread's advisory lock (PostgreSQL).
 THREAD_LOCKS = 7_301
 
-# Sent or on their way: a claim recovered from a dead worker may have been posted, and
-# so may a failed send waiting for its retry (a timeout), which looks before it posts
-# and is not judged again: it holds its place in the thread. A failure that surely
-# posted nothing (a rate limit) holds none; its retry is judged again.
-_OUT = ActionRow.status.in_([ActionStatus.SENT.value, ActionStatus.SENDING.value]) | (
+# A reply waiting for a retry after an attempt that may have posted (a timeout, a 5xx):
+# ``failed``, or ``pending`` again (given back untried by a worker that stopped,
+# dispatch._release, or retried by a person once dead). Its retry looks before it posts
+# and is not judged again (_retried). A row older than migration 0008 (NULL) that
+# failed may have posted; a failure that surely posted nothing (a rate limit) not.
+MAY_BE_POSTED = (
     (ActionRow.status == ActionStatus.FAILED.value) & ActionRow.may_have_posted.is_not(False)
+) | (
+    (ActionRow.status == ActionStatus.PENDING.value)
+    & (
+        ActionRow.may_have_posted.is_(True)
+        | (ActionRow.may_have_posted.is_(None) & ActionRow.last_error.is_not(None))
+    )
 )
+# Sent or on their way: a claim recovered from a dead worker may have been posted, and
+# so may a retry of one: it holds its place in the thread.
+_OUT = ActionRow.status.in_([ActionStatus.SENT.value, ActionStatus.SENDING.value]) | MAY_BE_POSTED
 
 
 def withdraw_over_cap(

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, not_, or_, update
 from sqlalchemy.orm import Session
 
-from monitor import cases
+from monitor import cases, thread_cap
 from monitor.casework import CaseworkError, find_case, lock_case
 from monitor.domain import (
     TAG,
@@ -158,19 +158,17 @@ _QUEUED = [ActionStatus.PENDING.value, ActionStatus.FAILED.value, ActionStatus.S
 
 
 def _withdrawable(rt: Runtime, now: datetime) -> ColumnElement[bool]:
-    """Not a reply an earlier attempt may have posted: a dead worker's claim, or a failed
-    send waiting for its retry that was not a sure refusal (a timeout, a 5xx; NULL, older
-    than migration 0008, as thread_cap._OUT). Withdrawn, a reply in the thread was
-    recorded as never sent and taken off its thread's count. The dispatcher that claims
-    it looks for it in the thread and, the case being spam, records it as sent or
-    withdraws it; never sends."""
+    """Not a reply an earlier attempt may have posted: a dead worker's claim, or a send
+    waiting for its retry (failed, or pending again) that was not a sure refusal (a
+    timeout, a 5xx; NULL, older than migration 0008: thread_cap.MAY_BE_POSTED).
+    Withdrawn, a reply in the thread was recorded as never sent and taken off its
+    thread's count. The dispatcher that claims it looks for it in the thread and, the
+    case being spam, records it as sent or withdraws it; never sends."""
     stale_before = now - timedelta(seconds=rt.settings.workers.stale_claim_seconds)
     abandoned = (ActionRow.status == ActionStatus.SENDING.value) & (
         ActionRow.updated_at < stale_before
     )
-    failed = ActionRow.status == ActionStatus.FAILED.value
-    unsure = failed & ActionRow.may_have_posted.is_not(False)
-    return not_(or_(abandoned, unsure))
+    return not_(or_(abandoned, thread_cap.MAY_BE_POSTED))
 
 
 def _withdraw(

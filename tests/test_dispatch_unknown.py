@@ -293,3 +293,40 @@ def test_a_reddit_reply_refused_by_ratelimit_is_posted_without_reading_the_threa
     dispatch_outbox(rt)
     assert (action(rt).status, action(rt).result_external_id) == (ActionStatus.SENT, "t1_r9")
     assert api.seen("GET", "/comments/abc123/_/c1/?") == []
+
+
+class HungThenRateLimited(ScriptedResponder):
+    """The first post hangs past workers.stale_claim_seconds; meanwhile another worker
+    takes the claim over, and its own post is taken by the platform but times out. The
+    hung request then comes back refused by a rate limit."""
+
+    def __init__(self, rt: Runtime) -> None:
+        super().__init__()
+        self.rt, self.hung = rt, False
+
+    def send(self, action: Action) -> SendResult:
+        if not self.hung:
+            self.hung = True
+            self.rt.clock.advance(seconds=self.rt.settings.workers.stale_claim_seconds + 1)  # type: ignore[attr-defined]
+            dispatch_outbox(self.rt)  # the other worker
+            raise temporary("429 Too Many Requests", rate_limited=True)
+        super().send(action)
+        raise temporary("read timed out")
+
+
+def test_a_late_refusal_does_not_clear_what_the_worker_that_took_over_may_have_posted(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The hung worker's refusal was written over the row after the takeover's timeout:
+    # "may have posted" became False, and the next retry posted again without looking.
+    rt, _ = queued(make_runtime)
+    responder = HungThenRateLimited(rt)
+    rt.responders[Platform.X] = responder
+    dispatch_outbox(rt)
+    assert len(responder.posts) == 1  # the takeover's, which timed out
+    rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    assert responder.lookups == 2  # the takeover's look, and the retry's
+    assert len(responder.posts) == 1
+    with rt.sessions() as session:
+        assert session.scalars(select(ActionRow)).one().status == ActionStatus.SENT.value

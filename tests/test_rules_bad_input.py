@@ -134,3 +134,13 @@ def test_a_rule_file_linked_to_a_missing_file_is_an_error_not_skipped(tmp_path: 
     assert problems(folder) == [
         "{dir}/20-b.yaml:1:1: cannot read the file: No such file or directory"
     ]
+
+
+def test_an_editors_lock_file_beside_a_rule_file_is_not_a_rule_file(tmp_path: Path) -> None:
+    # Emacs marks a rule file being edited with a link `.#20-b.yaml` to no file. Since
+    # folders and dangling links named *.yaml are reported, that lock failed
+    # check-config, the start and every reload while the file was open in Emacs.
+    folder = tmp_path / "rules"
+    write(folder, "name: ok\nmatch: {text: hi}\nthen: {tag: [hi]}\n", "20-b.yaml")
+    (folder / ".#20-b.yaml").symlink_to("lena@care-host.4242:1764844800")
+    assert problems(folder) == []

@@ -275,3 +275,26 @@ def test_a_reply_refused_by_a_rate_limit_is_judged_again_on_its_retry(
     assert [target for _, target, _ in responder.posts] == ["1002"]
     assert responder.lookups == 0  # refused for sure: nothing to look for
     assert bot_replies_in_thread(rt, "1001") == 1
+
+
+def test_a_given_back_retry_that_may_be_posted_still_counts_toward_its_threads_cap(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The first reply timed out (it may be in the thread), and its retry was claimed by
+    # a worker that stopped before trying it and gave it back as `pending` (or a person
+    # retried it once dead). Only a `failed` one held its place: the other customer's
+    # reply went out, then the retry, not judged again, too: two in a thread capped at 1.
+    rt = two_customers_one_thread(make_runtime, cap=1, dispatch={"batch_size": 1})
+    with transaction(rt.sessions) as session:
+        first = session.scalars(select(ActionRow).where(ActionRow.target_external_id == "1001"))
+        row = first.one()  # as dispatch._release leaves a retry it claimed and gave back
+        row.attempts, row.last_error, row.may_have_posted = 1, "504 Gateway Timeout", True
+        row.next_attempt_at = rt.clock.now() + timedelta(minutes=1)
+    responder = ScriptedResponder()
+    rt.responders = dict.fromkeys(Platform, responder)
+    dispatch_outbox(rt)  # the other reply, due first
+    rt.clock.advance(minutes=2)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    assert statuses(rt) == {"1001": "sent", "1002": "rejected"}
+    assert [target for _, target, _ in responder.posts] == ["1001"]
+    assert responder.lookups == 1

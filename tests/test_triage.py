@@ -529,3 +529,33 @@ def test_a_spam_cases_reply_whose_look_fails_does_not_reopen_the_case(
         assert reply.status == "dead"
         assert (case.state, "spam" in case.tags) == ("resolved", True)
         assert session.query(ActionRow).filter(ActionRow.kind == "notify").count() == 0
+
+
+@pytest.mark.parametrize("posted", [True, False])
+def test_spam_leaves_a_released_retry_that_may_have_posted_to_be_looked_for(
+    make_runtime: RuntimeFactory, posted: bool
+) -> None:
+    # The reply timed out (it may be in the thread); its retry was claimed by a worker
+    # that stopped (SIGTERM) before trying it and gave it back as `pending`. Spam then
+    # rejected it as never posted: only a `failed` one was left to be looked for.
+    late = mention(1, "@acme my order is late, terrible service")
+    rt, responder = first_send_fails(make_runtime, [late], temporary("504 Gateway Timeout"))
+    if posted:  # the platform took it before the gateway gave up
+        with rt.sessions() as session:
+            reply = session.query(ActionRow).filter(ActionRow.kind == "reply").one()
+            responder.posts.append(("p1", reply.target_external_id, reply.text))
+    rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    rt.stopping.set()
+    dispatch_outbox(rt)  # claimed, then given back untried
+    rt.stopping.clear()
+    with rt.sessions() as session:
+        reply = session.query(ActionRow).filter(ActionRow.kind == "reply").one()
+        assert (reply.status, reply.may_have_posted) == ("pending", True)
+    triage.mark_spam(rt, "C-1001", user="lena")
+    dispatch_outbox(rt)
+    assert (responder.lookups, len(responder.posts)) == (1, int(posted))
+    with rt.sessions() as session:
+        reply = session.query(ActionRow).filter(ActionRow.kind == "reply").one()
+        case = session.query(Case).one()
+        assert reply.status == ("sent" if posted else "rejected")
+        assert (case.state, case.bot_replies) == ("resolved", int(posted))

@@ -21,6 +21,8 @@ from monitor.yamlpos import ConfigError, Document, Problem, load_documents
 # parsing it would stall check-config and the hot-reload job.
 MAX_RULE_FILE_BYTES = 1_000_000
 RULE_SUFFIXES = (".yaml", ".yml")
+# What Emacs names the lock of a file being edited, beside it: `.#` and the file's name.
+EDITOR_LOCK = ".#"
 
 
 @dataclass(frozen=True)
@@ -35,8 +37,13 @@ class RulesEnv:
 
 def rule_files(directory: Path) -> list[Path]:
     """Everything named like a rule file, files or not: a folder or a link to a missing
-    file under such a name is reported when read, not skipped with its rules."""
-    return sorted(p for p in directory.iterdir() if p.suffix in RULE_SUFFIXES)
+    file under such a name is reported when read, not skipped with its rules. Emacs's
+    lock of a file being edited (``.#20-care.yaml``, a link to no file) is not one."""
+    return sorted(
+        p
+        for p in directory.iterdir()
+        if p.suffix in RULE_SUFFIXES and not p.name.startswith(EDITOR_LOCK)
+    )
 
 
 def rules_version(directory: Path) -> str:
