@@ -115,3 +115,24 @@ def test_phrases_match_across_any_run_of_spaces(text: str) -> None:
     check = Pattern("text", "text", compiled, negate=False)
     assert check.find(facts(text)) is not None
     assert check.find(facts("nothing working")) is None
+
+
+def test_a_phrase_is_prefiltered_whole_and_still_found_across_spaces() -> None:
+    # The prefilter looks for the whole phrase (not only its longest word, which let
+    # many more mentions through to the regex), in the text with each run of spaces
+    # as one, so a double space or a line break still reaches the regex.
+    compiled = compile_text(["not working", "refund"], ())
+    assert compiled.prefilter == ("not working",)
+    check = Pattern("text", "text", compiled, negate=False)
+    assert check.find(facts("still not \n working")) is not None
+    assert check.find(facts("working, not really")) is None
+
+
+@pytest.mark.parametrize("text", ["late  order", "late\norder", "late\t \torder"])
+def test_a_regex_literal_with_spaces_is_prefiltered_in_the_spaced_text(text: str) -> None:
+    compiled = compile_text([r"late\s+order"], ("regex",))
+    check = Pattern("text", "text", compiled, negate=False)
+    assert check.find(facts(text)) is not None
+    literal = compile_text(["late  order"], ("regex",))
+    assert literal.prefilter == ("late order",)
+    assert Pattern("text", "text", literal, negate=False).find(facts("a late  order")) is not None

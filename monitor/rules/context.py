@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from monitor.domain import CaseState, Mention, Score, primary_subtag
-from monitor.rules.textmatch import as_read, words_of
+from monitor.rules.textmatch import as_read, one_space, words_of
 
 # Regexes never see more than this: a Reddit comment is at most 10,000 characters, and
 # a bounded input keeps even a slow pattern's cost bounded. Words and the other plain
@@ -71,7 +71,8 @@ class Facts:
         self.text = as_read(mention.text)
         self.regex_text = self.text[:MAX_MATCHED_CHARS]
         text = self.text if self.text.isascii() else self.text.translate(_AS_REGEX_FOLDS)
-        self.lowered = text.lower()
+        # For the literal prefilters, each whitespace run as one space (one_space).
+        self.lowered = one_space(text.lower())
         self.words = words_of(self.lowered)
         self.label = score.label.value
         self.compound = score.compound

@@ -165,7 +165,7 @@ def compile_text(values: Sequence[str], modifiers: Sequence[str]) -> CompiledTex
     words = tuple(v.lower() for v in values if ascii_insensitive and _single_word(v))
     rest_values = [v for v in values if v.lower() not in words]
     rest = _combined(rest_values, mode, flags) if rest_values else None
-    literals = tuple(max(v.lower().split(), key=len, default="") for v in rest_values)
+    literals = tuple(one_space(v.lower()) for v in rest_values)
     prefilter = literals if all(v.isascii() for v in rest_values) else ()
     return CompiledText(full, words, rest, prefilter, index_tokens(values))
 
@@ -174,6 +174,14 @@ def _combined(values: Sequence[str], mode: str, flags: int) -> re.Pattern[str]:
     # Longest first, so "not working" wins over "working" and is what {match} shows.
     alternatives = "|".join(_spaced(v) for v in sorted(values, key=len, reverse=True))
     return re.compile(_WRAPPERS[mode].format(alternatives), flags)
+
+
+def one_space(text: str) -> str:
+    """``text`` with each run of whitespace as one space. The literal prefilters look in
+    the mention's text so spaced (``Facts.lowered``) for a value so spaced: if a value
+    occurs in a text, it occurs so in the text so spaced, and a phrase whose spaces
+    match any run (_spaced) is still looked up whole, not by one of its words."""
+    return _SPACES.sub(" ", text)
 
 
 def _spaced(value: str) -> str:
@@ -223,7 +231,7 @@ def _regex_literals(patterns: Sequence[str]) -> tuple[str, ...]:
         longest = max([*runs, run], key=len)
         if len(longest) < 2:
             return ()
-        literals.append(longest.lower())
+        literals.append(one_space(longest.lower()))
     return tuple(literals)
 
 
