@@ -201,7 +201,7 @@ def test_rules_test_never_prints_control_characters(tmp_path: Path) -> None:
     code, out, _ = run("rules", "test", "--config", str(path), "--sample", str(sample))
     assert code == 0
     assert out.splitlines()[:3] == [
-        "1 @evil\\x1b[2J unscored +0.000 (no-signal)",
+        "1 @evil\\x1b[2J negative -0.361",  # the C1 control no longer hides "broken"
         "  matched: echo",
         '  reply: "Sorry Eve: broken"',
     ]
