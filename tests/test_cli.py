@@ -688,3 +688,31 @@ def test_a_rules_folder_the_service_user_cannot_read_is_a_config_error(
     code, output, exception = invoke_as_another_user(*command, "--config", config)
     assert code == 2, (output, exception)
     assert f"{unreadable}:1:1: cannot read the folder: Permission denied" in output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["serve"],
+        ["db", "upgrade"],
+        ["status"],
+        ["cases", "list"],
+        ["run", "--once"],
+        ["db", "copy", "--to", "sqlite://"],
+        ["db", "downgrade", "0001"],
+    ],
+)
+def test_a_database_folder_that_cannot_be_created_is_one_line_and_exit_2(
+    demo_config: Path, tmp_path: Path, command: list[str]
+) -> None:
+    """`database.url` naming a folder inchannel cannot create (one the service user may
+    not write in; staged with a file where a folder of the path goes, since the tests
+    run as root) stopped `serve` with a traceback and exit 1, which systemd restarts
+    every RestartSec for ever; `run` blamed its worker lock file and a `sudo`."""
+    (tmp_path / "var").write_text("a file, not a folder\n", encoding="utf-8")
+    result = CliRunner().invoke(main, [*command, "--config", str(demo_config)])
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert result.stderr == (
+        f"error: cannot create the database folder {tmp_path / 'var'}: File exists; "
+        "the user running inchannel must be able to create it, or create it for that user\n"
+    )
