@@ -24,6 +24,7 @@ from monitor.database_settings import Database
 from monitor.logs import setup_logging
 from monitor.settings import Settings, config_path, load_settings
 from monitor.store.db import (
+    CannotCreateFolder,
     CannotDowngrade,
     NotMigratedError,
     current_revision,
@@ -134,6 +135,9 @@ class _Commands(click.Group):
         except DBAPIError as exc:
             click.echo(f"error: the database cannot be used: {_first_line(exc)}", err=True)
             sys.exit(1)
+        except CannotCreateFolder as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_CONFIG)  # a folder's owner: restarting cannot fix it
 
 
 def _first_line(error: DBAPIError) -> str:

@@ -24,6 +24,10 @@ from pydantic import ValidationInfo
 Loc = tuple[str | int, ...]
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+MALFORMED_REF = (
+    "'${' that is not an environment variable reference: write ${NAME}, NAME of letters,"
+    " digits and _"
+)
 # No config or rule file needs more than a handful of levels; a limit far below
 # Python's recursion limit keeps the composer and every later walk of the data
 # (environment substitution, rule building) from overflowing the stack.
@@ -281,6 +285,8 @@ def substitute_env(
             for name in _ENV_REF.findall(value):
                 if name not in env:
                     problems.append(doc.problem(loc, f"environment variable {name} is not set"))
+            if "${" in _ENV_REF.sub("", value):  # ${DB-PASSWORD}: kept as text, unread
+                problems.append(doc.problem(loc, MALFORMED_REF))
             whole = _ENV_REF.fullmatch(value) is not None
             substituted.add(loc)
             return _ENV_REF.sub(lambda m: value_of(m.group(1), loc, whole), value)

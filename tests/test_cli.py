@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 from click.testing import CliRunner
@@ -639,3 +640,79 @@ def test_db_commands_name_a_run_lock_they_cannot_open(
     result = CliRunner().invoke(main, [*command, "--config", str(demo_config)])
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith(f"error: cannot open the worker lock file {lock}: ")
+
+
+@pytest.fixture
+def shared_demo_config() -> Iterator[Path]:
+    """The demo config in a folder another user may enter: /tmp itself, since pytest's
+    own folders are its owner's alone."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="inchannel-shared-"))
+    try:
+        shutil.copytree(REPO / "config", folder / "config")
+        for path in [folder, *folder.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        yield folder / "config" / "inchannel.yaml"
+    finally:
+        shutil.rmtree(folder)
+
+
+def invoke_as_another_user(*args: str) -> tuple[int, str, BaseException | None]:
+    """As a service user would: root reads any folder whatever its mode, so the tests
+    (which run as root) take the identity of `nobody` for the command."""
+    switch = os.geteuid() == 0
+    if switch:
+        os.seteuid(65534)
+    try:
+        result = CliRunner().invoke(main, list(args))
+    finally:
+        if switch:
+            os.seteuid(0)
+    return result.exit_code, result.output, result.exception
+
+
+@pytest.mark.parametrize("folder", ["rules", "answers"])
+@pytest.mark.parametrize("command", [["check-config"], ["run", "--once"]])
+def test_a_rules_folder_the_service_user_cannot_read_is_a_config_error(
+    shared_demo_config: Path, folder: str, command: list[str]
+) -> None:
+    """A rules (or answers) folder the service user may not list (a checkout by another
+    user with umask 077) stopped `run` with a PermissionError traceback, exit 1: systemd
+    restarted it every RestartSec for ever, as it does not for exit 2."""
+    config = str(shared_demo_config)
+    assert invoke("check-config", "--config", config)[0] == 0  # the modules it imports, loaded
+    assert invoke_as_another_user("check-config", "--config", config)[:2] == (0, ANY)
+    unreadable = shared_demo_config.parent / folder
+    unreadable.chmod(0o000)
+    code, output, exception = invoke_as_another_user(*command, "--config", config)
+    assert code == 2, (output, exception)
+    assert f"{unreadable}:1:1: cannot read the folder: Permission denied" in output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["serve"],
+        ["db", "upgrade"],
+        ["status"],
+        ["cases", "list"],
+        ["run", "--once"],
+        ["db", "copy", "--to", "sqlite://"],
+        ["db", "downgrade", "0001"],
+    ],
+)
+def test_a_database_folder_that_cannot_be_created_is_one_line_and_exit_2(
+    demo_config: Path, tmp_path: Path, command: list[str]
+) -> None:
+    """`database.url` naming a folder inchannel cannot create (one the service user may
+    not write in; staged with a file where a folder of the path goes, since the tests
+    run as root) stopped `serve` with a traceback and exit 1, which systemd restarts
+    every RestartSec for ever; `run` blamed its worker lock file and a `sudo`."""
+    (tmp_path / "var").write_text("a file, not a folder\n", encoding="utf-8")
+    result = CliRunner().invoke(main, [*command, "--config", str(demo_config)])
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert result.stderr == (
+        f"error: cannot create the database folder {tmp_path / 'var'}: File exists; "
+        "the user running inchannel must be able to create it, or create it for that user\n"
+    )

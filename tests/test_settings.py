@@ -465,3 +465,22 @@ def test_a_webhook_url_given_as_a_channel_name_is_not_printed(
     problems = [str(p) for p in caught.value.problems]
     assert problems == [f"{path}:{expected}"]
     assert "SECRET" not in problems[0]
+
+
+@pytest.mark.parametrize("reference", ["${DB-PASSWORD}", "${DB_PASSWORD", "${ DB_PASSWORD }"])
+def test_a_malformed_environment_reference_is_a_config_error(
+    tmp_path: Path, reference: str
+) -> None:
+    """A reference with a typo in its syntax was kept as literal text: the worker started
+    with the password `${DB-PASSWORD}`, failed to connect (exit 1) and was restarted for
+    ever, and a webhook URL or an X token failed only at the first post. The docs promise
+    that a typo fails at start."""
+    config = tmp_path / "inchannel.yaml"
+    url = f"postgresql://care:{reference}@db.internal/inchannel"
+    config.write_text(f"brand: {{name: Acme}}\ndatabase: {{url: '{url}'}}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config, environ={"DB_PASSWORD": "secret", "DB": "secret"})
+    assert [str(p) for p in caught.value.problems] == [
+        f"{config}:2:12: database.url: '${{' that is not an environment variable reference:"
+        " write ${NAME}, NAME of letters, digits and _"
+    ]

@@ -39,11 +39,21 @@ def rule_files(directory: Path) -> list[Path]:
     """Everything named like a rule file, files or not: a folder or a link to a missing
     file under such a name is reported when read, not skipped with its rules. Emacs's
     lock of a file being edited (``.#20-care.yaml``, a link to no file) is not one."""
-    return sorted(
+    return [
         p
-        for p in directory.iterdir()
+        for p in listed(directory)
         if p.suffix in RULE_SUFFIXES and not p.name.startswith(EDITOR_LOCK)
-    )
+    ]
+
+
+def listed(directory: Path) -> list[Path]:
+    """The folder's entries in name order; ConfigError when it cannot be listed (another
+    user's checkout made with umask 077): a setup error, not a crash to restart from."""
+    try:
+        return sorted(directory.iterdir())
+    except OSError as exc:
+        reason = f"cannot read the folder: {exc.strerror or type(exc).__name__}"
+        raise ConfigError([Problem(str(directory), 1, 1, "", reason)]) from None
 
 
 def rules_version(directory: Path) -> str:
@@ -108,7 +118,7 @@ def misnamed_files(directory: Path, *, kind: str) -> list[Problem]:
     never read: suffixes are case-sensitive, so ``20-care.YAML`` would be skipped
     without a word."""
     problems = []
-    for path in sorted(directory.iterdir()):
+    for path in listed(directory):
         if path.suffix.lower() in RULE_SUFFIXES and path.suffix not in RULE_SUFFIXES:
             message = f"not read: {kind} must end in .yaml or .yml, not {path.suffix}"
             problems.append(Problem(str(path), 1, 1, "", message))

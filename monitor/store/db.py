@@ -35,6 +35,18 @@ class CannotDowngrade(RuntimeError):
     """A revision `db downgrade` cannot take the database back to."""
 
 
+class CannotCreateFolder(RuntimeError):
+    """The SQLite database's folder does not exist and cannot be created (the user
+    running inchannel may not write in its parent): a setup error no restart fixes."""
+
+    def __init__(self, folder: Path, exc: OSError) -> None:
+        reason = exc.strerror or type(exc).__name__
+        super().__init__(
+            f"cannot create the database folder {folder}: {reason}; the user running "
+            "inchannel must be able to create it, or create it for that user"
+        )
+
+
 def make_engine(
     url: str, *, echo: bool = False, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
 ) -> Engine:
@@ -66,7 +78,11 @@ def engine_for(database: Database) -> Engine:
 def _sqlite_engine(url: str, echo: bool, busy_timeout_ms: int) -> Engine:
     database = make_url(url).database
     if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(database).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CannotCreateFolder(folder, exc) from None
     engine = create_engine(
         url, echo=echo, connect_args={"timeout": busy_timeout_ms / 1000}, hide_parameters=True
     )

@@ -18,6 +18,8 @@ from typing import TextIO
 
 from sqlalchemy.engine import make_url
 
+from monitor.store.db import CannotCreateFolder
+
 # Who holds the lock, written after the pid: `db copy` holds it too, and a worker it
 # turns away must not be told another worker runs.
 RUN = "inchannel run"
@@ -86,6 +88,9 @@ def only_worker(url: str, *, role: str = RUN) -> Iterator[None]:
 def _opened(lock_path: Path) -> TextIO:
     try:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CannotCreateFolder(lock_path.parent, exc) from None
+    try:
         return lock_path.open("a+", encoding="utf-8")
     except OSError as exc:
         raise CannotLock(lock_path, exc) from None
