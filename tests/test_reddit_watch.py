@@ -410,3 +410,27 @@ def test_a_subreddit_removed_from_the_config_loses_its_cursor_and_starts_fresh_w
     assert len(api.seen("GET", "/r/gadgets/comments/?")) == 2
     assert {"t1_n0", "t1_n1"} <= {m.external_id for m in messages(rt)}
     assert state(rt, "watch").last_error is None
+
+
+@pytest.mark.parametrize(
+    ("brand", "query"),
+    [
+        ('Say "Hi" Ltd', '"Say Hi Ltd"'),
+        ("Back\\Slash", '"Back Slash"'),
+        ("-Minus OR (Not) AND Co", '"-Minus OR (Not) AND Co"'),
+    ],
+    ids=["quote", "backslash", "operators"],
+)
+def test_the_default_search_is_one_phrase_whatever_the_brand_name_holds(
+    make_runtime: RuntimeFactory, api: FakeAPI, brand: str, query: str
+) -> None:
+    # A double quote in the brand name closed the phrase early ('"Say "Hi" Ltd"' is
+    # two phrases around a bare word), and a backslash escaped its closing quote.
+    # Inside the phrase, OR, AND, NOT, parentheses and a leading minus are plain words.
+    serve_token(api)
+    api.add("GET", "/r/all/search/?", listing())
+    config = {"name": "search", "type": "reddit_search"}
+    rt = make_runtime(sources=[config], reddit=reddit_section(api), brand={"name": brand})
+    poll_source(rt, "search")
+    (request,) = api.seen("GET", "/r/all/search/?")
+    assert request.query["q"] == [query]

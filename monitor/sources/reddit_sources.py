@@ -176,7 +176,7 @@ class RedditSearchSource(BackfillingRedditSource):
     ) -> None:
         super().__init__(config.name, connection, own, overlap=config.overlap_seconds)
         self.config = config
-        self.query = config.query or f'"{brand}"'
+        self.query = config.query or _brand_phrase(brand)
 
     def _poll(self, state: SourceCursor, batch: PollBatch, now: datetime) -> SourceCursor:
         names = _names(self.config.subreddits)
@@ -208,6 +208,14 @@ class RedditSearchSource(BackfillingRedditSource):
             )
             for sub in _names(self.config.subreddits)
         ]
+
+
+def _brand_phrase(brand: str) -> str:
+    """The brand name as one quoted phrase, the default search. A double quote in the
+    name ended the phrase early and a backslash escaped its closing quote, so each is
+    searched as a space: the phrase keeps the name's words.
+    Inside the phrase, OR, AND, NOT, parentheses and a leading minus are plain words."""
+    return '"' + " ".join(brand.replace('"', " ").replace("\\", " ").split()) + '"'
 
 
 def _queue(unmarked: tuple[str, ...], new: tuple[str, ...], batch: PollBatch) -> tuple[str, ...]:
