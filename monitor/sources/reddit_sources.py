@@ -35,6 +35,7 @@ from monitor.sources.reddit_settings import (
 )
 
 if TYPE_CHECKING:
+    from monitor.clock import Clock
     from monitor.settings import Brand
 
 # A banned or private subreddit is tried again after this long.
@@ -287,8 +288,9 @@ def build_reddit_source(
     config: RedditInboxSourceConfig | RedditSubredditSourceConfig | RedditSearchSourceConfig,
     reddit: RedditSettings,
     brand: Brand,
+    clock: Clock | None = None,
 ) -> RedditSourceBase:
-    connection = RedditConnection(reddit)
+    connection = RedditConnection(reddit, clock)
     own = brand.own_handles("reddit") | reddit.login_names()
     if isinstance(config, RedditInboxSourceConfig):
         return RedditInboxSource(config, connection, own)
