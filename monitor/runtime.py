@@ -97,7 +97,7 @@ def build_source(
         from monitor.sources.reddit_sources import build_reddit_source
 
         assert settings.reddit is not None  # Settings validation requires the section
-        return build_reddit_source(config, settings.reddit, settings.brand)
+        return build_reddit_source(config, settings.reddit, settings.brand, clock)
     from monitor.sources.x_build import build_x_source
 
     assert sessions is not None, "X sources keep usage and details in the database"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -431,3 +433,36 @@ def test_a_comment_removed_by_reddit_is_skipped_as_removed(
     poll_source(rt, "inbox")
     assert [m.external_id for m in messages(rt)] == ["t1_k1"]
     assert state(rt).details["skipped_last_poll"] == {"deleted": 2}
+
+
+def test_the_quota_reset_is_counted_from_the_answer_that_spent_it_not_the_polls_start(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Reddit's x-ratelimit-reset counts from its answer. It was added to the moment the
+    # poll began, so after a slow poll the source was polled again before the reset
+    # (and failed as rate limited, or prawcore slept in the worker).
+    serve_token(api)
+    arrived, gate = threading.Event(), threading.Event()
+    spent = {"x-ratelimit-remaining": "0", "x-ratelimit-used": "600", "x-ratelimit-reset": "240"}
+    api.add("GET", "/message/mentions", replace(listing(headers=spent), arrived=arrived, gate=gate))
+    rt = inbox_runtime(make_runtime, api, comment_replies=False)
+    assert isinstance(rt.clock, FakeClock)
+    started = rt.clock.now()
+
+    def answer_two_minutes_later() -> None:
+        assert arrived.wait(timeout=60)
+        assert isinstance(rt.clock, FakeClock)
+        rt.clock.advance(seconds=120)
+        gate.set()
+
+    slow = threading.Thread(target=answer_two_minutes_later)
+    slow.start()
+    try:
+        poll_source(rt, "inbox")
+    finally:
+        gate.set()
+        slow.join()
+    reset = started + timedelta(seconds=120 + 240)
+    found = state(rt)
+    assert found.rate_limit_reset_at == reset
+    assert found.details["ratelimit"]["reset_at"] == reset.isoformat()

@@ -10,6 +10,7 @@ import pytest
 from monitor.clock import FakeClock
 from monitor.ingest import poll_source
 from monitor.runtime import Runtime
+from monitor.sources.reddit_cursor import decode_cursor
 from monitor.sources.reddit_keywords import KeywordMatcher
 from tests.conftest import RuntimeFactory
 from tests.fakeapi import FakeAPI, Reply
@@ -378,3 +379,58 @@ def test_keywords_match_text_as_it_reads_styled_hidden_or_typographic(
     rt = watch_runtime(make_runtime, api, submissions=False, keywords=["acme", "don't trust"])
     poll_source(rt, "watch")
     assert sorted(m.external_id for m in messages(rt)) == ["t1_b1", "t1_q1", "t1_w1", "t1_z1"]
+
+
+def test_a_subreddit_removed_from_the_config_loses_its_cursor_and_starts_fresh_when_readded(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # The cursors of subreddits no longer watched stayed in the source's state for ever,
+    # and one added back months later read from its old position: a fresh watch's first
+    # poll was reported as "over N new items since the last poll, older missed".
+    serve_token(api)
+    api.add("GET", "/r/acme/comments/?", listing(comment("a1", "acme", created=T0)))
+    gadgets = api.add("GET", "/r/gadgets/comments/?", listing(comment("g1", "acme", created=T0)))
+    both = {"subreddits": ["acme", "gadgets"], "submissions": False, "max_items": 2}
+    poll_source(watch_runtime(make_runtime, api, **both), "watch")
+    # The config drops r/gadgets; the daemon is restarted a day later.
+    rt = watch_runtime(make_runtime, api, subreddits=["acme"], submissions=False)
+    assert isinstance(rt.clock, FakeClock)
+    rt.clock.advance(days=1)
+    poll_source(rt, "watch")
+    assert len(api.seen("GET", "/r/acme/comments/?")) == 2
+    assert sorted(decode_cursor(state(rt, "watch").cursor).listings) == ["acme/comments"]
+
+    # r/gadgets is added back 90 days later: its first poll is a new watch's.
+    later = [comment(f"n{n}", "acme help", created=T0 + 90 * 86400 - n) for n in range(2)]
+    gadgets.replies = [listing(*later)]
+    rt = watch_runtime(make_runtime, api, **both)
+    assert isinstance(rt.clock, FakeClock)
+    rt.clock.advance(days=90)
+    poll_source(rt, "watch")
+    assert len(api.seen("GET", "/r/gadgets/comments/?")) == 2
+    assert {"t1_n0", "t1_n1"} <= {m.external_id for m in messages(rt)}
+    assert state(rt, "watch").last_error is None
+
+
+@pytest.mark.parametrize(
+    ("brand", "query"),
+    [
+        ('Say "Hi" Ltd', '"Say Hi Ltd"'),
+        ("Back\\Slash", '"Back Slash"'),
+        ("-Minus OR (Not) AND Co", '"-Minus OR (Not) AND Co"'),
+    ],
+    ids=["quote", "backslash", "operators"],
+)
+def test_the_default_search_is_one_phrase_whatever_the_brand_name_holds(
+    make_runtime: RuntimeFactory, api: FakeAPI, brand: str, query: str
+) -> None:
+    # A double quote in the brand name closed the phrase early ('"Say "Hi" Ltd"' is
+    # two phrases around a bare word), and a backslash escaped its closing quote.
+    # Inside the phrase, OR, AND, NOT, parentheses and a leading minus are plain words.
+    serve_token(api)
+    api.add("GET", "/r/all/search/?", listing())
+    config = {"name": "search", "type": "reddit_search"}
+    rt = make_runtime(sources=[config], reddit=reddit_section(api), brand={"name": brand})
+    poll_source(rt, "search")
+    (request,) = api.seen("GET", "/r/all/search/?")
+    assert request.query["q"] == [query]

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
@@ -23,6 +23,7 @@ import praw.exceptions
 import requests
 from requests.adapters import HTTPAdapter
 
+from monitor.clock import Clock, SystemClock
 from monitor.sources.reddit_errors import (
     ReplyOutcomeUnknown,
     RetryAfterNotSeconds,
@@ -51,6 +52,7 @@ class RateLimits:
     used: int | None
     reset_seconds: int | None  # seconds until the window resets, as Reddit reports it
     requests: int  # HTTP requests made by this connection so far
+    reset_at: datetime | None = None  # when it resets: counted from the answer that said so
 
 
 class ObservingAdapter(HTTPAdapter):
@@ -63,11 +65,13 @@ class ObservingAdapter(HTTPAdapter):
     a reply Reddit may already have posted, that was the same comment up to three times.
     """
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, clock: Clock) -> None:
         super().__init__(max_retries=0)
         self.timeout = timeout
+        self.clock = clock
         self.requests = 0
         self.headers: dict[str, str] = {}
+        self.headers_at: datetime | None = None  # when the last ``headers`` came
         # time.monotonic() until which prawcore holds the next request: nothing remains.
         self.held_until = 0.0
         self._lock = threading.Lock()
@@ -88,6 +92,7 @@ class ObservingAdapter(HTTPAdapter):
             _whole_numbers(response.headers)
             with self._lock:
                 self.headers = {k: response.headers.get(k, "") for k in _RATE_HEADERS}
+                self.headers_at = self.clock.now()
                 self.held_until = _held_until(self.headers)
         if response.status_code == 429:
             _check_retry_after(response)
@@ -162,9 +167,9 @@ _RATE_HEADERS = ("x-ratelimit-remaining", "x-ratelimit-used", "x-ratelimit-reset
 
 
 class RedditConnection:
-    def __init__(self, settings: RedditSettings) -> None:
+    def __init__(self, settings: RedditSettings, clock: Clock | None = None) -> None:
         self.settings = settings
-        self.adapter = ObservingAdapter(settings.timeout_seconds)
+        self.adapter = ObservingAdapter(settings.timeout_seconds, clock or SystemClock())
         self._login_name: str | None = None
         session = requests.Session()
         session.mount("https://", self.adapter)
@@ -293,12 +298,17 @@ class RedditConnection:
         )
 
     def limits(self) -> RateLimits:
-        headers = self.adapter.headers
+        headers, received = self.adapter.headers, self.adapter.headers_at
+        reset = header_number(headers.get("x-ratelimit-reset"), int)
+        reset_at = None
+        if reset is not None and received is not None:
+            reset_at = received + timedelta(seconds=reset)  # Reddit counts from its answer
         return RateLimits(
             remaining=header_number(headers.get("x-ratelimit-remaining"), float),
             used=header_number(headers.get("x-ratelimit-used"), int),
-            reset_seconds=header_number(headers.get("x-ratelimit-reset"), int),
+            reset_seconds=reset,
             requests=self.adapter.requests,
+            reset_at=reset_at,
         )
 
     # -- plumbing --------------------------------------------------------------------

@@ -132,10 +132,10 @@ class RedditSourceBase:
     def _result(
         self, state: SourceCursor, batch: PollBatch, now: datetime, requests: int
     ) -> PollResult:
+        # Counted from Reddit's answer, not from ``now`` (when the poll began): after a
+        # slow poll the source was polled again before the reset.
         limits = self.connection.limits()
-        reset_at = None
-        if limits.reset_seconds is not None:
-            reset_at = now + timedelta(seconds=limits.reset_seconds)
+        reset_at = limits.reset_at
         details: dict[str, Any] = {
             "ratelimit": {
                 "remaining": limits.remaining,

@@ -23,7 +23,7 @@ from monitor.sources.reddit_backfill import (
     Stream,
 )
 from monitor.sources.reddit_base import PollBatch, RedditSourceBase
-from monitor.sources.reddit_cursor import Disabled, SourceCursor
+from monitor.sources.reddit_cursor import Disabled, ListingCursor, SourceCursor
 from monitor.sources.reddit_failure import NOT_SERVED, FailureKind, RedditFailure
 from monitor.sources.reddit_items import RedditItem
 from monitor.sources.reddit_keywords import KeywordMatcher
@@ -35,6 +35,7 @@ from monitor.sources.reddit_settings import (
 )
 
 if TYPE_CHECKING:
+    from monitor.clock import Clock
     from monitor.settings import Brand
 
 # A banned or private subreddit is tried again after this long.
@@ -63,10 +64,9 @@ class RedditInboxSource(BackfillingRedditSource):
 
     def _poll(self, state: SourceCursor, batch: PollBatch, now: datetime) -> SourceCursor:
         unmarked = self._mark_read(state.to_mark, batch)
-        listings, to_mark = dict(state.listings), []
-        for stream, kind in self.STREAMS:
-            if not getattr(self.config, stream):
-                continue
+        streams = [(stream, kind) for stream, kind in self.STREAMS if getattr(self.config, stream)]
+        listings, to_mark = _watched(state, [stream for stream, _ in streams]), []
+        for stream, kind in streams:
             listing = self.connection.inbox(stream, self.config.max_items)
             items, listings[stream] = self._read(
                 stream, listing, state, batch, self.config.max_items
@@ -127,8 +127,10 @@ class RedditSubredditSource(BackfillingRedditSource):
         self.streams = [stream for stream, on in wanted if on]
 
     def _poll(self, state: SourceCursor, batch: PollBatch, now: datetime) -> SourceCursor:
-        listings, disabled = dict(state.listings), _still_disabled(state, now)
-        for sub in _names(self.config.subreddits):
+        names = _names(self.config.subreddits)
+        keys = [f"{sub}/{stream}" for sub in names for stream in self.streams]
+        listings, disabled = _watched(state, keys), _still_disabled(state, now, names)
+        for sub in names:
             if sub in disabled:
                 continue
             try:
@@ -175,11 +177,13 @@ class RedditSearchSource(BackfillingRedditSource):
     ) -> None:
         super().__init__(config.name, connection, own, overlap=config.overlap_seconds)
         self.config = config
-        self.query = config.query or f'"{brand}"'
+        self.query = config.query or _brand_phrase(brand)
 
     def _poll(self, state: SourceCursor, batch: PollBatch, now: datetime) -> SourceCursor:
-        listings, disabled = dict(state.listings), _still_disabled(state, now)
-        for sub in _names(self.config.subreddits):
+        names = _names(self.config.subreddits)
+        keys = [f"search:{sub}" for sub in names]
+        listings, disabled = _watched(state, keys), _still_disabled(state, now, names)
+        for sub in names:
             if sub in disabled:
                 continue
             key = f"search:{sub}"
@@ -207,6 +211,14 @@ class RedditSearchSource(BackfillingRedditSource):
         ]
 
 
+def _brand_phrase(brand: str) -> str:
+    """The brand name as one quoted phrase, the default search. A double quote in the
+    name ended the phrase early and a backslash escaped its closing quote, so each is
+    searched as a space: the phrase keeps the name's words.
+    Inside the phrase, OR, AND, NOT, parentheses and a leading minus are plain words."""
+    return '"' + " ".join(brand.replace('"', " ").replace("\\", " ").split()) + '"'
+
+
 def _queue(unmarked: tuple[str, ...], new: tuple[str, ...], batch: PollBatch) -> tuple[str, ...]:
     """What the next poll marks read: what is still unmarked, then the new items; the
     newest MARK_CAP of them."""
@@ -229,8 +241,16 @@ def _names(subreddits: list[str]) -> list[str]:
     return [s.removeprefix("r/").lower() for s in subreddits]
 
 
-def _still_disabled(state: SourceCursor, now: datetime) -> dict[str, Disabled]:
-    return {k: d for k, d in state.disabled.items() if d.until > now.timestamp()}
+def _watched(state: SourceCursor, keys: list[str]) -> dict[str, ListingCursor]:
+    """The cursors of the listings the config still reads. The others are dropped: kept,
+    the state grew with every subreddit ever watched, and one added back months later
+    resumed from its old position instead of starting as a new watch does."""
+    return {k: state.listings[k] for k in keys if k in state.listings}
+
+
+def _still_disabled(state: SourceCursor, now: datetime, names: list[str]) -> dict[str, Disabled]:
+    """Subreddits still configured and still within their time out."""
+    return {k: d for k, d in state.disabled.items() if k in names and d.until > now.timestamp()}
 
 
 def _disable(sub: str, failure: RedditFailure, batch: PollBatch, now: datetime) -> Disabled:
@@ -268,8 +288,9 @@ def build_reddit_source(
     config: RedditInboxSourceConfig | RedditSubredditSourceConfig | RedditSearchSourceConfig,
     reddit: RedditSettings,
     brand: Brand,
+    clock: Clock | None = None,
 ) -> RedditSourceBase:
-    connection = RedditConnection(reddit)
+    connection = RedditConnection(reddit, clock)
     own = brand.own_handles("reddit") | reddit.login_names()
     if isinstance(config, RedditInboxSourceConfig):
         return RedditInboxSource(config, connection, own)
