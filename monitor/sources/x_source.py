@@ -285,7 +285,8 @@ class XSource:
         )
 
     def _stored_threads(self, ids: set[str]) -> dict[str, str]:
-        """The conversation of each of ``ids`` stored as a mention, by id."""
+        """The conversation of each of ``ids`` stored as a customer's post (a mention, or
+        a parent stored for a thread's context), by id."""
         with self.sessions() as session:
             rows = session.execute(
                 select(Message.external_id, Message.conversation_id).where(
