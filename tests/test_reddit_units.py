@@ -78,6 +78,10 @@ BAD_CONFIGS = [
         "8:59: sources[0].keywords: keywords must not be blank",
     ),
     (
+        BASE + WATCH % ("[acme]", "['\ufe0f\U0001f3fd']"),
+        "8:59: sources[0].keywords: keywords must not be blank",
+    ),
+    (
         BASE + "sources:\n  - {name: i, type: reddit_inbox, overlap_seconds: -60}\n",
         "8:35: sources[0].overlap_seconds: Input should be greater than or equal to 0",
     ),

@@ -7,7 +7,6 @@ Secrets are ``SecretStr`` so a repr, a log line or a validation error never show
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -179,6 +178,9 @@ def _check_keywords(keywords: list[str]) -> list[str]:
 
 
 def _blank(keyword: str) -> bool:
-    """Spaces and invisible characters only: the watch reads text without the invisible
-    ones (reddit_keywords.py), so such a keyword would be no word at all."""
-    return all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in keyword)
+    """Nothing left once read as the watch reads text (reddit_keywords.py: invisible
+    characters, U+FE0F and skin tones dropped): such a keyword would be no word at all."""
+    # Here, not at the top: monitor.rules imports the settings this module is part of.
+    from monitor.rules.textmatch import as_read
+
+    return not as_read(keyword).split()
