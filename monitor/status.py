@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, case, func, select, type_coerce
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor import cases, jobstate
@@ -31,7 +31,15 @@ from monitor.runtime import Runtime
 from monitor.settings import Settings
 from monitor.sla import OWED
 from monitor.sources.x_usage import BUDGET_STOP, fold_holds
-from monitor.store.models import ActionRow, Case, Message, SourceState, Usage
+from monitor.store.models import (
+    ActionRow,
+    Case,
+    Event,
+    Message,
+    SourceState,
+    Usage,
+    UTCDateTime,
+)
 
 # The health job runs every minute on every worker; none for this long: it is not running.
 HEALTH_CHECK_STALE = HEARTBEAT_GAP
@@ -129,8 +137,10 @@ def collect_from(settings: Settings, sessions: sessionmaker[Session], now: datet
     configured = {s.name for s in settings.sources if s.enabled}
     stale_claim = timedelta(seconds=settings.workers.stale_claim_seconds)
     window = timedelta(hours=settings.dispatch.notify_retry_hours)
+    limits = limits_from(settings)
     with sessions() as session:
         status = _read(session, configured, now, stale_claim)
+        failing = _failing_notifications(session, limits.overdue, now)
         dead = _dead_notifications(session, window, now)
     x = settings.x
     if x is not None:
@@ -139,9 +149,70 @@ def collect_from(settings: Settings, sessions: sessionmaker[Session], now: datet
             "writes_per_day": x.budget.writes_per_day,
         }
         status.x_budget.update(budget)
-    status.problems.extend(_problems(status, limits_from(settings), now))
+    status.problems.extend(_problems(status, limits, now))
+    status.problems.extend(failing)
     status.problems.extend([dead] if dead is not None else [])
     return status
+
+
+# A notification whose last send failed and is backing off for its next attempt.
+FAILING_NOTIFY = (ActionRow.kind == ActionKind.NOTIFY.value) & (
+    ActionRow.status == ActionStatus.FAILED.value
+)
+
+
+def _failing_notifications(session: Session, after: timedelta | None, now: datetime) -> list[str]:
+    """Per channel, notifications failing to send (not dead yet), once the oldest has
+    waited ``after`` (alerts.outbox_due_minutes; None: off) since it was queued or a
+    person retried it. Backing off, their next attempt is always ahead, so they are never
+    overdue, and for dispatch.notify_retry_hours nothing else told: the alert about a
+    broken channel goes through that channel."""
+    if after is None:
+        return []
+    oldest = type_coerce(func.min(_undelivered_since()), UTCDateTime)
+    query = select(ActionRow.channel, func.count(), oldest).where(FAILING_NOTIFY)
+    rows = session.execute(query.group_by(ActionRow.channel).order_by(ActionRow.channel)).all()
+    return [
+        _failing_channel(session, channel, count, since, now)
+        for channel, count, since in rows
+        if since is not None and now - since >= after
+    ]
+
+
+def _undelivered_since() -> ColumnElement[datetime]:
+    """When the action's current run of attempts began: its last retry by a person
+    (triage.retry_action), else its creation, as dispatch times a notification's retries."""
+    retried = (
+        select(func.max(Event.at))
+        .where(
+            Event.kind == "retried",
+            Event.detail["action"].as_integer() == ActionRow.id,
+            (Event.case_id == ActionRow.case_id)
+            | (Event.case_id.is_(None) & ActionRow.case_id.is_(None)),
+        )
+        .correlate(ActionRow)
+        .scalar_subquery()
+    )
+    return func.coalesce(retried, ActionRow.created_at)
+
+
+def _failing_channel(
+    session: Session, channel: str | None, count: int, since: datetime, now: datetime
+) -> str:
+    """One channel's failing notifications as a problem, with the latest error: the
+    notifier stores fixed words that name the channel, never its URL."""
+    mine = FAILING_NOTIFY & (
+        ActionRow.channel.is_(None) if channel is None else ActionRow.channel == channel
+    )
+    latest = ActionRow.updated_at.desc(), ActionRow.id.desc()
+    last = session.scalars(select(ActionRow).where(mine).order_by(*latest).limit(1)).first()
+    minutes = int((now - since).total_seconds() // 60)
+    name = inert_line(repr(channel), ERROR_CHARS)
+    error = f"(action {last.id}): {bounded_error(last.last_error)}" if last else "unknown"
+    return (
+        f"notifications to channel {name}: {count} failing, the oldest undelivered for "
+        f"{minutes} min; the last error {error}"
+    )
 
 
 def _dead_notifications(session: Session, window: timedelta, now: datetime) -> str | None:

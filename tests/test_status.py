@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -469,6 +470,68 @@ def test_a_dead_notification_is_unhealthy_until_retried(make_runtime: RuntimeFac
     assert problem.endswith("retry it: inchannel cases retry 1")
     triage.retry_action(rt, 1, user="lead")  # a person sends it again: not dead any more
     assert collect(rt).problems == []
+
+
+def test_a_notification_failing_for_outbox_due_minutes_is_unhealthy(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # A webhook down (a revoked token): the notification backs off, its next attempt is
+    # always ahead, so it was never overdue, and status said "healthy" (exit 0) for all of
+    # dispatch.notify_retry_hours; the alert about it cannot get through the same channel.
+    secret = "T0AAA/B0BBB/s3cr3tWebhookToken"
+    url = f"json://127.0.0.1:{closed_port()}/hooks/{secret}"
+    rt = make_runtime(channels={"ops": {"url": url}}, alerts={"outbox_due_minutes": 15})
+    for key in ("k1", "k2"):
+        with transaction(rt.sessions) as session:
+            notifications.enqueue(
+                session, case=None, text="alert", key=key, actor="system",
+                now=rt.clock.now(), channels=["ops"],
+            )  # fmt: skip
+    for _ in range(14):
+        dispatch_outbox(rt)
+        rt.clock.advance(minutes=1)  # type: ignore[attr-defined]
+    poll_source(rt, "feed")
+    assert collect(rt).problems == []  # 14 min: a short outage is the backoff's to ride out
+    rt.clock.advance(minutes=2)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    poll_source(rt, "feed")
+    status = collect(rt)
+    assert status.outbox["failed"] == 2
+    (problem,) = status.problems
+    assert re.fullmatch(
+        r"notifications to channel 'ops': 2 failing, the oldest undelivered for 16 min; "
+        r"the last error \(action [12]\): channel 'ops' did not accept the notification",
+        problem,
+    )
+    assert secret not in problem  # a channel's URL is never quoted
+    assert "127.0.0.1" not in problem
+    off = make_runtime(channels={"ops": {"url": url}}, alerts={"outbox_due_minutes": 0})
+    off.clock.advance(minutes=16)  # type: ignore[attr-defined]
+    poll_source(off, "feed")
+    assert collect(off).problems == []  # 0 turns the outbox checks off, this one with them
+
+
+def test_a_retried_notification_is_failing_from_its_retry(make_runtime: RuntimeFactory) -> None:
+    # A dead notification a person retried gets a fresh start, as dispatch times it: it
+    # is not "undelivered for 60 min" the moment its first fresh attempt fails.
+    url = f"json://127.0.0.1:{closed_port()}/hooks/x"
+    rt = make_runtime(channels={"ops": {"url": url}}, dispatch={"notify_retry_hours": 1})
+    with transaction(rt.sessions) as session:
+        notifications.enqueue(
+            session, case=None, text="alert", key="k1", actor="system", now=rt.clock.now(),
+            channels=["ops"],
+        )  # fmt: skip
+    dispatch_outbox(rt)
+    rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)  # dead
+    triage.retry_action(rt, 1, user="lead")
+    dispatch_outbox(rt)  # failing again
+    poll_source(rt, "feed")
+    assert collect(rt).problems == []
+    rt.clock.advance(minutes=15)  # type: ignore[attr-defined]
+    poll_source(rt, "feed")
+    (problem,) = collect(rt).problems
+    assert "1 failing, the oldest undelivered for 15 min; the last error (action 1)" in problem
 
 
 def test_stored_times_without_a_zone_are_unknown_not_a_crash(
