@@ -544,7 +544,11 @@ class Settings(Strict):
         cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
     ) -> AlertsConfig:
         alerts: AlertsConfig = handler(value)
-        check_channels(alerts, info.data.get("channels", {}))
+        # Not when channels: itself has errors (reported there): the names it holds are
+        # unknown then, and each name here was "unknown channel ... (channels: none
+        # configured)", the configured ones too.
+        if "channels" in info.data:
+            check_channels(alerts, info.data["channels"])
         return alerts
 
     @model_validator(mode="after")

@@ -160,6 +160,21 @@ def test_a_person_replies_starting_from_an_entry(
         casework.reply(rt, ref, "my own words", user="lena", answer_id="<b>")
 
 
+def test_an_unknown_answer_lists_the_entries_in_use_today(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # The error listed the first ten entries of the files, a seasonal one out of its
+    # dates among them: picking it from the list was refused as not in use.
+    rt = _runtime(make_runtime, tmp_path, [mention(1, "@acme my kettle is broken")])
+    run_cycle(rt)  # 2026-11-20: holiday-hours is valid from 2026-12-01
+    with pytest.raises(casework.CaseworkError) as caught:
+        casework.reply(rt, "C-1001", "", user="lena", answer_id="holiday-hour")
+    assert str(caught.value) == (
+        "unknown answer 'holiday-hour'"
+        " (entries in use: shipping-countries, store-hours, warranty-length)"
+    )
+
+
 def test_dashboard_shows_the_entry_and_prefills_a_reply_from_the_picker(
     make_runtime: RuntimeFactory, tmp_path: Path
 ) -> None:

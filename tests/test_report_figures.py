@@ -22,7 +22,7 @@ from monitor.web.users import create_user
 from responders.base import ResponderError
 from tests.conftest import RuntimeFactory, mention
 from tests.fakes import ScriptedResponder
-from tests.webkit import PASSWORD, client_for
+from tests.webkit import PASSWORD, api_client, client_for
 
 CARE = {"name": "care", "first_response_minutes": 60}
 OTHERS = [{"name": "billing"}, {"name": "tech"}, {"name": "international"}]
@@ -287,3 +287,26 @@ def test_the_csv_has_a_volume_row_for_every_day_even_a_quiet_one(
     assert ["volume", "2026-11-15 x", "negative", "0"] in volume
     assert sum(int(row[3]) for row in volume) == 2
     assert sum(int(row[3]) for row in volume if row[1] == "2026-11-17 x") == 1
+
+
+def test_the_api_volume_has_every_day_even_a_quiet_one(make_runtime: RuntimeFactory) -> None:
+    # /api/reports listed only the days, platforms and labels that had messages, while
+    # the chart and the CSV show every day of the window with zeros: a script drawing
+    # from the JSON joined the days either side of a quiet one.
+    rt = make_runtime(
+        [
+            mention(1, created_at="2026-11-17T10:00:00Z"),
+            mention(2, created_at="2026-11-19T10:00:00Z"),
+        ],
+        teams=[CARE, *OTHERS],
+    )
+    run_cycle(rt)
+    create_user(rt, "lena", "lead", PASSWORD, ("care",))
+    volume = api_client(rt, "lena").get("/api/reports", params={"days": 7}).json()["volume"]
+    days = [f"2026-11-{day}" for day in range(13, 21)]
+    labels = ["negative", "neutral", "positive", "unscored"]
+    keys = [[d, p, label] for d in days for p in ("reddit", "x") for label in labels]
+    assert [row[:3] for row in volume] == keys
+    assert ["2026-11-15", "x", "negative", 0] in volume
+    assert sum(row[3] for row in volume) == 2
+    assert sum(row[3] for row in volume if row[:2] == ["2026-11-17", "x"]) == 1

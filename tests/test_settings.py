@@ -91,6 +91,13 @@ EXPECTED = {
     "alerts_unknown_channel.yaml": [
         "6:19: alerts.channels[1]: unknown channel 'pager' (channels: ops)"
     ],
+    # The channels: section failed, so no channel was known: "ops" and "pager" were also
+    # "unknown channel ... (channels: none configured)", which both are.
+    "alerts_channels_section_broken.yaml": [
+        "5:11: channels.pager.url: apprise cannot send to this URL (its scheme or form is"
+        " wrong; see https://github.com/caronc/apprise/wiki); the URL is not shown, it may hold"
+        " a secret"
+    ],
     "deep_nesting.yaml": [
         "1:1: YAML nested too deeply (more than 64 levels of lists and mappings)"
     ],

@@ -58,6 +58,14 @@ def test_queue_first_line_is_the_first_line_with_words(make_runtime: RuntimeFact
     assert [c["first_line"] for c in cases] == ["@acme my order is late"]
 
 
+def test_queue_first_line_after_a_long_run_of_blank_lines(make_runtime: RuntimeFactory) -> None:
+    # The first line was looked for in the first 400 characters only: a post starting
+    # with more blank lines and spaces than that showed an empty first line.
+    rows = [mention(1, "\n \t" * 150 + "@acme my order is late\nsecond line")]
+    cases = api_client(seeded(make_runtime, rows), "lena").get("/api/cases").json()["cases"]
+    assert [c["first_line"] for c in cases] == ["@acme my order is late"]
+
+
 def test_the_assignee_filter_finds_a_user_typed_with_capitals() -> None:
     # User names are lower-case; a lead typing "Maria" in the filter got an empty queue.
     assert QueueFilter.from_params({"assignee": " Maria "}).assignee == "maria"

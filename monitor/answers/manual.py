@@ -28,8 +28,9 @@ def entry_text(
     would not use at ``now`` (out of its ``valid:`` dates, or superseded) is refused."""
     entry = kb.get(entry_id)
     if entry is None:
-        known = ", ".join(e.id for e in kb.entries[:10]) or "none"
-        raise UnknownAnswer(f"unknown answer {entry_id!r} (entries: {known})")
+        # The entries that may be picked today: one out of its dates is refused too.
+        known = ", ".join(e.id for e in kb.in_force(now)[:10]) or "none"
+        raise UnknownAnswer(f"unknown answer {entry_id!r} (entries in use: {known})")
     unused = _not_in_use(kb, entry, now)
     if unused:
         raise UnknownAnswer(unused)

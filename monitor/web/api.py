@@ -32,7 +32,7 @@ from monitor.web.operations import (
 )
 from monitor.web.params import require_storable, whole_number
 from monitor.web.queue import QueueFilter, load_queue
-from monitor.web.reports import MAX_DAYS, build_report
+from monitor.web.reports import MAX_DAYS, build_report, every_day_volume
 from monitor.web.security import api_user
 from monitor.web.users import User
 
@@ -197,6 +197,8 @@ def reports(web: Web, request: Request) -> dict[str, Any]:
     days = whole_number(request.query_params.get("days", ""), 30, 1, MAX_DAYS)
     report = build_report(web.rt, days)
     out: dict[str, Any] = jsonable(report)
+    # Every day of the window, as the chart and the CSV show it: 0 on a quiet day.
+    out["volume"] = jsonable(every_day_volume(report))
     # The attainment percent is a property, which asdict() leaves out: added as the
     # page's "Attained" column shows it, so scripts need not compute it.
     for row, attainment in zip(out["sla"], report.sla, strict=True):

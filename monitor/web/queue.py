@@ -201,7 +201,15 @@ def _first_lines(session: Session, case_ids: list[int]) -> dict[int, str]:
     texts = session.execute(
         select(Message.case_id, func.substr(Message.text, 1, 400)).where(Message.id.in_(first_ids))
     ).all()
-    return {case_id: first_words(text) for case_id, text in texts}
+    firsts = {case_id: first_words(text) for case_id, text in texts}
+    blank = [case_id for case_id, line in firsts.items() if not line]
+    if blank:
+        # 400 characters of blank lines and spaces hid the words after them: read those
+        # posts whole (at most 40,000 characters each).
+        whole = select(Message.case_id, Message.text).where(Message.id.in_(first_ids))
+        rows = session.execute(whole.where(Message.case_id.in_(blank))).all()
+        firsts.update({case_id: first_words(text) for case_id, text in rows})
+    return firsts
 
 
 def first_words(text: str) -> str:

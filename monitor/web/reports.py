@@ -310,16 +310,24 @@ def window_days(report: Report) -> list[str]:
     return [(first + timedelta(days=d)).isoformat() for d in range(report.days + 1)]
 
 
-def _volume_rows(report: Report) -> list[list[str]]:
-    """A row for every day, platform and label of the window, 0 where nothing came in:
-    a chart or pivot table made from the file skipped a day that had no rows."""
+def every_day_volume(report: Report) -> list[tuple[str, str, str, int]]:
+    """The volume with a row for every day, platform and label of the window, 0 where
+    nothing came in (the CSV and /api/reports): a chart or pivot table made from the
+    rows alone skipped a day that had none."""
     counts = {(day, platform, label): n for day, platform, label, n in report.volume}
     days = sorted({*window_days(report), *(day for day, _, _ in counts)})
     platforms = sorted({*(p.value for p in Platform), *(p for _, p, _ in counts)})
     labels = sorted({*(lab.value for lab in Label), *(lab for _, _, lab in counts)})
     return [
-        ["volume", f"{day} {platform}", label, str(counts.get((day, platform, label), 0))]
+        (day, platform, label, counts.get((day, platform, label), 0))
         for day in days
         for platform in platforms
         for label in labels
+    ]
+
+
+def _volume_rows(report: Report) -> list[list[str]]:
+    return [
+        ["volume", f"{day} {platform}", label, str(n)]
+        for day, platform, label, n in every_day_volume(report)
     ]
