@@ -33,16 +33,12 @@ class Notifier:
             # Never log the URL: webhook URLs carry their secret in the path.
             raise ResponderError(f"channel {name!r} has an invalid apprise URL", permanent=True)
         title, _, body = action.text.partition("\n")
-        if not body:
-            # One line is the body alone: sent as both title and body, as it was, chat
-            # tools showed it twice.
-            title, body = "", title
         # Plain text, declared: apprise then escapes it for channels that read HTML or
         # Markdown (Telegram, e-mail, Discord embeds). Undeclared, it was passed on as
         # is: a customer's "<b>" was markup there, and a lone "<3" made Telegram refuse
         # the whole alert.
         text = apprise.NotifyFormat.TEXT
-        if not target.notify(title=title, body=body, body_format=text):
+        if not target.notify(title=title, body=body or title, body_format=text):
             raise ResponderError(f"channel {name!r} did not accept the notification")
         return SendResult(f"notified:{name}:{action.id}")
 

@@ -86,35 +86,3 @@ def test_a_delivered_notification_never_logs_its_webhook_path_at_debug(
     assert "action=" in logged  # our own lines still come through
     assert SECRET not in logged
     assert "hunter2" not in logged
-
-
-@pytest.mark.parametrize(
-    ("text", "title", "message"),
-    [
-        ("[inchannel] source 'x' failing", "", "[inchannel] source 'x' failing"),
-        ("SLA breached\nC-1001 @ann", "SLA breached", "C-1001 @ann"),
-    ],
-)
-def test_a_one_line_alert_is_sent_once(
-    make_runtime: RuntimeFactory, text: str, title: str, message: str
-) -> None:
-    """An alert without a line break (every operations alert) went out with its text as
-    both title and body: chat tools show the two, so the channel read it twice."""
-    with FakeAPI() as api:
-        api.add("POST", "/hook", Reply.json({}))
-        host = api.base_url.removeprefix("http://")
-        rt = make_runtime(channels={"ops": {"url": f"json://{host}/hook"}})
-        with transaction(rt.sessions) as session:
-            notifications.enqueue(
-                session,
-                case=None,
-                text=text,
-                key="k1",
-                actor="system",
-                now=rt.clock.now(),
-                channels=["ops"],
-            )
-        dispatch_outbox(rt)
-        [posted] = api.seen("POST", "/hook")
-    sent = posted.json()
-    assert (sent["title"], sent["message"]) == (title, message)
