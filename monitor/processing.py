@@ -7,10 +7,11 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, is_dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, aliased
 
 from monitor import cases, casework, triage
@@ -35,19 +36,64 @@ from monitor.threads import Link, ThreadIndex, ThreadKey
 log = logging.getLogger("inchannel.process")
 
 
+# How long a message that failed its batch alone is left out before it is tried again.
+SET_ASIDE_FOR = timedelta(minutes=5)
+
+
 def process_pending(rt: Runtime) -> bool:
     """Process one batch of new inbound messages. Returns True when more are waiting."""
     started = time.perf_counter()
-    limit = rt.settings.processing.batch_size
-    # Workers processing at once can deadlock on a shared case (PostgreSQL then rolls
-    # one batch back): that batch simply runs again.
-    claim = with_retries(functools.partial(_claim_and_process, rt, limit, rt.clock.now()))
-    for decision in claim.decisions:  # after the commit: a retried batch is counted once
-        rt.metrics.decided(decision)
+    limit, now = rt.settings.processing.batch_size, rt.clock.now()
+    try:
+        claim = _run_claim(rt, limit, now, [])
+    except OperationalError:
+        raise  # the database locked or away: no message is to blame
+    except Exception:
+        # One message the batch cannot decide failed it whole, at every run, and held
+        # up every message stored after it: find it and leave it out for a while.
+        _isolate(rt, limit, now)
+        return True
     if claim.processed:
         duration = (time.perf_counter() - started) * 1000
         log.info("processed=%d duration_ms=%.1f", claim.processed, duration)
     return claim.more
+
+
+def _run_claim(rt: Runtime, limit: int, now: datetime, taken: list[int]) -> Claim:
+    # Workers processing at once can deadlock on a shared case (PostgreSQL then rolls
+    # one batch back): that batch simply runs again.
+    claim = with_retries(functools.partial(_claim_and_process, rt, limit, now, taken))
+    for decision in claim.decisions:  # after the commit: a retried batch is counted once
+        rt.metrics.decided(decision)
+    return claim
+
+
+def _isolate(rt: Runtime, limit: int, now: datetime) -> None:
+    """After a batch failed: decide its messages one at a time, in order. A message that
+    fails alone, while the next one is decided, is set aside until SET_ASIDE_FOR from
+    now, with its author's later messages; its error is then raised (the job failed).
+    Two failing in a row are not one message's fault: nothing is set aside."""
+    suspect: tuple[int, Exception] | None = None
+    for _ in range(limit):
+        taken: list[int] = []
+        try:
+            claim = _run_claim(rt, 1, now, taken)
+        except Exception as exc:
+            if suspect is not None or not taken:
+                rt.set_aside.pop(suspect[0] if suspect else -1, None)
+                raise
+            suspect = (taken[0], exc)
+            rt.set_aside[taken[0]] = now + SET_ASIDE_FOR
+            continue
+        if not claim.more:
+            break
+    if suspect is not None:
+        log.error(
+            "message id=%d set aside until %s: it fails its batch",
+            suspect[0],
+            rt.set_aside[suspect[0]].isoformat(),
+        )
+        raise suspect[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +105,8 @@ class Claim:
     decisions: list[Decision]
 
 
-def _claim_and_process(rt: Runtime, limit: int, now: datetime) -> Claim:
+def _claim_and_process(rt: Runtime, limit: int, now: datetime, taken: list[int]) -> Claim:
+    """``taken``: the ids of the messages decided, filled before deciding."""
     with transaction(rt.sessions) as session:
         query = (
             select(Message)
@@ -67,18 +114,38 @@ def _claim_and_process(rt: Runtime, limit: int, now: datetime) -> Claim:
                 Message.processed.is_(False),
                 Message.direction == Direction.INBOUND.value,
                 ~_answers_an_undecided_post(),
+                *_not_set_aside(rt, now),
             )
             .order_by(Message.id)
             .limit(limit + 1)
         )
         claimed = list(session.scalars(skip_locked(session, query)))
         batch = _authors_free(session, claimed[:limit])
+        taken[:] = [m.id for m in batch]
         decisions = process_batch(rt, session, batch, now)
         # The brand's posts left waiting for a post another worker holds are not done:
         # they wait for the next run, like a held author's messages.
         decided = [m for m in batch if m.processed]
         more = len(claimed) > limit or _answers_waiting(session, decided)
     return Claim(len(decided), more and bool(decided), decisions)
+
+
+def _not_set_aside(rt: Runtime, now: datetime) -> list[ColumnElement[bool]]:
+    """Leave out the messages set aside (``_isolate``) and, so a follow-up is never
+    decided before the message it follows, their authors' other messages. A message
+    whose time is up is tried again."""
+    for message_id, until in list(rt.set_aside.items()):
+        if until <= now:
+            del rt.set_aside[message_id]
+    if not rt.set_aside:
+        return []
+    aside = sorted(rt.set_aside)
+    held = aliased(Message)
+    authors = select(held.customer_id).where(held.id.in_(aside), held.customer_id.is_not(None))
+    return [
+        Message.id.not_in(aside),
+        Message.customer_id.is_(None) | Message.customer_id.not_in(authors),
+    ]
 
 
 def _answers_an_undecided_post() -> ColumnElement[bool]:

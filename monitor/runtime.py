@@ -7,6 +7,7 @@ import secrets
 import socket
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -62,6 +63,9 @@ class Runtime:
     stopping: threading.Event = field(default_factory=threading.Event)
     metrics: Metrics = field(default_factory=Metrics)
     rules_error: ConfigError | None = None  # why ``rules`` is None
+    # Messages processing cannot decide, by id, and until when they are left out of its
+    # batches (monitor.processing): one such message held up every one after it.
+    set_aside: dict[int, datetime] = field(default_factory=dict)
 
     def own_handles(self, platform: Platform) -> frozenset[str]:
         return self.settings.brand.own_handles(platform.value)

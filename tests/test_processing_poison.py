@@ -1,0 +1,80 @@
+"""A message that cannot be decided holds up only itself (and its author's later
+messages), not every message stored after it (DESIGN rule 6)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DataError
+
+from monitor.pipeline import poll_source, process_pending
+from monitor.runtime import Runtime
+from monitor.store.models import Message
+from tests.conftest import RuntimeFactory, mention
+
+POISON = "thread-that-breaks"
+
+
+@contextmanager
+def refusing(engine: Engine, value: str) -> Iterator[None]:
+    """The database refuses every statement whose parameters hold ``value``, as
+    PostgreSQL refuses a value it cannot store."""
+
+    def refuse(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if value in repr(parameters):
+            raise DataError(statement, parameters, Exception(f"cannot store {value}"))
+
+    event.listen(engine, "before_cursor_execute", refuse)
+    try:
+        yield
+    finally:
+        event.remove(engine, "before_cursor_execute", refuse)
+
+
+def undecided(rt: Runtime) -> list[str]:
+    with rt.sessions() as session:
+        query = select(Message.external_id).where(Message.processed.is_(False))
+        return sorted(session.scalars(query.order_by(Message.id)))
+
+
+def test_a_message_that_cannot_be_decided_does_not_hold_up_the_others(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rows = [
+        mention(1, conversation_id=POISON),
+        mention(2),
+        mention(3),
+        # The first message's author again, later: decided after it, never before.
+        mention(4, author="user1", author_id="501"),
+    ]
+    rt = make_runtime(rows)
+    while poll_source(rt, "feed"):
+        pass
+    with refusing(rt.engine, POISON):
+        with pytest.raises(DataError):
+            process_pending(rt)  # the failure is still the job's, for status
+        assert undecided(rt) == ["1001", "1004"]
+        assert process_pending(rt) is False  # the next run is not held up by it
+        assert undecided(rt) == ["1001", "1004"]
+        rt.clock.advance(minutes=6)  # type: ignore[attr-defined]
+        with pytest.raises(DataError):
+            process_pending(rt)  # tried again later, not on every run
+    rt.clock.advance(minutes=6)  # type: ignore[attr-defined]
+    process_pending(rt)
+    assert undecided(rt) == []
+
+
+def test_a_failure_of_every_message_sets_none_aside(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime([mention(n, conversation_id=f"{POISON}-{n}") for n in range(3)])
+    while poll_source(rt, "feed"):
+        pass
+    with refusing(rt.engine, POISON), pytest.raises(DataError):
+        process_pending(rt)
+    # The trouble was not one message's: once it is over, all are decided at once.
+    process_pending(rt)
+    assert undecided(rt) == []
