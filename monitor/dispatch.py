@@ -106,17 +106,44 @@ def _claim_batch(
         unknown = {action_id for action_id, outcome_unknown in claimed if outcome_unknown}
         for action_id in unknown:  # a dead worker's attempt: it may have posted
             rows[action_id].may_have_posted = True
+        stopping = _stops_its_workers(rt, session, [rows[i] for i in unknown], now)
         judged = [rows[action_id] for action_id in ids if action_id not in unknown]
         cap = rt.settings.rules.max_replies_per_thread
         over = thread_cap.withdraw_over_cap(session, judged, cap=cap, now=now)
         answered = sla.withdraw_answered(session, judged, now=now)
-        batch = [(_action(rows[i]), i in unknown) for i in ids if i not in over | answered]
+        left_out = over | answered | stopping
+        batch = [(_action(rows[i]), i in unknown) for i in ids if i not in left_out]
         spam = _spam_leftovers(session, [(a, rows[a.id]) for a, _ in batch], unknown)
     for action_id in sorted(over):
         log.info("action=%d withdrawn: its thread has its bot replies already", action_id)
     for action_id in sorted(answered):
         log.info("action=%d withdrawn: its case no longer owes the answer it warns of", action_id)
+    for action_id in sorted(stopping):
+        log.error("action=%d given up: its worker stopped while sending it, again", action_id)
     return len(claimed), batch, spam
+
+
+# Claims recovered from a dead worker past dispatch.max_attempts before the action is
+# given up: one kill (a deploy, the OOM killer) is not the action's doing, and the next
+# attempt looks in the thread for what the dead worker may have posted.
+CRASHES_TOLERATED = 3
+
+
+def _stops_its_workers(
+    rt: Runtime, session: Session, recovered: list[ActionRow], now: datetime
+) -> set[int]:
+    """The recovered claims to give up: each recovery counts an attempt, and one whose
+    sending (or lookup) kills its worker every time (a crash in a client library, memory
+    running out) was taken back every stale_claim_seconds for ever, past max_attempts,
+    and never handed to a person. It is dead and handed over, as after max_attempts."""
+    limit = rt.settings.dispatch.max_attempts + CRASHES_TOLERATED
+    given_up = {row.id for row in recovered if row.attempts > limit}
+    for row in recovered:
+        if row.id in given_up:
+            text = "its worker stopped while sending it, each time; it may be in the thread"
+            row.status, row.last_error, row.updated_at = ActionStatus.DEAD, text, now
+            _hand_to_human(rt, session, row, ResponderError(text), now)
+    return given_up
 
 
 def _spam_leftovers(

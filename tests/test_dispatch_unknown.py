@@ -330,3 +330,43 @@ def test_a_late_refusal_does_not_clear_what_the_worker_that_took_over_may_have_p
     assert len(responder.posts) == 1
     with rt.sessions() as session:
         assert session.scalars(select(ActionRow)).one().status == ActionStatus.SENT.value
+
+
+class KillsItsWorker(ScriptedResponder):
+    """Sending, or looking in the thread, takes the worker down every time (a crash in a
+    client library, memory running out): the claim is left in `sending`."""
+
+    calls: int = 0
+
+    def send(self, action: Action) -> SendResult:
+        self.calls += 1
+        raise CrashAfterPost("killed")
+
+    def find_own_reply(self, action: Action) -> str | None:
+        self.calls += 1
+        raise CrashAfterPost("killed")
+
+
+def test_an_action_that_kills_its_worker_every_time_is_given_up_and_handed_over(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Each worker that took the claim back died with it: taken back every
+    # stale_claim_seconds for ever, past max_attempts, and no person ever told.
+    rt = make_runtime([mention(1, OUTAGE)], dispatch={"max_attempts": 1})
+    poll_source(rt, "feed")
+    process_pending(rt)
+    responder = KillsItsWorker()
+    rt.responders[Platform.X] = responder
+    stale = timedelta(seconds=rt.settings.workers.stale_claim_seconds + 1)
+    for _ in range(1 + 3):  # the first attempt, then three recoveries past max_attempts
+        with pytest.raises(CrashAfterPost):
+            dispatch_outbox(rt)
+        rt.clock.advance(seconds=stale.total_seconds())  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    assert responder.calls == 4
+    row = action(rt)
+    assert row.status == ActionStatus.DEAD
+    assert "its worker stopped while sending it" in (row.last_error or "")
+    with rt.sessions() as session:
+        kinds = list(session.scalars(select(Event.kind).order_by(Event.id)))
+    assert "send_failed" in kinds
