@@ -340,10 +340,16 @@ def test_db_copy_refuses_a_target_that_is_no_database_url(tmp_path: Path) -> Non
             "unsupported database 'postgres' (postgresql://, not postgres://)",
         ),
         ("nonsense", "not a database URL"),
+        # An @ in the password ended it there: the connection error named the rest of
+        # the password as the host (`failed to resolve host 't-pw@127.0.0.1'`).
+        (
+            "postgresql://u:s3cr@t-pw@127.0.0.1:9/db",
+            "the host holds '@': write an @ in the user or password as %40",
+        ),
     ):
         result = CliRunner().invoke(main, ["db", "copy", "--config", str(config), "--to", target])
         assert result.exit_code == 2
-        assert result.output.startswith(f"error: --to: {message}")
+        assert result.output.startswith(f"error: --to: {message}"), result.output
         assert "pw" not in result.output
 
 
