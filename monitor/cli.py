@@ -37,7 +37,7 @@ from monitor.store.db import (
     require_migrated,
     upgrade,
 )
-from monitor.yamlpos import ConfigError, Problem
+from monitor.yamlpos import ConfigError, Problem, substitute_env_in_url
 
 if TYPE_CHECKING:
     from monitor.rules.engine import RuleEngine
@@ -240,17 +240,24 @@ def db_downgrade(config_file: Path | None, revision: str) -> None:
 
 @db.command("copy")
 @config_option
-@click.option("--to", "target_url", required=True, help="Database URL to copy into (empty).")
+@click.option(
+    "--to",
+    "target_url",
+    required=True,
+    help="Database URL to copy into (empty); ${NAME} is read from the environment.",
+)
 def db_copy(config_file: Path | None, target_url: str) -> None:
     """Copy the configured database into another one, e.g. SQLite into PostgreSQL.
 
     Stop the daemon first. The target is migrated and must be empty; afterwards point
-    database.url at it.
+    database.url at it. Give the password as ${NAME} (quoted from the shell), not in
+    the command line, where ps and the shell's history show it.
     """
     from monitor.store.copy import CopyError, copy_database
 
     # Schema work needs no rules: a bad rules commit must not block an upgrade or a move.
     settings = config_or_exit(config_file)
+    target_url = _target_url_or_exit(target_url)
     try:
         # The target waits on a locked file as long as the configured database does.
         database = settings.database
@@ -290,6 +297,16 @@ def db_copy(config_file: Path | None, target_url: str) -> None:
     for table, count in counts.items():
         click.echo(f"{table}: {count} rows")
     click.echo(f"copied into {target.url.render_as_string(hide_password=True)}")
+
+
+def _target_url_or_exit(written: str) -> str:
+    """``db copy --to`` with its ${NAME} references read as ``database.url``'s are; a
+    variable that is not set (or a stray ``${``) exits 2."""
+    url, problems = substitute_env_in_url(written)
+    if problems:
+        click.echo(f"error: --to: {problems[0]}", err=True)
+        sys.exit(EXIT_CONFIG)
+    return url
 
 
 @main.command()

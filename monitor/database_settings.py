@@ -34,6 +34,9 @@ class Database(BaseModel):
             raise ValueError(
                 f"unsupported database {parsed.drivername!r}{hint}; expected {EXPECTED}"
             )
+        if parsed.host is not None and "@" in parsed.host:
+            # The password ended at its first @: what followed would be named as the host.
+            raise ValueError("the host holds '@': write an @ in the user or password as %40")
         return url
 
 

@@ -297,6 +297,14 @@ def substitute_env(
     return problems
 
 
+def substitute_env_in_url(url: str, environ: dict[str, str] | None = None) -> tuple[str, list[str]]:
+    """``url``, a database URL given outside the config file (``db copy --to``), with
+    ``${NAME}`` read as in ``database.url``; and what is wrong with its references."""
+    doc = Document("", {"url": url}, {})
+    problems = substitute_env(doc, environ, url_encoded={("url",)})
+    return str(doc.data["url"]), [p.message for p in problems]
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """``; did you mean 'name'?`` for the choice closest to ``word``; "" when none is."""
     guess = difflib.get_close_matches(word, list(choices), n=1)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, event, func, select, text
 
 from monitor.ingest import release_leases
 from monitor.pipeline import run_cycle
@@ -263,7 +264,7 @@ def documented_move() -> list[list[str]]:
     text = (REPO / "docs" / "operations.md").read_text(encoding="utf-8")
     block = text.split("## Moving from SQLite to PostgreSQL", 1)[1].split("```sh\n", 1)[1]
     block = block.split("```", 1)[0]
-    commands = [line.split("&&")[0].split("#")[0].split() for line in block.splitlines()]
+    commands = [shlex.split(line.split("&&")[0].split("#")[0]) for line in block.splitlines()]
     return [words[1:] for words in commands if words[:1] == ["inchannel"]]
 
 
@@ -361,3 +362,39 @@ def test_an_undecided_message_keeps_a_null_decision(
         assert conn.execute(text(undecided)).scalar_one() == 1
     source.dispose()
     target.dispose()
+
+
+def test_a_target_password_from_the_environment_is_url_encoded_and_not_shown(
+    migrated_source: Engine, tmp_path: Path, pg_target: str
+) -> None:
+    """`--to` reads ${NAME} as database.url does: the password stays out of `ps` and the
+    shell's history, and @ : / # in it are encoded (trust auth ignores it here)."""
+    from click.testing import CliRunner
+
+    from monitor.cli import main
+
+    config = tmp_path / "inchannel.yaml"
+    (tmp_path / "rules").mkdir()
+    config.write_text(f"brand: {{name: Acme}}\ndatabase: {{url: '{migrated_source.url}'}}\n")
+    scheme, rest = pg_target.split("://", 1)
+    user, where = rest.split("@", 1)
+    target = f"{scheme}://{user}:${{INCHANNEL_COPY_PW}}@{where}"
+    password = "s3cr@t:/#pw"
+    passwords: list[object] = []
+
+    def connecting(_d: object, _r: object, _a: object, params: dict[str, object]) -> None:
+        passwords.append(params.get("password"))
+
+    event.listen(Engine, "do_connect", connecting)
+    try:
+        result = CliRunner().invoke(
+            main,
+            ["db", "copy", "--config", str(config), "--to", target],
+            env={"INCHANNEL_COPY_PW": password},
+        )
+    finally:
+        event.remove(Engine, "do_connect", connecting)
+    assert result.exit_code == 0, result.output
+    assert password in passwords
+    assert "s3cr" not in result.output
+    assert revision_of(pg_target) == head_revision()

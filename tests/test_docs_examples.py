@@ -427,3 +427,20 @@ def test_the_readme_sla_warning_example_fits_the_team_shown_above_it() -> None:
     assert team.calendar().minutes_between(warned, due) == int(said[1])
     assert team.calendar().add_minutes(warned, int(said[1])) == due
     assert team.opening_hours().is_open(warned - timedelta(minutes=1))
+
+
+def test_the_worker_unit_waits_for_the_longest_send_at_the_defaults() -> None:
+    """SIGTERM lets the running send finish; TimeoutStopSec=60 was shorter than a Reddit
+    reply's 7 requests of 16 s (112 s), so systemd killed a worker mid-send on a slow
+    Reddit: its leases and its claim were left for the others to wait out."""
+    from monitor.settings import SENDS_PER_REPLY
+    from monitor.sources.reddit_settings import RedditSettings
+    from monitor.sources.x_settings import XSettings
+
+    timeouts = {
+        "x": XSettings.model_fields["timeout_seconds"].default,
+        "reddit": RedditSettings.model_fields["timeout_seconds"].default,
+    }
+    longest = max(SENDS_PER_REPLY[platform] * timeouts[platform] for platform in timeouts)
+    (stop,) = systemd_units()["inchannel@.service"]["Service.TimeoutStopSec"]
+    assert int(stop) >= longest + 30  # prawcore's pauses between tries, the last writes

@@ -144,3 +144,16 @@ def test_an_editors_lock_file_beside_a_rule_file_is_not_a_rule_file(tmp_path: Pa
     write(folder, "name: ok\nmatch: {text: hi}\nthen: {tag: [hi]}\n", "20-b.yaml")
     (folder / ".#20-b.yaml").symlink_to("lena@care-host.4242:1764844800")
     assert problems(folder) == []
+
+
+def test_a_rules_path_that_is_a_file_is_named_a_file(tmp_path: Path) -> None:
+    # `rules.path: rules/10-care.yaml` (one file, not its folder) was reported as
+    # `rules folder does not exist`, sending the operator to look for a missing folder.
+    path = write(tmp_path, "name: ok\nmatch: {text: hi}\nthen: {tag: [hi]}\n", "10-care.yaml")
+    assert problems(path) == [
+        "{dir}:1:1: is a file, not a folder: rules.path names the folder of rule files"
+    ]
+
+
+def test_a_missing_rules_folder_is_still_named_missing(tmp_path: Path) -> None:
+    assert problems(tmp_path / "rules") == ["{dir}:1:1: rules folder does not exist"]

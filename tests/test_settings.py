@@ -347,11 +347,41 @@ def test_db_copy_refuses_a_target_that_is_no_database_url(tmp_path: Path) -> Non
             "unsupported database 'postgres' (postgresql://, not postgres://)",
         ),
         ("nonsense", "not a database URL"),
+        # An @ in the password ended it there: the connection error named the rest of
+        # the password as the host (`failed to resolve host 't-pw@127.0.0.1'`).
+        (
+            "postgresql://u:s3cr@t-pw@127.0.0.1:9/db",
+            "the host holds '@': write an @ in the user or password as %40",
+        ),
     ):
         result = CliRunner().invoke(main, ["db", "copy", "--config", str(config), "--to", target])
         assert result.exit_code == 2
-        assert result.output.startswith(f"error: --to: {message}")
+        assert result.output.startswith(f"error: --to: {message}"), result.output
         assert "pw" not in result.output
+
+
+def test_db_copy_reads_environment_references_in_the_target(tmp_path: Path) -> None:
+    # `--to postgresql://care:secret@...` showed the password in `ps` and the shell's
+    # history; `--to` now reads ${NAME} as database.url does (quote it from the shell).
+    _one_rule(tmp_path)
+    config = tmp_path / "inchannel.yaml"
+    config.write_text(f"brand: {{name: Acme}}\ndatabase: {{url: 'sqlite:///{tmp_path}/a.db'}}\n")
+    runner = CliRunner()
+    assert runner.invoke(main, ["db", "upgrade", "--config", str(config)]).exit_code == 0
+    target = ["db", "copy", "--config", str(config), "--to", "sqlite:///${COPY_DIR}/b.db"]
+    folder = tmp_path / "copy @#"
+    folder.mkdir()
+    result = runner.invoke(main, target, env={"COPY_DIR": str(folder)})
+    assert result.exit_code == 0, result.output
+    assert (folder / "b.db").is_file()
+    unset = runner.invoke(main, [*target[:-1], "postgresql://care:${PG_PW}@db/inchannel"])
+    assert (unset.exit_code, unset.output) == (
+        2,
+        "error: --to: environment variable PG_PW is not set\n",
+    )
+    malformed = runner.invoke(main, [*target[:-1], "postgresql://care:${PG-PW}@db/inchannel"])
+    assert malformed.exit_code == 2
+    assert malformed.output.startswith("error: --to: '${' that is not an environment variable")
 
 
 def test_apprise_never_logs_a_channel_url(caplog: pytest.LogCaptureFixture) -> None:

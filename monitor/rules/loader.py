@@ -76,11 +76,18 @@ def _content(path: Path) -> bytes:
         return f"unreadable: {exc.strerror or type(exc).__name__}".encode()
 
 
+def _not_a_folder(directory: Path) -> str:
+    """Why ``directory``, which is no folder, holds no rules."""
+    if directory.exists():
+        return "is a file, not a folder: rules.path names the folder of rule files"
+    return "rules folder does not exist"
+
+
 def load_rules(env: RulesEnv) -> RuleSet:
     """Every enabled rule, validated and linted; raise ConfigError on any error."""
     directory = env.rules_dir
     if not directory.is_dir():
-        raise ConfigError([Problem(str(directory), 1, 1, "", "rules folder does not exist")])
+        raise ConfigError([Problem(str(directory), 1, 1, "", _not_a_folder(directory))])
     version = rules_version(directory)
     problems = misnamed_files(directory, kind="rule files")
     rules: list[Rule] = []
