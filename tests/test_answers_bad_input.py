@@ -72,6 +72,15 @@ def test_a_missing_folder_is_an_empty_knowledge_base(tmp_path: Path) -> None:
     assert kb.entries == ()
 
 
+def test_an_answers_path_that_is_a_file_is_an_error(tmp_path: Path) -> None:
+    # Read as no folder, a mistyped answers.path turned the knowledge base off silently.
+    path = tmp_path / "answers.yaml"
+    path.write_text("id: x\n", encoding="utf-8")
+    assert problems(path) == [
+        f"{path}:1:1: is a file, not a folder: answers.path names the folder of answers files"
+    ]
+
+
 def test_an_emptied_folder_is_an_error_not_an_empty_knowledge_base(tmp_path: Path) -> None:
     """An answers folder with no files (a half-finished checkout, files moved away)
     loaded as zero entries: hot reload took it, and the bot stopped answering with no

@@ -36,6 +36,11 @@ def load_knowledge_base(
     is an error. ``products`` are the brand's products (answers.products): words every
     entry knows unless it names its own."""
     if not directory.is_dir():
+        if directory.exists():
+            # A file where the folder goes (a mistyped answers.path): read as no folder,
+            # the knowledge base was silently off.
+            message = "is a file, not a folder: answers.path names the folder of answers files"
+            raise ConfigError([Problem(str(directory), 1, 1, "", message)])
         return KnowledgeBase()
     use_brand(brand)  # before any entry is read into tokens
     problems = misnamed_files(directory, kind="answers files")
