@@ -25,6 +25,7 @@ from monitor.domain import (
     Platform,
     Score,
 )
+from monitor.jobstate import describe
 from monitor.rules.engine import Context
 from monitor.runtime import Runtime
 from monitor.store.bulk import detach, write_changes
@@ -48,10 +49,12 @@ def process_pending(rt: Runtime) -> bool:
         claim = _run_claim(rt, limit, now, [])
     except OperationalError:
         raise  # the database locked or away: no message is to blame
-    except Exception:
+    except Exception as exc:
         # One message the batch cannot decide failed it whole, at every run, and held
         # up every message stored after it: find it and leave it out for a while.
         _isolate(rt, limit, now)
+        # None failed alone: the batch's error is still a bug to see, not to drop.
+        log.warning("a batch failed, its messages then decided one by one: %s", describe(exc))
         return True
     if claim.processed:
         duration = (time.perf_counter() - started) * 1000

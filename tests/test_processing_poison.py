@@ -78,3 +78,35 @@ def test_a_failure_of_every_message_sets_none_aside(make_runtime: RuntimeFactory
     # The trouble was not one message's: once it is over, all are decided at once.
     process_pending(rt)
     assert undecided(rt) == []
+
+
+@contextmanager
+def refusing_together(engine: Engine, first: str, second: str) -> Iterator[None]:
+    """The database refuses a statement whose parameters hold both values: a batch with
+    both messages fails, each message alone does not."""
+
+    def refuse(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if first in repr(parameters) and second in repr(parameters):
+            raise DataError(statement, parameters, Exception("cannot store the pair"))
+
+    event.listen(engine, "before_cursor_execute", refuse)
+    try:
+        yield
+    finally:
+        event.remove(engine, "before_cursor_execute", refuse)
+
+
+def test_a_batch_that_fails_while_each_message_alone_is_decided_is_logged(
+    make_runtime: RuntimeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Decided one at a time, every message went through: the batch's error was dropped
+    # without a word, and a bug that fails every batch went unseen while processing ran
+    # a message per transaction.
+    rt = make_runtime([mention(1, conversation_id="pair-a"), mention(2, conversation_id="pair-b")])
+    while poll_source(rt, "feed"):
+        pass
+    with refusing_together(rt.engine, "pair-a", "pair-b"), caplog.at_level("WARNING"):
+        process_pending(rt)
+    assert undecided(rt) == []
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "inchannel.process"]
+    assert "cannot store the pair" in line
