@@ -75,14 +75,16 @@ def _isolate(rt: Runtime, limit: int, now: datetime) -> None:
     """After a batch failed: decide its messages one at a time, in order. A message that
     fails alone, while the next one is decided, is set aside until SET_ASIDE_FOR from
     now, with its author's later messages; its error is then raised (the job failed).
-    Two failing in a row are not one message's fault: nothing is set aside."""
+    Two failing in a row are not one message's fault, nor is the database's error:
+    nothing is set aside."""
     suspect: tuple[int, Exception] | None = None
     for _ in range(limit):
         taken: list[int] = []
         try:
             claim = _run_claim(rt, 1, now, taken)
         except Exception as exc:
-            if suspect is not None or not taken:
+            # The database locked or away (as in process_pending) blames no message.
+            if suspect is not None or not taken or isinstance(exc, OperationalError):
                 rt.set_aside.pop(suspect[0] if suspect else -1, None)
                 raise
             suspect = (taken[0], exc)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, OperationalError
 
 from monitor.pipeline import poll_source, process_pending
 from monitor.runtime import Runtime
@@ -110,3 +110,30 @@ def test_a_batch_that_fails_while_each_message_alone_is_decided_is_logged(
     assert undecided(rt) == []
     (line,) = [r.getMessage() for r in caplog.records if r.name == "inchannel.process"]
     assert "cannot store the pair" in line
+
+
+def test_the_database_locked_while_messages_are_decided_one_by_one_sets_none_aside(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The database locked for a moment while the failed batch's first message was
+    # decided alone: the message was set aside for 5 minutes as the batch's culprit.
+    rt = make_runtime([mention(1, conversation_id="pair-a"), mention(2, conversation_id="pair-b")])
+    while poll_source(rt, "feed"):
+        pass
+    locked = ["once"]
+
+    def lock_once(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "pair-a" in repr(parameters) and "pair-b" not in repr(parameters) and locked:
+            locked.clear()
+            raise OperationalError(statement, parameters, Exception("database is locked"))
+
+    event.listen(rt.engine, "before_cursor_execute", lock_once)
+    try:
+        with refusing_together(rt.engine, "pair-a", "pair-b"):
+            with pytest.raises(OperationalError):
+                process_pending(rt)
+            assert not locked
+            process_pending(rt)
+    finally:
+        event.remove(rt.engine, "before_cursor_execute", lock_once)
+    assert undecided(rt) == []
