@@ -136,14 +136,24 @@ def _stops_its_workers(
     sending (or lookup) kills its worker every time (a crash in a client library, memory
     running out) was taken back every stale_claim_seconds for ever, past max_attempts,
     and never handed to a person. It is dead and handed over, as after max_attempts."""
-    limit = rt.settings.dispatch.max_attempts + CRASHES_TOLERATED
-    given_up = {row.id for row in recovered if row.attempts > limit}
+    config = rt.settings.dispatch
+    given_up = {row.id for row in recovered if _crashed_too_often(session, row, config, now)}
     for row in recovered:
         if row.id in given_up:
             text = "its worker stopped while sending it, each time; it may be in the thread"
             row.status, row.last_error, row.updated_at = ActionStatus.DEAD, text, now
             _hand_to_human(rt, session, row, ResponderError(text), now)
     return given_up
+
+
+def _crashed_too_often(session: Session, row: ActionRow, config: Dispatch, now: datetime) -> bool:
+    """A reply past max_attempts + CRASHES_TOLERATED. A notification is retried for
+    notify_retry_hours, not max_attempts times (_gives_up): its attempts run past that
+    limit while its channel is down, and one worker killed while sending it (a deploy)
+    gave the escalation up unsent. It is given up once past its hours, as after a failure."""
+    if row.kind == ActionKind.NOTIFY:
+        return _gives_up(session, row, config, now)
+    return row.attempts > config.max_attempts + CRASHES_TOLERATED
 
 
 def _spam_leftovers(

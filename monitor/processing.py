@@ -25,6 +25,7 @@ from monitor.domain import (
     Platform,
     Score,
 )
+from monitor.jobstate import describe
 from monitor.rules.engine import Context
 from monitor.runtime import Runtime
 from monitor.store.bulk import detach, write_changes
@@ -48,10 +49,12 @@ def process_pending(rt: Runtime) -> bool:
         claim = _run_claim(rt, limit, now, [])
     except OperationalError:
         raise  # the database locked or away: no message is to blame
-    except Exception:
+    except Exception as exc:
         # One message the batch cannot decide failed it whole, at every run, and held
         # up every message stored after it: find it and leave it out for a while.
         _isolate(rt, limit, now)
+        # None failed alone: the batch's error is still a bug to see, not to drop.
+        log.warning("a batch failed, its messages then decided one by one: %s", describe(exc))
         return True
     if claim.processed:
         duration = (time.perf_counter() - started) * 1000
@@ -72,14 +75,16 @@ def _isolate(rt: Runtime, limit: int, now: datetime) -> None:
     """After a batch failed: decide its messages one at a time, in order. A message that
     fails alone, while the next one is decided, is set aside until SET_ASIDE_FOR from
     now, with its author's later messages; its error is then raised (the job failed).
-    Two failing in a row are not one message's fault: nothing is set aside."""
+    Two failing in a row are not one message's fault, nor is the database's error:
+    nothing is set aside."""
     suspect: tuple[int, Exception] | None = None
     for _ in range(limit):
         taken: list[int] = []
         try:
             claim = _run_claim(rt, 1, now, taken)
         except Exception as exc:
-            if suspect is not None or not taken:
+            # The database locked or away (as in process_pending) blames no message.
+            if suspect is not None or not taken or isinstance(exc, OperationalError):
                 rt.set_aside.pop(suspect[0] if suspect else -1, None)
                 raise
             suspect = (taken[0], exc)

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from monitor import triage
-from monitor.domain import Action, ActionStatus, Platform
+from monitor.domain import Action, ActionKind, ActionStatus, Platform
 from monitor.pipeline import dispatch_outbox, poll_source, process_pending
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
@@ -28,6 +28,7 @@ from tests.reddit_fake import (
     listing,
     serve_token,
 )
+from tests.test_cases import actions, escalated_to_a_chat
 from tests.test_dispatch import OUTAGE, action, queued
 from tests.test_reddit_responder import (
     mention_from,
@@ -370,3 +371,30 @@ def test_an_action_that_kills_its_worker_every_time_is_given_up_and_handed_over(
     with rt.sessions() as session:
         kinds = list(session.scalars(select(Event.kind).order_by(Event.id)))
     assert "send_failed" in kinds
+
+
+def test_a_notification_retried_for_hours_survives_one_worker_killed_while_sending_it(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # A notification is retried for notify_retry_hours, not max_attempts times: its
+    # attempts run past max_attempts + 3 while its channel is down. One worker killed
+    # while sending it (a deploy) then gave the escalation up at once, unsent.
+    with FakeAPI() as hook:
+        hook.add("POST", "/hook", *[Reply(503)] * 12, Reply(200, body=b"ok"))
+        rt = escalated_to_a_chat(make_runtime, hook, dispatch={"notify_retry_hours": 24})
+        for _ in range(11):  # backoff is capped at an hour
+            rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+            dispatch_outbox(rt)
+        (notify,) = actions(rt, ActionRow.kind == ActionKind.NOTIFY)
+        assert (notify.status, notify.attempts) == (ActionStatus.FAILED, 12)
+        notifier, rt.notifier = rt.notifier, KillsItsWorker()
+        rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+        with pytest.raises(CrashAfterPost):
+            dispatch_outbox(rt)
+        rt.notifier = notifier
+        stale = rt.settings.workers.stale_claim_seconds + 1
+        rt.clock.advance(seconds=stale)  # type: ignore[attr-defined]
+        dispatch_outbox(rt)
+        (notify,) = actions(rt, ActionRow.kind == ActionKind.NOTIFY)
+        assert notify.status == ActionStatus.SENT, notify.last_error
+        assert len(hook.seen("POST", "/hook")) == 13

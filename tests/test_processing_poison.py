@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, OperationalError
 
 from monitor.pipeline import poll_source, process_pending
 from monitor.runtime import Runtime
@@ -77,4 +77,63 @@ def test_a_failure_of_every_message_sets_none_aside(make_runtime: RuntimeFactory
         process_pending(rt)
     # The trouble was not one message's: once it is over, all are decided at once.
     process_pending(rt)
+    assert undecided(rt) == []
+
+
+@contextmanager
+def refusing_together(engine: Engine, first: str, second: str) -> Iterator[None]:
+    """The database refuses a statement whose parameters hold both values: a batch with
+    both messages fails, each message alone does not."""
+
+    def refuse(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if first in repr(parameters) and second in repr(parameters):
+            raise DataError(statement, parameters, Exception("cannot store the pair"))
+
+    event.listen(engine, "before_cursor_execute", refuse)
+    try:
+        yield
+    finally:
+        event.remove(engine, "before_cursor_execute", refuse)
+
+
+def test_a_batch_that_fails_while_each_message_alone_is_decided_is_logged(
+    make_runtime: RuntimeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Decided one at a time, every message went through: the batch's error was dropped
+    # without a word, and a bug that fails every batch went unseen while processing ran
+    # a message per transaction.
+    rt = make_runtime([mention(1, conversation_id="pair-a"), mention(2, conversation_id="pair-b")])
+    while poll_source(rt, "feed"):
+        pass
+    with refusing_together(rt.engine, "pair-a", "pair-b"), caplog.at_level("WARNING"):
+        process_pending(rt)
+    assert undecided(rt) == []
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "inchannel.process"]
+    assert "cannot store the pair" in line
+
+
+def test_the_database_locked_while_messages_are_decided_one_by_one_sets_none_aside(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The database locked for a moment while the failed batch's first message was
+    # decided alone: the message was set aside for 5 minutes as the batch's culprit.
+    rt = make_runtime([mention(1, conversation_id="pair-a"), mention(2, conversation_id="pair-b")])
+    while poll_source(rt, "feed"):
+        pass
+    locked = ["once"]
+
+    def lock_once(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "pair-a" in repr(parameters) and "pair-b" not in repr(parameters) and locked:
+            locked.clear()
+            raise OperationalError(statement, parameters, Exception("database is locked"))
+
+    event.listen(rt.engine, "before_cursor_execute", lock_once)
+    try:
+        with refusing_together(rt.engine, "pair-a", "pair-b"):
+            with pytest.raises(OperationalError):
+                process_pending(rt)
+            assert not locked
+            process_pending(rt)
+    finally:
+        event.remove(rt.engine, "before_cursor_execute", lock_once)
     assert undecided(rt) == []
