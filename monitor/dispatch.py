@@ -71,7 +71,7 @@ def dispatch_outbox(rt: Runtime) -> bool:
     for position, (action, outcome_unknown) in enumerate(batch):
         if rt.stopping.is_set() or rt.clock.now() >= send_until:
             outcomes.record()
-            _release([a.id for a, unknown in batch[position:] if not unknown], rt, now)
+            _release([(a.id, unknown) for a, unknown in batch[position:]], rt, now)
             return not rt.stopping.is_set()
         if withdrawn.due():
             withdrawn.check([a.id for a, _ in batch[position:]])
@@ -205,15 +205,19 @@ class Withdrawn:
         return action_id in self._ids
 
 
-def _release(ids: list[int], rt: Runtime, now: datetime) -> None:
-    """Give back claimed actions we did not try. Only ones claimed from pending/failed:
-    a recovered claim keeps its `sending` state, so its outcome is still checked later."""
+def _release(claims: list[tuple[int, bool]], rt: Runtime, now: datetime) -> None:
+    """Give back claimed actions we did not try: (id, recovered). A recovered claim keeps
+    its `sending` state, so its outcome is still checked later; its attempt is given
+    back too, or claims released untried added up to a reply "killing its worker"
+    (_stops_its_workers) and it was given up unsent."""
     with transaction(rt.sessions) as session:
-        for action_id in ids:
+        for action_id, recovered in claims:
             row = session.get(ActionRow, action_id)
-            if row is not None and row.status == ActionStatus.SENDING:
+            if row is None or row.status != ActionStatus.SENDING:
+                continue
+            if not recovered:
                 row.status, row.next_attempt_at = ActionStatus.PENDING, now
-                row.attempts -= 1
+            row.attempts -= 1
 
 
 class NotPosted:

@@ -398,3 +398,20 @@ def test_a_notification_retried_for_hours_survives_one_worker_killed_while_sendi
         (notify,) = actions(rt, ActionRow.kind == ActionKind.NOTIFY)
         assert notify.status == ActionStatus.SENT, notify.last_error
         assert len(hook.seen("POST", "/hook")) == 13
+
+
+def test_a_recovered_claim_released_untried_gets_its_attempt_back(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # A worker stopping (or out of sending time) gives back the claims it did not try.
+    # A recovered one stays `sending`, but kept the attempt its claim counted: enough
+    # of those and the reply was given up as killing its worker, never tried.
+    rt, _ = queued(make_runtime)
+    with transaction(rt.sessions) as session:
+        row = session.scalars(select(ActionRow)).one()
+        row.status, row.attempts = ActionStatus.SENDING, 2
+        row.updated_at = rt.clock.now() - timedelta(hours=1)
+    rt.stopping.set()
+    dispatch_outbox(rt)
+    row = action(rt)
+    assert (row.status, row.attempts) == (ActionStatus.SENDING, 2)
