@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 
 from monitor import thread_cap
 from monitor.dispatch import dispatch_outbox
@@ -298,3 +298,25 @@ def test_a_given_back_retry_that_may_be_posted_still_counts_toward_its_threads_c
     assert statuses(rt) == {"1001": "sent", "1002": "rejected"}
     assert [target for _, target, _ in responder.posts] == ["1001"]
     assert responder.lookups == 1
+
+
+def test_replies_due_at_the_same_moment_are_claimed_in_the_order_they_were_queued(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # A batch's replies share one next_attempt_at. Ordered by it alone, PostgreSQL gave
+    # ties in the order the rows lie on disk, where an updated row has moved to the end:
+    # the thread cap then sent the later customer's reply and withdrew the first's.
+    rt = two_customers_one_thread(make_runtime, cap=1)
+    if rt.engine.dialect.name == "postgresql":
+
+        @event.listens_for(rt.engine, "checkout")
+        def disk_order(dbapi_conn: Any, *_: Any) -> None:
+            with dbapi_conn.cursor() as cursor:
+                cursor.execute("SET enable_indexscan = off")
+                cursor.execute("SET enable_bitmapscan = off")
+
+    with rt.sessions() as session, session.begin():
+        first = session.scalar(select(func.min(ActionRow.id)))
+        session.execute(text("UPDATE actions SET text = text WHERE id = :id"), {"id": first})
+    dispatch_outbox(rt)
+    assert statuses(rt) == {"1001": "sent", "1002": "rejected"}

@@ -129,7 +129,10 @@ def claim_due_actions(
     )
     abandoned = (ActionRow.status == ActionStatus.SENDING) & (ActionRow.updated_at < stale_before)
     query = select(ActionRow.id, ActionRow.status).where(waiting | abandoned)
-    query = query.order_by(ActionRow.next_attempt_at).limit(limit)
+    # Then by id: a batch's replies share one next_attempt_at, and PostgreSQL returns ties
+    # in any order, so which reply went first (and which the thread cap withdrew) was
+    # chance; by id it is the order they were decided in.
+    query = query.order_by(ActionRow.next_attempt_at, ActionRow.id).limit(limit)
     candidates = session.execute(skip_locked(session, query)).all()
     fresh = [action_id for action_id, status in candidates if status != ActionStatus.SENDING]
     stale = [action_id for action_id, status in candidates if status == ActionStatus.SENDING]
