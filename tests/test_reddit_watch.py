@@ -10,8 +10,9 @@ import pytest
 from monitor.clock import FakeClock
 from monitor.ingest import poll_source
 from monitor.runtime import Runtime
-from monitor.sources.reddit_cursor import decode_cursor
+from monitor.sources.reddit_cursor import ListingCursor, SourceCursor, decode_cursor
 from monitor.sources.reddit_keywords import KeywordMatcher
+from monitor.store.models import SourceState
 from tests.conftest import RuntimeFactory
 from tests.fakeapi import FakeAPI, Reply
 from tests.reddit_fake import (
@@ -235,6 +236,59 @@ def test_a_post_listed_late_is_read_once_inside_the_overlap(
     route.replies = [listing(submission("d", "acme late", created=T0 + 20 - 1801))]
     poll_source(rt, "search")
     assert len(messages(rt)) == 3
+
+
+def search_config(query: str) -> dict[str, Any]:
+    return {"name": "search", "type": "reddit_search", "subreddits": ["acme"], "query": query}
+
+
+def search_keys(rt: Runtime) -> list[str]:
+    return sorted(decode_cursor(state(rt, "search").cursor).listings)
+
+
+def test_a_changed_search_query_starts_fresh_as_a_new_search_does(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # The position was kept under search:<sub> whatever the query: the new query's first
+    # poll stopped at the old query's newest post, so its older posts were never read.
+    serve_token(api)
+    route = api.add("GET", "/r/acme/search/?", listing(submission("b", "acme", created=T0)))
+    rt = make_runtime(sources=[search_config("acme")], reddit=reddit_section(api))
+    poll_source(rt, "search")
+    # The operator widens the query; its newest post is an hour older than the position.
+    route.replies = [listing(submission("w", "acmeco broke", created=T0 - 3600))]
+    rt = make_runtime(sources=[search_config("acme OR acmeco")], reddit=reddit_section(api))
+    assert isinstance(rt.clock, FakeClock)
+    rt.clock.advance(hours=1)
+    poll_source(rt, "search")
+    assert len(api.seen("GET", "/r/acme/search/?")) == 2
+    assert [m.external_id for m in messages(rt)] == ["t3_b", "t3_w"]
+    assert len(search_keys(rt)) == 1
+    assert state(rt, "search").last_error is None
+
+
+def test_a_search_position_from_before_the_query_key_is_used_once(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # A deployment upgraded with its query unchanged resumes where it was: no fresh read
+    # of the newest max_items, which would store a post older than the position.
+    serve_token(api)
+    legacy = SourceCursor({"search:acme": ListingCursor(T0, {"t3_b": T0})})
+    rt = make_runtime(sources=[search_config("acme")], reddit=reddit_section(api))
+    row = SourceState(name="search", cursor=legacy.encode(), consecutive_failures=0, items_total=0)
+    with rt.sessions.begin() as session:
+        session.add(row)
+    old = submission("o", "acme, indexed late", created=T0 - 3600)
+    api.add(
+        "GET",
+        "/r/acme/search/?",
+        listing(submission("c", "acme", created=T0 + 10), submission("b", "acme", created=T0), old),
+    )
+    poll_source(rt, "search")
+    assert [m.external_id for m in messages(rt)] == ["t3_c"]
+    (key,) = search_keys(rt)
+    assert key.startswith("search:acme:")
+    assert decode_cursor(state(rt, "search").cursor).listings[key].since == T0 + 10
 
 
 def test_the_login_account_is_own_without_brand_accounts(

@@ -8,6 +8,7 @@ Each names the listings it reads (``_streams``) for ``inchannel backfill``
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -181,12 +182,13 @@ class RedditSearchSource(BackfillingRedditSource):
 
     def _poll(self, state: SourceCursor, batch: PollBatch, now: datetime) -> SourceCursor:
         names = _names(self.config.subreddits)
-        keys = [f"search:{sub}" for sub in names]
+        state = _adopt_unkeyed(state, {f"search:{sub}": self._key(sub) for sub in names})
+        keys = [self._key(sub) for sub in names]
         listings, disabled = _watched(state, keys), _still_disabled(state, now, names)
         for sub in names:
             if sub in disabled:
                 continue
-            key = f"search:{sub}"
+            key = self._key(sub)
             try:
                 listing = self.connection.search(sub, self.query, self.config.max_items)
                 items, listings[key] = self._read(key, listing, state, batch, self.config.max_items)
@@ -196,6 +198,11 @@ class RedditSearchSource(BackfillingRedditSource):
             batch.add(items, MessageKind.KEYWORD, self.own)
         _require_one_enabled(self.config.subreddits, disabled, batch)
         return replace(state, listings=listings, disabled=disabled)
+
+    def _key(self, sub: str) -> str:
+        """The listing's cursor key: a changed query (or brand name, the default query)
+        is a new listing, read as a new search is, not from the old query's position."""
+        return f"search:{sub}:{_query_digest(self.query)}"
 
     def _streams(self) -> list[Stream]:
         return [
@@ -217,6 +224,22 @@ def _brand_phrase(brand: str) -> str:
     searched as a space: the phrase keeps the name's words.
     Inside the phrase, OR, AND, NOT, parentheses and a leading minus are plain words."""
     return '"' + " ".join(brand.replace('"', " ").replace("\\", " ").split()) + '"'
+
+
+def _query_digest(query: str) -> str:
+    """A short stable name for ``query``; runs of white space count as one space."""
+    return hashlib.sha256(" ".join(query.split()).encode()).hexdigest()[:12]
+
+
+def _adopt_unkeyed(state: SourceCursor, renames: dict[str, str]) -> SourceCursor:
+    """Move positions kept under the key without the query (earlier versions) to the query's
+    key. Which query they were kept for is not stored: the current one is assumed, as
+    an upgrade leaves the config as it was. Once moved, the old key is gone."""
+    listings = dict(state.listings)
+    for old, new in renames.items():
+        if old in listings and new not in listings:
+            listings[new] = listings.pop(old)
+    return replace(state, listings=listings)
 
 
 def _queue(unmarked: tuple[str, ...], new: tuple[str, ...], batch: PollBatch) -> tuple[str, ...]:
