@@ -40,6 +40,7 @@ from monitor.store.models import (
     Usage,
     UTCDateTime,
 )
+from monitor.store.queries import abandoned_claim
 
 # The health job runs every minute on every worker; none for this long: it is not running.
 HEALTH_CHECK_STALE = HEARTBEAT_GAP
@@ -299,9 +300,7 @@ def _queued(
     (store.queries.claim_due_actions), so backlog, due since its claim went stale. A
     fresher claim is a send in progress."""
     waiting = ActionRow.status.in_([ActionStatus.PENDING.value, ActionStatus.FAILED.value])
-    abandoned = (ActionRow.status == ActionStatus.SENDING.value) & (
-        ActionRow.updated_at < now - stale_claim
-    )
+    abandoned = abandoned_claim(now - stale_claim)
     held = waiting & (ActionRow.next_attempt_at > now) & (ActionRow.attempts == 0)
     oldest, oldest_claim, held_count, queued = session.execute(
         select(

@@ -28,6 +28,7 @@ from monitor.domain import (
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
 from monitor.store.models import MAX_ID, ActionRow, Case, Message
+from monitor.store.queries import abandoned_claim
 from monitor.store.web_models import SentimentFeedback
 
 MAX_TAGS = 20
@@ -165,10 +166,7 @@ def _withdrawable(rt: Runtime, now: datetime) -> ColumnElement[bool]:
     thread's count. The dispatcher that claims it looks for it in the thread and, the
     case being spam, records it as sent or withdraws it; never sends."""
     stale_before = now - timedelta(seconds=rt.settings.workers.stale_claim_seconds)
-    abandoned = (ActionRow.status == ActionStatus.SENDING.value) & (
-        ActionRow.updated_at < stale_before
-    )
-    return not_(or_(abandoned, thread_cap.MAY_BE_POSTED))
+    return not_(or_(abandoned_claim(stale_before), thread_cap.MAY_BE_POSTED))
 
 
 def _withdraw(

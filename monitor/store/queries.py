@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Select, Table, select, update
+from sqlalchemy import ColumnElement, Select, Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -116,6 +116,12 @@ def skip_locked(session: Session, query: SelectT, *, key_share: bool = False) ->
     return query
 
 
+def abandoned_claim(stale_before: datetime) -> ColumnElement[bool]:
+    """A ``sending`` claim made before ``stale_before``: its worker died mid-send, and
+    what it posted is unknown (workers.stale_claim_seconds)."""
+    return (ActionRow.status == ActionStatus.SENDING.value) & (ActionRow.updated_at < stale_before)
+
+
 def claim_due_actions(
     session: Session, *, now: datetime, limit: int, stale_before: datetime
 ) -> list[tuple[int, bool]]:
@@ -127,7 +133,7 @@ def claim_due_actions(
     waiting = ActionRow.status.in_([ActionStatus.PENDING, ActionStatus.FAILED]) & (
         ActionRow.next_attempt_at <= now
     )
-    abandoned = (ActionRow.status == ActionStatus.SENDING) & (ActionRow.updated_at < stale_before)
+    abandoned = abandoned_claim(stale_before)
     query = select(ActionRow.id, ActionRow.status).where(waiting | abandoned)
     # Then by id: a batch's replies share one next_attempt_at, and PostgreSQL returns ties
     # in any order, so which reply went first (and which the thread cap withdrew) was
