@@ -627,18 +627,8 @@ def _withdraw_unposted(session: Session, row: ActionRow, now: datetime) -> Done:
     if row.status != ActionStatus.SENDING:
         line = f"action={row.id} not in the thread, and is {row.status} meanwhile"
         return Done(row.kind, str(row.status), logging.INFO, line, counted=False)
-    row.status, row.updated_at = ActionStatus.REJECTED, now
-    if cases.bot_queued(row):
-        session.execute(
-            update(Case)
-            .where(Case.id == row.case_id, Case.bot_replies > 0)
-            .values(bot_replies=Case.bot_replies - 1),
-            execution_options={"synchronize_session": False},
-        )
-    detail = {"action": row.id, "reason": "not in the thread; the case was closed as spam"}
-    add_event(
-        session, case_id=row.case_id, kind="reply_withdrawn", actor="system", detail=detail, at=now
-    )
+    reason = "not in the thread; the case was closed as spam"
+    thread_cap.withdraw_reply(session, row, reason=reason, actor="system", now=now)
     line = f"action={row.id} not in the thread; withdrawn, its case was closed as spam"
     return Done(row.kind, ActionStatus.REJECTED.value, logging.INFO, line)
 

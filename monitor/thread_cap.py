@@ -125,22 +125,30 @@ def _out(session: Session, threads: list[Thread], *, judged: list[int]) -> Count
 
 
 def _withdraw(session: Session, row: ActionRow, out: int, now: datetime) -> None:
-    row.status, row.updated_at = ActionStatus.REJECTED.value, now
     row.attempts -= 1  # the claim counted an attempt that is not made
-    # Counted when it was queued; never posted, so the thread's count gives it back
-    # (as marking a case as spam does).
-    session.execute(
-        update(Case)
-        .where(Case.id == row.case_id, Case.bot_replies > 0)
-        .values(bot_replies=Case.bot_replies - 1),
-        execution_options={"synchronize_session": False},
-    )
     reason = f"already {out} bot replies in this thread (rules.max_replies_per_thread)"
+    withdraw_reply(session, row, reason=reason, actor="bot", now=now)
+    _unanswered(session, row, now)
+
+
+def withdraw_reply(
+    session: Session, row: ActionRow, *, reason: str, actor: str, now: datetime
+) -> None:
+    """Reject a claimed reply that was never posted, with a ``reply_withdrawn`` event. A
+    bot's reply was counted in its thread when queued: never posted, it gives its place
+    back (as marking a case as spam does)."""
+    row.status, row.updated_at = ActionStatus.REJECTED.value, now
+    if cases.bot_queued(row):
+        session.execute(
+            update(Case)
+            .where(Case.id == row.case_id, Case.bot_replies > 0)
+            .values(bot_replies=Case.bot_replies - 1),
+            execution_options={"synchronize_session": False},
+        )
     detail = {"action": row.id, "reason": reason}
     add_event(
-        session, case_id=row.case_id, kind="reply_withdrawn", actor="bot", detail=detail, at=now
+        session, case_id=row.case_id, kind="reply_withdrawn", actor=actor, detail=detail, at=now
     )
-    _unanswered(session, row, now)
 
 
 def _unanswered(session: Session, row: ActionRow, now: datetime) -> None:
