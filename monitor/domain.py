@@ -243,6 +243,15 @@ class Action:
     @property
     def retry(self) -> bool:
         """Whether an earlier attempt may have posted: look before posting again."""
-        if self.may_have_posted is not None:
-            return self.may_have_posted
-        return self.attempts > 1 or self.failed_before
+        return earlier_may_have_posted(
+            self.may_have_posted, attempts=self.attempts, failed_before=self.failed_before
+        )
+
+
+def earlier_may_have_posted(flag: bool | None, *, attempts: int, failed_before: bool) -> bool:
+    """Whether an earlier attempt of an outbox action may have posted: what the outbox
+    recorded (``may_have_posted``), or for a row older than migration 0008 (None), any
+    earlier attempt or failure."""
+    if flag is not None:
+        return flag
+    return attempts > 1 or failed_before

@@ -20,7 +20,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from monitor import cases
-from monitor.domain import ActionKind, ActionStatus, CaseState
+from monitor.domain import ActionKind, ActionStatus, CaseState, earlier_may_have_posted
 from monitor.store.models import ActionRow, Case
 from monitor.store.pending import add_event
 
@@ -82,10 +82,11 @@ def _retried(row: ActionRow) -> bool:
     """An earlier attempt was made, and may have been posted (a send that timed out):
     the dispatcher looks for it before sending (dispatch._may_have_posted). It was judged
     when first claimed; withdrawn now, a reply in the thread was recorded as never sent.
-    As domain.Action.retry: a row older than migration 0008 says nothing (NULL)."""
-    if row.may_have_posted is not None:
-        return row.may_have_posted
-    return row.attempts > 1 or row.last_error is not None
+    The rule domain.Action.retry reads (earlier_may_have_posted)."""
+    failed_before = row.last_error is not None
+    return earlier_may_have_posted(
+        row.may_have_posted, attempts=row.attempts, failed_before=failed_before
+    )
 
 
 def _lock(session: Session, threads: list[Thread]) -> None:
