@@ -79,10 +79,8 @@ def dispatch_outbox(rt: Runtime) -> bool:
             log.info("action=%d withdrawn after it was claimed; not sent", action.id)
             continue
         sending_at = rt.clock.now()
-        if action.id in spam:
-            outcomes.add(action, _look(rt, action), sending_at)
-        else:
-            outcomes.add(action, _attempt(rt, action, outcome_unknown), sending_at)
+        outcome = _attempt(rt, action, outcome_unknown, only_look=action.id in spam)
+        outcomes.add(action, outcome, sending_at)
     outcomes.record()
     if batch:
         log.info(
@@ -228,37 +226,32 @@ NOT_POSTED = NotPosted()
 Outcome = tuple[SendResult, bool] | ResponderError | NotPosted  # (result, recovered), ...
 
 
-def _attempt(rt: Runtime, action: Action, outcome_unknown: bool) -> Outcome:
+def _attempt(
+    rt: Runtime, action: Action, outcome_unknown: bool, *, only_look: bool = False
+) -> Outcome:
+    """Post ``action``, looking in the thread first when an earlier attempt may have
+    posted. ``only_look``: a reply of a case closed as spam that may have been posted,
+    recorded as sent if it is in the thread, else withdrawn (NOT_POSTED); never sent to
+    the spammer. A failed lookup is retried (a retry of such a reply looks again)."""
     if action.kind is ActionKind.NOTIFY:
         responder: Responder | None = rt.notifier
     else:
         responder = rt.responders.get(action.platform) if action.platform else None
     try:
         if responder is None:
+            if only_look:
+                return NOT_POSTED
             raise ResponderError(f"no responder configured for {action.platform}", permanent=True)
-        look = _may_have_posted(action, outcome_unknown)
+        look = only_look or _may_have_posted(action, outcome_unknown)
         existing = responder.find_own_reply(action) if look else None
-        return (SendResult(existing) if existing else responder.send(action)), bool(existing)
+        if existing:
+            return SendResult(existing), True
+        return NOT_POSTED if only_look else (responder.send(action), False)
     except ResponderError as exc:
         return exc
     except Exception as exc:  # an unexpected bug in a responder: treat as temporary
         log.exception("action=%d responder crashed", action.id)
         return ResponderError(f"{type(exc).__name__}: {exc}")
-
-
-def _look(rt: Runtime, action: Action) -> Outcome:
-    """A reply of a case closed as spam that may have been posted: recorded as sent if it
-    is in the thread, else withdrawn; never sent to the spammer. A failed lookup is
-    retried (a retry of such a reply is looked for again)."""
-    responder = rt.responders.get(action.platform) if action.platform else None
-    try:
-        existing = responder.find_own_reply(action) if responder is not None else None
-    except ResponderError as exc:
-        return exc
-    except Exception as exc:  # an unexpected bug in a responder: treat as temporary
-        log.exception("action=%d responder crashed", action.id)
-        return ResponderError(f"{type(exc).__name__}: {exc}")
-    return (SendResult(existing), True) if existing else NOT_POSTED
 
 
 def _may_have_posted(action: Action, outcome_unknown: bool) -> bool:
@@ -653,7 +646,7 @@ def _hand_to_human(
     if row.kind == ActionKind.NOTIFY or case is None:
         return  # the case itself is unaffected; the dead notification shows in the outbox
     if cases.closed_as_spam(case):
-        return  # a reply only looked for (_look), never to be posted: nothing owed
+        return  # a reply only looked for (_attempt only_look), never to be posted: nothing owed
     escalation = Escalation(
         "system",
         case.team or rt.settings.teams[0].name,
