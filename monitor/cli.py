@@ -37,6 +37,7 @@ from monitor.store.db import (
     require_migrated,
     upgrade,
 )
+from monitor.store.single import CannotLock
 from monitor.yamlpos import ConfigError, Problem, substitute_env_in_url
 
 if TYPE_CHECKING:
@@ -127,7 +128,8 @@ def migrated_or_exit(engine: Engine) -> None:
 
 class _Commands(click.Group):
     """A database that cannot be reached (down, wrong host, locked) is one line of error
-    and exit 1, never a traceback; the daemon's own steps handle it while running."""
+    and exit 1, never a traceback; the daemon's own steps handle it while running. A
+    SQLite folder or worker lock file the user may not use is one line and exit 2."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -135,9 +137,9 @@ class _Commands(click.Group):
         except DBAPIError as exc:
             click.echo(f"error: the database cannot be used: {_first_line(exc)}", err=True)
             sys.exit(1)
-        except CannotCreateFolder as exc:
+        except (CannotCreateFolder, CannotLock) as exc:
             click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_CONFIG)  # a folder's owner: restarting cannot fix it
+            sys.exit(EXIT_CONFIG)  # a folder's or a file's owner: restarting cannot fix it
 
 
 def _first_line(error: DBAPIError) -> str:
@@ -209,7 +211,7 @@ def db_downgrade(config_file: Path | None, revision: str) -> None:
 
     Run it with the release that migrated the database, before installing the older
     one; stop the workers and the dashboard first."""
-    from monitor.store.single import DOWNGRADE, RUN, AnotherWorker, CannotLock, only_worker
+    from monitor.store.single import DOWNGRADE, RUN, AnotherWorker, only_worker
 
     settings = config_or_exit(config_file)
     engine = engine_for(settings.database)
@@ -229,9 +231,6 @@ def db_downgrade(config_file: Path | None, revision: str) -> None:
     except (NotMigratedError, CannotDowngrade) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    except CannotLock as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_CONFIG)
     finally:
         engine.dispose()
     done = "already" if was == revision else f"(was {was})"
@@ -267,7 +266,7 @@ def db_copy(config_file: Path | None, target_url: str) -> None:
     except ValidationError as exc:
         click.echo(f"error: --to: {exc.errors()[0]['msg'].removeprefix('Value error, ')}", err=True)
         sys.exit(2)
-    from monitor.store.single import COPY, RUN, AnotherWorker, CannotLock, only_worker
+    from monitor.store.single import COPY, RUN, AnotherWorker, only_worker
 
     source, target = engine_for(settings.database), engine_for(target_database)
     try:
@@ -288,9 +287,6 @@ def db_copy(config_file: Path | None, target_url: str) -> None:
     except CopyError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    except CannotLock as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_CONFIG)
     finally:
         source.dispose()
         target.dispose()
@@ -322,7 +318,7 @@ def run(config_file: Path | None, once: bool, dry_run: bool, serve: bool | None)
         raise click.UsageError("--once and --serve cannot be used together")
     settings, rules = settings_or_exit(config_file)
     setup_logging(settings.logging.level, json_lines=settings.logging.json_lines)
-    from monitor.store.single import AnotherWorker, CannotLock, only_worker
+    from monitor.store.single import AnotherWorker, only_worker
 
     try:
         with only_worker(settings.database.url):
@@ -330,9 +326,6 @@ def run(config_file: Path | None, once: bool, dry_run: bool, serve: bool | None)
     except AnotherWorker as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)  # not 2: under systemd, a restart racing the old process's exit retries
-    except CannotLock as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_CONFIG)  # a file's owner: restarting cannot fix it
 
 
 def _run(
