@@ -32,14 +32,13 @@ from monitor.store.db import transaction, with_retries
 from monitor.store.models import (
     ActionRow,
     Case,
-    Event,
     Message,
     UTCDateTime,
     case_ref,
     from_customer,
 )
 from monitor.store.pending import add_event
-from monitor.store.queries import claim_due_actions, insert_returning_keys, locked
+from monitor.store.queries import attempts_began, claim_due_actions, insert_returning_keys, locked
 from responders.base import Responder, ResponderError, SendResult
 
 log = logging.getLogger("inchannel.dispatch")
@@ -606,12 +605,7 @@ def _gives_up(session: Session, row: ActionRow, config: Dispatch, now: datetime)
 
 def _retried_at(session: Session, row: ActionRow) -> datetime:
     """When a person last retried the dead action (triage.retry_action), else its creation."""
-    query = select(func.max(Event.at)).where(
-        Event.case_id.is_(None) if row.case_id is None else Event.case_id == row.case_id,
-        Event.kind == "retried",
-        Event.detail["action"].as_integer() == row.id,
-    )
-    return session.scalar(query) or row.created_at
+    return session.scalar(select(attempts_began()).where(ActionRow.id == row.id)) or row.created_at
 
 
 def _withdraw_unposted(session: Session, row: ActionRow, now: datetime) -> Done:

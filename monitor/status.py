@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, select, type_coerce
+from sqlalchemy import case, func, select, type_coerce
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor import cases, jobstate
@@ -34,13 +34,12 @@ from monitor.sources.x_usage import BUDGET_STOP, fold_holds
 from monitor.store.models import (
     ActionRow,
     Case,
-    Event,
     Message,
     SourceState,
     Usage,
     UTCDateTime,
 )
-from monitor.store.queries import abandoned_claim
+from monitor.store.queries import abandoned_claim, attempts_began
 
 # The health job runs every minute on every worker; none for this long: it is not running.
 HEALTH_CHECK_STALE = HEARTBEAT_GAP
@@ -170,7 +169,7 @@ def _failing_notifications(session: Session, after: timedelta | None, now: datet
     broken channel goes through that channel."""
     if after is None:
         return []
-    oldest = type_coerce(func.min(_undelivered_since()), UTCDateTime)
+    oldest = type_coerce(func.min(attempts_began()), UTCDateTime)
     query = select(ActionRow.channel, func.count(), oldest).where(FAILING_NOTIFY)
     rows = session.execute(query.group_by(ActionRow.channel).order_by(ActionRow.channel)).all()
     return [
@@ -178,23 +177,6 @@ def _failing_notifications(session: Session, after: timedelta | None, now: datet
         for channel, count, since in rows
         if since is not None and now - since >= after
     ]
-
-
-def _undelivered_since() -> ColumnElement[datetime]:
-    """When the action's current run of attempts began: its last retry by a person
-    (triage.retry_action), else its creation, as dispatch times a notification's retries."""
-    retried = (
-        select(func.max(Event.at))
-        .where(
-            Event.kind == "retried",
-            Event.detail["action"].as_integer() == ActionRow.id,
-            (Event.case_id == ActionRow.case_id)
-            | (Event.case_id.is_(None) & ActionRow.case_id.is_(None)),
-        )
-        .correlate(ActionRow)
-        .scalar_subquery()
-    )
-    return func.coalesce(retried, ActionRow.created_at)
 
 
 def _failing_channel(

@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, Select, Table, select, update
+from sqlalchemy import ColumnElement, Select, Table, func, select, type_coerce, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from monitor.domain import ActionStatus
-from monitor.store.models import ActionRow, Base, SourceState
+from monitor.store.models import ActionRow, Base, Event, SourceState, UTCDateTime
 
 # Any SELECT, whatever its row type.
 SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
@@ -120,6 +120,24 @@ def abandoned_claim(stale_before: datetime) -> ColumnElement[bool]:
     """A ``sending`` claim made before ``stale_before``: its worker died mid-send, and
     what it posted is unknown (workers.stale_claim_seconds)."""
     return (ActionRow.status == ActionStatus.SENDING.value) & (ActionRow.updated_at < stale_before)
+
+
+def attempts_began() -> ColumnElement[datetime]:
+    """When an action's current run of attempts began (correlated with ActionRow): its
+    last retry by a person (triage.retry_action, a ``retried`` event), else its creation.
+    A notification is retried for dispatch.notify_retry_hours from then."""
+    retried = (
+        select(func.max(Event.at))
+        .where(
+            Event.kind == "retried",
+            Event.detail["action"].as_integer() == ActionRow.id,
+            (Event.case_id == ActionRow.case_id)
+            | (Event.case_id.is_(None) & ActionRow.case_id.is_(None)),
+        )
+        .correlate(ActionRow)
+        .scalar_subquery()
+    )
+    return type_coerce(func.coalesce(retried, ActionRow.created_at), UTCDateTime)
 
 
 def claim_due_actions(
