@@ -291,6 +291,26 @@ def test_a_search_position_from_before_the_query_key_is_used_once(
     assert decode_cursor(state(rt, "search").cursor).listings[key].since == T0 + 10
 
 
+def test_a_search_gap_names_the_search_not_its_cursor_key(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # The cursor key carries a digest of the query ("search:acme:3fa9..."), which the
+    # operator reading `inchannel status` cannot place.
+    serve_token(api)
+    route = api.add("GET", "/r/acme/search/?", listing(submission("b", "acme", created=T0)))
+    config = {**search_config("acme"), "max_items": 2}
+    rt = make_runtime(sources=[config], reddit=reddit_section(api))
+    poll_source(rt, "search")
+    newer = [submission(f"n{n}", "acme", created=T0 + 100 - n) for n in range(1, 4)]
+    route.replies = [listing(*newer)]
+    assert isinstance(rt.clock, FakeClock)
+    rt.clock.advance(seconds=600)
+    poll_source(rt, "search")
+    assert state(rt, "search").last_error == (
+        "search in r/acme: over 2 new items since the last poll, older missed"
+    )
+
+
 def test_the_login_account_is_own_without_brand_accounts(
     make_runtime: RuntimeFactory, api: FakeAPI
 ) -> None:

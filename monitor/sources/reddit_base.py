@@ -117,14 +117,18 @@ class RedditSourceBase:
         state: SourceCursor,
         batch: PollBatch,
         cap: int,
+        *,
+        label: str | None = None,
     ) -> tuple[list[RedditItem], ListingCursor]:
+        """``label`` names the listing in problems when its cursor ``key`` is not readable."""
         cursor = state.listing(key)
         new = take_new(listing, cursor, cap, self.overlap)
+        name = label or key
         if new.gap and len(new.items) >= cap:
-            batch.problems.append(f"{key}: over {cap} new items since the last poll, older missed")
+            batch.problems.append(f"{name}: over {cap} new items since the last poll, older missed")
         elif new.gap:
             batch.problems.append(
-                f"{key}: the listing ended after {new.read} items, above the last poll's "
+                f"{name}: the listing ended after {new.read} items, above the last poll's "
                 "newest item: new items below them were missed"
             )
         return new.items, cursor.advanced(new.items, self.overlap)

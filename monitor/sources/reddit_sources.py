@@ -191,7 +191,10 @@ class RedditSearchSource(BackfillingRedditSource):
             key = self._key(sub)
             try:
                 listing = self.connection.search(sub, self.query, self.config.max_items)
-                items, listings[key] = self._read(key, listing, state, batch, self.config.max_items)
+                # The key holds the query's digest, which means nothing to the reader.
+                items, listings[key] = self._read(
+                    key, listing, state, batch, self.config.max_items, label=f"search in r/{sub}"
+                )
             except RedditFailure as failure:
                 disabled[sub] = _disable(sub, failure, batch, now)
                 continue
