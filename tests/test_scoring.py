@@ -135,6 +135,14 @@ def test_control_characters_do_not_hide_sentiment(scorer: Scorer, ch: str) -> No
     assert scorer.score(f"Your app is terrible and slow 😡{ch}").label is Label.NEGATIVE
 
 
+# A colour code pasted from a terminal: the ESC alone made a space and left "[31m" glued
+# to the word.
+@pytest.mark.parametrize("code", ["\x1b[31m", "\x1b[1;31m", "\x9b31m", "\x1b[0m"])
+def test_terminal_colour_codes_do_not_hide_sentiment(scorer: Scorer, code: str) -> None:
+    expected = scorer.score("Your app is terrible and slow")
+    assert scorer.score(f"Your app is {code}terrible{code} and slow") == expected
+
+
 # CJK punctuation (。、「」) and CJK words are written without spaces, and VADER splits
 # words at whitespace and strips only ASCII punctuation: "terrible。" and "最悪。terrible。"
 # were no word VADER knew, so an English complaint typed on a CJK keyboard was no-signal.

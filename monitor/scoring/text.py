@@ -47,7 +47,12 @@ INVISIBLE = _invisible()
 # Control characters that are not whitespace (NUL, BEL, ESC, DEL, C1 controls): VADER
 # splits words at whitespace only, so "\x1bterrible" was no word it knew. Each becomes a
 # space, which parts two words and hides none.
-_CONTROL = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
+# A terminal colour code (ESC [ 31 m, or its one-character form CSI 31 m) goes whole: only
+# the ESC made a space, and "[31mterrible" was still no word VADER knew.
+# A lone CSI needs a parameter: "\x9bterrible" is a control glued to a word, not CSI t.
+_CONTROL = re.compile(
+    "(?:\x1b\\[[0-?]*|\x9b[0-?]+)[ -/]*[@-~]|[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]"
+)
 # Typographic apostrophes and quotes, which phone keyboards type by default: VADER knows
 # negations spelled with "'" and strips only ASCII punctuation from a word, so
 # "I don’t love it" read as praise and “terrible” was no word at all.
