@@ -263,8 +263,10 @@ def _check_login(session: Session, name: str, password: str, now: datetime) -> U
     if not _verify(row.password_hash, password):
         _count_failure(session, row.id, now)
         return REFUSED
-    if not _clear_failures(session, row.id, now):
-        return REFUSED  # a parallel wrong guess locked the account while this one hashed
+    if not _clear_failures(session, row, now):
+        # While this one hashed: a parallel wrong guess locked the account, or a new
+        # password was set or the user disabled, which the old password must not outlast.
+        return REFUSED
     if HASHER.check_needs_rehash(row.password_hash):
         row.password_hash = HASHER.hash(password)
     return _user(row)
@@ -294,11 +296,21 @@ def _count_failure(session: Session, user_id: int, now: datetime) -> None:
         )
 
 
-def _clear_failures(session: Session, user_id: int, now: datetime) -> bool:
-    """Record a sign-in, unless the account is locked by now; False if it is."""
+def _clear_failures(session: Session, row: WebUser, now: datetime) -> bool:
+    """Record a sign-in, unless by now the account is locked or disabled or has another
+    password than the one just verified; False if so. The row read before hashing may be
+    stale: a sign-in with a password replaced meanwhile got a session after the change
+    had ended every other, and its rehash wrote the old password back over the new one.
+    Once this UPDATE matched, it holds the row: a change made later waits for the commit
+    and so cannot be overwritten by the rehash."""
     cleared = session.execute(
         update(WebUser)
-        .where(WebUser.id == user_id, _unlocked(now))
+        .where(
+            WebUser.id == row.id,
+            _unlocked(now),
+            WebUser.active.is_(True),
+            WebUser.password_hash == row.password_hash,
+        )
         .values(failed_logins=0, locked_until=None, last_login_at=now)
         .execution_options(synchronize_session=False)
     )
