@@ -84,8 +84,22 @@ def _validate(
     unknown = [t for t in teams if t not in known]
     if unknown:
         raise UserError(f"unknown team {unknown[0][:40]!r} (teams: {', '.join(sorted(known))})")
-    if password is not None and len(password) < MIN_PASSWORD:
+    if password is not None:
+        _check_password(password)
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
         raise UserError(f"the password needs at least {MIN_PASSWORD} characters")
+    try:
+        password.encode("utf-8")
+    except UnicodeEncodeError:
+        # A byte a terminal sent that is no UTF-8 (a Latin-1 "é") arrives as an unpaired
+        # surrogate, which argon2 cannot hash; and a browser, sending UTF-8, could never
+        # type that password at sign-in.
+        raise UserError(
+            "the password holds a character that is no UTF-8 (is the terminal set to UTF-8?)"
+        ) from None
 
 
 def check_new_user(rt: Runtime, name: str, role: str, teams: tuple[str, ...]) -> None:
@@ -161,8 +175,7 @@ def set_password(rt: Runtime, name: str, password: str, *, actor: str = "cli") -
     """Set a new password and lift a lockout. A new password is often set because the old
     one leaked, so whoever used it loses access too: every browser session ends and the
     API token is revoked (``inchannel users token`` issues a new one)."""
-    if len(password) < MIN_PASSWORD:
-        raise UserError(f"the password needs at least {MIN_PASSWORD} characters")
+    _check_password(password)
     with transaction(rt.sessions) as session:
         row = _by_name(session, name)
         row.password_hash, row.failed_logins, row.locked_until = HASHER.hash(password), 0, None
