@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select, update
 from starlette.testclient import TestClient
 
 from monitor import casework
@@ -20,6 +20,7 @@ from monitor.dispatch import dispatch_outbox
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
 from monitor.store.models import ActionRow, Case, Event
+from monitor.store.web_models import WebUser
 from monitor.web import users
 from monitor.web.app import create_app
 from monitor.web.users import create_user, set_password
@@ -437,3 +438,43 @@ def test_a_priority_or_team_changed_since_the_page_showed_it_is_not_overwritten(
         "ok": True,
         "message": "C-1001's team is billing already; nothing was changed",
     }
+
+
+def test_a_password_changed_while_the_old_one_is_checked_signs_nobody_in(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Signing in reads the account, hashes for a while, then records the sign-in. A new
+    # password set in between (because the old one leaked) did not stop that sign-in: the
+    # old password got a session for 12 hours, and when the stored hash was due for the
+    # current argon2 parameters, the old password was written back over the new one.
+    rt = seeded(make_runtime)
+    older = PasswordHasher(time_cost=2, memory_cost=8, parallelism=1, hash_len=4, salt_len=8)
+    with transaction(rt.sessions) as session:
+        alices = update(WebUser).where(WebUser.name == "alice")
+        session.execute(alices.values(password_hash=older.hash(PASSWORD)))
+    changed: list[str] = []
+
+    def admin_changes_it(_conn: object, _cursor: object, sql: str, *_: object) -> None:
+        # Right after the sign-in read the account: while it hashes the old password.
+        if not changed and "web_users" in sql and sql.lstrip().upper().startswith("SELECT"):
+            changed.append(sql)
+            set_password(rt, "alice", "a brand new password", actor="root")
+
+    client = TestClient(create_app(rt))
+    nonce = NONCE.search(client.get("/login").text)
+    assert nonce is not None
+    event.listen(rt.engine, "after_cursor_execute", admin_changes_it)
+    try:
+        answer = client.post(
+            "/login",
+            data={"name": "alice", "password": PASSWORD, "nonce": nonce[1]},
+            follow_redirects=False,
+        )
+    finally:
+        event.remove(rt.engine, "after_cursor_execute", admin_changes_it)
+    assert changed
+    assert (answer.status_code, "inchannel_session" in client.cookies) == (401, False)
+    assert users.REFUSED in answer.text
+    assert login(TestClient(create_app(rt)), "alice", "a brand new password")
+    with pytest.raises(users.LoginRefused):
+        users.authenticate(rt, "alice", PASSWORD)

@@ -16,8 +16,15 @@ from monitor.runtime import Runtime
 from monitor.store.models import Event
 from monitor.store.web_models import WebUser
 from monitor.web.server import announce_demo_user
-from monitor.web.users import authenticate, create_user, ensure_demo_user
+from monitor.web.users import (
+    UserError,
+    authenticate,
+    create_user,
+    ensure_demo_user,
+    set_password,
+)
 from tests.conftest import REPO, RuntimeFactory
+from tests.webkit import PASSWORD
 
 
 @pytest.fixture
@@ -224,3 +231,38 @@ def test_users_add_stores_a_team_given_twice_once(config: Path) -> None:
     code, out = _run(config, *args, "--team", "care", "--team", "tech", "--team", "care")
     assert (code, out.splitlines()[-1]) == (0, "user ann (agent; teams: care, tech) added")
     assert _run(config, "users", "list") == (0, "ann\tagent\tcare,tech\tok\n")
+
+
+def test_a_password_typed_in_a_terminal_that_is_not_utf8_is_refused_not_a_traceback(
+    config: Path, make_runtime: RuntimeFactory
+) -> None:
+    # A Latin-1 terminal's "é" reaches Python as an unpaired surrogate, which argon2 cannot
+    # hash: `users add` and `users passwd` ended in a UnicodeEncodeError traceback.
+    assert _run(config, "users", "add", "dee", "--role", "agent", "--generate-password")[0] == 0
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONIOENCODING": "utf-8:surrogateescape"}
+    typed = b"caf\xe9-caf\xe9-pass\ncaf\xe9-caf\xe9-pass\n"
+    for args in (["add", "eve", "--role", "agent"], ["passwd", "dee"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "monitor.cli", "users", *args, "--config", str(config)],
+            input=typed,
+            env=env,
+            capture_output=True,
+            check=False,
+            start_new_session=True,  # no terminal to prompt on: the password comes from stdin
+        )
+        err = done.stderr.decode("utf-8", "replace")
+        assert (done.returncode, err.splitlines()[-1]) == (
+            1,
+            "error: the password holds a character that is no UTF-8 (is the terminal set to "
+            "UTF-8?)",
+        ), err
+    assert _run(config, "users", "list") == (0, "dee\tagent\t-\tok\n")
+    rt: Runtime = make_runtime()
+    create_user(rt, "zed", "agent", PASSWORD)
+    for work in (
+        lambda: create_user(rt, "zoe", "agent", "caf\udce9-caf\udce9-pass"),
+        lambda: set_password(rt, "zed", "caf\udce9-caf\udce9-pass"),
+    ):
+        with pytest.raises(UserError, match="no UTF-8"):
+            work()
+    assert authenticate(rt, "zed", PASSWORD).name == "zed"

@@ -84,8 +84,22 @@ def _validate(
     unknown = [t for t in teams if t not in known]
     if unknown:
         raise UserError(f"unknown team {unknown[0][:40]!r} (teams: {', '.join(sorted(known))})")
-    if password is not None and len(password) < MIN_PASSWORD:
+    if password is not None:
+        _check_password(password)
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
         raise UserError(f"the password needs at least {MIN_PASSWORD} characters")
+    try:
+        password.encode("utf-8")
+    except UnicodeEncodeError:
+        # A byte a terminal sent that is no UTF-8 (a Latin-1 "é") arrives as an unpaired
+        # surrogate, which argon2 cannot hash; and a browser, sending UTF-8, could never
+        # type that password at sign-in.
+        raise UserError(
+            "the password holds a character that is no UTF-8 (is the terminal set to UTF-8?)"
+        ) from None
 
 
 def check_new_user(rt: Runtime, name: str, role: str, teams: tuple[str, ...]) -> None:
@@ -161,8 +175,7 @@ def set_password(rt: Runtime, name: str, password: str, *, actor: str = "cli") -
     """Set a new password and lift a lockout. A new password is often set because the old
     one leaked, so whoever used it loses access too: every browser session ends and the
     API token is revoked (``inchannel users token`` issues a new one)."""
-    if len(password) < MIN_PASSWORD:
-        raise UserError(f"the password needs at least {MIN_PASSWORD} characters")
+    _check_password(password)
     with transaction(rt.sessions) as session:
         row = _by_name(session, name)
         row.password_hash, row.failed_logins, row.locked_until = HASHER.hash(password), 0, None
@@ -263,8 +276,10 @@ def _check_login(session: Session, name: str, password: str, now: datetime) -> U
     if not _verify(row.password_hash, password):
         _count_failure(session, row.id, now)
         return REFUSED
-    if not _clear_failures(session, row.id, now):
-        return REFUSED  # a parallel wrong guess locked the account while this one hashed
+    if not _clear_failures(session, row, now):
+        # While this one hashed: a parallel wrong guess locked the account, or a new
+        # password was set or the user disabled, which the old password must not outlast.
+        return REFUSED
     if HASHER.check_needs_rehash(row.password_hash):
         row.password_hash = HASHER.hash(password)
     return _user(row)
@@ -294,11 +309,21 @@ def _count_failure(session: Session, user_id: int, now: datetime) -> None:
         )
 
 
-def _clear_failures(session: Session, user_id: int, now: datetime) -> bool:
-    """Record a sign-in, unless the account is locked by now; False if it is."""
+def _clear_failures(session: Session, row: WebUser, now: datetime) -> bool:
+    """Record a sign-in, unless by now the account is locked or disabled or has another
+    password than the one just verified; False if so. The row read before hashing may be
+    stale: a sign-in with a password replaced meanwhile got a session after the change
+    had ended every other, and its rehash wrote the old password back over the new one.
+    Once this UPDATE matched, it holds the row: a change made later waits for the commit
+    and so cannot be overwritten by the rehash."""
     cleared = session.execute(
         update(WebUser)
-        .where(WebUser.id == user_id, _unlocked(now))
+        .where(
+            WebUser.id == row.id,
+            _unlocked(now),
+            WebUser.active.is_(True),
+            WebUser.password_hash == row.password_hash,
+        )
         .values(failed_logins=0, locked_until=None, last_login_at=now)
         .execution_options(synchronize_session=False)
     )
