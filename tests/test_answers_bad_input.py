@@ -43,6 +43,29 @@ def test_bad_answers_file_gives_its_exact_message(tmp_path: Path, case: Path) ->
     assert found == expected
 
 
+def test_a_reddit_answer_sending_the_customer_to_a_subreddit_is_refused(
+    tmp_path: Path,
+) -> None:
+    """A Reddit answer is markdown posted as written, where "/r/AcmeHelp" and
+    "/u/AcmeCare" are links to another community or account; only "r/AcmeHelp" without
+    the slash was caught."""
+    folder = tmp_path / "answers"
+    folder.mkdir()
+    (folder / "returns.yaml").write_text(
+        "id: returns-help\n"
+        'questions: ["How do I return an item?", "Can I send my kettle back?"]\n'
+        "answer:\n"
+        '  x: "Hi {first_name}! Returns are free within 30 days."\n'
+        '  reddit: "Hi {first_name}! The mods in /r/AcmeHelp walk you through returns."\n',
+        encoding="utf-8",
+    )
+    assert problems(folder) == [
+        f"{folder}/returns.yaml:5:3: answer 'returns-help': answer.reddit: sends the "
+        "customer elsewhere (another account: '/r/AcmeHelp'); the answer must be in the "
+        "reply itself"
+    ]
+
+
 def test_a_two_megabyte_answers_file_is_refused_without_parsing(tmp_path: Path) -> None:
     folder = tmp_path / "answers"
     folder.mkdir()

@@ -12,7 +12,7 @@ from monitor.answers.answerer import Answerer
 from monitor.answers.model import Entry, KnowledgeBase
 from monitor.answers.normalise import MAX_QUESTION_CHARS, tokens
 from monitor.answers.questions import is_question
-from tests.answerkit import HOURS, SHIPPING, answerer
+from tests.answerkit import HOLIDAY_HOURS, HOURS, SHIPPING, answerer
 
 NOV = datetime(2026, 11, 20, 12, tzinfo=UTC)
 DEC = datetime(2026, 12, 20, 12, tzinfo=UTC)
@@ -157,6 +157,36 @@ def test_a_seasonal_entry_answers_the_questions_of_the_entry_it_supersedes(
     assert (november.hit.entry.id, december.hit.entry.id) == ("store-hours", "holiday-hours")
     assert december.confidence == pytest.approx(november.confidence, abs=0.05)
     assert december.confidence >= 0.55
+
+
+CHRISTMAS_EVE = """
+id: christmas-eve-hours
+valid: {from: 2026-12-24, until: 2026-12-24}
+supersedes: [holiday-hours]
+questions:
+  - Are you open on Christmas Eve?
+  - What time do you close on Christmas Eve?
+answer: "Hi {first_name}! Christmas Eve: 9am-2pm. Otherwise closed 25-26 Dec."
+"""
+
+
+def test_a_seasonal_entry_superseding_a_seasonal_one_answers_for_both(tmp_path: Path) -> None:
+    """store-hours <- holiday-hours <- christmas-eve-hours: on 24 Dec a question for the
+    usual hours got holiday-hours, an entry not in use that day (the answer picker
+    refused it), with full confidence."""
+    kb = answerer(tmp_path, HOURS, HOLIDAY_HOURS, CHRISTMAS_EVE)
+    eve = datetime(2026, 12, 24, 10, tzinfo=UTC)
+    assert [e.id for e in kb.kb.in_force(eve)] == ["christmas-eve-hours"]
+    for question in (
+        "@acme when does the store close today?",  # only store-hours has it
+        "@acme are your stores open on Boxing Day?",  # holiday-hours' own example
+    ):
+        found = kb.assess(question, now=eve)
+        assert found.hit is not None, question
+        assert found.hit.entry.id == "christmas-eve-hours", question
+    before = kb.assess("@acme when does the store close today?", now=DEC)
+    assert before.hit is not None
+    assert before.hit.entry.id == "holiday-hours"
 
 
 def test_an_ambiguous_question_is_less_sure_than_a_clear_one(tmp_path: Path) -> None:

@@ -436,3 +436,21 @@ def test_the_picker_offers_only_the_entries_in_use_today(
     with pytest.raises(casework.CaseworkError, match="replaced by 'holiday-hours'"):
         casework.answer_prefill(rt, "C-1001", "store-hours")
     assert "Christmas hours" in casework.answer_prefill(rt, "C-1001", "holiday-hours")
+
+
+def test_cli_answers_stats_refuses_days_before_the_calendar(tmp_path: Path) -> None:
+    """``--days 1000000`` reaches before year 1: an OverflowError traceback."""
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config)
+    path = config / "inchannel.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("sqlite:///var/", f"sqlite:///{tmp_path}/"), encoding="utf-8")
+    runner = CliRunner()
+    assert runner.invoke(main, ["db", "upgrade", "--config", str(path)]).exit_code == 0
+    for days in ("1000000", "99999999999999999999"):
+        result = runner.invoke(main, ["answers", "stats", "--days", days, "--config", str(path)])
+        assert result.exit_code == 2, result.output
+        assert "Invalid value for '--days'" in result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+    ok = runner.invoke(main, ["answers", "stats", "--days", "36500", "--config", str(path)])
+    assert ok.exit_code == 0, ok.output

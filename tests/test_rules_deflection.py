@@ -57,6 +57,10 @@ REDIRECTS = [
     ("Find us on Facebook Messenger.", "messaging app", "Messenger"),
     ("Tweet @AcmeReturns with your order number.", "another account", "@AcmeReturns"),
     ("Post it in r/AcmeSupport for the team.", "another account", "r/AcmeSupport"),
+    # Reddit's own way to write them, a link there: "/r/..." and "/u/...".
+    ("Post it in /r/AcmeSupport for the team.", "another account", "/r/AcmeSupport"),
+    ("Send /u/AcmeCare a chat.", "another account", "/u/AcmeCare"),
+    ("Steps: [the wiki](/r/acme/wiki/returns)", "another account", "/r/acme"),
     ("Start at acme.co.uk/returns and print the label.", "support link", "acme.co.uk/returns"),
     ("It's all on acme.ie today.", "support link", "acme.ie"),
     ("Write to returns at acme dot com.", "spelled-out address", "acme dot com"),

@@ -166,12 +166,22 @@ class Answerer:
 
     def _in_place_of(self, entry: Entry, now: datetime) -> Entry | None:
         """The entry answering in ``entry``'s place at ``now``: itself, the valid
-        seasonal entry superseding it, or None when it is out of its window."""
+        seasonal entry superseding it (or the one superseding that), or None when it is
+        out of its window."""
         if not entry.valid_at(now):
             return None
-        return next(
-            (s for s in self._seasonal if entry.id in s.supersedes and s.valid_at(now)), entry
-        )
+        # Followed to the end of the chain: a seasonal entry may itself be superseded
+        # (Christmas Eve's hours over December's), and an entry in the middle is not in
+        # use that day (KnowledgeBase.in_force). ``seen`` ends a cycle check-config missed.
+        seen = {entry.id}
+        while True:
+            later = next(
+                (s for s in self._seasonal if entry.id in s.supersedes and s.valid_at(now)), None
+            )
+            if later is None or later.id in seen:
+                return entry
+            seen.add(later.id)
+            entry = later
 
 
 def confidence(

@@ -87,11 +87,20 @@ class Retriever:
             if entry.id in self._known:  # an entry no question reaches is never a hit
                 self._known[entry.id] |= _answer_words(entry) | (entry.products or products)
         # A seasonal entry stands in for the entries it supersedes while it is valid
-        # (Answerer.assess), so their questions' words are its words too.
+        # (Answerer.assess), so their questions' words are its words too, down the whole
+        # chain: Christmas Eve's hours stand in for December's and so for the usual ones.
+        own = dict(self._known)
+        superseded = {e.id: e.supersedes for e in entries}
         for entry in entries:
-            for other in entry.supersedes:
-                if entry.id in self._known:
-                    self._known[entry.id] |= self._known.get(other, frozenset())
+            if entry.id not in own:
+                continue
+            seen, todo = {entry.id}, list(entry.supersedes)
+            while todo:
+                other = todo.pop()
+                if other not in seen:
+                    seen.add(other)
+                    self._known[entry.id] |= own.get(other, frozenset())
+                    todo.extend(superseded.get(other, ()))
         self._everything = frozenset().union(*self._known.values())
 
     def search(self, query: list[str]) -> list[Hit]:

@@ -101,9 +101,19 @@ def _printable(text: str) -> str:
     return "".join(c if c.isprintable() or c == "\n" else f"\\x{ord(c):02x}" for c in text)
 
 
+# A bound, not the calendar's: a day count reaching before year 1 ended the command with
+# an OverflowError traceback. A hundred years is every answer there is.
+MAX_DAYS = 36_500
+
+
 @answers_group.command("stats")
 @config_option
-@click.option("--days", type=click.IntRange(min=1), default=None, help="Only the last N days.")
+@click.option(
+    "--days",
+    type=click.IntRange(min=1, max=MAX_DAYS),
+    default=None,
+    help="Only the last N days.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per entry.")
 def stats_command(config_file: Path | None, days: int | None, as_json: bool) -> None:
     """Per entry: answers sent, queued, drafted, rejected, and how often the customer

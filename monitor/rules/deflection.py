@@ -58,8 +58,10 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
         "messaging app",
         r"\b(?:whats\s?app|telegram|messenger|wechat|viber|imessage|snapchat|discord|skype)\b",
     ),
-    # Any account but the customer's ({author} is written without the @ sign).
-    ("another account", r"(?<![\w.+-])@\w+|(?<![\w/])[ur]/\w{3,}"),
+    # Any account but the customer's ({author} is written without the @ sign). Reddit
+    # links "/r/name" and "/u/name" as it does "r/name"; a path inside an address
+    # ("acme.com/r/x") is not one, and is a link anyway.
+    ("another account", r"(?<![\w.+-])@\w+|(?<![\w/])/?[ur]/\w{3,}"),
     ("email", r"\be-?mail(?:s|ing)?\b(?:\s+(?:us|me|our\s+\w+))?"),
     # The verb, not the noun: "the text the courier sent", "a call the carrier made".
     ("phone call", _NOT_A_NOUN + r"\b(?:call|ring|phone|text)\s+(?:us|our|the|me)\b"),
