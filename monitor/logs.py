@@ -22,15 +22,24 @@ _URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://\S+")
 # requests' connection errors name the request's path and query without a scheme
 # ("Max retries exceeded with url: /services/T0/B0/<secret>"); apprise logs them at DEBUG.
 _REQUEST_PATH = re.compile(r"(?i)(\burl: )\S+")
+# A plugin names the value it refuses in brackets, at WARNING: "An invalid Slack (third)
+# Token (<token>) was specified.", "The ... (<value>) is invalid.". That value is most
+# often a webhook's secret with one character wrong: from the first bracket to the
+# last is hidden (a refused value may hold brackets of its own).
+_REFUSAL = re.compile(r"(?i)\b(?:invalid|specified|provided|unsupported)\b")
+_BRACKETED = re.compile(r"\(.*\)", re.S)
 
 
 class _RedactUrls(logging.Filter):
     """apprise logs a channel's URL when it cannot parse or reach it, and a webhook URL
-    carries its secret in the path: the URL becomes ``<url>``, the rest of the line stays."""
+    carries its secret in the path: the URL becomes ``<url>``, the rest of the line stays;
+    so does a token its plugins quote when they refuse it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         redacted = _REQUEST_PATH.sub(r"\1<url>", _URL.sub("<url>", message))
+        if _REFUSAL.search(redacted):
+            redacted = _BRACKETED.sub("(<hidden>)", redacted)
         if redacted != message:
             record.msg, record.args = redacted, ()
         return True

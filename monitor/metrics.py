@@ -13,6 +13,7 @@ to the dashboard) never add into each other's counts.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping
@@ -272,11 +273,18 @@ def serve_metrics(rt: Runtime) -> WSGIServer | None:
             config.port, addr=config.host, registry=rt.metrics.watch(rt)
         )
     except OSError as exc:
-        # Workers started from one config on one host all ask for the same port.
-        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        # A host that does not resolve carries a negative getaddrinfo code, which
+        # os.strerror reads as "Unknown error -2": its own strerror says what failed.
+        reason = exc.strerror or (os.strerror(exc.errno) if exc.errno else str(exc))
+        # Workers started from one config on one host all ask for the same port; a bad
+        # host or a port below 1024 is no other worker's doing.
+        hint = (
+            " (each worker on a host needs a metrics.port of its own)"
+            if exc.errno == errno.EADDRINUSE
+            else ""
+        )
         raise CannotServeMetrics(
-            f"metrics.port: cannot listen on {config.host}:{config.port}: {reason} (each "
-            "worker on a host needs a metrics.port of its own)"
+            f"metrics.port: cannot listen on {config.host}:{config.port}: {reason}{hint}"
         ) from exc
     log.info("metrics on http://%s:%d/metrics", config.host, config.port)
     return server

@@ -195,3 +195,24 @@ def test_log_lines_follow_stderr_when_it_is_swapped(capsys: pytest.CaptureFixtur
         logging.getLogger("monitor.test").warning("while the bar shows")
     assert "while the bar shows" in swapped.getvalue()
     assert "while the bar shows" not in capsys.readouterr().err
+
+
+def test_a_malformed_webhook_url_does_not_log_its_secret(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # One wrong character in the Slack webhook's third token (its secret): apprise
+    # refuses it with "An invalid Slack (third) Token (<the secret>) was specified." at
+    # WARNING, which neither URL pattern saw; the config check, run before logging is
+    # set up, printed it through Python's last-resort handler.
+    secret = "TIiajkdnl+azkcOXrIdevi7F"
+    config = tmp_path / "inchannel.yaml"
+    settings = {
+        "brand": {"name": "Acme"},
+        "channels": {"ops": {"url": f"slack://T1JJ3T3L2/A1BRTD4JD/{secret}"}},
+    }
+    config.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    with caplog.at_level(logging.WARNING), pytest.raises(SystemExit):
+        config_or_exit(config)
+    assert "channels.ops.url: apprise cannot send to this URL" in capsys.readouterr().err
+    assert "An invalid Slack" in caplog.text  # what was wrong still shows
+    assert "azkcOXrIdevi7F" not in caplog.text

@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 
 from monitor.domain import Platform
 from monitor.ingest import take_lease
-from monitor.metrics import Metrics, serve_metrics
+from monitor.metrics import CannotServeMetrics, Metrics, serve_metrics
 from monitor.pipeline import check_sla, dispatch_outbox, poll_source, process_pending, run_cycle
 from monitor.runtime import Runtime
 from monitor.sources.base import PollResult, SourceError
@@ -272,6 +272,28 @@ def test_the_standalone_listener_serves_a_workers_metrics_over_http(
 
 def test_no_listener_without_a_port(make_runtime: RuntimeFactory) -> None:
     assert serve_metrics(make_runtime()) is None
+
+
+def test_a_metrics_host_that_cannot_be_listened_on_says_why(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # A typo in metrics.host: the lookup's error number is negative (a gaierror), which
+    # os.strerror reads as "Unknown error -2", and the hint blamed the port.
+    rt = make_runtime(metrics={"port": _free_port(), "host": "no-such-host.invalid"})
+    with pytest.raises(CannotServeMetrics) as refused:
+        serve_metrics(rt)
+    message = str(refused.value)
+    assert message.startswith(
+        f"metrics.port: cannot listen on no-such-host.invalid:{rt.settings.metrics.port}: "
+    )
+    assert "Unknown error" not in message
+    assert "metrics.port of its own" not in message
+    # The port taken, by another worker started from the same config: the hint stays.
+    with socket.create_server(("127.0.0.1", 0)) as holder:
+        port = holder.getsockname()[1]
+        taken = make_runtime(metrics={"port": port})
+        with pytest.raises(CannotServeMetrics, match=r"Address already in use .*of its own"):
+            serve_metrics(taken)
 
 
 def _free_port() -> int:
