@@ -26,7 +26,7 @@ from monitor.domain import (
 )
 from monitor.rules.deflection import find_redirect
 from monitor.runtime import Runtime
-from monitor.store.db import transaction
+from monitor.store.db import hold_lock, transaction
 from monitor.store.models import (
     MAX_ID,
     ActionRow,
@@ -753,10 +753,21 @@ def _lock_both(session: Session, first_ref: str, second_ref: str) -> tuple[Case,
     return found[parse_ref(first_ref)], found[parse_ref(second_ref)]
 
 
+# Any fixed number: PostgreSQL advisory locks are named by a bigint.
+LINK_LOCK = 7_264_021_107
+
+
 def link_customers(rt: Runtime, first_ref: str, second_ref: str, *, user: str) -> int:
     """Record that the customers of two cases are one person (e.g. their X and Reddit)."""
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
+        # The case locks do not cover the customers: two links through one customer's
+        # two cases (or through two members of one person) locked different cases, each
+        # read that customer before the other wrote, and the second write undid the
+        # first link. Links are rare, so PostgreSQL takes them one at a time, this lock
+        # before the cases' (the same order everywhere: no deadlock); SQLite's write
+        # lock (lock_case) does the same.
+        hold_lock(session.connection(), LINK_LOCK)
         one, two = _lock_both(session, first_ref, second_ref)
         a = session.get(Customer, one.customer_id)
         b = session.get(Customer, two.customer_id)

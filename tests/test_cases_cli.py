@@ -607,3 +607,19 @@ def test_resolving_a_case_turns_down_its_waiting_draft(demo: Path) -> None:
     assert row["state"] == "resolved"
     rejected = [d for kind, actor, d in audit(demo, ref) if (kind, actor) == ("rejected", "ana")]
     assert [d["reason"] for d in rejected] == ["the case was resolved"]
+
+
+def test_a_team_name_with_square_brackets_is_shown_as_written(demo: Path) -> None:
+    # Team names are free text in the config ("EMEA [de]"); the table and the case
+    # header took them as Rich markup: "[de]" vanished as a style, and a closing tag
+    # such as "[/de]" was a traceback.
+    database = demo.parent.parent / "inchannel.db"
+    for team in ("EMEA [de]", "EMEA [/de]"):
+        with sqlite3.connect(database) as conn:
+            conn.execute("UPDATE cases SET team = ? WHERE id = 1", (team,))
+        for command in (["list", "--all", "--team", team], ["show", "C-1001"]):
+            result = CliRunner().invoke(
+                main, ["cases", *command, "--config", str(demo)], env={"COLUMNS": "300"}
+            )
+            assert result.exit_code == 0, (command, result.output, result.exception)
+            assert team in result.output, (command, result.output)

@@ -18,7 +18,7 @@ from monitor.domain import CaseState
 from monitor.pipeline import run_cycle
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
-from monitor.store.models import Case, Event
+from monitor.store.models import Case, Customer, Event
 from monitor.store.queries import locked
 from monitor.web.users import create_user
 from tests.conftest import RuntimeFactory, mention
@@ -189,3 +189,48 @@ def test_a_colleague_resolving_between_the_read_and_the_write_on_sqlite(
         event.remove(rt.engine, "before_cursor_execute", at_first_write)
     resolved = [e for e in events(rt, "state") if e.detail["new"] == CaseState.RESOLVED.value]
     assert len(resolved) == 1, (outcome, colleague)
+
+
+def test_two_links_sharing_a_customer_at_once_keep_both(
+    make_runtime: RuntimeFactory, db_url: str
+) -> None:
+    # Linking locked the two cases only. Two people linking through one customer's two
+    # cases (C-1001 with C-1002, C-1003 with C-1004; user2 writes C-1002 and C-1003)
+    # locked different cases, each read user2 unlinked, and the second write took user2
+    # into its own person: "customers linked as person 1" was said and then undone.
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer at a time: two links cannot overlap")
+    rt = make_runtime(
+        [mention(1), mention(2), mention(3, author="user2", author_id="502"), mention(4)]
+    )
+    run_cycle(rt)
+    with rt.sessions() as session:
+        rows = session.execute(select(Case.id, Case.customer_id))
+        owners = {row.id: row.customer_id for row in rows}
+    assert len(owners) == 4
+    assert owners[2] == owners[3]
+    shared = owners[2]
+    outcomes: list[Outcome] = ["", ""]
+
+    def link(position: int, first: str, second: str) -> None:
+        try:
+            casework.link_customers(rt, first, second, user="lena")
+            outcomes[position] = "ok"
+        except casework.CaseworkError as exc:
+            outcomes[position] = str(exc)
+
+    pairs = (("C-1001", "C-1002"), ("C-1003", "C-1004"))
+    threads = [threading.Thread(target=link, args=(n, *pair)) for n, pair in enumerate(pairs)]
+    # A colleague's transaction on the shared customer's row holds the first link at its
+    # write, after it read the customers; the second then runs as far as it can.
+    with transaction(rt.sessions) as session:
+        session.scalars(select(Customer).where(Customer.id == shared).with_for_update()).one()
+        for number, thread in enumerate(threads, start=1):
+            thread.start()
+            wait_for_blocked(rt, number)
+    for thread in threads:
+        thread.join(timeout=30)
+    assert outcomes == ["ok", "ok"]
+    with rt.sessions() as session:
+        persons = set(session.scalars(select(Customer.person_id)))
+    assert len(persons) == 1, persons  # all four cases' three customers: one person

@@ -142,7 +142,7 @@ def list_command(
             _shown(row.handle),
             row.state,
             row.priority,
-            row.team or "",
+            _shown(row.team or ""),  # config text, not markup: "EMEA [de]"
             row.latest_label or "",
             due,
             _shown(row.first_line),
@@ -166,9 +166,12 @@ def show_command(config_file: Path | None, ref: str) -> None:
     detail: Any = run(lambda: casework.case_detail(runtime(config_file), ref))
     console = Console()
     row = detail["case"]
+    # A team name is free text in the config ("EMEA [de]"), read as markup it lost its
+    # "[de]" or, as "[/de]", was a traceback; tags from before they were checked too.
     console.print(
         f"[bold]{row.ref}[/bold] {row.platform} {_shown(row.handle)} · {row.state} · "
-        f"{row.priority} · team {row.team or '-'} · tags {', '.join(row.tags) or '-'}"
+        f"{row.priority} · team {_shown(row.team or '-')} · "
+        f"tags {_shown(', '.join(row.tags) or '-')}"
     )
     thread = Table("id", "when (UTC)", "who", "text", "sentiment", title="Thread")
     for m in detail["messages"]:
