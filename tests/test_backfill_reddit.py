@@ -396,3 +396,28 @@ def test_a_late_item_the_live_polls_overlap_still_reads_is_left_to_the_daemon(
         actions = session.scalars(select(ActionRow).where(ActionRow.case_id == case.id)).all()
         assert actions
         assert ActionStatus.SUPPRESSED.value not in {a.status for a in actions}
+
+
+def test_an_item_shown_late_just_before_since_does_not_end_the_listing(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # A comment written 10 minutes before --since showed in the listing only later
+    # (approved from the mod queue), among newer ones: the live poll reads its overlap
+    # (30 minutes) below its cursor for such items. Stopping at the first item older
+    # than --since, the backfill ended the listing there, and the window's comments
+    # listed after it were never read, with no problem line saying so.
+    since = NEWEST - timedelta(minutes=60)
+    things = [
+        comment("c0", "acme lost my order", created=minutes_ago(0)),
+        comment("late", "acme lost my order", created=minutes_ago(70)),
+        comment("c30", "acme lost my order", created=minutes_ago(30)),
+        comment("c50", "acme lost my order", created=minutes_ago(50)),
+        comment("c80", "acme lost my order", created=minutes_ago(80)),
+        comment("c100", "acme lost my order", created=minutes_ago(100)),
+        comment("c200", "acme lost my order", created=minutes_ago(200)),
+    ]
+    serve_pages(api, COMMENTS, things)
+    rt = watch(make_runtime, api)
+    report = backfill(rt, "watch", Window(since))
+    assert stored(rt) == {"t1_c0", "t1_c30", "t1_c50"}
+    assert report.problems == []
