@@ -33,7 +33,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -232,7 +232,7 @@ def _import(
     report.imported += len(chunk)
     report.ingested += len(messages)
     report.duplicates += len(chunk) - len(messages)
-    messages = _history(session, name, messages, report)
+    messages = _history(session, name, messages, report, _overlap(rt, name))
     if not messages:
         return
     # The authors locked (on PostgreSQL) before the live cases are looked up: a worker
@@ -278,18 +278,32 @@ def _store(
 
 
 def _history(
-    session: Session, name: str, messages: Sequence[Message], report: BackfillReport
+    session: Session,
+    name: str,
+    messages: Sequence[Message],
+    report: BackfillReport,
+    overlap: timedelta,
 ) -> list[Message]:
     """The messages the live poll has read past. The rest, written since it last caught
-    up, are live: left unprocessed for the daemon to decide and answer, as its next poll
-    would have (that poll now finds them stored and skips them)."""
+    up or within its overlap before that, are live: left unprocessed for the daemon to
+    decide and answer, as its next poll would have (that poll now finds them stored and
+    skips them)."""
     state = session.get(SourceState, name)
     through = read_through(state.details or {}) if state is not None else None
     if through is None:  # a source the daemon has not read: all of it is history
         return list(messages)
-    history = [m for m in messages if m.created_at <= through]
+    # Items show up late (X's ids out of order, Reddit's search index and mod queue), so
+    # the live poll re-reads its overlap below what it has read: one written there that
+    # it has not stored yet is still coming to it, not history.
+    history = [m for m in messages if m.created_at <= through - overlap]
     report.left_to_daemon += len(messages) - len(history)
     return history
+
+
+def _overlap(rt: Runtime, name: str) -> timedelta:
+    """How far back the source's live poll reads again (X and Reddit; none for replay)."""
+    seconds = getattr(rt.settings.source(name), "overlap_seconds", 0.0)
+    return timedelta(seconds=float(seconds))
 
 
 def _first_written(messages: Sequence[Message]) -> dict[int, datetime]:

@@ -16,6 +16,8 @@ from monitor.backfill import TAG, BackfillReport, backfill
 from monitor.cli import main
 from monitor.clock import FakeClock
 from monitor.domain import ActionStatus, CaseState
+from monitor.ingest import poll_source
+from monitor.pipeline import process_pending
 from monitor.runtime import Runtime
 from monitor.sources.base import BackfillRefused, PollResult, Window
 from monitor.store.models import ActionRow, Case, Message, SourceState
@@ -364,3 +366,58 @@ def test_a_page_asked_after_an_item_deleted_meanwhile_does_not_end_the_backfill(
     report = backfill(rt, "watch", window)
     assert report.failure is None
     assert stored(rt) == {f"t1_c{n}" for n in range(20, 151, 10)}
+
+
+def test_a_late_item_the_live_polls_overlap_still_reads_is_left_to_the_daemon(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # The daemon polled at 09:00 and caught up. A comment written at 08:40 showed in the
+    # listing only after that (approved from the mod queue); the daemon's next poll
+    # re-reads the overlap below its cursor to find such items. A backfill run before
+    # that poll imported it as history (reply suppressed, case resolved), and the poll
+    # then skipped it as stored: a live customer never answered.
+    first = comment("c1", "acme lost my order", author="alice", created=NEWEST.timestamp())
+    api.add("GET", COMMENTS, listing(first))
+    rt = watch(make_runtime, api)
+    poll_source(rt, "watch")
+    late_at = rt.clock.now() - timedelta(minutes=20)
+    late = comment("late", "acme lost my order", author="bob", created=late_at.timestamp())
+    api.add("GET", COMMENTS, listing(late, first))
+    rt.clock.advance(minutes=1)
+    report = backfill(rt, "watch", Window(SINCE))
+    assert (report.ingested, report.duplicates, report.left_to_daemon) == (1, 1, 1)
+    assert sum(report.decisions.values()) == 0
+    process_pending(rt)
+    with rt.sessions() as session:
+        message = session.scalars(select(Message).where(Message.external_id == "t1_late")).one()
+        case = session.get(Case, message.case_id)
+        assert case is not None
+        assert TAG not in case.tags
+        actions = session.scalars(select(ActionRow).where(ActionRow.case_id == case.id)).all()
+        assert actions
+        assert ActionStatus.SUPPRESSED.value not in {a.status for a in actions}
+
+
+def test_an_item_shown_late_just_before_since_does_not_end_the_listing(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # A comment written 10 minutes before --since showed in the listing only later
+    # (approved from the mod queue), among newer ones: the live poll reads its overlap
+    # (30 minutes) below its cursor for such items. Stopping at the first item older
+    # than --since, the backfill ended the listing there, and the window's comments
+    # listed after it were never read, with no problem line saying so.
+    since = NEWEST - timedelta(minutes=60)
+    things = [
+        comment("c0", "acme lost my order", created=minutes_ago(0)),
+        comment("late", "acme lost my order", created=minutes_ago(70)),
+        comment("c30", "acme lost my order", created=minutes_ago(30)),
+        comment("c50", "acme lost my order", created=minutes_ago(50)),
+        comment("c80", "acme lost my order", created=minutes_ago(80)),
+        comment("c100", "acme lost my order", created=minutes_ago(100)),
+        comment("c200", "acme lost my order", created=minutes_ago(200)),
+    ]
+    serve_pages(api, COMMENTS, things)
+    rt = watch(make_runtime, api)
+    report = backfill(rt, "watch", Window(since))
+    assert stored(rt) == {"t1_c0", "t1_c30", "t1_c50"}
+    assert report.problems == []

@@ -3,7 +3,8 @@
 Reddit cannot be asked for a time range. Its listings come newest first, at most 100
 items a request, and end about 1,000 items back. So a backfill reads each listing the
 source polls from the top, with no ``max_items`` cap, keeps the items created inside the
-window, and stops that listing at its first item older than ``--since``. Items newer
+window, and stops that listing at its first item older than ``--since`` by more than the
+source's ``overlap_seconds`` (items show up late, among newer ones). Items newer
 than ``--until`` are read (each page is a request against the quota) and dropped.
 
 Pages are asked for one at a time (``after`` = the last item read) instead of through
@@ -72,13 +73,19 @@ class _Walk:
 
     read: int = 0  # distinct items
     oldest: float | None = None
-    reached: bool = False  # an item older than --since was read: the listing is done
+    reached: bool = False  # an item older than --since was read: the window is covered
+    past: bool = False  # one older than --since less the overlap: the listing is done
     stalled: bool = False  # a page brought nothing new: paging on would loop
     seen: set[str] = field(default_factory=set)
     skipped: Counter[str] = field(default_factory=Counter)
 
-    def take(self, page: list[RedditItem], window: Window) -> list[RedditItem]:
-        """The page's items inside ``window``, newest first, each listing item once."""
+    def take(self, page: list[RedditItem], window: Window, overlap: timedelta) -> list[RedditItem]:
+        """The page's items inside ``window``, newest first, each listing item once.
+
+        Items show up late, among newer ones (approved from the mod queue, indexed late by
+        search): the live poll reads ``overlap`` below its cursor for them. An item just
+        older than --since is no sign that the window's items have all been listed: read
+        on through the overlap, as the live poll does."""
         kept: list[RedditItem] = []
         # A listing shifts while it is paged: an item can come back on the next page.
         fresh = [item for item in page if item.fullname not in self.seen]
@@ -91,7 +98,9 @@ class _Walk:
             moment = datetime.fromtimestamp(item.created_utc, UTC)
             if moment < window.since:
                 self.reached = True
-                break
+                if moment < window.since - overlap:
+                    self.past = True
+                    break
             if moment in window:
                 kept.append(item)
         return kept
@@ -146,12 +155,12 @@ class BackfillingRedditSource(RedditSourceBase):
                 # page on after the item read before it instead of ending the listing.
                 after = fallback.pop()
                 continue
-            kept = walk.take(page, window)
+            kept = walk.take(page, window, timedelta(seconds=self.overlap))
             batch = PollBatch()
             batch.add([i for i in kept if stream.wanted(i)], stream.kind, self.own)
             walk.skipped.update(batch.skipped)
             # A short page is the listing's last; a full one may be too (an empty next page).
-            done = walk.reached or walk.stalled or len(page) < PAGE
+            done = walk.past or walk.stalled or len(page) < PAGE
             self._context(batch, known)
             problems = [*batch.problems, *(walk.closing(stream) if done else [])]
             yield PollResult(
