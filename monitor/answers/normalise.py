@@ -182,9 +182,19 @@ def names(sentence: str, *, brand: str = "") -> list[str]:
             and before.lower() not in _GREETINGS
             and not _DIGIT.search(word)
             and word.lower() not in STOPWORDS
-            and not (brand and word.lower().startswith(brand))
+            and not _brands(word, brand)
         )
     ]
+
+
+def _brands(word: str, brand: str) -> bool:
+    """Whether ``word`` as written is the (lower-cased) ``brand``, alone or in a form of
+    its own ("Acme's", "Acme-branded", "AcmeCare"). A word that merely starts with it is
+    another word: brand "Go" is not "Google" or "Gosport", which no entry may know."""
+    if not brand or word[: len(brand)].lower() != brand:
+        return False
+    rest = word[len(brand) :]
+    return not rest or not rest[0].islower()
 
 
 def is_detail(word: str) -> bool:
