@@ -139,6 +139,16 @@ def without_noise(text: str) -> str:
     return _HANDLE.sub(" ", _URL.sub(" ", text)).translate(APOSTROPHES)
 
 
+def is_cut(text: str) -> bool:
+    """Whether the matcher reads less than the whole of ``text``: it is longer than
+    MAX_QUESTION_CHARS as written, or becomes so once NFKC unfolds it (each "\u2026" is
+    three characters, "\ufdfa" eighteen), and without_noise cuts its end."""
+    if len(text) > MAX_QUESTION_CHARS:
+        return True
+    unfolded = unicodedata.normalize("NFKC", text).translate(_HIDDEN)
+    return len(unfolded) > MAX_QUESTION_CHARS
+
+
 def words(text: str) -> list[str]:
     """The informative words of ``text``, synonyms folded, not yet stemmed."""
     out = []
