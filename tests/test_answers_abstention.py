@@ -12,7 +12,7 @@ import pytest
 
 from monitor.answers.answerer import Answerer, Assessment, confidence
 from monitor.answers.loader import load_knowledge_base
-from monitor.answers.normalise import names, text_tokens, tokens
+from monitor.answers.normalise import names, text_tokens, tokens, use_brand
 from monitor.answers.questions import asking_sentences, is_question
 from monitor.answers.retriever import Hit
 from monitor.rules.setup import engine_from_settings
@@ -192,6 +192,22 @@ def test_the_brands_own_name_is_not_an_unknown_name(tmp_path: Path) -> None:
     assert stores.assess("Does Zylo have a store in Leeds?", now=NOV).unknown_names == ()
     assert stores.assess("Does Zylo have a store in Hull?", now=NOV).unknown_names == ("hull",)
     assert names("Does Zylo's store in Leeds open?", brand="Zylo") == ["Leeds"]
+
+
+def test_a_name_merely_starting_with_the_brands_is_still_a_name(tmp_path: Path) -> None:
+    """Brand "Go": "Google" and "Gordon" were read as the brand, so a place or payment
+    method no entry knows did not lower the confidence."""
+    kb = load_knowledge_base(knowledge_base_dir(tmp_path, STORES), brand="Go")
+    try:
+        stores = Answerer(kb, answer_at=0.2, draft_at=0.2)
+        found = stores.assess("Is there a store in Gosport?", now=NOV)
+        assert found.unknown_names == ("gosport",)
+        assert stores.assess("Does Go have a store in Leeds?", now=NOV).unknown_names == ()
+    finally:
+        use_brand("Acme")  # the brand of every other test
+    assert names("Can I pay with Google Pay?", brand="Go") == ["Google", "Pay"]
+    assert names("Is Go's store in Leeds open? Or GoCare?", brand="Go") == ["Leeds"]
+    assert names("Does Acme-branded kit ship to Oslo?", brand="Acme") == ["Oslo"]
 
 
 def test_the_rival_entrys_answer_text_is_rival_evidence(tmp_path: Path) -> None:

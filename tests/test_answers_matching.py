@@ -127,6 +127,21 @@ def test_a_10000_character_question_is_bounded_and_not_auto_answered(tmp_path: P
     assert proposal is None or proposal.draft
 
 
+def test_a_text_cut_once_normalised_is_only_drafted(tmp_path: Path) -> None:
+    """772 characters as written, but each "\u2026" reads as "..." (NFKC): the matcher
+    read 1,000 characters and left the end unread, and only the written length was
+    checked, so the cut text was answered in public with full confidence."""
+    asked = "@acme do you ship to Ireland?"
+    text = asked + " \u2026" * 340 + " Never mind, my last order never came. I want my money back."
+    assert len(text) < MAX_QUESTION_CHARS
+    proposal = answerer(tmp_path).propose(text, now=NOV)
+    assert proposal is not None
+    assert proposal.draft
+    whole = answerer(tmp_path / "b").propose(asked + " \u2026" * 10, now=NOV)
+    assert whole is not None
+    assert not whole.draft  # a few such characters, read whole, still get the answer
+
+
 def test_empty_knowledge_base_proposes_nothing() -> None:
     empty = Answerer(KnowledgeBase(), answer_at=0.55, draft_at=0.35)
     found = empty.assess("@acme do you ship to Ireland?", now=NOV)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from monitor.answers.model import Entry, KnowledgeBase
-from monitor.answers.normalise import MAX_QUESTION_CHARS, names, tokens
+from monitor.answers.normalise import is_cut, names, tokens
 from monitor.answers.questions import asking_sentences, is_question
 from monitor.answers.retriever import Hit, Retriever
 from monitor.domain import declared_language
@@ -127,7 +127,9 @@ class Answerer:
             return None
         # A text longer than the matcher reads is more than a quick question, and two
         # entries that fit alike are a coin toss: a person looks at the answer first.
-        draft = found.confidence < answer_at or len(text) > MAX_QUESTION_CHARS or found.tied
+        # Longer as read, not as written: a text unfolding past the limit under NFKC
+        # had its end cut unread and was answered in public.
+        draft = found.confidence < answer_at or is_cut(text) or found.tied
         return Proposal(found.hit.entry, found.confidence, draft)
 
     def _ahead(self, hits: list[Hit], first: Hit, words: set[str], now: datetime) -> Hit | None:

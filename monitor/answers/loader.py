@@ -3,6 +3,7 @@ document, every problem collected with its file:line:col before anything is repo
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -236,7 +237,8 @@ def _unknown_superseded(entries: list[Entry], disabled: set[str]) -> list[Proble
 
 def _circular_superseded(entries: list[Entry]) -> list[Problem]:
     """An entry superseding itself, or one that supersedes it: while both are valid, a
-    question matching one is answered with the other's text."""
+    question matching one is answered with the other's text. Or one that supersedes it
+    through others (a circle of three or more)."""
     by_id = {e.id: e for e in entries}
     problems = []
     for entry in entries:
@@ -251,7 +253,36 @@ def _circular_superseded(entries: list[Entry]) -> list[Problem]:
             else:
                 continue
             problems.append(Problem(entry.file, entry.line, 1, f"answer '{entry.id}'", message))
+        # A longer circle (a over b, b over c, c over a) passed: while all were valid none
+        # was in use (KnowledgeBase.in_force), yet the bot answered with one of them.
+        circle = _circle(entry, by_id)
+        if len(circle) > 3:  # the entry itself and one other are reported above
+            shown = " -> ".join(repr(entry_id) for entry_id in circle)
+            message = (
+                f"supersedes: {shown} supersede each other in a circle; while all are "
+                "valid none of them is in use"
+            )
+            problems.append(Problem(entry.file, entry.line, 1, f"answer '{entry.id}'", message))
     return problems
+
+
+def _circle(start: Entry, by_id: dict[str, Entry]) -> list[str]:
+    """The shortest chain of ``supersedes`` from ``start`` back to it (its id first and
+    last), or [] when there is none."""
+    came_from: dict[str, str] = {}
+    todo = deque([start.id])
+    while todo:
+        current = todo.popleft()
+        for other in by_id[current].supersedes:
+            if other == start.id:
+                path = [current]
+                while path[-1] != start.id:
+                    path.append(came_from[path[-1]])
+                return [*reversed(path), start.id]
+            if other in by_id and other not in came_from:
+                came_from[other] = current
+                todo.append(other)
+    return []
 
 
 def _superseded_message(other: str, disabled: set[str]) -> str:

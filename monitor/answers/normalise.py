@@ -139,6 +139,16 @@ def without_noise(text: str) -> str:
     return _HANDLE.sub(" ", _URL.sub(" ", text)).translate(APOSTROPHES)
 
 
+def is_cut(text: str) -> bool:
+    """Whether the matcher reads less than the whole of ``text``: it is longer than
+    MAX_QUESTION_CHARS as written, or becomes so once NFKC unfolds it (each "\u2026" is
+    three characters, "\ufdfa" eighteen), and without_noise cuts its end."""
+    if len(text) > MAX_QUESTION_CHARS:
+        return True
+    unfolded = unicodedata.normalize("NFKC", text).translate(_HIDDEN)
+    return len(unfolded) > MAX_QUESTION_CHARS
+
+
 def words(text: str) -> list[str]:
     """The informative words of ``text``, synonyms folded, not yet stemmed."""
     out = []
@@ -182,9 +192,19 @@ def names(sentence: str, *, brand: str = "") -> list[str]:
             and before.lower() not in _GREETINGS
             and not _DIGIT.search(word)
             and word.lower() not in STOPWORDS
-            and not (brand and word.lower().startswith(brand))
+            and not _brands(word, brand)
         )
     ]
+
+
+def _brands(word: str, brand: str) -> bool:
+    """Whether ``word`` as written is the (lower-cased) ``brand``, alone or in a form of
+    its own ("Acme's", "Acme-branded", "AcmeCare"). A word that merely starts with it is
+    another word: brand "Go" is not "Google" or "Gosport", which no entry may know."""
+    if not brand or word[: len(brand)].lower() != brand:
+        return False
+    rest = word[len(brand) :]
+    return not rest or not rest[0].islower()
 
 
 def is_detail(word: str) -> bool:
