@@ -260,8 +260,9 @@ def login_name(typed: str) -> str:
     """The account a name typed at sign-in means. Phones capitalise a text field's first
     letter and pasted names carry spaces; names are lower-case ASCII, so "Alice " is
     alice. Only ASCII is folded: str.lower() maps the Kelvin sign to "k", and a look-alike
-    should stay an unknown name rather than become a second spelling of one."""
-    name = typed.strip()[:64]
+    should stay an unknown name rather than become a second spelling of one. A name too
+    long to be one is not cut to length: cut, it meant the account named by its start."""
+    name = typed.strip()
     return name.lower() if name.isascii() else name
 
 
