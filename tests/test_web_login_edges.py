@@ -3,19 +3,27 @@ the last admin, names longer than a name may be."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from monitor.cli import main
 from monitor.runtime import Runtime
 from monitor.store.web_models import WebUser
 from monitor.web.app import create_app
 from monitor.web.users import (
     LoginRefused,
+    UserError,
     authenticate,
     create_user,
+    disable,
+    enable,
 )
 from tests.conftest import RuntimeFactory
+from tests.test_web_users import config  # noqa: F401  (the CLI's SQLite config fixture)
 from tests.webkit import NONCE, PASSWORD, seeded
 
 
@@ -46,3 +54,36 @@ def test_a_name_longer_than_a_name_may_be_is_an_unknown_name(
     assert nonce is not None
     form = {"name": long_name + "X", "password": PASSWORD, "nonce": nonce[1]}
     assert client.post("/login", data=form).status_code == 401
+
+
+def test_the_last_active_admin_cannot_be_disabled(make_runtime: RuntimeFactory) -> None:
+    # With every admin disabled nobody can open /admin/users again from the dashboard.
+    rt = seeded(make_runtime)  # root is the one admin
+    with pytest.raises(UserError, match="root is the last active admin"):
+        disable(rt, "root")
+    assert authenticate(rt, "root", PASSWORD).name == "root"
+    create_user(rt, "ada", "admin", PASSWORD)
+    disable(rt, "root")
+    with pytest.raises(UserError, match="ada is the last active admin"):
+        disable(rt, "ada")
+    enable(rt, "root")
+    disable(rt, "ada")
+    disable(rt, "alice")  # not an admin: the check does not apply
+
+
+def test_users_disable_refuses_the_last_active_admin_with_exit_1(
+    config: Path,  # noqa: F811
+) -> None:
+    runner = CliRunner()
+    args = ["--config", str(config)]
+    typed = "s3cret-pass\ns3cret-pass\n"
+    added = runner.invoke(main, ["users", "add", "ada", "--role", "admin", *args], input=typed)
+    assert added.exit_code == 0, added.output
+    result = runner.invoke(main, ["users", "disable", "ada", *args])
+    assert (result.exit_code, result.output) == (
+        1,
+        "error: ada is the last active admin: add or enable another admin first, "
+        "or nobody can manage users in the dashboard\n",
+    )
+    listed = runner.invoke(main, ["users", "list", *args])
+    assert listed.output == "ada\tadmin\t-\tok\n"

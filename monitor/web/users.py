@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from monitor.cases import record
 from monitor.casework import may_open
 from monitor.runtime import Runtime
-from monitor.store.db import transaction
+from monitor.store.db import hold_lock, transaction
 from monitor.store.queries import insert_new_ids
 from monitor.store.web_models import WebSession, WebUser
 
@@ -27,6 +27,9 @@ NAME_RULE = "1 to 64 lower-case letters, digits, . _ -, starting with a letter o
 MIN_PASSWORD = 10
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
+# PostgreSQL advisory lock key (store.db.hold_lock) taken by every change that could leave
+# no active admin.
+ADMINS_LOCK = 7_264_021_007
 HASHER = PasswordHasher()
 # Verified when the name is unknown, so a wrong name costs as long as a wrong password
 # and response times do not reveal which names exist.
@@ -186,14 +189,34 @@ def set_password(rt: Runtime, name: str, password: str, *, actor: str = "cli") -
 def disable(rt: Runtime, name: str, *, actor: str = "cli") -> None:
     """Take away someone's access, e.g. when they leave the team: sign-in is refused as a
     wrong password is, every browser session ends and the API token is revoked at once.
-    The user stays, so the audit trail and their cases still name them."""
+    The user stays, so the audit trail and their cases still name them. The last active
+    admin is refused: with none left, nobody could manage users in the dashboard."""
     with transaction(rt.sessions) as session:
+        # Without it, two admins disabled at once on PostgreSQL would each count the other
+        # as still active and both go; the lock makes the second count after the first's
+        # commit. On SQLite the flush below makes this the one writer before it counts.
+        hold_lock(session.connection(), ADMINS_LOCK)
         row = _by_name(session, name)
         if not row.active:
             raise UserError(f"user {name} is disabled already")
         row.active = False
+        session.flush()
+        if row.role == "admin" and not _active_admins(session):
+            raise UserError(
+                f"{name} is the last active admin: add or enable another admin first, "
+                "or nobody can manage users in the dashboard"
+            )
         _sign_out_everywhere(session, row)
         _audit(session, rt, "user_disabled", actor, name=name, sessions_ended=True)
+
+
+def _active_admins(session: Session) -> int:
+    return (
+        session.scalar(
+            select(func.count()).select_from(WebUser).where(WebUser.role == "admin", WebUser.active)
+        )
+        or 0
+    )
 
 
 def _sign_out_everywhere(session: Session, row: WebUser) -> None:
