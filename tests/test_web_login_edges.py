@@ -15,7 +15,10 @@ from monitor.runtime import Runtime
 from monitor.store.web_models import WebUser
 from monitor.web.app import create_app
 from monitor.web.users import (
+    PASSWORD_WORK,
     LoginRefused,
+    PasswordWork,
+    PasswordWorkBusy,
     UserError,
     authenticate,
     create_user,
@@ -24,7 +27,7 @@ from monitor.web.users import (
 )
 from tests.conftest import RuntimeFactory
 from tests.test_web_users import config  # noqa: F401  (the CLI's SQLite config fixture)
-from tests.webkit import NONCE, PASSWORD, seeded
+from tests.webkit import NONCE, PASSWORD, login, seeded
 
 
 def _failed_logins(rt: Runtime, name: str) -> int:
@@ -32,6 +35,34 @@ def _failed_logins(rt: Runtime, name: str) -> int:
         count = session.scalar(select(WebUser.failed_logins).where(WebUser.name == name))
     assert count is not None
     return count
+
+
+def test_password_checks_run_a_few_at_a_time_and_the_rest_are_asked_to_try_again(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Each argon2 check takes 64 MiB: anyone could start one per server thread (40) at
+    # once, about 2.5 GB, without an account. The process runs a few at a time; a
+    # sign-in that finds no free slot within the wait is told to try again.
+    assert PASSWORD_WORK.slots <= 4
+    rt = seeded(make_runtime)
+    work = PasswordWork(slots=2, wait_seconds=0)
+    client = TestClient(create_app(rt, password_work=work))
+    nonce = NONCE.search(client.get("/login").text)
+    assert nonce is not None
+    with work.slot(), work.slot():
+        for password in (PASSWORD, "wrong-wrong-wrong"):
+            busy = client.post(
+                "/login", data={"name": "alice", "password": password, "nonce": nonce[1]}
+            )
+            assert busy.status_code == 503
+            assert busy.headers["retry-after"] == "5"
+            assert "too many sign-ins at once: please try again in a moment" in busy.text
+            assert "wrong name or password" not in busy.text
+        with pytest.raises(PasswordWorkBusy):
+            authenticate(rt, "nobody", "whatever-it-is", work=work)
+    # Nothing was checked, so nothing counts toward the lockout.
+    assert _failed_logins(rt, "alice") == 0
+    assert login(client, "alice")
 
 
 def test_a_name_longer_than_a_name_may_be_is_an_unknown_name(

@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -52,6 +55,40 @@ class UserExists(UserError):
 
 class LoginRefused(Exception):
     """Wrong name or password, or the account is locked; the message is safe to show."""
+
+
+class PasswordWorkBusy(UserError):
+    """Every password-hashing slot stayed taken for the whole wait: nothing was checked,
+    so nothing counts toward a lockout, and the same answer goes to every name."""
+
+
+BUSY = "too many sign-ins at once: please try again in a moment"
+
+
+class PasswordWork:
+    """How many argon2 hashes or verifications run at once in this process. Each takes
+    64 MiB (argon2-cffi's default memory cost): unbounded, every server thread (40) ran
+    one for a posted sign-in form, so strangers made the dashboard take about 2.5 GB.
+    A check waits up to ``wait_seconds`` for a slot, then is refused with ``BUSY``
+    rather than queueing for as long as the requests keep coming."""
+
+    def __init__(self, slots: int, wait_seconds: float) -> None:
+        self.slots, self.wait_seconds = slots, wait_seconds
+        self._free = threading.BoundedSemaphore(slots)
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        if not self._free.acquire(timeout=self.wait_seconds):
+            raise PasswordWorkBusy(BUSY)
+        try:
+            yield
+        finally:
+            self._free.release()
+
+
+# One for the process: 4 checks at once are at most 256 MiB, and at a few tenths of a
+# second each still let through every sign-in of a team arriving at the same minute.
+PASSWORD_WORK = PasswordWork(slots=4, wait_seconds=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +165,7 @@ def create_user(
     teams: tuple[str, ...] = (),
     *,
     actor: str = "cli",
+    work: PasswordWork = PASSWORD_WORK,
 ) -> User:
     """Add a user. The name is looked up first so a taken one costs no password hashing;
     the INSERT still ignores a user of that name added meanwhile (the CLI and the
@@ -142,7 +180,7 @@ def create_user(
             "name": name,
             "role": role,
             "teams": list(teams),
-            "password_hash": HASHER.hash(password),
+            "password_hash": _hash(password, work),
             "active": True,
             "failed_logins": 0,
             "created_at": rt.clock.now(),
@@ -174,14 +212,16 @@ def _by_name(session: Session, name: str) -> WebUser:
     return row
 
 
-def set_password(rt: Runtime, name: str, password: str, *, actor: str = "cli") -> None:
+def set_password(
+    rt: Runtime, name: str, password: str, *, actor: str = "cli", work: PasswordWork = PASSWORD_WORK
+) -> None:
     """Set a new password and lift a lockout. A new password is often set because the old
     one leaked, so whoever used it loses access too: every browser session ends and the
     API token is revoked (``inchannel users token`` issues a new one)."""
     _check_password(password)
     with transaction(rt.sessions) as session:
         row = _by_name(session, name)
-        row.password_hash, row.failed_logins, row.locked_until = HASHER.hash(password), 0, None
+        row.password_hash, row.failed_logins, row.locked_until = _hash(password, work), 0, None
         _sign_out_everywhere(session, row)
         _audit(session, rt, "password_set", actor, name=name, sessions_ended=True)
 
@@ -269,10 +309,15 @@ def _locked(row: WebUser, now: datetime) -> datetime | None:
     return row.locked_until if locked else None
 
 
-def authenticate(rt: Runtime, name: str, password: str) -> User:
+def authenticate(
+    rt: Runtime, name: str, password: str, *, work: PasswordWork = PASSWORD_WORK
+) -> User:
+    """The user, else LoginRefused; PasswordWorkBusy when no password check could start.
+    The slot is taken before the transaction, so sign-ins waiting for one hold no
+    database connection, and for every name alike, so a busy answer tells none apart."""
     # The refusal is raised after the commit: raising inside the transaction would roll
     # back the failure count and the lockout would never engage.
-    with transaction(rt.sessions) as session:
+    with work.slot(), transaction(rt.sessions) as session:
         outcome = _check_login(session, login_name(name), password, rt.clock.now())
     if isinstance(outcome, str):
         raise LoginRefused(outcome)
@@ -305,6 +350,8 @@ def _check_login(session: Session, name: str, password: str, now: datetime) -> U
         # password was set or the user disabled, which the old password must not outlast.
         return REFUSED
     if HASHER.check_needs_rehash(row.password_hash):
+        # Not _hash: authenticate holds this check's slot already; a second one could wait
+        # on itself.
         row.password_hash = HASHER.hash(password)
     return _user(row)
 
@@ -352,6 +399,11 @@ def _clear_failures(session: Session, row: WebUser, now: datetime) -> bool:
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(cleared, "rowcount", 0))
+
+
+def _hash(password: str, work: PasswordWork) -> str:
+    with work.slot():
+        return HASHER.hash(password)
 
 
 def _verify(stored: str, password: str) -> bool:
