@@ -238,9 +238,12 @@ def test_parallel_wrong_passwords_all_count_toward_the_lockout(
 
     monkeypatch.setattr(PasswordHasher, "verify", together)
 
+    # Room for every guess to check at once: the process's own limit (4) is below 5.
+    work = users.PasswordWork(slots=users.MAX_FAILURES, wait_seconds=30)
+
     def guess(n: int) -> str:
         with pytest.raises(users.LoginRefused) as refused:
-            users.authenticate(rt, "alice", f"wrong guess {n}")
+            users.authenticate(rt, "alice", f"wrong guess {n}", work=work)
         return str(refused.value)
 
     with ThreadPoolExecutor(users.MAX_FAILURES) as pool:

@@ -22,12 +22,17 @@ from monitor.web.sessions import close_session, open_session
 from monitor.web.users import (
     ROLES,
     LoginRefused,
+    PasswordWorkBusy,
     UserError,
     authenticate,
     create_user,
     list_users,
     unlock,
 )
+
+# When a sign-in refused as busy is worth trying again: the password checks ahead of it
+# take a few tenths of a second each.
+BUSY_RETRY_SECONDS = 5
 
 
 def routes(web: Web) -> list[Route]:
@@ -77,10 +82,16 @@ def login(web: Web) -> Endpoint:
             return _login_page(web, request, 403, "The form expired: please sign in again.", back)
         try:
             user = await run_in_threadpool(
-                authenticate, web.rt, form.get("name", ""), form.get("password", "")
+                lambda: authenticate(
+                    web.rt, form.get("name", ""), form.get("password", ""), work=web.password_work
+                )
             )
         except LoginRefused as exc:
             return _login_page(web, request, 401, str(exc), back)
+        except PasswordWorkBusy as exc:
+            busy = _login_page(web, request, 503, str(exc), back)
+            busy.headers["Retry-After"] = str(BUSY_RETRY_SECONDS)
+            return busy
         # The session this browser presented ends, as on logout: signing in as someone
         # else must not leave a copy of the old cookie working for its remaining hours.
         presented = request.cookies.get(SESSION_COOKIE, "")[:200]
@@ -130,6 +141,7 @@ def add_user(web: Web, request: Request, signed: Signed, form: Form) -> Response
             form.get("password", ""),
             teams,
             actor=signed.user.name,
+            work=web.password_work,
         )
     except UserError as exc:
         return users_page(web, request, signed, error=str(exc))

@@ -26,6 +26,7 @@ from monitor.web.security import (
     security_headers,
     under_api,
 )
+from monitor.web.users import PASSWORD_WORK, PasswordWork
 
 STATIC = Path(__file__).parent / "static"
 
@@ -79,12 +80,20 @@ class ReloadRules:
         await self.app(scope, receive, send)
 
 
-def create_app(rt: Runtime, *, refresh_seconds: int = 10, reload_rules: bool = True) -> Starlette:
+def create_app(
+    rt: Runtime,
+    *,
+    refresh_seconds: int = 10,
+    reload_rules: bool = True,
+    password_work: PasswordWork = PASSWORD_WORK,
+) -> Starlette:
     """The dashboard; the queue asks for new cases every ``refresh_seconds``.
 
     ``reload_rules``: follow edits of the rule and answer files; False where the
-    daemon's own reload job does it for the same runtime (``inchannel run``)."""
-    web = Web(rt, refresh_seconds=refresh_seconds)
+    daemon's own reload job does it for the same runtime (``inchannel run``).
+    ``password_work``: the limit on password checks at once, the process's own unless
+    given."""
+    web = Web(rt, refresh_seconds=refresh_seconds, password_work=password_work)
     routes: list[BaseRoute] = [
         Route("/healthz", healthz),
         Mount("/static", StaticAssets(directory=STATIC), name="static"),

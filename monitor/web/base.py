@@ -15,6 +15,7 @@ from monitor.runtime import Runtime
 from monitor.web.operations import CaseNotFound, Forbidden
 from monitor.web.render import make_environment
 from monitor.web.security import CSRF_FIELD, Signed, csrf_ok, same_origin, signed_in
+from monitor.web.users import PASSWORD_WORK, PasswordWork
 
 Form = dict[str, str]
 GetHandler = Callable[[Request, Signed], Response]
@@ -26,8 +27,15 @@ MAX_FORM_FIELDS = 50
 class Web:
     """The runtime and the template environment, shared by every view."""
 
-    def __init__(self, rt: Runtime, *, refresh_seconds: int = 10) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        *,
+        refresh_seconds: int = 10,
+        password_work: PasswordWork = PASSWORD_WORK,
+    ) -> None:
         self.rt = rt
+        self.password_work = password_work
         self.env = make_environment(rt.clock)
         self.env.globals["refresh_seconds"] = refresh_seconds
 

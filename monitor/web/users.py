@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -16,7 +19,7 @@ from sqlalchemy.orm import Session
 from monitor.cases import record
 from monitor.casework import may_open
 from monitor.runtime import Runtime
-from monitor.store.db import transaction
+from monitor.store.db import hold_lock, transaction
 from monitor.store.queries import insert_new_ids
 from monitor.store.web_models import WebSession, WebUser
 
@@ -27,6 +30,9 @@ NAME_RULE = "1 to 64 lower-case letters, digits, . _ -, starting with a letter o
 MIN_PASSWORD = 10
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
+# PostgreSQL advisory lock key (store.db.hold_lock) taken by every change that could leave
+# no active admin.
+ADMINS_LOCK = 7_264_021_007
 HASHER = PasswordHasher()
 # Verified when the name is unknown, so a wrong name costs as long as a wrong password
 # and response times do not reveal which names exist.
@@ -49,6 +55,40 @@ class UserExists(UserError):
 
 class LoginRefused(Exception):
     """Wrong name or password, or the account is locked; the message is safe to show."""
+
+
+class PasswordWorkBusy(UserError):
+    """Every password-hashing slot stayed taken for the whole wait: nothing was checked,
+    so nothing counts toward a lockout, and the same answer goes to every name."""
+
+
+BUSY = "too many sign-ins at once: please try again in a moment"
+
+
+class PasswordWork:
+    """How many argon2 hashes or verifications run at once in this process. Each takes
+    64 MiB (argon2-cffi's default memory cost): unbounded, every server thread (40) ran
+    one for a posted sign-in form, so strangers made the dashboard take about 2.5 GB.
+    A check waits up to ``wait_seconds`` for a slot, then is refused with ``BUSY``
+    rather than queueing for as long as the requests keep coming."""
+
+    def __init__(self, slots: int, wait_seconds: float) -> None:
+        self.slots, self.wait_seconds = slots, wait_seconds
+        self._free = threading.BoundedSemaphore(slots)
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        if not self._free.acquire(timeout=self.wait_seconds):
+            raise PasswordWorkBusy(BUSY)
+        try:
+            yield
+        finally:
+            self._free.release()
+
+
+# One for the process: 4 checks at once are at most 256 MiB, and at a few tenths of a
+# second each still let through every sign-in of a team arriving at the same minute.
+PASSWORD_WORK = PasswordWork(slots=4, wait_seconds=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +165,7 @@ def create_user(
     teams: tuple[str, ...] = (),
     *,
     actor: str = "cli",
+    work: PasswordWork = PASSWORD_WORK,
 ) -> User:
     """Add a user. The name is looked up first so a taken one costs no password hashing;
     the INSERT still ignores a user of that name added meanwhile (the CLI and the
@@ -139,7 +180,7 @@ def create_user(
             "name": name,
             "role": role,
             "teams": list(teams),
-            "password_hash": HASHER.hash(password),
+            "password_hash": _hash(password, work),
             "active": True,
             "failed_logins": 0,
             "created_at": rt.clock.now(),
@@ -171,14 +212,16 @@ def _by_name(session: Session, name: str) -> WebUser:
     return row
 
 
-def set_password(rt: Runtime, name: str, password: str, *, actor: str = "cli") -> None:
+def set_password(
+    rt: Runtime, name: str, password: str, *, actor: str = "cli", work: PasswordWork = PASSWORD_WORK
+) -> None:
     """Set a new password and lift a lockout. A new password is often set because the old
     one leaked, so whoever used it loses access too: every browser session ends and the
     API token is revoked (``inchannel users token`` issues a new one)."""
     _check_password(password)
     with transaction(rt.sessions) as session:
         row = _by_name(session, name)
-        row.password_hash, row.failed_logins, row.locked_until = HASHER.hash(password), 0, None
+        row.password_hash, row.failed_logins, row.locked_until = _hash(password, work), 0, None
         _sign_out_everywhere(session, row)
         _audit(session, rt, "password_set", actor, name=name, sessions_ended=True)
 
@@ -186,14 +229,34 @@ def set_password(rt: Runtime, name: str, password: str, *, actor: str = "cli") -
 def disable(rt: Runtime, name: str, *, actor: str = "cli") -> None:
     """Take away someone's access, e.g. when they leave the team: sign-in is refused as a
     wrong password is, every browser session ends and the API token is revoked at once.
-    The user stays, so the audit trail and their cases still name them."""
+    The user stays, so the audit trail and their cases still name them. The last active
+    admin is refused: with none left, nobody could manage users in the dashboard."""
     with transaction(rt.sessions) as session:
+        # Without it, two admins disabled at once on PostgreSQL would each count the other
+        # as still active and both go; the lock makes the second count after the first's
+        # commit. On SQLite the flush below makes this the one writer before it counts.
+        hold_lock(session.connection(), ADMINS_LOCK)
         row = _by_name(session, name)
         if not row.active:
             raise UserError(f"user {name} is disabled already")
         row.active = False
+        session.flush()
+        if row.role == "admin" and not _active_admins(session):
+            raise UserError(
+                f"{name} is the last active admin: add or enable another admin first, "
+                "or nobody can manage users in the dashboard"
+            )
         _sign_out_everywhere(session, row)
         _audit(session, rt, "user_disabled", actor, name=name, sessions_ended=True)
+
+
+def _active_admins(session: Session) -> int:
+    return (
+        session.scalar(
+            select(func.count()).select_from(WebUser).where(WebUser.role == "admin", WebUser.active)
+        )
+        or 0
+    )
 
 
 def _sign_out_everywhere(session: Session, row: WebUser) -> None:
@@ -246,10 +309,15 @@ def _locked(row: WebUser, now: datetime) -> datetime | None:
     return row.locked_until if locked else None
 
 
-def authenticate(rt: Runtime, name: str, password: str) -> User:
+def authenticate(
+    rt: Runtime, name: str, password: str, *, work: PasswordWork = PASSWORD_WORK
+) -> User:
+    """The user, else LoginRefused; PasswordWorkBusy when no password check could start.
+    The slot is taken before the transaction, so sign-ins waiting for one hold no
+    database connection, and for every name alike, so a busy answer tells none apart."""
     # The refusal is raised after the commit: raising inside the transaction would roll
     # back the failure count and the lockout would never engage.
-    with transaction(rt.sessions) as session:
+    with work.slot(), transaction(rt.sessions) as session:
         outcome = _check_login(session, login_name(name), password, rt.clock.now())
     if isinstance(outcome, str):
         raise LoginRefused(outcome)
@@ -260,8 +328,9 @@ def login_name(typed: str) -> str:
     """The account a name typed at sign-in means. Phones capitalise a text field's first
     letter and pasted names carry spaces; names are lower-case ASCII, so "Alice " is
     alice. Only ASCII is folded: str.lower() maps the Kelvin sign to "k", and a look-alike
-    should stay an unknown name rather than become a second spelling of one."""
-    name = typed.strip()[:64]
+    should stay an unknown name rather than become a second spelling of one. A name too
+    long to be one is not cut to length: cut, it meant the account named by its start."""
+    name = typed.strip()
     return name.lower() if name.isascii() else name
 
 
@@ -281,6 +350,8 @@ def _check_login(session: Session, name: str, password: str, now: datetime) -> U
         # password was set or the user disabled, which the old password must not outlast.
         return REFUSED
     if HASHER.check_needs_rehash(row.password_hash):
+        # Not _hash: authenticate holds this check's slot already; a second one could wait
+        # on itself.
         row.password_hash = HASHER.hash(password)
     return _user(row)
 
@@ -328,6 +399,11 @@ def _clear_failures(session: Session, row: WebUser, now: datetime) -> bool:
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(cleared, "rowcount", 0))
+
+
+def _hash(password: str, work: PasswordWork) -> str:
+    with work.slot():
+        return HASHER.hash(password)
 
 
 def _verify(stored: str, password: str) -> bool:
