@@ -216,3 +216,39 @@ def test_a_malformed_webhook_url_does_not_log_its_secret(
     assert "channels.ops.url: apprise cannot send to this URL" in capsys.readouterr().err
     assert "An invalid Slack" in caplog.text  # what was wrong still shows
     assert "azkcOXrIdevi7F" not in caplog.text
+
+
+@pytest.mark.usefixtures("restored_logging")
+@pytest.mark.parametrize("json_lines", [False, True])
+def test_an_apprise_child_logger_does_not_log_a_channel_secret(
+    capsys: pytest.CaptureFixture[str], json_lines: bool
+) -> None:
+    # apprise's XMPP plugin logs to "apprise.xmpp": a record of a child logger passes
+    # its parents' handlers but not their filters, so the redaction on "apprise" never
+    # saw it.
+    setup_logging("DEBUG", json_lines=json_lines)
+    url = "xmpp://care:hunter2-secret@chat.example.com"
+    logging.getLogger("apprise.xmpp").warning("XMPP connect failed: %s", url)
+    logged = capsys.readouterr().err
+    assert "XMPP connect failed: <url>" in logged
+    assert "hunter2" not in logged
+
+
+@pytest.mark.usefixtures("restored_logging")
+@pytest.mark.parametrize("json_lines", [False, True])
+def test_a_traceback_on_an_apprise_record_does_not_carry_a_webhook_secret(
+    capsys: pytest.CaptureFixture[str], json_lines: bool
+) -> None:
+    # The redaction cleaned the message alone: an exception attached to the record
+    # was printed as it was, and requests' errors name the webhook's path.
+    setup_logging("DEBUG", json_lines=json_lines)
+    error = ConnectionError("Max retries exceeded with url: /services/T0/B0/s3cretT0ken")
+    try:
+        raise error
+    except ConnectionError:
+        logging.getLogger("apprise").exception("send to https://hooks.slack.com/x failed")
+    logged = capsys.readouterr().err
+    assert "s3cretT0ken" not in logged
+    assert "hooks.slack.com" not in logged
+    assert "Max retries exceeded with url: <url>" in logged  # the traceback still shows
+    assert "Traceback (most recent call last):" in logged
