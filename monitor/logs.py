@@ -125,6 +125,13 @@ class PlainFormatter(logging.Formatter):
     mention, an API's error body). A traceback follows on lines indented by two spaces:
     no line of it can read as a record of its own."""
 
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        # UTC, marked "Z", as the JSON lines are: local time without its zone read hours
+        # apart from them and from the database's times, and repeated an hour in autumn.
+        # Whole seconds: rounded to the microsecond, x.9999996 would read a second late.
+        at = datetime.fromtimestamp(int(record.created), UTC)
+        return f"{at:%Y-%m-%d %H:%M:%S},{int(record.msecs):03d}Z"
+
     def format(self, record: logging.LogRecord) -> str:
         message = _escaped(_bounded(record.getMessage(), MESSAGE_CHARS))
         line = f"{self.formatTime(record)} {record.levelname} {record.name} {message}"

@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +14,13 @@ import pytest
 import yaml
 
 from monitor.cli import config_or_exit
-from monitor.logs import CREDENTIAL_LOGGERS, MESSAGE_CHARS, setup_logging
+from monitor.logs import (
+    CREDENTIAL_LOGGERS,
+    MESSAGE_CHARS,
+    JsonFormatter,
+    PlainFormatter,
+    setup_logging,
+)
 from monitor.pipeline import poll_source
 from tests.conftest import RuntimeFactory
 from tests.fakeapi import FakeAPI
@@ -252,3 +259,25 @@ def test_a_traceback_on_an_apprise_record_does_not_carry_a_webhook_secret(
     assert "hooks.slack.com" not in logged
     assert "Max retries exceeded with url: <url>" in logged  # the traceback still shows
     assert "Traceback (most recent call last):" in logged
+
+
+@pytest.fixture
+def local_time_not_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local zone away from UTC, as on a server set to its office's time."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("local_time_not_utc")
+def test_a_plain_line_is_stamped_in_utc_and_says_so() -> None:
+    # Plain lines carried local time with no zone, JSON lines UTC: the same event read
+    # hours apart in the two formats, and an hour repeated at the autumn clock change.
+    record = logging.LogRecord("inchannel.test", logging.INFO, __file__, 1, "hello", (), None)
+    record.created, record.msecs = 1_767_225_600.25, 250.0  # 2026-01-01 00:00:00.25 UTC
+    line = PlainFormatter().format(record)
+    assert line == "2026-01-01 00:00:00,250Z INFO inchannel.test hello"
+    at = json.loads(JsonFormatter().format(record))["at"]
+    assert at.startswith("2026-01-01T00:00:00.25")
