@@ -104,6 +104,9 @@ def poll_source(rt: Runtime, name: str) -> bool:
         return False
     new = with_retries(functools.partial(_commit_page, rt, name, result, now))
     if new is None:
+        # Timed as a failed poll that lost its lease is (_record_failure): the fetch
+        # succeeded, and one slower than the lease is the slowest success of all.
+        rt.metrics.polled(name, new=0, seconds=time.perf_counter() - started)
         return False
     log.info(
         "source=%s fetched=%d new=%d skipped=%d more=%s duration_ms=%.1f",

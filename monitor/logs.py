@@ -30,23 +30,47 @@ _REFUSAL = re.compile(r"(?i)\b(?:invalid|specified|provided|unsupported)\b")
 _BRACKETED = re.compile(r"\(.*\)", re.S)
 
 
+def _redacted(text: str) -> str:
+    redacted = _REQUEST_PATH.sub(r"\1<url>", _URL.sub("<url>", text))
+    if _REFUSAL.search(redacted):
+        redacted = _BRACKETED.sub("(<hidden>)", redacted)
+    return redacted
+
+
 class _RedactUrls(logging.Filter):
     """apprise logs a channel's URL when it cannot parse or reach it, and a webhook URL
     carries its secret in the path: the URL becomes ``<url>``, the rest of the line stays;
-    so does a token its plugins quote when they refuse it."""
+    so does a token its plugins quote when they refuse it.
+
+    On the handlers (``setup_logging``) as well as on apprise's logger: a logger's filters
+    never see the records of its children (apprise's XMPP plugin logs to "apprise.xmpp"),
+    while every record that is printed passes a handler."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name != "apprise" and not record.name.startswith("apprise."):
+            return True
         message = record.getMessage()
-        redacted = _REQUEST_PATH.sub(r"\1<url>", _URL.sub("<url>", message))
-        if _REFUSAL.search(redacted):
-            redacted = _BRACKETED.sub("(<hidden>)", redacted)
+        redacted = _redacted(message)
         if redacted != message:
             record.msg, record.args = redacted, ()
+        if record.exc_info:
+            # The traceback becomes text here, to be cleaned: with exc_info gone no
+            # formatter can print the exception afresh.
+            record.exc_text = record.exc_text or _TRACEBACK.formatException(record.exc_info)
+            record.exc_info = None
+        if record.exc_text:
+            # A line at a time: a bracket opened on one line is not closed on another.
+            lines = record.exc_text.split("\n")
+            record.exc_text = "\n".join(_redacted(line) for line in lines)
         return True
 
 
+_TRACEBACK = logging.Formatter()
+
+
 def redact_apprise_urls() -> None:
-    """Install the filter on apprise's logger once; called before apprise is first used."""
+    """Install the filter on apprise's logger once; called before apprise is first used,
+    which may be before ``setup_logging`` puts it on the handlers."""
     apprise_log = logging.getLogger("apprise")
     if not any(isinstance(f, _RedactUrls) for f in apprise_log.filters):
         apprise_log.addFilter(_RedactUrls())
@@ -73,8 +97,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": _bounded(record.getMessage(), MESSAGE_CHARS),
         }
-        if record.exc_info:
-            out["exception"] = _bounded(self.formatException(record.exc_info), EXCEPTION_CHARS)
+        trace = _traceback(self, record)
+        if trace is not None:
+            out["exception"] = _bounded(trace, EXCEPTION_CHARS)
         line = json.dumps(out, ensure_ascii=False)
         return _UNSAFE_IN_JSON.sub(lambda found: f"\\u{ord(found.group()):04x}", line)
 
@@ -100,17 +125,32 @@ class PlainFormatter(logging.Formatter):
     mention, an API's error body). A traceback follows on lines indented by two spaces:
     no line of it can read as a record of its own."""
 
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        # UTC, marked "Z", as the JSON lines are: local time without its zone read hours
+        # apart from them and from the database's times, and repeated an hour in autumn.
+        # Whole seconds: rounded to the microsecond, x.9999996 would read a second late.
+        at = datetime.fromtimestamp(int(record.created), UTC)
+        return f"{at:%Y-%m-%d %H:%M:%S},{int(record.msecs):03d}Z"
+
     def format(self, record: logging.LogRecord) -> str:
         message = _escaped(_bounded(record.getMessage(), MESSAGE_CHARS))
         line = f"{self.formatTime(record)} {record.levelname} {record.name} {message}"
         extra = []
-        if record.exc_info:
-            extra.append(_bounded(self.formatException(record.exc_info), EXCEPTION_CHARS))
+        trace = _traceback(self, record)
+        if trace is not None:
+            extra.append(_bounded(trace, EXCEPTION_CHARS))
         if record.stack_info:
             extra.append(_bounded(self.formatStack(record.stack_info), EXCEPTION_CHARS))
         # Split on "\n" alone: any other line break inside is escaped like the message.
         tail = [f"  {_escaped(part)}" for text in extra for part in text.split("\n")]
         return "\n".join([line, *tail])
+
+
+def _traceback(formatter: logging.Formatter, record: logging.LogRecord) -> str | None:
+    """The record's traceback: as text when a filter made it so (``_RedactUrls``)."""
+    if record.exc_info:
+        return formatter.formatException(record.exc_info)
+    return record.exc_text or None
 
 
 def _bounded(text: str, limit: int) -> str:
@@ -139,6 +179,7 @@ def setup_logging(level: str | int = "INFO", *, json_lines: bool = False) -> Non
     # The level holds on the handler too: a library that sets its own logger to DEBUG
     # (bm25s does, at import, after this runs) must not print below logging.level.
     handler.setLevel(level)
+    handler.addFilter(_RedactUrls())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

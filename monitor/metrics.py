@@ -257,6 +257,18 @@ def oldest_due_seconds(status: Status) -> float:
     return max(0.0, (status.at - status.oldest_due_at).total_seconds())
 
 
+def cannot_bind_reason(exc: OSError) -> str:
+    """Why a listener's socket could not be bound, without the address (the caller names
+    it): shared by ``metrics.port`` and the dashboard."""
+    if exc.errno is not None and exc.errno > 0:
+        return os.strerror(exc.errno)
+    # A host that does not resolve carries a negative getaddrinfo code, which os.strerror
+    # reads as "Unknown error -2": its own text says what failed. socket.create_server
+    # adds the address it tried to that text, which would name it twice.
+    text = exc.strerror or str(exc)
+    return text.split(" (while attempting to bind on address", 1)[0]
+
+
 class CannotServeMetrics(Exception):
     """The ``metrics.port`` listener's address is taken or not ours to bind."""
 
@@ -273,9 +285,7 @@ def serve_metrics(rt: Runtime) -> WSGIServer | None:
             config.port, addr=config.host, registry=rt.metrics.watch(rt)
         )
     except OSError as exc:
-        # A host that does not resolve carries a negative getaddrinfo code, which
-        # os.strerror reads as "Unknown error -2": its own strerror says what failed.
-        reason = exc.strerror or (os.strerror(exc.errno) if exc.errno else str(exc))
+        reason = cannot_bind_reason(exc)
         # Workers started from one config on one host all ask for the same port; a bad
         # host or a port below 1024 is no other worker's doing.
         hint = (

@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +14,13 @@ import pytest
 import yaml
 
 from monitor.cli import config_or_exit
-from monitor.logs import CREDENTIAL_LOGGERS, MESSAGE_CHARS, setup_logging
+from monitor.logs import (
+    CREDENTIAL_LOGGERS,
+    MESSAGE_CHARS,
+    JsonFormatter,
+    PlainFormatter,
+    setup_logging,
+)
 from monitor.pipeline import poll_source
 from tests.conftest import RuntimeFactory
 from tests.fakeapi import FakeAPI
@@ -216,3 +223,61 @@ def test_a_malformed_webhook_url_does_not_log_its_secret(
     assert "channels.ops.url: apprise cannot send to this URL" in capsys.readouterr().err
     assert "An invalid Slack" in caplog.text  # what was wrong still shows
     assert "azkcOXrIdevi7F" not in caplog.text
+
+
+@pytest.mark.usefixtures("restored_logging")
+@pytest.mark.parametrize("json_lines", [False, True])
+def test_an_apprise_child_logger_does_not_log_a_channel_secret(
+    capsys: pytest.CaptureFixture[str], json_lines: bool
+) -> None:
+    # apprise's XMPP plugin logs to "apprise.xmpp": a record of a child logger passes
+    # its parents' handlers but not their filters, so the redaction on "apprise" never
+    # saw it.
+    setup_logging("DEBUG", json_lines=json_lines)
+    url = "xmpp://care:hunter2-secret@chat.example.com"
+    logging.getLogger("apprise.xmpp").warning("XMPP connect failed: %s", url)
+    logged = capsys.readouterr().err
+    assert "XMPP connect failed: <url>" in logged
+    assert "hunter2" not in logged
+
+
+@pytest.mark.usefixtures("restored_logging")
+@pytest.mark.parametrize("json_lines", [False, True])
+def test_a_traceback_on_an_apprise_record_does_not_carry_a_webhook_secret(
+    capsys: pytest.CaptureFixture[str], json_lines: bool
+) -> None:
+    # The redaction cleaned the message alone: an exception attached to the record
+    # was printed as it was, and requests' errors name the webhook's path.
+    setup_logging("DEBUG", json_lines=json_lines)
+    error = ConnectionError("Max retries exceeded with url: /services/T0/B0/s3cretT0ken")
+    try:
+        raise error
+    except ConnectionError:
+        logging.getLogger("apprise").exception("send to https://hooks.slack.com/x failed")
+    logged = capsys.readouterr().err
+    assert "s3cretT0ken" not in logged
+    assert "hooks.slack.com" not in logged
+    assert "Max retries exceeded with url: <url>" in logged  # the traceback still shows
+    assert "Traceback (most recent call last):" in logged
+
+
+@pytest.fixture
+def local_time_not_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local zone away from UTC, as on a server set to its office's time."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("local_time_not_utc")
+def test_a_plain_line_is_stamped_in_utc_and_says_so() -> None:
+    # Plain lines carried local time with no zone, JSON lines UTC: the same event read
+    # hours apart in the two formats, and an hour repeated at the autumn clock change.
+    record = logging.LogRecord("inchannel.test", logging.INFO, __file__, 1, "hello", (), None)
+    record.created, record.msecs = 1_767_225_600.25, 250.0  # 2026-01-01 00:00:00.25 UTC
+    line = PlainFormatter().format(record)
+    assert line == "2026-01-01 00:00:00,250Z INFO inchannel.test hello"
+    at = json.loads(JsonFormatter().format(record))["at"]
+    assert at.startswith("2026-01-01T00:00:00.25")

@@ -452,3 +452,35 @@ def test_a_failed_poll_slower_than_its_lease_is_still_counted_and_timed(
     assert value(samples, "inchannel_source_errors_total", source="feed", kind="transport") == 1
     polls = "inchannel_poll_duration_seconds_count"
     assert value(samples, polls, source="feed", outcome="failed") == 1
+
+
+def test_a_successful_poll_slower_than_its_lease_is_timed_like_a_failed_one(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # A failed poll that outlasted its lease is timed; a successful one was not, so the
+    # slowest successes (those that lost their lease) were missing from the ok quantiles.
+    slow, other = make_runtime([mention(1)]), make_runtime([mention(1)])
+    inner = slow.sources["feed"]
+
+    class Outlasts:
+        """Succeeds after another worker took the lease over."""
+
+        name = "feed"
+
+        def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
+            with transaction(other.sessions) as session:
+                state = session.get(SourceState, "feed")
+                assert state is not None
+                state.lease_expires_at = now  # expired: the other worker may take it
+            other.clock.advance(seconds=1)  # type: ignore[attr-defined]
+            assert take_lease(other, "feed", other.clock.now())
+            return inner.poll(cursor, now=now)
+
+    slow.sources["feed"] = Outlasts()
+    assert poll_source(slow, "feed") is False
+    samples = scrape(slow)
+    polls = "inchannel_poll_duration_seconds_count"
+    assert value(samples, polls, source="feed", outcome="ok") == 1
+    assert value(samples, polls, source="feed", outcome="failed") == 0
+    # The page was discarded: nothing was stored, so nothing counts as ingested.
+    assert value(samples, "inchannel_mentions_ingested_total", source="feed") == 0

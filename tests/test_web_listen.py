@@ -10,9 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from monitor.cli import main
+from monitor.web.server import CannotListen, listen
 from tests.conftest import demo_copy
 
 
@@ -76,3 +78,24 @@ def test_run_says_why_when_its_metrics_port_is_taken(tmp_path: Path) -> None:
     assert f"error: metrics.port: cannot listen on 127.0.0.1:{port}" in done.stderr
     assert "Traceback" not in done.stderr
     assert "daemon started" not in done.stderr
+
+
+def test_the_dashboard_says_why_it_cannot_listen_on_a_host_that_does_not_resolve() -> None:
+    # A typo in web.host: the lookup's error number is negative (a gaierror), which
+    # os.strerror read as "Unknown error -2"; its own text is the reason, said once.
+    with pytest.raises(CannotListen) as refused:
+        listen("no-such-host.invalid", 8123)
+    message = str(refused.value)
+    assert message.startswith("the dashboard cannot listen on no-such-host.invalid:8123: ")
+    assert "Unknown error" not in message
+    assert "while attempting to bind" not in message  # the address is not repeated
+
+
+def test_the_dashboard_names_a_taken_port_once() -> None:
+    with busy_port() as holder:
+        port = holder.getsockname()[1]
+        with pytest.raises(CannotListen) as refused:
+            listen("127.0.0.1", port)
+    assert str(refused.value) == (
+        f"the dashboard cannot listen on 127.0.0.1:{port}: Address already in use"
+    )

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 import socket
 
 import click
 import uvicorn
 
+from monitor.metrics import cannot_bind_reason
 from monitor.runtime import Runtime
 from monitor.web.app import create_app
 from monitor.web.users import ensure_demo_user
@@ -42,8 +42,7 @@ def listen(host: str, port: int) -> socket.socket:
     try:
         return socket.create_server((host, port), family=family)
     except OSError as exc:
-        # create_server's own strerror repeats the address; the errno's text is enough.
-        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        reason = cannot_bind_reason(exc)
         raise CannotListen(f"the dashboard cannot listen on {host}:{port}: {reason}") from exc
 
 
