@@ -10,7 +10,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, Row, and_, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from monitor import cases, notifications
@@ -169,17 +169,19 @@ def withdraw_answered(session: Session, rows: Sequence[ActionRow], *, now: datet
     about: answered, resolved or given another deadline since. An alert waits in the
     outbox as long as its channel is down (``notify_retry_hours``): sent once it was
     back, it called the team to cases answered hours before. Their ids."""
-    alerts = {row.id: due for row in rows if (due := _alert_deadline(row)) is not None}
+    alerts = {row.id: about for row in rows if (about := _alert_deadline(row)) is not None}
     if not alerts:
         return set()
-    query = select(Case.id, Case.sla_due_at).where(
+    query = select(Case.id, Case.sla_due_at, Case.sla_warned_at, Case.sla_breached_at).where(
         Case.id.in_({row.case_id for row in rows if row.id in alerts}),
         OWED,
         Case.state.in_(cases.OPEN_STATES),
     )
-    owed: dict[int, datetime | None] = {c.id: c.sla_due_at for c in session.execute(query)}
+    owed: dict[int, Owed] = {c.id: c for c in session.execute(query)}
     stale = [
-        row for row in rows if row.id in alerts and owed.get(row.case_id or 0) != alerts[row.id]
+        row
+        for row in rows
+        if row.id in alerts and not _still_owed(row, alerts[row.id], owed.get(row.case_id or 0))
     ]
     for row in stale:
         row.status, row.updated_at = ActionStatus.REJECTED.value, now
@@ -196,9 +198,27 @@ def withdraw_answered(session: Session, rows: Sequence[ActionRow], *, now: datet
     return {row.id for row in stale}
 
 
-def _alert_deadline(row: ActionRow) -> datetime | None:
-    """The deadline an SLA alert's notification is about (its key, notifications.enqueue);
-    None for any other action."""
+# A case's id, deadline, warning mark and breach mark, as withdraw_answered reads them.
+Owed = Row[int, datetime | None, datetime | None, datetime | None]
+
+
+def _still_owed(row: ActionRow, about: tuple[str, datetime], case: Owed | None) -> bool:
+    """Whether the alert's case still owes the answer the alert is about: the deadline
+    it named, or the mark it set still standing. An older follow-up stored late moves
+    the deadline back and keeps the marks (cases.owe_since_earlier: no second alert), so
+    a breach alert held by a channel outage, judged by its deadline alone, was withdrawn
+    and the team never heard of the breach. A new deadline (a team change, an answer
+    and a new follow-up) clears the marks, and its own alerts set them anew, later."""
+    if case is None:
+        return False
+    kind, due = about
+    mark = case.sla_breached_at if kind == "breached" else case.sla_warned_at
+    return bool(case.sla_due_at == due or mark == row.created_at)
+
+
+def _alert_deadline(row: ActionRow) -> tuple[str, datetime] | None:
+    """The kind (warning, breached) and deadline of an SLA alert's notification (its key,
+    notifications.enqueue); None for any other action."""
     if row.kind != ActionKind.NOTIFY.value or row.case_id is None:
         return None
     for kind in ("warning", "breached"):
@@ -208,7 +228,7 @@ def _alert_deadline(row: ActionRow) -> datetime | None:
         key = row.idempotency_key
         if key.startswith(start) and key.endswith(end) and len(key) > len(start) + len(end):
             try:
-                return datetime.fromisoformat(key[len(start) : -len(end)])
+                return kind, datetime.fromisoformat(key[len(start) : -len(end)])
             except ValueError:
                 return None
     return None

@@ -22,6 +22,7 @@ from monitor.web.reports import build_report
 from monitor.web.users import User
 from responders.base import ResponderError, SendResult
 from tests.conftest import RuntimeFactory, mention
+from tests.fakeapi import FakeAPI, Reply
 from tests.fakes import ScriptedResponder, permanent
 
 REF = "C-1001"
@@ -662,3 +663,38 @@ def test_a_message_written_while_a_persons_reply_was_posted_keeps_the_case_open(
     check_sla(thread.rt)
     due = (written + timedelta(minutes=60)).isoformat()
     assert thread.sla_events() == [("sla_breached", {"due": due, "response": "next"})]
+
+
+def test_a_breach_alert_held_by_an_outage_is_sent_when_an_older_follow_up_moves_the_deadline(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The team's chat is down when the follow-up's answer breaches; then the source
+    # brings a follow-up written 20 minutes earlier, which moves the deadline back (the
+    # breach mark stands: no second alert). The waiting breach alert was withdrawn as
+    # "no longer owed" because its deadline had moved, so the team never heard of it.
+    with FakeAPI() as hook:
+        hook.add("POST", "/hook", Reply(200, body=b"ok"))
+        channels = {"care-chat": {"url": f"json://{hook.base_url.removeprefix('http://')}/hook"}}
+        thread = answered(make_runtime, {**CARE, "channels": ["care-chat"]}, channels=channels)
+        hook.add("POST", "/hook", Reply(503))
+        now = thread.advance(days=1)
+        thread.say(PLAIN, at=now)
+        run_cycle(thread.rt)
+        thread.advance(minutes=61)
+        run_cycle(thread.rt)  # the warning and the breach: 503
+        breach = ActionRow.idempotency_key.like("notify:sla-breached:%")
+        assert [a.status for a in actions(thread.rt, breach)] == [ActionStatus.FAILED]
+        thread.say("@acme hello? anyone there?", at=now - timedelta(minutes=20))
+        run_cycle(thread.rt)
+        assert thread.case().sla_due_at == now + timedelta(minutes=40)
+        hook.add("POST", "/hook", Reply(200, body=b"ok"))
+        thread.advance(hours=1)
+        dispatch_outbox(thread.rt)
+        assert [a.status for a in actions(thread.rt, breach)] == [ActionStatus.SENT]
+        titles = [r.json()["title"] for r in hook.seen("POST", "/hook")]
+        assert any("SLA next response overdue" in t for t in titles)
+
+
+def actions(rt: Runtime, *where: Any) -> list[ActionRow]:
+    with rt.sessions() as session:
+        return list(session.scalars(select(ActionRow).where(*where).order_by(ActionRow.id)))
