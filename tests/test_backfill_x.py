@@ -477,3 +477,44 @@ def test_a_search_backfill_moved_to_the_edge_keeps_its_page_token_for_a_while(
     assert (report.fetched, report.failure) == (4, None)
     third = api.seen("GET", SEARCH)[2].query
     assert third["next_token"] == ["page3"]
+
+
+class CtrlCAfterTheFirstChunk:
+    def __call__(self, report: BackfillReport) -> None:
+        if report.importing and report.imported == 100:
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_while_importing_says_the_since_that_goes_on_without_a_gap(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # The import runs oldest first, so what is left is the newest part of the window.
+    # "Rerun the same command" read (and X billed) the whole window again.
+    serve_timeline(api, 300)
+    rt = make_runtime(
+        sources=[{"name": "mentions", "type": "x_mentions"}],
+        responders={"x": {"type": "recording", "path": None}},
+        x=x_section(api),
+        teams=TEAMS,
+        processing={"batch_size": 100},
+    )
+    since, until = datetime(2026, 11, 15, tzinfo=UTC), datetime(2026, 11, 20, 8, 59, 30, tzinfo=UTC)
+    report = backfill(rt, "mentions", Window(since, until), on_page=CtrlCAfterTheFirstChunk())
+    assert report.failure == (
+        "interrupted while importing, 100 of 300 imported; the rest was written from "
+        "2026-11-20 05:40:00 UTC on: rerun with --since 2026-11-20T05:40:00 --until "
+        "2026-11-20T08:59:30 to import it (stored mentions are skipped)"
+    )
+    rest = datetime(2026, 11, 20, 5, 40, tzinfo=UTC)
+    since_id = str(int(snowflake_at(rest)) - 1)
+    pages = timeline(300)
+    api.add("GET", MENTIONS, ok(body(pages[0], next_token="rest1")), query={"since_id": since_id})
+    api.add("GET", MENTIONS, ok(body(pages[1])), query={"pagination_token": "rest1"})
+    before = len(api.seen("GET", MENTIONS))
+    again = backfill(rt, "mentions", Window(rest, until))
+    assert (again.fetched, again.ingested, again.duplicates, again.failure) == (200, 200, 0, None)
+    rerun = api.seen("GET", MENTIONS)[before:]
+    assert len(rerun) == 2  # the part imported was not read again
+    assert all(r.query["since_id"] == [since_id] for r in rerun)
+    with rt.sessions() as session:
+        assert len(session.scalars(select(Message.external_id)).all()) == 300  # no gap
