@@ -32,6 +32,7 @@ from tests.fakeapi import FakeAPI, Reply
 from tests.test_leases import wait_for_a_blocked_insert
 from tests.webkit import TEAMS
 from tests.xapi import (
+    BRAND_ID,
     MENTIONS,
     SEARCH,
     body,
@@ -40,6 +41,7 @@ from tests.xapi import (
     tid,
     too_many,
     tweet,
+    user,
     x_runtime,
     x_section,
 )
@@ -518,3 +520,28 @@ def test_ctrl_c_while_importing_says_the_since_that_goes_on_without_a_gap(
     assert all(r.query["since_id"] == [since_id] for r in rerun)
     with rt.sessions() as session:
         assert len(session.scalars(select(Message.external_id)).all()) == 300  # no gap
+
+
+def test_a_grandparent_shared_by_two_pages_is_fetched_once(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # carla's first post, answered twice by the brand, each answer replied to on its own
+    # page. Held back for the import, the post was in no table when the second page
+    # looked for it: fetched again by id, and billed again, for every such page.
+    first = tweet(1, "my router died")
+    users = [user("42", "carla"), user(BRAND_ID, "acme")]
+    answers = [tweet(n, "@carla try a restart", author=BRAND_ID, **reply_to(1)) for n in (2, 4)]
+    newer = tweet(5, "@acme still broken", **reply_to(4, 1))
+    older = tweet(3, "@acme no luck", **reply_to(2, 1))
+    page1 = body([newer], users=users, included=[answers[1]], next_token="page2")
+    api.add("GET", MENTIONS, ok(page1))
+    page2 = body([older], users=users, included=[answers[0]])
+    api.add("GET", MENTIONS, ok(page2), query={"pagination_token": "page2"})
+    api.add("GET", r"/2/tweets", ok(body([first])))
+    rt = x_runtime(make_runtime, api)
+    report = backfill(rt, "mentions", Window(datetime(2026, 11, 15, tzinfo=UTC)))
+    assert report.failure is None
+    assert [r.query["ids"] for r in api.seen("GET", r"/2/tweets")] == [[tid(1)]]
+    with rt.sessions() as session:
+        stored = set(session.scalars(select(Message.external_id)))
+    assert stored == {tid(n) for n in range(1, 6)}
