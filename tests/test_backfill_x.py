@@ -545,3 +545,20 @@ def test_a_grandparent_shared_by_two_pages_is_fetched_once(
     with rt.sessions() as session:
         stored = set(session.scalars(select(Message.external_id)))
     assert stored == {tid(n) for n in range(1, 6)}
+
+
+def test_an_until_before_xs_ids_carried_time_is_refused(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # X's ids carry their time from 2010-11-04 on: an earlier --until went to X as
+    # until_id=0, an id no post has, after the command had started.
+    rt = x_runtime(make_runtime, api)
+    window = Window(datetime(2009, 1, 1, tzinfo=UTC), datetime(2010, 6, 1, tzinfo=UTC))
+    with pytest.raises(BackfillRefused) as refused:
+        backfill(rt, "mentions", window)
+    assert str(refused.value) == (
+        "source mentions: --until 2010-06-01 00:00 UTC is before 2010-11-04 01:42 UTC, "
+        "when X's post ids start to carry their time, so X cannot be asked for posts "
+        "before it (and the mentions timeline holds the 800 most recent mentions only)"
+    )
+    assert api.seen("GET", ".*") == []

@@ -58,6 +58,8 @@ MENTIONS_WINDOW = 800
 SWEEP_SECONDS = 30
 # Recent search only reaches this far back; a minute of margin for clock skew.
 SEARCH_WINDOW = timedelta(days=7) - timedelta(minutes=1)
+# The first moment X's post ids carry (a --since or --until maps to an id through it).
+_ID_EPOCH = snowflake_time("0")
 # How long a --since suggested for recent search stays inside its reach, at least.
 SUGGESTION_MARGIN = timedelta(minutes=30)
 # A search backfill whose since_id left the 7 days reads on from this far inside them:
@@ -305,6 +307,15 @@ class XSource:
                 f"source {self.name}: X recent search reaches back 7 days only; use --since "
                 f"{_reachable_since(now):%Y-%m-%dT%H:%M} or later (older posts need the "
                 "full-archive search, which inchannel does not use)"
+            )
+        if window.until is not None and int(snowflake_at(window.until)) <= 0:
+            # No id stands for a moment before the ids' epoch: X was sent until_id=0,
+            # an id no post has, once the command had started.
+            raise BackfillRefused(
+                f"source {self.name}: --until {window.until:%Y-%m-%d %H:%M} UTC is before "
+                f"{_ID_EPOCH:%Y-%m-%d %H:%M} UTC, when X's post ids start to carry their "
+                "time, so X cannot be asked for posts before it (and the mentions timeline "
+                f"holds the {MENTIONS_WINDOW} most recent mentions only)"
             )
 
     def _left_search_window(self, since: str | None, now: datetime) -> bool:
