@@ -33,7 +33,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -129,20 +129,21 @@ def backfill(
         _fetch(rt, source, window, spool, report, notify)
         report.importing, report.to_import = True, len(spool)
         notify(report)
-        return _import_all(rt, name, spool, report, notify)
+        return _import_all(rt, name, spool, window, report, notify)
 
 
 def _import_all(
     rt: Runtime,
     name: str,
     spool: Spool,
+    window: Window,
     report: BackfillReport,
     notify: Callable[[BackfillReport], None],
 ) -> BackfillReport:
     """Import the spool chunk by chunk, each in its own transaction. Ctrl-C or an error
     (the database locked, a deadlock with the daemon) stops at once: the chunk being
     imported rolls back, and the report counts what was committed, so the summary says
-    what a rerun has left to do."""
+    what a rerun has left to do, and the --since it starts from."""
     committed, carry = copy.deepcopy(report), Carry()
     try:
         for chunk in spool.oldest_first(rt.settings.processing.batch_size):
@@ -151,20 +152,42 @@ def _import_all(
             committed = copy.deepcopy(report)
             notify(report)
     except KeyboardInterrupt:
-        return _stopped(committed, "interrupted while importing")
+        return _stopped(committed, "interrupted while importing", spool, window)
     except Exception as exc:
         log.exception("backfill of %s: importing failed", name)
-        return _stopped(committed, f"importing failed ({type(exc).__name__}, logged above)")
+        why = f"importing failed ({type(exc).__name__}, logged above)"
+        return _stopped(committed, why, spool, window)
     return report
 
 
-def _stopped(committed: BackfillReport, why: str) -> BackfillReport:
-    stopped = (
-        f"{why}, {committed.imported} of {committed.to_import} imported; rerun the same "
-        "command for the rest (stored mentions are skipped)"
-    )
+def _stopped(committed: BackfillReport, why: str, spool: Spool, window: Window) -> BackfillReport:
+    stopped = f"{why}, {committed.imported} of {committed.to_import} imported"
+    if committed.imported < committed.to_import:
+        stopped += f"; {_going_on(spool.created_at(committed.imported), window)}"
     committed.failure = "; ".join(filter(None, [committed.failure, stopped]))
     return committed
+
+
+def _going_on(first: datetime, window: Window) -> str:
+    """The rerun that imports the rest from ``first``, the first mention not imported.
+
+    The import runs oldest first, so everything written before it is stored: rerun as
+    it was, the window was read again from its newest post, and on X billed again. A
+    parent fetched for a thread may predate --since: the rerun fetches it again with its
+    thread, and a wider window would read (and X bill) more than was asked for. The
+    second is rounded down (--since is inclusive): the mentions of that second already
+    imported are skipped as stored."""
+    since = max(first, window.since).astimezone(UTC).replace(microsecond=0)
+    command = f"--since {since:%Y-%m-%dT%H:%M:%S}"
+    if window.until is not None:
+        # Exclusive: never rounded, or the rest of its last second would be left out.
+        until = window.until.astimezone(UTC)
+        spec = "seconds" if until.microsecond == 0 else "microseconds"
+        command += f" --until {until.replace(tzinfo=None).isoformat(timespec=spec)}"
+    return (
+        f"the rest was written from {since:%Y-%m-%d %H:%M:%S} UTC on: rerun with {command} "
+        "to import it (stored mentions are skipped)"
+    )
 
 
 def _fetch(

@@ -84,6 +84,10 @@ class Spool:
         for start in range(0, len(order), size):
             yield [self._read(offset) for _, _, offset in order[start : start + size]]
 
+    def created_at(self, rank: int) -> datetime:
+        """The creation time of the ``rank``-th mention (from 0) in ``oldest_first``."""
+        return sorted(self._index)[rank][0]
+
     def _read(self, offset: int) -> Mention:
         self._file.seek(offset)
         mention = pickle.load(self._file)  # noqa: S301 - our own file, see add()

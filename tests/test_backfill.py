@@ -232,6 +232,17 @@ def test_command_prints_a_summary(config_file: Path) -> None:
     assert "ingested: 0\nduplicates skipped: 1\n" in rerun.stdout
 
 
+def test_no_progress_output_when_stderr_is_not_a_terminal(config_file: Path) -> None:
+    # Cron mail and log collectors got a blank line on stderr from every run: the
+    # progress display, transient on a terminal, printed it when it stopped elsewhere.
+    runner = CliRunner()
+    runner.invoke(main, ["db", "upgrade", "--config", str(config_file)])
+    args = ["backfill", "feed", "--since", "2026-11-01", "--config", str(config_file)]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+
+
 def test_unmigrated_database_is_refused(config_file: Path) -> None:
     args = ["backfill", "feed", "--since", "2026-11-01", "--config", str(config_file)]
     result = CliRunner().invoke(main, args)

@@ -213,8 +213,11 @@ def test_ctrl_c_while_importing_keeps_the_committed_chunks_and_says_so(
     rt = chunked(make_runtime, hourly(8), 3)
     rt.scorer = CtrlCAtTheFifthScore(rt.scorer)  # type: ignore[assignment]
     report = backfill(rt, "feed", Window(SINCE))
+    # Imported oldest first, the first three are in: the rest starts at the fourth's
+    # time. "Rerun the same command" read (on X: billed) the whole window again.
     assert report.failure == (
-        "interrupted while importing, 3 of 8 imported; rerun the same command for the rest "
+        "interrupted while importing, 3 of 8 imported; the rest was written from "
+        "2026-11-19 11:00:00 UTC on: rerun with --since 2026-11-19T11:00:00 to import it "
         "(stored mentions are skipped)"
     )
     assert (report.imported, report.ingested, report.cases_opened) == (3, 3, 3)
@@ -222,8 +225,10 @@ def test_ctrl_c_while_importing_keeps_the_committed_chunks_and_says_so(
     assert len(stored) == 3  # the second chunk rolled back whole
     assert all(m.processed for m in stored)
     rt.scorer = rt.scorer.inner  # type: ignore[attr-defined]
-    rerun = backfill(rt, "feed", Window(SINCE))
-    assert (rerun.failure, rerun.ingested, rerun.duplicates) == (None, 5, 3)
+    rest = Window(datetime(2026, 11, 19, 11, tzinfo=UTC))
+    rerun = backfill(rt, "feed", rest)
+    assert (rerun.failure, rerun.ingested, rerun.duplicates) == (None, 5, 0)
+    assert len(by_time(rt)) == 8  # no gap
 
 
 def test_a_database_error_while_importing_keeps_the_committed_chunks_and_says_so(
@@ -246,8 +251,9 @@ def test_a_database_error_while_importing_keeps_the_committed_chunks_and_says_so
     report = backfill(rt, "feed", Window(SINCE))
     event.remove(rt.engine, "before_cursor_execute", second_chunk_fails)
     assert report.failure == (
-        "importing failed (OperationalError, logged above), 3 of 8 imported; rerun the "
-        "same command for the rest (stored mentions are skipped)"
+        "importing failed (OperationalError, logged above), 3 of 8 imported; the rest was "
+        "written from 2026-11-19 11:00:00 UTC on: rerun with --since 2026-11-19T11:00:00 "
+        "to import it (stored mentions are skipped)"
     )
     assert (report.imported, report.ingested, report.cases_opened) == (3, 3, 3)
     assert "importing failed" in caplog.text

@@ -32,6 +32,7 @@ from tests.fakeapi import FakeAPI, Reply
 from tests.test_leases import wait_for_a_blocked_insert
 from tests.webkit import TEAMS
 from tests.xapi import (
+    BRAND_ID,
     MENTIONS,
     SEARCH,
     body,
@@ -40,6 +41,7 @@ from tests.xapi import (
     tid,
     too_many,
     tweet,
+    user,
     x_runtime,
     x_section,
 )
@@ -477,3 +479,86 @@ def test_a_search_backfill_moved_to_the_edge_keeps_its_page_token_for_a_while(
     assert (report.fetched, report.failure) == (4, None)
     third = api.seen("GET", SEARCH)[2].query
     assert third["next_token"] == ["page3"]
+
+
+class CtrlCAfterTheFirstChunk:
+    def __call__(self, report: BackfillReport) -> None:
+        if report.importing and report.imported == 100:
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_while_importing_says_the_since_that_goes_on_without_a_gap(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # The import runs oldest first, so what is left is the newest part of the window.
+    # "Rerun the same command" read (and X billed) the whole window again.
+    serve_timeline(api, 300)
+    rt = make_runtime(
+        sources=[{"name": "mentions", "type": "x_mentions"}],
+        responders={"x": {"type": "recording", "path": None}},
+        x=x_section(api),
+        teams=TEAMS,
+        processing={"batch_size": 100},
+    )
+    since, until = datetime(2026, 11, 15, tzinfo=UTC), datetime(2026, 11, 20, 8, 59, 30, tzinfo=UTC)
+    report = backfill(rt, "mentions", Window(since, until), on_page=CtrlCAfterTheFirstChunk())
+    assert report.failure == (
+        "interrupted while importing, 100 of 300 imported; the rest was written from "
+        "2026-11-20 05:40:00 UTC on: rerun with --since 2026-11-20T05:40:00 --until "
+        "2026-11-20T08:59:30 to import it (stored mentions are skipped)"
+    )
+    rest = datetime(2026, 11, 20, 5, 40, tzinfo=UTC)
+    since_id = str(int(snowflake_at(rest)) - 1)
+    pages = timeline(300)
+    api.add("GET", MENTIONS, ok(body(pages[0], next_token="rest1")), query={"since_id": since_id})
+    api.add("GET", MENTIONS, ok(body(pages[1])), query={"pagination_token": "rest1"})
+    before = len(api.seen("GET", MENTIONS))
+    again = backfill(rt, "mentions", Window(rest, until))
+    assert (again.fetched, again.ingested, again.duplicates, again.failure) == (200, 200, 0, None)
+    rerun = api.seen("GET", MENTIONS)[before:]
+    assert len(rerun) == 2  # the part imported was not read again
+    assert all(r.query["since_id"] == [since_id] for r in rerun)
+    with rt.sessions() as session:
+        assert len(session.scalars(select(Message.external_id)).all()) == 300  # no gap
+
+
+def test_a_grandparent_shared_by_two_pages_is_fetched_once(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # carla's first post, answered twice by the brand, each answer replied to on its own
+    # page. Held back for the import, the post was in no table when the second page
+    # looked for it: fetched again by id, and billed again, for every such page.
+    first = tweet(1, "my router died")
+    users = [user("42", "carla"), user(BRAND_ID, "acme")]
+    answers = [tweet(n, "@carla try a restart", author=BRAND_ID, **reply_to(1)) for n in (2, 4)]
+    newer = tweet(5, "@acme still broken", **reply_to(4, 1))
+    older = tweet(3, "@acme no luck", **reply_to(2, 1))
+    page1 = body([newer], users=users, included=[answers[1]], next_token="page2")
+    api.add("GET", MENTIONS, ok(page1))
+    page2 = body([older], users=users, included=[answers[0]])
+    api.add("GET", MENTIONS, ok(page2), query={"pagination_token": "page2"})
+    api.add("GET", r"/2/tweets", ok(body([first])))
+    rt = x_runtime(make_runtime, api)
+    report = backfill(rt, "mentions", Window(datetime(2026, 11, 15, tzinfo=UTC)))
+    assert report.failure is None
+    assert [r.query["ids"] for r in api.seen("GET", r"/2/tweets")] == [[tid(1)]]
+    with rt.sessions() as session:
+        stored = set(session.scalars(select(Message.external_id)))
+    assert stored == {tid(n) for n in range(1, 6)}
+
+
+def test_an_until_before_xs_ids_carried_time_is_refused(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # X's ids carry their time from 2010-11-04 on: an earlier --until went to X as
+    # until_id=0, an id no post has, after the command had started.
+    rt = x_runtime(make_runtime, api)
+    window = Window(datetime(2009, 1, 1, tzinfo=UTC), datetime(2010, 6, 1, tzinfo=UTC))
+    with pytest.raises(BackfillRefused) as refused:
+        backfill(rt, "mentions", window)
+    assert str(refused.value) == (
+        "source mentions: --until 2010-06-01 00:00 UTC is before 2010-11-04 01:42 UTC, "
+        "when X's post ids start to carry their time, so X cannot be asked for posts "
+        "before it (and the mentions timeline holds the 800 most recent mentions only)"
+    )
+    assert api.seen("GET", ".*") == []

@@ -83,7 +83,11 @@ def _run(rt: Runtime, source: str, window: Window) -> BackfillReport:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+    console = Console(stderr=True)
+    # Off a terminal (cron, a log collector) there is nothing to animate, and rich ends
+    # a progress display there with a blank line: every run's stderr was not empty.
+    off = not console.is_terminal
+    with Progress(*columns, console=console, transient=True, disable=off) as progress:
         task: TaskID = progress.add_task(f"{source}: fetching", total=None)
 
         def advance(report: BackfillReport) -> None:

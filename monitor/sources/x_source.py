@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -57,6 +58,8 @@ MENTIONS_WINDOW = 800
 SWEEP_SECONDS = 30
 # Recent search only reaches this far back; a minute of margin for clock skew.
 SEARCH_WINDOW = timedelta(days=7) - timedelta(minutes=1)
+# The first moment X's post ids carry (a --since or --until maps to an id through it).
+_ID_EPOCH = snowflake_time("0")
 # How long a --since suggested for recent search stays inside its reach, at least.
 SUGGESTION_MARGIN = timedelta(minutes=30)
 # A search backfill whose since_id left the 7 days reads on from this far inside them:
@@ -227,7 +230,8 @@ class XSource:
                 page = self._fetch(since, token, now, until=until)
             parsed = parse_page(page.tweets, page.users, self.brand, self.origin)
             kept = [m for m in parsed.mentions if m.created_at in window]
-            context, problems = self._thread_context(kept, page, clock)
+            context, problems = self._thread_context(kept, page, clock, reach.found)
+            reach.found.update(c.external_id for c in context)
             token = page.next_token
             reach.add(page, parsed)
             reach.hold(context, kept, window)
@@ -303,6 +307,15 @@ class XSource:
                 f"source {self.name}: X recent search reaches back 7 days only; use --since "
                 f"{_reachable_since(now):%Y-%m-%dT%H:%M} or later (older posts need the "
                 "full-archive search, which inchannel does not use)"
+            )
+        if window.until is not None and int(snowflake_at(window.until)) <= 0:
+            # No id stands for a moment before the ids' epoch: X was sent until_id=0,
+            # an id no post has, once the command had started.
+            raise BackfillRefused(
+                f"source {self.name}: --until {window.until:%Y-%m-%d %H:%M} UTC is before "
+                f"{_ID_EPOCH:%Y-%m-%d %H:%M} UTC, when X's post ids start to carry their "
+                "time, so X cannot be asked for posts before it (and the mentions timeline "
+                f"holds the {MENTIONS_WINDOW} most recent mentions only)"
             )
 
     def _left_search_window(self, since: str | None, now: datetime) -> bool:
@@ -483,9 +496,14 @@ class XSource:
         self.ledger.merge_details(self.name, {"last_gap": {**detail, "at": now.isoformat()}})
 
     def _thread_context(
-        self, mentions: Sequence[Mention], page: Page, clock: Clock
+        self,
+        mentions: Sequence[Mention],
+        page: Page,
+        clock: Clock,
+        found_before: AbstractSet[str] = frozenset(),
     ) -> tuple[list[Mention], list[str]]:
-        """Parents of replies we have not stored, up to ``thread_depth`` levels.
+        """Parents of replies we have not stored, up to ``thread_depth`` levels, nor
+        found before (``found_before``: a backfill's, kept for the import, not stored).
 
         Level one comes from includes.tweets of the same answer; a parent missing there
         is deleted or protected (X lists it in errors[]), so asking again would only
@@ -495,7 +513,7 @@ class XSource:
         found: list[Mention] = []
         problems: list[str] = []
         pool, users = dict(page.included), dict(page.users)
-        wanted = self._unseen_parents(mentions)
+        wanted = self._unseen_parents(mentions, found_before)
         # Each post's customers: the authors of the mentions its chain of replies starts
         # from (a brand reply in between included).
         customers = {m.external_id: {m.author.id} for m in mentions}
@@ -511,7 +529,7 @@ class XSource:
             kept = self._in_conversation(parsed.mentions, mentions, customers)
             found.extend(kept)
             problems.extend(f"parent {p}" for p in parsed.problems)
-            mentions, wanted = kept, self._unseen_parents(kept)
+            mentions, wanted = kept, self._unseen_parents(kept, found_before)
             if not wanted:
                 break
         return found, problems
@@ -592,9 +610,11 @@ class XSource:
             log.info("source=%s parent unavailable: %s", self.name, str(error)[:200])
         return page
 
-    def _unseen_parents(self, mentions: Sequence[Mention]) -> list[str]:
+    def _unseen_parents(
+        self, mentions: Sequence[Mention], found_before: AbstractSet[str] = frozenset()
+    ) -> list[str]:
         parents = {m.in_reply_to for m in mentions if m.in_reply_to}
-        parents -= {m.external_id for m in mentions}
+        parents -= {m.external_id for m in mentions} | found_before
         if not parents:
             return []
         with self.sessions() as session:
@@ -654,6 +674,9 @@ class _Reach:
     lost_before: datetime | None = None
     parents: dict[str, Mention] = field(default_factory=dict)  # held, by id
     ready: list[Mention] = field(default_factory=list)
+    # Every parent found so far, held or handed on: none is stored before the import, so
+    # a thread spanning pages fetched (and X billed) its ancestors again on every page.
+    found: set[str] = field(default_factory=set)
 
     def add(self, page: Page, parsed: Parsed) -> None:
         self.read += len(page.tweets)
