@@ -227,7 +227,17 @@ def list_cases(
     with rt.sessions() as session:
         if team:
             _require_known_team(rt, session, team)
-        query = select(Case, Customer).join(Customer, Customer.id == Case.customer_id)
+        # Read with its case, in the same statement: a query per row was 10,001 round
+        # trips for `cases list --limit 10000`.
+        first = (
+            select(Message.text)
+            .where(Message.case_id == Case.id)
+            .order_by(Message.id)
+            .limit(1)
+            .correlate(Case)
+            .scalar_subquery()
+        )
+        query = select(Case, Customer, first).join(Customer, Customer.id == Case.customer_id)
         if states:
             query = query.where(Case.state.in_(states))
         if team:
@@ -246,7 +256,7 @@ def list_cases(
             Case.id,
         )
         query = query.order_by(*order).limit(limit)
-        return [_row(session, case, customer) for case, customer in session.execute(query).all()]
+        return [_row(case, customer, text) for case, customer, text in session.execute(query).all()]
 
 
 def _require_known_team(rt: Runtime, session: Session, team: str) -> None:
@@ -259,10 +269,13 @@ def _require_known_team(rt: Runtime, session: Session, team: str) -> None:
         raise CaseworkError(f"unknown team {team[:40]!r} (teams: {known})")
 
 
-def _row(session: Session, case: Case, customer: Customer) -> CaseRow:
-    first = session.scalars(
+def _first_text(session: Session, case: Case) -> str | None:
+    return session.scalars(
         select(Message.text).where(Message.case_id == case.id).order_by(Message.id).limit(1)
     ).first()
+
+
+def _row(case: Case, customer: Customer, first: str | None) -> CaseRow:
     return CaseRow(
         case.ref,
         case.platform,
@@ -302,7 +315,7 @@ def case_detail(rt: Runtime, ref: str, viewer: Viewer | None = None) -> dict[str
             select(Event).where(Event.case_id == case.id).order_by(Event.id)
         ).all()
         return {
-            "case": _row(session, case, customer),
+            "case": _row(case, customer, _first_text(session, case)),
             "customer": customer,
             "messages": list(messages),
             "actions": list(outbox),
@@ -384,6 +397,11 @@ def _reply(
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
         case = lock_case(session, ref)
+        if cases.closed_as_spam(case):
+            # It stays closed, and nothing more goes to the spammer, until a person takes
+            # the tag off (as for a retry of its dead replies): a page open from before
+            # the spam mark posted to them and reopened the case.
+            raise CaseworkError(f"{case.ref} was closed as spam: remove its spam tag to reply")
         if answer_id:
             entry_text = answer_text(rt, session, case, answer_id)  # refuses unknown ids
             text = text if text.strip() else entry_text

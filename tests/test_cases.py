@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from monitor import casework, sla, triage
 from monitor.domain import MAX_SLA_MINUTES, ActionKind, ActionStatus, CaseState
@@ -583,3 +583,51 @@ def test_a_draft_whose_rule_allows_its_redirect_is_approved_as_drafted(
     answer = client.post(f"/cases/{ref}/approve", data=form, follow_redirects=False)
     assert answer.status_code == 303, answer.text[:2000]
     assert [a.status for a in actions(rt)] == [ActionStatus.PENDING]
+
+
+def test_cases_list_reads_the_first_messages_in_the_same_statement(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Each row's first message was read by a query of its own: `cases list --limit
+    # 10000` sent 10,001 statements to the database.
+    rt = make_runtime([mention(i, f"@acme order {i} is late\nsecond line") for i in range(1, 6)])
+    run_cycle(rt)
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(rt.engine, "before_cursor_execute", count)
+    try:
+        one = casework.list_cases(rt, limit=1)
+        for_one = len(statements)
+        statements.clear()
+        five = casework.list_cases(rt, limit=5)
+        for_five = len(statements)
+    finally:
+        event.remove(rt.engine, "before_cursor_execute", count)
+    assert len(one) == 1
+    assert len(five) == 5
+    assert for_five == for_one, statements
+    assert sorted(row.first_line for row in five) == [
+        f"@acme order {i} is late" for i in range(1, 6)
+    ]
+
+
+def test_a_person_cannot_reply_to_a_case_closed_as_spam(make_runtime: RuntimeFactory) -> None:
+    # Closed as spam, a case stays closed and nothing more is posted to the spammer until
+    # a person removes the `spam` tag (as `cases retry` refuses its dead replies). A reply
+    # (a colleague's page open from before the spam mark) reopened it and posted.
+    rt = make_runtime([mention(1, "@acme you are idiots")])
+    run_cycle(rt)
+    triage.mark_spam(rt, "C-1001", user="ana")
+    before = actions(rt)
+    with pytest.raises(casework.CaseworkError) as refused:
+        casework.reply(rt, "C-1001", "Sorry to hear that.", user="lena")
+    assert str(refused.value) == "C-1001 was closed as spam: remove its spam tag to reply"
+    assert actions(rt) == before
+    assert the_case(rt).state == CaseState.RESOLVED
+    # Taken back by removing the tag, the case can be answered again.
+    triage.tag(rt, "C-1001", user="ana", remove=("spam",))
+    casework.reply(rt, "C-1001", "Sorry to hear that.", user="lena")
+    assert the_case(rt).state == CaseState.REPLIED

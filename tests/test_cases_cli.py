@@ -623,3 +623,55 @@ def test_a_team_name_with_square_brackets_is_shown_as_written(demo: Path) -> Non
             )
             assert result.exit_code == 0, (command, result.output, result.exception)
             assert team in result.output, (command, result.output)
+
+
+def test_a_repeated_reply_is_queued_once_and_is_no_error(demo: Path) -> None:
+    # As the API answers {"ok": true}: a script that repeats `cases reply` after a
+    # timeout (the first did queue it) got exit 1, and took the reply for refused.
+    ref = str(next(r for r in listed(demo) if r["platform"] == "x")["ref"])
+    code, output = cli("cases", "reply", ref, "Sorted: a new one ships today.", config=demo)
+    assert code == 0, output
+    action = output.strip().rsplit(" ", 1)[1]
+    code, output = cli("cases", "reply", ref, "Sorted: a new one ships today.", config=demo)
+    assert (code, output.strip()) == (
+        0,
+        f"{ref}: this reply is already queued (action {action}); it was not queued again",
+    )
+    with db(demo) as conn:
+        (queued,) = conn.execute(
+            "SELECT count(*) FROM actions WHERE text = 'Sorted: a new one ships today.'"
+        ).fetchone()
+    assert queued == 1
+
+
+def test_show_writes_thread_and_audit_times_with_the_year(demo: Path) -> None:
+    # "12-31 23:59" and "01-01 00:01": which New Year's Eve? Across the turn of the year
+    # the thread read as if the reply came a year before the question.
+    ref = str(listed(demo)[0]["ref"])
+    case_id = int(ref[2:]) - 1000
+    with db(demo) as conn:
+        conn.execute(
+            "UPDATE messages SET created_at = '2025-12-31 23:59:00.000000' WHERE case_id = ?",
+            (case_id,),
+        )
+        conn.execute(
+            "UPDATE events SET at = '2026-01-01 00:01:02.000000' WHERE case_id = ?", (case_id,)
+        )
+    result = CliRunner().invoke(
+        main, ["cases", "show", ref, "--config", str(demo)], env={"COLUMNS": "400"}
+    )
+    assert result.exit_code == 0, result.output
+    assert "2025-12-31 23:59" in result.output
+    assert "2026-01-01 00:01:02" in result.output
+
+
+def test_replying_to_a_case_closed_as_spam_is_refused(demo: Path) -> None:
+    ref = str(listed(demo)[0]["ref"])
+    assert cli("cases", "spam", ref, config=demo)[0] == 0
+    before = audit(demo, ref)
+    code, output = cli("cases", "reply", ref, "Thanks for reaching out!", config=demo)
+    assert (code, output.strip()) == (
+        1,
+        f"error: {ref} was closed as spam: remove its spam tag to reply",
+    )
+    assert audit(demo, ref) == before

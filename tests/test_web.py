@@ -548,3 +548,36 @@ def test_health_shows_the_reads_held_as_status_does(make_runtime: RuntimeFactory
     text = client.get("/health").text
     assert "x:reads_held:" not in text
     assert "<td>x:reads_held</td><td>330</td>" in text
+
+
+def test_a_case_closed_as_spam_offers_no_reply_and_refuses_one(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # It stays closed until the `spam` tag is removed: the page offered the reply box,
+    # and a reply (typed, say, before a colleague marked the case) reopened the case and
+    # was posted to the spammer; the API did the same.
+    rt = seeded(make_runtime)
+    client, csrf = client_for(rt, "alice")
+    assert _post(client, csrf, "/cases/C-1012/spam").status_code == 303
+    page = client.get("/cases/C-1012").text
+    assert 'action="/cases/C-1012/reply"' not in page
+    assert "Closed as spam: remove its spam tag to reply." in page
+    refused = _post(client, csrf, "/cases/C-1012/reply", text="Thanks for reaching out!")
+    assert refused.status_code == 400
+    assert "C-1012 was closed as spam: remove its spam tag to reply" in refused.text
+    answer = api_client(rt, "alice").post("/api/cases/C-1012/reply", json={"text": "Hi there"})
+    assert (answer.status_code, answer.json()) == (
+        400,
+        {"error": "C-1012 was closed as spam: remove its spam tag to reply"},
+    )
+    with rt.sessions() as session:
+        case = session.get(Case, 12)
+        assert case is not None
+        assert case.state == "resolved"
+        assert (
+            session.query(ActionRow)
+            .filter(ActionRow.case_id == 12)
+            .filter(ActionRow.status == ActionStatus.PENDING.value)
+            .count()
+            == 0
+        )

@@ -178,7 +178,9 @@ def show_command(config_file: Path | None, ref: str) -> None:
         who = "bot/team" if m.direction == "outbound" else m.author_handle
         thread.add_row(
             str(m.id),
-            f"{m.created_at:%m-%d %H:%M}",
+            # With the year: "12-31" and "01-01" alone read a reply as a year older
+            # than the question it answered.
+            f"{m.created_at:%Y-%m-%d %H:%M}",
             _shown(who),
             _shown(m.text[:2000]),
             _shown(f"{m.label or ''} {m.score_reason or ''}".strip()),
@@ -198,7 +200,7 @@ def show_command(config_file: Path | None, ref: str) -> None:
     trail = Table("when (UTC)", "what", "who", "detail", title="Audit trail")
     for e in detail["events"]:
         trail.add_row(
-            f"{e.at:%m-%d %H:%M:%S}",
+            f"{e.at:%Y-%m-%d %H:%M:%S}",
             e.kind,
             _shown(e.actor),
             _shown(json.dumps(e.detail, ensure_ascii=False)[:300]),
@@ -240,12 +242,19 @@ def reply_command(
 ) -> None:
     """Answer in the customer's thread, through the outbox."""
     rt = runtime(config_file)
-    action = run(
-        lambda: casework.reply(
-            rt, ref, text, user=user, allow_redirect=allow_redirect, answer_id=answer_id
-        )
-    )
-    click.echo(f"{_canonical(ref)}: reply queued as action {action}")
+
+    def queue() -> str:
+        try:
+            action = casework.reply(
+                rt, ref, text, user=user, allow_redirect=allow_redirect, answer_id=answer_id
+            )
+        except casework.AlreadyQueued as exc:
+            # The reply will be posted once, as asked: a script repeating the command
+            # after a timeout must not read it as refused (the API answers ok: true).
+            return str(exc)
+        return f"reply queued as action {action}"
+
+    click.echo(f"{_canonical(ref)}: {run(queue)}")
 
 
 # A case can hold two drafts (the customer wrote again while one waited).

@@ -51,6 +51,7 @@ def load_case(rt: Runtime, ref: str, user: User) -> dict[str, Any]:
         "decisions": decisions,
         "platform": case.platform,
         "assignees": assignees,
+        "closed_as_spam": cases.closed_as_spam(case),
     }
 
 
