@@ -278,3 +278,30 @@ def test_a_case_lists_its_outbox_in_the_order_it_was_queued(make_runtime: Runtim
     assert [a["id"] for a in lena.get("/api/cases/C-1010").json()["actions"]] == queued
     page = client_for(rt, "lena")[0].get("/cases/C-1010").text
     assert page.index("First answer") < page.index("Second answer")
+
+
+def test_check_reply_takes_the_customer_so_naming_them_is_no_redirect(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The check had no way to say whom the reply answers: "Sorry @jane_doe" was listed
+    # as sending the customer elsewhere, while the reply itself accepts it.
+    rt = seeded(make_runtime)
+    alice = api_client(rt, "alice")
+    text = "Sorry @jane_doe, the parcel is on its way today."
+    handle = alice.get("/api/cases/C-1001").json()["customer"]["handle"]
+    checked = alice.post(
+        "/api/check-reply", json={"platform": "x", "text": text, "customer": handle}
+    )
+    assert checked.json() == {"problems": []}
+    assert alice.post("/api/cases/C-1001/reply", json={"text": text}).status_code == 200
+    # Anyone else named is still a redirect, as in the reply.
+    other = alice.post(
+        "/api/check-reply", json={"platform": "x", "text": text, "customer": "someone_else"}
+    )
+    assert "another account" in other.json()["problems"][0]
+    refused = alice.post("/api/check-reply", json={"platform": "x", "text": text, "customer": 7})
+    assert refused.status_code == 400
+    assert refused.json() == {"error": "customer must be text: the handle replied to"}
+    schema = alice.get("/api/openapi.json").json()
+    body = schema["paths"]["/api/check-reply"]["post"]["requestBody"]["content"]
+    assert body["application/json"]["schema"]["properties"]["customer"]["type"] == "string"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -139,3 +140,24 @@ def test_queue_refuses_an_after_token_it_did_not_give(make_runtime: RuntimeFacto
     token = lena.get("/api/cases").json()["next"]
     assert token is None
     assert lena.get("/api/cases", params={"after": "cnwwfDE", "page": "2"}).status_code == 400
+
+
+def test_queue_refuses_a_forged_after_token_out_of_the_database_range(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Well-formed positions no page gives: a case id past BIGINT, and deadlines at the
+    # ends of the calendar that have no UTC form. Sent to the database they were a 500.
+    rt = seeded(make_runtime, [mention(1)])
+    lena = api_client(rt, "lena")
+    alice = client_for(rt, "alice")[0]
+    for position in (
+        "r|2|9999999999999999999",
+        "o|2026-11-20T09:00:00+00:00|2|9999999999999999999",
+        "o|9999-12-31T23:59:59-01:00|2|5",
+        "o|0001-01-01T00:00:00+01:00|2|5",
+    ):
+        token = base64.urlsafe_b64encode(position.encode("ascii")).decode("ascii").rstrip("=")
+        answer = lena.get("/api/cases", params={"after": token})
+        assert answer.status_code == 400, position
+        assert answer.json() == {"error": 'after must be the "next" of a queue page, as given'}
+        assert alice.get("/", params={"after": token}).status_code == 400, position

@@ -183,7 +183,14 @@ def check(body: dict[str, Any]) -> dict[str, Any]:
     markdown = body.get("markdown", False)
     if not isinstance(markdown, bool):
         raise CaseworkError("markdown must be true or false")
-    return {"problems": casework.check_reply(str(platform), text, markdown=markdown)}
+    # The handle replied to, as the reply checks with the case's customer: without it
+    # "Sorry @jane_doe" was listed as sending the customer elsewhere, yet posted fine.
+    customer = body.get("customer", "")
+    if not isinstance(customer, str):
+        raise CaseworkError("customer must be text: the handle replied to")
+    customer = require_storable("customer", customer[:200])
+    problems = casework.check_reply(str(platform), text, customer=customer, markdown=markdown)
+    return {"problems": problems}
 
 
 def retry(web: Web, request: Request, user: User) -> dict[str, Any]:

@@ -122,6 +122,8 @@ def openapi_schema() -> dict[str, Any]:
                                 # True for a reply with an answer or an edited draft:
                                 # Reddit gets those as written, not escaped.
                                 "markdown": {"type": "boolean", "default": False},
+                                # The handle replied to: naming them is no redirect.
+                                "customer": {"type": "string", "default": ""},
                             },
                             "required": ["platform", "text"],
                         }

@@ -19,7 +19,8 @@ from sqlalchemy.orm import QueryableAttribute
 
 from monitor.cases import PRIORITY_ORDER, PRIORITY_RANK, UNKNOWN_PRIORITY_RANK, deadline_owed
 from monitor.casework import CaseworkError
-from monitor.store.models import Case
+from monitor.domain import utc
+from monitor.store.models import MAX_ID, Case
 
 MAX_ID_DIGITS = 19
 Key = ColumnElement[Any] | QueryableAttribute[Any]
@@ -49,7 +50,9 @@ class After:
         try:
             text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("ascii")
             return cls._from_fields(text.split("|"))
-        except (binascii.Error, UnicodeDecodeError, ValueError):
+        # OverflowError: a deadline at the calendar's edge with no UTC form (year 9999
+        # at -01:00), which the database driver would otherwise meet as a 500.
+        except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
             raise CaseworkError(REFUSED) from None
 
     @classmethod
@@ -58,6 +61,7 @@ class After:
             due: datetime | None = datetime.fromisoformat(parts[1])
             if due is None or due.tzinfo is None:
                 raise ValueError("a deadline without its time zone")
+            due = utc(due)
         elif parts[0] == "r" and len(parts) == 3:
             due = None
         else:
@@ -65,7 +69,9 @@ class After:
         rank, case_id = parts[-2:]
         if not (rank.isascii() and rank.isdigit() and int(rank) <= UNKNOWN_PRIORITY_RANK):
             raise ValueError("no priority rank")
-        if not (case_id.isascii() and case_id.isdigit() and len(case_id) <= MAX_ID_DIGITS):
+        # 19 digits still reach past BIGINT: such an id, sent to the database, was a 500.
+        digits = case_id.isascii() and case_id.isdigit() and len(case_id) <= MAX_ID_DIGITS
+        if not (digits and int(case_id) <= MAX_ID):
             raise ValueError("no case id")
         return cls(due, int(rank), int(case_id))
 
