@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from monitor import alerting
+from monitor import alerting, triage
 from monitor.alerting import ALERTS_STATE, Alert
+from monitor.casework import CaseworkError
 from monitor.clock import FakeClock
 from monitor.domain import Platform
 from monitor.health_alerts import check_health
@@ -756,6 +757,36 @@ def test_no_resolved_notice_where_the_alert_never_went_out(
     with rt.sessions() as session:
         event = session.scalars(select(Event).where(Event.kind == "alert_resolved")).one()
     assert event.detail["channels"] == ["ops"]
+
+
+def test_an_alert_given_up_on_its_channel_cannot_be_retried_once_it_has_ended(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The pager was down past notify_retry_hours, so its copy of the alert went dead;
+    # the source then recovered. A lead retrying the dead one from status or the
+    # Health page paged everyone about a failure already over, with no "resolved".
+    rt = make_runtime(
+        channels=OPS,
+        alerts={"channels": ["ops", "pager"], **QUIET, "realert_minutes": 0},
+        dispatch={"notify_retry_hours": 1},
+    )
+    switch = Switch()
+    rt.sources["feed"] = switch
+    failing_minutes(rt, switch, 16)
+    with transaction(rt.sessions) as session:
+        session.execute(update(ActionRow).where(ActionRow.channel == "ops").values(status="sent"))
+    for _ in range(8):  # the pager refuses for 80 minutes
+        dispatch_outbox(rt)
+        clock(rt).advance(minutes=10)
+    with rt.sessions() as session:
+        (paged,) = session.scalars(select(ActionRow).where(ActionRow.channel == "pager"))
+    assert paged.status == "dead"
+    switch.down = False
+    poll_source(rt, "feed")
+    check_health(rt)
+    assert notes(rt)[-1][1].startswith("[inchannel] resolved")
+    with pytest.raises(CaseworkError, match="is suppressed, not dead"):
+        triage.retry_action(rt, paged.id, user="lena")
 
 
 def test_a_source_taken_out_of_the_config_is_not_called_recovered(
