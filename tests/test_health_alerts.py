@@ -531,6 +531,35 @@ def test_x_budget_warning_goes_to_alert_and_budget_channels(
     assert notes(rt) == [("ops", text), ("pager", text)]
 
 
+class TickingClock:
+    """A wall clock that moves on one second at each reading, as a real one does."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = start
+
+    def now(self) -> datetime:
+        current, self._now = self._now, self._now + timedelta(seconds=1)
+        return current
+
+
+def test_an_x_budget_check_just_before_midnight_reads_that_days_usage(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The check took its time at 23:59:59 and read the usage with a second reading of
+    # the clock, already the next UTC day's (none spent yet): the 80% warning was missed.
+    x = {"user_id": "1", "budget": {"reads_per_day": 100}}
+    first = make_runtime(channels=OPS, x=x, alerts={"channels": ["ops"], **QUIET})
+    before_midnight = datetime(2026, 11, 20, 23, 59, 59, tzinfo=UTC)
+    with transaction(first.sessions) as session:
+        x_usage.add_usage(session, x_usage.READS, before_midnight, 80)
+    rt = build_runtime(first.settings, clock=TickingClock(before_midnight))
+    try:
+        check_health(rt)
+    finally:
+        rt.engine.dispose()
+    assert notes(first) == [("ops", "[inchannel] X reads budget 80% used today (80 of 100)")]
+
+
 def test_without_channels_alerts_are_logged_and_recorded(
     make_runtime: RuntimeFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
