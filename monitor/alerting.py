@@ -310,7 +310,10 @@ def _withdraw_unsent(
     its notifications still waiting elsewhere are suppressed. Like Alertmanager, no
     recovery notice for an alert nobody heard of: behind a channel down for an hour,
     the retried alert and its recovery notice raced, "resolved" often came first, and
-    the alert then reported as current a condition long over."""
+    the alert then reported as current a condition long over. A dead one (its channel
+    down past notify_retry_hours) is suppressed too: a lead retrying it later (status,
+    the Health page, `cases retry`) sent the over alert as current, with no notice
+    after it."""
     keys = {
         notifications.notify_key(_alert_key(alert, _tag(alert, n)), channel): channel
         for n in range(1, alert.sent + 1)
@@ -329,7 +332,9 @@ def _withdraw_unsent(
         update(ActionRow)
         .where(
             ActionRow.idempotency_key.in_(list(keys)),
-            ActionRow.status.in_([ActionStatus.PENDING.value, ActionStatus.FAILED.value]),
+            ActionRow.status.in_(
+                [ActionStatus.PENDING.value, ActionStatus.FAILED.value, ActionStatus.DEAD.value]
+            ),
         )
         .values(status=ActionStatus.SUPPRESSED.value, updated_at=now)
         .execution_options(synchronize_session=False)

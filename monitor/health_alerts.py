@@ -28,7 +28,7 @@ from monitor.status import (
     SourceHealth,
     Status,
     bounded_error,
-    collect,
+    collect_from,
     failed_polls,
     failing_since,
     failing_text,
@@ -54,7 +54,9 @@ def check_health(rt: Runtime) -> bool:
         # recovery would otherwise raise the ended alert again.
         keep = spikes.baseline_span(config.spike)
         previous = alerting.lock_state(session, now, keep_down=keep)
-        status = collect(rt)
+        # The check's own time, not a second reading: the usage is the day's of `now`,
+        # and at 23:59:59 a second reading was the next day's, nothing spent yet.
+        status = collect_from(rt.settings, rt.sessions, now)
         alerting.record_failing(session, any_failing_since(status), now, keep=keep)
         current = detect(rt, session, status, now)
         plan = alerting.reconcile(previous, current, now=now, realert=realert)

@@ -208,10 +208,15 @@ def _still_owed(row: ActionRow, about: tuple[str, datetime], case: Owed | None) 
     the deadline back and keeps the marks (cases.owe_since_earlier: no second alert), so
     a breach alert held by a channel outage, judged by its deadline alone, was withdrawn
     and the team never heard of the breach. A new deadline (a team change, an answer
-    and a new follow-up) clears the marks, and its own alerts set them anew, later."""
+    and a new follow-up) clears the marks, and its own alerts set them anew, later.
+    A warning is stale once the breach is marked: the breach alert for its deadline is
+    queued, and a warning held by the same outage came after it, "due in 15 min" about
+    an answer already overdue."""
     if case is None:
         return False
     kind, due = about
+    if kind == "warning" and case.sla_breached_at is not None:
+        return False
     mark = case.sla_breached_at if kind == "breached" else case.sla_warned_at
     return bool(case.sla_due_at == due or mark == row.created_at)
 

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from monitor import alerting
+from monitor import alerting, triage
 from monitor.alerting import ALERTS_STATE, Alert
+from monitor.casework import CaseworkError
 from monitor.clock import FakeClock
 from monitor.domain import Platform
 from monitor.health_alerts import check_health
@@ -530,6 +531,35 @@ def test_x_budget_warning_goes_to_alert_and_budget_channels(
     assert notes(rt) == [("ops", text), ("pager", text)]
 
 
+class TickingClock:
+    """A wall clock that moves on one second at each reading, as a real one does."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = start
+
+    def now(self) -> datetime:
+        current, self._now = self._now, self._now + timedelta(seconds=1)
+        return current
+
+
+def test_an_x_budget_check_just_before_midnight_reads_that_days_usage(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The check took its time at 23:59:59 and read the usage with a second reading of
+    # the clock, already the next UTC day's (none spent yet): the 80% warning was missed.
+    x = {"user_id": "1", "budget": {"reads_per_day": 100}}
+    first = make_runtime(channels=OPS, x=x, alerts={"channels": ["ops"], **QUIET})
+    before_midnight = datetime(2026, 11, 20, 23, 59, 59, tzinfo=UTC)
+    with transaction(first.sessions) as session:
+        x_usage.add_usage(session, x_usage.READS, before_midnight, 80)
+    rt = build_runtime(first.settings, clock=TickingClock(before_midnight))
+    try:
+        check_health(rt)
+    finally:
+        rt.engine.dispose()
+    assert notes(first) == [("ops", "[inchannel] X reads budget 80% used today (80 of 100)")]
+
+
 def test_without_channels_alerts_are_logged_and_recorded(
     make_runtime: RuntimeFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -756,6 +786,36 @@ def test_no_resolved_notice_where_the_alert_never_went_out(
     with rt.sessions() as session:
         event = session.scalars(select(Event).where(Event.kind == "alert_resolved")).one()
     assert event.detail["channels"] == ["ops"]
+
+
+def test_an_alert_given_up_on_its_channel_cannot_be_retried_once_it_has_ended(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The pager was down past notify_retry_hours, so its copy of the alert went dead;
+    # the source then recovered. A lead retrying the dead one from status or the
+    # Health page paged everyone about a failure already over, with no "resolved".
+    rt = make_runtime(
+        channels=OPS,
+        alerts={"channels": ["ops", "pager"], **QUIET, "realert_minutes": 0},
+        dispatch={"notify_retry_hours": 1},
+    )
+    switch = Switch()
+    rt.sources["feed"] = switch
+    failing_minutes(rt, switch, 16)
+    with transaction(rt.sessions) as session:
+        session.execute(update(ActionRow).where(ActionRow.channel == "ops").values(status="sent"))
+    for _ in range(8):  # the pager refuses for 80 minutes
+        dispatch_outbox(rt)
+        clock(rt).advance(minutes=10)
+    with rt.sessions() as session:
+        (paged,) = session.scalars(select(ActionRow).where(ActionRow.channel == "pager"))
+    assert paged.status == "dead"
+    switch.down = False
+    poll_source(rt, "feed")
+    check_health(rt)
+    assert notes(rt)[-1][1].startswith("[inchannel] resolved")
+    with pytest.raises(CaseworkError, match="is suppressed, not dead"):
+        triage.retry_action(rt, paged.id, user="lena")
 
 
 def test_a_source_taken_out_of_the_config_is_not_called_recovered(

@@ -698,3 +698,32 @@ def test_a_breach_alert_held_by_an_outage_is_sent_when_an_older_follow_up_moves_
 def actions(rt: Runtime, *where: Any) -> list[ActionRow]:
     with rt.sessions() as session:
         return list(session.scalars(select(ActionRow).where(*where).order_by(ActionRow.id)))
+
+
+def test_a_warning_held_by_an_outage_is_withdrawn_once_its_deadline_has_breached(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The team's chat is down from before the warning until after the breach: once it
+    # is back, "due in 15 business min" must not reach the team after (or beside) the
+    # breach alert for the same deadline.
+    with FakeAPI() as hook:
+        hook.add("POST", "/hook", Reply(503))
+        channels = {"care-chat": {"url": f"json://{hook.base_url.removeprefix('http://')}/hook"}}
+        thread = escalated(make_runtime, {**CARE, "channels": ["care-chat"]}, channels=channels)
+        thread.advance(minutes=46)
+        run_cycle(thread.rt)  # the warning: 503
+        thread.advance(minutes=15)
+        run_cycle(thread.rt)  # the breach: 503
+        warning = ActionRow.idempotency_key.like("notify:sla-warning:%")
+        breach = ActionRow.idempotency_key.like("notify:sla-breached:%")
+        assert len(actions(thread.rt, warning)) == 1
+        assert [a.status for a in actions(thread.rt, breach)] == [ActionStatus.FAILED]
+        hook.add("POST", "/hook", Reply(200, body=b"ok"))
+        refused = len(hook.seen("POST", "/hook"))
+        thread.advance(hours=1)
+        dispatch_outbox(thread.rt)
+        assert [a.status for a in actions(thread.rt, breach)] == [ActionStatus.SENT]
+        assert [a.status for a in actions(thread.rt, warning)] == [ActionStatus.REJECTED]
+        titles = [r.json()["title"] for r in hook.seen("POST", "/hook")[refused:]]
+        assert any("SLA first response overdue" in t for t in titles)
+        assert not any("SLA first response due in" in t for t in titles)
