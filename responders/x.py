@@ -282,7 +282,7 @@ def _held(exc: XApiError, now: datetime) -> ResponderError | None:
         )
     if exc.kind == "rate_limited":
         return ResponderError(
-            f"x rate limited: {exc}", retry_after=exc.rate.reset_at, rate_limited=True
+            f"x rate limited: {exc}", retry_after=exc.rate.reset_by(now), rate_limited=True
         )
     return None
 

@@ -747,3 +747,18 @@ def test_a_read_budget_no_thread_check_can_ever_fit_hands_the_retry_to_a_person(
     assert api.seen("POST", "/2/tweets") == []
     with rt.sessions() as session:
         assert session.scalars(select(Event).where(Event.kind == "budget")).all() == []
+
+
+def test_a_429_whose_reset_lies_years_ahead_is_no_wait_for_then(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    """X's longest posting window is a day; a reset years ahead (a garbled header) held
+    the reply, uncounted as an attempt, and every other reply of the worker, until then."""
+    far = int((NOW + timedelta(days=3650)).timestamp())
+    api.add("POST", "/2/tweets", too_many(far), ok({"data": {"id": POSTED, "text": "x"}}))
+    rt = x_runtime(make_runtime, api, responder=True)
+    with pytest.raises(ResponderError) as caught:
+        responder(rt).send(action())
+    assert (caught.value.rate_limited, caught.value.retry_after) == (True, None)
+    # The rest of the batch is not refused without a request until then either.
+    assert responder(rt).send(action()).external_id == POSTED
