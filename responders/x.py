@@ -164,6 +164,16 @@ class XResponder:
         midnight, or for the requests under way to be counted."""
         limit = self.x.budget.reads_per_day
         needed = usage.worst_case_reads(OWN_SEARCH)
+        if needed > limit:
+            # No day could ever fit it: waiting for midnight, which uses up no attempt,
+            # met the same refusal every day and the reply never reached a person.
+            raise ResponderError(
+                f"x read budget: the check for an earlier post of this reply may read "
+                f"{needed} posts (a search of {OWN_SEARCH} and the posts they reference), "
+                f"more than x.budget.reads_per_day ({limit}) allows in a day; a person "
+                "must check the thread and answer, or raise the budget",
+                permanent=True,
+            )
         hold = self.ledger.hold_reads(now, needed, limit)
         if isinstance(hold, usage.Hold):
             return hold
@@ -272,7 +282,7 @@ def _held(exc: XApiError, now: datetime) -> ResponderError | None:
         )
     if exc.kind == "rate_limited":
         return ResponderError(
-            f"x rate limited: {exc}", retry_after=exc.rate.reset_at, rate_limited=True
+            f"x rate limited: {exc}", retry_after=exc.rate.reset_by(now), rate_limited=True
         )
     return None
 

@@ -657,10 +657,11 @@ def test_the_thread_check_is_held_to_the_posts_its_includes_could_bring(
     # The check left room for the search's 100 posts only; the parents and quoted posts
     # of those 100 come back in includes.tweets and are billed too, up to 300.
     api.add("GET", SEARCH, ok(body([])))
-    rt = x_runtime(make_runtime, api, responder=True, budget={"reads_per_day": 200})
+    rt = x_runtime(make_runtime, api, responder=True, budget={"reads_per_day": 350})
+    responder(rt).ledger.add(NOW, {"x:reads": 100})
     with pytest.raises(ResponderError) as caught:
         responder(rt).find_own_reply(action())
-    assert str(caught.value).startswith("x read budget: 0 of 200 posts read today")
+    assert str(caught.value).startswith("x read budget: 100 of 350 posts read today")
     assert api.seen("GET", SEARCH) == []
 
 
@@ -719,3 +720,45 @@ def test_after_a_429_the_rest_of_the_batch_waits_for_the_reset_without_posting(
             ("failed", 0, reset),
         ]
         assert rows[1].last_error == "x rate limited: HTTP 429: Too Many Requests"
+
+
+def test_a_read_budget_no_thread_check_can_ever_fit_hands_the_retry_to_a_person(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    """A reads_per_day below the search's worst case (300) fits it on no day: the retry
+    of a send that may have posted waited for midnight, not counted as an attempt, and
+    met the same refusal every day, so the reply never reached a person. A source with
+    such a budget stops for good (docs/x.md); the retry now goes to a person too."""
+    api.add("GET", SEARCH, ok(body([])))
+    sources = [{"name": "mentions", "type": "x_mentions", "max_results": 50}]
+    rt = x_runtime(
+        make_runtime, api, sources=sources, responder=True, budget={"reads_per_day": 250}
+    )
+    with pytest.raises(ResponderError) as caught:
+        responder(rt).send(action(attempts=2))
+    assert (caught.value.permanent, caught.value.rate_limited) == (True, False)
+    assert str(caught.value) == (
+        "x read budget: the check for an earlier post of this reply may read 300 posts "
+        "(a search of 100 and the posts they reference), more than "
+        "x.budget.reads_per_day (250) allows in a day; a person must check the thread "
+        "and answer, or raise the budget"
+    )
+    assert api.seen("GET", SEARCH) == []
+    assert api.seen("POST", "/2/tweets") == []
+    with rt.sessions() as session:
+        assert session.scalars(select(Event).where(Event.kind == "budget")).all() == []
+
+
+def test_a_429_whose_reset_lies_years_ahead_is_no_wait_for_then(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    """X's longest posting window is a day; a reset years ahead (a garbled header) held
+    the reply, uncounted as an attempt, and every other reply of the worker, until then."""
+    far = int((NOW + timedelta(days=3650)).timestamp())
+    api.add("POST", "/2/tweets", too_many(far), ok({"data": {"id": POSTED, "text": "x"}}))
+    rt = x_runtime(make_runtime, api, responder=True)
+    with pytest.raises(ResponderError) as caught:
+        responder(rt).send(action())
+    assert (caught.value.rate_limited, caught.value.retry_after) == (True, None)
+    # The rest of the batch is not refused without a request until then either.
+    assert responder(rt).send(action()).external_id == POSTED

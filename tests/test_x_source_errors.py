@@ -725,3 +725,35 @@ def test_a_sweep_running_past_midnight_charges_and_holds_each_page_on_its_own_da
         ("x:requests", "2026-11-21"): 1,
     }
     assert state(rt).last_error is None
+
+
+def test_a_429_whose_reset_lies_years_ahead_backs_off_instead_of_parking_the_source(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    """X's longest window is a day; a reset years ahead (a garbled header, a proxy's)
+    parked the source until then, reading nothing, until a worker happened to restart."""
+    far = int((NOW + timedelta(days=3650)).timestamp())
+    api.add(
+        "GET",
+        MENTIONS,
+        Reply.json({"title": "Too Many Requests"}, status=429, headers=limits(0, far)),
+        ok(body([tweet(1)])),
+    )
+    rt = x_runtime(make_runtime, api)
+    poll_source(rt, "mentions")
+    found = state(rt)
+    assert found.next_poll_at == NOW + timedelta(seconds=30)
+    assert found.last_error == ("x rate limited (no reset time sent): HTTP 429: Too Many Requests")
+    clock(rt).advance(seconds=31)
+    poll_source(rt, "mentions")
+    assert stored(rt) == 1
+
+
+def test_remaining_zero_with_a_reset_years_ahead_does_not_park_the_source(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    far = int((NOW + timedelta(days=3650)).timestamp())
+    api.add("GET", MENTIONS, ok(body([tweet(1)], next_token="n"), remaining=0, reset=far))
+    rt = x_runtime(make_runtime, api)
+    poll_source(rt, "mentions")
+    assert state(rt).rate_limit_reset_at is None

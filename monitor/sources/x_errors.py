@@ -28,7 +28,7 @@ def usage_capped(exc: XApiError) -> bool:
 def source_error(exc: XApiError, now: datetime) -> SourceError:
     if usage_capped(exc):
         return _usage_capped(exc, now)
-    error = _source_error(exc)
+    error = _source_error(exc, now)
     error.kind = exc.kind  # the metrics count failures by X's own kind
     return error
 
@@ -46,11 +46,11 @@ def _usage_capped(exc: XApiError, now: datetime) -> SourceError:
     )
 
 
-def _source_error(exc: XApiError) -> SourceError:
+def _source_error(exc: XApiError, now: datetime) -> SourceError:
     """Rate limits wait for the reset; auth and request errors stop the source (an
     operator must act); server errors, timeouts and garbled answers back off."""
     if exc.kind == "rate_limited":
-        reset = exc.rate.reset_at
+        reset = exc.rate.reset_by(now)
         until = f"until {reset:%Y-%m-%d %H:%M:%S} UTC" if reset else "(no reset time sent)"
         return SourceError(f"x rate limited {until}: {exc}", retry_at=reset)
     if exc.kind == "auth":

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 
 OFFICIAL_HOST = "https://api.twitter.com"
+# X's longest window is a day (the 24-hour posting limits), and an hour for clocks apart.
+LONGEST_WAIT = timedelta(hours=25)
 
 
 class RedirectAdapter(HTTPAdapter):
@@ -53,6 +55,14 @@ class RateLimit:
     @property
     def exhausted(self) -> bool:
         return self.remaining is not None and self.remaining <= 0
+
+    def reset_by(self, now: datetime) -> datetime | None:
+        """``reset_at``, unless it lies further ahead than any X window reaches: then
+        unknown. A garbled header years ahead parked a source, or held every reply,
+        until then, where an unknown reset backs off and asks again."""
+        if self.reset_at is None or self.reset_at > now + LONGEST_WAIT:
+            return None
+        return self.reset_at
 
     def as_details(self) -> dict[str, Any]:
         return {

@@ -176,7 +176,7 @@ class XSource:
         next_cursor, more = self._advance(state, since, page, parsed, now)
         sweep.add(next_cursor, parsed.mentions, context, [*parsed.problems, *context_problems])
         sweep.versions.update(parsed.versions)
-        sweep.reset_at = page.rate.reset_at if page.rate.exhausted else None
+        sweep.reset_at = page.rate.reset_by(now) if page.rate.exhausted else None
         return more
 
     def backfill(self, window: Window, *, clock: Clock) -> Iterator[PollResult]:
@@ -248,7 +248,7 @@ class XSource:
             if token is None:
                 return
             if page.rate.exhausted:
-                reset = page.rate.reset_at
+                reset = page.rate.reset_by(now)
                 when = f"until {reset:%Y-%m-%d %H:%M:%S} UTC" if reset else "(no reset time sent)"
                 raise SourceError(f"x rate limited {when}", retry_at=reset, kind="rate_limited")
 
