@@ -128,7 +128,6 @@ def backfill(
     with Spool() as spool:
         _fetch(rt, source, window, spool, report, notify)
         report.importing, report.to_import = True, len(spool)
-        notify(report)
         return _import_all(rt, name, spool, window, report, notify)
 
 
@@ -146,6 +145,9 @@ def _import_all(
     what a rerun has left to do, and the --since it starts from."""
     committed, carry = copy.deepcopy(report), Carry()
     try:
+        # Inside: Ctrl-C as the progress turns to importing is one while importing (the
+        # summary, the --since to go on from), not a bare "Aborted!".
+        notify(report)
         for chunk in spool.oldest_first(rt.settings.processing.batch_size):
             with transaction(rt.sessions) as session:
                 _import(rt, session, name, chunk, report, carry)

@@ -193,6 +193,26 @@ def test_ctrl_c_while_fetching_imports_what_was_fetched(make_runtime: RuntimeFac
     assert all(m.processed for m in by_time(rt))
 
 
+def test_ctrl_c_as_the_import_begins_is_reported_as_one_while_importing(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The progress turning from fetching to importing was outside the import's handling:
+    # Ctrl-C there ended the command with "Aborted!" and no word of how to go on.
+    rt = chunked(make_runtime, hourly(8), 3)
+
+    def progress(report: BackfillReport) -> None:
+        if report.importing:
+            raise KeyboardInterrupt
+
+    report = backfill(rt, "feed", Window(SINCE), on_page=progress)
+    assert report.failure == (
+        "interrupted while importing, 0 of 8 imported; the rest was written from "
+        "2026-11-19 08:00:00 UTC on: rerun with --since 2026-11-19T08:00:00 to import it "
+        "(stored mentions are skipped)"
+    )
+    assert by_time(rt) == []
+
+
 class CtrlCAtTheFifthScore:
     """The user presses Ctrl-C while the import scores its fifth mention: in the
     middle of the second chunk's transaction."""
