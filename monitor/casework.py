@@ -290,8 +290,13 @@ def _row(case: Case, customer: Customer, first: str | None) -> CaseRow:
         # The deadline of the answer owed now, as the dashboard shows it: an answered
         # case's met one read as still running, and once past, as overdue.
         cases.deadline_owed(case),
-        (first or "").splitlines()[0][:120] if first else "",
+        first_words(first or "", limit=120),
     )
+
+
+def first_words(text: str, *, limit: int = 140) -> str:
+    """The first line with words in it: a post may start with a line break."""
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")[:limit]
 
 
 def case_detail(rt: Runtime, ref: str, viewer: Viewer | None = None) -> dict[str, Any]:

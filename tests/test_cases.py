@@ -614,6 +614,15 @@ def test_cases_list_reads_the_first_messages_in_the_same_statement(
     ]
 
 
+def test_cases_list_shows_the_first_line_with_words(make_runtime: RuntimeFactory) -> None:
+    # A post may start with a line break: its first line was blank, and so was the cell,
+    # while the dashboard's queue showed the first line with words in it.
+    rt = make_runtime([mention(1, "\n  \n  @acme my order is late  \nsecond line")])
+    run_cycle(rt)
+    (row,) = casework.list_cases(rt)
+    assert row.first_line == "@acme my order is late"
+
+
 def test_a_person_cannot_reply_to_a_case_closed_as_spam(make_runtime: RuntimeFactory) -> None:
     # Closed as spam, a case stays closed and nothing more is posted to the spammer until
     # a person removes the `spam` tag (as `cases retry` refuses its dead replies). A reply

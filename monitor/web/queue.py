@@ -11,7 +11,7 @@ from sqlalchemy import Select, String, cast, func, not_, or_, select
 from sqlalchemy.orm import Session
 
 from monitor.cases import DEADLINE_OWED, OPEN_STATES, PRIORITY_RANK, deadline_owed
-from monitor.casework import CaseworkError
+from monitor.casework import CaseworkError, first_words
 from monitor.domain import CaseState, Label, Platform
 from monitor.runtime import Runtime
 from monitor.store.models import Case, Customer, Message
@@ -210,11 +210,6 @@ def _first_lines(session: Session, case_ids: list[int]) -> dict[int, str]:
         rows = session.execute(whole.where(Message.case_id.in_(blank))).all()
         firsts.update({case_id: first_words(text) for case_id, text in rows})
     return firsts
-
-
-def first_words(text: str) -> str:
-    """The first line with words in it: a post may start with a line break."""
-    return next((line.strip() for line in text.splitlines() if line.strip()), "")[:140]
 
 
 def _row(c: Case, customer: Customer, first_line: str) -> QueueRow:
