@@ -115,8 +115,9 @@ def _withdraw_reports(rt: Runtime) -> None:
 @contextmanager
 def stopping_on_signals(rt: Runtime) -> Iterator[None]:
     """SIGINT, SIGTERM and SIGHUP (the terminal of a foreground run closed) set
-    ``rt.stopping``: the running step finishes, no other starts. The previous handlers
-    are given back at the end."""
+    ``rt.stopping``: the running step finishes, no other starts. A SIGHUP or SIGINT the
+    process was started ignoring stays ignored. The previous handlers are given back at
+    the end."""
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal=%s stopping after the running step", signal.Signals(signum).name)
@@ -125,6 +126,11 @@ def stopping_on_signals(rt: Runtime) -> Iterator[None]:
     previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            # `nohup` ignores SIGHUP, and a shell without job control SIGINT for a
+            # command put in the background, so that it outlives the terminal: the
+            # POSIX convention is to leave such a signal ignored. SIGTERM always stops.
+            if sig != signal.SIGTERM and signal.getsignal(sig) == signal.SIG_IGN:
+                continue
             previous[sig] = signal.signal(sig, stop)
     try:
         yield

@@ -103,3 +103,24 @@ def test_sighup_stops_the_daemon_cleanly_as_sigterm_does(
             session.scalar(select(SourceState.lease_owner).where(SourceState.name == "feed"))
             is None
         )
+
+
+def test_a_sighup_the_starter_ignored_stays_ignored(make_runtime: RuntimeFactory) -> None:
+    """`nohup inchannel run &` ignores SIGHUP so that the worker outlives the terminal;
+    the daemon took SIGHUP over regardless and stopped when the terminal closed. A
+    SIGHUP (or SIGINT) ignored by whoever started the process stays ignored."""
+    rt = make_runtime([mention(1)])
+    seen: list[bool] = []
+
+    def hang_up() -> None:
+        signal.raise_signal(signal.SIGHUP)  # the handler runs before the next line
+        seen.append(rt.stopping.is_set())
+        rt.stopping.set()
+
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        run_forever(rt, on_started=hang_up)
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    assert seen == [False]
