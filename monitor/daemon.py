@@ -8,10 +8,12 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor import jobs, jobstate
 from monitor.dispatch import dispatch_outbox
@@ -26,6 +28,10 @@ log = logging.getLogger("inchannel.daemon")
 
 # One job run drains at most this many batches, so other jobs get their turn.
 MAX_BATCHES_PER_RUN = 50
+# How often the main thread looks for jobs a clock stepped back left far ahead.
+CLOCK_WATCH_SECONDS = 5.0
+# Room for the scheduler's own lateness before a next run counts as too far ahead.
+CLOCK_SLACK = timedelta(seconds=1)
 
 
 def guarded(
@@ -115,8 +121,9 @@ def _withdraw_reports(rt: Runtime) -> None:
 @contextmanager
 def stopping_on_signals(rt: Runtime) -> Iterator[None]:
     """SIGINT, SIGTERM and SIGHUP (the terminal of a foreground run closed) set
-    ``rt.stopping``: the running step finishes, no other starts. The previous handlers
-    are given back at the end."""
+    ``rt.stopping``: the running step finishes, no other starts. A SIGHUP or SIGINT the
+    process was started ignoring stays ignored. The previous handlers are given back at
+    the end."""
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal=%s stopping after the running step", signal.Signals(signum).name)
@@ -125,12 +132,35 @@ def stopping_on_signals(rt: Runtime) -> Iterator[None]:
     previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            # `nohup` ignores SIGHUP, and a shell without job control SIGINT for a
+            # command put in the background, so that it outlives the terminal: the
+            # POSIX convention is to leave such a signal ignored. SIGTERM always stops.
+            if sig != signal.SIGTERM and signal.getsignal(sig) == signal.SIG_IGN:
+                continue
             previous[sig] = signal.signal(sig, stop)
     try:
         yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def pull_in_after_clock_step(scheduler: BackgroundScheduler, now: datetime) -> list[str]:
+    """Run now the jobs whose next run is further ahead than one interval; returns their ids.
+
+    The scheduler keeps each next run as a time on the wall clock: once the clock is
+    stepped back (NTP correcting a host whose clock ran ahead), every next run is that
+    far ahead, and no job ran, no poll and no send, until the clock had caught up."""
+    pulled = []
+    for job in scheduler.get_jobs():
+        trigger, next_run = job.trigger, job.next_run_time
+        if not isinstance(trigger, IntervalTrigger) or next_run is None:
+            continue
+        furthest = now + trigger.interval + timedelta(seconds=trigger.jitter or 0) + CLOCK_SLACK
+        if next_run > furthest:
+            job.modify(next_run_time=now)
+            pulled.append(str(job.id))
+    return pulled
 
 
 def run_forever(rt: Runtime, *, on_started: Callable[[], None] | None = None) -> None:
@@ -142,7 +172,16 @@ def run_forever(rt: Runtime, *, on_started: Callable[[], None] | None = None) ->
         if on_started is not None:
             on_started()
         try:
-            rt.stopping.wait()
+            while True:
+                # The system clock, not rt.clock: it is the one the scheduler reads.
+                pulled = pull_in_after_clock_step(scheduler, datetime.now(UTC))
+                if pulled:
+                    log.warning(
+                        "the clock went back: jobs %s run now, not once it has caught up",
+                        ",".join(pulled),
+                    )
+                if rt.stopping.wait(CLOCK_WATCH_SECONDS):
+                    break
         finally:
             scheduler.shutdown(wait=True)
             _release_leases(rt)

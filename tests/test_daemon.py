@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 
+from monitor.clock import FakeClock
 from monitor.daemon import build_scheduler, run_forever
 from monitor.store.models import Message, SourceState
 from tests.conftest import RuntimeFactory, mention
@@ -103,3 +105,53 @@ def test_sighup_stops_the_daemon_cleanly_as_sigterm_does(
             session.scalar(select(SourceState.lease_owner).where(SourceState.name == "feed"))
             is None
         )
+
+
+def test_a_sighup_the_starter_ignored_stays_ignored(make_runtime: RuntimeFactory) -> None:
+    """`nohup inchannel run &` ignores SIGHUP so that the worker outlives the terminal;
+    the daemon took SIGHUP over regardless and stopped when the terminal closed. A
+    SIGHUP (or SIGINT) ignored by whoever started the process stays ignored."""
+    rt = make_runtime([mention(1)])
+    seen: list[bool] = []
+
+    def hang_up() -> None:
+        signal.raise_signal(signal.SIGHUP)  # the handler runs before the next line
+        seen.append(rt.stopping.is_set())
+        rt.stopping.set()
+
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        run_forever(rt, on_started=hang_up)
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    assert seen == [False]
+
+
+def test_jobs_run_on_after_the_clock_went_back(make_runtime: RuntimeFactory) -> None:
+    """The scheduler keeps each job's next run as a time on the wall clock. When the
+    clock is stepped back (NTP correcting a host whose clock ran an hour ahead) every
+    next run lies an hour ahead, and no job ran (no poll, no send) until the clock had
+    caught up. Here the jobs are scheduled on a runtime clock an hour ahead of the
+    system clock the scheduler reads: the state such a step leaves."""
+    rt = make_runtime([mention(i) for i in range(3)])
+    assert isinstance(rt.clock, FakeClock)
+    rt.clock.set(datetime.now(UTC) + timedelta(hours=1))
+    done = threading.Event()
+    ingested: list[int] = []
+
+    def stop_when_ingested() -> None:
+        def watch() -> None:
+            for _ in range(200):
+                with rt.sessions() as session:
+                    count = session.scalar(select(func.count()).select_from(Message)) or 0
+                if count >= 3:
+                    break
+                done.wait(0.05)
+            ingested.append(count)
+            rt.stopping.set()
+
+        threading.Thread(target=watch, daemon=True).start()
+
+    run_forever(rt, on_started=stop_when_ingested)
+    assert ingested == [3]
