@@ -513,6 +513,9 @@ class XSource:
         found: list[Mention] = []
         problems: list[str] = []
         pool, users = dict(page.included), dict(page.users)
+        # The page's own mentions are stored with it at every level: a grandparent among
+        # them (a complaint, the brand's answer, the follow-up) was fetched and billed.
+        found_before = frozenset(found_before) | {m.external_id for m in mentions}
         wanted = self._unseen_parents(mentions, found_before)
         # Each post's customers: the authors of the mentions its chain of replies starts
         # from (a brand reply in between included).
