@@ -79,7 +79,7 @@ class XResponder:
             post_id, _rate = self.api.create_reply(action.text, action.target_external_id)
         except XApiError as exc:
             # Counted as posts X confirmed, as before: one a timeout may have created
-            # is found by the retry's thread check, which posts nothing again.
+            # is found (and counted) by the retry's thread check, which posts nothing again.
             self.ledger.give_back(now, usage.WRITES)
             error = responder_error(exc, now, retry=action.retry)
             if exc.kind == "rate_limited":
@@ -90,8 +90,7 @@ class XResponder:
 
     def _check_text(self, text: str) -> bool:
         """Refuse a text X would refuse or bill at the URL price; True if it has a URL."""
-        # URL alone knew fewer endings than the length count: acme.ca/help passed.
-        has_url = URL.search(text) is not None or x_has_link(text)
+        has_url = _has_url(text)
         if has_url and not self.x.allow_urls_in_replies:
             raise ResponderError(
                 "the reply contains a URL, which X bills at about 13x a plain post; "
@@ -138,8 +137,18 @@ class XResponder:
                 continue
             # The same text may answer another post of the thread; only ours counts.
             if _replied_to(tweet) in (None, action.target_external_id):
+                self._count_found(now, action.text)
                 return str(tweet["id"])
         return None
+
+    def _count_found(self, now: datetime, text: str) -> None:
+        """Count a post of ours the thread check found: the attempt that made it failed
+        (a timeout, a 5xx) and gave its write back, so x:writes fell one short of the
+        posts X made and bills. A worker killed after counting its write counts it twice:
+        the budget errs on the safe side, as the reads' counts do."""
+        self.ledger.add(
+            now, {usage.WRITES: 1, usage.REQUESTS: 1, usage.WRITES_WITH_URL: int(_has_url(text))}
+        )
 
     def _check_reply_allowed(self, action: Action) -> None:
         with self.sessions() as session:
@@ -285,6 +294,11 @@ def _held(exc: XApiError, now: datetime) -> ResponderError | None:
             f"x rate limited: {exc}", retry_after=exc.rate.reset_by(now), rate_limited=True
         )
     return None
+
+
+def _has_url(text: str) -> bool:
+    # URL alone knew fewer endings than the length count: acme.ca/help passed.
+    return URL.search(text) is not None or x_has_link(text)
 
 
 def _replied_to(tweet: dict[str, Any]) -> str | None:

@@ -762,3 +762,29 @@ def test_a_429_whose_reset_lies_years_ahead_is_no_wait_for_then(
     assert (caught.value.rate_limited, caught.value.retry_after) == (True, None)
     # The rest of the batch is not refused without a request until then either.
     assert responder(rt).send(action()).external_id == POSTED
+
+
+def test_a_post_a_failed_send_made_is_counted_when_the_thread_check_finds_it(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # X created the post and answered 503: the write was given back as never made, and
+    # the retry's thread check found the post and recorded it sent without counting it,
+    # so x:writes fell one short of the posts X created (and bills).
+    api.add("GET", MENTIONS, ok(body([tweet(1, "@acme my order is late")])))
+    api.add("POST", "/2/tweets", Reply(503, {}, b"Service Unavailable"))
+    rt = x_runtime(make_runtime, api, responder=True)
+    poll_source(rt, "mentions")
+    process_pending(rt)
+    dispatch_outbox(rt)  # X made the post, but answered 503
+    assert "x:writes" not in usage(rt)
+    with rt.sessions() as session:
+        text = session.scalars(select(ActionRow.text)).one()
+    posted = tweet(9, f"@carla {text}", author="783214", **reply_to(1))
+    api.add("GET", SEARCH, ok(body([posted])))
+    rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    with rt.sessions() as session:
+        row = session.scalars(select(ActionRow)).one()
+        assert (row.status, row.result_external_id) == ("sent", tid(9))
+    assert len(api.seen("POST", "/2/tweets")) == 1
+    assert usage(rt)["x:writes"] == 1

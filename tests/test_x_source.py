@@ -612,3 +612,23 @@ def test_a_deeper_parent_fetch_keeps_the_grandparents_its_includes_brought(
     assert [m.external_id for m in messages(rt)] == [tid(7), tid(8), tid(9), tid(10)]
     assert usage(rt)["x:reads"] == 4  # each post billed once
     assert state(rt).last_error is None
+
+
+def test_a_grandparent_listed_as_a_mention_of_the_same_page_is_not_fetched(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # carla's complaint and her follow-up to the brand's answer come on one page. Past
+    # the first level, the mentions of the page were no longer left out of the parents
+    # wanted: her complaint, read a moment before, was asked for again by id and billed.
+    first = tweet(8, "@acme my router died", created_at="2026-11-20T08:00:00.000Z")
+    answer = tweet(9, "@carla try a restart", author=BRAND_ID, **reply_to(8, 8))
+    follow_up = tweet(10, "@acme still broken", in_reply_to_user_id=BRAND_ID, **reply_to(9, 8))
+    users = [user("42", "carla"), user(BRAND_ID, "acme")]
+    api.add("GET", MENTIONS, ok(body([follow_up, first], users=users, included=[answer])))
+    api.add("GET", r"/2/tweets", ok(body([first], users=users)))
+    rt = x_runtime(make_runtime, api)
+    poll_source(rt, "mentions")
+    assert api.seen("GET", r"/2/tweets") == []
+    stored = {m.external_id: (m.kind, m.reply_allowed) for m in messages(rt)}
+    assert stored == {tid(8): ("mention", True), tid(9): ("own", False), tid(10): ("reply", True)}
+    assert usage(rt)["x:reads"] == 3

@@ -757,3 +757,27 @@ def test_remaining_zero_with_a_reset_years_ahead_does_not_park_the_source(
     rt = x_runtime(make_runtime, api)
     poll_source(rt, "mentions")
     assert state(rt).rate_limit_reset_at is None
+
+
+def test_thread_context_skipped_for_the_holds_of_requests_under_way_says_so(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Only another request under way kept the deeper-parent fetch out: 20 of the day's
+    # 60 read, 20 held, 30 wanted. The message read "20 of 60 posts read today", as if
+    # the day's budget were spent, with two thirds of it left.
+    page = body(
+        [tweet(i, "@acme hi", **reply_to(100 + i)) for i in range(1, 11)],
+        included=[tweet(100 + i, "earlier", **reply_to(200 + i)) for i in range(1, 11)],
+    )
+    api.add("GET", MENTIONS, ok(page))
+    api.add("GET", r"/2/tweets", ok(body([tweet(200 + i, "first") for i in range(1, 11)])))
+    sources = [{"name": "mentions", "type": "x_mentions", "max_results": 10}]
+    rt = x_runtime(make_runtime, api, sources=sources, budget={"reads_per_day": 60})
+    x_source(rt, "mentions").ledger.hold_reads(NOW, 20, 60)  # another worker's request
+    poll_source(rt, "mentions")
+    assert api.seen("GET", r"/2/tweets") == []
+    assert stored(rt) == 20
+    assert state(rt).last_error == (
+        "thread context not fetched: x read budget: 20 posts held by X requests under way, "
+        "20 of 60 read today"
+    )

@@ -513,6 +513,9 @@ class XSource:
         found: list[Mention] = []
         problems: list[str] = []
         pool, users = dict(page.included), dict(page.users)
+        # The page's own mentions are stored with it at every level: a grandparent among
+        # them (a complaint, the brand's answer, the follow-up) was fetched and billed.
+        found_before = frozenset(found_before) | {m.external_id for m in mentions}
         wanted = self._unseen_parents(mentions, found_before)
         # Each post's customers: the authors of the mentions its chain of replies starts
         # from (a brand reply in between included).
@@ -577,7 +580,14 @@ class XSource:
         needed = usage.worst_case_reads(len(ids))
         hold = self.ledger.hold_reads(now, needed, limit)
         if not isinstance(hold, usage.Hold):
-            return f"x read budget: {hold[0]} of {limit} posts read today"
+            spent, held = hold
+            if spent + needed > limit:
+                return f"x read budget: {spent} of {limit} posts read today"
+            # The day has room: only requests under way hold it, as a poll says then.
+            return (
+                f"x read budget: {held} posts held by X requests under way, "
+                f"{spent} of {limit} read today"
+            )
         try:
             fetched = self._fetch_parents(ids, now)
         except XApiError as exc:
