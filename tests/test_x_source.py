@@ -632,3 +632,28 @@ def test_a_grandparent_listed_as_a_mention_of_the_same_page_is_not_fetched(
     stored = {m.external_id: (m.kind, m.reply_allowed) for m in messages(rt)}
     assert stored == {tid(8): ("mention", True), tid(9): ("own", False), tid(10): ("reply", True)}
     assert usage(rt)["x:reads"] == 3
+
+
+def test_a_grandparent_shared_by_two_pages_of_one_sweep_is_fetched_once(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # carla's first post, answered twice by the brand, each answer replied to on its own
+    # page of one sweep. The sweep stores its pages together at its end, so the second
+    # page looked for the post in the database, did not find it, and X billed it again.
+    first = tweet(1, "my router died")
+    users = [user("42", "carla"), user(BRAND_ID, "acme")]
+    answers = [tweet(n, "@carla try a restart", author=BRAND_ID, **reply_to(1)) for n in (2, 4)]
+    newer = tweet(5, "@acme still broken", **reply_to(4, 1))
+    older = tweet(3, "@acme no luck", **reply_to(2, 1))
+    seed = body([tweet(0, "@acme hello", author="43")], users=[user("43", "dan")])
+    page1 = body([newer], users=users, included=[answers[1]], next_token="page2")
+    api.add("GET", MENTIONS, ok(seed), ok(page1))
+    page2 = body([older], users=users, included=[answers[0]])
+    api.add("GET", MENTIONS, ok(page2), query={"pagination_token": "page2"})
+    api.add("GET", r"/2/tweets", ok(body([first])))
+    rt = x_runtime(make_runtime, api)
+    poll_source(rt, "mentions")  # the first start reads one page: the sweep starts next
+    poll_source(rt, "mentions")
+    assert len(api.seen("GET", MENTIONS)) == 3
+    assert [r.query["ids"] for r in api.seen("GET", r"/2/tweets")] == [[tid(1)]]
+    assert {m.external_id for m in messages(rt)} == {tid(n) for n in range(6)}

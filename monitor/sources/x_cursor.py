@@ -107,6 +107,10 @@ class Sweep:
         self.context.extend(context)
         self.problems.extend(problems)
 
+    def found(self) -> frozenset[str]:
+        """The ids of the posts the pages read so far hold, mentions and context."""
+        return frozenset(m.external_id for m in (*self.mentions, *self.context))
+
     def stopped(self, error: SourceError) -> None:
         self.problems.append(f"the sweep stopped after page {self.pages}: {error}")
         self.reset_at = error.retry_at

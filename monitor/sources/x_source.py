@@ -168,7 +168,11 @@ class XSource:
             # Recorded once the window is read: each failed try recorded it again.
             self._gap(now, XCursor(since_id=state.newest_id), "cursor older than 7 days")
         parsed = parse_page(page.tweets, page.users, self.brand, self.origin)
-        context, context_problems = self._thread_context(parsed.mentions, page, self.clock)
+        # The sweep's earlier pages are stored with this one, at its end: a parent they
+        # found (or listed) is in no table yet, and was fetched and billed again.
+        context, context_problems = self._thread_context(
+            parsed.mentions, page, self.clock, sweep.found()
+        )
         if parsed.own or parsed.retweets:
             log.info("source=%s skipped own=%d retweets=%d", self.name, parsed.own, parsed.retweets)
         for problem in parsed.problems:
