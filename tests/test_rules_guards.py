@@ -222,6 +222,39 @@ def test_rules_test_follows_the_threads_state_as_the_daemon_does(tmp_path: Path)
     assert {"follow-up", "was-answered"} <= set(second.tags)
 
 
+def test_rules_test_keeps_each_customers_case_state_apart(tmp_path: Path) -> None:
+    """A case is one customer in one thread: another customer writing in a thread where
+    the first was handed to a person has a new case of their own, in `rules test` as in
+    the daemon. The bot's replies are still counted over the whole thread."""
+    from monitor.domain import Author, Mention
+    from monitor.rules.dryrun import dry_run
+    from monitor.scoring import Scorer
+
+    rules = engine(
+        tmp_path / "rules",
+        """
+        name: lawyer-to-human
+        match: {text: lawyer}
+        then: {escalate: {team: care}, stop: true}
+        ---
+        name: welcome
+        match: {case: {state: new}}
+        then: {tag: [first-contact]}
+        ---
+        name: waiting
+        match: {case: {state: awaiting_human}}
+        then: {tag: [with-a-person]}
+        """,
+    )
+    jane = Mention(Platform.X, "1", Author("7", "jane"), "@acme my lawyer", NOON, "t-1")
+    at = NOON + timedelta(minutes=5)
+    tom = Mention(Platform.X, "2", Author("8", "tom"), "@acme same here", at, "t-1")
+    again = Mention(Platform.X, "3", Author("7", "jane"), "@acme hello?", at, "t-1")
+    decisions = [d for _, _, d in dry_run(rules, Scorer(), [jane, tom, again])]
+    assert decisions[1].tags == ("first-contact",)
+    assert decisions[2].tags == ("with-a-person",)
+
+
 def test_first_name_keeps_the_vowel_signs_of_its_script(tmp_path: Path) -> None:
     # Devanagari, Tamil and Thai write vowels as marks after a letter; the name was cut
     # at the first one, and the bot greeted Priya as "प" in public.

@@ -85,6 +85,20 @@ def test_matched_text_keeps_the_customers_spelling() -> None:
         ("(x|y)*", False),
         ("(is|are) (down|not working)", False),
         ("\\b(refund|refunds)\\b", False),
+        # Two unbounded repeats in a row that can take the same characters: each
+        # search start tries every way of cutting a run between them (minutes on a
+        # 10,000-character post), though neither is inside the other.
+        ("\\S+@\\S+\\.com", True),
+        (".*a.*b", True),
+        ("\\d+\\d+x", True),
+        ("(\\w+)\\s*(\\w+)!", True),
+        (".*?refund.*?now", True),
+        ("\\w+(is|are).*down", True),
+        ("[^@\\s]+@\\S+\\.com", False),  # the first cannot take the "@"
+        ("order \\S+ \\S+", False),  # the space ends the first
+        ("refund.*order", False),
+        (".{0,100}a.{0,100}b", False),  # bounded: at most 100 x 100 cuts per start
+        ("\\w++\\s*\\w+!", False),  # possessive: gives nothing back
     ],
 )
 def test_backtracking_guard(pattern: str, rejected: bool) -> None:

@@ -23,7 +23,9 @@ class _History:
     source: str | None = None
     replies_in_thread: dict[tuple[str, str], int] = field(default_factory=dict)
     last_reply_in_thread: dict[tuple[str, str], Any] = field(default_factory=dict)
-    state_of_thread: dict[tuple[str, str], CaseState] = field(default_factory=dict)
+    # A case is one customer in one thread (as the daemon keys them): another customer
+    # writing in a thread where the first was escalated opens a new case of their own.
+    state_of_case: dict[tuple[str, str, str], CaseState] = field(default_factory=dict)
     last_reply_to_author: dict[tuple[str, str], Any] = field(default_factory=dict)
     threads_of_author: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     escalated_authors: set[tuple[str, str]] = field(default_factory=set)
@@ -32,11 +34,12 @@ class _History:
         author = (mention.platform.value, mention.author.id)
         thread = (mention.platform.value, mention.conversation_id)
         threads = self.threads_of_author.get(author, set())
+        case = (*thread, mention.author.id)
         return Context(
             now=mention.created_at,
             case_ref=DRY_RUN_CASE,
             source=self.source,
-            case_state=self.state_of_thread.get(thread, CaseState.NEW),
+            case_state=self.state_of_case.get(case, CaseState.NEW),
             bot_replies_in_thread=self.replies_in_thread.get(thread, 0),
             last_bot_reply_in_thread_at=self.last_reply_in_thread.get(thread),
             last_bot_reply_to_author_at=self.last_reply_to_author.get(author),
@@ -47,22 +50,23 @@ class _History:
     def record(self, mention: Mention, decision: Decision) -> None:
         author = (mention.platform.value, mention.author.id)
         thread = (mention.platform.value, mention.conversation_id)
+        case = (*thread, mention.author.id)
         self.threads_of_author.setdefault(author, set()).add(mention.conversation_id)
         if decision.ignored:
             return
         if decision.escalation is not None:
             self.escalated_authors.add(author)
-            self.state_of_thread[thread] = CaseState.AWAITING_HUMAN
+            self.state_of_case[case] = CaseState.AWAITING_HUMAN
         reply = decision.reply
         if reply is not None and reply.draft:
-            self.state_of_thread[thread] = CaseState.AWAITING_APPROVAL
+            self.state_of_case[case] = CaseState.AWAITING_APPROVAL
         elif reply is not None:
             self.replies_in_thread[thread] = self.replies_in_thread.get(thread, 0) + 1
             self.last_reply_in_thread[thread] = self.last_reply_to_author[author] = (
                 mention.created_at
             )
             if decision.escalation is None:
-                self.state_of_thread[thread] = CaseState.AUTO_REPLIED
+                self.state_of_case[case] = CaseState.AUTO_REPLIED
 
 
 def dry_run(

@@ -99,6 +99,13 @@ def regex_problem(pattern: str) -> str | None:
             "one way (a repeat inside a repeat, or overlapping alternatives), which can "
             "backtrack catastrophically on hostile text; rewrite it"
         )
+    if _adjacent_long_repeats(parsed):
+        return (
+            f"regex {pattern!r} has two unbounded repeats in a row that can match the same "
+            "characters (as in '\\S+@\\S+' or '.*a.*b'), which can backtrack "
+            "catastrophically on hostile text; make the first stop where the second starts "
+            "('[^@\\s]+@\\S+') or bound one ('.{0,100}')"
+        )
     return None
 
 
@@ -258,6 +265,84 @@ def _nested_repeat(items: Any, *, inside_repeat: bool) -> bool:
         ):
             return True
     return False
+
+
+def _adjacent_long_repeats(items: Any) -> bool:
+    """Whether some sequence in the pattern has an unbounded repeat followed, with only
+    text it can also take in between, by another repeat able to continue it: a failing
+    search then tries every way of cutting a run between the two at every start, some
+    n³ steps (``\\S+@\\S+\\.com`` takes minutes on 10,000 characters of "a@"), though
+    neither repeat is inside the other."""
+    sequence = _flattened(items)
+    for i, (op, argument) in enumerate(sequence):
+        name = str(op)
+        # A possessive repeat gives nothing back, so it is never cut anew.
+        cut_anew = name in ("MAX_REPEAT", "MIN_REPEAT") and _long(argument[1])
+        if cut_anew and _continued(sequence[i + 1 :], _consumed(argument[2])):
+            return True
+        if any(_adjacent_long_repeats(child) for child in _children(name, argument)):
+            return True
+        if name in _REPEATS and _adjacent_long_repeats(argument[2]):
+            return True
+    return False
+
+
+def _long(high: int) -> bool:
+    # Up to 100 passes, two bounded repeats cut a run at most 100 x 100 ways a start.
+    return bool(high == _constants.MAXREPEAT or high > 100)
+
+
+def _flattened(items: Any) -> list[Any]:
+    """``items`` with plain groups opened up: ``(\\w+)\\s*(\\w+)`` is one sequence."""
+    out: list[Any] = []
+    for op, argument in items:
+        if str(op) == "SUBPATTERN":
+            out.extend(_flattened(argument[-1]))
+        else:
+            out.append((op, argument))
+    return out
+
+
+def _continued(rest: Any, taken: frozenset[str]) -> bool:
+    """Whether a long repeat starting with one of ``taken`` comes next in ``rest``, with
+    nothing before it that a repeat taking ``taken`` could not also match."""
+    for op, argument in rest:
+        name = str(op)
+        if name in _REPEATS and _long(argument[1]) and _start(argument[2])[0] & taken:
+            return True
+        if not _absorbed((op, argument), taken):
+            return False
+    return False
+
+
+def _absorbed(item: Any, taken: frozenset[str]) -> bool:
+    """Whether ``item`` can match nothing, or only characters among ``taken``."""
+    op, argument = item
+    name = str(op)
+    if name in _ONE_CHARACTER:
+        return bool(_characters(item) & taken)
+    if name in _REPEATS:
+        return bool(argument[0] == 0 or all(_absorbed(i, taken) for i in argument[2]))
+    if name == "SUBPATTERN":
+        return all(_absorbed(i, taken) for i in argument[-1])
+    if name == "BRANCH":
+        return any(all(_absorbed(i, taken) for i in branch) for branch in argument[1])
+    return name in ("AT", "ASSERT", "ASSERT_NOT")
+
+
+def _consumed(items: Any) -> frozenset[str]:
+    """Every character some one-character item in ``items`` can match."""
+    found: set[str] = set()
+    for op, argument in items:
+        name = str(op)
+        if name in _ONE_CHARACTER:
+            found |= _characters((op, argument))
+        elif name in _REPEATS:
+            found |= _consumed(argument[2])
+        elif name not in ("ASSERT", "ASSERT_NOT"):
+            for child in _children(name, argument):
+                found |= _consumed(child)
+    return frozenset(found)
 
 
 def _ambiguous_passes(body: Any) -> bool:
