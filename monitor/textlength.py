@@ -79,7 +79,9 @@ _LINE_START = re.compile(r"^(\s*)([-+=])", re.MULTILINE)
 _INDENT = re.compile(r"^[ \t]+", re.MULTILINE)
 _ORDERED_ITEM = re.compile(r"^(\s*\d+)\.", re.MULTILINE)
 # u/name and r/name (with or without a leading /) become links, and u/ pings the user.
-_PING = re.compile(r"(?<!\w)(/?[ur])/", re.IGNORECASE)
+# Reddit links them after punctuation, "_" included: taken for a letter (as \w does),
+# "_u/name" in a customer's words pinged that user.
+_PING = re.compile(r"(?<![^\W_])(/?[ur])/", re.IGNORECASE)
 # One line break is a space in Reddit markdown, and a person's lines ran into one: two
 # spaces before it keep it a break. A blank line (a new paragraph) needs none.
 _SOFT_BREAK = re.compile(r"(?<!\n)[ \t]*\n(?!\n)")

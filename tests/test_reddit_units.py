@@ -168,6 +168,24 @@ def test_markdown_is_escaped_exactly(text: str, expected: str) -> None:
     assert escape_markdown(text) == expected
 
 
+# Reddit (snudown) links u/ and r/ after any ASCII punctuation, "_" too: the escaping
+# took "_" for a letter (regex \w), and "_u/spez" in a customer's words pinged spez.
+PINGS = [
+    ("_u/spez", r"\_u\/spez"),
+    ("thanks_/u/spez", r"thanks\_/u\/spez"),
+    ("see x_r/all", r"see x\_r\/all"),
+    # A letter or digit before it: Reddit links nothing, and nothing is escaped.
+    ("menu/recipes 2u/x", "menu/recipes 2u/x"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), PINGS)
+def test_no_user_is_pinged_nor_subreddit_linked_from_a_customers_words(
+    text: str, expected: str
+) -> None:
+    assert escape_markdown(text) == expected
+
+
 LINKS = [
     # Reddit links a bare address as it stands: a backslash in it went into the link
     # (browsers read it as "/"), and "&amp;" into its query, so the page was not found.
