@@ -210,6 +210,25 @@ LINKS = [
 ]
 
 
+# Kept as typed only what Reddit surely makes a link of: the rest is markdown to it, so
+# it was posted unescaped and a customer's "/u/spez" pinged, "**x**" rendered bold.
+NOT_LINKED = [
+    # Reddit links "www." in lower case only.
+    ("WWW.evil.example/u/spez **x**", r"WWW.evil.example/u\/spez \*\*x\*\*"),
+    # ... and only after a space or ASCII punctuation, not after a curly quote or emoji.
+    ("\u201cwww.evil.example/u/spez\u201d", "\u201cwww.evil.example/u\\/spez\u201d"),
+    ("\U0001f642www.evil.example/**x**", "\U0001f642www.evil.example/\\*\\*x\\*\\*"),
+    # A host must start with an ASCII letter or digit ("\u017f" matched [a-z] ignoring case).
+    ("https://-x.example/u/spez", r"https://-x.example/u\/spez"),
+    ("https://\u017f.example/u/spez", "https://\u017f.example/u\\/spez"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), NOT_LINKED)
+def test_an_address_reddit_does_not_link_is_escaped(text: str, expected: str) -> None:
+    assert escape_markdown(text) == expected
+
+
 @pytest.mark.parametrize(("text", "expected"), LINKS)
 def test_a_link_in_a_persons_reply_is_posted_as_typed(text: str, expected: str) -> None:
     assert escape_markdown(text) == expected
