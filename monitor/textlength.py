@@ -79,15 +79,22 @@ _LINE_START = re.compile(r"^(\s*)([-+=])", re.MULTILINE)
 _INDENT = re.compile(r"^[ \t]+", re.MULTILINE)
 _ORDERED_ITEM = re.compile(r"^(\s*\d+)\.", re.MULTILINE)
 # u/name and r/name (with or without a leading /) become links, and u/ pings the user.
-_PING = re.compile(r"(?<!\w)(/?[ur])/", re.IGNORECASE)
+# Reddit links them after punctuation, "_" included: taken for a letter (as \w does),
+# "_u/name" in a customer's words pinged that user.
+_PING = re.compile(r"(?<![^\W_])(/?[ur])/", re.IGNORECASE)
 # One line break is a space in Reddit markdown, and a person's lines ran into one: two
 # spaces before it keep it a break. A blank line (a new paragraph) needs none.
 _SOFT_BREAK = re.compile(r"(?<!\n)[ \t]*\n(?!\n)")
 # A bare address Reddit makes a link of, in the characters an address is made of (no
 # brackets, so no markdown link can hide in one). Reddit takes it into the link as it
 # stands: escaped, its backslashes and "&amp;" went into the link and broke it.
+# Only what Reddit surely links: what it does not is markdown to it, posted unescaped.
+# So "www." in lower case after a space or ASCII punctuation, a host from an ASCII
+# letter or digit, and no case folding there ("\u017f" is an "s" to re.IGNORECASE).
 _BARE_URL = re.compile(
-    r"(?<![\w@./-])(?:https?://|www\.)[a-z0-9-]+(?:\.[a-z0-9-]+)+[\w\-.~:/?#@!$&'*+,;=%()]*",
+    r"(?:(?<![\w@./-])https?://(?-i:[A-Za-z0-9][A-Za-z0-9-]*)"
+    r"|(?<![^\t\n\v\f\r !-/:-@\[-`{-~])(?<![@./-])(?-i:www\.[A-Za-z0-9-]+))"
+    r"(?-i:\.[A-Za-z0-9-]+)+[\w\-.~:/?#@!$&'*+,;=%()]*",
     re.IGNORECASE,
 )
 

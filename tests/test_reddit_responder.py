@@ -185,6 +185,41 @@ def test_refusals_are_permanent_with_a_clear_reason(
     assert reason in str(caught.value)
 
 
+PROXY_PAGE = b"<html><body><h1>400 Bad Request</h1>" + b"<p>x</p>" * 2000 + b"</body></html>"
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(400, {"content-type": "text/html"}, PROXY_PAGE),
+        Reply.json({"error": 400}, status=400),
+    ],
+    ids=["html-page", "json-without-reason"],
+)
+def test_any_400_is_refused_at_once_in_a_few_words(api: FakeAPI, reply: Reply) -> None:
+    # praw turns a 400 into a RedditAPIException from its body: a page of HTML became an
+    # "error code" thousands of characters long in the dashboard, and a JSON body without
+    # "reason" a KeyError, retried as a responder crash until max_attempts.
+    serve_token(api)
+    api.add("POST", "/api/comment/?", reply)
+    with pytest.raises(ResponderError) as caught:
+        responder(api).send(action())
+    assert (caught.value.permanent, caught.value.refused) == (True, True)
+    assert str(caught.value) == (
+        "Reddit refused the reply (400 Bad Request): a retry gets the same answer"
+    )
+
+
+def test_a_400_with_a_sentence_for_a_reason_keeps_a_short_one(api: FakeAPI) -> None:
+    serve_token(api)
+    api.add("POST", "/api/comment/?", Reply.json({"reason": "no " * 3000}, status=400))
+    with pytest.raises(ResponderError) as caught:
+        responder(api).send(action())
+    assert caught.value.permanent is True
+    assert str(caught.value).startswith("Reddit refused the reply (400 Bad Request (no no ")
+    assert len(str(caught.value)) < 300
+
+
 @pytest.mark.parametrize(
     ("reply", "why"),
     [(Reply(502), "HTTP 502"), (Reply(503), "HTTP 503"), (Reply(delay=0.5), "ReadTimeout")],

@@ -168,6 +168,24 @@ def test_markdown_is_escaped_exactly(text: str, expected: str) -> None:
     assert escape_markdown(text) == expected
 
 
+# Reddit (snudown) links u/ and r/ after any ASCII punctuation, "_" too: the escaping
+# took "_" for a letter (regex \w), and "_u/spez" in a customer's words pinged spez.
+PINGS = [
+    ("_u/spez", r"\_u\/spez"),
+    ("thanks_/u/spez", r"thanks\_/u\/spez"),
+    ("see x_r/all", r"see x\_r\/all"),
+    # A letter or digit before it: Reddit links nothing, and nothing is escaped.
+    ("menu/recipes 2u/x", "menu/recipes 2u/x"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), PINGS)
+def test_no_user_is_pinged_nor_subreddit_linked_from_a_customers_words(
+    text: str, expected: str
+) -> None:
+    assert escape_markdown(text) == expected
+
+
 LINKS = [
     # Reddit links a bare address as it stands: a backslash in it went into the link
     # (browsers read it as "/"), and "&amp;" into its query, so the page was not found.
@@ -190,6 +208,25 @@ LINKS = [
     # A bracket ends the address: no markdown link can hide in one.
     ("https://acme.com/[x](http://evil.example)", r"https://acme.com/\[x\]\(http://evil.example)"),
 ]
+
+
+# Kept as typed only what Reddit surely makes a link of: the rest is markdown to it, so
+# it was posted unescaped and a customer's "/u/spez" pinged, "**x**" rendered bold.
+NOT_LINKED = [
+    # Reddit links "www." in lower case only.
+    ("WWW.evil.example/u/spez **x**", r"WWW.evil.example/u\/spez \*\*x\*\*"),
+    # ... and only after a space or ASCII punctuation, not after a curly quote or emoji.
+    ("\u201cwww.evil.example/u/spez\u201d", "\u201cwww.evil.example/u\\/spez\u201d"),
+    ("\U0001f642www.evil.example/**x**", "\U0001f642www.evil.example/\\*\\*x\\*\\*"),
+    # A host must start with an ASCII letter or digit ("\u017f" matched [a-z] ignoring case).
+    ("https://-x.example/u/spez", r"https://-x.example/u\/spez"),
+    ("https://\u017f.example/u/spez", "https://\u017f.example/u\\/spez"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), NOT_LINKED)
+def test_an_address_reddit_does_not_link_is_escaped(text: str, expected: str) -> None:
+    assert escape_markdown(text) == expected
 
 
 @pytest.mark.parametrize(("text", "expected"), LINKS)

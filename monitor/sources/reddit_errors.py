@@ -66,6 +66,9 @@ def translate(exc: Exception) -> RedditFailure:
     """Map a praw/prawcore (or requests) error to a RedditFailure."""
     if isinstance(exc, RedditFailure):
         return exc
+    unread = _unread_bad_request(exc)
+    if unread is not None:
+        return unread
     if isinstance(exc, praw.exceptions.RedditAPIException):
         return _api_failure(exc)
     auth = _auth_failure(exc)
@@ -261,6 +264,31 @@ def _api_failure(exc: praw.exceptions.RedditAPIException) -> RedditFailure:
     return RedditFailure(FailureKind.REJECTED, message, codes=codes, explanations=explanations)
 
 
+def _unread_bad_request(exc: Exception) -> RedditFailure | None:
+    """A 400 praw could not read as Reddit's error, a refusal like any other 400.
+
+    praw builds a RedditAPIException from a 400's body: one that is not JSON (a proxy's
+    page) became its error "code", whole, in the reply's last error and the dashboard;
+    a JSON body without ``reason`` raised a KeyError (raised while it handled the
+    BadRequest), which passed for a crash and was retried until max_attempts."""
+    if isinstance(exc, praw.exceptions.RedditAPIException):
+        cause = exc.__cause__
+        if all(_API_CODE.fullmatch(str(item.error_type)) for item in exc.items):
+            return None  # Reddit's own codes, sent with a 400
+    elif isinstance(exc, KeyError | AssertionError | AttributeError | TypeError):
+        cause = exc.__context__
+    else:
+        return None
+    if not isinstance(cause, core.BadRequest):
+        return None
+    response = cause.response
+    return RedditFailure(FailureKind.REFUSED, _status_text(response), status=response.status_code)
+
+
+# What Reddit's API error codes look like (THREAD_LOCKED, RATELIMIT).
+_API_CODE = re.compile(r"[A-Za-z0-9_]{1,64}")
+
+
 def _wait(message: str) -> float | None:
     found = _WAIT.search(message)
     if found is None:
@@ -296,7 +324,7 @@ def _reason(response: requests.Response) -> str | None:
         reason = response.json().get("reason")
     except (ValueError, AttributeError):
         return None
-    return str(reason) if reason else None
+    return str(reason)[:EXPLANATION_CHARS] if reason else None
 
 
 def _transport(exc: Exception) -> str:
