@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -54,9 +55,11 @@ def guarded(
 
 
 def build_scheduler(rt: Runtime) -> BackgroundScheduler:
+    # misfire_grace_time=None: a run that starts late (a busy or suspended host) runs
+    # late, once (coalesce), rather than being dropped as missed.
     scheduler = BackgroundScheduler(
         timezone="UTC",
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
     )
     for config in rt.settings.sources:
         if config.name not in rt.sources:
@@ -92,6 +95,9 @@ def build_scheduler(rt: Runtime) -> BackgroundScheduler:
         id="rules-reload",
         next_run_time=rt.clock.now(),
     )
+    # A thread for every job (each runs one instance at most): APScheduler's default pool
+    # of 10 let ten slow polls hold processing and dispatch back until they ended.
+    scheduler.add_executor(ThreadPoolExecutor(max_workers=len(scheduler.get_jobs())))
     return scheduler
 
 

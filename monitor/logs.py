@@ -170,6 +170,19 @@ class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
         pass  # StreamHandler.__init__ sets it
 
 
+class _BacklogAtDebug(logging.Filter):
+    """A run that outlasts its interval (a backlog, a slow platform) makes APScheduler
+    skip the next start, which is what max_instances=1 is for; it said so at WARNING
+    every interval of the run. That line becomes DEBUG; other scheduler warnings stay."""
+
+    _SKIPPED = 'Execution of job "%s" skipped: maximum number of running instances reached'
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith(self._SKIPPED):
+            record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+        return True
+
+
 def setup_logging(level: str | int = "INFO", *, json_lines: bool = False) -> None:
     handler = _Stderr()
     if json_lines:
@@ -185,6 +198,9 @@ def setup_logging(level: str | int = "INFO", *, json_lines: bool = False) -> Non
     root.setLevel(level)
     # The scheduler logs every job start at INFO; our own step lines say more.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    scheduler_log = logging.getLogger("apscheduler.scheduler")
+    if not any(isinstance(f, _BacklogAtDebug) for f in scheduler_log.filters):
+        scheduler_log.addFilter(_BacklogAtDebug())
     redact_apprise_urls()
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -6,16 +6,19 @@ import logging
 import signal
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobExecutionEvent
 from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 
 from monitor.clock import FakeClock
 from monitor.daemon import build_scheduler, run_forever
+from monitor.sources.base import PollResult
 from monitor.store.models import Message, SourceState
-from tests.conftest import RuntimeFactory, mention
+from tests.conftest import RuntimeFactory, mention, write_jsonl
 
 
 def test_scheduler_has_one_job_per_source_and_the_steps(make_runtime: RuntimeFactory) -> None:
@@ -155,3 +158,56 @@ def test_jobs_run_on_after_the_clock_went_back(make_runtime: RuntimeFactory) -> 
 
     run_forever(rt, on_started=stop_when_ingested)
     assert ingested == [3]
+
+
+class _HangingSource:
+    """A source whose poll waits until the test lets it go: a slow platform."""
+
+    def __init__(self, name: str, release: threading.Event) -> None:
+        self.name, self._release = name, release
+
+    def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
+        self._release.wait(30)
+        return PollResult([], cursor)
+
+
+def test_slow_sources_do_not_keep_the_other_jobs_from_running(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    """The scheduler's default pool runs 10 jobs at once. With ten sources slow to
+    answer (timeouts), processing, dispatch, sla, health and the rule reload waited in
+    the pool behind them, and one that waited more than 30 s was dropped as missed: no
+    reply was decided or sent while the platforms were slow."""
+    feed = write_jsonl(tmp_path / "empty.jsonl", [])
+    names = [f"s{i}" for i in range(10)]
+    rt = make_runtime(sources=[{"name": n, "type": "replay", "path": str(feed)} for n in names])
+    assert isinstance(rt.clock, FakeClock)
+    rt.clock.set(datetime.now(UTC))  # the jobs' first runs are due now, as in production
+    release = threading.Event()
+    for name in names:
+        rt.sources[name] = _HangingSource(name, release)
+    others = {"process", "dispatch", "sla", "health", "rules-reload"}
+    ran: set[str] = set()
+    all_ran = threading.Event()
+
+    def on_event(event: JobExecutionEvent) -> None:
+        if event.code == EVENT_JOB_EXECUTED and event.job_id in others:
+            ran.add(event.job_id)
+            if ran == others:
+                all_ran.set()
+
+    scheduler = build_scheduler(rt)
+    scheduler.add_listener(on_event, EVENT_JOB_EXECUTED | EVENT_JOB_MISSED)
+    scheduler.start()
+    try:
+        # At once when the jobs can run; 10 s only if they wait behind the polls.
+        ran_meanwhile = all_ran.wait(10)
+        seen = sorted(ran)
+    finally:
+        release.set()
+        scheduler.shutdown(wait=True)
+    assert ran_meanwhile, f"only {seen} ran while the sources were slow"
+    for job in scheduler.get_jobs():
+        # A run delayed for any reason (a suspended host, a busy machine) runs late
+        # rather than not at all.
+        assert job.misfire_grace_time is None

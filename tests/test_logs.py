@@ -6,12 +6,16 @@ import contextlib
 import io
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES
+from apscheduler.schedulers.background import BackgroundScheduler
 
 from monitor.cli import config_or_exit
 from monitor.logs import (
@@ -281,3 +285,38 @@ def test_a_plain_line_is_stamped_in_utc_and_says_so() -> None:
     assert line == "2026-01-01 00:00:00,250Z INFO inchannel.test hello"
     at = json.loads(JsonFormatter().format(record))["at"]
     assert at.startswith("2026-01-01T00:00:00.25")
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_a_job_still_running_at_its_next_interval_is_not_a_warning_each_time(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A run that outlasts its interval (a backlog of mentions, a slow platform) makes the
+    scheduler skip the next start, as it should (max_instances=1), and it logged
+    `Execution of job ... skipped: maximum number of running instances reached` at
+    WARNING every interval of the run: pages of noise over the warnings that matter.
+    Other scheduler warnings still show."""
+    setup_logging("INFO")
+    scheduler = BackgroundScheduler(timezone="UTC")
+    started, release, skipped = threading.Event(), threading.Event(), threading.Event()
+
+    def slow_run() -> None:
+        started.set()
+        release.wait(30)
+
+    scheduler.add_listener(lambda _: skipped.set(), EVENT_JOB_MAX_INSTANCES)
+    job = scheduler.add_job(
+        slow_run, "interval", hours=1, max_instances=1, next_run_time=datetime.now(UTC)
+    )
+    scheduler.start()
+    try:
+        assert started.wait(10)
+        job.modify(next_run_time=datetime.now(UTC))  # its next run falls due meanwhile
+        assert skipped.wait(10)
+    finally:
+        release.set()
+        scheduler.shutdown(wait=True)
+    logging.getLogger("apscheduler.scheduler").warning("another scheduler warning")
+    logged = capsys.readouterr().err
+    assert "maximum number of running instances reached" not in logged
+    assert "another scheduler warning" in logged
