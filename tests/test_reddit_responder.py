@@ -98,6 +98,16 @@ def in_(delta: timedelta) -> str:
         # retry spent an attempt and the seventh handed a sound reply to a person.
         (api_error("RATELIMIT", "Take a break for 1 hour before trying again."), 3600),
         (api_error("RATELIMIT", "you are doing that too much. try again in 2 hours."), 7200),
+        # A wait in two units was read as its first: the retry came 30 s too early,
+        # was refused again and held the rest of the batch back once more.
+        (
+            api_error(
+                "RATELIMIT", "you are doing that too much. try again in 4 minutes and 30 seconds."
+            ),
+            270,
+        ),
+        (api_error("RATELIMIT", "You are doing that too much. Try again in 1 minute."), 60),
+        (api_error("RATELIMIT", "You are doing that too much. Try again in 30 seconds."), 30),
         (Reply(429, {"retry-after": "7", **RATE}, b"whoa there"), 7),
         (Reply(429, {"retry-after": in_(timedelta(seconds=90)), **RATE}, b"whoa there"), 90),
         (Reply(429, {"retry-after": in_(timedelta(hours=-1)), **RATE}, b"whoa there"), 0),
@@ -107,13 +117,16 @@ def in_(delta: timedelta) -> str:
         "ratelimit-long",
         "ratelimit-hour",
         "ratelimit-hours",
+        "ratelimit-two-units",
+        "ratelimit-minute",
+        "ratelimit-seconds",
         "http-429",
         "http-429-date",
         "http-429-past-date",
     ],
 )
 def test_rate_limits_are_temporary_with_retry_after_and_never_slept_on(
-    api: FakeAPI, reply: Reply, retry_seconds: int
+    api: FakeAPI, reply: Reply, retry_seconds: float
 ) -> None:
     serve_token(api)
     api.add("POST", "/api/comment/?", reply)
