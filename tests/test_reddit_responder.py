@@ -108,6 +108,9 @@ def in_(delta: timedelta) -> str:
         ),
         (api_error("RATELIMIT", "You are doing that too much. Try again in 1 minute."), 60),
         (api_error("RATELIMIT", "You are doing that too much. Try again in 30 seconds."), 30),
+        # praw reads any milliseconds as 0 s, "at most ratelimit_seconds" even at 0: it
+        # slept 1 s in the worker and posted again, three times in all.
+        (api_error("RATELIMIT", "Take a break for 500 milliseconds before trying again."), 0.5),
         (Reply(429, {"retry-after": "7", **RATE}, b"whoa there"), 7),
         (Reply(429, {"retry-after": in_(timedelta(seconds=90)), **RATE}, b"whoa there"), 90),
         (Reply(429, {"retry-after": in_(timedelta(hours=-1)), **RATE}, b"whoa there"), 0),
@@ -120,6 +123,7 @@ def in_(delta: timedelta) -> str:
         "ratelimit-two-units",
         "ratelimit-minute",
         "ratelimit-seconds",
+        "ratelimit-milliseconds",
         "http-429",
         "http-429-date",
         "http-429-past-date",
