@@ -70,7 +70,7 @@ class RedditResponder:
         try:
             replies = self.connection.replies_to(action.target_external_id)
         except RedditFailure as failure:
-            raise self._error(failure) from None
+            raise _look_failed(self._error(failure)) from None
         same = [reply for reply in replies if same_text(reply.body, body)]
         for reply in same:
             if (reply.author or "").lower() in self.own_handles:
@@ -82,7 +82,7 @@ class RedditResponder:
         try:
             login = self.connection.login_name()
         except RedditFailure as failure:
-            raise self._error(failure) from None
+            raise _look_failed(self._error(failure)) from None
         mine = [reply for reply in same if login and (reply.author or "").lower() == login]
         return mine[0].fullname if mine else None
 
@@ -107,6 +107,17 @@ class RedditResponder:
             message = f"Reddit refused the reply ({failure}): a retry gets the same answer"
             return ResponderError(message, permanent=True)
         return ResponderError(f"Reddit refused our credentials: {failure}", permanent=True)
+
+
+def _look_failed(error: ResponderError) -> ResponderError:
+    """The look that failed is made only when an earlier attempt may have posted: a
+    reply in a quarantined subreddit, which Reddit creates without returning it, is
+    looked for in a thread Reddit then refuses to show (403). The case goes to a person,
+    who must know first that the bot's reply may be there, or answers under it."""
+    if not error.permanent:
+        return error  # retried, and the retry looks again
+    note = "the bot's reply may already be in the thread, check before answering"
+    return ResponderError(f"{note} ({error})", permanent=True)
 
 
 def _reasons(failure: RedditFailure) -> list[str]:

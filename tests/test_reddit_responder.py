@@ -98,6 +98,19 @@ def in_(delta: timedelta) -> str:
         # retry spent an attempt and the seventh handed a sound reply to a person.
         (api_error("RATELIMIT", "Take a break for 1 hour before trying again."), 3600),
         (api_error("RATELIMIT", "you are doing that too much. try again in 2 hours."), 7200),
+        # A wait in two units was read as its first: the retry came 30 s too early,
+        # was refused again and held the rest of the batch back once more.
+        (
+            api_error(
+                "RATELIMIT", "you are doing that too much. try again in 4 minutes and 30 seconds."
+            ),
+            270,
+        ),
+        (api_error("RATELIMIT", "You are doing that too much. Try again in 1 minute."), 60),
+        (api_error("RATELIMIT", "You are doing that too much. Try again in 30 seconds."), 30),
+        # praw reads any milliseconds as 0 s, "at most ratelimit_seconds" even at 0: it
+        # slept 1 s in the worker and posted again, three times in all.
+        (api_error("RATELIMIT", "Take a break for 500 milliseconds before trying again."), 0.5),
         (Reply(429, {"retry-after": "7", **RATE}, b"whoa there"), 7),
         (Reply(429, {"retry-after": in_(timedelta(seconds=90)), **RATE}, b"whoa there"), 90),
         (Reply(429, {"retry-after": in_(timedelta(hours=-1)), **RATE}, b"whoa there"), 0),
@@ -107,13 +120,17 @@ def in_(delta: timedelta) -> str:
         "ratelimit-long",
         "ratelimit-hour",
         "ratelimit-hours",
+        "ratelimit-two-units",
+        "ratelimit-minute",
+        "ratelimit-seconds",
+        "ratelimit-milliseconds",
         "http-429",
         "http-429-date",
         "http-429-past-date",
     ],
 )
 def test_rate_limits_are_temporary_with_retry_after_and_never_slept_on(
-    api: FakeAPI, reply: Reply, retry_seconds: int
+    api: FakeAPI, reply: Reply, retry_seconds: float
 ) -> None:
     serve_token(api)
     api.add("POST", "/api/comment/?", reply)
@@ -616,8 +633,9 @@ def test_looking_under_a_comment_reddit_no_longer_has_sends_the_case_to_a_human(
         responder(api).find_own_reply(action())
     assert caught.value.permanent is True
     assert str(caught.value) == (
-        "Reddit refused the reply (t1_c1 is no longer in its thread: deleted or removed): "
-        "banned, private or gone"
+        "the bot's reply may already be in the thread, check before answering (Reddit "
+        "refused the reply (t1_c1 is no longer in its thread: deleted or removed): "
+        "banned, private or gone)"
     )
 
 
@@ -700,3 +718,35 @@ def test_after_a_ratelimit_the_rest_of_the_batch_waits_without_posting(
             (ActionStatus.FAILED, 0, reset),
             (ActionStatus.FAILED, 0, reset),
         ]
+
+
+def test_a_reply_in_a_thread_reddit_will_not_show_is_handed_over_as_maybe_posted(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    """A quarantined subreddit: Reddit creates the reply but returns none, the account's
+    history does not show it yet, and the retry's look in the thread gets a 403. Told
+    only "could not be posted", the person answered under the bot's reply."""
+    mention_from(api, "erin")
+    api.add("POST", "/api/comment/?", no_comment_returned(), created_comment("r6", "t1_c1", "x"))
+    api.add("GET", "/api/v1/me", Reply.json({"name": BRAND, "id": "b1"}, headers=RATE))
+    api.add("GET", f"/user/{BRAND}/comments", listing())
+    quarantined = {"reason": "quarantined", "message": "Forbidden", "error": 403}
+    api.add("GET", "/api/info/?", Reply.json(quarantined, status=403, headers=RATE))
+    rt = reddit_runtime(make_runtime, api)
+    poll_source(rt, "inbox")
+    process_pending(rt)
+    dispatch_outbox(rt)
+    rt.clock.advance(minutes=30)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    assert len(api.seen("POST", "/api/comment/?")) == 1
+    with transaction(rt.sessions) as session:
+        row = session.scalars(select(ActionRow)).one()
+        assert row.status == ActionStatus.DEAD
+        assert row.last_error == (
+            "the bot's reply may already be in the thread, check before answering "
+            "(Reddit refused the reply (403 quarantined): banned, private or gone)"
+        )
+        case = session.scalars(select(Case)).one()
+        assert case.state == "awaiting_human"
+        failed = session.scalars(select(Event).where(Event.kind == "send_failed")).one()
+        assert failed.detail["error"] == row.last_error

@@ -180,7 +180,7 @@ class RedditConnection:
             oauth_url=settings.oauth_url,
             reddit_url=settings.reddit_url,
             check_for_updates=False,
-            ratelimit_seconds=settings.ratelimit_seconds,
+            ratelimit_seconds=_praw_ratelimit_seconds(settings.ratelimit_seconds),
             requestor_kwargs={"session": session},
         )
 
@@ -361,6 +361,14 @@ def _comment_replies(comment: Any) -> Any:
             FailureKind.UNAVAILABLE,
             f"{comment.fullname} is no longer in its thread: deleted or removed",
         ) from exc
+
+
+def _praw_ratelimit_seconds(configured: int) -> int:
+    """praw's own option for ``reddit.ratelimit_seconds``.
+
+    praw reads a wait in milliseconds as 0 s, which is "at most" 0: it slept 1 s in the
+    worker and posted again, up to three times. Below any wait, 0 means what it says."""
+    return configured if configured > 0 else -1
 
 
 def _credentials(settings: RedditSettings) -> dict[str, Any]:

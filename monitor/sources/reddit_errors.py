@@ -26,7 +26,8 @@ T = TypeVar("T")
 # text from a proxy or a changed API would otherwise fill the dashboard.
 EXPLANATION_CHARS = 200
 
-# Reddit names a RATELIMIT wait in its largest unit ("1 hour", "9 minutes").
+# A RATELIMIT wait: "1 hour", "9 minutes", "500 milliseconds", or in two units ("4
+# minutes and 30 seconds"), which are added up.
 _WAIT = re.compile(r"(\d+)\s*(millisecond|second|minute|hour|day)", re.IGNORECASE)
 _UNIT_SECONDS = {"millisecond": 0.001, "second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
@@ -258,8 +259,12 @@ def _api_failure(exc: praw.exceptions.RedditAPIException) -> RedditFailure:
     explanations = tuple(str(item.message or "")[:EXPLANATION_CHARS] for item in exc.items)
     message = "; ".join(f"{code}: {text}" for code, text in zip(codes, explanations, strict=True))
     if "RATELIMIT" in codes:
+        # Read from the RATELIMIT item alone: another item's numbers are no wait.
+        said = next(
+            text for code, text in zip(codes, explanations, strict=True) if code == "RATELIMIT"
+        )
         return RedditFailure(
-            FailureKind.RATE_LIMITED, message, retry_after_seconds=_wait(message), codes=codes
+            FailureKind.RATE_LIMITED, message, retry_after_seconds=_wait(said), codes=codes
         )
     return RedditFailure(FailureKind.REJECTED, message, codes=codes, explanations=explanations)
 
@@ -290,10 +295,12 @@ _API_CODE = re.compile(r"[A-Za-z0-9_]{1,64}")
 
 
 def _wait(message: str) -> float | None:
-    found = _WAIT.search(message)
-    if found is None:
+    # Every amount, not the first: "4 minutes and 30 seconds" read as 240 s sent the
+    # retry before the wait was over, refused again.
+    found = _WAIT.findall(message)
+    if not found:
         return None
-    return int(found.group(1)) * _UNIT_SECONDS[found.group(2).lower()]
+    return sum(int(amount) * _UNIT_SECONDS[unit.lower()] for amount, unit in found)
 
 
 def _unavailable(exc: core.ResponseException) -> str:
