@@ -625,6 +625,13 @@ def _not_retried(row: ActionRow, error: ResponderError) -> Done:
     return Done(row.kind, str(row.status), logging.INFO, line, counted=False)
 
 
+def _not_posted(row: ActionRow) -> str:
+    """The escalation's words for a dead reply. One an attempt may have posted (a timeout,
+    a 5xx, a quarantined thread the check could not read) is not known to be missing:
+    "could not be posted" had the person answer under the bot's reply."""
+    return "reply not confirmed as posted" if row.may_have_posted else "reply could not be posted"
+
+
 def _hand_to_human(
     rt: Runtime, session: Session, row: ActionRow, error: ResponderError, now: datetime
 ) -> None:
@@ -647,7 +654,7 @@ def _hand_to_human(
         Priority(case.priority),
         # The platform's words, on the escalation's title line: no line of their own,
         # no "@everyone" (notifications.excerpt).
-        reason=f"reply could not be posted ({reason}): {notifications.excerpt(str(error), 200)}",
+        reason=f"{_not_posted(row)} ({reason}): {notifications.excerpt(str(error), 200)}",
     )
     cases.escalate(session, rt.settings, case, escalation, now)
 

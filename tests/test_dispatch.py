@@ -114,6 +114,32 @@ def test_a_platforms_error_in_the_escalation_title_pings_nobody(
     assert "\x1b" not in text
 
 
+def test_a_dead_reply_that_may_have_been_posted_is_not_called_unposted(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # A timeout or a 5xx first: the reply may be in the thread. "reply could not be
+    # posted" on the escalation had the person answer under the bot's reply.
+    channels = {"care-chat": {"url": "json://127.0.0.1:9/hook"}}
+    teams = [{**team, "channels": ["care-chat"]} for team in TEAMS]
+    rt = make_runtime(
+        [mention(1, "@acme thank you so much, wonderful service!")], channels=channels, teams=teams
+    )
+    responder = with_scripted(rt)
+    poll_source(rt, "feed")
+    process_pending(rt)
+    responder.fail_next(temporary(), permanent("403 reply not allowed"))
+    dispatch_outbox(rt)
+    rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    with rt.sessions() as session:
+        reply = session.scalars(select(ActionRow).where(ActionRow.kind == "reply")).one()
+        assert (reply.status, reply.may_have_posted) == (ActionStatus.DEAD, True)
+        texts = session.scalars(select(ActionRow.text).where(ActionRow.kind == "notify")).all()
+    (text,) = [t for t in texts if "escalated:" in t]
+    assert "reply not confirmed as posted (permanent error): 403 reply not allowed" in text
+    assert "could not be posted" not in text
+
+
 def test_retries_are_capped_then_dead(make_runtime: RuntimeFactory) -> None:
     rt, responder = queued(make_runtime)
     attempts = rt.settings.dispatch.max_attempts
