@@ -73,6 +73,25 @@ def test_approve_with_edit_then_the_reply_is_sent(demo: Path) -> None:
     assert (code, output.strip()) == (1, f"error: {ref} has no draft 424242 waiting for approval")
 
 
+def test_approving_a_named_draft_again_is_no_error_and_queues_nothing_more(demo: Path) -> None:
+    # A script repeating `cases approve --draft N` after a timeout: the draft is
+    # approved, as asked, so exit 0 (as the API's ok: true), and it is queued once.
+    ref = str(listed(demo, "--status", "awaiting_approval")[0]["ref"])
+    case_id = int(ref.split("-")[1]) - 1000
+    database = demo.parent.parent / "inchannel.db"
+    with sqlite3.connect(database) as conn:
+        (draft,) = conn.execute(
+            "SELECT id FROM actions WHERE case_id = ? AND status = 'draft'", (case_id,)
+        ).fetchone()
+    args = ("cases", "approve", ref, "--as", "lena", "--draft", str(draft))
+    assert cli(*args, config=demo) == (0, f"{ref}: draft approved, action {draft} queued\n")
+    code, output = cli(*args, config=demo)
+    assert code == 0, output
+    assert output.startswith(f"{ref}: draft {draft} of {ref} was approved already by lena at ")
+    assert output.endswith("; nothing was changed\n")
+    assert [kind for kind, _, _ in audit(demo, ref)].count("approved") == 1
+
+
 def test_reject_draft(demo: Path) -> None:
     ref = str(listed(demo, "--status", "awaiting_approval")[0]["ref"])
     assert cli("cases", "reject", ref, "--reason", "wrong tone", config=demo)[0] == 0
