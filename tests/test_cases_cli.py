@@ -524,8 +524,16 @@ def test_a_dead_action_is_retried_from_the_cli_audited(demo: Path) -> None:
         (status,) = conn.execute("SELECT status FROM actions WHERE id = ?", (action_id,)).fetchone()
     assert status == "pending"
     assert audit(demo, ref)[-1][:2] == ("retried", "ana")
+    # Repeated (a script after a timeout): retried, as asked, so no error; nothing more.
     code, output = cli("cases", "retry", str(action_id), config=demo)
-    assert (code, output.strip()) == (1, f"error: action {action_id} is pending, not dead")
+    assert code == 0, output
+    assert output.startswith(f"action {action_id} ({ref}): action {action_id} was retried ")
+    assert "already by ana at " in output
+    assert [kind for kind, _, _ in audit(demo, ref)].count("retried") == 1
+    with db(demo) as conn:
+        conn.execute("UPDATE actions SET status = 'pending' WHERE id = ?", (action_id + 1,))
+    code, output = cli("cases", "retry", str(action_id + 1), config=demo)
+    assert (code, output.strip()) == (1, f"error: action {action_id + 1} is pending, not dead")
 
 
 @pytest.mark.parametrize(

@@ -406,9 +406,18 @@ def spam_command(config_file: Path | None, user: str, ref: str) -> None:
 @click.argument("action_id", type=click.IntRange(min=1))
 def retry_command(config_file: Path | None, user: str, action_id: int) -> None:
     """Send a dead reply or notification again (its id: `cases show`'s outbox, or status)."""
-    case = run(lambda: triage.retry_action(runtime(config_file), action_id, user=user))
-    owner = case.ref if case is not None else "an operations alert"
-    click.echo(f"action {action_id} ({owner}): queued to be sent again")
+
+    def queue() -> str:
+        try:
+            case = triage.retry_action(runtime(config_file), action_id, user=user)
+        except triage.AlreadyRetried as exc:
+            # Retried, as asked: a script repeating the command must not read a refusal.
+            ref, done = exc.ref, str(exc)
+        else:
+            ref, done = (case.ref if case is not None else None), "queued to be sent again"
+        return f"action {action_id} ({ref or 'an operations alert'}): {done}"
+
+    click.echo(run(queue))
 
 
 @cases_group.command("sentiment")
