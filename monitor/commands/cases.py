@@ -21,6 +21,7 @@ from monitor.commands.options import config_option, json_line, terminal_text
 from monitor.domain import CaseState
 from monitor.runtime import Runtime
 from monitor.store.models import case_ref
+from monitor.web.users import login_name
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -311,6 +312,7 @@ def reject_command(
 @click.argument("assignee")
 def assign_command(config_file: Path | None, user: str, ref: str, assignee: str) -> None:
     """Assign the case to a person."""
+    assignee = login_name(assignee)  # as sign-in and the dashboard read it: Maria is maria
     run(lambda: casework.assign(runtime(config_file), ref, assignee, user=user))
     click.echo(f"{_canonical(ref)}: assigned to {assignee}")
 
