@@ -62,6 +62,19 @@ class AlreadyQueued(CaseworkError):
         self.action_id = action_id
 
 
+class AlreadyApproved(AlreadyQueued):
+    """The draft named was approved already: approving it again must not post it twice,
+    and a script resending after a timeout must not read the approval as refused."""
+
+    def __init__(self, ref: str, action_id: int, actor: str, at: datetime) -> None:
+        CaseworkError.__init__(
+            self,
+            f"draft {action_id} of {ref} was approved already by {actor} at "
+            f"{at.strftime('%Y-%m-%d %H:%M UTC')}; nothing was changed",
+        )
+        self.action_id = action_id
+
+
 class Viewer(Protocol):
     """Whoever reads a case: which teams' cases they may see (monitor.web.users.User)."""
 
@@ -576,11 +589,17 @@ def approve(
     rt: Runtime, ref: str, *, user: str, text: str | None = None, draft_id: int | None = None
 ) -> int:
     """Send the case's draft (optionally edited) through the outbox: the one with the
-    action id ``draft_id``, or else the newest."""
+    action id ``draft_id``, or else the only one waiting. A draft approved already
+    raises AlreadyApproved."""
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
         case = lock_case(session, ref)
-        draft = _draft(session, case, draft_id)
+        try:
+            draft = _draft(session, case, draft_id)
+        except CaseworkError:
+            if draft_id is not None:
+                _refuse_approved_already(session, case, draft_id)
+            raise
         values: dict[str, Any] = {"actor": user, "next_attempt_at": now}
         # The case page sends the draft's box even unedited: that text is the rule's,
         # which its rule may allow to redirect (allow_redirect), not a person's words.
@@ -610,7 +629,7 @@ def _checked_edit(session: Session, case: Case, draft: ActionRow, text: str) -> 
 def reject(
     rt: Runtime, ref: str, *, user: str, reason: str = "", draft_id: int | None = None
 ) -> int:
-    """Reject the case's draft ``draft_id``, or else the newest."""
+    """Reject the case's draft ``draft_id``, or else the only one waiting."""
     require_storable("reason", reason)
     if len(reason) > MAX_REASON:
         raise CaseworkError(f"the reason is {len(reason)} characters; at most {MAX_REASON}")
@@ -622,6 +641,27 @@ def reject(
         cases.record(session, case, "rejected", user, now, action=draft.id, reason=reason)
         _after_draft(session, case, CaseState.AWAITING_HUMAN, user, now)
         return draft.id
+
+
+def _refuse_approved_already(session: Session, case: Case, draft_id: int) -> None:
+    """Raise AlreadyApproved if ``draft_id`` is a draft of ``case`` that was approved."""
+    row = session.get(ActionRow, draft_id) if draft_id <= MAX_ID else None
+    if row is None or row.case_id != case.id or row.kind != ActionKind.REPLY.value:
+        return
+    if row.status in (ActionStatus.DRAFT.value, ActionStatus.REJECTED.value):
+        return
+    # Only a draft has an "approved" event: a bot's or a person's own reply is no draft.
+    approvals = session.scalars(
+        select(Event)
+        .where(Event.case_id == case.id, Event.kind == "approved")
+        .order_by(Event.id.desc())
+    )
+    approval = next((e for e in approvals if (e.detail or {}).get("action") == row.id), None)
+    if approval is not None:
+        raise AlreadyApproved(case.ref, row.id, approval.actor, approval.at)
+
+
+MAX_LISTED_DRAFTS = 10
 
 
 def _drafts(case: Case) -> Select[ActionRow]:
@@ -636,6 +676,16 @@ def _draft(session: Session, case: Case, draft_id: int | None) -> ActionRow:
     # A customer who writes again while a draft waits can get a second one: the page
     # shows a form for each, and each must settle its own draft, not the newest.
     query = _drafts(case)
+    if draft_id is None:
+        # "The newest" of several was a guess: a script resending an approval after a
+        # timeout approved the newer draft, then the older one, and both were posted.
+        waiting = list(session.scalars(query.order_by(ActionRow.id).limit(MAX_LISTED_DRAFTS)))
+        if len(waiting) > 1:
+            ids = ", ".join(str(d.id) for d in waiting)
+            raise CaseworkError(
+                f"{case.ref} has {len(waiting)} drafts waiting (actions {ids}): "
+                "name one with draft (--draft)"
+            )
     query = query.where(ActionRow.id == draft_id) if draft_id is not None else query
     # An id past BIGINT is no draft: sent to the driver it raised OverflowError, a
     # traceback in the CLI (`--draft 99999999999999999999`) and a 500 on the dashboard.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, not_, or_, update
+from sqlalchemy import ColumnElement, not_, or_, select, update
 from sqlalchemy.orm import Session
 
 from monitor import cases, thread_cap
@@ -27,7 +27,7 @@ from monitor.domain import (
 )
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
-from monitor.store.models import MAX_ID, ActionRow, Case, Message
+from monitor.store.models import MAX_ID, ActionRow, Case, Event, Message
 from monitor.store.queries import abandoned_claim
 from monitor.store.web_models import SentimentFeedback
 
@@ -221,6 +221,50 @@ def correct_sentiment(rt: Runtime, ref: str, message_id: int, label: str, *, use
         return feedback.id
 
 
+class AlreadyRetried(CaseworkError):
+    """The action was retried and is on its way (or went out): what a retry asks for."""
+
+    def __init__(self, action_id: int, case: Case | None, actor: str, at: datetime) -> None:
+        super().__init__(
+            f"action {action_id} was retried already by {actor} at "
+            f"{at.strftime('%Y-%m-%d %H:%M UTC')}; nothing was changed"
+        )
+        self.action_id = action_id
+        # The ref, not the row: the refusal rolls the transaction back, which expires it.
+        self.ref = case.ref if case is not None else None
+
+
+# After a retry an action is sent, or still going to be (dispatch retries a failed one).
+RETRIED = (
+    ActionStatus.PENDING.value,
+    ActionStatus.SENDING.value,
+    ActionStatus.FAILED.value,
+    ActionStatus.SENT.value,
+)
+
+
+def _refuse_retried_already(session: Session, action: ActionRow, case: Case | None) -> None:
+    """Raise AlreadyRetried if a person's retry is why ``action`` is no longer dead: a
+    script resending its retry after a timeout was told "pending, not dead" and took
+    the retry for refused. One that never died, or was withdrawn since, is not this."""
+    if action.status not in RETRIED:
+        return
+    last = session.scalars(
+        select(Event)
+        .where(
+            Event.case_id == action.case_id
+            if action.case_id is not None
+            else Event.case_id.is_(None),
+            Event.kind == "retried",
+            Event.detail["action"].as_integer() == action.id,
+        )
+        .order_by(Event.id.desc())
+        .limit(1)
+    ).first()
+    if last is not None:
+        raise AlreadyRetried(action.id, case, last.actor, last.at)
+
+
 def retry_action(rt: Runtime, action_id: int, *, user: str) -> Case | None:
     """Give a dead action a fresh set of attempts, e.g. after the platform problem is fixed.
 
@@ -231,9 +275,10 @@ def retry_action(rt: Runtime, action_id: int, *, user: str) -> Case | None:
         action = session.get(ActionRow, action_id) if action_id <= MAX_ID else None
         if action is None:
             raise CaseworkError(f"no action {action_id}")
-        if action.status != ActionStatus.DEAD.value:
-            raise CaseworkError(f"action {action_id} is {action.status}, not dead")
         case = session.get(Case, action.case_id) if action.case_id is not None else None
+        if action.status != ActionStatus.DEAD.value:
+            _refuse_retried_already(session, action, case)
+            raise CaseworkError(f"action {action_id} is {action.status}, not dead")
         if action.case_id is not None and case is None:
             raise CaseworkError(f"action {action_id} belongs to a case that no longer exists")
         if (

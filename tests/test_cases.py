@@ -22,7 +22,7 @@ from monitor.store.models import ActionRow, Case, Customer, Event
 from monitor.web.users import create_user
 from tests.conftest import RuntimeFactory, mention
 from tests.fakeapi import FakeAPI, Reply
-from tests.webkit import PASSWORD, TEAMS, client_for
+from tests.webkit import PASSWORD, TEAMS, api_client, client_for
 
 LONDON = Team(
     name="care",
@@ -463,6 +463,60 @@ def test_the_case_page_settles_the_draft_whose_form_was_sent(
     answer = client.post(f"/cases/{ref}/reject", data={"csrf_token": csrf, "draft": str(older.id)})
     assert answer.status_code == 200, answer.text[:300]
     assert [a.status for a in actions(rt)] == [ActionStatus.REJECTED, ActionStatus.DRAFT]
+
+
+def test_approve_without_a_draft_id_is_refused_while_two_drafts_wait(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # "The newest" without an id: a script resending its approve after a timeout
+    # approved the newer draft, then the older one, and both answers were posted.
+    rt = two_drafts(make_runtime)
+    older, newer = actions(rt, ActionRow.status == ActionStatus.DRAFT)
+    ref = the_case(rt).ref
+    waiting = f"{ref} has 2 drafts waiting (actions {older.id}, {newer.id}): name one"
+    for settle in (casework.approve, casework.reject):
+        with pytest.raises(casework.CaseworkError) as refused:
+            settle(rt, ref, user="lena")
+        assert str(refused.value) == f"{waiting} with draft (--draft)"
+    assert [a.status for a in actions(rt)] == [ActionStatus.DRAFT, ActionStatus.DRAFT]
+    create_user(rt, "lena", "lead", PASSWORD, ("care",))
+    lena = api_client(rt, "lena")
+    refused = lena.post(f"/api/cases/{ref}/approve", json={})
+    assert refused.status_code == 400
+    assert refused.json()["error"].startswith(waiting)
+
+
+def test_resending_the_approval_of_a_named_draft_is_no_error_and_posts_once(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = two_drafts(make_runtime)
+    older, newer = actions(rt, ActionRow.status == ActionStatus.DRAFT)
+    ref = the_case(rt).ref
+    create_user(rt, "lena", "lead", PASSWORD, ("care",))
+    lena = api_client(rt, "lena")
+    body = {"draft": older.id}
+    first = lena.post(f"/api/cases/{ref}/approve", json=body)
+    assert first.json()["ok"] is True, first.text
+    dispatch_outbox(rt)
+    # The answer timed out on the script's side; it sends the same request again.
+    again = lena.post(f"/api/cases/{ref}/approve", json=body)
+    assert again.status_code == 200, again.text
+    assert again.json() == {
+        "ok": True,
+        "message": f"draft {older.id} of {ref} was approved already by lena at "
+        "2026-11-20 10:00 UTC; nothing was changed",
+    }
+    with pytest.raises(casework.AlreadyQueued):
+        casework.approve(rt, ref, user="lena", draft_id=older.id)
+    assert [(a.id, a.status) for a in actions(rt)] == [
+        (older.id, ActionStatus.SENT),
+        (newer.id, ActionStatus.DRAFT),
+    ]
+    # A draft a person turned down is not "approved already": that stays a refusal.
+    casework.reject(rt, ref, user="lena", draft_id=newer.id)
+    turned_down = lena.post(f"/api/cases/{ref}/approve", json={"draft": newer.id})
+    assert turned_down.status_code == 400
+    assert turned_down.json() == {"error": f"{ref} has no draft {newer.id} waiting for approval"}
 
 
 def test_overlapping_spans_count_each_minute_once() -> None:

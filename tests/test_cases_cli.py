@@ -73,6 +73,25 @@ def test_approve_with_edit_then_the_reply_is_sent(demo: Path) -> None:
     assert (code, output.strip()) == (1, f"error: {ref} has no draft 424242 waiting for approval")
 
 
+def test_approving_a_named_draft_again_is_no_error_and_queues_nothing_more(demo: Path) -> None:
+    # A script repeating `cases approve --draft N` after a timeout: the draft is
+    # approved, as asked, so exit 0 (as the API's ok: true), and it is queued once.
+    ref = str(listed(demo, "--status", "awaiting_approval")[0]["ref"])
+    case_id = int(ref.split("-")[1]) - 1000
+    database = demo.parent.parent / "inchannel.db"
+    with sqlite3.connect(database) as conn:
+        (draft,) = conn.execute(
+            "SELECT id FROM actions WHERE case_id = ? AND status = 'draft'", (case_id,)
+        ).fetchone()
+    args = ("cases", "approve", ref, "--as", "lena", "--draft", str(draft))
+    assert cli(*args, config=demo) == (0, f"{ref}: draft approved, action {draft} queued\n")
+    code, output = cli(*args, config=demo)
+    assert code == 0, output
+    assert output.startswith(f"{ref}: draft {draft} of {ref} was approved already by lena at ")
+    assert output.endswith("; nothing was changed\n")
+    assert [kind for kind, _, _ in audit(demo, ref)].count("approved") == 1
+
+
 def test_reject_draft(demo: Path) -> None:
     ref = str(listed(demo, "--status", "awaiting_approval")[0]["ref"])
     assert cli("cases", "reject", ref, "--reason", "wrong tone", config=demo)[0] == 0
@@ -116,7 +135,11 @@ def test_assign_resolve_note_and_link(demo: Path) -> None:
     assert (
         cli("users", "add", "maria", "--role", "lead", "--generate-password", config=demo)[0] == 0
     )
-    assert cli("cases", "assign", x_ref, "maria", config=demo)[0] == 0
+    # As sign-in reads the name: "Maria" is maria.
+    assert cli("cases", "assign", x_ref, "Maria", config=demo) == (
+        0,
+        f"{x_ref}: assigned to maria\n",
+    )
     assert cli("cases", "note", x_ref, "VIP, be quick", "--as", "lead", config=demo)[0] == 0
     assert cli("cases", "resolve", x_ref, config=demo)[0] == 0
     code, output = cli("cases", "link", x_ref, reddit_ref, config=demo)
@@ -505,8 +528,16 @@ def test_a_dead_action_is_retried_from_the_cli_audited(demo: Path) -> None:
         (status,) = conn.execute("SELECT status FROM actions WHERE id = ?", (action_id,)).fetchone()
     assert status == "pending"
     assert audit(demo, ref)[-1][:2] == ("retried", "ana")
+    # Repeated (a script after a timeout): retried, as asked, so no error; nothing more.
     code, output = cli("cases", "retry", str(action_id), config=demo)
-    assert (code, output.strip()) == (1, f"error: action {action_id} is pending, not dead")
+    assert code == 0, output
+    assert output.startswith(f"action {action_id} ({ref}): action {action_id} was retried ")
+    assert "already by ana at " in output
+    assert [kind for kind, _, _ in audit(demo, ref)].count("retried") == 1
+    with db(demo) as conn:
+        conn.execute("UPDATE actions SET status = 'pending' WHERE id = ?", (action_id + 1,))
+    code, output = cli("cases", "retry", str(action_id + 1), config=demo)
+    assert (code, output.strip()) == (1, f"error: action {action_id + 1} is pending, not dead")
 
 
 @pytest.mark.parametrize(

@@ -378,9 +378,8 @@ def test_health_lists_sources_and_retries_dead_actions(make_runtime: RuntimeFact
         retried = session.get(ActionRow, dead_id)
         assert retried is not None
         assert (retried.status, retried.attempts) == ("pending", 0)
-    again = _post(client, csrf, f"/actions/{dead_id}/retry")
-    assert again.status_code == 400
-    assert "is pending, not dead" in again.text
+    again = _post(client, csrf, f"/actions/{dead_id}/retry")  # a double click: as asked
+    assert (again.status_code, again.headers["location"]) == (303, f"/health?retried={dead_id}")
     agent, agent_csrf = client_for(rt, "alice")
     assert _post(agent, agent_csrf, f"/actions/{dead_id}/retry").status_code == 403
 

@@ -116,13 +116,47 @@ def test_retrying_a_dead_operations_alert(make_runtime: RuntimeFactory) -> None:
         assert (row.status, row.attempts) == ("pending", 0)
         event = session.scalars(select(Event).where(Event.kind == "retried")).one()
         assert (event.case_id, event.actor, event.detail) == (None, "lena", {"action": alert})
-    again = lead.post(f"/actions/{alert}/retry", data={"csrf_token": csrf})
-    assert again.status_code == 400
-    assert "is pending, not dead" in again.text
+    # A double click: the alert is on its way again, as asked, so no error page.
+    again = lead.post(f"/actions/{alert}/retry", data={"csrf_token": csrf}, follow_redirects=False)
+    assert (again.status_code, again.headers["location"]) == (303, f"/health?retried={alert}")
     second = _dead(rt, None, "OPS-ALERT again")
     api = api_client(rt, "lena")
     assert api.post(f"/api/actions/{second}/retry").json() == {"ok": True, "case": None}
     assert api.post("/api/actions/999999/retry").status_code == 400
+
+
+def test_resending_an_api_retry_is_no_error_once_the_action_was_retried(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # A script's retry timed out on its side but went through: sent again, it was told
+    # "action N is pending, not dead" (400) and took the retry for refused.
+    rt = seeded(make_runtime)
+    case_id = _case_of_team(rt, "care")
+    dead = _dead(rt, case_id, "CARE reply")
+    ref = f"C-{1000 + case_id}"
+    api = api_client(rt, "lena")
+    assert api.post(f"/api/actions/{dead}/retry").json() == {"ok": True, "case": ref}
+    told = {
+        "ok": True,
+        "case": ref,
+        "message": f"action {dead} was retried already by lena at "
+        f"{rt.clock.now():%Y-%m-%d %H:%M} UTC; nothing was changed",
+    }
+    again = api.post(f"/api/actions/{dead}/retry")
+    assert (again.status_code, again.json()) == (200, told)
+    dispatch_outbox(rt)
+    with rt.sessions() as session:
+        assert session.get(ActionRow, dead).status == "sent"  # type: ignore[union-attr]
+        retried = session.scalars(select(Event).where(Event.kind == "retried")).all()
+    assert api.post(f"/api/actions/{dead}/retry").json() == told
+    assert len(retried) == 1
+    # An action that never died is still no retry's to take.
+    pending = _dead(rt, case_id, "CARE reply, never dead")
+    with transaction(rt.sessions) as session:
+        session.execute(update(ActionRow).where(ActionRow.id == pending).values(status="pending"))
+    refused = api.post(f"/api/actions/{pending}/retry")
+    assert refused.status_code == 400
+    assert refused.json() == {"error": f"action {pending} is pending, not dead"}
 
 
 def _refusal(client: TestClient, name: str, password: str) -> tuple[int, str]:

@@ -305,3 +305,23 @@ def test_check_reply_takes_the_customer_so_naming_them_is_no_redirect(
     schema = alice.get("/api/openapi.json").json()
     body = schema["paths"]["/api/check-reply"]["post"]["requestBody"]["content"]
     assert body["application/json"]["schema"]["properties"]["customer"]["type"] == "string"
+
+
+def test_assign_takes_a_name_as_sign_in_and_the_queue_filter_do(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # "Alice " signs in as alice and ?assignee=Alice filters her cases, but assigning to
+    # "Alice" was refused: "no active dashboard user 'Alice'".
+    rt = seeded(make_runtime)
+    lena = api_client(rt, "lena")
+    done = lena.post("/api/cases/C-1001/assign", json={"assignee": "Alice ", "was": "-"})
+    assert done.json() == {"ok": True, "message": "Assigned to alice."}
+    with rt.sessions() as session:
+        assert session.get(Case, 1).assignee == "alice"  # type: ignore[union-attr]
+    again = lena.post("/api/cases/C-1001/assign", json={"assignee": "ALICE", "was": "Alice"})
+    assert again.json() == {
+        "ok": True,
+        "message": "C-1001 is assigned to alice already; nothing was changed",
+    }
+    mine = lena.get("/api/cases", params={"assignee": "Alice"}).json()["cases"]
+    assert [row["ref"] for row in mine] == ["C-1001"]

@@ -21,6 +21,7 @@ from monitor.commands.options import config_option, json_line, terminal_text
 from monitor.domain import CaseState
 from monitor.runtime import Runtime
 from monitor.store.models import case_ref
+from monitor.web.users import login_name
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -261,7 +262,7 @@ def reply_command(
 DRAFT_OPTION = click.option(
     "--draft",
     type=click.IntRange(1),
-    help="The draft's action id (`cases show` lists it); the newest draft by default.",
+    help="The draft's action id (`cases show` lists it); needed when several drafts wait.",
 )
 
 
@@ -276,8 +277,17 @@ def approve_command(
 ) -> None:
     """Approve (optionally edit) the case's draft; it is posted through the outbox."""
     rt = runtime(config_file)
-    action = run(lambda: casework.approve(rt, ref, user=user, text=text, draft_id=draft))
-    click.echo(f"{_canonical(ref)}: draft approved, action {action} queued")
+
+    def settle() -> str:
+        try:
+            action = casework.approve(rt, ref, user=user, text=text, draft_id=draft)
+        except casework.AlreadyApproved as exc:
+            # Approved once, as asked: a script repeating the command after a timeout
+            # must not read it as refused (the API answers ok: true).
+            return str(exc)
+        return f"draft approved, action {action} queued"
+
+    click.echo(f"{_canonical(ref)}: {run(settle)}")
 
 
 @cases_group.command("reject")
@@ -302,6 +312,7 @@ def reject_command(
 @click.argument("assignee")
 def assign_command(config_file: Path | None, user: str, ref: str, assignee: str) -> None:
     """Assign the case to a person."""
+    assignee = login_name(assignee)  # as sign-in and the dashboard read it: Maria is maria
     run(lambda: casework.assign(runtime(config_file), ref, assignee, user=user))
     click.echo(f"{_canonical(ref)}: assigned to {assignee}")
 
@@ -397,9 +408,18 @@ def spam_command(config_file: Path | None, user: str, ref: str) -> None:
 @click.argument("action_id", type=click.IntRange(min=1))
 def retry_command(config_file: Path | None, user: str, action_id: int) -> None:
     """Send a dead reply or notification again (its id: `cases show`'s outbox, or status)."""
-    case = run(lambda: triage.retry_action(runtime(config_file), action_id, user=user))
-    owner = case.ref if case is not None else "an operations alert"
-    click.echo(f"action {action_id} ({owner}): queued to be sent again")
+
+    def queue() -> str:
+        try:
+            case = triage.retry_action(runtime(config_file), action_id, user=user)
+        except triage.AlreadyRetried as exc:
+            # Retried, as asked: a script repeating the command must not read a refusal.
+            ref, done = exc.ref, str(exc)
+        else:
+            ref, done = (case.ref if case is not None else None), "queued to be sent again"
+        return f"action {action_id} ({ref or 'an operations alert'}): {done}"
+
+    click.echo(run(queue))
 
 
 @cases_group.command("sentiment")

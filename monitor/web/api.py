@@ -196,7 +196,11 @@ def check(body: dict[str, Any]) -> dict[str, Any]:
 def retry(web: Web, request: Request, user: User) -> dict[str, Any]:
     if not user.at_least("lead"):
         raise Forbidden("retrying a dead action needs the lead role")
-    case = triage.retry_action(web.rt, request.path_params["id"], user=user.name)
+    try:
+        case = triage.retry_action(web.rt, request.path_params["id"], user=user.name)
+    except triage.AlreadyRetried as exc:
+        # A script resending after a timeout: the action was retried, as asked.
+        return {"ok": True, "case": exc.ref, "message": str(exc)}
     return {"ok": True, "case": case.ref if case is not None else None}  # None: operations
 
 

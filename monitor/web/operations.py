@@ -18,7 +18,7 @@ from monitor.domain import CaseState
 from monitor.runtime import Runtime
 from monitor.store.models import Case, Event
 from monitor.web.params import ascii_digits, require_storable
-from monitor.web.users import User
+from monitor.web.users import User, login_name
 
 Params = dict[str, Any]
 # As the ids in the address (params.Id): no row id has over 19 digits, so 100 leave room
@@ -121,17 +121,19 @@ def _reject(rt: Runtime, ref: str, user: User, p: Params) -> str:
 def _assign(rt: Runtime, ref: str, user: User, p: Params) -> str:
     # Checked apart from casework.assign: a colleague's assignment racing this read still
     # lands, the check only keeps a page loaded earlier from undoing one unknowingly.
+    # As sign-in and the queue's assignee filter read a name: "Maria" is maria.
+    assignee = login_name(p["assignee"])
     canonical, current, by = _assignment(rt, ref)
-    if current == p["assignee"]:
+    if current == assignee:
         raise NothingChanged(f"{canonical} is assigned to {current} already; nothing was changed")
     was = p.get("was")
-    if was is not None and (None if was == NOBODY else was) != current:
+    if was is not None and (None if was == NOBODY else login_name(was)) != current:
         raise CaseworkError(
             f"{canonical} was assigned to {current or 'nobody'}{by} after your page showed "
             "it; nothing was changed (assign again to reassign it)"
         )
-    casework.assign(rt, ref, p["assignee"], user=user.name)
-    return f"Assigned to {p['assignee']}."
+    casework.assign(rt, ref, assignee, user=user.name)
+    return f"Assigned to {assignee}."
 
 
 NOBODY = "-"  # the form's ``was`` for an unassigned case: no user name can be "-"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -295,5 +296,7 @@ def retry(web: Web, request: Request, signed: Signed) -> Response:
     if not signed.user.at_least("lead"):
         raise Forbidden("retrying a dead action needs the lead role")
     action_id = request.path_params["id"]
-    triage.retry_action(web.rt, action_id, user=signed.user.name)
+    # A double click: the action was retried, as asked, so no error page.
+    with contextlib.suppress(triage.AlreadyRetried):
+        triage.retry_action(web.rt, action_id, user=signed.user.name)
     return RedirectResponse(f"/health?retried={action_id}", status_code=303)
