@@ -17,9 +17,11 @@ import pytest
 from sqlalchemy import select
 
 from monitor.pipeline import dispatch_outbox, poll_source, process_pending
-from monitor.store.models import ActionRow, SourceState
+from monitor.store.models import ActionRow, Event, SourceState
+from monitor.web.users import create_user
 from tests.conftest import RuntimeFactory
 from tests.fakeapi import FakeAPI, Reply
+from tests.webkit import api_client
 from tests.xapi import MENTIONS, SEARCH, body, ok, problem, tweet, x_runtime
 
 HOSTILE = ["bad\u0000gateway", "bad\ud800gateway"]
@@ -70,3 +72,23 @@ def test_a_failed_send_is_recorded_whatever_the_platform_answered(
         assert row.status == outcome
         stored = "bad?gateway" if "\ud800" in detail else "badgateway"
         assert stored in (row.last_error or "")
+
+
+def test_a_case_whose_reply_a_platform_refused_in_broken_text_still_opens(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    """The refusal is quoted in the case's ``send_failed`` event (a JSON column): an
+    unpaired surrogate there came back from the database as it went in, and every
+    later rendering of the case failed to encode it (the case page, the API: 500)."""
+    api.add("GET", MENTIONS, ok(body([tweet(1, "@acme my order is late")])))
+    api.add("POST", "/2/tweets", problem(403, "bad\ud800gateway \U0001f600"))
+    rt = x_runtime(make_runtime, api, responder=True)
+    poll_source(rt, "mentions")
+    process_pending(rt)
+    dispatch_outbox(rt)
+    with rt.sessions() as session:
+        failed = session.scalars(select(Event).where(Event.kind == "send_failed")).one()
+        assert failed.detail["error"].endswith("(HTTP 403: bad?gateway \U0001f600)")
+    create_user(rt, "ann", "admin", "correct horse battery", ())
+    answer = api_client(rt, "ann").get("/api/cases/C-1001")
+    assert answer.status_code == 200
