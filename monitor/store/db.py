@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,6 +48,19 @@ class CannotCreateFolder(RuntimeError):
         )
 
 
+def json_text(value: Any) -> str:
+    """A JSON column's text: json.dumps, unless a string in ``value`` holds an unpaired
+    surrogate (a platform's error quoted in an event's detail). Escaped, the database
+    takes it, but it comes back as it went in, and every later rendering of the row
+    (the case page, the API, `cases show`) failed to encode it. It is replaced (``?``),
+    as in mention text."""
+    text = json.dumps(value)
+    if "\\ud" not in text:  # any surrogate, paired or not, is escaped as \udXXX
+        return text
+    readable = json.dumps(value, ensure_ascii=False).encode("utf-8", "replace").decode("utf-8")
+    return json.dumps(json.loads(readable))
+
+
 def make_engine(
     url: str, *, echo: bool = False, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
 ) -> Engine:
@@ -58,7 +72,9 @@ def make_engine(
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed.render_as_string(hide_password=False), echo, busy_timeout_ms)
-    engine = create_engine(parsed, echo=echo, pool_pre_ping=True, hide_parameters=True)
+    engine = create_engine(
+        parsed, echo=echo, pool_pre_ping=True, hide_parameters=True, json_serializer=json_text
+    )
     if engine.dialect.name == "postgresql":
 
         @event.listens_for(engine, "first_connect")
@@ -84,7 +100,11 @@ def _sqlite_engine(url: str, echo: bool, busy_timeout_ms: int) -> Engine:
         except OSError as exc:
             raise CannotCreateFolder(folder, exc) from None
     engine = create_engine(
-        url, echo=echo, connect_args={"timeout": busy_timeout_ms / 1000}, hide_parameters=True
+        url,
+        echo=echo,
+        connect_args={"timeout": busy_timeout_ms / 1000},
+        hide_parameters=True,
+        json_serializer=json_text,
     )
 
     @event.listens_for(engine, "connect")

@@ -71,6 +71,24 @@ class UTCDateTime(TypeDecorator[datetime]):
         return None if value is None else utc(value)
 
 
+class ErrorText(TypeDecorator[str]):
+    """An error's message, as a platform or a library wrote it (it quotes their answer).
+
+    PostgreSQL refuses a NUL in any text and neither driver encodes an unpaired
+    surrogate (JSON's "\\ud800"): a failure quoting such an answer could not be
+    recorded, so a failing source was never backed off and a refused reply stayed
+    claimed. NULs are dropped and unpaired surrogates replaced, as for mention text.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        if value is None:
+            return None
+        return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
@@ -216,7 +234,7 @@ class ActionRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(ErrorText, nullable=True)
     idempotency_key: Mapped[str] = mapped_column(String(200))
     result_external_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # The knowledge-base entry the reply's text came from (answers stats count them).
@@ -258,7 +276,7 @@ class SourceState(Base):
     last_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(ErrorText, nullable=True)
     rate_limit_reset_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     items_total: Mapped[int] = mapped_column(BigInteger, default=0)
