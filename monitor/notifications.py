@@ -53,6 +53,10 @@ def inert_line(text: str, limit: int) -> str:
     """``text`` on one line of at most ``limit`` characters, without the control and
     bidi characters that would drive a terminal or reorder a chat message."""
     flat = CONTROLS.sub("", " ".join(text.split()))
+    # Half an emoji (an unpaired surrogate, as a platform's error may quote one) becomes
+    # "?": no database driver encodes it, and the notification, with the whole
+    # transaction that queued it (a dead reply's hand-over), was refused.
+    flat = flat.encode("utf-8", "replace").decode("utf-8")
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 

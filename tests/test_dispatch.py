@@ -140,6 +140,31 @@ def test_a_dead_reply_that_may_have_been_posted_is_not_called_unposted(
     assert "could not be posted" not in text
 
 
+def test_a_platforms_error_with_broken_unicode_still_escalates(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Half an emoji (an unpaired surrogate) in a refusal reached the escalation's
+    # notification text, which neither database driver can encode: the dead reply's
+    # whole transaction failed and the case was never handed over.
+    channels = {"care-chat": {"url": "json://127.0.0.1:9/hook"}}
+    teams = [{**team, "channels": ["care-chat"]} for team in TEAMS]
+    rt = make_runtime(
+        [mention(1, "@acme thank you so much, wonderful service!")], channels=channels, teams=teams
+    )
+    responder = with_scripted(rt)
+    poll_source(rt, "feed")
+    process_pending(rt)
+    responder.fail_next(permanent("403 refused \ud83d here"))
+    dispatch_outbox(rt)
+    with rt.sessions() as session:
+        reply = session.scalars(select(ActionRow).where(ActionRow.kind == "reply")).one()
+        assert reply.status == ActionStatus.DEAD
+        assert session.scalars(select(Case)).one().state == CaseState.AWAITING_HUMAN
+        texts = session.scalars(select(ActionRow.text).where(ActionRow.kind == "notify")).all()
+    (text,) = [t for t in texts if "escalated:" in t]
+    assert "403 refused ? here" in text
+
+
 def test_retries_are_capped_then_dead(make_runtime: RuntimeFactory) -> None:
     rt, responder = queued(make_runtime)
     attempts = rt.settings.dispatch.max_attempts
