@@ -350,7 +350,7 @@ def _decide(
         bot_replies_in_thread=replies_in_thread,
         last_bot_reply_to_author_at=customer.last_bot_reply_at,
         source=message.source,
-        case_state=CaseState(case.state),
+        case_state=index.state_for_rules(case),
         earlier_cases=earlier_cases,
         escalated_before=escalated_before,
         last_bot_reply_in_thread_at=last_reply_in_thread,

@@ -111,6 +111,9 @@ class ThreadIndex:
         self._newest = self._newest_written([case.id for case in self._latest.values()])
         # Cases a message of this batch took out of resolved (``_touch``).
         self._reopened: set[int] = set()
+        # Case id -> the state a message of this batch took it out of (``_touch``),
+        # until the rules have decided on the first of its messages (``state_for_rules``).
+        self._reopened_from: dict[int, str] = {}
 
     def _load(self, query: Select[Case]) -> None:
         # Locked until the batch commits: another worker processing a message of the
@@ -235,6 +238,14 @@ class ThreadIndex:
         assert case.first_response_at is not None
         return self._last_answer_at.get(case.id, case.first_response_at)
 
+    def state_for_rules(self, case: Case) -> CaseState:
+        """The case's state as the rules' ``case: {state: ...}`` sees it: the one the
+        customer wrote back into. Attaching the batch's messages reopens a resolved or
+        waiting case before any is decided, so the rules saw ``new`` and a rule on
+        ``waiting_customer`` or ``resolved`` never matched. The first message decided in
+        such a case sees the state it was in; the ones after it see the case open."""
+        return CaseState(self._reopened_from.pop(case.id, case.state))
+
     def thread_replies(self, case: Case) -> tuple[int, datetime | None]:
         """(bot replies in the case's thread, the last one's time), this batch's included."""
         return self._replies.get((case.platform, case.conversation_id), (0, None))
@@ -284,6 +295,7 @@ class ThreadIndex:
         if waiting and not cases.closed_as_spam(case):
             if case.state == CaseState.RESOLVED.value:
                 self._reopened.add(case.id)
+            self._reopened_from.setdefault(case.id, case.state)
             reason = "customer wrote again"
             cases.transition(self._session, case, CaseState.NEW, "system", now, reason=reason)
             _restart_response_clock(case, now)

@@ -8,12 +8,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from monitor.pipeline import run_cycle
+from monitor import casework
+from monitor.pipeline import dispatch_outbox, run_cycle
 from monitor.rules.dryrun import dry_run
 from monitor.sources.replay import parse_mention
 from monitor.store.models import Case, Customer, Event, Message
 from tests.conftest import RuntimeFactory, mention
 from tests.rulekit import write
+from tests.test_pipeline import append
 from tests.webkit import PASSWORD, create_user
 
 RULES = """
@@ -285,3 +287,47 @@ def test_a_rules_spam_tag_is_added_to_a_case_full_of_tags(
     assert "spam" in case.tags
     assert len(case.tags) == 21
     assert dropped.detail == {"dropped": ["junk"], "limit": 20}
+
+
+def test_a_rule_on_the_case_state_sees_the_state_the_customer_wrote_back_into(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # docs/rules.md's own example matches `case: {state: waiting_customer}`. The case
+    # was reopened ("customer wrote again") before the rules decided on the message, so
+    # they always saw `new`: a rule on `waiting_customer` or `resolved` never matched.
+    write(
+        tmp_path / "rules",
+        "name: answered-us\nmatch: {case: {state: waiting_customer}}\n"
+        "then: {tag: [answered-us]}\n---\n"
+        "name: came-back\nmatch: {case: {state: resolved}}\nthen: {tag: [came-back]}\n---\n"
+        "name: fresh\nmatch: {case: {state: new}}\nthen: {tag: [fresh]}\n",
+    )
+    rows = [mention(1, "@acme my kettle is broken"), mention(2, "@acme my toaster too")]
+    rt = make_runtime(rows, rules={"path": str(tmp_path / "rules")})
+    run_cycle(rt)
+    casework.reply(rt, "C-1001", "Sorry, a new one is on its way.", user="lena")
+    dispatch_outbox(rt)
+    casework.resolve(rt, "C-1002", user="lena")
+    with rt.sessions() as session:
+        states = dict(session.execute(select(Case.conversation_id, Case.state)).all())
+    assert states == {"1001": "waiting_customer", "1002": "resolved"}
+    later = {"created_at": "2026-11-20T11:00:00Z"}
+    rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+    append(
+        rt,
+        mention(3, "@acme thanks, got it", author="user1", author_id="501",
+                conversation_id="1001", **later),
+        mention(4, "@acme the toaster broke again", author="user2", author_id="502",
+                conversation_id="1002", **later),
+        mention(5, "@acme and the lid is cracked", author="user2", author_id="502",
+                conversation_id="1002", **later),
+    )  # fmt: skip
+    run_cycle(rt)
+    with rt.sessions() as session:
+        decided = dict(session.execute(select(Message.external_id, Message.decision)).all())
+        states = dict(session.execute(select(Case.conversation_id, Case.state)).all())
+    assert decided["1003"]["matched"] == ["answered-us"]
+    assert decided["1004"]["matched"] == ["came-back"]
+    # The case is open again once the customer has written: their next message sees it.
+    assert decided["1005"]["matched"] == ["fresh"]
+    assert states == {"1001": "new", "1002": "new"}
