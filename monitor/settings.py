@@ -430,6 +430,10 @@ class Web(Strict):
             port = int(port)
         if not isinstance(host, str) or isinstance(port, bool) or not isinstance(port, int):
             return data  # the field checks report it
+        if not 0 <= port <= 65535:
+            # Built from it, the default public_url was refused too, before web.port's
+            # own message, about a key the file does not have.
+            return data
         return {**data, "public_url": local_url(host, port)}
 
     @field_validator("public_url")
