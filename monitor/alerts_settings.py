@@ -17,7 +17,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from monitor.domain import TAG, TAG_RULE
+from monitor.domain import MAX_WAIT_MINUTES, TAG, TAG_RULE
 from monitor.yamlpos import did_you_mean
 
 
@@ -59,7 +59,7 @@ class SpikeConfig(Strict):
 class AlertsConfig(Strict):
     # Names under the top-level `channels:`; none: alerts are only logged and recorded.
     channels: list[str] = Field(default_factory=list)
-    source_failing_minutes: int = Field(default=15, ge=0)
+    source_failing_minutes: int = Field(default=15, ge=0, le=MAX_WAIT_MINUTES)
     # A source is silent after this long without mentions, if it usually has at least
     # silence_min_expected mentions in those hours of the day (averaged over the same
     # hours of the silence_baseline_days before).
@@ -68,10 +68,10 @@ class AlertsConfig(Strict):
     silence_min_expected: float = Field(default=5, gt=0)
     # Actions waiting (pending or failed), or the oldest one overdue by this much.
     outbox_backlog: int = Field(default=500, ge=0)
-    outbox_due_minutes: int = Field(default=15, ge=0)
+    outbox_due_minutes: int = Field(default=15, ge=0, le=MAX_WAIT_MINUTES)
     x_budget_percent: int = Field(default=80, ge=0, le=100)
     # Repeat an alert whose condition still holds this often (0: once per episode).
-    realert_minutes: int = Field(default=60, ge=0)
+    realert_minutes: int = Field(default=60, ge=0, le=MAX_WAIT_MINUTES)
     spike: SpikeConfig = SpikeConfig()
 
 

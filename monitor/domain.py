@@ -30,6 +30,12 @@ TAG_RULE = "up to 32 of a-z 0-9 _ -, starting with a letter or digit"
 # 600000 passed check-config and every escalation then failed to set its deadline:
 # the business calendar looks two years ahead at most.
 MAX_SLA_MINUTES = 30 * 24 * 60
+# The longest wait, interval or window any config value sets (a year). Unbounded, a
+# typo such as 1e12 or an .inf meant as "never" passed check-config and then overflowed
+# the date arithmetic: check-config itself crashed, or every poll or send failed.
+MAX_WAIT_SECONDS = 365 * 24 * 3600
+MAX_WAIT_MINUTES = MAX_WAIT_SECONDS // 60
+MAX_WAIT_HOURS = MAX_WAIT_SECONDS // 3600
 # Source, team and channel names are stored in 64-character columns (the source of a
 # message, a case's team, a notification's channel): a longer one passed check-config
 # and PostgreSQL refused every poll or escalation that wrote it.

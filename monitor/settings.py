@@ -33,7 +33,14 @@ from pydantic import (
 from monitor.alerts_settings import AlertsConfig, check_channels, refuse_unknown_channels
 from monitor.calendar import BusinessCalendar
 from monitor.database_settings import Database, anchor_sqlite_path
-from monitor.domain import MAX_SLA_MINUTES, NAME_CHARS, ascii_digits
+from monitor.domain import (
+    MAX_SLA_MINUTES,
+    MAX_WAIT_HOURS,
+    MAX_WAIT_MINUTES,
+    MAX_WAIT_SECONDS,
+    NAME_CHARS,
+    ascii_digits,
+)
 from monitor.logs import redact_apprise_urls
 from monitor.rules.hours import OpeningHours, parse_week, parse_zone
 from monitor.sources.reddit_settings import (
@@ -94,7 +101,7 @@ class ReplaySourceConfig(Strict):
     type: Literal["replay"]
     name: str = Field(min_length=1, max_length=NAME_CHARS, pattern=r"^[A-Za-z0-9_.-]+$")
     path: Path
-    interval_seconds: float = Field(default=30, gt=0)
+    interval_seconds: float = Field(default=30, gt=0, le=MAX_WAIT_SECONDS)
     page_size: int = Field(default=20, ge=1, le=1000)
     enabled: bool = True
 
@@ -123,11 +130,11 @@ ResponderConfig = Annotated[
 
 
 class Dispatch(Strict):
-    interval_seconds: float = Field(default=5, gt=0)
+    interval_seconds: float = Field(default=5, gt=0, le=MAX_WAIT_SECONDS)
     batch_size: int = Field(default=50, ge=1, le=1000)
     max_attempts: int = Field(default=6, ge=1, le=50)
-    backoff_base_seconds: float = Field(default=30, gt=0)
-    backoff_cap_seconds: float = Field(default=3600, gt=0)
+    backoff_base_seconds: float = Field(default=30, gt=0, le=MAX_WAIT_SECONDS)
+    backoff_cap_seconds: float = Field(default=3600, gt=0, le=MAX_WAIT_SECONDS)
     # Notifications have nobody to take over when they fail: they are retried (backoff
     # up to backoff_cap_seconds) until they are this old, not max_attempts times.
     notify_retry_hours: float = Field(default=24, gt=0, le=24 * 14)
@@ -138,14 +145,14 @@ class Workers(Strict):
 
     # A source's lease lasts this long (at least 3 poll intervals) and is renewed at
     # every poll; a worker killed without clean-up blocks its sources this long.
-    lease_seconds: float = Field(default=120, ge=5)
+    lease_seconds: float = Field(default=120, ge=5, le=MAX_WAIT_SECONDS)
     # A reply claimed for sending this long ago belongs to a dead worker: another
     # worker checks the platform for it (never re-sends blindly) and finishes it.
-    stale_claim_seconds: float = Field(default=600, ge=5)
+    stale_claim_seconds: float = Field(default=600, ge=5, le=MAX_WAIT_SECONDS)
 
 
 class Processing(Strict):
-    interval_seconds: float = Field(default=5, gt=0)
+    interval_seconds: float = Field(default=5, gt=0, le=MAX_WAIT_SECONDS)
     batch_size: int = Field(default=200, ge=1, le=10_000)
 
 
@@ -234,9 +241,9 @@ class Channel(Strict):
 class RulesConfig(Strict):
     path: Path = Path("rules")
     max_replies_per_thread: int = Field(default=2, ge=0)
-    author_cooldown_minutes: float = Field(default=30, ge=0)
+    author_cooldown_minutes: float = Field(default=30, ge=0, le=MAX_WAIT_MINUTES)
     # The bot does not reply to mentions older than this (0: no limit); people still can.
-    max_age_hours: float = Field(default=24, ge=0)
+    max_age_hours: float = Field(default=24, ge=0, le=MAX_WAIT_HOURS)
 
 
 def _searchable(word: str) -> str:
@@ -423,6 +430,10 @@ class Web(Strict):
             port = int(port)
         if not isinstance(host, str) or isinstance(port, bool) or not isinstance(port, int):
             return data  # the field checks report it
+        if not 0 <= port <= 65535:
+            # Built from it, the default public_url was refused too, before web.port's
+            # own message, about a key the file does not have.
+            return data
         return {**data, "public_url": local_url(host, port)}
 
     @field_validator("public_url")

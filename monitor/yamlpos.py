@@ -11,6 +11,8 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import sys
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -218,6 +220,11 @@ def load_documents(path: Path, text: str | None = None) -> list[Document]:
             # `{url: slack://${T}}`: the `{` of ${ is a flow indicator.
             message += '; in [...] or {...} put a value with ${...} in quotes: "${NAME}"'
         raise ConfigError([Problem(str(path), line, col, "", message)]) from None
+    except yaml.reader.ReaderError as exc:
+        # PyYAML gives the offset into the text, on a second line of its message: the
+        # problem was reported at 1:1, away from the stray character (ESC pasted from a
+        # terminal, a DEL), and broke the one-problem-a-line output.
+        raise ConfigError([_unreadable_character(path, source, exc)]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([Problem(str(path), 1, 1, "", f"invalid YAML: {exc}")]) from None
     except RecursionError:
@@ -243,6 +250,19 @@ def load_documents(path: Path, text: str | None = None) -> list[Document]:
             raise ConfigError([Problem(str(path), bad.line, bad.col, "", bad.message)]) from None
         documents.append(Document(str(path), data, positions, node.start_mark.line + 1))
     return documents
+
+
+def _unreadable_character(path: Path, source: str, exc: yaml.reader.ReaderError) -> Problem:
+    index = min(max(exc.position, 0), len(source))
+    line = source.count("\n", 0, index) + 1
+    col = index - (source.rfind("\n", 0, index) + 1) + 1
+    code = exc.character  # the code point, for text PyYAML was given as str
+    if isinstance(code, int) and 0 <= code <= sys.maxunicode:
+        kind = "control character" if unicodedata.category(chr(code)) == "Cc" else "character"
+        message = f"invalid YAML: {kind} U+{code:04X} is not allowed; delete it"
+    else:
+        message = f"invalid YAML: {exc.reason}"
+    return Problem(str(path), line, col, "", message)
 
 
 def _too_many(path: Path, doc: Document, loc: Loc) -> ConfigError:

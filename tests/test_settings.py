@@ -193,6 +193,25 @@ EXPECTED = {
     ],
     # Aliases of aliases ("billion laughs"): nine levels of nine took check-config, and
     # every command reading the config, hours and all the memory there is.
+    # Waits past a year (or .inf) passed check-config, then overflowed the date
+    # arithmetic: check-config itself crashed on the rules' guards, and every poll,
+    # dispatch or health check failed with "OverflowError: date value out of range".
+    "durations_too_long.yaml": [
+        "4:3: rules.author_cooldown_minutes: Input should be less than or equal to 525600",
+        "5:3: rules.max_age_hours: Input should be less than or equal to 8760",
+        "7:3: workers.lease_seconds: Input should be less than or equal to 31536000",
+        "9:3: dispatch.backoff_cap_seconds: Input should be less than or equal to 31536000",
+        "11:3: alerts.realert_minutes: Input should be less than or equal to 525600",
+        "16:5: sources[0].interval_seconds: Input should be less than or equal to 31536000",
+    ],
+    # PyYAML's reader refuses control characters with the offset into the text, on two
+    # lines: it was reported at 1:1 ("in "<unicode string>", position 46").
+    "control_character.yaml": [
+        "3:27: invalid YAML: control character U+001B is not allowed; delete it"
+    ],
+    # The default public_url was built from the bad port, and refused first, at 3:1,
+    # though the file has no public_url.
+    "web_port_out_of_range.yaml": ["4:3: web.port: Input should be less than or equal to 65535"],
     "alias_bomb.yaml": [
         "7:1: l5: YAML expands to more than 100,000 values; an alias (*name) repeats"
         " everything its anchor (&name) holds"

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from monitor.domain import NAME_CHARS
+from monitor.domain import MAX_WAIT_SECONDS, NAME_CHARS
 
 SOURCE_NAME = r"^[A-Za-z0-9_.-]+$"
 # Reddit names: 3-21 letters, digits and underscores ("all" and "popular" included).
@@ -91,7 +91,7 @@ class RedditSettings(_Strict):
 
 class _RedditSourceBase(_Strict):
     name: str = Field(min_length=1, max_length=NAME_CHARS, pattern=SOURCE_NAME)
-    interval_seconds: float = Field(default=60, gt=0)
+    interval_seconds: float = Field(default=60, gt=0, le=MAX_WAIT_SECONDS)
     enabled: bool = True
     # Items read per listing per poll; older ones beyond it are reported as a gap.
     max_items: int = Field(default=100, ge=1, le=1000)
@@ -143,7 +143,7 @@ class RedditSubredditSourceConfig(_RedditSourceBase):
 
 class RedditSearchSourceConfig(_RedditSourceBase):
     type: Literal["reddit_search"]
-    interval_seconds: float = Field(default=300, gt=0)
+    interval_seconds: float = Field(default=300, gt=0, le=MAX_WAIT_SECONDS)
     # None: the brand name, quoted as a phrase.
     query: str | None = Field(default=None, min_length=1, max_length=512)
     subreddits: list[str] = Field(default_factory=lambda: ["all"], min_length=1)

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from monitor.domain import NAME_CHARS
+from monitor.domain import MAX_WAIT_SECONDS, NAME_CHARS
 from monitor.sources.x_parse import ID
 
 
@@ -19,7 +19,7 @@ class Strict(BaseModel):
 class XSourceBase(Strict):
     name: str = Field(min_length=1, max_length=NAME_CHARS, pattern=r"^[A-Za-z0-9_.-]+$")
     # 120 s keeps mentions under the Basic tier's 10 requests / 15 min per user.
-    interval_seconds: float = Field(default=120, ge=15)
+    interval_seconds: float = Field(default=120, ge=15, le=MAX_WAIT_SECONDS)
     max_results: int = Field(default=100, ge=10, le=100)  # posts per page (billed per post)
     max_pages: int = Field(default=5, ge=1, le=50)  # next_token pages per sweep
     # Re-read this far below the newest id: ids are not strictly time-ordered across
@@ -36,7 +36,7 @@ class XMentionsSourceConfig(XSourceBase):
 class XSearchSourceConfig(XSourceBase):
     type: Literal["x_search"]
     query: str = Field(min_length=1, max_length=512)
-    interval_seconds: float = Field(default=300, ge=15)
+    interval_seconds: float = Field(default=300, ge=15, le=MAX_WAIT_SECONDS)
 
 
 class XBudget(Strict):
