@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import socket
 import sys
 import threading
@@ -26,6 +27,7 @@ from monitor.settings import Settings, config_path, load_settings
 from monitor.store.db import (
     CannotCreateFolder,
     CannotDowngrade,
+    NeedsUpgrade,
     NotMigratedError,
     current_revision,
     downgrade,
@@ -110,16 +112,22 @@ def database_without_rules(config_file: Path | None) -> tuple[Settings, Engine]:
     while the files are broken."""
     settings = config_or_exit(config_file)
     engine = engine_for(settings.database)
-    migrated_or_exit(engine)
+    migrated_or_exit(engine, config_file)
     return settings, engine
 
 
-def migrated_or_exit(engine: Engine) -> None:
+def migrated_or_exit(engine: Engine, config_file: Path | None) -> None:
     """Exit 1, naming the command to run, unless the database is at this version's
     schema: on an older one every read of a new column fails, and on a newer one (a
     rolled-back release) writes could lose data."""
     try:
         require_migrated(engine)
+    except NeedsUpgrade as exc:
+        engine.dispose()
+        # $INCHANNEL_CONFIG reaches `db upgrade` as it reached this command; --config not.
+        option = "" if config_file is None else f" --config {shlex.quote(str(config_file))}"
+        click.echo(f"error: {exc.advice(option)}", err=True)
+        sys.exit(1)
     except NotMigratedError as exc:
         engine.dispose()
         click.echo(f"error: {exc}", err=True)
@@ -322,20 +330,26 @@ def run(config_file: Path | None, once: bool, dry_run: bool, serve: bool | None)
 
     try:
         with only_worker(settings.database.url):
-            _run(settings, rules, once=once, dry_run=dry_run, serve=serve)
+            _run(settings, rules, once=once, dry_run=dry_run, serve=serve, config_file=config_file)
     except AnotherWorker as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)  # not 2: under systemd, a restart racing the old process's exit retries
 
 
 def _run(
-    settings: Settings, rules: RuleEngine, *, once: bool, dry_run: bool, serve: bool | None
+    settings: Settings,
+    rules: RuleEngine,
+    *,
+    once: bool,
+    dry_run: bool,
+    serve: bool | None,
+    config_file: Path | None,
 ) -> None:
     from monitor.ingest import resume_stopped_sources
     from monitor.runtime import build_runtime
 
     rt = build_runtime(settings, dry_run=dry_run, rules=rules)
-    migrated_or_exit(rt.engine)
+    migrated_or_exit(rt.engine, config_file)
     if not once:
         _serve_metrics_or_exit(rt)  # metrics.port: a listener for workers without the dashboard
     if not settings.is_demo:  # the demo posts nowhere, dry run or not
@@ -468,7 +482,7 @@ def serve_command(config_file: Path | None) -> None:
     from monitor.web.server import serve
 
     rt = build_runtime(settings, rules_optional=True)
-    migrated_or_exit(rt.engine)  # as a worker does
+    migrated_or_exit(rt.engine, config_file)  # as a worker does
     _warn_without_rules(rt)
     serve(rt, sock=_listen_or_exit(settings))
 
