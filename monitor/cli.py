@@ -23,7 +23,7 @@ from monitor import __version__
 from monitor.commands.options import config_option
 from monitor.database_settings import Database
 from monitor.logs import setup_logging
-from monitor.settings import Settings, config_path, load_settings
+from monitor.settings import CONFIG_ENV, Settings, config_path, load_settings
 from monitor.store.db import (
     CannotCreateFolder,
     CannotDowngrade,
@@ -90,16 +90,36 @@ def config_or_exit(config_file: Path | None) -> Settings:
     """The config file alone, or exit 2; the rule files are not read. Serve and the case
     and user commands build their runtime with ``rules_optional``: a broken rules commit
     is when people answer by hand."""
+    path = config_path(config_file)
     try:
-        settings = load_settings(config_path(config_file))
+        settings = load_settings(path)
     except ConfigError as exc:
-        fail_config(exc, config_file)
+        fail_config(_whence(exc, path, config_file), config_file)
     # Every command logs in the configured format (JSON lines, escaped plain text);
     # those that print their results show warnings and errors only. `run` and `serve`
     # set the configured level once the rules are loaded.
     quiet = max(logging.getLevelName(settings.logging.level), logging.WARNING)
     setup_logging(quiet, json_lines=settings.logging.json_lines)
     return settings
+
+
+def _whence(error: ConfigError, path: Path, config_file: Path | None) -> ConfigError:
+    """A config file that is missing, with where its name came from when no --config
+    gave it: a first command run outside the checkout named a file nobody typed."""
+    if config_file is not None or path.exists():
+        return error
+    if os.environ.get(CONFIG_ENV):
+        whence = f"from {CONFIG_ENV}"
+    else:
+        whence = (
+            "the default config file, in the current directory: give --config FILE or set "
+            f"{CONFIG_ENV}"
+        )
+    problems = [
+        replace(p, message=f"{p.message} ({whence})") if p.file == str(path) else p
+        for p in error.problems
+    ]
+    return ConfigError(problems)
 
 
 def _count(n: int, noun: str) -> str:
