@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import socket
 import sys
 import threading
@@ -22,10 +23,11 @@ from monitor import __version__
 from monitor.commands.options import config_option
 from monitor.database_settings import Database
 from monitor.logs import setup_logging
-from monitor.settings import Settings, config_path, load_settings
+from monitor.settings import CONFIG_ENV, Settings, config_path, load_settings
 from monitor.store.db import (
     CannotCreateFolder,
     CannotDowngrade,
+    NeedsUpgrade,
     NotMigratedError,
     current_revision,
     downgrade,
@@ -88,16 +90,36 @@ def config_or_exit(config_file: Path | None) -> Settings:
     """The config file alone, or exit 2; the rule files are not read. Serve and the case
     and user commands build their runtime with ``rules_optional``: a broken rules commit
     is when people answer by hand."""
+    path = config_path(config_file)
     try:
-        settings = load_settings(config_path(config_file))
+        settings = load_settings(path)
     except ConfigError as exc:
-        fail_config(exc, config_file)
+        fail_config(_whence(exc, path, config_file), config_file)
     # Every command logs in the configured format (JSON lines, escaped plain text);
     # those that print their results show warnings and errors only. `run` and `serve`
     # set the configured level once the rules are loaded.
     quiet = max(logging.getLevelName(settings.logging.level), logging.WARNING)
     setup_logging(quiet, json_lines=settings.logging.json_lines)
     return settings
+
+
+def _whence(error: ConfigError, path: Path, config_file: Path | None) -> ConfigError:
+    """A config file that is missing, with where its name came from when no --config
+    gave it: a first command run outside the checkout named a file nobody typed."""
+    if config_file is not None or path.exists():
+        return error
+    if os.environ.get(CONFIG_ENV):
+        whence = f"from {CONFIG_ENV}"
+    else:
+        whence = (
+            "the default config file, in the current directory: give --config FILE or set "
+            f"{CONFIG_ENV}"
+        )
+    problems = [
+        replace(p, message=f"{p.message} ({whence})") if p.file == str(path) else p
+        for p in error.problems
+    ]
+    return ConfigError(problems)
 
 
 def _count(n: int, noun: str) -> str:
@@ -110,16 +132,22 @@ def database_without_rules(config_file: Path | None) -> tuple[Settings, Engine]:
     while the files are broken."""
     settings = config_or_exit(config_file)
     engine = engine_for(settings.database)
-    migrated_or_exit(engine)
+    migrated_or_exit(engine, config_file)
     return settings, engine
 
 
-def migrated_or_exit(engine: Engine) -> None:
+def migrated_or_exit(engine: Engine, config_file: Path | None) -> None:
     """Exit 1, naming the command to run, unless the database is at this version's
     schema: on an older one every read of a new column fails, and on a newer one (a
     rolled-back release) writes could lose data."""
     try:
         require_migrated(engine)
+    except NeedsUpgrade as exc:
+        engine.dispose()
+        # $INCHANNEL_CONFIG reaches `db upgrade` as it reached this command; --config not.
+        option = "" if config_file is None else f" --config {shlex.quote(str(config_file))}"
+        click.echo(f"error: {exc.advice(option)}", err=True)
+        sys.exit(1)
     except NotMigratedError as exc:
         engine.dispose()
         click.echo(f"error: {exc}", err=True)
@@ -322,20 +350,26 @@ def run(config_file: Path | None, once: bool, dry_run: bool, serve: bool | None)
 
     try:
         with only_worker(settings.database.url):
-            _run(settings, rules, once=once, dry_run=dry_run, serve=serve)
+            _run(settings, rules, once=once, dry_run=dry_run, serve=serve, config_file=config_file)
     except AnotherWorker as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)  # not 2: under systemd, a restart racing the old process's exit retries
 
 
 def _run(
-    settings: Settings, rules: RuleEngine, *, once: bool, dry_run: bool, serve: bool | None
+    settings: Settings,
+    rules: RuleEngine,
+    *,
+    once: bool,
+    dry_run: bool,
+    serve: bool | None,
+    config_file: Path | None,
 ) -> None:
     from monitor.ingest import resume_stopped_sources
     from monitor.runtime import build_runtime
 
     rt = build_runtime(settings, dry_run=dry_run, rules=rules)
-    migrated_or_exit(rt.engine)
+    migrated_or_exit(rt.engine, config_file)
     if not once:
         _serve_metrics_or_exit(rt)  # metrics.port: a listener for workers without the dashboard
     if not settings.is_demo:  # the demo posts nowhere, dry run or not
@@ -468,7 +502,7 @@ def serve_command(config_file: Path | None) -> None:
     from monitor.web.server import serve
 
     rt = build_runtime(settings, rules_optional=True)
-    migrated_or_exit(rt.engine)  # as a worker does
+    migrated_or_exit(rt.engine, config_file)  # as a worker does
     _warn_without_rules(rt)
     serve(rt, sock=_listen_or_exit(settings))
 

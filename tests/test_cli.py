@@ -95,7 +95,7 @@ def test_run_once_interrupted_mid_cycle_releases_its_leases(
 def test_run_refuses_an_unmigrated_database(demo_config: Path) -> None:
     code, output = invoke("run", "--once", "--config", str(demo_config))
     assert code == 1
-    assert "has no schema; run `inchannel db upgrade` first" in output
+    assert f"has no schema; run `inchannel db upgrade --config {demo_config}` first" in output
 
 
 def test_db_current_reports_revision(demo_config: Path) -> None:
@@ -169,10 +169,49 @@ def test_schema_commands_wait_the_configured_busy_timeout(
     assert sqlite_busy_timeouts == {source: {1234}, str(target.resolve()): {1234}}
 
 
+def test_the_upgrade_advice_names_the_config_the_command_was_given(
+    demo_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run as written, `inchannel db upgrade` without the --config the refused command had
+    reads ./config/inchannel.yaml: elsewhere "cannot read", or another database migrated."""
+    monkeypatch.delenv("INCHANNEL_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    for command in (("run", "--once"), ("status",), ("cases", "list"), ("users", "list")):
+        code, output = invoke(*command, "--config", str(demo_config))
+        assert code == 1, output
+        assert output.endswith(f"run `inchannel db upgrade --config {demo_config}` first\n")
+    # Followed to the letter, the advice works.
+    code, output = invoke("db", "upgrade", "--config", str(demo_config))
+    assert code == 0, output
+    assert invoke("run", "--once", "--config", str(demo_config))[0] == 0
+
+
+def test_the_upgrade_advice_quotes_a_config_path_for_the_shell(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "my config" / "inchannel.yaml"
+    shutil.copytree(REPO / "config", config.parent)
+    monkeypatch.chdir(config.parent)
+    code, output = invoke("status", "--config", str(config))
+    assert code == 1, output
+    assert f"run `inchannel db upgrade --config '{config}'` first" in output
+
+
+def test_the_upgrade_advice_needs_no_config_option_when_none_was_given(
+    demo_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # $INCHANNEL_CONFIG is read by `db upgrade` too.
+    monkeypatch.setenv("INCHANNEL_CONFIG", str(demo_config))
+    code, output = invoke("status")
+    assert code == 1, output
+    assert output.endswith("has no schema; run `inchannel db upgrade` first\n")
+
+
 def test_x_status_on_an_unmigrated_database_says_what_to_run(demo_config: Path) -> None:
     code, output = invoke("x", "status", "--config", str(demo_config))
     assert code == 1
-    assert "has no schema; run `inchannel db upgrade` first" in output  # not "no such table"
+    # not "no such table"
+    assert f"has no schema; run `inchannel db upgrade --config {demo_config}` first" in output
 
 
 def test_a_database_a_newer_release_migrated_is_named_as_such(
@@ -225,7 +264,8 @@ def test_a_database_of_another_alembic_application_is_named_as_such(
 def test_rules_status_on_an_unmigrated_database_says_so(demo_config: Path) -> None:
     code, output = invoke("rules", "status", "--config", str(demo_config))
     assert code == 1
-    assert output.strip().endswith("has no schema; run `inchannel db upgrade` first")
+    upgrade = f"inchannel db upgrade --config {demo_config}"
+    assert output.strip().endswith(f"has no schema; run `{upgrade}` first")
 
 
 def test_dry_run_records_to_the_default_file(
@@ -383,7 +423,8 @@ def test_serve_refuses_a_database_older_than_its_code(
     code, output = invoke("serve", "--config", str(demo_config))
     state = "has no schema" if revision is None else f"is at revision {revision}"
     assert (code, served) == (1, [])
-    assert output == f"error: the database {where} {state}; run `inchannel db upgrade` first\n"
+    upgrade = f"inchannel db upgrade --config {demo_config}"
+    assert output == f"error: the database {where} {state}; run `{upgrade}` first\n"
 
 
 def test_a_rule_file_changed_during_start_is_not_a_traceback(

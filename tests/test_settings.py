@@ -540,3 +540,32 @@ def test_a_malformed_environment_reference_is_a_config_error(
         f"{config}:2:12: database.url: '${{' that is not an environment variable reference:"
         " write ${NAME}, NAME of letters, digits and _"
     ]
+
+
+def test_a_missing_default_config_says_how_to_name_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first command run outside the checkout (no --config, no $INCHANNEL_CONFIG)
+    named a file the operator never gave, and not where the default comes from."""
+    monkeypatch.delenv("INCHANNEL_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    for command in (["check-config"], ["status"], ["cases", "list"]):
+        result = CliRunner().invoke(main, command)
+        assert result.exit_code == 2, result.output
+        assert result.output == (
+            "config/inchannel.yaml:1:1: cannot read: No such file or directory (the default "
+            "config file, in the current directory: give --config FILE or set "
+            "INCHANNEL_CONFIG)\n1 error(s) in the configuration\n"
+        )
+
+
+def test_a_missing_config_from_the_environment_says_where_it_came_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INCHANNEL_CONFIG", str(tmp_path / "gone.yaml"))
+    result = CliRunner().invoke(main, ["check-config"])
+    assert result.exit_code == 2
+    assert result.output.startswith(
+        f"{tmp_path / 'gone.yaml'}:1:1: cannot read: No such file or directory "
+        "(from INCHANNEL_CONFIG)\n"
+    )

@@ -71,7 +71,7 @@ def runtime(config_file: Path | None) -> Runtime:
     from monitor.runtime import build_runtime
 
     rt = build_runtime(config_or_exit(config_file), rules_optional=True)
-    migrated_or_exit(rt.engine)
+    migrated_or_exit(rt.engine, config_file)
     return rt
 
 

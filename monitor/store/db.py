@@ -32,6 +32,22 @@ class NotMigratedError(RuntimeError):
     """The database schema is missing or older than this version of inchannel."""
 
 
+class NeedsUpgrade(NotMigratedError):
+    """No schema, or an older one: `inchannel db upgrade` is the cure."""
+
+    def __init__(self, where: str, state: str) -> None:
+        self.where = where
+        self.state = state
+        super().__init__(self.advice())
+
+    def advice(self, config_option: str = "") -> str:
+        """The message, its command given ``config_option`` (`` --config FILE``): the
+        advice is run as written, and without the refused command's --config it
+        migrates ./config/inchannel.yaml's database, not this one."""
+        command = f"inchannel db upgrade{config_option}"
+        return f"the database {self.where} {self.state}; run `{command}` first"
+
+
 class CannotDowngrade(RuntimeError):
     """A revision `db downgrade` cannot take the database back to."""
 
@@ -249,7 +265,7 @@ def require_migrated(engine: Engine) -> None:
         return
     where = engine.url.render_as_string(hide_password=True)
     state = "has no schema" if current is None else f"is at revision {current}"
-    raise NotMigratedError(f"the database {where} {state}; run `inchannel db upgrade` first")
+    raise NeedsUpgrade(where, state)
 
 
 def require_known_revision(engine: Engine) -> str | None:
