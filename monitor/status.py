@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -539,7 +539,9 @@ def _job_failing(source: SourceHealth, now: datetime) -> JobFailing | None:
     reports = jobstate.reports_of(
         source.details, source.consecutive_failures, source.last_poll_at, source.last_error
     )
-    return jobstate.failing(source.name, reports, now)
+    job = jobstate.failing(source.name, reports, now)
+    # The driver's first line can quote a stored value: inert, as a source's error is.
+    return replace(job, error=bounded_error(job.error)) if job is not None else None
 
 
 def _stale(

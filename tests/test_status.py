@@ -561,3 +561,24 @@ def test_stored_times_without_a_zone_are_unknown_not_a_crash(
     assert status.sources[0].cursor_lag_seconds is not None
     poll_source(rt, "feed")
     assert collect(rt).healthy
+
+
+def test_a_failing_jobs_problem_quotes_its_error_inert(make_runtime: RuntimeFactory) -> None:
+    # A job's error is the first line of the driver's message, which can quote a stored
+    # value (PostgreSQL's `invalid input syntax for type ...: "..."`): the problem, read
+    # in a terminal or a monitoring agent's one-line result, carried it raw, escape
+    # sequences and bidi controls included, unlike a source's.
+    from monitor.daemon import guarded
+
+    rt = make_runtime([mention(1)])
+    poll_source(rt, "feed")
+
+    def failing() -> bool:
+        raise RuntimeError("bad value \x1b[2J\x1b]0;pwned\x07 \u202eevil")
+
+    guarded("process", rt, failing, recorded_every=5)()
+    (problem,) = collect(rt).problems
+    assert problem == (
+        "job process: 1 failed run in a row, the last 0 min ago: "
+        "RuntimeError: bad value [2J]0;pwned evil"
+    )
