@@ -617,3 +617,14 @@ def test_the_status_text_prints_a_stored_error_as_it_is(
     assert f"│ {error} " in row
     problems = [line for line in result.output.splitlines() if line.startswith("unhealthy:")]
     assert f"unhealthy: rules: last reload failed: {error}" in problems
+
+
+def test_an_expired_lease_names_no_worker(make_runtime: RuntimeFactory) -> None:
+    # A worker killed (SIGKILL, a lost host) leaves its id on the sources it leased:
+    # status went on naming it as the source's worker long after its lease expired,
+    # when nobody held the source (and the operator looked for it on that host).
+    rt = make_runtime([mention(1)])
+    poll_source(rt, "feed")
+    assert collect(rt).sources[0].lease_owner == rt.worker_id
+    rt.clock.advance(seconds=121)  # type: ignore[attr-defined]
+    assert collect(rt).sources[0].lease_owner is None
