@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -323,10 +323,18 @@ def _health(name: str, row: SourceState | None, configured: bool, now: datetime)
         row.rate_limit_reset_at,
         row.next_poll_at,
         row.items_total,
-        row.lease_owner,
+        _lease_holder(row, now),
         details,
         _cursor_lag(row.last_success_at, details, now) if configured else None,
     )
+
+
+def _lease_holder(row: SourceState, now: datetime) -> str | None:
+    """The worker whose lease holds the source. A killed worker leaves its id on the row
+    until another takes the source (ingest.take_lease): past its expiry the lease holds
+    nothing, and naming that worker sent the operator to a process that was gone."""
+    expires = row.lease_expires_at
+    return row.lease_owner if expires is None or expires >= now else None
 
 
 def _cursor_lag(success: datetime | None, details: dict[str, Any], now: datetime) -> float | None:
@@ -539,7 +547,9 @@ def _job_failing(source: SourceHealth, now: datetime) -> JobFailing | None:
     reports = jobstate.reports_of(
         source.details, source.consecutive_failures, source.last_poll_at, source.last_error
     )
-    return jobstate.failing(source.name, reports, now)
+    job = jobstate.failing(source.name, reports, now)
+    # The driver's first line can quote a stored value: inert, as a source's error is.
+    return replace(job, error=bounded_error(job.error)) if job is not None else None
 
 
 def _stale(

@@ -561,3 +561,70 @@ def test_stored_times_without_a_zone_are_unknown_not_a_crash(
     assert status.sources[0].cursor_lag_seconds is not None
     poll_source(rt, "feed")
     assert collect(rt).healthy
+
+
+def test_a_failing_jobs_problem_quotes_its_error_inert(make_runtime: RuntimeFactory) -> None:
+    # A job's error is the first line of the driver's message, which can quote a stored
+    # value (PostgreSQL's `invalid input syntax for type ...: "..."`): the problem, read
+    # in a terminal or a monitoring agent's one-line result, carried it raw, escape
+    # sequences and bidi controls included, unlike a source's.
+    from monitor.daemon import guarded
+
+    rt = make_runtime([mention(1)])
+    poll_source(rt, "feed")
+
+    def failing() -> bool:
+        raise RuntimeError("bad value \x1b[2J\x1b]0;pwned\x07 \u202eevil")
+
+    guarded("process", rt, failing, recorded_every=5)()
+    (problem,) = collect(rt).problems
+    assert problem == (
+        "job process: 1 failed run in a row, the last 0 min ago: "
+        "RuntimeError: bad value [2J]0;pwned evil"
+    )
+
+
+class Literal:
+    """A source whose API's error body holds what rich reads as markup: emoji codes,
+    a tag, a trailing backslash."""
+
+    name = "feed"
+
+    def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
+        raise SourceError("x failed :warning: [bold]b[/bold] C:\\temp\\")
+
+
+def test_the_status_text_prints_a_stored_error_as_it_is(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # rich turned ":warning:" into an emoji and showed a trailing backslash twice, in
+    # the table and in the problem: the operator read an error the platform never sent.
+    from monitor.rules.reload import RULES_STATE
+    from monitor.store.queries import source_state
+
+    rt = make_runtime()
+    rt.sources["feed"] = Literal()
+    polled_each_minute(rt, 20)
+    error = "x failed :warning: [bold]b[/bold] C:\\temp\\"
+    with transaction(rt.sessions) as session:  # a problem that quotes it whatever the time
+        source_state(session, RULES_STATE).last_error = error
+    config = tmp_path / "inchannel.yaml"
+    settings = rt.settings.model_dump(mode="json", exclude_unset=True)
+    config.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    runner = CliRunner()
+    result = runner.invoke(main, ["status", "--config", str(config)], env={"COLUMNS": "400"})
+    (row,) = [line for line in result.output.splitlines() if line.startswith("│ feed ")]
+    assert f"│ {error} " in row
+    problems = [line for line in result.output.splitlines() if line.startswith("unhealthy:")]
+    assert f"unhealthy: rules: last reload failed: {error}" in problems
+
+
+def test_an_expired_lease_names_no_worker(make_runtime: RuntimeFactory) -> None:
+    # A worker killed (SIGKILL, a lost host) leaves its id on the sources it leased:
+    # status went on naming it as the source's worker long after its lease expired,
+    # when nobody held the source (and the operator looked for it on that host).
+    rt = make_runtime([mention(1)])
+    poll_source(rt, "feed")
+    assert collect(rt).sources[0].lease_owner == rt.worker_id
+    rt.clock.advance(seconds=121)  # type: ignore[attr-defined]
+    assert collect(rt).sources[0].lease_owner is None

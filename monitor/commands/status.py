@@ -11,8 +11,8 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import SystemClock
@@ -116,15 +116,16 @@ def _print(status: Status) -> None:
             _lag(s.cursor_lag_seconds),
             _when(s.next_poll_at, now),
             str(s.items_total),
-            escape(s.lease_owner or "-"),
-            # An API's error body, not ours: one line, nothing a terminal acts on.
-            escape(inert_line(s.last_error or "", 120)),
+            Text(s.lease_owner or "-"),
+            # An API's error body, not ours: one line, nothing a terminal acts on, and
+            # Text, not markup: rich made ":warning:" an emoji and doubled a final "\\".
+            Text(inert_line(s.last_error or "", 120)),
         )
     console.print(table)
     for s in status.sources:
         if s.details:
             shown = ", ".join(f"{k}={_short(v)}" for k, v in sorted(s.details.items()))
-            console.print(f"  {escape(s.name)}: {escape(shown)}")
+            console.print(Text(f"  {s.name}: {shown}"))
     oldest = _when(status.oldest_unprocessed_at, now)
     console.print(f"Processing: {status.unprocessed} waiting; oldest stored {oldest}")
     outbox = ", ".join(f"{k} {v}" for k, v in sorted(status.outbox.items()) if v) or "empty"
@@ -139,9 +140,9 @@ def _print(status: Status) -> None:
     console.print(f"Health checks: last {last_check}, running since {run_start}")
     for alert in status.alerts:
         since = alert.since.strftime("%Y-%m-%d %H:%M")
-        console.print(f"[yellow]alert:[/yellow] {escape(alert.text)} (since {since} UTC)")
+        console.print(Text.assemble(("alert:", "yellow"), f" {alert.text} (since {since} UTC)"))
     if status.problems:
         for problem in status.problems:
-            console.print(f"[red]unhealthy:[/red] {escape(problem)}")
+            console.print(Text.assemble(("unhealthy:", "red"), f" {problem}"))
     else:
         console.print("[green]healthy[/green]")
