@@ -401,3 +401,25 @@ def test_a_target_password_from_the_environment_is_url_encoded_and_not_shown(
     assert "s3cr" not in result.output
     assert revision_of(pg_target) == head_revision()
 
+
+def test_the_upgrade_advice_for_an_unmigrated_source_names_the_config(tmp_path: Path) -> None:
+    """Run as written, `inchannel db upgrade` without the copy's --config migrated
+    ./config/inchannel.yaml's database (or could not read it), and the copy was refused
+    again."""
+    from click.testing import CliRunner
+
+    from monitor.cli import main
+    from tests.conftest import demo_copy
+
+    config = demo_copy(tmp_path)
+    sqlite3.connect(tmp_path / "inchannel.db").close()  # there, without a schema
+    target = tmp_path / "target.db"
+    result = CliRunner().invoke(
+        main, ["db", "copy", "--to", f"sqlite:///{target}", "--config", str(config)]
+    )
+    assert result.exit_code == 1, result.output
+    assert result.output == (
+        f"error: source: the database sqlite:///{tmp_path}/inchannel.db has no schema; "
+        f"run `inchannel db upgrade --config {config}` first\n"
+    )
+    assert not target.exists()
