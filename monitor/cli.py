@@ -136,6 +136,12 @@ def database_without_rules(config_file: Path | None) -> tuple[Settings, Engine]:
     return settings, engine
 
 
+def upgrade_config_option(config_file: Path | None) -> str:
+    """The `` --config FILE`` for advice to run `inchannel db upgrade`: $INCHANNEL_CONFIG
+    reaches `db upgrade` as it reached the refused command; --config does not."""
+    return "" if config_file is None else f" --config {shlex.quote(str(config_file))}"
+
+
 def migrated_or_exit(engine: Engine, config_file: Path | None) -> None:
     """Exit 1, naming the command to run, unless the database is at this version's
     schema: on an older one every read of a new column fails, and on a newer one (a
@@ -144,9 +150,7 @@ def migrated_or_exit(engine: Engine, config_file: Path | None) -> None:
         require_migrated(engine)
     except NeedsUpgrade as exc:
         engine.dispose()
-        # $INCHANNEL_CONFIG reaches `db upgrade` as it reached this command; --config not.
-        option = "" if config_file is None else f" --config {shlex.quote(str(config_file))}"
-        click.echo(f"error: {exc.advice(option)}", err=True)
+        click.echo(f"error: {exc.advice(upgrade_config_option(config_file))}", err=True)
         sys.exit(1)
     except NotMigratedError as exc:
         engine.dispose()
@@ -280,7 +284,7 @@ def db_copy(config_file: Path | None, target_url: str) -> None:
     database.url at it. Give the password as ${NAME} (quoted from the shell), not in
     the command line, where ps and the shell's history show it.
     """
-    from monitor.store.copy import CopyError, copy_database
+    from monitor.store.copy import CopyError, SourceNeedsUpgrade, copy_database
 
     # Schema work needs no rules: a bad rules commit must not block an upgrade or a move.
     settings = config_or_exit(config_file)
@@ -311,6 +315,9 @@ def db_copy(config_file: Path | None, target_url: str) -> None:
             "before copying; what it writes meanwhile or later would not be in the copy",
             err=True,
         )
+        sys.exit(1)
+    except SourceNeedsUpgrade as exc:
+        click.echo(f"error: {exc.advice(upgrade_config_option(config_file))}", err=True)
         sys.exit(1)
     except CopyError as exc:
         click.echo(f"error: {exc}", err=True)

@@ -92,7 +92,9 @@ def test_run_once_interrupted_mid_cycle_releases_its_leases(
     assert all(owner is None for _, owner in leases)
 
 
-def test_run_refuses_an_unmigrated_database(demo_config: Path) -> None:
+def test_run_refuses_an_unmigrated_database(demo_config: Path, tmp_path: Path) -> None:
+    (tmp_path / "var").mkdir()
+    sqlite3.connect(tmp_path / "var" / "inchannel.db").close()  # there, without a schema
     code, output = invoke("run", "--once", "--config", str(demo_config))
     assert code == 1
     assert f"has no schema; run `inchannel db upgrade --config {demo_config}` first" in output
@@ -204,14 +206,14 @@ def test_the_upgrade_advice_needs_no_config_option_when_none_was_given(
     monkeypatch.setenv("INCHANNEL_CONFIG", str(demo_config))
     code, output = invoke("status")
     assert code == 1, output
-    assert output.endswith("has no schema; run `inchannel db upgrade` first\n")
+    assert output.endswith("does not exist yet; run `inchannel db upgrade` first\n")
 
 
 def test_x_status_on_an_unmigrated_database_says_what_to_run(demo_config: Path) -> None:
     code, output = invoke("x", "status", "--config", str(demo_config))
     assert code == 1
     # not "no such table"
-    assert f"has no schema; run `inchannel db upgrade --config {demo_config}` first" in output
+    assert f"does not exist yet; run `inchannel db upgrade --config {demo_config}` first" in output
 
 
 def test_a_database_a_newer_release_migrated_is_named_as_such(
@@ -265,7 +267,7 @@ def test_rules_status_on_an_unmigrated_database_says_so(demo_config: Path) -> No
     code, output = invoke("rules", "status", "--config", str(demo_config))
     assert code == 1
     upgrade = f"inchannel db upgrade --config {demo_config}"
-    assert output.strip().endswith(f"has no schema; run `{upgrade}` first")
+    assert output.strip().endswith(f"does not exist yet; run `{upgrade}` first")
 
 
 def test_dry_run_records_to_the_default_file(
@@ -421,7 +423,9 @@ def test_serve_refuses_a_database_older_than_its_code(
     served: list[object] = []
     monkeypatch.setattr("monitor.web.server.serve", lambda rt, **_: served.append(rt))
     code, output = invoke("serve", "--config", str(demo_config))
-    state = "has no schema" if revision is None else f"is at revision {revision}"
+    state = f"is at revision {revision}"
+    if revision is None:  # a SQLite file is created by the migrations alone
+        state = "does not exist yet" if db_url.startswith("sqlite") else "has no schema"
     assert (code, served) == (1, [])
     upgrade = f"inchannel db upgrade --config {demo_config}"
     assert output == f"error: the database {where} {state}; run `{upgrade}` first\n"
@@ -757,3 +761,18 @@ def test_a_database_folder_that_cannot_be_created_is_one_line_and_exit_2(
         f"error: cannot create the database folder {tmp_path / 'var'}: File exists; "
         "the user running inchannel must be able to create it, or create it for that user\n"
     )
+
+
+def test_a_database_not_created_yet_is_left_uncreated(demo_config: Path, tmp_path: Path) -> None:
+    """`inchannel status` on a fresh checkout created an empty SQLite file, then said it
+    had no schema: a typo in database.url left a stray database behind, and the file
+    looked like one someone had set up."""
+    database = tmp_path / "var" / "inchannel.db"
+    for command in (("status",), ("run", "--once"), ("cases", "list"), ("rules", "status")):
+        code, output = invoke(*command, "--config", str(demo_config))
+        assert code == 1, output
+        assert output == (
+            f"error: the database sqlite:///{database} does not exist yet; "
+            f"run `inchannel db upgrade --config {demo_config}` first\n"
+        )
+        assert not database.exists(), command

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,6 +79,7 @@ def test_copy_sqlite_to_postgresql(tmp_path: Path, pg_target: str) -> None:
 
 
 def test_copy_refuses_an_unmigrated_source(tmp_path: Path, pg_target: str) -> None:
+    sqlite3.connect(tmp_path / "empty.db").close()  # there, without a schema
     source, target = make_engine(f"sqlite:///{tmp_path / 'empty.db'}"), make_engine(pg_target)
     with pytest.raises(CopyError, match=r"^source: the database sqlite:///.* has no schema; run"):
         copy_database(source, target)
@@ -398,3 +400,26 @@ def test_a_target_password_from_the_environment_is_url_encoded_and_not_shown(
     assert password in passwords
     assert "s3cr" not in result.output
     assert revision_of(pg_target) == head_revision()
+
+
+def test_the_upgrade_advice_for_an_unmigrated_source_names_the_config(tmp_path: Path) -> None:
+    """Run as written, `inchannel db upgrade` without the copy's --config migrated
+    ./config/inchannel.yaml's database (or could not read it), and the copy was refused
+    again."""
+    from click.testing import CliRunner
+
+    from monitor.cli import main
+    from tests.conftest import demo_copy
+
+    config = demo_copy(tmp_path)
+    sqlite3.connect(tmp_path / "inchannel.db").close()  # there, without a schema
+    target = tmp_path / "target.db"
+    result = CliRunner().invoke(
+        main, ["db", "copy", "--to", f"sqlite:///{target}", "--config", str(config)]
+    )
+    assert result.exit_code == 1, result.output
+    assert result.output == (
+        f"error: source: the database sqlite:///{tmp_path}/inchannel.db has no schema; "
+        f"run `inchannel db upgrade --config {config}` first\n"
+    )
+    assert not target.exists()

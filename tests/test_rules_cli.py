@@ -216,3 +216,33 @@ def test_json_output_keeps_text_readable_but_no_c1_control_raw() -> None:
     line = json_line({"text": "café \u009b31m \x1b[2J"})
     assert line == '{"text": "café \\u009b31m \\u001b[2J"}'
     assert json.loads(line) == {"text": "café \u009b31m \x1b[2J"}
+
+
+def test_rules_test_warns_of_a_source_name_no_source_has(tmp_path: Path) -> None:
+    """A misspelt --source was taken as given: rules on `source:` then simply did not
+    match, as if the rule were wrong. A name that no source has yet is still tested (a
+    rule may be written ahead for a source still commented out, docs/rules.md), with
+    the warning check-config gives such a rule."""
+    sample = REPO / "config" / "samples" / "mentions.jsonl"
+    path = config(tmp_path)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        text + f"sources:\n  - {{name: x-mentions, type: replay, path: {sample}}}\n"
+        f"  - {{name: demo, type: replay, path: {sample}}}\n",
+        encoding="utf-8",
+    )
+    write(
+        tmp_path / "rules",
+        "name: from-x\nmatch: {source: x-mentons}\nthen: {tag: [x]}\n",
+        "10-x.yaml",
+    )
+    args = ("rules", "test", "--config", str(path), "--sample", str(sample), "--json")
+    code, out, err = run(*args, "--source", "x-mentons")
+    assert code == 0
+    assert err == (
+        "warning: --source: no source is named 'x-mentons' (sources: demo, x-mentions); "
+        "tested as given, but no mention the daemon reads comes from it\n"
+    )
+    assert json.loads(out.splitlines()[0])["matched"] == ["from-x"]
+    code, _, err = run(*args, "--source", "x-mentions")
+    assert (code, err) == (0, "")

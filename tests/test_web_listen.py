@@ -97,5 +97,19 @@ def test_the_dashboard_names_a_taken_port_once() -> None:
         with pytest.raises(CannotListen) as refused:
             listen("127.0.0.1", port)
     assert str(refused.value) == (
-        f"the dashboard cannot listen on 127.0.0.1:{port}: Address already in use"
+        f"the dashboard cannot listen on 127.0.0.1:{port}: Address already in use "
+        "(another program has this port: set web.port in the config to another)"
+    )
+
+
+def test_serve_on_a_taken_port_names_the_setting_that_changes_it(tmp_path: Path) -> None:
+    # `make run` with something else on 8000: the error gave no word of web.port.
+    with busy_port() as holder:
+        port = holder.getsockname()[1]
+        config = demo_on(tmp_path, port)
+        result = CliRunner().invoke(main, ["serve", "--config", str(config)])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"error: the dashboard cannot listen on 127.0.0.1:{port}: Address already in use "
+        "(another program has this port: set web.port in the config to another)\n"
     )

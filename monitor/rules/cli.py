@@ -37,6 +37,17 @@ def test_rules(
     from monitor.sources.replay import load_jsonl
 
     settings, engine = settings_or_exit(config_file)
+    known = sorted(s.name for s in settings.sources)
+    if source is not None and source not in known:
+        # A warning, as check-config gives a rule naming such a source: a rule may be
+        # written ahead for a source still commented out, but a misspelt --source made
+        # rules on `source:` look as if they did not match.
+        listed = ", ".join(known) or "none"
+        click.echo(
+            f"warning: --source: no source is named {source!r} (sources: {listed}); "
+            "tested as given, but no mention the daemon reads comes from it",
+            err=True,
+        )
     mentions, problems = load_jsonl(sample)
     for problem in problems:
         click.echo(f"{sample}:{problem.line}: skipped: {problem.message}", err=True)

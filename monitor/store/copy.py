@@ -20,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DataError
 
 from monitor.store.db import (
+    NeedsUpgrade,
     NotMigratedError,
     current_revision,
     first_line,
@@ -43,6 +44,18 @@ class CopyError(RuntimeError):
     pass
 
 
+class SourceNeedsUpgrade(CopyError):
+    """The source is behind this release: ``advice`` takes the copy's own --config, as
+    ``NeedsUpgrade.advice`` does."""
+
+    def __init__(self, needs: NeedsUpgrade) -> None:
+        self.needs = needs
+        super().__init__(self.advice())
+
+    def advice(self, config_option: str = "") -> str:
+        return f"source: {self.needs.advice(config_option)}"
+
+
 def copy_database(
     source: Engine, target: Engine, *, progress: Callable[[str, int], None] | None = None
 ) -> dict[str, int]:
@@ -53,6 +66,8 @@ def copy_database(
     """
     try:
         require_migrated(source)
+    except NeedsUpgrade as exc:
+        raise SourceNeedsUpgrade(exc) from None
     except NotMigratedError as exc:
         raise CopyError(f"source: {exc}") from None
     # Checked before migrating: a database we refuse is left as it was (an older

@@ -260,12 +260,27 @@ def current_revision(bind: Engine | Connection) -> str | None:
 
 
 def require_migrated(engine: Engine) -> None:
+    where = engine.url.render_as_string(hide_password=True)
+    if sqlite_file_missing(engine):
+        # Checked before connecting: SQLite creates the file it is asked to open, so a
+        # check (`status` on a fresh checkout, a typo in database.url) left an empty
+        # database behind that looked like one someone had set up.
+        raise NeedsUpgrade(where, "does not exist yet")
     current = require_known_revision(engine)
     if current == head_revision():
         return
-    where = engine.url.render_as_string(hide_password=True)
     state = "has no schema" if current is None else f"is at revision {current}"
     raise NeedsUpgrade(where, state)
+
+
+def sqlite_file_missing(engine: Engine) -> bool:
+    """A SQLite database whose file is not there (yet); an in-memory one is never missing."""
+    if engine.dialect.name != "sqlite":
+        return False
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return False
+    return not Path(database).exists()
 
 
 def require_known_revision(engine: Engine) -> str | None:
