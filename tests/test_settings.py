@@ -216,6 +216,14 @@ EXPECTED = {
         "7:1: l5: YAML expands to more than 100,000 values; an alias (*name) repeats"
         " everything its anchor (&name) holds"
     ],
+    # An empty ${VAR} made the dashboard listen on every interface (the socket's "" is
+    # INADDR_ANY) and the metrics listener fail at start; check-config passed both.
+    "blank_host.yaml": [
+        "4:3: web.host: must not be empty or blank (is its environment variable empty?);"
+        " to listen on every interface on purpose, write 0.0.0.0 (or ::)",
+        "7:3: metrics.host: must not be empty or blank (is its environment variable empty?);"
+        " to listen on every interface on purpose, write 0.0.0.0 (or ::)",
+    ],
 }
 
 
