@@ -85,6 +85,14 @@ class Brand(Strict):
     # The brand's own accounts per platform; their posts are stored but never acted on.
     accounts: dict[Literal["x", "reddit"], list[str]] = Field(default_factory=dict)
 
+    @field_validator("name")
+    @classmethod
+    def _not_blank(cls, name: str) -> str:
+        # Reddit's default search looked for '"   "' and the rules' {brand} was spaces.
+        if not name.strip():
+            raise ValueError("must not be blank (is its environment variable empty?)")
+        return name
+
     def own_handles(self, platform: str) -> frozenset[str]:
         accounts: list[str] = self.accounts.get(platform, [])  # type: ignore[call-overload]
         return frozenset(bare_handle(h) for h in accounts)
@@ -182,6 +190,18 @@ class Team(Strict):
     timezone: str = "UTC"
     business_hours: dict[str, str] = Field(default_factory=dict)  # {"mon-fri": "09:00-17:00"}
     holidays: list[Annotated[date, BeforeValidator(_written_date)]] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _trimmed(cls, name: str) -> str:
+        """Rules, dashboard users and stored cases name a team exactly: ' care' was a
+        second team that `team: care` in a rule never reached, shown as 'care'."""
+        if name != name.strip():
+            raise ValueError(
+                "must not start or end with white space: rules and the dashboard name a"
+                " team exactly"
+            )
+        return name
 
     @field_validator("timezone")
     @classmethod

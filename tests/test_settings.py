@@ -224,6 +224,15 @@ EXPECTED = {
         "7:3: metrics.host: must not be empty or blank (is its environment variable empty?);"
         " to listen on every interface on purpose, write 0.0.0.0 (or ::)",
     ],
+    # A blank brand was searched for on Reddit as '"   "'; rules name teams exactly, so
+    # ' care' was a second team no rule could route to, shown as 'care' on the dashboard.
+    "blank_names.yaml": [
+        "2:3: brand.name: must not be blank (is its environment variable empty?)",
+        "5:5: teams[1].name: must not start or end with white space: rules and the"
+        " dashboard name a team exactly",
+        "6:5: teams[2].name: must not start or end with white space: rules and the"
+        " dashboard name a team exactly",
+    ],
 }
 
 
