@@ -233,6 +233,12 @@ EXPECTED = {
         "6:5: teams[2].name: must not start or end with white space: rules and the"
         " dashboard name a team exactly",
     ],
+    # Any interval above 0 passed: a typo of 1 s spent Reddit's 100 queries a minute per
+    # client id on one source, and the replies on that client id waited for the reset.
+    "reddit_interval_too_short.yaml": [
+        "6:5: sources[0].interval_seconds: Input should be greater than or equal to 15",
+        "9:5: sources[1].interval_seconds: Input should be greater than or equal to 15",
+    ],
 }
 
 
