@@ -750,11 +750,44 @@ def validation_problems(
     problems = []
     for error in exc.errors():
         loc = _data_loc(doc.data, tuple(error["loc"]))
-        message = _message(error, model, secret=loc in doc.from_env)
+        message = _without_env_values(_message(error, model, secret=loc in doc.from_env), doc, loc)
         if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
             loc = (*loc, "type")
         problems.append(doc.problem(loc, message))
     return sorted(problems, key=lambda p: (p.line, p.col))
+
+
+NOT_SHOWN = "text (not shown, it may hold a secret)"
+# Shorter than this, a cut value (a check shows a long one cut) is not looked for: a
+# few characters in quotes may be anything the message says.
+_SHORTEST_CUT = 16
+
+
+def _without_env_values(message: str, doc: Document, loc: Loc) -> str:
+    """``message`` with each value from ${VAR} at or under ``loc`` not shown. The checks
+    repeat a bad value in quotes (an unknown time zone, language or subreddit): a secret
+    in the wrong variable went to check-config's output, the journal or a CI log."""
+    for env_loc in doc.from_env:
+        value = _value_at(doc.data, env_loc) if env_loc[: len(loc)] == loc else None
+        if not isinstance(value, str) or not value:
+            continue
+        # Whole, or cut as a check cuts a long value (a subreddit at 40 characters).
+        for end in range(min(len(value), len(message)), 0, -1):
+            if end < min(len(value), _SHORTEST_CUT):
+                break
+            message = message.replace(repr(value[:end]), NOT_SHOWN)
+    return message
+
+
+def _value_at(data: Any, loc: Loc) -> Any:
+    for part in loc:
+        if isinstance(data, dict):
+            data = data.get(part)
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        else:
+            return None
+    return data
 
 
 def _data_loc(data: Any, loc: Loc) -> Loc:
@@ -786,7 +819,7 @@ def _shown(value: Any, *, secret: bool = False) -> str:
     """A YAML value as the person who wrote it would name it. Text from ${VAR} or a URL
     is not shown: it may be a token, and check-config's output goes to the journal."""
     if isinstance(value, str) and (secret or "://" in value):
-        return "text (not shown, it may hold a secret)"
+        return NOT_SHOWN
     return described(value)
 
 
