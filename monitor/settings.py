@@ -85,6 +85,14 @@ class Brand(Strict):
     # The brand's own accounts per platform; their posts are stored but never acted on.
     accounts: dict[Literal["x", "reddit"], list[str]] = Field(default_factory=dict)
 
+    @field_validator("name")
+    @classmethod
+    def _not_blank(cls, name: str) -> str:
+        # Reddit's default search looked for '"   "' and the rules' {brand} was spaces.
+        if not name.strip():
+            raise ValueError("must not be blank (is its environment variable empty?)")
+        return name
+
     def own_handles(self, platform: str) -> frozenset[str]:
         accounts: list[str] = self.accounts.get(platform, [])  # type: ignore[call-overload]
         return frozenset(bare_handle(h) for h in accounts)
@@ -182,6 +190,18 @@ class Team(Strict):
     timezone: str = "UTC"
     business_hours: dict[str, str] = Field(default_factory=dict)  # {"mon-fri": "09:00-17:00"}
     holidays: list[Annotated[date, BeforeValidator(_written_date)]] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _trimmed(cls, name: str) -> str:
+        """Rules, dashboard users and stored cases name a team exactly: ' care' was a
+        second team that `team: care` in a rule never reached, shown as 'care'."""
+        if name != name.strip():
+            raise ValueError(
+                "must not start or end with white space: rules and the dashboard name a"
+                " team exactly"
+            )
+        return name
 
     @field_validator("timezone")
     @classmethod
@@ -416,6 +436,11 @@ class Web(Strict):
     # Bearer token a Prometheus scraper sends to /metrics; unset: loopback clients only.
     metrics_token: SecretStr | None = None
 
+    @field_validator("host")
+    @classmethod
+    def _host_given(cls, host: str) -> str:
+        return _listen_host(host)
+
     @model_validator(mode="before")
     @classmethod
     def _public_url_from_address(cls, data: Any) -> Any:
@@ -474,11 +499,28 @@ def local_url(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
+def _listen_host(host: str) -> str:
+    """An empty host is every interface to a socket: an empty ${VAR} put the dashboard
+    (and, where the C library reads "" so, the unauthenticated metrics listener) on every
+    network the machine is on, with nothing said."""
+    if not host.strip():
+        raise ValueError(
+            "must not be empty or blank (is its environment variable empty?); to listen"
+            " on every interface on purpose, write 0.0.0.0 (or ::)"
+        )
+    return host
+
+
 class MetricsConfig(Strict):
     """A plain /metrics listener for workers that run without the dashboard (no auth)."""
 
     port: int | None = Field(default=None, ge=1, le=65535)
     host: str = "127.0.0.1"
+
+    @field_validator("host")
+    @classmethod
+    def _host_given(cls, host: str) -> str:
+        return _listen_host(host)
 
 
 class Logging(Strict):
@@ -708,11 +750,44 @@ def validation_problems(
     problems = []
     for error in exc.errors():
         loc = _data_loc(doc.data, tuple(error["loc"]))
-        message = _message(error, model, secret=loc in doc.from_env)
+        message = _without_env_values(_message(error, model, secret=loc in doc.from_env), doc, loc)
         if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
             loc = (*loc, "type")
         problems.append(doc.problem(loc, message))
     return sorted(problems, key=lambda p: (p.line, p.col))
+
+
+NOT_SHOWN = "text (not shown, it may hold a secret)"
+# Shorter than this, a cut value (a check shows a long one cut) is not looked for: a
+# few characters in quotes may be anything the message says.
+_SHORTEST_CUT = 16
+
+
+def _without_env_values(message: str, doc: Document, loc: Loc) -> str:
+    """``message`` with each value from ${VAR} at or under ``loc`` not shown. The checks
+    repeat a bad value in quotes (an unknown time zone, language or subreddit): a secret
+    in the wrong variable went to check-config's output, the journal or a CI log."""
+    for env_loc in doc.from_env:
+        value = _value_at(doc.data, env_loc) if env_loc[: len(loc)] == loc else None
+        if not isinstance(value, str) or not value:
+            continue
+        # Whole, or cut as a check cuts a long value (a subreddit at 40 characters).
+        for end in range(min(len(value), len(message)), 0, -1):
+            if end < min(len(value), _SHORTEST_CUT):
+                break
+            message = message.replace(repr(value[:end]), NOT_SHOWN)
+    return message
+
+
+def _value_at(data: Any, loc: Loc) -> Any:
+    for part in loc:
+        if isinstance(data, dict):
+            data = data.get(part)
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        else:
+            return None
+    return data
 
 
 def _data_loc(data: Any, loc: Loc) -> Loc:
@@ -744,7 +819,7 @@ def _shown(value: Any, *, secret: bool = False) -> str:
     """A YAML value as the person who wrote it would name it. Text from ${VAR} or a URL
     is not shown: it may be a token, and check-config's output goes to the journal."""
     if isinstance(value, str) and (secret or "://" in value):
-        return "text (not shown, it may hold a secret)"
+        return NOT_SHOWN
     return described(value)
 
 

@@ -216,6 +216,29 @@ EXPECTED = {
         "7:1: l5: YAML expands to more than 100,000 values; an alias (*name) repeats"
         " everything its anchor (&name) holds"
     ],
+    # An empty ${VAR} made the dashboard listen on every interface (the socket's "" is
+    # INADDR_ANY) and the metrics listener fail at start; check-config passed both.
+    "blank_host.yaml": [
+        "4:3: web.host: must not be empty or blank (is its environment variable empty?);"
+        " to listen on every interface on purpose, write 0.0.0.0 (or ::)",
+        "7:3: metrics.host: must not be empty or blank (is its environment variable empty?);"
+        " to listen on every interface on purpose, write 0.0.0.0 (or ::)",
+    ],
+    # A blank brand was searched for on Reddit as '"   "'; rules name teams exactly, so
+    # ' care' was a second team no rule could route to, shown as 'care' on the dashboard.
+    "blank_names.yaml": [
+        "2:3: brand.name: must not be blank (is its environment variable empty?)",
+        "5:5: teams[1].name: must not start or end with white space: rules and the"
+        " dashboard name a team exactly",
+        "6:5: teams[2].name: must not start or end with white space: rules and the"
+        " dashboard name a team exactly",
+    ],
+    # Any interval above 0 passed: a typo of 1 s spent Reddit's 100 queries a minute per
+    # client id on one source, and the replies on that client id waited for the reset.
+    "reddit_interval_too_short.yaml": [
+        "6:5: sources[0].interval_seconds: Input should be greater than or equal to 15",
+        "9:5: sources[1].interval_seconds: Input should be greater than or equal to 15",
+    ],
 }
 
 
@@ -466,6 +489,46 @@ def test_a_secret_from_the_environment_is_never_echoed(tmp_path: Path) -> None:
         f"{path}:2:1: x: expected a mapping (key: value), not text (not shown, it may hold"
         " a secret)"
     ]
+
+
+def test_values_from_the_environment_are_not_echoed_by_any_check(tmp_path: Path) -> None:
+    # The checks of a time zone, a language, a holiday and a subreddit name repeated the
+    # value, so a secret put in the wrong ${VAR} went to check-config's output (a CI log,
+    # the journal); the same words written in the file are still shown.
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "brand: {name: Acme}\n"
+        "teams:\n"
+        "  - {name: care, timezone: '${ZONE}', holidays: ['${HOLIDAY}']}\n"
+        "  - {name: sales, timezone: Mars/Olympus}\n"
+        "scoring: {languages: [en, '${LANGUAGE}']}\n"
+        "sources:\n"
+        "  - name: subs\n"
+        "    type: reddit_subreddit\n"
+        "    subreddits: [acme, '${SUBREDDIT}']\n"
+        "    keywords: ['${KEYWORD}']\n"
+        "reddit: {client_id: abc, refresh_token: tok, user_agent: {by: acme_bot}}\n",
+        encoding="utf-8",
+    )
+    secret = "SECRETtoken-0123456789abcdefghijklmnopqrstuvwxyz"
+    names = ("ZONE", "HOLIDAY", "LANGUAGE", "SUBREDDIT")
+    environ = dict.fromkeys(names, secret) | {"KEYWORD": secret * 3}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ=environ)
+    hidden = "text (not shown, it may hold a secret)"
+    assert [str(p) for p in caught.value.problems] == [
+        f"{path}:3:18: teams[0].timezone: unknown time zone {hidden}; use an IANA name such"
+        " as Europe/Berlin",
+        f"{path}:3:50: teams[0].holidays[0]: expected a date written YYYY-MM-DD (2026-12-25),"
+        f" not {hidden}",
+        f"{path}:4:19: teams[1].timezone: unknown time zone 'Mars/Olympus'; use an IANA name"
+        " such as Europe/Berlin",
+        f"{path}:5:27: scoring.languages[1]: unknown language {hidden}; expected a lower-case"
+        " code py3langid detects (ISO 639-1 where there is one: en, de, ja, ...)",
+        f"{path}:9:5: sources[0].subreddits: not a subreddit name: {hidden}",
+        f"{path}:10:5: sources[0].keywords: keyword longer than 100 characters: {hidden}...",
+    ]
+    assert "SECRET" not in "".join(str(p) for p in caught.value.problems)
 
 
 @pytest.mark.parametrize("written", ["info", "Warning", " DEBUG "])

@@ -14,6 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from monitor.domain import MAX_WAIT_SECONDS, NAME_CHARS
 
 SOURCE_NAME = r"^[A-Za-z0-9_.-]+$"
+# Reddit allows 100 queries a minute per OAuth client id, shared by every source and the
+# replies: a busy inbox poll is 4, five subreddits 11 (docs/reddit.md, "Budget"), so at
+# 15 s one such source takes half of it or less. X sources have the same minimum.
+MIN_INTERVAL_SECONDS = 15
 # Reddit names: 3-21 letters, digits and underscores ("all" and "popular" included).
 SUBREDDIT = r"^[A-Za-z0-9][A-Za-z0-9_]{1,20}$"
 # User-agent parts must not contain the ':' separators or spaces of the format.
@@ -91,7 +95,7 @@ class RedditSettings(_Strict):
 
 class _RedditSourceBase(_Strict):
     name: str = Field(min_length=1, max_length=NAME_CHARS, pattern=SOURCE_NAME)
-    interval_seconds: float = Field(default=60, gt=0, le=MAX_WAIT_SECONDS)
+    interval_seconds: float = Field(default=60, ge=MIN_INTERVAL_SECONDS, le=MAX_WAIT_SECONDS)
     enabled: bool = True
     # Items read per listing per poll; older ones beyond it are reported as a gap.
     max_items: int = Field(default=100, ge=1, le=1000)
@@ -143,7 +147,7 @@ class RedditSubredditSourceConfig(_RedditSourceBase):
 
 class RedditSearchSourceConfig(_RedditSourceBase):
     type: Literal["reddit_search"]
-    interval_seconds: float = Field(default=300, gt=0, le=MAX_WAIT_SECONDS)
+    interval_seconds: float = Field(default=300, ge=MIN_INTERVAL_SECONDS, le=MAX_WAIT_SECONDS)
     # None: the brand name, quoted as a phrase.
     query: str | None = Field(default=None, min_length=1, max_length=512)
     subreddits: list[str] = Field(default_factory=lambda: ["all"], min_length=1)
