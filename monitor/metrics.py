@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import socket
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -260,7 +261,9 @@ def oldest_due_seconds(status: Status) -> float:
 def cannot_bind_reason(exc: OSError) -> str:
     """Why a listener's socket could not be bound, without the address (the caller names
     it): shared by ``metrics.port`` and the dashboard."""
-    if exc.errno is not None and exc.errno > 0:
+    # A getaddrinfo code is no errno: macOS and the BSDs number them from 1 (EAI_NONAME
+    # is 8, which os.strerror reads as "Exec format error"), glibc below zero.
+    if not isinstance(exc, socket.gaierror) and exc.errno is not None and exc.errno > 0:
         return os.strerror(exc.errno)
     # A host that does not resolve carries a negative getaddrinfo code, which os.strerror
     # reads as "Unknown error -2": its own text says what failed. socket.create_server

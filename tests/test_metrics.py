@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 
 from monitor.domain import Platform
 from monitor.ingest import take_lease
-from monitor.metrics import CannotServeMetrics, Metrics, serve_metrics
+from monitor.metrics import CannotServeMetrics, Metrics, cannot_bind_reason, serve_metrics
 from monitor.pipeline import check_sla, dispatch_outbox, poll_source, process_pending, run_cycle
 from monitor.runtime import Runtime
 from monitor.sources.base import PollResult, SourceError
@@ -268,6 +268,13 @@ def test_the_standalone_listener_serves_a_workers_metrics_over_http(
     assert value(samples, "inchannel_mentions_ingested_total", source="feed") == rows
     assert value(samples, "inchannel_healthy") == 1
     assert value(samples, "inchannel_database_up") == 1
+
+
+def test_a_host_lookup_error_numbered_from_one_is_read_as_the_lookups() -> None:
+    # macOS and the BSDs number getaddrinfo's errors from 1 (EAI_NONAME is 8), not below
+    # zero as glibc does: read as an errno, a misspelt host was "Exec format error".
+    failed = socket.gaierror(8, "nodename nor servname provided, or not known")
+    assert cannot_bind_reason(failed) == "nodename nor servname provided, or not known"
 
 
 def test_no_listener_without_a_port(make_runtime: RuntimeFactory) -> None:
