@@ -679,11 +679,17 @@ def _draft(session: Session, case: Case, draft_id: int | None) -> ActionRow:
     if draft_id is None:
         # "The newest" of several was a guess: a script resending an approval after a
         # timeout approved the newer draft, then the older one, and both were posted.
-        waiting = list(session.scalars(query.order_by(ActionRow.id).limit(MAX_LISTED_DRAFTS)))
+        waiting = list(session.scalars(query.order_by(ActionRow.id).limit(MAX_LISTED_DRAFTS + 1)))
         if len(waiting) > 1:
-            ids = ", ".join(str(d.id) for d in waiting)
+            ids = ", ".join(str(d.id) for d in waiting[:MAX_LISTED_DRAFTS])
+            # Counted apart when more wait than are listed: the listed ones' number,
+            # given as the total, hid the rest from the person choosing.
+            count = len(waiting)
+            if count > MAX_LISTED_DRAFTS:
+                ids += ", ..."
+                count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
             raise CaseworkError(
-                f"{case.ref} has {len(waiting)} drafts waiting (actions {ids}): "
+                f"{case.ref} has {count} drafts waiting (actions {ids}): "
                 "name one with draft (--draft)"
             )
     query = query.where(ActionRow.id == draft_id) if draft_id is not None else query

@@ -486,6 +486,43 @@ def test_approve_without_a_draft_id_is_refused_while_two_drafts_wait(
     assert refused.json()["error"].startswith(waiting)
 
 
+def test_the_refusal_counts_every_draft_waiting_not_only_those_it_lists(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # A customer who kept writing while nobody approved: 12 drafts wait. The refusal
+    # lists the first 10 ids but said "has 10 drafts waiting", hiding 2 of them.
+    rt = two_drafts(make_runtime)
+    _older, newer = actions(rt, ActionRow.status == ActionStatus.DRAFT)
+    with transaction(rt.sessions) as session:
+        for n in range(10):
+            session.add(
+                ActionRow(
+                    case_id=newer.case_id,
+                    message_id=newer.message_id,
+                    kind=newer.kind,
+                    platform=newer.platform,
+                    target_external_id=newer.target_external_id,
+                    conversation_id=newer.conversation_id,
+                    text=newer.text,
+                    rule=newer.rule,
+                    actor=newer.actor,
+                    status=ActionStatus.DRAFT.value,
+                    next_attempt_at=newer.next_attempt_at,
+                    idempotency_key=f"{newer.idempotency_key}-more-{n}",
+                    created_at=newer.created_at,
+                    updated_at=newer.updated_at,
+                )
+            )
+    drafts = actions(rt, ActionRow.status == ActionStatus.DRAFT)
+    ref = the_case(rt).ref
+    listed = ", ".join(str(d.id) for d in drafts[:10])
+    with pytest.raises(casework.CaseworkError) as refused:
+        casework.approve(rt, ref, user="lena")
+    assert str(refused.value) == (
+        f"{ref} has 12 drafts waiting (actions {listed}, ...): name one with draft (--draft)"
+    )
+
+
 def test_resending_the_approval_of_a_named_draft_is_no_error_and_posts_once(
     make_runtime: RuntimeFactory,
 ) -> None:
