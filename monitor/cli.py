@@ -37,6 +37,7 @@ from monitor.store.db import (
     head_revision,
     require_known_revision,
     require_migrated,
+    sqlite_file_missing,
     upgrade,
 )
 from monitor.store.single import CannotLock
@@ -226,11 +227,15 @@ def db_current(config_file: Path | None) -> None:
     """Show the schema revision of the database and of this version."""
     settings = config_or_exit(config_file)
     engine = engine_for(settings.database)
+    # Asked before connecting: SQLite creates the file it opens, and only `db upgrade`
+    # may (README), or `status` then found an empty database nobody had set up.
+    missing = sqlite_file_missing(engine)
     try:
-        current = current_revision(engine)
+        current = None if missing else current_revision(engine)
     finally:
         engine.dispose()
-    click.echo(f"database: {current or 'no schema'}; this version: {head_revision()}")
+    shown = "does not exist yet" if missing else current or "no schema"
+    click.echo(f"database: {shown}; this version: {head_revision()}")
     if current != head_revision():
         sys.exit(1)
 
@@ -247,6 +252,14 @@ def db_downgrade(config_file: Path | None, revision: str) -> None:
 
     settings = config_or_exit(config_file)
     engine = engine_for(settings.database)
+    if sqlite_file_missing(engine):
+        engine.dispose()
+        where = engine.url.render_as_string(hide_password=True)
+        click.echo(
+            f"error: the database {where} does not exist yet: there is no revision to go back from",
+            err=True,
+        )
+        sys.exit(1)
     try:
         with only_worker(settings.database.url, role=DOWNGRADE):
             was = downgrade(engine, revision)

@@ -100,7 +100,18 @@ def test_run_refuses_an_unmigrated_database(demo_config: Path, tmp_path: Path) -
     assert f"has no schema; run `inchannel db upgrade --config {demo_config}` first" in output
 
 
-def test_db_current_reports_revision(demo_config: Path) -> None:
+def test_db_current_reports_revision(demo_config: Path, tmp_path: Path) -> None:
+    # A SQLite file not there yet is not created by asking (only `db upgrade` creates
+    # it): `status` then said "has no schema" of an empty file nobody had set up.
+    code, output = invoke("db", "current", "--config", str(demo_config))
+    assert code == 1
+    assert "database: does not exist yet" in output
+    code, output = invoke("db", "downgrade", "0001", "--config", str(demo_config))
+    assert code == 1
+    assert "does not exist yet: there is no revision to go back from" in output
+    assert not (tmp_path / "var" / "inchannel.db").exists()
+    (tmp_path / "var").mkdir(exist_ok=True)
+    sqlite3.connect(tmp_path / "var" / "inchannel.db").close()  # there, without a schema
     code, output = invoke("db", "current", "--config", str(demo_config))
     assert code == 1
     assert "database: no schema" in output
@@ -561,7 +572,7 @@ def test_db_downgrade_refuses_what_it_cannot_go_back_to(demo_config: Path) -> No
     code, output = invoke("db", "downgrade", previous, *config)
     assert (code, output.count("\n")) == (1, 1), output
     assert output.startswith("error: the database sqlite:///")
-    assert output.endswith(" has no schema: there is no revision to go back from\n")
+    assert output.endswith(" does not exist yet: there is no revision to go back from\n")
     assert invoke("db", "upgrade", *config)[0] == 0
     for unknown in ("0099", "base", "7", "00"):
         code, output = invoke("db", "downgrade", unknown, *config)
