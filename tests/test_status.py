@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from sqlalchemy import text
 
 from monitor import notifications, triage
 from monitor.cli import main
@@ -628,3 +629,26 @@ def test_an_expired_lease_names_no_worker(make_runtime: RuntimeFactory) -> None:
     assert collect(rt).sources[0].lease_owner == rt.worker_id
     rt.clock.advance(seconds=121)  # type: ignore[attr-defined]
     assert collect(rt).sources[0].lease_owner is None
+
+
+def test_the_verdict_is_the_last_line_and_a_database_error_prints_no_report(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    """A check that reads the last line read the X usage instead of the verdict, and a
+    database that failed while status read the X usage left the whole report and
+    "healthy" on stdout beside the error (docs: nothing on stdout, exit 1)."""
+    rt = make_runtime(x={"user_id": "1", "budget": {"reads_per_day": 1234}})
+    config = tmp_path / "inchannel.yaml"
+    settings = rt.settings.model_dump(mode="json", exclude_unset=True)
+    config.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    runner = CliRunner()
+    lines = runner.invoke(main, ["status", "--config", str(config)]).stdout.splitlines()
+    verdict = next(n for n, line in enumerate(lines) if line.startswith("unhealthy:"))
+    assert any(line.startswith("x usage ") for line in lines[:verdict])
+    assert all(line.startswith("unhealthy:") for line in lines[verdict:])
+    with transaction(rt.sessions) as session:  # only the X lines read the events
+        session.execute(text("DROP TABLE events"))
+    result = runner.invoke(main, ["status", "--config", str(config)])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: the database cannot be used: ")

@@ -52,13 +52,15 @@ def _report(settings: Settings, sessions: sessionmaker[Session], as_json: bool) 
     if as_json:
         click.echo(json.dumps(_jsonable(asdict(status)) | {"healthy": status.healthy}, indent=2))
         return status.healthy
-    _print(status)
+    # Read before anything is printed: a database failing meanwhile leaves stdout
+    # empty (the error alone, exit 1), and the verdict stays the last line.
+    usage: list[str] = []
     if settings.x is not None:
         from monitor.sources.x_status import status_lines
 
         with sessions() as session:
-            for line in status_lines(session, settings, status.at)[:2]:
-                click.echo(line)
+            usage = status_lines(session, settings, status.at)[:2]
+    _print(status, usage)
     return status.healthy
 
 
@@ -87,7 +89,7 @@ def _short(value: Any) -> str:
 PIPE_WIDTH = 10_000
 
 
-def _print(status: Status) -> None:
+def _print(status: Status, x_usage: list[str]) -> None:
     # Each line whole, however narrow: a check reads the problems through a pipe.
     console = Console(soft_wrap=True)
     if not console.is_terminal:  # a monitoring agent, cron mail: the table whole too
@@ -135,6 +137,8 @@ def _print(status: Status) -> None:
     console.print(f"Cases: {states}; open SLA breaches {status.sla_breaches_open}")
     usage = ", ".join(f"{k} {v}" for k, v in sorted(status.usage_today.items())) or "none"
     console.print(f"API usage today (UTC): {usage}")
+    for line in x_usage:
+        console.print(Text(line))
     last_check = _when(status.health_checked_at, now)
     run_start = _when(status.health_running_since, now)
     console.print(f"Health checks: last {last_check}, running since {run_start}")
