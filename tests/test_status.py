@@ -652,3 +652,29 @@ def test_the_verdict_is_the_last_line_and_a_database_error_prints_no_report(
     assert result.exit_code == 1
     assert result.stdout == ""
     assert result.stderr.startswith("error: the database cannot be used: ")
+
+
+class Revoked:
+    """A source whose credentials were revoked: a permanent error stops it."""
+
+    name = "feed"
+
+    def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
+        raise SourceError("HTTP 401: Unauthorized", permanent=True)
+
+
+def test_a_stopped_sources_next_poll_says_stopped(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # The stop parks the next poll ten years ahead: the table said "in 315360000s", a
+    # poll the operator could wait for, where no poll comes until a worker starts again.
+    rt = make_runtime()
+    rt.sources["feed"] = Revoked()
+    poll_source(rt, "feed")
+    config = tmp_path / "inchannel.yaml"
+    settings = rt.settings.model_dump(mode="json", exclude_unset=True)
+    config.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    result = CliRunner().invoke(main, ["status", "--config", str(config)])
+    (row,) = [line for line in result.output.splitlines() if line.startswith("│ feed ")]
+    cells = [cell.strip() for cell in row.split("│")[1:-1]]
+    assert cells[6] == "stopped"

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import SystemClock
 from monitor.commands.options import config_option
+from monitor.ingest import is_stopped
 from monitor.notifications import inert_line
 from monitor.settings import Settings
 from monitor.status import Status, collect_from
@@ -116,7 +117,8 @@ def _print(status: Status, x_usage: list[str]) -> None:
             str(s.consecutive_failures),
             _when(s.rate_limit_reset_at, now),
             _lag(s.cursor_lag_seconds),
-            _when(s.next_poll_at, now),
+            # A permanent error parks the next poll years ahead: no poll is coming.
+            "stopped" if is_stopped(s.next_poll_at, now) else _when(s.next_poll_at, now),
             str(s.items_total),
             Text(s.lease_owner or "-"),
             # An API's error body, not ours: one line, nothing a terminal acts on, and
