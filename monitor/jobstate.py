@@ -74,7 +74,7 @@ class WorkerReport:
     @staticmethod
     def decode(raw: Any) -> WorkerReport | None:
         try:
-            return WorkerReport(
+            report = WorkerReport(
                 int(raw["failures"]),
                 datetime.fromisoformat(raw["last_failed_at"]),
                 str(raw["error"]),
@@ -82,6 +82,12 @@ class WorkerReport:
             )
         except (KeyError, TypeError, ValueError):
             return None  # not ours to read; dropped at the next write
+        # A time without its zone (a hand edit, a bad restore) cannot be compared with
+        # now: status, the health job and the job's next success raised TypeError on it.
+        # Unreadable as well, as a source's stored times are (ingest.aware_time).
+        if report.last_failed_at.tzinfo is None or report.again_by.tzinfo is None:
+            return None
+        return report
 
 
 @dataclass(frozen=True, slots=True)

@@ -269,3 +269,46 @@ def test_an_outage_logs_one_traceback_a_job_then_one_line_a_run_and_the_end(
 
 def other_failure() -> bool:
     raise ValueError("another failure")
+
+
+def test_a_report_time_without_a_zone_is_unreadable_not_a_crash(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """A stored failure time without its zone (a hand edit, a bad restore) cannot be
+    compared with now: status, the health check and the job's next success raised
+    TypeError on it. It is read as no report, as an unreadable source time is; the
+    other workers' reports still count, and the next write drops it."""
+    rt = make_runtime([mention(1)])
+    now = rt.clock.now()
+    naive = now.replace(tzinfo=None).isoformat()
+    good = {"failures": 2, "last_failed_at": now.isoformat(), "error": FAILED}
+    with transaction(rt.sessions) as session:
+        session.add(
+            SourceState(
+                name="@job:sla",
+                consecutive_failures=5,
+                last_poll_at=now,
+                last_error=FAILED,
+                items_total=0,
+                details={
+                    "workers": {
+                        "host-a:1:aaaaaa": {
+                            "failures": 3,
+                            "last_failed_at": naive,
+                            "error": FAILED,
+                            "again_by": naive,
+                        },
+                        "host-b:1:bbbbbb": {**good, "again_by": now.isoformat()},
+                    }
+                },
+            )
+        )
+    assert job_problems(rt) == [f"job sla: 2 failed runs in a row, the last 0 min ago: {FAILED}"]
+    check_health(rt)  # the health job reads the same row
+    rt.clock.advance(seconds=1)  # type: ignore[attr-defined]
+    guarded("sla", rt, lambda: False, recorded_every=30)()  # settles the overdue report
+    assert collect(rt).healthy
+    with rt.sessions() as session:
+        row = session.get(SourceState, "@job:sla")
+        assert row is not None
+        assert row.details["workers"] == {}

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from sqlalchemy import text
 
 from monitor import notifications, triage
 from monitor.cli import main
@@ -628,3 +629,52 @@ def test_an_expired_lease_names_no_worker(make_runtime: RuntimeFactory) -> None:
     assert collect(rt).sources[0].lease_owner == rt.worker_id
     rt.clock.advance(seconds=121)  # type: ignore[attr-defined]
     assert collect(rt).sources[0].lease_owner is None
+
+
+def test_the_verdict_is_the_last_line_and_a_database_error_prints_no_report(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    """A check that reads the last line read the X usage instead of the verdict, and a
+    database that failed while status read the X usage left the whole report and
+    "healthy" on stdout beside the error (docs: nothing on stdout, exit 1)."""
+    rt = make_runtime(x={"user_id": "1", "budget": {"reads_per_day": 1234}})
+    config = tmp_path / "inchannel.yaml"
+    settings = rt.settings.model_dump(mode="json", exclude_unset=True)
+    config.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    runner = CliRunner()
+    lines = runner.invoke(main, ["status", "--config", str(config)]).stdout.splitlines()
+    verdict = next(n for n, line in enumerate(lines) if line.startswith("unhealthy:"))
+    assert any(line.startswith("x usage ") for line in lines[:verdict])
+    assert all(line.startswith("unhealthy:") for line in lines[verdict:])
+    with transaction(rt.sessions) as session:  # only the X lines read the events
+        session.execute(text("DROP TABLE events"))
+    result = runner.invoke(main, ["status", "--config", str(config)])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: the database cannot be used: ")
+
+
+class Revoked:
+    """A source whose credentials were revoked: a permanent error stops it."""
+
+    name = "feed"
+
+    def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
+        raise SourceError("HTTP 401: Unauthorized", permanent=True)
+
+
+def test_a_stopped_sources_next_poll_says_stopped(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # The stop parks the next poll ten years ahead: the table said "in 315360000s", a
+    # poll the operator could wait for, where no poll comes until a worker starts again.
+    rt = make_runtime()
+    rt.sources["feed"] = Revoked()
+    poll_source(rt, "feed")
+    config = tmp_path / "inchannel.yaml"
+    settings = rt.settings.model_dump(mode="json", exclude_unset=True)
+    config.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    result = CliRunner().invoke(main, ["status", "--config", str(config)])
+    (row,) = [line for line in result.output.splitlines() if line.startswith("│ feed ")]
+    cells = [cell.strip() for cell in row.split("│")[1:-1]]
+    assert cells[6] == "stopped"

@@ -580,3 +580,20 @@ def test_a_case_closed_as_spam_offers_no_reply_and_refuses_one(
             .count()
             == 0
         )
+
+
+def test_api_health_lists_every_outbox_status_as_status_json_does(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Only the statuses present were keys: a script reading outbox_counts["dead"] failed
+    # with a KeyError while nothing had died, where `status --json` has every one.
+    rt = seeded(make_runtime)
+    counts = api_client(rt, "lena").get("/api/health").json()["outbox_counts"]
+    assert counts == collect(rt).outbox
+    assert set(counts) == {status.value for status in ActionStatus}
+    assert 0 in counts.values()
+    # The page still shows only what there is.
+    client, _ = client_for(rt, "lena")
+    page = client.get("/health").text
+    shown = {status for status, n in counts.items() if n}
+    assert all((f'class="pill">{s}: ' in page) == (s in shown) for s in counts)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import SystemClock
 from monitor.commands.options import config_option
+from monitor.ingest import is_stopped
 from monitor.notifications import inert_line
 from monitor.settings import Settings
 from monitor.status import Status, collect_from
@@ -52,13 +53,15 @@ def _report(settings: Settings, sessions: sessionmaker[Session], as_json: bool) 
     if as_json:
         click.echo(json.dumps(_jsonable(asdict(status)) | {"healthy": status.healthy}, indent=2))
         return status.healthy
-    _print(status)
+    # Read before anything is printed: a database failing meanwhile leaves stdout
+    # empty (the error alone, exit 1), and the verdict stays the last line.
+    usage: list[str] = []
     if settings.x is not None:
         from monitor.sources.x_status import status_lines
 
         with sessions() as session:
-            for line in status_lines(session, settings, status.at)[:2]:
-                click.echo(line)
+            usage = status_lines(session, settings, status.at)[:2]
+    _print(status, usage)
     return status.healthy
 
 
@@ -87,7 +90,7 @@ def _short(value: Any) -> str:
 PIPE_WIDTH = 10_000
 
 
-def _print(status: Status) -> None:
+def _print(status: Status, x_usage: list[str]) -> None:
     # Each line whole, however narrow: a check reads the problems through a pipe.
     console = Console(soft_wrap=True)
     if not console.is_terminal:  # a monitoring agent, cron mail: the table whole too
@@ -114,7 +117,8 @@ def _print(status: Status) -> None:
             str(s.consecutive_failures),
             _when(s.rate_limit_reset_at, now),
             _lag(s.cursor_lag_seconds),
-            _when(s.next_poll_at, now),
+            # A permanent error parks the next poll years ahead: no poll is coming.
+            "stopped" if is_stopped(s.next_poll_at, now) else _when(s.next_poll_at, now),
             str(s.items_total),
             Text(s.lease_owner or "-"),
             # An API's error body, not ours: one line, nothing a terminal acts on, and
@@ -135,6 +139,8 @@ def _print(status: Status) -> None:
     console.print(f"Cases: {states}; open SLA breaches {status.sla_breaches_open}")
     usage = ", ".join(f"{k} {v}" for k, v in sorted(status.usage_today.items())) or "none"
     console.print(f"API usage today (UTC): {usage}")
+    for line in x_usage:
+        console.print(Text(line))
     last_check = _when(status.health_checked_at, now)
     run_start = _when(status.health_running_since, now)
     console.print(f"Health checks: last {last_check}, running since {run_start}")

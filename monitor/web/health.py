@@ -34,7 +34,8 @@ class OutboxItem:
 class Health:
     sources: list[SourceHealth]
     usage_today: list[tuple[str, int]]
-    outbox_counts: dict[str, int]  # every team's: numbers only, no case or text
+    # Every team's: numbers only, no case or text; every status, 0 when none.
+    outbox_counts: dict[str, int]
     troubled: list[OutboxItem]  # failed and dead actions the user may see, dead first
 
 
@@ -59,7 +60,9 @@ def load_health(rt: Runtime, user: User) -> Health:
     return Health(
         sources,
         [(key, int(n)) for key, n in usage],
-        {status: int(n) for status, n in counts},
+        # Every status, 0 when none, as `status --json` has them: a script reading
+        # outbox_counts["dead"] must not fail while nothing has died.
+        {s.value: 0 for s in ActionStatus} | {status: int(n) for status, n in counts},
         items,
     )
 
