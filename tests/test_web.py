@@ -17,7 +17,7 @@ from monitor.domain import ActionStatus
 from monitor.pipeline import run_cycle
 from monitor.status import collect
 from monitor.store.db import transaction
-from monitor.store.models import ActionRow, Case, Event, Usage
+from monitor.store.models import ActionRow, Case, Event, SourceState, Usage
 from monitor.store.web_models import SentimentFeedback
 from monitor.web.users import LoginRefused, authenticate, create_user, disable, list_users
 from tests.conftest import RuntimeFactory, mention
@@ -382,6 +382,19 @@ def test_health_lists_sources_and_retries_dead_actions(make_runtime: RuntimeFact
     assert (again.status_code, again.headers["location"]) == (303, f"/health?retried={dead_id}")
     agent, agent_csrf = client_for(rt, "alice")
     assert _post(agent, agent_csrf, f"/actions/{dead_id}/retry").status_code == 403
+
+
+def test_health_says_a_stopped_source_is_stopped(make_runtime: RuntimeFactory) -> None:
+    # A permanent error parks the next poll ten years ahead: the page showed that date
+    # as the next poll, one the team could wait for; `status` says "stopped".
+    rt = seeded(make_runtime)
+    parked = rt.clock.now() + timedelta(days=3650)
+    with transaction(rt.sessions) as session:
+        session.execute(update(SourceState).values(next_poll_at=parked))
+    client, _ = client_for(rt, "lena")
+    page = client.get("/health").text
+    assert "<td>stopped</td>" in page
+    assert str(parked.year) not in page
 
 
 def test_health_confirms_a_retry_only_for_an_action_it_requeued(

@@ -17,6 +17,7 @@ from monitor import casework, triage
 from monitor.cases import OPEN_STATES
 from monitor.csvexport import csv_text
 from monitor.domain import Label, Platform, Priority
+from monitor.ingest import is_stopped
 from monitor.rules.reload import read_rules_state
 from monitor.runtime import Runtime
 from monitor.textlength import REPLY_LIMITS, posted_length
@@ -287,8 +288,12 @@ def reports_csv(web: Web, request: Request) -> Response:
 
 def health(web: Web, request: Request, signed: Signed) -> Response:
     retried = requeued(web.rt, signed.user, request.query_params.get("retried", ""))
+    found = load_health(web.rt, signed.user)
+    # A permanent error parks the next poll years ahead: "stopped", as `status` says.
+    now = web.rt.clock.now()
+    stopped = {s.name for s in found.sources if is_stopped(s.next_poll_at, now)}
     return web.render(
-        request, signed, "health.html", health=load_health(web.rt, signed.user), retried=retried
+        request, signed, "health.html", health=found, retried=retried, stopped=stopped
     )
 
 
