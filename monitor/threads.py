@@ -38,7 +38,7 @@ class Link(Enum):
 
     JOINED = "joined"  # the case of the post it answers, or none
     WAITS = "waits"  # the post it answers is stored but not decided yet
-    UNKNOWN = "unknown"  # neither that post nor a customer of this batch in its thread
+    UNKNOWN = "unknown"  # it answers no post, and no customer of this batch is in its thread
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,8 +313,9 @@ class ThreadIndex:
         case.updated_at = now
 
     def link_own(self, message: Message) -> Link:
-        """The brand's own post joins the case of the post it answers; failing that, of
-        the customer who last wrote in its thread earlier in this batch (the case may
+        """The brand's own post joins the case of the post it answers, none if that post
+        is not stored; a post that answers none (``in_reply_to`` missing) joins the case
+        of the customer who last wrote in its thread earlier in this batch (the case may
         not be inserted yet: ``open_new`` sets the id). UNKNOWN when neither is known:
         the caller looks for the thread's latest case in the database.
 
@@ -350,7 +351,8 @@ class ThreadIndex:
 
     def _link_answered(self, message: Message) -> Link:
         """Join the case of the stored post ``message`` answers, if it has one; JOINED
-        too when that post is decided and in no case (the brand's own, say)."""
+        too, to no case, when that post is decided and in no case (the brand's own, say)
+        or not stored at all. UNKNOWN only when ``message`` answers no post."""
         if message.in_reply_to is None:
             return Link.UNKNOWN
         query = select(Message.case_id, Message.processed).where(
@@ -359,7 +361,11 @@ class ThreadIndex:
         )
         row = self._session.execute(query).one_or_none()
         if row is None:
-            return Link.UNKNOWN
+            # Not stored (a third party's post, a parent the source could not fetch): who
+            # it answers is unknown. The thread's last writer, the guess it took, was
+            # often another customer, whose case then showed the answer as theirs.
+            message.case_id = None
+            return Link.JOINED
         if row.case_id is None and not row.processed:
             return Link.WAITS
         message.case_id = row.case_id
