@@ -360,6 +360,8 @@ def _decide(
     else:
         decision = rt.loaded_rules().decide(mention, score, context)
     message.decision = _decision_json(decision)
+    if not decision.ignored:
+        index.reopen(case, now)
     owes = _owes_answer(case, decision)
     if owes:
         _note_follow_up(rt, index, case, message, now)

@@ -38,7 +38,7 @@ class Link(Enum):
 
     JOINED = "joined"  # the case of the post it answers, or none
     WAITS = "waits"  # the post it answers is stored but not decided yet
-    UNKNOWN = "unknown"  # neither that post nor a customer of this batch in its thread
+    UNKNOWN = "unknown"  # it answers no post, and no customer of this batch is in its thread
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,11 +109,8 @@ class ThreadIndex:
             [case.id for case in self._latest.values() if case.first_response_at is not None]
         )
         self._newest = self._newest_written([case.id for case in self._latest.values()])
-        # Cases a message of this batch took out of resolved (``_touch``).
+        # Cases a message of this batch took out of resolved (``reopen``).
         self._reopened: set[int] = set()
-        # Case id -> the state a message of this batch took it out of (``_touch``),
-        # until the rules have decided on the first of its messages (``state_for_rules``).
-        self._reopened_from: dict[int, str] = {}
 
     def _load(self, query: Select[Case]) -> None:
         # Locked until the batch commits: another worker processing a message of the
@@ -240,11 +237,10 @@ class ThreadIndex:
 
     def state_for_rules(self, case: Case) -> CaseState:
         """The case's state as the rules' ``case: {state: ...}`` sees it: the one the
-        customer wrote back into. Attaching the batch's messages reopens a resolved or
-        waiting case before any is decided, so the rules saw ``new`` and a rule on
-        ``waiting_customer`` or ``resolved`` never matched. The first message decided in
-        such a case sees the state it was in; the ones after it see the case open."""
-        return CaseState(self._reopened_from.pop(case.id, case.state))
+        customer wrote back into. A case is reopened only once the rules have decided on
+        a message (``reopen``), so the first message decided in a resolved or waiting
+        case sees the state it was in; the ones after it see the case open."""
+        return CaseState(case.state)
 
     def thread_replies(self, case: Case) -> tuple[int, datetime | None]:
         """(bot replies in the case's thread, the last one's time), this batch's included."""
@@ -266,7 +262,8 @@ class ThreadIndex:
     def attach(
         self, message: Message, customer: Customer, score: Score, now: datetime
     ) -> ThreadKey:
-        """Same platform + thread + customer → same case; a resolved one is reopened.
+        """Same platform + thread + customer → same case (a resolved one is reopened
+        once the rules have decided on the message: ``reopen``).
 
         A thread new to the database is only noted here; ``open_new`` inserts all of
         the batch's new cases at once. Afterwards ``case(key)`` gives each its case.
@@ -290,15 +287,22 @@ class ThreadIndex:
             self._touch(case, case.latest_label, case.latest_compound, now)
         return key
 
-    def _touch(self, case: Case, label: str | None, compound: float | None, now: datetime) -> None:
+    def reopen(self, case: Case, now: datetime) -> None:
+        """The customer wrote again in a resolved or waiting case: it is open again.
+
+        Called once the rules have decided on the message, and only when they did not
+        ignore it: an ignored message is stored and nothing else happens (docs/rules.md).
+        Reopened when attached, giveaway spam or a blocklisted troll put a resolved case
+        back in the queue, owing nothing, and cleared the clock of an answer still owed."""
         waiting = case.state in (CaseState.RESOLVED.value, CaseState.WAITING_CUSTOMER.value)
         if waiting and not cases.closed_as_spam(case):
             if case.state == CaseState.RESOLVED.value:
                 self._reopened.add(case.id)
-            self._reopened_from.setdefault(case.id, case.state)
             reason = "customer wrote again"
             cases.transition(self._session, case, CaseState.NEW, "system", now, reason=reason)
             _restart_response_clock(case, now)
+
+    def _touch(self, case: Case, label: str | None, compound: float | None, now: datetime) -> None:
         if BACKFILL_TAG in case.tags and not self.backfilling:
             # A live message in a thread a backfill imported: the conversation is live
             # from now on. Its clocks (SLA from opened_at) start now, not years ago, and
@@ -309,8 +313,9 @@ class ThreadIndex:
         case.updated_at = now
 
     def link_own(self, message: Message) -> Link:
-        """The brand's own post joins the case of the post it answers; failing that, of
-        the customer who last wrote in its thread earlier in this batch (the case may
+        """The brand's own post joins the case of the post it answers, none if that post
+        is not stored; a post that answers none (``in_reply_to`` missing) joins the case
+        of the customer who last wrote in its thread earlier in this batch (the case may
         not be inserted yet: ``open_new`` sets the id). UNKNOWN when neither is known:
         the caller looks for the thread's latest case in the database.
 
@@ -346,7 +351,8 @@ class ThreadIndex:
 
     def _link_answered(self, message: Message) -> Link:
         """Join the case of the stored post ``message`` answers, if it has one; JOINED
-        too when that post is decided and in no case (the brand's own, say)."""
+        too, to no case, when that post is decided and in no case (the brand's own, say)
+        or not stored at all. UNKNOWN only when ``message`` answers no post."""
         if message.in_reply_to is None:
             return Link.UNKNOWN
         query = select(Message.case_id, Message.processed).where(
@@ -355,7 +361,11 @@ class ThreadIndex:
         )
         row = self._session.execute(query).one_or_none()
         if row is None:
-            return Link.UNKNOWN
+            # Not stored (a third party's post, a parent the source could not fetch): who
+            # it answers is unknown. The thread's last writer, the guess it took, was
+            # often another customer, whose case then showed the answer as theirs.
+            message.case_id = None
+            return Link.JOINED
         if row.case_id is None and not row.processed:
             return Link.WAITS
         message.case_id = row.case_id

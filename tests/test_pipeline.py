@@ -424,6 +424,27 @@ def test_the_brand_answering_a_customer_stored_after_its_answer_joins_their_case
 
 
 @pytest.mark.parametrize("batch_size", [1, 200])
+def test_the_brand_answering_a_post_never_stored_joins_no_customers_case(
+    make_runtime: RuntimeFactory, batch_size: int
+) -> None:
+    # Two customers in one thread; the brand answers a third party's post, which no
+    # source stored. The answer joined the case of whoever last wrote in the thread
+    # (in the batch, or the case updated last): another customer's case showed it as
+    # the brand's answer to them.
+    thread = {"conversation_id": "1001", "in_reply_to": "1001"}
+    brand = {"author": "AcmeHelp", "author_id": "9", "conversation_id": "1001"}
+    rows = [
+        mention(1, "@acme the app is down, cannot log in"),
+        mention(2, "@acme same here", **thread),
+        mention(3, "@someone_else thanks for the tip!", in_reply_to="1999", **brand),
+    ]
+    rt = make_runtime(rows, processing={"batch_size": batch_size})
+    run_cycle(rt)
+    assert linked_to(rt, "1003") is None
+    assert count(rt, Message, Message.processed.is_(False)) == 0
+
+
+@pytest.mark.parametrize("batch_size", [1, 200])
 def test_the_brands_two_posts_answering_a_later_customer_post_join_its_case(
     make_runtime: RuntimeFactory, batch_size: int
 ) -> None:

@@ -727,3 +727,39 @@ def test_a_warning_held_by_an_outage_is_withdrawn_once_its_deadline_has_breached
         titles = [r.json()["title"] for r in hook.seen("POST", "/hook")[refused:]]
         assert any("SLA first response overdue" in t for t in titles)
         assert not any("SLA first response due in" in t for t in titles)
+
+
+@pytest.mark.parametrize("closed", [True, False], ids=["resolved", "waiting on the customer"])
+def test_a_message_the_rules_ignore_leaves_a_closed_case_closed(
+    make_runtime: RuntimeFactory, closed: bool
+) -> None:
+    # docs/rules.md: an ignored mention is stored and nothing else happens. Attaching it
+    # reopened the case ("customer wrote again") before the rules ignored it, so giveaway
+    # spam put a resolved case back in the queue, with no clock and nothing to answer.
+    thread = answered(make_runtime)
+    if closed:
+        casework.resolve(thread.rt, REF, user="lena")
+    before = thread.case()
+    follow_up(thread, "@acme follow to win our giveaway")
+    case = thread.case()
+    assert case.state == before.state
+    assert (case.follow_up_at, case.sla_due_at) == (None, before.sla_due_at)
+    with thread.rt.sessions() as session:
+        reopened = session.scalars(select(Event).where(Event.kind == "state")).all()
+        assert not [e for e in reopened if e.detail.get("reason") == "customer wrote again"]
+
+
+def test_a_message_after_an_ignored_one_still_reopens_the_case(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The ignored message leaves the case resolved; the customer's next message in the
+    # same batch reopens it, is owed an answer and sees the state it found (resolved).
+    thread = answered(make_runtime)
+    casework.resolve(thread.rt, REF, user="lena")
+    wrote = thread.advance(days=1)
+    thread.say("@acme follow to win our giveaway")
+    thread.say(PLAIN)
+    run_cycle(thread.rt)
+    case = thread.case()
+    assert case.state == CaseState.NEW.value
+    assert (case.follow_up_at, case.sla_due_at) == (wrote, wrote + timedelta(minutes=60))
