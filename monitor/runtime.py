@@ -41,6 +41,24 @@ from responders.notify import Notifier
 from responders.recording import RecordingResponder
 
 DEFAULT_RECORDING = Path("var/recorded-posts.jsonl")
+# The daemon's jobs besides the polls, a thread each (monitor.daemon.build_scheduler):
+# process, dispatch, sla, health and rules-reload. health holds a second connection
+# while it reads the status (monitor.health_alerts).
+DAEMON_STEPS = 5
+DAEMON_NESTED = 1
+# The dashboard runs each request's database work in anyio's worker threads (Starlette's
+# run_in_threadpool), at most these many at once: anyio's default limit.
+WEB_THREADS = 40
+# The main thread (it releases the leases as the daemon stops) and a metrics scrape.
+OTHER_THREADS = 2
+
+
+def connection_users(settings: Settings) -> int:
+    """The database connections one process may hold at once: a thread per job and per
+    dashboard request, counted whether or not this process serves the dashboard, as the
+    pool only opens what is asked for. docs/operations.md tells it for max_connections."""
+    polls = sum(1 for source in settings.sources if source.enabled)
+    return polls + DAEMON_STEPS + DAEMON_NESTED + WEB_THREADS + OTHER_THREADS
 
 
 @dataclass
@@ -167,7 +185,7 @@ def build_runtime(
     rules_error = None
     if rules is None:
         rules, rules_error = _rules(settings, optional=rules_optional)
-    engine = engine_for(settings.database)
+    engine = engine_for(settings.database, connections=connection_users(settings))
     sessions = session_factory(engine)
     return Runtime(
         settings=settings,

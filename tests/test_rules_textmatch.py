@@ -99,6 +99,24 @@ def test_matched_text_keeps_the_customers_spelling() -> None:
         ("refund.*order", False),
         (".{0,100}a.{0,100}b", False),  # bounded: at most 100 x 100 cuts per start
         ("\\w++\\s*\\w+!", False),  # possessive: gives nothing back
+        # A backreference or a conditional between the two: the second repeat still
+        # cuts the run anew (seconds on 2,000 characters of "a").
+        ("(\\w+)\\1\\w+!", True),
+        ("(?P<w>\\w+)(?P=w)\\w+!", True),
+        ("(a)?(?(1)\\w+|b)\\w+!", True),
+        ("(a)(?(1)\\w+)\\w+!", True),
+        # The first, or the second, inside alternatives, an optional group or a
+        # conditional's branch.
+        ("(?:\\w+|b)\\w+!", True),
+        ("(?:x|\\w+)\\w+!", True),
+        ("(?:\\w+)?\\w+!", True),
+        ("\\w+(?:x|\\w+)!", True),
+        ("\\w+(?:\\w+)?!", True),
+        # A backreference to a long repeat is a repeat of the same characters again.
+        ("(a+)\\1b", True),
+        ("\\b(\\w+)\\s+\\1\\b", False),  # the space ends the word and starts nothing
+        ("(?:refund|\\d+) \\w+", False),
+        ("(a)?(?(1)b|c)\\w+", False),
     ],
 )
 def test_backtracking_guard(pattern: str, rejected: bool) -> None:

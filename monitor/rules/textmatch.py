@@ -85,6 +85,7 @@ def regex_problem(pattern: str) -> str | None:
     try:
         parsed = _parser.parse(pattern)
         nested = _nested_repeat(parsed, inside_repeat=False)
+        adjacent = _adjacent_long_repeats(parsed)
     except re.error as exc:
         return f"invalid regex: {exc}"
     except OverflowError as exc:  # a count past Python's limit, e.g. \d{4294967296}
@@ -99,10 +100,11 @@ def regex_problem(pattern: str) -> str | None:
             "one way (a repeat inside a repeat, or overlapping alternatives), which can "
             "backtrack catastrophically on hostile text; rewrite it"
         )
-    if _adjacent_long_repeats(parsed):
+    if adjacent:
         return (
             f"regex {pattern!r} has two unbounded repeats in a row that can match the same "
-            "characters (as in '\\S+@\\S+' or '.*a.*b'), which can backtrack "
+            "characters (as in '\\S+@\\S+' or '.*a.*b'; a backreference to a group "
+            "holding one, as in '(a+)\\1', counts as another), which can backtrack "
             "catastrophically on hostile text; make the first stop where the second starts "
             "('[^@\\s]+@\\S+') or bound one ('.{0,100}')"
         )
@@ -267,24 +269,40 @@ def _nested_repeat(items: Any, *, inside_repeat: bool) -> bool:
     return False
 
 
-def _adjacent_long_repeats(items: Any) -> bool:
+def _adjacent_long_repeats(items: Any, groups: dict[int, Any] | None = None) -> bool:
     """Whether some sequence in the pattern has an unbounded repeat followed, with only
     text it can also take in between, by another repeat able to continue it: a failing
     search then tries every way of cutting a run between the two at every start, some
     n³ steps (``\\S+@\\S+\\.com`` takes minutes on 10,000 characters of "a@"), though
-    neither repeat is inside the other."""
+    neither repeat is inside the other. Either may stand at the edge of a group, an
+    alternative or a conditional's branch (``(?:\\w+|b)\\w+``), and a backreference to a
+    group that ends in one repeats its characters again (``(a+)\\1b``)."""
+    if groups is None:
+        groups = _groups(items)
     sequence = _flattened(items)
     for i, (op, argument) in enumerate(sequence):
         name = str(op)
-        # A possessive repeat gives nothing back, so it is never cut anew.
-        cut_anew = name in ("MAX_REPEAT", "MIN_REPEAT") and _long(argument[1])
-        if cut_anew and _continued(sequence[i + 1 :], _consumed(argument[2])):
+        rest = sequence[i + 1 :]
+        if any(_continued(rest, taken, groups) for taken in _tails((op, argument), groups)):
             return True
-        if any(_adjacent_long_repeats(child) for child in _children(name, argument)):
+        if any(_adjacent_long_repeats(child, groups) for child in _children(name, argument)):
             return True
-        if name in _REPEATS and _adjacent_long_repeats(argument[2]):
+        if name in _REPEATS and _adjacent_long_repeats(argument[2], groups):
             return True
     return False
+
+
+def _groups(items: Any) -> dict[int, Any]:
+    """Each numbered group's items, for the backreferences to it."""
+    found: dict[int, Any] = {}
+    for op, argument in items:
+        name = str(op)
+        if name == "SUBPATTERN" and argument[0] is not None:
+            found[argument[0]] = argument[-1]
+        children = [argument[2]] if name in _REPEATS else _children(name, argument)
+        for child in children:
+            found.update(_groups(child))
+    return found
 
 
 def _long(high: int) -> bool:
@@ -303,30 +321,103 @@ def _flattened(items: Any) -> list[Any]:
     return out
 
 
-def _continued(rest: Any, taken: frozenset[str]) -> bool:
+def _tails(item: Any, groups: dict[int, Any]) -> list[frozenset[str]]:
+    """The characters of each long repeat a match of ``item`` can end in, with only text
+    that repeat could also take after it: what a repeat next may cut anew. A possessive
+    repeat or an atomic group gives nothing back, so it is never cut anew."""
+    op, argument = item
+    name = str(op)
+    if name in ("MAX_REPEAT", "MIN_REPEAT"):
+        if _long(argument[1]):
+            return [_consumed(argument[2])]
+        return _sequence_tails(argument[2], groups)  # its last pass ends as its body does
+    branches: list[Any] = []
+    if name == "SUBPATTERN":
+        branches = [argument[-1]]
+    elif name == "BRANCH":
+        branches = list(argument[1])
+    elif name == "GROUPREF_EXISTS":
+        branches = [branch for branch in argument[1:] if branch is not None]
+    return [taken for branch in branches for taken in _sequence_tails(branch, groups)]
+
+
+def _sequence_tails(items: Any, groups: dict[int, Any]) -> list[frozenset[str]]:
+    sequence = _flattened(items)
+    found = []
+    for i, item in enumerate(sequence):
+        for taken in _tails(item, groups):
+            if all(_absorbed(after, taken, groups) for after in sequence[i + 1 :]):
+                found.append(taken)
+    return found
+
+
+def _continued(rest: Any, taken: frozenset[str], groups: dict[int, Any]) -> bool:
     """Whether a long repeat starting with one of ``taken`` comes next in ``rest``, with
     nothing before it that a repeat taking ``taken`` could not also match."""
-    for op, argument in rest:
-        name = str(op)
-        if name in _REPEATS and _long(argument[1]) and _start(argument[2])[0] & taken:
+    for item in rest:
+        if _leads(item, taken, groups):
             return True
-        if not _absorbed((op, argument), taken):
+        if not _absorbed(item, taken, groups):
             return False
     return False
 
 
-def _absorbed(item: Any, taken: frozenset[str]) -> bool:
+def _leads(item: Any, taken: frozenset[str], groups: dict[int, Any]) -> bool:
+    """Whether a match of ``item`` can start with a long repeat taking one of ``taken``."""
+    op, argument = item
+    name = str(op)
+    if name in _REPEATS:
+        if _long(argument[1]):
+            return bool(_start(argument[2])[0] & taken)
+        return _continued(argument[2], taken, groups)
+    if name == "SUBPATTERN":
+        return _continued(argument[-1], taken, groups)
+    if name == "ATOMIC_GROUP":
+        return _continued(argument, taken, groups)
+    if name == "BRANCH":
+        return any(_continued(branch, taken, groups) for branch in argument[1])
+    if name == "GROUPREF_EXISTS":
+        branches = [branch for branch in argument[1:] if branch is not None]
+        return any(_continued(branch, taken, groups) for branch in branches)
+    if name == "GROUPREF":
+        # The group's text again: as long as the repeat in it, and cut anew with it.
+        group = groups.get(argument, [])
+        return _holds_long_repeat(group) and bool(_consumed(group) & taken)
+    return False
+
+
+def _holds_long_repeat(items: Any) -> bool:
+    for op, argument in items:
+        name = str(op)
+        if name in _REPEATS and (_long(argument[1]) or _holds_long_repeat(argument[2])):
+            return True
+        if any(_holds_long_repeat(child) for child in _children(name, argument)):
+            return True
+    return False
+
+
+def _absorbed(item: Any, taken: frozenset[str], groups: dict[int, Any]) -> bool:
     """Whether ``item`` can match nothing, or only characters among ``taken``."""
     op, argument = item
     name = str(op)
     if name in _ONE_CHARACTER:
         return bool(_characters(item) & taken)
     if name in _REPEATS:
-        return bool(argument[0] == 0 or all(_absorbed(i, taken) for i in argument[2]))
+        return bool(argument[0] == 0 or all(_absorbed(i, taken, groups) for i in argument[2]))
     if name == "SUBPATTERN":
-        return all(_absorbed(i, taken) for i in argument[-1])
+        return all(_absorbed(i, taken, groups) for i in argument[-1])
+    if name == "ATOMIC_GROUP":
+        return all(_absorbed(i, taken, groups) for i in argument)
     if name == "BRANCH":
-        return any(all(_absorbed(i, taken) for i in branch) for branch in argument[1])
+        return any(all(_absorbed(i, taken, groups) for i in branch) for branch in argument[1])
+    if name == "GROUPREF_EXISTS":
+        # A missing branch matches nothing.
+        branches = [branch or [] for branch in argument[1:]]
+        return any(all(_absorbed(i, taken, groups) for i in branch) for branch in branches)
+    if name == "GROUPREF":
+        # The group's text again: empty if the group can be, else the group's characters.
+        group = groups.get(argument, [])
+        return _start(group)[1] or bool(_consumed(group) & taken)
     return name in ("AT", "ASSERT", "ASSERT_NOT")
 
 

@@ -15,7 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,6 +26,9 @@ from monitor.store.textsearch import note_postgres_icu, register_sqlite
 T = TypeVar("T")
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 5000
+# Connections a pool keeps open while idle (SQLAlchemy's default); more are opened while
+# more threads want one, up to ``connections``, and closed once given back.
+POOL_KEPT = 5
 
 
 class NotMigratedError(RuntimeError):
@@ -78,18 +81,34 @@ def json_text(value: Any) -> str:
 
 
 def make_engine(
-    url: str, *, echo: bool = False, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
+    url: str,
+    *,
+    echo: bool = False,
+    busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+    connections: int | None = None,
 ) -> Engine:
     """``hide_parameters``: a failed statement's error (logged with its traceback) would
-    otherwise carry its parameters, which are mention text, handles and reply text."""
+    otherwise carry its parameters, which are mention text, handles and reply text.
+
+    ``connections``: how many the pool may have open at once, one for every thread that
+    may hold one at the same time (``runtime.connection_users``). SQLAlchemy's default
+    of 15 left the 16th thread (a daemon with a dozen sources and its dashboard) waiting
+    30 s for a connection, then failing its poll or its page."""
     parsed = make_url(url)
     if parsed.drivername == "postgresql":
         # psycopg 3, not psycopg2: the one driver we depend on.
         parsed = parsed.set(drivername="postgresql+psycopg")
+    pool = _pool_size(parsed, connections)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(parsed.render_as_string(hide_password=False), echo, busy_timeout_ms)
+        rendered = parsed.render_as_string(hide_password=False)
+        return _sqlite_engine(rendered, echo, busy_timeout_ms, pool)
     engine = create_engine(
-        parsed, echo=echo, pool_pre_ping=True, hide_parameters=True, json_serializer=json_text
+        parsed,
+        echo=echo,
+        pool_pre_ping=True,
+        hide_parameters=True,
+        json_serializer=json_text,
+        **pool,
     )
     if engine.dialect.name == "postgresql":
 
@@ -100,14 +119,32 @@ def make_engine(
     return engine
 
 
-def engine_for(database: Database) -> Engine:
+def _pool_size(url: URL, connections: int | None) -> dict[str, int]:
+    """The pool's arguments for ``connections`` at once; none for an in-memory SQLite
+    database, whose pool is one connection per thread (and takes no overflow)."""
+    if connections is None:
+        return {}
+    if url.get_backend_name() == "sqlite":
+        # SQLAlchemy's own test for a file (QueuePool) rather than memory.
+        in_memory = url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+        if in_memory:
+            return {}
+    return {"pool_size": POOL_KEPT, "max_overflow": max(0, connections - POOL_KEPT)}
+
+
+def engine_for(database: Database, *, connections: int | None = None) -> Engine:
     """The engine for a ``database:`` section. Every command builds its engine here: one
     built from the URL alone waited SQLite's default 5 s on a locked file, not
-    ``busy_timeout_ms``."""
-    return make_engine(database.url, echo=database.echo, busy_timeout_ms=database.busy_timeout_ms)
+    ``busy_timeout_ms``. ``connections``: see make_engine."""
+    return make_engine(
+        database.url,
+        echo=database.echo,
+        busy_timeout_ms=database.busy_timeout_ms,
+        connections=connections,
+    )
 
 
-def _sqlite_engine(url: str, echo: bool, busy_timeout_ms: int) -> Engine:
+def _sqlite_engine(url: str, echo: bool, busy_timeout_ms: int, pool: dict[str, int]) -> Engine:
     database = make_url(url).database
     if database and database != ":memory:":
         folder = Path(database).parent
@@ -121,6 +158,7 @@ def _sqlite_engine(url: str, echo: bool, busy_timeout_ms: int) -> Engine:
         connect_args={"timeout": busy_timeout_ms / 1000},
         hide_parameters=True,
         json_serializer=json_text,
+        **pool,
     )
 
     @event.listens_for(engine, "connect")
