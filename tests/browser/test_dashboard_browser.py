@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import update
+
+from monitor import casework
 from monitor.pipeline import run_cycle
 from monitor.runtime import Runtime
 from monitor.sources.replay import ReplaySource
+from monitor.store.db import transaction
+from monitor.store.models import ActionRow
 from tests.browser.conftest import SCREENSHOTS, sign_in, sync_api
 from tests.conftest import mention, write_jsonl
 from tests.webkit import PASSWORD, sample_rows
@@ -145,3 +150,19 @@ def test_a_new_case_arriving_leaves_the_focus_on_the_case_it_was_on(
     run_cycle(runtime)
     expect(page.locator("#queue-live")).to_contain_text("wet_will", timeout=10_000)
     assert page.evaluate("() => document.activeElement.getAttribute('href')") == "/cases/C-1010"
+
+
+def test_long_unbroken_words_in_the_side_column_wrap(new_page: Any, runtime: Runtime) -> None:
+    # A platform's error naming a long URL, or a note holding one, in the case page's
+    # narrow side column pushed the page wider than the window.
+    word = "https://example.com/" + "a" * 180
+    with transaction(runtime.sessions) as session:
+        session.execute(update(ActionRow).where(ActionRow.case_id == 1).values(last_error=word))
+    casework.add_note(runtime, "C-1001", f"tracking: {word}", user="lena")
+    page = new_page()
+    page.set_viewport_size({"width": 1280, "height": 800})
+    sign_in(page, "lena", PASSWORD)
+    page.goto("/cases/C-1001")
+    assert page.locator("aside td.error").first.inner_text() == word
+    wide = page.evaluate("() => [document.documentElement.scrollWidth, innerWidth]")
+    assert wide[0] <= wide[1]
