@@ -106,6 +106,7 @@ def case_page(
     error: str = "",
     form: Form | None = None,
     notice: str = "",
+    sent: str = "reply",
 ) -> Response:
     ref = request.path_params["ref"]
     check_access(web.rt, signed.user, ref)
@@ -127,6 +128,10 @@ def case_page(
         notice=notice,
         error=error,
         form=form or {},
+        # Which form ``form`` came from: the reply, note and draft boxes all send "text",
+        # and only that form's box may show it again (a refused note in the reply box
+        # was one click from being posted to the customer).
+        sent=sent,
         limit=REPLY_LIMITS[Platform(data["platform"])],
         teams=[t.name for t in web.rt.settings.teams],
         priorities=[p.value for p in Priority],
@@ -157,7 +162,7 @@ def act(web: Web, request: Request, signed: Signed, form: Form) -> Response:
         return case_page(web, request, signed, notice=text[:1].upper() + text[1:])
     except casework.CaseworkError as exc:
         # Show the refusal on the case page, with what the person typed kept.
-        return case_page(web, request, signed, error=str(exc), form=form)
+        return case_page(web, request, signed, error=str(exc), form=form, sent=op)
     return RedirectResponse(f"/cases/{ref}?done={op}", status_code=303)
 
 

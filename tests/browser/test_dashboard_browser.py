@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import update
+
+from monitor import casework
 from monitor.pipeline import run_cycle
 from monitor.runtime import Runtime
 from monitor.sources.replay import ReplaySource
+from monitor.store.db import transaction
+from monitor.store.models import ActionRow
 from tests.browser.conftest import SCREENSHOTS, sign_in, sync_api
 from tests.conftest import mention, write_jsonl
 from tests.webkit import PASSWORD, sample_rows
@@ -104,3 +109,60 @@ def test_a_late_check_answer_never_overwrites_a_newer_one(new_page: Any) -> None
     assert cancelled.value.url.endswith("/cases/C-1001/check")
     expect(page.locator("section.reply button")).to_be_enabled()
     expect(page.locator("section.reply .problems li")).to_have_count(0)
+
+
+def test_the_queue_refresh_keeps_the_keyboard_focus_and_a_selection(new_page: Any) -> None:
+    # Every refresh replaced the rows, changed or not: a person tabbing through the cases
+    # was thrown back to the top of the page every few seconds, and text they selected
+    # to copy (a handle, a ref) was unselected.
+    page = new_page()
+    sign_in(page, "lena", PASSWORD)
+    link = page.locator("#queue-live a[href='/cases/C-1010']")
+    link.focus()
+    page.evaluate(
+        """() => {
+        const cell = document.querySelector("#queue-live td.author bdi");
+        getSelection().selectAllChildren(cell);
+    }"""
+    )
+    selected = page.evaluate("() => getSelection().toString()")
+    assert selected
+    # Two refreshes answered: the first one's rows are in place when the second is asked.
+    for _ in range(2):
+        with page.expect_response("**/queue/live*"):
+            pass
+    with page.expect_request("**/queue/live*"):
+        pass
+    assert page.evaluate("() => document.activeElement.getAttribute('href')") == "/cases/C-1010"
+    assert page.evaluate("() => getSelection().toString()") == selected
+
+
+def test_a_new_case_arriving_leaves_the_focus_on_the_case_it_was_on(
+    new_page: Any, runtime: Runtime
+) -> None:
+    page = new_page()
+    sign_in(page, "lena", PASSWORD)
+    page.locator("#queue-live a[href='/cases/C-1010']").focus()
+    leak = mention(99, "@acme my kettle leaks everywhere, awful", author="wet_will")
+    feed = write_jsonl(runtime.settings.base_dir / "more.jsonl", [*sample_rows(), leak])
+    runtime.sources["feed"] = ReplaySource("feed", feed, page_size=50)
+    runtime.clock.advance(minutes=5)  # type: ignore[attr-defined]
+    run_cycle(runtime)
+    expect(page.locator("#queue-live")).to_contain_text("wet_will", timeout=10_000)
+    assert page.evaluate("() => document.activeElement.getAttribute('href')") == "/cases/C-1010"
+
+
+def test_long_unbroken_words_in_the_side_column_wrap(new_page: Any, runtime: Runtime) -> None:
+    # A platform's error naming a long URL, or a note holding one, in the case page's
+    # narrow side column pushed the page wider than the window.
+    word = "https://example.com/" + "a" * 180
+    with transaction(runtime.sessions) as session:
+        session.execute(update(ActionRow).where(ActionRow.case_id == 1).values(last_error=word))
+    casework.add_note(runtime, "C-1001", f"tracking: {word}", user="lena")
+    page = new_page()
+    page.set_viewport_size({"width": 1280, "height": 800})
+    sign_in(page, "lena", PASSWORD)
+    page.goto("/cases/C-1001")
+    assert page.locator("aside td.error").first.inner_text() == word
+    wide = page.evaluate("() => [document.documentElement.scrollWidth, innerWidth]")
+    assert wide[0] <= wide[1]

@@ -14,12 +14,33 @@ function startQueueRefresh(region) {
     if (document.hidden) return;
     try {
       const response = await fetch(region.dataset.refresh, { credentials: "same-origin" });
-      if (response.ok && !response.redirected) region.innerHTML = await response.text();
+      if (response.ok && !response.redirected) replaceRows(region, await response.text());
     } catch (error) {
       // Offline for a moment: keep the rows shown and try again next time.
     }
   };
   setInterval(refresh, every);
+}
+
+// Replacing the rows throws away the keyboard focus and any selection in them: a person
+// tabbing through the cases went back to the top every few seconds, one copying a handle
+// lost it. So rows that did not change are left alone, rows someone is selecting wait for
+// the next refresh, and the focused link is focused again in the new rows.
+function replaceRows(region, html) {
+  const fresh = document.createElement("template"); // inert: nothing loads or runs
+  fresh.innerHTML = html;
+  if (fresh.innerHTML.trim() === region.innerHTML.trim()) return;
+  const selection = document.getSelection();
+  if (selection && !selection.isCollapsed && region.contains(selection.anchorNode)) return;
+  const focused = region.contains(document.activeElement)
+    ? document.activeElement.getAttribute("href")
+    : null;
+  region.replaceChildren(fresh.content);
+  if (focused === null) return;
+  const again = [...region.querySelectorAll("a[href]")].find(
+    (link) => link.getAttribute("href") === focused,
+  );
+  if (again) again.focus();
 }
 
 // Reply boxes: count characters and ask the server what is wrong as the person types.
