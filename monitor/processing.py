@@ -357,8 +357,8 @@ def _decide(
     )
     if cases.closed_as_spam(case):
         decision = Decision(ignored=True, notes=("guard: the case was closed as spam",))
-    elif _shown_when_resolved(case, message):
-        decision = Decision(ignored=True, notes=(SHOWN_WHEN_RESOLVED,))
+    elif index.shown_when_closed(case, message):
+        decision = Decision(ignored=True, notes=(SHOWN_WHEN_CLOSED,))
     else:
         decision = rt.loaded_rules().decide(mention, score, context)
     message.decision = _decision_json(decision)
@@ -376,21 +376,7 @@ def _decide(
     return decision
 
 
-SHOWN_WHEN_RESOLVED = "guard: shown in the case's thread when it was resolved"
-
-
-def _shown_when_resolved(case: Case, message: Message) -> bool:
-    """Whether ``message``, a post stored first as thread context, was on the case page
-    when a person resolved the case. Listed as a mention since (a sweep cut short, a
-    search that lags), it is not the customer writing again: decided as new, it reopened
-    the case, owed an answer from when it was written (overdue at once), and the rules
-    could answer or escalate what the person had already dealt with."""
-    return (
-        case.state == CaseState.RESOLVED.value
-        and case.resolved_at is not None
-        and message.context_at is not None
-        and message.context_at <= case.resolved_at
-    )
+SHOWN_WHEN_CLOSED = "guard: shown in the case's thread when it was resolved or answered by a person"
 
 
 def _note_follow_up(

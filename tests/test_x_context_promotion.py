@@ -182,3 +182,30 @@ def case_clocks(rt: Runtime) -> tuple[Any, ...]:
     with rt.sessions() as session:
         case = session.scalars(select(Case)).one()
         return (case.state, case.follow_up_at, case.sla_due_at, case.sla_breached_at)
+
+
+def test_a_parent_shown_when_a_person_answered_does_not_reopen_the_case_waiting_on_them(
+    make_runtime: RuntimeFactory, api: FakeAPI, tmp_path: Path
+) -> None:
+    # The agent answered with the complaint on the case page, and the case waited on the
+    # customer. Listed as a mention later, the complaint put the case back in the queue
+    # as new ("customer wrote again"), owing nothing, and the rules acted on it again.
+    cut_short_sweep(api)
+    rt = escalating_runtime(make_runtime, api, tmp_path / "rules")
+    poll_source(rt, "mentions")
+    drain(rt)
+    with rt.sessions() as session:
+        ref = session.scalars(select(Case)).one().ref
+    rt.clock.advance(minutes=5)
+    casework.reply(rt, ref, "Sorry about the wait, it ships today.", user="lena")
+    dispatch_outbox(rt)
+    waiting = case_clocks(rt)
+    assert waiting[0] == CaseState.WAITING_CUSTOMER.value
+    rt.clock.advance(hours=3)
+    poll_source(rt, "mentions")
+    drain(rt)
+    complaint = stored(rt)[tid(3)]
+    assert complaint.processed
+    assert complaint.case_id is not None
+    assert "shown in the case's thread" in str(complaint.decision)
+    assert case_clocks(rt) == waiting
