@@ -357,6 +357,8 @@ def _decide(
     )
     if cases.closed_as_spam(case):
         decision = Decision(ignored=True, notes=("guard: the case was closed as spam",))
+    elif index.shown_when_closed(case, message):
+        decision = Decision(ignored=True, notes=(SHOWN_WHEN_CLOSED,))
     else:
         decision = rt.loaded_rules().decide(mention, score, context)
     message.decision = _decision_json(decision)
@@ -372,6 +374,9 @@ def _decide(
     if answered:
         customer.last_bot_reply_at = now
     return decision
+
+
+SHOWN_WHEN_CLOSED = "guard: shown in the case's thread when it was resolved or answered by a person"
 
 
 def _note_follow_up(

@@ -230,6 +230,23 @@ class ThreadIndex:
             return message.created_at < case.follow_up_at
         return self._last_answer(case) < message.created_at < case.follow_up_at
 
+    def shown_when_closed(self, case: Case, message: Message) -> bool:
+        """Whether ``message``, a post stored first as thread context, was on the case
+        page when a person resolved the case, or answered it and it waits on the
+        customer. Listed as a mention since (a sweep cut short, a search that lags), it
+        is not the customer writing again: decided as new, it reopened the case, owed an
+        answer from when it was written (overdue at once), and the rules could answer or
+        escalate what the person had dealt with already."""
+        shown = message.context_at
+        if shown is None:
+            return False
+        if case.state == CaseState.RESOLVED.value:
+            return case.resolved_at is not None and shown <= case.resolved_at
+        if case.state == CaseState.WAITING_CUSTOMER.value:
+            # Only a person's posted reply moves a case to waiting (dispatch).
+            return case.first_response_at is not None and shown <= self._last_answer(case)
+        return False
+
     def _last_answer(self, case: Case) -> datetime:
         """When the brand's last reply in an answered case was posted."""
         assert case.first_response_at is not None

@@ -10,9 +10,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from monitor import casework
+from monitor.dispatch import dispatch_outbox
+from monitor.domain import CaseState
 from monitor.pipeline import poll_source, process_pending
 from monitor.runtime import Runtime
-from monitor.store.models import ActionRow, Event, Message, SourceState
+from monitor.sla import check_sla
+from monitor.store.models import ActionRow, Case, Event, Message, SourceState
 from tests.conftest import RuntimeFactory
 from tests.fakeapi import FakeAPI
 from tests.rulekit import write
@@ -124,3 +128,84 @@ def test_a_promoted_parent_takes_the_handle_and_link_its_mention_came_with(
     promoted = stored(rt)[tid(3)]
     assert promoted.author_handle == "carla_b"
     assert promoted.url == f"https://x.com/carla_b/status/{tid(3)}"
+
+
+def escalating_runtime(make_runtime: RuntimeFactory, api: FakeAPI, rules: Path) -> Runtime:
+    write(rules, "name: to-care\nthen: {escalate: {team: care}}\n")
+    rt = make_runtime(
+        sources=[{"name": "mentions", "type": "x_mentions"}],
+        responders={"x": {"type": "recording", "path": None},
+                    "reddit": {"type": "recording", "path": None}},
+        x=x_section(api),
+        rules={"path": str(rules)},
+    )  # fmt: skip
+    with rt.sessions.begin() as session:
+        session.merge(SourceState(name="mentions", cursor=tid(0), consecutive_failures=0,
+                                  items_total=0))  # fmt: skip
+    return rt
+
+
+def test_a_parent_shown_in_a_case_resolved_since_does_not_reopen_it_when_listed(
+    make_runtime: RuntimeFactory, api: FakeAPI, tmp_path: Path
+) -> None:
+    # The complaint was on the case page (thread context) when the agent answered the
+    # nudge and resolved the case. Listed as a mention on the next poll, it was decided
+    # as new: it reopened the case, owed an answer since it was written (08:50), and
+    # check_sla breached the reopened case at once.
+    cut_short_sweep(api)
+    rt = escalating_runtime(make_runtime, api, tmp_path / "rules")
+    poll_source(rt, "mentions")
+    drain(rt)
+    with rt.sessions() as session:
+        ref = session.scalars(select(Case)).one().ref
+    rt.clock.advance(minutes=5)
+    casework.reply(rt, ref, "Sorry about the wait, it ships today.", user="lena")
+    dispatch_outbox(rt)
+    rt.clock.advance(minutes=5)
+    casework.resolve(rt, ref, user="lena")
+    resolved = case_clocks(rt)
+    rt.clock.advance(hours=3)
+    poll_source(rt, "mentions")
+    drain(rt)
+    check_sla(rt)
+    rows = stored(rt)
+    complaint, nudge = rows[tid(3)], rows[tid(5)]
+    assert (complaint.direction, complaint.processed) == ("inbound", True)
+    assert complaint.case_id == nudge.case_id
+    assert "shown in the case's thread" in str(complaint.decision)
+    assert case_clocks(rt) == resolved
+    assert resolved[0] == CaseState.RESOLVED.value
+    assert resolved[-1] is None  # never breached
+
+
+def case_clocks(rt: Runtime) -> tuple[Any, ...]:
+    with rt.sessions() as session:
+        case = session.scalars(select(Case)).one()
+        return (case.state, case.follow_up_at, case.sla_due_at, case.sla_breached_at)
+
+
+def test_a_parent_shown_when_a_person_answered_does_not_reopen_the_case_waiting_on_them(
+    make_runtime: RuntimeFactory, api: FakeAPI, tmp_path: Path
+) -> None:
+    # The agent answered with the complaint on the case page, and the case waited on the
+    # customer. Listed as a mention later, the complaint put the case back in the queue
+    # as new ("customer wrote again"), owing nothing, and the rules acted on it again.
+    cut_short_sweep(api)
+    rt = escalating_runtime(make_runtime, api, tmp_path / "rules")
+    poll_source(rt, "mentions")
+    drain(rt)
+    with rt.sessions() as session:
+        ref = session.scalars(select(Case)).one().ref
+    rt.clock.advance(minutes=5)
+    casework.reply(rt, ref, "Sorry about the wait, it ships today.", user="lena")
+    dispatch_outbox(rt)
+    waiting = case_clocks(rt)
+    assert waiting[0] == CaseState.WAITING_CUSTOMER.value
+    rt.clock.advance(hours=3)
+    poll_source(rt, "mentions")
+    drain(rt)
+    complaint = stored(rt)[tid(3)]
+    assert complaint.processed
+    assert complaint.case_id is not None
+    assert "shown in the case's thread" in str(complaint.decision)
+    assert case_clocks(rt) == waiting

@@ -61,6 +61,10 @@ def promote_context(session: Session, rows: Sequence[dict[str, Any]]) -> list[in
     for message in session.scalars(query):
         row = wanted.get((message.platform, message.external_id))
         if row is not None:
+            # Kept apart from ingested_at, which says since when the mention waits to be
+            # decided (status, the processing alert): since this moment the post was on
+            # the case page, and a person who resolved the case after it had seen it.
+            message.context_at = message.ingested_at
             for column in PROMOTED:
                 setattr(message, column, row[column])
             promoted.append(message.id)

@@ -195,6 +195,9 @@ class Message(Base):
     reply_allowed: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ingested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # A mention stored first as thread context: when that copy was stored, and so shown
+    # on its case's page (``ingested_at`` is when it became a mention). NULL otherwise.
+    context_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     processed: Mapped[bool] = mapped_column(Boolean, default=False)
     label: Mapped[str | None] = mapped_column(String(16), nullable=True)
     compound: Mapped[float | None] = mapped_column(Float, nullable=True)
