@@ -331,14 +331,11 @@ def _tails(item: Any, groups: dict[int, Any]) -> list[frozenset[str]]:
         if _long(argument[1]):
             return [_consumed(argument[2])]
         return _sequence_tails(argument[2], groups)  # its last pass ends as its body does
-    branches: list[Any] = []
-    if name == "SUBPATTERN":
-        branches = [argument[-1]]
-    elif name == "BRANCH":
-        branches = list(argument[1])
-    elif name == "GROUPREF_EXISTS":
-        branches = [branch for branch in argument[1:] if branch is not None]
-    return [taken for branch in branches for taken in _sequence_tails(branch, groups)]
+    if name not in ("SUBPATTERN", "BRANCH", "GROUPREF_EXISTS"):
+        return []
+    return [
+        taken for branch in _children(name, argument) for taken in _sequence_tails(branch, groups)
+    ]
 
 
 def _sequence_tails(items: Any, groups: dict[int, Any]) -> list[frozenset[str]]:
@@ -370,15 +367,8 @@ def _leads(item: Any, taken: frozenset[str], groups: dict[int, Any]) -> bool:
         if _long(argument[1]):
             return bool(_start(argument[2])[0] & taken)
         return _continued(argument[2], taken, groups)
-    if name == "SUBPATTERN":
-        return _continued(argument[-1], taken, groups)
-    if name == "ATOMIC_GROUP":
-        return _continued(argument, taken, groups)
-    if name == "BRANCH":
-        return any(_continued(branch, taken, groups) for branch in argument[1])
-    if name == "GROUPREF_EXISTS":
-        branches = [branch for branch in argument[1:] if branch is not None]
-        return any(_continued(branch, taken, groups) for branch in branches)
+    if name in ("SUBPATTERN", "ATOMIC_GROUP", "BRANCH", "GROUPREF_EXISTS"):
+        return any(_continued(child, taken, groups) for child in _children(name, argument))
     if name == "GROUPREF":
         # The group's text again: as long as the repeat in it, and cut anew with it.
         group = groups.get(argument, [])
