@@ -28,7 +28,7 @@ from monitor.domain import (
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
 from monitor.store.models import MAX_ID, ActionRow, Case, Event, Message
-from monitor.store.queries import abandoned_claim
+from monitor.store.queries import abandoned_claim, retry_of_action
 from monitor.store.web_models import SentimentFeedback
 
 MAX_TAGS = 20
@@ -251,13 +251,7 @@ def _refuse_retried_already(session: Session, action: ActionRow, case: Case | No
         return
     last = session.scalars(
         select(Event)
-        .where(
-            Event.case_id == action.case_id
-            if action.case_id is not None
-            else Event.case_id.is_(None),
-            Event.kind == "retried",
-            Event.detail["action"].as_integer() == action.id,
-        )
+        .where(ActionRow.id == action.id, retry_of_action())
         .order_by(Event.id.desc())
         .limit(1)
     ).first()

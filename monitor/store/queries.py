@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, Select, Table, func, select, type_coerce, update
+from sqlalchemy import ColumnElement, Select, Table, and_, func, select, type_coerce, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -122,20 +122,24 @@ def abandoned_claim(stale_before: datetime) -> ColumnElement[bool]:
     return (ActionRow.status == ActionStatus.SENDING.value) & (ActionRow.updated_at < stale_before)
 
 
+def retry_of_action() -> ColumnElement[bool]:
+    """An Event recording a person's retry of the ActionRow it is joined or correlated
+    with (triage.retry_action). The case is matched too, so the lookup can use the
+    events' case index; an operations alert's events have no case."""
+    return and_(
+        Event.kind == "retried",
+        Event.detail["action"].as_integer() == ActionRow.id,
+        (Event.case_id == ActionRow.case_id)
+        | (Event.case_id.is_(None) & ActionRow.case_id.is_(None)),
+    )
+
+
 def attempts_began() -> ColumnElement[datetime]:
     """When an action's current run of attempts began (correlated with ActionRow): its
     last retry by a person (triage.retry_action, a ``retried`` event), else its creation.
     A notification is retried for dispatch.notify_retry_hours from then."""
     retried = (
-        select(func.max(Event.at))
-        .where(
-            Event.kind == "retried",
-            Event.detail["action"].as_integer() == ActionRow.id,
-            (Event.case_id == ActionRow.case_id)
-            | (Event.case_id.is_(None) & ActionRow.case_id.is_(None)),
-        )
-        .correlate(ActionRow)
-        .scalar_subquery()
+        select(func.max(Event.at)).where(retry_of_action()).correlate(ActionRow).scalar_subquery()
     )
     return type_coerce(func.coalesce(retried, ActionRow.created_at), UTCDateTime)
 
