@@ -350,7 +350,10 @@ def _decide(
         bot_replies_in_thread=replies_in_thread,
         last_bot_reply_to_author_at=customer.last_bot_reply_at,
         source=message.source,
-        case_state=index.state_for_rules(case),
+        # The state the customer wrote into: a case is reopened only once the rules have
+        # decided (index.reopen), so the first message in a resolved or waiting case
+        # sees that state, and the ones after it see the case open.
+        case_state=CaseState(case.state),
         earlier_cases=earlier_cases,
         escalated_before=escalated_before,
         last_bot_reply_in_thread_at=last_reply_in_thread,

@@ -252,13 +252,6 @@ class ThreadIndex:
         assert case.first_response_at is not None
         return self._last_answer_at.get(case.id, case.first_response_at)
 
-    def state_for_rules(self, case: Case) -> CaseState:
-        """The case's state as the rules' ``case: {state: ...}`` sees it: the one the
-        customer wrote back into. A case is reopened only once the rules have decided on
-        a message (``reopen``), so the first message decided in a resolved or waiting
-        case sees the state it was in; the ones after it see the case open."""
-        return CaseState(case.state)
-
     def thread_replies(self, case: Case) -> tuple[int, datetime | None]:
         """(bot replies in the case's thread, the last one's time), this batch's included."""
         return self._replies.get((case.platform, case.conversation_id), (0, None))
