@@ -426,20 +426,30 @@ class ScoringConfig(Strict):
         return self
 
 
+def _listen_host(host: str) -> str:
+    """An empty host is every interface to a socket: an empty ${VAR} put the dashboard
+    (and, where the C library reads "" so, the unauthenticated metrics listener) on every
+    network the machine is on, with nothing said."""
+    if not host.strip():
+        raise ValueError(
+            "must not be empty or blank (is its environment variable empty?); to listen"
+            " on every interface on purpose, write 0.0.0.0 (or ::)"
+        )
+    return host
+
+
+ListenHost = Annotated[str, AfterValidator(_listen_host)]
+
+
 class Web(Strict):
     enabled: bool = True
-    host: str = "127.0.0.1"
+    host: ListenHost = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     # How people reach the dashboard; used for links in notifications. Default: the
     # address the dashboard listens on (http://127.0.0.1:8000 with the defaults).
     public_url: str = "http://127.0.0.1:8000"
     # Bearer token a Prometheus scraper sends to /metrics; unset: loopback clients only.
     metrics_token: SecretStr | None = None
-
-    @field_validator("host")
-    @classmethod
-    def _host_given(cls, host: str) -> str:
-        return _listen_host(host)
 
     @model_validator(mode="before")
     @classmethod
@@ -499,28 +509,11 @@ def local_url(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
-def _listen_host(host: str) -> str:
-    """An empty host is every interface to a socket: an empty ${VAR} put the dashboard
-    (and, where the C library reads "" so, the unauthenticated metrics listener) on every
-    network the machine is on, with nothing said."""
-    if not host.strip():
-        raise ValueError(
-            "must not be empty or blank (is its environment variable empty?); to listen"
-            " on every interface on purpose, write 0.0.0.0 (or ::)"
-        )
-    return host
-
-
 class MetricsConfig(Strict):
     """A plain /metrics listener for workers that run without the dashboard (no auth)."""
 
     port: int | None = Field(default=None, ge=1, le=65535)
-    host: str = "127.0.0.1"
-
-    @field_validator("host")
-    @classmethod
-    def _host_given(cls, host: str) -> str:
-        return _listen_host(host)
+    host: ListenHost = "127.0.0.1"
 
 
 class Logging(Strict):
