@@ -258,18 +258,21 @@ def oldest_due_seconds(status: Status) -> float:
     return max(0.0, (status.at - status.oldest_due_at).total_seconds())
 
 
-def cannot_bind_reason(exc: OSError) -> str:
+def cannot_bind_reason(exc: OSError, *, when_taken: str) -> str:
     """Why a listener's socket could not be bound, without the address (the caller names
-    it): shared by ``metrics.port`` and the dashboard."""
+    it): shared by ``metrics.port`` and the dashboard. ``when_taken`` follows, in
+    brackets, only when the port is in use: a bad host or a port below 1024 is no other
+    program's doing."""
+    hint = f" ({when_taken})" if exc.errno == errno.EADDRINUSE else ""
     # A getaddrinfo code is no errno: macOS and the BSDs number them from 1 (EAI_NONAME
     # is 8, which os.strerror reads as "Exec format error"), glibc below zero.
     if not isinstance(exc, socket.gaierror) and exc.errno is not None and exc.errno > 0:
-        return os.strerror(exc.errno)
+        return os.strerror(exc.errno) + hint
     # A host that does not resolve carries a negative getaddrinfo code, which os.strerror
     # reads as "Unknown error -2": its own text says what failed. socket.create_server
     # adds the address it tried to that text, which would name it twice.
     text = exc.strerror or str(exc)
-    return text.split(" (while attempting to bind on address", 1)[0]
+    return text.split(" (while attempting to bind on address", 1)[0] + hint
 
 
 class CannotServeMetrics(Exception):
@@ -288,16 +291,12 @@ def serve_metrics(rt: Runtime) -> WSGIServer | None:
             config.port, addr=config.host, registry=rt.metrics.watch(rt)
         )
     except OSError as exc:
-        reason = cannot_bind_reason(exc)
-        # Workers started from one config on one host all ask for the same port; a bad
-        # host or a port below 1024 is no other worker's doing.
-        hint = (
-            " (each worker on a host needs a metrics.port of its own)"
-            if exc.errno == errno.EADDRINUSE
-            else ""
+        # Workers started from one config on one host all ask for the same port.
+        reason = cannot_bind_reason(
+            exc, when_taken="each worker on a host needs a metrics.port of its own"
         )
         raise CannotServeMetrics(
-            f"metrics.port: cannot listen on {config.host}:{config.port}: {reason}{hint}"
+            f"metrics.port: cannot listen on {config.host}:{config.port}: {reason}"
         ) from exc
     log.info("metrics on http://%s:%d/metrics", config.host, config.port)
     return server

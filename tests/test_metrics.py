@@ -274,7 +274,10 @@ def test_a_host_lookup_error_numbered_from_one_is_read_as_the_lookups() -> None:
     # macOS and the BSDs number getaddrinfo's errors from 1 (EAI_NONAME is 8), not below
     # zero as glibc does: read as an errno, a misspelt host was "Exec format error".
     failed = socket.gaierror(8, "nodename nor servname provided, or not known")
-    assert cannot_bind_reason(failed) == "nodename nor servname provided, or not known"
+    assert (
+        cannot_bind_reason(failed, when_taken="taken")
+        == "nodename nor servname provided, or not known"
+    )
 
 
 def test_no_listener_without_a_port(make_runtime: RuntimeFactory) -> None:

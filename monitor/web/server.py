@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import logging
 import socket
 
@@ -43,15 +42,11 @@ def listen(host: str, port: int) -> socket.socket:
     try:
         return socket.create_server((host, port), family=family)
     except OSError as exc:
-        reason = cannot_bind_reason(exc)
         # `make run` with another program on 8000: the bare errno gave no word of the
         # setting that moves the dashboard elsewhere.
-        hint = (
-            " (another program has this port: set web.port in the config to another)"
-            if exc.errno == errno.EADDRINUSE
-            else ""
-        )
-        raise CannotListen(f"the dashboard cannot listen on {host}:{port}: {reason}{hint}") from exc
+        taken = "another program has this port: set web.port in the config to another"
+        reason = cannot_bind_reason(exc, when_taken=taken)
+        raise CannotListen(f"the dashboard cannot listen on {host}:{port}: {reason}") from exc
 
 
 def serve(rt: Runtime, *, sock: socket.socket, reload_rules: bool = True) -> None:
