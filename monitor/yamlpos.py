@@ -26,6 +26,9 @@ from pydantic import ValidationInfo
 Loc = tuple[str | int, ...]
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# `$${` is a literal `${` (docker compose's escape), matched in the same left-to-right
+# pass as the references so the `${` it leaves is never read as one.
+_ENV_TOKEN = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MALFORMED_REF = (
     "'${' that is not an environment variable reference: write ${NAME}, NAME of letters,"
     " digits and _"
@@ -283,7 +286,8 @@ def substitute_env(
     *,
     url_encoded: frozenset[Loc] | set[Loc] = frozenset(),
 ) -> list[Problem]:
-    """Replace ``${NAME}`` in string values in place; report variables that are not set.
+    """Replace ``${NAME}`` in string values in place, and ``$${`` with a literal ``${``;
+    report variables that are not set.
 
     At the ``url_encoded`` locations a variable inside a longer value is percent-encoded
     (a password in a URL); one that is the whole value is taken as it is (a whole URL).
@@ -302,14 +306,18 @@ def substitute_env(
         if isinstance(value, list):
             return [visit(v, (*loc, i)) for i, v in enumerate(value)]
         if isinstance(value, str) and "${" in value:
-            for name in _ENV_REF.findall(value):
+            names = [m.group(1) for m in _ENV_TOKEN.finditer(value) if m.group(1)]
+            for name in names:
                 if name not in env:
                     problems.append(doc.problem(loc, f"environment variable {name} is not set"))
-            if "${" in _ENV_REF.sub("", value):  # ${DB-PASSWORD}: kept as text, unread
+            if "${" in _ENV_TOKEN.sub("", value):  # ${DB-PASSWORD}: kept as text, unread
                 problems.append(doc.problem(loc, MALFORMED_REF))
+            if names:  # a value with only `$${` in it was written in the file, not a secret
+                substituted.add(loc)
             whole = _ENV_REF.fullmatch(value) is not None
-            substituted.add(loc)
-            return _ENV_REF.sub(lambda m: value_of(m.group(1), loc, whole), value)
+            return _ENV_TOKEN.sub(
+                lambda m: value_of(m.group(1), loc, whole) if m.group(1) else "${", value
+            )
         return value
 
     object.__setattr__(doc, "data", visit(doc.data, ()))

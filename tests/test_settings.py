@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from monitor.cli import main
 from monitor.settings import Settings, config_path, load_settings
-from monitor.yamlpos import ConfigError
+from monitor.yamlpos import ConfigError, substitute_env_in_url
 from tests.conftest import REPO
 
 BAD = Path(__file__).parent / "data" / "bad_config"
@@ -632,3 +632,35 @@ def test_a_missing_config_from_the_environment_says_where_it_came_from(
         f"{tmp_path / 'gone.yaml'}:1:1: cannot read: No such file or directory "
         "(from INCHANNEL_CONFIG)\n"
     )
+
+
+def test_a_doubled_dollar_writes_a_literal_reference(tmp_path: Path) -> None:
+    """A value that must hold ``${`` itself (a password, a brand name) could not be
+    written: every ``${`` was a reference, unset or malformed. ``$${`` is a literal
+    ``${``, as in docker compose, and what it gives is not read again."""
+    config = tmp_path / "inchannel.yaml"
+    config.write_text(
+        "brand: {name: 'Acme $${BRAND} ${BRAND}'}\n"
+        "database: {url: 'postgresql://care:pa$${ss@db.internal/inchannel'}\n"
+        "web: {metrics_token: 'x$${TOKEN-0123456789'}\n",
+        encoding="utf-8",
+    )
+    settings = load_settings(config, environ={"BRAND": "${TOKEN}"})
+    assert settings.brand.name == "Acme ${BRAND} ${TOKEN}"
+    assert settings.database.url == "postgresql://care:pa${ss@db.internal/inchannel"
+    assert settings.web.metrics_token is not None
+    assert settings.web.metrics_token.get_secret_value() == "x${TOKEN-0123456789"
+    # An unset or malformed reference beside an escaped one is still an error.
+    config.write_text("brand: {name: '$${A} ${UNSET} ${BAD-NAME}'}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config, environ={})
+    assert [p.message for p in caught.value.problems] == [
+        "environment variable UNSET is not set",
+        "'${' that is not an environment variable reference: write ${NAME}, NAME of letters,"
+        " digits and _",
+    ]
+
+
+def test_db_copy_target_takes_a_doubled_dollar_as_a_literal() -> None:
+    url, problems = substitute_env_in_url("postgresql://u:p$${x@h/db", environ={})
+    assert (url, problems) == ("postgresql://u:p${x@h/db", [])
