@@ -310,3 +310,19 @@ def test_the_api_volume_has_every_day_even_a_quiet_one(make_runtime: RuntimeFact
     assert ["2026-11-15", "x", "negative", 0] in volume
     assert sum(row[3] for row in volume) == 2
     assert sum(row[3] for row in volume if row[:2] == ["2026-11-17", "x"]) == 1
+
+
+def test_the_reports_page_says_its_days_are_utc_days(make_runtime: RuntimeFactory) -> None:
+    # The volume counts UTC days, as docs/dashboard.md says, but the page named no time
+    # zone for its columns: a team in New York read its 23:30 complaint under the next
+    # day and took the columns for its own days.
+    rt = make_runtime(
+        [mention(1, created_at="2026-11-20T04:30:00Z")],
+        teams=[{**CARE, "timezone": "America/New_York"}, *OTHERS],
+    )
+    run_cycle(rt)
+    create_user(rt, "lena", "lead", PASSWORD, ("care",))
+    client, _ = client_for(rt, "lena")
+    page = client.get("/reports?days=7").text
+    volume = page.split("<h2>Volume by sentiment</h2>")[1].split("<h2>First response</h2>")[0]
+    assert "one column per UTC day (00:00–24:00 UTC)" in volume
