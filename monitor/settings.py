@@ -461,7 +461,9 @@ class Web(Strict):
         host, port = data.get("host", "127.0.0.1"), data.get("port", 8000)
         # A ValueError here would be reported for the whole web: section instead of the
         # field check's message for web.port.
-        if isinstance(port, str) and ascii_digits(port):
+        # pydantic reads web.port past white space ("9090\n" from an env file): read
+        # otherwise, the links kept port 8000 while the dashboard listened on 9090.
+        if isinstance(port, str) and ascii_digits(port.strip()):
             port = int(port)
         if not isinstance(host, str) or isinstance(port, bool) or not isinstance(port, int):
             return data  # the field checks report it

@@ -446,6 +446,9 @@ def test_apprise_never_logs_a_channel_url(caplog: pytest.LogCaptureFixture) -> N
         ("", {}, "http://127.0.0.1:8000"),
         ("web: {port: 8765}", {}, "http://127.0.0.1:8765"),
         ("web: {port: '${PORT}'}", {"PORT": "9090"}, "http://127.0.0.1:9090"),
+        # An env file's trailing newline: web.port reads 9090, the links said 8000.
+        ("web: {port: '${PORT}'}", {"PORT": "9090\n"}, "http://127.0.0.1:9090"),
+        ("web: {port: ' 9090'}", {}, "http://127.0.0.1:9090"),
         ("web: {host: 0.0.0.0, port: 8080}", {}, "http://127.0.0.1:8080"),
         ("web: {host: care.internal}", {}, "http://care.internal:8000"),
         ("web: {host: '::1', port: 8080}", {}, "http://[::1]:8080"),
