@@ -31,7 +31,7 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _ENV_TOKEN = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MALFORMED_REF = (
     "'${' that is not an environment variable reference: write ${NAME}, NAME of letters,"
-    " digits and _"
+    " digits and _ (or $${ for a literal ${)"
 )
 # No config or rule file needs more than a handful of levels; a limit far below
 # Python's recursion limit keeps the composer and every later walk of the data

@@ -604,7 +604,7 @@ def test_a_malformed_environment_reference_is_a_config_error(
         load_settings(config, environ={"DB_PASSWORD": "secret", "DB": "secret"})
     assert [str(p) for p in caught.value.problems] == [
         f"{config}:2:12: database.url: '${{' that is not an environment variable reference:"
-        " write ${NAME}, NAME of letters, digits and _"
+        " write ${NAME}, NAME of letters, digits and _ (or $${ for a literal ${)"
     ]
 
 
@@ -660,7 +660,7 @@ def test_a_doubled_dollar_writes_a_literal_reference(tmp_path: Path) -> None:
     assert [p.message for p in caught.value.problems] == [
         "environment variable UNSET is not set",
         "'${' that is not an environment variable reference: write ${NAME}, NAME of letters,"
-        " digits and _",
+        " digits and _ (or $${ for a literal ${)",
     ]
 
 
