@@ -36,15 +36,23 @@ CLOCK_SLACK = timedelta(seconds=1)
 
 
 def guarded(
-    name: str, rt: Runtime, step: Callable[[], bool], *, recorded_every: float | None = None
+    name: str,
+    rt: Runtime,
+    step: Callable[[], bool],
+    *,
+    recorded_every: float | None = None,
+    recorders: list[jobstate.Recorder] | None = None,
 ) -> Callable[[], None]:
     """Run ``step`` until it has no more work; a failure is logged, never fatal. With
     ``recorded_every`` (the job's interval in seconds), failures are also reported where
     `inchannel status` sees them (monitor.jobs, monitor.jobstate); polls record their own,
-    per source."""
+    per source. The job's recorder is added to ``recorders``, which the health job looks
+    at for a batch that is stuck."""
     recorder = None
     if recorded_every is not None:
         recorder = jobs.recorder_for(rt, name, recorded_every)
+        if recorders is not None:
+            recorders.append(recorder)
 
     streak = jobs.Streak()
 
@@ -72,15 +80,23 @@ def build_scheduler(rt: Runtime) -> BackgroundScheduler:
             id=f"poll:{config.name}",
             next_run_time=rt.clock.now(),
         )
+    recorders: list[jobstate.Recorder] = []
+
+    def health() -> bool:
+        # Before the check, so that its alerts and status read the same stuck jobs. A
+        # stuck health job is told by its heartbeat going stale.
+        jobs.look_for_stuck(rt, recorders)
+        return check_health(rt)
+
     steps: dict[str, Callable[[], bool]] = {
         "process": lambda: process_pending(rt),
         "dispatch": lambda: dispatch_outbox(rt),
         "sla": lambda: check_sla(rt),
-        "health": lambda: check_health(rt),
+        "health": health,
     }
     for name, seconds in jobs.recorded_intervals(rt.settings).items():
         scheduler.add_job(
-            guarded(name, rt, steps[name], recorded_every=seconds),
+            guarded(name, rt, steps[name], recorded_every=seconds, recorders=recorders),
             "interval",
             seconds=seconds,
             id=name,

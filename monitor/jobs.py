@@ -10,7 +10,7 @@ same way: its failures must not read as healthy between runs.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -70,7 +70,24 @@ def recorded_intervals(settings: Settings) -> dict[str, float]:
 
 
 def recorder_for(rt: Runtime, name: str, seconds: float) -> jobstate.Recorder:
-    return jobstate.Recorder(rt.sessions, name, rt.worker_id, timedelta(seconds=seconds))
+    hung_after = jobstate.HUNG_AFTER
+    if name == "dispatch":  # a batch may send until half the stale-claim time has passed
+        stale_claim = timedelta(seconds=rt.settings.workers.stale_claim_seconds)
+        hung_after = max(hung_after, stale_claim)
+    every = timedelta(seconds=seconds)
+    return jobstate.Recorder(rt.sessions, name, rt.worker_id, every, hung_after=hung_after)
+
+
+def look_for_stuck(rt: Runtime, recorders: Iterable[jobstate.Recorder]) -> None:
+    """Report this worker's jobs stuck in a batch (monitor.jobstate.HUNG_AFTER). Run by
+    its health job; a failure to write is logged, and the health check goes on."""
+    for recorder in recorders:
+        try:
+            recorder.look(rt.clock.now())
+        except Exception as exc:
+            log.warning(
+                "job=%s: could not record its state: %s", recorder.job, jobstate.describe(exc)
+            )
 
 
 def run_job(
@@ -90,7 +107,13 @@ def run_job(
     while batches < max_batches and not rt.stopping.is_set():
         batches += 1
         try:
-            more = step()
+            if recorder is not None:
+                recorder.began(rt.clock.now())
+            try:
+                more = step()
+            finally:
+                if recorder is not None:
+                    _ended(rt, recorder)
         except Exception as exc:
             streak.failed(name, jobstate.describe(exc))
             if recorder is not None:
@@ -102,6 +125,15 @@ def run_job(
         if not more:
             break
     return JobRun(batches)
+
+
+def _ended(rt: Runtime, recorder: jobstate.Recorder) -> None:
+    """The batch is over: a stuck mark it had is cleared (or, failing that, by the next
+    look of the health job, or it lapses)."""
+    try:
+        recorder.ended(rt.clock.now())
+    except Exception as exc:
+        log.warning("job=%s: could not record its state: %s", recorder.job, jobstate.describe(exc))
 
 
 def _note(rt: Runtime, recorder: jobstate.Recorder, error: Exception | None) -> None:

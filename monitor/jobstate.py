@@ -51,6 +51,17 @@ SLOW_RUN = timedelta(minutes=1)
 # A worker that has not failed a job reads its row this often (sooner when a report it
 # saw falls due): to settle the overdue reports of workers that are gone.
 LOOK_EVERY = timedelta(minutes=1)
+# A run that neither fails nor ends (a send or a read stuck in a network call, a lock
+# never granted) records nothing above, and the job looked healthy while it did no work.
+# Each batch (one call of a job's step) is bounded: a dispatch batch stops starting
+# sends at half workers.stale_claim_seconds, the others take seconds. One running this
+# long is stuck (the dispatch job's limit is at least workers.stale_claim_seconds).
+HUNG_AFTER = timedelta(minutes=10)
+# In a @job: row's details: by worker id, its stuck batch (HungRun).
+HUNG = "hung"
+# The worker's health job renews its marks every minute: one not renewed for this long
+# was left by a worker that is gone (or whose health job is stuck: status says so).
+HUNG_SEEN = timedelta(minutes=3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +115,68 @@ class JobFailing:
         if self.workers > 1:
             runs += f" on {self.workers} workers"
         return f"job {self.job}: {runs}, the last {minutes} min ago: {self.error}"
+
+
+@dataclass(frozen=True, slots=True)
+class HungRun:
+    """One worker's batch of a job that has run past its limit, as its health job saw it."""
+
+    since: datetime
+    seen_at: datetime
+    every: float  # the job's interval in seconds, for the problem's words
+
+    def encode(self) -> dict[str, Any]:
+        return {
+            "since": self.since.isoformat(),
+            "seen_at": self.seen_at.isoformat(),
+            "every": self.every,
+        }
+
+    @staticmethod
+    def decode(raw: Any) -> HungRun | None:
+        try:
+            run = HungRun(
+                datetime.fromisoformat(raw["since"]),
+                datetime.fromisoformat(raw["seen_at"]),
+                float(raw["every"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+        if run.since.tzinfo is None or run.seen_at.tzinfo is None:
+            return None  # cannot be compared with now (WorkerReport.decode)
+        return run
+
+    def problem(self, job: str, worker: str, now: datetime) -> str:
+        minutes = int((now - self.since).total_seconds() // 60)
+        return (
+            f"job {job}: a run has been stuck for {minutes} min on worker {worker} "
+            f"(one batch, started {self.since:%H:%M} UTC, has not ended; "
+            f"the job runs every {self.every:g} s)"
+        )
+
+
+def hung_runs(details: Mapping[str, Any] | None, now: datetime) -> dict[str, HungRun]:
+    """The stuck batches a ``@job:`` row holds whose workers' health jobs still see them."""
+    raw = (details or {}).get(HUNG)
+    if not isinstance(raw, dict):
+        return {}
+    decoded = {str(w): HungRun.decode(r) for w, r in raw.items()}
+    return {w: r for w, r in decoded.items() if r is not None and now - r.seen_at <= HUNG_SEEN}
+
+
+def mark_hung(sessions: sessionmaker[Session], job: str, worker: str, run: HungRun) -> None:
+    with transaction(sessions) as session:
+        row = locked_source_state(session, state_name(job))
+        # The marks of workers gone meanwhile are dropped: nobody renews them.
+        runs = {**hung_runs(row.details, run.seen_at), worker: run}
+        row.details = {**(row.details or {}), HUNG: {w: r.encode() for w, r in runs.items()}}
+
+
+def clear_hung(sessions: sessionmaker[Session], job: str, worker: str, now: datetime) -> None:
+    with transaction(sessions) as session:
+        row = locked_source_state(session, state_name(job))
+        runs = {w: r for w, r in hung_runs(row.details, now).items() if w != worker}
+        row.details = {**(row.details or {}), HUNG: {w: r.encode() for w, r in runs.items()}}
 
 
 def state_name(job: str) -> str:
@@ -203,6 +276,36 @@ class Recorder:
     every: timedelta  # the job's interval
     failures: int = 0  # this worker's failed runs in a row
     look_at: datetime | None = None  # None: at the next success
+    hung_after: timedelta = HUNG_AFTER
+    # The running batch's start, read by the worker's health job (:meth:`look`).
+    batch_since: datetime | None = None
+    marked: bool = False  # a HungRun of this worker's is stored
+
+    def began(self, now: datetime) -> None:
+        self.batch_since = now
+
+    def ended(self, now: datetime) -> None:
+        self.batch_since = None
+        if self.marked:
+            self.marked = False
+            clear_hung(self.sessions, self.job, self.worker, now)
+
+    def look(self, now: datetime) -> None:
+        """From another thread (the health job): mark the running batch if it is stuck,
+        renew the mark while it stays so, and clear a mark the batch's end left behind
+        (it ended while this looked)."""
+        since = self.batch_since
+        if since is not None and now - since > self.hung_after:
+            mark_hung(
+                self.sessions,
+                self.job,
+                self.worker,
+                HungRun(since, now, self.every.total_seconds()),
+            )
+            self.marked = True
+        elif self.marked:
+            self.marked = False
+            clear_hung(self.sessions, self.job, self.worker, now)
 
     def failed(self, error: BaseException, now: datetime) -> None:
         self.failures += 1

@@ -17,17 +17,22 @@ import errno
 import logging
 import os
 import socket
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING
-from wsgiref.simple_server import WSGIServer
+from socketserver import ThreadingMixIn
+from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Histogram, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from monitor.domain import ActionKind, ActionStatus, CaseState, Decision
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable as WSGIBody
+    from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+
     from monitor.runtime import Runtime
     from monitor.status import Status
 
@@ -275,6 +280,75 @@ def cannot_bind_reason(exc: OSError, *, when_taken: str) -> str:
     return text.split(" (while attempting to bind on address", 1)[0] + hint
 
 
+# The metrics.port listener serves this many connections at once and closes the others
+# as they come: prometheus_client's server started a thread per connection, with no
+# bound, and it has no authentication. Room for a scraper or two and a person's curl.
+SCRAPES_AT_ONCE = 4
+# A scraper sends its request at once and reads a few kilobytes: a connection silent
+# this long is dropped, and its place freed (none was, and one sending nothing held its
+# thread for ever).
+SCRAPE_TIMEOUT_SECONDS = 10.0
+
+
+class _ScrapeHandler(WSGIRequestHandler):
+    timeout = SCRAPE_TIMEOUT_SECONDS
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Nothing: a line on stderr per scrape."""
+
+
+class _MetricsServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], family: socket.AddressFamily) -> None:
+        self.address_family = family
+        self._places = threading.BoundedSemaphore(SCRAPES_AT_ONCE)
+        super().__init__(address, _ScrapeHandler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._places.acquire(blocking=False):
+            self.shutdown_request(request)  # the scraper records a failed scrape
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._places.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._places.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that went silent or away; the base printed a traceback on stderr.
+        log.debug("metrics: a connection from %s failed", client_address, exc_info=True)
+
+
+def _one_at_a_time(app: WSGIApplication) -> WSGIApplication:
+    """Reads the database gauges for one scrape at a time: the pool counts one
+    connection for a metrics scrape (monitor.runtime.OTHER_THREADS)."""
+    lock = threading.Lock()
+
+    def serve(environ: WSGIEnvironment, start_response: StartResponse) -> WSGIBody[bytes]:
+        with lock:
+            return app(environ, start_response)
+
+    return serve
+
+
+def _listen(host: str, port: int, registry: CollectorRegistry) -> _MetricsServer:
+    # The address family of the host as given (an IPv6 address, a name), as
+    # prometheus_client's start_http_server finds it.
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, _, _, _, address = infos[0]
+    server = _MetricsServer((str(address[0]), port), family)
+    server.set_app(_one_at_a_time(make_wsgi_app(registry)))
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    return server
+
+
 class CannotServeMetrics(Exception):
     """The ``metrics.port`` listener's address is taken or not ours to bind."""
 
@@ -287,9 +361,7 @@ def serve_metrics(rt: Runtime) -> WSGIServer | None:
     if config.port is None:
         return None
     try:
-        server, _thread = start_http_server(
-            config.port, addr=config.host, registry=rt.metrics.watch(rt)
-        )
+        server = _listen(config.host, config.port, rt.metrics.watch(rt))
     except OSError as exc:
         # Workers started from one config on one host all ask for the same port.
         reason = cannot_bind_reason(

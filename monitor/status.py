@@ -387,6 +387,12 @@ def _problems(status: Status, limits: Limits, now: datetime) -> list[str]:
         for source in status.sources
         if (problem := _source_problem(source, limits, running, now)) is not None
     ]
+    problems += [
+        run.problem(name, worker, now)
+        for source in status.sources
+        if not source.configured and (name := jobstate.job_of(source.name)) is not None
+        for worker, run in sorted(jobstate.hung_runs(source.details, now).items())
+    ]
     checked = status.health_checked_at
     # A health job that fails rolls its heartbeat back: its own failure says more.
     health_fails = any(

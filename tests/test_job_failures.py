@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -13,13 +14,16 @@ from sqlalchemy import event
 
 from monitor.clock import FakeClock
 from monitor.daemon import build_scheduler, guarded, run_forever
+from monitor.domain import Action, Platform
 from monitor.health_alerts import check_health
 from monitor.pipeline import run_once
 from monitor.runtime import Runtime
 from monitor.status import collect
 from monitor.store.db import transaction
 from monitor.store.models import SourceState
+from responders.base import SendResult
 from tests.conftest import RuntimeFactory, mention
+from tests.fakes import ScriptedResponder
 
 
 class BrokenOnce(FakeClock):
@@ -312,3 +316,59 @@ def test_a_report_time_without_a_zone_is_unreadable_not_a_crash(
         row = session.get(SourceState, "@job:sla")
         assert row is not None
         assert row.details["workers"] == {}
+
+
+# --- a job that hangs (a send stuck in a network call) is reported, not only one that fails
+
+
+class StuckResponder(ScriptedResponder):
+    """A platform that takes the reply and never answers, until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sending = threading.Event()
+        self.release = threading.Event()
+
+    def send(self, action: Action) -> SendResult:
+        self.sending.set()
+        self.release.wait(30)
+        return super().send(action)
+
+
+def test_a_job_stuck_in_one_run_is_unhealthy_until_it_ends(make_runtime: RuntimeFactory) -> None:
+    """A run that never ends neither fails nor succeeds: nothing was recorded, and
+    status said healthy while no reply went out. Every worker's health job looks at its
+    own jobs and reports a batch running past the limit."""
+    rt = make_runtime([mention(1, "@acme the app is down")])
+    responder = StuckResponder()
+    rt.responders[Platform.X] = responder
+    clock = rt.clock
+    assert isinstance(clock, FakeClock)
+    clock.set(datetime(2026, 11, 20, 9, 0, tzinfo=UTC))
+    jobs = {job.id: job.func for job in build_scheduler(rt).get_jobs()}
+    jobs["poll:feed"]()
+    jobs["process"]()
+    dispatch = threading.Thread(target=jobs["dispatch"])
+    dispatch.start()
+    try:
+        assert responder.sending.wait(10)
+        clock.advance(minutes=9)
+        jobs["health"]()
+        assert job_problems(rt) == []  # a slow send, not yet a stuck one
+        clock.advance(minutes=3)
+        jobs["health"]()
+        assert job_problems(rt) == [
+            f"job dispatch: a run has been stuck for 12 min on worker {rt.worker_id} "
+            "(one batch, started 09:00 UTC, has not ended; the job runs every 5 s)"
+        ]
+        clock.advance(minutes=4)  # the worker was killed: its health job looks no more
+        assert job_problems(rt) == []
+        jobs["health"]()
+        assert len(job_problems(rt)) == 1
+    finally:
+        responder.release.set()
+        dispatch.join(10)
+    assert job_problems(rt) == []  # the run ended
+    assert responder.posts  # and sent its reply
+    jobs["health"]()
+    assert job_problems(rt) == []

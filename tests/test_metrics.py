@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -494,3 +495,39 @@ def test_a_successful_poll_slower_than_its_lease_is_timed_like_a_failed_one(
     assert value(samples, polls, source="feed", outcome="failed") == 0
     # The page was discarded: nothing was stored, so nothing counts as ingested.
     assert value(samples, "inchannel_mentions_ingested_total", source="feed") == 0
+
+
+def test_a_flood_of_connections_to_the_listener_does_not_start_a_thread_each(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """The metrics.port listener started a thread for every connection, with no bound
+    and no timeout: connections that send nothing held a thread each for ever, so a
+    flood of them (the listener has no authentication) exhausted the process's threads.
+    A few are served at once; the others are closed at once."""
+    rt = make_runtime(sample_rows(), teams=TEAMS, metrics={"port": _free_port()})
+    before = set(threading.enumerate())
+    server = serve_metrics(rt)
+    assert server is not None
+    address = ("127.0.0.1", rt.settings.metrics.port)
+    silent = [socket.create_connection(address, timeout=10) for _ in range(50)]
+    try:
+        # Accepted after the 50: once it has an answer (or is refused), they were handled.
+        with socket.create_connection(address, timeout=10) as late:
+            late.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+            with suppress(ConnectionResetError):
+                late.recv(1)
+        started = [t for t in threading.enumerate() if t not in before]
+        assert len(started) <= 1 + 4, f"{len(started)} threads for 51 connections"
+    finally:
+        for connection in silent:
+            connection.close()
+    try:
+        for thread in started:
+            if thread is not threading.current_thread() and thread.name != "metrics":
+                thread.join(10)  # a connection closed: its thread ends
+        url = f"http://{address[0]}:{address[1]}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            assert value(parse(answer.read().decode()), "inchannel_database_up") == 1
+    finally:
+        server.shutdown()
+        server.server_close()
