@@ -75,6 +75,16 @@ class AlreadyApproved(AlreadyQueued):
         self.action_id = action_id
 
 
+class AlreadyNoted(CaseworkError):
+    """The same note by the same person was just added: a resent form is no second note."""
+
+    def __init__(self, actor: str, at: datetime) -> None:
+        super().__init__(
+            f"this note was added already by {actor} at {at.strftime('%Y-%m-%d %H:%M UTC')}; "
+            "it was not added again"
+        )
+
+
 class Viewer(Protocol):
     """Whoever reads a case: which teams' cases they may see (monitor.web.users.User)."""
 
@@ -820,7 +830,22 @@ def add_note(rt: Runtime, ref: str, text: str, *, user: str) -> None:
         raise CaseworkError(f"the note is {len(text)} characters; at most {MAX_NOTE}")
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
-        cases.record(session, lock_case(session, ref), "note", user, now, text=text)
+        case = lock_case(session, ref)
+        # Under the case lock, as replies are: a browser retrying the form (or a script
+        # resending after a timeout) while the first request was still running stored the
+        # note twice. The same words later are a new note.
+        recent = session.scalars(
+            select(Event).where(
+                Event.case_id == case.id,
+                Event.kind == "note",
+                Event.actor == user,
+                Event.at >= now - DUPLICATE_WINDOW,
+            )
+        )
+        earlier = next((e for e in recent if (e.detail or {}).get("text") == text), None)
+        if earlier is not None:
+            raise AlreadyNoted(earlier.actor, earlier.at)
+        cases.record(session, case, "note", user, now, text=text)
 
 
 def _lock_both(session: Session, first_ref: str, second_ref: str) -> tuple[Case, Case]:

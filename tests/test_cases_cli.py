@@ -675,6 +675,18 @@ def test_a_repeated_reply_is_queued_once_and_is_no_error(demo: Path) -> None:
     assert queued == 1
 
 
+def test_a_repeated_note_is_stored_once_and_is_no_error(demo: Path) -> None:
+    code, output = cli("cases", "note", "C-1001", "checked the order", "--as", "lena", config=demo)
+    assert (code, output.strip()) == (0, "C-1001: note added")
+    code, output = cli("cases", "note", "C-1001", "checked the order", "--as", "lena", config=demo)
+    assert code == 0, output
+    assert output.startswith("C-1001: this note was added already by lena at ")
+    assert output.strip().endswith("; it was not added again")
+    with db(demo) as conn:
+        (kept,) = conn.execute("SELECT count(*) FROM events WHERE kind = 'note'").fetchone()
+    assert kept == 1
+
+
 def test_show_writes_thread_and_audit_times_with_the_year(demo: Path) -> None:
     # "12-31 23:59" and "01-01 00:01": which New Year's Eve? Across the turn of the year
     # the thread read as if the reply came a year before the question.

@@ -228,6 +228,43 @@ def test_a_double_submitted_reply_is_queued_once(make_runtime: RuntimeFactory) -
     assert "button.disabled = true" in client.get("/static/app.js").text
 
 
+def _notes(rt: Runtime, text: str) -> int:
+    with rt.sessions() as session:
+        events = session.scalars(select(Event).where(Event.kind == "note")).all()
+    return sum(1 for e in events if e.detail.get("text") == text)
+
+
+def test_a_resent_note_is_stored_once(make_runtime: RuntimeFactory) -> None:
+    # A browser retrying the form, or a script resending after a timeout, stored the note
+    # a second time, as replies, approvals and retries no longer are.
+    rt = seeded(make_runtime)
+    client, csrf = client_for(rt, "alice")
+    note = "Called her back, refund confirmed."
+    first = client.post(
+        "/cases/C-1001/note", data={"csrf_token": csrf, "text": note}, follow_redirects=False
+    )
+    assert first.status_code == 303
+    second = client.post("/cases/C-1001/note", data={"csrf_token": csrf, "text": f" {note}  "})
+    assert second.status_code == 200
+    assert ">This note was added already by alice at " in second.text
+    assert "it was not added again" in second.text
+    assert _notes(rt, note) == 1
+    again = api_client(rt, "alice").post("/api/cases/C-1001/note", json={"text": note}).json()
+    assert again["ok"] is True
+    assert "not added again" in again["message"]
+    assert _notes(rt, note) == 1
+    # Someone else's words are their own note.
+    casework.add_note(rt, "C-1001", note, user="lena")
+    assert _notes(rt, note) == 2
+    assert isinstance(rt.clock, FakeClock)
+    rt.clock.advance(minutes=6)  # later, the same words are a new note
+    later = client.post(
+        "/cases/C-1001/note", data={"csrf_token": csrf, "text": note}, follow_redirects=False
+    )
+    assert later.status_code == 303
+    assert _notes(rt, note) == 3
+
+
 def test_a_new_password_ends_sessions_and_revokes_the_api_token(
     make_runtime: RuntimeFactory,
 ) -> None:

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
+from html.parser import HTMLParser
 
-from tests.conftest import RuntimeFactory
+from sqlalchemy import select, update
+
+from monitor.pipeline import run_cycle
+from monitor.store.db import transaction
+from monitor.store.models import ActionRow
+from monitor.store.web_models import WebUser
+from tests.conftest import RuntimeFactory, mention
 from tests.webkit import client_for, seeded
 
 BOX = re.compile(
@@ -68,3 +76,83 @@ def test_an_edit_of_a_draft_settled_meanwhile_is_kept_in_the_reply_box(
     refused = _post(client, csrf, "/cases/C-1015/approve", text=edit, draft=draft.group(1))
     assert refused.status_code == 400
     assert _boxes(refused.text) == {"reply": edit, "note": ""}
+
+
+class _Buttons(HTMLParser):
+    """The accessible name of every button: its aria-label, else its text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: list[str] = []
+        self._open: list[str] | None = None
+        self._label: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "button":
+            self._open, self._label = [], dict(attrs).get("aria-label")
+
+    def handle_data(self, data: str) -> None:
+        if self._open is not None:
+            self._open.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "button" and self._open is not None:
+            self.names.append(self._label or " ".join("".join(self._open).split()))
+            self._open = None
+
+
+def _button_names(html: str) -> list[str]:
+    parser = _Buttons()
+    parser.feed(html)
+    return parser.names
+
+
+HOSTILE_HANDLE = 'jo"><b>x</b>\u202e'
+
+
+def test_each_rows_button_is_named_for_its_row(make_runtime: RuntimeFactory) -> None:
+    # A screen reader's list of buttons read "Correct, Correct", "Approve and post, Approve
+    # and post", "Retry, Retry" and "Unlock, Unlock": nothing told which message, draft,
+    # action or user each one acts on.
+    first = mention(1, "@acme how do I change the delivery address on my order?")
+    again = mention(
+        2,
+        "@acme hello? how can I change the address before it ships?",
+        conversation_id="1001",
+        in_reply_to="1001",
+        created_at="2026-11-20T11:00:00Z",
+    )
+    for row in (first, again):
+        row.update(author=HOSTILE_HANDLE, author_id="501")
+    rt = seeded(make_runtime, [first])
+    rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+    rt.sources["feed"] = make_runtime([first, again]).sources["feed"]
+    run_cycle(rt)
+    with transaction(rt.sessions) as session:
+        drafts = session.scalars(select(ActionRow.id).where(ActionRow.status == "draft")).all()
+        assert len(drafts) == 2
+        session.execute(
+            update(WebUser)
+            .where(WebUser.name.in_(["alice", "bob"]))
+            .values(locked_until=rt.clock.now() + timedelta(hours=1))
+        )
+    client, _ = client_for(rt, "root")
+    case = client.get("/cases/C-1001").text
+    for draft in drafts:
+        assert f"Approve and post draft {draft}" in _button_names(case)
+        assert f"Reject draft {draft}" in _button_names(case)
+    corrections = [n for n in _button_names(case) if n.startswith("Correct")]
+    assert len(corrections) == 2
+    assert all(HOSTILE_HANDLE in n for n in corrections), corrections
+    assert "<b>x</b>" not in case
+    with transaction(rt.sessions) as session:
+        session.execute(update(ActionRow).where(ActionRow.id.in_(drafts)).values(status="dead"))
+    health = _button_names(client.get("/health").text)
+    assert sorted(n for n in health if n.startswith("Retry")) == [
+        f"Retry action {a} of C-1001" for a in sorted(drafts)
+    ]
+    users = _button_names(client.get("/admin/users").text)
+    assert [n for n in users if n.startswith("Unlock")] == ["Unlock alice", "Unlock bob"]
+    for page in (case, client.get("/health").text):
+        names = _button_names(page)
+        assert len(names) == len(set(names)), names

@@ -334,8 +334,17 @@ def resolve_command(config_file: Path | None, user: str, ref: str) -> None:
 @click.argument("text")
 def note_command(config_file: Path | None, user: str, ref: str, text: str) -> None:
     """Add an internal note (never posted)."""
-    run(lambda: casework.add_note(runtime(config_file), ref, text, user=user))
-    click.echo(f"{_canonical(ref)}: note added")
+
+    def add() -> str:
+        try:
+            casework.add_note(runtime(config_file), ref, text, user=user)
+        except casework.AlreadyNoted as exc:
+            # Stored once, as asked: a script repeating the command after a timeout must
+            # not read it as refused (the API answers ok: true).
+            return str(exc)
+        return "note added"
+
+    click.echo(f"{_canonical(ref)}: {run(add)}")
 
 
 @cases_group.command("link")

@@ -164,7 +164,7 @@ def operate(web: Web, request: Request, user: User, body: dict[str, Any]) -> dic
     ref, op = request.path_params["ref"], request.path_params["op"]
     try:
         return {"ok": True, "message": perform(web.rt, user, op, ref, body)}
-    except (casework.AlreadyQueued, NothingChanged) as exc:
+    except (casework.AlreadyQueued, casework.AlreadyNoted, NothingChanged) as exc:
         # A script resending after a timeout, or a colleague was first: the case is as
         # asked, so this is no error.
         return {"ok": True, "message": str(exc)}

@@ -154,7 +154,7 @@ def act(web: Web, request: Request, signed: Signed, form: Form) -> Response:
         perform(web.rt, signed.user, op, ref, form)
     except (CaseNotFound, Forbidden):
         raise
-    except (casework.AlreadyQueued, NothingChanged) as exc:
+    except (casework.AlreadyQueued, casework.AlreadyNoted, NothingChanged) as exc:
         # A double submit, or a colleague was first: the case is as asked, so say so.
         # The message is worded for "error: ..." on the command line; here it starts
         # the line.

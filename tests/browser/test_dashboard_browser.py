@@ -166,3 +166,41 @@ def test_long_unbroken_words_in_the_side_column_wrap(new_page: Any, runtime: Run
     assert page.locator("aside td.error").first.inner_text() == word
     wide = page.evaluate("() => [document.documentElement.scrollWidth, innerWidth]")
     assert wide[0] <= wide[1]
+
+
+def test_a_slow_queue_refresh_is_not_overlapped_by_the_next(new_page: Any) -> None:
+    # The refresh ran every second (here) whether or not the last one had answered: on a
+    # slow server the requests piled up, and an older answer could replace newer rows.
+    page = new_page()
+    page.clock.install()
+    page.add_init_script(
+        """{
+        window.asked = 0;
+        const fetchAsIs = window.fetch;
+        window.fetch = (url, ...rest) => {
+            if (String(url).startsWith("/queue/live")) window.asked += 1;
+            return fetchAsIs(url, ...rest);
+        };
+    }"""
+    )
+    sign_in(page, "lena", PASSWORD)
+    held: list[Any] = []
+
+    def hold(route: Any) -> None:  # the first one only
+        if held:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route("**/queue/live*", hold)
+    with page.expect_request("**/queue/live*"):
+        page.clock.run_for(1_000)
+    page.clock.run_for(10_000)  # ten more seconds with the first still unanswered
+    assert page.evaluate("() => window.asked") == 1
+    with page.expect_response("**/queue/live*"):
+        held[0].continue_()
+    for _ in range(50):  # the answer's rows are put in place before the next is asked
+        page.clock.run_for(1_000)
+        if page.evaluate("() => window.asked") == 2:
+            break
+    assert page.evaluate("() => window.asked") == 2

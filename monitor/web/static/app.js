@@ -8,18 +8,28 @@ function csrfToken() {
 }
 
 // Queue: refresh the live region every few seconds, so new cases appear without a reload.
+// The next refresh is timed from the end of the last: on a fixed interval a slow server
+// got a new request before it had answered the last, they piled up, and an older answer
+// could replace newer rows. A request that never answers is given up after a while, or
+// the queue would stop refreshing for good.
 function startQueueRefresh(region) {
   const every = Math.max(1, Number(region.dataset.every) || 10) * 1000;
   const refresh = async () => {
-    if (document.hidden) return;
     try {
-      const response = await fetch(region.dataset.refresh, { credentials: "same-origin" });
-      if (response.ok && !response.redirected) replaceRows(region, await response.text());
+      if (!document.hidden) {
+        const response = await fetch(region.dataset.refresh, {
+          credentials: "same-origin",
+          signal: AbortSignal.timeout(Math.max(30_000, every)),
+        });
+        if (response.ok && !response.redirected) replaceRows(region, await response.text());
+      }
     } catch (error) {
-      // Offline for a moment: keep the rows shown and try again next time.
+      // Offline for a moment, or given up: keep the rows shown and try again next time.
+    } finally {
+      setTimeout(refresh, every);
     }
   };
-  setInterval(refresh, every);
+  setTimeout(refresh, every);
 }
 
 // Replacing the rows throws away the keyboard focus and any selection in them: a person
