@@ -8,6 +8,10 @@ channel that is down is retried with backoff and never blocks the case.
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any
 
 import apprise
 
@@ -17,11 +21,39 @@ from responders.base import ResponderError, SendResult
 
 log = logging.getLogger("inchannel.notify")
 
+# apprise gives no HTTP status; its plugins name the one they failed on in their warning
+# ("Failed to send Discord notification: Not Found, error=404.").
+_STATUS = re.compile(r"\berror=(\d{3})\b")
+# A deleted webhook (404, 410) or a revoked token (401, 403) answers every retry the
+# same: retried for notify_retry_hours, the escalations behind it reached nobody.
+GONE = frozenset({401, 403, 404, 410})
+TOO_MANY = 429
+# The longest a plugin may sleep in our worker for a wait a server named (a Matrix
+# server's "retry_after_ms"): a dispatcher thread sends every reply and alert in turn.
+MAX_FORCED_WAIT = 1.0
+
+
+def _without_forced_waits(throttle: Callable[..., Any]) -> Callable[..., Any]:
+    """A plugin's throttle that sleeps at most MAX_FORCED_WAIT for the wait a rate limit
+    names: the Discord plugin slept until Discord's reset, plus 10 s for clock skew (an
+    hour's reset held the worker an hour). A 429 then fails the send, and the dispatcher
+    retries it later."""
+
+    def throttle_briefly(last_io: Any = None, wait: float | None = None) -> None:
+        throttle(last_io=last_io, wait=None if wait is None else min(wait, MAX_FORCED_WAIT))
+
+    return throttle_briefly
+
 
 class Notifier:
     def __init__(self, channels: dict[str, str]) -> None:
         self._urls = channels
         redact_apprise_urls()
+        # The statuses are read from apprise's warnings, which a logging.level of ERROR
+        # would not create; the handlers still print nothing below their level.
+        apprise_log = logging.getLogger("apprise")
+        if apprise_log.getEffectiveLevel() > logging.WARNING:
+            apprise_log.setLevel(logging.WARNING)
 
     def send(self, action: Action) -> SendResult:
         name = action.channel or ""
@@ -32,17 +64,47 @@ class Notifier:
         if not target.add(url):
             # Never log the URL: webhook URLs carry their secret in the path.
             raise ResponderError(f"channel {name!r} has an invalid apprise URL", permanent=True)
+        for plugin in target:
+            # This send's own plugin object: apprise has no setting for that wait.
+            plugin.throttle = _without_forced_waits(plugin.throttle)  # type: ignore[method-assign]
         title, _, body = action.text.partition("\n")
         # Plain text, declared: apprise then escapes it for channels that read HTML or
         # Markdown (Telegram, e-mail, Discord embeds). Undeclared, it was passed on as
         # is: a customer's "<b>" was markup there, and a lone "<3" made Telegram refuse
         # the whole alert.
         text = apprise.NotifyFormat.TEXT
-        if not target.notify(title=title, body=body or title, body_format=text):
-            raise ResponderError(f"channel {name!r} did not accept the notification")
+        sent = target.notify(title=title, body=body or title, body_format=text)
+        if not sent:
+            raise _refusal(name, _failed_status(sent))
         return SendResult(f"notified:{name}:{action.id}")
 
     def find_own_reply(self, action: Action) -> str | None:
         # A chat message cannot be looked up; sending an alert twice after a crash is
         # the lesser harm than losing it.
         return None
+
+
+def _failed_status(result: object) -> int | None:
+    """The HTTP status the send failed on, from the warnings apprise returns with its
+    result (2.3 does; an older apprise returns a bare bool); None when none was named
+    (a connection error)."""
+    logs = getattr(result, "logs", None)
+    statuses = [int(m[1]) for e in (logs() if logs else ()) if (m := _STATUS.search(e.message))]
+    return statuses[-1] if statuses else None
+
+
+def _refusal(name: str, status: int | None) -> ResponderError:
+    if status in GONE:
+        phrase = HTTPStatus(status).phrase
+        return ResponderError(
+            f"channel {name!r} refused the notification (HTTP {status} {phrase}): its "
+            "webhook or token is deleted or revoked; fix the channel's URL in the config, "
+            "then retry it",
+            permanent=True,
+        )
+    if status == TOO_MANY:
+        return ResponderError(
+            f"channel {name!r} is rate limited (HTTP 429); the notification is tried again later",
+            rate_limited=True,
+        )
+    return ResponderError(f"channel {name!r} did not accept the notification")

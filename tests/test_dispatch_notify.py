@@ -4,13 +4,17 @@ the action's last_error nor any log line shows the channel's secret."""
 from __future__ import annotations
 
 import socket
+import time
 
+import apprise.url
 import pytest
+from apprise.plugins.discord import NotifyDiscord
 from sqlalchemy import select
 
 from monitor import notifications
 from monitor.logs import setup_logging
 from monitor.pipeline import dispatch_outbox
+from monitor.runtime import Runtime
 from monitor.store.db import transaction
 from monitor.store.models import ActionRow
 from tests.conftest import RuntimeFactory
@@ -86,3 +90,80 @@ def test_a_delivered_notification_never_logs_its_webhook_path_at_debug(
     assert "action=" in logged  # our own lines still come through
     assert SECRET not in logged
     assert "hunter2" not in logged
+
+
+def queue_alert(rt: Runtime) -> None:
+    with transaction(rt.sessions) as session:
+        notifications.enqueue(
+            session,
+            case=None,
+            text="alert\nbody",
+            key="k1",
+            actor="system",
+            now=rt.clock.now(),
+            channels=["ops"],
+        )
+
+
+@pytest.mark.parametrize("status", [401, 403, 404, 410])
+def test_a_deleted_or_revoked_webhook_is_dead_at_once(
+    make_runtime: RuntimeFactory, status: int
+) -> None:
+    # A deleted webhook (404, 410) or a revoked token (401, 403) gives the same answer
+    # to every retry: it was retried for all of notify_retry_hours, reported only as
+    # "did not accept", while nobody heard of the escalations behind it.
+    with FakeAPI() as api:
+        api.add("POST", f"/hooks/{SECRET}", Reply(status, body=b"gone"))
+        host = api.base_url.removeprefix("http://")
+        rt = make_runtime(channels={"ops": {"url": f"json://{host}/hooks/{SECRET}"}})
+        queue_alert(rt)
+        dispatch_outbox(rt)
+    with rt.sessions() as session:
+        row = session.scalars(select(ActionRow)).one()
+    assert row.status == "dead"
+    assert row.last_error.startswith(f"channel 'ops' refused the notification (HTTP {status} ")
+    assert "deleted or revoked; fix the channel's URL" in row.last_error
+    assert SECRET not in row.last_error
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_a_webhook_busy_or_failing_for_now_is_retried(
+    make_runtime: RuntimeFactory, status: int
+) -> None:
+    with FakeAPI() as api:
+        api.add("POST", "/hook", Reply(status, body=b"later"))
+        host = api.base_url.removeprefix("http://")
+        rt = make_runtime(channels={"ops": {"url": f"json://{host}/hook"}})
+        queue_alert(rt)
+        dispatch_outbox(rt)
+    with rt.sessions() as session:
+        row = session.scalars(select(ActionRow)).one()
+    assert row.status == "failed"
+
+
+def test_a_discord_rate_limit_does_not_hold_the_worker(
+    make_runtime: RuntimeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # apprise's Discord plugin answers a 429 by sleeping in our worker until the reset
+    # Discord names, plus 10 s of clock skew, then posting again: an hour's reset held
+    # the dispatcher (every reply behind the alert) for an hour.
+    limited = {"Retry-After": "2", "X-RateLimit-Remaining": "0"}
+    limited["X-RateLimit-Reset"] = str(int(time.time()) + 3600)
+    waits: list[float] = []
+    with FakeAPI() as api:
+        api.add("POST", "/api/webhooks/123/abc", Reply.json({"retry_after": 2}, 429, limited))
+        # Where apprise addresses Discord: the one boundary moved to the fake server.
+        monkeypatch.setattr(NotifyDiscord, "notify_url", f"{api.base_url}/api/webhooks")
+        rt = make_runtime(channels={"ops": {"url": "discord://123/abc"}})
+        queue_alert(rt)
+        # apprise's own sleep (apprise.url), recorded instead of slept.
+        monkeypatch.setattr(apprise.url.time, "sleep", waits.append)
+        dispatch_outbox(rt)
+    assert waits  # the plugin asked for the hour's reset plus 10 s
+    assert max(waits) <= 1.0
+    with rt.sessions() as session:
+        row = session.scalars(select(ActionRow)).one()
+    assert (row.status, row.last_error) == (
+        "failed",
+        "channel 'ops' is rate limited (HTTP 429); the notification is tried again later",
+    )
