@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -100,6 +100,9 @@ class Plan:
     fire: list[ActiveAlert]
     resolved: list[ActiveAlert]
     active: dict[str, ActiveAlert]
+    # Windows and days that have passed (spikes, budget): no notice, and none of theirs
+    # still waiting for a channel is sent after them.
+    expired: list[ActiveAlert] = field(default_factory=list)
 
 
 def bounded_key(key: str) -> str:
@@ -127,7 +130,8 @@ def reconcile(
     # Held until its interval has passed, so its return within it is no new alert.
     active.update((a.key, a) for a in gone if a.every and now - a.sent_at < a.every)
     resolved = [a for a in gone if a.key not in active and a.recovers]
-    return Plan(fire, resolved, active)
+    expired = [a for a in gone if a.key not in active and not a.recovers]
+    return Plan(fire, resolved, active, expired)
 
 
 def _step(
@@ -287,6 +291,10 @@ def deliver(
         tag = _tag(alert, "resolved")
         reached = _withdraw_unsent(session, alert, _targets(alert, channels), now)
         _record(session, alert, "alert_resolved", text, tag, reached, now, extra=False)
+    for alert in plan.expired:
+        # Sent after its window or day (a channel down meanwhile), "in the last 60 min"
+        # or "used today" told of a spike or a budget long over as current.
+        _withdraw_unsent(session, alert, _targets(alert, channels), now)
 
 
 def _targets(alert: ActiveAlert, channels: Sequence[str]) -> list[str]:

@@ -531,6 +531,27 @@ def test_x_budget_warning_goes_to_alert_and_budget_channels(
     assert notes(rt) == [("ops", text), ("pager", text)]
 
 
+def test_yesterdays_x_budget_warning_still_waiting_is_not_sent_today(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The ops channel was down from the evening: its "80% used today" went out when it
+    # came back the next morning, of a day long over, beside today's own budget.
+    x = {"user_id": "1", "budget": {"reads_per_day": 100, "notify": ["pager"]}}
+    rt = make_runtime(channels=OPS, x=x, alerts={"channels": ["ops"], **QUIET})
+    evening = datetime(2026, 11, 20, 22, 0, tzinfo=UTC)
+    clock(rt).set(evening)
+    with transaction(rt.sessions) as session:
+        x_usage.add_usage(session, x_usage.READS, evening, 80)
+    check_health(rt)
+    with transaction(rt.sessions) as session:
+        session.execute(update(ActionRow).where(ActionRow.channel == "pager").values(status="sent"))
+    clock(rt).set(evening + timedelta(hours=3))  # the next UTC day
+    check_health(rt)
+    with rt.sessions() as session:
+        rows = session.scalars(select(ActionRow).order_by(ActionRow.id)).all()
+        assert [(r.channel, r.status) for r in rows] == [("ops", "suppressed"), ("pager", "sent")]
+
+
 class TickingClock:
     """A wall clock that moves on one second at each reading, as a real one does."""
 

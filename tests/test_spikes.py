@@ -6,6 +6,8 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
+
 from monitor.alerting import ALERTS_STATE, downtime, failing_periods
 from monitor.domain import Author, Mention, Platform
 from monitor.health_alerts import check_health
@@ -14,7 +16,7 @@ from monitor.processing import process_pending
 from monitor.runtime import Runtime
 from monitor.sources.base import PollResult, SourceError
 from monitor.store.db import transaction
-from monitor.store.models import SourceState
+from monitor.store.models import ActionRow, SourceState
 from tests.conftest import RuntimeFactory
 from tests.test_health_alerts import (
     OPS,
@@ -443,3 +445,29 @@ def test_hours_one_source_of_two_failed_are_no_baseline(make_runtime: RuntimeFac
         clock(rt).advance(minutes=4)
     check_health(rt)
     assert spike_notes(rt) == []
+
+
+def test_a_spike_notice_still_waiting_when_its_window_has_passed_is_not_sent_late(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """The ops channel was down while a burst spiked and died down: its notice,
+    retried when the channel came back hours later, told the team of "10 negative
+    mentions in the last 60 min" that were long over, as the recovering alerts'
+    unsent notices no longer do. It goes out while its window lasts, not after."""
+    rt = alerts_runtime(make_runtime, spike={"min_count": 10, "factor": 3, "tags": False})
+    clock(rt).set(BEFORE_THE_HOUR)
+    seed(rt, at=BEFORE_THE_HOUR - timedelta(days=1), label="neutral")
+    seed(rt, at=BEFORE_THE_HOUR - timedelta(seconds=20), n=10)
+    check_health(rt)
+    check_at(rt, BEFORE_THE_HOUR + timedelta(minutes=30))
+    assert _statuses(rt) == ["pending"]  # within its window: it may still go out
+    check_at(rt, BEFORE_THE_HOUR + timedelta(minutes=61))
+    assert _statuses(rt) == ["suppressed"]
+
+
+def _statuses(rt: Runtime) -> list[str]:
+    with rt.sessions() as session:
+        rows = session.scalars(
+            select(ActionRow).where(ActionRow.kind == "notify").order_by(ActionRow.id)
+        )
+        return [str(r.status) for r in rows]
