@@ -95,6 +95,9 @@ class ThreadIndex:
         wanted = {case_id for key, case_id in latest.items() if key in keys}
         self._latest: dict[ThreadKey, Case] = {}
         self._load(select(Case).where(Case.id.in_(wanted)))
+        # Settled by a backfill, as history: no person saw their threads (``_touch``
+        # takes the tag off before the decision).
+        self._imported = {case.id for case in self._latest.values() if BACKFILL_TAG in case.tags}
         self._new: dict[ThreadKey, dict[str, Any]] = {}
         self._opened: list[tuple[ThreadKey, Message]] = []
         self._threads: dict[Thread, ThreadKey] = {}  # last attached per thread
@@ -231,15 +234,17 @@ class ThreadIndex:
         return self._last_answer(case) < message.created_at < case.follow_up_at
 
     def shown_when_closed(self, case: Case, message: Message) -> bool:
-        """Whether ``message``, a post stored first as thread context, was on the case
-        page when a person resolved the case, or answered it and it waits on the
-        customer. Listed as a mention since (a sweep cut short, a search that lags), it
-        is not the customer writing again: decided as new, it reopened the case, owed an
+        """Whether ``message`` was on the case page when a person resolved the case, or
+        answered it and it waits on the customer: stored first as thread context and
+        listed as a mention since (a sweep cut short, a search that lags), or stored as
+        a mention whose decision came later (a backlog, a message set aside). It is not
+        the customer writing again: decided as new, it reopened the case, owed an
         answer from when it was written (overdue at once), and the rules could answer or
         escalate what the person had dealt with already."""
-        shown = message.context_at
-        if shown is None:
+        if case.id in self._imported:
             return False
+        # The thread on the case page shows every stored post, decided or not.
+        shown = message.context_at or message.ingested_at
         if case.state == CaseState.RESOLVED.value:
             return case.resolved_at is not None and shown <= case.resolved_at
         if case.state == CaseState.WAITING_CUSTOMER.value:
@@ -360,12 +365,19 @@ class ThreadIndex:
         self._joined[(message.platform, message.external_id)] = message.case_id
 
     def _link_answered(self, message: Message) -> Link:
-        """Join the case of the stored post ``message`` answers, if it has one; JOINED
-        too, to no case, when that post is decided and in no case (the brand's own, say)
-        or not stored at all. UNKNOWN only when ``message`` answers no post."""
+        """Join the case of the stored post ``message`` answers, if it has one (a post
+        kept as thread context: its author's case in the thread); JOINED too, to no
+        case, when that post is decided and in no case (the brand's own, say) or not
+        stored at all. UNKNOWN only when ``message`` answers no post."""
         if message.in_reply_to is None:
             return Link.UNKNOWN
-        query = select(Message.case_id, Message.processed).where(
+        query = select(
+            Message.case_id,
+            Message.processed,
+            Message.direction,
+            Message.author_handle,
+            Message.conversation_id,
+        ).where(
             Message.platform == message.platform,
             Message.external_id == message.in_reply_to,
         )
@@ -376,9 +388,38 @@ class ThreadIndex:
             # often another customer, whose case then showed the answer as theirs.
             message.case_id = None
             return Link.JOINED
+        if row.direction == Direction.CONTEXT.value:
+            # Context is in no case and names no customer: its author's case in the
+            # thread is the one the brand answered.
+            return self._join_authors_case(message, row.author_handle, row.conversation_id)
         if row.case_id is None and not row.processed:
             return Link.WAITS
         message.case_id = row.case_id
+        return Link.JOINED
+
+    def _join_authors_case(self, message: Message, handle: str, conversation_id: str) -> Link:
+        """Join the case in ``conversation_id`` of the customer called ``handle``, none
+        if they have none there. A case of this batch may not be inserted yet:
+        ``open_new`` gives the message its id."""
+        thread, wanted = (message.platform, conversation_id), handle.lower()
+        for key in [*self._latest, *self._new]:
+            customer = self.customers.get(key[2])
+            if key[:2] == thread and customer is not None and customer.handle.lower() == wanted:
+                self._written[(message.platform, message.external_id)] = key
+                self._own.append((message, key))
+                return Link.JOINED
+        query = (
+            select(Case.id)
+            .join(Customer, Customer.id == Case.customer_id)
+            .where(
+                Case.platform == message.platform,
+                Case.conversation_id == conversation_id,
+                func.lower(Customer.handle) == wanted,
+            )
+            .order_by(Case.id.desc())
+            .limit(1)
+        )
+        message.case_id = self._session.scalar(query)
         return Link.JOINED
 
     def open_new(self, at: Callable[[Message], datetime]) -> None:
