@@ -95,9 +95,6 @@ class ThreadIndex:
         wanted = {case_id for key, case_id in latest.items() if key in keys}
         self._latest: dict[ThreadKey, Case] = {}
         self._load(select(Case).where(Case.id.in_(wanted)))
-        # Settled by a backfill, as history: no person saw their threads (``_touch``
-        # takes the tag off before the decision).
-        self._imported = {case.id for case in self._latest.values() if BACKFILL_TAG in case.tags}
         self._new: dict[ThreadKey, dict[str, Any]] = {}
         self._opened: list[tuple[ThreadKey, Message]] = []
         self._threads: dict[Thread, ThreadKey] = {}  # last attached per thread
@@ -234,17 +231,15 @@ class ThreadIndex:
         return self._last_answer(case) < message.created_at < case.follow_up_at
 
     def shown_when_closed(self, case: Case, message: Message) -> bool:
-        """Whether ``message`` was on the case page when a person resolved the case, or
-        answered it and it waits on the customer: stored first as thread context and
-        listed as a mention since (a sweep cut short, a search that lags), or stored as
-        a mention whose decision came later (a backlog, a message set aside). It is not
-        the customer writing again: decided as new, it reopened the case, owed an
+        """Whether ``message``, a post stored first as thread context, was on the case
+        page when a person resolved the case, or answered it and it waits on the
+        customer. Listed as a mention since (a sweep cut short, a search that lags), it
+        is not the customer writing again: decided as new, it reopened the case, owed an
         answer from when it was written (overdue at once), and the rules could answer or
         escalate what the person had dealt with already."""
-        if case.id in self._imported:
+        shown = message.context_at
+        if shown is None:
             return False
-        # The thread on the case page shows every stored post, decided or not.
-        shown = message.context_at or message.ingested_at
         if case.state == CaseState.RESOLVED.value:
             return case.resolved_at is not None and shown <= case.resolved_at
         if case.state == CaseState.WAITING_CUSTOMER.value:

@@ -16,7 +16,7 @@ from monitor import casework, status, triage
 from monitor.domain import Action, ActionKind, ActionStatus, CaseState, Platform
 from monitor.pipeline import check_sla, dispatch_outbox, poll_source, process_pending, run_cycle
 from monitor.runtime import Runtime
-from monitor.store.models import ActionRow, Case, Event, Message
+from monitor.store.models import ActionRow, Case, Event
 from monitor.web.queue import QueueFilter, load_queue
 from monitor.web.reports import build_report
 from monitor.web.users import User
@@ -763,41 +763,3 @@ def test_a_message_after_an_ignored_one_still_reopens_the_case(
     case = thread.case()
     assert case.state == CaseState.NEW.value
     assert (case.follow_up_at, case.sla_due_at) == (wrote, wrote + timedelta(minutes=60))
-
-
-@pytest.mark.parametrize("closed", [True, False], ids=["resolved", "waiting on the customer"])
-def test_a_message_stored_before_a_person_closed_the_case_and_decided_after_leaves_it_closed(
-    make_runtime: RuntimeFactory, closed: bool
-) -> None:
-    # The customer's message was stored (and shown in the case's thread) while a backlog
-    # held its decision back; Lena answered, and resolved the case, with it on the page.
-    # Decided afterwards, it reopened the case ("customer wrote again"), resolved, with
-    # an answer owed since it was written: overdue at once.
-    thread = escalated(make_runtime)
-    rt = thread.rt
-    wrote = thread.advance(minutes=2)
-    thread.say(PLAIN)
-    poll_source(rt, "feed")  # stored; processing has not caught up yet
-    thread.advance(minutes=2)
-    casework.reply(rt, REF, "Sorry about that. Which order is it?", user="lena")
-    dispatch_outbox(rt)
-    thread.advance(minutes=1)
-    if closed:
-        casework.resolve(rt, REF, user="lena")
-    before = thread.case()
-    thread.advance(minutes=5)
-    while process_pending(rt):
-        pass
-    case = thread.case()
-    assert (case.state, case.follow_up_at, case.sla_due_at) == (
-        before.state,
-        None,
-        before.sla_due_at,
-    )
-    with rt.sessions() as session:
-        late = session.scalars(select(Message).where(Message.created_at == wrote)).one()
-        assert late.case_id == case.id
-        assert "shown in the case's thread" in str(late.decision)
-    thread.advance(hours=2)
-    check_sla(rt)
-    assert thread.sla_events() == []
