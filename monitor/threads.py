@@ -360,12 +360,19 @@ class ThreadIndex:
         self._joined[(message.platform, message.external_id)] = message.case_id
 
     def _link_answered(self, message: Message) -> Link:
-        """Join the case of the stored post ``message`` answers, if it has one; JOINED
-        too, to no case, when that post is decided and in no case (the brand's own, say)
-        or not stored at all. UNKNOWN only when ``message`` answers no post."""
+        """Join the case of the stored post ``message`` answers, if it has one (a post
+        kept as thread context: its author's case in the thread); JOINED too, to no
+        case, when that post is decided and in no case (the brand's own, say) or not
+        stored at all. UNKNOWN only when ``message`` answers no post."""
         if message.in_reply_to is None:
             return Link.UNKNOWN
-        query = select(Message.case_id, Message.processed).where(
+        query = select(
+            Message.case_id,
+            Message.processed,
+            Message.direction,
+            Message.author_handle,
+            Message.conversation_id,
+        ).where(
             Message.platform == message.platform,
             Message.external_id == message.in_reply_to,
         )
@@ -376,9 +383,38 @@ class ThreadIndex:
             # often another customer, whose case then showed the answer as theirs.
             message.case_id = None
             return Link.JOINED
+        if row.direction == Direction.CONTEXT.value:
+            # Context is in no case and names no customer: its author's case in the
+            # thread is the one the brand answered.
+            return self._join_authors_case(message, row.author_handle, row.conversation_id)
         if row.case_id is None and not row.processed:
             return Link.WAITS
         message.case_id = row.case_id
+        return Link.JOINED
+
+    def _join_authors_case(self, message: Message, handle: str, conversation_id: str) -> Link:
+        """Join the case in ``conversation_id`` of the customer called ``handle``, none
+        if they have none there. A case of this batch may not be inserted yet:
+        ``open_new`` gives the message its id."""
+        thread, wanted = (message.platform, conversation_id), handle.lower()
+        for key in [*self._latest, *self._new]:
+            customer = self.customers.get(key[2])
+            if key[:2] == thread and customer is not None and customer.handle.lower() == wanted:
+                self._written[(message.platform, message.external_id)] = key
+                self._own.append((message, key))
+                return Link.JOINED
+        query = (
+            select(Case.id)
+            .join(Customer, Customer.id == Case.customer_id)
+            .where(
+                Case.platform == message.platform,
+                Case.conversation_id == conversation_id,
+                func.lower(Customer.handle) == wanted,
+            )
+            .order_by(Case.id.desc())
+            .limit(1)
+        )
+        message.case_id = self._session.scalar(query)
         return Link.JOINED
 
     def open_new(self, at: Callable[[Message], datetime]) -> None:

@@ -20,7 +20,7 @@ from monitor.store.models import ActionRow, Case, Event, Message, SourceState
 from tests.conftest import RuntimeFactory
 from tests.fakeapi import FakeAPI
 from tests.rulekit import write
-from tests.xapi import MENTIONS, body, ok, reply_to, tid, tweet, user, x_section
+from tests.xapi import BRAND_ID, MENTIONS, body, ok, reply_to, tid, tweet, user, x_section
 
 
 @pytest.fixture
@@ -130,7 +130,9 @@ def test_a_promoted_parent_takes_the_handle_and_link_its_mention_came_with(
     assert promoted.url == f"https://x.com/carla_b/status/{tid(3)}"
 
 
-def escalating_runtime(make_runtime: RuntimeFactory, api: FakeAPI, rules: Path) -> Runtime:
+def escalating_runtime(
+    make_runtime: RuntimeFactory, api: FakeAPI, rules: Path, batch_size: int = 200
+) -> Runtime:
     write(rules, "name: to-care\nthen: {escalate: {team: care}}\n")
     rt = make_runtime(
         sources=[{"name": "mentions", "type": "x_mentions"}],
@@ -138,6 +140,7 @@ def escalating_runtime(make_runtime: RuntimeFactory, api: FakeAPI, rules: Path) 
                     "reddit": {"type": "recording", "path": None}},
         x=x_section(api),
         rules={"path": str(rules)},
+        processing={"batch_size": batch_size},
     )  # fmt: skip
     with rt.sessions.begin() as session:
         session.merge(SourceState(name="mentions", cursor=tid(0), consecutive_failures=0,
@@ -209,3 +212,30 @@ def test_a_parent_shown_when_a_person_answered_does_not_reopen_the_case_waiting_
     assert complaint.case_id is not None
     assert "shown in the case's thread" in str(complaint.decision)
     assert case_clocks(rt) == waiting
+
+
+@pytest.mark.parametrize("batch_size", [1, 200])
+def test_the_brand_answering_a_customer_post_kept_as_context_joins_their_case(
+    make_runtime: RuntimeFactory, api: FakeAPI, tmp_path: Path, batch_size: int
+) -> None:
+    # The sweep was cut short: the customer's complaint is context only. The brand
+    # answered it natively and the customer replied to that answer; the brand's answer,
+    # a parent of the reply, is stored as the brand's post at once. Answering a post in
+    # no case, it joined none: the case page showed the complaint without its answer.
+    complaint = tweet(3, "@acme my order is late, this is awful", **COMPLAINT)
+    nudge = tweet(5, "@acme hello?? anyone", **NUDGE)
+    answer = tweet(6, "@carla sorry, it ships today", author=BRAND_ID,
+                   created_at="2026-11-20T08:59:00.000Z", **reply_to(3))  # fmt: skip
+    thanks = tweet(7, "@acme @carla thanks!", created_at="2026-11-20T09:01:00.000Z",
+                   **reply_to(6, conversation=3))  # fmt: skip
+    people = [user("42", "carla"), user(BRAND_ID, "acme")]
+    page = body([thanks, nudge], included=[complaint, answer], users=people, next_token="p2")
+    api.add("GET", MENTIONS, ok(page, remaining=0))
+    rt = escalating_runtime(make_runtime, api, tmp_path / "rules", batch_size=batch_size)
+    poll_source(rt, "mentions")
+    drain(rt)
+    rows = stored(rt)
+    assert (rows[tid(3)].direction, rows[tid(6)].kind) == ("context", "own")
+    assert rows[tid(5)].case_id is not None
+    assert rows[tid(6)].processed
+    assert rows[tid(6)].case_id == rows[tid(5)].case_id
