@@ -369,8 +369,9 @@ def _record(
         session,
         case=None,
         # Alerts quote what is not ours (an API's error body, a tag): inert, as mention
-        # text is. The event keeps the text as it was.
-        text=f"[inchannel] {notifications.pings_nobody(text)}",
+        # text is (no ping, no link hiding its address; the quoted parts come without
+        # control characters, status.bounded_error). The event keeps the text as it was.
+        text=f"[inchannel] {notifications.inert_markup(text)}",
         key=_alert_key(alert, tag),
         actor=ACTOR,
         now=now,

@@ -41,7 +41,13 @@ def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
     # spaces: some are controls too ("\r", "\x85"), and removed they glued two words.
     # So are Markdown links, which "]\x01(" would have become.
     flat = CONTROLS.sub("", " ".join(text.split()))
-    return inert_line(_LINK.sub(INERT_LINK, pings_nobody(flat)), limit)
+    return inert_line(inert_markup(flat), limit)
+
+
+def inert_markup(text: str) -> str:
+    """``text`` with no "@name" a chat app would turn into a ping and no Markdown link
+    or image. ``text`` must hold no control characters (see excerpt)."""
+    return _LINK.sub(INERT_LINK, pings_nobody(text))
 
 
 def pings_nobody(text: str) -> str:

@@ -878,3 +878,35 @@ def test_an_alert_quoting_an_api_error_pings_nobody(make_runtime: RuntimeFactory
     assert "@everyone" not in text
     assert "@here" not in text
     assert "@\u200beveryone @\u200bhere read the docs" in text
+
+
+class LinkingSwitch(Switch):
+    def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
+        if self.down:
+            body = "[reset your token](https://evil.example/login) ![](https://evil.example/p.png)"
+            raise SourceError(f"HTTP 400: {body}")
+        return PollResult(mentions=[], cursor=cursor)
+
+
+def test_an_alert_quoting_an_api_error_shows_a_links_address(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Discord and Mattermost render an alert as Markdown: "[text](url)" in an API's error
+    # body showed as a link hiding its address, and "![](url)" loaded the image when the
+    # alert was read. A customer's excerpt made them inert; the alerts only stopped pings.
+    rt = make_runtime(channels=OPS, alerts={"channels": ["ops"], **QUIET})
+    switch = LinkingSwitch()
+    rt.sources["feed"] = switch
+    failing_minutes(rt, switch, 15)
+    check_health(rt)
+    delivered(rt)  # a recovery notice goes where the alert went
+    switch.down = False
+    clock(rt).advance(minutes=30)  # past the backoff
+    poll_source(rt, "feed")
+    check_health(rt)
+    alert, resolved = [text for _, text in notes(rt)]
+    assert resolved.startswith("[inchannel] resolved")
+    for text in (alert, resolved):
+        assert "](" not in text
+        assert "[reset your token]\u200b(https://evil.example/login)" in text
+        assert "![]\u200b(https://evil.example/p.png)" in text
