@@ -139,7 +139,7 @@ def test_rules_test_text_output_and_bad_sample_lines(tmp_path: Path) -> None:
         " at column 2\n"
     )
     assert out.splitlines() == [
-        "1859000000000000013 @grumpy_gus negative -0.708",
+        "1859000000000000013 @grumpy_gus negative -0.7078",
         "  matched: abusive-to-human",
         "  escalate: care (high, SLA 60 min) abusive or legal language",
         "  tags: abuse",
@@ -161,10 +161,10 @@ def test_rules_test_prints_only_the_assign_and_priority_a_rule_set(tmp_path: Pat
     assert (code, err) == (0, "")
     # "assign: -" read as an assign action that assigns nobody.
     assert out.splitlines() == [
-        "1859000000000000006 @lily_bakes positive +0.932",
+        "1859000000000000006 @lily_bakes positive +0.9317",
         "  matched: vip",
         "  set_priority: high",
-        "1859000000000000013 @grumpy_gus negative -0.708",
+        "1859000000000000013 @grumpy_gus negative -0.7078",
         "  matched: grumpy",
         "  assign: maria",
     ]
@@ -201,7 +201,7 @@ def test_rules_test_never_prints_control_characters(tmp_path: Path) -> None:
     code, out, _ = run("rules", "test", "--config", str(path), "--sample", str(sample))
     assert code == 0
     assert out.splitlines()[:3] == [
-        "1 @evil\\x1b[2J negative -0.361",  # the C1 control no longer hides "broken"
+        "1 @evil\\x1b[2J negative -0.3612",  # the C1 control no longer hides "broken"
         "  matched: echo",
         '  reply: "Sorry Eve: broken"',
     ]

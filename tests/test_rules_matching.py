@@ -257,6 +257,13 @@ def test_the_match_placeholder_keeps_short_order_numbers(
         ('compound: "< -0.6"', score(Label.NEGATIVE, -0.5), False),
         ('compound: "-1 .. -0.5"', score(Label.NEGATIVE, -0.5), True),
         ('compound: ["> 0.9", "< -0.9"]', score(Label.NEGATIVE, -0.95), True),
+        # An unscored mention has no compound (its 0.0 is no reading): no comparison
+        # holds for it, or "> -0.5" read every German complaint as calm; "~" matches it.
+        ('compound: "> -0.5"', score(Label.UNSCORED, reason="language:de"), False),
+        ('compound: "-0.05 .. 0.05"', score(Label.UNSCORED, reason="no-signal"), False),
+        ('compound: "!= 0.5"', score(Label.UNSCORED, reason="no-signal"), False),
+        ("compound: 0", score(Label.UNSCORED, reason="empty"), False),
+        ('~compound: "-1 .. -0.6"', score(Label.UNSCORED, reason="language:de"), True),
         ("label: unscored", score(Label.UNSCORED, reason="language:de"), True),
         ('unscored_reason: "language:*"', score(Label.UNSCORED, reason="language:de"), True),
         ('unscored_reason: "empty"', score(Label.UNSCORED, reason="language:de"), False),

@@ -94,7 +94,7 @@ def test_case_page_shows_thread_history_decisions_and_audit(make_runtime: Runtim
     assert "checking with the carrier" in page
     assert "tracking hasn&#39;t updated" in page
     assert "not detected" not in page  # X declared no language; the scorer read English
-    assert "negative (-0.32)" in page
+    assert "negative (-0.3182)" in page
     assert "Bot decisions" in page
     assert "rules " in page
     assert "Audit trail" in page
@@ -113,13 +113,24 @@ def test_case_page_shows_the_language_found_and_why_a_message_is_unscored(
     ]
     client, _ = client_for(seeded(make_runtime, rows), "root")
     dutch = client.get("/cases/C-1001").text
-    assert "unscored (0.00): language:nl" in dutch
+    # Unscored has no score: "(0.00)" read as a neutral one.
+    assert "unscored: language:nl" in dutch
     assert "language nl" in dutch
     assert "not detected" not in dutch  # the scorer detected it: Dutch
     no_signal = client.get("/cases/C-1002").text
-    assert "unscored (0.00): no-signal" in no_signal
+    assert "unscored: no-signal" in no_signal
     assert "not detected" not in no_signal
     assert "language en" in client.get("/cases/C-1003").text
+
+
+def test_case_page_shows_the_compound_the_rules_compared(make_runtime: RuntimeFactory) -> None:
+    rows = [mention(1, "@acme the delivery was disastrous")]
+    client, _ = client_for(seeded(make_runtime, rows), "root")
+    page = client.get("/cases/C-1001").text
+    # -0.5994 is not within the shipped angry-customer rule's "-1 .. -0.6", which did not
+    # match; shown as -0.60, the score said it should have.
+    assert "negative (-0.5994)" in page
+    assert "(-0.60)" not in page
 
 
 def test_reply_is_checked_queued_and_sent(make_runtime: RuntimeFactory) -> None:

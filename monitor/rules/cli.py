@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from monitor.commands.options import config_option, json_line
-from monitor.domain import Decision, Mention, Score
+from monitor.domain import Decision, Label, Mention, Score
 from monitor.rules.dryrun import as_json, dry_run
 
 
@@ -70,8 +70,11 @@ def _printable(text: str) -> str:
 def _describe(mention: Mention, score: Score, decision: Decision) -> str:
     reason = f" ({_printable(score.reason)})" if score.reason else ""
     who = _printable(f"{mention.external_id} @{mention.author.handle}")
+    # The compound to VADER's 4 decimals, as rules compare it ("-0.600" was shown for a
+    # -0.5996 that "-1 .. -0.6" did not match); an unscored mention has none.
+    compound = "" if score.label is Label.UNSCORED else f" {score.compound:+.4f}"
     lines = [
-        f"{who} {score.label.value} {score.compound:+.3f}{reason}",
+        f"{who} {score.label.value}{compound}{reason}",
         f"  matched: {', '.join(decision.matched) or '-'}",
     ]
     if decision.ignored:

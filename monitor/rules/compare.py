@@ -51,7 +51,8 @@ class Comparison:
     def test(self, value: float | None) -> bool:
         # An unknown value (the platform gave no follower count or account age) passes
         # no comparison: "followers < 100" must not match an account we know nothing of.
-        if value is None:
+        # NaN is an unscored mention's compound: no score to compare either.
+        if value is None or math.isnan(value):
             return False
         if self.op:
             return _OPERATORS[self.op](value, self.low)

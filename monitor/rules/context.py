@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from monitor.domain import CaseState, Mention, Score, primary_subtag
+from monitor.domain import CaseState, Label, Mention, Score, primary_subtag
 from monitor.rules.textmatch import as_read, one_space, words_of
 
 # Regexes never see more than this: a Reddit comment is at most 10,000 characters, and
@@ -75,7 +75,9 @@ class Facts:
         self.lowered = one_space(text.lower())
         self.words = words_of(self.lowered)
         self.label = score.label.value
-        self.compound = score.compound
+        # An unscored mention's 0.0 is no reading: as 0.0 it passed "compound: > -0.5"
+        # for a calm one. NaN passes no comparison, so only "~compound" matches it.
+        self.compound = math.nan if score.label is Label.UNSCORED else score.compound
         self.now = context.now
         # Text checks shared by several rules are searched once per mention.
         self.memo: dict[str, str | None] = {}
