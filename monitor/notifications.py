@@ -80,9 +80,9 @@ def case_summary(
     ]
     if message is not None:
         sentiment = message.label or "unscored"
-        lines.append(
-            f"sentiment {sentiment} ({message.compound if message.compound is not None else '-'})"
-        )
+        # An unscored message's stored 0.0 is no reading (as on the case page).
+        scored = message.compound is not None and sentiment != "unscored"
+        lines.append(f"sentiment {sentiment} ({f'{message.compound:+.4f}' if scored else '-'})")
         lines.append(excerpt(message.text))
     lines.append(link)
     return "\n".join(lines)

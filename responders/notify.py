@@ -14,6 +14,7 @@ from http import HTTPStatus
 from typing import Any
 
 import apprise
+from apprise.plugins.email import NotifyEmail
 
 from monitor.domain import Action
 from monitor.logs import redact_apprise_urls
@@ -68,12 +69,17 @@ class Notifier:
             # This send's own plugin object: apprise has no setting for that wait.
             plugin.throttle = _without_forced_waits(plugin.throttle)  # type: ignore[method-assign]
         title, _, body = action.text.partition("\n")
+        if not body:
+            # A one-line alert is its own body. Sent as title and body too, each chat
+            # app showed it twice (Discord and Mattermost glue the title on the body);
+            # only e-mail needs the line again as its subject.
+            body, title = title, title if _wants_subject(target) else ""
         # Plain text, declared: apprise then escapes it for channels that read HTML or
         # Markdown (Telegram, e-mail, Discord embeds). Undeclared, it was passed on as
         # is: a customer's "<b>" was markup there, and a lone "<3" made Telegram refuse
         # the whole alert.
         text = apprise.NotifyFormat.TEXT
-        sent = target.notify(title=title, body=body or title, body_format=text)
+        sent = target.notify(title=title, body=body, body_format=text)
         if not sent:
             raise _refusal(name, _failed_status(sent))
         return SendResult(f"notified:{name}:{action.id}")
@@ -82,6 +88,10 @@ class Notifier:
         # A chat message cannot be looked up; sending an alert twice after a crash is
         # the lesser harm than losing it.
         return None
+
+
+def _wants_subject(target: apprise.Apprise) -> bool:
+    return any(isinstance(plugin, NotifyEmail) for plugin in target)
 
 
 def _failed_status(result: object) -> int | None:

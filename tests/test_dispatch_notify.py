@@ -16,7 +16,7 @@ from monitor.logs import setup_logging
 from monitor.pipeline import dispatch_outbox
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
-from monitor.store.models import ActionRow
+from monitor.store.models import ActionRow, Case, Message
 from tests.conftest import RuntimeFactory
 from tests.fakeapi import FakeAPI, Reply
 from tests.test_logs import restored_logging  # noqa: F401 -- a fixture
@@ -167,3 +167,40 @@ def test_a_discord_rate_limit_does_not_hold_the_worker(
         "failed",
         "channel 'ops' is rate limited (HTTP 429); the notification is tried again later",
     )
+
+
+def test_a_one_line_alert_is_posted_once(make_runtime: RuntimeFactory) -> None:
+    # An operations alert is one line: sent as both title and body, Discord (and
+    # Mattermost, Telegram) showed it twice, "text\r\ntext".
+    with FakeAPI() as api:
+        api.add("POST", "/api/webhooks/123/abc", Reply(204))
+        with pytest.MonkeyPatch.context() as patch:
+            # Where apprise addresses Discord: the one boundary moved to the fake server.
+            patch.setattr(NotifyDiscord, "notify_url", f"{api.base_url}/api/webhooks")
+            rt = make_runtime(channels={"ops": {"url": "discord://123/abc"}})
+            with transaction(rt.sessions) as session:
+                notifications.enqueue(
+                    session,
+                    case=None,
+                    text="[inchannel] source x-main failing for 15 min",
+                    key="k1",
+                    actor="system",
+                    now=rt.clock.now(),
+                    channels=["ops"],
+                )
+            dispatch_outbox(rt)
+        [posted] = api.seen("POST", "/api/webhooks/123/abc")
+    assert posted.json()["content"] == "[inchannel] source x-main failing for 15 min"
+
+
+def test_an_escalation_of_an_unscored_message_shows_no_score(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = make_runtime()
+    case = Case(id=1, priority="high", platform="x", team="care")
+    message = Message(text="Lieferung kaputt", label="unscored", compound=0.0)
+    summary = notifications.case_summary(rt.settings, case, None, message, "needs a person")
+    assert "sentiment unscored (-)" in summary.splitlines()
+    message = Message(text="awful", label="negative", compound=-0.4767)
+    summary = notifications.case_summary(rt.settings, case, None, message, "needs a person")
+    assert "sentiment negative (-0.4767)" in summary.splitlines()
