@@ -11,7 +11,7 @@ from sqlalchemy import Select, String, cast, func, not_, or_, select
 from sqlalchemy.orm import Session
 
 from monitor.cases import DEADLINE_OWED, OPEN_STATES, PRIORITY_RANK, deadline_owed
-from monitor.casework import CaseworkError, first_words
+from monitor.casework import CaseworkError, first_words, require_known_team
 from monitor.domain import CaseState, Label, Platform
 from monitor.runtime import Runtime
 from monitor.store.models import Case, Customer, Message
@@ -135,6 +135,9 @@ def load_queue(rt: Runtime, user: User, f: QueueFilter) -> QueuePage:
     matching = _filtered(_visible(select(Case), user), f).where(Case.state.in_(states))
     counts_query = _filtered(_visible(select(Case.state, func.count()), user), f)
     with rt.sessions() as session:
+        if f.team:
+            # A misspelt team matched nothing: an empty queue, its drop-down at "any".
+            require_known_team(rt, session, f.team)
         start = After.parse(f.after) if f.after else None
         found = _page(session, matching, (f.page - 1) * PAGE_SIZE, start)
         counts = {s: int(n) for s, n in session.execute(counts_query.group_by(Case.state)).all()}
