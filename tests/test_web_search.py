@@ -131,3 +131,22 @@ def test_search_takes_the_turkish_dotted_and_dotless_i_for_i(make_runtime: Runti
     for q in ("kırmızı", "KIRMIZI", "kirmizi", "Kırmızı"):
         assert _found(rt, q) == {"user3", "user4"}, q
     assert _found(rt, "edin") == {"user1"}
+
+
+def test_search_finds_a_handle_written_as_the_platform_writes_it(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Handles are stored and shown bare; "@jane_doe" copied from X, or "u/red_panda" from
+    # Reddit, found no case unless a message happened to quote it.
+    rows = [
+        mention(1, "@acme my order is late", author="jane_doe"),
+        mention(2, "@acme my order is late", author="Red_Panda", platform="reddit"),
+        mention(3, "@acme ask @jane_doe, she knows"),
+    ]
+    rt = seeded(make_runtime, rows)
+    assert _found(rt, "@jane_doe") == {"jane_doe", "user3"}  # user3's message names her
+    assert _found(rt, "@JANE_DOE") == {"jane_doe", "user3"}
+    assert _found(rt, "u/red_panda") == {"Red_Panda"}
+    assert _found(rt, "/u/Red_Panda") == {"Red_Panda"}
+    # A message's text is still searched as typed.
+    assert _found(rt, "ask @jane") == {"user3"}

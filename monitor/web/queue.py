@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
@@ -125,9 +126,19 @@ def _filtered(query: Select[*Ts], f: QueueFilter) -> Select[*Ts]:
             query = query.where(condition)
     if f.q:
         texts = select(Message.case_id).where(contains_ignoring_case(Message.text, f.q))
-        handles = select(Customer.id).where(contains_ignoring_case(Customer.handle, f.q))
+        handle = _bare_handle(f.q)
+        handles = select(Customer.id).where(contains_ignoring_case(Customer.handle, handle))
         query = query.where(or_(Case.id.in_(texts), Case.customer_id.in_(handles)))
     return query
+
+
+# A handle as X ("@jane_doe") and Reddit ("u/jane_doe") write it; stored and shown bare.
+_PLATFORM_HANDLE = re.compile(r"(?:@|/?u/)(\S+)")
+
+
+def _bare_handle(q: str) -> str:
+    found = _PLATFORM_HANDLE.fullmatch(q)
+    return found.group(1) if found else q
 
 
 def load_queue(rt: Runtime, user: User, f: QueueFilter) -> QueuePage:
