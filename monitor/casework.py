@@ -249,7 +249,7 @@ def list_cases(
         require_storable("team", team)  # a filter is a query parameter too
     with rt.sessions() as session:
         if team:
-            _require_known_team(rt, session, team)
+            require_known_team(rt, session, team)
         # Read with its case, in the same statement: a query per row was 10,001 round
         # trips for `cases list --limit 10000`.
         first = (
@@ -282,7 +282,7 @@ def list_cases(
         return [_row(case, customer, text) for case, customer, text in session.execute(query).all()]
 
 
-def _require_known_team(rt: Runtime, session: Session, team: str) -> None:
+def require_known_team(rt: Runtime, session: Session, team: str) -> None:
     """A misspelt team listed nothing, which read as "no work". A team no longer in the
     config still filters while cases carry it."""
     if rt.settings.team(team) is not None:

@@ -7,8 +7,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import update
+
 from monitor.pipeline import run_cycle
 from monitor.runtime import Runtime
+from monitor.store.models import Case
 from monitor.web.queue import QueueFilter
 from tests.conftest import RuntimeFactory, mention
 from tests.webkit import api_client, client_for, seeded
@@ -161,3 +164,25 @@ def test_queue_refuses_a_forged_after_token_out_of_the_database_range(
         assert answer.status_code == 400, position
         assert answer.json() == {"error": 'after must be the "next" of a queue page, as given'}
         assert alice.get("/", params={"after": token}).status_code == 400, position
+
+
+def test_queue_of_an_unknown_team_is_an_error_not_an_empty_queue(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # As `cases list --team`: a misspelt team (or one renamed in the config) showed an
+    # empty queue, with the team drop-down at "any", as if there were no work.
+    rt = seeded(make_runtime)
+    lena = api_client(rt, "lena")
+    answer = lena.get("/api/cases", params={"team": "biling"})
+    assert (answer.status_code, answer.json()) == (
+        400,
+        {"error": "unknown team 'biling' (teams: care, billing, tech, international)"},
+    )
+    assert client_for(rt, "lena")[0].get("/", params={"team": "Care"}).status_code == 400
+    assert lena.get("/api/cases", params={"team": "care"}).json()["cases"]
+    # A team taken out of the config still filters the cases that carry it.
+    ref = lena.get("/api/cases", params={"team": "care"}).json()["cases"][0]["ref"]
+    with rt.sessions.begin() as session:
+        session.execute(update(Case).where(Case.id == int(ref[2:]) - 1000).values(team="retired"))
+    retired = lena.get("/api/cases", params={"team": "retired"}).json()["cases"]
+    assert [row["ref"] for row in retired] == [ref]

@@ -110,3 +110,43 @@ def test_without_icu_postgresql_searches_in_the_database_locale() -> None:
     )
     assert "COLLATE" not in sql
     assert "ILIKE" in sql
+
+
+def test_search_takes_the_turkish_dotted_and_dotless_i_for_i(make_runtime: RuntimeFactory) -> None:
+    # "İ" folds to "i" and a combining dot, so "iade" (refund) did not find "İADE", nor
+    # "İade" typed on a Turkish keyboard "iade"; and "KIRMIZI" (kırmızı) folds to
+    # "kirmizi", so "kırmızı" did not find it. Without the customer's locale, each
+    # of İ, I, ı and i is taken for the others.
+    rt = seeded(
+        make_runtime,
+        [
+            mention(1, "@acme İADE EDİN lütfen"),
+            mention(2, "@acme iade istiyorum"),
+            mention(3, "@acme KIRMIZI kazak gelmedi"),
+            mention(4, "@acme kırmızı kazak gelmedi"),
+        ],
+    )
+    for q in ("iade", "İade", "İADE", "IADE", "ıade"):
+        assert _found(rt, q) == {"user1", "user2"}, q
+    for q in ("kırmızı", "KIRMIZI", "kirmizi", "Kırmızı"):
+        assert _found(rt, q) == {"user3", "user4"}, q
+    assert _found(rt, "edin") == {"user1"}
+
+
+def test_search_finds_a_handle_written_as_the_platform_writes_it(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Handles are stored and shown bare; "@jane_doe" copied from X, or "u/red_panda" from
+    # Reddit, found no case unless a message happened to quote it.
+    rows = [
+        mention(1, "@acme my order is late", author="jane_doe"),
+        mention(2, "@acme my order is late", author="Red_Panda", platform="reddit"),
+        mention(3, "@acme ask @jane_doe, she knows"),
+    ]
+    rt = seeded(make_runtime, rows)
+    assert _found(rt, "@jane_doe") == {"jane_doe", "user3"}  # user3's message names her
+    assert _found(rt, "@JANE_DOE") == {"jane_doe", "user3"}
+    assert _found(rt, "u/red_panda") == {"Red_Panda"}
+    assert _found(rt, "/u/Red_Panda") == {"Red_Panda"}
+    # A message's text is still searched as typed.
+    assert _found(rt, "ask @jane") == {"user3"}

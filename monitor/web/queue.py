@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
@@ -11,7 +12,7 @@ from sqlalchemy import Select, String, cast, func, not_, or_, select
 from sqlalchemy.orm import Session
 
 from monitor.cases import DEADLINE_OWED, OPEN_STATES, PRIORITY_RANK, deadline_owed
-from monitor.casework import CaseworkError, first_words
+from monitor.casework import CaseworkError, first_words, require_known_team
 from monitor.domain import CaseState, Label, Platform
 from monitor.runtime import Runtime
 from monitor.store.models import Case, Customer, Message
@@ -125,9 +126,19 @@ def _filtered(query: Select[*Ts], f: QueueFilter) -> Select[*Ts]:
             query = query.where(condition)
     if f.q:
         texts = select(Message.case_id).where(contains_ignoring_case(Message.text, f.q))
-        handles = select(Customer.id).where(contains_ignoring_case(Customer.handle, f.q))
+        handle = _bare_handle(f.q)
+        handles = select(Customer.id).where(contains_ignoring_case(Customer.handle, handle))
         query = query.where(or_(Case.id.in_(texts), Case.customer_id.in_(handles)))
     return query
+
+
+# A handle as X ("@jane_doe") and Reddit ("u/jane_doe") write it; stored and shown bare.
+_PLATFORM_HANDLE = re.compile(r"(?:@|/?u/)(\S+)")
+
+
+def _bare_handle(q: str) -> str:
+    found = _PLATFORM_HANDLE.fullmatch(q)
+    return found.group(1) if found else q
 
 
 def load_queue(rt: Runtime, user: User, f: QueueFilter) -> QueuePage:
@@ -135,6 +146,9 @@ def load_queue(rt: Runtime, user: User, f: QueueFilter) -> QueuePage:
     matching = _filtered(_visible(select(Case), user), f).where(Case.state.in_(states))
     counts_query = _filtered(_visible(select(Case.state, func.count()), user), f)
     with rt.sessions() as session:
+        if f.team:
+            # A misspelt team matched nothing: an empty queue, its drop-down at "any".
+            require_known_team(rt, session, f.team)
         start = After.parse(f.after) if f.after else None
         found = _page(session, matching, (f.page - 1) * PAGE_SIZE, start)
         counts = {s: int(n) for s, n in session.execute(counts_query.group_by(Case.state)).all()}
