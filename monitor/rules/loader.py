@@ -4,6 +4,7 @@ YAML document, all problems collected before anything is reported."""
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +62,9 @@ def rules_version(directory: Path) -> str:
     digest = hashlib.sha256()
     if directory.is_dir():
         for path in sorted(p for p in directory.rglob("*") if p.is_file()):
-            digest.update(str(path.relative_to(directory)).encode() + b"\x00")
+            # The name's own bytes: one that is not UTF-8 (made on a Latin-1 system, or
+            # unpacked from an old archive) made str.encode raise on every reload check.
+            digest.update(os.fsencode(path.relative_to(directory)) + b"\x00")
             digest.update(_content(path) + b"\x00")
     return digest.hexdigest()[:16]
 
