@@ -150,6 +150,37 @@ def test_a_changed_list_file_is_a_change(make_runtime: RuntimeFactory, rules_dir
     assert rt.rules.version != before
 
 
+def test_editors_leftovers_change_neither_the_version_nor_the_rules(
+    make_runtime: RuntimeFactory, rules_dir: Path
+) -> None:
+    """The version hashed every file in the folder: vim rewriting its swap file while a
+    rule file was open, Emacs its auto-save, or a `git fetch` in a checkout of the folder
+    reloaded the same rules (variants rotating from the first again) under a new
+    version in `rules status`, though no rule had changed."""
+    rt = make_runtime(rules={"path": str(rules_dir)})
+    reloader = RuleReloader(rt)
+    reloader.check()
+    running = rt.rules
+    leftovers = [
+        ".20-care.yaml.swp",
+        "#20-care.yaml#",
+        "20-care.yaml~",
+        ".git/FETCH_HEAD",
+        "lists/.vip.txt.swp",
+        "._20-care.yaml",
+    ]
+    for round_ in ("first", "second"):
+        for name in leftovers:
+            (rules_dir / name).parent.mkdir(exist_ok=True)
+            (rules_dir / name).write_bytes(f"{round_} \xff".encode("latin-1"))
+        reloader.check()
+        assert rt.rules is running
+    assert state(rt).details["version"] == running.version
+    write(rules_dir, NEW_RULE, "30-more.yaml")
+    reloader.check()
+    assert rt.rules.version != running.version
+
+
 def test_daemon_schedules_the_reload_job(make_runtime: RuntimeFactory) -> None:
     rt = make_runtime()
     scheduler = build_scheduler(rt)
