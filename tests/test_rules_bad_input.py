@@ -146,6 +146,26 @@ def test_an_editors_lock_file_beside_a_rule_file_is_not_a_rule_file(tmp_path: Pa
     assert problems(folder) == []
 
 
+def test_macos_metadata_beside_a_rule_file_is_not_a_rule_file(tmp_path: Path) -> None:
+    # A folder copied from a Mac (tar, zip, a network share) has `._20-b.yaml` beside
+    # each file: binary, so it failed check-config, the start and every reload.
+    folder = tmp_path / "rules"
+    write(folder, "name: ok\nmatch: {text: hi}\nthen: {tag: [hi]}\n", "20-b.yaml")
+    (folder / "._20-b.yaml").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X  \xff")
+    (folder / "._20-b.YAML").write_bytes(b"\x00\x05\x16\x07")
+    assert problems(folder) == []
+
+
+def test_a_list_file_hot_reload_does_not_watch_is_an_error(tmp_path: Path) -> None:
+    folder = tmp_path / "rules"
+    write(folder / ".private", "vip_anna\n", "vip.txt")
+    rule = "name: vip\nmatch: {author: {handles_from: .private/vip.txt}}\nthen: {tag: [vip]}\n"
+    assert problems(folder, rule) == [
+        "{dir}/rules.yaml:2:18: rule 'vip': match.author.handles_from: list file "
+        "'.private/vip.txt' is hidden or an editor's backup: hot reload does not watch it"
+    ]
+
+
 def test_a_rules_path_that_is_a_file_is_named_a_file(tmp_path: Path) -> None:
     # `rules.path: rules/10-care.yaml` (one file, not its folder) was reported as
     # `rules folder does not exist`, sending the operator to look for a missing folder.

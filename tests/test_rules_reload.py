@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import threading
 from pathlib import Path
@@ -147,6 +148,37 @@ def test_a_changed_list_file_is_a_change(make_runtime: RuntimeFactory, rules_dir
         handle.write("new_vip\n")
     reloader.check()
     assert rt.rules.version != before
+
+
+def test_editors_leftovers_change_neither_the_version_nor_the_rules(
+    make_runtime: RuntimeFactory, rules_dir: Path
+) -> None:
+    """The version hashed every file in the folder: vim rewriting its swap file while a
+    rule file was open, Emacs its auto-save, or a `git fetch` in a checkout of the folder
+    reloaded the same rules (variants rotating from the first again) under a new
+    version in `rules status`, though no rule had changed."""
+    rt = make_runtime(rules={"path": str(rules_dir)})
+    reloader = RuleReloader(rt)
+    reloader.check()
+    running = rt.rules
+    leftovers = [
+        ".20-care.yaml.swp",
+        "#20-care.yaml#",
+        "20-care.yaml~",
+        ".git/FETCH_HEAD",
+        "lists/.vip.txt.swp",
+        "._20-care.yaml",
+    ]
+    for round_ in ("first", "second"):
+        for name in leftovers:
+            (rules_dir / name).parent.mkdir(exist_ok=True)
+            (rules_dir / name).write_bytes(f"{round_} \xff".encode("latin-1"))
+        reloader.check()
+        assert rt.rules is running
+    assert state(rt).details["version"] == running.version
+    write(rules_dir, NEW_RULE, "30-more.yaml")
+    reloader.check()
+    assert rt.rules.version != running.version
 
 
 def test_daemon_schedules_the_reload_job(make_runtime: RuntimeFactory) -> None:
@@ -387,3 +419,31 @@ def test_an_unreadable_file_in_the_rules_folder_neither_stops_reloads_nor_crashe
     reloader.check()
     assert rt.rules is good
     assert state(rt).last_error == f"{bad}:1:1: cannot read the file: Input/output error"
+
+
+def test_a_file_name_that_is_not_utf8_neither_stops_reloads_nor_the_start(
+    make_runtime: RuntimeFactory, rules_dir: Path, tmp_path: Path, db_url: str
+) -> None:
+    """The version hash encoded each name as UTF-8: one file named in Latin-1 anywhere
+    in the folder (`café.txt` unpacked from an old archive) made `run` and
+    `check-config` end in a traceback, and the reload job fail every 30 s."""
+    (rules_dir / "lists" / os.fsdecode(b"caf\xe9.txt")).write_text("someone\n", encoding="utf-8")
+    rt = make_runtime(rules={"path": str(rules_dir)})
+    reloader = RuleReloader(rt)
+    config = write(
+        tmp_path,
+        f"brand: {{name: Acme}}\ndatabase: {{url: '{db_url}'}}\nrules: {{path: rules}}\n",
+        "inchannel.yaml",
+    )
+    runner = CliRunner()
+    write(rules_dir, NEW_RULE, "30-more.yaml")
+    assert reloader.check() is False
+    assert "shipping-question" in {r.name for r in rt.rules.rules}
+    good = rt.rules
+    write(rules_dir, "name: [oops\n", os.fsdecode(b"40-caf\xe9.yaml"))
+    reloader.check()
+    assert rt.rules is good
+    assert state(rt).details["rejected_version"] not in (None, good.version)
+    result = runner.invoke(main, ["rules", "status", "--config", str(config)])
+    assert result.exit_code == 1, result.output
+    assert "40-caf" in result.stdout

@@ -237,6 +237,17 @@ def files_check(
     return OneOf(key, spec.attribute, handles, negate)
 
 
+def unwatched(name: str) -> bool:
+    """Whether a name is left out of the rules (and of their version): hidden files and
+    folders (``.git``, vim's ``.20-care.yaml.swp``, Emacs's lock ``.#20-care.yaml``,
+    macOS's ``._20-care.yaml`` beside a file copied from a Mac) and editors' backups
+    (``20-care.yaml~``, ``#20-care.yaml#``). Editors rewrite these while a file is open,
+    so hashing them reloaded unchanged rules and changed the version status shows."""
+    return (
+        name.startswith(".") or name.endswith("~") or (name.startswith("#") and name.endswith("#"))
+    )
+
+
 # Every reload reads the list files again, and a worker holds their handles in memory:
 # 10 MB is some 600,000 handles, more than any brand's VIP or block list.
 MAX_LIST_FILE_BYTES = 10_000_000
@@ -249,6 +260,8 @@ def _read_handles(rules_dir: Path, name: str) -> list[str] | str:
     path = (rules_dir / name).resolve()
     if not path.is_relative_to(rules_dir.resolve()):
         return f"list file {name!r} must be inside the rules folder (hot reload watches it)"
+    if any(unwatched(part) for part in path.relative_to(rules_dir.resolve()).parts):
+        return f"list file {name!r} is hidden or an editor's backup: hot reload does not watch it"
     try:
         size = path.stat().st_size
         if size > MAX_LIST_FILE_BYTES:

@@ -4,12 +4,14 @@ YAML document, all problems collected before anything is reported."""
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from monitor.rules.builders import unwatched
 from monitor.rules.hours import OpeningHours
 from monitor.rules.lint import lint_rules, unreachable_rules
 from monitor.rules.matching import Errors, MatchEnv, parse_match
@@ -21,8 +23,6 @@ from monitor.yamlpos import ConfigError, Document, Problem, load_documents
 # parsing it would stall check-config and the hot-reload job.
 MAX_RULE_FILE_BYTES = 1_000_000
 RULE_SUFFIXES = (".yaml", ".yml")
-# What Emacs names the lock of a file being edited, beside it: `.#` and the file's name.
-EDITOR_LOCK = ".#"
 
 
 @dataclass(frozen=True)
@@ -37,13 +37,9 @@ class RulesEnv:
 
 def rule_files(directory: Path) -> list[Path]:
     """Everything named like a rule file, files or not: a folder or a link to a missing
-    file under such a name is reported when read, not skipped with its rules. Emacs's
-    lock of a file being edited (``.#20-care.yaml``, a link to no file) is not one."""
-    return [
-        p
-        for p in listed(directory)
-        if p.suffix in RULE_SUFFIXES and not p.name.startswith(EDITOR_LOCK)
-    ]
+    file under such a name is reported when read, not skipped with its rules. A hidden
+    file (Emacs's lock ``.#20-care.yaml``, macOS's ``._20-care.yaml``) is not one."""
+    return [p for p in listed(directory) if p.suffix in RULE_SUFFIXES and not unwatched(p.name)]
 
 
 def listed(directory: Path) -> list[Path]:
@@ -57,11 +53,19 @@ def listed(directory: Path) -> list[Path]:
 
 
 def rules_version(directory: Path) -> str:
-    """Content hash of everything in the rules folder, list files included."""
+    """Content hash of everything in the rules folder, list files included, but what
+    ``unwatched`` leaves out."""
     digest = hashlib.sha256()
     if directory.is_dir():
-        for path in sorted(p for p in directory.rglob("*") if p.is_file()):
-            digest.update(str(path.relative_to(directory)).encode() + b"\x00")
+        watched = (
+            p
+            for p in directory.rglob("*")
+            if not any(unwatched(part) for part in p.relative_to(directory).parts)
+        )
+        for path in sorted(p for p in watched if p.is_file()):
+            # The name's own bytes: one that is not UTF-8 (made on a Latin-1 system, or
+            # unpacked from an old archive) made str.encode raise on every reload check.
+            digest.update(os.fsencode(path.relative_to(directory)) + b"\x00")
             digest.update(_content(path) + b"\x00")
     return digest.hexdigest()[:16]
 
@@ -126,6 +130,8 @@ def misnamed_files(directory: Path, *, kind: str) -> list[Problem]:
     without a word."""
     problems = []
     for path in listed(directory):
+        if unwatched(path.name):
+            continue
         if path.suffix.lower() in RULE_SUFFIXES and path.suffix not in RULE_SUFFIXES:
             message = f"not read: {kind} must end in .yaml or .yml, not {path.suffix}"
             problems.append(Problem(str(path), 1, 1, "", message))
