@@ -423,3 +423,55 @@ def test_the_upgrade_advice_for_an_unmigrated_source_names_the_config(tmp_path: 
         f"run `inchannel db upgrade --config {config}` first\n"
     )
     assert not target.exists()
+
+
+def documented_setup() -> list[list[str]]:
+    """The createuser/createdb commands of "Moving from SQLite to PostgreSQL"."""
+    from tests.conftest import REPO
+
+    text = (REPO / "docs" / "operations.md").read_text(encoding="utf-8")
+    block = text.split("## Moving from SQLite to PostgreSQL", 1)[1].split("```sh\n", 1)[1]
+    commands = [shlex.split(line.split("#")[0]) for line in block.split("```", 1)[0].splitlines()]
+    return [words for words in commands if words[:1] in (["createuser"], ["createdb"])]
+
+
+def test_the_documented_database_takes_the_copy_as_the_user_in_the_url(
+    migrated_source: Engine, tmp_path: Path
+) -> None:
+    """The guide's `createdb inchannel`, run as the postgres superuser, made a database
+    its `inchannel` user could not create tables in (PostgreSQL 15 gives only the owner
+    CREATE on `public`): the copy failed with `permission denied for schema public`."""
+    import shutil
+    import subprocess
+    import uuid
+
+    from click.testing import CliRunner
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    from monitor.cli import main
+
+    if not PG_OK:
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+    if shutil.which("createdb") is None or shutil.which("createuser") is None:
+        pytest.skip("createdb/createuser are not installed")
+    admin = make_url(PG_ADMIN_URL)
+    name = f"inchannel_guide_{uuid.uuid4().hex[:12]}"  # the role and the database
+    connect = ["-h", str(admin.host), "-p", str(admin.port or 5432), "-U", str(admin.username)]
+    config = tmp_path / "inchannel.yaml"
+    (tmp_path / "rules").mkdir()
+    config.write_text(f"brand: {{name: Acme}}\ndatabase: {{url: '{migrated_source.url}'}}\n")
+    target = f"postgresql://{name}@{admin.host}:{admin.port or 5432}/{name}"
+    cleanup = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        for words in documented_setup():
+            # --pwprompt asks on the terminal; the test server trusts local connections.
+            words = [name if w == "inchannel" else w for w in words if w != "--pwprompt"]
+            subprocess.run([*words, *connect], check=True, capture_output=True)
+        result = CliRunner().invoke(main, ["db", "copy", "--config", str(config), "--to", target])
+        assert result.exit_code == 0, result.output
+    finally:
+        with cleanup.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'DROP ROLE IF EXISTS "{name}"'))
+        cleanup.dispose()
