@@ -475,3 +475,23 @@ def test_the_documented_database_takes_the_copy_as_the_user_in_the_url(
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             conn.execute(text(f'DROP ROLE IF EXISTS "{name}"'))
         cleanup.dispose()
+
+
+def test_a_target_that_cannot_be_used_is_named_as_the_target(demo: Path, tmp_path: Path) -> None:
+    """`error: the database cannot be used: unable to open database file` was all the
+    copy said of a --to it could not open, the words every other command uses of the
+    configured database: the operator looked for a fault in the source, which was fine."""
+    from click.testing import CliRunner
+
+    from monitor.cli import main
+
+    folder = tmp_path / "moved"
+    folder.mkdir()  # a folder where the target file should be
+    result = CliRunner().invoke(
+        main, ["db", "copy", "--config", str(demo), "--to", f"sqlite:///{folder}"]
+    )
+    assert (result.exit_code, result.output) == (
+        1,
+        f"error: target: the database sqlite:///{folder} cannot be used: unable to open "
+        "database file\n",
+    )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import (
@@ -17,12 +18,13 @@ from sqlalchemy import (
     inspect,
     select,
 )
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, DBAPIError
 
 from monitor.store.db import (
     NeedsUpgrade,
     NotMigratedError,
     current_revision,
+    driver_error,
     first_line,
     head_revision,
     is_known_revision,
@@ -72,8 +74,9 @@ def copy_database(
         raise CopyError(f"source: {exc}") from None
     # Checked before migrating: a database we refuse is left as it was (an older
     # release may still run on it).
-    require_empty(target)
-    upgrade(target)
+    with _as_target(target):
+        require_empty(target)
+        upgrade(target)
     tables = Base.metadata.sorted_tables
     counts: dict[str, int] = {}
     with source.connect() as read, target.begin() as write:
@@ -90,6 +93,19 @@ def copy_database(
         if write.dialect.name == "postgresql":
             _reset_sequences(write, tables)
     return counts
+
+
+@contextmanager
+def _as_target(target: Engine) -> Iterator[None]:
+    """A database error of the target's named as the target's: the CLI's own words, "the
+    database cannot be used", are every other command's for the configured database,
+    here the source, where the operator then looked for the fault."""
+    try:
+        yield
+    except DBAPIError as exc:
+        where = target.url.render_as_string(hide_password=True)
+        reason = first_line(exc)[:300] or type(driver_error(exc)).__name__
+        raise CopyError(f"target: the database {where} cannot be used: {reason}") from None
 
 
 def _read_one_moment(conn: Connection) -> None:
