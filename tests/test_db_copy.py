@@ -495,3 +495,43 @@ def test_a_target_that_cannot_be_used_is_named_as_the_target(demo: Path, tmp_pat
         f"error: target: the database sqlite:///{folder} cannot be used: unable to open "
         "database file\n",
     )
+
+
+def test_copy_refuses_a_postgresql_database_that_cannot_store_every_text(
+    migrated_source: Engine,
+) -> None:
+    """A database created in another encoding (`createdb` on a cluster set up with a
+    LATIN1 locale) was migrated, then the copy died with a UnicodeEncodeError traceback
+    at the first emoji; copied without one, the daemon failed on the next."""
+    import uuid
+
+    from sqlalchemy import create_engine
+
+    if not PG_OK:
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+    with migrated_source.begin() as conn:
+        conn.execute(text(MESSAGE.replace("'hi'", "'thanks 🙏'")), {"id": 1, "at": AT})
+    name = f"inchannel_latin1_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(
+            text(
+                f"CREATE DATABASE \"{name}\" ENCODING 'LATIN1' TEMPLATE template0 "
+                "LC_COLLATE 'C' LC_CTYPE 'C'"
+            )
+        )
+    target = make_engine(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
+    try:
+        with pytest.raises(CopyError) as refused:
+            copy_database(migrated_source, target)
+        assert str(refused.value) == (
+            "the target database's encoding is LATIN1, which cannot store every customer's "
+            "text (emoji, most scripts): create it with `createdb --encoding UTF8 "
+            "--template template0`"
+        )
+        assert revision_of(str(target.url.render_as_string(hide_password=False))) is None
+    finally:
+        target.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -124,6 +124,7 @@ def require_empty(target: Engine) -> None:
     """Raise CopyError unless ``target`` has no tables, or only inchannel's, empty, at a
     revision this release can migrate."""
     with target.connect() as conn:
+        _require_utf8(conn)
         names = set(inspect(conn).get_table_names()) - {"alembic_version"}
         revision = current_revision(conn)
         _refuse_another_application(names, revision)
@@ -139,6 +140,21 @@ def require_empty(target: Engine) -> None:
                 and conn.execute(select(func.count()).select_from(table)).scalar()
             ):
                 raise CopyError(f"the target database is not empty (table {table.name} has rows)")
+
+
+def _require_utf8(conn: Connection) -> None:
+    """PostgreSQL converts text to the database's encoding: in any but UTF8 the copy
+    failed at the first emoji, after migrating, and a copy without one left the daemon
+    failing on the next mention that had one."""
+    if conn.dialect.name != "postgresql":
+        return
+    encoding = conn.exec_driver_sql("SHOW server_encoding").scalar()
+    if encoding != "UTF8":
+        raise CopyError(
+            f"the target database's encoding is {encoding}, which cannot store every "
+            "customer's text (emoji, most scripts): create it with `createdb --encoding UTF8 "
+            "--template template0`"
+        )
 
 
 def _refuse_another_application(names: set[str], revision: str | None) -> None:
