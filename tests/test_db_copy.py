@@ -423,3 +423,115 @@ def test_the_upgrade_advice_for_an_unmigrated_source_names_the_config(tmp_path: 
         f"run `inchannel db upgrade --config {config}` first\n"
     )
     assert not target.exists()
+
+
+def documented_setup() -> list[list[str]]:
+    """The createuser/createdb commands of "Moving from SQLite to PostgreSQL"."""
+    from tests.conftest import REPO
+
+    text = (REPO / "docs" / "operations.md").read_text(encoding="utf-8")
+    block = text.split("## Moving from SQLite to PostgreSQL", 1)[1].split("```sh\n", 1)[1]
+    commands = [shlex.split(line.split("#")[0]) for line in block.split("```", 1)[0].splitlines()]
+    return [words for words in commands if words[:1] in (["createuser"], ["createdb"])]
+
+
+def test_the_documented_database_takes_the_copy_as_the_user_in_the_url(
+    migrated_source: Engine, tmp_path: Path
+) -> None:
+    """The guide's `createdb inchannel`, run as the postgres superuser, made a database
+    its `inchannel` user could not create tables in (PostgreSQL 15 gives only the owner
+    CREATE on `public`): the copy failed with `permission denied for schema public`."""
+    import shutil
+    import subprocess
+    import uuid
+
+    from click.testing import CliRunner
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    from monitor.cli import main
+
+    if not PG_OK:
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+    if shutil.which("createdb") is None or shutil.which("createuser") is None:
+        pytest.skip("createdb/createuser are not installed")
+    admin = make_url(PG_ADMIN_URL)
+    name = f"inchannel_guide_{uuid.uuid4().hex[:12]}"  # the role and the database
+    connect = ["-h", str(admin.host), "-p", str(admin.port or 5432), "-U", str(admin.username)]
+    config = tmp_path / "inchannel.yaml"
+    (tmp_path / "rules").mkdir()
+    config.write_text(f"brand: {{name: Acme}}\ndatabase: {{url: '{migrated_source.url}'}}\n")
+    target = f"postgresql://{name}@{admin.host}:{admin.port or 5432}/{name}"
+    cleanup = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        for words in documented_setup():
+            # --pwprompt asks on the terminal; the test server trusts local connections.
+            words = [name if w == "inchannel" else w for w in words if w != "--pwprompt"]
+            subprocess.run([*words, *connect], check=True, capture_output=True)
+        result = CliRunner().invoke(main, ["db", "copy", "--config", str(config), "--to", target])
+        assert result.exit_code == 0, result.output
+    finally:
+        with cleanup.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'DROP ROLE IF EXISTS "{name}"'))
+        cleanup.dispose()
+
+
+def test_a_target_that_cannot_be_used_is_named_as_the_target(demo: Path, tmp_path: Path) -> None:
+    """`error: the database cannot be used: unable to open database file` was all the
+    copy said of a --to it could not open, the words every other command uses of the
+    configured database: the operator looked for a fault in the source, which was fine."""
+    from click.testing import CliRunner
+
+    from monitor.cli import main
+
+    folder = tmp_path / "moved"
+    folder.mkdir()  # a folder where the target file should be
+    result = CliRunner().invoke(
+        main, ["db", "copy", "--config", str(demo), "--to", f"sqlite:///{folder}"]
+    )
+    assert (result.exit_code, result.output) == (
+        1,
+        f"error: target: the database sqlite:///{folder} cannot be used: unable to open "
+        "database file\n",
+    )
+
+
+def test_copy_refuses_a_postgresql_database_that_cannot_store_every_text(
+    migrated_source: Engine,
+) -> None:
+    """A database created in another encoding (`createdb` on a cluster set up with a
+    LATIN1 locale) was migrated, then the copy died with a UnicodeEncodeError traceback
+    at the first emoji; copied without one, the daemon failed on the next."""
+    import uuid
+
+    from sqlalchemy import create_engine
+
+    if not PG_OK:
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+    with migrated_source.begin() as conn:
+        conn.execute(text(MESSAGE.replace("'hi'", "'thanks 🙏'")), {"id": 1, "at": AT})
+    name = f"inchannel_latin1_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(
+            text(
+                f"CREATE DATABASE \"{name}\" ENCODING 'LATIN1' TEMPLATE template0 "
+                "LC_COLLATE 'C' LC_CTYPE 'C'"
+            )
+        )
+    target = make_engine(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
+    try:
+        with pytest.raises(CopyError) as refused:
+            copy_database(migrated_source, target)
+        assert str(refused.value) == (
+            "the target database's encoding is LATIN1, which cannot store every customer's "
+            "text (emoji, most scripts): create it with `createdb --encoding UTF8 "
+            "--template template0`"
+        )
+        assert revision_of(str(target.url.render_as_string(hide_password=False))) is None
+    finally:
+        target.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import (
@@ -17,12 +18,13 @@ from sqlalchemy import (
     inspect,
     select,
 )
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, DBAPIError
 
 from monitor.store.db import (
     NeedsUpgrade,
     NotMigratedError,
     current_revision,
+    driver_error,
     first_line,
     head_revision,
     is_known_revision,
@@ -72,8 +74,9 @@ def copy_database(
         raise CopyError(f"source: {exc}") from None
     # Checked before migrating: a database we refuse is left as it was (an older
     # release may still run on it).
-    require_empty(target)
-    upgrade(target)
+    with _as_target(target):
+        require_empty(target)
+        upgrade(target)
     tables = Base.metadata.sorted_tables
     counts: dict[str, int] = {}
     with source.connect() as read, target.begin() as write:
@@ -92,6 +95,19 @@ def copy_database(
     return counts
 
 
+@contextmanager
+def _as_target(target: Engine) -> Iterator[None]:
+    """A database error of the target's named as the target's: the CLI's own words, "the
+    database cannot be used", are every other command's for the configured database,
+    here the source, where the operator then looked for the fault."""
+    try:
+        yield
+    except DBAPIError as exc:
+        where = target.url.render_as_string(hide_password=True)
+        reason = first_line(exc)[:300] or type(driver_error(exc)).__name__
+        raise CopyError(f"target: the database {where} cannot be used: {reason}") from None
+
+
 def _read_one_moment(conn: Connection) -> None:
     """Read every table as of one moment. Rows written while the copy runs (a dashboard
     left running) would otherwise be copied in one table and not in the one read before
@@ -108,6 +124,7 @@ def require_empty(target: Engine) -> None:
     """Raise CopyError unless ``target`` has no tables, or only inchannel's, empty, at a
     revision this release can migrate."""
     with target.connect() as conn:
+        _require_utf8(conn)
         names = set(inspect(conn).get_table_names()) - {"alembic_version"}
         revision = current_revision(conn)
         _refuse_another_application(names, revision)
@@ -123,6 +140,21 @@ def require_empty(target: Engine) -> None:
                 and conn.execute(select(func.count()).select_from(table)).scalar()
             ):
                 raise CopyError(f"the target database is not empty (table {table.name} has rows)")
+
+
+def _require_utf8(conn: Connection) -> None:
+    """PostgreSQL converts text to the database's encoding: in any but UTF8 the copy
+    failed at the first emoji, after migrating, and a copy without one left the daemon
+    failing on the next mention that had one."""
+    if conn.dialect.name != "postgresql":
+        return
+    encoding = conn.exec_driver_sql("SHOW server_encoding").scalar()
+    if encoding != "UTF8":
+        raise CopyError(
+            f"the target database's encoding is {encoding}, which cannot store every "
+            "customer's text (emoji, most scripts): create it with `createdb --encoding UTF8 "
+            "--template template0`"
+        )
 
 
 def _refuse_another_application(names: set[str], revision: str | None) -> None:
