@@ -22,6 +22,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     ValidationInfo,
@@ -553,6 +554,12 @@ class Settings(Strict):
     alerts: AlertsConfig = AlertsConfig()
     # Set by the loader: the directory relative paths in the file are resolved against.
     base_dir: Path = Field(default=Path("."), exclude=True)
+    # Set by the loader: what check-config prints and `run` logs, but accepts.
+    _warnings: tuple[Problem, ...] = PrivateAttr(default=())
+
+    @property
+    def warnings(self) -> tuple[Problem, ...]:
+        return self._warnings
 
     @model_validator(mode="before")
     @classmethod
@@ -717,9 +724,44 @@ def load_settings(path: Path, environ: dict[str, str] | None = None) -> Settings
     data = dict(doc.data)
     data["base_dir"] = path.parent.resolve()
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(validation_problems(doc, exc, Settings)) from None
+    settings._warnings = tuple(
+        doc.problem(loc, message, warning=True) for loc, message in _brand_words_scored(settings)
+    )
+    return settings
+
+
+def _brand_words_scored(settings: Settings) -> list[tuple[Loc, str]]:
+    """The brand's name and handles are read as words by the scorer, which never
+    learns they are a name: "Best Buy ruined my order" scored positive ("best" is
+    +3.2). A word the config's own lexicon names was decided on."""
+    # Imported here: monitor.scoring imports this module.
+    from monitor.scoring.lexicon import analyzer, merged_overlay, scored_words
+
+    scoring = settings.scoring
+    overlay = merged_overlay(scoring.lexicon, use_default=scoring.default_lexicon)
+    vader = analyzer(tuple(sorted(overlay.items())))
+    names: list[tuple[Loc, str]] = [(("brand", "name"), settings.brand.name)]
+    for platform, handles in settings.brand.accounts.items():
+        names += [
+            (("brand", "accounts", platform, i), bare_handle(h)) for i, h in enumerate(handles)
+        ]
+    warned: set[str] = set()
+    found: list[tuple[Loc, str]] = []
+    for loc, name in names:
+        for word, valence in scored_words(name, vader):
+            if word in scoring.lexicon or word in warned:
+                continue
+            warned.add(word)
+            reads = "more positive" if valence > 0 else "more negative"
+            found.append((loc, (
+                f"{word!r} is a VADER lexicon word ({valence:+.1f}), so a mention naming"
+                f" the brand reads {reads} than it is; if here it is only the name, set"
+                f" scoring.lexicon: {{{word}: 0}} (docs/scoring.md)"
+            )))  # fmt: skip
+    return found
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)

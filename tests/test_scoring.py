@@ -781,3 +781,67 @@ def test_a_negation_reaches_the_run_of_emoji_after_it_and_no_later_one() -> None
     assert expand("not 👍 👍😡👍, the app 👍") == (
         "not good good _ _ _ angry good , the app _ _ _ good"
     )
+
+
+# The scorer reads a brand's name like any other word: "Best Buy ruined my order" scored
+# +0.27, positive ("best" is +3.2 in VADER), and a `~label: positive` rule skipped the
+# complaint. check-config and `run` said nothing, and docs/scoring.md had no fix.
+def _brand_config(tmp_path: Path, brand: str, extra: str = "") -> Path:
+    (tmp_path / "rules").mkdir(exist_ok=True)
+    (tmp_path / "rules" / "tag.yaml").write_text("name: tag\nmatch: {}\nthen: {tag: [seen]}\n")
+    path = tmp_path / "inchannel.yaml"
+    path.write_text(
+        f"brand:\n  name: {brand}\n  accounts: {{x: ['@Love']}}\n{extra}", encoding="utf-8"
+    )
+    return path
+
+
+def test_check_config_warns_of_brand_words_vader_scores(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from monitor.cli import main
+
+    path = _brand_config(tmp_path, "Best Buy")
+    result = CliRunner().invoke(main, ["check-config", "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    assert (
+        f"{path}:2:3: warning: brand.name: 'best' is a VADER lexicon word (+3.2), so a"
+        " mention naming the brand reads more positive than it is; if here it is only"
+        " the name, set scoring.lexicon: {best: 0} (docs/scoring.md)"
+    ) in result.output
+    assert f"{path}:3:18: warning: brand.accounts.x[0]: 'love' is a VADER lexicon word" in (
+        result.output
+    )
+    assert "'buy'" not in result.output
+    assert result.output.rstrip().endswith("ok (0 sources, 1 rule)")
+
+
+def test_the_documented_lexicon_fix_scores_the_complaint_and_silences_the_warning(
+    tmp_path: Path, scorer: Scorer
+) -> None:
+    from click.testing import CliRunner
+
+    from monitor.cli import main
+
+    assert scorer.score("Best Buy ruined my order").label is Label.POSITIVE
+    fixed = Scorer(ScoringConfig(lexicon={"best": 0}))
+    assert fixed.score("Best Buy ruined my order").label is Label.NEGATIVE
+    path = _brand_config(tmp_path, "Best Buy", "scoring:\n  lexicon: {best: 0, love: 0}\n")
+    result = CliRunner().invoke(main, ["check-config", "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output
+
+
+def test_run_logs_the_brand_word_warning_at_start(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from monitor.cli import main
+
+    path = _brand_config(
+        tmp_path, "United Airlines", f"database: {{url: 'sqlite:///{tmp_path}/db'}}\n"
+    )
+    runner = CliRunner()
+    assert runner.invoke(main, ["db", "upgrade", "--config", str(path)]).exit_code == 0
+    result = runner.invoke(main, ["run", "--once", "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "brand.name: 'united' is a VADER lexicon word (+1.8)" in result.output
