@@ -387,7 +387,8 @@ class ScoringConfig(Strict):
     # Label thresholds on VADER's compound score (the paper's ±0.05).
     positive_threshold: float = Field(default=0.05, ge=-1, le=1)
     negative_threshold: float = Field(default=-0.05, ge=-1, le=1)
-    # Stricter cut-off for rules that alert a human; sets Score.alert.
+    # Deprecated: sets Score.alert, which no rule key, stored score or command reads
+    # (rules match `compound`). Accepted so old configs load; check-config warns.
     negative_alert: float = Field(default=-0.5, ge=-1, le=1)
     # Support-domain overlay {word: valence on VADER's -4..4 scale}, merged over the
     # shipped default (monitor/scoring/lexicon.py) unless default_lexicon is false.
@@ -422,8 +423,10 @@ class ScoringConfig(Strict):
 
     @model_validator(mode="after")
     def _ordered_thresholds(self) -> ScoringConfig:
-        if not self.negative_alert <= self.negative_threshold < self.positive_threshold:
-            raise ValueError("need negative_alert <= negative_threshold < positive_threshold")
+        # negative_alert is not ordered with them: it changes nothing, and its default
+        # refused `negative_threshold: -0.6` written alone.
+        if not self.negative_threshold < self.positive_threshold:
+            raise ValueError("need negative_threshold < positive_threshold")
         return self
 
 
@@ -727,10 +730,18 @@ def load_settings(path: Path, environ: dict[str, str] | None = None) -> Settings
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(validation_problems(doc, exc, Settings)) from None
-    settings._warnings = tuple(
-        doc.problem(loc, message, warning=True) for loc, message in _brand_words_scored(settings)
-    )
+    found = _brand_words_scored(settings)
+    if "negative_alert" in settings.scoring.model_fields_set:
+        found.append((("scoring", "negative_alert"), _NEGATIVE_ALERT_UNUSED))
+    settings._warnings = tuple(doc.problem(loc, message, warning=True) for loc, message in found)
     return settings
+
+
+_NEGATIVE_ALERT_UNUSED = (
+    "has no effect (deprecated): no rule, stored score or command reads it; to act on very"
+    ' negative mentions, match `compound: "-1 .. -0.6"` in a rule (docs/rules.md) and'
+    " remove this key"
+)
 
 
 def _brand_words_scored(settings: Settings) -> list[tuple[Loc, str]]:
