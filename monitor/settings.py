@@ -11,6 +11,7 @@ import os
 import re
 import typing
 import unicodedata
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -557,12 +558,14 @@ class Settings(Strict):
     alerts: AlertsConfig = AlertsConfig()
     # Set by the loader: the directory relative paths in the file are resolved against.
     base_dir: Path = Field(default=Path("."), exclude=True)
-    # Set by the loader: what check-config prints and `run` logs, but accepts.
-    _warnings: tuple[Problem, ...] = PrivateAttr(default=())
+    # Set by the loader: what check-config prints and `run` logs, but accepts. Found
+    # when asked: the brand-word check loads VADER's lexicon (0.16 s), which every other
+    # command (`cases list`) would have waited for.
+    _find_warnings: Callable[[], tuple[Problem, ...]] = PrivateAttr(default=tuple)
 
     @property
     def warnings(self) -> tuple[Problem, ...]:
-        return self._warnings
+        return self._find_warnings()
 
     @model_validator(mode="before")
     @classmethod
@@ -730,10 +733,14 @@ def load_settings(path: Path, environ: dict[str, str] | None = None) -> Settings
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(validation_problems(doc, exc, Settings)) from None
-    found = _brand_words_scored(settings)
-    if "negative_alert" in settings.scoring.model_fields_set:
-        found.append((("scoring", "negative_alert"), _NEGATIVE_ALERT_UNUSED))
-    settings._warnings = tuple(doc.problem(loc, message, warning=True) for loc, message in found)
+
+    def find_warnings() -> tuple[Problem, ...]:
+        found = _brand_words_scored(settings)
+        if "negative_alert" in settings.scoring.model_fields_set:
+            found.append((("scoring", "negative_alert"), _NEGATIVE_ALERT_UNUSED))
+        return tuple(doc.problem(loc, message, warning=True) for loc, message in found)
+
+    settings._find_warnings = find_warnings
     return settings
 
 
