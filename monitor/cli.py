@@ -192,7 +192,7 @@ def check_config(config_file: Path | None) -> None:
     """Validate the config file and the rule files; exit 2 on any error."""
     settings, engine = settings_or_exit(config_file)
     # Warnings (an allowed redirect, an unreachable rule) are printed but do not fail.
-    for warning in engine.ruleset.warnings:
+    for warning in (*settings.warnings, *engine.ruleset.warnings):
         click.echo(str(shown_problem(warning, config_file)), err=True)
     path = config_path(config_file)
     counted = f"{_count(len(settings.sources), 'source')}, {_count(len(engine.rules), 'rule')}"
@@ -366,6 +366,8 @@ def run(config_file: Path | None, once: bool, dry_run: bool, serve: bool | None)
         raise click.UsageError("--once and --serve cannot be used together")
     settings, rules = settings_or_exit(config_file)
     setup_logging(settings.logging.level, json_lines=settings.logging.json_lines)
+    for warning in settings.warnings:
+        log.warning("config: %s", warning)
     from monitor.store.single import AnotherWorker, only_worker
 
     try:

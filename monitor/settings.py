@@ -11,6 +11,7 @@ import os
 import re
 import typing
 import unicodedata
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -22,6 +23,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     ValidationInfo,
@@ -386,7 +388,8 @@ class ScoringConfig(Strict):
     # Label thresholds on VADER's compound score (the paper's ±0.05).
     positive_threshold: float = Field(default=0.05, ge=-1, le=1)
     negative_threshold: float = Field(default=-0.05, ge=-1, le=1)
-    # Stricter cut-off for rules that alert a human; sets Score.alert.
+    # Deprecated: sets Score.alert, which no rule key, stored score or command reads
+    # (rules match `compound`). Accepted so old configs load; check-config warns.
     negative_alert: float = Field(default=-0.5, ge=-1, le=1)
     # Support-domain overlay {word: valence on VADER's -4..4 scale}, merged over the
     # shipped default (monitor/scoring/lexicon.py) unless default_lexicon is false.
@@ -421,8 +424,10 @@ class ScoringConfig(Strict):
 
     @model_validator(mode="after")
     def _ordered_thresholds(self) -> ScoringConfig:
-        if not self.negative_alert <= self.negative_threshold < self.positive_threshold:
-            raise ValueError("need negative_alert <= negative_threshold < positive_threshold")
+        # negative_alert is not ordered with them: it changes nothing, and its default
+        # refused `negative_threshold: -0.6` written alone.
+        if not self.negative_threshold < self.positive_threshold:
+            raise ValueError("need negative_threshold < positive_threshold")
         return self
 
 
@@ -553,6 +558,14 @@ class Settings(Strict):
     alerts: AlertsConfig = AlertsConfig()
     # Set by the loader: the directory relative paths in the file are resolved against.
     base_dir: Path = Field(default=Path("."), exclude=True)
+    # Set by the loader: what check-config prints and `run` logs, but accepts. Found
+    # when asked: the brand-word check loads VADER's lexicon (0.16 s), which every other
+    # command (`cases list`) would have waited for.
+    _find_warnings: Callable[[], tuple[Problem, ...]] = PrivateAttr(default=tuple)
+
+    @property
+    def warnings(self) -> tuple[Problem, ...]:
+        return self._find_warnings()
 
     @model_validator(mode="before")
     @classmethod
@@ -717,9 +730,56 @@ def load_settings(path: Path, environ: dict[str, str] | None = None) -> Settings
     data = dict(doc.data)
     data["base_dir"] = path.parent.resolve()
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(validation_problems(doc, exc, Settings)) from None
+
+    def find_warnings() -> tuple[Problem, ...]:
+        found = _brand_words_scored(settings)
+        if "negative_alert" in settings.scoring.model_fields_set:
+            found.append((("scoring", "negative_alert"), _NEGATIVE_ALERT_UNUSED))
+        return tuple(doc.problem(loc, message, warning=True) for loc, message in found)
+
+    settings._find_warnings = find_warnings
+    return settings
+
+
+_NEGATIVE_ALERT_UNUSED = (
+    "has no effect (deprecated): no rule, stored score or command reads it; to act on very"
+    ' negative mentions, match `compound: "-1 .. -0.6"` in a rule (docs/rules.md) and'
+    " remove this key"
+)
+
+
+def _brand_words_scored(settings: Settings) -> list[tuple[Loc, str]]:
+    """The brand's name and handles are read as words by the scorer, which never
+    learns they are a name: "Best Buy ruined my order" scored positive ("best" is
+    +3.2). A word the config's own lexicon names was decided on."""
+    # Imported here: monitor.scoring imports this module.
+    from monitor.scoring.lexicon import analyzer, merged_overlay, scored_words
+
+    scoring = settings.scoring
+    overlay = merged_overlay(scoring.lexicon, use_default=scoring.default_lexicon)
+    vader = analyzer(tuple(sorted(overlay.items())))
+    names: list[tuple[Loc, str]] = [(("brand", "name"), settings.brand.name)]
+    for platform, handles in settings.brand.accounts.items():
+        names += [
+            (("brand", "accounts", platform, i), bare_handle(h)) for i, h in enumerate(handles)
+        ]
+    warned: set[str] = set()
+    found: list[tuple[Loc, str]] = []
+    for loc, name in names:
+        for word, valence in scored_words(name, vader):
+            if word in scoring.lexicon or word in warned:
+                continue
+            warned.add(word)
+            reads = "more positive" if valence > 0 else "more negative"
+            found.append((loc, (
+                f"{word!r} is a VADER lexicon word ({valence:+.1f}), so a mention naming"
+                f" the brand reads {reads} than it is; if here it is only the name, set"
+                f" scoring.lexicon: {{{word}: 0}} (docs/scoring.md)"
+            )))  # fmt: skip
+    return found
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)

@@ -749,8 +749,6 @@ def test_config_rejects_bad_values() -> None:
         ScoringConfig(lexicon={"Two Words": 1.0})
     with pytest.raises(ValueError, match=r"within -4\.\.4"):
         ScoringConfig(lexicon={"x": 9.0})
-    with pytest.raises(ValueError, match="negative_alert"):
-        ScoringConfig(negative_alert=0.0)
     with pytest.raises(ValueError, match="include 'en'"):
         ScoringConfig(languages=["de"])
     with pytest.raises(ValueError, match="unknown language 'xx'"):
@@ -781,3 +779,97 @@ def test_a_negation_reaches_the_run_of_emoji_after_it_and_no_later_one() -> None
     assert expand("not 👍 👍😡👍, the app 👍") == (
         "not good good _ _ _ angry good , the app _ _ _ good"
     )
+
+
+# The scorer reads a brand's name like any other word: "Best Buy ruined my order" scored
+# +0.27, positive ("best" is +3.2 in VADER), and a `~label: positive` rule skipped the
+# complaint. check-config and `run` said nothing, and docs/scoring.md had no fix.
+def _brand_config(tmp_path: Path, brand: str, extra: str = "", handle: str = "acme") -> Path:
+    (tmp_path / "rules").mkdir(exist_ok=True)
+    (tmp_path / "rules" / "tag.yaml").write_text("name: tag\nmatch: {}\nthen: {tag: [seen]}\n")
+    path = tmp_path / "inchannel.yaml"
+    path.write_text(
+        f"brand:\n  name: {brand}\n  accounts: {{x: ['{handle}']}}\n{extra}", encoding="utf-8"
+    )
+    return path
+
+
+def test_check_config_warns_of_brand_words_vader_scores(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from monitor.cli import main
+
+    path = _brand_config(tmp_path, "Best Buy", handle="@Love")
+    result = CliRunner().invoke(main, ["check-config", "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    assert (
+        f"{path}:2:3: warning: brand.name: 'best' is a VADER lexicon word (+3.2), so a"
+        " mention naming the brand reads more positive than it is; if here it is only"
+        " the name, set scoring.lexicon: {best: 0} (docs/scoring.md)"
+    ) in result.output
+    assert f"{path}:3:18: warning: brand.accounts.x[0]: 'love' is a VADER lexicon word" in (
+        result.output
+    )
+    assert "'buy'" not in result.output
+    assert result.output.rstrip().endswith("ok (0 sources, 1 rule)")
+
+
+def test_the_documented_lexicon_fix_scores_the_complaint_and_silences_the_warning(
+    tmp_path: Path, scorer: Scorer
+) -> None:
+    from click.testing import CliRunner
+
+    from monitor.cli import main
+
+    assert scorer.score("Best Buy ruined my order").label is Label.POSITIVE
+    fixed = Scorer(ScoringConfig(lexicon={"best": 0}))
+    assert fixed.score("Best Buy ruined my order").label is Label.NEGATIVE
+    path = _brand_config(tmp_path, "Best Buy", "scoring:\n  lexicon: {best: 0}\n")
+    result = CliRunner().invoke(main, ["check-config", "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output
+
+
+def test_run_logs_the_brand_word_warning_at_start(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from monitor.cli import main
+
+    path = _brand_config(
+        tmp_path, "United Airlines", f"database: {{url: 'sqlite:///{tmp_path}/db'}}\n"
+    )
+    runner = CliRunner()
+    assert runner.invoke(main, ["db", "upgrade", "--config", str(path)]).exit_code == 0
+    result = runner.invoke(main, ["run", "--once", "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "brand.name: 'united' is a VADER lexicon word (+1.8)" in result.output
+
+
+# Nothing reads Score.alert (no rule key, the stored score, `inchannel score`), yet
+# negative_alert had to be at or below negative_threshold: `negative_threshold: -0.6`
+# alone was refused over a key the config did not hold and that changes nothing.
+def test_a_negative_threshold_below_the_alert_default_is_accepted(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from monitor.cli import main
+
+    path = _brand_config(tmp_path, "Acme", "scoring: {negative_threshold: -0.6}\n")
+    result = CliRunner().invoke(main, ["check-config", "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output
+    assert Scorer(ScoringConfig(negative_threshold=-0.6)).score("late").label is Label.NEUTRAL
+
+
+def test_check_config_says_negative_alert_does_nothing(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from monitor.cli import main
+
+    path = _brand_config(tmp_path, "Acme", "scoring:\n  negative_alert: -0.7\n")
+    result = CliRunner().invoke(main, ["check-config", "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    assert (
+        f"{path}:5:3: warning: scoring.negative_alert: has no effect (deprecated): no rule,"
+        " stored score or command reads it; to act on very negative mentions, match"
+        ' `compound: "-1 .. -0.6"` in a rule (docs/rules.md) and remove this key'
+    ) in result.output

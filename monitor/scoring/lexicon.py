@@ -128,3 +128,14 @@ def merged_overlay(extra: Mapping[str, float], *, use_default: bool) -> dict[str
 def known_words(vader: Analyzer) -> frozenset[str]:
     """Every token VADER gives meaning to: lexicon, boosters and negations."""
     return frozenset(vader.lexicon) | frozenset(BOOSTER_DICT) | frozenset(NEGATE)
+
+
+def scored_words(name: str, vader: Analyzer) -> list[tuple[str, float]]:
+    """The words of ``name`` (a brand's name or handle) ``vader`` gives a valence to, read
+    as the scorer reads a mention: "Best Buy" gives [("best", 3.2)]."""
+    # Imported here: monitor.scoring.text imports this module.
+    from monitor.scoring.text import clean, sanitize
+
+    words = SentiText(clean(sanitize(name), known_words(vader), None)).words_and_emoticons
+    lowered = dict.fromkeys(str(w).lower() for w in words)
+    return [(w, vader.lexicon[w]) for w in lowered if w in vader.lexicon]
