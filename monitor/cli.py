@@ -368,6 +368,9 @@ def run(config_file: Path | None, once: bool, dry_run: bool, serve: bool | None)
     setup_logging(settings.logging.level, json_lines=settings.logging.json_lines)
     for warning in settings.warnings:
         log.warning("config: %s", warning)
+    # As a hot reload logs them: a rule found unreachable at start was told to no one.
+    for warning in rules.ruleset.warnings:
+        log.warning("rules: %s", warning)
     from monitor.store.single import AnotherWorker, only_worker
 
     try:

@@ -167,3 +167,27 @@ def test_a_template_is_measured_as_its_rules_platform_counts(
 ) -> None:
     text = f'name: long\nmatch: {{platform: {platform}}}\nthen:\n  reply: "{template}"\n'
     assert problems(tmp_path, text) == expected
+
+
+def test_run_logs_the_rules_warnings_at_start(tmp_path: Path) -> None:
+    # check-config and a hot reload told of an unreachable rule; a start did not, so a
+    # worker started on it (a deploy that skipped check-config) never said so.
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "rules.yaml").write_text(
+        "name: wide\nmatch: {}\nthen: {tag: [a], stop: true}\n---\n"
+        "name: narrow\nmatch: {label: negative}\nthen: {reply: Thanks for writing.}\n",
+        encoding="utf-8",
+    )
+    config = tmp_path / "inchannel.yaml"
+    config.write_text(
+        f"brand: {{name: Acme}}\ndatabase: {{url: 'sqlite:///{tmp_path}/db'}}\n", encoding="utf-8"
+    )
+    runner = CliRunner()
+    assert runner.invoke(main, ["db", "upgrade", "--config", str(config)]).exit_code == 0
+    result = runner.invoke(main, ["run", "--once", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    rules = tmp_path / "rules"
+    expected = f"{rules}/rules.yaml:5:1: " + UNREACHABLE.format(
+        narrow="narrow", wide="wide", line=1, action="stop"
+    ).format(dir=rules)
+    assert f"WARNING inchannel rules: {expected}\n" in result.output
