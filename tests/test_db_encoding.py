@@ -111,6 +111,25 @@ def test_upgrade_and_run_refuse_a_database_not_in_utf8(
     )
 
 
+def test_every_command_refuses_a_sql_ascii_database(
+    tmp_path: Path, pg_in: Callable[[str], str]
+) -> None:
+    """A cluster initialised under the C locale makes SQL_ASCII databases: psycopg returns
+    their text as bytes, and every command ended in a TypeError traceback from
+    SQLAlchemy's first connection."""
+    url = pg_in("SQL_ASCII")
+    config = str(config_on(tmp_path, url))
+    for command in (["db", "upgrade"], ["run", "--once"], ["status"]):
+        result = CliRunner().invoke(main, [*command, "--config", config])
+        assert (result.exit_code, result.output) == (
+            1,
+            refusal(url, "SQL_ASCII", has_data=False),
+        )
+    result = CliRunner().invoke(main, ["db", "current", "--config", config])
+    assert result.exit_code == 1
+    assert result.output.startswith("database: no schema; this version: ")
+
+
 def test_copy_moves_a_database_not_in_utf8(tmp_path: Path, pg_in: Callable[[str], str]) -> None:
     """The refusal's advice: its rows copy into a database that can store every text."""
     url = pg_in("LATIN1")

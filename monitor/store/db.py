@@ -127,12 +127,21 @@ def make_engine(
     if parsed.get_backend_name() == "sqlite":
         rendered = parsed.render_as_string(hide_password=False)
         return _sqlite_engine(rendered, echo, busy_timeout_ms, pool)
+    # PostgreSQL converts to and from UTF8 for us; in a SQL_ASCII database it converts
+    # nothing and psycopg returned bytes, which failed SQLAlchemy's first connection
+    # with a TypeError before require_utf8 could refuse the database.
+    utf8 = (
+        {"connect_args": {"client_encoding": "UTF8"}}
+        if parsed.get_backend_name() == "postgresql"
+        else {}
+    )
     engine = create_engine(
         parsed,
         echo=echo,
         pool_pre_ping=True,
         hide_parameters=True,
         json_serializer=json_text,
+        **utf8,
         **pool,
     )
     if engine.dialect.name == "postgresql":
