@@ -23,12 +23,14 @@ from sqlalchemy.exc import DataError, DBAPIError
 from monitor.store.db import (
     NeedsUpgrade,
     NotMigratedError,
+    NotUtf8,
     current_revision,
     driver_error,
     first_line,
     head_revision,
     is_known_revision,
     require_migrated,
+    require_utf8,
     upgrade,
 )
 from monitor.store.models import Base
@@ -67,7 +69,9 @@ def copy_database(
     Stop the daemon first, so the source does not change during the copy.
     """
     try:
-        require_migrated(source)
+        # A source in another encoding is read in UTF8 all the same: copying it into a
+        # UTF8 database is what the daemon's refusal of it advises.
+        require_migrated(source, any_encoding=True)
     except NeedsUpgrade as exc:
         raise SourceNeedsUpgrade(exc) from None
     except NotMigratedError as exc:
@@ -143,18 +147,12 @@ def require_empty(target: Engine) -> None:
 
 
 def _require_utf8(conn: Connection) -> None:
-    """PostgreSQL converts text to the database's encoding: in any but UTF8 the copy
-    failed at the first emoji, after migrating, and a copy without one left the daemon
-    failing on the next mention that had one."""
-    if conn.dialect.name != "postgresql":
-        return
-    encoding = conn.exec_driver_sql("SHOW server_encoding").scalar()
-    if encoding != "UTF8":
-        raise CopyError(
-            f"the target database's encoding is {encoding}, which cannot store every "
-            "customer's text (emoji, most scripts): create it with `createdb --encoding UTF8 "
-            "--template template0`"
-        )
+    """In any encoding but UTF8 the copy failed at the first emoji, after migrating, and
+    a copy without one left the daemon failing on the next mention that had one."""
+    try:
+        require_utf8(conn, "the target database's")
+    except NotUtf8 as exc:
+        raise CopyError(str(exc)) from None
 
 
 def _refuse_another_application(names: set[str], revision: str | None) -> None:

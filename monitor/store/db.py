@@ -51,6 +51,31 @@ class NeedsUpgrade(NotMigratedError):
         return f"the database {self.where} {self.state}; run `{command}` first"
 
 
+class NotUtf8(NotMigratedError):
+    """A PostgreSQL database in an encoding other than UTF8: no `db upgrade` cures it."""
+
+
+# The advice for a database that already holds inchannel's data.
+MOVE_DATA = " under a new name and copy this one into it with `inchannel db copy --to URL`"
+
+
+def require_utf8(conn: Connection, whose: str, then: str = "") -> None:
+    """NotUtf8 unless ``conn``'s database is SQLite or in UTF8. PostgreSQL converts text
+    to the database's encoding, and in any other (LATIN1, SQL_ASCII) emoji and most
+    scripts have none: the daemon ran until the first such mention failed with a
+    UnicodeEncodeError. ``whose``: the refusal's subject ("the target database's");
+    ``then``: added to its advice."""
+    if conn.dialect.name != "postgresql":
+        return
+    encoding = conn.exec_driver_sql("SHOW server_encoding").scalar()
+    if encoding != "UTF8":
+        raise NotUtf8(
+            f"{whose} encoding is {encoding}, which cannot store every customer's text "
+            "(emoji, most scripts): create it with `createdb --encoding UTF8 --template "
+            f"template0`{then}"
+        )
+
+
 class CannotDowngrade(RuntimeError):
     """A revision `db downgrade` cannot take the database back to."""
 
@@ -102,12 +127,21 @@ def make_engine(
     if parsed.get_backend_name() == "sqlite":
         rendered = parsed.render_as_string(hide_password=False)
         return _sqlite_engine(rendered, echo, busy_timeout_ms, pool)
+    # PostgreSQL converts to and from UTF8 for us; in a SQL_ASCII database it converts
+    # nothing and psycopg returned bytes, which failed SQLAlchemy's first connection
+    # with a TypeError before require_utf8 could refuse the database.
+    utf8 = (
+        {"connect_args": {"client_encoding": "UTF8"}}
+        if parsed.get_backend_name() == "postgresql"
+        else {}
+    )
     engine = create_engine(
         parsed,
         echo=echo,
         pool_pre_ping=True,
         hide_parameters=True,
         json_serializer=json_text,
+        **utf8,
         **pool,
     )
     if engine.dialect.name == "postgresql":
@@ -247,7 +281,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 def downgrade(engine: Engine, revision: str) -> str:
     """Migrate the database back to ``revision``, one of this release's and not newer
     than the database's; returns the revision it was at."""
-    current = require_known_revision(engine)
+    # Any encoding: the older release this goes back for runs on it as it did before.
+    current = require_known_revision(engine, any_encoding=True)
     _require_older(engine, current, revision)
     assert current is not None
     if current != revision:
@@ -297,14 +332,16 @@ def current_revision(bind: Engine | Connection) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def require_migrated(engine: Engine) -> None:
+def require_migrated(engine: Engine, *, any_encoding: bool = False) -> None:
+    """NeedsUpgrade or NotMigratedError unless the database is at this release's schema;
+    ``any_encoding``: see require_known_revision."""
     where = engine.url.render_as_string(hide_password=True)
     if sqlite_file_missing(engine):
         # Checked before connecting: SQLite creates the file it is asked to open, so a
         # check (`status` on a fresh checkout, a typo in database.url) left an empty
         # database behind that looked like one someone had set up.
         raise NeedsUpgrade(where, "does not exist yet")
-    current = require_known_revision(engine)
+    current = require_known_revision(engine, any_encoding=any_encoding)
     if current == head_revision():
         return
     state = "has no schema" if current is None else f"is at revision {current}"
@@ -321,14 +358,17 @@ def sqlite_file_missing(engine: Engine) -> bool:
     return not Path(database).exists()
 
 
-def require_known_revision(engine: Engine) -> str | None:
+def require_known_revision(engine: Engine, *, any_encoding: bool = False) -> str | None:
     """The database's revision, or NotMigratedError when a newer release migrated it:
     after a rollback of inchannel, `db upgrade` cannot help, and running on a schema we
-    do not know could lose data."""
+    do not know could lose data. NotUtf8 for a database not in UTF8, unless
+    ``any_encoding`` (`db copy` reading one, to move its data into one that is)."""
+    where = engine.url.render_as_string(hide_password=True)
     with engine.connect() as conn:
         current = current_revision(conn)
         theirs = current is not None and not has_our_tables(conn)
-    where = engine.url.render_as_string(hide_password=True)
+        if not theirs and not any_encoding:
+            require_utf8(conn, f"the database {where}: its", "" if current is None else MOVE_DATA)
     if theirs:
         # Many applications use Alembic, some numbering revisions as we do: migrating
         # their database as ours failed half way on "no such table".
