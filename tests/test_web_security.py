@@ -521,3 +521,33 @@ def test_an_internal_error_is_answered_with_the_security_headers_and_json_under_
         assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
     assert answer.json() == {"error": "internal error: see the dashboard's log"}
     assert "the server went away" not in page.text + answer.text
+
+
+def test_an_address_with_a_trailing_slash_leads_to_the_page_on_the_same_site(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Starlette's redirect for /reports/ named the host of the request's Host header:
+    # behind nginx's default proxy_pass (Host: 127.0.0.1:8000) a person who typed
+    # care.example.com/reports/ was sent to https://127.0.0.1:8000/reports, and any
+    # Host a client sent came back as the address to go to.
+    rt = seeded(make_runtime, web={"public_url": "https://care.example.com"})
+    public = {"origin": "https://care.example.com"}
+    client = TestClient(create_app(rt), base_url="https://care.example.com", headers=public)
+    csrf = login(client, "lena")
+    upstream = {"host": "127.0.0.1:8000"}
+    for path, expected in (
+        ("/reports/", "/reports"),
+        ("/cases/C-1001//?answer=a", "/cases/C-1001?answer=a"),
+        ("/api/cases/", "/api/cases"),
+    ):
+        answer = client.get(path, headers=upstream, follow_redirects=False)
+        assert answer.status_code == 307
+        assert answer.headers["location"] == expected
+    hostile = client.get("/login/", headers={"host": "evil.example"}, follow_redirects=False)
+    assert hostile.headers["location"] == "/login"
+    note = {"csrf_token": csrf, "text": "slash"}
+    sent = client.post("/cases/C-1001/note/", data=note, follow_redirects=False)
+    assert (sent.status_code, sent.headers["location"]) == (307, "/cases/C-1001/note")
+    assert client.get("/nowhere/", follow_redirects=False).status_code == 404
+    assert client.get("/static/nope.js/", follow_redirects=False).status_code == 404
+    assert client.get("/cases/C-9999/", follow_redirects=False).status_code == 307

@@ -10,8 +10,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from monitor.rules.reload import ReloadOnUse
@@ -40,6 +40,8 @@ async def http_error(request: Request, exc: Exception) -> Response:
     documented {"error": ...} shape, which a script parses as JSON; plain text elsewhere
     as before."""
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 404 and (slashless := _without_trailing_slash(request)):
+        return RedirectResponse(slashless, status_code=307)
     if not under_api(request.scope):
         return PlainTextResponse(exc.detail, exc.status_code, headers=exc.headers)
     if exc.status_code == 404:
@@ -51,6 +53,23 @@ async def http_error(request: Request, exc: Exception) -> Response:
     else:
         text = exc.detail
     return JSONResponse({"error": text}, exc.status_code, headers=exc.headers)
+
+
+def _without_trailing_slash(request: Request) -> str | None:
+    """The address of a route that /reports/ or /cases/C-1042/ means, as a path only.
+    Starlette's own redirect named the host of the request's Host header: behind a proxy
+    that sends its upstream address (nginx's default, Host: 127.0.0.1:8000) people were
+    sent to https://127.0.0.1:8000/reports, where nothing answers."""
+    if "route" in request.scope:  # a route's own 404 (no such case, no such file)
+        return None
+    path = str(request.scope["path"]).rstrip("/")
+    if not path or path == request.scope["path"]:
+        return None
+    scope = {**request.scope, "path": path}
+    if all(route.matches(scope)[0] is Match.NONE for route in request.app.router.routes):
+        return None
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    return path + (f"?{query}" if query else "")
 
 
 def server_error(*, https: bool) -> Callable[[Request, Exception], Awaitable[Response]]:
@@ -106,8 +125,10 @@ def create_app(
     middleware = [Middleware(SecurityHeaders, https=https), Middleware(BodyLimit)]
     if reload_rules:
         middleware.append(Middleware(ReloadRules, reload=ReloadOnUse(rt)))
-    return Starlette(
+    app = Starlette(
         routes=routes,
         middleware=middleware,
         exception_handlers={HTTPException: http_error, Exception: server_error(https=https)},
     )
+    app.router.redirect_slashes = False  # http_error redirects, to a path (see there)
+    return app
