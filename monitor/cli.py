@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from monitor import __version__
-from monitor.commands.options import config_option
+from monitor.commands.options import config_option, escape_unwritable_output
 from monitor.database_settings import Database
 from monitor.logs import setup_logging
 from monitor.settings import CONFIG_ENV, Settings, config_path, load_settings
@@ -165,6 +165,7 @@ class _Commands(click.Group):
     SQLite folder or worker lock file the user may not use is one line and exit 2."""
 
     def invoke(self, ctx: click.Context) -> object:
+        escape_unwritable_output()
         try:
             return super().invoke(ctx)
         except DBAPIError as exc:

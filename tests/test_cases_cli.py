@@ -718,3 +718,44 @@ def test_replying_to_a_case_closed_as_spam_is_refused(demo: Path) -> None:
         f"error: {ref} was closed as spam: remove its spam tag to reply",
     )
     assert audit(demo, ref) == before
+
+
+def test_a_terminal_not_in_utf_8_shows_every_case_and_valid_json(tmp_path: Path) -> None:
+    # A server with a Latin-1 locale (LANG=de_DE.ISO-8859-1): an emoji, a euro sign or
+    # rich's own "…" cannot be written in its encoding, which ended in a traceback.
+    path = demo_copy(tmp_path)
+    emoji = HOSTILE | {
+        "id": "1859000000000000902",
+        "author": "emoji_ella",
+        "text": "@acme 😡 charged €49 twice",
+    }
+    with (path.parent / "samples" / "mentions.jsonl").open("a", encoding="utf-8") as samples:
+        samples.write(json.dumps(emoji) + "\n")
+    assert cli("db", "upgrade", config=path)[0] == 0
+    assert cli("run", "--once", config=path)[0] == 0
+    latin1 = CliRunner(charset="latin-1")
+    result = latin1.invoke(main, ["cases", "list", "--json", "--config", str(path)])
+    assert result.exit_code == 0, result.exception
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    row = next(r for r in rows if r["handle"] == "emoji_ella")
+    assert row["first_line"] == "@acme 😡 charged €49 twice"
+    assert "¿Hacen envíos" in result.output  # what the terminal can show is kept as it is
+    for args in (["cases", "list"], ["answers", "list"], ["cases", "show", str(row["ref"])]):
+        result = latin1.invoke(main, [*args, "--config", str(path)])
+        assert result.exit_code == 0, (args, result.exception)
+    assert "\\ud83d\\ude21 charged \\u20ac49 twice" in result.output  # spelled out
+
+
+def test_tables_read_through_a_pipe_are_printed_whole(demo: Path) -> None:
+    # `inchannel answers list | grep ship`, a case listing mailed by cron: rich takes a
+    # pipe as 80 columns and cut ids, handles and texts to "shipping-coun…".
+    code, output = cli("answers", "list", config=demo)
+    assert code == 0, output
+    assert "shipping-countries" in output
+    assert str(demo.parent / "answers" / "10-shipping.yaml") in output
+    code, output = cli("cases", "list", config=demo)
+    assert code == 0, output
+    for row in listed(demo):
+        assert f"│ {row['handle']} " in output
+        assert str(row["first_line"]).splitlines()[0] in output
+    assert "…" not in output

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from monitor.cli import main
 from monitor.commands.score import score
 
 
@@ -75,3 +76,23 @@ def test_terminal_controls_in_a_text_are_spelled_out_in_the_table() -> None:
     assert "\x1b" not in result.output
     assert "\u202e" not in result.output
     assert "\\x1b]0;pwned\\x07" in result.output
+
+
+def test_json_stays_valid_for_bytes_that_are_not_utf_8() -> None:
+    # A Latin-1 "é" in a UTF-8 locale comes in as a lone surrogate (argv), which the
+    # terminal's encoding cannot write: a traceback, and no JSON line.
+    result = CliRunner().invoke(main, ["score", "--json", "caf\udce9 awful"])
+    assert result.exit_code == 0, result.exception
+    assert json.loads(result.output)["text"] == "caf\udce9 awful"
+
+
+def test_stdin_lines_not_in_the_locales_encoding_are_scored_not_a_traceback() -> None:
+    # A Latin-1 export piped in a UTF-8 locale: "é" is no UTF-8, and reading stdin
+    # stopped at that line with a UnicodeDecodeError; each line still gets its answer.
+    result = CliRunner().invoke(
+        main, ["score", "--json"], input=b"caf\xe9 service is awful\ngreat service\n"
+    )
+    assert result.exit_code == 0, result.exception
+    records = [json.loads(line) for line in result.output.splitlines()]
+    assert [r["text"] for r in records] == ["caf\ufffd service is awful", "great service"]
+    assert [r["label"] for r in records] == ["negative", "positive"]

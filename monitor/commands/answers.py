@@ -12,12 +12,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from monitor.answers.answerer import Answerer
-from monitor.commands.options import config_option, json_line, utc_moment
+from monitor.commands.options import config_option, json_line, table_console, utc_moment
 from monitor.domain import Platform
 
 
@@ -45,7 +44,7 @@ def list_command(config_file: Path | None) -> None:
         # "[/]" stopped the listing with a MarkupError.
         tags = Text(", ".join(entry.tags))
         table.add_row(entry.id, str(len(entry.questions)), valid, tags, Text(entry.file))
-    Console().print(table)
+    table_console().print(table)
 
 
 @answers_group.command("test")
@@ -139,4 +138,4 @@ def stats_command(config_file: Path | None, days: int | None, as_json: bool) -> 
     for s in stats:
         rate = f"{s.came_back} ({s.came_back_rate:.0%})" if s.came_back_rate is not None else "-"
         table.add_row(s.entry, str(s.sent), str(s.queued), str(s.drafts), str(s.rejected), rate)
-    Console().print(table)
+    table_console().print(table)

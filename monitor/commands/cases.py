@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from monitor import cases, casework, triage
 from monitor.casework import CaseworkError
-from monitor.commands.options import config_option, json_line, terminal_text
+from monitor.commands.options import config_option, json_line, table_console, terminal_text
 from monitor.domain import CaseState
 from monitor.runtime import Runtime
 from monitor.store.models import case_ref
@@ -148,7 +147,7 @@ def list_command(
             due,
             _shown(row.first_line),
         )
-    Console().print(table)
+    table_console().print(table)
 
 
 def _jsonable(fields: Any, row: Any) -> dict[str, Any]:
@@ -165,7 +164,7 @@ def _jsonable(fields: Any, row: Any) -> dict[str, Any]:
 def show_command(config_file: Path | None, ref: str) -> None:
     """The thread, outbox, audit trail and customer history of a case."""
     detail: Any = run(lambda: casework.case_detail(runtime(config_file), ref))
-    console = Console()
+    console = table_console()
     row = detail["case"]
     # A team name is free text in the config ("EMEA [de]"), read as markup it lost its
     # "[de]" or, as "[/de]", was a traceback; tags from before they were checked too.

@@ -15,13 +15,18 @@ from datetime import datetime
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor.commands.options import config_option, json_line, terminal_text, utc_moment
+from monitor.commands.options import (
+    config_option,
+    json_line,
+    table_console,
+    terminal_text,
+    utc_moment,
+)
 from monitor.domain import Label
 from monitor.scoring import Scorer
 from monitor.store.models import Message, case_ref
@@ -128,7 +133,7 @@ def _print(shown: list[Corrected], found: list[Corrected]) -> None:
             Text(item.label_now, style="green" if item.agrees_now else "red"),
             f"{item.compound_now:+.4f}",
         )
-    console = Console()
+    console = table_console()
     console.print(table)
     then = sum(c.agreed_then for c in found)
     now = sum(c.agrees_now for c in found)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
+from rich.console import Console
 
 from monitor.notifications import CONTROLS
 
@@ -19,6 +22,19 @@ config_option = click.option(
     default=None,
     help="Config file (default: $INCHANNEL_CONFIG or ./config/inchannel.yaml).",
 )
+
+
+# Wider than any row: a pipe has no width, and rich took it as 80 columns.
+PIPE_WIDTH = 10_000
+
+
+def table_console() -> Console:
+    """A console for tables: a terminal's width, or through a pipe (``| grep``, cron
+    mail) every cell whole; rich cut ids, handles and texts to "shipping-coun…"."""
+    console = Console()
+    if not console.is_terminal:
+        console.width = PIPE_WIDTH
+    return console
 
 
 def utc_moment(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
@@ -63,3 +79,26 @@ def terminal_text(text: str) -> str:
 def _spelled(found: re.Match[str]) -> str:
     code = ord(found.group())
     return f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}"
+
+
+def _as_json_escapes(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    units = error.object[error.start : error.end].encode("utf-16-be", "surrogatepass")
+    escaped = "".join(f"\\u{units[i]:02x}{units[i + 1]:02x}" for i in range(0, len(units), 2))
+    return escaped, error.end
+
+
+codecs.register_error("inchannel-json-escape", _as_json_escapes)
+
+
+def escape_unwritable_output() -> None:
+    """What stdout and stderr cannot encode is written as ``\\u20ac``, not a traceback
+    mid-output: a Latin-1 or ASCII locale cannot write an emoji (nor rich's "…"), and
+    no encoding writes a lone surrogate (a Latin-1 byte in a UTF-8 locale's argv).
+    JSON escapes (a surrogate pair for an emoji) keep a --json line valid JSON, as
+    those characters are only ever inside its strings."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="inchannel-json-escape")

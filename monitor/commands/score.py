@@ -10,11 +10,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from monitor.commands.options import json_line, terminal_text
+from monitor.commands.options import json_line, table_console, terminal_text
 from monitor.domain import Label, Score
 from monitor.scoring import Scorer
 from monitor.settings import ScoringConfig, config_path, load_settings
@@ -57,7 +56,7 @@ def score(texts: tuple[str, ...], as_json: bool, lang: str | None, config: Path 
             result.lang or "",
             result.reason or "",
         )
-    Console().print(table)
+    table_console().print(table)
 
 
 def _scoring_config(option: Path | None) -> ScoringConfig:
@@ -72,7 +71,12 @@ def _scoring_config(option: Path | None) -> ScoringConfig:
 
 
 def _stdin_lines() -> Iterator[str]:
-    # Every line, blank ones included, so output line N answers input line N.
+    # Every line, blank ones included, so output line N answers input line N; a byte
+    # the locale cannot decode (a Latin-1 export in a UTF-8 locale) is U+FFFD, not a
+    # UnicodeDecodeError that ended the run at that line.
+    reconfigure = getattr(sys.stdin, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(errors="replace")
     for line in sys.stdin:
         yield line.rstrip("\r\n")
 
