@@ -7,7 +7,7 @@ empty table means the team is always open (holidays still close it).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -73,13 +73,16 @@ def parse_week(table: Mapping[str, str]) -> tuple[tuple[Interval, ...], ...] | N
 
 def _refuse_reopened(opened: Mapping[int, str], closed: Mapping[int, str]) -> None:
     """A day closed by one entry and opened by another: open during either, it was open
-    (its SLA clock running) where the team meant it closed, with nothing said."""
+    (its SLA clock running) where the team meant it closed, with nothing said. The wider
+    entry is the one to narrow: the narrower one says what the team meant for the day,
+    and told to narrow 'mon-fri' under 'mon-sun: closed', the team closed its Monday."""
     for day, key in closed.items():
         if day in opened:
             name, other = DAYS[day], opened[day]
+            wider = key if len(_day_numbers(key)) > len(_day_numbers(other)) else other
             raise ValueError(
                 f"{name} is closed by {key!r} but opened by {other!r}, and a day listed"
-                f" twice is open during either: leave {name} out of {other!r}"
+                f" twice is open during either: leave {name} out of {wider!r}"
             )
 
 
@@ -95,7 +98,7 @@ def _merged(spans: list[Interval]) -> tuple[Interval, ...]:
     return tuple(out)
 
 
-def _day_numbers(key: str) -> Iterable[int]:
+def _day_numbers(key: str) -> list[int]:
     numbers: list[int] = []
     for part in key.lower().replace(" ", "").split(","):
         first, _, last = part.partition("-")
