@@ -398,14 +398,14 @@ def _run(
     migrated_or_exit(rt.engine, config_file)
     if not once:
         _serve_metrics_or_exit(rt)  # metrics.port: a listener for workers without the dashboard
-    if not settings.is_demo:  # the demo posts nowhere, dry run or not
-        from monitor.store.run_mode import ModeConflict, claim_mode
+    from monitor.store.run_mode import ModeConflict, claim_mode
 
-        try:
-            claim_mode(rt.sessions, dry_run=dry_run)
-        except ModeConflict as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_CONFIG)  # the wrong database for this mode: restarting cannot help
+    try:
+        # The demo posts nowhere, yet marks what it records as sent, as a dry run does.
+        claim_mode(rt.sessions, dry_run=dry_run, demo=settings.is_demo)
+    except ModeConflict as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)  # the wrong database for this mode: restarting cannot help
     _announce(settings, dry_run)
     resume_stopped_sources(rt)
     if once:

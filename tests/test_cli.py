@@ -326,6 +326,30 @@ def test_a_live_run_refuses_a_dry_runs_database(demo_config: Path, tmp_path: Pat
     assert output.startswith("error: this database has served `inchannel run --dry-run`:")
 
 
+def test_a_live_run_refuses_the_demos_database(demo_config: Path, tmp_path: Path) -> None:
+    """The demo's replies were only recorded, its drafts answer sample posts: a live
+    daemon on its database would take them for the brand's own."""
+    invoke("db", "upgrade", "--config", str(demo_config))
+    assert invoke("run", "--once", "--config", str(demo_config))[0] == 0
+    _posting_for_real(demo_config)
+    code, output = invoke("run", "--once", "--config", str(demo_config))
+    assert code == 2
+    assert output.startswith("error: this database has served the demo:")
+
+
+def test_the_demo_refuses_a_live_database(demo_config: Path, tmp_path: Path) -> None:
+    """Replay sources and recording responders on the live database would mark its
+    waiting replies sent, unposted, as a dry run would."""
+    invoke("db", "upgrade", "--config", str(demo_config))
+    db = sqlite3.connect(tmp_path / "var" / "inchannel.db")
+    with db:
+        db.execute("INSERT INTO usage (key, day, count) VALUES ('run_mode', 'live', 0)")
+    code, output = invoke("run", "--once", "--config", str(demo_config))
+    assert code == 2
+    assert output.startswith("error: this database has served live runs: the demo would")
+    assert db.execute("SELECT count(*) FROM messages").fetchone() == (0,)
+
+
 def test_version() -> None:
     code, output = invoke("--version")
     assert code == 0

@@ -120,6 +120,31 @@ def test_pages_and_cursor(tmp_path: Path) -> None:
     assert source.poll("5", now=NOW).mentions == []
 
 
+def test_a_last_line_being_written_is_read_again_at_the_next_poll(tmp_path: Path) -> None:
+    """A line appended to the file becomes a mention at the next poll, even when a poll
+    read it half-written (no newline yet): it was skipped as a bad line for good."""
+    path = tmp_path / "feed.jsonl"
+    second = GOOD.replace('"1"', '"2"')
+    path.write_text(GOOD + "\n" + second[:40], encoding="utf-8")
+    source = ReplaySource("feed", path, page_size=5)
+    first = source.poll(None, now=NOW)
+    served = [m.external_id for m in first.mentions]
+    assert (served, first.cursor, first.more) == (["1"], "1", False)
+    assert first.problems == [
+        "line 2: invalid JSON: Unterminated string starting at column 40"
+        " (the last line, without a newline yet: read again at the next poll)"
+    ]
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(second[40:])  # a last line without a newline is a line too
+    again = source.poll(first.cursor, now=NOW)
+    assert ([m.external_id for m in again.mentions], again.cursor, again.problems) == (
+        ["2"],
+        "2",
+        [],
+    )
+    assert source.poll(again.cursor, now=NOW).mentions == []
+
+
 def test_missing_file_and_bad_cursor_are_source_errors(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="cannot read"):
         ReplaySource("feed", tmp_path / "missing.jsonl").poll(None, now=NOW)

@@ -15,6 +15,7 @@ from monitor.clock import FakeClock
 from monitor.dispatch import dispatch_outbox
 from monitor.domain import ActionStatus
 from monitor.pipeline import run_cycle
+from monitor.rules.reload import RuleReloader
 from monitor.status import collect
 from monitor.store.db import transaction
 from monitor.store.models import ActionRow, Case, Event, SourceState, Usage
@@ -406,6 +407,21 @@ def test_health_says_a_stopped_source_is_stopped(make_runtime: RuntimeFactory) -
     page = client.get("/health").text
     assert "<td>stopped</td>" in page
     assert str(parked.year) not in page
+
+
+def test_health_does_not_call_the_daemons_own_rows_unconfigured_sources(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The rules reload's row (every daemon has one) read "@rules (not configured)", as
+    # a source taken out of the config does, on the demo's first Health page.
+    rt = seeded(make_runtime)
+    RuleReloader(rt).check()
+    with transaction(rt.sessions) as session:
+        session.add(SourceState(name="retired"))  # a source no longer in the config
+    client, _ = client_for(rt, "lena")
+    page = client.get("/health").text
+    assert "<td>@rules</td>" in page
+    assert "<td>retired (not configured)</td>" in page
 
 
 def test_health_confirms_a_retry_only_for_an_action_it_requeued(

@@ -36,6 +36,7 @@ WIDTHS = {
     "lang": 16,
 }
 MAX_FOLLOWERS = 2**31 - 1  # customers.followers is a 32-bit integer
+UNFINISHED = "(the last line, without a newline yet: read again at the next poll)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,8 +241,18 @@ def _read_page(
         raw = handle.readline()
         if not raw:
             break
+        items = list(read_jsonl([raw.decode("utf-8", errors="replace")], first=line_number + 1))
+        if not raw.endswith(b"\n") and any(isinstance(i, LineProblem) for i in items):
+            # The writer may not have finished it (a script's write in pieces, an editor
+            # saving): passed now, it would be lost once complete.
+            problems.extend(
+                LineProblem(i.line, f"{i.message} {UNFINISHED}")
+                for i in items
+                if isinstance(i, LineProblem)
+            )
+            break
         line_number, offset = line_number + 1, offset + len(raw)
-        for item in read_jsonl([raw.decode("utf-8", errors="replace")], first=line_number):
+        for item in items:
             (problems if isinstance(item, LineProblem) else page).append(item)  # type: ignore[arg-type]
     return page, problems, _Place(place.served + len(page), offset, line_number)
 
