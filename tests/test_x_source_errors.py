@@ -17,7 +17,7 @@ from sqlalchemy import select
 from monitor.clock import FakeClock
 from monitor.pipeline import poll_source
 from monitor.runtime import Runtime
-from monitor.sources.x_cursor import overlap_since, snowflake_at
+from monitor.sources.x_cursor import overlap_since, snowflake_at, snowflake_time
 from monitor.sources.x_source import XSource
 from monitor.status import collect
 from monitor.store.models import Event, Message, SourceState, Usage
@@ -685,6 +685,41 @@ def test_a_search_sweep_resumed_past_the_7_day_edge_reads_on_below_its_pages_onc
     assert stored(rt) == 3
     assert [g["reason"] for g in gaps] == ["sweep resumed after its since_id left the 7-day window"]
     assert reads == 3  # each post read and billed once
+
+
+def test_a_search_sweep_whose_pages_left_the_7_days_starts_from_the_window_not_stopped(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # A sweep cut short (a rate limit, a revoked token) and not polled for 8 days: its
+    # pages read had left the 7 days too, yet it read on below them from the window's
+    # edge, since_id above until_id. X refused that, and the source stopped for good
+    # with "check x.user_id and the source's query", the cursor never to change.
+    first = ok(body([tweet(5, "acme"), tweet(4, "acme")], next_token="p2"), remaining=0)
+    later = int((NOW + timedelta(days=8) - snowflake_time(tid(0))).total_seconds() * 1000) << 22
+    api.add("GET", SEARCH, first, ok(body([tweet(later, "acme")])))
+    invalid = problem(400, "One or more parameters to your request was invalid.")
+    api.add("GET", SEARCH, invalid, query={"next_token": "p2"})
+    api.add("GET", SEARCH, invalid, query={"until_id": tid(4)})
+    sources = [{"name": "brand", "type": "x_search", "query": "acme", "overlap_seconds": 0}]
+    rt = x_runtime(make_runtime, api, sources=sources)
+    with rt.sessions.begin() as session:
+        session.add(SourceState(name="brand", cursor=tid(0), consecutive_failures=0, items_total=0))
+    poll_source(rt, "brand")
+    clock(rt).advance(days=8)
+    poll_source(rt, "brand")
+    resumed = api.seen("GET", SEARCH)[-1]
+    assert "until_id" not in resumed.query
+    assert "next_token" not in resumed.query
+    floor = snowflake_at(NOW + timedelta(days=8) - timedelta(days=7, minutes=-1))
+    assert resumed.query["since_id"] == [floor]
+    with rt.sessions() as session:
+        brand = session.get(SourceState, "brand")
+        assert brand is not None
+        assert (brand.last_error, brand.consecutive_failures) == (None, 0)
+        assert brand.cursor == f'{{"newest_id":"{tid(later)}"}}'
+        gaps = [e.detail for e in session.scalars(select(Event).where(Event.kind == "gap"))]
+    assert [(g["reason"], g["since_id"]) for g in gaps] == [("cursor older than 7 days", tid(0))]
+    assert stored(rt) == 3
 
 
 def test_a_sweep_running_past_midnight_charges_and_holds_each_page_on_its_own_day(

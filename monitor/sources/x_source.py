@@ -148,8 +148,14 @@ class XSource:
         it read and paid for its first pages again."""
         since = state.since_id
         if self._since_out_of_reach(state, now):
-            self._left_window = since
             since = snowflake_at(now - SEARCH_WINDOW)
+            if state.sweep_oldest is not None and int(state.sweep_oldest) <= int(since):
+                # The pages read left the 7 days too: nothing X still serves lies below
+                # them, and a since_id above the until_id is refused (400), which stopped
+                # the source for good. Read the window like any week-old cursor, which
+                # records the gap from where the sweep began.
+                return XCursor(newest_id=state.newest_id)
+            self._left_window = state.since_id
         below = state.read_on_below(since)
         return below if below is not None else XCursor(newest_id=state.newest_id)
 
