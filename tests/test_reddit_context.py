@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
+from monitor.clock import FakeClock
 from monitor.ingest import poll_source
 from monitor.processing import process_pending
 from monitor.runtime import Runtime
@@ -172,6 +174,33 @@ def test_a_comment_in_a_locked_thread_is_stored_as_not_replyable(
     rows = {m.external_id: m for m in messages(rt)}
     assert (rows["t1_k1"].reply_allowed, rows["t3_abc123"].reply_allowed) == (False, False)
     assert rows["t1_k2"].reply_allowed is True
+
+
+def test_a_comment_in_a_locked_thread_goes_to_a_person_saying_the_thread_is_locked(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Moderators locked the thread: the case went to a person with the guard note X uses
+    # for a post whose author limits replies, "the author does not allow replies to this
+    # post", and the team looked for a setting the customer never made.
+    serve_token(api)
+    api.add("GET", "/r/acme/new/?", listing())
+    api.add("GET", "/r/acme/comments/?", listing(comment("k1", "acme my order is late")))
+    locked = submission("abc123", "My order never came")
+    locked["data"]["locked"] = True
+    api.add("GET", "/api/info/?", listing(locked))
+    rt = runtime(make_runtime, api, depth=1)
+    assert isinstance(rt.clock, FakeClock)
+    rt.clock.set(datetime.fromtimestamp(T0, UTC) + timedelta(minutes=10))
+    poll_source(rt, "watch")
+    process_pending(rt)
+    rows = {m.external_id: m for m in messages(rt)}
+    decision = rows["t1_k1"].decision
+    assert decision is not None
+    assert decision["notes"] == [
+        "guard: the thread is locked or archived: Reddit takes no reply in it"
+    ]
+    with transaction(rt.sessions) as session:
+        assert session.scalars(select(Case)).one().state == "awaiting_human"
 
 
 def test_context_fetched_before_a_failing_level_is_kept(

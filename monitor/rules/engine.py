@@ -32,6 +32,14 @@ from monitor.textlength import brand_text_length
 
 __all__ = ["Context", "Guards", "RuleEngine", "Teams"]
 
+# Why a post takes no reply, in each platform's terms: on X its author limits who may
+# reply; on Reddit a moderator locked the thread or comment, or Reddit archived it. One
+# sentence for both sent the team looking for a setting a Reddit customer never made.
+_NO_REPLY = {
+    Platform.X: "the author does not allow replies to this post",
+    Platform.REDDIT: "the thread is locked or archived: Reddit takes no reply in it",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Guards:
@@ -181,7 +189,7 @@ class RuleEngine:
 
     def _blocked(self, reply: PlannedReply, mention: Mention, context: Context) -> _Block | None:
         if not mention.reply_allowed:
-            return _Block("the author does not allow replies to this post", hands_over=True)
+            return _Block(_NO_REPLY[mention.platform], hands_over=True)
         limit = self.limits[mention.platform]
         length = brand_text_length(mention.platform, reply.text)
         if length > limit:
