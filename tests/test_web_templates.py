@@ -208,3 +208,22 @@ def test_each_sentiment_select_is_named_for_its_message(make_runtime: RuntimeFac
         # The words shown stay first: voice control users say what they see.
         assert name.startswith(f"Sentiment is really, for message {message} by {HOSTILE_HANDLE}")
     assert "<b>x</b>" not in case
+
+
+def test_the_sentiment_select_shows_the_correction_made(make_runtime: RuntimeFactory) -> None:
+    # The select showed the scorer's label, even next to "corrected to neutral": sent
+    # again as shown, the person's correction was undone. An unscored message showed
+    # "positive", the first option, as if the scorer had said so.
+    paypal = mention(1, "@acme can I pay with paypal?")
+    plain = mention(2, "@acme where is the shop in Berlin", conversation_id="1001")
+    for row in (paypal, plain):
+        row.update(author="jo", author_id="501")
+    client, csrf = client_for(seeded(make_runtime, [paypal, plain]), "alice")
+    case = client.get("/cases/C-1001").text
+    assert [s for _, s in _sentiment_selects(case)] == ["negative", "neutral"]
+    first = re.findall(r'name="message_id" value="(\d+)"', case)[0]
+    done = _post(client, csrf, "/cases/C-1001/sentiment", message_id=first, label="neutral")
+    assert done.status_code == 303
+    case = client.get("/cases/C-1001").text
+    assert "corrected to <strong>neutral</strong> by alice" in case
+    assert [s for _, s in _sentiment_selects(case)] == ["neutral", "neutral"]
