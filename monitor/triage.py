@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, not_, or_, select, update
 from sqlalchemy.orm import Session
 
 from monitor import cases, thread_cap
-from monitor.casework import CaseworkError, find_case, lock_case
+from monitor.casework import CaseworkError, lock_case
 from monitor.domain import (
     TAG,
     TAG_RULE,
@@ -198,12 +198,23 @@ def correct_sentiment(rt: Runtime, ref: str, message_id: int, label: str, *, use
         raise CaseworkError(f"label must be one of {', '.join(CORRECTABLE)}")
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
-        case = find_case(session, ref)
+        # Locked, so a double click's two requests read each other's correction.
+        case = lock_case(session, ref)
         message = session.get(Message, message_id) if message_id <= MAX_ID else None
         if message is None or message.case_id != case.id:
             raise CaseworkError(f"message {message_id} is not part of {case.ref}")
         if message.direction != Direction.INBOUND.value or message.kind == MessageKind.OWN.value:
             raise CaseworkError("only customer messages carry a sentiment to correct")
+        latest = session.scalars(
+            select(SentimentFeedback)
+            .where(SentimentFeedback.message_id == message.id)
+            .order_by(SentimentFeedback.id.desc())
+            .limit(1)
+        ).first()
+        if latest is not None and (latest.corrected_label, latest.user) == (label, user):
+            # A form resent (a double click, a retry after a timeout): no second row
+            # and no second event claiming a change. A colleague's agreement is recorded.
+            return latest.id
         feedback = SentimentFeedback(
             message_id=message.id,
             case_id=case.id,

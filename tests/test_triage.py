@@ -18,6 +18,7 @@ from monitor.pipeline import run_cycle
 from monitor.runtime import Runtime
 from monitor.sla import check_sla
 from monitor.store.models import ActionRow, Case, Event, Message
+from monitor.store.web_models import SentimentFeedback
 from monitor.web.users import create_user
 from tests.conftest import REPO, RuntimeFactory, mention
 from tests.fakes import CrashAfterPost, ScriptedResponder, permanent, temporary
@@ -559,3 +560,33 @@ def test_spam_leaves_a_released_retry_that_may_have_posted_to_be_looked_for(
         case = session.query(Case).one()
         assert reply.status == ("sent" if posted else "rejected")
         assert (case.state, case.bot_replies) == ("resolved", int(posted))
+
+
+def test_a_correction_sent_again_is_recorded_once(make_runtime: RuntimeFactory) -> None:
+    # A double click, or a form resent after a timeout, stored the correction twice and
+    # claimed two changes in the audit trail; a change of mind is still recorded.
+    rt = seeded(make_runtime)
+    with rt.sessions() as session:
+        message = session.query(Message).filter(Message.case_id == 1).first()
+        assert message is not None
+
+    def recorded() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        with rt.sessions() as session:
+            rows = session.query(SentimentFeedback).order_by(SentimentFeedback.id)
+            events = session.query(Event).filter(Event.kind == "sentiment_feedback")
+            return (
+                [(f.corrected_label, f.user) for f in rows],
+                [(e.actor, (e.detail or {})["new"]) for e in events.order_by(Event.id)],
+            )
+
+    first = triage.correct_sentiment(rt, "C-1001", message.id, "negative", user="alice")
+    assert triage.correct_sentiment(rt, "C-1001", message.id, "negative", user="alice") == first
+    assert recorded() == ([("negative", "alice")], [("alice", "negative")])
+    triage.correct_sentiment(rt, "C-1001", message.id, "neutral", user="alice")
+    triage.correct_sentiment(rt, "C-1001", message.id, "negative", user="alice")
+    # A colleague's agreement is theirs to record.
+    triage.correct_sentiment(rt, "C-1001", message.id, "negative", user="lena")
+    assert recorded() == (
+        [("negative", "alice"), ("neutral", "alice"), ("negative", "alice"), ("negative", "lena")],
+        [("alice", "negative"), ("alice", "neutral"), ("alice", "negative"), ("lena", "negative")],
+    )

@@ -156,3 +156,74 @@ def test_each_rows_button_is_named_for_its_row(make_runtime: RuntimeFactory) -> 
     for page in (case, client.get("/health").text):
         names = _button_names(page)
         assert len(names) == len(set(names)), names
+
+
+class _Selects(HTMLParser):
+    """Each sentiment select's accessible name (its aria-label) and selected option."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[tuple[str | None, str | None]] = []
+        self._open = self._selected = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "select" and found.get("name") == "label":
+            self._open = True
+            self.found.append((found.get("aria-label"), None))
+        elif tag == "option" and self._open and "selected" in found:
+            self._selected = True
+
+    def handle_data(self, data: str) -> None:
+        if self._selected:
+            self.found[-1] = (self.found[-1][0], data)
+            self._selected = False
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "select":
+            self._open = False
+
+
+def _sentiment_selects(html: str) -> list[tuple[str | None, str | None]]:
+    parser = _Selects()
+    parser.feed(html)
+    return parser.found
+
+
+def test_each_sentiment_select_is_named_for_its_message(make_runtime: RuntimeFactory) -> None:
+    # Every select was named "Sentiment is really": a screen reader's list of form
+    # fields read it once per message, nothing telling which message each one corrects.
+    first = mention(1, "@acme how do I change the delivery address on my order?")
+    again = mention(2, "@acme hello? still no answer, this is terrible", conversation_id="1001")
+    for row in (first, again):
+        row.update(author=HOSTILE_HANDLE, author_id="501")
+    client, _ = client_for(seeded(make_runtime, [first, again]), "alice")
+    case = client.get("/cases/C-1001").text
+    names = [name for name, _ in _sentiment_selects(case)]
+    assert len(names) == 2
+    assert len(set(names)) == 2, names
+    messages = re.findall(r'name="message_id" value="(\d+)"', case)
+    for name, message in zip(names, messages, strict=True):
+        assert name is not None
+        # The words shown stay first: voice control users say what they see.
+        assert name.startswith(f"Sentiment is really, for message {message} by {HOSTILE_HANDLE}")
+    assert "<b>x</b>" not in case
+
+
+def test_the_sentiment_select_shows_the_correction_made(make_runtime: RuntimeFactory) -> None:
+    # The select showed the scorer's label, even next to "corrected to neutral": sent
+    # again as shown, the person's correction was undone. An unscored message showed
+    # "positive", the first option, as if the scorer had said so.
+    paypal = mention(1, "@acme can I pay with paypal?")
+    plain = mention(2, "@acme where is the shop in Berlin", conversation_id="1001")
+    for row in (paypal, plain):
+        row.update(author="jo", author_id="501")
+    client, csrf = client_for(seeded(make_runtime, [paypal, plain]), "alice")
+    case = client.get("/cases/C-1001").text
+    assert [s for _, s in _sentiment_selects(case)] == ["negative", "neutral"]
+    first = re.findall(r'name="message_id" value="(\d+)"', case)[0]
+    done = _post(client, csrf, "/cases/C-1001/sentiment", message_id=first, label="neutral")
+    assert done.status_code == 303
+    case = client.get("/cases/C-1001").text
+    assert "corrected to <strong>neutral</strong> by alice" in case
+    assert [s for _, s in _sentiment_selects(case)] == ["neutral", "neutral"]
