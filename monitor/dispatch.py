@@ -63,7 +63,7 @@ def dispatch_outbox(rt: Runtime) -> bool:
     claimed, batch, spam = with_retries(claim)
     started = time.perf_counter()
     outcomes = Outcomes(rt, claimed_at=now)
-    withdrawn = Withdrawn(rt)
+    withdrawn = Withdrawn(rt, claimed_at=now)
     # Past half the stale-claim time another worker may soon take our claims for a dead
     # worker's and post them: we stop sending well before that (slow sends, timeouts).
     send_until = now + stale_after / 2
@@ -75,7 +75,7 @@ def dispatch_outbox(rt: Runtime) -> bool:
         if withdrawn.due():
             withdrawn.check([a.id for a, _ in batch[position:]])
         if action.id in withdrawn:
-            log.info("action=%d withdrawn after it was claimed; not sent", action.id)
+            log.info("action=%d withdrawn or taken over after it was claimed; not sent", action.id)
             continue
         sending_at = rt.clock.now()
         outcome = _attempt(rt, action, outcome_unknown, only_look=action.id in spam)
@@ -173,7 +173,8 @@ def _spam_leftovers(
 
 
 class Withdrawn:
-    """Claimed actions that are no longer ``sending``, no longer ours to post.
+    """Claimed actions that are no longer ``sending``, or no longer our claim (another
+    worker took it over: _still_ours), no longer ours to post.
 
     The batch is claimed at once and posted one by one, minutes in all on a slow
     platform; meanwhile a person may withdraw a reply (mark its case as spam), and it
@@ -182,8 +183,8 @@ class Withdrawn:
     dispatching on a fast platform.
     """
 
-    def __init__(self, rt: Runtime) -> None:
-        self._rt = rt
+    def __init__(self, rt: Runtime, *, claimed_at: datetime) -> None:
+        self._rt, self._claimed_at = rt, claimed_at
         self._checked = rt.clock.now()  # the claim itself
         self._ids: set[int] = set()
 
@@ -192,9 +193,12 @@ class Withdrawn:
 
     def check(self, ids: list[int]) -> None:
         self._checked = self._rt.clock.now()
-        query = select(ActionRow.id).where(
-            ActionRow.id.in_(ids), ActionRow.status != ActionStatus.SENDING
+        # A worker whose clock runs ahead of ours by more than half the stale-claim
+        # time takes our claims over while we are still sending.
+        ours = (ActionRow.status == ActionStatus.SENDING) & (
+            ActionRow.updated_at == self._claimed_at
         )
+        query = select(ActionRow.id).where(ActionRow.id.in_(ids), ~ours)
         with self._rt.sessions() as session:
             self._ids = set(session.scalars(query))
 

@@ -137,3 +137,53 @@ def test_a_refusal_coming_back_after_the_claim_was_taken_over_leaves_it_alone(
     with first.sessions() as session:
         row = session.scalars(select(ActionRow)).one()
         assert (row.status, row.attempts, row.last_error) == ("sent", 2, None)
+
+
+class TakenOverByAClockAhead(ScriptedResponder):
+    """Worker ``rt`` posts its batch's first reply, slowly; meanwhile ``other``, whose
+    clock runs ahead by more than workers.stale_claim_seconds, takes the batch's claims
+    for a dead worker's, and is posting the second reply when ``rt`` goes on."""
+
+    def __init__(self, rt: Runtime, other: Runtime) -> None:
+        super().__init__()
+        self.rt, self.other = rt, other
+        self.in_flight, self.go = threading.Event(), threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def send(self, action: Action) -> SendResult:
+        if threading.current_thread() is self.thread:
+            if not self.in_flight.is_set():
+                self.in_flight.set()
+                assert self.go.wait(timeout=60)
+            return super().send(action)
+        sent = super().send(action)
+        if self.thread is None:
+            self.rt.clock.advance(seconds=2)  # type: ignore[attr-defined]
+            ahead = self.rt.settings.workers.stale_claim_seconds + 1
+            self.other.clock.set(self.rt.clock.now() + timedelta(seconds=ahead))  # type: ignore[attr-defined]
+            self.thread = threading.Thread(target=dispatch_outbox, args=(self.other,))
+            self.thread.start()
+            assert self.in_flight.wait(timeout=60)
+        return sent
+
+
+def test_claims_taken_over_by_a_worker_whose_clock_runs_ahead_are_not_sent_again(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The check before each send asked only whether a claim was still `sending`, which
+    # a claim taken over is: the worker went on posting replies the other worker had
+    # taken over and was posting too.
+    first, second = make_runtime(), make_runtime()
+    seed_pending_replies(first.sessions, 3, at=T0)
+    platform = TakenOverByAClockAhead(first, second)
+    for rt in (first, second):
+        rt.responders[Platform.X] = platform
+    dispatch_outbox(first)
+    platform.go.set()
+    assert platform.thread is not None
+    platform.thread.join(timeout=60)
+    posted = Counter(target for _, target, _ in platform.posts)
+    assert posted == {"m0": 1, "m1": 1, "m2": 1}
+    with first.sessions() as session:
+        statuses = list(session.scalars(select(ActionRow.status).order_by(ActionRow.id)))
+    assert statuses == ["sent", "sent", "sent"]
