@@ -62,8 +62,8 @@ def dispatch_outbox(rt: Runtime) -> bool:
     # Withdrawing a reply writes its case, which a worker processing the case may hold.
     claimed, batch, spam = with_retries(claim)
     started = time.perf_counter()
-    outcomes = Outcomes(rt)
-    withdrawn = Withdrawn(rt)
+    outcomes = Outcomes(rt, claimed_at=now)
+    withdrawn = Withdrawn(rt, claimed_at=now)
     # Past half the stale-claim time another worker may soon take our claims for a dead
     # worker's and post them: we stop sending well before that (slow sends, timeouts).
     send_until = now + stale_after / 2
@@ -75,7 +75,7 @@ def dispatch_outbox(rt: Runtime) -> bool:
         if withdrawn.due():
             withdrawn.check([a.id for a, _ in batch[position:]])
         if action.id in withdrawn:
-            log.info("action=%d withdrawn after it was claimed; not sent", action.id)
+            log.info("action=%d withdrawn or taken over after it was claimed; not sent", action.id)
             continue
         sending_at = rt.clock.now()
         outcome = _attempt(rt, action, outcome_unknown, only_look=action.id in spam)
@@ -173,7 +173,8 @@ def _spam_leftovers(
 
 
 class Withdrawn:
-    """Claimed actions that are no longer ``sending``, no longer ours to post.
+    """Claimed actions that are no longer ``sending``, or no longer our claim (another
+    worker took it over: _still_ours), no longer ours to post.
 
     The batch is claimed at once and posted one by one, minutes in all on a slow
     platform; meanwhile a person may withdraw a reply (mark its case as spam), and it
@@ -182,8 +183,8 @@ class Withdrawn:
     dispatching on a fast platform.
     """
 
-    def __init__(self, rt: Runtime) -> None:
-        self._rt = rt
+    def __init__(self, rt: Runtime, *, claimed_at: datetime) -> None:
+        self._rt, self._claimed_at = rt, claimed_at
         self._checked = rt.clock.now()  # the claim itself
         self._ids: set[int] = set()
 
@@ -192,9 +193,12 @@ class Withdrawn:
 
     def check(self, ids: list[int]) -> None:
         self._checked = self._rt.clock.now()
-        query = select(ActionRow.id).where(
-            ActionRow.id.in_(ids), ActionRow.status != ActionStatus.SENDING
+        # A worker whose clock runs ahead of ours by more than half the stale-claim
+        # time takes our claims over while we are still sending.
+        ours = (ActionRow.status == ActionStatus.SENDING) & (
+            ActionRow.updated_at == self._claimed_at
         )
+        query = select(ActionRow.id).where(ActionRow.id.in_(ids), ~ours)
         with self._rt.sessions() as session:
             self._ids = set(session.scalars(query))
 
@@ -203,18 +207,26 @@ class Withdrawn:
 
 
 def _release(claims: list[tuple[int, bool]], rt: Runtime, now: datetime) -> None:
-    """Give back claimed actions we did not try: (id, recovered). A recovered claim keeps
-    its `sending` state, so its outcome is still checked later; its attempt is given
-    back too, or claims released untried added up to a reply "killing its worker"
-    (_stops_its_workers) and it was given up unsent."""
+    """Give back claimed actions we did not try: (id, recovered), claimed at ``now``. A
+    recovered claim keeps its `sending` state, so its outcome is still checked later;
+    its attempt is given back too, or claims released untried added up to a reply
+    "killing its worker" (_stops_its_workers) and it was given up unsent."""
     with transaction(rt.sessions) as session:
         for action_id, recovered in claims:
             row = session.get(ActionRow, action_id)
-            if row is None or row.status != ActionStatus.SENDING:
+            if row is None or not _still_ours(row, now):
                 continue
             if not recovered:
                 row.status, row.next_attempt_at = ActionStatus.PENDING, now
             row.attempts -= 1
+
+
+def _still_ours(row: ActionRow, claimed_at: datetime) -> bool:
+    """Whether the row is still our claim made at ``claimed_at``. A worker paused past
+    the stale-claim time (SIGSTOP, a VM paused) finds its claims taken over by another
+    worker, which may be posting them now: `sending` alone does not tell the two apart,
+    the claim's time does (every claim writes it; nothing else writes a `sending` row)."""
+    return row.status == ActionStatus.SENDING and row.updated_at == claimed_at
 
 
 class NotPosted:
@@ -294,8 +306,8 @@ class Outcomes:
     find_own_reply on recovery, never re-sent blindly (DESIGN rule 2).
     """
 
-    def __init__(self, rt: Runtime) -> None:
-        self._rt = rt
+    def __init__(self, rt: Runtime, *, claimed_at: datetime) -> None:
+        self._rt, self._claimed_at = rt, claimed_at
         # With the moment each send began: our post is in the thread from then on.
         self._waiting: list[tuple[Action, Outcome, datetime]] = []
         self._since = time.monotonic()
@@ -332,10 +344,11 @@ class Outcomes:
                     _note_failure(row, action, outcome)
                 if isinstance(outcome, NotPosted):
                     done.append(_withdraw_unposted(session, row, now))
-                elif isinstance(outcome, ResponderError) and row.status != ActionStatus.SENDING:
+                elif isinstance(outcome, ResponderError) and not _still_ours(row, self._claimed_at):
                     # Withdrawn while it was being sent, and not posted: no retry, and
                     # no hand-over of a case a person has just closed. (Or another
-                    # worker took the claim over and recorded it: that stands too.)
+                    # worker took the claim over, and recorded it or is posting it:
+                    # that stands too.)
                     done.append(_not_retried(row, outcome))
                 elif isinstance(outcome, ResponderError):
                     done.append(_record_error(self._rt, session, row, outcome, now))
