@@ -69,8 +69,8 @@ def _alert_due(rt: Runtime, now: datetime) -> ColumnElement[bool]:
         if team.sla_warning_minutes
     ]
     if not warn:
-        return Case.sla_due_at <= now
-    return or_(Case.sla_due_at <= now, and_(Case.sla_warned_at.is_(None), or_(*warn)))
+        return Case.sla_due_at < now
+    return or_(Case.sla_due_at < now, and_(Case.sla_warned_at.is_(None), or_(*warn)))
 
 
 def _check(rt: Runtime, session: Session, case: Case, now: datetime) -> str | None:
@@ -78,7 +78,9 @@ def _check(rt: Runtime, session: Session, case: Case, now: datetime) -> str | No
     assert case.sla_due_at is not None
     team = rt.settings.team(case.team or "")
     response = _response(case)
-    if now >= case.sla_due_at:
+    # Overdue is past the deadline: an answer at the deadline itself is in time, as the
+    # reports count it (met), so an alert at that instant would call it a breach.
+    if now > case.sla_due_at:
         if not _mark(session, case, Case.sla_breached_at, now):
             return None
         overdue = f"{response} response overdue since {case.sla_due_at:%Y-%m-%d %H:%M} UTC"

@@ -308,17 +308,20 @@ class ThreadIndex:
         if waiting and not cases.closed_as_spam(case):
             if case.state == CaseState.RESOLVED.value:
                 self._reopened.add(case.id)
+                if BACKFILL_TAG in case.tags and not self.backfilling:
+                    _go_live(case, now)  # its clocks: _restart_response_clock below
             reason = "customer wrote again"
             cases.transition(self._session, case, CaseState.NEW, "system", now, reason=reason)
             _restart_response_clock(case, now)
 
     def _touch(self, case: Case, label: str | None, compound: float | None, now: datetime) -> None:
-        if BACKFILL_TAG in case.tags and not self.backfilling:
-            # A live message in a thread a backfill imported: the conversation is live
-            # from now on. Its clocks (SLA from opened_at) start now, not years ago, and
-            # a later backfill must treat it as live and leave it alone.
-            case.tags = [tag for tag in case.tags if tag != BACKFILL_TAG]
-            case.opened_at = now
+        # A case a person took up: live from now on. A resolved one goes live only when
+        # the rules do not ignore the message (``reopen``): an ignored one changes
+        # nothing, and the backfill's resolution, its tag gone, counted in the reports
+        # from the moved opening, at minus minutes.
+        live = BACKFILL_TAG in case.tags and not self.backfilling
+        if live and case.state != CaseState.RESOLVED.value:
+            _go_live(case, now)
         case.latest_label, case.latest_compound = label, compound
         case.updated_at = now
 
@@ -475,6 +478,16 @@ class ThreadIndex:
         self._existing.add(case.id)
         escalated = any(other.team is not None for other in earlier) or case.team is not None
         return len(earlier), escalated
+
+
+def _go_live(case: Case, now: datetime) -> None:
+    """A live message in a thread a backfill imported: the conversation is live from
+    now on. Its first-response clock (SLA from opened_at) starts now, not years ago, and
+    a later backfill must treat it as live and leave it alone. Not a case a person has
+    answered: moved past that answer, its first response took minus minutes."""
+    case.tags = [tag for tag in case.tags if tag != BACKFILL_TAG]
+    if case.first_response_at is None:
+        case.opened_at = now
 
 
 def _restart_response_clock(case: Case, now: datetime) -> None:

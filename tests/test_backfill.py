@@ -16,7 +16,7 @@ from monitor.backfill import TAG, backfill
 from monitor.cli import main
 from monitor.commands.backfill import problem_lines
 from monitor.domain import ActionStatus, CaseState
-from monitor.pipeline import poll_source, process_pending, run_cycle
+from monitor.pipeline import dispatch_outbox, poll_source, process_pending, run_cycle
 from monitor.runtime import Runtime
 from monitor.sources.base import Window
 from monitor.sources.replay import ReplaySource, parse_mention
@@ -475,3 +475,45 @@ def test_a_mention_written_after_the_daemons_last_poll_is_left_to_the_daemon(
         assert TAG not in case.tags
         assert case.state != CaseState.RESOLVED.value
     assert statuses(rt) == {ActionStatus.SENT.value: sent + 1}
+
+
+def test_a_backfilled_case_going_live_keeps_the_times_the_reports_count(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # A live message in an imported thread moved the case's opening to now: past the
+    # reply a person had already posted in it (a first response of -30 minutes), and,
+    # for a message the rules ignore, past the resolution the case kept, which then
+    # counted as a resolution of -30 minutes, the backfill tag gone.
+    answered = {"conversation_id": "888", "author_id": "66", "author": "lee"}
+    ignored = {"conversation_id": "889", "author_id": "67", "author": "max"}
+    old = [
+        mention(1, "@acme my order is late", created_at="2026-11-19T08:00:00Z", **answered),
+        mention(2, "@acme my order is late", created_at="2026-11-19T08:00:00Z", **ignored),
+    ]
+    rt = make_runtime(old, teams=TEAMS)
+    backfill(rt, "feed", Window(SINCE))
+    with rt.sessions() as session:
+        lee = session.scalars(select(Case).where(Case.conversation_id == "888")).one().ref
+    casework.reply(rt, lee, "Sorry Lee, it leaves the warehouse today.", user="lena")
+    dispatch_outbox(rt)
+    rt.clock.advance(minutes=30)
+    now = rt.clock.now().isoformat()
+    new = [
+        mention(3, "@acme thanks, still waiting though", created_at=now, **answered),
+        mention(4, "@acme giveaway! follow to win", created_at=now, **ignored),
+    ]
+    refeed(rt, [*old, *new])
+    run_cycle(rt)
+    report = build_report(rt, days=30)
+    # Lee's first response: from the imported message, as before Lee wrote again.
+    assert [(t.group, t.count, t.median) for t in report.first_response] == [
+        ("care", 1, 1500.0),
+        ("by human", 1, 1500.0),
+    ]
+    assert report.resolution == []
+    with rt.sessions() as session:
+        max_case = session.scalars(select(Case).where(Case.conversation_id == "889")).one()
+        # An ignored message changes nothing (docs/rules.md): still the backfill's case.
+        assert (max_case.state, TAG in max_case.tags) == (CaseState.RESOLVED.value, True)
+        lee_case = session.scalars(select(Case).where(Case.conversation_id == "888")).one()
+        assert TAG not in lee_case.tags

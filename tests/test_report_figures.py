@@ -9,14 +9,14 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import event, update
+from sqlalchemy import event, select, update
 
 from monitor import casework, triage
 from monitor.dispatch import dispatch_outbox
 from monitor.domain import Platform
-from monitor.pipeline import run_cycle
+from monitor.pipeline import check_sla, run_cycle
 from monitor.runtime import Runtime
-from monitor.store.models import Case
+from monitor.store.models import Case, Event
 from monitor.web.reports import Attainment, build_report
 from monitor.web.users import create_user
 from responders.base import ResponderError
@@ -326,3 +326,30 @@ def test_the_reports_page_says_its_days_are_utc_days(make_runtime: RuntimeFactor
     page = client.get("/reports?days=7").text
     volume = page.split("<h2>Volume by sentiment</h2>")[1].split("<h2>First response</h2>")[0]
     assert "one column per UTC day (00:00–24:00 UTC)" in volume
+
+
+def test_an_answer_posted_at_the_deadline_is_on_time_for_the_alert_and_the_report(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # A 60-minute SLA is met by an answer within 60 minutes, as the report counts it; the
+    # breach check fired at the deadline itself, so the team was told "overdue" of a case
+    # the report then called met. Overdue is past the deadline, for both.
+    rt = _escalated(make_runtime, 2)
+    rt.clock.advance(minutes=60)  # type: ignore[attr-defined]
+    check_sla(rt)
+    casework.reply(rt, "C-1001", "Sorry, which order is it?", user="lena")
+    dispatch_outbox(rt)
+    with rt.sessions() as session:
+        kinds = session.scalars(select(Event.kind).where(Event.kind == "sla_breached")).all()
+    assert kinds == []
+    assert _care(rt) == Attainment("care", met=1, breached=0, pending=1)
+    create_user(rt, "lena", "lead", PASSWORD, ("care",))
+    client, _ = client_for(rt, "lena")
+    assert 'class="pill "' in client.get("/cases/C-1002").text  # due now, not red yet
+    rt.clock.advance(seconds=1)  # type: ignore[attr-defined]
+    check_sla(rt)
+    assert 'class="pill breached"' in client.get("/cases/C-1002").text
+    with rt.sessions() as session:
+        breached = session.scalars(select(Case).where(Case.sla_breached_at.is_not(None)))
+        assert [c.ref for c in breached] == ["C-1002"]
+    assert _care(rt) == Attainment("care", met=1, breached=1, pending=0)

@@ -52,7 +52,9 @@ def make_environment(clock: Clock) -> Environment:
         return f"in {duration(left)}" if left >= 0 else f"overdue {duration(left)}"
 
     def breached(due: datetime | None) -> bool:
-        return due is not None and due <= clock.now()
+        # Past the deadline, as check_sla and the reports count a breach: the countdown
+        # at the deadline itself reads "in 0s", not red.
+        return due is not None and due < clock.now()
 
     def when(moment: datetime | None) -> str:
         return "—" if moment is None else moment.strftime("%Y-%m-%d %H:%M UTC")
