@@ -66,7 +66,18 @@ class Problem:
         prefix = f"{self.file}:{self.line}:{self.col}"
         kind = "warning: " if self.warning else ""
         key = f"{self.key}: " if self.key else ""
-        return f"{prefix}: {kind}{key}{self.message}"
+        return readable(f"{prefix}: {kind}{key}{self.message}")
+
+
+def readable(text: str) -> str:
+    """``text`` with what no UTF-8 page, log line or JSON can hold shown as U+FFFD: a
+    file name that is not UTF-8 (``café.yaml`` from a Latin-1 system) is its bytes as
+    lone surrogates, and quoted in the dashboard's notice it failed every page with a
+    500 (in a log record, pytest-xdist could not send the test's report)."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a surrogate no file name gives
+        return text.encode("utf-8", "replace").decode("utf-8")
 
 
 class ConfigError(Exception):

@@ -205,3 +205,19 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None
         except (urllib.error.URLError, ConnectionError):
             time.sleep(0.2)
     raise AssertionError(f"serve did not answer on {url}:\n{log.read_text()}")
+
+
+def test_a_broken_rule_file_whose_name_is_not_utf8_still_shows_the_queue(demo: Path) -> None:
+    # The name's byte 0xe9 is a lone surrogate in Python's str: quoted on the page, the
+    # queue and every case page failed to encode as UTF-8, a 500 for everybody.
+    bad = demo.parent / "rules" / os.fsdecode(b"90-caf\xe9.yaml")
+    bad.write_text("name: [oops\n", encoding="utf-8")
+    rt = dashboard(demo)
+    client, _ = client_for(rt, "lena")
+    page = client.get("/")
+    assert page.status_code == 200
+    assert "The rule files did not load when this dashboard started: " in page.text
+    assert "90-caf\ufffd.yaml" in page.text
+    case = client.get(f"/cases/{open_refs(demo)[0]}")
+    assert case.status_code == 200
+    rt.engine.dispose()
