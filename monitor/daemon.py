@@ -19,7 +19,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from monitor import jobs, jobstate
 from monitor.dispatch import dispatch_outbox
 from monitor.health_alerts import check_health
-from monitor.ingest import poll_source, release_leases
+from monitor.ingest import lease_seconds, poll_source, release_leases
 from monitor.processing import process_pending
 from monitor.rules.reload import RELOAD_SECONDS, RuleReloader
 from monitor.runtime import Runtime
@@ -126,7 +126,7 @@ def _release_leases(rt: Runtime) -> None:
         log.warning(
             "could not release this worker's source leases (other workers take them "
             "once they expire, within %g s): %s",
-            rt.settings.workers.lease_seconds,
+            max((lease_seconds(rt, name) for name in rt.sources), default=0.0),
             jobstate.describe(exc),
         )
 

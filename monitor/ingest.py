@@ -15,7 +15,9 @@ from sqlalchemy.orm import Session
 
 from monitor.domain import Author, Direction, Mention, MessageKind, Platform, handle_unknown
 from monitor.runtime import Runtime
+from monitor.settings import Settings, SourceConfig
 from monitor.sources.base import PollResult, SourceError
+from monitor.sources.x_settings import XSourceBase, longest_poll_seconds
 from monitor.store.context import promote_context, store_context
 from monitor.store.db import transaction, with_retries
 from monitor.store.models import Customer, Message, SourceState
@@ -45,8 +47,8 @@ NEWEST_FIRST = "newest_first"
 PARKED_FOR = timedelta(days=3650)
 # A next poll further ahead than this is such a stop, far beyond any backoff or wait.
 STOPPED_AFTER = timedelta(days=365)
-# A source is not being polled once its last poll is older than max(3 intervals,
-# workers.lease_seconds) -- the longest a dead worker's lease keeps it from the others --
+# A source is not being polled once its last poll is older than its lease
+# (source_lease_seconds) -- the longest a dead worker's lease keeps it from the others --
 # plus this margin for a slow poll (several pages, HTTP timeouts) and the scheduler's jitter.
 STALE_MARGIN = timedelta(minutes=5)
 
@@ -189,9 +191,19 @@ def aware_time(raw: Any) -> datetime | None:
 
 
 def lease_seconds(rt: Runtime, name: str) -> float:
-    """How long a lease holds source ``name``: workers.lease_seconds, and at least
-    three of its poll intervals."""
-    return max(rt.settings.workers.lease_seconds, 3 * rt.settings.source(name).interval_seconds)
+    """How long a lease holds source ``name`` (source_lease_seconds)."""
+    return source_lease_seconds(rt.settings, rt.settings.source(name))
+
+
+def source_lease_seconds(settings: Settings, source: SourceConfig) -> float:
+    """How long a lease holds ``source``: workers.lease_seconds, at least three of its
+    poll intervals, and for an X source at least the longest its poll can take. The
+    lease is renewed only as a poll starts: one it did not outlast let another worker
+    take the source mid-poll, and the pages X had billed were discarded."""
+    lease = max(settings.workers.lease_seconds, 3 * source.interval_seconds)
+    if isinstance(source, XSourceBase) and settings.x is not None:
+        lease = max(lease, longest_poll_seconds(source, settings.x.timeout_seconds))
+    return lease
 
 
 def take_lease(rt: Runtime, name: str, now: datetime) -> bool:
@@ -297,7 +309,7 @@ def _after_gap(rt: Runtime, state: SourceState, now: datetime) -> bool:
     the whole downtime after a restart."""
     due = last_attempt_due(state.last_poll_at, state.next_poll_at, state.rate_limit_reset_at)
     config = rt.settings.source(state.name)
-    limit = stale_after(config.interval_seconds, rt.settings.workers.lease_seconds)
+    limit = stale_after(config.interval_seconds, source_lease_seconds(rt.settings, config))
     return due is not None and now - due > limit
 
 

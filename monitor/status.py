@@ -22,6 +22,7 @@ from monitor.ingest import (
     is_stopped,
     last_attempt_due,
     read_through,
+    source_lease_seconds,
     stale_after,
 )
 from monitor.jobstate import JobFailing
@@ -117,8 +118,11 @@ class Limits:
 
 
 def limits_from(settings: Settings) -> Limits:
-    lease = settings.workers.lease_seconds
-    stale = {s.name: stale_after(s.interval_seconds, lease) for s in settings.sources if s.enabled}
+    stale = {
+        s.name: stale_after(s.interval_seconds, source_lease_seconds(settings, s))
+        for s in settings.sources
+        if s.enabled
+    }
     due, failing = settings.alerts.outbox_due_minutes, settings.alerts.source_failing_minutes
     return Limits(
         stale,

@@ -78,6 +78,29 @@ def test_a_stop_while_the_database_is_away_still_stops_cleanly(
     assert any(line.startswith("could not release this worker's source leases") for line in lines)
 
 
+def test_a_stop_that_cannot_release_the_leases_says_when_they_expire(
+    make_runtime: RuntimeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The feed's lease is three of its 30 s intervals, 90 s: the line said `within
+    30 s`, workers.lease_seconds, and the operator who waited that long for the other
+    workers to take the sources found them still held for another minute."""
+    rt = make_runtime([mention(1)], workers={"lease_seconds": 30})
+    rt.stopping.set()
+
+    def away(*_: Any) -> None:
+        raise OperationalError("UPDATE source_state", {}, Exception("server closed the connection"))
+
+    event.listen(rt.engine, "before_cursor_execute", away)
+    try:
+        with caplog.at_level(logging.INFO, logger="inchannel"):
+            run_forever(rt)
+    finally:
+        event.remove(rt.engine, "before_cursor_execute", away)
+    lines = [r.getMessage() for r in caplog.records if r.name == "inchannel.daemon"]
+    (line,) = [line for line in lines if line.startswith("could not release")]
+    assert "(other workers take them once they expire, within 90 s)" in line
+
+
 def test_sighup_stops_the_daemon_cleanly_as_sigterm_does(
     make_runtime: RuntimeFactory, caplog: pytest.LogCaptureFixture
 ) -> None:

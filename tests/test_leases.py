@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
@@ -15,6 +16,8 @@ from monitor.store.db import transaction
 from monitor.store.models import Message, SourceState
 from monitor.store.queries import source_state
 from tests.conftest import RuntimeFactory, mention
+from tests.fakeapi import FakeAPI
+from tests.xapi import MENTIONS, body, ok, tweet, x_section
 
 
 def messages(rt: object) -> int:
@@ -108,3 +111,30 @@ def wait_for_a_blocked_insert(rt: Runtime) -> None:
         while not connection.execute(query).scalar():
             assert time.monotonic() < deadline, "the second insert never reached the lock"
             connection.rollback()  # a fresh snapshot of pg_stat_activity
+
+
+def test_an_x_lease_outlasts_the_longest_poll_a_sweep_can_take(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """The lease is renewed only as a poll starts. An X poll reads pages for 30 s, and
+    the page under way then still makes its two requests (the page, its parents), each
+    up to twice x.timeout_seconds: 70 s here. With `lease_seconds: 5` and a 15 s
+    interval the lease was 45 s, so another worker took the source from a poll still
+    reading, and the pages X had billed were discarded, sweep after sweep."""
+    with FakeAPI() as api:
+        api.add("GET", MENTIONS, ok(body([tweet(5)])))
+        config: dict[str, Any] = {
+            "sources": [{"name": "mentions", "type": "x_mentions", "interval_seconds": 15}],
+            "x": x_section(api, timeout_seconds=10),
+            "workers": {"lease_seconds": 5},
+        }
+        first, second = make_runtime(**config), make_runtime(**config)
+        assert take_lease(first, "mentions", first.clock.now())
+        second.clock.advance(seconds=70)  # type: ignore[attr-defined]
+        assert poll_source(second, "mentions") is False  # the first may still be reading
+        assert api.requests == []
+        # A dead worker's source is still taken over: the poll plus 30 s for the
+        # database work around it.
+        second.clock.advance(seconds=31)  # type: ignore[attr-defined]
+        poll_source(second, "mentions")
+        assert len(api.requests) == 1

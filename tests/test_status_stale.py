@@ -133,3 +133,21 @@ def test_run_once_from_cron_every_4_minutes_stays_healthy(make_runtime: RuntimeF
     problems = collect(rt).problems
     assert problems[0] == "source feed: not polled for 14 min"
     assert problems[1].startswith("health checks: none for 14 min")
+
+
+def test_an_x_source_is_late_only_once_its_lease_could_have_lapsed(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """An X source's lease outlasts its slowest poll (30 s of pages, then the page under
+    way: 2 requests of up to 2 x 60 s, and 30 s for the database): 300 s here. Late
+    after 7 min, a killed worker's source was reported not polled while its lease still
+    held it."""
+    x = {
+        "user_id": "783214",
+        "bearer_token": "bearer-secret",
+        "api_base_url": "http://127.0.0.1:9",
+        "timeout_seconds": 60,
+    }
+    source = {"name": "mentions", "type": "x_mentions", "interval_seconds": 60}
+    rt = make_runtime(sources=[source], x=x)
+    assert limits_from(rt.settings).stale_after["mentions"] == timedelta(minutes=10)

@@ -11,6 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from monitor.domain import MAX_WAIT_SECONDS, NAME_CHARS
 from monitor.sources.x_parse import ID
 
+# A sweep still being read after this long is stored as far as it got, and the next
+# poll reads on (x_source.py): so a poll has a bound its source's lease can outlast.
+SWEEP_SECONDS = 30
+# Past its requests, the database work of a poll: the read budget's holds, the commit.
+POLL_MARGIN_SECONDS = 30
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -27,6 +33,14 @@ class XSourceBase(Strict):
     overlap_seconds: float = Field(default=15, ge=0, le=3600)
     thread_depth: int = Field(default=2, ge=0, le=10)  # parent posts fetched for context
     enabled: bool = True
+
+
+def longest_poll_seconds(source: XSourceBase, timeout_seconds: float) -> float:
+    """The longest one poll of ``source`` can take: it reads pages for SWEEP_SECONDS, and
+    the page under way then still makes its requests (the page, then a parents lookup
+    per thread level past the first), each up to twice the timeout (connect, then read)."""
+    requests = 1 + max(source.thread_depth - 1, 0)
+    return SWEEP_SECONDS + requests * 2 * timeout_seconds + POLL_MARGIN_SECONDS
 
 
 class XMentionsSourceConfig(XSourceBase):

@@ -46,16 +46,18 @@ from monitor.sources.x_cursor import (
 )
 from monitor.sources.x_errors import source_error
 from monitor.sources.x_parse import Origin, Parsed, XBrand, parse_page
-from monitor.sources.x_settings import XMentionsSourceConfig, XSearchSourceConfig, XSettings
+from monitor.sources.x_settings import (
+    SWEEP_SECONDS,
+    XMentionsSourceConfig,
+    XSearchSourceConfig,
+    XSettings,
+)
 from monitor.store.models import Message
 
 log = logging.getLogger("inchannel.x")
 
 # The mentions timeline only holds the 800 most recent mentions (notes/platforms.md 5.1).
 MENTIONS_WINDOW = 800
-# A sweep still being read after this long is stored as far as it got, and the next
-# poll reads on: a poll must end well within the source's lease (120 s or more).
-SWEEP_SECONDS = 30
 # Recent search only reaches this far back; a minute of margin for clock skew.
 SEARCH_WINDOW = timedelta(days=7) - timedelta(minutes=1)
 # The first moment X's post ids carry (a --since or --until maps to an id through it).
