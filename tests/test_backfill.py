@@ -414,13 +414,20 @@ def test_backfilled_cases_count_in_no_resolution_time(make_runtime: RuntimeFacto
 
 @pytest.mark.parametrize(
     "since",
-    ["2026-11-20T08:00", "2026-11-20T08:00:00Z", "2026-11-20T09:00:00+01:00"],
-    ids=["UTC as written", "Z", "an offset"],
+    [
+        "2026-11-20T08:00",
+        "2026-11-20T08:00:00Z",
+        "2026-11-20T09:00:00+01:00",
+        "2026-11-20+11:00",
+    ],
+    ids=["UTC as written", "Z", "an offset", "a date and an offset"],
 )
 def test_since_takes_the_apis_timestamps_as_the_same_moment(config_file: Path, since: str) -> None:
     """A timestamp pasted from X or Reddit ends in Z; one with an offset is converted.
     The mention is dated 2026-11-20T10:00Z: each form imports it, and an --until at
-    that moment (exclusive) leaves it out."""
+    that moment (exclusive) leaves it out. A date with an offset is that day's start
+    there (2026-11-19T13:00Z at +11:00): it was read as 11:00 UTC, 22 hours late and past
+    the mention."""
     runner = CliRunner()
     runner.invoke(main, ["db", "upgrade", "--config", str(config_file)])
     until = ["--until", "2026-11-20T11:00:00+01:00"]  # 10:00 UTC: the mention's moment

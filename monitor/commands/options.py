@@ -37,6 +37,9 @@ def table_console() -> Console:
     return console
 
 
+_DATE_AND_OFFSET = re.compile(r"(?P<date>\d{4}-?\d{2}-?\d{2})(?P<offset>[+-]\d.*|Z)")
+
+
 def utc_moment(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
     """An option's date or date and time, UTC unless it carries an offset: ``2026-11-01``,
     ``2026-11-01T08:00``, ``2026-11-01T08:00:00Z``, ``2026-11-01T09:00+01:00``. The
@@ -44,8 +47,13 @@ def utc_moment(_ctx: click.Context, _param: click.Parameter, value: str | None) 
     callback, not a ParamType: that class is generic only from click 8.2.)"""
     if value is None:
         return None
+    text = value.strip()
+    if found := _DATE_AND_OFFSET.fullmatch(text):
+        # fromisoformat takes any character after a date as the separator from a time:
+        # "2026-11-01+01:00" was 01:00 UTC, two hours after that day's start at +01:00.
+        text = f"{found['date']}T00:00{found['offset']}"
     try:
-        moment = datetime.fromisoformat(value.strip())
+        moment = datetime.fromisoformat(text)
         if moment.tzinfo is None:
             return moment.replace(tzinfo=UTC)
         # OverflowError: year 1 or 9999 with an offset falls outside the calendar in UTC.
