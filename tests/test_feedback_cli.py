@@ -64,6 +64,10 @@ def test_corrections_are_scored_again_with_the_configs_lexicon(demo: Path) -> No
     demo.write_text(tuned, encoding="utf-8")
     # No sentiment word left: unscored, which is what the person's "neutral" means.
     assert [r["label_now"] for r in records(demo)] == ["unscored", "positive"]
+    assert [r["compound_now"] is None for r in records(demo)] == [True, False]
+    code, table = cli("feedback", config=demo)
+    assert code == 0, table
+    assert "+0.0000" not in table  # no score to show, not a neutral one
     assert records(demo, "--wrong") == []
 
 
@@ -111,3 +115,4 @@ def test_a_message_the_platform_called_non_english_stays_unscored(tmp_path: Path
     correct(config, text, "negative")
     found = records(config)
     assert [(r["scored_label"], r["label_now"]) for r in found] == [("unscored", "unscored")]
+    assert found[0]["compound_now"] is None  # no reading, not a neutral 0.0

@@ -126,6 +126,23 @@ def test_rules_test_json_prints_one_object_per_mention(tmp_path: Path) -> None:
     assert all(set(o) == {"id", "label", "compound", "matched", "actions"} for o in objects)
 
 
+def test_rules_test_json_gives_an_unscored_mention_no_compound(tmp_path: Path) -> None:
+    # Its 0.0 is no reading, as the text output and the case page show none: a script
+    # reading 0.0 took a German complaint for a calm, neutral one.
+    path = config(tmp_path)
+    shutil.copytree(REPO / "config" / "rules", tmp_path / "rules")
+    sample = REPO / "config" / "samples" / "mentions.jsonl"
+    code, out, err = run("rules", "test", "--config", str(path), "--sample", str(sample), "--json")
+    assert (code, err) == (0, "")
+    objects = {o["id"]: o for o in map(json.loads, out.splitlines())}
+    german = objects["1859000000000000009"]
+    assert (german["label"], german["compound"]) == ("unscored", None)
+    assert objects["1859000000000000007"]["compound"] == pytest.approx(-0.4019)
+    unscored = [o for o in objects.values() if o["label"] == "unscored"]
+    assert len(unscored) > 1
+    assert all(o["compound"] is None for o in unscored)
+
+
 def test_rules_test_text_output_and_bad_sample_lines(tmp_path: Path) -> None:
     path = config(tmp_path)
     shutil.copytree(REPO / "config" / "rules", tmp_path / "rules")

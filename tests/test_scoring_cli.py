@@ -22,6 +22,8 @@ def test_table_for_arguments() -> None:
     assert result.exit_code == 0, result.output
     assert "positive" in result.output
     assert "language:de" in result.output
+    # An unscored text has no score to show, as on the case page: "-", not +0.0000.
+    assert "+0.0000" not in result.output
 
 
 def test_json_lines_from_stdin() -> None:
@@ -33,6 +35,10 @@ def test_json_lines_from_stdin() -> None:
     assert set(records[0]) == {"text", "label", "compound", "lang", "reason"}
     assert records[0]["text"] == "awful support"
     assert records[0]["compound"] < 0
+    # An unscored line's 0.0 is no reading: null, not a neutral score.
+    assert [r["compound"] for r in records[1:]] == [None, None]
+    german = CliRunner().invoke(score, ["--json", "Meine Bestellung ist kaputt"])
+    assert json.loads(german.output)["compound"] is None
 
 
 def test_markup_in_text_is_printed_literally() -> None:

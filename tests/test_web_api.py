@@ -223,6 +223,22 @@ def test_a_case_deep_in_a_busy_thread_shows_its_own_posts_and_their_parents(
     assert ids.index("1000") < ids.index("1520") < ids.index("1521") < ids.index("1522")
 
 
+def test_an_unscored_message_has_no_compound(make_runtime: RuntimeFactory) -> None:
+    # Its stored 0.0 is no reading, and the case page shows none: as 0.0 a script took
+    # a German complaint for a calm, neutral message.
+    rt = seeded(make_runtime)
+    with rt.sessions() as session:
+        case = session.scalars(select(Case).join(Customer).where(Customer.handle == "klaus_b"))
+        ref = case.one().ref
+    thread = api_client(rt, "root").get(f"/api/cases/{ref}").json()["thread"]
+    (german,) = [m for m in thread if m["author_handle"] == "klaus_b"]
+    assert (german["label"], german["lang"], german["compound"]) == ("unscored", "de", None)
+    scored, brand = api_client(rt, "root").get("/api/cases/C-1001").json()["thread"][:2]
+    assert scored["label"] == "negative"
+    assert isinstance(scored["compound"], float)
+    assert (brand["author_handle"], brand["label"], brand["compound"]) == ("acmehelp", None, None)
+
+
 def _query_schema(schema: dict[str, Any], path: str, name: str) -> dict[str, Any]:
     (param,) = [p for p in schema["paths"][path]["get"]["parameters"] if p["name"] == name]
     return dict(param["schema"])

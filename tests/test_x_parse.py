@@ -25,6 +25,9 @@ BAD_ITEMS: list[tuple[Any, str]] = [
     ({**tweet(1), "created_at": None}, f"{ONE}: missing created_at"),
     ({**tweet(1), "referenced_tweets": "x"}, f"{ONE}: referenced_tweets must be a list of objects"),
     ({**tweet(1), "id": "9" * 40}, f"post '{'9' * 24}': id must be a numeric string"),
+    # "$" matches before a trailing newline: "123\n" was taken for an id.
+    ({**tweet(1), "id": tid(1) + "\n"}, f"post '{tid(1)}\\n': id must be a numeric string"),
+    ({**tweet(1), "author_id": "42\n"}, f"{ONE}: author_id must be a numeric string"),
 ]  # fmt: skip
 
 
@@ -33,6 +36,27 @@ def test_bad_items_give_exact_problems(item: Any, problem: str) -> None:
     parsed = parse_page([item, tweet(2)], USERS, BRAND, Origin.MENTIONS)
     assert parsed.problems == [problem]
     assert [m.external_id for m in parsed.mentions] == [tid(2)]
+
+
+def test_fields_with_a_trailing_newline_are_refused_as_other_malformed_ones() -> None:
+    # A handle, language or id that is no such thing is dropped, not stored: "carla\n"
+    # went into the post's URL and the dashboard, "en\n" was the post's language.
+    users = {"42": user("42", "carla\n")}
+    item = tweet(
+        1,
+        lang="en\n",
+        conversation_id=tid(0) + "\n",
+        referenced_tweets=[{"type": "replied_to", "id": tid(0) + "\n"}],
+        edit_history_tweet_ids=[tid(0) + "\n", tid(1)],
+    )
+    parsed = parse_page([item], users, BRAND, Origin.MENTIONS)
+    (mention,) = parsed.mentions
+    assert mention.author.handle == "42"
+    assert mention.url == f"https://x.com/42/status/{tid(1)}"
+    assert mention.lang is None
+    assert mention.conversation_id == tid(1)
+    assert mention.in_reply_to is None
+    assert parsed.versions == {}
 
 
 @pytest.mark.parametrize(

@@ -45,7 +45,7 @@ class Corrected:
     scored_label: str | None
     corrected_label: str
     label_now: str
-    compound_now: float
+    compound_now: float | None
 
     @property
     def agreed_then(self) -> bool:
@@ -118,7 +118,8 @@ def corrections(
             scored_label=row.scored_label,
             corrected_label=row.corrected_label,
             label_now=now.label.value,
-            compound_now=round(now.compound, 4),
+            # An unscored text's 0.0 is no reading, not a neutral score.
+            compound_now=None if now.label is Label.UNSCORED else round(now.compound, 4),
         )
 
 
@@ -131,7 +132,7 @@ def _print(shown: list[Corrected], found: list[Corrected]) -> None:
             item.scored_label or "-",
             item.corrected_label,
             Text(item.label_now, style="green" if item.agrees_now else "red"),
-            f"{item.compound_now:+.4f}",
+            "-" if item.compound_now is None else f"{item.compound_now:+.4f}",
         )
     console = table_console()
     console.print(table)

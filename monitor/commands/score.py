@@ -52,7 +52,7 @@ def score(texts: tuple[str, ...], as_json: bool, lang: str | None, config: Path 
         table.add_row(
             Text(terminal_text(text)),  # hostile input: no markup, no terminal controls
             Text(result.label.value, style=_STYLE[result.label]),
-            f"{result.compound:+.4f}",
+            "-" if result.label is Label.UNSCORED else f"{result.compound:+.4f}",
             result.lang or "",
             result.reason or "",
         )
@@ -85,7 +85,8 @@ def _record(text: str, result: Score) -> dict[str, object]:
     return {
         "text": text,
         "label": result.label.value,
-        "compound": result.compound,
+        # An unscored line's 0.0 is no reading, not a neutral score.
+        "compound": None if result.label is Label.UNSCORED else result.compound,
         "lang": result.lang,
         "reason": result.reason,
     }

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.domain import CaseState, Decision, Mention, Score
+from monitor.domain import CaseState, Decision, Label, Mention, Score
 from monitor.rules.context import Context
 from monitor.rules.engine import RuleEngine
 from monitor.scoring import Scorer
@@ -122,7 +122,8 @@ def as_json(mention: Mention, score: Score, decision: Decision) -> dict[str, Any
     return {
         "id": mention.external_id,
         "label": score.label.value,
-        "compound": score.compound,
+        # An unscored mention's 0.0 is no reading: null, as the text output shows none.
+        "compound": None if score.label is Label.UNSCORED else score.compound,
         "matched": list(decision.matched),
         "actions": actions(decision),
     }

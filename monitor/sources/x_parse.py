@@ -16,9 +16,10 @@ from typing import Any
 
 from monitor.domain import Author, Mention, MessageKind, Platform, utc
 
-ID = re.compile(r"^[0-9]{1,20}$")
-USERNAME = re.compile(r"^[A-Za-z0-9_]{1,50}$")  # X allows 15; old accounts are longer
-LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})?$")
+# \Z, not $: "$" also matches before a trailing newline, so .match took "123\n" for an id.
+ID = re.compile(r"^[0-9]{1,20}\Z")
+USERNAME = re.compile(r"^[A-Za-z0-9_]{1,50}\Z")  # X allows 15; old accounts are longer
+LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})?\Z")
 MAX_NAME_CHARS = 256  # the customers.display_name column
 # X allows 5 edits, so a post has at most 6 versions; a longer history is no X's.
 MAX_VERSIONS = 6

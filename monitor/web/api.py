@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from monitor import casework, triage
 from monitor.casework import CaseworkError
+from monitor.domain import Label
 from monitor.textlength import REPLY_LIMITS
 from monitor.web.base import Endpoint, Web
 from monitor.web.case_view import load_case
@@ -151,6 +152,8 @@ def _message(m: Any, case_id: int) -> dict[str, Any]:
     more = ("conversation_id", "in_reply_to", "lang", "label", "compound", "created_at")
     return {
         **{k: getattr(m, k) for k in (*keys, *more)},
+        # An unscored message's stored 0.0 is no reading, as the case page shows none.
+        "compound": None if m.label == Label.UNSCORED else m.compound,
         "decision": m.decision if m.case_id == case_id else None,
     }
 
