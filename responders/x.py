@@ -21,6 +21,7 @@ from monitor.domain import Action, Platform
 from monitor.sources import x_usage as usage
 from monitor.sources.x import XApi, XApiError
 from monitor.sources.x_errors import USAGE_CAP_RETRY, usage_capped
+from monitor.sources.x_http import RateLimit
 from monitor.sources.x_parse import ID
 from monitor.sources.x_settings import XSettings
 from monitor.store.models import Message
@@ -76,7 +77,7 @@ class XResponder:
                 return SendResult(existing)
         self._take_write(now)
         try:
-            post_id, _rate = self.api.create_reply(action.text, action.target_external_id)
+            post_id, rate = self.api.create_reply(action.text, action.target_external_id)
         except XApiError as exc:
             # Counted as posts X confirmed, as before: one a timeout may have created
             # is found (and counted) by the retry's thread check, which posts nothing again.
@@ -86,7 +87,23 @@ class XResponder:
                 self._rate_limit.note(error)
             raise error from None
         self.ledger.add(now, {usage.REQUESTS: 1, usage.WRITES_WITH_URL: int(has_url)})
+        self._note_spent(rate, now)
         return SendResult(post_id)
+
+    def _note_spent(self, rate: RateLimit, now: datetime) -> None:
+        """X's answer to a post says when it used the last of the posting window or of a
+        24-hour limit: the next reply would only meet a 429, so it waits for the reset
+        as after one."""
+        reset = rate.reset_by(now)
+        if rate.exhausted and reset is not None and reset > now:
+            self._rate_limit.note(
+                ResponderError(
+                    "x rate limited: X's answer to the last post left none of its posting "
+                    f"limit, until {reset:%Y-%m-%d %H:%M:%S} UTC",
+                    retry_after=reset,
+                    rate_limited=True,
+                )
+            )
 
     def _check_text(self, text: str) -> bool:
         """Refuse a text X would refuse or bill at the URL price; True if it has a URL."""
@@ -254,7 +271,13 @@ def responder_error(exc: XApiError, now: datetime, *, retry: bool = False) -> Re
         reason = "duplicate content: X refuses a post identical to an earlier one"
     elif "deleted or not visible" in lowered or exc.kind == "not_found":
         reason = "the post was deleted or is not visible to the brand account"
-    elif "not allowed" in lowered:
+    elif "where you are mentioned" in lowered:
+        # An API rule, not the author's choice: the author may well take replies.
+        reason = (
+            "X's API takes a reply only to a post that mentions the posting account or "
+            "that it wrote; a person can answer from X's own app"
+        )
+    elif "not allowed" in lowered or "restricted who can reply" in lowered:
         reason = "the author does not allow the brand to reply in this conversation"
     elif exc.kind == "auth":
         reason = "x rejected the posting credentials (x.consumer_key, x.access_token)"

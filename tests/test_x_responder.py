@@ -788,3 +788,71 @@ def test_a_post_a_failed_send_made_is_counted_when_the_thread_check_finds_it(
         assert (row.status, row.result_external_id) == ("sent", tid(9))
     assert len(api.seen("POST", "/2/tweets")) == 1
     assert usage(rt)["x:writes"] == 1
+
+
+# X's current words for a reply its API will not post: the replied-to post neither
+# mentions the posting account nor is its own (X's own app is not so limited).
+ONLY_MENTIONED = "You can only reply to or quote posts where you are mentioned or are the author."
+# The older words for a post whose author limits who may reply.
+AUTHOR_LIMITED = "The original Tweet author restricted who can reply to this Tweet."
+
+
+@pytest.mark.parametrize(
+    ("detail", "reason"),
+    [
+        (
+            ONLY_MENTIONED,
+            "X's API takes a reply only to a post that mentions the posting account or that "
+            "it wrote; a person can answer from X's own app",
+        ),
+        (AUTHOR_LIMITED, "the author does not allow the brand to reply in this conversation"),
+    ],
+    ids=["only-where-mentioned", "author-restricted"],
+)
+def test_a_reply_x_will_not_take_in_the_thread_goes_to_a_person_saying_why(
+    make_runtime: RuntimeFactory, api: FakeAPI, detail: str, reason: str
+) -> None:
+    """These 403s fell through to "x refused the reply": the person handed the case was
+    not told that only the API is refused, nor that the author limits replies."""
+    forbidden = "https://api.twitter.com/2/problems/not-authorized-for-resource"
+    api.add("POST", "/2/tweets", problem(403, detail, type=forbidden))
+    rt = queued_reply(make_runtime, api)
+    dispatch_outbox(rt)
+    row = outbox_row(rt)
+    assert (row.status, row.last_error) == ("dead", f"{reason} (HTTP 403: {detail})")
+    with rt.sessions() as session:
+        assert session.scalars(select(Case)).one().state == "awaiting_human"
+        (failed,) = session.scalars(select(Event).where(Event.kind == "send_failed"))
+        assert failed.detail["reason"] == "permanent error"
+    assert len(api.seen("POST", "/2/tweets")) == 1
+
+
+def test_a_post_that_spends_xs_posting_limit_holds_the_next_reply_until_its_reset(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    """X's answer to a post that used the account's last post of the day says so
+    (x-user-limit-24hour-remaining: 0), and the responder dropped it: the next reply
+    was posted all the same, into a 429."""
+    day_reset = NOW + timedelta(hours=20)
+    headers = {
+        **limits(99, RESET, 100),
+        "x-user-limit-24hour-limit": "17",
+        "x-user-limit-24hour-remaining": "0",
+        "x-user-limit-24hour-reset": str(int(day_reset.timestamp())),
+    }
+    api.add("POST", "/2/tweets", Reply.json({"data": {"id": tid(9), "text": "x"}}, 201, headers))
+    rt = x_runtime(make_runtime, api, responder=True)
+    assert responder(rt).send(action()).external_id == tid(9)
+    with pytest.raises(ResponderError) as caught:
+        responder(rt).send(action("Another reply"))
+    error = caught.value
+    assert (error.permanent, error.rate_limited, error.refused) == (False, True, True)
+    assert error.retry_after == day_reset
+    assert str(error) == (
+        "x rate limited: X's answer to the last post left none of its posting limit, "
+        "until 2026-11-21 05:00:00 UTC"
+    )
+    assert len(api.seen("POST", "/2/tweets")) == 1
+    assert usage(rt)["x:writes"] == 1
+    rt.clock.set(day_reset)  # type: ignore[attr-defined]
+    assert responder(rt).send(action("Another reply")).external_id == tid(9)
