@@ -240,3 +240,24 @@ def test_answers_test_at_takes_the_times_other_commands_take(
     tried = CliRunner().invoke(main, args)
     assert tried.exit_code == 0, tried.output
     assert json.loads(tried.output)["answer"] == entry
+
+
+def test_an_answer_asking_the_customer_to_try_dming_us_is_refused(tmp_path: Path) -> None:
+    """ "DM us" and "our DMs" were refused, but the verb's other forms passed: an answer
+    telling the customer to try DMing the brand would be posted in public."""
+    folder = tmp_path / "answers"
+    folder.mkdir()
+    (folder / "orders.yaml").write_text(
+        "id: order-help\n"
+        'questions: ["Where is my order?", "Has my parcel shipped?"]\n'
+        "answer:\n"
+        '  x: "Hi {first_name}! Try DMing us your order number and we\'ll look."\n'
+        '  reddit: "Hi {first_name}! PMing the mods gets you an answer."\n',
+        encoding="utf-8",
+    )
+    assert problems(folder) == [
+        f"{folder}/orders.yaml:4:3: answer 'order-help': answer.x: sends the customer "
+        "elsewhere (private message: 'DMing us'); the answer must be in the reply itself",
+        f"{folder}/orders.yaml:5:3: answer 'order-help': answer.reddit: sends the customer "
+        "elsewhere (private message: 'PMing'); the answer must be in the reply itself",
+    ]

@@ -239,3 +239,22 @@ def test_an_entry_that_requires_its_product_skips_other_products() -> None:
     assert entry.admits(set(tokens("can the air fryer basket go in the dishwasher")))
     assert not entry.admits(set(tokens("can the toaster crumb tray go in the dishwasher")))
     assert not entry.admits(set(tokens("is the air fryer any good")))  # no keyword
+
+
+def test_a_question_the_comment_only_quotes_is_not_its_question(tmp_path: Path) -> None:
+    """A Reddit comment quotes what it replies to as a markdown blockquote ("> ..." up to
+    a blank line, as Reddit shows it). Read as the commenter's own words, a community
+    member quoting a question to answer it was told the shipping policy in public."""
+    quoting = answerer(tmp_path)
+    helper = "> does Acme ship to Ireland?\n\nYes they do, I'm in Cork and ordered last week."
+    found = quoting.assess(helper, now=NOV)
+    assert (found.hit, found.reason) == (None, "not a question")
+    lazy = "  > Do you ship\nto Ireland?\n\nThey do, got mine in 3 days."  # one quote
+    assert quoting.propose(lazy, now=NOV) is None
+    # The commenter's own question after a quote is still theirs.
+    asked = "> We ship to the UK and the EU.\n\nDo you ship to Ireland too?"
+    proposal = quoting.propose(asked, now=NOV)
+    assert proposal is not None
+    assert proposal.entry.id == "shipping-countries"
+    # Not a quote: ">" inside a line.
+    assert quoting.propose("@acme >.< do you ship to Ireland?", now=NOV)

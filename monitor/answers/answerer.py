@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from monitor.answers.model import Entry, KnowledgeBase
-from monitor.answers.normalise import is_cut, names, tokens
+from monitor.answers.normalise import is_cut, names, own_words, tokens
 from monitor.answers.questions import asking_sentences, is_question
 from monitor.answers.retriever import Hit, Retriever
 from monitor.domain import declared_language
@@ -83,6 +83,7 @@ class Answerer:
             return Assessment(0.0, None, reason="the knowledge base is empty")
         if declared_language(lang) not in (None, "en"):
             return Assessment(0.0, None, reason=f"not English ({lang})")
+        text = own_words(text)
         if not is_question(text):
             return Assessment(0.0, None, reason="not a question")
         query = tokens(text)

@@ -44,6 +44,9 @@ _GREETINGS = frozenset({"hi", "hey", "hello", "dear", "thanks", "cheers", "morni
 _SHOUTING = 0.6
 # {first_name} and the other placeholders of an answer text are not words of the answer.
 _PLACEHOLDER = re.compile(r"\{\w+\}")
+# A markdown blockquote: a line opening with ">" (after at most 3 spaces) and the lines
+# after it up to a blank one, which Reddit shows inside the quote too.
+_QUOTE = re.compile(r"^ {0,3}>[^\n]*(?:\n[ \t]*\S[^\n]*)*", re.MULTILINE)
 
 # Words too common in questions to tell one answer from another. Interrogatives are
 # removed here because questions.py has already used them.
@@ -137,6 +140,13 @@ def without_noise(text: str) -> str:
     text = unicodedata.normalize("NFKC", text[:MAX_QUESTION_CHARS]).translate(_HIDDEN)
     text = text[:MAX_QUESTION_CHARS]
     return _HANDLE.sub(" ", _URL.sub(" ", text)).translate(APOSTROPHES)
+
+
+def own_words(text: str) -> str:
+    """``text`` without the lines it quotes: a Reddit comment quotes what it replies to
+    ("> does Acme ship to Ireland?", then "yes, got mine in Cork"), and a question in
+    the quote is someone else's, often one the commenter goes on to answer."""
+    return _QUOTE.sub("\n", text) if ">" in text else text
 
 
 def is_cut(text: str) -> bool:
