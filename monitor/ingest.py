@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 from monitor.domain import Author, Direction, Mention, MessageKind, Platform, handle_unknown
 from monitor.runtime import Runtime
 from monitor.settings import Settings, SourceConfig
-from monitor.sources import reddit_settings
 from monitor.sources.base import PollResult, SourceError
 from monitor.sources.x_settings import XSourceBase, longest_poll_seconds
 from monitor.store.context import promote_context, store_context
@@ -52,11 +51,6 @@ STOPPED_AFTER = timedelta(days=365)
 # (source_lease_seconds) -- the longest a dead worker's lease keeps it from the others --
 # plus this margin for a slow poll (several pages, HTTP timeouts) and the scheduler's jitter.
 STALE_MARGIN = timedelta(minutes=5)
-REDDIT_SOURCES = (
-    reddit_settings.RedditInboxSourceConfig,
-    reddit_settings.RedditSubredditSourceConfig,
-    reddit_settings.RedditSearchSourceConfig,
-)
 
 
 def stale_after(interval_seconds: float, lease_seconds: float) -> timedelta:
@@ -203,15 +197,12 @@ def lease_seconds(rt: Runtime, name: str) -> float:
 
 def source_lease_seconds(settings: Settings, source: SourceConfig) -> float:
     """How long a lease holds ``source``: workers.lease_seconds, at least three of its
-    poll intervals, and for an X or Reddit source at least the longest its poll can
-    take. The lease is renewed only as a poll starts: one it did not outlast let another
-    worker take the source mid-poll, and the pages read (and billed) were discarded."""
+    poll intervals, and for an X source at least the longest its poll can take. The
+    lease is renewed only as a poll starts: one it did not outlast let another worker
+    take the source mid-poll, and the pages X had billed were discarded."""
     lease = max(settings.workers.lease_seconds, 3 * source.interval_seconds)
     if isinstance(source, XSourceBase) and settings.x is not None:
         lease = max(lease, longest_poll_seconds(source, settings.x.timeout_seconds))
-    reddit = settings.reddit
-    if isinstance(source, REDDIT_SOURCES) and reddit is not None:
-        lease = max(lease, reddit_settings.longest_poll_seconds(source, reddit.timeout_seconds))
     return lease
 
 

@@ -153,9 +153,9 @@ class Dispatch(Strict):
 class Workers(Strict):
     """How workers sharing one database hand work over when one of them dies."""
 
-    # A source's lease lasts this long (at least 3 poll intervals, and an X or Reddit
-    # source's at least its longest poll: ingest.source_lease_seconds) and is renewed as
-    # each poll starts; a worker killed without clean-up blocks its sources this long.
+    # A source's lease lasts this long (at least 3 poll intervals, and an X source's at
+    # least its longest poll: ingest.source_lease_seconds) and is renewed as each poll
+    # starts; a worker killed without clean-up blocks its sources this long.
     lease_seconds: float = Field(default=120, ge=5, le=MAX_WAIT_SECONDS)
     # A reply claimed for sending this long ago belongs to a dead worker: another
     # worker checks the platform for it (never re-sends blindly) and finishes it.

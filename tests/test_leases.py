@@ -17,7 +17,6 @@ from monitor.store.models import Message, SourceState
 from monitor.store.queries import source_state
 from tests.conftest import RuntimeFactory, mention
 from tests.fakeapi import FakeAPI
-from tests.reddit_fake import reddit_section
 from tests.xapi import MENTIONS, body, ok, tweet, x_section
 
 
@@ -139,29 +138,3 @@ def test_an_x_lease_outlasts_the_longest_poll_a_sweep_can_take(
         second.clock.advance(seconds=31)  # type: ignore[attr-defined]
         poll_source(second, "mentions")
         assert len(api.requests) == 1
-
-
-def test_a_reddit_lease_outlasts_the_longest_poll_it_can_take(
-    make_runtime: RuntimeFactory,
-) -> None:
-    """A Reddit poll reads for 30 s, then still ends the request under way and reads the
-    listing it must read to move on (no context here): 2 requests, each up to three
-    tries of twice reddit.timeout_seconds (10 s) plus prawcore's 6 s of pauses and 10 s
-    of spacing, 76 s; and 30 s for the database: 212 s. With `lease_seconds: 5` and a
-    15 s interval the lease was 45 s, so another worker took the source from a poll
-    still reading, and the listings it had read were discarded."""
-    with FakeAPI() as api:
-        source = {"name": "inbox", "type": "reddit_inbox", "interval_seconds": 15}
-        config: dict[str, Any] = {
-            "sources": [{**source, "context_depth": 0}],
-            "reddit": reddit_section(api, timeout_seconds=10),
-            "workers": {"lease_seconds": 5},
-        }
-        first, second = make_runtime(**config), make_runtime(**config)
-        assert take_lease(first, "inbox", first.clock.now())
-        second.clock.advance(seconds=212)  # type: ignore[attr-defined]
-        assert poll_source(second, "inbox") is False  # the first may still be reading
-        assert api.requests == []
-        second.clock.advance(seconds=1)  # a dead worker's source is still taken over  # type: ignore[attr-defined]
-        poll_source(second, "inbox")
-        assert api.requests != []

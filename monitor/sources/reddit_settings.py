@@ -19,16 +19,9 @@ SOURCE_NAME = r"^[A-Za-z0-9_.-]+$"
 # 15 s one such source takes half of it or less. X sources have the same minimum.
 MIN_INTERVAL_SECONDS = 15
 # A poll still reading after this long stores what it read and the next poll, at once,
-# reads the listings it did not reach (reddit_base.py): so a poll has a bound its
-# source's lease can outlast (longest_poll_seconds).
+# reads the listings it did not reach (reddit_base.py): a poll that ran for minutes
+# outlasted its source's lease, and another worker took the source from it.
 POLL_SECONDS = 30
-# Past its requests, the database work of a poll: the commit.
-POLL_MARGIN_SECONDS = 30
-# One request at worst: prawcore's three tries, each up to twice the timeout (connect,
-# then read), its pauses between tries (up to 2 s, then 4 s) and its spacing (10 s).
-TRIES, RETRY_PAUSES_SECONDS, SPACING_SECONDS = 3, 6, 10
-# Items a listing request asks for: Reddit's largest page.
-LISTING_PAGE = 100
 # Reddit names: 3-21 letters, digits and underscores ("all" and "popular" included).
 SUBREDDIT = r"^[A-Za-z0-9][A-Za-z0-9_]{1,20}$"
 # User-agent parts must not contain the ':' separators or spaces of the format.
@@ -167,20 +160,6 @@ class RedditSearchSourceConfig(_RedditSourceBase):
     @classmethod
     def _subreddit_names(cls, names: list[str]) -> list[str]:
         return _check_names(names)
-
-
-def longest_poll_seconds(
-    source: RedditInboxSourceConfig | RedditSubredditSourceConfig | RedditSearchSourceConfig,
-    timeout_seconds: float,
-) -> float:
-    """The longest one poll of ``source`` can take: past POLL_SECONDS it still ends the
-    request under way (the login check, or a batch of marks read), reads the listing it
-    must read to move on (one request per page of ``max_items``) and looks up thread
-    context (a request per ``context_depth`` level, per 100 parents)."""
-    pages = -(-source.max_items // LISTING_PAGE)
-    requests = 1 + pages + getattr(source, "context_depth", 0)
-    request = TRIES * 2 * timeout_seconds + RETRY_PAUSES_SECONDS + SPACING_SECONDS
-    return POLL_SECONDS + requests * request + POLL_MARGIN_SECONDS
 
 
 class RedditResponderConfig(_Strict):
