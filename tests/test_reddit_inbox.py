@@ -17,7 +17,7 @@ from monitor.ingest import poll_source
 from monitor.processing import process_pending
 from monitor.runtime import Runtime
 from monitor.settings import Brand
-from monitor.sources import reddit_sources
+from monitor.sources import reddit_base, reddit_sources
 from monitor.sources.base import Source
 from monitor.sources.reddit_cursor import decode_cursor
 from monitor.sources.reddit_settings import RedditInboxSourceConfig, RedditSettings
@@ -157,6 +157,28 @@ def test_marks_read_only_on_the_poll_after_the_items_were_committed(
 
     poll_source(rt, "inbox")
     assert len(api.seen("POST", "/api/read_message/?")) == 3  # nothing is marked twice
+
+
+def test_marking_read_past_the_polls_time_bound_is_left_to_the_next_poll(
+    make_runtime: RuntimeFactory, api: FakeAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Up to 500 items wait to be marked, 25 a request: a poll past POLL_SECONDS marks
+    no more batches, so it ends within its lease; the rest wait for the next poll."""
+    api.load_cassette(CASSETTES / "TestInbox.test_comment_replies.json")
+    serve_me(api)
+    api.add("GET", "/message/comments/?", listing(headers={}), query={"after": "t1_mynm218"})
+    api.add("POST", "/api/read_message/?", Reply.json({}))
+    rt = inbox_runtime(make_runtime, api, mentions=False)
+    poll_source(rt, "inbox")
+    assert state(rt).details["pending_mark_read"] == 64
+
+    monkeypatch.setattr(reddit_base, "POLL_SECONDS", -1)
+    poll_source(rt, "inbox")
+    assert len(api.seen("POST", "/api/read_message/?")) == 1
+    assert state(rt).details["pending_mark_read"] == 39
+    poll_source(rt, "inbox")
+    poll_source(rt, "inbox")
+    assert state(rt).details["pending_mark_read"] == 0
 
 
 FIRST = comment("c1", "u/acme_official hi", created=T0, inbox="username_mention")

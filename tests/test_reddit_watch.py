@@ -10,6 +10,7 @@ import pytest
 from monitor.clock import FakeClock
 from monitor.ingest import poll_source
 from monitor.runtime import Runtime
+from monitor.sources import reddit_base
 from monitor.sources.reddit_cursor import ListingCursor, SourceCursor, decode_cursor
 from monitor.sources.reddit_keywords import KeywordMatcher
 from monitor.store.models import SourceState
@@ -508,3 +509,28 @@ def test_the_default_search_is_one_phrase_whatever_the_brand_name_holds(
     poll_source(rt, "search")
     (request,) = api.seen("GET", "/r/all/search/?")
     assert request.query["q"] == [query]
+
+
+def test_a_poll_past_its_time_bound_stores_whole_listings_and_reads_on_from_the_next(
+    make_runtime: RuntimeFactory, api: FakeAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A poll must end within its source's lease: past POLL_SECONDS it stores the
+    listings it read whole, says ``more``, and the next poll starts with the listings it
+    did not reach. A listing is never cut halfway: its cursor stands for all above it."""
+    monkeypatch.setattr(reddit_base, "POLL_SECONDS", -1)
+    serve_token(api)
+    api.add("GET", "/r/acme/comments/?", listing(comment("k1", "acme broke", created=T0)))
+    api.add("GET", "/r/other/comments/?", listing(comment("k2", "acme again", created=T0 + 1)))
+    rt = watch_runtime(make_runtime, api, subreddits=["acme", "other"], submissions=False)
+
+    assert poll_source(rt, "watch") is True
+    assert [m.external_id for m in messages(rt)] == ["t1_k1"]
+    assert api.seen("GET", "/r/other/.*") == []
+    assert list(decode_cursor(state(rt, "watch").cursor).listings) == ["acme/comments"]
+
+    assert poll_source(rt, "watch") is True
+    assert [m.external_id for m in messages(rt)] == ["t1_k1", "t1_k2"]
+    assert len(api.seen("GET", "/r/acme/.*")) == 1  # the one left waiting went first
+    assert len(api.seen("GET", "/r/other/.*")) == 1
+    assert poll_source(rt, "watch") is True
+    assert len(api.seen("GET", "/r/acme/.*")) == 2

@@ -5,11 +5,12 @@ The sources themselves (inbox, subreddit watch, search) are in reddit_sources.py
 
 from __future__ import annotations
 
+import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from monitor.domain import Mention, MessageKind
 from monitor.sources.base import PollResult, SourceError
@@ -18,8 +19,10 @@ from monitor.sources.reddit_context import ThreadContext, remember
 from monitor.sources.reddit_cursor import ListingCursor, SourceCursor, decode_cursor, take_new
 from monitor.sources.reddit_failure import FailureKind, RedditFailure
 from monitor.sources.reddit_items import RedditItem, skip_reason, to_mention
+from monitor.sources.reddit_settings import POLL_SECONDS
 
 WEB_URL = "https://www.reddit.com"
+T = TypeVar("T")
 
 
 @dataclass
@@ -32,6 +35,8 @@ class PollBatch:
     skipped: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
     filtered: int = 0
+    listings_read: int = 0
+    unread: tuple[str, ...] = ()  # the listing keys left for the next poll: out of time
 
     def add(self, items: Iterable[RedditItem], kind: MessageKind, own: frozenset[str]) -> None:
         for item in items:
@@ -65,17 +70,41 @@ class RedditSourceBase:
         # Whether the account we log in as is in ``own``: a password login names it; with
         # a refresh token, reddit.username is not used to log in and may name another.
         self._account_known = connection.settings.refresh_token is None
+        self._started = 0.0
 
     def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
         state = decode_cursor(cursor)
         before = self.connection.limits().requests
         batch = PollBatch()
+        self._started = time.monotonic()
         try:
             self._know_own_account()
             new_state = self._with_context(self._poll(state, batch, now), batch)
         except RedditFailure as failure:
             raise source_error(failure, now) from None
+        new_state = replace(new_state, resume=batch.unread)
         return self._result(new_state, batch, now, self.connection.limits().requests - before)
+
+    def _out_of_time(self) -> bool:
+        """Whether the poll has read for POLL_SECONDS: it must end within its source's
+        lease (ingest.source_lease_seconds), renewed only as a poll starts."""
+        return time.monotonic() - self._started > POLL_SECONDS
+
+    def _in_turn(
+        self, listings: Sequence[tuple[str, T]], state: SourceCursor, batch: PollBatch
+    ) -> Iterator[T]:
+        """``listings`` (key, what to read) in turn while the poll has time, those a poll
+        cut short left first. A listing is read whole or not at all: its cursor stands
+        for everything above it, so one read half would skip the items below the cut.
+        At least one is read, and the ones left start the next poll, so none waits for
+        ever behind slow ones."""
+        left = [key for key in state.resume if any(key == k for k, _ in listings)]
+        ordered = sorted(listings, key=lambda kv: left.index(kv[0]) if kv[0] in left else len(left))
+        for i, (_, listing) in enumerate(ordered):
+            if batch.listings_read and self._out_of_time():
+                batch.unread = tuple(key for key, _ in ordered[i:])
+                return
+            yield listing
 
     def _poll(self, state: SourceCursor, batch: PollBatch, now: datetime) -> SourceCursor:
         raise NotImplementedError
@@ -121,6 +150,7 @@ class RedditSourceBase:
         label: str | None = None,
     ) -> tuple[list[RedditItem], ListingCursor]:
         """``label`` names the listing in problems when its cursor ``key`` is not readable."""
+        batch.listings_read += 1
         cursor = state.listing(key)
         new = take_new(listing, cursor, cap, self.overlap)
         name = label or key
@@ -158,6 +188,7 @@ class RedditSourceBase:
         return PollResult(
             batch.mentions,
             state.encode(),
+            more=bool(batch.unread),
             problems=batch.all_problems(),
             rate_limit_reset_at=reset_at if exhausted else None,
             details=details,

@@ -95,6 +95,8 @@ class SourceCursor:
     to_mark: tuple[str, ...] = ()
     disabled: dict[str, Disabled] = field(default_factory=dict)
     known: tuple[str, ...] = ()  # recently stored or fetched fullnames (thread context)
+    # The listings a poll cut short by its time bound did not read, read first next time.
+    resume: tuple[str, ...] = ()
 
     def listing(self, key: str) -> ListingCursor:
         return self.listings.get(key, ListingCursor())
@@ -108,6 +110,8 @@ class SourceCursor:
             "disabled": {k: [d.reason, d.until] for k, d in self.disabled.items()},
             "known": list(self.known),
         }
+        if self.resume:
+            data["resume"] = list(self.resume)
         return json.dumps(data, sort_keys=True)
 
 
@@ -120,11 +124,12 @@ def decode_cursor(raw: str | None) -> SourceCursor:
         to_mark = tuple(str(f) for f in data["to_mark"])
         disabled = {str(k): Disabled(str(v[0]), float(v[1])) for k, v in data["disabled"].items()}
         known = tuple(str(f) for f in data.get("known", []))
+        resume = tuple(str(k) for k in data.get("resume", []))
     except (ValueError, TypeError, KeyError, AttributeError):
         raise SourceError(
             f"reddit cursor is not valid JSON state: {raw[:60]!r}", permanent=True
         ) from None
-    return SourceCursor(listings, to_mark, disabled, known)
+    return SourceCursor(listings, to_mark, disabled, known, resume)
 
 
 def _listing(data: Any) -> ListingCursor:

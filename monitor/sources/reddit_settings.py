@@ -18,6 +18,10 @@ SOURCE_NAME = r"^[A-Za-z0-9_.-]+$"
 # replies: a busy inbox poll is 4, five subreddits 11 (docs/reddit.md, "Budget"), so at
 # 15 s one such source takes half of it or less. X sources have the same minimum.
 MIN_INTERVAL_SECONDS = 15
+# A poll still reading after this long stores what it read and the next poll, at once,
+# reads the listings it did not reach (reddit_base.py): a poll that ran for minutes
+# outlasted its source's lease, and another worker took the source from it.
+POLL_SECONDS = 30
 # Reddit names: 3-21 letters, digits and underscores ("all" and "popular" included).
 SUBREDDIT = r"^[A-Za-z0-9][A-Za-z0-9_]{1,20}$"
 # User-agent parts must not contain the ':' separators or spaces of the format.

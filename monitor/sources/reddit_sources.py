@@ -45,6 +45,8 @@ DISABLE_FOR = timedelta(hours=24)
 # go: they only stay unread in the brand's Reddit inbox (no poll reads that flag), and a
 # poll that marks them again spends a request per 25.
 MARK_CAP = 500
+# Fullnames Reddit marks read in one request.
+MARK_BATCH = 25
 
 
 class RedditInboxSource(BackfillingRedditSource):
@@ -67,7 +69,8 @@ class RedditInboxSource(BackfillingRedditSource):
         unmarked = self._mark_read(state.to_mark, batch)
         streams = [(stream, kind) for stream, kind in self.STREAMS if getattr(self.config, stream)]
         listings, to_mark = _watched(state, [stream for stream, _ in streams]), []
-        for stream, kind in streams:
+        turns = [(stream, (stream, kind)) for stream, kind in streams]
+        for stream, kind in self._in_turn(turns, state, batch):
             listing = self.connection.inbox(stream, self.config.max_items)
             items, listings[stream] = self._read(
                 stream, listing, state, batch, self.config.max_items
@@ -84,19 +87,22 @@ class RedditInboxSource(BackfillingRedditSource):
         stored whatever happens here: a failure (a 5xx, a timeout, a 403) is reported and
         the poll reads on, instead of holding back every new mention while it lasts. Bad
         credentials and rate limits still end the poll: the listings would fail alike."""
-        if not fullnames:
-            return ()
-        try:
-            self.connection.mark_read(list(fullnames))
-        except RedditFailure as failure:
-            if failure.kind in (FailureKind.AUTH, FailureKind.RATE_LIMITED):
-                raise
-            batch.problems.append(
-                f"marking {_inbox_items(len(fullnames))} read failed ({failure}); "
-                "tried again at the next poll"
-            )
-            return fullnames
-        return ()
+        left = fullnames
+        while left:
+            if left != fullnames and self._out_of_time():
+                break  # the rest at the next poll: this one must end within its lease
+            try:
+                self.connection.mark_read(list(left[:MARK_BATCH]))
+            except RedditFailure as failure:
+                if failure.kind in (FailureKind.AUTH, FailureKind.RATE_LIMITED):
+                    raise
+                batch.problems.append(
+                    f"marking {_inbox_items(len(left))} read failed ({failure}); "
+                    "tried again at the next poll"
+                )
+                return left
+            left = left[MARK_BATCH:]
+        return left
 
     def _streams(self) -> list[Stream]:
         # Backfill only reads: marking read stays with the live poll.
@@ -131,19 +137,17 @@ class RedditSubredditSource(BackfillingRedditSource):
         names = _names(self.config.subreddits)
         keys = [f"{sub}/{stream}" for sub in names for stream in self.streams]
         listings, disabled = _watched(state, keys), _still_disabled(state, now, names)
-        for sub in names:
+        turns = [(f"{sub}/{stream}", (sub, stream)) for sub in names for stream in self.streams]
+        for sub, stream in self._in_turn(turns, state, batch):
             if sub in disabled:
                 continue
             try:
-                for stream in self.streams:
-                    key = f"{sub}/{stream}"
-                    listing = self.connection.subreddit(sub, stream, self.config.max_items)
-                    items, listings[key] = self._read(
-                        key, listing, state, batch, self.config.max_items
-                    )
-                    hits = [i for i in items if self.matcher.matches(i.text)]
-                    batch.filtered += len(items) - len(hits)
-                    batch.add(hits, MessageKind.KEYWORD, self.own)
+                key = f"{sub}/{stream}"
+                listing = self.connection.subreddit(sub, stream, self.config.max_items)
+                items, listings[key] = self._read(key, listing, state, batch, self.config.max_items)
+                hits = [i for i in items if self.matcher.matches(i.text)]
+                batch.filtered += len(items) - len(hits)
+                batch.add(hits, MessageKind.KEYWORD, self.own)
             except RedditFailure as failure:
                 disabled[sub] = _disable(sub, failure, batch, now)
         _require_one_enabled(self.config.subreddits, disabled, batch)
@@ -185,7 +189,7 @@ class RedditSearchSource(BackfillingRedditSource):
         state = _adopt_unkeyed(state, {f"search:{sub}": self._key(sub) for sub in names})
         keys = [self._key(sub) for sub in names]
         listings, disabled = _watched(state, keys), _still_disabled(state, now, names)
-        for sub in names:
+        for sub in self._in_turn([(self._key(sub), sub) for sub in names], state, batch):
             if sub in disabled:
                 continue
             key = self._key(sub)
