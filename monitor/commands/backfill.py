@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import NoReturn
+from types import FrameType
+from typing import Any, NoReturn
 
 import click
 from rich.console import Console
@@ -57,7 +62,8 @@ def backfill_command(
         _refuse("--since is in the future")
     try:
         backfillable(rt, source)
-        report = _run(rt, source, window)
+        with _stopping_as_on_ctrl_c():
+            report = _run(rt, source, window)
     except BackfillRefused as exc:
         _refuse(str(exc))
     finally:
@@ -71,6 +77,29 @@ def backfill_command(
 def _refuse(message: str) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(EXIT_USAGE)
+
+
+@contextmanager
+def _stopping_as_on_ctrl_c() -> Iterator[None]:
+    """SIGTERM and SIGHUP (`timeout`, systemd-run, a closed SSH session) stop the backfill
+    as Ctrl-C does: by their default the process died, and the pages fetched, on X read
+    and billed, were thrown away with the --since/--until that goes on. A SIGHUP the
+    process was started ignoring (`nohup`) stays ignored."""
+
+    def interrupt(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous: dict[signal.Signals, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            if sig == signal.SIGHUP and signal.getsignal(sig) == signal.SIG_IGN:
+                continue
+            previous[sig] = signal.signal(sig, interrupt)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _run(rt: Runtime, source: str, window: Window) -> BackfillReport:
