@@ -630,7 +630,9 @@ def _withdraw_unposted(session: Session, row: ActionRow, now: datetime) -> Done:
     reason = "not in the thread; the case was closed as spam"
     thread_cap.withdraw_reply(session, row, reason=reason, actor="system", now=now)
     line = f"action={row.id} not in the thread; withdrawn, its case was closed as spam"
-    return Done(row.kind, ActionStatus.REJECTED.value, logging.INFO, line)
+    # No send was made: counted, it was an outcome="rejected" series the metrics table
+    # does not list, which first appeared at 1 (invisible to rate()).
+    return Done(row.kind, ActionStatus.REJECTED.value, logging.INFO, line, counted=False)
 
 
 def _not_retried(row: ActionRow, error: ResponderError) -> Done:

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from starlette.testclient import TestClient
 
+from monitor import triage
 from monitor.domain import Platform
 from monitor.ingest import take_lease
 from monitor.metrics import CannotServeMetrics, Metrics, cannot_bind_reason, serve_metrics
@@ -30,7 +31,7 @@ from monitor.store.models import SourceState
 from monitor.web.app import create_app
 from tests.conftest import REPO, RuntimeFactory, mention
 from tests.fakeapi import FakeAPI, Reply
-from tests.fakes import ScriptedResponder, permanent, temporary
+from tests.fakes import CrashAfterPost, ScriptedResponder, permanent, temporary
 from tests.reddit_fake import reddit_section, serve_token
 from tests.webkit import TEAMS, sample_rows
 
@@ -531,3 +532,29 @@ def test_a_flood_of_connections_to_the_listener_does_not_start_a_thread_each(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_reply_withdrawn_unposted_counts_under_no_undocumented_outcome(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # A dead worker's claim on a case closed as spam meanwhile: the recovery looks for it,
+    # finds nothing and withdraws it. Counted as outcome="rejected", a series the docs do
+    # not list and that first appeared at 1, where rate() never sees it; no send was made.
+    rt = make_runtime([mention(1, "@acme my order is late, terrible service")])
+    responder = ScriptedResponder(crash_after_post=True)
+    rt.responders = dict.fromkeys(Platform, responder)
+    with pytest.raises(CrashAfterPost):
+        run_cycle(rt)
+    responder.posts.clear()  # the worker died before the request went out
+    responder.crash_after_post = False
+    rt.clock.advance(seconds=rt.settings.workers.stale_claim_seconds + 1)  # type: ignore[attr-defined]
+    triage.mark_spam(rt, "C-1001", user="lena")
+    dispatch_outbox(rt)
+    assert responder.lookups == 1
+    samples = scrape(rt)
+    outcomes = {
+        dict(labels)["outcome"]
+        for (name, labels), count in samples.items()
+        if name == "inchannel_actions_total" and count
+    }
+    assert outcomes == set()
