@@ -105,6 +105,23 @@ def json_text(value: Any) -> str:
     return json.dumps(json.loads(readable))
 
 
+# libpq waits for ever by default: a server that takes the connection and never
+# answers (a network partition, a stuck server) held every poll, page and metrics scrape
+# that needed a connection, and the metrics never said the database was down. Keepalives
+# find a peer gone mid-query. A URL's own ?connect_timeout= etc. is kept.
+PG_TIMEOUTS: dict[str, int] = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
+
+
+def _unless_given(url: URL, defaults: dict[str, int]) -> dict[str, int]:
+    return {k: v for k, v in defaults.items() if k not in url.query}
+
+
 def make_engine(
     url: str,
     *,
@@ -131,7 +148,7 @@ def make_engine(
     # nothing and psycopg returned bytes, which failed SQLAlchemy's first connection
     # with a TypeError before require_utf8 could refuse the database.
     utf8 = (
-        {"connect_args": {"client_encoding": "UTF8"}}
+        {"connect_args": {"client_encoding": "UTF8", **_unless_given(parsed, PG_TIMEOUTS)}}
         if parsed.get_backend_name() == "postgresql"
         else {}
     )
