@@ -134,8 +134,13 @@ def ascii_digits(text: str) -> bool:
 def bound_text(text: str) -> str:
     """Cut text to MAX_TEXT_CHARS; replace lone surrogates and drop NUL characters, which
     PostgreSQL text columns reject."""
-    cut = text[:MAX_TEXT_CHARS].replace("\x00", "")
-    return cut.encode("utf-8", "replace").decode("utf-8")
+    return storable(text[:MAX_TEXT_CHARS])
+
+
+def storable(text: str) -> str:
+    """``text`` without NUL characters (PostgreSQL refuses them) and with lone surrogates
+    replaced (neither driver encodes them)."""
+    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +153,11 @@ class Author:
     # When the account was created, where the platform says (X does; Reddit's replay
     # feeds may not). Rules on account age never match an unknown age.
     account_created_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        # A name is whatever its author typed: one a column refused failed the insert of
+        # its whole page, at every poll, and no mention on it was stored.
+        object.__setattr__(self, "display_name", storable(self.display_name))
 
 
 def handle_unknown(platform: Platform, author_id: str, handle: str) -> bool:

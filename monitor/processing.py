@@ -73,32 +73,47 @@ def _run_claim(rt: Runtime, limit: int, now: datetime, taken: list[int]) -> Clai
 
 def _isolate(rt: Runtime, limit: int, now: datetime) -> None:
     """After a batch failed: decide its messages one at a time, in order. A message that
-    fails alone, while the next one is decided, is set aside until SET_ASIDE_FOR from
-    now, with its author's later messages; its error is then raised (the job failed).
-    Two failing in a row are not one message's fault, nor is the database's error:
-    nothing is set aside."""
-    suspect: tuple[int, Exception] | None = None
+    fails alone is set aside until SET_ASIDE_FOR from now, with its author's later
+    messages, so the next one can be tried; the first error is then raised (the job
+    failed). Several failing while none is decided are not those messages' fault, nor is
+    the database's error: nothing is set aside."""
+    failed: list[tuple[int, Exception]] = []
+    decided = False
     for _ in range(limit):
         taken: list[int] = []
         try:
             claim = _run_claim(rt, 1, now, taken)
         except Exception as exc:
             # The database locked or away (as in process_pending) blames no message.
-            if suspect is not None or not taken or isinstance(exc, OperationalError):
-                rt.set_aside.pop(suspect[0] if suspect else -1, None)
+            if not taken or isinstance(exc, OperationalError):
+                _forgive(rt, failed)
                 raise
-            suspect = (taken[0], exc)
+            failed.append((taken[0], exc))
             rt.set_aside[taken[0]] = now + SET_ASIDE_FOR
             continue
+        decided = decided or claim.processed > 0
         if not claim.more:
             break
-    if suspect is not None:
+    if not failed:
+        return
+    # Two failures in a row prove no failure of everything: messages that cannot be
+    # decided come together (two customers in a broken thread, one text from a spam
+    # wave), and leaving them in place held up every message stored after them.
+    if len(failed) > 1 and not decided:
+        _forgive(rt, failed)
+        raise failed[0][1]
+    for message_id, _ in failed:
         log.error(
             "message id=%d set aside until %s: it fails its batch",
-            suspect[0],
-            rt.set_aside[suspect[0]].isoformat(),
+            message_id,
+            rt.set_aside[message_id].isoformat(),
         )
-        raise suspect[1]
+    raise failed[0][1]
+
+
+def _forgive(rt: Runtime, failed: list[tuple[int, Exception]]) -> None:
+    for message_id, _ in failed:
+        rt.set_aside.pop(message_id, None)
 
 
 @dataclass(frozen=True, slots=True)

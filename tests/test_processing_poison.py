@@ -69,6 +69,27 @@ def test_a_message_that_cannot_be_decided_does_not_hold_up_the_others(
     assert undecided(rt) == []
 
 
+def test_two_messages_in_a_row_that_cannot_be_decided_do_not_hold_up_the_others(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Two customers in one thread that cannot be decided (or one text posted by two
+    # accounts, a spam wave): each failed alone, one after the other, which was taken
+    # for a failure of everything; nothing was set aside, and no message stored after
+    # them was decided at any run.
+    rows = [mention(1, conversation_id=POISON), mention(2, conversation_id=POISON)]
+    rt = make_runtime([*rows, mention(3), mention(4)])
+    while poll_source(rt, "feed"):
+        pass
+    with refusing(rt.engine, POISON):
+        with pytest.raises(DataError):
+            process_pending(rt)
+        assert undecided(rt) == ["1001", "1002"]
+        assert process_pending(rt) is False
+    rt.clock.advance(minutes=6)  # type: ignore[attr-defined]
+    process_pending(rt)
+    assert undecided(rt) == []
+
+
 def test_a_failure_of_every_message_sets_none_aside(make_runtime: RuntimeFactory) -> None:
     rt = make_runtime([mention(n, conversation_id=f"{POISON}-{n}") for n in range(3)])
     while poll_source(rt, "feed"):

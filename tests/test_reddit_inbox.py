@@ -488,3 +488,25 @@ def test_the_quota_reset_is_counted_from_the_answer_that_spent_it_not_the_polls_
     found = state(rt)
     assert found.rate_limit_reset_at == reset
     assert found.details["ratelimit"]["reset_at"] == reset.isoformat()
+
+
+def test_an_item_with_a_null_author_is_skipped_as_deleted_and_the_page_is_stored(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # praw builds a Redditor from "author": null and raises TypeError for the whole page:
+    # the source failed at every poll on that page, and the mentions on it were never
+    # read while the item stayed among the inbox's newest.
+    serve_token(api)
+    nameless = comment("n1", "u/acme_official hello", created=T0 + 2, inbox="username_mention")
+    nameless["data"]["author"] = None
+    late = comment(
+        "m1", "u/acme_official my order is late", created=T0 + 1, inbox="username_mention"
+    )
+    api.add("GET", "/message/mentions", listing(nameless, late))
+    rt = inbox_runtime(make_runtime, api, comment_replies=False, mark_read=False)
+
+    poll_source(rt, "inbox")
+    assert [m.external_id for m in messages(rt)] == ["t1_m1"]
+    source_state = state(rt)
+    assert source_state.consecutive_failures == 0
+    assert source_state.last_error == "skipped 1 deleted"

@@ -465,6 +465,26 @@ def test_hostile_author_fields_are_bounded_and_never_reach_urls(
         assert session.scalars(select(Customer)).one().display_name == "N" * 256
 
 
+@pytest.mark.parametrize("name", ["Carla\x00", "Carla \ud83d"], ids=["nul", "surrogate"])
+def test_an_author_name_no_column_takes_is_cleaned_not_a_page_that_fails_every_poll(
+    make_runtime: RuntimeFactory, api: FakeAPI, name: str
+) -> None:
+    # A NUL (which PostgreSQL refuses in text) or a lone surrogate (which no driver
+    # encodes) in one author's name failed the page's insert: nothing of it was stored,
+    # the source recorded no failure, and the same page was read (and billed) at every
+    # poll while the author stayed among the newest mentions.
+    odd = user("42", "carla")
+    odd["name"] = name
+    page = body([tweet(1), tweet(2, author="43")], users=[odd, user("43", "dana")])
+    api.add("GET", MENTIONS, ok(page))
+    rt = x_runtime(make_runtime, api)
+    poll_source(rt, "mentions")
+    assert [m.external_id for m in messages(rt)] == [tid(1), tid(2)]
+    with rt.sessions() as session:
+        names = {c.handle: c.display_name for c in session.scalars(select(Customer))}
+    assert names == {"carla": name.replace("\x00", "").replace("\ud83d", "?"), "dana": "Dana"}
+
+
 def test_the_authors_account_creation_time_reaches_account_age_rules(
     make_runtime: RuntimeFactory, api: FakeAPI, tmp_path: Path
 ) -> None:

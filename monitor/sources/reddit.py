@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import praw
 import praw.exceptions
+import praw.objector
 import requests
 from requests.adapters import HTTPAdapter
 
@@ -112,6 +113,26 @@ class ObservingAdapter(HTTPAdapter):
         return response
 
 
+# A comment and a submission: the kinds praw makes a Redditor of the author for.
+_AUTHORED = frozenset({"t1", "t3"})
+
+
+class _NullAuthorObjector(praw.objector.Objector):
+    """praw's objector, reading ``"author": null`` on a comment or submission as
+    ``"[deleted]"``, which praw already turns into no author (skipped as deleted).
+
+    praw builds a Redditor from a null author and raises TypeError, and it builds a
+    listing's items all at once: one such item failed the whole page, at every poll,
+    and the mentions on it were never read while it stayed among the newest."""
+
+    def objectify(self, data: Any = None) -> Any:
+        if isinstance(data, dict) and data.get("kind") in _AUTHORED:
+            item = data.get("data")
+            if isinstance(item, dict) and "author" in item and item["author"] is None:
+                item["author"] = "[deleted]"
+        return super().objectify(data=data)
+
+
 def _whole_numbers(headers: Any) -> None:
     """``x-ratelimit-used`` and ``-reset`` as whole numbers, in place: prawcore reads them
     with int(), so a float such as "239.4" failed every request it came on. The reset is
@@ -183,6 +204,9 @@ class RedditConnection:
             ratelimit_seconds=_praw_ratelimit_seconds(settings.ratelimit_seconds),
             requestor_kwargs={"session": session},
         )
+        # praw has no public hook for how it builds its objects; its objector is the one
+        # place every listing item passes through.
+        self.reddit._objector = _NullAuthorObjector(self.reddit, self.reddit._objector.parsers)
 
     # -- reading ---------------------------------------------------------------------
     # ``after`` (a fullname) starts the listing just past that item: backfill pages
