@@ -418,7 +418,10 @@ def _run(
         _serve_in_thread(rt)
     from monitor.daemon import run_forever
 
-    run_forever(rt)
+    if run_forever(rt):
+        # A job still running after the stop's grace was left behind (the log names it):
+        # systemd shows the stop as failed, as it would its SIGKILL.
+        sys.exit(1)
 
 
 def _serve_metrics_or_exit(rt: Runtime) -> None:

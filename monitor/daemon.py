@@ -12,11 +12,13 @@ from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
 
-from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.executors.base import BaseExecutor, run_job
+from apscheduler.job import Job
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor import jobs, jobstate
+from monitor.clock import Clock
 from monitor.dispatch import dispatch_outbox
 from monitor.health_alerts import check_health
 from monitor.ingest import lease_seconds, poll_source, release_leases
@@ -33,6 +35,82 @@ MAX_BATCHES_PER_RUN = 50
 CLOCK_WATCH_SECONDS = 5.0
 # Room for the scheduler's own lateness before a next run counts as too far ahead.
 CLOCK_SLACK = timedelta(seconds=1)
+# A stop waits this long for the jobs running (a send or a poll under way), then releases
+# the leases and withdraws the job reports all the same, and exits: a job stuck in a
+# network call or a lock held the stop until systemd SIGKILLed the worker (its default
+# TimeoutStopSec is 90 s), and a killed worker's leases and reports outlive it.
+STOP_GRACE_SECONDS = 60.0
+# How often a stop waiting for jobs reads the clock again.
+STOP_WAIT_STEP = 0.5
+
+
+class Running:
+    """The jobs running in this process, and since when (by the runtime's clock)."""
+
+    def __init__(self) -> None:
+        self._since: dict[str, datetime] = {}
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def job(self, name: str, now: datetime) -> Iterator[None]:
+        with self._changed:
+            self._since[name] = now
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._since.pop(name, None)
+                self._changed.notify_all()
+
+    def now(self) -> dict[str, datetime]:
+        with self._changed:
+            return dict(self._since)
+
+    def wait(self, clock: Clock, deadline: datetime) -> dict[str, datetime]:
+        """Wait until no job runs or ``clock`` reads ``deadline``; returns the jobs
+        still running."""
+        with self._changed:
+            while self._since:
+                left = (deadline - clock.now()).total_seconds()
+                if left <= 0:
+                    break
+                self._changed.wait(min(left, STOP_WAIT_STEP))
+            return dict(self._since)
+
+
+class DaemonThreads(BaseExecutor):  # type: ignore[misc]
+    """Each job run in a daemon thread of its own. APScheduler's ThreadPoolExecutor
+    (concurrent.futures) joins its threads as the interpreter exits, stuck ones too, so
+    a worker that gave up waiting for a stuck job still never exited."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._threads: set[threading.Thread] = set()
+        self._lock = threading.Lock()
+
+    def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
+        def run() -> None:
+            try:
+                events = run_job(job, job._jobstore_alias, run_times, self._logger.name)
+            except BaseException as exc:
+                self._run_job_error(job.id, exc, exc.__traceback__)
+            else:
+                self._run_job_success(job.id, events)
+            finally:
+                with self._lock:
+                    self._threads.discard(thread)
+
+        thread = threading.Thread(target=run, name=f"job {job.id}", daemon=True)
+        with self._lock:
+            self._threads.add(thread)
+        thread.start()
+
+    def shutdown(self, wait: bool = True) -> None:
+        if wait:  # as APScheduler's own executors do
+            with self._lock:
+                threads = list(self._threads)
+            for thread in threads:
+                thread.join()
 
 
 def guarded(
@@ -42,12 +120,13 @@ def guarded(
     *,
     recorded_every: float | None = None,
     recorders: list[jobstate.Recorder] | None = None,
+    running: Running | None = None,
 ) -> Callable[[], None]:
     """Run ``step`` until it has no more work; a failure is logged, never fatal. With
     ``recorded_every`` (the job's interval in seconds), failures are also reported where
     `inchannel status` sees them (monitor.jobs, monitor.jobstate); polls record their own,
     per source. The job's recorder is added to ``recorders``, which the health job looks
-    at for a batch that is stuck."""
+    at for a batch that is stuck. ``running`` tells a stop which jobs it waits for."""
     recorder = None
     if recorded_every is not None:
         recorder = jobs.recorder_for(rt, name, recorded_every)
@@ -57,12 +136,16 @@ def guarded(
     streak = jobs.Streak()
 
     def job() -> None:
-        jobs.run_job(rt, name, step, recorder, max_batches=MAX_BATCHES_PER_RUN, streak=streak)
+        if running is None:
+            jobs.run_job(rt, name, step, recorder, max_batches=MAX_BATCHES_PER_RUN, streak=streak)
+            return
+        with running.job(name, rt.clock.now()):
+            jobs.run_job(rt, name, step, recorder, max_batches=MAX_BATCHES_PER_RUN, streak=streak)
 
     return job
 
 
-def build_scheduler(rt: Runtime) -> BackgroundScheduler:
+def build_scheduler(rt: Runtime, running: Running | None = None) -> BackgroundScheduler:
     # misfire_grace_time=None: a run that starts late (a busy or suspended host) runs
     # late, once (coalesce), rather than being dropped as missed.
     scheduler = BackgroundScheduler(
@@ -73,7 +156,12 @@ def build_scheduler(rt: Runtime) -> BackgroundScheduler:
         if config.name not in rt.sources:
             continue
         scheduler.add_job(
-            guarded(f"poll:{config.name}", rt, functools.partial(poll_source, rt, config.name)),
+            guarded(
+                f"poll:{config.name}",
+                rt,
+                functools.partial(poll_source, rt, config.name),
+                running=running,
+            ),
             "interval",
             seconds=config.interval_seconds,
             jitter=max(1, int(config.interval_seconds * 0.1)),
@@ -96,7 +184,9 @@ def build_scheduler(rt: Runtime) -> BackgroundScheduler:
     }
     for name, seconds in jobs.recorded_intervals(rt.settings).items():
         scheduler.add_job(
-            guarded(name, rt, steps[name], recorded_every=seconds, recorders=recorders),
+            guarded(
+                name, rt, steps[name], recorded_every=seconds, recorders=recorders, running=running
+            ),
             "interval",
             seconds=seconds,
             id=name,
@@ -105,7 +195,7 @@ def build_scheduler(rt: Runtime) -> BackgroundScheduler:
     # --- rules issue: hot reload of the rule files ---
     reloader = RuleReloader(rt)
     scheduler.add_job(
-        guarded("rules-reload", rt, reloader.check),
+        guarded("rules-reload", rt, reloader.check, running=running),
         "interval",
         seconds=RELOAD_SECONDS,
         id="rules-reload",
@@ -113,7 +203,7 @@ def build_scheduler(rt: Runtime) -> BackgroundScheduler:
     )
     # A thread for every job (each runs one instance at most): APScheduler's default pool
     # of 10 let ten slow polls hold processing and dispatch back until they ended.
-    scheduler.add_executor(ThreadPoolExecutor(max_workers=len(scheduler.get_jobs())))
+    scheduler.add_executor(DaemonThreads())
     return scheduler
 
 
@@ -185,9 +275,11 @@ def pull_in_after_clock_step(scheduler: BackgroundScheduler, now: datetime) -> l
     return pulled
 
 
-def run_forever(rt: Runtime, *, on_started: Callable[[], None] | None = None) -> None:
-    """Run until SIGINT/SIGTERM/SIGHUP; the running step finishes before the process exits."""
-    scheduler = build_scheduler(rt)
+def run_forever(rt: Runtime, *, on_started: Callable[[], None] | None = None) -> list[str]:
+    """Run until SIGINT/SIGTERM/SIGHUP; the running steps finish before the process exits,
+    unless they take more than STOP_GRACE_SECONDS. Returns the jobs then left running."""
+    running = Running()
+    scheduler = build_scheduler(rt, running)
     with stopping_on_signals(rt):
         scheduler.start()
         log.info("daemon started sources=%s", ",".join(rt.sources) or "-")
@@ -205,7 +297,41 @@ def run_forever(rt: Runtime, *, on_started: Callable[[], None] | None = None) ->
                 if rt.stopping.wait(CLOCK_WATCH_SECONDS):
                     break
         finally:
-            scheduler.shutdown(wait=True)
+            scheduler.shutdown(wait=False)
+            left = _wait_for_jobs(rt, running)
             _release_leases(rt)
             _withdraw_reports(rt)
             log.info("daemon stopped")
+    return left
+
+
+def _wait_for_jobs(rt: Runtime, running: Running) -> list[str]:
+    """Wait up to STOP_GRACE_SECONDS for the running jobs; returns those still running,
+    whose threads (daemon threads) end with the process. A reply one was sending stays
+    claimed: after workers.stale_claim_seconds another worker looks for it in the thread
+    before it is ever sent again (monitor.dispatch). A poll's cursor is written only
+    under its lease (monitor.ingest), which the stop then releases."""
+    deadline = rt.clock.now() + timedelta(seconds=STOP_GRACE_SECONDS)
+    busy = running.now()
+    if not busy:
+        return []
+    log.info(
+        "stopping: waiting up to %g s for the jobs running: %s",
+        STOP_GRACE_SECONDS,
+        _listed(busy, rt.clock.now()),
+    )
+    left = running.wait(rt.clock, deadline)
+    if left:
+        log.error(
+            "stopping without the jobs still running after %g s: %s",
+            STOP_GRACE_SECONDS,
+            _listed(left, rt.clock.now()),
+        )
+    return sorted(left)
+
+
+def _listed(since: dict[str, datetime], now: datetime) -> str:
+    return ", ".join(
+        f"{name} (running for {(now - at).total_seconds():.0f} s)"
+        for name, at in sorted(since.items())
+    )

@@ -3,22 +3,33 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import subprocess
+import sys
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobExecutionEvent
 from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 
+from monitor import jobstate
 from monitor.clock import FakeClock
-from monitor.daemon import build_scheduler, run_forever
+from monitor.daemon import STOP_GRACE_SECONDS, build_scheduler, run_forever
+from monitor.domain import Action, Platform
+from monitor.ingest import take_lease
+from monitor.jobstate import WorkerReport, record_failure
+from monitor.runtime import Runtime
 from monitor.sources.base import PollResult
-from monitor.store.models import Message, SourceState
-from tests.conftest import RuntimeFactory, mention, write_jsonl
+from monitor.store.models import ActionRow, Message, SourceState
+from monitor.testing import seed_pending_replies
+from responders.base import SendResult
+from tests.conftest import REPO, RuntimeFactory, mention, write_jsonl
 
 
 def test_scheduler_has_one_job_per_source_and_the_steps(make_runtime: RuntimeFactory) -> None:
@@ -186,11 +197,15 @@ def test_jobs_run_on_after_the_clock_went_back(make_runtime: RuntimeFactory) -> 
 class _HangingSource:
     """A source whose poll waits until the test lets it go: a slow platform."""
 
-    def __init__(self, name: str, release: threading.Event) -> None:
-        self.name, self._release = name, release
+    def __init__(self, name: str, release: threading.Event, seconds: float = 30) -> None:
+        self.name, self._release, self._seconds = name, release, seconds
+        self.entered = threading.Event()
+        self.thread: threading.Thread | None = None
 
     def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
-        self._release.wait(30)
+        self.thread = threading.current_thread()
+        self.entered.set()
+        self._release.wait(self._seconds)
         return PollResult([], cursor)
 
 
@@ -234,3 +249,186 @@ def test_slow_sources_do_not_keep_the_other_jobs_from_running(
         # A run delayed for any reason (a suspended host, a busy machine) runs late
         # rather than not at all.
         assert job.misfire_grace_time is None
+
+
+class _Stuck(Protocol):
+    entered: threading.Event  # set once the job is stuck in it
+    thread: threading.Thread | None  # the job's
+
+
+class _StuckPlatform:
+    """A platform that took the reply's request and never answers (no timeout fires):
+    the send waits until the test lets it go."""
+
+    def __init__(self) -> None:
+        self.entered, self.release = threading.Event(), threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def send(self, action: Action) -> SendResult:
+        self.thread = threading.current_thread()
+        self.entered.set()
+        self.release.wait(60)
+        return SendResult(f"p{action.id}")
+
+    def find_own_reply(self, action: Action) -> str | None:
+        return None
+
+
+class _Logged(logging.Handler):
+    """Set once a line starting with ``prefix`` is logged."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix, self.seen = prefix, threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith(self.prefix):
+            self.seen.set()
+
+
+def _stop_once_stuck(rt: Runtime, stuck: _Stuck, waiting: _Logged) -> Callable[[], None]:
+    """SIGTERM once the job is stuck; once the stop waits for it alone, the clock runs
+    past the stop's grace."""
+    clock = rt.clock
+    assert isinstance(clock, FakeClock)
+
+    def stop() -> None:
+        stuck.entered.wait(10)
+        rt.stopping.set()
+        if waiting.seen.wait(10):
+            # The other jobs' first runs, under way as the stop began, end in time.
+            for thread in threading.enumerate():
+                if thread.name.startswith("job ") and thread is not stuck.thread:
+                    thread.join(10)
+            clock.advance(seconds=STOP_GRACE_SECONDS + 1)
+
+    return lambda: threading.Thread(target=stop, daemon=True).start()
+
+
+def test_a_stop_waits_for_a_stuck_send_only_so_long(
+    make_runtime: RuntimeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SIGTERM while a reply's request hangs: the stop waited for it for ever, so
+    systemd SIGKILLed the worker at TimeoutStopSec, its source leases held until they
+    expired and its job failures reported as if it still ran. It now waits
+    STOP_GRACE_SECONDS, names the job left running, releases the leases and withdraws
+    the reports; the claims stay `sending`, looked for in the thread before any resend."""
+    rt = make_runtime([])
+    clock = rt.clock
+    assert isinstance(clock, FakeClock)
+    clock.set(datetime.now(UTC))  # the jobs' first runs are due now, as in production
+    seed_pending_replies(rt.sessions, 2, at=clock.now())
+    platform = _StuckPlatform()
+    rt.responders[Platform.X] = platform
+    assert take_lease(rt, "feed", clock.now())
+    failed = WorkerReport(1, clock.now(), "OperationalError: locked", clock.now())
+    record_failure(rt.sessions, "sla", rt.worker_id, failed)
+    waiting = _Logged("stopping: waiting up to")
+    logging.getLogger("inchannel.daemon").addHandler(waiting)
+    returned: list[list[str]] = []
+    on_started = _stop_once_stuck(rt, platform, waiting)
+    daemon = threading.Thread(
+        target=lambda: returned.append(run_forever(rt, on_started=on_started)), daemon=True
+    )
+    try:
+        with caplog.at_level(logging.INFO, logger="inchannel"):
+            daemon.start()
+            daemon.join(20)
+        assert not daemon.is_alive(), "the stop still waits for the stuck send"
+    finally:
+        logging.getLogger("inchannel.daemon").removeHandler(waiting)
+        platform.release.set()
+        daemon.join(20)
+        if platform.thread is not None:
+            platform.thread.join(20)
+    assert returned == [["dispatch"]]
+    lines = [r.getMessage() for r in caplog.records if r.name == "inchannel.daemon"]
+    assert lines[-1] == "daemon stopped"
+    (left,) = [line for line in lines if line.startswith("stopping without")]
+    assert "after 60 s: dispatch (running for 61 s)" in left
+    with rt.sessions() as session:
+        lease = session.scalar(select(SourceState.lease_owner).where(SourceState.name == "feed"))
+        job_row = session.get(SourceState, jobstate.state_name("sla"))
+        assert job_row is not None
+        assert jobstate.reports_of(job_row.details, 0, None, None) == {}
+    assert lease is None
+
+
+def test_a_stop_leaves_a_stuck_sends_claims_to_the_stale_claim_lookup(
+    make_runtime: RuntimeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The process exits with the reply's request under way: its outcome is unknown, so
+    its claim (and the rest of the batch's) must stay `sending`, to be taken over after
+    workers.stale_claim_seconds and looked for in the thread, never handed back as
+    `pending` and sent blindly."""
+    rt = make_runtime([])
+    clock = rt.clock
+    assert isinstance(clock, FakeClock)
+    clock.set(datetime.now(UTC))
+    seed_pending_replies(rt.sessions, 2, at=clock.now())
+    platform = _StuckPlatform()
+    rt.responders[Platform.X] = platform
+    waiting = _Logged("stopping: waiting up to")
+    logging.getLogger("inchannel.daemon").addHandler(waiting)
+    on_started = _stop_once_stuck(rt, platform, waiting)
+    daemon = threading.Thread(
+        target=run_forever, args=(rt,), kwargs={"on_started": on_started}, daemon=True
+    )
+    try:
+        with caplog.at_level(logging.INFO, logger="inchannel"):
+            daemon.start()
+            daemon.join(20)
+        assert not daemon.is_alive(), "the stop still waits for the stuck send"
+        with rt.sessions() as session:
+            states = session.scalars(select(ActionRow.status)).all()
+        assert states == ["sending", "sending"]
+    finally:
+        logging.getLogger("inchannel.daemon").removeHandler(waiting)
+        platform.release.set()
+        daemon.join(20)
+        if platform.thread is not None:
+            platform.thread.join(20)
+
+
+STUCK_POLL = """
+import sys, threading
+from datetime import UTC, datetime
+from pathlib import Path
+from monitor.clock import FakeClock
+from monitor.daemon import run_forever
+from monitor.runtime import build_runtime
+from monitor.store.db import upgrade
+from tests.conftest import settings_for, write_jsonl
+from tests.test_daemon import _HangingSource, _Logged, _stop_once_stuck
+import logging
+
+folder = Path(sys.argv[1])
+feed = write_jsonl(folder / "feed.jsonl", [])
+settings = settings_for(folder, f"sqlite:///{folder}/stuck.db", feed)
+rt = build_runtime(settings, clock=FakeClock(datetime.now(UTC)))
+upgrade(rt.engine)
+never = threading.Event()  # the platform never answers
+source = _HangingSource("feed", never, seconds=600)
+rt.sources["feed"] = source
+waiting = _Logged("stopping: waiting up to")
+logging.getLogger("inchannel.daemon").addHandler(waiting)
+logging.getLogger("inchannel").setLevel(logging.INFO)
+print(run_forever(rt, on_started=_stop_once_stuck(rt, source, waiting)), flush=True)
+"""
+
+
+def test_a_worker_stopped_with_a_stuck_job_exits(tmp_path: Path) -> None:
+    """The process must end too: APScheduler's thread pool (concurrent.futures) joins
+    its threads as the interpreter exits, the stuck one included, so a worker that had
+    given up on its stuck poll still never exited until systemd killed it."""
+    done = subprocess.run(
+        [sys.executable, "-c", STUCK_POLL, str(tmp_path)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['poll:feed']"
