@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from types import FrameType
-from typing import Any
 
 from apscheduler.executors.base import BaseExecutor, run_job
 from apscheduler.job import Job
@@ -25,6 +24,7 @@ from monitor.ingest import lease_seconds, poll_source, release_leases
 from monitor.processing import process_pending
 from monitor.rules.reload import RELOAD_SECONDS, RuleReloader
 from monitor.runtime import Runtime
+from monitor.signal_handlers import handled
 from monitor.sla import check_sla
 
 log = logging.getLogger("inchannel.daemon")
@@ -241,20 +241,10 @@ def stopping_on_signals(rt: Runtime) -> Iterator[None]:
         log.info("signal=%s stopping after the running step", signal.Signals(signum).name)
         rt.stopping.set()
 
-    previous: dict[signal.Signals, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            # `nohup` ignores SIGHUP, and a shell without job control SIGINT for a
-            # command put in the background, so that it outlives the terminal: the
-            # POSIX convention is to leave such a signal ignored. SIGTERM always stops.
-            if sig != signal.SIGTERM and signal.getsignal(sig) == signal.SIG_IGN:
-                continue
-            previous[sig] = signal.signal(sig, stop)
-    try:
+    everything = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    # SIGTERM always stops.
+    with handled(everything, stop, left_if_ignored=(signal.SIGINT, signal.SIGHUP)):
         yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def pull_in_after_clock_step(scheduler: BackgroundScheduler, now: datetime) -> list[str]:

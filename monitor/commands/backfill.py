@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import signal
 import sys
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import click
 from rich.console import Console
@@ -28,6 +27,7 @@ from rich.progress import (
 from monitor.backfill import BackfillReport, backfill, backfillable
 from monitor.commands.options import config_option, utc_moment
 from monitor.runtime import Runtime
+from monitor.signal_handlers import handled
 from monitor.sources.base import BackfillRefused, Window
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
@@ -89,17 +89,8 @@ def _stopping_as_on_ctrl_c() -> Iterator[None]:
     def interrupt(_signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    previous: dict[signal.Signals, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            if sig == signal.SIGHUP and signal.getsignal(sig) == signal.SIG_IGN:
-                continue
-            previous[sig] = signal.signal(sig, interrupt)
-    try:
+    with handled((signal.SIGTERM, signal.SIGHUP), interrupt, left_if_ignored=(signal.SIGHUP,)):
         yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _run(rt: Runtime, source: str, window: Window) -> BackfillReport:
