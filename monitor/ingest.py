@@ -11,9 +11,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from monitor.domain import Author, Direction, Mention, MessageKind, Platform, handle_unknown
+from monitor.jobstate import describe
 from monitor.runtime import Runtime
 from monitor.settings import Settings, SourceConfig
 from monitor.sources.base import PollResult, SourceError
@@ -104,7 +106,19 @@ def poll_source(rt: Runtime, name: str) -> bool:
         crash = SourceError(f"{type(exc).__name__}: {exc}", kind="crash")
         _record_failure(rt, name, now, crash, seconds)
         return False
-    new = with_retries(functools.partial(_commit_page, rt, name, result, now))
+    try:
+        new = with_retries(functools.partial(_commit_page, rt, name, result, now))
+    except OperationalError:
+        raise  # the database locked or away: the step fails, no source is to blame
+    except Exception as exc:
+        # A value the database refuses (an IntegrityError, a DataError) fails this page
+        # at every poll: unrecorded, the source was fetched (on X, billed) each interval
+        # with no back-off and nothing in status. The page's transaction rolled back, so
+        # its cursor stays before it and the page is read again after the back-off.
+        log.exception("source=%s the database refused the page", name)
+        refused = SourceError(f"the database refused the page: {describe(exc)}", kind="crash")
+        _record_failure(rt, name, now, refused, time.perf_counter() - started)
+        return False
     if new is None:
         # Timed as a failed poll that lost its lease is (_record_failure): the fetch
         # succeeded, and one slower than the lease is the slowest success of all.

@@ -8,10 +8,12 @@ import json
 import shutil
 import sqlite3
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, event, func, select, text
+from sqlalchemy.exc import IntegrityError
 
 from monitor.daemon import guarded
 from monitor.domain import ActionStatus, CaseState
@@ -201,6 +203,47 @@ def test_locked_database_fails_the_step_and_the_next_run_catches_up(
     run_cycle(rt)
     assert count(rt, Message, Message.direction == "inbound") == 3
     assert count(rt, Case) == 3
+
+
+def test_a_page_the_database_refuses_backs_the_source_off_and_is_read_again(
+    make_runtime: RuntimeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A value a column refuses escaped poll_source unrecorded: no back-off, no error in
+    # status, and the page was fetched again (on X, billed) at every interval.
+    rt = make_runtime([mention(i) for i in range(3)])
+    refusals = 0
+
+    def refuse_once(conn: object, cursor: object, statement: str, *args: object) -> None:
+        nonlocal refusals
+        if statement.startswith("INSERT INTO messages") and not refusals:
+            refusals += 1
+            refused = sqlite3.IntegrityError("CHECK constraint failed: kind\nDETAIL: row")
+            raise IntegrityError(statement, {}, refused)
+
+    event.listen(rt.engine, "before_cursor_execute", refuse_once)
+    try:
+        assert poll_source(rt, "feed") is False  # must not raise
+    finally:
+        event.remove(rt.engine, "before_cursor_execute", refuse_once)
+    now = rt.clock.now()
+    with rt.sessions() as session:
+        state = session.get(SourceState, "feed")
+        assert state is not None
+        assert (state.cursor, state.consecutive_failures, state.last_poll_at) == (None, 1, now)
+        assert state.last_error == (
+            "the database refused the page: IntegrityError: CHECK constraint failed: kind"
+        )
+        assert state.next_poll_at == now + timedelta(seconds=30)
+    assert "the database refused the page" in caplog.text
+    assert count(rt, Message) == 0
+    assert poll_source(rt, "feed") is False  # backing off: nothing fetched
+    rt.clock.advance(seconds=30)
+    assert poll_source(rt, "feed") is False
+    assert count(rt, Message, Message.direction == "inbound") == 3
+    with rt.sessions() as session:
+        state = session.get(SourceState, "feed")
+        assert state is not None
+        assert (state.consecutive_failures, state.last_error) == (0, None)
 
 
 @contextlib.contextmanager
