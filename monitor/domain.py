@@ -143,6 +143,10 @@ def storable(text: str) -> str:
     return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
 
 
+# customers.followers is a 32-bit integer: a count past it failed its page's insert.
+MAX_FOLLOWERS = 2**31 - 1
+
+
 @dataclass(frozen=True, slots=True)
 class Author:
     id: str

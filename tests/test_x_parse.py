@@ -106,3 +106,19 @@ def test_a_long_post_keeps_the_brand_named_in_either_of_its_texts() -> None:
     for note in ("x", {"text": ""}, {"entities": {}}):
         (plain,) = parse_page([tweet(2, note_tweet=note)], USERS, BRAND, Origin.SEARCH).mentions
         assert plain.text == "@acme my order is late"
+
+
+@pytest.mark.parametrize("count", [2**31, 2**63, -1, True, "12"])
+def test_a_follower_count_the_column_cannot_hold_is_unknown(count: Any) -> None:
+    # customers.followers is a 32-bit integer: 2**31 failed the insert of the whole page
+    # on PostgreSQL (2**63 on SQLite too), at every poll while the author stayed among
+    # the newest, so none of the page's mentions was stored.
+    users = {"42": {**user("42", "carla"), "public_metrics": {"followers_count": count}}}
+    parsed = parse_page([tweet(1)], users, BRAND, Origin.MENTIONS)
+    (mention,) = parsed.mentions
+    assert mention.author.followers is None
+
+
+def test_the_largest_follower_count_the_column_holds_is_kept() -> None:
+    parsed = parse_page([tweet(1)], {"42": user("42", "carla", 2**31 - 1)}, BRAND, Origin.MENTIONS)
+    assert parsed.mentions[0].author.followers == 2**31 - 1

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from monitor.clock import Clock
-from monitor.domain import Author, Mention, MessageKind, Platform, utc
+from monitor.domain import MAX_FOLLOWERS, Author, Mention, MessageKind, Platform, utc
 from monitor.sources.base import PollResult, SourceError, Window
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,6 @@ WIDTHS = {
     "url": 512,
     "lang": 16,
 }
-MAX_FOLLOWERS = 2**31 - 1  # customers.followers is a 32-bit integer
 UNFINISHED = "(the last line, without a newline yet: read again at the next poll)"
 
 
