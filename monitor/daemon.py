@@ -66,15 +66,17 @@ class Running:
         with self._changed:
             return dict(self._since)
 
-    def wait(self, clock: Clock, deadline: datetime) -> dict[str, datetime]:
-        """Wait until no job runs or ``clock`` reads ``deadline``; returns the jobs
-        still running."""
+    def wait(self, clock: Clock, seconds: float) -> dict[str, datetime]:
+        """Wait until no job runs or ``seconds`` have gone by on ``clock``; returns the
+        jobs still running. Only the clock's steps forward count: a deadline on the wall
+        clock, stepped back an hour (NTP), held the stop an hour past systemd's patience."""
+        waited, last = 0.0, clock.now()
         with self._changed:
-            while self._since:
-                left = (deadline - clock.now()).total_seconds()
-                if left <= 0:
-                    break
-                self._changed.wait(min(left, STOP_WAIT_STEP))
+            while self._since and waited < seconds:
+                self._changed.wait(min(seconds - waited, STOP_WAIT_STEP))
+                now = clock.now()
+                waited += max((now - last).total_seconds(), 0.0)
+                last = now
             return dict(self._since)
 
 
@@ -301,7 +303,6 @@ def _wait_for_jobs(rt: Runtime, running: Running) -> list[str]:
     claimed: after workers.stale_claim_seconds another worker looks for it in the thread
     before it is ever sent again (monitor.dispatch). A poll's cursor is written only
     under its lease (monitor.ingest), which the stop then releases."""
-    deadline = rt.clock.now() + timedelta(seconds=STOP_GRACE_SECONDS)
     busy = running.now()
     if not busy:
         return []
@@ -310,7 +311,7 @@ def _wait_for_jobs(rt: Runtime, running: Running) -> list[str]:
         STOP_GRACE_SECONDS,
         _listed(busy, rt.clock.now()),
     )
-    left = running.wait(rt.clock, deadline)
+    left = running.wait(rt.clock, STOP_GRACE_SECONDS)
     if left:
         log.error(
             "stopping without the jobs still running after %g s: %s",

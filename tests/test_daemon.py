@@ -390,6 +390,56 @@ def test_a_stop_leaves_a_stuck_sends_claims_to_the_stale_claim_lookup(
             platform.thread.join(20)
 
 
+def test_a_stop_waits_only_so_long_when_the_clock_is_stepped_back_meanwhile(
+    make_runtime: RuntimeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """NTP stepping the clock back an hour while a stop waited for a stuck send made it
+    wait an hour more, far past systemd's TimeoutStopSec: the grace is time gone by,
+    not a moment on the wall clock."""
+    rt = make_runtime([])
+    clock = rt.clock
+    assert isinstance(clock, FakeClock)
+    clock.set(datetime.now(UTC))
+    seed_pending_replies(rt.sessions, 1, at=clock.now())
+    platform = _StuckPlatform()
+    rt.responders[Platform.X] = platform
+    waiting, gave_up = _Logged("stopping: waiting up to"), _Logged("stopping without")
+    for handler in (waiting, gave_up):
+        logging.getLogger("inchannel.daemon").addHandler(handler)
+
+    def stop() -> None:
+        platform.entered.wait(10)
+        rt.stopping.set()
+        if waiting.seen.wait(10):
+            clock.set(clock.now() - timedelta(hours=1))
+            # Time goes on after the step: 5 s a tick, 1000 s in all, short of the hour.
+            for _ in range(200):
+                if gave_up.seen.wait(0.05):
+                    break
+                clock.advance(seconds=5)
+
+    returned: list[list[str]] = []
+    daemon = threading.Thread(
+        target=lambda: returned.append(
+            run_forever(rt, on_started=lambda: threading.Thread(target=stop).start())
+        ),
+        daemon=True,
+    )
+    try:
+        with caplog.at_level(logging.INFO, logger="inchannel"):
+            daemon.start()
+            daemon.join(30)
+        assert not daemon.is_alive(), "the stop waits for the clock to catch up"
+    finally:
+        for handler in (waiting, gave_up):
+            logging.getLogger("inchannel.daemon").removeHandler(handler)
+        platform.release.set()
+        daemon.join(20)
+        if platform.thread is not None:
+            platform.thread.join(20)
+    assert returned == [["dispatch"]]
+
+
 STUCK_POLL = """
 import sys, threading
 from datetime import UTC, datetime

@@ -17,6 +17,10 @@ REDIRECTS = [
     ("Drop us a private message with the order.", "private message", "private message"),
     ("Message us and we will check.", "private message", "Message us"),
     ("Inbox us your order ID.", "private message", "Inbox us"),
+    # The verb as people spell it: one m or two, "DMd" without the apostrophe.
+    ("We've DMd you the label.", "private message", "DMd"),
+    ("Try DMming us your order number.", "private message", "DMming us"),
+    ("We PMmed you the details.", "private message", "PMmed"),
     ("Please email us the receipt.", "email", "email us"),
     ("Our team will e-mail you today.", "email", "e-mail"),
     ("Drop an email to our team.", "email", "email"),

@@ -37,10 +37,11 @@ _WEBSITE = r"(?:web\s?site|site|web\s?page|knowledge\s*base)"
 # Each entry: (what it catches, pattern). Patterns are searched case-insensitively in
 # the template after NFKC and without invisible characters, placeholders included.
 _PATTERNS: tuple[tuple[str, str], ...] = (
-    # Not the time of day: "see you at 5 pm". The verb's forms too: "try DMing us".
+    # Not the time of day: "see you at 5 pm". The verb's forms too, as people spell
+    # them: "try DMing us", "DMming", "we DMd you".
     (
         "private message",
-        r"(?<!\d\s)(?<!\d)\b(?:dm|pm)(?:s|ed|ing)?\b(?:\s+(?:us|me|our\s+team))?",
+        r"(?<!\d\s)(?<!\d)\b(?:dm|pm)(?:s|d|m?ed|m?ing)?\b(?:\s+(?:us|me|our\s+team))?",
     ),
     ("private message", r"\b(?:direct|private)\s+messag\w*"),
     ("private message", r"\bmessage\s+(?:us|me)\b|\binbox\s+us\b|\bslide\s+into\s+our\b"),

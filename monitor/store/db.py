@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -108,7 +109,8 @@ def json_text(value: Any) -> str:
 # libpq waits for ever by default: a server that takes the connection and never
 # answers (a network partition, a stuck server) held every poll, page and metrics scrape
 # that needed a connection, and the metrics never said the database was down. Keepalives
-# find a peer gone mid-query. A URL's own ?connect_timeout= etc. is kept.
+# find a peer gone mid-query. A URL's own ?connect_timeout= etc. is kept, and so is
+# libpq's PGCONNECT_TIMEOUT: a value passed to psycopg overrides the environment's.
 PG_TIMEOUTS: dict[str, int] = {
     "connect_timeout": 10,
     "keepalives": 1,
@@ -118,8 +120,16 @@ PG_TIMEOUTS: dict[str, int] = {
 }
 
 
+# The PG_TIMEOUTS libpq also reads from the environment (the keepalives it does not).
+PG_ENVIRONMENT = {"connect_timeout": "PGCONNECT_TIMEOUT"}
+
+
 def _unless_given(url: URL, defaults: dict[str, int]) -> dict[str, int]:
-    return {k: v for k, v in defaults.items() if k not in url.query}
+    return {
+        k: v
+        for k, v in defaults.items()
+        if k not in url.query and not os.environ.get(PG_ENVIRONMENT.get(k, ""))
+    }
 
 
 def make_engine(
