@@ -88,7 +88,8 @@ class DaemonThreads(BaseExecutor):  # type: ignore[misc]
     def __init__(self) -> None:
         super().__init__()
         self._threads: set[threading.Thread] = set()
-        self._lock = threading.Lock()
+        # Not `_lock`: APScheduler sets its own executor lock under that name at start.
+        self._threads_lock = threading.Lock()
 
     def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
         def run() -> None:
@@ -99,17 +100,17 @@ class DaemonThreads(BaseExecutor):  # type: ignore[misc]
             else:
                 self._run_job_success(job.id, events)
             finally:
-                with self._lock:
+                with self._threads_lock:
                     self._threads.discard(thread)
 
         thread = threading.Thread(target=run, name=f"job {job.id}", daemon=True)
-        with self._lock:
+        with self._threads_lock:
             self._threads.add(thread)
         thread.start()
 
     def shutdown(self, wait: bool = True) -> None:
         if wait:  # as APScheduler's own executors do
-            with self._lock:
+            with self._threads_lock:
                 threads = list(self._threads)
             for thread in threads:
                 thread.join()
