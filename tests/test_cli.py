@@ -25,8 +25,11 @@ from tests.conftest import REPO
 
 
 @pytest.fixture
-def demo_config(tmp_path: Path) -> Path:
-    """The shipped demo config, copied so its relative paths point into tmp_path."""
+def demo_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The shipped demo config, copied so its relative paths point into tmp_path. Run
+    from tmp_path too: a dry run records to var/recorded-posts.jsonl under the current
+    directory, which was the checkout's own, and the demo then found 21 stale posts."""
+    monkeypatch.chdir(tmp_path)
     config = tmp_path / "config"
     shutil.copytree(REPO / "config", config)
     text = (config / "inchannel.yaml").read_text(encoding="utf-8")
