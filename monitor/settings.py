@@ -757,11 +757,10 @@ def _brand_words_scored(settings: Settings) -> list[tuple[Loc, str]]:
     learns they are a name: "Best Buy ruined my order" scored positive ("best" is
     +3.2). A word the config's own lexicon names was decided on."""
     # Imported here: monitor.scoring imports this module.
-    from monitor.scoring.lexicon import analyzer, merged_overlay, scored_words
+    from monitor.scoring.lexicon import configured_analyzer, scored_words
 
     scoring = settings.scoring
-    overlay = merged_overlay(scoring.lexicon, use_default=scoring.default_lexicon)
-    vader = analyzer(tuple(sorted(overlay.items())))
+    vader = configured_analyzer(scoring.lexicon, use_default=scoring.default_lexicon)
     names: list[tuple[Loc, str]] = [(("brand", "name"), settings.brand.name)]
     for platform, handles in settings.brand.accounts.items():
         names += [

@@ -125,6 +125,13 @@ def merged_overlay(extra: Mapping[str, float], *, use_default: bool) -> dict[str
     return merged
 
 
+def configured_analyzer(extra: Mapping[str, float], *, use_default: bool) -> Analyzer:
+    """The analyzer a ``scoring:`` section gives: ``extra`` over the shipped overlay
+    (unless ``use_default`` is false) over VADER's lexicon."""
+    overlay = merged_overlay(extra, use_default=use_default)
+    return analyzer(tuple(sorted(overlay.items())))
+
+
 def known_words(vader: Analyzer) -> frozenset[str]:
     """Every token VADER gives meaning to: lexicon, boosters and negations."""
     return frozenset(vader.lexicon) | frozenset(BOOSTER_DICT) | frozenset(NEGATE)

@@ -37,10 +37,9 @@ class Scorer:
 
     def __init__(self, config: ScoringConfig | None = None) -> None:
         self._config = config or ScoringConfig()
-        overlay = lexicon.merged_overlay(
+        self._vader = lexicon.configured_analyzer(
             self._config.lexicon, use_default=self._config.default_lexicon
         )
-        self._vader = lexicon.analyzer(tuple(sorted(overlay.items())))
         self._words = lexicon.known_words(self._vader)
         self._emoji = emoji.emoji_table(self._vader.emojis)
         self._emoji_re = emoji.emoji_pattern(self._emoji)
