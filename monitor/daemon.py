@@ -7,7 +7,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 
@@ -139,10 +139,7 @@ def guarded(
     streak = jobs.Streak()
 
     def job() -> None:
-        if running is None:
-            jobs.run_job(rt, name, step, recorder, max_batches=MAX_BATCHES_PER_RUN, streak=streak)
-            return
-        with running.job(name, rt.clock.now()):
+        with running.job(name, rt.clock.now()) if running is not None else nullcontext():
             jobs.run_job(rt, name, step, recorder, max_batches=MAX_BATCHES_PER_RUN, streak=streak)
 
     return job

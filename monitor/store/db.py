@@ -157,7 +157,7 @@ def make_engine(
     # PostgreSQL converts to and from UTF8 for us; in a SQL_ASCII database it converts
     # nothing and psycopg returned bytes, which failed SQLAlchemy's first connection
     # with a TypeError before require_utf8 could refuse the database.
-    utf8 = (
+    driver = (
         {"connect_args": {"client_encoding": "UTF8", **_unless_given(parsed, PG_TIMEOUTS)}}
         if parsed.get_backend_name() == "postgresql"
         else {}
@@ -168,7 +168,7 @@ def make_engine(
         pool_pre_ping=True,
         hide_parameters=True,
         json_serializer=json_text,
-        **utf8,
+        **driver,
         **pool,
     )
     if engine.dialect.name == "postgresql":
