@@ -164,18 +164,16 @@ def hung_runs(details: Mapping[str, Any] | None, now: datetime) -> dict[str, Hun
     return {w: r for w, r in decoded.items() if r is not None and now - r.seen_at <= HUNG_SEEN}
 
 
-def mark_hung(sessions: sessionmaker[Session], job: str, worker: str, run: HungRun) -> None:
+def store_hung(
+    sessions: sessionmaker[Session], job: str, worker: str, now: datetime, run: HungRun | None
+) -> None:
+    """Store ``worker``'s stuck batch of ``job``, or clear its mark (``run`` None)."""
     with transaction(sessions) as session:
         row = locked_source_state(session, state_name(job))
         # The marks of workers gone meanwhile are dropped: nobody renews them.
-        runs = {**hung_runs(row.details, run.seen_at), worker: run}
-        row.details = {**(row.details or {}), HUNG: {w: r.encode() for w, r in runs.items()}}
-
-
-def clear_hung(sessions: sessionmaker[Session], job: str, worker: str, now: datetime) -> None:
-    with transaction(sessions) as session:
-        row = locked_source_state(session, state_name(job))
         runs = {w: r for w, r in hung_runs(row.details, now).items() if w != worker}
+        if run is not None:
+            runs[worker] = run
         row.details = {**(row.details or {}), HUNG: {w: r.encode() for w, r in runs.items()}}
 
 
@@ -288,7 +286,7 @@ class Recorder:
         self.batch_since = None
         if self.marked:
             self.marked = False
-            clear_hung(self.sessions, self.job, self.worker, now)
+            store_hung(self.sessions, self.job, self.worker, now, None)
 
     def look(self, now: datetime) -> None:
         """From another thread (the health job): mark the running batch if it is stuck,
@@ -296,16 +294,12 @@ class Recorder:
         (it ended while this looked)."""
         since = self.batch_since
         if since is not None and now - since > self.hung_after:
-            mark_hung(
-                self.sessions,
-                self.job,
-                self.worker,
-                HungRun(since, now, self.every.total_seconds()),
-            )
+            run = HungRun(since, now, self.every.total_seconds())
+            store_hung(self.sessions, self.job, self.worker, now, run)
             self.marked = True
         elif self.marked:
             self.marked = False
-            clear_hung(self.sessions, self.job, self.worker, now)
+            store_hung(self.sessions, self.job, self.worker, now, None)
 
     def failed(self, error: BaseException, now: datetime) -> None:
         self.failures += 1
