@@ -25,10 +25,12 @@ from monitor.database_settings import Database
 from monitor.logs import setup_logging
 from monitor.settings import CONFIG_ENV, Settings, config_path, load_settings
 from monitor.store.db import (
+    MOVE_DATA,
     CannotCreateFolder,
     CannotDowngrade,
     NeedsUpgrade,
     NotMigratedError,
+    NotUtf8,
     current_revision,
     downgrade,
     driver_error,
@@ -37,6 +39,7 @@ from monitor.store.db import (
     head_revision,
     require_known_revision,
     require_migrated,
+    require_utf8,
     sqlite_file_missing,
     upgrade,
 )
@@ -233,12 +236,27 @@ def db_current(config_file: Path | None) -> None:
     missing = sqlite_file_missing(engine)
     try:
         current = None if missing else current_revision(engine)
+        refused = None if current is None else _encoding_refused(engine)
     finally:
         engine.dispose()
     shown = "does not exist yet" if missing else current or "no schema"
     click.echo(f"database: {shown}; this version: {head_revision()}")
-    if current != head_revision():
+    if refused:
+        click.echo(f"error: {refused}", err=True)
+    if current != head_revision() or refused:
         sys.exit(1)
+
+
+def _encoding_refused(engine: Engine) -> str | None:
+    """Why every other command refuses this database (not in UTF8), or None: an
+    up-to-date revision alone read as ready to run."""
+    where = engine.url.render_as_string(hide_password=True)
+    with engine.connect() as conn:
+        try:
+            require_utf8(conn, f"the database {where}: its", MOVE_DATA)
+        except NotUtf8 as exc:
+            return str(exc)
+    return None
 
 
 @db.command("downgrade")

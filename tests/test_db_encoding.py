@@ -103,6 +103,13 @@ def test_upgrade_and_run_refuse_a_database_not_in_utf8(
     for command in (["run", "--once"], ["db", "upgrade"], ["status"]):
         result = CliRunner().invoke(main, [*command, "--config", config])
         assert (result.exit_code, result.output) == (1, refusal(url, "LATIN1", has_data=True))
+    # `db current` said the schema was up to date, exit 0, of a database `run` refuses.
+    result = CliRunner().invoke(main, ["db", "current", "--config", config])
+    assert (result.exit_code, result.output) == (
+        1,
+        f"database: {head_revision()}; this version: {head_revision()}\n"
+        + refusal(url, "LATIN1", has_data=True),
+    )
     # Going back to the release it ran on is not refused.
     result = CliRunner().invoke(main, ["db", "downgrade", "0001", "--config", config])
     assert (result.exit_code, result.output) == (
