@@ -47,6 +47,8 @@ SEND_ERROR_REASONS = ("rate_limited", "temporary", "permanent")
 # A failed poll is timed too: a timeout or a slow error is where latency hurts, and
 # left out it hid behind fast successes. Apart, so a success's quantile stays its own.
 POLL_OUTCOMES = ("ok", "failed")
+# What became of a message that failed its processing batch alone (monitor.processing).
+UNDECIDED_OUTCOMES = ("set_aside", "handed_over", "no_case")
 
 
 def decision_types(decision: Decision) -> list[str]:
@@ -99,6 +101,12 @@ class Metrics:
         self.sla_alerts = Counter(
             "inchannel_sla_alerts", "SLA warnings and breaches raised", ["kind"], registry=r
         )
+        self.undecided_messages = Counter(
+            "inchannel_undecided_messages",
+            "Messages that failed processing alone: set aside, handed to a team, no case",
+            ["outcome"],
+            registry=r,
+        )
 
     def polled(self, source: str, *, new: int, seconds: float) -> None:
         self.mentions.labels(source).inc(new)
@@ -120,6 +128,9 @@ class Metrics:
 
     def sla_alert(self, kind: str) -> None:
         self.sla_alerts.labels(kind).inc()
+
+    def undecided(self, outcome: str) -> None:
+        self.undecided_messages.labels(outcome).inc()
 
     def watch(self, rt: Runtime) -> CollectorRegistry:
         """The registry to expose, with the database gauges of ``rt`` added (once)."""
@@ -146,6 +157,8 @@ class Metrics:
                 self.send_errors.labels(action_kind.value, reason)
         for sla_kind in SLA_KINDS:
             self.sla_alerts.labels(sla_kind)
+        for outcome in UNDECIDED_OUTCOMES:
+            self.undecided_messages.labels(outcome)
 
 
 class StateCollector:

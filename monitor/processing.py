@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, aliased
 
@@ -20,9 +20,12 @@ from monitor.domain import (
     CaseState,
     Decision,
     Direction,
+    Escalation,
+    Label,
     Mention,
     MessageKind,
     Platform,
+    Priority,
     Score,
 )
 from monitor.jobstate import describe
@@ -30,7 +33,7 @@ from monitor.rules.engine import Context
 from monitor.runtime import Runtime
 from monitor.store.bulk import detach, write_changes
 from monitor.store.db import transaction, with_retries
-from monitor.store.models import ACTOR_CHARS, Case, Customer, Message
+from monitor.store.models import ACTOR_CHARS, Case, Customer, Event, Message
 from monitor.store.queries import skip_locked
 from monitor.threads import Link, ThreadIndex, ThreadKey
 
@@ -39,6 +42,9 @@ log = logging.getLogger("inchannel.process")
 
 # How long a message that failed its batch alone is left out before it is tried again.
 SET_ASIDE_FOR = timedelta(minutes=5)
+# How many times a message fails alone before it is handed to a team undecided: about
+# 10 minutes of tries (SET_ASIDE_FOR apart), when status starts to report it as late.
+UNDECIDED_TRIES = 3
 
 
 def process_pending(rt: Runtime) -> bool:
@@ -74,8 +80,8 @@ def _run_claim(rt: Runtime, limit: int, now: datetime, taken: list[int]) -> Clai
 def _isolate(rt: Runtime, limit: int, now: datetime) -> None:
     """After a batch failed: decide its messages one at a time, in order. A message that
     fails alone is set aside until SET_ASIDE_FOR from now, with its author's later
-    messages, so the next one can be tried; the first error is then raised (the job
-    failed). Several failing while none is decided are not those messages' fault, nor is
+    messages, so the next one can be tried, and at its UNDECIDED_TRIES-th failure handed
+    to a team undecided; the first error is then raised (the job failed). Several failing while none is decided are not those messages' fault, nor is
     the database's error: nothing is set aside."""
     failed: list[tuple[int, Exception]] = []
     decided = False
@@ -102,13 +108,93 @@ def _isolate(rt: Runtime, limit: int, now: datetime) -> None:
     if len(failed) > 1 and not decided:
         _forgive(rt, failed)
         raise failed[0][1]
-    for message_id, _ in failed:
+    for message_id, error in failed:
+        _failed_alone(rt, message_id, error, now)
+    raise failed[0][1]
+
+
+def _failed_alone(rt: Runtime, message_id: int, exc: Exception, now: datetime) -> None:
+    """Count the try in the database (a restart, or another worker, forgot the set-aside
+    and tried it at once) and, at UNDECIDED_TRIES, hand the message to a team undecided:
+    set aside and tried forever, it never became a case, and no person saw that customer."""
+    tries = with_retries(functools.partial(_count_try, rt, message_id, exc, now))
+    if tries < UNDECIDED_TRIES:
+        rt.metrics.undecided("set_aside")
         log.error(
-            "message id=%d set aside until %s: it fails its batch",
+            "message id=%d set aside until %s: it fails its batch (try %d of %d)",
             message_id,
             rt.set_aside[message_id].isoformat(),
+            tries,
+            UNDECIDED_TRIES,
         )
-    raise failed[0][1]
+        return
+    rt.set_aside.pop(message_id, None)
+    # The class only: the error's text quotes the mention (or the values the database
+    # refused), which may be what cannot be stored.
+    reason = f"{UNDECIDED}: {type(exc).__name__}"
+    try:
+        decisions = with_retries(functools.partial(_hand_over, rt, message_id, reason, now))
+    except OperationalError:
+        raise  # the database locked or away: the next failure hands it over
+    except Exception as second:
+        opening = f"no case could be opened: {type(second).__name__}"
+        _close_without_case(rt, message_id, (reason, opening))
+        return
+    for decision in decisions:
+        rt.metrics.decided(decision)
+        rt.metrics.undecided("handed_over")
+    if decisions:
+        log.error("message id=%d handed to its team after %d tries: %s", message_id, tries, reason)
+
+
+UNDECIDED = "could not be decided"
+# The audit event of each try a message failed alone; its case is not known yet.
+UNDECIDED_EVENT = "undecided"
+
+
+def _count_try(rt: Runtime, message_id: int, exc: Exception, now: datetime) -> int:
+    """Record that ``message_id`` failed alone once more; the tries so far."""
+    with transaction(rt.sessions) as session:
+        earlier = session.scalar(
+            select(func.count()).where(
+                Event.case_id.is_(None),
+                Event.kind == UNDECIDED_EVENT,
+                Event.detail["message"].as_integer() == message_id,
+            )
+        )
+        detail = {"message": message_id, "error": type(exc).__name__}
+        row = Event(case_id=None, kind=UNDECIDED_EVENT, actor="system", detail=detail, at=now)
+        session.add(row)
+    return int(earlier or 0) + 1
+
+
+def _hand_over(rt: Runtime, message_id: int, reason: str, now: datetime) -> list[Decision]:
+    """Attach the message to its case as processing does, without the scorer and the
+    rules (one of them may be what fails on it), and escalate the case to its team."""
+    with transaction(rt.sessions) as session:
+        query = select(Message).where(Message.id == message_id, Message.processed.is_(False))
+        claimed = list(session.scalars(skip_locked(session, query)))
+        # Another worker deciding its author: tried again, and handed over, at its next failure.
+        batch = _authors_free(session, claimed)
+        return process_batch(rt, session, batch, now, undecided=reason)
+
+
+def _close_without_case(rt: Runtime, message_id: int, notes: tuple[str, ...]) -> None:
+    """The last resort, when not even a case can hold the message (the database refuses
+    its thread): marked decided with the reasons, so it stops failing the job and
+    holding up its author's later messages. Only the id and fixed words are written."""
+
+    def close() -> None:
+        with transaction(rt.sessions) as session:
+            session.execute(
+                update(Message)
+                .where(Message.id == message_id, Message.processed.is_(False))
+                .values(processed=True, decision={"notes": list(notes)})
+            )
+
+    with_retries(close)
+    rt.metrics.undecided("no_case")
+    log.error("message id=%d closed without a case: %s", message_id, "; ".join(notes))
 
 
 def _forgive(rt: Runtime, failed: list[tuple[int, Exception]]) -> None:
@@ -293,9 +379,11 @@ def process_batch(
     now: datetime,
     *,
     backfill: bool = False,
+    undecided: str | None = None,
 ) -> list[Decision]:
     """Decide ``batch`` in ``session``; return the decisions, for the metrics once the
-    transaction has committed."""
+    transaction has committed. With ``undecided`` (why the messages could not be
+    decided) neither the scorer nor the rules run: their cases go to a team."""
     # Pass 1 scores and finds each message's case; the new cases are inserted with one
     # statement; pass 2 decides, in order, so each decision sees the ones before. The
     # messages and cases are detached while they change, and their changes are written
@@ -307,10 +395,14 @@ def process_batch(
     detach(session, batch)
     with session.no_autoflush:
         index = ThreadIndex(session, batch, backfilling=backfill)
-        prepared = [_prepare(rt, session, index, message, at(message)) for message in batch]
+        prepared = [
+            _prepare(rt, session, index, message, at(message), undecided) for message in batch
+        ]
         index.open_new(at)
         decisions = [
-            _decide(rt, session, index, item, at(item[0])) for item in prepared if item is not None
+            _decide(rt, session, index, item, at(item[0]), undecided)
+            for item in prepared
+            if item is not None
         ]
     write_changes(session, [*batch, *index.cases])
     return decisions
@@ -327,7 +419,12 @@ Prepared = tuple[Message, Customer, Mention, Score, ThreadKey]
 
 
 def _prepare(
-    rt: Runtime, session: Session, index: ThreadIndex, message: Message, now: datetime
+    rt: Runtime,
+    session: Session,
+    index: ThreadIndex,
+    message: Message,
+    now: datetime,
+    undecided: str | None = None,
 ) -> Prepared | None:
     customer = index.customers.get(message.customer_id) if message.customer_id else None
     if message.kind == MessageKind.OWN.value or customer is None:
@@ -342,7 +439,7 @@ def _prepare(
         return None
     message.processed = True
     mention = _mention(message, customer)
-    score = rt.scorer.score(mention.text, lang=mention.lang)
+    score = NOT_SCORED if undecided else rt.scorer.score(mention.text, lang=mention.lang)
     message.label, message.compound, message.score_reason = (
         score.label.value,
         score.compound,
@@ -351,8 +448,17 @@ def _prepare(
     return message, customer, mention, score, index.attach(message, customer, score, now)
 
 
+# A message handed to a team undecided: the scorer may be what fails on it.
+NOT_SCORED = Score(0.0, 0.0, 1.0, 0.0, Label.UNSCORED, reason="not decided")
+
+
 def _decide(
-    rt: Runtime, session: Session, index: ThreadIndex, item: Prepared, now: datetime
+    rt: Runtime,
+    session: Session,
+    index: ThreadIndex,
+    item: Prepared,
+    now: datetime,
+    undecided: str | None = None,
 ) -> Decision:
     message, customer, mention, score, key = item
     case = index.case(key)
@@ -377,6 +483,8 @@ def _decide(
         decision = Decision(ignored=True, notes=("guard: the case was closed as spam",))
     elif index.shown_when_closed(case, message):
         decision = Decision(ignored=True, notes=(SHOWN_WHEN_CLOSED,))
+    elif undecided is not None:
+        decision = _to_team(rt, case, undecided)
     else:
         decision = rt.loaded_rules().decide(mention, score, context)
     message.decision = _decision_json(decision)
@@ -392,6 +500,14 @@ def _decide(
     if answered:
         customer.last_bot_reply_at = now
     return decision
+
+
+def _to_team(rt: Runtime, case: Case, reason: str) -> Decision:
+    """A message nothing could decide: its case's team (the first team for a new case, as
+    for a dead reply) answers it. No automatic reply: nobody knows what it asks."""
+    team = case.team or rt.settings.teams[0].name
+    escalation = Escalation("system", team, Priority(case.priority), reason=reason)
+    return Decision(escalation=escalation, notes=(reason,))
 
 
 SHOWN_WHEN_CLOSED = "guard: shown in the case's thread when it was resolved or answered by a person"

@@ -12,9 +12,11 @@ from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError, OperationalError
 
+from monitor.domain import CaseState
 from monitor.pipeline import poll_source, process_pending
+from monitor.processing import UNDECIDED_TRIES
 from monitor.runtime import Runtime
-from monitor.store.models import Message
+from monitor.store.models import ActionRow, Case, Event, Message
 from tests.conftest import RuntimeFactory, mention
 
 POISON = "thread-that-breaks"
@@ -158,3 +160,99 @@ def test_the_database_locked_while_messages_are_decided_one_by_one_sets_none_asi
     finally:
         event.remove(rt.engine, "before_cursor_execute", lock_once)
     assert undecided(rt) == []
+
+
+REFUND = "@acme I want a refund, you charged me twice"
+
+
+def case_of(rt: Runtime, external_id: str) -> tuple[Message, Case | None]:
+    with rt.sessions() as session:
+        message = session.scalars(select(Message).where(Message.external_id == external_id)).one()
+        case = session.get(Case, message.case_id) if message.case_id is not None else None
+        session.expunge_all()
+        return message, case
+
+
+def fail_alone(rt: Runtime, times: int) -> None:
+    """``times`` runs that each find the message failing alone, 6 minutes apart (past
+    SET_ASIDE_FOR, so each run tries it again)."""
+    for _ in range(times):
+        with pytest.raises(DataError):
+            process_pending(rt)
+        rt.clock.advance(minutes=6)  # type: ignore[attr-defined]
+
+
+def test_a_message_that_keeps_failing_alone_is_handed_to_the_team(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Set aside for 5 minutes and tried again, forever: it never became a case, so no
+    # person ever saw that customer, and the set-aside was forgotten at each restart.
+    rows = [
+        mention(1, text=REFUND),
+        mention(2),
+        mention(3, author="user1", author_id="501", conversation_id="1001"),  # later
+    ]
+    rt = make_runtime(rows)
+    while poll_source(rt, "feed"):
+        pass
+    # The database refuses what the rules decided for it (their name, in the decision).
+    with refusing(rt.engine, "refund-or-billing"):
+        fail_alone(rt, UNDECIDED_TRIES - 1)
+        assert undecided(rt) == ["1001", "1003"]
+        with pytest.raises(DataError):
+            process_pending(rt)  # the last try: the job's failure is still seen
+        assert undecided(rt) == ["1003"]  # the author's later message waits no more
+        process_pending(rt)
+    assert undecided(rt) == []
+    message, case = case_of(rt, "1001")
+    assert case is not None
+    assert (case.state, case.team) == (CaseState.AWAITING_HUMAN.value, "care")
+    assert message.decision is not None
+    assert message.decision["notes"] == ["could not be decided: DataError"]
+    _, same = case_of(rt, "1003")
+    assert same is not None
+    assert same.id == case.id
+    with rt.sessions() as session:
+        replies = session.scalars(select(ActionRow).where(ActionRow.message_id == message.id))
+        assert list(replies) == []  # nobody knows what it asked: no automatic reply
+        escalated = session.scalars(
+            select(Event).where(Event.case_id == case.id, Event.kind == "state")
+        ).one()
+        assert escalated.detail["new"] == CaseState.AWAITING_HUMAN.value
+
+
+def test_the_tries_of_a_message_that_cannot_be_decided_outlive_a_restart(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = make_runtime([mention(1, text=REFUND), mention(2)])
+    while poll_source(rt, "feed"):
+        pass
+    with refusing(rt.engine, "refund-or-billing"):
+        fail_alone(rt, UNDECIDED_TRIES - 1)
+    restarted = make_runtime([])  # its set-aside starts empty
+    restarted.clock = rt.clock
+    with refusing(restarted.engine, "refund-or-billing"), pytest.raises(DataError):
+        process_pending(restarted)  # its last try, counted with the first worker's
+    assert undecided(rt) == []
+    _, case = case_of(rt, "1001")
+    assert case is not None
+    assert case.state == CaseState.AWAITING_HUMAN.value
+
+
+def test_a_message_that_cannot_even_open_its_case_is_not_tried_forever(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Every statement naming its thread is refused: no case can hold it. It is marked
+    # decided with the reason, so it stops failing the job and holding up its author.
+    rt = make_runtime([mention(1, conversation_id=POISON), mention(2)])
+    while poll_source(rt, "feed"):
+        pass
+    with refusing(rt.engine, POISON):
+        fail_alone(rt, UNDECIDED_TRIES)
+        assert undecided(rt) == []
+    message, case = case_of(rt, "1001")
+    assert case is None
+    assert message.decision is not None
+    assert message.decision == {
+        "notes": ["could not be decided: DataError", "no case could be opened: DataError"]
+    }
