@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, aliased
 
@@ -33,18 +33,16 @@ from monitor.rules.engine import Context
 from monitor.runtime import Runtime
 from monitor.store.bulk import detach, write_changes
 from monitor.store.db import transaction, with_retries
-from monitor.store.models import ACTOR_CHARS, Case, Customer, Event, Message
+from monitor.store.models import ACTOR_CHARS, Case, Customer, Message
 from monitor.store.queries import skip_locked
 from monitor.threads import Link, ThreadIndex, ThreadKey
+from monitor.undecided import failed_alone
 
 log = logging.getLogger("inchannel.process")
 
 
 # How long a message that failed its batch alone is left out before it is tried again.
 SET_ASIDE_FOR = timedelta(minutes=5)
-# How many times a message fails alone before it is handed to a team undecided: about
-# 10 minutes of tries (SET_ASIDE_FOR apart), when status starts to report it as late.
-UNDECIDED_TRIES = 3
 
 
 def process_pending(rt: Runtime) -> bool:
@@ -81,8 +79,9 @@ def _isolate(rt: Runtime, limit: int, now: datetime) -> None:
     """After a batch failed: decide its messages one at a time, in order. A message that
     fails alone is set aside until SET_ASIDE_FOR from now, with its author's later
     messages, so the next one can be tried, and at its UNDECIDED_TRIES-th failure handed
-    to a team undecided; the first error is then raised (the job failed). Several failing while none is decided are not those messages' fault, nor is
-    the database's error: nothing is set aside."""
+    to a team undecided (monitor.undecided); the first error is then raised (the job
+    failed). Several failing while none is decided are not those messages' fault, nor
+    is the database's error: nothing is set aside."""
     failed: list[tuple[int, Exception]] = []
     decided = False
     for _ in range(limit):
@@ -109,66 +108,12 @@ def _isolate(rt: Runtime, limit: int, now: datetime) -> None:
         _forgive(rt, failed)
         raise failed[0][1]
     for message_id, error in failed:
-        _failed_alone(rt, message_id, error, now)
+        hand_over = functools.partial(_hand_over, rt, message_id, now=now)
+        failed_alone(rt, message_id, error, now, hand_over=hand_over)
     raise failed[0][1]
 
 
-def _failed_alone(rt: Runtime, message_id: int, exc: Exception, now: datetime) -> None:
-    """Count the try in the database (a restart, or another worker, forgot the set-aside
-    and tried it at once) and, at UNDECIDED_TRIES, hand the message to a team undecided:
-    set aside and tried forever, it never became a case, and no person saw that customer."""
-    tries = with_retries(functools.partial(_count_try, rt, message_id, exc, now))
-    if tries < UNDECIDED_TRIES:
-        rt.metrics.undecided("set_aside")
-        log.error(
-            "message id=%d set aside until %s: it fails its batch (try %d of %d)",
-            message_id,
-            rt.set_aside[message_id].isoformat(),
-            tries,
-            UNDECIDED_TRIES,
-        )
-        return
-    rt.set_aside.pop(message_id, None)
-    # The class only: the error's text quotes the mention (or the values the database
-    # refused), which may be what cannot be stored.
-    reason = f"{UNDECIDED}: {type(exc).__name__}"
-    try:
-        decisions = with_retries(functools.partial(_hand_over, rt, message_id, reason, now))
-    except OperationalError:
-        raise  # the database locked or away: the next failure hands it over
-    except Exception as second:
-        opening = f"no case could be opened: {type(second).__name__}"
-        _close_without_case(rt, message_id, (reason, opening))
-        return
-    for decision in decisions:
-        rt.metrics.decided(decision)
-        rt.metrics.undecided("handed_over")
-    if decisions:
-        log.error("message id=%d handed to its team after %d tries: %s", message_id, tries, reason)
-
-
-UNDECIDED = "could not be decided"
-# The audit event of each try a message failed alone; its case is not known yet.
-UNDECIDED_EVENT = "undecided"
-
-
-def _count_try(rt: Runtime, message_id: int, exc: Exception, now: datetime) -> int:
-    """Record that ``message_id`` failed alone once more; the tries so far."""
-    with transaction(rt.sessions) as session:
-        earlier = session.scalar(
-            select(func.count()).where(
-                Event.case_id.is_(None),
-                Event.kind == UNDECIDED_EVENT,
-                Event.detail["message"].as_integer() == message_id,
-            )
-        )
-        detail = {"message": message_id, "error": type(exc).__name__}
-        row = Event(case_id=None, kind=UNDECIDED_EVENT, actor="system", detail=detail, at=now)
-        session.add(row)
-    return int(earlier or 0) + 1
-
-
-def _hand_over(rt: Runtime, message_id: int, reason: str, now: datetime) -> list[Decision]:
+def _hand_over(rt: Runtime, message_id: int, reason: str, *, now: datetime) -> list[Decision]:
     """Attach the message to its case as processing does, without the scorer and the
     rules (one of them may be what fails on it), and escalate the case to its team."""
     with transaction(rt.sessions) as session:
@@ -177,24 +122,6 @@ def _hand_over(rt: Runtime, message_id: int, reason: str, now: datetime) -> list
         # Another worker deciding its author: tried again, and handed over, at its next failure.
         batch = _authors_free(session, claimed)
         return process_batch(rt, session, batch, now, undecided=reason)
-
-
-def _close_without_case(rt: Runtime, message_id: int, notes: tuple[str, ...]) -> None:
-    """The last resort, when not even a case can hold the message (the database refuses
-    its thread): marked decided with the reasons, so it stops failing the job and
-    holding up its author's later messages. Only the id and fixed words are written."""
-
-    def close() -> None:
-        with transaction(rt.sessions) as session:
-            session.execute(
-                update(Message)
-                .where(Message.id == message_id, Message.processed.is_(False))
-                .values(processed=True, decision={"notes": list(notes)})
-            )
-
-    with_retries(close)
-    rt.metrics.undecided("no_case")
-    log.error("message id=%d closed without a case: %s", message_id, "; ".join(notes))
 
 
 def _forgive(rt: Runtime, failed: list[tuple[int, Exception]]) -> None:

@@ -14,9 +14,9 @@ from sqlalchemy.exc import DataError, OperationalError
 
 from monitor.domain import CaseState
 from monitor.pipeline import poll_source, process_pending
-from monitor.processing import UNDECIDED_TRIES
 from monitor.runtime import Runtime
 from monitor.store.models import ActionRow, Case, Event, Message
+from monitor.undecided import UNDECIDED_TRIES
 from tests.conftest import RuntimeFactory, mention
 
 POISON = "thread-that-breaks"
