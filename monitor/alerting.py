@@ -121,6 +121,7 @@ def reconcile(
 ) -> Plan:
     fire: list[ActiveAlert] = []
     active: dict[str, ActiveAlert] = {}
+    previous = {key: _sent_by(a, now) for key, a in previous.items()}
     for alert in current:
         entry, send = _step(previous.get(alert.key), alert, now, realert)
         if send:
@@ -132,6 +133,15 @@ def reconcile(
     resolved = [a for a in gone if a.key not in active and a.recovers]
     expired = [a for a in gone if a.key not in active and not a.recovers]
     return Plan(fire, resolved, active, expired)
+
+
+def _sent_by(alert: ActiveAlert, now: datetime) -> ActiveAlert:
+    """The alert as sent no later than ``now``. A clock stepped back (NTP correcting a
+    host that ran ahead) left its send time in the future: the interval since it, read
+    as negative, held the next notice of a lasting spike (or a realert) until the clock
+    caught up, hours on. Counted from the first check after the step, it holds one
+    interval at most, as designed, and sends nothing twice."""
+    return replace(alert, sent_at=now) if alert.sent_at > now else alert
 
 
 def _step(

@@ -16,11 +16,12 @@ from monitor.dispatch import dispatch_outbox
 from monitor.domain import Platform
 from monitor.pipeline import check_sla, run_cycle
 from monitor.runtime import Runtime
+from monitor.sources.replay import ReplaySource
 from monitor.store.models import Case, Event
 from monitor.web.reports import Attainment, build_report
 from monitor.web.users import create_user
 from responders.base import ResponderError
-from tests.conftest import RuntimeFactory, mention
+from tests.conftest import RuntimeFactory, mention, write_jsonl
 from tests.fakes import ScriptedResponder
 from tests.webkit import PASSWORD, api_client, client_for
 
@@ -353,3 +354,46 @@ def test_an_answer_posted_at_the_deadline_is_on_time_for_the_alert_and_the_repor
         breached = session.scalars(select(Case).where(Case.sla_breached_at.is_not(None)))
         assert [c.ref for c in breached] == ["C-1002"]
     assert _care(rt) == Attainment("care", met=1, breached=1, pending=0)
+
+
+def test_a_first_response_is_credited_to_the_team_that_held_the_case_then(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Care answered C-1001 in 10 minutes, within its 60-minute SLA; a lead moved it to
+    # billing a day later. Read off the case's team now, billing was
+    # credited with a first response (and an SLA met) it never gave, care lost it, and a
+    # team's figures changed whenever its old cases were handed on.
+    rt = _escalated(make_runtime, 2)
+    rt.clock.advance(minutes=10)  # type: ignore[attr-defined]
+    for ref in ("C-1001", "C-1002"):
+        casework.reply(rt, ref, "Sorry, which order is it?", user="lena")
+    dispatch_outbox(rt)
+    rt.clock.advance(days=1)  # type: ignore[attr-defined]
+    triage.set_team(rt, "C-1001", "billing", user="lena")
+    report = build_report(rt)
+    assert _timings(report.first_response) == {"care": (2, 10.0), "by human": (2, 10.0)}
+    assert _timings(report.first_response_business) == _timings(report.first_response)
+    assert report.sla == [Attainment("care", met=2, breached=0, pending=0)]
+
+
+def test_a_first_response_before_a_rule_escalated_the_case_is_no_teams(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The bot thanked Jane at once; her angry follow-up an hour later was escalated to
+    # care by a rule. Care was credited with the bot's first response, given before the
+    # case was care's: a minute's response time that flattered care's own.
+    thanks = "@acme thank you so much, that was amazing!"
+    first = mention(1, thanks, created_at=NOW)
+    rt = make_runtime([first], teams=[CARE, *OTHERS])
+    run_cycle(rt)
+    rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+    later = rt.clock.now().isoformat()
+    angry = mention(2, ABUSE, created_at=later, author="user1", author_id="501")
+    angry.update(conversation_id="1001", in_reply_to="1001")
+    path = write_jsonl(rt.settings.base_dir / "later.jsonl", [first, angry])
+    rt.sources["feed"] = ReplaySource("feed", path, page_size=5)
+    run_cycle(rt)
+    with rt.sessions() as session:
+        (case,) = session.scalars(select(Case)).all()
+        assert (case.team, case.first_response_at is not None) == ("care", True)
+    assert _timings(build_report(rt).first_response) == {"(none)": (1, 0.0), "by bot": (1, 0.0)}

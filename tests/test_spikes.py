@@ -471,3 +471,25 @@ def _statuses(rt: Runtime) -> list[str]:
             select(ActionRow).where(ActionRow.kind == "notify").order_by(ActionRow.id)
         )
         return [str(r.status) for r in rows]
+
+
+def test_a_clock_stepped_back_holds_a_spike_notice_one_window_at_most(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """NTP stepped back a clock that ran three hours ahead, after a spike was sent: the
+    next notice waited for a window past the send time read off the wrong clock, so a
+    crisis still going on raised nothing for three hours and a window. The hold counts
+    from the first check after the step: one window, as designed."""
+    rt = alerts_runtime(make_runtime, spike={"min_count": 10, "factor": 3, "tags": False})
+    ahead = BEFORE_THE_HOUR + timedelta(hours=3)
+    clock(rt).set(ahead)
+    seed(rt, at=ahead - timedelta(days=1), label="neutral")
+    seed(rt, at=ahead - timedelta(seconds=20), n=10)
+    check_health(rt)  # sent at 12:59:30, on the clock that ran ahead
+    assert len(spike_notes(rt)) == 1
+    seed(rt, at=BEFORE_THE_HOUR - timedelta(seconds=20), n=10)  # the crisis goes on
+    check_at(rt, BEFORE_THE_HOUR)  # stepped back: within the window of that send
+    assert len(spike_notes(rt)) == 1
+    seed(rt, at=BEFORE_THE_HOUR + timedelta(minutes=59), n=10)
+    check_at(rt, BEFORE_THE_HOUR + timedelta(minutes=60))  # a window since the step
+    assert len(spike_notes(rt)) == 2

@@ -8,6 +8,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from itertools import groupby
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, case, cast, func, select
@@ -17,7 +18,7 @@ from monitor.cases import SPAM_TAG
 from monitor.domain import ActionKind, ActionStatus, CaseState, Label, Platform
 from monitor.runtime import Runtime
 from monitor.settings import Team
-from monitor.store.models import ActionRow, Case, Message, from_customer
+from monitor.store.models import ActionRow, Case, Event, Message, from_customer
 from monitor.threads import BACKFILL_TAG
 
 MAX_DAYS = 366
@@ -134,9 +135,13 @@ def build_report(rt: Runtime, days: int = 30) -> Report:
     ).where(Case.opened_at >= since)
     with rt.sessions() as session:
         volume = _volume(session, since, dialect)
-        rows = [_figures(*row) for row in session.execute(query).all()]
+        figures = [_figures(*row) for row in session.execute(query).all()]
         responders = _first_responders(session, since)
-        business = _business_minutes(session, rt.settings.teams, since)
+        moved = _moved_after_answer(session, since)
+        business = _business_minutes(session, rt.settings.teams, since, moved)
+    # The first response and its SLA are the team's that held the case when it was
+    # answered: a case handed on since gave its new team none of them.
+    rows = [_credited(r, moved) for r in figures]
     timed = [r for r in rows if not _spam(r)]
     # Only the cases answered when the cases were read: one answered before the business
     # minutes were read (a later statement) would be in the business table alone.
@@ -152,8 +157,8 @@ def build_report(rt: Runtime, days: int = 30) -> Report:
         _first_response(timed, responders),
         _grouped(
             (r.team, r.resolution)
-            for r in timed
-            if r.resolution is not None and _resolved_by_people(r)
+            for r in figures
+            if r.resolution is not None and not _spam(r) and _resolved_by_people(r)
         ),
         _first_response(in_business, responders),
         _attainment(rows),
@@ -182,10 +187,77 @@ def _spam(row: CaseFigures) -> bool:
     return row.state == CaseState.RESOLVED.value and SPAM_TAG in row.tags
 
 
-def _business_minutes(session: Session, teams: Sequence[Team], since: datetime) -> dict[int, float]:
-    """Minutes to the first response on the team's calendar, for the answered cases of
-    teams with business hours or holidays; on any other case they are the clock's. Only
-    these cases' timestamps are read into Python, which is slow on many rows."""
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """A case moved to another team after its first response: the team that held it
+    when it was answered (None: no team), and the times that response is counted from
+    and at."""
+
+    team: str | None
+    opened: datetime
+    answered: datetime
+
+
+def _credited(row: CaseFigures, moved: dict[int, Answered]) -> CaseFigures:
+    """The row under the team its first response and SLA count for."""
+    answered = moved.get(row.id)
+    if answered is None:
+        return row
+    return replace(row, team=answered.team or "(none)")
+
+
+def _moved_after_answer(session: Session, since: datetime) -> dict[int, Answered]:
+    """The answered cases opened since that changed team after their first response, by
+    id, read from the audit trail: a person's move ("team", with the team it left) and a
+    rule's escalation ("state", with the team it went to). Only cases escalated or moved
+    have such events, so few rows come back."""
+    team_event = (Event.kind == "team") | (
+        (Event.kind == "state") & Event.detail["team"].as_string().is_not(None)
+    )
+    query = (
+        select(Case.id, Case.opened_at, Case.first_response_at, Event.kind, Event.detail, Event.at)
+        .join(Event, Event.case_id == Case.id)
+        .where(Case.opened_at >= since, Case.first_response_at.is_not(None), team_event)
+        .order_by(Case.id, Event.at, Event.id)
+    )
+    moved: dict[int, Answered] = {}
+    for case_id, group in groupby(session.execute(query).all(), key=lambda row: row[0]):
+        rows = list(group)
+        _, opened, answered, _, _, _ = rows[0]
+        events = [(kind, detail or {}, at) for _, _, _, kind, detail, at in rows]
+        if answered is not None and any(at > answered for _, _, at in events):
+            moved[case_id] = Answered(_team_when_answered(events, answered), opened, answered)
+    return moved
+
+
+def _team_when_answered(
+    events: Sequence[tuple[str, dict[str, Any], datetime]], answered: datetime
+) -> str | None:
+    """The team that held the case at ``answered``, from its team events in order, one
+    at least after it. A person's move says which team it left; a rule's escalation
+    only where it went, so then the team is the one the last event before the answer
+    gave it (None: no team yet)."""
+    kind, detail = next((kind, detail) for kind, detail, at in events if at > answered)
+    if kind == "team":
+        return _text(detail.get("old"))
+    before = [(kind, detail) for kind, detail, at in events if at <= answered]
+    if not before:
+        return None
+    kind, detail = before[-1]
+    return _text(detail.get("new" if kind == "team" else "team"))
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _business_minutes(
+    session: Session, teams: Sequence[Team], since: datetime, moved: dict[int, Answered]
+) -> dict[int, float]:
+    """Minutes to the first response on the calendar of the team that answered, for the
+    answered cases of teams with business hours or holidays; on any other case they are
+    the clock's. Only these cases' timestamps are read into Python, which is slow on
+    many rows."""
     calendars = {t.name: t.calendar() for t in teams if t.business_hours or t.holidays}
     if not calendars:
         return {}
@@ -194,11 +266,15 @@ def _business_minutes(session: Session, teams: Sequence[Team], since: datetime) 
         Case.first_response_at.is_not(None),
         Case.team.in_(sorted(calendars)),
     )
-    return {
+    minutes = {
         case_id: calendars[team].minutes_between(opened, answered)
         for case_id, team, opened, answered in session.execute(query).all()
-        if team is not None and answered is not None  # as selected: for mypy
+        if team is not None and answered is not None and case_id not in moved
     }
+    for case_id, a in moved.items():
+        if a.team in calendars:
+            minutes[case_id] = calendars[a.team].minutes_between(a.opened, a.answered)
+    return minutes
 
 
 def _resolved_by_people(row: CaseFigures) -> bool:
