@@ -10,12 +10,13 @@ from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, aliased
 
 from monitor import cases, casework, triage
 from monitor.domain import (
+    ActionKind,
     Author,
     CaseState,
     Decision,
@@ -30,7 +31,7 @@ from monitor.rules.engine import Context
 from monitor.runtime import Runtime
 from monitor.store.bulk import detach, write_changes
 from monitor.store.db import transaction, with_retries
-from monitor.store.models import ACTOR_CHARS, Case, Customer, Message
+from monitor.store.models import ACTOR_CHARS, ActionRow, Case, Customer, Message
 from monitor.store.queries import skip_locked
 from monitor.threads import Link, ThreadIndex, ThreadKey
 
@@ -309,8 +310,11 @@ def process_batch(
         index = ThreadIndex(session, batch, backfilling=backfill)
         prepared = [_prepare(rt, session, index, message, at(message)) for message in batch]
         index.open_new(at)
+        turns = StoredTurns(session)
         decisions = [
-            _decide(rt, session, index, item, at(item[0])) for item in prepared if item is not None
+            _decide(rt, session, index, turns, item, at(item[0]))
+            for item in prepared
+            if item is not None
         ]
     write_changes(session, [*batch, *index.cases])
     return decisions
@@ -351,8 +355,35 @@ def _prepare(
     return message, customer, mention, score, index.attach(message, customer, score, now)
 
 
+class StoredTurns:
+    """A rule's reply variants turn with the replies it has queued: counted from the
+    outbox, the rotation survives a reload of the rules and is shared by the workers. In
+    the engine's memory, each reload and each worker started again at the first variant,
+    and two replies in a row posted the same text, which X refuses as a duplicate."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        # Counted once per batch: its own replies are queued with its last statement.
+        self._taken: dict[str, int] = {}
+
+    def take(self, rule: str) -> int:
+        turn = self._taken.get(rule)
+        if turn is None:
+            query = select(func.count()).where(
+                ActionRow.kind == ActionKind.REPLY.value, ActionRow.rule == rule
+            )
+            turn = int(self.session.scalar(query) or 0)
+        self._taken[rule] = turn + 1
+        return turn
+
+
 def _decide(
-    rt: Runtime, session: Session, index: ThreadIndex, item: Prepared, now: datetime
+    rt: Runtime,
+    session: Session,
+    index: ThreadIndex,
+    turns: StoredTurns,
+    item: Prepared,
+    now: datetime,
 ) -> Decision:
     message, customer, mention, score, key = item
     case = index.case(key)
@@ -378,7 +409,7 @@ def _decide(
     elif index.shown_when_closed(case, message):
         decision = Decision(ignored=True, notes=(SHOWN_WHEN_CLOSED,))
     else:
-        decision = rt.loaded_rules().decide(mention, score, context)
+        decision = rt.loaded_rules().decide(mention, score, context, turns=turns)
     message.decision = _decision_json(decision)
     if not decision.ignored:
         index.reopen(case, now)
