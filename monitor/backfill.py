@@ -201,17 +201,13 @@ def _fetch(
     notify: Callable[[BackfillReport], None],
 ) -> None:
     pages = source.backfill(window, clock=rt.clock)
+
+    def take(page: PollResult) -> None:
+        _take(rt, source.name, page, spool, report)
+
     try:
         for page in pages:
-            repeats = spool.add(page.mentions)
-            report.fetched += len(page.mentions)
-            report.duplicates += repeats
-            report.problems.extend(page.problems)
-            if page.context:
-                with transaction(rt.sessions) as session:
-                    store_context(
-                        session, page.context, source.name, rt.clock.now(), rt.own_handles
-                    )
+            take(page)
             notify(report)
     # X bills every read: whatever stops the fetching, what was fetched is imported
     # rather than thrown away (the summary and exit 1 follow the import).
@@ -220,7 +216,7 @@ def _fetch(
     except SourceError as exc:
         report.failure = str(exc)
     except KeyboardInterrupt as exc:
-        report.failure = _interrupted(pages, exc)
+        report.failure = _interrupted(pages, exc, take)
     except Exception as exc:  # a database error storing context, a bug in a source
         log.exception("backfill of %s: fetching failed", source.name)
         report.failure = (
@@ -229,15 +225,35 @@ def _fetch(
         )
 
 
-def _interrupted(pages: Iterator[PollResult], exc: KeyboardInterrupt) -> str:
+def _take(rt: Runtime, name: str, page: PollResult, spool: Spool, report: BackfillReport) -> None:
+    """Spool a page's mentions; store its thread context at once (it is never decided)."""
+    repeats = spool.add(page.mentions)
+    report.fetched += len(page.mentions)
+    report.duplicates += repeats
+    report.problems.extend(page.problems)
+    if page.context:
+        with transaction(rt.sessions) as session:
+            store_context(session, page.context, name, rt.clock.now(), rt.own_handles)
+
+
+def _interrupted(
+    pages: Iterator[PollResult], exc: KeyboardInterrupt, take: Callable[[PollResult], None]
+) -> str:
     """What Ctrl-C while fetching leaves, and (X) the --until that goes on from there:
     a rerun of the window reads, and X bills, what was read again. Pressed between two
-    pages, the source hears of it at its ``yield``, to say how far it read."""
+    pages, the source hears of it at its ``yield``, to say how far it read, and first
+    hands over (to ``take``) what it held back: X's parents waiting for the listing to
+    read past them, without which the mentions fetched lost their threads."""
     if isinstance(pages, Generator):
         try:
-            pages.throw(exc)
+            page = pages.throw(exc)
+            while True:
+                take(page)
+                page = next(pages)
         except KeyboardInterrupt as said:
             exc = said
+        except StopIteration:  # the source stopped without a word: the plain message
+            pass
         except Exception:  # the source failing as it stops: the plain message will do
             log.exception("backfill: the source failed on Ctrl-C")
     stopped = "interrupted while fetching; what was fetched before was imported"

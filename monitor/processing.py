@@ -29,6 +29,7 @@ from monitor.domain import (
     Score,
 )
 from monitor.jobstate import describe
+from monitor.reply_turns import StoredTurns
 from monitor.rules.engine import Context
 from monitor.runtime import Runtime
 from monitor.store.bulk import detach, write_changes
@@ -326,8 +327,9 @@ def process_batch(
             _prepare(rt, session, index, message, at(message), undecided) for message in batch
         ]
         index.open_new(at)
+        turns = StoredTurns(session, rt.reply_turns)
         decisions = [
-            _decide(rt, session, index, item, at(item[0]), undecided)
+            _decide(rt, session, index, turns, item, at(item[0]), undecided)
             for item in prepared
             if item is not None
         ]
@@ -383,6 +385,7 @@ def _decide(
     rt: Runtime,
     session: Session,
     index: ThreadIndex,
+    turns: StoredTurns,
     item: Prepared,
     now: datetime,
     undecided: str | None = None,
@@ -413,7 +416,7 @@ def _decide(
     elif undecided is not None:
         decision = _to_team(rt, case, undecided)
     else:
-        decision = rt.loaded_rules().decide(mention, score, context)
+        decision = rt.loaded_rules().decide(mention, score, context, turns=turns)
     message.decision = _decision_json(decision)
     if not decision.ignored:
         index.reopen(case, now)

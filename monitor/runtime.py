@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.clock import Clock, SystemClock
 from monitor.domain import Platform
 from monitor.metrics import Metrics
+from monitor.reply_turns import Counted
 from monitor.rules.engine import RuleEngine
 from monitor.rules.setup import engine_from_settings
 from monitor.scoring import Scorer
@@ -84,6 +85,8 @@ class Runtime:
     # Messages processing cannot decide, by id, and until when they are left out of its
     # batches (monitor.processing): one such message held up every one after it.
     set_aside: dict[int, datetime] = field(default_factory=dict)
+    # Each rule's reply actions counted so far, for its variants' rotation (reply_turns).
+    reply_turns: dict[str, Counted] = field(default_factory=dict)
 
     def own_handles(self, platform: Platform) -> frozenset[str]:
         return self.settings.brand.own_handles(platform.value)

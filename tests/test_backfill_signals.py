@@ -22,7 +22,7 @@ from monitor.store.models import Message
 from tests.conftest import REPO, mention, write_jsonl
 from tests.fakeapi import FakeAPI, Reply
 from tests.test_backfill_x import timeline
-from tests.xapi import MENTIONS, body, ok, x_section
+from tests.xapi import MENTIONS, body, ok, reply_to, tweet, x_section
 
 # Page 1 reaches back to 08:59 - 99 min; the --until that goes on from its oldest post.
 GO_ON = (
@@ -122,6 +122,36 @@ def test_a_signal_while_fetching_imports_what_was_fetched_and_says_how_to_go_on(
     assert err.strip().splitlines()[-1] == GO_ON
     assert "fetched: 100\ningested: 100\n" in out
     assert stored(config) == 100
+
+
+def test_a_signal_while_fetching_keeps_the_parents_held_back(tmp_path: Path, api: FakeAPI) -> None:
+    # A parent inside the window waits until the listing reads past it; SIGTERM while
+    # the next page was on its way dropped it, and its follow-up lost its thread.
+    parent = tweet(4, "@acme my order is late", created_at="2026-11-20T08:00:00.000Z")
+    follow_up = tweet(5, "@acme still nothing", **reply_to(4))
+    arrived, gate = threading.Event(), threading.Event()
+    api.add("GET", MENTIONS, ok(body([follow_up], included=[parent], next_token="page1")))
+    held = ok(body([]))
+    api.add(
+        "GET",
+        MENTIONS,
+        Reply(held.status, held.headers, held.body, arrived=arrived, gate=gate),
+        query={"pagination_token": "page1"},
+    )
+    config = x_config(tmp_path, api)
+    process = start_backfill(config)
+    try:
+        assert arrived.wait(timeout=60), "the backfill never asked for page 2"
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=60)
+    finally:
+        gate.set()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 1, err
+    assert "interrupted while fetching" in err
+    assert stored(config) == 2
 
 
 def test_a_hangup_the_backfill_was_started_to_ignore_stays_ignored(

@@ -408,6 +408,28 @@ def test_parents_held_back_are_still_imported_when_the_fetch_stops(
     assert stored == {tid(5), tid(4)}
 
 
+def test_parents_held_back_are_still_imported_when_ctrl_c_stops_the_fetch(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Held until the listing read past it, the parent was dropped by Ctrl-C between two
+    # pages: the follow-up was imported without it, and opened a case of its own.
+    parent = tweet(4, "@acme my order is late", created_at="2026-11-20T08:00:00.000Z")
+    follow_up = tweet(5, "@acme still nothing", **reply_to(4))
+    api.add("GET", MENTIONS, ok(body([follow_up], included=[parent], next_token="page2")))
+    api.add("GET", MENTIONS, ok(body([])), query={"pagination_token": "page2"})
+    rt = x_runtime(make_runtime, api)
+    window = Window(datetime(2026, 11, 15, tzinfo=UTC))
+    report = backfill(rt, "mentions", window, on_page=ctrl_c_once_fetching)
+    assert report.failure is not None
+    assert report.failure.startswith("interrupted while fetching")
+    assert len(api.seen("GET", MENTIONS)) == 1
+    with rt.sessions() as session:
+        rows = session.execute(select(Message.external_id, Message.case_id))
+        cases = dict(rows.all())
+    assert set(cases) == {tid(5), tid(4)}
+    assert cases[tid(5)] == cases[tid(4)]
+
+
 class TenMinutesPerPage:
     """Moves the clock ten minutes on once a page is fetched: a slow, long backfill."""
 

@@ -11,8 +11,9 @@ from sqlalchemy import select
 from monitor import casework
 from monitor.pipeline import dispatch_outbox, run_cycle
 from monitor.rules.dryrun import dry_run
+from monitor.rules.reload import RuleReloader
 from monitor.sources.replay import parse_mention
-from monitor.store.models import Case, Customer, Event, Message
+from monitor.store.models import ActionRow, Case, Customer, Event, Message
 from tests.conftest import RuntimeFactory, mention
 from tests.rulekit import write
 from tests.test_pipeline import append
@@ -331,3 +332,46 @@ def test_a_rule_on_the_case_state_sees_the_state_the_customer_wrote_back_into(
     # The case is open again once the customer has written: their next message sees it.
     assert decided["1005"]["matched"] == ["fresh"]
     assert states == {"1001": "new", "1002": "new"}
+
+
+ROTATING = """
+name: thanks
+match: {text: thanks}
+then:
+  reply: ["Glad to help!", "Happy to help!", "Any time!"]
+"""
+
+
+def replies(rt: object) -> list[str]:
+    sessions = rt.sessions  # type: ignore[attr-defined]
+    with sessions() as session:
+        query = select(ActionRow.text).where(ActionRow.kind == "reply").order_by(ActionRow.id)
+        return list(session.scalars(query))
+
+
+def test_variants_rotate_across_workers_and_reloads(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # The turn was the engine's, in memory: each worker, and each reload of the rules,
+    # started at the first variant, so two replies in a row posted the same text, which
+    # X refuses as a duplicate (notes/platforms.md 8).
+    write(tmp_path / "rules", ROTATING)
+    rules = {"path": str(tmp_path / "rules")}
+    ann, bob, cy = (
+        mention(1, "@acme thanks", author="ann", author_id="7"),
+        mention(2, "@acme thanks!", author="bob", author_id="8"),
+        mention(3, "@acme thanks a lot", author="cy", author_id="9"),
+    )
+    first = make_runtime([ann], rules=rules)
+    run_cycle(first)
+    # Another worker on the same database (the feed's cursor is shared: it reads on).
+    run_cycle(make_runtime([ann, bob], rules=rules))
+    reloader = RuleReloader(first)
+    reloader.check()
+    running = first.rules
+    write(tmp_path / "rules", ROTATING.replace("name: thanks", "# edited\nname: thanks"))
+    reloader.check()
+    assert first.rules is not running
+    append(first, bob, cy)
+    run_cycle(first)
+    assert replies(first) == ["Glad to help!", "Happy to help!", "Any time!"]

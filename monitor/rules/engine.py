@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import Protocol
 
 from monitor.answers.answerer import Answerer, Proposal
 from monitor.domain import (
@@ -30,7 +31,7 @@ from monitor.rules.outcome import Outcome, RulePlan, Teams, plan
 from monitor.rules.templates import PLATFORM_LIMITS, customer_names, fill, matched_text
 from monitor.textlength import brand_text_length
 
-__all__ = ["Context", "Guards", "RuleEngine", "Teams"]
+__all__ = ["Context", "Guards", "RuleEngine", "Teams", "Turns"]
 
 # Why a post takes no reply, in each platform's terms: on X its author limits who may
 # reply; on Reddit a moderator locked the thread or comment, or Reddit archived it. One
@@ -48,6 +49,26 @@ class Guards:
     # The bot answers fresh mentions only: on a first start, after an outage or in a
     # backfill, a cheerful reply to a week-old post does more harm than good.
     max_age: timedelta | None = timedelta(hours=24)
+
+
+class Turns(Protocol):
+    """Where each rule's reply variants are in their rotation."""
+
+    def take(self, rule: str) -> int:
+        """The turn of ``rule``'s next reply, counted as taken."""
+        ...
+
+
+class _TurnsInMemory:
+    """This engine's own count: for a dry run, which writes nothing to count from."""
+
+    def __init__(self) -> None:
+        self._taken: dict[str, int] = {}
+
+    def take(self, rule: str) -> int:
+        turn = self._taken.get(rule, 0)
+        self._taken[rule] = turn + 1
+        return turn
 
 
 class RuleEngine:
@@ -73,14 +94,19 @@ class RuleEngine:
         self._index = RuleIndex(self.rules)
         self._plans = [plan(rule, self.teams) for rule in self.rules]
         # Reply variants rotate per rule so consecutive replies differ: X rejects
-        # duplicate text and suspends apps that post it.
-        self._turns: dict[str, int] = {}
+        # duplicate text and suspends apps that post it. The daemon passes turns
+        # counted from the outbox (``decide``): these reset with every reload.
+        self._turns = _TurnsInMemory()
 
     @property
     def version(self) -> str:
         return self.ruleset.version
 
-    def decide(self, mention: Mention, score: Score, context: Context) -> Decision:
+    def decide(
+        self, mention: Mention, score: Score, context: Context, *, turns: Turns | None = None
+    ) -> Decision:
+        """``turns``: where the rules' reply variants stand (by default, this engine's
+        count of its own decisions)."""
         if self._is_own(mention, context):
             return Decision(ignored=True, notes=("guard: the brand's own post is never acted on",))
         facts = Facts(mention, score, context)
@@ -97,7 +123,7 @@ class RuleEngine:
             return Decision(matched=tuple(outcome.matched), tags=tuple(outcome.tags), ignored=True)
         decision = Decision(
             matched=tuple(outcome.matched),
-            reply=self._reply(outcome, facts),
+            reply=self._reply(outcome, facts, turns or self._turns),
             escalation=outcome.escalation,
             tags=tuple(outcome.tags),
             assignee=outcome.assignee,
@@ -131,15 +157,15 @@ class RuleEngine:
         handle = mention.author.handle.lower().lstrip("@")
         return context.own_post or mention.kind is MessageKind.OWN or handle in own
 
-    def _reply(self, outcome: Outcome, facts: Facts) -> PlannedReply | None:
+    def _reply(self, outcome: Outcome, facts: Facts, turns: Turns) -> PlannedReply | None:
         rule = outcome.reply_rule
         if rule is None:
             return None
         if outcome.answer is not None:
             return self._answer(rule.name, outcome.answer, facts)
         variants = rule.spec.then.templates
-        turn = self._turns.get(rule.name, 0)
-        self._turns[rule.name] = turn + 1
+        # One template has no turn to take: its rule's count is left alone (a query).
+        turn = turns.take(rule.name) if len(variants) > 1 else 0
         template = variants[turn % len(variants)]
         values = {
             **self._placeholders(facts),

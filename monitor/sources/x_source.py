@@ -219,6 +219,11 @@ class XSource:
         except KeyboardInterrupt:
             if reach.oldest is None:
                 raise
+            if reach.parents:
+                # As on an error: dropped, the parents held back left the mentions
+                # fetched without their threads. Handed over before the caller hears of
+                # the interruption (at its next page, or as throw's answer).
+                yield PollResult(reach.release(done=True), None)
             raise FetchInterrupted(_going_on(reach.oldest)) from None
 
     def _backfill_pages(self, window: Window, clock: Clock, reach: _Reach) -> Iterator[PollResult]:
