@@ -534,3 +534,17 @@ def test_a_poll_past_its_time_bound_stores_whole_listings_and_reads_on_from_the_
     assert len(api.seen("GET", "/r/other/.*")) == 1
     assert poll_source(rt, "watch") is True
     assert len(api.seen("GET", "/r/acme/.*")) == 2
+
+
+@pytest.mark.parametrize("placeholder", ["[removed]", "[deleted]", "[ Removed by Reddit ]"])
+def test_a_titled_post_whose_text_is_gone_is_stored_with_its_title_alone(
+    make_runtime: RuntimeFactory, api: FakeAPI, placeholder: str
+) -> None:
+    # Kept for its title, the post was stored as "Acme broke my order\n\n[removed]": the
+    # team read Reddit's placeholder as the customer's words, and it was scored as such.
+    serve_token(api)
+    api.add("GET", "/r/acme/comments/?", listing())
+    api.add("GET", "/r/acme/new/?", listing(submission("s1", "Acme broke my order", placeholder)))
+    rt = watch_runtime(make_runtime, api)
+    poll_source(rt, "watch")
+    assert [m.text for m in messages(rt)] == ["Acme broke my order"]

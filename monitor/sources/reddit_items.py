@@ -57,7 +57,10 @@ class RedditItem:
     def text(self) -> str:
         if self.is_comment:
             return self.body
-        return f"{self.title}\n\n{self.body}".strip() if self.body else self.title
+        # A post kept for its title: Reddit's placeholder is not its author's words.
+        if not self.body or _gone(self.body):
+            return self.title
+        return f"{self.title}\n\n{self.body}".strip()
 
     @property
     def conversation_id(self) -> str:
