@@ -175,9 +175,11 @@ class XResponder:
                 )
             )
         if allowed is False:
+            # X's API takes a reply only to a post that mentions the posting account or
+            # answers its post; X's own app is not bound by that rule.
             raise ResponderError(
-                "the author restricted replies to this post and has not mentioned the brand; "
-                "a human must answer",
+                "X refuses replies to posts that do not mention the brand account, and "
+                "this one neither names it nor answers its post; answer from X's own app",
                 permanent=True,
             )
 
