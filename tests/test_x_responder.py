@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from monitor import casework
 from monitor.domain import Action, ActionKind, ActionStatus, Platform
 from monitor.pipeline import dispatch_outbox, poll_source, process_pending
 from monitor.runtime import Runtime
@@ -903,3 +904,20 @@ def test_a_persons_reply_to_a_search_hit_that_does_not_mention_the_brand_says_wh
     assert caught.value.permanent is True
     assert "X's own app" in str(caught.value)
     assert api.seen("POST", "/2/tweets") == []
+
+
+def test_a_persons_reply_x_would_refuse_is_not_queued_and_the_case_stays_with_the_team(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Queued, the reply moved the case to "replied", out of the team's queue, until the
+    # send failed; nothing told the person at the time to answer from X's own app.
+    api.add("GET", SEARCH, ok(body([tweet(1, "acme my order is late")])))
+    sources = [{"name": "brand", "type": "x_search", "query": "acme"}]
+    rt = x_runtime(make_runtime, api, sources=sources, responder=True)
+    poll_source(rt, "brand")
+    process_pending(rt)
+    with pytest.raises(casework.CaseworkError, match="do not mention @acme or @acmehelp"):
+        casework.reply(rt, "C-1001", "Sorry Carla, we're on it.", user="lena")
+    with rt.sessions() as session:
+        assert session.scalars(select(ActionRow)).all() == []
+        assert session.scalars(select(Case)).one().state == "awaiting_human"

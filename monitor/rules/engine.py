@@ -22,6 +22,7 @@ from monitor.domain import (
     PlannedReply,
     Platform,
     Score,
+    unmentioned_reason,
 )
 from monitor.rules.context import Context, Facts
 from monitor.rules.index import RuleIndex
@@ -218,9 +219,7 @@ class RuleEngine:
         author does not allow replies" would not try X's own app, which can answer."""
         if mention.platform is not Platform.X or mention.kind is not MessageKind.KEYWORD:
             return _NO_REPLY[mention.platform]
-        own = sorted(self.own_handles.get(Platform.X, frozenset()))
-        named = " or ".join(f"@{h}" for h in own) or "the brand's X account"
-        return f"X refuses replies to posts that do not mention {named}; answer from X's app"
+        return unmentioned_reason(self.own_handles.get(Platform.X, frozenset()))
 
 
 @dataclass(frozen=True, slots=True)
