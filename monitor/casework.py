@@ -23,6 +23,8 @@ from monitor.domain import (
     CaseState,
     Platform,
     ascii_digits,
+    unmentioned_reason,
+    x_refuses_unmentioned,
 )
 from monitor.rules.deflection import find_redirect
 from monitor.runtime import Runtime
@@ -446,6 +448,7 @@ def _reply(
         )
         redirect = find_redirect(text, customer=customer)
         target = _latest_inbound(session, case)
+        _refuse_unanswerable(rt, target)
         earlier = _identical_replies(session, case, target, text)
         _refuse_repeat(earlier, now)
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
@@ -581,6 +584,15 @@ def _waiting_draft(session: Session, case: Case, draft_id: str) -> ActionRow | N
         return _draft(session, case, number) if number is not None else None
     except CaseworkError:
         return None
+
+
+def _refuse_unanswerable(rt: Runtime, target: Message) -> None:
+    """A reply X's API is known to refuse is never queued: queued, it moved the case out
+    of the team's queue until the send failed, and the person learnt nothing meanwhile."""
+    if target.platform == Platform.X.value and x_refuses_unmentioned(
+        target.kind, target.reply_allowed
+    ):
+        raise CaseworkError(unmentioned_reason(rt.own_handles(Platform.X)))
 
 
 def _latest_inbound(session: Session, case: Case) -> Message:

@@ -171,6 +171,19 @@ def handle_unknown(platform: Platform, author_id: str, handle: str) -> bool:
     return platform is Platform.X and handle == author_id
 
 
+def x_refuses_unmentioned(kind: str, reply_allowed: bool) -> bool:
+    """Whether X's API refuses a reply to this post: a keyword hit (it names no brand
+    account and does not answer the brand) stored as taking no reply. Other posts that
+    take no bot reply (thread context) X may well take a person's reply to."""
+    return kind == MessageKind.KEYWORD.value and not reply_allowed
+
+
+def unmentioned_reason(own_handles: frozenset[str]) -> str:
+    """Why a reply to a keyword hit on X goes to a person; X's own app can still answer."""
+    named = " or ".join(f"@{h}" for h in sorted(own_handles)) or "the brand's X account"
+    return f"X refuses replies to posts that do not mention {named}; answer from X's app"
+
+
 @dataclass(frozen=True, slots=True)
 class Mention:
     platform: Platform

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import Clock, SystemClock
-from monitor.domain import Action, Platform
+from monitor.domain import Action, Platform, x_refuses_unmentioned
 from monitor.sources import x_usage as usage
 from monitor.sources.x import XApi, XApiError
 from monitor.sources.x_errors import USAGE_CAP_RETRY, usage_capped
@@ -169,17 +169,26 @@ class XResponder:
 
     def _check_reply_allowed(self, action: Action) -> None:
         with self.sessions() as session:
-            allowed = session.scalar(
-                select(Message.reply_allowed).where(
+            stored = session.execute(
+                select(Message.reply_allowed, Message.kind).where(
                     Message.platform == "x", Message.external_id == action.target_external_id
                 )
-            )
-        if allowed is False:
+            ).first()
+        if stored is None or stored.reply_allowed:
+            return
+        if x_refuses_unmentioned(stored.kind, stored.reply_allowed):
+            # X's API takes a reply only to a post that mentions the posting account or
+            # answers its post; X's own app is not bound by that rule.
             raise ResponderError(
-                "the author restricted replies to this post and has not mentioned the brand; "
-                "a human must answer",
+                "X refuses replies to posts that do not mention the brand account, and "
+                "this one neither names it nor answers its post; answer from X's own app",
                 permanent=True,
             )
+        raise ResponderError(
+            "the author restricted replies to this post and has not mentioned the brand; "
+            "a human must answer",
+            permanent=True,
+        )
 
     def _hold_reads(self, now: datetime) -> usage.Hold:
         """As a source does: hold the search's worst case, its full page with the posts

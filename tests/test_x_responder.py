@@ -11,16 +11,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from monitor import casework
 from monitor.domain import Action, ActionKind, ActionStatus, Platform
 from monitor.pipeline import dispatch_outbox, poll_source, process_pending
 from monitor.runtime import Runtime
 from monitor.sources.x_usage import Hold
-from monitor.store.models import ActionRow, Case, Event, SourceState, Usage
+from monitor.store.models import ActionRow, Case, Event, Message, SourceState, Usage
 from responders.base import ResponderError
 from responders.x import XResponder
 from tests.conftest import RuntimeFactory
 from tests.fakeapi import FakeAPI, Reply
 from tests.xapi import (
+    BRAND_ID,
     CASSETTES,
     MENTIONS,
     SEARCH,
@@ -463,7 +465,7 @@ def test_a_post_with_restricted_replies_is_escalated_and_never_sent(
         assert session.scalars(select(ActionRow)).all() == []
         assert session.scalars(select(Case)).one().state == "awaiting_human"
     # A reply queued some other way (an approved draft) is still refused before posting.
-    with pytest.raises(ResponderError, match="restricted replies") as caught:
+    with pytest.raises(ResponderError, match="do not mention the brand account") as caught:
         responder(rt).send(action())
     assert caught.value.permanent is True
     assert api.seen("POST", "/2/tweets") == []
@@ -856,3 +858,66 @@ def test_a_post_that_spends_xs_posting_limit_holds_the_next_reply_until_its_rese
     assert usage(rt)["x:writes"] == 1
     rt.clock.set(day_reset)  # type: ignore[attr-defined]
     assert responder(rt).send(action("Another reply")).external_id == tid(9)
+
+
+def test_a_search_hit_that_does_not_mention_the_brand_goes_to_a_person_not_the_outbox(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # X's API refuses a reply to a post whose author neither mentioned the posting
+    # account nor engaged with it, whatever the post's reply_settings: such a search hit
+    # was decided like a mention, its reply queued, and refused by X with a 403 after a
+    # send. Replying to the brand's own post is engaging with it, and naming it too.
+    posts = [
+        tweet(1, "acme my order is late"),
+        tweet(2, "@acme my order is late", author="43"),
+        tweet(3, "my order is late", author="44", in_reply_to_user_id=BRAND_ID),
+    ]
+    users = [user("42", "carla"), user("43", "dana"), user("44", "erin")]
+    api.add("GET", SEARCH, ok(body(posts, users=users)))
+    sources = [{"name": "brand", "type": "x_search", "query": "acme"}]
+    rt = x_runtime(make_runtime, api, sources=sources)
+    poll_source(rt, "brand")
+    process_pending(rt)
+    with rt.sessions() as session:
+        targets = {a.target_external_id for a in session.scalars(select(ActionRow))}
+        stored = {m.external_id: m for m in session.scalars(select(Message))}
+        refused = stored[tid(1)]
+        state = session.scalars(select(Case).where(Case.id == refused.case_id)).one().state
+    assert targets == {tid(2), tid(3)}
+    assert state == "awaiting_human"
+    assert refused.decision is not None
+    assert "guard: X refuses replies to posts that do not mention @acme" in str(refused.decision)
+
+
+def test_a_persons_reply_to_a_search_hit_that_does_not_mention_the_brand_says_why(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # A person's reply from the dashboard is refused before posting, as X would refuse
+    # it: the reason said the author "restricted replies", a setting the post open to
+    # everyone never had, and not where the post can be answered.
+    api.add("GET", SEARCH, ok(body([tweet(1, "acme my order is late")])))
+    sources = [{"name": "brand", "type": "x_search", "query": "acme"}]
+    rt = x_runtime(make_runtime, api, sources=sources, responder=True)
+    poll_source(rt, "brand")
+    with pytest.raises(ResponderError, match="do not mention the brand account") as caught:
+        responder(rt).send(action())
+    assert caught.value.permanent is True
+    assert "X's own app" in str(caught.value)
+    assert api.seen("POST", "/2/tweets") == []
+
+
+def test_a_persons_reply_x_would_refuse_is_not_queued_and_the_case_stays_with_the_team(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Queued, the reply moved the case to "replied", out of the team's queue, until the
+    # send failed; nothing told the person at the time to answer from X's own app.
+    api.add("GET", SEARCH, ok(body([tweet(1, "acme my order is late")])))
+    sources = [{"name": "brand", "type": "x_search", "query": "acme"}]
+    rt = x_runtime(make_runtime, api, sources=sources, responder=True)
+    poll_source(rt, "brand")
+    process_pending(rt)
+    with pytest.raises(casework.CaseworkError, match="do not mention @acme or @acmehelp"):
+        casework.reply(rt, "C-1001", "Sorry Carla, we're on it.", user="lena")
+    with rt.sessions() as session:
+        assert session.scalars(select(ActionRow)).all() == []
+        assert session.scalars(select(Case)).one().state == "awaiting_human"

@@ -23,6 +23,7 @@ from monitor.domain import (
     PlannedReply,
     Platform,
     Score,
+    unmentioned_reason,
 )
 from monitor.rules.context import Context, Facts
 from monitor.rules.index import RuleIndex
@@ -215,7 +216,7 @@ class RuleEngine:
 
     def _blocked(self, reply: PlannedReply, mention: Mention, context: Context) -> _Block | None:
         if not mention.reply_allowed:
-            return _Block(_NO_REPLY[mention.platform], hands_over=True)
+            return _Block(self._no_reply(mention), hands_over=True)
         limit = self.limits[mention.platform]
         length = brand_text_length(mention.platform, reply.text)
         if length > limit:
@@ -237,6 +238,14 @@ class RuleEngine:
         if last is not None and context.now - last < self.guards.author_cooldown:
             return _Block("author cooldown: the bot replied to this author recently")
         return None
+
+    def _no_reply(self, mention: Mention) -> str:
+        """Why the platform takes no reply. A keyword hit on X names no brand account:
+        X's API refuses that reply whatever the author allows, and a person told "the
+        author does not allow replies" would not try X's own app, which can answer."""
+        if mention.platform is not Platform.X or mention.kind is not MessageKind.KEYWORD:
+            return _NO_REPLY[mention.platform]
+        return unmentioned_reason(self.own_handles.get(Platform.X, frozenset()))
 
 
 @dataclass(frozen=True, slots=True)

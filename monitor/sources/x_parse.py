@@ -104,7 +104,9 @@ def to_mention(
     # the @handles X puts before it, which its note_tweet need not repeat.
     named = brand.mentioned_in(text) or (whole is not None and brand.mentioned_in(cut))
     # The mentions timeline holds only posts mentioning the brand account, which X lets
-    # reply whatever the reply settings, named in the text or not.
+    # reply whatever the reply settings, named in the text or not. X's API refuses any
+    # other reply (403, "not mentioned or otherwise engaged by the author"), even to a
+    # post open to everyone: a search hit must mention the brand or answer its post.
     addressed = (
         origin is Origin.MENTIONS or tweet.get("in_reply_to_user_id") == brand.user_id or named
     )
@@ -118,8 +120,7 @@ def to_mention(
         in_reply_to=parent,
         url=f"https://x.com/{handle}/status/{tweet['id']}",
         lang=_lang(tweet),
-        reply_allowed=origin is not Origin.CONTEXT
-        and (tweet.get("reply_settings") in (None, "everyone") or addressed),
+        reply_allowed=origin is not Origin.CONTEXT and addressed,
         kind=_kind(tweet, named, brand, origin),
     )
 
