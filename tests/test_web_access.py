@@ -552,3 +552,52 @@ def test_a_password_changed_while_the_old_one_is_checked_signs_nobody_in(
     assert login(TestClient(create_app(rt)), "alice", "a brand new password")
     with pytest.raises(users.LoginRefused):
         users.authenticate(rt, "alice", PASSWORD)
+
+
+REPLIES_SHOWN = re.compile(r'name="replies" value="(\d+)"')
+
+
+def test_a_reply_from_a_page_shown_before_a_colleagues_reply_is_not_posted(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Two people open the top case of the queue at once and both answer it: the second
+    # reply, written without seeing the first, was posted too, two public answers to one
+    # customer. The form says how many replies its page showed; one queued since stops it.
+    rt = seeded(make_runtime)
+    alice, alice_csrf = client_for(rt, "alice")
+    lena, lena_csrf = client_for(rt, "lena")
+    shown = REPLIES_SHOWN.search(alice.get("/cases/C-1001").text)
+    assert shown is not None
+    first = lena.post(
+        "/cases/C-1001/reply",
+        data={"csrf_token": lena_csrf, "text": REPLY, "replies": shown.group(1)},
+    )
+    assert "Done: Reply queued for posting." in first.text
+    mine = "Hi Jane, I'm checking your order now."
+    stale = {"csrf_token": alice_csrf, "text": mine, "replies": shown.group(1)}
+    refused = alice.post("/cases/C-1001/reply", data=stale)
+    assert refused.status_code == 400
+    assert (
+        "C-1001 was answered by lena after your page showed it; your reply was not posted "
+        "(read the thread, then post again to send it as well)"
+    ) in refused.text
+    assert f">{mine}</textarea>" in refused.text.replace("&#39;", "'")  # kept, not lost
+    now = REPLIES_SHOWN.search(refused.text)
+    assert now is not None
+    assert int(now.group(1)) == int(shown.group(1)) + 1
+    with rt.sessions() as session:
+        texts = session.scalars(select(ActionRow.text).where(ActionRow.rule.is_(None))).all()
+    assert texts == [REPLY]
+    # Sent again from the page that shows the colleague's reply, it is posted.
+    again = alice.post(
+        "/cases/C-1001/reply",
+        data={"csrf_token": alice_csrf, "text": mine, "replies": now.group(1)},
+        follow_redirects=False,
+    )
+    assert again.status_code == 303
+    # A double click of the first form is still "already queued", not "answered by".
+    twice = lena.post(
+        "/cases/C-1001/reply",
+        data={"csrf_token": lena_csrf, "text": REPLY, "replies": shown.group(1)},
+    )
+    assert "This reply is already queued" in twice.text
