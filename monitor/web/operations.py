@@ -17,7 +17,7 @@ from monitor import casework, triage
 from monitor.casework import CaseworkError
 from monitor.domain import ActionKind, ActionStatus, CaseState
 from monitor.runtime import Runtime
-from monitor.store.models import ActionRow, Case, Event
+from monitor.store.models import ActionRow, Case, Event, Message, from_customer
 from monitor.web.params import ascii_digits, require_storable
 from monitor.web.users import User, login_name
 
@@ -259,8 +259,39 @@ def _resolve(rt: Runtime, ref: str, user: User, p: Params) -> str:
     already = _resolved_by(rt, ref)
     if already is not None:
         raise NothingChanged(f"{already}; nothing was changed")
+    if "messages" in p:
+        _unread_since_shown(rt, ref, p["messages"])
     casework.resolve(rt, ref, user=user.name)
     return "Case resolved."
+
+
+def customer_messages(session: Session, case_id: int) -> list[Message]:
+    """The customer's messages in the case, oldest first: the case page's resolve form
+    sends their number back as ``messages``."""
+    return list(
+        session.scalars(
+            select(Message)
+            .where(Message.case_id == case_id, from_customer())
+            .order_by(Message.created_at, Message.id)
+        )
+    )
+
+
+def _unread_since_shown(rt: Runtime, ref: str, shown: int) -> None:
+    """Refuse to resolve a case from a page that showed fewer of the customer's messages
+    than it has now: resolved, the follow-up nobody had read left the queue with it. As
+    _assign's check, a message racing this read still lands."""
+    with rt.sessions() as session:
+        case = casework.find_case(session, ref)
+        written = customer_messages(session, case.id)
+    if len(written) <= shown:
+        return
+    last = written[-1]
+    at = last.created_at.strftime("%Y-%m-%d %H:%M UTC")
+    raise CaseworkError(
+        f"{last.author_handle} wrote to {case.ref} again at {at} after your page showed it; "
+        "it was not resolved (read the message, then resolve again)"
+    )
 
 
 def _resolved_by(rt: Runtime, ref: str) -> str | None:
@@ -373,7 +404,16 @@ OPERATIONS: dict[str, Operation] = {
             _note,
             {"text": Field(required=True, max_length=5000)},
         ),
-        Operation("resolve", "agent", "Resolve the case", "Case resolved", _resolve),
+        Operation(
+            "resolve",
+            "agent",
+            "Resolve the case",
+            "Case resolved",
+            _resolve,
+            # messages: how many of the customer's messages the person's page showed, to
+            # refuse closing a case on a follow-up nobody read; scripts may leave it out.
+            {"messages": COUNT},
+        ),
         Operation("spam", "agent", "Mark as spam and close", "Marked as spam and closed", _spam),
         Operation(
             "sentiment",
