@@ -7,6 +7,7 @@ import json
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,14 +18,16 @@ from starlette.testclient import TestClient
 from monitor import casework
 from monitor.clock import FakeClock
 from monitor.dispatch import dispatch_outbox
+from monitor.pipeline import run_cycle
 from monitor.runtime import Runtime
+from monitor.sources.replay import ReplaySource
 from monitor.store.db import transaction
-from monitor.store.models import ActionRow, Case, Event
+from monitor.store.models import ActionRow, Case, Event, Message
 from monitor.store.web_models import WebUser
 from monitor.web import users
 from monitor.web.app import create_app
 from monitor.web.users import create_user, set_password
-from tests.conftest import RuntimeFactory, mention
+from tests.conftest import RuntimeFactory, mention, write_jsonl
 from tests.webkit import NONCE, PASSWORD, api_client, client_for, login, seeded
 
 HOSTILE_NOTE = "<img src=x onerror=alert(1)> card ending 4242"
@@ -552,3 +555,103 @@ def test_a_password_changed_while_the_old_one_is_checked_signs_nobody_in(
     assert login(TestClient(create_app(rt)), "alice", "a brand new password")
     with pytest.raises(users.LoginRefused):
         users.authenticate(rt, "alice", PASSWORD)
+
+
+REPLIES_SHOWN = re.compile(r'name="replies" value="(\d+)"')
+
+
+def test_a_reply_from_a_page_shown_before_a_colleagues_reply_is_not_posted(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Two people open the top case of the queue at once and both answer it: the second
+    # reply, written without seeing the first, was posted too, two public answers to one
+    # customer. The form says how many replies its page showed; one queued since stops it.
+    rt = seeded(make_runtime)
+    alice, alice_csrf = client_for(rt, "alice")
+    lena, lena_csrf = client_for(rt, "lena")
+    shown = REPLIES_SHOWN.search(alice.get("/cases/C-1001").text)
+    assert shown is not None
+    first = lena.post(
+        "/cases/C-1001/reply",
+        data={"csrf_token": lena_csrf, "text": REPLY, "replies": shown.group(1)},
+    )
+    assert "Done: Reply queued for posting." in first.text
+    mine = "Hi Jane, I'm checking your order now."
+    stale = {"csrf_token": alice_csrf, "text": mine, "replies": shown.group(1)}
+    refused = alice.post("/cases/C-1001/reply", data=stale)
+    assert refused.status_code == 400
+    assert (
+        "C-1001 was answered by lena after your page showed it; your reply was not posted "
+        "(read the thread, then post again to send it as well)"
+    ) in refused.text
+    assert f">{mine}</textarea>" in refused.text.replace("&#39;", "'")  # kept, not lost
+    now = REPLIES_SHOWN.search(refused.text)
+    assert now is not None
+    assert int(now.group(1)) == int(shown.group(1)) + 1
+    with rt.sessions() as session:
+        texts = session.scalars(select(ActionRow.text).where(ActionRow.rule.is_(None))).all()
+    assert texts == [REPLY]
+    # Sent again from the page that shows the colleague's reply, it is posted.
+    again = alice.post(
+        "/cases/C-1001/reply",
+        data={"csrf_token": alice_csrf, "text": mine, "replies": now.group(1)},
+        follow_redirects=False,
+    )
+    assert again.status_code == 303
+    # A double click of the first form is still "already queued", not "answered by".
+    twice = lena.post(
+        "/cases/C-1001/reply",
+        data={"csrf_token": lena_csrf, "text": REPLY, "replies": shown.group(1)},
+    )
+    assert "This reply is already queued" in twice.text
+
+
+MESSAGES_SHOWN = re.compile(r'action="/cases/C-1001/resolve"[^>]*>.*?name="messages" value="(\d+)"')
+
+
+def test_a_case_the_customer_wrote_to_since_the_page_showed_it_is_not_resolved(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # An agent reads the case, the customer writes again ("still nothing!"), the agent
+    # clicks Resolve: the case closed on a message nobody had read, and it left the queue.
+    first = mention(1, "@acme my order is late, where is it?", author="jane")
+    rt = seeded(make_runtime, [first])
+    alice, csrf = client_for(rt, "alice")
+    shown = MESSAGES_SHOWN.search(alice.get("/cases/C-1001").text.replace("\n", " "))
+    assert shown is not None
+    assert shown.group(1) == "1"
+    again = mention(
+        2,
+        "@acme still nothing, where is my order?",
+        author="jane",
+        author_id=first["author_id"],
+        conversation_id=first["conversation_id"],
+        in_reply_to=first["id"],
+        created_at="2026-11-20T10:05:00Z",
+    )
+    rt.sources["feed"] = ReplaySource("feed", write_jsonl(tmp_path / "more.jsonl", [first, again]))
+    assert isinstance(rt.clock, FakeClock)
+    rt.clock.advance(minutes=5)
+    run_cycle(rt)
+    with rt.sessions() as session:
+        texts = session.scalars(select(Message.text).where(Message.author_handle == "jane"))
+        assert len(texts.all()) == 2
+    refused = alice.post("/cases/C-1001/resolve", data={"csrf_token": csrf, "messages": "1"})
+    assert refused.status_code == 400
+    assert (
+        "jane wrote to C-1001 again at 2026-11-20 10:05 UTC after your page showed it; "
+        "it was not resolved (read the message, then resolve again)"
+    ) in refused.text
+    with rt.sessions() as session:
+        case = session.get(Case, 1)
+        assert case is not None
+        assert case.state != "resolved"
+    now = MESSAGES_SHOWN.search(refused.text.replace("\n", " "))
+    assert now is not None
+    assert now.group(1) == "2"
+    done = alice.post(
+        "/cases/C-1001/resolve",
+        data={"csrf_token": csrf, "messages": now.group(1)},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303

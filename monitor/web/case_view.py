@@ -11,6 +11,7 @@ from monitor.domain import ActionStatus
 from monitor.runtime import Runtime
 from monitor.store.models import Case, Message
 from monitor.store.web_models import SentimentFeedback
+from monitor.web.operations import answers_of, customer_messages
 from monitor.web.users import User
 
 THREAD_LIMIT = 500
@@ -27,6 +28,8 @@ def load_case(rt: Runtime, ref: str, user: User) -> dict[str, Any]:
         case = casework.find_case(session, ref)
         thread = _thread(session, case)
         assignees = casework.assignees(session, case.team)
+        replies = len(answers_of(session, case.id))  # sent back by the reply form
+        written = len(customer_messages(session, case.id))  # and by the resolve form
         # Corrections of this case's messages only: another customer's post in the thread
         # may be of a case the user may not open, and its correction names who made it.
         ids = [m.id for m in thread if m.case_id == case.id]
@@ -52,6 +55,8 @@ def load_case(rt: Runtime, ref: str, user: User) -> dict[str, Any]:
         "platform": case.platform,
         "assignees": assignees,
         "closed_as_spam": cases.closed_as_spam(case),
+        "replies": replies,
+        "messages_shown": written,
     }
 
 

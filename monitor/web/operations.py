@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from monitor import casework, triage
 from monitor.casework import CaseworkError
-from monitor.domain import CaseState
+from monitor.domain import ActionKind, ActionStatus, CaseState
 from monitor.runtime import Runtime
-from monitor.store.models import Case, Event
+from monitor.store.models import ActionRow, Case, Event, Message, from_customer
 from monitor.web.params import ascii_digits, require_storable
 from monitor.web.users import User, login_name
 
@@ -41,14 +42,14 @@ class Forbidden(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Field:
-    kind: str = "string"  # "string" | "integer"
+    kind: str = "string"  # "string" | "integer" (an id) | "count" (0 and up)
     required: bool = False
     max_length: int = 200
     choices: tuple[str, ...] = ()
 
     def schema(self) -> dict[str, Any]:
-        if self.kind == "integer":
-            return {"type": "integer", "minimum": 1}
+        if self.kind in ("integer", "count"):
+            return {"type": "integer", "minimum": 1 if self.kind == "integer" else 0}
         out: dict[str, Any] = {"type": "string", "maxLength": self.max_length}
         if self.choices:
             out["enum"] = list(self.choices)
@@ -80,7 +81,7 @@ class Operation:
 
 
 def _coerce(name: str, spec: Field, value: Any) -> Any:
-    if spec.kind == "integer":
+    if spec.kind in ("integer", "count"):
         return _whole_number(name, value)
     if not isinstance(value, str):
         raise CaseworkError(f"{name} must be text")
@@ -103,9 +104,58 @@ def _whole_number(name: str, value: Any) -> int:
 
 
 def _reply(rt: Runtime, ref: str, user: User, p: Params) -> str:
+    if "replies" in p:
+        _unanswered_since_shown(rt, ref, p["replies"], p["text"])
     answer = p.get("answer") or None  # the knowledge-base entry the person started from
     action = casework.reply(rt, ref, p["text"], user=user.name, answer_id=answer)
     return f"Reply queued for posting (action {action})."
+
+
+# A reply that will be, or was, posted: not a draft, not turned down, not a backfill's
+# record of what the bot would have done.
+ANSWERS = tuple(
+    s.value
+    for s in (
+        ActionStatus.PENDING,
+        ActionStatus.SENDING,
+        ActionStatus.SENT,
+        ActionStatus.FAILED,
+        ActionStatus.DEAD,
+    )
+)
+
+
+def answers_of(session: Session, case_id: int) -> list[ActionRow]:
+    """The case's replies to its customer, oldest first: the case page's form sends their
+    number back as ``replies``."""
+    return list(
+        session.scalars(
+            select(ActionRow)
+            .where(ActionRow.case_id == case_id, ActionRow.kind == ActionKind.REPLY.value)
+            .where(ActionRow.status.in_(ANSWERS))
+            .order_by(ActionRow.id)
+        )
+    )
+
+
+def _unanswered_since_shown(rt: Runtime, ref: str, shown: int, text: str) -> None:
+    """Refuse a reply written on a page that showed fewer replies than the case has now:
+    a colleague (or the bot, or an approved draft) answered meanwhile, and a second answer
+    written without seeing the first went out beside it. As _assign's check, a reply
+    racing this read still lands. The same words are left to casework.reply, whose
+    "already queued" answers a double click."""
+    with rt.sessions() as session:
+        case = casework.find_case(session, ref)
+        answers = answers_of(session, case.id)
+    since = answers[shown:]
+    if not since or any(a.text == text.strip() for a in since):
+        return
+    last = since[-1]
+    who = f"rule {last.rule}" if last.rule and last.actor == last.rule else last.actor
+    raise CaseworkError(
+        f"{case.ref} was answered by {who} after your page showed it; your reply was not "
+        "posted (read the thread, then post again to send it as well)"
+    )
 
 
 def _approve(rt: Runtime, ref: str, user: User, p: Params) -> str:
@@ -209,8 +259,39 @@ def _resolve(rt: Runtime, ref: str, user: User, p: Params) -> str:
     already = _resolved_by(rt, ref)
     if already is not None:
         raise NothingChanged(f"{already}; nothing was changed")
+    if "messages" in p:
+        _unread_since_shown(rt, ref, p["messages"])
     casework.resolve(rt, ref, user=user.name)
     return "Case resolved."
+
+
+def customer_messages(session: Session, case_id: int) -> list[Message]:
+    """The customer's messages in the case, oldest first: the case page's resolve form
+    sends their number back as ``messages``."""
+    return list(
+        session.scalars(
+            select(Message)
+            .where(Message.case_id == case_id, from_customer())
+            .order_by(Message.created_at, Message.id)
+        )
+    )
+
+
+def _unread_since_shown(rt: Runtime, ref: str, shown: int) -> None:
+    """Refuse to resolve a case from a page that showed fewer of the customer's messages
+    than it has now: resolved, the follow-up nobody had read left the queue with it. As
+    _assign's check, a message racing this read still lands."""
+    with rt.sessions() as session:
+        case = casework.find_case(session, ref)
+        written = customer_messages(session, case.id)
+    if len(written) <= shown:
+        return
+    last = written[-1]
+    at = last.created_at.strftime("%Y-%m-%d %H:%M UTC")
+    raise CaseworkError(
+        f"{last.author_handle} wrote to {case.ref} again at {at} after your page showed it; "
+        "it was not resolved (read the message, then resolve again)"
+    )
 
 
 def _resolved_by(rt: Runtime, ref: str) -> str | None:
@@ -244,6 +325,7 @@ def _sentiment(rt: Runtime, ref: str, user: User, p: Params) -> str:
 
 
 TEXT = Field(required=True, max_length=10_000)
+COUNT = Field(kind="count")  # a number of things the page showed: 0 and up
 DRAFT = Field(kind="integer")  # the draft's action id, as the case's actions list it
 OPERATIONS: dict[str, Operation] = {
     op.name: op
@@ -254,7 +336,9 @@ OPERATIONS: dict[str, Operation] = {
             "Reply publicly in the case's thread",
             "Reply queued for posting",
             _reply,
-            {"text": TEXT, "answer": Field(max_length=64)},
+            # replies: how many replies the person's page showed, to refuse a second
+            # answer written without seeing a colleague's; scripts may leave it out.
+            {"text": TEXT, "answer": Field(max_length=64), "replies": COUNT},
         ),
         Operation(
             "approve",
@@ -320,7 +404,16 @@ OPERATIONS: dict[str, Operation] = {
             _note,
             {"text": Field(required=True, max_length=5000)},
         ),
-        Operation("resolve", "agent", "Resolve the case", "Case resolved", _resolve),
+        Operation(
+            "resolve",
+            "agent",
+            "Resolve the case",
+            "Case resolved",
+            _resolve,
+            # messages: how many of the customer's messages the person's page showed, to
+            # refuse closing a case on a follow-up nobody read; scripts may leave it out.
+            {"messages": COUNT},
+        ),
         Operation("spam", "agent", "Mark as spam and close", "Marked as spam and closed", _spam),
         Operation(
             "sentiment",
