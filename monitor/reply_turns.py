@@ -53,7 +53,10 @@ class StoredTurns:
             ActionRow.kind == ActionKind.REPLY.value,
             ActionRow.rule == rule,
         )
-        replies, through = self.session.execute(query).one()
+        # On the connection, not through the ORM: an ORM statement writes the batch's
+        # pending audit rows first (monitor.store.pending), one INSERT per rule counted
+        # instead of one per batch. This batch's own replies are in ``_taken``.
+        replies, through = self.session.connection().execute(query).one()
         after = Counted(before.replies + int(replies), max(before.through, int(through or 0)))
         self._counted[rule] = after
         return after.replies
