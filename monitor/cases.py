@@ -170,7 +170,13 @@ def escalate(
     message: Message | None = None,
 ) -> None:
     """Hand the case to a team: state, SLA deadline, and a notification per channel."""
-    moved = case.team != escalation.team
+    old_team = case.team
+    moved = old_team != escalation.team
+    if moved and (old_team is not None or case.state == CaseState.AWAITING_HUMAN.value):
+        # A hand-over leaves its own event, as a person's does: the state event names
+        # only the team it went to, and a case already waiting for a team changes no
+        # state, so it changed team with no trace (history, reports, "changed by").
+        record(session, case, "team", escalation.rule, now, old=old_team, new=escalation.team)
     case.team, case.priority = escalation.team, escalation.priority.value
     gone = unassign_if_shut_out(session, case) if moved else None
     if gone is not None:
