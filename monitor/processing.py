@@ -6,7 +6,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -526,12 +526,20 @@ def _apply(
     if decision.ignored:
         return
     _add_tags(session, case, decision, now)
-    if decision.escalation is not None:
-        cases.escalate(session, rt.settings, case, decision.escalation, now, message=message)
+    escalation = decision.escalation
+    if decision.priority is not None:
+        # set_priority wins over the escalation's, so it is set first and the escalation
+        # carries it: the audit trail has one change, by the rules that set it (not the
+        # escalation's and then its undoing), and the team's alert names the priority
+        # the case has.
+        actor = rules_actor(decision.matched)
+        cases.set_priority(session, case, decision.priority.value, actor, now)
+        if escalation is not None:
+            escalation = replace(escalation, priority=decision.priority)
+    if escalation is not None:
+        cases.escalate(session, rt.settings, case, escalation, now, message=message)
     if decision.assignee is not None:
         _assign(session, case, decision, now)
-    if decision.priority is not None:
-        case.priority = decision.priority.value
     reply = decision.reply
     if reply is None:
         return
