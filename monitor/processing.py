@@ -224,11 +224,16 @@ def _assign(session: Session, case: Case, decision: Decision, now: datetime) -> 
     assignee = decision.assignee
     assert assignee is not None
     problem = casework.assignee_problem(session, assignee, case.team)
+    actor = rules_actor(decision.matched)
     if problem is None:
-        case.assignee = assignee
+        if case.assignee != assignee:
+            # Recorded as a person's assignment is: unrecorded, the case page showed a
+            # case nobody had given her, and "assigned by" named whoever assigned it last.
+            old, new = {"assignee": case.assignee}, {"assignee": assignee}
+            cases.record(session, case, "assigned", actor, now, old=old, new=new)
+            case.assignee = assignee
         return
     log.warning("case %s: the rules' assign was not applied: %s", case.ref, problem)
-    actor = rules_actor(decision.matched)
     cases.record(session, case, "assign_skipped", actor, now, assignee=assignee, reason=problem)
 
 
