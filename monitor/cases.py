@@ -147,6 +147,15 @@ def record_state(
     add_event(session, case_id=case_id, kind="state", actor=actor, detail=detail, at=now)
 
 
+def set_priority(session: Session, case: Case, priority: str, actor: str, now: datetime) -> None:
+    """A rule's priority for the case, recorded as a person's is: a case made high by a
+    follow-up changed neither team nor state, so nothing said which rule did it."""
+    if case.priority == priority:
+        return
+    record(session, case, "priority", actor, now, old=case.priority, new=priority)
+    case.priority = priority
+
+
 def transition(
     session: Session, case: Case, state: CaseState, actor: str, now: datetime, **detail: Any
 ) -> None:
@@ -170,8 +179,15 @@ def escalate(
     message: Message | None = None,
 ) -> None:
     """Hand the case to a team: state, SLA deadline, and a notification per channel."""
-    moved = case.team != escalation.team
-    case.team, case.priority = escalation.team, escalation.priority.value
+    old_team = case.team
+    moved = old_team != escalation.team
+    if moved and (old_team is not None or case.state == CaseState.AWAITING_HUMAN.value):
+        # A hand-over leaves its own event, as a person's does: the state event names
+        # only the team it went to, and a case already waiting for a team changes no
+        # state, so it changed team with no trace (history, reports, "changed by").
+        record(session, case, "team", escalation.rule, now, old=old_team, new=escalation.team)
+    case.team = escalation.team
+    set_priority(session, case, escalation.priority.value, escalation.rule, now)
     gone = unassign_if_shut_out(session, case) if moved else None
     if gone is not None:
         old, new = {"assignee": gone}, {"assignee": None}

@@ -6,7 +6,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -224,11 +224,16 @@ def _assign(session: Session, case: Case, decision: Decision, now: datetime) -> 
     assignee = decision.assignee
     assert assignee is not None
     problem = casework.assignee_problem(session, assignee, case.team)
+    actor = rules_actor(decision.matched)
     if problem is None:
-        case.assignee = assignee
+        if case.assignee != assignee:
+            # Recorded as a person's assignment is: unrecorded, the case page showed a
+            # case nobody had given her, and "assigned by" named whoever assigned it last.
+            old, new = {"assignee": case.assignee}, {"assignee": assignee}
+            cases.record(session, case, "assigned", actor, now, old=old, new=new)
+            case.assignee = assignee
         return
     log.warning("case %s: the rules' assign was not applied: %s", case.ref, problem)
-    actor = rules_actor(decision.matched)
     cases.record(session, case, "assign_skipped", actor, now, assignee=assignee, reason=problem)
 
 
@@ -526,12 +531,20 @@ def _apply(
     if decision.ignored:
         return
     _add_tags(session, case, decision, now)
-    if decision.escalation is not None:
-        cases.escalate(session, rt.settings, case, decision.escalation, now, message=message)
+    escalation = decision.escalation
+    if decision.priority is not None:
+        # set_priority wins over the escalation's, so it is set first and the escalation
+        # carries it: the audit trail has one change, by the rules that set it (not the
+        # escalation's and then its undoing), and the team's alert names the priority
+        # the case has.
+        actor = rules_actor(decision.matched)
+        cases.set_priority(session, case, decision.priority.value, actor, now)
+        if escalation is not None:
+            escalation = replace(escalation, priority=decision.priority)
+    if escalation is not None:
+        cases.escalate(session, rt.settings, case, escalation, now, message=message)
     if decision.assignee is not None:
         _assign(session, case, decision, now)
-    if decision.priority is not None:
-        case.priority = decision.priority.value
     reply = decision.reply
     if reply is None:
         return

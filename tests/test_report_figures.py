@@ -397,3 +397,32 @@ def test_a_first_response_before_a_rule_escalated_the_case_is_no_teams(
         (case,) = session.scalars(select(Case)).all()
         assert (case.team, case.first_response_at is not None) == ("care", True)
     assert _timings(build_report(rt).first_response) == {"(none)": (1, 0.0), "by bot": (1, 0.0)}
+
+
+def test_a_first_response_stays_with_the_team_a_rule_moved_the_waiting_case_from(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The bot acknowledged a late order at once and the rules gave the case to care;
+    # while it still waited on care, the customer asked for a refund and the rules handed
+    # it to billing. The case changed team in the same state, so no event was recorded:
+    # the reports credited billing with care's first response.
+    late = mention(1, "@acme my order is late", created_at=NOW)
+    rt = make_runtime([late], teams=[CARE, *OTHERS])
+    run_cycle(rt)
+    rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+    refund = mention(
+        2,
+        "@acme and I was charged twice, I want a refund",
+        created_at=rt.clock.now().isoformat(),
+        author="user1",
+        author_id="501",
+        conversation_id="1001",
+        in_reply_to="1001",
+    )
+    path = write_jsonl(rt.settings.base_dir / "later.jsonl", [late, refund])
+    rt.sources["feed"] = ReplaySource("feed", path, page_size=5)
+    run_cycle(rt)
+    with rt.sessions() as session:
+        (case,) = session.scalars(select(Case)).all()
+        assert (case.team, case.state) == ("billing", "awaiting_human")
+    assert _timings(build_report(rt).first_response) == {"care": (1, 0.0), "by bot": (1, 0.0)}

@@ -375,3 +375,70 @@ def test_variants_rotate_across_workers_and_reloads(
     append(first, bob, cy)
     run_cycle(first)
     assert replies(first) == ["Glad to help!", "Happy to help!", "Any time!"]
+
+
+PRIORITIES = """
+name: kettle
+match: {text: kettle}
+then:
+  escalate: {team: care, priority: high}
+  set_priority: low
+---
+name: outage
+match: {text: down}
+then:
+  escalate: {team: care, priority: high}
+"""
+
+
+def test_a_priority_a_rule_sets_is_in_the_cases_audit_trail(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # A person's priority change is a `priority` event; a rule's was none, so the case
+    # page's history (and "changed by" on its priority form) hid who made a case high:
+    # here the follow-up, which changes neither the team nor the state.
+    write(tmp_path / "rules", PRIORITIES)
+    thread = {"author": "ann", "author_id": "7", "conversation_id": "1001"}
+    rows = [
+        mention(1, "@acme my kettle is broken", **thread),
+        mention(2, "@acme and now the site is down", created_at="2026-11-20T10:05:00Z", **thread),
+    ]
+    rt = make_runtime(rows, rules={"path": str(tmp_path / "rules")})
+    run_cycle(rt)
+    with rt.sessions() as session:
+        case = session.scalars(select(Case)).one()
+        query = select(Event).where(Event.kind == "priority").order_by(Event.id)
+        events = [(e.actor, e.detail) for e in session.scalars(query)]
+    assert (case.team, case.priority) == ("care", "high")
+    # set_priority wins over the escalation's priority: one change, not two.
+    assert events == [
+        ("kettle", {"old": "normal", "new": "low"}),
+        ("outage", {"old": "low", "new": "high"}),
+    ]
+
+
+def test_a_rules_assignment_is_in_the_cases_audit_trail(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # A person's assignment is an `assigned` event; a rule's was none, so the case page
+    # showed maria working a case nobody had given her, and the dashboard's assign form
+    # named the last person who assigned the case as having given it to her.
+    write(
+        tmp_path / "rules",
+        "name: kettles\nmatch: {text: kettle}\nthen:\n  escalate: {team: care}\n  assign: maria\n",
+    )
+    thread = {"author": "ann", "author_id": "7", "conversation_id": "1001"}
+    rows = [
+        mention(1, "@acme my kettle is broken", **thread),
+        mention(2, "@acme the kettle again", created_at="2026-11-20T10:05:00Z", **thread),
+    ]
+    rt = make_runtime(rows, rules={"path": str(tmp_path / "rules")})
+    create_user(rt, "maria", "agent", PASSWORD, ("care",))
+    run_cycle(rt)
+    with rt.sessions() as session:
+        case = session.scalars(select(Case)).one()
+        query = select(Event).where(Event.kind == "assigned").order_by(Event.id)
+        events = [(e.actor, e.detail) for e in session.scalars(query)]
+    assert case.assignee == "maria"
+    # The second message assigns her again: no event claiming a change.
+    assert events == [("kettles", {"old": {"assignee": None}, "new": {"assignee": "maria"}})]

@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 from monitor import casework, triage
 from monitor.casework import CaseworkError
 from monitor.dispatch import dispatch_outbox
-from monitor.domain import Action, Platform
+from monitor.domain import Action, CaseState, Platform
 from monitor.ingest import release_leases
 from monitor.pipeline import run_cycle
 from monitor.runtime import Runtime
@@ -590,3 +590,23 @@ def test_a_correction_sent_again_is_recorded_once(make_runtime: RuntimeFactory) 
         [("negative", "alice"), ("neutral", "alice"), ("negative", "alice"), ("negative", "lena")],
         [("alice", "negative"), ("alice", "neutral"), ("alice", "negative"), ("lena", "negative")],
     )
+
+
+def test_a_rule_moving_a_waiting_case_to_another_team_leaves_a_team_event(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The case waited on care when the rules handed it to billing: the state stayed
+    # awaiting_human, and with it the only event an escalation wrote, so the case
+    # changed team with no trace in its history.
+    first = mention(1, "@acme you are idiots")
+    thread = {"author": "user1", "author_id": "501", "conversation_id": "1001"}
+    again = mention(2, "@acme and I was charged twice, I want a refund", **thread)
+    rt = make_runtime([first, again], teams=TEAMS)
+    run_cycle(rt)
+    with rt.sessions() as session:
+        case = casework.find_case(session, "C-1001")
+        assert (case.team, case.state) == ("billing", CaseState.AWAITING_HUMAN.value)
+        events = session.query(Event).filter(Event.kind == "team").order_by(Event.id).all()
+        assert [(e.actor, e.detail["old"], e.detail["new"]) for e in events] == [
+            ("refund-or-billing", "care", "billing")
+        ]
