@@ -714,3 +714,47 @@ def _replies_by(rt: Runtime, actor: str) -> int:
     with rt.sessions() as session:
         query = select(func.count()).select_from(ActionRow).where(ActionRow.actor == actor)
         return int(session.scalar(query.where(ActionRow.kind == "reply")) or 0)
+
+
+SPAM_FORM_REPLIES = re.compile(
+    r'action="/cases/C-1001/spam"[^>]*>(?:(?!</form>).)*?name="replies" value="(\d+)"'
+)
+
+
+def test_marking_as_spam_from_a_page_shown_before_a_colleagues_reply_withdraws_nothing(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Lena answers the customer while Alice, on a page loaded before, takes the case for
+    # spam: the click silently withdrew Lena's reply, which neither of them then knew.
+    rt = seeded(make_runtime)
+    alice, alice_csrf = client_for(rt, "alice")
+    lena, lena_csrf = client_for(rt, "lena")
+    shown = SPAM_FORM_REPLIES.search(alice.get("/cases/C-1001").text.replace("\n", " "))
+    assert shown is not None
+    posted = lena.post("/cases/C-1001/reply", data={"csrf_token": lena_csrf, "text": REPLY})
+    assert "Done: Reply queued for posting." in posted.text
+    stale = {"csrf_token": alice_csrf, "replies": shown.group(1)}
+    refused = alice.post("/cases/C-1001/spam", data=stale)
+    assert refused.status_code == 400
+    assert (
+        "C-1001 was answered by lena after your page showed it; it was not marked as spam "
+        "(that would withdraw 1 reply not posted yet: read the thread, then mark it again)"
+    ) in refused.text
+    with rt.sessions() as session:
+        lenas = session.scalars(select(ActionRow).where(ActionRow.actor == "lena")).one()
+        assert lenas.status == "pending"
+        case = session.get(Case, 1)
+        assert case is not None
+        assert "spam" not in case.tags
+    now = SPAM_FORM_REPLIES.search(refused.text.replace("\n", " "))
+    assert now is not None
+    assert int(now.group(1)) == int(shown.group(1)) + 1
+    done = alice.post(
+        "/cases/C-1001/spam",
+        data={"csrf_token": alice_csrf, "replies": now.group(1)},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    with rt.sessions() as session:
+        lenas = session.scalars(select(ActionRow).where(ActionRow.actor == "lena")).one()
+        assert lenas.status == "rejected"

@@ -324,8 +324,36 @@ def _resolved_by(rt: Runtime, ref: str) -> str | None:
 
 
 def _spam(rt: Runtime, ref: str, user: User, p: Params) -> str:
+    if "replies" in p:
+        _unwithdrawn_since_shown(rt, ref, p["replies"])
     triage.mark_spam(rt, ref, user=user.name)
     return "Marked as spam and closed."
+
+
+# A reply not posted yet, which marking the case as spam withdraws.
+NOT_POSTED = tuple(
+    s.value for s in (ActionStatus.PENDING, ActionStatus.SENDING, ActionStatus.FAILED)
+)
+
+
+def _unwithdrawn_since_shown(rt: Runtime, ref: str, shown: int) -> None:
+    """Refuse to mark a case as spam from a page that showed fewer replies than it has
+    now while one of those is still to be posted: a colleague (or the bot) answered the
+    customer meanwhile, and the spam mark withdrew that answer without anyone knowing.
+    One posted already is not withdrawn, so it does not stop the mark. As _assign's
+    check, a reply racing this read still lands (and is withdrawn)."""
+    with rt.sessions() as session:
+        case = casework.find_case(session, ref)
+        waiting = [a for a in answers_of(session, case.id)[shown:] if a.status in NOT_POSTED]
+    if not waiting:
+        return
+    last = waiting[-1]
+    who = f"rule {last.rule}" if last.rule and last.actor == last.rule else last.actor
+    count = f"{len(waiting)} repl{'y' if len(waiting) == 1 else 'ies'}"
+    raise CaseworkError(
+        f"{case.ref} was answered by {who} after your page showed it; it was not marked as "
+        f"spam (that would withdraw {count} not posted yet: read the thread, then mark it again)"
+    )
 
 
 def _sentiment(rt: Runtime, ref: str, user: User, p: Params) -> str:
@@ -425,7 +453,16 @@ OPERATIONS: dict[str, Operation] = {
             # refuse closing a case on a follow-up nobody read; scripts may leave it out.
             {"messages": COUNT},
         ),
-        Operation("spam", "agent", "Mark as spam and close", "Marked as spam and closed", _spam),
+        Operation(
+            "spam",
+            "agent",
+            "Mark as spam and close",
+            "Marked as spam and closed",
+            _spam,
+            # replies: how many replies the person's page showed, to refuse withdrawing
+            # one queued since unknowingly; scripts may leave it out.
+            {"replies": COUNT},
+        ),
         Operation(
             "sentiment",
             "agent",
