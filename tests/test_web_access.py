@@ -655,3 +655,106 @@ def test_a_case_the_customer_wrote_to_since_the_page_showed_it_is_not_resolved(
         follow_redirects=False,
     )
     assert done.status_code == 303
+
+
+REPLY_FORM_MESSAGES = re.compile(
+    r'action="/cases/C-1001/reply"[^>]*>(?:(?!</form>).)*?name="messages" value="(\d+)"'
+)
+
+
+def test_a_reply_written_before_the_customer_wrote_again_is_not_posted(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # An agent answers what the page shows; meanwhile the customer writes again. The
+    # reply went out addressed to the newest message, one the agent had not read, as
+    # if it answered it. The reply form says how many of the customer's messages it showed.
+    first = mention(1, "@acme my order is late, where is it?", author="jane")
+    rt = seeded(make_runtime, [first])
+    alice, csrf = client_for(rt, "alice")
+    page = alice.get("/cases/C-1001").text.replace("\n", " ")
+    shown = REPLY_FORM_MESSAGES.search(page)
+    assert shown is not None
+    assert shown.group(1) == "1"
+    replies = REPLIES_SHOWN.search(page)
+    assert replies is not None
+    again = mention(
+        2,
+        "@acme cancel it, I bought one elsewhere",
+        author="jane",
+        author_id=first["author_id"],
+        conversation_id=first["conversation_id"],
+        in_reply_to=first["id"],
+        created_at="2026-11-20T10:05:00Z",
+    )
+    rt.sources["feed"] = ReplaySource("feed", write_jsonl(tmp_path / "more.jsonl", [first, again]))
+    assert isinstance(rt.clock, FakeClock)
+    rt.clock.advance(minutes=5)
+    run_cycle(rt)
+    mine = "Hi Jane, it ships tomorrow."
+    form = {"csrf_token": csrf, "text": mine, "replies": replies.group(1), "messages": "1"}
+    refused = alice.post("/cases/C-1001/reply", data=form)
+    assert refused.status_code == 400
+    assert (
+        "jane wrote to C-1001 again at 2026-11-20 10:05 UTC after your page showed it; "
+        "your reply was not posted (read the message, then post again)"
+    ) in refused.text
+    assert f">{mine}</textarea>" in refused.text  # kept, not lost
+    assert _replies_by(rt, "alice") == 0
+    now = REPLY_FORM_MESSAGES.search(refused.text.replace("\n", " "))
+    assert now is not None
+    assert now.group(1) == "2"
+    sent = alice.post(
+        "/cases/C-1001/reply", data={**form, "messages": now.group(1)}, follow_redirects=False
+    )
+    assert sent.status_code == 303
+    assert _replies_by(rt, "alice") == 1
+
+
+def _replies_by(rt: Runtime, actor: str) -> int:
+    with rt.sessions() as session:
+        query = select(func.count()).select_from(ActionRow).where(ActionRow.actor == actor)
+        return int(session.scalar(query.where(ActionRow.kind == "reply")) or 0)
+
+
+SPAM_FORM_REPLIES = re.compile(
+    r'action="/cases/C-1001/spam"[^>]*>(?:(?!</form>).)*?name="replies" value="(\d+)"'
+)
+
+
+def test_marking_as_spam_from_a_page_shown_before_a_colleagues_reply_withdraws_nothing(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Lena answers the customer while Alice, on a page loaded before, takes the case for
+    # spam: the click silently withdrew Lena's reply, which neither of them then knew.
+    rt = seeded(make_runtime)
+    alice, alice_csrf = client_for(rt, "alice")
+    lena, lena_csrf = client_for(rt, "lena")
+    shown = SPAM_FORM_REPLIES.search(alice.get("/cases/C-1001").text.replace("\n", " "))
+    assert shown is not None
+    posted = lena.post("/cases/C-1001/reply", data={"csrf_token": lena_csrf, "text": REPLY})
+    assert "Done: Reply queued for posting." in posted.text
+    stale = {"csrf_token": alice_csrf, "replies": shown.group(1)}
+    refused = alice.post("/cases/C-1001/spam", data=stale)
+    assert refused.status_code == 400
+    assert (
+        "C-1001 was answered by lena after your page showed it; it was not marked as spam "
+        "(that would withdraw 1 reply not posted yet: read the thread, then mark it again)"
+    ) in refused.text
+    with rt.sessions() as session:
+        lenas = session.scalars(select(ActionRow).where(ActionRow.actor == "lena")).one()
+        assert lenas.status == "pending"
+        case = session.get(Case, 1)
+        assert case is not None
+        assert "spam" not in case.tags
+    now = SPAM_FORM_REPLIES.search(refused.text.replace("\n", " "))
+    assert now is not None
+    assert int(now.group(1)) == int(shown.group(1)) + 1
+    done = alice.post(
+        "/cases/C-1001/spam",
+        data={"csrf_token": alice_csrf, "replies": now.group(1)},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    with rt.sessions() as session:
+        lenas = session.scalars(select(ActionRow).where(ActionRow.actor == "lena")).one()
+        assert lenas.status == "rejected"

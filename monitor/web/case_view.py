@@ -29,7 +29,7 @@ def load_case(rt: Runtime, ref: str, user: User) -> dict[str, Any]:
         thread = _thread(session, case)
         assignees = casework.assignees(session, case.team)
         replies = len(answers_of(session, case.id))  # sent back by the reply form
-        written = len(customer_messages(session, case.id))  # and by the resolve form
+        written = len(customer_messages(session, case.id))  # by the reply and resolve forms
         # Corrections of this case's messages only: another customer's post in the thread
         # may be of a case the user may not open, and its correction names who made it.
         ids = [m.id for m in thread if m.case_id == case.id]

@@ -106,6 +106,12 @@ def _whole_number(name: str, value: Any) -> int:
 def _reply(rt: Runtime, ref: str, user: User, p: Params) -> str:
     if "replies" in p:
         _unanswered_since_shown(rt, ref, p["replies"], p["text"])
+    if "messages" in p:
+        # casework.reply addresses the customer's newest message: one that came after
+        # the page was shown got an answer written to the earlier ones, as if read.
+        _unread_since_shown(
+            rt, ref, p["messages"], "your reply was not posted (read the message, then post again)"
+        )
     answer = p.get("answer") or None  # the knowledge-base entry the person started from
     action = casework.reply(rt, ref, p["text"], user=user.name, answer_id=answer)
     return f"Reply queued for posting (action {action})."
@@ -260,7 +266,9 @@ def _resolve(rt: Runtime, ref: str, user: User, p: Params) -> str:
     if already is not None:
         raise NothingChanged(f"{already}; nothing was changed")
     if "messages" in p:
-        _unread_since_shown(rt, ref, p["messages"])
+        _unread_since_shown(
+            rt, ref, p["messages"], "it was not resolved (read the message, then resolve again)"
+        )
     casework.resolve(rt, ref, user=user.name)
     return "Case resolved."
 
@@ -277,9 +285,10 @@ def customer_messages(session: Session, case_id: int) -> list[Message]:
     )
 
 
-def _unread_since_shown(rt: Runtime, ref: str, shown: int) -> None:
-    """Refuse to resolve a case from a page that showed fewer of the customer's messages
-    than it has now: resolved, the follow-up nobody had read left the queue with it. As
+def _unread_since_shown(rt: Runtime, ref: str, shown: int, refused: str) -> None:
+    """Refuse a form whose page showed fewer of the customer's messages than the case
+    has now (``refused`` says what was not done): resolved, the follow-up nobody had read
+    left the queue with the case; replied to, it got an answer written without it. As
     _assign's check, a message racing this read still lands."""
     with rt.sessions() as session:
         case = casework.find_case(session, ref)
@@ -290,7 +299,7 @@ def _unread_since_shown(rt: Runtime, ref: str, shown: int) -> None:
     at = last.created_at.strftime("%Y-%m-%d %H:%M UTC")
     raise CaseworkError(
         f"{last.author_handle} wrote to {case.ref} again at {at} after your page showed it; "
-        "it was not resolved (read the message, then resolve again)"
+        + refused
     )
 
 
@@ -315,8 +324,36 @@ def _resolved_by(rt: Runtime, ref: str) -> str | None:
 
 
 def _spam(rt: Runtime, ref: str, user: User, p: Params) -> str:
+    if "replies" in p:
+        _unwithdrawn_since_shown(rt, ref, p["replies"])
     triage.mark_spam(rt, ref, user=user.name)
     return "Marked as spam and closed."
+
+
+# A reply not posted yet, which marking the case as spam withdraws.
+NOT_POSTED = tuple(
+    s.value for s in (ActionStatus.PENDING, ActionStatus.SENDING, ActionStatus.FAILED)
+)
+
+
+def _unwithdrawn_since_shown(rt: Runtime, ref: str, shown: int) -> None:
+    """Refuse to mark a case as spam from a page that showed fewer replies than it has
+    now while one of those is still to be posted: a colleague (or the bot) answered the
+    customer meanwhile, and the spam mark withdrew that answer without anyone knowing.
+    One posted already is not withdrawn, so it does not stop the mark. As _assign's
+    check, a reply racing this read still lands (and is withdrawn)."""
+    with rt.sessions() as session:
+        case = casework.find_case(session, ref)
+        waiting = [a for a in answers_of(session, case.id)[shown:] if a.status in NOT_POSTED]
+    if not waiting:
+        return
+    last = waiting[-1]
+    who = f"rule {last.rule}" if last.rule and last.actor == last.rule else last.actor
+    count = f"{len(waiting)} repl{'y' if len(waiting) == 1 else 'ies'}"
+    raise CaseworkError(
+        f"{case.ref} was answered by {who} after your page showed it; it was not marked as "
+        f"spam (that would withdraw {count} not posted yet: read the thread, then mark it again)"
+    )
 
 
 def _sentiment(rt: Runtime, ref: str, user: User, p: Params) -> str:
@@ -337,8 +374,10 @@ OPERATIONS: dict[str, Operation] = {
             "Reply queued for posting",
             _reply,
             # replies: how many replies the person's page showed, to refuse a second
-            # answer written without seeing a colleague's; scripts may leave it out.
-            {"text": TEXT, "answer": Field(max_length=64), "replies": COUNT},
+            # answer written without seeing a colleague's; messages: how many of the
+            # customer's messages it showed, to refuse an answer written without their
+            # latest. Scripts may leave both out.
+            {"text": TEXT, "answer": Field(max_length=64), "replies": COUNT, "messages": COUNT},
         ),
         Operation(
             "approve",
@@ -414,7 +453,16 @@ OPERATIONS: dict[str, Operation] = {
             # refuse closing a case on a follow-up nobody read; scripts may leave it out.
             {"messages": COUNT},
         ),
-        Operation("spam", "agent", "Mark as spam and close", "Marked as spam and closed", _spam),
+        Operation(
+            "spam",
+            "agent",
+            "Mark as spam and close",
+            "Marked as spam and closed",
+            _spam,
+            # replies: how many replies the person's page showed, to refuse withdrawing
+            # one queued since unknowingly; scripts may leave it out.
+            {"replies": COUNT},
+        ),
         Operation(
             "sentiment",
             "agent",

@@ -204,3 +204,29 @@ def test_a_slow_queue_refresh_is_not_overlapped_by_the_next(new_page: Any) -> No
         if page.evaluate("() => window.asked") == 2:
             break
     assert page.evaluate("() => window.asked") == 2
+
+
+def test_a_session_that_ended_says_so_on_the_queue(new_page: Any, runtime: Runtime) -> None:
+    # Sessions end 12 hours after sign-in; the queue's refresh was then sent to the login
+    # form and the script ignored it, so late in a shift the queue stopped updating with
+    # nothing on screen to say so.
+    page = new_page()
+    sign_in(page, "lena", PASSWORD)
+    page.goto("/?sentiment=negative")
+    notice = page.locator("#signed-out")
+    with page.expect_response("**/queue/live*"):
+        pass
+    assert notice.count() == 0
+    runtime.clock.advance(hours=12, seconds=1)  # type: ignore[attr-defined]
+    expect(notice).to_have_text("Signed out: sign in again", timeout=10_000)
+    link = notice.locator("a")
+    assert link.get_attribute("href") == "/login?next=%2F%3Fsentiment%3Dnegative"
+    # Signed in again in another tab: the queue updates again and the notice goes.
+    sign_in(page.context.new_page(), "lena", PASSWORD)
+    expect(notice).to_have_count(0, timeout=10_000)
+    runtime.clock.advance(hours=12, seconds=1)  # type: ignore[attr-defined]
+    link.click()
+    page.fill("input[name=name]", "lena")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/?sentiment=negative")

@@ -21,7 +21,12 @@ function startQueueRefresh(region) {
           credentials: "same-origin",
           signal: AbortSignal.timeout(Math.max(30_000, every)),
         });
-        if (response.ok && !response.redirected) replaceRows(region, await response.text());
+        if (response.redirected && new URL(response.url).pathname === "/login") {
+          showSignedOut(region);
+        } else if (response.ok && !response.redirected) {
+          document.getElementById("signed-out")?.remove(); // signed in again elsewhere
+          replaceRows(region, await response.text());
+        }
       }
     } catch (error) {
       // Offline for a moment, or given up: keep the rows shown and try again next time.
@@ -30,6 +35,23 @@ function startQueueRefresh(region) {
     }
   };
   setTimeout(refresh, every);
+}
+
+// A session ends 12 hours after sign-in, and the refresh is then sent to the login form:
+// ignored, the queue stopped updating late in a shift with nothing on screen to say so.
+// The refresh goes on asking, so a sign-in in another tab brings the queue back.
+function showSignedOut(region) {
+  if (document.getElementById("signed-out")) return;
+  const notice = document.createElement("p");
+  notice.id = "signed-out";
+  notice.className = "error";
+  notice.setAttribute("role", "alert");
+  const link = document.createElement("a");
+  // Back to this page, filters and all, not to the refresh's own address.
+  link.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
+  link.textContent = "sign in again";
+  notice.append("Signed out: ", link);
+  region.before(notice);
 }
 
 // Replacing the rows throws away the keyboard focus and any selection in them: a person
