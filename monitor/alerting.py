@@ -17,7 +17,8 @@ also the job's heartbeat: ``last_poll_at`` is the last check and ``last_success_
 first check of the current unbroken run of checks (status: is the daemon running, and
 since when). Its details also keep the daemon's recent down periods (the gaps between
 checks) and the recent periods in which a configured source was failing, which the
-spike baseline leaves out (monitor.spikes).
+spike baseline leaves out (monitor.spikes), and the windows ``inchannel backfill``
+imported, which it may count (the hours were read, if not by the daemon).
 """
 
 from __future__ import annotations
@@ -91,8 +92,9 @@ class Downtime:
     end: datetime
 
 
-# The @alerts row's details keys of the two kinds of period the sources were not read.
-DOWN, FAILING = "down", "failing"
+# The @alerts row's details keys of the two kinds of period the sources were not read,
+# and of the windows backfills read (stored as Downtime too: a start and an end).
+DOWN, FAILING, BACKFILLED = "down", "failing", "backfilled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +223,31 @@ def record_failing(
         _save_periods(state, FAILING, periods)
 
 
+def record_backfill(session: Session, window: Downtime) -> None:
+    """Record that a backfill imported everything posted in ``window``. Merged with the
+    windows before (a rerun of one window, or its continuation, adds nothing); none is
+    dropped for its age, as the down periods are: a window forgotten would leave its
+    mentions as the oldest the daemon read (monitor.spikes). Only the newest
+    MAX_DOWN_PERIODS are kept. The row is locked as the health check locks it: its
+    details are rewritten whole, and one written meanwhile would be lost."""
+    insert_state_row(session, ALERTS_STATE)
+    query = select(SourceState).where(SourceState.name == ALERTS_STATE).with_for_update()
+    state = session.scalars(query).one()
+    periods = merged([*backfilled(state.details), window])
+    _save_periods(state, BACKFILLED, periods[-MAX_DOWN_PERIODS:])
+
+
+def merged(periods: Sequence[Downtime]) -> list[Downtime]:
+    """``periods`` oldest first, those that overlap or touch joined into one."""
+    out: list[Downtime] = []
+    for period in sorted(periods, key=lambda p: p.start):
+        if out and period.start <= out[-1].end:
+            out[-1] = Downtime(out[-1].start, max(out[-1].end, period.end))
+        else:
+            out.append(period)
+    return out
+
+
 def _save_periods(state: SourceState, key: str, periods: Sequence[Downtime]) -> None:
     state.details = {**(state.details or {}), key: [_encode_down(d) for d in periods]}
 
@@ -251,6 +278,18 @@ def recorded_failing(session: Session) -> list[Downtime]:
     """The periods a configured source was failing, as this transaction sees them."""
     state = session.get(SourceState, ALERTS_STATE)
     return failing_periods(state.details) if state is not None else []
+
+
+def recorded_backfills(session: Session) -> list[Downtime]:
+    """The windows backfills imported, as this transaction sees them."""
+    state = session.get(SourceState, ALERTS_STATE)
+    return backfilled(state.details) if state is not None else []
+
+
+def backfilled(details: Mapping[str, Any] | None) -> list[Downtime]:
+    """The windows backfills imported, kept in the ``@alerts`` row's details, oldest
+    first and disjoint."""
+    return _periods(details, BACKFILLED)
 
 
 def downtime(details: Mapping[str, Any] | None) -> list[Downtime]:

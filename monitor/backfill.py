@@ -39,6 +39,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from monitor import cases
+from monitor.alerting import Downtime, record_backfill
 from monitor.backfill_carry import ACTOR, Carry, Key, resume, settle
 from monitor.domain import ActionKind, ActionStatus, CaseState, Mention, MessageKind
 from monitor.ingest import (
@@ -128,7 +129,23 @@ def backfill(
     with Spool() as spool:
         _fetch(rt, source, window, spool, report, notify)
         report.importing, report.to_import = True, len(spool)
-        return _import_all(rt, name, spool, window, report, notify)
+        report = _import_all(rt, name, spool, window, report, notify)
+    if report.failure is None:
+        _record_window(rt, window)
+    return report
+
+
+def _record_window(rt: Runtime, window: Window) -> None:
+    """Tell the spike baseline that the window was read (monitor.spikes): its mentions
+    are then no sign of when the daemon began watching, and its hours count only where
+    they reach the hours the daemon watched. Not one stopped part way, whose unread
+    part is not known here: left unrecorded, its mentions date the history as before."""
+    now = rt.clock.now()
+    end = now if window.until is None else min(window.until, now)
+    if window.since >= end:
+        return
+    with transaction(rt.sessions) as session:
+        record_backfill(session, Downtime(window.since, end))
 
 
 def _import_all(

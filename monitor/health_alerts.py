@@ -144,7 +144,10 @@ def spike_check(
         return []
     down = alerting.recorded_downtime(session)
     failing = alerting.recorded_failing(session)
-    overall, by_tag = spikes.negative_counts(session, config, now=now, down=down, failing=failing)
+    backfilled = alerting.recorded_backfills(session)
+    overall, by_tag = spikes.negative_counts(
+        session, config, now=now, down=down, failing=failing, backfilled=backfilled
+    )
     return spikes.spike_alerts(overall, by_tag, config)
 
 

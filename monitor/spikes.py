@@ -17,6 +17,12 @@ the hours it could not read averaged in as quiet ones. So are the hours in which
 configured source was failing while the daemon ran (an outage, revoked credentials, its
 read budget spent), for the same reason: all sources' mentions of those hours, since
 one source's share of the counts is not known.
+
+The history begins with the oldest mention the daemon read, not the oldest stored: a
+backfill of a week in September, long before the daemon first ran, dated it to
+September, and the hours between (read by nobody) averaged in as quiet ones. A
+backfill's window counts when it reaches the history the daemon read, or the current
+window: those hours were all read, by the import.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, case, func, not_, select
 from sqlalchemy.orm import Session
 
-from monitor.alerting import Alert, Downtime, bounded_key
+from monitor.alerting import Alert, Downtime, bounded_key, merged
 from monitor.alerts_settings import SpikeConfig
 from monitor.domain import Direction, Label
 from monitor.notifications import excerpt
@@ -57,10 +63,12 @@ class Counts:
 
 @dataclass(frozen=True, slots=True)
 class Baseline:
-    """The windows the baseline averages over, and the periods the sources were not
-    read (clipped to the baseline, overlaps merged) whose mentions it leaves out."""
+    """The windows the baseline averages over, where its history begins (None: not
+    before the current window), and the periods the sources were not read (clipped to
+    the baseline, overlaps merged) whose mentions it leaves out."""
 
     windows: float | None
+    first: datetime | None = None
     left_out: tuple[Downtime, ...] = ()
     down_hours: float = 0.0
     failing_hours: float = 0.0
@@ -144,11 +152,40 @@ def _history(
     return float(min(full, max(1, math.ceil((current_from - first) / window))))
 
 
-def _first_stored(session: Session) -> datetime | None:
-    # Thread context (a parent post from last year) is no sign of when we began watching.
-    return session.scalar(
-        select(func.min(Message.created_at)).where(Message.direction != Direction.CONTEXT.value)
-    )
+def first_watched(
+    session: Session, backfilled: Sequence[Downtime], *, current_from: datetime
+) -> datetime | None:
+    """Where the history begins: the oldest mention stored outside the ``backfilled``
+    windows (the daemon's reading, a first poll's catch-up included), or earlier where
+    backfilled windows reach it without a gap. Without one, only windows reaching the
+    current window count. None: no history before the current window."""
+    windows = merged(backfilled)
+    first = _first_read(session, windows)
+    start = current_from if first is None else min(first, current_from)
+    for window in reversed(windows):
+        if window.start < start <= window.end:
+            start = window.start
+    return start if start < current_from or first is not None else None
+
+
+def _first_read(session: Session, backfilled: Sequence[Downtime]) -> datetime | None:
+    """The oldest mention stored outside the ``backfilled`` windows: one index range per
+    gap between them, oldest first, so the backfilled mentions are never scanned."""
+    bounds = [None, *(edge for w in backfilled for edge in (w.start, w.end)), None]
+    for after, before in zip(bounds[::2], bounds[1::2], strict=True):
+        # Thread context (a parent post from last year) is no sign of when we began
+        # watching.
+        query = select(func.min(Message.created_at)).where(
+            Message.direction != Direction.CONTEXT.value
+        )
+        if after is not None:
+            query = query.where(Message.created_at >= after)
+        if before is not None:
+            query = query.where(Message.created_at < before)
+        found = session.scalar(query)
+        if found is not None:
+            return found
+    return None
 
 
 def baseline_of(
@@ -158,25 +195,26 @@ def baseline_of(
     *,
     current_from: datetime,
     failing: Sequence[Downtime] = (),
+    backfilled: Sequence[Downtime] = (),
 ) -> Baseline:
     """The history windows less the hours of them the daemon was down or a source was
     failing. When less than one window was read, those hours are all there is:
     counted as read (what the catch-up got), rather than a zero baseline letting
     min_count alone decide."""
-    first = _first_stored(session)
+    first = first_watched(session, backfilled, current_from=current_from)
     windows = _history(first, config, current_from=current_from)
     if windows is None or first is None or not (down or failing):
-        return Baseline(windows)
+        return Baseline(windows, first)
     start = max(first, current_from - timedelta(hours=config.baseline_hours))
     # A source failing when the daemon stopped shows failing until its first poll after
     # the restart: that period overlaps the downtime, counted once.
-    left_out = _merged(_clipped([*down, *failing], start, current_from))
+    left_out = merged(_clipped([*down, *failing], start, current_from))
     minutes = _minutes(left_out)
     watched = windows - minutes / config.window_minutes
     if not left_out or watched < 1:
-        return Baseline(windows)
-    down_hours = _minutes(_merged(_clipped(down, start, current_from))) / 60
-    return Baseline(watched, tuple(left_out), down_hours, minutes / 60 - down_hours)
+        return Baseline(windows, first)
+    down_hours = _minutes(merged(_clipped(down, start, current_from))) / 60
+    return Baseline(watched, first, tuple(left_out), down_hours, minutes / 60 - down_hours)
 
 
 def _clipped(periods: Sequence[Downtime], start: datetime, end: datetime) -> list[Downtime]:
@@ -185,16 +223,6 @@ def _clipped(periods: Sequence[Downtime], start: datetime, end: datetime) -> lis
         for p in periods
         if p.end > start and p.start < end
     ]
-
-
-def _merged(periods: Sequence[Downtime]) -> list[Downtime]:
-    out: list[Downtime] = []
-    for period in sorted(periods, key=lambda p: p.start):
-        if out and period.start <= out[-1].end:
-            out[-1] = Downtime(out[-1].start, max(out[-1].end, period.end))
-        else:
-            out.append(period)
-    return out
 
 
 def _minutes(periods: Sequence[Downtime]) -> float:
@@ -212,14 +240,20 @@ def negative_counts(
     now: datetime,
     down: Sequence[Downtime] = (),
     failing: Sequence[Downtime] = (),
+    backfilled: Sequence[Downtime] = (),
 ) -> tuple[Counts, dict[str, Counts]]:
     """Negative inbound mentions in the current window and the baseline (less the
-    ``down`` and ``failing`` periods, :func:`baseline_of`), overall and per tag of their
-    case: one range scan of ``ix_messages_created``, grouped by case in the database so
-    only one row per case comes back."""
+    ``down`` and ``failing`` periods, and from where its history begins:
+    :func:`baseline_of`), overall and per tag of their case: one range scan of
+    ``ix_messages_created``, grouped by case in the database so only one row per case
+    comes back."""
     current_from = now - timedelta(minutes=config.window_minutes)
-    since = current_from - timedelta(hours=config.baseline_hours)
-    base = baseline_of(session, config, down, current_from=current_from, failing=failing)
+    base = baseline_of(
+        session, config, down, current_from=current_from, failing=failing, backfilled=backfilled
+    )
+    # A backfill's mentions from before the history began are not averaged over the
+    # windows of the history.
+    since = max(current_from - timedelta(hours=config.baseline_hours), base.first or current_from)
     in_current = case((Message.created_at >= current_from, 1), else_=0)
     per_case = (
         select(

@@ -9,15 +9,17 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from monitor.alerting import ALERTS_STATE, downtime, failing_periods
+from monitor.backfill import backfill
 from monitor.domain import Author, Mention, Platform
 from monitor.health_alerts import check_health
 from monitor.ingest import poll_source
 from monitor.processing import process_pending
 from monitor.runtime import Runtime
-from monitor.sources.base import PollResult, SourceError
+from monitor.sources.base import PollResult, SourceError, Window
+from monitor.sources.replay import ReplaySource
 from monitor.store.db import transaction
 from monitor.store.models import ActionRow, SourceState
-from tests.conftest import RuntimeFactory
+from tests.conftest import RuntimeFactory, mention, write_jsonl
 from tests.test_health_alerts import (
     OPS,
     QUIET,
@@ -493,3 +495,71 @@ def test_a_clock_stepped_back_holds_a_spike_notice_one_window_at_most(
     seed(rt, at=BEFORE_THE_HOUR + timedelta(minutes=59), n=10)
     check_at(rt, BEFORE_THE_HOUR + timedelta(minutes=60))  # a window since the step
     assert len(spike_notes(rt)) == 2
+
+
+def old_backfill(rt: Runtime) -> None:
+    """``inchannel backfill --since 2026-09-01 --until 2026-09-03``, long before the
+    daemon first ran: 40 negative mentions of those two days imported."""
+    rows = [
+        mention(
+            i, "@acme this is broken, worst service ever", created_at=f"2026-09-01T{i:02d}:00:00Z"
+        )
+        for i in range(20)
+    ] + [
+        mention(
+            20 + i,
+            "@acme this is broken, worst service ever",
+            created_at=f"2026-09-02T{i:02d}:00:00Z",
+        )
+        for i in range(20)
+    ]
+    rt.sources["feed"] = ReplaySource("feed", write_jsonl(rt.settings.base_dir / "old.jsonl", rows))
+    window = Window(datetime(2026, 9, 1, tzinfo=UTC), datetime(2026, 9, 3, tzinfo=UTC))
+    report = backfill(rt, "feed", window)
+    assert (report.ingested, report.failure) == (40, None)
+
+
+def test_an_old_backfill_is_no_sign_of_when_watching_began(make_runtime: RuntimeFactory) -> None:
+    """Watched for 3 hours, 20 negative mentions every hour, after a backfill of two
+    days in September: no spike. The history began at the oldest backfilled mention,
+    so the 40 mentions of the two hours watched were spread over all 24 and a steady
+    brand "spiked" at 20 (usually 1.7) until a day had been watched."""
+    rt = alerts_runtime(make_runtime, spike={"min_count": 10, "factor": 3, "tags": False})
+    old_backfill(rt)
+    now = clock(rt).now()
+    for hour in range(3):
+        seed(rt, at=now - timedelta(hours=hour, minutes=30), n=20)
+    check_health(rt)
+    assert spike_notes(rt) == []
+    seed(rt, at=now - timedelta(minutes=10), n=40)  # 60 in the window: 3x the usual 20
+    check_health(rt)
+    assert spike_notes(rt) == [
+        "[inchannel] spike: 60 negative mentions in the last 60 min (usually 20.0; "
+        "baseline 24 h, 2 h of history)"
+    ]
+
+
+def test_a_backfill_reaching_the_hours_watched_counts_in_the_baseline(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """A backfill up to now, run after the daemon began watching 3 hours ago: its hours
+    were all read, and the baseline spans all 6 of them."""
+    rt = alerts_runtime(
+        make_runtime, spike={"min_count": 10, "factor": 3, "tags": False, "baseline_hours": 6}
+    )
+    now = clock(rt).now()
+    for hour in range(1, 3):
+        seed(rt, at=now - timedelta(hours=hour, minutes=30), n=4)
+    text = "@acme this is broken, worst service ever"
+    rows = [
+        mention(4 * hour + i, text, created_at=f"2026-11-20T0{hour}:30:00Z")
+        for hour in range(1, 6)
+        for i in range(4)
+    ]
+    rt.sources["feed"] = ReplaySource("feed", write_jsonl(rt.settings.base_dir / "b.jsonl", rows))
+    assert backfill(rt, "feed", Window(now - timedelta(hours=8))).failure is None
+    seed(rt, at=now - timedelta(minutes=10), n=16)
+    check_health(rt)
+    assert spike_notes(rt) == [
+        "[inchannel] spike: 16 negative mentions in the last 60 min (usually 4.0; baseline 6 h)"
+    ]
