@@ -548,3 +548,40 @@ def test_a_titled_post_whose_text_is_gone_is_stored_with_its_title_alone(
     rt = watch_runtime(make_runtime, api)
     poll_source(rt, "watch")
     assert [m.text for m in messages(rt)] == ["Acme broke my order"]
+
+
+def test_a_watched_comment_naming_the_brand_account_is_a_mention_whoever_reads_it_first(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # The inbox and the watch store one message per comment (the unique key), with the
+    # kind of whichever read it first: read by the watch, an explicit u/brand mention
+    # stayed "keyword", and rules for kind [mention, reply] never saw it.
+    serve_token(api)
+    text = "u/acme_official my order number is 123 and nothing came"
+    api.add(
+        "GET",
+        "/r/acme/comments/?",
+        listing(
+            comment("m1", text, created=T0 + 5),
+            comment("m2", "/u/Acme\\_Official order number 9?", created=T0 + 4),
+            comment("k1", "see reddit.com/u/acme_official for the order number", created=T0 + 3),
+            comment("k2", "u/acme_officials order number 7", created=T0 + 2),
+            comment("k3", "xu/acme_official order number 8", created=T0 + 1),
+        ),
+    )
+    api.add("GET", "/message/mentions", listing(comment("m1", text, inbox="username_mention")))
+    inbox = {"name": "inbox", "type": "reddit_inbox", "context_depth": 0, "mark_read": False}
+    inbox |= {"comment_replies": False, "submission_replies": False}
+    rt = make_runtime(sources=[watch_config(submissions=False), inbox], reddit=reddit_section(api))
+
+    poll_source(rt, "watch")
+    poll_source(rt, "inbox")
+    kinds = {m.external_id: m.kind for m in messages(rt)}
+    assert kinds == {
+        "t1_m1": "mention",
+        "t1_m2": "mention",
+        "t1_k1": "keyword",  # a link to the profile, which Reddit does not notify
+        "t1_k2": "keyword",
+        "t1_k3": "keyword",
+    }
+    assert state(rt, "inbox").last_error is None
