@@ -9,6 +9,7 @@ import pytest
 
 from monitor.clock import FakeClock
 from monitor.ingest import poll_source
+from monitor.processing import process_pending
 from monitor.runtime import Runtime
 from monitor.sources import reddit_base
 from monitor.sources.reddit_cursor import ListingCursor, SourceCursor, decode_cursor
@@ -585,3 +586,30 @@ def test_a_watched_comment_naming_the_brand_account_is_a_mention_whoever_reads_i
         "t1_k3": "keyword",
     }
     assert state(rt, "inbox").last_error is None
+
+
+def test_a_keyword_hit_the_inbox_reads_as_a_reply_before_it_is_decided_becomes_a_reply(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # A reply to the brand's comment names no account: only the inbox knows it is a
+    # reply. Read by the watch first it stayed "keyword" (ON CONFLICT DO NOTHING).
+    serve_token(api)
+    early = comment("r1", "order number 5 still missing", created=T0 + 2, parent="t1_ours")
+    late = comment("r2", "order number 6 too", created=T0 + 1, parent="t1_ours")
+    watched = api.add("GET", "/r/acme/comments/?", listing(late))
+    inbox = {"name": "inbox", "type": "reddit_inbox", "context_depth": 0, "mark_read": False}
+    inbox |= {"mentions": False, "submission_replies": False}
+    replies = api.add("GET", "/message/comments/?", listing())
+    rt = make_runtime(sources=[watch_config(submissions=False), inbox], reddit=reddit_section(api))
+    poll_source(rt, "watch")
+    process_pending(rt)  # r2 decided as a keyword hit: it stays what the rules saw
+    watched.replies = [listing(early, late)]
+    poll_source(rt, "watch")
+
+    as_inbox = [
+        {**c, "data": {**c["data"], "type": "comment_reply", "new": True}} for c in (early, late)
+    ]
+    replies.replies = [listing(*as_inbox)]
+    poll_source(rt, "inbox")
+    kinds = {m.external_id: (m.kind, m.source) for m in messages(rt)}
+    assert kinds == {"t1_r1": ("reply", "watch"), "t1_r2": ("keyword", "watch")}
