@@ -95,6 +95,7 @@ def script_busy_cycle(api: FakeAPI) -> None:
     for path, prefix, text, kind in (
         ("/message/mentions", "m", "u/acme_official hi", "username_mention"),
         ("/message/comments/?", "r", "thanks", "comment_reply"),
+        ("/message/selfreply/?", "s", "is it fixed?", "post_reply"),
     ):
         api.add("GET", path, *[listing(*seen(prefix, text, p, inbox=kind)) for p in (1, 2)])
     for sub in SUBREDDITS:

@@ -338,7 +338,38 @@ def _store(
         message_row(rt, m, source, customer_ids[(m.platform.value, m.author.id)], now)
         for m in sorted(mentions, key=written_order)
     ]
-    return insert_ignoring_duplicates(session, Message, rows) + len(promote_context(session, rows))
+    new = insert_ignoring_duplicates(session, Message, rows) + len(promote_context(session, rows))
+    _sharpen_kinds(session, rows)
+    return new
+
+
+# Kinds a message read by a keyword watch or search first takes from a source that knows
+# more: the inbox (or X's mentions) says it names the brand or answers it.
+SHARPER = frozenset({MessageKind.MENTION.value, MessageKind.REPLY.value})
+
+
+def _sharpen_kinds(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """A message stored as a keyword hit, arriving again as a mention or a reply, takes
+    that kind while it is not yet decided. The unique key drops the second arrival, so
+    the kind was whichever source read it first, and rules for mentions and replies
+    never saw a reply to the brand the watch read first. A decided message keeps the
+    kind the rules saw (the processor holds its row locked while deciding)."""
+    wanted: dict[tuple[str, str], list[str]] = {}
+    for row in rows:
+        if row["kind"] in SHARPER:
+            wanted.setdefault((row["platform"], row["kind"]), []).append(row["external_id"])
+    for (platform, kind), external_ids in wanted.items():
+        session.execute(
+            update(Message)
+            .where(
+                Message.platform == platform,
+                Message.external_id.in_(external_ids),
+                Message.direction == Direction.INBOUND.value,
+                Message.kind == MessageKind.KEYWORD.value,
+                Message.processed.is_(False),
+            )
+            .values(kind=kind)
+        )
 
 
 def written_order(mention: Mention) -> tuple[datetime, int, str]:

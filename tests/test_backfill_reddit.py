@@ -128,6 +128,7 @@ def test_inbox_backfill_marks_nothing_read_and_stores_thread_context(
     reply = comment("r1", text, created=minutes_ago(3), link="def456", inbox="comment_reply")
     api.add("GET", "/message/mentions", listing(mention))
     api.add("GET", "/message/comments/?", listing(reply))
+    api.add("GET", "/message/selfreply/?", listing())
     parent = comment("p1", "my order is late too", author="customer2", created=minutes_ago(9))
     api.add("GET", "/api/info/?", listing(parent, submission("abc123", "Order help")))
     api.add("POST", "/api/read_message/?", Reply.json({}))

@@ -427,7 +427,12 @@ def test_every_reddit_failure_kind_a_poll_counts_is_in_the_metrics_table(
         serve_token(api)
         refused = Reply.json({"message": "Bad Request", "error": 400}, status=400)
         api.add("GET", "/message/mentions", refused)
-        inbox = {"name": "inbox", "type": "reddit_inbox", "comment_replies": False}
+        inbox = {
+            "name": "inbox",
+            "type": "reddit_inbox",
+            "comment_replies": False,
+            "submission_replies": False,
+        }
         rt = make_runtime(sources=[inbox], reddit=reddit_section(api))
         poll_source(rt, "inbox")
     samples = scrape(rt)

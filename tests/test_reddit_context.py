@@ -36,7 +36,13 @@ def runtime(make_runtime: RuntimeFactory, api: FakeAPI, depth: int = 2) -> Runti
         "submissions": False,
         "context_depth": depth,
     }
-    inbox = {"name": "inbox", "type": "reddit_inbox", "comment_replies": False, "context_depth": 0}
+    inbox = {
+        "name": "inbox",
+        "type": "reddit_inbox",
+        "comment_replies": False,
+        "submission_replies": False,
+        "context_depth": 0,
+    }
     return make_runtime(sources=[watch, inbox], reddit=reddit_section(api))
 
 

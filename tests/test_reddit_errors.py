@@ -32,7 +32,13 @@ def api() -> Iterator[FakeAPI]:
 
 
 def mentions_runtime(make_runtime: RuntimeFactory, api: FakeAPI, **reddit: object) -> Runtime:
-    config = {"name": "inbox", "type": "reddit_inbox", "comment_replies": False, "context_depth": 0}
+    config = {
+        "name": "inbox",
+        "type": "reddit_inbox",
+        "comment_replies": False,
+        "submission_replies": False,
+        "context_depth": 0,
+    }
     return make_runtime(sources=[config], reddit=reddit_section(api, **reddit))
 
 
@@ -102,7 +108,11 @@ def test_a_refused_app_id_or_secret_stops_the_source(
 def inbox_source(api: FakeAPI, **reddit: object) -> Source:
     settings = RedditSettings.model_validate(reddit_section(api, **reddit))
     config = RedditInboxSourceConfig(
-        type="reddit_inbox", name="inbox", comment_replies=False, context_depth=0
+        type="reddit_inbox",
+        name="inbox",
+        comment_replies=False,
+        submission_replies=False,
+        context_depth=0,
     )
     return build_reddit_source(config, settings, Brand(name="Acme"))
 

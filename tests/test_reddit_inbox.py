@@ -72,7 +72,7 @@ def test_recorded_mentions_are_stored_with_thread_and_rate_limits(
     api.load_cassette(CASSETTES / "TestInbox.test_mentions.json")
     serve_me(api)
     api.add("GET", "/message/mentions", listing(headers={}), query={"after": "t1_ekfncs9"})
-    rt = inbox_runtime(make_runtime, api, comment_replies=False)
+    rt = inbox_runtime(make_runtime, api, comment_replies=False, submission_replies=False)
 
     assert poll_source(rt, "inbox") is False
     stored = messages(rt)
@@ -110,7 +110,9 @@ def test_pages_follow_after_and_the_next_poll_stops_at_the_cursor(
     api.add("POST", "/api/read_message/?", Reply.json({}))
     page2 = listing(comment("c1", "@acme_official hi", created=T0, inbox="username_mention"))
     api.add("GET", "/message/mentions", page2, query={"after": "t1_c2"})  # routes: newest first
-    rt = inbox_runtime(make_runtime, api, comment_replies=False, overlap_seconds=5)
+    rt = inbox_runtime(
+        make_runtime, api, comment_replies=False, submission_replies=False, overlap_seconds=5
+    )
 
     poll_source(rt, "inbox")
     assert [m.external_id for m in messages(rt)] == ["t1_c1", "t1_c2", "t1_c3"]  # as written
@@ -139,7 +141,7 @@ def test_marks_read_only_on_the_poll_after_the_items_were_committed(
     serve_me(api)
     api.add("GET", "/message/comments/?", listing(headers={}), query={"after": "t1_mynm218"})
     api.add("POST", "/api/read_message/?", Reply.json({}))
-    rt = inbox_runtime(make_runtime, api, mentions=False)
+    rt = inbox_runtime(make_runtime, api, mentions=False, submission_replies=False)
 
     poll_source(rt, "inbox")
     stored = {m.external_id for m in messages(rt)}
@@ -168,7 +170,7 @@ def test_marking_read_past_the_polls_time_bound_is_left_to_the_next_poll(
     serve_me(api)
     api.add("GET", "/message/comments/?", listing(headers={}), query={"after": "t1_mynm218"})
     api.add("POST", "/api/read_message/?", Reply.json({}))
-    rt = inbox_runtime(make_runtime, api, mentions=False)
+    rt = inbox_runtime(make_runtime, api, mentions=False, submission_replies=False)
     poll_source(rt, "inbox")
     assert state(rt).details["pending_mark_read"] == 64
 
@@ -195,7 +197,7 @@ def test_a_failed_mark_read_is_reported_and_retried_while_new_items_are_stored(
     serve_token(api)
     route = api.add("GET", "/message/mentions", listing(FIRST))
     marking = api.add("POST", "/api/read_message/?", FORBIDDEN)
-    rt = inbox_runtime(make_runtime, api, comment_replies=False)
+    rt = inbox_runtime(make_runtime, api, comment_replies=False, submission_replies=False)
     poll_source(rt, "inbox")
     route.replies = [listing(SECOND, FIRST)]
     poll_source(rt, "inbox")
@@ -273,7 +275,7 @@ def test_a_rate_limited_mark_read_reschedules_the_poll_and_keeps_the_items_queue
     route = api.add("GET", "/message/mentions", listing(FIRST))
     limited = Reply(429, {"retry-after": "30"}, b"whoa there")
     api.add("POST", "/api/read_message/?", limited, Reply.json({}))
-    rt = inbox_runtime(make_runtime, api, comment_replies=False)
+    rt = inbox_runtime(make_runtime, api, comment_replies=False, submission_replies=False)
     poll_source(rt, "inbox")
     route.replies = [listing(SECOND, FIRST)]
     poll_source(rt, "inbox")
@@ -293,7 +295,11 @@ def test_a_rate_limited_mark_read_reschedules_the_poll_and_keeps_the_items_queue
 def mentions_source(api: FakeAPI, **reddit: Any) -> Source:
     settings = RedditSettings.model_validate(reddit_section(api, **reddit))
     config = RedditInboxSourceConfig(
-        type="reddit_inbox", name="inbox", comment_replies=False, context_depth=0
+        type="reddit_inbox",
+        name="inbox",
+        comment_replies=False,
+        submission_replies=False,
+        context_depth=0,
     )
     return build_reddit_source(config, settings, Brand(name="Acme"))
 
@@ -304,7 +310,7 @@ def test_a_poll_whose_result_was_never_stored_marks_nothing(
     serve_token(api)
     api.add("GET", "/message/comments/?", listing(comment("r1", "thanks", inbox="comment_reply")))
     api.add("POST", "/api/read_message/?", Reply.json({}))
-    rt = inbox_runtime(make_runtime, api, mentions=False)
+    rt = inbox_runtime(make_runtime, api, mentions=False, submission_replies=False)
     # The process dies between poll() and the commit: the cursor with to_mark is lost.
     rt.sources["inbox"].poll(None, now=rt.clock.now())
     poll_source(rt, "inbox")
@@ -319,6 +325,7 @@ def test_follow_up_reply_joins_the_mention_case_and_skips_are_counted(
     mention = comment("m1", "u/acme_official my order is late", inbox="username_mention")
     api.add("GET", "/message/mentions", listing(mention))
     replies = api.add("GET", "/message/comments/?", listing())
+    api.add("GET", "/message/selfreply/?", listing())
     api.add("POST", "/api/read_message/?", Reply.json({}))
     rt = inbox_runtime(make_runtime, api)
     poll_source(rt, "inbox")
@@ -350,7 +357,7 @@ def test_exhausted_quota_pauses_the_source_until_reset_without_sleeping(
     serve_token(api)
     exhausted = {"x-ratelimit-remaining": "0", "x-ratelimit-used": "600", "x-ratelimit-reset": "1"}
     api.add("GET", "/message/mentions", listing(headers=exhausted))
-    rt = inbox_runtime(make_runtime, api, comment_replies=False)
+    rt = inbox_runtime(make_runtime, api, comment_replies=False, submission_replies=False)
     poll_source(rt, "inbox")
     assert state(rt).rate_limit_reset_at == rt.clock.now() + timedelta(seconds=1)
     poll_source(rt, "inbox")  # same moment: skipped, no request
@@ -394,6 +401,7 @@ def test_text_is_stored_as_written_not_as_reddits_html_escapes(
     mention["data"]["link_title"] = "Q&amp;A"
     api.add("GET", "/message/mentions", listing(mention))
     api.add("GET", "/message/comments/?", listing())
+    api.add("GET", "/message/selfreply/?", listing())
     api.add("POST", "/api/read_message/?", Reply.json({}))
     rt = inbox_runtime(make_runtime, api)
     poll_source(rt, "inbox")
@@ -417,6 +425,7 @@ def test_rate_limit_headers_written_as_floats_are_read_not_crashed_on(
     mention = comment("c1", "u/acme_official hi", inbox="username_mention", new=False)
     api.add("GET", "/message/mentions", listing(mention, headers=floats))
     api.add("GET", "/message/comments/?", listing(headers=floats))
+    api.add("GET", "/message/selfreply/?", listing(headers=floats))
     rt = inbox_runtime(make_runtime, api)
     poll_source(rt, "inbox")
     assert [m.external_id for m in messages(rt)] == ["t1_c1"]
@@ -451,6 +460,7 @@ def test_a_comment_removed_by_reddit_is_skipped_as_removed(
         ),
     )
     api.add("GET", "/message/mentions", listing())
+    api.add("GET", "/message/selfreply/?", listing())
     rt = inbox_runtime(make_runtime, api, mark_read=False)
     poll_source(rt, "inbox")
     assert [m.external_id for m in messages(rt)] == ["t1_k1"]
@@ -467,7 +477,7 @@ def test_the_quota_reset_is_counted_from_the_answer_that_spent_it_not_the_polls_
     arrived, gate = threading.Event(), threading.Event()
     spent = {"x-ratelimit-remaining": "0", "x-ratelimit-used": "600", "x-ratelimit-reset": "240"}
     api.add("GET", "/message/mentions", replace(listing(headers=spent), arrived=arrived, gate=gate))
-    rt = inbox_runtime(make_runtime, api, comment_replies=False)
+    rt = inbox_runtime(make_runtime, api, comment_replies=False, submission_replies=False)
     assert isinstance(rt.clock, FakeClock)
     started = rt.clock.now()
 
@@ -503,10 +513,57 @@ def test_an_item_with_a_null_author_is_skipped_as_deleted_and_the_page_is_stored
         "m1", "u/acme_official my order is late", created=T0 + 1, inbox="username_mention"
     )
     api.add("GET", "/message/mentions", listing(nameless, late))
-    rt = inbox_runtime(make_runtime, api, comment_replies=False, mark_read=False)
+    rt = inbox_runtime(
+        make_runtime, api, comment_replies=False, submission_replies=False, mark_read=False
+    )
 
     poll_source(rt, "inbox")
     assert [m.external_id for m in messages(rt)] == ["t1_m1"]
     source_state = state(rt)
     assert source_state.consecutive_failures == 0
     assert source_state.last_error == "skipped 1 deleted"
+
+
+def recorded_post_reply() -> dict[str, Any]:
+    """The one ``post_reply`` (a comment on a post of the account) Reddit sent in the
+    recorded inbox: /message/selfreply serves such items."""
+    import json
+
+    cassette = json.loads((CASSETTES / "TestInbox.test_unread.json").read_text())
+    page = json.loads(cassette["interactions"][1]["response"]["body"]["string"])
+    [item] = [c for c in page["data"]["children"] if c["data"].get("type") == "post_reply"]
+    return dict(item)
+
+
+def test_a_top_level_comment_on_the_brands_post_is_read_as_a_reply_and_marked_read(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # The inbox read mentions and replies to the brand's comments only: a customer
+    # answering the brand's own post (an outage notice) sits in /message/selfreply,
+    # which no listing read, and never reached the team.
+    serve_token(api)
+    api.add("GET", "/message/mentions", listing())
+    api.add("GET", "/message/comments/?", listing())
+    api.add("GET", "/message/selfreply/?", listing(recorded_post_reply()))
+    api.add("POST", "/api/read_message/?", Reply.json({}))
+    rt = inbox_runtime(make_runtime, api)
+
+    poll_source(rt, "inbox")
+    [stored] = messages(rt)
+    assert (stored.external_id, stored.kind) == ("t1_m30xcs6", "reply")
+    assert (stored.conversation_id, stored.in_reply_to) == ("t3_1hirfbl", "t3_1hirfbl")
+    assert stored.author_handle == "AutoModerator"
+    assert state(rt).details["pending_mark_read"] == 1
+    poll_source(rt, "inbox")
+    assert api.seen("POST", "/api/read_message/?")[-1].form()["id"] == ["t1_m30xcs6"]
+    assert len(api.seen("GET", "/message/selfreply/?")) == 2
+    assert len(messages(rt)) == 1  # the cursor holds it: not stored twice
+
+
+def test_post_replies_alone_are_a_valid_inbox(make_runtime: RuntimeFactory, api: FakeAPI) -> None:
+    serve_token(api)
+    api.add("GET", "/message/selfreply/?", listing(recorded_post_reply()))
+    rt = inbox_runtime(make_runtime, api, mentions=False, comment_replies=False, mark_read=False)
+    poll_source(rt, "inbox")
+    assert [m.kind for m in messages(rt)] == ["reply"]
+    assert api.seen("GET", "/message/(mentions|comments/)") == []

@@ -315,7 +315,13 @@ def reddit_runtime(make_runtime: RuntimeFactory, api: FakeAPI, **overrides: Any)
     rt = make_runtime(
         **overrides,
         sources=[
-            {"name": "inbox", "type": "reddit_inbox", "comment_replies": False, "context_depth": 0}
+            {
+                "name": "inbox",
+                "type": "reddit_inbox",
+                "comment_replies": False,
+                "submission_replies": False,
+                "context_depth": 0,
+            }
         ],
         responders={"reddit": {"type": "reddit"}},
         reddit=reddit_section(api),

@@ -92,8 +92,9 @@ BAD_CONFIGS = [
     ),
     (
         BASE
-        + "sources:\n  - {name: i, type: reddit_inbox, mentions: false, comment_replies: false}\n",
-        "8:5: sources[0]: enable mentions, comment_replies or both",
+        + "sources:\n  - {name: i, type: reddit_inbox, mentions: false, comment_replies: false,\n"
+        + "     submission_replies: false}\n",
+        "8:5: sources[0]: enable at least one of mentions, comment_replies, submission_replies",
     ),
 ]
 

@@ -9,6 +9,7 @@ import pytest
 
 from monitor.clock import FakeClock
 from monitor.ingest import poll_source
+from monitor.processing import process_pending
 from monitor.runtime import Runtime
 from monitor.sources import reddit_base
 from monitor.sources.reddit_cursor import ListingCursor, SourceCursor, decode_cursor
@@ -548,3 +549,67 @@ def test_a_titled_post_whose_text_is_gone_is_stored_with_its_title_alone(
     rt = watch_runtime(make_runtime, api)
     poll_source(rt, "watch")
     assert [m.text for m in messages(rt)] == ["Acme broke my order"]
+
+
+def test_a_watched_comment_naming_the_brand_account_is_a_mention_whoever_reads_it_first(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # The inbox and the watch store one message per comment (the unique key), with the
+    # kind of whichever read it first: read by the watch, an explicit u/brand mention
+    # stayed "keyword", and rules for kind [mention, reply] never saw it.
+    serve_token(api)
+    text = "u/acme_official my order number is 123 and nothing came"
+    api.add(
+        "GET",
+        "/r/acme/comments/?",
+        listing(
+            comment("m1", text, created=T0 + 5),
+            comment("m2", "/u/Acme\\_Official order number 9?", created=T0 + 4),
+            comment("k1", "see reddit.com/u/acme_official for the order number", created=T0 + 3),
+            comment("k2", "u/acme_officials order number 7", created=T0 + 2),
+            comment("k3", "xu/acme_official order number 8", created=T0 + 1),
+        ),
+    )
+    api.add("GET", "/message/mentions", listing(comment("m1", text, inbox="username_mention")))
+    inbox = {"name": "inbox", "type": "reddit_inbox", "context_depth": 0, "mark_read": False}
+    inbox |= {"comment_replies": False, "submission_replies": False}
+    rt = make_runtime(sources=[watch_config(submissions=False), inbox], reddit=reddit_section(api))
+
+    poll_source(rt, "watch")
+    poll_source(rt, "inbox")
+    kinds = {m.external_id: m.kind for m in messages(rt)}
+    assert kinds == {
+        "t1_m1": "mention",
+        "t1_m2": "mention",
+        "t1_k1": "keyword",  # a link to the profile, which Reddit does not notify
+        "t1_k2": "keyword",
+        "t1_k3": "keyword",
+    }
+    assert state(rt, "inbox").last_error is None
+
+
+def test_a_keyword_hit_the_inbox_reads_as_a_reply_before_it_is_decided_becomes_a_reply(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # A reply to the brand's comment names no account: only the inbox knows it is a
+    # reply. Read by the watch first it stayed "keyword" (ON CONFLICT DO NOTHING).
+    serve_token(api)
+    early = comment("r1", "order number 5 still missing", created=T0 + 2, parent="t1_ours")
+    late = comment("r2", "order number 6 too", created=T0 + 1, parent="t1_ours")
+    watched = api.add("GET", "/r/acme/comments/?", listing(late))
+    inbox = {"name": "inbox", "type": "reddit_inbox", "context_depth": 0, "mark_read": False}
+    inbox |= {"mentions": False, "submission_replies": False}
+    replies = api.add("GET", "/message/comments/?", listing())
+    rt = make_runtime(sources=[watch_config(submissions=False), inbox], reddit=reddit_section(api))
+    poll_source(rt, "watch")
+    process_pending(rt)  # r2 decided as a keyword hit: it stays what the rules saw
+    watched.replies = [listing(early, late)]
+    poll_source(rt, "watch")
+
+    as_inbox = [
+        {**c, "data": {**c["data"], "type": "comment_reply", "new": True}} for c in (early, late)
+    ]
+    replies.replies = [listing(*as_inbox)]
+    poll_source(rt, "inbox")
+    kinds = {m.external_id: (m.kind, m.source) for m in messages(rt)}
+    assert kinds == {"t1_r1": ("reply", "watch"), "t1_r2": ("keyword", "watch")}

@@ -35,7 +35,7 @@ from monitor.sources.reddit_failure import FailureKind, RedditFailure
 from monitor.sources.reddit_items import RedditItem, same_text
 from monitor.sources.reddit_settings import RedditSettings
 
-InboxStream = Literal["mentions", "comment_replies"]
+InboxStream = Literal["mentions", "comment_replies", "submission_replies"]
 SubredditStream = Literal["comments", "new"]
 T = TypeVar("T")
 

@@ -19,6 +19,7 @@ from monitor.sources.reddit_context import ThreadContext, remember
 from monitor.sources.reddit_cursor import ListingCursor, SourceCursor, decode_cursor, take_new
 from monitor.sources.reddit_failure import FailureKind, RedditFailure
 from monitor.sources.reddit_items import RedditItem, skip_reason, to_mention
+from monitor.sources.reddit_keywords import names_account
 from monitor.sources.reddit_settings import POLL_SECONDS
 
 WEB_URL = "https://www.reddit.com"
@@ -42,7 +43,7 @@ class PollBatch:
         for item in items:
             reason = skip_reason(item, own)
             if reason is None:
-                self.mentions.append(to_mention(item, kind, WEB_URL))
+                self.mentions.append(to_mention(item, _kind(item, kind, own), WEB_URL))
                 self.stored.append(item)
             else:
                 self.skipped[reason.value] += 1
@@ -194,6 +195,16 @@ class RedditSourceBase:
             details=details,
             context=batch.context,
         )
+
+
+def _kind(item: RedditItem, kind: MessageKind, own: frozenset[str]) -> MessageKind:
+    """A keyword hit that names one of the brand's accounts (u/acme) is a mention. The
+    inbox and a watch store a comment once, with the kind of whichever reads it first:
+    read by the watch first, an explicit mention stayed a keyword hit, and rules for
+    mentions never saw it."""
+    if kind is MessageKind.KEYWORD and names_account(item.text, own):
+        return MessageKind.MENTION
+    return kind
 
 
 def _closed_threads(mentions: list[Mention], closed: frozenset[str]) -> list[Mention]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 from monitor.rules.textmatch import as_read
 
@@ -29,3 +30,20 @@ class KeywordMatcher:
 
     def matches(self, text: str) -> bool:
         return self._pattern.search(_ESCAPED.sub(r"\1", as_read(text))) is not None
+
+
+def names_account(text: str, accounts: frozenset[str]) -> bool:
+    """Whether ``text`` names one of ``accounts`` as Reddit notifies a username mention:
+    ``u/name`` or ``/u/name`` standing as a word of its own, not inside a link such as
+    ``reddit.com/u/name`` nor as the start of a longer name."""
+    names = frozenset(name for name in accounts if name)
+    if not names:
+        return False
+    return _mention_pattern(names).search(_ESCAPED.sub(r"\1", text)) is not None
+
+
+@lru_cache(maxsize=16)
+def _mention_pattern(accounts: frozenset[str]) -> re.Pattern[str]:
+    # Literals only: the names come from the config, and the text searched is hostile.
+    names = "|".join(re.escape(name) for name in sorted(accounts))
+    return re.compile(r"(?<![\w/])/?u/(?:" + names + r")(?![\w-])", re.IGNORECASE)

@@ -15,7 +15,7 @@ from monitor.domain import MAX_WAIT_SECONDS, NAME_CHARS
 
 SOURCE_NAME = r"^[A-Za-z0-9_.-]+$"
 # Reddit allows 100 queries a minute per OAuth client id, shared by every source and the
-# replies: a busy inbox poll is 4, five subreddits 11 (docs/reddit.md, "Budget"), so at
+# replies: a busy inbox poll is 5, five subreddits 11 (docs/reddit.md, "Budget"), so at
 # 15 s one such source takes half of it or less. X sources have the same minimum.
 MIN_INTERVAL_SECONDS = 15
 # A poll still reading after this long stores what it read and the next poll, at once,
@@ -113,14 +113,15 @@ class RedditInboxSourceConfig(_RedditSourceBase):
     type: Literal["reddit_inbox"]
     mentions: bool = True
     comment_replies: bool = True
+    submission_replies: bool = True  # comments on the brand's own posts
     mark_read: bool = True
     # Parent levels fetched to show a comment's thread (0: none); see docs/reddit.md.
     context_depth: int = Field(default=2, ge=0, le=8)
 
     @model_validator(mode="after")
     def _something(self) -> RedditInboxSourceConfig:
-        if not (self.mentions or self.comment_replies):
-            raise ValueError("enable mentions, comment_replies or both")
+        if not (self.mentions or self.comment_replies or self.submission_replies):
+            raise ValueError("enable at least one of mentions, comment_replies, submission_replies")
         return self
 
 

@@ -50,11 +50,15 @@ MARK_BATCH = 25
 
 
 class RedditInboxSource(BackfillingRedditSource):
-    """Username mentions and replies to the brand's comments; marks them read once stored."""
+    """Username mentions and replies to the brand's comments and posts; marks them read
+    once stored."""
 
+    # A comment made directly on one of the brand's posts (an outage notice) is in
+    # neither mentions nor comment_replies: Reddit files it as a post reply.
     STREAMS: tuple[tuple[InboxStream, MessageKind], ...] = (
         ("mentions", MessageKind.MENTION),
         ("comment_replies", MessageKind.REPLY),
+        ("submission_replies", MessageKind.REPLY),
     )
 
     def __init__(
