@@ -354,11 +354,14 @@ def _sharpen_kinds(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     the kind was whichever source read it first, and rules for mentions and replies
     never saw a reply to the brand the watch read first. A decided message keeps the
     kind the rules saw (the processor holds its row locked while deciding)."""
-    wanted: dict[tuple[str, str], list[str]] = {}
+    # With its reply_allowed: X's mentions timeline holds posts X lets the brand answer,
+    # which a search hit naming no brand handle in its text was stored as refusing.
+    wanted: dict[tuple[str, str, bool], list[str]] = {}
     for row in rows:
         if row["kind"] in SHARPER:
-            wanted.setdefault((row["platform"], row["kind"]), []).append(row["external_id"])
-    for (platform, kind), external_ids in wanted.items():
+            key = (row["platform"], row["kind"], bool(row["reply_allowed"]))
+            wanted.setdefault(key, []).append(row["external_id"])
+    for (platform, kind, reply_allowed), external_ids in wanted.items():
         session.execute(
             update(Message)
             .where(
@@ -368,7 +371,7 @@ def _sharpen_kinds(session: Session, rows: Sequence[dict[str, Any]]) -> None:
                 Message.kind == MessageKind.KEYWORD.value,
                 Message.processed.is_(False),
             )
-            .values(kind=kind)
+            .values(kind=kind, reply_allowed=reply_allowed)
         )
 
 

@@ -531,3 +531,19 @@ def test_a_customers_new_display_name_replaces_the_stored_one(
     run_cycle(rt)
     with rt.sessions() as session:
         assert session.scalars(select(Customer.display_name)).one() == "Carla Ruiz"
+
+
+def test_a_search_hit_read_again_from_the_mentions_takes_their_kind_and_reply(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # An X search hit whose text names no brand handle is stored as refusing a reply;
+    # the mentions timeline, read before it is decided, says X lets the brand answer it.
+    # Its kind became "mention" and the reply stayed refused, with the wrong reason.
+    hit = mention(1, "my order is late", kind="keyword", reply_allowed=False)
+    rt = make_runtime([hit])
+    poll_source(rt, "feed")
+    append(rt, {**hit, "kind": "mention", "reply_allowed": True})
+    poll_source(rt, "feed")
+    with rt.sessions() as session:
+        stored = session.execute(select(Message.kind, Message.reply_allowed)).one()
+    assert tuple(stored) == ("mention", True)
