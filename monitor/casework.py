@@ -592,7 +592,7 @@ def _refuse_unanswerable(rt: Runtime, target: Message) -> None:
     if target.platform == Platform.X.value and x_refuses_unmentioned(
         target.kind, target.reply_allowed
     ):
-        raise CaseworkError(unmentioned_reason(rt.own_handles(Platform.X)))
+        raise CaseworkError(unmentioned_reason(rt.own_handles(Platform.X), target.kind))
 
 
 def _latest_inbound(session: Session, case: Case) -> Message:

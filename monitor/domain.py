@@ -172,14 +172,23 @@ def handle_unknown(platform: Platform, author_id: str, handle: str) -> bool:
 
 
 def x_refuses_unmentioned(kind: str, reply_allowed: bool) -> bool:
-    """Whether X's API refuses a reply to this post: a keyword hit (it names no brand
-    account and does not answer the brand) stored as taking no reply. Other posts that
-    take no bot reply (thread context) X may well take a person's reply to."""
-    return kind == MessageKind.KEYWORD.value and not reply_allowed
+    """Whether X's API refuses a reply to this post: a search hit stored as taking no
+    reply, a keyword hit or one naming only a brand account that does not post the
+    replies. Other posts that take no bot reply (thread context, kind reply) X may well
+    take a person's reply to."""
+    refused = (MessageKind.KEYWORD.value, MessageKind.MENTION.value)
+    return kind in refused and not reply_allowed
 
 
-def unmentioned_reason(own_handles: frozenset[str]) -> str:
-    """Why a reply to a keyword hit on X goes to a person; X's own app can still answer."""
+def unmentioned_reason(own_handles: frozenset[str], kind: str) -> str:
+    """Why a reply to a search hit on X goes to a person; X's own app can still answer.
+    A hit that names a brand account is told apart: "do not mention @acme" beside a post
+    saying "@acme" would read as a fault of ours."""
+    if kind == MessageKind.MENTION.value:
+        return (
+            "X refuses replies to posts that do not mention the account the replies come "
+            "from, whichever other brand account they name; answer from X's app"
+        )
     named = " or ".join(f"@{h}" for h in sorted(own_handles)) or "the brand's X account"
     return f"X refuses replies to posts that do not mention {named}; answer from X's app"
 

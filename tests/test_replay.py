@@ -162,3 +162,14 @@ def test_shipped_samples_are_clean_and_varied() -> None:
     assert any(m.lang not in (None, "en") for m in mentions)
     assert any(m.in_reply_to for m in mentions)
     assert any(m.text.startswith("RT @") for m in mentions)
+
+
+def test_the_samples_x_posts_that_take_no_reply_are_ones_x_gives() -> None:
+    # X refuses a reply only to a search hit that does not mention the account the
+    # replies come from; the sample's lone such post named @acme, the account the demo
+    # answers from, and was marked as taking no reply: a post X never gives, so the demo
+    # taught that naming the brand may not be enough.
+    mentions, _ = load_jsonl(REPO / "config" / "samples" / "mentions.jsonl")
+    refused = [m for m in mentions if m.platform is Platform.X and not m.reply_allowed]
+    assert refused
+    assert all(m.kind is MessageKind.KEYWORD and "@acme" not in m.text for m in refused)

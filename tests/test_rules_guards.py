@@ -54,7 +54,12 @@ def test_reply_forbidden_by_the_platform_goes_to_a_person(tmp_path: Path) -> Non
     assert decision.reply is None
     assert decision.escalation is not None
     assert (decision.escalation.team, decision.escalation.rule) == ("care", "guard")
-    assert decision.notes == ("guard: the author does not allow replies to this post",)
+    # An X mention that takes no reply names a brand account other than the one the
+    # replies come from: X's API refuses that reply, X's own app does not.
+    assert decision.notes == (
+        "guard: X refuses replies to posts that do not mention the account the replies "
+        "come from, whichever other brand account they name; answer from X's app",
+    )
 
 
 def test_reply_over_the_platform_limit_escalates_instead_of_truncating(tmp_path: Path) -> None:

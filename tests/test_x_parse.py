@@ -11,7 +11,7 @@ from monitor.sources.x_cursor import XCursor, decode, newer, overlap_since
 from monitor.sources.x_parse import Origin, XBrand, parse_page
 from tests.xapi import tid, tweet, user
 
-BRAND = XBrand(user_id="783214", handles=frozenset({"acme", "acmehelp"}))
+BRAND = XBrand(user_id="783214", handles=frozenset({"acme", "acmehelp"}), poster_id="783214")
 USERS = {"42": user("42", "carla")}
 ONE = f"post '{tid(1)}'"
 
@@ -122,3 +122,15 @@ def test_a_follower_count_the_column_cannot_hold_is_unknown(count: Any) -> None:
 def test_the_largest_follower_count_the_column_holds_is_kept() -> None:
     parsed = parse_page([tweet(1)], {"42": user("42", "carla", 2**31 - 1)}, BRAND, Origin.MENTIONS)
     assert parsed.mentions[0].author.followers == 2**31 - 1
+
+
+@pytest.mark.parametrize(
+    "entities",
+    ["x", {"mentions": "x"}, {"mentions": ["x", {"id": 783214}, {"id": "783214\n"}]}],
+)
+def test_mention_entities_that_are_no_such_thing_mention_nobody(entities: Any) -> None:
+    # Hostile input: a garbled entities field never makes a search hit answerable.
+    item = tweet(1, "acme lost my parcel", entities=entities)
+    parsed = parse_page([item], USERS, BRAND, Origin.SEARCH)
+    assert parsed.problems == []
+    assert [m.reply_allowed for m in parsed.mentions] == [False]

@@ -921,3 +921,35 @@ def test_a_persons_reply_x_would_refuse_is_not_queued_and_the_case_stays_with_th
     with rt.sessions() as session:
         assert session.scalars(select(ActionRow)).all() == []
         assert session.scalars(select(Case)).one().state == "awaiting_human"
+
+
+def test_a_search_hit_naming_a_brand_account_that_does_not_post_goes_to_a_person(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # X's API counts a mention of the account that posts the reply, not of any brand
+    # account: posting as @acmehelp (its token names id 7), a hit naming only @acme was
+    # queued and refused by X with a 403. X lists the mentioned accounts' ids in
+    # entities.mentions, so a hit naming @acmehelp, or a long post's note naming it, is
+    # still answered.
+    note = {"text": "@acmehelp " + "my order is late " * 20, "entities": {"mentions": [
+        {"start": 0, "end": 9, "username": "acmehelp", "id": "7"}]}}  # fmt: skip
+    posts = [
+        tweet(1, "@acme my order is late"),
+        tweet(2, "@acmehelp my order is late", author="43"),
+        tweet(3, "my order is late…", author="44", note_tweet=note),
+    ]
+    users = [user("42", "carla"), user("43", "dana"), user("44", "erin")]
+    api.add("GET", SEARCH, ok(body(posts, users=users)))
+    sources = [{"name": "brand", "type": "x_search", "query": "acme"}]
+    rt = x_runtime(make_runtime, api, sources=sources, access_token="7-at")
+    poll_source(rt, "brand")
+    process_pending(rt)
+    with rt.sessions() as session:
+        targets = {a.target_external_id for a in session.scalars(select(ActionRow))}
+        refused = session.scalars(select(Message).where(Message.external_id == tid(1))).one()
+        state = session.scalars(select(Case).where(Case.id == refused.case_id)).one().state
+    assert targets == {tid(2), tid(3)}
+    assert state == "awaiting_human"
+    assert "guard: X refuses replies" in str(refused.decision)
+    with pytest.raises(casework.CaseworkError, match="X refuses replies"):
+        casework.reply(rt, "C-1001", "Sorry Carla, we're on it.", user="lena")

@@ -92,7 +92,7 @@ def test_recorded_mentions_replay_requests_fields_and_reports_items_without_them
     assert "since_id" not in request.query
     assert request.query["tweet.fields"] == [
         "author_id,created_at,conversation_id,in_reply_to_user_id,referenced_tweets,lang,"
-        "reply_settings,note_tweet,edit_history_tweet_ids"
+        "reply_settings,note_tweet,edit_history_tweet_ids,entities"
     ]
     assert request.query["expansions"] == [
         "author_id,referenced_tweets.id,referenced_tweets.id.author_id"

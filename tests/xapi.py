@@ -7,6 +7,8 @@ the recorded cassettes (requested without fields) are used as they are.
 from __future__ import annotations
 
 import json
+import re
+import zlib
 from typing import Any
 
 from monitor.runtime import Runtime
@@ -19,6 +21,8 @@ BASE_ID = 2_123_000_000_000_000_000  # snowflake time 2026-11-18, two days befor
 MENTIONS = rf"/2/users/{BRAND_ID}/mentions"
 SEARCH = r"/2/tweets/search/recent"
 RESET = 1_795_000_000  # 2026-11-18, an x-rate-limit-reset in the clock's past
+# The accounts the tests name: @acme is x.user_id, @acmehelp another brand account.
+HANDLE_IDS = {"acme": BRAND_ID, "acmehelp": "7", "carla": "42"}
 
 
 def tid(n: int) -> str:
@@ -49,8 +53,23 @@ def tweet(
         "reply_settings": "everyone",
         "edit_history_tweet_ids": [tid(n)],
     }
+    if mentions := mention_entities(text):
+        base["entities"] = {"mentions": mentions}  # X leaves entities out when none
     base.update(extra)
     return base
+
+
+def mention_entities(text: str) -> list[dict[str, Any]]:
+    """The @handles of ``text`` as X lists them in entities.mentions, with their ids."""
+    return [
+        {
+            "start": m.start(),
+            "end": m.end(),
+            "username": m[1],
+            "id": HANDLE_IDS.get(m[1].lower(), str(zlib.crc32(m[1].lower().encode()))),
+        }
+        for m in re.finditer(r"(?<![\w@])@(\w{1,15})", text)
+    ]
 
 
 def reply_to(parent: int, conversation: int | None = None) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from monitor.domain import (
     Platform,
     Score,
     unmentioned_reason,
+    x_refuses_unmentioned,
 )
 from monitor.rules.context import Context, Facts
 from monitor.rules.index import RuleIndex
@@ -240,12 +241,14 @@ class RuleEngine:
         return None
 
     def _no_reply(self, mention: Mention) -> str:
-        """Why the platform takes no reply. A keyword hit on X names no brand account:
-        X's API refuses that reply whatever the author allows, and a person told "the
-        author does not allow replies" would not try X's own app, which can answer."""
-        if mention.platform is not Platform.X or mention.kind is not MessageKind.KEYWORD:
+        """Why the platform takes no reply. A search hit on X that does not name the
+        posting account: X's API refuses that reply whatever the author allows, and a
+        person told "the author does not allow replies" would not try X's own app,
+        which can answer."""
+        kind = mention.kind.value
+        if mention.platform is not Platform.X or not x_refuses_unmentioned(kind, False):
             return _NO_REPLY[mention.platform]
-        return unmentioned_reason(self.own_handles.get(Platform.X, frozenset()))
+        return unmentioned_reason(self.own_handles.get(Platform.X, frozenset()), kind)
 
 
 @dataclass(frozen=True, slots=True)

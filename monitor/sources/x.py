@@ -36,6 +36,10 @@ TWEET_FIELDS = [
     # An edit is a new post with a new id; the ids of its earlier versions (X sends them
     # by default, asked for so that they are sure to come).
     "edit_history_tweet_ids",
+    # The ids of the accounts a post mentions: X takes a reply only to a post naming the
+    # account that posts it, which its handle in the text cannot tell apart from another
+    # brand account's. X bills a read per post, not per field.
+    "entities",
 ]
 # created_at: the account's, for rules on author.account_age (free in the same request).
 USER_FIELDS = ["username", "name", "verified", "public_metrics", "created_at"]

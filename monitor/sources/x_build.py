@@ -10,7 +10,7 @@ from monitor.sources.x import make_api
 from monitor.sources.x_parse import XBrand
 from monitor.sources.x_settings import XMentionsSourceConfig, XSearchSourceConfig, XSettings
 from monitor.sources.x_source import XSource, XSourceParts
-from responders.x import XResponder
+from responders.x import XResponder, poster_id
 
 
 def _x(settings: Settings) -> XSettings:
@@ -26,7 +26,7 @@ def build_x_source(
     clock: Clock,
 ) -> XSource:
     x = _x(settings)
-    brand = XBrand(user_id=x.user_id, handles=settings.brand.own_handles("x"))
+    brand = XBrand(x.user_id, settings.brand.own_handles("x"), poster_id(x))
     parts = XSourceParts(make_api(x), brand, x, sessions, clock, budget_channels(settings))
     return XSource(config, parts)
 

@@ -35,6 +35,9 @@ class Origin(StrEnum):
 class XBrand:
     user_id: str
     handles: frozenset[str]
+    # The account the replies come from (responders.x.poster_id): a brand may read the
+    # mentions of @acme and answer from @acmehelp.
+    poster_id: str
 
     def mentioned_in(self, text: str) -> bool:
         return any(
@@ -106,9 +109,13 @@ def to_mention(
     # The mentions timeline holds only posts mentioning the brand account, which X lets
     # reply whatever the reply settings, named in the text or not. X's API refuses any
     # other reply (403, "not mentioned or otherwise engaged by the author"), even to a
-    # post open to everyone: a search hit must mention the brand or answer its post.
+    # post open to everyone: a search hit must mention the account that posts the reply
+    # or answer its post. Naming another brand account does not count, and only X's ids
+    # tell which account a handle is.
     addressed = (
-        origin is Origin.MENTIONS or tweet.get("in_reply_to_user_id") == brand.user_id or named
+        origin is Origin.MENTIONS
+        or tweet.get("in_reply_to_user_id") == brand.poster_id
+        or brand.poster_id in mentioned_ids(tweet)
     )
     return Mention(
         platform=Platform.X,
@@ -123,6 +130,22 @@ def to_mention(
         reply_allowed=origin is not Origin.CONTEXT and addressed,
         kind=_kind(tweet, named, brand, origin),
     )
+
+
+def mentioned_ids(tweet: Mapping[str, Any]) -> frozenset[str]:
+    """The ids of the accounts X lists as mentioned, in the post's entities or a long
+    post's note_tweet.entities (its cut text may leave out a handle its note names).
+    Anything but a list of objects with a numeric id counts as no mention."""
+    note = tweet.get("note_tweet")
+    sources = [tweet.get("entities"), note.get("entities") if isinstance(note, dict) else None]
+    ids: set[str] = set()
+    for entities in sources:
+        found = entities.get("mentions") if isinstance(entities, dict) else None
+        for item in found if isinstance(found, list) else []:
+            value = item.get("id") if isinstance(item, dict) else None
+            if isinstance(value, str) and ID.match(value):
+                ids.add(value)
+    return frozenset(ids)
 
 
 def _note_text(tweet: Mapping[str, Any]) -> str | None:
