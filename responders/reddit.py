@@ -65,9 +65,17 @@ class RedditResponder:
             raise error from None
 
     def find_own_reply(self, action: Action) -> str | None:
-        """Our reply under the target with exactly this text, if the last send got through."""
+        """Our reply under the target with exactly this text, if the last send got through.
+
+        Looked for among the account's newest comments first, whatever the target's depth
+        in its thread; then in the thread, for a reply older than those or one Reddit does
+        not list in the account's history yet."""
         body = render(action)
         try:
+            mine = self.connection.own_replies_to(action.target_external_id)
+            found = next((reply.fullname for reply in mine if same_text(reply.body, body)), None)
+            if found is not None:
+                return found
             replies = self.connection.replies_to(action.target_external_id)
         except RedditFailure as failure:
             raise _look_failed(self._error(failure)) from None

@@ -39,6 +39,8 @@ def serve_token(api: FakeAPI) -> None:
 def serve_me(api: FakeAPI) -> None:
     """A source logged in by refresh token asks once whose it is (its posts are ours)."""
     api.add("GET", "/api/v1/me", Reply.json({"name": BRAND, "id": "b1"}))
+    # Its newest comments, where a retry looks for its earlier reply first: none.
+    api.add("GET", f"/user/{BRAND}/comments", listing())
 
 
 def listing(

@@ -486,6 +486,50 @@ def test_stale_sending_action_is_recovered_without_posting_twice(
         assert (row.status, row.result_external_id) == (ActionStatus.SENT, "t1_r5")
 
 
+def deep_thread(target: dict[str, Any]) -> Reply:
+    """The comment page of a reply deep in a thread: the 8 parents Reddit shows at most,
+    then the target, whose own replies Reddit hides behind "continue this thread" (a
+    ``more`` with no children, which praw's replace_more drops)."""
+    more = {"kind": "more", "data": {"count": 0, "name": "t1__", "id": "_", "depth": 9}}
+    more["data"] |= {"parent_id": target["data"]["name"], "children": []}
+    target["data"]["replies"] = {"kind": "Listing", "data": {"children": [more]}}
+    node = target
+    for level in range(8, 0, -1):
+        parent = comment(f"p{level}", "and then?", parent=f"t1_p{level - 1}" if level > 1 else None)
+        parent["data"]["replies"] = {"kind": "Listing", "data": {"children": [node]}}
+        node = parent
+    body = [listing_body(submission("abc123", "My order")), listing_body(node)]
+    return Reply.json(body, headers=RATE)
+
+
+def test_a_crashed_send_under_a_deep_comment_is_found_not_posted_again(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    """Under a comment 8 levels deep Reddit shows our reply to it only behind "continue
+    this thread": looked for in the thread, it was not found and posted a second time."""
+    mention_from(api, "erin")
+    rt = reddit_runtime(make_runtime, api)
+    poll_source(rt, "inbox")
+    process_pending(rt)
+    with transaction(rt.sessions) as session:
+        row = session.scalars(select(ActionRow)).one()
+        row.status, row.updated_at = ActionStatus.SENDING, rt.clock.now() - timedelta(hours=1)
+        text = row.text
+    ours = comment("r5", "", author=BRAND, parent="t1_c1")
+    ours["data"]["body"] = text
+    api.add("GET", "/api/info/?", listing(comment("c1", "my order is late", parent="t1_p8")))
+    deep = deep_thread(comment("c1", "my order is late", parent="t1_p8"))
+    api.add("GET", "/comments/abc123/_/c1/?", deep)
+    elsewhere = comment("r4", text, author=BRAND, parent="t1_other")
+    api.add("GET", f"/user/{BRAND}/comments", listing(elsewhere, ours))
+    api.add("POST", "/api/comment/?", created_comment("r6", "t1_c1", text))
+    dispatch_outbox(rt)
+    assert api.seen("POST", "/api/comment/?") == []
+    with transaction(rt.sessions) as session:
+        row = session.scalars(select(ActionRow)).one()
+        assert (row.status, row.result_external_id) == (ActionStatus.SENT, "t1_r5")
+
+
 def test_builder_uses_the_brand_accounts(api: FakeAPI) -> None:
     settings = RedditSettings.model_validate(reddit_section(api))
     built = build_reddit_responder(settings, Brand(name="Acme", accounts={"reddit": ["Acme_HQ"]}))

@@ -255,6 +255,20 @@ class RedditConnection:
         items = [_item(thing) for thing in self._call(fetch)]
         return [item for item in items if item.parent_id == fullname]
 
+    def own_replies_to(self, fullname: str) -> list[RedditItem]:
+        """The account's replies to ``fullname`` among its newest comments (one request).
+
+        Read from the account's history, not the thread: under a comment deep in a thread
+        Reddit shows its replies only behind "continue this thread", which a thread read
+        does not follow, so our reply there was not seen and was posted again."""
+
+        def fetch() -> list[Any]:
+            me = self.reddit.user.me()
+            return list(me.comments.new(limit=PAGE_ITEMS)) if me is not None else []
+
+        items = [_item(thing) for thing in self._call(fetch)]
+        return [item for item in items if item.parent_id == fullname]
+
     # -- writing ---------------------------------------------------------------------
     def mark_read(self, fullnames: list[str]) -> None:
         # praw batches these 25 per request, Reddit's limit.
