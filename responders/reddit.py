@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from itertools import zip_longest
 from typing import TYPE_CHECKING
@@ -18,6 +19,8 @@ from responders.base import RateLimitWait, ResponderError, SendResult
 
 if TYPE_CHECKING:
     from monitor.settings import Brand
+
+log = logging.getLogger("inchannel.reddit")
 
 # Reddit API error codes that no retry can fix, with the reason a human reads.
 PERMANENT_CODES = {
@@ -71,11 +74,10 @@ class RedditResponder:
         in its thread; then in the thread, for a reply older than those or one Reddit does
         not list in the account's history yet."""
         body = render(action)
+        found = self._in_history(action.target_external_id, body)
+        if found is not None:
+            return found
         try:
-            mine = self.connection.own_replies_to(action.target_external_id)
-            found = next((reply.fullname for reply in mine if same_text(reply.body, body)), None)
-            if found is not None:
-                return found
             replies = self.connection.replies_to(action.target_external_id)
         except RedditFailure as failure:
             raise _look_failed(self._error(failure)) from None
@@ -93,6 +95,18 @@ class RedditResponder:
             raise _look_failed(self._error(failure)) from None
         mine = [reply for reply in same if login and (reply.author or "").lower() == login]
         return mine[0].fullname if mine else None
+
+    def _in_history(self, target: str, body: str) -> str | None:
+        """Our reply to ``target`` among the account's newest comments, if there. Any
+        failure to read them leaves it to the thread read: a token without the
+        ``history`` scope failed every retry's lookup for good, though the thread read
+        finds most replies; a failure that also stops the thread read is raised there."""
+        try:
+            mine = self.connection.own_replies_to(target)
+        except RedditFailure as failure:
+            log.warning("reddit: the account's comments could not be read: %s", failure)
+            return None
+        return next((reply.fullname for reply in mine if same_text(reply.body, body)), None)
 
     def _error(self, failure: RedditFailure) -> ResponderError:
         if failure.kind == FailureKind.RATE_LIMITED:

@@ -288,6 +288,17 @@ def serve_thread(api: FakeAPI, *replies: dict[str, Any]) -> None:
     api.add("GET", "/comments/abc123/_/c1/?", thread_with_replies(*replies))
 
 
+def test_a_token_without_the_history_scope_finds_its_reply_in_the_thread(api: FakeAPI) -> None:
+    """The account's history (its newest comments) needs the ``history`` scope: refused,
+    every retry's lookup failed for good, and replies went to a person though the thread
+    read, as before the history was read, would have found them."""
+    ours = comment("r1", "Thanks, we\\'re on it.", author=BRAND, parent="t1_c1")
+    ours["data"]["body"] = "Thanks, we're on it."
+    serve_thread(api, ours)
+    api.add("GET", f"/user/{BRAND}/comments", Reply(403, RATE, b""))
+    assert responder(api).find_own_reply(action()) == "t1_r1"
+
+
 def test_find_own_reply_matches_our_account_and_exact_text(api: FakeAPI) -> None:
     ours = comment("r1", "Thanks, we\\'re on it.", author=BRAND, parent="t1_c1")
     ours["data"]["body"] = "Thanks, we're on it."
