@@ -1,4 +1,5 @@
-"""The ``inchannel`` command line. Exit codes: 0 ok, 1 failure/unhealthy, 2 bad config."""
+"""The ``inchannel`` command line. Exit codes: 0 ok, 1 failure/unhealthy, 2 bad config,
+130 Ctrl-C."""
 
 from __future__ import annotations
 
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("inchannel")
 
 EXIT_CONFIG = 2
+EXIT_INTERRUPTED = 130
 
 
 def fail_config(error: ConfigError, config_file: Path | None = None) -> NoReturn:
@@ -166,12 +168,17 @@ def migrated_or_exit(engine: Engine, config_file: Path | None) -> None:
 class _Commands(click.Group):
     """A database that cannot be reached (down, wrong host, locked) is one line of error
     and exit 1, never a traceback; the daemon's own steps handle it while running. A
-    SQLite folder or worker lock file the user may not use is one line and exit 2."""
+    SQLite folder or worker lock file the user may not use is one line and exit 2.
+    Ctrl-C is exit 130 (128 + SIGINT, as a shell reports it), not click's 1 of a failure."""
 
     def invoke(self, ctx: click.Context) -> object:
         escape_unwritable_output()
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:
+            # The newline ends the terminal's "^C" echo, as click's "Aborted!" did.
+            click.echo("\nerror: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
         except DBAPIError as exc:
             click.echo(f"error: the database cannot be used: {_first_line(exc)}", err=True)
             sys.exit(1)
