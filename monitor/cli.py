@@ -1,14 +1,18 @@
-"""The ``inchannel`` command line. Exit codes: 0 ok, 1 failure/unhealthy, 2 bad config."""
+"""The ``inchannel`` command line. Exit codes: 0 ok, 1 failure/unhealthy, 2 bad config,
+130 Ctrl-C."""
 
 from __future__ import annotations
 
 import logging
 import os
 import shlex
+import signal
 import socket
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -47,12 +51,14 @@ from monitor.store.single import CannotLock
 from monitor.yamlpos import ConfigError, Problem, substitute_env_in_url
 
 if TYPE_CHECKING:
+    from monitor.daemon import Running
     from monitor.rules.engine import RuleEngine
     from monitor.runtime import Runtime
 
 log = logging.getLogger("inchannel")
 
 EXIT_CONFIG = 2
+EXIT_INTERRUPTED = 130
 
 
 def fail_config(error: ConfigError, config_file: Path | None = None) -> NoReturn:
@@ -165,12 +171,17 @@ def migrated_or_exit(engine: Engine, config_file: Path | None) -> None:
 class _Commands(click.Group):
     """A database that cannot be reached (down, wrong host, locked) is one line of error
     and exit 1, never a traceback; the daemon's own steps handle it while running. A
-    SQLite folder or worker lock file the user may not use is one line and exit 2."""
+    SQLite folder or worker lock file the user may not use is one line and exit 2.
+    Ctrl-C is exit 130 (128 + SIGINT, as a shell reports it), not click's 1 of a failure."""
 
     def invoke(self, ctx: click.Context) -> object:
         escape_unwritable_output()
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:
+            # The newline ends the terminal's "^C" echo, as click's "Aborted!" did.
+            click.echo("\nerror: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
         except DBAPIError as exc:
             click.echo(f"error: the database cannot be used: {_first_line(exc)}", err=True)
             sys.exit(1)
@@ -466,15 +477,16 @@ def _announce(settings: Settings, dry_run: bool) -> None:
 def _run_once(rt: Runtime) -> None:
     """One cycle; exit 1 if a job failed. Each failure is logged and recorded as the
     daemon's are, so `inchannel status` reports it between cron runs."""
-    from monitor.daemon import stopping_on_signals
+    from monitor.daemon import Running, stopping_on_signals
     from monitor.pipeline import run_once
 
     started = time.perf_counter()
+    running = Running()
     # SIGTERM (a cron `timeout`, a stopped systemd unit) killed the process mid-send,
     # its leases held: as the daemon, the running step finishes and the rest is skipped.
-    with stopping_on_signals(rt):
+    with stopping_on_signals(rt), _stuck_step_left_after_the_grace(rt, running):
         try:
-            report = run_once(rt)
+            report = run_once(rt, running)
         finally:
             # Ctrl-C or a crash mid-cycle: the next `run --once` (cron) must not wait out
             # this process's leases before polling again.
@@ -496,6 +508,65 @@ def _run_once(rt: Runtime) -> None:
         click.echo(f"error: run --once: {leases_held}", err=True)
     if report.failed or rt.stopping.is_set() or leases_held:
         sys.exit(1)
+
+
+@contextmanager
+def _stuck_step_left_after_the_grace(rt: Runtime, running: Running) -> Iterator[None]:
+    """Once a stop signal comes, wait for the running step as the daemon's stop does
+    (STOP_GRACE_SECONDS), then release the leases and exit 1 without it: a step stuck
+    in a network call or a lock held the stop for ever, and `timeout` sends its SIGTERM
+    once. The step runs in the main thread, which nothing can make leave it: the
+    process ends under it (os._exit), as the daemon's ends under its job threads."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # no signal handlers either (signal_handlers.handled)
+        return
+    # The signal is read from the wakeup fd, not from rt.stopping: the kernel may hand it
+    # to a thread of a native library (OpenBLAS), and Python runs the handler only once
+    # the main thread runs again, which a stuck step never lets it do.
+    woken, wake = socket.socketpair()
+    wake.setblocking(False)
+    previous = signal.set_wakeup_fd(wake.fileno(), warn_on_full_buffer=False)
+    finished = threading.Event()
+    watcher = threading.Thread(
+        target=_watch_for_a_stop, args=(rt, running, woken, finished), name="stop", daemon=True
+    )
+    watcher.start()
+    try:
+        yield
+    finally:
+        finished.set()
+        signal.set_wakeup_fd(previous)
+        wake.send(b"\0")  # no signal's number: the watcher ends now, not at its next look
+        watcher.join()
+        woken.close()
+        wake.close()
+
+
+def _watch_for_a_stop(
+    rt: Runtime, running: Running, woken: socket.socket, finished: threading.Event
+) -> None:
+    from monitor.daemon import STOP_GRACE_SECONDS, STOP_SIGNALS, wait_for_jobs
+
+    while not rt.stopping.is_set():
+        caught = woken.recv(64)
+        if finished.is_set():
+            return
+        if any(number in STOP_SIGNALS for number in caught):
+            rt.stopping.set()  # the handler may not run until the step returns
+    left = wait_for_jobs(rt, running)
+    if not left or finished.is_set():
+        return  # the step ended in time: the run ends as usual
+    click.echo(
+        f"error: run --once: stopped by a signal; the steps still running after "
+        f"{STOP_GRACE_SECONDS:g} s were left behind: {', '.join(left)}",
+        err=True,
+    )
+    leases_held = _release_leases(rt)
+    if leases_held:
+        click.echo(f"error: run --once: {leases_held}", err=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)
 
 
 def _release_leases(rt: Runtime) -> str | None:

@@ -42,6 +42,8 @@ CLOCK_SLACK = timedelta(seconds=1)
 STOP_GRACE_SECONDS = 60.0
 # How often a stop waiting for jobs reads the clock again.
 STOP_WAIT_STEP = 0.5
+# The signals that stop a worker (SIGHUP: the terminal of a foreground run closed).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class Running:
@@ -241,9 +243,8 @@ def stopping_on_signals(rt: Runtime) -> Iterator[None]:
         log.info("signal=%s stopping after the running step", signal.Signals(signum).name)
         rt.stopping.set()
 
-    everything = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     # SIGTERM always stops.
-    with handled(everything, stop, left_if_ignored=(signal.SIGINT, signal.SIGHUP)):
+    with handled(STOP_SIGNALS, stop, left_if_ignored=(signal.SIGINT, signal.SIGHUP)):
         yield
 
 
@@ -288,14 +289,14 @@ def run_forever(rt: Runtime, *, on_started: Callable[[], None] | None = None) ->
                     break
         finally:
             scheduler.shutdown(wait=False)
-            left = _wait_for_jobs(rt, running)
+            left = wait_for_jobs(rt, running)
             _release_leases(rt)
             _withdraw_reports(rt)
             log.info("daemon stopped")
     return left
 
 
-def _wait_for_jobs(rt: Runtime, running: Running) -> list[str]:
+def wait_for_jobs(rt: Runtime, running: Running) -> list[str]:
     """Wait up to STOP_GRACE_SECONDS for the running jobs; returns those still running,
     whose threads (daemon threads) end with the process. A reply one was sending stays
     claimed: after workers.stale_claim_seconds another worker looks for it in the thread

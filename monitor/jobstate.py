@@ -237,14 +237,28 @@ def settle(sessions: sessionmaker[Session], job: str, worker: str, now: datetime
 
 
 def withdraw(sessions: sessionmaker[Session], worker: str) -> None:
-    """At a clean stop: end this worker's reports, whose runs have ended."""
+    """At a clean stop: end this worker's reports, whose runs have ended, and clear its
+    stuck marks: a batch still stuck when the stop gave up on it ends with the process,
+    and status reported a worker gone as stuck until its mark lapsed (HUNG_SEEN)."""
     with sessions() as session:
         query = select(SourceState).where(SourceState.name.startswith(JOB_STATE_PREFIX))
-        names = [row.name for row in session.scalars(query) if worker in _reports(row)]
+        names = [
+            row.name
+            for row in session.scalars(query)
+            if worker in _reports(row) or worker in _marks(row.details)
+        ]
     for name in names:
         with transaction(sessions) as session:
             row = locked_source_state(session, name)
             _save(row, {w: r for w, r in _reports(row).items() if w != worker})
+            marks = {w: r for w, r in _marks(row.details).items() if w != worker}
+            row.details = {**(row.details or {}), HUNG: marks}
+
+
+def _marks(details: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The stuck marks as stored, by worker, lapsed ones too (hung_runs leaves them out)."""
+    raw = (details or {}).get(HUNG)
+    return {str(w): r for w, r in raw.items()} if isinstance(raw, dict) else {}
 
 
 def failing(state: str, reports: Mapping[str, WorkerReport], now: datetime) -> JobFailing | None:

@@ -7,9 +7,11 @@ scheduler only calls them; tests call them directly with a FakeClock.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from functools import partial
 
+from monitor.daemon import Running
 from monitor.dispatch import dispatch_outbox
 from monitor.health_alerts import check_health
 from monitor.ingest import poll_source
@@ -61,17 +63,19 @@ def run_cycle(rt: Runtime) -> CycleReport:
     return _cycle(rt, lambda _job, step: drain(step))
 
 
-def run_once(rt: Runtime) -> CycleReport:
+def run_once(rt: Runtime, running: Running | None = None) -> CycleReport:
     """`run --once`: the cycle with each job run as the daemon runs it (monitor.jobs): a
     job that fails is logged and recorded for `inchannel status`, the others still
-    run, and the report names the failures."""
+    run, and the report names the failures. ``running`` tells a stop which job it
+    waits for, as the daemon's."""
     intervals = recorded_intervals(rt.settings)
     recorders = {name: recorder_for(rt, name, seconds) for name, seconds in intervals.items()}
     failed: list[str] = []
 
     def run(job: str, step: Callable[[], bool]) -> int:
         # Polls are not recorded as jobs: they record their own outcome, per source.
-        done = run_job(rt, job, step, recorders.get(job), max_batches=MAX_ROUNDS)
+        with running.job(job, rt.clock.now()) if running is not None else nullcontext():
+            done = run_job(rt, job, step, recorders.get(job), max_batches=MAX_ROUNDS)
         if done.error is not None:
             failed.append(f"{job}: {done.error}")
         return done.batches

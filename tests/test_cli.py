@@ -8,6 +8,8 @@ import pathlib
 import shutil
 import signal
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -88,7 +90,7 @@ def test_run_once_interrupted_mid_cycle_releases_its_leases(
     finally:
         event.remove(Engine, "before_cursor_execute", ctrl_c_at_the_claim)
     assert len(interrupted) == 1
-    assert code == 1  # click's answer to an interrupt
+    assert code == 130  # 128 + SIGINT, as a shell reports Ctrl-C
     db = sqlite3.connect(tmp_path / "var" / "inchannel.db")
     leases = db.execute("SELECT name, lease_owner FROM source_state").fetchall()
     assert leases
@@ -555,6 +557,77 @@ def test_run_once_stops_after_the_running_step_on_sigterm(
     db = sqlite3.connect(tmp_path / "var" / "inchannel.db")
     assert db.execute("SELECT count(*) FROM actions WHERE status = 'sent'").fetchone() == (0,)
     leases = db.execute("SELECT lease_owner FROM source_state WHERE name = 'demo'").fetchall()
+    assert leases == [(None,)]
+
+
+STUCK_ONCE = """
+import logging, os, signal, sys, threading
+from datetime import UTC, datetime
+from pathlib import Path
+from monitor.cli import _run_once
+from monitor.clock import FakeClock
+from monitor.daemon import STOP_GRACE_SECONDS
+from monitor.runtime import build_runtime
+from monitor.store.db import upgrade
+from tests.conftest import settings_for, write_jsonl
+from tests.test_daemon import _HangingSource, _Logged
+
+folder = Path(sys.argv[1])
+feed = write_jsonl(folder / "feed.jsonl", [])
+settings = settings_for(folder, f"sqlite:///{folder}/stuck.db", feed)
+clock = FakeClock(datetime.now(UTC))
+rt = build_runtime(settings, clock=clock)
+upgrade(rt.engine)
+source = _HangingSource("feed", threading.Event(), seconds=600)  # never answers
+rt.sources["feed"] = source
+waiting, gave_up = _Logged("stopping: waiting up to"), _Logged("stopping without")
+for handler in (waiting, gave_up):
+    logging.getLogger("inchannel.daemon").addHandler(handler)
+logging.getLogger("inchannel").setLevel(logging.INFO)
+
+def stop() -> None:
+    source.entered.wait(10)
+    print("stuck", flush=True)  # the test sends SIGTERM, as `timeout` stops a cron run
+    if waiting.seen.wait(30):
+        # Again until the stop gives up: it reads the clock first just after that line.
+        for _ in range(200):
+            clock.advance(seconds=STOP_GRACE_SECONDS + 1)
+            if gave_up.seen.wait(0.05):
+                break
+
+threading.Thread(target=stop, daemon=True).start()
+_run_once(rt)
+"""
+
+
+def test_run_once_stuck_in_a_step_stops_on_sigterm_within_the_grace(tmp_path: Path) -> None:
+    """A poll that never returns held `run --once` past SIGTERM for ever (`timeout` sends
+    it once): the signal only asked the running step to finish. As the daemon's stop, it
+    waits 60 s for the step, then releases the leases and exits 1 naming the step."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", STUCK_ONCE, str(tmp_path)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == "stuck\n"
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 1, err
+    assert err.splitlines()[-1] == (
+        "error: run --once: stopped by a signal; the steps still running after 60 s were "
+        "left behind: poll:feed"
+    )
+    db = sqlite3.connect(tmp_path / "stuck.db")
+    leases = db.execute("SELECT lease_owner FROM source_state WHERE name = 'feed'").fetchall()
     assert leases == [(None,)]
 
 

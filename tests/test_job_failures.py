@@ -6,7 +6,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,6 +16,7 @@ from monitor.clock import FakeClock
 from monitor.daemon import build_scheduler, guarded, run_forever
 from monitor.domain import Action, Platform
 from monitor.health_alerts import check_health
+from monitor.jobstate import HungRun, store_hung
 from monitor.pipeline import run_once
 from monitor.runtime import Runtime
 from monitor.status import collect
@@ -152,6 +153,26 @@ def test_a_clean_stop_withdraws_the_workers_failures(make_runtime: RuntimeFactor
     rt.stopping.set()  # SIGTERM: the daemon stops after the running step
     run_forever(rt)
     assert job_problems(rt) == []
+
+
+def test_a_clean_stop_clears_the_workers_stuck_marks(make_runtime: RuntimeFactory) -> None:
+    """A worker stopped with a batch its health job had marked stuck (a stop that left
+    the batch behind after its grace) withdrew its failures but not the mark: status
+    said "a run has been stuck ... on worker" of a worker no longer running, unhealthy
+    for minutes after a clean stop. Another worker's mark stays."""
+    rt = make_runtime([mention(1)])
+    now = rt.clock.now()
+    stuck = HungRun(now - timedelta(minutes=12), now, 5)
+    store_hung(rt.sessions, "dispatch", rt.worker_id, now, stuck)
+    store_hung(rt.sessions, "dispatch", "host-b:1:bbbbbb", now, stuck)
+    assert len(job_problems(rt)) == 2
+    rt.stopping.set()  # SIGTERM: the daemon stops after the running step
+    run_forever(rt)
+    assert job_problems(rt) == [
+        "job dispatch: a run has been stuck for 12 min on worker host-b:1:bbbbbb "
+        f"(one batch, started {now - timedelta(minutes=12):%H:%M} UTC, has not ended; "
+        "the job runs every 5 s)"
+    ]
 
 
 def test_one_workers_success_never_hides_anothers_failures(make_runtime: RuntimeFactory) -> None:

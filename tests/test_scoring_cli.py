@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +14,7 @@ from click.testing import CliRunner
 
 from monitor.cli import main
 from monitor.commands.score import score
+from tests.conftest import REPO
 
 
 @pytest.fixture(autouse=True)
@@ -102,3 +107,32 @@ def test_stdin_lines_not_in_the_locales_encoding_are_scored_not_a_traceback() ->
     records = [json.loads(line) for line in result.output.splitlines()]
     assert [r["text"] for r in records] == ["caf\ufffd service is awful", "great service"]
     assert [r["label"] for r in records] == ["negative", "positive"]
+
+
+def test_ctrl_c_while_scoring_stdin_exits_130(tmp_path: Path) -> None:
+    """Ctrl-C ended a command with click's "Aborted!" and exit 1, the code of a failure:
+    a script could not tell a person stopping `inchannel score` (reading a pipe or the
+    terminal) from a command that failed. It is 130 (128 + SIGINT), as shells report."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "monitor.cli", "score", "--json"],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO), "INCHANNEL_CONFIG": str(tmp_path / "no")},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdin is not None
+        assert process.stdout is not None
+        process.stdin.write("great service\n")
+        process.stdin.flush()
+        assert json.loads(process.stdout.readline())["label"] == "positive"
+        process.send_signal(signal.SIGINT)  # waiting for the next line
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130, err
+    assert err == "\nerror: interrupted\n"
