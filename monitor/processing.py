@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, is_dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, select
@@ -37,13 +37,9 @@ from monitor.store.db import transaction, with_retries
 from monitor.store.models import ACTOR_CHARS, Case, Customer, Message
 from monitor.store.queries import skip_locked
 from monitor.threads import Link, ThreadIndex, ThreadKey
-from monitor.undecided import failed_alone
+from monitor.undecided import SET_ASIDE_FOR, failed_alone
 
 log = logging.getLogger("inchannel.process")
-
-
-# How long a message that failed its batch alone is left out before it is tried again.
-SET_ASIDE_FOR = timedelta(minutes=5)
 
 
 def process_pending(rt: Runtime) -> bool:
@@ -78,11 +74,11 @@ def _run_claim(rt: Runtime, limit: int, now: datetime, taken: list[int]) -> Clai
 
 def _isolate(rt: Runtime, limit: int, now: datetime) -> None:
     """After a batch failed: decide its messages one at a time, in order. A message that
-    fails alone is set aside until SET_ASIDE_FOR from now, with its author's later
-    messages, so the next one can be tried, and at its UNDECIDED_TRIES-th failure handed
-    to a team undecided (monitor.undecided); the first error is then raised (the job
-    failed). Several failing while none is decided are not those messages' fault, nor
-    is the database's error: nothing is set aside."""
+    fails alone is set aside until SET_ASIDE_FOR after its last counted try, with its
+    author's later messages, so the next one can be tried, and at its
+    UNDECIDED_TRIES-th failure handed to a team undecided (monitor.undecided); the first
+    error is then raised (the job failed). Several failing while none is decided are not
+    those messages' fault, nor is the database's error: nothing is set aside."""
     failed: list[tuple[int, Exception]] = []
     decided = False
     for _ in range(limit):

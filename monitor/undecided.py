@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
@@ -22,6 +22,8 @@ log = logging.getLogger("inchannel.process")
 # How many times a message fails alone before it is handed to a team undecided: about
 # 10 minutes of tries (5 minutes apart), when status starts to report it as late.
 UNDECIDED_TRIES = 3
+# How long a message that failed its batch alone is left out before it is tried again.
+SET_ASIDE_FOR = timedelta(minutes=5)
 UNDECIDED = "could not be decided"
 # The audit event of each try a message failed alone; its case is not known yet.
 UNDECIDED_EVENT = "undecided"
@@ -39,7 +41,10 @@ def failed_alone(
     and tried it at once) and, at UNDECIDED_TRIES, hand the message to a team undecided
     with ``hand_over(reason)``: set aside and tried forever, it never became a case, and
     no person saw that customer."""
-    tries = with_retries(functools.partial(_count_try, rt, message_id, exc, now))
+    tries, counted_at = with_retries(functools.partial(_count_try, rt, message_id, exc, now))
+    # From the counted try, not from now: a worker that did not know the set-aside waits
+    # as long as the one that set it.
+    rt.set_aside[message_id] = counted_at + SET_ASIDE_FOR
     if tries < UNDECIDED_TRIES:
         rt.metrics.undecided("set_aside")
         log.error(
@@ -69,20 +74,25 @@ def failed_alone(
         log.error("message id=%d handed to its team after %d tries: %s", message_id, tries, reason)
 
 
-def _count_try(rt: Runtime, message_id: int, exc: Exception, now: datetime) -> int:
-    """Record that ``message_id`` failed alone once more; the tries so far."""
+def _count_try(rt: Runtime, message_id: int, exc: Exception, now: datetime) -> tuple[int, datetime]:
+    """Record that ``message_id`` failed alone once more; the tries so far and when the
+    last was counted. A failure within SET_ASIDE_FOR of the last counted try is that
+    try again: the set-aside is each worker's own, so the other workers tried it at once,
+    and each counting a try handed it over seconds after its first failure."""
     with transaction(rt.sessions) as session:
-        earlier = session.scalar(
-            select(func.count()).where(
+        earlier, last = session.execute(
+            select(func.count(), func.max(Event.at)).where(
                 Event.case_id.is_(None),
                 Event.kind == UNDECIDED_EVENT,
                 Event.detail["message"].as_integer() == message_id,
             )
-        )
+        ).one()
+        if last is not None and now < last + SET_ASIDE_FOR:
+            return int(earlier), last
         detail = {"message": message_id, "error": type(exc).__name__}
         row = Event(case_id=None, kind=UNDECIDED_EVENT, actor="system", detail=detail, at=now)
         session.add(row)
-    return int(earlier or 0) + 1
+    return int(earlier or 0) + 1, now
 
 
 def _close_without_case(rt: Runtime, message_id: int, notes: tuple[str, ...]) -> None:

@@ -256,3 +256,27 @@ def test_a_message_that_cannot_even_open_its_case_is_not_tried_forever(
     assert message.decision == {
         "notes": ["could not be decided: DataError", "no case could be opened: DataError"]
     }
+
+
+def test_workers_that_do_not_know_the_set_aside_do_not_count_its_try_again(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Each worker keeps its own set-aside: the others tried the message at once, each
+    # counting a try, so three workers handed it over within seconds of its first
+    # failure instead of after about 10 minutes.
+    rt = make_runtime([mention(1, text=REFUND), mention(2)])
+    while poll_source(rt, "feed"):
+        pass
+    others = [make_runtime([]) for _ in range(UNDECIDED_TRIES - 1)]
+    for worker in [rt, *others]:
+        worker.clock = rt.clock
+        with refusing(worker.engine, "refund-or-billing"), pytest.raises(DataError):
+            process_pending(worker)
+    assert undecided(rt) == ["1001"]  # still to be tried, not handed over yet
+    _, case = case_of(rt, "1001")
+    assert case is None
+    with rt.sessions() as session:
+        tries = select(Event).where(Event.kind == "undecided")
+        assert len(list(session.scalars(tries))) == 1
+    for worker in others:  # set aside as long as by the worker that counted the try
+        assert worker.set_aside == rt.set_aside
