@@ -35,12 +35,14 @@ from monitor.sources.x_usage import BUDGET_STOP, fold_holds
 from monitor.store.models import (
     ActionRow,
     Case,
+    Event,
     Message,
     SourceState,
     Usage,
     UTCDateTime,
 )
 from monitor.store.queries import abandoned_claim, attempts_began
+from monitor.undecided import CLOSED_EVENT
 
 # The health job runs every minute on every worker; none for this long: it is not running.
 HEALTH_CHECK_STALE = HEARTBEAT_GAP
@@ -50,6 +52,8 @@ PROCESSING_LATE = timedelta(minutes=10)
 # A problem quotes at most this much of a stored error, on one line, as a job's problem
 # does: sources keep up to 2,000 characters (an API's whole response body), rules 4,000.
 ERROR_CHARS = jobstate.ERROR_CHARS
+# How long a message closed without a case stays a problem: a day's shifts see it.
+CLOSED_REPORTED_FOR = timedelta(hours=24)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +150,7 @@ def collect_from(settings: Settings, sessions: sessionmaker[Session], now: datet
         status = _read(session, configured, now, stale_claim)
         failing = _failing_notifications(session, limits.overdue, now)
         dead = _dead_notifications(session, window, now)
+        closed = _closed_without_case(session, now)
     x = settings.x
     if x is not None:
         budget = {
@@ -156,6 +161,7 @@ def collect_from(settings: Settings, sessions: sessionmaker[Session], now: datet
     status.problems.extend(_problems(status, limits, now))
     status.problems.extend(failing)
     status.problems.extend([dead] if dead is not None else [])
+    status.problems.extend([closed] if closed is not None else [])
     return status
 
 
@@ -225,6 +231,38 @@ def _dead_notifications(session: Session, window: timedelta, now: datetime) -> s
         f"{minutes} min ago: {bounded_error(last.last_error)}; "
         f"retry it: inchannel cases retry {last.id}"
     )
+
+
+def _closed_without_case(session: Session, now: datetime) -> str | None:
+    """Messages processing closed without a case (monitor.undecided) in the last
+    CLOSED_REPORTED_FOR, as a problem: no case holds them, so no team's queue shows that
+    customer, and only a log line and a metric said so. Only the id is named: the
+    message's text is hostile."""
+    closed = (
+        Event.case_id.is_(None)
+        & (Event.kind == CLOSED_EVENT)
+        & (Event.at >= now - CLOSED_REPORTED_FOR)
+    )
+    count = session.scalar(select(func.count()).select_from(Event).where(closed))
+    last = session.scalars(
+        select(Event).where(closed).order_by(Event.at.desc(), Event.id.desc()).limit(1)
+    ).first()
+    if not count or last is None:
+        return None
+    hours = CLOSED_REPORTED_FOR.total_seconds() / 3600
+    minutes = max(0, int((now - last.at).total_seconds() // 60))
+    plural = "message" if count == 1 else "messages"
+    return (
+        f"processing: {count} {plural} closed without a case in the last {hours:g} h, the "
+        f"last (message id={_message_id(last)}) {minutes} min ago: no person will see "
+        f"{'it' if count == 1 else 'them'}; answer {'it' if count == 1 else 'them'} on the "
+        "platform"
+    )
+
+
+def _message_id(event: Event) -> str:
+    value = event.detail.get("message") if isinstance(event.detail, dict) else None
+    return str(value) if isinstance(value, int) else "unknown"
 
 
 def _read(session: Session, configured: set[str], now: datetime, stale_claim: timedelta) -> Status:

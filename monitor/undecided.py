@@ -27,6 +27,9 @@ SET_ASIDE_FOR = timedelta(minutes=5)
 UNDECIDED = "could not be decided"
 # The audit event of each try a message failed alone; its case is not known yet.
 UNDECIDED_EVENT = "undecided"
+# The audit event of a message closed without a case, for status to report: only a log
+# line and a metric told, and no person sees that customer otherwise.
+CLOSED_EVENT = "closed_without_case"
 
 
 def failed_alone(
@@ -65,7 +68,7 @@ def failed_alone(
         raise  # the database locked or away: the next failure hands it over
     except Exception as second:
         opening = f"no case could be opened: {type(second).__name__}"
-        _close_without_case(rt, message_id, (reason, opening))
+        _close_without_case(rt, message_id, (reason, opening), now)
         return
     for decision in decisions:
         rt.metrics.decided(decision)
@@ -95,18 +98,24 @@ def _count_try(rt: Runtime, message_id: int, exc: Exception, now: datetime) -> t
     return int(earlier or 0) + 1, now
 
 
-def _close_without_case(rt: Runtime, message_id: int, notes: tuple[str, ...]) -> None:
+def _close_without_case(
+    rt: Runtime, message_id: int, notes: tuple[str, ...], now: datetime
+) -> None:
     """The last resort, when not even a case can hold the message (the database refuses
     its thread): marked decided with the reasons, so it stops failing the job and
     holding up its author's later messages. Only the id and fixed words are written."""
 
     def close() -> None:
         with transaction(rt.sessions) as session:
-            session.execute(
+            closed = session.execute(
                 update(Message)
                 .where(Message.id == message_id, Message.processed.is_(False))
                 .values(processed=True, decision={"notes": list(notes)})
             )
+            if getattr(closed, "rowcount", 0):
+                detail = {"message": message_id}
+                row = Event(case_id=None, kind=CLOSED_EVENT, actor="system", detail=detail, at=now)
+                session.add(row)
 
     with_retries(close)
     rt.metrics.undecided("no_case")

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from monitor.domain import CaseState
 from monitor.pipeline import poll_source, process_pending
 from monitor.runtime import Runtime
+from monitor.status import collect
 from monitor.store.models import ActionRow, Case, Event, Message
 from monitor.undecided import UNDECIDED_TRIES
 from tests.conftest import RuntimeFactory, mention
@@ -280,3 +281,25 @@ def test_workers_that_do_not_know_the_set_aside_do_not_count_its_try_again(
         assert len(list(session.scalars(tries))) == 1
     for worker in others:  # set aside as long as by the worker that counted the try
         assert worker.set_aside == rt.set_aside
+
+
+def test_a_message_closed_without_a_case_is_a_status_problem_for_a_day(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Closed without a case, no person sees that customer: only a log line and a metric
+    # said so, and `inchannel status` reported the installation healthy.
+    rt = make_runtime([mention(1, conversation_id=POISON), mention(2)])
+    while poll_source(rt, "feed"):
+        pass
+    with refusing(rt.engine, POISON):
+        fail_alone(rt, UNDECIDED_TRIES)
+    assert processing_problems(rt) == [
+        "processing: 1 message closed without a case in the last 24 h, the last "
+        "(message id=1) 6 min ago: no person will see it; answer it on the platform"
+    ]
+    rt.clock.advance(hours=24)  # type: ignore[attr-defined]
+    assert processing_problems(rt) == []
+
+
+def processing_problems(rt: Runtime) -> list[str]:
+    return [p for p in collect(rt).problems if p.startswith("processing:")]
