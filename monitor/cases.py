@@ -43,6 +43,10 @@ UNKNOWN_PRIORITY_RANK = 4
 PRIORITY_RANK = sql_case(PRIORITY_ORDER, value=Case.priority, else_=UNKNOWN_PRIORITY_RANK)
 
 
+def _rank(priority: str) -> int:
+    return PRIORITY_ORDER.get(priority, UNKNOWN_PRIORITY_RANK)
+
+
 def closed_as_spam(case: Case) -> bool:
     """Closed by "Mark as spam": the spammer writing again neither reopens the case nor
     gets an answer (a person who removes the tag takes it back)."""
@@ -147,10 +151,24 @@ def record_state(
     add_event(session, case_id=case_id, kind="state", actor=actor, detail=detail, at=now)
 
 
-def set_priority(session: Session, case: Case, priority: str, actor: str, now: datetime) -> None:
+def set_priority(
+    session: Session,
+    case: Case,
+    priority: str,
+    actor: str,
+    now: datetime,
+    *,
+    may_lower: bool = False,
+) -> None:
     """A rule's priority for the case, recorded as a person's is: a case made high by a
-    follow-up changed neither team nor state, so nothing said which rule did it."""
+    follow-up changed neither team nor state, so nothing said which rule did it.
+
+    It only raises the priority unless ``may_lower`` (the message opening the case: no
+    one has chosen its priority yet). A follow-up's rule lowering it undid the priority
+    an earlier escalation or a person had given the case, with the answer still owed."""
     if case.priority == priority:
+        return
+    if not may_lower and _rank(priority) >= _rank(case.priority):
         return
     record(session, case, "priority", actor, now, old=case.priority, new=priority)
     case.priority = priority

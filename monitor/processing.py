@@ -528,15 +528,21 @@ def _apply(
         return
     _add_tags(session, case, decision, now)
     escalation = decision.escalation
+    # Only the message opening the case may lower its priority (cases.set_priority).
+    opens = index.opens(message)
     if decision.priority is not None:
         # set_priority wins over the escalation's, so it is set first and the escalation
         # carries it: the audit trail has one change, by the rules that set it (not the
         # escalation's and then its undoing), and the team's alert names the priority
         # the case has.
         actor = rules_actor(decision.matched)
-        cases.set_priority(session, case, decision.priority.value, actor, now)
+        cases.set_priority(session, case, decision.priority.value, actor, now, may_lower=opens)
         if escalation is not None:
             escalation = replace(escalation, priority=decision.priority)
+    elif escalation is not None and opens:
+        # escalate only raises: an escalation at low still sets the case it opens low.
+        priority = escalation.priority.value
+        cases.set_priority(session, case, priority, escalation.rule, now, may_lower=True)
     if escalation is not None:
         cases.escalate(session, rt.settings, case, escalation, now, message=message)
     if decision.assignee is not None:

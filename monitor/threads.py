@@ -111,6 +111,8 @@ class ThreadIndex:
         self._newest = self._newest_written([case.id for case in self._latest.values()])
         # Cases a message of this batch took out of resolved (``reopen``).
         self._reopened: set[int] = set()
+        # The messages whose insert opened their case (``opens``).
+        self._openers: set[int] = set()
 
     def _load(self, query: Select[Case]) -> None:
         # Locked until the batch commits: another worker processing a message of the
@@ -453,6 +455,7 @@ class ThreadIndex:
         for key, message in self._opened:
             case, now = self._latest[key], at(message)
             if key in inserted:
+                self._openers.add(message.id)
                 cases.record(
                     self._session, case, "opened", "system", now, message=message.external_id
                 )
@@ -461,6 +464,11 @@ class ThreadIndex:
                 self._touch(case, values["latest_label"], values["latest_compound"], now)
         self._new.clear()
         self._opened.clear()
+
+    def opens(self, message: Message) -> bool:
+        """Whether ``message`` opened its case: not when another worker opened the same
+        case a moment before (our insert of it was a no-op)."""
+        return message.id in self._openers
 
     def case(self, key: ThreadKey) -> Case:
         return self._latest[key]

@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from monitor import casework
+from monitor import casework, triage
 from monitor.pipeline import dispatch_outbox, run_cycle
 from monitor.rules.dryrun import dry_run
 from monitor.rules.reload import RuleReloader
 from monitor.sources.replay import parse_mention
 from monitor.store.models import ActionRow, Case, Customer, Event, Message
 from tests.conftest import RuntimeFactory, mention
+from tests.fakeapi import FakeAPI, Reply
 from tests.rulekit import write
 from tests.test_pipeline import append
 from tests.webkit import PASSWORD, create_user
@@ -442,3 +443,128 @@ def test_a_rules_assignment_is_in_the_cases_audit_trail(
     assert case.assignee == "maria"
     # The second message assigns her again: no event claiming a change.
     assert events == [("kettles", {"old": {"assignee": None}, "new": {"assignee": "maria"}})]
+
+
+ESCALATIONS = """
+name: angry
+match: {text: idiots}
+then:
+  escalate: {team: care, priority: high}
+---
+name: complaint
+match: {text: refund}
+then:
+  escalate: {team: care, priority: normal, reason: wants a refund}
+---
+name: praise
+match: {text: thanks}
+then:
+  set_priority: low
+"""
+
+
+def priority_events(rt: object) -> list[tuple[str, dict[str, object]]]:
+    sessions = rt.sessions  # type: ignore[attr-defined]
+    with sessions() as session:
+        query = select(Event).where(Event.kind == "priority").order_by(Event.id)
+        return [(e.actor, e.detail) for e in session.scalars(query)]
+
+
+def test_a_later_escalation_never_lowers_the_cases_priority(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # The angry message made the case high; the customer's next one matched a rule
+    # escalating at normal, and the case dropped to normal in the team's queue, its
+    # alert saying [normal] about a customer who had just insulted the brand.
+    write(tmp_path / "rules", ESCALATIONS)
+    thread = {"author": "ann", "author_id": "7", "conversation_id": "1001"}
+    with FakeAPI() as hook:
+        hook.add("POST", "/hook", Reply(200, body=b"ok"), Reply(200, body=b"ok"))
+        url = f"json://{hook.base_url.removeprefix('http://')}/hook"
+        channels = {"care-chat": {"url": url}}
+        teams = [{"name": "care", "channels": ["care-chat"]}]
+        angry = mention(1, "@acme you are idiots", **thread)
+        rt = make_runtime(
+            [angry], rules={"path": str(tmp_path / "rules")}, channels=channels, teams=teams
+        )
+        run_cycle(rt)
+        follow_up = mention(2, "@acme I want a refund", created_at="2026-11-20T10:05:00Z", **thread)
+        append(rt, follow_up)
+        run_cycle(rt)
+    with rt.sessions() as session:
+        case = session.scalars(select(Case)).one()
+        query = select(ActionRow).where(ActionRow.kind == "notify").order_by(ActionRow.id)
+        alerts = [row.text.splitlines()[0] for row in session.scalars(query)]
+    assert case.priority == "high"
+    assert priority_events(rt) == [("angry", {"old": "normal", "new": "high"})]
+    # The team's alert names the priority the case ends with.
+    assert alerts == [
+        "[high] C-1001 escalated: angry",
+        "[high] C-1001 escalated: wants a refund",
+    ]
+
+
+def test_the_rules_never_undo_a_persons_priority(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # A lead made the case urgent; the customer's next messages matched a rule
+    # escalating at normal and one setting low, and the bot silently undid her choice.
+    write(tmp_path / "rules", ESCALATIONS)
+    thread = {"author": "ann", "author_id": "7", "conversation_id": "1001"}
+    rt = make_runtime(
+        [mention(1, "@acme I want a refund", **thread)], rules={"path": str(tmp_path / "rules")}
+    )
+    run_cycle(rt)
+    triage.set_priority(rt, "C-1001", "urgent", user="lena")
+    append(
+        rt,
+        mention(2, "@acme still no refund", created_at="2026-11-20T10:05:00Z", **thread),
+        mention(3, "@acme thanks anyway", created_at="2026-11-20T10:06:00Z", **thread),
+    )
+    run_cycle(rt)
+    with rt.sessions() as session:
+        case = session.scalars(select(Case)).one()
+    assert case.priority == "urgent"
+    assert priority_events(rt) == [("lena", {"old": "normal", "new": "urgent"})]
+
+
+def test_set_priority_lowers_only_the_priority_of_the_case_its_message_opens(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # A thank-you on a case an outage made high dropped it to low while the team still
+    # owed the customer an answer. Opening a case, set_priority still sets it (below).
+    write(tmp_path / "rules", ESCALATIONS)
+    thread = {"author": "ann", "author_id": "7", "conversation_id": "1001"}
+    rows = [
+        mention(1, "@acme you are idiots", **thread),
+        mention(2, "@acme thanks for nothing", created_at="2026-11-20T10:05:00Z", **thread),
+        mention(3, "@acme thanks, all good now", author="bob", author_id="8"),
+    ]
+    rt = make_runtime(rows, rules={"path": str(tmp_path / "rules")})
+    run_cycle(rt)
+    with rt.sessions() as session:
+        priorities = [c.priority for c in session.scalars(select(Case).order_by(Case.id))]
+    assert priorities == ["high", "low"]
+    assert priority_events(rt) == [
+        ("angry", {"old": "normal", "new": "high"}),
+        ("praise", {"old": "normal", "new": "low"}),
+    ]
+
+
+def test_an_escalation_at_low_sets_the_case_it_opens_low(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # Escalations only raise a case's priority, but nobody has chosen a new case's
+    # normal: a rule escalating at low makes the case it opens low.
+    write(
+        tmp_path / "rules",
+        "name: spares\nmatch: {text: spare}\nthen:\n  escalate: {team: care, priority: low}\n",
+    )
+    rt = make_runtime(
+        [mention(1, "@acme do you sell spare lids?")], rules={"path": str(tmp_path / "rules")}
+    )
+    run_cycle(rt)
+    with rt.sessions() as session:
+        case = session.scalars(select(Case)).one()
+    assert (case.team, case.priority) == ("care", "low")
+    assert priority_events(rt) == [("spares", {"old": "normal", "new": "low"})]
