@@ -589,10 +589,28 @@ def _waiting_draft(session: Session, case: Case, draft_id: str) -> ActionRow | N
 def _refuse_unanswerable(rt: Runtime, target: Message) -> None:
     """A reply X's API is known to refuse is never queued: queued, it moved the case out
     of the team's queue until the send failed, and the person learnt nothing meanwhile."""
+    reason = _unanswerable_reason(rt, target)
+    if reason is not None:
+        raise CaseworkError(reason)
+
+
+def reply_refusal(rt: Runtime, session: Session, case: Case) -> str | None:
+    """Why a person's reply to ``case`` would be refused by its platform, or None: the
+    case page says it in place of the reply box, before anything is typed. Only the
+    newest customer message counts, as the reply is addressed to it."""
+    try:
+        target = _latest_inbound(session, case)
+    except CaseworkError:
+        return None  # nothing to answer; the submit says so
+    return _unanswerable_reason(rt, target)
+
+
+def _unanswerable_reason(rt: Runtime, target: Message) -> str | None:
     if target.platform == Platform.X.value and x_refuses_unmentioned(
         target.kind, target.reply_allowed
     ):
-        raise CaseworkError(unmentioned_reason(rt.own_handles(Platform.X), target.kind))
+        return unmentioned_reason(rt.own_handles(Platform.X), target.kind)
+    return None
 
 
 def _latest_inbound(session: Session, case: Case) -> Message:
