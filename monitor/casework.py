@@ -410,8 +410,9 @@ def reply(
 
     With ``answer_id`` the reply starts from that knowledge-base entry: an empty
     ``text`` means the entry's text as it is, and the action records the entry.
-    The same text to the same message while an earlier one is still queued or was just
-    sent raises AlreadyQueued: a double submit must not post twice in public."""
+    The same text in the same case while an earlier one is still queued or was just
+    sent raises AlreadyQueued, whichever message each answers: a double submit must not
+    post twice in public."""
     try:
         return _reply(rt, ref, text, user, allow_redirect, answer_id)
     except IntegrityError:
@@ -449,7 +450,7 @@ def _reply(
         redirect = find_redirect(text, customer=customer)
         target = _latest_inbound(session, case)
         _refuse_unanswerable(rt, target)
-        earlier = _identical_replies(session, case, target, text)
+        earlier = _identical_replies(session, case, text)
         _refuse_repeat(earlier, now)
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
         key = cases.queue_reply(
@@ -461,6 +462,7 @@ def _reply(
             rule=None,
             now=now,
             # Two identical submits get the same key, so even racing ones insert once.
+            # The count is of the case's identical replies, so no earlier key repeats.
             key=f"human:{case.id}:{target.external_id}:{digest}:{len(earlier)}",
             answer_id=answer_id or None,
         )
@@ -497,8 +499,11 @@ def _superseded_drafts(
         cases.record(session, case, "rejected", user, now, action=draft.id, reason=reason, **used)
 
 
-def _identical_replies(session: Session, case: Case, target: Message, text: str) -> list[ActionRow]:
-    """Earlier human replies with this text to this message, whatever became of them."""
+def _identical_replies(session: Session, case: Case, text: str) -> list[ActionRow]:
+    """Earlier human replies with this text in this case, whatever became of them and
+    whichever message they answered: a reply goes to the customer's newest message, so a
+    resend after a follow-up arrived (a script sends no ``messages``) targets another
+    one, and the same words were posted twice in the thread."""
     return list(
         session.scalars(
             select(ActionRow)
@@ -506,7 +511,6 @@ def _identical_replies(session: Session, case: Case, target: Message, text: str)
                 ActionRow.case_id == case.id,
                 ActionRow.kind == ActionKind.REPLY.value,
                 ActionRow.rule.is_(None),
-                ActionRow.target_external_id == target.external_id,
                 ActionRow.text == text,
             )
             .order_by(ActionRow.id)
@@ -589,10 +593,28 @@ def _waiting_draft(session: Session, case: Case, draft_id: str) -> ActionRow | N
 def _refuse_unanswerable(rt: Runtime, target: Message) -> None:
     """A reply X's API is known to refuse is never queued: queued, it moved the case out
     of the team's queue until the send failed, and the person learnt nothing meanwhile."""
+    reason = _unanswerable_reason(rt, target)
+    if reason is not None:
+        raise CaseworkError(reason)
+
+
+def reply_refusal(rt: Runtime, session: Session, case: Case) -> str | None:
+    """Why a person's reply to ``case`` would be refused by its platform, or None: the
+    case page says it in place of the reply box, before anything is typed. Only the
+    newest customer message counts, as the reply is addressed to it."""
+    try:
+        target = _latest_inbound(session, case)
+    except CaseworkError:
+        return None  # nothing to answer; the submit says so
+    return _unanswerable_reason(rt, target)
+
+
+def _unanswerable_reason(rt: Runtime, target: Message) -> str | None:
     if target.platform == Platform.X.value and x_refuses_unmentioned(
         target.kind, target.reply_allowed
     ):
-        raise CaseworkError(unmentioned_reason(rt.own_handles(Platform.X), target.kind))
+        return unmentioned_reason(rt.own_handles(Platform.X), target.kind)
+    return None
 
 
 def _latest_inbound(session: Session, case: Case) -> Message:

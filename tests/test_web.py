@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from monitor.store.db import transaction
 from monitor.store.models import ActionRow, Case, Event, SourceState, Usage
 from monitor.store.web_models import SentimentFeedback
 from monitor.web.users import LoginRefused, authenticate, create_user, disable, list_users
-from tests.conftest import RuntimeFactory, mention
+from tests.conftest import REPO, RuntimeFactory, mention
 from tests.fakes import ScriptedResponder, permanent
 from tests.webkit import PASSWORD, TEAMS, api_client, client_for, login, seeded
 
@@ -637,3 +638,58 @@ def test_api_health_lists_every_outbox_status_as_status_json_does(
     page = client.get("/health").text
     shown = {status for status, n in counts.items() if n}
     assert all((f'class="pill">{s}: ' in page) == (s in shown) for s in counts)
+
+
+def test_a_case_whose_newest_post_x_refuses_a_reply_to_says_so_instead_of_a_reply_box(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # An X search hit naming no brand account: X's API refuses our reply to it. The page
+    # offered the reply box all the same, and the agent learnt it only on submit, after
+    # typing the answer; the reason now stands where the box was, as for a spam case.
+    hit = mention(1, "Acme <b>lost</b> my parcel", author="jane", kind="keyword")
+    shutil.copytree(REPO / "config" / "answers", tmp_path / "answers")
+    rt = seeded(make_runtime, [{**hit, "reply_allowed": False}])
+    client, csrf = client_for(rt, "alice")
+    page = client.get("/cases/C-1001").text
+    assert 'action="/cases/C-1001/reply"' not in page
+    assert (
+        "X refuses replies to posts that do not mention @acme or @acmehelp; answer from X&#39;s app"
+    ) in page
+    assert 'action="/cases/C-1001/note"' in page  # the person can still note what they did
+    assert "<b>lost</b>" not in page  # the post's words stay text
+    # The API and the form still refuse a reply, with the same reason.
+    refused = _post(client, csrf, "/cases/C-1001/reply", text="Sorry Jane, we're on it.")
+    assert refused.status_code == 400
+    assert "X refuses replies to posts that do not mention @acme" in refused.text
+    # What was typed is kept where it can be copied into X's app, never in a form.
+    assert "Sorry Jane, we&#39;re on it.</textarea>" in refused.text
+    assert 'action="/cases/C-1001/reply"' not in refused.text
+    answer = api_client(rt, "alice").post("/api/cases/C-1001/reply", json={"text": "Hi Jane"})
+    assert answer.status_code == 400
+    assert "X refuses replies" in answer.json()["error"]
+    # A knowledge-base answer picked is shown to copy too.
+    picked = client.get("/cases/C-1001", params={"answer": "warranty-length"}).text
+    assert "Every Acme appliance has a 2-year warranty" in picked
+    assert 'action="/cases/C-1001/reply"' not in picked
+
+
+def test_a_case_whose_newest_post_mentions_the_brand_offers_the_reply_box_again(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The refusal is the newest post's: the customer's later mention takes a reply.
+    hit = mention(1, "Acme lost my parcel", author="jane", kind="keyword", reply_allowed=False)
+    again = mention(
+        2,
+        "@acme hello? my parcel",
+        author="jane",
+        author_id=hit["author_id"],
+        conversation_id=hit["conversation_id"],
+        in_reply_to=hit["id"],
+        created_at="2026-11-20T10:05:00Z",
+    )
+    rt = seeded(make_runtime, [hit, again])
+    client, _ = client_for(rt, "alice")
+    page = client.get("/cases/C-1001").text
+    assert 'action="/cases/C-1001/reply"' in page
+    box = page.split('<section class="reply">')[1].split("</section>")[0]
+    assert "X refuses replies" not in box

@@ -231,6 +231,45 @@ def test_a_double_submitted_reply_is_queued_once(make_runtime: RuntimeFactory) -
     assert "button.disabled = true" in client.get("/static/app.js").text
 
 
+def test_a_reply_resent_after_the_customer_wrote_again_is_queued_once(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # A script (or the API) sends no `messages`, so a follow-up that arrived between its
+    # request and its resend after a timeout went unnoticed: the reply is addressed to the
+    # customer's newest message, the duplicate check looked only at replies to that one,
+    # and the same words were posted twice in the thread.
+    first = mention(1, "@acme my order is late, where is it?", author="jane")
+    rt = seeded(make_runtime, [first])
+    api = api_client(rt, "alice")
+    sent = api.post("/api/cases/C-1001/reply", json={"text": REPLY}).json()
+    assert sent["ok"] is True
+    assert "already" not in sent["message"]
+    again = mention(
+        2,
+        "@acme hello??",
+        author="jane",
+        author_id=first["author_id"],
+        conversation_id=first["conversation_id"],
+        in_reply_to=first["id"],
+        created_at="2026-11-20T10:05:00Z",
+    )
+    rt.sources["feed"] = ReplaySource("feed", write_jsonl(tmp_path / "more.jsonl", [first, again]))
+    assert isinstance(rt.clock, FakeClock)
+    rt.clock.advance(minutes=5)
+    run_cycle(rt)
+    resent = api.post("/api/cases/C-1001/reply", json={"text": REPLY}).json()
+    assert resent["ok"] is True
+    assert "already queued" in resent["message"]
+    assert _human_replies(rt) == 1
+    dispatch_outbox(rt)  # posted: a resend right after is still the same request
+    assert "already queued" in api.post("/api/cases/C-1001/reply", json={"text": REPLY}).text
+    assert _human_replies(rt) == 1
+    rt.clock.advance(minutes=6)  # later, the same words are a new reply, as before
+    later = api.post("/api/cases/C-1001/reply", json={"text": REPLY}).json()
+    assert "already" not in later["message"]
+    assert _human_replies(rt) == 2
+
+
 def _notes(rt: Runtime, text: str) -> int:
     with rt.sessions() as session:
         events = session.scalars(select(Event).where(Event.kind == "note")).all()

@@ -30,6 +30,8 @@ def load_case(rt: Runtime, ref: str, user: User) -> dict[str, Any]:
         assignees = casework.assignees(session, case.team)
         replies = len(answers_of(session, case.id))  # sent back by the reply form
         written = len(customer_messages(session, case.id))  # by the reply and resolve forms
+        # Shown instead of the reply box: the refusal came only on submit, after typing.
+        reply_refused = casework.reply_refusal(rt, session, case)
         # Corrections of this case's messages only: another customer's post in the thread
         # may be of a case the user may not open, and its correction names who made it.
         ids = [m.id for m in thread if m.case_id == case.id]
@@ -57,6 +59,7 @@ def load_case(rt: Runtime, ref: str, user: User) -> dict[str, Any]:
         "closed_as_spam": cases.closed_as_spam(case),
         "replies": replies,
         "messages_shown": written,
+        "reply_refused": reply_refused,
     }
 
 
