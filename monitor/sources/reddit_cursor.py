@@ -95,7 +95,8 @@ class SourceCursor:
     to_mark: tuple[str, ...] = ()
     disabled: dict[str, Disabled] = field(default_factory=dict)
     known: tuple[str, ...] = ()  # recently stored or fetched fullnames (thread context)
-    # The listings a poll cut short by its time bound did not read, read first next time.
+    # Read first next time: the listings a poll cut short by its time bound did not
+    # read; after a failed listing, every other, so the failing one is read last.
     resume: tuple[str, ...] = ()
 
     def listing(self, key: str) -> ListingCursor:
