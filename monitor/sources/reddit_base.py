@@ -18,7 +18,7 @@ from monitor.sources.reddit import RedditConnection
 from monitor.sources.reddit_context import ThreadContext, remember
 from monitor.sources.reddit_cursor import ListingCursor, SourceCursor, decode_cursor, take_new
 from monitor.sources.reddit_failure import FailureKind, RedditFailure
-from monitor.sources.reddit_items import RedditItem, skip_reason, to_mention
+from monitor.sources.reddit_items import RedditItem, Skip, skip_reason, to_mention
 from monitor.sources.reddit_keywords import names_account
 from monitor.sources.reddit_settings import POLL_SECONDS
 
@@ -173,6 +173,8 @@ class RedditSourceBase:
         batch.listings_read += 1
         cursor = state.listing(key)
         new = take_new(listing, cursor, cap, self.overlap)
+        if new.undated:
+            batch.skipped[Skip.UNDATED.value] += new.undated
         name = label or key
         if new.gap and len(new.items) >= cap:
             batch.problems.append(f"{name}: over {cap} new items since the last poll, older missed")
