@@ -119,6 +119,13 @@ def poll_source(rt: Runtime, name: str) -> bool:
         refused = SourceError(f"the database refused the page: {describe(exc)}", kind="crash")
         _record_failure(rt, name, now, refused, time.perf_counter() - started)
         return False
+    if result.error is not None:
+        # Part read and stored (or discarded with a lost lease), and still a failed poll.
+        seconds = time.perf_counter() - started
+        rt.metrics.poll_failed(name, result.error.kind, seconds=seconds, new=new or 0)
+        if new is not None:
+            log.warning("source=%s poll failed, new=%d stored: %s", name, new, result.error)
+        return False
     if new is None:
         # Timed as a failed poll that lost its lease is (_record_failure): the fetch
         # succeeded, and one slower than the lease is the slowest success of all.
@@ -155,16 +162,23 @@ def _commit_page(rt: Runtime, name: str, result: PollResult, now: datetime) -> i
             return None
         new = _store(rt, session, name, result.mentions, now)
         store_context(session, result.context, name, now, rt.own_handles)
+        if result.error is not None:
+            # In the page's transaction: committed apart, a crash between the two left
+            # the source polled again at once, the failing listing with it.
+            _count_failure(rt, state, now, result.error, result.problems)
+        else:
+            state.last_poll_at = state.last_success_at = now
+            state.consecutive_failures = 0
+            state.last_error = "; ".join(result.problems)[:2000] or None
+            state.next_poll_at = None
         state.cursor = result.cursor
-        state.last_poll_at = state.last_success_at = now
-        state.consecutive_failures = 0
-        state.last_error = "; ".join(result.problems)[:2000] or None
         state.rate_limit_reset_at = result.rate_limit_reset_at
-        state.next_poll_at = None
         state.items_total += new
-        kept = {k: v for k, v in (state.details or {}).items() if k != FAILING_SINCE}
-        position = _cursor_position(kept, result, now)
-        state.details = {**kept, **(result.details or {}), **position}
+        details = state.details or {}
+        if result.error is None:
+            details = {k: v for k, v in details.items() if k != FAILING_SINCE}
+        position = _cursor_position(details, result, now)
+        state.details = {**details, **(result.details or {}), **position}
         return new
 
 
@@ -290,21 +304,7 @@ def _record_failure(
             # its state is that worker's to keep, not ours to back off or stop.
             log.warning("source=%s lease lost during the poll; failure not recorded", name)
             return
-        if _after_gap(rt, state, now):
-            state.consecutive_failures = 0
-            state.details = {k: v for k, v in (state.details or {}).items() if k != FAILING_SINCE}
-        state.last_poll_at = now
-        state.consecutive_failures += 1
-        state.last_error = str(error)[:2000]
-        if FAILING_SINCE not in (state.details or {}):
-            state.details = {**(state.details or {}), FAILING_SINCE: now.isoformat()}
-        backoff = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** min(state.consecutive_failures - 1, 10))
-        # A reset already past (our clock ahead of the platform's) would mean no wait at
-        # all, and a source hammering a limit it is still under: back off instead.
-        waits = error.retry_at is not None and error.retry_at > now
-        state.next_poll_at = error.retry_at if waits else now + backoff
-        if error.permanent:
-            state.next_poll_at = now + PARKED_FOR
+        _count_failure(rt, state, now, error)
     log.warning(
         "source=%s poll failed permanent=%s failures=%d retry_at=%s error=%s",
         name,
@@ -313,6 +313,27 @@ def _record_failure(
         state.next_poll_at,
         error,
     )
+
+
+def _count_failure(
+    rt: Runtime, state: SourceState, now: datetime, error: SourceError, problems: Sequence[str] = ()
+) -> None:
+    """A failed poll into the source's locked ``state``: counted, shown, backed off."""
+    if _after_gap(rt, state, now):
+        state.consecutive_failures = 0
+        state.details = {k: v for k, v in (state.details or {}).items() if k != FAILING_SINCE}
+    state.last_poll_at = now
+    state.consecutive_failures += 1
+    state.last_error = "; ".join([str(error), *problems])[:2000]
+    if FAILING_SINCE not in (state.details or {}):
+        state.details = {**(state.details or {}), FAILING_SINCE: now.isoformat()}
+    backoff = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** min(state.consecutive_failures - 1, 10))
+    # A reset already past (our clock ahead of the platform's) would mean no wait at
+    # all, and a source hammering a limit it is still under: back off instead.
+    waits = error.retry_at is not None and error.retry_at > now
+    state.next_poll_at = error.retry_at if waits else now + backoff
+    if error.permanent:
+        state.next_poll_at = now + PARKED_FOR
 
 
 def _after_gap(rt: Runtime, state: SourceState, now: datetime) -> bool:

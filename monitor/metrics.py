@@ -112,7 +112,9 @@ class Metrics:
         self.mentions.labels(source).inc(new)
         self.polls.labels(source, "ok").observe(seconds)
 
-    def poll_failed(self, source: str, kind: str, *, seconds: float) -> None:
+    def poll_failed(self, source: str, kind: str, *, seconds: float, new: int = 0) -> None:
+        """``new``: what a poll that failed part way stored of the part it read."""
+        self.mentions.labels(source).inc(new)
         self.source_errors.labels(source, kind).inc()
         self.polls.labels(source, "failed").observe(seconds)
 

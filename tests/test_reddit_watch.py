@@ -613,3 +613,27 @@ def test_a_keyword_hit_the_inbox_reads_as_a_reply_before_it_is_decided_becomes_a
     poll_source(rt, "inbox")
     kinds = {m.external_id: (m.kind, m.source) for m in messages(rt)}
     assert kinds == {"t1_r1": ("reply", "watch"), "t1_r2": ("keyword", "watch")}
+
+
+def test_an_item_without_a_creation_time_is_skipped_and_the_scan_reads_on(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Read as created at 0 (1970), it was below the cursor and ended the scan: every
+    # item under it was missed at every poll while it stayed in the listing, unsaid.
+    serve_token(api)
+    route = api.add("GET", "/r/acme/comments/?", listing(comment("k1", "acme one", created=T0)))
+    rt = watch_runtime(make_runtime, api, submissions=False)
+    poll_source(rt, "watch")
+    undated = comment("k0", "acme, no date", created=T0 + 25)
+    del undated["data"]["created_utc"]
+    route.replies = [
+        listing(
+            comment("k3", "acme three", created=T0 + 30),
+            undated,
+            comment("k2", "acme two", created=T0 + 20),
+            comment("k1", "acme one", created=T0),
+        )
+    ]
+    poll_source(rt, "watch")
+    assert [m.external_id for m in messages(rt)] == ["t1_k1", "t1_k2", "t1_k3"]
+    assert state(rt, "watch").last_error == "skipped 1 without a creation time"

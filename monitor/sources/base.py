@@ -37,6 +37,10 @@ class PollResult:
     # are (the cursor lag): X and Reddit answer newest first, so the oldest are unread;
     # a replay file is served oldest first, so the newest are.
     newest_first: bool = True
+    # The poll failed after reading part of what it reads (one Reddit listing of
+    # several): ``mentions`` and ``cursor`` hold the part read, stored as any page is,
+    # and the poll still counts as failed (back-off, status, metrics).
+    error: SourceError | None = None
 
 
 class SourceError(Exception):

@@ -433,7 +433,7 @@ def _item(thing: Any) -> RedditItem:
     return RedditItem(
         fullname=str(data.get("name") or f"{_prefix(thing)}_{data['id']}"),
         author=None if author is None else str(author),
-        created_utc=float(data.get("created_utc") or 0.0),
+        created_utc=_created(data.get("created_utc")),
         body=reddit_text(data.get("body") or data.get("selftext") or _crossposted(data)),
         title=reddit_text(data.get("title")),
         link_id=data.get("link_id"),
@@ -445,6 +445,21 @@ def _item(thing: Any) -> RedditItem:
         archived=bool(data.get("archived")),
         unread=bool(data.get("new")),
     )
+
+
+# 10000-01-01 UTC, out of datetime's reach. A NaN is out too: no comparison holds for it.
+LATEST_CREATED = 253_402_300_800.0
+
+
+def _created(value: object) -> float:
+    """``created_utc`` in epoch seconds, or 0 (undated: RedditItem.dated) when missing
+    or unreadable: garbled data must not end a scan or a poll."""
+    try:
+        created = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0.0
+    # Past year 9999 datetime cannot hold it, and storing the mention crashed the poll.
+    return created if 0 < created < LATEST_CREATED else 0.0
 
 
 def _crossposted(data: dict[str, Any]) -> str:

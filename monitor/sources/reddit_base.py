@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -18,7 +18,7 @@ from monitor.sources.reddit import RedditConnection
 from monitor.sources.reddit_context import ThreadContext, remember
 from monitor.sources.reddit_cursor import ListingCursor, SourceCursor, decode_cursor, take_new
 from monitor.sources.reddit_failure import FailureKind, RedditFailure
-from monitor.sources.reddit_items import RedditItem, skip_reason, to_mention
+from monitor.sources.reddit_items import RedditItem, Skip, skip_reason, to_mention
 from monitor.sources.reddit_keywords import names_account
 from monitor.sources.reddit_settings import POLL_SECONDS
 
@@ -37,7 +37,8 @@ class PollBatch:
     problems: list[str] = field(default_factory=list)
     filtered: int = 0
     listings_read: int = 0
-    unread: tuple[str, ...] = ()  # the listing keys left for the next poll: out of time
+    unread: tuple[str, ...] = ()  # the listing keys to read first at the next poll
+    failure: RedditFailure | None = None  # what ended the poll after a listing was tried
 
     def add(self, items: Iterable[RedditItem], kind: MessageKind, own: frozenset[str]) -> None:
         for item in items:
@@ -83,6 +84,9 @@ class RedditSourceBase:
             new_state = self._with_context(self._poll(state, batch, now), batch)
         except RedditFailure as failure:
             raise source_error(failure, now) from None
+        if batch.failure is not None and not batch.unread:
+            # The one listing to read failed: there is nothing read to keep.
+            raise source_error(batch.failure, now)
         new_state = replace(new_state, resume=batch.unread)
         return self._result(new_state, batch, now, self.connection.limits().requests - before)
 
@@ -92,20 +96,35 @@ class RedditSourceBase:
         return time.monotonic() - self._started > POLL_SECONDS
 
     def _in_turn(
-        self, listings: Sequence[tuple[str, T]], state: SourceCursor, batch: PollBatch
-    ) -> Iterator[T]:
-        """``listings`` (key, what to read) in turn while the poll has time, those a poll
-        cut short left first. A listing is read whole or not at all: its cursor stands
-        for everything above it, so one read half would skip the items below the cut.
-        At least one is read, and the ones left start the next poll, so none waits for
-        ever behind slow ones."""
+        self,
+        listings: Sequence[tuple[str, T]],
+        state: SourceCursor,
+        batch: PollBatch,
+        read: Callable[[T], None],
+    ) -> None:
+        """``read`` each of ``listings`` (key, what to read) in turn while the poll has
+        time, those a poll cut short left first. A listing is read whole or not at all:
+        its cursor stands for everything above it, so one read half would skip the items
+        below the cut. At least one is read, and the ones left start the next poll, so
+        none waits for ever behind slow ones.
+
+        A failure ends the poll, but what the listings before it read is kept (the
+        source stores it with their cursors, then reports the failure). The failing
+        listing is read last next time: one whose deep page keeps timing out came first
+        at every poll and held back every listing of the source."""
         left = [key for key in state.resume if any(key == k for k, _ in listings)]
         ordered = sorted(listings, key=lambda kv: left.index(kv[0]) if kv[0] in left else len(left))
+        keys = [key for key, _ in ordered]
         for i, (_, listing) in enumerate(ordered):
             if batch.listings_read and self._out_of_time():
-                batch.unread = tuple(key for key, _ in ordered[i:])
+                batch.unread = tuple(keys[i:])
                 return
-            yield listing
+            try:
+                read(listing)
+            except RedditFailure as failure:
+                batch.failure = failure
+                batch.unread = tuple(keys[i + 1 :] + keys[:i])
+                return
 
     def _poll(self, state: SourceCursor, batch: PollBatch, now: datetime) -> SourceCursor:
         raise NotImplementedError
@@ -154,6 +173,8 @@ class RedditSourceBase:
         batch.listings_read += 1
         cursor = state.listing(key)
         new = take_new(listing, cursor, cap, self.overlap)
+        if new.undated:
+            batch.skipped[Skip.UNDATED.value] += new.undated
         name = label or key
         if new.gap and len(new.items) >= cap:
             batch.problems.append(f"{name}: over {cap} new items since the last poll, older missed")
@@ -186,14 +207,18 @@ class RedditSourceBase:
         # Out of quota: ingest skips this source until the reset instead of letting
         # prawcore sleep in a worker thread.
         exhausted = limits.remaining is not None and limits.remaining < 1
+        failed = batch.failure is not None
         return PollResult(
             batch.mentions,
             state.encode(),
-            more=bool(batch.unread),
+            # The listings left after a failure wait out its back-off: nothing is ready.
+            more=bool(batch.unread) and not failed,
             problems=batch.all_problems(),
             rate_limit_reset_at=reset_at if exhausted else None,
             details=details,
             context=batch.context,
+            caught_up=False if failed else None,
+            error=None if batch.failure is None else source_error(batch.failure, now),
         )
 
 

@@ -46,6 +46,7 @@ class NewItems:
     items: list[RedditItem]
     read: int  # items fetched, including the old one that ended the scan
     gap: bool  # the cursor not reached (max_items new items, or the listing ended)
+    undated: int = 0  # items passed over: no creation time to place them by
 
 
 def take_new(
@@ -55,12 +56,17 @@ def take_new(
     below the cursor; stops reading (and paging) at the first item older than that."""
     new: list[RedditItem] = []
     taken: set[str] = set()
-    read, lowest = 0, float("inf")
+    read, lowest, undated = 0, float("inf"), 0
     for item in listing:
         read += 1
+        if not item.dated:
+            # Read as created in 1970 it ended the scan, and the items below it were
+            # missed at every poll: it says nothing of where the cursor is.
+            undated += 1
+            continue
         lowest = min(lowest, item.created_utc)
         if item.created_utc < cursor.since - overlap:
-            return NewItems(new, read, gap=False)
+            return NewItems(new, read, gap=False, undated=undated)
         # Listings shift while we page: an item can come back on the next page.
         if item.fullname in cursor.seen or item.fullname in taken:
             continue
@@ -68,10 +74,10 @@ def take_new(
         taken.add(item.fullname)
         if len(new) >= max_items:
             # Only new items above the cursor mean more may wait unread below them.
-            return NewItems(new, read, gap=0 < cursor.since < item.created_utc)
+            return NewItems(new, read, gap=0 < cursor.since < item.created_utc, undated=undated)
     # The listing ran out above the cursor: its ``after`` item was deleted between two
     # pages (Reddit then answers an empty page), or Reddit's ~1,000-item reach ended.
-    return NewItems(new, read, gap=0 < cursor.since < lowest < float("inf"))
+    return NewItems(new, read, gap=0 < cursor.since < lowest < float("inf"), undated=undated)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +101,8 @@ class SourceCursor:
     to_mark: tuple[str, ...] = ()
     disabled: dict[str, Disabled] = field(default_factory=dict)
     known: tuple[str, ...] = ()  # recently stored or fetched fullnames (thread context)
-    # The listings a poll cut short by its time bound did not read, read first next time.
+    # Read first next time: the listings a poll cut short by its time bound did not
+    # read; after a failed listing, every other, so the failing one is read last.
     resume: tuple[str, ...] = ()
 
     def listing(self, key: str) -> ListingCursor:

@@ -31,13 +31,14 @@ class Skip(StrEnum):
     OWN = "own"
     DELETED = "deleted"
     NO_MATCH = "no keyword match"
+    UNDATED = "without a creation time"
 
 
 @dataclass(frozen=True, slots=True)
 class RedditItem:
     fullname: str  # t1_… (comment) or t3_… (submission)
     author: str | None  # None: the account was deleted
-    created_utc: float
+    created_utc: float  # 0: Reddit sent none we could read (see ``dated``)
     body: str = ""  # comment text or submission selftext
     title: str = ""  # submissions only
     link_id: str | None = None  # the submission a comment belongs to
@@ -48,6 +49,10 @@ class RedditItem:
     locked: bool = False
     archived: bool = False
     unread: bool = False  # inbox items only: Reddit's ``new`` flag
+
+    @property
+    def dated(self) -> bool:
+        return self.created_utc > 0
 
     @property
     def is_comment(self) -> bool:

@@ -72,15 +72,20 @@ class RedditInboxSource(BackfillingRedditSource):
     def _poll(self, state: SourceCursor, batch: PollBatch, now: datetime) -> SourceCursor:
         unmarked = self._mark_read(state.to_mark, batch)
         streams = [(stream, kind) for stream, kind in self.STREAMS if getattr(self.config, stream)]
-        listings, to_mark = _watched(state, [stream for stream, _ in streams]), []
+        listings = _watched(state, [stream for stream, _ in streams])
+        to_mark: list[str] = []
         turns = [(stream, (stream, kind)) for stream, kind in streams]
-        for stream, kind in self._in_turn(turns, state, batch):
+
+        def read(turn: tuple[InboxStream, MessageKind]) -> None:
+            stream, kind = turn
             listing = self.connection.inbox(stream, self.config.max_items)
             items, listings[stream] = self._read(
                 stream, listing, state, batch, self.config.max_items
             )
             batch.add(items, kind, self.own)
-            to_mark += [i.fullname for i in items if i.unread]
+            to_mark.extend(i.fullname for i in items if i.unread)
+
+        self._in_turn(turns, state, batch, read)
         marks = tuple(to_mark) if self.config.mark_read else ()
         return replace(state, listings=listings, to_mark=_queue(unmarked, marks, batch))
 
@@ -142,9 +147,11 @@ class RedditSubredditSource(BackfillingRedditSource):
         keys = [f"{sub}/{stream}" for sub in names for stream in self.streams]
         listings, disabled = _watched(state, keys), _still_disabled(state, now, names)
         turns = [(f"{sub}/{stream}", (sub, stream)) for sub in names for stream in self.streams]
-        for sub, stream in self._in_turn(turns, state, batch):
+
+        def read(turn: tuple[str, SubredditStream]) -> None:
+            sub, stream = turn
             if sub in disabled:
-                continue
+                return
             try:
                 key = f"{sub}/{stream}"
                 listing = self.connection.subreddit(sub, stream, self.config.max_items)
@@ -154,6 +161,8 @@ class RedditSubredditSource(BackfillingRedditSource):
                 batch.add(hits, MessageKind.KEYWORD, self.own)
             except RedditFailure as failure:
                 disabled[sub] = _disable(sub, failure, batch, now)
+
+        self._in_turn(turns, state, batch, read)
         _require_one_enabled(self.config.subreddits, disabled, batch)
         return replace(state, listings=listings, disabled=disabled)
 
@@ -193,9 +202,10 @@ class RedditSearchSource(BackfillingRedditSource):
         state = _adopt_unkeyed(state, {f"search:{sub}": self._key(sub) for sub in names})
         keys = [self._key(sub) for sub in names]
         listings, disabled = _watched(state, keys), _still_disabled(state, now, names)
-        for sub in self._in_turn([(self._key(sub), sub) for sub in names], state, batch):
+
+        def read(sub: str) -> None:
             if sub in disabled:
-                continue
+                return
             key = self._key(sub)
             try:
                 listing = self.connection.search(sub, self.query, self.config.max_items)
@@ -205,8 +215,10 @@ class RedditSearchSource(BackfillingRedditSource):
                 )
             except RedditFailure as failure:
                 disabled[sub] = _disable(sub, failure, batch, now)
-                continue
+                return
             batch.add(items, MessageKind.KEYWORD, self.own)
+
+        self._in_turn([(self._key(sub), sub) for sub in names], state, batch, read)
         _require_one_enabled(self.config.subreddits, disabled, batch)
         return replace(state, listings=listings, disabled=disabled)
 
