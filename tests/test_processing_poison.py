@@ -367,3 +367,41 @@ def fail_together(rt: Runtime, times: int) -> None:
         with pytest.raises(DataError):
             process_pending(rt)
         rt.clock.advance(minutes=5)  # type: ignore[attr-defined]
+
+
+def test_messages_failing_in_whole_batches_are_a_status_problem_within_minutes(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Rules or a scorer that fail every message: status said only that the job failed,
+    # until the mentions went to people, one batch every 25 minutes.
+    rt = make_runtime([mention(1, text=REFUND), mention(2, text=REFUND)])
+    while poll_source(rt, "feed"):
+        pass
+    with refusing(rt.engine, "refund-or-billing"):
+        fail_together(rt, 1)
+        with pytest.raises(DataError):
+            process_pending(rt)
+    assert processing_problems(rt) == [
+        "processing: every message tried has failed for 5 min (2 messages): DataError; "
+        "the rules or the scorer may be broken"
+    ]
+    process_pending(rt)  # the rules fixed: all decided at the next run
+    assert processing_problems(rt) == []
+
+
+def test_messages_that_fail_alone_again_end_the_whole_batch_problem(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rows = [mention(1, text=REFUND), mention(2, text=REFUND), mention(3, conversation_id=POISON)]
+    rt = make_runtime(rows)
+    while poll_source(rt, "feed"):
+        pass
+    with refusing(rt.engine, "refund-or-billing"):
+        with refusing(rt.engine, POISON), pytest.raises(DataError):
+            process_pending(rt)  # none decided
+        assert len(processing_problems(rt)) == 1
+        rt.clock.advance(minutes=5)  # type: ignore[attr-defined]
+        with pytest.raises(DataError):
+            process_pending(rt)  # the third is decided: the two fail by themselves
+    assert undecided(rt) == ["1001", "1002"]
+    assert processing_problems(rt) == []
