@@ -48,7 +48,7 @@ SEND_ERROR_REASONS = ("rate_limited", "temporary", "permanent")
 # left out it hid behind fast successes. Apart, so a success's quantile stays its own.
 POLL_OUTCOMES = ("ok", "failed")
 # What became of a message that failed its processing batch alone (monitor.processing).
-UNDECIDED_OUTCOMES = ("set_aside", "handed_over", "no_case")
+UNDECIDED_OUTCOMES = ("set_aside", "failed_together", "handed_over", "no_case")
 
 
 def decision_types(decision: Decision) -> list[str]:
@@ -103,7 +103,7 @@ class Metrics:
         )
         self.undecided_messages = Counter(
             "inchannel_undecided_messages",
-            "Messages that failed processing alone: set aside, handed to a team, no case",
+            "Messages that failed processing: set aside, failed together, handed over, no case",
             ["outcome"],
             registry=r,
         )

@@ -37,7 +37,7 @@ from monitor.store.db import transaction, with_retries
 from monitor.store.models import ACTOR_CHARS, Case, Customer, Message
 from monitor.store.queries import skip_locked
 from monitor.threads import Link, ThreadIndex, ThreadKey
-from monitor.undecided import SET_ASIDE_FOR, failed_alone
+from monitor.undecided import SET_ASIDE_FOR, failed_alone, failed_together
 
 log = logging.getLogger("inchannel.process")
 
@@ -77,8 +77,10 @@ def _isolate(rt: Runtime, limit: int, now: datetime) -> None:
     fails alone is set aside until SET_ASIDE_FOR after its last counted try, with its
     author's later messages, so the next one can be tried, and at its
     UNDECIDED_TRIES-th failure handed to a team undecided (monitor.undecided); the first
-    error is then raised (the job failed). Several failing while none is decided are not
-    those messages' fault, nor is the database's error: nothing is set aside."""
+    error is then raised (the job failed). The database's error is no message's fault:
+    nothing is set aside or counted. Several failing while none is decided may not be
+    theirs either (the rules or the scorer broken): counted apart, never set aside, and
+    handed over only at UNDECIDED_TRIES_AMONG."""
     failed: list[tuple[int, Exception]] = []
     decided = False
     for _ in range(limit):
@@ -103,6 +105,9 @@ def _isolate(rt: Runtime, limit: int, now: datetime) -> None:
     # wave), and leaving them in place held up every message stored after them.
     if len(failed) > 1 and not decided:
         _forgive(rt, failed)
+        # Uncounted, they were tried forever; a spam wave as long as a batch then held
+        # up, for good, every message stored after it.
+        failed_together(rt, failed, now, hand_over=functools.partial(_hand_over, rt, now=now))
         raise failed[0][1]
     for message_id, error in failed:
         hand_over = functools.partial(_hand_over, rt, message_id, now=now)

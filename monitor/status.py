@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import case, func, select, type_coerce
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from monitor import cases, jobstate
 from monitor.alerting import ALERTS_STATE, HEARTBEAT_GAP, ActiveAlert, decode
@@ -42,7 +42,7 @@ from monitor.store.models import (
     UTCDateTime,
 )
 from monitor.store.queries import abandoned_claim, attempts_began
-from monitor.undecided import CLOSED_EVENT
+from monitor.undecided import AMONG, CLOSED_EVENT, SET_ASIDE_FOR, UNDECIDED_EVENT
 
 # The health job runs every minute on every worker; none for this long: it is not running.
 HEALTH_CHECK_STALE = HEARTBEAT_GAP
@@ -54,6 +54,9 @@ PROCESSING_LATE = timedelta(minutes=10)
 ERROR_CHARS = jobstate.ERROR_CHARS
 # How long a message closed without a case stays a problem: a day's shifts see it.
 CLOSED_REPORTED_FOR = timedelta(hours=24)
+# Messages failing together count a try every SET_ASIDE_FOR while a worker tries them:
+# none counted for twice that long, nobody does (the daemon stopped).
+TOGETHER_RECENT = 2 * SET_ASIDE_FOR
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +154,7 @@ def collect_from(settings: Settings, sessions: sessionmaker[Session], now: datet
         failing = _failing_notifications(session, limits.overdue, now)
         dead = _dead_notifications(session, window, now)
         closed = _closed_without_case(session, now)
+        together = _failing_together(session, now)
     x = settings.x
     if x is not None:
         budget = {
@@ -162,6 +166,7 @@ def collect_from(settings: Settings, sessions: sessionmaker[Session], now: datet
     status.problems.extend(failing)
     status.problems.extend([dead] if dead is not None else [])
     status.problems.extend([closed] if closed is not None else [])
+    status.problems.extend([together] if together is not None else [])
     return status
 
 
@@ -257,6 +262,48 @@ def _closed_without_case(session: Session, now: datetime) -> str | None:
         f"last (message id={_message_id(last)}) {minutes} min ago: no person will see "
         f"{'it' if count == 1 else 'them'}; answer {'it' if count == 1 else 'them'} on the "
         "platform"
+    )
+
+
+def _failing_together(session: Session, now: datetime) -> str | None:
+    """Messages failing while none of their batch is decided (monitor.undecided), as a
+    problem from their first such try: the rules or the scorer may fail every message,
+    and these go to people only after about 25 minutes; the job's failure alone did not
+    say that no message was decided. It ends when they are decided or handed over, when
+    they fail by themselves (a message of their batch was decided), or TOGETHER_RECENT
+    after their last try (nobody tries them). Only the error's class is named."""
+    tries = Event.case_id.is_(None) & (Event.kind == UNDECIDED_EVENT)
+    message = Event.detail["message"].as_integer()
+    alone, waiting = aliased(Event), select(Message.id).where(Message.processed.is_(False))
+    alone_since = (
+        select(alone.id)
+        .where(
+            alone.case_id.is_(None),
+            alone.kind == UNDECIDED_EVENT,
+            alone.detail["message"].as_integer() == message,
+            alone.detail[AMONG].as_integer().is_(None),
+            alone.at > Event.at,
+        )
+        .exists()
+    )
+    together = tries & Event.detail[AMONG].as_integer().is_not(None)
+    together &= message.in_(waiting) & ~alone_since
+    count, first, last = session.execute(
+        select(func.count(func.distinct(message)), func.min(Event.at), func.max(Event.at)).where(
+            together
+        )
+    ).one()
+    if not count or first is None or last is None or now - last > TOGETHER_RECENT:
+        return None
+    latest = session.scalars(
+        select(Event).where(together).order_by(Event.at.desc(), Event.id.desc()).limit(1)
+    ).first()
+    error = latest.detail.get("error") if latest and isinstance(latest.detail, dict) else None
+    minutes = max(0, int((now - first).total_seconds() // 60))
+    plural = "message" if count == 1 else "messages"
+    return (
+        f"processing: every message tried has failed for {minutes} min ({count} {plural}): "
+        f"{bounded_error(str(error or 'unknown'))}; the rules or the scorer may be broken"
     )
 
 

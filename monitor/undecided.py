@@ -1,16 +1,19 @@
 """A message that fails processing by itself: its failures are counted in the database
 and, at the UNDECIDED_TRIES-th, it is handed to a team undecided, so no customer waits
-on a message tried forever."""
+on a message tried forever. Messages that fail together, none of their batch decided,
+are counted apart and handed over later (UNDECIDED_TRIES_AMONG)."""
 
 from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from monitor.domain import Decision
 from monitor.runtime import Runtime
@@ -22,14 +25,38 @@ log = logging.getLogger("inchannel.process")
 # How many times a message fails alone before it is handed to a team undecided: about
 # 10 minutes of tries (5 minutes apart), when status starts to report it as late.
 UNDECIDED_TRIES = 3
+# How many tries in all, when some failed among a batch none of whose messages was
+# decided: such a failure may be every message's (the rules or the scorer broken), which
+# a fix ends at once, so these messages are never set aside and are handed over only
+# after about 25 minutes (status reports them from the first run). Not counted, they
+# were tried forever, and a spam wave of one crashing text as long as a batch held up
+# every message stored after it for good.
+UNDECIDED_TRIES_AMONG = 6
 # How long a message that failed its batch alone is left out before it is tried again.
 SET_ASIDE_FOR = timedelta(minutes=5)
 UNDECIDED = "could not be decided"
-# The audit event of each try a message failed alone; its case is not known yet.
+# The audit event of each try a message failed alone; its case is not known yet. Its
+# detail's AMONG: how many failed with it, none of their batch decided.
 UNDECIDED_EVENT = "undecided"
+AMONG = "among"
 # The audit event of a message closed without a case, for status to report: only a log
 # line and a metric told, and no person sees that customer otherwise.
 CLOSED_EVENT = "closed_without_case"
+
+
+@dataclass(frozen=True, slots=True)
+class Tries:
+    """A message's counted failures: alone, and in all (with those among its batch)."""
+
+    alone: int
+    total: int
+    counted_at: datetime  # the last counted try's
+    counted: bool  # this failure counted a try (not the last one again)
+
+    @property
+    def due(self) -> bool:
+        """Whether to hand it over."""
+        return self.alone >= UNDECIDED_TRIES or self.total >= UNDECIDED_TRIES_AMONG
 
 
 def failed_alone(
@@ -44,21 +71,62 @@ def failed_alone(
     and tried it at once) and, at UNDECIDED_TRIES, hand the message to a team undecided
     with ``hand_over(reason)``: set aside and tried forever, it never became a case, and
     no person saw that customer."""
-    tries, counted_at = with_retries(functools.partial(_count_try, rt, message_id, exc, now))
-    # From the counted try, not from now: a worker that did not know the set-aside waits
-    # as long as the one that set it.
-    rt.set_aside[message_id] = counted_at + SET_ASIDE_FOR
-    if tries < UNDECIDED_TRIES:
+    count = functools.partial(_count_tries, rt, [(message_id, exc)], now, None)
+    tries = with_retries(count)[message_id]
+    if not tries.due:
+        # From the counted try, not from now: a worker that did not know the set-aside
+        # waits as long as the one that set it.
+        rt.set_aside[message_id] = tries.counted_at + SET_ASIDE_FOR
         rt.metrics.undecided("set_aside")
         log.error(
             "message id=%d set aside until %s: it fails its batch (try %d of %d)",
             message_id,
             rt.set_aside[message_id].isoformat(),
-            tries,
+            tries.alone,
             UNDECIDED_TRIES,
         )
         return
     rt.set_aside.pop(message_id, None)
+    _give_up(rt, message_id, exc, tries, now, hand_over)
+
+
+def failed_together(
+    rt: Runtime,
+    failed: Sequence[tuple[int, Exception]],
+    now: datetime,
+    *,
+    hand_over: Callable[[int, str], list[Decision]],
+) -> None:
+    """Messages that failed one by one while none of their batch was decided: counted
+    as tries among the others, never set aside (the rules or the scorer may fail every
+    message; once fixed, all are decided at the next run), and at UNDECIDED_TRIES_AMONG
+    each is handed over with ``hand_over(message_id, reason)``."""
+    count = functools.partial(_count_tries, rt, failed, now, len(failed))
+    tries = with_retries(count)
+    counted = sum(1 for t in tries.values() if t.counted)
+    for _ in range(counted):
+        rt.metrics.undecided("failed_together")
+    if counted:
+        log.error(
+            "%d messages failed, none of their batch decided: not set aside, tried again; "
+            "handed to their teams at try %d",
+            counted,
+            UNDECIDED_TRIES_AMONG,
+        )
+    for message_id, exc in failed:
+        if tries[message_id].due:
+            mine = functools.partial(hand_over, message_id)
+            _give_up(rt, message_id, exc, tries[message_id], now, mine)
+
+
+def _give_up(
+    rt: Runtime,
+    message_id: int,
+    exc: Exception,
+    tries: Tries,
+    now: datetime,
+    hand_over: Callable[[str], list[Decision]],
+) -> None:
     # The class only: the error's text quotes the mention (or the values the database
     # refused), which may be what cannot be stored.
     reason = f"{UNDECIDED}: {type(exc).__name__}"
@@ -74,28 +142,53 @@ def failed_alone(
         rt.metrics.decided(decision)
         rt.metrics.undecided("handed_over")
     if decisions:
-        log.error("message id=%d handed to its team after %d tries: %s", message_id, tries, reason)
+        log.error(
+            "message id=%d handed to its team after %d tries: %s", message_id, tries.total, reason
+        )
 
 
-def _count_try(rt: Runtime, message_id: int, exc: Exception, now: datetime) -> tuple[int, datetime]:
-    """Record that ``message_id`` failed alone once more; the tries so far and when the
-    last was counted. A failure within SET_ASIDE_FOR of the last counted try is that
-    try again: the set-aside is each worker's own, so the other workers tried it at once,
-    and each counting a try handed it over seconds after its first failure."""
+def _count_tries(
+    rt: Runtime,
+    failed: Sequence[tuple[int, Exception]],
+    now: datetime,
+    among: int | None,
+) -> dict[int, Tries]:
+    """Record that each message of ``failed`` failed once more (``among``: with how many,
+    none of their batch decided; None: alone); their tries so far. A failure within
+    SET_ASIDE_FOR of the message's last counted try is that try again: the set-aside is
+    each worker's own, so the other workers tried it at once, and each counting a try
+    handed it over seconds after its first failure; messages failing together are tried
+    at every run. One transaction: a batch of them is counted at every run."""
+    tries: dict[int, Tries] = {}
     with transaction(rt.sessions) as session:
-        earlier, last = session.execute(
-            select(func.count(), func.max(Event.at)).where(
-                Event.case_id.is_(None),
-                Event.kind == UNDECIDED_EVENT,
-                Event.detail["message"].as_integer() == message_id,
-            )
-        ).one()
-        if last is not None and now < last + SET_ASIDE_FOR:
-            return int(earlier), last
-        detail = {"message": message_id, "error": type(exc).__name__}
-        row = Event(case_id=None, kind=UNDECIDED_EVENT, actor="system", detail=detail, at=now)
-        session.add(row)
-    return int(earlier or 0) + 1, now
+        earlier = _earlier_tries(session, [message_id for message_id, _ in failed])
+        for message_id, exc in failed:
+            seen = earlier.get(message_id, [])
+            alone = sum(1 for by_itself, _ in seen if by_itself)
+            last = max((at for _, at in seen), default=None)
+            if last is not None and now < last + SET_ASIDE_FOR:
+                tries[message_id] = Tries(alone, len(seen), last, counted=False)
+                continue
+            detail = {"message": message_id, "error": type(exc).__name__}
+            row = Event(case_id=None, kind=UNDECIDED_EVENT, actor="system", at=now)
+            row.detail = detail if among is None else {**detail, AMONG: among}
+            session.add(row)
+            alone += 1 if among is None else 0
+            tries[message_id] = Tries(alone, len(seen) + 1, now, counted=True)
+    return tries
+
+
+def _earlier_tries(session: Session, ids: list[int]) -> dict[int, list[tuple[bool, datetime]]]:
+    """By message, its counted tries: whether it failed alone, and when."""
+    message = Event.detail["message"].as_integer()
+    query = select(message, Event.detail, Event.at).where(
+        Event.case_id.is_(None), Event.kind == UNDECIDED_EVENT, message.in_(ids)
+    )
+    earlier: dict[int, list[tuple[bool, datetime]]] = {}
+    for message_id, detail, at in session.execute(query):
+        alone = not (isinstance(detail, dict) and AMONG in detail)
+        earlier.setdefault(int(message_id), []).append((alone, at))
+    return earlier
 
 
 def _close_without_case(

@@ -17,7 +17,7 @@ from monitor.pipeline import poll_source, process_pending
 from monitor.runtime import Runtime
 from monitor.status import collect
 from monitor.store.models import ActionRow, Case, Event, Message
-from monitor.undecided import UNDECIDED_TRIES
+from monitor.undecided import UNDECIDED_TRIES, UNDECIDED_TRIES_AMONG
 from tests.conftest import RuntimeFactory, mention
 
 POISON = "thread-that-breaks"
@@ -303,3 +303,105 @@ def test_a_message_closed_without_a_case_is_a_status_problem_for_a_day(
 
 def processing_problems(rt: Runtime) -> list[str]:
     return [p for p in collect(rt).problems if p.startswith("processing:")]
+
+
+def test_messages_that_fail_together_are_handed_over_later_never_set_aside(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Several failing while none of their batch is decided were neither counted nor set
+    # aside: tried at every run, forever, and no person saw those customers.
+    rt = make_runtime([mention(1, text=REFUND), mention(2, text=REFUND)])
+    while poll_source(rt, "feed"):
+        pass
+    with refusing(rt.engine, "refund-or-billing"):
+        for _ in range(UNDECIDED_TRIES_AMONG - 1):
+            with pytest.raises(DataError):
+                process_pending(rt)
+            # Not set aside: once the rules are fixed, the next run decides them.
+            assert rt.set_aside == {}
+            with pytest.raises(DataError):
+                process_pending(rt)  # the next run, 5 s later: the same try
+            rt.clock.advance(minutes=5)  # type: ignore[attr-defined]
+        # Not after UNDECIDED_TRIES: the rules or the scorer may fail every message.
+        assert undecided(rt) == ["1001", "1002"]
+        with pytest.raises(DataError):
+            process_pending(rt)
+    assert undecided(rt) == []
+    for external_id in ("1001", "1002"):
+        message, case = case_of(rt, external_id)
+        assert case is not None
+        assert case.state == CaseState.AWAITING_HUMAN.value
+        assert message.decision is not None
+        assert message.decision["notes"] == ["could not be decided: DataError"]
+    with rt.sessions() as session:
+        tries = session.scalars(select(Event).where(Event.kind == "undecided"))
+        assert {e.detail["among"] for e in tries} == {2}
+    counted = rt.metrics.registry.get_sample_value(
+        "inchannel_undecided_messages_total", {"outcome": "failed_together"}
+    )
+    assert counted == 2 * UNDECIDED_TRIES_AMONG
+
+
+def test_a_spam_wave_as_long_as_a_batch_does_not_stop_the_queue_for_good(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # One crashing text posted by as many accounts as a batch holds: each failed, none
+    # was decided, nothing was counted, and no message stored after them was reached.
+    wave = [mention(n, text=REFUND) for n in range(1, 4)]
+    rt = make_runtime([*wave, mention(4)], processing={"batch_size": 3})
+    while poll_source(rt, "feed"):
+        pass
+    with refusing(rt.engine, "refund-or-billing"):
+        fail_together(rt, UNDECIDED_TRIES_AMONG)
+        process_pending(rt)
+    assert undecided(rt) == []
+    message, case = case_of(rt, "1004")
+    assert case is not None
+    assert message.decision is not None
+    assert message.decision.get("matched")  # decided by the rules, not handed over
+
+
+def fail_together(rt: Runtime, times: int) -> None:
+    """``times`` runs 5 minutes apart (each counts a try) that each fail."""
+    for _ in range(times):
+        with pytest.raises(DataError):
+            process_pending(rt)
+        rt.clock.advance(minutes=5)  # type: ignore[attr-defined]
+
+
+def test_messages_failing_in_whole_batches_are_a_status_problem_within_minutes(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Rules or a scorer that fail every message: status said only that the job failed,
+    # until the mentions went to people, one batch every 25 minutes.
+    rt = make_runtime([mention(1, text=REFUND), mention(2, text=REFUND)])
+    while poll_source(rt, "feed"):
+        pass
+    with refusing(rt.engine, "refund-or-billing"):
+        fail_together(rt, 1)
+        with pytest.raises(DataError):
+            process_pending(rt)
+    assert processing_problems(rt) == [
+        "processing: every message tried has failed for 5 min (2 messages): DataError; "
+        "the rules or the scorer may be broken"
+    ]
+    process_pending(rt)  # the rules fixed: all decided at the next run
+    assert processing_problems(rt) == []
+
+
+def test_messages_that_fail_alone_again_end_the_whole_batch_problem(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rows = [mention(1, text=REFUND), mention(2, text=REFUND), mention(3, conversation_id=POISON)]
+    rt = make_runtime(rows)
+    while poll_source(rt, "feed"):
+        pass
+    with refusing(rt.engine, "refund-or-billing"):
+        with refusing(rt.engine, POISON), pytest.raises(DataError):
+            process_pending(rt)  # none decided
+        assert len(processing_problems(rt)) == 1
+        rt.clock.advance(minutes=5)  # type: ignore[attr-defined]
+        with pytest.raises(DataError):
+            process_pending(rt)  # the third is decided: the two fail by themselves
+    assert undecided(rt) == ["1001", "1002"]
+    assert processing_problems(rt) == []
