@@ -116,7 +116,7 @@ def failed_together(
     for message_id, exc in failed:
         if tries[message_id].due:
             mine = functools.partial(hand_over, message_id)
-            _give_up(rt, message_id, exc, tries[message_id], now, mine)
+            _give_up(rt, message_id, exc, tries[message_id], now, mine, may_close=False)
 
 
 def _give_up(
@@ -126,7 +126,14 @@ def _give_up(
     tries: Tries,
     now: datetime,
     hand_over: Callable[[str], list[Decision]],
+    *,
+    may_close: bool = True,
 ) -> None:
+    """Hand the message over; when no case can hold it either, close it without one,
+    unless not ``may_close``: nothing of its batch was decided, so the database may be
+    refusing every case (a broken migration), and closing each message emptied the
+    queue of customers no person would see. Left undecided, status reports them, and
+    they are decided once the database is mended."""
     # The class only: the error's text quotes the mention (or the values the database
     # refused), which may be what cannot be stored.
     reason = f"{UNDECIDED}: {type(exc).__name__}"
@@ -135,6 +142,13 @@ def _give_up(
     except OperationalError:
         raise  # the database locked or away: the next failure hands it over
     except Exception as second:
+        if not may_close:
+            log.error(
+                "message id=%d could not be handed over either (%s): left undecided",
+                message_id,
+                type(second).__name__,
+            )
+            return
         opening = f"no case could be opened: {type(second).__name__}"
         _close_without_case(rt, message_id, (reason, opening), now)
         return

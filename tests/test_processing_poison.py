@@ -342,6 +342,28 @@ def test_messages_that_fail_together_are_handed_over_later_never_set_aside(
     assert counted == 2 * UNDECIDED_TRIES_AMONG
 
 
+def test_messages_failing_together_are_never_closed_without_a_case(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Nothing decided, not even a case written: the database (a broken migration, say)
+    # may refuse every case, and closing each message without one emptied the queue of
+    # customers no person would see. Left undecided, they are decided once it is mended.
+    rt = make_runtime([mention(1, conversation_id=POISON), mention(2, conversation_id=POISON)])
+    while poll_source(rt, "feed"):
+        pass
+    with refusing(rt.engine, POISON):
+        for _ in range(UNDECIDED_TRIES_AMONG + 1):
+            with pytest.raises(DataError):
+                process_pending(rt)
+            rt.clock.advance(minutes=5)  # type: ignore[attr-defined]
+        assert undecided(rt) == ["1001", "1002"]
+    process_pending(rt)
+    assert undecided(rt) == []
+    for external_id in ("1001", "1002"):
+        _, case = case_of(rt, external_id)
+        assert case is not None
+
+
 def test_a_spam_wave_as_long_as_a_batch_does_not_stop_the_queue_for_good(
     make_runtime: RuntimeFactory,
 ) -> None:
