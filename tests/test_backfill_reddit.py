@@ -119,6 +119,22 @@ def test_subreddit_keeps_window_keyword_hits_and_stops_paging_past_since(
     assert_history_only(rt, "watch", report)
 
 
+def test_an_item_without_a_creation_time_is_skipped_not_the_end_of_the_listing(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Read as 1970, older than --since: it ended the listing's backfill, and every item
+    # below it in the window was left out without a word.
+    things = numbered(200)
+    del things[40]["data"]["created_utc"]
+    serve_pages(api, COMMENTS, things)
+    rt = watch(make_runtime, api)
+    window = Window(NEWEST - timedelta(minutes=150), NEWEST - timedelta(minutes=10))
+    report = backfill(rt, "watch", window)
+
+    assert stored(rt) == {f"t1_c{n}" for n in range(11, 151) if n % 10 == 0} - {"t1_c40"}
+    assert report.problems == ["r/acme/comments: skipped 1 without a creation time"]
+
+
 def test_inbox_backfill_marks_nothing_read_and_stores_thread_context(
     make_runtime: RuntimeFactory, api: FakeAPI
 ) -> None:

@@ -30,7 +30,7 @@ from monitor.sources.base import PollResult, SourceError, Window
 from monitor.sources.reddit import RateLimits
 from monitor.sources.reddit_base import PollBatch, RedditSourceBase, source_error
 from monitor.sources.reddit_failure import NOT_SERVED, FailureKind, RedditFailure
-from monitor.sources.reddit_items import RedditItem
+from monitor.sources.reddit_items import RedditItem, Skip
 
 PAGE = 100  # Reddit's largest page
 # Reddit's listings end about 1,000 items back, a little sooner when some of those were
@@ -93,6 +93,11 @@ class _Walk:
         for item in fresh:
             self.seen.add(item.fullname)
             self.read += 1
+            if not item.dated:
+                # Read as 1970, older than --since, it ended the listing's backfill and
+                # left every item below it out without a word.
+                self.skipped[Skip.UNDATED.value] += 1
+                continue
             if self.oldest is None or item.created_utc < self.oldest:
                 self.oldest = item.created_utc
             moment = datetime.fromtimestamp(item.created_utc, UTC)
