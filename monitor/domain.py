@@ -173,10 +173,10 @@ def handle_unknown(platform: Platform, author_id: str, handle: str) -> bool:
 
 def x_refuses_unmentioned(kind: str, reply_allowed: bool) -> bool:
     """Whether X's API refuses a reply to this post: a search hit stored as taking no
-    reply, a keyword hit or one naming only a brand account that does not post the
-    replies. Other posts that take no bot reply (thread context, kind reply) X may well
-    take a person's reply to."""
-    refused = (MessageKind.KEYWORD.value, MessageKind.MENTION.value)
+    reply, a keyword hit, one naming only a brand account that does not post the
+    replies, or one answering that account's post (kind reply: left out, a person's
+    reply to it was queued and refused by X at the send)."""
+    refused = (MessageKind.KEYWORD.value, MessageKind.MENTION.value, MessageKind.REPLY.value)
     return kind in refused and not reply_allowed
 
 
@@ -188,6 +188,12 @@ def unmentioned_reason(own_handles: frozenset[str], kind: str) -> str:
         return (
             "X refuses replies to posts that do not mention the account the replies come "
             "from, whichever other brand account they name; answer from X's app"
+        )
+    if kind == MessageKind.REPLY.value:
+        return (
+            "X refuses replies to posts that neither mention the account the replies come "
+            "from nor answer its posts, whichever other brand account they answer; answer "
+            "from X's app"
         )
     named = " or ".join(f"@{h}" for h in sorted(own_handles)) or "the brand's X account"
     return f"X refuses replies to posts that do not mention {named}; answer from X's app"

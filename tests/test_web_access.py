@@ -696,6 +696,34 @@ def test_a_case_the_customer_wrote_to_since_the_page_showed_it_is_not_resolved(
     assert done.status_code == 303
 
 
+def test_a_colleagues_reply_in_the_same_words_is_no_double_click_of_mine(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Two people pick the same knowledge-base answer on one case: Lena's is posted, and
+    # Alice, on a page loaded before it, sends the same words minutes later. The same
+    # text among the replies since her page was taken for her own double click and left
+    # to the "already queued" check, which lets a repeat through after 5 minutes: the
+    # customer got the same answer twice, the second written without seeing the first.
+    rt = seeded(make_runtime)
+    alice, alice_csrf = client_for(rt, "alice")
+    lena, lena_csrf = client_for(rt, "lena")
+    shown = REPLIES_SHOWN.search(alice.get("/cases/C-1001").text)
+    assert shown is not None
+    first = lena.post(
+        "/cases/C-1001/reply",
+        data={"csrf_token": lena_csrf, "text": REPLY, "replies": shown.group(1)},
+    )
+    assert "Done: Reply queued for posting." in first.text
+    dispatch_outbox(rt)
+    assert isinstance(rt.clock, FakeClock)
+    rt.clock.advance(minutes=6)
+    stale = {"csrf_token": alice_csrf, "text": REPLY, "replies": shown.group(1)}
+    refused = alice.post("/cases/C-1001/reply", data=stale)
+    assert _replies_by(rt, "alice") == 0
+    assert refused.status_code == 400
+    assert "C-1001 was answered by lena after your page showed it" in refused.text
+
+
 REPLY_FORM_MESSAGES = re.compile(
     r'action="/cases/C-1001/reply"[^>]*>(?:(?!</form>).)*?name="messages" value="(\d+)"'
 )

@@ -953,3 +953,24 @@ def test_a_search_hit_naming_a_brand_account_that_does_not_post_goes_to_a_person
     assert "guard: X refuses replies" in str(refused.decision)
     with pytest.raises(casework.CaseworkError, match="X refuses replies"):
         casework.reply(rt, "C-1001", "Sorry Carla, we're on it.", user="lena")
+
+
+def test_a_persons_reply_to_a_search_hit_answering_another_brand_accounts_post_is_refused(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Posting as @acmehelp (its token names id 7), a search hit answering @acme's post
+    # (x.user_id) takes no reply: X refuses it (403), as it refuses a hit naming only
+    # @acme. It is stored as a reply, which the check before queueing let through: the
+    # person's reply moved the case to "replied", out of the team's queue, and failed at
+    # the send.
+    post = tweet(1, "my order is late", in_reply_to_user_id=BRAND_ID)
+    api.add("GET", SEARCH, ok(body([post])))
+    sources = [{"name": "brand", "type": "x_search", "query": "acme"}]
+    rt = x_runtime(make_runtime, api, sources=sources, access_token="7-at", responder=True)
+    poll_source(rt, "brand")
+    process_pending(rt)
+    with pytest.raises(casework.CaseworkError, match="X refuses replies"):
+        casework.reply(rt, "C-1001", "Sorry Carla, we're on it.", user="lena")
+    with rt.sessions() as session:
+        assert session.scalars(select(ActionRow)).all() == []
+        assert session.scalars(select(Case)).one().state == "awaiting_human"

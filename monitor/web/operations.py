@@ -105,7 +105,7 @@ def _whole_number(name: str, value: Any) -> int:
 
 def _reply(rt: Runtime, ref: str, user: User, p: Params) -> str:
     if "replies" in p:
-        _unanswered_since_shown(rt, ref, p["replies"], p["text"])
+        _unanswered_since_shown(rt, ref, p["replies"], p["text"], user.name)
     if "messages" in p:
         # casework.reply addresses the customer's newest message: one that came after
         # the page was shown got an answer written to the earlier ones, as if read.
@@ -144,17 +144,19 @@ def answers_of(session: Session, case_id: int) -> list[ActionRow]:
     )
 
 
-def _unanswered_since_shown(rt: Runtime, ref: str, shown: int, text: str) -> None:
+def _unanswered_since_shown(rt: Runtime, ref: str, shown: int, text: str, user: str) -> None:
     """Refuse a reply written on a page that showed fewer replies than the case has now:
     a colleague (or the bot, or an approved draft) answered meanwhile, and a second answer
     written without seeing the first went out beside it. As _assign's check, a reply
-    racing this read still lands. The same words are left to casework.reply, whose
-    "already queued" answers a double click."""
+    racing this read still lands. The same words sent by the same person are left to
+    casework.reply, whose "already queued" answers a double click."""
     with rt.sessions() as session:
         case = casework.find_case(session, ref)
         answers = answers_of(session, case.id)
     since = answers[shown:]
-    if not since or any(a.text == text.strip() for a in since):
+    # Only one's own: a colleague's same words (the same knowledge-base answer) are no
+    # double click, and "already queued" lets them through 5 minutes after the send.
+    if not since or any(a.text == text.strip() and a.actor == user for a in since):
         return
     last = since[-1]
     who = f"rule {last.rule}" if last.rule and last.actor == last.rule else last.actor
