@@ -375,8 +375,9 @@ def _sharpen_kinds(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     the kind was whichever source read it first, and rules for mentions and replies
     never saw a reply to the brand the watch read first. A decided message keeps the
     kind the rules saw (the processor holds its row locked while deciding)."""
-    # With its reply_allowed: X's mentions timeline holds posts X lets the brand answer,
-    # which a search hit naming no brand handle in its text was stored as refusing.
+    # On X with its reply_allowed: X's mentions timeline holds posts X lets the brand
+    # answer, which a search hit naming no brand handle was stored as refusing. Not on
+    # Reddit, whose inbox items do not say their thread is locked: a watch's word stands.
     wanted: dict[tuple[str, str, bool], list[str]] = {}
     for row in rows:
         if row["kind"] in SHARPER:
@@ -392,8 +393,12 @@ def _sharpen_kinds(session: Session, rows: Sequence[dict[str, Any]]) -> None:
                 Message.kind == MessageKind.KEYWORD.value,
                 Message.processed.is_(False),
             )
-            .values(kind=kind, reply_allowed=reply_allowed)
+            .values(kind=kind, **_reply_allowed(platform, reply_allowed))
         )
+
+
+def _reply_allowed(platform: str, allowed: bool) -> dict[str, bool]:
+    return {"reply_allowed": allowed} if platform == Platform.X.value else {}
 
 
 def written_order(mention: Mention) -> tuple[datetime, int, str]:

@@ -547,3 +547,18 @@ def test_a_search_hit_read_again_from_the_mentions_takes_their_kind_and_reply(
     with rt.sessions() as session:
         stored = session.execute(select(Message.kind, Message.reply_allowed)).one()
     assert tuple(stored) == ("mention", True)
+
+
+def test_a_locked_reddit_hit_read_again_from_the_inbox_stays_unanswerable(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Reddit's inbox items do not say their thread is locked: the watch that read the
+    # thread's lock stands, only the kind is the inbox's.
+    hit = mention(1, "my order is late", platform="reddit", id="t1_abc", kind="keyword")
+    rt = make_runtime([{**hit, "reply_allowed": False}])
+    poll_source(rt, "feed")
+    append(rt, {**hit, "kind": "reply", "reply_allowed": True})
+    poll_source(rt, "feed")
+    with rt.sessions() as session:
+        stored = session.execute(select(Message.kind, Message.reply_allowed)).one()
+    assert tuple(stored) == ("reply", False)
