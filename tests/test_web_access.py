@@ -825,3 +825,54 @@ def test_marking_as_spam_from_a_page_shown_before_a_colleagues_reply_withdraws_n
     with rt.sessions() as session:
         lenas = session.scalars(select(ActionRow).where(ActionRow.actor == "lena")).one()
         assert lenas.status == "rejected"
+
+
+APPROVE_FORM_MESSAGES = re.compile(
+    r'action="/cases/C-1001/approve"[^>]*>(?:(?!</form>).)*?name="messages" value="(\d+)"'
+)
+
+
+def test_a_draft_approved_from_a_page_shown_before_the_customer_wrote_again_is_not_posted(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # A draft answers the message it was written for; the customer wrote again since the
+    # lead's page showed the case. Approved, it went out as if the follow-up had been read.
+    first = mention(1, "@acme how do i return my blender?", author="jane")
+    rt = seeded(make_runtime, [first])
+    lena, csrf = client_for(rt, "lena")
+    page = lena.get("/cases/C-1001").text.replace("\n", " ")
+    shown = APPROVE_FORM_MESSAGES.search(page)
+    assert shown is not None
+    assert shown.group(1) == "1"
+    draft = re.search(r'name="draft" value="(\d+)"', page)
+    assert draft is not None
+    again = mention(
+        2,
+        "@acme never mind, I'll keep it",
+        author="jane",
+        author_id=first["author_id"],
+        conversation_id=first["conversation_id"],
+        in_reply_to=first["id"],
+        created_at="2026-11-20T10:05:00Z",
+    )
+    rt.sources["feed"] = ReplaySource("feed", write_jsonl(tmp_path / "more.jsonl", [first, again]))
+    assert isinstance(rt.clock, FakeClock)
+    rt.clock.advance(minutes=5)
+    run_cycle(rt)
+    form = {"csrf_token": csrf, "draft": draft.group(1), "messages": "1"}
+    refused = lena.post("/cases/C-1001/approve", data=form)
+    assert refused.status_code == 400
+    assert (
+        "jane wrote to C-1001 again at 2026-11-20 10:05 UTC after your page showed it; "
+        "the draft was not approved (read the message, then approve again)"
+    ) in refused.text
+    with rt.sessions() as session:
+        statuses = set(session.scalars(select(ActionRow.status).where(ActionRow.kind == "reply")))
+    assert statuses == {"draft"}
+    now = APPROVE_FORM_MESSAGES.search(refused.text.replace("\n", " "))
+    assert now is not None
+    assert now.group(1) == "2"
+    approved = lena.post(
+        "/cases/C-1001/approve", data={**form, "messages": now.group(1)}, follow_redirects=False
+    )
+    assert approved.status_code == 303

@@ -167,6 +167,11 @@ def _unanswered_since_shown(rt: Runtime, ref: str, shown: int, text: str, user: 
 
 
 def _approve(rt: Runtime, ref: str, user: User, p: Params) -> str:
+    if "messages" in p:
+        # The draft answers the message it was written for: approved after the customer
+        # wrote again, it went out as if the follow-up had been read.
+        refused = "the draft was not approved (read the message, then approve again)"
+        _unread_since_shown(rt, ref, p["messages"], refused)
     action = casework.approve(rt, ref, user=user.name, text=p.get("text"), draft_id=p.get("draft"))
     return f"Draft approved and queued for posting (action {action})."
 
@@ -387,7 +392,8 @@ OPERATIONS: dict[str, Operation] = {
             "Approve the draft (optionally edited)",
             "Draft approved and queued for posting",
             _approve,
-            {"text": Field(max_length=10_000), "draft": DRAFT},
+            # messages: how many of the customer's messages the page showed (as reply).
+            {"text": Field(max_length=10_000), "draft": DRAFT, "messages": COUNT},
         ),
         Operation(
             "reject",
