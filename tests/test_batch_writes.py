@@ -20,6 +20,7 @@ from monitor.store.pending import add_event, add_row
 from tests.conftest import RuntimeFactory, mention
 from tests.rulekit import write
 from tests.test_pipeline import append
+from tests.webkit import PASSWORD, create_user
 
 TEXTS = [
     "@acme my order is late and nobody answers, this is a disgrace",
@@ -169,3 +170,33 @@ def test_the_reply_turns_of_a_batch_are_counted_with_one_statement(
         query = select(ActionRow.rule, ActionRow.text).order_by(ActionRow.id)
         texts = [text for rule, text in session.execute(query) if rule == "kettle"]
     assert texts == ["kettle one", "kettle two", "kettle one", "kettle two"]
+
+
+ASSIGNING = """
+name: kettles
+match: {text: kettle}
+then:
+  escalate: {team: care}
+  assign: maria
+"""
+
+
+def test_a_rules_assign_adds_no_statement_per_message(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # The assignee was looked up with an ORM query per message, which wrote the batch's
+    # audit rows added so far first: one events INSERT per message assigned.
+    write(tmp_path / "rules", ASSIGNING)
+    rows = [mention(i, "@acme my kettle is broken", author_id=str(i)) for i in range(6)]
+    rt = make_runtime(rows, rules={"path": str(tmp_path / "rules")})
+    create_user(rt, "maria", "agent", PASSWORD, ("care",))
+    drain(poll_source, rt, "feed")
+    with statements(rt) as seen, statements(rt, reading="FROM web_users") as users:
+        assert not process_pending(rt)
+    with rt.sessions() as session:
+        assignees = session.scalars(select(Case.assignee)).all()
+        assigned = session.scalars(select(Event).where(Event.kind == "assigned")).all()
+    assert assignees == ["maria"] * 6
+    assert len(assigned) == 6
+    assert seen["INSERT INTO events"] == 1
+    assert sum(users.values()) == 1
