@@ -200,3 +200,18 @@ def test_a_rules_assign_adds_no_statement_per_message(
     assert len(assigned) == 6
     assert seen["INSERT INTO events"] == 1
     assert sum(users.values()) == 1
+
+
+def test_a_page_of_new_mentions_is_stored_without_looking_for_earlier_copies(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Each page looked for context rows to promote and keyword hits to take the page's
+    # kind (an UPDATE) among its ids, though a row the INSERT added had no earlier copy.
+    rt = make_runtime([mention(i, f"@acme hello {i}") for i in range(5)])
+    with statements(rt, reading="messages") as seen:
+        poll_source(rt, "feed")
+    with rt.sessions() as session:
+        assert len(session.scalars(select(Message)).all()) == 5
+    assert seen["INSERT INTO messages"] == 1
+    assert not seen["UPDATE messages SET"]
+    assert sum(seen.values()) == 1
