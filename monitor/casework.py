@@ -828,11 +828,11 @@ def assignee_problem(session: Session, name: str, team: str | None) -> str | Non
     """Why ``name`` cannot be given a case of ``team``, or None: for a person assigning
     and for a rule's ``assign`` alike."""
     # A name the driver cannot send is nobody's: not looked up, so no encoding error.
-    found = (
-        session.scalars(select(WebUser).where(WebUser.name == name)).first()
-        if storable(name)
-        else None
-    )
+    # On the connection, not through the ORM: an ORM statement writes the audit rows
+    # added so far first (monitor.store.pending), and a rule's assign is checked once
+    # per batch, mid-batch.
+    query = select(WebUser.active, WebUser.role, WebUser.teams).where(WebUser.name == name)
+    found = session.connection().execute(query).first() if storable(name) else None
     if found is None or not found.active:
         return f"no active dashboard user {name[:64]!r} (`inchannel users list` shows them)"
     if not may_open(found.role, found.teams, team):

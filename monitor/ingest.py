@@ -25,6 +25,7 @@ from monitor.store.db import transaction, with_retries
 from monitor.store.models import Customer, Message, SourceState
 from monitor.store.queries import (
     insert_ignoring_duplicates,
+    insert_returning_keys,
     locked_source_state,
     source_state,
 )
@@ -359,9 +360,31 @@ def _store(
         message_row(rt, m, source, customer_ids[(m.platform.value, m.author.id)], now)
         for m in sorted(mentions, key=written_order)
     ]
-    new = insert_ignoring_duplicates(session, Message, rows) + len(promote_context(session, rows))
-    _sharpen_kinds(session, rows)
+    inserted = insert_returning_keys(session, Message, rows, MESSAGE_KEY)
+    # Only a row the INSERT dropped can have an earlier copy to promote or sharpen: a
+    # page of new mentions needs no further statement.
+    again = _arrived_again(rows, inserted)
+    new = len(inserted) + len(promote_context(session, again))
+    _sharpen_kinds(session, again)
     return new
+
+
+MESSAGE_KEY = ("platform", "external_id")
+
+
+def _arrived_again(
+    rows: Sequence[dict[str, Any]], inserted: set[tuple[Any, ...]]
+) -> list[dict[str, Any]]:
+    """The rows whose message was stored before this page, or earlier in it (the first
+    row with a key is the one inserted)."""
+    again: list[dict[str, Any]] = []
+    seen: set[tuple[Any, ...]] = set()
+    for row in rows:
+        key = (row["platform"], row["external_id"])
+        if key not in inserted or key in seen:
+            again.append(row)
+        seen.add(key)
+    return again
 
 
 # Kinds a message read by a keyword watch or search first takes from a source that knows

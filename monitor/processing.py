@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, aliased
 
-from monitor import cases, casework, triage
+from monitor import cases, triage
 from monitor.domain import (
     Author,
     CaseState,
@@ -219,12 +219,14 @@ def _answers_waiting(session: Session, decided: list[Message]) -> bool:
     return any((platform, reply_to) in answered for platform, reply_to in session.execute(query))
 
 
-def _assign(session: Session, case: Case, decision: Decision, now: datetime) -> None:
+def _assign(
+    session: Session, index: ThreadIndex, case: Case, decision: Decision, now: datetime
+) -> None:
     """A rule's ``assign``, checked as a person's is: a typo or a colleague of another
     team left the case with a name nobody works, which the team then took for handled."""
     assignee = decision.assignee
     assert assignee is not None
-    problem = casework.assignee_problem(session, assignee, case.team)
+    problem = index.assignee_problem(assignee, case.team)
     actor = rules_actor(decision.matched)
     if problem is None:
         if case.assignee != assignee:
@@ -551,7 +553,7 @@ def _apply(
     if escalation is not None:
         cases.escalate(session, rt.settings, case, escalation, now, message=message)
     if decision.assignee is not None:
-        _assign(session, case, decision, now)
+        _assign(session, index, case, decision, now)
     reply = decision.reply
     if reply is None:
         return

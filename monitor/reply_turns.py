@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from monitor.domain import ActionKind
 from monitor.store.models import ActionRow
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Counted:
-    """A rule's reply actions this worker has counted: those with ids up to ``through``."""
+    """The reply actions this worker has counted, by rule: those with ids up to
+    ``through``, the newest action of any kind or rule the last count read. The runtime's,
+    changed by each count."""
 
-    replies: int
-    through: int
-
-
-NONE_COUNTED = Counted(0, 0)
+    replies: dict[str, int] = field(default_factory=dict)
+    through: int = 0
 
 
 class StoredTurns:
@@ -33,30 +32,35 @@ class StoredTurns:
     grew with the outbox. A reply another worker commits after a later id was counted is
     missed; that only shifts the rotation, as two workers' batches at once do."""
 
-    def __init__(self, session: Session, counted: dict[str, Counted]) -> None:
+    def __init__(self, session: Session, counted: Counted) -> None:
         self.session = session
         self._counted = counted
         # Counted once per batch: its own replies are queued with its last statement.
-        self._taken: dict[str, int] = {}
+        self._taken: dict[str, int] | None = None
 
     def take(self, rule: str) -> int:
-        turn = self._taken.get(rule)
-        if turn is None:
-            turn = self._stored(rule)
+        if self._taken is None:
+            self._taken = self._stored()
+        turn = self._taken.get(rule, 0)
         self._taken[rule] = turn + 1
         return turn
 
-    def _stored(self, rule: str) -> int:
-        before = self._counted.get(rule, NONE_COUNTED)
-        query = select(func.count(), func.max(ActionRow.id)).where(
-            ActionRow.id > before.through,
-            ActionRow.kind == ActionKind.REPLY.value,
-            ActionRow.rule == rule,
+    def _stored(self) -> dict[str, int]:
+        """Every rule's replies, with one statement: one per rule was a statement per
+        rule and batch, and each read from its own rule's last reply, so a rule that
+        rarely replies read every action queued since, every batch."""
+        counted = self._counted
+        replies = func.count(case((ActionRow.kind == ActionKind.REPLY.value, 1)))
+        query = (
+            select(ActionRow.rule, replies, func.max(ActionRow.id))
+            .where(ActionRow.id > counted.through)
+            .group_by(ActionRow.rule)
         )
         # On the connection, not through the ORM: an ORM statement writes the batch's
-        # pending audit rows first (monitor.store.pending), one INSERT per rule counted
-        # instead of one per batch. This batch's own replies are in ``_taken``.
-        replies, through = self.session.connection().execute(query).one()
-        after = Counted(before.replies + int(replies), max(before.through, int(through or 0)))
-        self._counted[rule] = after
-        return after.replies
+        # pending audit rows first (monitor.store.pending), splitting the batch's one
+        # events INSERT in two. This batch's own replies are in ``_taken``.
+        for rule, count, newest in self.session.connection().execute(query):
+            if rule is not None and count:
+                counted.replies[rule] = counted.replies.get(rule, 0) + int(count)
+            counted.through = max(counted.through, int(newest))
+        return dict(counted.replies)

@@ -86,7 +86,7 @@ class Runtime:
     # batches (monitor.processing): one such message held up every one after it.
     set_aside: dict[int, datetime] = field(default_factory=dict)
     # Each rule's reply actions counted so far, for its variants' rotation (reply_turns).
-    reply_turns: dict[str, Counted] = field(default_factory=dict)
+    reply_turns: Counted = field(default_factory=Counted)
 
     def own_handles(self, platform: Platform) -> frozenset[str]:
         return self.settings.brand.own_handles(platform.value)

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from monitor import cases
+from monitor import cases, casework
 from monitor.domain import CaseState, Direction, Score
 from monitor.store.bulk import detach
 from monitor.store.models import Case, Customer, Message
@@ -113,6 +113,7 @@ class ThreadIndex:
         self._reopened: set[int] = set()
         # The messages whose insert opened their case (``opens``).
         self._openers: set[int] = set()
+        self._assignee_problems: dict[tuple[str, str | None], str | None] = {}
 
     def _load(self, query: Select[Case]) -> None:
         # Locked until the batch commits: another worker processing a message of the
@@ -464,6 +465,16 @@ class ThreadIndex:
                 self._touch(case, values["latest_label"], values["latest_compound"], now)
         self._new.clear()
         self._opened.clear()
+
+    def assignee_problem(self, name: str, team: str | None) -> str | None:
+        """Why a rule's assign to ``name`` cannot give her a case of ``team``, looked up
+        once per batch: a rule assigning every message it matches read the same user
+        once per message."""
+        key = (name, team)
+        if key not in self._assignee_problems:
+            problem = casework.assignee_problem(self._session, name, team)
+            self._assignee_problems[key] = problem
+        return self._assignee_problems[key]
 
     def opens(self, message: Message) -> bool:
         """Whether ``message`` opened its case: not when another worker opened the same

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, select
@@ -17,6 +18,9 @@ from monitor.store.db import transaction
 from monitor.store.models import ActionRow, Case, Event, Message
 from monitor.store.pending import add_event, add_row
 from tests.conftest import RuntimeFactory, mention
+from tests.rulekit import write
+from tests.test_pipeline import append
+from tests.webkit import PASSWORD, create_user
 
 TEXTS = [
     "@acme my order is late and nobody answers, this is a disgrace",
@@ -29,12 +33,14 @@ TEXTS = [
 
 
 @contextmanager
-def statements(rt: Any) -> Iterator[collections.Counter[str]]:
-    """Count the SQL statements sent, by their first three words."""
+def statements(rt: Any, *, reading: str = "") -> Iterator[collections.Counter[str]]:
+    """Count the SQL statements sent (those with ``reading`` in them), by their first
+    three words."""
     seen: collections.Counter[str] = collections.Counter()
 
     def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen[" ".join(statement.split()[:3])] += 1
+        if reading in statement:
+            seen[" ".join(statement.split()[:3])] += 1
 
     event.listen(rt.engine, "before_cursor_execute", count)
     try:
@@ -130,3 +136,82 @@ def test_pending_rows_with_different_keys_are_all_written(make_runtime: RuntimeF
         query = select(Event.kind, Event.case_id).where(Event.kind.in_(["a", "b"]))
         stored = {row.kind: row.case_id for row in session.execute(query)}
     assert stored == {"a": None, "b": case_id}
+
+
+ROTATING = """
+name: {name}
+match: {{text: {word}}}
+then:
+  reply: ["{word} one", "{word} two"]
+"""
+
+
+def test_the_reply_turns_of_a_batch_are_counted_with_one_statement(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # Four rules with reply variants answer in each batch: their rotation was counted
+    # with one query per rule, and each read the outbox from that rule's own last
+    # reply, so a rule that rarely replies read every action queued since, each batch.
+    words = ["kettle", "toaster", "fridge", "oven"]
+    write(tmp_path / "rules", "---\n".join(ROTATING.format(name=w, word=w) for w in words))
+    rows = [mention(i, f"@acme the {words[i % 4]}", author_id=str(i)) for i in range(16)]
+    rt = make_runtime(rows[:8], rules={"path": str(tmp_path / "rules")})
+    counts = []
+    for later in (False, True):
+        if later:
+            append(rt, *rows[8:])
+        drain(poll_source, rt, "feed")
+        with statements(rt, reading="actions.rule") as seen:
+            assert not process_pending(rt)
+        counts.append(sum(seen.values()))
+    assert counts == [1, 1]
+    # The rotation holds: each rule's replies alternate across the two batches.
+    with rt.sessions() as session:
+        query = select(ActionRow.rule, ActionRow.text).order_by(ActionRow.id)
+        texts = [text for rule, text in session.execute(query) if rule == "kettle"]
+    assert texts == ["kettle one", "kettle two", "kettle one", "kettle two"]
+
+
+ASSIGNING = """
+name: kettles
+match: {text: kettle}
+then:
+  escalate: {team: care}
+  assign: maria
+"""
+
+
+def test_a_rules_assign_adds_no_statement_per_message(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # The assignee was looked up with an ORM query per message, which wrote the batch's
+    # audit rows added so far first: one events INSERT per message assigned.
+    write(tmp_path / "rules", ASSIGNING)
+    rows = [mention(i, "@acme my kettle is broken", author_id=str(i)) for i in range(6)]
+    rt = make_runtime(rows, rules={"path": str(tmp_path / "rules")})
+    create_user(rt, "maria", "agent", PASSWORD, ("care",))
+    drain(poll_source, rt, "feed")
+    with statements(rt) as seen, statements(rt, reading="FROM web_users") as users:
+        assert not process_pending(rt)
+    with rt.sessions() as session:
+        assignees = session.scalars(select(Case.assignee)).all()
+        assigned = session.scalars(select(Event).where(Event.kind == "assigned")).all()
+    assert assignees == ["maria"] * 6
+    assert len(assigned) == 6
+    assert seen["INSERT INTO events"] == 1
+    assert sum(users.values()) == 1
+
+
+def test_a_page_of_new_mentions_is_stored_without_looking_for_earlier_copies(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Each page looked for context rows to promote and keyword hits to take the page's
+    # kind (an UPDATE) among its ids, though a row the INSERT added had no earlier copy.
+    rt = make_runtime([mention(i, f"@acme hello {i}") for i in range(5)])
+    with statements(rt, reading="messages") as seen:
+        poll_source(rt, "feed")
+    with rt.sessions() as session:
+        assert len(session.scalars(select(Message)).all()) == 5
+    assert seen["INSERT INTO messages"] == 1
+    assert not seen["UPDATE messages SET"]
+    assert sum(seen.values()) == 1
