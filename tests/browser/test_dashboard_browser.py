@@ -310,3 +310,24 @@ def test_an_edited_draft_typed_as_the_session_ends_is_kept(new_page: Any, runtim
     # The approved draft's box is gone, and its edit does not turn up anywhere else.
     expect(page.locator("section.reply textarea")).to_have_value("")
     assert page.evaluate("() => sessionStorage.length") == 0
+
+
+def test_a_reply_box_says_when_the_session_has_ended(new_page: Any, runtime: Runtime) -> None:
+    # The check as you type was answered 401 once the session ended and the script kept
+    # quiet: the person wrote on, to find the login form only when posting.
+    page = new_page()
+    sign_in(page, "lena", PASSWORD)
+    page.goto("/cases/C-1001")
+    box = page.locator("section.reply textarea")
+    with page.expect_response("**/cases/C-1001/check"):
+        box.fill("Sorry Jane,")
+    notice = page.locator("#signed-out")
+    assert notice.count() == 0
+    runtime.clock.advance(hours=12, seconds=1)  # type: ignore[attr-defined]
+    with page.expect_response("**/cases/C-1001/check"):
+        box.fill("Sorry Jane, a replacement ships today.")
+    expect(notice).to_have_text("Signed out: sign in again")
+    assert notice.locator("a").get_attribute("href") == "/login?next=%2Fcases%2FC-1001"
+    notice.locator("a").click()
+    sign_in_again(page, "lena", "/cases/C-1001")
+    expect(box).to_have_value("Sorry Jane, a replacement ships today.")

@@ -39,7 +39,8 @@ function startQueueRefresh(region) {
 
 // A session ends 12 hours after sign-in, and the refresh is then sent to the login form:
 // ignored, the queue stopped updating late in a shift with nothing on screen to say so.
-// The refresh goes on asking, so a sign-in in another tab brings the queue back.
+// The refresh goes on asking, so a sign-in in another tab brings the queue back. The
+// reply check says the same above its form.
 function showSignedOut(region) {
   if (document.getElementById("signed-out")) return;
   const notice = document.createElement("p");
@@ -106,6 +107,11 @@ function startReplyCheck(box) {
         body: box.value,
         signal: mine.signal,
       });
+      // The session ended (12 hours after sign-in): said at once, not on posting; the
+      // text typed is kept in the tab (keepTyped) for after signing in again. The notice
+      // stays after a sign-in elsewhere: this page's form holds the old session's CSRF
+      // token, and only a page loaded again can post.
+      if (response.status === 401) showSignedOut(form);
       if (!response.ok) return;
       found = await response.json();
     } catch (error) {
