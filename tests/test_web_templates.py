@@ -227,3 +227,24 @@ def test_the_sentiment_select_shows_the_correction_made(make_runtime: RuntimeFac
     case = client.get("/cases/C-1001").text
     assert "corrected to <strong>neutral</strong> by alice" in case
     assert [s for _, s in _sentiment_selects(case)] == ["neutral", "neutral"]
+
+
+def test_the_case_page_tells_its_script_which_text_the_server_took(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The script keeps what is typed in the browser tab until the server has it: a reply
+    # sent twice is answered "queued already" on the page itself, with no "done" in the
+    # address, and its kept copy must go then too, or it came back to be posted again.
+    client, csrf = client_for(seeded(make_runtime), "alice")
+    text = "Sorry Jane, a replacement ships today."
+    assert _post(client, csrf, "/cases/C-1001/reply", text=text).status_code == 303
+    done = client.get("/cases/C-1001?done=reply").text
+    assert 'data-settled="reply"' in done
+    again = _post(client, csrf, "/cases/C-1001/reply", text=text)
+    assert "already" in again.text
+    assert 'data-settled="reply"' in again.text
+    # A refusal puts the text back in its own box, which the script's copy never replaces.
+    refused = _post(client, csrf, "/cases/C-1001/note", text="x" * 5001)
+    assert "data-settled" not in refused.text
+    sent = re.findall(r'<textarea name="text"[^>]*data-keep="(\w+)"( data-sent)?', refused.text)
+    assert sent == [("reply", ""), ("note", " data-sent")]

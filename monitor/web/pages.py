@@ -117,15 +117,20 @@ def case_page(
             form = {"text": casework.answer_prefill(web.rt, ref, picked), "answer": picked}
         except casework.CaseworkError as exc:
             error = str(exc)
-    done = OPERATIONS.get(request.query_params.get("done", ""))
+    done_op = request.query_params.get("done", "")
+    done = OPERATIONS.get(done_op)
+    done_text = done.done if done and not error and not notice else ""
     return web.render(
         request,
         signed,
         "case.html",
         400 if error else 200,
         **data,
-        done=done.done if done and not error and not notice else "",
+        done=done_text,
         notice=notice,
+        # The form whose text the server took (done, or a notice that it was already):
+        # the case page's script forgets the copy of it it kept in the browser tab.
+        settled=done_op if done_text else sent if notice else "",
         error=error,
         form=form or {},
         # Which form ``form`` came from: the reply, note and draft boxes all send "text",
@@ -159,7 +164,7 @@ def act(web: Web, request: Request, signed: Signed, form: Form) -> Response:
         # The message is worded for "error: ..." on the command line; here it starts
         # the line.
         text = str(exc)
-        return case_page(web, request, signed, notice=text[:1].upper() + text[1:])
+        return case_page(web, request, signed, notice=text[:1].upper() + text[1:], sent=op)
     except casework.CaseworkError as exc:
         # Show the refusal on the case page, with what the person typed kept.
         return case_page(web, request, signed, error=str(exc), form=form, sent=op)

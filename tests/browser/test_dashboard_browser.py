@@ -230,3 +230,104 @@ def test_a_session_that_ended_says_so_on_the_queue(new_page: Any, runtime: Runti
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url("**/?sentiment=negative")
+
+
+def sign_in_again(page: Any, name: str, to: str) -> None:
+    """The login form a form sent after the session ended lands on, back to ``to``."""
+    page.wait_for_url(lambda url: "/login?next=" in url)
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**{to}")
+
+
+def test_a_reply_typed_as_the_session_ends_is_kept_in_its_box(
+    new_page: Any, runtime: Runtime
+) -> None:
+    # Sessions end 12 hours after sign-in, and a form sent after that goes to the login
+    # form without its body: a reply typed on a case page left open late in a shift was
+    # lost, and the note beside it with it.
+    page = new_page()
+    sign_in(page, "lena", PASSWORD)
+    page.goto("/cases/C-1001")
+    reply = "Sorry Jane, a replacement ships today and we'll post the tracking here."
+    page.fill("section.reply textarea", reply)
+    page.fill("textarea[name=text] >> nth=-1", "called her back")  # the internal note
+    runtime.clock.advance(hours=12, seconds=1)  # type: ignore[attr-defined]
+    page.click("section.reply button")
+    sign_in_again(page, "lena", "/cases/C-1001")
+    expect(page.locator("section.reply textarea")).to_have_value(reply)
+    expect(page.locator("aside textarea[name=text]")).to_have_value("called her back")
+    expect(page.locator("section.reply .kept")).to_have_text("Kept from before: not posted yet.")
+    # Posted now: the kept copy goes, so the next visit shows an empty box.
+    page.click("section.reply button")
+    page.wait_for_selector("text=Done: Reply queued for posting.")
+    page.goto("/cases/C-1001")
+    expect(page.locator("section.reply textarea")).to_have_value("")
+    expect(page.locator("aside textarea[name=text]")).to_have_value("called her back")
+    expect(page.locator("section.reply .kept")).to_have_count(0)
+    # Someone else signing in on this tab does not get lena's words.
+    page.click("header form.logout button")
+    sign_in(page, "root", PASSWORD)
+    page.goto("/cases/C-1001")
+    expect(page.locator("aside textarea[name=text]")).to_have_value("")
+
+
+def test_a_posted_reply_clears_what_was_kept(new_page: Any, runtime: Runtime) -> None:
+    page = new_page()
+    sign_in(page, "lena", PASSWORD)
+    page.goto("/cases/C-1001")
+    page.fill("section.reply textarea", "Sorry Jane, a replacement ships today.")
+    page.click("section.reply button")
+    page.wait_for_selector("text=Done: Reply queued for posting.")
+    # The page the reply came back to says "done" once: a second reply typed there and
+    # sent after the session ended comes back after sign-in, neither cleared by that old
+    # "done" nor under a "Done:" it never had.
+    assert "done=" not in page.url
+    page.reload()
+    expect(page.locator("section.reply textarea")).to_have_value("")
+    expect(page.locator("p.done")).to_have_count(0)
+    page.fill("section.reply textarea", "And a voucher for the wait.")
+    runtime.clock.advance(hours=12, seconds=1)  # type: ignore[attr-defined]
+    page.click("section.reply button")
+    sign_in_again(page, "lena", "/cases/C-1001")
+    expect(page.locator("section.reply textarea")).to_have_value("And a voucher for the wait.")
+    expect(page.locator("p.done")).to_have_count(0)
+
+
+def test_an_edited_draft_typed_as_the_session_ends_is_kept(new_page: Any, runtime: Runtime) -> None:
+    page = new_page()
+    sign_in(page, "lena", PASSWORD)
+    page.goto("/cases/C-1015")
+    edit = "Yes, we ship to Ireland: 3-5 days."
+    page.fill("section.draft textarea", edit)
+    runtime.clock.advance(hours=12, seconds=1)  # type: ignore[attr-defined]
+    page.click("section.draft button:has-text('Approve and post')")
+    sign_in_again(page, "lena", "/cases/C-1015")
+    expect(page.locator("section.draft textarea")).to_have_value(edit)
+    page.click("section.draft button:has-text('Approve and post')")
+    page.wait_for_selector("text=Done: Draft approved and queued for posting.")
+    # The approved draft's box is gone, and its edit does not turn up anywhere else.
+    expect(page.locator("section.reply textarea")).to_have_value("")
+    assert page.evaluate("() => sessionStorage.length") == 0
+
+
+def test_a_reply_box_says_when_the_session_has_ended(new_page: Any, runtime: Runtime) -> None:
+    # The check as you type was answered 401 once the session ended and the script kept
+    # quiet: the person wrote on, to find the login form only when posting.
+    page = new_page()
+    sign_in(page, "lena", PASSWORD)
+    page.goto("/cases/C-1001")
+    box = page.locator("section.reply textarea")
+    with page.expect_response("**/cases/C-1001/check"):
+        box.fill("Sorry Jane,")
+    notice = page.locator("#signed-out")
+    assert notice.count() == 0
+    runtime.clock.advance(hours=12, seconds=1)  # type: ignore[attr-defined]
+    with page.expect_response("**/cases/C-1001/check"):
+        box.fill("Sorry Jane, a replacement ships today.")
+    expect(notice).to_have_text("Signed out: sign in again")
+    assert notice.locator("a").get_attribute("href") == "/login?next=%2Fcases%2FC-1001"
+    notice.locator("a").click()
+    sign_in_again(page, "lena", "/cases/C-1001")
+    expect(box).to_have_value("Sorry Jane, a replacement ships today.")

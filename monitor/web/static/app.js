@@ -39,7 +39,8 @@ function startQueueRefresh(region) {
 
 // A session ends 12 hours after sign-in, and the refresh is then sent to the login form:
 // ignored, the queue stopped updating late in a shift with nothing on screen to say so.
-// The refresh goes on asking, so a sign-in in another tab brings the queue back.
+// The refresh goes on asking, so a sign-in in another tab brings the queue back. The
+// reply check says the same above its form.
 function showSignedOut(region) {
   if (document.getElementById("signed-out")) return;
   const notice = document.createElement("p");
@@ -106,6 +107,11 @@ function startReplyCheck(box) {
         body: box.value,
         signal: mine.signal,
       });
+      // The session ended (12 hours after sign-in): said at once, not on posting; the
+      // text typed is kept in the tab (keepTyped) for after signing in again. The notice
+      // stays after a sign-in elsewhere: this page's form holds the old session's CSRF
+      // token, and only a page loaded again can post.
+      if (response.status === 401) showSignedOut(form);
       if (!response.ok) return;
       found = await response.json();
     } catch (error) {
@@ -147,9 +153,95 @@ window.addEventListener("pageshow", (event) => {
   });
 });
 
+// A case page's text boxes are kept in this tab's sessionStorage as the person types. A
+// form sent after the session ended (12 hours after sign-in) goes to the login form
+// without its body, and a reply typed late in a shift was lost. Only the browser tab
+// holds the copy (never the server, never an address); it is keyed by user and case, so
+// someone else signing in on the tab does not get it, and dropped once the server says
+// the text was taken, or on signing out.
+const KEPT = "inchannel:kept:";
+
+// Storage may be refused (a browser set to keep no site data) or full: the box then
+// works as it did without a copy, and the rest of the page's script still runs.
+function keep(key, text) {
+  try {
+    if (text) sessionStorage.setItem(key, text);
+    else sessionStorage.removeItem(key);
+  } catch (error) {
+    // nothing kept
+  }
+}
+
+function keepTyped(page) {
+  const prefix = KEPT + page.dataset.keepCase + "/";
+  const settled = document.querySelector("[data-settled]")?.dataset.settled;
+  // The "done" after a reply or note, or "queued already": the server has the text.
+  if (settled === "reply" || settled === "note") sessionStorage.removeItem(prefix + settled);
+  const boxes = [...document.querySelectorAll("textarea[data-keep]")];
+  // A draft no longer waiting was approved (its edit posted) or settled by a colleague:
+  // its edit is not put anywhere else, where it could be posted a second time.
+  const shown = new Set(boxes.map((box) => prefix + box.dataset.keep));
+  Object.keys(sessionStorage)
+    .filter((key) => key.startsWith(prefix + "draft-") && !shown.has(key))
+    .forEach((key) => sessionStorage.removeItem(key));
+  const restored = [];
+  for (const box of boxes) {
+    const key = prefix + box.dataset.keep;
+    const kept = sessionStorage.getItem(key);
+    if (box.hasAttribute("data-sent")) {
+      // A refused form's text the server put back: newer than any copy, and kept too.
+      if (box.value) keep(key, box.value);
+    } else if (kept !== null && kept !== box.value && box.value === box.defaultValue) {
+      // Only over what the page brought (empty, the draft, an answer picked), never over
+      // what the browser itself put back in the box.
+      box.value = kept; // a value, never parsed as HTML
+      const note = document.createElement("span");
+      note.className = "meta kept";
+      note.textContent = "Kept from before: not posted yet.";
+      (box.closest("label") ?? box).after(note);
+      restored.push(box);
+    }
+    box.addEventListener("input", () => keep(key, box.value));
+  }
+  // Picking a knowledge-base answer replaces the reply box's text on purpose.
+  document.querySelector("form.answer-pick")?.addEventListener("submit", () => {
+    keep(prefix + "reply", "");
+  });
+  return restored;
+}
+
+// A "done" in the address was said once: left there, the login form that a form sent
+// after the session ended comes back to (next= is that page) showed "Done:" again for
+// what was not done, and a reload said it once more.
+function forgetDone() {
+  const address = new URL(location.href);
+  if (!address.searchParams.has("done")) return;
+  address.searchParams.delete("done");
+  history.replaceState(history.state, "", address);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  forgetDone();
+  document.querySelector("form.logout")?.addEventListener("submit", () => {
+    try {
+      Object.keys(sessionStorage)
+        .filter((key) => key.startsWith(KEPT))
+        .forEach((key) => sessionStorage.removeItem(key));
+    } catch (error) {
+      // nothing was kept
+    }
+  });
+  const page = document.querySelector("[data-keep-case]");
+  let restored = [];
+  try {
+    if (page) restored = keepTyped(page);
+  } catch (error) {
+    // sessionStorage refused: nothing is kept, the page works as before
+  }
   document.querySelectorAll('form[method="post"]').forEach(guardSubmit);
   const region = document.getElementById("queue-live");
   if (region) startQueueRefresh(region);
   document.querySelectorAll("textarea[data-check]").forEach(startReplyCheck);
+  // Checked as if typed: the count and the problems of the text put back.
+  restored.forEach((box) => box.dispatchEvent(new Event("input")));
 });
