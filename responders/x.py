@@ -180,8 +180,9 @@ class XResponder:
             # X's API takes a reply only to a post that mentions the posting account or
             # answers its post; X's own app is not bound by that rule.
             raise ResponderError(
-                "X refuses replies to posts that do not mention the brand account, and "
-                "this one neither names it nor answers its post; answer from X's own app",
+                "X refuses replies to posts that do not mention the brand account the "
+                "replies come from, and this one neither names it nor answers its post; "
+                "answer from X's own app",
                 permanent=True,
             )
         raise ResponderError(
