@@ -57,6 +57,7 @@ from monitor.sources.x_settings import (
     XResponderConfig,
     XSearchSourceConfig,
     XSettings,
+    split_account_warning,
 )
 from monitor.yamlpos import (
     ConfigError,
@@ -739,6 +740,9 @@ def load_settings(path: Path, environ: dict[str, str] | None = None) -> Settings
         found = _brand_words_scored(settings)
         if "negative_alert" in settings.scoring.model_fields_set:
             found.append((("scoring", "negative_alert"), _NEGATIVE_ALERT_UNUSED))
+        split = None if settings.x is None else split_account_warning(settings.x)
+        if split is not None:
+            found.append((("x", "access_token"), split))
         return tuple(doc.problem(loc, message, warning=True) for loc, message in found)
 
     settings._find_warnings = find_warnings

@@ -22,8 +22,7 @@ from monitor.sources import x_usage as usage
 from monitor.sources.x import XApi, XApiError
 from monitor.sources.x_errors import USAGE_CAP_RETRY, usage_capped
 from monitor.sources.x_http import RateLimit
-from monitor.sources.x_parse import ID
-from monitor.sources.x_settings import XSettings
+from monitor.sources.x_settings import XSettings, poster_id
 from monitor.store.models import Message
 from monitor.textlength import reply_length_problem, x_has_link
 from responders.base import RateLimitWait, ResponderError, SendResult
@@ -180,8 +179,9 @@ class XResponder:
             # X's API takes a reply only to a post that mentions the posting account or
             # answers its post; X's own app is not bound by that rule.
             raise ResponderError(
-                "X refuses replies to posts that do not mention the brand account, and "
-                "this one neither names it nor answers its post; answer from X's own app",
+                "X refuses replies to posts that do not mention the brand account the "
+                "replies come from, and this one neither names it nor answers its post; "
+                "answer from X's own app",
                 permanent=True,
             )
         raise ResponderError(
@@ -246,17 +246,6 @@ class XResponder:
         message = f"x {kind} budget: {spent} of {limit} {counted}; {resumes} {when}"
         # Our own quota, as a rate limit is X's: nothing posted, no attempt used up.
         raise ResponderError(message, retry_after=resume, rate_limited=True)
-
-
-def poster_id(x: XSettings) -> str:
-    """The id of the account our replies come from. Not always x.user_id: a brand may
-    answer mentions of @acme from @acmehelp, and a search from:<x.user_id> never found
-    that account's reply. An OAuth 1.0a access token starts with its user's id (tweepy
-    reads it there too); an OAuth 2 user token names none."""
-    prefix = x.access_token.get_secret_value().split("-", 1)[0]
-    if x.oauth2_user_token.get_secret_value() or not ID.fullmatch(prefix):
-        return x.user_id
-    return prefix
 
 
 def responder_error(exc: XApiError, now: datetime, *, retry: bool = False) -> ResponderError:

@@ -124,3 +124,34 @@ def test_dry_run_records_instead_of_posting(tmp_path: Path) -> None:
     settings = load_settings(path, {"X_BEARER": "t0ken"})
     responders = build_responders(settings, dry_run=True)
     assert isinstance(responders[Platform.X], RecordingResponder)
+
+
+@pytest.mark.parametrize(
+    ("token", "warned"), [("7-abc", True), ("783214-abc", False), ("no-id-here", False)]
+)
+def test_check_config_warns_when_the_replies_come_from_another_account(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, token: str, warned: bool
+) -> None:
+    # The mentions timeline read is x.user_id's; replies posted with another account's
+    # token are refused by X for every post that does not mention that account. Nothing
+    # said so: the split showed only as cases handed over, or 403s.
+    path = tmp_path / "c.yaml"
+    rules = Path(__file__).resolve().parents[1] / "config" / "rules"
+    keys = "  consumer_key: a\n  consumer_secret: b\n  access_token: ${X_TOKEN}\n"
+    keys += "  access_token_secret: d\n"
+    text = HEAD + MENTIONS + X + keys + "responders:\n  x: {type: x}\n"
+    path.write_text(text + f"rules: {{path: {rules}}}\n" + TEAMS, encoding="utf-8")
+    monkeypatch.setenv("X_BEARER", "t0ken")
+    monkeypatch.setenv("X_TOKEN", token)
+    result = CliRunner().invoke(main, ["check-config", "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    expected = (
+        f"{path}:9:3: warning: x.access_token: the replies come from account 7 (the id "
+        "this token starts with), not x.user_id 783214: X refuses a reply to a post that "
+        "does not mention the account the replies come from, so mentions of 783214 "
+        "(x_mentions reads only those) and search hits that do not name account 7 go to "
+        "the team, to answer from X's app; use a token of 783214's account to answer them "
+        "here"
+    )
+    assert (expected in result.output) is warned, result.output
+    assert token not in result.output

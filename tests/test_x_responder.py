@@ -974,3 +974,46 @@ def test_a_persons_reply_to_a_search_hit_answering_another_brand_accounts_post_i
     with rt.sessions() as session:
         assert session.scalars(select(ActionRow)).all() == []
         assert session.scalars(select(Case)).one().state == "awaiting_human"
+
+
+def test_mentions_of_the_read_account_answered_from_another_go_to_a_person(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # The mentions timeline is x.user_id's (@acme); its posts mention @acme, not the
+    # account the replies come from (@acmehelp, id 7, the token's), and X refuses
+    # @acmehelp's reply to them with a 403. They were all marked answerable: the bot
+    # queued replies X refused, and a person's was queued too. A post naming @acmehelp
+    # (by X's ids) is still answered.
+    posts = [
+        tweet(1, "@acme my order is late"),
+        tweet(2, "@acme @acmehelp my order is late", author="43"),
+        tweet(3, "@acme still nothing", author="44", in_reply_to_user_id=BRAND_ID),
+    ]
+    users = [user("42", "carla"), user("43", "dana"), user("44", "erin")]
+    api.add("GET", MENTIONS, ok(body(posts, users=users)))
+    rt = x_runtime(make_runtime, api, access_token="7-at", responder=True)
+    poll_source(rt, "mentions")
+    process_pending(rt)
+    with rt.sessions() as session:
+        targets = {a.target_external_id for a in session.scalars(select(ActionRow))}
+        refused = session.scalars(select(Message).where(Message.external_id == tid(1))).one()
+        case = session.scalars(select(Case).where(Case.id == refused.case_id)).one()
+        page_says = casework.reply_refusal(rt, session, case)
+        answer = session.scalars(select(Message).where(Message.external_id == tid(3))).one()
+    assert targets == {tid(2)}
+    assert refused.reply_allowed is False
+    assert (answer.kind, answer.reply_allowed) == ("reply", False)
+    assert "guard: X refuses replies" in str(answer.decision)
+    assert case.state == "awaiting_human"
+    assert "guard: X refuses replies to posts that do not mention the account" in str(
+        refused.decision
+    )
+    assert page_says is not None
+    assert "X refuses replies" in page_says
+    with pytest.raises(casework.CaseworkError, match="X refuses replies"):
+        casework.reply(rt, case.ref, "Sorry Carla, we're on it.", user="lena")
+    # The responder's reason names the account the replies come from: "the brand
+    # account" beside a post naming @acme read as a fault of ours.
+    with pytest.raises(ResponderError, match="the brand account the replies come from"):
+        responder(rt).send(action())
+    assert api.seen("POST", "/2/tweets") == []

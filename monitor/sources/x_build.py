@@ -8,9 +8,14 @@ from monitor.clock import Clock
 from monitor.settings import Settings
 from monitor.sources.x import make_api
 from monitor.sources.x_parse import XBrand
-from monitor.sources.x_settings import XMentionsSourceConfig, XSearchSourceConfig, XSettings
+from monitor.sources.x_settings import (
+    XMentionsSourceConfig,
+    XSearchSourceConfig,
+    XSettings,
+    poster_id,
+)
 from monitor.sources.x_source import XSource, XSourceParts
-from responders.x import XResponder, poster_id
+from responders.x import XResponder
 
 
 def _x(settings: Settings) -> XSettings:

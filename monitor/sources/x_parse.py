@@ -106,14 +106,15 @@ def to_mention(
     # Either text may be the one naming the brand: a long reply's cut text starts with
     # the @handles X puts before it, which its note_tweet need not repeat.
     named = brand.mentioned_in(text) or (whole is not None and brand.mentioned_in(cut))
-    # The mentions timeline holds only posts mentioning the brand account, which X lets
+    # The mentions timeline holds only posts mentioning x.user_id's account, which X lets
     # reply whatever the reply settings, named in the text or not. X's API refuses any
     # other reply (403, "not mentioned or otherwise engaged by the author"), even to a
-    # post open to everyone: a search hit must mention the account that posts the reply
-    # or answer its post. Naming another brand account does not count, and only X's ids
-    # tell which account a handle is.
+    # post open to everyone: a post must mention the account that posts the reply or
+    # answer its post. When the replies come from another account, a mention of
+    # x.user_id's is such a post too. Naming another brand account does not count, and
+    # only X's ids tell which account a handle is.
     addressed = (
-        origin is Origin.MENTIONS
+        (origin is Origin.MENTIONS and brand.poster_id == brand.user_id)
         or tweet.get("in_reply_to_user_id") == brand.poster_id
         or brand.poster_id in mentioned_ids(tweet)
     )

@@ -97,5 +97,33 @@ class XSettings(Strict):
         return value.rstrip("/")
 
 
+def poster_id(x: XSettings) -> str:
+    """The id of the account our replies come from. Not always x.user_id: a brand may
+    answer mentions of @acme from @acmehelp, and a search from:<x.user_id> never found
+    that account's reply. An OAuth 1.0a access token starts with its user's id (tweepy
+    reads it there too); an OAuth 2 user token names none."""
+    prefix = x.access_token.get_secret_value().split("-", 1)[0]
+    if x.oauth2_user_token.get_secret_value() or not ID.fullmatch(prefix):
+        return x.user_id
+    return prefix
+
+
+def split_account_warning(x: XSettings) -> str | None:
+    """Why posts will go to the team when the replies come from another account than
+    x.user_id's (@acme read, @acmehelp answering): X's API refuses a reply to a post
+    that does not mention the posting account, and the mentions timeline is x.user_id's.
+    Set up so on purpose or by a wrong token, the split showed only as hand-overs."""
+    poster = poster_id(x)
+    if poster == x.user_id:
+        return None
+    return (
+        f"the replies come from account {poster} (the id this token starts with), not "
+        f"x.user_id {x.user_id}: X refuses a reply to a post that does not mention the "
+        f"account the replies come from, so mentions of {x.user_id} (x_mentions reads "
+        f"only those) and search hits that do not name account {poster} go to the team, "
+        f"to answer from X's app; use a token of {x.user_id}'s account to answer them here"
+    )
+
+
 class XResponderConfig(Strict):
     type: Literal["x"]
