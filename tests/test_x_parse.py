@@ -134,3 +134,15 @@ def test_mention_entities_that_are_no_such_thing_mention_nobody(entities: Any) -
     parsed = parse_page([item], USERS, BRAND, Origin.SEARCH)
     assert parsed.problems == []
     assert [m.reply_allowed for m in parsed.mentions] == [False]
+
+
+def test_the_posting_account_is_the_brand_though_brand_accounts_omit_it() -> None:
+    # Read as @acme, answered as id 7 (@acmehelp), with only "acme" in brand.accounts.x:
+    # the bot's own replies, met again in @acme's mentions or a search, were a
+    # customer's posts to decide, and the bot talked to itself.
+    split = XBrand(user_id="783214", handles=frozenset({"acme"}), poster_id="7")
+    users = {**USERS, "7": user("7", "acmehelp")}
+    ours = tweet(1, "@carla sorry about that, we're on it", author="7")
+    parsed = parse_page([ours, tweet(2)], users, split, Origin.MENTIONS)
+    assert parsed.own == 1
+    assert [m.author.handle for m in parsed.mentions] == ["carla"]

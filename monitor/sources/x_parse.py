@@ -39,6 +39,12 @@ class XBrand:
     # mentions of @acme and answer from @acmehelp.
     poster_id: str
 
+    def is_brand(self, author_id: str, handle: str) -> bool:
+        """Whether the brand wrote it: the account read, the one posting the replies
+        (missing from brand.accounts.x, its replies were customers' posts to decide, and
+        the bot answered itself), or any account listed."""
+        return author_id in (self.user_id, self.poster_id) or handle.lower() in self.handles
+
     def mentioned_in(self, text: str) -> bool:
         return any(
             re.search(rf"(?<![\w@])@{re.escape(h)}\b", text, re.IGNORECASE) for h in self.handles
@@ -231,7 +237,7 @@ def _account_created(user: Mapping[str, Any]) -> datetime | None:
 
 def _is_own(tweet: Mapping[str, Any], users: Mapping[str, Mapping[str, Any]], b: XBrand) -> bool:
     handle = _text_field(users.get(tweet["author_id"], {}), "username") or ""
-    return tweet["author_id"] == b.user_id or handle.lower() in b.handles
+    return b.is_brand(tweet["author_id"], handle)
 
 
 def _reference(tweet: Mapping[str, Any], kind: str) -> str | None:

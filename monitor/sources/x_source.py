@@ -579,9 +579,7 @@ class XSource:
         return kept
 
     def _by_brand(self, post: Mention) -> bool:
-        return (
-            post.author.id == self.brand.user_id or post.author.handle.lower() in self.brand.handles
-        )
+        return self.brand.is_brand(post.author.id, post.author.handle)
 
     def _fetch_into(
         self,
