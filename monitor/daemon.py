@@ -68,11 +68,13 @@ class Running:
         with self._changed:
             return dict(self._since)
 
-    def wait(self, clock: Clock, seconds: float) -> dict[str, datetime]:
-        """Wait until no job runs or ``seconds`` have gone by on ``clock``; returns the
-        jobs still running. Only the clock's steps forward count: a deadline on the wall
-        clock, stepped back an hour (NTP), held the stop an hour past systemd's patience."""
-        waited, last = 0.0, clock.now()
+    def wait(self, clock: Clock, seconds: float, *, since: datetime) -> dict[str, datetime]:
+        """Wait until no job runs or ``seconds`` have gone by on ``clock`` from ``since``
+        (the moment the wait was announced: time gone by after the announcement counts);
+        returns the jobs still running. Only the clock's steps forward count: a deadline
+        on the wall clock, stepped back an hour (NTP), held the stop an hour past
+        systemd's patience."""
+        waited, last = 0.0, since
         with self._changed:
             while self._since and waited < seconds:
                 self._changed.wait(min(seconds - waited, STOP_WAIT_STEP))
@@ -305,12 +307,13 @@ def wait_for_jobs(rt: Runtime, running: Running) -> list[str]:
     busy = running.now()
     if not busy:
         return []
+    started = rt.clock.now()
     log.info(
         "stopping: waiting up to %g s for the jobs running: %s",
         STOP_GRACE_SECONDS,
-        _listed(busy, rt.clock.now()),
+        _listed(busy, started),
     )
-    left = running.wait(rt.clock, STOP_GRACE_SECONDS)
+    left = running.wait(rt.clock, STOP_GRACE_SECONDS, since=started)
     if left:
         log.error(
             "stopping without the jobs still running after %g s: %s",

@@ -390,6 +390,58 @@ def test_a_stop_leaves_a_stuck_sends_claims_to_the_stale_claim_lookup(
             platform.thread.join(20)
 
 
+class _AdvanceOnWaiting(logging.Handler):
+    """Moves the clock past the grace as the stop announces its wait, in that call."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("stopping: waiting up to"):
+            self.clock.advance(seconds=STOP_GRACE_SECONDS + 1)
+
+
+def test_time_gone_by_as_the_stop_announces_its_wait_counts(
+    make_runtime: RuntimeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The wait read its starting time after logging that it waits: time gone by in
+    between (a slow log handler, or a test moving the clock once it read the line) was
+    not counted, and a test that moved the fake clock then hung for good (make test
+    failed on it once in ten)."""
+    rt = make_runtime([])
+    clock = rt.clock
+    assert isinstance(clock, FakeClock)
+    clock.set(datetime.now(UTC))
+    seed_pending_replies(rt.sessions, 1, at=clock.now())
+    platform = _StuckPlatform()
+    rt.responders[Platform.X] = platform
+    advance = _AdvanceOnWaiting(clock)
+    logging.getLogger("inchannel.daemon").addHandler(advance)
+
+    def stop() -> None:
+        platform.entered.wait(10)
+        rt.stopping.set()
+
+    daemon = threading.Thread(
+        target=run_forever,
+        args=(rt,),
+        kwargs={"on_started": lambda: threading.Thread(target=stop, daemon=True).start()},
+        daemon=True,
+    )
+    try:
+        with caplog.at_level(logging.INFO, logger="inchannel"):
+            daemon.start()
+            daemon.join(20)
+        assert not daemon.is_alive(), "the stop still waits for the stuck send"
+    finally:
+        logging.getLogger("inchannel.daemon").removeHandler(advance)
+        platform.release.set()
+        daemon.join(20)
+        if platform.thread is not None:
+            platform.thread.join(20)
+
+
 def test_a_stop_waits_only_so_long_when_the_clock_is_stepped_back_meanwhile(
     make_runtime: RuntimeFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
