@@ -11,7 +11,7 @@ from monitor.domain import ActionStatus
 from monitor.runtime import Runtime
 from monitor.store.models import Case, Message
 from monitor.store.web_models import SentimentFeedback
-from monitor.web.operations import answers_of, customer_messages
+from monitor.web.operations import answer_count, customer_message_count
 from monitor.web.users import User
 
 THREAD_LIMIT = 500
@@ -28,8 +28,8 @@ def load_case(rt: Runtime, ref: str, user: User) -> dict[str, Any]:
         case = casework.find_case(session, ref)
         thread = _thread(session, case)
         assignees = casework.assignees(session, case.team)
-        replies = len(answers_of(session, case.id))  # sent back by the reply form
-        written = len(customer_messages(session, case.id))  # by the reply and resolve forms
+        replies = answer_count(session, case.id)  # sent back by the reply and spam forms
+        written = customer_message_count(session, case.id)  # by reply, approve and resolve
         # Shown instead of the reply box: the refusal came only on submit, after typing.
         reply_refused = casework.reply_refusal(rt, session, case)
         # Corrections of this case's messages only: another customer's post in the thread

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from monitor import casework, triage
@@ -131,17 +131,34 @@ ANSWERS = tuple(
 )
 
 
-def answers_of(session: Session, case_id: int) -> list[ActionRow]:
-    """The case's replies to its customer, oldest first: the case page's form sends their
-    number back as ``replies``."""
-    return list(
-        session.scalars(
-            select(ActionRow)
-            .where(ActionRow.case_id == case_id, ActionRow.kind == ActionKind.REPLY.value)
-            .where(ActionRow.status.in_(ANSWERS))
-            .order_by(ActionRow.id)
-        )
+def _answers(case_id: int) -> Select[ActionRow]:
+    return (
+        select(ActionRow)
+        .where(ActionRow.case_id == case_id, ActionRow.kind == ActionKind.REPLY.value)
+        .where(ActionRow.status.in_(ANSWERS))
+        .order_by(ActionRow.id)
     )
+
+
+def answers_of(session: Session, case_id: int) -> list[ActionRow]:
+    """The case's replies to its customer, oldest first."""
+    return list(session.scalars(_answers(case_id)))
+
+
+def answer_count(session: Session, case_id: int) -> int:
+    """How many replies the case has: the case page's forms send it back as ``replies``."""
+    return _count(session, _answers(case_id))
+
+
+def _count(session: Session, query: Select[Any]) -> int:
+    counted = select(func.count()).select_from(query.order_by(None).subquery())
+    return int(session.scalar(counted) or 0)
+
+
+def _answered_by(action: ActionRow) -> str:
+    if action.rule and action.actor == action.rule:
+        return f"rule {action.rule}"
+    return str(action.actor)
 
 
 def _unanswered_since_shown(rt: Runtime, ref: str, shown: int, text: str, user: str) -> None:
@@ -158,11 +175,9 @@ def _unanswered_since_shown(rt: Runtime, ref: str, shown: int, text: str, user: 
     # double click, and "already queued" lets them through 5 minutes after the send.
     if not since or any(a.text == text.strip() and a.actor == user for a in since):
         return
-    last = since[-1]
-    who = f"rule {last.rule}" if last.rule and last.actor == last.rule else last.actor
     raise CaseworkError(
-        f"{case.ref} was answered by {who} after your page showed it; your reply was not "
-        "posted (read the thread, then post again to send it as well)"
+        f"{case.ref} was answered by {_answered_by(since[-1])} after your page showed it; "
+        "your reply was not posted (read the thread, then post again to send it as well)"
     )
 
 
@@ -280,16 +295,18 @@ def _resolve(rt: Runtime, ref: str, user: User, p: Params) -> str:
     return "Case resolved."
 
 
-def customer_messages(session: Session, case_id: int) -> list[Message]:
-    """The customer's messages in the case, oldest first: the case page's resolve form
-    sends their number back as ``messages``."""
-    return list(
-        session.scalars(
-            select(Message)
-            .where(Message.case_id == case_id, from_customer())
-            .order_by(Message.created_at, Message.id)
-        )
+def _customer_messages(case_id: int) -> Select[Message]:
+    return (
+        select(Message)
+        .where(Message.case_id == case_id, from_customer())
+        .order_by(Message.created_at, Message.id)
     )
+
+
+def customer_message_count(session: Session, case_id: int) -> int:
+    """How many of the customer's messages the case has: the case page's reply, approve
+    and resolve forms send it back as ``messages``."""
+    return _count(session, _customer_messages(case_id))
 
 
 def _unread_since_shown(rt: Runtime, ref: str, shown: int, refused: str) -> None:
@@ -299,7 +316,7 @@ def _unread_since_shown(rt: Runtime, ref: str, shown: int, refused: str) -> None
     _assign's check, a message racing this read still lands."""
     with rt.sessions() as session:
         case = casework.find_case(session, ref)
-        written = customer_messages(session, case.id)
+        written = list(session.scalars(_customer_messages(case.id)))
     if len(written) <= shown:
         return
     last = written[-1]
@@ -354,12 +371,11 @@ def _unwithdrawn_since_shown(rt: Runtime, ref: str, shown: int) -> None:
         waiting = [a for a in answers_of(session, case.id)[shown:] if a.status in NOT_POSTED]
     if not waiting:
         return
-    last = waiting[-1]
-    who = f"rule {last.rule}" if last.rule and last.actor == last.rule else last.actor
     count = f"{len(waiting)} repl{'y' if len(waiting) == 1 else 'ies'}"
     raise CaseworkError(
-        f"{case.ref} was answered by {who} after your page showed it; it was not marked as "
-        f"spam (that would withdraw {count} not posted yet: read the thread, then mark it again)"
+        f"{case.ref} was answered by {_answered_by(waiting[-1])} after your page showed it; "
+        f"it was not marked as spam (that would withdraw {count} not posted yet: read the "
+        "thread, then mark it again)"
     )
 
 
