@@ -128,24 +128,43 @@ def backfill(
     notify = on_page or (lambda _: None)
     with Spool() as spool:
         _fetch(rt, source, window, spool, report, notify)
+        fetched_all = report.failure is None
         report.importing, report.to_import = True, len(spool)
         report = _import_all(rt, name, spool, window, report, notify)
-    if report.failure is None:
-        _record_window(rt, window)
+        read = _read_span(rt, window, spool, report, fetched_all=fetched_all)
+    if read is not None:
+        with transaction(rt.sessions) as session:
+            record_backfill(session, read)
     return report
 
 
-def _record_window(rt: Runtime, window: Window) -> None:
-    """Tell the spike baseline that the window was read (monitor.spikes): its mentions
-    are then no sign of when the daemon began watching, and its hours count only where
-    they reach the hours the daemon watched. Not one stopped part way, whose unread
-    part is not known here: left unrecorded, its mentions date the history as before."""
-    now = rt.clock.now()
-    end = now if window.until is None else min(window.until, now)
-    if window.since >= end:
-        return
-    with transaction(rt.sessions) as session:
-        record_backfill(session, Downtime(window.since, end))
+def _read_span(
+    rt: Runtime, window: Window, spool: Spool, report: BackfillReport, *, fetched_all: bool
+) -> Downtime | None:
+    """The part of ``window`` this run read and imported in full, for the spike baseline
+    (monitor.spikes): its mentions are then no sign of when the daemon began watching,
+    and its hours count only where they reach the hours the daemon watched.
+
+    A run stopped part way records the part it finished: left unrecorded, an old
+    range's mentions dated the history back to them, and the hours up to the daemon's
+    first read (read by nobody) averaged in as quiet ones, a steady rate reported as a
+    spike. The import runs oldest first, so a stopped import has everything before the
+    first mention it did not import. A fetch that stopped read from the oldest mention
+    it returned to the newest (X and Reddit read newest first, page after page, so the
+    span has no hole); beyond them nothing is known."""
+    now, imported, total = rt.clock.now(), report.imported, len(spool)
+    if not fetched_all and total == 0:
+        return None
+    start = window.since if fetched_all else spool.created_at(0)
+    if imported < total:
+        end = spool.created_at(imported)
+    elif fetched_all:
+        end = now if window.until is None else window.until
+    else:
+        # Exclusive, and the newest mention fetched is inside it.
+        end = spool.created_at(total - 1) + timedelta(microseconds=1)
+    end = min(end, now)
+    return Downtime(start, end) if start < end else None
 
 
 def _import_all(

@@ -4,12 +4,14 @@ boundaries fall (check_health over SQLite and PostgreSQL with a FakeClock)."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from monitor.alerting import ALERTS_STATE, downtime, failing_periods
-from monitor.backfill import backfill
+from monitor.alerting import ALERTS_STATE, Downtime, downtime, failing_periods, recorded_backfills
+from monitor.backfill import BackfillReport, backfill
+from monitor.clock import Clock
 from monitor.domain import Author, Mention, Platform
 from monitor.health_alerts import check_health
 from monitor.ingest import poll_source
@@ -563,3 +565,91 @@ def test_a_backfill_reaching_the_hours_watched_counts_in_the_baseline(
     assert spike_notes(rt) == [
         "[inchannel] spike: 16 negative mentions in the last 60 min (usually 4.0; baseline 6 h)"
     ]
+
+
+def _old_rows() -> list[dict[str, object]]:
+    """40 negative mentions of 2026-09-01 and 02, one an hour, newest first (as X and
+    Reddit read history)."""
+    text = "@acme this is broken, worst service ever"
+    rows = [
+        mention(24 * day + hour, text, created_at=f"2026-09-0{day + 1}T{hour:02d}:00:00Z")
+        for day in range(2)
+        for hour in range(20)
+    ]
+    return rows[::-1]
+
+
+def _watched_steadily(rt: Runtime) -> None:
+    """3 hours watched, 20 negative mentions each: no spike."""
+    now = clock(rt).now()
+    for hour in range(3):
+        seed(rt, at=now - timedelta(hours=hour, minutes=30), n=20)
+
+
+class FailsAfterOnePage:
+    """A source whose history read fails after its first page (an outage mid-backfill)."""
+
+    def __init__(self, inner: ReplaySource) -> None:
+        self.name = inner.name
+        self.inner = inner
+
+    def backfill(self, window: Window, *, clock: Clock) -> Iterator[PollResult]:
+        pages = self.inner.backfill(window, clock=clock)
+        yield next(pages)
+        raise SourceError("HTTP 503 Service Unavailable")
+
+
+def test_an_old_backfill_interrupted_while_importing_is_no_sign_of_when_watching_began(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """Ctrl-C after the first 20 of 40 September mentions were imported: unrecorded,
+    they dated the history to September and the 40 mentions of the 2 hours watched were
+    spread over 24 windows, a steady 20 an hour "spiking" (usually 1.7)."""
+    rt = make_runtime(
+        channels=OPS,
+        processing={"batch_size": 20},
+        alerts={
+            "channels": ["ops"],
+            **QUIET,
+            "spike": {"min_count": 10, "factor": 3, "tags": False},
+        },
+    )
+    path = write_jsonl(rt.settings.base_dir / "old.jsonl", _old_rows())
+    rt.sources["feed"] = ReplaySource("feed", path)
+    since = datetime(2026, 9, 1, tzinfo=UTC)
+
+    def ctrl_c(report: BackfillReport) -> None:
+        if report.importing and report.imported >= 20:
+            raise KeyboardInterrupt
+
+    report = backfill(rt, "feed", Window(since, datetime(2026, 9, 3, tzinfo=UTC)), on_page=ctrl_c)
+    assert (report.imported, report.to_import) == (20, 40)
+    assert report.failure is not None
+    with rt.sessions() as session:
+        # Read in full up to the first mention not imported (Sept 2, 00:00).
+        assert recorded_backfills(session) == [Downtime(since, datetime(2026, 9, 2, tzinfo=UTC))]
+    _watched_steadily(rt)
+    check_health(rt)
+    assert spike_notes(rt) == []
+
+
+def test_an_old_backfill_whose_source_failed_is_no_sign_of_when_watching_began(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """The source failing after its first (newest) page of September: the 20 mentions
+    fetched are imported, and what they span was read; the rest of the window was not."""
+    rt = alerts_runtime(make_runtime, spike={"min_count": 10, "factor": 3, "tags": False})
+    path = write_jsonl(rt.settings.base_dir / "old.jsonl", _old_rows())
+    rt.sources["feed"] = FailsAfterOnePage(ReplaySource("feed", path))  # type: ignore[assignment]
+    window = Window(datetime(2026, 9, 1, tzinfo=UTC), datetime(2026, 9, 3, tzinfo=UTC))
+    report = backfill(rt, "feed", window)
+    assert (report.ingested, report.failure) == (20, "HTTP 503 Service Unavailable")
+    with rt.sessions() as session:
+        [read] = recorded_backfills(session)
+    assert read.start == datetime(2026, 9, 2, tzinfo=UTC)
+    assert (
+        datetime(2026, 9, 2, 19, tzinfo=UTC) < read.end < datetime(2026, 9, 2, 19, 0, 1, tzinfo=UTC)
+    )
+    _watched_steadily(rt)
+    check_health(rt)
+    assert spike_notes(rt) == []
