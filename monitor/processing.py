@@ -79,8 +79,14 @@ def _isolate(rt: Runtime, limit: int, now: datetime) -> None:
     UNDECIDED_TRIES-th failure handed to a team undecided (monitor.undecided); the first
     error is then raised (the job failed). The database's error is no message's fault:
     nothing is set aside or counted. Several failing while none is decided may not be
-    theirs either (the rules or the scorer broken): counted apart, never set aside, and
-    handed over only at UNDECIDED_TRIES_AMONG."""
+    theirs either (the rules or the scorer broken): counted apart, set aside only while
+    other messages wait behind them, and handed over only at UNDECIDED_TRIES_AMONG, never
+    closed without a case."""
+    # Messages this worker leaves out now (monitor.undecided): one failing by itself
+    # while none is decided then proves nothing either, its batch cut short by theirs
+    # (the last of a wave set aside a batch at a time). Taken for a failure alone, it
+    # was closed without a case when the database refused every case.
+    others_aside = bool(rt.set_aside)
     failed: list[tuple[int, Exception]] = []
     decided = False
     for _ in range(limit):
@@ -103,11 +109,14 @@ def _isolate(rt: Runtime, limit: int, now: datetime) -> None:
     # Two failures in a row prove no failure of everything: messages that cannot be
     # decided come together (two customers in a broken thread, one text from a spam
     # wave), and leaving them in place held up every message stored after them.
-    if len(failed) > 1 and not decided:
+    if (len(failed) > 1 or others_aside) and not decided:
+        # Asked while they are still left out: whether any message waits behind them.
+        behind = _waiting(rt, now)
         _forgive(rt, failed)
         # Uncounted, they were tried forever; a spam wave as long as a batch then held
         # up, for good, every message stored after it.
-        failed_together(rt, failed, now, hand_over=functools.partial(_hand_over, rt, now=now))
+        hand_over = functools.partial(_hand_over, rt, now=now)
+        failed_together(rt, failed, now, hand_over=hand_over, hold_up_others=behind)
         raise failed[0][1]
     for message_id, error in failed:
         hand_over = functools.partial(_hand_over, rt, message_id, now=now)
@@ -140,20 +149,27 @@ class Claim:
     decisions: list[Decision]
 
 
+def _claimable(rt: Runtime, now: datetime) -> list[ColumnElement[bool]]:
+    """The messages a batch may claim now."""
+    return [
+        Message.processed.is_(False),
+        Message.direction == Direction.INBOUND.value,
+        ~_answers_an_undecided_post(),
+        *_not_set_aside(rt, now),
+    ]
+
+
+def _waiting(rt: Runtime, now: datetime) -> bool:
+    """Whether a batch would claim a message now (one another worker holds counts)."""
+    with rt.sessions() as session:
+        query = select(Message.id).where(*_claimable(rt, now)).limit(1)
+        return session.scalar(query) is not None
+
+
 def _claim_and_process(rt: Runtime, limit: int, now: datetime, taken: list[int]) -> Claim:
     """``taken``: the ids of the messages decided, filled before deciding."""
     with transaction(rt.sessions) as session:
-        query = (
-            select(Message)
-            .where(
-                Message.processed.is_(False),
-                Message.direction == Direction.INBOUND.value,
-                ~_answers_an_undecided_post(),
-                *_not_set_aside(rt, now),
-            )
-            .order_by(Message.id)
-            .limit(limit + 1)
-        )
+        query = select(Message).where(*_claimable(rt, now)).order_by(Message.id).limit(limit + 1)
         claimed = list(session.scalars(skip_locked(session, query)))
         batch = _authors_free(session, claimed[:limit])
         taken[:] = [m.id for m in batch]

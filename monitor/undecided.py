@@ -96,11 +96,16 @@ def failed_together(
     now: datetime,
     *,
     hand_over: Callable[[int, str], list[Decision]],
+    hold_up_others: bool,
 ) -> None:
     """Messages that failed one by one while none of their batch was decided: counted
-    as tries among the others, never set aside (the rules or the scorer may fail every
-    message; once fixed, all are decided at the next run), and at UNDECIDED_TRIES_AMONG
-    each is handed over with ``hand_over(message_id, reason)``."""
+    as tries among the others, and at UNDECIDED_TRIES_AMONG each is handed over with
+    ``hand_over(message_id, reason)``. Set aside (as one failing alone is, but never
+    handed over sooner) only when ``hold_up_others``, other messages waiting behind
+    them: left in place, a wave of them longer than a batch was all every run tried, and
+    a mention stored behind a wave ten batches long waited hours, one batch handed over
+    every 25 minutes. When nothing waits behind them they are not set aside: the rules
+    or the scorer may fail every message, and once fixed all are decided at the next run."""
     count = functools.partial(_count_tries, rt, failed, now, len(failed))
     tries = with_retries(count)
     counted = sum(1 for t in tries.values() if t.counted)
@@ -108,15 +113,22 @@ def failed_together(
         rt.metrics.undecided("failed_together")
     if counted:
         log.error(
-            "%d messages failed, none of their batch decided: not set aside, tried again; "
-            "handed to their teams at try %d",
+            "%d messages failed, none of their batch decided: %s; handed to their teams at try %d",
             counted,
+            "set aside, the messages behind them tried" if hold_up_others else "tried again",
             UNDECIDED_TRIES_AMONG,
         )
     for message_id, exc in failed:
-        if tries[message_id].due:
-            mine = functools.partial(hand_over, message_id)
-            _give_up(rt, message_id, exc, tries[message_id], now, mine, may_close=False)
+        mine = functools.partial(hand_over, message_id)
+        if tries[message_id].due and _give_up(
+            rt, message_id, exc, tries[message_id], now, mine, may_close=False
+        ):
+            continue
+        if hold_up_others:
+            # From the counted try, as failed_alone: every worker leaves them out as long.
+            # One due that could not be handed over is left out too: in place, it held up
+            # every message behind it again.
+            rt.set_aside[message_id] = tries[message_id].counted_at + SET_ASIDE_FOR
 
 
 def _give_up(
@@ -128,12 +140,13 @@ def _give_up(
     hand_over: Callable[[str], list[Decision]],
     *,
     may_close: bool = True,
-) -> None:
+) -> bool:
     """Hand the message over; when no case can hold it either, close it without one,
     unless not ``may_close``: nothing of its batch was decided, so the database may be
     refusing every case (a broken migration), and closing each message emptied the
     queue of customers no person would see. Left undecided, status reports them, and
-    they are decided once the database is mended."""
+    they are decided once the database is mended. Returns whether it was handed over
+    or closed (not when left undecided, or another worker holds its author)."""
     # The class only: the error's text quotes the mention (or the values the database
     # refused), which may be what cannot be stored.
     reason = f"{UNDECIDED}: {type(exc).__name__}"
@@ -148,10 +161,10 @@ def _give_up(
                 message_id,
                 type(second).__name__,
             )
-            return
+            return False
         opening = f"no case could be opened: {type(second).__name__}"
         _close_without_case(rt, message_id, (reason, opening), now)
-        return
+        return True
     for decision in decisions:
         rt.metrics.decided(decision)
         rt.metrics.undecided("handed_over")
@@ -159,6 +172,7 @@ def _give_up(
         log.error(
             "message id=%d handed to its team after %d tries: %s", message_id, tries.total, reason
         )
+    return bool(decisions)
 
 
 def _count_tries(

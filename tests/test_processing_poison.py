@@ -3,8 +3,10 @@ messages), not every message stored after it (DESIGN rule 6)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -427,3 +429,65 @@ def test_messages_that_fail_alone_again_end_the_whole_batch_problem(
             process_pending(rt)  # the third is decided: the two fail by themselves
     assert undecided(rt) == ["1001", "1002"]
     assert processing_problems(rt) == []
+
+
+def run_every(rt: Runtime, seconds: int, runs: int) -> None:
+    """``runs`` runs of the process job, ``seconds`` apart, as the daemon runs it (a
+    failed run is the job's failure, and the next one comes at its interval)."""
+    for _ in range(runs):
+        with suppress(DataError):
+            process_pending(rt)
+        rt.clock.advance(seconds=seconds)  # type: ignore[attr-defined]
+
+
+def test_mentions_behind_a_crashing_wave_longer_than_a_batch_are_decided_at_once(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # A spam wave of one crashing text, longer than a batch: every run tried its first
+    # batch, all failed, none was set aside, so the run never got past it; that batch
+    # was handed over after about 25 minutes, then the next one. A mention stored behind
+    # a wave ten batches long waited over four hours.
+    wave = [mention(n, text=REFUND) for n in range(1, 8)]
+    rt = make_runtime([*wave, mention(8), mention(9)], processing={"batch_size": 3})
+    while poll_source(rt, "feed"):
+        pass
+    with refusing(rt.engine, "refund-or-billing"):
+        run_every(rt, 5, 6)  # half a minute of runs at the default interval
+        assert undecided(rt) == [str(1000 + n) for n in range(1, 8)]
+        with rt.sessions() as session:
+            tries = list(session.scalars(select(Event).where(Event.kind == "undecided")))
+        # Each wave message counted one try; none handed over or closed yet.
+        assert sorted(e.detail["message"] for e in tries) == list(range(1, 8))
+        run_every(rt, 30, 80)  # 40 minutes
+    assert undecided(rt) == []
+    for n in range(1, 8):  # every one handed to a team, none closed without a case
+        message, case = case_of(rt, str(1000 + n))
+        assert case is not None
+        assert case.state == CaseState.AWAITING_HUMAN.value
+        assert message.decision is not None
+        assert message.decision["notes"] == ["could not be decided: DataError"]
+    for n in (8, 9):
+        message, _ = case_of(rt, str(1000 + n))
+        assert message.decision is not None
+        assert message.decision.get("matched")  # decided by the rules
+
+
+def test_a_crashing_wave_that_cannot_be_handed_over_does_not_hold_up_later_mentions(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # No case can hold the wave (its thread is refused): at its sixth try it was left
+    # undecided, never closed, and in place it was again all every run tried.
+    wave = [mention(n, conversation_id=POISON) for n in range(1, 6)]
+    rt = make_runtime(wave, processing={"batch_size": 2})
+    while poll_source(rt, "feed"):
+        pass
+    with refusing(rt.engine, POISON):
+        run_every(rt, 30, 80)  # 40 minutes: every wave message past its sixth try
+        assert undecided(rt) == [str(1000 + n) for n in range(1, 6)]  # never closed
+        feed = Path(rt.settings.source("feed").path)  # type: ignore[union-attr]
+        with feed.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(mention(6)) + "\n")
+        while poll_source(rt, "feed"):
+            pass
+        run_every(rt, 5, 6)  # half a minute
+        assert "1006" not in undecided(rt)
