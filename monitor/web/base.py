@@ -106,7 +106,13 @@ def as_typed(value: str) -> str:
 
 
 def _to_login(request: Request) -> Response:
-    return RedirectResponse(f"/login?next={quote(_return_to(request))}", status_code=303)
+    # A form sent signed out is not carried out and its body is not kept: the sign-in
+    # form says so (unsent=1), or a person without the page's script, whose typed text
+    # nothing keeps, took the empty box they came back to for a reply posted.
+    # A sign-out sent signed out got what it asked for: nothing to send again.
+    asked = request.method in ("GET", "HEAD") or request.url.path == "/logout"
+    unsent = "" if asked else "&unsent=1"
+    return RedirectResponse(f"/login?next={quote(_return_to(request))}{unsent}", status_code=303)
 
 
 def _return_to(request: Request) -> str:
