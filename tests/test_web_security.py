@@ -343,6 +343,35 @@ def test_the_login_form_says_a_form_sent_after_the_session_ended_was_not_carried
     assert NOT_SENT not in signed_out.text
 
 
+def test_a_form_sent_after_the_session_ended_does_not_come_back_to_a_done(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Without the page's script the address keeps the "?done=reply" of the reply posted
+    # before: a second reply sent after the session ended came back, after signing in,
+    # to a page saying "Done: Reply queued for posting." for the reply that was not.
+    rt = seeded(make_runtime)
+    client, csrf = client_for(rt, "alice")
+    assert isinstance(rt.clock, FakeClock)
+    rt.clock.advance(hours=13)
+    sent = client.post(
+        "/cases/C-1001/reply",
+        data={"csrf_token": csrf, "text": "and a voucher"},
+        headers={"referer": "http://testserver/cases/C-1001?done=reply"},
+        follow_redirects=False,
+    )
+    assert sent.headers["location"] == "/login?next=/cases/C-1001&unsent=1"
+    # The queue's filters, on a form sent from it, are kept.
+    queue = client.post(
+        "/cases/C-1001/resolve",
+        data={"csrf_token": csrf},
+        headers={"referer": "http://testserver/?sentiment=negative&done=x&team=care"},
+        follow_redirects=False,
+    )
+    assert queue.headers["location"] == (
+        "/login?next=/%3Fsentiment%3Dnegative%26team%3Dcare&unsent=1"
+    )
+
+
 def test_answers_that_depend_on_the_user_are_never_stored_by_a_cache(
     make_runtime: RuntimeFactory,
 ) -> None:

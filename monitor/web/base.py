@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -122,7 +122,13 @@ def _return_to(request: Request) -> str:
     if request.method in ("GET", "HEAD"):
         return request.url.path + (f"?{request.url.query}" if request.url.query else "")
     page = urlsplit(request.headers.get("referer", ""))
-    return page.path + (f"?{page.query}" if page.query else "") if page.path else "/"
+    # Without the script (forgetDone) the page's address still holds the "done=" of the
+    # form sent before this one: back there, it said "Done:" for this form, not carried
+    # out.
+    fields = parse_qsl(page.query, keep_blank_values=True)
+    done = any(k == "done" for k, _ in fields)
+    query = urlencode([(k, v) for k, v in fields if k != "done"]) if done else page.query
+    return page.path + (f"?{query}" if query else "") if page.path else "/"
 
 
 def local_path(target: str | None) -> str:
