@@ -290,7 +290,7 @@ def test_a_form_sent_after_the_session_expired_leads_back_to_its_page(
         headers={"referer": page},
         follow_redirects=False,
     )
-    assert sent.headers["location"] == "/login?next=/cases/C-1001"
+    assert sent.headers["location"] == "/login?next=/cases/C-1001&unsent=1"
     login_page = client.get(sent.headers["location"]).text
     assert 'name="next" value="/cases/C-1001"' in login_page
     nonce = NONCE.search(login_page)
@@ -301,7 +301,75 @@ def test_a_form_sent_after_the_session_expired_leads_back_to_its_page(
     assert str(back.url) == page
     anonymous = TestClient(client.app)  # no page to go back to: the queue
     location = anonymous.post("/cases/C-1001/resolve", follow_redirects=False).headers
-    assert location["location"] == "/login?next=/"
+    assert location["location"] == "/login?next=/&unsent=1"
+
+
+NOT_SENT = "Your session had ended, so the form you sent was not carried out"
+
+
+def test_the_login_form_says_a_form_sent_after_the_session_ended_was_not_carried_out(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Without the page's script nothing keeps the text: the reply went to the sign-in
+    # form, which said nothing of it, and after signing in the case page showed an empty
+    # box as if the reply had been posted.
+    rt = seeded(make_runtime)
+    client, csrf = client_for(rt, "alice")
+    assert isinstance(rt.clock, FakeClock)
+    rt.clock.advance(hours=13)
+    sent = client.post(
+        "/cases/C-1001/reply",
+        data={"csrf_token": csrf, "text": "hello"},
+        headers={"referer": "http://testserver/cases/C-1001"},
+        follow_redirects=False,
+    )
+    login_page = client.get(sent.headers["location"]).text
+    assert NOT_SENT in login_page
+    assert 'name="next" value="/cases/C-1001"' in login_page
+    # Still said after a mistyped password, and the sign-in goes back to the case page.
+    nonce = NONCE.search(login_page)
+    assert nonce is not None
+    form = {"nonce": nonce[1], "next": "/cases/C-1001", "unsent": "1", "name": "alice"}
+    refused = client.post("/login", data={**form, "password": "wrong"})
+    assert refused.status_code == 401
+    assert NOT_SENT in refused.text
+    back = client.post("/login", data={**form, "password": PASSWORD})
+    assert str(back.url) == "http://testserver/cases/C-1001"
+    # A page asked for while signed out is no form sent, nor is a sign-out: nothing to say.
+    assert NOT_SENT not in TestClient(client.app).get("/cases/C-1001").text
+    rt.clock.advance(hours=13)
+    signed_out = client.post("/logout", data={"csrf_token": csrf})
+    assert "Sign in" in signed_out.text
+    assert NOT_SENT not in signed_out.text
+
+
+def test_a_form_sent_after_the_session_ended_does_not_come_back_to_a_done(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Without the page's script the address keeps the "?done=reply" of the reply posted
+    # before: a second reply sent after the session ended came back, after signing in,
+    # to a page saying "Done: Reply queued for posting." for the reply that was not.
+    rt = seeded(make_runtime)
+    client, csrf = client_for(rt, "alice")
+    assert isinstance(rt.clock, FakeClock)
+    rt.clock.advance(hours=13)
+    sent = client.post(
+        "/cases/C-1001/reply",
+        data={"csrf_token": csrf, "text": "and a voucher"},
+        headers={"referer": "http://testserver/cases/C-1001?done=reply"},
+        follow_redirects=False,
+    )
+    assert sent.headers["location"] == "/login?next=/cases/C-1001&unsent=1"
+    # The queue's filters, on a form sent from it, are kept.
+    queue = client.post(
+        "/cases/C-1001/resolve",
+        data={"csrf_token": csrf},
+        headers={"referer": "http://testserver/?sentiment=negative&done=x&team=care"},
+        follow_redirects=False,
+    )
+    assert queue.headers["location"] == (
+        "/login?next=/%3Fsentiment%3Dnegative%26team%3Dcare&unsent=1"
+    )
 
 
 def test_answers_that_depend_on_the_user_are_never_stored_by_a_cache(

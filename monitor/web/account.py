@@ -51,16 +51,30 @@ def routes(web: Web) -> list[Route]:
 
 
 def _login_page(
-    web: Web, request: Request, status: int = 200, error: str = "", back: str | None = None
+    web: Web,
+    request: Request,
+    status: int = 200,
+    error: str = "",
+    back: str | None = None,
+    unsent: str | None = None,
 ) -> Response:
     """The sign-in form; ``back`` is where a refused form was to go (the form posts its
-    next= as a field), else the address's next=."""
+    next= as a field), else the address's next=. ``unsent`` likewise: "1" when a form
+    sent after the session ended brought the person here (base._to_login)."""
     # The login form has no session yet; a nonce cookie echoed in the form stops another
     # site from signing a browser into an account of the attacker's (login CSRF).
     nonce = login_nonce(request)
     next_path = local_path(back if back is not None else request.query_params.get("next"))
+    unsent = unsent if unsent is not None else request.query_params.get("unsent")
     response = web.render(
-        request, None, "login.html", status, nonce=nonce, next_path=next_path, error=error
+        request,
+        None,
+        "login.html",
+        status,
+        nonce=nonce,
+        next_path=next_path,
+        error=error,
+        unsent=unsent == "1",
     )
     set_cookie(web.rt, request, response, LOGIN_COOKIE, nonce)
     return response
@@ -78,8 +92,10 @@ def login(web: Web) -> Endpoint:
         async with request.form(max_files=0, max_fields=10) as data:
             form = {k: v for k, v in data.items() if isinstance(v, str)}
         nonce, back = request.cookies.get(LOGIN_COOKIE, ""), form.get("next", "/")
+        unsent = form.get("unsent", "")  # said again on a refused sign-in
         if not same_origin(web.rt, request) or not csrf_ok(nonce, form.get("nonce")):
-            return _login_page(web, request, 403, "The form expired: please sign in again.", back)
+            expired = "The form expired: please sign in again."
+            return _login_page(web, request, 403, expired, back, unsent)
         try:
             user = await run_in_threadpool(
                 lambda: authenticate(
@@ -87,9 +103,9 @@ def login(web: Web) -> Endpoint:
                 )
             )
         except LoginRefused as exc:
-            return _login_page(web, request, 401, str(exc), back)
+            return _login_page(web, request, 401, str(exc), back, unsent)
         except PasswordWorkBusy as exc:
-            busy = _login_page(web, request, 503, str(exc), back)
+            busy = _login_page(web, request, 503, str(exc), back, unsent)
             busy.headers["Retry-After"] = str(BUSY_RETRY_SECONDS)
             return busy
         # The session this browser presented ends, as on logout: signing in as someone

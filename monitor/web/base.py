@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -106,7 +106,13 @@ def as_typed(value: str) -> str:
 
 
 def _to_login(request: Request) -> Response:
-    return RedirectResponse(f"/login?next={quote(_return_to(request))}", status_code=303)
+    # A form sent signed out is not carried out and its body is not kept: the sign-in
+    # form says so (unsent=1), or a person without the page's script, whose typed text
+    # nothing keeps, took the empty box they came back to for a reply posted.
+    # A sign-out sent signed out got what it asked for: nothing to send again.
+    asked = request.method in ("GET", "HEAD") or request.url.path == "/logout"
+    unsent = "" if asked else "&unsent=1"
+    return RedirectResponse(f"/login?next={quote(_return_to(request))}{unsent}", status_code=303)
 
 
 def _return_to(request: Request) -> str:
@@ -116,7 +122,13 @@ def _return_to(request: Request) -> str:
     if request.method in ("GET", "HEAD"):
         return request.url.path + (f"?{request.url.query}" if request.url.query else "")
     page = urlsplit(request.headers.get("referer", ""))
-    return page.path + (f"?{page.query}" if page.query else "") if page.path else "/"
+    # Without the script (forgetDone) the page's address still holds the "done=" of the
+    # form sent before this one: back there, it said "Done:" for this form, not carried
+    # out.
+    fields = parse_qsl(page.query, keep_blank_values=True)
+    done = any(k == "done" for k, _ in fields)
+    query = urlencode([(k, v) for k, v in fields if k != "done"]) if done else page.query
+    return page.path + (f"?{query}" if query else "") if page.path else "/"
 
 
 def local_path(target: str | None) -> str:

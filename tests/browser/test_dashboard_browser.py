@@ -331,3 +331,63 @@ def test_a_reply_box_says_when_the_session_has_ended(new_page: Any, runtime: Run
     notice.locator("a").click()
     sign_in_again(page, "lena", "/cases/C-1001")
     expect(box).to_have_value("Sorry Jane, a replacement ships today.")
+
+
+def test_a_reply_kept_across_sign_in_still_warns_of_a_colleagues_answer(
+    new_page: Any, runtime: Runtime
+) -> None:
+    # The kept reply came back on a page loaded after signing in again, whose counts
+    # already included a colleague's answer sent meanwhile: posted at once, it went out
+    # beside that answer without the "answered after your page showed it" refusal.
+    page = new_page()
+    sign_in(page, "lena", PASSWORD)
+    page.goto("/cases/C-1001")
+    page.fill("section.reply textarea", "Sorry Jane, a replacement ships today.")
+    runtime.clock.advance(hours=12, seconds=1)  # type: ignore[attr-defined]
+    page.click("section.reply button")
+    page.wait_for_url(lambda url: "/login?next=" in url)
+    casework.reply(runtime, "C-1001", "Jane, your refund is on its way.", user="alice")
+    sign_in_again(page, "lena", "/cases/C-1001")
+    expect(page.locator("section.reply textarea")).to_have_value(
+        "Sorry Jane, a replacement ships today."
+    )
+    page.click("section.reply button")
+    expect(page.locator("p.error")).to_contain_text("was answered by alice after your page")
+    # Refused with the text kept; the page now shows the answer, so a second post sends it.
+    expect(page.locator("section.reply textarea")).to_have_value(
+        "Sorry Jane, a replacement ships today."
+    )
+    page.click("section.reply button")
+    page.wait_for_selector("text=Done: Reply queued for posting.")
+
+
+def test_an_edit_kept_across_sign_in_still_warns_of_a_customers_new_message(
+    new_page: Any, runtime: Runtime
+) -> None:
+    # As the reply above: the draft's edit came back under the new page's message count,
+    # so a customer's follow-up written meanwhile went unread.
+    page = new_page()
+    sign_in(page, "lena", PASSWORD)
+    page.goto("/cases/C-1015")
+    page.fill("section.draft textarea", "Yes, we ship to Ireland: 3-5 days.")
+    runtime.clock.advance(hours=12, seconds=1)  # type: ignore[attr-defined]
+    page.click("section.draft button:has-text('Approve and post')")
+    page.wait_for_url(lambda url: "/login?next=" in url)
+    follow_up = mention(
+        98,
+        "@acme actually, to Northern Ireland: is that the UK price?",
+        author="claire_d",
+        author_id="90",
+        conversation_id="1859000000000000018",
+        in_reply_to="1859000000000000018",
+        created_at="2026-11-20T09:20:00Z",
+    )
+    feed = write_jsonl(runtime.settings.base_dir / "more.jsonl", [*sample_rows(), follow_up])
+    runtime.sources["feed"] = ReplaySource("feed", feed, page_size=50)
+    run_cycle(runtime)
+    sign_in_again(page, "lena", "/cases/C-1015")
+    expect(page.locator("section.draft textarea")).to_have_value(
+        "Yes, we ship to Ireland: 3-5 days."
+    )
+    page.click("section.draft button:has-text('Approve and post')")
+    expect(page.locator("p.error")).to_contain_text("the draft was not approved")

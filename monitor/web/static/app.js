@@ -161,15 +161,44 @@ window.addEventListener("pageshow", (event) => {
 // the text was taken, or on signing out.
 const KEPT = "inchannel:kept:";
 
+// The counts a case form sends back (replies and customer messages its page showed), so
+// the server can refuse an answer written without seeing a colleague's reply or the
+// customer's new message. Kept with the text: a copy put back on a page loaded after
+// signing in again went out under that page's newer counts, and the refusal never came.
+const SHOWN = ["replies", "messages"];
+
+function shownCounts(form) {
+  const counts = {};
+  for (const name of SHOWN) {
+    const field = form?.querySelector(`input[type="hidden"][name="${name}"]`);
+    if (field) counts[name] = field.value;
+  }
+  return counts;
+}
+
 // Storage may be refused (a browser set to keep no site data) or full: the box then
 // works as it did without a copy, and the rest of the page's script still runs.
-function keep(key, text) {
+function keep(key, text, form) {
   try {
-    if (text) sessionStorage.setItem(key, text);
+    if (text) sessionStorage.setItem(key, JSON.stringify({ text, shown: shownCounts(form) }));
     else sessionStorage.removeItem(key);
   } catch (error) {
     // nothing kept
   }
+}
+
+// A copy as keep() stores it; a bare string is one kept by the script before the counts
+// were (a tab open across an upgrade), put back without them.
+function readKept(key) {
+  const stored = sessionStorage.getItem(key);
+  if (stored === null) return null;
+  try {
+    const found = JSON.parse(stored);
+    if (found && typeof found.text === "string") return { text: found.text, shown: found.shown ?? {} };
+  } catch (error) {
+    // not JSON: an older copy
+  }
+  return { text: stored, shown: {} };
 }
 
 function keepTyped(page) {
@@ -187,25 +216,32 @@ function keepTyped(page) {
   const restored = [];
   for (const box of boxes) {
     const key = prefix + box.dataset.keep;
-    const kept = sessionStorage.getItem(key);
+    const kept = readKept(key);
     if (box.hasAttribute("data-sent")) {
-      // A refused form's text the server put back: newer than any copy, and kept too.
-      if (box.value) keep(key, box.value);
-    } else if (kept !== null && kept !== box.value && box.value === box.defaultValue) {
+      // A refused form's text the server put back: newer than any copy, and kept too,
+      // with this page's counts (it shows what the refusal was about).
+      if (box.value) keep(key, box.value, box.form);
+    } else if (kept !== null && kept.text !== box.value && box.value === box.defaultValue) {
       // Only over what the page brought (empty, the draft, an answer picked), never over
       // what the browser itself put back in the box.
-      box.value = kept; // a value, never parsed as HTML
+      box.value = kept.text; // a value, never parsed as HTML
+      // The counts of the page the text was written on: the server then refuses it if a
+      // colleague answered, or the customer wrote again, since then.
+      for (const [name, value] of Object.entries(kept.shown)) {
+        const field = box.form?.querySelector(`input[type="hidden"][name="${name}"]`);
+        if (field && SHOWN.includes(name) && /^[0-9]+$/.test(String(value))) field.value = value;
+      }
       const note = document.createElement("span");
       note.className = "meta kept";
       note.textContent = "Kept from before: not posted yet.";
       (box.closest("label") ?? box).after(note);
       restored.push(box);
     }
-    box.addEventListener("input", () => keep(key, box.value));
+    box.addEventListener("input", () => keep(key, box.value, box.form));
   }
   // Picking a knowledge-base answer replaces the reply box's text on purpose.
   document.querySelector("form.answer-pick")?.addEventListener("submit", () => {
-    keep(prefix + "reply", "");
+    keep(prefix + "reply", "", null);
   });
   return restored;
 }
