@@ -30,6 +30,7 @@ from monitor.status import (
     bounded_error,
     collect_from,
     failed_polls,
+    failing_listing,
     failing_since,
     failing_text,
     limits_from,
@@ -234,6 +235,11 @@ def failing_alerts(
             alerts.append(Alert(key, "source-failing", text))
         elif held is not None:
             alerts.append(Alert(held.key, "source-failing", _held_text(source, stale, now)))
+        elif (listing := failing_listing(source, after, stale, now)) is not None:
+            # One listing of a source that is read: its own run, under its start.
+            key = f"source-failing:{source.name}:{listing.since:%Y%m%dT%H%M%S}"
+            text = listing.text(source.name, now, bounded_error(listing.error))
+            alerts.append(Alert(key, "source-failing", text))
     return alerts
 
 

@@ -32,6 +32,7 @@ from monitor.runtime import Runtime
 from monitor.settings import Settings
 from monitor.sla import OWED
 from monitor.sources.x_usage import BUDGET_STOP, fold_holds
+from monitor.status_listings import FailingListing, listing_failing
 from monitor.store.models import (
     ActionRow,
     Case,
@@ -547,6 +548,10 @@ def _source_problem(
         unknown = f"failing since an unknown time (unreadable {FAILING_SINCE})"
         return f"source {source.name}: {unknown}, {polls}: {bounded_error(source.last_error)}"
     since = source_failing(source, limits.failing_after, limit, now)
+    if stale is None and since is None:
+        listing = failing_listing(source, limits.failing_after, limit, now)
+        if listing is not None:
+            return listing.text(source.name, now, bounded_error(listing.error))
     if stale is not None or since is None:
         return stale
     return failing_text(source, since, now, bounded_error(source.last_error))
@@ -614,6 +619,18 @@ def source_failing(
     if is_stopped(source.next_poll_at, now) or now - since >= after:
         return since
     return None
+
+
+def failing_listing(
+    source: SourceHealth, after: timedelta | None, stale: timedelta | None, now: datetime
+) -> FailingListing | None:
+    """A listing of a configured source that is being polled and read, failing for
+    ``after`` (monitor.status_listings); status and the "source failing" alert share it."""
+    if not source.configured or source.consecutive_failures:
+        return None  # the source's own failure says more
+    if not polled_lately(source, stale, now):
+        return None
+    return listing_failing(source.details, after, now)
 
 
 def failing_text(source: SourceHealth, since: datetime, now: datetime, error: str) -> str:

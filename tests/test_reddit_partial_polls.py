@@ -14,9 +14,11 @@ from typing import Any
 import pytest
 
 from monitor.clock import FakeClock
+from monitor.health_alerts import failing_alerts
 from monitor.ingest import poll_source, take_lease
 from monitor.runtime import Runtime
 from monitor.sources.base import PollResult, Source
+from monitor.status import collect, limits_from
 from tests.conftest import RuntimeFactory
 from tests.fakeapi import FakeAPI, Reply
 from tests.reddit_fake import T0, comment, listing, reddit_section, serve_token
@@ -74,19 +76,21 @@ def test_a_listing_that_keeps_failing_does_not_hold_back_the_others_of_an_inbox(
     assert found.consecutive_failures == 1
     assert found.next_poll_at == start + timedelta(seconds=30)
 
-    # The failing listing is read last: the others first, and stored, at the next poll;
-    # the failure is still the poll's: backed off, counted and shown.
+    # The failing listing is read last: the others first, and stored, at the next poll.
+    # The source is read then: a successful poll, no back-off; the listing is named,
+    # with its failures in a row (the first poll's included).
     rt.clock.advance(seconds=30)
     asked = len(paths(api))
     assert poll_source(rt, "inbox") is False
     assert paths(api)[asked:][0] == "/message/comments/"
     assert [m.external_id for m in messages(rt)] == ["t1_r1"]
     found = state(rt)
-    assert found.consecutive_failures == 2
-    assert found.next_poll_at == start + timedelta(seconds=30 + 60)
+    assert (found.consecutive_failures, found.next_poll_at) == (0, None)
+    assert found.last_success_at == start + timedelta(seconds=30)
     assert found.last_error is not None
-    assert found.last_error.startswith("Reddit temporary: ")
-    assert found.details["caught_up"] is False
+    assert found.last_error.startswith("inbox mentions: 2 failed reads in a row since ")
+    assert found.details["failing_listings"]["inbox mentions"]["failures"] == 2
+    assert found.details["caught_up"] is True  # nothing but the failing listing unread
 
     replies.replies = [listing(reply("r2", T0 + 30), reply("r1", T0 + 10))]
     deep.replies = [listing(mention("m1", T0))]
@@ -115,7 +119,9 @@ def test_a_failing_listing_does_not_hold_back_the_other_stream_of_a_watch(
     poll_source(rt, "watch")
     assert [m.external_id for m in messages(rt)] == ["t1_k1"]
     found = state(rt, "watch")
-    assert found.consecutive_failures == 1
+    # The source is read; the listing that failed is named (status, once it lasts).
+    assert found.consecutive_failures == 0
+    assert found.details["failing_listings"]["r/acme/new"]["failures"] == 1
     # Only a subreddit Reddit will not serve is disabled: this one is retried.
     assert found.details["disabled_subreddits"] == {}
 
@@ -148,3 +154,54 @@ def test_a_partly_failed_poll_that_lost_its_lease_stores_and_records_nothing(
     found = state(first)
     assert (found.consecutive_failures, found.cursor, found.last_error) == (0, None, None)
     assert found.lease_owner == second.worker_id
+
+
+def test_a_listing_failing_while_the_others_are_read_is_named_not_the_source(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Replies to the brand's comments fail at every poll; mentions are read each time.
+    # The source counted as failing: no last success, a growing cursor lag, back-off for
+    # the listings read, and "source inbox: failing" although its mentions were read.
+    serve_token(api)
+    api.add("GET", "/message/mentions", listing())
+    replies = api.add("GET", "/message/comments/?", DOWN)
+    config = {"name": "inbox", "type": "reddit_inbox", "context_depth": 0}
+    config |= {"submission_replies": False, "mark_read": False}
+    rt = make_runtime(
+        sources=[config], reddit=reddit_section(api), alerts={"source_failing_minutes": 15}
+    )
+    assert isinstance(rt.clock, FakeClock)
+    start = rt.clock.now()
+
+    poll_source(rt, "inbox")
+    found = state(rt)
+    assert (found.last_success_at, found.consecutive_failures) == (start, 0)
+    assert found.next_poll_at is None  # no back-off: the mentions are read each interval
+    failing = found.details["failing_listings"]["inbox comment_replies"]
+    assert (failing["failures"], failing["since"]) == (1, start.isoformat())
+    assert found.last_error is not None
+    assert "inbox comment_replies: 1 failed read in a row since " in found.last_error
+    assert collect(rt).problems == []  # one failed read is no alert yet
+
+    for _ in range(16):
+        rt.clock.advance(seconds=60)
+        poll_source(rt, "inbox")
+    now = rt.clock.now()
+    status = collect(rt)
+    inbox = next(s for s in status.sources if s.name == "inbox")
+    assert (inbox.last_success_at, inbox.cursor_lag_seconds) == (now, 0.0)
+    # Named, with its failures in a row, once failing for alerts.source_failing_minutes.
+    [problem] = status.problems
+    assert problem.startswith(
+        "source inbox: listing inbox comment_replies failing for 16 min, 17 failed reads"
+    )
+    limits = limits_from(rt.settings)
+    alerts = failing_alerts(status.sources, now=now, minutes=15, stale_after=limits.stale_after)
+    assert [(a.kind, a.text) for a in alerts] == [("source-failing", problem)]
+
+    replies.replies = [listing()]
+    rt.clock.advance(seconds=60)
+    poll_source(rt, "inbox")
+    assert state(rt).details["failing_listings"] == {}
+    assert state(rt).last_error is None
+    assert collect(rt).problems == []

@@ -9,14 +9,20 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from monitor.domain import Mention, MessageKind
 from monitor.sources.base import PollResult, SourceError
 from monitor.sources.reddit import RedditConnection
 from monitor.sources.reddit_context import ThreadContext, remember
-from monitor.sources.reddit_cursor import ListingCursor, SourceCursor, decode_cursor, take_new
+from monitor.sources.reddit_cursor import (
+    ListingCursor,
+    ListingFailure,
+    SourceCursor,
+    decode_cursor,
+    take_new,
+)
 from monitor.sources.reddit_failure import FailureKind, RedditFailure
 from monitor.sources.reddit_items import RedditItem, Skip, skip_reason, to_mention
 from monitor.sources.reddit_keywords import names_account
@@ -39,6 +45,10 @@ class PollBatch:
     listings_read: int = 0
     unread: tuple[str, ...] = ()  # the listing keys to read first at the next poll
     failure: RedditFailure | None = None  # what ended the poll after a listing was tried
+    failed: str | None = None  # the key of the listing whose read ``failure`` ended
+    keys: tuple[str, ...] = ()  # the keys of every listing the poll had to read
+    read_ok: list[str] = field(default_factory=list)  # the keys of the listings read whole
+    not_reached: tuple[str, ...] = ()  # the keys left unread behind the failed listing
 
     def add(self, items: Iterable[RedditItem], kind: MessageKind, own: frozenset[str]) -> None:
         for item in items:
@@ -87,7 +97,8 @@ class RedditSourceBase:
         if batch.failure is not None and not batch.unread:
             # The one listing to read failed: there is nothing read to keep.
             raise source_error(batch.failure, now)
-        new_state = replace(new_state, resume=batch.unread)
+        failing = _failing_listings(state, batch, now)
+        new_state = replace(new_state, resume=batch.unread, failing=failing)
         return self._result(new_state, batch, now, self.connection.limits().requests - before)
 
     def _out_of_time(self) -> bool:
@@ -115,6 +126,7 @@ class RedditSourceBase:
         left = [key for key in state.resume if any(key == k for k, _ in listings)]
         ordered = sorted(listings, key=lambda kv: left.index(kv[0]) if kv[0] in left else len(left))
         keys = [key for key, _ in ordered]
+        batch.keys = tuple(keys)
         for i, (_, listing) in enumerate(ordered):
             if batch.listings_read and self._out_of_time():
                 batch.unread = tuple(keys[i:])
@@ -123,6 +135,8 @@ class RedditSourceBase:
                 read(listing)
             except RedditFailure as failure:
                 batch.failure = failure
+                batch.failed = keys[i]
+                batch.not_reached = tuple(keys[i + 1 :])
                 batch.unread = tuple(keys[i + 1 :] + keys[:i])
                 return
 
@@ -173,6 +187,7 @@ class RedditSourceBase:
         batch.listings_read += 1
         cursor = state.listing(key)
         new = take_new(listing, cursor, cap, self.overlap)
+        batch.read_ok.append(key)
         if new.undated:
             batch.skipped[Skip.UNDATED.value] += new.undated
         name = label or key
@@ -204,22 +219,88 @@ class RedditSourceBase:
             "pending_mark_read": len(state.to_mark),
             "disabled_subreddits": {k: d.reason for k, d in state.disabled.items()},
         }
+        details["failing_listings"] = {
+            listing_label(key): {
+                "failures": f.failures,
+                "since": datetime.fromtimestamp(f.since, UTC).isoformat(),
+                "error": f.error,
+            }
+            for key, f in state.failing.items()
+        }
         # Out of quota: ingest skips this source until the reset instead of letting
         # prawcore sleep in a worker thread.
         exhausted = limits.remaining is not None and limits.remaining < 1
         failed = batch.failure is not None
+        problems = batch.all_problems()
+        error = None if batch.failure is None else source_error(batch.failure, now)
+        caught_up = False if failed else None
+        if in_part(batch) and batch.failed is not None:
+            # The source is read: a successful poll (last success, no back-off, the
+            # cursor lag of what it read), and the listing that failed is named, with
+            # its failures in a row, in last_error and in status (failing_listings).
+            # Counted as the source's failure, one listing failing for hours raised
+            # "source failing" and a growing lag for a source whose other listings
+            # were all read; and a poll cut short before that listing reset the count.
+            problems.append(_listing_problem(batch.failed, state.failing[batch.failed]))
+            error, caught_up = None, False if batch.not_reached else None
         return PollResult(
             batch.mentions,
             state.encode(),
-            # The listings left after a failure wait out its back-off: nothing is ready.
+            # The listings left after a failure wait for the next poll: nothing is ready.
             more=bool(batch.unread) and not failed,
-            problems=batch.all_problems(),
+            problems=problems,
             rate_limit_reset_at=reset_at if exhausted else None,
             details=details,
             context=batch.context,
-            caught_up=False if failed else None,
-            error=None if batch.failure is None else source_error(batch.failure, now),
+            caught_up=caught_up,
+            error=error,
         )
+
+
+def in_part(batch: PollBatch) -> bool:
+    """Whether the poll failed in one listing for a passing reason (a 5xx, a timeout)
+    after reading others whole. A rate limit or a refusal of the credentials holds for
+    every listing, so it still fails the poll (back-off, or the source stopped)."""
+    failure = batch.failure
+    return failure is not None and failure.kind == FailureKind.TEMPORARY and bool(batch.read_ok)
+
+
+def _failing_listings(
+    state: SourceCursor, batch: PollBatch, now: datetime
+) -> dict[str, ListingFailure]:
+    """The listings still failing after this poll: a listing read whole ends its run, a
+    listing the poll did not reach (its time bound) keeps it, and one no longer read
+    (the config changed) is dropped."""
+    failing = {
+        key: f for key, f in state.failing.items() if key in batch.keys and key not in batch.read_ok
+    }
+    failure = batch.failure
+    # Also when nothing else was read (the failing listing came first): the same run.
+    if batch.failed is not None and failure is not None and failure.kind == FailureKind.TEMPORARY:
+        before = failing.get(batch.failed)
+        failures = before.failures + 1 if before is not None else 1
+        since = before.since if before is not None else now.timestamp()
+        failing[batch.failed] = ListingFailure(failures, since, str(failure))
+    return failing
+
+
+def listing_label(key: str) -> str:
+    """A listing's cursor key as the reader knows the listing: ``inbox mentions``,
+    ``r/acme/comments``, ``search in r/acme`` (a search's key holds a digest)."""
+    if key.startswith("search:"):
+        return f"search in r/{key.split(':')[1]}"
+    if "/" in key:
+        return f"r/{key}"
+    return f"inbox {key}"
+
+
+def _listing_problem(key: str, failure: ListingFailure) -> str:
+    since = datetime.fromtimestamp(failure.since, UTC)
+    reads = f"{failure.failures} failed read{'s' if failure.failures != 1 else ''} in a row"
+    return (
+        f"{listing_label(key)}: {reads} since {since:%Y-%m-%d %H:%M} UTC "
+        f"(the other listings are read): Reddit temporary: {failure.error}"
+    )
 
 
 def _kind(item: RedditItem, kind: MessageKind, own: frozenset[str]) -> MessageKind:

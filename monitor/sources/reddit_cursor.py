@@ -89,6 +89,15 @@ class Disabled:
 
 
 @dataclass(frozen=True, slots=True)
+class ListingFailure:
+    """A listing whose reads keep failing while the source's other listings are read."""
+
+    failures: int  # failed reads in a row
+    since: float  # epoch seconds of the first of them
+    error: str  # the last one's
+
+
+@dataclass(frozen=True, slots=True)
 class SourceCursor:
     """Everything one source keeps between polls, stored as JSON in source_state.cursor.
 
@@ -104,6 +113,9 @@ class SourceCursor:
     # Read first next time: the listings a poll cut short by its time bound did not
     # read; after a failed listing, every other, so the failing one is read last.
     resume: tuple[str, ...] = ()
+    # By listing key: the listings failing while others were read. Kept here, where it is
+    # committed with the listings read: the source's own counts are reset by such a poll.
+    failing: dict[str, ListingFailure] = field(default_factory=dict)
 
     def listing(self, key: str) -> ListingCursor:
         return self.listings.get(key, ListingCursor())
@@ -119,6 +131,8 @@ class SourceCursor:
         }
         if self.resume:
             data["resume"] = list(self.resume)
+        if self.failing:
+            data["failing"] = {k: [f.failures, f.since, f.error] for k, f in self.failing.items()}
         return json.dumps(data, sort_keys=True)
 
 
@@ -132,11 +146,15 @@ def decode_cursor(raw: str | None) -> SourceCursor:
         disabled = {str(k): Disabled(str(v[0]), float(v[1])) for k, v in data["disabled"].items()}
         known = tuple(str(f) for f in data.get("known", []))
         resume = tuple(str(k) for k in data.get("resume", []))
-    except (ValueError, TypeError, KeyError, AttributeError):
+        failing = {
+            str(k): ListingFailure(int(v[0]), float(v[1]), str(v[2]))
+            for k, v in data.get("failing", {}).items()
+        }
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError):
         raise SourceError(
             f"reddit cursor is not valid JSON state: {raw[:60]!r}", permanent=True
         ) from None
-    return SourceCursor(listings, to_mark, disabled, known, resume)
+    return SourceCursor(listings, to_mark, disabled, known, resume, failing)
 
 
 def _listing(data: Any) -> ListingCursor:
