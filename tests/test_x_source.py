@@ -679,3 +679,28 @@ def test_a_grandparent_shared_by_two_pages_of_one_sweep_is_fetched_once(
     assert len(api.seen("GET", MENTIONS)) == 3
     assert [r.query["ids"] for r in api.seen("GET", r"/2/tweets")] == [[tid(1)]]
     assert {m.external_id for m in messages(rt)} == {tid(n) for n in range(6)}
+
+
+def test_a_reply_to_the_account_the_replies_come_from_is_a_reply(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Read as @acme, answered from @acmehelp (its token names id 7): a customer answering
+    # @acmehelp's reply answers the brand, as one answering @acme's post does. Only
+    # x.user_id was compared, so the follow-up was a `mention` (naming @acmehelp) or a
+    # `keyword` hit (its leading handle removed), and `kind: reply` rules missed it.
+    posts = [
+        tweet(1, "@acmehelp still broken", in_reply_to_user_id="7", **reply_to(0)),
+        tweet(2, "still broken, acme", author="43", in_reply_to_user_id="7", **reply_to(0)),
+        tweet(3, "@acmehelp my kettle leaks", author="44"),
+    ]
+    users = [user("42", "carla"), user("43", "dana"), user("44", "erin")]
+    api.add("GET", SEARCH, ok(body(posts, users=users)))
+    sources = [{"name": "brand", "type": "x_search", "query": "acme", "thread_depth": 0}]
+    rt = x_runtime(make_runtime, api, sources=sources, access_token="7-at")
+    poll_source(rt, "brand")
+    stored = {m.external_id: (m.kind, m.reply_allowed) for m in messages(rt)}
+    assert stored == {
+        tid(1): ("reply", True),
+        tid(2): ("reply", True),
+        tid(3): ("mention", True),
+    }

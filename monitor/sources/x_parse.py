@@ -165,7 +165,12 @@ def _note_text(tweet: Mapping[str, Any]) -> str | None:
 
 
 def _kind(tweet: Mapping[str, Any], named: bool, brand: XBrand, origin: Origin) -> MessageKind:
-    if tweet.get("in_reply_to_user_id") == brand.user_id or origin is Origin.CONTEXT:
+    # A reply to the account the replies come from (@acmehelp answering mentions of
+    # @acme) answers the brand too: compared with x.user_id alone, a customer's
+    # follow-up to our answer was a mention, or a keyword hit once its handle was gone.
+    if tweet.get("in_reply_to_user_id") in (brand.user_id, brand.poster_id):
+        return MessageKind.REPLY
+    if origin is Origin.CONTEXT:
         return MessageKind.REPLY
     if named:
         return MessageKind.MENTION
