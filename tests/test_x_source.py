@@ -704,3 +704,21 @@ def test_a_reply_to_the_account_the_replies_come_from_is_a_reply(
         tid(2): ("reply", True),
         tid(3): ("mention", True),
     }
+
+
+def test_a_post_naming_the_account_the_replies_come_from_is_a_mention_though_unlisted(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Answered from @acmehelp (its token names id 7) with only @acme in brand.accounts.x:
+    # a post naming @acmehelp (X lists it by id in entities.mentions) was answerable but
+    # a `keyword` hit, as the handles alone were compared, so `kind: mention` rules
+    # missed the customers writing to the very account that answers them.
+    api.add("GET", SEARCH, ok(body([tweet(1, "@acmehelp my kettle leaks")])))
+    sources = [{"name": "brand", "type": "x_search", "query": "acme", "thread_depth": 0}]
+    rt = make_runtime(
+        sources=sources,
+        x=x_section(api, access_token="7-at"),
+        brand={"name": "Acme", "accounts": {"x": ["acme"]}},
+    )
+    poll_source(rt, "brand")
+    assert [(m.kind, m.reply_allowed) for m in messages(rt)] == [("mention", True)]
