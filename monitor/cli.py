@@ -436,6 +436,7 @@ def _run(
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)  # the wrong database for this mode: restarting cannot help
     _announce(settings, dry_run)
+    _x_account_or_exit(rt)
     resume_stopped_sources(rt)
     if once:
         try:
@@ -451,6 +452,26 @@ def _run(
         # A job still running after the stop's grace was left behind (the log names it):
         # systemd shows the stop as failed, as it would its SIGKILL.
         sys.exit(1)
+
+
+def _x_account_or_exit(rt: Runtime) -> None:
+    """Exit 2 before any work starts when x.oauth2_user_token is another account's than
+    x.user_id (responders.x.XResponder.check_account): its replies would be re-sent
+    after a crash and read back as customers' posts. Only a posting X responder checks."""
+    from monitor.domain import Platform
+    from monitor.sources.x_settings import XResponderConfig
+
+    if not isinstance(rt.settings.responders.get("x"), XResponderConfig):
+        return  # no X responder (nor tweepy to import): nothing is posted as anyone
+    from responders.x import XResponder
+
+    responder = rt.responders.get(Platform.X)
+    if not isinstance(responder, XResponder):
+        return  # --dry-run records instead
+    problem = responder.check_account()
+    if problem is not None:
+        click.echo(f"error: {problem}", err=True)
+        sys.exit(EXIT_CONFIG)
 
 
 def _serve_metrics_or_exit(rt: Runtime) -> None:

@@ -20,6 +20,7 @@ from monitor.clock import Clock, SystemClock
 from monitor.domain import Action, Platform, x_refuses_unmentioned
 from monitor.sources import x_usage as usage
 from monitor.sources.x import XApi, XApiError
+from monitor.sources.x_account import me_account, other_account_problem
 from monitor.sources.x_errors import USAGE_CAP_RETRY, usage_capped
 from monitor.sources.x_http import RateLimit
 from monitor.sources.x_settings import XSettings, poster_id
@@ -60,6 +61,29 @@ class XResponder:
         # (action id, attempt) that find_own_reply just checked and found nothing for.
         self._looked: set[tuple[int, int]] = set()
         self._rate_limit = RateLimitWait()  # X's last 429 to a post
+
+    def check_account(self) -> str | None:
+        """With an oauth2_user_token, why the replies must not be sent: the token is
+        another account's than x.user_id (monitor.sources.x_account). One request, made
+        once at start, never per poll or send. When X cannot tell (down, a 401, an
+        answer naming no account) the start goes on, as before, with a warning: a
+        brief outage of X must not keep the daemon, and its reading, from starting."""
+        if not self.x.oauth2_user_token.get_secret_value():
+            return None  # an OAuth 1.0a access_token names its account (poster_id)
+        try:
+            answer = self.api.me()
+            account_id, handle = me_account(answer)
+        except (XApiError, ValueError) as exc:
+            log.warning(
+                "x: could not check which account x.oauth2_user_token belongs to (%s); "
+                "it is taken to be x.user_id %s's",
+                exc,
+                self.x.user_id,
+            )
+            return None
+        finally:
+            self.ledger.add(self.clock.now(), {usage.REQUESTS: 1})
+        return other_account_problem(self.x, account_id, handle)
 
     def send(self, action: Action) -> SendResult:
         looked = self._just_looked(action)

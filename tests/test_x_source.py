@@ -679,3 +679,46 @@ def test_a_grandparent_shared_by_two_pages_of_one_sweep_is_fetched_once(
     assert len(api.seen("GET", MENTIONS)) == 3
     assert [r.query["ids"] for r in api.seen("GET", r"/2/tweets")] == [[tid(1)]]
     assert {m.external_id for m in messages(rt)} == {tid(n) for n in range(6)}
+
+
+def test_a_reply_to_the_account_the_replies_come_from_is_a_reply(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Read as @acme, answered from @acmehelp (its token names id 7): a customer answering
+    # @acmehelp's reply answers the brand, as one answering @acme's post does. Only
+    # x.user_id was compared, so the follow-up was a `mention` (naming @acmehelp) or a
+    # `keyword` hit (its leading handle removed), and `kind: reply` rules missed it.
+    posts = [
+        tweet(1, "@acmehelp still broken", in_reply_to_user_id="7", **reply_to(0)),
+        tweet(2, "still broken, acme", author="43", in_reply_to_user_id="7", **reply_to(0)),
+        tweet(3, "@acmehelp my kettle leaks", author="44"),
+    ]
+    users = [user("42", "carla"), user("43", "dana"), user("44", "erin")]
+    api.add("GET", SEARCH, ok(body(posts, users=users)))
+    sources = [{"name": "brand", "type": "x_search", "query": "acme", "thread_depth": 0}]
+    rt = x_runtime(make_runtime, api, sources=sources, access_token="7-at")
+    poll_source(rt, "brand")
+    stored = {m.external_id: (m.kind, m.reply_allowed) for m in messages(rt)}
+    assert stored == {
+        tid(1): ("reply", True),
+        tid(2): ("reply", True),
+        tid(3): ("mention", True),
+    }
+
+
+def test_a_post_naming_the_account_the_replies_come_from_is_a_mention_though_unlisted(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Answered from @acmehelp (its token names id 7) with only @acme in brand.accounts.x:
+    # a post naming @acmehelp (X lists it by id in entities.mentions) was answerable but
+    # a `keyword` hit, as the handles alone were compared, so `kind: mention` rules
+    # missed the customers writing to the very account that answers them.
+    api.add("GET", SEARCH, ok(body([tweet(1, "@acmehelp my kettle leaks")])))
+    sources = [{"name": "brand", "type": "x_search", "query": "acme", "thread_depth": 0}]
+    rt = make_runtime(
+        sources=sources,
+        x=x_section(api, access_token="7-at"),
+        brand={"name": "Acme", "accounts": {"x": ["acme"]}},
+    )
+    poll_source(rt, "brand")
+    assert [(m.kind, m.reply_allowed) for m in messages(rt)] == [("mention", True)]

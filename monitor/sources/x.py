@@ -161,6 +161,11 @@ class XApi:
             raise XApiError("payload", "create_tweet answered without data.id")
         return data["id"], rate_limit_from(response.headers)
 
+    def me(self) -> Any:
+        """The decoded answer of GET /2/users/me, as the posting credentials see it:
+        the account they act as. Parsed (hostile input) by the caller."""
+        return _json(self._call(self.client.get_me, user_auth=self.user_auth))
+
     def _page(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Page:
         response = self._call(method, *args, user_auth=self.reads_as_user, **kwargs)
         body = _json(response)

@@ -112,6 +112,10 @@ def to_mention(
     # Either text may be the one naming the brand: a long reply's cut text starts with
     # the @handles X puts before it, which its note_tweet need not repeat.
     named = brand.mentioned_in(text) or (whole is not None and brand.mentioned_in(cut))
+    mentioned = mentioned_ids(tweet)
+    # X's ids name the brand too: the account the replies come from is the brand's own
+    # whether or not brand.accounts.x lists its handle (XBrand.is_brand).
+    named = named or not mentioned.isdisjoint((brand.user_id, brand.poster_id))
     # The mentions timeline holds only posts mentioning x.user_id's account, which X lets
     # reply whatever the reply settings, named in the text or not. X's API refuses any
     # other reply (403, "not mentioned or otherwise engaged by the author"), even to a
@@ -122,7 +126,7 @@ def to_mention(
     addressed = (
         (origin is Origin.MENTIONS and brand.poster_id == brand.user_id)
         or tweet.get("in_reply_to_user_id") == brand.poster_id
-        or brand.poster_id in mentioned_ids(tweet)
+        or brand.poster_id in mentioned
     )
     return Mention(
         platform=Platform.X,
@@ -165,7 +169,12 @@ def _note_text(tweet: Mapping[str, Any]) -> str | None:
 
 
 def _kind(tweet: Mapping[str, Any], named: bool, brand: XBrand, origin: Origin) -> MessageKind:
-    if tweet.get("in_reply_to_user_id") == brand.user_id or origin is Origin.CONTEXT:
+    # A reply to the account the replies come from (@acmehelp answering mentions of
+    # @acme) answers the brand too: compared with x.user_id alone, a customer's
+    # follow-up to our answer was a mention, or a keyword hit once its handle was gone.
+    if tweet.get("in_reply_to_user_id") in (brand.user_id, brand.poster_id):
+        return MessageKind.REPLY
+    if origin is Origin.CONTEXT:
         return MessageKind.REPLY
     if named:
         return MessageKind.MENTION
