@@ -491,3 +491,31 @@ def test_a_crashing_wave_that_cannot_be_handed_over_does_not_hold_up_later_menti
             pass
         run_every(rt, 5, 6)  # half a minute
         assert "1006" not in undecided(rt)
+
+
+def test_a_crashing_wave_is_no_whole_batch_problem_while_the_mentions_behind_it_are_decided(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The wave's messages fail together batch after batch, set aside, while the mentions
+    # stored behind them are decided: status said every message tried had failed and the
+    # rules or the scorer might be broken (exit 1) until the wave went to people.
+    wave = [mention(n, text=REFUND) for n in range(1, 8)]
+    rt = make_runtime([*wave, mention(8), mention(9)], processing={"batch_size": 3})
+    while poll_source(rt, "feed"):
+        pass
+    with refusing(rt.engine, "refund-or-billing"):
+        run_every(rt, 5, 6)
+        assert undecided(rt) == [str(1000 + n) for n in range(1, 8)]  # 1008, 1009 decided
+        assert processing_problems(rt) == []
+        run_every(rt, 30, 12)  # the wave tried again, 6 minutes on: still nothing wrong
+        assert processing_problems(rt) == []
+        # The rules break for every mention: the newest, and nothing after it, fail.
+        feed = Path(rt.settings.source("feed").path)  # type: ignore[union-attr]
+        with feed.open("a", encoding="utf-8") as handle:
+            for n in (10, 11):
+                handle.write(json.dumps(mention(n, text=REFUND)) + "\n")
+        while poll_source(rt, "feed"):
+            pass
+        run_every(rt, 5, 2)
+        (problem,) = processing_problems(rt)
+        assert problem.startswith("processing: every message tried has failed")
