@@ -519,3 +519,38 @@ def test_a_crashing_wave_is_no_whole_batch_problem_while_the_mentions_behind_it_
         run_every(rt, 5, 2)
         (problem,) = processing_problems(rt)
         assert problem.startswith("processing: every message tried has failed")
+
+
+def test_a_message_another_worker_decided_meanwhile_is_not_reported_closed_without_a_case(
+    make_runtime: RuntimeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Its hand-over failed, and another worker decided it before this one closed it: the
+    # close changed nothing, yet the `no_case` metric (the one to alert on) and the log
+    # line `closed without a case` said a customer was left where no person would see.
+    rt = make_runtime([mention(1, conversation_id=POISON), mention(2)])
+    while poll_source(rt, "feed"):
+        pass
+
+    def decided_first(_conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        # The close's UPDATE, the only one of a message still undecided.
+        if statement.lstrip().startswith("UPDATE messages") and "processed IS" in statement:
+            # Another worker's decision, committed just before the close's UPDATE.
+            cursor.execute("UPDATE messages SET processed = true WHERE external_id = '1001'")
+
+    with refusing(rt.engine, POISON):
+        fail_alone(rt, UNDECIDED_TRIES - 1)
+        event.listen(rt.engine, "before_cursor_execute", decided_first)
+        try:
+            with caplog.at_level("ERROR"):
+                fail_alone(rt, 1)
+        finally:
+            event.remove(rt.engine, "before_cursor_execute", decided_first)
+    assert undecided(rt) == []
+    message, _ = case_of(rt, "1001")
+    assert message.decision is None  # the other worker's, not the closing notes
+    closed = rt.metrics.registry.get_sample_value(
+        "inchannel_undecided_messages_total", {"outcome": "no_case"}
+    )
+    assert not closed
+    assert not [r for r in caplog.records if "closed without a case" in r.getMessage()]
+    assert processing_problems(rt) == []
