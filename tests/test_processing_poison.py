@@ -18,7 +18,7 @@ from monitor.domain import CaseState
 from monitor.pipeline import poll_source, process_pending
 from monitor.runtime import Runtime
 from monitor.status import collect
-from monitor.store.models import ActionRow, Case, Event, Message
+from monitor.store.models import ActionRow, Case, Customer, Event, Message
 from monitor.undecided import UNDECIDED_TRIES, UNDECIDED_TRIES_AMONG
 from tests.conftest import RuntimeFactory, mention
 
@@ -554,3 +554,31 @@ def test_a_message_another_worker_decided_meanwhile_is_not_reported_closed_witho
     assert not closed
     assert not [r for r in caplog.records if "closed without a case" in r.getMessage()]
     assert processing_problems(rt) == []
+
+
+def test_an_author_another_worker_holds_does_not_cut_short_the_one_by_one_tries(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Deciding the failed batch one message at a time, the claim of a message whose
+    # author another worker held decided nothing and ended the tries: the messages after
+    # it went untried, and the one failure before it was taken for a failure alone (set
+    # aside, handed over at its third try and closed without a case if need be) though
+    # every message tried had failed.
+    rt = make_runtime([mention(1, text=REFUND), mention(2), mention(3, text=REFUND)])
+    if rt.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one worker: no author is held by another")
+    while poll_source(rt, "feed"):
+        pass
+    with rt.sessions() as session:
+        held = session.scalars(select(Customer.id).where(Customer.platform_user_id == "502")).one()
+    with rt.engine.connect() as other:  # another worker's batch, deciding on user2
+        query = select(Customer.id).where(Customer.id == held).with_for_update(key_share=True)
+        other.execute(query)
+        with refusing(rt.engine, "refund-or-billing"), pytest.raises(DataError):
+            process_pending(rt)
+        other.rollback()
+    with rt.sessions() as session:
+        tries = list(session.scalars(select(Event).where(Event.kind == "undecided")))
+    assert sorted((e.detail["message"], e.detail.get("among")) for e in tries) == [(1, 2), (3, 2)]
+    process_pending(rt)  # set aside: the held author's message is decided next
+    assert undecided(rt) == ["1001", "1003"]
