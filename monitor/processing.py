@@ -89,21 +89,33 @@ def _isolate(rt: Runtime, limit: int, now: datetime) -> None:
     others_aside = bool(rt.set_aside)
     failed: list[tuple[int, Exception]] = []
     decided = False
-    for _ in range(limit):
-        taken: list[int] = []
-        try:
-            claim = _run_claim(rt, 1, now, taken)
-        except Exception as exc:
-            # The database locked or away (as in process_pending) blames no message.
-            if not taken or isinstance(exc, OperationalError):
-                _forgive(rt, failed)
-                raise
-            failed.append((taken[0], exc))
-            rt.set_aside[taken[0]] = now + SET_ASIDE_FOR
-            continue
-        decided = decided or claim.processed > 0
-        if not claim.more:
-            break
+    # Messages whose authors another worker holds (PostgreSQL): left out while the tries
+    # go on past them, for the next run. Ending the tries there left the rest of the
+    # batch untried, and one failure before it was taken for a failure alone.
+    held: list[int] = []
+    try:
+        for _ in range(limit):
+            taken: list[int] = []
+            try:
+                claim = _run_claim(rt, 1, now, taken)
+            except Exception as exc:
+                # The database locked or away (as in process_pending) blames no message.
+                if not taken or isinstance(exc, OperationalError):
+                    _forgive(rt, failed)
+                    raise
+                failed.append((taken[0], exc))
+                rt.set_aside[taken[0]] = now + SET_ASIDE_FOR
+                continue
+            decided = decided or claim.processed > 0
+            if not claim.processed and claim.held:
+                held += claim.held
+                rt.set_aside.update(dict.fromkeys(claim.held, now + SET_ASIDE_FOR))
+                continue
+            if not claim.more:
+                break
+    finally:
+        for message_id in held:  # no fault of theirs: the next run tries them
+            rt.set_aside.pop(message_id, None)
     if not failed:
         return
     # Two failures in a row prove no failure of everything: messages that cannot be
@@ -147,6 +159,8 @@ class Claim:
     # those wait for the next run, rather than this worker spinning on them.
     more: bool
     decisions: list[Decision]
+    # The messages claimed but left because another worker holds their authors.
+    held: list[int]
 
 
 def _claimable(rt: Runtime, now: datetime) -> list[ColumnElement[bool]]:
@@ -173,12 +187,13 @@ def _claim_and_process(rt: Runtime, limit: int, now: datetime, taken: list[int])
         claimed = list(session.scalars(skip_locked(session, query)))
         batch = _authors_free(session, claimed[:limit])
         taken[:] = [m.id for m in batch]
+        held = [m.id for m in claimed[:limit] if m.id not in taken]
         decisions = process_batch(rt, session, batch, now)
         # The brand's posts left waiting for a post another worker holds are not done:
         # they wait for the next run, like a held author's messages.
         decided = [m for m in batch if m.processed]
         more = len(claimed) > limit or _answers_waiting(session, decided)
-    return Claim(len(decided), more and bool(decided), decisions)
+    return Claim(len(decided), more and bool(decided), decisions, held)
 
 
 def _not_set_aside(rt: Runtime, now: datetime) -> list[ColumnElement[bool]]:

@@ -41,6 +41,7 @@ from monitor.store.models import (
     SourceState,
     Usage,
     UTCDateTime,
+    from_customer,
 )
 from monitor.store.queries import abandoned_claim, attempts_began
 from monitor.undecided import AMONG, CLOSED_EVENT, SET_ASIDE_FOR, UNDECIDED_EVENT
@@ -271,8 +272,9 @@ def _failing_together(session: Session, now: datetime) -> str | None:
     problem from their first such try: the rules or the scorer may fail every message,
     and these go to people only after about 25 minutes; the job's failure alone did not
     say that no message was decided. It ends when they are decided or handed over, when
-    they fail by themselves (a message of their batch was decided), or TOGETHER_RECENT
-    after their last try (nobody tries them). Only the error's class is named."""
+    they fail by themselves (a message of their batch was decided), when a message stored
+    after them is decided (a wave set aside), or TOGETHER_RECENT after their last try
+    (nobody tries them). Only the error's class is named."""
     tries = Event.case_id.is_(None) & (Event.kind == UNDECIDED_EVENT)
     message = Event.detail["message"].as_integer()
     alone, waiting = aliased(Event), select(Message.id).where(Message.processed.is_(False))
@@ -289,12 +291,17 @@ def _failing_together(session: Session, now: datetime) -> str | None:
     )
     together = tries & Event.detail[AMONG].as_integer().is_not(None)
     together &= message.in_(waiting) & ~alone_since
-    count, first, last = session.execute(
-        select(func.count(func.distinct(message)), func.min(Event.at), func.max(Event.at)).where(
-            together
-        )
+    count, first, last, newest = session.execute(
+        select(
+            func.count(func.distinct(message)),
+            func.min(Event.at),
+            func.max(Event.at),
+            func.max(message),
+        ).where(together)
     ).one()
     if not count or first is None or last is None or now - last > TOGETHER_RECENT:
+        return None
+    if _decided_after(session, newest):
         return None
     latest = session.scalars(
         select(Event).where(together).order_by(Event.at.desc(), Event.id.desc()).limit(1)
@@ -306,6 +313,20 @@ def _failing_together(session: Session, now: datetime) -> str | None:
         f"processing: every message tried has failed for {minutes} min ({count} {plural}): "
         f"{bounded_error(str(error or 'unknown'))}; the rules or the scorer may be broken"
     )
+
+
+def _decided_after(session: Session, newest: int | None) -> bool:
+    """Whether a customer's message stored after ``newest`` has been decided: the rules
+    and the scorer work, and those failing are a wave set aside while the messages behind
+    it are decided. Batches go in the order stored, so such a message was decided after
+    they first failed. Reported then, status said every message tried had failed (exit
+    1) for the 25 minutes until the wave went to people."""
+    if newest is None:
+        return False
+    query = select(Message.id).where(
+        Message.processed.is_(True), from_customer(), Message.id > newest
+    )
+    return session.scalar(query.limit(1)) is not None
 
 
 def _message_id(event: Event) -> str:

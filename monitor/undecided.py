@@ -224,20 +224,26 @@ def _close_without_case(
 ) -> None:
     """The last resort, when not even a case can hold the message (the database refuses
     its thread): marked decided with the reasons, so it stops failing the job and
-    holding up its author's later messages. Only the id and fixed words are written."""
+    holding up its author's later messages. Only the id and fixed words are written.
+    Another worker may have decided it meanwhile: then nothing is closed, and nothing
+    said (the metric is the one to alert on, and that customer has a case)."""
 
-    def close() -> None:
+    def close() -> bool:
         with transaction(rt.sessions) as session:
             closed = session.execute(
                 update(Message)
                 .where(Message.id == message_id, Message.processed.is_(False))
                 .values(processed=True, decision={"notes": list(notes)})
             )
-            if getattr(closed, "rowcount", 0):
-                detail = {"message": message_id}
-                row = Event(case_id=None, kind=CLOSED_EVENT, actor="system", detail=detail, at=now)
-                session.add(row)
+            if not getattr(closed, "rowcount", 0):
+                return False
+            detail = {"message": message_id}
+            row = Event(case_id=None, kind=CLOSED_EVENT, actor="system", detail=detail, at=now)
+            session.add(row)
+            return True
 
-    with_retries(close)
+    if not with_retries(close):
+        log.info("message id=%d decided by another worker before it was closed", message_id)
+        return
     rt.metrics.undecided("no_case")
     log.error("message id=%d closed without a case: %s", message_id, "; ".join(notes))

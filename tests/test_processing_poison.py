@@ -18,7 +18,7 @@ from monitor.domain import CaseState
 from monitor.pipeline import poll_source, process_pending
 from monitor.runtime import Runtime
 from monitor.status import collect
-from monitor.store.models import ActionRow, Case, Event, Message
+from monitor.store.models import ActionRow, Case, Customer, Event, Message
 from monitor.undecided import UNDECIDED_TRIES, UNDECIDED_TRIES_AMONG
 from tests.conftest import RuntimeFactory, mention
 
@@ -491,3 +491,94 @@ def test_a_crashing_wave_that_cannot_be_handed_over_does_not_hold_up_later_menti
             pass
         run_every(rt, 5, 6)  # half a minute
         assert "1006" not in undecided(rt)
+
+
+def test_a_crashing_wave_is_no_whole_batch_problem_while_the_mentions_behind_it_are_decided(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The wave's messages fail together batch after batch, set aside, while the mentions
+    # stored behind them are decided: status said every message tried had failed and the
+    # rules or the scorer might be broken (exit 1) until the wave went to people.
+    wave = [mention(n, text=REFUND) for n in range(1, 8)]
+    rt = make_runtime([*wave, mention(8), mention(9)], processing={"batch_size": 3})
+    while poll_source(rt, "feed"):
+        pass
+    with refusing(rt.engine, "refund-or-billing"):
+        run_every(rt, 5, 6)
+        assert undecided(rt) == [str(1000 + n) for n in range(1, 8)]  # 1008, 1009 decided
+        assert processing_problems(rt) == []
+        run_every(rt, 30, 12)  # the wave tried again, 6 minutes on: still nothing wrong
+        assert processing_problems(rt) == []
+        # The rules break for every mention: the newest, and nothing after it, fail.
+        feed = Path(rt.settings.source("feed").path)  # type: ignore[union-attr]
+        with feed.open("a", encoding="utf-8") as handle:
+            for n in (10, 11):
+                handle.write(json.dumps(mention(n, text=REFUND)) + "\n")
+        while poll_source(rt, "feed"):
+            pass
+        run_every(rt, 5, 2)
+        (problem,) = processing_problems(rt)
+        assert problem.startswith("processing: every message tried has failed")
+
+
+def test_a_message_another_worker_decided_meanwhile_is_not_reported_closed_without_a_case(
+    make_runtime: RuntimeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Its hand-over failed, and another worker decided it before this one closed it: the
+    # close changed nothing, yet the `no_case` metric (the one to alert on) and the log
+    # line `closed without a case` said a customer was left where no person would see.
+    rt = make_runtime([mention(1, conversation_id=POISON), mention(2)])
+    while poll_source(rt, "feed"):
+        pass
+
+    def decided_first(_conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        # The close's UPDATE, the only one of a message still undecided.
+        if statement.lstrip().startswith("UPDATE messages") and "processed IS" in statement:
+            # Another worker's decision, committed just before the close's UPDATE.
+            cursor.execute("UPDATE messages SET processed = true WHERE external_id = '1001'")
+
+    with refusing(rt.engine, POISON):
+        fail_alone(rt, UNDECIDED_TRIES - 1)
+        event.listen(rt.engine, "before_cursor_execute", decided_first)
+        try:
+            with caplog.at_level("ERROR"):
+                fail_alone(rt, 1)
+        finally:
+            event.remove(rt.engine, "before_cursor_execute", decided_first)
+    assert undecided(rt) == []
+    message, _ = case_of(rt, "1001")
+    assert message.decision is None  # the other worker's, not the closing notes
+    closed = rt.metrics.registry.get_sample_value(
+        "inchannel_undecided_messages_total", {"outcome": "no_case"}
+    )
+    assert not closed
+    assert not [r for r in caplog.records if "closed without a case" in r.getMessage()]
+    assert processing_problems(rt) == []
+
+
+def test_an_author_another_worker_holds_does_not_cut_short_the_one_by_one_tries(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Deciding the failed batch one message at a time, the claim of a message whose
+    # author another worker held decided nothing and ended the tries: the messages after
+    # it went untried, and the one failure before it was taken for a failure alone (set
+    # aside, handed over at its third try and closed without a case if need be) though
+    # every message tried had failed.
+    rt = make_runtime([mention(1, text=REFUND), mention(2), mention(3, text=REFUND)])
+    if rt.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one worker: no author is held by another")
+    while poll_source(rt, "feed"):
+        pass
+    with rt.sessions() as session:
+        held = session.scalars(select(Customer.id).where(Customer.platform_user_id == "502")).one()
+    with rt.engine.connect() as other:  # another worker's batch, deciding on user2
+        query = select(Customer.id).where(Customer.id == held).with_for_update(key_share=True)
+        other.execute(query)
+        with refusing(rt.engine, "refund-or-billing"), pytest.raises(DataError):
+            process_pending(rt)
+        other.rollback()
+    with rt.sessions() as session:
+        tries = list(session.scalars(select(Event).where(Event.kind == "undecided")))
+    assert sorted((e.detail["message"], e.detail.get("among")) for e in tries) == [(1, 2), (3, 2)]
+    process_pending(rt)  # set aside: the held author's message is decided next
+    assert undecided(rt) == ["1001", "1003"]
