@@ -187,7 +187,8 @@ def _claim_and_process(rt: Runtime, limit: int, now: datetime, taken: list[int])
         claimed = list(session.scalars(skip_locked(session, query)))
         batch = _authors_free(session, claimed[:limit])
         taken[:] = [m.id for m in batch]
-        held = [m.id for m in claimed[:limit] if m.id not in taken]
+        free = set(taken)
+        held = [m.id for m in claimed[:limit] if m.id not in free]
         decisions = process_batch(rt, session, batch, now)
         # The brand's posts left waiting for a post another worker holds are not done:
         # they wait for the next run, like a held author's messages.
