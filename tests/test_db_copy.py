@@ -106,7 +106,10 @@ def test_copy_takes_the_dashboard_tables_and_names_a_row_that_does_not_fit(
             {"actor": "a" * 129},
         )
     target = make_engine(pg_target)
-    with pytest.raises(CopyError, match=r"^table events: value too long .*nothing was copied"):
+    with pytest.raises(
+        CopyError,
+        match=r"^table events, row id 1, column actor: value too long .*nothing was copied",
+    ):
         copy_database(source, target)
     assert counts(pg_target)["events"] == 0
     source.dispose()
@@ -535,3 +538,53 @@ def test_copy_refuses_a_postgresql_database_that_cannot_store_every_text(
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def test_a_text_postgresql_refuses_names_its_row_and_column(
+    migrated_source: Engine, pg_target: str
+) -> None:
+    """A NUL an older release stored in SQLite failed the copy with "fix or shorten that
+    row" and no row named: among thousands of messages, the operator could not find it.
+    The row is named by its id and the column by name, never by the customer's text."""
+    with migrated_source.begin() as conn:
+        conn.execute(text(MESSAGE.replace("'hi'", ":text")), {"id": 1, "at": AT, "text": "ok"})
+        conn.execute(text(MESSAGE.replace("'hi'", ":text")), {"id": 2, "at": AT, "text": "a\x00b"})
+    target = make_engine(pg_target)
+    with pytest.raises(CopyError) as refused:
+        copy_database(migrated_source, target)
+    assert str(refused.value).startswith(
+        "table messages, row id 2, column text: PostgreSQL text fields cannot contain NUL"
+    )
+    assert "nothing was copied" in str(refused.value)
+    assert counts(pg_target)["messages"] == 0
+    target.dispose()
+
+
+def test_copy_refuses_a_source_a_worker_still_polls(tmp_path: Path, pg_target: str) -> None:
+    """Only a SQLite source has a worker lock: from PostgreSQL, a copy taken while the
+    workers ran said "copied" and left out all they wrote afterwards. A source lease
+    that has not expired is a worker polling (or one killed less than a lease ago)."""
+
+    from monitor.clock import FakeClock
+    from monitor.runtime import build_runtime
+    from monitor.store.db import upgrade
+    from tests.conftest import settings_for, write_jsonl
+
+    clock = FakeClock()
+    feed = write_jsonl(tmp_path / "f.jsonl", [mention(1, "@acme the site is down")])
+    rt = build_runtime(settings_for(tmp_path, pg_target, feed), clock=clock)
+    upgrade(rt.engine)
+    run_cycle(rt)  # the worker is still running: its lease on "feed" is held
+    target_url = f"sqlite:///{tmp_path / 'target.db'}"
+    target = make_engine(target_url)
+    with pytest.raises(CopyError) as refused:
+        copy_database(rt.engine, target, clock=clock)
+    assert str(refused.value).startswith(
+        f"source: a worker ({rt.worker_id}) holds source feed until 2026-11-20 09:0"
+    )
+    assert "stop every inchannel run" in str(refused.value)
+    assert not (tmp_path / "target.db").exists()  # the target was not touched
+    clock.advance(seconds=rt.settings.workers.lease_seconds + 1)  # it was killed: expired
+    assert copy_database(rt.engine, target, clock=clock) == counts(pg_target)
+    target.dispose()
+    rt.engine.dispose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -20,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DataError, DBAPIError
 
+from monitor.clock import Clock, SystemClock
 from monitor.store.db import (
     NeedsUpgrade,
     NotMigratedError,
@@ -33,7 +35,7 @@ from monitor.store.db import (
     require_utf8,
     upgrade,
 )
-from monitor.store.models import Base
+from monitor.store.models import Base, SourceState
 
 CHUNK = 2_000
 # SQLAlchemy's JSON type writes Python None as the JSON text 'null', and a SQL NULL
@@ -61,12 +63,17 @@ class SourceNeedsUpgrade(CopyError):
 
 
 def copy_database(
-    source: Engine, target: Engine, *, progress: Callable[[str, int], None] | None = None
+    source: Engine,
+    target: Engine,
+    *,
+    progress: Callable[[str, int], None] | None = None,
+    clock: Clock | None = None,
 ) -> dict[str, int]:
     """Migrate ``target``, then copy each table in foreign-key order; return row counts.
 
     The target must be empty: copying into a live database would mix two histories.
-    Stop the daemon first, so the source does not change during the copy.
+    Stop the daemon first, so the source does not change during the copy: a source a
+    worker holds a lease on is refused (``clock`` tells when leases expire).
     """
     try:
         # A source in another encoding is read in UTF8 all the same: copying it into a
@@ -76,6 +83,7 @@ def copy_database(
         raise SourceNeedsUpgrade(exc) from None
     except NotMigratedError as exc:
         raise CopyError(f"source: {exc}") from None
+    _require_no_worker(source, (clock or SystemClock()).now())
     # Checked before migrating: a database we refuse is left as it was (an older
     # release may still run on it).
     with _as_target(target):
@@ -97,6 +105,30 @@ def copy_database(
         if write.dialect.name == "postgresql":
             _reset_sequences(write, tables)
     return counts
+
+
+def _require_no_worker(source: Engine, now: datetime) -> None:
+    """CopyError while a worker holds a source's lease. The worker lock that keeps
+    `inchannel run` off a SQLite file during the copy does not exist on PostgreSQL: a
+    copy taken there while the workers ran said it was done, and all they wrote after
+    the moment it read (cases, replies sent, cursors moved) was missing from the new
+    database. A clean stop releases the leases; a killed worker's expire on their own."""
+    with source.connect() as conn:
+        held = conn.execute(
+            select(SourceState.name, SourceState.lease_owner, SourceState.lease_expires_at)
+            .where(SourceState.lease_owner.is_not(None), SourceState.lease_expires_at >= now)
+            .order_by(SourceState.name)
+        ).first()
+    if held is None:
+        return
+    name, owner, expires = held
+    assert expires is not None  # the query's own condition
+    until = expires.strftime("%Y-%m-%d %H:%M:%S UTC")
+    raise CopyError(
+        f"source: a worker ({owner}) holds source {name} until {until}: stop every "
+        "inchannel run before copying; what it writes meanwhile or later would not be in "
+        "the copy (a worker that was killed holds it until then: copy again after that)"
+    )
 
 
 @contextmanager
@@ -186,13 +218,32 @@ def _write(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     try:
         conn.execute(statement, params)
     except DataError as exc:
-        # SQLite keeps a value longer than its column; PostgreSQL refuses it. Name the
-        # table, not the value: it may be a customer's text.
+        # SQLite keeps a value longer than its column, and a NUL; PostgreSQL refuses
+        # both. Name the table, the row's key and the column, not the value: it may be a
+        # customer's text.
         reason = first_line(exc) if exc.orig else "a value does not fit"
+        where = _unfit(table, rows, postgres=conn.dialect.name == "postgresql")
         raise CopyError(
-            f"table {table.name}: {reason}; nothing was copied (fix or shorten that row in "
-            "the source, then copy again)"
+            f"table {table.name}{where}: {reason}; nothing was copied (fix or shorten that "
+            "row in the source, then copy again)"
         ) from None
+
+
+def _unfit(table: Table, rows: list[dict[str, Any]], *, postgres: bool) -> str:
+    """Where the first value in ``rows`` is that its column cannot hold (too long, or a
+    NUL PostgreSQL refuses), as ", row id 2, column text"; "" when none is found. The
+    driver's message names neither, and among thousands of rows the operator could not
+    find it."""
+    for row in rows:
+        for column in table.columns:
+            value = row.get(column.name)
+            if not isinstance(value, str):
+                continue
+            length = getattr(column.type, "length", None)
+            if (postgres and "\x00" in value) or (length is not None and len(value) > length):
+                key = ", ".join(f"{c.name} {row.get(c.name)}" for c in table.primary_key.columns)
+                return f", row {key}, column {column.name}"
+    return ""
 
 
 def _reset_sequences(conn: Connection, tables: list[Table]) -> None:
