@@ -116,3 +116,24 @@ def test_a_message_the_platform_called_non_english_stays_unscored(tmp_path: Path
     found = records(config)
     assert [(r["scored_label"], r["label_now"]) for r in found] == [("unscored", "unscored")]
     assert found[0]["compound_now"] is None  # no reading, not a neutral 0.0
+
+
+def test_json_lines_stay_one_record_a_line_whatever_the_customer_wrote(tmp_path: Path) -> None:
+    # U+2028 and U+2029 are valid raw inside a JSON string, but Python's splitlines()
+    # (and many line readers) end a line at them: one record came out as two halves,
+    # neither of them JSON.
+    text = "@acme refund?\u2028{not json}\u2029 please"
+    config = demo_copy(tmp_path)
+    feed = config.parent / "samples" / "mentions.jsonl"
+    row = json.loads(feed.read_text(encoding="utf-8").splitlines()[0])
+    row.update(id="1859000000000000998", conversation_id="1859000000000000998", text=text)
+    with feed.open("a", encoding="utf-8") as out:
+        out.write(json.dumps(row) + "\n")
+    for command in (["db", "upgrade"], ["run", "--once"]):
+        code, output = cli(*command, config=config)
+        assert code == 0, output
+    correct(config, text, "negative")
+    code, output = cli("feedback", "--json", config=config)
+    assert code == 0, output
+    assert not {"\u2028", "\u2029"} & set(output)
+    assert [r["text"] for r in records(config)] == [text]  # escaped, read back as written

@@ -116,6 +116,24 @@ def test_users_add_list_passwd_and_token(config: Path) -> None:
     assert _run(config, "users", "enable", "nobody") == (1, "error: no user nobody\n")
 
 
+def test_users_commands_name_a_user_as_sign_in_and_cases_assign_read_it(config: Path) -> None:
+    # Offboarding "Alice" (as the HR ticket spells her) answered "no user Alice": her
+    # access looked gone already, and stayed. Sign-in and `cases assign` read the name
+    # case-blind and stripped; these commands must mean the same account.
+    assert _run(config, "users", "add", "alice", "--role", "agent", "--generate-password")[0] == 0
+    code, out = _run(config, "users", "token", " Alice")
+    assert code == 0, out
+    assert out.startswith("inch_")
+    code, out = _run(config, "users", "passwd", "ALICE", "--generate-password")
+    assert (code, out.splitlines()[-1]) == (0, "password of alice changed")
+    assert _run(config, "users", "disable", "Alice") == (
+        0,
+        "alice disabled: signed out everywhere, API token revoked\n",
+    )
+    assert _run(config, "users", "list") == (0, "alice\tagent\t-\tdisabled\n")
+    assert _run(config, "users", "enable", "Alice ") == (0, "alice enabled\n")
+
+
 def test_demo_user_is_created_once_and_can_sign_in(
     make_runtime: RuntimeFactory, capsys: pytest.CaptureFixture[str]
 ) -> None:

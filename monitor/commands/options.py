@@ -67,8 +67,9 @@ def utc_moment(_ctx: click.Context, _param: click.Parameter, value: str | None) 
 
 # C1 controls: JSON leaves them raw, and a terminal takes U+009B as the start of an
 # escape sequence, as it does ESC; bidi controls reorder the line after them. Mention
-# text is written by strangers.
-_C1 = re.compile("[\u0080-\u009f\u202a-\u202e\u2066-\u2069]")
+# text is written by strangers. U+2028 and U+2029 too: valid raw in a JSON string, but
+# str.splitlines() and other line readers end a line there, cutting a record in two.
+_C1 = re.compile("[\u0080-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def json_line(value: Any, **options: Any) -> str:

@@ -19,6 +19,7 @@ from monitor.web.users import (
     disable,
     enable,
     list_users,
+    login_name,
     new_api_token,
     require_user,
     set_password,
@@ -41,6 +42,17 @@ def _password(generate: bool) -> str:
     if generate:
         return secrets.token_urlsafe(12)
     return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+def _existing(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """An existing user's NAME as sign-in and `cases assign` read it: "Alice " is alice.
+    Read as typed, `users disable Alice` answered "no user Alice", and someone leaving
+    kept their access while the command seemed to say they had none to take away."""
+    return login_name(value)
+
+
+# A new user's name is not folded: `users add Alice` is refused, saying names are lower-case.
+EXISTING_NAME = click.argument("name", callback=_existing)
 
 
 def _show(password: str, generated: bool) -> None:
@@ -80,7 +92,7 @@ def add_command(
 
 @users_group.command("passwd")
 @common
-@click.argument("name")
+@EXISTING_NAME
 @click.option("--generate-password", is_flag=True, help="Make up a password and print it.")
 @user_option
 def passwd_command(config_file: Path | None, name: str, generate_password: bool, user: str) -> None:
@@ -95,7 +107,7 @@ def passwd_command(config_file: Path | None, name: str, generate_password: bool,
 
 @users_group.command("token")
 @common
-@click.argument("name")
+@EXISTING_NAME
 @user_option
 def token_command(config_file: Path | None, name: str, user: str) -> None:
     """Issue a new API token for NAME (the old one stops working); shown once."""
@@ -105,7 +117,7 @@ def token_command(config_file: Path | None, name: str, user: str) -> None:
 
 @users_group.command("disable")
 @common
-@click.argument("name")
+@EXISTING_NAME
 @user_option
 def disable_command(config_file: Path | None, name: str, user: str) -> None:
     """Take away NAME's access: sign-in refused, sessions ended, API token revoked."""
@@ -115,7 +127,7 @@ def disable_command(config_file: Path | None, name: str, user: str) -> None:
 
 @users_group.command("enable")
 @common
-@click.argument("name")
+@EXISTING_NAME
 @user_option
 def enable_command(config_file: Path | None, name: str, user: str) -> None:
     """Let a disabled NAME sign in again (``users token`` issues a new API token)."""
