@@ -678,8 +678,22 @@ def _next_attempt(
     now: datetime, attempts: int, error: ResponderError, config: Dispatch
 ) -> datetime:
     """Exponential backoff with jitter, never before the platform's reset time."""
-    delay = min(config.backoff_cap_seconds, config.backoff_base_seconds * 2 ** max(0, attempts - 1))
+    delay = _backoff(config, attempts)
     moment = now + timedelta(seconds=random.uniform(delay / 2, delay))
     if error.retry_after is not None and error.retry_after > moment:
         return error.retry_after
     return moment
+
+
+def _backoff(config: Dispatch, attempts: int) -> float:
+    """The delay before attempt ``attempts + 1``: the base doubled per attempt, up to the
+    cap. Doubled only until it reaches the cap: a notification is retried until it is
+    notify_retry_hours old, a thousand attempts and more with a cap of a minute, and
+    base * 2 ** (attempts - 1) no longer fit in a float (an OverflowError that undid
+    the whole group of outcomes, at every retry)."""
+    delay = config.backoff_base_seconds
+    for _ in range(max(0, attempts - 1)):
+        if delay >= config.backoff_cap_seconds:
+            break
+        delay *= 2
+    return min(config.backoff_cap_seconds, delay)

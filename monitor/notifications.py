@@ -31,6 +31,12 @@ INERT_AT = "@\u200b"
 # between "]" and "(" keeps the text and makes no link.
 _LINK = re.compile(r"\](?=\()")
 INERT_LINK = "]\u200b"
+# "<!" of Slack's announcement syntax. Mattermost's incoming webhooks take Slack's
+# payloads and turn "<!channel>", "<!here>" and "<!all>" into pings of the whole channel;
+# apprise's Mattermost plugin passes the text on as it is. A zero-width space after the
+# "<" keeps the text and matches none of them.
+_ANNOUNCE = re.compile(r"<(?=!)")
+INERT_ANNOUNCE = "<\u200b"
 
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
@@ -45,14 +51,14 @@ def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
 
 
 def inert_markup(text: str) -> str:
-    """``text`` with no "@name" a chat app would turn into a ping and no Markdown link
-    or image. ``text`` must hold no control characters (see excerpt)."""
+    """``text`` with no "@name" or "<!channel>" a chat app would turn into a ping and no
+    Markdown link or image. ``text`` must hold no control characters (see excerpt)."""
     return _LINK.sub(INERT_LINK, pings_nobody(text))
 
 
 def pings_nobody(text: str) -> str:
-    """``text`` with no "@name" a chat app would turn into a ping."""
-    return _MENTION.sub(INERT_AT, text)
+    """``text`` with no "@name" or "<!channel>" a chat app would turn into a ping."""
+    return _ANNOUNCE.sub(INERT_ANNOUNCE, _MENTION.sub(INERT_AT, text))
 
 
 def inert_line(text: str, limit: int) -> str:

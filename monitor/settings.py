@@ -253,11 +253,23 @@ class Channel(Strict):
         import apprise
 
         redact_apprise_urls()
-        if apprise.Apprise.instantiate(url) is None:
+        # Read as the notifier reads it (responders.notify): apprise takes a string
+        # holding several URLs (", " or " " between them) as that many targets.
+        target = apprise.Apprise()
+        if not target.add(url):
             raise ValueError(
                 "apprise cannot send to this URL (its scheme or form is wrong; see "
                 "https://github.com/caronc/apprise/wiki); the URL is not shown, it may "
                 "hold a secret"
+            )
+        if len(target) > 1:
+            # A notification is one outbox action per channel, retried whole: with one
+            # of its URLs down, the others got the alert again at every retry, for all
+            # of notify_retry_hours.
+            raise ValueError(
+                f"holds {len(target)} apprise URLs; a channel is one URL, sent to and "
+                "retried on its own: give each URL a channel name of its own and list "
+                "those names (the URLs are not shown, they may hold secrets)"
             )
         return url
 

@@ -110,8 +110,9 @@ def test_a_platforms_error_in_the_escalation_title_pings_nobody(
     with rt.sessions() as session:
         (text,) = session.scalars(select(ActionRow.text).where(ActionRow.kind == "notify"))
     title = text.splitlines()[0]
-    assert title.endswith("403 refused @\u200beveryone[2J look <!channel>")
+    assert title.endswith("403 refused @\u200beveryone[2J look <\u200b!channel>")
     assert "@everyone" not in text
+    assert "<!channel>" not in text  # Mattermost's webhooks ping for it as for "@channel"
     assert "\x1b" not in text
 
 

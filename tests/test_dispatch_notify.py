@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import time
+from datetime import timedelta
 
 import apprise.url
 import pytest
@@ -204,3 +205,29 @@ def test_an_escalation_of_an_unscored_message_shows_no_score(
     message = Message(text="awful", label="negative", compound=-0.4767)
     summary = notifications.case_summary(rt.settings, case, None, message, "needs a person")
     assert "sentiment negative (-0.4767)" in summary.splitlines()
+
+
+def test_a_channel_down_for_hours_under_a_short_backoff_cap_is_still_retried(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # A notification is retried until notify_retry_hours, not max_attempts times: with
+    # backoff_cap_seconds at a minute, a channel down for most of a day takes it past
+    # a thousand attempts, where backoff_base_seconds * 2 ** (attempts - 1) no longer
+    # fits in a float. The OverflowError undid the whole group of outcomes (replies
+    # posted with it stayed "sending") and came back at every retry.
+    url = f"json://127.0.0.1:{closed_port()}/hooks/{SECRET}"
+    rt = make_runtime(
+        channels={"ops": {"url": url}},
+        # As config/inchannel.yaml writes it: a float, so the product is one too.
+        dispatch={"backoff_base_seconds": 30, "backoff_cap_seconds": 60, "notify_retry_hours": 24},
+    )
+    queue_alert(rt)
+    with transaction(rt.sessions) as session:
+        # Where a day of one-minute retries leaves it (arranged: 1,100 real retries
+        # would take minutes to run).
+        session.scalars(select(ActionRow)).one().attempts = 1100
+    dispatch_outbox(rt)
+    with rt.sessions() as session:
+        row = session.scalars(select(ActionRow)).one()
+    assert (row.status, row.attempts) == ("failed", 1101)
+    assert row.next_attempt_at <= rt.clock.now() + timedelta(seconds=60)

@@ -129,3 +129,26 @@ def test_a_customers_markdown_link_does_not_hide_its_address(
     message = posted.json()["message"]
     assert "](" not in message
     assert "[see my order]\u200b(https://evil.example/login)" in message
+
+
+def test_a_customers_slack_style_announcement_pings_nobody(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Mattermost's incoming webhooks take Slack's syntax (ProcessSlackText): "<!channel>",
+    # "<!here>" and "<!all>" in the text become "@channel", "@here", "@all" and ping the
+    # whole channel. apprise's Mattermost plugin passes them on as they are (its Slack
+    # plugin escapes them), so a customer writing "<!channel>" woke the social team up.
+    text = "@acme you are idiots <!channel> <!here> <!all>"
+    with FakeAPI() as hook:
+        hook.add("POST", "/hooks/t0ken", Reply(200, body=b"ok"))
+        host = hook.base_url.removeprefix("http://")
+        channels = {"care-chat": {"url": f"mmost://{host}/t0ken"}}
+        teams = [{"name": "care", "channels": ["care-chat"]}]
+        teams += [{"name": "tech"}, {"name": "billing"}, {"name": "international"}]
+        rt = make_runtime([mention(1, text)], channels=channels, teams=teams)
+        run_cycle(rt)
+        [posted] = hook.seen("POST", "/hooks/t0ken")
+    message = posted.json()["text"]
+    assert "you are idiots" in message
+    assert "<!" not in message
+    assert "<\u200b!channel> <\u200b!here> <\u200b!all>" in message

@@ -88,6 +88,13 @@ EXPECTED = {
         " wrong; see https://github.com/caronc/apprise/wiki); the URL is not shown, it may hold"
         " a secret"
     ],
+    # apprise sends to each URL a string holds: a notification is retried whole, so a
+    # second URL down had the first get the alert again at every retry (for a day).
+    "channel_two_urls.yaml": [
+        "4:10: channels.care.url: holds 2 apprise URLs; a channel is one URL, sent to and"
+        " retried on its own: give each URL a channel name of its own and list those names"
+        " (the URLs are not shown, they may hold secrets)"
+    ],
     "alerts_unknown_channel.yaml": [
         "6:19: alerts.channels[1]: unknown channel 'pager' (channels: ops)"
     ],
