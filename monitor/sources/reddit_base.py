@@ -234,6 +234,7 @@ class RedditSourceBase:
         problems = batch.all_problems()
         error = None if batch.failure is None else source_error(batch.failure, now)
         caught_up = False if failed else None
+        read_errors: tuple[str, ...] = ()
         if in_part(batch) and batch.failed is not None:
             # The source is read: a successful poll (last success, no back-off, the
             # cursor lag of what it read), and the listing that failed is named, with
@@ -243,6 +244,7 @@ class RedditSourceBase:
             # were all read; and a poll cut short before that listing reset the count.
             problems.append(_listing_problem(batch.failed, state.failing[batch.failed]))
             error, caught_up = None, False if batch.not_reached else None
+            read_errors = (batch.failure.kind.value,) if batch.failure else ()
         return PollResult(
             batch.mentions,
             state.encode(),
@@ -254,6 +256,7 @@ class RedditSourceBase:
             context=batch.context,
             caught_up=caught_up,
             error=error,
+            read_errors=read_errors,
         )
 
 
