@@ -82,13 +82,16 @@ class RedditSourceBase:
         # Whether the account we log in as is in ``own``: a password login names it; with
         # a refresh token, reddit.username is not used to log in and may name another.
         self._account_known = connection.settings.refresh_token is None
+        # What a poll's time bound (POLL_SECONDS) is measured with: elapsed seconds, not
+        # the wall clock (a clock stepped by NTP is no time spent). Tests put their own.
+        self.monotonic: Callable[[], float] = time.monotonic
         self._started = 0.0
 
     def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
         state = decode_cursor(cursor)
         before = self.connection.limits().requests
         batch = PollBatch()
-        self._started = time.monotonic()
+        self._started = self.monotonic()
         try:
             self._know_own_account()
             new_state = self._with_context(self._poll(state, batch, now), batch)
@@ -104,7 +107,7 @@ class RedditSourceBase:
     def _out_of_time(self) -> bool:
         """Whether the poll has read for POLL_SECONDS: it must end within its source's
         lease (ingest.source_lease_seconds), renewed only as a poll starts."""
-        return time.monotonic() - self._started > POLL_SECONDS
+        return self.monotonic() - self._started > POLL_SECONDS
 
     def _in_turn(
         self,
