@@ -37,6 +37,7 @@ from monitor.status import (
     polled_lately,
     source_failing,
 )
+from monitor.status_listings import FailingListing, failing_listings
 from monitor.store.db import transaction
 from monitor.store.models import Message, from_customer
 
@@ -89,6 +90,9 @@ def any_failing_since(status: Status) -> datetime | None:
     baseline, so the spike baseline leaves out those hours of every source."""
     configured = [s for s in status.sources if s.configured]
     runs = [failing_since(s) if s.consecutive_failures else None for s in configured]
+    # A listing failing in a source that is read (monitor.status_listings) leaves its
+    # mentions unread just the same: those hours read as quiet ones too.
+    runs += [listing.since for s in configured for listing in failing_listings(s.details)]
     return min((since for since in runs if since is not None), default=None)
 
 
@@ -186,11 +190,14 @@ def watching(source: SourceHealth, stale_after: timedelta | None, now: datetime)
     polled successfully within the time after which status calls it not polled. A
     source nobody polls is not silent, its mentions are not fetched: a daemon started
     again after a night's downtime raised a silence alert before its first poll, and
-    the recovery a minute later."""
+    the recovery a minute later. Nor is one with a failing listing: a poll that read
+    the other listings succeeds, and with the inbox's mentions failing the silence alert
+    blamed the customers; the "source failing" alert names the listing instead."""
     success = source.last_success_at
     return (
         stale_after is not None
         and not source.consecutive_failures
+        and not failing_listings(source.details)
         and success is not None
         and now - success <= stale_after
     )
@@ -199,8 +206,9 @@ def watching(source: SourceHealth, stale_after: timedelta | None, now: datetime)
 def held_silence(status: Status, watched: Collection[str]) -> list[Alert]:
     """The active silence alerts of configured sources not watched now, as they stand:
     not polled lately (a daemon started again after downtime, a long rate-limit wait)
-    or failing (one 503 is enough). No poll has fetched anything since: dropped from the
-    current alerts, the silence was "resolved" and raised again after the next poll.
+    or failing (one 503 is enough, or one failing listing). No poll has fetched
+    anything since: dropped from the current alerts, the silence was "resolved" and
+    raised again after the next poll.
     Only a mention, or the source leaving the config, ends it."""
     held = {f"silence:{s.name}" for s in status.sources if s.configured and s.name not in watched}
     return [
@@ -222,7 +230,8 @@ def failing_alerts(
     (:func:`monitor.status.source_failing`): being polled, and stopped by a permanent
     error, or its polls failed for ``minutes`` since the first failure (or since the end
     of a planned stop). A source with an ``active`` failing alert whose polls have not
-    succeeded since keeps it, under its key (:func:`_held_failing`)."""
+    succeeded since keeps it, under its key (:func:`_held_failing`); so does a failing
+    listing's alert while the listing has not been read since."""
     after = timedelta(minutes=minutes) if minutes else None
     alerts = []
     for source in sources:
@@ -233,14 +242,18 @@ def failing_alerts(
             key = held.key if held else f"source-failing:{source.name}:{since:%Y%m%dT%H%M%S}"
             text = failing_text(source, since, now, bounded_error(source.last_error))
             alerts.append(Alert(key, "source-failing", text))
-        elif held is not None:
-            alerts.append(Alert(held.key, "source-failing", _held_text(source, stale, now)))
         elif (listing := failing_listing(source, after, stale, now)) is not None:
             # One listing of a source that is read: its own run, under its start.
-            key = f"source-failing:{source.name}:{listing.since:%Y%m%dT%H%M%S}"
+            key = held.key if held else _listing_key(source.name, listing)
             text = listing.text(source.name, now, bounded_error(listing.error))
             alerts.append(Alert(key, "source-failing", text))
+        elif held is not None:
+            alerts.append(Alert(held.key, "source-failing", _held_text(source, stale, now)))
     return alerts
+
+
+def _listing_key(source: str, listing: FailingListing) -> str:
+    return f"source-failing:{source}:{listing.since:%Y%m%dT%H%M%S}"
 
 
 def _held_failing(source: SourceHealth, active: Sequence[ActiveAlert]) -> ActiveAlert | None:
@@ -248,17 +261,25 @@ def _held_failing(source: SourceHealth, active: Sequence[ActiveAlert]) -> Active
     A daemon down for a while leaves the source unpolled, and a failure after that starts
     a new run of failures, not yet failing for ``minutes``: dropped meanwhile, the alert
     was "resolved" for a source that never recovered, and raised again later. Only a
-    successful poll (or the source leaving the config) ends the episode."""
-    if not (source.configured and source.consecutive_failures):
+    successful poll (or the source leaving the config) ends the episode. The same holds
+    for a failing listing's alert, until a poll reads the listing: its key is the
+    listing's run start, so a listing that starts failing after the source recovers is
+    a new alert, not the old one held."""
+    if not source.configured:
         return None
     prefix = f"source-failing:{source.name}:"
     mine = [a for a in active if a.kind == "source-failing" and a.key.startswith(prefix)]
     # A source name holds no ':' (settings), so the prefix names this source alone.
-    return mine[0] if mine else None
+    if source.consecutive_failures:
+        return mine[0] if mine else None
+    listings = {_listing_key(source.name, f) for f in failing_listings(source.details)}
+    return next((a for a in mine if a.key in listings), None)
 
 
 def _held_text(source: SourceHealth, stale: timedelta | None, now: datetime) -> str:
     """A held alert's text: what is known now, for its re-sends and for status."""
+    if not source.consecutive_failures and (listings := failing_listings(source.details)):
+        return _held_listing_text(source, listings[0], stale, now)
     error = bounded_error(source.last_error)
     if polled_lately(source, stale, now):
         return failing_text(source, failing_since(source) or now, now, error)
@@ -266,6 +287,22 @@ def _held_text(source: SourceHealth, stale: timedelta | None, now: datetime) -> 
     minutes = max(0, int((now - last).total_seconds() // 60))
     polls = failed_polls(source.consecutive_failures)
     return f"source {source.name}: not polled for {minutes} min after failing, {polls}: {error}"
+
+
+def _held_listing_text(
+    source: SourceHealth, listing: FailingListing, stale: timedelta | None, now: datetime
+) -> str:
+    """A held listing alert's text: what is known now, as for the source's own."""
+    error = bounded_error(listing.error)
+    if polled_lately(source, stale, now):
+        return listing.text(source.name, now, error)
+    last = source.last_poll_at or now
+    minutes = max(0, int((now - last).total_seconds() // 60))
+    reads = f"{listing.failures} failed read{'s' if listing.failures != 1 else ''}"
+    return (
+        f"source {source.name}: not polled for {minutes} min after listing {listing.label} "
+        f"failing, {reads}: {error}"
+    )
 
 
 def silence_alerts(

@@ -120,6 +120,9 @@ def poll_source(rt: Runtime, name: str) -> bool:
         refused = SourceError(f"the database refused the page: {describe(exc)}", kind="crash")
         _record_failure(rt, name, now, refused, time.perf_counter() - started)
         return False
+    for kind in result.read_errors:
+        # A listing failing inside a poll that succeeded: counted like a failed poll's.
+        rt.metrics.read_failed(name, kind)
     if result.error is not None:
         # Part read and stored (or discarded with a lost lease), and still a failed poll.
         seconds = time.perf_counter() - started

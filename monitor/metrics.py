@@ -84,7 +84,10 @@ class Metrics:
             registry=r,
         )
         self.source_errors = Counter(
-            "inchannel_source_errors", "Failed polls by kind", ["source", "kind"], registry=r
+            "inchannel_source_errors",
+            "Failed polls, and failed listing reads of polls that succeeded, by kind",
+            ["source", "kind"],
+            registry=r,
         )
         self.decisions = Counter(
             "inchannel_decisions", "Rule decisions by type", ["type"], registry=r
@@ -117,6 +120,10 @@ class Metrics:
         self.mentions.labels(source).inc(new)
         self.source_errors.labels(source, kind).inc()
         self.polls.labels(source, "failed").observe(seconds)
+
+    def read_failed(self, source: str, kind: str) -> None:
+        """A read that failed in a poll that succeeded (one Reddit listing of several)."""
+        self.source_errors.labels(source, kind).inc()
 
     def decided(self, decision: Decision) -> None:
         for kind in decision_types(decision):

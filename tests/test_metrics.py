@@ -32,7 +32,7 @@ from monitor.web.app import create_app
 from tests.conftest import REPO, RuntimeFactory, mention
 from tests.fakeapi import FakeAPI, Reply
 from tests.fakes import CrashAfterPost, ScriptedResponder, permanent, temporary
-from tests.reddit_fake import reddit_section, serve_token
+from tests.reddit_fake import listing, reddit_section, serve_token
 from tests.webkit import TEAMS, sample_rows
 
 TOKEN = "0123456789abcdef-metrics"
@@ -563,3 +563,23 @@ def test_a_reply_withdrawn_unposted_counts_under_no_undocumented_outcome(
         if name == "inchannel_actions_total" and count
     }
     assert outcomes == set()
+
+
+def test_a_listing_failing_in_a_poll_that_read_the_others_is_counted_by_kind(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The poll succeeds (the other listings are read), and the listing's failure went
+    # uncounted: an alert on inchannel_source_errors_total never saw a listing failing
+    # for hours.
+    with FakeAPI() as api:
+        serve_token(api)
+        api.add("GET", "/message/mentions", listing())
+        api.add("GET", "/message/comments/?", Reply(521, {"content-type": "text/html"}, b"down"))
+        inbox = {"name": "inbox", "type": "reddit_inbox", "submission_replies": False}
+        rt = make_runtime(sources=[inbox], reddit=reddit_section(api))
+        poll_source(rt, "inbox")
+    samples = scrape(rt)
+    assert value(samples, "inchannel_source_errors_total", source="inbox", kind="temporary") == 1
+    polls = "inchannel_poll_duration_seconds_count"
+    assert value(samples, polls, source="inbox", outcome="ok") == 1
+    assert value(samples, polls, source="inbox", outcome="failed") == 0

@@ -18,6 +18,8 @@ from monitor.health_alerts import failing_alerts
 from monitor.ingest import poll_source, take_lease
 from monitor.runtime import Runtime
 from monitor.sources.base import PollResult, Source
+from monitor.sources.reddit_base import RedditSourceBase
+from monitor.sources.reddit_settings import POLL_SECONDS
 from monitor.status import collect, limits_from
 from tests.conftest import RuntimeFactory
 from tests.fakeapi import FakeAPI, Reply
@@ -205,3 +207,47 @@ def test_a_listing_failing_while_the_others_are_read_is_named_not_the_source(
     assert state(rt).details["failing_listings"] == {}
     assert state(rt).last_error is None
     assert collect(rt).problems == []
+
+
+class Ticks:
+    """Elapsed seconds for a poll's time bound: ``step`` more at every reading."""
+
+    def __init__(self) -> None:
+        self.now, self.step = 0.0, 0.0
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def test_a_poll_out_of_time_before_the_failing_listing_keeps_its_failures_in_a_row(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # A poll that ends at its time bound before reaching the failing listing has not
+    # read it: its run of failures goes on, not from 0, with the time it began.
+    serve_token(api)
+    api.add("GET", "/message/mentions", listing())
+    api.add("GET", "/message/comments/?", DOWN)
+    rt = inbox_runtime(make_runtime, api)
+    assert isinstance(rt.clock, FakeClock)
+    start = rt.clock.now()
+    source = rt.sources["inbox"]
+    assert isinstance(source, RedditSourceBase)
+    source.monotonic = ticks = Ticks()
+
+    poll_source(rt, "inbox")  # mentions read, comment replies fail
+    assert state(rt).details["failing_listings"]["inbox comment_replies"]["failures"] == 1
+
+    rt.clock.advance(seconds=60)
+    ticks.step = POLL_SECONDS + 1  # the time bound is reached after the first listing
+    asked = len(paths(api))
+    assert poll_source(rt, "inbox") is True  # the listing left waits for the next poll
+    assert paths(api)[asked:] == ["/message/mentions"]
+    failing = state(rt).details["failing_listings"]["inbox comment_replies"]
+    assert (failing["failures"], failing["since"]) == (1, start.isoformat())
+
+    rt.clock.advance(seconds=60)
+    ticks.step = 0
+    poll_source(rt, "inbox")  # read first now, and failing still
+    failing = state(rt).details["failing_listings"]["inbox comment_replies"]
+    assert (failing["failures"], failing["since"]) == (2, start.isoformat())

@@ -41,6 +41,10 @@ class PollResult:
     # several): ``mentions`` and ``cursor`` hold the part read, stored as any page is,
     # and the poll still counts as failed (back-off, status, metrics).
     error: SourceError | None = None
+    # The kinds of failed reads in a poll that still succeeded (a Reddit listing that
+    # failed after the others were read): not a failed poll, and still counted in
+    # inchannel_source_errors_total, or a listing failing for hours showed there as 0.
+    read_errors: Sequence[str] = ()
 
 
 class SourceError(Exception):

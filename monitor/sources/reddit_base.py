@@ -82,13 +82,16 @@ class RedditSourceBase:
         # Whether the account we log in as is in ``own``: a password login names it; with
         # a refresh token, reddit.username is not used to log in and may name another.
         self._account_known = connection.settings.refresh_token is None
+        # What a poll's time bound (POLL_SECONDS) is measured with: elapsed seconds, not
+        # the wall clock (a clock stepped by NTP is no time spent). Tests put their own.
+        self.monotonic: Callable[[], float] = time.monotonic
         self._started = 0.0
 
     def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
         state = decode_cursor(cursor)
         before = self.connection.limits().requests
         batch = PollBatch()
-        self._started = time.monotonic()
+        self._started = self.monotonic()
         try:
             self._know_own_account()
             new_state = self._with_context(self._poll(state, batch, now), batch)
@@ -104,7 +107,7 @@ class RedditSourceBase:
     def _out_of_time(self) -> bool:
         """Whether the poll has read for POLL_SECONDS: it must end within its source's
         lease (ingest.source_lease_seconds), renewed only as a poll starts."""
-        return time.monotonic() - self._started > POLL_SECONDS
+        return self.monotonic() - self._started > POLL_SECONDS
 
     def _in_turn(
         self,
@@ -234,6 +237,7 @@ class RedditSourceBase:
         problems = batch.all_problems()
         error = None if batch.failure is None else source_error(batch.failure, now)
         caught_up = False if failed else None
+        read_errors: tuple[str, ...] = ()
         if in_part(batch) and batch.failed is not None:
             # The source is read: a successful poll (last success, no back-off, the
             # cursor lag of what it read), and the listing that failed is named, with
@@ -243,6 +247,7 @@ class RedditSourceBase:
             # were all read; and a poll cut short before that listing reset the count.
             problems.append(_listing_problem(batch.failed, state.failing[batch.failed]))
             error, caught_up = None, False if batch.not_reached else None
+            read_errors = (batch.failure.kind.value,) if batch.failure else ()
         return PollResult(
             batch.mentions,
             state.encode(),
@@ -254,6 +259,7 @@ class RedditSourceBase:
             context=batch.context,
             caught_up=caught_up,
             error=error,
+            read_errors=read_errors,
         )
 
 
