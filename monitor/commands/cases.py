@@ -16,6 +16,7 @@ from rich.table import Table
 
 from monitor import cases, casework, triage
 from monitor.casework import CaseworkError
+from monitor.commands import since_shown
 from monitor.commands.options import config_option, json_line, table_console, terminal_text
 from monitor.domain import CaseState
 from monitor.runtime import Runtime
@@ -158,12 +159,32 @@ def _jsonable(fields: Any, row: Any) -> dict[str, Any]:
     return out
 
 
+# How much of a message, and of a reply or an audit entry, a table cell shows: a mention
+# may be 40,000 characters, which drowned the rest of the case.
+MESSAGE_SHOWN = 2000
+ACTION_SHOWN = 300
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` to ``limit`` characters, saying so when it was longer: cut silently, the
+    customer's message read as if it ended there (the dashboard shows it whole)."""
+    if len(text) <= limit:
+        return text
+    # ASCII only: a terminal that cannot show "…" would get it spelled out.
+    return f"{text[:limit]} [... cut: {limit:,} of {len(text):,} characters shown]"
+
+
 @cases_group.command("show")
 @common
 @click.argument("ref")
 def show_command(config_file: Path | None, ref: str) -> None:
-    """The thread, outbox, audit trail and customer history of a case."""
-    detail: Any = run(lambda: casework.case_detail(runtime(config_file), ref))
+    """The thread, outbox, audit trail and customer history of a case, and how many
+    replies and customer messages it showed (for reply, approve, resolve and spam)."""
+    rt = runtime(config_file)
+    # Counted before the rest is read: a reply landing in between is then shown but not
+    # counted, and the next command refuses needlessly, never the other way round.
+    replies, messages = run(lambda: since_shown.counts(rt, ref))
+    detail: Any = run(lambda: casework.case_detail(rt, ref))
     console = table_console()
     row = detail["case"]
     # A team name is free text in the config ("EMEA [de]"), read as markup it lost its
@@ -182,7 +203,7 @@ def show_command(config_file: Path | None, ref: str) -> None:
             # than the question it answered.
             f"{m.created_at:%Y-%m-%d %H:%M}",
             _shown(who),
-            _shown(m.text[:2000]),
+            _shown(_cut(m.text, MESSAGE_SHOWN)),
             _shown(f"{m.label or ''} {m.score_reason or ''}".strip()),
         )
     console.print(thread)
@@ -193,7 +214,7 @@ def show_command(config_file: Path | None, ref: str) -> None:
             a.kind,
             a.status,
             _shown((a.actor or a.rule or "") + (f"\nanswer {a.answer_id}" if a.answer_id else "")),
-            _shown(a.text[:300]),
+            _shown(_cut(a.text, ACTION_SHOWN)),
             _shown(a.last_error or ""),
         )
     console.print(outbox)
@@ -203,7 +224,7 @@ def show_command(config_file: Path | None, ref: str) -> None:
             f"{e.at:%Y-%m-%d %H:%M:%S}",
             e.kind,
             _shown(e.actor),
-            _shown(json.dumps(e.detail, ensure_ascii=False)[:300]),
+            _shown(_cut(json.dumps(e.detail, ensure_ascii=False), ACTION_SHOWN)),
         )
     console.print(trail)
     history = detail["history"]
@@ -214,6 +235,7 @@ def show_command(config_file: Path | None, ref: str) -> None:
     )
     for note_actor, at, text in history["notes"]:
         console.print(f"  note by {_shown(note_actor)} at {at:%Y-%m-%d %H:%M} UTC: {_shown(text)}")
+    console.print(since_shown.counts_line(replies, messages))
 
 
 @cases_group.command("reply")
@@ -232,6 +254,8 @@ def show_command(config_file: Path | None, ref: str) -> None:
     default=None,
     help="Start from this knowledge-base entry (its text when TEXT is empty).",
 )
+@since_shown.replies_option
+@since_shown.messages_option
 def reply_command(
     config_file: Path | None,
     user: str,
@@ -239,11 +263,18 @@ def reply_command(
     text: str,
     allow_redirect: bool,
     answer_id: str | None,
+    replies: int | None,
+    messages: int | None,
 ) -> None:
-    """Answer in the customer's thread, through the outbox."""
+    """Answer in the customer's thread, through the outbox. With --replies and --messages
+    (`cases show` prints them) nothing is posted when someone answered or the customer
+    wrote again since; without them it is posted regardless."""
     rt = runtime(config_file)
 
     def queue() -> str:
+        since_shown.check_replies(rt, ref, replies, text, user, answer_id)
+        # The reply answers the customer's newest message, read or not.
+        since_shown.check_messages(rt, ref, messages, "your reply was not posted", "reply")
         try:
             action = casework.reply(
                 rt, ref, text, user=user, allow_redirect=allow_redirect, answer_id=answer_id
@@ -271,13 +302,23 @@ DRAFT_OPTION = click.option(
 @click.argument("ref")
 @click.option("--text", help="Post this instead of the drafted text.")
 @DRAFT_OPTION
+@since_shown.messages_option
 def approve_command(
-    config_file: Path | None, user: str, ref: str, text: str | None, draft: int | None
+    config_file: Path | None,
+    user: str,
+    ref: str,
+    text: str | None,
+    draft: int | None,
+    messages: int | None,
 ) -> None:
-    """Approve (optionally edit) the case's draft; it is posted through the outbox."""
+    """Approve (optionally edit) the case's draft; it is posted through the outbox. With
+    --messages (`cases show` prints it) nothing is posted when the customer wrote again
+    since; without it the draft is posted regardless."""
     rt = runtime(config_file)
 
     def settle() -> str:
+        # The draft answers the message it was written for, not a follow-up after it.
+        since_shown.check_messages(rt, ref, messages, "the draft was not approved", "approve")
         try:
             action = casework.approve(rt, ref, user=user, text=text, draft_id=draft)
         except casework.AlreadyApproved as exc:
@@ -320,9 +361,19 @@ def assign_command(config_file: Path | None, user: str, ref: str, assignee: str)
 @common
 @user_option
 @click.argument("ref")
-def resolve_command(config_file: Path | None, user: str, ref: str) -> None:
-    """Mark the case resolved (a new message from the customer reopens it)."""
-    run(lambda: casework.resolve(runtime(config_file), ref, user=user))
+@since_shown.messages_option
+def resolve_command(config_file: Path | None, user: str, ref: str, messages: int | None) -> None:
+    """Mark the case resolved (a new message from the customer reopens it). With
+    --messages (`cases show` prints it) the case stays open when the customer wrote again
+    since; without it it is resolved regardless."""
+    rt = runtime(config_file)
+
+    def settle() -> None:
+        # Resolved, a follow-up nobody read would leave the queue with the case.
+        since_shown.check_messages(rt, ref, messages, "it was not resolved", "resolve")
+        casework.resolve(rt, ref, user=user)
+
+    run(settle)
     click.echo(f"{_canonical(ref)}: resolved")
 
 
@@ -404,9 +455,18 @@ def tag_command(
 @common
 @user_option
 @click.argument("ref")
-def spam_command(config_file: Path | None, user: str, ref: str) -> None:
-    """Close the case as spam: tag it, withdraw its unsent replies and drafts, resolve it."""
-    run(lambda: triage.mark_spam(runtime(config_file), ref, user=user))
+@since_shown.replies_option
+def spam_command(config_file: Path | None, user: str, ref: str, replies: int | None) -> None:
+    """Close the case as spam: tag it, withdraw its unsent replies and drafts, resolve it.
+    With --replies (`cases show` prints it) nothing changes when a reply queued since
+    would be withdrawn unseen; without it the case is closed regardless."""
+    rt = runtime(config_file)
+
+    def close() -> None:
+        since_shown.check_spam(rt, ref, replies)
+        triage.mark_spam(rt, ref, user=user)
+
+    run(close)
     click.echo(f"{_canonical(ref)}: marked as spam and resolved")
 
 

@@ -105,11 +105,11 @@ def _whole_number(name: str, value: Any) -> int:
 
 def _reply(rt: Runtime, ref: str, user: User, p: Params) -> str:
     if "replies" in p:
-        _unanswered_since_shown(rt, ref, p["replies"], p["text"], user.name)
+        unanswered_since_shown(rt, ref, p["replies"], p["text"], user.name)
     if "messages" in p:
         # casework.reply addresses the customer's newest message: one that came after
         # the page was shown got an answer written to the earlier ones, as if read.
-        _unread_since_shown(
+        unread_since_shown(
             rt, ref, p["messages"], "your reply was not posted (read the message, then post again)"
         )
     answer = p.get("answer") or None  # the knowledge-base entry the person started from
@@ -161,24 +161,50 @@ def _answered_by(action: ActionRow) -> str:
     return str(action.actor)
 
 
-def _unanswered_since_shown(rt: Runtime, ref: str, shown: int, text: str, user: str) -> None:
+# How the checks below name what the person saw, and what to do after a refusal: the
+# case page's words; `inchannel cases` passes its own (its counts are options it was given).
+PAGE_SHOWED = "after your page showed it"
+REPLY_AGAIN = "read the thread, then post again to send it as well"
+SPAM_AGAIN = "read the thread, then mark it again"
+
+
+def unanswered_since_shown(
+    rt: Runtime,
+    ref: str,
+    shown: int,
+    text: str,
+    user: str,
+    *,
+    answer: str | None = None,
+    seen: str = PAGE_SHOWED,
+    again: str = REPLY_AGAIN,
+) -> None:
     """Refuse a reply written on a page that showed fewer replies than the case has now:
     a colleague (or the bot, or an approved draft) answered meanwhile, and a second answer
     written without seeing the first went out beside it. As _assign's check, a reply
     racing this read still lands. The same words sent by the same person are left to
-    casework.reply, whose "already queued" answers a double click."""
+    casework.reply, whose "already queued" answers a double click (an empty ``text`` with
+    ``answer``, the CLI's reply with a knowledge-base entry's own words, is that entry's)."""
     with rt.sessions() as session:
         case = casework.find_case(session, ref)
         answers = answers_of(session, case.id)
     since = answers[shown:]
     # Only one's own: a colleague's same words (the same knowledge-base answer) are no
     # double click, and "already queued" lets them through 5 minutes after the send.
-    if not since or any(a.text == text.strip() and a.actor == user for a in since):
+    if not since or any(_same_reply(a, text, user, answer) for a in since):
         return
     raise CaseworkError(
-        f"{case.ref} was answered by {_answered_by(since[-1])} after your page showed it; "
-        "your reply was not posted (read the thread, then post again to send it as well)"
+        f"{case.ref} was answered by {_answered_by(since[-1])} {seen}; "
+        f"your reply was not posted ({again})"
     )
+
+
+def _same_reply(action: ActionRow, text: str, user: str, answer: str | None) -> bool:
+    if action.actor != user:
+        return False
+    if not text.strip() and answer:
+        return action.answer_id == answer
+    return action.text == text.strip()
 
 
 def _approve(rt: Runtime, ref: str, user: User, p: Params) -> str:
@@ -186,7 +212,7 @@ def _approve(rt: Runtime, ref: str, user: User, p: Params) -> str:
         # The draft answers the message it was written for: approved after the customer
         # wrote again, it went out as if the follow-up had been read.
         refused = "the draft was not approved (read the message, then approve again)"
-        _unread_since_shown(rt, ref, p["messages"], refused)
+        unread_since_shown(rt, ref, p["messages"], refused)
     action = casework.approve(rt, ref, user=user.name, text=p.get("text"), draft_id=p.get("draft"))
     return f"Draft approved and queued for posting (action {action})."
 
@@ -288,7 +314,7 @@ def _resolve(rt: Runtime, ref: str, user: User, p: Params) -> str:
     if already is not None:
         raise NothingChanged(f"{already}; nothing was changed")
     if "messages" in p:
-        _unread_since_shown(
+        unread_since_shown(
             rt, ref, p["messages"], "it was not resolved (read the message, then resolve again)"
         )
     casework.resolve(rt, ref, user=user.name)
@@ -309,7 +335,9 @@ def customer_message_count(session: Session, case_id: int) -> int:
     return _count(session, _customer_messages(case_id))
 
 
-def _unread_since_shown(rt: Runtime, ref: str, shown: int, refused: str) -> None:
+def unread_since_shown(
+    rt: Runtime, ref: str, shown: int, refused: str, *, seen: str = PAGE_SHOWED
+) -> None:
     """Refuse a form whose page showed fewer of the customer's messages than the case
     has now (``refused`` says what was not done): resolved, the follow-up nobody had read
     left the queue with the case; replied to, it got an answer written without it. As
@@ -322,8 +350,7 @@ def _unread_since_shown(rt: Runtime, ref: str, shown: int, refused: str) -> None
     last = written[-1]
     at = last.created_at.strftime("%Y-%m-%d %H:%M UTC")
     raise CaseworkError(
-        f"{last.author_handle} wrote to {case.ref} again at {at} after your page showed it; "
-        + refused
+        f"{last.author_handle} wrote to {case.ref} again at {at} {seen}; " + refused
     )
 
 
@@ -349,7 +376,7 @@ def _resolved_by(rt: Runtime, ref: str) -> str | None:
 
 def _spam(rt: Runtime, ref: str, user: User, p: Params) -> str:
     if "replies" in p:
-        _unwithdrawn_since_shown(rt, ref, p["replies"])
+        unwithdrawn_since_shown(rt, ref, p["replies"])
     triage.mark_spam(rt, ref, user=user.name)
     return "Marked as spam and closed."
 
@@ -360,7 +387,9 @@ NOT_POSTED = tuple(
 )
 
 
-def _unwithdrawn_since_shown(rt: Runtime, ref: str, shown: int) -> None:
+def unwithdrawn_since_shown(
+    rt: Runtime, ref: str, shown: int, *, seen: str = PAGE_SHOWED, again: str = SPAM_AGAIN
+) -> None:
     """Refuse to mark a case as spam from a page that showed fewer replies than it has
     now while one of those is still to be posted: a colleague (or the bot) answered the
     customer meanwhile, and the spam mark withdrew that answer without anyone knowing.
@@ -373,9 +402,8 @@ def _unwithdrawn_since_shown(rt: Runtime, ref: str, shown: int) -> None:
         return
     count = f"{len(waiting)} repl{'y' if len(waiting) == 1 else 'ies'}"
     raise CaseworkError(
-        f"{case.ref} was answered by {_answered_by(waiting[-1])} after your page showed it; "
-        f"it was not marked as spam (that would withdraw {count} not posted yet: read the "
-        "thread, then mark it again)"
+        f"{case.ref} was answered by {_answered_by(waiting[-1])} {seen}; "
+        f"it was not marked as spam (that would withdraw {count} not posted yet: {again})"
     )
 
 

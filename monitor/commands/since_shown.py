@@ -1,0 +1,127 @@
+"""The case page's "since your page was shown" checks, for ``inchannel cases``.
+
+`cases show` prints how many replies and customer messages it showed; `cases reply`,
+`approve`, `resolve` and `spam` take them back as ``--replies`` and ``--messages`` and
+refuse (exit 1) when the case has moved on since, as the dashboard's hidden fields do.
+The checks are the dashboard's own (monitor.web.operations); only the words differ, as a
+terminal has no page to reload. Left out, nothing is checked: scripts written before
+the options act as they did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from monitor import casework
+from monitor.runtime import Runtime
+from monitor.store.models import case_ref
+from monitor.web import operations
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def replies_option(func: F) -> F:
+    return click.option(
+        "--replies",
+        type=click.IntRange(min=0),
+        default=None,
+        help=(
+            "How many replies `cases show` showed: refused (exit 1) when the case has more "
+            "now (a colleague or the bot answered since). Left out: not checked."
+        ),
+    )(func)
+
+
+def messages_option(func: F) -> F:
+    return click.option(
+        "--messages",
+        type=click.IntRange(min=0),
+        default=None,
+        help=(
+            "How many of the customer's messages `cases show` showed: refused (exit 1) "
+            "when they wrote again since. Left out: not checked."
+        ),
+    )(func)
+
+
+def counts(rt: Runtime, ref: str) -> tuple[int, int]:
+    """The case's replies and customer messages, as the case page counts them."""
+    with rt.sessions() as session:
+        case = casework.find_case(session, ref)
+        return (
+            operations.answer_count(session, case.id),
+            operations.customer_message_count(session, case.id),
+        )
+
+
+def counts_line(replies: int, messages: int) -> str:
+    """What `cases show` prints, to be passed back to the commands that act."""
+    return (
+        f"Shown: {_plural(replies, 'reply', 'replies')}, "
+        f"{_plural(messages, 'customer message', 'customer messages')} "
+        f"(to act only if nothing changed since: --replies {replies} --messages {messages})"
+    )
+
+
+def check_replies(
+    rt: Runtime, ref: str, shown: int | None, text: str, user: str, answer: str | None
+) -> None:
+    """For `cases reply`: refused when someone answered after the ``shown`` replies."""
+    if shown is None:
+        return
+    operations.unanswered_since_shown(
+        rt,
+        ref,
+        shown,
+        text,
+        user,
+        answer=answer,
+        seen=_seen(shown, "reply", "replies", "--replies"),
+        again=_again(ref, "reply"),
+    )
+
+
+def check_messages(rt: Runtime, ref: str, shown: int | None, refused: str, verb: str) -> None:
+    """For `cases reply`, `approve` and `resolve`: refused when the customer wrote after
+    the ``shown`` messages. ``refused`` says what was not done ("the draft was not
+    approved"); ``verb`` is the command to run again."""
+    if shown is None:
+        return
+    operations.unread_since_shown(
+        rt,
+        ref,
+        shown,
+        f"{refused} ({_again(ref, verb)})",
+        seen=_seen(shown, "message", "messages", "--messages"),
+    )
+
+
+def check_spam(rt: Runtime, ref: str, shown: int | None) -> None:
+    """For `cases spam`: refused when a reply queued after the ``shown`` ones would be
+    withdrawn before it is posted."""
+    if shown is None:
+        return
+    operations.unwithdrawn_since_shown(
+        rt,
+        ref,
+        shown,
+        seen=_seen(shown, "reply", "replies", "--replies"),
+        again=_again(ref, "mark it as spam"),
+    )
+
+
+def _seen(shown: int, one: str, many: str, option: str) -> str:
+    return f"after the {_plural(shown, one, many)} you saw ({option} {shown})"
+
+
+def _again(ref: str, verb: str) -> str:
+    # The same counts refuse again: the person reads the case and passes the new ones.
+    canonical = case_ref(casework.parse_ref(ref))
+    return f"read it with `inchannel cases show {canonical}`, then {verb} again with its counts"
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
