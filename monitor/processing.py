@@ -34,7 +34,7 @@ from monitor.rules.engine import Context
 from monitor.runtime import Runtime
 from monitor.store.bulk import detach, write_changes
 from monitor.store.db import transaction, with_retries
-from monitor.store.models import ACTOR_CHARS, Case, Customer, Message
+from monitor.store.models import ACTOR_CHARS, Case, Customer, Message, from_customer
 from monitor.store.queries import skip_locked
 from monitor.threads import Link, ThreadIndex, ThreadKey
 from monitor.undecided import SET_ASIDE_FOR, failed_alone, failed_together
@@ -334,9 +334,13 @@ def _behind_held_messages(session: Session, messages: list[Message], authors: se
         author = message.customer_id
         if author is not None and author in authors:
             first.setdefault(author, message.id)
+    # A customer's messages only: the brand's own posts (their "author" the brand's
+    # account) follow up nothing, and one waiting for the post it answers (outside the
+    # claim, _answers_an_undecided_post) held back every later brand post, a batch of
+    # them then deciding nothing and the messages behind waiting for the next run.
     query = select(Message.customer_id, Message.id).where(
         Message.processed.is_(False),
-        Message.direction == Direction.INBOUND.value,
+        from_customer(),
         Message.customer_id.in_(sorted(first)),
         Message.id < max(first.values()),
         Message.id.not_in(mine),

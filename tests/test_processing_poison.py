@@ -650,3 +650,37 @@ def test_a_spammer_writing_again_does_not_hide_rules_broken_for_every_message(
         pass
     rt.rules = BrokenRules()  # type: ignore[assignment]
     fails_together_while_rules_are_broken(rt, ["1002", "1004"])
+
+
+def test_brand_posts_waiting_on_a_message_set_aside_do_not_stop_the_queue(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The brand's reply to a message set aside waits for it, outside the claim. Counted
+    # as the brand account's earlier message still undecided, it held back every later
+    # brand post as if another worker decided on that "author": a batch of nothing but
+    # those decided nothing and said no more was waiting, so the customers stored after
+    # them waited until the message set aside was handed over.
+    rows = [
+        mention(1, text=REFUND),
+        mention(
+            2,
+            "@user1 sorry",
+            author="acme",
+            author_id="1",
+            in_reply_to="1001",
+            conversation_id="1001",
+        ),
+        mention(3, "Our sale starts today!", author="acme", author_id="1"),
+        mention(4, "Our sale ends today!", author="acme", author_id="1"),
+        mention(5),
+    ]
+    rt = make_runtime(rows, processing={"batch_size": 2})
+    while poll_source(rt, "feed"):
+        pass
+    with refusing(rt.engine, "refund-or-billing"):
+        with pytest.raises(DataError):
+            process_pending(rt)
+        rt.clock.advance(seconds=10)  # type: ignore[attr-defined]
+        while process_pending(rt):
+            rt.clock.advance(seconds=10)  # type: ignore[attr-defined]
+    assert undecided(rt) == ["1001", "1002"]  # the reply waits for the post it answers
