@@ -34,7 +34,7 @@ from monitor.rules.engine import Context
 from monitor.runtime import Runtime
 from monitor.store.bulk import detach, write_changes
 from monitor.store.db import transaction, with_retries
-from monitor.store.models import ACTOR_CHARS, Case, Customer, Message
+from monitor.store.models import ACTOR_CHARS, Case, Customer, Message, from_customer
 from monitor.store.queries import skip_locked
 from monitor.threads import Link, ThreadIndex, ThreadKey
 from monitor.undecided import SET_ASIDE_FOR, failed_alone, failed_together
@@ -106,7 +106,11 @@ def _isolate(rt: Runtime, limit: int, now: datetime) -> None:
                 failed.append((taken[0], exc))
                 rt.set_aside[taken[0]] = now + SET_ASIDE_FOR
                 continue
-            decided = decided or claim.processed > 0
+            # Only a customer's message the rules decided proves they work: the brand's
+            # own post (or one with no customer) is closed without the scorer and the
+            # rules, and one in a case closed as spam without the rules, so those beside
+            # rules broken for every message made each failure look like its own.
+            decided = decided or claim.ruled > 0
             if not claim.processed and claim.held:
                 held += claim.held
                 rt.set_aside.update(dict.fromkeys(claim.held, now + SET_ASIDE_FOR))
@@ -161,6 +165,9 @@ class Claim:
     decisions: list[Decision]
     # The messages claimed but left because another worker holds their authors.
     held: list[int]
+    # How many of the decisions the rules made (not a processing guard's): _isolate
+    # tells a failure of one message from rules or a scorer failing every message by it.
+    ruled: int = 0
 
 
 def _claimable(rt: Runtime, now: datetime) -> list[ColumnElement[bool]]:
@@ -194,7 +201,8 @@ def _claim_and_process(rt: Runtime, limit: int, now: datetime, taken: list[int])
         # they wait for the next run, like a held author's messages.
         decided = [m for m in batch if m.processed]
         more = len(claimed) > limit or _answers_waiting(session, decided)
-    return Claim(len(decided), more and bool(decided), decisions, held)
+    ruled = sum(1 for decision in decisions if not _guarded(decision))
+    return Claim(len(decided), more and bool(decided), decisions, held, ruled)
 
 
 def _not_set_aside(rt: Runtime, now: datetime) -> list[ColumnElement[bool]]:
@@ -326,9 +334,13 @@ def _behind_held_messages(session: Session, messages: list[Message], authors: se
         author = message.customer_id
         if author is not None and author in authors:
             first.setdefault(author, message.id)
+    # A customer's messages only: the brand's own posts (their "author" the brand's
+    # account) follow up nothing, and one waiting for the post it answers (outside the
+    # claim, _answers_an_undecided_post) held back every later brand post, a batch of
+    # them then deciding nothing and the messages behind waiting for the next run.
     query = select(Message.customer_id, Message.id).where(
         Message.processed.is_(False),
-        Message.direction == Direction.INBOUND.value,
+        from_customer(),
         Message.customer_id.in_(sorted(first)),
         Message.id < max(first.values()),
         Message.id.not_in(mine),
@@ -450,9 +462,9 @@ def _decide(
         last_bot_reply_in_thread_at=last_reply_in_thread,
     )
     if cases.closed_as_spam(case):
-        decision = Decision(ignored=True, notes=("guard: the case was closed as spam",))
+        decision = CLOSED_AS_SPAM
     elif index.shown_when_closed(case, message):
-        decision = Decision(ignored=True, notes=(SHOWN_WHEN_CLOSED,))
+        decision = SHOWN_WHEN_CLOSED_DECISION
     elif undecided is not None:
         decision = _to_team(rt, case, undecided)
     else:
@@ -481,6 +493,15 @@ def _to_team(rt: Runtime, case: Case, reason: str) -> Decision:
 
 
 SHOWN_WHEN_CLOSED = "guard: shown in the case's thread when it was resolved or answered by a person"
+# The decisions processing makes itself, the rules not asked (one instance each, so
+# _guarded tells them by identity).
+CLOSED_AS_SPAM = Decision(ignored=True, notes=("guard: the case was closed as spam",))
+SHOWN_WHEN_CLOSED_DECISION = Decision(ignored=True, notes=(SHOWN_WHEN_CLOSED,))
+
+
+def _guarded(decision: Decision) -> bool:
+    """Whether processing decided it without asking the rules (a guard of its own)."""
+    return decision is CLOSED_AS_SPAM or decision is SHOWN_WHEN_CLOSED_DECISION
 
 
 def _note_follow_up(

@@ -14,8 +14,9 @@ from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError, OperationalError
 
+from monitor import triage
 from monitor.domain import CaseState
-from monitor.pipeline import poll_source, process_pending
+from monitor.pipeline import poll_source, process_pending, run_cycle
 from monitor.runtime import Runtime
 from monitor.status import collect
 from monitor.store.models import ActionRow, Case, Customer, Event, Message
@@ -582,3 +583,104 @@ def test_an_author_another_worker_holds_does_not_cut_short_the_one_by_one_tries(
     assert sorted((e.detail["message"], e.detail.get("among")) for e in tries) == [(1, 2), (3, 2)]
     process_pending(rt)  # set aside: the held author's message is decided next
     assert undecided(rt) == ["1001", "1003"]
+
+
+class BrokenRules:
+    """Rules that fail on every message, as a rule file whose code path crashes."""
+
+    def decide(self, *_: Any, **__: Any) -> Any:
+        raise RuntimeError("the rules are broken")
+
+
+def test_a_brand_post_in_the_batch_does_not_hide_rules_broken_for_every_message(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Tried one at a time, the brand's own post is marked processed without the rules
+    # (it is never acted on) and counted as "decided": the customers' failures beside it
+    # were taken for failures alone, handed over at their third try, and status never
+    # said that every message tried had failed.
+    rows = [
+        mention(1, text=REFUND),
+        mention(2, "Our sale starts today!", author="acme", author_id="1"),
+        mention(3, text=REFUND),
+    ]
+    rt = make_runtime(rows)
+    while poll_source(rt, "feed"):
+        pass
+    rt.rules = BrokenRules()  # type: ignore[assignment]
+    fails_together_while_rules_are_broken(rt, ["1001", "1003"])
+
+
+def fails_together_while_rules_are_broken(rt: Runtime, customers: list[str]) -> None:
+    """``customers`` fail together, reported at once, and are not handed over at
+    UNDECIDED_TRIES (the rules broken for every message)."""
+    with pytest.raises(RuntimeError):
+        process_pending(rt)
+    assert undecided(rt) == customers
+    with rt.sessions() as session:
+        tries = list(session.scalars(select(Event).where(Event.kind == "undecided")))
+    assert {e.detail.get("among") for e in tries} == {len(customers)}
+    assert rt.set_aside == {}  # once the rules are fixed, the next run decides them
+    (problem,) = processing_problems(rt)
+    assert problem.startswith("processing: every message tried has failed")
+    for _ in range(UNDECIDED_TRIES):
+        rt.clock.advance(minutes=5)  # type: ignore[attr-defined]
+        with pytest.raises(RuntimeError):
+            process_pending(rt)
+    assert undecided(rt) == customers
+
+
+def test_a_spammer_writing_again_does_not_hide_rules_broken_for_every_message(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # A message in a case closed as spam is ignored by processing itself, the rules not
+    # asked: it too was counted as "decided" beside the customers' failures.
+    rt = make_runtime([mention(1, "@acme buy followers at spam.example")])
+    run_cycle(rt)
+    triage.mark_spam(rt, "C-1001", user="ana")
+    feed = Path(rt.settings.source("feed").path)  # type: ignore[union-attr]
+    later = [
+        mention(2, text=REFUND),
+        mention(3, "@acme again", author="user1", author_id="501", conversation_id="1001"),
+        mention(4, text=REFUND),
+    ]
+    with feed.open("a", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(row) + "\n" for row in later)
+    while poll_source(rt, "feed"):
+        pass
+    rt.rules = BrokenRules()  # type: ignore[assignment]
+    fails_together_while_rules_are_broken(rt, ["1002", "1004"])
+
+
+def test_brand_posts_waiting_on_a_message_set_aside_do_not_stop_the_queue(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The brand's reply to a message set aside waits for it, outside the claim. Counted
+    # as the brand account's earlier message still undecided, it held back every later
+    # brand post as if another worker decided on that "author": a batch of nothing but
+    # those decided nothing and said no more was waiting, so the customers stored after
+    # them waited until the message set aside was handed over.
+    rows = [
+        mention(1, text=REFUND),
+        mention(
+            2,
+            "@user1 sorry",
+            author="acme",
+            author_id="1",
+            in_reply_to="1001",
+            conversation_id="1001",
+        ),
+        mention(3, "Our sale starts today!", author="acme", author_id="1"),
+        mention(4, "Our sale ends today!", author="acme", author_id="1"),
+        mention(5),
+    ]
+    rt = make_runtime(rows, processing={"batch_size": 2})
+    while poll_source(rt, "feed"):
+        pass
+    with refusing(rt.engine, "refund-or-billing"):
+        with pytest.raises(DataError):
+            process_pending(rt)
+        rt.clock.advance(seconds=10)  # type: ignore[attr-defined]
+        while process_pending(rt):
+            rt.clock.advance(seconds=10)  # type: ignore[attr-defined]
+    assert undecided(rt) == ["1001", "1002"]  # the reply waits for the post it answers
