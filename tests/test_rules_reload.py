@@ -447,3 +447,29 @@ def test_a_file_name_that_is_not_utf8_neither_stops_reloads_nor_the_start(
     result = runner.invoke(main, ["rules", "status", "--config", str(config)])
     assert result.exit_code == 1, result.output
     assert "40-caf" in result.stdout
+
+
+def test_a_huge_file_in_the_rules_folder_is_not_read_whole_at_every_check(
+    rules_dir: Path,
+) -> None:
+    """The version hash read every file of the folder into memory every 30 s, twice
+    over: a data export or a disk image left in `lists/` (the loader refuses anything
+    over 10 MB unread) held gigabytes at every check, until the daemon was killed."""
+    import tracemalloc
+
+    from monitor.rules.loader import rules_version
+
+    big = rules_dir / "lists" / "export.csv"
+    with big.open("wb") as handle:
+        handle.truncate(200_000_000)  # sparse: nothing is written to the disk
+    tracemalloc.start()
+    try:
+        version = rules_version(rules_dir)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 30_000_000
+    with big.open("r+b") as handle:
+        handle.truncate(200_000_001)  # its size is still what the load would report
+    assert rules_version(rules_dir) != version
+
