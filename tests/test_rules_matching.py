@@ -416,6 +416,28 @@ def test_a_list_file_saved_with_a_byte_order_mark_matches_its_first_handle(
     assert decide(rule_engine, author="sam").tags == ("vip",)
 
 
+def test_a_reddit_handle_written_as_its_link_matches(tmp_path: Path) -> None:
+    """Reddit writes a user's link `/u/name`, and people copy it so into a block list or
+    a rule (as `brand.accounts` takes it): kept with its slash, the entry never matched,
+    and the listed troll was answered like anyone else."""
+    write(tmp_path / "lists", "/u/Troll_1\n/U/troll_2\n", "blocked.txt")
+    rule_engine = engine(
+        tmp_path,
+        """
+        name: blocked
+        match:
+          any:
+            - author: {handles_from: lists/blocked.txt}
+            - author: {handle: /u/troll_3}
+        then:
+          ignore: true
+        """,
+    )
+    for troll in ("troll_1", "troll_2", "troll_3"):
+        assert decide(rule_engine, author=troll, platform="reddit").ignored, troll
+    assert not decide(rule_engine, author="someone", platform="reddit").ignored
+
+
 def test_not_and_any_blocks(tmp_path: Path) -> None:
     rule_engine = engine(
         tmp_path,

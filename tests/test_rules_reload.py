@@ -17,6 +17,7 @@ from sqlalchemy import event
 from monitor.cli import main
 from monitor.daemon import build_scheduler
 from monitor.rules.reload import RULES_STATE, RuleReloader, read_rules_state
+from monitor.rules.setup import RELOAD_ATTEMPTS
 from monitor.runtime import Runtime
 from monitor.store.models import SourceState
 from tests.conftest import REPO, RuntimeFactory
@@ -115,6 +116,9 @@ def test_an_unquoted_yaml_tag_is_rejected_like_any_bad_file(
 def test_a_save_landing_while_the_rules_are_read_is_loaded_by_the_next_check(
     make_runtime: RuntimeFactory, rules_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The folder is read again when it changed while it was read; when it keeps
+    changing, the last read runs under the version hashed before it, so the next check
+    loads what it missed."""
     rt = make_runtime(rules={"path": str(rules_dir)})
     reloader = RuleReloader(rt)
     reloader.check()
@@ -125,19 +129,22 @@ def test_a_save_landing_while_the_rules_are_read_is_loaded_by_the_next_check(
     def another_save_lands_after_reading(path: Path, *args: Any, **kwargs: Any) -> str:
         text = read_text(path, *args, **kwargs)
         # Just after the last rule file is read: the folder was listed (the new file
-        # is not read now) and hashed, the load goes on.
-        if path == more and not landed:
-            landed.append(write(rules_dir, NEW_RULE, "31-more.yaml"))
+        # is not read now) and hashed, the load goes on. And so at every read again.
+        if path == more and len(landed) < RELOAD_ATTEMPTS:
+            n = len(landed) + 1
+            rule = NEW_RULE.replace("shipping-question", f"saved-{n}")
+            landed.append(write(rules_dir, rule, f"31-more-{n}.yaml"))
         return text
 
     monkeypatch.setattr(Path, "read_text", another_save_lands_after_reading)
     reloader.check()
     monkeypatch.setattr(Path, "read_text", read_text)
-    assert len(landed) == 1
-    assert "a" in {r.name for r in rt.rules.rules}
-    assert "shipping-question" not in {r.name for r in rt.rules.rules}
+    assert len(landed) == RELOAD_ATTEMPTS
+    names = {r.name for r in rt.rules.rules}
+    assert {"a"} | {f"saved-{n}" for n in range(1, RELOAD_ATTEMPTS)} <= names
+    assert f"saved-{RELOAD_ATTEMPTS}" not in names
     reloader.check()
-    assert "shipping-question" in {r.name for r in rt.rules.rules}
+    assert f"saved-{RELOAD_ATTEMPTS}" in {r.name for r in rt.rules.rules}
 
 
 def test_a_changed_list_file_is_a_change(make_runtime: RuntimeFactory, rules_dir: Path) -> None:
@@ -447,3 +454,65 @@ def test_a_file_name_that_is_not_utf8_neither_stops_reloads_nor_the_start(
     result = runner.invoke(main, ["rules", "status", "--config", str(config)])
     assert result.exit_code == 1, result.output
     assert "40-caf" in result.stdout
+
+
+def test_a_huge_file_in_the_rules_folder_is_not_read_whole_at_every_check(
+    rules_dir: Path,
+) -> None:
+    """The version hash read every file of the folder into memory every 30 s, twice
+    over: a data export or a disk image left in `lists/` (the loader refuses anything
+    over 10 MB unread) held gigabytes at every check, until the daemon was killed."""
+    import tracemalloc
+
+    from monitor.rules.loader import rules_version
+
+    big = rules_dir / "lists" / "export.csv"
+    with big.open("wb") as handle:
+        handle.truncate(200_000_000)  # sparse: nothing is written to the disk
+    tracemalloc.start()
+    try:
+        version = rules_version(rules_dir)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 30_000_000
+    with big.open("r+b") as handle:
+        handle.truncate(200_000_001)  # its size is still what the load would report
+    assert rules_version(rules_dir) != version
+
+
+def test_a_commit_landing_while_the_rules_are_read_never_runs_half_of_it(
+    make_runtime: RuntimeFactory, rules_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `git pull` moving a rule from one file to another landed between the reads of
+    the two files: the reload read the old file without it and the new file without
+    it, and ran without the rule (a block list, say) until the next check; the other
+    way round it read the rule twice and stored a 'duplicate rule name' nobody wrote."""
+    one, two = rules_dir / "30-one.yaml", rules_dir / "40-two.yaml"
+    blocked = "name: ignore-troll\nmatch: {author: {handle: troll}}\nthen: {ignore: true}\n"
+    other = "name: other\nmatch: {text: other}\nthen: {tag: [other]}\n"
+    write(rules_dir, other, one.name)
+    write(rules_dir, blocked + "---\n" + other.replace("other", "more"), two.name)
+    rt = make_runtime(rules={"path": str(rules_dir)})
+    reloader = RuleReloader(rt)
+    reloader.check()
+    assert "ignore-troll" in {r.name for r in rt.rules.rules}
+    write(rules_dir, NEW_RULE, "50-new.yaml")  # a change, so the next check loads
+    read_text = Path.read_text
+    landed: list[Path] = []
+
+    def the_pull_lands_after_reading(path: Path, *args: Any, **kwargs: Any) -> str:
+        text = read_text(path, *args, **kwargs)
+        if path == one and not landed:  # the rule moves from 40-two to 30-one
+            landed.append(write(rules_dir, other + "---\n" + blocked, one.name))
+            write(rules_dir, other.replace("other", "more"), two.name)
+        return text
+
+    monkeypatch.setattr(Path, "read_text", the_pull_lands_after_reading)
+    reloader.check()
+    monkeypatch.setattr(Path, "read_text", read_text)
+    assert landed
+    names = {r.name for r in rt.rules.rules}
+    assert "ignore-troll" in names
+    assert "shipping-question" in names
+    assert state(rt).last_error is None

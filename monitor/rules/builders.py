@@ -20,7 +20,7 @@ from monitor.rules.checks import Check, Compare, Flag, OneOf, OpenHours, Pattern
 from monitor.rules.compare import Comparison, parse_comparison
 from monitor.rules.hours import OpeningHours
 from monitor.rules.textmatch import CompiledText, as_read, compile_text, regex_problem
-from monitor.settings import not_text
+from monitor.settings import bare_handle, not_text
 from monitor.yamlpos import Loc, shown_date
 
 Errors = list[tuple[Loc, str]]
@@ -112,8 +112,9 @@ def strings_check(
 
 
 def _normal_handle(handle: str) -> str:
-    handle = handle.strip().lower()
-    return handle.removeprefix("u/").lstrip("@")
+    # As brand.accounts reads them: Reddit's link form "/u/name", copied from the page
+    # into a block list, kept its "/" and never matched.
+    return bare_handle(handle)
 
 
 def text_check(

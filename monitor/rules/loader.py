@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from monitor.rules.builders import unwatched
+from monitor.rules.builders import MAX_LIST_FILE_BYTES, unwatched
 from monitor.rules.hours import OpeningHours
 from monitor.rules.lint import lint_rules, unreachable_rules
 from monitor.rules.matching import Errors, MatchEnv, parse_match
@@ -66,16 +66,26 @@ def rules_version(directory: Path) -> str:
             # The name's own bytes: one that is not UTF-8 (made on a Latin-1 system, or
             # unpacked from an old archive) made str.encode raise on every reload check.
             digest.update(os.fsencode(path.relative_to(directory)) + b"\x00")
-            digest.update(_content(path) + b"\x00")
+            digest.update(_content(path))
+            digest.update(b"\x00")
     return digest.hexdigest()[:16]
 
 
 def _content(path: Path) -> bytes:
     """The file's bytes, or its error: a file that cannot be read (another user's, one
     deleted since the folder was listed) is for the load to report, or to ignore if no
-    rule reads it; it must not stop every reload check, nor the start."""
+    rule reads it; it must not stop every reload check, nor the start.
+
+    A file bigger than any the rules may read (list files: 10 MB) stands for its size:
+    the load refuses it unread, by its size alone. Read whole, a data export left in
+    the folder was held in memory at every check, every 30 s."""
     try:
-        return path.read_bytes()
+        with path.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            data = handle.read(MAX_LIST_FILE_BYTES + 1) if size <= MAX_LIST_FILE_BYTES else b""
+            if size > MAX_LIST_FILE_BYTES or len(data) > MAX_LIST_FILE_BYTES:  # or grew
+                return f"too big: {max(size, len(data))} bytes".encode()
+            return data
     except OSError as exc:
         return f"unreadable: {exc.strerror or type(exc).__name__}".encode()
 

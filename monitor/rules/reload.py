@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from monitor.rules.setup import engine_from_settings, watched_version
+from monitor.rules.setup import RELOAD_ATTEMPTS, engine_from_settings, watched_version
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
 from monitor.store.models import SourceState
@@ -60,7 +60,7 @@ class RuleReloader:
 
     def _load(self, version: str) -> None:
         try:
-            engine = engine_from_settings(self.rt.settings)
+            engine = engine_from_settings(self.rt.settings, attempts=RELOAD_ATTEMPTS)
         except (ConfigError, OSError) as exc:
             self._reject(version, str(exc))
             return

@@ -37,13 +37,39 @@ def watched_version(settings: Settings) -> str:
     return hashlib.sha256(both).hexdigest()[:16]
 
 
-def engine_from_settings(settings: Settings) -> RuleEngine:
+# How often hot reload reads the folders while a `git pull` or a copy keeps changing
+# them, before it takes the last read as it is (the next reload check loads again).
+RELOAD_ATTEMPTS = 3
+
+
+def engine_from_settings(settings: Settings, *, attempts: int = 1) -> RuleEngine:
     """Load, validate and compile the rules and the knowledge base; raise ConfigError
-    listing every problem of both."""
-    # Hashed before reading: a save landing during the read then leaves a version that
-    # differs from the folder's, so the next reload check loads it. Hashed after, the
-    # new hash would be stamped on the old rules and the edit never loaded.
-    version = watched_version(settings)
+    listing every problem of both.
+
+    The files are read one by one: a commit landing between two reads (a rule moved
+    from one file to another) gives rules that are neither the old nor the new version,
+    one rule missing or there twice ("duplicate rule name"). With ``attempts`` above 1
+    (hot reload) the folders are hashed before and after reading, and read again when
+    they changed meanwhile. A start reads once: it refuses files that do not validate,
+    and its first reload check loads what changed."""
+    for attempt in range(1, attempts + 1):
+        # Hashed before reading: should the folders still change on the last try, the
+        # version differs from theirs, so the next reload check loads them. Hashed
+        # after, the new hash would be stamped on the old rules and the edit never loaded.
+        version = watched_version(settings)
+        last = attempt >= attempts
+        try:
+            engine = _engine(settings, version)
+        except (ConfigError, OSError):
+            if not last and watched_version(settings) != version:
+                continue  # maybe the error of a change half read: read it whole
+            raise
+        if last or watched_version(settings) == version:
+            return engine
+    raise ValueError(f"attempts must be at least 1, not {attempts}")
+
+
+def _engine(settings: Settings, version: str) -> RuleEngine:
     ruleset, kb = _load_both(settings)
     ruleset = replace(
         ruleset,
