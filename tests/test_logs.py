@@ -8,6 +8,7 @@ import json
 import logging
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,6 +49,7 @@ def restored_logging() -> Iterator[None]:
     levels = {name: logging.getLogger(name).level for name in CREDENTIAL_LOGGERS}
     yield
     root.handlers[:], root.level = handlers, level
+    logging.captureWarnings(False)
     for name, old in levels.items():
         logging.getLogger(name).setLevel(old)
 
@@ -374,3 +376,30 @@ def test_status_json_stays_json_with_database_echo(tmp_path: Path) -> None:
     logging.getLogger("sqlalchemy.engine.Engine").handlers.clear()
     result = runner.invoke(main, ["status", "--json", "--config", str(config)])
     assert json.loads(result.stdout)["outbox"] is not None
+
+
+@pytest.mark.usefixtures("restored_logging")
+@pytest.mark.parametrize("json_lines", [False, True])
+def test_a_python_warning_is_logged_in_the_configured_format(
+    capsys: pytest.CaptureFixture[str], json_lines: bool
+) -> None:
+    # A library's warning (praw's on a praw.ini in the working directory that sends the
+    # credentials elsewhere, a SQLAlchemy warning) went to stderr through Python's own
+    # printer: two lines (the message, then the source line), not JSON, not escaped.
+    # An earlier test's command may have left the capture on, under pytest's own
+    # restoring of warnings.showwarning after it: off, so that setup_logging starts it.
+    logging.captureWarnings(False)
+    setup_logging("INFO", json_lines=json_lines)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.warn("endpoint overridden\x1b[2J", UserWarning, stacklevel=1)
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "\x1b" not in line
+    if json_lines:
+        record = json.loads(line)
+        assert record["level"] == "warning"
+        assert record["logger"] == "py.warnings"
+        assert "UserWarning: endpoint overridden" in record["message"]
+    else:
+        assert " WARNING py.warnings " in line
+        assert "UserWarning: endpoint overridden\\x1b[2J" in line
