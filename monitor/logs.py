@@ -196,6 +196,10 @@ def setup_logging(level: str | int = "INFO", *, json_lines: bool = False) -> Non
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # A library's warning (praw's on a praw.ini that sends the credentials to another
+    # host, SQLAlchemy's) went through Python's own printer to stderr: raw, unescaped and
+    # on two lines, breaking json_lines. Logged instead, at WARNING as "py.warnings".
+    logging.captureWarnings(True)
     # The scheduler logs every job start at INFO; our own step lines say more.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     scheduler_log = logging.getLogger("apscheduler.scheduler")

@@ -38,8 +38,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("inchannel.metrics")
 
-# A poll is one HTTP round trip plus parsing; the slow end is a thread-context fetch.
-POLL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# A poll is one HTTP round trip plus parsing at best; at worst an X sweep reads pages for
+# 30 s and then a page and its thread context, each up to twice x.timeout_seconds
+# (connect, then read): 70 s at the defaults (x_settings.longest_poll_seconds). A Reddit
+# read that times out takes up to 32 s. Buckets to 120 s, so timeouts and slow sweeps are
+# told apart instead of all landing in +Inf (histogram_quantile answered 30 for them).
+POLL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 DECISION_TYPES = ("reply", "draft", "escalate", "ignore", "none")
 ACTION_OUTCOMES = (ActionStatus.SENT.value, ActionStatus.FAILED.value, ActionStatus.DEAD.value)
 SLA_KINDS = ("warning", "breached")

@@ -8,6 +8,7 @@ import json
 import logging
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,8 +17,11 @@ import pytest
 import yaml
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES
 from apscheduler.schedulers.background import BackgroundScheduler
+from click.testing import CliRunner
+from sqlalchemy import text
 
-from monitor.cli import config_or_exit
+from monitor.cli import config_or_exit, main
+from monitor.database_settings import Database
 from monitor.logs import (
     CREDENTIAL_LOGGERS,
     MESSAGE_CHARS,
@@ -26,6 +30,7 @@ from monitor.logs import (
     setup_logging,
 )
 from monitor.pipeline import poll_source
+from monitor.store.db import ECHO_LOGGER, engine_for
 from tests.conftest import RuntimeFactory
 from tests.fakeapi import FakeAPI
 from tests.xapi import MENTIONS, body, ok, tweet, x_runtime
@@ -44,6 +49,7 @@ def restored_logging() -> Iterator[None]:
     levels = {name: logging.getLogger(name).level for name in CREDENTIAL_LOGGERS}
     yield
     root.handlers[:], root.level = handlers, level
+    logging.captureWarnings(False)
     for name, old in levels.items():
         logging.getLogger(name).setLevel(old)
 
@@ -320,3 +326,80 @@ def test_a_job_still_running_at_its_next_interval_is_not_a_warning_each_time(
     logged = capsys.readouterr().err
     assert "maximum number of running instances reached" not in logged
     assert "another scheduler warning" in logged
+
+
+@pytest.fixture
+def sql_echo_restored() -> Iterator[None]:
+    """SQLAlchemy keeps the handler it adds for ``echo=True`` on a process-wide logger."""
+    loggers = [logging.getLogger(name) for name in ("sqlalchemy.engine.Engine", ECHO_LOGGER)]
+    saved = [(each, each.handlers[:], each.level) for each in loggers]
+    yield
+    for each, handlers, level in saved:
+        each.handlers[:] = handlers
+        each.setLevel(level)
+
+
+@pytest.mark.usefixtures("restored_logging", "sql_echo_restored")
+def test_database_echo_logs_sql_in_the_configured_format_not_on_stdout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `database.echo: true` made SQLAlchemy add a handler of its own on stdout: every
+    # statement printed twice, once raw (local time, a statement's line breaks starting
+    # lines of their own) whatever logging.json_lines and logging.level said, and in
+    # the middle of what `status --json` and `cases list --json` print.
+    setup_logging("INFO", json_lines=True)
+    engine = engine_for(Database(url=f"sqlite:///{tmp_path}/echo.db", echo=True))
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1\nAS one"))
+    engine.dispose()
+    logged = capsys.readouterr()
+    assert logged.out == ""
+    records = [json.loads(line) for line in logged.err.splitlines()]
+    assert "SELECT 1\nAS one" in [record["message"] for record in records]
+    # logging.level holds for the statements too.
+    setup_logging("WARNING")
+    engine = engine_for(Database(url=f"sqlite:///{tmp_path}/echo.db", echo=True))
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 2"))
+    engine.dispose()
+    assert capsys.readouterr() == ("", "")
+
+
+@pytest.mark.usefixtures("restored_logging", "sql_echo_restored")
+def test_status_json_stays_json_with_database_echo(tmp_path: Path) -> None:
+    config = tmp_path / "inchannel.yaml"
+    database = {"url": f"sqlite:///{tmp_path}/echo.db", "echo": True}
+    config.write_text(yaml.safe_dump({"brand": {"name": "Acme"}, "database": database}))
+    runner = CliRunner()
+    assert runner.invoke(main, ["db", "upgrade", "--config", str(config)]).exit_code == 0
+    # Each command is a process of its own: nothing SQLAlchemy set up for the first stays.
+    logging.getLogger("sqlalchemy.engine.Engine").handlers.clear()
+    result = runner.invoke(main, ["status", "--json", "--config", str(config)])
+    assert json.loads(result.stdout)["outbox"] is not None
+
+
+@pytest.mark.usefixtures("restored_logging")
+@pytest.mark.parametrize("json_lines", [False, True])
+def test_a_python_warning_is_logged_in_the_configured_format(
+    capsys: pytest.CaptureFixture[str], json_lines: bool
+) -> None:
+    # A library's warning (praw's on a praw.ini in the working directory that sends the
+    # credentials elsewhere, a SQLAlchemy warning) went to stderr through Python's own
+    # printer: two lines (the message, then the source line), not JSON, not escaped.
+    # An earlier test's command may have left the capture on, under pytest's own
+    # restoring of warnings.showwarning after it: off, so that setup_logging starts it.
+    logging.captureWarnings(False)
+    setup_logging("INFO", json_lines=json_lines)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.warn("endpoint overridden\x1b[2J", UserWarning, stacklevel=1)
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "\x1b" not in line
+    if json_lines:
+        record = json.loads(line)
+        assert record["level"] == "warning"
+        assert record["logger"] == "py.warnings"
+        assert "UserWarning: endpoint overridden" in record["message"]
+    else:
+        assert " WARNING py.warnings " in line
+        assert "UserWarning: endpoint overridden\\x1b[2J" in line

@@ -4,6 +4,7 @@ may scrape. Scraped through the real dashboard app after driving real cycles."""
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import threading
 import urllib.request
@@ -13,6 +14,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client import generate_latest
+from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -26,6 +29,12 @@ from monitor.pipeline import check_sla, dispatch_outbox, poll_source, process_pe
 from monitor.runtime import Runtime
 from monitor.sources.base import PollResult, SourceError
 from monitor.sources.reddit_failure import FailureKind
+from monitor.sources.x_settings import (
+    POLL_MARGIN_SECONDS,
+    XMentionsSourceConfig,
+    XSettings,
+    longest_poll_seconds,
+)
 from monitor.store.db import transaction
 from monitor.store.models import SourceState
 from monitor.web.app import create_app
@@ -583,3 +592,63 @@ def test_a_listing_failing_in_a_poll_that_read_the_others_is_counted_by_kind(
     polls = "inchannel_poll_duration_seconds_count"
     assert value(samples, polls, source="inbox", outcome="ok") == 1
     assert value(samples, polls, source="inbox", outcome="failed") == 0
+
+
+def test_the_metrics_table_in_the_docs_is_what_the_registry_exposes(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    """Every family a scrape exposes is a row of docs/operations.md's table, with its
+    type and label names, and every row is exposed: an alert written from the table
+    must find its series."""
+    samples = REPO / "config" / "samples" / "mentions.jsonl"
+    sources = [
+        {"name": "feed", "type": "replay", "path": str(samples)},
+        {"name": "gone", "type": "replay", "path": str(tmp_path / "missing.jsonl")},
+    ]
+    rt = make_runtime(sources=sources)
+    poll_source(rt, "feed")
+    poll_source(rt, "gone")  # so the per-source error counter and failing gauge show
+    exposed = {
+        family.name: (family.type, _label_names(family))
+        for family in rt.metrics.watch(rt).collect()
+    }
+    docs = (REPO / "docs" / "operations.md").read_text(encoding="utf-8")
+    documented = {}
+    for row in docs.splitlines():
+        if not row.startswith("| `inchannel_"):
+            continue
+        name, kind, labels = (cell.strip() for cell in row.split("|")[1:4])
+        # A label's values follow it in brackets: the names are the backticks outside.
+        names = re.findall(r"`([a-z_]+)`", re.sub(r"\([^)]*\)", "", labels))
+        base = name.strip("`").removesuffix("_total")
+        documented[base] = (kind, frozenset(names))
+    assert documented == exposed
+
+
+def _label_names(family: Metric) -> frozenset[str]:
+    return frozenset(label for sample in family.samples for label in sample.labels if label != "le")
+
+
+def test_a_poll_as_slow_as_the_lease_allows_still_falls_in_a_bucket(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """The buckets stopped at 30 s, while an X poll may take a 30 s sweep plus a page's
+    requests at twice the 10 s timeout (connect, then read), and a Reddit read that times
+    out takes up to 32 s: the slow end, where timeouts sit, was all in +Inf, and
+    histogram_quantile answered 30 for any of it."""
+    rt = make_runtime()
+    source = XMentionsSourceConfig(name="mentions", type="x_mentions")
+    slowest = longest_poll_seconds(source, XSettings(user_id="1").timeout_seconds)
+    slowest -= POLL_MARGIN_SECONDS  # the lease's safety margin is no time spent polling
+    rt.metrics.poll_failed("feed", "transport", seconds=slowest)
+    samples = parse(generate_latest(rt.metrics.registry).decode())
+    finite = [
+        float(dict(labels)["le"])
+        for (name, labels), count in samples.items()
+        if name == "inchannel_poll_duration_seconds_bucket"
+        and dict(labels)["outcome"] == "failed"
+        and dict(labels)["le"] != "+Inf"
+        and count == 1
+    ]
+    assert finite, f"a {slowest:.0f} s poll is counted in no finite bucket"
+    assert min(finite) >= slowest

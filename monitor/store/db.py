@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,6 +31,12 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 # Connections a pool keeps open while idle (SQLAlchemy's default); more are opened while
 # more threads want one, up to ``connections``, and closed once given back.
 POOL_KEPT = 5
+# `database.echo`: the statements are logged to this logger at INFO, through the handler
+# setup_logging installs. SQLAlchemy's own echo=True added a handler of its own on
+# stdout, so every statement printed twice, raw (outside logging.json_lines and
+# logging.level, its line breaks starting lines of their own) and in the middle of what
+# `status --json` prints.
+ECHO_LOGGER = "sqlalchemy.engine.Engine.echo"
 
 
 class NotMigratedError(RuntimeError):
@@ -147,6 +154,8 @@ def make_engine(
     of 15 left the 16th thread (a daemon with a dozen sources and its dashboard) waiting
     30 s for a connection, then failing its poll or its page."""
     parsed = make_url(url)
+    if echo:
+        logging.getLogger(ECHO_LOGGER).setLevel(logging.INFO)
     if parsed.drivername == "postgresql":
         # psycopg 3, not psycopg2: the one driver we depend on.
         parsed = parsed.set(drivername="postgresql+psycopg")
@@ -164,7 +173,7 @@ def make_engine(
     )
     engine = create_engine(
         parsed,
-        echo=echo,
+        **_echo(echo),
         pool_pre_ping=True,
         hide_parameters=True,
         json_serializer=json_text,
@@ -178,6 +187,12 @@ def make_engine(
             note_postgres_icu(engine.dialect, dbapi_conn)
 
     return engine
+
+
+def _echo(echo: bool) -> dict[str, Any]:
+    """An echoing engine logs as ``ECHO_LOGGER`` (its ``logging_name``), set to INFO by
+    make_engine; SQLAlchemy's ``echo`` stays off, and with it its stdout handler."""
+    return {"logging_name": "echo"} if echo else {}
 
 
 def _pool_size(url: URL, connections: int | None) -> dict[str, int]:
@@ -215,7 +230,7 @@ def _sqlite_engine(url: str, echo: bool, busy_timeout_ms: int, pool: dict[str, i
             raise CannotCreateFolder(folder, exc) from None
     engine = create_engine(
         url,
-        echo=echo,
+        **_echo(echo),
         connect_args={"timeout": busy_timeout_ms / 1000},
         hide_parameters=True,
         json_serializer=json_text,
