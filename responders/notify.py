@@ -28,6 +28,11 @@ _STATUS = re.compile(r"\berror=(\d{3})\b")
 # A deleted webhook (404, 410) or a revoked token (401, 403) answers every retry the
 # same: retried for notify_retry_hours, the escalations behind it reached nobody.
 GONE = frozenset({401, 403, 404, 410})
+# A channel that refuses this one message (400 malformed for it, 413 too long, 422 a
+# field it does not take) refuses every retry of it too: it was re-sent about 36 times
+# a day for all of notify_retry_hours. It is dead at once, and `inchannel status` and
+# the Health page show which channel refused it and why; a 5xx is still retried.
+REFUSED = frozenset({400, 413, 422})
 TOO_MANY = 429
 # The longest a plugin may sleep in our worker for a wait a server named (a Matrix
 # server's "retry_after_ms"): a dispatcher thread sends every reply and alert in turn.
@@ -110,6 +115,14 @@ def _refusal(name: str, status: int | None) -> ResponderError:
             f"channel {name!r} refused the notification (HTTP {status} {phrase}): its "
             "webhook or token is deleted or revoked; fix the channel's URL in the config, "
             "then retry it",
+            permanent=True,
+        )
+    if status in REFUSED:
+        phrase = HTTPStatus(status).phrase
+        return ResponderError(
+            f"channel {name!r} refused this notification (HTTP {status} {phrase}): it "
+            "refuses this message as it is (malformed or too long for it), so it is not "
+            "retried",
             permanent=True,
         )
     if status == TOO_MANY:
