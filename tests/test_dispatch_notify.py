@@ -290,3 +290,26 @@ def test_an_escalation_a_channel_refuses_leaves_its_case_in_the_teams_queue(
     assert row.status == "dead"
     assert case.state == CaseState.AWAITING_HUMAN
     assert "send_failed" in events
+
+
+def test_a_discord_rate_limit_is_retried_after_the_reset_it_names(
+    make_runtime: RuntimeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The reset Discord named (an hour away) was dropped: the alert was retried at the
+    # backoff's pace, 30 s, a minute, two..., each retry one more 429 into a limit that
+    # Discord answers by banning the webhook when it is hammered.
+    limited = {"Retry-After": "2", "X-RateLimit-Remaining": "0"}
+    limited["X-RateLimit-Reset"] = str(int(time.time()) + 3600)
+    with FakeAPI() as api:
+        api.add("POST", "/api/webhooks/123/abc", Reply.json({"retry_after": 2}, 429, limited))
+        # Where apprise addresses Discord: the one boundary moved to the fake server.
+        monkeypatch.setattr(NotifyDiscord, "notify_url", f"{api.base_url}/api/webhooks")
+        rt = make_runtime(channels={"ops": {"url": "discord://123/abc"}})
+        queue_alert(rt)
+        monkeypatch.setattr(apprise.url.time, "sleep", lambda _: None)
+        dispatch_outbox(rt)
+    with rt.sessions() as session:
+        row = session.scalars(select(ActionRow)).one()
+    assert row.status == "failed"
+    assert row.next_attempt_at >= rt.clock.now() + timedelta(seconds=3590)
+    assert row.next_attempt_at <= rt.clock.now() + timedelta(seconds=3600 + 15)
