@@ -137,9 +137,12 @@ def _refusal(name: str, status: int | None, retry_after: datetime | None) -> Res
     if status in REFUSED:
         phrase = HTTPStatus(status).phrase
         return ResponderError(
-            f"channel {name!r} refused this notification (HTTP {status} {phrase}): it "
-            "refuses this message as it is (malformed or too long for it), so it is not "
-            "retried",
+            # Telegram also answers 400 for a chat id it does not know: not only the
+            # message is named as the cause.
+            f"channel {name!r} refused this notification (HTTP {status} {phrase}) and "
+            "would refuse every retry of it, so it is not retried: the message may be too "
+            "long or malformed for it, or the channel's URL name a chat or option it "
+            "does not know",
             permanent=True,
         )
     if status == TOO_MANY:

@@ -259,7 +259,7 @@ def test_a_channel_refusing_this_one_message_is_not_sent_it_all_day(
     assert row.status == "dead"
     phrase = HTTPStatus(status).phrase
     assert row.last_error.startswith(
-        f"channel 'ops' refused this notification (HTTP {status} {phrase}): "
+        f"channel 'ops' refused this notification (HTTP {status} {phrase}) and would "
     )
     assert SECRET not in row.last_error
     # Nobody received it: `inchannel status` says so, with the channel and the reason.
