@@ -162,11 +162,14 @@ def build_responders(
     return responders
 
 
-def build_notifier(settings: Settings, *, dry_run: bool = False) -> Responder:
+def build_notifier(
+    settings: Settings, *, dry_run: bool = False, clock: Clock | None = None
+) -> Responder:
     """Apprise channels; under --dry-run notifications are recorded like posts."""
     if dry_run:
         return RecordingResponder(DEFAULT_RECORDING)
-    return Notifier({name: channel.url for name, channel in settings.channels.items()})
+    urls = {name: channel.url for name, channel in settings.channels.items()}
+    return Notifier(urls, clock)
 
 
 def build_rule_engine(settings: Settings) -> RuleEngine:
@@ -200,7 +203,7 @@ def build_runtime(
             if s.enabled
         },
         responders=build_responders(settings, dry_run=dry_run, sessions=sessions, clock=clock),
-        notifier=build_notifier(settings, dry_run=dry_run),
+        notifier=build_notifier(settings, dry_run=dry_run, clock=clock),
         scorer=Scorer(settings.scoring),
         rules=rules,
         rules_error=rules_error,

@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from http import HTTPStatus
 from typing import Any
 
 import apprise
 from apprise.plugins.email import NotifyEmail
 
+from monitor.clock import Clock, SystemClock
 from monitor.domain import Action
 from monitor.logs import redact_apprise_urls
 from responders.base import ResponderError, SendResult
@@ -28,27 +30,39 @@ _STATUS = re.compile(r"\berror=(\d{3})\b")
 # A deleted webhook (404, 410) or a revoked token (401, 403) answers every retry the
 # same: retried for notify_retry_hours, the escalations behind it reached nobody.
 GONE = frozenset({401, 403, 404, 410})
+# A channel that refuses this one message (400 malformed for it, 413 too long, 422 a
+# field it does not take) refuses every retry of it too: it was re-sent about 36 times
+# a day for all of notify_retry_hours. It is dead at once, and `inchannel status` and
+# the Health page show which channel refused it and why; a 5xx is still retried.
+REFUSED = frozenset({400, 413, 422})
 TOO_MANY = 429
 # The longest a plugin may sleep in our worker for a wait a server named (a Matrix
 # server's "retry_after_ms"): a dispatcher thread sends every reply and alert in turn.
 MAX_FORCED_WAIT = 1.0
+# The longest wait a rate limit's reset is honoured for: a server naming a reset days
+# away (a broken clock) would hold the notification unsent, and unreported as dead,
+# past notify_retry_hours.
+MAX_HONOURED_WAIT = 3600.0
 
 
-def _without_forced_waits(throttle: Callable[..., Any]) -> Callable[..., Any]:
+def _without_forced_waits(throttle: Callable[..., Any], asked: list[float]) -> Callable[..., Any]:
     """A plugin's throttle that sleeps at most MAX_FORCED_WAIT for the wait a rate limit
     names: the Discord plugin slept until Discord's reset, plus 10 s for clock skew (an
     hour's reset held the worker an hour). A 429 then fails the send, and the dispatcher
-    retries it later."""
+    retries it after the wait, noted in ``asked``."""
 
     def throttle_briefly(last_io: Any = None, wait: float | None = None) -> None:
+        if wait is not None:
+            asked.append(wait)
         throttle(last_io=last_io, wait=None if wait is None else min(wait, MAX_FORCED_WAIT))
 
     return throttle_briefly
 
 
 class Notifier:
-    def __init__(self, channels: dict[str, str]) -> None:
+    def __init__(self, channels: dict[str, str], clock: Clock | None = None) -> None:
         self._urls = channels
+        self._clock = clock or SystemClock()
         redact_apprise_urls()
         # The statuses are read from apprise's warnings, which a logging.level of ERROR
         # would not create; the handlers still print nothing below their level.
@@ -65,9 +79,10 @@ class Notifier:
         if not target.add(url):
             # Never log the URL: webhook URLs carry their secret in the path.
             raise ResponderError(f"channel {name!r} has an invalid apprise URL", permanent=True)
+        asked: list[float] = []  # the waits a rate limit named during this send
         for plugin in target:
             # This send's own plugin object: apprise has no setting for that wait.
-            plugin.throttle = _without_forced_waits(plugin.throttle)  # type: ignore[method-assign]
+            plugin.throttle = _without_forced_waits(plugin.throttle, asked)  # type: ignore[method-assign]
         title, _, body = action.text.partition("\n")
         if not body:
             # A one-line alert is its own body. Sent as title and body too, each chat
@@ -81,8 +96,15 @@ class Notifier:
         text = apprise.NotifyFormat.TEXT
         sent = target.notify(title=title, body=body, body_format=text)
         if not sent:
-            raise _refusal(name, _failed_status(sent))
+            raise _refusal(name, _failed_status(sent), self._retry_after(asked))
         return SendResult(f"notified:{name}:{action.id}")
+
+    def _retry_after(self, asked: list[float]) -> datetime | None:
+        """When the rate limit a plugin waited for ends (Discord's reset): retried at
+        the backoff's pace instead, each retry was one more 429 inside the limit."""
+        if not asked:
+            return None
+        return self._clock.now() + timedelta(seconds=min(max(asked), MAX_HONOURED_WAIT))
 
     def find_own_reply(self, action: Action) -> str | None:
         # A chat message cannot be looked up; sending an alert twice after a crash is
@@ -103,7 +125,7 @@ def _failed_status(result: object) -> int | None:
     return statuses[-1] if statuses else None
 
 
-def _refusal(name: str, status: int | None) -> ResponderError:
+def _refusal(name: str, status: int | None, retry_after: datetime | None) -> ResponderError:
     if status in GONE:
         phrase = HTTPStatus(status).phrase
         return ResponderError(
@@ -112,9 +134,21 @@ def _refusal(name: str, status: int | None) -> ResponderError:
             "then retry it",
             permanent=True,
         )
+    if status in REFUSED:
+        phrase = HTTPStatus(status).phrase
+        return ResponderError(
+            # Telegram also answers 400 for a chat id it does not know: not only the
+            # message is named as the cause.
+            f"channel {name!r} refused this notification (HTTP {status} {phrase}) and "
+            "would refuse every retry of it, so it is not retried: the message may be too "
+            "long or malformed for it, or the channel's URL name a chat or option it "
+            "does not know",
+            permanent=True,
+        )
     if status == TOO_MANY:
         return ResponderError(
             f"channel {name!r} is rate limited (HTTP 429); the notification is tried again later",
+            retry_after=retry_after,
             rate_limited=True,
         )
     return ResponderError(f"channel {name!r} did not accept the notification")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import time
 from datetime import timedelta
+from http import HTTPStatus
 
 import apprise.url
 import pytest
@@ -13,12 +14,14 @@ from apprise.plugins.discord import NotifyDiscord
 from sqlalchemy import select
 
 from monitor import notifications
+from monitor.domain import CaseState
 from monitor.logs import setup_logging
-from monitor.pipeline import dispatch_outbox
+from monitor.pipeline import dispatch_outbox, run_cycle
 from monitor.runtime import Runtime
+from monitor.status import collect
 from monitor.store.db import transaction
-from monitor.store.models import ActionRow, Case, Message
-from tests.conftest import RuntimeFactory
+from monitor.store.models import ActionRow, Case, Event, Message
+from tests.conftest import RuntimeFactory, mention
 from tests.fakeapi import FakeAPI, Reply
 from tests.test_logs import restored_logging  # noqa: F401 -- a fixture
 
@@ -231,3 +234,82 @@ def test_a_channel_down_for_hours_under_a_short_backoff_cap_is_still_retried(
         row = session.scalars(select(ActionRow)).one()
     assert (row.status, row.attempts) == ("failed", 1101)
     assert row.next_attempt_at <= rt.clock.now() + timedelta(seconds=60)
+
+
+@pytest.mark.parametrize("status", [400, 413, 422])
+def test_a_channel_refusing_this_one_message_is_not_sent_it_all_day(
+    make_runtime: RuntimeFactory, status: int
+) -> None:
+    # A channel that refuses one message (malformed for it, too long, a field it does
+    # not take) gives the same answer to every retry of that message: it was re-sent
+    # about 36 times a day for all of notify_retry_hours, reported only as "did not
+    # accept", while nobody heard of the escalation. It is dead at once, and the reason
+    # names the channel and the status, never the URL.
+    with FakeAPI() as api:
+        api.add("POST", f"/hooks/{SECRET}", Reply(status, body=b"no"))
+        host = api.base_url.removeprefix("http://")
+        rt = make_runtime(channels={"ops": {"url": f"json://{host}/hooks/{SECRET}"}})
+        queue_alert(rt)
+        dispatch_outbox(rt)
+        rt.clock.advance(hours=1)
+        dispatch_outbox(rt)
+        assert len(api.seen("POST", f"/hooks/{SECRET}")) == 1
+    with rt.sessions() as session:
+        row = session.scalars(select(ActionRow)).one()
+    assert row.status == "dead"
+    phrase = HTTPStatus(status).phrase
+    assert row.last_error.startswith(
+        f"channel 'ops' refused this notification (HTTP {status} {phrase}) and would "
+    )
+    assert SECRET not in row.last_error
+    # Nobody received it: `inchannel status` says so, with the channel and the reason.
+    [dead] = [p for p in collect(rt).problems if p.startswith("notifications:")]
+    assert f"channel 'ops' refused this notification (HTTP {status}" in dead
+
+
+def test_an_escalation_a_channel_refuses_leaves_its_case_in_the_teams_queue(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The escalation's notification is lost for good; the case itself must still be
+    # escalated, and its history must say the team was not told.
+    with FakeAPI() as api:
+        api.add("POST", "/hook", Reply(413, body=b"too large"))
+        host = api.base_url.removeprefix("http://")
+        channels = {"care-chat": {"url": f"json://{host}/hook"}}
+        teams = [{"name": "care", "channels": ["care-chat"]}]
+        teams += [{"name": "tech"}, {"name": "billing"}, {"name": "international"}]
+        rt = make_runtime(
+            [mention(1, "@acme you are idiots, my order is late")], channels=channels, teams=teams
+        )
+        run_cycle(rt)
+    with rt.sessions() as session:
+        row = session.scalars(select(ActionRow).where(ActionRow.kind == "notify")).one()
+        case = session.get(Case, row.case_id)
+        assert case is not None
+        events = [e.kind for e in session.scalars(select(Event).where(Event.case_id == case.id))]
+    assert row.status == "dead"
+    assert case.state == CaseState.AWAITING_HUMAN
+    assert "send_failed" in events
+
+
+def test_a_discord_rate_limit_is_retried_after_the_reset_it_names(
+    make_runtime: RuntimeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The reset Discord named (an hour away) was dropped: the alert was retried at the
+    # backoff's pace, 30 s, a minute, two..., each retry one more 429 into a limit that
+    # Discord answers by banning the webhook when it is hammered.
+    limited = {"Retry-After": "2", "X-RateLimit-Remaining": "0"}
+    limited["X-RateLimit-Reset"] = str(int(time.time()) + 3600)
+    with FakeAPI() as api:
+        api.add("POST", "/api/webhooks/123/abc", Reply.json({"retry_after": 2}, 429, limited))
+        # Where apprise addresses Discord: the one boundary moved to the fake server.
+        monkeypatch.setattr(NotifyDiscord, "notify_url", f"{api.base_url}/api/webhooks")
+        rt = make_runtime(channels={"ops": {"url": "discord://123/abc"}})
+        queue_alert(rt)
+        monkeypatch.setattr(apprise.url.time, "sleep", lambda _: None)
+        dispatch_outbox(rt)
+    with rt.sessions() as session:
+        row = session.scalars(select(ActionRow)).one()
+    assert row.status == "failed"
+    assert row.next_attempt_at >= rt.clock.now() + timedelta(seconds=3590)
+    assert row.next_attempt_at <= rt.clock.now() + timedelta(seconds=3600 + 15)
