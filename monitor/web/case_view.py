@@ -23,13 +23,19 @@ def load_case(rt: Runtime, ref: str, user: User) -> dict[str, Any]:
     """casework's detail plus the whole thread as the customer sees it (other people's
     posts and the parents included), the drafts, and the sentiment corrections. The
     customer's history holds only what ``user`` may see of other cases."""
+    # Counted before anything shown is read (the outbox, the thread): a reply or message
+    # landing in between is then shown but not counted, and the form refuses once more
+    # than needed. Counted after, it was counted unseen, and the check let through the
+    # very answer it is there to stop.
+    with rt.sessions() as session:
+        case = casework.find_case(session, ref)
+        replies = answer_count(session, case.id)  # sent back by the reply and spam forms
+        written = customer_message_count(session, case.id)  # by reply, approve and resolve
     detail = casework.case_detail(rt, ref, user)
     with rt.sessions() as session:
         case = casework.find_case(session, ref)
         thread = _thread(session, case)
         assignees = casework.assignees(session, case.team)
-        replies = answer_count(session, case.id)  # sent back by the reply and spam forms
-        written = customer_message_count(session, case.id)  # by reply, approve and resolve
         # Shown instead of the reply box: the refusal came only on submit, after typing.
         reply_refused = casework.reply_refusal(rt, session, case)
         # Corrections of this case's messages only: another customer's post in the thread
