@@ -17,7 +17,7 @@ from monitor.pipeline import run_cycle
 from monitor.runtime import Runtime
 from monitor.sources.replay import ReplaySource
 from tests.conftest import RuntimeFactory, mention, write_jsonl
-from tests.webkit import client_for, seeded
+from tests.webkit import api_client, client_for, seeded
 
 LENA = "Sorry Jane, the refund went out today."
 REPLY_FORM = re.compile(
@@ -111,3 +111,37 @@ def test_a_customer_message_landing_while_the_page_is_read_is_not_counted_unseen
     refused = alice.post("/cases/C-1001/reply", data={**form, "messages": messages})
     assert refused.status_code == 400
     assert "jane wrote to C-1001 again at 2026-11-20 10:05 UTC" in refused.text
+
+
+def test_the_api_gives_a_case_the_counts_its_operations_take(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # reply, approve, resolve and spam take the page's `replies` and `messages`, but
+    # GET /api/cases/REF did not return them: a script could not get the counts the
+    # checks compare with, short of counting the outbox by statuses it does not know.
+    rt = seeded(make_runtime)
+    alice = api_client(rt, "alice")
+    before = alice.get("/api/cases/C-1001").json()
+    replies, messages = before["replies"], before["messages"]
+    assert messages > 0
+    with _while_reading(
+        rt,
+        lambda sql: "FROM actions" in sql and "actions.case_id" in sql,
+        lambda: casework.reply(rt, "C-1001", LENA, user="lena"),
+    ):
+        case = alice.get("/api/cases/C-1001").json()
+    # Lena's reply landed while the case was read: shown or not, it is not counted.
+    assert (case["replies"], case["messages"]) == (replies, messages)
+    mine = {"text": "Hi Jane, I'm checking your order now."}
+    refused = alice.post("/api/cases/C-1001/reply", json={**mine, "replies": case["replies"]})
+    assert refused.status_code == 400
+    assert refused.json()["error"].startswith("C-1001 was answered by lena after your page")
+    case = alice.get("/api/cases/C-1001").json()
+    assert (case["replies"], case["messages"]) == (replies + 1, messages)
+    counts = {"replies": case["replies"], "messages": case["messages"]}
+    assert alice.post("/api/cases/C-1001/reply", json={**mine, **counts}).json()["ok"]
+    schema = alice.get("/api/openapi.json").json()
+    ok = schema["paths"]["/api/cases/{ref}"]["get"]["responses"]["200"]["content"]
+    name = ok["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    properties = schema["components"]["schemas"][name]["properties"]
+    assert properties["replies"]["type"] == properties["messages"]["type"] == "integer"

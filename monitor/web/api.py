@@ -140,6 +140,10 @@ def case(web: Web, request: Request, user: User) -> dict[str, Any]:
             for e in data["events"]
         ],
         "history": data["history"],
+        # As the case page's hidden fields: sent back to reply, approve, resolve and spam,
+        # they refuse the operation when the case has moved on since this read.
+        "replies": data["replies"],
+        "messages": data["messages_shown"],
     }
 
 

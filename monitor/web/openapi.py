@@ -57,15 +57,53 @@ def _operation_path(name: str) -> dict[str, Any]:
     }
 
 
-def _get(op_id: str, summary: str, params: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def _get(
+    op_id: str,
+    summary: str,
+    params: list[dict[str, Any]] | None = None,
+    ok: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     return {
         "get": {
             "operationId": op_id,
             "summary": summary,
             "parameters": params or [],
-            "responses": _responses({"type": "object"}),
+            "responses": _responses(ok or {"type": "object"}),
         }
     }
+
+
+# What GET /api/cases/{ref} answers; the counts are the ones the operations take back.
+SHOWN = "sent back as the operations' `{0}`: refused if the case has more {1} since"
+CASE = {
+    "type": "object",
+    "properties": {
+        **{name: {"type": "object"} for name in ("case", "customer", "history")},
+        **{name: {"type": "array"} for name in ("thread", "actions", "events")},
+        "replies": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "How many replies the case has (queued, sent, failed or dead), "
+            + SHOWN.format("replies", "replies"),
+        },
+        "messages": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "How many of the customer's messages the case has, "
+            + SHOWN.format("messages", "messages"),
+        },
+    },
+    "required": [
+        "case",
+        "customer",
+        "thread",
+        "actions",
+        "events",
+        "history",
+        "replies",
+        "messages",
+    ],
+}
 
 
 @cache
@@ -101,7 +139,12 @@ def openapi_schema() -> dict[str, Any]:
     ]
     paths: dict[str, Any] = {
         "/api/cases": _get("list_cases", "The queue: open cases, most urgent first", query),
-        "/api/cases/{ref}": _get("get_case", "A case: thread, outbox, audit trail, history", [REF]),
+        "/api/cases/{ref}": _get(
+            "get_case",
+            "A case: thread, outbox, audit trail, history",
+            [REF],
+            {"$ref": "#/components/schemas/Case"},
+        ),
         "/api/reports": _get("reports", "Volume, response times, SLA attainment, tags", days),
         "/api/health": _get("health", "Sources, today's usage, outbox"),
     }
@@ -156,6 +199,7 @@ def openapi_schema() -> dict[str, Any]:
                     "properties": {"error": {"type": "string"}},
                     "required": ["error"],
                 },
+                "Case": CASE,
                 "Done": {
                     "type": "object",
                     "properties": {"ok": {"type": "boolean"}, "message": {"type": "string"}},
