@@ -44,6 +44,11 @@ NAME_CHARS = 64
 # subject, the push or SMS preview): a rule's unbounded `reason:` made every alert it
 # sent that long, and a pager or SMS channel refused or split it.
 REASON_CHARS = 200
+# The most a notification (title and body together) is sent with, and the range of a
+# channel's `max_chars`: the cut takes the customer's words first and keeps the headline
+# and the case link (monitor.notifications.fit). 60 still holds a headline and a link.
+NOTIFY_CHARS = 1000
+MIN_NOTIFY_CHARS = 60
 
 
 class Platform(StrEnum):
