@@ -96,7 +96,7 @@ def refuse_unknown_channels(
     for loc, name in named:
         if name in known:
             continue
-        shown, hint = _named(name, known)
+        shown, hint = shown_channel(name, known)
         errors.append(
             InitErrorDetails(
                 type=PydanticCustomError(
@@ -112,7 +112,7 @@ def refuse_unknown_channels(
         raise ValidationError.from_exception_data(title, errors)
 
 
-def _named(name: str, known: Collection[str]) -> tuple[str, str]:
+def shown_channel(name: str, known: Collection[str]) -> tuple[str, str]:
     """An unknown channel name as its error shows it, and the hint after it. A URL
     written where the channel's name goes (``channels: ["${OPS_WEBHOOK}"]``) is not
     shown: a webhook's URL is its secret, and check-config's output goes to CI logs."""

@@ -40,6 +40,15 @@ MAX_WAIT_HOURS = MAX_WAIT_SECONDS // 3600
 # message, a case's team, a notification's channel): a longer one passed check-config
 # and PostgreSQL refused every poll or escalation that wrote it.
 NAME_CHARS = 64
+# An escalation's reason is the headline of its notification (title line, e-mail
+# subject, the push or SMS preview): a rule's unbounded `reason:` made every alert it
+# sent that long, and a pager or SMS channel refused or split it.
+REASON_CHARS = 200
+# The most a notification (title and body together) is sent with, and the range of a
+# channel's `max_chars`: the cut takes the customer's words first and keeps the headline
+# and the case link (monitor.notifications.fit). 60 still holds a headline and a link.
+NOTIFY_CHARS = 1000
+MIN_NOTIFY_CHARS = 60
 
 
 class Platform(StrEnum):

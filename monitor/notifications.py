@@ -7,12 +7,20 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from monitor.domain import ActionKind, ActionStatus
+from monitor.domain import NOTIFY_CHARS, REASON_CHARS, ActionKind, ActionStatus
 from monitor.settings import Settings
 from monitor.store.models import ActionRow, Case, Customer, Message
 from monitor.store.pending import add_row
 
 EXCERPT_CHARS = 500
+# A headline's text after "[priority] C-ref ": "escalated: " and the longest reason a
+# rule may give (REASON_CHARS), with room for a system one quoting a platform's error
+# (dispatch: about 60 characters and an excerpt of 200).
+HEADLINE_CHARS = REASON_CHARS + 100
+# The last line of a case's notification: kept by every cut (fit).
+_LINK_LINE = re.compile(r"https?://\S+")
+# A line cut shorter than this says nothing any more: it is dropped instead.
+_USEFUL_CHARS = 20
 # What a terminal or a chat client acts on instead of showing: C0 controls but newline
 # and tab, DEL, C1 (ESC and U+009B start escape sequences that clear the screen or
 # retitle the window) and the bidi controls that reorder the text after them.
@@ -72,16 +80,54 @@ def inert_line(text: str, limit: int) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
+def headline(text: str) -> str:
+    """A notification's first line (its title, an e-mail's subject): one line, bounded.
+    A reason on two lines slid its second into the body."""
+    return inert_line(text, HEADLINE_CHARS)
+
+
+def fit(text: str, limit: int = NOTIFY_CHARS) -> str:
+    """``text`` (a title line, body lines) in at most ``limit`` characters, for a
+    channel that refuses or splits a longer message (an SMS or pager gateway). Cut from
+    the end, the case's link went first; so the body lines are cut from the last (a
+    case's customer excerpt) up, a line too short to say anything is dropped, then the
+    title; a last line that is a link stays whole."""
+    if len(text) <= limit:
+        return text
+    title, *body = text.split("\n")
+    link = body.pop() if body and _LINK_LINE.fullmatch(body[-1]) else None
+    tail = [] if link is None else [link]
+
+    def size(lines: list[str]) -> int:
+        return len("\n".join([title, *lines, *tail]))
+
+    for index in reversed(range(len(body))):
+        excess = size(body) - limit
+        if excess <= 0:
+            break
+        keep = len(body[index]) - excess - 1  # and the "…"
+        if keep >= _USEFUL_CHARS:
+            body[index] = body[index][:keep].rstrip() + "…"
+        else:
+            del body[index]
+    room = limit - size(body) + len(title)
+    if room < len(title):
+        title = title[: room - 1].rstrip() + "…" if room > 1 else ""
+    fitted = "\n".join([title, *body, *tail]) if title else "\n".join([*body, *tail])
+    # Only a link longer than the limit itself is left too long: cut as a last resort.
+    return fitted if len(fitted) <= limit else fitted[: limit - 1] + "…"
+
+
 def case_summary(
     settings: Settings,
     case: Case,
     customer: Customer | None,
     message: Message | None,
-    headline: str,
+    title: str,
 ) -> str:
     link = f"{settings.web.public_url.rstrip('/')}/cases/{case.ref}"
     lines = [
-        f"[{case.priority}] {case.ref} {headline}",
+        f"[{case.priority}] {case.ref} {headline(title)}",
         f"{case.platform} · {customer.handle if customer else '?'} · team {case.team or '-'}",
     ]
     if message is not None:

@@ -169,7 +169,8 @@ def build_notifier(
     if dry_run:
         return RecordingResponder(DEFAULT_RECORDING)
     urls = {name: channel.url for name, channel in settings.channels.items()}
-    return Notifier(urls, clock)
+    limits = {name: channel.max_chars for name, channel in settings.channels.items()}
+    return Notifier(urls, clock, limits)
 
 
 def build_rule_engine(settings: Settings) -> RuleEngine:

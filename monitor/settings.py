@@ -40,7 +40,9 @@ from monitor.domain import (
     MAX_WAIT_HOURS,
     MAX_WAIT_MINUTES,
     MAX_WAIT_SECONDS,
+    MIN_NOTIFY_CHARS,
     NAME_CHARS,
+    NOTIFY_CHARS,
     ascii_digits,
 )
 from monitor.logs import redact_apprise_urls
@@ -245,6 +247,9 @@ class Channel(Strict):
     """A notification target: an apprise URL (Slack, Teams, Discord, mailto, json://...)."""
 
     url: str = Field(min_length=3)
+    # The most this channel takes, title and body together (an SMS or pager gateway:
+    # 160); a longer notification is cut there, the customer's words first.
+    max_chars: int = Field(default=NOTIFY_CHARS, ge=MIN_NOTIFY_CHARS, le=NOTIFY_CHARS)
 
     @field_validator("url")
     @classmethod

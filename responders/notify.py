@@ -18,8 +18,9 @@ import apprise
 from apprise.plugins.email import NotifyEmail
 
 from monitor.clock import Clock, SystemClock
-from monitor.domain import Action
+from monitor.domain import NOTIFY_CHARS, Action
 from monitor.logs import redact_apprise_urls
+from monitor.notifications import fit
 from responders.base import ResponderError, SendResult
 
 log = logging.getLogger("inchannel.notify")
@@ -60,8 +61,15 @@ def _without_forced_waits(throttle: Callable[..., Any], asked: list[float]) -> C
 
 
 class Notifier:
-    def __init__(self, channels: dict[str, str], clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        channels: dict[str, str],
+        clock: Clock | None = None,
+        max_chars: dict[str, int] | None = None,
+    ) -> None:
         self._urls = channels
+        # Per channel (its `max_chars`); notifications.NOTIFY_CHARS for the others.
+        self._max_chars = max_chars or {}
         self._clock = clock or SystemClock()
         redact_apprise_urls()
         # The statuses are read from apprise's warnings, which a logging.level of ERROR
@@ -83,7 +91,10 @@ class Notifier:
         for plugin in target:
             # This send's own plugin object: apprise has no setting for that wait.
             plugin.throttle = _without_forced_waits(plugin.throttle, asked)  # type: ignore[method-assign]
-        title, _, body = action.text.partition("\n")
+        # Cut here, per channel: the outbox keeps the whole text, and the channels of
+        # one escalation share it.
+        text = fit(action.text, self._max_chars.get(name, NOTIFY_CHARS))
+        title, _, body = text.partition("\n")
         if not body:
             # A one-line alert is its own body. Sent as title and body too, each chat
             # app showed it twice (Discord and Mattermost glue the title on the body);
@@ -93,8 +104,7 @@ class Notifier:
         # Markdown (Telegram, e-mail, Discord embeds). Undeclared, it was passed on as
         # is: a customer's "<b>" was markup there, and a lone "<3" made Telegram refuse
         # the whole alert.
-        text = apprise.NotifyFormat.TEXT
-        sent = target.notify(title=title, body=body, body_format=text)
+        sent = target.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT)
         if not sent:
             raise _refusal(name, _failed_status(sent), self._retry_after(asked))
         return SendResult(f"notified:{name}:{action.id}")

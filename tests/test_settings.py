@@ -83,6 +83,10 @@ EXPECTED = {
         "10:5: sources[0].name: String should have at most 64 characters",
     ],
     "not_utf8.yaml": ["1:1: not UTF-8 text: invalid continuation byte"],
+    # An SMS or pager channel's bound must still hold a headline and the case's link.
+    "channel_max_chars_too_small.yaml": [
+        "4:43: channels.pager.max_chars: Input should be greater than or equal to 60"
+    ],
     "channel_bad_url.yaml": [
         "4:16: channels.care-slack.url: apprise cannot send to this URL (its scheme or form is"
         " wrong; see https://github.com/caronc/apprise/wiki); the URL is not shown, it may hold"

@@ -3,9 +3,9 @@ deflection and unreachable rules. Errors fail check-config; warnings are printed
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 
+from monitor.alerts_settings import shown_channel
 from monitor.domain import Platform
 from monitor.rules.builders import unknown_team
 from monitor.rules.checks import Signature
@@ -115,18 +115,19 @@ def _escalation_problems(
         )
     for index, channel in enumerate(escalate.channels):
         if channel not in channels:
-            guess = difflib.get_close_matches(channel, sorted(channels), n=1)
-            hint = (
-                f"did you mean {guess[0]!r}?"
-                if guess
-                else f"channels: {', '.join(sorted(channels)) or 'none'}"
-            )
+            # A URL written where the name goes is not printed, as in the config's own
+            # channel lists: a webhook's URL is its secret, and check-config's output
+            # goes to CI logs.
+            shown, guess = shown_channel(channel, channels)
+            hint = guess.removeprefix("; ") or f"channels: {', '.join(sorted(channels)) or 'none'}"
             # Channels are named under the config's top-level `channels:`; a team's own
-            # `channels:` list only refers to them.
-            message = (
-                f"unknown channel {channel!r} (channels are defined under channels: in the "
-                f"config); {hint}"
+            # `channels:` list only refers to them (a hidden URL's text says so already).
+            where = (
+                ""
+                if shown.startswith("(")
+                else " (channels are defined under channels: in the config)"
             )
+            message = f"unknown channel {shown}{where}; {hint}"
             problems.append(rule.problem(("then", "escalate", "channels", index), message))
     return problems
 

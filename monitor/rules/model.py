@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from monitor.domain import MAX_SLA_MINUTES, TAG, TAG_RULE, Priority
+from monitor.domain import MAX_SLA_MINUTES, REASON_CHARS, TAG, TAG_RULE, Priority
 from monitor.rules.checks import AllOf
 from monitor.yamlpos import Document, Loc, Problem, described, format_loc, one_or_many
 
@@ -51,13 +51,27 @@ def _rule_priority(value: object) -> object:
     raise ValueError(message)
 
 
+def _headline(reason: str) -> str:
+    """A reason that fits the notification's first line: the title is the text up to
+    the first line break (responders.notify), so a second line slid into the body."""
+    clean = reason.strip()
+    if len(clean.splitlines()) > 1:
+        raise ValueError("one line only: it is the headline of every notification the rule sends")
+    if len(clean) > REASON_CHARS:
+        raise ValueError(
+            f"{len(clean)} characters; a reason may be at most {REASON_CHARS}: it is the "
+            "headline of every notification the rule sends"
+        )
+    return clean
+
+
 class EscalateSpec(Strict):
     team: str = Field(min_length=1)
     priority: Priority = Priority.NORMAL
     # Default: the team's own.
     sla_minutes: int | None = Field(default=None, ge=1, le=MAX_SLA_MINUTES)
     channels: list[str] = Field(default_factory=list)
-    reason: str = ""
+    reason: Annotated[str, AfterValidator(_headline)] = ""
 
     _listify = field_validator("channels", mode="before")(one_or_many)
 
