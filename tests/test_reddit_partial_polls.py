@@ -314,3 +314,39 @@ def test_a_failing_listing_left_by_the_time_bound_does_not_fail_the_next_poll(
     found = state(rt)
     assert (found.consecutive_failures, found.next_poll_at) == (0, None)
     assert found.details["failing_listings"]["inbox comment_replies"]["failures"] == 2
+
+
+def test_a_failing_listing_of_a_subreddit_then_disabled_is_no_longer_failing(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # r/secret's comments failed (a 521), then the subreddit went private and is not
+    # watched for a day. Its listing stayed "failing" all that day, unread and not
+    # failing: status, the alert and the spike baseline's failing hours named it.
+    serve_token(api)
+    api.add("GET", "/r/acme/(comments|new)/?", listing())
+    secret_new = api.add("GET", "/r/secret/new/?", listing())
+    secret_comments = api.add("GET", "/r/secret/comments/?", DOWN)
+    config = {
+        "name": "watch",
+        "type": "reddit_subreddit",
+        "subreddits": ["acme", "secret"],
+        "keywords": ["acme"],
+        "context_depth": 0,
+    }
+    rt = make_runtime(
+        sources=[config], reddit=reddit_section(api), alerts={"source_failing_minutes": 15}
+    )
+    assert isinstance(rt.clock, FakeClock)
+    poll_source(rt, "watch")
+    assert list(state(rt, "watch").details["failing_listings"]) == ["r/secret/comments"]
+
+    private = Reply.json({"reason": "private", "message": "Forbidden", "error": 403}, status=403)
+    secret_new.replies = [private]
+    secret_comments.replies = [private]
+    for _ in range(20):
+        rt.clock.advance(seconds=60)
+        poll_source(rt, "watch")
+    found = state(rt, "watch")
+    assert list(found.details["disabled_subreddits"]) == ["secret"]
+    assert found.details["failing_listings"] == {}
+    assert collect(rt).problems == []

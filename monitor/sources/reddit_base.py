@@ -49,6 +49,8 @@ class PollBatch:
     keys: tuple[str, ...] = ()  # the keys of every listing the poll had to read
     read_ok: list[str] = field(default_factory=list)  # the keys of the listings read whole
     not_reached: tuple[str, ...] = ()  # the keys left unread behind the failed listing
+    # The keys of the listings ``read`` passed over (their subreddit is disabled).
+    passed: list[str] = field(default_factory=list)
 
     def add(self, items: Iterable[RedditItem], kind: MessageKind, own: frozenset[str]) -> None:
         for item in items:
@@ -151,6 +153,8 @@ class RedditSourceBase:
                 continue
             try:
                 read(listing)
+                if key not in batch.read_ok:
+                    batch.passed.append(key)
             except RedditFailure as failure:
                 batch.failure = failure
                 batch.failed = key
@@ -294,11 +298,16 @@ def _failing_listings(
 ) -> dict[str, ListingFailure]:
     """The listings still failing after this poll: a listing read whole ends its run, a
     listing the poll did not reach (its time bound) keeps it, and one no longer read
-    (the config changed) is dropped. A failure after a gap longer than ``stale_after``
-    since the listing's last failed read starts a new run: carried over a day's
-    downtime, the first poll after it said "failing for 1440 min" and alerted at once."""
+    (the config changed, or its subreddit disabled) is dropped: kept, a subreddit that
+    went private read as "failing" for the day it is not watched, in status and the
+    alert, besides its own "not watched until" problem. A failure after a gap longer
+    than ``stale_after`` since the listing's last failed read starts a new run: carried
+    over a day's downtime, the first poll after it said "failing for 1440 min" and
+    alerted at once."""
     failing = {
-        key: f for key, f in state.failing.items() if key in batch.keys and key not in batch.read_ok
+        key: f
+        for key, f in state.failing.items()
+        if key in batch.keys and key not in batch.read_ok and key not in batch.passed
     }
     failure = batch.failure
     # Also when nothing else was read (the failing listing came first): the same run.
