@@ -253,7 +253,8 @@ def failing_alerts(
 
 
 def _listing_key(source: str, listing: FailingListing) -> str:
-    return f"source-failing:{source}:{listing.since:%Y%m%dT%H%M%S}"
+    # Its first run's start: a run started again after downtime is the same alert.
+    return f"source-failing:{source}:{listing.opened:%Y%m%dT%H%M%S}"
 
 
 def _held_failing(source: SourceHealth, active: Sequence[ActiveAlert]) -> ActiveAlert | None:

@@ -4,7 +4,7 @@ A Reddit poll that fails in one listing for a passing reason (a 5xx, a timeout) 
 reading the others is a successful poll of the source (monitor.sources.reddit_base):
 the source's own failure count, back-off and "source failing" were for a source whose
 mentions go unread. The failing listing is kept in the source's details
-(``failing_listings``: label -> failures, since, error), and status and the "source
+(``failing_listings``: label -> failures, since, error, opened), and status and the "source
 failing" alert name it once it has failed for ``alerts.source_failing_minutes``.
 """
 
@@ -26,6 +26,9 @@ class FailingListing:
     failures: int  # failed reads in a row
     since: datetime
     error: str
+    # When the listing's alert was raised for: the start of its first run, kept when
+    # downtime started a new one (the alert stays raised until the listing is read).
+    opened: datetime
 
     def text(self, source: str, now: datetime, error: str) -> str:
         """The problem and the alert, in the same words; ``error`` bounded by the caller."""
@@ -51,7 +54,9 @@ def failing_listings(details: Mapping[str, Any]) -> list[FailingListing]:
         failures = entry.get("failures")
         if since is None or not isinstance(failures, int) or failures < 1:
             continue
-        found.append(FailingListing(str(label), failures, since, str(entry.get("error", ""))))
+        opened = aware_time(entry.get("opened")) or since
+        error = str(entry.get("error", ""))
+        found.append(FailingListing(str(label), failures, since, error, min(opened, since)))
     return sorted(found, key=lambda f: (f.since, f.label))
 
 

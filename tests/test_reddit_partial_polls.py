@@ -248,6 +248,105 @@ def test_a_poll_out_of_time_before_the_failing_listing_keeps_its_failures_in_a_r
 
     rt.clock.advance(seconds=60)
     ticks.step = 0
-    poll_source(rt, "inbox")  # read first now, and failing still
+    poll_source(rt, "inbox")  # read now (after the others), and failing still
     failing = state(rt).details["failing_listings"]["inbox comment_replies"]
     assert (failing["failures"], failing["since"]) == (2, start.isoformat())
+
+
+def test_a_failing_listing_starts_a_new_run_after_downtime(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Replies to the brand's comments failed when the daemon stopped and fail again a day
+    # later. The run went on over the downtime: "failing for 1440 min" at the first poll
+    # after it, and the alert at once. Failing time is time the listing was read and
+    # failed, as for a source whose polls fail.
+    serve_token(api)
+    api.add("GET", "/message/mentions", listing())
+    api.add("GET", "/message/comments/?", DOWN)
+    config = {"name": "inbox", "type": "reddit_inbox", "context_depth": 0}
+    config |= {"submission_replies": False, "mark_read": False}
+    rt = make_runtime(
+        sources=[config], reddit=reddit_section(api), alerts={"source_failing_minutes": 15}
+    )
+    assert isinstance(rt.clock, FakeClock)
+    poll_source(rt, "inbox")
+
+    rt.clock.advance(days=1)
+    restart = rt.clock.now()
+    poll_source(rt, "inbox")
+    failing = state(rt).details["failing_listings"]["inbox comment_replies"]
+    assert (failing["failures"], failing["since"]) == (1, restart.isoformat())
+    assert collect(rt).problems == []
+
+    rt.clock.advance(seconds=60)  # polled again within the interval: the same run
+    poll_source(rt, "inbox")
+    failing = state(rt).details["failing_listings"]["inbox comment_replies"]
+    assert (failing["failures"], failing["since"]) == (2, restart.isoformat())
+
+
+def test_a_failing_listing_left_by_the_time_bound_does_not_fail_the_next_poll(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # A poll out of time left the failing listing unread; the next poll read it first,
+    # it failed with nothing else read, and the whole poll failed: back-off, and the
+    # mentions unread while it lasted.
+    serve_token(api)
+    mentions = api.add("GET", "/message/mentions", listing())
+    api.add("GET", "/message/comments/?", DOWN)
+    rt = inbox_runtime(make_runtime, api)
+    assert isinstance(rt.clock, FakeClock)
+    source = rt.sources["inbox"]
+    assert isinstance(source, RedditSourceBase)
+    source.monotonic = ticks = Ticks()
+    poll_source(rt, "inbox")  # mentions read, comment replies fail
+
+    rt.clock.advance(seconds=60)
+    ticks.step = POLL_SECONDS + 1  # the time bound is reached after every listing
+    assert poll_source(rt, "inbox") is True  # comment replies not reached
+
+    mentions.replies = [listing(mention("m1", T0))]
+    asked = len(paths(api))
+    poll_source(rt, "inbox")
+    # The failing listing is read last, and read although the poll is out of time: it
+    # was left unread by the last poll, and is never left twice in a row.
+    assert paths(api)[asked:] == ["/message/mentions", "/message/comments/"]
+    assert [m.external_id for m in messages(rt)] == ["t1_m1"]
+    found = state(rt)
+    assert (found.consecutive_failures, found.next_poll_at) == (0, None)
+    assert found.details["failing_listings"]["inbox comment_replies"]["failures"] == 2
+
+
+def test_a_failing_listing_of_a_subreddit_then_disabled_is_no_longer_failing(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # r/secret's comments failed (a 521), then the subreddit went private and is not
+    # watched for a day. Its listing stayed "failing" all that day, unread and not
+    # failing: status, the alert and the spike baseline's failing hours named it.
+    serve_token(api)
+    api.add("GET", "/r/acme/(comments|new)/?", listing())
+    secret_new = api.add("GET", "/r/secret/new/?", listing())
+    secret_comments = api.add("GET", "/r/secret/comments/?", DOWN)
+    config = {
+        "name": "watch",
+        "type": "reddit_subreddit",
+        "subreddits": ["acme", "secret"],
+        "keywords": ["acme"],
+        "context_depth": 0,
+    }
+    rt = make_runtime(
+        sources=[config], reddit=reddit_section(api), alerts={"source_failing_minutes": 15}
+    )
+    assert isinstance(rt.clock, FakeClock)
+    poll_source(rt, "watch")
+    assert list(state(rt, "watch").details["failing_listings"]) == ["r/secret/comments"]
+
+    private = Reply.json({"reason": "private", "message": "Forbidden", "error": 403}, status=403)
+    secret_new.replies = [private]
+    secret_comments.replies = [private]
+    for _ in range(20):
+        rt.clock.advance(seconds=60)
+        poll_source(rt, "watch")
+    found = state(rt, "watch")
+    assert list(found.details["disabled_subreddits"]) == ["secret"]
+    assert found.details["failing_listings"] == {}
+    assert collect(rt).problems == []

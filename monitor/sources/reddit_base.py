@@ -49,6 +49,8 @@ class PollBatch:
     keys: tuple[str, ...] = ()  # the keys of every listing the poll had to read
     read_ok: list[str] = field(default_factory=list)  # the keys of the listings read whole
     not_reached: tuple[str, ...] = ()  # the keys left unread behind the failed listing
+    # The keys of the listings ``read`` passed over (their subreddit is disabled).
+    passed: list[str] = field(default_factory=list)
 
     def add(self, items: Iterable[RedditItem], kind: MessageKind, own: frozenset[str]) -> None:
         for item in items:
@@ -86,6 +88,10 @@ class RedditSourceBase:
         # the wall clock (a clock stepped by NTP is no time spent). Tests put their own.
         self.monotonic: Callable[[], float] = time.monotonic
         self._started = 0.0
+        # How long the source may go unpolled before status calls it not polled
+        # (ingest.stale_after); set by the runtime. A listing failing again after a gap
+        # longer than this (the daemon was down) starts a new run of failures.
+        self.stale_after: timedelta | None = None
 
     def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
         state = decode_cursor(cursor)
@@ -100,7 +106,7 @@ class RedditSourceBase:
         if batch.failure is not None and not batch.unread:
             # The one listing to read failed: there is nothing read to keep.
             raise source_error(batch.failure, now)
-        failing = _failing_listings(state, batch, now)
+        failing = _failing_listings(state, batch, now, self.stale_after)
         new_state = replace(new_state, resume=batch.unread, failing=failing)
         return self._result(new_state, batch, now, self.connection.limits().requests - before)
 
@@ -123,25 +129,40 @@ class RedditSourceBase:
         none waits for ever behind slow ones.
 
         A failure ends the poll, but what the listings before it read is kept (the
-        source stores it with their cursors, then reports the failure). The failing
-        listing is read last next time: one whose deep page keeps timing out came first
-        at every poll and held back every listing of the source."""
+        source stores it with their cursors, then reports the failure). The listings
+        failing at the last poll are read after all the others: one whose deep page
+        keeps timing out came first at every poll and held back every listing of the
+        source; and one left unread by the time bound came first at the next poll, and
+        failing with nothing read yet, failed the whole poll. A failing listing the last
+        poll left unread is read even when this one is out of time, so the time bound
+        never leaves it unread twice in a row (its mentions unread, its run unchecked)."""
         left = [key for key in state.resume if any(key == k for k, _ in listings)]
-        ordered = sorted(listings, key=lambda kv: left.index(kv[0]) if kv[0] in left else len(left))
+
+        def rank(kv: tuple[str, T]) -> tuple[bool, int]:
+            key = kv[0]
+            return key in state.failing, left.index(key) if key in left else len(left)
+
+        ordered = sorted(listings, key=rank)
+        owed = {key for key in left if key in state.failing}
         keys = [key for key, _ in ordered]
         batch.keys = tuple(keys)
-        for i, (_, listing) in enumerate(ordered):
-            if batch.listings_read and self._out_of_time():
-                batch.unread = tuple(keys[i:])
-                return
+        skipped: list[str] = []
+        for i, (key, listing) in enumerate(ordered):
+            if batch.listings_read and key not in owed and self._out_of_time():
+                skipped.append(key)
+                continue
             try:
                 read(listing)
+                if key not in batch.read_ok:
+                    batch.passed.append(key)
             except RedditFailure as failure:
                 batch.failure = failure
-                batch.failed = keys[i]
-                batch.not_reached = tuple(keys[i + 1 :])
-                batch.unread = tuple(keys[i + 1 :] + keys[:i])
+                batch.failed = key
+                batch.not_reached = (*skipped, *keys[i + 1 :])
+                before = [k for k in keys[:i] if k not in skipped]
+                batch.unread = (*batch.not_reached, *before)
                 return
+        batch.unread = tuple(skipped)
 
     def _poll(self, state: SourceCursor, batch: PollBatch, now: datetime) -> SourceCursor:
         raise NotImplementedError
@@ -227,6 +248,7 @@ class RedditSourceBase:
                 "failures": f.failures,
                 "since": datetime.fromtimestamp(f.since, UTC).isoformat(),
                 "error": f.error,
+                "opened": datetime.fromtimestamp(f.opened or f.since, UTC).isoformat(),
             }
             for key, f in state.failing.items()
         }
@@ -272,22 +294,40 @@ def in_part(batch: PollBatch) -> bool:
 
 
 def _failing_listings(
-    state: SourceCursor, batch: PollBatch, now: datetime
+    state: SourceCursor, batch: PollBatch, now: datetime, stale_after: timedelta | None
 ) -> dict[str, ListingFailure]:
     """The listings still failing after this poll: a listing read whole ends its run, a
     listing the poll did not reach (its time bound) keeps it, and one no longer read
-    (the config changed) is dropped."""
+    (the config changed, or its subreddit disabled) is dropped: kept, a subreddit that
+    went private read as "failing" for the day it is not watched, in status and the
+    alert, besides its own "not watched until" problem. A failure after a gap longer
+    than ``stale_after`` since the listing's last failed read starts a new run: carried
+    over a day's downtime, the first poll after it said "failing for 1440 min" and
+    alerted at once."""
     failing = {
-        key: f for key, f in state.failing.items() if key in batch.keys and key not in batch.read_ok
+        key: f
+        for key, f in state.failing.items()
+        if key in batch.keys and key not in batch.read_ok and key not in batch.passed
     }
     failure = batch.failure
     # Also when nothing else was read (the failing listing came first): the same run.
     if batch.failed is not None and failure is not None and failure.kind == FailureKind.TEMPORARY:
         before = failing.get(batch.failed)
+        opened = None if before is None else before.opened or before.since
+        if before is not None and _after_gap(before, now, stale_after):
+            before = None
         failures = before.failures + 1 if before is not None else 1
         since = before.since if before is not None else now.timestamp()
-        failing[batch.failed] = ListingFailure(failures, since, str(failure))
+        at = now.timestamp()
+        failing[batch.failed] = ListingFailure(failures, since, str(failure), at, opened)
     return failing
+
+
+def _after_gap(run: ListingFailure, now: datetime, stale_after: timedelta | None) -> bool:
+    """Whether ``run``'s last failed read is further back than ``stale_after``."""
+    if run.last is None or stale_after is None:
+        return False  # not known: the run goes on, as before the last read was kept
+    return now.timestamp() - run.last > stale_after.total_seconds()
 
 
 def listing_label(key: str) -> str:

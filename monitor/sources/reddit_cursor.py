@@ -95,6 +95,14 @@ class ListingFailure:
     failures: int  # failed reads in a row
     since: float  # epoch seconds of the first of them
     error: str  # the last one's
+    # Epoch seconds of the last of them; None in a cursor written before it was kept.
+    # A read failing again after a gap longer than the source's stale threshold (the
+    # daemon was down) starts a new run, as a source's failed polls do.
+    last: float | None = None
+    # Epoch seconds of the first run's start, kept when a gap starts a new run: the
+    # listing's "source failing" alert is keyed by it and stays raised over downtime
+    # until a poll reads the listing. None: ``since``.
+    opened: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +140,9 @@ class SourceCursor:
         if self.resume:
             data["resume"] = list(self.resume)
         if self.failing:
-            data["failing"] = {k: [f.failures, f.since, f.error] for k, f in self.failing.items()}
+            data["failing"] = {
+                k: [f.failures, f.since, f.error, f.last, f.opened] for k, f in self.failing.items()
+            }
         return json.dumps(data, sort_keys=True)
 
 
@@ -147,7 +157,7 @@ def decode_cursor(raw: str | None) -> SourceCursor:
         known = tuple(str(f) for f in data.get("known", []))
         resume = tuple(str(k) for k in data.get("resume", []))
         failing = {
-            str(k): ListingFailure(int(v[0]), float(v[1]), str(v[2]))
+            str(k): ListingFailure(int(v[0]), float(v[1]), str(v[2]), _at(v, 3), _at(v, 4))
             for k, v in data.get("failing", {}).items()
         }
     except (ValueError, TypeError, KeyError, AttributeError, IndexError):
@@ -164,3 +174,8 @@ def _listing(data: Any) -> ListingCursor:
         # Written before the overlap window: the fullnames at the ``since`` second.
         return ListingCursor(since, {str(name): since for name in seen})
     return ListingCursor(since, {str(k): float(v) for k, v in seen.items()})
+
+
+def _at(entry: Any, i: int) -> float | None:
+    """A failing listing's optional time ``i``; None in a cursor written before it was kept."""
+    return float(entry[i]) if len(entry) > i and entry[i] is not None else None
