@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from monitor.domain import Mention, MessageKind
@@ -18,7 +18,6 @@ from monitor.sources.reddit import RedditConnection
 from monitor.sources.reddit_context import ThreadContext, remember
 from monitor.sources.reddit_cursor import (
     ListingCursor,
-    ListingFailure,
     SourceCursor,
     decode_cursor,
     take_new,
@@ -26,6 +25,12 @@ from monitor.sources.reddit_cursor import (
 from monitor.sources.reddit_failure import FailureKind, RedditFailure
 from monitor.sources.reddit_items import RedditItem, Skip, skip_reason, to_mention
 from monitor.sources.reddit_keywords import names_account
+from monitor.sources.reddit_listing_runs import (
+    failing_after_poll,
+    failing_details,
+    in_part,
+    listing_problem,
+)
 from monitor.sources.reddit_settings import POLL_SECONDS
 
 WEB_URL = "https://www.reddit.com"
@@ -106,7 +111,7 @@ class RedditSourceBase:
         if batch.failure is not None and not batch.unread:
             # The one listing to read failed: there is nothing read to keep.
             raise source_error(batch.failure, now)
-        failing = _failing_listings(state, batch, now, self.stale_after)
+        failing = failing_after_poll(state, batch, now, self.stale_after)
         new_state = replace(new_state, resume=batch.unread, failing=failing)
         return self._result(new_state, batch, now, self.connection.limits().requests - before)
 
@@ -243,15 +248,7 @@ class RedditSourceBase:
             "pending_mark_read": len(state.to_mark),
             "disabled_subreddits": {k: d.reason for k, d in state.disabled.items()},
         }
-        details["failing_listings"] = {
-            listing_label(key): {
-                "failures": f.failures,
-                "since": datetime.fromtimestamp(f.since, UTC).isoformat(),
-                "error": f.error,
-                "opened": datetime.fromtimestamp(f.opened or f.since, UTC).isoformat(),
-            }
-            for key, f in state.failing.items()
-        }
+        details["failing_listings"] = failing_details(state)
         # Out of quota: ingest skips this source until the reset instead of letting
         # prawcore sleep in a worker thread.
         exhausted = limits.remaining is not None and limits.remaining < 1
@@ -267,7 +264,7 @@ class RedditSourceBase:
             # Counted as the source's failure, one listing failing for hours raised
             # "source failing" and a growing lag for a source whose other listings
             # were all read; and a poll cut short before that listing reset the count.
-            problems.append(_listing_problem(batch.failed, state.failing[batch.failed]))
+            problems.append(listing_problem(batch.failed, state.failing[batch.failed]))
             error, caught_up = None, False if batch.not_reached else None
             read_errors = (batch.failure.kind.value,) if batch.failure else ()
         return PollResult(
@@ -283,70 +280,6 @@ class RedditSourceBase:
             error=error,
             read_errors=read_errors,
         )
-
-
-def in_part(batch: PollBatch) -> bool:
-    """Whether the poll failed in one listing for a passing reason (a 5xx, a timeout)
-    after reading others whole. A rate limit or a refusal of the credentials holds for
-    every listing, so it still fails the poll (back-off, or the source stopped)."""
-    failure = batch.failure
-    return failure is not None and failure.kind == FailureKind.TEMPORARY and bool(batch.read_ok)
-
-
-def _failing_listings(
-    state: SourceCursor, batch: PollBatch, now: datetime, stale_after: timedelta | None
-) -> dict[str, ListingFailure]:
-    """The listings still failing after this poll: a listing read whole ends its run, a
-    listing the poll did not reach (its time bound) keeps it, and one no longer read
-    (the config changed, or its subreddit disabled) is dropped: kept, a subreddit that
-    went private read as "failing" for the day it is not watched, in status and the
-    alert, besides its own "not watched until" problem. A failure after a gap longer
-    than ``stale_after`` since the listing's last failed read starts a new run: carried
-    over a day's downtime, the first poll after it said "failing for 1440 min" and
-    alerted at once."""
-    failing = {
-        key: f
-        for key, f in state.failing.items()
-        if key in batch.keys and key not in batch.read_ok and key not in batch.passed
-    }
-    failure = batch.failure
-    # Also when nothing else was read (the failing listing came first): the same run.
-    if batch.failed is not None and failure is not None and failure.kind == FailureKind.TEMPORARY:
-        before = failing.get(batch.failed)
-        opened = None if before is None else before.opened or before.since
-        if before is not None and _after_gap(before, now, stale_after):
-            before = None
-        failures = before.failures + 1 if before is not None else 1
-        since = before.since if before is not None else now.timestamp()
-        at = now.timestamp()
-        failing[batch.failed] = ListingFailure(failures, since, str(failure), at, opened)
-    return failing
-
-
-def _after_gap(run: ListingFailure, now: datetime, stale_after: timedelta | None) -> bool:
-    """Whether ``run``'s last failed read is further back than ``stale_after``."""
-    if run.last is None or stale_after is None:
-        return False  # not known: the run goes on, as before the last read was kept
-    return now.timestamp() - run.last > stale_after.total_seconds()
-
-
-def listing_label(key: str) -> str:
-    """A listing's cursor key as the reader knows the listing: ``inbox mentions``,
-    ``r/acme/comments``, ``search in r/acme`` (a search's key holds a digest)."""
-    if key.startswith("search:"):
-        return f"search in r/{key.split(':')[1]}"
-    if "/" in key:
-        return f"r/{key}"
-    return f"inbox {key}"
-
-
-def _listing_problem(key: str, failure: ListingFailure) -> str:
-    since = datetime.fromtimestamp(failure.since, UTC)
-    reads = f"{failure.failures} failed read{'s' if failure.failures != 1 else ''} in a row"
-    return (
-        f"{listing_label(key)}: {reads} since {since:%Y-%m-%d %H:%M} UTC "
-        f"(the other listings are read): Reddit temporary: {failure.error}"
-    )
 
 
 def _kind(item: RedditItem, kind: MessageKind, own: frozenset[str]) -> MessageKind:
