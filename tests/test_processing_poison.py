@@ -684,3 +684,34 @@ def test_brand_posts_waiting_on_a_message_set_aside_do_not_stop_the_queue(
         while process_pending(rt):
             rt.clock.advance(seconds=10)  # type: ignore[attr-defined]
     assert undecided(rt) == ["1001", "1002"]  # the reply waits for the post it answers
+
+
+def test_a_spammer_writing_after_the_failing_messages_does_not_end_the_whole_batch_problem(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # A message in a case closed as spam is ignored by processing itself, the rules not
+    # asked. Stored after the customers' failing messages, status took it for a message
+    # the rules decided behind a wave set aside, and said nothing while the rules stayed
+    # broken for every message.
+    rt = make_runtime([mention(1, "@acme buy followers at spam.example")])
+    run_cycle(rt)
+    triage.mark_spam(rt, "C-1001", user="ana")
+    feed = Path(rt.settings.source("feed").path)  # type: ignore[union-attr]
+    later = [
+        mention(2, text=REFUND, created_at="2026-11-20T10:01:00Z"),
+        mention(3, text=REFUND, created_at="2026-11-20T10:02:00Z"),
+        mention(
+            4,
+            "@acme again",
+            author="user1",
+            author_id="501",
+            conversation_id="1001",
+            created_at="2026-11-20T10:03:00Z",
+        ),
+    ]
+    with feed.open("a", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(row) + "\n" for row in later)
+    while poll_source(rt, "feed"):
+        pass
+    rt.rules = BrokenRules()  # type: ignore[assignment]
+    fails_together_while_rules_are_broken(rt, ["1002", "1003"])
