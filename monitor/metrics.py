@@ -52,7 +52,9 @@ SEND_ERROR_REASONS = ("rate_limited", "temporary", "permanent")
 # left out it hid behind fast successes. Apart, so a success's quantile stays its own.
 POLL_OUTCOMES = ("ok", "failed")
 # What became of a message that failed its processing batch alone (monitor.processing).
-UNDECIDED_OUTCOMES = ("set_aside", "failed_together", "handed_over", "no_case")
+# brand_post: the brand's own post (or one with no customer) given up on, linked to its
+# thread or closed; it needs no answer, so it is no customer nobody sees (no_case).
+UNDECIDED_OUTCOMES = ("set_aside", "failed_together", "handed_over", "no_case", "brand_post")
 
 
 def decision_types(decision: Decision) -> list[str]:
@@ -110,7 +112,8 @@ class Metrics:
         )
         self.undecided_messages = Counter(
             "inchannel_undecided_messages",
-            "Messages that failed processing: set aside, failed together, handed over, no case",
+            "Messages that failed processing: set aside, failed together, handed over, no case, "
+            "brand post",
             ["outcome"],
             registry=r,
         )

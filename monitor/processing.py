@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, aliased
 
@@ -37,7 +37,7 @@ from monitor.store.db import transaction, with_retries
 from monitor.store.models import ACTOR_CHARS, Case, Customer, Message, from_customer
 from monitor.store.queries import skip_locked
 from monitor.threads import Link, ThreadIndex, ThreadKey
-from monitor.undecided import SET_ASIDE_FOR, failed_alone, failed_together
+from monitor.undecided import SET_ASIDE_FOR, UNDECIDED, failed_alone, failed_together
 
 log = logging.getLogger("inchannel.process")
 
@@ -502,6 +502,20 @@ SHOWN_WHEN_CLOSED_DECISION = Decision(ignored=True, notes=(SHOWN_WHEN_CLOSED,))
 def _guarded(decision: Decision) -> bool:
     """Whether processing decided it without asking the rules (a guard of its own)."""
     return decision is CLOSED_AS_SPAM or decision is SHOWN_WHEN_CLOSED_DECISION
+
+
+def ruled() -> ColumnElement[bool]:
+    """A message whose stored decision the rules made, as _guarded tells it before the
+    commit: not one processed with none (no customer), nor a guard's of processing, nor
+    a hand-over or close of a message nothing could decide (monitor.undecided). The
+    first note tells those apart; the rules' own guards note other words."""
+    guards = [note for d in (CLOSED_AS_SPAM, SHOWN_WHEN_CLOSED_DECISION) for note in d.notes]
+    first_note = func.coalesce(Message.decision[("notes", 0)].as_string(), "")
+    return (
+        Message.decision.is_not(None)
+        & first_note.not_in(guards)
+        & ~first_note.startswith(UNDECIDED, autoescape=True)
+    )
 
 
 def _note_follow_up(

@@ -170,7 +170,12 @@ def first_watched(
 
 def _first_read(session: Session, backfilled: Sequence[Downtime]) -> datetime | None:
     """The oldest mention stored outside the ``backfilled`` windows: one index range per
-    gap between them, oldest first, so the backfilled mentions are never scanned."""
+    gap between them, oldest first, so the backfilled mentions are never scanned.
+
+    A gap begins after its window's end, not at it: a stopped import's window ends,
+    exclusive, at the first mention it did not import, and ones it did import may share
+    that second (X and Reddit give seconds). Counted as the daemon's reading, such a
+    mention dated the history back through the window it was imported with."""
     bounds = [None, *(edge for w in backfilled for edge in (w.start, w.end)), None]
     for after, before in zip(bounds[::2], bounds[1::2], strict=True):
         # Thread context (a parent post from last year) is no sign of when we began
@@ -179,7 +184,7 @@ def _first_read(session: Session, backfilled: Sequence[Downtime]) -> datetime | 
             Message.direction != Direction.CONTEXT.value
         )
         if after is not None:
-            query = query.where(Message.created_at >= after)
+            query = query.where(Message.created_at > after)
         if before is not None:
             query = query.where(Message.created_at < before)
         found = session.scalar(query)

@@ -27,6 +27,7 @@ from monitor.ingest import (
 )
 from monitor.jobstate import JobFailing
 from monitor.notifications import inert_line
+from monitor.processing import ruled
 from monitor.rules.reload import RULES_STATE
 from monitor.runtime import Runtime
 from monitor.settings import Settings
@@ -316,15 +317,17 @@ def _failing_together(session: Session, now: datetime) -> str | None:
 
 
 def _decided_after(session: Session, newest: int | None) -> bool:
-    """Whether a customer's message stored after ``newest`` has been decided: the rules
-    and the scorer work, and those failing are a wave set aside while the messages behind
-    it are decided. Batches go in the order stored, so such a message was decided after
-    they first failed. Reported then, status said every message tried had failed (exit
-    1) for the 25 minutes until the wave went to people."""
+    """Whether a customer's message stored after ``newest`` has been decided by the
+    rules: the rules and the scorer work, and those failing are a wave set aside while
+    the messages behind it are decided. Batches go in the order stored, so such a message
+    was decided after they first failed. Reported then, status said every message tried
+    had failed (exit 1) for the 25 minutes until the wave went to people. Only the rules'
+    decision proves it: a spammer writing again in a case closed as spam is ignored
+    without them, and ended the problem while the rules stayed broken."""
     if newest is None:
         return False
     query = select(Message.id).where(
-        Message.processed.is_(True), from_customer(), Message.id > newest
+        Message.processed.is_(True), from_customer(), ruled(), Message.id > newest
     )
     return session.scalar(query.limit(1)) is not None
 

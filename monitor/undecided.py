@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from monitor.domain import Decision
+from monitor.domain import Decision, MessageKind
 from monitor.runtime import Runtime
 from monitor.store.db import transaction, with_retries
 from monitor.store.models import Event, Message
@@ -42,6 +42,9 @@ AMONG = "among"
 # The audit event of a message closed without a case, for status to report: only a log
 # line and a metric told, and no person sees that customer otherwise.
 CLOSED_EVENT = "closed_without_case"
+# The note of the brand's own post (or one with no customer) closed so: nobody is owed
+# an answer to it.
+NEEDS_NO_ANSWER = "the brand's own post: needs no answer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,11 +153,17 @@ def _give_up(
     # The class only: the error's text quotes the mention (or the values the database
     # refused), which may be what cannot be stored.
     reason = f"{UNDECIDED}: {type(exc).__name__}"
+    owed = with_retries(functools.partial(_owes_answer, rt, message_id))
     try:
         decisions = with_retries(functools.partial(hand_over, reason))
     except OperationalError:
         raise  # the database locked or away: the next failure hands it over
     except Exception as second:
+        if not owed:
+            # Nobody waits for an answer to it, and no case is lost: closed even when
+            # nothing of its batch was decided, or it was tried at every run forever.
+            _close_without_case(rt, message_id, (reason, NEEDS_NO_ANSWER), now, owed=False)
+            return True
         if not may_close:
             log.error(
                 "message id=%d could not be handed over either (%s): left undecided",
@@ -165,6 +174,10 @@ def _give_up(
         opening = f"no case could be opened: {type(second).__name__}"
         _close_without_case(rt, message_id, (reason, opening), now)
         return True
+    if not owed:
+        # Processing links it to its thread's case, if any, and decides nothing: no
+        # decision came back, and it went uncounted and unlogged.
+        return _linked(rt, message_id, tries)
     for decision in decisions:
         rt.metrics.decided(decision)
         rt.metrics.undecided("handed_over")
@@ -173,6 +186,36 @@ def _give_up(
             "message id=%d handed to its team after %d tries: %s", message_id, tries.total, reason
         )
     return bool(decisions)
+
+
+def _owes_answer(rt: Runtime, message_id: int) -> bool:
+    """Whether the message is a customer's: processing acts on neither the brand's own
+    post nor one with no customer (processing._prepare), so neither is owed an answer,
+    and given up on, neither is a customer no person sees."""
+    with rt.sessions() as session:
+        query = select(Message.kind, Message.customer_id).where(Message.id == message_id)
+        row = session.execute(query).one_or_none()
+    return row is None or (row.kind != MessageKind.OWN.value and row.customer_id is not None)
+
+
+def _linked(rt: Runtime, message_id: int, tries: Tries) -> bool:
+    """After the hand-over of a post needing no answer: whether it is done (another
+    worker holding its author's row left it for the next failure)."""
+
+    def done() -> bool:
+        with rt.sessions() as session:
+            query = select(Message.processed).where(Message.id == message_id)
+            return bool(session.scalar(query))
+
+    if not with_retries(done):
+        return False
+    rt.metrics.undecided("brand_post")
+    log.error(
+        "message id=%d (the brand's own post) linked to its thread undecided after %d tries",
+        message_id,
+        tries.total,
+    )
+    return True
 
 
 def _count_tries(
@@ -220,13 +263,16 @@ def _earlier_tries(session: Session, ids: list[int]) -> dict[int, list[tuple[boo
 
 
 def _close_without_case(
-    rt: Runtime, message_id: int, notes: tuple[str, ...], now: datetime
+    rt: Runtime, message_id: int, notes: tuple[str, ...], now: datetime, *, owed: bool = True
 ) -> None:
     """The last resort, when not even a case can hold the message (the database refuses
     its thread): marked decided with the reasons, so it stops failing the job and
     holding up its author's later messages. Only the id and fixed words are written.
     Another worker may have decided it meanwhile: then nothing is closed, and nothing
-    said (the metric is the one to alert on, and that customer has a case)."""
+    said (the metric is the one to alert on, and that customer has a case). Not
+    ``owed`` an answer (the brand's own post), it is no customer nobody sees: neither
+    the CLOSED_EVENT status reports, asking for an answer on the platform, nor the
+    ``no_case`` metric."""
 
     def close() -> bool:
         with transaction(rt.sessions) as session:
@@ -237,13 +283,18 @@ def _close_without_case(
             )
             if not getattr(closed, "rowcount", 0):
                 return False
-            detail = {"message": message_id}
-            row = Event(case_id=None, kind=CLOSED_EVENT, actor="system", detail=detail, at=now)
-            session.add(row)
+            if owed:
+                detail = {"message": message_id}
+                row = Event(case_id=None, kind=CLOSED_EVENT, actor="system", detail=detail, at=now)
+                session.add(row)
             return True
 
     if not with_retries(close):
         log.info("message id=%d decided by another worker before it was closed", message_id)
+        return
+    if not owed:
+        rt.metrics.undecided("brand_post")
+        log.error("message id=%d (the brand's own post) closed: %s", message_id, "; ".join(notes))
         return
     rt.metrics.undecided("no_case")
     log.error("message id=%d closed without a case: %s", message_id, "; ".join(notes))

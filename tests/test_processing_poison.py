@@ -684,3 +684,117 @@ def test_brand_posts_waiting_on_a_message_set_aside_do_not_stop_the_queue(
         while process_pending(rt):
             rt.clock.advance(seconds=10)  # type: ignore[attr-defined]
     assert undecided(rt) == ["1001", "1002"]  # the reply waits for the post it answers
+
+
+def test_a_spammer_writing_after_the_failing_messages_does_not_end_the_whole_batch_problem(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # A message in a case closed as spam is ignored by processing itself, the rules not
+    # asked. Stored after the customers' failing messages, status took it for a message
+    # the rules decided behind a wave set aside, and said nothing while the rules stayed
+    # broken for every message.
+    rt = make_runtime([mention(1, "@acme buy followers at spam.example")])
+    run_cycle(rt)
+    triage.mark_spam(rt, "C-1001", user="ana")
+    feed = Path(rt.settings.source("feed").path)  # type: ignore[union-attr]
+    later = [
+        mention(2, text=REFUND, created_at="2026-11-20T10:01:00Z"),
+        mention(3, text=REFUND, created_at="2026-11-20T10:02:00Z"),
+        mention(
+            4,
+            "@acme again",
+            author="user1",
+            author_id="501",
+            conversation_id="1001",
+            created_at="2026-11-20T10:03:00Z",
+        ),
+    ]
+    with feed.open("a", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(row) + "\n" for row in later)
+    while poll_source(rt, "feed"):
+        pass
+    rt.rules = BrokenRules()  # type: ignore[assignment]
+    fails_together_while_rules_are_broken(rt, ["1002", "1003"])
+
+
+BRAND_POST = {"author": "acme", "author_id": "1"}
+
+
+def given_up(rt: Runtime, outcome: str) -> float:
+    value = rt.metrics.registry.get_sample_value(
+        "inchannel_undecided_messages_total", {"outcome": outcome}
+    )
+    return value or 0.0
+
+
+def test_a_brand_post_that_cannot_be_linked_is_closed_as_needing_no_answer(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The brand's own post failing by itself was closed as a customer's mention is: the
+    # `no_case` metric (the one to alert on) and status said no person would see it and
+    # to answer it on the platform, but it is the brand's post and needs no answer.
+    rt = make_runtime(
+        [mention(1, "Our sale starts today!", conversation_id=POISON, **BRAND_POST), mention(2)]
+    )
+    while poll_source(rt, "feed"):
+        pass
+    with refusing(rt.engine, POISON):
+        fail_alone(rt, UNDECIDED_TRIES)
+    assert undecided(rt) == []
+    message, case = case_of(rt, "1001")
+    assert case is None
+    assert message.decision == {
+        "notes": ["could not be decided: DataError", "the brand's own post: needs no answer"]
+    }
+    assert processing_problems(rt) == []
+    assert (given_up(rt, "no_case"), given_up(rt, "brand_post")) == (0, 1)
+
+
+def test_a_brand_post_linked_without_deciding_is_counted(make_runtime: RuntimeFactory) -> None:
+    # Its third try handed over (linked to its thread, as processing does), the brand's
+    # post returned no decision: nothing counted it, nothing logged it.
+    rows = [mention(1, "Our sale starts today!", conversation_id=POISON, **BRAND_POST), mention(2)]
+    rt = make_runtime(rows)
+    while poll_source(rt, "feed"):
+        pass
+    tries = 0
+
+    def refuse_until_the_last_try(
+        _conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any
+    ) -> None:
+        nonlocal tries
+        if statement.lstrip().startswith("INSERT INTO events") and "undecided" in repr(parameters):
+            tries += 1
+        elif tries < UNDECIDED_TRIES and POISON in repr(parameters):
+            raise DataError(statement, parameters, Exception(f"cannot store {POISON}"))
+
+    event.listen(rt.engine, "before_cursor_execute", refuse_until_the_last_try)
+    try:
+        fail_alone(rt, UNDECIDED_TRIES)
+    finally:
+        event.remove(rt.engine, "before_cursor_execute", refuse_until_the_last_try)
+    assert undecided(rt) == []
+    assert processing_problems(rt) == []
+    assert (given_up(rt, "no_case"), given_up(rt, "brand_post")) == (0, 1)
+
+
+def test_a_brand_post_failing_with_its_whole_batch_is_closed_not_tried_forever(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Never closed while nothing of its batch is decided (the database may refuse every
+    # case), the brand's post was left undecided at its sixth try and tried forever;
+    # it needs no answer, and no case is lost.
+    rows = [mention(1, "Our sale!", conversation_id=POISON, **BRAND_POST), mention(2, text=REFUND)]
+    rt = make_runtime(rows)
+    while poll_source(rt, "feed"):
+        pass
+    with refusing(rt.engine, POISON), refusing(rt.engine, "refund-or-billing"):
+        fail_together(rt, UNDECIDED_TRIES_AMONG)
+    assert undecided(rt) == []
+    message, _ = case_of(rt, "1001")
+    assert message.decision is not None
+    assert message.decision["notes"][1] == "the brand's own post: needs no answer"
+    _, case = case_of(rt, "1002")
+    assert case is not None
+    assert case.state == CaseState.AWAITING_HUMAN.value
+    assert (given_up(rt, "no_case"), given_up(rt, "brand_post")) == (0, 1)

@@ -653,3 +653,40 @@ def test_an_old_backfill_whose_source_failed_is_no_sign_of_when_watching_began(
     _watched_steadily(rt)
     check_health(rt)
     assert spike_notes(rt) == []
+
+
+def test_an_old_backfill_stopped_between_two_mentions_of_one_second_is_no_sign_of_watching(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """Ctrl-C after 20 of 40 September mentions, the 20th imported and the first not
+    imported written in the same second (Reddit gives seconds): the window read ends,
+    exclusive, at that second, so the imported one was taken for the daemon's first
+    read, the window reached it, and the history began in September again."""
+    rt = make_runtime(
+        channels=OPS,
+        processing={"batch_size": 20},
+        alerts={
+            "channels": ["ops"],
+            **QUIET,
+            "spike": {"min_count": 10, "factor": 3, "tags": False},
+        },
+    )
+    text = "@acme this is broken, worst service ever"
+    rows = [mention(h, text, created_at=f"2026-09-01T{h:02d}:00:00Z") for h in range(19)]
+    rows += [mention(19 + i, text, created_at="2026-09-02T00:00:00Z") for i in range(2)]
+    rows += [mention(20 + h, text, created_at=f"2026-09-02T{h:02d}:00:00Z") for h in range(1, 20)]
+    path = write_jsonl(rt.settings.base_dir / "old.jsonl", rows[::-1])
+    rt.sources["feed"] = ReplaySource("feed", path)
+    since = datetime(2026, 9, 1, tzinfo=UTC)
+
+    def ctrl_c(report: BackfillReport) -> None:
+        if report.importing and report.imported >= 20:
+            raise KeyboardInterrupt
+
+    report = backfill(rt, "feed", Window(since, datetime(2026, 9, 3, tzinfo=UTC)), on_page=ctrl_c)
+    assert (report.imported, report.to_import) == (20, 40)
+    with rt.sessions() as session:
+        assert recorded_backfills(session) == [Downtime(since, datetime(2026, 9, 2, tzinfo=UTC))]
+    _watched_steadily(rt)
+    check_health(rt)
+    assert spike_notes(rt) == []
