@@ -28,7 +28,7 @@ from monitor.domain import (
 )
 from monitor.rules.deflection import find_redirect
 from monitor.runtime import Runtime
-from monitor.store.db import hold_lock, transaction
+from monitor.store.db import begin_write, hold_lock, transaction
 from monitor.store.models import (
     MAX_ID,
     ActionRow,
@@ -223,25 +223,13 @@ def lock_case(session: Session, ref: str) -> Case:
     one's work. Read before anything else in the session, so the row comes from the
     database, not a stale copy in the session."""
     case_id = parse_ref(ref)
-    _write_lock_sqlite(session)
+    # transaction() has begun with it; a session of the caller's own may not have.
+    begin_write(session)
     query = locked(session, select(Case).where(Case.id == case_id))
     case = session.scalars(query.execution_options(populate_existing=True)).one_or_none()
     if case is None:
         raise CaseworkError(f"no case {ref}")
     return case
-
-
-def _write_lock_sqlite(session: Session) -> None:
-    """SQLite: take the database's write lock before the case is read. The driver begins
-    a transaction only at the first write, so the read ran outside any: a colleague's
-    change committed between it and our write was overwritten, and a case resolved
-    twice at once (a double click, the CLI and the dashboard) recorded two resolutions.
-    Taken first, a second person waits (busy_timeout) and then reads the first's work."""
-    connection = session.connection()
-    if connection.dialect.name != "sqlite":
-        return
-    if not connection.connection.driver_connection.in_transaction:  # type: ignore[union-attr]
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def list_cases(

@@ -85,16 +85,18 @@ def test_only_the_columns_processing_changed_are_written(make_runtime: RuntimeFa
     process_pending(rt)
     with rt.sessions() as session:
         case_id = session.scalars(select(Case.id)).one()
-    with transaction(rt.sessions) as session:
-        case = session.get(Case, case_id)
+    with rt.sessions() as reader:
+        case = reader.get(Case, case_id)
         assert case is not None
-        detach(session, [case])
+        detach(reader, [case])
+    # Meanwhile a person assigns the case from the dashboard (another transaction; not
+    # inside ours, whose write lock it would wait for on SQLite).
+    with transaction(rt.sessions) as other:
+        other_case = other.get(Case, case_id)
+        assert other_case is not None
+        other_case.assignee = "maria"
+    with transaction(rt.sessions) as session:
         cases.transition(session, case, CaseState.RESOLVED, "test", rt.clock.now())
-        # Meanwhile a person assigns the case from the dashboard (another transaction).
-        with transaction(rt.sessions) as other:
-            other_case = other.get(Case, case_id)
-            assert other_case is not None
-            other_case.assignee = "maria"
         assert write_changes(session, [case]) == 1
         assert write_changes(session, [case]) == 1  # still changed: it stays detached
     with rt.sessions() as session:

@@ -303,10 +303,39 @@ def hold_lock(connection: Connection, key: int) -> None:
 
 
 @contextmanager
-def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any error."""
+def transaction(factory: sessionmaker[Session], *, lock_first: bool = True) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any error. On SQLite it holds
+    the database's write lock from its start (``begin_write``); a read-only page opens
+    a plain session instead (``factory()``), which never waits for it.
+
+    ``lock_first=False``: for work that is slow before its first write and guards every
+    write with its own WHERE (sign-in: a password hash, then compare-and-set UPDATEs).
+    Holding the lock through the hash made sign-ins one at a time, and anyone sending
+    passwords to the login form held up the daemon's writes."""
     with factory() as session, session.begin():
+        if lock_first:
+            begin_write(session)
         yield session
+
+
+def begin_write(session: Session) -> None:
+    """SQLite: begin the session's transaction with BEGIN IMMEDIATE, unless one is open.
+
+    The driver (pysqlite) begins a transaction only at the first INSERT or UPDATE, so
+    what a unit of work read before it was read outside any transaction. A processing
+    batch reads its cases, then scores and decides for a while, then writes: a person's
+    resolve or "mark as spam" committed in between was overwritten (the spam tag
+    dropped, a resolved case escalated and left resolved, out of every queue). Taken
+    first, the write lock makes the second writer wait (busy_timeout) and then read the
+    first's work, as PostgreSQL's row locks do. WAL readers never wait for it. A plain
+    BEGIN (deferred) is not enough: its read snapshot could not be upgraded to a write
+    once another writer committed, and SQLite fails that at once (SQLITE_BUSY_SNAPSHOT)
+    rather than waiting."""
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    if not connection.connection.driver_connection.in_transaction:  # type: ignore[union-attr]
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def alembic_config(engine: Engine) -> AlembicConfig:

@@ -317,7 +317,9 @@ def authenticate(
     database connection, and for every name alike, so a busy answer tells none apart."""
     # The refusal is raised after the commit: raising inside the transaction would roll
     # back the failure count and the lockout would never engage.
-    with work.slot(), transaction(rt.sessions) as session:
+    # Not locked first (SQLite): the hash runs before any write, and every write below
+    # checks the row it read is still as it was (_count_failure, _clear_failures).
+    with work.slot(), transaction(rt.sessions, lock_first=False) as session:
         outcome = _check_login(session, login_name(name), password, rt.clock.now())
     if isinstance(outcome, str):
         raise LoginRefused(outcome)
