@@ -639,9 +639,30 @@ def approve(
         if text is not None and edited:
             values["text"] = _checked_edit(session, case, draft, text)
         _settle_draft(session, case, draft, ActionStatus.PENDING, now, **values)
-        cases.record(session, case, "approved", user, now, action=draft.id, edited=edited)
+        # Where the approval falls among the case's replies, for the case page's
+        # "replies" marker (web.operations.replies_queued): the draft became an answer
+        # now, after every reply queued so far.
+        before = _reply_actions_count(session, case)
+        cases.record(
+            session,
+            case,
+            "approved",
+            user,
+            now,
+            action=draft.id,
+            edited=edited,
+            replies_before=before,
+        )
         _after_draft(session, case, CaseState.REPLIED, user, now)
         return draft.id
+
+
+def _reply_actions_count(session: Session, case: Case) -> int:
+    """The case's reply actions of any status: drafts and withdrawn ones included."""
+    query = select(func.count(ActionRow.id)).where(
+        ActionRow.case_id == case.id, ActionRow.kind == ActionKind.REPLY.value
+    )
+    return int(session.scalar(query) or 0)
 
 
 MAX_REASON = 500  # a rejection's reason, as the dashboard's form takes it

@@ -183,7 +183,7 @@ def show_command(config_file: Path | None, ref: str) -> None:
     rt = runtime(config_file)
     # Counted before the rest is read: a reply landing in between is then shown but not
     # counted, and the next command refuses needlessly, never the other way round.
-    replies, messages = run(lambda: since_shown.counts(rt, ref))
+    answers, replies, messages = run(lambda: since_shown.counts(rt, ref))
     detail: Any = run(lambda: casework.case_detail(rt, ref))
     console = table_console()
     row = detail["case"]
@@ -235,7 +235,7 @@ def show_command(config_file: Path | None, ref: str) -> None:
     )
     for note_actor, at, text in history["notes"]:
         console.print(f"  note by {_shown(note_actor)} at {at:%Y-%m-%d %H:%M} UTC: {_shown(text)}")
-    console.print(since_shown.counts_line(replies, messages))
+    console.print(since_shown.counts_line(answers, replies, messages))
 
 
 @cases_group.command("reply")

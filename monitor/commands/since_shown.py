@@ -29,8 +29,9 @@ def replies_option(func: F) -> F:
         type=click.IntRange(min=0),
         default=None,
         help=(
-            "How many replies `cases show` showed: refused (exit 1) when the case has more "
-            "now (a colleague or the bot answered since). Left out: not checked."
+            "The --replies `cases show` printed: refused (exit 1) when a reply was queued "
+            "since (a colleague or the bot answered), or when it is more than the case "
+            "has. Left out: not checked."
         ),
     )(func)
 
@@ -47,20 +48,24 @@ def messages_option(func: F) -> F:
     )(func)
 
 
-def counts(rt: Runtime, ref: str) -> tuple[int, int]:
-    """The case's replies and customer messages, as the case page counts them."""
+def counts(rt: Runtime, ref: str) -> tuple[int, int, int]:
+    """The case's replies (queued, sent, failed or dead), the case page's ``replies``
+    marker (operations.replies_queued: withdrawn replies and drafts keep their place in
+    it) and the customer's messages."""
     with rt.sessions() as session:
         case = casework.find_case(session, ref)
         return (
             operations.answer_count(session, case.id),
+            operations.replies_marker(session, case.id),
             operations.customer_message_count(session, case.id),
         )
 
 
-def counts_line(replies: int, messages: int) -> str:
-    """What `cases show` prints, to be passed back to the commands that act."""
+def counts_line(answers: int, replies: int, messages: int) -> str:
+    """What `cases show` prints, to be passed back to the commands that act. ``--replies``
+    is the marker, not the replies shown: a withdrawn reply or a draft counts in it."""
     return (
-        f"Shown: {_plural(replies, 'reply', 'replies')}, "
+        f"Shown: {_plural(answers, 'reply', 'replies')}, "
         f"{_plural(messages, 'customer message', 'customer messages')} "
         f"(to act only if nothing changed since: --replies {replies} --messages {messages})"
     )
@@ -79,7 +84,7 @@ def check_replies(
         text,
         user,
         answer=answer,
-        seen=_seen(shown, "reply", "replies", "--replies"),
+        seen=_seen_replies(shown),
         again=_again(ref, "reply"),
     )
 
@@ -108,9 +113,15 @@ def check_spam(rt: Runtime, ref: str, shown: int | None) -> None:
         rt,
         ref,
         shown,
-        seen=_seen(shown, "reply", "replies", "--replies"),
+        seen=_seen_replies(shown),
         again=_again(ref, "mark it as spam"),
     )
+
+
+def _seen_replies(shown: int) -> str:
+    # --replies is a place among the case's replies, withdrawn ones included, not how
+    # many `cases show` listed as replies: no number of replies is named.
+    return f"after what you saw (--replies {shown})"
 
 
 def _seen(shown: int, one: str, many: str, option: str) -> str:

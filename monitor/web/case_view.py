@@ -11,7 +11,7 @@ from monitor.domain import ActionStatus
 from monitor.runtime import Runtime
 from monitor.store.models import Case, Message
 from monitor.store.web_models import SentimentFeedback
-from monitor.web.operations import answer_count, customer_message_count
+from monitor.web.operations import customer_message_count, replies_marker
 from monitor.web.users import User
 
 THREAD_LIMIT = 500
@@ -29,7 +29,7 @@ def load_case(rt: Runtime, ref: str, user: User) -> dict[str, Any]:
     # very answer it is there to stop.
     with rt.sessions() as session:
         case = casework.find_case(session, ref)
-        replies = answer_count(session, case.id)  # sent back by the reply and spam forms
+        replies = replies_marker(session, case.id)  # sent back by the reply and spam forms
         written = customer_message_count(session, case.id)  # by reply, approve and resolve
     detail = casework.case_detail(rt, ref, user)
     with rt.sessions() as session:

@@ -83,8 +83,10 @@ CASE = {
         "replies": {
             "type": "integer",
             "minimum": 0,
-            "description": "How many replies the case has (queued, sent, failed or dead), "
-            + SHOWN.format("replies", "replies"),
+            "description": "How many replies the case has ever had queued, counted so a "
+            "withdrawn reply or a draft keeps its place and an approval counts once more "
+            "(only ever grows), sent back as the operations' `replies`: refused if a reply "
+            "was queued or approved since, or if it is more than the case's count now",
         },
         "messages": {
             "type": "integer",

@@ -146,8 +146,76 @@ def answers_of(session: Session, case_id: int) -> list[ActionRow]:
 
 
 def answer_count(session: Session, case_id: int) -> int:
-    """How many replies the case has: the case page's forms send it back as ``replies``."""
+    """How many replies the case has (queued, sent, failed or dead)."""
     return _count(session, _answers(case_id))
+
+
+def _reply_actions(case_id: int) -> Select[ActionRow]:
+    return (
+        select(ActionRow)
+        .where(ActionRow.case_id == case_id, ActionRow.kind == ActionKind.REPLY.value)
+        .order_by(ActionRow.id)
+    )
+
+
+def replies_queued(session: Session, case_id: int) -> list[ActionRow]:
+    """The case's replies in the order they were queued: each reply action where it was
+    written, whatever its status now, and a draft once more where it was approved (it
+    became an answer then). The list only ever grows at its end, so its length is a
+    place that stays put: the case page's forms send it back as ``replies``. (A count of
+    the live replies did not: one withdrawn by the spam mark or the thread cap left the
+    count, and a colleague's answer after it brought the count back to what the page
+    showed, so the check let a second answer through.) An action may appear twice."""
+    actions = list(session.scalars(_reply_actions(case_id)))
+    approvals = session.scalars(
+        select(Event).where(Event.case_id == case_id, Event.kind == "approved").order_by(Event.id)
+    )
+    place = {a.id: n for n, a in enumerate(actions, start=1)}
+    # after[k]: the drafts approved when the case had k reply actions.
+    after: dict[int, list[ActionRow]] = {}
+    for approval in approvals:
+        detail = approval.detail or {}
+        action = detail.get("action")
+        if action not in place:
+            continue
+        # An approval recorded before replies_before was: right after its draft. The
+        # place is fixed either way, which is all the marker needs.
+        before = detail.get("replies_before")
+        k = before if isinstance(before, int) and not isinstance(before, bool) else place[action]
+        after.setdefault(min(max(k, place[action]), len(actions)), []).append(
+            actions[place[action] - 1]
+        )
+    queued: list[ActionRow] = []
+    for k, action in enumerate(actions):
+        queued.extend(after.get(k, ()))
+        queued.append(action)
+    queued.extend(after.get(len(actions), ()))
+    return queued
+
+
+def replies_marker(session: Session, case_id: int) -> int:
+    """The case page's ``replies``: its place in replies_queued."""
+    return len(replies_queued(session, case_id))
+
+
+def _answers_since(
+    session: Session, case: Case, shown: int, statuses: tuple[str, ...]
+) -> list[ActionRow]:
+    """The replies queued after the ``shown`` first of replies_queued, still in one of
+    ``statuses``, oldest first. A ``shown`` past the end is refused: no page showed it,
+    and taken as it was it turned the check off."""
+    queued = replies_queued(session, case.id)
+    if shown > len(queued):
+        raise CaseworkError(
+            f"replies must be at most {len(queued)}, {case.ref}'s count now: no page "
+            "showed more (read the case again for the count to send)"
+        )
+    since: dict[int, ActionRow] = {}
+    for action in queued[shown:]:
+        if action.status in statuses:
+            since.pop(action.id, None)  # its later place: an approval after the draft
+            since[action.id] = action
+    return list(since.values())
 
 
 def _count(session: Session, query: Select[Any]) -> int:
@@ -187,8 +255,7 @@ def unanswered_since_shown(
     ``answer``, the CLI's reply with a knowledge-base entry's own words, is that entry's)."""
     with rt.sessions() as session:
         case = casework.find_case(session, ref)
-        answers = answers_of(session, case.id)
-    since = answers[shown:]
+        since = _answers_since(session, case, shown, ANSWERS)
     # Only one's own: a colleague's same words (the same knowledge-base answer) are no
     # double click, and "already queued" lets them through 5 minutes after the send.
     if not since or any(_same_reply(a, text, user, answer) for a in since):
@@ -397,7 +464,7 @@ def unwithdrawn_since_shown(
     check, a reply racing this read still lands (and is withdrawn)."""
     with rt.sessions() as session:
         case = casework.find_case(session, ref)
-        waiting = [a for a in answers_of(session, case.id)[shown:] if a.status in NOT_POSTED]
+        waiting = _answers_since(session, case, shown, NOT_POSTED)
     if not waiting:
         return
     count = f"{len(waiting)} repl{'y' if len(waiting) == 1 else 'ies'}"
