@@ -142,9 +142,9 @@ class _TooMany(Exception):
 
 
 class _BadScalar(Exception):
-    def __init__(self, line: int, col: int, message: str) -> None:
+    def __init__(self, line: int, col: int, message: str, key: str = "") -> None:
         super().__init__(message)
-        self.line, self.col, self.message = line, col, message
+        self.line, self.col, self.message, self.key = line, col, message, key
 
 
 def _too_deep(path: Path, line: int = 1, col: int = 1) -> ConfigError:
@@ -169,6 +169,16 @@ def _construct(
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = _construct(key_node, (*loc, "<key>"), {}, scalars, budget)
+            if isinstance(key, bool):
+                # `on:` (GitHub Actions' habit), `yes:`, `no:`: YAML 1.1 reads them as
+                # true/false, and pydantic then said "[1]: Keys should be strings" at
+                # the mapping, naming neither the key nor the fix.
+                written = _source_text(key_node)
+                message = (
+                    f"YAML reads the unquoted key {written} as {str(key).lower()}, and a key"
+                    f' must be text; put it in quotes: "{written}":'
+                )
+                raise _BadScalar(*_mark(key_node), message, format_loc((*loc, written)))
             key = str(key) if not isinstance(key, str | int) else key
             if key in out:
                 raise _DuplicateKey(*_mark(key_node), str(key))
@@ -261,7 +271,8 @@ def load_documents(path: Path, text: str | None = None) -> list[Document]:
         except _TooMany as many:
             raise _too_many(path, Document(str(path), None, positions), many.loc) from None
         except _BadScalar as bad:
-            raise ConfigError([Problem(str(path), bad.line, bad.col, "", bad.message)]) from None
+            problem = Problem(str(path), bad.line, bad.col, bad.key, bad.message)
+            raise ConfigError([problem]) from None
         documents.append(Document(str(path), data, positions, node.start_mark.line + 1))
     return documents
 

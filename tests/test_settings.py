@@ -174,6 +174,12 @@ EXPECTED = {
         "4:23: scoring.languages[2]: expected text, not false: YAML reads an unquoted"
         " yes, no, on or off as true or false; put it in quotes"
     ],
+    # As a key too (`on:`, GitHub Actions' habit): "scoring.lexicon[1]: Keys should be
+    # strings" named neither the key nor the fix.
+    "yaml_boolean_key.yaml": [
+        "5:5: scoring.lexicon.yes: YAML reads the unquoted key yes as true, and a key must be"
+        ' text; put it in quotes: "yes":'
+    ],
     "number_for_text.yaml": ["6:3: x.user_id: expected text, not a number; put it in quotes"],
     # pydantic's union member names (bool, list[str]) are no keys of the file.
     "union_member.yaml": [
