@@ -177,3 +177,11 @@ def test_a_rules_path_that_is_a_file_is_named_a_file(tmp_path: Path) -> None:
 
 def test_a_missing_rules_folder_is_still_named_missing(tmp_path: Path) -> None:
     assert problems(tmp_path / "rules") == ["{dir}:1:1: rules folder does not exist"]
+
+
+def test_an_anchor_nothing_refers_to_is_allowed(tmp_path: Path) -> None:
+    """Only aliases are refused (they are what repeats a value); the docs said anchors
+    were too, and refusing them now would stop a daemon whose files load today."""
+    folder = tmp_path / "rules"
+    write(folder, "name: anchored\nmatch: {text: &words [a, b]}\nthen: {tag: [x]}\n")
+    assert [r.name for r in engine(folder).rules] == ["anchored"]

@@ -192,18 +192,22 @@ def read_documents(path: Path, problems: list[Problem], *, kind: str, items: str
 def _unsafe_yaml(path: Path, text: str, kind: str) -> Problem | None:
     alias = _first_alias(text)
     if alias is not None:
-        message = f"YAML aliases are not allowed in {kind}"
-        return Problem(str(path), alias[0], alias[1], "", message)
+        line, col, name = alias
+        message = f"YAML aliases are not allowed in {kind} (*{name}); write the values out"
+        return Problem(str(path), line, col, "", message)
     return None  # duplicate keys: load_documents refuses them for every YAML file
 
 
-def _first_alias(text: str) -> tuple[int, int] | None:
+def _first_alias(text: str) -> tuple[int, int, str] | None:
     """Aliases let a few lines expand into gigabytes ("billion laughs"); rules never
-    need them. Syntax errors are left to the real parser, which reports them better."""
+    need them. An anchor (&name) nothing refers to repeats nothing, so it is let be:
+    refused, it would stop a daemon whose files loaded before.
+    Syntax errors are left to the real parser, which reports them better."""
     try:
         for token in yaml.scan(text, Loader=yaml.SafeLoader):
             if isinstance(token, yaml.AliasToken):
-                return token.start_mark.line + 1, token.start_mark.column + 1
+                mark = token.start_mark
+                return mark.line + 1, mark.column + 1, str(token.value)
     except yaml.YAMLError:
         return None
     return None
