@@ -7,7 +7,9 @@ problems check-config would print must equal ``<case>.expected`` line for line
 
 from __future__ import annotations
 
+import os
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,41 @@ def test_a_list_file_over_ten_megabytes_is_refused_unread(tmp_path: Path) -> Non
         "{dir}/rules.yaml:2:18: rule 'vip': match.author.handles_from: "
         "list file 'vip.txt' is 10.5 MB; list files may be at most 10 MB"
     ]
+
+
+def test_a_list_file_growing_past_ten_megabytes_as_it_is_read_is_refused(tmp_path: Path) -> None:
+    """The size was taken, then the file read whole: one growing in between (an export
+    still being written) was read past the limit, all of it. A pipe is such a file: its
+    size is 0 and it holds what its writer writes."""
+    folder = tmp_path / "rules"
+    write(folder, "name: vip\nmatch: {author: {handles_from: vip.txt}}\nthen: {tag: [vip]}\n")
+    pipe = folder / "vip.txt"
+    os.mkfifo(pipe)
+    written: list[int] = []
+
+    def export() -> None:
+        chunk = b"somebody\n" * 100_000  # 900 kB
+        with pipe.open("wb") as handle:
+            try:
+                for _ in range(15):  # 13.5 MB
+                    handle.write(chunk)
+                    written.append(len(chunk))
+            except BrokenPipeError:  # the reader stopped: what the fix does
+                pass
+
+    writer = threading.Thread(target=export)
+    writer.start()
+    try:
+        found = problems(folder)
+    finally:
+        # Should the load never open the pipe, open it here so the writer ends.
+        os.close(os.open(pipe, os.O_RDONLY | os.O_NONBLOCK))
+        writer.join()
+    assert found == [
+        "{dir}/rules.yaml:2:18: rule 'vip': match.author.handles_from: "
+        "list file 'vip.txt' is more than 10 MB; list files may be at most 10 MB"
+    ]
+    assert sum(written) < 13_500_000
 
 
 def test_errors_in_several_files_are_all_reported_in_file_order(tmp_path: Path) -> None:

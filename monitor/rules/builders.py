@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -263,13 +264,20 @@ def _read_handles(rules_dir: Path, name: str) -> list[str] | str:
         return f"list file {name!r} must be inside the rules folder (hot reload watches it)"
     if any(unwatched(part) for part in path.relative_to(rules_dir.resolve()).parts):
         return f"list file {name!r} is hidden or an editor's backup: hot reload does not watch it"
+    limit = "list files may be at most 10 MB"
     try:
-        size = path.stat().st_size
-        if size > MAX_LIST_FILE_BYTES:
-            return f"list file {name!r} is {size / 1e6:.1f} MB; list files may be at most 10 MB"
+        with path.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > MAX_LIST_FILE_BYTES:
+                return f"list file {name!r} is {size / 1e6:.1f} MB; {limit}"
+            # At most one byte past the limit: a file growing since its size was taken
+            # (an export still being written, a pipe) was read whole, however big.
+            data = handle.read(MAX_LIST_FILE_BYTES + 1)
+        if len(data) > MAX_LIST_FILE_BYTES:
+            return f"list file {name!r} is more than 10 MB; {limit}"
         # Notepad and spreadsheet exports start UTF-8 with a byte order mark, which
         # would otherwise stick to the first handle and make it never match.
-        text = path.read_text(encoding="utf-8-sig")
+        text = data.decode("utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         return f"cannot read list file {name!r}: {getattr(exc, 'strerror', None) or exc}"
     lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
