@@ -17,7 +17,7 @@ from sqlalchemy import event
 from monitor.cli import main
 from monitor.daemon import build_scheduler
 from monitor.rules.reload import RULES_STATE, RuleReloader, read_rules_state
-from monitor.rules.setup import RELOAD_ATTEMPTS
+from monitor.rules.setup import RELOAD_ATTEMPTS, watched_version
 from monitor.runtime import Runtime
 from monitor.store.models import SourceState
 from tests.conftest import REPO, RuntimeFactory
@@ -145,6 +145,43 @@ def test_a_save_landing_while_the_rules_are_read_is_loaded_by_the_next_check(
     assert f"saved-{RELOAD_ATTEMPTS}" not in names
     reloader.check()
     assert f"saved-{RELOAD_ATTEMPTS}" in {r.name for r in rt.rules.rules}
+
+
+def test_a_broken_save_landing_while_the_rules_are_read_is_rejected_once(
+    make_runtime: RuntimeFactory,
+    rules_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The read was tried again, failed again, and the rejection was stored under the
+    version hashed before the first read: the next check saw another version, read
+    the same broken files again, and logged and counted them a second time."""
+    rt = make_runtime(rules={"path": str(rules_dir)})
+    reloader = RuleReloader(rt)
+    reloader.check()
+    good = rt.rules
+    broken = "name: broken\nmatch: {label: negatve}\nthen: {tag: [x]}\n"
+    bad = write(rules_dir, broken, "40-bad.yaml")
+    read_text = Path.read_text
+    landed: list[Path] = []
+
+    def a_second_save_lands_after_reading(path: Path, *args: Any, **kwargs: Any) -> str:
+        text = read_text(path, *args, **kwargs)
+        if path == bad and not landed:  # still broken: only the tag changed
+            landed.append(write(rules_dir, broken.replace("[x]", "[y]"), bad.name))
+        return text
+
+    monkeypatch.setattr(Path, "read_text", a_second_save_lands_after_reading)
+    with caplog.at_level(logging.ERROR, logger="inchannel.rules"):
+        reloader.check()
+        monkeypatch.setattr(Path, "read_text", read_text)
+        reloader.check()
+    assert landed
+    assert rt.rules is good
+    row = state(rt)
+    assert row.consecutive_failures == 1
+    assert row.details["rejected_version"] == watched_version(rt.settings)
+    assert len([r for r in caplog.records if r.levelno >= logging.ERROR]) == 1
 
 
 def test_a_changed_list_file_is_a_change(make_runtime: RuntimeFactory, rules_dir: Path) -> None:

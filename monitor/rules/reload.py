@@ -59,14 +59,20 @@ class RuleReloader:
         return False
 
     def _load(self, version: str) -> None:
+        # The version each read was made of: a read tried again because the files
+        # changed meanwhile failed on the later version, and rejected under the first
+        # one, the next check read (and logged, and counted) the same files again.
+        read = [version]
         try:
-            engine = engine_from_settings(self.rt.settings, attempts=RELOAD_ATTEMPTS)
+            engine = engine_from_settings(
+                self.rt.settings, attempts=RELOAD_ATTEMPTS, read_as=read.append
+            )
         except (ConfigError, OSError) as exc:
-            self._reject(version, str(exc))
+            self._reject(read[-1], str(exc))
             return
         except Exception as exc:  # an input no check foresaw: the running rules stay
-            log.exception("rules version=%s: loading crashed", version)
-            self._reject(version, f"loading crashed ({type(exc).__name__}: {exc}); see the log")
+            log.exception("rules version=%s: loading crashed", read[-1])
+            self._reject(read[-1], f"loading crashed ({type(exc).__name__}: {exc}); see the log")
             return
         previous = _version(self.rt)
         self.rt.rules, self.rt.rules_error = engine, None

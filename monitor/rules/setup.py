@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 
@@ -42,7 +43,9 @@ def watched_version(settings: Settings) -> str:
 RELOAD_ATTEMPTS = 3
 
 
-def engine_from_settings(settings: Settings, *, attempts: int = 1) -> RuleEngine:
+def engine_from_settings(
+    settings: Settings, *, attempts: int = 1, read_as: Callable[[str], None] | None = None
+) -> RuleEngine:
     """Load, validate and compile the rules and the knowledge base; raise ConfigError
     listing every problem of both.
 
@@ -51,12 +54,17 @@ def engine_from_settings(settings: Settings, *, attempts: int = 1) -> RuleEngine
     one rule missing or there twice ("duplicate rule name"). With ``attempts`` above 1
     (hot reload) the folders are hashed before and after reading, and read again when
     they changed meanwhile. A start reads once: it refuses files that do not validate,
-    and its first reload check loads what changed."""
+    and its first reload check loads what changed.
+
+    ``read_as`` is told the version hashed before each read: an error raised is that
+    of the last one, which is the version hot reload must reject."""
     for attempt in range(1, attempts + 1):
         # Hashed before reading: should the folders still change on the last try, the
         # version differs from theirs, so the next reload check loads them. Hashed
         # after, the new hash would be stamped on the old rules and the edit never loaded.
         version = watched_version(settings)
+        if read_as is not None:
+            read_as(version)
         last = attempt >= attempts
         try:
             engine = _engine(settings, version)
