@@ -172,10 +172,11 @@ def build_notifier(
     settings: Settings, *, dry_run: bool = False, clock: Clock | None = None
 ) -> Responder:
     """Apprise channels; under --dry-run notifications are recorded like posts."""
-    if dry_run:
-        return RecordingResponder(DEFAULT_RECORDING)
-    urls = {name: channel.url for name, channel in settings.channels.items()}
     limits = {name: channel.max_chars for name, channel in settings.channels.items()}
+    if dry_run:
+        # Cut as the channels would get it: a dry run shows what an SMS channel reads.
+        return RecordingResponder(DEFAULT_RECORDING, limits)
+    urls = {name: channel.url for name, channel in settings.channels.items()}
     return Notifier(urls, clock, limits)
 
 

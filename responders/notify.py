@@ -93,7 +93,8 @@ class Notifier:
             plugin.throttle = _without_forced_waits(plugin.throttle, asked)  # type: ignore[method-assign]
         # Cut here, per channel: the outbox keeps the whole text, and the channels of
         # one escalation share it.
-        text = fit(action.text, self._max_chars.get(name, NOTIFY_CHARS))
+        limit = self._max_chars.get(name, NOTIFY_CHARS)
+        text = fit(action.text, limit)
         title, _, body = text.partition("\n")
         if not body:
             # A one-line alert is its own body. Sent as title and body too, each chat
@@ -106,7 +107,7 @@ class Notifier:
         # the whole alert.
         sent = target.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT)
         if not sent:
-            raise _refusal(name, _failed_status(sent), self._retry_after(asked))
+            raise _refusal(name, _failed_status(sent), self._retry_after(asked), limit)
         return SendResult(f"notified:{name}:{action.id}")
 
     def _retry_after(self, asked: list[float]) -> datetime | None:
@@ -135,7 +136,11 @@ def _failed_status(result: object) -> int | None:
     return statuses[-1] if statuses else None
 
 
-def _refusal(name: str, status: int | None, retry_after: datetime | None) -> ResponderError:
+def _refusal(
+    name: str, status: int | None, retry_after: datetime | None, limit: int = NOTIFY_CHARS
+) -> ResponderError:
+    """The error for a failed send. ``limit``: the channel's max_chars the text was cut
+    to, named for a refusal that may be the length, so the operator knows what to set."""
     if status in GONE:
         phrase = HTTPStatus(status).phrase
         return ResponderError(
@@ -146,13 +151,25 @@ def _refusal(name: str, status: int | None, retry_after: datetime | None) -> Res
         )
     if status in REFUSED:
         phrase = HTTPStatus(status).phrase
+        # Telegram also answers 400 for a chat id it does not know: not only the message
+        # is named as the cause. Too long, the fix is the channel's max_chars (many
+        # gateways answer that with a 400, not a 413): named with the limit it has now.
+        lower = (
+            f"even cut to its max_chars ({limit} characters): set a lower "
+            f"channels.{name}.max_chars in the config (160 for an SMS gateway, say) "
+            "and restart, then retry it"
+        )
+        cause = (
+            "the message may be malformed for it, or the channel's URL name a chat or "
+            "option it does not know"
+        )
+        if status == HTTPStatus.REQUEST_ENTITY_TOO_LARGE:
+            cause = f"it is too long for the channel, {lower}"
+        elif status == HTTPStatus.BAD_REQUEST:
+            cause += f"; or it is too long, {lower}"
         return ResponderError(
-            # Telegram also answers 400 for a chat id it does not know: not only the
-            # message is named as the cause.
             f"channel {name!r} refused this notification (HTTP {status} {phrase}) and "
-            "would refuse every retry of it, so it is not retried: the message may be too "
-            "long or malformed for it, or the channel's URL name a chat or option it "
-            "does not know",
+            f"would refuse every retry of it, so it is not retried: {cause}",
             permanent=True,
         )
     if status == TOO_MANY:

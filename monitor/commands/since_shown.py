@@ -43,7 +43,8 @@ def messages_option(func: F) -> F:
         default=None,
         help=(
             "How many of the customer's messages `cases show` showed: refused (exit 1) "
-            "when they wrote again since. Left out: not checked."
+            "when they wrote again since, or when it is more than the case has. Left out: "
+            "not checked."
         ),
     )(func)
 

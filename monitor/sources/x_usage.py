@@ -8,7 +8,6 @@ bills once per day, so the budget errs on the safe side.
 
 from __future__ import annotations
 
-import json
 import math
 import secrets
 from collections.abc import Mapping, Sequence
@@ -279,11 +278,7 @@ class XLedger:
                 return False
             payload = {"budget": which, **detail}
             session.add(Event(case_id=None, kind="budget", actor=actor, detail=payload, at=moment))
-            text = (
-                f"X {which} budget reached for {moment:%Y-%m-%d} (UTC)\n"
-                f"{'Polling' if which == 'reads' else 'Posting'} stops until midnight UTC: "
-                f"{json.dumps(detail, default=str)[:300]}"
-            )
+            text = budget_stop_text(which, moment, detail)
             key = f"x-budget:{which}:{moment:%Y-%m-%d}"
             enqueue(
                 session,
@@ -295,6 +290,36 @@ class XLedger:
                 channels=self.notify,
             )
             return True
+
+
+# Per budget stop (reads/writes): what stops, the counted noun's verb, the option that
+# sets the budget, and what becomes of the work meanwhile.
+_STOPS = {
+    "reads": ("Polling", "read", "mentions written meanwhile are read then"),
+    "writes": ("Posting", "made", "replies wait in the outbox and are posted then"),
+}
+
+
+def budget_stop_text(which: str, moment: datetime, detail: Mapping[str, Any]) -> str:
+    """The budget-stop notification, in words an operator acts on: which budget, how much
+    of it was used, when it resets and what to do. (Its body was the event's detail as
+    raw JSON, cut at 300 characters, which said none of that plainly.)"""
+    stops, verb, meanwhile = _STOPS.get(which, ("Use", "used", "work waits until then"))
+    option = f"x.budget.{which}_per_day"
+    spent, limit = detail.get("spent"), detail.get("limit")
+    if isinstance(spent, int) and isinstance(limit, int):
+        used = f"{spent} of the {limit} posts a day ({option}) were {verb} today"
+    else:  # a caller that recorded no counts: still no JSON in a person's inbox
+        used = f"the day's {option} is used up"
+    source = detail.get("source")
+    found = f"; source {source} found no room for another page" if source else ""
+    resume = next_utc_midnight(moment)
+    return (
+        f"X {which} budget reached for {moment:%Y-%m-%d} (UTC)\n"
+        f"{stops} stops until midnight UTC: {used}{found}.\n"
+        f"It resumes by itself at {resume:%Y-%m-%d %H:%M} UTC. Nothing is lost: "
+        f"{meanwhile}. To go on sooner, raise {option} and restart the daemon."
+    )
 
 
 def _lock_counter(session: Session, key: str, moment: datetime) -> None:

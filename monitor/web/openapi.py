@@ -91,8 +91,10 @@ CASE = {
         "messages": {
             "type": "integer",
             "minimum": 0,
-            "description": "How many of the customer's messages the case has, "
-            + SHOWN.format("messages", "messages"),
+            "description": "How many of the customer's messages the case has (a message "
+            "never leaves its case: the count only grows), "
+            + SHOWN.format("messages", "messages")
+            + ", or if it is more than the case's count now",
         },
     },
     "required": [

@@ -408,11 +408,21 @@ def unread_since_shown(
     """Refuse a form whose page showed fewer of the customer's messages than the case
     has now (``refused`` says what was not done): resolved, the follow-up nobody had read
     left the queue with the case; replied to, it got an answer written without it. As
-    _assign's check, a message racing this read still lands."""
+    _assign's check, a message racing this read still lands.
+
+    A ``shown`` past the case's count is refused too: no page showed it, and taken as it
+    came it turned the check off. The count is a safe bound because a customer's message
+    never leaves its case: it joins one when it is decided, and nothing moves it after
+    (linking customers links accounts, not messages), so the count only ever grows."""
     with rt.sessions() as session:
         case = casework.find_case(session, ref)
         written = list(session.scalars(_customer_messages(case.id)))
-    if len(written) <= shown:
+    if shown > len(written):
+        raise CaseworkError(
+            f"messages must be at most {len(written)}, {case.ref}'s count now: no page "
+            "showed more (read the case again for the count to send)"
+        )
+    if len(written) == shown:
         return
     last = written[-1]
     at = last.created_at.strftime("%Y-%m-%d %H:%M UTC")
