@@ -7,7 +7,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.database_settings import Database
 from monitor.store.models import Base
 from monitor.store.textsearch import note_postgres_icu, register_sqlite
+from monitor.store.write_queue import add_queue, queue_of
 
 T = TypeVar("T")
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -249,6 +250,8 @@ def _sqlite_engine(url: str, echo: bool, busy_timeout_ms: int, pool: dict[str, i
         cursor.close()
         register_sqlite(dbapi_conn)
 
+    # This process's threads take the write lock in turn (transaction()).
+    add_queue(engine, busy_timeout_ms / 1000)
     return engine
 
 
@@ -311,8 +314,12 @@ def transaction(factory: sessionmaker[Session], *, lock_first: bool = True) -> I
     ``lock_first=False``: for work that is slow before its first write and guards every
     write with its own WHERE (sign-in: a password hash, then compare-and-set UPDATEs).
     Holding the lock through the hash made sign-ins one at a time, and anyone sending
-    passwords to the login form held up the daemon's writes."""
-    with factory() as session, session.begin():
+    passwords to the login form held up the daemon's writes.
+
+    On SQLite the process's units of work wait for the lock in turn (write_queue): a job
+    running batch after batch took it again before anyone waiting could."""
+    queue = queue_of(factory.kw.get("bind")) if lock_first else None
+    with queue.turn() if queue else nullcontext(), factory() as session, session.begin():
         if lock_first:
             begin_write(session)
         yield session

@@ -169,18 +169,25 @@ def create_user(
 ) -> User:
     """Add a user. The name is looked up first so a taken one costs no password hashing;
     the INSERT still ignores a user of that name added meanwhile (the CLI and the
-    dashboard adding the same person at once), which failed on the unique name."""
+    dashboard adding the same person at once), which failed on the unique name.
+
+    Hashed before the transaction: on SQLite it holds the database's write lock from its
+    start, and the hash (a few tenths of a second, after waiting up to 5 s for a
+    hashing slot that sign-ins hold while they wait for that lock) held up every writer:
+    the daemon's jobs and sign-ins failed with "database is locked"."""
     teams = tuple(dict.fromkeys(teams))  # a team given twice is stored once, in order
     _validate(rt, name, role, teams, password)
     exists = UserExists(f"user {name} exists already")
-    with transaction(rt.sessions) as session:
+    with rt.sessions() as session:
         if session.scalar(select(WebUser.id).where(WebUser.name == name)) is not None:
             raise exists
+    password_hash = _hash(password, work)
+    with transaction(rt.sessions) as session:
         row = {
             "name": name,
             "role": role,
             "teams": list(teams),
-            "password_hash": _hash(password, work),
+            "password_hash": password_hash,
             "active": True,
             "failed_logins": 0,
             "created_at": rt.clock.now(),
@@ -219,9 +226,12 @@ def set_password(
     one leaked, so whoever used it loses access too: every browser session ends and the
     API token is revoked (``inchannel users token`` issues a new one)."""
     _check_password(password)
+    require_user(rt, name)  # an unknown name costs no hashing
+    # Hashed before the write lock is taken (SQLite), as in create_user.
+    password_hash = _hash(password, work)
     with transaction(rt.sessions) as session:
         row = _by_name(session, name)
-        row.password_hash, row.failed_logins, row.locked_until = _hash(password, work), 0, None
+        row.password_hash, row.failed_logins, row.locked_until = password_hash, 0, None
         _sign_out_everywhere(session, row)
         _audit(session, rt, "password_set", actor, name=name, sessions_ended=True)
 
