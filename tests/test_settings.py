@@ -256,6 +256,18 @@ EXPECTED = {
         "6:5: teams[2].name: must not start or end with white space: rules and the"
         " dashboard name a team exactly",
     ],
+    # An empty ${VAR} is Path("."), the config's own folder: as rules.path, inchannel.yaml
+    # was read as a rule file and check-config printed a screenful of unrelated errors.
+    "blank_paths.yaml": [
+        "4:3: rules.path: must not be empty or blank (is its environment variable empt"
+        "y?): an empty path is the config file's own folder",
+        "6:3: answers.path: must not be empty or blank (is its environment variable empt"
+        "y?): an empty path is the config file's own folder",
+        "10:5: sources[0].path: must not be empty or blank (is its environment variable empt"
+        "y?): an empty path is the config file's own folder",
+        "14:5: responders.x.path: must not be empty or blank (is its environment variable empt"
+        "y?): an empty path is the config file's own folder",
+    ],
     # Any interval above 0 passed: a typo of 1 s spent Reddit's 100 queries a minute per
     # client id on one source, and the replies on that client id waited for the reset.
     "reddit_interval_too_short.yaml": [
