@@ -33,6 +33,10 @@ MALFORMED_REF = (
     "'${' that is not an environment variable reference: write ${NAME}, NAME of letters,"
     " digits and _ (or $${ for a literal ${)"
 )
+TAB_MESSAGE = (
+    "invalid YAML: a tab; YAML indents (and separates values) with spaces, not tabs:"
+    " replace it with spaces"
+)
 # No config or rule file needs more than a handful of levels; a limit far below
 # Python's recursion limit keeps the composer and every later walk of the data
 # (environment substitution, rule building) from overflowing the stack.
@@ -240,7 +244,11 @@ def load_documents(path: Path, text: str | None = None) -> list[Document]:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         message = f"invalid YAML: {exc.problem or exc.context}"
-        if mark and _env_ref_at(source, mark.index):
+        if "character '\\t'" in str(exc.problem):
+            # PyYAML's "found character '\t' that cannot start any token" named no fix;
+            # editors that indent with tabs make this the commonest syntax error.
+            message = TAB_MESSAGE
+        elif mark and _env_ref_at(source, mark.index):
             # `{url: slack://${T}}`: the `{` of ${ is a flow indicator.
             message += '; in [...] or {...} put a value with ${...} in quotes: "${NAME}"'
         raise ConfigError([Problem(str(path), line, col, "", message)]) from None

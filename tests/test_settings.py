@@ -256,6 +256,11 @@ EXPECTED = {
         "6:5: teams[2].name: must not start or end with white space: rules and the"
         " dashboard name a team exactly",
     ],
+    # PyYAML's "found character '\\t' that cannot start any token" named no fix.
+    "tab_indent.yaml": [
+        "4:1: invalid YAML: a tab; YAML indents (and separates values) with spaces, not"
+        " tabs: replace it with spaces"
+    ],
     # An empty ${VAR} is Path("."), the config's own folder: as rules.path, inchannel.yaml
     # was read as a rule file and check-config printed a screenful of unrelated errors.
     "blank_paths.yaml": [
