@@ -69,6 +69,7 @@ from monitor.yamlpos import (
     described,
     did_you_mean,
     load_documents,
+    not_utf8,
     shown_date,
     substitute_env,
 )
@@ -750,7 +751,7 @@ def load_settings(path: Path, environ: dict[str, str] | None = None) -> Settings
     except OSError as exc:
         raise ConfigError([Problem(str(path), 1, 1, "", f"cannot read: {exc.strerror}")]) from None
     except UnicodeDecodeError as exc:
-        raise ConfigError([Problem(str(path), 1, 1, "", f"not UTF-8 text: {exc.reason}")]) from None
+        raise ConfigError([Problem(str(path), 1, 1, "", not_utf8(exc))]) from None
     documents = load_documents(path, text)
     if len(documents) != 1 or not isinstance(documents[0].data, dict):
         line = documents[0].start_line if documents else 1

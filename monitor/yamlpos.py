@@ -8,6 +8,7 @@ never builds objects, and values are never evaluated.
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import os
 import re
@@ -361,6 +362,33 @@ def substitute_env_in_url(url: str, environ: dict[str, str] | None = None) -> tu
     doc = Document("", {"url": url}, {})
     problems = substitute_env(doc, environ, url_encoded={("url",)})
     return str(doc.data["url"]), [p.message for p in problems]
+
+
+# UTF-32's little-endian mark starts with UTF-16's: looked for first.
+_BYTE_ORDER_MARKS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
+
+
+def other_unicode(data: bytes) -> str | None:
+    """ "UTF-16" or "UTF-32" for bytes that start with that encoding's byte order mark
+    (Notepad's "Unicode", Excel's "Unicode Text", PowerShell 5's `>`), else None."""
+    return next((name for bom, name in _BYTE_ORDER_MARKS if data.startswith(bom)), None)
+
+
+def not_utf8(exc: UnicodeDecodeError) -> str:
+    """Why a file that failed to decode as UTF-8 is no UTF-8 text, with the fix when it
+    is UTF-16 or UTF-32: the decoder's "invalid start byte" said nothing of either."""
+    name = other_unicode(bytes(exc.object))
+    if name is None:
+        return f"not UTF-8 text: {exc.reason}"
+    return (
+        f"not UTF-8 text: the file is {name} (it starts with {name}'s byte order mark);"
+        " save it as UTF-8"
+    )
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

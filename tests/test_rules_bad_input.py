@@ -92,6 +92,19 @@ def test_a_list_file_growing_past_ten_megabytes_as_it_is_read_is_refused(tmp_pat
     assert sum(written) < 13_500_000
 
 
+def test_a_utf16_list_file_is_named_utf16(tmp_path: Path) -> None:
+    # Excel's "Unicode Text" export is UTF-16: "'utf-8' codec can't decode byte 0xff in
+    # position 0: invalid start byte" said nothing of what to do.
+    folder = tmp_path / "rules"
+    write(folder, "name: vip\nmatch: {author: {handles_from: vip.txt}}\nthen: {tag: [vip]}\n")
+    (folder / "vip.txt").write_bytes("vip_anna\r\n".encode("utf-32"))
+    assert problems(folder) == [
+        "{dir}/rules.yaml:2:18: rule 'vip': match.author.handles_from: cannot read list file"
+        " 'vip.txt': not UTF-8 text: the file is UTF-32 (it starts with UTF-32's byte order"
+        " mark); save it as UTF-8"
+    ]
+
+
 def test_errors_in_several_files_are_all_reported_in_file_order(tmp_path: Path) -> None:
     folder = tmp_path / "rules"
     folder.mkdir()

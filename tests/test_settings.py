@@ -256,6 +256,12 @@ EXPECTED = {
         "6:5: teams[2].name: must not start or end with white space: rules and the"
         " dashboard name a team exactly",
     ],
+    # Notepad's "Unicode" and Excel's "Unicode Text" are UTF-16: "invalid start byte"
+    # said nothing of what to do.
+    "utf16.yaml": [
+        "1:1: not UTF-8 text: the file is UTF-16 (it starts with UTF-16's byte order mark);"
+        " save it as UTF-8"
+    ],
     # PyYAML's "found character '\\t' that cannot start any token" named no fix.
     "tab_indent.yaml": [
         "4:1: invalid YAML: a tab; YAML indents (and separates values) with spaces, not"

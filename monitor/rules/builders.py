@@ -22,7 +22,7 @@ from monitor.rules.compare import Comparison, parse_comparison
 from monitor.rules.hours import OpeningHours
 from monitor.rules.textmatch import CompiledText, as_read, compile_text, regex_problem
 from monitor.settings import bare_handle, not_text
-from monitor.yamlpos import Loc, shown_date
+from monitor.yamlpos import Loc, not_utf8, other_unicode, shown_date
 
 Errors = list[tuple[Loc, str]]
 
@@ -278,7 +278,11 @@ def _read_handles(rules_dir: Path, name: str) -> list[str] | str:
         # Notepad and spreadsheet exports start UTF-8 with a byte order mark, which
         # would otherwise stick to the first handle and make it never match.
         text = data.decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        return f"cannot read list file {name!r}: {getattr(exc, 'strerror', None) or exc}"
+    except UnicodeDecodeError as exc:
+        # Excel's "Unicode Text" export is UTF-16: say so, and to save it as UTF-8.
+        reason = not_utf8(exc) if other_unicode(data) else str(exc)
+        return f"cannot read list file {name!r}: {reason}"
+    except OSError as exc:
+        return f"cannot read list file {name!r}: {exc.strerror or exc}"
     lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
     return [_normal_handle(line) for line in lines if line]

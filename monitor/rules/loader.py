@@ -17,7 +17,7 @@ from monitor.rules.lint import lint_rules, unreachable_rules
 from monitor.rules.matching import Errors, MatchEnv, parse_match
 from monitor.rules.model import Rule, RuleSet, RuleSpec, rule_problem
 from monitor.settings import validate_document
-from monitor.yamlpos import ConfigError, Document, Problem, load_documents
+from monitor.yamlpos import ConfigError, Document, Problem, load_documents, not_utf8
 
 # A rule file is reviewed by people; anything this big is a mistake or an attack, and
 # parsing it would stall check-config and the hot-reload job.
@@ -160,7 +160,7 @@ def read_documents(path: Path, problems: list[Problem], *, kind: str, items: str
         size = path.stat().st_size
         text = path.read_text(encoding="utf-8") if size <= MAX_RULE_FILE_BYTES else ""
     except UnicodeDecodeError as exc:
-        problems.append(Problem(str(path), 1, 1, "", f"not UTF-8 text: {exc.reason}"))
+        problems.append(Problem(str(path), 1, 1, "", not_utf8(exc)))
         return []
     except OSError as exc:
         # Unreadable (permissions), or gone since the folder was listed (a `git pull`
