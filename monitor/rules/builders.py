@@ -10,6 +10,7 @@ import difflib
 import fnmatch
 import os
 import re
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -255,6 +256,25 @@ def unwatched(name: str) -> bool:
 MAX_LIST_FILE_BYTES = 10_000_000
 
 
+_SPECIAL_FILES = (
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a device"),
+    (stat.S_ISBLK, "a device"),
+)
+
+
+def special_file(path: Path) -> str | None:
+    """What ``path`` is when it is neither a regular file nor a folder ("a named pipe"),
+    else None (a missing or unreadable file is for the open to report). Opening a named
+    pipe waits for a writer: check-config, the start and every reload hung on one."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    return next((kind for is_kind, kind in _SPECIAL_FILES if is_kind(mode)), None)
+
+
 def _read_handles(rules_dir: Path, name: str) -> list[str] | str:
     """Handles from a list file inside the rules folder, or an error message."""
     if "\x00" in name:  # the operating system takes no such name (a ValueError, not OSError)
@@ -264,6 +284,9 @@ def _read_handles(rules_dir: Path, name: str) -> list[str] | str:
         return f"list file {name!r} must be inside the rules folder (hot reload watches it)"
     if any(unwatched(part) for part in path.relative_to(rules_dir.resolve()).parts):
         return f"list file {name!r} is hidden or an editor's backup: hot reload does not watch it"
+    special = special_file(path)
+    if special is not None:
+        return f"list file {name!r} is {special}, not a regular file"
     limit = "list files may be at most 10 MB"
     try:
         with path.open("rb") as handle:

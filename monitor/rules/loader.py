@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from monitor.rules.builders import MAX_LIST_FILE_BYTES, unwatched
+from monitor.rules.builders import MAX_LIST_FILE_BYTES, special_file, unwatched
 from monitor.rules.hours import OpeningHours
 from monitor.rules.lint import lint_rules, unreachable_rules
 from monitor.rules.matching import Errors, MatchEnv, parse_match
@@ -156,6 +156,10 @@ def read_documents(path: Path, problems: list[Problem], *, kind: str, items: str
     """The YAML documents of one file people edit next to the rules (``kind``: "a rule
     file"; ``items``: what its documents are, "rules"), or [] with its problems: too
     big, not UTF-8, aliases or duplicate keys, bad YAML, nothing in it."""
+    special = special_file(path)
+    if special is not None:  # a named pipe: read, it would wait for a writer
+        problems.append(Problem(str(path), 1, 1, "", f"is {special}, not a regular file"))
+        return []
     try:
         size = path.stat().st_size
         text = path.read_text(encoding="utf-8") if size <= MAX_RULE_FILE_BYTES else ""
