@@ -843,6 +843,7 @@ def validation_problems(
     for error in exc.errors():
         loc = _data_loc(doc.data, tuple(error["loc"]))
         message = _without_env_values(_message(error, model, secret=loc in doc.from_env), doc, loc)
+        message += doc.env_origin(loc)
         if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
             loc = (*loc, "type")
         problems.append(doc.problem(loc, message))

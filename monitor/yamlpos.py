@@ -15,7 +15,7 @@ import re
 import sys
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -103,6 +103,18 @@ class Document:
     start_line: int = 1
     # Where a ${VAR} was substituted: such values may be secrets and are never echoed.
     from_env: frozenset[Loc] = frozenset()
+    # At each of those: the variables' names, and whether one of them is the whole value.
+    env_names: dict[Loc, tuple[tuple[str, ...], bool]] = field(default_factory=dict)
+
+    def env_origin(self, loc: Loc) -> str:
+        """ "; the value came from ${PORT}" for a value substituted from the environment,
+        else "": an error about it sent the operator to a file that only says ${PORT}.
+        The value itself is never shown (it may be a secret)."""
+        names, whole = self.env_names.get(loc, ((), False))
+        if not names:
+            return ""
+        refs = ", ".join(f"${{{name}}}" for name in names)
+        return f"; the value came from {refs}" if whole else f"; the value holds {refs}"
 
     def where(self, loc: Loc) -> tuple[int, int]:
         """Position of the deepest known prefix of ``loc`` (1-based line and column)."""
@@ -343,9 +355,10 @@ def substitute_env(
                     problems.append(doc.problem(loc, f"environment variable {name} is not set"))
             if "${" in _ENV_TOKEN.sub("", value):  # ${DB-PASSWORD}: kept as text, unread
                 problems.append(doc.problem(loc, MALFORMED_REF))
+            whole = _ENV_REF.fullmatch(value) is not None
             if names:  # a value with only `$${` in it was written in the file, not a secret
                 substituted.add(loc)
-            whole = _ENV_REF.fullmatch(value) is not None
+                doc.env_names[loc] = (tuple(dict.fromkeys(names)), whole)
             return _ENV_TOKEN.sub(
                 lambda m: value_of(m.group(1), loc, whole) if m.group(1) else "${", value
             )
