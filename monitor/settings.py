@@ -69,6 +69,7 @@ from monitor.yamlpos import (
     described,
     did_you_mean,
     load_documents,
+    not_utf8,
     shown_date,
     substitute_env,
 )
@@ -110,10 +111,25 @@ def bare_handle(written: str) -> str:
     return written.strip().lower().removeprefix("/").removeprefix("u/").lstrip("@")
 
 
+def _not_blank_path(value: Any) -> Any:
+    """An empty path is Path("."), the config file's own folder: an empty ${VAR} as
+    rules.path read inchannel.yaml as a rule file, and check-config printed a screenful
+    of errors about keys no rule has instead of this one."""
+    if isinstance(value, str) and not value.strip():
+        raise ValueError(
+            "must not be empty or blank (is its environment variable empty?): an empty"
+            " path is the config file's own folder"
+        )
+    return value
+
+
+ConfigPath = Annotated[Path, BeforeValidator(_not_blank_path)]
+
+
 class ReplaySourceConfig(Strict):
     type: Literal["replay"]
     name: str = Field(min_length=1, max_length=NAME_CHARS, pattern=r"^[A-Za-z0-9_.-]+$")
-    path: Path
+    path: ConfigPath
     interval_seconds: float = Field(default=30, gt=0, le=MAX_WAIT_SECONDS)
     page_size: int = Field(default=20, ge=1, le=1000)
     enabled: bool = True
@@ -133,7 +149,7 @@ SourceConfig = Annotated[
 class RecordingResponderConfig(Strict):
     type: Literal["recording"] = "recording"
     # Where would-be posts are appended as JSON lines (None: memory only).
-    path: Path | None = Path("var/recorded-posts.jsonl")
+    path: ConfigPath | None = Path("var/recorded-posts.jsonl")
 
 
 ResponderConfig = Annotated[
@@ -280,7 +296,7 @@ class Channel(Strict):
 
 
 class RulesConfig(Strict):
-    path: Path = Path("rules")
+    path: ConfigPath = Path("rules")
     max_replies_per_thread: int = Field(default=2, ge=0)
     author_cooldown_minutes: float = Field(default=30, ge=0, le=MAX_WAIT_MINUTES)
     # The bot does not reply to mentions older than this (0: no limit); people still can.
@@ -297,7 +313,7 @@ class AnswersConfig(Strict):
     """The knowledge base (docs/answers.md): a folder of entries and two thresholds on
     the match confidence (0..1), chosen on bench/answers.py's evaluation set."""
 
-    path: Path = Path("answers")
+    path: ConfigPath = Path("answers")
     # At or above: the `answer` action posts the entry in the thread.
     answer_at: float = Field(default=0.35, gt=0, le=1)
     # At or above (and below answer_at): a draft with the entry for a person to approve.
@@ -735,7 +751,7 @@ def load_settings(path: Path, environ: dict[str, str] | None = None) -> Settings
     except OSError as exc:
         raise ConfigError([Problem(str(path), 1, 1, "", f"cannot read: {exc.strerror}")]) from None
     except UnicodeDecodeError as exc:
-        raise ConfigError([Problem(str(path), 1, 1, "", f"not UTF-8 text: {exc.reason}")]) from None
+        raise ConfigError([Problem(str(path), 1, 1, "", not_utf8(exc))]) from None
     documents = load_documents(path, text)
     if len(documents) != 1 or not isinstance(documents[0].data, dict):
         line = documents[0].start_line if documents else 1
@@ -827,6 +843,7 @@ def validation_problems(
     for error in exc.errors():
         loc = _data_loc(doc.data, tuple(error["loc"]))
         message = _without_env_values(_message(error, model, secret=loc in doc.from_env), doc, loc)
+        message += doc.env_origin(loc)
         if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
             loc = (*loc, "type")
         problems.append(doc.problem(loc, message))

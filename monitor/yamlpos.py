@@ -8,13 +8,14 @@ never builds objects, and values are never evaluated.
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import os
 import re
 import sys
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,10 @@ _ENV_TOKEN = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MALFORMED_REF = (
     "'${' that is not an environment variable reference: write ${NAME}, NAME of letters,"
     " digits and _ (or $${ for a literal ${)"
+)
+TAB_MESSAGE = (
+    "invalid YAML: a tab; YAML indents (and separates values) with spaces, not tabs:"
+    " replace it with spaces"
 )
 # No config or rule file needs more than a handful of levels; a limit far below
 # Python's recursion limit keeps the composer and every later walk of the data
@@ -98,6 +103,18 @@ class Document:
     start_line: int = 1
     # Where a ${VAR} was substituted: such values may be secrets and are never echoed.
     from_env: frozenset[Loc] = frozenset()
+    # At each of those: the variables' names, and whether one of them is the whole value.
+    env_names: dict[Loc, tuple[tuple[str, ...], bool]] = field(default_factory=dict)
+
+    def env_origin(self, loc: Loc) -> str:
+        """ "; the value came from ${PORT}" for a value substituted from the environment,
+        else "": an error about it sent the operator to a file that only says ${PORT}.
+        The value itself is never shown (it may be a secret)."""
+        names, whole = self.env_names.get(loc, ((), False))
+        if not names:
+            return ""
+        refs = ", ".join(f"${{{name}}}" for name in names)
+        return f"; the value came from {refs}" if whole else f"; the value holds {refs}"
 
     def where(self, loc: Loc) -> tuple[int, int]:
         """Position of the deepest known prefix of ``loc`` (1-based line and column)."""
@@ -240,7 +257,11 @@ def load_documents(path: Path, text: str | None = None) -> list[Document]:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         message = f"invalid YAML: {exc.problem or exc.context}"
-        if mark and _env_ref_at(source, mark.index):
+        if "character '\\t'" in str(exc.problem):
+            # PyYAML's "found character '\t' that cannot start any token" named no fix;
+            # editors that indent with tabs make this the commonest syntax error.
+            message = TAB_MESSAGE
+        elif mark and _env_ref_at(source, mark.index):
             # `{url: slack://${T}}`: the `{` of ${ is a flow indicator.
             message += '; in [...] or {...} put a value with ${...} in quotes: "${NAME}"'
         raise ConfigError([Problem(str(path), line, col, "", message)]) from None
@@ -334,9 +355,10 @@ def substitute_env(
                     problems.append(doc.problem(loc, f"environment variable {name} is not set"))
             if "${" in _ENV_TOKEN.sub("", value):  # ${DB-PASSWORD}: kept as text, unread
                 problems.append(doc.problem(loc, MALFORMED_REF))
+            whole = _ENV_REF.fullmatch(value) is not None
             if names:  # a value with only `$${` in it was written in the file, not a secret
                 substituted.add(loc)
-            whole = _ENV_REF.fullmatch(value) is not None
+                doc.env_names[loc] = (tuple(dict.fromkeys(names)), whole)
             return _ENV_TOKEN.sub(
                 lambda m: value_of(m.group(1), loc, whole) if m.group(1) else "${", value
             )
@@ -353,6 +375,33 @@ def substitute_env_in_url(url: str, environ: dict[str, str] | None = None) -> tu
     doc = Document("", {"url": url}, {})
     problems = substitute_env(doc, environ, url_encoded={("url",)})
     return str(doc.data["url"]), [p.message for p in problems]
+
+
+# UTF-32's little-endian mark starts with UTF-16's: looked for first.
+_BYTE_ORDER_MARKS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
+
+
+def other_unicode(data: bytes) -> str | None:
+    """ "UTF-16" or "UTF-32" for bytes that start with that encoding's byte order mark
+    (Notepad's "Unicode", Excel's "Unicode Text", PowerShell 5's `>`), else None."""
+    return next((name for bom, name in _BYTE_ORDER_MARKS if data.startswith(bom)), None)
+
+
+def not_utf8(exc: UnicodeDecodeError) -> str:
+    """Why a file that failed to decode as UTF-8 is no UTF-8 text, with the fix when it
+    is UTF-16 or UTF-32: the decoder's "invalid start byte" said nothing of either."""
+    name = other_unicode(bytes(exc.object))
+    if name is None:
+        return f"not UTF-8 text: {exc.reason}"
+    return (
+        f"not UTF-8 text: the file is {name} (it starts with {name}'s byte order mark);"
+        " save it as UTF-8"
+    )
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

@@ -123,13 +123,15 @@ def test_good_config_renders_the_user_agent_and_hides_secrets(tmp_path: Path) ->
     [
         (
             BASE.replace("refresh_token: r", "refresh_token: ${REDDIT_TOKEN}"),
-            "5:3: reddit.refresh_token: must not be empty (is its environment variable empty?)",
+            "5:3: reddit.refresh_token: must not be empty (is its environment variable empty?); the"
+            " value came from ${REDDIT_TOKEN}",
         ),
         (
             "brand: {name: Acme}\nreddit:\n"
             + NO_SECRET.replace("password: p", "password: ${REDDIT_TOKEN}")
             + "  client_secret: s\n",
-            "5:3: reddit.password: must not be empty (is its environment variable empty?)",
+            "5:3: reddit.password: must not be empty (is its environment variable empty?); the"
+            " value came from ${REDDIT_TOKEN}",
         ),
         (
             "brand: {name: Acme}\nreddit:\n" + NO_SECRET + "  client_secret: ${REDDIT_TOKEN}\n",

@@ -256,6 +256,29 @@ EXPECTED = {
         "6:5: teams[2].name: must not start or end with white space: rules and the"
         " dashboard name a team exactly",
     ],
+    # Notepad's "Unicode" and Excel's "Unicode Text" are UTF-16: "invalid start byte"
+    # said nothing of what to do.
+    "utf16.yaml": [
+        "1:1: not UTF-8 text: the file is UTF-16 (it starts with UTF-16's byte order mark);"
+        " save it as UTF-8"
+    ],
+    # PyYAML's "found character '\\t' that cannot start any token" named no fix.
+    "tab_indent.yaml": [
+        "4:1: invalid YAML: a tab; YAML indents (and separates values) with spaces, not"
+        " tabs: replace it with spaces"
+    ],
+    # An empty ${VAR} is Path("."), the config's own folder: as rules.path, inchannel.yaml
+    # was read as a rule file and check-config printed a screenful of unrelated errors.
+    "blank_paths.yaml": [
+        "4:3: rules.path: must not be empty or blank (is its environment variable empt"
+        "y?): an empty path is the config file's own folder",
+        "6:3: answers.path: must not be empty or blank (is its environment variable empt"
+        "y?): an empty path is the config file's own folder",
+        "10:5: sources[0].path: must not be empty or blank (is its environment variable empt"
+        "y?): an empty path is the config file's own folder",
+        "14:5: responders.x.path: must not be empty or blank (is its environment variable empt"
+        "y?): an empty path is the config file's own folder",
+    ],
     # Any interval above 0 passed: a typo of 1 s spent Reddit's 100 queries a minute per
     # client id on one source, and the replies on that client id waited for the reset.
     "reddit_interval_too_short.yaml": [
@@ -513,8 +536,29 @@ def test_a_secret_from_the_environment_is_never_echoed(tmp_path: Path) -> None:
         load_settings(path, environ={"X_BEARER_TOKEN": "AAAAtokenvalue"})
     assert [str(p) for p in caught.value.problems] == [
         f"{path}:2:1: x: expected a mapping (key: value), not text (not shown, it may hold"
-        " a secret)"
+        " a secret); the value came from ${X_BEARER_TOKEN}"
     ]
+
+
+def test_a_bad_value_from_the_environment_names_its_variable(tmp_path: Path) -> None:
+    # "web.port: Input should be a valid integer" sent the operator to a file that says
+    # ${PORT}: the error names the variable, never its value (it may be a secret).
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "brand: {name: Acme}\n"
+        "web: {port: '${PORT}', public_url: 'https://${HOST}:${HTTPS_PORT}'}\n",
+        encoding="utf-8",
+    )
+    environ = {"PORT": "abc-secret", "HOST": "care.acme.com", "HTTPS_PORT": "x-secret"}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ=environ)
+    assert [str(p) for p in caught.value.problems] == [
+        f"{path}:2:7: web.port: Input should be a valid integer, unable to parse string as an"
+        " integer; the value came from ${PORT}",
+        f"{path}:2:24: web.public_url: must be an http:// or https:// URL with a host, such as"
+        " https://care.acme.com; the value holds ${HOST}, ${HTTPS_PORT}",
+    ]
+    assert "secret" not in "".join(str(p) for p in caught.value.problems)
 
 
 def test_values_from_the_environment_are_not_echoed_by_any_check(tmp_path: Path) -> None:
@@ -544,13 +588,14 @@ def test_values_from_the_environment_are_not_echoed_by_any_check(tmp_path: Path)
     hidden = "text (not shown, it may hold a secret)"
     assert [str(p) for p in caught.value.problems] == [
         f"{path}:3:18: teams[0].timezone: unknown time zone {hidden}; use an IANA name such"
-        " as Europe/Berlin",
+        " as Europe/Berlin; the value came from ${ZONE}",
         f"{path}:3:50: teams[0].holidays[0]: expected a date written YYYY-MM-DD (2026-12-25),"
-        f" not {hidden}",
+        f" not {hidden}; the value came from ${{HOLIDAY}}",
         f"{path}:4:19: teams[1].timezone: unknown time zone 'Mars/Olympus'; use an IANA name"
         " such as Europe/Berlin",
         f"{path}:5:27: scoring.languages[1]: unknown language {hidden}; expected a lower-case"
-        " code py3langid detects (ISO 639-1 where there is one: en, de, ja, ...)",
+        " code py3langid detects (ISO 639-1 where there is one: en, de, ja, ...); the value"
+        " came from ${LANGUAGE}",
         f"{path}:9:5: sources[0].subreddits: not a subreddit name: {hidden}",
         f"{path}:10:5: sources[0].keywords: keyword longer than 100 characters: {hidden}...",
     ]
@@ -578,7 +623,8 @@ def test_an_unknown_log_level_names_the_levels(tmp_path: Path) -> None:
 
 HIDDEN = (
     "unknown channel (not shown: it looks like a URL, which may hold a secret; give it a"
-    " name under channels: and list the name here) (channels: ops)"
+    " name under channels: and list the name here) (channels: ops); the value came from"
+    " ${WEBHOOK}"
 )
 
 

@@ -10,6 +10,7 @@ import difflib
 import fnmatch
 import os
 import re
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -22,7 +23,7 @@ from monitor.rules.compare import Comparison, parse_comparison
 from monitor.rules.hours import OpeningHours
 from monitor.rules.textmatch import CompiledText, as_read, compile_text, regex_problem
 from monitor.settings import bare_handle, not_text
-from monitor.yamlpos import Loc, shown_date
+from monitor.yamlpos import Loc, not_utf8, other_unicode, shown_date
 
 Errors = list[tuple[Loc, str]]
 
@@ -255,6 +256,25 @@ def unwatched(name: str) -> bool:
 MAX_LIST_FILE_BYTES = 10_000_000
 
 
+_SPECIAL_FILES = (
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a device"),
+    (stat.S_ISBLK, "a device"),
+)
+
+
+def special_file(path: Path) -> str | None:
+    """What ``path`` is when it is neither a regular file nor a folder ("a named pipe"),
+    else None (a missing or unreadable file is for the open to report). Opening a named
+    pipe waits for a writer: check-config, the start and every reload hung on one."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    return next((kind for is_kind, kind in _SPECIAL_FILES if is_kind(mode)), None)
+
+
 def _read_handles(rules_dir: Path, name: str) -> list[str] | str:
     """Handles from a list file inside the rules folder, or an error message."""
     if "\x00" in name:  # the operating system takes no such name (a ValueError, not OSError)
@@ -264,6 +284,9 @@ def _read_handles(rules_dir: Path, name: str) -> list[str] | str:
         return f"list file {name!r} must be inside the rules folder (hot reload watches it)"
     if any(unwatched(part) for part in path.relative_to(rules_dir.resolve()).parts):
         return f"list file {name!r} is hidden or an editor's backup: hot reload does not watch it"
+    special = special_file(path)
+    if special is not None:
+        return f"list file {name!r} is {special}, not a regular file"
     limit = "list files may be at most 10 MB"
     try:
         with path.open("rb") as handle:
@@ -278,7 +301,11 @@ def _read_handles(rules_dir: Path, name: str) -> list[str] | str:
         # Notepad and spreadsheet exports start UTF-8 with a byte order mark, which
         # would otherwise stick to the first handle and make it never match.
         text = data.decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        return f"cannot read list file {name!r}: {getattr(exc, 'strerror', None) or exc}"
+    except UnicodeDecodeError as exc:
+        # Excel's "Unicode Text" export is UTF-16: say so, and to save it as UTF-8.
+        reason = not_utf8(exc) if other_unicode(data) else str(exc)
+        return f"cannot read list file {name!r}: {reason}"
+    except OSError as exc:
+        return f"cannot read list file {name!r}: {exc.strerror or exc}"
     lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
     return [_normal_handle(line) for line in lines if line]

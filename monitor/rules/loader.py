@@ -11,13 +11,13 @@ from pathlib import Path
 
 import yaml
 
-from monitor.rules.builders import MAX_LIST_FILE_BYTES, unwatched
+from monitor.rules.builders import MAX_LIST_FILE_BYTES, special_file, unwatched
 from monitor.rules.hours import OpeningHours
 from monitor.rules.lint import lint_rules, unreachable_rules
 from monitor.rules.matching import Errors, MatchEnv, parse_match
 from monitor.rules.model import Rule, RuleSet, RuleSpec, rule_problem
 from monitor.settings import validate_document
-from monitor.yamlpos import ConfigError, Document, Problem, load_documents
+from monitor.yamlpos import ConfigError, Document, Problem, load_documents, not_utf8
 
 # A rule file is reviewed by people; anything this big is a mistake or an attack, and
 # parsing it would stall check-config and the hot-reload job.
@@ -156,11 +156,15 @@ def read_documents(path: Path, problems: list[Problem], *, kind: str, items: str
     """The YAML documents of one file people edit next to the rules (``kind``: "a rule
     file"; ``items``: what its documents are, "rules"), or [] with its problems: too
     big, not UTF-8, aliases or duplicate keys, bad YAML, nothing in it."""
+    special = special_file(path)
+    if special is not None:  # a named pipe: read, it would wait for a writer
+        problems.append(Problem(str(path), 1, 1, "", f"is {special}, not a regular file"))
+        return []
     try:
         size = path.stat().st_size
         text = path.read_text(encoding="utf-8") if size <= MAX_RULE_FILE_BYTES else ""
     except UnicodeDecodeError as exc:
-        problems.append(Problem(str(path), 1, 1, "", f"not UTF-8 text: {exc.reason}"))
+        problems.append(Problem(str(path), 1, 1, "", not_utf8(exc)))
         return []
     except OSError as exc:
         # Unreadable (permissions), or gone since the folder was listed (a `git pull`
