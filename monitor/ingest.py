@@ -88,7 +88,10 @@ def poll_source(rt: Runtime, name: str) -> bool:
     if not take_lease(rt, name, now):
         log.debug("source=%s polled by another worker", name)
         return False
-    with transaction(rt.sessions) as session:
+    # Not locked first (SQLite): a read, its only write a create-if-missing INSERT that
+    # conflicts harmlessly. Taking the write lock made every poll start wait behind a
+    # processing batch, and the batch behind it.
+    with transaction(rt.sessions, lock_first=False) as session:
         state = source_state(session, name)
         waiting_until = _not_before(state)
         if waiting_until is not None and waiting_until > now:
