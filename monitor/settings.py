@@ -490,6 +490,9 @@ class Web(Strict):
     public_url: str = "http://127.0.0.1:8000"
     # Bearer token a Prometheus scraper sends to /metrics; unset: loopback clients only.
     metrics_token: SecretStr | None = None
+    # The IANA zone whose days the reports count (volume per day, the CSV, the API):
+    # in UTC a New York team's evening was counted under the next day.
+    report_timezone: str = "UTC"
 
     @model_validator(mode="before")
     @classmethod
@@ -532,6 +535,12 @@ class Web(Strict):
                 "must be an http:// or https:// URL with a host, such as https://care.acme.com"
             )
         return parts.scheme.lower() + url[len(parts.scheme) :]
+
+    @field_validator("report_timezone")
+    @classmethod
+    def _known_report_zone(cls, name: str) -> str:
+        parse_zone(name)
+        return name
 
     @field_validator("metrics_token")
     @classmethod

@@ -263,9 +263,10 @@ def charts(report: Report) -> dict[str, Any]:
     for day, platform, label, n in report.volume:
         by_label[day][label] += n
         by_platform[day][platform] += n
-    # Every UTC day of the window, as the volume counts them: a day without messages is
-    # a zero column, not left out, where the gap would not show.
+    # Every day of the window (in web.report_timezone), as the volume counts them: a day
+    # without messages is a zero column, not left out, where the gap would not show.
     days = sorted({*window_days(report), *by_label.keys()})
+    per_day = f"Inbound messages per {report.timezone} day"
 
     def timings(title: str, rows: list[Any]) -> Any:
         items = [(f"{t.group} median", t.median) for t in rows]
@@ -274,10 +275,10 @@ def charts(report: Report) -> dict[str, Any]:
 
     return {
         "sentiment": stacked_columns(
-            "Inbound messages per UTC day by sentiment", [(d, by_label[d]) for d in days], LABELS
+            f"{per_day} by sentiment", [(d, by_label[d]) for d in days], LABELS
         ),
         "platform": stacked_columns(
-            "Inbound messages per UTC day by platform",
+            f"{per_day} by platform",
             [(d, by_platform[d]) for d in days],
             [p.value for p in Platform],
         ),

@@ -7,7 +7,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any
 
@@ -16,10 +16,12 @@ from sqlalchemy.orm import Session
 
 from monitor.cases import SPAM_TAG
 from monitor.domain import ActionKind, ActionStatus, CaseState, Label, Platform
+from monitor.rules.hours import parse_zone
 from monitor.runtime import Runtime
 from monitor.settings import Team
 from monitor.store.models import ActionRow, Case, Event, Message, from_customer
 from monitor.threads import BACKFILL_TAG
+from monitor.web.report_days import local_day
 
 MAX_DAYS = 366
 
@@ -71,6 +73,8 @@ class Report:
     first_response_business: list[Timing]
     sla: list[Attainment]
     top_tags: list[tuple[str, int]]
+    # The IANA zone whose days the volume counts (web.report_timezone).
+    timezone: str = "UTC"
 
 
 def percentile(values: list[float], share: float) -> float | None:
@@ -83,13 +87,6 @@ def percentile(values: list[float], share: float) -> float | None:
 
 def timing(group: str, minutes: list[float]) -> Timing:
     return Timing(group, len(minutes), percentile(minutes, 0.5), percentile(minutes, 0.9))
-
-
-def _day(column: Any, dialect: str) -> ColumnElement[Any]:
-    if dialect == "postgresql":
-        # The session's time zone would shift the day boundary; reports count UTC days.
-        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
-    return func.substr(column, 1, 10)
 
 
 def _minutes_between(start: Any, end: Any, dialect: str) -> ColumnElement[Any]:
@@ -124,6 +121,7 @@ def build_report(rt: Runtime, days: int = 30) -> Report:
     now = rt.clock.now()
     since = now - timedelta(days=days)
     dialect = rt.engine.dialect.name
+    zone = rt.settings.web.report_timezone
     query = select(
         Case.id,
         func.coalesce(Case.team, "(none)"),
@@ -134,7 +132,8 @@ def build_report(rt: Runtime, days: int = 30) -> Report:
         Case.state,
     ).where(Case.opened_at >= since)
     with rt.sessions() as session:
-        volume = _volume(session, since, dialect)
+        day = local_day(Message.created_at, parse_zone(zone), since, now, dialect)
+        volume = _volume(session, since, day)
         figures = [_figures(*row) for row in session.execute(query).all()]
         responders = _first_responders(session, since)
         moved = _moved_after_answer(session, since)
@@ -163,6 +162,7 @@ def build_report(rt: Runtime, days: int = 30) -> Report:
         _first_response(in_business, responders),
         _attainment(rows),
         Counter(t for r in rows for t in r.tags).most_common(10),
+        zone,
     )
 
 
@@ -284,8 +284,9 @@ def _resolved_by_people(row: CaseFigures) -> bool:
     return BACKFILL_TAG not in row.tags
 
 
-def _volume(session: Session, since: datetime, dialect: str) -> list[tuple[str, str, str, int]]:
-    day = _day(Message.created_at, dialect)
+def _volume(
+    session: Session, since: datetime, day: ColumnElement[Any]
+) -> list[tuple[str, str, str, int]]:
     label = func.coalesce(Message.label, "unscored")
     # Not the brand's own posts that a search brought in: they inflated the volume.
     query = (
@@ -358,6 +359,7 @@ def csv_rows(report: Report) -> list[list[str]]:
     rows = [["section", "group", "key", "value"]]
     rows += [["window", "", "since", report.since.isoformat()]]
     rows += [["window", "", "days", str(report.days)]]
+    rows += [["window", "", "timezone", report.timezone]]
     rows += _volume_rows(report)
     for section, timings in (
         ("first_response_minutes", report.first_response),
@@ -381,9 +383,14 @@ def csv_rows(report: Report) -> list[list[str]]:
 
 
 def window_days(report: Report) -> list[str]:
-    """Every UTC day of the window, as the volume counts them (the first and last partly)."""
-    first = report.since.astimezone(UTC).date()
-    return [(first + timedelta(days=d)).isoformat() for d in range(report.days + 1)]
+    """Every day of the window in the report's zone, as the volume counts them (the first
+    and last partly). From the local date of the start to that of the end, not days + 1
+    dates: across a DST change the window's 24-hour days span one more date, or one
+    fewer."""
+    zone = parse_zone(report.timezone)
+    first = report.since.astimezone(zone).date()
+    last = (report.since + timedelta(days=report.days)).astimezone(zone).date()
+    return [(first + timedelta(days=d)).isoformat() for d in range((last - first).days + 1)]
 
 
 def every_day_volume(report: Report) -> list[tuple[str, str, str, int]]:
