@@ -20,6 +20,7 @@ from monitor.web.users import (
     UserError,
     authenticate,
     create_user,
+    disable,
     ensure_demo_user,
     set_password,
 )
@@ -144,6 +145,33 @@ def test_demo_user_is_created_once_and_can_sign_in(
     password = printed.split("password: ")[1].split()[0]
     assert authenticate(rt, "demo", password).role == "admin"
     assert ensure_demo_user(rt) is None  # never again, never a second password
+
+
+def test_a_later_demo_start_names_the_address_and_user_again(
+    make_runtime: RuntimeFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `make run`, Ctrl-C, `make run`: the second start printed no word of how to sign
+    # in, and the first start's terminal output is often gone by then.
+    rt: Runtime = make_runtime()
+    announce_demo_user(rt)
+    capsys.readouterr()
+    announce_demo_user(rt)
+    again = capsys.readouterr().err
+    assert "dashboard: http://127.0.0.1:8000/  user: demo\n" in again
+    assert "password:" not in again  # never printed twice, never a new one
+    assert "`inchannel users passwd demo` sets a new one" in again
+
+
+def test_a_later_demo_start_says_nothing_of_a_disabled_demo_user(
+    make_runtime: RuntimeFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rt: Runtime = make_runtime()
+    announce_demo_user(rt)
+    create_user(rt, "maria", "admin", PASSWORD, ("care",))
+    disable(rt, "demo")
+    capsys.readouterr()
+    announce_demo_user(rt)
+    assert capsys.readouterr().err == ""
 
 
 def test_two_processes_starting_on_a_fresh_demo_database_make_one_demo_user(

@@ -11,21 +11,39 @@ import uvicorn
 from monitor.metrics import cannot_bind_reason
 from monitor.runtime import Runtime
 from monitor.web.app import create_app
-from monitor.web.users import ensure_demo_user
+from monitor.web.users import ensure_demo_user, list_users
 
 log = logging.getLogger("inchannel.web")
 
 
 def announce_demo_user(rt: Runtime) -> None:
-    """`make run` on a fresh demo database: create user demo and show its password once."""
+    """`make run` on a fresh demo database: create user demo and show its password once.
+
+    A later start names the address and the user again, without a password: the first
+    start's terminal is often gone by then (the demo stopped with Ctrl-C and started
+    again), and a sign-in page with no word of the user to sign in as left new users
+    stuck. Not once an operator has disabled ``demo``.
+    """
     if not rt.settings.is_demo:
         return
+    url = rt.settings.web.public_url
     password = ensure_demo_user(rt)
     if password is not None:
         # Printed, never logged: log files are kept and shipped; a terminal is not.
         click.echo(
-            f"\n  dashboard: {rt.settings.web.public_url}/  user: demo  password: {password}\n"
+            f"\n  dashboard: {url}/  user: demo  password: {password}\n"
             "  (shown once; `inchannel users passwd demo` sets a new one)\n",
+            err=True,
+        )
+    elif any(
+        # Locked out counts: `users passwd` lifts a lockout.
+        user.name == "demo" and (can or until is not None)
+        for user, can, until in list_users(rt)
+    ):
+        click.echo(
+            f"\n  dashboard: {url}/  user: demo\n"
+            "  (its password was shown at the first start; "
+            "`inchannel users passwd demo` sets a new one)\n",
             err=True,
         )
 
