@@ -419,7 +419,8 @@ def _record(
         case=None,
         # Alerts quote what is not ours (an API's error body, a tag): inert, as mention
         # text is (no ping, no link hiding its address; the quoted parts come without
-        # control characters, status.bounded_error). The event keeps the text as it was.
+        # control characters, status_problems.bounded_error). The event keeps the text
+        # as it was.
         text=f"[inchannel] {notifications.inert_markup(text)}",
         key=_alert_key(alert, tag),
         actor=ACTOR,

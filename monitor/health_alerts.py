@@ -27,7 +27,6 @@ from monitor.sources.x_settings import XMentionsSourceConfig, XSearchSourceConfi
 from monitor.status import (
     SourceHealth,
     Status,
-    bounded_error,
     collect_from,
     failed_polls,
     failing_listing,
@@ -38,6 +37,7 @@ from monitor.status import (
     source_failing,
 )
 from monitor.status_listings import FailingListing, failing_listings
+from monitor.status_problems import bounded_error
 from monitor.store.db import transaction
 from monitor.store.models import Message, from_customer
 

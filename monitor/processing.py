@@ -6,20 +6,21 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields, is_dataclass, replace
+from dataclasses import fields, is_dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from monitor import cases, triage
+from monitor.batch_claim import Claim, answers_waiting, authors_free, claimable
+from monitor.batch_retry import isolate
 from monitor.domain import (
     Author,
     CaseState,
     Decision,
-    Direction,
     Escalation,
     Label,
     Mention,
@@ -34,10 +35,10 @@ from monitor.rules.engine import Context
 from monitor.runtime import Runtime
 from monitor.store.bulk import detach, write_changes
 from monitor.store.db import transaction, with_retries
-from monitor.store.models import ACTOR_CHARS, Case, Customer, Message, from_customer
+from monitor.store.models import ACTOR_CHARS, Case, Customer, Message
 from monitor.store.queries import skip_locked
 from monitor.threads import Link, ThreadIndex, ThreadKey
-from monitor.undecided import SET_ASIDE_FOR, UNDECIDED, failed_alone, failed_together
+from monitor.undecided import UNDECIDED
 
 log = logging.getLogger("inchannel.process")
 
@@ -53,7 +54,9 @@ def process_pending(rt: Runtime) -> bool:
     except Exception as exc:
         # One message the batch cannot decide failed it whole, at every run, and held
         # up every message stored after it: find it and leave it out for a while.
-        _isolate(rt, limit, now)
+        try_one = functools.partial(_run_claim, rt, 1, now)
+        hand_over = functools.partial(_hand_over, rt, now=now)
+        isolate(rt, limit, now, try_one=try_one, hand_over=hand_over)
         # None failed alone: the batch's error is still a bug to see, not to drop.
         log.warning("a batch failed, its messages then decided one by one: %s", describe(exc))
         return True
@@ -72,74 +75,6 @@ def _run_claim(rt: Runtime, limit: int, now: datetime, taken: list[int]) -> Clai
     return claim
 
 
-def _isolate(rt: Runtime, limit: int, now: datetime) -> None:
-    """After a batch failed: decide its messages one at a time, in order. A message that
-    fails alone is set aside until SET_ASIDE_FOR after its last counted try, with its
-    author's later messages, so the next one can be tried, and at its
-    UNDECIDED_TRIES-th failure handed to a team undecided (monitor.undecided); the first
-    error is then raised (the job failed). The database's error is no message's fault:
-    nothing is set aside or counted. Several failing while none is decided may not be
-    theirs either (the rules or the scorer broken): counted apart, set aside only while
-    other messages wait behind them, and handed over only at UNDECIDED_TRIES_AMONG, never
-    closed without a case."""
-    # Messages this worker leaves out now (monitor.undecided): one failing by itself
-    # while none is decided then proves nothing either, its batch cut short by theirs
-    # (the last of a wave set aside a batch at a time). Taken for a failure alone, it
-    # was closed without a case when the database refused every case.
-    others_aside = bool(rt.set_aside)
-    failed: list[tuple[int, Exception]] = []
-    decided = False
-    # Messages whose authors another worker holds (PostgreSQL): left out while the tries
-    # go on past them, for the next run. Ending the tries there left the rest of the
-    # batch untried, and one failure before it was taken for a failure alone.
-    held: list[int] = []
-    try:
-        for _ in range(limit):
-            taken: list[int] = []
-            try:
-                claim = _run_claim(rt, 1, now, taken)
-            except Exception as exc:
-                # The database locked or away (as in process_pending) blames no message.
-                if not taken or isinstance(exc, OperationalError):
-                    _forgive(rt, failed)
-                    raise
-                failed.append((taken[0], exc))
-                rt.set_aside[taken[0]] = now + SET_ASIDE_FOR
-                continue
-            # Only a customer's message the rules decided proves they work: the brand's
-            # own post (or one with no customer) is closed without the scorer and the
-            # rules, and one in a case closed as spam without the rules, so those beside
-            # rules broken for every message made each failure look like its own.
-            decided = decided or claim.ruled > 0
-            if not claim.processed and claim.held:
-                held += claim.held
-                rt.set_aside.update(dict.fromkeys(claim.held, now + SET_ASIDE_FOR))
-                continue
-            if not claim.more:
-                break
-    finally:
-        for message_id in held:  # no fault of theirs: the next run tries them
-            rt.set_aside.pop(message_id, None)
-    if not failed:
-        return
-    # Two failures in a row prove no failure of everything: messages that cannot be
-    # decided come together (two customers in a broken thread, one text from a spam
-    # wave), and leaving them in place held up every message stored after them.
-    if (len(failed) > 1 or others_aside) and not decided:
-        # Asked while they are still left out: whether any message waits behind them.
-        behind = _waiting(rt, now)
-        _forgive(rt, failed)
-        # Uncounted, they were tried forever; a spam wave as long as a batch then held
-        # up, for good, every message stored after it.
-        hand_over = functools.partial(_hand_over, rt, now=now)
-        failed_together(rt, failed, now, hand_over=hand_over, hold_up_others=behind)
-        raise failed[0][1]
-    for message_id, error in failed:
-        hand_over = functools.partial(_hand_over, rt, message_id, now=now)
-        failed_alone(rt, message_id, error, now, hand_over=hand_over)
-    raise failed[0][1]
-
-
 def _hand_over(rt: Runtime, message_id: int, reason: str, *, now: datetime) -> list[Decision]:
     """Attach the message to its case as processing does, without the scorer and the
     rules (one of them may be what fails on it), and escalate the case to its team."""
@@ -147,52 +82,16 @@ def _hand_over(rt: Runtime, message_id: int, reason: str, *, now: datetime) -> l
         query = select(Message).where(Message.id == message_id, Message.processed.is_(False))
         claimed = list(session.scalars(skip_locked(session, query)))
         # Another worker deciding its author: tried again, and handed over, at its next failure.
-        batch = _authors_free(session, claimed)
+        batch = authors_free(session, claimed)
         return process_batch(rt, session, batch, now, undecided=reason)
-
-
-def _forgive(rt: Runtime, failed: list[tuple[int, Exception]]) -> None:
-    for message_id, _ in failed:
-        rt.set_aside.pop(message_id, None)
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    processed: int
-    # More messages wait. Not when a batch found only authors another worker holds:
-    # those wait for the next run, rather than this worker spinning on them.
-    more: bool
-    decisions: list[Decision]
-    # The messages claimed but left because another worker holds their authors.
-    held: list[int]
-    # How many of the decisions the rules made (not a processing guard's): _isolate
-    # tells a failure of one message from rules or a scorer failing every message by it.
-    ruled: int = 0
-
-
-def _claimable(rt: Runtime, now: datetime) -> list[ColumnElement[bool]]:
-    """The messages a batch may claim now."""
-    return [
-        Message.processed.is_(False),
-        Message.direction == Direction.INBOUND.value,
-        ~_answers_an_undecided_post(),
-        *_not_set_aside(rt, now),
-    ]
-
-
-def _waiting(rt: Runtime, now: datetime) -> bool:
-    """Whether a batch would claim a message now (one another worker holds counts)."""
-    with rt.sessions() as session:
-        query = select(Message.id).where(*_claimable(rt, now)).limit(1)
-        return session.scalar(query) is not None
 
 
 def _claim_and_process(rt: Runtime, limit: int, now: datetime, taken: list[int]) -> Claim:
     """``taken``: the ids of the messages decided, filled before deciding."""
     with transaction(rt.sessions) as session:
-        query = select(Message).where(*_claimable(rt, now)).order_by(Message.id).limit(limit + 1)
+        query = select(Message).where(*claimable(rt, now)).order_by(Message.id).limit(limit + 1)
         claimed = list(session.scalars(skip_locked(session, query)))
-        batch = _authors_free(session, claimed[:limit])
+        batch = authors_free(session, claimed[:limit])
         taken[:] = [m.id for m in batch]
         free = set(taken)
         held = [m.id for m in claimed[:limit] if m.id not in free]
@@ -200,63 +99,9 @@ def _claim_and_process(rt: Runtime, limit: int, now: datetime, taken: list[int])
         # The brand's posts left waiting for a post another worker holds are not done:
         # they wait for the next run, like a held author's messages.
         decided = [m for m in batch if m.processed]
-        more = len(claimed) > limit or _answers_waiting(session, decided)
+        more = len(claimed) > limit or answers_waiting(session, decided)
     ruled = sum(1 for decision in decisions if not _guarded(decision))
     return Claim(len(decided), more and bool(decided), decisions, held, ruled)
-
-
-def _not_set_aside(rt: Runtime, now: datetime) -> list[ColumnElement[bool]]:
-    """Leave out the messages set aside (``_isolate``) and, so a follow-up is never
-    decided before the message it follows, their authors' other messages. A message
-    whose time is up is tried again."""
-    for message_id, until in list(rt.set_aside.items()):
-        if until <= now:
-            del rt.set_aside[message_id]
-    if not rt.set_aside:
-        return []
-    aside = sorted(rt.set_aside)
-    held = aliased(Message)
-    authors = select(held.customer_id).where(held.id.in_(aside), held.customer_id.is_not(None))
-    return [
-        Message.id.not_in(aside),
-        Message.customer_id.is_(None) | Message.customer_id.not_in(authors),
-    ]
-
-
-def _answers_an_undecided_post() -> ColumnElement[bool]:
-    """A brand's post answering a post not decided yet (a lagging search brought the
-    customer's post after the brand's answer to it; another worker holds it; the brand's
-    own first post, itself waiting). It joins that post's case, so it waits for it
-    outside the claim: claimed and left undecided, it would take a place in every batch,
-    and in a batch of one the post it waits for would never be claimed. Answering a
-    post of the same batch, it goes in the next one (the claim says there is more)."""
-    answered = aliased(Message)
-    return (Message.kind == MessageKind.OWN.value) & (
-        select(answered.id)
-        .where(
-            answered.platform == Message.platform,
-            answered.external_id == Message.in_reply_to,
-            answered.processed.is_(False),
-            answered.direction == Direction.INBOUND.value,
-        )
-        .exists()
-    )
-
-
-def _answers_waiting(session: Session, decided: list[Message]) -> bool:
-    """Whether a brand's post kept out of the claim waits on one of ``decided``: it can
-    be decided now, in the next batch rather than the next run. Only undecided posts
-    are read (the pending index)."""
-    answered = {(m.platform, m.external_id) for m in decided}
-    if not answered:
-        return False
-    query = select(Message.platform, Message.in_reply_to).where(
-        Message.processed.is_(False),
-        Message.direction == Direction.INBOUND.value,
-        Message.kind == MessageKind.OWN.value,
-        Message.in_reply_to.in_({external_id for _, external_id in answered}),
-    )
-    return any((platform, reply_to) in answered for platform, reply_to in session.execute(query))
 
 
 def _assign(
@@ -291,65 +136,6 @@ def rules_actor(matched: Sequence[str]) -> str:
         if len(actor) <= ACTOR_CHARS:
             return actor
     return "guard"
-
-
-def _authors_free(session: Session, messages: list[Message]) -> list[Message]:
-    """The messages whose authors no other worker is deciding on; their rows locked.
-
-    Two workers deciding on one author at once would both read an empty cooldown and
-    both reply. Waiting on the author's row made three workers barely faster than one
-    (a busy brand's authors write in many threads, so most batches share some), and so
-    did deciding again after a conflict. A worker leaves another's authors alone (SKIP
-    LOCKED) and their messages to a later batch, still in order. SQLite has one worker.
-
-    Threads are not locked: two workers deciding at the same moment on two customers in
-    one thread can each count the thread's replies before the other's, and queue one
-    reply past ``max_replies_per_thread`` each. A try-lock per thread closed that, but
-    held back so much of every batch (a batch spans most busy threads) that three
-    workers lost a fifth of their speed-up over one. The dispatcher keeps the cap
-    instead (``thread_cap``): such a reply is withdrawn, never posted.
-    """
-    ids = sorted({m.customer_id for m in messages if m.customer_id is not None})
-    if not ids or session.get_bind().dialect.name != "postgresql":
-        return messages
-    authors = select(Customer.id).where(Customer.id.in_(ids)).order_by(Customer.id)
-    free = set(session.scalars(skip_locked(session, authors, key_share=True)))
-    free -= _behind_held_messages(session, messages, free)
-    return [m for m in messages if m.customer_id is None or m.customer_id in free]
-
-
-def _behind_held_messages(session: Session, messages: list[Message], authors: set[int]) -> set[int]:
-    """The ``authors`` with an earlier message still undecided outside this batch.
-
-    Our claim skipped it (SKIP LOCKED): another worker claimed it and left it, its
-    author then busy elsewhere, and holds it until that worker's batch commits. The
-    author is free now, but deciding their later messages first would answer a
-    follow-up before the message it follows (and open the case on it).
-    """
-    if not authors:
-        return set()
-    mine = [m.id for m in messages]
-    first: dict[int, int] = {}
-    for message in messages:
-        author = message.customer_id
-        if author is not None and author in authors:
-            first.setdefault(author, message.id)
-    # A customer's messages only: the brand's own posts (their "author" the brand's
-    # account) follow up nothing, and one waiting for the post it answers (outside the
-    # claim, _answers_an_undecided_post) held back every later brand post, a batch of
-    # them then deciding nothing and the messages behind waiting for the next run.
-    query = select(Message.customer_id, Message.id).where(
-        Message.processed.is_(False),
-        from_customer(),
-        Message.customer_id.in_(sorted(first)),
-        Message.id < max(first.values()),
-        Message.id.not_in(mine),
-    )
-    return {
-        author
-        for author, held in session.execute(query)
-        if author is not None and held < first[author]
-    }
 
 
 def process_batch(

@@ -83,7 +83,7 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     rules_error: ConfigError | None = None  # why ``rules`` is None
     # Messages processing cannot decide, by id, and until when they are left out of its
-    # batches (monitor.processing): one such message held up every one after it.
+    # batches (monitor.batch_retry): one such message held up every one after it.
     set_aside: dict[int, datetime] = field(default_factory=dict)
     # Each rule's reply actions counted so far, for its variants' rotation (reply_turns).
     reply_turns: Counted = field(default_factory=Counted)

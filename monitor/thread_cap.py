@@ -4,7 +4,7 @@ Processing counts a thread's bot replies before it decides, but two workers deci
 once on two customers of one thread each count before the other's reply exists, and
 the thread gets a reply past ``rules.max_replies_per_thread`` per such worker. Locking
 threads while deciding cost three workers a fifth of their speed-up (see
-``processing._authors_free``). Claims for sending are few and short, so the cap is
+``batch_claim.authors_free``). Claims for sending are few and short, so the cap is
 checked again there: a dispatcher locks each thread it is about to reply in, counts the
 bot replies sent or being sent, and withdraws the ones past the cap, as the rules would
 have had they seen them.

@@ -12,7 +12,8 @@ from monitor.alerting import Alert, bounded_key, reconcile
 from monitor.alerts_settings import AlertsConfig, SpikeConfig
 from monitor.health_alerts import budget_alerts, failing_alerts, silence_from_counts
 from monitor.spikes import Counts, is_spike, spike_alerts
-from monitor.status import SourceHealth, bounded_error
+from monitor.status import SourceHealth
+from monitor.status_problems import bounded_error
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
