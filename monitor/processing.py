@@ -385,6 +385,8 @@ def _apply(
         actor = rules_actor(decision.matched)
         cases.record(session, case, "decided", actor, now, **summary)
     if decision.ignored:
+        if index.opens(message) and not index.backfilling:
+            _close_as_ignored(session, case, decision, now)
         return
     _add_tags(session, case, decision, now)
     escalation = decision.escalation
@@ -428,6 +430,19 @@ def _apply(
     index.replied(case, now)
     if decision.escalation is None:
         cases.transition(session, case, CaseState.AUTO_REPLIED, reply.rule, now)
+
+
+def _close_as_ignored(session: Session, case: Case, decision: Decision, now: datetime) -> None:
+    """A case opened by a message the rules ignore (a retweet, giveaway spam, a
+    blocklisted author) owes nothing: left `new`, it sat in the team's queue with
+    nothing to do. Resolved at once, by the rule, it is out of the queue, found with the
+    state filter, and the customer's next message the rules do not ignore reopens it
+    (ThreadIndex.reopen). Only the opening message closes it: an ignored message in a
+    case already open leaves that case as it is. A backfill resolves its cases itself."""
+    actor = rules_actor(decision.matched)
+    by = f"rule {actor}" if decision.matched else (decision.notes or ("a guard",))[0]
+    reason = f"ignored by {by}"
+    cases.transition(session, case, CaseState.RESOLVED, actor, now, reason=reason)
 
 
 def _add_tags(session: Session, case: Case, decision: Decision, now: datetime) -> None:

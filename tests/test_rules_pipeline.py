@@ -568,3 +568,89 @@ def test_an_escalation_at_low_sets_the_case_it_opens_low(
         case = session.scalars(select(Case)).one()
     assert (case.team, case.priority) == ("care", "low")
     assert priority_events(rt) == [("spares", {"old": "normal", "new": "low"})]
+
+
+def test_a_case_opened_by_an_ignored_message_is_closed_not_queued(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # The shipped safety rules ignore retweets, giveaway spam and blocklisted authors:
+    # "store the mention and do nothing else". Each still opened a `new` case that sat
+    # in the team's queue owing nothing. It is closed as ignored instead, findable with
+    # the state filter, and the customer's next real message reopens it as usual.
+    from monitor.domain import CaseState
+    from monitor.web.queue import QueueFilter, load_queue
+    from monitor.web.users import User
+
+    spam = mention(1, "@acme giveaway! follow to win", author="max", author_id="67")
+    real = mention(2, "@acme my kettle is broken", author="ann", author_id="7")
+    rt = make_runtime([spam, real])
+    run_cycle(rt)
+    lead = User(0, "lena", "lead", ("care",))
+    queued = {row.ref for row in load_queue(rt, lead, QueueFilter()).rows}
+    closed = {row.ref for row in load_queue(rt, lead, QueueFilter(state="resolved")).rows}
+    with rt.sessions() as session:
+        max_case = session.scalars(select(Case).where(Case.conversation_id == "1001")).one()
+        ann_case = session.scalars(select(Case).where(Case.conversation_id == "1002")).one()
+        event = session.scalars(
+            select(Event).where(Event.case_id == max_case.id, Event.kind == "state")
+        ).one()
+    assert (max_case.state, max_case.sla_due_at) == (CaseState.RESOLVED.value, None)
+    assert event.actor == "ignore-giveaway-spam"
+    assert event.detail["reason"] == "ignored by rule ignore-giveaway-spam"
+    assert (max_case.ref in queued, max_case.ref in closed) == (False, True)
+    assert ann_case.ref in queued
+    assert ann_case.state != CaseState.RESOLVED.value
+    # Another ignored message leaves it closed; a real one reopens it, owing an answer.
+    append(
+        rt, mention(3, "@acme giveaway again", author="max", author_id="67", conversation_id="1001")
+    )
+    run_cycle(rt)
+    with rt.sessions() as session:
+        assert session.get(Case, max_case.id).state == CaseState.RESOLVED.value  # type: ignore[union-attr]
+    append(
+        rt,
+        mention(
+            4, "@acme where is my order?", author="max", author_id="67", conversation_id="1001"
+        ),
+    )
+    run_cycle(rt)
+    with rt.sessions() as session:
+        again = session.get(Case, max_case.id)
+        assert again is not None
+        assert again.state != CaseState.RESOLVED.value
+        assert again.resolved_at is None
+
+
+def test_an_ignored_message_leaves_an_open_case_as_it_is(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    from monitor.domain import CaseState
+
+    first = mention(1, "@acme where is my order?", author="max", author_id="67")
+    rt = make_runtime([first])
+    run_cycle(rt)
+    with rt.sessions() as session:
+        before = session.scalars(select(Case)).one().state
+    assert before != CaseState.RESOLVED.value
+    append(
+        rt,
+        mention(
+            2, "@acme giveaway! follow to win", author="max", author_id="67", conversation_id="1001"
+        ),
+    )
+    run_cycle(rt)
+    with rt.sessions() as session:
+        assert session.scalars(select(Case)).one().state == before
+
+
+def test_a_case_closed_as_ignored_is_not_timed_as_a_resolution(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # Closed by a rule the moment it opened: nobody's work. Timed, each retweet and
+    # giveaway post added a 0-minute resolution and pulled the median down.
+    from monitor.web.reports import build_report
+
+    rt = make_runtime([mention(1, "RT @someone: acme kettles!", author="max", author_id="67")])
+    run_cycle(rt)
+    report = build_report(rt, days=30)
+    assert report.resolution == []

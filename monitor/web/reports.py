@@ -116,6 +116,14 @@ def _sla_outcome(now: datetime) -> ColumnElement[Any]:
     )
 
 
+def _resolution_minutes(dialect: str) -> ColumnElement[Any]:
+    """Minutes from opening to resolution; none for a case closed unanswered the moment
+    it opened: a rule ignored the message that opened it (processing._close_as_ignored),
+    nobody's work. Timed, each retweet or giveaway post was a 0-minute resolution."""
+    ignored = Case.first_response_at.is_(None) & (Case.resolved_at == Case.opened_at)
+    return case((ignored, None), else_=_minutes_between(Case.opened_at, Case.resolved_at, dialect))
+
+
 def build_report(rt: Runtime, days: int = 30) -> Report:
     days = max(1, min(days, MAX_DAYS))
     now = rt.clock.now()
@@ -126,7 +134,7 @@ def build_report(rt: Runtime, days: int = 30) -> Report:
         Case.id,
         func.coalesce(Case.team, "(none)"),
         _minutes_between(Case.opened_at, Case.first_response_at, dialect),
-        _minutes_between(Case.opened_at, Case.resolved_at, dialect),
+        _resolution_minutes(dialect),
         _sla_outcome(now),
         cast(Case.tags, String),
         Case.state,
