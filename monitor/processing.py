@@ -6,7 +6,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields, is_dataclass, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +24,7 @@ from monitor.domain import (
     Label,
     Mention,
     MessageKind,
+    PlannedReply,
     Platform,
     Priority,
     Score,
@@ -384,8 +385,9 @@ def process_batch(
         stale = _stale_in_batch(session, decided)
         index.open_new(at)
         turns = StoredTurns(session, rt.reply_turns)
+        settled = Stale(stale)
         decisions = [
-            _decide(rt, session, index, turns, item, at(item[0]), undecided, stale.get(item[0].id))
+            _decide(rt, session, index, turns, item, at(item[0]), undecided, settled)
             for item in decided
         ]
     write_changes(session, [*batch, *index.cases])
@@ -403,6 +405,32 @@ Prepared = tuple[Message, Customer, Mention, Score, ThreadKey]
 
 ANSWERED_BY_BRAND = "guard: the brand's own post answers it: no bot reply"
 SUPERSEDED = "guard: a later message of the customer in this batch: the bot answers that one"
+CARRIED = "the reply the rules gave the customer's earlier message in this batch, sent to this one"
+
+
+@dataclass(slots=True)
+class Stale:
+    """The batch's stale messages (``_stale_in_batch``: id -> why no reply of their own),
+    and the replies the rules gave superseded ones, by customer and thread: the newest
+    message takes one when the rules give it none ("my order is late" then "hello??")."""
+
+    why: dict[int, str] = field(default_factory=dict)
+    carried: dict[ThreadKey, PlannedReply] = field(default_factory=dict)
+
+    def settle(self, message: Message, key: ThreadKey, decision: Decision) -> Decision:
+        """``decision`` without a stale reply, or with the one carried to the newest."""
+        why = self.why.get(message.id)
+        if why is not None:
+            if decision.reply is None:
+                return decision
+            if why == SUPERSEDED:
+                self.carried[key] = decision.reply
+            return replace(decision, reply=None, notes=(*decision.notes, why))
+        carried = self.carried.pop(key, None)
+        guarded = any(note.startswith("guard:") for note in decision.notes)
+        if carried is None or decision.reply is not None or decision.ignored or guarded:
+            return decision
+        return replace(decision, reply=carried, notes=(*decision.notes, CARRIED))
 
 
 def _stale_in_batch(session: Session, decided: list[Prepared]) -> dict[int, str]:
@@ -471,9 +499,9 @@ def _decide(
     item: Prepared,
     now: datetime,
     undecided: str | None = None,
-    stale: str | None = None,
+    stale: Stale | None = None,
 ) -> Decision:
-    """``stale``: why the message gets no bot reply of its own (``_stale_in_batch``)."""
+    """``stale``: the batch's messages a bot reply of their own would answer too late."""
     message, customer, mention, score, key = item
     case = index.case(key)
     message.case_id = case.id
@@ -501,8 +529,8 @@ def _decide(
         decision = _to_team(rt, case, undecided)
     else:
         decision = rt.loaded_rules().decide(mention, score, context, turns=turns)
-        if stale is not None and decision.reply is not None:
-            decision = replace(decision, reply=None, notes=(*decision.notes, stale))
+        if stale is not None:
+            decision = stale.settle(message, key, decision)
     message.decision = _decision_json(decision)
     if not decision.ignored:
         index.reopen(case, now)

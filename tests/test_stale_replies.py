@@ -79,3 +79,30 @@ def test_a_reply_waiting_in_the_outbox_is_withdrawn_once_the_brand_answered_nati
         outbound = session.scalars(select(Message).where(Message.direction == "outbound")).all()
     assert "brand answered the post" in withdrawn.detail["reason"]
     assert outbound == []
+
+
+def test_a_follow_up_no_rule_answers_takes_the_reply_its_earlier_message_got(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # "hello??" after a complaint in the same batch: the rules give the nudge no reply,
+    # and the complaint's reply, dropped as superseded, left the customer with none.
+    rows = [
+        mention(1, "@acme my order is late", author="ann", author_id="7"),
+        mention(
+            2,
+            "@acme hello??",
+            author="ann",
+            author_id="7",
+            conversation_id="1001",
+            in_reply_to="1001",
+            created_at="2026-11-20T10:05:00Z",
+        ),
+    ]
+    rt = make_runtime(rows, processing={"batch_size": 10})
+    run_cycle(rt)
+    replies = _replies(rt)
+    assert [(target, status) for target, status, _ in replies] == [("1002", "sent")]
+    assert replies[0][2].startswith("Sorry your order is taking longer")
+    with rt.sessions() as session:  # type: ignore[attr-defined]
+        decided = dict(session.execute(select(Message.external_id, Message.decision)).all())
+    assert any("earlier message" in note for note in decided["1002"]["notes"])
