@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import ScalarSelect, func, literal, select, update
 from sqlalchemy.orm import Session
 
-from monitor import cases, notifications, sla, thread_cap
+from monitor import cases, native_answers, notifications, sla, thread_cap
 from monitor.domain import (
     Action,
     ActionKind,
@@ -105,12 +105,17 @@ def _claim_batch(
             rows[action_id].may_have_posted = True
         stopping = _stops_its_workers(rt, session, [rows[i] for i in unknown], now)
         judged = [rows[action_id] for action_id in ids if action_id not in unknown]
+        # Before the cap: a stale reply must not take a place in its thread.
+        native = native_answers.withdraw_answered(session, judged, now=now)
+        judged = [row for row in judged if row.id not in native]
         cap = rt.settings.rules.max_replies_per_thread
         over = thread_cap.withdraw_over_cap(session, judged, cap=cap, now=now)
         answered = sla.withdraw_answered(session, judged, now=now)
-        left_out = over | answered | stopping
+        left_out = native | over | answered | stopping
         batch = [(_action(rows[i]), i in unknown) for i in ids if i not in left_out]
         spam = _spam_leftovers(session, [(a, rows[a.id]) for a, _ in batch], unknown)
+    for action_id in sorted(native):
+        log.info("action=%d withdrawn: the brand answered its post natively", action_id)
     for action_id in sorted(over):
         log.info("action=%d withdrawn: its thread has its bot replies already", action_id)
     for action_id in sorted(answered):

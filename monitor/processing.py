@@ -6,7 +6,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import fields, is_dataclass, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -25,11 +25,13 @@ from monitor.domain import (
     Label,
     Mention,
     MessageKind,
+    PlannedReply,
     Platform,
     Priority,
     Score,
 )
 from monitor.jobstate import describe
+from monitor.native_answers import answered_natively
 from monitor.reply_turns import StoredTurns
 from monitor.rules.engine import Context
 from monitor.runtime import Runtime
@@ -164,12 +166,15 @@ def process_batch(
         prepared = [
             _prepare(rt, session, index, message, at(message), undecided) for message in batch
         ]
+        decided = [item for item in prepared if item is not None]
+        # Read before the batch records anything: its events go in one INSERT at the end.
+        stale = _stale_in_batch(session, decided)
         index.open_new(at)
         turns = StoredTurns(session, rt.reply_turns)
+        settled = Stale(stale)
         decisions = [
-            _decide(rt, session, index, turns, item, at(item[0]), undecided)
-            for item in prepared
-            if item is not None
+            _decide(rt, session, index, turns, item, at(item[0]), undecided, settled)
+            for item in decided
         ]
     write_changes(session, [*batch, *index.cases])
     return decisions
@@ -183,6 +188,59 @@ def _backfill_moment(message: Message, *, now: datetime) -> datetime:
 
 
 Prepared = tuple[Message, Customer, Mention, Score, ThreadKey]
+
+ANSWERED_BY_BRAND = "guard: the brand's own post answers it: no bot reply"
+SUPERSEDED = "guard: a later message of the customer in this batch: the bot answers that one"
+CARRIED = "the reply the rules gave the customer's earlier message in this batch, sent to this one"
+
+
+@dataclass(slots=True)
+class Stale:
+    """The batch's stale messages (``_stale_in_batch``: id -> why no reply of their own),
+    and the replies the rules gave superseded ones, by customer and thread: the newest
+    message takes one when the rules give it none ("my order is late" then "hello??")."""
+
+    why: dict[int, str] = field(default_factory=dict)
+    carried: dict[ThreadKey, PlannedReply] = field(default_factory=dict)
+
+    def settle(self, message: Message, key: ThreadKey, decision: Decision) -> Decision:
+        """``decision`` without a stale reply, or with the one carried to the newest."""
+        why = self.why.get(message.id)
+        if why is not None:
+            if decision.reply is None:
+                return decision
+            if why == SUPERSEDED:
+                self.carried[key] = decision.reply
+            return replace(decision, reply=None, notes=(*decision.notes, why))
+        carried = self.carried.pop(key, None)
+        guarded = any(note.startswith("guard:") for note in decision.notes)
+        if carried is None or decision.reply is not None or decision.ignored or guarded:
+            return decision
+        return replace(decision, reply=carried, notes=(*decision.notes, CARRIED))
+
+
+def _stale_in_batch(session: Session, decided: list[Prepared]) -> dict[int, str]:
+    """The customer messages of the batch a bot reply of their own would answer too late,
+    and why: one the brand's own post answers (a person answered it on the platform:
+    that post is stored, waiting outside the claim for it), and one its author followed
+    with a later message in the same case. Decided in order, the first of them took the
+    bot's reply and the author cooldown silenced the rest: the bot apologised for a late
+    order after the brand's own answer and after "it arrived, thank you!". The rules
+    still decide them (their tags and escalations stand); only their reply is dropped,
+    and the newest message gets the rules' reply. One query for the batch."""
+    posts = [(m.platform, m.conversation_id, m.external_id) for m, *_ in decided]
+    answered = answered_natively(session, posts)
+    newest: dict[ThreadKey, datetime] = {}
+    for message, *_, key in decided:
+        if key not in newest or message.created_at > newest[key]:
+            newest[key] = message.created_at
+    stale: dict[int, str] = {}
+    for message, *_, key in decided:
+        if (message.platform, message.external_id) in answered:
+            stale[message.id] = ANSWERED_BY_BRAND
+        elif message.created_at < newest[key]:
+            stale[message.id] = SUPERSEDED
+    return stale
 
 
 def _prepare(
@@ -227,7 +285,9 @@ def _decide(
     item: Prepared,
     now: datetime,
     undecided: str | None = None,
+    stale: Stale | None = None,
 ) -> Decision:
+    """``stale``: the batch's messages a bot reply of their own would answer too late."""
     message, customer, mention, score, key = item
     case = index.case(key)
     message.case_id = case.id
@@ -255,6 +315,8 @@ def _decide(
         decision = _to_team(rt, case, undecided)
     else:
         decision = rt.loaded_rules().decide(mention, score, context, turns=turns)
+        if stale is not None:
+            decision = stale.settle(message, key, decision)
     message.decision = _decision_json(decision)
     if not decision.ignored:
         index.reopen(case, now)

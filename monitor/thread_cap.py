@@ -54,7 +54,7 @@ def withdraw_over_cap(
     """Withdraw the claimed bot replies that would take their thread past ``cap``; their
     ids. ``rows`` are in claim order, and the first ones fit. Replies whose earlier
     attempt may have been posted are not ``rows``: they are looked for, not judged."""
-    replies = [row for row in rows if _judged(row)]
+    replies = [row for row in rows if judged(row)]
     if not replies:
         return set()
     threads = sorted({(row.platform, row.conversation_id) for row in replies})
@@ -72,7 +72,7 @@ def withdraw_over_cap(
     return {row.id for row in over}
 
 
-def _judged(row: ActionRow) -> bool:
+def judged(row: ActionRow) -> bool:
     # A person's reply and an approved draft are theirs to send: the cap is the bot's.
     bots = row.kind == ActionKind.REPLY.value and row.case_id is not None and cases.bot_queued(row)
     return bots and not _retried(row)
@@ -129,7 +129,7 @@ def _withdraw(session: Session, row: ActionRow, out: int, now: datetime) -> None
     row.attempts -= 1  # the claim counted an attempt that is not made
     reason = f"already {out} bot replies in this thread (rules.max_replies_per_thread)"
     withdraw_reply(session, row, reason=reason, actor="bot", now=now)
-    _unanswered(session, row, now)
+    unanswered(session, row, now)
 
 
 def withdraw_reply(
@@ -152,7 +152,7 @@ def withdraw_reply(
     )
 
 
-def _unanswered(session: Session, row: ActionRow, now: datetime) -> None:
+def unanswered(session: Session, row: ActionRow, now: datetime) -> None:
     """A case the bot answered with this reply is new again, as the rules leave a case
     whose reply the cap blocked: left "auto replied", the customer waited on a reply
     that never went, with nobody shown the case. (A case a rule escalated stays so.)"""

@@ -1,0 +1,65 @@
+"""Customer posts the brand has answered natively: a person replying on X or Reddit
+itself, as the brand's account, and the post coming back to us as inbound of kind "own".
+
+A bot reply to such a post is stale: the customer has their answer, and the bot's
+apology or promise arrives after it. Processing gives such a message no reply of its
+own and dispatch withdraws a reply still waiting for one (docs/rules.md, Guards).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from monitor import thread_cap
+from monitor.domain import Direction, MessageKind
+from monitor.store.models import ActionRow, Message
+
+# (platform, conversation id, external id) of a customer's post.
+Post = tuple[str, str, str]
+
+
+def answered_natively(session: Session, posts: Iterable[Post]) -> set[tuple[str, str]]:
+    """(platform, external id) of those of ``posts`` a brand's own post answers, stored
+    (decided or not: one answering a post not decided yet waits outside the claim). One
+    query for them all, over the threads' index."""
+    wanted = {(platform, external_id) for platform, _, external_id in posts}
+    if not wanted:
+        return set()
+    threads = {(platform, conversation) for platform, conversation, _ in posts}
+    query = select(Message.platform, Message.conversation_id, Message.in_reply_to).where(
+        Message.platform.in_({platform for platform, _ in threads}),
+        Message.conversation_id.in_({conversation for _, conversation in threads}),
+        Message.direction == Direction.INBOUND.value,
+        Message.kind == MessageKind.OWN.value,
+        Message.in_reply_to.in_({external_id for _, external_id in wanted}),
+    )
+    return {
+        (platform, reply_to)
+        for platform, conversation, reply_to in session.execute(query)
+        if reply_to is not None
+        and (platform, conversation) in threads
+        and (platform, reply_to) in wanted
+    }
+
+
+WITHDRAWN = "the brand answered the post on the platform before the bot's reply went out"
+
+
+def withdraw_answered(session: Session, rows: Sequence[ActionRow], *, now: datetime) -> set[int]:
+    """Withdraw the claimed bot replies whose post the brand has answered natively since
+    they were queued (the brand's post stored after the customer's was decided, or before
+    the next batch took it); their ids. Replies whose earlier attempt may have been
+    posted are looked for, not judged (``thread_cap.judged``), as are a person's."""
+    replies = [row for row in rows if thread_cap.judged(row)]
+    posts = [(row.platform, row.conversation_id, row.target_external_id) for row in replies]
+    answered = answered_natively(session, posts)
+    stale = [row for row in replies if (row.platform, row.target_external_id) in answered]
+    for row in stale:
+        row.attempts -= 1  # the claim counted an attempt that is not made
+        thread_cap.withdraw_reply(session, row, reason=WITHDRAWN, actor="bot", now=now)
+        thread_cap.unanswered(session, row, now)
+    return {row.id for row in stale}
