@@ -446,11 +446,13 @@ def _apply(
     if decision.matched or decision.notes:
         actor = rules_actor(decision.matched)
         cases.record(session, case, "decided", actor, now, **summary)
+    # An ignore rule's tags too (docs/rules.md): they make its cases findable, and
+    # `tag: [spam]` on the case it closes makes it closed as spam (cases.closed_as_spam).
+    _add_tags(session, case, decision, now)
     if decision.ignored:
         if index.opens(message) and not index.backfilling:
             _close_as_ignored(session, case, decision, now)
         return
-    _add_tags(session, case, decision, now)
     escalation = decision.escalation
     # Only the message opening the case may lower its priority (cases.set_priority).
     opens = index.opens(message)

@@ -596,6 +596,7 @@ def test_a_case_opened_by_an_ignored_message_is_closed_not_queued(
         ).one()
     assert (max_case.state, max_case.sla_due_at) == (CaseState.RESOLVED.value, None)
     assert event.actor == "ignore-giveaway-spam"
+    assert max_case.tags == ["giveaway"]  # the shipped rule's tag finds it
     assert event.detail["reason"] == "ignored by rule ignore-giveaway-spam"
     assert (max_case.ref in queued, max_case.ref in closed) == (False, True)
     assert ann_case.ref in queued
@@ -654,3 +655,56 @@ def test_a_case_closed_as_ignored_is_not_timed_as_a_resolution(
     run_cycle(rt)
     report = build_report(rt, days=30)
     assert report.resolution == []
+
+
+IGNORE_TAGGED = """
+name: ignore-retweets
+match: {text (starts-with): "RT @"}
+then:
+  ignore: true
+  tag: [retweet]
+---
+name: ignore-giveaway-spam
+match: {text: giveaway}
+then:
+  ignore: true
+  tag: [spam]
+---
+name: answer-everything
+match: {}
+then:
+  reply: "Thanks {first_name}, we're looking into it."
+"""
+
+
+def test_an_ignore_rule_tags_the_case_the_message_joined(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # docs/rules.md: an ignore rule's tags are allowed. They were dropped, so a retweet's
+    # case could not be found by its tag, and `tag: [spam]` did not close the case as spam.
+    from monitor.domain import CaseState
+
+    write(tmp_path / "rules", IGNORE_TAGGED)
+    rows = [
+        mention(1, "RT @someone: acme kettles!", author="max", author_id="67"),
+        mention(2, "@acme giveaway! follow to win", author="bot", author_id="68"),
+        mention(3, "@acme where is my order?", author="ann", author_id="7"),
+    ]
+    rt = make_runtime(rows, rules={"path": str(tmp_path / "rules")})
+    run_cycle(rt)
+    # In ann's open case an ignored message tags it and leaves it as it is.
+    append(
+        rt, mention(4, "RT @acme: kettles!", author="ann", author_id="7", conversation_id="1003")
+    )
+    # The giveaway bot writing again in its thread: closed as spam, no answer, no reopening.
+    append(rt, mention(5, "@acme hello?", author="bot", author_id="68", conversation_id="1002"))
+    run_cycle(rt)
+    with rt.sessions() as session:
+        by_thread = {c.conversation_id: c for c in session.scalars(select(Case))}
+        replies = session.scalars(select(ActionRow.case_id).where(ActionRow.kind == "reply")).all()
+    retweet, spam, ann = by_thread["1001"], by_thread["1002"], by_thread["1003"]
+    assert (retweet.state, retweet.tags) == (CaseState.RESOLVED.value, ["retweet"])
+    assert (spam.state, spam.tags) == (CaseState.RESOLVED.value, ["spam"])
+    assert ann.state != CaseState.RESOLVED.value
+    assert ann.tags == ["retweet"]
+    assert list(replies) == [ann.id]
