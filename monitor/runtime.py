@@ -116,7 +116,12 @@ def build_source(
     """The adapter for one configured source. Each platform module is imported only
     when a source of its type is configured (tweepy and praw load slowly)."""
     if isinstance(config, ReplaySourceConfig):
-        return ReplaySource(config.name, settings.resolve(config.path), page_size=config.page_size)
+        return ReplaySource(
+            config.name,
+            settings.resolve(config.path),
+            page_size=config.page_size,
+            shift_to_now=config.shift_to_now,
+        )
     reddit_types = (RedditInboxSourceConfig, RedditSubredditSourceConfig, RedditSearchSourceConfig)
     if isinstance(config, reddit_types):
         # Imported here: monitor.ingest imports this module.

@@ -132,6 +132,10 @@ class ReplaySourceConfig(Strict):
     path: ConfigPath
     interval_seconds: float = Field(default=30, gt=0, le=MAX_WAIT_SECONDS)
     page_size: int = Field(default=20, ge=1, le=1000)
+    # Move every mention's times so the file's newest lands when the daemon first reads
+    # it, keeping the gaps (the demo: its fixed sample dates otherwise age). Off by
+    # default: a replayed real history keeps its real dates.
+    shift_to_now: bool = False
     enabled: bool = True
 
 

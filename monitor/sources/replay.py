@@ -2,6 +2,12 @@
 
 The demo, ``--dry-run``, ``rules test``, the benchmarks and the tests all use it. The
 cursor is the number of lines already served, so a restart resumes where it stopped.
+
+With ``shift_to_now`` (the demo's), every time a mention carries is moved by one offset,
+fixed at the source's first read: the file's newest mention lands at that moment and the
+gaps between mentions (and to their authors' account creation) stay as written. Fixed
+sample dates otherwise aged with the calendar: replies posted weeks after the messages
+they answered, absurd SLA ages, and an empty 30-day report a month on.
 """
 
 from __future__ import annotations
@@ -9,8 +15,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -172,11 +178,17 @@ class ReplaySource:
     file from the top to count mentions.
     """
 
-    def __init__(self, name: str, path: Path, *, page_size: int = 20) -> None:
+    def __init__(
+        self, name: str, path: Path, *, page_size: int = 20, shift_to_now: bool = False
+    ) -> None:
         self.name = name
         self.path = path
         self.page_size = page_size
+        self.shift_to_now = shift_to_now
         self._next = _Place(0, 0, 0)
+        # The offset of shift_to_now, fixed at the first read so that a thread's parent
+        # and its replies (served in different pages) move together.
+        self._shift: timedelta | None = None
 
     def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
         start = _offset(cursor)
@@ -185,6 +197,7 @@ class ReplaySource:
                 place = self._seek(handle, start)
                 page, problems, place = _read_page(handle, place, self.page_size)
                 more = _another_mention(handle, place.line)
+            page = self._moved(page, now)
         except OSError as exc:
             raise SourceError(f"cannot read {self.path}: {exc.strerror}") from None
         for problem in problems:
@@ -203,13 +216,19 @@ class ReplaySource:
     def backfill(self, window: Window, *, clock: Clock) -> Iterator[PollResult]:
         """The file's mentions created inside ``window``, in pages, streamed."""
         try:
+            now = clock.now()
+            # Shifted before the window is applied: the window is in the times the
+            # daemon stores for these mentions, not the file's.
+            self._shift_for(now)
             with self.path.open(encoding="utf-8", errors="replace") as handle:
                 page: list[Mention] = []
                 problems: list[str] = []
                 for item in read_jsonl(handle):
                     if isinstance(item, LineProblem):
                         problems.append(str(item))
-                    elif item.created_at in window:
+                        continue
+                    (item,) = self._moved([item], now)
+                    if item.created_at in window:
                         page.append(item)
                     if len(page) == self.page_size:
                         yield PollResult(page, None, more=True, problems=problems)
@@ -218,6 +237,37 @@ class ReplaySource:
             raise SourceError(f"cannot read {self.path}: {exc.strerror}") from None
         yield PollResult(page, None, more=False, problems=problems)
 
+    def _shift_for(self, now: datetime) -> timedelta:
+        """The shift_to_now offset, computed at the first call (zero when off or the
+        file has no mention). Reads the whole file once, streamed."""
+        if self._shift is None:
+            newest: datetime | None = None
+            if self.shift_to_now:
+                with self.path.open(encoding="utf-8", errors="replace") as handle:
+                    for item in read_jsonl(handle):
+                        if isinstance(item, Mention) and (
+                            newest is None or item.created_at > newest
+                        ):
+                            newest = item.created_at
+            self._shift = timedelta(0) if newest is None else now - newest
+        return self._shift
+
+    def _moved(self, page: list[Mention], now: datetime) -> list[Mention]:
+        """``page`` with shift_to_now applied; unchanged when it is off."""
+        if not self.shift_to_now or not page:
+            return page
+        shift = self._shift_for(now)
+        # A line appended after the offset was fixed, dated after the file's newest
+        # then, would land in the future: no post is written later than it is read.
+        return [
+            replace(
+                m,
+                created_at=_shifted(m.created_at, shift, now),
+                author=_moved_author(m.author, shift),
+            )
+            for m in page
+        ]
+
     def _seek(self, handle: BinaryIO, start: int) -> _Place:
         if self._next.served != start or start == 0:
             self._next = _Place(0, 0, 0)
@@ -225,6 +275,28 @@ class ReplaySource:
                 _, _, self._next = _read_page(handle, self._next, start)
         handle.seek(self._next.offset)
         return self._next
+
+
+def _shifted(at: datetime, shift: timedelta, now: datetime) -> datetime:
+    """``at`` moved by ``shift``, never after ``now``."""
+    try:
+        return min(at + shift, now)
+    except OverflowError:
+        # Past year 9999 only moving forward (then it is clamped to now anyway); moving
+        # back, past year 1: the earliest time there is.
+        return now if shift > timedelta(0) else datetime.min.replace(tzinfo=UTC)
+
+
+def _moved_author(author: Author, shift: timedelta) -> Author:
+    """The author with the account's creation moved as its mentions are, so rules on
+    account age see the age the file describes."""
+    if author.account_created_at is None:
+        return author
+    try:
+        return replace(author, account_created_at=author.account_created_at + shift)
+    except OverflowError:
+        # A creation date near year 1 with a large shift back: unknown, never matched.
+        return replace(author, account_created_at=None)
 
 
 def _read_page(
