@@ -15,7 +15,7 @@ from monitor.settings import load_settings
 from monitor.store.models import Message, case_ref
 from tests.conftest import demo_copy
 
-PAYPAL = "@acme can I pay with paypal?"
+OK = "u/acme_official ok"
 THANKS = "@acme thanks for sorting out my return so quickly, really great service!"
 
 
@@ -39,17 +39,17 @@ def records(config: Path, *options: str) -> list[dict[str, object]]:
 
 
 def test_corrections_are_scored_again_with_the_configs_lexicon(demo: Path) -> None:
-    # VADER reads "pay" as negative (-0.10); a person sets it right.
-    correct(demo, PAYPAL, "positive")  # a slip, changed a moment later:
-    correct(demo, PAYPAL, "neutral")  # the latest correction is the one that counts
+    # VADER reads "ok" as praise (+0.30); a person sets it right.
+    correct(demo, OK, "positive")  # a slip, changed a moment later:
+    correct(demo, OK, "neutral")  # the latest correction is the one that counts
     correct(demo, THANKS, "positive")
     found = records(demo)
     assert [(r["text"], r["scored_label"], r["corrected_label"]) for r in found] == [
-        (PAYPAL, "negative", "neutral"),
+        (OK, "positive", "neutral"),
         (THANKS, "positive", "positive"),
     ]
-    assert [r["label_now"] for r in found] == ["negative", "positive"]
-    assert [r["text"] for r in records(demo, "--wrong")] == [PAYPAL]
+    assert [r["label_now"] for r in found] == ["positive", "positive"]
+    assert [r["text"] for r in records(demo, "--wrong")] == [OK]
     code, table = cli("feedback", config=demo)
     assert code == 0
     assert "2 correction(s): the scorer agreed with 1 when they were made, and agrees with 1" in (
@@ -59,7 +59,7 @@ def test_corrections_are_scored_again_with_the_configs_lexicon(demo: Path) -> No
     text = demo.read_text(encoding="utf-8")
     tuned = text.replace(
         "  negative_threshold: -0.05\n",
-        "  negative_threshold: -0.05\n  lexicon:\n    pay: 0\n",
+        "  negative_threshold: -0.05\n  lexicon:\n    ok: 0\n",
     )
     demo.write_text(tuned, encoding="utf-8")
     # No sentiment word left: unscored, which is what the person's "neutral" means.
@@ -75,7 +75,7 @@ def test_no_corrections_and_since(demo: Path) -> None:
     code, output = cli("feedback", config=demo)
     assert code == 0
     assert "0 correction(s)" in output
-    correct(demo, PAYPAL, "neutral")
+    correct(demo, OK, "neutral")
     assert records(demo, "--since", "2999-01-01") == []
     assert len(records(demo, "--since", "2000-01-01")) == 1
 
@@ -84,7 +84,7 @@ def test_since_reads_dates_as_backfill_does(demo: Path) -> None:
     # `feedback --json` writes `at` with an offset and the APIs write `Z`; pasted back
     # into --since, both were refused ("does not match the formats"), which
     # `backfill --since` takes.
-    correct(demo, PAYPAL, "neutral")
+    correct(demo, OK, "neutral")
     (found,) = records(demo)
     at = str(found["at"])
     assert at.endswith("+00:00")

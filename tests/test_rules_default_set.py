@@ -81,12 +81,12 @@ EXPECTED: dict[str, tuple[tuple[str, ...], str]] = {
         ("answer-common-questions", "refund-or-billing", "complaint-to-human", "question-draft"),
         "reply escalate:billing",
     ),
-    "1859000000000000031": (
-        ("answer-common-questions", "complaint-to-human", "question-draft"),
-        "reply escalate:care",
-    ),
-    # A complaint that mentions shipping is not a question: no shipping answer.
-    "1859000000000000032": ((), ""),
+    # A question about paying, answered; VADER's "pay" (-0.4) made it a complaint and
+    # escalated it to care.
+    "1859000000000000031": (("answer-common-questions", "question-draft"), "reply"),
+    # A complaint that mentions shipping is not a question: no shipping answer. "a joke"
+    # is a complaint (VADER's "joke" is +1.2, which left it unescalated as praise).
+    "1859000000000000032": (("complaint-to-human",), "reply escalate:care"),
     "t1_lq0009": (("answer-common-questions",), "reply"),  # 0.59: above answer_at 0.2
 }
 

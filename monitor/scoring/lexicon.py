@@ -34,6 +34,9 @@ DEFAULT_OVERLAY: Mapping[str, float] = {
     "care": 0.0,  # +2.2 ("customer care")
     # "thanks" (+1.9) stays: lowering it fixed no example in our tuning set, and most
     # thanks are sincere. "thanks for nothing" is sarcasm, which VADER cannot see.
+    # "pay" (-0.4) and "joke" (+1.2) stay too: neutral "pay" cost Amazon and NYT snippets
+    # ("you get what you pay for"), negative "joke" cost tweets. monitor.scoring.text's
+    # idioms read "pay with/by" and "is a joke" instead (docs/scoring.md, step 7).
     # Complaint vocabulary that VADER lacks or underrates.
     "refund": -1.2,
     "refunds": -1.2,
