@@ -168,7 +168,9 @@ def process_batch(
         ]
         decided = [item for item in prepared if item is not None]
         # Read before the batch records anything: its events go in one INSERT at the end.
-        stale = _stale_in_batch(session, decided)
+        # Not for a backfill: its chunks are no conversation caught up at once, and what
+        # the bot would have said to each message as written is its record.
+        stale = {} if backfill else _stale_in_batch(session, decided)
         index.open_new(at)
         turns = StoredTurns(session, rt.reply_turns)
         settled = Stale(stale)
