@@ -68,9 +68,14 @@ def a_writer_at(pipe: Path) -> Iterator[None]:
     try:
         yield
     finally:
-        # Should the load never open the pipe, open it here so the writer ends.
-        os.close(os.open(pipe, os.O_RDONLY | os.O_NONBLOCK))
-        writer.join()
+        # Should the load never open the pipe, a reader here lets the writer's open
+        # return, whenever it comes: opened and closed at once, it could come before the
+        # writer's open, which then waited for ever (the whole suite hung).
+        reader = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            writer.join()
+        finally:
+            os.close(reader)
 
 
 def test_a_list_file_that_is_a_pipe_is_refused_unopened(tmp_path: Path) -> None:
