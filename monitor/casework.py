@@ -657,12 +657,20 @@ def approve(
         return draft.id
 
 
-def _reply_actions_count(session: Session, case: Case) -> int:
-    """The case's reply actions of any status: drafts and withdrawn ones included."""
-    query = select(func.count(ActionRow.id)).where(
-        ActionRow.case_id == case.id, ActionRow.kind == ActionKind.REPLY.value
+def reply_actions(case_id: int) -> Select[ActionRow]:
+    """The case's reply actions of any status (drafts and withdrawn ones included), in
+    the order they were queued: the case page's ``replies`` marker counts these
+    (web.operations.replies_queued), and an approval records its place among them."""
+    return (
+        select(ActionRow)
+        .where(ActionRow.case_id == case_id, ActionRow.kind == ActionKind.REPLY.value)
+        .order_by(ActionRow.id)
     )
-    return int(session.scalar(query) or 0)
+
+
+def _reply_actions_count(session: Session, case: Case) -> int:
+    counted = select(func.count()).select_from(reply_actions(case.id).order_by(None).subquery())
+    return int(session.scalar(counted) or 0)
 
 
 MAX_REASON = 500  # a rejection's reason, as the dashboard's form takes it

@@ -150,14 +150,6 @@ def answer_count(session: Session, case_id: int) -> int:
     return _count(session, _answers(case_id))
 
 
-def _reply_actions(case_id: int) -> Select[ActionRow]:
-    return (
-        select(ActionRow)
-        .where(ActionRow.case_id == case_id, ActionRow.kind == ActionKind.REPLY.value)
-        .order_by(ActionRow.id)
-    )
-
-
 def replies_queued(session: Session, case_id: int) -> list[ActionRow]:
     """The case's replies in the order they were queued: each reply action where it was
     written, whatever its status now, and a draft once more where it was approved (it
@@ -166,7 +158,7 @@ def replies_queued(session: Session, case_id: int) -> list[ActionRow]:
     the live replies did not: one withdrawn by the spam mark or the thread cap left the
     count, and a colleague's answer after it brought the count back to what the page
     showed, so the check let a second answer through.) An action may appear twice."""
-    actions = list(session.scalars(_reply_actions(case_id)))
+    actions = list(session.scalars(casework.reply_actions(case_id)))
     approvals = session.scalars(
         select(Event).where(Event.case_id == case_id, Event.kind == "approved").order_by(Event.id)
     )
