@@ -23,6 +23,7 @@ from monitor.ingest import CAUGHT_UP, NEWEST_FIRST, cursor_at, read_through
 from monitor.runtime import Runtime
 from monitor.settings import Settings
 from monitor.sources import x_usage
+from monitor.sources.reddit_cursor import failed_reads
 from monitor.sources.x_settings import XMentionsSourceConfig, XSearchSourceConfig
 from monitor.status import (
     SourceHealth,
@@ -299,10 +300,9 @@ def _held_listing_text(
         return listing.text(source.name, now, error)
     last = source.last_poll_at or now
     minutes = max(0, int((now - last).total_seconds() // 60))
-    reads = f"{listing.failures} failed read{'s' if listing.failures != 1 else ''}"
     return (
         f"source {source.name}: not polled for {minutes} min after listing {listing.label} "
-        f"failing, {reads}: {error}"
+        f"failing, {failed_reads(listing.failures)}: {error}"
     )
 
 

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from monitor.ingest import aware_time
+from monitor.sources.reddit_cursor import failed_reads
 
 FAILING_LISTINGS = "failing_listings"
 
@@ -33,9 +34,9 @@ class FailingListing:
     def text(self, source: str, now: datetime, error: str) -> str:
         """The problem and the alert, in the same words; ``error`` bounded by the caller."""
         minutes = max(0, int((now - self.since).total_seconds() // 60))
-        reads = f"{self.failures} failed read{'s' if self.failures != 1 else ''}"
         return (
-            f"source {source}: listing {self.label} failing for {minutes} min, {reads} "
+            f"source {source}: listing {self.label} failing for {minutes} min, "
+            f"{failed_reads(self.failures)} "
             f"(the source's other listings are read): {error}"
         )
 

@@ -8,7 +8,7 @@ answers 521 (a temporary failure prawcore does not retry).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,7 +17,10 @@ from monitor import alerting
 from monitor.health_alerts import check_health
 from monitor.ingest import poll_source
 from monitor.runtime import Runtime
+from monitor.sources.reddit_cursor import ListingFailure
+from monitor.sources.reddit_listing_runs import listing_problem
 from monitor.status import collect
+from monitor.status_listings import FailingListing
 from tests.conftest import RuntimeFactory
 from tests.fakeapi import FakeAPI
 from tests.reddit_fake import listing, reddit_section, serve_token
@@ -112,3 +115,17 @@ def test_a_failing_listings_alert_is_not_resolved_by_downtime(
     texts = [text for _, text in notes(rt)]
     assert len(texts) == 2
     assert texts[1].startswith("[inchannel] resolved (raised 1445 min ago): source inbox:")
+
+
+@pytest.mark.parametrize(("failures", "reads"), [(1, "1 failed read"), (2, "2 failed reads")])
+def test_a_failing_listing_counts_its_reads_in_the_same_words_everywhere(
+    failures: int, reads: str
+) -> None:
+    # The last_error, the status problem and the alert each built the phrase themselves.
+    since = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+    run = ListingFailure(failures, since.timestamp(), "boom")
+    assert f": {reads} in a row since " in listing_problem("mentions", run)
+    failing = FailingListing("inbox mentions", failures, since, "boom", since)
+    assert f"failing for 15 min, {reads} (" in failing.text(
+        "inbox", since + timedelta(minutes=15), "boom"
+    )

@@ -88,6 +88,12 @@ class Disabled:
     until: float  # epoch seconds; then it is tried once more
 
 
+def failed_reads(n: int) -> str:
+    """``n`` failed reads of a listing, as every message about a failing listing words
+    them (its ``last_error``, the status problem, the alert): one phrasing to keep."""
+    return f"{n} failed read{'s' if n != 1 else ''}"
+
+
 @dataclass(frozen=True, slots=True)
 class ListingFailure:
     """A listing whose reads keep failing while the source's other listings are read."""

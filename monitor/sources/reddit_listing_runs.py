@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from monitor.sources.reddit_cursor import ListingFailure, SourceCursor
+from monitor.sources.reddit_cursor import ListingFailure, SourceCursor, failed_reads
 from monitor.sources.reddit_failure import FailureKind
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ def listing_label(key: str) -> str:
 
 def listing_problem(key: str, failure: ListingFailure) -> str:
     since = datetime.fromtimestamp(failure.since, UTC)
-    reads = f"{failure.failures} failed read{'s' if failure.failures != 1 else ''} in a row"
+    reads = f"{failed_reads(failure.failures)} in a row"
     return (
         f"{listing_label(key)}: {reads} since {since:%Y-%m-%d %H:%M} UTC "
         f"(the other listings are read): Reddit temporary: {failure.error}"
