@@ -344,14 +344,18 @@ def _to_team(rt: Runtime, case: Case, reason: str) -> Decision:
 
 SHOWN_WHEN_CLOSED = "guard: shown in the case's thread when it was resolved or answered by a person"
 # The decisions processing makes itself, the rules not asked (one instance each, so
-# _guarded tells them by identity).
+# _guarded tells them by identity, and ruled() by their first note once stored).
 CLOSED_AS_SPAM = Decision(ignored=True, notes=("guard: the case was closed as spam",))
 SHOWN_WHEN_CLOSED_DECISION = Decision(ignored=True, notes=(SHOWN_WHEN_CLOSED,))
+# The one list both read: two lists could drift, a guard added to one only then counting
+# as the rules' decision in the other (batch_retry and status disagreeing on whether the
+# rules work).
+GUARDS: tuple[Decision, ...] = (CLOSED_AS_SPAM, SHOWN_WHEN_CLOSED_DECISION)
 
 
 def _guarded(decision: Decision) -> bool:
     """Whether processing decided it without asking the rules (a guard of its own)."""
-    return decision is CLOSED_AS_SPAM or decision is SHOWN_WHEN_CLOSED_DECISION
+    return any(decision is guard for guard in GUARDS)
 
 
 def ruled() -> ColumnElement[bool]:
@@ -359,7 +363,7 @@ def ruled() -> ColumnElement[bool]:
     commit: not one processed with none (no customer), nor a guard's of processing, nor
     a hand-over or close of a message nothing could decide (monitor.undecided). The
     first note tells those apart; the rules' own guards note other words."""
-    guards = [note for d in (CLOSED_AS_SPAM, SHOWN_WHEN_CLOSED_DECISION) for note in d.notes]
+    guards = [guard.notes[0] for guard in GUARDS]
     first_note = func.coalesce(Message.decision[("notes", 0)].as_string(), "")
     return (
         Message.decision.is_not(None)

@@ -15,11 +15,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError, OperationalError
 
 from monitor import triage
-from monitor.domain import CaseState
+from monitor.domain import CaseState, Decision
 from monitor.pipeline import poll_source, process_pending, run_cycle
+from monitor.processing import GUARDS, _decision_json, _guarded, ruled
 from monitor.runtime import Runtime
 from monitor.status import collect
-from monitor.store.models import ActionRow, Case, Customer, Event, Message
+from monitor.store.db import transaction
+from monitor.store.models import ActionRow, Case, Customer, Event, Message, from_customer
 from monitor.undecided import UNDECIDED_TRIES, UNDECIDED_TRIES_AMONG
 from tests.conftest import RuntimeFactory, mention
 
@@ -798,3 +800,24 @@ def test_a_brand_post_failing_with_its_whole_batch_is_closed_not_tried_forever(
     assert case is not None
     assert case.state == CaseState.AWAITING_HUMAN.value
     assert (given_up(rt, "no_case"), given_up(rt, "brand_post")) == (0, 1)
+
+
+RULES_GUARD = Decision(ignored=True, notes=("guard: the brand's own post is never acted on",))
+RULES_REPLY = Decision(matched=("refund",), notes=("a note of the rules",))
+
+
+@pytest.mark.parametrize("decision", [*GUARDS, RULES_GUARD, RULES_REPLY])
+def test_status_tells_the_rules_decisions_as_a_batch_does(
+    make_runtime: RuntimeFactory, decision: Decision
+) -> None:
+    # A batch counts the rules' decisions by _guarded before its commit (batch_retry),
+    # status by ruled() over the stored ones: they must agree on every decision a batch
+    # can store, or one says the rules work while the other says they are broken.
+    rt = make_runtime([mention(1, text=REFUND)])
+    run_cycle(rt)
+    with transaction(rt.sessions) as session:
+        message = session.scalars(select(Message).where(from_customer())).one()
+        message.decision = _decision_json(decision)
+    with rt.sessions() as session:
+        found = session.scalar(select(Message.id).where(from_customer(), ruled()))
+    assert (found is not None) is not _guarded(decision)
