@@ -128,6 +128,16 @@ class Document:
         line, col = self.where(loc)
         return Problem(self.file, line, col, format_loc(loc), message, warning)
 
+    def named(self, key: str, order: int, shape: str, problems: list[Problem]) -> str | None:
+        """The name a rule or answer goes by in its problems: its ``key``, else its place
+        among the entries (``order``, 0-based, shown "#1"); one function, so rules and
+        answers are named alike. None, with a problem saying ``shape``, for no mapping."""
+        if not isinstance(self.data, dict):
+            problems.append(Problem(self.file, self.start_line, 1, "", shape))
+            return None
+        raw = self.data.get(key)
+        return raw if isinstance(raw, str) and raw else f"#{order + 1}"
+
 
 def format_loc(loc: Loc) -> str:
     out = ""

@@ -84,16 +84,15 @@ class Declared:
     enabled: bool
 
 
+ANSWER_SHAPE = "an answer must be a mapping with id:, questions: and answer:"
+
+
 def _entry(
     doc: Document, order: int, brand: str, problems: list[Problem], declared: list[Declared]
 ) -> Entry | None:
-    data = doc.data
-    if not isinstance(data, dict):
-        message = "an answer must be a mapping with id:, questions: and answer:"
-        problems.append(Problem(doc.file, doc.start_line, 1, "", message))
+    name = doc.named("id", order, ANSWER_SHAPE, problems)
+    if name is None:
         return None
-    raw_id = data.get("id")
-    name = raw_id if isinstance(raw_id, str) and raw_id else f"#{order + 1}"
     spec = validate_document(doc, EntrySpec, f"answer '{name}'", problems)
     if spec is None:
         return None

@@ -217,19 +217,18 @@ def _first_alias(text: str) -> tuple[int, int, str] | None:
     return None
 
 
+RULE_SHAPE = "a rule must be a mapping with name:, match: and then:"
+
+
 def _rule(doc: Document, order: int, env: MatchEnv, problems: list[Problem]) -> Rule | None:
-    data = doc.data
-    if not isinstance(data, dict):
-        message = "a rule must be a mapping with name:, match: and then:"
-        problems.append(Problem(doc.file, doc.start_line, 1, "", message))
+    name = doc.named("name", order, RULE_SHAPE, problems)
+    if name is None:
         return None
-    raw_name = data.get("name")
-    name = raw_name if isinstance(raw_name, str) and raw_name else f"#{order + 1}"
     spec = validate_document(doc, RuleSpec, f"rule '{name}'", problems)
     errors: Errors = []
     # Only a missing (or empty) match: matches everything. ``match: false`` reads as
     # "never", and ``or {}`` made it (and 0, "", []) match every mention instead.
-    raw_match = data.get("match")
+    raw_match = doc.data.get("match")  # a mapping: named() said so
     if raw_match is False:
         errors.append((("match",), "false is no condition; to turn the rule off: enabled: false"))
         raw_match = None
