@@ -1,6 +1,6 @@
 """Config models for Reddit: the ``reddit:`` section, three source types, one responder.
 
-They live apart from monitor/settings.py so that file only gains the union members.
+They live apart from monitor/settings/ so its model only gains the union members.
 Secrets are ``SecretStr`` so a repr, a log line or a validation error never shows them.
 """
 
