@@ -438,3 +438,67 @@ def test_the_worker_unit_outlasts_the_workers_own_wait_at_a_stop() -> None:
 
     (stop,) = systemd_units()["inchannel@.service"]["Service.TimeoutStopSec"]
     assert int(stop) >= STOP_GRACE_SECONDS + 30
+
+
+def documented_nul_fix() -> str:
+    """The command docs/operations.md gives after a copy refused a NUL: the first fenced
+    ```sh block or inline `sqlite3 ...`/`python3 ...` after the error it quotes."""
+    doc = (REPO / "docs" / "operations.md").read_text(encoding="utf-8")
+    after = doc.split("PostgreSQL text fields cannot contain NUL", 1)[1]
+    found = re.search(r"```sh\n(.*?)```|`((?:sqlite3|python3) [^`]+)`", after, re.S)
+    assert found is not None
+    return found[1] or " ".join(found[2].split())
+
+
+def test_the_documented_fix_for_a_nul_the_copy_refuses_removes_it(tmp_path: Path) -> None:
+    """docs/operations.md told operators to fix a NUL `db copy` refuses with the sqlite3
+    shell's `replace(text, char(0), '')`, which changes nothing: SQLite's replace() takes
+    a pattern that starts with NUL for an empty one, so the copy failed again."""
+    import sqlite3
+    import subprocess
+    from contextlib import closing
+
+    from sqlalchemy import text
+
+    from monitor.store.db import make_engine, upgrade
+
+    path = tmp_path / "var" / "inchannel.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    insert = (
+        "INSERT INTO messages (id, platform, external_id, direction, kind, author_handle,"
+        " text, conversation_id, reply_allowed, created_at, ingested_at, processed) VALUES"
+        " (2, 'x', '2', 'inbound', 'mention', 'jane', :text, '1', true, :at, :at, true)"
+    )
+    with engine.begin() as conn:
+        conn.execute(text(insert), {"text": "a\x00b", "at": "2026-11-20 10:00:00.000000"})
+    engine.dispose()
+    command = documented_nul_fix()
+    done = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, check=False)
+    assert (done.returncode, done.stderr) == (0, b""), command
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("SELECT text FROM messages WHERE id = 2").fetchone() == ("ab",)
+
+
+def test_the_documented_json_log_line_is_what_json_lines_writes() -> None:
+    """docs/operations.md named the JSON keys but not how `level` is written: it is
+    lower-case (`info`, `warning`), so a query for `level == "WARNING"` found nothing."""
+    import json
+    import logging
+    from datetime import datetime
+
+    from monitor.logs import JsonFormatter
+
+    (block,) = [b for _, b in fenced(REPO / "docs" / "operations.md", "json") if '"level"' in b]
+    shown = json.loads(block)
+    record = logging.LogRecord(
+        shown["logger"],
+        logging.getLevelName(shown["level"].upper()),
+        "",
+        0,
+        shown["message"],
+        None,
+        None,
+    )
+    record.created = datetime.fromisoformat(shown["at"]).timestamp()
+    assert json.loads(JsonFormatter().format(record)) == shown
