@@ -85,19 +85,14 @@ def poll_source(rt: Runtime, name: str) -> bool:
     """
     source = rt.sources[name]
     now = rt.clock.now()
-    if not take_lease(rt, name, now):
+    leased = _lease(rt, name, now)
+    if leased is None:
         log.debug("source=%s polled by another worker", name)
         return False
-    # Not locked first (SQLite): a read, its only write a create-if-missing INSERT that
-    # conflicts harmlessly. Taking the write lock made every poll start wait behind a
-    # processing batch, and the batch behind it.
-    with transaction(rt.sessions, lock_first=False) as session:
-        state = source_state(session, name)
-        waiting_until = _not_before(state)
-        if waiting_until is not None and waiting_until > now:
-            log.debug("source=%s skipped until=%s", name, waiting_until.isoformat())
-            return False
-        cursor = state.cursor
+    cursor, waiting_until = leased
+    if waiting_until is not None and waiting_until > now:
+        log.debug("source=%s skipped until=%s", name, waiting_until.isoformat())
+        return False
     started = time.perf_counter()
     try:
         result = source.poll(cursor, now=now)
@@ -247,9 +242,19 @@ def take_lease(rt: Runtime, name: str, now: datetime) -> bool:
     The lease outlives a few polls, so a worker killed mid-poll (SIGKILL, no clean-up)
     blocks its sources only until the lease expires; then another worker takes over.
     """
+    return _lease(rt, name, now) is not None
+
+
+def _lease(rt: Runtime, name: str, now: datetime) -> tuple[str | None, datetime | None] | None:
+    """take_lease: None if another worker holds it, else where the source's next poll
+    starts (its cursor) and the time it waits until (a back-off, a rate limit), as the
+    lease's UPDATE returns them. Read in a transaction of their own after it, they cost
+    every poll a transaction and a SELECT more; returned, they are the row as the lease
+    found it, another worker's last page included (PostgreSQL re-reads a row it waited
+    for)."""
     expires = now + timedelta(seconds=lease_seconds(rt, name))
     with transaction(rt.sessions) as session:
-        source_state(session, name)
+        source_state(session, name)  # created if missing
         free = or_(
             SourceState.lease_owner.is_(None),
             SourceState.lease_owner == rt.worker_id,
@@ -259,8 +264,14 @@ def take_lease(rt: Runtime, name: str, now: datetime) -> bool:
             update(SourceState)
             .where(SourceState.name == name, free)
             .values(lease_owner=rt.worker_id, lease_expires_at=expires)
-        )
-        return getattr(taken, "rowcount", 0) == 1
+            .returning(
+                SourceState.cursor, SourceState.rate_limit_reset_at, SourceState.next_poll_at
+            )
+        ).one_or_none()
+        if taken is None:
+            return None
+        cursor, reset_at, next_poll_at = taken
+        return cursor, _not_before(reset_at, next_poll_at)
 
 
 def release_leases(rt: Runtime) -> None:
@@ -293,8 +304,8 @@ def resume_stopped_sources(rt: Runtime) -> list[str]:
     return names
 
 
-def _not_before(state: SourceState) -> datetime | None:
-    moments = [m for m in (state.rate_limit_reset_at, state.next_poll_at) if m is not None]
+def _not_before(reset_at: datetime | None, next_poll_at: datetime | None) -> datetime | None:
+    moments = [m for m in (reset_at, next_poll_at) if m is not None]
     return max(moments) if moments else None
 
 

@@ -24,7 +24,7 @@ from monitor import cases, casework
 from monitor.domain import CaseState, Direction, Score
 from monitor.store.bulk import detach
 from monitor.store.models import Case, Customer, Message
-from monitor.store.queries import insert_returning_keys, locked
+from monitor.store.queries import insert_returning_objects, locked
 
 ThreadKey = tuple[str, str, int]  # platform, conversation id, customer id
 Thread = tuple[str, str]  # platform, conversation id
@@ -94,7 +94,8 @@ class ThreadIndex:
         keys = {(m.platform, m.conversation_id, m.customer_id) for m in messages}
         wanted = {case_id for key, case_id in latest.items() if key in keys}
         self._latest: dict[ThreadKey, Case] = {}
-        self._load(select(Case).where(Case.id.in_(wanted)))
+        if wanted:  # a batch of new threads only has none to read
+            self._load(select(Case).where(Case.id.in_(wanted)))
         self._new: dict[ThreadKey, dict[str, Any]] = {}
         self._opened: list[tuple[ThreadKey, Message]] = []
         self._threads: dict[Thread, ThreadKey] = {}  # last attached per thread
@@ -119,7 +120,10 @@ class ThreadIndex:
         # Locked until the batch commits: another worker processing a message of the
         # same case waits and then reads what this batch wrote (its reply count, its
         # state), instead of both deciding on the same old values.
-        found = list(self._session.scalars(locked(self._session, query.order_by(Case.id))))
+        self._add(list(self._session.scalars(locked(self._session, query.order_by(Case.id)))))
+
+    def _add(self, found: list[Case]) -> None:
+        """``found``, detached, as the latest cases of their threads (and history)."""
         detach(self._session, found)
         for case in found:
             self._latest[_key(case)] = case
@@ -443,16 +447,14 @@ class ThreadIndex:
         # follow the order customers wrote in. Two workers inserting the same new keys
         # in different orders can deadlock; PostgreSQL then rolls one batch back and it
         # runs again (processing.with_retries).
-        rows = list(self._new.values())
-        inserted = insert_returning_keys(self._session, Case, rows, _KEY)
-        # The IN lists also match other threads of these customers: read keys first,
-        # load objects only for the batch's new threads.
-        found = select(Case.id, Case.platform, Case.conversation_id, Case.customer_id).where(
-            Case.customer_id.in_({key[2] for key in self._new}),
-            Case.conversation_id.in_({key[1] for key in self._new}),
-        )
-        ids = [row.id for row in self._session.execute(found) if tuple(row[1:]) in self._new]
-        self._load(select(Case).where(Case.id.in_(ids)))
+        # The INSERT returns the new cases whole: read back, they cost two SELECTs a
+        # batch. In id order, as _load gives them: history lists a customer's cases so.
+        opened = insert_returning_objects(self._session, Case, list(self._new.values()))
+        self._add(sorted(opened, key=lambda case: case.id))
+        inserted = {_key(case) for case in opened}
+        taken = [key for key in self._new if key not in inserted]
+        if taken:  # another worker opened them a moment ago: loaded (and locked)
+            self._load(self._cases_of(taken))
         for key, message in self._opened:
             case, now = self._latest[key], at(message)
             if key in inserted:
@@ -465,6 +467,17 @@ class ThreadIndex:
                 self._touch(case, values["latest_label"], values["latest_compound"], now)
         self._new.clear()
         self._opened.clear()
+
+    def _cases_of(self, keys: list[ThreadKey]) -> Select[Case]:
+        """The cases of ``keys``: the IN lists also match other threads of these
+        customers, so their keys are read first and only the wanted ones loaded."""
+        found = select(Case.id, Case.platform, Case.conversation_id, Case.customer_id).where(
+            Case.customer_id.in_({key[2] for key in keys}),
+            Case.conversation_id.in_({key[1] for key in keys}),
+        )
+        wanted = set(keys)
+        ids = [row.id for row in self._session.execute(found) if tuple(row[1:]) in wanted]
+        return select(Case).where(Case.id.in_(ids))
 
     def assignee_problem(self, name: str, team: str | None) -> str | None:
         """Why a rule's assign to ``name`` cannot give her a case of ``team``, looked up

@@ -17,6 +17,7 @@ from monitor.store.bulk import detach, write_changes
 from monitor.store.db import transaction
 from monitor.store.models import ActionRow, Case, Event, Message
 from monitor.store.pending import add_event, add_row
+from monitor.threads import ThreadIndex
 from tests.conftest import RuntimeFactory, mention
 from tests.rulekit import write
 from tests.test_pipeline import append
@@ -217,3 +218,74 @@ def test_a_page_of_new_mentions_is_stored_without_looking_for_earlier_copies(
     assert seen["INSERT INTO messages"] == 1
     assert not seen["UPDATE messages SET"]
     assert sum(seen.values()) == 1
+
+
+@contextmanager
+def in_order(rt: Any) -> Iterator[list[str]]:
+    """The SQL statements sent, in order, each as one line."""
+    sent: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(" ".join(statement.split()))
+
+    event.listen(rt.engine, "before_cursor_execute", note)
+    try:
+        yield sent
+    finally:
+        event.remove(rt.engine, "before_cursor_execute", note)
+
+
+def test_the_cases_a_batch_opens_are_not_read_back_after_their_insert(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The new cases were inserted, then found again by their keys (an IN list on the
+    # authors and one on the threads, which matched every other case of those authors
+    # in those threads too) and loaded again whole: two SELECTs per batch, and most of a
+    # batch's cases read back right after they were written. The INSERT returns them.
+    first = [mention(i, author_id=str(i % 3)) for i in range(6)]
+    rt = make_runtime(first)
+    drain(poll_source, rt, "feed")
+    assert not process_pending(rt)
+    # The same authors in new threads (and one in an old one): the batch's authors
+    # have earlier cases, so the history and escalation counts still come from them.
+    later = [mention(10 + i, author_id=str(i % 3)) for i in range(6)]
+    append(rt, *later, mention(20, author_id="0", conversation_id="1000"))
+    drain(poll_source, rt, "feed")
+    with in_order(rt) as sent:
+        assert not process_pending(rt)
+    insert = next(i for i, s in enumerate(sent) if s.startswith("INSERT INTO cases"))
+    after = [s for s in sent[insert + 1 :] if s.startswith("SELECT") and "FROM cases" in s]
+    assert after == []
+    with rt.sessions() as session:
+        opened = session.scalars(select(Event.case_id).where(Event.kind == "opened")).all()
+        decided = session.scalars(select(Message.case_id).where(Message.processed)).all()
+        cases_ = {c.id: c for c in session.scalars(select(Case))}
+    assert len(opened) == len(cases_) == 12  # 6 threads, then 6 more; one joined again
+    assert set(decided) == set(cases_)
+    # The returned cases took the batch's changes like loaded ones (store.bulk).
+    assert {(c.state, c.team) for c in cases_.values()} == {("awaiting_human", "care")}
+    assert all("complaint" in c.tags for c in cases_.values())
+
+
+def test_a_case_another_worker_opened_meanwhile_is_joined(make_runtime: RuntimeFactory) -> None:
+    # The INSERT of a case another worker has just opened is a no-op and returns
+    # nothing: the message joins that worker's case, which is loaded, not opened again.
+    rt = make_runtime([mention(1), mention(2)])
+    drain(poll_source, rt, "feed")
+    now = rt.clock.now()
+    with transaction(rt.sessions) as session:
+        batch = list(session.scalars(select(Message).order_by(Message.id)))
+        index = ThreadIndex(session, batch)
+        score = rt.scorer.score(batch[0].text)
+        keys = [index.attach(m, index.customers[m.customer_id], score, now) for m in batch]
+        theirs = Case(
+            platform="x", conversation_id="1001", customer_id=keys[0][2], state="new",
+            opened_at=now, updated_at=now,
+        )  # fmt: skip
+        session.add(theirs)
+        session.flush()
+        index.open_new(lambda _: now)
+        assert index.case(keys[0]).id == theirs.id
+        assert not index.opens(batch[0])
+        assert index.opens(batch[1])
+        assert index.case(keys[1]).id not in (None, theirs.id)

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 
 from monitor.ingest import release_leases, take_lease
 from monitor.pipeline import poll_source
@@ -138,3 +138,33 @@ def test_an_x_lease_outlasts_the_longest_poll_a_sweep_can_take(
         second.clock.advance(seconds=31)  # type: ignore[attr-defined]
         poll_source(second, "mentions")
         assert len(api.requests) == 1
+
+
+def test_a_poll_reads_its_cursor_in_the_transaction_that_takes_the_lease(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The cursor and the source's waits were read in a transaction of their own after
+    # the lease's: a transaction and a SELECT more for every poll, a poll that finds
+    # nothing new included. The lease's UPDATE returns them.
+    rt = make_runtime([mention(i) for i in range(7)])
+    begun: list[object] = []
+    reads: list[str] = []
+
+    def begin(conn: Any) -> None:
+        begun.append(conn)
+
+    def sent(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().startswith("SELECT") and "FROM source_state" in statement:
+            reads.append(statement)
+
+    assert poll_source(rt, "feed") is True  # the first creates the source's row
+    event.listen(rt.engine, "begin", begin)
+    event.listen(rt.engine, "before_cursor_execute", sent)
+    try:
+        assert poll_source(rt, "feed") is False  # from the stored cursor: the last 2
+    finally:
+        event.remove(rt.engine, "begin", begin)
+        event.remove(rt.engine, "before_cursor_execute", sent)
+    assert messages(rt) == 7
+    assert len(begun) == 2  # the lease, then the page
+    assert len(reads) == 2  # the lease's, and the page's of the row it locks

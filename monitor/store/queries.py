@@ -15,6 +15,7 @@ from monitor.store.models import ActionRow, Base, Event, SourceState, UTCDateTim
 
 # Any SELECT, whatever its row type.
 SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
+ModelT = TypeVar("ModelT", bound=Base)
 
 
 def insert_ignoring_duplicates(
@@ -68,6 +69,21 @@ def insert_returning_keys(
     return set(_insert_new(session, model, rows, key))
 
 
+def insert_returning_objects(
+    session: Session, model: type[ModelT], rows: Sequence[dict[str, Any]]
+) -> list[ModelT]:
+    """INSERT ... ON CONFLICT DO NOTHING; the rows that were new, as objects of
+    ``session`` loaded from what the INSERT returned (every column, defaults included).
+
+    Reading them back after the insert cost a SELECT, and the IN lists that find rows
+    by a natural key match more rows than were inserted. In no given order.
+    """
+    if not rows:
+        return []
+    statement = _dialect_insert(session, model).on_conflict_do_nothing().returning(model)
+    return list(session.scalars(statement, list(rows)))
+
+
 def insert_new_ids(
     session: Session, model: type[Base], rows: Sequence[dict[str, Any]]
 ) -> list[int]:
@@ -89,12 +105,19 @@ def _insert_new(
     """
     if not rows:
         return []
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = cast(Table, model.__table__)
     returned = [table.c[name] for name in columns]
-    statement = insert(table).on_conflict_do_nothing().returning(*returned)
+    statement = _dialect_insert(session, table).on_conflict_do_nothing().returning(*returned)
     return [tuple(row) for row in session.connection().execute(statement, list(rows))]
+
+
+def _dialect_insert(
+    session: Session, target: Table | type[Base]
+) -> postgresql.Insert | sqlite.Insert:
+    """The INSERT construct of the session's dialect: both take ON CONFLICT DO NOTHING."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(target)
+    return sqlite.insert(target)
 
 
 def locked(session: Session, query: SelectT) -> SelectT:
