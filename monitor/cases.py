@@ -14,6 +14,7 @@ from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
 from monitor import notifications
+from monitor.domain import SPAM_TAG as SPAM_TAG  # "Mark as spam"'s tag, for cases.SPAM_TAG
 from monitor.domain import ActionKind, ActionStatus, CaseState, Escalation
 from monitor.settings import Settings
 from monitor.store.models import ActionRow, Case, Customer, Message
@@ -23,9 +24,6 @@ from monitor.store.pending import add_event, add_row
 OPEN_STATES = frozenset(
     s.value for s in CaseState if s not in (CaseState.RESOLVED, CaseState.WAITING_CUSTOMER)
 )
-
-# The tag "Mark as spam" puts on the case it closes.
-SPAM_TAG = "spam"
 
 
 # An answer is owed (response_owed_since, in SQL): the first, or a follow-up's.

@@ -26,6 +26,8 @@ NO_LANGUAGE = frozenset({"", "und", "zxx", "qme", "qht", "qam", "qct", "qst", "a
 # on spaces and commas and lower-cases it, so a tag outside this could not be removed.
 TAG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 TAG_RULE = "up to 32 of a-z 0-9 _ -, starting with a letter or digit"
+# The tag "Mark as spam" puts on the case it closes; a rule may add it only to ignore.
+SPAM_TAG = "spam"
 # A response SLA of at most 30 days (of business minutes). Unbounded, a typo such as
 # 600000 passed check-config and every escalation then failed to set its deadline:
 # the business calendar looks two years ahead at most.

@@ -163,6 +163,28 @@ def test_rules_test_text_output_and_bad_sample_lines(tmp_path: Path) -> None:
     ]
 
 
+def test_rules_test_tells_contest_spam_from_a_customer_whose_prize_never_came(
+    tmp_path: Path,
+) -> None:
+    # The shipped giveaway rule matched the word anywhere: the customer was ignored too.
+    path = config(tmp_path)
+    shutil.copytree(REPO / "config" / "rules", tmp_path / "rules")
+    base = {"platform": "x", "created_at": "2026-11-20T10:00:00Z", "author_id": "9"}
+    rows = [
+        {**base, "id": "1", "author": "dealz", "conversation_id": "1",
+         "text": "#GIVEAWAY Follow + RT + tag 3 friends to win! @acme @target"},
+        {**base, "id": "2", "author": "ann", "author_id": "7", "conversation_id": "2",
+         "text": "@acme I won your giveaway 3 weeks ago and the prize never arrived"},
+    ]  # fmt: skip
+    sample = write(tmp_path, "".join(json.dumps(r) + "\n" for r in rows), "sample.jsonl")
+    code, out, err = run("rules", "test", "--config", str(path), "--sample", str(sample), "--json")
+    assert (code, err) == (0, "")
+    spam, customer = (json.loads(line) for line in out.splitlines())
+    assert (spam["matched"], spam["actions"][0]["type"]) == (["ignore-giveaway-spam"], "ignore")
+    assert customer["matched"] == ["giveaway-prize"]
+    assert [a["type"] for a in customer["actions"]] == ["reply", "escalate", "tag"]
+
+
 def test_rules_test_prints_only_the_assign_and_priority_a_rule_set(tmp_path: Path) -> None:
     path = config(tmp_path)
     write(

@@ -249,3 +249,38 @@ def test_a_parcel_marked_delivered_that_never_came_gets_a_person() -> None:
     assert what == "reply escalate:care"
     assert decision.reply is not None
     assert decision.reply.answer is None
+
+
+# Contest spam as it is posted: a call to enter, tagging every brand in sight.
+GIVEAWAY_SPAM = [
+    "@acme @bestbuy @target GIVEAWAY!!! RT and follow to win free followers",
+    "🎁 #GIVEAWAY 🎁 Win a $500 gift card! Follow + RT + tag 3 friends to enter @acme",
+    "#giveaway time! Retweet this and follow @dealz_daily @acme for a chance to win",
+    "@acme claim your crypto airdrop now, limited spots",
+    "Like & RT to win an Acme stand mixer!! #Giveaway @acme @lily_bakes",
+]
+
+# Customers writing about a giveaway: the care rules answer them, none is ignored.
+GIVEAWAY_CUSTOMERS = [
+    "@acme I won your giveaway 3 weeks ago and the prize never arrived",
+    "@acme I entered the follow to win giveaway and still nothing, where is my prize?",
+    "@acme your giveaway was a joke, nobody ever got anything",
+    "@acme when will the giveaway prize be shipped? I won it 3 weeks ago",
+]
+
+
+@pytest.mark.parametrize("text", GIVEAWAY_SPAM)
+def test_contest_spam_is_ignored(text: str) -> None:
+    matched, what, decision = shipped_decision(text)
+    assert (matched, what, decision.tags) == (("ignore-giveaway-spam",), "ignore", ("giveaway",))
+
+
+@pytest.mark.parametrize("text", GIVEAWAY_CUSTOMERS)
+def test_a_customer_writing_about_a_giveaway_is_answered(text: str) -> None:
+    # The rule matched "giveaway" anywhere: a prize that never came was silently ignored.
+    matched, what, decision = shipped_decision(text)
+    assert "ignore-giveaway-spam" not in matched
+    assert not decision.ignored
+    # Acknowledged and handed to care, or (a question) drafted for a person to answer.
+    assert what in ("reply escalate:care", "draft")
+    assert decision.reply is not None

@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from monitor.domain import MAX_SLA_MINUTES, REASON_CHARS, TAG, TAG_RULE, Priority
+from monitor.domain import MAX_SLA_MINUTES, REASON_CHARS, SPAM_TAG, TAG, TAG_RULE, Priority
 from monitor.rules.checks import AllOf
 from monitor.yamlpos import Document, Loc, Problem, described, format_loc, one_or_many
 
@@ -116,6 +116,15 @@ def _case_tag(tag: str) -> str:
 CaseTag = Annotated[str, AfterValidator(_case_tag)]
 
 
+# On a rule that acts, or beside rules that do, the spam tag left an open case the bot
+# answered and escalated but owed no answer, closed as spam once resolved.
+_SPAM_NEEDS_IGNORE = (
+    f"tag {SPAM_TAG!r} marks the case as spam (no answer owed; closed as spam once "
+    "resolved), so only an ignore rule may add it; add ignore: true, or tag it something "
+    "else (e.g. suspected-spam)"
+)
+
+
 class Then(Strict):
     reply: list[str] | None = Field(default=None, min_length=1)
     draft: list[str] | None = Field(default=None, min_length=1)
@@ -145,6 +154,8 @@ class Then(Strict):
             raise ValueError(f"ignore stores the mention and does nothing else; remove {acting[0]}")
         if not acting and not (self.tag or self.ignore or self.stop):
             raise ValueError("a rule needs at least one action (reply, draft, escalate, ...)")
+        if SPAM_TAG in (self.tag or []) and not self.ignore:
+            raise ValueError(_SPAM_NEEDS_IGNORE)
         return self
 
     @property
