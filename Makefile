@@ -66,6 +66,7 @@ bench-web: $(STAMP)
 
 bench-alerts: $(STAMP)
 	$(PY) bench/alerts.py
+	$(PY) bench/health_lock.py
 
 bench-answers: $(STAMP)
 	$(PY) bench/answers.py
