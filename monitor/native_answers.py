@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from monitor import thread_cap
-from monitor.domain import Direction, MessageKind
-from monitor.store.models import ActionRow, Message
+from monitor import cases, thread_cap
+from monitor.domain import CaseState, Direction, MessageKind
+from monitor.store.models import ActionRow, Case, Message
 
 # (platform, conversation id, external id) of a customer's post.
 Post = tuple[str, str, str]
@@ -61,5 +61,39 @@ def withdraw_answered(session: Session, rows: Sequence[ActionRow], *, now: datet
     for row in stale:
         row.attempts -= 1  # the claim counted an attempt that is not made
         thread_cap.withdraw_reply(session, row, reason=WITHDRAWN, actor="bot", now=now)
-        thread_cap.unanswered(session, row, now)
+        if _written_since(session, row):
+            thread_cap.unanswered(session, row, now)  # a later message is still owed
+        else:
+            _waits_on_customer(session, row, now)
     return {row.id for row in stale}
+
+
+def _written_since(session: Session, row: ActionRow) -> bool:
+    """Whether the customer wrote in the reply's case after the post it answered: the
+    brand's answer to the earlier post leaves that one owed."""
+    answered = select(Message.created_at).where(Message.id == row.message_id).scalar_subquery()
+    later = select(Message.id).where(
+        Message.case_id == row.case_id,
+        Message.direction == Direction.INBOUND.value,
+        Message.kind != MessageKind.OWN.value,
+        Message.created_at > answered,
+    )
+    return session.execute(later.limit(1)).first() is not None
+
+
+def _waits_on_customer(session: Session, row: ActionRow, now: datetime) -> None:
+    """The case the withdrawn reply had made auto_replied waits on the customer: the
+    brand answered them, as a person's reply from the dashboard leaves it once posted.
+    Left `new`, it sat in the queue as if nobody had. A case a rule escalated (or a
+    person took up) meanwhile keeps its state: a conditional UPDATE of the current row."""
+    old, new = CaseState.AUTO_REPLIED.value, CaseState.WAITING_CUSTOMER.value
+    moved = session.execute(
+        update(Case)
+        .where(Case.id == row.case_id, Case.state == old)
+        .values(state=new, updated_at=now)
+        .returning(Case.id),
+        execution_options={"synchronize_session": False},
+    )
+    for case_id in moved.scalars():
+        reason = "the brand answered on the platform"
+        cases.record_state(session, case_id, old, new, "bot", now, reason=reason)

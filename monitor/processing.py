@@ -173,7 +173,7 @@ def process_batch(
         stale = {} if backfill else _stale_in_batch(session, decided)
         index.open_new(at)
         turns = StoredTurns(session, rt.reply_turns)
-        settled = Stale(stale)
+        settled = Stale(stale, newest=_newest_ids(decided))
         decisions = [
             _decide(rt, session, index, turns, item, at(item[0]), undecided, settled)
             for item in decided
@@ -204,6 +204,10 @@ class Stale:
 
     why: dict[int, str] = field(default_factory=dict)
     carried: dict[ThreadKey, PlannedReply] = field(default_factory=dict)
+    # The newest message of each customer and thread in the batch, by id.
+    newest: frozenset[int] = frozenset()
+    # The newest messages whose bot reply the brand's own answer took the place of.
+    brand_answered: set[int] = field(default_factory=set)
 
     def settle(self, message: Message, key: ThreadKey, decision: Decision) -> Decision:
         """``decision`` without a stale reply, or with the one carried to the newest."""
@@ -213,6 +217,8 @@ class Stale:
                 return decision
             if why == SUPERSEDED:
                 self.carried[key] = decision.reply
+            elif message.id in self.newest and not decision.reply.draft:
+                self.brand_answered.add(message.id)
             return replace(decision, reply=None, notes=(*decision.notes, why))
         carried = self.carried.pop(key, None)
         guarded = any(note.startswith("guard:") for note in decision.notes)
@@ -232,10 +238,7 @@ def _stale_in_batch(session: Session, decided: list[Prepared]) -> dict[int, str]
     and the newest message gets the rules' reply. One query for the batch."""
     posts = [(m.platform, m.conversation_id, m.external_id) for m, *_ in decided]
     answered = answered_natively(session, posts)
-    newest: dict[ThreadKey, datetime] = {}
-    for message, *_, key in decided:
-        if key not in newest or message.created_at > newest[key]:
-            newest[key] = message.created_at
+    newest = _newest(decided)
     stale: dict[int, str] = {}
     for message, *_, key in decided:
         if (message.platform, message.external_id) in answered:
@@ -243,6 +246,20 @@ def _stale_in_batch(session: Session, decided: list[Prepared]) -> dict[int, str]
         elif message.created_at < newest[key]:
             stale[message.id] = SUPERSEDED
     return stale
+
+
+def _newest(decided: list[Prepared]) -> dict[ThreadKey, datetime]:
+    """When each customer of the batch last wrote in each thread."""
+    newest: dict[ThreadKey, datetime] = {}
+    for message, *_, key in decided:
+        if key not in newest or message.created_at > newest[key]:
+            newest[key] = message.created_at
+    return newest
+
+
+def _newest_ids(decided: list[Prepared]) -> frozenset[int]:
+    newest = _newest(decided)
+    return frozenset(m.id for m, *_, key in decided if m.created_at == newest[key])
 
 
 def _prepare(
@@ -326,12 +343,27 @@ def _decide(
     if owes:
         _note_follow_up(rt, index, case, message, now)
     _apply(rt, session, index, case, message, decision, message.decision, now)
+    brand_answered = stale is not None and message.id in stale.brand_answered
+    if brand_answered and _waits_on_customer(session, case, now):
+        return decision  # answered: no clock for it (the bot's reply would have had none)
     answered = _bot_answers(decision)
     if owes and not answered:
         cases.start_owed_clock(rt.settings, case)
     if answered:
         customer.last_bot_reply_at = now
     return decision
+
+
+def _waits_on_customer(session: Session, case: Case, now: datetime) -> bool:
+    """A case the bot would have made auto_replied, had the brand not answered the
+    message on the platform first, waits on the customer, as when dispatch withdraws
+    a queued reply for that answer (native_answers). Left `new`, it sat in the queue as
+    if nobody had answered. One a rule escalated or drafted for keeps its state."""
+    if case.state != CaseState.NEW.value:
+        return False
+    reason = "the brand answered on the platform"
+    cases.transition(session, case, CaseState.WAITING_CUSTOMER, "system", now, reason=reason)
+    return True
 
 
 def _to_team(rt: Runtime, case: Case, reason: str) -> Decision:
@@ -498,7 +530,11 @@ def _apply(
     # Counted when queued, not when sent, so the per-thread cap holds even while the
     # first reply is still in the outbox.
     index.replied(case, now)
-    if decision.escalation is None:
+    # Only a case nobody has taken up is the bot's: one a rule escalated, a draft waits
+    # on or a person answered keeps its state (the reply is still sent). Moved to
+    # auto_replied, an escalated case left the team's awaiting_human queue unlooked-at
+    # when the customer's later "thank you!" got the praise rule's reply.
+    if case.state == CaseState.NEW.value:
         cases.transition(session, case, CaseState.AUTO_REPLIED, reply.rule, now)
 
 

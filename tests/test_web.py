@@ -53,9 +53,10 @@ def test_queue_sorts_by_sla_then_priority_and_counts_states(make_runtime: Runtim
     # cases (30 min), which the bot acknowledged in time.
     assert refs[:4] == ["C-1010", "C-1016", "C-1006", "C-1007"]
     assert refs[7:10] == ["C-1002", "C-1003", "C-1004"]
-    # The demo's C-1001 ends answered ("it finally arrived, thank you!") and C-1034, a
-    # payment question, waits for a draft's approval; C-1035 ("was a joke") is escalated.
-    assert "awaiting_human: 18" in page
+    # The demo's C-1001 stays with care, the bot's thanks for "it finally arrived, thank
+    # you!" posted, and C-1034, a payment question, waits for a draft's approval;
+    # C-1035 ("was a joke") is escalated.
+    assert "awaiting_human: 19" in page
     assert "awaiting_approval: 6" in page
     assert "C-1028" in page  # untriaged cases without an SLA come last
     assert 'src="/static/x.svg"' in page
