@@ -564,7 +564,7 @@ STUCK_ONCE = """
 import logging, os, signal, sys, threading
 from datetime import UTC, datetime
 from pathlib import Path
-from monitor.cli import _run_once
+from monitor.commands.run_once import run_once
 from monitor.clock import FakeClock
 from monitor.daemon import STOP_GRACE_SECONDS
 from monitor.runtime import build_runtime
@@ -596,7 +596,7 @@ def stop() -> None:
                 break
 
 threading.Thread(target=stop, daemon=True).start()
-_run_once(rt)
+run_once(rt)
 """
 
 

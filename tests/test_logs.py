@@ -20,7 +20,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from monitor.cli import config_or_exit, main
+from monitor.cli import main
+from monitor.commands.loading import config_or_exit
 from monitor.database_settings import Database
 from monitor.logs import (
     CREDENTIAL_LOGGERS,

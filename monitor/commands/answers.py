@@ -26,7 +26,7 @@ def answers_group() -> None:
 
 
 def _answerer(config_file: Path | None) -> Answerer:
-    from monitor.cli import settings_or_exit
+    from monitor.commands.loading import settings_or_exit
 
     _, engine = settings_or_exit(config_file)  # validates rules and answers
     assert engine.answers is not None

@@ -67,7 +67,7 @@ MAX_ACTOR = 64
 
 def runtime(config_file: Path | None) -> Runtime:
     """Broken rule files do not stop case work; what needs the rules refuses on its own."""
-    from monitor.cli import config_or_exit, migrated_or_exit
+    from monitor.commands.loading import config_or_exit, migrated_or_exit
     from monitor.runtime import build_runtime
 
     rt = build_runtime(config_or_exit(config_file), rules_optional=True)

@@ -73,7 +73,7 @@ def feedback_command(
     config_file: Path | None, since: datetime | None, wrong: bool, as_json: bool
 ) -> None:
     """The dashboard's sentiment corrections, each scored again with today's scorer."""
-    from monitor.cli import database_without_rules
+    from monitor.commands.loading import database_without_rules
     from monitor.store.db import session_factory
 
     settings, engine = database_without_rules(config_file)

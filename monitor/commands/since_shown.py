@@ -3,7 +3,7 @@
 `cases show` prints how many replies and customer messages it showed; `cases reply`,
 `approve`, `resolve` and `spam` take them back as ``--replies`` and ``--messages`` and
 refuse (exit 1) when the case has moved on since, as the dashboard's hidden fields do.
-The checks are the dashboard's own (monitor.web.operations); only the words differ, as a
+The checks are the dashboard's own (monitor.web.since_shown); only the words differ, as a
 terminal has no page to reload. Left out, nothing is checked: scripts written before
 the options act as they did.
 """
@@ -18,7 +18,7 @@ import click
 from monitor import casework
 from monitor.runtime import Runtime
 from monitor.store.models import case_ref
-from monitor.web import operations
+from monitor.web import shown_counts, since_shown
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -51,14 +51,14 @@ def messages_option(func: F) -> F:
 
 def counts(rt: Runtime, ref: str) -> tuple[int, int, int]:
     """The case's replies (queued, sent, failed or dead), the case page's ``replies``
-    marker (operations.replies_queued: withdrawn replies and drafts keep their place in
+    marker (shown_counts.replies_queued: withdrawn replies and drafts keep their place in
     it) and the customer's messages."""
     with rt.sessions() as session:
         case = casework.find_case(session, ref)
         return (
-            operations.answer_count(session, case.id),
-            operations.replies_marker(session, case.id),
-            operations.customer_message_count(session, case.id),
+            shown_counts.answer_count(session, case.id),
+            shown_counts.replies_marker(session, case.id),
+            shown_counts.customer_message_count(session, case.id),
         )
 
 
@@ -78,7 +78,7 @@ def check_replies(
     """For `cases reply`: refused when someone answered after the ``shown`` replies."""
     if shown is None:
         return
-    operations.unanswered_since_shown(
+    since_shown.unanswered_since_shown(
         rt,
         ref,
         shown,
@@ -96,7 +96,7 @@ def check_messages(rt: Runtime, ref: str, shown: int | None, refused: str, verb:
     approved"); ``verb`` is the command to run again."""
     if shown is None:
         return
-    operations.unread_since_shown(
+    since_shown.unread_since_shown(
         rt,
         ref,
         shown,
@@ -110,7 +110,7 @@ def check_spam(rt: Runtime, ref: str, shown: int | None) -> None:
     withdrawn before it is posted."""
     if shown is None:
         return
-    operations.unwithdrawn_since_shown(
+    since_shown.unwithdrawn_since_shown(
         rt,
         ref,
         shown,

@@ -35,7 +35,7 @@ def _when(moment: datetime | None, now: datetime) -> str:
 @click.option("--json", "as_json", is_flag=True, help="One JSON document.")
 def status_command(config_file: Path | None, as_json: bool) -> None:
     """Sources, outbox, cases and usage; exit 1 when something is unhealthy."""
-    from monitor.cli import database_without_rules
+    from monitor.commands.loading import database_without_rules
     from monitor.store.db import session_factory
 
     # A rule change the daemon rejected is one of the problems this health check

@@ -32,7 +32,7 @@ def test_rules(
     config_file: Path | None, sample: Path, as_json_lines: bool, source: str | None
 ) -> None:
     """Run each mention through scoring and rules; nothing is stored or posted."""
-    from monitor.cli import settings_or_exit
+    from monitor.commands.loading import settings_or_exit
     from monitor.scoring import Scorer
     from monitor.sources.replay import load_jsonl
 
@@ -105,7 +105,7 @@ def _describe(mention: Mention, score: Score, decision: Decision) -> str:
 @config_option
 def rules_status(config_file: Path | None) -> None:
     """Show the rules version the daemon runs and the last reload error, if any."""
-    from monitor.cli import database_without_rules
+    from monitor.commands.loading import database_without_rules
     from monitor.rules.reload import read_rules_state
     from monitor.store.db import session_factory
 

@@ -7,8 +7,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from monitor.web.access import Forbidden
 from monitor.web.base import Endpoint, Form, Web, local_path
-from monitor.web.operations import Forbidden
 from monitor.web.security import (
     LOGIN_COOKIE,
     SESSION_COOKIE,

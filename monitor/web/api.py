@@ -20,21 +20,17 @@ from monitor import casework, triage
 from monitor.casework import CaseworkError
 from monitor.domain import Label
 from monitor.textlength import REPLY_LIMITS
+from monitor.web.access import CaseNotFound, Forbidden, check_access
 from monitor.web.base import Endpoint, Web
 from monitor.web.case_view import load_case
 from monitor.web.health import load_health
 from monitor.web.openapi import openapi_schema
-from monitor.web.operations import (
-    CaseNotFound,
-    Forbidden,
-    NothingChanged,
-    check_access,
-    perform,
-)
+from monitor.web.operations import perform
 from monitor.web.params import require_storable, whole_number
 from monitor.web.queue import QueueFilter, load_queue
 from monitor.web.reports import MAX_DAYS, build_report, every_day_volume
 from monitor.web.security import api_user
+from monitor.web.since_shown import NothingChanged
 from monitor.web.users import User
 
 MAX_BODY = 64_000

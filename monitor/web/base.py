@@ -12,7 +12,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from monitor.casework import CaseworkError
 from monitor.runtime import Runtime
-from monitor.web.operations import CaseNotFound, Forbidden
+from monitor.web.access import CaseNotFound, Forbidden
 from monitor.web.render import make_environment
 from monitor.web.security import CSRF_FIELD, Signed, csrf_ok, same_origin, signed_in
 from monitor.web.users import PASSWORD_WORK, PasswordWork

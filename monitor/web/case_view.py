@@ -11,7 +11,7 @@ from monitor.domain import ActionStatus
 from monitor.runtime import Runtime
 from monitor.store.models import Case, Message
 from monitor.store.web_models import SentimentFeedback
-from monitor.web.operations import customer_message_count, replies_marker
+from monitor.web.shown_counts import customer_message_count, replies_marker
 from monitor.web.users import User
 
 THREAD_LIMIT = 500

@@ -21,22 +21,17 @@ from monitor.ingest import is_stopped
 from monitor.rules.reload import read_rules_state
 from monitor.runtime import Runtime
 from monitor.textlength import REPLY_LIMITS, posted_length
+from monitor.web.access import CaseNotFound, Forbidden, check_access
 from monitor.web.base import Endpoint, Form, Web
 from monitor.web.case_view import load_case
 from monitor.web.charts import bars, stacked_columns
 from monitor.web.health import load_health, requeued
-from monitor.web.operations import (
-    OPERATIONS,
-    CaseNotFound,
-    Forbidden,
-    NothingChanged,
-    check_access,
-    perform,
-)
+from monitor.web.operations import OPERATIONS, perform
 from monitor.web.params import whole_number
 from monitor.web.queue import FILTER_CHOICES, QueueFilter, load_queue
 from monitor.web.reports import MAX_DAYS, Report, build_report, csv_rows, window_days
 from monitor.web.security import CSRF_HEADER, Signed, csrf_ok, same_origin, signed_in
+from monitor.web.since_shown import NothingChanged
 
 LABELS = [label.value for label in Label]
 MAX_CHECK_BYTES = 64_000
