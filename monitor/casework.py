@@ -640,7 +640,7 @@ def approve(
             values["text"] = _checked_edit(session, case, draft, text)
         _settle_draft(session, case, draft, ActionStatus.PENDING, now, **values)
         # Where the approval falls among the case's replies, for the case page's
-        # "replies" marker (web.operations.replies_queued): the draft became an answer
+        # "replies" marker (web.shown_counts.replies_queued): the draft became an answer
         # now, after every reply queued so far.
         before = _reply_actions_count(session, case)
         cases.record(
@@ -660,7 +660,7 @@ def approve(
 def reply_actions(case_id: int) -> Select[ActionRow]:
     """The case's reply actions of any status (drafts and withdrawn ones included), in
     the order they were queued: the case page's ``replies`` marker counts these
-    (web.operations.replies_queued), and an approval records its place among them."""
+    (web.shown_counts.replies_queued), and an approval records its place among them."""
     return (
         select(ActionRow)
         .where(ActionRow.case_id == case_id, ActionRow.kind == ActionKind.REPLY.value)
