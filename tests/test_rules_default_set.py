@@ -284,3 +284,124 @@ def test_a_customer_writing_about_a_giveaway_is_answered(text: str) -> None:
     # Acknowledged and handed to care, or (a question) drafted for a person to answer.
     assert what in ("reply escalate:care", "draft")
     assert decision.reply is not None
+
+
+# The site or app not working, as customers say it.
+OUTAGE_REPORTS = [
+    "@acme the site is down, can't check out",
+    "@acme app down again?? can't see my orders",
+    "@acme checkout has been down for me all morning",
+    "@acme down for me too, anyone else getting errors?",
+    "@acme is acme down or is it just me?",
+    "@acme is the website down? Tried three browsers",
+    "@acme your servers went down in the middle of my order",
+]
+
+# "down" that is not an outage: prices, idioms, payments.
+NOT_OUTAGES = [
+    "@acme is the kettle price going down on black friday?",
+    "@acme calm down, it was only a joke about your ad",
+    "@acme maybe down the road you could stock the AF-200 in blue?",
+    "@acme do you offer a down payment plan for the espresso machine?",
+    "@acme will the price of the stand mixer come down after christmas?",
+    "@acme is it down to me to book the return courier?",
+]
+
+
+@pytest.mark.parametrize("text", OUTAGE_REPORTS)
+def test_an_outage_report_goes_to_tech(text: str) -> None:
+    matched, _, decision = shipped_decision(text)
+    assert "outage-report" in matched
+    assert decision.escalation is not None
+    assert decision.escalation.team == "tech"
+
+
+@pytest.mark.parametrize("text", NOT_OUTAGES)
+def test_down_that_is_no_outage_gets_no_outage_reply(text: str) -> None:
+    # The rule matched the word "down" anywhere: a question about a price drop was told
+    # "our engineers are looking at this" in public and paged tech at high priority.
+    matched, _, decision = shipped_decision(text)
+    assert "outage-report" not in matched
+    assert "outage" not in decision.tags
+    assert decision.escalation is None or decision.escalation.team != "tech"
+    assert decision.reply is None or decision.reply.draft
+
+
+# A customer asking whether a message, a call or an account is really the brand's.
+PHISHING_REPORTS = [
+    "@acme is this email a scam? says my account is locked and asks for my card details",
+    "@acme got a text saying my parcel is held until I pay £1.99, is it a scam or really you?",
+    "@acme an account called acme_help_desk messaged me offering a refund, is that really you?",
+    "@acme heads up, there's a fake acme page on facebook pretending to be you",
+    "@acme received a phishing email using your logo",
+]
+
+# Abuse aimed at the brand stays abuse.
+ABUSE = [
+    "@acme you are idiots, three weeks and still no refund. Total scam.",
+    "@acme you are scammers, I want my money back",
+    "@acme total scam, your website took my money and nothing arrived?",
+    "@acme I've sent 5 messages and nobody answers, are you a scam?",
+    "@acme I'm talking to my lawyer about this fraud",
+    "@acme is your website a scam? it took my money and sent nothing",
+]
+
+
+@pytest.mark.parametrize("text", PHISHING_REPORTS)
+def test_a_phishing_report_goes_to_care_tagged_phishing_not_abuse(text: str) -> None:
+    # "scam" and "fraud" made the abuse rule take it: a customer warning the brand was
+    # tagged `abuse` with the reason "abusive or legal language".
+    matched, what, decision = shipped_decision(text)
+    assert matched == ("phishing-report",)
+    assert decision.tags == ("phishing",)
+    assert decision.escalation is not None
+    assert (decision.escalation.team, decision.escalation.reason) == ("care", "possible phishing")
+    assert what == "reply escalate:care"
+
+
+def test_the_phishing_reply_stays_in_the_thread() -> None:
+    from monitor.rules.deflection import find_redirect
+
+    replies = {shipped_decision(text)[2].reply for text in PHISHING_REPORTS[:2]}
+    for reply in replies:
+        assert reply is not None
+        assert find_redirect(reply.text) is None
+        assert len(reply.text) <= 280
+
+
+@pytest.mark.parametrize("text", ABUSE)
+def test_abuse_with_scam_or_fraud_stays_abuse(text: str) -> None:
+    matched, what, decision = shipped_decision(text)
+    assert (matched, what, decision.tags) == (("abusive-to-human",), "escalate:care", ("abuse",))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@acme can I get an invoice for my order?",
+        "@acme how do I get an invoice with my company name on it?",
+    ],
+)
+def test_asking_for_an_invoice_is_no_billing_complaint(text: str) -> None:
+    # "invoice" alone made it billing trouble: "sorry about the billing trouble" in
+    # public and a high-priority case for billing. The knowledge base answers it.
+    matched, _, decision = shipped_decision(text)
+    assert "refund-or-billing" not in matched
+    assert decision.escalation is None
+    assert decision.reply is not None
+    assert decision.reply.answer == "vat-invoice"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@acme my invoice is wrong, it shows two kettles and I bought one",
+        "@acme the invoice you sent has the wrong amount on it",
+        "@acme I was invoiced twice for the same order",
+    ],
+)
+def test_a_wrong_invoice_is_still_billing(text: str) -> None:
+    matched, _, decision = shipped_decision(text)
+    assert "refund-or-billing" in matched
+    assert decision.escalation is not None
+    assert decision.escalation.team == "billing"
