@@ -46,12 +46,14 @@ from tests.webkit import TEAMS, sample_rows
 
 TOKEN = "0123456789abcdef-metrics"
 LOCAL = ("127.0.0.1", 40000)
+LOCAL_URL = "http://127.0.0.1:8000"
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 def scrape(rt: Runtime, **headers: str) -> Samples:
-    client = TestClient(create_app(rt), client=LOCAL)
+    # Addressed as a scraper on the dashboard's host does (see test_a_local_browser_...).
+    client = TestClient(create_app(rt), client=LOCAL, base_url=LOCAL_URL)
     answer = client.get("/metrics", headers=headers)
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
@@ -223,6 +225,31 @@ def test_without_a_token_only_local_clients_are_answered(make_runtime: RuntimeFa
         "metrics: only local clients may read /metrics; set web.metrics_token for remote scrapers\n"
     )
     assert scrape(rt)[("inchannel_database_up", ())] == 1
+
+
+def test_a_local_browser_sent_to_the_dashboard_by_another_host_name_is_refused(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # DNS rebinding: a page on evil.example:8000, its name re-pointed at 127.0.0.1, runs
+    # in the operator's browser on the dashboard's host. Its requests come from the
+    # loopback interface and name evil.example: /metrics answered them, so any web page
+    # the operator opened could read the counts. A scraper on this host names the
+    # dashboard by its address, localhost or web.public_url's host.
+    rt = make_runtime(web={"public_url": "https://care.example.com"})
+    app = create_app(rt)
+    for base in ("http://evil.example:8000", "http://127.0.0.1.evil.example:8000"):
+        refused = TestClient(app, client=LOCAL, base_url=base).get("/metrics")
+        assert refused.status_code == 403
+        assert "web.metrics_token" in refused.text
+    for base in (
+        "http://127.0.0.1:8000",
+        "http://[::1]:8000",
+        "http://localhost:8000",
+        "http://LocalHost:8000",
+        "https://care.example.com",
+    ):
+        answer = TestClient(app, client=LOCAL, base_url=base).get("/metrics")
+        assert answer.status_code == 200, base
 
 
 def test_database_down_still_answers(make_runtime: RuntimeFactory) -> None:
