@@ -500,6 +500,69 @@ def test_a_target_that_cannot_be_used_is_named_as_the_target(demo: Path, tmp_pat
     )
 
 
+def test_copy_names_its_target_as_written_with_the_password_masked(
+    demo: Path, pg_target: str
+) -> None:
+    """`copied into postgresql+psycopg://…`: the driver name make_engine switches to,
+    which no config or doc writes. The password (from ${NAME}) is never printed."""
+    from click.testing import CliRunner
+    from sqlalchemy.engine import make_url
+
+    from monitor.cli import main
+
+    # The test server trusts local connections: the password is shown, not checked.
+    target = make_url(pg_target).set(drivername="postgresql", password="s3cret-pw")
+    written = target.render_as_string(hide_password=False).replace("s3cret-pw", "${PW}")
+    result = CliRunner(env={"PW": "s3cret-pw"}).invoke(
+        main, ["db", "copy", "--config", str(demo), "--to", written]
+    )
+    assert result.exit_code == 0, result.output
+    masked = written.replace("${PW}", "***")
+    assert masked.startswith("postgresql://postgres:***@")
+    assert result.output.endswith(f"copied into {masked}\n")
+    assert "s3cret-pw" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [
+        ("postgresql://care:pw@db.example/inchannel", "postgresql://care:***@db.example/inchannel"),
+        ("postgresql+psycopg://care:pw@db/x", "postgresql+psycopg://care:***@db/x"),
+        (
+            "postgresql://care@db/x?password=pw&sslmode=require",
+            "postgresql://care@db/x?password=***&sslmode=require",
+        ),
+        ("sqlite:////var/lib/inchannel.db", "sqlite:////var/lib/inchannel.db"),
+    ],
+)
+def test_shown_url_is_the_url_as_written_with_the_password_masked(written: str, shown: str) -> None:
+    from monitor.store.db import shown_url
+
+    engine = make_engine(written)  # not connected: nothing here needs a server
+    assert shown_url(engine) == shown
+    engine.dispose()
+
+
+def test_an_unreachable_target_is_named_as_written_with_the_password_masked(
+    demo: Path,
+) -> None:
+    from click.testing import CliRunner
+
+    from monitor.cli import main
+
+    # Port 9 (discard) refuses the connection at once; no server needed.
+    written = "postgresql://inchannel:${PW}@127.0.0.1:9/inchannel"
+    result = CliRunner(env={"PW": "s3cret-pw"}).invoke(
+        main, ["db", "copy", "--config", str(demo), "--to", written]
+    )
+    assert result.exit_code == 1
+    assert result.output.startswith(
+        "error: target: the database postgresql://inchannel:***@127.0.0.1:9/inchannel "
+        "cannot be used: "
+    ), result.output
+    assert "s3cret-pw" not in result.output
+
+
 def test_copy_refuses_a_postgresql_database_that_cannot_store_every_text(
     migrated_source: Engine,
 ) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
 
 from monitor.cli import main
 from monitor.store.copy import copy_database
@@ -45,7 +46,9 @@ def pg_in() -> Iterator[Callable[[str], str]]:
                 )
             )
         names.append(name)
-        return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+        # As users write it: messages showed make_engine's postgresql+psycopg:// instead.
+        written = make_url(PG_ADMIN_URL).set(drivername="postgresql", database=name)
+        return written.render_as_string(hide_password=False)
 
     yield create
     with admin.connect() as conn:
@@ -62,7 +65,7 @@ def config_on(tmp_path: Path, url: str) -> Path:
 
 
 def shown(url: str) -> str:
-    return make_engine(url).url.render_as_string(hide_password=True)
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def refusal(url: str, encoding: str, *, has_data: bool) -> str:

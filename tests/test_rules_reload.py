@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -260,6 +261,26 @@ def test_rules_status_shows_what_the_daemon_stored(
     assert stored is not None
     assert lines[1] == f"rejected version {stored[0]['rejected_version']}:"
     assert lines[2].startswith(f"{rules_dir / '50-bad.yaml'}:2:1: invalid YAML")
+
+
+def test_rules_status_prints_the_load_time_to_the_second(
+    make_runtime: RuntimeFactory, rules_dir: Path, tmp_path: Path, db_url: str
+) -> None:
+    """The load time came out with microseconds (`loaded 2026-11-20T09:31:02.645238+00:00`),
+    unlike every example in docs/rules.md."""
+    rt = make_runtime(rules={"path": str(rules_dir)})
+    rt.clock.set(datetime(2026, 11, 20, 9, 31, 2, 645238, tzinfo=UTC))  # type: ignore[attr-defined]
+    RuleReloader(rt).check()
+    config = write(
+        tmp_path,
+        f"brand: {{name: Acme}}\ndatabase: {{url: '{db_url}'}}\nrules: {{path: rules}}\n",
+        "inchannel.yaml",
+    )
+    result = CliRunner().invoke(main, ["rules", "status", "--config", str(config)])
+    assert (result.exit_code, result.stdout) == (
+        0,
+        f"running rules version {rt.rules.version} (16 rules, loaded 2026-11-20T09:31:02+00:00)\n",
+    )
 
 
 def test_status_reports_a_rejected_reload_while_the_files_are_still_broken(

@@ -118,7 +118,7 @@ def stats_command(config_file: Path | None, days: int | None, as_json: bool) -> 
     """Per entry: answers sent, queued, drafted, rejected, and how often the customer
     came back in the same thread within 24 h (a sign the answer did not resolve it)."""
     from monitor.answers.stats import entry_stats
-    from monitor.commands.cases import runtime
+    from monitor.commands.case_options import runtime
 
     rt = runtime(config_file)
     since = rt.clock.now() - timedelta(days=days) if days else None

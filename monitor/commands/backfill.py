@@ -52,7 +52,7 @@ def backfill_command(
     `suppressed`; cases opened are tagged `backfill` and resolved. Safe next to a running
     daemon and safe to rerun: stored mentions are skipped.
     """
-    from monitor.commands.cases import runtime
+    from monitor.commands.case_options import runtime
 
     window = Window(since, until)
     if window.until is not None and window.since >= window.until:

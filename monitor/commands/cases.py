@@ -1,92 +1,18 @@
-"""``inchannel cases ...``: the social team's work from the terminal."""
+"""``inchannel cases ...``: the social team's work from the terminal. Reading cases
+(`list`, `show`) is in case_views; this module has the commands that act on them."""
 
 from __future__ import annotations
 
-import getpass
-import json
-import sys
-from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
-from rich.markup import escape
-from rich.table import Table
 
-from monitor import cases, casework, triage
-from monitor.casework import CaseworkError
+from monitor import casework, triage
 from monitor.commands import since_shown
-from monitor.commands.options import config_option, json_line, table_console, terminal_text
-from monitor.domain import CaseState
-from monitor.runtime import Runtime
+from monitor.commands.case_options import common, run, runtime, user_option
+from monitor.commands.case_views import list_command, show_command
 from monitor.store.models import case_ref
 from monitor.web.users import login_name
-
-F = TypeVar("F", bound=Callable[..., Any])
-T = TypeVar("T")
-
-
-def _default_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "cli"
-
-
-def common(func: F) -> F:
-    return config_option(func)
-
-
-def user_option(func: F) -> F:
-    return click.option(
-        "--as",
-        "user",
-        default=_default_user,
-        show_default="login name",
-        callback=_actor_name,
-        help="Who is acting (recorded in the audit trail).",
-    )(func)
-
-
-def _actor_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    # As long as a dashboard user's name: the audit trail's column holds no more, and
-    # PostgreSQL refuses (SQLite stores) a longer one, which `db copy` would then trip on.
-    name = value.strip()
-    if not 1 <= len(name) <= MAX_ACTOR:
-        raise click.BadParameter(f"1 to {MAX_ACTOR} characters, not {len(name)}")
-    # A byte that is no UTF-8 (a Latin-1 terminal's "é") arrives as an unpaired
-    # surrogate, which the driver cannot send: refused here, not as a traceback.
-    if not casework.storable(name):
-        raise click.BadParameter(casework.UNSTORABLE)
-    return name
-
-
-MAX_ACTOR = 64
-
-
-def runtime(config_file: Path | None) -> Runtime:
-    """Broken rule files do not stop case work; what needs the rules refuses on its own."""
-    from monitor.commands.loading import config_or_exit, migrated_or_exit
-    from monitor.runtime import build_runtime
-
-    rt = build_runtime(config_or_exit(config_file), rules_optional=True)
-    migrated_or_exit(rt.engine, config_file)
-    return rt
-
-
-def _shown(text: str) -> str:
-    """Stored text (mentions, handles, notes, errors) as a table cell shows it: no
-    markup, and nothing a terminal would act on (an escape sequence in a mention)."""
-    return escape(terminal_text(text))
-
-
-def run(action: Callable[[], T]) -> T:
-    try:
-        return action()
-    except CaseworkError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
 
 
 @click.group("cases")
@@ -94,148 +20,8 @@ def cases_group() -> None:
     """List, read and work cases."""
 
 
-@cases_group.command("list")
-@common
-@click.option("--status", "states", multiple=True, type=click.Choice([s.value for s in CaseState]))
-@click.option("--team")
-@click.option("--all", "every_state", is_flag=True, help="Resolved cases too.")
-@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per case.")
-def list_command(
-    config_file: Path | None,
-    states: tuple[str, ...],
-    every_state: bool,
-    team: str | None,
-    limit: int,
-    as_json: bool,
-) -> None:
-    """Open cases by SLA deadline, then priority and age, as on the dashboard's queue
-    (--status or --all for others)."""
-    if not states and not every_state:
-        # The queue's open states: a case waiting on the customer needs nobody yet.
-        states = tuple(sorted(cases.OPEN_STATES))
-    rt = runtime(config_file)
-    rows = run(lambda: casework.list_cases(rt, states=states, team=team, limit=limit))
-    if as_json:
-        for row in rows:
-            # "sentiment" as GET /api/cases names it; "latest_label" kept for scripts.
-            out = _jsonable(row.__class__.__dataclass_fields__, row)
-            click.echo(json_line(out | {"sentiment": row.latest_label}))
-        return
-    table = Table(
-        "case",
-        "platform",
-        "author",
-        "state",
-        "priority",
-        "team",
-        "sentiment",
-        "SLA due",
-        "first message",
-    )
-    for row in rows:
-        # As the dashboard and the alerts write it: a team outside UTC reads a bare time
-        # as its own.
-        due = f"{row.sla_due_at:%Y-%m-%d %H:%M} UTC" if row.sla_due_at else ""
-        table.add_row(
-            row.ref,
-            row.platform,
-            _shown(row.handle),
-            row.state,
-            row.priority,
-            _shown(row.team or ""),  # config text, not markup: "EMEA [de]"
-            row.latest_label or "",
-            due,
-            _shown(row.first_line),
-        )
-    table_console().print(table)
-
-
-def _jsonable(fields: Any, row: Any) -> dict[str, Any]:
-    out = {}
-    for name in fields:
-        value = getattr(row, name)
-        out[name] = value.isoformat() if isinstance(value, datetime) else value
-    return out
-
-
-# How much of a message, and of a reply or an audit entry, a table cell shows: a mention
-# may be 40,000 characters, which drowned the rest of the case.
-MESSAGE_SHOWN = 2000
-ACTION_SHOWN = 300
-
-
-def _cut(text: str, limit: int) -> str:
-    """``text`` to ``limit`` characters, saying so when it was longer: cut silently, the
-    customer's message read as if it ended there (the dashboard shows it whole)."""
-    if len(text) <= limit:
-        return text
-    # ASCII only: a terminal that cannot show "…" would get it spelled out.
-    return f"{text[:limit]} [... cut: {limit:,} of {len(text):,} characters shown]"
-
-
-@cases_group.command("show")
-@common
-@click.argument("ref")
-def show_command(config_file: Path | None, ref: str) -> None:
-    """The thread, outbox, audit trail and customer history of a case, and how many
-    replies and customer messages it showed (for reply, approve, resolve and spam)."""
-    rt = runtime(config_file)
-    # Counted before the rest is read: a reply landing in between is then shown but not
-    # counted, and the next command refuses needlessly, never the other way round.
-    answers, replies, messages = run(lambda: since_shown.counts(rt, ref))
-    detail: Any = run(lambda: casework.case_detail(rt, ref))
-    console = table_console()
-    row = detail["case"]
-    # A team name is free text in the config ("EMEA [de]"), read as markup it lost its
-    # "[de]" or, as "[/de]", was a traceback; tags from before they were checked too.
-    console.print(
-        f"[bold]{row.ref}[/bold] {row.platform} {_shown(row.handle)} · {row.state} · "
-        f"{row.priority} · team {_shown(row.team or '-')} · "
-        f"tags {_shown(', '.join(row.tags) or '-')}"
-    )
-    thread = Table("id", "when (UTC)", "who", "text", "sentiment", title="Thread")
-    for m in detail["messages"]:
-        who = "bot/team" if m.direction == "outbound" else m.author_handle
-        thread.add_row(
-            str(m.id),
-            # With the year: "12-31" and "01-01" alone read a reply as a year older
-            # than the question it answered.
-            f"{m.created_at:%Y-%m-%d %H:%M}",
-            _shown(who),
-            _shown(_cut(m.text, MESSAGE_SHOWN)),
-            _shown(f"{m.label or ''} {m.score_reason or ''}".strip()),
-        )
-    console.print(thread)
-    outbox = Table("id", "kind", "status", "by", "text", "error", title="Outbox")
-    for a in detail["actions"]:
-        outbox.add_row(
-            str(a.id),
-            a.kind,
-            a.status,
-            _shown((a.actor or a.rule or "") + (f"\nanswer {a.answer_id}" if a.answer_id else "")),
-            _shown(_cut(a.text, ACTION_SHOWN)),
-            _shown(a.last_error or ""),
-        )
-    console.print(outbox)
-    trail = Table("when (UTC)", "what", "who", "detail", title="Audit trail")
-    for e in detail["events"]:
-        trail.add_row(
-            f"{e.at:%Y-%m-%d %H:%M:%S}",
-            e.kind,
-            _shown(e.actor),
-            _shown(_cut(json.dumps(e.detail, ensure_ascii=False), ACTION_SHOWN)),
-        )
-    console.print(trail)
-    history = detail["history"]
-    console.print(
-        f"Customer history: {len(history['cases'])} case(s), "
-        f"{history['escalations']} escalation(s), {len(history['notes'])} note(s), "
-        f"{history['linked_accounts']} linked account(s)"
-    )
-    for note_actor, at, text in history["notes"]:
-        console.print(f"  note by {_shown(note_actor)} at {at:%Y-%m-%d %H:%M} UTC: {_shown(text)}")
-    console.print(since_shown.counts_line(answers, replies, messages))
+cases_group.add_command(list_command)
+cases_group.add_command(show_command)
 
 
 @cases_group.command("reply")

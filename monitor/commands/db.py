@@ -24,6 +24,7 @@ from monitor.store.db import (
     head_revision,
     require_known_revision,
     require_utf8,
+    shown_url,
     sqlite_file_missing,
     upgrade,
 )
@@ -80,7 +81,7 @@ def db_current(config_file: Path | None) -> None:
 def _encoding_refused(engine: Engine) -> str | None:
     """Why every other command refuses this database (not in UTF8), or None: an
     up-to-date revision alone read as ready to run."""
-    where = engine.url.render_as_string(hide_password=True)
+    where = shown_url(engine)
     with engine.connect() as conn:
         try:
             require_utf8(conn, f"the database {where}: its", MOVE_DATA)
@@ -103,7 +104,7 @@ def db_downgrade(config_file: Path | None, revision: str) -> None:
     engine = engine_for(settings.database)
     if sqlite_file_missing(engine):
         engine.dispose()
-        where = engine.url.render_as_string(hide_password=True)
+        where = shown_url(engine)
         click.echo(
             f"error: the database {where} does not exist yet: there is no revision to go back from",
             err=True,
@@ -168,7 +169,7 @@ def db_copy(config_file: Path | None, target_url: str) -> None:
         target.dispose()
     for table, count in counts.items():
         click.echo(f"{table}: {count} rows")
-    click.echo(f"copied into {target.url.render_as_string(hide_password=True)}")
+    click.echo(f"copied into {shown_url(target)}")
 
 
 def _exit_for_another_worker(exc: AnotherWorker, stop_it: str) -> NoReturn:

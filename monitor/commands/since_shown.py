@@ -18,7 +18,8 @@ import click
 from monitor import casework
 from monitor.runtime import Runtime
 from monitor.store.models import case_ref
-from monitor.web import shown_counts, since_shown
+from monitor.web import shown_counts
+from monitor.web import since_shown as web_since_shown  # not this module's own name
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -78,7 +79,7 @@ def check_replies(
     """For `cases reply`: refused when someone answered after the ``shown`` replies."""
     if shown is None:
         return
-    since_shown.unanswered_since_shown(
+    web_since_shown.unanswered_since_shown(
         rt,
         ref,
         shown,
@@ -96,7 +97,7 @@ def check_messages(rt: Runtime, ref: str, shown: int | None, refused: str, verb:
     approved"); ``verb`` is the command to run again."""
     if shown is None:
         return
-    since_shown.unread_since_shown(
+    web_since_shown.unread_since_shown(
         rt,
         ref,
         shown,
@@ -110,7 +111,7 @@ def check_spam(rt: Runtime, ref: str, shown: int | None) -> None:
     withdrawn before it is posted."""
     if shown is None:
         return
-    since_shown.unwithdrawn_since_shown(
+    web_since_shown.unwithdrawn_since_shown(
         rt,
         ref,
         shown,

@@ -95,20 +95,38 @@ def _print(status: Status, x_usage: list[str]) -> None:
     console = Console(soft_wrap=True)
     if not console.is_terminal:  # a monitoring agent, cron mail: the table whole too
         console.width = PIPE_WIDTH
+    console.print(_sources_table(status))
+    for s in status.sources:
+        if s.details:
+            shown = ", ".join(f"{k}={_short(v)}" for k, v in sorted(s.details.items()))
+            console.print(Text(f"  {s.name}: {shown}"))
+    for line in _summary_lines(status):
+        console.print(line)
+    for line in x_usage:
+        console.print(Text(line))
+    last_check = _when(status.health_checked_at, status.at)
+    run_start = _when(status.health_running_since, status.at)
+    console.print(f"Health checks: last {last_check}, running since {run_start}")
+    _print_verdict(console, status)
+
+
+SOURCE_COLUMNS = (
+    "source",
+    "last poll",
+    "last success",
+    "failures",
+    "rate limit reset",
+    "cursor lag",
+    "next poll",
+    "items",
+    "worker",
+    "last error",
+)
+
+
+def _sources_table(status: Status) -> Table:
     now = status.at
-    table = Table(
-        "source",
-        "last poll",
-        "last success",
-        "failures",
-        "rate limit reset",
-        "cursor lag",
-        "next poll",
-        "items",
-        "worker",
-        "last error",
-        title="Sources",
-    )
+    table = Table(*SOURCE_COLUMNS, title="Sources")
     for s in status.sources:
         table.add_row(
             s.name,
@@ -125,25 +143,28 @@ def _print(status: Status, x_usage: list[str]) -> None:
             # Text, not markup: rich made ":warning:" an emoji and doubled a final "\\".
             Text(inert_line(s.last_error or "", 120)),
         )
-    console.print(table)
-    for s in status.sources:
-        if s.details:
-            shown = ", ".join(f"{k}={_short(v)}" for k, v in sorted(s.details.items()))
-            console.print(Text(f"  {s.name}: {shown}"))
+    return table
+
+
+def _summary_lines(status: Status) -> list[str]:
+    """Processing, outbox, cases and API usage: one line each (our words and counts only,
+    printed as markup)."""
+    now = status.at
     oldest = _when(status.oldest_unprocessed_at, now)
-    console.print(f"Processing: {status.unprocessed} waiting; oldest stored {oldest}")
     outbox = ", ".join(f"{k} {v}" for k, v in sorted(status.outbox.items()) if v) or "empty"
     queued = f"{status.outbox_backlog} backlog, {status.outbox_held} held for a reset"
-    console.print(f"Outbox: {outbox}; {queued}; oldest due {_when(status.oldest_due_at, now)}")
     states = ", ".join(f"{k} {v}" for k, v in sorted(status.cases.items()) if v) or "none"
-    console.print(f"Cases: {states}; open SLA breaches {status.sla_breaches_open}")
     usage = ", ".join(f"{k} {v}" for k, v in sorted(status.usage_today.items())) or "none"
-    console.print(f"API usage today (UTC): {usage}")
-    for line in x_usage:
-        console.print(Text(line))
-    last_check = _when(status.health_checked_at, now)
-    run_start = _when(status.health_running_since, now)
-    console.print(f"Health checks: last {last_check}, running since {run_start}")
+    return [
+        f"Processing: {status.unprocessed} waiting; oldest stored {oldest}",
+        f"Outbox: {outbox}; {queued}; oldest due {_when(status.oldest_due_at, now)}",
+        f"Cases: {states}; open SLA breaches {status.sla_breaches_open}",
+        f"API usage today (UTC): {usage}",
+    ]
+
+
+def _print_verdict(console: Console, status: Status) -> None:
+    """The alerts, then the problems or "healthy": the verdict is the last line."""
     for alert in status.alerts:
         since = alert.since.strftime("%Y-%m-%d %H:%M")
         console.print(Text.assemble(("alert:", "yellow"), f" {alert.text} (since {since} UTC)"))

@@ -10,7 +10,7 @@ from typing import TypeVar
 
 import click
 
-from monitor.commands.cases import common, runtime, user_option
+from monitor.commands.case_options import common, runtime, user_option
 from monitor.web.users import (
     ROLES,
     UserError,

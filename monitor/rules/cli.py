@@ -120,7 +120,8 @@ def rules_status(config_file: Path | None) -> None:
         click.echo("no daemon has loaded rules into this database yet")
         return
     details, error, loaded_at = state
-    when = loaded_at.isoformat() if loaded_at else "never"
+    # To the second, as docs/rules.md shows it: microseconds are noise to a reader.
+    when = loaded_at.isoformat(timespec="seconds") if loaded_at else "never"
     count = details.get("rules")
     click.echo(f"running rules version {details.get('version')} ({count} rules, loaded {when})")
     if error:

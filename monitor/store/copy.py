@@ -33,6 +33,7 @@ from monitor.store.db import (
     is_known_revision,
     require_migrated,
     require_utf8,
+    shown_url,
     upgrade,
 )
 from monitor.store.models import Base, SourceState
@@ -139,7 +140,7 @@ def _as_target(target: Engine) -> Iterator[None]:
     try:
         yield
     except DBAPIError as exc:
-        where = target.url.render_as_string(hide_password=True)
+        where = shown_url(target)
         reason = first_line(exc)[:300] or type(driver_error(exc)).__name__
         raise CopyError(f"target: the database {where} cannot be used: {reason}") from None
 

@@ -6,6 +6,7 @@ import functools
 import json
 import logging
 import os
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -154,7 +155,7 @@ def make_engine(
     may hold one at the same time (``runtime.connection_users``). SQLAlchemy's default
     of 15 left the 16th thread (a daemon with a dozen sources and its dashboard) waiting
     30 s for a connection, then failing its poll or its page."""
-    parsed = make_url(url)
+    written = parsed = make_url(url)
     if echo:
         logging.getLogger(ECHO_LOGGER).setLevel(logging.INFO)
     if parsed.drivername == "postgresql":
@@ -163,7 +164,7 @@ def make_engine(
     pool = _pool_size(parsed, connections)
     if parsed.get_backend_name() == "sqlite":
         rendered = parsed.render_as_string(hide_password=False)
-        return _sqlite_engine(rendered, echo, busy_timeout_ms, pool)
+        return _written_as(written, _sqlite_engine(rendered, echo, busy_timeout_ms, pool))
     # PostgreSQL converts to and from UTF8 for us; in a SQL_ASCII database it converts
     # nothing and psycopg returned bytes, which failed SQLAlchemy's first connection
     # with a TypeError before require_utf8 could refuse the database.
@@ -187,7 +188,29 @@ def make_engine(
         def _collations(dbapi_conn: Any, _record: Any) -> None:
             note_postgres_icu(engine.dialect, dbapi_conn)
 
+    return _written_as(written, engine)
+
+
+# Each engine's URL as the config or --to wrote it: messages rendered engine.url, whose
+# driver make_engine had switched, and showed postgresql+psycopg:// to a user who wrote
+# postgresql://. Weak: an engine disposed of and dropped takes its entry with it.
+_WRITTEN: weakref.WeakKeyDictionary[Engine, URL] = weakref.WeakKeyDictionary()
+
+
+def _written_as(written: URL, engine: Engine) -> Engine:
+    _WRITTEN[engine] = written
     return engine
+
+
+def shown_url(engine: Engine) -> str:
+    """The engine's database URL for a message: as written, its password masked."""
+    url = _WRITTEN.get(engine, engine.url)
+    if "password" not in url.query:
+        return url.render_as_string(hide_password=True)
+    # libpq also takes the password as ?password=, which hide_password leaves as is; the
+    # mask is put in after rendering, which would quote it as %2A%2A%2A.
+    masked = url.update_query_dict({"password": "MASKED"}).render_as_string(hide_password=True)
+    return masked.replace("password=MASKED", "password=***")
 
 
 def _echo(echo: bool) -> dict[str, Any]:
@@ -380,7 +403,7 @@ def _require_older(engine: Engine, current: str | None, revision: str) -> None:
             f"unknown revision {revision!r}; this inchannel's are {', '.join(known)}"
         )
     if current is None:
-        where = engine.url.render_as_string(hide_password=True)
+        where = shown_url(engine)
         raise CannotDowngrade(
             f"the database {where} has no schema: there is no revision to go back from"
         )
@@ -413,7 +436,7 @@ def current_revision(bind: Engine | Connection) -> str | None:
 def require_migrated(engine: Engine, *, any_encoding: bool = False) -> None:
     """NeedsUpgrade or NotMigratedError unless the database is at this release's schema;
     ``any_encoding``: see require_known_revision."""
-    where = engine.url.render_as_string(hide_password=True)
+    where = shown_url(engine)
     if sqlite_file_missing(engine):
         # Checked before connecting: SQLite creates the file it is asked to open, so a
         # check (`status` on a fresh checkout, a typo in database.url) left an empty
@@ -441,7 +464,7 @@ def require_known_revision(engine: Engine, *, any_encoding: bool = False) -> str
     after a rollback of inchannel, `db upgrade` cannot help, and running on a schema we
     do not know could lose data. NotUtf8 for a database not in UTF8, unless
     ``any_encoding`` (`db copy` reading one, to move its data into one that is)."""
-    where = engine.url.render_as_string(hide_password=True)
+    where = shown_url(engine)
     with engine.connect() as conn:
         current = current_revision(conn)
         theirs = current is not None and not has_our_tables(conn)

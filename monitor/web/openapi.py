@@ -110,77 +110,80 @@ CASE = {
 }
 
 
-@cache
-def openapi_schema() -> dict[str, Any]:
-    query = [
-        {"name": n, "in": "query", "required": False, "schema": {"type": "string"}} for n in FILTERS
-    ]
+def _query(name: str, schema: dict[str, Any], **extra: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, **extra, "schema": schema}
+
+
+def _queue_query() -> list[dict[str, Any]]:
+    """GET /api/cases: the queue's filters and its two ways to the next page."""
+    query = [_query(n, {"type": "string"}) for n in FILTERS]
     query.append(
-        {
-            "name": "page",
-            "in": "query",
-            "required": False,
-            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1},
-        }
+        _query("page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1})
     )
     query.append(
-        {
-            "name": "after",
-            "in": "query",
-            "required": False,
-            "description": "The next page: the `next` of the page before (not with `page`)",
-            "schema": {"type": "string"},
-        }
+        _query(
+            "after",
+            {"type": "string"},
+            description="The next page: the `next` of the page before (not with `page`)",
+        )
     )
+    return query
+
+
+def _days_query() -> list[dict[str, Any]]:
     # A larger number is taken as the maximum, not refused.
-    days = [
-        {
-            "name": "days",
-            "in": "query",
-            "required": False,
-            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_DAYS, "default": 30},
-        }
-    ]
-    paths: dict[str, Any] = {
-        "/api/cases": _get("list_cases", "The queue: open cases, most urgent first", query),
+    return [_query("days", {"type": "integer", "minimum": 1, "maximum": MAX_DAYS, "default": 30})]
+
+
+def _reads() -> dict[str, Any]:
+    return {
+        "/api/cases": _get(
+            "list_cases", "The queue: open cases, most urgent first", _queue_query()
+        ),
         "/api/cases/{ref}": _get(
             "get_case",
             "A case: thread, outbox, audit trail, history",
             [REF],
             {"$ref": "#/components/schemas/Case"},
         ),
-        "/api/reports": _get("reports", "Volume, response times, SLA attainment, tags", days),
+        "/api/reports": _get(
+            "reports", "Volume, response times, SLA attainment, tags", _days_query()
+        ),
         "/api/health": _get("health", "Sources, today's usage, outbox"),
     }
-    paths |= {f"/api/cases/{{ref}}/{name}": _operation_path(name) for name in OPERATIONS}
-    paths["/api/check-reply"] = {
+
+
+CHECK_REPLY_BODY = {
+    "type": "object",
+    "properties": {
+        "platform": {"type": "string", "enum": ["x", "reddit"]},
+        "text": {"type": "string"},
+        # True for a reply with an answer or an edited draft:
+        # Reddit gets those as written, not escaped.
+        "markdown": {"type": "boolean", "default": False},
+        # The handle replied to: naming them is no redirect.
+        "customer": {"type": "string", "default": ""},
+    },
+    "required": ["platform", "text"],
+}
+
+
+def _check_reply() -> dict[str, Any]:
+    return {
         "post": {
             "operationId": "check_reply",
             "summary": "Problems with a reply text (length limit, deflection)",
             "requestBody": {
                 "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "properties": {
-                                "platform": {"type": "string", "enum": ["x", "reddit"]},
-                                "text": {"type": "string"},
-                                # True for a reply with an answer or an edited draft:
-                                # Reddit gets those as written, not escaped.
-                                "markdown": {"type": "boolean", "default": False},
-                                # The handle replied to: naming them is no redirect.
-                                "customer": {"type": "string", "default": ""},
-                            },
-                            "required": ["platform", "text"],
-                        }
-                    }
-                },
+                "content": {"application/json": {"schema": CHECK_REPLY_BODY}},
             },
             "responses": _responses({"type": "object"}, body=True),
         }
     }
-    paths["/api/actions/{id}/retry"] = {
+
+
+def _retry_action() -> dict[str, Any]:
+    return {
         "post": {
             "operationId": "retry_action",
             "summary": "Retry a dead outbox action (lead)",
@@ -190,25 +193,36 @@ def openapi_schema() -> dict[str, Any]:
             "responses": _responses({"type": "object"}, body=True),
         }
     }
+
+
+COMPONENTS = {
+    "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+    "schemas": {
+        "Error": {
+            "type": "object",
+            "properties": {"error": {"type": "string"}},
+            "required": ["error"],
+        },
+        "Case": CASE,
+        "Done": {
+            "type": "object",
+            "properties": {"ok": {"type": "boolean"}, "message": {"type": "string"}},
+            "required": ["ok", "message"],
+        },
+    },
+}
+
+
+@cache
+def openapi_schema() -> dict[str, Any]:
+    paths = _reads()
+    paths |= {f"/api/cases/{{ref}}/{name}": _operation_path(name) for name in OPERATIONS}
+    paths["/api/check-reply"] = _check_reply()
+    paths["/api/actions/{id}/retry"] = _retry_action()
     return {
         "openapi": "3.1.0",
         "info": {"title": "inchannel dashboard API", "version": __version__},
         "paths": paths,
         "security": [{"bearer": []}],
-        "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {
-                "Error": {
-                    "type": "object",
-                    "properties": {"error": {"type": "string"}},
-                    "required": ["error"],
-                },
-                "Case": CASE,
-                "Done": {
-                    "type": "object",
-                    "properties": {"ok": {"type": "boolean"}, "message": {"type": "string"}},
-                    "required": ["ok", "message"],
-                },
-            },
-        },
+        "components": COMPONENTS,
     }
