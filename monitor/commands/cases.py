@@ -14,7 +14,16 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from monitor import cases, casework, triage
+from monitor import (
+    cases,
+    casework,
+    casework_actions,
+    casework_drafts,
+    casework_links,
+    casework_listing,
+    casework_replies,
+    triage,
+)
 from monitor.casework import CaseworkError
 from monitor.commands import since_shown
 from monitor.commands.options import config_option, json_line, table_console, terminal_text
@@ -115,7 +124,7 @@ def list_command(
         # The queue's open states: a case waiting on the customer needs nobody yet.
         states = tuple(sorted(cases.OPEN_STATES))
     rt = runtime(config_file)
-    rows = run(lambda: casework.list_cases(rt, states=states, team=team, limit=limit))
+    rows = run(lambda: casework_listing.list_cases(rt, states=states, team=team, limit=limit))
     if as_json:
         for row in rows:
             # "sentiment" as GET /api/cases names it; "latest_label" kept for scripts.
@@ -184,7 +193,7 @@ def show_command(config_file: Path | None, ref: str) -> None:
     # Counted before the rest is read: a reply landing in between is then shown but not
     # counted, and the next command refuses needlessly, never the other way round.
     answers, replies, messages = run(lambda: since_shown.counts(rt, ref))
-    detail: Any = run(lambda: casework.case_detail(rt, ref))
+    detail: Any = run(lambda: casework_listing.case_detail(rt, ref))
     console = table_console()
     row = detail["case"]
     # A team name is free text in the config ("EMEA [de]"), read as markup it lost its
@@ -276,7 +285,7 @@ def reply_command(
         # The reply answers the customer's newest message, read or not.
         since_shown.check_messages(rt, ref, messages, "your reply was not posted", "reply")
         try:
-            action = casework.reply(
+            action = casework_replies.reply(
                 rt, ref, text, user=user, allow_redirect=allow_redirect, answer_id=answer_id
             )
         except casework.AlreadyQueued as exc:
@@ -320,7 +329,7 @@ def approve_command(
         # The draft answers the message it was written for, not a follow-up after it.
         since_shown.check_messages(rt, ref, messages, "the draft was not approved", "approve")
         try:
-            action = casework.approve(rt, ref, user=user, text=text, draft_id=draft)
+            action = casework_drafts.approve(rt, ref, user=user, text=text, draft_id=draft)
         except casework.AlreadyApproved as exc:
             # Approved once, as asked: a script repeating the command after a timeout
             # must not read it as refused (the API answers ok: true).
@@ -341,7 +350,7 @@ def reject_command(
 ) -> None:
     """Reject the case's draft; the case waits for a human answer."""
     rt = runtime(config_file)
-    run(lambda: casework.reject(rt, ref, user=user, reason=reason, draft_id=draft))
+    run(lambda: casework_drafts.reject(rt, ref, user=user, reason=reason, draft_id=draft))
     click.echo(f"{_canonical(ref)}: draft rejected")
 
 
@@ -353,7 +362,7 @@ def reject_command(
 def assign_command(config_file: Path | None, user: str, ref: str, assignee: str) -> None:
     """Assign the case to a person."""
     assignee = login_name(assignee)  # as sign-in and the dashboard read it: Maria is maria
-    run(lambda: casework.assign(runtime(config_file), ref, assignee, user=user))
+    run(lambda: casework_actions.assign(runtime(config_file), ref, assignee, user=user))
     click.echo(f"{_canonical(ref)}: assigned to {assignee}")
 
 
@@ -371,7 +380,7 @@ def resolve_command(config_file: Path | None, user: str, ref: str, messages: int
     def settle() -> None:
         # Resolved, a follow-up nobody read would leave the queue with the case.
         since_shown.check_messages(rt, ref, messages, "it was not resolved", "resolve")
-        casework.resolve(rt, ref, user=user)
+        casework_actions.resolve(rt, ref, user=user)
 
     run(settle)
     click.echo(f"{_canonical(ref)}: resolved")
@@ -387,7 +396,7 @@ def note_command(config_file: Path | None, user: str, ref: str, text: str) -> No
 
     def add() -> str:
         try:
-            casework.add_note(runtime(config_file), ref, text, user=user)
+            casework_actions.add_note(runtime(config_file), ref, text, user=user)
         except casework.AlreadyNoted as exc:
             # Stored once, as asked: a script repeating the command after a timeout must
             # not read it as refused (the API answers ok: true).
@@ -404,7 +413,9 @@ def note_command(config_file: Path | None, user: str, ref: str, text: str) -> No
 @click.argument("other_ref")
 def link_command(config_file: Path | None, user: str, ref: str, other_ref: str) -> None:
     """Record that the customers of two cases are the same person."""
-    person = run(lambda: casework.link_customers(runtime(config_file), ref, other_ref, user=user))
+    person = run(
+        lambda: casework_links.link_customers(runtime(config_file), ref, other_ref, user=user)
+    )
     click.echo(
         f"{_canonical(ref)} and {_canonical(other_ref)}: customers linked as person {person}"
     )
