@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import insert, select
 
-from monitor import casework
+from monitor import casework, casework_drafts, casework_replies
 from monitor.answers.stats import entry_stats
 from monitor.backfill import backfill
 from monitor.cli import main
@@ -114,7 +114,7 @@ def test_stats_count_as_rejected_only_the_drafts_a_person_turned_down(
     poll_source(rt, "feed")
     process_pending(rt)  # Ann's answer queued, Bob's drafted; nothing sent yet
     mark_spam(rt, "C-1001", user="lena")
-    casework.reject(rt, "C-1002", user="lena")
+    casework_drafts.reject(rt, "C-1002", user="lena")
     with rt.sessions() as session:
         statuses = session.scalars(select(ActionRow.status).order_by(ActionRow.id)).all()
         stats = entry_stats(session)
@@ -138,8 +138,8 @@ def test_a_draft_a_person_answers_from_the_same_entry_is_not_counted_as_rejected
     rt = _runtime(make_runtime, tmp_path, rows)
     poll_source(rt, "feed")
     process_pending(rt)
-    casework.reply(rt, "C-1001", "", user="lena", answer_id="shipping-countries")
-    casework.reply(rt, "C-1002", "Hi Bob, we ship to Ireland.", user="lena")
+    casework_replies.reply(rt, "C-1001", "", user="lena", answer_id="shipping-countries")
+    casework_replies.reply(rt, "C-1002", "Hi Bob, we ship to Ireland.", user="lena")
     with rt.sessions() as session:
         stats = entry_stats(session)
     assert [(s.entry, s.queued, s.drafts, s.rejected) for s in stats] == [
@@ -153,17 +153,17 @@ def test_a_person_replies_starting_from_an_entry(
     rt = _runtime(make_runtime, tmp_path, [mention(1, "@acme my kettle is broken")])
     run_cycle(rt)
     ref = "C-1001"
-    text = casework.answer_prefill(rt, ref, "warranty-length")
+    text = casework_replies.answer_prefill(rt, ref, "warranty-length")
     assert text == "Hi user1! Two years on every appliance."
-    action_id = casework.reply(rt, ref, "", user="lena", answer_id="warranty-length")
+    action_id = casework_replies.reply(rt, ref, "", user="lena", answer_id="warranty-length")
     with rt.sessions() as session:
         action = session.get(ActionRow, action_id)
         assert action is not None
         assert (action.answer_id, action.text, action.actor) == ("warranty-length", text, "lena")
     with pytest.raises(casework.CaseworkError, match=r"^unknown answer 'no-such-entry' \(entries"):
-        casework.reply(rt, ref, "", user="lena", answer_id="no-such-entry")
+        casework_replies.reply(rt, ref, "", user="lena", answer_id="no-such-entry")
     with pytest.raises(casework.CaseworkError, match=r"^unknown answer '<b>' \(entries"):
-        casework.reply(rt, ref, "my own words", user="lena", answer_id="<b>")
+        casework_replies.reply(rt, ref, "my own words", user="lena", answer_id="<b>")
 
 
 def test_an_unknown_answer_lists_the_entries_in_use_today(
@@ -174,7 +174,7 @@ def test_an_unknown_answer_lists_the_entries_in_use_today(
     rt = _runtime(make_runtime, tmp_path, [mention(1, "@acme my kettle is broken")])
     run_cycle(rt)  # 2026-11-20: holiday-hours is valid from 2026-12-01
     with pytest.raises(casework.CaseworkError) as caught:
-        casework.reply(rt, "C-1001", "", user="lena", answer_id="holiday-hour")
+        casework_replies.reply(rt, "C-1001", "", user="lena", answer_id="holiday-hour")
     assert str(caught.value) == (
         "unknown answer 'holiday-hour'"
         " (entries in use: shipping-countries, store-hours, warranty-length)"
@@ -376,9 +376,9 @@ def test_a_person_starts_from_a_long_reddit_answer_check_config_accepted(
     customer = mention(1, "@acme my kettle is broken", platform="reddit", author="dan")
     rt = make_runtime([customer], rules={"path": str(tmp_path / "rules")})
     run_cycle(rt)
-    text = casework.answer_prefill(rt, "C-1001", "store-timetable")
+    text = casework_replies.answer_prefill(rt, "C-1001", "store-timetable")
     assert len(text) <= 10_000 < reply_length("reddit", text)  # escaped, it is longer
-    action_id = casework.reply(rt, "C-1001", "", user="lena", answer_id="store-timetable")
+    action_id = casework_replies.reply(rt, "C-1001", "", user="lena", answer_id="store-timetable")
     with rt.sessions() as session:
         action = session.get(ActionRow, action_id)
         assert action is not None
@@ -398,7 +398,7 @@ def test_the_reply_box_measures_a_reply_started_from_an_entry_as_posted(
     client, csrf = client_for(rt, "root")
     page = client.get("/cases/C-1001", params={"answer": "store-timetable"}).text
     assert 'data-check="/cases/C-1001/check?answer=store-timetable"' in page
-    text = casework.answer_prefill(rt, "C-1001", "store-timetable")
+    text = casework_replies.answer_prefill(rt, "C-1001", "store-timetable")
     header = {"X-CSRF-Token": csrf}
     picked = client.post("/cases/C-1001/check?answer=store-timetable", content=text, headers=header)
     assert picked.json() == {"problems": [], "length": len(text.strip()), "limit": 10_000}
@@ -433,15 +433,15 @@ def test_the_picker_offers_only_the_entries_in_use_today(
     assert early.status_code == 400
     assert "answer &#39;holiday-hours&#39; is not in use on 2026-11-20" in early.text
     with pytest.raises(casework.CaseworkError, match="is valid from 2026-12-01 to 2027-01-02"):
-        casework.reply(rt, "C-1001", "", user="lena", answer_id="holiday-hours")
+        casework_replies.reply(rt, "C-1001", "", user="lena", answer_id="holiday-hours")
     rt.clock.set(datetime(2026, 12, 10, 9, 0, tzinfo=UTC))  # type: ignore[attr-defined]
     client, _ = client_for(rt, "lena")  # the November session has expired
     december = client.get("/cases/C-1001").text
     assert "<option>holiday-hours</option>" in december
     assert "<option>store-hours</option>" not in december
     with pytest.raises(casework.CaseworkError, match="replaced by 'holiday-hours'"):
-        casework.answer_prefill(rt, "C-1001", "store-hours")
-    assert "Christmas hours" in casework.answer_prefill(rt, "C-1001", "holiday-hours")
+        casework_replies.answer_prefill(rt, "C-1001", "store-hours")
+    assert "Christmas hours" in casework_replies.answer_prefill(rt, "C-1001", "holiday-hours")
 
 
 def test_cli_answers_stats_refuses_days_before_the_calendar(tmp_path: Path) -> None:

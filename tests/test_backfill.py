@@ -11,7 +11,7 @@ import yaml
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from monitor import casework
+from monitor import casework_actions, casework_replies
 from monitor.backfill import TAG, backfill
 from monitor.cli import main
 from monitor.commands.backfill import problem_lines
@@ -160,7 +160,7 @@ def test_a_rerun_leaves_a_backfilled_case_a_person_took_up_alone(
     backfill(rt, "feed", Window(SINCE))
     with rt.sessions() as session:
         ref = session.scalars(select(Case)).one().ref
-    casework.reply(rt, ref, "Sorry Max, it leaves the warehouse today.", user="lena")
+    casework_replies.reply(rt, ref, "Sorry Max, it leaves the warehouse today.", user="lena")
     with rt.sessions() as session:
         before = session.scalars(select(Case)).one()
     older = mention(0, "@acme ordered today", created_at="2026-11-18T08:00:00Z", **thread)
@@ -406,7 +406,7 @@ def test_backfilled_cases_count_in_no_resolution_time(make_runtime: RuntimeFacto
     with rt.sessions() as session:
         case = session.scalars(select(Case).where(Case.conversation_id == "1002")).one()
     rt.clock.advance(minutes=90)
-    casework.resolve(rt, case.ref, user="lena")
+    casework_actions.resolve(rt, case.ref, user="lena")
     report = build_report(rt, days=30)
     timings = [(t.group, t.count, t.median, t.p90) for t in report.resolution]
     assert timings == [("care", 1, 90.0, 90.0)]
@@ -501,7 +501,7 @@ def test_a_backfilled_case_going_live_keeps_the_times_the_reports_count(
     backfill(rt, "feed", Window(SINCE))
     with rt.sessions() as session:
         lee = session.scalars(select(Case).where(Case.conversation_id == "888")).one().ref
-    casework.reply(rt, lee, "Sorry Lee, it leaves the warehouse today.", user="lena")
+    casework_replies.reply(rt, lee, "Sorry Lee, it leaves the warehouse today.", user="lena")
     dispatch_outbox(rt)
     rt.clock.advance(minutes=30)
     now = rt.clock.now().isoformat()

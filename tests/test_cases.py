@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import event, select
 
-from monitor import casework, sla, triage
+from monitor import casework, casework_drafts, casework_listing, casework_replies, sla, triage
 from monitor.domain import MAX_SLA_MINUTES, ActionKind, ActionStatus, CaseState
 from monitor.ingest import release_leases
 from monitor.pipeline import check_sla, dispatch_outbox, run_cycle
@@ -68,11 +68,13 @@ def test_a_persons_reply_settles_the_drafts_waiting_in_the_case(
     run_cycle(rt)
     (draft,) = actions(rt)
     assert draft.status == ActionStatus.DRAFT
-    casework.reply(rt, "C-1001", "Settings > Orders > Change address, until it ships.", user="lena")
+    casework_replies.reply(
+        rt, "C-1001", "Settings > Orders > Change address, until it ships.", user="lena"
+    )
     assert the_case(rt).state == CaseState.REPLIED
     assert actions(rt, ActionRow.id == draft.id)[0].status == ActionStatus.REJECTED
     with pytest.raises(casework.CaseworkError, match="no draft"):
-        casework.approve(rt, "C-1001", user="root")
+        casework_drafts.approve(rt, "C-1001", user="root")
     with rt.sessions() as session:
         (rejected,) = session.scalars(select(Event).where(Event.kind == "rejected"))
     assert (rejected.actor, rejected.detail) == (
@@ -194,7 +196,9 @@ def test_an_sla_alert_held_by_a_channel_outage_is_not_sent_once_the_case_is_answ
         dispatch_outbox(rt)  # the warning: 503
         (warning,) = actions(rt, ActionRow.idempotency_key.like("notify:sla-warning:%"))
         assert warning.status == ActionStatus.FAILED
-        casework.reply(rt, "C-1001", "So sorry about this - a refund is on its way.", user="lena")
+        casework_replies.reply(
+            rt, "C-1001", "So sorry about this - a refund is on its way.", user="lena"
+        )
         dispatch_outbox(rt)  # the escalation again (503), the reply posted
         assert the_case(rt).first_response_at is not None
         rt.clock.advance(hours=1)  # type: ignore[attr-defined]
@@ -381,7 +385,7 @@ def test_cases_list_sorts_ties_as_the_dashboard_queue_does(make_runtime: Runtime
     )
     run_cycle(rt)
     triage.set_priority(rt, "C-1003", "urgent", user="lena")
-    listed = casework.list_cases(rt)
+    listed = casework_listing.list_cases(rt)
     assert len({row.sla_due_at for row in listed}) == 1
     assert [row.ref for row in listed] == ["C-1003", "C-1001", "C-1002"]
 
@@ -394,7 +398,7 @@ def test_cases_list_puts_answers_owed_before_deadlines_already_met(
     rows = [mention(1, "@acme the app is down"), mention(2, "@acme you are idiots")]
     rt = make_runtime(rows, teams=TEAMS)
     run_cycle(rt)
-    assert [row.ref for row in casework.list_cases(rt)] == ["C-1002", "C-1001"]
+    assert [row.ref for row in casework_listing.list_cases(rt)] == ["C-1002", "C-1001"]
 
 
 def test_cases_list_shows_no_deadline_for_an_answer_already_given(
@@ -405,7 +409,7 @@ def test_cases_list_shows_no_deadline_for_an_answer_already_given(
     rows = [mention(1, "@acme the app is down"), mention(2, "@acme you are idiots")]
     rt = make_runtime(rows, teams=TEAMS)
     run_cycle(rt)
-    due = {row.ref: row.sla_due_at for row in casework.list_cases(rt)}
+    due = {row.ref: row.sla_due_at for row in casework_listing.list_cases(rt)}
     assert due["C-1001"] is None
     assert due["C-1002"] is not None
 
@@ -437,11 +441,11 @@ def test_each_of_two_drafts_is_approved_or_rejected_by_its_id(
     older, newer = actions(rt, ActionRow.status == ActionStatus.DRAFT)
     ref = the_case(rt).ref
     # Approving the older draft's form posted the newer draft with the older one's text.
-    assert casework.approve(rt, ref, user="lena", draft_id=older.id) == older.id
+    assert casework_drafts.approve(rt, ref, user="lena", draft_id=older.id) == older.id
     assert the_case(rt).state == CaseState.AWAITING_APPROVAL  # the newer one still waits
     with pytest.raises(casework.CaseworkError, match=f"has no draft {older.id} waiting"):
-        casework.reject(rt, ref, user="lena", draft_id=older.id)
-    assert casework.reject(rt, ref, user="lena", draft_id=newer.id) == newer.id
+        casework_drafts.reject(rt, ref, user="lena", draft_id=older.id)
+    assert casework_drafts.reject(rt, ref, user="lena", draft_id=newer.id) == newer.id
     assert [(a.id, a.status) for a in actions(rt)] == [
         (older.id, ActionStatus.PENDING),
         (newer.id, ActionStatus.REJECTED),
@@ -474,7 +478,7 @@ def test_approve_without_a_draft_id_is_refused_while_two_drafts_wait(
     older, newer = actions(rt, ActionRow.status == ActionStatus.DRAFT)
     ref = the_case(rt).ref
     waiting = f"{ref} has 2 drafts waiting (actions {older.id}, {newer.id}): name one"
-    for settle in (casework.approve, casework.reject):
+    for settle in (casework_drafts.approve, casework_drafts.reject):
         with pytest.raises(casework.CaseworkError) as refused:
             settle(rt, ref, user="lena")
         assert str(refused.value) == f"{waiting} with draft (--draft)"
@@ -517,7 +521,7 @@ def test_the_refusal_counts_every_draft_waiting_not_only_those_it_lists(
     ref = the_case(rt).ref
     listed = ", ".join(str(d.id) for d in drafts[:10])
     with pytest.raises(casework.CaseworkError) as refused:
-        casework.approve(rt, ref, user="lena")
+        casework_drafts.approve(rt, ref, user="lena")
     assert str(refused.value) == (
         f"{ref} has 12 drafts waiting (actions {listed}, ...): name one with draft (--draft)"
     )
@@ -544,13 +548,13 @@ def test_resending_the_approval_of_a_named_draft_is_no_error_and_posts_once(
         "2026-11-20 10:00 UTC; nothing was changed",
     }
     with pytest.raises(casework.AlreadyQueued):
-        casework.approve(rt, ref, user="lena", draft_id=older.id)
+        casework_drafts.approve(rt, ref, user="lena", draft_id=older.id)
     assert [(a.id, a.status) for a in actions(rt)] == [
         (older.id, ActionStatus.SENT),
         (newer.id, ActionStatus.DRAFT),
     ]
     # A draft a person turned down is not "approved already": that stays a refusal.
-    casework.reject(rt, ref, user="lena", draft_id=newer.id)
+    casework_drafts.reject(rt, ref, user="lena", draft_id=newer.id)
     turned_down = lena.post(f"/api/cases/{ref}/approve", json={"draft": newer.id})
     assert turned_down.status_code == 400
     assert turned_down.json() == {"error": f"{ref} has no draft {newer.id} waiting for approval"}
@@ -660,7 +664,7 @@ def test_a_draft_whose_rule_allows_its_redirect_is_approved_as_drafted(
     # An edit is a person's words: the guard holds for those.
     edited = "Please email recall@acme.example"
     with pytest.raises(casework.CaseworkError, match="sends the customer elsewhere"):
-        casework.approve(rt, ref, user="lena", text=edited)
+        casework_drafts.approve(rt, ref, user="lena", text=edited)
     create_user(rt, "lena", "lead", PASSWORD, ("care",))
     client, csrf = client_for(rt, "lena")
     # Checked as the lead types, the box's problems lock its button: none for the draft
@@ -690,10 +694,10 @@ def test_cases_list_reads_the_first_messages_in_the_same_statement(
 
     event.listen(rt.engine, "before_cursor_execute", count)
     try:
-        one = casework.list_cases(rt, limit=1)
+        one = casework_listing.list_cases(rt, limit=1)
         for_one = len(statements)
         statements.clear()
-        five = casework.list_cases(rt, limit=5)
+        five = casework_listing.list_cases(rt, limit=5)
         for_five = len(statements)
     finally:
         event.remove(rt.engine, "before_cursor_execute", count)
@@ -710,7 +714,7 @@ def test_cases_list_shows_the_first_line_with_words(make_runtime: RuntimeFactory
     # while the dashboard's queue showed the first line with words in it.
     rt = make_runtime([mention(1, "\n  \n  @acme my order is late  \nsecond line")])
     run_cycle(rt)
-    (row,) = casework.list_cases(rt)
+    (row,) = casework_listing.list_cases(rt)
     assert row.first_line == "@acme my order is late"
 
 
@@ -723,11 +727,11 @@ def test_a_person_cannot_reply_to_a_case_closed_as_spam(make_runtime: RuntimeFac
     triage.mark_spam(rt, "C-1001", user="ana")
     before = actions(rt)
     with pytest.raises(casework.CaseworkError) as refused:
-        casework.reply(rt, "C-1001", "Sorry to hear that.", user="lena")
+        casework_replies.reply(rt, "C-1001", "Sorry to hear that.", user="lena")
     assert str(refused.value) == "C-1001 was closed as spam: remove its spam tag to reply"
     assert actions(rt) == before
     assert the_case(rt).state == CaseState.RESOLVED
     # Taken back by removing the tag, the case can be answered again.
     triage.tag(rt, "C-1001", user="ana", remove=("spam",))
-    casework.reply(rt, "C-1001", "Sorry to hear that.", user="lena")
+    casework_replies.reply(rt, "C-1001", "Sorry to hear that.", user="lena")
     assert the_case(rt).state == CaseState.REPLIED

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import event, select, text
 from sqlalchemy.exc import OperationalError
 
-from monitor import casework
+from monitor import casework, casework_actions, casework_links
 from monitor.domain import CaseState
 from monitor.pipeline import run_cycle
 from monitor.runtime import Runtime
@@ -97,8 +97,8 @@ def test_two_people_resolving_at_once_resolve_once(escalated: Runtime) -> None:
     ref = the_case(rt).ref
     outcomes = both_at_once(
         rt,
-        lambda: casework.resolve(rt, ref, user="maria"),
-        lambda: casework.resolve(rt, ref, user="lena"),
+        lambda: casework_actions.resolve(rt, ref, user="maria"),
+        lambda: casework_actions.resolve(rt, ref, user="lena"),
     )
     assert outcomes[0] == "ok"
     assert outcomes[1] == f"{ref} is resolved already; nothing was changed"
@@ -113,8 +113,8 @@ def test_concurrent_assignments_each_record_what_they_replaced(escalated: Runtim
     ref = the_case(rt).ref
     outcomes = both_at_once(
         rt,
-        lambda: casework.assign(rt, ref, "maria", user="lead"),
-        lambda: casework.assign(rt, ref, "lena", user="boss"),
+        lambda: casework_actions.assign(rt, ref, "maria", user="lead"),
+        lambda: casework_actions.assign(rt, ref, "lena", user="boss"),
     )
     assert outcomes == ["ok", "ok"]
     trail = [
@@ -130,8 +130,8 @@ def test_the_same_assignment_twice_at_once_is_recorded_once(escalated: Runtime) 
     ref = the_case(rt).ref
     outcomes = both_at_once(
         rt,
-        lambda: casework.assign(rt, ref, "maria", user="lead"),
-        lambda: casework.assign(rt, ref, "maria", user="boss"),
+        lambda: casework_actions.assign(rt, ref, "maria", user="lead"),
+        lambda: casework_actions.assign(rt, ref, "maria", user="boss"),
     )
     assert outcomes == ["ok", f"{ref} is assigned to maria already; nothing was changed"]
     assert len(events(rt, "assigned")) == 1
@@ -143,12 +143,12 @@ def test_resolving_or_assigning_again_changes_nothing(make_runtime: RuntimeFacto
     run_cycle(rt)
     create_user(rt, "maria", "agent", PASSWORD, ("care",))
     ref = the_case(rt).ref
-    casework.assign(rt, ref, "maria", user="lead")
+    casework_actions.assign(rt, ref, "maria", user="lead")
     with pytest.raises(casework.CaseworkError, match="is assigned to maria already"):
-        casework.assign(rt, ref, "maria", user="lead")
-    casework.resolve(rt, ref, user="maria")
+        casework_actions.assign(rt, ref, "maria", user="lead")
+    casework_actions.resolve(rt, ref, user="maria")
     with pytest.raises(casework.CaseworkError, match="is resolved already"):
-        casework.resolve(rt, ref, user="maria")
+        casework_actions.resolve(rt, ref, user="maria")
     assert len(events(rt, "assigned")) == 1
     assert [e.detail["new"] for e in events(rt, "state")].count(CaseState.RESOLVED.value) == 1
 
@@ -173,7 +173,7 @@ def test_a_colleague_resolving_between_the_read_and_the_write_on_sqlite(
             return
         colleague.append("started")
         try:
-            casework.resolve(rt, ref, user="lena")
+            casework_actions.resolve(rt, ref, user="lena")
             colleague.append("ok")
         except OperationalError as exc:  # waits for our write lock: this test's one thread
             colleague.append(str(exc.orig))
@@ -182,7 +182,7 @@ def test_a_colleague_resolving_between_the_read_and_the_write_on_sqlite(
     try:
         outcome = "ok"
         try:
-            casework.resolve(rt, ref, user="maria")
+            casework_actions.resolve(rt, ref, user="maria")
         except casework.CaseworkError as exc:
             outcome = str(exc)
     finally:
@@ -214,7 +214,7 @@ def test_two_links_sharing_a_customer_at_once_keep_both(
 
     def link(position: int, first: str, second: str) -> None:
         try:
-            casework.link_customers(rt, first, second, user="lena")
+            casework_links.link_customers(rt, first, second, user="lena")
             outcomes[position] = "ok"
         except casework.CaseworkError as exc:
             outcomes[position] = str(exc)

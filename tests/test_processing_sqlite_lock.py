@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.exc import OperationalError
 
-from monitor import casework, triage
+from monitor import casework_actions, casework_listing, triage
 from monitor.cases import SPAM_TAG
 from monitor.domain import ActionStatus
 from monitor.ingest import poll_source
@@ -115,7 +115,7 @@ def test_a_case_resolved_while_a_batch_decides_is_reopened_by_the_new_message(
     follow_up(tmp_path, "@acme I was charged twice, I want a refund")
     rt.clock.advance(minutes=10)
     poll_source(rt, "feed")
-    outcome = process_with_colleague(rt, lambda: casework.resolve(rt, ref, user="lena"))
+    outcome = process_with_colleague(rt, lambda: casework_actions.resolve(rt, ref, user="lena"))
     case = the_case(rt)
     assert (case.state, case.team) == ("awaiting_human", "billing"), outcome
     with rt.sessions() as session:
@@ -137,8 +137,8 @@ def test_pages_read_while_a_batch_holds_the_write_lock(sqlite_rt: Runtime, tmp_p
     shown: list[str] = []
 
     def read_pages() -> None:
-        shown.extend(row.ref for row in casework.list_cases(rt))
-        shown.append(casework.case_detail(rt, ref)["case"].ref)
+        shown.extend(row.ref for row in casework_listing.list_cases(rt))
+        shown.append(casework_listing.case_detail(rt, ref)["case"].ref)
 
     assert process_with_colleague(rt, read_pages) == ["started", "ok"]
     assert shown == [ref, ref]

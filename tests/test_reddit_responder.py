@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from monitor import casework
+from monitor import casework_replies
 from monitor.clock import FakeClock
 from monitor.dispatch import dispatch_outbox
 from monitor.domain import Action, ActionKind, ActionStatus, Platform
@@ -589,7 +589,7 @@ def test_an_answer_keeps_its_markdown_and_a_persons_reply_shows_as_typed(
     assert text.startswith("Hi \\_bob\\_! We ship to:\n\n* the UK and Ireland\n")
     with transaction(rt.sessions) as session:
         ref = session.scalars(select(Case.id)).one()
-    casework.reply(rt, case_ref(ref), "Sorry *again*: see (1)", user="lena")
+    casework_replies.reply(rt, case_ref(ref), "Sorry *again*: see (1)", user="lena")
     dispatch_outbox(rt)
     assert api.seen("POST", "/api/comment/?")[1].form()["text"] == [
         "Sorry \\*again\\*: see \\(1\\)"

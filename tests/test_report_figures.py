@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import event, select, update
 
-from monitor import casework, triage
+from monitor import casework_actions, casework_replies, triage
 from monitor.dispatch import dispatch_outbox
 from monitor.domain import Platform
 from monitor.pipeline import check_sla, run_cycle
@@ -55,14 +55,14 @@ def test_a_case_closed_unanswered_before_its_deadline_is_no_breach(
     rt = _escalated(make_runtime, 4)
     rt.clock.advance(minutes=10)  # type: ignore[attr-defined]
     triage.mark_spam(rt, "C-1001", user="lena")
-    casework.resolve(rt, "C-1002", user="lena")
-    casework.reply(rt, "C-1003", "Sorry, which order is it?", user="lena")
+    casework_actions.resolve(rt, "C-1002", user="lena")
+    casework_replies.reply(rt, "C-1003", "Sorry, which order is it?", user="lena")
     dispatch_outbox(rt)
     assert _care(rt) == Attainment("care", met=1, breached=0, pending=1)
     rt.clock.advance(hours=2)  # type: ignore[attr-defined]
     assert _care(rt) == Attainment("care", met=1, breached=1, pending=0)
     # Closed after the deadline, unanswered: the customer waited past it.
-    casework.resolve(rt, "C-1004", user="lena")
+    casework_actions.resolve(rt, "C-1004", user="lena")
     assert _care(rt) == Attainment("care", met=1, breached=1, pending=0)
 
 
@@ -122,7 +122,7 @@ def test_the_first_response_is_credited_to_whoever_was_posted_first(
     )
     run_cycle(rt)
     rt.clock.advance(minutes=5)  # type: ignore[attr-defined]
-    casework.reply(rt, "C-1001", "Thank you, Jane!", user="lena")
+    casework_replies.reply(rt, "C-1001", "Thank you, Jane!", user="lena")
     dispatch_outbox(rt)
     rt.clock.advance(hours=2)  # type: ignore[attr-defined]
     dispatch_outbox(rt)
@@ -138,7 +138,7 @@ def test_no_sla_countdown_on_cases_that_owe_no_answer(make_runtime: RuntimeFacto
     # overdue" in red on their pages and in the queue's closed states, once it had passed.
     rt = _escalated(make_runtime, 3)
     rt.clock.advance(minutes=10)  # type: ignore[attr-defined]
-    casework.reply(rt, "C-1001", "Sorry, which order is it?", user="lena")
+    casework_replies.reply(rt, "C-1001", "Sorry, which order is it?", user="lena")
     dispatch_outbox(rt)
     triage.mark_spam(rt, "C-1002", user="lena")
     rt.clock.advance(hours=2)  # type: ignore[attr-defined]
@@ -162,15 +162,15 @@ def test_cases_closed_as_spam_are_not_timed(make_runtime: RuntimeFactory) -> Non
     # and pulled the team's medians down, though no customer was helped.
     rt = _escalated(make_runtime, 2)
     rt.clock.advance(minutes=5)  # type: ignore[attr-defined]
-    casework.reply(rt, "C-1001", "Sorry, which order is it?", user="lena")
+    casework_replies.reply(rt, "C-1001", "Sorry, which order is it?", user="lena")
     dispatch_outbox(rt)
     rt.clock.advance(minutes=5)  # type: ignore[attr-defined]
     triage.mark_spam(rt, "C-1001", user="lena")  # resolved 10 minutes after opening
     rt.clock.advance(minutes=10)  # type: ignore[attr-defined]
-    casework.reply(rt, "C-1002", "Sorry, which order is it?", user="lena")
+    casework_replies.reply(rt, "C-1002", "Sorry, which order is it?", user="lena")
     dispatch_outbox(rt)
     rt.clock.advance(minutes=20)  # type: ignore[attr-defined]
-    casework.resolve(rt, "C-1002", user="lena")
+    casework_actions.resolve(rt, "C-1002", user="lena")
     report = build_report(rt)
     assert _timings(report.first_response) == {"care": (1, 20.0), "by human": (1, 20.0)}
     assert _timings(report.resolution) == {"care": (1, 40.0)}
@@ -190,7 +190,7 @@ def test_first_response_is_also_given_in_the_business_minutes_the_sla_counts(
     rt.clock.advance(hours=7, minutes=30)  # type: ignore[attr-defined]
     run_cycle(rt)
     rt.clock.advance(days=2, hours=17)  # type: ignore[attr-defined]
-    casework.reply(rt, "C-1001", "Sorry, which order is it?", user="lena")
+    casework_replies.reply(rt, "C-1001", "Sorry, which order is it?", user="lena")
     dispatch_outbox(rt)
     report = build_report(rt)
     assert _timings(report.first_response) == {"care": (1, 3900.0), "by human": (1, 3900.0)}
@@ -210,7 +210,7 @@ def test_the_csv_has_every_figure_the_page_and_the_api_show(make_runtime: Runtim
     # the window it covers was only in the file's name.
     rt = _escalated(make_runtime, 2)
     rt.clock.advance(minutes=10)  # type: ignore[attr-defined]
-    casework.reply(rt, "C-1001", "Sorry, which order is it?", user="lena")
+    casework_replies.reply(rt, "C-1001", "Sorry, which order is it?", user="lena")
     dispatch_outbox(rt)
     rt.clock.advance(hours=2)  # type: ignore[attr-defined]
     create_user(rt, "lena", "lead", PASSWORD, ("care",))
@@ -236,7 +236,7 @@ def test_a_case_answered_while_the_report_is_read_is_timed_in_both_tables_or_nei
     # the page, which pairs the two tables row by row, showed them under the wrong group.
     care = {**CARE, "timezone": "Europe/London", "business_hours": {"mon-fri": "09:00-17:00"}}
     rt = _escalated(make_runtime, 1, teams=[care, *OTHERS])
-    casework.reply(rt, "C-1001", "Sorry, which order is it?", user="lena")
+    casework_replies.reply(rt, "C-1001", "Sorry, which order is it?", user="lena")
     rt.clock.advance(minutes=10)  # type: ignore[attr-defined]
     posted: list[str] = []
 
@@ -338,7 +338,7 @@ def test_an_answer_posted_at_the_deadline_is_on_time_for_the_alert_and_the_repor
     rt = _escalated(make_runtime, 2)
     rt.clock.advance(minutes=60)  # type: ignore[attr-defined]
     check_sla(rt)
-    casework.reply(rt, "C-1001", "Sorry, which order is it?", user="lena")
+    casework_replies.reply(rt, "C-1001", "Sorry, which order is it?", user="lena")
     dispatch_outbox(rt)
     with rt.sessions() as session:
         kinds = session.scalars(select(Event.kind).where(Event.kind == "sla_breached")).all()
@@ -366,7 +366,7 @@ def test_a_first_response_is_credited_to_the_team_that_held_the_case_then(
     rt = _escalated(make_runtime, 2)
     rt.clock.advance(minutes=10)  # type: ignore[attr-defined]
     for ref in ("C-1001", "C-1002"):
-        casework.reply(rt, ref, "Sorry, which order is it?", user="lena")
+        casework_replies.reply(rt, ref, "Sorry, which order is it?", user="lena")
     dispatch_outbox(rt)
     rt.clock.advance(days=1)  # type: ignore[attr-defined]
     triage.set_team(rt, "C-1001", "billing", user="lena")

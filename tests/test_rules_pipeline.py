@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from monitor import casework, triage
+from monitor import casework_actions, casework_replies, triage
 from monitor.pipeline import dispatch_outbox, run_cycle
 from monitor.rules.dryrun import dry_run
 from monitor.rules.reload import RuleReloader
@@ -307,9 +307,9 @@ def test_a_rule_on_the_case_state_sees_the_state_the_customer_wrote_back_into(
     rows = [mention(1, "@acme my kettle is broken"), mention(2, "@acme my toaster too")]
     rt = make_runtime(rows, rules={"path": str(tmp_path / "rules")})
     run_cycle(rt)
-    casework.reply(rt, "C-1001", "Sorry, a new one is on its way.", user="lena")
+    casework_replies.reply(rt, "C-1001", "Sorry, a new one is on its way.", user="lena")
     dispatch_outbox(rt)
-    casework.resolve(rt, "C-1002", user="lena")
+    casework_actions.resolve(rt, "C-1002", user="lena")
     with rt.sessions() as session:
         states = dict(session.execute(select(Case.conversation_id, Case.state)).all())
     assert states == {"1001": "waiting_customer", "1002": "resolved"}

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.exc import OperationalError
 
-from monitor import casework, status, triage
+from monitor import casework_actions, casework_drafts, casework_replies, status, triage
 from monitor.domain import Action, ActionKind, ActionStatus, CaseState, Platform
 from monitor.pipeline import check_sla, dispatch_outbox, poll_source, process_pending, run_cycle
 from monitor.runtime import Runtime
@@ -82,7 +82,7 @@ def answered(make_runtime: RuntimeFactory, care: dict[str, Any] = CARE, **overri
     thread = escalated(make_runtime, care, **overrides)
     rt = thread.rt
     thread.advance(minutes=5)
-    casework.reply(rt, REF, "Sorry about that. Which order is it?", user="lena")
+    casework_replies.reply(rt, REF, "Sorry about that. Which order is it?", user="lena")
     dispatch_outbox(rt)
     case = thread.case()
     assert case.first_response_at == rt.clock.now()
@@ -150,7 +150,7 @@ def test_the_brands_reply_stops_the_clock_and_a_later_follow_up_starts_another(
     follow_up(thread)
     thread.advance(minutes=50)
     check_sla(thread.rt)  # warned
-    casework.reply(thread.rt, REF, "Thanks, it ships today.", user="lena")
+    casework_replies.reply(thread.rt, REF, "Thanks, it ships today.", user="lena")
     dispatch_outbox(thread.rt)
     assert thread.case().follow_up_at is None
     thread.advance(hours=3)
@@ -190,7 +190,7 @@ def reply_while_the_customer_writes(
     **extra: Any,
 ) -> datetime:
     """A person's reply, posted while ``meanwhile`` is written; when it was written."""
-    casework.reply(thread.rt, REF, text, user="lena")
+    casework_replies.reply(thread.rt, REF, text, user="lena")
     writer = SomeoneWritesDuringTheSend(thread, meanwhile, **extra)
     thread.rt.responders = dict.fromkeys(Platform, writer)
     sending_at = thread.rt.clock.now()
@@ -300,7 +300,7 @@ def test_a_drafted_answer_to_a_follow_up_is_no_answer_until_it_is_posted(
     assert case.state == CaseState.AWAITING_APPROVAL.value
     assert case.sla_due_at == wrote + timedelta(minutes=60)
     thread.advance(minutes=20)
-    casework.approve(thread.rt, REF, user="lena", text="Yes: reply here with your order.")
+    casework_drafts.approve(thread.rt, REF, user="lena", text="Yes: reply here with your order.")
     dispatch_outbox(thread.rt)
     assert thread.case().follow_up_at is None
     thread.advance(hours=2)
@@ -353,7 +353,7 @@ def test_a_follow_up_closed_unanswered_starts_afresh_when_the_customer_writes_ag
 ) -> None:
     thread = answered(make_runtime)
     follow_up(thread)
-    casework.resolve(thread.rt, REF, user="lena")  # nothing more to say
+    casework_actions.resolve(thread.rt, REF, user="lena")  # nothing more to say
     again = follow_up(thread, "@acme hello? still there?")
     case = thread.case()
     assert (case.follow_up_at, case.sla_due_at) == (again, again + timedelta(minutes=60))
@@ -381,10 +381,10 @@ def test_reports_keep_the_first_responses_sla_after_a_follow_up(
     thread.say("@acme you are idiots")
     run_cycle(rt)
     thread.advance(hours=2)
-    casework.reply(rt, REF, "Sorry for the wait. Which order is it?", user="lena")
+    casework_replies.reply(rt, REF, "Sorry for the wait. Which order is it?", user="lena")
     dispatch_outbox(rt)
     follow_up(thread)
-    casework.reply(rt, REF, "Thanks, it ships today.", user="lena")
+    casework_replies.reply(rt, REF, "Thanks, it ships today.", user="lena")
     dispatch_outbox(rt)
     report = build_report(rt)
     (care,) = [a for a in report.sla if a.team == "care"]
@@ -484,7 +484,7 @@ def test_a_teams_case_closed_unanswered_and_reopened_gets_the_teams_clock(
     # nothing a rule escalates. The reopened case waited on care with no deadline at all:
     # first in no queue, never warned, never breached.
     thread = escalated(make_runtime)
-    casework.resolve(thread.rt, REF, user="lena")
+    casework_actions.resolve(thread.rt, REF, user="lena")
     reopened = thread.advance(days=3)
     thread.say(PLAIN)
     run_cycle(thread.rt)
@@ -546,13 +546,13 @@ def answered_and_resolved_before_a_late_message(
     what they wrote since."""
     thread = escalated(make_runtime)
     thread.advance(minutes=4)
-    casework.reply(thread.rt, REF, "Sorry about that. Which order is it?", user="lena")
+    casework_replies.reply(thread.rt, REF, "Sorry about that. Which order is it?", user="lena")
     dispatch_outbox(thread.rt)
     thread.advance(minutes=1)
     if spam:
         triage.mark_spam(thread.rt, REF, user="lena")
     else:
-        casework.resolve(thread.rt, REF, user="lena")
+        casework_actions.resolve(thread.rt, REF, user="lena")
     thread.advance(minutes=5)
     return thread
 
@@ -753,7 +753,7 @@ def test_a_message_the_rules_ignore_leaves_a_closed_case_closed(
     # spam put a resolved case back in the queue, with no clock and nothing to answer.
     thread = answered(make_runtime)
     if closed:
-        casework.resolve(thread.rt, REF, user="lena")
+        casework_actions.resolve(thread.rt, REF, user="lena")
     before = thread.case()
     follow_up(thread, "@acme follow to win our giveaway")
     case = thread.case()
@@ -770,7 +770,7 @@ def test_a_message_after_an_ignored_one_still_reopens_the_case(
     # The ignored message leaves the case resolved; the customer's next message in the
     # same batch reopens it, is owed an answer and sees the state it found (resolved).
     thread = answered(make_runtime)
-    casework.resolve(thread.rt, REF, user="lena")
+    casework_actions.resolve(thread.rt, REF, user="lena")
     wrote = thread.advance(days=1)
     thread.say("@acme follow to win our giveaway")
     thread.say(PLAIN)

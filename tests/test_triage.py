@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
-from monitor import casework, triage
+from monitor import casework, casework_actions, casework_drafts, casework_replies, triage
 from monitor.casework import CaseworkError
 from monitor.dispatch import dispatch_outbox
 from monitor.domain import Action, CaseState, Platform
@@ -64,8 +64,8 @@ def test_a_team_change_unassigns_an_agent_who_cannot_open_the_case_any_more(
     rt = seeded(make_runtime)
     with rt.sessions() as session:
         refs = [c.ref for c in session.query(Case).filter(Case.team == "care").order_by(Case.id)]
-    casework.assign(rt, refs[0], "alice", user="lena")  # an agent of care
-    casework.assign(rt, refs[1], "lena", user="lena")  # a lead: opens every team's cases
+    casework_actions.assign(rt, refs[0], "alice", user="lena")  # an agent of care
+    casework_actions.assign(rt, refs[1], "lena", user="lena")  # a lead: opens every team's cases
     triage.set_team(rt, refs[0], "billing", user="lena")
     triage.set_team(rt, refs[1], "billing", user="lena")
     with rt.sessions() as session:
@@ -111,18 +111,18 @@ def test_a_draft_rejected_while_it_was_being_approved_stays_rejected(
         if statement.lstrip().upper().startswith("UPDATE ACTIONS") and not rejected:
             rejected.append("C-1015")
             try:
-                casework.reject(rt, "C-1015", user="root", reason="wrong tone")
+                casework_drafts.reject(rt, "C-1015", user="root", reason="wrong tone")
             except OperationalError as exc:  # the approval's lock, in this test's one thread
                 rejected.append(str(exc.orig))
 
     event.listen(rt.engine, "before_cursor_execute", reject_before_the_write)
     try:
-        casework.approve(rt, "C-1015", user="lena", text="Yes, we do. Thanks!")
+        casework_drafts.approve(rt, "C-1015", user="lena", text="Yes, we do. Thanks!")
     finally:
         event.remove(rt.engine, "before_cursor_execute", reject_before_the_write)
     assert rejected == ["C-1015", "database is locked"]
     with pytest.raises(CaseworkError, match="C-1015 has no draft waiting for approval"):
-        casework.reject(rt, "C-1015", user="root", reason="wrong tone")
+        casework_drafts.reject(rt, "C-1015", user="root", reason="wrong tone")
     with rt.sessions() as session:
         case = casework.find_case(session, "C-1015")
         draft = session.query(ActionRow).filter(ActionRow.case_id == case.id).one()
@@ -131,9 +131,9 @@ def test_a_draft_rejected_while_it_was_being_approved_stays_rejected(
         assert "approved" in kinds
         assert "rejected" not in kinds
     # Approving twice: the second finds no draft, rather than queueing it again.
-    casework.approve(rt, "C-1025", user="lena")
+    casework_drafts.approve(rt, "C-1025", user="lena")
     with pytest.raises(CaseworkError, match="C-1025 has no draft waiting for approval"):
-        casework.approve(rt, "C-1025", user="lena")
+        casework_drafts.approve(rt, "C-1025", user="lena")
 
 
 def test_tags_are_normalised_and_bounded(make_runtime: RuntimeFactory) -> None:
@@ -244,7 +244,7 @@ def test_spam_takes_only_the_bots_own_replies_off_the_threads_count(
     rt.responders = dict.fromkeys(Platform, responder)
     run_cycle(rt)
     assert len(responder.posts) == 1
-    casework.reply(rt, "C-1001", "Sorry, we are on it.", user="lena")
+    casework_replies.reply(rt, "C-1001", "Sorry, we are on it.", user="lena")
     triage.mark_spam(rt, "C-1001", user="lena")
     with rt.sessions() as session:
         case = session.query(Case).one()
@@ -258,9 +258,9 @@ def test_a_persons_reply_to_a_resolved_case_takes_it_out_of_the_resolved_figures
 ) -> None:
     rt = make_runtime([mention(1, "@acme ok, the order number is 5512")])
     run_cycle(rt)
-    casework.resolve(rt, "C-1001", user="lena")
+    casework_actions.resolve(rt, "C-1001", user="lena")
     rt.clock.advance(hours=1)  # type: ignore[attr-defined]
-    casework.reply(rt, "C-1001", "One more thing: it ships today.", user="lena")
+    casework_replies.reply(rt, "C-1001", "One more thing: it ships today.", user="lena")
     with rt.sessions() as session:
         case = session.query(Case).one()
         # Open again: the reports' resolution time must not count it as resolved.
@@ -354,7 +354,7 @@ def test_a_rule_moving_a_case_to_another_team_unassigns_an_agent_who_cannot_open
     rt = make_runtime([first], teams=TEAMS)
     run_cycle(rt)
     create_user(rt, "alice", "agent", PASSWORD, ("care",))
-    casework.assign(rt, "C-1001", "alice", user="root")
+    casework_actions.assign(rt, "C-1001", "alice", user="root")
     release_leases(rt)
     rt = make_runtime([first, again], teams=TEAMS)
     rt.clock.advance(hours=2)  # type: ignore[attr-defined]
@@ -414,7 +414,7 @@ def test_a_persons_reply_answers_the_customer_not_the_brands_own_post(
     make_runtime: RuntimeFactory,
 ) -> None:
     rt = _customer_then_brand_post(make_runtime)
-    action_id = casework.reply(rt, "C-1001", "It ships today.", user="lena")
+    action_id = casework_replies.reply(rt, "C-1001", "It ships today.", user="lena")
     with rt.sessions() as session:
         action = session.get(ActionRow, action_id)
         assert action is not None

@@ -15,7 +15,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import event, func, select, update
 from starlette.testclient import TestClient
 
-from monitor import casework
+from monitor import casework_actions, casework_links
 from monitor.clock import FakeClock
 from monitor.dispatch import dispatch_outbox
 from monitor.pipeline import run_cycle
@@ -38,9 +38,9 @@ def test_customer_history_keeps_other_teams_cases_and_notes_to_them(
     make_runtime: RuntimeFactory,
 ) -> None:
     rt = seeded(make_runtime)
-    casework.link_customers(rt, "C-1001", "C-1005", user="lena")  # care and billing
-    casework.add_note(rt, "C-1005", "BILLING-INTERNAL " + HOSTILE_NOTE, user="bob")
-    casework.add_note(rt, "C-1001", "CARE-NOTE " + HOSTILE_NOTE, user="alice")
+    casework_links.link_customers(rt, "C-1001", "C-1005", user="lena")  # care and billing
+    casework_actions.add_note(rt, "C-1005", "BILLING-INTERNAL " + HOSTILE_NOTE, user="bob")
+    casework_actions.add_note(rt, "C-1001", "CARE-NOTE " + HOSTILE_NOTE, user="alice")
     alice, _ = client_for(rt, "alice")  # agent of care
     page = alice.get("/cases/C-1001").text
     assert "BILLING-INTERNAL" not in page
@@ -296,7 +296,7 @@ def test_a_resent_note_is_stored_once(make_runtime: RuntimeFactory) -> None:
     assert "not added again" in again["message"]
     assert _notes(rt, note) == 1
     # Someone else's words are their own note.
-    casework.add_note(rt, "C-1001", note, user="lena")
+    casework_actions.add_note(rt, "C-1001", note, user="lena")
     assert _notes(rt, note) == 2
     assert isinstance(rt.clock, FakeClock)
     rt.clock.advance(minutes=6)  # later, the same words are a new note

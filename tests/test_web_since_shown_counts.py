@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import event
 
-from monitor import casework
+from monitor import casework_replies
 from monitor.clock import FakeClock
 from monitor.pipeline import run_cycle
 from monitor.runtime import Runtime
@@ -65,7 +65,7 @@ def test_a_colleagues_reply_landing_while_the_page_is_read_is_not_counted_unseen
     with _while_reading(
         rt,
         lambda sql: "FROM actions" in sql and "actions.case_id" in sql,
-        lambda: casework.reply(rt, "C-1001", LENA, user="lena"),
+        lambda: casework_replies.reply(rt, "C-1001", LENA, user="lena"),
     ) as seen:
         page = alice.get("/cases/C-1001").text
     assert len(seen) == 1
@@ -127,7 +127,7 @@ def test_the_api_gives_a_case_the_counts_its_operations_take(
     with _while_reading(
         rt,
         lambda sql: "FROM actions" in sql and "actions.case_id" in sql,
-        lambda: casework.reply(rt, "C-1001", LENA, user="lena"),
+        lambda: casework_replies.reply(rt, "C-1001", LENA, user="lena"),
     ):
         case = alice.get("/api/cases/C-1001").json()
     # Lena's reply landed while the case was read: shown or not, it is not counted.

@@ -8,7 +8,7 @@ import re
 
 from sqlalchemy import select
 
-from monitor import casework, triage
+from monitor import casework_drafts, casework_replies, triage
 from monitor.runtime import Runtime
 from monitor.store.models import ActionRow
 from tests.conftest import RuntimeFactory
@@ -33,7 +33,7 @@ def _withdrawn_then_answered(rt: Runtime) -> None:
     at once), then a colleague answers."""
     triage.mark_spam(rt, "C-1001", user="lena")
     triage.tag(rt, "C-1001", user="lena", remove=("spam",))
-    casework.reply(rt, "C-1001", ROOT, user="root")
+    casework_replies.reply(rt, "C-1001", ROOT, user="root")
 
 
 def _posted(rt: Runtime) -> list[str]:
@@ -51,7 +51,7 @@ def test_a_reply_from_a_page_shown_before_a_withdrawal_and_a_colleagues_reply_is
     # case still had 1 reply, so the check compared 1 with 1 and let Alice's reply, written
     # without seeing root's, go out beside it.
     rt = seeded(make_runtime)
-    casework.reply(rt, "C-1001", LENA, user="lena")
+    casework_replies.reply(rt, "C-1001", LENA, user="lena")
     alice, csrf = client_for(rt, "alice")
     shown = _shown(alice.get("/cases/C-1001").text)
     _withdrawn_then_answered(rt)
@@ -74,7 +74,7 @@ def test_the_api_refuses_a_reply_after_a_withdrawal_and_a_colleagues_reply(
     make_runtime: RuntimeFactory,
 ) -> None:
     rt = seeded(make_runtime)
-    casework.reply(rt, "C-1001", LENA, user="lena")
+    casework_replies.reply(rt, "C-1001", LENA, user="lena")
     alice = api_client(rt, "alice")
     shown = alice.get("/api/cases/C-1001").json()["replies"]
     _withdrawn_then_answered(rt)
@@ -89,7 +89,7 @@ def test_marking_as_spam_after_a_withdrawal_and_a_colleagues_reply_is_refused(
 ) -> None:
     # The spam mark would withdraw root's reply, which Alice's page never showed.
     rt = seeded(make_runtime)
-    casework.reply(rt, "C-1001", LENA, user="lena")
+    casework_replies.reply(rt, "C-1001", LENA, user="lena")
     alice, csrf = client_for(rt, "alice")
     shown = _shown(alice.get("/cases/C-1001").text)
     _withdrawn_then_answered(rt)
@@ -113,7 +113,7 @@ def test_a_reply_from_a_page_shown_before_a_colleague_approved_the_draft_is_refu
     )
     found = form_replies.search(root.get(f"/cases/{ref}").text.replace("\n", " "))
     assert found is not None
-    casework.approve(rt, ref, user="lena")
+    casework_drafts.approve(rt, ref, user="lena")
     refused = root.post(
         f"/cases/{ref}/reply", data={"csrf_token": csrf, "text": MINE, "replies": found[1]}
     )
@@ -139,7 +139,7 @@ def test_a_count_past_the_case_is_refused_not_taken_as_no_check(
     rt = seeded(make_runtime)
     alice = api_client(rt, "alice")
     shown = alice.get("/api/cases/C-1001").json()["replies"]
-    casework.reply(rt, "C-1001", LENA, user="lena")
+    casework_replies.reply(rt, "C-1001", LENA, user="lena")
     for operation, body in (("reply", {"text": MINE}), ("spam", {})):
         refused = alice.post(f"/api/cases/C-1001/{operation}", json={**body, "replies": shown + 2})
         assert refused.status_code == 400

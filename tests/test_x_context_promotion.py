@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from monitor import casework
+from monitor import casework_actions, casework_replies
 from monitor.dispatch import dispatch_outbox
 from monitor.domain import CaseState
 from monitor.pipeline import poll_source, process_pending
@@ -162,10 +162,10 @@ def test_a_parent_shown_in_a_case_resolved_since_does_not_reopen_it_when_listed(
     with rt.sessions() as session:
         ref = session.scalars(select(Case)).one().ref
     rt.clock.advance(minutes=5)
-    casework.reply(rt, ref, "Sorry about the wait, it ships today.", user="lena")
+    casework_replies.reply(rt, ref, "Sorry about the wait, it ships today.", user="lena")
     dispatch_outbox(rt)
     rt.clock.advance(minutes=5)
-    casework.resolve(rt, ref, user="lena")
+    casework_actions.resolve(rt, ref, user="lena")
     resolved = case_clocks(rt)
     rt.clock.advance(hours=3)
     poll_source(rt, "mentions")
@@ -200,7 +200,7 @@ def test_a_parent_shown_when_a_person_answered_does_not_reopen_the_case_waiting_
     with rt.sessions() as session:
         ref = session.scalars(select(Case)).one().ref
     rt.clock.advance(minutes=5)
-    casework.reply(rt, ref, "Sorry about the wait, it ships today.", user="lena")
+    casework_replies.reply(rt, ref, "Sorry about the wait, it ships today.", user="lena")
     dispatch_outbox(rt)
     waiting = case_clocks(rt)
     assert waiting[0] == CaseState.WAITING_CUSTOMER.value

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from monitor import casework
+from monitor import casework, casework_replies
 from monitor.domain import Action, ActionKind, ActionStatus, Platform
 from monitor.pipeline import dispatch_outbox, poll_source, process_pending
 from monitor.runtime import Runtime
@@ -917,7 +917,7 @@ def test_a_persons_reply_x_would_refuse_is_not_queued_and_the_case_stays_with_th
     poll_source(rt, "brand")
     process_pending(rt)
     with pytest.raises(casework.CaseworkError, match="do not mention @acme or @acmehelp"):
-        casework.reply(rt, "C-1001", "Sorry Carla, we're on it.", user="lena")
+        casework_replies.reply(rt, "C-1001", "Sorry Carla, we're on it.", user="lena")
     with rt.sessions() as session:
         assert session.scalars(select(ActionRow)).all() == []
         assert session.scalars(select(Case)).one().state == "awaiting_human"
@@ -952,7 +952,7 @@ def test_a_search_hit_naming_a_brand_account_that_does_not_post_goes_to_a_person
     assert state == "awaiting_human"
     assert "guard: X refuses replies" in str(refused.decision)
     with pytest.raises(casework.CaseworkError, match="X refuses replies"):
-        casework.reply(rt, "C-1001", "Sorry Carla, we're on it.", user="lena")
+        casework_replies.reply(rt, "C-1001", "Sorry Carla, we're on it.", user="lena")
 
 
 def test_a_persons_reply_to_a_search_hit_answering_another_brand_accounts_post_is_refused(
@@ -970,7 +970,7 @@ def test_a_persons_reply_to_a_search_hit_answering_another_brand_accounts_post_i
     poll_source(rt, "brand")
     process_pending(rt)
     with pytest.raises(casework.CaseworkError, match="X refuses replies"):
-        casework.reply(rt, "C-1001", "Sorry Carla, we're on it.", user="lena")
+        casework_replies.reply(rt, "C-1001", "Sorry Carla, we're on it.", user="lena")
     with rt.sessions() as session:
         assert session.scalars(select(ActionRow)).all() == []
         assert session.scalars(select(Case)).one().state == "awaiting_human"
@@ -998,7 +998,7 @@ def test_mentions_of_the_read_account_answered_from_another_go_to_a_person(
         targets = {a.target_external_id for a in session.scalars(select(ActionRow))}
         refused = session.scalars(select(Message).where(Message.external_id == tid(1))).one()
         case = session.scalars(select(Case).where(Case.id == refused.case_id)).one()
-        page_says = casework.reply_refusal(rt, session, case)
+        page_says = casework_replies.reply_refusal(rt, session, case)
         answer = session.scalars(select(Message).where(Message.external_id == tid(3))).one()
     assert targets == {tid(2)}
     assert refused.reply_allowed is False
@@ -1011,7 +1011,7 @@ def test_mentions_of_the_read_account_answered_from_another_go_to_a_person(
     assert page_says is not None
     assert "X refuses replies" in page_says
     with pytest.raises(casework.CaseworkError, match="X refuses replies"):
-        casework.reply(rt, case.ref, "Sorry Carla, we're on it.", user="lena")
+        casework_replies.reply(rt, case.ref, "Sorry Carla, we're on it.", user="lena")
     # The responder's reason names the account the replies come from: "the brand
     # account" beside a post naming @acme read as a fault of ours.
     with pytest.raises(ResponderError, match="the brand account the replies come from"):

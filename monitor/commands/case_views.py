@@ -10,7 +10,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from monitor import cases, casework
+from monitor import cases, casework_listing
 from monitor.commands import since_shown
 from monitor.commands.case_options import cell_text, common, run, runtime
 from monitor.commands.options import json_line, table_console
@@ -38,7 +38,7 @@ def list_command(
         # The queue's open states: a case waiting on the customer needs nobody yet.
         states = tuple(sorted(cases.OPEN_STATES))
     rt = runtime(config_file)
-    rows = run(lambda: casework.list_cases(rt, states=states, team=team, limit=limit))
+    rows = run(lambda: casework_listing.list_cases(rt, states=states, team=team, limit=limit))
     if as_json:
         for row in rows:
             # "sentiment" as GET /api/cases names it; "latest_label" kept for scripts.
@@ -107,7 +107,7 @@ def show_command(config_file: Path | None, ref: str) -> None:
     # Counted before the rest is read: a reply landing in between is then shown but not
     # counted, and the next command refuses needlessly, never the other way round.
     answers, replies, messages = run(lambda: since_shown.counts(rt, ref))
-    detail = run(lambda: casework.case_detail(rt, ref))
+    detail = run(lambda: casework_listing.case_detail(rt, ref))
     console = table_console()
     console.print(_case_line(detail["case"]))
     console.print(_thread_table(detail["messages"]))

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 
-from monitor import casework, triage
+from monitor import (
+    casework,
+    casework_actions,
+    casework_drafts,
+    casework_links,
+    casework_replies,
+    triage,
+)
 from monitor.commands import since_shown
 from monitor.commands.case_options import common, run, runtime, user_option
 from monitor.commands.case_views import list_command, show_command
@@ -62,7 +69,7 @@ def reply_command(
         # The reply answers the customer's newest message, read or not.
         since_shown.check_messages(rt, ref, messages, "your reply was not posted", "reply")
         try:
-            action = casework.reply(
+            action = casework_replies.reply(
                 rt, ref, text, user=user, allow_redirect=allow_redirect, answer_id=answer_id
             )
         except casework.AlreadyQueued as exc:
@@ -106,7 +113,7 @@ def approve_command(
         # The draft answers the message it was written for, not a follow-up after it.
         since_shown.check_messages(rt, ref, messages, "the draft was not approved", "approve")
         try:
-            action = casework.approve(rt, ref, user=user, text=text, draft_id=draft)
+            action = casework_drafts.approve(rt, ref, user=user, text=text, draft_id=draft)
         except casework.AlreadyApproved as exc:
             # Approved once, as asked: a script repeating the command after a timeout
             # must not read it as refused (the API answers ok: true).
@@ -127,7 +134,7 @@ def reject_command(
 ) -> None:
     """Reject the case's draft; the case waits for a human answer."""
     rt = runtime(config_file)
-    run(lambda: casework.reject(rt, ref, user=user, reason=reason, draft_id=draft))
+    run(lambda: casework_drafts.reject(rt, ref, user=user, reason=reason, draft_id=draft))
     click.echo(f"{_canonical(ref)}: draft rejected")
 
 
@@ -139,7 +146,7 @@ def reject_command(
 def assign_command(config_file: Path | None, user: str, ref: str, assignee: str) -> None:
     """Assign the case to a person."""
     assignee = login_name(assignee)  # as sign-in and the dashboard read it: Maria is maria
-    run(lambda: casework.assign(runtime(config_file), ref, assignee, user=user))
+    run(lambda: casework_actions.assign(runtime(config_file), ref, assignee, user=user))
     click.echo(f"{_canonical(ref)}: assigned to {assignee}")
 
 
@@ -157,7 +164,7 @@ def resolve_command(config_file: Path | None, user: str, ref: str, messages: int
     def settle() -> None:
         # Resolved, a follow-up nobody read would leave the queue with the case.
         since_shown.check_messages(rt, ref, messages, "it was not resolved", "resolve")
-        casework.resolve(rt, ref, user=user)
+        casework_actions.resolve(rt, ref, user=user)
 
     run(settle)
     click.echo(f"{_canonical(ref)}: resolved")
@@ -173,7 +180,7 @@ def note_command(config_file: Path | None, user: str, ref: str, text: str) -> No
 
     def add() -> str:
         try:
-            casework.add_note(runtime(config_file), ref, text, user=user)
+            casework_actions.add_note(runtime(config_file), ref, text, user=user)
         except casework.AlreadyNoted as exc:
             # Stored once, as asked: a script repeating the command after a timeout must
             # not read it as refused (the API answers ok: true).
@@ -190,7 +197,9 @@ def note_command(config_file: Path | None, user: str, ref: str, text: str) -> No
 @click.argument("other_ref")
 def link_command(config_file: Path | None, user: str, ref: str, other_ref: str) -> None:
     """Record that the customers of two cases are the same person."""
-    person = run(lambda: casework.link_customers(runtime(config_file), ref, other_ref, user=user))
+    person = run(
+        lambda: casework_links.link_customers(runtime(config_file), ref, other_ref, user=user)
+    )
     click.echo(
         f"{_canonical(ref)} and {_canonical(other_ref)}: customers linked as person {person}"
     )

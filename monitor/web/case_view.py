@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from monitor import cases, casework
+from monitor import cases, casework, casework_listing, casework_replies
 from monitor.domain import ActionStatus
 from monitor.runtime import Runtime
 from monitor.store.models import Case, Message
@@ -20,7 +20,7 @@ MAX_PARENT_LEVELS = 8
 
 
 def load_case(rt: Runtime, ref: str, user: User) -> dict[str, Any]:
-    """casework's detail plus the whole thread as the customer sees it (other people's
+    """casework_listing's detail plus the whole thread as the customer sees it (other people's
     posts and the parents included), the drafts, and the sentiment corrections. The
     customer's history holds only what ``user`` may see of other cases."""
     # Counted before anything shown is read (the outbox, the thread): a reply or message
@@ -31,13 +31,13 @@ def load_case(rt: Runtime, ref: str, user: User) -> dict[str, Any]:
         case = casework.find_case(session, ref)
         replies = replies_marker(session, case.id)  # sent back by the reply and spam forms
         written = customer_message_count(session, case.id)  # by reply, approve and resolve
-    detail = casework.case_detail(rt, ref, user)
+    detail = casework_listing.case_detail(rt, ref, user)
     with rt.sessions() as session:
         case = casework.find_case(session, ref)
         thread = _thread(session, case)
         assignees = casework.assignees(session, case.team)
         # Shown instead of the reply box: the refusal came only on submit, after typing.
-        reply_refused = casework.reply_refusal(rt, session, case)
+        reply_refused = casework_replies.reply_refusal(rt, session, case)
         # Corrections of this case's messages only: another customer's post in the thread
         # may be of a case the user may not open, and its correction names who made it.
         ids = [m.id for m in thread if m.case_id == case.id]

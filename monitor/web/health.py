@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Select, func, or_, select
 
-from monitor.casework import QUEUED
+from monitor.casework_replies import QUEUED
 from monitor.domain import ActionStatus
 from monitor.runtime import Runtime
 from monitor.sources.x_usage import fold_holds

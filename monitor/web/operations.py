@@ -1,7 +1,7 @@
 """What a person can do to a case, once, for both the HTML forms and the JSON API.
 
 Each operation names the least role it needs and its fields (monitor.web.operation_spec);
-the work itself is done by monitor.casework and monitor.triage, never here, and the
+the work itself is done by monitor.casework_* and monitor.triage, never here, and the
 checks against a page shown before a colleague's change by monitor.web.since_shown.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from monitor import casework, triage
+from monitor import casework_actions, casework_drafts, casework_replies, triage
 from monitor.casework import CaseworkError
 from monitor.runtime import Runtime
 from monitor.web.access import check_access
@@ -31,13 +31,13 @@ def _reply(rt: Runtime, ref: str, user: User, p: Params) -> str:
     if "replies" in p:
         unanswered_since_shown(rt, ref, p["replies"], p["text"], user.name)
     if "messages" in p:
-        # casework.reply addresses the customer's newest message: one that came after
-        # the page was shown got an answer written to the earlier ones, as if read.
+        # casework_replies.reply addresses the customer's newest message: one that came
+        # after the page was shown got an answer written to the earlier ones, as if read.
         unread_since_shown(
             rt, ref, p["messages"], "your reply was not posted (read the message, then post again)"
         )
     answer = p.get("answer") or None  # the knowledge-base entry the person started from
-    action = casework.reply(rt, ref, p["text"], user=user.name, answer_id=answer)
+    action = casework_replies.reply(rt, ref, p["text"], user=user.name, answer_id=answer)
     return f"Reply queued for posting (action {action})."
 
 
@@ -47,22 +47,27 @@ def _approve(rt: Runtime, ref: str, user: User, p: Params) -> str:
         # wrote again, it went out as if the follow-up had been read.
         refused = "the draft was not approved (read the message, then approve again)"
         unread_since_shown(rt, ref, p["messages"], refused)
-    action = casework.approve(rt, ref, user=user.name, text=p.get("text"), draft_id=p.get("draft"))
+    action = casework_drafts.approve(
+        rt, ref, user=user.name, text=p.get("text"), draft_id=p.get("draft")
+    )
     return f"Draft approved and queued for posting (action {action})."
 
 
 def _reject(rt: Runtime, ref: str, user: User, p: Params) -> str:
-    casework.reject(rt, ref, user=user.name, reason=p.get("reason", ""), draft_id=p.get("draft"))
+    casework_drafts.reject(
+        rt, ref, user=user.name, reason=p.get("reason", ""), draft_id=p.get("draft")
+    )
     return "Draft rejected; the case waits for a person."
 
 
 def _assign(rt: Runtime, ref: str, user: User, p: Params) -> str:
-    # Checked apart from casework.assign: a colleague's assignment racing this read still
-    # lands, the check only keeps a page loaded earlier from undoing one unknowingly.
+    # Checked apart from casework_actions.assign: a colleague's assignment racing this
+    # read still lands, the check only keeps a page loaded earlier from undoing one
+    # unknowingly.
     # As sign-in and the queue's assignee filter read a name: "Maria" is maria.
     assignee = login_name(p["assignee"])
     reassigned_since_shown(rt, ref, assignee, p.get("was"))
-    casework.assign(rt, ref, assignee, user=user.name)
+    casework_actions.assign(rt, ref, assignee, user=user.name)
     return f"Assigned to {assignee}."
 
 
@@ -90,13 +95,13 @@ def _tag(rt: Runtime, ref: str, user: User, p: Params) -> str:
 
 
 def _note(rt: Runtime, ref: str, user: User, p: Params) -> str:
-    casework.add_note(rt, ref, p["text"], user=user.name)
+    casework_actions.add_note(rt, ref, p["text"], user=user.name)
     return "Note added."
 
 
 def _resolve(rt: Runtime, ref: str, user: User, p: Params) -> str:
-    # Read before casework.resolve, to name who resolved it: a resolution racing this
-    # read is refused under the case lock there, with less said.
+    # Read before casework_actions.resolve, to name who resolved it: a resolution racing
+    # this read is refused under the case lock there, with less said.
     already = resolved_by(rt, ref)
     if already is not None:
         raise NothingChanged(f"{already}; nothing was changed")
@@ -104,7 +109,7 @@ def _resolve(rt: Runtime, ref: str, user: User, p: Params) -> str:
         unread_since_shown(
             rt, ref, p["messages"], "it was not resolved (read the message, then resolve again)"
         )
-    casework.resolve(rt, ref, user=user.name)
+    casework_actions.resolve(rt, ref, user=user.name)
     return "Case resolved."
 
 
@@ -153,7 +158,7 @@ OPERATIONS: dict[str, Operation] = {
             "Reject the draft",
             "Draft rejected; the case waits for a person",
             _reject,
-            {"reason": Field(max_length=casework.MAX_REASON), "draft": DRAFT},
+            {"reason": Field(max_length=casework_drafts.MAX_REASON), "draft": DRAFT},
         ),
         Operation(
             "assign",

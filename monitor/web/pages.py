@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from monitor import casework, triage
+from monitor import casework, casework_drafts, casework_replies, triage
 from monitor.cases import OPEN_STATES
 from monitor.csvexport import csv_text
 from monitor.domain import Label, Platform, Priority
@@ -109,7 +109,7 @@ def case_page(
     picked = request.query_params.get("answer", "")[:64]
     if picked and not form and not error:
         try:  # a knowledge-base entry as the starting point of the reply
-            form = {"text": casework.answer_prefill(web.rt, ref, picked), "answer": picked}
+            form = {"text": casework_replies.answer_prefill(web.rt, ref, picked), "answer": picked}
         except casework.CaseworkError as exc:
             error = str(exc)
     done_op = request.query_params.get("done", "")
@@ -189,8 +189,9 @@ def check_endpoint(web: Web) -> Endpoint:
 
     def check(target: ReplyTarget, text: str) -> Response:
         platform, markdown = Platform(target.platform), target.markdown
-        # The draft as drafted is approved without a check (casework.approve): its rule's
-        # text, maybe allowed to redirect; warned about, its Approve button was locked.
+        # The draft as drafted is approved without a check (casework_drafts.approve): its
+        # rule's text, maybe allowed to redirect; warned about, its Approve button was
+        # locked.
         unedited = target.drafted is not None and text.strip() == target.drafted
         problems = (
             []
@@ -221,7 +222,7 @@ class ReplyTarget:
 
     platform: str
     customer: str  # the handle replied to: naming them is no redirect
-    markdown: bool  # posted to Reddit as written (casework.posted_as_markdown)
+    markdown: bool  # posted to Reddit as written (casework_replies.posted_as_markdown)
     drafted: str | None = None  # the text of the draft the box edits, as drafted
 
 
@@ -231,14 +232,14 @@ def load_reply_target(web: Web, ref: str, params: Mapping[str, str]) -> ReplyTar
     text was warned about while the submit, which posts it as written, accepted it."""
     with web.rt.sessions() as session:
         case = casework.find_case(session, ref)
-        markdown = casework.posted_as_markdown(
+        markdown = casework_replies.posted_as_markdown(
             web.rt,
             session,
             case,
             draft_id=params.get("draft", ""),
             answer_id=params.get("answer", "")[:64],
         )
-        drafted = casework.waiting_draft_text(session, case, params.get("draft", ""))
+        drafted = casework_drafts.waiting_draft_text(session, case, params.get("draft", ""))
         customer = casework.customer_handle(session, case)
         return ReplyTarget(case.platform, customer, markdown, drafted)
 

@@ -12,7 +12,8 @@ from sqlalchemy import Select, String, cast, func, not_, or_, select
 from sqlalchemy.orm import Session
 
 from monitor.cases import DEADLINE_OWED, OPEN_STATES, PRIORITY_RANK, deadline_owed
-from monitor.casework import CaseworkError, first_words, require_known_team
+from monitor.casework import CaseworkError
+from monitor.casework_listing import first_words, require_known_team
 from monitor.domain import CaseState, Label, Platform
 from monitor.runtime import Runtime
 from monitor.store.models import Case, Customer, Message

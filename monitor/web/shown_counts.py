@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from monitor import casework
+from monitor import casework_drafts
 from monitor.domain import ActionKind, ActionStatus
 from monitor.store.models import ActionRow, Event, Message, from_customer
 
@@ -54,7 +54,7 @@ def replies_queued(session: Session, case_id: int) -> list[ActionRow]:
     the live replies did not: one withdrawn by the spam mark or the thread cap left the
     count, and a colleague's answer after it brought the count back to what the page
     showed, so the check let a second answer through.) An action may appear twice."""
-    actions = list(session.scalars(casework.reply_actions(case_id)))
+    actions = list(session.scalars(casework_drafts.reply_actions(case_id)))
     approvals = session.scalars(
         select(Event).where(Event.case_id == case_id, Event.kind == "approved").order_by(Event.id)
     )

@@ -46,8 +46,9 @@ def unanswered_since_shown(
     a colleague (or the bot, or an approved draft) answered meanwhile, and a second answer
     written without seeing the first went out beside it. As reassigned_since_shown, a reply
     racing this read still lands. The same words sent by the same person are left to
-    casework.reply, whose "already queued" answers a double click (an empty ``text`` with
-    ``answer``, the CLI's reply with a knowledge-base entry's own words, is that entry's)."""
+    casework_replies.reply, whose "already queued" answers a double click (an empty
+    ``text`` with ``answer``, the CLI's reply with a knowledge-base entry's own words, is
+    that entry's)."""
     with rt.sessions() as session:
         case = casework.find_case(session, ref)
         since = _answers_since(session, case, shown, ANSWERS)

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import update
 
-from monitor import casework
+from monitor import casework_actions, casework_replies
 from monitor.pipeline import run_cycle
 from monitor.runtime import Runtime
 from monitor.sources.replay import ReplaySource
@@ -158,7 +158,7 @@ def test_long_unbroken_words_in_the_side_column_wrap(new_page: Any, runtime: Run
     word = "https://example.com/" + "a" * 180
     with transaction(runtime.sessions) as session:
         session.execute(update(ActionRow).where(ActionRow.case_id == 1).values(last_error=word))
-    casework.add_note(runtime, "C-1001", f"tracking: {word}", user="lena")
+    casework_actions.add_note(runtime, "C-1001", f"tracking: {word}", user="lena")
     page = new_page()
     page.set_viewport_size({"width": 1280, "height": 800})
     sign_in(page, "lena", PASSWORD)
@@ -346,7 +346,7 @@ def test_a_reply_kept_across_sign_in_still_warns_of_a_colleagues_answer(
     runtime.clock.advance(hours=12, seconds=1)  # type: ignore[attr-defined]
     page.click("section.reply button")
     page.wait_for_url(lambda url: "/login?next=" in url)
-    casework.reply(runtime, "C-1001", "Jane, your refund is on its way.", user="alice")
+    casework_replies.reply(runtime, "C-1001", "Jane, your refund is on its way.", user="alice")
     sign_in_again(page, "lena", "/cases/C-1001")
     expect(page.locator("section.reply textarea")).to_have_value(
         "Sorry Jane, a replacement ships today."
