@@ -103,6 +103,27 @@ def start_owed_clock(settings: Settings, case: Case) -> None:
     _start_clock(settings, case, response_owed_since(case))
 
 
+def answered_on_platform(case: Case, posted: datetime, now: datetime) -> bool:
+    """A brand's post answering the case's customer, made on the platform itself (a
+    person replying on X as the brand), stored at ``now``: the brand's response, as a
+    reply posted through inchannel is. Uncounted, an escalated case answered so kept its
+    clock, breached, and the reports called it unanswered. Returns whether it answered
+    what was owed: the first response, or a follow-up written before it.
+
+    Counted from when it was posted, never before the case opened (one posted before a
+    lagging poll brought the customer's message in took no time of the brand's)."""
+    if case.state == CaseState.RESOLVED.value:
+        return False  # owes nothing: a person closed it
+    if case.first_response_at is None:
+        case.first_response_at = max(min(posted, now), case.opened_at)
+        case.first_response_due_at = case.sla_due_at  # the reports' first deadline
+        return True
+    if case.follow_up_at is not None and case.follow_up_at <= posted:
+        case.follow_up_at = None  # sla_due_at stays, as after dispatch's answer
+        return True
+    return False
+
+
 def _start_clock(settings: Settings, case: Case, owed_since: datetime | None) -> None:
     team = settings.team(case.team or "")
     if team is None or owed_since is None or case.sla_due_at is not None:
@@ -295,6 +316,9 @@ def queue_reply(
         "answer_id": answer_id,
     }
     add_row(session, ActionRow, row)
-    if draft:
+    # A case escalated to a team stays awaiting_human: a person must act either way and
+    # the draft is on the case page. Moved to awaiting_approval, a customer's later
+    # question took the case out of the team's queue (as a later auto reply did).
+    if draft and case.state != CaseState.AWAITING_HUMAN.value:
         transition(session, case, CaseState.AWAITING_APPROVAL, actor, now, draft=text)
     return key

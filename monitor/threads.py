@@ -23,12 +23,18 @@ from sqlalchemy.orm import Session
 from monitor import cases, casework
 from monitor.domain import CaseState, Direction, Score
 from monitor.store.bulk import detach
-from monitor.store.models import Case, Customer, Message
+from monitor.store.models import Case, Customer, Message, from_customer
 from monitor.store.queries import insert_returning_objects, locked
 
 ThreadKey = tuple[str, str, int]  # platform, conversation id, customer id
 Thread = tuple[str, str]  # platform, conversation id
 _KEY = ("platform", "conversation_id", "customer_id")
+# The states a brand's answer on the platform moves on to waiting_customer, as a reply
+# from the dashboard does once posted: not a draft waiting on a person (they settle it),
+# nor a person's reply still in the outbox (dispatch moves that case once it is posted).
+_ANSWERABLE = frozenset(
+    s.value for s in (CaseState.NEW, CaseState.AUTO_REPLIED, CaseState.AWAITING_HUMAN)
+)
 # Cases opened by `inchannel backfill` carry this tag until a live message arrives.
 BACKFILL_TAG = "backfill"
 
@@ -400,6 +406,7 @@ class ThreadIndex:
         if row.case_id is None and not row.processed:
             return Link.WAITS
         message.case_id = row.case_id
+        self._answered_outside_batch(message)
         return Link.JOINED
 
     def _join_authors_case(self, message: Message, handle: str, conversation_id: str) -> Link:
@@ -425,7 +432,58 @@ class ThreadIndex:
             .limit(1)
         )
         message.case_id = self._session.scalar(query)
+        self._answered_outside_batch(message)
         return Link.JOINED
+
+    def _answered_outside_batch(self, message: Message) -> None:
+        """The brand's ``message`` answers a post of a stored case: its response. A case
+        with none of the customer's messages in this batch is read (and locked) here;
+        one with them is decided after this and settles its state then."""
+        if self.backfilling or message.case_id is None or message.in_reply_to is None:
+            return
+        if self._written_after_answered(message):
+            return  # the customer wrote again after the post it answers: that is owed
+        case = self._by_id(message.case_id)
+        if case is not None:
+            self._answered(case, message, settle=False)
+            return
+        self._load(select(Case).where(Case.id == message.case_id))
+        case = self._by_id(message.case_id)
+        if case is not None:
+            self._answered(case, message, settle=True)
+
+    def _written_after_answered(self, message: Message) -> bool:
+        """Whether the customer wrote in ``message``'s case after the post it answers,
+        as dispatch judges a reply withdrawn for such an answer (native_answers): the
+        brand answered the earlier post, and the later one is still owed its answer."""
+        answered = select(Message.created_at).where(
+            Message.platform == message.platform, Message.external_id == message.in_reply_to
+        )
+        later = select(Message.id).where(
+            Message.case_id == message.case_id,
+            from_customer(),
+            Message.created_at > answered.scalar_subquery(),
+        )
+        return self._session.execute(later.limit(1)).first() is not None
+
+    def _by_id(self, case_id: int) -> Case | None:
+        return next((case for case in self._latest.values() if case.id == case_id), None)
+
+    def _answered(self, case: Case, message: Message, *, settle: bool) -> None:
+        """The brand answered in ``case`` on the platform (``message``, its own post
+        answering one of the case): the answer owed is given, and a later customer
+        message of this batch written before it crossed it. ``settle``: no customer
+        message of the batch is in the case, so it waits on the customer now, as after
+        a person's reply from the dashboard; with one, processing decides its state."""
+        posted, arrived = message.created_at, message.ingested_at
+        last = self._last_answer_at.get(case.id)
+        self._last_answer_at[case.id] = posted if last is None else max(last, posted)
+        if not cases.answered_on_platform(case, posted, arrived) or not settle:
+            return
+        if case.state in _ANSWERABLE and cases.response_owed_since(case) is None:
+            reason = "the brand answered on the platform"
+            state = CaseState.WAITING_CUSTOMER
+            cases.transition(self._session, case, state, "system", arrived, reason=reason)
 
     def open_new(self, at: Callable[[Message], datetime]) -> None:
         """Insert the batch's new cases in one statement and record them as opened, each
@@ -439,7 +497,12 @@ class ThreadIndex:
         if self._new:
             self._insert_new(at)
         for message, key in self._own:
-            message.case_id = self._latest[key].id
+            case = self._latest[key]
+            message.case_id = case.id
+            # Answering a customer of this batch (``in_reply_to``), not a guess of the
+            # thread's last writer: the brand's response, their message decided next.
+            if not self.backfilling and message.in_reply_to is not None:
+                self._answered(case, message, settle=False)
         self._own.clear()
 
     def _insert_new(self, at: Callable[[Message], datetime]) -> None:

@@ -99,3 +99,21 @@ def test_a_post_the_brand_answered_before_it_was_decided_leaves_the_case_waiting
     run_cycle(rt)
     assert _sent(rt) == []
     assert _case(rt) == ("waiting_customer", None)
+
+
+def test_a_later_draft_leaves_an_escalated_case_with_its_team(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The customer's later question got the question-draft rule's draft, and the case
+    # went to awaiting_approval: out of the team's awaiting_human queue, as a later
+    # auto reply took it once. A person must act either way; the draft is on the case.
+    rt = make_runtime([mention(1, "@acme my order is late, I am calling my lawyer", **ANN)])
+    run_cycle(rt)
+    assert _case(rt) == ("awaiting_human", "care")
+    rt.clock.advance(hours=2)
+    append(rt, mention(2, "@acme is there a number I can call about it", **ANN, **LATER))
+    run_cycle(rt)
+    assert _case(rt) == ("awaiting_human", "care")
+    with rt.sessions() as session:
+        statuses = session.scalars(select(ActionRow.status).where(ActionRow.kind == "reply"))
+        assert list(statuses) == ["draft"]

@@ -345,8 +345,9 @@ def _grouped(pairs: Iterable[tuple[str, float]]) -> list[Timing]:
 def _first_response(rows: Sequence[CaseFigures], responders: dict[int, str]) -> list[Timing]:
     answered = [r for r in rows if r.first_response is not None]
     by_team = _grouped((r.team, r.first_response) for r in answered)  # type: ignore[misc]
+    # Answered with no reply of ours: a person answered on the platform itself.
     by_who = _grouped(
-        (responders.get(r.id, "by bot"), r.first_response)  # type: ignore[misc]
+        (responders.get(r.id, "by human"), r.first_response)  # type: ignore[misc]
         for r in answered
     )
     return [*by_team, *by_who]
