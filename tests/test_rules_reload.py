@@ -279,7 +279,7 @@ def test_rules_status_prints_the_load_time_to_the_second(
     result = CliRunner().invoke(main, ["rules", "status", "--config", str(config)])
     assert (result.exit_code, result.stdout) == (
         0,
-        f"running rules version {rt.rules.version} (16 rules, loaded 2026-11-20T09:31:02+00:00)\n",
+        f"running rules version {rt.rules.version} (17 rules, loaded 2026-11-20T09:31:02+00:00)\n",
     )
 
 
