@@ -325,6 +325,9 @@ def test_down_that_is_no_outage_gets_no_outage_reply(text: str) -> None:
     assert "outage" not in decision.tags
     assert decision.escalation is None or decision.escalation.team != "tech"
     assert decision.reply is None or decision.reply.draft
+    # Nor a draft of the knowledge base's outage answer ("Our engineers have been
+    # alerted"): its keyword "down" let these questions in.
+    assert decision.reply is None or decision.reply.answer != "outage-status"
 
 
 # A customer asking whether a message, a call or an account is really the brand's.
