@@ -277,3 +277,48 @@ def test_a_question_for_a_seasonal_entry_out_of_its_window_is_not_answered(
     assert (december.entry.id, december.draft) == ("store-hours-holidays", False)
     # The usual hours still answer the usual questions before and after the season.
     assert outcome(shipped, "@acme what time do you close on Saturday?") == "answer store-hours"
+
+
+@pytest.mark.parametrize(
+    ("text", "entry"),
+    [
+        # "down" was an outage-status keyword: a down payment, a price down 20% and
+        # "calm down" got a draft saying "Our engineers have been alerted".
+        ("@acme do you offer a down payment plan for the espresso machine?", "outage-status"),
+        ("@acme is it down 20% on black friday?", "outage-status"),
+        ("@acme how do I calm down my toddler lol", "outage-status"),
+        # "reset" alone admitted password-reset: resetting an appliance was answered in
+        # public with "Tap Forgot password on the sign-in screen".
+        ("@acme how do I reset my air fryer?", "password-reset"),
+        ("@acme the kettle keeps tripping, how do I reset it?", "password-reset"),
+        ("@acme how do I reset the timer on the AF-200?", "password-reset"),
+        # "gift" alone admitted gift-cards: gift wrap got the gift cards' terms.
+        ("@acme do you sell gift wrap?", "gift-cards"),
+    ],
+)
+def test_a_keyword_in_another_sense_proposes_nothing_from_the_entry(
+    shipped: Answerer, text: str, entry: str
+) -> None:
+    assert outcome(shipped, text) not in (f"answer {entry}", f"draft {entry}")
+
+
+@pytest.mark.parametrize(
+    ("text", "entry"),
+    [
+        ("@acme is the app down?", "outage-status"),
+        ("@acme is your website down right now?", "outage-status"),
+        ("@acme payment page giving an error, is the site down?", "outage-status"),
+        ("@acme is the app down for everyone or just me?", "outage-status"),
+        ("@acme How do I reset my password?", "password-reset"),
+        ("@acme Password reset email never came, what now?", "password-reset"),
+        ("@acme Can't sign in to the Acme website, how do I reset my login?", "password-reset"),
+        ("@acme how do I reset my acme account?", "password-reset"),
+        ("@acme how do I check my gift card balance?", "gift-cards"),
+        ("@acme do gift vouchers expire?", "gift-cards"),
+        ("@acme do you sell gift cards?", "gift-cards"),
+    ],
+)
+def test_the_narrowed_entries_still_answer_their_questions(
+    shipped: Answerer, text: str, entry: str
+) -> None:
+    assert outcome(shipped, text) == f"answer {entry}"

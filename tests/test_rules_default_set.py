@@ -325,6 +325,9 @@ def test_down_that_is_no_outage_gets_no_outage_reply(text: str) -> None:
     assert "outage" not in decision.tags
     assert decision.escalation is None or decision.escalation.team != "tech"
     assert decision.reply is None or decision.reply.draft
+    # Nor a draft of the knowledge base's outage answer ("Our engineers have been
+    # alerted"): its keyword "down" let these questions in.
+    assert decision.reply is None or decision.reply.answer != "outage-status"
 
 
 # A customer asking whether a message, a call or an account is really the brand's.
@@ -405,3 +408,50 @@ def test_a_wrong_invoice_is_still_billing(text: str) -> None:
     assert "refund-or-billing" in matched
     assert decision.escalation is not None
     assert decision.escalation.team == "billing"
+
+
+# How refunds work, asked in general: the knowledge base's business, not billing's.
+REFUND_QUESTIONS = [
+    "@acme how long does a refund take?",
+    "@acme how long do refunds take to show on my card?",
+    "@acme what's your refund policy?",
+    "@acme what is your refund policy on sale items?",
+    "@acme will my refund go back to my card or as store credit?",
+]
+
+# A refund that has gone wrong: billing, even when the message also asks how long.
+REFUND_COMPLAINTS = [
+    "@acme still no refund, where is it?",
+    "@acme where is my refund? returned the kettle 3 weeks ago",
+    "@acme my refund never arrived",
+    "@acme I haven't received my refund and it's been a month",
+    "@acme still waiting for my refund, how long does a refund take??",
+    "@acme sent my return back last week and still no refund, how long does it take?",
+    "@acme I want a refund, the toaster burnt out after two days",
+]
+
+
+@pytest.mark.parametrize("text", REFUND_QUESTIONS)
+def test_asking_how_refunds_work_is_no_billing_complaint(text: str) -> None:
+    # "refund" anywhere made it billing trouble: "how long does a refund take?" was
+    # told "sorry about the billing trouble" (when no answer fitted) and opened a
+    # high-priority case for billing.
+    matched, _, decision = shipped_decision(text)
+    assert "refund-or-billing" not in matched
+    assert "billing" not in decision.tags
+    assert decision.escalation is None or decision.escalation.team != "billing"
+    assert decision.reply is None or "billing trouble" not in decision.reply.text
+
+
+def test_a_refund_timing_question_gets_the_knowledge_base_answer() -> None:
+    _, _, decision = shipped_decision("@acme how long does a refund take?")
+    assert decision.reply is not None
+    assert decision.reply.answer == "refund-timing"
+
+
+@pytest.mark.parametrize("text", REFUND_COMPLAINTS)
+def test_a_refund_gone_wrong_still_goes_to_billing(text: str) -> None:
+    matched, _, decision = shipped_decision(text)
+    assert "refund-or-billing" in matched
+    assert decision.escalation is not None
+    assert (decision.escalation.team, decision.escalation.priority) == ("billing", "high")
