@@ -14,6 +14,7 @@ from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
 from monitor import notifications
+from monitor.case_transitions import after_draft
 from monitor.domain import SPAM_TAG as SPAM_TAG  # "Mark as spam"'s tag, for cases.SPAM_TAG
 from monitor.domain import ActionKind, ActionStatus, CaseState, Escalation
 from monitor.settings import Settings
@@ -316,9 +317,8 @@ def queue_reply(
         "answer_id": answer_id,
     }
     add_row(session, ActionRow, row)
-    # A case escalated to a team stays awaiting_human: a person must act either way and
-    # the draft is on the case page. Moved to awaiting_approval, a customer's later
-    # question took the case out of the team's queue (as a later auto reply did).
-    if draft and case.state != CaseState.AWAITING_HUMAN.value:
-        transition(session, case, CaseState.AWAITING_APPROVAL, actor, now, draft=text)
+    # A case escalated to a team stays awaiting_human (after_draft, shared with the dry
+    # run): moved to awaiting_approval, it left the team's queue.
+    if draft:
+        transition(session, case, after_draft(CaseState(case.state)), actor, now, draft=text)
     return key

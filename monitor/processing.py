@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from monitor import cases, triage
+from monitor import case_transitions, cases, triage
 from monitor.batch_claim import Claim, answers_waiting, authors_free, claimable
 from monitor.batch_retry import isolate
 from monitor.domain import (
@@ -530,12 +530,11 @@ def _apply(
     # Counted when queued, not when sent, so the per-thread cap holds even while the
     # first reply is still in the outbox.
     index.replied(case, now)
-    # Only a case nobody has taken up is the bot's: one a rule escalated, a draft waits
-    # on or a person answered keeps its state (the reply is still sent). Moved to
-    # auto_replied, an escalated case left the team's awaiting_human queue unlooked-at
-    # when the customer's later "thank you!" got the praise rule's reply.
-    if case.state == CaseState.NEW.value:
-        cases.transition(session, case, CaseState.AUTO_REPLIED, reply.rule, now)
+    # Only a case nobody has taken up is the bot's (case_transitions, shared with the
+    # dry run): an escalated case keeps its state when the customer's later "thank
+    # you!" gets the praise rule's reply.
+    state = case_transitions.after_bot_reply(CaseState(case.state))
+    cases.transition(session, case, state, reply.rule, now)
 
 
 def _close_as_ignored(session: Session, case: Case, decision: Decision, now: datetime) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from monitor import cases, casework
+from monitor import case_transitions, cases, casework
 from monitor.domain import CaseState, Direction, Score
 from monitor.store.bulk import detach
 from monitor.store.models import Case, Customer, Message, from_customer
@@ -29,12 +29,6 @@ from monitor.store.queries import insert_returning_objects, locked
 ThreadKey = tuple[str, str, int]  # platform, conversation id, customer id
 Thread = tuple[str, str]  # platform, conversation id
 _KEY = ("platform", "conversation_id", "customer_id")
-# The states a brand's answer on the platform moves on to waiting_customer, as a reply
-# from the dashboard does once posted: not a draft waiting on a person (they settle it),
-# nor a person's reply still in the outbox (dispatch moves that case once it is posted).
-_ANSWERABLE = frozenset(
-    s.value for s in (CaseState.NEW, CaseState.AUTO_REPLIED, CaseState.AWAITING_HUMAN)
-)
 # Cases opened by `inchannel backfill` carry this tag until a live message arrives.
 BACKFILL_TAG = "backfill"
 
@@ -317,7 +311,7 @@ class ThreadIndex:
         ignore it: an ignored message is stored and nothing else happens (docs/rules.md).
         Reopened when attached, giveaway spam or a blocklisted troll put a resolved case
         back in the queue, owing nothing, and cleared the clock of an answer still owed."""
-        waiting = case.state in (CaseState.RESOLVED.value, CaseState.WAITING_CUSTOMER.value)
+        waiting = CaseState(case.state) in case_transitions.REOPENABLE
         if waiting and not cases.closed_as_spam(case):
             if case.state == CaseState.RESOLVED.value:
                 self._reopened.add(case.id)
@@ -480,9 +474,10 @@ class ThreadIndex:
         self._last_answer_at[case.id] = posted if last is None else max(last, posted)
         if not cases.answered_on_platform(case, posted, arrived) or not settle:
             return
-        if case.state in _ANSWERABLE and cases.response_owed_since(case) is None:
+        if cases.response_owed_since(case) is None:
+            # case_transitions, shared with the dry run: a draft's case keeps its state.
             reason = "the brand answered on the platform"
-            state = CaseState.WAITING_CUSTOMER
+            state = case_transitions.after_brand_answer(CaseState(case.state))
             cases.transition(self._session, case, state, "system", arrived, reason=reason)
 
     def open_new(self, at: Callable[[Message], datetime]) -> None:

@@ -10,12 +10,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from monitor.case_transitions import (
+    after_bot_reply,
+    after_brand_answer,
+    after_customer_wrote,
+    after_draft,
+)
 from monitor.domain import CaseState, Decision, Label, Mention, Score
 from monitor.rules.context import Context
 from monitor.rules.engine import RuleEngine
 from monitor.scoring import Scorer
 
 DRY_RUN_CASE = "C-TEST"
+
+
+CaseKey = tuple[str, str, str]  # platform, thread, customer id
 
 
 @dataclass
@@ -25,21 +34,25 @@ class _History:
     last_reply_in_thread: dict[tuple[str, str], Any] = field(default_factory=dict)
     # A case is one customer in one thread (as the daemon keys them): another customer
     # writing in a thread where the first was escalated opens a new case of their own.
-    state_of_case: dict[tuple[str, str, str], CaseState] = field(default_factory=dict)
+    state_of_case: dict[CaseKey, CaseState] = field(default_factory=dict)
     last_reply_to_author: dict[tuple[str, str], Any] = field(default_factory=dict)
     threads_of_author: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     escalated_authors: set[tuple[str, str]] = field(default_factory=set)
+    # The brand's answer on the platform settles only what was owed, and only when it
+    # answers the customer's latest post (a later one is still owed its answer).
+    owed: set[CaseKey] = field(default_factory=set)
+    latest_post: dict[CaseKey, str] = field(default_factory=dict)
+    case_of_post: dict[tuple[str, str], CaseKey] = field(default_factory=dict)
 
     def context(self, mention: Mention) -> Context:
         author = (mention.platform.value, mention.author.id)
         thread = (mention.platform.value, mention.conversation_id)
         threads = self.threads_of_author.get(author, set())
-        case = (*thread, mention.author.id)
         return Context(
             now=mention.created_at,
             case_ref=DRY_RUN_CASE,
             source=self.source,
-            case_state=self.state_of_case.get(case, CaseState.NEW),
+            case_state=self.state_of_case.get(_case(mention), CaseState.NEW),
             bot_replies_in_thread=self.replies_in_thread.get(thread, 0),
             last_bot_reply_in_thread_at=self.last_reply_in_thread.get(thread),
             last_bot_reply_to_author_at=self.last_reply_to_author.get(author),
@@ -48,25 +61,54 @@ class _History:
         )
 
     def record(self, mention: Mention, decision: Decision) -> None:
+        """The customer's message and its decision, with the state changes processing
+        makes (monitor.case_transitions): an ignored message that opened its case
+        resolves it, any other reopens a resolved or waiting one before it is applied."""
         author = (mention.platform.value, mention.author.id)
-        thread = (mention.platform.value, mention.conversation_id)
-        case = (*thread, mention.author.id)
+        case = _case(mention)
         self.threads_of_author.setdefault(author, set()).add(mention.conversation_id)
+        self.case_of_post[(mention.platform.value, mention.external_id)] = case
+        self.latest_post[case] = mention.external_id
+        opens = case not in self.state_of_case
+        state = self.state_of_case.get(case, CaseState.NEW)
         if decision.ignored:
+            self.state_of_case[case] = CaseState.RESOLVED if opens else state
             return
+        self.owed.add(case)
+        state = after_customer_wrote(state)
         if decision.escalation is not None:
             self.escalated_authors.add(author)
-            self.state_of_case[case] = CaseState.AWAITING_HUMAN
+            state = CaseState.AWAITING_HUMAN
         reply = decision.reply
         if reply is not None and reply.draft:
-            self.state_of_case[case] = CaseState.AWAITING_APPROVAL
+            state = after_draft(state)
         elif reply is not None:
-            self.replies_in_thread[thread] = self.replies_in_thread.get(thread, 0) + 1
-            self.last_reply_in_thread[thread] = self.last_reply_to_author[author] = (
-                mention.created_at
-            )
-            if decision.escalation is None:
-                self.state_of_case[case] = CaseState.AUTO_REPLIED
+            self._bot_replied(mention, case)
+            state = after_bot_reply(state)
+        self.state_of_case[case] = state
+
+    def _bot_replied(self, mention: Mention, case: CaseKey) -> None:
+        thread = (mention.platform.value, mention.conversation_id)
+        author = (mention.platform.value, mention.author.id)
+        self.replies_in_thread[thread] = self.replies_in_thread.get(thread, 0) + 1
+        self.last_reply_in_thread[thread] = self.last_reply_to_author[author] = mention.created_at
+        self.owed.discard(case)  # posted at once in the dry run: the answer owed is given
+
+    def record_brand_post(self, mention: Mention) -> None:
+        """The brand's own post answering a customer's (a person replying on the
+        platform): their case waits on them, as processing moves it (threads)."""
+        if mention.in_reply_to is None:
+            return
+        case = self.case_of_post.get((mention.platform.value, mention.in_reply_to))
+        if case is None or self.latest_post[case] != mention.in_reply_to:
+            return
+        if case in self.owed:
+            self.owed.discard(case)
+            self.state_of_case[case] = after_brand_answer(self.state_of_case[case])
+
+
+def _case(mention: Mention) -> CaseKey:
+    return (mention.platform.value, mention.conversation_id, mention.author.id)
 
 
 def dry_run(
@@ -79,7 +121,10 @@ def dry_run(
     for mention in mentions:
         score = scorer.score(mention.text, lang=mention.lang)
         decision = engine.decide(mention, score, history.context(mention))
-        history.record(mention, decision)
+        if engine.is_own_post(mention):
+            history.record_brand_post(mention)
+        else:
+            history.record(mention, decision)
         yield mention, score, decision
 
 

@@ -155,9 +155,14 @@ class RuleEngine:
         return [plans[i] for i in self._index.candidates(facts)]
 
     def _is_own(self, mention: Mention, context: Context) -> bool:
+        return context.own_post or self.is_own_post(mention)
+
+    def is_own_post(self, mention: Mention) -> bool:
+        """Written by one of the brand's accounts (``rules test`` tells the brand's
+        answers in a sample file by this, as ingest stores them as `own`)."""
         own = self.own_handles.get(mention.platform, frozenset())
         handle = mention.author.handle.lower().lstrip("@")
-        return context.own_post or mention.kind is MessageKind.OWN or handle in own
+        return mention.kind is MessageKind.OWN or handle in own
 
     def _reply(self, outcome: Outcome, facts: Facts, turns: Turns) -> PlannedReply | None:
         rule = outcome.reply_rule

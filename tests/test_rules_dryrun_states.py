@@ -1,0 +1,129 @@
+"""`rules test` follows the case states the daemon's transitions give: a `case: {state}`
+rule matches the same messages in the dry run as in the pipeline."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from monitor.domain import CaseState
+from monitor.pipeline import run_cycle
+from monitor.rules.dryrun import dry_run
+from monitor.runtime import Runtime
+from monitor.sources.replay import parse_mention
+from monitor.store.models import Message
+from tests.conftest import RuntimeFactory, mention
+from tests.rulekit import write
+from tests.test_pipeline import append
+
+# One rule per state, first, so every decision names the state its message found.
+SEEN = "\n---\n".join(
+    f"name: in-{s.value}\nmatch: {{case: {{state: {s.value}}}}}\nthen: {{tag: [in-{s.value}]}}"
+    for s in CaseState
+)
+ACTIONS = """
+name: lawyer
+match: {text: lawyer}
+then: {escalate: {team: care}}
+---
+name: refund
+match: {text: refund}
+then: {draft: "Hi {first_name}, about your refund: "}
+---
+name: thanks
+match: {text: thanks}
+then: {reply: "Glad to help!"}
+---
+name: giveaway
+match: {text: giveaway}
+then: {ignore: true}
+"""
+
+# (customer, text, what the brand's own post answers): each customer in a thread of theirs.
+SCRIPT: list[tuple[str, str, str | None]] = [
+    # Escalated: the bot's reply and a draft leave it with the team.
+    ("ann", "@acme I will call my lawyer", None),
+    ("ann", "@acme thanks for looking", None),
+    ("ann", "@acme I want a refund", None),
+    ("ann", "@acme hello?", None),
+    # Drafted: the bot's later reply leaves the draft waiting on a person.
+    ("bob", "@acme refund my order", None),
+    ("bob", "@acme thanks anyway", None),
+    ("bob", "@acme hello?", None),
+    # Ignored when it opened the case: resolved; the next message reopens it.
+    ("cat", "@acme giveaway time", None),
+    ("cat", "@acme is anyone there", None),
+    ("cat", "@acme hello?", None),
+    # The brand answers a follow-up itself on the platform: waiting on the customer.
+    ("dan", "@acme thanks for the kettle", None),
+    ("dan", "@acme does it descale?", None),
+    ("acmehelp", "@dan yes, with vinegar", "dan"),
+    ("dan", "@acme great", None),
+    ("dan", "@acme one more", None),
+    # ... and an escalated case it answers so.
+    ("eve", "@acme my lawyer says no", None),
+    ("acmehelp", "@eve sorry, sending a new one", "eve"),
+    ("eve", "@acme ok", None),
+]
+
+
+THREADS = {"ann": "2001", "bob": "2002", "cat": "2003", "dan": "2004", "eve": "2005"}
+
+
+def _rows(rt: Runtime) -> list[dict[str, Any]]:
+    """The script as replay rows, five minutes apart from the runtime's clock on."""
+    start = rt.clock.now()
+    rows: list[dict[str, Any]] = []
+    last: dict[str, str] = {}  # each customer's latest post, for the brand to answer
+    for n, (who, text, answers) in enumerate(SCRIPT, start=1):
+        at = start + timedelta(minutes=5 * (n - 1))
+        row = mention(
+            n,
+            text,
+            author=who,
+            author_id="900" if answers else str(600 + list(THREADS).index(who)),
+            conversation_id=THREADS[answers or who],
+            in_reply_to=last[answers] if answers else None,
+            created_at=at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+        last[who] = row["id"]
+        rows.append(row)
+    return rows
+
+
+def test_rules_test_sees_the_case_states_the_daemon_gives(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # The dry run moved a case to awaiting_approval for any draft and to auto_replied
+    # for any reply without an escalation, closed no case its opening message was
+    # ignored in, and knew nothing of the brand's own answer: a `case: {state}` rule
+    # matched differently in `rules test` than in the daemon.
+    write(tmp_path / "rules", SEEN + "\n---\n" + ACTIONS)
+    rt = make_runtime([], rules={"path": str(tmp_path / "rules")})
+    rows = _rows(rt)
+    for row in rows:  # one message a cycle, as a live poll brings them
+        append(rt, row)
+        run_cycle(rt)
+        rt.clock.advance(minutes=5)  # type: ignore[attr-defined]
+    with rt.sessions() as session:
+        inbound = (Message.direction == "inbound") & (Message.kind != "own")
+        query = select(Message.external_id, Message.decision).where(inbound)
+        daemon = {i: d["matched"] for i, d in session.execute(query.order_by(Message.id))}
+    mentions = [parse_mention(row) for row in rows]
+    tested = {
+        m.external_id: list(d.matched)
+        for m, _, d in dry_run(rt.loaded_rules(), rt.scorer, mentions)
+        if m.author.handle != "acmehelp"
+    }
+    seen = {i: [r for r in matched if r.startswith("in-")] for i, matched in daemon.items()}
+    assert list(seen.values()) == [
+        ["in-new"], ["in-awaiting_human"], ["in-awaiting_human"], ["in-awaiting_human"],
+        ["in-new"], ["in-awaiting_approval"], ["in-awaiting_approval"],
+        [], ["in-resolved"], ["in-new"],  # an ignore rule matches alone
+        ["in-new"], ["in-auto_replied"], ["in-waiting_customer"], ["in-new"],
+        ["in-new"], ["in-waiting_customer"],
+    ]  # fmt: skip
+    assert tested == daemon
