@@ -3,9 +3,9 @@
 Scrapers cannot sign in, so the endpoint has its own rule: with ``web.metrics_token``
 set, a request must carry ``Authorization: Bearer <token>``; without one, only clients
 on the loopback interface that name the dashboard as a local scraper does are answered
-(an IP address, localhost, or the configured host: see _named_as_local). Behind a reverse
-proxy the client address is the one uvicorn reads from X-Forwarded-For (proxy_headers),
-so a proxy that does not send it would look local: set a token there.
+(an IP address, localhost, or the configured host: see security.named_as_dashboard).
+Behind a reverse proxy the client address is the one uvicorn reads from X-Forwarded-For
+(proxy_headers), so a proxy that does not send it would look local: set a token there.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from monitor.hostnames import loopback, named_as_local
+from monitor.hostnames import loopback
 from monitor.runtime import Runtime
+from monitor.web.security import named_as_dashboard
 
 # The classic text format generate_latest writes, which every Prometheus version reads.
 TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
@@ -36,7 +37,7 @@ def refusal(rt: Runtime, request: Request) -> Response | None:
         headers = {"www-authenticate": 'Bearer realm="metrics"'}
         return PlainTextResponse("metrics: bearer token required\n", 401, headers=headers)
     if loopback(request.client.host if request.client else ""):
-        if _named_as_local(rt, request):
+        if named_as_dashboard(rt, request):
             return None
         return PlainTextResponse(
             "metrics: a local client must address the dashboard by IP address, localhost "
@@ -48,14 +49,6 @@ def refusal(rt: Runtime, request: Request) -> Response | None:
         "scrapers\n",
         403,
     )
-
-
-def _named_as_local(rt: Runtime, request: Request) -> bool:
-    """Whether the Host header names the dashboard as a scraper on its host does
-    (monitor.hostnames: DNS rebinding)."""
-    web = rt.settings.web
-    configured = (web.public_url, f"http://{web.host}")
-    return named_as_local(request.url.hostname or "", configured)
 
 
 def routes(rt: Runtime) -> list[BaseRoute]:
