@@ -28,6 +28,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, make_wsgi_a
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from monitor.domain import ActionKind, ActionStatus, CaseState, Decision
+from monitor.hostnames import host_header_name, loopback, named_as_local
 
 if TYPE_CHECKING:
     from collections.abc import Iterable as WSGIBody
@@ -367,13 +368,35 @@ def _one_at_a_time(app: WSGIApplication) -> WSGIApplication:
     return serve
 
 
+def _named_as_local(host: str, app: WSGIApplication) -> WSGIApplication:
+    """Answers a loopback client only when it names the listener by an IP address,
+    localhost or ``host`` (metrics.host): a web page in a browser on this host, its own
+    name re-pointed at 127.0.0.1 (DNS rebinding), read the metrics otherwise. A client
+    on another interface (a scraper on the private network) may use any name."""
+    configured = (f"http://{host}",)
+
+    def serve(environ: WSGIEnvironment, start_response: StartResponse) -> WSGIBody[bytes]:
+        named = host_header_name(str(environ.get("HTTP_HOST", "")))
+        if loopback(str(environ.get("REMOTE_ADDR", ""))) and not named_as_local(named, configured):
+            start_response("403 Forbidden", [("Content-Type", "text/plain; charset=utf-8")])
+            return [_NOT_NAMED]
+        return app(environ, start_response)
+
+    return serve
+
+
+_NOT_NAMED = (
+    b"metrics: a local client must address this listener by IP address, localhost or metrics.host\n"
+)
+
+
 def _listen(host: str, port: int, registry: CollectorRegistry) -> _MetricsServer:
     # The address family of the host as given (an IPv6 address, a name), as
     # prometheus_client's start_http_server finds it.
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     family, _, _, _, address = infos[0]
     server = _MetricsServer((str(address[0]), port), family)
-    server.set_app(_one_at_a_time(make_wsgi_app(registry)))
+    server.set_app(_named_as_local(host, _one_at_a_time(make_wsgi_app(registry))))
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     return server
 

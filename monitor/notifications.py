@@ -81,9 +81,12 @@ def inert_line(text: str, limit: int) -> str:
 
 
 def headline(text: str) -> str:
-    """A notification's first line (its title, an e-mail's subject): one line, bounded.
-    A reason on two lines slid its second into the body."""
-    return inert_line(text, HEADLINE_CHARS)
+    """A notification's first line (its title, an e-mail's subject): one line, bounded
+    and inert as an excerpt is. A reason on two lines slid its second into the body; and
+    a rule's reason or a system one quoting a platform's error pinged the whole channel
+    with "@everyone" or "<!channel>", or showed "[text](url)" as a link hiding its
+    address."""
+    return excerpt(text, HEADLINE_CHARS)
 
 
 def fit(text: str, limit: int = NOTIFY_CHARS) -> str:

@@ -7,6 +7,7 @@ import logging
 import re
 import socket
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -306,6 +307,35 @@ def test_the_standalone_listener_serves_a_workers_metrics_over_http(
     assert value(samples, "inchannel_mentions_ingested_total", source="feed") == rows
     assert value(samples, "inchannel_healthy") == 1
     assert value(samples, "inchannel_database_up") == 1
+
+
+def test_the_standalone_listener_refuses_a_local_browser_sent_by_another_host_name(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # DNS rebinding, as for the dashboard's /metrics: a page on evil.example, its name
+    # re-pointed at 127.0.0.1, read a worker's metrics.port listener on 127.0.0.1.
+    rt = make_runtime(metrics={"port": _free_port(), "host": "127.0.0.1"})
+    server = serve_metrics(rt)
+    assert server is not None
+    port = rt.settings.metrics.port
+
+    def status(host: str) -> int:
+        url = f"http://127.0.0.1:{port}/metrics"
+        asked = urllib.request.Request(url, headers={"Host": host})
+        try:
+            with urllib.request.urlopen(asked, timeout=10) as answer:
+                return int(answer.status)
+        except urllib.error.HTTPError as refused:
+            return refused.code
+
+    try:
+        for host in (f"evil.example:{port}", f"127.0.0.1.evil.example:{port}"):
+            assert status(host) == 403, host
+        for host in (f"127.0.0.1:{port}", f"[::1]:{port}", f"LocalHost:{port}", "localhost"):
+            assert status(host) == 200, host
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_a_host_lookup_error_numbered_from_one_is_read_as_the_lookups() -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from monitor.pipeline import run_cycle
 from tests.conftest import RuntimeFactory, mention
 from tests.fakeapi import FakeAPI, Reply
+from tests.rulekit import write
 
 HOSTILE = "@acme you are idiots <b>now</b> <3 @everyone @here"
 
@@ -152,3 +154,39 @@ def test_a_customers_slack_style_announcement_pings_nobody(
     assert "you are idiots" in message
     assert "<!" not in message
     assert "<\u200b!channel> <\u200b!here> <\u200b!all>" in message
+
+
+def test_a_rules_reason_in_the_headline_pings_nobody_and_hides_no_link(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # The headline (a rule's reason, or a system reason quoting a platform's error) only
+    # lost its control characters: "@everyone" and "<!channel>" in it pinged the whole
+    # channel and "[text](url)" showed as a link hiding its address.
+    write(
+        tmp_path / "rules",
+        """
+        name: loud
+        match: {text: kettle}
+        then:
+          escalate:
+            team: care
+            reason: "@everyone <!channel> see [the order](https://evil.example/x)"
+        """,
+    )
+    with FakeAPI() as hook:
+        hook.add("POST", "/hook", Reply(200, body=b"ok"))
+        host = hook.base_url.removeprefix("http://")
+        channels = {"care-chat": {"url": f"json://{host}/hook"}}
+        teams = [{"name": "care", "channels": ["care-chat"]}]
+        teams += [{"name": "tech"}, {"name": "billing"}, {"name": "international"}]
+        rules = {"path": str(tmp_path / "rules")}
+        rt = make_runtime([mention(1, "@acme kettle")], channels=channels, teams=teams, rules=rules)
+        run_cycle(rt)
+        [posted] = hook.seen("POST", "/hook")
+    sent = posted.json()
+    headline = sent["title"] or sent["message"].split("\n")[0]
+    assert "escalated: @\u200beveryone <\u200b!channel> see [the order]\u200b(https:" in headline
+    for field in ("title", "message"):
+        assert "@everyone" not in sent[field]
+        assert "<!channel>" not in sent[field]
+        assert "](" not in sent[field]

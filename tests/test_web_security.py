@@ -274,6 +274,32 @@ def test_forms_work_behind_a_proxy_that_rewrites_host_and_scheme(
     assert refused.status_code == 403
 
 
+def test_a_local_browser_page_under_a_rebound_name_cannot_post_the_sign_in_form(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # DNS rebinding: a page on evil.example:8000, its name re-pointed at 127.0.0.1, runs in
+    # a browser on the dashboard's host. Its Origin matched the Host it sent, so the form
+    # was taken as the dashboard's own: it could read the nonce and guess passwords.
+    rt = make_runtime(web={"public_url": "http://care.example.com"})
+    create_user(rt, "alice", "agent", PASSWORD, ("care",))
+    for base in ("http://evil.example:8000", "http://127.0.0.1.evil.example:8000"):
+        rebound = TestClient(create_app(rt), base_url=base, headers={"origin": base})
+        nonce = NONCE.search(rebound.get("/login").text)
+        assert nonce is not None
+        form = {"name": "alice", "password": PASSWORD, "nonce": nonce[1]}
+        refused = rebound.post("/login", data=form, follow_redirects=False)
+        assert refused.status_code == 403, base
+        assert "The form expired" in refused.text
+    for base in (
+        "http://127.0.0.1:8000",
+        "http://[::1]:8000",
+        "http://localhost:8000",
+        "http://care.example.com",
+    ):
+        local = TestClient(create_app(rt), base_url=base, headers={"origin": base})
+        assert login(local, "alice"), base
+
+
 def test_a_form_sent_after_the_session_expired_leads_back_to_its_page(
     make_runtime: RuntimeFactory,
 ) -> None:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from html.parser import HTMLParser
 
+import pytest
 from sqlalchemy import select, update
 
 from monitor.pipeline import run_cycle
 from monitor.store.db import transaction
 from monitor.store.models import ActionRow
-from monitor.store.web_models import WebUser
+from monitor.web.users import MAX_FAILURES, LoginRefused, authenticate
 from tests.conftest import RuntimeFactory, mention
 from tests.webkit import client_for, seeded
 
@@ -131,11 +131,10 @@ def test_each_rows_button_is_named_for_its_row(make_runtime: RuntimeFactory) -> 
     with transaction(rt.sessions) as session:
         drafts = session.scalars(select(ActionRow.id).where(ActionRow.status == "draft")).all()
         assert len(drafts) == 2
-        session.execute(
-            update(WebUser)
-            .where(WebUser.name.in_(["alice", "bob"]))
-            .values(locked_until=rt.clock.now() + timedelta(hours=1))
-        )
+    for name in ("alice", "bob"):
+        for _ in range(MAX_FAILURES):
+            with pytest.raises(LoginRefused):
+                authenticate(rt, name, "wrong-wrong-wrong")
     client, _ = client_for(rt, "root")
     case = client.get("/cases/C-1001").text
     for draft in drafts:

@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from monitor.runtime import Runtime
-from monitor.store.web_models import WebUser
+from monitor.store.web_models import WebSignInFailure, WebUser
 from monitor.web.users import (
     LoginRefused,
     PasswordWork,
@@ -58,7 +58,13 @@ def wrong_password(dashboard: Runtime, name: str) -> Callable[[], None]:
 
 def failed_logins(rt: Runtime, name: str) -> int:
     with rt.sessions() as session:
-        return session.scalars(select(WebUser.failed_logins).where(WebUser.name == name)).one()
+        query = (
+            select(func.count())
+            .select_from(WebSignInFailure)
+            .join(WebUser, WebUser.id == WebSignInFailure.user_id)
+            .where(WebUser.name == name)
+        )
+        return session.scalar(query) or 0
 
 
 @pytest.fixture

@@ -141,6 +141,8 @@ def list_command(config_file: Path | None) -> None:
     """Every user, their role and teams, and whether they can sign in now."""
     for user, can_sign_in, locked in list_users(runtime(config_file)):
         state = "ok" if can_sign_in else "disabled"
-        if locked is not None and not can_sign_in:
-            state = f"locked until {locked:%Y-%m-%d %H:%M} UTC"
+        if locked is not None:
+            until = f"locked until {locked:%Y-%m-%d %H:%M} UTC"
+            # Can sign in: the lockout keeps out only the addresses wrong passwords came from.
+            state = f"ok, but {until} where wrong passwords came from" if can_sign_in else until
         click.echo(f"{user.name}\t{user.role}\t{','.join(user.teams) or '-'}\t{state}")

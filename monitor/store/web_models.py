@@ -36,10 +36,32 @@ class WebUser(Base):
     # SHA-256 of the API token: a token is random and long, so a slow hash buys nothing.
     api_token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Unused since 0010 (web_sign_in_failures counts per client address); kept so that
+    # a downgrade to older code finds them.
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class WebSignInFailure(Base):
+    """One wrong password (or an unknown name: ``user_id`` NULL) from a client address,
+    kept for the lockout window. Counted per (account, address), per address and per
+    account, so a stranger's guesses lock only the stranger's address out of an account."""
+
+    __tablename__ = "web_sign_in_failures"
+    __table_args__ = (
+        Index("ix_web_sign_in_failures_user", "user_id", "at"),
+        Index("ix_web_sign_in_failures_address", "address", "at"),
+        Index("ix_web_sign_in_failures_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("web_users.id", ondelete="CASCADE"), nullable=True
+    )
+    address: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class WebSession(Base):

@@ -99,7 +99,12 @@ def login(web: Web) -> Endpoint:
         try:
             user = await run_in_threadpool(
                 lambda: authenticate(
-                    web.rt, form.get("name", ""), form.get("password", ""), work=web.password_work
+                    web.rt,
+                    form.get("name", ""),
+                    form.get("password", ""),
+                    # Behind a proxy, uvicorn's proxy_headers put the client's own here.
+                    address=request.client.host if request.client else "",
+                    work=web.password_work,
                 )
             )
         except LoginRefused as exc:

@@ -21,6 +21,7 @@ from starlette.staticfiles import PathLike, StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from monitor.domain import ascii_digits
+from monitor.hostnames import named_as_local
 from monitor.runtime import Runtime
 from monitor.web.sessions import session_user
 from monitor.web.users import User, user_by_token
@@ -196,8 +197,19 @@ def same_origin(rt: Runtime, request: Request) -> bool:
     origin = request.headers.get("origin")
     if origin is None:
         return True
+    if origin == public_origin(rt.settings.web.public_url):
+        return True
+    # The request's own name counts only when DNS rebinding cannot have made it: a page
+    # under its own name re-pointed at 127.0.0.1 sends an Origin equal to its Host.
     here = f"{request.url.scheme}://{request.url.netloc}"
-    return origin in (here, public_origin(rt.settings.web.public_url))
+    return origin == here and named_as_dashboard(rt, request)
+
+
+def named_as_dashboard(rt: Runtime, request: Request) -> bool:
+    """Whether the Host header names the dashboard by an IP address, localhost, or the
+    host of web.public_url or web.host (monitor.hostnames)."""
+    web = rt.settings.web
+    return named_as_local(request.url.hostname or "", (web.public_url, f"http://{web.host}"))
 
 
 def public_origin(url: str) -> str:

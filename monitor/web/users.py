@@ -9,11 +9,11 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import ColumnElement, delete, func, or_, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from monitor.cases import record
@@ -22,14 +22,16 @@ from monitor.runtime import Runtime
 from monitor.store.db import hold_lock, transaction
 from monitor.store.queries import insert_new_ids
 from monitor.store.web_models import WebSession, WebUser
+from monitor.web import lockout
+from monitor.web.lockout import ACCOUNT_FAILURES, ADDRESS_FAILURES, LOCKOUT, MAX_FAILURES
+
+__all__ = ["ACCOUNT_FAILURES", "ADDRESS_FAILURES", "LOCKOUT", "MAX_FAILURES"]
 
 ROLES = ("agent", "lead", "admin")
 # Matched with fullmatch: "$" would also accept a name ending in a newline.
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 NAME_RULE = "1 to 64 lower-case letters, digits, . _ -, starting with a letter or digit"
 MIN_PASSWORD = 10
-MAX_FAILURES = 5
-LOCKOUT = timedelta(minutes=15)
 # PostgreSQL advisory lock key (store.db.hold_lock) taken by every change that could leave
 # no active admin.
 ADMINS_LOCK = 7_264_021_007
@@ -41,7 +43,7 @@ _DUMMY_HASH = HASHER.hash(secrets.token_urlsafe(16))
 # a stranger which names exist (unknown names never lock), so it covers both cases.
 REFUSED = (
     f"wrong name or password (after {MAX_FAILURES} wrong passwords in a row, the account "
-    f"waits {int(LOCKOUT.total_seconds()) // 60} minutes before it can sign in)"
+    f"waits {int(LOCKOUT.total_seconds()) // 60} minutes before it can sign in from there)"
 )
 
 
@@ -231,7 +233,8 @@ def set_password(
     password_hash = _hash(password, work)
     with transaction(rt.sessions) as session:
         row = _by_name(session, name)
-        row.password_hash, row.failed_logins, row.locked_until = password_hash, 0, None
+        row.password_hash = password_hash
+        lockout.forget(session, row.id)
         _sign_out_everywhere(session, row)
         _audit(session, rt, "password_set", actor, name=name, sessions_ended=True)
 
@@ -289,9 +292,9 @@ def unlock(rt: Runtime, name: str, *, actor: str = "cli") -> None:
     """Lift a lockout in force; refused, with nothing recorded, when there is none."""
     with transaction(rt.sessions) as session:
         row = _by_name(session, name)
-        if row.locked_until is None or row.locked_until <= rt.clock.now():
+        if row.id not in lockout.locks(session, rt.clock.now()):
             raise UserError(f"user {name} is not locked")
-        row.failed_logins, row.locked_until = 0, None
+        lockout.forget(session, row.id)
         _audit(session, rt, "user_unlocked", actor, name=name)
 
 
@@ -305,24 +308,32 @@ def new_api_token(rt: Runtime, name: str, *, actor: str = "cli") -> str:
 
 
 def list_users(rt: Runtime) -> list[tuple[User, bool, datetime | None]]:
-    """Every user with whether they can sign in now and, for an active user locked out
-    now, until when (else None: a disabled user is kept out by that, which unlocking
-    does not change, and a lockout that is over keeps nobody out)."""
+    """Every user with whether they can sign in now (from an address not locked out)
+    and, for an active user with a lockout in force, until when (else None: a disabled
+    user is kept out by that, which unlocking does not change). A user who can sign in
+    and has an end is locked out only from the addresses the wrong passwords came from."""
     now = rt.clock.now()
     with rt.sessions() as session:
         rows = session.scalars(select(WebUser).order_by(WebUser.name)).all()
-        return [(_user(r), r.active and _locked(r, now) is None, _locked(r, now)) for r in rows]
-
-
-def _locked(row: WebUser, now: datetime) -> datetime | None:
-    locked = row.active and row.locked_until is not None and row.locked_until > now
-    return row.locked_until if locked else None
+        locks = lockout.locks(session, now)
+    listed = []
+    for row in rows:
+        until, everywhere = locks.get(row.id, (None, False)) if row.active else (None, False)
+        listed.append((_user(row), row.active and not everywhere, until))
+    return listed
 
 
 def authenticate(
-    rt: Runtime, name: str, password: str, *, work: PasswordWork = PASSWORD_WORK
+    rt: Runtime,
+    name: str,
+    password: str,
+    *,
+    address: str = "",
+    work: PasswordWork = PASSWORD_WORK,
 ) -> User:
     """The user, else LoginRefused; PasswordWorkBusy when no password check could start.
+    ``address`` is the client's (request.client.host; "" when unknown): wrong passwords
+    are counted per account and address (monitor.web.lockout).
     The slot is taken before the transaction, so sign-ins waiting for one hold no
     database connection, and for every name alike, so a busy answer tells none apart."""
     # The refusal is raised after the commit: raising inside the transaction would roll
@@ -330,7 +341,8 @@ def authenticate(
     # Not locked first (SQLite): the hash runs before any write, and every write below
     # checks the row it read is still as it was (_count_failure, _clear_failures).
     with work.slot(), transaction(rt.sessions, lock_first=False) as session:
-        outcome = _check_login(session, login_name(name), password, rt.clock.now())
+        place = lockout.client_key(address)
+        outcome = _check_login(session, login_name(name), password, place, rt.clock.now())
     if isinstance(outcome, str):
         raise LoginRefused(outcome)
     return outcome
@@ -346,19 +358,26 @@ def login_name(typed: str) -> str:
     return name.lower() if name.isascii() else name
 
 
-def _check_login(session: Session, name: str, password: str, now: datetime) -> User | str:
+def _check_login(
+    session: Session, name: str, password: str, address: str, now: datetime
+) -> User | str:
     row = _named(session, name)
-    locked = row is not None and row.locked_until is not None and row.locked_until > now
-    if row is None or not row.active or locked:
+    user_id = None if row is None else row.id
+    locked = lockout.refused(session, user_id, address, now)
+    if locked or row is None or not row.active:
         # The same hashing work and the same answer as a wrong password: neither the
         # message nor the time tells an unknown name from a locked or disabled account.
         _verify(_DUMMY_HASH, password)
+        if row is None and not locked:
+            lockout.record_failure(session, None, address, now)  # toward the address's limit
         return REFUSED
     if not _verify(row.password_hash, password):
-        _count_failure(session, row.id, now)
+        lockout.record_failure(session, row.id, address, now)
         return REFUSED
-    if not _clear_failures(session, row, now):
-        # While this one hashed: a parallel wrong guess locked the account, or a new
+    if lockout.refused(session, row.id, address, now) or not _clear_failures(
+        session, row, address, now
+    ):
+        # While this one hashed: parallel wrong guesses locked this address out, or a new
         # password was set or the user disabled, which the old password must not outlast.
         return REFUSED
     if HASHER.check_needs_rehash(row.password_hash):
@@ -368,49 +387,28 @@ def _check_login(session: Session, name: str, password: str, now: datetime) -> U
     return _user(row)
 
 
-def _unlocked(now: datetime) -> ColumnElement[bool]:
-    return or_(WebUser.locked_until.is_(None), WebUser.locked_until <= now)
-
-
-def _count_failure(session: Session, user_id: int, now: datetime) -> None:
-    """One more wrong password, added up by the database. Guesses sent in parallel all
-    read the same count while they hash; each writing back its own count + 1 counted
-    one of them, and the lockout never came."""
-    failures = session.scalar(
-        update(WebUser)
-        .where(WebUser.id == user_id, _unlocked(now))
-        .values(failed_logins=WebUser.failed_logins + 1)
-        .returning(WebUser.failed_logins)
-        .execution_options(synchronize_session=False)
-    )
-    if failures is not None and failures >= MAX_FAILURES:
-        session.execute(
-            update(WebUser)
-            .where(WebUser.id == user_id)
-            .values(failed_logins=0, locked_until=now + LOCKOUT)
-            .execution_options(synchronize_session=False)
-        )
-
-
-def _clear_failures(session: Session, row: WebUser, now: datetime) -> bool:
-    """Record a sign-in, unless by now the account is locked or disabled or has another
-    password than the one just verified; False if so. The row read before hashing may be
-    stale: a sign-in with a password replaced meanwhile got a session after the change
-    had ended every other, and its rehash wrote the old password back over the new one.
-    Once this UPDATE matched, it holds the row: a change made later waits for the commit
-    and so cannot be overwritten by the rehash."""
+def _clear_failures(session: Session, row: WebUser, address: str, now: datetime) -> bool:
+    """Record a sign-in and forget this address's wrong passwords for the account,
+    unless by now the account is disabled or has another password than the one just
+    verified; False if so. The row read before hashing may be stale: a sign-in with a
+    password replaced meanwhile got a session after the change had ended every other,
+    and its rehash wrote the old password back over the new one. Once this UPDATE
+    matched, it holds the row: a change made later waits for the commit and so cannot
+    be overwritten by the rehash."""
     cleared = session.execute(
         update(WebUser)
         .where(
             WebUser.id == row.id,
-            _unlocked(now),
             WebUser.active.is_(True),
             WebUser.password_hash == row.password_hash,
         )
-        .values(failed_logins=0, locked_until=None, last_login_at=now)
+        .values(last_login_at=now)
         .execution_options(synchronize_session=False)
     )
-    return bool(getattr(cleared, "rowcount", 0))
+    if not getattr(cleared, "rowcount", 0):
+        return False
+    lockout.forget(session, row.id, address)
+    return True
 
 
 def _hash(password: str, work: PasswordWork) -> str:
