@@ -101,6 +101,8 @@ class ThreadIndex:
         self._threads: dict[Thread, ThreadKey] = {}  # last attached per thread
         self._written: dict[Thread, ThreadKey] = {}  # (platform, external id) → case key
         self._own: list[tuple[Message, ThreadKey]] = []
+        # The brand's posts answering a stored case's post (``_settle_answered``).
+        self._outside: list[Message] = []
         # (platform, external id) → the case (or none) a post outside ``_written`` joined
         self._joined: dict[Thread, int | None] = {}
         threads = {(m.platform, m.conversation_id) for m in messages}
@@ -430,35 +432,53 @@ class ThreadIndex:
         return Link.JOINED
 
     def _answered_outside_batch(self, message: Message) -> None:
-        """The brand's ``message`` answers a post of a stored case: its response. A case
-        with none of the customer's messages in this batch is read (and locked) here;
-        one with them is decided after this and settles its state then."""
+        """The brand's ``message`` answers a post of a stored case: its response, noted
+        here and settled by ``open_new`` for the whole batch (_settle_answered)."""
         if self.backfilling or message.case_id is None or message.in_reply_to is None:
             return
-        if self._written_after_answered(message):
-            return  # the customer wrote again after the post it answers: that is owed
-        case = self._by_id(message.case_id)
-        if case is not None:
-            self._answered(case, message, settle=False)
-            return
-        self._load(select(Case).where(Case.id == message.case_id))
-        case = self._by_id(message.case_id)
-        if case is not None:
-            self._answered(case, message, settle=True)
+        self._outside.append(message)
 
-    def _written_after_answered(self, message: Message) -> bool:
-        """Whether the customer wrote in ``message``'s case after the post it answers,
-        as dispatch judges a reply withdrawn for such an answer (native_answers): the
-        brand answered the earlier post, and the later one is still owed its answer."""
-        answered = select(Message.created_at).where(
-            Message.platform == message.platform, Message.external_id == message.in_reply_to
+    def _settle_answered(self) -> None:
+        """The brand's answers noted by ``_answered_outside_batch``. A case with none of
+        the customer's messages in this batch is read (and locked) here; one with them
+        is decided after this and settles its state then. Three statements a batch: per
+        answer, a batch of 200 read (and locked, in no order) its case and its later
+        messages one by one, and each read flushed the events recorded before it."""
+        answers, self._outside = self._outside, []
+        if not answers:
+            return
+        later = self._written_after_answered(answers)
+        answers = [message for message in answers if message.id not in later]
+        known = {case.id for case in self._latest.values()}
+        missing = {m.case_id for m in answers if m.case_id is not None} - known
+        if missing:
+            self._load(select(Case).where(Case.id.in_(missing)))
+        for message in answers:
+            case = self._by_id(message.case_id or 0)
+            if case is not None:
+                self._answered(case, message, settle=case.id in missing)
+
+    def _written_after_answered(self, answers: list[Message]) -> set[int]:
+        """The ids of those of the brand's ``answers`` whose case the customer wrote in
+        after the post it answers, as dispatch judges a reply withdrawn for such an
+        answer (native_answers): the brand answered the earlier post, and the later one
+        is still owed its answer."""
+        posts = select(Message.platform, Message.external_id, Message.created_at).where(
+            Message.platform.in_({m.platform for m in answers}),
+            Message.external_id.in_({m.in_reply_to for m in answers}),
         )
-        later = select(Message.id).where(
-            Message.case_id == message.case_id,
-            from_customer(),
-            Message.created_at > answered.scalar_subquery(),
+        written = {(p, e): at for p, e, at in self._session.execute(posts)}
+        newest = select(Message.case_id, func.max(Message.created_at)).where(
+            Message.case_id.in_({m.case_id for m in answers}), from_customer()
         )
-        return self._session.execute(later.limit(1)).first() is not None
+        rows = self._session.execute(newest.group_by(Message.case_id))
+        last = dict(rows.all())
+        out: set[int] = set()
+        for m in answers:
+            answered, newer = written.get((m.platform, m.in_reply_to or "")), last.get(m.case_id)
+            if answered is not None and newer is not None and newer > answered:
+                out.add(m.id)
+        return out
 
     def _by_id(self, case_id: int) -> Case | None:
         return next((case for case in self._latest.values() if case.id == case_id), None)
@@ -491,6 +511,7 @@ class ThreadIndex:
         """
         if self._new:
             self._insert_new(at)
+        self._settle_answered()
         for message, key in self._own:
             case = self._latest[key]
             message.case_id = case.id

@@ -295,6 +295,10 @@ OUTAGE_REPORTS = [
     "@acme is acme down or is it just me?",
     "@acme is the website down? Tried three browsers",
     "@acme your servers went down in the middle of my order",
+    # How long it has been down: a number, but no price.
+    "@acme the site has been down 2 hours now, can't check out",
+    "@acme app down 3 days and counting",
+    "@acme website down 45 mins, what's going on",
 ]
 
 # "down" that is not an outage: prices, idioms, payments.
@@ -305,6 +309,7 @@ NOT_OUTAGES = [
     "@acme do you offer a down payment plan for the espresso machine?",
     "@acme will the price of the stand mixer come down after christmas?",
     "@acme is it down to me to book the return courier?",
+    "@acme everything down 20% this weekend? or just the kettles",
 ]
 
 
