@@ -299,6 +299,9 @@ OUTAGE_REPORTS = [
     "@acme the site has been down 2 hours now, can't check out",
     "@acme app down 3 days and counting",
     "@acme website down 45 mins, what's going on",
+    # A page of ours down is an outage; only the Page Down key is not.
+    "@acme the page is down again, nothing loads",
+    "@acme payment page down again",
 ]
 
 # "down" that is not an outage: prices, idioms, payments.
@@ -310,6 +313,10 @@ NOT_OUTAGES = [
     "@acme will the price of the stand mixer come down after christmas?",
     "@acme is it down to me to book the return courier?",
     "@acme everything down 20% this weekend? or just the kettles",
+    # The Page Down key: "page" is one of the subjects, so "page down" read as an outage.
+    "@acme press page down on the product list and the AF-200 photos overlap",
+    "@acme the page down key skips half the reviews on your product pages",
+    "@acme hitting page down skips the size guide on the kettle page",
 ]
 
 
@@ -422,6 +429,9 @@ REFUND_QUESTIONS = [
     "@acme what's your refund policy?",
     "@acme what is your refund policy on sale items?",
     "@acme will my refund go back to my card or as store credit?",
+    # "Still" about something other than the refund: still a general question.
+    "@acme how long does a refund take? I'm still not sure",
+    "@acme what's your refund policy? still no idea if sale items count",
 ]
 
 # A refund that has gone wrong: billing, even when the message also asks how long.
@@ -433,6 +443,11 @@ REFUND_COMPLAINTS = [
     "@acme still waiting for my refund, how long does a refund take??",
     "@acme sent my return back last week and still no refund, how long does it take?",
     "@acme I want a refund, the toaster burnt out after two days",
+    # "Still" about the refund or the money, beside a general question.
+    "@acme still no refund after 3 weeks, how long does a refund take?",
+    "@acme how long does a refund take? still waiting for my refund",
+    "@acme how long do refunds take? I still haven't got my money",
+    "@acme how long does a refund take? still no sign of the money",
 ]
 
 
