@@ -63,6 +63,7 @@ def load_knowledge_base(
             if entry is not None:
                 entries.append(entry)
                 problems.extend(_shared_examples(doc, entry, examples))
+                problems.extend(_unreachable_examples(doc, entry))
     disabled = {d.id for d in declared if not d.enabled}
     problems.extend(_duplicates(declared))
     problems.extend(_unknown_superseded(entries, disabled))
@@ -193,6 +194,35 @@ def _shared_examples(
         )
         problems.append(entry_problem(doc, entry.id, ("questions", i), message, warning=True))
     return problems
+
+
+def _unreachable_examples(doc: Document, entry: Entry) -> list[Problem]:
+    """Warnings for an example question the entry's own keywords: or requires: turn
+    away: a question like it never gets the entry, however close it is. Stop words are
+    dropped before the check ("in the US" reads as "in the"), which is easy to miss."""
+    problems = []
+    for i, question in enumerate(entry.questions):
+        words = tokens(question)
+        key = _turned_away_by(entry, set(words))
+        if not words or key is None:  # a question with no word is warned about already
+            continue
+        listed = "keywords" if key == "keywords" else "requires words"
+        message = (
+            f"{question!r} has none of the entry's {listed} (its words: "
+            f"{', '.join(dict.fromkeys(words))}): a question like it never gets this "
+            f"entry; reword it or add one of its words to {key}"
+        )
+        problems.append(entry_problem(doc, entry.id, ("questions", i), message, warning=True))
+    return problems
+
+
+def _turned_away_by(entry: Entry, words: set[str]) -> str | None:
+    """Which of the entry's lists keeps a question of these words out, if one does."""
+    if entry.keywords and not entry.keywords & words:
+        return "keywords"
+    if entry.requires and not entry.requires & words:
+        return "requires"
+    return None
 
 
 def _compiled(doc: Document, spec: EntrySpec) -> Entry:
