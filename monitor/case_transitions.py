@@ -8,7 +8,9 @@ the dry run (it did, when the dry run kept its own copy of the transitions).
 
 from __future__ import annotations
 
-from monitor.domain import CaseState
+from collections.abc import Collection
+
+from monitor.domain import SPAM_TAG, CaseState, Decision
 
 # The states the brand's own answer on the platform moves on to waiting_customer, as a
 # reply from the dashboard does once posted: not a draft waiting on a person (they
@@ -16,6 +18,24 @@ from monitor.domain import CaseState
 ANSWERABLE = frozenset({CaseState.NEW, CaseState.AUTO_REPLIED, CaseState.AWAITING_HUMAN})
 # The states a customer's message (one the rules do not ignore) opens again.
 REOPENABLE = frozenset({CaseState.RESOLVED, CaseState.WAITING_CUSTOMER})
+# What processing decides, without asking the rules, for a message in a case closed as
+# spam; the dry run gives the same, or it reopened the case and answered the spammer.
+CLOSED_AS_SPAM = Decision(ignored=True, notes=("guard: the case was closed as spam",))
+
+
+def closed_as_spam(state: CaseState, tags: Collection[str]) -> bool:
+    """Closed by "Mark as spam" (or an ignore rule's spam tag on the case it closed): the
+    spammer writing again neither reopens the case nor gets an answer (a person who
+    removes the tag takes it back)."""
+    return state is CaseState.RESOLVED and SPAM_TAG in tags
+
+
+def owes_answer(tags: Collection[str], decision: Decision) -> bool:
+    """Whether a customer message with this decision, in a case with these tags, can be
+    owed an answer: not one the rules ignore (blocklisted authors, giveaway spam, a case
+    closed as spam), nor spam."""
+    spam = SPAM_TAG in tags or SPAM_TAG in decision.tags
+    return not decision.ignored and not spam
 
 
 def after_bot_reply(state: CaseState) -> CaseState:

@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, and_, or_
 from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
-from monitor import notifications
+from monitor import case_transitions, notifications
 from monitor.case_transitions import after_draft
 from monitor.domain import SPAM_TAG as SPAM_TAG  # "Mark as spam"'s tag, for cases.SPAM_TAG
 from monitor.domain import ActionKind, ActionStatus, CaseState, Escalation
@@ -48,8 +48,8 @@ def _rank(priority: str) -> int:
 
 def closed_as_spam(case: Case) -> bool:
     """Closed by "Mark as spam": the spammer writing again neither reopens the case nor
-    gets an answer (a person who removes the tag takes it back)."""
-    return case.state == CaseState.RESOLVED.value and SPAM_TAG in case.tags
+    gets an answer (case_transitions, shared with the dry run)."""
+    return case_transitions.closed_as_spam(CaseState(case.state), case.tags)
 
 
 def response_owed_since(case: Case) -> datetime | None:

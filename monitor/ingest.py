@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from monitor.brand_accounts import brand_accounts
 from monitor.domain import Author, Direction, Mention, MessageKind, Platform, handle_unknown
 from monitor.jobstate import describe
 from monitor.runtime import Runtime
@@ -477,17 +478,8 @@ def message_row(
 
 
 def is_own(rt: Runtime, mention: Mention) -> bool:
-    """Written by one of the brand's accounts: a listed handle, or the account we are.
-
-    The configured X user id (and Reddit login) count even when ``brand.accounts``
-    leaves them out: the sources keep the brand's posts as thread context by that id,
-    and stored as a customer's post they would open a case against the brand itself."""
-    if mention.author.handle.lower() in rt.own_handles(mention.platform):
-        return True
-    if mention.platform is Platform.X:
-        return rt.settings.x is not None and mention.author.id == rt.settings.x.user_id
-    reddit = rt.settings.reddit
-    return reddit is not None and mention.author.id.lower() in reddit.login_names()
+    """Written by one of the brand's accounts (the predicate ``rules test`` uses too)."""
+    return brand_accounts(rt.settings).wrote(mention)
 
 
 def known_authors(session: Session, mentions: Sequence[Mention]) -> list[Mention]:

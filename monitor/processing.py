@@ -377,7 +377,7 @@ def _to_team(rt: Runtime, case: Case, reason: str) -> Decision:
 SHOWN_WHEN_CLOSED = "guard: shown in the case's thread when it was resolved or answered by a person"
 # The decisions processing makes itself, the rules not asked (one instance each, so
 # _guarded tells them by identity, and ruled() by their first note once stored).
-CLOSED_AS_SPAM = Decision(ignored=True, notes=("guard: the case was closed as spam",))
+CLOSED_AS_SPAM = case_transitions.CLOSED_AS_SPAM  # the dry run's too
 SHOWN_WHEN_CLOSED_DECISION = Decision(ignored=True, notes=(SHOWN_WHEN_CLOSED,))
 # The one list both read: two lists could drift, a guard added to one only then counting
 # as the rules' decision in the other (batch_retry and status disagreeing on whether the
@@ -424,8 +424,7 @@ def _note_follow_up(
 def _owes_answer(case: Case, decision: Decision) -> bool:
     """Whether a customer message with this decision can be owed an answer: not one the
     rules ignore (blocklisted authors, giveaway spam, a case closed as spam), nor spam."""
-    spam = cases.SPAM_TAG in case.tags or cases.SPAM_TAG in decision.tags
-    return not decision.ignored and not spam
+    return case_transitions.owes_answer(case.tags, decision)
 
 
 def _bot_answers(decision: Decision) -> bool:

@@ -40,6 +40,10 @@ then: {reply: "Glad to help!"}
 name: giveaway
 match: {text: giveaway}
 then: {ignore: true}
+---
+name: promo
+match: {text: promo}
+then: {ignore: true, tag: [spam]}
 """
 
 # (customer, text, what the brand's own post answers): each customer in a thread of theirs.
@@ -67,10 +71,39 @@ SCRIPT: list[tuple[str, str, str | None]] = [
     ("eve", "@acme my lawyer says no", None),
     ("acmehelp", "@eve sorry, sending a new one", "eve"),
     ("eve", "@acme ok", None),
+    # Closed as spam when it opened: later messages skip the rules and reopen nothing.
+    ("fay", "@acme promo codes here", None),
+    ("fay", "@acme thanks", None),
+    ("fay", "@acme hello?", None),
+    # The brand's account by x.user_id, its handle not listed in brand.accounts.
+    ("gus", "@acme where is my parcel", None),
+    ("acme_care", "@gus on its way", "gus"),
+    ("gus", "@acme ok", None),
+    # The brand answers the customer's newest post, though a post written before it
+    # comes later in the file (its source sent it late): it waits on the customer.
+    ("hal", "@acme does the lid fit?", None),
+    ("hal", "@acme and the handle?", None),
+    ("acmehelp", "@hal both fit", "hal"),
+    ("hal", "@acme cheers", None),
+    # ... and the other way: the post it answers is last in the file, but the one
+    # above it was written after it, and is still owed its answer.
+    ("ivy", "@acme is it dishwasher safe?", None),
+    ("ivy", "@acme the lid too?", None),
+    ("acmehelp", "@ivy the jug is", "ivy"),
+    ("ivy", "@acme hm", None),
 ]
 
+# Minutes a post was written before its place in the script (its source sent it late).
+WRITTEN_EARLIER = {"@acme and the handle?": 20, "@acme the lid too?": 10}
+# What the brand's post answers, when not the customer's last post in the file.
+ANSWERS_POST = {"@hal both fit": "@acme does the lid fit?"}
+BRAND_ID = "900"  # x.user_id in the test's settings
 
-THREADS = {"ann": "2001", "bob": "2002", "cat": "2003", "dan": "2004", "eve": "2005"}
+
+THREADS = {
+    "ann": "2001", "bob": "2002", "cat": "2003", "dan": "2004", "eve": "2005",
+    "fay": "2006", "gus": "2007", "hal": "2008", "ivy": "2009",
+}  # fmt: skip
 
 
 def _rows(rt: Runtime) -> list[dict[str, Any]]:
@@ -78,18 +111,20 @@ def _rows(rt: Runtime) -> list[dict[str, Any]]:
     start = rt.clock.now()
     rows: list[dict[str, Any]] = []
     last: dict[str, str] = {}  # each customer's latest post, for the brand to answer
+    ids: dict[str, str] = {}  # post text -> id
     for n, (who, text, answers) in enumerate(SCRIPT, start=1):
-        at = start + timedelta(minutes=5 * (n - 1))
+        at = start + timedelta(minutes=5 * (n - 1) - WRITTEN_EARLIER.get(text, 0))
+        answered = ids[ANSWERS_POST[text]] if text in ANSWERS_POST else last.get(answers or "")
         row = mention(
             n,
             text,
             author=who,
-            author_id="900" if answers else str(600 + list(THREADS).index(who)),
+            author_id=BRAND_ID if answers else str(600 + list(THREADS).index(who)),
             conversation_id=THREADS[answers or who],
-            in_reply_to=last[answers] if answers else None,
+            in_reply_to=answered if answers else None,
             created_at=at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         )
-        last[who] = row["id"]
+        last[who] = ids[text] = row["id"]
         rows.append(row)
     return rows
 
@@ -102,7 +137,8 @@ def test_rules_test_sees_the_case_states_the_daemon_gives(
     # ignored in, and knew nothing of the brand's own answer: a `case: {state}` rule
     # matched differently in `rules test` than in the daemon.
     write(tmp_path / "rules", SEEN + "\n---\n" + ACTIONS)
-    rt = make_runtime([], rules={"path": str(tmp_path / "rules")})
+    rules = {"path": str(tmp_path / "rules")}
+    rt = make_runtime([], rules=rules, x={"user_id": BRAND_ID})
     rows = _rows(rt)
     for row in rows:  # one message a cycle, as a live poll brings them
         append(rt, row)
@@ -111,12 +147,12 @@ def test_rules_test_sees_the_case_states_the_daemon_gives(
     with rt.sessions() as session:
         inbound = (Message.direction == "inbound") & (Message.kind != "own")
         query = select(Message.external_id, Message.decision).where(inbound)
-        daemon = {i: d["matched"] for i, d in session.execute(query.order_by(Message.id))}
+        daemon = {i: d.get("matched", []) for i, d in session.execute(query.order_by(Message.id))}
     mentions = [parse_mention(row) for row in rows]
     tested = {
         m.external_id: list(d.matched)
         for m, _, d in dry_run(rt.loaded_rules(), rt.scorer, mentions)
-        if m.author.handle != "acmehelp"
+        if m.author.id != BRAND_ID
     }
     seen = {i: [r for r in matched if r.startswith("in-")] for i, matched in daemon.items()}
     assert list(seen.values()) == [
@@ -125,5 +161,9 @@ def test_rules_test_sees_the_case_states_the_daemon_gives(
         [], ["in-resolved"], ["in-new"],  # an ignore rule matches alone
         ["in-new"], ["in-auto_replied"], ["in-waiting_customer"], ["in-new"],
         ["in-new"], ["in-waiting_customer"],
+        [], [], [],  # closed as spam at once: the rules are not asked again
+        ["in-new"], ["in-waiting_customer"],
+        ["in-new"], ["in-new"], ["in-waiting_customer"],
+        ["in-new"], ["in-new"], ["in-new"],
     ]  # fmt: skip
     assert tested == daemon

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from monitor.case_transitions import (
+    CLOSED_AS_SPAM,
     after_bot_reply,
     after_brand_answer,
     after_customer_wrote,
     after_draft,
+    closed_as_spam,
+    owes_answer,
 )
 from monitor.domain import CaseState, Decision, Label, Mention, Score
 from monitor.rules.context import Context
@@ -38,11 +42,14 @@ class _History:
     last_reply_to_author: dict[tuple[str, str], Any] = field(default_factory=dict)
     threads_of_author: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     escalated_authors: set[tuple[str, str]] = field(default_factory=set)
-    # The brand's answer on the platform settles only what was owed, and only when it
-    # answers the customer's latest post (a later one is still owed its answer).
+    tags_of_case: dict[CaseKey, set[str]] = field(default_factory=dict)
+    # The brand's answer on the platform settles only what was owed, and only when the
+    # customer wrote nothing after the post it answers (a later one is still owed its
+    # answer). "After" by created_at, as the daemon judges it (threads): a sample's
+    # file order is not always the order the posts were written in.
     owed: set[CaseKey] = field(default_factory=set)
-    latest_post: dict[CaseKey, str] = field(default_factory=dict)
-    case_of_post: dict[tuple[str, str], CaseKey] = field(default_factory=dict)
+    last_written: dict[CaseKey, datetime] = field(default_factory=dict)
+    case_of_post: dict[tuple[str, str], tuple[CaseKey, datetime]] = field(default_factory=dict)
 
     def context(self, mention: Mention) -> Context:
         author = (mention.platform.value, mention.author.id)
@@ -60,6 +67,13 @@ class _History:
             escalated_before=author in self.escalated_authors,
         )
 
+    def closed_as_spam(self, mention: Mention) -> bool:
+        """Whether the message's case is closed as spam: processing then decides it
+        without the rules (CLOSED_AS_SPAM), and nothing reopens the case."""
+        case = _case(mention)
+        state = self.state_of_case.get(case, CaseState.NEW)
+        return closed_as_spam(state, self.tags_of_case.get(case, set()))
+
     def record(self, mention: Mention, decision: Decision) -> None:
         """The customer's message and its decision, with the state changes processing
         makes (monitor.case_transitions): an ignored message that opened its case
@@ -67,14 +81,22 @@ class _History:
         author = (mention.platform.value, mention.author.id)
         case = _case(mention)
         self.threads_of_author.setdefault(author, set()).add(mention.conversation_id)
-        self.case_of_post[(mention.platform.value, mention.external_id)] = case
-        self.latest_post[case] = mention.external_id
+        self.case_of_post[(mention.platform.value, mention.external_id)] = (
+            case,
+            mention.created_at,
+        )
+        last = self.last_written.get(case, mention.created_at)
+        self.last_written[case] = max(last, mention.created_at)
         opens = case not in self.state_of_case
         state = self.state_of_case.get(case, CaseState.NEW)
+        tags = self.tags_of_case.setdefault(case, set())
+        owed = owes_answer(tags, decision)
+        tags.update(decision.tags)  # an ignore rule's too: its spam tag closes as spam
         if decision.ignored:
             self.state_of_case[case] = CaseState.RESOLVED if opens else state
             return
-        self.owed.add(case)
+        if owed:
+            self.owed.add(case)
         state = after_customer_wrote(state)
         if decision.escalation is not None:
             self.escalated_authors.add(author)
@@ -99,9 +121,12 @@ class _History:
         platform): their case waits on them, as processing moves it (threads)."""
         if mention.in_reply_to is None:
             return
-        case = self.case_of_post.get((mention.platform.value, mention.in_reply_to))
-        if case is None or self.latest_post[case] != mention.in_reply_to:
+        answered = self.case_of_post.get((mention.platform.value, mention.in_reply_to))
+        if answered is None:
             return
+        case, written_at = answered
+        if self.last_written[case] > written_at:
+            return  # the customer wrote again after the post it answers: that is owed
         if case in self.owed:
             self.owed.discard(case)
             self.state_of_case[case] = after_brand_answer(self.state_of_case[case])
@@ -120,8 +145,12 @@ def dry_run(
     history = _History(source=source)
     for mention in mentions:
         score = scorer.score(mention.text, lang=mention.lang)
-        decision = engine.decide(mention, score, history.context(mention))
-        if engine.is_own_post(mention):
+        own = engine.is_own_post(mention)
+        if not own and history.closed_as_spam(mention):
+            decision = CLOSED_AS_SPAM  # processing's guard: the rules are not asked
+        else:
+            decision = engine.decide(mention, score, history.context(mention))
+        if own:
             history.record_brand_post(mention)
         else:
             history.record(mention, decision)

@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Protocol
 
 from monitor.answers.answerer import Answerer, Proposal
+from monitor.brand_accounts import BrandAccounts
 from monitor.domain import (
     Decision,
     Escalation,
@@ -80,6 +81,7 @@ class RuleEngine:
         *,
         brand: str = "",
         own_handles: Mapping[Platform, frozenset[str]] | None = None,
+        accounts: BrandAccounts | None = None,
         guards: Guards | None = None,
         teams: Teams | None = None,
         limits: Mapping[Platform, int] = PLATFORM_LIMITS,
@@ -88,7 +90,9 @@ class RuleEngine:
         self.ruleset = ruleset
         self.rules = evaluation_order(ruleset.rules)
         self.brand = brand
-        self.own_handles = own_handles or {}
+        # The brand's accounts (ids too, as ingest tells its posts), or just handles.
+        self.accounts = accounts or BrandAccounts(handles=own_handles or {})
+        self.own_handles = self.accounts.handles
         self.guards = guards or Guards()
         self.teams = teams or Teams({})
         self.limits = limits
@@ -160,9 +164,7 @@ class RuleEngine:
     def is_own_post(self, mention: Mention) -> bool:
         """Written by one of the brand's accounts (``rules test`` tells the brand's
         answers in a sample file by this, as ingest stores them as `own`)."""
-        own = self.own_handles.get(mention.platform, frozenset())
-        handle = mention.author.handle.lower().lstrip("@")
-        return mention.kind is MessageKind.OWN or handle in own
+        return mention.kind is MessageKind.OWN or self.accounts.wrote(mention)
 
     def _reply(self, outcome: Outcome, facts: Facts, turns: Turns) -> PlannedReply | None:
         rule = outcome.reply_rule

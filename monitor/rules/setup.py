@@ -10,7 +10,7 @@ from datetime import timedelta
 from monitor.answers.answerer import Answerer
 from monitor.answers.loader import load_knowledge_base
 from monitor.answers.model import KnowledgeBase
-from monitor.domain import Platform
+from monitor.brand_accounts import brand_accounts
 from monitor.rules.engine import Guards, RuleEngine, Teams
 from monitor.rules.loader import RulesEnv, load_rules, rules_version
 from monitor.rules.matching import named_sources
@@ -93,7 +93,7 @@ def _engine(settings: Settings, version: str) -> RuleEngine:
     return RuleEngine(
         ruleset,
         brand=settings.brand.name,
-        own_handles={p: settings.brand.own_handles(p.value) for p in Platform},
+        accounts=brand_accounts(settings),
         guards=_guards(settings),
         teams=Teams(
             sla_minutes={team.name: team.first_response_minutes for team in settings.teams},
