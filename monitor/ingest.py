@@ -14,7 +14,6 @@ from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from monitor.brand_accounts import brand_accounts
 from monitor.domain import Author, Direction, Mention, MessageKind, Platform, handle_unknown
 from monitor.jobstate import describe
 from monitor.runtime import Runtime
@@ -479,7 +478,7 @@ def message_row(
 
 def is_own(rt: Runtime, mention: Mention) -> bool:
     """Written by one of the brand's accounts (the predicate ``rules test`` uses too)."""
-    return brand_accounts(rt.settings).wrote(mention)
+    return rt.brand_accounts().wrote(mention)
 
 
 def known_authors(session: Session, mentions: Sequence[Mention]) -> list[Mention]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.brand_accounts import BrandAccounts, brand_accounts
 from monitor.clock import Clock, SystemClock
 from monitor.domain import Platform
 from monitor.metrics import Metrics
@@ -87,6 +88,16 @@ class Runtime:
     set_aside: dict[int, datetime] = field(default_factory=dict)
     # Each rule's reply actions counted so far, for its variants' rotation (reply_turns).
     reply_turns: Counted = field(default_factory=Counted)
+    # The brand's accounts and the settings they were read from (brand_accounts()).
+    _accounts: tuple[Settings, BrandAccounts] | None = field(default=None, init=False, repr=False)
+
+    def brand_accounts(self) -> BrandAccounts:
+        """The brand's accounts, read once per settings: ingest asks for every mention,
+        and building them each time cost ~1% of a 4,200-mention run."""
+        cached = self._accounts
+        if cached is None or cached[0] is not self.settings:
+            cached = self._accounts = (self.settings, brand_accounts(self.settings))
+        return cached[1]
 
     def own_handles(self, platform: Platform) -> frozenset[str]:
         return self.settings.brand.own_handles(platform.value)
