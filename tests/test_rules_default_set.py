@@ -71,14 +71,14 @@ EXPECTED: dict[str, tuple[tuple[str, ...], str]] = {
     # entries: returns-how's "How do I send something back?" fits the words best, so
     # it is only a draft, and a person sees it is the wrong entry (returns-policy).
     "1859000000000000028": (("answer-common-questions",), "draft"),
-    "1859000000000000029": (
-        ("answer-common-questions", "complaint-to-human", "question-draft"),
-        "reply escalate:care",
-    ),
+    # Ordered by mistake, answered: "cancel" in a question and the customer's own
+    # "by mistake" are no complaint (they scored -0.53 and went to care as well).
+    "1859000000000000029": (("answer-common-questions", "question-draft"), "reply"),
     # The refund-timing entry answers it (the kettle is one of the brand's products,
-    # answers.products); billing take the case as well.
+    # answers.products); billing take the case as well. Asking about a refund is no
+    # complaint: complaint-to-human no longer matches (it scored -0.30).
     "1859000000000000030": (
-        ("answer-common-questions", "refund-or-billing", "complaint-to-human", "question-draft"),
+        ("answer-common-questions", "refund-or-billing", "question-draft"),
         "reply escalate:billing",
     ),
     # A question about paying, answered; VADER's "pay" (-0.4) made it a complaint and
