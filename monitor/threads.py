@@ -18,10 +18,10 @@ from enum import Enum
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from monitor import case_transitions, cases, casework
-from monitor.domain import CaseState, Direction, Score
+from monitor.domain import CaseState, Direction, MessageKind, Score
 from monitor.store.bulk import detach
 from monitor.store.models import Case, Customer, Message, from_customer
 from monitor.store.queries import insert_returning_objects, locked
@@ -317,9 +317,43 @@ class ThreadIndex:
                 self._reopened.add(case.id)
                 if BACKFILL_TAG in case.tags and not self.backfilling:
                     _go_live(case, now)  # its clocks: _restart_response_clock below
+            else:
+                self._count_unlinked_answer(case)
             reason = "customer wrote again"
             cases.transition(self._session, case, CaseState.NEW, "system", now, reason=reason)
             _restart_response_clock(case, now)
+
+    def _count_unlinked_answer(self, case: Case) -> None:
+        """Count the brand's post answering the case on the platform that is stored but
+        not processed yet, before the customer's new message reopens the case. Dispatch
+        (withdrawing the bot's reply for it) or processing (no bot reply for a post it
+        answers) made the case wait on the customer before the post was linked: reopened
+        as never answered, its opening moved to now, and the post, linked after the new
+        message, answered nothing. One query per reopened case, not per message."""
+        if self.backfilling or case.first_response_at is not None:
+            return
+        own = aliased(Message)
+        query = (
+            select(own.created_at, own.ingested_at)
+            .join(
+                Message,
+                (Message.platform == own.platform) & (Message.external_id == own.in_reply_to),
+            )
+            .where(
+                own.platform == case.platform,
+                own.conversation_id == case.conversation_id,
+                own.direction == Direction.INBOUND.value,
+                own.kind == MessageKind.OWN.value,
+                own.processed.is_(False),
+                Message.case_id == case.id,
+                from_customer(),
+            )
+            .order_by(own.created_at)
+            .limit(1)
+        )
+        row = self._session.execute(query).first()
+        if row is not None:
+            self._answered(case, row.created_at, row.ingested_at, settle=False)
 
     def _touch(self, case: Case, label: str | None, compound: float | None, now: datetime) -> None:
         # A case a person took up: live from now on. A resolved one goes live only when
@@ -439,12 +473,12 @@ class ThreadIndex:
             return  # the customer wrote again after the post it answers: that is owed
         case = self._by_id(message.case_id)
         if case is not None:
-            self._answered(case, message, settle=False)
+            self._answered(case, message.created_at, message.ingested_at, settle=False)
             return
         self._load(select(Case).where(Case.id == message.case_id))
         case = self._by_id(message.case_id)
         if case is not None:
-            self._answered(case, message, settle=True)
+            self._answered(case, message.created_at, message.ingested_at, settle=True)
 
     def _written_after_answered(self, message: Message) -> bool:
         """Whether the customer wrote in ``message``'s case after the post it answers,
@@ -463,13 +497,13 @@ class ThreadIndex:
     def _by_id(self, case_id: int) -> Case | None:
         return next((case for case in self._latest.values() if case.id == case_id), None)
 
-    def _answered(self, case: Case, message: Message, *, settle: bool) -> None:
-        """The brand answered in ``case`` on the platform (``message``, its own post
-        answering one of the case): the answer owed is given, and a later customer
-        message of this batch written before it crossed it. ``settle``: no customer
-        message of the batch is in the case, so it waits on the customer now, as after
-        a person's reply from the dashboard; with one, processing decides its state."""
-        posted, arrived = message.created_at, message.ingested_at
+    def _answered(self, case: Case, posted: datetime, arrived: datetime, *, settle: bool) -> None:
+        """The brand answered in ``case`` on the platform (its own post answering one of
+        the case, posted and stored at these times): the answer owed is given, and a
+        later customer message of this batch written before it crossed it. ``settle``:
+        no customer message of the batch is in the case, so it waits on the customer
+        now, as after a person's reply from the dashboard; with one, processing decides
+        its state."""
         last = self._last_answer_at.get(case.id)
         self._last_answer_at[case.id] = posted if last is None else max(last, posted)
         if not cases.answered_on_platform(case, posted, arrived) or not settle:
@@ -497,7 +531,7 @@ class ThreadIndex:
             # Answering a customer of this batch (``in_reply_to``), not a guess of the
             # thread's last writer: the brand's response, their message decided next.
             if not self.backfilling and message.in_reply_to is not None:
-                self._answered(case, message, settle=False)
+                self._answered(case, message.created_at, message.ingested_at, settle=False)
         self._own.clear()
 
     def _insert_new(self, at: Callable[[Message], datetime]) -> None:
