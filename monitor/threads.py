@@ -100,7 +100,10 @@ class ThreadIndex:
         self._opened: list[tuple[ThreadKey, Message]] = []
         self._threads: dict[Thread, ThreadKey] = {}  # last attached per thread
         self._written: dict[Thread, ThreadKey] = {}  # (platform, external id) → case key
-        self._own: list[tuple[Message, ThreadKey]] = []
+        # (platform, external id) → when the customer's post was written; for the brand's
+        # post, when the customer's post it answers was: what a brand's answer covers.
+        self._written_at: dict[Thread, datetime] = {}
+        self._own: list[tuple[Message, ThreadKey, datetime]] = []
         # (platform, external id) → the case (or none) a post outside ``_written`` joined
         self._joined: dict[Thread, int | None] = {}
         threads = {(m.platform, m.conversation_id) for m in messages}
@@ -288,6 +291,7 @@ class ThreadIndex:
         key = (message.platform, message.conversation_id, customer.id)
         self._threads[(message.platform, message.conversation_id)] = key
         self._written[(message.platform, message.external_id)] = key
+        self._written_at[(message.platform, message.external_id)] = message.created_at
         case = self._latest.get(key)
         if case is None:
             values = self._new.get(key)
@@ -334,7 +338,7 @@ class ThreadIndex:
             return
         own = aliased(Message)
         query = (
-            select(own.created_at, own.ingested_at)
+            select(own.created_at, own.ingested_at, Message.created_at.label("covers"))
             .join(
                 Message,
                 (Message.platform == own.platform) & (Message.external_id == own.in_reply_to),
@@ -353,7 +357,7 @@ class ThreadIndex:
         )
         row = self._session.execute(query).first()
         if row is not None:
-            self._answered(case, row.created_at, row.ingested_at, settle=False)
+            self._answered(case, row.created_at, row.ingested_at, row.covers, settle=False)
 
     def _touch(self, case: Case, label: str | None, compound: float | None, now: datetime) -> None:
         # A case a person took up: live from now on. A resolved one goes live only when
@@ -394,9 +398,16 @@ class ThreadIndex:
         key = key or self._threads.get((message.platform, message.conversation_id))
         if key is None:
             return Link.UNKNOWN
-        self._written[(message.platform, message.external_id)] = key
-        self._own.append((message, key))
+        covers = self._written_at.get(answered, message.created_at)
+        self._note_own(message, key, covers)
         return Link.JOINED
+
+    def _note_own(self, message: Message, key: ThreadKey, covers: datetime) -> None:
+        """The brand's ``message`` joins the case of ``key`` once it is inserted
+        (``open_new``), answering what its customer wrote until ``covers``."""
+        self._written[(message.platform, message.external_id)] = key
+        self._written_at[(message.platform, message.external_id)] = covers
+        self._own.append((message, key, covers))
 
     def note_linked(self, message: Message) -> None:
         """``message`` joined the case it has now (or none): a brand's post answering
@@ -416,6 +427,7 @@ class ThreadIndex:
             Message.direction,
             Message.author_handle,
             Message.conversation_id,
+            Message.created_at,
         ).where(
             Message.platform == message.platform,
             Message.external_id == message.in_reply_to,
@@ -430,23 +442,27 @@ class ThreadIndex:
         if row.direction == Direction.CONTEXT.value:
             # Context is in no case and names no customer: its author's case in the
             # thread is the one the brand answered.
-            return self._join_authors_case(message, row.author_handle, row.conversation_id)
+            return self._join_authors_case(
+                message, row.author_handle, row.conversation_id, row.created_at
+            )
         if row.case_id is None and not row.processed:
             return Link.WAITS
         message.case_id = row.case_id
-        self._answered_outside_batch(message)
+        self._answered_outside_batch(message, row.created_at)
         return Link.JOINED
 
-    def _join_authors_case(self, message: Message, handle: str, conversation_id: str) -> Link:
+    def _join_authors_case(
+        self, message: Message, handle: str, conversation_id: str, covers: datetime
+    ) -> Link:
         """Join the case in ``conversation_id`` of the customer called ``handle``, none
         if they have none there. A case of this batch may not be inserted yet:
-        ``open_new`` gives the message its id."""
+        ``open_new`` gives the message its id. ``covers``: when the post it answers was
+        written."""
         thread, wanted = (message.platform, conversation_id), handle.lower()
         for key in [*self._latest, *self._new]:
             customer = self.customers.get(key[2])
             if key[:2] == thread and customer is not None and customer.handle.lower() == wanted:
-                self._written[(message.platform, message.external_id)] = key
-                self._own.append((message, key))
+                self._note_own(message, key, covers)
                 return Link.JOINED
         query = (
             select(Case.id)
@@ -460,25 +476,26 @@ class ThreadIndex:
             .limit(1)
         )
         message.case_id = self._session.scalar(query)
-        self._answered_outside_batch(message)
+        self._answered_outside_batch(message, covers)
         return Link.JOINED
 
-    def _answered_outside_batch(self, message: Message) -> None:
-        """The brand's ``message`` answers a post of a stored case: its response. A case
-        with none of the customer's messages in this batch is read (and locked) here;
-        one with them is decided after this and settles its state then."""
+    def _answered_outside_batch(self, message: Message, covers: datetime) -> None:
+        """The brand's ``message`` answers a post of a stored case, written at ``covers``:
+        its response. A case with none of the customer's messages in this batch is read
+        (and locked) here; one with them is decided after this and settles its state
+        then."""
         if self.backfilling or message.case_id is None or message.in_reply_to is None:
             return
         if self._written_after_answered(message):
             return  # the customer wrote again after the post it answers: that is owed
         case = self._by_id(message.case_id)
         if case is not None:
-            self._answered(case, message.created_at, message.ingested_at, settle=False)
+            self._answered(case, message.created_at, message.ingested_at, covers, settle=False)
             return
         self._load(select(Case).where(Case.id == message.case_id))
         case = self._by_id(message.case_id)
         if case is not None:
-            self._answered(case, message.created_at, message.ingested_at, settle=True)
+            self._answered(case, message.created_at, message.ingested_at, covers, settle=True)
 
     def _written_after_answered(self, message: Message) -> bool:
         """Whether the customer wrote in ``message``'s case after the post it answers,
@@ -497,16 +514,21 @@ class ThreadIndex:
     def _by_id(self, case_id: int) -> Case | None:
         return next((case for case in self._latest.values() if case.id == case_id), None)
 
-    def _answered(self, case: Case, posted: datetime, arrived: datetime, *, settle: bool) -> None:
+    def _answered(
+        self, case: Case, posted: datetime, arrived: datetime, covers: datetime, *, settle: bool
+    ) -> None:
         """The brand answered in ``case`` on the platform (its own post answering one of
-        the case, posted and stored at these times): the answer owed is given, and a
-        later customer message of this batch written before it crossed it. ``settle``:
-        no customer message of the batch is in the case, so it waits on the customer
-        now, as after a person's reply from the dashboard; with one, processing decides
-        its state."""
+        the case, posted and stored at these times, the post it answers written at
+        ``covers``): the answer owed is given. A customer message of this batch counts
+        as answered when written by ``covers``, as one stored in the case before the
+        answer is judged (``_written_after_answered``): judged by ``posted``, one written
+        after the post answered but before the answer went unowed in the answer's batch
+        and stayed owed in a later one. ``settle``: no customer message of the batch is
+        in the case, so it waits on the customer now, as after a person's reply from the
+        dashboard; with one, processing decides its state."""
         last = self._last_answer_at.get(case.id)
-        self._last_answer_at[case.id] = posted if last is None else max(last, posted)
-        if not cases.answered_on_platform(case, posted, arrived) or not settle:
+        self._last_answer_at[case.id] = covers if last is None else max(last, covers)
+        if not cases.answered_on_platform(case, posted, arrived, covers) or not settle:
             return
         if cases.response_owed_since(case) is None:
             # case_transitions, shared with the dry run: a draft's case keeps its state.
@@ -525,13 +547,14 @@ class ThreadIndex:
         """
         if self._new:
             self._insert_new(at)
-        for message, key in self._own:
+        for message, key, covers in self._own:
             case = self._latest[key]
             message.case_id = case.id
             # Answering a customer of this batch (``in_reply_to``), not a guess of the
             # thread's last writer: the brand's response, their message decided next.
             if not self.backfilling and message.in_reply_to is not None:
-                self._answered(case, message.created_at, message.ingested_at, settle=False)
+                posted, arrived = message.created_at, message.ingested_at
+                self._answered(case, posted, arrived, covers, settle=False)
         self._own.clear()
 
     def _insert_new(self, at: Callable[[Message], datetime]) -> None:

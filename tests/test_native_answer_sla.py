@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
+from monitor import cases
 from monitor.pipeline import (
     check_sla,
     dispatch_outbox,
@@ -183,3 +184,30 @@ def test_a_reopening_before_the_answer_on_x_is_linked_keeps_the_opening_and_coun
     assert case.opened_at == opened
     assert case.first_response_at == max(answered_at, opened)
     assert case.follow_up_at == datetime.fromisoformat(again["created_at"])
+
+
+@pytest.mark.parametrize("one_batch", [True, False])
+def test_a_message_written_after_the_post_answered_on_x_stays_owed(
+    make_runtime: RuntimeFactory, one_batch: bool
+) -> None:
+    # The team answers her first post on X; she had written again meanwhile, before that
+    # answer. Decided in a later batch, her second message kept the case owed (the answer
+    # was to the post before it); in the answer's batch, the answer covered every message
+    # written before it, and her second one waited with nobody owing it anything.
+    rt = _escalated(make_runtime)
+    rt.clock.advance(minutes=10)
+    later = {"conversation_id": "1001", "in_reply_to": "1001"}
+    again = mention(2, "@acme any news on this?", **ANN, **later, created_at=_iso(rt.clock.now()))
+    rt.clock.advance(minutes=10)
+    own = {"author": "acmehelp", "author_id": "900", "conversation_id": "1001"}
+    answer = mention(3, "@ann sorry, it ships today", **own, in_reply_to="1001")
+    answer["created_at"] = _iso(rt.clock.now())
+    append(rt, again)
+    if not one_batch:
+        run_cycle(rt)
+    append(rt, answer)
+    run_cycle(rt)
+    case = _case(rt)
+    assert case.state != "waiting_customer"
+    assert cases.response_owed_since(case) is not None
+    assert case.sla_due_at is not None
