@@ -104,12 +104,13 @@ def start_owed_clock(settings: Settings, case: Case) -> None:
     _start_clock(settings, case, response_owed_since(case))
 
 
-def answered_on_platform(case: Case, posted: datetime, now: datetime) -> bool:
+def answered_on_platform(case: Case, posted: datetime, now: datetime, covers: datetime) -> bool:
     """A brand's post answering the case's customer, made on the platform itself (a
     person replying on X as the brand), stored at ``now``: the brand's response, as a
     reply posted through inchannel is. Uncounted, an escalated case answered so kept its
     clock, breached, and the reports called it unanswered. Returns whether it answered
-    what was owed: the first response, or a follow-up written before it.
+    what was owed: the first response, or a follow-up written by ``covers`` (when the
+    post it answers was written: one written after that is not what it answers).
 
     Counted from when it was posted, never before the case opened (one posted before a
     lagging poll brought the customer's message in took no time of the brand's)."""
@@ -119,7 +120,7 @@ def answered_on_platform(case: Case, posted: datetime, now: datetime) -> bool:
         case.first_response_at = max(min(posted, now), case.opened_at)
         case.first_response_due_at = case.sla_due_at  # the reports' first deadline
         return True
-    if case.follow_up_at is not None and case.follow_up_at <= posted:
+    if case.follow_up_at is not None and case.follow_up_at <= covers:
         case.follow_up_at = None  # sla_due_at stays, as after dispatch's answer
         return True
     return False

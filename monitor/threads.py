@@ -18,10 +18,10 @@ from enum import Enum
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from monitor import case_transitions, cases, casework
-from monitor.domain import CaseState, Direction, Score
+from monitor.domain import CaseState, Direction, MessageKind, Score
 from monitor.store.bulk import detach
 from monitor.store.models import Case, Customer, Message, from_customer
 from monitor.store.queries import insert_returning_objects, locked
@@ -100,9 +100,13 @@ class ThreadIndex:
         self._opened: list[tuple[ThreadKey, Message]] = []
         self._threads: dict[Thread, ThreadKey] = {}  # last attached per thread
         self._written: dict[Thread, ThreadKey] = {}  # (platform, external id) → case key
-        self._own: list[tuple[Message, ThreadKey]] = []
-        # The brand's posts answering a stored case's post (``_settle_answered``).
-        self._outside: list[Message] = []
+        # (platform, external id) → when the customer's post was written; for the brand's
+        # post, when the customer's post it answers was: what a brand's answer covers.
+        self._written_at: dict[Thread, datetime] = {}
+        self._own: list[tuple[Message, ThreadKey, datetime]] = []
+        # The brand's posts answering a stored case's post, with what each covers
+        # (``_settle_answered``).
+        self._outside: list[tuple[Message, datetime]] = []
         # (platform, external id) → the case (or none) a post outside ``_written`` joined
         self._joined: dict[Thread, int | None] = {}
         threads = {(m.platform, m.conversation_id) for m in messages}
@@ -290,6 +294,7 @@ class ThreadIndex:
         key = (message.platform, message.conversation_id, customer.id)
         self._threads[(message.platform, message.conversation_id)] = key
         self._written[(message.platform, message.external_id)] = key
+        self._written_at[(message.platform, message.external_id)] = message.created_at
         case = self._latest.get(key)
         if case is None:
             values = self._new.get(key)
@@ -319,9 +324,43 @@ class ThreadIndex:
                 self._reopened.add(case.id)
                 if BACKFILL_TAG in case.tags and not self.backfilling:
                     _go_live(case, now)  # its clocks: _restart_response_clock below
+            else:
+                self._count_unlinked_answer(case)
             reason = "customer wrote again"
             cases.transition(self._session, case, CaseState.NEW, "system", now, reason=reason)
             _restart_response_clock(case, now)
+
+    def _count_unlinked_answer(self, case: Case) -> None:
+        """Count the brand's post answering the case on the platform that is stored but
+        not processed yet, before the customer's new message reopens the case. Dispatch
+        (withdrawing the bot's reply for it) or processing (no bot reply for a post it
+        answers) made the case wait on the customer before the post was linked: reopened
+        as never answered, its opening moved to now, and the post, linked after the new
+        message, answered nothing. One query per reopened case, not per message."""
+        if self.backfilling or case.first_response_at is not None:
+            return
+        own = aliased(Message)
+        query = (
+            select(own.created_at, own.ingested_at, Message.created_at.label("covers"))
+            .join(
+                Message,
+                (Message.platform == own.platform) & (Message.external_id == own.in_reply_to),
+            )
+            .where(
+                own.platform == case.platform,
+                own.conversation_id == case.conversation_id,
+                own.direction == Direction.INBOUND.value,
+                own.kind == MessageKind.OWN.value,
+                own.processed.is_(False),
+                Message.case_id == case.id,
+                from_customer(),
+            )
+            .order_by(own.created_at)
+            .limit(1)
+        )
+        row = self._session.execute(query).first()
+        if row is not None:
+            self._answered(case, row.created_at, row.ingested_at, row.covers, settle=False)
 
     def _touch(self, case: Case, label: str | None, compound: float | None, now: datetime) -> None:
         # A case a person took up: live from now on. A resolved one goes live only when
@@ -362,9 +401,16 @@ class ThreadIndex:
         key = key or self._threads.get((message.platform, message.conversation_id))
         if key is None:
             return Link.UNKNOWN
-        self._written[(message.platform, message.external_id)] = key
-        self._own.append((message, key))
+        covers = self._written_at.get(answered, message.created_at)
+        self._note_own(message, key, covers)
         return Link.JOINED
+
+    def _note_own(self, message: Message, key: ThreadKey, covers: datetime) -> None:
+        """The brand's ``message`` joins the case of ``key`` once it is inserted
+        (``open_new``), answering what its customer wrote until ``covers``."""
+        self._written[(message.platform, message.external_id)] = key
+        self._written_at[(message.platform, message.external_id)] = covers
+        self._own.append((message, key, covers))
 
     def note_linked(self, message: Message) -> None:
         """``message`` joined the case it has now (or none): a brand's post answering
@@ -384,6 +430,7 @@ class ThreadIndex:
             Message.direction,
             Message.author_handle,
             Message.conversation_id,
+            Message.created_at,
         ).where(
             Message.platform == message.platform,
             Message.external_id == message.in_reply_to,
@@ -398,23 +445,27 @@ class ThreadIndex:
         if row.direction == Direction.CONTEXT.value:
             # Context is in no case and names no customer: its author's case in the
             # thread is the one the brand answered.
-            return self._join_authors_case(message, row.author_handle, row.conversation_id)
+            return self._join_authors_case(
+                message, row.author_handle, row.conversation_id, row.created_at
+            )
         if row.case_id is None and not row.processed:
             return Link.WAITS
         message.case_id = row.case_id
-        self._answered_outside_batch(message)
+        self._answered_outside_batch(message, row.created_at)
         return Link.JOINED
 
-    def _join_authors_case(self, message: Message, handle: str, conversation_id: str) -> Link:
+    def _join_authors_case(
+        self, message: Message, handle: str, conversation_id: str, covers: datetime
+    ) -> Link:
         """Join the case in ``conversation_id`` of the customer called ``handle``, none
         if they have none there. A case of this batch may not be inserted yet:
-        ``open_new`` gives the message its id."""
+        ``open_new`` gives the message its id. ``covers``: when the post it answers was
+        written."""
         thread, wanted = (message.platform, conversation_id), handle.lower()
         for key in [*self._latest, *self._new]:
             customer = self.customers.get(key[2])
             if key[:2] == thread and customer is not None and customer.handle.lower() == wanted:
-                self._written[(message.platform, message.external_id)] = key
-                self._own.append((message, key))
+                self._note_own(message, key, covers)
                 return Link.JOINED
         query = (
             select(Case.id)
@@ -428,15 +479,16 @@ class ThreadIndex:
             .limit(1)
         )
         message.case_id = self._session.scalar(query)
-        self._answered_outside_batch(message)
+        self._answered_outside_batch(message, covers)
         return Link.JOINED
 
-    def _answered_outside_batch(self, message: Message) -> None:
-        """The brand's ``message`` answers a post of a stored case: its response, noted
-        here and settled by ``open_new`` for the whole batch (_settle_answered)."""
+    def _answered_outside_batch(self, message: Message, covers: datetime) -> None:
+        """The brand's ``message`` answers a post of a stored case, written at ``covers``:
+        its response, noted here and settled by ``open_new`` for the whole batch
+        (_settle_answered)."""
         if self.backfilling or message.case_id is None or message.in_reply_to is None:
             return
-        self._outside.append(message)
+        self._outside.append((message, covers))
 
     def _settle_answered(self) -> None:
         """The brand's answers noted by ``_answered_outside_batch``. A case with none of
@@ -447,16 +499,17 @@ class ThreadIndex:
         answers, self._outside = self._outside, []
         if not answers:
             return
-        later = self._written_after_answered(answers)
-        answers = [message for message in answers if message.id not in later]
+        later = self._written_after_answered([message for message, _ in answers])
+        answers = [(message, covers) for message, covers in answers if message.id not in later]
         known = {case.id for case in self._latest.values()}
-        missing = {m.case_id for m in answers if m.case_id is not None} - known
+        missing = {m.case_id for m, _ in answers if m.case_id is not None} - known
         if missing:
             self._load(select(Case).where(Case.id.in_(missing)))
-        for message in answers:
+        for message, covers in answers:
             case = self._by_id(message.case_id or 0)
             if case is not None:
-                self._answered(case, message, settle=case.id in missing)
+                posted, arrived = message.created_at, message.ingested_at
+                self._answered(case, posted, arrived, covers, settle=case.id in missing)
 
     def _written_after_answered(self, answers: list[Message]) -> set[int]:
         """The ids of those of the brand's ``answers`` whose case the customer wrote in
@@ -483,16 +536,21 @@ class ThreadIndex:
     def _by_id(self, case_id: int) -> Case | None:
         return next((case for case in self._latest.values() if case.id == case_id), None)
 
-    def _answered(self, case: Case, message: Message, *, settle: bool) -> None:
-        """The brand answered in ``case`` on the platform (``message``, its own post
-        answering one of the case): the answer owed is given, and a later customer
-        message of this batch written before it crossed it. ``settle``: no customer
-        message of the batch is in the case, so it waits on the customer now, as after
-        a person's reply from the dashboard; with one, processing decides its state."""
-        posted, arrived = message.created_at, message.ingested_at
+    def _answered(
+        self, case: Case, posted: datetime, arrived: datetime, covers: datetime, *, settle: bool
+    ) -> None:
+        """The brand answered in ``case`` on the platform (its own post answering one of
+        the case, posted and stored at these times, the post it answers written at
+        ``covers``): the answer owed is given. A customer message of this batch counts
+        as answered when written by ``covers``, as one stored in the case before the
+        answer is judged (``_written_after_answered``): judged by ``posted``, one written
+        after the post answered but before the answer went unowed in the answer's batch
+        and stayed owed in a later one. ``settle``: no customer message of the batch is
+        in the case, so it waits on the customer now, as after a person's reply from the
+        dashboard; with one, processing decides its state."""
         last = self._last_answer_at.get(case.id)
-        self._last_answer_at[case.id] = posted if last is None else max(last, posted)
-        if not cases.answered_on_platform(case, posted, arrived) or not settle:
+        self._last_answer_at[case.id] = covers if last is None else max(last, covers)
+        if not cases.answered_on_platform(case, posted, arrived, covers) or not settle:
             return
         if cases.response_owed_since(case) is None:
             # case_transitions, shared with the dry run: a draft's case keeps its state.
@@ -512,13 +570,14 @@ class ThreadIndex:
         if self._new:
             self._insert_new(at)
         self._settle_answered()
-        for message, key in self._own:
+        for message, key, covers in self._own:
             case = self._latest[key]
             message.case_id = case.id
             # Answering a customer of this batch (``in_reply_to``), not a guess of the
             # thread's last writer: the brand's response, their message decided next.
             if not self.backfilling and message.in_reply_to is not None:
-                self._answered(case, message, settle=False)
+                posted, arrived = message.created_at, message.ingested_at
+                self._answered(case, posted, arrived, covers, settle=False)
         self._own.clear()
 
     def _insert_new(self, at: Callable[[Message], datetime]) -> None:

@@ -4,11 +4,20 @@ Replay source, recording responder, FakeClock."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import select
 
-from monitor.pipeline import check_sla, run_cycle
+from monitor import cases
+from monitor.pipeline import (
+    check_sla,
+    dispatch_outbox,
+    drain,
+    poll_source,
+    process_pending,
+    run_cycle,
+)
 from monitor.runtime import Runtime
 from monitor.store.models import Case, Event
 from monitor.web.reports import build_report
@@ -18,6 +27,9 @@ from tests.test_pipeline import append
 ANN = {"author": "ann", "author_id": "7", "author_name": "Ann"}
 # The shipped rules escalate it to care with no bot reply: the team must answer.
 LATE = "@acme my order is late, I am calling my lawyer"
+
+
+NINE = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 
 def _iso(moment: datetime) -> str:
@@ -132,3 +144,70 @@ def test_a_case_answered_on_x_and_reopened_keeps_its_opening_and_first_response(
     case = _case(rt)
     assert case.opened_at == opened
     assert case.first_response_at == max(opened, answered_at)
+
+
+@pytest.mark.parametrize("queued_first", [True, False])
+def test_a_reopening_before_the_answer_on_x_is_linked_keeps_the_opening_and_counts_it(
+    make_runtime: RuntimeFactory, queued_first: bool
+) -> None:
+    # A person answers on X and the customer writes again; the search brings her message
+    # in before the brand's post. The case waits on the customer before that post is
+    # linked: dispatch withdrew the bot's queued thanks for it (queued_first), or
+    # processing gave her first message no reply for it. Her new message reopened the
+    # case as never answered: its opening moved to then, and the brand's post, linked
+    # after it, answered nothing (the reports timed the case from her second message).
+    thanks = mention(1, "@acme thanks, love the new app", **ANN, created_at=_iso(NINE))
+    rt = make_runtime([thanks], processing={"batch_size": 1})
+    drain(poll_source, rt, "feed")
+    if queued_first:
+        drain(process_pending, rt)
+        assert _case(rt).state == "auto_replied"
+    rt.clock.advance(minutes=20)
+    answered_at = rt.clock.now()
+    own = {"author": "acmehelp", "author_id": "900", "conversation_id": "1001"}
+    answer = mention(3, "@ann glad you like it!", **own, in_reply_to="1001")
+    answer["created_at"] = _iso(answered_at)
+    rt.clock.advance(minutes=5)
+    later = {"conversation_id": "1001", "in_reply_to": "1001"}
+    again = mention(2, "@acme one more thing", **ANN, **later, created_at=_iso(rt.clock.now()))
+    for post in (again, answer):  # the brand's post comes in after hers
+        append(rt, post)
+        drain(poll_source, rt, "feed")
+    if queued_first:
+        dispatch_outbox(rt)
+        assert _case(rt).state == "waiting_customer"
+    rt.clock.advance(minutes=1)
+    # Without a bot reply queued, her first message is decided now, in a batch of its own.
+    opened = _case(rt).opened_at if queued_first else rt.clock.now()
+    drain(process_pending, rt)
+    case = _case(rt)
+    assert case.opened_at == opened
+    assert case.first_response_at == max(answered_at, opened)
+    assert case.follow_up_at == datetime.fromisoformat(again["created_at"])
+
+
+@pytest.mark.parametrize("one_batch", [True, False])
+def test_a_message_written_after_the_post_answered_on_x_stays_owed(
+    make_runtime: RuntimeFactory, one_batch: bool
+) -> None:
+    # The team answers her first post on X; she had written again meanwhile, before that
+    # answer. Decided in a later batch, her second message kept the case owed (the answer
+    # was to the post before it); in the answer's batch, the answer covered every message
+    # written before it, and her second one waited with nobody owing it anything.
+    rt = _escalated(make_runtime)
+    rt.clock.advance(minutes=10)
+    later = {"conversation_id": "1001", "in_reply_to": "1001"}
+    again = mention(2, "@acme any news on this?", **ANN, **later, created_at=_iso(rt.clock.now()))
+    rt.clock.advance(minutes=10)
+    own = {"author": "acmehelp", "author_id": "900", "conversation_id": "1001"}
+    answer = mention(3, "@ann sorry, it ships today", **own, in_reply_to="1001")
+    answer["created_at"] = _iso(rt.clock.now())
+    append(rt, again)
+    if not one_batch:
+        run_cycle(rt)
+    append(rt, answer)
+    run_cycle(rt)
+    case = _case(rt)
+    assert case.state != "waiting_customer"
+    assert cases.response_owed_since(case) is not None
+    assert case.sla_due_at is not None
