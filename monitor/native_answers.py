@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor import cases, thread_cap
+from monitor import thread_cap
 from monitor.domain import CaseState, Direction, MessageKind
-from monitor.store.models import ActionRow, Case, Message
+from monitor.store.models import ActionRow, Message
 
 # (platform, conversation id, external id) of a customer's post.
 Post = tuple[str, str, str]
@@ -85,15 +85,6 @@ def _waits_on_customer(session: Session, row: ActionRow, now: datetime) -> None:
     """The case the withdrawn reply had made auto_replied waits on the customer: the
     brand answered them, as a person's reply from the dashboard leaves it once posted.
     Left `new`, it sat in the queue as if nobody had. A case a rule escalated (or a
-    person took up) meanwhile keeps its state: a conditional UPDATE of the current row."""
-    old, new = CaseState.AUTO_REPLIED.value, CaseState.WAITING_CUSTOMER.value
-    moved = session.execute(
-        update(Case)
-        .where(Case.id == row.case_id, Case.state == old)
-        .values(state=new, updated_at=now)
-        .returning(Case.id),
-        execution_options={"synchronize_session": False},
-    )
-    for case_id in moved.scalars():
-        reason = "the brand answered on the platform"
-        cases.record_state(session, case_id, old, new, "bot", now, reason=reason)
+    person took up) meanwhile keeps its state (thread_cap.from_auto_replied)."""
+    reason = "the brand answered on the platform"
+    thread_cap.from_auto_replied(session, row, CaseState.WAITING_CUSTOMER, now, reason=reason)

@@ -156,7 +156,16 @@ def unanswered(session: Session, row: ActionRow, now: datetime) -> None:
     """A case the bot answered with this reply is new again, as the rules leave a case
     whose reply the cap blocked: left "auto replied", the customer waited on a reply
     that never went, with nobody shown the case. (A case a rule escalated stays so.)"""
-    old, new = CaseState.AUTO_REPLIED.value, CaseState.NEW.value
+    from_auto_replied(session, row, CaseState.NEW, now, reason="reply withdrawn")
+
+
+def from_auto_replied(
+    session: Session, row: ActionRow, state: CaseState, now: datetime, *, reason: str
+) -> None:
+    """The case of the withdrawn reply ``row`` moves to ``state`` if the reply had made
+    it auto_replied: a conditional UPDATE of the current row, so a case a rule escalated
+    (or a person took up) meanwhile keeps its state."""
+    old, new = CaseState.AUTO_REPLIED.value, state.value
     moved = session.execute(
         update(Case)
         .where(Case.id == row.case_id, Case.state == old)
@@ -165,4 +174,4 @@ def unanswered(session: Session, row: ActionRow, now: datetime) -> None:
         execution_options={"synchronize_session": False},
     )
     for case_id in moved.scalars():
-        cases.record_state(session, case_id, old, new, "bot", now, reason="reply withdrawn")
+        cases.record_state(session, case_id, old, new, "bot", now, reason=reason)
