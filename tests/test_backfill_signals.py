@@ -48,7 +48,9 @@ def x_config(tmp_path: Path, api: FakeAPI) -> Path:
         "database": {"url": url},
         "sources": [{"name": "mentions", "type": "x_mentions"}],
         "responders": {"x": {"type": "recording", "path": None}},
-        "x": x_section(api),
+        # The held page waits for the signal: at the usual 5 s a loaded machine (make
+        # test's parallel workers) let it time out first, and the error was the timeout's.
+        "x": x_section(api, timeout_seconds=60),
         "rules": {"path": str(REPO / "config" / "rules")},
         "teams": [{"name": n} for n in ("care", "billing", "tech", "international")],
     }

@@ -213,8 +213,8 @@ def test_the_sentiment_select_shows_the_correction_made(make_runtime: RuntimeFac
     # The select showed the scorer's label, even next to "corrected to neutral": sent
     # again as shown, the person's correction was undone. An unscored message showed
     # "positive", the first option, as if the scorer had said so.
-    # VADER reads "cancel" and "mistake" as a complaint; a person says it is a question.
-    cancel = mention(1, "@acme can I still cancel order 61200? ordered it by mistake")
+    # VADER reads "problem" as a complaint; a person says it is a question.
+    cancel = mention(1, "@acme is it a problem if I return it without the box?")
     plain = mention(2, "@acme where is the shop in Berlin", conversation_id="1001")
     for row in (cancel, plain):
         row.update(author="jo", author_id="501")
