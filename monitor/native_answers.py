@@ -8,18 +8,20 @@ own and dispatch withdraws a reply still waiting for one (docs/rules.md, Guards)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from monitor import thread_cap
 from monitor.domain import CaseState, Direction, MessageKind
-from monitor.store.models import ActionRow, Message
+from monitor.store.models import ActionRow, Message, from_customer
 
 # (platform, conversation id, external id) of a customer's post.
 Post = tuple[str, str, str]
+K = TypeVar("K", bound=Hashable)
 
 
 def answered_natively(session: Session, posts: Iterable[Post]) -> set[tuple[str, str]]:
@@ -58,27 +60,48 @@ def withdraw_answered(session: Session, rows: Sequence[ActionRow], *, now: datet
     posts = [(row.platform, row.conversation_id, row.target_external_id) for row in replies]
     answered = answered_natively(session, posts)
     stale = [row for row in replies if (row.platform, row.target_external_id) in answered]
+    owed = _written_since(session, stale)
     for row in stale:
         row.attempts -= 1  # the claim counted an attempt that is not made
         thread_cap.withdraw_reply(session, row, reason=WITHDRAWN, actor="bot", now=now)
-        if _written_since(session, row):
+        if row.id in owed:
             thread_cap.unanswered(session, row, now)  # a later message is still owed
         else:
             _waits_on_customer(session, row, now)
     return {row.id for row in stale}
 
 
-def _written_since(session: Session, row: ActionRow) -> bool:
-    """Whether the customer wrote in the reply's case after the post it answered: the
-    brand's answer to the earlier post leaves that one owed."""
-    answered = select(Message.created_at).where(Message.id == row.message_id).scalar_subquery()
-    later = select(Message.id).where(
-        Message.case_id == row.case_id,
-        Message.direction == Direction.INBOUND.value,
-        Message.kind != MessageKind.OWN.value,
-        Message.created_at > answered,
+def _written_since(session: Session, rows: Sequence[ActionRow]) -> set[int]:
+    """The ids of those of the withdrawn replies ``rows`` whose customer wrote in the
+    case after the post the reply answered: the brand's answer to the earlier post
+    leaves that one owed."""
+    if not rows:
+        return set()
+    posts = select(Message.id, Message.created_at)
+    written = dict(session.execute(posts.where(Message.id.in_({r.message_id for r in rows}))).all())
+    answered = {
+        row.id: (row.case_id, written[row.message_id])
+        for row in rows
+        if row.case_id is not None and row.message_id in written
+    }
+    return written_after(session, answered)
+
+
+def written_after(session: Session, answered: Mapping[K, tuple[int, datetime]]) -> set[K]:
+    """Those of ``answered`` (each: a case, and when the customer's post the brand
+    answered was written) whose customer wrote in the case after that post: the later
+    message is still owed its answer. Dispatch withdrawing replies and processing
+    linking the brand's posts judge it so; one query for them all."""
+    case_ids = {case_id for case_id, _ in answered.values()}
+    if not case_ids:
+        return set()
+    newest = select(Message.case_id, func.max(Message.created_at)).where(
+        Message.case_id.in_(case_ids), from_customer()
     )
-    return session.execute(later.limit(1)).first() is not None
+    last = dict(session.execute(newest.group_by(Message.case_id)).all())
+    return {
+        key for key, (case_id, at) in answered.items() if case_id in last and last[case_id] > at
+    }
 
 
 def _waits_on_customer(session: Session, row: ActionRow, now: datetime) -> None:

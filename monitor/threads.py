@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from monitor import case_transitions, cases, casework
+from monitor import case_transitions, cases, casework, native_answers
 from monitor.domain import CaseState, Direction, MessageKind, Score
 from monitor.store.bulk import detach
 from monitor.store.models import Case, Customer, Message, from_customer
@@ -505,8 +505,9 @@ class ThreadIndex:
         missing = {m.case_id for m, _ in answers if m.case_id is not None} - known
         if missing:
             self._load(select(Case).where(Case.id.in_(missing)))
+        by_id = {case.id: case for case in self._latest.values()}
         for message, covers in answers:
-            case = self._by_id(message.case_id or 0)
+            case = by_id.get(message.case_id or 0)
             if case is not None:
                 posted, arrived = message.created_at, message.ingested_at
                 self._answered(case, posted, arrived, covers, settle=case.id in missing)
@@ -514,27 +515,19 @@ class ThreadIndex:
     def _written_after_answered(self, answers: list[Message]) -> set[int]:
         """The ids of those of the brand's ``answers`` whose case the customer wrote in
         after the post it answers, as dispatch judges a reply withdrawn for such an
-        answer (native_answers): the brand answered the earlier post, and the later one
-        is still owed its answer."""
+        answer (native_answers.written_after): the brand answered the earlier post, and
+        the later one is still owed its answer."""
         posts = select(Message.platform, Message.external_id, Message.created_at).where(
             Message.platform.in_({m.platform for m in answers}),
             Message.external_id.in_({m.in_reply_to for m in answers}),
         )
         written = {(p, e): at for p, e, at in self._session.execute(posts)}
-        newest = select(Message.case_id, func.max(Message.created_at)).where(
-            Message.case_id.in_({m.case_id for m in answers}), from_customer()
-        )
-        rows = self._session.execute(newest.group_by(Message.case_id))
-        last = dict(rows.all())
-        out: set[int] = set()
-        for m in answers:
-            answered, newer = written.get((m.platform, m.in_reply_to or "")), last.get(m.case_id)
-            if answered is not None and newer is not None and newer > answered:
-                out.add(m.id)
-        return out
-
-    def _by_id(self, case_id: int) -> Case | None:
-        return next((case for case in self._latest.values() if case.id == case_id), None)
+        answered = {
+            m.id: (m.case_id, written[key])
+            for m in answers
+            if m.case_id is not None and (key := (m.platform, m.in_reply_to or "")) in written
+        }
+        return native_answers.written_after(self._session, answered)
 
     def _answered(
         self, case: Case, posted: datetime, arrived: datetime, covers: datetime, *, settle: bool
