@@ -478,7 +478,7 @@ def message_row(
 
 def is_own(rt: Runtime, mention: Mention) -> bool:
     """Written by one of the brand's accounts (the predicate ``rules test`` uses too)."""
-    return rt.brand_accounts().wrote(mention)
+    return rt.brand_accounts.wrote(mention)
 
 
 def known_authors(session: Session, mentions: Sequence[Mention]) -> list[Mention]:

@@ -92,7 +92,6 @@ class RuleEngine:
         self.brand = brand
         # The brand's accounts (ids too, as ingest tells its posts), or just handles.
         self.accounts = accounts or BrandAccounts(handles=own_handles or {})
-        self.own_handles = self.accounts.handles
         self.guards = guards or Guards()
         self.teams = teams or Teams({})
         self.limits = limits
@@ -255,7 +254,7 @@ class RuleEngine:
         kind = mention.kind.value
         if mention.platform is not Platform.X or not x_refuses_unmentioned(kind, False):
             return _NO_REPLY[mention.platform]
-        return unmentioned_reason(self.own_handles.get(Platform.X, frozenset()), kind)
+        return unmentioned_reason(self.accounts.handles.get(Platform.X, frozenset()), kind)
 
 
 @dataclass(frozen=True, slots=True)
