@@ -229,6 +229,18 @@ class Mention:
         object.__setattr__(self, "text", bound_text(self.text))
 
 
+def written_order(mention: Mention) -> tuple[datetime, int, str]:
+    """Sort key: the order the mentions were written in.
+
+    Processing decides messages in id order, and ids follow the order of the insert.
+    X (and Reddit) answer newest first: stored as served, a customer's later post was
+    decided before the one it follows up. Ties (X times are to the second) go by id,
+    compared as numbers (X's ids are decimal, Reddit's base 36: a longer id is newer).
+    Here, not in ingest, so ``rules test`` orders its sample as ingest stores a poll.
+    """
+    return mention.created_at, len(mention.external_id), mention.external_id
+
+
 @dataclass(frozen=True, slots=True)
 class Score:
     compound: float

@@ -14,7 +14,15 @@ from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from monitor.domain import Author, Direction, Mention, MessageKind, Platform, handle_unknown
+from monitor.domain import (
+    Author,
+    Direction,
+    Mention,
+    MessageKind,
+    Platform,
+    handle_unknown,
+    written_order,
+)
 from monitor.jobstate import describe
 from monitor.runtime import Runtime
 from monitor.settings import Settings, SourceConfig
@@ -439,17 +447,6 @@ def _sharpen_kinds(session: Session, rows: Sequence[dict[str, Any]]) -> None:
 
 def _reply_allowed(platform: str, allowed: bool) -> dict[str, bool]:
     return {"reply_allowed": allowed} if platform == Platform.X.value else {}
-
-
-def written_order(mention: Mention) -> tuple[datetime, int, str]:
-    """Sort key: the order the mentions were written in.
-
-    Processing decides messages in id order, and ids follow the order of the insert.
-    X (and Reddit) answer newest first: stored as served, a customer's later post was
-    decided before the one it follows up. Ties (X times are to the second) go by id,
-    compared as numbers (X's ids are decimal, Reddit's base 36: a longer id is newer).
-    """
-    return mention.created_at, len(mention.external_id), mention.external_id
 
 
 def message_row(

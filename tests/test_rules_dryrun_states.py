@@ -167,3 +167,66 @@ def test_rules_test_sees_the_case_states_the_daemon_gives(
         ["in-new"], ["in-new"], ["in-new"],
     ]  # fmt: skip
     assert tested == daemon
+
+
+# (customer, text, minutes after the first poll it was written, whom the brand answers),
+# a list per poll: the daemon stores each poll's posts in the order they were written.
+POLLS: list[list[tuple[str, str, int, str | None]]] = [
+    # A lagging source: the customer's later post comes first in the file.
+    [("mo", "@acme thanks for the reply", 10, None), ("mo", "@acme my lawyer hears it", 0, None)],
+    # The brand answers an escalated post before the daemon decided it.
+    [("kim", "@acme my lawyer is on it", 15, None), ("acmehelp", "@kim sorry, on it", 20, "kim")],
+    [("mo", "@acme hello?", 70, None), ("kim", "@acme ok", 75, None)],
+]  # fmt: skip
+
+
+def _polls(rt: Runtime) -> list[list[dict[str, Any]]]:
+    start, n = rt.clock.now(), 0
+    last: dict[str, str] = {}  # each customer's latest post, for the brand to answer
+    polls: list[list[dict[str, Any]]] = []
+    for poll in POLLS:
+        polls.append([])
+        for who, text, minutes, answers in poll:
+            n += 1
+            row = mention(
+                n,
+                text,
+                author=who,
+                author_id=BRAND_ID if answers else f"70{who}",
+                conversation_id=f"30{answers or who}",
+                in_reply_to=last.get(answers or ""),
+                created_at=(start + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            )
+            last[who] = row["id"]
+            polls[-1].append(row)
+    return polls
+
+
+def test_rules_test_decides_in_the_order_the_posts_were_written(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # The daemon stores a poll's posts in the order written (ingest.written_order) and
+    # decides them in that order; the dry run went by the file's lines, so the customer's
+    # "thanks" was decided before the escalation it followed, in a case still `new`.
+    write(tmp_path / "rules", SEEN + "\n---\n" + ACTIONS)
+    rt = make_runtime([], rules={"path": str(tmp_path / "rules")}, x={"user_id": BRAND_ID})
+    polls = _polls(rt)
+    for poll in polls:
+        append(rt, *poll)
+        run_cycle(rt)
+        rt.clock.advance(minutes=60)  # type: ignore[attr-defined]
+    with rt.sessions() as session:
+        inbound = (Message.direction == "inbound") & (Message.kind != "own")
+        query = select(Message.external_id, Message.decision).where(inbound)
+        daemon = {i: d.get("matched", []) for i, d in session.execute(query.order_by(Message.id))}
+    mentions = [parse_mention(row) for poll in polls for row in poll]
+    decided = dry_run(rt.loaded_rules(), rt.scorer, mentions)
+    tested = {m.external_id: list(d.matched) for m, _, d in decided if m.author.id != BRAND_ID}
+    assert daemon == {
+        "1002": ["in-new", "lawyer"],
+        "1001": ["in-awaiting_human", "thanks"],
+        "1003": ["in-new", "lawyer"],
+        "1005": ["in-awaiting_human"],
+        "1006": ["in-waiting_customer"],
+    }
+    assert tested == daemon

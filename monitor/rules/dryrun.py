@@ -20,7 +20,7 @@ from monitor.case_transitions import (
     closed_as_spam,
     owes_answer,
 )
-from monitor.domain import CaseState, Decision, Label, Mention, Score
+from monitor.domain import CaseState, Decision, Label, Mention, Score, written_order
 from monitor.rules.context import Context
 from monitor.rules.engine import RuleEngine
 from monitor.scoring import Scorer
@@ -139,22 +139,33 @@ def _case(mention: Mention) -> CaseKey:
 def dry_run(
     engine: RuleEngine, scorer: Scorer, mentions: list[Mention], *, source: str | None = None
 ) -> Iterator[tuple[Mention, Score, Decision]]:
-    """Decide every mention in order, as the daemon would, without side effects: each
-    thread's case state and bot replies follow the decisions before (as processing
-    applies them), and ``source`` is the source name rules on ``source:`` see."""
+    """Decide every mention as the daemon would, without side effects: each thread's
+    case state and bot replies follow the decisions before (as processing applies
+    them), and ``source`` is the source name rules on ``source:`` see. Decided in the
+    order written, as ingest stores a poll's posts (a sample's lines need not be: a
+    customer's "thanks" was decided before the complaint it followed); yielded in the
+    file's order, so the output still reads alongside the file."""
     history = _History(source=source)
-    for mention in mentions:
-        score = scorer.score(mention.text, lang=mention.lang)
-        own = engine.is_own_post(mention)
-        if not own and history.closed_as_spam(mention):
-            decision = CLOSED_AS_SPAM  # processing's guard: the rules are not asked
-        else:
-            decision = engine.decide(mention, score, history.context(mention))
-        if own:
-            history.record_brand_post(mention)
-        else:
-            history.record(mention, decision)
-        yield mention, score, decision
+    order = sorted(range(len(mentions)), key=lambda i: written_order(mentions[i]))
+    decided = {i: _decide(engine, scorer, history, mentions[i]) for i in order}
+    for i, mention in enumerate(mentions):
+        yield (mention, *decided[i])
+
+
+def _decide(
+    engine: RuleEngine, scorer: Scorer, history: _History, mention: Mention
+) -> tuple[Score, Decision]:
+    score = scorer.score(mention.text, lang=mention.lang)
+    own = engine.is_own_post(mention)
+    if not own and history.closed_as_spam(mention):
+        decision = CLOSED_AS_SPAM  # processing's guard: the rules are not asked
+    else:
+        decision = engine.decide(mention, score, history.context(mention))
+    if own:
+        history.record_brand_post(mention)
+    else:
+        history.record(mention, decision)
+    return score, decision
 
 
 def actions(decision: Decision) -> list[dict[str, Any]]:
