@@ -313,6 +313,9 @@ OUTAGE_REPORTS = [
     "@acme app won't load, any ideas? thanks",
     # Asked whether it is back, and it is not.
     "@acme is it back up yet? still down for me",
+    # Our site or app not working, even beside an appliance.
+    "@acme checkout not working, please help",
+    "@acme the app for my air fryer is not working",
 ]
 
 # Thanks for a fix: no outage to report, whatever VADER makes of it.
@@ -322,6 +325,12 @@ OUTAGE_OVER = [
     "@acme thanks for fixing the outage so fast",
     "@acme app is working again, you guys are great",
     "@acme all fixed now, checkout works again. thank you!",
+]
+
+# A broken appliance is a product fault for care, not an outage for tech.
+APPLIANCE_FAULTS = [
+    "@acme the timer on my air fryer is not working",
+    "@acme my kettle is not working, the light stays off",
 ]
 
 # "down" that is not an outage: prices, idioms, payments.
@@ -368,6 +377,16 @@ def test_thanks_for_a_fix_is_no_outage(text: str) -> None:
     matched, _, decision = shipped_decision(text)
     assert "outage-report" not in matched
     assert decision.escalation is None or decision.escalation.team != "tech"
+
+
+@pytest.mark.parametrize("text", APPLIANCE_FAULTS)
+def test_a_broken_appliance_goes_to_care_not_tech(text: str) -> None:
+    # "not working" anywhere was an outage: "our engineers are looking at this" in
+    # public and a high-priority page to tech for a kettle.
+    matched, what, decision = shipped_decision(text)
+    assert "outage-report" not in matched
+    assert "outage" not in decision.tags
+    assert what == "reply escalate:care"
 
 
 # Delivery complaints VADER calls positive ("love", "great", "thanks", "brilliant").
