@@ -302,6 +302,35 @@ OUTAGE_REPORTS = [
     # A page of ours down is an outage; only the Page Down key is not.
     "@acme the page is down again, nothing loads",
     "@acme payment page down again",
+    # VADER calls these positive (a "great", a "love", a "thanks", or nothing against a
+    # mild word): the rule skipped every positive message and they went unanswered or
+    # got the praise rule's thank-you.
+    "@acme site is down, can't pay",
+    "@acme the app is down again, great job",
+    "@acme site down again, love that for me",
+    "@acme great, the app is not working again",
+    "@acme wow, outage number three this week. impressive",
+    "@acme app won't load, any ideas? thanks",
+    # Asked whether it is back, and it is not.
+    "@acme is it back up yet? still down for me",
+    # Our site or app not working, even beside an appliance.
+    "@acme checkout not working, please help",
+    "@acme the app for my air fryer is not working",
+]
+
+# Thanks for a fix: no outage to report, whatever VADER makes of it.
+OUTAGE_OVER = [
+    "@acme thanks, the site is back up",
+    "@acme the site was down earlier but it's working now, thanks!",
+    "@acme thanks for fixing the outage so fast",
+    "@acme app is working again, you guys are great",
+    "@acme all fixed now, checkout works again. thank you!",
+]
+
+# A broken appliance is a product fault for care, not an outage for tech.
+APPLIANCE_FAULTS = [
+    "@acme the timer on my air fryer is not working",
+    "@acme my kettle is not working, the light stays off",
 ]
 
 # "down" that is not an outage: prices, idioms, payments.
@@ -340,6 +369,60 @@ def test_down_that_is_no_outage_gets_no_outage_reply(text: str) -> None:
     # Nor a draft of the knowledge base's outage answer ("Our engineers have been
     # alerted"): its keyword "down" let these questions in.
     assert decision.reply is None or decision.reply.answer != "outage-status"
+
+
+@pytest.mark.parametrize("text", OUTAGE_OVER)
+def test_thanks_for_a_fix_is_no_outage(text: str) -> None:
+    # Without the positive-label gate, "outage" and "down" alone would page tech.
+    matched, _, decision = shipped_decision(text)
+    assert "outage-report" not in matched
+    assert decision.escalation is None or decision.escalation.team != "tech"
+
+
+@pytest.mark.parametrize("text", APPLIANCE_FAULTS)
+def test_a_broken_appliance_goes_to_care_not_tech(text: str) -> None:
+    # "not working" anywhere was an outage: "our engineers are looking at this" in
+    # public and a high-priority page to tech for a kettle.
+    matched, what, decision = shipped_decision(text)
+    assert "outage-report" not in matched
+    assert "outage" not in decision.tags
+    assert what == "reply escalate:care"
+
+
+# Delivery complaints VADER calls positive ("love", "great", "thanks", "brilliant").
+DELIVERY_PROBLEMS = [
+    "@acme my order is late, would love an update please",
+    "@acme love how my order is 5 days late",
+    "@acme order delayed again, brilliant",
+    "@acme parcel is a week late, thanks a lot",
+    "@acme 3 weeks late and counting, amazing service",
+    "@acme it says it arrived but nothing here, great",
+]
+
+# Thanks for a parcel that came, or delivery words in praise: no delivery problem.
+DELIVERY_FINE = [
+    "@acme delivery arrived, great",
+    "@acme thanks for the update, my parcel was delayed but it arrived today, great",
+    "@acme order was delayed but it turned up this morning, thanks so much",
+    "@acme tracking worked perfectly, parcel arrived early, thanks!",
+    "@acme love the tracking updates, thanks",
+]
+
+
+@pytest.mark.parametrize("text", DELIVERY_PROBLEMS)
+def test_a_late_order_goes_to_care_however_it_scores(text: str) -> None:
+    # The rule skipped every positive message: these got "That made the team's day."
+    matched, what, decision = shipped_decision(text)
+    assert "delivery-problem" in matched
+    assert "delivery" in decision.tags
+    assert what == "reply escalate:care"
+
+
+@pytest.mark.parametrize("text", DELIVERY_FINE)
+def test_a_parcel_that_came_is_no_delivery_problem(text: str) -> None:
+    matched, _, decision = shipped_decision(text)
+    assert "delivery-problem" not in matched
+    assert decision.escalation is None
 
 
 # A customer asking whether a message, a call or an account is really the brand's.
