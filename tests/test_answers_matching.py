@@ -10,7 +10,7 @@ import pytest
 
 from monitor.answers.answerer import Answerer
 from monitor.answers.model import Entry, KnowledgeBase
-from monitor.answers.normalise import MAX_QUESTION_CHARS, tokens
+from monitor.answers.normalise import MAX_QUESTION_CHARS, tokens, without_noise
 from monitor.answers.questions import is_question
 from tests.answerkit import HOLIDAY_HOURS, HOURS, SHIPPING, answerer
 
@@ -46,6 +46,27 @@ def test_questions_are_detected(text: str) -> None:
 )
 def test_statements_emoji_and_links_are_not_questions(text: str) -> None:
     assert not is_question(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("@acme ab?", False),  # fewer than three letters: nothing asked
+        ("@acme abc?", True),
+        ("@acme 1_2_3 x?", False),  # digits and underscores are no letters
+        ("@acme a1b2?", False),
+        ("@acme a-b-c?", True),  # the letters need not be together
+        ("@acme жжж?", True),  # letters of any script
+    ],
+)
+def test_a_question_needs_three_letters(text: str, expected: bool) -> None:
+    assert is_question(text) is expected
+
+
+def test_normalisation_reads_hidden_characters_and_typographic_apostrophes() -> None:
+    # Skipped for ASCII text, which has neither: the cleaning must still see them.
+    assert without_noise("@acme can\u2019t log\u200bin ｗｈｙ") == "  can't login why"
+    assert without_noise("@acme can't log in") == "  can't log in"
 
 
 def test_normalisation_drops_handles_urls_and_stopwords_and_folds_synonyms() -> None:

@@ -8,8 +8,12 @@ from pathlib import Path
 import pytest
 
 from monitor.domain import CaseState, Label
-from monitor.rules.context import Context
+from monitor.rules.context import Context, Facts
+from monitor.sources.replay import parse_mention
+from tests.conftest import mention
 from tests.rulekit import NOON, decide, engine, score, write
+
+CONTEXT = Context(now=NOON, case_ref="C-1001")
 
 
 def matched(folder: Path, match: str, text: str = "@acme hello", **kwargs: object) -> bool:
@@ -493,3 +497,28 @@ def test_business_hours_in_the_team_time_zone(tmp_path: Path) -> None:
     assert at("2026-11-21T10:00:00+00:00") == ("after-hours",)  # Saturday
     assert at("2026-12-24T10:00:00+00:00") == ("after-hours",)  # a holiday
     assert at("2026-07-20T07:30:00+00:00") == ()  # 09:30 summer time (UTC+2)
+
+
+def test_a_regex_is_searched_only_once_the_cheaper_conditions_beside_it_hold(
+    tmp_path: Path,
+) -> None:
+    """A regex written before a word list beside it ran on every mention, though the word
+    set answers most of them at once; ``{match}`` still shows the condition written first."""
+    rule_engine = engine(
+        tmp_path,
+        r"""
+        name: refund-gone-wrong
+        match:
+          text (regex): '\bstill\s+no\s+refunds?\b'
+          text: ["refund", "refunds"]
+        then:
+          reply: "Sorry about the {match}, {first_name}."
+        """,
+    )
+    matcher = rule_engine.rules[0].matcher
+    facts = Facts(parse_mention(mention(1, "@acme my parcel is late")), score(), CONTEXT)
+    assert matcher.find(facts) is None
+    assert not [key for key in facts.memo if key.startswith("regex_text")]
+    decision = decide(rule_engine, "@acme Still no REFUND", author_name="Jane")
+    assert decision.reply is not None
+    assert decision.reply.text == "Sorry about the Still no REFUND, Jane."

@@ -137,9 +137,13 @@ def without_noise(text: str) -> str:
     words they spell ("ｓｈｉｐ" is "ship"), as the deflection guard reads them; cut
     again after it, as one character can unfold into many. Invisible characters and
     style marks are dropped, as the scorer drops them."""
-    text = unicodedata.normalize("NFKC", text[:MAX_QUESTION_CHARS]).translate(_HIDDEN)
-    text = text[:MAX_QUESTION_CHARS]
-    return _HANDLE.sub(" ", _URL.sub(" ", text)).translate(APOSTROPHES)
+    text = unicodedata.normalize("NFKC", text[:MAX_QUESTION_CHARS])
+    # Neither table maps an ASCII character: most mentions skip both passes.
+    if not text.isascii():
+        text = text.translate(_HIDDEN)
+    text = text[:MAX_QUESTION_CHARS]  # ASCII too: NFKC makes "…" three characters
+    text = _HANDLE.sub(" ", _URL.sub(" ", text))
+    return text if text.isascii() else text.translate(APOSTROPHES)
 
 
 def own_words(text: str) -> str:

@@ -68,7 +68,9 @@ _SNEERING_SENTENCE = re.compile(rf"[^.?!\n]*\b{_SNEER}\b[^.?!\n]*[.?!\uff1f]*", 
 # Looked for first: the sentence pattern tries every start position in turn, which cost
 # more than the rest of question detection on mentions that have no sneer at all.
 _SNEERS = re.compile(rf"\b{_SNEER}\b", re.IGNORECASE)
-_LETTER = re.compile(r"[^\W\d_]")
+# Three letters, anywhere: found at the first three, where counting them all read the
+# whole text.
+_THREE_LETTERS = re.compile(r"[^\W\d_](?:[\W\d_]*[^\W\d_]){2}")
 # A sentence with its closing punctuation; "." in a price or a domain splits too, which
 # only costs a fragment of a sentence its asking status.
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?\n]*")
@@ -79,7 +81,7 @@ def is_question(text: str) -> bool:
     interrogative, or an asking phrase ("how do I", "can I", "do you")."""
     # Case kept: a capital after "would" or "did" tells a name asked about.
     body = without_noise(text).strip()
-    if len(_LETTER.findall(body)) < 3:
+    if _THREE_LETTERS.search(body) is None:
         return False  # emoji, handles or punctuation only
     if _SNEERS.search(body):
         body = _SNEERING_SENTENCE.sub(" ", body)

@@ -7,7 +7,7 @@ so the linter can tell when an earlier ``stop`` rule makes a later rule unreacha
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Protocol
 
@@ -162,6 +162,13 @@ class AllOf:
     """Every check passes (keys are AND-ed); returns the first matched text."""
 
     checks: tuple[Check, ...]
+    # The checks (with their places in ``checks``) cheapest first: a regex written
+    # before a word list beside it was searched on every mention the word set rules out.
+    order: tuple[tuple[int, Check], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        ranked = sorted(enumerate(self.checks), key=lambda placed: _cost(placed[1]))
+        object.__setattr__(self, "order", tuple(ranked))
 
     def required_tokens(self) -> frozenset[str] | None:
         """A word set the mention must share for this block to match, if one is known."""
@@ -212,14 +219,28 @@ class AllOf:
         return ""
 
     def find(self, facts: Facts) -> str | None:
-        match = ""
-        for check in self.checks:
+        # Checks have no effects but their memo, so the order they run in changes
+        # nothing but the cost; the match is still the first written check's.
+        match, first = "", len(self.checks)
+        for place, check in self.order:
             found = check.find(facts)
             if found is None:
                 return None
-            if found and not match:
-                match = found
+            if found and place < first:
+                match, first = found, place
         return match
+
+
+def _cost(check: Check) -> int:
+    """A rank of what ``check`` costs: a lookup, a word set, literals, then a search."""
+    if not isinstance(check, Pattern | Negated | AnyOf):
+        return 0
+    if isinstance(check, Pattern):
+        if check.text.rest is None:
+            return 1
+        if check.text.prefilter:
+            return 2
+    return 3
 
 
 class Negated:
