@@ -18,6 +18,7 @@ from enum import Enum
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
+from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session, aliased
 
 from monitor import case_transitions, cases, casework, native_answers
@@ -175,14 +176,24 @@ class ThreadIndex:
         return {(p, c): (int(n or 0), last) for p, c, n, last in rows if (p, c) in threads}
 
     def _last_answers(self, case_ids: list[int]) -> dict[int, datetime]:
-        """When the brand's last reply was posted in each of these answered cases: its
-        latest outbound message (dispatch stores every post it makes as one)."""
+        """What the brand's last reply in each of these answered cases answers: all the
+        customer wrote until it was posted, for its outbound messages (dispatch stores
+        every post it makes as one); until the post it answers was written, for its own
+        posts on the platform, as ``_answered`` judges one in its own batch. Counted by
+        when it was posted (the first response), a message written between that post and
+        the answer, stored in a later batch, crossed the answer and was owed nothing."""
         if not case_ids:
             return {}
+        own = aliased(Message)  # the brand's post; Message: the post it answers, if own
+        native = (own.direction == Direction.INBOUND.value) & (own.kind == MessageKind.OWN.value)
+        answered = (Message.platform == own.platform) & (Message.external_id == own.in_reply_to)
+        outbound = own.direction == Direction.OUTBOUND.value
+        covers = sql_case((outbound, own.created_at), else_=Message.created_at)
         query = (
-            select(Message.case_id, func.max(Message.created_at))
-            .where(Message.case_id.in_(case_ids), Message.direction == Direction.OUTBOUND.value)
-            .group_by(Message.case_id)
+            select(own.case_id, func.max(covers))
+            .outerjoin(Message, native & answered)
+            .where(own.case_id.in_(case_ids), or_(outbound, Message.id.is_not(None)))
+            .group_by(own.case_id)
         )
         rows = self._session.execute(query)
         return {case_id: last for case_id, last in rows if case_id is not None and last}

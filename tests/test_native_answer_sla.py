@@ -211,3 +211,27 @@ def test_a_message_written_after_the_post_answered_on_x_stays_owed(
     assert case.state != "waiting_customer"
     assert cases.response_owed_since(case) is not None
     assert case.sla_due_at is not None
+
+
+def test_a_message_written_before_the_answer_on_x_but_stored_after_it_stays_owed(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The team answers her first post on X; she had written again before that answer,
+    # but a lagging search brings her second message in a later batch. Judged against
+    # when the answer was posted (the first response), it "crossed" the answer and
+    # reopened the case owing nothing: no clock, never overdue. The answer replies to
+    # her first post only, as in the answer's own batch (the test above).
+    rt = _escalated(make_runtime)
+    rt.clock.advance(minutes=10)
+    later = {"conversation_id": "1001", "in_reply_to": "1001"}
+    again = mention(2, "@acme any news on this?", **ANN, **later, created_at=_iso(rt.clock.now()))
+    rt.clock.advance(minutes=10)
+    _answer_on_x(rt, 3, "1001")
+    run_cycle(rt)
+    assert _case(rt).state == "waiting_customer"
+    rt.clock.advance(minutes=5)
+    append(rt, again)
+    run_cycle(rt)
+    case = _case(rt)
+    assert case.follow_up_at == datetime.fromisoformat(again["created_at"])
+    assert case.sla_due_at is not None
