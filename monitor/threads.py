@@ -331,12 +331,12 @@ class ThreadIndex:
         back in the queue, owing nothing, and cleared the clock of an answer still owed."""
         waiting = CaseState(case.state) in case_transitions.REOPENABLE
         if waiting and not cases.closed_as_spam(case):
+            # Before the clocks restart: a resolved case counts one posted before it closed.
+            self._count_unlinked_answer(case)
             if case.state == CaseState.RESOLVED.value:
                 self._reopened.add(case.id)
                 if BACKFILL_TAG in case.tags and not self.backfilling:
                     _go_live(case, now)  # its clocks: _restart_response_clock below
-            else:
-                self._count_unlinked_answer(case)
             reason = "customer wrote again"
             cases.transition(self._session, case, CaseState.NEW, "system", now, reason=reason)
             _restart_response_clock(case, now)
@@ -345,9 +345,10 @@ class ThreadIndex:
         """Count the brand's post answering the case on the platform that is stored but
         not processed yet, before the customer's new message reopens the case. Dispatch
         (withdrawing the bot's reply for it) or processing (no bot reply for a post it
-        answers) made the case wait on the customer before the post was linked: reopened
-        as never answered, its opening moved to now, and the post, linked after the new
-        message, answered nothing. One query per reopened case, not per message."""
+        answers) made the case wait on the customer before the post was linked, or a
+        person resolved it (counted if posted before that: ``cases.answered_on_platform``):
+        reopened as never answered, its opening moved to now, and the post, linked after
+        the new message, answered nothing. One query per reopened case, not per message."""
         if self.backfilling or case.first_response_at is not None:
             return
         own = aliased(Message)
