@@ -113,17 +113,28 @@ def answered_on_platform(case: Case, posted: datetime, now: datetime, covers: da
     post it answers was written: one written after that is not what it answers).
 
     Counted from when it was posted, never before the case opened (one posted before a
-    lagging poll brought the customer's message in took no time of the brand's)."""
+    lagging poll brought the customer's message in took no time of the brand's).
+
+    A resolved case owes nothing, but an answer posted before a person closed it (a
+    search that lags brought it in after) is still its first response: uncounted, the
+    reports called the case unanswered, breached if closed after its deadline."""
     if case.state == CaseState.RESOLVED.value:
-        return False  # owes nothing: a person closed it
+        closed = case.resolved_at
+        if case.first_response_at is None and closed is not None and posted <= closed:
+            _first_response(case, posted, now)
+        return False  # owes nothing now: it stays closed
     if case.first_response_at is None:
-        case.first_response_at = max(min(posted, now), case.opened_at)
-        case.first_response_due_at = case.sla_due_at  # the reports' first deadline
+        _first_response(case, posted, now)
         return True
     if case.follow_up_at is not None and case.follow_up_at <= covers:
         case.follow_up_at = None  # sla_due_at stays, as after dispatch's answer
         return True
     return False
+
+
+def _first_response(case: Case, posted: datetime, now: datetime) -> None:
+    case.first_response_at = max(min(posted, now), case.opened_at)
+    case.first_response_due_at = case.sla_due_at  # the reports' first deadline
 
 
 def _start_clock(settings: Settings, case: Case, owed_since: datetime | None) -> None:

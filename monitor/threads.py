@@ -18,6 +18,7 @@ from enum import Enum
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
+from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session, aliased
 
 from monitor import case_transitions, cases, casework, native_answers
@@ -175,14 +176,24 @@ class ThreadIndex:
         return {(p, c): (int(n or 0), last) for p, c, n, last in rows if (p, c) in threads}
 
     def _last_answers(self, case_ids: list[int]) -> dict[int, datetime]:
-        """When the brand's last reply was posted in each of these answered cases: its
-        latest outbound message (dispatch stores every post it makes as one)."""
+        """What the brand's last reply in each of these answered cases answers: all the
+        customer wrote until it was posted, for its outbound messages (dispatch stores
+        every post it makes as one); until the post it answers was written, for its own
+        posts on the platform, as ``_answered`` judges one in its own batch. Counted by
+        when it was posted (the first response), a message written between that post and
+        the answer, stored in a later batch, crossed the answer and was owed nothing."""
         if not case_ids:
             return {}
+        own = aliased(Message)  # the brand's post; Message: the post it answers, if own
+        native = (own.direction == Direction.INBOUND.value) & (own.kind == MessageKind.OWN.value)
+        answered = (Message.platform == own.platform) & (Message.external_id == own.in_reply_to)
+        outbound = own.direction == Direction.OUTBOUND.value
+        covers = sql_case((outbound, own.created_at), else_=Message.created_at)
         query = (
-            select(Message.case_id, func.max(Message.created_at))
-            .where(Message.case_id.in_(case_ids), Message.direction == Direction.OUTBOUND.value)
-            .group_by(Message.case_id)
+            select(own.case_id, func.max(covers))
+            .outerjoin(Message, native & answered)
+            .where(own.case_id.in_(case_ids), or_(outbound, Message.id.is_not(None)))
+            .group_by(own.case_id)
         )
         rows = self._session.execute(query)
         return {case_id: last for case_id, last in rows if case_id is not None and last}
@@ -320,12 +331,12 @@ class ThreadIndex:
         back in the queue, owing nothing, and cleared the clock of an answer still owed."""
         waiting = CaseState(case.state) in case_transitions.REOPENABLE
         if waiting and not cases.closed_as_spam(case):
+            # Before the clocks restart: a resolved case counts one posted before it closed.
+            self._count_unlinked_answer(case)
             if case.state == CaseState.RESOLVED.value:
                 self._reopened.add(case.id)
                 if BACKFILL_TAG in case.tags and not self.backfilling:
                     _go_live(case, now)  # its clocks: _restart_response_clock below
-            else:
-                self._count_unlinked_answer(case)
             reason = "customer wrote again"
             cases.transition(self._session, case, CaseState.NEW, "system", now, reason=reason)
             _restart_response_clock(case, now)
@@ -334,9 +345,10 @@ class ThreadIndex:
         """Count the brand's post answering the case on the platform that is stored but
         not processed yet, before the customer's new message reopens the case. Dispatch
         (withdrawing the bot's reply for it) or processing (no bot reply for a post it
-        answers) made the case wait on the customer before the post was linked: reopened
-        as never answered, its opening moved to now, and the post, linked after the new
-        message, answered nothing. One query per reopened case, not per message."""
+        answers) made the case wait on the customer before the post was linked, or a
+        person resolved it (counted if posted before that: ``cases.answered_on_platform``):
+        reopened as never answered, its opening moved to now, and the post, linked after
+        the new message, answered nothing. One query per reopened case, not per message."""
         if self.backfilling or case.first_response_at is not None:
             return
         own = aliased(Message)

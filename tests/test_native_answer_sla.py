@@ -5,11 +5,12 @@ Replay source, recording responder, FakeClock."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from monitor import cases
+from monitor import cases, casework_actions
 from monitor.pipeline import (
     check_sla,
     dispatch_outbox,
@@ -55,8 +56,8 @@ def _events(rt: Runtime, kind: str) -> list[Event]:
         return list(session.scalars(select(Event).where(Event.kind == kind)))
 
 
-def _escalated(make_runtime: RuntimeFactory) -> Runtime:
-    rt = make_runtime([mention(1, LATE, **ANN, created_at="2026-11-20T09:00:00Z")])
+def _escalated(make_runtime: RuntimeFactory, **settings: Any) -> Runtime:
+    rt = make_runtime([mention(1, LATE, **ANN, created_at="2026-11-20T09:00:00Z")], **settings)
     run_cycle(rt)
     case = _case(rt)
     assert (case.state, case.team, case.first_response_at) == ("awaiting_human", "care", None)
@@ -211,3 +212,91 @@ def test_a_message_written_after_the_post_answered_on_x_stays_owed(
     assert case.state != "waiting_customer"
     assert cases.response_owed_since(case) is not None
     assert case.sla_due_at is not None
+
+
+def test_a_message_written_before_the_answer_on_x_but_stored_after_it_stays_owed(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The team answers her first post on X; she had written again before that answer,
+    # but a lagging search brings her second message in a later batch. Judged against
+    # when the answer was posted (the first response), it "crossed" the answer and
+    # reopened the case owing nothing: no clock, never overdue. The answer replies to
+    # her first post only, as in the answer's own batch (the test above).
+    rt = _escalated(make_runtime)
+    rt.clock.advance(minutes=10)
+    later = {"conversation_id": "1001", "in_reply_to": "1001"}
+    again = mention(2, "@acme any news on this?", **ANN, **later, created_at=_iso(rt.clock.now()))
+    rt.clock.advance(minutes=10)
+    _answer_on_x(rt, 3, "1001")
+    run_cycle(rt)
+    assert _case(rt).state == "waiting_customer"
+    rt.clock.advance(minutes=5)
+    append(rt, again)
+    run_cycle(rt)
+    case = _case(rt)
+    assert case.follow_up_at == datetime.fromisoformat(again["created_at"])
+    assert case.sla_due_at is not None
+
+
+def test_an_answer_on_x_stored_after_a_person_resolved_the_case_is_its_first_response(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The team answers on X within the hour; a lagging search brings the answer in only
+    # after a person closed the case. The answer counted for nothing: no first response,
+    # and the reports called the case breached (closed after its deadline, unanswered).
+    rt = _escalated(make_runtime)
+    rt.clock.advance(minutes=20)
+    answered_at = _answer_on_x(rt, 2, "1001")
+    rt.clock.advance(minutes=70)  # past the care team's hour
+    casework_actions.resolve(rt, _case(rt).ref, user="lena")
+    rt.clock.advance(minutes=5)
+    run_cycle(rt)
+    case = _case(rt)
+    assert (case.state, case.first_response_at) == ("resolved", answered_at)
+    (care,) = [a for a in build_report(rt).sla if a.team == "care"]
+    assert (care.met, care.breached, care.pending) == (1, 0, 0)
+    by_who = {t.group: t.count for t in build_report(rt).first_response}
+    assert by_who.get("by human") == 1
+
+
+@pytest.mark.parametrize("batch_size", [1, 200])
+def test_a_resolved_case_reopened_before_its_answer_on_x_is_linked_counts_the_answer(
+    make_runtime: RuntimeFactory, batch_size: int
+) -> None:
+    # As above, but the customer writes again and her message comes in with the
+    # brand's answer, decided before it (batch_size 1) or with it: reopened as never
+    # answered, the case's opening moved to her new message, and the answer, to a post
+    # before it, counted for nothing.
+    rt = _escalated(make_runtime, processing={"batch_size": batch_size})
+    opened = _case(rt).opened_at
+    rt.clock.advance(minutes=20)
+    own = {"author": "acmehelp", "author_id": "900", "conversation_id": "1001"}
+    answer = mention(2, "@ann sorry, it ships today", **own, in_reply_to="1001")
+    answer["created_at"] = _iso(answered_at := rt.clock.now())
+    rt.clock.advance(minutes=70)
+    casework_actions.resolve(rt, _case(rt).ref, user="lena")
+    rt.clock.advance(minutes=5)
+    later = {"conversation_id": "1001", "in_reply_to": "1001"}
+    again = mention(3, LATE, **ANN, **later, created_at=_iso(rt.clock.now()))
+    for post in (again, answer):  # the brand's post comes in after hers
+        append(rt, post)
+        drain(poll_source, rt, "feed")
+    drain(process_pending, rt)
+    case = _case(rt)
+    assert (case.opened_at, case.first_response_at) == (opened, answered_at)
+    assert case.follow_up_at == datetime.fromisoformat(again["created_at"])
+
+
+def test_an_answer_on_x_posted_after_a_person_resolved_the_case_leaves_it_unanswered(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Closed first (nothing to answer, say): what the brand posts later answered nothing
+    # the case owed, and the case stays closed.
+    rt = _escalated(make_runtime)
+    rt.clock.advance(minutes=20)
+    casework_actions.resolve(rt, _case(rt).ref, user="lena")
+    rt.clock.advance(minutes=5)
+    _answer_on_x(rt, 2, "1001")
+    run_cycle(rt)
+    case = _case(rt)
+    assert (case.state, case.first_response_at) == ("resolved", None)
