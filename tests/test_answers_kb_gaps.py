@@ -1,0 +1,86 @@
+"""Questions the shipped knowledge base had no entry for, or read wrongly: "the US"
+read as the pronoun "us"."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.answers.answerer import Answerer
+from monitor.answers.normalise import tokens
+from monitor.rules.setup import engine_from_settings
+from monitor.settings import load_settings
+from tests.conftest import REPO
+from tests.test_answers_abstention import outcome
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Answerer:
+    """The shipped knowledge base with the shipped thresholds, as the daemon builds it."""
+    answers = engine_from_settings(load_settings(REPO / "config" / "inchannel.yaml")).answers
+    assert answers is not None
+    return answers
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Can I use it in the US?",
+        "can i use my kettle in the us",
+        "Will the toaster work in the U.S.?",
+        "Moving to the US, can I use my blender there?",
+    ],
+)
+def test_the_us_is_a_country_not_the_pronoun(text: str) -> None:
+    assert "usa" in tokens(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "can you send us a replacement?",
+        "Can you tell us when it ships?",
+        # In capitals "US" is the pronoun as often as the country: "HELP US" shouts.
+        "PLEASE HELP US, WHERE IS OUR ORDER?",
+    ],
+)
+def test_the_pronoun_us_is_still_no_word(text: str) -> None:
+    assert "usa" not in tokens(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@acme can I use it in the US?",
+        "@acme Can I use my Acme kettle in the US?",
+        "@acme will the stand mixer work in the US?",
+    ],
+)
+def test_using_an_appliance_in_the_us_gets_the_voltage_answer(shipped: Answerer, text: str) -> None:
+    assert outcome(shipped, text) == "answer voltage-abroad"
+
+
+@pytest.mark.parametrize(
+    ("text", "entry"),
+    [
+        ("@acme do you ship to the US?", "shipping-countries"),
+        ("@acme do you deliver to the USA?", "shipping-countries"),
+    ],
+)
+def test_shipping_to_the_us_still_gets_the_countries_answer(
+    shipped: Answerer, text: str, entry: str
+) -> None:
+    assert outcome(shipped, text) == f"answer {entry}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Got the store hours in public while "US" was dropped: no store is in the US.
+        "@acme is the US store open?",
+        "@acme any plans to launch in the US? when?",
+    ],
+)
+def test_a_question_about_the_us_no_entry_answers_is_not_answered(
+    shipped: Answerer, text: str
+) -> None:
+    assert not outcome(shipped, text).startswith("answer")
