@@ -1,5 +1,5 @@
-"""Questions the shipped knowledge base had no entry for, or read wrongly: "the US"
-read as the pronoun "us"."""
+"""Questions the shipped knowledge base had no entry for, or read wrongly: changing the
+email one logs in with, and "the US" read as the pronoun "us"."""
 
 from __future__ import annotations
 
@@ -19,6 +19,32 @@ def shipped() -> Answerer:
     answers = engine_from_settings(load_settings(REPO / "config" / "inchannel.yaml")).answers
     assert answers is not None
     return answers
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Answered with the Forgot password steps in public: "log" is a password-reset
+        # word, and no entry was about the email address itself.
+        "@acme how do I change the email I log in with?",
+        "@acme how do I change the email address on my account?",
+        "@acme can I change the email address on my acme account",
+        "@acme how do I update my email on the app?",
+    ],
+)
+def test_changing_the_login_email_gets_its_own_entry(shipped: Answerer, text: str) -> None:
+    assert outcome(shipped, text) == "answer email-change"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@acme how do I change my password?",
+        "@acme forgot my password and the reset email never came, what do I do?",
+    ],
+)
+def test_password_questions_still_get_the_password_entry(shipped: Answerer, text: str) -> None:
+    assert outcome(shipped, text) == "answer password-reset"
 
 
 @pytest.mark.parametrize(
