@@ -1,5 +1,5 @@
-"""Questions the shipped knowledge base had no entry for, or read wrongly: changing the
-email one logs in with, and "the US" read as the pronoun "us"."""
+"""Questions the shipped knowledge base had no entry for, or read wrongly: the refund
+policy, changing the email one logs in with, and "the US" read as the pronoun "us"."""
 
 from __future__ import annotations
 
@@ -19,6 +19,48 @@ def shipped() -> Answerer:
     answers = engine_from_settings(load_settings(REPO / "config" / "inchannel.yaml")).answers
     assert answers is not None
     return answers
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@acme what is your refund policy?",
+        "@acme can I get a refund if I changed my mind?",
+        "@acme what's your policy on refunds?",
+        "@acme changed my mind about the blender, can I get my money back?",
+    ],
+)
+def test_the_refund_policy_is_answered_in_public(shipped: Answerer, text: str) -> None:
+    assert outcome(shipped, text) == "answer refund-policy"
+
+
+@pytest.mark.parametrize(
+    ("text", "entry"),
+    [
+        # The neighbours of the refund policy keep their own questions.
+        ("@acme what is your returns policy?", "returns-policy"),
+        ("@acme how long does a refund take?", "refund-timing"),
+        ("@acme will my refund go back on my card?", "refund-timing"),
+        ("@acme changed my mind about my order, how do I cancel it?", "order-cancel"),
+        ("@acme how do I send back the toaster?", "returns-how"),
+    ],
+)
+def test_the_refund_policy_leaves_its_neighbours_their_questions(
+    shipped: Answerer, text: str, entry: str
+) -> None:
+    assert outcome(shipped, text) == f"answer {entry}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # A refund for something gone wrong is a case for a person, not the policy.
+        "@acme my parcel is lost, will you refund me?",
+        "@acme my old card got cancelled, can the refund go to a new card instead",
+    ],
+)
+def test_a_refund_gone_wrong_does_not_get_the_policy(shipped: Answerer, text: str) -> None:
+    assert outcome(shipped, text) != "answer refund-policy"
 
 
 @pytest.mark.parametrize(
