@@ -42,6 +42,12 @@ _NAME_WORD = re.compile(r"(?:[^\W_]|[£€$])[\w'\-.]*\w|[^\W_]")
 _GREETINGS = frozenset({"hi", "hey", "hello", "dear", "thanks", "cheers", "morning"})
 # More than this share of a sentence's letters in capitals: written in capitals.
 _SHOUTING = 0.6
+# "us" is a stopword, as the pronoun ("send us", "tell us"), but "the US", "U.S." and
+# "US" in capitals in a text not shouted are the country: dropped, "can I use it in the
+# US?" was only "use" and got no answer, and "is the US store open?" the store hours.
+_THE_US = re.compile(r"\b(the\s+)us\b", re.IGNORECASE)
+_US_DOTTED = re.compile(r"\bu\.s\.(?:a\b\.?)?", re.IGNORECASE)
+_US_CAPITALS = re.compile(r"\bUS\b")
 # {first_name} and the other placeholders of an answer text are not words of the answer.
 _PLACEHOLDER = re.compile(r"\{\w+\}")
 # A markdown blockquote: a line opening with ">" (after at most 3 spaces) and the lines
@@ -127,7 +133,20 @@ def clean(text: str) -> str:
     """Lower-cased text without URLs and @handles/u/names, bounded in length."""
     # Python lowers "İ" to "i" and a combining dot above, which split "İstanbul" into
     # "i" and "stanbul"; without_noise has already dropped every other such mark.
-    return without_noise(text).lower().replace("\u0307", "")
+    return _the_us(without_noise(text)).lower().replace("\u0307", "")
+
+
+def _the_us(text: str) -> str:
+    """``text`` with the country "US" written "USA", which no stopword list holds."""
+    if _US_CAPITALS.search(text) and not _shouts(text):
+        text = _US_CAPITALS.sub("usa", text)
+    return _US_DOTTED.sub(" usa ", _THE_US.sub(r"\1usa", text))
+
+
+def _shouts(text: str) -> bool:
+    """Whether ``text`` is written in capitals, where a capital tells nothing."""
+    letters = [c for c in text if c.isalpha()]
+    return bool(letters) and sum(c.isupper() for c in letters) > _SHOUTING * len(letters)
 
 
 @lru_cache(maxsize=64)  # clean() and the sentence split of the same mention share it
@@ -192,10 +211,9 @@ def names(sentence: str, *, brand: str = "") -> list[str]:
     "I'm") are not, nor is the word after a greeting ("Hi Steve, ..."): that is the
     person addressed. A
     sentence in capitals has no names to tell: "DO YOU SHIP TO IRELAND" shouts."""
-    found = _NAME_WORD.findall(sentence)
-    letters = [c for c in sentence if c.isalpha()]
-    if letters and sum(c.isupper() for c in letters) > _SHOUTING * len(letters):
+    if _shouts(sentence):
         return []
+    found = _NAME_WORD.findall(sentence)
     brand = brand.lower()
     return [
         word
