@@ -8,11 +8,12 @@ own and dispatch withdraws a reply still waiting for one (docs/rules.md, Guards)
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor import thread_cap
@@ -92,16 +93,30 @@ def written_after(session: Session, answered: Mapping[K, tuple[int, datetime]]) 
     answered was written) whose customer wrote in the case after that post: the later
     message is still owed its answer. Dispatch withdrawing replies and processing
     linking the brand's posts judge it so; one query for them all."""
+    return set(first_written_after(session, answered))
+
+
+def first_written_after(
+    session: Session, answered: Mapping[K, tuple[int, datetime]]
+) -> dict[K, datetime]:
+    """``written_after``, each with when the first of those later messages was written:
+    the answer owed to it is owed since then. One query; it reads only the messages
+    written after the earliest post answered, a few in a live thread."""
     case_ids = {case_id for case_id, _ in answered.values()}
     if not case_ids:
-        return set()
-    newest = select(Message.case_id, func.max(Message.created_at)).where(
-        Message.case_id.in_(case_ids), from_customer()
+        return {}
+    since = min(at for _, at in answered.values())
+    query = select(Message.case_id, Message.created_at).where(
+        Message.case_id.in_(case_ids), from_customer(), Message.created_at > since
     )
-    last = dict(session.execute(newest.group_by(Message.case_id)).all())
-    return {
-        key for key, (case_id, at) in answered.items() if case_id in last and last[case_id] > at
+    written: dict[int | None, list[datetime]] = defaultdict(list)
+    for case_id, at in session.execute(query):
+        written[case_id].append(at)
+    first = {
+        key: min((later for later in written[case_id] if later > at), default=None)
+        for key, (case_id, at) in answered.items()
     }
+    return {key: at for key, at in first.items() if at is not None}
 
 
 def _waits_on_customer(session: Session, row: ActionRow, now: datetime) -> None:

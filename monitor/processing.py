@@ -162,7 +162,7 @@ def process_batch(
     )
     detach(session, batch)
     with session.no_autoflush:
-        index = ThreadIndex(session, batch, backfilling=backfill)
+        index = ThreadIndex(session, batch, rt.settings, backfilling=backfill)
         prepared = [
             _prepare(rt, session, index, message, at(message), undecided) for message in batch
         ]

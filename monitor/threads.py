@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, aliased
 
 from monitor import case_transitions, cases, casework, native_answers
 from monitor.domain import CaseState, Direction, MessageKind, Score
+from monitor.settings import Settings
 from monitor.store.bulk import detach
 from monitor.store.models import Case, Customer, Message, from_customer
 from monitor.store.queries import insert_returning_objects, locked
@@ -72,9 +73,15 @@ def _new_case(key: ThreadKey, score: Score, now: datetime) -> dict[str, Any]:
 
 class ThreadIndex:
     def __init__(
-        self, session: Session, messages: Sequence[Message], *, backfilling: bool = False
+        self,
+        session: Session,
+        messages: Sequence[Message],
+        settings: Settings,
+        *,
+        backfilling: bool = False,
     ) -> None:
         self._session = session
+        self._settings = settings  # the teams' clocks, for a follow-up owed (_settle_answered)
         self.backfilling = backfilling
         ids = {m.customer_id for m in messages if m.customer_id is not None}
         # Locked like the cases: two workers deciding on the same author in different
@@ -511,8 +518,9 @@ class ThreadIndex:
         answers, self._outside = self._outside, []
         if not answers:
             return
-        later = self._written_after_answered([message for message, _ in answers])
-        answers = [(message, covers) for message, covers in answers if message.id not in later]
+        later = native_answers.first_written_after(
+            self._session, {m.id: (m.case_id, covers) for m, covers in answers if m.case_id}
+        )
         known = {case.id for case in self._latest.values()}
         missing = {m.case_id for m, _ in answers if m.case_id is not None} - known
         if missing:
@@ -520,26 +528,29 @@ class ThreadIndex:
         by_id = {case.id: case for case in self._latest.values()}
         for message, covers in answers:
             case = by_id.get(message.case_id or 0)
-            if case is not None:
-                posted, arrived = message.created_at, message.ingested_at
+            if case is None:
+                continue
+            posted, arrived = message.created_at, message.ingested_at
+            since = later.get(message.id)
+            if since is None:
                 self._answered(case, posted, arrived, covers, settle=case.id in missing)
+            else:
+                self._answered_before(case, posted, arrived, covers, since)
 
-    def _written_after_answered(self, answers: list[Message]) -> set[int]:
-        """The ids of those of the brand's ``answers`` whose case the customer wrote in
-        after the post it answers, as dispatch judges a reply withdrawn for such an
-        answer (native_answers.written_after): the brand answered the earlier post, and
-        the later one is still owed its answer."""
-        posts = select(Message.platform, Message.external_id, Message.created_at).where(
-            Message.platform.in_({m.platform for m in answers}),
-            Message.external_id.in_({m.in_reply_to for m in answers}),
-        )
-        written = {(p, e): at for p, e, at in self._session.execute(posts)}
-        answered = {
-            m.id: (m.case_id, written[key])
-            for m in answers
-            if m.case_id is not None and (key := (m.platform, m.in_reply_to or "")) in written
-        }
-        return native_answers.written_after(self._session, answered)
+    def _answered_before(
+        self, case: Case, posted: datetime, arrived: datetime, covers: datetime, since: datetime
+    ) -> None:
+        """The brand answered in ``case`` a post the customer wrote again after, first at
+        ``since`` (a message decided already), as dispatch judges a reply withdrawn for
+        such an answer: what was owed until that post is given, the first response too,
+        and the later message is owed its own answer, on its own clock, as after
+        dispatch's reply. Dropped, the answer left the case unanswered in the reports."""
+        self._last_answer_at[case.id] = max(covers, self._last_answer_at.get(case.id, covers))
+        if not cases.answered_on_platform(case, posted, arrived, covers):
+            return  # nothing owed until that post: the later message's answer stays owed
+        if cases.SPAM_TAG not in case.tags:
+            cases.owe_answer(case, since)
+            cases.start_follow_up_clock(self._settings, case)
 
     def _answered(
         self, case: Case, posted: datetime, arrived: datetime, covers: datetime, *, settle: bool

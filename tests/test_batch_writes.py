@@ -275,7 +275,7 @@ def test_a_case_another_worker_opened_meanwhile_is_joined(make_runtime: RuntimeF
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
         batch = list(session.scalars(select(Message).order_by(Message.id)))
-        index = ThreadIndex(session, batch)
+        index = ThreadIndex(session, batch, rt.settings)
         score = rt.scorer.score(batch[0].text)
         keys = [index.attach(m, index.customers[m.customer_id], score, now) for m in batch]
         theirs = Case(

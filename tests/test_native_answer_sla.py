@@ -4,7 +4,7 @@ Replay source, recording responder, FakeClock."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -300,3 +300,70 @@ def test_an_answer_on_x_posted_after_a_person_resolved_the_case_leaves_it_unansw
     run_cycle(rt)
     case = _case(rt)
     assert (case.state, case.first_response_at) == ("resolved", None)
+
+
+@pytest.mark.parametrize("batch_size", [1, 200])
+@pytest.mark.parametrize("answer_first", [True, False], ids=["answer_first", "message_first"])
+@pytest.mark.parametrize("one_cycle", [True, False], ids=["one_cycle", "cycle_each"])
+def test_an_answer_on_x_to_a_post_before_a_later_message_is_the_first_response(
+    make_runtime: RuntimeFactory, batch_size: int, answer_first: bool, one_cycle: bool
+) -> None:
+    # Escalated at 9:00, she writes again at 9:10, and the team answers her first post
+    # on X at 9:20. Her 9:10 message decided before the answer was linked, the answer
+    # was dropped, first response and all: the reports said the team never answered.
+    # The answer is the first response; her 9:10 message, after the post it answers,
+    # is still owed, on its own clock, whatever order the two come in.
+    rt = _escalated(make_runtime, processing={"batch_size": batch_size})
+    first_due = _case(rt).sla_due_at
+    rt.clock.advance(minutes=10)
+    later = {"conversation_id": "1001", "in_reply_to": "1001"}
+    again = mention(2, "@acme any news on this?", **ANN, **later, created_at=_iso(rt.clock.now()))
+    rt.clock.advance(minutes=10)
+    own = {"author": "acmehelp", "author_id": "900", "conversation_id": "1001"}
+    answer = mention(3, "@ann sorry, it ships today", **own, in_reply_to="1001")
+    answer["created_at"] = _iso(answered_at := rt.clock.now())
+    for post in (answer, again) if answer_first else (again, answer):
+        append(rt, post)
+        if not one_cycle:
+            run_cycle(rt)
+    if one_cycle:
+        run_cycle(rt)
+    case = _case(rt)
+    written = datetime.fromisoformat(again["created_at"])
+    assert (case.first_response_at, case.first_response_due_at) == (answered_at, first_due)
+    assert case.state in cases.OPEN_STATES
+    assert case.follow_up_at == written
+    care = rt.settings.team("care")
+    assert care is not None
+    assert case.sla_due_at == care.calendar().add_minutes(written, care.first_response_minutes)
+    (met,) = [a for a in build_report(rt).sla if a.team == "care"]
+    assert (met.met, met.breached, met.pending) == (1, 0, 0)
+
+
+@pytest.mark.parametrize("batch_size", [1, 200])
+def test_an_answer_on_x_to_a_follow_up_leaves_the_next_message_owed_from_when_written(
+    make_runtime: RuntimeFactory, batch_size: int
+) -> None:
+    # Answered at 9:10; she writes at 9:40 and again at 9:50, both decided; the team
+    # answers her 9:40 post. Dropped, the answer left the 9:40 clock running, for a
+    # message the team had answered; her 9:50 one is what is owed now.
+    rt = _escalated(make_runtime, processing={"batch_size": batch_size})
+    rt.clock.advance(minutes=10)
+    _answer_on_x(rt, 2, "1001")
+    run_cycle(rt)
+    later = {"conversation_id": "1001", "in_reply_to": "1002"}
+    for n, text in ((3, "@acme it is still not here"), (4, "@acme hello??")):
+        rt.clock.advance(minutes=30 if n == 3 else 10)
+        append(rt, mention(n, text, **ANN, **later, created_at=_iso(rt.clock.now())))
+        run_cycle(rt)
+    written = rt.clock.now()
+    assert _case(rt).follow_up_at == written - timedelta(minutes=10)
+    rt.clock.advance(minutes=5)
+    _answer_on_x(rt, 5, "1003")
+    run_cycle(rt)
+    case = _case(rt)
+    assert case.state in cases.OPEN_STATES
+    assert case.follow_up_at == written
+    care = rt.settings.team("care")
+    assert care is not None
+    assert case.sla_due_at == care.calendar().add_minutes(written, care.first_response_minutes)
