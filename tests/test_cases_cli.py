@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 from pathlib import Path
 
@@ -783,6 +784,41 @@ def test_a_command_closes_its_connections_when_it_ends(
         code, output = cli(*command, config=config)
         assert code in (0, 1), output  # C-1 need not exist: the error path closes too
         assert _sessions_on(url) == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("command", [("run", "--once"), ("serve",)])
+def test_a_refused_run_or_serve_closes_its_connections(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """`run` refused by the database's mode and `serve` refused its port exited after the
+    schema check had connected: the pool was left to the garbage collector, as the case
+    commands' was, and its ResourceWarning failed whichever test came next."""
+    if not PG_OK:
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+    config = demo_copy(tmp_path)
+    with scratch_postgres(PG_ADMIN_URL, prefix="inchannel_cli") as url, socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        written = config.read_text(encoding="utf-8")
+        written = written.replace(f"sqlite:///{tmp_path}/inchannel.db", url)
+        written = written.replace("port: 8000", f"port: {taken.getsockname()[1]}")
+        config.write_text(written, "utf-8")
+        assert cli("db", "upgrade", config=config)[0] == 0
+        _mark_live(url)  # the demo refuses a live database
+        code, output = cli(*command, config=config)
+        assert code in (1, 2), output
+        assert output.startswith("error: "), output
+        assert _sessions_on(url) == 0
+
+
+def _mark_live(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO usage (key, day, count) VALUES ('run_mode', 'live', 0)"))
+    finally:
+        engine.dispose()
 
 
 def _sessions_on(url: str) -> int:

@@ -12,26 +12,28 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, event, func, select, text
+from sqlalchemy import ColumnElement, create_engine, event, func, select, text
 from sqlalchemy.exc import IntegrityError
 
+from monitor.clock import FakeClock
 from monitor.daemon import guarded
 from monitor.domain import ActionStatus, CaseState
 from monitor.ingest import release_leases
 from monitor.pipeline import dispatch_outbox, poll_source, process_pending, run_cycle
+from monitor.runtime import Runtime
+from monitor.settings import ReplaySourceConfig
 from monitor.store.models import ActionRow, Case, Customer, Event, Message, SourceState
 from responders.recording import RecordingResponder
 from tests.conftest import REPO, RuntimeFactory, mention
 
 
-def count(rt: object, model: type, *where: object) -> int:
-    sessions = rt.sessions  # type: ignore[attr-defined]
-    with sessions() as session:
-        return int(session.scalar(select(func.count()).select_from(model).where(*where)))
+def count(rt: Runtime, model: type, *where: ColumnElement[bool]) -> int:
+    with rt.sessions() as session:
+        return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
 
-def recorded(rt: object) -> list[str]:
-    responder = rt.responders[next(iter(rt.responders))]  # type: ignore[attr-defined]
+def recorded(rt: Runtime) -> list[str]:
+    responder = rt.responders[next(iter(rt.responders))]
     assert isinstance(responder, RecordingResponder)
     return [p.text for p in responder.posts]
 
@@ -237,6 +239,7 @@ def test_a_page_the_database_refuses_backs_the_source_off_and_is_read_again(
     assert "the database refused the page" in caplog.text
     assert count(rt, Message) == 0
     assert poll_source(rt, "feed") is False  # backing off: nothing fetched
+    assert isinstance(rt.clock, FakeClock)
     rt.clock.advance(seconds=30)
     assert poll_source(rt, "feed") is False
     assert count(rt, Message, Message.direction == "inbound") == 3
@@ -274,7 +277,7 @@ def test_old_mentions_are_stored_and_decided_but_never_answered(
     rt = make_runtime([old, fresh])
     run_cycle(rt)
     with rt.sessions() as session:
-        decisions = {m.external_id: m.decision for m in session.scalars(select(Message))}
+        decisions = {m.external_id: m.decision or {} for m in session.scalars(select(Message))}
     assert decisions["1001"]["notes"] == [
         "guard: the mention is 49 h old; the bot answers fresh mentions only"
     ]
@@ -335,7 +338,9 @@ def test_the_brand_answering_one_of_two_customers_joins_that_customers_case(
     with rt.sessions() as session:
         owners = dict(session.execute(select(Case.id, Customer.handle).join(Customer)).all())
         linked = session.scalars(select(Message.case_id).where(Message.external_id == "1003"))
-        assert owners[linked.one()] == "user1"
+        case_id = linked.one()
+        assert case_id is not None
+        assert owners[case_id] == "user1"
 
 
 def test_an_older_message_stored_late_leaves_the_case_sentiment_of_the_newest(
@@ -423,16 +428,17 @@ def test_the_brands_post_in_the_case_does_not_count_as_the_customers_newest(
         assert session.scalars(select(Case.latest_label)).one() == "positive"
 
 
-def append(rt: object, *rows: dict[str, object]) -> None:
-    feed = Path(rt.settings.source("feed").path)  # type: ignore[attr-defined]
+def append(rt: Runtime, *rows: dict[str, object]) -> None:
+    source = rt.settings.source("feed")
+    assert isinstance(source, ReplaySourceConfig)
+    feed = Path(source.path)
     with feed.open("a", encoding="utf-8") as handle:
         handle.writelines(json.dumps(row) + "\n" for row in rows)
 
 
-def linked_to(rt: object, external_id: str) -> str | None:
+def linked_to(rt: Runtime, external_id: str) -> str | None:
     """The handle of the customer whose case the post ``external_id`` joined."""
-    sessions = rt.sessions  # type: ignore[attr-defined]
-    with sessions() as session:
+    with rt.sessions() as session:
         query = (
             select(Customer.handle)
             .join(Case, Case.customer_id == Customer.id)

@@ -24,7 +24,7 @@ from monitor.sources.replay import ReplaySource
 from monitor.store.db import transaction
 from monitor.store.models import ActionRow, Case, Event, Message
 from monitor.store.web_models import WebUser
-from monitor.web import users
+from monitor.web import lockout, users
 from monitor.web.app import create_app
 from monitor.web.users import create_user, set_password
 from tests.conftest import RuntimeFactory, mention, write_jsonl
@@ -343,7 +343,7 @@ def test_parallel_wrong_passwords_all_count_toward_the_lockout(
     # an attacker got ~5 guesses per parallel request instead of 5 in all.
     rt = seeded(make_runtime)
     real_verify = PasswordHasher.verify
-    gate = threading.Barrier(users.MAX_FAILURES, timeout=30)
+    gate = threading.Barrier(lockout.MAX_FAILURES, timeout=30)
 
     def together(hasher: PasswordHasher, stored: str | bytes, password: str | bytes) -> Any:
         gate.wait()  # every guess has read the account before any records its failure
@@ -352,15 +352,15 @@ def test_parallel_wrong_passwords_all_count_toward_the_lockout(
     monkeypatch.setattr(PasswordHasher, "verify", together)
 
     # Room for every guess to check at once: the process's own limit (4) is below 5.
-    work = users.PasswordWork(slots=users.MAX_FAILURES, wait_seconds=30)
+    work = users.PasswordWork(slots=lockout.MAX_FAILURES, wait_seconds=30)
 
     def guess(n: int) -> str:
         with pytest.raises(users.LoginRefused) as refused:
             users.authenticate(rt, "alice", f"wrong guess {n}", work=work)
         return str(refused.value)
 
-    with ThreadPoolExecutor(users.MAX_FAILURES) as pool:
-        assert set(pool.map(guess, range(users.MAX_FAILURES))) == {users.REFUSED}
+    with ThreadPoolExecutor(lockout.MAX_FAILURES) as pool:
+        assert set(pool.map(guess, range(lockout.MAX_FAILURES))) == {users.REFUSED}
     monkeypatch.setattr(PasswordHasher, "verify", real_verify)
     with pytest.raises(users.LoginRefused):
         users.authenticate(rt, "alice", PASSWORD)  # locked: five wrong passwords in a row

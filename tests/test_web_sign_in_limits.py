@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 
 from monitor.clock import FakeClock
 from monitor.runtime import Runtime
-from monitor.web import users
+from monitor.web import lockout, users
 from monitor.web.app import create_app
 from tests.conftest import RuntimeFactory
 from tests.webkit import NONCE, PASSWORD, seeded
@@ -36,11 +36,11 @@ def test_a_stranger_locking_root_from_one_address_does_not_lock_out_its_owner(
     make_runtime: RuntimeFactory,
 ) -> None:
     rt = seeded(make_runtime)
-    _wrong(rt, "root", STRANGER, users.MAX_FAILURES)
+    _wrong(rt, "root", STRANGER, lockout.MAX_FAILURES)
     assert not _signs_in(rt, "root", STRANGER)  # guessing from there stops: even the password
     assert _signs_in(rt, "root", OWNER)
     # An admin sees that root was guessed at; root can still sign in.
-    assert users.list_users(rt)[-1][1:] == (True, rt.clock.now() + users.LOCKOUT)
+    assert users.list_users(rt)[-1][1:] == (True, rt.clock.now() + lockout.LOCKOUT)
 
 
 def test_one_address_guessing_across_names_is_stopped_for_every_name(
@@ -49,7 +49,7 @@ def test_one_address_guessing_across_names_is_stopped_for_every_name(
     rt = seeded(make_runtime)
     assert isinstance(rt.clock, FakeClock)
     names = ["alice", "bob", "lena", "nobody"]  # an unknown name counts too
-    per_name = users.ADDRESS_FAILURES // len(names)
+    per_name = lockout.ADDRESS_FAILURES // len(names)
     for name in names:
         _wrong(rt, name, STRANGER, per_name)
     assert not _signs_in(rt, "root", STRANGER)
@@ -63,12 +63,12 @@ def test_guessing_from_many_addresses_still_locks_the_account(
 ) -> None:
     rt = seeded(make_runtime)
     assert isinstance(rt.clock, FakeClock)
-    addresses = [f"203.0.113.{n}" for n in range(users.ACCOUNT_FAILURES // users.MAX_FAILURES)]
+    addresses = [f"203.0.113.{n}" for n in range(lockout.ACCOUNT_FAILURES // lockout.MAX_FAILURES)]
     for address in addresses:
-        _wrong(rt, "alice", address, users.MAX_FAILURES)
+        _wrong(rt, "alice", address, lockout.MAX_FAILURES)
     assert not _signs_in(rt, "alice", OWNER)
     locked = {user.name: until for user, _, until in users.list_users(rt)}
-    assert locked["alice"] == rt.clock.now() + users.LOCKOUT
+    assert locked["alice"] == rt.clock.now() + lockout.LOCKOUT
     users.unlock(rt, "alice", actor="root")
     assert _signs_in(rt, "alice", OWNER)
     assert _signs_in(rt, "alice", addresses[0])  # the unlock lifts every lockout of alice
@@ -77,7 +77,7 @@ def test_guessing_from_many_addresses_still_locks_the_account(
 def test_addresses_of_one_ipv6_network_count_as_one(make_runtime: RuntimeFactory) -> None:
     # Whoever has one IPv6 address usually has its whole /64: a new address per guess.
     rt = seeded(make_runtime)
-    for n in range(users.MAX_FAILURES):
+    for n in range(lockout.MAX_FAILURES):
         _wrong(rt, "alice", f"2001:db8:1:2::{n + 1:x}", 1)
     assert not _signs_in(rt, "alice", "2001:db8:1:2::ff")
     assert _signs_in(rt, "alice", "2001:db8:1:3::1")
@@ -85,9 +85,9 @@ def test_addresses_of_one_ipv6_network_count_as_one(make_runtime: RuntimeFactory
 
 def test_a_right_password_forgets_that_addresss_wrong_ones(make_runtime: RuntimeFactory) -> None:
     rt = seeded(make_runtime)
-    _wrong(rt, "alice", OWNER, users.MAX_FAILURES - 1)
+    _wrong(rt, "alice", OWNER, lockout.MAX_FAILURES - 1)
     assert _signs_in(rt, "alice", OWNER)
-    _wrong(rt, "alice", OWNER, users.MAX_FAILURES - 1)
+    _wrong(rt, "alice", OWNER, lockout.MAX_FAILURES - 1)
     assert _signs_in(rt, "alice", OWNER)  # not 5 in a row
 
 
@@ -101,6 +101,6 @@ def test_the_sign_in_form_counts_by_the_clients_address(make_runtime: RuntimeFac
         form = {"name": "root", "password": password, "nonce": nonce.group(1)}
         return client.post("/login", data=form, follow_redirects=False).status_code
 
-    assert {post(STRANGER, "wrong-wrong-wrong") for _ in range(users.MAX_FAILURES)} == {401}
+    assert {post(STRANGER, "wrong-wrong-wrong") for _ in range(lockout.MAX_FAILURES)} == {401}
     assert post(STRANGER, PASSWORD) == 401
     assert post(OWNER, PASSWORD) == 303

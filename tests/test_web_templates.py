@@ -11,7 +11,8 @@ from sqlalchemy import select, update
 from monitor.pipeline import run_cycle
 from monitor.store.db import transaction
 from monitor.store.models import ActionRow
-from monitor.web.users import MAX_FAILURES, LoginRefused, authenticate
+from monitor.web.lockout import MAX_FAILURES
+from monitor.web.users import LoginRefused, authenticate
 from tests.conftest import RuntimeFactory, mention
 from tests.webkit import client_for, seeded
 

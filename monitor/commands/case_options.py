@@ -65,13 +65,7 @@ def runtime(config_file: Path | None) -> Runtime:
     from monitor.runtime import build_runtime
 
     rt = build_runtime(config_or_exit(config_file), rules_optional=True)
-    migrated_or_exit(rt.engine, config_file)
-    context = click.get_current_context(silent=True)
-    if context is not None:
-        # However the command ends (an error's exit included): a pooled connection left
-        # to the garbage collector stayed open on PostgreSQL until it ran, and CLI tests
-        # in one process saw its ResourceWarning inside whichever test came next.
-        context.call_on_close(rt.engine.dispose)
+    migrated_or_exit(rt.engine, config_file)  # which disposes of the engine at the end
     return rt
 
 

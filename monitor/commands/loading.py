@@ -115,7 +115,15 @@ def upgrade_config_option(config_file: Path | None) -> str:
 def migrated_or_exit(engine: Engine, config_file: Path | None) -> None:
     """Exit 1, naming the command to run, unless the database is at this version's
     schema: on an older one every read of a new column fails, and on a newer one (a
-    rolled-back release) writes could lose data."""
+    rolled-back release) writes could lose data.
+
+    The first connection is made here, so the engine is disposed of when the command
+    ends, however it ends: a pool left to the garbage collector kept its PostgreSQL
+    session open until it ran, and in tests its ResourceWarning failed whichever test
+    came next (`run` refused by its database's mode, `serve` by a taken port)."""
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.call_on_close(engine.dispose)
     try:
         require_migrated(engine)
     except NeedsUpgrade as exc:

@@ -23,9 +23,6 @@ from monitor.store.db import hold_lock, transaction
 from monitor.store.queries import insert_new_ids
 from monitor.store.web_models import WebSession, WebUser
 from monitor.web import lockout
-from monitor.web.lockout import ACCOUNT_FAILURES, ADDRESS_FAILURES, LOCKOUT, MAX_FAILURES
-
-__all__ = ["ACCOUNT_FAILURES", "ADDRESS_FAILURES", "LOCKOUT", "MAX_FAILURES"]
 
 ROLES = ("agent", "lead", "admin")
 # Matched with fullmatch: "$" would also accept a name ending in a newline.
@@ -42,8 +39,8 @@ _DUMMY_HASH = HASHER.hash(secrets.token_urlsafe(16))
 # The one answer to every refused sign-in. A separate "account locked" answer would tell
 # a stranger which names exist (unknown names never lock), so it covers both cases.
 REFUSED = (
-    f"wrong name or password (after {MAX_FAILURES} wrong passwords in a row, the account "
-    f"waits {int(LOCKOUT.total_seconds()) // 60} minutes before it can sign in from there)"
+    f"wrong name or password (after {lockout.MAX_FAILURES} wrong passwords in a row, the account "
+    f"waits {int(lockout.LOCKOUT.total_seconds()) // 60} minutes before it can sign in from there)"
 )
 
 
