@@ -240,6 +240,17 @@ def test_a_problem_report_gets_the_apology_whatever_the_apostrophe(apostrophe: s
     assert decision.reply.answer is None
 
 
+def test_still_waiting_for_an_order_gets_the_apology_not_the_tracking_answer() -> None:
+    matched, what, decision = shipped_decision(
+        "@acme still waiting for my parcel, how do I track it?"
+    )
+    assert "answer-common-questions" not in matched
+    assert matched[0] == "delivery-problem"
+    assert what == "reply escalate:care"
+    assert decision.reply is not None
+    assert decision.reply.answer is None
+
+
 def test_a_parcel_marked_delivered_that_never_came_gets_a_person() -> None:
     matched, what, decision = shipped_decision(
         "@acme order AC-551203 says delivered but nothing here. can you check?"
@@ -397,6 +408,11 @@ DELIVERY_PROBLEMS = [
     "@acme parcel is a week late, thanks a lot",
     "@acme 3 weeks late and counting, amazing service",
     "@acme it says it arrived but nothing here, great",
+    # Still waiting for the order itself: care's general complaint reply took these.
+    "@acme still waiting on my order",
+    "@acme still waiting for my parcel",
+    "@acme still waiting for my parcel, thanks",
+    "@acme still waiting on my order, great service",
 ]
 
 # Thanks for a parcel that came, or delivery words in praise: no delivery problem.
@@ -423,6 +439,19 @@ def test_a_parcel_that_came_is_no_delivery_problem(text: str) -> None:
     matched, _, decision = shipped_decision(text)
     assert "delivery-problem" not in matched
     assert decision.escalation is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@acme still waiting for my refund, it's been 3 weeks",
+        "@acme still waiting on a reply from your team",
+    ],
+)
+def test_still_waiting_for_something_else_is_no_delivery_problem(text: str) -> None:
+    matched, _, decision = shipped_decision(text)
+    assert "delivery-problem" not in matched
+    assert "delivery" not in decision.tags
 
 
 # A customer asking whether a message, a call or an account is really the brand's.
