@@ -454,6 +454,42 @@ def test_still_waiting_for_something_else_is_no_delivery_problem(text: str) -> N
     assert "delivery" not in decision.tags
 
 
+# A problem reported with a sarcastic or polite "great", "love" or "thanks": VADER
+# scores them positive, and the praise rule tagged them `praise` beside the problem.
+PROBLEMS_WITH_A_COMPLIMENT = [
+    "@acme kettle stopped working after a week, great quality",
+    "@acme been on hold for an hour, love the music",
+    "@acme still waiting for my parcel, love the updates though",
+]
+
+# Real thanks, also for a problem that is over.
+PRAISE = [
+    "@acme love the new kettle, great job",
+    "@acme my new air fryer is amazing, thank you!",
+    "@acme thanks, the site is back up",
+    "@acme the site was down earlier but it's working now, thanks!",
+    "@acme app is working again, you guys are great",
+    "@acme order was delayed but it turned up this morning, thanks so much",
+    "@acme love the tracking updates, thanks",
+]
+
+
+@pytest.mark.parametrize("text", OUTAGE_REPORTS + DELIVERY_PROBLEMS + PROBLEMS_WITH_A_COMPLIMENT)
+def test_a_problem_report_is_never_praise(text: str) -> None:
+    # "the app is down again, great job" was tagged outage and praise: a report of the
+    # praise tag counted complaints as compliments.
+    matched, _, decision = shipped_decision(text)
+    assert "praise" not in matched
+    assert "praise" not in decision.tags
+    assert decision.escalation is not None
+
+
+@pytest.mark.parametrize("text", PRAISE)
+def test_real_praise_gets_the_thank_you(text: str) -> None:
+    matched, what, decision = shipped_decision(text)
+    assert (matched, what, decision.tags) == (("praise",), "reply", ("praise",))
+
+
 # A customer asking whether a message, a call or an account is really the brand's.
 PHISHING_REPORTS = [
     "@acme is this email a scam? says my account is locked and asks for my card details",
