@@ -599,6 +599,37 @@ REFUND_COMPLAINTS = [
 ]
 
 
+# Thanks for a refund that came: nothing for billing to put right.
+REFUND_THANKS = [
+    "@acme thanks for the quick refund, love you guys",
+    "@acme got my refund in 2 days, brilliant service",
+    "@acme refund came through already, great service, thank you!",
+]
+
+# A refund that came, but not all of it or not right: still billing.
+REFUND_PARTLY = [
+    "@acme got my refund for the kettle but not the toaster, thanks",
+    "@acme thanks for the refund, but it was only half the amount",
+]
+
+
+@pytest.mark.parametrize("text", REFUND_THANKS)
+def test_thanks_for_a_refund_is_no_billing_trouble(text: str) -> None:
+    # "refund" anywhere made it billing: a happy customer was told "sorry about the
+    # billing trouble" in public and billing got a high-priority case.
+    matched, what, decision = shipped_decision(text)
+    assert (matched, what, decision.tags) == (("praise",), "reply", ("praise",))
+
+
+@pytest.mark.parametrize("text", REFUND_PARTLY)
+def test_a_refund_that_came_short_still_goes_to_billing(text: str) -> None:
+    matched, _, decision = shipped_decision(text)
+    assert "refund-or-billing" in matched
+    assert "praise" not in matched
+    assert decision.escalation is not None
+    assert decision.escalation.team == "billing"
+
+
 @pytest.mark.parametrize("text", REFUND_QUESTIONS)
 def test_asking_how_refunds_work_is_no_billing_complaint(text: str) -> None:
     # "refund" anywhere made it billing trouble: "how long does a refund take?" was
