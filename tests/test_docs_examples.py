@@ -294,6 +294,31 @@ def test_cases_list_help_gives_the_order_the_readme_and_the_code_use() -> None:
     assert "newest" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("platform", "text", "team"),
+    [
+        ("x", "@acme the site is down again, great job", "tech"),  # VADER: positive
+        ("reddit", "u/acme_official the site is down again", "tech"),
+        ("x", "@acme thanks, the site is back up", None),
+    ],
+)
+def test_the_readme_rule_example_reads_a_report_whatever_its_sentiment(
+    tmp_path: Path, platform: str, text: str, team: str | None
+) -> None:
+    """The README's rule showed `~label: positive`, the gate the shipped outage-report
+    dropped because it let a sarcastic "great job" outage report go unanswered, and
+    `followers: "< 1000000"`, which an unknown count (every Reddit author) never passes."""
+    from monitor.scoring import Scorer
+    from tests.rulekit import decide, engine
+
+    (block,) = [b for _, b in fenced(REPO / "README.md", "yaml") if "name: outage-report" in b]
+    scorer = Scorer(load_settings(REPO / "config" / "inchannel.yaml").scoring)
+    decision = decide(
+        engine(tmp_path, block), text, sentiment=scorer.score(text), platform=platform
+    )
+    assert (decision.escalation.team if decision.escalation else None) == team
+
+
 def test_the_readme_score_example_prints_what_it_shows() -> None:
     (block,) = [b for _, b in fenced(REPO / "README.md", "console") if "inchannel score" in b]
     lines = block.splitlines()

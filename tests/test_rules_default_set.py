@@ -240,6 +240,17 @@ def test_a_problem_report_gets_the_apology_whatever_the_apostrophe(apostrophe: s
     assert decision.reply.answer is None
 
 
+def test_still_waiting_for_an_order_gets_the_apology_not_the_tracking_answer() -> None:
+    matched, what, decision = shipped_decision(
+        "@acme still waiting for my parcel, how do I track it?"
+    )
+    assert "answer-common-questions" not in matched
+    assert matched[0] == "delivery-problem"
+    assert what == "reply escalate:care"
+    assert decision.reply is not None
+    assert decision.reply.answer is None
+
+
 def test_a_parcel_marked_delivered_that_never_came_gets_a_person() -> None:
     matched, what, decision = shipped_decision(
         "@acme order AC-551203 says delivered but nothing here. can you check?"
@@ -397,6 +408,11 @@ DELIVERY_PROBLEMS = [
     "@acme parcel is a week late, thanks a lot",
     "@acme 3 weeks late and counting, amazing service",
     "@acme it says it arrived but nothing here, great",
+    # Still waiting for the order itself: care's general complaint reply took these.
+    "@acme still waiting on my order",
+    "@acme still waiting for my parcel",
+    "@acme still waiting for my parcel, thanks",
+    "@acme still waiting on my order, great service",
 ]
 
 # Thanks for a parcel that came, or delivery words in praise: no delivery problem.
@@ -423,6 +439,55 @@ def test_a_parcel_that_came_is_no_delivery_problem(text: str) -> None:
     matched, _, decision = shipped_decision(text)
     assert "delivery-problem" not in matched
     assert decision.escalation is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@acme still waiting for my refund, it's been 3 weeks",
+        "@acme still waiting on a reply from your team",
+    ],
+)
+def test_still_waiting_for_something_else_is_no_delivery_problem(text: str) -> None:
+    matched, _, decision = shipped_decision(text)
+    assert "delivery-problem" not in matched
+    assert "delivery" not in decision.tags
+
+
+# A problem reported with a sarcastic or polite "great", "love" or "thanks": VADER
+# scores them positive, and the praise rule tagged them `praise` beside the problem.
+PROBLEMS_WITH_A_COMPLIMENT = [
+    "@acme kettle stopped working after a week, great quality",
+    "@acme been on hold for an hour, love the music",
+    "@acme still waiting for my parcel, love the updates though",
+]
+
+# Real thanks, also for a problem that is over.
+PRAISE = [
+    "@acme love the new kettle, great job",
+    "@acme my new air fryer is amazing, thank you!",
+    "@acme thanks, the site is back up",
+    "@acme the site was down earlier but it's working now, thanks!",
+    "@acme app is working again, you guys are great",
+    "@acme order was delayed but it turned up this morning, thanks so much",
+    "@acme love the tracking updates, thanks",
+]
+
+
+@pytest.mark.parametrize("text", OUTAGE_REPORTS + DELIVERY_PROBLEMS + PROBLEMS_WITH_A_COMPLIMENT)
+def test_a_problem_report_is_never_praise(text: str) -> None:
+    # "the app is down again, great job" was tagged outage and praise: a report of the
+    # praise tag counted complaints as compliments.
+    matched, _, decision = shipped_decision(text)
+    assert "praise" not in matched
+    assert "praise" not in decision.tags
+    assert decision.escalation is not None
+
+
+@pytest.mark.parametrize("text", PRAISE)
+def test_real_praise_gets_the_thank_you(text: str) -> None:
+    matched, what, decision = shipped_decision(text)
+    assert (matched, what, decision.tags) == (("praise",), "reply", ("praise",))
 
 
 # A customer asking whether a message, a call or an account is really the brand's.
@@ -532,6 +597,37 @@ REFUND_COMPLAINTS = [
     "@acme how long do refunds take? I still haven't got my money",
     "@acme how long does a refund take? still no sign of the money",
 ]
+
+
+# Thanks for a refund that came: nothing for billing to put right.
+REFUND_THANKS = [
+    "@acme thanks for the quick refund, love you guys",
+    "@acme got my refund in 2 days, brilliant service",
+    "@acme refund came through already, great service, thank you!",
+]
+
+# A refund that came, but not all of it or not right: still billing.
+REFUND_PARTLY = [
+    "@acme got my refund for the kettle but not the toaster, thanks",
+    "@acme thanks for the refund, but it was only half the amount",
+]
+
+
+@pytest.mark.parametrize("text", REFUND_THANKS)
+def test_thanks_for_a_refund_is_no_billing_trouble(text: str) -> None:
+    # "refund" anywhere made it billing: a happy customer was told "sorry about the
+    # billing trouble" in public and billing got a high-priority case.
+    matched, what, decision = shipped_decision(text)
+    assert (matched, what, decision.tags) == (("praise",), "reply", ("praise",))
+
+
+@pytest.mark.parametrize("text", REFUND_PARTLY)
+def test_a_refund_that_came_short_still_goes_to_billing(text: str) -> None:
+    matched, _, decision = shipped_decision(text)
+    assert "refund-or-billing" in matched
+    assert "praise" not in matched
+    assert decision.escalation is not None
+    assert decision.escalation.team == "billing"
 
 
 @pytest.mark.parametrize("text", REFUND_QUESTIONS)
