@@ -35,7 +35,7 @@ from monitor.store.models import (
     Message,
     UTCDateTime,
     case_ref,
-    from_customer,
+    may_be_owed,
 )
 from monitor.store.pending import add_event
 from monitor.store.queries import attempts_began, claim_due_actions, insert_returning_keys, locked
@@ -468,9 +468,10 @@ def _answered(
 
 def _written_since(sending_from: datetime) -> ScalarSelect[datetime]:
     """When the case's first customer message written and stored since our sends began
-    was written, if it is decided already; else NULL: our reply answers what came
-    before. One written meanwhile may answer our reply, and processing, which ran before
-    this write, saw the previous answer still owed and started no clock for it.
+    was written, if it is decided already and the rules did not ignore it (it owes
+    nothing: ``may_be_owed``); else NULL: our reply answers what came before. One
+    written meanwhile may answer our reply, and processing, which ran before this
+    write, saw the previous answer still owed and started no clock for it.
     Undecided ones are processing's to judge: it finds our post, dated when its send
     began, before them. Stored since, too: the message we replied to may carry a time
     ahead of ours (a platform clock ahead)."""
@@ -478,7 +479,7 @@ def _written_since(sending_from: datetime) -> ScalarSelect[datetime]:
         select(func.min(Message.created_at))
         .where(
             Message.case_id == Case.id,
-            from_customer(),
+            may_be_owed(),
             Message.processed.is_(True),
             Message.created_at > literal(sending_from, UTCDateTime()),
             Message.ingested_at > literal(sending_from, UTCDateTime()),

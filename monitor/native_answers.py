@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from monitor import thread_cap
 from monitor.domain import CaseState, Direction, MessageKind
-from monitor.store.models import ActionRow, Message, from_customer
+from monitor.store.models import ActionRow, Message, may_be_owed
 
 # (platform, conversation id, external id) of a customer's post.
 Post = tuple[str, str, str]
@@ -90,9 +90,10 @@ def _written_since(session: Session, rows: Sequence[ActionRow]) -> set[int]:
 
 def written_after(session: Session, answered: Mapping[K, tuple[int, datetime]]) -> set[K]:
     """Those of ``answered`` (each: a case, and when the customer's post the brand
-    answered was written) whose customer wrote in the case after that post: the later
-    message is still owed its answer. Dispatch withdrawing replies and processing
-    linking the brand's posts judge it so; one query for them all."""
+    answered was written) whose customer wrote in the case after that post, a message
+    the rules did not ignore (``may_be_owed``): the later message is still owed its
+    answer. Dispatch withdrawing replies and processing linking the brand's posts
+    judge it so; one query for them all."""
     return set(first_written_after(session, answered))
 
 
@@ -107,7 +108,7 @@ def first_written_after(
         return {}
     since = min(at for _, at in answered.values())
     query = select(Message.case_id, Message.created_at).where(
-        Message.case_id.in_(case_ids), from_customer(), Message.created_at > since
+        Message.case_id.in_(case_ids), may_be_owed(), Message.created_at > since
     )
     written: dict[int | None, list[datetime]] = defaultdict(list)
     for case_id, at in session.execute(query):

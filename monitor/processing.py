@@ -178,6 +178,7 @@ def process_batch(
             _decide(rt, session, index, turns, item, at(item[0]), undecided, settled)
             for item in decided
         ]
+        index.settle_ignored(now)
     write_changes(session, [*batch, *index.cases])
     return decisions
 

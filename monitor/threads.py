@@ -115,6 +115,9 @@ class ThreadIndex:
         # The brand's posts answering a stored case's post, with what each covers
         # (``_settle_answered``).
         self._outside: list[tuple[Message, datetime]] = []
+        # Cases those answered whose state waits on the batch's decisions: settled once
+        # decided if the rules ignored all their messages (``settle_ignored``).
+        self._deferred: dict[int, Case] = {}
         # (platform, external id) → the case (or none) a post outside ``_written`` joined
         self._joined: dict[Thread, int | None] = {}
         threads = {(m.platform, m.conversation_id) for m in messages}
@@ -336,6 +339,7 @@ class ThreadIndex:
         ignore it: an ignored message is stored and nothing else happens (docs/rules.md).
         Reopened when attached, giveaway spam or a blocklisted troll put a resolved case
         back in the queue, owing nothing, and cleared the clock of an answer still owed."""
+        self._deferred.pop(case.id, None)  # a message not ignored: processing settles it
         waiting = CaseState(case.state) in case_transitions.REOPENABLE
         if waiting and not cases.closed_as_spam(case):
             # Before the clocks restart: a resolved case counts one posted before it closed.
@@ -533,7 +537,9 @@ class ThreadIndex:
             posted, arrived = message.created_at, message.ingested_at
             since = later.get(message.id)
             if since is None:
-                self._answered(case, posted, arrived, covers, settle=case.id in missing)
+                settle = case.id in missing
+                if self._answered(case, posted, arrived, covers, settle=settle) and not settle:
+                    self._deferred[case.id] = case
             else:
                 self._answered_before(case, posted, arrived, covers, since)
 
@@ -554,7 +560,7 @@ class ThreadIndex:
 
     def _answered(
         self, case: Case, posted: datetime, arrived: datetime, covers: datetime, *, settle: bool
-    ) -> None:
+    ) -> bool:
         """The brand answered in ``case`` on the platform (its own post answering one of
         the case, posted and stored at these times, the post it answers written at
         ``covers``): the answer owed is given. A customer message of this batch counts
@@ -563,16 +569,32 @@ class ThreadIndex:
         after the post answered but before the answer went unowed in the answer's batch
         and stayed owed in a later one. ``settle``: no customer message of the batch is
         in the case, so it waits on the customer now, as after a person's reply from the
-        dashboard; with one, processing decides its state."""
+        dashboard; with one, processing decides its state. Whether it answered what was
+        owed."""
         last = self._last_answer_at.get(case.id)
         self._last_answer_at[case.id] = covers if last is None else max(last, covers)
-        if not cases.answered_on_platform(case, posted, arrived, covers) or not settle:
-            return
+        if not cases.answered_on_platform(case, posted, arrived, covers):
+            return False
+        if settle:
+            self._settle(case, arrived)
+        return True
+
+    def _settle(self, case: Case, at: datetime) -> None:
+        """The case answered on the platform waits on the customer, if nothing is owed."""
         if cases.response_owed_since(case) is None:
             # case_transitions, shared with the dry run: a draft's case keeps its state.
             reason = "the brand answered on the platform"
             state = case_transitions.after_brand_answer(CaseState(case.state))
-            cases.transition(self._session, case, state, "system", arrived, reason=reason)
+            cases.transition(self._session, case, state, "system", at, reason=reason)
+
+    def settle_ignored(self, now: datetime) -> None:
+        """Once the batch is decided: the cases the brand answered on the platform whose
+        messages of the batch the rules all ignored are settled as with none (an ignored
+        message is stored and nothing else happens). Left to processing, which settles
+        nothing for an ignored message, an answered case stayed in the team's queue."""
+        for case_id in sorted(self._deferred):
+            self._settle(self._deferred[case_id], now)
+        self._deferred.clear()
 
     def open_new(self, at: Callable[[Message], datetime]) -> None:
         """Insert the batch's new cases in one statement and record them as opened, each

@@ -367,3 +367,56 @@ def test_an_answer_on_x_to_a_follow_up_leaves_the_next_message_owed_from_when_wr
     care = rt.settings.team("care")
     assert care is not None
     assert case.sla_due_at == care.calendar().add_minutes(written, care.first_response_minutes)
+
+
+# The shipped rules ignore it (ignore-giveaway-spam): it owes no answer.
+GIVEAWAY = "@acme follow to win our giveaway"
+
+
+@pytest.mark.parametrize("one_batch", [True, False])
+def test_a_message_the_rules_ignore_after_the_post_answered_on_x_owes_nothing(
+    make_runtime: RuntimeFactory, one_batch: bool
+) -> None:
+    # Giveaway spam after her complaint, then the team answers the complaint on X: the
+    # spam counted as her writing again, so the case stayed open, owing it an answer
+    # on a clock that breached. Decided in the answer's batch, it left the case in the
+    # team's queue (awaiting_human), answered.
+    rt = _escalated(make_runtime)
+    rt.clock.advance(minutes=10)
+    later = {"conversation_id": "1001", "in_reply_to": "1001"}
+    append(rt, mention(2, GIVEAWAY, **ANN, **later, created_at=_iso(rt.clock.now())))
+    if not one_batch:
+        run_cycle(rt)
+    rt.clock.advance(minutes=10)
+    answered_at = _answer_on_x(rt, 3, "1001")
+    run_cycle(rt)
+    case = _case(rt)
+    assert (case.state, case.first_response_at) == ("waiting_customer", answered_at)
+    assert case.follow_up_at is None
+    rt.clock.advance(hours=3)
+    check_sla(rt)
+    assert _events(rt, "sla_breached") == []
+
+
+def test_a_reply_withdrawn_for_an_answer_on_x_leaves_no_case_owed_to_ignored_spam(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The bot's reply waits in the outbox; she posts giveaway spam; the team answers
+    # her first post on X. Dispatch withdrew the reply and, taking the spam for her
+    # writing again, put the case back in the queue as new instead of waiting on her.
+    thanks = mention(1, "@acme thanks, love the new app", **ANN, created_at=_iso(NINE))
+    rt = make_runtime([thanks])
+    drain(poll_source, rt, "feed")
+    drain(process_pending, rt)
+    assert _case(rt).state == "auto_replied"
+    rt.clock.advance(minutes=5)
+    later = {"conversation_id": "1001", "in_reply_to": "1001"}
+    append(rt, mention(2, GIVEAWAY, **ANN, **later, created_at=_iso(rt.clock.now())))
+    drain(poll_source, rt, "feed")
+    drain(process_pending, rt)
+    rt.clock.advance(minutes=5)
+    _answer_on_x(rt, 3, "1001")
+    drain(poll_source, rt, "feed")
+    dispatch_outbox(rt)
+    assert _events(rt, "reply_withdrawn") != []
+    assert _case(rt).state == "waiting_customer"

@@ -778,3 +778,19 @@ def test_a_message_after_an_ignored_one_still_reopens_the_case(
     case = thread.case()
     assert case.state == CaseState.NEW.value
     assert (case.follow_up_at, case.sla_due_at) == (wrote, wrote + timedelta(minutes=60))
+
+
+def test_a_message_the_rules_ignore_written_while_our_reply_was_posted_owes_nothing(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Giveaway spam written while a person's reply was being posted: dispatch counted it
+    # as a follow-up, kept the case open (not waiting on the customer) and started a
+    # clock that breached, for a message the rules had ignored.
+    thread = escalated(make_runtime)
+    thread.advance(minutes=5)
+    reply_while_the_customer_writes(thread, "Sorry about that.", "@acme follow to win our giveaway")
+    case = thread.case()
+    assert (case.state, case.follow_up_at) == (CaseState.WAITING_CUSTOMER.value, None)
+    thread.advance(minutes=61)
+    check_sla(thread.rt)
+    assert thread.sla_events() == []

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
@@ -209,6 +210,15 @@ def from_customer() -> ColumnElement[bool]:
     """A customer's message: inbound, and not the brand's own post, which a search or a
     thread brings in as inbound of kind "own" (another agent answering natively)."""
     return (Message.direction == Direction.INBOUND.value) & (Message.kind != MessageKind.OWN.value)
+
+
+def may_be_owed() -> ColumnElement[bool]:
+    """A customer's message that can be owed an answer, as case_transitions.owes_answer
+    judged it when decided: not one the rules ignored (its decision says so), which
+    counted as the customer writing again and kept a case owed, on a clock that breached.
+    One not decided yet (no decision) counts: the callers that must not, say so."""
+    ignored = func.coalesce(Message.decision["ignored"].as_boolean(), False)
+    return from_customer() & ~ignored
 
 
 class ActionRow(Base):
