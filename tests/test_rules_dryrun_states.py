@@ -91,18 +91,27 @@ SCRIPT: list[tuple[str, str, str | None]] = [
     ("ivy", "@acme the lid too?", None),
     ("acmehelp", "@ivy the jug is", "ivy"),
     ("ivy", "@acme hm", None),
+    # Giveaway spam written after the post the brand answers is ignored: it owes
+    # nothing, and the case waits on the customer as after any other answer.
+    ("jon", "@acme can it descale?", None),
+    ("jon", "@acme giveaway time again", None),
+    ("acmehelp", "@jon yes it can", "jon"),
+    ("jon", "@acme thx", None),
 ]
 
 # Minutes a post was written before its place in the script (its source sent it late).
 WRITTEN_EARLIER = {"@acme and the handle?": 20, "@acme the lid too?": 10}
 # What the brand's post answers, when not the customer's last post in the file.
-ANSWERS_POST = {"@hal both fit": "@acme does the lid fit?"}
+ANSWERS_POST = {
+    "@hal both fit": "@acme does the lid fit?",
+    "@jon yes it can": "@acme can it descale?",
+}
 BRAND_ID = "900"  # x.user_id in the test's settings
 
 
 THREADS = {
     "ann": "2001", "bob": "2002", "cat": "2003", "dan": "2004", "eve": "2005",
-    "fay": "2006", "gus": "2007", "hal": "2008", "ivy": "2009",
+    "fay": "2006", "gus": "2007", "hal": "2008", "ivy": "2009", "jon": "2010",
 }  # fmt: skip
 
 
@@ -165,6 +174,7 @@ def test_rules_test_sees_the_case_states_the_daemon_gives(
         ["in-new"], ["in-waiting_customer"],
         ["in-new"], ["in-new"], ["in-waiting_customer"],
         ["in-new"], ["in-new"], ["in-new"],
+        ["in-new"], [], ["in-waiting_customer"],  # the spam after the post owes nothing
     ]  # fmt: skip
     assert tested == daemon
 

@@ -85,8 +85,6 @@ class _History:
             case,
             mention.created_at,
         )
-        last = self.last_written.get(case, mention.created_at)
-        self.last_written[case] = max(last, mention.created_at)
         opens = case not in self.state_of_case
         state = self.state_of_case.get(case, CaseState.NEW)
         tags = self.tags_of_case.setdefault(case, set())
@@ -94,7 +92,9 @@ class _History:
         tags.update(decision.tags)  # an ignore rule's too: its spam tag closes as spam
         if decision.ignored:
             self.state_of_case[case] = CaseState.RESOLVED if opens else state
-            return
+            return  # nor is it written after a post the brand answers: it owes nothing
+        last = self.last_written.get(case, mention.created_at)
+        self.last_written[case] = max(last, mention.created_at)
         if owed:
             self.owed.add(case)
         state = after_customer_wrote(state)
@@ -125,7 +125,7 @@ class _History:
         if answered is None:
             return
         case, written_at = answered
-        if self.last_written[case] > written_at:
+        if self.last_written.get(case, written_at) > written_at:
             return  # the customer wrote again after the post it answers: that is owed
         if case in self.owed:
             self.owed.discard(case)
