@@ -49,10 +49,13 @@ def fenced(path: Path, lang: str) -> list[tuple[int, str]]:
     return blocks
 
 
-def documents(path: Path, kind: str) -> list[tuple[str, str]]:
-    """(where, text) of each YAML document of ``kind`` ("rule" or "answer") in the file."""
+def documents(path: Path, kind: str) -> list[tuple[str, str, str]]:
+    """(where, text, before) of each YAML document of ``kind`` ("rule" or "answer") in the
+    file; ``before``: the named rules written before it in its block, when it needs them
+    (a ``tagged:`` check sees the tags of the rules that run before it)."""
     found = []
     for line, block in fenced(path, "yaml"):
+        named: list[str] = []
         for n, text in enumerate(re.split(r"(?m)^---\s*$", block)):
             data = yaml.safe_load(text)
             if not isinstance(data, dict):
@@ -60,12 +63,15 @@ def documents(path: Path, kind: str) -> list[tuple[str, str]]:
             is_answer = "id" in data and "questions" in data
             is_rule = set(data) <= RULE_KEYS and bool({"match", "then"} & set(data))
             if (kind == "answer" and is_answer) or (kind == "rule" and is_rule):
-                found.append((f"{path.name}:{line} document {n}", text.strip("\n")))
+                before = "".join(f"{rule}\n---\n" for rule in named) if "tagged" in text else ""
+                found.append((f"{path.name}:{line} document {n}", text.strip("\n"), before))
+            if is_rule and "name" in data:
+                named.append(text.strip("\n"))
     return found
 
 
 RULES = [example for path in DOCS for example in documents(path, "rule")]
-ANSWERS = [example for path in DOCS for example in documents(path, "answer")]
+ANSWERS = [(where, text) for path in DOCS for where, text, _ in documents(path, "answer")]
 
 
 def test_the_docs_have_examples_to_check() -> None:
@@ -73,8 +79,8 @@ def test_the_docs_have_examples_to_check() -> None:
     assert len(ANSWERS) >= 2
 
 
-@pytest.mark.parametrize(("where", "text"), RULES, ids=[where for where, _ in RULES])
-def test_rule_examples_load(tmp_path: Path, where: str, text: str) -> None:
+@pytest.mark.parametrize(("where", "text", "before"), RULES, ids=[where for where, *_ in RULES])
+def test_rule_examples_load(tmp_path: Path, where: str, text: str, before: str) -> None:
     # A fragment (`match:` or `then:` alone) becomes a whole rule around it.
     data = yaml.safe_load(text)
     if "name" not in data:
@@ -83,7 +89,7 @@ def test_rule_examples_load(tmp_path: Path, where: str, text: str) -> None:
         text = f"{text}\nthen: {{tag: [example]}}"
     rules = tmp_path / "rules"
     (rules / "lists").mkdir(parents=True)
-    (rules / "example.yaml").write_text(text + "\n", encoding="utf-8")
+    (rules / "example.yaml").write_text(before + text + "\n", encoding="utf-8")
     for name in ("vip.txt", "press.txt"):
         (rules / "lists" / name).write_text("lily_bakes\n", encoding="utf-8")
     teams = dict.fromkeys(("care", "billing", "tech", "international"), always_open())

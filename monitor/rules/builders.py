@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.domain import primary_subtag
-from monitor.rules.checks import Check, Compare, Flag, OneOf, OpenHours, Pattern
+from monitor.rules.checks import Check, Compare, Flag, OneOf, OpenHours, Pattern, Tagged
 from monitor.rules.compare import Comparison, parse_comparison
 from monitor.rules.hours import OpeningHours
 from monitor.rules.textmatch import CompiledText, as_read, compile_text, regex_problem
@@ -36,7 +36,7 @@ class MatchEnv:
 
 @dataclass(frozen=True, slots=True)
 class Spec:
-    kind: str  # enum, strings, text, glob, compare, flag, hours, files, block, not, any
+    kind: str  # enum, strings, text, glob, compare, flag, hours, files, tags, block, not, any
     attribute: str = ""
     choices: tuple[str, ...] = ()
     units: Mapping[str, float] | None = None
@@ -111,6 +111,21 @@ def strings_check(
         # `pt-BR` kept whole would never match anything.
         items = [primary_subtag(i) for i in items]
     return OneOf(key, spec.attribute, items, negate)
+
+
+def tagged_check(
+    value: Any, loc: Loc, key: str, _s: Spec, negate: bool, _m: tuple[str, ...],
+    _env: MatchEnv, errors: Errors,
+) -> Check | None:  # fmt: skip
+    items = _strings(value, loc, errors)
+    if items is None:
+        return None
+    # Rules' tags are stored lower-cased (model._case_tag): "Outage" is the tag "outage".
+    return Tagged(key, [normal_tag(i) for i in items], negate)
+
+
+def normal_tag(tag: str) -> str:
+    return tag.strip().lower()
 
 
 def _normal_handle(handle: str) -> str:

@@ -41,6 +41,20 @@ class OneOf:
         return "" if (self.get(facts) in self.values) is not self.negate else None
 
 
+class Tagged:
+    """``tagged:`` — a rule that matched before this one added one of the tags."""
+
+    __slots__ = ("negate", "signature", "tags")
+
+    def __init__(self, key: str, tags: Sequence[str], negate: bool) -> None:
+        self.tags = frozenset(tags)
+        self.negate = negate
+        self.signature: Signature = (key, negate, self.tags)
+
+    def find(self, facts: Facts) -> str | None:
+        return "" if self.tags.isdisjoint(facts.tags) is self.negate else None
+
+
 class Flag:
     __slots__ = ("expected", "get", "signature")
 

@@ -60,6 +60,7 @@ class Facts:
         "platform",
         "regex_text",
         "score",
+        "tags",
         "text",
         "words",
     )
@@ -81,6 +82,9 @@ class Facts:
         self.now = context.now
         # Text checks shared by several rules are searched once per mention.
         self.memo: dict[str, str | None] = {}
+        # The tags of the rules that matched so far: the engine replaces the set as
+        # rules match, so a ``tagged:`` check sees only the rules that ran before it.
+        self.tags: frozenset[str] = frozenset()
 
     @property
     def source(self) -> str:

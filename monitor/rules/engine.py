@@ -124,6 +124,8 @@ class RuleEngine:
                 continue  # an answer rule matches only when it has an entry to offer
             if outcome.add(step, answer):
                 break
+            if step.tags:
+                facts.tags = frozenset(outcome.tags)  # for the later rules' tagged:
         if outcome.ignored:
             return Decision(matched=tuple(outcome.matched), tags=tuple(outcome.tags), ignored=True)
         decision = Decision(
@@ -175,6 +177,9 @@ class RuleEngine:
         # One template has no turn to take: its rule's count is left alone (a query).
         turn = turns.take(rule.name) if len(variants) > 1 else 0
         template = variants[turn % len(variants)]
+        # {match} reads the rule's any: blocks again: with the tags the rule saw, so a
+        # tag a later rule added does not pick another block than the one that matched.
+        facts.tags = outcome.reply_tags
         values = {
             **self._placeholders(facts),
             "team": outcome.escalation.team if outcome.escalation else self.teams.default,

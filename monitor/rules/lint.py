@@ -7,12 +7,13 @@ from collections.abc import Mapping
 
 from monitor.alerts_settings import shown_channel
 from monitor.domain import Platform
-from monitor.rules.builders import unknown_team
+from monitor.rules.builders import normal_tag, unknown_team
 from monitor.rules.checks import Signature
 from monitor.rules.deflection import find_redirect
+from monitor.rules.matching import named_values
 from monitor.rules.model import Rule, evaluation_order
 from monitor.rules.templates import PLATFORM_LIMITS, template_problems, worst_case_length
-from monitor.yamlpos import Problem
+from monitor.yamlpos import Loc, Problem, did_you_mean
 
 
 def lint_rules(
@@ -24,6 +25,7 @@ def lint_rules(
         problems.extend(_redirect_permission(rule))
         problems.extend(_template_problems(rule, brand, longest_team))
         problems.extend(_escalation_problems(rule, teams, channels))
+    problems.extend(unseen_tags(rules))
     return problems
 
 
@@ -170,3 +172,50 @@ def _implies(narrow: Signature, wide: Signature) -> bool:
         # Lists are OR-ed: fewer accepted values is narrower; negated, more excluded is.
         return values >= wide_values if negate else values <= wide_values
     return values == wide_values
+
+
+_SEEN_ORDER = (
+    "a rule sees the tags of the rules that run before it "
+    "(ignore and stop rules first, then higher priority, then file order)"
+)
+
+
+def unseen_tags(rules: list[Rule]) -> list[Problem]:
+    """A ``tagged:`` value that no rule running before can add: the check never holds
+    (negated, always), and nothing else would say so."""
+    problems = []
+    seen: set[str] = set()
+    for rule in (r for r in evaluation_order(rules) if r.spec.enabled):
+        for loc, raw, negate in named_values(rule.spec.match, "tagged"):
+            tag = normal_tag(raw)
+            if tag not in seen:
+                problems.append(_unseen_tag(rule, loc, tag, negate, rules))
+        # A matching ignore or stop rule ends the evaluation: no rule sees its tags.
+        if not rule.spec.then.terminal:
+            seen.update(rule.spec.then.tag or ())
+    return problems
+
+
+def _unseen_tag(rule: Rule, loc: Loc, tag: str, negate: bool, rules: list[Rule]) -> Problem:
+    outcome = "always holds" if negate else "never holds"
+    adders = [r for r in rules if tag in (r.spec.then.tag or ()) and r is not rule]
+    live = [r for r in adders if r.spec.enabled]
+    if not adders and tag in (rule.spec.then.tag or ()):
+        message = f"only this rule adds the tag {tag!r}, so this check {outcome}"
+        return rule.problem(loc, f"{message}; {_SEEN_ORDER}")
+    if not adders:
+        hint = did_you_mean(tag, sorted({t for r in rules for t in r.spec.then.tag or ()}))
+        return rule.problem(loc, f"no rule adds the tag {tag!r}, so this check {outcome}{hint}")
+    first = (live or adders)[0]
+    where = f"rule '{first.name}' ({first.file}:{first.line})"
+    if not live:
+        # A rule switched off for a while must not stop the others from loading.
+        message = f"only {where} adds the tag {tag!r}, and it is disabled"
+        return rule.problem(loc, f"{message}, so this check {outcome}", warning=True)
+    then = first.spec.then
+    if then.terminal:
+        action = "ignore" if then.ignore else "stop"
+        message = f"{where} adds the tag {tag!r} but has {action}: true, which ends the evaluation"
+        return rule.problem(loc, f"{message}, so this check {outcome}")
+    message = f"{where} adds the tag {tag!r} but runs after this rule, so this check {outcome}"
+    return rule.problem(loc, f"{message}; {_SEEN_ORDER}")

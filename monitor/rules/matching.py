@@ -24,6 +24,7 @@ from monitor.rules.builders import (
     glob_check,
     hours_check,
     strings_check,
+    tagged_check,
     text_check,
 )
 from monitor.rules.checks import AllOf, AnyOf, Check, Negated, Pattern
@@ -50,6 +51,7 @@ TOP: dict[str, Spec] = {
     "unscored_reason": Spec("glob", "unscored_reason"),
     "lang": Spec("strings", "lang"),
     "business_hours": Spec("hours"),
+    "tagged": Spec("tags"),
     "author": Spec("block", "author"),
     "case": Spec("block", "case"),
     "not": Spec("not"),
@@ -72,26 +74,33 @@ CASE: dict[str, Spec] = {
 BLOCKS = {"author": AUTHOR, "case": CASE}
 
 
-def named_sources(data: Any, loc: Loc = ("match",)) -> list[tuple[Loc, str]]:
+def named_sources(data: Any) -> list[tuple[Loc, str]]:
     """Every source name a match block tests, nested ``not:`` and ``any:`` included, with
     where it is written; for the warning about a name no source has (a typo never
     matches, and nothing else would say so)."""
+    return [(loc, name) for loc, name, _ in named_values(data, "source")]
+
+
+def named_values(data: Any, key: str, loc: Loc = ("match",)) -> list[tuple[Loc, str, bool]]:
+    """Every string value of top-level ``key`` in a match block, nested ``not:`` and
+    ``any:`` included: where it is written, the value, and whether the key is negated."""
     if not isinstance(data, dict):
         return []
-    found: list[tuple[Loc, str]] = []
+    found: list[tuple[Loc, str, bool]] = []
     for raw_key, value in data.items():
         parsed = _KEY.match(str(raw_key))
         name = parsed.group(2) if parsed else ""
         key_loc = (*loc, raw_key)
-        if name == "source":
+        if name == key and parsed is not None:
+            negate = bool(parsed.group(1))
             values = value if isinstance(value, list) else [value]
-            found += [((*key_loc, i) if isinstance(value, list) else key_loc, v)
+            found += [((*key_loc, i) if isinstance(value, list) else key_loc, v, negate)
                       for i, v in enumerate(values) if isinstance(v, str)]  # fmt: skip
         elif name == "not":
-            found += named_sources(value, key_loc)
+            found += named_values(value, key, key_loc)
         elif name == "any" and isinstance(value, list):
             for i, block in enumerate(value):
-                found += named_sources(block, (*key_loc, i))
+                found += named_values(block, key, (*key_loc, i))
     return found
 
 
@@ -189,6 +198,7 @@ _BUILDERS: dict[str, Builder] = {
     "flag": flag_check,
     "hours": hours_check,
     "files": files_check,
+    "tags": tagged_check,
     "not": _not_block,
     "any": _any_block,
 }

@@ -53,7 +53,8 @@ class Outcome:
     single-valued action (reply, escalation, assignee, priority); tags add up."""
 
     __slots__ = (
-        "answer", "assignee", "escalation", "ignored", "matched", "priority", "reply_rule", "tags",
+        "answer", "assignee", "escalation", "ignored", "matched", "priority", "reply_rule",
+        "reply_tags", "tags",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -61,6 +62,7 @@ class Outcome:
         self.tags: list[str] = []
         self.escalation: Escalation | None = None
         self.reply_rule: Rule | None = None
+        self.reply_tags: frozenset[str] = frozenset()  # the tags the reply rule saw
         self.assignee: str | None = None
         self.priority: Priority | None = None
         self.ignored = False
@@ -69,6 +71,7 @@ class Outcome:
     def add(self, step: RulePlan, answer: Proposal | None = None) -> bool:
         """Apply one matched rule; return True when no later rule may run."""
         self.matched.append(step.name)
+        seen = len(self.tags)
         for tag in step.tags:
             if tag not in self.tags:
                 self.tags.append(tag)
@@ -79,6 +82,7 @@ class Outcome:
         if self.reply_rule is None and (step.replies or answer is not None):
             # An answer rule that found no entry leaves the reply to later rules.
             self.reply_rule, self.answer = step.rule, answer
+            self.reply_tags = frozenset(self.tags[:seen])
         self.assignee = self.assignee or step.assign
         self.priority = self.priority or step.priority
         return step.stop
