@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -107,6 +108,35 @@ def db_url(
     template = migrated_templates.url("postgresql") if migrated else None
     with scratch_postgres(PG_ADMIN_URL, prefix="inchannel_test", copy_of=template) as url:
         yield url
+        _no_sessions_left(url)
+
+
+def _no_sessions_left(url: str) -> None:
+    """Fail the test that left a connection to its database open (an engine it never
+    disposed, a thread still holding one): the database is dropped by force, and the
+    connection's ResourceWarning then failed whichever later test the garbage
+    collector happened to run in, on whichever worker."""
+    left = _sessions_on(url)
+    if left:
+        gc.collect()  # an engine in a reference cycle: its warning belongs to this test
+        left = _sessions_on(url)
+    if left:
+        pytest.fail(f"the test left {len(left)} PostgreSQL session(s) open: {left}")
+
+
+def _sessions_on(url: str) -> list[str]:
+    from sqlalchemy import text
+
+    admin = make_engine(PG_ADMIN_URL)
+    try:
+        with admin.connect() as conn:
+            query = text(
+                "SELECT coalesce(nullif(application_name, ''), '?') || ': ' || left(query, 80)"
+                " FROM pg_stat_activity WHERE datname = :name"
+            )
+            return list(conn.execute(query, {"name": url.rsplit("/", 1)[1]}).scalars())
+    finally:
+        admin.dispose()
 
 
 def demo_copy(tmp_path: Path) -> Path:

@@ -341,6 +341,7 @@ def test_a_stop_waits_for_a_stuck_send_only_so_long(
         daemon.join(20)
         if platform.thread is not None:
             platform.thread.join(20)
+        _join_job_threads()
     assert returned == [["dispatch"]]
     lines = [r.getMessage() for r in caplog.records if r.name == "inchannel.daemon"]
     assert lines[-1] == "daemon stopped"
@@ -388,6 +389,7 @@ def test_a_stop_leaves_a_stuck_sends_claims_to_the_stale_claim_lookup(
         daemon.join(20)
         if platform.thread is not None:
             platform.thread.join(20)
+        _join_job_threads()
 
 
 class _AdvanceOnWaiting(logging.Handler):
@@ -440,6 +442,7 @@ def test_time_gone_by_as_the_stop_announces_its_wait_counts(
         daemon.join(20)
         if platform.thread is not None:
             platform.thread.join(20)
+        _join_job_threads()
 
 
 def test_a_stop_waits_only_so_long_when_the_clock_is_stepped_back_meanwhile(
@@ -489,6 +492,7 @@ def test_a_stop_waits_only_so_long_when_the_clock_is_stepped_back_meanwhile(
         daemon.join(20)
         if platform.thread is not None:
             platform.thread.join(20)
+        _join_job_threads()
     assert returned == [["dispatch"]]
 
 
@@ -534,3 +538,12 @@ def test_a_worker_stopped_with_a_stuck_job_exits(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "['poll:feed']"
+
+
+def _join_job_threads() -> None:
+    """The jobs a stop gave up on run on in their threads ("job poll:feed", ...): a test
+    ending first left their database connections open, and on PostgreSQL the
+    connection's ResourceWarning failed a later test once a thread let go of it."""
+    for thread in threading.enumerate():
+        if thread.name.startswith("job "):
+            thread.join(20)
