@@ -197,6 +197,9 @@ class ThreadIndex:
         own = aliased(Message)  # the brand's post; Message: the post it answers, if own
         native = (own.direction == Direction.INBOUND.value) & (own.kind == MessageKind.OWN.value)
         answered = (Message.platform == own.platform) & (Message.external_id == own.in_reply_to)
+        # Not the brand's own post: "2/2" answering "1/2" covers no more than "1/2" does
+        # (_link_answered).
+        answered &= Message.kind != MessageKind.OWN.value
         outbound = own.direction == Direction.OUTBOUND.value
         covers = sql_case((outbound, own.created_at), else_=Message.created_at)
         query = (
@@ -444,13 +447,15 @@ class ThreadIndex:
         """Join the case of the stored post ``message`` answers, if it has one (a post
         kept as thread context: its author's case in the thread); JOINED too, to no
         case, when that post is decided and in no case (the brand's own, say) or not
-        stored at all. UNKNOWN only when ``message`` answers no post."""
+        stored at all. UNKNOWN only when ``message`` answers no post. Answering the
+        brand's own post in a case, it joins that case and answers nothing more."""
         if message.in_reply_to is None:
             return Link.UNKNOWN
         query = select(
             Message.case_id,
             Message.processed,
             Message.direction,
+            Message.kind,
             Message.author_handle,
             Message.conversation_id,
             Message.created_at,
@@ -474,7 +479,11 @@ class ThreadIndex:
         if row.case_id is None and not row.processed:
             return Link.WAITS
         message.case_id = row.case_id
-        self._answered_outside_batch(message, row.created_at)
+        if row.kind != MessageKind.OWN.value:
+            # Not the second post of an answer in two ("2/2" replying to "1/2"): the first
+            # answered what the customer wrote until her post. Counted too, it answered
+            # all she wrote until the first was posted, a follow-up owed included.
+            self._answered_outside_batch(message, row.created_at)
         return Link.JOINED
 
     def _join_authors_case(

@@ -420,3 +420,55 @@ def test_a_reply_withdrawn_for_an_answer_on_x_leaves_no_case_owed_to_ignored_spa
     dispatch_outbox(rt)
     assert _events(rt, "reply_withdrawn") != []
     assert _case(rt).state == "waiting_customer"
+
+
+def test_the_second_post_of_an_answer_on_x_in_two_answers_nothing_more(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Escalated at 9:00, she writes again at 9:10, and the team answers her first post
+    # on X at 9:20 in two posts, the second replying to the first ("1/2", "2/2"; it
+    # waits outside the claim until the first is decided). The second counted as an
+    # answer to all she wrote until the first was posted: her 9:10 message, still owed,
+    # was dropped and the case waited on her.
+    rt = _escalated(make_runtime)
+    rt.clock.advance(minutes=10)
+    later = {"conversation_id": "1001", "in_reply_to": "1001"}
+    append(
+        rt, mention(2, "@acme any news on this?", **ANN, **later, created_at=_iso(rt.clock.now()))
+    )
+    run_cycle(rt)
+    written = rt.clock.now()
+    rt.clock.advance(minutes=10)
+    answered_at = _answer_on_x(rt, 3, "1001")
+    rt.clock.advance(minutes=1)
+    _answer_on_x(rt, 4, "1003")  # "2/2", replying to the team's own "1/2"
+    run_cycle(rt)
+    case = _case(rt)
+    assert (case.first_response_at, case.follow_up_at) == (answered_at, written)
+    assert case.state in cases.OPEN_STATES
+    assert case.sla_due_at is not None
+
+
+def test_a_message_stored_late_stays_owed_after_an_answer_on_x_in_two_posts(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # As test_a_message_written_before_the_answer_on_x_but_stored_after_it_stays_owed,
+    # the answer in two posts: the second, answering the first, made a later batch
+    # judge the answer as covering all she wrote until the first was posted, and her
+    # 9:10 message, stored after both, reopened the case owing nothing.
+    rt = _escalated(make_runtime)
+    rt.clock.advance(minutes=10)
+    later = {"conversation_id": "1001", "in_reply_to": "1001"}
+    again = mention(2, "@acme any news on this?", **ANN, **later, created_at=_iso(rt.clock.now()))
+    rt.clock.advance(minutes=10)
+    _answer_on_x(rt, 3, "1001")
+    rt.clock.advance(minutes=1)
+    _answer_on_x(rt, 4, "1003")
+    run_cycle(rt)
+    assert _case(rt).state == "waiting_customer"
+    rt.clock.advance(minutes=5)
+    append(rt, again)
+    run_cycle(rt)
+    case = _case(rt)
+    assert case.follow_up_at == datetime.fromisoformat(again["created_at"])
+    assert case.sla_due_at is not None
