@@ -195,9 +195,9 @@ def test_a_tag_no_rule_adds_is_an_error_at_its_value(tmp_path: Path) -> None:
     text = PROBLEMS_THEN_PRAISE.replace("delivery, complaint]", "delivry, complain]")
     assert problems(tmp_path, text) == [
         "{dir}/rules.yaml:18:21: rule 'praise': match.~tagged[1]: no rule adds the tag "
-        "'delivry', so this check always holds; did you mean 'delivery'?",
+        "'delivry', so this value never rules a mention out; did you mean 'delivery'?",
         "{dir}/rules.yaml:18:30: rule 'praise': match.~tagged[2]: no rule adds the tag "
-        "'complain', so this check always holds; did you mean 'complaint'?",
+        "'complain', so this value never rules a mention out; did you mean 'complaint'?",
     ]
 
 
@@ -216,7 +216,7 @@ def test_a_tag_added_only_after_the_rule_runs_is_an_error(tmp_path: Path) -> Non
     assert problems(tmp_path, text) == [
         "{dir}/rules.yaml:4:10: rule 'tagged-too-early': match.any[0].tagged: rule "
         "'delivery' ({dir}/rules.yaml:7) adds the tag 'delivery' but runs after this rule, "
-        "so this check never holds; a rule sees the tags of the rules that run before it "
+        "so this value never matches; a rule sees the tags of the rules that run before it "
         "(ignore and stop rules first, then higher priority, then file order)",
     ]
 
@@ -234,7 +234,7 @@ def test_a_tag_added_by_an_ignore_or_stop_rule_is_never_seen(tmp_path: Path) -> 
     assert problems(tmp_path, text) == [
         "{dir}/rules.yaml:6:9: rule 'after-abuse': match.tagged: rule 'abuse' "
         "({dir}/rules.yaml:1) adds the tag 'abuse' but has stop: true, which ends the "
-        "evaluation, so this check never holds",
+        "evaluation, so this value never matches",
     ]
 
 
@@ -245,7 +245,7 @@ def test_a_tag_added_only_by_a_disabled_rule_is_a_warning(tmp_path: Path) -> Non
     assert problems(tmp_path, text) == [
         "{dir}/rules.yaml:19:21: warning: rule 'praise': match.~tagged[1]: only rule "
         "'delivery' ({dir}/rules.yaml:6) adds the tag 'delivery', and it is disabled, so "
-        "this check always holds",
+        "this value never rules a mention out",
     ]
 
 
@@ -257,6 +257,6 @@ def test_a_rule_does_not_see_its_own_tags(tmp_path: Path) -> None:
     text = "name: loop\nmatch: {~tagged: angry, label: negative}\nthen: {tag: [angry]}\n"
     assert problems(tmp_path, text) == [
         "{dir}/rules.yaml:2:9: rule 'loop': match.~tagged: only this rule adds the tag "
-        "'angry', so this check always holds; a rule sees the tags of the rules that run "
-        "before it (ignore and stop rules first, then higher priority, then file order)",
+        "'angry', so this value never rules a mention out; a rule sees the tags of the rules "
+        "that run before it (ignore and stop rules first, then higher priority, then file order)",
     ]

@@ -181,8 +181,8 @@ _SEEN_ORDER = (
 
 
 def unseen_tags(rules: list[Rule]) -> list[Problem]:
-    """A ``tagged:`` value that no rule running before can add: the check never holds
-    (negated, always), and nothing else would say so."""
+    """A ``tagged:`` value that no rule running before can add: the value never matches
+    (negated, never rules a mention out), and nothing else would say so."""
     problems = []
     seen: set[str] = set()
     for rule in (r for r in evaluation_order(rules) if r.spec.enabled):
@@ -197,25 +197,25 @@ def unseen_tags(rules: list[Rule]) -> list[Problem]:
 
 
 def _unseen_tag(rule: Rule, loc: Loc, tag: str, negate: bool, rules: list[Rule]) -> Problem:
-    outcome = "always holds" if negate else "never holds"
+    outcome = "never rules a mention out" if negate else "never matches"
     adders = [r for r in rules if tag in (r.spec.then.tag or ()) and r is not rule]
     live = [r for r in adders if r.spec.enabled]
     if not adders and tag in (rule.spec.then.tag or ()):
-        message = f"only this rule adds the tag {tag!r}, so this check {outcome}"
+        message = f"only this rule adds the tag {tag!r}, so this value {outcome}"
         return rule.problem(loc, f"{message}; {_SEEN_ORDER}")
     if not adders:
         hint = did_you_mean(tag, sorted({t for r in rules for t in r.spec.then.tag or ()}))
-        return rule.problem(loc, f"no rule adds the tag {tag!r}, so this check {outcome}{hint}")
+        return rule.problem(loc, f"no rule adds the tag {tag!r}, so this value {outcome}{hint}")
     first = (live or adders)[0]
     where = f"rule '{first.name}' ({first.file}:{first.line})"
     if not live:
         # A rule switched off for a while must not stop the others from loading.
         message = f"only {where} adds the tag {tag!r}, and it is disabled"
-        return rule.problem(loc, f"{message}, so this check {outcome}", warning=True)
+        return rule.problem(loc, f"{message}, so this value {outcome}", warning=True)
     then = first.spec.then
     if then.terminal:
         action = "ignore" if then.ignore else "stop"
         message = f"{where} adds the tag {tag!r} but has {action}: true, which ends the evaluation"
-        return rule.problem(loc, f"{message}, so this check {outcome}")
-    message = f"{where} adds the tag {tag!r} but runs after this rule, so this check {outcome}"
+        return rule.problem(loc, f"{message}, so this value {outcome}")
+    message = f"{where} adds the tag {tag!r} but runs after this rule, so this value {outcome}"
     return rule.problem(loc, f"{message}; {_SEEN_ORDER}")
