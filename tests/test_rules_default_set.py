@@ -701,3 +701,41 @@ def test_a_refund_that_never_arrived_is_no_delivery_problem(text: str) -> None:
     matched, _, decision = shipped_decision(text)
     assert "delivery-problem" not in matched
     assert "delivery" not in decision.tags
+
+
+# A fault in the product told without a word VADER reads as negative, or beside a
+# sarcastic or polite "great", "love" or "thanks": these went unanswered or got the
+# praise rule's thank-you ("great, another kettle that leaks" scores +0.79).
+PRODUCT_FAULTS = [
+    "@acme thanks a lot, the kettle is broken",
+    "@acme great, another kettle that leaks. thanks acme",
+    "@acme wow, love how my air fryer died after a month",
+    "@acme oh great, the espresso machine is leaking everywhere",
+    "@acme my kettle leaks from the bottom",
+    "@acme brand new toaster and it's faulty, brilliant",
+    "@acme the blender jug cracked after a week, great quality",
+    "@acme love the toaster but the crumb tray is rubbish",
+    "@acme thanks for the reply! still not fixed though",
+    "@acme your stand mixer is making a grinding noise",
+]
+
+# Praise that names a fault only to say there is none.
+NO_FAULT_PRAISE = [
+    "@acme not a single leak in 5 years, love this kettle",
+    "@acme no leaks and no fuss, the new espresso machine is brilliant, thanks",
+]
+
+
+@pytest.mark.parametrize("text", PRODUCT_FAULTS)
+def test_a_product_fault_goes_to_care_however_it_scores(text: str) -> None:
+    matched, what, decision = shipped_decision(text)
+    assert "complaint-to-human" in matched
+    assert "praise" not in matched
+    assert "complaint" in decision.tags
+    assert what == "reply escalate:care"
+
+
+@pytest.mark.parametrize("text", NO_FAULT_PRAISE)
+def test_a_fault_denied_is_still_praise(text: str) -> None:
+    matched, what, decision = shipped_decision(text)
+    assert (matched, what, decision.tags) == (("praise",), "reply", ("praise",))
