@@ -739,3 +739,37 @@ def test_a_product_fault_goes_to_care_however_it_scores(text: str) -> None:
 def test_a_fault_denied_is_still_praise(text: str) -> None:
     matched, what, decision = shipped_decision(text)
     assert (matched, what, decision.tags) == (("praise",), "reply", ("praise",))
+
+
+# Sarcastic thanks for a wait, or for being ignored: VADER reads the thanks (+0.36 to
+# +0.69) and they got the praise thank-you ("Thank you so much! That made the team's
+# day.") or nothing at all.
+SARCASTIC_WAITS = [
+    "@acme thank you so much for the 3 hour wait",
+    "@acme thanks for fixing it, took you long enough",
+    "@acme thanks for the 5 week delivery time lol",
+    "@acme thanks for the 45 minute wait on the phone, great service",
+    "@acme thanks for the two hour hold music",
+    "@acme cheers for ignoring me",
+    "@acme support ghosted me after I sent photos of the jug",
+]
+
+# A quick service thanked: praise, also with a number of days in it.
+QUICK_THANKS = [
+    "@acme thanks for the 2 day delivery, super quick!",
+    "@acme thanks for the quick reply, super fast",
+]
+
+
+@pytest.mark.parametrize("text", SARCASTIC_WAITS)
+def test_sarcastic_thanks_for_a_wait_is_a_complaint(text: str) -> None:
+    matched, what, decision = shipped_decision(text)
+    assert "praise" not in matched
+    assert "complaint" in decision.tags
+    assert what == "reply escalate:care"
+
+
+@pytest.mark.parametrize("text", QUICK_THANKS)
+def test_thanks_for_a_quick_service_is_still_praise(text: str) -> None:
+    matched, what, decision = shipped_decision(text)
+    assert (matched, what, decision.tags) == (("praise",), "reply", ("praise",))
