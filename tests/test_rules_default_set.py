@@ -773,3 +773,47 @@ def test_sarcastic_thanks_for_a_wait_is_a_complaint(text: str) -> None:
 def test_thanks_for_a_quick_service_is_still_praise(text: str) -> None:
     matched, what, decision = shipped_decision(text)
     assert (matched, what, decision.tags) == (("praise",), "reply", ("praise",))
+
+
+# A product that may hurt someone: fire, smoke, sparks, a shock, an injury. They went
+# to care at normal priority like any complaint, or (no word VADER reads as negative:
+# "smells of burning plastic, is that normal?") were not answered at all.
+SAFETY_REPORTS = [
+    "@acme my toaster caught fire this morning!!",
+    "@acme the air fryer smells of burning plastic, is that normal?",
+    "@acme the blender blade came loose and cut my hand",
+    "@acme kettle trips the electrics every time I switch it on",
+    "@acme got an electric shock off the kettle switch",
+    "@acme sparks came out of the back of the toaster",
+    "@acme love the air fryer but there's smoke coming out of the back",
+    "@acme the espresso machine sprayed steam and scalded my arm",
+]
+
+# Fire and burning words that are no hazard.
+NOT_SAFETY = [
+    "@acme the toaster burns one side of the bread, is that normal?",
+    "@acme this black friday deal is fire, love it",
+    "@acme smoked salmon on toast from the new toaster, perfect breakfast",
+]
+
+
+@pytest.mark.parametrize("text", SAFETY_REPORTS)
+def test_a_safety_report_goes_to_care_at_high_priority(text: str) -> None:
+    matched, what, decision = shipped_decision(text)
+    assert matched[0] == "safety-report"
+    assert "safety" in decision.tags
+    assert "praise" not in matched
+    assert decision.escalation is not None
+    assert (decision.escalation.team, decision.escalation.priority) == ("care", "high")
+    # Its own reply (stop using it), not a knowledge-base answer or a draft.
+    assert what == "reply escalate:care"
+    assert decision.reply is not None
+    assert decision.reply.answer is None
+    assert "stop using" in decision.reply.text
+
+
+@pytest.mark.parametrize("text", NOT_SAFETY)
+def test_fire_or_burning_words_are_no_safety_report(text: str) -> None:
+    matched, _, decision = shipped_decision(text)
+    assert "safety-report" not in matched
+    assert "safety" not in decision.tags
