@@ -701,3 +701,119 @@ def test_a_refund_that_never_arrived_is_no_delivery_problem(text: str) -> None:
     matched, _, decision = shipped_decision(text)
     assert "delivery-problem" not in matched
     assert "delivery" not in decision.tags
+
+
+# A fault in the product told without a word VADER reads as negative, or beside a
+# sarcastic or polite "great", "love" or "thanks": these went unanswered or got the
+# praise rule's thank-you ("great, another kettle that leaks" scores +0.79).
+PRODUCT_FAULTS = [
+    "@acme thanks a lot, the kettle is broken",
+    "@acme great, another kettle that leaks. thanks acme",
+    "@acme wow, love how my air fryer died after a month",
+    "@acme oh great, the espresso machine is leaking everywhere",
+    "@acme my kettle leaks from the bottom",
+    "@acme brand new toaster and it's faulty, brilliant",
+    "@acme the blender jug cracked after a week, great quality",
+    "@acme love the toaster but the crumb tray is rubbish",
+    "@acme thanks for the reply! still not fixed though",
+    "@acme your stand mixer is making a grinding noise",
+]
+
+# Praise that names a fault only to say there is none.
+NO_FAULT_PRAISE = [
+    "@acme not a single leak in 5 years, love this kettle",
+    "@acme no leaks and no fuss, the new espresso machine is brilliant, thanks",
+]
+
+
+@pytest.mark.parametrize("text", PRODUCT_FAULTS)
+def test_a_product_fault_goes_to_care_however_it_scores(text: str) -> None:
+    matched, what, decision = shipped_decision(text)
+    assert "complaint-to-human" in matched
+    assert "praise" not in matched
+    assert "complaint" in decision.tags
+    assert what == "reply escalate:care"
+
+
+@pytest.mark.parametrize("text", NO_FAULT_PRAISE)
+def test_a_fault_denied_is_still_praise(text: str) -> None:
+    matched, what, decision = shipped_decision(text)
+    assert (matched, what, decision.tags) == (("praise",), "reply", ("praise",))
+
+
+# Sarcastic thanks for a wait, or for being ignored: VADER reads the thanks (+0.36 to
+# +0.69) and they got the praise thank-you ("Thank you so much! That made the team's
+# day.") or nothing at all.
+SARCASTIC_WAITS = [
+    "@acme thank you so much for the 3 hour wait",
+    "@acme thanks for fixing it, took you long enough",
+    "@acme thanks for the 5 week delivery time lol",
+    "@acme thanks for the 45 minute wait on the phone, great service",
+    "@acme thanks for the two hour hold music",
+    "@acme cheers for ignoring me",
+    "@acme support ghosted me after I sent photos of the jug",
+]
+
+# A quick service thanked: praise, also with a number of days in it.
+QUICK_THANKS = [
+    "@acme thanks for the 2 day delivery, super quick!",
+    "@acme thanks for the quick reply, super fast",
+]
+
+
+@pytest.mark.parametrize("text", SARCASTIC_WAITS)
+def test_sarcastic_thanks_for_a_wait_is_a_complaint(text: str) -> None:
+    matched, what, decision = shipped_decision(text)
+    assert "praise" not in matched
+    assert "complaint" in decision.tags
+    assert what == "reply escalate:care"
+
+
+@pytest.mark.parametrize("text", QUICK_THANKS)
+def test_thanks_for_a_quick_service_is_still_praise(text: str) -> None:
+    matched, what, decision = shipped_decision(text)
+    assert (matched, what, decision.tags) == (("praise",), "reply", ("praise",))
+
+
+# A product that may hurt someone: fire, smoke, sparks, a shock, an injury. They went
+# to care at normal priority like any complaint, or (no word VADER reads as negative:
+# "smells of burning plastic, is that normal?") were not answered at all.
+SAFETY_REPORTS = [
+    "@acme my toaster caught fire this morning!!",
+    "@acme the air fryer smells of burning plastic, is that normal?",
+    "@acme the blender blade came loose and cut my hand",
+    "@acme kettle trips the electrics every time I switch it on",
+    "@acme got an electric shock off the kettle switch",
+    "@acme sparks came out of the back of the toaster",
+    "@acme love the air fryer but there's smoke coming out of the back",
+    "@acme the espresso machine sprayed steam and scalded my arm",
+]
+
+# Fire and burning words that are no hazard.
+NOT_SAFETY = [
+    "@acme the toaster burns one side of the bread, is that normal?",
+    "@acme this black friday deal is fire, love it",
+    "@acme smoked salmon on toast from the new toaster, perfect breakfast",
+]
+
+
+@pytest.mark.parametrize("text", SAFETY_REPORTS)
+def test_a_safety_report_goes_to_care_at_high_priority(text: str) -> None:
+    matched, what, decision = shipped_decision(text)
+    assert matched[0] == "safety-report"
+    assert "safety" in decision.tags
+    assert "praise" not in matched
+    assert decision.escalation is not None
+    assert (decision.escalation.team, decision.escalation.priority) == ("care", "high")
+    # Its own reply (stop using it), not a knowledge-base answer or a draft.
+    assert what == "reply escalate:care"
+    assert decision.reply is not None
+    assert decision.reply.answer is None
+    assert "stop using" in decision.reply.text
+
+
+@pytest.mark.parametrize("text", NOT_SAFETY)
+def test_fire_or_burning_words_are_no_safety_report(text: str) -> None:
+    matched, _, decision = shipped_decision(text)
+    assert "safety-report" not in matched
+    assert "safety" not in decision.tags
