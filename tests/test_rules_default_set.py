@@ -817,3 +817,107 @@ def test_fire_or_burning_words_are_no_safety_report(text: str) -> None:
     matched, _, decision = shipped_decision(text)
     assert "safety-report" not in matched
     assert "safety" not in decision.tags
+
+
+# A legal threat: the care team at high priority, no bot reply (it would read as a joke).
+LEGAL_THREATS = [
+    "@acme I will take this to trading standards",
+    "@acme reporting you to the ombudsman",
+    "@acme chargeback incoming",
+    "@acme I'm going to the small claims court over this kettle",
+    "@acme I'm calling my lawyer",
+]
+
+# Abuse aimed at the brand, without the words the rule knew: they went unanswered.
+MORE_ABUSE = [
+    "@acme you are a bunch of clowns",
+    "@acme f*** you acme",
+    "@acme fuck you and your kettles",
+]
+
+
+@pytest.mark.parametrize("text", LEGAL_THREATS)
+def test_a_legal_threat_goes_to_care_at_high_priority_without_a_reply(text: str) -> None:
+    matched, what, decision = shipped_decision(text)
+    assert (matched, what, decision.tags) == (("legal-threat",), "escalate:care", ("legal",))
+    assert decision.escalation is not None
+    assert (decision.escalation.priority, decision.escalation.reason) == ("high", "legal threat")
+
+
+@pytest.mark.parametrize("text", MORE_ABUSE)
+def test_abuse_in_other_words_is_abuse(text: str) -> None:
+    matched, what, decision = shipped_decision(text)
+    assert (matched, what, decision.tags) == (("abusive-to-human",), "escalate:care", ("abuse",))
+
+
+# Money taken for nothing, or twice: billing's, not care's and not silence.
+BILLING_TROUBLE = [
+    "@acme payment taken twice for one kettle",
+    "@acme I was charged but the order never went through",
+    "@acme you took the money but my order didn't go through",
+    "@acme paid twice for the same toaster",
+]
+
+
+@pytest.mark.parametrize("text", BILLING_TROUBLE)
+def test_money_taken_twice_or_for_nothing_goes_to_billing(text: str) -> None:
+    matched, what, decision = shipped_decision(text)
+    assert "refund-or-billing" in matched
+    assert "billing" in decision.tags
+    assert what == "reply escalate:billing"
+
+
+# A code or voucher that does not work is no outage: no page to tech.
+NOT_AN_OUTAGE_A_CODE = [
+    "@acme promo code not working",
+    "@acme my discount code is not working at checkout",
+    "@acme gift card not working on the website",
+]
+
+
+@pytest.mark.parametrize("text", NOT_AN_OUTAGE_A_CODE)
+def test_a_code_that_does_not_work_goes_to_care_not_tech(text: str) -> None:
+    matched, what, decision = shipped_decision(text)
+    assert "outage-report" not in matched
+    assert "outage" not in decision.tags
+    assert what == "reply escalate:care"
+
+
+# The site, app or checkout failing in other words: they went unanswered.
+MORE_OUTAGE_REPORTS = [
+    "@acme Can't checkout, payment fails every time",
+    "@acme your website keeps logging me out",
+    "@acme fix your app",
+    "@acme the app keeps crashing when I open my orders",
+]
+
+
+@pytest.mark.parametrize("text", MORE_OUTAGE_REPORTS)
+def test_the_site_or_app_failing_goes_to_tech(text: str) -> None:
+    matched, what, _ = shipped_decision(text)
+    assert "outage-report" in matched
+    assert "praise" not in matched
+    assert what == "reply escalate:tech"
+
+
+LOST_ORDERS = [
+    "@acme brilliant, my order is lost again",
+    "@acme you lost my parcel, great",
+    "@acme my package went missing, thanks a lot",
+]
+
+
+@pytest.mark.parametrize("text", LOST_ORDERS)
+def test_a_lost_order_goes_to_care_not_the_thank_you(text: str) -> None:
+    matched, what, _ = shipped_decision(text)
+    assert "delivery-problem" in matched
+    assert "praise" not in matched
+    assert what == "reply escalate:care"
+
+
+def test_a_lost_parcel_gets_the_apology_not_the_tracking_answer() -> None:
+    matched, what, decision = shipped_decision("@acme my parcel went missing, how do I track it?")
+    assert "answer-common-questions" not in matched
+    assert what == "reply escalate:care"
+    assert decision.reply is not None
+    assert decision.reply.answer is None
