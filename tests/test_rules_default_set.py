@@ -823,7 +823,6 @@ def test_fire_or_burning_words_are_no_safety_report(text: str) -> None:
 LEGAL_THREATS = [
     "@acme I will take this to trading standards",
     "@acme reporting you to the ombudsman",
-    "@acme chargeback incoming",
     "@acme I'm going to the small claims court over this kettle",
     "@acme I'm calling my lawyer",
 ]
@@ -919,5 +918,66 @@ def test_a_lost_parcel_gets_the_apology_not_the_tracking_answer() -> None:
     matched, what, decision = shipped_decision("@acme my parcel went missing, how do I track it?")
     assert "answer-common-questions" not in matched
     assert what == "reply escalate:care"
+    assert decision.reply is not None
+    assert decision.reply.answer is None
+
+
+# Praise beside a complaint about the delivery: the thank-you went to a customer who
+# had waited weeks, and "Great product, terrible delivery" (+0.25) got nothing at all.
+MIXED_DELIVERY_COMPLAINTS = [
+    "@acme the kettle is great but delivery took 3 weeks",
+    "@acme Great product, terrible delivery",
+    "@acme love the kettle but the delivery was slow",
+]
+
+
+@pytest.mark.parametrize("text", MIXED_DELIVERY_COMPLAINTS)
+def test_praise_beside_a_delivery_complaint_is_a_complaint(text: str) -> None:
+    matched, what, decision = shipped_decision(text)
+    assert "praise" not in matched
+    assert "complaint" in decision.tags
+    assert what == "reply escalate:care"
+
+
+# Thanks in British words: "cheers" (+0.48) and "ta" were never thanked.
+CHEERS_THANKS = [
+    "@acme cheers for the quick reply",
+    "@acme ta for sorting my order so fast",
+    "@acme ta very much, lovely kettle",
+]
+
+
+@pytest.mark.parametrize("text", CHEERS_THANKS)
+def test_cheers_and_ta_are_thanks(text: str) -> None:
+    matched, what, decision = shipped_decision(text)
+    assert (matched, what, decision.tags) == (("praise",), "reply", ("praise",))
+
+
+def test_cheers_for_nothing_is_no_praise() -> None:
+    matched, _, _ = shipped_decision("@acme cheers for nothing")
+    assert "praise" not in matched
+
+
+# A chargeback is a threat about money: care at high priority without a reply, as any
+# legal threat, and tagged `billing` so the billing team finds it among theirs.
+@pytest.mark.parametrize(
+    "text", ["@acme chargeback incoming", "@acme I'll do a charge back if this isn't sorted"]
+)
+def test_a_chargeback_threat_is_legal_and_billing(text: str) -> None:
+    matched, what, decision = shipped_decision(text)
+    assert (matched, what) == (("chargeback-threat",), "escalate:care")
+    assert set(decision.tags) == {"legal", "billing"}
+    assert decision.escalation is not None
+    assert (decision.escalation.priority, decision.escalation.reason) == ("high", "legal threat")
+
+
+# A payment that failed: billing checks whether money was taken. It got a question draft.
+def test_a_payment_that_did_not_go_through_goes_to_billing() -> None:
+    matched, what, decision = shipped_decision(
+        "@acme my payment didn't go through, can I try again?"
+    )
+    assert "refund-or-billing" in matched
+    assert "billing" in decision.tags
+    assert what == "reply escalate:billing"
     assert decision.reply is not None
     assert decision.reply.answer is None
