@@ -78,6 +78,13 @@ def owe_answer(case: Case, since: datetime) -> None:
     case.sla_due_at = case.sla_warned_at = case.sla_breached_at = None
 
 
+def owe_follow_up(settings: Settings, case: Case, since: datetime) -> None:
+    """A follow-up written at ``since`` is owed its own answer, on the team's clock from
+    then: after a reply (ours, or the brand's on the platform) answered what came before."""
+    owe_answer(case, since)
+    start_follow_up_clock(settings, case)
+
+
 def owe_since_earlier(settings: Settings, case: Case, since: datetime) -> None:
     """An answer owed already is owed since ``since``, earlier: a follow-up stored after
     a newer one. The deadline moves back as much, in the team's business time, so a

@@ -501,8 +501,7 @@ def _owed_again(
         if cases.SPAM_TAG in case.tags:
             case.follow_up_at = None
             continue
-        cases.owe_answer(case, min(since, now))
-        cases.start_follow_up_clock(rt.settings, case)
+        cases.owe_follow_up(rt.settings, case, min(since, now))
 
 
 def _own_post(

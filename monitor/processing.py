@@ -340,7 +340,7 @@ def _decide(
     message.decision = _decision_json(decision)
     if not decision.ignored:
         index.reopen(case, now)
-    owes = _owes_answer(case, decision)
+    owes = case_transitions.owes_answer(case.tags, decision)
     if owes:
         _note_follow_up(rt, index, case, message, now)
     _apply(rt, session, index, case, message, decision, message.decision, now)
@@ -420,12 +420,6 @@ def _note_follow_up(
         cases.owe_since_earlier(rt.settings, case, since)
     elif index.follow_up(case, message):
         cases.owe_answer(case, since)
-
-
-def _owes_answer(case: Case, decision: Decision) -> bool:
-    """Whether a customer message with this decision can be owed an answer: not one the
-    rules ignore (blocklisted authors, giveaway spam, a case closed as spam), nor spam."""
-    return case_transitions.owes_answer(case.tags, decision)
 
 
 def _bot_answers(decision: Decision) -> bool:

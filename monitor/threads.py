@@ -560,12 +560,11 @@ class ThreadIndex:
         such an answer: what was owed until that post is given, the first response too,
         and the later message is owed its own answer, on its own clock, as after
         dispatch's reply. Dropped, the answer left the case unanswered in the reports."""
-        self._last_answer_at[case.id] = max(covers, self._last_answer_at.get(case.id, covers))
+        self._note_answer_at(case, covers)
         if not cases.answered_on_platform(case, posted, arrived, covers):
             return  # nothing owed until that post: the later message's answer stays owed
         if cases.SPAM_TAG not in case.tags:
-            cases.owe_answer(case, since)
-            cases.start_follow_up_clock(self._settings, case)
+            cases.owe_follow_up(self._settings, case, since)
 
     def _answered(
         self, case: Case, posted: datetime, arrived: datetime, covers: datetime, *, settle: bool
@@ -574,19 +573,24 @@ class ThreadIndex:
         the case, posted and stored at these times, the post it answers written at
         ``covers``): the answer owed is given. A customer message of this batch counts
         as answered when written by ``covers``, as one stored in the case before the
-        answer is judged (``_written_after_answered``): judged by ``posted``, one written
+        answer is judged (``_settle_answered``): judged by ``posted``, one written
         after the post answered but before the answer went unowed in the answer's batch
         and stayed owed in a later one. ``settle``: no customer message of the batch is
         in the case, so it waits on the customer now, as after a person's reply from the
         dashboard; with one, processing decides its state. Whether it answered what was
         owed."""
-        last = self._last_answer_at.get(case.id)
-        self._last_answer_at[case.id] = covers if last is None else max(last, covers)
+        self._note_answer_at(case, covers)
         if not cases.answered_on_platform(case, posted, arrived, covers):
             return False
         if settle:
             self._settle(case, arrived)
         return True
+
+    def _note_answer_at(self, case: Case, covers: datetime) -> None:
+        """The brand's latest answer in ``case`` covers what the customer wrote until
+        ``covers``."""
+        last = self._last_answer_at.get(case.id, covers)
+        self._last_answer_at[case.id] = max(last, covers)
 
     def _settle(self, case: Case, at: datetime) -> None:
         """The case answered on the platform waits on the customer, if nothing is owed."""
