@@ -104,7 +104,12 @@ def reject(
     now = rt.clock.now()
     with transaction(rt.sessions) as session:
         case = lock_case(session, ref)
-        draft = _draft(session, case, draft_id)
+        try:
+            draft = _draft(session, case, draft_id)
+        except CaseworkError:
+            if draft_id is not None:
+                _refuse_rejecting_approved(session, case, draft_id)
+            raise
         _settle_draft(session, case, draft, ActionStatus.REJECTED, now)
         cases.record(session, case, "rejected", user, now, action=draft.id, reason=reason)
         _after_draft(session, case, CaseState.AWAITING_HUMAN, user, now)
@@ -113,20 +118,38 @@ def reject(
 
 def _refuse_approved_already(session: Session, case: Case, draft_id: int) -> None:
     """Raise AlreadyApproved if ``draft_id`` is a draft of ``case`` that was approved."""
+    approval = _approval(session, case, draft_id)
+    if approval is not None:
+        raise AlreadyApproved(case.ref, draft_id, approval.actor, approval.at)
+
+
+def _refuse_rejecting_approved(session: Session, case: Case, draft_id: int) -> None:
+    """A lead rejecting, from a page loaded earlier, a draft a colleague approved since
+    was told only "no draft waiting": not that the reply had gone out, nor by whom. Not
+    AlreadyApproved: the case is not as this lead asked, so it stays a refusal."""
+    approval = _approval(session, case, draft_id)
+    if approval is not None:
+        at = approval.at.strftime("%Y-%m-%d %H:%M UTC")
+        raise CaseworkError(
+            f"draft {draft_id} of {case.ref} was approved already by {approval.actor} at "
+            f"{at}; it was not rejected"
+        )
+
+
+def _approval(session: Session, case: Case, draft_id: int) -> Event | None:
+    """The approval of ``case``'s draft ``draft_id``, if it was approved."""
     row = session.get(ActionRow, draft_id) if draft_id <= MAX_ID else None
     if row is None or row.case_id != case.id or row.kind != ActionKind.REPLY.value:
-        return
+        return None
     if row.status in (ActionStatus.DRAFT.value, ActionStatus.REJECTED.value):
-        return
+        return None
     # Only a draft has an "approved" event: a bot's or a person's own reply is no draft.
     approvals = session.scalars(
         select(Event)
         .where(Event.case_id == case.id, Event.kind == "approved")
         .order_by(Event.id.desc())
     )
-    approval = next((e for e in approvals if (e.detail or {}).get("action") == row.id), None)
-    if approval is not None:
-        raise AlreadyApproved(case.ref, row.id, approval.actor, approval.at)
+    return next((e for e in approvals if (e.detail or {}).get("action") == row.id), None)
 
 
 MAX_LISTED_DRAFTS = 10

@@ -443,7 +443,9 @@ def test_each_of_two_drafts_is_approved_or_rejected_by_its_id(
     # Approving the older draft's form posted the newer draft with the older one's text.
     assert casework_drafts.approve(rt, ref, user="lena", draft_id=older.id) == older.id
     assert the_case(rt).state == CaseState.AWAITING_APPROVAL  # the newer one still waits
-    with pytest.raises(casework.CaseworkError, match=f"has no draft {older.id} waiting"):
+    with pytest.raises(
+        casework.CaseworkError, match=f"draft {older.id} of {ref} was approved already"
+    ):
         casework_drafts.reject(rt, ref, user="lena", draft_id=older.id)
     assert casework_drafts.reject(rt, ref, user="lena", draft_id=newer.id) == newer.id
     assert [(a.id, a.status) for a in actions(rt)] == [

@@ -876,3 +876,28 @@ def test_a_draft_approved_from_a_page_shown_before_the_customer_wrote_again_is_n
         "/cases/C-1001/approve", data={**form, "messages": now.group(1)}, follow_redirects=False
     )
     assert approved.status_code == 303
+
+
+def test_rejecting_a_draft_a_colleague_approved_since_the_page_showed_it_says_so(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Two leads on one case: lena approves the draft, root (on a page loaded before) then
+    # rejects it. "no draft 41 waiting" hid that the reply had gone out, and by whom.
+    rt = seeded(make_runtime, [mention(1, "@acme how do i return my blender?", author="jane")])
+    lena, lena_csrf = client_for(rt, "lena")
+    root, root_csrf = client_for(rt, "root")
+    page = root.get("/cases/C-1001").text
+    draft = re.search(r'name="draft" value="(\d+)"', page)
+    assert draft is not None
+    approve = {"csrf_token": lena_csrf, "draft": draft.group(1), "messages": "1"}
+    assert lena.post("/cases/C-1001/approve", data=approve, follow_redirects=False).is_redirect
+    reject = {"csrf_token": root_csrf, "draft": draft.group(1), "reason": "too casual"}
+    refused = root.post("/cases/C-1001/reject", data=reject)
+    assert refused.status_code == 400
+    assert (
+        f"draft {draft.group(1)} of C-1001 was approved already by lena at 2026-11-20 "
+        "09:00 UTC; it was not rejected"
+    ) in refused.text
+    with rt.sessions() as session:
+        statuses = set(session.scalars(select(ActionRow.status).where(ActionRow.kind == "reply")))
+    assert statuses == {"pending"}
