@@ -293,6 +293,38 @@ def test_a_resolved_case_reopened_before_its_answer_on_x_is_linked_counts_the_an
     assert case.follow_up_at == datetime.fromisoformat(again["created_at"])
 
 
+@pytest.mark.parametrize("batch_size", [1, 200])
+def test_an_answer_on_x_posted_before_a_reopening_and_linked_after_it_answers_nothing_owed(
+    make_runtime: RuntimeFactory, batch_size: int
+) -> None:
+    # Unanswered when a person closed it, the case is reopened by the customer (its
+    # opening moved to then); the team's answer on X to her first post, posted before
+    # the close, comes in only after that. It counted as the reopened case's first
+    # response, at zero minutes (clamped to the moved opening), and stopped the clock
+    # of the answer her new message is owed.
+    rt = _escalated(make_runtime, processing={"batch_size": batch_size})
+    rt.clock.advance(minutes=20)
+    own = {"author": "acmehelp", "author_id": "900", "conversation_id": "1001"}
+    answer = mention(2, "@ann sorry, it ships today", **own, in_reply_to="1001")
+    answer["created_at"] = _iso(rt.clock.now())
+    rt.clock.advance(minutes=70)
+    casework_actions.resolve(rt, _case(rt).ref, user="lena")
+    rt.clock.advance(minutes=5)
+    later = {"conversation_id": "1001", "in_reply_to": "1001"}
+    append(rt, mention(3, LATE, **ANN, **later, created_at=_iso(rt.clock.now())))
+    run_cycle(rt)
+    reopened = _case(rt)
+    assert (reopened.state, reopened.first_response_at) == ("awaiting_human", None)
+    rt.clock.advance(minutes=5)
+    append(rt, answer)
+    run_cycle(rt)
+    case = _case(rt)
+    assert (case.state, case.first_response_at) == ("awaiting_human", None)
+    assert (case.opened_at, case.follow_up_at) == (reopened.opened_at, None)
+    assert case.sla_due_at == reopened.sla_due_at
+    assert cases.response_owed_since(case) == reopened.opened_at
+
+
 def test_an_answer_on_x_posted_after_a_person_resolved_the_case_leaves_it_unanswered(
     make_runtime: RuntimeFactory,
 ) -> None:
