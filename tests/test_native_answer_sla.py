@@ -23,7 +23,7 @@ from monitor.runtime import Runtime
 from monitor.store.models import Case, Event
 from monitor.web.reports import build_report
 from tests.conftest import RuntimeFactory, mention
-from tests.test_pipeline import append
+from tests.test_pipeline import append, recorded
 
 ANN = {"author": "ann", "author_id": "7", "author_name": "Ann"}
 # The shipped rules escalate it to care with no bot reply: the team must answer.
@@ -87,6 +87,29 @@ def test_an_escalated_case_answered_on_x_stops_its_clock_and_waits_on_the_custom
     by_who = {t.group: t.count for t in build_report(rt).first_response}
     assert by_who.get("by human") == 1
     assert "by bot" not in by_who
+
+
+def test_a_case_answered_on_x_and_then_by_the_bot_credits_the_first_response_to_a_person(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The team answers her complaint on X; she thanks them and the bot's thank-you goes
+    # out. The reports credited the first response to the bot: its reply was the first
+    # sent through inchannel, though the team's answer on X came before it.
+    rt = _escalated(make_runtime)
+    rt.clock.advance(minutes=20)
+    answered_at = _answer_on_x(rt, 2, "1001")
+    run_cycle(rt)
+    rt.clock.advance(minutes=10)
+    later = {"conversation_id": "1001", "in_reply_to": "1002"}
+    thanks = mention(3, "@acme thanks, love the new app", **ANN, **later)
+    append(rt, {**thanks, "created_at": _iso(rt.clock.now())})
+    run_cycle(rt)
+    rt.clock.advance(minutes=1)
+    run_cycle(rt)
+    assert recorded(rt) != []  # the bot's thank-you went out
+    assert _case(rt).first_response_at == answered_at
+    by_who = {t.group: t.count for t in build_report(rt).first_response}
+    assert (by_who.get("by human"), by_who.get("by bot")) == (1, None)
 
 
 def test_a_follow_up_answered_on_x_stops_the_next_response_clock(
