@@ -25,7 +25,7 @@ from monitor import case_transitions, cases, casework, native_answers
 from monitor.domain import CaseState, Direction, MessageKind, Score
 from monitor.settings import Settings
 from monitor.store.bulk import detach
-from monitor.store.models import Case, Customer, Message, from_customer
+from monitor.store.models import Case, Customer, Event, Message, from_customer
 from monitor.store.queries import insert_returning_objects, locked
 
 ThreadKey = tuple[str, str, int]  # platform, conversation id, customer id
@@ -539,9 +539,10 @@ class ThreadIndex:
         if missing:
             self._load(select(Case).where(Case.id.in_(missing)))
         by_id = {case.id: case for case in self._latest.values()}
+        earlier = self._to_earlier_opening(answers, by_id, later)
         for message, covers in answers:
             case = by_id.get(message.case_id or 0)
-            if case is None:
+            if case is None or message.id in earlier:
                 continue
             posted, arrived = message.created_at, message.ingested_at
             since = later.get(message.id)
@@ -551,6 +552,39 @@ class ThreadIndex:
                     self._deferred[case.id] = case
             else:
                 self._answered_before(case, posted, arrived, covers, since)
+
+    def _to_earlier_opening(
+        self,
+        answers: Sequence[tuple[Message, datetime]],
+        by_id: dict[int, Case],
+        later: dict[int, datetime],
+    ) -> set[int]:
+        """The ids of those of ``answers`` that answer the conversation before the one
+        their case owes now: posted before its opening moved on (a reopening of a case
+        closed unanswered, a backfilled thread going live), to a post the customer wrote
+        again after. Counted, each was the new conversation's first response, clamped
+        to the moved opening at zero minutes, and stopped the clock of what is owed.
+        Only a moved opening: one a lagging poll made late takes the answer, as
+        ``cases.answered_on_platform`` counts it."""
+        wanted = {
+            message.id: case.id
+            for message, _ in answers
+            if message.id in later
+            and (case := by_id.get(message.case_id or 0)) is not None
+            and case.first_response_at is None
+            and message.created_at < case.opened_at
+        }
+        if not wanted:
+            return set()
+        query = select(Event.case_id, Event.at).where(
+            Event.case_id.in_(set(wanted.values())), Event.kind == "opened"
+        )
+        moved = {
+            case_id
+            for case_id, at in self._session.execute(query)
+            if case_id is not None and at < by_id[case_id].opened_at
+        }
+        return {message_id for message_id, case_id in wanted.items() if case_id in moved}
 
     def _answered_before(
         self, case: Case, posted: datetime, arrived: datetime, covers: datetime, since: datetime

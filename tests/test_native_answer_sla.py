@@ -23,7 +23,7 @@ from monitor.runtime import Runtime
 from monitor.store.models import Case, Event
 from monitor.web.reports import build_report
 from tests.conftest import RuntimeFactory, mention
-from tests.test_pipeline import append
+from tests.test_pipeline import append, recorded
 
 ANN = {"author": "ann", "author_id": "7", "author_name": "Ann"}
 # The shipped rules escalate it to care with no bot reply: the team must answer.
@@ -87,6 +87,29 @@ def test_an_escalated_case_answered_on_x_stops_its_clock_and_waits_on_the_custom
     by_who = {t.group: t.count for t in build_report(rt).first_response}
     assert by_who.get("by human") == 1
     assert "by bot" not in by_who
+
+
+def test_a_case_answered_on_x_and_then_by_the_bot_credits_the_first_response_to_a_person(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The team answers her complaint on X; she thanks them and the bot's thank-you goes
+    # out. The reports credited the first response to the bot: its reply was the first
+    # sent through inchannel, though the team's answer on X came before it.
+    rt = _escalated(make_runtime)
+    rt.clock.advance(minutes=20)
+    answered_at = _answer_on_x(rt, 2, "1001")
+    run_cycle(rt)
+    rt.clock.advance(minutes=10)
+    later = {"conversation_id": "1001", "in_reply_to": "1002"}
+    thanks = mention(3, "@acme thanks, love the new app", **ANN, **later)
+    append(rt, {**thanks, "created_at": _iso(rt.clock.now())})
+    run_cycle(rt)
+    rt.clock.advance(minutes=1)
+    run_cycle(rt)
+    assert recorded(rt) != []  # the bot's thank-you went out
+    assert _case(rt).first_response_at == answered_at
+    by_who = {t.group: t.count for t in build_report(rt).first_response}
+    assert (by_who.get("by human"), by_who.get("by bot")) == (1, None)
 
 
 def test_a_follow_up_answered_on_x_stops_the_next_response_clock(
@@ -291,6 +314,38 @@ def test_a_resolved_case_reopened_before_its_answer_on_x_is_linked_counts_the_an
     case = _case(rt)
     assert (case.opened_at, case.first_response_at) == (opened, answered_at)
     assert case.follow_up_at == datetime.fromisoformat(again["created_at"])
+
+
+@pytest.mark.parametrize("batch_size", [1, 200])
+def test_an_answer_on_x_posted_before_a_reopening_and_linked_after_it_answers_nothing_owed(
+    make_runtime: RuntimeFactory, batch_size: int
+) -> None:
+    # Unanswered when a person closed it, the case is reopened by the customer (its
+    # opening moved to then); the team's answer on X to her first post, posted before
+    # the close, comes in only after that. It counted as the reopened case's first
+    # response, at zero minutes (clamped to the moved opening), and stopped the clock
+    # of the answer her new message is owed.
+    rt = _escalated(make_runtime, processing={"batch_size": batch_size})
+    rt.clock.advance(minutes=20)
+    own = {"author": "acmehelp", "author_id": "900", "conversation_id": "1001"}
+    answer = mention(2, "@ann sorry, it ships today", **own, in_reply_to="1001")
+    answer["created_at"] = _iso(rt.clock.now())
+    rt.clock.advance(minutes=70)
+    casework_actions.resolve(rt, _case(rt).ref, user="lena")
+    rt.clock.advance(minutes=5)
+    later = {"conversation_id": "1001", "in_reply_to": "1001"}
+    append(rt, mention(3, LATE, **ANN, **later, created_at=_iso(rt.clock.now())))
+    run_cycle(rt)
+    reopened = _case(rt)
+    assert (reopened.state, reopened.first_response_at) == ("awaiting_human", None)
+    rt.clock.advance(minutes=5)
+    append(rt, answer)
+    run_cycle(rt)
+    case = _case(rt)
+    assert (case.state, case.first_response_at) == ("awaiting_human", None)
+    assert (case.opened_at, case.follow_up_at) == (reopened.opened_at, None)
+    assert case.sla_due_at == reopened.sla_due_at
+    assert cases.response_owed_since(case) == reopened.opened_at
 
 
 def test_an_answer_on_x_posted_after_a_person_resolved_the_case_leaves_it_unanswered(

@@ -307,7 +307,8 @@ def _volume(
 
 
 def _first_responders(session: Session, since: datetime) -> dict[int, str]:
-    """'bot' or 'human' for the first reply posted in each case opened since."""
+    """'bot' or 'human' for the reply posted in each case opened since that was its
+    first response; a case answered first on the platform itself has none here."""
     # In the order they were posted (a sent reply's updated_at is when it went out), not
     # queued: a bot reply held by the X write budget went out after a person's answer,
     # and the lowest id credited the bot with the first response.
@@ -321,6 +322,10 @@ def _first_responders(session: Session, since: datetime) -> dict[int, str]:
             Case.opened_at >= since,
             ActionRow.kind == ActionKind.REPLY.value,
             ActionRow.status == ActionStatus.SENT.value,
+            # Sent by the first response (dispatch counts it when it records the send):
+            # one sent after the brand's answer on the platform is not what answered
+            # first, and credited the bot with a person's first response.
+            ActionRow.updated_at <= Case.first_response_at,
         )
         .subquery()
     )
