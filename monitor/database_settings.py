@@ -34,10 +34,22 @@ class Database(BaseModel):
             raise ValueError(
                 f"unsupported database {parsed.drivername!r}{hint}; expected {EXPECTED}"
             )
+        if parsed.get_backend_name() == "sqlite" and _has_authority(parsed):
+            # sqlite://var/x.db (two slashes) passed, and every command that opened the
+            # database ended in the driver's traceback.
+            raise ValueError(
+                "a SQLite URL names a file, not a host: write sqlite:///PATH (three slashes "
+                "before a relative path, four before an absolute one)"
+            )
         if parsed.host is not None and "@" in parsed.host:
             # The password ended at its first @: what followed would be named as the host.
             raise ValueError("the host holds '@': write an @ in the user or password as %40")
         return url
+
+
+def _has_authority(parsed: URL) -> bool:
+    parts = (parsed.host, parsed.username, parsed.password, parsed.port)
+    return any(part is not None for part in parts)
 
 
 def parse_url(url: str) -> URL | None:

@@ -19,7 +19,9 @@ from tests.conftest import REPO
 
 @pytest.fixture(autouse=True)
 def no_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("INCHANNEL_CONFIG", str(tmp_path / "absent.yaml"))
+    # No config at all: neither $INCHANNEL_CONFIG nor ./config/inchannel.yaml.
+    monkeypatch.delenv("INCHANNEL_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
 
 
 def test_table_for_arguments() -> None:
@@ -81,6 +83,19 @@ def test_a_config_option_naming_no_file_is_an_error(tmp_path: Path) -> None:
     assert "typo.yaml:1:1: cannot read: No such file or directory" in result.output
 
 
+def test_inchannel_config_naming_no_file_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As --config: a typo in the exported path scored with the default lexicon and
+    # thresholds, not the daemon's, and said nothing; every other command refuses it.
+    monkeypatch.setenv("INCHANNEL_CONFIG", str(tmp_path / "typo.yaml"))
+    result = CliRunner().invoke(main, ["score", "x"])
+    assert result.exit_code == 2
+    assert "typo.yaml:1:1: cannot read: No such file or directory (from INCHANNEL_CONFIG)" in (
+        result.output
+    )
+
+
 def test_terminal_controls_in_a_text_are_spelled_out_in_the_table() -> None:
     result = CliRunner().invoke(score, ["awful \x1b]0;pwned\x07 service \u202e"])
     assert result.exit_code == 0, result.output
@@ -115,8 +130,11 @@ def test_ctrl_c_while_scoring_stdin_exits_130(tmp_path: Path) -> None:
     terminal) from a command that failed. It is 130 (128 + SIGINT), as shells report."""
     process = subprocess.Popen(
         [sys.executable, "-m", "monitor.cli", "score", "--json"],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO), "INCHANNEL_CONFIG": str(tmp_path / "no")},
+        cwd=tmp_path,  # no config/inchannel.yaml: the default scoring
+        env={
+            **{k: v for k, v in os.environ.items() if k != "INCHANNEL_CONFIG"},
+            "PYTHONPATH": str(REPO),
+        },
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -71,6 +71,12 @@ EXPECTED = {
         "4:3: database.url: not a database URL; expected sqlite:///PATH or"
         " postgresql://USER:PASSWORD@HOST/NAME"
     ],
+    # Two slashes, not three: "var" was taken for a host, check-config said ok, and every
+    # command that opened the database ended in SQLAlchemy's ArgumentError traceback.
+    "database_sqlite_host.yaml": [
+        "4:3: database.url: a SQLite URL names a file, not a host: write sqlite:///PATH"
+        " (three slashes before a relative path, four before an absolute one)"
+    ],
     "duplicate_key.yaml": [
         "7:1: duplicate key 'database' in one mapping; YAML would silently keep the last"
     ],
@@ -435,6 +441,7 @@ def test_db_copy_refuses_a_target_that_is_no_database_url(tmp_path: Path) -> Non
             "unsupported database 'postgres' (postgresql://, not postgres://)",
         ),
         ("nonsense", "not a database URL"),
+        ("sqlite://var/copy.db", "a SQLite URL names a file, not a host"),
         # An @ in the password ended it there: the connection error named the rest of
         # the password as the host (`failed to resolve host 't-pw@127.0.0.1'`).
         (

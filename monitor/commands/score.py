@@ -5,8 +5,10 @@ Registered in the CLI group with ``main.add_command(score)``.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -16,7 +18,7 @@ from rich.text import Text
 from monitor.commands.options import json_line, table_console, terminal_text
 from monitor.domain import Label, Score
 from monitor.scoring import Scorer
-from monitor.settings import ScoringConfig, config_path, load_settings
+from monitor.settings import CONFIG_ENV, ScoringConfig, config_path, load_settings
 from monitor.yamlpos import ConfigError
 
 _STYLE = {
@@ -61,13 +63,25 @@ def score(texts: tuple[str, ...], as_json: bool, lang: str | None, config: Path 
 
 def _scoring_config(option: Path | None) -> ScoringConfig:
     path = config_path(option)
-    if option is None and not path.exists():
-        return ScoringConfig()  # no config file at all; a --config that is missing is an error
+    named = option is not None or bool(os.environ.get(CONFIG_ENV))
+    if not named and not path.exists():
+        # No config file at all. A --config or $INCHANNEL_CONFIG naming no file is a
+        # typo, which scoring with the defaults would hide: the daemon's lexicon and
+        # thresholds would silently not apply.
+        return ScoringConfig()
     try:
         return load_settings(path).scoring
     except ConfigError as exc:
-        click.echo(str(exc), err=True)
+        error = exc if option is not None or path.exists() else _from_env(exc)
+        click.echo(str(error), err=True)
         raise click.exceptions.Exit(2) from None  # as check-config: bad config exits 2
+
+
+def _from_env(error: ConfigError) -> ConfigError:
+    # Named as the other commands name it: nobody typed this path on the command line.
+    return ConfigError(
+        [replace(p, message=f"{p.message} (from {CONFIG_ENV})") for p in error.problems]
+    )
 
 
 def _stdin_lines() -> Iterator[str]:
