@@ -212,17 +212,21 @@ class Withdrawn:
 
 
 def _release(claims: list[tuple[int, bool]], rt: Runtime, now: datetime) -> None:
-    """Give back claimed actions we did not try: (id, recovered), claimed at ``now``. A
-    recovered claim keeps its `sending` state, so its outcome is still checked later;
-    its attempt is given back too, or claims released untried added up to a reply
-    "killing its worker" (_stops_its_workers) and it was given up unsent."""
+    """Give back claimed actions we did not try: (id, recovered), claimed at ``now``,
+    due at once. A recovered claim goes back as `pending` with its may-have-posted mark
+    (set by its claim), so the next attempt still looks for it in the thread first:
+    kept `sending` under our fresh claim time, it waited workers.stale_claim_seconds
+    more before anyone sent it. The attempt is given back too, or claims released
+    untried added up to a reply "killing its worker" (_stops_its_workers) and it was
+    given up unsent."""
     with transaction(rt.sessions) as session:
         for action_id, recovered in claims:
             row = session.get(ActionRow, action_id)
             if row is None or not _still_ours(row, now):
                 continue
-            if not recovered:
-                row.status, row.next_attempt_at = ActionStatus.PENDING, now
+            row.status, row.next_attempt_at = ActionStatus.PENDING, now
+            if recovered:
+                row.may_have_posted = True
             row.attempts -= 1
 
 

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from monitor import alerting, spikes
+from monitor import alerting, clock_skew, spikes
 from monitor.alerting import ActiveAlert, Alert
 from monitor.alerts_settings import AlertsConfig, SpikeConfig
 from monitor.ingest import CAUGHT_UP, NEWEST_FIRST, cursor_at, read_through
@@ -52,6 +52,7 @@ def check_health(rt: Runtime) -> bool:
     config = rt.settings.alerts
     now = rt.clock.now()
     realert = timedelta(minutes=config.realert_minutes) if config.realert_minutes else None
+    skew = clock_skew.measure(rt.engine)  # before the lock: on a connection of its own
     with transaction(rt.sessions) as session:
         # Detect while holding the lock: a worker that looked before another recorded a
         # recovery would otherwise raise the ended alert again.
@@ -61,7 +62,8 @@ def check_health(rt: Runtime) -> bool:
         # and at 23:59:59 a second reading was the next day's, nothing spent yet.
         status = collect_from(rt.settings, rt.sessions, now)
         alerting.record_failing(session, any_failing_since(status), now, keep=keep)
-        current = detect(rt, session, status, now)
+        clock_skew.record(session, rt.worker_id, skew, rt.settings)
+        current = detect(rt, session, status, now) + clock_skew.alerts(session)
         plan = alerting.reconcile(previous, current, now=now, realert=realert)
         gone = unwatched(plan.resolved, rt.settings)
         alerting.deliver(session, plan, channels=config.channels, now=now, unwatched=gone)

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor import cases, jobstate
+from monitor import cases, clock_skew, jobstate
 from monitor.alerting import ALERTS_STATE, HEARTBEAT_GAP, ActiveAlert, decode
 from monitor.domain import ActionStatus, CaseState, Direction
 from monitor.ingest import (
@@ -136,6 +136,7 @@ def collect_from(settings: Settings, sessions: sessionmaker[Session], now: datet
     with sessions() as session:
         status = _read(session, configured, now, stale_claim)
         stored = stored_problems(session, limits.overdue, window, now)
+        stored += clock_skew.problems(session)
     x = settings.x
     if x is not None:
         budget = {

@@ -404,8 +404,8 @@ def test_a_recovered_claim_released_untried_gets_its_attempt_back(
     make_runtime: RuntimeFactory,
 ) -> None:
     # A worker stopping (or out of sending time) gives back the claims it did not try.
-    # A recovered one stays `sending`, but kept the attempt its claim counted: enough
-    # of those and the reply was given up as killing its worker, never tried.
+    # A recovered one kept the attempt its claim counted: enough of those and the reply
+    # was given up as killing its worker, never tried.
     rt, _ = queued(make_runtime)
     with transaction(rt.sessions) as session:
         row = session.scalars(select(ActionRow)).one()
@@ -414,4 +414,26 @@ def test_a_recovered_claim_released_untried_gets_its_attempt_back(
     rt.stopping.set()
     dispatch_outbox(rt)
     row = action(rt)
-    assert (row.status, row.attempts) == (ActionStatus.SENDING, 2)
+    assert (row.status, row.attempts, row.may_have_posted) == (ActionStatus.PENDING, 2, True)
+
+
+def test_a_recovered_claim_a_stopping_worker_gives_back_is_taken_over_at_once(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # A dead worker's claim, taken over by a worker that stops before trying it: kept
+    # `sending` under a fresh claim time, it waited stale_claim_seconds (10 min) more
+    # before anyone sent it. It is due at once, and still looked for before posting.
+    rt, responder = queued(make_runtime)
+    with transaction(rt.sessions) as session:
+        row = session.scalars(select(ActionRow)).one()
+        row.status, row.attempts = ActionStatus.SENDING, 1
+        row.updated_at = rt.clock.now() - timedelta(hours=1)
+        responder.posts.append(("p1", row.target_external_id, row.text))  # the dead one's
+    rt.stopping.set()
+    dispatch_outbox(rt)
+    rt.stopping.clear()  # the next worker
+    rt.clock.advance(seconds=1)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    row = action(rt)
+    assert (row.status, row.result_external_id) == (ActionStatus.SENT, "p1")
+    assert (responder.lookups, len(responder.posts)) == (1, 1)

@@ -83,6 +83,7 @@ def _run(
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)  # the wrong database for this mode: restarting cannot help
     _announce(settings, dry_run)
+    _clock_or_exit(rt)
     _x_account_or_exit(rt)
     resume_stopped_sources(rt)
     if once:
@@ -98,6 +99,20 @@ def _run(
     if run_forever(rt):
         # A job still running after the stop's grace was left behind (the log names it):
         # systemd shows the stop as failed, as it would its SIGKILL.
+        sys.exit(1)
+
+
+def _clock_or_exit(rt: Runtime) -> None:
+    """Exit 1 before any work starts when this host's clock is too far from the
+    PostgreSQL server's (monitor.clock_skew): it would take over other workers' live
+    leases and claims, and post replies twice."""
+    from monitor.clock_skew import startup_problem
+
+    problem = startup_problem(rt.engine, rt.settings)
+    if problem is not None:
+        click.echo(f"error: {problem}", err=True)
+        # Not 2: systemd's Restart=on-failure tries again every RestartSec, so the
+        # worker starts by itself once NTP has set the clock right.
         sys.exit(1)
 
 

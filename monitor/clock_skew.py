@@ -1,0 +1,165 @@
+"""Clock skew between this host and the PostgreSQL server (workers sharing a database).
+
+Source leases and outbox claims are timed by each worker's own clock and compared with
+the clocks of the others: a worker whose clock runs ahead takes over live leases and
+live claims, and the reply being posted at that moment can be posted twice. Each
+worker's wall clock is therefore measured against the database server's, the one clock
+every worker shares: at start (``inchannel run`` refuses to start beyond the bound) and
+by the health job every minute (a skew found later is a problem in `inchannel status`
+and an operations alert). SQLite has one host: nothing to measure.
+
+The measurement reads the real system clock, never ``rt.clock``: tests replace that with
+a fake clock, and the skew that matters is the host's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from monitor.alerting import Alert
+from monitor.ingest import aware_time, source_lease_seconds
+from monitor.settings import Settings
+from monitor.store.models import SourceState
+from monitor.store.queries import locked_source_state
+
+WallClock = Callable[[], datetime]
+# The workers whose last measurement was beyond the bound, by worker id (only those:
+# the row is absent while every clock agrees, so a healthy database never shows it).
+CLOCK_STATE = "@clock"
+WORKERS = "workers"
+KIND = "clock-skew"
+# Queries on one connection; the one with the shortest round trip is kept, as NTP does:
+# a query delayed on its way out or back skews the estimate by up to its round trip.
+SAMPLES = 3
+# The health job renews a skewed worker's entry every minute: one not renewed for this
+# long was left by a worker that stopped (or was started again under a new id).
+MEASURED_RECENT = timedelta(minutes=5)
+# Two workers each within the bound of the database's clock are within twice the bound
+# of each other: half the smallest slack, leaving the other half for other delays.
+SHARE_OF_SLACK = 4
+
+
+def system_wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Skew:
+    """This host's wall clock less the database server's, in seconds (positive: ahead),
+    give or take ``uncertainty`` (half the query's round trip)."""
+
+    offset: float
+    uncertainty: float
+    database_at: datetime
+
+    def beyond(self, bound: float) -> bool:
+        # Only a skew surely past the bound: a slow round trip alone refuses nothing.
+        return abs(self.offset) - self.uncertainty > bound
+
+    def text(self, whose: str, bound: float) -> str:
+        direction = "ahead of" if self.offset > 0 else "behind"
+        return (
+            f"clock skew: {whose} clock is {abs(self.offset):.0f} s {direction} the database "
+            f"server's clock, more than the {bound:g} s workers tolerate; fix NTP on this "
+            "host and the database server"
+        )
+
+
+def measure(engine: Engine, wall: WallClock = system_wall_clock) -> Skew | None:
+    """The skew of ``wall`` against the database server's clock; None on SQLite."""
+    if engine.dialect.name != "postgresql":
+        return None
+    best: Skew | None = None
+    with engine.connect() as connection:
+        for _ in range(SAMPLES):
+            # clock_timestamp(), not now(): now() is the transaction's start.
+            before = wall()
+            server = connection.execute(select(func.clock_timestamp())).scalar_one()
+            after = wall()
+            half = (after - before).total_seconds() / 2
+            offset = (before - server).total_seconds() + half
+            if best is None or half < best.uncertainty:
+                best = Skew(offset, half, server)
+    return best
+
+
+def bound_seconds(settings: Settings) -> float:
+    """The largest skew from the database's clock a worker may have: a quarter of the
+    smaller of half workers.stale_claim_seconds (a dispatch batch stops sending then) and
+    the smallest lease slack of an enabled source (its lease less one poll interval).
+    With the defaults 30 s beside a Reddit source (a 180 s lease, polled every 60 s), 60 s
+    with X sources only, never more than 75 s (docs/operations.md, "Clock skew")."""
+    slack = [
+        source_lease_seconds(settings, source) - source.interval_seconds
+        for source in settings.sources
+        if source.enabled
+    ]
+    return min([settings.workers.stale_claim_seconds / 2, *slack]) / SHARE_OF_SLACK
+
+
+def startup_problem(
+    engine: Engine, settings: Settings, wall: WallClock = system_wall_clock
+) -> str | None:
+    """Why ``inchannel run`` must not start on this host: a clock too far from the
+    database server's. None when it may (and always on SQLite)."""
+    skew = measure(engine, wall)
+    bound = bound_seconds(settings)
+    if skew is None or not skew.beyond(bound):
+        return None
+    return skew.text("this host's", bound)
+
+
+def record(session: Session, worker_id: str, skew: Skew | None, settings: Settings) -> None:
+    """Keep the health job's measurement where status and the other workers see it: a
+    skewed worker's entry is written (renewed every check), a recovered one's removed."""
+    if skew is None:
+        return
+    bound = bound_seconds(settings)
+    beyond = skew.beyond(bound)
+    row = session.get(SourceState, CLOCK_STATE)
+    if not beyond and (row is None or worker_id not in _entries(row)):
+        return  # the usual case: nothing to write, no lock taken
+    state = locked_source_state(session, CLOCK_STATE)
+    entries = {k: v for k, v in _entries(state).items() if k != worker_id}
+    if beyond:
+        text = skew.text(f"worker {worker_id}'s", bound)
+        entries[worker_id] = {"text": text, "measured_at": skew.database_at.isoformat()}
+    state.details = {**(state.details or {}), WORKERS: entries}
+
+
+def current_texts(session: Session) -> dict[str, str]:
+    """By worker id, the skews measured beyond the bound lately (the workers running)."""
+    row = session.get(SourceState, CLOCK_STATE)
+    if row is None or not _entries(row):
+        return {}
+    # The database's clock: the one both the measurement and this check share.
+    since = session.execute(select(func.now())).scalar_one() - MEASURED_RECENT
+    out = {}
+    for worker, entry in sorted(_entries(row).items()):
+        measured = aware_time(entry.get("measured_at")) if isinstance(entry, dict) else None
+        if measured is not None and measured >= since:
+            out[worker] = str(entry.get("text", ""))
+    return out
+
+
+def problems(session: Session) -> list[str]:
+    """What `inchannel status` reports: one line per skewed worker."""
+    return list(current_texts(session).values())
+
+
+def alerts(session: Session) -> list[Alert]:
+    """One operations alert per skewed worker, ended when its clock is back in step."""
+    return [
+        Alert(f"{KIND}:{worker}", KIND, text) for worker, text in current_texts(session).items()
+    ]
+
+
+def _entries(row: SourceState) -> dict[str, Any]:
+    entries = (row.details or {}).get(WORKERS)
+    return entries if isinstance(entries, dict) else {}
