@@ -226,8 +226,11 @@ def _queued(
 def read_sources(session: Session, configured: set[str], now: datetime) -> list[SourceHealth]:
     """Every configured source and every stored source state, by name (also the
     dashboard's health page)."""
-    # The @alerts row holds the health job's state, not a source's (monitor.alerting).
-    query = select(SourceState).where(SourceState.name != ALERTS_STATE)
+    # The @alerts and @clock rows hold the health job's state (monitor.alerting,
+    # monitor.clock_skew), not a source's: listed, each was a table row of dashes.
+    query = select(SourceState).where(
+        SourceState.name.not_in([ALERTS_STATE, clock_skew.CLOCK_STATE])
+    )
     states = {row.name: row for row in session.scalars(query)}
     return [
         _health(name, states.get(name), name in configured, now)

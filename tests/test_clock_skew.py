@@ -103,3 +103,5 @@ def test_a_skewed_worker_is_unhealthy_in_status_and_alerted_once(
     assert collect(other).problems == []
     check_health(other)
     assert notes(other)[1][1].startswith("[inchannel] resolved (raised 0 min ago): clock skew")
+    # Its state row is no source: status and the Health page do not list it.
+    assert clock_skew.CLOCK_STATE not in {s.name for s in collect(other).sources}
