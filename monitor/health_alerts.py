@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from monitor import alerting, spikes
 from monitor.alerting import ActiveAlert, Alert
 from monitor.alerts_settings import AlertsConfig, SpikeConfig
-from monitor.ingest import CAUGHT_UP, NEWEST_FIRST, cursor_at, read_through
+from monitor.ingest import CAUGHT_UP, NEWEST_FIRST, cursor_at, is_stopped, read_through
 from monitor.runtime import Runtime
 from monitor.settings import Settings
 from monitor.sources import x_usage
@@ -177,7 +177,9 @@ def reading_backlog(
     for source in sources:
         if not source.configured or source.details.get(CAUGHT_UP) is not False:
             continue
-        if not polled_lately(source, stale_after.get(source.name), now):
+        # A stop's next poll lies years ahead, which polled_lately reads as a wait.
+        stopped = is_stopped(source.next_poll_at, now)
+        if stopped or not polled_lately(source, stale_after.get(source.name), now):
             continue
         oldest_first = source.details.get(NEWEST_FIRST) is False
         unread = (cursor_at if oldest_first else read_through)(source.details)
