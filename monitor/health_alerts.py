@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from monitor import alerting, clock_skew, spikes
 from monitor.alerting import ActiveAlert, Alert
 from monitor.alerts_settings import AlertsConfig, SpikeConfig
-from monitor.ingest import CAUGHT_UP, NEWEST_FIRST, cursor_at, read_through
+from monitor.ingest import CAUGHT_UP, NEWEST_FIRST, cursor_at, is_stopped, read_through
 from monitor.runtime import Runtime
 from monitor.settings import Settings
 from monitor.sources import x_usage
@@ -112,7 +112,7 @@ def detect(rt: Runtime, session: Session, status: Status, now: datetime) -> list
     if config.silence_hours:
         quiet = [s.name for s in status.sources if watching(s, stale_after.get(s.name), now)]
         alerts += silence_alerts(session, quiet, config, now=now)
-        alerts += held_silence(status, quiet)
+        alerts += held_silence(session, status, quiet, config, now=now)
     alerts += outbox_alerts(status, config, now=now)
     x = rt.settings.x
     if x is not None and config.x_budget_percent:
@@ -179,7 +179,9 @@ def reading_backlog(
     for source in sources:
         if not source.configured or source.details.get(CAUGHT_UP) is not False:
             continue
-        if not polled_lately(source, stale_after.get(source.name), now):
+        # A stop's next poll lies years ahead, which polled_lately reads as a wait.
+        stopped = is_stopped(source.next_poll_at, now)
+        if stopped or not polled_lately(source, stale_after.get(source.name), now):
             continue
         oldest_first = source.details.get(NEWEST_FIRST) is False
         unread = (cursor_at if oldest_first else read_through)(source.details)
@@ -206,14 +208,31 @@ def watching(source: SourceHealth, stale_after: timedelta | None, now: datetime)
     )
 
 
-def held_silence(status: Status, watched: Collection[str]) -> list[Alert]:
+def held_silence(
+    session: Session,
+    status: Status,
+    watched: Collection[str],
+    config: AlertsConfig,
+    *,
+    now: datetime,
+) -> list[Alert]:
     """The active silence alerts of configured sources not watched now, as they stand:
     not polled lately (a daemon started again after downtime, a long rate-limit wait)
     or failing (one 503 is enough, or one failing listing). No poll has fetched
     anything since: dropped from the current alerts, the silence was "resolved" and
     raised again after the next poll.
-    Only a mention, or the source leaving the config, ends it."""
-    held = {f"silence:{s.name}" for s in status.sources if s.configured and s.name not in watched}
+    Only a mention, or the source leaving the config, ends it: one stored before the
+    polls began to fail (or read by a listing that works) is customers writing again,
+    and held, "no mentions for 6 h" was re-sent for as long as the polls failed."""
+    raised = {a.key for a in status.alerts}
+    unwatched = [
+        s.name
+        for s in status.sources
+        if s.configured and s.name not in watched and f"silence:{s.name}" in raised
+    ]
+    since = now - timedelta(hours=config.silence_hours)
+    spoke = mention_counts(session, unwatched, since=since, until=None)
+    held = {f"silence:{name}" for name in unwatched if not spoke.get(name)}
     return [
         Alert(a.key, a.kind, a.text, recovers=a.recovers, channels=a.channels, every=a.every)
         for a in status.alerts

@@ -17,7 +17,7 @@ from monitor import alerting, triage
 from monitor.alerting import ALERTS_STATE, Alert
 from monitor.casework import CaseworkError
 from monitor.clock import FakeClock
-from monitor.domain import Platform
+from monitor.domain import Author, Mention, Platform
 from monitor.health_alerts import check_health
 from monitor.pipeline import dispatch_outbox, poll_source
 from monitor.runtime import Runtime, build_runtime
@@ -366,6 +366,50 @@ def test_one_failed_poll_does_not_resolve_a_silence(make_runtime: RuntimeFactory
     seed(rt, at=clock(rt).now(), label="neutral")  # a mention still ends it
     check_health(rt)
     assert notes(rt)[1][1].startswith("[inchannel] resolved (raised 6 min ago): source feed")
+
+
+class Once(Switch):
+    """A source that reads one mention at its next poll, then fails while ``down``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+        self.waiting: list[Mention] = []
+
+    def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
+        if self.down:
+            raise SourceError("HTTP 503 Service Unavailable")
+        mentions, self.waiting = self.waiting, []
+        return PollResult(mentions=mentions, cursor=cursor)
+
+
+def test_a_mention_ends_a_silence_even_if_the_next_poll_fails(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Customers wrote again, then a poll failed before the next check: the silence was
+    # held as it stood ("no mentions for 6 h") and re-sent every realert_minutes for as
+    # long as the polls failed, though a mention had come in.
+    rt = make_runtime(channels=OPS, alerts={"channels": ["ops"], "spike": {"enabled": False}})
+    source = Once()
+    rt.sources["feed"] = source
+    now = clock(rt).now()
+    for day in range(1, 8):  # 6 a day in these hours on each of the last 7 days
+        seed(rt, at=now - timedelta(days=day, hours=3), n=6, label="neutral")
+    poll_source(rt, "feed")
+    check_health(rt)
+    delivered(rt)
+    who = Author(id="a1", handle="customer1")
+    source.waiting = [Mention(Platform.X, "w1", who, "@acme hello?", now, "w1")]
+    clock(rt).advance(seconds=20)
+    poll_source(rt, "feed")  # the mention is stored
+    source.down = True
+    clock(rt).advance(seconds=30)
+    poll_source(rt, "feed")  # one 503 before the health check
+    check_health(rt)
+    assert [text.split(":")[0] for _, text in notes(rt)] == [
+        "[inchannel] source feed",
+        "[inchannel] resolved (raised 0 min ago)",
+    ]
 
 
 def test_a_quiet_source_is_not_silent(make_runtime: RuntimeFactory) -> None:

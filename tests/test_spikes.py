@@ -217,6 +217,41 @@ def test_a_spike_still_alerts_while_a_sweep_waits_on_a_rate_limit(
     ]
 
 
+class Revoked(Backlog):
+    """A newest-first source whose credentials are revoked while ``revoked`` is set: a
+    permanent error stops it, its sweep left unfinished."""
+
+    revoked = False
+
+    def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
+        if self.revoked:
+            raise SourceError("HTTP 401 Unauthorized", permanent=True)
+        return super().poll(cursor, now=now)
+
+
+def test_a_source_stopped_mid_sweep_holds_no_spike_back(make_runtime: RuntimeFactory) -> None:
+    """A sweep waiting on a rate limit when its credentials were revoked: the source is
+    stopped and reads nothing until an operator acts, so its unread backlog can never
+    reach the check. The check skipped every minute ("still reading") meanwhile, and a
+    crisis on the other sources raised no spike for as long as the source stayed stopped."""
+    rt = alerts_runtime(make_runtime, spike={"min_count": 10, "factor": 3, "tags": False})
+    source = Revoked()
+    rt.sources["feed"] = source
+    now = clock(rt).now()
+    for hour in range(30):  # the other sources: a steady 12 an hour, read as they came
+        seed(rt, at=now - timedelta(hours=hour, minutes=30), n=12)
+    source.post(now - timedelta(hours=2), 150)
+    poll_and_check(rt)  # the newest 100; the rest wait for the reset
+    source.revoked = True
+    clock(rt).advance(minutes=16)  # past the reset: the next poll is refused for good
+    poll_and_check(rt)
+    seed(rt, at=clock(rt).now() - timedelta(minutes=5), n=60)  # a crisis
+    check_health(rt)
+    assert [note.split(" (")[0] for note in spike_notes(rt)] == [
+        "[inchannel] spike: 72 negative mentions in the last 60 min"
+    ]
+
+
 class Replay(Backlog):
     """A source read oldest first, as a replay file is: each poll reads the oldest
     ``page`` mentions not read yet."""
