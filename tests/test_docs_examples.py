@@ -651,3 +651,74 @@ def test_the_readme_rules_section_names_every_action_and_match_key() -> None:
     assert set(re.findall(r"`(\w+)`", actions[1])) == set(Then.model_fields)
     (example,) = [b for _, b in fenced(REPO / "README.md", "yaml") if "name: outage-report" in b]
     assert [key for key in TOP if not re.search(rf"\b{key}\b", example)] == []
+
+
+def operations_section(title: str) -> str:
+    doc = (REPO / "docs" / "operations.md").read_text(encoding="utf-8")
+    return doc.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_move_to_postgresql_gives_the_units_the_password() -> None:
+    """The move exported DB_PASSWORD in the operator's shell only: `db copy` and `db
+    current` worked there, and the units, which read their environment from their
+    EnvironmentFile= alone, exited 2 on the unset variable and stayed down."""
+    section = operations_section("Moving from SQLite to PostgreSQL")
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    lines = block.splitlines()
+    (copy,) = [line for line in lines if "inchannel db copy --to" in line]
+    (start,) = [i for i, line in enumerate(lines) if "systemctl start" in line]
+    files = {unit["Service.EnvironmentFile"][0] for unit in systemd_units().values()}
+    (env_file,) = files
+    names = re.findall(r"\$\{(\w+)\}", copy)
+    assert names
+    told = [line for line in lines[:start] if env_file in line]
+    assert [name for name in names if not any(name in line for line in told)] == []
+
+
+def test_a_copied_database_shows_no_worker_until_one_polls_it(tmp_path: Path) -> None:
+    """What docs/operations.md tells to look at after the move: the copy carries the old
+    database's health checks, so `status` is healthy for minutes with no worker running;
+    its sources name no worker (a clean stop released them) until one polls them."""
+    import json
+
+    from tests.conftest import demo_copy
+
+    config = demo_copy(tmp_path)
+    for command in (["db", "upgrade"], ["run", "--once"]):
+        result = CliRunner().invoke(main, [*command, "--config", str(config)])
+        assert result.exit_code == 0, result.output
+    target = tmp_path / "copy.db"
+    copied = ["db", "copy", "--to", f"sqlite:///{target}", "--config", str(config)]
+    assert CliRunner().invoke(main, copied).exit_code == 0
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace(f"{tmp_path}/inchannel.db", str(target)), encoding="utf-8")
+    result = CliRunner().invoke(main, ["status", "--json", "--config", str(config)])
+    status = json.loads(result.stdout)
+    assert (result.exit_code, status["healthy"]) == (0, True)
+    assert [source["lease_owner"] for source in status["sources"]] == [None]
+    assert "`lease_owner`" in operations_section("Moving from SQLite to PostgreSQL")
+
+
+def test_the_ci_check_of_the_config_runs_without_the_secrets(tmp_path: Path) -> None:
+    """docs/operations.md said to run `check-config` in CI, where none of the secrets
+    are: every `${NAME}` was an error (exit 2), and a bare placeholder for a channel's
+    URL too (apprise checks its form). The documented CI line passes on the README's
+    configuration, which uses a password, webhooks and a metrics token."""
+    import shlex
+
+    from tests.conftest import demo_copy
+
+    section = operations_section("Install")
+    blocks = [b.split("```", 1)[0] for b in section.split("```sh\n")[1:]]
+    (block,) = [b for b in blocks if "check-config" in b]
+    words = shlex.split(block.replace("\\\n", " "))
+    env = dict(word.split("=", 1) for word in words if re.fullmatch(r"[A-Z_]+=.*", word))
+    (readme,) = [b for _, b in fenced(REPO / "README.md", "yaml") if "brand:" in b]
+    config = demo_copy(tmp_path)
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    shown = yaml.safe_load(readme)
+    data |= {key: shown[key] for key in ("channels", "alerts", "web")}
+    data["database"] = shown["database"] | {"url": "postgresql://inchannel:${DB_PASSWORD}@db/x"}
+    config.write_text(yaml.safe_dump(data), encoding="utf-8")
+    result = CliRunner().invoke(main, ["check-config", "--config", str(config)], env=env)
+    assert result.exit_code == 0, result.output
