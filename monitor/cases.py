@@ -74,8 +74,18 @@ def owe_answer(case: Case, since: datetime) -> None:
     """The customer wrote again after the brand's last reply: an answer is owed, since
     they wrote. The previous response's deadline and its marks are done with: left in
     place, check_sla took a deadline long past for this answer's and alerted at once."""
-    case.follow_up_at = since
+    case.follow_up_at = _not_before_opening(case, since)
     case.sla_due_at = case.sla_warned_at = case.sla_breached_at = None
+
+
+def _not_before_opening(case: Case, since: datetime) -> datetime:
+    """``since``, never before the case opened, as its first response is counted
+    (_first_response): a lagging poll that opened the case after she wrote twice left
+    the follow-up owed from before the opening and the first response it follows, due
+    early and overdue against the team's own answer. One written after the post the
+    first response answered and before that answer (it crossed it) stays owed from
+    when it was written."""
+    return max(since, case.opened_at)
 
 
 def owe_follow_up(settings: Settings, case: Case, since: datetime) -> None:
@@ -89,6 +99,7 @@ def owe_since_earlier(settings: Settings, case: Case, since: datetime) -> None:
     """An answer owed already is owed since ``since``, earlier: a follow-up stored after
     a newer one. The deadline moves back as much, in the team's business time, so a
     rule's tighter target stays; its warning and breach marks stand (no second alert)."""
+    since = _not_before_opening(case, since)
     old, case.follow_up_at = case.follow_up_at, since
     team = settings.team(case.team or "")
     if old is None or case.sla_due_at is None or team is None:

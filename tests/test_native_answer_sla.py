@@ -207,7 +207,8 @@ def test_a_reopening_before_the_answer_on_x_is_linked_keeps_the_opening_and_coun
     case = _case(rt)
     assert case.opened_at == opened
     assert case.first_response_at == max(answered_at, opened)
-    assert case.follow_up_at == datetime.fromisoformat(again["created_at"])
+    # Nothing is owed from before the opening, a follow-up no more than the first answer.
+    assert case.follow_up_at == max(datetime.fromisoformat(again["created_at"]), opened)
 
 
 @pytest.mark.parametrize("one_batch", [True, False])
@@ -508,3 +509,38 @@ def test_the_second_post_of_an_answer_on_x_in_two_answers_nothing_more(
     assert (case.first_response_at, case.follow_up_at) == (answered_at, written)
     assert case.state in cases.OPEN_STATES
     assert case.sla_due_at is not None
+
+
+@pytest.mark.parametrize("batch_size", [1, 200])
+@pytest.mark.parametrize("one_cycle", [True, False], ids=["one_cycle", "answer_later"])
+def test_a_follow_up_in_a_case_a_lagging_poll_opened_is_owed_from_the_first_response(
+    make_runtime: RuntimeFactory, batch_size: int, one_cycle: bool
+) -> None:
+    # She writes at 9:00 and 9:10; a lagging search stores both at 9:30, opening the case
+    # then, and the team's answer on X to her 9:00 post, posted at 9:20, at 9:35. The
+    # first response counts from the opening (9:30), but her 9:10 message was owed from
+    # 9:10: a follow-up owed before the answer it follows, due twenty minutes early.
+    # All three stored together (one_cycle), the answer counts from 9:30 as well.
+    rt = make_runtime(processing={"batch_size": batch_size})
+    first = mention(1, LATE, **ANN, created_at=_iso(NINE))
+    later = {"conversation_id": "1001", "in_reply_to": "1001"}
+    again = mention(2, "@acme any news on this?", **ANN, **later)
+    again["created_at"] = _iso(NINE + timedelta(minutes=10))
+    own = {"author": "acmehelp", "author_id": "900", "conversation_id": "1001"}
+    answer = mention(3, "@ann sorry, it ships today", **own, in_reply_to="1001")
+    answer["created_at"] = _iso(NINE + timedelta(minutes=20))
+    rt.clock.advance(minutes=30)
+    append(rt, first, again)
+    opened = rt.clock.now()
+    if not one_cycle:
+        run_cycle(rt)
+        rt.clock.advance(minutes=5)
+    append(rt, answer)
+    run_cycle(rt)
+    case = _case(rt)
+    assert case.first_response_at == opened
+    assert case.follow_up_at == opened
+    care = rt.settings.team("care")
+    assert care is not None
+    assert case.sla_due_at == care.calendar().add_minutes(opened, care.first_response_minutes)
+    assert case.state in cases.OPEN_STATES

@@ -23,6 +23,7 @@ from monitor.web.users import create_user
 from responders.base import ResponderError
 from tests.conftest import RuntimeFactory, mention, write_jsonl
 from tests.fakes import ScriptedResponder
+from tests.test_pipeline import append
 from tests.webkit import PASSWORD, api_client, client_for
 
 CARE = {"name": "care", "first_response_minutes": 60}
@@ -426,3 +427,35 @@ def test_a_first_response_stays_with_the_team_a_rule_moved_the_waiting_case_from
         (case,) = session.scalars(select(Case)).all()
         assert (case.team, case.state) == ("billing", "awaiting_human")
     assert _timings(build_report(rt).first_response) == {"care": (1, 0.0), "by bot": (1, 0.0)}
+
+
+def test_a_reopened_case_is_timed_while_it_was_open_not_while_it_sat_resolved(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Answered and resolved in 30 minutes; two days later the customer writes again and
+    # the case is answered and resolved in 20 more. Its resolution ran from the first
+    # opening to the last close, the two days it sat resolved included: 2,930 minutes
+    # for 50 minutes of the team's time, and one such case set the team's p90.
+    rt = _escalated(make_runtime, 1)
+    rt.clock.advance(minutes=10)  # type: ignore[attr-defined]
+    casework_replies.reply(rt, "C-1001", "Sorry, which order is it?", user="lena")
+    dispatch_outbox(rt)
+    rt.clock.advance(minutes=20)  # type: ignore[attr-defined]
+    casework_actions.resolve(rt, "C-1001", user="lena")
+    assert _timings(build_report(rt).resolution) == {"care": (1, 30.0)}
+    rt.clock.advance(days=2)  # type: ignore[attr-defined]
+    written = rt.clock.now().isoformat().replace("+00:00", "Z")
+    again = {"conversation_id": "1001", "in_reply_to": "1001", "created_at": written}
+    append(rt, mention(1, ABUSE, **{"id": "2001", **again}))
+    run_cycle(rt)
+    assert _timings(build_report(rt).resolution) == {}  # open again: not resolved
+    rt.clock.advance(minutes=10)  # type: ignore[attr-defined]
+    casework_replies.reply(rt, "C-1001", "Sorry again, which order is it?", user="lena")
+    dispatch_outbox(rt)
+    rt.clock.advance(minutes=10)  # type: ignore[attr-defined]
+    casework_actions.resolve(rt, "C-1001", user="lena")
+    assert _timings(build_report(rt).resolution) == {"care": (1, 50.0)}
+    create_user(rt, "lena", "lead", PASSWORD, ("care",))
+    client, _ = client_for(rt, "lena")
+    rows = list(csv.reader(io.StringIO(client.get("/reports.csv").content.decode("utf-8-sig"))))
+    assert ["resolution_minutes", "care", "median", "50.0"] in rows

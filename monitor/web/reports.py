@@ -117,7 +117,8 @@ def _sla_outcome(now: datetime) -> ColumnElement[Any]:
 
 
 def _resolution_minutes(dialect: str) -> ColumnElement[Any]:
-    """Minutes from opening to resolution; none for a case closed unanswered the moment
+    """Minutes from opening to the last resolution (less the time it sat resolved before
+    a reopening: _minutes_resolved_before); none for a case closed unanswered the moment
     it opened: a rule ignored the message that opened it (processing._close_as_ignored),
     nobody's work. Timed, each retweet or giveaway post was a 0-minute resolution."""
     ignored = Case.first_response_at.is_(None) & (Case.resolved_at == Case.opened_at)
@@ -142,7 +143,8 @@ def build_report(rt: Runtime, days: int = 30) -> Report:
     with rt.sessions() as session:
         day = local_day(Message.created_at, parse_zone(zone), since, now, dialect)
         volume = _volume(session, since, day)
-        figures = [_figures(*row) for row in session.execute(query).all()]
+        resolved_for = _minutes_resolved_before(session, since)
+        figures = [_open_only(_figures(*row), resolved_for) for row in session.execute(query)]
         responders = _first_responders(session, since)
         moved = _moved_after_answer(session, since)
         business = _business_minutes(session, rt.settings.teams, since, moved)
@@ -186,6 +188,56 @@ def _figures(
     """A row of the report's query, its tags (JSON text) decoded once."""
     decoded = tuple(json.loads(tags or "[]"))
     return CaseFigures(case_id, team, first_response, resolution, sla, decoded, state)
+
+
+def _open_only(row: CaseFigures, resolved_for: dict[int, float]) -> CaseFigures:
+    """The row with its resolution less the minutes it sat resolved before a reopening."""
+    sat = resolved_for.get(row.id)
+    if sat is None or row.resolution is None:
+        return row
+    return replace(row, resolution=row.resolution - sat)
+
+
+def _minutes_resolved_before(session: Session, since: datetime) -> dict[int, float]:
+    """By id, the minutes each resolved case opened since sat resolved between its
+    opening and its last close, read from the audit trail: a case the customer
+    reopened days after it was closed was timed from its first opening to its last
+    close, those days included, though nobody owed her anything then. Only reopened
+    cases are read, few of them."""
+    resolved = CaseState.RESOLVED.value
+    old, new = Event.detail["old"].as_string(), Event.detail["new"].as_string()
+    reopened = select(Event.case_id).where(Event.kind == "state", old == resolved)
+    query = (
+        select(Case.id, Case.opened_at, Case.resolved_at, new, Event.at)
+        .join(Event, Event.case_id == Case.id)
+        .where(Case.opened_at >= since, Case.resolved_at.is_not(None), Case.id.in_(reopened))
+        .where(Event.kind == "state", (old == resolved) | (new == resolved))
+        .order_by(Case.id, Event.at, Event.id)
+    )
+    minutes: dict[int, float] = {}
+    for case_id, group in groupby(session.execute(query).all(), key=lambda row: row[0]):
+        rows = list(group)
+        _, opened, last_close, _, _ = rows[0]
+        changes = [(state == resolved, at) for _, _, _, state, at in rows]
+        minutes[case_id] = _closed_minutes(changes, opened, last_close)
+    return minutes
+
+
+def _closed_minutes(
+    changes: Sequence[tuple[bool, datetime]], opened: datetime, last_close: datetime
+) -> float:
+    """Minutes between ``opened`` and ``last_close`` spent closed, from the case's closes
+    (True) and reopenings (False) in order. Not before ``opened``: a reopening of a case
+    closed unanswered moved its opening to then, and its time closed is behind it."""
+    total, closed_at = 0.0, None
+    for closes, at in changes:
+        if closes:
+            closed_at = at
+        elif closed_at is not None:
+            start, end = max(closed_at, opened), min(at, last_close)
+            total += max(0.0, (end - start).total_seconds() / 60)
+            closed_at = None
+    return total
 
 
 def _spam(row: CaseFigures) -> bool:
