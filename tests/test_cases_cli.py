@@ -166,6 +166,27 @@ def test_the_actor_name_is_bounded(demo: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("ana\x1b[2J", "'\\x1b'"),
+        ("ana\x9b2J", "'\\x9b'"),
+        ("ana\u202eevil", "'\\u202e'"),
+        ("ana\nroot", "'\\n'"),
+    ],
+)
+def test_an_actor_name_with_a_control_character_is_refused(
+    demo: Path, name: str, shown: str
+) -> None:
+    # Stored as the actor in the audit trail: a bidi override reversed the name on the
+    # dashboard, and ESC, C1 codes and line breaks went into every export of it.
+    code, output = cli("cases", "note", "C-1001", "checked", "--as", name, config=demo)
+    assert code == 2
+    assert f"Invalid value for '--as': contains the unprintable character {shown}" in output
+    _, shown_case = cli("cases", "show", "C-1001", config=demo)
+    assert "checked" not in shown_case
+
+
+@pytest.mark.parametrize(
     ("args", "message"),
     [
         (("cases", "show", "C-99999"), "error: no case C-99999"),

@@ -889,3 +889,22 @@ def test_a_database_not_created_yet_is_left_uncreated(demo_config: Path, tmp_pat
             f"run `inchannel db upgrade --config {demo_config}` first\n"
         )
         assert not database.exists(), command
+
+
+def test_a_refused_missing_database_leaves_no_worker_lock_beside_it(
+    demo_config: Path, tmp_path: Path
+) -> None:
+    """`run` and `db copy` took the worker lock before finding the database missing:
+    the refusal was right, but an `inchannel.db.run-lock` stayed beside no database."""
+    database = tmp_path / "var" / "inchannel.db"
+    target = f"sqlite:///{tmp_path / 'moved.db'}"
+    upgrade = f"inchannel db upgrade --config {demo_config}"
+    for command, prefix in ((("run", "--once"), ""), (("db", "copy", "--to", target), "source: ")):
+        code, output = invoke(*command, "--config", str(demo_config))
+        assert (code, output) == (
+            1,
+            f"error: {prefix}the database sqlite:///{database} does not exist yet; "
+            f"run `{upgrade}` first\n",
+        )
+        assert not Path(f"{database}.run-lock").exists(), command
+    assert not (tmp_path / "moved.db").exists()

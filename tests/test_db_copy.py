@@ -651,3 +651,29 @@ def test_copy_refuses_a_source_a_worker_still_polls(tmp_path: Path, pg_target: s
     assert copy_database(rt.engine, target, clock=clock) == counts(pg_target)
     target.dispose()
     rt.engine.dispose()
+
+
+def test_a_row_the_target_refuses_while_copying_is_named_as_the_targets(
+    migrated_source: Engine, tmp_path: Path
+) -> None:
+    """Only the target's checks and migration named the target: a row it refused while
+    the rows were copied (a reference to a case the source no longer has, which SQLite
+    kept with its foreign keys off) said "the database cannot be used", the words every
+    command uses of the configured database, here the source."""
+    database = migrated_source.url.database
+    assert database is not None
+    with sqlite3.connect(database) as raw:  # foreign keys are off in a bare connection
+        raw.execute(
+            "INSERT INTO events (case_id, kind, actor, at, detail) "
+            "VALUES (99, 'note', 'ana', '2026-12-01 10:00:00', '{}')"
+        )
+    target_url = f"sqlite:///{tmp_path / 'target.db'}"
+    target = make_engine(target_url)
+    with pytest.raises(CopyError) as refused:
+        copy_database(migrated_source, target)
+    assert str(refused.value) == (
+        f"target: the database {target_url} cannot be used: FOREIGN KEY constraint failed "
+        "(copying table events; nothing was copied)"
+    )
+    assert counts(target_url)["events"] == 0
+    target.dispose()

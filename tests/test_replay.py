@@ -52,6 +52,24 @@ BAD_LINES = {
     "[" * 100_000: "invalid JSON: nested too deeply",
     # A raw tab inside a string: json's message ends in "at" itself.
     GOOD.replace("@acme hi", "@acme\thi"): "invalid JSON: Invalid control character at column 85",
+    # str() of any JSON value was stored: a mention with the id "['x']", a handle
+    # "{'name': 'jane'}", and reply_allowed "false" read as true (a public reply where
+    # none was allowed).
+    GOOD.replace('"id": "1"', '"id": ["x"]'): "id must be a string or a whole number, not a list",
+    GOOD.replace('"jane_doe"', '{"name": "jane"}'): "author must be a string, not an object",
+    GOOD.replace('"author_id": "42"', '"author_id": true'): (
+        "author_id must be a string or a whole number, not true"
+    ),
+    GOOD.replace('"in_reply_to": null', '"in_reply_to": 1.5'): (
+        "in_reply_to must be a string or a whole number, not 1.5"
+    ),
+    GOOD.replace('"in_reply_to": null', '"url": 7'): "url must be a string, not 7",
+    GOOD.replace('"in_reply_to": null', '"reply_allowed": "false"'): (
+        "reply_allowed must be true or false, not 'false'"
+    ),
+    GOOD.replace('"in_reply_to": null', '"author_verified": 1'): (
+        "author_verified must be true or false, not 1"
+    ),
 }
 
 
@@ -82,6 +100,19 @@ def test_a_value_wider_than_its_column_is_a_bad_line_not_a_stuck_source(
     assert state.last_error == "line 2: url is longer than 512 characters (618)"
 
 
+def test_whole_number_ids_are_read_as_text(tmp_path: Path) -> None:
+    path = tmp_path / "feed.jsonl"
+    numbers = (
+        GOOD.replace('"id": "1"', '"id": 1859000000000000001')
+        .replace('"author_id": "42"', '"author_id": 42')
+        .replace('"in_reply_to": null', '"in_reply_to": 7')
+    )
+    path.write_text(numbers + "\n", encoding="utf-8")
+    (m,), problems = load_jsonl(path)
+    assert problems == []
+    assert (m.external_id, m.author.id, m.in_reply_to) == ("1859000000000000001", "42", "7")
+
+
 def test_optional_fields_and_defaults(tmp_path: Path) -> None:
     path = tmp_path / "feed.jsonl"
     extra = ', "author_name": "Jane", "author_followers": 10, "author_verified": true, "lang": "en"'
@@ -93,6 +124,9 @@ def test_optional_fields_and_defaults(tmp_path: Path) -> None:
     assert m.lang == "en"
     assert m.kind is MessageKind.MENTION
     assert m.created_at == datetime(2026, 11, 20, 10, tzinfo=UTC)
+    path.write_text(GOOD[:-1] + ', "reply_allowed": null}\n', encoding="utf-8")
+    (m,), _ = load_jsonl(path)
+    assert not m.reply_allowed
 
 
 def test_invalid_utf8_bytes_are_replaced_not_fatal(tmp_path: Path) -> None:

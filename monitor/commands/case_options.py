@@ -53,6 +53,12 @@ def _actor_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
     # surrogate, which the driver cannot send: refused here, not as a traceback.
     if not casework.storable(name):
         raise click.BadParameter(casework.UNSTORABLE)
+    # The audit trail keeps the name as typed, for every reader: on the dashboard's case
+    # page a bidi override reversed it and the rest of its line, and an ESC or a C1
+    # code is no one's name, only what a paste or a script let through.
+    unprintable = next((c for c in name if not c.isprintable()), None)
+    if unprintable is not None:
+        raise click.BadParameter(f"contains the unprintable character {unprintable!a}")
     return name
 
 

@@ -16,6 +16,7 @@ from monitor.database_settings import Database
 from monitor.store.db import (
     MOVE_DATA,
     CannotDowngrade,
+    NeedsUpgrade,
     NotMigratedError,
     NotUtf8,
     current_revision,
@@ -158,8 +159,10 @@ def db_copy(config_file: Path | None, target_url: str) -> None:
         _exit_for_another_worker(
             exc, "before copying; what it writes meanwhile or later would not be in the copy"
         )
-    except SourceNeedsUpgrade as exc:
-        click.echo(f"error: {exc.advice(upgrade_config_option(config_file))}", err=True)
+    except (SourceNeedsUpgrade, NeedsUpgrade) as exc:
+        # NeedsUpgrade: the worker lock refused a SQLite source that does not exist yet.
+        needs = exc if isinstance(exc, SourceNeedsUpgrade) else SourceNeedsUpgrade(exc)
+        click.echo(f"error: {needs.advice(upgrade_config_option(config_file))}", err=True)
         sys.exit(1)
     except CopyError as exc:
         click.echo(f"error: {exc}", err=True)

@@ -17,6 +17,7 @@ from monitor.commands.loading import (
     config_or_exit,
     migrated_or_exit,
     settings_or_exit,
+    upgrade_config_option,
 )
 from monitor.commands.options import config_option
 from monitor.commands.run_once import run_once
@@ -48,6 +49,7 @@ def run(config_file: Path | None, once: bool, dry_run: bool, serve: bool | None)
     # As a hot reload logs them: a rule found unreachable at start was told to no one.
     for warning in rules.ruleset.warnings:
         log.warning("rules: %s", warning)
+    from monitor.store.db import NeedsUpgrade
     from monitor.store.single import AnotherWorker, only_worker
 
     try:
@@ -56,6 +58,9 @@ def run(config_file: Path | None, once: bool, dry_run: bool, serve: bool | None)
     except AnotherWorker as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)  # not 2: under systemd, a restart racing the old process's exit retries
+    except NeedsUpgrade as exc:  # the SQLite file does not exist yet
+        click.echo(f"error: {exc.advice(upgrade_config_option(config_file))}", err=True)
+        sys.exit(1)
 
 
 def _run(

@@ -41,6 +41,8 @@ WIDTHS = {
     "url": 512,
     "lang": 16,
 }
+# Platforms' ids are numbers written as text; a file may write them as JSON numbers.
+NUMBERED = frozenset({"id", "author_id", "conversation_id", "in_reply_to"})
 UNFINISHED = "(the last line, without a newline yet: read again at the next poll)"
 
 
@@ -76,7 +78,7 @@ def parse_mention(obj: Any) -> Mention:
         handle=_text(obj, "author").lstrip("@"),
         display_name=_text(obj, "author_name"),
         followers=_optional_int(obj, "author_followers"),
-        verified=bool(obj.get("author_verified", False)),
+        verified=_flag(obj, "author_verified", default=False),
         account_created_at=(
             None
             if obj.get("author_created_at") is None
@@ -93,7 +95,7 @@ def parse_mention(obj: Any) -> Mention:
         in_reply_to=_text(obj, "in_reply_to") or None,
         url=_text(obj, "url") or None,
         lang=_text(obj, "lang") or None,
-        reply_allowed=bool(obj.get("reply_allowed", True)),
+        reply_allowed=_flag(obj, "reply_allowed", default=True),
         kind=MessageKind(kind),
     )
 
@@ -101,11 +103,44 @@ def parse_mention(obj: Any) -> Mention:
 def _text(obj: dict[str, Any], key: str) -> str:
     """``obj[key]`` as text ("" when absent or null), no wider than its column."""
     value = obj.get(key)
-    text = "" if value is None else str(value)
+    if value is None:
+        return ""
+    # str() of a list or an object made an id such as "['x']": stored, never matched.
+    if isinstance(value, int) and not isinstance(value, bool) and key in NUMBERED:
+        text = str(value)
+    elif isinstance(value, str):
+        text = value
+    else:
+        kind = "a string or a whole number" if key in NUMBERED else "a string"
+        raise ValueError(f"{key} must be {kind}, not {_shown(value)}")
     width = WIDTHS[key]
     if len(text) > width:
         raise ValueError(f"{key} is longer than {width} characters ({len(text)})")
     return text
+
+
+def _flag(obj: dict[str, Any], key: str, *, default: bool) -> bool:
+    """``obj[key]``, a JSON true or false: bool("false") is True, so a line's
+    "reply_allowed": "false" let the daemon answer where the platform allows no reply."""
+    if key not in obj:
+        return default
+    value = obj[key]
+    if value is None:
+        return False  # as it always read: null must not turn into a reply allowed
+    if not isinstance(value, bool):
+        raise ValueError(f"{key} must be true or false, not {_shown(value)}")
+    return value
+
+
+def _shown(value: Any) -> str:
+    """A JSON value for a message: its kind for a list or an object, else the value."""
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value[:40] if isinstance(value, str) else value)
 
 
 def _optional_int(obj: dict[str, Any], key: str) -> int | None:

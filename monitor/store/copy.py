@@ -92,19 +92,21 @@ def copy_database(
         upgrade(target)
     tables = Base.metadata.sorted_tables
     counts: dict[str, int] = {}
-    with source.connect() as read, target.begin() as write:
+    with source.connect() as read, _writing(target) as write:
         _read_one_moment(read)
         for table in tables:
             copied = 0
             result = read.execution_options(yield_per=CHUNK).execute(select(table))
             for chunk in result.mappings().partitions(CHUNK):
-                _write(write, table, [dict(row) for row in chunk])
+                with _as_target(target, f"copying table {table.name}"):
+                    _write(write, table, [dict(row) for row in chunk])
                 copied += len(chunk)
                 if progress is not None:
                     progress(table.name, copied)
             counts[table.name] = copied
         if write.dialect.name == "postgresql":
-            _reset_sequences(write, tables)
+            with _as_target(target, "moving its id sequences"):
+                _reset_sequences(write, tables)
     return counts
 
 
@@ -133,16 +135,31 @@ def _require_no_worker(source: Engine, now: datetime) -> None:
 
 
 @contextmanager
-def _as_target(target: Engine) -> Iterator[None]:
+def _as_target(target: Engine, doing: str = "") -> Iterator[None]:
     """A database error of the target's named as the target's: the CLI's own words, "the
     database cannot be used", are every other command's for the configured database,
-    here the source, where the operator then looked for the fault."""
+    here the source, where the operator then looked for the fault. ``doing``: what the
+    copy was at, once rows are being written (they are all rolled back)."""
     try:
         yield
     except DBAPIError as exc:
         where = shown_url(target)
         reason = first_line(exc)[:300] or type(driver_error(exc)).__name__
-        raise CopyError(f"target: the database {where} cannot be used: {reason}") from None
+        during = f" ({doing}; nothing was copied)" if doing else ""
+        raise CopyError(f"target: the database {where} cannot be used: {reason}{during}") from None
+
+
+@contextmanager
+def _writing(target: Engine) -> Iterator[Connection]:
+    """One transaction on ``target``, its connecting and committing named as the
+    target's; the source is read in the same block, so only the target's steps are."""
+    with _as_target(target, "connecting"):
+        conn = target.connect()
+        transaction = conn.begin()
+    with conn:
+        yield conn
+        with _as_target(target, "committing"):
+            transaction.commit()
 
 
 def _read_one_moment(conn: Connection) -> None:

@@ -451,9 +451,11 @@ def require_migrated(engine: Engine, *, any_encoding: bool = False) -> None:
 
 def sqlite_file_missing(engine: Engine) -> bool:
     """A SQLite database whose file is not there (yet); an in-memory one is never missing."""
-    if engine.dialect.name != "sqlite":
-        return False
-    database = engine.url.database
+    return engine.dialect.name == "sqlite" and sqlite_path_missing(engine.url.database)
+
+
+def sqlite_path_missing(database: str | None) -> bool:
+    """A SQLite URL's database path naming no file; an in-memory one is never missing."""
     if not database or database == ":memory:" or database.startswith("file:"):
         return False
     return not Path(database).exists()

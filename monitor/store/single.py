@@ -18,7 +18,7 @@ from typing import TextIO
 
 from sqlalchemy.engine import make_url
 
-from monitor.store.db import CannotCreateFolder
+from monitor.store.db import CannotCreateFolder, NeedsUpgrade, sqlite_path_missing
 
 # Who holds the lock, written after the pid: `db copy` holds it too, and a worker it
 # turns away must not be told another worker runs.
@@ -61,7 +61,10 @@ class CannotLock(RuntimeError):
 
 @contextmanager
 def only_worker(url: str, *, role: str = RUN) -> Iterator[None]:
-    """Hold the database's worker lock while the block runs (a no-op off SQLite files)."""
+    """Hold the database's worker lock while the block runs (a no-op off SQLite files).
+    NeedsUpgrade for a SQLite file that does not exist yet, before any lock file is made:
+    every command holding the lock refuses such a database, and its lock file stayed
+    behind beside no database."""
     parsed = make_url(url)
     path = parsed.database
     if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:":
@@ -70,6 +73,9 @@ def only_worker(url: str, *, role: str = RUN) -> Iterator[None]:
     # Beside the file itself: a worker that names it through a symlink takes one lock
     # with a worker that names it as it is.
     lock_path = Path(f"{Path(path).resolve()}.run-lock")
+    _make_folder(lock_path.parent)  # a folder that cannot be made is the error to show
+    if sqlite_path_missing(path):
+        raise NeedsUpgrade(parsed.render_as_string(hide_password=True), "does not exist yet")
     with _opened(lock_path) as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -85,11 +91,14 @@ def only_worker(url: str, *, role: str = RUN) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _opened(lock_path: Path) -> TextIO:
+def _make_folder(folder: Path) -> None:
     try:
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise CannotCreateFolder(lock_path.parent, exc) from None
+        raise CannotCreateFolder(folder, exc) from None
+
+
+def _opened(lock_path: Path) -> TextIO:
     try:
         return lock_path.open("a+", encoding="utf-8")
     except OSError as exc:
