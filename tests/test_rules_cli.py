@@ -230,7 +230,7 @@ def test_rules_test_never_prints_control_characters(tmp_path: Path) -> None:
     row = {
         "platform": "x",
         "id": "1",
-        "author": "evil\x1b[2J",
+        "author": "evil\u202e\x1b[2J",
         "author_id": "9",
         "author_name": "Eve",
         "text": "@acme broken\u009b31m",
@@ -242,7 +242,8 @@ def test_rules_test_never_prints_control_characters(tmp_path: Path) -> None:
     code, out, _ = run("rules", "test", "--config", str(path), "--sample", str(sample))
     assert code == 0
     assert out.splitlines()[:3] == [
-        "1 @evil\\x1b[2J negative -0.3612",  # the C1 control no longer hides "broken"
+        # Spelled as Python does: "\\x202e" read as a space and "2e".
+        "1 @evil\\u202e\\x1b[2J negative -0.3612",  # the C1 control no longer hides "broken"
         "  matched: echo",
         '  reply: "Sorry Eve: broken"',
     ]

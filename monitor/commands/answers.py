@@ -16,7 +16,13 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.answers.answerer import Answerer
-from monitor.commands.options import config_option, json_line, table_console, utc_moment
+from monitor.commands.options import (
+    config_option,
+    json_line,
+    spelled,
+    table_console,
+    utc_moment,
+)
 from monitor.domain import Platform
 
 
@@ -97,7 +103,7 @@ def test_command(
 
 
 def _printable(text: str) -> str:
-    return "".join(c if c.isprintable() or c == "\n" else f"\\x{ord(c):02x}" for c in text)
+    return "".join(c if c.isprintable() or c == "\n" else spelled(c) for c in text)
 
 
 # A bound, not the calendar's: a day count reaching before year 1 ended the command with

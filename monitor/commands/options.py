@@ -86,8 +86,16 @@ def terminal_text(text: str) -> str:
 
 
 def _spelled(found: re.Match[str]) -> str:
-    code = ord(found.group())
-    return f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}"
+    return spelled(found.group())
+
+
+def spelled(char: str) -> str:
+    """One character as Python writes it escaped: ``\\x1b``, ``\\u202e``, ``\\U0001f600``
+    (the bidi override U+202E spelled ``\\x202e`` reads as a space, "\\x20", then "2e")."""
+    code = ord(char)
+    if code < 0x80:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def _as_json_escapes(error: UnicodeError) -> tuple[str, int]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from monitor.commands.options import config_option, json_line
+from monitor.commands.options import config_option, json_line, spelled
 from monitor.domain import Decision, Label, Mention, Score
 from monitor.rules.dryrun import as_json, dry_run
 
@@ -64,7 +64,7 @@ def test_rules(
 def _printable(text: str) -> str:
     """Mention fields are hostile input: never send control characters (terminal
     escape sequences) to the terminal."""
-    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+    return "".join(c if c.isprintable() else spelled(c) for c in text)
 
 
 def _describe(mention: Mention, score: Score, decision: Decision) -> str:
