@@ -156,7 +156,8 @@ def spike_check(
     overall, by_tag = spikes.negative_counts(
         session, config, now=now, down=down, failing=failing, backfilled=backfilled
     )
-    return spikes.spike_alerts(overall, by_tag, config)
+    held = alerting.held(status.alerts, now)
+    return spikes.spike_alerts(overall, by_tag, config, held=held)
 
 
 def reading_backlog(
