@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -135,6 +135,14 @@ def reconcile(
     resolved = [a for a in gone if a.key not in active and a.recovers]
     expired = [a for a in gone if a.key not in active and not a.recovers]
     return Plan(fire, resolved, active, expired)
+
+
+def held(active: Iterable[ActiveAlert], now: datetime) -> set[str]:
+    """The keys with an ``every`` whose last notice is less than ``every`` ago: sent
+    again now, they would send nothing (:func:`_step`)."""
+    return {
+        a.key for a in active if a.every is not None and now - _sent_by(a, now).sent_at < a.every
+    }
 
 
 def _sent_by(alert: ActiveAlert, now: datetime) -> ActiveAlert:

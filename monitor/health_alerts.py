@@ -156,7 +156,8 @@ def spike_check(
     overall, by_tag = spikes.negative_counts(
         session, config, now=now, down=down, failing=failing, backfilled=backfilled
     )
-    return spikes.spike_alerts(overall, by_tag, config)
+    held = alerting.held(status.alerts, now)
+    return spikes.spike_alerts(overall, by_tag, config, held=held)
 
 
 def reading_backlog(
@@ -337,7 +338,13 @@ def silence_alerts(
     if not silent:
         return []
     days = same_hours_counts(session, silent, config, now=now)
-    return silence_from_counts(silent, _total(days.values()), config, weekly=same_weekday(days))
+    # A day before the baseline: one mention there shows the source watched on every day.
+    began = first_mentions(session, silent, since=now - window - timedelta(days=max(days) + 1))
+    known = {name: known_days(days, began.get(name), window, now) for name in silent}
+    baseline = {name: sum(days[ago].get(name, 0) for ago in agos) for name, agos in known.items()}
+    counted = {name: len(agos) for name, agos in known.items()}
+    weekly = same_weekday(days, known)
+    return silence_from_counts(silent, baseline, config, weekly=weekly, days_known=counted)
 
 
 def same_hours_counts(
@@ -357,22 +364,44 @@ def same_hours_counts(
     return days
 
 
-def same_weekday(days: Mapping[int, Mapping[str, int]]) -> dict[str, float] | None:
+def first_mentions(
+    session: Session, sources: Collection[str], *, since: datetime
+) -> dict[str, datetime]:
+    """Each source's oldest customer mention since ``since``: a range of
+    ix_messages_created, as the counts are, not a scan of all history every minute."""
+    query = (
+        select(Message.source, func.min(Message.created_at))
+        .where(Message.created_at >= since, from_customer(), Message.source.in_(list(sources)))
+        .group_by(Message.source)
+    )
+    return {str(name): first for name, first in session.execute(query)}
+
+
+def known_days(
+    days: Iterable[int], began: datetime | None, window: timedelta, now: datetime
+) -> list[int]:
+    """The baseline days (by days ago) whose window lies wholly after the source's first
+    mention: before it the source was not watched yet, and its zero mentions then kept
+    a source younger than a week from any silence alert (the same weekday a week ago
+    had none). A window the first mention falls in is left out too: it was part watched."""
+    if began is None:
+        return []
+    return [ago for ago in days if now - timedelta(days=ago) - window >= began]
+
+
+def same_weekday(
+    days: Mapping[int, Mapping[str, int]], known: Mapping[str, Sequence[int]]
+) -> dict[str, float]:
     """Mentions per source in the same hours of the same weekday, averaged over the
-    whole weeks ago among ``days``; None when they do not reach a week back. A brand
-    mentioned on weekdays only averaged 7 a day over a week and paged every weekend."""
-    weeks = [counts for ago, counts in days.items() if ago % 7 == 0]
-    if not weeks:
-        return None
-    return {name: count / len(weeks) for name, count in _total(weeks).items()}
-
-
-def _total(days: Iterable[Mapping[str, int]]) -> dict[str, int]:
-    totals: dict[str, int] = {}
-    for counts in days:
-        for name, count in counts.items():
-            totals[name] = totals.get(name, 0) + count
-    return totals
+    whole weeks ago among its ``known`` days; a source whose known days do not reach a
+    week back is left out. A brand mentioned on weekdays only averaged 7 a day over a
+    week and paged every weekend."""
+    out = {}
+    for name, agos in known.items():
+        weeks = [ago for ago in agos if ago % 7 == 0]
+        if weeks:
+            out[name] = sum(days[ago].get(name, 0) for ago in weeks) / len(weeks)
+    return out
 
 
 def silence_from_counts(
@@ -381,15 +410,21 @@ def silence_from_counts(
     config: AlertsConfig,
     *,
     weekly: Mapping[str, float] | None = None,
+    days_known: Mapping[str, int] | None = None,
 ) -> list[Alert]:
     """The rule: expected = the mentions in the same hours of the baseline days, per
-    day, or those of the same weekday (``weekly``) if fewer; alert when expected >=
-    silence_min_expected (5 by default: zero by chance has odds under 1%)."""
+    day, or those of the same weekday (``weekly``, where known) if fewer; alert when
+    expected >= silence_min_expected (5 by default: zero by chance has odds under 1%).
+    ``days_known``: the baseline days each source was watched in (all of them if None);
+    a source with none has no baseline and no alert."""
     alerts = []
     for name in silent:
-        expected = baseline.get(name, 0) / config.silence_baseline_days
-        if weekly is not None:
-            expected = min(expected, weekly.get(name, 0.0))
+        known = config.silence_baseline_days if days_known is None else days_known.get(name, 0)
+        if not known:
+            continue
+        expected = baseline.get(name, 0) / known
+        if weekly is not None and name in weekly:
+            expected = min(expected, weekly[name])
         if expected >= config.silence_min_expected:
             text = (
                 f"source {name}: no mentions for {config.silence_hours:g} h "

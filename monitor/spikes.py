@@ -28,7 +28,7 @@ window: those hours were all read, by the import.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -43,7 +43,8 @@ from monitor.store.models import Case, Message
 from monitor.threads import BACKFILL_TAG
 
 # One check alerts on at most this many tags (the largest spikes), so a burst of
-# mentions carrying many tags cannot flood the channels.
+# mentions carrying many tags cannot flood the channels. Tags whose notice of this
+# window went out already send nothing and take no place.
 MAX_TAG_ALERTS = 5
 TAG_CHARS = 40
 
@@ -93,20 +94,31 @@ def is_spike(counts: Counts, config: SpikeConfig) -> bool:
     return counts.current >= config.min_count and counts.current >= config.factor * baseline_
 
 
-def spike_alerts(overall: Counts, by_tag: Mapping[str, Counts], config: SpikeConfig) -> list[Alert]:
+def spike_alerts(
+    overall: Counts,
+    by_tag: Mapping[str, Counts],
+    config: SpikeConfig,
+    *,
+    held: Collection[str] = frozenset(),
+) -> list[Alert]:
+    """The spikes now. ``held``: keys notified within their window, which send nothing
+    now: they stay listed, but only the others are ranked for the MAX_TAG_ALERTS
+    places. Ranked with them, five lasting spikes hid a new one for as long as they
+    lasted."""
     every = timedelta(minutes=config.window_minutes)
     alerts = []
     if is_spike(overall, config):
         text = f"spike: {_describe(overall, config)}"
         alerts.append(Alert("spike:all", "spike", text, recovers=False, every=every))
-    spiking = [
-        (tag, c) for tag, c in by_tag.items() if _watched(tag, config) and is_spike(c, config)
-    ]
-    spiking.sort(key=lambda item: (-item[1].current, item[0]))
-    for tag, counts in spiking[:MAX_TAG_ALERTS]:
-        shown = excerpt(tag)[:TAG_CHARS]
-        text = f"spike in tag {shown!r}: {_describe(counts, config)}"
-        key = bounded_key(f"spike:tag:{tag}")
+    spiking = sorted(
+        ((tag, c) for tag, c in by_tag.items() if _watched(tag, config) and is_spike(c, config)),
+        key=lambda item: (-item[1].current, item[0]),
+    )
+    keyed = [(bounded_key(f"spike:tag:{tag}"), tag, c) for tag, c in spiking]
+    due = [item for item in keyed if item[0] not in held]
+    shown = [item for item in keyed if item[0] in held] + due[:MAX_TAG_ALERTS]
+    for key, tag, counts in shown:
+        text = f"spike in tag {excerpt(tag)[:TAG_CHARS]!r}: {_describe(counts, config)}"
         alerts.append(Alert(key, "spike", text, recovers=False, every=every))
     return alerts
 

@@ -441,7 +441,9 @@ def test_a_source_quiet_every_weekend_is_not_silent_on_saturday(
     # (50 / 7 = 7.1) paged every Saturday and Sunday. The same day a week ago had none.
     rt = make_runtime(channels=OPS, alerts={"channels": ["ops"], "spike": {"enabled": False}})
     saturday = datetime(2026, 11, 21, 14, 0, tzinfo=UTC)
-    for day in range(1, 8):
+    # From the Friday before the baseline: a source watched for a week, not one first
+    # mentioned on Monday (five days of history, no weekend in them to go by).
+    for day in range(1, 9):
         if (saturday - timedelta(days=day)).weekday() < 5:
             seed(rt, at=saturday - timedelta(days=day, hours=3), n=10, label="neutral")
     clock(rt).set(saturday)
@@ -454,6 +456,35 @@ def test_a_source_quiet_every_weekend_is_not_silent_on_saturday(
     assert [text for _, text in notes(rt)] == [
         "[inchannel] source feed: no mentions for 6 h (usually about 7 in that time)"
     ]
+
+
+def test_a_source_younger_than_a_week_is_compared_with_the_days_it_has(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # With silence_baseline_days 7 the same weekday a week ago had no mentions (the
+    # source did not exist yet): expected 0, and no silence alert for its first week.
+    rt = make_runtime(channels=OPS, alerts={"channels": ["ops"], "spike": {"enabled": False}})
+    now = clock(rt).now()
+    seed(rt, at=now - timedelta(days=3, hours=12), label="neutral")  # its first mention
+    for day in range(1, 4):  # 9 in these hours on each of the 3 days it has existed
+        seed(rt, at=now - timedelta(days=day, hours=3), n=9, label="neutral")
+    poll_source(rt, "feed")
+    check_health(rt)
+    assert [text for _, text in notes(rt)] == [
+        "[inchannel] source feed: no mentions for 6 h (usually about 9 in that time)"
+    ]
+
+
+def test_a_source_without_a_whole_baseline_day_is_not_silent(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = make_runtime(channels=OPS, alerts={"channels": ["ops"], "spike": {"enabled": False}})
+    now = clock(rt).now()
+    # Its first mentions came 29 h ago, inside yesterday's window: no day to compare with.
+    seed(rt, at=now - timedelta(hours=29), n=40, label="neutral")
+    poll_source(rt, "feed")
+    check_health(rt)
+    assert notes(rt) == []
 
 
 def test_outbox_backlog_alerts_and_recovers(make_runtime: RuntimeFactory) -> None:

@@ -725,3 +725,21 @@ def test_an_old_backfill_stopped_between_two_mentions_of_one_second_is_no_sign_o
     _watched_steadily(rt)
     check_health(rt)
     assert spike_notes(rt) == []
+
+
+def test_a_new_tag_spike_is_reported_beside_five_lasting_ones(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Five tags already alerted and held for their window kept the five places of a
+    # check: a sixth tag spiking later in the window was never reported.
+    rt = alerts_runtime(make_runtime, spike={"min_count": 10, "factor": 3})
+    clock(rt).set(BEFORE_THE_HOUR)
+    for tag in ("a1", "a2", "a3", "a4", "a5"):
+        seed(rt, at=BEFORE_THE_HOUR - timedelta(minutes=5), n=20, tags=(tag,))
+    check_health(rt)
+    seed(rt, at=BEFORE_THE_HOUR, n=10, tags=("refunds",))
+    check_at(rt, BEFORE_THE_HOUR + timedelta(minutes=1))
+    check_at(rt, BEFORE_THE_HOUR + timedelta(minutes=2))
+    tags = [text.split(":")[0] for text in spike_notes(rt)]
+    assert tags.count("[inchannel] spike in tag 'refunds'") == 1
+    assert len(tags) == 7  # overall, the five, then the sixth: each once in the window
