@@ -14,12 +14,13 @@ rerun with the --since it printed) is taken up the same way, from what that run 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from monitor import cases
 from monitor.domain import ActionKind, ActionStatus, CaseState, Direction
@@ -49,9 +50,14 @@ class Carry:
     cooldowns: dict[int, datetime | None] = field(default_factory=dict)  # by customer
     cases: dict[int, Simulated] = field(default_factory=dict)  # by case id
 
-    def lend_cooldowns(self, customers: Sequence[Customer], first: dict[int, datetime]) -> None:
+    def lend_cooldowns(
+        self,
+        customers: Sequence[Customer],
+        first: dict[int, datetime],
+        earlier: dict[int, datetime],
+    ) -> None:
         """The run's cooldowns on the authors, for the batch; ``first``: each author's
-        earliest message in it."""
+        earliest message in it; ``earlier``: ``earlier_cooldowns``."""
         for customer in customers:
             if customer.id in self.cooldowns:
                 customer.last_bot_reply_at = self.cooldowns[customer.id]
@@ -62,7 +68,9 @@ class Carry:
                 # A live reply made after the message had not happened when it was
                 # written; judged by it, all the author's history was "replied to
                 # recently". (Only the latest reply is stored: none earlier is known.)
-                customer.last_bot_reply_at = None
+                live = None
+            known = [at for at in (live, earlier.get(customer.id)) if at is not None]
+            customer.last_bot_reply_at = max(known, default=None)
 
     def take_back_cooldowns(
         self, customers: Sequence[Customer], real: dict[int, datetime | None]
@@ -166,24 +174,46 @@ def _newest_written(session: Session, case_ids: list[int]) -> dict[int, datetime
 def _simulated_replies(
     session: Session, case_ids: list[int]
 ) -> dict[int, tuple[int, datetime | None]]:
-    """The replies (not drafts) a backfill decided in these cases, and the last one's
-    time: each is stored suppressed, dated as of the message it answers."""
+    """The replies a backfill decided in these cases, and the last one's time."""
+    replies: dict[int, tuple[int, datetime | None]] = {}
+    for case_id, _, at in _would_be_replies(session, ActionRow.case_id.in_(case_ids)):
+        count, last = replies.get(case_id, (0, None))
+        replies[case_id] = (count + 1, at if last is None else max(last, at))
+    return replies
+
+
+def earlier_cooldowns(
+    session: Session, carry: Carry, first: dict[int, datetime]
+) -> dict[int, datetime]:
+    """Each author's last reply an earlier run decided before ``first`` (the author's
+    earliest message in the chunk), for authors this run has not decided on yet: a rerun
+    after Ctrl-C otherwise answered the author again inside the cooldown."""
+    fresh = [customer_id for customer_id in first if customer_id not in carry.cooldowns]
+    last: dict[int, datetime] = {}
+    for _, customer_id, at in _would_be_replies(session, Case.customer_id.in_(fresh)):
+        if at <= first[customer_id] and (customer_id not in last or at > last[customer_id]):
+            last[customer_id] = at
+    return last
+
+
+def _would_be_replies(
+    session: Session, where: ColumnElement[bool]
+) -> Iterator[tuple[int, int, datetime]]:
+    """(case, customer, when) of each reply (not draft) a backfill decided: stored
+    suppressed, dated as of the message it answers."""
     query = (
-        select(ActionRow.case_id, ActionRow.created_at, Message.decision)
+        select(ActionRow.case_id, Case.customer_id, ActionRow.created_at, Message.decision)
+        .join(Case, ActionRow.case_id == Case.id)
         .join(Message, ActionRow.message_id == Message.id)
         .where(
-            ActionRow.case_id.in_(case_ids),
+            where,
             ActionRow.kind == ActionKind.REPLY.value,
             ActionRow.status == ActionStatus.SUPPRESSED.value,
         )
     )
-    replies: dict[int, tuple[int, datetime | None]] = {}
-    for case_id, at, decision in session.execute(query):
-        if case_id is None or ((decision or {}).get("reply") or {}).get("draft"):
-            continue
-        count, last = replies.get(case_id, (0, None))
-        replies[case_id] = (count + 1, at if last is None else max(last, at))
-    return replies
+    for case_id, customer_id, at, decision in session.execute(query):
+        if not ((decision or {}).get("reply") or {}).get("draft"):
+            yield case_id, customer_id, at
 
 
 def _retract_settling(session: Session, case_ids: list[int], settled_at: datetime) -> None:

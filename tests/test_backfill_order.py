@@ -277,6 +277,36 @@ def test_the_rerun_ctrl_c_asks_for_goes_on_with_the_threads_it_left(
     ]
 
 
+def test_the_rerun_ctrl_c_asks_for_keeps_the_authors_cooldown(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # sam's 08:00 message got a reply; Ctrl-C stopped the run before the 08:10 one. The
+    # rerun from 08:10 answered it too, 10 minutes into sam's 30-minute cooldown.
+    times = ["08:00", "08:01", "08:02", "08:03", "08:10", "09:00"]
+    authors = ["sam", "ann", "bob", "cy", "sam", "sam"]
+    rows = [
+        mention(
+            n,
+            "@acme my order is late",
+            created_at=f"2026-11-19T{at}:00Z",
+            author_id=str(90 + authors.index(who)),
+            author=who,
+        )
+        for n, (at, who) in enumerate(zip(times, authors, strict=True), start=1)
+    ]
+    rt = chunked(make_runtime, rows, 2)
+    rt.scorer = CtrlCAtTheFifthScore(rt.scorer)  # type: ignore[assignment]
+    report = backfill(rt, "feed", Window(SINCE))
+    assert report.failure is not None
+    assert "rerun with --since 2026-11-19T08:10:00" in report.failure
+    rt.scorer = rt.scorer.inner  # type: ignore[attr-defined]
+    backfill(rt, "feed", Window(datetime(2026, 11, 19, 8, 10, tzinfo=UTC)))
+    replied = [bool((m.decision or {}).get("reply")) for m in by_time(rt)]
+    assert replied == [True, True, True, True, False, True]  # as in one run
+    with rt.sessions() as session:
+        assert set(session.scalars(select(Customer.last_bot_reply_at))) == {None}
+
+
 def test_a_database_error_while_importing_keeps_the_committed_chunks_and_says_so(
     make_runtime: RuntimeFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
