@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from monitor import cases
 from monitor.alerting import Downtime, record_backfill
-from monitor.backfill_carry import ACTOR, Carry, Key, resume, settle
+from monitor.backfill_carry import ACTOR, Carry, Key, earlier_cooldowns, resume, settle
 from monitor.domain import ActionKind, ActionStatus, CaseState, Mention, MessageKind
 from monitor.ingest import (
     known_authors,
@@ -327,7 +327,8 @@ def _import(
     # back before anything flushes, the customer rows are never written (a live reply
     # committed meanwhile keeps its cooldown).
     with session.no_autoflush:
-        carry.lend_cooldowns(customers, _first_written(history))
+        first = _first_written(history)
+        carry.lend_cooldowns(customers, first, earlier_cooldowns(session, carry, first))
         # The whole chunk in one batch, in creation order, each message decided as of
         # its own time; one message at a time ran about three times slower.
         decisions = process_batch(rt, session, history, now, backfill=True)

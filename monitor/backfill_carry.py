@@ -7,21 +7,24 @@ with the thread's reply count, state and the author's cooldown as the run's earl
 decisions left them: ``Carry`` keeps those, ``resume`` puts them back for a chunk and
 ``settle`` takes them out again. A thread that goes on in a later chunk is resumed, not
 reopened (all its cases: the thread's reply count is theirs together): its trail shows
-one resolution, after its last message.
+one resolution, after its last message. A thread an earlier run left (stopped by Ctrl-C,
+rerun with the --since it printed) is taken up the same way, from what that run stored
+(``_carried_over``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from monitor import cases
-from monitor.domain import CaseState
-from monitor.store.models import Case, Customer, Event, Message
+from monitor.domain import ActionKind, ActionStatus, CaseState, Direction
+from monitor.store.models import ActionRow, Case, Customer, Event, Message
 from monitor.store.queries import locked
 from monitor.threads import BACKFILL_TAG as TAG
 
@@ -47,9 +50,14 @@ class Carry:
     cooldowns: dict[int, datetime | None] = field(default_factory=dict)  # by customer
     cases: dict[int, Simulated] = field(default_factory=dict)  # by case id
 
-    def lend_cooldowns(self, customers: Sequence[Customer], first: dict[int, datetime]) -> None:
+    def lend_cooldowns(
+        self,
+        customers: Sequence[Customer],
+        first: dict[int, datetime],
+        earlier: dict[int, datetime],
+    ) -> None:
         """The run's cooldowns on the authors, for the batch; ``first``: each author's
-        earliest message in it."""
+        earliest message in it; ``earlier``: ``earlier_cooldowns``."""
         for customer in customers:
             if customer.id in self.cooldowns:
                 customer.last_bot_reply_at = self.cooldowns[customer.id]
@@ -60,7 +68,9 @@ class Carry:
                 # A live reply made after the message had not happened when it was
                 # written; judged by it, all the author's history was "replied to
                 # recently". (Only the latest reply is stored: none earlier is known.)
-                customer.last_bot_reply_at = None
+                live = None
+            known = [at for at in (live, earlier.get(customer.id)) if at is not None]
+            customer.last_bot_reply_at = max(known, default=None)
 
     def take_back_cooldowns(
         self, customers: Sequence[Customer], real: dict[int, datetime | None]
@@ -77,6 +87,7 @@ def resume(session: Session, carry: Carry, messages: Sequence[Message]) -> set[i
     A case taken over since (by a live mention, or reopened by a person) is theirs: it
     is left as it is and no longer carried."""
     threads = {(m.platform, m.conversation_id) for m in messages}
+    carry.cases.update(_carried_over(session, carry, messages))
     ids = [case_id for case_id, sim in carry.cases.items() if sim.key[:2] in threads]
     query = locked(session, select(Case).where(Case.id.in_(ids)).order_by(Case.id))
     resumed: set[int] = set()
@@ -94,6 +105,115 @@ def resume(session: Session, carry: Carry, messages: Sequence[Message]) -> set[i
         _retract_settling(session, case_ids, settled_at)
     session.flush()  # the batch reads the cases back from the database
     return resumed
+
+
+def _carried_over(
+    session: Session, carry: Carry, messages: Sequence[Message]
+) -> dict[int, Simulated]:
+    """The cases an earlier run settled in the threads this chunk goes on with, as its
+    decisions left them. Without them a rerun took such a case for a resolved one the
+    customer wrote to again: reopened, and the thread's replies counted from none, so a
+    capped thread was answered again. Only a case whose last step is that run's
+    resolution, and whose messages all came before the chunk's: a person's step since
+    makes it theirs, and older history does not go on from newer."""
+    first: dict[tuple[str, str], datetime] = {}
+    for m in messages:
+        thread = (m.platform, m.conversation_id)
+        first[thread] = min(first.get(thread, m.created_at), m.created_at)
+    query = select(Case).where(
+        Case.platform.in_({platform for platform, _ in first}),
+        Case.conversation_id.in_({conversation for _, conversation in first}),
+        Case.state == CaseState.RESOLVED.value,
+    )
+    found = {
+        case.id: case
+        for case in session.scalars(query)
+        if (case.platform, case.conversation_id) in first
+        and TAG in case.tags
+        and case.id not in carry.cases
+    }
+    settled = _settled_by_backfill(session, list(found))
+    newest = _newest_written(session, list(settled))
+    replies = _simulated_replies(session, list(settled))
+    carried: dict[int, Simulated] = {}
+    for case_id, (old, at) in settled.items():
+        case = found[case_id]
+        key = (case.platform, case.conversation_id, case.customer_id)
+        if case_id in newest and newest[case_id] > first[key[:2]]:
+            continue
+        count, last = replies.get(case_id, (0, None))
+        carried[case_id] = Simulated(key, old, count, last, at)
+    return carried
+
+
+def _settled_by_backfill(session: Session, case_ids: list[int]) -> dict[int, tuple[str, datetime]]:
+    """Of these cases, those whose last state step is a backfill's resolution: the state
+    it resolved them from, and when."""
+    last = (
+        select(func.max(Event.id))
+        .where(Event.case_id.in_(case_ids), Event.kind == "state")
+        .group_by(Event.case_id)
+    )
+    steps = session.scalars(select(Event).where(Event.id.in_(last.scalar_subquery())))
+    return {
+        e.case_id: (str(e.detail["old"]), e.at)
+        for e in steps
+        if e.case_id is not None and e.actor == ACTOR and e.detail.get("new") == "resolved"
+    }
+
+
+def _newest_written(session: Session, case_ids: list[int]) -> dict[int, datetime]:
+    query = (
+        select(Message.case_id, func.max(Message.created_at))
+        .where(Message.case_id.in_(case_ids), Message.direction == Direction.INBOUND.value)
+        .group_by(Message.case_id)
+    )
+    return {case_id: at for case_id, at in session.execute(query) if case_id is not None}
+
+
+def _simulated_replies(
+    session: Session, case_ids: list[int]
+) -> dict[int, tuple[int, datetime | None]]:
+    """The replies a backfill decided in these cases, and the last one's time."""
+    replies: dict[int, tuple[int, datetime | None]] = {}
+    for case_id, _, at in _would_be_replies(session, ActionRow.case_id.in_(case_ids)):
+        count, last = replies.get(case_id, (0, None))
+        replies[case_id] = (count + 1, at if last is None else max(last, at))
+    return replies
+
+
+def earlier_cooldowns(
+    session: Session, carry: Carry, first: dict[int, datetime]
+) -> dict[int, datetime]:
+    """Each author's last reply an earlier run decided before ``first`` (the author's
+    earliest message in the chunk), for authors this run has not decided on yet: a rerun
+    after Ctrl-C otherwise answered the author again inside the cooldown."""
+    fresh = [customer_id for customer_id in first if customer_id not in carry.cooldowns]
+    last: dict[int, datetime] = {}
+    for _, customer_id, at in _would_be_replies(session, Case.customer_id.in_(fresh)):
+        if at <= first[customer_id] and (customer_id not in last or at > last[customer_id]):
+            last[customer_id] = at
+    return last
+
+
+def _would_be_replies(
+    session: Session, where: ColumnElement[bool]
+) -> Iterator[tuple[int, int, datetime]]:
+    """(case, customer, when) of each reply (not draft) a backfill decided: stored
+    suppressed, dated as of the message it answers."""
+    query = (
+        select(ActionRow.case_id, Case.customer_id, ActionRow.created_at, Message.decision)
+        .join(Case, ActionRow.case_id == Case.id)
+        .join(Message, ActionRow.message_id == Message.id)
+        .where(
+            where,
+            ActionRow.kind == ActionKind.REPLY.value,
+            ActionRow.status == ActionStatus.SUPPRESSED.value,
+        )
+    )
+    for case_id, customer_id, at, decision in session.execute(query):
+        if not ((decision or {}).get("reply") or {}).get("draft"):
+            yield case_id, customer_id, at
 
 
 def _retract_settling(session: Session, case_ids: list[int], settled_at: datetime) -> None:

@@ -251,6 +251,62 @@ def test_ctrl_c_while_importing_keeps_the_committed_chunks_and_says_so(
     assert len(by_time(rt)) == 8  # no gap
 
 
+def test_the_rerun_ctrl_c_asks_for_goes_on_with_the_threads_it_left(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Stopped after the first two chunks, with the thread's cap (2) spent: the rerun of
+    # the rest reopened the settled case as if a customer had written again, counted no
+    # replies before it, and would have replied twice more in the capped thread.
+    rt = chunked(make_runtime, hourly(6, **THREAD), 2)
+    rt.scorer = CtrlCAtTheFifthScore(rt.scorer)  # type: ignore[assignment]
+    report = backfill(rt, "feed", Window(SINCE))
+    assert report.failure is not None
+    assert "rerun with --since 2026-11-19T12:00:00" in report.failure
+    rt.scorer = rt.scorer.inner  # type: ignore[attr-defined]
+    rerun = backfill(rt, "feed", Window(datetime(2026, 11, 19, 12, tzinfo=UTC)))
+    assert (rerun.failure, rerun.ingested, rerun.cases_opened, rerun.suppressed) == (None, 2, 0, 0)
+    replied = [bool((m.decision or {}).get("reply")) for m in by_time(rt)]
+    assert replied == [True, True, False, False, False, False]  # as in one run
+    with rt.sessions() as session:
+        case = session.scalars(select(Case)).one()
+    assert (case.state, case.bot_replies, case.last_bot_reply_at) == ("resolved", 0, None)
+    steps = [(e["actor"], e["old"], e["new"]) for e in state_events(rt, case.id)]
+    assert steps == [
+        ("delivery-problem", "new", "awaiting_human"),
+        ("backfill", "awaiting_human", "resolved"),
+    ]
+
+
+def test_the_rerun_ctrl_c_asks_for_keeps_the_authors_cooldown(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # sam's 08:00 message got a reply; Ctrl-C stopped the run before the 08:10 one. The
+    # rerun from 08:10 answered it too, 10 minutes into sam's 30-minute cooldown.
+    times = ["08:00", "08:01", "08:02", "08:03", "08:10", "09:00"]
+    authors = ["sam", "ann", "bob", "cy", "sam", "sam"]
+    rows = [
+        mention(
+            n,
+            "@acme my order is late",
+            created_at=f"2026-11-19T{at}:00Z",
+            author_id=str(90 + authors.index(who)),
+            author=who,
+        )
+        for n, (at, who) in enumerate(zip(times, authors, strict=True), start=1)
+    ]
+    rt = chunked(make_runtime, rows, 2)
+    rt.scorer = CtrlCAtTheFifthScore(rt.scorer)  # type: ignore[assignment]
+    report = backfill(rt, "feed", Window(SINCE))
+    assert report.failure is not None
+    assert "rerun with --since 2026-11-19T08:10:00" in report.failure
+    rt.scorer = rt.scorer.inner  # type: ignore[attr-defined]
+    backfill(rt, "feed", Window(datetime(2026, 11, 19, 8, 10, tzinfo=UTC)))
+    replied = [bool((m.decision or {}).get("reply")) for m in by_time(rt)]
+    assert replied == [True, True, True, True, False, True]  # as in one run
+    with rt.sessions() as session:
+        assert set(session.scalars(select(Customer.last_bot_reply_at))) == {None}
+
+
 def test_a_database_error_while_importing_keeps_the_committed_chunks_and_says_so(
     make_runtime: RuntimeFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
