@@ -459,3 +459,60 @@ def test_a_reopened_case_is_timed_while_it_was_open_not_while_it_sat_resolved(
     client, _ = client_for(rt, "lena")
     rows = list(csv.reader(io.StringIO(client.get("/reports.csv").content.decode("utf-8-sig"))))
     assert ["resolution_minutes", "care", "median", "50.0"] in rows
+
+
+def _write_again(rt: Runtime, n: int, text: str = ABUSE) -> None:
+    """Customer ``n`` writes again in her thread, now."""
+    written = rt.clock.now().isoformat().replace("+00:00", "Z")
+    again = {"conversation_id": str(1000 + n), "in_reply_to": str(1000 + n)}
+    append(rt, mention(n, text, **{"id": str(2000 + n), "created_at": written, **again}))
+    run_cycle(rt)
+
+
+def test_a_breach_stays_counted_when_the_customer_reopens_the_case(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Closed unanswered two hours after its one-hour deadline: breached. The customer
+    # wrote again the next day; the reopening moved the opening and cleared the
+    # deadline, and the breach left the attainment (pending, then met once answered).
+    # C-1002, closed in time, owed nothing: reopened, only its new clock counts.
+    rt = _escalated(make_runtime, 2)
+    rt.clock.advance(minutes=10)  # type: ignore[attr-defined]
+    casework_actions.resolve(rt, "C-1002", user="lena")
+    rt.clock.advance(hours=3)  # type: ignore[attr-defined]
+    casework_actions.resolve(rt, "C-1001", user="lena")
+    assert _care(rt) == Attainment("care", met=0, breached=1, pending=0)
+    rt.clock.advance(days=1)  # type: ignore[attr-defined]
+    _write_again(rt, 1)
+    _write_again(rt, 2)
+    assert _care(rt) == Attainment("care", met=0, breached=1, pending=1)
+    rt.clock.advance(minutes=10)  # type: ignore[attr-defined]
+    for ref in ("C-1001", "C-1002"):
+        casework_replies.reply(rt, ref, "Sorry, which order is it?", user="lena")
+    dispatch_outbox(rt)
+    assert _care(rt) == Attainment("care", met=1, breached=1, pending=0)
+    with rt.sessions() as session:  # the reopened conversation got its own clock
+        case = session.scalars(select(Case).where(Case.id == 1)).one()
+        assert case.first_response_at is not None
+        assert case.sla_due_at is not None
+        assert case.first_response_at <= case.sla_due_at
+
+
+def test_a_late_first_response_stays_breached_after_the_customer_follows_up(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = _escalated(make_runtime, 1)
+    rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    casework_replies.reply(rt, "C-1001", "Sorry, which order is it?", user="lena")
+    dispatch_outbox(rt)
+    assert _care(rt) == Attainment("care", met=0, breached=1, pending=0)
+    rt.clock.advance(minutes=30)  # type: ignore[attr-defined]
+    _write_again(rt, 1)
+    assert _care(rt) == Attainment("care", met=0, breached=1, pending=0)
+    rt.clock.advance(minutes=5)  # type: ignore[attr-defined]
+    casework_replies.reply(rt, "C-1001", "Thanks, looking into it.", user="lena")
+    dispatch_outbox(rt)
+    casework_actions.resolve(rt, "C-1001", user="lena")
+    rt.clock.advance(days=1)  # type: ignore[attr-defined]
+    _write_again(rt, 1, "@acme still nothing, you are idiots")
+    assert _care(rt) == Attainment("care", met=0, breached=1, pending=0)

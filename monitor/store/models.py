@@ -157,6 +157,10 @@ class Case(Base):
     # The first response's deadline, kept for reports once sla_due_at moves on to a
     # follow-up's (set with first_response_at).
     first_response_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The first-response deadline the brand had missed when the customer reopened the
+    # case unanswered: the reopening starts a new clock, and without this the reports
+    # forgot the breach the team did make.
+    missed_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     @property
     def ref(self) -> str:

@@ -107,6 +107,8 @@ def _sla_outcome(now: datetime) -> ColumnElement[Any]:
     # deadline (the customer waited past it) is a breach; one closed in time is neither.
     closed = Case.resolved_at.is_not(None)
     return case(
+        # Missed before the customer reopened the case: its new clock does not undo it.
+        (Case.missed_due_at.is_not(None), "breached"),
         (due.is_(None), None),
         (answered & (Case.first_response_at <= due), "met"),
         (answered, "breached"),
