@@ -101,6 +101,12 @@ REDIRECTS = [
     ("The form is on our contact page.", "contact elsewhere", "contact page"),
     ("Write us the order number.", "contact elsewhere", "Write us"),
     ("Please log a ticket so we can track it.", "contact elsewhere", "log a ticket"),
+    # Spaced, dotted or shortened to get past the guard.
+    ("Please D M us your order number.", "private message", "D M us"),
+    ("Please D.M. us your order number.", "private message", "D.M. us"),
+    ("Just p-m me the details.", "private message", "p-m me"),
+    ("Msg us your order number.", "private message", "Msg us"),
+    ("Send a direct msg with the order.", "private message", "direct msg"),
 ]
 
 IN_CHANNEL = [
@@ -136,6 +142,8 @@ IN_CHANNEL = [
     "We will never call you to ask for your password.",
     "The driver will call you when he is near.",
     "We saw the forum thread and are fixing it; updates here.",
+    "It was delivered at 5 p.m. and we'll post the photo here.",
+    "Open 9 a.m. to 6 p.m. me and the team answer here.",
     "Thanks for sharing it with our community!",
 ]
 

@@ -45,8 +45,17 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
         "private message",
         r"(?<!\d\s)(?<!\d)\b(?:dm|pm)(?:s|d|m?ed|m?ing)?\b(?:\s+(?:us|me|our\s+team))?",
     ),
-    ("private message", r"\b(?:direct|private)\s+messag\w*"),
-    ("private message", r"\bmessage\s+(?:us|me)\b|\binbox\s+us\b|\bslide\s+into\s+our\b"),
+    # Spaced or dotted past the pattern above ("D M us", "D.M. us"): only before "us" or
+    # "me", as "p. m." alone is the time of day.
+    (
+        "private message",
+        r"(?<!\d\s)(?<!\d)\b[dp](?:\s*[.-]\s*|\s+)m\b\.?\s*(?:us|me|our\s+team)\b",
+    ),
+    ("private message", r"\b(?:direct|private)\s+(?:messag\w*|msgs?\b)"),
+    (
+        "private message",
+        r"\b(?:message|msg)\s+(?:us|me)\b|\binbox\s+us\b|\bslide\s+into\s+our\b",
+    ),
     # "Send us a message" is "DM us" in other words.
     (
         "private message",
