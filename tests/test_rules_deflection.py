@@ -101,6 +101,12 @@ REDIRECTS = [
     ("The form is on our contact page.", "contact elsewhere", "contact page"),
     ("Write us the order number.", "contact elsewhere", "Write us"),
     ("Please log a ticket so we can track it.", "contact elsewhere", "log a ticket"),
+    # Spaced, dotted or shortened to get past the guard.
+    ("Please D M us your order number.", "private message", "D M us"),
+    ("Please D.M. us your order number.", "private message", "D.M. us"),
+    ("Just p-m me the details.", "private message", "p-m me"),
+    ("Msg us your order number.", "private message", "Msg us"),
+    ("Send a direct msg with the order.", "private message", "direct msg"),
 ]
 
 IN_CHANNEL = [
@@ -136,6 +142,8 @@ IN_CHANNEL = [
     "We will never call you to ask for your password.",
     "The driver will call you when he is near.",
     "We saw the forum thread and are fixing it; updates here.",
+    "It was delivered at 5 p.m. and we'll post the photo here.",
+    "Open 9 a.m. to 6 p.m. me and the team answer here.",
     "Thanks for sharing it with our community!",
 ]
 
@@ -203,3 +211,34 @@ def test_allow_redirect_without_reason_is_an_error(tmp_path: Path) -> None:
         "redirect_reason saying why"
     )
     assert "answer in the thread" in found[1]
+
+
+# A placeholder is filled after the guard has read the template: "@{first_name}" posts
+# "@Bob", which tags whoever holds that handle, and "@{brand}Help" names another account.
+PLACEHOLDER_ACCOUNTS = [
+    ("Hi @{first_name}, it ships today.", "@{first_name}"),
+    ("Tweet @{brand}Help with your order number.", "@{brand}Help"),
+    ("Our @{team} team answers here.", "@{team}"),
+    ("Sorry about the @{match}.", "@{match}"),
+    ("Ask u/{brand}Care, they reply fast.", "u/{brand}Care"),
+    ("Updates are posted in /r/{brand} daily.", "/r/{brand}"),
+]
+
+
+@pytest.mark.parametrize(("template", "phrase"), PLACEHOLDER_ACCOUNTS)
+def test_a_placeholder_after_an_at_sign_or_u_slash_is_another_account(
+    template: str, phrase: str
+) -> None:
+    assert find_redirect(template) == ("another account", phrase)
+
+
+def test_the_customer_placeholder_after_an_at_sign_or_u_slash_passes() -> None:
+    assert find_redirect("Thanks @{author} and u/{author}, it ships today.") is None
+
+
+def test_check_config_rejects_a_reply_that_tags_the_first_name(tmp_path: Path) -> None:
+    assert problems(tmp_path, _rule("Hi @{first_name}, it ships today.")) == [
+        "{dir}/rules.yaml:6:7: rule 'redirecting': then.reply[0]: sends the customer "
+        "elsewhere (another account: '@{first_name}'); answer in the thread, or set "
+        "allow_redirect: true with a redirect_reason"
+    ]

@@ -252,6 +252,27 @@ def test_the_match_placeholder_keeps_short_order_numbers(
 
 
 @pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("@acme order #BoycottAcme now", "order BoycottAcme now"),
+        ("@acme order #acme_fail again", "order acme_fail again"),
+        ("@acme order ##BoycottAcme $$ACME now", "order BoycottAcme ACME now"),
+        ("@acme order $ACME crashed", "order ACME crashed"),
+        ("@acme order $BRK.B crashed", "order BRK.B crashed"),
+        ("@acme order cost $5 more", "order cost $5 more"),
+    ],
+)
+def test_the_match_placeholder_posts_no_hashtag_or_cashtag(
+    tmp_path: Path, text: str, shown: str
+) -> None:
+    """On X the brand's reply would join a hashtag campaign against it, or show in a
+    stock ticker's feed, with words the customer chose."""
+    decision = decide(engine(tmp_path, ORDER_RULE), text)
+    assert decision.reply is not None
+    assert decision.reply.text == f"Looking at {shown} now."
+
+
+@pytest.mark.parametrize(
     ("match", "sentiment", "expected"),
     [
         ("label: negative", score(Label.NEGATIVE, -0.5), True),

@@ -31,6 +31,8 @@ _NOT_A_PHONE = re.compile(
     r"(?:\s+(?:number|no\.?|id))?\s*[:#]?\s*#?[\w-]*\d[\w-]*",
     re.IGNORECASE,
 )
+# A placeholder but the customer's own handle: its value can be anyone's name.
+_OTHER_VALUE = r"\{(?!author\})\w+\}"
 # The pages a customer is sent to instead of being answered.
 _WEBSITE = r"(?:web\s?site|site|web\s?page|knowledge\s*base)"
 
@@ -43,8 +45,17 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
         "private message",
         r"(?<!\d\s)(?<!\d)\b(?:dm|pm)(?:s|d|m?ed|m?ing)?\b(?:\s+(?:us|me|our\s+team))?",
     ),
-    ("private message", r"\b(?:direct|private)\s+messag\w*"),
-    ("private message", r"\bmessage\s+(?:us|me)\b|\binbox\s+us\b|\bslide\s+into\s+our\b"),
+    # Spaced or dotted past the pattern above ("D M us", "D.M. us"): only before "us" or
+    # "me", as "p. m." alone is the time of day.
+    (
+        "private message",
+        r"(?<!\d\s)(?<!\d)\b[dp](?:\s*[.-]\s*|\s+)m\b\.?\s*(?:us|me|our\s+team)\b",
+    ),
+    ("private message", r"\b(?:direct|private)\s+(?:messag\w*|msgs?\b)"),
+    (
+        "private message",
+        r"\b(?:message|msg)\s+(?:us|me)\b|\binbox\s+us\b|\bslide\s+into\s+our\b",
+    ),
     # "Send us a message" is "DM us" in other words.
     (
         "private message",
@@ -64,8 +75,13 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     ),
     # Any account but the customer's ({author} is written without the @ sign). Reddit
     # links "/r/name" and "/u/name" as it does "r/name"; a path inside an address
-    # ("acme.com/r/x") is not one, and is a link anyway.
-    ("another account", r"(?<![\w.+-])@\w+|(?<![\w/])/?[ur]/\w{3,}"),
+    # ("acme.com/r/x") is not one, and is a link anyway. The guard reads the template
+    # before it is filled: "@{first_name}" posts "@Bob", tagging whoever holds it.
+    (
+        "another account",
+        rf"(?<![\w.+-])@(?:\w|{_OTHER_VALUE})+|(?<![\w/])/?[ur]/(?:\w{{3,}}|\w*{_OTHER_VALUE})"
+        r"[\w{}]*",
+    ),
     ("email", r"\be-?mail(?:s|ing)?\b(?:\s+(?:us|me|our\s+\w+))?"),
     # The verb, not the noun: "the text the courier sent", "a call the carrier made".
     ("phone call", _NOT_A_NOUN + r"\b(?:call|ring|phone|text)\s+(?:us|our|the|me)\b"),

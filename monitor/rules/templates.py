@@ -46,6 +46,12 @@ _SPACES = re.compile(r"\s+")
 _MENTION = re.compile(r"[@＠]|(?<![\w/])/?u/(?=[\w-])")
 # A link, or a domain X would make into one ("evil.example/x").
 _LINK = re.compile(r"\w+://\S*|\bwww\.\S*|\b[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}\b/?\S*", re.IGNORECASE)
+# What X makes a hashtag or a cashtag of ("#BoycottAcme", "$ACME"): the brand's reply
+# would join the customer's campaign or a ticker's feed. Loses its sign; an order
+# reference ("#A-1234", "#12345") and a price ("$5") are neither and stay.
+_TAG_SIGN = re.compile(
+    r"[#＃]+(?=\w*[^\W\d_])(?!\w*-)|\$+(?=[A-Za-z]{1,6}(?:[._][A-Za-z]{1,2})?(?!\w))"
+)
 # Contact details the customer wrote, which the brand must never repeat in public: an
 # e-mail address whole (its user part often names the person), and any run of 7 or
 # more digits, separators between them allowed ("+44 20 7946 0958", "555.123.4567"):
@@ -153,9 +159,10 @@ def _without_leading_marks(word: str) -> str:
 
 
 def matched_text(found: str) -> str:
-    """Bound the matched text and defuse mentions, links, e-mail addresses and phone
-    numbers before it goes into a public reply: a broad regex (``order \\S+``) can match
-    what the customer wrote to be reached at, and the brand must not post it."""
+    """Bound the matched text and defuse mentions, hashtags, cashtags, links, e-mail
+    addresses and phone numbers before it goes into a public reply: a broad regex
+    (``order \\S+``) can match what the customer wrote to be reached at, and the brand
+    must not post it."""
     private = _PHONE.sub(" ", _EMAIL.sub(" ", found))
-    unlinked = _MENTION.sub("", _LINK.sub("", private))
+    unlinked = _TAG_SIGN.sub("", _MENTION.sub("", _LINK.sub("", private)))
     return _SPACES.sub(" ", unlinked).strip()[:MAX_MATCH]
