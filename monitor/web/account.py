@@ -103,7 +103,7 @@ def login(web: Web) -> Endpoint:
                     web.rt,
                     form.get("name", ""),
                     form.get("password", ""),
-                    # Behind a proxy, uvicorn's proxy_headers put the client's own here.
+                    # Behind a proxy in web.trusted_proxies, uvicorn puts the client's own here.
                     address=request.client.host if request.client else "",
                     work=web.password_work,
                 )
