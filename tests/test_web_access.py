@@ -15,7 +15,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import event, func, select, update
 from starlette.testclient import TestClient
 
-from monitor import casework_actions, casework_links
+from monitor import casework_actions, casework_links, triage
 from monitor.clock import FakeClock
 from monitor.dispatch import dispatch_outbox
 from monitor.pipeline import run_cycle
@@ -554,6 +554,24 @@ def test_a_priority_or_team_changed_since_the_page_showed_it_is_not_overwritten(
         "ok": True,
         "message": "C-1001's team is billing already; nothing was changed",
     }
+
+
+def test_a_stale_hand_over_from_a_page_that_showed_no_team_says_no_team(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The form's "-" (no team shown) went into the refusal as is: "after your page
+    # showed -".
+    rt = seeded(make_runtime)
+    root, csrf = client_for(rt, "root")
+    assert '<input type="hidden" name="was" value="-">' in root.get("/cases/C-1020").text
+    triage.set_team(rt, "C-1020", "billing", user="lena")
+    when = rt.clock.now().strftime("%Y-%m-%d %H:%M UTC")
+    stale = root.post("/cases/C-1020/team", data={"csrf_token": csrf, "team": "tech", "was": "-"})
+    assert stale.status_code == 400
+    assert (
+        f"C-1020&#39;s team was changed to billing by lena at {when} after your page showed "
+        "no team; nothing was changed (set it again to change it)"
+    ) in stale.text
 
 
 def test_a_password_changed_while_the_old_one_is_checked_signs_nobody_in(

@@ -15,7 +15,7 @@ from monitor.clock import FakeClock
 from monitor.web.app import create_app
 from monitor.web.users import create_user
 from tests.conftest import RuntimeFactory, mention
-from tests.webkit import NONCE, PASSWORD, api_client, client_for, login, seeded
+from tests.webkit import NONCE, PASSWORD, api_client, client_for, csrf_of, login, seeded
 
 CORPUS = Path(__file__).parent / "data" / "hostile_mentions.tsv"
 
@@ -152,6 +152,43 @@ def test_cookies_are_httponly_samesite_and_secure_over_https(make_runtime: Runti
         assert "httponly" in cookie
         assert "samesite=lax" in cookie
         assert ("secure" in cookie) is secure
+
+
+def _cookie_header(set_cookies: list[str], name: str) -> str:
+    found = [c for c in set_cookies if c.startswith(f"{name}=")]
+    assert len(found) == 1, set_cookies
+    return found[0].lower()
+
+
+def _same_attributes(cookie: str, secure: bool) -> None:
+    for attribute in ("httponly", "samesite=lax", "path=/"):
+        assert attribute in cookie
+    assert ("secure" in cookie) is secure
+
+
+def test_cookies_are_deleted_with_the_attributes_they_were_set_with(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The deletions on sign-in and sign-out left out Secure and HttpOnly: a browser may
+    # ignore a deletion whose attributes differ, keeping the old cookie.
+    rt = seeded(make_runtime)
+    for base, secure in (("http://testserver", False), ("https://testserver", True)):
+        client = TestClient(create_app(rt), base_url=base)
+        nonce = NONCE.search(client.get("/login").text)
+        assert nonce is not None
+        answer = client.post(
+            "/login",
+            data={"name": "alice", "password": PASSWORD, "nonce": nonce[1]},
+            follow_redirects=False,
+        )
+        gone = _cookie_header(answer.headers.get_list("set-cookie"), "inchannel_login")
+        assert "max-age=0" in gone
+        _same_attributes(gone, secure)
+        csrf = csrf_of(client.get("/").text)
+        out = client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False)
+        gone = _cookie_header(out.headers.get_list("set-cookie"), "inchannel_session")
+        assert "max-age=0" in gone
+        _same_attributes(gone, secure)
 
 
 def test_login_redirects_only_within_the_site(make_runtime: RuntimeFactory) -> None:

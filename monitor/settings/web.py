@@ -3,6 +3,7 @@ reached and observed."""
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -40,6 +41,10 @@ class Web(Strict):
     # The IANA zone whose days the reports count (volume per day, the CSV, the API):
     # in UTC a New York team's evening was counted under the next day.
     report_timezone: str = "UTC"
+    # The reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (IP
+    # addresses or networks). None by default: without a proxy in front, any local
+    # program could name another client address in them and dodge the sign-in lockout.
+    trusted_proxies: list[str] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -88,6 +93,20 @@ class Web(Strict):
     def _known_report_zone(cls, name: str) -> str:
         parse_zone(name)
         return name
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_addresses(cls, proxies: list[str]) -> list[str]:
+        """uvicorn compares a name it cannot read as an address as plain text, so a
+        typing error would silently trust no proxy at all."""
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{proxy!r} is no IP address or network (such as 127.0.0.1 or 10.0.0.0/8)"
+                ) from None
+        return [proxy.strip() for proxy in proxies]
 
     @field_validator("metrics_token")
     @classmethod

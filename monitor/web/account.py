@@ -14,6 +14,7 @@ from monitor.web.security import (
     SESSION_COOKIE,
     Signed,
     csrf_ok,
+    delete_cookie,
     login_nonce,
     same_origin,
     set_cookie,
@@ -102,7 +103,7 @@ def login(web: Web) -> Endpoint:
                     web.rt,
                     form.get("name", ""),
                     form.get("password", ""),
-                    # Behind a proxy, uvicorn's proxy_headers put the client's own here.
+                    # Behind a proxy in web.trusted_proxies, uvicorn puts the client's own here.
                     address=request.client.host if request.client else "",
                     work=web.password_work,
                 )
@@ -121,7 +122,7 @@ def login(web: Web) -> Endpoint:
         token = await run_in_threadpool(open_session, web.rt, user)
         response = RedirectResponse(local_path(back), status_code=303)
         set_cookie(web.rt, request, response, SESSION_COOKIE, token)
-        response.delete_cookie(LOGIN_COOKIE, path="/")
+        delete_cookie(web.rt, request, response, LOGIN_COOKIE)
         return response
 
     return endpoint
@@ -131,7 +132,7 @@ def logout(web: Web, request: Request) -> Response:
     # Deleting the row ends the session everywhere, not only in this browser's cookie jar.
     close_session(web.rt, request.cookies.get(SESSION_COOKIE, "")[:200])
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    delete_cookie(web.rt, request, response, SESSION_COOKIE)
     return response
 
 

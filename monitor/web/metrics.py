@@ -5,7 +5,8 @@ set, a request must carry ``Authorization: Bearer <token>``; without one, only c
 on the loopback interface that name the dashboard as a local scraper does are answered
 (an IP address, localhost, or the configured host: see security.named_as_dashboard).
 Behind a reverse proxy the client address is the one uvicorn reads from X-Forwarded-For
-(proxy_headers), so a proxy that does not send it would look local: set a token there.
+(from the proxies in web.trusted_proxies), so a proxy that does not send it would look
+local: set a token there.
 """
 
 from __future__ import annotations
@@ -36,7 +37,10 @@ def refusal(rt: Runtime, request: Request) -> Response | None:
             return None
         headers = {"www-authenticate": 'Bearer realm="metrics"'}
         return PlainTextResponse("metrics: bearer token required\n", 401, headers=headers)
-    if loopback(request.client.host if request.client else ""):
+    # A request a proxy forwarded is no local scraper's, though a proxy on this host not
+    # listed in web.trusted_proxies makes it come from the loopback interface.
+    forwarded = "x-forwarded-for" in request.headers or "forwarded" in request.headers
+    if loopback(request.client.host if request.client else "") and not forwarded:
         if named_as_dashboard(rt, request):
             return None
         return PlainTextResponse(

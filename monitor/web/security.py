@@ -261,6 +261,18 @@ def set_cookie(rt: Runtime, request: Request, response: Response, name: str, val
     )
 
 
+def delete_cookie(rt: Runtime, request: Request, response: Response, name: str) -> None:
+    """Expire a cookie set_cookie set, with the same attributes: a browser may ignore a
+    deletion that differs (one without Secure cannot replace a Secure cookie)."""
+    response.delete_cookie(
+        name,
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookies(rt, request),
+        path="/",
+    )
+
+
 # What new_login_nonce makes: 24 random bytes as URL-safe base64.
 LOGIN_NONCE = re.compile(r"[A-Za-z0-9_-]{32}")
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 
 import click
 import uvicorn
+from starlette.types import ASGIApp
 
 from monitor.metrics import cannot_bind_reason
 from monitor.runtime import Runtime
@@ -73,7 +75,22 @@ def serve(rt: Runtime, *, sock: socket.socket, reload_rules: bool = True) -> Non
     web = rt.settings.web
     announce_demo_user(rt)
     log.info("dashboard on http://%s:%d/", web.host, web.port)
-    app = create_app(rt, reload_rules=reload_rules)
-    config = uvicorn.Config(app, host=web.host, port=web.port, log_config=None, proxy_headers=True)
+    config = uvicorn_config(rt, create_app(rt, reload_rules=reload_rules))
     # In a worker thread uvicorn leaves signal handling to the daemon's main thread.
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def uvicorn_config(rt: Runtime, app: ASGIApp) -> uvicorn.Config:
+    """How uvicorn serves ``app``: forwarded headers believed from ``web.trusted_proxies``
+    only. uvicorn's own default believed them from any local client, proxy or not."""
+    web = rt.settings.web
+    if os.environ.get("FORWARDED_ALLOW_IPS") is not None:
+        log.warning("FORWARDED_ALLOW_IPS is not read: list the proxies in web.trusted_proxies")
+    return uvicorn.Config(
+        app,
+        host=web.host,
+        port=web.port,
+        log_config=None,
+        proxy_headers=bool(web.trusted_proxies),
+        forwarded_allow_ips=list(web.trusted_proxies),
+    )

@@ -194,9 +194,10 @@ def unchanged_since_shown(
     if current == wanted:
         raise NothingChanged(f"{canonical}'s {attribute} is {current} already; nothing was changed")
     if was is not None and (None if was == NOBODY else was) != current:
+        shown = f"no {attribute}" if was == NOBODY else was  # NOBODY is the form's, not a word
         raise CaseworkError(
             f"{canonical}'s {attribute} was changed to {current or 'none'}{by} after your page "
-            f"showed {was}; nothing was changed (set it again to change it)"
+            f"showed {shown}; nothing was changed (set it again to change it)"
         )
 
 
