@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from monitor.clock import Clock
@@ -89,6 +89,30 @@ class Window:
         if not isinstance(moment, datetime):
             return False
         return self.since <= moment and (self.until is None or moment < self.until)
+
+
+def rerun_from(first: datetime, window: Window) -> str:
+    """The rerun that imports the rest of ``window`` from ``first``, the earliest of its
+    mentions not imported (the import runs oldest first; a replay file is read in its
+    own order).
+
+    Everything written before it is stored: rerun as it was, the window was read again
+    from its newest post, and on X billed again. A
+    parent fetched for a thread may predate --since: the rerun fetches it again with its
+    thread, and a wider window would read (and X bill) more than was asked for. The
+    second is rounded down (--since is inclusive): the mentions of that second already
+    imported are skipped as stored."""
+    since = max(first, window.since).astimezone(UTC).replace(microsecond=0)
+    command = f"--since {since:%Y-%m-%dT%H:%M:%S}"
+    if window.until is not None:
+        # Exclusive: never rounded, or the rest of its last second would be left out.
+        until = window.until.astimezone(UTC)
+        spec = "seconds" if until.microsecond == 0 else "microseconds"
+        command += f" --until {until.replace(tzinfo=None).isoformat(timespec=spec)}"
+    return (
+        f"the rest was written from {since:%Y-%m-%d %H:%M:%S} UTC on: rerun with {command} "
+        "to import it (stored mentions are skipped)"
+    )
 
 
 class FetchInterrupted(KeyboardInterrupt):
