@@ -103,16 +103,23 @@ def rerun_from(first: datetime, window: Window) -> str:
     second is rounded down (--since is inclusive): the mentions of that second already
     imported are skipped as stored."""
     since = max(first, window.since).astimezone(UTC).replace(microsecond=0)
-    command = f"--since {since:%Y-%m-%dT%H:%M:%S}"
-    if window.until is not None:
-        # Exclusive: never rounded, or the rest of its last second would be left out.
-        until = window.until.astimezone(UTC)
-        spec = "seconds" if until.microsecond == 0 else "microseconds"
-        command += f" --until {until.replace(tzinfo=None).isoformat(timespec=spec)}"
+    command = window_flags(Window(since, window.until))
     return (
         f"the rest was written from {since:%Y-%m-%d %H:%M:%S} UTC on: rerun with {command} "
         "to import it (stored mentions are skipped)"
     )
+
+
+def window_flags(window: Window) -> str:
+    """``window`` as the command's --since and --until, in UTC."""
+    flags = f"--since {_moment(window.since)}"
+    # --until is exclusive: never rounded, or the rest of its last second was left out.
+    return flags if window.until is None else f"{flags} --until {_moment(window.until)}"
+
+
+def _moment(at: datetime) -> str:
+    at = at.astimezone(UTC).replace(tzinfo=None)
+    return at.isoformat(timespec="seconds" if at.microsecond == 0 else "microseconds")
 
 
 class FetchInterrupted(KeyboardInterrupt):
