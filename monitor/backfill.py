@@ -33,7 +33,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -58,6 +58,7 @@ from monitor.sources.base import (
     PollResult,
     SourceError,
     Window,
+    rerun_from,
 )
 from monitor.spool import Spool
 from monitor.store.context import promote_context, store_context
@@ -201,31 +202,9 @@ def _import_all(
 def _stopped(committed: BackfillReport, why: str, spool: Spool, window: Window) -> BackfillReport:
     stopped = f"{why}, {committed.imported} of {committed.to_import} imported"
     if committed.imported < committed.to_import:
-        stopped += f"; {_going_on(spool.created_at(committed.imported), window)}"
+        stopped += f"; {rerun_from(spool.created_at(committed.imported), window)}"
     committed.failure = "; ".join(filter(None, [committed.failure, stopped]))
     return committed
-
-
-def _going_on(first: datetime, window: Window) -> str:
-    """The rerun that imports the rest from ``first``, the first mention not imported.
-
-    The import runs oldest first, so everything written before it is stored: rerun as
-    it was, the window was read again from its newest post, and on X billed again. A
-    parent fetched for a thread may predate --since: the rerun fetches it again with its
-    thread, and a wider window would read (and X bill) more than was asked for. The
-    second is rounded down (--since is inclusive): the mentions of that second already
-    imported are skipped as stored."""
-    since = max(first, window.since).astimezone(UTC).replace(microsecond=0)
-    command = f"--since {since:%Y-%m-%dT%H:%M:%S}"
-    if window.until is not None:
-        # Exclusive: never rounded, or the rest of its last second would be left out.
-        until = window.until.astimezone(UTC)
-        spec = "seconds" if until.microsecond == 0 else "microseconds"
-        command += f" --until {until.replace(tzinfo=None).isoformat(timespec=spec)}"
-    return (
-        f"the rest was written from {since:%Y-%m-%d %H:%M:%S} UTC on: rerun with {command} "
-        "to import it (stored mentions are skipped)"
-    )
 
 
 def _fetch(

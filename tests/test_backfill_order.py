@@ -494,3 +494,43 @@ def test_a_live_case_opened_while_a_chunk_is_imported_is_not_settled(
     assert case.sla_due_at is not None
     assert decided.processed
     assert decided.case_id == case.id
+
+
+def ctrl_c_after_the_first_page(report: BackfillReport) -> None:
+    if not report.importing:
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_while_fetching_a_replay_file_gives_the_since_that_finishes_the_window(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # A replay file is read in its order, oldest first: what was fetched is the oldest
+    # part of the window. The error said only that it was imported, with no way on.
+    rt = chunked(make_runtime, hourly(8)[::-1], 5)
+    until = datetime(2026, 11, 20, tzinfo=UTC)
+    report = backfill(rt, "feed", Window(SINCE, until), on_page=ctrl_c_after_the_first_page)
+    assert report.failure == (
+        "interrupted while fetching; what was fetched before was imported; the rest was "
+        "written from 2026-11-19 13:00:00 UTC on: rerun with --since 2026-11-19T13:00:00 "
+        "--until 2026-11-20T00:00:00 to import it (stored mentions are skipped)"
+    )
+    assert len(by_time(rt)) == 5
+    rerun = backfill(rt, "feed", Window(datetime(2026, 11, 19, 13, tzinfo=UTC), until))
+    assert (rerun.failure, rerun.ingested, rerun.duplicates) == (None, 3, 0)
+    assert len(by_time(rt)) == 8
+
+
+def test_the_since_after_ctrl_c_covers_a_replay_file_out_of_order(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Newest first in the file: the mentions not yet read are older than those fetched,
+    # so a --since from the newest fetched would leave them out for good.
+    rt = chunked(make_runtime, hourly(8), 5)
+    report = backfill(rt, "feed", Window(SINCE), on_page=ctrl_c_after_the_first_page)
+    assert report.failure is not None
+    assert report.failure.endswith(
+        "the rest was written from 2026-11-19 08:00:00 UTC on: rerun with --since "
+        "2026-11-19T08:00:00 to import it (stored mentions are skipped)"
+    )
+    rerun = backfill(rt, "feed", Window(datetime(2026, 11, 19, 8, tzinfo=UTC)))
+    assert (rerun.failure, rerun.ingested) == (None, 3)

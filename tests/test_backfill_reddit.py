@@ -438,3 +438,48 @@ def test_an_item_shown_late_just_before_since_does_not_end_the_listing(
     report = backfill(rt, "watch", Window(since))
     assert stored(rt) == {"t1_c0", "t1_c30", "t1_c50"}
     assert report.problems == []
+
+
+def ctrl_c_once_fetching(report: BackfillReport) -> None:
+    if not report.importing:
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_while_fetching_the_last_listing_gives_the_until_that_finishes_it(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # Newest first, as on X: what was fetched is the newest part of the window. The
+    # error said only that it was imported, with no way to finish the window.
+    serve_pages(api, COMMENTS, numbered(300))
+    rt = watch(make_runtime, api)
+    report = backfill(rt, "watch", Window(SINCE), on_page=ctrl_c_once_fetching)
+    assert report.failure == (
+        "interrupted while fetching; what was fetched before was imported; r/acme/comments "
+        "was read back to 2026-11-20 06:21:00 UTC: to go on from there, rerun with --until "
+        "2026-11-20T06:21:01"
+    )
+    assert stored(rt) == {f"t1_c{n}" for n in range(0, 100, 10)}
+    until = datetime(2026, 11, 20, 6, 21, 1, tzinfo=UTC)
+    rerun = backfill(rt, "watch", Window(SINCE, until))
+    assert rerun.failure is None
+    assert stored(rt) == {f"t1_c{n}" for n in range(0, 300, 10)}
+
+
+def test_ctrl_c_with_listings_left_unread_gives_the_whole_window_again(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # An --until from the comments read would leave the submissions after it unread.
+    serve_pages(api, COMMENTS, numbered(300))
+    api.add("GET", "/r/acme/new/?", listing(submission("s1", "Acme is down", created=minutes_ago(0))))
+    rt = watch(make_runtime, api, submissions=True)
+    until = datetime(2026, 11, 20, 8, 30, tzinfo=UTC)
+    report = backfill(rt, "watch", Window(SINCE, until), on_page=ctrl_c_once_fetching)
+    assert report.failure == (
+        "interrupted while fetching; what was fetched before was imported; not read in "
+        "full: r/acme/comments, r/acme/new; Reddit cannot be asked for a time range, so "
+        "rerun with --since 2026-11-01T00:00:00 --until 2026-11-20T08:30:00 (each listing "
+        "is read again from its newest item; stored mentions are skipped)"
+    )
+    rerun = backfill(rt, "watch", Window(SINCE, until))
+    assert rerun.failure is None
+    assert stored(rt) == {f"t1_c{n}" for n in range(0, 300, 10)} | {"t3_s1"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from monitor.clock import Clock
@@ -89,6 +89,37 @@ class Window:
         if not isinstance(moment, datetime):
             return False
         return self.since <= moment and (self.until is None or moment < self.until)
+
+
+def rerun_from(first: datetime, window: Window) -> str:
+    """The rerun that imports the rest of ``window`` from ``first``, the earliest of its
+    mentions not imported (the import runs oldest first; a replay file is read in its
+    own order).
+
+    Everything written before it is stored: rerun as it was, the window was read again
+    from its newest post, and on X billed again. A
+    parent fetched for a thread may predate --since: the rerun fetches it again with its
+    thread, and a wider window would read (and X bill) more than was asked for. The
+    second is rounded down (--since is inclusive): the mentions of that second already
+    imported are skipped as stored."""
+    since = max(first, window.since).astimezone(UTC).replace(microsecond=0)
+    command = window_flags(Window(since, window.until))
+    return (
+        f"the rest was written from {since:%Y-%m-%d %H:%M:%S} UTC on: rerun with {command} "
+        "to import it (stored mentions are skipped)"
+    )
+
+
+def window_flags(window: Window) -> str:
+    """``window`` as the command's --since and --until, in UTC."""
+    flags = f"--since {_moment(window.since)}"
+    # --until is exclusive: never rounded, or the rest of its last second was left out.
+    return flags if window.until is None else f"{flags} --until {_moment(window.until)}"
+
+
+def _moment(at: datetime) -> str:
+    at = at.astimezone(UTC).replace(tzinfo=None)
+    return at.isoformat(timespec="seconds" if at.microsecond == 0 else "microseconds")
 
 
 class FetchInterrupted(KeyboardInterrupt):

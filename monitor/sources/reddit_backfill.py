@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 
 from monitor.clock import Clock
 from monitor.domain import MessageKind
-from monitor.sources.base import PollResult, SourceError, Window
+from monitor.sources.base import FetchInterrupted, PollResult, SourceError, Window, window_flags
 from monitor.sources.reddit import RateLimits
 from monitor.sources.reddit_base import PollBatch, RedditSourceBase, source_error
 from monitor.sources.reddit_failure import NOT_SERVED, FailureKind, RedditFailure
@@ -76,6 +76,8 @@ class _Walk:
     reached: bool = False  # an item older than --since was read: the window is covered
     past: bool = False  # one older than --since less the overlap: the listing is done
     stalled: bool = False  # a page brought nothing new: paging on would loop
+    done: bool = False  # its last page was handed over (or it cannot be read)
+    handed_oldest: float | None = None  # ``oldest`` as of the pages handed over
     seen: set[str] = field(default_factory=set)
     skipped: Counter[str] = field(default_factory=Counter)
 
@@ -125,23 +127,78 @@ class _Walk:
         return lines
 
 
+@dataclass
+class _Reading:
+    """The listing a backfill is reading and how far it got: what Ctrl-C leaves unread."""
+
+    streams: list[Stream]
+    at: int = 0
+    walk: _Walk = field(default_factory=_Walk)
+
+    def going_on(self, window: Window) -> str:
+        """How to finish ``window``. The pages handed over were taken: the caller asks for
+        the next one only then, and throws Ctrl-C in at the ``yield`` of the one it had."""
+        left = self.streams[self.at + 1 :] if self.walk.done else self.streams[self.at :]
+        if not left:
+            return "every listing was read in full: nothing is left to fetch"
+        until = self._until(window) if len(left) == 1 else None
+        if until is not None:
+            read = until - timedelta(seconds=1)
+            return (
+                f"{left[0].label} was read back to {read:%Y-%m-%d %H:%M:%S} UTC: to go on "
+                f"from there, rerun with --until {until:%Y-%m-%dT%H:%M:%S}"
+            )
+        # Listings after the one being read have all of the window left: an --until from
+        # how far that one got would leave their newer items out.
+        return (
+            f"not read in full: {', '.join(s.label for s in left)}; Reddit cannot be asked "
+            f"for a time range, so rerun with {window_flags(window)} (each listing is read "
+            "again from its newest item; stored mentions are skipped)"
+        )
+
+    def _until(self, window: Window) -> datetime | None:
+        """The --until that leaves the listing being read only what it has not read, if
+        that is inside the window. Exclusive: the second after the oldest item read (those
+        of that second already read are skipped as stored)."""
+        if self.walk.done or self.walk.handed_oldest is None:
+            return None
+        oldest = datetime.fromtimestamp(int(self.walk.handed_oldest), UTC)
+        until = oldest + timedelta(seconds=1)
+        if until <= window.since or (window.until is not None and until >= window.until):
+            return None
+        return until
+
+
 class BackfillingRedditSource(RedditSourceBase):
     """A Reddit source that can also read its listings back to a date (Backfillable)."""
 
     def backfill(self, window: Window, *, clock: Clock) -> Iterator[PollResult]:
         """A page of the items created inside ``window`` per page read, listing by listing;
-        ``cursor`` is None. Raises SourceError when a request fails or the quota is spent."""
+        ``cursor`` is None. Raises SourceError when a request fails or the quota is spent,
+        FetchInterrupted (saying how to finish the window) on Ctrl-C."""
+        reading = _Reading(self._streams())
+        try:
+            yield from self._read_listings(window, clock, reading)
+        except KeyboardInterrupt:
+            raise FetchInterrupted(reading.going_on(window)) from None
+
+    def _read_listings(
+        self, window: Window, clock: Clock, reading: _Reading
+    ) -> Iterator[PollResult]:
         known: set[str] = set()  # thread context fetched so far in this run
         unavailable: set[str] = set()
-        for stream in self._streams():
+        for at, stream in enumerate(reading.streams):
+            reading.at, reading.walk = at, _Walk()
             if stream.subreddit in unavailable:
+                reading.walk.done = True
                 continue
             try:
-                yield from self._walk(stream, window, known, clock)
+                yield from self._walk(stream, window, known, clock, reading.walk)
             except RedditFailure as failure:
                 if failure.kind not in NOT_SERVED or stream.subreddit is None:
                     raise _stop(failure, self.connection.limits(), clock.now()) from None
                 unavailable.add(stream.subreddit)
+                reading.walk.done = True  # it cannot be read: nothing is left in it
                 yield PollResult([], None, problems=[f"r/{stream.subreddit}: {failure}; skipped"])
 
     def _streams(self) -> list[Stream]:
@@ -149,9 +206,9 @@ class BackfillingRedditSource(RedditSourceBase):
         raise NotImplementedError
 
     def _walk(
-        self, stream: Stream, window: Window, known: set[str], clock: Clock
+        self, stream: Stream, window: Window, known: set[str], clock: Clock, walk: _Walk
     ) -> Iterator[PollResult]:
-        walk, after, fallback = _Walk(), None, list[str]()
+        after, fallback = None, list[str]()
         while True:
             _check_quota(self.connection.limits(), clock.now())
             page = list(stream.page(after))
@@ -168,6 +225,9 @@ class BackfillingRedditSource(RedditSourceBase):
             done = walk.past or walk.stalled or len(page) < PAGE
             self._context(batch, known)
             problems = [*batch.problems, *(walk.closing(stream) if done else [])]
+            # Only now: Ctrl-C while the thread context was fetched left this page's items
+            # unfetched, and an --until below them lost them.
+            walk.done, walk.handed_oldest = done, walk.oldest
             yield PollResult(
                 batch.mentions, None, more=not done, problems=problems, context=batch.context
             )

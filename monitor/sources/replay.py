@@ -17,12 +17,13 @@ import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from monitor.clock import Clock
 from monitor.domain import MAX_FOLLOWERS, Author, Mention, MessageKind, Platform, utc
-from monitor.sources.base import PollResult, SourceError, Window
+from monitor.sources.base import FetchInterrupted, PollResult, SourceError, Window, rerun_from
 
 log = logging.getLogger(__name__)
 
@@ -249,16 +250,19 @@ class ReplaySource:
         )
 
     def backfill(self, window: Window, *, clock: Clock) -> Iterator[PollResult]:
-        """The file's mentions created inside ``window``, in pages, streamed."""
+        """The file's mentions created inside ``window``, in pages, streamed. Ctrl-C
+        raises FetchInterrupted with the --since that imports the rest."""
+        now = clock.now()
+        # The file's items (mentions and bad lines) read, and those handed over in pages.
+        read = handed = 0
         try:
-            now = clock.now()
             # Shifted before the window is applied: the window is in the times the
             # daemon stores for these mentions, not the file's.
             self._shift_for(now)
             with self.path.open(encoding="utf-8", errors="replace") as handle:
                 page: list[Mention] = []
                 problems: list[str] = []
-                for item in read_jsonl(handle):
+                for read, item in enumerate(read_jsonl(handle), start=1):
                     if isinstance(item, LineProblem):
                         problems.append(str(item))
                         continue
@@ -266,11 +270,32 @@ class ReplaySource:
                     if item.created_at in window:
                         page.append(item)
                     if len(page) == self.page_size:
+                        handed = read
                         yield PollResult(page, None, more=True, problems=problems)
                         page, problems = [], []
+            handed = read
+            yield PollResult(page, None, more=False, problems=problems)
         except OSError as exc:
             raise SourceError(f"cannot read {self.path}: {exc.strerror}") from None
-        yield PollResult(page, None, more=False, problems=problems)
+        except KeyboardInterrupt:
+            raise FetchInterrupted(self._rest(window, now, handed)) from None
+
+    def _rest(self, window: Window, now: datetime, handed: int) -> str:
+        """How to import what the file holds for ``window`` past its first ``handed``
+        items. The earliest of them, not the last one fetched: nothing keeps a file in
+        time order, and a --since past an older line left it out for good. A local file,
+        so reading it again is quick next to the import that follows."""
+        first: datetime | None = None
+        with self.path.open(encoding="utf-8", errors="replace") as handle:
+            for item in islice(read_jsonl(handle), handed, None):
+                if isinstance(item, LineProblem):
+                    continue
+                (item,) = self._moved([item], now)
+                if item.created_at in window and (first is None or item.created_at < first):
+                    first = item.created_at
+        if first is None:
+            return "the rest of the file holds nothing inside the window: nothing is left"
+        return rerun_from(first, window)
 
     def _shift_for(self, now: datetime) -> timedelta:
         """The shift_to_now offset, computed at the first call (zero when off or the
