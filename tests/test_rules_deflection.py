@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from monitor.rules.deflection import find_redirect
-from tests.rulekit import problems
+from tests.rulekit import decide, engine, problems
 
 REDIRECTS = [
     ("Please DM us your order number.", "private message", "DM us"),
@@ -234,6 +234,32 @@ def test_a_placeholder_after_an_at_sign_or_u_slash_is_another_account(
 
 def test_the_customer_placeholder_after_an_at_sign_or_u_slash_passes() -> None:
     assert find_redirect("Thanks @{author} and u/{author}, it ships today.") is None
+
+
+REDDIT_AUTHOR = "Hi u\\/jane\\_doe, it ships today."  # escaped: shown as typed, no ping
+
+
+@pytest.mark.parametrize(
+    ("template", "platform", "author_id", "posted"),
+    [
+        ("Hi @{author}, it ships today.", "x", "7001", "Hi @jane_doe, it ships today."),
+        ("Hi \uff20{author}, it ships today.", "x", "7001", "Hi @jane_doe, it ships today."),
+        ("Hi u/{author}, it ships today.", "x", "7001", "Hi @jane_doe, it ships today."),
+        ("Hi @{author}, it ships today.", "reddit", "jane_doe", REDDIT_AUTHOR),
+        ("Hi /u/{author}, it ships today.", "reddit", "jane_doe", REDDIT_AUTHOR),
+        # X sent no profile: the name goes with its sign and comma, as "Hi {author}," does.
+        ("Hi @{author}, it ships today.", "x", "jane_doe", "Hi, it ships today."),
+    ],
+)
+def test_a_sign_written_before_the_customer_placeholder_is_not_doubled(
+    tmp_path: Path, template: str, platform: str, author_id: str, posted: str
+) -> None:
+    """{author} carries its own "@" or "u/": "Hi @{author}", which the guard accepts,
+    posted "Hi @@jane_doe" and "Hi @, it ships" when the handle was unknown."""
+    rules = engine(tmp_path, f'name: hi\nthen: {{reply: "{template}"}}\n')
+    decision = decide(rules, author="jane_doe", author_id=author_id, platform=platform)
+    assert decision.reply is not None
+    assert decision.reply.text == posted
 
 
 def test_check_config_rejects_a_reply_that_tags_the_first_name(tmp_path: Path) -> None:

@@ -73,7 +73,7 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
         "messaging app",
         r"\b(?:whats\s?app|telegram|messenger|wechat|viber|imessage|snapchat|discord|skype)\b",
     ),
-    # Any account but the customer's ({author} is written without the @ sign). Reddit
+    # Any account but the customer's ("@{author}" posts the customer's handle). Reddit
     # links "/r/name" and "/u/name" as it does "r/name"; a path inside an address
     # ("acme.com/r/x") is not one, and is a link anyway. The guard reads the template
     # before it is filled: "@{first_name}" posts "@Bob", tagging whoever holds it.

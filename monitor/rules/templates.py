@@ -35,6 +35,9 @@ _HEAVIEST = {Platform.X: "\u4e2d", Platform.REDDIT: "_"}
 _CUSTOMER_WORDS = frozenset({"first_name", "match"})
 # The placeholders that name the customer: left empty, they go with their comma.
 _NAMES = ("author", "first_name")
+# {author} carries its own "@" (X) or "u/" (Reddit): a sign the rule author wrote
+# before it too ("Hi @{author}", as people tag someone) posted "Hi @@jane_doe".
+_SIGNED_AUTHOR = re.compile(r"(?:[@＠]|(?<![\w/])/?u/)\{author\}")
 
 # Letters (any script) with their marks, ' and -: no digits, so a display name cannot
 # put a phone number or an order number in the brand's reply; no _ or other markup.
@@ -81,9 +84,11 @@ def fill(template: str, values: Mapping[str, str], *, platform: Platform) -> str
     """Fill whitelisted placeholders in one pass; values are never re-read as templates.
 
     On Reddit the template is the brand's markdown and is posted as it is, so each value
-    (a customer's name, the words they wrote) is escaped to show literally."""
+    (a customer's name, the words they wrote) is escaped to show literally. An "@" or
+    "u/" written before ``{author}`` is dropped: the value has its own."""
     if platform is Platform.REDDIT:
         values = {name: escape_markdown(value) for name, value in values.items()}
+    template = _SIGNED_AUTHOR.sub("{author}", template)
     for name in _NAMES:
         if values.get(name) == "":
             template = _without(template, name)
