@@ -9,6 +9,7 @@ verbatim into the already-parsed template, so a customer writing ``{case}`` or
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
 from collections.abc import Mapping, Sequence
 
@@ -30,8 +31,13 @@ MAX_FIRST_NAME = 30
 MAX_MATCH = 40
 WORST_CASE_LENGTHS = {"author": 22, "first_name": MAX_FIRST_NAME, "case": 12, "match": MAX_MATCH}
 # The customer writes the name and the matched words: at worst characters X weighs 2
-# (CJK), or on Reddit ones escaping doubles. Handles are ASCII letters, digits and _.
-_HEAVIEST = {Platform.X: "\u4e2d", Platform.REDDIT: "_"}
+# (CJK), or on Reddit the one escaping lengthens most, taken from the escaping itself
+# ("&" is "&amp;", five; a guess of "doubles" passed templates run time refused).
+# Handles are ASCII letters, digits and _.
+_HEAVIEST = {
+    Platform.X: "\u4e2d",
+    Platform.REDDIT: max(string.punctuation, key=lambda c: len(escape_markdown("a" + c))),
+}
 _CUSTOMER_WORDS = frozenset({"first_name", "match"})
 # The placeholders that name the customer: left empty, they go with their comma.
 _NAMES = ("author", "first_name")
