@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from monitor.rules.deflection import find_redirect
-from tests.rulekit import problems
+from tests.rulekit import decide, engine, problems
 
 REDIRECTS = [
     ("Please DM us your order number.", "private message", "DM us"),
@@ -107,6 +107,21 @@ REDIRECTS = [
     ("Just p-m me the details.", "private message", "p-m me"),
     ("Msg us your order number.", "private message", "Msg us"),
     ("Send a direct msg with the order.", "private message", "direct msg"),
+    # Another channel in yet other words: a message to the team, a person to talk to, a
+    # letter, a short code, a contact page's slug, a link with an ideographic full stop
+    # (a browser reads "。", "．" and "｡" in an address as a dot).
+    ("Please send a message to our team.", "private message", "send a message to our team"),
+    ("Send a quick note to us with the order.", "private message", "Send a quick note to us"),
+    ("Talk to our support team about it.", "contact elsewhere", "Talk to our support team"),
+    ("Please speak to our support team.", "contact elsewhere", "speak to our support team"),
+    ("Speak to an agent for a refund.", "contact elsewhere", "Speak to an agent"),
+    ("Mail us the receipt.", "email", "Mail us"),
+    ("Please e mail us the receipt.", "email", "e mail us"),
+    ("Text HELP to 12345 for updates.", "phone call", "Text HELP to 12345"),
+    ("The form is at contact-us on the site.", "contact elsewhere", "contact-us"),
+    ("Go to acme\u3002com/help to fix it.", "support link", "acme.com/help"),
+    ("Go to acme\uff0ecom/help to fix it.", "support link", "acme.com/help"),
+    ("Go to acme\uff61com/help to fix it.", "support link", "acme.com/help"),
 ]
 
 IN_CHANNEL = [
@@ -145,6 +160,18 @@ IN_CHANNEL = [
     "It was delivered at 5 p.m. and we'll post the photo here.",
     "Open 9 a.m. to 6 p.m. me and the team answer here.",
     "Thanks for sharing it with our community!",
+    # Near the patterns above, and no other channel: a goodbye, the brand's own errands,
+    # a notification the customer opted into, the post, a full stop in Japanese.
+    "Speak to you soon, {first_name}!",
+    "Talk to you soon, and thanks for your patience.",
+    "I'll speak to our warehouse team and reply here.",
+    "We\u2019ll talk to the courier and update you here.",
+    "We'll send a note to our warehouse team and reply here.",
+    "We'll text you when it ships, and post here too.",
+    "Royal Mail has it; we'll follow it here.",
+    "We mailed the label to your address.",
+    "Your contact details are safe with us.",
+    "\u3054\u6ce8\u6587\u3092\u78ba\u8a8d\u3057\u307e\u3057\u305f\u3002It ships today.",
 ]
 
 
@@ -234,6 +261,32 @@ def test_a_placeholder_after_an_at_sign_or_u_slash_is_another_account(
 
 def test_the_customer_placeholder_after_an_at_sign_or_u_slash_passes() -> None:
     assert find_redirect("Thanks @{author} and u/{author}, it ships today.") is None
+
+
+REDDIT_AUTHOR = "Hi u\\/jane\\_doe, it ships today."  # escaped: shown as typed, no ping
+
+
+@pytest.mark.parametrize(
+    ("template", "platform", "author_id", "posted"),
+    [
+        ("Hi @{author}, it ships today.", "x", "7001", "Hi @jane_doe, it ships today."),
+        ("Hi \uff20{author}, it ships today.", "x", "7001", "Hi @jane_doe, it ships today."),
+        ("Hi u/{author}, it ships today.", "x", "7001", "Hi @jane_doe, it ships today."),
+        ("Hi @{author}, it ships today.", "reddit", "jane_doe", REDDIT_AUTHOR),
+        ("Hi /u/{author}, it ships today.", "reddit", "jane_doe", REDDIT_AUTHOR),
+        # X sent no profile: the name goes with its sign and comma, as "Hi {author}," does.
+        ("Hi @{author}, it ships today.", "x", "jane_doe", "Hi, it ships today."),
+    ],
+)
+def test_a_sign_written_before_the_customer_placeholder_is_not_doubled(
+    tmp_path: Path, template: str, platform: str, author_id: str, posted: str
+) -> None:
+    """{author} carries its own "@" or "u/": "Hi @{author}", which the guard accepts,
+    posted "Hi @@jane_doe" and "Hi @, it ships" when the handle was unknown."""
+    rules = engine(tmp_path, f'name: hi\nthen: {{reply: "{template}"}}\n')
+    decision = decide(rules, author="jane_doe", author_id=author_id, platform=platform)
+    assert decision.reply is not None
+    assert decision.reply.text == posted
 
 
 def test_check_config_rejects_a_reply_that_tags_the_first_name(tmp_path: Path) -> None:

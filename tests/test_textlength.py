@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from monitor.domain import Platform
@@ -10,9 +12,17 @@ from monitor.rules.templates import (
     customer_names,
     fill,
     first_name,
+    matched_text,
     worst_case_length,
 )
-from monitor.textlength import reddit_body, reply_length, reply_length_problem, x_length
+from monitor.textlength import (
+    brand_text_length,
+    reddit_body,
+    reply_length,
+    reply_length_problem,
+    x_length,
+)
+from tests.rulekit import problems
 
 
 @pytest.mark.parametrize(
@@ -125,3 +135,28 @@ def test_an_x_id_standing_in_for_the_handle_is_never_a_name(template: str, expec
     # A Reddit id is the name itself, lower-cased: it stays.
     reddit = customer_names(Platform.REDDIT, "jane_doe", "jane_doe", "")
     assert reddit == {"author": "u/jane_doe", "first_name": "jane_doe"}
+
+
+def test_the_reddit_estimate_is_never_below_what_the_customers_words_fill_to() -> None:
+    """On Reddit an "&" a customer wrote is posted as "&amp;", five characters: the
+    estimate took escaping to double a character at worst, and passed templates that
+    the run-time check then refused."""
+    words = matched_text("refund " + "&" * 60)
+    values = {"match": words, "first_name": "Jane", "author": "u/jane_doe"}
+    filled = fill("{match} {first_name}", values, platform=Platform.REDDIT)
+    worst = worst_case_length(
+        "{match} {first_name}", brand="Acme", longest_team=4, platform=Platform.REDDIT
+    )
+    assert brand_text_length(Platform.REDDIT, filled) <= worst
+
+
+def test_check_config_refuses_a_reddit_reply_the_customers_words_can_take_over(
+    tmp_path: Path,
+) -> None:
+    rule = (
+        "name: long\nmatch: {platform: reddit, text (regex): 'refund.*'}\n"
+        f'then:\n  reply: "{"x" * 9_850} {{match}}"\n'
+    )
+    found = problems(tmp_path, rule)
+    assert len(found) == 1
+    assert "reddit allows 10000" in found[0]

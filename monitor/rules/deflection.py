@@ -35,6 +35,17 @@ _NOT_A_PHONE = re.compile(
 _OTHER_VALUE = r"\{(?!author\})\w+\}"
 # The pages a customer is sent to instead of being answered.
 _WEBSITE = r"(?:web\s?site|site|web\s?page|knowledge\s*base)"
+# The brand's own errand, not an instruction: "I'll speak to our warehouse team".
+_NOT_OURS = (
+    r"(?<!we'll\s)(?<!we\u2019ll\s)(?<!we\swill\s)(?<!i'll\s)(?<!i\u2019ll\s)"
+    r"(?<!i\swill\s)(?<!let\sme\s)(?<!let\sus\s)(?<!we\scan\s)(?<!i\scan\s)"
+)
+# The people a customer is told to go and talk to.
+_STAFF = r"(?:team|staff|agents?|advis[eo]rs?|specialists?|representatives?|reps?|support|care)"
+# An ideographic full stop between the parts of an address: browsers read "acme。com"
+# as "acme.com" (NFKC has already made "．" a "." and "｡" a "。"). Only between ASCII,
+# so a Japanese sentence's full stop before "It ..." is no domain.
+_IDEOGRAPHIC_DOT = re.compile(r"(?<=[A-Za-z0-9}-])\u3002(?=[A-Za-z0-9{])")
 
 # Each entry: (what it catches, pattern). Patterns are searched case-insensitively in
 # the template after NFKC and without invisible characters, placeholders included.
@@ -62,6 +73,11 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
         r"\b(?:send|drop|shoot|ping)\s+(?:us|our\s+\w+)\s+(?:a\s+)?(?:quick\s+)?"
         r"(?:message|msg|note|line|text)\b",
     ),
+    (
+        "private message",
+        _NOT_OURS + r"\b(?:send|drop|shoot)\s+(?:a\s+)?(?:quick\s+|short\s+)?"
+        rf"(?:message|msg|note|line|text)\s+to\s+(?:us\b|(?:our|the)\s+(?:\w+\s+)?{_STAFF}\b)",
+    ),
     # Not "the message the courier left": only a verb "message", to people.
     (
         "private message",
@@ -73,7 +89,7 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
         "messaging app",
         r"\b(?:whats\s?app|telegram|messenger|wechat|viber|imessage|snapchat|discord|skype)\b",
     ),
-    # Any account but the customer's ({author} is written without the @ sign). Reddit
+    # Any account but the customer's ("@{author}" posts the customer's handle). Reddit
     # links "/r/name" and "/u/name" as it does "r/name"; a path inside an address
     # ("acme.com/r/x") is not one, and is a link anyway. The guard reads the template
     # before it is filled: "@{first_name}" posts "@Bob", tagging whoever holds it.
@@ -82,9 +98,14 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
         rf"(?<![\w.+-])@(?:\w|{_OTHER_VALUE})+|(?<![\w/])/?[ur]/(?:\w{{3,}}|\w*{_OTHER_VALUE})"
         r"[\w{}]*",
     ),
-    ("email", r"\be-?mail(?:s|ing)?\b(?:\s+(?:us|me|our\s+\w+))?"),
+    (
+        "email",
+        r"\be[-\s]?mail(?:s|ing)?\b(?:\s+(?:us|me|our\s+\w+))?|\bmail\s+(?:us|me)\b",
+    ),
     # The verb, not the noun: "the text the courier sent", "a call the carrier made".
     ("phone call", _NOT_A_NOUN + r"\b(?:call|ring|phone|text)\s+(?:us|our|the|me)\b"),
+    # A short code: "text HELP to 12345".
+    ("phone call", r"\b(?:text|sms)\s+(?:[\"'\u201c]?\w+[\"'\u201d]?\s+)?to\s+\d{3,8}\b"),
     # "Call support" gives no number and no "us", and sends the customer away the same.
     (
         "phone call",
@@ -134,6 +155,13 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
         r"|\breach\s+out\s+to\b|\bget\s+in\s+touch\b|\bwrite\s+(?:to\s+)?us\b"
         r"|\b(?:ask|join)\s+us\s+(?:on|over\s+on)\b",
     ),
+    # A person to talk to elsewhere; not "speak to you soon". A contact page's slug.
+    (
+        "contact elsewhere",
+        _NOT_OURS + r"\b(?:talk|speak)\s+(?:to|with)\s+(?:(?:our|the)\s+(?:\w+\s+)?"
+        rf"{_STAFF}|an?\s+(?:\w+\s+)?(?:agent|advis[eo]r|representative|human|person))\b"
+        r"|\bcontact[-_]?us\b",
+    ),
     (
         "contact elsewhere",
         r"\b(?:open|submit|raise|file|log|create)\s+a\s+(?:support\s+)?(?:ticket|request|case)\b"
@@ -177,7 +205,8 @@ def _visible(text: str) -> str:
     space inside must not slip past the patterns. NFKC folds wide and styled letters;
     format characters (zero-width spaces and joiners, soft hyphens) are dropped, as the
     scorer drops them."""
-    return unicodedata.normalize("NFKC", text).translate(INVISIBLE)
+    folded = unicodedata.normalize("NFKC", text).translate(INVISIBLE)
+    return _IDEOGRAPHIC_DOT.sub(".", folded)
 
 
 def _customer_as_placeholder(text: str, customer: str) -> str:

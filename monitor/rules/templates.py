@@ -9,6 +9,7 @@ verbatim into the already-parsed template, so a customer writing ``{case}`` or
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
 from collections.abc import Mapping, Sequence
 
@@ -30,11 +31,19 @@ MAX_FIRST_NAME = 30
 MAX_MATCH = 40
 WORST_CASE_LENGTHS = {"author": 22, "first_name": MAX_FIRST_NAME, "case": 12, "match": MAX_MATCH}
 # The customer writes the name and the matched words: at worst characters X weighs 2
-# (CJK), or on Reddit ones escaping doubles. Handles are ASCII letters, digits and _.
-_HEAVIEST = {Platform.X: "\u4e2d", Platform.REDDIT: "_"}
+# (CJK), or on Reddit the one escaping lengthens most, taken from the escaping itself
+# ("&" is "&amp;", five; a guess of "doubles" passed templates run time refused).
+# Handles are ASCII letters, digits and _.
+_HEAVIEST = {
+    Platform.X: "\u4e2d",
+    Platform.REDDIT: max(string.punctuation, key=lambda c: len(escape_markdown("a" + c))),
+}
 _CUSTOMER_WORDS = frozenset({"first_name", "match"})
 # The placeholders that name the customer: left empty, they go with their comma.
 _NAMES = ("author", "first_name")
+# {author} carries its own "@" (X) or "u/" (Reddit): a sign the rule author wrote
+# before it too ("Hi @{author}", as people tag someone) posted "Hi @@jane_doe".
+_SIGNED_AUTHOR = re.compile(r"(?:[@＠]|(?<![\w/])/?u/)\{author\}")
 
 # Letters (any script) with their marks, ' and -: no digits, so a display name cannot
 # put a phone number or an order number in the brand's reply; no _ or other markup.
@@ -81,9 +90,11 @@ def fill(template: str, values: Mapping[str, str], *, platform: Platform) -> str
     """Fill whitelisted placeholders in one pass; values are never re-read as templates.
 
     On Reddit the template is the brand's markdown and is posted as it is, so each value
-    (a customer's name, the words they wrote) is escaped to show literally."""
+    (a customer's name, the words they wrote) is escaped to show literally. An "@" or
+    "u/" written before ``{author}`` is dropped: the value has its own."""
     if platform is Platform.REDDIT:
         values = {name: escape_markdown(value) for name, value in values.items()}
+    template = _SIGNED_AUTHOR.sub("{author}", template)
     for name in _NAMES:
         if values.get(name) == "":
             template = _without(template, name)
