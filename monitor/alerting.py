@@ -95,6 +95,9 @@ class Downtime:
 # The @alerts row's details keys of the two kinds of period the sources were not read,
 # and of the windows backfills read (stored as Downtime too: a start and an end).
 DOWN, FAILING, BACKFILLED = "down", "failing", "backfilled"
+# The heartbeat (ISO 8601, or None) the row had when `inchannel db copy` wrote it into
+# another database: while it is unchanged, no worker has checked health there.
+COPIED = "copied_heartbeat"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor import cases, clock_skew, jobstate
-from monitor.alerting import ALERTS_STATE, HEARTBEAT_GAP, ActiveAlert, decode
+from monitor.alerting import ALERTS_STATE, COPIED, HEARTBEAT_GAP, ActiveAlert, decode
 from monitor.domain import ActionStatus, CaseState, Direction
 from monitor.ingest import (
     CAUGHT_UP,
@@ -91,6 +91,9 @@ class Status:
     # claims a crashed worker left past workers.stale_claim_seconds.
     outbox_backlog: int = 0
     outbox_held: int = 0
+    # Copied by `inchannel db copy`, and no worker has checked health here since: the
+    # health check times are the old database's (:func:`copied_not_started`).
+    copied_not_started: bool = False
 
     @property
     def healthy(self) -> bool:
@@ -191,6 +194,7 @@ def _read(session: Session, configured: set[str], now: datetime, stale_claim: ti
         oldest_unprocessed_at=oldest_unprocessed,
         outbox_backlog=queued - held,
         outbox_held=held,
+        copied_not_started=copied_not_started(alerts_row),
     )
 
 
@@ -299,6 +303,25 @@ def planned_stop_until(source: SourceHealth) -> datetime | None:
 NOT_STARTED = "not started: no source has been polled and no health check has run yet"
 
 
+# A copy (`inchannel db copy`) no worker has run on: its heartbeat is the old database's.
+COPIED_NOT_STARTED = (
+    "not started on this database (copied from another; no worker has run here yet)"
+)
+
+
+def copied_not_started(alerts_row: SourceState | None) -> bool:
+    """The @alerts row still has the heartbeat `db copy` copied. The copy keeps it (the
+    first check here records the move as a down period), so its recent checks read as
+    a daemon running here, healthy for up to 5 minutes with no worker at all. Compared
+    as values, not with the clock: this host's clock may differ from the old one's."""
+    if alerts_row is None or COPIED not in (details := alerts_row.details or {}):
+        return False
+    raw = details[COPIED]
+    if raw is not None and aware_time(raw) is None:
+        return False  # garbled: a hand edit, not what the copy writes
+    return aware_time(raw) == alerts_row.last_poll_at
+
+
 def never_started(status: Status) -> bool:
     """No worker has ever run on this database. The health job runs as soon as a worker
     starts, so from then on its heartbeat is the daemon's start, and each source has the
@@ -310,7 +333,10 @@ def never_started(status: Status) -> bool:
 
 def _problems(status: Status, limits: Limits, now: datetime) -> list[str]:
     running = _running_since(status, now)
-    problems = [NOT_STARTED] if never_started(status) else []
+    if status.copied_not_started:
+        problems = [COPIED_NOT_STARTED]
+    else:
+        problems = [NOT_STARTED] if never_started(status) else []
     problems += [
         problem
         for source in status.sources
@@ -327,7 +353,9 @@ def _problems(status: Status, limits: Limits, now: datetime) -> list[str]:
     health_fails = any(
         (job := _job_failing(s, now)) is not None and job.job == "health" for s in status.sources
     )
-    if checked is not None and now - checked > HEALTH_CHECK_STALE and not health_fails:
+    # A copy's checks are the old database's: not started says more than their age.
+    quiet = health_fails or status.copied_not_started
+    if checked is not None and now - checked > HEALTH_CHECK_STALE and not quiet:
         minutes = int((now - checked).total_seconds() // 60)
         problems.append(f"health checks: none for {minutes} min (is the daemon running?)")
     late = _processing_problem(status, running, now)
@@ -361,7 +389,8 @@ def _processing_problem(
 def _running_since(status: Status, now: datetime) -> datetime | None:
     """Since when the daemon has been running, if its health checks still run."""
     checked = status.health_checked_at
-    if checked is None or now - checked > HEALTH_CHECK_STALE:
+    stale = checked is None or now - checked > HEALTH_CHECK_STALE
+    if stale or status.copied_not_started:  # the old database's run, not one here
         return None
     return status.health_running_since
 

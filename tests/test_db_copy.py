@@ -677,3 +677,43 @@ def test_a_row_the_target_refuses_while_copying_is_named_as_the_targets(
     )
     assert counts(target_url)["events"] == 0
     target.dispose()
+
+
+def test_a_copy_is_not_started_until_a_worker_runs_on_it(tmp_path: Path, any_target: str) -> None:
+    """The copy carries the old database's heartbeat: `inchannel status` on the new one
+    read healthy for up to 5 minutes with no worker running there at all (a unit that
+    could not read its password). The heartbeat itself stays: the first check on the
+    new database records the move as a down period, which the spike baseline needs."""
+    from datetime import timedelta
+
+    from monitor.alerting import Downtime, recorded_downtime
+    from monitor.clock import FakeClock
+    from monitor.health_alerts import check_health
+    from monitor.runtime import build_runtime
+    from monitor.status import COPIED_NOT_STARTED, collect
+    from monitor.store.db import upgrade
+    from tests.conftest import settings_for, write_jsonl
+
+    feed = write_jsonl(tmp_path / "f.jsonl", [mention(1, "@acme the site is down")])
+    rt = build_runtime(
+        settings_for(tmp_path, f"sqlite:///{tmp_path / 'old.db'}", feed), clock=FakeClock()
+    )
+    upgrade(rt.engine)
+    run_cycle(rt)
+    release_leases(rt)
+    stopped = rt.clock.now()
+    target = make_engine(any_target)
+    copy_database(rt.engine, target, clock=rt.clock)
+    target.dispose()
+    rt.engine.dispose()
+    clock = FakeClock()
+    moved = build_runtime(settings_for(tmp_path, any_target, feed), clock=clock)
+    for minutes in (1, 6):  # before and after the old checks are 5 minutes old
+        clock.set(stopped + timedelta(minutes=minutes))
+        status = collect(moved)
+        assert (status.healthy, status.problems) == (False, [COPIED_NOT_STARTED])
+    check_health(moved)  # a worker started on the new database
+    assert collect(moved).healthy
+    with moved.sessions() as session:
+        assert recorded_downtime(session) == [Downtime(stopped, moved.clock.now())]
+    moved.engine.dispose()

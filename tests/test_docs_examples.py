@@ -676,11 +676,13 @@ def test_the_move_to_postgresql_gives_the_units_the_password() -> None:
 
 
 def test_a_copied_database_shows_no_worker_until_one_polls_it(tmp_path: Path) -> None:
-    """What docs/operations.md tells to look at after the move: the copy carries the old
-    database's health checks, so `status` is healthy for minutes with no worker running;
-    its sources name no worker (a clean stop released them) until one polls them."""
+    """What docs/operations.md says `status` shows after the move: the copy carries the
+    old database's health checks, which read healthy for minutes with no worker
+    running, so status says the copy has not started (exit 1), and its sources name no
+    worker (a clean stop released them) until one polls them."""
     import json
 
+    from monitor.status import COPIED_NOT_STARTED
     from tests.conftest import demo_copy
 
     config = demo_copy(tmp_path)
@@ -694,9 +696,10 @@ def test_a_copied_database_shows_no_worker_until_one_polls_it(tmp_path: Path) ->
     config.write_text(text.replace(f"{tmp_path}/inchannel.db", str(target)), encoding="utf-8")
     result = CliRunner().invoke(main, ["status", "--json", "--config", str(config)])
     status = json.loads(result.stdout)
-    assert (result.exit_code, status["healthy"]) == (0, True)
+    assert (result.exit_code, status["problems"]) == (1, [COPIED_NOT_STARTED])
     assert [source["lease_owner"] for source in status["sources"]] == [None]
-    assert "`lease_owner`" in operations_section("Moving from SQLite to PostgreSQL")
+    section = " ".join(operations_section("Moving from SQLite to PostgreSQL").split())
+    assert f"`{COPIED_NOT_STARTED}`" in section
 
 
 def test_the_ci_check_of_the_config_runs_without_the_secrets(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from monitor.domain import ActionStatus, Author, CaseState, Mention, Platform
 from monitor.pipeline import dispatch_outbox, poll_source, process_pending
 from monitor.runtime import Runtime
 from monitor.sources.base import PollResult, SourceError
-from monitor.status import NOT_STARTED, collect
+from monitor.status import COPIED_NOT_STARTED, NOT_STARTED, collect
 from monitor.store.db import transaction
 from tests.conftest import REPO, RuntimeFactory, mention
 from tests.fakes import CrashAfterPost, ScriptedResponder
@@ -345,6 +345,26 @@ def test_status_command_on_a_database_never_run(tmp_path: Path) -> None:
     assert (document["healthy"], document["problems"]) == (False, [NOT_STARTED])
 
 
+def test_status_after_db_copy_is_not_started_until_a_worker_runs(
+    demo: Path, tmp_path: Path
+) -> None:
+    # The copy carries the old database's health checks: a minute after `db copy`,
+    # status on the new database said healthy, exit 0, with no worker running there.
+    runner = CliRunner()
+    target = f"sqlite:///{tmp_path / 'moved.db'}"
+    copied = runner.invoke(main, ["db", "copy", "--to", target, "--config", str(demo)])
+    assert copied.exit_code == 0, copied.output
+    text = demo.read_text(encoding="utf-8")
+    demo.write_text(text.replace(f"sqlite:///{tmp_path}/inchannel.db", target), "utf-8")
+    result = runner.invoke(main, ["status", "--json", "--config", str(demo)])
+    assert result.exit_code == 1, result.output
+    document = json.loads(result.output)
+    assert document["problems"] == [COPIED_NOT_STARTED]
+    assert runner.invoke(main, ["run", "--once", "--config", str(demo)]).exit_code == 0
+    result = runner.invoke(main, ["status", "--config", str(demo)])
+    assert result.exit_code == 0, result.output
+
+
 def test_each_problem_is_one_line_however_narrow_the_output(tmp_path: Path) -> None:
     # A monitoring agent reads the output through a pipe, which rich takes as 80
     # columns: the problem was wrapped onto a second line, cut mid-sentence.
@@ -412,7 +432,7 @@ def test_status_json_keys_do_not_depend_on_the_data(
         "healthy", "problems", "at", "sources", "outbox", "oldest_due_at", "cases",
         "sla_breaches_open", "usage_today", "alerts", "health_checked_at",
         "health_running_since", "x_budget", "unprocessed", "oldest_unprocessed_at",
-        "outbox_backlog", "outbox_held",
+        "outbox_backlog", "outbox_held", "copied_not_started",
     }  # fmt: skip
     assert set(document["sources"][0]) == {
         "name", "configured", "last_poll_at", "last_success_at", "consecutive_failures",

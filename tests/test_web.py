@@ -701,3 +701,32 @@ def test_a_case_whose_newest_post_mentions_the_brand_offers_the_reply_box_again(
     assert 'action="/cases/C-1001/reply"' in page
     box = page.split('<section class="reply">')[1].split("</section>")[0]
     assert "X refuses replies" not in box
+
+
+def test_health_says_a_copied_database_has_no_worker_yet(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # After `db copy` the page showed the old database's polls as if the sources were
+    # being read, while no worker ran on the new one; `status` now says so, and so does
+    # the page, until a worker's first health check there.
+    from monitor.health_alerts import check_health
+    from monitor.ingest import release_leases
+    from monitor.runtime import build_runtime
+    from monitor.status import COPIED_NOT_STARTED
+    from monitor.store.copy import copy_database
+    from monitor.store.db import make_engine
+
+    rt = seeded(make_runtime)
+    release_leases(rt)
+    target = f"sqlite:///{tmp_path / 'moved.db'}"
+    engine = make_engine(target)
+    copy_database(rt.engine, engine, clock=rt.clock)
+    engine.dispose()
+    database = rt.settings.database.model_copy(update={"url": target})
+    clock = FakeClock(rt.clock.now() + timedelta(minutes=2))
+    moved = build_runtime(rt.settings.model_copy(update={"database": database}), clock=clock)
+    client, _ = client_for(moved, "lena")
+    assert COPIED_NOT_STARTED in client.get("/health").text
+    check_health(moved)
+    assert COPIED_NOT_STARTED not in client.get("/health").text
+    moved.engine.dispose()

@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DataError, DBAPIError
 
+from monitor.alerting import ALERTS_STATE, COPIED
 from monitor.clock import Clock, SystemClock
 from monitor.store.db import (
     NeedsUpgrade,
@@ -99,7 +100,7 @@ def copy_database(
             result = read.execution_options(yield_per=CHUNK).execute(select(table))
             for chunk in result.mappings().partitions(CHUNK):
                 with _as_target(target, f"copying table {table.name}"):
-                    _write(write, table, [dict(row) for row in chunk])
+                    _write(write, table, [_marked(table, dict(row)) for row in chunk])
                 copied += len(chunk)
                 if progress is not None:
                     progress(table.name, copied)
@@ -108,6 +109,18 @@ def copy_database(
             with _as_target(target, "moving its id sequences"):
                 _reset_sequences(write, tables)
     return counts
+
+
+def _marked(table: Table, row: dict[str, Any]) -> dict[str, Any]:
+    """``row``, the @alerts row with the heartbeat it was copied with. The heartbeat
+    itself is kept: the first health check on the copy records the move as a down
+    period, which the spike baseline leaves out. But until a worker there changes it,
+    status took the old database's checks for a daemon running on the new one."""
+    if table.name != SourceState.__tablename__ or row.get("name") != ALERTS_STATE:
+        return row
+    beat = row.get("last_poll_at")
+    copied = beat.isoformat() if isinstance(beat, datetime) else None
+    return row | {"details": {**(row.get("details") or {}), COPIED: copied}}
 
 
 def _require_no_worker(source: Engine, now: datetime) -> None:

@@ -7,12 +7,13 @@ from datetime import datetime
 
 from sqlalchemy import Select, func, or_, select
 
+from monitor.alerting import ALERTS_STATE
 from monitor.casework_replies import QUEUED
 from monitor.domain import ActionStatus
 from monitor.runtime import Runtime
 from monitor.sources.x_usage import fold_holds
-from monitor.status import SourceHealth, read_sources
-from monitor.store.models import ActionRow, Case, Usage, case_ref, stored_id
+from monitor.status import COPIED_NOT_STARTED, SourceHealth, copied_not_started, read_sources
+from monitor.store.models import ActionRow, Case, SourceState, Usage, case_ref, stored_id
 from monitor.web.users import User
 
 LISTED = 100
@@ -37,6 +38,9 @@ class Health:
     # Every team's: numbers only, no case or text; every status, 0 when none.
     outbox_counts: dict[str, int]
     troubled: list[OutboxItem]  # failed and dead actions the user may see, dead first
+    # `status`'s words while no worker has run on a database `db copy` wrote: the
+    # sources' polls shown are the old database's.
+    not_started: str | None = None
 
 
 def load_health(rt: Runtime, user: User) -> Health:
@@ -57,6 +61,7 @@ def load_health(rt: Runtime, user: User) -> Health:
             .limit(LISTED)
         ).all()
         items = [_item(a) for a in troubled]
+        copied = copied_not_started(session.get(SourceState, ALERTS_STATE))
     return Health(
         sources,
         [(key, int(n)) for key, n in usage],
@@ -64,6 +69,7 @@ def load_health(rt: Runtime, user: User) -> Health:
         # outbox_counts["dead"] must not fail while nothing has died.
         {s.value: 0 for s in ActionStatus} | {status: int(n) for status, n in counts},
         items,
+        COPIED_NOT_STARTED if copied else None,
     )
 
 
