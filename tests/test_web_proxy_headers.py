@@ -72,3 +72,15 @@ def test_a_trusted_proxy_must_be_an_address_or_a_network(make_runtime: RuntimeFa
         make_runtime(web={"trusted_proxies": ["localhost"]})
     rt = make_runtime(web={"trusted_proxies": [" 10.0.0.0/8", "::1"]})
     assert rt.settings.web.trusted_proxies == ["10.0.0.0/8", "::1"]
+
+
+def test_a_network_written_with_its_proxy_address_is_believed(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # "127.0.0.1/8" passed check-config, but uvicorn reads a network with host bits
+    # set as plain text: no client matched it, and no forwarded header was believed.
+    rt = seeded(make_runtime, web={"trusted_proxies": ["127.0.0.1/8"]})
+    client = served(rt)
+    for _ in range(5):
+        assert sign_in(client, "guess", forwarded_for="203.0.113.7") == 401
+    assert sign_in(client, PASSWORD, forwarded_for="198.51.100.4") == 303

@@ -99,14 +99,7 @@ class Web(Strict):
     def _proxy_addresses(cls, proxies: list[str]) -> list[str]:
         """uvicorn compares a name it cannot read as an address as plain text, so a
         typing error would silently trust no proxy at all."""
-        for proxy in proxies:
-            try:
-                ipaddress.ip_network(proxy.strip(), strict=False)
-            except ValueError:
-                raise ValueError(
-                    f"{proxy!r} is no IP address or network (such as 127.0.0.1 or 10.0.0.0/8)"
-                ) from None
-        return [proxy.strip() for proxy in proxies]
+        return [_proxy(proxy.strip()) for proxy in proxies]
 
     @field_validator("metrics_token")
     @classmethod
@@ -142,3 +135,17 @@ class Logging(Strict):
     def _any_case(cls, value: Any) -> Any:
         # `info` is how Python's own logging config and most daemons spell it.
         return value.strip().upper() if isinstance(value, str) else value
+
+
+def _proxy(written: str) -> str:
+    """``written`` as uvicorn reads it. A network with host bits set ("10.0.0.5/24", the
+    proxy's own address and mask) is given as its network: uvicorn reads networks
+    strictly and took this one for plain text, so it trusted no proxy at all."""
+    try:
+        if "/" in written:
+            return str(ipaddress.ip_network(written, strict=False))
+        return str(ipaddress.ip_address(written))
+    except ValueError:
+        raise ValueError(
+            f"{written!r} is no IP address or network (such as 127.0.0.1 or 10.0.0.0/8)"
+        ) from None
