@@ -42,6 +42,8 @@ REPLY_HANDLES = re.compile(r"^(?:@\w+\s+)+")
 
 # Posts asked for when looking for our own reply in a thread (X's page maximum).
 OWN_SEARCH = 100
+# Failures of that search a later try meets again: the same request, the same answer.
+REFUSED_FOR_GOOD = frozenset({"auth", "forbidden", "bad_request"})
 
 
 class XResponder:
@@ -311,6 +313,15 @@ def responder_error(exc: XApiError, now: datetime, *, retry: bool = False) -> Re
 def lookup_error(exc: XApiError, now: datetime) -> ResponderError:
     """The search for our earlier reply failed: the retry waits for it, as for a send."""
     held = _held(exc, now)
+    if held is None and exc.kind in REFUSED_FOR_GOOD:
+        # No later check gets past it (an access level without search, revoked keys):
+        # retried, the reply reached a person only after max_attempts of them, and as
+        # one that "could not be posted", though the timed-out attempt may have posted.
+        return ResponderError(
+            "the bot's reply may already be in the thread, check before answering: "
+            f"X refused the search for it ({exc})",
+            permanent=True,
+        )
     why = exc if held is None else held
     return ResponderError(
         f"cannot check the thread for our reply: {why}",

@@ -811,3 +811,53 @@ def test_a_reply_in_a_thread_reddit_will_not_show_is_handed_over_as_maybe_posted
         assert case.state == "awaiting_human"
         failed = session.scalars(select(Event).where(Event.kind == "send_failed")).one()
         assert failed.detail["error"] == row.last_error
+
+
+UNREADABLE_ANSWERS = {
+    "empty-object": Reply.json({}, headers=RATE),
+    "no-data": Reply.json({"json": {"errors": []}}, headers=RATE),
+    "204": Reply(204, RATE, b""),
+    "a-string": Reply.json("ok", headers=RATE),
+    "thing-without-id": Reply.json(
+        {"json": {"errors": [], "data": {"things": [{"kind": "t1", "data": {}}]}}}, headers=RATE
+    ),
+    "garbled-errors": Reply.json({"json": {"errors": [["DELETED_COMMENT"]]}}, headers=RATE),
+}
+
+
+@pytest.mark.parametrize("answer", list(UNREADABLE_ANSWERS.values()), ids=list(UNREADABLE_ANSWERS))
+def test_a_2xx_answer_praw_cannot_read_is_looked_for_not_a_crash(
+    make_runtime: RuntimeFactory, api: FakeAPI, caplog: pytest.LogCaptureFixture, answer: Reply
+) -> None:
+    """Reddit (or a proxy) answered the comment POST with a success praw cannot read:
+    praw's KeyError, TypeError or ValueError passed for a responder crash, with a
+    traceback in the log and "KeyError: 0" as the reason the team read."""
+    mention_from(api, "erin")
+    api.add("POST", "/api/comment/?", answer)
+    rt = reddit_runtime(make_runtime, api)
+    poll_source(rt, "inbox")
+    process_pending(rt)
+    dispatch_outbox(rt)
+    assert "responder crashed" not in caplog.text
+    row = outbox_row(rt)
+    assert (row.status, row.may_have_posted) == (ActionStatus.FAILED, True)
+    assert row.last_error == (
+        "Reddit did not return the reply, nor show it among the account's newest "
+        "comments: it may have been posted"
+    )
+    # Posted after all: the history read after the answer finds it, and it is sent.
+    ours = comment("r7", "", author=BRAND, parent="t1_c1")
+    ours["data"]["body"] = row.text
+    api.add("GET", f"/user/{BRAND}/comments", listing(ours))
+    rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    row = outbox_row(rt)
+    assert (row.status, row.result_external_id) == (ActionStatus.SENT, "t1_r7")
+    assert len(api.seen("POST", "/api/comment/?")) == 1
+
+
+def outbox_row(rt: Runtime) -> ActionRow:
+    with transaction(rt.sessions) as session:
+        row = session.scalars(select(ActionRow)).one()
+        session.expunge(row)
+        return row

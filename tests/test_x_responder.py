@@ -1017,3 +1017,47 @@ def test_mentions_of_the_read_account_answered_from_another_go_to_a_person(
     with pytest.raises(ResponderError, match="the brand account the replies come from"):
         responder(rt).send(action())
     assert api.seen("POST", "/2/tweets") == []
+
+
+# X's 403 to a search the App's access level does not include (the Free tier posts but
+# cannot search).
+NO_SEARCH = (
+    "You currently have access to a subset of X API V2 endpoints and limited v1.1 "
+    "endpoints only. If you need access to this endpoint, you may need a different access "
+    "level."
+)
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [problem(403, NO_SEARCH), problem(401, "Unauthorized"), problem(400, "Invalid Request")],
+    ids=["403", "401", "400"],
+)
+def test_a_thread_check_x_refuses_for_good_hands_the_reply_over_at_once(
+    make_runtime: RuntimeFactory, api: FakeAPI, refusal: Reply
+) -> None:
+    """The check before a retry of a post that timed out met a refusal no later try gets
+    past: each of max_attempts retries met it again, a person heard of the reply a
+    quarter of an hour later, and only as "gave up after 6 attempts"."""
+    api.add("GET", MENTIONS, ok(body([tweet(1, "@acme my order is late")])))
+    api.add("POST", "/2/tweets", Reply(201, {}, b"{}", delay=1.0))
+    rt = x_runtime(make_runtime, api, responder=True, timeout_seconds=SHORT_TIMEOUT)
+    poll_source(rt, "mentions")
+    process_pending(rt)
+    dispatch_outbox(rt)  # timed out: X may have posted it
+    api.add("GET", SEARCH, refusal)
+    rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    row = outbox_row(rt)
+    assert row.status == "dead"
+    assert row.last_error is not None
+    assert row.last_error.startswith(
+        "the bot's reply may already be in the thread, check before answering: X refused "
+        "the search for it (HTTP "
+    )
+    with rt.sessions() as session:
+        assert session.scalars(select(Case)).one().state == "awaiting_human"
+        (failed,) = session.scalars(select(Event).where(Event.kind == "send_failed"))
+        assert failed.detail["reason"] == "permanent error"
+    assert len(api.seen("POST", "/2/tweets")) == 1
+    assert len(api.seen("GET", SEARCH)) == 1

@@ -8,6 +8,7 @@ never see praw types.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -38,6 +39,8 @@ from monitor.sources.reddit_settings import RedditSettings
 InboxStream = Literal["mentions", "comment_replies", "submission_replies"]
 SubredditStream = Literal["comments", "new"]
 T = TypeVar("T")
+
+log = logging.getLogger("inchannel.reddit")
 
 # Items per listing request: Reddit's largest page, which praw asks for.
 PAGE_ITEMS = 100
@@ -76,6 +79,17 @@ class ObservingAdapter(HTTPAdapter):
         # time.monotonic() until which prawcore holds the next request: nothing remains.
         self.held_until = 0.0
         self._lock = threading.Lock()
+        # Per thread, as workers share the connection: the status of the last comment
+        # POST, which tells a success answer praw cannot read from a failed request.
+        self._comment = threading.local()
+
+    def forget_comment_answer(self) -> None:
+        self._comment.status = None
+
+    def comment_accepted(self) -> bool:
+        """Whether this thread's last comment POST got a success answer."""
+        status = getattr(self._comment, "status", None)
+        return status is not None and 200 <= status < 300
 
     def held_for(self) -> float:
         """Seconds prawcore will sleep before the next request for a spent quota."""
@@ -110,6 +124,7 @@ class ObservingAdapter(HTTPAdapter):
             raise ReplyOutcomeUnknown(type(exc).__name__) from exc
         if response.status_code >= 500 or response.status_code == 408:
             raise ReplyOutcomeUnknown(f"HTTP {response.status_code}")
+        self._comment.status = response.status_code
         return response
 
 
@@ -185,6 +200,8 @@ def _posts_a_comment(request: Any) -> bool:
 
 
 _RATE_HEADERS = ("x-ratelimit-remaining", "x-ratelimit-used", "x-ratelimit-reset")
+# What praw raises on a body not of the shape it reads (``{}``, a 204, a thing without id).
+_UNREADABLE = (KeyError, IndexError, TypeError, AttributeError, ValueError)
 
 
 class RedditConnection:
@@ -280,20 +297,36 @@ class RedditConnection:
         """Post ``body`` (markdown) under ``fullname``; return the new comment's fullname."""
 
         def post() -> str:
-            parent: Any = (
-                self.reddit.submission(fullname[3:])
-                if fullname.startswith("t3_")
-                else self.reddit.comment(fullname[3:])
-            )
-            created = parent.reply(body)
+            created = self._post_comment(fullname, body)
             if created is not None:
-                return str(created.fullname)
+                return created
             # praw returns None when Reddit created the comment but sent none back (a
             # thread in a quarantined subreddit the account has not opted into). It is
             # posted: taken for a refusal, the case went to a person who answered again.
             return self._found_after_posting(fullname, body)
 
         return self._call(post)
+
+    def _post_comment(self, fullname: str, body: str) -> str | None:
+        """The new comment's fullname; None if Reddit's answer does not name it.
+
+        A success answer praw cannot read (a proxy's, a changed API's) made it raise a
+        KeyError or ValueError that passed for a bug: a traceback, and "KeyError: 0"
+        for the team to read. Reddit took the POST, so the comment may be there."""
+        parent: Any = (
+            self.reddit.submission(fullname[3:])
+            if fullname.startswith("t3_")
+            else self.reddit.comment(fullname[3:])
+        )
+        self.adapter.forget_comment_answer()
+        try:
+            created = parent.reply(body)
+            return None if created is None else str(created.fullname)
+        except _UNREADABLE as exc:
+            if not self.adapter.comment_accepted():
+                raise  # a refusal prawcore or praw failed to read: translate() knows those
+            log.warning("reddit: the answer to a reply could not be read (%r)", exc)
+            return None
 
     def login_name(self) -> str | None:
         """The account we post as, lower case (one request, then remembered).
