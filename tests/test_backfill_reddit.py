@@ -470,7 +470,8 @@ def test_ctrl_c_with_listings_left_unread_gives_the_whole_window_again(
 ) -> None:
     # An --until from the comments read would leave the submissions after it unread.
     serve_pages(api, COMMENTS, numbered(300))
-    api.add("GET", "/r/acme/new/?", listing(submission("s1", "Acme is down", created=minutes_ago(0))))
+    newest = submission("s1", "Acme is down", created=minutes_ago(0))
+    api.add("GET", "/r/acme/new/?", listing(newest))
     rt = watch(make_runtime, api, submissions=True)
     until = datetime(2026, 11, 20, 8, 30, tzinfo=UTC)
     report = backfill(rt, "watch", Window(SINCE, until), on_page=ctrl_c_once_fetching)
