@@ -122,6 +122,9 @@ REDIRECTS = [
     ("Go to acme\u3002com/help to fix it.", "support link", "acme.com/help"),
     ("Go to acme\uff0ecom/help to fix it.", "support link", "acme.com/help"),
     ("Go to acme\uff61com/help to fix it.", "support link", "acme.com/help"),
+    # The brand's own errands pass (IN_CHANNEL), not the same verbs said to the customer.
+    ("We'd like you to message our team.", "private message", "message our team"),
+    ("Sorry we missed this. Message our team.", "private message", "Message our team"),
 ]
 
 IN_CHANNEL = [
@@ -167,6 +170,8 @@ IN_CHANNEL = [
     "I'll speak to our warehouse team and reply here.",
     "We\u2019ll talk to the courier and update you here.",
     "We'll send a note to our warehouse team and reply here.",
+    "We'll message our warehouse team and reply here.",
+    "Let me message the courier team, then reply here.",
     "We'll text you when it ships, and post here too.",
     "Royal Mail has it; we'll follow it here.",
     "We mailed the label to your address.",

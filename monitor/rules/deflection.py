@@ -78,10 +78,11 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
         _NOT_OURS + r"\b(?:send|drop|shoot)\s+(?:a\s+)?(?:quick\s+|short\s+)?"
         rf"(?:message|msg|note|line|text)\s+to\s+(?:us\b|(?:our|the)\s+(?:\w+\s+)?{_STAFF}\b)",
     ),
-    # Not "the message the courier left": only a verb "message", to people.
+    # Not "the message the courier left": only a verb "message", to people; nor the
+    # brand's own errand, "we'll message our warehouse team".
     (
         "private message",
-        r"(?<!the\s)(?<!a\s)(?<!your\s)(?<!our\s)(?<!this\s)(?<!that\s)"
+        _NOT_OURS + r"(?<!the\s)(?<!a\s)(?<!your\s)(?<!our\s)(?<!this\s)(?<!that\s)"
         r"\b(?:message|inbox)\s+(?:our|the)\s+(?:\w+\s+)?"
         r"(?:team|page|account|staff|agents?|people|store|shop)\b",
     ),
