@@ -125,6 +125,25 @@ REDIRECTS = [
     # The brand's own errands pass (IN_CHANNEL), not the same verbs said to the customer.
     ("We'd like you to message our team.", "private message", "message our team"),
     ("Sorry we missed this. Message our team.", "private message", "Message our team"),
+    (
+        "We can't here; please speak to our support team.",
+        "contact elsewhere",
+        "speak to our support team",
+    ),
+    ("We need you to talk to our support team.", "contact elsewhere", "talk to our support team"),
+    ("We can help if you message our team.", "private message", "message our team"),
+    ("We're happy to help: send a note to our team.", "private message", "send a note to our team"),
+    ("You'll need to speak to our support team.", "contact elsewhere", "speak to our support team"),
+    (
+        "If I were you, I'd speak to our support team.",
+        "contact elsewhere",
+        "speak to our support team",
+    ),
+    (
+        "We'll message our warehouse team; please message our team too.",
+        "private message",
+        "message our team",
+    ),
 ]
 
 IN_CHANNEL = [
@@ -172,6 +191,16 @@ IN_CHANNEL = [
     "We'll send a note to our warehouse team and reply here.",
     "We'll message our warehouse team and reply here.",
     "Let me message the courier team, then reply here.",
+    # The brand as the subject however the verb is led in: tense, "going to", a contraction.
+    "We're going to speak to our warehouse team.",
+    "I\u2019m going to talk to our courier team and update you here.",
+    "We'll need to speak with the courier team; updates here.",
+    "Our team will message the courier team and reply here.",
+    "Our support team is about to send a note to the warehouse team.",
+    "We'd like to speak to our warehouse team first, then we'll reply here.",
+    "I'm checking with our courier team now.",
+    "We've asked our warehouse team and will reply here.",
+    "Our team will message the courier.",
     "We'll text you when it ships, and post here too.",
     "Royal Mail has it; we'll follow it here.",
     "We mailed the label to your address.",
