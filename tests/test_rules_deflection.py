@@ -144,6 +144,12 @@ REDIRECTS = [
         "private message",
         "message our team",
     ),
+    ("We'll call the number on your order.", "phone call", "call the"),
+    ("We'll ring our support line today.", "phone call", "ring our"),
+    ("Please contact the support team.", "contact elsewhere", "contact the"),
+    ("We'll reach out to you by email.", "contact elsewhere", "reach out to"),
+    ("We'll get in touch with you shortly.", "contact elsewhere", "get in touch"),
+    ("We can't here, so reach out to the support team.", "contact elsewhere", "reach out to"),
 ]
 
 IN_CHANNEL = [
@@ -201,6 +207,12 @@ IN_CHANNEL = [
     "I'm checking with our courier team now.",
     "We've asked our warehouse team and will reply here.",
     "Our team will message the courier.",
+    # The brand calling or contacting a third party for the customer, not a call back.
+    "We'll call the courier and reply here.",
+    "I'm going to ring the depot and update you here.",
+    "We'll contact the courier and reply here.",
+    "Our team will reach out to the warehouse and post here.",
+    "We'll get in touch with the courier and reply here.",
     "We'll text you when it ships, and post here too.",
     "Royal Mail has it; we'll follow it here.",
     "We mailed the label to your address.",

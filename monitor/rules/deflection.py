@@ -37,6 +37,8 @@ _OTHER_VALUE = r"\{(?!author\})\w+\}"
 _WEBSITE = r"(?:web\s?site|site|web\s?page|knowledge\s*base)"
 # The people a customer is told to go and talk to.
 _STAFF = r"(?:team|staff|agents?|advis[eo]rs?|specialists?|representatives?|reps?|support|care)"
+# What "call our/the" dials when it is the customer's or a support line, not a third party.
+_A_LINE = r"\s+(?:\w+\s+)?(?:number|mobile|phone|landline|cell|line|hotline|helpline)\b"
 # The brand as the subject right before an errand verb: "I'll speak to our warehouse team",
 # "we're going to message the courier team", "our team will send a note to the depot".
 # Only helpers lead to the verb, so "we'd like you to message our team" (the customer
@@ -98,7 +100,11 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
         r"\be[-\s]?mail(?:s|ing)?\b(?:\s+(?:us|me|our\s+\w+))?|\bmail\s+(?:us|me)\b",
     ),
     # The verb, not the noun: "the text the courier sent", "a call the carrier made".
-    ("phone call", _NOT_A_NOUN + r"\b(?:call|ring|phone|text)\s+(?:us|our|the|me)\b"),
+    # "Call the number on your order" is a call back whoever says it.
+    (
+        "phone call",
+        _NOT_A_NOUN + r"\b(?:call|ring|phone|text)\s+(?:us|me|(?:our|the)\b(?=" + _A_LINE + r"))\b",
+    ),
     # A short code: "text HELP to 12345".
     ("phone call", r"\b(?:text|sms)\s+(?:[\"'\u201c]?\w+[\"'\u201d]?\s+)?to\s+\d{3,8}\b"),
     # "Call support" gives no number and no "us", and sends the customer away the same.
@@ -146,8 +152,9 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     ("spelled-out address", rf"\b[\w-]+\s*(?:\s|\[|\()dot(?:\s|\]|\))\s*(?:{_TLDS})\b"),
     (
         "contact elsewhere",
-        r"\bcontact\s+(?:us|our|the|customer|support|service)\w*"
-        r"|\breach\s+out\s+to\b|\bget\s+in\s+touch\b|\bwrite\s+(?:to\s+)?us\b"
+        r"\bcontact\s+(?:us|customer|support|service)\w*"
+        r"|\breach\s+out\s+to\b(?!\s+(?:our|the)\b)|\bget\s+in\s+touch\b(?!\s+with\s+(?:our|the)\b)"
+        r"|\bwrite\s+(?:to\s+)?us\b"
         r"|\b(?:ask|join)\s+us\s+(?:on|over\s+on)\b",
     ),
     # A contact page's slug.
@@ -174,6 +181,16 @@ _ERRANDS: tuple[tuple[str, str], ...] = (
         r"(?<!the\s)(?<!a\s)(?<!your\s)(?<!our\s)(?<!this\s)(?<!that\s)"
         r"\b(?:message|inbox)\s+(?:our|the)\s+(?:\w+\s+)?"
         r"(?:team|page|account|staff|agents?|people|store|shop)\b",
+    ),
+    # Calling or contacting a third party ("we'll call the courier"), unless it is a line.
+    (
+        "phone call",
+        _NOT_A_NOUN + r"\b(?:call|ring|phone|text)\s+(?:our|the)\b(?!" + _A_LINE + r")",
+    ),
+    (
+        "contact elsewhere",
+        r"\bcontact\s+(?:our|the)\w*|\breach\s+out\s+to(?=\s+(?:our|the)\b)"
+        r"|\bget\s+in\s+touch(?=\s+with\s+(?:our|the)\b)",
     ),
     # A person to talk to elsewhere; not "speak to you soon".
     (
