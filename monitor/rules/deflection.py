@@ -35,13 +35,22 @@ _NOT_A_PHONE = re.compile(
 _OTHER_VALUE = r"\{(?!author\})\w+\}"
 # The pages a customer is sent to instead of being answered.
 _WEBSITE = r"(?:web\s?site|site|web\s?page|knowledge\s*base)"
-# The brand's own errand, not an instruction: "I'll speak to our warehouse team".
-_NOT_OURS = (
-    r"(?<!we'll\s)(?<!we\u2019ll\s)(?<!we\swill\s)(?<!i'll\s)(?<!i\u2019ll\s)"
-    r"(?<!i\swill\s)(?<!let\sme\s)(?<!let\sus\s)(?<!we\scan\s)(?<!i\scan\s)"
-)
 # The people a customer is told to go and talk to.
 _STAFF = r"(?:team|staff|agents?|advis[eo]rs?|specialists?|representatives?|reps?|support|care)"
+# What "call our/the" dials when it is the customer's or a support line, not a third party.
+_A_LINE = r"\s+(?:\w+\s+)?(?:number|mobile|phone|landline|cell|line|hotline|helpline)\b"
+# The brand as the subject right before an errand verb: "I'll speak to our warehouse team",
+# "we're going to message the courier team", "our team will send a note to the depot".
+# Only helpers lead to the verb, so "we'd like you to message our team" (the customer
+# sent away) and "we can't here; please speak to our support team" stay redirects; nor
+# a bare "I'd" or "would", which is advice: "if I were you, I'd speak to our support team".
+_BRAND_SUBJECT = re.compile(
+    rf"(?:\b(?:we|i)|\blet\s+(?:me|us)|\b(?:our|the)\s+(?:\w+\s+)?{_STAFF})"
+    r"(?:['\u2019](?:ll|re|ve|m)|(?:['\u2019]d|\s+would)\s+(?:like|love)\s+to)?"
+    r"(?:\s+(?:will|shall|can|must|am|are|is|have|has|also|just|now|then|first|personally"
+    r"|(?:going|about|have|has|needs?|want|wants|be\s+able)\s+to))*\s+$",
+    re.IGNORECASE,
+)
 # An ideographic full stop between the parts of an address: browsers read "acme。com"
 # as "acme.com" (NFKC has already made "．" a "." and "｡" a "。"). Only between ASCII,
 # so a Japanese sentence's full stop before "It ..." is no domain.
@@ -74,18 +83,6 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
         r"(?:message|msg|note|line|text)\b",
     ),
     (
-        "private message",
-        _NOT_OURS + r"\b(?:send|drop|shoot)\s+(?:a\s+)?(?:quick\s+|short\s+)?"
-        rf"(?:message|msg|note|line|text)\s+to\s+(?:us\b|(?:our|the)\s+(?:\w+\s+)?{_STAFF}\b)",
-    ),
-    # Not "the message the courier left": only a verb "message", to people.
-    (
-        "private message",
-        r"(?<!the\s)(?<!a\s)(?<!your\s)(?<!our\s)(?<!this\s)(?<!that\s)"
-        r"\b(?:message|inbox)\s+(?:our|the)\s+(?:\w+\s+)?"
-        r"(?:team|page|account|staff|agents?|people|store|shop)\b",
-    ),
-    (
         "messaging app",
         r"\b(?:whats\s?app|telegram|messenger|wechat|viber|imessage|snapchat|discord|skype)\b",
     ),
@@ -103,7 +100,11 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
         r"\be[-\s]?mail(?:s|ing)?\b(?:\s+(?:us|me|our\s+\w+))?|\bmail\s+(?:us|me)\b",
     ),
     # The verb, not the noun: "the text the courier sent", "a call the carrier made".
-    ("phone call", _NOT_A_NOUN + r"\b(?:call|ring|phone|text)\s+(?:us|our|the|me)\b"),
+    # "Call the number on your order" is a call back whoever says it.
+    (
+        "phone call",
+        _NOT_A_NOUN + r"\b(?:call|ring|phone|text)\s+(?:us|me|(?:our|the)\b(?=" + _A_LINE + r"))\b",
+    ),
     # A short code: "text HELP to 12345".
     ("phone call", r"\b(?:text|sms)\s+(?:[\"'\u201c]?\w+[\"'\u201d]?\s+)?to\s+\d{3,8}\b"),
     # "Call support" gives no number and no "us", and sends the customer away the same.
@@ -151,17 +152,13 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     ("spelled-out address", rf"\b[\w-]+\s*(?:\s|\[|\()dot(?:\s|\]|\))\s*(?:{_TLDS})\b"),
     (
         "contact elsewhere",
-        r"\bcontact\s+(?:us|our|the|customer|support|service)\w*"
-        r"|\breach\s+out\s+to\b|\bget\s+in\s+touch\b|\bwrite\s+(?:to\s+)?us\b"
+        r"\bcontact\s+(?:us|customer|support|service)\w*"
+        r"|\breach\s+out\s+to\b(?!\s+(?:our|the)\b)|\bget\s+in\s+touch\b(?!\s+with\s+(?:our|the)\b)"
+        r"|\bwrite\s+(?:to\s+)?us\b"
         r"|\b(?:ask|join)\s+us\s+(?:on|over\s+on)\b",
     ),
-    # A person to talk to elsewhere; not "speak to you soon". A contact page's slug.
-    (
-        "contact elsewhere",
-        _NOT_OURS + r"\b(?:talk|speak)\s+(?:to|with)\s+(?:(?:our|the)\s+(?:\w+\s+)?"
-        rf"{_STAFF}|an?\s+(?:\w+\s+)?(?:agent|advis[eo]r|representative|human|person))\b"
-        r"|\bcontact[-_]?us\b",
-    ),
+    # A contact page's slug.
+    ("contact elsewhere", r"\bcontact[-_]?us\b"),
     (
         "contact elsewhere",
         r"\b(?:open|submit|raise|file|log|create)\s+a\s+(?:support\s+)?(?:ticket|request|case)\b"
@@ -171,7 +168,42 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
         r"(?:\w+\s+)?(?:forums?|community)\b",
     ),
 )
-_COMPILED = tuple((kind, re.compile(pattern, re.IGNORECASE)) for kind, pattern in _PATTERNS)
+# Things the brand also does itself, which pass after a brand subject (``_BRAND_SUBJECT``).
+_ERRANDS: tuple[tuple[str, str], ...] = (
+    (
+        "private message",
+        r"\b(?:send|drop|shoot)\s+(?:a\s+)?(?:quick\s+|short\s+)?"
+        rf"(?:message|msg|note|line|text)\s+to\s+(?:us\b|(?:our|the)\s+(?:\w+\s+)?{_STAFF}\b)",
+    ),
+    # Not "the message the courier left": only a verb "message", to people.
+    (
+        "private message",
+        r"(?<!the\s)(?<!a\s)(?<!your\s)(?<!our\s)(?<!this\s)(?<!that\s)"
+        r"\b(?:message|inbox)\s+(?:our|the)\s+(?:\w+\s+)?"
+        r"(?:team|page|account|staff|agents?|people|store|shop)\b",
+    ),
+    # Calling or contacting a third party ("we'll call the courier"), unless it is a line.
+    (
+        "phone call",
+        _NOT_A_NOUN + r"\b(?:call|ring|phone|text)\s+(?:our|the)\b(?!" + _A_LINE + r")",
+    ),
+    (
+        "contact elsewhere",
+        r"\bcontact\s+(?:our|the)\w*|\breach\s+out\s+to(?=\s+(?:our|the)\b)"
+        r"|\bget\s+in\s+touch(?=\s+with\s+(?:our|the)\b)",
+    ),
+    # A person to talk to elsewhere; not "speak to you soon".
+    (
+        "contact elsewhere",
+        r"\b(?:talk|speak)\s+(?:to|with)\s+(?:(?:our|the)\s+(?:\w+\s+)?"
+        rf"{_STAFF}|an?\s+(?:\w+\s+)?(?:agent|advis[eo]r|representative|human|person))\b",
+    ),
+)
+_COMPILED = tuple(
+    (kind, re.compile(pattern, re.IGNORECASE), errand)
+    for patterns, errand in ((_PATTERNS, False), (_ERRANDS, True))
+    for kind, pattern in patterns
+)
 
 
 def find_redirect(template: str, *, customer: str = "") -> tuple[str, str] | None:
@@ -185,14 +217,24 @@ def find_redirect(template: str, *, customer: str = "") -> tuple[str, str] | Non
     if customer:
         text = _customer_as_placeholder(text, customer)
     hits = []
-    for kind, pattern in _COMPILED:
-        found = pattern.search(text)
+    for kind, pattern, errand in _COMPILED:
+        found = _first(pattern, text) if errand else pattern.search(text)
         if found:
             hits.append((found.start(), -len(found.group(0)), kind, found.group(0).strip()))
     if not hits:
         return None
     _, _, kind, phrase = min(hits)
     return kind, phrase
+
+
+def _first(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+    """The first match of ``pattern`` that is not the brand's own errand: the same verb
+    can be both in one reply ("we'll message our warehouse team; message our team too")."""
+    for found in pattern.finditer(text):
+        # A subject stands a few words before its verb; a longer look back only costs time.
+        if not _BRAND_SUBJECT.search(text, max(0, found.start() - 120), found.start()):
+            return found
+    return None
 
 
 def _blank(found: re.Match[str]) -> str:
