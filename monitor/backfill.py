@@ -59,6 +59,7 @@ from monitor.sources.base import (
     SourceError,
     Window,
     rerun_from,
+    window_flags,
 )
 from monitor.spool import Spool
 from monitor.store.context import promote_context, store_context
@@ -231,7 +232,7 @@ def _fetch(
     except SourceError as exc:
         report.failure = str(exc)
     except KeyboardInterrupt as exc:
-        report.failure = _interrupted(pages, exc, take)
+        report.failure = _interrupted(pages, exc, take, window)
     except Exception as exc:  # a database error storing context, a bug in a source
         log.exception("backfill of %s: fetching failed", source.name)
         report.failure = (
@@ -252,13 +253,20 @@ def _take(rt: Runtime, name: str, page: PollResult, spool: Spool, report: Backfi
 
 
 def _interrupted(
-    pages: Iterator[PollResult], exc: KeyboardInterrupt, take: Callable[[PollResult], None]
+    pages: Iterator[PollResult],
+    exc: KeyboardInterrupt,
+    take: Callable[[PollResult], None],
+    window: Window,
 ) -> str:
     """What Ctrl-C while fetching leaves, and (X) the --until that goes on from there:
     a rerun of the window reads, and X bills, what was read again. Pressed between two
     pages, the source hears of it at its ``yield``, to say how far it read, and first
     hands over (to ``take``) what it held back: X's parents waiting for the listing to
-    read past them, without which the mentions fetched lost their threads."""
+    read past them, without which the mentions fetched lost their threads.
+
+    A source that cannot say (X before it read a mention, a source raising a plain
+    KeyboardInterrupt) gets the same window to rerun, the one command sure to leave
+    nothing out: the message used to end with none."""
     if isinstance(pages, Generator):
         try:
             page = pages.throw(exc)
@@ -267,12 +275,17 @@ def _interrupted(
                 page = next(pages)
         except KeyboardInterrupt as said:
             exc = said
-        except StopIteration:  # the source stopped without a word: the plain message
+        except StopIteration:  # the source stopped without a word: the same window again
             pass
-        except Exception:  # the source failing as it stops: the plain message will do
+        except Exception:  # the source failing as it stops: the same window will do
             log.exception("backfill: the source failed on Ctrl-C")
     stopped = "interrupted while fetching; what was fetched before was imported"
-    return f"{stopped}; {exc}" if isinstance(exc, FetchInterrupted) else stopped
+    if isinstance(exc, FetchInterrupted):
+        return f"{stopped}; {exc}"
+    return (
+        f"{stopped}; rerun the same window with {window_flags(window)} to fetch the rest "
+        "(stored mentions are skipped)"
+    )
 
 
 def _import(

@@ -188,7 +188,11 @@ def test_ctrl_c_while_fetching_imports_what_was_fetched(make_runtime: RuntimeFac
     assert isinstance(source, ReplaySource)
     rt.sources["feed"] = StopsAfterOnePage(source)
     report = backfill(rt, "feed", Window(SINCE))
-    assert report.failure == "interrupted while fetching; what was fetched before was imported"
+    # A source that says nothing of how far it read: the message gave no command at all.
+    assert report.failure == (
+        "interrupted while fetching; what was fetched before was imported; rerun the same "
+        "window with --since 2026-11-01T00:00:00 to fetch the rest (stored mentions are skipped)"
+    )
     assert (report.fetched, report.to_import, report.ingested, report.imported) == (5, 5, 5, 5)
     assert all(m.processed for m in by_time(rt))
 

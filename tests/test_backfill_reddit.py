@@ -273,9 +273,14 @@ def test_a_429_stops_the_backfill_and_keeps_the_pages_before(
     limited = Reply.json({"message": "Too Many Requests", "error": 429}, 429, headers)
     api.add("GET", COMMENTS, limited, query={"after": "t1_c99"})
     rt = watch(make_runtime, api)
-    report = backfill(rt, "watch", Window(SINCE))
+    # "Rerun the backfill" named no window: the user had to remember both dates, and a
+    # rerun without --until imported past it.
+    until = datetime(2026, 11, 20, 8, 30, tzinfo=UTC)
+    report = backfill(rt, "watch", Window(SINCE, until))
     assert report.failure == (
-        "Reddit rate limited: 429 Too Many Requests; rerun the backfill in 120 s or later"
+        "Reddit rate limited: 429 Too Many Requests; in 120 s or later, rerun with --since "
+        "2026-11-01T00:00:00 --until 2026-11-20T08:30:00 (Reddit cannot be asked for a time "
+        "range: each listing is read again from its newest item; stored mentions are skipped)"
     )
     assert stored(rt) == {f"t1_c{n}" for n in range(0, 100, 10)}
 
@@ -309,8 +314,9 @@ def test_a_spent_quota_stops_the_command_with_exit_1_without_sleeping(
     result = runner.invoke(main, args)
     assert result.exit_code == 1, result.output
     assert result.stderr.strip().splitlines()[-1] == (
-        "error: Reddit rate limited: request quota spent (600 used); "
-        "rerun the backfill in 240 s or later"
+        "error: Reddit rate limited: request quota spent (600 used); in 240 s or later, "
+        "rerun with --since 2026-11-01T00:00:00 (Reddit cannot be asked for a time range: "
+        "each listing is read again from its newest item; stored mentions are skipped)"
     )
     assert "fetched: 10\ningested: 10\n" in result.stdout
     assert len(api.seen("GET", COMMENTS)) == 1
@@ -364,8 +370,10 @@ def test_a_429_met_later_in_the_run_waits_from_when_it_was_met(
     assert isinstance(rt.clock, FakeClock)
     clock = rt.clock
     report = backfill(rt, "watch", Window(SINCE), on_page=lambda _: clock.advance(seconds=60))
-    assert report.failure == (
-        "Reddit rate limited: 429 Too Many Requests; rerun the backfill in 60 s or later"
+    assert report.failure is not None
+    assert report.failure.startswith(
+        "Reddit rate limited: 429 Too Many Requests; in 60 s or later, rerun with --since "
+        "2026-11-01T00:00:00 ("
     )
 
 

@@ -349,6 +349,26 @@ def test_ctrl_c_while_fetching_says_how_to_go_on(
     )
 
 
+def test_ctrl_c_before_a_mention_was_read_gives_the_same_window_to_rerun(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # The first page held only the brand's own posts, so nothing said how far back the
+    # window was read: the message ended without any command to go on with.
+    own = [tweet(n, "@carla sorry to hear", author=BRAND_ID) for n in (5, 4)]
+    users = [user("42", "carla"), user(BRAND_ID, "acme")]
+    api.add("GET", MENTIONS, ok(body(own, users=users, next_token="page1")))
+    api.add("GET", MENTIONS, ok(body([tweet(3)])), query={"pagination_token": "page1"})
+    rt = x_runtime(make_runtime, api)
+    window = Window(datetime(2026, 11, 15, tzinfo=UTC), datetime(2026, 11, 20, 9, tzinfo=UTC))
+    report = backfill(rt, "mentions", window, on_page=ctrl_c_once_fetching)
+    assert (report.fetched, report.ingested) == (0, 0)
+    assert report.failure == (
+        "interrupted while fetching; what was fetched before was imported; rerun the same "
+        "window with --since 2026-11-15T00:00:00 --until 2026-11-20T09:00:00 to fetch the "
+        "rest (stored mentions are skipped)"
+    )
+
+
 def test_a_backfill_never_requests_a_page_whose_includes_could_pass_the_read_budget(
     make_runtime: RuntimeFactory, api: FakeAPI
 ) -> None:

@@ -196,7 +196,7 @@ class BackfillingRedditSource(RedditSourceBase):
                 yield from self._walk(stream, window, known, clock, reading.walk)
             except RedditFailure as failure:
                 if failure.kind not in NOT_SERVED or stream.subreddit is None:
-                    raise _stop(failure, self.connection.limits(), clock.now()) from None
+                    raise _stop(failure, self.connection.limits(), clock.now(), window) from None
                 unavailable.add(stream.subreddit)
                 reading.walk.done = True  # it cannot be read: nothing is left in it
                 yield PollResult([], None, problems=[f"r/{stream.subreddit}: {failure}; skipped"])
@@ -210,7 +210,7 @@ class BackfillingRedditSource(RedditSourceBase):
     ) -> Iterator[PollResult]:
         after, fallback = None, list[str]()
         while True:
-            _check_quota(self.connection.limits(), clock.now())
+            _check_quota(self.connection.limits(), clock.now(), window)
             page = list(stream.page(after))
             if not page and fallback:
                 # Reddit answers an empty page after an item deleted since it was read:
@@ -248,23 +248,29 @@ def _spent(limits: RateLimits) -> bool:
     return limits.remaining is not None and limits.remaining < 1
 
 
-def _check_quota(limits: RateLimits, now: datetime) -> None:
+def _check_quota(limits: RateLimits, now: datetime, window: Window) -> None:
     if _spent(limits):
         used = f" ({limits.used} used)" if limits.used is not None else ""
-        raise _rate_limited(f"request quota spent{used}", limits.reset_seconds, now)
+        raise _rate_limited(f"request quota spent{used}", limits.reset_seconds, now, window)
 
 
-def _stop(failure: RedditFailure, limits: RateLimits, now: datetime) -> SourceError:
+def _stop(failure: RedditFailure, limits: RateLimits, now: datetime, window: Window) -> SourceError:
     if failure.kind != FailureKind.RATE_LIMITED:
         return source_error(failure, now)
     wait = failure.wait_seconds(now)
-    return _rate_limited(str(failure), limits.reset_seconds if wait is None else wait, now)
+    return _rate_limited(str(failure), limits.reset_seconds if wait is None else wait, now, window)
 
 
-def _rate_limited(reason: str, wait: float | None, now: datetime) -> SourceError:
+def _rate_limited(reason: str, wait: float | None, now: datetime, window: Window) -> SourceError:
+    """The stop on a spent quota or a 429, with the command to rerun. The same window:
+    an --until from how far the listing got saves no request (Reddit cannot be asked
+    for a time range, so newer items are read and dropped) and would leave the newer
+    items of the listings after it out."""
     seconds = RATE_WINDOW.total_seconds() if wait is None else max(wait, 1.0)
     return SourceError(
-        f"Reddit rate limited: {reason}; rerun the backfill in {seconds:.0f} s or later",
+        f"Reddit rate limited: {reason}; in {seconds:.0f} s or later, rerun with "
+        f"{window_flags(window)} (Reddit cannot be asked for a time range: each listing is "
+        "read again from its newest item; stored mentions are skipped)",
         retry_at=now + timedelta(seconds=seconds),
         kind=FailureKind.RATE_LIMITED.value,
     )
