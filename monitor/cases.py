@@ -70,6 +70,16 @@ def deadline_owed(case: Case) -> datetime | None:
     return case.sla_due_at
 
 
+def keep_missed_deadline(case: Case, now: datetime) -> None:
+    """Before a reopening or a team change clears the first-response deadline for a new
+    clock: a case unanswered past it (closed after it, or still waiting now) keeps the
+    breach the team did make, for the reports. The first breach stands over later ones."""
+    if case.first_response_at is not None or case.sla_due_at is None:
+        return
+    if case.missed_due_at is None and (case.resolved_at or now) > case.sla_due_at:
+        case.missed_due_at = case.sla_due_at
+
+
 def owe_answer(case: Case, since: datetime) -> None:
     """The customer wrote again after the brand's last reply: an answer is owed, since
     they wrote. The previous response's deadline and its marks are done with: left in
@@ -275,6 +285,7 @@ def escalate(
         # The new team has its own promise, as on a person's team change: the old
         # team's deadline and marks, left in place, alerted the new team at the old
         # deadline and never warned it when the old team had been warned already.
+        keep_missed_deadline(case, now)
         case.sla_due_at = case.sla_warned_at = case.sla_breached_at = None
     if team is not None and owed is not None and case.sla_due_at is None:
         # A rule may set a tighter target than the team's (an outage, a VIP).

@@ -351,7 +351,7 @@ class ThreadIndex:
                 self._reopened.add(case.id)
                 if BACKFILL_TAG in case.tags and not self.backfilling:
                     _go_live(case, now)  # its clocks: _restart_response_clock below
-            _keep_missed_deadline(case, now)  # before the transition clears resolved_at
+            cases.keep_missed_deadline(case, now)  # before the transition clears resolved_at
             reason = "customer wrote again"
             cases.transition(self._session, case, CaseState.NEW, "system", now, reason=reason)
             _restart_response_clock(case, now)
@@ -744,17 +744,6 @@ def _go_live(case: Case, now: datetime) -> None:
     case.tags = [tag for tag in case.tags if tag != BACKFILL_TAG]
     if case.first_response_at is None:
         case.opened_at = now
-
-
-def _keep_missed_deadline(case: Case, now: datetime) -> None:
-    """A case reopened unanswered whose customer waited past its first-response deadline
-    (closed after it, or still waiting now): the reports keep that breach, which the
-    team did make, once the reopening clears the deadline for a new clock. The first
-    breach stands over any later reopening."""
-    if case.first_response_at is not None or case.sla_due_at is None:
-        return
-    if case.missed_due_at is None and (case.resolved_at or now) > case.sla_due_at:
-        case.missed_due_at = case.sla_due_at
 
 
 def _restart_response_clock(case: Case, now: datetime) -> None:

@@ -72,6 +72,7 @@ def set_team(rt: Runtime, ref: str, team: str, *, user: str) -> None:
             # The new team has its own promise; clearing the marks lets check_sla warn
             # the new team rather than staying silent because the old one was warned.
             due = config.calendar().add_minutes(owed, config.first_response_minutes)
+            cases.keep_missed_deadline(case, now)
             case.sla_due_at, case.sla_warned_at, case.sla_breached_at = due, None, None
         cases.record(session, case, "team", user, now, old=old, new=team, **detail)
 

@@ -30,6 +30,7 @@ CARE = {"name": "care", "first_response_minutes": 60}
 OTHERS = [{"name": "billing"}, {"name": "tech"}, {"name": "international"}]
 ABUSE = "@acme you are idiots"  # the shipped rules escalate it to care
 NOW = "2026-11-20T09:00:00Z"  # FakeClock's start
+SPANISH = "@acme todavía no tengo ninguna respuesta, esto es inaceptable"
 
 
 def _escalated(make_runtime: RuntimeFactory, n: int, **overrides: Any) -> Runtime:
@@ -516,3 +517,57 @@ def test_a_late_first_response_stays_breached_after_the_customer_follows_up(
     rt.clock.advance(days=1)  # type: ignore[attr-defined]
     _write_again(rt, 1, "@acme still nothing, you are idiots")
     assert _care(rt) == Attainment("care", met=0, breached=1, pending=0)
+
+
+# Teams that promise an answer within a working day: a case handed to one past care's
+# one-hour deadline is not overdue for it yet.
+SLOWER = [
+    CARE,
+    *({"name": t, "first_response_minutes": 480} for t in ("billing", "tech", "international")),
+]
+
+
+def _attainment(rt: Runtime) -> dict[str, tuple[int, int, int]]:
+    return {a.team: (a.met, a.breached, a.pending) for a in build_report(rt).sla}
+
+
+def test_a_breach_stays_with_the_team_that_missed_it_when_a_lead_hands_the_case_on(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Care left C-1001 unanswered two hours, past its one-hour deadline; a lead then
+    # gave it to billing, which answered in ten minutes. The move reset the deadline
+    # for billing: the breach left the reports, which showed billing pending, then met.
+    rt = _escalated(make_runtime, 1, teams=SLOWER)
+    rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    assert _attainment(rt) == {"care": (0, 1, 0)}
+    triage.set_team(rt, "C-1001", "billing", user="lena")
+    assert _attainment(rt) == {"care": (0, 1, 0)}
+    rt.clock.advance(minutes=10)  # type: ignore[attr-defined]
+    casework_replies.reply(rt, "C-1001", "Sorry, which order is it?", user="lena")
+    dispatch_outbox(rt)
+    assert _attainment(rt) == {"care": (0, 1, 0)}
+    with rt.sessions() as session:  # billing still got its own clock for the queue
+        case = session.scalars(select(Case).where(Case.id == 1)).one()
+        assert case.sla_due_at == case.opened_at + timedelta(hours=8)
+
+
+def test_a_breach_stays_with_the_team_that_missed_it_when_a_rule_hands_the_case_on(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Care left C-1001 unanswered past its deadline; the customer wrote again in
+    # Spanish and the rules gave the waiting case to international, resetting the
+    # deadline: answered ten minutes later, it showed as met for international and care's
+    # breach was gone. C-1002, moved before care's deadline, counts on the new clock.
+    rt = _escalated(make_runtime, 2, teams=SLOWER)
+    rt.clock.advance(minutes=30)  # type: ignore[attr-defined]
+    _write_again(rt, 2, SPANISH)
+    rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    _write_again(rt, 1, SPANISH)
+    with rt.sessions() as session:
+        teams = session.scalars(select(Case.team).order_by(Case.id)).all()
+        assert teams == ["international", "international"]
+    rt.clock.advance(minutes=10)  # type: ignore[attr-defined]
+    for ref in ("C-1001", "C-1002"):
+        casework_replies.reply(rt, ref, "Lo sentimos, ¿cuál es su pedido?", user="lena")
+    dispatch_outbox(rt)
+    assert _attainment(rt) == {"care": (0, 1, 0), "international": (1, 0, 0)}

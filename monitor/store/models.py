@@ -158,8 +158,8 @@ class Case(Base):
     # follow-up's (set with first_response_at).
     first_response_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # The first-response deadline the brand had missed when the customer reopened the
-    # case unanswered: the reopening starts a new clock, and without this the reports
-    # forgot the breach the team did make.
+    # case unanswered, or when it was handed to another team unanswered: either starts a
+    # new clock, and without this the reports forgot the breach the team did make.
     missed_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     @property

@@ -149,9 +149,11 @@ def build_report(rt: Runtime, days: int = 30) -> Report:
         figures = [_open_only(_figures(*row), resolved_for) for row in session.execute(query)]
         responders = _first_responders(session, since)
         moved = _moved_after_answer(session, since)
+        missed = _moved_after_breach(session, since)
         business = _business_minutes(session, rt.settings.teams, since, moved)
     # The first response and its SLA are the team's that held the case when it was
-    # answered: a case handed on since gave its new team none of them.
+    # answered: a case handed on since gave its new team none of them. A deadline missed
+    # before a team change is the breach of the team that held the case then.
     rows = [_credited(r, moved) for r in figures]
     timed = [r for r in rows if not _spam(r)]
     # Only the cases answered when the cases were read: one answered before the business
@@ -172,7 +174,7 @@ def build_report(rt: Runtime, days: int = 30) -> Report:
             if r.resolution is not None and not _spam(r) and _resolved_by_people(r)
         ),
         _first_response(in_business, responders),
-        _attainment(rows),
+        _attainment([replace(r, team=missed.get(r.id, r.team)) for r in rows]),
         Counter(t for r in rows for t in r.tags).most_common(10),
         zone,
     )
@@ -265,6 +267,13 @@ class Answered:
     answered: datetime
 
 
+# A team change in the audit trail: a person's move ("team", with the team it left) or
+# a rule's escalation ("state", with the team it went to).
+_TEAM_EVENT: ColumnElement[bool] = (Event.kind == "team") | (
+    (Event.kind == "state") & Event.detail["team"].as_string().is_not(None)
+)
+
+
 def _credited(row: CaseFigures, moved: dict[int, Answered]) -> CaseFigures:
     """The row under the team its first response and SLA count for."""
     answered = moved.get(row.id)
@@ -278,13 +287,10 @@ def _moved_after_answer(session: Session, since: datetime) -> dict[int, Answered
     id, read from the audit trail: a person's move ("team", with the team it left) and a
     rule's escalation ("state", with the team it went to). Only cases escalated or moved
     have such events, so few rows come back."""
-    team_event = (Event.kind == "team") | (
-        (Event.kind == "state") & Event.detail["team"].as_string().is_not(None)
-    )
     query = (
         select(Case.id, Case.opened_at, Case.first_response_at, Event.kind, Event.detail, Event.at)
         .join(Event, Event.case_id == Case.id)
-        .where(Case.opened_at >= since, Case.first_response_at.is_not(None), team_event)
+        .where(Case.opened_at >= since, Case.first_response_at.is_not(None), _TEAM_EVENT)
         .order_by(Case.id, Event.at, Event.id)
     )
     moved: dict[int, Answered] = {}
@@ -293,17 +299,37 @@ def _moved_after_answer(session: Session, since: datetime) -> dict[int, Answered
         _, opened, answered, _, _, _ = rows[0]
         events = [(kind, detail or {}, at) for _, _, _, kind, detail, at in rows]
         if answered is not None and any(at > answered for _, _, at in events):
-            moved[case_id] = Answered(_team_when_answered(events, answered), opened, answered)
+            moved[case_id] = Answered(_team_at(events, answered), opened, answered)
     return moved
 
 
-def _team_when_answered(
+def _moved_after_breach(session: Session, since: datetime) -> dict[int, str]:
+    """By id, the team that held each case opened since when it missed its first-response
+    deadline (kept in missed_due_at), for the cases that changed team after that: the
+    team it went to got a new deadline of its own, and the breach is not its."""
+    query = (
+        select(Case.id, Case.missed_due_at, Event.kind, Event.detail, Event.at)
+        .join(Event, Event.case_id == Case.id)
+        .where(Case.opened_at >= since, Case.missed_due_at.is_not(None), _TEAM_EVENT)
+        .order_by(Case.id, Event.at, Event.id)
+    )
+    missed: dict[int, str] = {}
+    for case_id, group in groupby(session.execute(query).all(), key=lambda row: row[0]):
+        rows = list(group)
+        due = rows[0][1]
+        events = [(kind, detail or {}, at) for _, _, kind, detail, at in rows]
+        if due is not None and any(at > due for _, _, at in events):
+            missed[case_id] = _team_at(events, due) or "(none)"
+    return missed
+
+
+def _team_at(
     events: Sequence[tuple[str, dict[str, Any], datetime]], answered: datetime
 ) -> str | None:
-    """The team that held the case at ``answered``, from its team events in order, one
-    at least after it. A person's move says which team it left; a rule's escalation
-    only where it went, so then the team is the one the last event before the answer
-    gave it (None: no team yet)."""
+    """The team that held the case at ``answered`` (or at a missed deadline), from its
+    team events in order, one at least after it. A person's move says which team it
+    left; a rule's escalation only where it went, so then the team is the one the last
+    event before the answer gave it (None: no team yet)."""
     kind, detail = next((kind, detail) for kind, detail, at in events if at > answered)
     if kind == "team":
         return _text(detail.get("old"))
