@@ -281,7 +281,7 @@ def responder_error(exc: XApiError, now: datetime, *, retry: bool = False) -> Re
         return held
     text = str(exc)
     lowered = text.lower()
-    if exc.kind in ("server", "transport", "payload", "http"):
+    if _may_pass_later(exc):
         return ResponderError(f"x temporarily failed: {text}")
     if "duplicate" in lowered and retry:
         # Most likely our own earlier attempt, which timed out after X took it; recent
@@ -308,6 +308,15 @@ def responder_error(exc: XApiError, now: datetime, *, retry: bool = False) -> Re
     else:
         reason = "x refused the reply"
     return ResponderError(f"{reason} ({text})", permanent=True)
+
+
+def _may_pass_later(exc: XApiError) -> bool:
+    """Whether the same post may get another answer later. A 4xx other than 408 (a 429
+    is a rate limit, handled before) is X's verdict on this request: retried, it met
+    the same refusal until max_attempts and a person heard only that it gave up."""
+    if exc.kind == "http":
+        return exc.status is None or not 400 <= exc.status < 500 or exc.status == 408
+    return exc.kind in ("server", "transport", "payload")
 
 
 def lookup_error(exc: XApiError, now: datetime) -> ResponderError:

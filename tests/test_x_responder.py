@@ -134,6 +134,22 @@ def test_the_pipeline_replies_in_thread_through_create_tweet(
             "(HTTP 401: Unauthorized)",
         ),
         (
+            problem(409, "Conflict: the request conflicts with the post's state."),
+            True,
+            "x refused the reply (HTTP 409: Conflict: the request conflicts with the "
+            "post's state.)",
+        ),
+        (
+            problem(422, "Unprocessable Entity"),
+            True,
+            "x refused the reply (HTTP 422: Unprocessable Entity)",
+        ),
+        (
+            problem(408, "Request Timeout"),
+            False,
+            "x temporarily failed: HTTP 408: Request Timeout",
+        ),
+        (
             Reply(503, {}, b"Service Unavailable"),
             False,
             "x temporarily failed: HTTP 503: no detail",
@@ -822,6 +838,26 @@ def test_a_reply_x_will_not_take_in_the_thread_goes_to_a_person_saying_why(
     dispatch_outbox(rt)
     row = outbox_row(rt)
     assert (row.status, row.last_error) == ("dead", f"{reason} (HTTP 403: {detail})")
+    with rt.sessions() as session:
+        assert session.scalars(select(Case)).one().state == "awaiting_human"
+        (failed,) = session.scalars(select(Event).where(Event.kind == "send_failed"))
+        assert failed.detail["reason"] == "permanent error"
+    assert len(api.seen("POST", "/2/tweets")) == 1
+
+
+def test_a_4xx_refusal_goes_to_a_person_at_once_with_xs_words(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    """A 409 or 422 counted as temporary: the reply was posted again and again into the
+    same refusal until max_attempts, and the person heard only "gave up"."""
+    api.add("POST", "/2/tweets", problem(422, "Unprocessable Entity"))
+    rt = queued_reply(make_runtime, api)
+    dispatch_outbox(rt)
+    row = outbox_row(rt)
+    assert (row.status, row.last_error) == (
+        "dead",
+        "x refused the reply (HTTP 422: Unprocessable Entity)",
+    )
     with rt.sessions() as session:
         assert session.scalars(select(Case)).one().state == "awaiting_human"
         (failed,) = session.scalars(select(Event).where(Event.kind == "send_failed"))
