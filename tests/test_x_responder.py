@@ -134,6 +134,13 @@ def test_the_pipeline_replies_in_thread_through_create_tweet(
             "(HTTP 401: Unauthorized)",
         ),
         (
+            # A wrong x.api_base_url: X itself answers a deleted parent with a 403.
+            Reply(404, {"content-type": "text/html"}, b"<h1>Not Found</h1>"),
+            True,
+            "x.api_base_url has no X posting endpoint (POST /2/tweets answered 404): no "
+            "reply can be sent until that setting is fixed (HTTP 404: no detail)",
+        ),
+        (
             problem(409, "Conflict: the request conflicts with the post's state."),
             True,
             "x refused the reply (HTTP 409: Conflict: the request conflicts with the "
@@ -863,6 +870,21 @@ def test_a_4xx_refusal_goes_to_a_person_at_once_with_xs_words(
         (failed,) = session.scalars(select(Event).where(Event.kind == "send_failed"))
         assert failed.detail["reason"] == "permanent error"
     assert len(api.seen("POST", "/2/tweets")) == 1
+
+
+def test_a_404_on_the_posting_endpoint_is_reported_to_the_operator_as_the_base_url(
+    make_runtime: RuntimeFactory, api: FakeAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every reply died as "the post was deleted": the team was told the customers had
+    deleted their posts, and nobody was told x.api_base_url was wrong."""
+    api.add("POST", "/2/tweets", Reply(404, {"content-type": "text/html"}, b"Not Found"))
+    rt = queued_reply(make_runtime, api)
+    dispatch_outbox(rt)
+    row = outbox_row(rt)
+    assert row.status == "dead"
+    assert str(row.last_error).startswith("x.api_base_url has no X posting endpoint")
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert any("x.api_base_url" in line for line in errors)
 
 
 def test_a_post_that_spends_xs_posting_limit_holds_the_next_reply_until_its_reset(
