@@ -292,7 +292,8 @@ def responder_error(exc: XApiError, now: datetime, *, retry: bool = False) -> Re
     text = str(exc)
     lowered = text.lower()
     if _may_pass_later(exc):
-        return ResponderError(f"x temporarily failed: {text}")
+        # Unreached: nothing can be in the thread, and the retry spares its billed search.
+        return ResponderError(f"x temporarily failed: {text}", refused=not exc.reached)
     if "duplicate" in lowered and retry:
         # Most likely our own earlier attempt, which timed out after X took it; recent
         # search shows a new post only after a while. The next try looks again, and

@@ -872,6 +872,26 @@ def test_a_4xx_refusal_goes_to_a_person_at_once_with_xs_words(
     assert len(api.seen("POST", "/2/tweets")) == 1
 
 
+def test_a_post_that_never_reached_x_is_sent_again_without_a_thread_check(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    """A refused connection was taken for a timeout after X may have posted: the retry
+    paid for a thread search (a billed read) for a post that cannot exist."""
+    rt = queued_reply(make_runtime, api)
+    port = api.port
+    api.stop()  # nothing listens there now: the connection is refused
+    dispatch_outbox(rt)
+    row = outbox_row(rt)
+    assert (row.status, row.may_have_posted) == ("failed", False)
+    assert row.last_error == "x temporarily failed: could not connect to X: ConnectionError"
+    api.start(port)
+    api.add("POST", "/2/tweets", Reply.json({"data": {"id": tid(9), "text": "x"}}, 201))
+    rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    assert outbox_row(rt).result_external_id == tid(9)
+    assert api.seen("GET", SEARCH) == []
+
+
 def test_a_404_on_the_posting_endpoint_is_reported_to_the_operator_as_the_base_url(
     make_runtime: RuntimeFactory, api: FakeAPI, caplog: pytest.LogCaptureFixture
 ) -> None:
