@@ -44,6 +44,10 @@ REPLY_HANDLES = re.compile(r"^(?:@\w+\s+)+")
 OWN_SEARCH = 100
 # Failures of that search a later try meets again: the same request, the same answer.
 REFUSED_FOR_GOOD = frozenset({"auth", "forbidden", "bad_request"})
+NO_ENDPOINT = (
+    "x.api_base_url has no X posting endpoint (POST /2/tweets answered 404): no reply can "
+    "be sent until that setting is fixed"
+)
 
 
 class XResponder:
@@ -107,13 +111,19 @@ class XResponder:
             # Counted as posts X confirmed, as before: one a timeout may have created
             # is found (and counted) by the retry's thread check, which posts nothing again.
             self.ledger.give_back(now, usage.WRITES)
-            error = responder_error(exc, now, retry=action.retry)
-            if exc.kind == "rate_limited":
-                self._rate_limit.note(error)
-            raise error from None
+            raise self._send_failed(exc, now, retry=action.retry) from None
         self.ledger.add(now, {usage.REQUESTS: 1, usage.WRITES_WITH_URL: int(has_url)})
         self._note_spent(rate, now)
         return SendResult(post_id)
+
+    def _send_failed(self, exc: XApiError, now: datetime, *, retry: bool) -> ResponderError:
+        error = responder_error(exc, now, retry=retry)
+        if exc.kind == "rate_limited":
+            self._rate_limit.note(error)
+        elif exc.kind == "not_found" and str(error).startswith(NO_ENDPOINT):
+            # The setup's fault, not this case's: the operator reads the log, not cases.
+            log.error("x responder: %s", error)
+        return error
 
     def _note_spent(self, rate: RateLimit, now: datetime) -> None:
         """X's answer to a post says when it used the last of the posting window or of a
@@ -281,8 +291,9 @@ def responder_error(exc: XApiError, now: datetime, *, retry: bool = False) -> Re
         return held
     text = str(exc)
     lowered = text.lower()
-    if exc.kind in ("server", "transport", "payload", "http"):
-        return ResponderError(f"x temporarily failed: {text}")
+    if _may_pass_later(exc):
+        # Unreached: nothing can be in the thread, and the retry spares its billed search.
+        return ResponderError(f"x temporarily failed: {text}", refused=not exc.reached)
     if "duplicate" in lowered and retry:
         # Most likely our own earlier attempt, which timed out after X took it; recent
         # search shows a new post only after a while. The next try looks again, and
@@ -293,8 +304,12 @@ def responder_error(exc: XApiError, now: datetime, *, retry: bool = False) -> Re
         )
     if "duplicate" in lowered:
         reason = "duplicate content: X refuses a post identical to an earlier one"
-    elif "deleted or not visible" in lowered or exc.kind == "not_found":
+    elif "deleted or not visible" in lowered:
         reason = "the post was deleted or is not visible to the brand account"
+    elif exc.kind == "not_found":
+        # X answers a deleted parent with a 403 (code 385), never a 404: a 404 is the
+        # endpoint itself missing, as behind a wrong x.api_base_url, and every reply meets it.
+        reason = NO_ENDPOINT
     elif "where you are mentioned" in lowered:
         # An API rule, not the author's choice: the author may well take replies.
         reason = (
@@ -308,6 +323,15 @@ def responder_error(exc: XApiError, now: datetime, *, retry: bool = False) -> Re
     else:
         reason = "x refused the reply"
     return ResponderError(f"{reason} ({text})", permanent=True)
+
+
+def _may_pass_later(exc: XApiError) -> bool:
+    """Whether the same post may get another answer later. A 4xx other than 408 (a 429
+    is a rate limit, handled before) is X's verdict on this request: retried, it met
+    the same refusal until max_attempts and a person heard only that it gave up."""
+    if exc.kind == "http":
+        return exc.status is None or not 400 <= exc.status < 500 or exc.status == 408
+    return exc.kind in ("server", "transport", "payload")
 
 
 def lookup_error(exc: XApiError, now: datetime) -> ResponderError:

@@ -116,8 +116,14 @@ class FakeAPI:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def start(self) -> FakeAPI:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.server_address[1])
+
+    def start(self, port: int = 0) -> FakeAPI:
+        """``port``: the one a stopped server had, for a client configured with its URL."""
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self

@@ -134,6 +134,29 @@ def test_the_pipeline_replies_in_thread_through_create_tweet(
             "(HTTP 401: Unauthorized)",
         ),
         (
+            # A wrong x.api_base_url: X itself answers a deleted parent with a 403.
+            Reply(404, {"content-type": "text/html"}, b"<h1>Not Found</h1>"),
+            True,
+            "x.api_base_url has no X posting endpoint (POST /2/tweets answered 404): no "
+            "reply can be sent until that setting is fixed (HTTP 404: no detail)",
+        ),
+        (
+            problem(409, "Conflict: the request conflicts with the post's state."),
+            True,
+            "x refused the reply (HTTP 409: Conflict: the request conflicts with the "
+            "post's state.)",
+        ),
+        (
+            problem(422, "Unprocessable Entity"),
+            True,
+            "x refused the reply (HTTP 422: Unprocessable Entity)",
+        ),
+        (
+            problem(408, "Request Timeout"),
+            False,
+            "x temporarily failed: HTTP 408: Request Timeout",
+        ),
+        (
             Reply(503, {}, b"Service Unavailable"),
             False,
             "x temporarily failed: HTTP 503: no detail",
@@ -827,6 +850,61 @@ def test_a_reply_x_will_not_take_in_the_thread_goes_to_a_person_saying_why(
         (failed,) = session.scalars(select(Event).where(Event.kind == "send_failed"))
         assert failed.detail["reason"] == "permanent error"
     assert len(api.seen("POST", "/2/tweets")) == 1
+
+
+def test_a_4xx_refusal_goes_to_a_person_at_once_with_xs_words(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    """A 409 or 422 counted as temporary: the reply was posted again and again into the
+    same refusal until max_attempts, and the person heard only "gave up"."""
+    api.add("POST", "/2/tweets", problem(422, "Unprocessable Entity"))
+    rt = queued_reply(make_runtime, api)
+    dispatch_outbox(rt)
+    row = outbox_row(rt)
+    assert (row.status, row.last_error) == (
+        "dead",
+        "x refused the reply (HTTP 422: Unprocessable Entity)",
+    )
+    with rt.sessions() as session:
+        assert session.scalars(select(Case)).one().state == "awaiting_human"
+        (failed,) = session.scalars(select(Event).where(Event.kind == "send_failed"))
+        assert failed.detail["reason"] == "permanent error"
+    assert len(api.seen("POST", "/2/tweets")) == 1
+
+
+def test_a_post_that_never_reached_x_is_sent_again_without_a_thread_check(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    """A refused connection was taken for a timeout after X may have posted: the retry
+    paid for a thread search (a billed read) for a post that cannot exist."""
+    rt = queued_reply(make_runtime, api)
+    port = api.port
+    api.stop()  # nothing listens there now: the connection is refused
+    dispatch_outbox(rt)
+    row = outbox_row(rt)
+    assert (row.status, row.may_have_posted) == ("failed", False)
+    assert row.last_error == "x temporarily failed: could not connect to X: ConnectionError"
+    api.start(port)
+    api.add("POST", "/2/tweets", Reply.json({"data": {"id": tid(9), "text": "x"}}, 201))
+    rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    assert outbox_row(rt).result_external_id == tid(9)
+    assert api.seen("GET", SEARCH) == []
+
+
+def test_a_404_on_the_posting_endpoint_is_reported_to_the_operator_as_the_base_url(
+    make_runtime: RuntimeFactory, api: FakeAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every reply died as "the post was deleted": the team was told the customers had
+    deleted their posts, and nobody was told x.api_base_url was wrong."""
+    api.add("POST", "/2/tweets", Reply(404, {"content-type": "text/html"}, b"Not Found"))
+    rt = queued_reply(make_runtime, api)
+    dispatch_outbox(rt)
+    row = outbox_row(rt)
+    assert row.status == "dead"
+    assert str(row.last_error).startswith("x.api_base_url has no X posting endpoint")
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert any("x.api_base_url" in line for line in errors)
 
 
 def test_a_post_that_spends_xs_posting_limit_holds_the_next_reply_until_its_reset(

@@ -15,6 +15,7 @@ from typing import Any
 
 import requests
 import tweepy
+from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from monitor.sources.crashes import response_crashed_on
 from monitor.sources.x_http import RateLimit, mount_redirect, rate_limit_from
@@ -74,7 +75,8 @@ class Page:
 class XApiError(Exception):
     """A failed call. ``kind``: rate_limited, auth, forbidden, not_found, bad_request,
     server, transport, payload or http. ``problem`` is the last part of X's problem
-    ``type`` (e.g. usage-capped), when the answer named one."""
+    ``type`` (e.g. usage-capped), when the answer named one. ``reached``: False when
+    the request surely never got to X (no connection was made), so it did nothing."""
 
     def __init__(
         self,
@@ -84,12 +86,14 @@ class XApiError(Exception):
         status: int | None = None,
         rate: RateLimit | None = None,
         problem: str = "",
+        reached: bool = True,
     ) -> None:
         super().__init__(message)
         self.kind = kind
         self.status = status
         self.rate = rate or RateLimit(None, None, None)
         self.problem = problem
+        self.reached = reached
 
 
 def _until(until_id: str | None) -> dict[str, str]:
@@ -188,10 +192,8 @@ class XApi:
             response = method(*args, **kwargs)
         except tweepy.HTTPException as exc:
             raise _http_error(exc) from None
-        except requests.Timeout as exc:
-            raise XApiError("transport", f"timed out: {type(exc).__name__}") from None
         except requests.RequestException as exc:
-            raise XApiError("transport", f"connection failed: {type(exc).__name__}") from None
+            raise _transport_error(exc) from None
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             crashed = _crashed(exc)
             if crashed is None:
@@ -254,6 +256,26 @@ def _http_error(exc: Any) -> XApiError:
         rate=rate,
         problem=problem.rsplit("/", 1)[-1][:64] if isinstance(problem, str) else "",
     )
+
+
+def _transport_error(exc: requests.RequestException) -> XApiError:
+    name = type(exc).__name__
+    if _never_connected(exc):
+        return XApiError("transport", f"could not connect to X: {name}", reached=False)
+    if isinstance(exc, requests.Timeout):
+        return XApiError("transport", f"timed out: {name}")
+    return XApiError("transport", f"connection failed: {name}")
+
+
+def _never_connected(exc: requests.RequestException) -> bool:
+    """No connection was made (refused, the host not found, a connect timeout), so no
+    request was sent. A read timeout or a dropped connection may come after X acted."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if type(exc) is not requests.ConnectionError:  # not an SSLError or ProxyError
+        return False
+    cause = exc.args[0] if exc.args else None
+    return isinstance(cause, MaxRetryError) and isinstance(cause.reason, NewConnectionError)
 
 
 def _crashed(exc: Exception) -> XApiError | None:
