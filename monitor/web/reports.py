@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, case, cast, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from monitor.cases import SPAM_TAG
 from monitor.domain import ActionKind, ActionStatus, CaseState, Label, Platform
@@ -287,45 +287,47 @@ def _moved_after_answer(session: Session, since: datetime) -> dict[int, Answered
     id, read from the audit trail: a person's move ("team", with the team it left) and a
     rule's escalation ("state", with the team it went to). Only cases escalated or moved
     have such events, so few rows come back."""
-    query = (
-        select(Case.id, Case.opened_at, Case.first_response_at, Event.kind, Event.detail, Event.at)
-        .join(Event, Event.case_id == Case.id)
-        .where(Case.opened_at >= since, Case.first_response_at.is_not(None), _TEAM_EVENT)
-        .order_by(Case.id, Event.at, Event.id)
-    )
-    moved: dict[int, Answered] = {}
-    for case_id, group in groupby(session.execute(query).all(), key=lambda row: row[0]):
-        rows = list(group)
-        _, opened, answered, _, _, _ = rows[0]
-        events = [(kind, detail or {}, at) for _, _, _, kind, detail, at in rows]
-        if answered is not None and any(at > answered for _, _, at in events):
-            moved[case_id] = Answered(_team_at(events, answered), opened, answered)
-    return moved
+    return {
+        case_id: Answered(_team_at(events, answered), opened, answered)
+        for case_id, opened, answered, events in _moved_after(
+            session, since, Case.first_response_at
+        )
+    }
 
 
 def _moved_after_breach(session: Session, since: datetime) -> dict[int, str]:
     """By id, the team that held each case opened since when it missed its first-response
     deadline (kept in missed_due_at), for the cases that changed team after that: the
     team it went to got a new deadline of its own, and the breach is not its."""
+    return {
+        case_id: _team_at(events, due) or "(none)"
+        for case_id, _, due, events in _moved_after(session, since, Case.missed_due_at)
+    }
+
+
+TeamEvents = list[tuple[str, dict[str, Any], datetime]]
+
+
+def _moved_after(
+    session: Session, since: datetime, moment: InstrumentedAttribute[datetime | None]
+) -> Iterator[tuple[int, datetime, datetime, TeamEvents]]:
+    """The cases opened since with a ``moment`` (a column of theirs) and a team change
+    after it: each case's id, opening, moment and team events in order."""
     query = (
-        select(Case.id, Case.missed_due_at, Event.kind, Event.detail, Event.at)
+        select(Case.id, Case.opened_at, moment, Event.kind, Event.detail, Event.at)
         .join(Event, Event.case_id == Case.id)
-        .where(Case.opened_at >= since, Case.missed_due_at.is_not(None), _TEAM_EVENT)
+        .where(Case.opened_at >= since, moment.is_not(None), _TEAM_EVENT)
         .order_by(Case.id, Event.at, Event.id)
     )
-    missed: dict[int, str] = {}
     for case_id, group in groupby(session.execute(query).all(), key=lambda row: row[0]):
         rows = list(group)
-        due = rows[0][1]
-        events = [(kind, detail or {}, at) for _, _, kind, detail, at in rows]
-        if due is not None and any(at > due for _, _, at in events):
-            missed[case_id] = _team_at(events, due) or "(none)"
-    return missed
+        _, opened, at, _, _, _ = rows[0]
+        events = [(kind, detail or {}, when) for _, _, _, kind, detail, when in rows]
+        if at is not None and any(when > at for _, _, when in events):
+            yield case_id, opened, at, events
 
 
-def _team_at(
-    events: Sequence[tuple[str, dict[str, Any], datetime]], answered: datetime
-) -> str | None:
+def _team_at(events: TeamEvents, answered: datetime) -> str | None:
     """The team that held the case at ``answered`` (or at a missed deadline), from its
     team events in order, one at least after it. A person's move says which team it
     left; a rule's escalation only where it went, so then the team is the one the last
