@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from monitor.clock import Clock
@@ -107,6 +107,17 @@ def rerun_from(first: datetime, window: Window) -> str:
     return (
         f"the rest was written from {since:%Y-%m-%d %H:%M:%S} UTC on: rerun with {command} "
         "to import it (stored mentions are skipped)"
+    )
+
+
+def rerun_until(what: str, oldest: datetime) -> str:
+    """How to read the rest of ``what``, read newest first back to ``oldest``: everything
+    newer was read. --until is exclusive, so the second after it (the posts of that
+    second that were read are skipped as stored; none is missed)."""
+    until = oldest.replace(microsecond=0) + timedelta(seconds=1)
+    return (
+        f"{what} was read back to {oldest:%Y-%m-%d %H:%M:%S} UTC: to go on from there, "
+        f"rerun with --until {until:%Y-%m-%dT%H:%M:%S}"
     )
 
 

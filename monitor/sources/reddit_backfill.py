@@ -26,7 +26,14 @@ from datetime import UTC, datetime, timedelta
 
 from monitor.clock import Clock
 from monitor.domain import MessageKind
-from monitor.sources.base import FetchInterrupted, PollResult, SourceError, Window, window_flags
+from monitor.sources.base import (
+    FetchInterrupted,
+    PollResult,
+    SourceError,
+    Window,
+    rerun_until,
+    window_flags,
+)
 from monitor.sources.reddit import RateLimits
 from monitor.sources.reddit_base import PollBatch, RedditSourceBase, source_error
 from monitor.sources.reddit_failure import NOT_SERVED, FailureKind, RedditFailure
@@ -143,11 +150,7 @@ class _Reading:
             return "every listing was read in full: nothing is left to fetch"
         until = self._until(window) if len(left) == 1 else None
         if until is not None:
-            read = until - timedelta(seconds=1)
-            return (
-                f"{left[0].label} was read back to {read:%Y-%m-%d %H:%M:%S} UTC: to go on "
-                f"from there, rerun with --until {until:%Y-%m-%dT%H:%M:%S}"
-            )
+            return rerun_until(left[0].label, until - timedelta(seconds=1))
         # Listings after the one being read have all of the window left: an --until from
         # how far that one got would leave their newer items out.
         return (

@@ -32,6 +32,7 @@ from monitor.sources.base import (
     PollResult,
     SourceError,
     Window,
+    rerun_until,
 )
 from monitor.sources.x import Page, XApi, XApiError
 from monitor.sources.x_cursor import (
@@ -211,7 +212,7 @@ class XSource:
             if reach.oldest is None:
                 raise
             raise SourceError(
-                f"{exc}; {_going_on(reach.oldest)}",
+                f"{exc}; {rerun_until('the window', reach.oldest)}",
                 permanent=exc.permanent,
                 retry_at=exc.retry_at,
                 kind=exc.kind,
@@ -224,7 +225,7 @@ class XSource:
                 # fetched without their threads. Handed over before the caller hears of
                 # the interruption (at its next page, or as throw's answer).
                 yield PollResult(reach.release(done=True), None)
-            raise FetchInterrupted(_going_on(reach.oldest)) from None
+            raise FetchInterrupted(rerun_until("the window", reach.oldest)) from None
 
     def _backfill_pages(self, window: Window, clock: Clock, reach: _Reach) -> Iterator[PollResult]:
         since, token = _since_id(window.since), None
@@ -659,17 +660,6 @@ def _since_id(since: datetime) -> str | None:
     moment before X's ids carried time."""
     smallest = int(snowflake_at(since))
     return str(smallest - 1) if smallest > 0 else None
-
-
-def _going_on(oldest: datetime) -> str:
-    """How to read the rest of a window read back to ``oldest``: everything newer was
-    read. --until is exclusive, so the second after it (the posts of that second that
-    were read are skipped as duplicates; none is missed)."""
-    until = oldest.replace(microsecond=0) + timedelta(seconds=1)
-    return (
-        f"the window was read back to {oldest:%Y-%m-%d %H:%M:%S} UTC: to go on from there, "
-        f"rerun with --until {until:%Y-%m-%dT%H:%M:%S}"
-    )
 
 
 def _reachable_since(now: datetime) -> datetime:
