@@ -19,7 +19,7 @@ from monitor.answers.answerer import Answerer
 from monitor.commands.options import (
     config_option,
     json_line,
-    spelled,
+    printable,
     table_console,
     utc_moment,
 )
@@ -99,11 +99,7 @@ def test_command(
         return
     for key, value in record.items():
         if value is not None:
-            click.echo(f"{key}: {_printable(str(value))}")
-
-
-def _printable(text: str) -> str:
-    return "".join(c if c.isprintable() or c == "\n" else spelled(c) for c in text)
+            click.echo(f"{key}: {printable(str(value), lines=True)}")
 
 
 # A bound, not the calendar's: a day count reaching before year 1 ended the command with

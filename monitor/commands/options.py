@@ -89,6 +89,13 @@ def _spelled(found: re.Match[str]) -> str:
     return spelled(found.group())
 
 
+def printable(text: str, *, lines: bool = False) -> str:
+    """``text`` with every character Python cannot print spelled out (``spelled``), for
+    the hostile mention fields the dry-run commands show: stricter than
+    ``terminal_text``, zero-width and bidi characters too. ``lines``: line breaks kept."""
+    return "".join(c if c.isprintable() or (lines and c == "\n") else spelled(c) for c in text)
+
+
 def spelled(char: str) -> str:
     """One character as Python writes it escaped: ``\\x1b``, ``\\u202e``, ``\\U0001f600``
     (the bidi override U+202E spelled ``\\x202e`` reads as a space, "\\x20", then "2e")."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from monitor.commands.options import config_option, json_line, spelled
+from monitor.commands.options import config_option, json_line, printable
 from monitor.domain import Decision, Label, Mention, Score
 from monitor.rules.dryrun import as_json, dry_run
 
@@ -61,15 +61,9 @@ def test_rules(
         sys.exit(1)
 
 
-def _printable(text: str) -> str:
-    """Mention fields are hostile input: never send control characters (terminal
-    escape sequences) to the terminal."""
-    return "".join(c if c.isprintable() else spelled(c) for c in text)
-
-
 def _describe(mention: Mention, score: Score, decision: Decision) -> str:
-    reason = f" ({_printable(score.reason)})" if score.reason else ""
-    who = _printable(f"{mention.external_id} @{mention.author.handle}")
+    reason = f" ({printable(score.reason)})" if score.reason else ""
+    who = printable(f"{mention.external_id} @{mention.author.handle}")
     # The compound to VADER's 4 decimals, as rules compare it ("-0.600" was shown for a
     # -0.5996 that "-1 .. -0.6" did not match); an unscored mention has none.
     compound = "" if score.label is Label.UNSCORED else f" {score.compound:+.4f}"
@@ -81,7 +75,7 @@ def _describe(mention: Mention, score: Score, decision: Decision) -> str:
         lines.append("  ignore (stored, never acted on)")
     if decision.reply is not None:
         kind = "draft" if decision.reply.draft else "reply"
-        lines.append(f"  {kind}: {_printable(json.dumps(decision.reply.text, ensure_ascii=False))}")
+        lines.append(f"  {kind}: {printable(json.dumps(decision.reply.text, ensure_ascii=False))}")
         if decision.reply.answer is not None:
             lines.append(
                 f"  answer: {decision.reply.answer} (confidence {decision.reply.confidence})"
@@ -94,7 +88,7 @@ def _describe(mention: Mention, score: Score, decision: Decision) -> str:
         lines.append(f"  tags: {', '.join(decision.tags)}")
     # Named as the rule actions (and --json's types) are; only those a rule set.
     if decision.assignee:
-        lines.append(f"  assign: {_printable(decision.assignee)}")
+        lines.append(f"  assign: {printable(decision.assignee)}")
     if decision.priority:
         lines.append(f"  set_priority: {decision.priority}")
     lines.extend(f"  {note}" for note in decision.notes)
