@@ -419,21 +419,21 @@ def silence_from_counts(
     baseline: Mapping[str, int],
     config: AlertsConfig,
     *,
-    weekly: Mapping[str, float] | None = None,
-    days_known: Mapping[str, int] | None = None,
+    weekly: Mapping[str, float],
+    days_known: Mapping[str, int],
 ) -> list[Alert]:
     """The rule: expected = the mentions in the same hours of the baseline days, per
     day, or those of the same weekday (``weekly``, where known) if fewer; alert when
     expected >= silence_min_expected (5 by default: zero by chance has odds under 1%).
-    ``days_known``: the baseline days each source was watched in (all of them if None);
-    a source with none has no baseline and no alert."""
+    ``days_known``: how many baseline days each source was watched in; a source with
+    none has no baseline and no alert."""
     alerts = []
     for name in silent:
-        known = config.silence_baseline_days if days_known is None else days_known.get(name, 0)
+        known = days_known.get(name, 0)
         if not known:
             continue
         expected = baseline.get(name, 0) / known
-        if weekly is not None and name in weekly:
+        if name in weekly:
             expected = min(expected, weekly[name])
         if expected >= config.silence_min_expected:
             text = (

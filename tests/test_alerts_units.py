@@ -107,7 +107,13 @@ def test_an_alert_with_every_sends_at_most_once_per_interval() -> None:
 def test_silence_needs_a_source_that_usually_has_mentions() -> None:
     config = AlertsConfig(silence_hours=6, silence_baseline_days=7, silence_min_expected=5)
     # The counts are of the same 6 hours on each of the 7 days before: 35 is 5 a day.
-    alerts = silence_from_counts(["busy", "quiet", "new"], {"busy": 35, "quiet": 34}, config)
+    alerts = silence_from_counts(
+        ["busy", "quiet", "new"],
+        {"busy": 35, "quiet": 34},
+        config,
+        weekly={},
+        days_known=dict.fromkeys(["busy", "quiet", "new"], 7),
+    )
     assert [(a.key, a.text) for a in alerts] == [
         ("silence:busy", "source busy: no mentions for 6 h (usually about 5 in that time)")
     ]
