@@ -14,6 +14,7 @@ a fake clock, and the skew that matters is the host's.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,9 +25,12 @@ from sqlalchemy.orm import Session
 
 from monitor.alerting import Alert
 from monitor.ingest import aware_time, source_lease_seconds
+from monitor.runtime import Runtime
 from monitor.settings import Settings
 from monitor.store.models import SourceState
 from monitor.store.queries import locked_source_state
+
+log = logging.getLogger("inchannel.clock_skew")
 
 WallClock = Callable[[], datetime]
 # The workers whose last measurement was beyond the bound, by worker id (only those:
@@ -113,6 +117,32 @@ def startup_problem(
     if skew is None or not skew.beyond(bound):
         return None
     return skew.text("this host's", bound)
+
+
+def hold_while_skewed(rt: Runtime, skew: Skew | None) -> None:
+    """Set ``rt.clock_skewed`` while ``skew`` is beyond the bound, clear it once back
+    within: a skewed worker that went on taking leases and claims took over the other
+    workers' live ones, and posted their replies twice. Logged once per change, not at
+    every check. None (SQLite) changes nothing."""
+    if skew is None:
+        return
+    bound = bound_seconds(rt.settings)
+    beyond = skew.beyond(bound)
+    if beyond == rt.clock_skewed.is_set():
+        return
+    if beyond:
+        rt.clock_skewed.set()
+        log.error(
+            "%s; until then this worker takes no source lease and claims no work",
+            skew.text("this host's", bound),
+        )
+    else:
+        rt.clock_skewed.clear()
+        log.warning(
+            "clock skew: this host's clock is back within the %g s workers tolerate: "
+            "taking source leases and claiming work again",
+            bound,
+        )
 
 
 def record(session: Session, worker_id: str, skew: Skew | None, settings: Settings) -> None:
