@@ -172,3 +172,17 @@ def test_a_worker_skewed_while_running_takes_no_lease_and_claims_nothing_until_b
     assert "takes no source lease and claims no work" in told[0]
     assert told[1].startswith("clock skew: this host's clock is back within the 15 s")
     assert told[2].startswith("clock skew: this host's clock is 200 s behind")
+
+
+def test_sqlite_reports_no_skew_recorded_on_another_database(make_runtime: RuntimeFactory) -> None:
+    """`inchannel db copy` brings a PostgreSQL database's @clock row along: on SQLite
+    (one host, nothing measured) status and every health check failed on it."""
+    rt = make_runtime(**WORKERS, channels=OPS, alerts=ALERTS)
+    if rt.engine.dialect.name != "sqlite":
+        pytest.skip("one host on SQLite only")
+    copied = clock_skew.Skew(200.0, 0.01, datetime.now(UTC))
+    with transaction(rt.sessions) as session:
+        clock_skew.record(session, "pg-host:42:abcdef", copied, rt.settings)
+    check_health(rt)
+    assert notes(rt) == []
+    assert collect(rt).problems == []
