@@ -6,7 +6,8 @@ live claims, and the reply being posted at that moment can be posted twice. Each
 worker's wall clock is therefore measured against the database server's, the one clock
 every worker shares: at start (``inchannel run`` refuses to start beyond the bound) and
 by the health job every minute (a skew found later is a problem in `inchannel status`
-and an operations alert). SQLite has one host: nothing to measure.
+and an operations alert, and the worker takes no lease and claims no work until its
+clock is back within the bound). SQLite has one host: nothing to measure.
 
 The measurement reads the real system clock, never ``rt.clock``: tests replace that with
 a fake clock, and the skew that matters is the host's.
