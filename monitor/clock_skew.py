@@ -6,7 +6,8 @@ live claims, and the reply being posted at that moment can be posted twice. Each
 worker's wall clock is therefore measured against the database server's, the one clock
 every worker shares: at start (``inchannel run`` refuses to start beyond the bound) and
 by the health job every minute (a skew found later is a problem in `inchannel status`
-and an operations alert). SQLite has one host: nothing to measure.
+and an operations alert, and the worker takes no lease and claims no work until its
+clock is back within the bound). SQLite has one host: nothing to measure.
 
 The measurement reads the real system clock, never ``rt.clock``: tests replace that with
 a fake clock, and the skew that matters is the host's.
@@ -14,6 +15,7 @@ a fake clock, and the skew that matters is the host's.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,9 +26,12 @@ from sqlalchemy.orm import Session
 
 from monitor.alerting import Alert
 from monitor.ingest import aware_time, source_lease_seconds
+from monitor.runtime import Runtime
 from monitor.settings import Settings
 from monitor.store.models import SourceState
 from monitor.store.queries import locked_source_state
+
+log = logging.getLogger("inchannel.clock_skew")
 
 WallClock = Callable[[], datetime]
 # The workers whose last measurement was beyond the bound, by worker id (only those:
@@ -115,6 +120,32 @@ def startup_problem(
     return skew.text("this host's", bound)
 
 
+def hold_while_skewed(rt: Runtime, skew: Skew | None) -> None:
+    """Set ``rt.clock_skewed`` while ``skew`` is beyond the bound, clear it once back
+    within: a skewed worker that went on taking leases and claims took over the other
+    workers' live ones, and posted their replies twice. Logged once per change, not at
+    every check. None (SQLite) changes nothing."""
+    if skew is None:
+        return
+    bound = bound_seconds(rt.settings)
+    beyond = skew.beyond(bound)
+    if beyond == rt.clock_skewed.is_set():
+        return
+    if beyond:
+        rt.clock_skewed.set()
+        log.error(
+            "%s; until then this worker takes no source lease and claims no work",
+            skew.text("this host's", bound),
+        )
+    else:
+        rt.clock_skewed.clear()
+        log.warning(
+            "clock skew: this host's clock is back within the %g s workers tolerate: "
+            "taking source leases and claiming work again",
+            bound,
+        )
+
+
 def record(session: Session, worker_id: str, skew: Skew | None, settings: Settings) -> None:
     """Keep the health job's measurement where status and the other workers see it: a
     skewed worker's entry is written (renewed every check), a recovered one's removed."""
@@ -135,6 +166,10 @@ def record(session: Session, worker_id: str, skew: Skew | None, settings: Settin
 
 def current_texts(session: Session) -> dict[str, str]:
     """By worker id, the skews measured beyond the bound lately (the workers running)."""
+    if session.get_bind().dialect.name != "postgresql":
+        # One host, nothing measured: a row here came from a PostgreSQL database (db
+        # copy), and SQLite's now() is naive, which the measurements could not compare to.
+        return {}
     row = session.get(SourceState, CLOCK_STATE)
     if row is None or not _entries(row):
         return {}

@@ -149,6 +149,18 @@ def guarded(
     return job
 
 
+def unless_skewed(rt: Runtime, step: Callable[[], bool]) -> Callable[[], bool]:
+    """``step``, skipped (no more work) while the health job last found this host's
+    clock too far from the database server's (monitor.clock_skew): leases and claims
+    are timed by this clock, and a skewed one takes over the other workers' live ones.
+    The health job goes on measuring, and the step runs again once it is back."""
+
+    def step_unless_skewed() -> bool:
+        return False if rt.clock_skewed.is_set() else step()
+
+    return step_unless_skewed
+
+
 def build_scheduler(rt: Runtime, running: Running | None = None) -> BackgroundScheduler:
     # misfire_grace_time=None: a run that starts late (a busy or suspended host) runs
     # late, once (coalesce), rather than being dropped as missed.
@@ -163,7 +175,7 @@ def build_scheduler(rt: Runtime, running: Running | None = None) -> BackgroundSc
             guarded(
                 f"poll:{config.name}",
                 rt,
-                functools.partial(poll_source, rt, config.name),
+                unless_skewed(rt, functools.partial(poll_source, rt, config.name)),
                 running=running,
             ),
             "interval",
@@ -181,8 +193,8 @@ def build_scheduler(rt: Runtime, running: Running | None = None) -> BackgroundSc
         return check_health(rt)
 
     steps: dict[str, Callable[[], bool]] = {
-        "process": lambda: process_pending(rt),
-        "dispatch": lambda: dispatch_outbox(rt),
+        "process": unless_skewed(rt, lambda: process_pending(rt)),
+        "dispatch": unless_skewed(rt, lambda: dispatch_outbox(rt)),
         "sla": lambda: check_sla(rt),
         "health": health,
     }

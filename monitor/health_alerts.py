@@ -52,7 +52,9 @@ def check_health(rt: Runtime) -> bool:
     config = rt.settings.alerts
     now = rt.clock.now()
     realert = timedelta(minutes=config.realert_minutes) if config.realert_minutes else None
-    skew = clock_skew.measure(rt.engine)  # before the lock: on a connection of its own
+    # Before the lock: on a connection of its own.
+    skew = clock_skew.measure(rt.engine, rt.host_clock.now)
+    clock_skew.hold_while_skewed(rt, skew)
     with transaction(rt.sessions) as session:
         # Detect while holding the lock: a worker that looked before another recorded a
         # recovery would otherwise raise the ended alert again.

@@ -82,6 +82,12 @@ class Runtime:
         default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
     )
     stopping: threading.Event = field(default_factory=threading.Event)
+    # The host's own clock, measured against the database server's (monitor.clock_skew):
+    # never ``clock``, which tests replace with a fake one; tests shift this one instead.
+    host_clock: Clock = field(default_factory=SystemClock)
+    # Set while the health job's last measurement of it was beyond the bound: the
+    # daemon's polls, processing and dispatch then take no lease and claim no work.
+    clock_skewed: threading.Event = field(default_factory=threading.Event)
     metrics: Metrics = field(default_factory=Metrics)
     rules_error: ConfigError | None = None  # why ``rules`` is None
     # Messages processing cannot decide, by id, and until when they are left out of its

@@ -4,17 +4,24 @@ by the health job. SQLite (one host) measures nothing."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import func, select
 
 from monitor import clock_skew
 from monitor.clock_skew import WallClock, bound_seconds, measure, startup_problem
+from monitor.daemon import build_scheduler
+from monitor.domain import Platform
 from monitor.health_alerts import check_health
 from monitor.runtime import Runtime
 from monitor.status import collect
 from monitor.store.db import transaction
-from tests.conftest import RuntimeFactory
+from monitor.store.models import Message, SourceState
+from monitor.testing import seed_pending_replies
+from responders.recording import RecordingResponder
+from tests.conftest import RuntimeFactory, mention
 from tests.test_health_alerts import delivered, notes
 
 POSTGRES_ONLY = pytest.mark.parametrize(
@@ -105,3 +112,77 @@ def test_a_skewed_worker_is_unhealthy_in_status_and_alerted_once(
     assert notes(other)[1][1].startswith("[inchannel] resolved (raised 0 min ago): clock skew")
     # Its state row is no source: status and the Health page do not list it.
     assert clock_skew.CLOCK_STATE not in {s.name for s in collect(other).sources}
+
+
+class ShiftedClock:
+    """The host's real clock, ``seconds`` off (set anew as NTP would), as the health
+    job reads it."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=self.seconds)
+
+
+def counts(rt: Runtime) -> tuple[int, int, int, int]:
+    """Leases held, mentions polled, those processed, replies sent."""
+    polled = Message.source == "feed"  # not the seeded ones
+    with rt.sessions() as session:
+        leases = session.scalar(select(func.count()).where(SourceState.lease_owner.is_not(None)))
+        stored = session.scalar(select(func.count()).where(polled))
+        processed = session.scalar(select(func.count()).where(polled, Message.processed))
+    responder = rt.responders[Platform.X]
+    assert isinstance(responder, RecordingResponder)
+    return leases or 0, stored or 0, processed or 0, len(responder.posts)
+
+
+@POSTGRES_ONLY
+def test_a_worker_skewed_while_running_takes_no_lease_and_claims_nothing_until_back(
+    make_runtime: RuntimeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A worker that drifted past the bound after it started went on taking leases and
+    claims: one ahead of the others takes over their live ones, and posts twice."""
+    rt = make_runtime([mention(1)], **WORKERS)
+    host = ShiftedClock(200)
+    rt.host_clock = host
+    seed_pending_replies(rt.sessions, 1, at=rt.clock.now())
+    scheduler = build_scheduler(rt)
+    job = {j.id: j.func for j in scheduler.get_jobs()}
+
+    def cycle(*names: str) -> tuple[int, int, int, int]:
+        for name in names:
+            job[name]()
+        return counts(rt)
+
+    caplog.set_level(logging.INFO, logger="inchannel")
+    # Skewed: no poll takes the lease, no reply waiting is claimed (nor sent).
+    assert cycle("health", "health", "poll:feed", "process", "dispatch") == (0, 0, 0, 0)
+    host.seconds = 0
+    assert cycle("health", "poll:feed") == (1, 1, 0, 0)
+    host.seconds = -200  # behind, this time: a stored mention waits, unclaimed
+    assert cycle("health", "process", "dispatch", "health") == (1, 1, 0, 0)
+    host.seconds = 0
+    # Sent: the seeded reply, and the mention's.
+    assert cycle("health", "health", "process", "dispatch") == (1, 1, 1, 2)
+    # Once per change, not every minute the health job measures.
+    told = [r.getMessage() for r in caplog.records if r.name == "inchannel.clock_skew"]
+    assert len(told) == 4, told
+    assert told[0].startswith("clock skew: this host's clock is 200 s ahead of")
+    assert "takes no source lease and claims no work" in told[0]
+    assert told[1].startswith("clock skew: this host's clock is back within the 15 s")
+    assert told[2].startswith("clock skew: this host's clock is 200 s behind")
+
+
+def test_sqlite_reports_no_skew_recorded_on_another_database(make_runtime: RuntimeFactory) -> None:
+    """`inchannel db copy` brings a PostgreSQL database's @clock row along: on SQLite
+    (one host, nothing measured) status and every health check failed on it."""
+    rt = make_runtime(**WORKERS, channels=OPS, alerts=ALERTS)
+    if rt.engine.dialect.name != "sqlite":
+        pytest.skip("one host on SQLite only")
+    copied = clock_skew.Skew(200.0, 0.01, datetime.now(UTC))
+    with transaction(rt.sessions) as session:
+        clock_skew.record(session, "pg-host:42:abcdef", copied, rt.settings)
+    check_health(rt)
+    assert notes(rt) == []
+    assert collect(rt).problems == []
