@@ -51,7 +51,8 @@ def set_priority(rt: Runtime, ref: str, priority: str, *, user: str) -> None:
 
 def set_team(rt: Runtime, ref: str, team: str, *, user: str) -> None:
     """Hand the case to another team; an answer still owed (the first, or a follow-up's)
-    takes that team's SLA clock."""
+    takes that team's SLA clock. A resolved case owes nothing: its clock starts when the
+    customer reopens it (threads.ThreadIndex.reopen)."""
     config = rt.settings.team(team)
     if config is None:
         known = ", ".join(t.name for t in rt.settings.teams)
@@ -69,10 +70,15 @@ def set_team(rt: Runtime, ref: str, team: str, *, user: str) -> None:
         detail = {} if gone is None else {"unassigned": gone}
         owed = cases.response_owed_since(case)
         if owed is not None:
+            # A deadline the old team missed is kept as missed: left as it was, the
+            # reports credited its breach to the case's team, now the new one.
+            cases.keep_missed_deadline(case, now)
+        if owed is not None and case.state != CaseState.RESOLVED.value:
             # The new team has its own promise; clearing the marks lets check_sla warn
             # the new team rather than staying silent because the old one was warned.
+            # Not for a closed case: a clock from its opening made the new team breach
+            # an answer it never owed, kept as missed once the customer reopened it.
             due = config.calendar().add_minutes(owed, config.first_response_minutes)
-            cases.keep_missed_deadline(case, now)
             case.sla_due_at, case.sla_warned_at, case.sla_breached_at = due, None, None
         cases.record(session, case, "team", user, now, old=old, new=team, **detail)
 

@@ -571,3 +571,63 @@ def test_a_breach_stays_with_the_team_that_missed_it_when_a_rule_hands_the_case_
         casework_replies.reply(rt, ref, "Lo sentimos, ¿cuál es su pedido?", user="lena")
     dispatch_outbox(rt)
     assert _attainment(rt) == {"care": (0, 1, 0), "international": (1, 0, 0)}
+
+
+def test_a_resolved_case_handed_to_another_team_owes_nothing_until_it_is_reopened(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Care closed C-1001 unanswered in half an hour, inside its hour; a lead then gave the
+    # closed case to tech, which promises 15 minutes. The move started tech's clock from
+    # the opening: tech showed a breach of a case it got closed, and when the customer
+    # wrote again that deadline was kept as missed and stayed a breach after the new one.
+    tech = {"name": "tech", "first_response_minutes": 15}
+    rt = _escalated(make_runtime, 1, teams=[CARE, *OTHERS[:1], tech, *OTHERS[2:]])
+    rt.clock.advance(minutes=30)  # type: ignore[attr-defined]
+    casework_actions.resolve(rt, "C-1001", user="lena")
+    rt.clock.advance(minutes=10)  # type: ignore[attr-defined]
+    triage.set_team(rt, "C-1001", "tech", user="lena")
+    assert _attainment(rt) == {}
+    rt.clock.advance(days=1)  # type: ignore[attr-defined]
+    _write_again(rt, 1, "@acme hello?")
+    with rt.sessions() as session:  # tech's clock starts when the customer reopens it
+        case = session.scalars(select(Case).where(Case.id == 1)).one()
+        assert (case.state, case.team, case.missed_due_at) == ("new", "tech", None)
+        assert case.sla_due_at == rt.clock.now() + timedelta(minutes=15)
+    assert _attainment(rt) == {"tech": (0, 0, 1)}
+
+
+def test_a_reopened_case_handed_on_while_closed_keeps_its_teams_name_in_the_report(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # A case no team held, closed unanswered after two hours, then given to care: care's
+    # one-hour clock ran from the opening, and once the customer wrote again its breach
+    # was kept and credited to the team that held the case then, none: "(none)" 0/1.
+    rt = make_runtime([mention(1, "@acme hello there", created_at=NOW)], teams=SLOWER)
+    run_cycle(rt)
+    rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    casework_actions.resolve(rt, "C-1001", user="lena")
+    rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+    triage.set_team(rt, "C-1001", "care", user="lena")
+    assert _attainment(rt) == {}
+    rt.clock.advance(days=1)  # type: ignore[attr-defined]
+    _write_again(rt, 1, "@acme hello?")
+    assert _attainment(rt) == {"care": (0, 0, 1)}
+
+
+def test_a_breach_stays_with_its_team_when_the_closed_case_is_handed_on(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Care closed C-1001 unanswered two hours late; handed to billing while closed, the
+    # breach is care's (the move must keep it, as it starts no clock of billing's), and
+    # billing's clock starts when the customer writes again.
+    rt = _escalated(make_runtime, 1, teams=SLOWER)
+    rt.clock.advance(hours=3)  # type: ignore[attr-defined]
+    casework_actions.resolve(rt, "C-1001", user="lena")
+    triage.set_team(rt, "C-1001", "billing", user="lena")
+    assert _attainment(rt) == {"care": (0, 1, 0)}
+    rt.clock.advance(days=1)  # type: ignore[attr-defined]
+    _write_again(rt, 1, "@acme hello?")
+    assert _attainment(rt) == {"care": (0, 1, 0)}  # the case's one outcome: care's breach
+    with rt.sessions() as session:
+        case = session.scalars(select(Case).where(Case.id == 1)).one()
+        assert case.sla_due_at == rt.clock.now() + timedelta(hours=8)
