@@ -168,3 +168,50 @@ def test_a_regex_literal_with_spaces_is_prefiltered_in_the_spaced_text(text: str
     literal = compile_text(["late  order"], ("regex",))
     assert literal.prefilter == ("late order",)
     assert Pattern("text", "text", literal, negate=False).find(facts("a late  order")) is not None
+
+
+def test_a_regex_with_alternatives_is_prefiltered_by_the_words_it_needs() -> None:
+    # "\b(trips?|tripped)\s+fuse" cannot match without "trip" (or "fuse"), "\b(burn|scald)"
+    # without "burn" or "scald": most mentions hold neither, and a list of such regexes
+    # was searched in full on every one of them.
+    compiled = compile_text(
+        [r"\b(trips?|tripped)\s+(the\s+)?fuses?\b", r"\b(burn(s|t)?|scald)\s+my\b"], ("regex",)
+    )
+    assert compiled.prefilter == ("trip", "burn", "scald")
+    check = Pattern("text", "regex_text", compiled, negate=False)
+    assert check.find(facts("it tripped the FUSE")) == "tripped the FUSE"
+    assert check.find(facts("scald my hand")) == "scald my"
+    assert check.find(facts("I tripped over it")) is None
+
+
+def test_each_regex_of_a_list_is_searched_only_when_its_words_occur() -> None:
+    compiled = compile_text(
+        [r"\bspark(s|ed)\b", r"(a|b)\s+c", r"\bblew\s+(a|the)\s+fuse"], ("regex",)
+    )
+    assert compiled.prefilter == ()  # "(a|b)\s+c" needs no literal of two letters
+    assert compiled.needs == (("spark",), (), ("blew",))
+    check = Pattern("text", "regex_text", compiled, negate=False)
+    assert check.find(facts("b c and it sparked")) == "b c"
+    assert check.find(facts("it sparked, then a c")) == "sparked"
+
+
+REGEX_PARTS = st.sampled_from(
+    ["ab", "K", "\u212a", "s", "ſ", "i", "(ab|cd)", "(?:ki|sa)+", "x?", "\\s+", ".", "\\b",
+     "(?!ab)", "[a-c]", "(?i:ab)", "(?-i:AB)", "(ab|)", "(?:ab){2}"]
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    patterns=st.lists(st.lists(REGEX_PARTS, min_size=1, max_size=4).map("".join), max_size=3),
+    text=st.text(ALPHABET, max_size=40),
+    case_sensitive=st.booleans(),
+)
+def test_regex_prefilters_agree_with_the_full_regex(
+    patterns: list[str], text: str, case_sensitive: bool
+) -> None:
+    modifiers = ("regex", "case-sensitive") if case_sensitive else ("regex",)
+    compiled = compile_text([*patterns, "zz"], modifiers)
+    expected = compiled.full.search(as_read(text))
+    check = Pattern("text", "regex_text", compiled, negate=False)
+    assert check.find(facts(text)) == (None if expected is None else expected.group(0))

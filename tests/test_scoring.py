@@ -985,3 +985,50 @@ def test_a_joke_of_a_service_is_a_complaint(scorer: Scorer, text: str) -> None:
 def test_a_joke_told_stays_a_joke(scorer: Scorer) -> None:
     assert scorer.score("haha your new ad has a great joke").label is Label.POSITIVE
     assert scorer.score("that was a sick joke! I'm sorry! Lol.").label is Label.POSITIVE
+
+
+def _drop_handles_word_by_word(text: str, words: frozenset[str]) -> str:
+    """drop_handles as it was first written: every word of the text walked in turn."""
+    import re
+
+    from monitor.scoring import text as module
+
+    out: list[str] = []
+    last_word, held = -1, ""
+    for part in re.split(r"(\s+)", text):
+        maybe = "@" in part or "/" in part or "www." in part
+        rest = module._HANDLE_OR_URL.sub(" ", part) if maybe else part
+        if rest != part and not (re.search(r"\w", rest) or rest.strip() in words):
+            kept = "".join(ch for ch in rest if ch in module._KEPT_PUNCT)
+            if last_word < 0:
+                held += kept
+            else:
+                out[last_word] += kept
+            out.append(" ")
+            continue
+        if held and rest.strip():
+            rest, held = held + rest, ""
+        if rest.strip():
+            last_word = len(out)
+        out.append(rest)
+    return "".join(out)
+
+
+HANDLE_TEXT = st.lists(
+    st.sampled_from(
+        ["@acme", "@acme:", "(@acme)", "@acme's", "u/bob", "/r/x", "www.a.com", "https://t.co/x",
+         "a/b", ":)", "!", "...", "WORST", "ok", " ", "  ", "\n", "\u2003", "\t"]
+    ),
+    max_size=8,
+).map("".join)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=HANDLE_TEXT)
+def test_dropping_handles_reads_only_the_words_up_to_the_last_handle(text: str) -> None:
+    # What follows the last handle, link or "/" is kept as it is: the same text as
+    # walking every word, with punctuation held for the first word still placed.
+    from monitor.scoring.text import drop_handles
+
+    words = frozenset({":)"})
+    assert drop_handles(text, words) == _drop_handles_word_by_word(text, words)

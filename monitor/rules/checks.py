@@ -14,6 +14,7 @@ from typing import Protocol
 from monitor.rules.compare import Comparison
 from monitor.rules.context import Facts
 from monitor.rules.hours import OpeningHours
+from monitor.rules.textmatch import AnyOf as AnyRegex
 from monitor.rules.textmatch import CompiledText
 
 # (key with modifiers, negated, accepted values or a canonical text)
@@ -146,7 +147,11 @@ class Pattern:
                     break
             else:
                 return None
-        hit = text.rest.search(self.get(facts))
+        rest = text.rest
+        if isinstance(rest, AnyRegex):
+            hit = rest.search(self.get(facts), lowered=facts.lowered)
+        else:
+            hit = rest.search(self.get(facts))
         return None if hit is None else hit.group(0)
 
 

@@ -128,17 +128,25 @@ class AnyOf:
     earlier value), each compiled alone: joined into one pattern, one value's inline
     flags, group names and group numbers would clash with another's."""
 
-    __slots__ = ("flags", "pattern", "patterns")
+    __slots__ = ("flags", "needs", "pattern", "patterns")
 
-    def __init__(self, patterns: Sequence[re.Pattern[str]]) -> None:
+    def __init__(
+        self, patterns: Sequence[re.Pattern[str]], needs: Sequence[tuple[str, ...]] = ()
+    ) -> None:
         self.patterns = tuple(patterns)
+        # Per pattern, literals one of which it cannot match without (() if unknown).
+        self.needs = tuple(needs) or ((),) * len(self.patterns)
         # Part of the check's memo key and lint signature, so each value's flags count.
         self.pattern = "|".join(f"{p.flags}:{p.pattern}" for p in patterns)
         self.flags = 0
 
-    def search(self, string: str, /) -> re.Match[str] | None:
+    def search(self, string: str, /, lowered: str | None = None) -> re.Match[str] | None:
+        """``lowered``: the text as Facts.lowered has it; a pattern none of whose needed
+        literals occur there is not searched (most of a long list, on most mentions)."""
         best: re.Match[str] | None = None
-        for pattern in self.patterns:
+        for pattern, needs in zip(self.patterns, self.needs, strict=True):
+            if lowered is not None and needs and not any(n in lowered for n in needs):
+                continue
             hit = pattern.search(string)
             if hit is not None and (best is None or hit.start() < best.start()):
                 best = hit
@@ -155,6 +163,11 @@ class CompiledText:
     prefilter: tuple[str, ...] = ()  # literals one of which ``rest`` needs
     index: frozenset[str] | None = None  # first words, for the engine's rule index
 
+    @property
+    def needs(self) -> tuple[tuple[str, ...], ...]:
+        """For a list of regexes, the literals each one needs (() when none is known)."""
+        return self.rest.needs if isinstance(self.rest, AnyOf) else ()
+
 
 def compile_text(values: Sequence[str], modifiers: Sequence[str]) -> CompiledText:
     is_regex = "regex" in modifiers
@@ -163,8 +176,10 @@ def compile_text(values: Sequence[str], modifiers: Sequence[str]) -> CompiledTex
     mode = next((m for m in modifiers if m in MODES), "includes" if is_regex else "includes-word")
     flags = 0 if "case-sensitive" in modifiers else re.IGNORECASE
     if is_regex:
-        found = _regexes(values, mode, flags)
-        return CompiledText(found, rest=found, prefilter=_regex_literals(values))
+        needs = [required_literals(value) for value in values]
+        found = _regexes(values, mode, flags, needs)
+        prefilter = () if () in needs else tuple(dict.fromkeys(n for ns in needs for n in ns))
+        return CompiledText(found, rest=found, prefilter=prefilter)
     full = _combined(values, mode, flags)
     if mode != "includes-word":
         return CompiledText(full, rest=full)
@@ -201,7 +216,9 @@ def _spaced(value: str) -> str:
     )
 
 
-def _regexes(values: Sequence[str], mode: str, flags: int) -> Searcher:
+def _regexes(
+    values: Sequence[str], mode: str, flags: int, needs: Sequence[tuple[str, ...]]
+) -> Searcher:
     """Each regex value compiled as if it were the only one; raises re.error."""
     patterns = []
     for value in values:
@@ -209,7 +226,7 @@ def _regexes(values: Sequence[str], mode: str, flags: int) -> Searcher:
         if own_flags & re.VERBOSE:
             body += "\n"  # ends a trailing "# comment" before the wrapper's ")"
         patterns.append(re.compile(_WRAPPERS[mode].format(body), flags | own_flags))
-    return patterns[0] if len(patterns) == 1 else AnyOf(patterns)
+    return patterns[0] if len(patterns) == 1 else AnyOf(patterns, needs)
 
 
 def _without_global_flags(value: str) -> tuple[str, int]:
@@ -222,26 +239,44 @@ def _without_global_flags(value: str) -> tuple[str, int]:
     return value, own_flags
 
 
-def _regex_literals(patterns: Sequence[str]) -> tuple[str, ...]:
-    """One literal each pattern cannot match without (lower-cased), or () if some
-    pattern has none: the literal characters at the top level of a pattern are
-    mandatory, so the longest such run must occur in any text the pattern matches."""
-    literals = []
-    for pattern in patterns:
-        runs, run = [], ""
-        for op, argument in _parser.parse(pattern):
-            if str(op) == "LITERAL" and chr(argument).isascii():
-                run += chr(argument)
-                continue
-            if str(op) == "BRANCH":
-                return ()  # an alternation: no single character is mandatory
-            runs.append(run)
-            run = ""
-        longest = max([*runs, run], key=len)
-        if len(longest) < 2:
-            return ()
-        literals.append(one_space(longest.lower()))
-    return tuple(literals)
+def required_literals(pattern: str) -> tuple[str, ...]:
+    """Lower-cased literals one of which any text ``pattern`` matches holds, or () when
+    none of two characters or more is known. Literal characters in sequence are
+    mandatory; so is one alternative of a group (``(trips?|tripped)`` needs "trip" or
+    "tripped") and the body of a repeat taken at least once. Lookarounds match no text
+    and are not read."""
+    try:
+        found = _needed(_parser.parse(pattern))
+    except (re.error, OverflowError, RecursionError):
+        return ()  # reported by regex_problem; a filter is only a shortcut
+    if found is None or min(map(len, found)) < 2:
+        return ()
+    return tuple(one_space(literal.lower()) for literal in found)
+
+
+def _needed(items: Any) -> tuple[str, ...] | None:
+    """The best set of literals a match of the sequence ``items`` needs: the one whose
+    shortest literal is longest (the rarest in text), then the smallest."""
+    options: list[tuple[str, ...] | None] = []
+    run = ""
+    for op, argument in items:
+        name = str(op)
+        if name == "LITERAL" and chr(argument).isascii():
+            run += chr(argument)  # ASCII only: str.lower() folds it as re.IGNORECASE does
+            continue
+        options.append((run,) if run else None)
+        run = ""
+        if name == "SUBPATTERN":
+            options.append(_needed(argument[-1]))
+        elif name == "BRANCH":
+            alternatives = [_needed(alternative) for alternative in argument[1]]
+            if all(alternatives):
+                options.append(tuple(dict.fromkeys(n for a in alternatives for n in a or ())))
+        elif name in _REPEATS and argument[0] >= 1:
+            options.append(_needed(argument[2]))
+    options.append((run,) if run else None)
+    known = [option for option in options if option]
+    return max(known, key=lambda o: (min(map(len, o)), -len(o)), default=None)
 
 
 def _single_word(value: str) -> bool:

@@ -95,6 +95,7 @@ _HANDLE_OR_URL = re.compile(
     r"(?<![\w@/])(?:@\w+|/?[ur]/[\w-]+)(?:['’]s\b)?|https?://\S+|\bwww\.\S+", re.ASCII
 )
 _SPACES = re.compile(r"(\s+)")
+_ONE_SPACE = re.compile(r"\s")
 _WORD_CHAR = re.compile(r"\w")
 # What a removed handle leaves that is still the customer's: sentence punctuation and
 # emphasis, which VADER counts in the whole text ("EVER, @acme!" -> "EVER,!").
@@ -142,11 +143,34 @@ def drop_handles(text: str, words: Container[str]) -> str:
     punctuation around it goes, its sentence punctuation joins the word before (or
     after, at the start), and an emoticon glued to it ("@acme:)") stays a token.
     """
+    # Only the words up to the last one holding "@", "/" or "www." can change: a
+    # mention opens with "@brand", and walking all its other words was a tenth of the
+    # scorer's time. The rest is kept as it is, but for punctuation held for it.
+    end = _marked_end(text)
+    out, held = _without_handles(text[:end], words)
+    rest = text[end:]
+    if held and rest.strip():
+        start = len(rest) - len(rest.lstrip())
+        rest = rest[:start] + held + rest[start:]
+    return "".join(out) + rest
+
+
+def _marked_end(text: str) -> int:
+    """Where the word holding the last "@", "/" or "www." ends (0 when none does)."""
+    last = max(text.rfind("@"), text.rfind("/"), text.rfind("www."))
+    if last < 0:
+        return 0
+    space = _ONE_SPACE.search(text, last)
+    return len(text) if space is None else space.start()
+
+
+def _without_handles(text: str, words: Container[str]) -> tuple[list[str], str]:
+    """drop_handles' parts of ``text``, and the punctuation held for the first word
+    after them (a handle's, when no word came before it)."""
     out: list[str] = []
     last_word, held = -1, ""
     for part in _SPACES.split(text):
-        # Most words hold none of "@", "/" or "www.": no regex for them (it was a tenth
-        # of the scorer's time).
+        # Most words hold none of "@", "/" or "www.": no regex for them.
         maybe = "@" in part or "/" in part or "www." in part
         rest = _HANDLE_OR_URL.sub(" ", part) if maybe else part
         if rest != part and not (_WORD_CHAR.search(rest) or rest.strip() in words):
@@ -164,7 +188,7 @@ def drop_handles(text: str, words: Container[str]) -> str:
         if rest.strip():
             last_word = len(out)
         out.append(rest)
-    return "".join(out)
+    return out, held
 
 
 def _sequence(match: re.Match[str]) -> str:
