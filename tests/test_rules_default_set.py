@@ -825,7 +825,32 @@ LEGAL_THREATS = [
     "@acme reporting you to the ombudsman",
     "@acme I'm going to the small claims court over this kettle",
     "@acme I'm calling my lawyer",
+    "@acme lawyers will hear about this",
+    "@acme I'll be taking legal action",
+    "@acme see you in court",
+    "@acme I'm contacting a lawyer about this faulty toaster",
+    "@acme speaking to a solicitor tomorrow, this is unacceptable",
+    "@acme time to get a lawyer involved",
+    "@acme my solicitor will be in touch",
 ]
+
+# "Lawyer" or "solicitor" said in passing, not threatened: they went to care at high
+# priority as legal threats, and the happy customer got no reply.
+NOT_LEGAL_THREATS = [
+    "@acme my sister is a lawyer and even she loves your app",
+    "@acme the lawyer in the show said acme kettles are the best lol",
+    "@acme my solicitor friend recommended your espresso machine, love it",
+    "@acme best lawyer show ever on tonight, and a cuppa from my new acme kettle",
+]
+
+
+@pytest.mark.parametrize("text", NOT_LEGAL_THREATS)
+def test_a_lawyer_mentioned_in_passing_is_no_legal_threat(text: str) -> None:
+    matched, _, decision = shipped_decision(text)
+    assert "legal-threat" not in matched
+    assert "legal" not in decision.tags
+    assert decision.escalation is None
+
 
 # Abuse aimed at the brand, without the words the rule knew: they went unanswered.
 MORE_ABUSE = [
