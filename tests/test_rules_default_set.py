@@ -1006,3 +1006,30 @@ def test_a_payment_that_did_not_go_through_goes_to_billing() -> None:
     assert what == "reply escalate:billing"
     assert decision.reply is not None
     assert decision.reply.answer is None
+
+
+# A payment that failed but took the money anyway: billing's (they find and return the
+# money), not an outage page to tech. "Payment failed" with money taken went to tech at
+# high priority with the engineers' reply, and a declined card went unanswered.
+PAYMENT_FAILED_MONEY_TAKEN = [
+    "@acme payment failed and I was charged anyway",
+    "@acme payment failed but the money has left my account",
+    "@acme Payment failed 3 times, then I saw 3 pending charges on my bank app",
+    "@acme you've charged me but the payment failed on your site",
+    "@acme my card was declined but the money still came out",
+]
+
+
+@pytest.mark.parametrize("text", PAYMENT_FAILED_MONEY_TAKEN)
+def test_a_failed_payment_that_took_money_goes_to_billing(text: str) -> None:
+    matched, what, decision = shipped_decision(text)
+    assert "refund-or-billing" in matched
+    assert "outage-report" not in matched
+    assert "billing" in decision.tags
+    assert what == "reply escalate:billing"
+
+
+def test_a_failed_payment_alone_is_still_the_checkout_failing() -> None:
+    matched, what, _ = shipped_decision("@acme payment failed at checkout again, ugh")
+    assert "outage-report" in matched
+    assert what == "reply escalate:tech"
