@@ -1033,3 +1033,34 @@ def test_a_failed_payment_alone_is_still_the_checkout_failing() -> None:
     matched, what, _ = shipped_decision("@acme payment failed at checkout again, ugh")
     assert "outage-report" in matched
     assert what == "reply escalate:tech"
+
+
+# Charged for something cancelled or returned, or a wrong amount: billing's to put
+# right. They got care's general complaint reply and went to care, not billing.
+CHARGED_WRONGLY = [
+    "@acme I was charged for an order I cancelled",
+    "@acme got charged £49.99 but my basket was £39.99??",
+    "@acme returned the toaster last month and you've billed me again",
+    "@acme you charged me the wrong amount for my kettle",
+]
+
+# "Charged" that is no billing trouble.
+CHARGED_FINE = [
+    "@acme my phone charged while the air fryer did the chips, love the new kitchen",
+    "@acme is my card charged when I order or when it ships?",
+]
+
+
+@pytest.mark.parametrize("text", CHARGED_WRONGLY)
+def test_charged_for_a_cancelled_order_or_a_wrong_amount_goes_to_billing(text: str) -> None:
+    matched, what, decision = shipped_decision(text)
+    assert "refund-or-billing" in matched
+    assert "billing" in decision.tags
+    assert what == "reply escalate:billing"
+
+
+@pytest.mark.parametrize("text", CHARGED_FINE)
+def test_charged_without_anything_wrong_is_no_billing_trouble(text: str) -> None:
+    matched, _, decision = shipped_decision(text)
+    assert "refund-or-billing" not in matched
+    assert "billing" not in decision.tags
