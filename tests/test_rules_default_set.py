@@ -825,7 +825,32 @@ LEGAL_THREATS = [
     "@acme reporting you to the ombudsman",
     "@acme I'm going to the small claims court over this kettle",
     "@acme I'm calling my lawyer",
+    "@acme lawyers will hear about this",
+    "@acme I'll be taking legal action",
+    "@acme see you in court",
+    "@acme I'm contacting a lawyer about this faulty toaster",
+    "@acme speaking to a solicitor tomorrow, this is unacceptable",
+    "@acme time to get a lawyer involved",
+    "@acme my solicitor will be in touch",
 ]
+
+# "Lawyer" or "solicitor" said in passing, not threatened: they went to care at high
+# priority as legal threats, and the happy customer got no reply.
+NOT_LEGAL_THREATS = [
+    "@acme my sister is a lawyer and even she loves your app",
+    "@acme the lawyer in the show said acme kettles are the best lol",
+    "@acme my solicitor friend recommended your espresso machine, love it",
+    "@acme best lawyer show ever on tonight, and a cuppa from my new acme kettle",
+]
+
+
+@pytest.mark.parametrize("text", NOT_LEGAL_THREATS)
+def test_a_lawyer_mentioned_in_passing_is_no_legal_threat(text: str) -> None:
+    matched, _, decision = shipped_decision(text)
+    assert "legal-threat" not in matched
+    assert "legal" not in decision.tags
+    assert decision.escalation is None
+
 
 # Abuse aimed at the brand, without the words the rule knew: they went unanswered.
 MORE_ABUSE = [
@@ -981,3 +1006,61 @@ def test_a_payment_that_did_not_go_through_goes_to_billing() -> None:
     assert what == "reply escalate:billing"
     assert decision.reply is not None
     assert decision.reply.answer is None
+
+
+# A payment that failed but took the money anyway: billing's (they find and return the
+# money), not an outage page to tech. "Payment failed" with money taken went to tech at
+# high priority with the engineers' reply, and a declined card went unanswered.
+PAYMENT_FAILED_MONEY_TAKEN = [
+    "@acme payment failed and I was charged anyway",
+    "@acme payment failed but the money has left my account",
+    "@acme Payment failed 3 times, then I saw 3 pending charges on my bank app",
+    "@acme you've charged me but the payment failed on your site",
+    "@acme my card was declined but the money still came out",
+]
+
+
+@pytest.mark.parametrize("text", PAYMENT_FAILED_MONEY_TAKEN)
+def test_a_failed_payment_that_took_money_goes_to_billing(text: str) -> None:
+    matched, what, decision = shipped_decision(text)
+    assert "refund-or-billing" in matched
+    assert "outage-report" not in matched
+    assert "billing" in decision.tags
+    assert what == "reply escalate:billing"
+
+
+def test_a_failed_payment_alone_is_still_the_checkout_failing() -> None:
+    matched, what, _ = shipped_decision("@acme payment failed at checkout again, ugh")
+    assert "outage-report" in matched
+    assert what == "reply escalate:tech"
+
+
+# Charged for something cancelled or returned, or a wrong amount: billing's to put
+# right. They got care's general complaint reply and went to care, not billing.
+CHARGED_WRONGLY = [
+    "@acme I was charged for an order I cancelled",
+    "@acme got charged £49.99 but my basket was £39.99??",
+    "@acme returned the toaster last month and you've billed me again",
+    "@acme you charged me the wrong amount for my kettle",
+]
+
+# "Charged" that is no billing trouble.
+CHARGED_FINE = [
+    "@acme my phone charged while the air fryer did the chips, love the new kitchen",
+    "@acme is my card charged when I order or when it ships?",
+]
+
+
+@pytest.mark.parametrize("text", CHARGED_WRONGLY)
+def test_charged_for_a_cancelled_order_or_a_wrong_amount_goes_to_billing(text: str) -> None:
+    matched, what, decision = shipped_decision(text)
+    assert "refund-or-billing" in matched
+    assert "billing" in decision.tags
+    assert what == "reply escalate:billing"
+
+
+@pytest.mark.parametrize("text", CHARGED_FINE)
+def test_charged_without_anything_wrong_is_no_billing_trouble(text: str) -> None:
+    matched, _, decision = shipped_decision(text)
+    assert "refund-or-billing" not in matched
+    assert "billing" not in decision.tags
