@@ -150,6 +150,11 @@ REDIRECTS = [
     ("We'll reach out to you by email.", "contact elsewhere", "reach out to"),
     ("We'll get in touch with you shortly.", "contact elsewhere", "get in touch"),
     ("We can't here, so reach out to the support team.", "contact elsewhere", "reach out to"),
+    # Emailing a party is the brand's errand only when the brand says it; said to the
+    # customer, or emailing a thing (to the customer), it is email all the same.
+    ("Email our team with the receipt.", "email", "Email our team"),
+    ("Email the courier with your order number.", "email", "Email the courier"),
+    ("We'll email the label to you.", "email", "email"),
 ]
 
 IN_CHANNEL = [
@@ -213,6 +218,9 @@ IN_CHANNEL = [
     "We'll contact the courier and reply here.",
     "Our team will reach out to the warehouse and post here.",
     "We'll get in touch with the courier and reply here.",
+    "We'll email our warehouse team and reply here.",
+    "I'll e-mail the courier and update you here.",
+    "Our team is emailing the supplier now.",
     "We'll text you when it ships, and post here too.",
     "Royal Mail has it; we'll follow it here.",
     "We mailed the label to your address.",

@@ -37,6 +37,13 @@ _OTHER_VALUE = r"\{(?!author\})\w+\}"
 _WEBSITE = r"(?:web\s?site|site|web\s?page|knowledge\s*base)"
 # The people a customer is told to go and talk to.
 _STAFF = r"(?:team|staff|agents?|advis[eo]rs?|specialists?|representatives?|reps?|support|care)"
+# Those the brand itself emails about a case ("we'll email the courier"), not a thing
+# (the label, the form) that an email takes to the customer.
+_PARTY = (
+    rf"(?:{_STAFF}|couriers?|carriers?|depots?|warehouses?|drivers?|suppliers?|manufacturers?"
+    r"|partners?|stores?|shops?)"
+)
+_EMAILS_A_PARTY = rf"\be[-\s]?mail(?:s|ing)?\s+(?:our|the)\s+(?:\w+\s+)?{_PARTY}\b"
 # What "call our/the" dials when it is the customer's or a support line, not a third party.
 _A_LINE = r"\s+(?:\w+\s+)?(?:number|mobile|phone|landline|cell|line|hotline|helpline)\b"
 # The brand as the subject right before an errand verb: "I'll speak to our warehouse team",
@@ -97,7 +104,8 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     ),
     (
         "email",
-        r"\be[-\s]?mail(?:s|ing)?\b(?:\s+(?:us|me|our\s+\w+))?|\bmail\s+(?:us|me)\b",
+        rf"(?!{_EMAILS_A_PARTY})\be[-\s]?mail(?:s|ing)?\b(?:\s+(?:us|me|our\s+\w+))?"
+        r"|\bmail\s+(?:us|me)\b",
     ),
     # The verb, not the noun: "the text the courier sent", "a call the carrier made".
     # "Call the number on your order" is a call back whoever says it.
@@ -175,6 +183,7 @@ _ERRANDS: tuple[tuple[str, str], ...] = (
         r"\b(?:send|drop|shoot)\s+(?:a\s+)?(?:quick\s+|short\s+)?"
         rf"(?:message|msg|note|line|text)\s+to\s+(?:us\b|(?:our|the)\s+(?:\w+\s+)?{_STAFF}\b)",
     ),
+    ("email", _EMAILS_A_PARTY),
     # Not "the message the courier left": only a verb "message", to people.
     (
         "private message",
