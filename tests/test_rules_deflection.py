@@ -155,6 +155,12 @@ REDIRECTS = [
     ("Email our team with the receipt.", "email", "Email our team"),
     ("Email the courier with your order number.", "email", "Email the courier"),
     ("We'll email the label to you.", "email", "email"),
+    # "Give ... a ring" said to the customer, or to a line, is a call elsewhere.
+    ("Give our team a ring.", "phone call", "Give our team a ring"),
+    ("Give the courier a ring about it.", "phone call", "Give the courier a ring"),
+    ("Give me a call and I'll sort it.", "phone call", "Give me a call"),
+    ("Give our support line a ring.", "phone call", "Give our support line a ring"),
+    ("We'll give your mobile a ring.", "phone call", "give your mobile a ring"),
 ]
 
 IN_CHANNEL = [
@@ -221,6 +227,8 @@ IN_CHANNEL = [
     "We'll email our warehouse team and reply here.",
     "I'll e-mail the courier and update you here.",
     "Our team is emailing the supplier now.",
+    "We'll give our team a ring and reply here.",
+    "Let me give the courier a call, then I'll update you here.",
     "We'll text you when it ships, and post here too.",
     "Royal Mail has it; we'll follow it here.",
     "We mailed the label to your address.",

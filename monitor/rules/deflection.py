@@ -122,8 +122,8 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     ),
     (
         "phone call",
-        r"\bgive\s+(?:us|support|(?:our|the)\s+(?:\w+\s+)?(?:team|staff|agents?))\s+"
-        r"a\s+(?:call|ring|bell)\b|\bcall(?:ing)?\s+\+?\d[\d\s().-]*\d",
+        rf"\bgive\s+(?:us|me|support|(?:our|the|your){_A_LINE})\s+a\s+(?:call|ring|bell)\b"
+        r"|\bcall(?:ing)?\s+\+?\d[\d\s().-]*\d",
     ),
     (
         "phone call",
@@ -196,6 +196,8 @@ _ERRANDS: tuple[tuple[str, str], ...] = (
         "phone call",
         _NOT_A_NOUN + r"\b(?:call|ring|phone|text)\s+(?:our|the)\b(?!" + _A_LINE + r")",
     ),
+    # "Give our team a ring" said to the customer; a line is caught above whoever says it.
+    ("phone call", r"\bgive\s+(?:our|the)\s+(?:\w+\s+)?\w+\s+a\s+(?:call|ring|bell)\b"),
     (
         "contact elsewhere",
         r"\bcontact\s+(?:our|the)\w*|\breach\s+out\s+to(?=\s+(?:our|the)\b)"
