@@ -161,6 +161,16 @@ REDIRECTS = [
     ("Give me a call and I'll sort it.", "phone call", "Give me a call"),
     ("Give our support line a ring.", "phone call", "Give our support line a ring"),
     ("We'll give your mobile a ring.", "phone call", "give your mobile a ring"),
+    # A call back, whoever of the brand makes it, and to the customer's own line.
+    ("We'll call your mobile this afternoon.", "phone call", "We'll call your mobile"),
+    ("WE'LL RING YOUR LANDLINE.", "phone call", "WE'LL RING YOUR LANDLINE"),
+    ("We'll phone your number on file.", "phone call", "We'll phone your number"),
+    ("I'll call you this afternoon.", "phone call", "I'll call you"),
+    ("We\u2019ll call you back today.", "phone call", "We\u2019ll call you"),
+    ("We're going to call you later today.", "phone call", "We're going to call you"),
+    ("Let me call you to sort it.", "phone call", "Let me call you"),
+    ("Our team will call you tomorrow.", "phone call", "Our team will call you"),
+    ("Someone from our team will ring you.", "phone call", "our team will ring you"),
 ]
 
 IN_CHANNEL = [
@@ -229,6 +239,7 @@ IN_CHANNEL = [
     "Our team is emailing the supplier now.",
     "We'll give our team a ring and reply here.",
     "Let me give the courier a call, then I'll update you here.",
+    "We'll call your courier and reply here.",
     "We'll text you when it ships, and post here too.",
     "Royal Mail has it; we'll follow it here.",
     "We mailed the label to your address.",

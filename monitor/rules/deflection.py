@@ -51,13 +51,15 @@ _A_LINE = r"\s+(?:\w+\s+)?(?:number|mobile|phone|landline|cell|line|hotline|help
 # Only helpers lead to the verb, so "we'd like you to message our team" (the customer
 # sent away) and "we can't here; please speak to our support team" stay redirects; nor
 # a bare "I'd" or "would", which is advice: "if I were you, I'd speak to our support team".
-_BRAND_SUBJECT = re.compile(
+_BRAND = (
     rf"(?:\b(?:we|i)|\blet\s+(?:me|us)|\b(?:our|the)\s+(?:\w+\s+)?{_STAFF})"
     r"(?:['\u2019](?:ll|re|ve|m)|(?:['\u2019]d|\s+would)\s+(?:like|love)\s+to)?"
     r"(?:\s+(?:will|shall|can|must|am|are|is|have|has|also|just|now|then|first|personally"
-    r"|(?:going|about|have|has|needs?|want|wants|be\s+able)\s+to))*\s+$",
-    re.IGNORECASE,
+    r"|(?:going|about|have|has|needs?|want|wants|be\s+able)\s+to))*\s+"
 )
+_BRAND_SUBJECT = re.compile(_BRAND + "$", re.IGNORECASE)
+# A call to the customer, or to their own line: "call you", "ring your mobile".
+_CALLS_THE_CUSTOMER = rf"(?:call|phone|ring)\s+(?:you\b|your{_A_LINE})"
 # An ideographic full stop between the parts of an address: browsers read "acme。com"
 # as "acme.com" (NFKC has already made "．" a "." and "｡" a "。"). Only between ASCII,
 # so a Japanese sentence's full stop before "It ..." is no domain.
@@ -129,13 +131,15 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
         "phone call",
         r"\b(?:hotline|helpline|call\s*cent(?:er|re)|phone\s+(?:number|lines?)|toll[- ]free)\b",
     ),
-    # A call back moves the conversation to the phone all the same; not "we will never
-    # call you" (a scam warning) nor "the driver will call you".
+    # A call back moves the conversation to the phone all the same, whoever of the brand
+    # makes it ("I'm going to call you", "our team will ring your mobile"); not "we will
+    # never call you" (a scam warning) nor "the driver will call you".
     (
         "phone call",
         r"\b(?:we(?:'ll|\s+will|'d|\s+would|\s+can|\s+could)|someone\s+will|an?\s+(?:agent|"
         r"advis[eo]r|specialist|colleague|member\s+of\s+(?:our|the)\s+team)\s+will)\s+"
-        r"(?:call|phone|ring)\s+you\b|\bgive\s+you\s+a\s+(?:call|ring|bell)\b",
+        rf"{_CALLS_THE_CUSTOMER}|{_BRAND}{_CALLS_THE_CUSTOMER}"
+        r"|\bgive\s+you\s+a\s+(?:call|ring|bell)\b",
     ),
     ("phone number", r"(?<![\w(+-])[+(]?\d[\d\s().-]{6,}\d(?![\w-])"),
     # US toll-free prefixes before a number or a word ("1-800 FLOWERS"); not "1850 W".
