@@ -89,6 +89,14 @@ REDIRECTS = [
     ("Please \uff24\uff2d us your order.", "private message", "DM us"),
     ("Please D\u200bM us your order.", "private message", "DM us"),
     ("Please e\u00admail us.", "email", "email us"),
+    # Cyrillic and Greek letters drawn like Latin ones, inside a Latin word or one made
+    # of them only: "uѕ" is "us" to a reader.
+    ("Call u\u0455 today.", "phone call", "Call us"),
+    ("\u0421\u0430ll us today.", "phone call", "Call us"),
+    ("Please D\u041c us.", "private message", "DM us"),
+    ("\u0415mail us the receipt.", "email", "Email us"),
+    ("Visit \u03bfur website.", "website", "Visit our website"),
+    ("Message \u041c\u0415 the details.", "private message", "Message ME"),
     # Another channel in other words: a community server, a call back, a contact page.
     ("Join our Discord and ask the team there.", "messaging app", "Discord"),
     ("Add us on Skype for a quick look.", "messaging app", "Skype"),
@@ -245,6 +253,10 @@ IN_CHANNEL = [
     "We mailed the label to your address.",
     "Your contact details are safe with us.",
     "\u3054\u6ce8\u6587\u3092\u78ba\u8a8d\u3057\u307e\u3057\u305f\u3002It ships today.",
+    # Russian and Greek stay as written: only words a Latin reader would read are folded.
+    "\u041c\u044b \u0441 \u0432\u0430\u043c\u0438 \u0437\u0434\u0435\u0441\u044c.",
+    "\u03a4\u03bf \u03b4\u03ad\u03bc\u03b1 \u03c6\u03b5\u03cd\u03b3\u03b5\u03b9.",
+    "\u0421\u043f\u0430\u0441\u0438\u0431\u043e.\u0421\u043e \u043c\u043d\u043e\u0439.",
 ]
 
 

@@ -64,6 +64,23 @@ _CALLS_THE_CUSTOMER = rf"(?:call|phone|ring)\s+(?:you\b|your{_A_LINE})"
 # as "acme.com" (NFKC has already made "．" a "." and "｡" a "。"). Only between ASCII,
 # so a Japanese sentence's full stop before "It ..." is no domain.
 _IDEOGRAPHIC_DOT = re.compile(r"(?<=[A-Za-z0-9}-])\u3002(?=[A-Za-z0-9{])")
+# Cyrillic and Greek letters drawn like Latin ones, which NFKC leaves alone: "Call u" with
+# a Cyrillic dze (U+0455) reads "Call us". Folded only in a word made of Latin letters and
+# these, so a Russian or Greek word (which has letters of its own) stays as written; in a
+# Russian or Greek text, a word of look-alikes only is a word of that language (Russian
+# "so", U+0421 U+043E, after a full stop with no space would read as a ".co" link).
+_LOOKALIKES = str.maketrans(
+    "\u0430\u0441\u0435\u043e\u0440\u0445\u0443\u0456\u0458\u0455\u0501\u04bb\u051b\u051d\u04cf"
+    "\u0410\u0412\u0421\u0415\u041d\u0406\u0408\u041a\u041c\u041e\u0420\u0405\u0422\u0425\u0423"
+    "\u03bf\u03bd\u0391\u0392\u0395\u0396\u0397\u0399\u039a\u039c\u039d\u039f\u03a1\u03a4\u03a7\u03a5",
+    "aceopxyijsdhqwlABCEHIJKMOPSTXYovABEZHIKMNOPTXY",
+)
+_LOOK = "".join(map(chr, _LOOKALIKES))
+_LOOKALIKE_WORD = re.compile(rf"(?<!\w)[A-Za-z0-9_{_LOOK}]*[{_LOOK}][A-Za-z0-9_{_LOOK}]*(?!\w)")
+_MIXED_WORD = re.compile(
+    rf"(?<!\w)(?=\w*[A-Za-z])[A-Za-z0-9_{_LOOK}]*[{_LOOK}][A-Za-z0-9_{_LOOK}]*(?!\w)"
+)
+_CYRILLIC_OR_GREEK = re.compile(rf"(?![{_LOOK}])[\u0370-\u052f]")
 
 # Each entry: (what it catches, pattern). Patterns are searched case-insensitively in
 # the template after NFKC and without invisible characters, placeholders included.
@@ -258,12 +275,18 @@ def _blank(found: re.Match[str]) -> str:
 
 
 def _visible(text: str) -> str:
-    """``text`` as a reader sees it: "DM us" in full-width letters or with a zero-width
-    space inside must not slip past the patterns. NFKC folds wide and styled letters;
-    format characters (zero-width spaces and joiners, soft hyphens) are dropped, as the
-    scorer drops them."""
+    """``text`` as a reader sees it: "DM us" in full-width letters, with a zero-width
+    space inside or with a Cyrillic "M" (U+041C) must not slip past the patterns. NFKC folds wide
+    and styled letters; format characters (zero-width spaces and joiners, soft hyphens)
+    are dropped, as the scorer drops them; look-alike letters are folded (one for one,
+    so offsets stay)."""
     folded = unicodedata.normalize("NFKC", text).translate(INVISIBLE)
-    return _IDEOGRAPHIC_DOT.sub(".", folded)
+    return _IDEOGRAPHIC_DOT.sub(".", _fold_lookalikes(folded))
+
+
+def _fold_lookalikes(text: str) -> str:
+    words = _MIXED_WORD if _CYRILLIC_OR_GREEK.search(text) else _LOOKALIKE_WORD
+    return words.sub(lambda word: word.group(0).translate(_LOOKALIKES), text)
 
 
 def _customer_as_placeholder(text: str, customer: str) -> str:
