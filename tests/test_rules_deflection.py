@@ -89,6 +89,14 @@ REDIRECTS = [
     ("Please \uff24\uff2d us your order.", "private message", "DM us"),
     ("Please D\u200bM us your order.", "private message", "DM us"),
     ("Please e\u00admail us.", "email", "email us"),
+    # Cyrillic and Greek letters drawn like Latin ones, inside a Latin word or one made
+    # of them only: "uѕ" is "us" to a reader.
+    ("Call u\u0455 today.", "phone call", "Call us"),
+    ("\u0421\u0430ll us today.", "phone call", "Call us"),
+    ("Please D\u041c us.", "private message", "DM us"),
+    ("\u0415mail us the receipt.", "email", "Email us"),
+    ("Visit \u03bfur website.", "website", "Visit our website"),
+    ("Message \u041c\u0415 the details.", "private message", "Message ME"),
     # Another channel in other words: a community server, a call back, a contact page.
     ("Join our Discord and ask the team there.", "messaging app", "Discord"),
     ("Add us on Skype for a quick look.", "messaging app", "Skype"),
@@ -150,6 +158,27 @@ REDIRECTS = [
     ("We'll reach out to you by email.", "contact elsewhere", "reach out to"),
     ("We'll get in touch with you shortly.", "contact elsewhere", "get in touch"),
     ("We can't here, so reach out to the support team.", "contact elsewhere", "reach out to"),
+    # Emailing a party is the brand's errand only when the brand says it; said to the
+    # customer, or emailing a thing (to the customer), it is email all the same.
+    ("Email our team with the receipt.", "email", "Email our team"),
+    ("Email the courier with your order number.", "email", "Email the courier"),
+    ("We'll email the label to you.", "email", "email"),
+    # "Give ... a ring" said to the customer, or to a line, is a call elsewhere.
+    ("Give our team a ring.", "phone call", "Give our team a ring"),
+    ("Give the courier a ring about it.", "phone call", "Give the courier a ring"),
+    ("Give me a call and I'll sort it.", "phone call", "Give me a call"),
+    ("Give our support line a ring.", "phone call", "Give our support line a ring"),
+    ("We'll give your mobile a ring.", "phone call", "give your mobile a ring"),
+    # A call back, whoever of the brand makes it, and to the customer's own line.
+    ("We'll call your mobile this afternoon.", "phone call", "We'll call your mobile"),
+    ("WE'LL RING YOUR LANDLINE.", "phone call", "WE'LL RING YOUR LANDLINE"),
+    ("We'll phone your number on file.", "phone call", "We'll phone your number"),
+    ("I'll call you this afternoon.", "phone call", "I'll call you"),
+    ("We\u2019ll call you back today.", "phone call", "We\u2019ll call you"),
+    ("We're going to call you later today.", "phone call", "We're going to call you"),
+    ("Let me call you to sort it.", "phone call", "Let me call you"),
+    ("Our team will call you tomorrow.", "phone call", "Our team will call you"),
+    ("Someone from our team will ring you.", "phone call", "our team will ring you"),
 ]
 
 IN_CHANNEL = [
@@ -213,11 +242,21 @@ IN_CHANNEL = [
     "We'll contact the courier and reply here.",
     "Our team will reach out to the warehouse and post here.",
     "We'll get in touch with the courier and reply here.",
+    "We'll email our warehouse team and reply here.",
+    "I'll e-mail the courier and update you here.",
+    "Our team is emailing the supplier now.",
+    "We'll give our team a ring and reply here.",
+    "Let me give the courier a call, then I'll update you here.",
+    "We'll call your courier and reply here.",
     "We'll text you when it ships, and post here too.",
     "Royal Mail has it; we'll follow it here.",
     "We mailed the label to your address.",
     "Your contact details are safe with us.",
     "\u3054\u6ce8\u6587\u3092\u78ba\u8a8d\u3057\u307e\u3057\u305f\u3002It ships today.",
+    # Russian and Greek stay as written: only words a Latin reader would read are folded.
+    "\u041c\u044b \u0441 \u0432\u0430\u043c\u0438 \u0437\u0434\u0435\u0441\u044c.",
+    "\u03a4\u03bf \u03b4\u03ad\u03bc\u03b1 \u03c6\u03b5\u03cd\u03b3\u03b5\u03b9.",
+    "\u0421\u043f\u0430\u0441\u0438\u0431\u043e.\u0421\u043e \u043c\u043d\u043e\u0439.",
 ]
 
 

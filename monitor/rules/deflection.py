@@ -37,6 +37,13 @@ _OTHER_VALUE = r"\{(?!author\})\w+\}"
 _WEBSITE = r"(?:web\s?site|site|web\s?page|knowledge\s*base)"
 # The people a customer is told to go and talk to.
 _STAFF = r"(?:team|staff|agents?|advis[eo]rs?|specialists?|representatives?|reps?|support|care)"
+# Those the brand itself emails about a case ("we'll email the courier"), not a thing
+# (the label, the form) that an email takes to the customer.
+_PARTY = (
+    rf"(?:{_STAFF}|couriers?|carriers?|depots?|warehouses?|drivers?|suppliers?|manufacturers?"
+    r"|partners?|stores?|shops?)"
+)
+_EMAILS_A_PARTY = rf"\be[-\s]?mail(?:s|ing)?\s+(?:our|the)\s+(?:\w+\s+)?{_PARTY}\b"
 # What "call our/the" dials when it is the customer's or a support line, not a third party.
 _A_LINE = r"\s+(?:\w+\s+)?(?:number|mobile|phone|landline|cell|line|hotline|helpline)\b"
 # The brand as the subject right before an errand verb: "I'll speak to our warehouse team",
@@ -44,17 +51,36 @@ _A_LINE = r"\s+(?:\w+\s+)?(?:number|mobile|phone|landline|cell|line|hotline|help
 # Only helpers lead to the verb, so "we'd like you to message our team" (the customer
 # sent away) and "we can't here; please speak to our support team" stay redirects; nor
 # a bare "I'd" or "would", which is advice: "if I were you, I'd speak to our support team".
-_BRAND_SUBJECT = re.compile(
+_BRAND = (
     rf"(?:\b(?:we|i)|\blet\s+(?:me|us)|\b(?:our|the)\s+(?:\w+\s+)?{_STAFF})"
     r"(?:['\u2019](?:ll|re|ve|m)|(?:['\u2019]d|\s+would)\s+(?:like|love)\s+to)?"
     r"(?:\s+(?:will|shall|can|must|am|are|is|have|has|also|just|now|then|first|personally"
-    r"|(?:going|about|have|has|needs?|want|wants|be\s+able)\s+to))*\s+$",
-    re.IGNORECASE,
+    r"|(?:going|about|have|has|needs?|want|wants|be\s+able)\s+to))*\s+"
 )
+_BRAND_SUBJECT = re.compile(_BRAND + "$", re.IGNORECASE)
+# A call to the customer, or to their own line: "call you", "ring your mobile".
+_CALLS_THE_CUSTOMER = rf"(?:call|phone|ring)\s+(?:you\b|your{_A_LINE})"
 # An ideographic full stop between the parts of an address: browsers read "acme。com"
 # as "acme.com" (NFKC has already made "．" a "." and "｡" a "。"). Only between ASCII,
 # so a Japanese sentence's full stop before "It ..." is no domain.
 _IDEOGRAPHIC_DOT = re.compile(r"(?<=[A-Za-z0-9}-])\u3002(?=[A-Za-z0-9{])")
+# Cyrillic and Greek letters drawn like Latin ones, which NFKC leaves alone: "Call u" with
+# a Cyrillic dze (U+0455) reads "Call us". Folded only in a word made of Latin letters and
+# these, so a Russian or Greek word (which has letters of its own) stays as written; in a
+# Russian or Greek text, a word of look-alikes only is a word of that language (Russian
+# "so", U+0421 U+043E, after a full stop with no space would read as a ".co" link).
+_LOOKALIKES = str.maketrans(
+    "\u0430\u0441\u0435\u043e\u0440\u0445\u0443\u0456\u0458\u0455\u0501\u04bb\u051b\u051d\u04cf"
+    "\u0410\u0412\u0421\u0415\u041d\u0406\u0408\u041a\u041c\u041e\u0420\u0405\u0422\u0425\u0423"
+    "\u03bf\u03bd\u0391\u0392\u0395\u0396\u0397\u0399\u039a\u039c\u039d\u039f\u03a1\u03a4\u03a7\u03a5",
+    "aceopxyijsdhqwlABCEHIJKMOPSTXYovABEZHIKMNOPTXY",
+)
+_LOOK = "".join(map(chr, _LOOKALIKES))
+_LOOKALIKE_WORD = re.compile(rf"(?<!\w)[A-Za-z0-9_{_LOOK}]*[{_LOOK}][A-Za-z0-9_{_LOOK}]*(?!\w)")
+_MIXED_WORD = re.compile(
+    rf"(?<!\w)(?=\w*[A-Za-z])[A-Za-z0-9_{_LOOK}]*[{_LOOK}][A-Za-z0-9_{_LOOK}]*(?!\w)"
+)
+_CYRILLIC_OR_GREEK = re.compile(rf"(?![{_LOOK}])[\u0370-\u052f]")
 
 # Each entry: (what it catches, pattern). Patterns are searched case-insensitively in
 # the template after NFKC and without invisible characters, placeholders included.
@@ -97,7 +123,8 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     ),
     (
         "email",
-        r"\be[-\s]?mail(?:s|ing)?\b(?:\s+(?:us|me|our\s+\w+))?|\bmail\s+(?:us|me)\b",
+        rf"(?!{_EMAILS_A_PARTY})\be[-\s]?mail(?:s|ing)?\b(?:\s+(?:us|me|our\s+\w+))?"
+        r"|\bmail\s+(?:us|me)\b",
     ),
     # The verb, not the noun: "the text the courier sent", "a call the carrier made".
     # "Call the number on your order" is a call back whoever says it.
@@ -114,20 +141,22 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     ),
     (
         "phone call",
-        r"\bgive\s+(?:us|support|(?:our|the)\s+(?:\w+\s+)?(?:team|staff|agents?))\s+"
-        r"a\s+(?:call|ring|bell)\b|\bcall(?:ing)?\s+\+?\d[\d\s().-]*\d",
+        rf"\bgive\s+(?:us|me|support|(?:our|the|your){_A_LINE})\s+a\s+(?:call|ring|bell)\b"
+        r"|\bcall(?:ing)?\s+\+?\d[\d\s().-]*\d",
     ),
     (
         "phone call",
         r"\b(?:hotline|helpline|call\s*cent(?:er|re)|phone\s+(?:number|lines?)|toll[- ]free)\b",
     ),
-    # A call back moves the conversation to the phone all the same; not "we will never
-    # call you" (a scam warning) nor "the driver will call you".
+    # A call back moves the conversation to the phone all the same, whoever of the brand
+    # makes it ("I'm going to call you", "our team will ring your mobile"); not "we will
+    # never call you" (a scam warning) nor "the driver will call you".
     (
         "phone call",
         r"\b(?:we(?:'ll|\s+will|'d|\s+would|\s+can|\s+could)|someone\s+will|an?\s+(?:agent|"
         r"advis[eo]r|specialist|colleague|member\s+of\s+(?:our|the)\s+team)\s+will)\s+"
-        r"(?:call|phone|ring)\s+you\b|\bgive\s+you\s+a\s+(?:call|ring|bell)\b",
+        rf"{_CALLS_THE_CUSTOMER}|{_BRAND}{_CALLS_THE_CUSTOMER}"
+        r"|\bgive\s+you\s+a\s+(?:call|ring|bell)\b",
     ),
     ("phone number", r"(?<![\w(+-])[+(]?\d[\d\s().-]{6,}\d(?![\w-])"),
     # US toll-free prefixes before a number or a word ("1-800 FLOWERS"); not "1850 W".
@@ -175,6 +204,7 @@ _ERRANDS: tuple[tuple[str, str], ...] = (
         r"\b(?:send|drop|shoot)\s+(?:a\s+)?(?:quick\s+|short\s+)?"
         rf"(?:message|msg|note|line|text)\s+to\s+(?:us\b|(?:our|the)\s+(?:\w+\s+)?{_STAFF}\b)",
     ),
+    ("email", _EMAILS_A_PARTY),
     # Not "the message the courier left": only a verb "message", to people.
     (
         "private message",
@@ -187,6 +217,8 @@ _ERRANDS: tuple[tuple[str, str], ...] = (
         "phone call",
         _NOT_A_NOUN + r"\b(?:call|ring|phone|text)\s+(?:our|the)\b(?!" + _A_LINE + r")",
     ),
+    # "Give our team a ring" said to the customer; a line is caught above whoever says it.
+    ("phone call", r"\bgive\s+(?:our|the)\s+(?:\w+\s+)?\w+\s+a\s+(?:call|ring|bell)\b"),
     (
         "contact elsewhere",
         r"\bcontact\s+(?:our|the)\w*|\breach\s+out\s+to(?=\s+(?:our|the)\b)"
@@ -243,12 +275,18 @@ def _blank(found: re.Match[str]) -> str:
 
 
 def _visible(text: str) -> str:
-    """``text`` as a reader sees it: "DM us" in full-width letters or with a zero-width
-    space inside must not slip past the patterns. NFKC folds wide and styled letters;
-    format characters (zero-width spaces and joiners, soft hyphens) are dropped, as the
-    scorer drops them."""
+    """``text`` as a reader sees it: "DM us" in full-width letters, with a zero-width
+    space inside or with a Cyrillic "M" (U+041C) must not slip past the patterns. NFKC folds wide
+    and styled letters; format characters (zero-width spaces and joiners, soft hyphens)
+    are dropped, as the scorer drops them; look-alike letters are folded (one for one,
+    so offsets stay)."""
     folded = unicodedata.normalize("NFKC", text).translate(INVISIBLE)
-    return _IDEOGRAPHIC_DOT.sub(".", folded)
+    return _IDEOGRAPHIC_DOT.sub(".", _fold_lookalikes(folded))
+
+
+def _fold_lookalikes(text: str) -> str:
+    words = _MIXED_WORD if _CYRILLIC_OR_GREEK.search(text) else _LOOKALIKE_WORD
+    return words.sub(lambda word: word.group(0).translate(_LOOKALIKES), text)
 
 
 def _customer_as_placeholder(text: str, customer: str) -> str:
