@@ -88,6 +88,17 @@ def drop_clock(case: Case, now: datetime) -> None:
     case.sla_due_at = case.sla_warned_at = case.sla_breached_at = None
 
 
+def restart_closed_clock(settings: Settings, case: Case, now: datetime) -> None:
+    """A resolved case a person answers: the answer owed when it was closed is the
+    team's from now, as when the customer reopens it (threads). Its old deadline,
+    passed while the case sat closed, made check_sla call the reply overdue before it
+    went out, and the reports counted it late. Call while the case is still resolved."""
+    if case.state != CaseState.RESOLVED.value or response_owed_since(case) is None:
+        return
+    drop_clock(case, now)
+    _start_clock(settings, case, now)
+
+
 def owe_answer(case: Case, since: datetime) -> None:
     """The customer wrote again after the brand's last reply: an answer is owed, since
     they wrote. The previous response's deadline and its marks are done with: left in

@@ -1,6 +1,7 @@
 """SLA clocks of a resolved case brought back to life by us, not by the customer: a bot
-reply that dies after a person closed the case. Through the real pipeline (replay
-source, scripted responder, FakeClock), on SQLite and PostgreSQL."""
+reply that dies after a person closed the case, or a person replying to the closed
+case. Through the real pipeline (replay source, scripted responder, FakeClock), on
+SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy import select
 
 from monitor import casework_actions, casework_replies
 from monitor.domain import ActionStatus, CaseState, Platform
-from monitor.pipeline import check_sla, dispatch_outbox, poll_source, process_pending
+from monitor.pipeline import check_sla, dispatch_outbox, poll_source, process_pending, run_cycle
 from monitor.runtime import Runtime
 from monitor.store.models import ActionRow, Case, Event
 from monitor.web.reports import build_report
@@ -20,6 +21,8 @@ from tests.fakes import ScriptedResponder, permanent, temporary
 NOW = "2026-11-20T09:00:00Z"  # FakeClock's start
 # The shipped rules answer it and hand it to tech (60 minutes, the default).
 OUTAGE = "@acme the app is down"
+ABUSE = "@acme you are idiots"  # escalated to care, no reply
+OTHERS = [{"name": "tech"}, {"name": "billing"}, {"name": "international"}]
 
 
 def _attainment(rt: Runtime) -> dict[str, tuple[int, int, int]]:
@@ -97,3 +100,47 @@ def test_a_reply_dying_after_a_late_close_keeps_the_breach_the_team_made(
     casework_replies.reply(rt, "C-1001", "Sorry, we are on it.", user="lena")
     dispatch_outbox(rt)
     assert _attainment(rt) == {"tech": (0, 1, 0)}
+
+
+def _abuse_escalated(make_runtime: RuntimeFactory) -> Runtime:
+    """C-1001, care's (one hour), unanswered."""
+    teams = [{"name": "care", "first_response_minutes": 60}, *OTHERS]
+    rt = make_runtime([mention(1, ABUSE, created_at=NOW)], teams=teams)
+    run_cycle(rt)
+    return rt
+
+
+def test_a_person_replying_to_a_case_closed_in_time_raises_no_overdue_alert(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Closed in time, unanswered; a person answered it anyway the next day. Reopened as
+    # `replied` with the old deadline, check_sla called the first response overdue
+    # before it went out, and the report counted the answer against that deadline.
+    rt = _abuse_escalated(make_runtime)
+    rt.clock.advance(minutes=10)  # type: ignore[attr-defined]
+    casework_actions.resolve(rt, "C-1001", user="lena")
+    rt.clock.advance(days=1)  # type: ignore[attr-defined]
+    casework_replies.reply(rt, "C-1001", "Sorry, which order is it?", user="lena")
+    case = _case(rt)
+    assert (case.state, case.missed_due_at) == (CaseState.REPLIED, None)
+    assert case.sla_due_at == rt.clock.now() + timedelta(minutes=60)
+    check_sla(rt)
+    assert _overdue_alerts(rt) == 0
+    dispatch_outbox(rt)
+    assert _attainment(rt) == {"care": (1, 0, 0)}
+
+
+def test_a_person_replying_to_a_case_closed_late_keeps_the_breach_and_alerts_no_more(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = _abuse_escalated(make_runtime)
+    rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    check_sla(rt)  # the real breach, alerted while the case waited
+    casework_actions.resolve(rt, "C-1001", user="lena")
+    rt.clock.advance(days=1)  # type: ignore[attr-defined]
+    casework_replies.reply(rt, "C-1001", "Sorry, which order is it?", user="lena")
+    assert _case(rt).missed_due_at is not None
+    check_sla(rt)
+    assert _overdue_alerts(rt) == 1
+    dispatch_outbox(rt)
+    assert _attainment(rt) == {"care": (0, 1, 0)}
