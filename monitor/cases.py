@@ -80,6 +80,25 @@ def keep_missed_deadline(case: Case, now: datetime) -> None:
         case.missed_due_at = case.sla_due_at
 
 
+def drop_clock(case: Case, now: datetime) -> None:
+    """Clear the deadline of the answer owed and its marks, for a new clock: a breach
+    the team did make is kept first. Call it while a closed case is still resolved:
+    keep_missed_deadline reads resolved_at."""
+    keep_missed_deadline(case, now)
+    case.sla_due_at = case.sla_warned_at = case.sla_breached_at = None
+
+
+def restart_closed_clock(settings: Settings, case: Case, now: datetime) -> None:
+    """A resolved case a person answers: the answer owed when it was closed is the
+    team's from now, as when the customer reopens it (threads). Its old deadline,
+    passed while the case sat closed, made check_sla call the reply overdue before it
+    went out, and the reports counted it late. Call while the case is still resolved."""
+    if case.state != CaseState.RESOLVED.value or response_owed_since(case) is None:
+        return
+    drop_clock(case, now)
+    _start_clock(settings, case, now)
+
+
 def owe_answer(case: Case, since: datetime) -> None:
     """The customer wrote again after the brand's last reply: an answer is owed, since
     they wrote. The previous response's deadline and its marks are done with: left in
@@ -270,6 +289,17 @@ def escalate(
     if gone is not None:
         old, new = {"assignee": gone}, {"assignee": None}
         record(session, case, "assigned", escalation.rule, now, old=old, new=new)
+    # Only dispatch escalates a resolved case (a bot reply that died after a person
+    # closed it): the customer's own message reopens a case before the rules escalate.
+    reopened = case.state == CaseState.RESOLVED.value
+    owed = response_owed_since(case)
+    if (moved or reopened) and owed is not None:
+        # The new team has its own promise, as on a person's team change: the old
+        # team's deadline and marks, left in place, alerted the new team at the old
+        # deadline and never warned it when the old team had been warned already.
+        # Before the transition: it clears resolved_at, which tells a breach made
+        # before the close from a deadline that passed while the case sat closed.
+        drop_clock(case, now)
     transition(
         session,
         case,
@@ -280,17 +310,12 @@ def escalate(
         sla_minutes=escalation.sla_minutes,
     )
     team = settings.team(escalation.team)
-    owed = response_owed_since(case)
-    if moved and owed is not None:
-        # The new team has its own promise, as on a person's team change: the old
-        # team's deadline and marks, left in place, alerted the new team at the old
-        # deadline and never warned it when the old team had been warned already.
-        keep_missed_deadline(case, now)
-        case.sla_due_at = case.sla_warned_at = case.sla_breached_at = None
     if team is not None and owed is not None and case.sla_due_at is None:
-        # A rule may set a tighter target than the team's (an outage, a VIP).
+        # A rule may set a tighter target than the team's (an outage, a VIP). A closed
+        # case brought back is the team's from now, as when the customer reopens it:
+        # counted from when the answer became owed, it was overdue at once.
         minutes = escalation.sla_minutes or team.first_response_minutes
-        case.sla_due_at = team.calendar().add_minutes(owed, minutes)
+        case.sla_due_at = team.calendar().add_minutes(now if reopened else owed, minutes)
     channels = notifications.channels_for(settings, escalation.team, escalation.channels)
     if channels:
         customer = session.get(Customer, case.customer_id)

@@ -92,6 +92,7 @@ def _reply(
             cases.record(session, case, "redirect_allowed", user, now, **detail)
         reason = "answered by a person's reply instead"
         superseded_drafts(session, case, user, now, reason, answer_id=answer_id)
+        cases.restart_closed_clock(rt.settings, case, now)  # before it leaves resolved
         cases.transition(session, case, CaseState.REPLIED, user, now)
         return action_id
 

@@ -1,0 +1,146 @@
+"""SLA clocks of a resolved case brought back to life by us, not by the customer: a bot
+reply that dies after a person closed the case, or a person replying to the closed
+case. Through the real pipeline (replay source, scripted responder, FakeClock), on
+SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from monitor import casework_actions, casework_replies
+from monitor.domain import ActionStatus, CaseState, Platform
+from monitor.pipeline import check_sla, dispatch_outbox, poll_source, process_pending, run_cycle
+from monitor.runtime import Runtime
+from monitor.store.models import ActionRow, Case, Event
+from monitor.web.reports import build_report
+from tests.conftest import RuntimeFactory, mention
+from tests.fakes import ScriptedResponder, permanent, temporary
+
+NOW = "2026-11-20T09:00:00Z"  # FakeClock's start
+# The shipped rules answer it and hand it to tech (60 minutes, the default).
+OUTAGE = "@acme the app is down"
+ABUSE = "@acme you are idiots"  # escalated to care, no reply
+OTHERS = [{"name": "tech"}, {"name": "billing"}, {"name": "international"}]
+
+
+def _attainment(rt: Runtime) -> dict[str, tuple[int, int, int]]:
+    return {a.team: (a.met, a.breached, a.pending) for a in build_report(rt).sla}
+
+
+def _case(rt: Runtime) -> Case:
+    with rt.sessions() as session:
+        return session.scalars(select(Case).where(Case.id == 1)).one()
+
+
+def _overdue_alerts(rt: Runtime) -> int:
+    with rt.sessions() as session:
+        return len(session.scalars(select(Event).where(Event.kind == "sla_breached")).all())
+
+
+def _outage_reply_failing(make_runtime: RuntimeFactory) -> tuple[Runtime, ScriptedResponder]:
+    """C-1001, tech's, its bot reply failed once and waiting for its retry."""
+    rt = make_runtime([mention(1, OUTAGE, created_at=NOW)])
+    responder = ScriptedResponder()
+    rt.responders[Platform.X] = responder
+    poll_source(rt, "feed")
+    process_pending(rt)
+    responder.fail_next(temporary())
+    dispatch_outbox(rt)
+    return rt, responder
+
+
+def _reply_dies(rt: Runtime, responder: ScriptedResponder) -> None:
+    responder.fail_next(permanent())
+    dispatch_outbox(rt)
+    with rt.sessions() as session:
+        assert session.scalars(select(ActionRow.status)).one() == ActionStatus.DEAD
+
+
+def test_a_reply_dying_after_a_person_closed_the_case_in_time_starts_a_fresh_clock(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Closed ten minutes in, well before tech's one-hour deadline; the bot's reply, still
+    # being retried, died two hours later. Handed back to tech, the case kept its old
+    # deadline: "first response overdue" at once, and the report counted a breach.
+    rt, responder = _outage_reply_failing(make_runtime)
+    rt.clock.advance(minutes=10)  # type: ignore[attr-defined]
+    casework_actions.resolve(rt, "C-1001", user="lena")
+    rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    _reply_dies(rt, responder)
+    case = _case(rt)
+    assert (case.state, case.team, case.missed_due_at) == (CaseState.AWAITING_HUMAN, "tech", None)
+    assert case.sla_due_at == rt.clock.now() + timedelta(minutes=60)
+    check_sla(rt)
+    assert _overdue_alerts(rt) == 0
+    assert _attainment(rt) == {"tech": (0, 0, 1)}
+    rt.clock.advance(minutes=61)  # type: ignore[attr-defined]
+    check_sla(rt)  # the fresh deadline is a real one
+    assert _overdue_alerts(rt) == 1
+    assert _attainment(rt) == {"tech": (0, 1, 0)}
+
+
+def test_a_reply_dying_after_a_late_close_keeps_the_breach_the_team_made(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Closed unanswered two hours in, past the deadline: that breach stands, and the
+    # new clock for the queue does not undo it however fast the team answers now.
+    rt, responder = _outage_reply_failing(make_runtime)
+    rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    casework_actions.resolve(rt, "C-1001", user="lena")
+    due = _case(rt).sla_due_at
+    rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+    _reply_dies(rt, responder)
+    case = _case(rt)
+    assert (case.state, case.missed_due_at) == (CaseState.AWAITING_HUMAN, due)
+    assert case.sla_due_at == rt.clock.now() + timedelta(minutes=60)
+    check_sla(rt)
+    assert _overdue_alerts(rt) == 0
+    casework_replies.reply(rt, "C-1001", "Sorry, we are on it.", user="lena")
+    dispatch_outbox(rt)
+    assert _attainment(rt) == {"tech": (0, 1, 0)}
+
+
+def _abuse_escalated(make_runtime: RuntimeFactory) -> Runtime:
+    """C-1001, care's (one hour), unanswered."""
+    teams = [{"name": "care", "first_response_minutes": 60}, *OTHERS]
+    rt = make_runtime([mention(1, ABUSE, created_at=NOW)], teams=teams)
+    run_cycle(rt)
+    return rt
+
+
+def test_a_person_replying_to_a_case_closed_in_time_raises_no_overdue_alert(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Closed in time, unanswered; a person answered it anyway the next day. Reopened as
+    # `replied` with the old deadline, check_sla called the first response overdue
+    # before it went out, and the report counted the answer against that deadline.
+    rt = _abuse_escalated(make_runtime)
+    rt.clock.advance(minutes=10)  # type: ignore[attr-defined]
+    casework_actions.resolve(rt, "C-1001", user="lena")
+    rt.clock.advance(days=1)  # type: ignore[attr-defined]
+    casework_replies.reply(rt, "C-1001", "Sorry, which order is it?", user="lena")
+    case = _case(rt)
+    assert (case.state, case.missed_due_at) == (CaseState.REPLIED, None)
+    assert case.sla_due_at == rt.clock.now() + timedelta(minutes=60)
+    check_sla(rt)
+    assert _overdue_alerts(rt) == 0
+    dispatch_outbox(rt)
+    assert _attainment(rt) == {"care": (1, 0, 0)}
+
+
+def test_a_person_replying_to_a_case_closed_late_keeps_the_breach_and_alerts_no_more(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = _abuse_escalated(make_runtime)
+    rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    check_sla(rt)  # the real breach, alerted while the case waited
+    casework_actions.resolve(rt, "C-1001", user="lena")
+    rt.clock.advance(days=1)  # type: ignore[attr-defined]
+    casework_replies.reply(rt, "C-1001", "Sorry, which order is it?", user="lena")
+    assert _case(rt).missed_due_at is not None
+    check_sla(rt)
+    assert _overdue_alerts(rt) == 1
+    dispatch_outbox(rt)
+    assert _attainment(rt) == {"care": (0, 1, 0)}
