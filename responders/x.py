@@ -42,11 +42,13 @@ REPLY_HANDLES = re.compile(r"^(?:@\w+\s+)+")
 
 # Posts asked for when looking for our own reply in a thread (X's page maximum).
 OWN_SEARCH = 100
-# Failures of that search a later try meets again: the same request, the same answer.
-REFUSED_FOR_GOOD = frozenset({"auth", "forbidden", "bad_request"})
 NO_ENDPOINT = (
     "x.api_base_url has no X posting endpoint (POST /2/tweets answered 404): no reply can "
     "be sent until that setting is fixed"
+)
+NO_SEARCH_ENDPOINT = (
+    "x.api_base_url has no X search endpoint (GET /2/tweets/search/recent answered 404): "
+    "no retry can check the thread until that setting is fixed"
 )
 
 
@@ -176,7 +178,11 @@ class XResponder:
             page = self.api.search(query, since_id=None, token=None, max_results=OWN_SEARCH)
         except XApiError as exc:
             self.ledger.add(now, usage.page_counts(None))
-            raise lookup_error(exc, now) from None
+            error = lookup_error(exc, now)
+            if exc.kind == "not_found":
+                # The setup's fault, as for the posting endpoint: the operator reads the log.
+                log.error("x responder: %s", error)
+            raise error from None
         else:
             # Billed like a source's page: the includes (parents, authors) too.
             self.ledger.add(now, usage.page_counts(page))
@@ -337,13 +343,15 @@ def _may_pass_later(exc: XApiError) -> bool:
 def lookup_error(exc: XApiError, now: datetime) -> ResponderError:
     """The search for our earlier reply failed: the retry waits for it, as for a send."""
     held = _held(exc, now)
-    if held is None and exc.kind in REFUSED_FOR_GOOD:
-        # No later check gets past it (an access level without search, revoked keys):
-        # retried, the reply reached a person only after max_attempts of them, and as
-        # one that "could not be posted", though the timed-out attempt may have posted.
+    if held is None and not _may_pass_later(exc):
+        # No later check gets past it (an access level without search, revoked keys, a
+        # 409): retried, the reply reached a person only after max_attempts of them, and
+        # as one that "could not be posted", though the timed-out attempt may have posted.
+        # X search answers an unknown thread with no posts: a 404 is the endpoint missing.
+        refused = NO_SEARCH_ENDPOINT if exc.kind == "not_found" else "X refused the search for it"
         return ResponderError(
             "the bot's reply may already be in the thread, check before answering: "
-            f"X refused the search for it ({exc})",
+            f"{refused} ({exc})",
             permanent=True,
         )
     why = exc if held is None else held
