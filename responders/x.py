@@ -21,7 +21,7 @@ from monitor.domain import Action, Platform, x_refuses_unmentioned
 from monitor.sources import x_usage as usage
 from monitor.sources.x import XApi, XApiError
 from monitor.sources.x_account import me_account, other_account_problem
-from monitor.sources.x_errors import USAGE_CAP_RETRY, usage_capped
+from monitor.sources.x_errors import REDIRECTED, USAGE_CAP_RETRY, usage_capped
 from monitor.sources.x_http import RateLimit
 from monitor.sources.x_settings import XSettings, poster_id
 from monitor.store.models import Message
@@ -122,7 +122,7 @@ class XResponder:
         error = responder_error(exc, now, retry=retry)
         if exc.kind == "rate_limited":
             self._rate_limit.note(error)
-        elif exc.kind == "not_found" and str(error).startswith(NO_ENDPOINT):
+        elif exc.kind == "redirect" or str(error).startswith(NO_ENDPOINT):
             # The setup's fault, not this case's: the operator reads the log, not cases.
             log.error("x responder: %s", error)
         return error
@@ -179,7 +179,7 @@ class XResponder:
         except XApiError as exc:
             self.ledger.add(now, usage.page_counts(None))
             error = lookup_error(exc, now)
-            if exc.kind == "not_found":
+            if exc.kind in ("not_found", "redirect"):
                 # The setup's fault, as for the posting endpoint: the operator reads the log.
                 log.error("x responder: %s", error)
             raise error from None
@@ -300,6 +300,9 @@ def responder_error(exc: XApiError, now: datetime, *, retry: bool = False) -> Re
     if _may_pass_later(exc):
         # Unreached: nothing can be in the thread, and the retry spares its billed search.
         return ResponderError(f"x temporarily failed: {text}", refused=not exc.reached)
+    if exc.kind == "redirect":  # its Location is no words of X's to read
+        reason = f"{REDIRECTED}; no reply can be sent until then"
+        return ResponderError(f"{reason} ({text})", permanent=True)
     if "duplicate" in lowered and retry:
         # Most likely our own earlier attempt, which timed out after X took it; recent
         # search shows a new post only after a while. The next try looks again, and
@@ -347,8 +350,7 @@ def lookup_error(exc: XApiError, now: datetime) -> ResponderError:
         # No later check gets past it (an access level without search, revoked keys, a
         # 409): retried, the reply reached a person only after max_attempts of them, and
         # as one that "could not be posted", though the timed-out attempt may have posted.
-        # X search answers an unknown thread with no posts: a 404 is the endpoint missing.
-        refused = NO_SEARCH_ENDPOINT if exc.kind == "not_found" else "X refused the search for it"
+        refused = _search_refused(exc)
         return ResponderError(
             "the bot's reply may already be in the thread, check before answering: "
             f"{refused} ({exc})",
@@ -360,6 +362,15 @@ def lookup_error(exc: XApiError, now: datetime) -> ResponderError:
         retry_after=held.retry_after if held else None,
         rate_limited=held.rate_limited if held else False,
     )
+
+
+def _search_refused(exc: XApiError) -> str:
+    # X search answers an unknown thread with no posts: a 404 is the endpoint missing.
+    if exc.kind == "not_found":
+        return NO_SEARCH_ENDPOINT
+    if exc.kind == "redirect":
+        return REDIRECTED
+    return "X refused the search for it"
 
 
 def _held(exc: XApiError, now: datetime) -> ResponderError | None:

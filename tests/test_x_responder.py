@@ -1191,3 +1191,48 @@ def test_a_thread_check_refused_with_another_4xx_goes_to_a_person_as_a_post_does
         "the search for it (HTTP 422: Unprocessable Entity)",
     )
     assert len(api.seen("GET", SEARCH)) == 1
+
+
+REDIRECTS = [
+    Reply(301, {"location": "https://api.example.net/2/tweets/search/recent"}, b""),
+    Reply(302, {"content-type": "text/html"}, b"<a>moved</a>"),  # no Location
+    Reply(307, {"location": "/elsewhere"}, b""),
+]
+REDIRECTED = (
+    "x.api_base_url answers with a redirect (X's API never redirects): a wrong "
+    "x.api_base_url, or a proxy in front of X that redirects; fix that setting"
+)
+
+
+@pytest.mark.parametrize("redirect", REDIRECTS, ids=["301", "302-no-location", "307"])
+def test_a_redirect_on_the_thread_check_goes_to_a_person_naming_x_api_base_url(
+    make_runtime: RuntimeFactory, api: FakeAPI, redirect: Reply
+) -> None:
+    """A 3xx was retried as temporary until max_attempts, though no later try gets past
+    it, and a followed one searched elsewhere with our credentials."""
+    rt = timed_out_retry(make_runtime, api)
+    api.add("GET", SEARCH, redirect)
+    dispatch_outbox(rt)
+    row = outbox_row(rt)
+    assert row.status == "dead"
+    assert str(row.last_error).startswith(
+        "the bot's reply may already be in the thread, check before answering: " + REDIRECTED
+    )
+    assert f"(HTTP {redirect.status}" in str(row.last_error)
+    assert len(api.seen("GET", SEARCH)) == 1
+    assert api.seen("GET", "/elsewhere") == []
+
+
+@pytest.mark.parametrize("redirect", REDIRECTS, ids=["301", "302-no-location", "307"])
+def test_a_redirect_on_the_post_goes_to_a_person_naming_x_api_base_url(
+    make_runtime: RuntimeFactory, api: FakeAPI, redirect: Reply, caplog: pytest.LogCaptureFixture
+) -> None:
+    api.add("POST", "/2/tweets", redirect)
+    rt = x_runtime(make_runtime, api, responder=True)
+    with pytest.raises(ResponderError) as caught:
+        responder(rt).send(action())
+    assert caught.value.permanent is True
+    assert str(caught.value).startswith(REDIRECTED + "; no reply can be sent until then (HTTP ")
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert any("x.api_base_url answers with a redirect" in line for line in errors)
+    assert api.seen("POST", "/elsewhere") == api.seen("GET", "/elsewhere") == []

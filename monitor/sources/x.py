@@ -74,9 +74,10 @@ class Page:
 
 class XApiError(Exception):
     """A failed call. ``kind``: rate_limited, auth, forbidden, not_found, bad_request,
-    server, transport, payload or http. ``problem`` is the last part of X's problem
-    ``type`` (e.g. usage-capped), when the answer named one. ``reached``: False when
-    the request surely never got to X (no connection was made), so it did nothing."""
+    server, transport, payload, redirect (a 3xx) or http. ``problem`` is the last part of
+    X's problem ``type`` (e.g. usage-capped), when the answer named one. ``reached``:
+    False when the request surely never got to X (no connection was made), so it did
+    nothing."""
 
     def __init__(
         self,
@@ -192,6 +193,8 @@ class XApi:
             response = method(*args, **kwargs)
         except tweepy.HTTPException as exc:
             raise _http_error(exc) from None
+        except requests.TooManyRedirects as exc:
+            raise _redirect_error(exc.response) from None
         except requests.RequestException as exc:
             raise _transport_error(exc) from None
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
@@ -246,6 +249,8 @@ def _http_error(exc: Any) -> XApiError:
         kind = "bad_request"
     elif isinstance(exc, tweepy.TwitterServerError):
         kind = "server"
+    elif status is not None and 300 <= status < 400:
+        return _redirect_error(response)  # a 3xx without a Location requests could follow
     else:
         kind = "http"
     problem = body.get("type") if isinstance(body, dict) else None
@@ -256,6 +261,14 @@ def _http_error(exc: Any) -> XApiError:
         rate=rate,
         problem=problem.rsplit("/", 1)[-1][:64] if isinstance(problem, str) else "",
     )
+
+
+def _redirect_error(response: requests.Response | None) -> XApiError:
+    """A 3xx, with where it pointed: that names the wrong host or proxy."""
+    status = response.status_code if response is not None else None
+    location = response.headers.get("location") if response is not None else None
+    where = f"redirected to {location[:200]}" if location else "no Location"
+    return XApiError("redirect", f"HTTP {status}: {where}", status=status)
 
 
 def _transport_error(exc: requests.RequestException) -> XApiError:
