@@ -1236,3 +1236,19 @@ def test_a_redirect_on_the_post_goes_to_a_person_naming_x_api_base_url(
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert any("x.api_base_url answers with a redirect" in line for line in errors)
     assert api.seen("POST", "/elsewhere") == api.seen("GET", "/elsewhere") == []
+
+
+def test_a_thread_check_answered_with_json_too_deep_to_read_fails_without_a_crash(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    """A 4xx body nested deeper than Python's JSON reader goes (a proxy's or a hostile
+    answer) raised RecursionError out of tweepy, which no handler expected: the
+    dispatcher logged a responder crash with its traceback."""
+    deep = b"[" * 100_000 + b"]" * 100_000
+    api.add("GET", SEARCH, Reply(400, {"content-type": "application/json"}, deep))
+    rt = x_runtime(make_runtime, api, responder=True)
+    with pytest.raises(ResponderError) as caught:
+        responder(rt).find_own_reply(action(attempts=2))
+    assert str(caught.value) == (
+        "cannot check the thread for our reply: HTTP 400: unreadable answer (RecursionError)"
+    )

@@ -197,7 +197,8 @@ class XApi:
             raise _redirect_error(exc.response) from None
         except requests.RequestException as exc:
             raise _transport_error(exc) from None
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        # RecursionError: JSON nested deeper than Python's reader goes, read by tweepy.
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
             crashed = _crashed(exc)
             if crashed is None:
                 raise
@@ -308,7 +309,7 @@ def _crashed(exc: Exception) -> XApiError | None:
 def _body(response: requests.Response | None) -> Any:
     try:
         return response.json() if response is not None else None
-    except ValueError:
+    except (ValueError, RecursionError):  # as deep as tweepy choked on: no detail
         return None
 
 
@@ -327,7 +328,7 @@ def _problem_text(exc: Any, body: Any) -> str:
 def _json(response: requests.Response) -> Any:
     try:
         return response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # too deeply nested to read is no better
         raise XApiError("payload", "the answer is not valid JSON") from None
 
 
