@@ -21,7 +21,7 @@ from monitor.domain import Action, Platform, x_refuses_unmentioned
 from monitor.sources import x_usage as usage
 from monitor.sources.x import XApi, XApiError
 from monitor.sources.x_account import me_account, other_account_problem
-from monitor.sources.x_errors import USAGE_CAP_RETRY, usage_capped
+from monitor.sources.x_errors import REDIRECTED, USAGE_CAP_RETRY, usage_capped
 from monitor.sources.x_http import RateLimit
 from monitor.sources.x_settings import XSettings, poster_id
 from monitor.store.models import Message
@@ -42,11 +42,13 @@ REPLY_HANDLES = re.compile(r"^(?:@\w+\s+)+")
 
 # Posts asked for when looking for our own reply in a thread (X's page maximum).
 OWN_SEARCH = 100
-# Failures of that search a later try meets again: the same request, the same answer.
-REFUSED_FOR_GOOD = frozenset({"auth", "forbidden", "bad_request"})
 NO_ENDPOINT = (
     "x.api_base_url has no X posting endpoint (POST /2/tweets answered 404): no reply can "
     "be sent until that setting is fixed"
+)
+NO_SEARCH_ENDPOINT = (
+    "x.api_base_url has no X search endpoint (GET /2/tweets/search/recent answered 404): "
+    "no retry can check the thread until that setting is fixed"
 )
 
 
@@ -120,7 +122,7 @@ class XResponder:
         error = responder_error(exc, now, retry=retry)
         if exc.kind == "rate_limited":
             self._rate_limit.note(error)
-        elif exc.kind == "not_found" and str(error).startswith(NO_ENDPOINT):
+        elif exc.kind == "redirect" or str(error).startswith(NO_ENDPOINT):
             # The setup's fault, not this case's: the operator reads the log, not cases.
             log.error("x responder: %s", error)
         return error
@@ -176,7 +178,11 @@ class XResponder:
             page = self.api.search(query, since_id=None, token=None, max_results=OWN_SEARCH)
         except XApiError as exc:
             self.ledger.add(now, usage.page_counts(None))
-            raise lookup_error(exc, now) from None
+            error = lookup_error(exc, now)
+            if exc.kind in ("not_found", "redirect"):
+                # The setup's fault, as for the posting endpoint: the operator reads the log.
+                log.error("x responder: %s", error)
+            raise error from None
         else:
             # Billed like a source's page: the includes (parents, authors) too.
             self.ledger.add(now, usage.page_counts(page))
@@ -294,6 +300,9 @@ def responder_error(exc: XApiError, now: datetime, *, retry: bool = False) -> Re
     if _may_pass_later(exc):
         # Unreached: nothing can be in the thread, and the retry spares its billed search.
         return ResponderError(f"x temporarily failed: {text}", refused=not exc.reached)
+    if exc.kind == "redirect":  # its Location is no words of X's to read
+        reason = f"{REDIRECTED}; no reply can be sent until then"
+        return ResponderError(f"{reason} ({text})", permanent=True)
     if "duplicate" in lowered and retry:
         # Most likely our own earlier attempt, which timed out after X took it; recent
         # search shows a new post only after a while. The next try looks again, and
@@ -337,13 +346,14 @@ def _may_pass_later(exc: XApiError) -> bool:
 def lookup_error(exc: XApiError, now: datetime) -> ResponderError:
     """The search for our earlier reply failed: the retry waits for it, as for a send."""
     held = _held(exc, now)
-    if held is None and exc.kind in REFUSED_FOR_GOOD:
-        # No later check gets past it (an access level without search, revoked keys):
-        # retried, the reply reached a person only after max_attempts of them, and as
-        # one that "could not be posted", though the timed-out attempt may have posted.
+    if held is None and not _may_pass_later(exc):
+        # No later check gets past it (an access level without search, revoked keys, a
+        # 409): retried, the reply reached a person only after max_attempts of them, and
+        # as one that "could not be posted", though the timed-out attempt may have posted.
+        refused = _search_refused(exc)
         return ResponderError(
             "the bot's reply may already be in the thread, check before answering: "
-            f"X refused the search for it ({exc})",
+            f"{refused} ({exc})",
             permanent=True,
         )
     why = exc if held is None else held
@@ -352,6 +362,15 @@ def lookup_error(exc: XApiError, now: datetime) -> ResponderError:
         retry_after=held.retry_after if held else None,
         rate_limited=held.rate_limited if held else False,
     )
+
+
+def _search_refused(exc: XApiError) -> str:
+    # X search answers an unknown thread with no posts: a 404 is the endpoint missing.
+    if exc.kind == "not_found":
+        return NO_SEARCH_ENDPOINT
+    if exc.kind == "redirect":
+        return REDIRECTED
+    return "X refused the search for it"
 
 
 def _held(exc: XApiError, now: datetime) -> ResponderError | None:

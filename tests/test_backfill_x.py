@@ -604,3 +604,40 @@ def test_an_until_before_xs_ids_carried_time_is_refused(
         "before it (and the mentions timeline holds the 800 most recent mentions only)"
     )
     assert api.seen("GET", ".*") == []
+
+
+def test_a_rate_limit_before_a_mention_was_read_gives_the_same_window_to_rerun(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    # With no mention read, nothing said how far back the window was read, and the
+    # message ended without any command to go on with (Reddit and replay give one).
+    api.add("GET", MENTIONS, too_many())
+    rt = x_runtime(make_runtime, api)
+    window = Window(datetime(2026, 11, 15, tzinfo=UTC), datetime(2026, 11, 20, 9, tzinfo=UTC))
+    report = backfill(rt, "mentions", window)
+    assert report.failure == (
+        "x rate limited until 2026-11-18 11:06:40 UTC: HTTP 429: Too Many Requests; no "
+        "mention of the window was read: rerun the same window with --since "
+        "2026-11-15T00:00:00 --until 2026-11-20T09:00:00"
+    )
+
+
+def test_a_budget_stop_before_a_mention_was_read_gives_the_same_window_to_rerun(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    own = [tweet(n, "@carla sorry to hear", author=BRAND_ID) for n in (5, 4)]
+    users = [user("42", "carla"), user(BRAND_ID, "acme")]
+    api.add("GET", MENTIONS, ok(body(own, users=users, next_token="page1")))
+    api.add("GET", MENTIONS, ok(body([tweet(3)])), query={"pagination_token": "page1"})
+    sources = [{"name": "mentions", "type": "x_mentions", "max_results": 10}]
+    # The first request may read 30 (10 posts and their includes); it read 2: no room
+    # for a second.
+    rt = x_runtime(make_runtime, api, sources=sources, budget={"reads_per_day": 31})
+    report = backfill(rt, "mentions", Window(datetime(2026, 11, 15, tzinfo=UTC)))
+    assert report.fetched == 0
+    assert report.failure is not None
+    assert report.failure.startswith("x read budget: ")
+    assert report.failure.endswith(
+        "; no mention of the window was read: rerun the same window with --since "
+        "2026-11-15T00:00:00"
+    )

@@ -1139,3 +1139,116 @@ def test_a_thread_check_x_refuses_for_good_hands_the_reply_over_at_once(
         assert failed.detail["reason"] == "permanent error"
     assert len(api.seen("POST", "/2/tweets")) == 1
     assert len(api.seen("GET", SEARCH)) == 1
+
+
+def timed_out_retry(make_runtime: RuntimeFactory, api: FakeAPI) -> Runtime:
+    """A reply whose post timed out (X may have posted it), due for its retry."""
+    api.add("GET", MENTIONS, ok(body([tweet(1, "@acme my order is late")])))
+    api.add("POST", "/2/tweets", Reply(201, {}, b"{}", delay=1.0))
+    rt = x_runtime(make_runtime, api, responder=True, timeout_seconds=SHORT_TIMEOUT)
+    poll_source(rt, "mentions")
+    process_pending(rt)
+    dispatch_outbox(rt)
+    rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+    return rt
+
+
+def test_a_404_on_the_thread_check_names_x_api_base_url_and_goes_to_a_person(
+    make_runtime: RuntimeFactory, api: FakeAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    """It was retried as temporary, "cannot check the thread for our reply: HTTP 404",
+    until max_attempts: X search answers an unknown thread with no posts, never a 404,
+    so the search endpoint is missing behind x.api_base_url and no retry gets past it."""
+    rt = timed_out_retry(make_runtime, api)
+    api.add("GET", SEARCH, Reply(404, {"content-type": "text/html"}, b"<h1>Not Found</h1>"))
+    dispatch_outbox(rt)
+    row = outbox_row(rt)
+    assert (row.status, row.last_error) == (
+        "dead",
+        "the bot's reply may already be in the thread, check before answering: "
+        "x.api_base_url has no X search endpoint (GET /2/tweets/search/recent answered "
+        "404): no retry can check the thread until that setting is fixed (HTTP 404: no detail)",
+    )
+    with rt.sessions() as session:
+        assert session.scalars(select(Case)).one().state == "awaiting_human"
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert any("x.api_base_url has no X search endpoint" in line for line in errors)
+    assert len(api.seen("GET", SEARCH)) == 1
+
+
+def test_a_thread_check_refused_with_another_4xx_goes_to_a_person_as_a_post_does(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    """A 409 or 422 on the search was retried as temporary, where the same answer to the
+    post goes to a person at once: the same request only meets the same refusal."""
+    rt = timed_out_retry(make_runtime, api)
+    api.add("GET", SEARCH, problem(422, "Unprocessable Entity"))
+    dispatch_outbox(rt)
+    row = outbox_row(rt)
+    assert (row.status, row.last_error) == (
+        "dead",
+        "the bot's reply may already be in the thread, check before answering: X refused "
+        "the search for it (HTTP 422: Unprocessable Entity)",
+    )
+    assert len(api.seen("GET", SEARCH)) == 1
+
+
+REDIRECTS = [
+    Reply(301, {"location": "https://api.example.net/2/tweets/search/recent"}, b""),
+    Reply(302, {"content-type": "text/html"}, b"<a>moved</a>"),  # no Location
+    Reply(307, {"location": "/elsewhere"}, b""),
+]
+REDIRECTED = (
+    "x.api_base_url answers with a redirect (X's API never redirects): a wrong "
+    "x.api_base_url, or a proxy in front of X that redirects; fix that setting"
+)
+
+
+@pytest.mark.parametrize("redirect", REDIRECTS, ids=["301", "302-no-location", "307"])
+def test_a_redirect_on_the_thread_check_goes_to_a_person_naming_x_api_base_url(
+    make_runtime: RuntimeFactory, api: FakeAPI, redirect: Reply
+) -> None:
+    """A 3xx was retried as temporary until max_attempts, though no later try gets past
+    it, and a followed one searched elsewhere with our credentials."""
+    rt = timed_out_retry(make_runtime, api)
+    api.add("GET", SEARCH, redirect)
+    dispatch_outbox(rt)
+    row = outbox_row(rt)
+    assert row.status == "dead"
+    assert str(row.last_error).startswith(
+        "the bot's reply may already be in the thread, check before answering: " + REDIRECTED
+    )
+    assert f"(HTTP {redirect.status}" in str(row.last_error)
+    assert len(api.seen("GET", SEARCH)) == 1
+    assert api.seen("GET", "/elsewhere") == []
+
+
+@pytest.mark.parametrize("redirect", REDIRECTS, ids=["301", "302-no-location", "307"])
+def test_a_redirect_on_the_post_goes_to_a_person_naming_x_api_base_url(
+    make_runtime: RuntimeFactory, api: FakeAPI, redirect: Reply, caplog: pytest.LogCaptureFixture
+) -> None:
+    api.add("POST", "/2/tweets", redirect)
+    rt = x_runtime(make_runtime, api, responder=True)
+    with pytest.raises(ResponderError) as caught:
+        responder(rt).send(action())
+    assert caught.value.permanent is True
+    assert str(caught.value).startswith(REDIRECTED + "; no reply can be sent until then (HTTP ")
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert any("x.api_base_url answers with a redirect" in line for line in errors)
+    assert api.seen("POST", "/elsewhere") == api.seen("GET", "/elsewhere") == []
+
+
+def test_a_thread_check_answered_with_json_too_deep_to_read_fails_without_a_crash(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    """A 4xx body nested deeper than Python's JSON reader goes (a proxy's or a hostile
+    answer) raised RecursionError out of tweepy, which no handler expected: the
+    dispatcher logged a responder crash with its traceback."""
+    deep = b"[" * 100_000 + b"]" * 100_000
+    api.add("GET", SEARCH, Reply(400, {"content-type": "application/json"}, deep))
+    rt = x_runtime(make_runtime, api, responder=True)
+    with pytest.raises(ResponderError) as caught:
+        responder(rt).find_own_reply(action(attempts=2))
+    assert str(caught.value) == (
+        "cannot check the thread for our reply: HTTP 400: unreadable answer (RecursionError)"
+    )

@@ -816,3 +816,27 @@ def test_thread_context_skipped_for_the_holds_of_requests_under_way_says_so(
         "thread context not fetched: x read budget: 20 posts held by X requests under way, "
         "20 of 60 read today"
     )
+
+
+@pytest.mark.parametrize(
+    "redirect",
+    [Reply(301, {"location": "/elsewhere"}, b""), Reply(302, {}, b"")],
+    ids=["301", "302-no-location"],
+)
+def test_a_redirect_stops_the_source_naming_x_api_base_url(
+    make_runtime: RuntimeFactory, api: FakeAPI, redirect: Reply
+) -> None:
+    """A 3xx backed off as temporary for ever: X's API never redirects, so only a wrong
+    x.api_base_url or a proxy in front of X does, and no later poll gets past it."""
+    api.add("GET", MENTIONS, redirect)
+    rt = x_runtime(make_runtime, api)
+    poll_source(rt, "mentions")
+    found = state(rt)
+    assert str(found.last_error).startswith(
+        "x.api_base_url answers with a redirect (X's API never redirects): a wrong "
+        f"x.api_base_url, or a proxy in front of X that redirects; fix that setting (HTTP "
+        f"{redirect.status}"
+    )
+    assert found.next_poll_at is not None
+    assert found.next_poll_at > NOW + timedelta(days=3000)  # stopped until an operator acts
+    assert api.seen("GET", "/elsewhere") == []

@@ -74,9 +74,10 @@ class Page:
 
 class XApiError(Exception):
     """A failed call. ``kind``: rate_limited, auth, forbidden, not_found, bad_request,
-    server, transport, payload or http. ``problem`` is the last part of X's problem
-    ``type`` (e.g. usage-capped), when the answer named one. ``reached``: False when
-    the request surely never got to X (no connection was made), so it did nothing."""
+    server, transport, payload, redirect (a 3xx) or http. ``problem`` is the last part of
+    X's problem ``type`` (e.g. usage-capped), when the answer named one. ``reached``:
+    False when the request surely never got to X (no connection was made), so it did
+    nothing."""
 
     def __init__(
         self,
@@ -192,9 +193,12 @@ class XApi:
             response = method(*args, **kwargs)
         except tweepy.HTTPException as exc:
             raise _http_error(exc) from None
+        except requests.TooManyRedirects as exc:
+            raise _redirect_error(exc.response) from None
         except requests.RequestException as exc:
             raise _transport_error(exc) from None
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        # RecursionError: JSON nested deeper than Python's reader goes, read by tweepy.
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
             crashed = _crashed(exc)
             if crashed is None:
                 raise
@@ -246,6 +250,8 @@ def _http_error(exc: Any) -> XApiError:
         kind = "bad_request"
     elif isinstance(exc, tweepy.TwitterServerError):
         kind = "server"
+    elif status is not None and 300 <= status < 400:
+        return _redirect_error(response)  # a 3xx without a Location requests could follow
     else:
         kind = "http"
     problem = body.get("type") if isinstance(body, dict) else None
@@ -256,6 +262,14 @@ def _http_error(exc: Any) -> XApiError:
         rate=rate,
         problem=problem.rsplit("/", 1)[-1][:64] if isinstance(problem, str) else "",
     )
+
+
+def _redirect_error(response: requests.Response | None) -> XApiError:
+    """A 3xx, with where it pointed: that names the wrong host or proxy."""
+    status = response.status_code if response is not None else None
+    location = response.headers.get("location") if response is not None else None
+    where = f"redirected to {location[:200]}" if location else "no Location"
+    return XApiError("redirect", f"HTTP {status}: {where}", status=status)
 
 
 def _transport_error(exc: requests.RequestException) -> XApiError:
@@ -295,7 +309,7 @@ def _crashed(exc: Exception) -> XApiError | None:
 def _body(response: requests.Response | None) -> Any:
     try:
         return response.json() if response is not None else None
-    except ValueError:
+    except (ValueError, RecursionError):  # as deep as tweepy choked on: no detail
         return None
 
 
@@ -314,7 +328,7 @@ def _problem_text(exc: Any, body: Any) -> str:
 def _json(response: requests.Response) -> Any:
     try:
         return response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # too deeply nested to read is no better
         raise XApiError("payload", "the answer is not valid JSON") from None
 
 

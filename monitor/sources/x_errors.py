@@ -18,6 +18,12 @@ NOT_ENROLLED = (
     "use that App's keys"
 )
 
+# A 3xx: X's API never answers one, so the request never reached it (x.sources.x).
+REDIRECTED = (
+    "x.api_base_url answers with a redirect (X's API never redirects): a wrong "
+    "x.api_base_url, or a proxy in front of X that redirects; fix that setting"
+)
+
 
 def usage_capped(exc: XApiError) -> bool:
     """X's 429 for a spent post cap, told apart from a rate limit by its problem type
@@ -60,6 +66,8 @@ def _source_error(exc: XApiError, now: datetime) -> SourceError:
     if exc.kind == "forbidden":
         why = NOT_ENROLLED if "client-not-enrolled" in str(exc) else "check the App's access level"
         return SourceError(f"x refused access ({exc}); {why}", permanent=True)
+    if exc.kind == "redirect":
+        return SourceError(f"{REDIRECTED} ({exc})", permanent=True)
     if exc.kind in ("not_found", "bad_request"):
         return SourceError(
             f"x refused the request ({exc}); check x.user_id and the source's query",

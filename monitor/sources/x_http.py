@@ -44,6 +44,10 @@ def mount_redirect(session: requests.Session, base_url: str, timeout: float) -> 
     adapter = RedirectAdapter(base_url, timeout)
     session.mount(OFFICIAL_HOST + "/", adapter)
     session.trust_env = False
+    # X's API never redirects: one comes from a wrong api_base_url or a proxy, and
+    # following it sent our credentials elsewhere, or turned a POST into a GET. With no
+    # redirect allowed, requests raises TooManyRedirects holding the 3xx answer.
+    session.max_redirects = 0
 
 
 @dataclass(frozen=True, slots=True)

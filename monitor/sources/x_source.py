@@ -33,6 +33,7 @@ from monitor.sources.base import (
     SourceError,
     Window,
     rerun_until,
+    window_flags,
 )
 from monitor.sources.x import Page, XApi, XApiError
 from monitor.sources.x_cursor import (
@@ -209,10 +210,8 @@ class XSource:
             if reach.parents:
                 # The held parents, so the mentions fetched keep their threads.
                 yield PollResult(reach.release(done=True), None)
-            if reach.oldest is None:
-                raise
             raise SourceError(
-                f"{exc}; {rerun_until('the window', reach.oldest)}",
+                f"{exc}; {_rerun(window, reach)}",
                 permanent=exc.permanent,
                 retry_at=exc.retry_at,
                 kind=exc.kind,
@@ -669,6 +668,16 @@ def _reachable_since(now: datetime) -> datetime:
     later = now - SEARCH_WINDOW + SUGGESTION_MARGIN
     hour = later.replace(minute=0, second=0, microsecond=0)
     return hour if hour == later else hour + timedelta(hours=1)
+
+
+def _rerun(window: Window, reach: _Reach) -> str:
+    """The command that finishes ``window``. With no mention read, nothing says how far
+    back it was read: the same window again, the one command sure to leave nothing out
+    (the message used to end with no command at all)."""
+    if reach.oldest is None:
+        flags = window_flags(window)
+        return f"no mention of the window was read: rerun the same window with {flags}"
+    return rerun_until("the window", reach.oldest)
 
 
 @dataclass
