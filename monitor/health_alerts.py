@@ -112,9 +112,7 @@ def detect(rt: Runtime, session: Session, status: Status, now: datetime) -> list
         stale_after=stale_after,
         active=status.alerts,
     )
-    alerts += replies_failing(
-        status.sources, status_limits.failing_after, status_limits.replying, now=now
-    )
+    alerts += replies_failing(status.sources, status_limits.failing_after, now=now)
     if config.silence_hours:
         quiet = [s.name for s in status.sources if watching(s, stale_after.get(s.name), now)]
         alerts += silence_alerts(session, quiet, config, now=now)
@@ -282,17 +280,13 @@ def failing_alerts(
 
 
 def replies_failing(
-    sources: Sequence[SourceHealth],
-    after: timedelta | None,
-    replying: frozenset[str],
-    *,
-    now: datetime,
+    sources: Sequence[SourceHealth], after: timedelta | None, *, now: datetime
 ) -> list[Alert]:
     """Each platform whose replies fail as status reports it (monitor.reply_health),
     under the run's start: the next reply posted ends it with a recovery notice."""
     alerts = []
     for source in sources:
-        if (since := reply_health.failing_since(source, after, replying)) is not None:
+        if (since := reply_health.failing_since(source, after)) is not None:
             key = f"replies-failing:{reply_health.platform_of(source.name)}:{since:%Y%m%dT%H%M%S}"
             text = reply_health.failing_text(source, since, now)
             alerts.append(Alert(key, "replies-failing", text))

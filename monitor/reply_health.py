@@ -82,19 +82,16 @@ def _failed(
         state.details = {FAILING_SINCE: now.isoformat()}
 
 
-def failing_since(
-    source: SourceHealth, after: timedelta | None, replying: frozenset[str]
-) -> datetime | None:
+def failing_since(source: SourceHealth, after: timedelta | None) -> datetime | None:
     """When the run of failed replies began, if they have failed without one posted for
-    ``after`` (alerts.source_failing_minutes; None turns it off) on a platform that has a
-    responder. Time between the first and the last failure, not until now: one reply
-    refused for itself (a deleted post, a locked thread) on a quiet day is no sign the
-    platform refuses them all, however long the next one takes to come. Only a reply
-    posted ends it; a platform whose responder was removed is not judged."""
-    platform = platform_of(source.name)
+    ``after`` (alerts.source_failing_minutes; None turns it off). Time between the first
+    and the last failure, not until now: one reply refused for itself (a deleted post, a
+    locked thread) on a quiet day is no sign the platform refuses them all, however long
+    the next one takes to come. Only a reply posted ends it (every platform has a
+    responder: one not configured records its posts)."""
     since = aware_time(source.details.get(FAILING_SINCE))
     last = source.last_poll_at
-    if after is None or platform not in replying or not source.consecutive_failures:
+    if after is None or platform_of(source.name) is None or not source.consecutive_failures:
         return None
     if since is None or last is None or last - since < after:
         return None

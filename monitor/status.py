@@ -109,8 +109,6 @@ class Limits:
     overdue: timedelta | None  # alerts.outbox_due_minutes; None: 0, the check is off
     # alerts.source_failing_minutes; None: 0, the check is off (a stop is still reported)
     failing_after: timedelta | None = None
-    # The platforms with a responder (responders:), whose failing replies are reported.
-    replying: frozenset[str] = frozenset()
 
 
 def limits_from(settings: Settings) -> Limits:
@@ -124,7 +122,6 @@ def limits_from(settings: Settings) -> Limits:
         stale,
         timedelta(minutes=due) if due else None,
         timedelta(minutes=failing) if failing else None,
-        frozenset(settings.responders),
     )
 
 
@@ -408,7 +405,7 @@ def _source_problem(
         if source.name == RULES_STATE and source.last_error:
             return f"rules: last reload failed: {bounded_error(source.last_error)}"
         if reply_health.platform_of(source.name) is not None:
-            since = reply_health.failing_since(source, limits.failing_after, limits.replying)
+            since = reply_health.failing_since(source, limits.failing_after)
             return reply_health.failing_text(source, since, now) if since else None
         job = _job_failing(source, now)
         return job.problem(now) if job is not None else None
