@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import ScalarSelect, func, literal, select, update
 from sqlalchemy.orm import Session
 
-from monitor import cases, native_answers, notifications, sla, thread_cap
+from monitor import cases, native_answers, notifications, reply_health, sla, thread_cap
 from monitor.domain import (
     Action,
     ActionKind,
@@ -372,7 +372,23 @@ class Outcomes:
             began = min(at for _, _, at in self._waiting)
             answered = [post["case_id"] for post in own_posts]
             _answered(self._rt, session, answered, now, sending_from=began)
+            # After every case lock (above): held only until the commit.
+            reply_health.record(session, _sends(self._waiting), now)
         return done
+
+
+def _sends(waiting: list[tuple[Action, Outcome, datetime]]) -> list[reply_health.Send]:
+    """The replies' outcomes on their platforms, in the order sent (None: posted). A
+    rate limit refuses no reply for good and has waits and alerts of its own; a spam
+    case's leftover was only looked for."""
+    return [
+        (action.platform, outcome if isinstance(outcome, ResponderError) else None)
+        for action, outcome, _ in waiting
+        if action.kind is ActionKind.REPLY
+        and action.platform is not None
+        and not isinstance(outcome, NotPosted)
+        and not (isinstance(outcome, ResponderError) and outcome.rate_limited)
+    ]
 
 
 def _action(row: ActionRow) -> Action:

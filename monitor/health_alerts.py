@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from monitor import alerting, clock_skew, spikes
+from monitor import alerting, clock_skew, reply_health, spikes
 from monitor.alerting import ActiveAlert, Alert
 from monitor.alerts_settings import AlertsConfig, SpikeConfig
 from monitor.ingest import CAUGHT_UP, NEWEST_FIRST, cursor_at, is_stopped, read_through
@@ -103,7 +103,8 @@ def any_failing_since(status: Status) -> datetime | None:
 
 def detect(rt: Runtime, session: Session, status: Status, now: datetime) -> list[Alert]:
     config = rt.settings.alerts
-    stale_after = limits_from(rt.settings).stale_after
+    status_limits = limits_from(rt.settings)
+    stale_after = status_limits.stale_after
     alerts = failing_alerts(
         status.sources,
         now=now,
@@ -111,6 +112,7 @@ def detect(rt: Runtime, session: Session, status: Status, now: datetime) -> list
         stale_after=stale_after,
         active=status.alerts,
     )
+    alerts += replies_failing(status.sources, status_limits.failing_after, now=now)
     if config.silence_hours:
         quiet = [s.name for s in status.sources if watching(s, stale_after.get(s.name), now)]
         alerts += silence_alerts(session, quiet, config, now=now)
@@ -274,6 +276,20 @@ def failing_alerts(
             alerts.append(Alert(key, "source-failing", text))
         elif held is not None:
             alerts.append(Alert(held.key, "source-failing", _held_text(source, stale, now)))
+    return alerts
+
+
+def replies_failing(
+    sources: Sequence[SourceHealth], after: timedelta | None, *, now: datetime
+) -> list[Alert]:
+    """Each platform whose replies fail as status reports it (monitor.reply_health),
+    under the run's start: the next reply posted ends it with a recovery notice."""
+    alerts = []
+    for source in sources:
+        if (since := reply_health.failing_since(source, after)) is not None:
+            key = f"replies-failing:{reply_health.platform_of(source.name)}:{since:%Y%m%dT%H%M%S}"
+            text = reply_health.failing_text(source, since, now)
+            alerts.append(Alert(key, "replies-failing", text))
     return alerts
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor import cases, clock_skew, jobstate
+from monitor import cases, clock_skew, jobstate, reply_health
 from monitor.alerting import ALERTS_STATE, COPIED, HEARTBEAT_GAP, ActiveAlert, decode
 from monitor.domain import ActionStatus, CaseState, Direction
 from monitor.ingest import (
@@ -404,6 +404,9 @@ def _source_problem(
     if not source.configured:
         if source.name == RULES_STATE and source.last_error:
             return f"rules: last reload failed: {bounded_error(source.last_error)}"
+        if reply_health.platform_of(source.name) is not None:
+            since = reply_health.failing_since(source, limits.failing_after)
+            return reply_health.failing_text(source, since, now) if since else None
         job = _job_failing(source, now)
         return job.problem(now) if job is not None else None
     if is_stopped(source.next_poll_at, now):

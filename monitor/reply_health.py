@@ -1,0 +1,108 @@
+"""Replies failing on a platform: the latest run of sends refused there with no reply
+posted since, kept in a ``@replies:<platform>`` row of ``source_state`` where status, the
+Health page and the health job read it (the pattern of a failing job's ``@job:`` row).
+
+Each reply that dies goes to a person, case by case, and the platform's sources may read
+fine meanwhile: with its posting credentials revoked, the account suspended or banned
+from a subreddit, or an X app without write access, every reply died while status said
+healthy and no operations alert fired. Rows exist only once a reply has failed, and a
+reply posted while none fails writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from monitor.domain import Platform
+from monitor.ingest import FAILING_SINCE, aware_time
+from monitor.status_problems import bounded_error
+from monitor.store.models import SourceState
+from monitor.store.queries import locked_source_state
+from responders.base import ResponderError
+
+if TYPE_CHECKING:
+    from monitor.status import SourceHealth
+
+REPLIES_STATE_PREFIX = "@replies:"
+# A reply's outcome on its platform, in the order sent: None when it was posted.
+Send = tuple[Platform, ResponderError | None]
+
+
+def state_name(platform: Platform) -> str:
+    return f"{REPLIES_STATE_PREFIX}{platform.value}"
+
+
+def platform_of(name: str) -> str | None:
+    """The platform a ``@replies:`` state row is about; None for any other row."""
+    return (
+        name.removeprefix(REPLIES_STATE_PREFIX) if name.startswith(REPLIES_STATE_PREFIX) else None
+    )
+
+
+def record(session: Session, sends: Sequence[Send], now: datetime) -> None:
+    """Count a group of outcomes. The dispatcher calls it last in the group's
+    transaction: the row's lock is then taken after every case lock, and held only
+    until the commit, so two workers never wait on each other for both."""
+    for platform in sorted({p for p, _ in sends}):
+        mine = [error for p, error in sends if p == platform]
+        posted = [i for i, error in enumerate(mine) if error is None]
+        # Only the failures after the group's last posted reply are still a run.
+        failed = [e for e in mine[posted[-1] + 1 if posted else 0 :] if e is not None]
+        if posted:
+            _posted(session, platform, now)
+        if failed:
+            _failed(session, platform, failed, now)
+
+
+def _posted(session: Session, platform: Platform, now: datetime) -> None:
+    """A reply went out: the platform takes our posts. A no-op while none fails (no row,
+    or none counted: PostgreSQL locks no row its WHERE leaves out), the usual case."""
+    session.execute(
+        update(SourceState)
+        .where(SourceState.name == state_name(platform), SourceState.consecutive_failures > 0)
+        .values(consecutive_failures=0, last_success_at=now, last_error=None, details={})
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _failed(
+    session: Session, platform: Platform, errors: Sequence[ResponderError], now: datetime
+) -> None:
+    state = locked_source_state(session, state_name(platform))
+    state.consecutive_failures += len(errors)
+    state.last_poll_at = now  # the last failed send
+    # The platform's words, as the action keeps them (its last_error): no credentials.
+    state.last_error = str(errors[-1])[:2000]
+    if aware_time((state.details or {}).get(FAILING_SINCE)) is None:
+        state.details = {FAILING_SINCE: now.isoformat()}
+
+
+def failing_since(source: SourceHealth, after: timedelta | None) -> datetime | None:
+    """When the run of failed replies began, if they have failed without one posted for
+    ``after`` (alerts.source_failing_minutes; None turns it off). Time between the first
+    and the last failure, not until now: one reply refused for itself (a deleted post, a
+    locked thread) on a quiet day is no sign the platform refuses them all, however long
+    the next one takes to come. Only a reply posted ends it (every platform has a
+    responder: one not configured records its posts)."""
+    since = aware_time(source.details.get(FAILING_SINCE))
+    last = source.last_poll_at
+    if after is None or platform_of(source.name) is None or not source.consecutive_failures:
+        return None
+    if since is None or last is None or last - since < after:
+        return None
+    return since
+
+
+def failing_text(source: SourceHealth, since: datetime, now: datetime) -> str:
+    """The problem and the alert, in the same words."""
+    minutes = max(0, int((now - since).total_seconds() // 60))
+    n = source.consecutive_failures
+    sends = f"{n} failed send{'s' if n != 1 else ''}"
+    error = bounded_error(source.last_error)
+    platform = platform_of(source.name)
+    return f"replies on {platform}: failing for {minutes} min, {sends} and none posted: {error}"
