@@ -44,6 +44,11 @@ _PARTY = (
     r"|partners?|stores?|shops?)"
 )
 _EMAILS_A_PARTY = rf"\be[-\s]?mail(?:s|ing)?\s+(?:our|the)\s+(?:\w+\s+)?{_PARTY}\b"
+# The same errand with the noun, "we'll send an email to our warehouse team". The bare
+# "email" lets it through, and it is judged from the word before on, whatever the verb
+# ("send", "drop", "pop"), so "Drop an email to our team" said to the customer is caught.
+_AN_EMAIL_TO_A_PARTY = rf"e[-\s]?mail\s+to\s+(?:our|the)\s+(?:\w+\s+)?{_PARTY}\b"
+_SENDS_AN_EMAIL_TO_A_PARTY = rf"\b\w+\s+(?:an?\s+)?(?:\w+\s+)?{_AN_EMAIL_TO_A_PARTY}"
 # What "call our/the" dials when it is the customer's or a support line, not a third party.
 _A_LINE = r"\s+(?:\w+\s+)?(?:number|mobile|phone|landline|cell|line|hotline|helpline)\b"
 # The brand as the subject right before an errand verb: "I'll speak to our warehouse team",
@@ -123,7 +128,7 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     ),
     (
         "email",
-        rf"(?!{_EMAILS_A_PARTY})\be[-\s]?mail(?:s|ing)?\b(?:\s+(?:us|me|our\s+\w+))?"
+        rf"(?!{_EMAILS_A_PARTY}|{_AN_EMAIL_TO_A_PARTY})\be[-\s]?mail(?:s|ing)?\b(?:\s+(?:us|me|our\s+\w+))?"
         r"|\bmail\s+(?:us|me)\b",
     ),
     # The verb, not the noun: "the text the courier sent", "a call the carrier made".
@@ -205,6 +210,7 @@ _ERRANDS: tuple[tuple[str, str], ...] = (
         rf"(?:message|msg|note|line|text)\s+to\s+(?:us\b|(?:our|the)\s+(?:\w+\s+)?{_STAFF}\b)",
     ),
     ("email", _EMAILS_A_PARTY),
+    ("email", _SENDS_AN_EMAIL_TO_A_PARTY),
     # Not "the message the courier left": only a verb "message", to people.
     (
         "private message",
