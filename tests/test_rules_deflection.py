@@ -184,6 +184,8 @@ REDIRECTS = [
     ("Let me call you to sort it.", "phone call", "Let me call you"),
     ("Our team will call you tomorrow.", "phone call", "Our team will call you"),
     ("Someone from our team will ring you.", "phone call", "our team will ring you"),
+    # An offer asked as a question is a call back all the same.
+    ("Can we call you to sort it?", "phone call", "we call you"),
 ]
 
 IN_CHANNEL = [
@@ -218,6 +220,10 @@ IN_CHANNEL = [
     # A scam warning, a delivery driver's call and a forum post about the brand.
     "We will never call you to ask for your password.",
     "The driver will call you when he is near.",
+    # A question or a report about a call already made moves nothing to the phone.
+    "Did we call you earlier? Sorry if we missed you; we'll reply here.",
+    "Didn\u2019t our team call you yesterday? Sorry, updates here.",
+    "We called you yesterday but couldn't get through, so we're replying here.",
     "We saw the forum thread and are fixing it; updates here.",
     "It was delivered at 5 p.m. and we'll post the photo here.",
     "Open 9 a.m. to 6 p.m. me and the team answer here.",

@@ -63,6 +63,8 @@ _BRAND = (
     r"|(?:going|about|have|has|needs?|want|wants|be\s+able)\s+to))*\s+"
 )
 _BRAND_SUBJECT = re.compile(_BRAND + "$", re.IGNORECASE)
+# After "did" the brand asks about a call made, not one to come: "did we call you?".
+_NOT_ASKED_IF_DONE = r"(?<!\bdid\s)(?<!\bdidn['\u2019]t\s)(?<!\bdidnt\s)"
 # A call to the customer, or to their own line: "call you", "ring your mobile".
 _CALLS_THE_CUSTOMER = rf"(?:call|phone|ring)\s+(?:you\b|your{_A_LINE})"
 # An ideographic full stop between the parts of an address: browsers read "acme。com"
@@ -155,12 +157,13 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     ),
     # A call back moves the conversation to the phone all the same, whoever of the brand
     # makes it ("I'm going to call you", "our team will ring your mobile"); not "we will
-    # never call you" (a scam warning) nor "the driver will call you".
+    # never call you" (a scam warning) nor "the driver will call you". Nor a question about
+    # a call made ("did we call you earlier?"), which offers none; "can we call you?" does.
     (
         "phone call",
         r"\b(?:we(?:'ll|\s+will|'d|\s+would|\s+can|\s+could)|someone\s+will|an?\s+(?:agent|"
         r"advis[eo]r|specialist|colleague|member\s+of\s+(?:our|the)\s+team)\s+will)\s+"
-        rf"{_CALLS_THE_CUSTOMER}|{_BRAND}{_CALLS_THE_CUSTOMER}"
+        rf"{_CALLS_THE_CUSTOMER}|{_NOT_ASKED_IF_DONE}{_BRAND}{_CALLS_THE_CUSTOMER}"
         r"|\bgive\s+you\s+a\s+(?:call|ring|bell)\b",
     ),
     ("phone number", r"(?<![\w(+-])[+(]?\d[\d\s().-]{6,}\d(?![\w-])"),
