@@ -233,11 +233,12 @@ _ERRANDS: tuple[tuple[str, str], ...] = (
         r"\bcontact\s+(?:our|the)\w*|\breach\s+out\s+to(?=\s+(?:our|the)\b)"
         r"|\bget\s+in\s+touch(?=\s+with\s+(?:our|the)\b)",
     ),
-    # A person to talk to elsewhere; not "speak to you soon".
+    # A person to talk or write to elsewhere, a team or a third party as "call the courier"
+    # is; not "speak to you soon".
     (
         "contact elsewhere",
-        r"\b(?:talk|speak)\s+(?:to|with)\s+(?:(?:our|the)\s+(?:\w+\s+)?"
-        rf"{_STAFF}|an?\s+(?:\w+\s+)?(?:agent|advis[eo]r|representative|human|person))\b",
+        r"\b(?:(?:talk|speak)\s+(?:to|with)\s+|write\s+(?:to\s+)?)(?:(?:our|the)\s+(?:\w+\s+)?"
+        rf"{_PARTY}|an?\s+(?:\w+\s+)?(?:agent|advis[eo]r|representative|human|person))\b",
     ),
 )
 _COMPILED = tuple(
