@@ -191,6 +191,17 @@ REDIRECTS = [
     ("Someone from our team will ring you.", "phone call", "our team will ring you"),
     # An offer asked as a question is a call back all the same.
     ("Can we call you to sort it?", "phone call", "we call you"),
+    # "Contact us elsewhere" in yet other words.
+    ("Reach us by phone on weekdays.", "contact elsewhere", "Reach us by phone"),
+    ("You can reach me by text.", "contact elsewhere", "reach me by text"),
+    ("Expect a call from us tomorrow.", "phone call", "Expect a call from us"),
+    ("Expect a call back from our team.", "phone call", "Expect a call back from our team"),
+    (
+        "You'll get a quick call from our support team.",
+        "phone call",
+        "get a quick call from our support team",
+    ),
+    ("Ping us with the order number.", "private message", "Ping us"),
 ]
 
 IN_CHANNEL = [
@@ -229,6 +240,11 @@ IN_CHANNEL = [
     "Did we call you earlier? Sorry if we missed you; we'll reply here.",
     "Didn\u2019t our team call you yesterday? Sorry, updates here.",
     "We called you yesterday but couldn't get through, so we're replying here.",
+    "Did you get a call from us? Sorry for the trouble; updates here.",
+    "Expect a call from the driver on the day.",
+    "You can reach us right here any time.",
+    "You can reach us by replying to this post.",
+    "We'll ping the courier and reply here.",
     "We saw the forum thread and are fixing it; updates here.",
     "It was delivered at 5 p.m. and we'll post the photo here.",
     "Open 9 a.m. to 6 p.m. me and the team answer here.",

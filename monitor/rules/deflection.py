@@ -107,7 +107,7 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     ("private message", r"\b(?:direct|private)\s+(?:messag\w*|msgs?\b)"),
     (
         "private message",
-        r"\b(?:message|msg)\s+(?:us|me)\b|\binbox\s+us\b|\bslide\s+into\s+our\b",
+        r"\b(?:message|msg|ping)\s+(?:us|me)\b|\binbox\s+us\b|\bslide\s+into\s+our\b",
     ),
     # "Send us a message" is "DM us" in other words.
     (
@@ -166,6 +166,13 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
         rf"{_CALLS_THE_CUSTOMER}|{_NOT_ASKED_IF_DONE}{_BRAND}{_CALLS_THE_CUSTOMER}"
         r"|\bgive\s+you\s+a\s+(?:call|ring|bell)\b",
     ),
+    # The call back told from the customer's side; not "did you get a call from us?" (a
+    # call made) nor "expect a call from the driver".
+    (
+        "phone call",
+        r"(?<!\bdid\syou\s)\b(?:expect|get|receive)\s+an?\s+(?:\w+\s+)?(?:call|ring|phone\s+call)"
+        rf"(?:\s*back)?\s+from\s+(?:us|me|our\s+(?:\w+\s+)?{_STAFF})\b",
+    ),
     ("phone number", r"(?<![\w(+-])[+(]?\d[\d\s().-]{6,}\d(?![\w-])"),
     # US toll-free prefixes before a number or a word ("1-800 FLOWERS"); not "1850 W".
     ("phone number", r"\b1-?8(?:00|33|44|55|66|77|88)\b(?=[\s-]*[a-z0-9]{3})"),
@@ -192,6 +199,9 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
         r"\bcontact\s+(?:us|customer|support|service)\w*"
         r"|\breach\s+out\s+to\b(?!\s+(?:our|the)\b)|\bget\s+in\s+touch\b(?!\s+with\s+(?:our|the)\b)"
         r"|\bwrite\s+(?:to\s+)?us\b"
+        # Only with a channel named: "reach us by replying here" is the thread itself.
+        r"|\breach\s+(?:us|me)\s+(?:by|via|on|over|through)\s+(?:the\s+)?"
+        r"(?:tele)?(?:phone|post|mail|chat|text|sms|instagram|facebook|linkedin|tiktok)\b"
         r"|\b(?:ask|join)\s+us\s+(?:on|over\s+on)\b",
     ),
     # A contact page's slug.
