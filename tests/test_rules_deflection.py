@@ -189,6 +189,13 @@ REDIRECTS = [
     ("Let me call you to sort it.", "phone call", "Let me call you"),
     ("Our team will call you tomorrow.", "phone call", "Our team will call you"),
     ("Someone from our team will ring you.", "phone call", "our team will ring you"),
+    # Any "the ... team" speaks for the brand: a template cannot tell the brand's courier
+    # team from the carrier's. "The courier will call you" names a third party and passes.
+    (
+        "The courier team will call you to book a slot.",
+        "phone call",
+        "The courier team will call you",
+    ),
     # An offer asked as a question is a call back all the same.
     ("Can we call you to sort it?", "phone call", "we call you"),
     # "Contact us elsewhere" in yet other words.
@@ -236,6 +243,7 @@ IN_CHANNEL = [
     # A scam warning, a delivery driver's call and a forum post about the brand.
     "We will never call you to ask for your password.",
     "The driver will call you when he is near.",
+    "The courier will call you to book a slot.",
     # A question or a report about a call already made moves nothing to the phone.
     "Did we call you earlier? Sorry if we missed you; we'll reply here.",
     "Didn\u2019t our team call you yesterday? Sorry, updates here.",
