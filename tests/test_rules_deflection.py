@@ -23,7 +23,8 @@ REDIRECTS = [
     ("We PMmed you the details.", "private message", "PMmed"),
     ("Please email us the receipt.", "email", "email us"),
     ("Our team will e-mail you today.", "email", "e-mail"),
-    ("Drop an email to our team.", "email", "email"),
+    ("Drop an email to our team.", "email", "Drop an email to our team"),
+    ("Pop a quick email to the courier.", "email", "Pop a quick email to the courier"),
     ("Write to care@acme.example please.", "email address", "care@acme.example"),
     ("Please call us on the number below.", "phone call", "call us"),
     ("Give us a call any time.", "phone call", "Give us a call"),
@@ -155,6 +156,11 @@ REDIRECTS = [
     ("We'll call the number on your order.", "phone call", "call the"),
     ("We'll ring our support line today.", "phone call", "ring our"),
     ("Please contact the support team.", "contact elsewhere", "contact the"),
+    # Writing or talking to a party said to the customer, as "please call the courier" is.
+    ("Write to our team with the order number.", "contact elsewhere", "Write to our team"),
+    ("Please write to the courier.", "contact elsewhere", "write to the courier"),
+    ("Please talk to the courier about it.", "contact elsewhere", "talk to the courier"),
+    ("Speak with the store for a refund.", "contact elsewhere", "Speak with the store"),
     ("We'll reach out to you by email.", "contact elsewhere", "reach out to"),
     ("We'll get in touch with you shortly.", "contact elsewhere", "get in touch"),
     ("We can't here, so reach out to the support team.", "contact elsewhere", "reach out to"),
@@ -163,6 +169,10 @@ REDIRECTS = [
     ("Email our team with the receipt.", "email", "Email our team"),
     ("Email the courier with your order number.", "email", "Email the courier"),
     ("We'll email the label to you.", "email", "email"),
+    # Sending an email to a party is the brand's errand only when the brand says it.
+    ("Send an email to the courier.", "email", "Send an email to the courier"),
+    ("Please send an email to us.", "email", "email"),
+    ("We'll send an email to you today.", "email", "email"),
     # "Give ... a ring" said to the customer, or to a line, is a call elsewhere.
     ("Give our team a ring.", "phone call", "Give our team a ring"),
     ("Give the courier a ring about it.", "phone call", "Give the courier a ring"),
@@ -179,6 +189,26 @@ REDIRECTS = [
     ("Let me call you to sort it.", "phone call", "Let me call you"),
     ("Our team will call you tomorrow.", "phone call", "Our team will call you"),
     ("Someone from our team will ring you.", "phone call", "our team will ring you"),
+    # Any "the ... team" speaks for the brand: a template cannot tell the brand's courier
+    # team from the carrier's. "The courier will call you" names a third party and passes.
+    (
+        "The courier team will call you to book a slot.",
+        "phone call",
+        "The courier team will call you",
+    ),
+    # An offer asked as a question is a call back all the same.
+    ("Can we call you to sort it?", "phone call", "we call you"),
+    # "Contact us elsewhere" in yet other words.
+    ("Reach us by phone on weekdays.", "contact elsewhere", "Reach us by phone"),
+    ("You can reach me by text.", "contact elsewhere", "reach me by text"),
+    ("Expect a call from us tomorrow.", "phone call", "Expect a call from us"),
+    ("Expect a call back from our team.", "phone call", "Expect a call back from our team"),
+    (
+        "You'll get a quick call from our support team.",
+        "phone call",
+        "get a quick call from our support team",
+    ),
+    ("Ping us with the order number.", "private message", "Ping us"),
 ]
 
 IN_CHANNEL = [
@@ -213,6 +243,16 @@ IN_CHANNEL = [
     # A scam warning, a delivery driver's call and a forum post about the brand.
     "We will never call you to ask for your password.",
     "The driver will call you when he is near.",
+    "The courier will call you to book a slot.",
+    # A question or a report about a call already made moves nothing to the phone.
+    "Did we call you earlier? Sorry if we missed you; we'll reply here.",
+    "Didn\u2019t our team call you yesterday? Sorry, updates here.",
+    "We called you yesterday but couldn't get through, so we're replying here.",
+    "Did you get a call from us? Sorry for the trouble; updates here.",
+    "Expect a call from the driver on the day.",
+    "You can reach us right here any time.",
+    "You can reach us by replying to this post.",
+    "We'll ping the courier and reply here.",
     "We saw the forum thread and are fixing it; updates here.",
     "It was delivered at 5 p.m. and we'll post the photo here.",
     "Open 9 a.m. to 6 p.m. me and the team answer here.",
@@ -242,9 +282,13 @@ IN_CHANNEL = [
     "We'll contact the courier and reply here.",
     "Our team will reach out to the warehouse and post here.",
     "We'll get in touch with the courier and reply here.",
+    "We'll write to the supplier and reply here.",
+    "I'll speak with the store manager's team and update you here.",
     "We'll email our warehouse team and reply here.",
     "I'll e-mail the courier and update you here.",
     "Our team is emailing the supplier now.",
+    "We'll send an email to our warehouse team and reply here.",
+    "I'll drop a quick email to the courier, then update you here.",
     "We'll give our team a ring and reply here.",
     "Let me give the courier a call, then I'll update you here.",
     "We'll call your courier and reply here.",

@@ -44,6 +44,11 @@ _PARTY = (
     r"|partners?|stores?|shops?)"
 )
 _EMAILS_A_PARTY = rf"\be[-\s]?mail(?:s|ing)?\s+(?:our|the)\s+(?:\w+\s+)?{_PARTY}\b"
+# The same errand with the noun, "we'll send an email to our warehouse team". The bare
+# "email" lets it through, and it is judged from the word before on, whatever the verb
+# ("send", "drop", "pop"), so "Drop an email to our team" said to the customer is caught.
+_AN_EMAIL_TO_A_PARTY = rf"e[-\s]?mail\s+to\s+(?:our|the)\s+(?:\w+\s+)?{_PARTY}\b"
+_SENDS_AN_EMAIL_TO_A_PARTY = rf"\b\w+\s+(?:an?\s+)?(?:\w+\s+)?{_AN_EMAIL_TO_A_PARTY}"
 # What "call our/the" dials when it is the customer's or a support line, not a third party.
 _A_LINE = r"\s+(?:\w+\s+)?(?:number|mobile|phone|landline|cell|line|hotline|helpline)\b"
 # The brand as the subject right before an errand verb: "I'll speak to our warehouse team",
@@ -58,6 +63,8 @@ _BRAND = (
     r"|(?:going|about|have|has|needs?|want|wants|be\s+able)\s+to))*\s+"
 )
 _BRAND_SUBJECT = re.compile(_BRAND + "$", re.IGNORECASE)
+# After "did" the brand asks about a call made, not one to come: "did we call you?".
+_NOT_ASKED_IF_DONE = r"(?<!\bdid\s)(?<!\bdidn['\u2019]t\s)(?<!\bdidnt\s)"
 # A call to the customer, or to their own line: "call you", "ring your mobile".
 _CALLS_THE_CUSTOMER = rf"(?:call|phone|ring)\s+(?:you\b|your{_A_LINE})"
 # An ideographic full stop between the parts of an address: browsers read "acme。com"
@@ -100,7 +107,7 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     ("private message", r"\b(?:direct|private)\s+(?:messag\w*|msgs?\b)"),
     (
         "private message",
-        r"\b(?:message|msg)\s+(?:us|me)\b|\binbox\s+us\b|\bslide\s+into\s+our\b",
+        r"\b(?:message|msg|ping)\s+(?:us|me)\b|\binbox\s+us\b|\bslide\s+into\s+our\b",
     ),
     # "Send us a message" is "DM us" in other words.
     (
@@ -123,7 +130,7 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     ),
     (
         "email",
-        rf"(?!{_EMAILS_A_PARTY})\be[-\s]?mail(?:s|ing)?\b(?:\s+(?:us|me|our\s+\w+))?"
+        rf"(?!{_EMAILS_A_PARTY}|{_AN_EMAIL_TO_A_PARTY})\be[-\s]?mail(?:s|ing)?\b(?:\s+(?:us|me|our\s+\w+))?"
         r"|\bmail\s+(?:us|me)\b",
     ),
     # The verb, not the noun: "the text the courier sent", "a call the carrier made".
@@ -150,13 +157,21 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     ),
     # A call back moves the conversation to the phone all the same, whoever of the brand
     # makes it ("I'm going to call you", "our team will ring your mobile"); not "we will
-    # never call you" (a scam warning) nor "the driver will call you".
+    # never call you" (a scam warning) nor "the driver will call you". Nor a question about
+    # a call made ("did we call you earlier?"), which offers none; "can we call you?" does.
     (
         "phone call",
         r"\b(?:we(?:'ll|\s+will|'d|\s+would|\s+can|\s+could)|someone\s+will|an?\s+(?:agent|"
         r"advis[eo]r|specialist|colleague|member\s+of\s+(?:our|the)\s+team)\s+will)\s+"
-        rf"{_CALLS_THE_CUSTOMER}|{_BRAND}{_CALLS_THE_CUSTOMER}"
+        rf"{_CALLS_THE_CUSTOMER}|{_NOT_ASKED_IF_DONE}{_BRAND}{_CALLS_THE_CUSTOMER}"
         r"|\bgive\s+you\s+a\s+(?:call|ring|bell)\b",
+    ),
+    # The call back told from the customer's side; not "did you get a call from us?" (a
+    # call made) nor "expect a call from the driver".
+    (
+        "phone call",
+        r"(?<!\bdid\syou\s)\b(?:expect|get|receive)\s+an?\s+(?:\w+\s+)?(?:call|ring|phone\s+call)"
+        rf"(?:\s*back)?\s+from\s+(?:us|me|our\s+(?:\w+\s+)?{_STAFF})\b",
     ),
     ("phone number", r"(?<![\w(+-])[+(]?\d[\d\s().-]{6,}\d(?![\w-])"),
     # US toll-free prefixes before a number or a word ("1-800 FLOWERS"); not "1850 W".
@@ -184,6 +199,9 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
         r"\bcontact\s+(?:us|customer|support|service)\w*"
         r"|\breach\s+out\s+to\b(?!\s+(?:our|the)\b)|\bget\s+in\s+touch\b(?!\s+with\s+(?:our|the)\b)"
         r"|\bwrite\s+(?:to\s+)?us\b"
+        # Only with a channel named: "reach us by replying here" is the thread itself.
+        r"|\breach\s+(?:us|me)\s+(?:by|via|on|over|through)\s+(?:the\s+)?"
+        r"(?:tele)?(?:phone|post|mail|chat|text|sms|instagram|facebook|linkedin|tiktok)\b"
         r"|\b(?:ask|join)\s+us\s+(?:on|over\s+on)\b",
     ),
     # A contact page's slug.
@@ -205,6 +223,7 @@ _ERRANDS: tuple[tuple[str, str], ...] = (
         rf"(?:message|msg|note|line|text)\s+to\s+(?:us\b|(?:our|the)\s+(?:\w+\s+)?{_STAFF}\b)",
     ),
     ("email", _EMAILS_A_PARTY),
+    ("email", _SENDS_AN_EMAIL_TO_A_PARTY),
     # Not "the message the courier left": only a verb "message", to people.
     (
         "private message",
@@ -224,11 +243,12 @@ _ERRANDS: tuple[tuple[str, str], ...] = (
         r"\bcontact\s+(?:our|the)\w*|\breach\s+out\s+to(?=\s+(?:our|the)\b)"
         r"|\bget\s+in\s+touch(?=\s+with\s+(?:our|the)\b)",
     ),
-    # A person to talk to elsewhere; not "speak to you soon".
+    # A person to talk or write to elsewhere, a team or a third party as "call the courier"
+    # is; not "speak to you soon".
     (
         "contact elsewhere",
-        r"\b(?:talk|speak)\s+(?:to|with)\s+(?:(?:our|the)\s+(?:\w+\s+)?"
-        rf"{_STAFF}|an?\s+(?:\w+\s+)?(?:agent|advis[eo]r|representative|human|person))\b",
+        r"\b(?:(?:talk|speak)\s+(?:to|with)\s+|write\s+(?:to\s+)?)(?:(?:our|the)\s+(?:\w+\s+)?"
+        rf"{_PARTY}|an?\s+(?:\w+\s+)?(?:agent|advis[eo]r|representative|human|person))\b",
     ),
 )
 _COMPILED = tuple(
