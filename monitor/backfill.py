@@ -42,7 +42,15 @@ from sqlalchemy.orm import Session
 
 from monitor import cases
 from monitor.alerting import Downtime, record_backfill
-from monitor.backfill_carry import ACTOR, Carry, Key, earlier_cooldowns, resume, settle
+from monitor.backfill_carry import (
+    ACTOR,
+    Carry,
+    Key,
+    earlier_cooldowns,
+    newest_written,
+    resume,
+    settle,
+)
 from monitor.domain import ActionKind, ActionStatus, CaseState, Mention, MessageKind
 from monitor.ingest import (
     known_authors,
@@ -316,8 +324,8 @@ def _import(
     cooldowns = {c.id: c.last_bot_reply_at for c in customers}
     resumed = resume(session, carry, messages)
     before = set(session.scalars(select(Case.id).where(Case.customer_id.in_(cooldowns))))
-    live, resolved = _latest_cases(session, list(cooldowns), resumed)
-    history = [m for m in messages if not _joins(rt, session, m, live, resolved, now, report)]
+    live, older = _latest_cases(session, list(cooldowns), resumed)
+    history = [m for m in messages if not _joins(rt, session, m, live, older, now, report)]
     # The authors' cooldowns as this run's replies set them, for the batch only: put
     # back before anything flushes, the customer rows are never written (a live reply
     # committed meanwhile keeps its cooldown).
@@ -396,9 +404,9 @@ def _customer_ids(messages: Sequence[Message]) -> set[int]:
 
 def _latest_cases(
     session: Session, customer_ids: list[int], resumed: set[int]
-) -> tuple[dict[Key, Case], dict[Key, Case]]:
-    """The latest case of each thread where that case is live (``_is_live``), and where
-    it is resolved and not this run's to go on with (``_resolved_after``)."""
+) -> tuple[dict[Key, Case], dict[Key, tuple[Case, datetime, str]]]:
+    """The latest case of each thread where that case is live (``_is_live``), and the
+    others that an older message joins undecided (``_older_joins``)."""
     latest: dict[Key, Case] = {}
     # Locked: a person taking up a case meanwhile (reopening it) waits for the chunk, or
     # the chunk sees it taken up and leaves it alone.
@@ -406,13 +414,32 @@ def _latest_cases(
     for case in session.scalars(locked(session, query)):
         latest[(case.platform, case.conversation_id, case.customer_id)] = case
     live = {key: case for key, case in latest.items() if _is_live(case, resumed)}
-    # This run's cases it goes on with are open again as its decisions left them.
-    resolved = {
-        key: case
-        for key, case in latest.items()
-        if key not in live and case.id not in resumed and case.state == CaseState.RESOLVED.value
-    }
-    return live, resolved
+    rest = {key: case for key, case in latest.items() if key not in live}
+    return live, _older_joins(session, rest, resumed)
+
+
+def _older_joins(
+    session: Session, cases_by_key: dict[Key, Case], resumed: set[int]
+) -> dict[Key, tuple[Case, datetime, str]]:
+    """Each case a message written before a moment joins undecided: (case, moment, why).
+
+    A resolved case, before its resolution: by an earlier run that imported the
+    thread's newer history (the rerun with the --until an X or Reddit fetch printed), or
+    by a person who took the case up and closed it. A case this run goes on with, before
+    its newest message (a rerun of a whole window, bringing older and newer history).
+    Decided, the old message reopened the case as if the customer wrote again, counted
+    the thread's replies from none and was resolved a second time, by the backfill: a
+    person's resolution lost."""
+    newest = newest_written(
+        session, [case.id for case in cases_by_key.values() if case.id in resumed]
+    )
+    joins: dict[Key, tuple[Case, datetime, str]] = {}
+    for key, case in cases_by_key.items():
+        if case.id in newest:
+            joins[key] = (case, newest[case.id], "written before the messages it holds")
+        elif case.id not in resumed and case.resolved_at is not None:
+            joins[key] = (case, case.resolved_at, "resolved after it was written")
+    return joins
 
 
 def _is_live(case: Case, resumed: set[int]) -> bool:
@@ -425,22 +452,12 @@ def _is_live(case: Case, resumed: set[int]) -> bool:
     return case.state != CaseState.RESOLVED.value and case.id not in resumed
 
 
-def _resolved_after(case: Case, message: Message) -> bool:
-    """Whether ``case`` was resolved after ``message`` was written: by an earlier run
-    that imported the thread's newer history (the rerun with the --until an X or Reddit
-    fetch printed), by a person who took the case up and closed it, or by a rule closing
-    what opened it. Decided, the old message reopened the case as if the customer wrote
-    again (its thread's replies counted from none) and was resolved a second time, by
-    the backfill: a person's resolution lost."""
-    return case.resolved_at is not None and message.created_at < case.resolved_at
-
-
 def _joins(
     rt: Runtime,
     session: Session,
     message: Message,
     live: dict[Key, Case],
-    resolved: dict[Key, Case],
+    older: dict[Key, tuple[Case, datetime, str]],
     now: datetime,
     report: BackfillReport,
 ) -> bool:
@@ -452,9 +469,9 @@ def _joins(
         _join(rt, session, message, case, now, "opened before the backfill")
         report.joined_live += 1
         return True
-    case = resolved.get(key)
-    if case is not None and _resolved_after(case, message):
-        _join(rt, session, message, case, now, "resolved after it was written")
+    if key in older and message.created_at < older[key][1]:
+        case, _, why = older[key]
+        _join(rt, session, message, case, now, why)
         report.joined_resolved += 1
         return True
     return False

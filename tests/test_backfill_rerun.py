@@ -102,3 +102,26 @@ def test_a_backfill_leaves_a_case_a_person_answered_and_resolved_alone(
         before.updated_at,
     )
     assert joined(rt, "1002").case_id == case.id
+
+
+def test_a_rerun_bringing_older_and_newer_history_goes_on_with_the_newer(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The rerun of the whole window Reddit asks for when listings were left unread
+    # brings the thread's 08:00 (older than what the first run imported) and 14:00 in
+    # one chunk. The older one joins undecided; the newer goes on with the case as the
+    # first run left it, decided, with one resolution in the trail.
+    rt = make_runtime([NEWER], teams=TEAMS)
+    backfill(rt, "feed", Window(SINCE))
+    trail = steps(rt)
+    latest = mention(3, "@acme still nothing", created_at="2026-11-19T14:00:00Z", **THREAD)
+    refeed(rt, [latest, OLDER, NEWER])
+    report = backfill(rt, "feed", Window(SINCE))
+    assert steps(rt) == trail
+    assert (report.ingested, report.joined_resolved) == (2, 1)
+    case = the_case(rt)
+    assert joined(rt, "1001").decision == {
+        "backfill": f"joined {case.ref}, written before the messages it holds; not decided"
+    }
+    assert joined(rt, "1003").case_id == case.id
+    assert "matched" in (joined(rt, "1003").decision or {})
