@@ -17,7 +17,9 @@ same transaction:
   thread later reopens one like any resolved case. A later chunk of the same run
   resumes such a case where its decisions left it (``monitor.backfill_carry``);
 - a message that belongs to a case opened before the backfill (by the live daemon) is
-  linked and scored but not decided: an old message must not move a live case;
+  linked and scored but not decided: an old message must not move a live case; nor
+  does one written before its case was resolved (older history than an earlier run
+  imported, a case a person took up and closed) reopen it;
 - the authors' reply cooldowns are left as they were;
 - a message written after the source's live poll last caught up is not history: it is
   stored unprocessed, for the daemon to decide and answer (its poll skips it as stored).
@@ -40,7 +42,15 @@ from sqlalchemy.orm import Session
 
 from monitor import cases
 from monitor.alerting import Downtime, record_backfill
-from monitor.backfill_carry import ACTOR, Carry, Key, earlier_cooldowns, resume, settle
+from monitor.backfill_carry import (
+    ACTOR,
+    Carry,
+    Key,
+    earlier_cooldowns,
+    newest_written,
+    resume,
+    settle,
+)
 from monitor.domain import ActionKind, ActionStatus, CaseState, Mention, MessageKind
 from monitor.ingest import (
     known_authors,
@@ -80,6 +90,7 @@ class BackfillReport:
     duplicates: int = 0  # already stored (by the daemon or an earlier backfill)
     cases_opened: int = 0
     joined_live: int = 0  # linked to a case opened before the backfill, not decided
+    joined_resolved: int = 0  # linked to a case resolved after they were written, not decided
     left_to_daemon: int = 0  # written after the live poll last caught up: not history
     decisions: Counter[str] = field(default_factory=Counter)
     suppressed: int = 0
@@ -313,8 +324,8 @@ def _import(
     cooldowns = {c.id: c.last_bot_reply_at for c in customers}
     resumed = resume(session, carry, messages)
     before = set(session.scalars(select(Case.id).where(Case.customer_id.in_(cooldowns))))
-    live = _live_cases(session, list(cooldowns), resumed)
-    history = [m for m in messages if not _joins_live(rt, session, m, live, now, report)]
+    live, older = _latest_cases(session, list(cooldowns), resumed)
+    history = [m for m in messages if not _joins(rt, session, m, live, older, now, report)]
     # The authors' cooldowns as this run's replies set them, for the batch only: put
     # back before anything flushes, the customer rows are never written (a live reply
     # committed meanwhile keeps its cooldown).
@@ -327,8 +338,10 @@ def _import(
         carry.take_back_cooldowns(customers, cooldowns)
     for decision in decisions:
         report.decisions.update(decision_types(decision))
-    # The brand's own posts join whatever case the thread has, possibly a live one.
-    opened_here = {m.case_id for m in messages if m.kind != MessageKind.OWN.value}
+    # The brand's own posts join whatever case the thread has, possibly a live one. Only
+    # the cases decided into are settled: one an old message merely joined stays as it
+    # was (settled again, a person's resolution was rewritten as the backfill's).
+    opened_here = {m.case_id for m in history if m.kind != MessageKind.OWN.value}
     touched = {i for i in opened_here if i is not None} - {c.id for c in live.values()}
     report.cases_opened += len(touched - before)
     report.suppressed += _suppress(session, messages, now)
@@ -389,15 +402,44 @@ def _customer_ids(messages: Sequence[Message]) -> set[int]:
     return {m.customer_id for m in messages if m.customer_id is not None}
 
 
-def _live_cases(session: Session, customer_ids: list[int], resumed: set[int]) -> dict[Key, Case]:
-    """The latest case of each thread, where that case is live (``_is_live``)."""
+def _latest_cases(
+    session: Session, customer_ids: list[int], resumed: set[int]
+) -> tuple[dict[Key, Case], dict[Key, tuple[Case, datetime, str]]]:
+    """The latest case of each thread where that case is live (``_is_live``), and the
+    others that an older message joins undecided (``_older_joins``)."""
     latest: dict[Key, Case] = {}
     # Locked: a person taking up a case meanwhile (reopening it) waits for the chunk, or
     # the chunk sees it taken up and leaves it alone.
     query = select(Case).where(Case.customer_id.in_(customer_ids)).order_by(Case.id)
     for case in session.scalars(locked(session, query)):
         latest[(case.platform, case.conversation_id, case.customer_id)] = case
-    return {key: case for key, case in latest.items() if _is_live(case, resumed)}
+    live = {key: case for key, case in latest.items() if _is_live(case, resumed)}
+    rest = {key: case for key, case in latest.items() if key not in live}
+    return live, _older_joins(session, rest, resumed)
+
+
+def _older_joins(
+    session: Session, cases_by_key: dict[Key, Case], resumed: set[int]
+) -> dict[Key, tuple[Case, datetime, str]]:
+    """Each case a message written before a moment joins undecided: (case, moment, why).
+
+    A resolved case, before its resolution: by an earlier run that imported the
+    thread's newer history (the rerun with the --until an X or Reddit fetch printed), or
+    by a person who took the case up and closed it. A case this run goes on with, before
+    its newest message (a rerun of a whole window, bringing older and newer history).
+    Decided, the old message reopened the case as if the customer wrote again, counted
+    the thread's replies from none and was resolved a second time, by the backfill: a
+    person's resolution lost."""
+    newest = newest_written(
+        session, [case.id for case in cases_by_key.values() if case.id in resumed]
+    )
+    joins: dict[Key, tuple[Case, datetime, str]] = {}
+    for key, case in cases_by_key.items():
+        if case.id in newest:
+            joins[key] = (case, newest[case.id], "written before the messages it holds")
+        elif case.id not in resumed and case.resolved_at is not None:
+            joins[key] = (case, case.resolved_at, "resolved after it was written")
+    return joins
 
 
 def _is_live(case: Case, resumed: set[int]) -> bool:
@@ -410,24 +452,34 @@ def _is_live(case: Case, resumed: set[int]) -> bool:
     return case.state != CaseState.RESOLVED.value and case.id not in resumed
 
 
-def _joins_live(
+def _joins(
     rt: Runtime,
     session: Session,
     message: Message,
     live: dict[Key, Case],
+    older: dict[Key, tuple[Case, datetime, str]],
     now: datetime,
     report: BackfillReport,
 ) -> bool:
+    if message.kind == MessageKind.OWN.value:
+        return False
     key = (message.platform, message.conversation_id, message.customer_id or 0)
     case = live.get(key)
-    if case is None or message.kind == MessageKind.OWN.value:
-        return False
-    _join_live(rt, session, message, case, now)
-    report.joined_live += 1
-    return True
+    if case is not None:
+        _join(rt, session, message, case, now, "opened before the backfill")
+        report.joined_live += 1
+        return True
+    if key in older and message.created_at < older[key][1]:
+        case, _, why = older[key]
+        _join(rt, session, message, case, now, why)
+        report.joined_resolved += 1
+        return True
+    return False
 
 
-def _join_live(rt: Runtime, session: Session, message: Message, case: Case, now: datetime) -> None:
+def _join(
+    rt: Runtime, session: Session, message: Message, case: Case, now: datetime, why: str
+) -> None:
     score = rt.scorer.score(message.text, lang=message.lang)
     message.label, message.compound, message.score_reason = (
         score.label.value,
@@ -435,7 +487,7 @@ def _join_live(rt: Runtime, session: Session, message: Message, case: Case, now:
         score.reason,
     )
     message.processed, message.case_id = True, case.id
-    message.decision = {"backfill": f"joined {case.ref}, opened before the backfill; not decided"}
+    message.decision = {"backfill": f"joined {case.ref}, {why}; not decided"}
     cases.record(session, case, "backfill_joined", ACTOR, now, message=message.external_id)
 
 

@@ -114,32 +114,33 @@ def _carried_over(
     decisions left them. Without them a rerun took such a case for a resolved one the
     customer wrote to again: reopened, and the thread's replies counted from none, so a
     capped thread was answered again. Only a case whose last step is that run's
-    resolution, and whose messages all came before the chunk's: a person's step since
-    makes it theirs, and older history does not go on from newer."""
-    first: dict[tuple[str, str], datetime] = {}
+    resolution, and that the chunk goes on past (its older messages join the case
+    undecided: ``monitor.backfill``): a person's step since makes it theirs, and older
+    history alone does not go on from newer."""
+    reach: dict[tuple[str, str], datetime] = {}  # each thread's newest in the chunk
     for m in messages:
         thread = (m.platform, m.conversation_id)
-        first[thread] = min(first.get(thread, m.created_at), m.created_at)
+        reach[thread] = max(reach.get(thread, m.created_at), m.created_at)
     query = select(Case).where(
-        Case.platform.in_({platform for platform, _ in first}),
-        Case.conversation_id.in_({conversation for _, conversation in first}),
+        Case.platform.in_({platform for platform, _ in reach}),
+        Case.conversation_id.in_({conversation for _, conversation in reach}),
         Case.state == CaseState.RESOLVED.value,
     )
     found = {
         case.id: case
         for case in session.scalars(query)
-        if (case.platform, case.conversation_id) in first
+        if (case.platform, case.conversation_id) in reach
         and TAG in case.tags
         and case.id not in carry.cases
     }
     settled = _settled_by_backfill(session, list(found))
-    newest = _newest_written(session, list(settled))
+    newest = newest_written(session, list(settled))
     replies = _simulated_replies(session, list(settled))
     carried: dict[int, Simulated] = {}
     for case_id, (old, at) in settled.items():
         case = found[case_id]
         key = (case.platform, case.conversation_id, case.customer_id)
-        if case_id in newest and newest[case_id] > first[key[:2]]:
+        if case_id in newest and newest[case_id] > reach[key[:2]]:
             continue
         count, last = replies.get(case_id, (0, None))
         carried[case_id] = Simulated(key, old, count, last, at)
@@ -162,7 +163,8 @@ def _settled_by_backfill(session: Session, case_ids: list[int]) -> dict[int, tup
     }
 
 
-def _newest_written(session: Session, case_ids: list[int]) -> dict[int, datetime]:
+def newest_written(session: Session, case_ids: list[int]) -> dict[int, datetime]:
+    """When the newest inbound message of each of these cases was written."""
     query = (
         select(Message.case_id, func.max(Message.created_at))
         .where(Message.case_id.in_(case_ids), Message.direction == Direction.INBOUND.value)

@@ -131,6 +131,7 @@ def _summary(report: BackfillReport) -> None:
         f"duplicates skipped: {report.duplicates}",
         f"cases opened: {report.cases_opened}",
         f"joined live cases (not decided): {report.joined_live}",
+        f"joined cases resolved after they were written (not decided): {report.joined_resolved}",
         f"left to the daemon (written after its last poll): {report.left_to_daemon}",
         f"decisions: {decided}",
         f"actions suppressed: {report.suppressed}",
