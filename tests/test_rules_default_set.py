@@ -1064,3 +1064,27 @@ def test_charged_without_anything_wrong_is_no_billing_trouble(text: str) -> None
     matched, _, decision = shipped_decision(text)
     assert "refund-or-billing" not in matched
     assert "billing" not in decision.tags
+
+
+# A payment "not working" that took the money: billing's, as a failed one is. It went
+# to tech as an outage at high priority through the "not working" phrase.
+PAYMENT_NOT_WORKING_MONEY_TAKEN = [
+    "@acme payment not working and I was charged",
+    "@acme your payment is not working but the money has gone from my account",
+    "@acme payments not working, 2 pending charges on my card now",
+]
+
+
+@pytest.mark.parametrize("text", PAYMENT_NOT_WORKING_MONEY_TAKEN)
+def test_a_payment_not_working_that_took_money_goes_to_billing(text: str) -> None:
+    matched, what, decision = shipped_decision(text)
+    assert "refund-or-billing" in matched
+    assert "outage-report" not in matched
+    assert "billing" in decision.tags
+    assert what == "reply escalate:billing"
+
+
+def test_a_payment_not_working_alone_is_still_the_checkout_failing() -> None:
+    matched, what, _ = shipped_decision("@acme payment not working on your site")
+    assert "outage-report" in matched
+    assert what == "reply escalate:tech"
