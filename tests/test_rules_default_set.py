@@ -1088,3 +1088,32 @@ def test_a_payment_not_working_alone_is_still_the_checkout_failing() -> None:
     matched, what, _ = shipped_decision("@acme payment not working on your site")
     assert "outage-report" in matched
     assert what == "reply escalate:tech"
+
+
+# The site or app timing out: it went unanswered (no word VADER scores, no phrase).
+TIMING_OUT = [
+    "@acme checkout page keeps timing out",
+    "@acme the app times out every time I try to pay",
+    "@acme website timed out twice during checkout, what's going on",
+]
+
+
+@pytest.mark.parametrize("text", TIMING_OUT)
+def test_the_site_timing_out_goes_to_tech(text: str) -> None:
+    matched, what, _ = shipped_decision(text)
+    assert "outage-report" in matched
+    assert what == "reply escalate:tech"
+
+
+# Timing out that is not our site: an appliance's timer, a phone call cut off on hold.
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@acme my air fryer times out after 60 minutes, is that normal?",
+        "@acme was on hold for 40 mins then the call timed out",
+    ],
+)
+def test_something_else_timing_out_is_no_outage(text: str) -> None:
+    matched, _, decision = shipped_decision(text)
+    assert "outage-report" not in matched
+    assert decision.escalation is None or decision.escalation.team != "tech"
