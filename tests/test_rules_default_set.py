@@ -1146,3 +1146,22 @@ def test_cannot_sign_in_with_the_site_down_is_still_an_outage() -> None:
     matched, what, _ = shipped_decision("@acme the site is down, can't log in")
     assert "outage-report" in matched
     assert what == "reply escalate:tech"
+
+
+# A fault denied with "isn't", "wasn't", "aren't" or "never been": the customer says
+# there is nothing wrong, and got care's "Sorry to hear this" with a case. (Only where
+# VADER does not call the message negative: "I was just using it wrong" is -0.25.)
+FAULT_DENIED = [
+    "@acme the kettle isn't broken after all, I had it unplugged",
+    "@acme the toaster wasn't faulty after all, my plug was. sorry!",
+    "@acme the lids aren't cracked, it's the film on them",
+    "@acme 5 years and my blender has never been faulty",
+]
+
+
+@pytest.mark.parametrize("text", FAULT_DENIED)
+def test_a_fault_denied_in_other_words_is_no_complaint(text: str) -> None:
+    matched, _, decision = shipped_decision(text)
+    assert "complaint-to-human" not in matched
+    assert "complaint" not in decision.tags
+    assert decision.escalation is None
