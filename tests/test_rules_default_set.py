@@ -1064,3 +1064,104 @@ def test_charged_without_anything_wrong_is_no_billing_trouble(text: str) -> None
     matched, _, decision = shipped_decision(text)
     assert "refund-or-billing" not in matched
     assert "billing" not in decision.tags
+
+
+# A payment "not working" that took the money: billing's, as a failed one is. It went
+# to tech as an outage at high priority through the "not working" phrase.
+PAYMENT_NOT_WORKING_MONEY_TAKEN = [
+    "@acme payment not working and I was charged",
+    "@acme your payment is not working but the money has gone from my account",
+    "@acme payments not working, 2 pending charges on my card now",
+]
+
+
+@pytest.mark.parametrize("text", PAYMENT_NOT_WORKING_MONEY_TAKEN)
+def test_a_payment_not_working_that_took_money_goes_to_billing(text: str) -> None:
+    matched, what, decision = shipped_decision(text)
+    assert "refund-or-billing" in matched
+    assert "outage-report" not in matched
+    assert "billing" in decision.tags
+    assert what == "reply escalate:billing"
+
+
+def test_a_payment_not_working_alone_is_still_the_checkout_failing() -> None:
+    matched, what, _ = shipped_decision("@acme payment not working on your site")
+    assert "outage-report" in matched
+    assert what == "reply escalate:tech"
+
+
+# The site or app timing out: it went unanswered (no word VADER scores, no phrase).
+TIMING_OUT = [
+    "@acme checkout page keeps timing out",
+    "@acme the app times out every time I try to pay",
+    "@acme website timed out twice during checkout, what's going on",
+]
+
+
+@pytest.mark.parametrize("text", TIMING_OUT)
+def test_the_site_timing_out_goes_to_tech(text: str) -> None:
+    matched, what, _ = shipped_decision(text)
+    assert "outage-report" in matched
+    assert what == "reply escalate:tech"
+
+
+# Timing out that is not our site: an appliance's timer, a phone call cut off on hold.
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@acme my air fryer times out after 60 minutes, is that normal?",
+        "@acme was on hold for 40 mins then the call timed out",
+    ],
+)
+def test_something_else_timing_out_is_no_outage(text: str) -> None:
+    matched, _, decision = shipped_decision(text)
+    assert "outage-report" not in matched
+    assert decision.escalation is None or decision.escalation.team != "tech"
+
+
+# One customer who cannot sign in has an account problem: care, and the knowledge
+# base's password-reset answer where it fits. "Can't log in" paged tech at high priority
+# as an outage (while the customer was told to reset the password), and "can't sign in"
+# did not; an outage many report says the site is down or not loading.
+SIGN_IN_TROUBLE = [
+    "@acme can't log in to my account again",
+    "@acme cannot log in",
+    "@acme I can't log in to my account",
+    "@acme my password is not working",
+    "@acme login not working for me",
+]
+
+
+@pytest.mark.parametrize("text", SIGN_IN_TROUBLE)
+def test_one_customer_who_cannot_sign_in_goes_to_care_not_tech(text: str) -> None:
+    matched, what, decision = shipped_decision(text)
+    assert "outage-report" not in matched
+    assert "outage" not in decision.tags
+    assert what == "reply escalate:care"
+    assert decision.reply is not None
+    assert decision.reply.answer in (None, "password-reset")
+
+
+def test_cannot_sign_in_with_the_site_down_is_still_an_outage() -> None:
+    matched, what, _ = shipped_decision("@acme the site is down, can't log in")
+    assert "outage-report" in matched
+    assert what == "reply escalate:tech"
+
+
+# A fault denied with "isn't", "wasn't", "aren't" or "never been": the customer says
+# there is nothing wrong, and got care's "Sorry to hear this" with a case. (Only where
+# VADER does not call the message negative: "I was just using it wrong" is -0.25.)
+FAULT_DENIED = [
+    "@acme the kettle isn't broken after all, I had it unplugged",
+    "@acme the toaster wasn't faulty after all, my plug was. sorry!",
+    "@acme the lids aren't cracked, it's the film on them",
+    "@acme 5 years and my blender has never been faulty",
+]
+
+
+@pytest.mark.parametrize("text", FAULT_DENIED)
+def test_a_fault_denied_in_other_words_is_no_complaint(text: str) -> None:
+    matched, _, decision = shipped_decision(text)
+    assert "complaint-to-human" not in matched
+    assert "complaint" not in decision.tags
+    assert decision.escalation is None
