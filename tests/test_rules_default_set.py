@@ -1119,35 +1119,6 @@ def test_something_else_timing_out_is_no_outage(text: str) -> None:
     assert decision.escalation is None or decision.escalation.team != "tech"
 
 
-# One customer who cannot sign in has an account problem: care, and the knowledge
-# base's password-reset answer where it fits. "Can't log in" paged tech at high priority
-# as an outage (while the customer was told to reset the password), and "can't sign in"
-# did not; an outage many report says the site is down or not loading.
-SIGN_IN_TROUBLE = [
-    "@acme can't log in to my account again",
-    "@acme cannot log in",
-    "@acme I can't log in to my account",
-    "@acme my password is not working",
-    "@acme login not working for me",
-]
-
-
-@pytest.mark.parametrize("text", SIGN_IN_TROUBLE)
-def test_one_customer_who_cannot_sign_in_goes_to_care_not_tech(text: str) -> None:
-    matched, what, decision = shipped_decision(text)
-    assert "outage-report" not in matched
-    assert "outage" not in decision.tags
-    assert what == "reply escalate:care"
-    assert decision.reply is not None
-    assert decision.reply.answer in (None, "password-reset")
-
-
-def test_cannot_sign_in_with_the_site_down_is_still_an_outage() -> None:
-    matched, what, _ = shipped_decision("@acme the site is down, can't log in")
-    assert "outage-report" in matched
-    assert what == "reply escalate:tech"
-
-
 # A fault denied with "isn't", "wasn't", "aren't" or "never been": the customer says
 # there is nothing wrong, and got care's "Sorry to hear this" with a case. (Only where
 # VADER does not call the message negative: "I was just using it wrong" is -0.25.)
