@@ -672,6 +672,24 @@ def _not_posted(row: ActionRow) -> str:
     return "reply not confirmed as posted" if row.may_have_posted else "reply could not be posted"
 
 
+def _owing_nothing(case: Case, row: ActionRow) -> bool:
+    """A bot reply that died on a case a person answered (waiting on the customer) or
+    closed with nothing owed: an extra reply (an acknowledgement the thread, locked or
+    deleted meanwhile, refused). Handed over, it pulled the case back into the team's
+    queue with no answer due, and told the team's channels. A person's own reply is
+    their words, which the customer never got, and a case still owing an answer is
+    owed it: both go back to the team."""
+    return (
+        case.state in _WITH_THE_CUSTOMER
+        and cases.response_owed_since(case) is None
+        and cases.bot_queued(row)
+    )
+
+
+# Out of the team's queue: answered and waiting on the customer, or closed.
+_WITH_THE_CUSTOMER = frozenset({CaseState.RESOLVED.value, CaseState.WAITING_CUSTOMER.value})
+
+
 def _hand_to_human(
     rt: Runtime, session: Session, row: ActionRow, error: ResponderError, now: datetime
 ) -> None:
@@ -688,6 +706,8 @@ def _hand_to_human(
         return  # the case itself is unaffected; the dead notification shows in the outbox
     if cases.closed_as_spam(case):
         return  # a reply only looked for (_attempt only_look), never to be posted: nothing owed
+    if _owing_nothing(case, row):
+        return  # the send_failed event and the dead action show on the case page; retryable
     escalation = Escalation(
         "system",
         case.team or rt.settings.teams[0].name,

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from monitor import triage
+from monitor import casework_replies, triage
 from monitor.domain import Action, ActionStatus, CaseState, Platform
 from monitor.pipeline import dispatch_outbox, poll_source, process_pending
 from monitor.runtime import Runtime
@@ -169,6 +169,37 @@ def test_a_platforms_error_with_broken_unicode_still_escalates(
         texts = session.scalars(select(ActionRow.text).where(ActionRow.kind == "notify")).all()
     (text,) = [t for t in texts if "escalated:" in t]
     assert "403 refused ? here" in text
+
+
+def test_a_bot_reply_dying_after_a_person_answered_leaves_the_case_with_the_customer(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # lena answered while the bot's acknowledgement waited for its retry; the case was
+    # waiting on the customer when the acknowledgement died (the thread locked). It came
+    # back to tech's queue, awaiting_human with no answer owed, and tech's channel was
+    # told "escalated: reply could not be posted" about a customer already answered.
+    channels = {"tech-chat": {"url": "json://127.0.0.1:9/hook"}}
+    teams = [{**team, "channels": ["tech-chat"]} for team in TEAMS]
+    rt = make_runtime([mention(1, OUTAGE)], channels=channels, teams=teams)
+    responder = with_scripted(rt)
+    poll_source(rt, "feed")
+    process_pending(rt)
+    responder.fail_next(temporary())
+    dispatch_outbox(rt)
+    casework_replies.reply(rt, "C-1001", "Sorry, we are on it.", user="lena")
+    dispatch_outbox(rt)  # the bot's retry is not due yet: only lena's goes out
+    assert [text for _, _, text in responder.posts] == ["Sorry, we are on it."]
+    rt.clock.advance(hours=1)  # type: ignore[attr-defined]
+    responder.fail_next(permanent("403 the thread is locked"))
+    dispatch_outbox(rt)
+    with rt.sessions() as session:
+        bot = session.scalars(select(ActionRow).where(ActionRow.rule.is_not(None))).one()
+        assert bot.status == ActionStatus.DEAD
+        assert session.scalars(select(Case)).one().state == CaseState.WAITING_CUSTOMER
+        texts = session.scalars(select(ActionRow.text).where(ActionRow.kind == "notify")).all()
+        failed = session.scalars(select(Event).where(Event.kind == "send_failed")).one()
+    assert [t for t in texts if "could not be posted" in t] == []
+    assert failed.detail["action"] == bot.id
 
 
 def test_retries_are_capped_then_dead(make_runtime: RuntimeFactory) -> None:

@@ -5,11 +5,11 @@ SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from monitor import casework_actions, casework_replies
+from monitor import casework_actions, casework_replies, triage
 from monitor.domain import ActionStatus, CaseState, Platform
 from monitor.pipeline import check_sla, dispatch_outbox, poll_source, process_pending, run_cycle
 from monitor.runtime import Runtime
@@ -100,6 +100,69 @@ def test_a_reply_dying_after_a_late_close_keeps_the_breach_the_team_made(
     casework_replies.reply(rt, "C-1001", "Sorry, we are on it.", user="lena")
     dispatch_outbox(rt)
     assert _attainment(rt) == {"tech": (0, 1, 0)}
+
+
+def _answered_then_closed(make_runtime: RuntimeFactory) -> tuple[Runtime, ScriptedResponder]:
+    """C-1001 answered by lena while the bot's reply waited for its retry, then closed:
+    it owes nothing, and the bot's reply (action 1) is still to go."""
+    rt, responder = _outage_reply_failing(make_runtime)
+    casework_replies.reply(rt, "C-1001", "Sorry, we are on it.", user="lena")
+    dispatch_outbox(rt)  # the bot's retry is not due yet: only lena's goes out
+    assert [text for _, _, text in responder.posts] == ["Sorry, we are on it."]
+    rt.clock.advance(minutes=10)  # type: ignore[attr-defined]
+    casework_actions.resolve(rt, "C-1001", user="lena")
+    return rt, responder
+
+
+def _events_since(rt: Runtime, kind: str, since: datetime) -> list[Event]:
+    with rt.sessions() as session:
+        query = select(Event).where(Event.case_id == 1, Event.kind == kind, Event.at >= since)
+        return list(session.scalars(query))
+
+
+def test_a_bot_reply_dying_on_a_case_closed_owing_nothing_leaves_it_closed(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The customer had lena's answer and the case was closed; the bot's extra reply then
+    # died (the thread locked). The case came back to tech's queue, awaiting_human with no
+    # deadline, for an answer nobody owed.
+    rt, responder = _answered_then_closed(make_runtime)
+    closed = _case(rt)
+    rt.clock.advance(hours=2)  # type: ignore[attr-defined]
+    responder.fail_next(permanent("403 the thread is locked"))
+    dispatch_outbox(rt)
+    case = _case(rt)
+    assert (case.state, case.resolved_at, case.sla_due_at) == (
+        CaseState.RESOLVED,
+        closed.resolved_at,
+        closed.sla_due_at,
+    )
+    assert _events_since(rt, "state", rt.clock.now()) == []
+    (failed,) = _events_since(rt, "send_failed", rt.clock.now())
+    assert (failed.detail["action"], failed.detail["error"]) == (1, "403 the thread is locked")
+    assert _attainment(rt) == {"tech": (1, 0, 0)}
+    # Still a dead action a lead can send again; the case stays closed once it is out.
+    assert triage.retry_action(rt, 1, user="lena") is not None
+    dispatch_outbox(rt)
+    assert len(responder.posts) == 2
+    assert _case(rt).state == CaseState.RESOLVED
+
+
+def test_a_persons_reply_dying_on_a_case_closed_owing_nothing_reopens_it(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The bot's reply answered the case; lena's own words, sent as she closed it, never
+    # reached the customer: they go back to a person, as before.
+    rt = make_runtime([mention(1, OUTAGE, created_at=NOW)])
+    responder = ScriptedResponder()
+    rt.responders[Platform.X] = responder
+    run_cycle(rt)
+    casework_replies.reply(rt, "C-1001", "Your refund is on its way.", user="lena")
+    casework_actions.resolve(rt, "C-1001", user="lena")
+    responder.fail_next(permanent("403 the thread is locked"))
+    dispatch_outbox(rt)
+    case = _case(rt)
+    assert (case.state, case.team) == (CaseState.AWAITING_HUMAN, "tech")
 
 
 def _abuse_escalated(make_runtime: RuntimeFactory) -> Runtime:
