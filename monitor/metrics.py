@@ -27,7 +27,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 from prometheus_client import CollectorRegistry, Counter, Histogram, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from monitor.domain import ActionKind, ActionStatus, CaseState, Decision
+from monitor.domain import ActionKind, ActionStatus, CaseState, Decision, Platform
 from monitor.hostnames import host_header_name, loopback, named_as_local
 
 if TYPE_CHECKING:
@@ -279,9 +279,28 @@ def state_families(status: Status, stale: Mapping[str, timedelta]) -> Iterator[M
     yield failures
     yield last_success
     yield failing_since
+    yield reply_failures(status)
     yield GaugeMetricFamily(
         "inchannel_healthy", "1 if inchannel status reports healthy", value=int(status.healthy)
     )
+
+
+def reply_failures(status: Status) -> GaugeMetricFamily:
+    """Each platform's run of refused replies (monitor.reply_health), its ``@replies:``
+    row being no source: only ``inchannel_healthy`` told of it, not which platform.
+    Every platform from the start, at 0 while none fails (no row is written until one
+    does), so a rule on it sees the first run begin."""
+    from monitor import reply_health  # it imports the ingest, which imports the runtime
+
+    family = GaugeMetricFamily(
+        "inchannel_reply_consecutive_failures",
+        "Replies refused in a row with none posted since, per platform",
+        labels=["platform"],
+    )
+    runs = {reply_health.platform_of(s.name): s.consecutive_failures for s in status.sources}
+    for platform in Platform:
+        family.add_metric([platform.value], runs.get(platform.value, 0))
+    return family
 
 
 def oldest_due_seconds(status: Status) -> float:
