@@ -79,6 +79,9 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self._state: StateCollector | None = None
+        # This host's clock less the database server's, as the health job last measured
+        # it (monitor.clock_skew); None until then, and always on SQLite.
+        self.clock_skew: float | None = None
         r = self.registry
         self.mentions = Counter(
             "inchannel_mentions_ingested", "New messages stored", ["source"], registry=r
@@ -149,11 +152,15 @@ class Metrics:
     def undecided(self, outcome: str) -> None:
         self.undecided_messages.labels(outcome).inc()
 
+    def clock_measured(self, offset: float) -> None:
+        self.clock_skew = offset
+
     def watch(self, rt: Runtime) -> CollectorRegistry:
         """The registry to expose, with the database gauges of ``rt`` added (once)."""
         if self._state is None:
             self._state = StateCollector(rt)
             self.registry.register(self._state)
+            self.registry.register(ClockCollector(self, rt.clock_skewed))
             self._start_at_zero(rt.sources)
         return self.registry
 
@@ -176,6 +183,32 @@ class Metrics:
             self.sla_alerts.labels(sla_kind)
         for outcome in UNDECIDED_OUTCOMES:
             self.undecided_messages.labels(outcome)
+
+
+class ClockCollector:
+    """This worker's clock against the database server's, and whether that pauses it
+    (monitor.clock_skew): facts of this process, not of the shared database, so they are
+    read without it. A paused worker showed only as ``inchannel_healthy`` 0, like any
+    problem of any worker, and the skew itself nowhere."""
+
+    def __init__(self, metrics: Metrics, paused: threading.Event) -> None:
+        self.metrics, self.paused = metrics, paused
+
+    def collect(self) -> Iterator[Metric]:
+        skew = GaugeMetricFamily(
+            "inchannel_clock_skew_seconds",
+            "This host's clock less the database server's, as last measured (absent until "
+            "measured, and on SQLite)",
+        )
+        # Absent rather than 0 until measured: 0 would claim the clocks agree.
+        if self.metrics.clock_skew is not None:
+            skew.add_metric([], self.metrics.clock_skew)
+        yield skew
+        yield GaugeMetricFamily(
+            "inchannel_clock_skew_paused",
+            "1 while this worker takes no source lease and claims no work, its clock skewed",
+            value=int(self.paused.is_set()),
+        )
 
 
 class StateCollector:
