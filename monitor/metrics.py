@@ -18,7 +18,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from datetime import timedelta
 from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any
@@ -237,7 +237,8 @@ class StateCollector:
             log.info("metrics: the state can be read again")
         up.add_metric([], 1)
         yield up
-        yield from state_families(status, limits_from(self.rt.settings).stale_after)
+        limits = limits_from(self.rt.settings)
+        yield from state_families(status, limits.stale_after, replying=limits.replying)
 
     def _failed(self, exc: Exception) -> None:
         if self._failing:
@@ -247,7 +248,12 @@ class StateCollector:
         log.exception("metrics: reading the state from the database failed")
 
 
-def state_families(status: Status, stale: Mapping[str, timedelta]) -> Iterator[Metric]:
+def state_families(
+    status: Status,
+    stale: Mapping[str, timedelta],
+    *,
+    replying: Collection[str] = frozenset(Platform),
+) -> Iterator[Metric]:
     outbox = GaugeMetricFamily(
         "inchannel_outbox_actions", "Outbox actions by status", labels=["status"]
     )
@@ -312,17 +318,18 @@ def state_families(status: Status, stale: Mapping[str, timedelta]) -> Iterator[M
     yield failures
     yield last_success
     yield failing_since
-    yield reply_failures(status)
+    yield reply_failures(status, replying)
     yield GaugeMetricFamily(
         "inchannel_healthy", "1 if inchannel status reports healthy", value=int(status.healthy)
     )
 
 
-def reply_failures(status: Status) -> GaugeMetricFamily:
+def reply_failures(status: Status, in_use: Collection[str]) -> GaugeMetricFamily:
     """Each platform's run of refused replies (monitor.reply_health), its ``@replies:``
     row being no source: only ``inchannel_healthy`` told of it, not which platform.
     Every platform from the start, at 0 while none fails (no row is written until one
-    does), so a rule on it sees the first run begin."""
+    does), so a rule on it sees the first run begin; 0 too for a platform no longer in
+    use, whose run nothing would end (reply_health.platforms_in_use)."""
     from monitor import reply_health  # it imports the ingest, which imports the runtime
 
     family = GaugeMetricFamily(
@@ -332,7 +339,8 @@ def reply_failures(status: Status) -> GaugeMetricFamily:
     )
     runs = {reply_health.platform_of(s.name): s.consecutive_failures for s in status.sources}
     for platform in Platform:
-        family.add_metric([platform.value], runs.get(platform.value, 0))
+        run = runs.get(platform.value, 0) if platform.value in in_use else 0
+        family.add_metric([platform.value], run)
     return family
 
 
