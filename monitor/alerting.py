@@ -334,8 +334,8 @@ def deliver(
     unwatched: Mapping[str, str] | None = None,
 ) -> None:
     """Log, record and queue one notification per channel for each alert to send.
-    ``unwatched``: the keys of alerts that ended because their source left the config,
-    with the source's name."""
+    ``unwatched``: the keys of alerts that ended because what they watch left the config,
+    with what it was ("source feed", "platform x")."""
     for alert in plan.fire:
         log.warning("alert=%s key=%s %s", alert.kind, alert.key, alert.text)
         tag = _tag(alert, alert.sent)
@@ -343,9 +343,9 @@ def deliver(
     for alert in plan.resolved:
         # A clock stepped back (or a worker's running ahead) puts since after now.
         minutes = max(0, int((now - alert.since).total_seconds() // 60))
-        source = (unwatched or {}).get(alert.key)
+        gone = (unwatched or {}).get(alert.key)
         # Nothing recovered: "resolved" told the team a source taken out polled again.
-        ended = f"ended, source {source} no longer configured" if source else "resolved"
+        ended = f"ended, {gone} no longer configured" if gone else "resolved"
         text = f"{ended} (raised {minutes} min ago): {alert.text}"
         log.info("alert=%s key=%s %s", alert.kind, alert.key, text)
         tag = _tag(alert, "resolved")

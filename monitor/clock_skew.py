@@ -124,9 +124,10 @@ def hold_while_skewed(rt: Runtime, skew: Skew | None) -> None:
     """Set ``rt.clock_skewed`` while ``skew`` is beyond the bound, clear it once back
     within: a skewed worker that went on taking leases and claims took over the other
     workers' live ones, and posted their replies twice. Logged once per change, not at
-    every check. None (SQLite) changes nothing."""
+    every check. None (SQLite) changes nothing. The measurement goes to the metrics too."""
     if skew is None:
         return
+    rt.metrics.clock_measured(skew.offset)
     bound = bound_seconds(rt.settings)
     beyond = skew.beyond(bound)
     if beyond == rt.clock_skewed.is_set():

@@ -45,6 +45,7 @@ from monitor.store.models import Message, from_customer
 log = logging.getLogger("inchannel.alerts")
 OUTBOX_KEY = "outbox-backlog"
 SOURCE_KINDS = ("source-failing", "silence")
+REPLIES_KIND = "replies-failing"
 
 
 def check_health(rt: Runtime) -> bool:
@@ -74,16 +75,19 @@ def check_health(rt: Runtime) -> bool:
 
 
 def unwatched(ended: Iterable[ActiveAlert], settings: Settings) -> dict[str, str]:
-    """The ended alerts of sources no longer configured (removed or disabled), by key,
-    with the source's name: their alerts end without the source recovering."""
+    """The ended alerts of sources no longer configured (removed or disabled) and of
+    platforms no longer in use, by key, with what left ("source feed", "platform x"):
+    their alerts end without anything recovering."""
     configured = {s.name for s in settings.sources if s.enabled}
+    platforms = reply_health.platforms_in_use(settings)
     out = {}
     for alert in ended:
-        if alert.kind in SOURCE_KINDS:
-            # "source-failing:<name>:<since>", "silence:<name>"; a name holds no ':'.
-            name = alert.key.split(":")[1]
-            if name not in configured:
-                out[alert.key] = name
+        # "source-failing:<name>:<since>", "silence:<name>", "replies-failing:<platform>:
+        # <since>"; a source name holds no ':'.
+        if alert.kind in SOURCE_KINDS and (name := alert.key.split(":")[1]) not in configured:
+            out[alert.key] = f"source {name}"
+        elif alert.kind == REPLIES_KIND and (name := alert.key.split(":")[1]) not in platforms:
+            out[alert.key] = f"platform {name}"
     return out
 
 
@@ -112,7 +116,9 @@ def detect(rt: Runtime, session: Session, status: Status, now: datetime) -> list
         stale_after=stale_after,
         active=status.alerts,
     )
-    alerts += replies_failing(status.sources, status_limits.failing_after, now=now)
+    alerts += replies_failing(
+        status.sources, status_limits.failing_after, status_limits.replying, now=now
+    )
     if config.silence_hours:
         quiet = [s.name for s in status.sources if watching(s, stale_after.get(s.name), now)]
         alerts += silence_alerts(session, quiet, config, now=now)
@@ -280,16 +286,20 @@ def failing_alerts(
 
 
 def replies_failing(
-    sources: Sequence[SourceHealth], after: timedelta | None, *, now: datetime
+    sources: Sequence[SourceHealth],
+    after: timedelta | None,
+    in_use: Collection[str],
+    *,
+    now: datetime,
 ) -> list[Alert]:
     """Each platform whose replies fail as status reports it (monitor.reply_health),
     under the run's start: the next reply posted ends it with a recovery notice."""
     alerts = []
     for source in sources:
-        if (since := reply_health.failing_since(source, after)) is not None:
+        if (since := reply_health.failing_since(source, after, in_use)) is not None:
             key = f"replies-failing:{reply_health.platform_of(source.name)}:{since:%Y%m%dT%H%M%S}"
             text = reply_health.failing_text(source, since, now)
-            alerts.append(Alert(key, "replies-failing", text))
+            alerts.append(Alert(key, REPLIES_KIND, text))
     return alerts
 
 

@@ -18,7 +18,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from datetime import timedelta
 from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any
@@ -27,7 +27,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 from prometheus_client import CollectorRegistry, Counter, Histogram, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from monitor.domain import ActionKind, ActionStatus, CaseState, Decision
+from monitor.domain import ActionKind, ActionStatus, CaseState, Decision, Platform
 from monitor.hostnames import host_header_name, loopback, named_as_local
 
 if TYPE_CHECKING:
@@ -79,6 +79,9 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self._state: StateCollector | None = None
+        # This host's clock less the database server's, as the health job last measured
+        # it (monitor.clock_skew); None until then, and always on SQLite.
+        self.clock_skew: float | None = None
         r = self.registry
         self.mentions = Counter(
             "inchannel_mentions_ingested", "New messages stored", ["source"], registry=r
@@ -149,11 +152,15 @@ class Metrics:
     def undecided(self, outcome: str) -> None:
         self.undecided_messages.labels(outcome).inc()
 
+    def clock_measured(self, offset: float) -> None:
+        self.clock_skew = offset
+
     def watch(self, rt: Runtime) -> CollectorRegistry:
         """The registry to expose, with the database gauges of ``rt`` added (once)."""
         if self._state is None:
             self._state = StateCollector(rt)
             self.registry.register(self._state)
+            self.registry.register(ClockCollector(self, rt.clock_skewed))
             self._start_at_zero(rt.sources)
         return self.registry
 
@@ -176,6 +183,32 @@ class Metrics:
             self.sla_alerts.labels(sla_kind)
         for outcome in UNDECIDED_OUTCOMES:
             self.undecided_messages.labels(outcome)
+
+
+class ClockCollector:
+    """This worker's clock against the database server's, and whether that pauses it
+    (monitor.clock_skew): facts of this process, not of the shared database, so they are
+    read without it. A paused worker showed only as ``inchannel_healthy`` 0, like any
+    problem of any worker, and the skew itself nowhere."""
+
+    def __init__(self, metrics: Metrics, paused: threading.Event) -> None:
+        self.metrics, self.paused = metrics, paused
+
+    def collect(self) -> Iterator[Metric]:
+        skew = GaugeMetricFamily(
+            "inchannel_clock_skew_seconds",
+            "This host's clock less the database server's, as last measured (absent until "
+            "measured, and on SQLite)",
+        )
+        # Absent rather than 0 until measured: 0 would claim the clocks agree.
+        if self.metrics.clock_skew is not None:
+            skew.add_metric([], self.metrics.clock_skew)
+        yield skew
+        yield GaugeMetricFamily(
+            "inchannel_clock_skew_paused",
+            "1 while this worker takes no source lease and claims no work, its clock skewed",
+            value=int(self.paused.is_set()),
+        )
 
 
 class StateCollector:
@@ -204,7 +237,8 @@ class StateCollector:
             log.info("metrics: the state can be read again")
         up.add_metric([], 1)
         yield up
-        yield from state_families(status, limits_from(self.rt.settings).stale_after)
+        limits = limits_from(self.rt.settings)
+        yield from state_families(status, limits.stale_after, replying=limits.replying)
 
     def _failed(self, exc: Exception) -> None:
         if self._failing:
@@ -214,7 +248,12 @@ class StateCollector:
         log.exception("metrics: reading the state from the database failed")
 
 
-def state_families(status: Status, stale: Mapping[str, timedelta]) -> Iterator[Metric]:
+def state_families(
+    status: Status,
+    stale: Mapping[str, timedelta],
+    *,
+    replying: Collection[str] = frozenset(Platform),
+) -> Iterator[Metric]:
     outbox = GaugeMetricFamily(
         "inchannel_outbox_actions", "Outbox actions by status", labels=["status"]
     )
@@ -279,9 +318,30 @@ def state_families(status: Status, stale: Mapping[str, timedelta]) -> Iterator[M
     yield failures
     yield last_success
     yield failing_since
+    yield reply_failures(status, replying)
     yield GaugeMetricFamily(
         "inchannel_healthy", "1 if inchannel status reports healthy", value=int(status.healthy)
     )
+
+
+def reply_failures(status: Status, in_use: Collection[str]) -> GaugeMetricFamily:
+    """Each platform's run of refused replies (monitor.reply_health), its ``@replies:``
+    row being no source: only ``inchannel_healthy`` told of it, not which platform.
+    Every platform from the start, at 0 while none fails (no row is written until one
+    does), so a rule on it sees the first run begin; 0 too for a platform no longer in
+    use, whose run nothing would end (reply_health.platforms_in_use)."""
+    from monitor import reply_health  # it imports the ingest, which imports the runtime
+
+    family = GaugeMetricFamily(
+        "inchannel_reply_consecutive_failures",
+        "Replies refused in a row with none posted since, per platform",
+        labels=["platform"],
+    )
+    runs = {reply_health.platform_of(s.name): s.consecutive_failures for s in status.sources}
+    for platform in Platform:
+        run = runs.get(platform.value, 0) if platform.value in in_use else 0
+        family.add_metric([platform.value], run)
+    return family
 
 
 def oldest_due_seconds(status: Status) -> float:

@@ -11,7 +11,7 @@ reply posted while none fails writes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -20,6 +20,13 @@ from sqlalchemy.orm import Session
 
 from monitor.domain import Platform
 from monitor.ingest import FAILING_SINCE, aware_time
+from monitor.settings import Settings, SourceConfig
+from monitor.sources.reddit_settings import (
+    RedditInboxSourceConfig,
+    RedditSearchSourceConfig,
+    RedditSubredditSourceConfig,
+)
+from monitor.sources.x_settings import XMentionsSourceConfig, XSearchSourceConfig
 from monitor.status_problems import bounded_error
 from monitor.store.models import SourceState
 from monitor.store.queries import locked_source_state
@@ -42,6 +49,27 @@ def platform_of(name: str) -> str | None:
     return (
         name.removeprefix(REPLIES_STATE_PREFIX) if name.startswith(REPLIES_STATE_PREFIX) else None
     )
+
+
+def platforms_in_use(settings: Settings) -> frozenset[str]:
+    """The platforms replies may still go to: one with a responder that posts there, or
+    one an enabled source reads. A run on any other is over with nothing posted: no
+    reply goes there to end it, and it was reported (and alerted) for good. A recording
+    responder posts nowhere, as none configured."""
+    used: set[str] = {n for n, responder in settings.responders.items() if responder.type == n}
+    for source in settings.sources:
+        if source.enabled:
+            used |= _platforms_read(source)
+    return frozenset(used)
+
+
+def _platforms_read(source: SourceConfig) -> set[str]:
+    if isinstance(source, XMentionsSourceConfig | XSearchSourceConfig):
+        return {Platform.X.value}
+    reddit = RedditInboxSourceConfig | RedditSubredditSourceConfig | RedditSearchSourceConfig
+    if isinstance(source, reddit):
+        return {Platform.REDDIT.value}
+    return {p.value for p in Platform}  # a replay file may hold any platform's mentions
 
 
 def record(session: Session, sends: Sequence[Send], now: datetime) -> None:
@@ -82,16 +110,19 @@ def _failed(
         state.details = {FAILING_SINCE: now.isoformat()}
 
 
-def failing_since(source: SourceHealth, after: timedelta | None) -> datetime | None:
+def failing_since(
+    source: SourceHealth, after: timedelta | None, in_use: Collection[str]
+) -> datetime | None:
     """When the run of failed replies began, if they have failed without one posted for
     ``after`` (alerts.source_failing_minutes; None turns it off). Time between the first
     and the last failure, not until now: one reply refused for itself (a deleted post, a
     locked thread) on a quiet day is no sign the platform refuses them all, however long
     the next one takes to come. Only a reply posted ends it (every platform has a
-    responder: one not configured records its posts)."""
+    responder: one not configured records its posts), or the platform leaving the
+    config (not ``in_use``, :func:`platforms_in_use`)."""
     since = aware_time(source.details.get(FAILING_SINCE))
     last = source.last_poll_at
-    if after is None or platform_of(source.name) is None or not source.consecutive_failures:
+    if after is None or platform_of(source.name) not in in_use or not source.consecutive_failures:
         return None
     if since is None or last is None or last - since < after:
         return None

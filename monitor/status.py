@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor import cases, clock_skew, jobstate, reply_health
 from monitor.alerting import ALERTS_STATE, COPIED, HEARTBEAT_GAP, ActiveAlert, decode
-from monitor.domain import ActionStatus, CaseState, Direction
+from monitor.domain import ActionStatus, CaseState, Direction, Platform
 from monitor.ingest import (
     CAUGHT_UP,
     FAILING_SINCE,
@@ -109,6 +109,8 @@ class Limits:
     overdue: timedelta | None  # alerts.outbox_due_minutes; None: 0, the check is off
     # alerts.source_failing_minutes; None: 0, the check is off (a stop is still reported)
     failing_after: timedelta | None = None
+    # The platforms whose failing replies are judged (reply_health.platforms_in_use).
+    replying: frozenset[str] = frozenset(p.value for p in Platform)
 
 
 def limits_from(settings: Settings) -> Limits:
@@ -122,6 +124,7 @@ def limits_from(settings: Settings) -> Limits:
         stale,
         timedelta(minutes=due) if due else None,
         timedelta(minutes=failing) if failing else None,
+        reply_health.platforms_in_use(settings),
     )
 
 
@@ -405,7 +408,7 @@ def _source_problem(
         if source.name == RULES_STATE and source.last_error:
             return f"rules: last reload failed: {bounded_error(source.last_error)}"
         if reply_health.platform_of(source.name) is not None:
-            since = reply_health.failing_since(source, limits.failing_after)
+            since = reply_health.failing_since(source, limits.failing_after, limits.replying)
             return reply_health.failing_text(source, since, now) if since else None
         job = _job_failing(source, now)
         return job.problem(now) if job is not None else None

@@ -23,6 +23,7 @@ from monitor.testing import seed_pending_replies
 from responders.recording import RecordingResponder
 from tests.conftest import RuntimeFactory, mention
 from tests.test_health_alerts import delivered, notes
+from tests.test_metrics import scrape
 
 POSTGRES_ONLY = pytest.mark.parametrize(
     "db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
@@ -186,3 +187,41 @@ def test_sqlite_reports_no_skew_recorded_on_another_database(make_runtime: Runti
     check_health(rt)
     assert notes(rt) == []
     assert collect(rt).problems == []
+
+
+SKEW = "inchannel_clock_skew_seconds"
+PAUSED = "inchannel_clock_skew_paused"
+
+
+@POSTGRES_ONLY
+def test_the_measured_skew_and_the_pause_it_causes_are_in_the_metrics(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """A worker paused by its clock only showed as inchannel_healthy 0, like any other
+    problem: no series said by how much its clock was off, or that it took no work."""
+    rt = make_runtime(**WORKERS)
+    host = ShiftedClock(200)
+    rt.host_clock = host
+    samples = scrape(rt)
+    assert (SKEW, ()) not in samples  # not measured yet: no made-up 0
+    assert samples[(PAUSED, ())] == 0
+    check_health(rt)
+    samples = scrape(rt)
+    assert 195 < samples[(SKEW, ())] < 205
+    assert samples[(PAUSED, ())] == 1
+    host.seconds = -5  # behind, and within the 15 s bound: working again
+    check_health(rt)
+    samples = scrape(rt)
+    assert -10 < samples[(SKEW, ())] < 0
+    assert samples[(PAUSED, ())] == 0
+
+
+def test_sqlite_exposes_no_skew(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime(**WORKERS)
+    if rt.engine.dialect.name != "sqlite":
+        pytest.skip("one host on SQLite only")
+    rt.host_clock = ShiftedClock(3600)
+    check_health(rt)
+    samples = scrape(rt)
+    assert (SKEW, ()) not in samples
+    assert samples[(PAUSED, ())] == 0

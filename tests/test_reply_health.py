@@ -21,7 +21,8 @@ from monitor.status import collect
 from monitor.store.models import ActionRow
 from responders.base import ResponderError, SendResult
 from tests.conftest import RuntimeFactory, mention
-from tests.test_health_alerts import OPS, QUIET, clock, notes
+from tests.test_health_alerts import OPS, QUIET, clock, delivered, notes
+from tests.test_metrics import scrape, value
 
 THANKS = "@acme thank you so much, wonderful service!"
 REVOKED = "X refused our credentials (401 Unauthorized)"
@@ -145,3 +146,46 @@ def test_replies_posted_leave_no_row(make_runtime: RuntimeFactory) -> None:
     minutes_of_replies(rt, 11)
     assert len(platform.posts) == 3
     assert [s.name for s in collect(rt).sources] == ["feed"]
+
+
+def test_the_run_of_refused_replies_is_a_gauge_per_platform(make_runtime: RuntimeFactory) -> None:
+    # Only inchannel_healthy turned 0: a dashboard or an alert rule on the metrics could
+    # not tell which platform refuses, nor see the run grow before the alert's minutes.
+    rt, platform = replying(make_runtime)
+    failures = "inchannel_reply_consecutive_failures"
+    before = scrape(rt)
+    for name in ("x", "reddit"):  # there from the start, at 0
+        assert before[(failures, (("platform", name),))] == 0
+    minutes_of_replies(rt, 21)
+    failing = scrape(rt)
+    assert value(failing, failures, platform="x") == 5
+    assert value(failing, failures, platform="reddit") == 0
+    platform.down = False
+    minutes_of_replies(rt, 5)
+    assert value(scrape(rt), failures, platform="x") == 0
+
+
+def test_a_platform_taken_out_of_the_config_is_not_called_recovered(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Its source and responder removed, no reply goes to the platform any more: the
+    # run could end only with a reply posted there, so the alert was re-sent and status
+    # unhealthy for good, or "resolved" when a retry went to the recording responder.
+    rt, _ = replying(make_runtime)
+    minutes_of_replies(rt, 21)
+    delivered(rt)
+    feed = rt.settings.sources[0].model_dump()
+    later = make_runtime(
+        channels=OPS,
+        alerts={"channels": ["ops"], **QUIET},
+        sources=[{**feed, "enabled": False}],
+        responders={},
+    )
+    clock(later).set(clock(rt).now())
+    check_health(later)
+    assert notes(later)[-1][1].startswith(
+        "[inchannel] ended, platform x no longer configured (raised 6 min ago): replies on x"
+    )
+    assert reply_problems(later) == []
+    assert collect(later).healthy
+    assert value(scrape(later), "inchannel_reply_consecutive_failures", platform="x") == 0
