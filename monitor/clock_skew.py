@@ -6,8 +6,9 @@ live claims, and the reply being posted at that moment can be posted twice. Each
 worker's wall clock is therefore measured against the database server's, the one clock
 every worker shares: at start (``inchannel run`` refuses to start beyond the bound) and
 by the health job every minute (a skew found later is a problem in `inchannel status`
-and an operations alert, and the worker takes no lease and claims no work until its
-clock is back within the bound). SQLite has one host: nothing to measure.
+and an operations alert, and the worker takes no lease, claims no work and checks no
+SLA deadline until its clock is back within the bound). SQLite has one host: nothing
+to measure.
 
 The measurement reads the real system clock, never ``rt.clock``: tests replace that with
 a fake clock, and the skew that matters is the host's.
@@ -135,14 +136,15 @@ def hold_while_skewed(rt: Runtime, skew: Skew | None) -> None:
     if beyond:
         rt.clock_skewed.set()
         log.error(
-            "%s; until then this worker takes no source lease and claims no work",
+            "%s; until then this worker takes no source lease, claims no work and "
+            "checks no SLA deadline",
             skew.text("this host's", bound),
         )
     else:
         rt.clock_skewed.clear()
         log.warning(
             "clock skew: this host's clock is back within the %g s workers tolerate: "
-            "taking source leases and claiming work again",
+            "taking source leases, claiming work and checking SLA deadlines again",
             bound,
         )
 

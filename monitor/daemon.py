@@ -151,8 +151,9 @@ def guarded(
 
 def unless_skewed(rt: Runtime, step: Callable[[], bool]) -> Callable[[], bool]:
     """``step``, skipped (no more work) while the health job last found this host's
-    clock too far from the database server's (monitor.clock_skew): leases and claims
-    are timed by this clock, and a skewed one takes over the other workers' live ones.
+    clock too far from the database server's (monitor.clock_skew): leases, claims and
+    SLA deadlines are read by this clock, and a skewed one takes over the other
+    workers' live leases and claims, or marks deadlines missed before they pass.
     The health job goes on measuring, and the step runs again once it is back."""
 
     def step_unless_skewed() -> bool:
@@ -195,7 +196,8 @@ def build_scheduler(rt: Runtime, running: Running | None = None) -> BackgroundSc
     steps: dict[str, Callable[[], bool]] = {
         "process": unless_skewed(rt, lambda: process_pending(rt)),
         "dispatch": unless_skewed(rt, lambda: dispatch_outbox(rt)),
-        "sla": lambda: check_sla(rt),
+        # Deadlines are read by this host's clock too: one ahead breached cases early.
+        "sla": unless_skewed(rt, lambda: check_sla(rt)),
         "health": health,
     }
     for name, seconds in jobs.recorded_intervals(rt.settings).items():

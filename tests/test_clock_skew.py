@@ -13,12 +13,12 @@ from sqlalchemy import func, select
 from monitor import clock_skew
 from monitor.clock_skew import WallClock, bound_seconds, measure, startup_problem
 from monitor.daemon import build_scheduler
-from monitor.domain import Platform
+from monitor.domain import CaseState, Platform
 from monitor.health_alerts import check_health
 from monitor.runtime import Runtime
 from monitor.status import collect
 from monitor.store.db import transaction
-from monitor.store.models import Message, SourceState
+from monitor.store.models import Case, Customer, Message, SourceState
 from monitor.testing import seed_pending_replies
 from responders.recording import RecordingResponder
 from tests.conftest import RuntimeFactory, mention
@@ -170,7 +170,7 @@ def test_a_worker_skewed_while_running_takes_no_lease_and_claims_nothing_until_b
     told = [r.getMessage() for r in caplog.records if r.name == "inchannel.clock_skew"]
     assert len(told) == 4, told
     assert told[0].startswith("clock skew: this host's clock is 200 s ahead of")
-    assert "takes no source lease and claims no work" in told[0]
+    assert "takes no source lease, claims no work and checks no SLA deadline" in told[0]
     assert told[1].startswith("clock skew: this host's clock is back within the 15 s")
     assert told[2].startswith("clock skew: this host's clock is 200 s behind")
 
@@ -225,3 +225,50 @@ def test_sqlite_exposes_no_skew(make_runtime: RuntimeFactory) -> None:
     samples = scrape(rt)
     assert (SKEW, ()) not in samples
     assert samples[(PAUSED, ())] == 0
+
+
+def overdue_case(rt: Runtime) -> None:
+    """A case of care's past its deadline, by the runtime's clock."""
+    now = rt.clock.now()
+    with transaction(rt.sessions) as session:
+        customer = Customer(
+            platform="x", platform_user_id="9", handle="late", first_seen_at=now, last_seen_at=now
+        )
+        session.add(customer)
+        session.flush()
+        session.add(
+            Case(
+                platform="x",
+                conversation_id="late",
+                customer_id=customer.id,
+                state=CaseState.AWAITING_HUMAN.value,
+                team="care",
+                tags=[],
+                opened_at=now - timedelta(hours=2),
+                updated_at=now,
+                sla_due_at=now - timedelta(minutes=1),
+            )
+        )
+
+
+def breached(rt: Runtime) -> bool:
+    with rt.sessions() as session:
+        return session.scalars(select(Case.sla_breached_at)).one() is not None
+
+
+@POSTGRES_ONLY
+def test_a_skewed_worker_marks_no_deadline_until_back(make_runtime: RuntimeFactory) -> None:
+    """The SLA job reads deadlines by this host's clock too: one ahead of the others
+    marked cases breached (and alerted their teams) before their deadlines."""
+    rt = make_runtime(**WORKERS)
+    host = ShiftedClock(200)
+    rt.host_clock = host
+    overdue_case(rt)
+    job = {j.id: j.func for j in build_scheduler(rt).get_jobs()}
+    job["health"]()
+    job["sla"]()
+    assert not breached(rt)
+    host.seconds = 0
+    job["health"]()
+    job["sla"]()
+    assert breached(rt)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -424,3 +425,22 @@ def test_check_config_rejects_a_reply_that_tags_the_first_name(tmp_path: Path) -
         "elsewhere (another account: '@{first_name}'); answer in the thread, or set "
         "allow_redirect: true with a redirect_reason"
     ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Look-alike letters, then a letter that is none of them: the fold tried every
+        # way of cutting the word (seconds at 20,000 characters, with the case locked).
+        "\u0430" * 20_000 + "\u00e9",
+        "a\u0430" * 10_000 + "\u00e9",
+        "\u0430" * 20_000 + "\u00e9 \u0436",  # a Cyrillic letter: the mixed-word fold
+        "a" * 20_000 + "!",  # a long word with no "@" in it, for the address pattern
+    ],
+)
+def test_a_long_word_is_checked_in_bounded_time(text: str) -> None:
+    """A person's reply is checked while its case is locked: a pasted long word held
+    processing and dispatch of that case back."""
+    start = time.perf_counter()
+    assert find_redirect(text) is None
+    assert time.perf_counter() - start < 0.5  # generous: linear takes milliseconds

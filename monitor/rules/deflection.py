@@ -83,10 +83,11 @@ _LOOKALIKES = str.maketrans(
     "aceopxyijsdhqwlABCEHIJKMOPSTXYovABEZHIKMNOPTXY",
 )
 _LOOK = "".join(map(chr, _LOOKALIKES))
-_LOOKALIKE_WORD = re.compile(rf"(?<!\w)[A-Za-z0-9_{_LOOK}]*[{_LOOK}][A-Za-z0-9_{_LOOK}]*(?!\w)")
-_MIXED_WORD = re.compile(
-    rf"(?<!\w)(?=\w*[A-Za-z])[A-Za-z0-9_{_LOOK}]*[{_LOOK}][A-Za-z0-9_{_LOOK}]*(?!\w)"
-)
+# A whole word of Latin letters, digits and look-alikes, taken as one run: a pattern
+# cutting it around a look-alike tried every cut of a long word ended by another letter
+# (seconds for 20,000 characters). A word with no look-alike folds to itself.
+_FOLDABLE_WORD = re.compile(rf"(?<!\w)[A-Za-z0-9_{_LOOK}]+(?!\w)")
+_LATIN_LETTER = re.compile(r"[A-Za-z]")
 _CYRILLIC_OR_GREEK = re.compile(rf"(?![{_LOOK}])[\u0370-\u052f]")
 
 # Each entry: (what it catches, pattern). Patterns are searched case-insensitively in
@@ -176,7 +177,9 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     ("phone number", r"(?<![\w(+-])[+(]?\d[\d\s().-]{6,}\d(?![\w-])"),
     # US toll-free prefixes before a number or a word ("1-800 FLOWERS"); not "1850 W".
     ("phone number", r"\b1-?8(?:00|33|44|55|66|77|88)\b(?=[\s-]*[a-z0-9]{3})"),
-    ("email address", r"[\w.+-]+@[\w-]+\.[a-z][\w.-]*"),
+    # From the start of the run only: the match found is the same, and a long word with
+    # no "@" is read once, not once from each of its letters.
+    ("email address", r"(?<![\w.+-])[\w.+-]+@[\w-]+\.[a-z][\w.-]*"),
     (
         "support link",
         rf"(?:https?://|www\.)\S*|(?<![\w.@-])(?:[\w{{}}-]+\.)+(?:{_TLDS})\b(?:/\S*)?"
@@ -305,8 +308,15 @@ def _visible(text: str) -> str:
 
 
 def _fold_lookalikes(text: str) -> str:
-    words = _MIXED_WORD if _CYRILLIC_OR_GREEK.search(text) else _LOOKALIKE_WORD
-    return words.sub(lambda word: word.group(0).translate(_LOOKALIKES), text)
+    mixed_only = _CYRILLIC_OR_GREEK.search(text) is not None
+    return _FOLDABLE_WORD.sub(lambda word: _folded(word.group(0), mixed_only), text)
+
+
+def _folded(word: str, mixed_only: bool) -> str:
+    # In a Russian or Greek text only a word with a Latin letter is folded (above).
+    if mixed_only and _LATIN_LETTER.search(word) is None:
+        return word
+    return word.translate(_LOOKALIKES)
 
 
 def _customer_as_placeholder(text: str, customer: str) -> str:
