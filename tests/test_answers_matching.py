@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.answers import questions
+from monitor.answers import normalise, questions
 from monitor.answers.answerer import Answerer
 from monitor.answers.model import Entry, KnowledgeBase
 from monitor.answers.normalise import MAX_QUESTION_CHARS, tokens, without_noise
@@ -114,6 +114,24 @@ def test_normalisation_reads_hidden_characters_and_typographic_apostrophes() -> 
     # Skipped for ASCII text, which has neither: the cleaning must still see them.
     assert without_noise("@acme can\u2019t log\u200bin ｗｈｙ") == "  can't login why"
     assert without_noise("@acme can't log in") == "  can't log in"
+
+
+URL_PIECES = st.sampled_from(
+    ["www", "WWW", "wWw", "ww", ".", "http", "HTTPS", "s", ":", "/", "://", "acme", "com",
+     " ", "\n", "\u00a0", "@", "x"]
+)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(URL_PIECES, max_size=20).map("".join))
+def test_urls_are_only_looked_for_where_one_can_be(text: str) -> None:
+    assert normalise.without_urls(text) == normalise._URL.sub(" ", text)
+
+
+def test_a_mention_without_a_url_is_kept_as_it_is() -> None:
+    assert normalise.without_urls("see WWW.acme.com or https://x.co/a now") == "see   or   now"
+    plain = "@acme is the app down"
+    assert normalise.without_urls(plain) is plain
 
 
 def test_normalisation_drops_handles_urls_and_stopwords_and_folds_synonyms() -> None:
