@@ -3,11 +3,15 @@ sure the match is, and what never gets an answer."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from monitor.answers import normalise, questions
 from monitor.answers.answerer import Answerer
 from monitor.answers.model import Entry, KnowledgeBase
 from monitor.answers.normalise import MAX_QUESTION_CHARS, tokens, without_noise
@@ -63,10 +67,71 @@ def test_a_question_needs_three_letters(text: str, expected: bool) -> None:
     assert is_question(text) is expected
 
 
+# Words of the asking, rhetorical and sneering phrases, other words, and the characters
+# where re.IGNORECASE and str.lower() disagree (K sign, long s, dotted and dotless i).
+QUESTION_PIECES = st.sampled_from(
+    ["how do", "can i", "do you", "is it possible", "i wonder", "let me know", "or nah",
+     "why", "how come", "do you even", "what's the point", "or do you just", "or did it even",
+     "how", "do", "can", "i", "you", "u", "wonder", "ing", "is", "it", "possible", "there",
+     "come", "or", "even", "what", "the", "point", "just", "open", "nah", "kettle", "wat",
+     "r", "\u212a", "\u017f", "\u0131", "\u0130", " ", " ", " ", "  ", "'", "\u2019", ",",
+     ".", "?", "\n", "_", "-"]
+)  # fmt: skip
+
+
+def _alternating(piece: str) -> str:
+    return "".join(c.upper() if i % 2 else c for i, c in enumerate(piece))
+
+
+CASED_PIECES = QUESTION_PIECES.flatmap(
+    lambda p: st.sampled_from([p, p.upper(), p.title(), _alternating(p)])
+)
+ANY_CASE = [questions._ASKING, questions._RHETORICAL_OPENER, questions._SNEERS]
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(CASED_PIECES, max_size=25).map("".join))
+def test_lower_cased_searches_find_what_the_case_insensitive_regexes_find(text: str) -> None:
+    for pattern in ANY_CASE:
+        assert pattern.found(text) == (pattern.any_case.search(text) is not None)
+
+
+def test_lower_cased_searches_are_written_in_lower_case() -> None:
+    # The case-sensitive copy reads ASCII text lower-cased, so it must hold no capital
+    # (\b and \w are the only escapes, and lower case too).
+    for pattern in ANY_CASE:
+        assert pattern.any_case.pattern == pattern.any_case.pattern.lower()
+        assert pattern.any_case.flags & re.IGNORECASE
+
+
+def test_a_rhetorical_clause_is_only_cut_where_its_opener_is() -> None:
+    assert not is_question("@acme WHY does shipping take 5 days")
+    assert is_question("@acme Why so slow. CAN I get a refund")
+    assert not is_question("@acme Do you do click and collect OR DO YOU JUST lose orders")
+
+
 def test_normalisation_reads_hidden_characters_and_typographic_apostrophes() -> None:
     # Skipped for ASCII text, which has neither: the cleaning must still see them.
     assert without_noise("@acme can\u2019t log\u200bin ｗｈｙ") == "  can't login why"
     assert without_noise("@acme can't log in") == "  can't log in"
+
+
+URL_PIECES = st.sampled_from(
+    ["www", "WWW", "wWw", "ww", ".", "http", "HTTPS", "s", ":", "/", "://", "acme", "com",
+     " ", "\n", "\u00a0", "@", "x"]
+)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(URL_PIECES, max_size=20).map("".join))
+def test_urls_are_only_looked_for_where_one_can_be(text: str) -> None:
+    assert normalise.without_urls(text) == normalise._URL.sub(" ", text)
+
+
+def test_a_mention_without_a_url_is_kept_as_it_is() -> None:
+    assert normalise.without_urls("see WWW.acme.com or https://x.co/a now") == "see   or   now"
+    plain = "@acme is the app down"
+    assert normalise.without_urls(plain) is plain
 
 
 def test_normalisation_drops_handles_urls_and_stopwords_and_folds_synonyms() -> None:

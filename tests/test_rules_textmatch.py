@@ -160,6 +160,49 @@ def test_a_phrase_is_prefiltered_whole_and_still_found_across_spaces() -> None:
     assert check.find(facts("working, not really")) is None
 
 
+def test_a_phrase_list_is_ruled_out_by_the_words_of_the_mention() -> None:
+    # The longest word of each phrase: a mention holding none of them as a whole word
+    # holds none of the phrases, found with one set operation instead of a loop over
+    # every phrase of the list (33 in answer-common-questions).
+    compiled = compile_text(["not working", "still waiting on", "can't log in", "refund"], ())
+    assert compiled.keywords == frozenset({"working", "waiting", "can"})
+    check = Pattern("text", "text", compiled, negate=False)
+    assert check.find(facts("app is NOT\nworking")) == "NOT\nworking"
+    assert check.find(facts("I CAN’T log in")) == "CAN'T log in"
+    assert check.find(facts("works, not really")) is None
+    # A phrase with no word gives no such set; nor do values that are not phrases.
+    assert compile_text(["not working", "?!"], ()).keywords is None
+    assert compile_text(["refund"], ()).keywords is None
+    assert compile_text([r"not\s+working"], ("regex",)).keywords is None
+
+
+# The characters where re.IGNORECASE and str.lower() disagree among the letters.
+PHRASE_WORDS = st.sampled_from(["ab", "ka", "K", "\u212a", "s", "\u017f", "i", "\u0131", "x1"])
+PHRASE_GAPS = st.sampled_from(list(" -'\u2019\n.\u0130_"))
+PHRASES = st.lists(
+    st.lists(PHRASE_WORDS, min_size=1, max_size=3).flatmap(
+        lambda words: st.sampled_from([" ", "-", "'", "  "]).map(lambda gap: gap.join(words))
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    values=PHRASES,
+    text=st.lists(st.one_of(PHRASE_WORDS, PHRASE_GAPS)).map("".join),
+    case_sensitive=st.booleans(),
+)
+def test_phrase_key_words_agree_with_the_full_regex(
+    values: list[str], text: str, case_sensitive: bool
+) -> None:
+    compiled = compile_text(values, ("case-sensitive",) if case_sensitive else ())
+    expected = compiled.full.search(as_read(text)) is not None
+    check = Pattern("text", "text", compiled, negate=False)
+    assert (check.find(facts(text)) is not None) == expected
+
+
 @pytest.mark.parametrize("text", ["late  order", "late\norder", "late\t \torder"])
 def test_a_regex_literal_with_spaces_is_prefiltered_in_the_spaced_text(text: str) -> None:
     compiled = compile_text([r"late\s+order"], ("regex",))

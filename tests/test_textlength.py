@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitor.domain import Platform
 from monitor.rules.templates import (
@@ -15,6 +17,7 @@ from monitor.rules.templates import (
     matched_text,
     worst_case_length,
 )
+from monitor.textlength import _counted_length as full_x_length
 from monitor.textlength import (
     brand_text_length,
     reddit_body,
@@ -50,6 +53,28 @@ from tests.rulekit import problems
 )
 def test_x_weighted_length(text: str, expected: int) -> None:
     assert x_length(text) == expected
+
+
+# Pieces of links (schemes, dots between letters, endings), text around them, and
+# characters that are not ASCII: emoji, a keycap, CJK, a combining accent, the K sign.
+X_PIECES = st.sampled_from(
+    ["a", "Z", "9", " ", ".", "-", "/", "@", "#", "$", ":", "?", "=", ",", "!", "\n", "www",
+     "http://", "https://", "com", "co", "de", "example", "bit.ly", "e.g.", "1.5", "U.S.",
+     "\u00e9", "e\u0301", "\u212a", "\u2026", "\u65e5", "\U0001f44d", "1\ufe0f\u20e3"]
+)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(X_PIECES, max_size=30).map("".join))
+def test_the_plain_text_shortcut_counts_as_the_full_rule_does(text: str) -> None:
+    assert x_length(text) == full_x_length(text)
+
+
+def test_a_reply_of_ascii_words_without_a_dotted_name_is_counted_by_its_length() -> None:
+    # Nearly every reply: counted without the link and emoji search (~17 us a reply).
+    plain = "Thanks Jo! Sorry about that. We've sent you a DM: case C-1, 10% off."
+    assert x_length(plain) == full_x_length(plain) == len(plain)
+    assert x_length("see acme.com/help.") == full_x_length("see acme.com/help.") == 4 + 23 + 1
 
 
 def test_problems_use_the_platform_count_and_ignore_surrounding_space() -> None:

@@ -161,8 +161,18 @@ def without_noise(text: str) -> str:
     if not text.isascii():
         text = text.translate(_HIDDEN)
     text = text[:MAX_QUESTION_CHARS]  # ASCII too: NFKC makes "…" three characters
-    text = _HANDLE.sub(" ", _URL.sub(" ", text))
+    text = _HANDLE.sub(" ", without_urls(text))
     return text if text.isascii() else text.translate(APOSTROPHES)
+
+
+def without_urls(text: str) -> str:
+    """``text`` with each URL a space."""
+    # Most mentions have none, and the case-insensitive search for one tried both
+    # openings at every character. Only "W" and "w" match "w" case-insensitively (and
+    # ":", "/" and "." only themselves), so text.lower() keeps any "www." there is.
+    if "://" in text or "www." in text.lower():
+        return _URL.sub(" ", text)
+    return text
 
 
 def own_words(text: str) -> str:

@@ -7,6 +7,25 @@ import re
 
 from monitor.answers.normalise import without_noise
 
+
+class _AnyCase:
+    """A case-insensitive regex written in lower case, searched on ASCII text as a
+    case-sensitive copy on the text lower-cased: there str.lower() and re.IGNORECASE
+    agree, and the copy runs 2-3 times as fast, as it need not fold each character it
+    compares with each alternative at every word start. Other text takes the regex."""
+
+    __slots__ = ("any_case", "lower_case")
+
+    def __init__(self, pattern: str) -> None:
+        self.any_case = re.compile(pattern, re.IGNORECASE)
+        self.lower_case = re.compile(pattern)
+
+    def found(self, text: str) -> bool:
+        if text.isascii():
+            return self.lower_case.search(text.lower()) is not None
+        return self.any_case.search(text) is not None
+
+
 _OPENERS = (
     r"how|what|when|where|which|who|why|whats|what's|whens|where's|wheres|is|are|do|does|"
     r"can|will|may|might|shall|any|anyone|anybody|is there|are there"
@@ -31,7 +50,7 @@ _OPENING = re.compile(
     re.IGNORECASE,
 )
 # Asking without a question mark or an opening interrogative.
-_ASKING = re.compile(
+_ASKING = _AnyCase(
     r"\b(?:how (?:do|can|long|much|many|does|would|should)|can (?:i|you|we)|could (?:i|you)|"
     r"do you|does (?:it|the|your)|is it possible|is there|are there|i (?:was )?wonder(?:ing)?|"
     r"wondering (?:if|whether|how|when|where)|"
@@ -43,8 +62,7 @@ _ASKING = re.compile(
     r"how (?:quick|quickly|soon|fast|often)|what (?:do|does|should|can) (?:i|we)|what now|"
     r"what happens|do i|will (?:my|it|i|you|the|this|that)|next steps|or nah|or is it|"
     r"is it just me|(?:wat|wot) (?:does|do|is|are)|"
-    r"is (?:that|this|it) (?:normal|possible|right|ok|okay)|(?:are|r) (?:you|u) open)\b",
-    re.IGNORECASE,
+    r"is (?:that|this|it) (?:normal|possible|right|ok|okay)|(?:are|r) (?:you|u) open)\b"
 )
 _QUESTION_MARK = re.compile(r"[?\uff1f\u061f]")
 # "Why does it take 5 days??" asks someone to account for a failure: a complaint for a
@@ -61,13 +79,15 @@ _RHETORICAL = (
     r"are you (?:serious|kidding|joking)|what (?:do|did) you expect"
 )
 _COMPLAINT_CLAUSE = re.compile(rf"\b(?:{_RHETORICAL})\b[^.?!\n]*[.?!\uff1f]*", re.IGNORECASE)
+# Looked for first, like a sneer: the clause cannot be there without its opener.
+_RHETORICAL_OPENER = _AnyCase(rf"\b(?:{_RHETORICAL})\b")
 # "Do you do click and collect or do you just lose orders?": the sneer at the end makes
 # the whole sentence a complaint, the polite question before it included.
 _SNEER = r"or (?:do|did|does|are|will|would) (?:you|u|they|it) (?:just|even|actually)"
 _SNEERING_SENTENCE = re.compile(rf"[^.?!\n]*\b{_SNEER}\b[^.?!\n]*[.?!\uff1f]*", re.IGNORECASE)
 # Looked for first: the sentence pattern tries every start position in turn, which cost
 # more than the rest of question detection on mentions that have no sneer at all.
-_SNEERS = re.compile(rf"\b{_SNEER}\b", re.IGNORECASE)
+_SNEERS = _AnyCase(rf"\b{_SNEER}\b")
 # Three letters, anywhere: found at the first three, where counting them all read the
 # whole text.
 _THREE_LETTERS = re.compile(r"[^\W\d_](?:[\W\d_]*[^\W\d_]){2}")
@@ -83,12 +103,13 @@ def is_question(text: str) -> bool:
     body = without_noise(text).strip()
     if _THREE_LETTERS.search(body) is None:
         return False  # emoji, handles or punctuation only
-    if _SNEERS.search(body):
+    if _SNEERS.found(body):
         body = _SNEERING_SENTENCE.sub(" ", body)
-    body = _COMPLAINT_CLAUSE.sub(" ", body)
+    if _RHETORICAL_OPENER.found(body):
+        body = _COMPLAINT_CLAUSE.sub(" ", body)
     if _QUESTION_MARK.search(body):
         return True
-    return bool(_OPENING.search(body) or _ASKING.search(body))
+    return bool(_OPENING.search(body) or _ASKING.found(body))
 
 
 def asking_sentences(text: str) -> tuple[list[str], bool]:
@@ -106,5 +127,5 @@ def asking_sentences(text: str) -> tuple[list[str], bool]:
 
 def _asks(sentence: str) -> bool:
     return bool(
-        _QUESTION_MARK.search(sentence) or _OPENING.search(sentence) or _ASKING.search(sentence)
+        _QUESTION_MARK.search(sentence) or _OPENING.search(sentence) or _ASKING.found(sentence)
     )

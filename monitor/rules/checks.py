@@ -141,6 +141,11 @@ class Pattern:
         if text.rest is None:
             return None
         if text.prefilter:
+            # One set operation in C rules out nearly every mention before the loop
+            # over every phrase of a list.
+            keywords = text.keywords
+            if keywords is not None and keywords.isdisjoint(facts.words):
+                return None
             lowered = facts.lowered
             for literal in text.prefilter:
                 if literal in lowered:

@@ -162,6 +162,7 @@ class CompiledText:
     rest: Searcher | None = None  # the other values, searched as a regex
     prefilter: tuple[str, ...] = ()  # literals one of which ``rest`` needs
     index: frozenset[str] | None = None  # first words, for the engine's rule index
+    keywords: frozenset[str] | None = None  # a word of each phrase of ``prefilter``
 
     @property
     def needs(self) -> tuple[tuple[str, ...], ...]:
@@ -191,7 +192,22 @@ def compile_text(values: Sequence[str], modifiers: Sequence[str]) -> CompiledTex
     rest = _combined(rest_values, mode, flags) if rest_values else None
     literals = tuple(one_space(v.lower()) for v in rest_values)
     prefilter = literals if all(v.isascii() for v in rest_values) else ()
-    return CompiledText(full, words, rest, prefilter, index_tokens(values))
+    keywords = key_words(prefilter) if prefilter else None
+    return CompiledText(full, words, rest, prefilter, index_tokens(values), keywords)
+
+
+def key_words(phrases: Sequence[str]) -> frozenset[str] | None:
+    """The longest word of each of ``phrases`` (lower-cased, ASCII), or None when one
+    has no word. A phrase matched whole, with no word character either side, holds
+    each of its words as a whole word of the text: a mention whose words include none
+    of these holds none of the phrases."""
+    found = set()
+    for phrase in phrases:
+        runs = _WORD.findall(phrase)
+        if not runs:
+            return None
+        found.add(max(runs, key=len))  # the longest, likely the rarest
+    return frozenset(found)
 
 
 def _combined(values: Sequence[str], mode: str, flags: int) -> re.Pattern[str]:
