@@ -832,20 +832,33 @@ LEGAL_THREATS = [
     "@acme speaking to a solicitor tomorrow, this is unacceptable",
     "@acme time to get a lawyer involved",
     "@acme my solicitor will be in touch",
+    # A regulator or an adviser in a threat's shape, in other words.
+    "@acme I've reported you to Trading Standards",
+    "@acme contacting the ombudsman tomorrow",
+    "@acme I'll be taking you to small claims if this isn't sorted",
+    "@acme filing a complaint with the financial ombudsman",
+    "@acme citizens advice told me you have to refund me",
+    "@acme trading standards will hear about this",
+    "@acme I've been in touch with trading standards, next stop the ombudsman",
 ]
 
-# "Lawyer" or "solicitor" said in passing, not threatened: they went to care at high
-# priority as legal threats, and the happy customer got no reply.
+# "Lawyer", "solicitor" or a regulator said in passing, not threatened: they went to
+# care at high priority as legal threats, and the happy customer got no reply.
 NOT_LEGAL_THREATS = [
     "@acme my sister is a lawyer and even she loves your app",
     "@acme the lawyer in the show said acme kettles are the best lol",
     "@acme my solicitor friend recommended your espresso machine, love it",
     "@acme best lawyer show ever on tonight, and a cuppa from my new acme kettle",
+    # A regulator or an adviser named without a threat: these escalated a happy
+    # customer as a legal threat at high priority, with no reply.
+    "@acme I work in trading standards and your labelling is spot on",
+    "@acme my mum volunteers at citizens advice and loves her acme kettle",
+    "@acme the ombudsman drama on tonight was great, watched it with a brew from my acme kettle",
 ]
 
 
 @pytest.mark.parametrize("text", NOT_LEGAL_THREATS)
-def test_a_lawyer_mentioned_in_passing_is_no_legal_threat(text: str) -> None:
+def test_a_lawyer_or_regulator_mentioned_in_passing_is_no_legal_threat(text: str) -> None:
     matched, _, decision = shipped_decision(text)
     assert "legal-threat" not in matched
     assert "legal" not in decision.tags
