@@ -434,6 +434,35 @@ def test_a_late_order_goes_to_care_however_it_scores(text: str) -> None:
     assert what == "reply escalate:care"
 
 
+# Where's my parcel or package, in other words and slang, and no sign of it: they got
+# only the how-to-track answer (or a draft of it) and no person, or nothing at all.
+WHERES_MY_PARCEL = [
+    "@acme where tf is my parcel",
+    "@acme where's my parcel??",
+    "@acme wheres my package",
+    "@acme where the hell are my parcels",
+    "@acme still no sign of my parcel",
+    "@acme no sign of my package and it's been a week",
+]
+
+
+@pytest.mark.parametrize("text", WHERES_MY_PARCEL)
+def test_where_is_my_parcel_in_any_words_goes_to_care_as_a_delivery(text: str) -> None:
+    # A knowledge-base answer to "where's my parcel?" (how to track it) may come first,
+    # as for "where is my order", but the case is care's.
+    matched, _, decision = shipped_decision(text)
+    assert "delivery-problem" in matched
+    assert "delivery" in decision.tags
+    assert decision.escalation is not None
+    assert decision.escalation.team == "care"
+
+
+def test_where_is_my_order_number_is_a_question_not_a_delivery() -> None:
+    matched, _, decision = shipped_decision("@acme where is my order number?")
+    assert "delivery-problem" not in matched
+    assert decision.escalation is None
+
+
 @pytest.mark.parametrize("text", DELIVERY_FINE)
 def test_a_parcel_that_came_is_no_delivery_problem(text: str) -> None:
     matched, _, decision = shipped_decision(text)
