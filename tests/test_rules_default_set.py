@@ -781,12 +781,19 @@ SARCASTIC_WAITS = [
     "@acme thanks for the two hour hold music",
     "@acme cheers for ignoring me",
     "@acme support ghosted me after I sent photos of the jug",
+    # An upside-down face or an eye-roll beside a wait of weeks: they got nothing.
+    "@acme wow such fast delivery, only took 3 weeks 🙃",
+    "@acme love that my kettle took a month to get here 🙄",
+    "@acme been waiting 2 weeks for my toaster, amazing 🙃",
 ]
 
 # A quick service thanked: praise, also with a number of days in it.
 QUICK_THANKS = [
     "@acme thanks for the 2 day delivery, super quick!",
     "@acme thanks for the quick reply, super fast",
+    # The same faces without a wait of weeks are no complaint.
+    "@acme only took 2 days to arrive, thanks 🙃",
+    "@acme took ages to choose a colour 🙃 went with red, love it",
 ]
 
 
