@@ -434,6 +434,35 @@ def test_a_late_order_goes_to_care_however_it_scores(text: str) -> None:
     assert what == "reply escalate:care"
 
 
+# Where's my parcel or package, in other words and slang, and no sign of it: they got
+# only the how-to-track answer (or a draft of it) and no person, or nothing at all.
+WHERES_MY_PARCEL = [
+    "@acme where tf is my parcel",
+    "@acme where's my parcel??",
+    "@acme wheres my package",
+    "@acme where the hell are my parcels",
+    "@acme still no sign of my parcel",
+    "@acme no sign of my package and it's been a week",
+]
+
+
+@pytest.mark.parametrize("text", WHERES_MY_PARCEL)
+def test_where_is_my_parcel_in_any_words_goes_to_care_as_a_delivery(text: str) -> None:
+    # A knowledge-base answer to "where's my parcel?" (how to track it) may come first,
+    # as for "where is my order", but the case is care's.
+    matched, _, decision = shipped_decision(text)
+    assert "delivery-problem" in matched
+    assert "delivery" in decision.tags
+    assert decision.escalation is not None
+    assert decision.escalation.team == "care"
+
+
+def test_where_is_my_order_number_is_a_question_not_a_delivery() -> None:
+    matched, _, decision = shipped_decision("@acme where is my order number?")
+    assert "delivery-problem" not in matched
+    assert decision.escalation is None
+
+
 @pytest.mark.parametrize("text", DELIVERY_FINE)
 def test_a_parcel_that_came_is_no_delivery_problem(text: str) -> None:
     matched, _, decision = shipped_decision(text)
@@ -752,12 +781,19 @@ SARCASTIC_WAITS = [
     "@acme thanks for the two hour hold music",
     "@acme cheers for ignoring me",
     "@acme support ghosted me after I sent photos of the jug",
+    # An upside-down face or an eye-roll beside a wait of weeks: they got nothing.
+    "@acme wow such fast delivery, only took 3 weeks 🙃",
+    "@acme love that my kettle took a month to get here 🙄",
+    "@acme been waiting 2 weeks for my toaster, amazing 🙃",
 ]
 
 # A quick service thanked: praise, also with a number of days in it.
 QUICK_THANKS = [
     "@acme thanks for the 2 day delivery, super quick!",
     "@acme thanks for the quick reply, super fast",
+    # The same faces without a wait of weeks are no complaint.
+    "@acme only took 2 days to arrive, thanks 🙃",
+    "@acme took ages to choose a colour 🙃 went with red, love it",
 ]
 
 
@@ -832,20 +868,33 @@ LEGAL_THREATS = [
     "@acme speaking to a solicitor tomorrow, this is unacceptable",
     "@acme time to get a lawyer involved",
     "@acme my solicitor will be in touch",
+    # A regulator or an adviser in a threat's shape, in other words.
+    "@acme I've reported you to Trading Standards",
+    "@acme contacting the ombudsman tomorrow",
+    "@acme I'll be taking you to small claims if this isn't sorted",
+    "@acme filing a complaint with the financial ombudsman",
+    "@acme citizens advice told me you have to refund me",
+    "@acme trading standards will hear about this",
+    "@acme I've been in touch with trading standards, next stop the ombudsman",
 ]
 
-# "Lawyer" or "solicitor" said in passing, not threatened: they went to care at high
-# priority as legal threats, and the happy customer got no reply.
+# "Lawyer", "solicitor" or a regulator said in passing, not threatened: they went to
+# care at high priority as legal threats, and the happy customer got no reply.
 NOT_LEGAL_THREATS = [
     "@acme my sister is a lawyer and even she loves your app",
     "@acme the lawyer in the show said acme kettles are the best lol",
     "@acme my solicitor friend recommended your espresso machine, love it",
     "@acme best lawyer show ever on tonight, and a cuppa from my new acme kettle",
+    # A regulator or an adviser named without a threat: these escalated a happy
+    # customer as a legal threat at high priority, with no reply.
+    "@acme I work in trading standards and your labelling is spot on",
+    "@acme my mum volunteers at citizens advice and loves her acme kettle",
+    "@acme the ombudsman drama on tonight was great, watched it with a brew from my acme kettle",
 ]
 
 
 @pytest.mark.parametrize("text", NOT_LEGAL_THREATS)
-def test_a_lawyer_mentioned_in_passing_is_no_legal_threat(text: str) -> None:
+def test_a_lawyer_or_regulator_mentioned_in_passing_is_no_legal_threat(text: str) -> None:
     matched, _, decision = shipped_decision(text)
     assert "legal-threat" not in matched
     assert "legal" not in decision.tags
