@@ -44,6 +44,7 @@ from tests.fakeapi import FakeAPI, Reply
 from tests.fakes import CrashAfterPost, ScriptedResponder, permanent, temporary
 from tests.reddit_fake import listing, reddit_section, serve_token
 from tests.webkit import TEAMS, sample_rows
+from tests.xapi import MENTIONS, x_runtime
 
 TOKEN = "0123456789abcdef-metrics"
 LOCAL = ("127.0.0.1", 40000)
@@ -507,6 +508,23 @@ def test_every_reddit_failure_kind_a_poll_counts_is_in_the_metrics_table(
     (row,) = [line for line in docs.splitlines() if line.startswith("| `inchannel_source_errors")]
     reddits = row.split("Reddit's (", 1)[1].split(")", 1)[0]
     assert sorted(reddits.replace("`", "").split(", ")) == sorted(k.value for k in FailureKind)
+
+
+def test_an_x_redirect_counts_under_a_kind_the_metrics_table_lists(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # A 3xx from x.api_base_url counts under kind="redirect", which the docs' list of
+    # X kinds left out: an alert on the listed kinds never saw a source stopped so.
+    with FakeAPI() as api:
+        api.add("GET", MENTIONS, Reply(301, {"location": "/elsewhere"}, b""))
+        rt = x_runtime(make_runtime, api)
+        poll_source(rt, "mentions")
+    samples = scrape(rt)
+    assert value(samples, "inchannel_source_errors_total", source="mentions", kind="redirect")
+    docs = (REPO / "docs" / "operations.md").read_text(encoding="utf-8")
+    (row,) = [line for line in docs.splitlines() if line.startswith("| `inchannel_source_errors")]
+    xs = row.split("`kind` is X's (", 1)[1].split(")", 1)[0]
+    assert "redirect" in xs.replace("`", "").split(", ")
 
 
 def test_a_failed_poll_slower_than_its_lease_is_still_counted_and_timed(

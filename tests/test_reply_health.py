@@ -20,7 +20,7 @@ from monitor.runtime import Runtime
 from monitor.status import collect
 from monitor.store.models import ActionRow
 from responders.base import ResponderError, SendResult
-from tests.conftest import RuntimeFactory, mention
+from tests.conftest import REPO, RuntimeFactory, mention
 from tests.test_health_alerts import OPS, QUIET, clock, delivered, notes
 from tests.test_metrics import scrape, value
 
@@ -189,3 +189,20 @@ def test_a_platform_taken_out_of_the_config_is_not_called_recovered(
     assert reply_problems(later) == []
     assert collect(later).healthy
     assert value(scrape(later), "inchannel_reply_consecutive_failures", platform="x") == 0
+
+
+def test_the_readme_and_the_health_page_docs_name_the_replies_row(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The run is a `@replies:<platform>` row among the sources of `inchannel status` and
+    # the Health page; the README's status row and docs/dashboard.md's Health page told
+    # of sources only, so an operator had no word of what the row was.
+    rt, _ = replying(make_runtime, source_failing_minutes=15)
+    minutes_of_replies(rt, 21)
+    assert "@replies:x" in [s.name for s in collect(rt).sources]
+    readme = (REPO / "README.md").read_text(encoding="utf-8").splitlines()
+    (row,) = [line for line in readme if line.startswith("| `inchannel status")]
+    assert "`@replies:<platform>`" in row
+    dashboard = (REPO / "docs" / "dashboard.md").read_text(encoding="utf-8")
+    health = dashboard.split("**Health** (`/health`)", 1)[1].split("\n\n", 1)[0]
+    assert "`@replies:<platform>`" in " ".join(health.split())

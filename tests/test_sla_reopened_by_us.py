@@ -13,9 +13,10 @@ from monitor import casework_actions, casework_replies, triage
 from monitor.domain import ActionStatus, CaseState, Platform
 from monitor.pipeline import check_sla, dispatch_outbox, poll_source, process_pending, run_cycle
 from monitor.runtime import Runtime
+from monitor.status import collect
 from monitor.store.models import ActionRow, Case, Event
 from monitor.web.reports import build_report
-from tests.conftest import RuntimeFactory, mention
+from tests.conftest import REPO, RuntimeFactory, mention
 from tests.fakes import ScriptedResponder, permanent, temporary
 
 NOW = "2026-11-20T09:00:00Z"  # FakeClock's start
@@ -146,6 +147,25 @@ def test_a_bot_reply_dying_on_a_case_closed_owing_nothing_leaves_it_closed(
     dispatch_outbox(rt)
     assert len(responder.posts) == 2
     assert _case(rt).state == CaseState.RESOLVED
+
+
+def test_the_status_docs_say_where_a_dead_reply_nobody_is_told_of_shows(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # docs/operations.md said of every dead reply that its case "is handed to a person,
+    # whose notification this is", so status need not report it: one extra to a case
+    # that owes nothing is handed to nobody and notifies nobody.
+    rt, responder = _answered_then_closed(make_runtime)
+    responder.fail_next(permanent("403 the thread is locked"))
+    dispatch_outbox(rt)
+    assert _case(rt).state == CaseState.RESOLVED
+    with rt.sessions() as session:
+        kinds = session.scalars(select(ActionRow.kind).where(ActionRow.id != 1)).all()
+    assert "notify" not in kinds
+    assert not [line for line in collect(rt).problems if "action 1" in line]
+    docs = " ".join((REPO / "docs" / "operations.md").read_text(encoding="utf-8").split())
+    said = docs.split("A dead reply is not a problem here", 1)[1].split(";", 1)[0]
+    assert "owes nothing" in said, said
 
 
 def test_a_persons_reply_dying_on_a_case_closed_owing_nothing_reopens_it(
