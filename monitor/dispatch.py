@@ -347,6 +347,7 @@ class Outcomes:
             }
             own_posts: list[dict[str, Any]] = []
             recounted: list[int | None] = []
+            dead: list[tuple[ActionRow, ResponderError]] = []
             for action, outcome, sending_at in self._waiting:
                 row = rows[action.id]
                 if isinstance(outcome, ResponderError):
@@ -361,6 +362,8 @@ class Outcomes:
                     done.append(_not_retried(row, outcome))
                 elif isinstance(outcome, ResponderError):
                     done.append(_record_error(self._rt, session, row, outcome, now))
+                    if row.status == ActionStatus.DEAD:
+                        dead.append((row, outcome))
                 else:
                     if row.status == ActionStatus.REJECTED and cases.bot_queued(row):
                         recounted.append(row.case_id)
@@ -368,13 +371,26 @@ class Outcomes:
                     own_posts.extend(_own_posts(self._rt, row, outcome[0], sending_at, now))
             _store_own_posts(session, own_posts)
             _count_again(session, recounted, now)
-            # Last, so the case rows it locks (PostgreSQL) are held only until the commit.
+            # Late, so the case rows it locks (PostgreSQL) are held only until the commit.
             began = min(at for _, _, at in self._waiting)
             answered = [post["case_id"] for post in own_posts]
             _answered(self._rt, session, answered, now, sending_from=began)
+            _hand_over(self._rt, session, dead, now)
             # After every case lock (above): held only until the commit.
             reply_health.record(session, _sends(self._waiting), now)
         return done
+
+
+def _hand_over(
+    rt: Runtime, session: Session, dead: list[tuple[ActionRow, ResponderError]], now: datetime
+) -> None:
+    """The group's dead replies, after its answers (_answered): a reply posted in the
+    same group to the same case answered the customer, and a dead bot reply then owes
+    nothing (_owing_nothing). Handed over first, it pulled the case just answered back
+    into its team's queue and told the team's channels. In case order, as the cases
+    are locked elsewhere (queries.locked)."""
+    for row, error in sorted(dead, key=lambda item: (item[0].case_id or 0, item[0].id)):
+        _hand_to_human(rt, session, row, error, now)
 
 
 def _sends(waiting: list[tuple[Action, Outcome, datetime]]) -> list[reply_health.Send]:
@@ -580,8 +596,7 @@ def _record_error(
         row.attempts = max(0, row.attempts - 1)
         _clock_while_held(rt, session, row)
     if error.permanent or _gives_up(session, row, config, now):
-        row.status = ActionStatus.DEAD
-        _hand_to_human(rt, session, row, error, now)
+        row.status = ActionStatus.DEAD  # handed to a person once the group's answers count
     else:
         row.status = ActionStatus.FAILED
         row.next_attempt_at = _next_attempt(now, row.attempts, error, config)

@@ -453,3 +453,34 @@ def test_our_post_already_stored_as_thread_context_becomes_the_outbound_message(
     with rt.sessions() as session:
         ours = session.scalars(select(Message).where(Message.external_id == "p1")).one()
         assert (ours.direction, ours.case_id) == ("outbound", action(rt).case_id)
+
+
+def test_a_bot_reply_dying_beside_a_persons_posted_reply_leaves_the_case_answered(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # lena answered before the bot's acknowledgement had gone out, and both were sent
+    # in one group: the acknowledgement died (the thread locked), hers was posted. The
+    # dead one was handed over before her post counted as the answer, so the case went
+    # back to tech's queue (awaiting_human, nothing owed) and tech's channel was told
+    # "escalated: reply could not be posted" about a customer just answered.
+    channels = {"tech-chat": {"url": "json://127.0.0.1:9/hook"}}
+    teams = [{**team, "channels": ["tech-chat"]} for team in TEAMS]
+    rt = make_runtime([mention(1, OUTAGE)], channels=channels, teams=teams)
+    responder = with_scripted(rt)
+    poll_source(rt, "feed")
+    process_pending(rt)
+    casework_replies.reply(rt, "C-1001", "Sorry, we are on it.", user="lena")
+    responder.fail_next(permanent("403 the thread is locked"))  # the bot's, claimed first
+    dispatch_outbox(rt)
+    assert [text for _, _, text in responder.posts] == ["Sorry, we are on it."]
+    with rt.sessions() as session:
+        bot = session.scalars(select(ActionRow).where(ActionRow.rule.is_not(None))).one()
+        assert bot.status == ActionStatus.DEAD
+        case = session.scalars(select(Case)).one()
+        assert case.state == CaseState.WAITING_CUSTOMER
+        assert case.first_response_at == rt.clock.now()
+        texts = session.scalars(select(ActionRow.text).where(ActionRow.kind == "notify")).all()
+        failed = session.scalars(select(Event).where(Event.kind == "send_failed")).one()
+    assert [t for t in texts if "could not be posted" in t] == []
+    assert failed.detail["action"] == bot.id
+
