@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import signal
 import threading
@@ -162,6 +161,24 @@ def unless_skewed(rt: Runtime, step: Callable[[], bool]) -> Callable[[], bool]:
     return step_unless_skewed
 
 
+def poll_unless_skewed(rt: Runtime, name: str) -> Callable[[], bool]:
+    """The poll job's step: ``poll_source``, or while this host's clock is skewed, the
+    release of the source's lease. Kept, it held the source from every worker until it
+    expired, and a clock ahead had written that expiry as much too late. Released here
+    and not by the health job that finds the skew: a poll of the source may be under way
+    in this job's thread, and another worker would poll it at the same time (on X,
+    billed twice). This job runs one instance at a time, so no poll of it is under way."""
+
+    def step() -> bool:
+        if not rt.clock_skewed.is_set():
+            return poll_source(rt, name)
+        if release_leases(rt, [name]):
+            log.warning("source=%s lease released: this host's clock is skewed", name)
+        return False
+
+    return step
+
+
 def build_scheduler(rt: Runtime, running: Running | None = None) -> BackgroundScheduler:
     # misfire_grace_time=None: a run that starts late (a busy or suspended host) runs
     # late, once (coalesce), rather than being dropped as missed.
@@ -174,10 +191,7 @@ def build_scheduler(rt: Runtime, running: Running | None = None) -> BackgroundSc
             continue
         scheduler.add_job(
             guarded(
-                f"poll:{config.name}",
-                rt,
-                unless_skewed(rt, functools.partial(poll_source, rt, config.name)),
-                running=running,
+                f"poll:{config.name}", rt, poll_unless_skewed(rt, config.name), running=running
             ),
             "interval",
             seconds=config.interval_seconds,
