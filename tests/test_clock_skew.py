@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from monitor import clock_skew
+from monitor.clock import FakeClock
 from monitor.clock_skew import WallClock, bound_seconds, measure, startup_problem
 from monitor.daemon import build_scheduler
 from monitor.domain import CaseState, Platform
@@ -328,3 +329,49 @@ def test_a_paused_worker_hands_its_leases_over_once_its_poll_has_ended(
     assert poll_source(other, "feed") is True  # at once, from where the paused one stopped
     assert counts(other)[:2] == (1, 10)
     assert lease_owner(other, "feed") == other.worker_id
+
+
+class BrokenOnce(FakeClock):
+    """A clock whose next reading fails once armed: the first thing every job does."""
+
+    armed = False
+
+    def now(self) -> datetime:
+        if self.armed:
+            self.armed = False
+            raise RuntimeError("clock unavailable")
+        return super().now()
+
+
+@POSTGRES_ONLY
+def test_a_paused_job_is_no_successful_run(
+    make_runtime: RuntimeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A paused run of process, dispatch or sla returned at once, and counted as a
+    success: it ended the worker's report of the job failing, set the job's last
+    success, and logged that the job worked again, though it had not run."""
+    rt = make_runtime(**WORKERS)
+    clock = rt.clock = BrokenOnce()
+    host = ShiftedClock(0)
+    rt.host_clock = host
+    job = {j.id: j.func for j in build_scheduler(rt).get_jobs()}
+    clock.armed = True
+    job["process"]()
+    failed = (
+        "job process: 1 failed run in a row, the last 0 min ago: RuntimeError: clock unavailable"
+    )
+    assert collect(rt).problems == [failed]
+    host.seconds = 200
+    caplog.set_level(logging.INFO, logger="inchannel")
+    job["health"]()
+    job["process"]()
+    assert failed in collect(rt).problems
+    with rt.sessions() as session:
+        state = session.get(SourceState, "@job:process")
+        assert state is not None
+        assert state.last_success_at is None
+    assert not [r for r in caplog.records if "works again" in r.getMessage()]
+    host.seconds = 0
+    job["health"]()
+    job["process"]()  # it runs, and works
+    assert collect(rt).problems == []
