@@ -7,7 +7,8 @@ worker's wall clock is therefore measured against the database server's, the one
 every worker shares: at start (``inchannel run`` refuses to start beyond the bound) and
 by the health job every minute (a skew found later is a problem in `inchannel status`
 and an operations alert, and the worker takes no lease, claims no work and checks no
-SLA deadline until its clock is back within the bound). SQLite has one host: nothing
+SLA deadline until its clock is back within the bound; each poll job hands over the
+lease it holds, monitor.daemon). SQLite has one host: nothing
 to measure.
 
 The measurement reads the real system clock, never ``rt.clock``: tests replace that with

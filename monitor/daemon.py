@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import signal
 import threading
@@ -42,6 +41,8 @@ CLOCK_SLACK = timedelta(seconds=1)
 STOP_GRACE_SECONDS = 60.0
 # How often a stop waiting for jobs reads the clock again.
 STOP_WAIT_STEP = 0.5
+# The recorded jobs a clock skew pauses (the polls hand their leases over instead).
+SKEW_PAUSED = frozenset({"process", "dispatch", "sla"})
 # The signals that stop a worker (SIGHUP: the terminal of a foreground run closed).
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -128,12 +129,14 @@ def guarded(
     recorded_every: float | None = None,
     recorders: list[jobstate.Recorder] | None = None,
     running: Running | None = None,
+    paused: threading.Event | None = None,
 ) -> Callable[[], None]:
     """Run ``step`` until it has no more work; a failure is logged, never fatal. With
     ``recorded_every`` (the job's interval in seconds), failures are also reported where
     `inchannel status` sees them (monitor.jobs, monitor.jobstate); polls record their own,
     per source. The job's recorder is added to ``recorders``, which the health job looks
-    at for a batch that is stuck. ``running`` tells a stop which jobs it waits for."""
+    at for a batch that is stuck. ``running`` tells a stop which jobs it waits for.
+    While ``paused`` is set the job runs no batch (jobs.run_job)."""
     recorder = None
     if recorded_every is not None:
         recorder = jobs.recorder_for(rt, name, recorded_every)
@@ -144,22 +147,35 @@ def guarded(
 
     def job() -> None:
         with running.job(name, rt.clock.now()) if running is not None else nullcontext():
-            jobs.run_job(rt, name, step, recorder, max_batches=MAX_BATCHES_PER_RUN, streak=streak)
+            jobs.run_job(
+                rt,
+                name,
+                step,
+                recorder,
+                max_batches=MAX_BATCHES_PER_RUN,
+                streak=streak,
+                paused=paused,
+            )
 
     return job
 
 
-def unless_skewed(rt: Runtime, step: Callable[[], bool]) -> Callable[[], bool]:
-    """``step``, skipped (no more work) while the health job last found this host's
-    clock too far from the database server's (monitor.clock_skew): leases, claims and
-    SLA deadlines are read by this clock, and a skewed one takes over the other
-    workers' live leases and claims, or marks deadlines missed before they pass.
-    The health job goes on measuring, and the step runs again once it is back."""
+def poll_unless_skewed(rt: Runtime, name: str) -> Callable[[], bool]:
+    """The poll job's step: ``poll_source``, or while this host's clock is skewed, the
+    release of the source's lease. Kept, it held the source from every worker until it
+    expired, and a clock ahead had written that expiry as much too late. Released here
+    and not by the health job that finds the skew: a poll of the source may be under way
+    in this job's thread, and another worker would poll it at the same time (on X,
+    billed twice). This job runs one instance at a time, so no poll of it is under way."""
 
-    def step_unless_skewed() -> bool:
-        return False if rt.clock_skewed.is_set() else step()
+    def step() -> bool:
+        if not rt.clock_skewed.is_set():
+            return poll_source(rt, name)
+        if release_leases(rt, [name]):
+            log.warning("source=%s lease released: this host's clock is skewed", name)
+        return False
 
-    return step_unless_skewed
+    return step
 
 
 def build_scheduler(rt: Runtime, running: Running | None = None) -> BackgroundScheduler:
@@ -174,10 +190,7 @@ def build_scheduler(rt: Runtime, running: Running | None = None) -> BackgroundSc
             continue
         scheduler.add_job(
             guarded(
-                f"poll:{config.name}",
-                rt,
-                unless_skewed(rt, functools.partial(poll_source, rt, config.name)),
-                running=running,
+                f"poll:{config.name}", rt, poll_unless_skewed(rt, config.name), running=running
             ),
             "interval",
             seconds=config.interval_seconds,
@@ -194,16 +207,25 @@ def build_scheduler(rt: Runtime, running: Running | None = None) -> BackgroundSc
         return check_health(rt)
 
     steps: dict[str, Callable[[], bool]] = {
-        "process": unless_skewed(rt, lambda: process_pending(rt)),
-        "dispatch": unless_skewed(rt, lambda: dispatch_outbox(rt)),
-        # Deadlines are read by this host's clock too: one ahead breached cases early.
-        "sla": unless_skewed(rt, lambda: check_sla(rt)),
+        "process": lambda: process_pending(rt),
+        "dispatch": lambda: dispatch_outbox(rt),
+        "sla": lambda: check_sla(rt),
         "health": health,
     }
     for name, seconds in jobs.recorded_intervals(rt.settings).items():
         scheduler.add_job(
             guarded(
-                name, rt, steps[name], recorded_every=seconds, recorders=recorders, running=running
+                name,
+                rt,
+                steps[name],
+                recorded_every=seconds,
+                recorders=recorders,
+                running=running,
+                # Paused while this host's clock is too far from the database server's
+                # (monitor.clock_skew): a skewed one takes over the other workers' live
+                # claims, and one ahead marks SLA deadlines missed before they pass. The
+                # health job goes on measuring, and the jobs run again once it is back.
+                paused=rt.clock_skewed if name in SKEW_PAUSED else None,
             ),
             "interval",
             seconds=seconds,

@@ -5,12 +5,12 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -282,14 +282,17 @@ def _lease(rt: Runtime, name: str, now: datetime) -> tuple[str | None, datetime 
         return cursor, _not_before(reset_at, next_poll_at)
 
 
-def release_leases(rt: Runtime) -> None:
-    """On a clean stop, hand our sources to the other workers at once."""
+def release_leases(rt: Runtime, names: Collection[str] | None = None) -> int:
+    """On a clean stop, hand our sources (or only ``names``) to the other workers at
+    once. Returns how many leases were released."""
+    mine = SourceState.lease_owner == rt.worker_id
+    if names is not None:
+        mine = and_(mine, SourceState.name.in_(list(names)))
     with transaction(rt.sessions) as session:
-        session.execute(
-            update(SourceState)
-            .where(SourceState.lease_owner == rt.worker_id)
-            .values(lease_owner=None, lease_expires_at=None)
+        released = session.execute(
+            update(SourceState).where(mine).values(lease_owner=None, lease_expires_at=None)
         )
+        return int(getattr(released, "rowcount", 0))
 
 
 def resume_stopped_sources(rt: Runtime) -> list[str]:

@@ -10,6 +10,7 @@ same way: its failures must not read as healthy between runs.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -98,13 +99,18 @@ def run_job(
     *,
     max_batches: int,
     streak: Streak | None = None,
+    paused: threading.Event | None = None,
 ) -> JobRun:
     """Call ``step`` until it has no more work (at most ``max_batches`` times, so other
     jobs get their turn); a failure is logged and reported, never raised. ``streak``:
-    the job's earlier runs, for the log."""
+    the job's earlier runs, for the log. While ``paused`` is set no batch starts, and
+    nothing is recorded: a skipped batch counted as a success ended the job's failure
+    report and logged it working again, though it had not run."""
     streak = streak if streak is not None else Streak()
     batches = 0
     while batches < max_batches and not rt.stopping.is_set():
+        if paused is not None and paused.is_set():
+            break
         batches += 1
         try:
             if recorder is not None:

@@ -86,7 +86,8 @@ class Runtime:
     # never ``clock``, which tests replace with a fake one; tests shift this one instead.
     host_clock: Clock = field(default_factory=SystemClock)
     # Set while the health job's last measurement of it was beyond the bound: the
-    # daemon's polls, processing and dispatch then take no lease and claim no work.
+    # daemon's polls then hand their leases over and take none, and processing, dispatch
+    # and the SLA check run no batch (monitor.daemon).
     clock_skewed: threading.Event = field(default_factory=threading.Event)
     metrics: Metrics = field(default_factory=Metrics)
     rules_error: ConfigError | None = None  # why ``rules`` is None

@@ -5,17 +5,21 @@ by the health job. SQLite (one host) measures nothing."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from monitor import clock_skew
+from monitor.clock import FakeClock
 from monitor.clock_skew import WallClock, bound_seconds, measure, startup_problem
 from monitor.daemon import build_scheduler
 from monitor.domain import CaseState, Platform
 from monitor.health_alerts import check_health
+from monitor.ingest import poll_source
 from monitor.runtime import Runtime
+from monitor.sources.base import PollResult, Source
 from monitor.status import collect
 from monitor.store.db import transaction
 from monitor.store.models import Case, Customer, Message, SourceState
@@ -272,3 +276,102 @@ def test_a_skewed_worker_marks_no_deadline_until_back(make_runtime: RuntimeFacto
     job["health"]()
     job["sla"]()
     assert breached(rt)
+
+
+def lease_owner(rt: Runtime, name: str) -> str | None:
+    with rt.sessions() as session:
+        state = session.get(SourceState, name)
+        return state.lease_owner if state is not None else None
+
+
+class SkewFoundMidPoll:
+    """The health job finds the skew while the poll is under way (its own thread in the
+    daemon), and another worker tries the source meanwhile."""
+
+    def __init__(self, inner: Source, health: Callable[[], None], other: Runtime) -> None:
+        self.name = "feed"
+        self.inner, self.health, self.other = inner, health, other
+        self.other_polled: bool | None = None
+
+    def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
+        result = self.inner.poll(cursor, now=now)
+        self.health()
+        self.other_polled = poll_source(self.other, "feed")
+        return result
+
+
+@POSTGRES_ONLY
+def test_a_paused_worker_hands_its_leases_over_once_its_poll_has_ended(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """A paused worker kept its leases until they expired: one ahead by 200 s had written
+    expiries 200 s late, and its sources went unpolled by anyone for that long more. The
+    lease goes at the source's next poll run, not under a poll still under way."""
+    rows = [mention(i) for i in range(12)]
+    skewed, other = make_runtime(rows, **WORKERS), make_runtime(rows, **WORKERS)
+    host = ShiftedClock(0)
+    skewed.host_clock = host
+    job = {j.id: j.func for j in build_scheduler(skewed).get_jobs()}
+
+    def skew_found() -> None:
+        host.seconds = 200
+        job["health"]()
+
+    mid_poll = SkewFoundMidPoll(skewed.sources["feed"], skew_found, other)
+    skewed.sources["feed"] = mid_poll  # type: ignore[assignment]
+    # A page waits after this one: the job's next batch, paused, hands the source over.
+    job["poll:feed"]()
+    assert skewed.clock_skewed.is_set()
+    assert mid_poll.other_polled is False  # not while the poll was under way
+    assert counts(skewed)[:2] == (0, 5)  # its page and cursor stored, the lease released
+    job["poll:feed"]()  # and so is every paused run: it polls nothing
+    assert counts(skewed)[:2] == (0, 5)
+    assert poll_source(other, "feed") is True  # at once, from where the paused one stopped
+    assert counts(other)[:2] == (1, 10)
+    assert lease_owner(other, "feed") == other.worker_id
+
+
+class BrokenOnce(FakeClock):
+    """A clock whose next reading fails once armed: the first thing every job does."""
+
+    armed = False
+
+    def now(self) -> datetime:
+        if self.armed:
+            self.armed = False
+            raise RuntimeError("clock unavailable")
+        return super().now()
+
+
+@POSTGRES_ONLY
+def test_a_paused_job_is_no_successful_run(
+    make_runtime: RuntimeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A paused run of process, dispatch or sla returned at once, and counted as a
+    success: it ended the worker's report of the job failing, set the job's last
+    success, and logged that the job worked again, though it had not run."""
+    rt = make_runtime(**WORKERS)
+    clock = rt.clock = BrokenOnce()
+    host = ShiftedClock(0)
+    rt.host_clock = host
+    job = {j.id: j.func for j in build_scheduler(rt).get_jobs()}
+    clock.armed = True
+    job["process"]()
+    failed = (
+        "job process: 1 failed run in a row, the last 0 min ago: RuntimeError: clock unavailable"
+    )
+    assert collect(rt).problems == [failed]
+    host.seconds = 200
+    caplog.set_level(logging.INFO, logger="inchannel")
+    job["health"]()
+    job["process"]()
+    assert failed in collect(rt).problems
+    with rt.sessions() as session:
+        state = session.get(SourceState, "@job:process")
+        assert state is not None
+        assert state.last_success_at is None
+    assert not [r for r in caplog.records if "works again" in r.getMessage()]
+    host.seconds = 0
+    job["health"]()
+    job["process"]()  # it runs, and works
+    assert collect(rt).problems == []
