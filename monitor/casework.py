@@ -90,12 +90,16 @@ def check_reply(
     problems = [too_long] if too_long else []
     redirect = find_redirect(text, customer=customer)
     if redirect is not None and not allow_redirect:
-        kind, phrase = redirect
-        problems.append(
-            f"the reply sends the customer elsewhere ({kind}: {phrase!r}); answer in the "
-            "thread, or allow the redirect explicitly"
-        )
+        problems.append(_sends_elsewhere(redirect))
     return problems
+
+
+def _sends_elsewhere(redirect: tuple[str, str]) -> str:
+    kind, phrase = redirect
+    return (
+        f"the reply sends the customer elsewhere ({kind}: {phrase!r}); answer in the "
+        "thread, or allow the redirect explicitly"
+    )
 
 
 def _platform_or_x(platform: str) -> Platform:
@@ -139,13 +143,21 @@ def refuse_problems(
     allow_redirect: bool = False,
     customer: str = "",
     markdown: bool = False,
-) -> None:
+) -> tuple[str, str] | None:
+    """Refuse a reply with a problem check_reply would list; else the redirect
+    ``allow_redirect`` lets through (kind, phrase), or None.
+
+    Run with the case locked, so the cheap length check comes first: an over-long
+    reply is refused for that alone, unread by the guard. The guard's scan runs once;
+    the caller records the redirect from its answer rather than scanning again."""
     require_storable("text", text)
-    problems = check_reply(
-        platform, text, allow_redirect=allow_redirect, customer=customer, markdown=markdown
-    )
-    if problems:
-        raise CaseworkError("; ".join(problems))
+    too_long = reply_length_problem(_platform_or_x(platform), text, markdown=markdown)
+    if too_long:
+        raise CaseworkError(too_long)
+    redirect = find_redirect(text, customer=customer)
+    if redirect is not None and not allow_redirect:
+        raise CaseworkError(_sends_elsewhere(redirect))
+    return redirect
 
 
 def parse_ref(ref: str) -> int:

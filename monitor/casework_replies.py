@@ -29,7 +29,6 @@ from monitor.domain import (
     unmentioned_reason,
     x_refuses_unmentioned,
 )
-from monitor.rules.deflection import find_redirect
 from monitor.runtime import Runtime
 from monitor.store.db import transaction
 from monitor.store.models import ActionRow, Case, Customer, Message, from_customer
@@ -72,14 +71,13 @@ def _reply(
         _refuse_closed_as_spam(case)
         text = _reply_text(rt, session, case, text, answer_id)
         customer = customer_handle(session, case)
-        refuse_problems(
+        redirect = refuse_problems(
             case.platform,
             text,
             allow_redirect=allow_redirect,
             customer=customer,
             markdown=bool(answer_id),  # dispatch posts it as ActionRow.markdown says
         )
-        redirect = find_redirect(text, customer=customer)
         target = _latest_inbound(session, case)
         _refuse_unanswerable(rt, target)
         earlier = _identical_replies(session, case, text)

@@ -71,6 +71,9 @@ REDIRECTS = [
     ("It's all on acme.ie today.", "support link", "acme.ie"),
     ("Write to returns at acme dot com.", "spelled-out address", "acme dot com"),
     ("Details: acme[dot]co[dot]uk", "spelled-out address", "acme[dot]co"),
+    ("It's at acme-returns dot co dot uk.", "spelled-out address", "acme-returns dot co"),
+    # A placeholder for the domain: the whole address, as for any other.
+    ("Write to support@{brand}.com today.", "email address", "support@{brand}.com"),
     # "See our FAQ" is the deflection the product exists to avoid: the answer, not
     # where to look it up.
     ("The answer is in our FAQ.", "website", "FAQ"),
@@ -436,6 +439,12 @@ def test_check_config_rejects_a_reply_that_tags_the_first_name(tmp_path: Path) -
         "a\u0430" * 10_000 + "\u00e9",
         "\u0430" * 20_000 + "\u00e9 \u0436",  # a Cyrillic letter: the mixed-word fold
         "a" * 20_000 + "!",  # a long word with no "@" in it, for the address pattern
+        # Hyphenated words and placeholders run together: the spelled-out address and
+        # support link patterns read the run again from after each "-" or brace.
+        "1-" * 10_000,
+        "ab-" * 7_000,
+        "{x}" * 10_000,
+        "a{b}." * 6_000,
     ],
 )
 def test_a_long_word_is_checked_in_bounded_time(text: str) -> None:

@@ -840,3 +840,33 @@ def test_a_redirect_stops_the_source_naming_x_api_base_url(
     assert found.next_poll_at is not None
     assert found.next_poll_at > NOW + timedelta(days=3000)  # stopped until an operator acts
     assert api.seen("GET", "/elsewhere") == []
+
+
+def test_a_redirect_names_where_it_pointed_without_its_credentials_or_query(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    """The error is stored, shown by `status` and sent in alerts: a proxy's Location may
+    carry a password (user:password@) or a token in its query, which none of those may
+    show. Where it pointed (scheme, host, path) is what names the wrong setting."""
+    location = (
+        "https://relay:s3cret-pass@proxy.example.net:8443/v2/mentions?access_token=tok-123#frag"
+    )
+    api.add("GET", MENTIONS, Reply(307, {"location": location}, b""))
+    rt = x_runtime(make_runtime, api)
+    poll_source(rt, "mentions")
+    error = str(state(rt).last_error)
+    assert error.endswith("(HTTP 307: redirected to https://proxy.example.net:8443/v2/mentions)"), (
+        error
+    )
+    for secret in ("relay", "s3cret-pass", "access_token", "tok-123", "frag"):
+        assert secret not in error
+
+
+def test_a_redirect_to_a_long_path_is_named_cut_short(
+    make_runtime: RuntimeFactory, api: FakeAPI
+) -> None:
+    api.add("GET", MENTIONS, Reply(301, {"location": "/" + "p" * 1000 + "?q=1"}, b""))
+    rt = x_runtime(make_runtime, api)
+    poll_source(rt, "mentions")
+    error = str(state(rt).last_error)
+    assert error.endswith(f"(HTTP 301: redirected to /{'p' * 199})"), error[-300:]

@@ -178,12 +178,15 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     # US toll-free prefixes before a number or a word ("1-800 FLOWERS"); not "1850 W".
     ("phone number", r"\b1-?8(?:00|33|44|55|66|77|88)\b(?=[\s-]*[a-z0-9]{3})"),
     # From the start of the run only: the match found is the same, and a long word with
-    # no "@" is read once, not once from each of its letters.
-    ("email address", r"(?<![\w.+-])[\w.+-]+@[\w-]+\.[a-z][\w.-]*"),
+    # no "@" is read once, not once from each of its letters. A placeholder may stand for
+    # the domain ("support@{brand}.com"): the link pattern below no longer starts inside it.
+    ("email address", r"(?<![\w.+-])[\w.+-]+@[\w{}-]+\.[a-z][\w.-]*"),
+    # From the start of a run of words and placeholders only: starting again after each
+    # brace read "{x}{x}{x}..." once from every placeholder in it.
     (
         "support link",
-        rf"(?:https?://|www\.)\S*|(?<![\w.@-])(?:[\w{{}}-]+\.)+(?:{_TLDS})\b(?:/\S*)?"
-        r"|(?<![\w.@-])(?:[\w{}-]+\.)+[a-z]{2,24}/\S*",
+        rf"(?:https?://|www\.)\S*|(?<![\w.@{{}}-])(?:[\w{{}}-]+\.)+(?:{_TLDS})\b(?:/\S*)?"
+        r"|(?<![\w.@{}-])(?:[\w{}-]+\.)+[a-z]{2,24}/\S*",
     ),
     # "See our FAQ", "visit our website": where to look it up, not the answer. Not "our
     # website is down" (news) nor "tap Forgot password on our site" (the steps).
@@ -196,7 +199,9 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
         rf"(?:on|at|in)\s+(?:our|the)\s+(?:\w+\s+)?{_WEBSITE}\b",
     ),
     # Spelled out to get past a filter: "returns at acme dot com", "acme[dot]co[dot]uk".
-    ("spelled-out address", rf"\b[\w-]+\s*(?:\s|\[|\()dot(?:\s|\]|\))\s*(?:{_TLDS})\b"),
+    # From the start of a hyphenated run only (leading hyphens are in the phrase): from
+    # each word in it, "1-1-1-..." was read once per hyphen (seconds at 10,000 characters).
+    ("spelled-out address", rf"(?<![\w-])-*\w[\w-]*\s*(?:\s|\[|\()dot(?:\s|\]|\))\s*(?:{_TLDS})\b"),
     (
         "contact elsewhere",
         r"\bcontact\s+(?:us|customer|support|service)\w*"

@@ -9,6 +9,7 @@ with a ``kind`` the source and the responder map onto their own error types.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -268,8 +269,24 @@ def _redirect_error(response: requests.Response | None) -> XApiError:
     """A 3xx, with where it pointed: that names the wrong host or proxy."""
     status = response.status_code if response is not None else None
     location = response.headers.get("location") if response is not None else None
-    where = f"redirected to {location[:200]}" if location else "no Location"
+    where = f"redirected to {_redirect_target(location)}" if location else "no Location"
     return XApiError("redirect", f"HTTP {status}: {where}", status=status)
+
+
+_SCHEME = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*:)?(?://)?")
+
+
+def _redirect_target(location: str) -> str:
+    """Where a Location points, as scheme://host/path, cut short. A proxy's may carry a
+    password (user:password@) or a token in its query or fragment, and the error goes
+    where none may show: stored, shown by `status`, sent in alerts, logged."""
+    before_query = re.split(r"[?#]", location, maxsplit=1)[0]
+    scheme = _SCHEME.match(before_query)
+    prefix = scheme.group(0) if scheme else ""
+    # Through the last "@" is the userinfo: a password may hold an "@" or a "/" itself.
+    host_and_path = before_query[len(prefix) :].rpartition("@")[2]
+    # A bare "?…" or "#…" resolves against the request's own path.
+    return (prefix + host_and_path)[:200] or "the same path"
 
 
 def _transport_error(exc: requests.RequestException) -> XApiError:
