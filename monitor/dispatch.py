@@ -708,7 +708,9 @@ _WITH_THE_CUSTOMER = frozenset({CaseState.RESOLVED.value, CaseState.WAITING_CUST
 def _hand_to_human(
     rt: Runtime, session: Session, row: ActionRow, error: ResponderError, now: datetime
 ) -> None:
-    """A dead reply is a promise we could not keep: a person takes over, and is told."""
+    """A dead reply is a promise we could not keep: a person takes over, and is told,
+    unless the case owes nothing (_owing_nothing: an extra bot reply on a case answered
+    or closed); the failure is in the case's history either way."""
     case = None
     if row.case_id is not None:
         # Read now and locked (PostgreSQL), so a change another worker made stands.
