@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -509,6 +511,49 @@ def test_analyzer_matches_vader_without_emoji() -> None:
     ours, raw = Analyzer(), SentimentIntensityAnalyzer()
     for text in ["Not bad at all!!", "I never liked it :(", "GREAT but slow", "kind of bad"]:
         assert ours.polarity_scores(text) == raw.polarity_scores(text)
+
+
+def _builtin_calls(run: Callable[[], object]) -> int:
+    """How many calls into C (str.lower, list.append, ...) ``run`` makes: a count of work
+    that, unlike a timing, does not move with the machine's load."""
+    calls = 0
+
+    def count(frame: object, event: str, arg: object) -> None:
+        nonlocal calls
+        calls += event == "c_call"
+
+    sys.setprofile(count)
+    try:
+        run()
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+def test_analyzer_work_grows_linearly_with_the_text() -> None:
+    # VADER 3.3.2 lowercased the whole text again for each of the three words it looks
+    # back from every lexicon word: a 300-character piece cost ~30 times its length.
+    ours = Analyzer()
+    one = _builtin_calls(lambda: ours.polarity_scores("the app was not good, sadly " * 10))
+    two = _builtin_calls(lambda: ours.polarity_scores("the app was not good, sadly " * 20))
+    assert two <= 2.2 * one
+
+
+ANALYZER_WORDS = st.sampled_from(
+    ["not", "never", "no", "isn't", "without", "doubt", "so", "this", "least", "at", "very",
+     "kind", "of", "sort", "but", "BUT", "good", "GOOD", "bad", "Bad", "the", "or", "nor",
+     "cut", "me", "some", "slack", "the bomb", "yeah", "right", "extremely", "barely", "the",
+     "shit", "hell", "ok", ":)", ":(", "!", "?", "!!!", "great.", "terrible,", "LOL"]
+)  # fmt: skip
+
+_ANALYZER, _RAW_VADER = Analyzer(), SentimentIntensityAnalyzer()
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(ANALYZER_WORDS, max_size=14).map(" ".join))
+def test_analyzer_matches_vader_on_negations_idioms_and_boosters(text: str) -> None:
+    # The analyzer's own negation and idiom look-ups read the same words as VADER's.
+    assert _ANALYZER.polarity_scores(text) == _RAW_VADER.polarity_scores(text)
 
 
 def test_non_english_is_unscored_not_neutral(scorer: Scorer) -> None:
