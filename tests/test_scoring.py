@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -509,6 +511,94 @@ def test_analyzer_matches_vader_without_emoji() -> None:
     ours, raw = Analyzer(), SentimentIntensityAnalyzer()
     for text in ["Not bad at all!!", "I never liked it :(", "GREAT but slow", "kind of bad"]:
         assert ours.polarity_scores(text) == raw.polarity_scores(text)
+
+
+def _builtin_calls(run: Callable[[], object]) -> int:
+    """How many calls into C (str.lower, list.append, ...) ``run`` makes: a count of work
+    that, unlike a timing, does not move with the machine's load."""
+    calls = 0
+
+    def count(frame: object, event: str, arg: object) -> None:
+        nonlocal calls
+        calls += event == "c_call"
+
+    sys.setprofile(count)
+    try:
+        run()
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+def test_analyzer_work_grows_linearly_with_the_text() -> None:
+    # VADER 3.3.2 lowercased the whole text again for each of the three words it looks
+    # back from every lexicon word: a 300-character piece cost ~30 times its length.
+    ours = Analyzer()
+    one = _builtin_calls(lambda: ours.polarity_scores("the app was not good, sadly " * 10))
+    two = _builtin_calls(lambda: ours.polarity_scores("the app was not good, sadly " * 20))
+    assert two <= 2.2 * one
+
+
+def _python_lines(run: Callable[[], object]) -> int:
+    """How many lines of Python ``run`` executes: a count of work, like _builtin_calls."""
+    lines = 0
+
+    def trace(frame: object, event: str, arg: object) -> object:
+        nonlocal lines
+        lines += event == "line"
+        return trace
+
+    sys.settrace(trace)  # type: ignore[arg-type]
+    try:
+        run()
+    finally:
+        sys.settrace(None)
+    return lines
+
+
+def test_analyzer_negation_check_is_a_lookup_not_a_scan() -> None:
+    # 3.3.2's negated() walked its 59 negation words one by one for each of the three
+    # words before every lexicon word: a tenth of the scorer's time on tweets.
+    ours, text = Analyzer(), "the app was not good, sadly " * 10
+    assert _python_lines(lambda: ours.polarity_scores(text)) <= 100 * len(text.split())
+
+
+NEGATION_WORDS = st.sampled_from(
+    ["not", "NOT", "never", "Never", "no", "isn't", "DON'T", "aint", "cannot", "without",
+     "Without", "doubt", "DOUBT", "so", "So", "this", "THIS", "least", "good", "the", "x",
+     "n't", "wasn’t", "İ"]
+)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    words=st.lists(NEGATION_WORDS, min_size=1, max_size=8),
+    start_i=st.integers(0, 2),
+    at=st.integers(0, 7),
+)
+def test_analyzer_negation_check_is_vaders(words: list[str], start_i: int, at: int) -> None:
+    i = min(start_i + 1 + at, len(words) - 1)  # VADER checks only words before i
+    if i <= start_i:
+        return
+    ours = Analyzer._negation_check(1.5, words, start_i, i)
+    assert ours == SentimentIntensityAnalyzer._negation_check(1.5, words, start_i, i)
+
+
+ANALYZER_WORDS = st.sampled_from(
+    ["not", "never", "no", "isn't", "without", "doubt", "so", "this", "least", "at", "very",
+     "kind", "of", "sort", "but", "BUT", "good", "GOOD", "bad", "Bad", "the", "or", "nor",
+     "cut", "me", "some", "slack", "the bomb", "yeah", "right", "extremely", "barely", "the",
+     "shit", "hell", "ok", ":)", ":(", "!", "?", "!!!", "great.", "terrible,", "LOL"]
+)  # fmt: skip
+
+_ANALYZER, _RAW_VADER = Analyzer(), SentimentIntensityAnalyzer()
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(ANALYZER_WORDS, max_size=14).map(" ".join))
+def test_analyzer_matches_vader_on_negations_idioms_and_boosters(text: str) -> None:
+    # The analyzer's own negation and idiom look-ups read the same words as VADER's.
+    assert _ANALYZER.polarity_scores(text) == _RAW_VADER.polarity_scores(text)
 
 
 def test_non_english_is_unscored_not_neutral(scorer: Scorer) -> None:
@@ -1032,3 +1122,47 @@ def test_dropping_handles_reads_only_the_words_up_to_the_last_handle(text: str) 
 
     words = frozenset({":)"})
     assert drop_handles(text, words) == _drop_handles_word_by_word(text, words)
+
+
+def test_collapsing_runs_costs_nothing_per_word_without_a_run() -> None:
+    # A run of spaces or one "sooo" sent every word of the text through the collapse:
+    # about half the time text cleanup took on the VADER tweets.
+    from monitor.scoring.text import clean
+
+    words = lexicon.known_words(lexicon.base_analyzer())
+
+    def cost(k: int) -> int:
+        text = "@acme sooo slow" + " and it is   late" * k
+        return _builtin_calls(lambda: clean(text, words, None))
+
+    assert cost(40) <= cost(2)
+
+
+def _collapse_every_token(text: str, words: frozenset[str]) -> str:
+    """The collapse as it was first written: every token of a text with a run walked."""
+    import re
+
+    from monitor.scoring import text as module
+
+    if not re.search(r"(.)\1\1+", text, re.DOTALL):
+        return text
+    return re.sub(r"\S+", lambda m: module._collapse_token(m.group(0), words), text)
+
+
+RUN_TEXT = st.lists(
+    st.sampled_from(
+        ["sooo", "goooood", "grrrrr", "yeees", "!!!!!", "...", "....", "😡😡😡😡", "aaa",
+         "AAAH", "zzz", "111", "___", "ok", "no", "é", "ééé", "日日日", " ", "   ", "\n\n\n",
+         "\u2003\u2003\u2003", "\t", "x", "!", "so"]
+    ),
+    max_size=10,
+).map("".join) | st.text(alphabet="ao !.\n😡é", max_size=40)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=RUN_TEXT)
+def test_collapsing_only_the_words_with_a_run_changes_nothing(text: str) -> None:
+    from monitor.scoring.text import collapse_runs
+
+    words = lexicon.known_words(lexicon.base_analyzer())
+    assert collapse_runs(text, words) == _collapse_every_token(text, words)

@@ -17,6 +17,7 @@ from functools import lru_cache
 
 from vaderSentiment.vaderSentiment import (
     BOOSTER_DICT,
+    N_SCALAR,
     NEGATE,
     SentimentIntensityAnalyzer,
     SentiText,
@@ -70,7 +71,8 @@ class Analyzer(SentimentIntensityAnalyzer):  # type: ignore[misc]
 
     ``polarity_scores`` is 3.3.2's own, less the per-character emoji loop that opens it
     (about 12% of its time on tweets): monitor.scoring.emoji has already replaced every
-    emoji by words. For text without emoji the result is identical (tested).
+    emoji by words. For text without emoji the result is identical (tested). Its
+    negation and idiom checks are 3.3.2's rules reading only the words they need.
     """
 
     def polarity_scores(self, text: str) -> dict[str, float]:
@@ -91,6 +93,61 @@ class Analyzer(SentimentIntensityAnalyzer):  # type: ignore[misc]
         sentiments = self._but_check(words, sentiments)
         scores: dict[str, float] = self.score_valence(sentiments, text)
         return scores
+
+    @staticmethod
+    def _negation_check(valence: float, words: list[str], start_i: int, i: int) -> float:
+        """3.3.2's check of the word ``start_i + 1`` before the lexicon word ``words[i]``
+        (``start_i`` is 0, 1 or 2), rule for rule.
+
+        3.3.2 lowercased the whole text and walked its 59 negation words one by one for
+        each call, three calls per lexicon word: about a tenth of the scorer's time on
+        tweets. Here only the words read are lowercased and a negation is a set lookup.
+        """
+        one = words[i - 1].lower()
+        if start_i == 0:
+            return valence * N_SCALAR if _negates(one) else valence
+        two = words[i - 2].lower()
+        if start_i == 1:
+            if two == "never" and one in ("so", "this"):
+                return valence * 1.25
+            if two == "without" and one == "doubt":
+                return valence
+            return valence * N_SCALAR if _negates(two) else valence
+        three = words[i - 3].lower()
+        # 3.3.2's precedence: "so" or "this" right before the word boosts without "never".
+        if (three == "never" and two in ("so", "this")) or one in ("so", "this"):
+            return valence * 1.25
+        if three == "without" and "doubt" in (two, one):
+            return valence
+        return valence * N_SCALAR if _negates(three) else valence
+
+    # 3.3.2's idiom check lowercases the whole text again on each call, once per lexicon
+    # word: work quadratic in a piece's words. It reads at most three words back and two
+    # on, so it is given only those.
+    @staticmethod
+    def _special_idioms_check(valence: float, words: list[str], i: int) -> float:
+        near, at = _near(words, i)
+        checked: float = SentimentIntensityAnalyzer._special_idioms_check(valence, near, at)
+        return checked
+
+
+_NEGATIONS = frozenset(NEGATE)
+
+
+def _negates(lowered: str) -> bool:
+    """3.3.2's ``negated([word])`` for a lowercased word: a negation, or any "n't"."""
+    return lowered in _NEGATIONS or "n't" in lowered
+
+
+def _near(words: list[str], i: int) -> tuple[list[str], int]:
+    """The words around ``i`` that VADER's checks read, and where ``i`` is among them.
+
+    Before the fourth word the whole list is kept: an index below 0 there would read
+    from the end of the text in 3.3.2, and must read the same words here.
+    """
+    if i < 3:
+        return words, i
+    return words[i - 3 : i + 3], 3
 
 
 @lru_cache(maxsize=1)

@@ -102,7 +102,10 @@ _WORD_CHAR = re.compile(r"\w")
 _KEPT_PUNCT = ".,!?;:…"
 _RUN = re.compile(r"(.)\1\1+", re.DOTALL)
 _LETTER_RUN = re.compile(r"([^\W\d_])\1{2,}")
-_TOKEN = re.compile(r"\S+")
+# A whole word holding a run. Tried only where a word starts, so a long word without a
+# run is read once, not once per character.
+_RUN_WORD = re.compile(r"(?<!\S)\S*?(\S)\1\1\S*")
+_RUN_IN_WORD = re.compile(r"(\S)\1\1")
 _PUNCT = string.punctuation
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\n+")
 
@@ -129,9 +132,18 @@ def clean(text: str, words: Container[str], keep: re.Pattern[str] | None) -> str
         text = _CJK_RUN.sub(r" \g<0> ", text)
     if "@" in text or "/" in text or "www." in text:
         text = drop_handles(text, words)
-    if _RUN.search(text):
-        text = _TOKEN.sub(lambda m: _collapse_token(m.group(0), words), text)
-    return text
+    return collapse_runs(text, words)
+
+
+def collapse_runs(text: str, words: Container[str]) -> str:
+    """Collapse the runs of 3+ characters in each word that holds one (_collapse_token)."""
+    # Only the words holding a run are visited: a run of spaces, or one "sooo", sent
+    # every word of the text through _collapse_token, which leaves a word without a
+    # run as it is.
+    # Most texts hold no run in a word, and this plain scan is cheaper than _RUN_WORD.
+    if not _RUN_IN_WORD.search(text):
+        return text
+    return _RUN_WORD.sub(lambda m: _collapse_token(m.group(0), words), text)
 
 
 def drop_handles(text: str, words: Container[str]) -> str:
@@ -396,6 +408,8 @@ def _collapse_token(token: str, words: Container[str]) -> str:
     if not _RUN.search(token):
         return token
     token = _RUN.sub(lambda m: m.group(0) if m.group(1).isalpha() else m.group(1) * 3, token)
+    if not _LETTER_RUN.search(token):  # "...", "!!!": nothing below would change them
+        return token
     # Three letters too: VADER knows "grrr", "zzz" and "yeees", and none with two.
     for repeat in (r"\1\1", r"\1\1\1"):
         known = _LETTER_RUN.sub(repeat, token)
