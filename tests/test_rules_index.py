@@ -135,6 +135,29 @@ def test_rules_whose_text_is_inside_any_blocks_are_skipped(tmp_path: Path) -> No
     assert index.candidates(Facts(down, labelled(), context)) == [0]
 
 
+def test_emoji_and_starts_with_values_index_their_rules(tmp_path: Path) -> None:
+    rules = engine(
+        tmp_path,
+        """
+        name: retweet
+        match: {text (starts-with): "RT @"}
+        then: {ignore: true}
+        ---
+        name: upset
+        match:
+          any: [{text (includes): ["👎", "😡"]}, {text: broken}]
+        then: {tag: [complaint]}
+        """,
+    )
+    index = RuleIndex(rules.rules)
+    context = Context(now=NOON, case_ref="C-1")
+    for n, (text, expected) in enumerate(
+        [("@acme lovely morning", []), ("RT @acme: sale", [0]), ("@acme 😡😡", [1])]
+    ):
+        item = parse_mention(mention_row(n, text))
+        assert index.candidates(Facts(item, labelled(), context)) == expected, text
+
+
 # --- the shipped rules decide the same with the index as without it --------------------
 
 # Texts for the any: branches of config/rules/ (their own examples), beside the tweets.
@@ -172,6 +195,9 @@ BRANCHES = [
     "do you ship to Ireland?",
     "RT @someone look at this",
     "chargeback incoming",
+    "so annoyed 😡",
+    "👎 broken again",
+    "waited 2 months for this 🙄",
 ]
 
 
