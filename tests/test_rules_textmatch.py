@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -258,3 +260,43 @@ def test_regex_prefilters_agree_with_the_full_regex(
     expected = compiled.full.search(as_read(text))
     check = Pattern("text", "regex_text", compiled, negate=False)
     assert check.find(facts(text)) == (None if expected is None else expected.group(0))
+
+
+ALL_MODES = st.sampled_from(
+    [
+        *((), ("case-sensitive",), ("includes",), ("starts-with",), ("ends-with",)),
+        *(("full-exact",), ("includes", "case-sensitive"), ("regex",)),
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(values=WORDS, text=st.text(ALPHABET, max_size=40), modifiers=ALL_MODES)
+def test_a_text_check_matches_only_what_the_rule_index_requires(
+    values: list[str], text: str, modifiers: tuple[str, ...]
+) -> None:
+    # The index skips a rule when the mention lacks what its text check needs: a check
+    # that matches must never lack it.
+    if "regex" in modifiers:
+        values = [re.escape(value) for value in values]
+    compiled = compile_text(values, modifiers)
+    needs = Pattern("text", "text", compiled, negate=False).needs()
+    mention_facts = facts(text)
+    if needs is None or compiled.full.search(mention_facts.text) is None:
+        return
+    lowered = mention_facts.lowered
+    assert needs.words & mention_facts.words or any(x in lowered for x in needs.literals)
+
+
+def test_emoji_and_starts_with_values_are_looked_up_as_literals() -> None:
+    assert compile_text(["👎", "😡"], ("includes",)).prefilter == ("👎", "😡")
+    assert compile_text(["RT  @"], ("starts-with",)).prefilter == ("rt @",)
+    # A cased letter beyond ASCII: "É" matches "é", which str.lower() leaves as "é" but
+    # is not how every fold agrees ("ß", "İ"): such values are searched, not looked up.
+    assert compile_text(["CAFÉ"], ("includes",)).prefilter == ()
+    assert (
+        Pattern("text", "text", compile_text(["CAFÉ"], ("includes",)), False).find(
+            facts("un café noir")
+        )
+        == "café"
+    )

@@ -21,6 +21,28 @@ from monitor.rules.textmatch import CompiledText
 Signature = tuple[str, bool, frozenset[str] | str]
 
 
+@dataclass(frozen=True, slots=True)
+class Needs:
+    """What a mention must contain for a check to pass: one of ``words`` as a whole
+    word (Facts.words) or one of ``literals`` anywhere in Facts.lowered. Both empty:
+    no mention can pass (NEVER)."""
+
+    words: frozenset[str] = frozenset()
+    literals: frozenset[str] = frozenset()
+
+    def __or__(self, other: Needs) -> Needs:
+        return Needs(self.words | other.words, self.literals | other.literals)
+
+    @property
+    def cost(self) -> tuple[int, int]:
+        """Fewer literals first (each is a substring search on every mention, where a
+        word is a set lookup), then fewer words (a smaller set is usually rarer)."""
+        return len(self.literals), len(self.words)
+
+
+NEVER = Needs()
+
+
 class Check(Protocol):
     signature: Signature
 
@@ -111,11 +133,19 @@ class Pattern:
         self.memo_key = f"{attribute}\x00{full.flags}\x00{full.pattern}"
         self.signature: Signature = (key, negate, f"{full.flags}:{full.pattern}")
 
-    @property
-    def tokens(self) -> frozenset[str] | None:
-        """Words one of which the mention must contain for this check to pass (None when
-        there is no such set, or the check is negated); the engine indexes rules by them."""
-        return None if self.negate else self.text.index
+    def needs(self) -> Needs | None:
+        """What the mention must contain for this check to pass (None when nothing is
+        known, or the check is negated); the engine indexes rules by it."""
+        if self.negate:
+            return None
+        text = self.text
+        if text.index is not None:
+            return Needs(words=text.index)
+        if text.prefilter:
+            # _search returns None unless one of the words or one of these literals is
+            # there, so together they are a requirement however the values are written.
+            return Needs(frozenset(text.words), frozenset(text.prefilter))
+        return None
 
     def find(self, facts: Facts) -> str | None:
         # Several rules often test the same words; each distinct test runs once.
@@ -194,22 +224,18 @@ class AllOf:
         ranked = sorted(enumerate(self.checks), key=lambda placed: _cost(placed[1]))
         object.__setattr__(self, "order", tuple(ranked))
 
-    def required_tokens(self) -> frozenset[str] | None:
-        """A word set the mention must share for this block to match, if one is known."""
+    def needs(self, label: str) -> Needs | None:
+        """What a mention with sentiment ``label`` must contain for this block to match:
+        NEVER when a label check here rules the label out, else the cheapest of its
+        checks' requirements (each one alone is necessary), or None when none has one."""
+        if not self.allowed_values("label", frozenset({label})):
+            return NEVER
+        best: Needs | None = None
         for check in self.checks:
-            if isinstance(check, Pattern) and check.tokens is not None:
-                return check.tokens
-        return None
-
-    def required_literals(self) -> tuple[str, ...]:
-        """Lower-cased literals one of which the text must contain (for regexes, which
-        the word index cannot serve); () when there is no such list."""
-        for check in self.checks:
-            if isinstance(check, Pattern) and not check.negate:
-                text = check.text
-                if not text.words and text.rest is not None and text.prefilter:
-                    return text.prefilter
-        return ()
+            found = _needs(check, label)
+            if found is not None and (best is None or found.cost < best.cost):
+                best = found
+        return best
 
     def allowed_values(self, key: str, universe: frozenset[str]) -> frozenset[str]:
         """The values of ``key`` this block can match at all (a top-level one-of check
@@ -255,6 +281,15 @@ class AllOf:
         return match
 
 
+def _needs(check: Check, label: str) -> Needs | None:
+    """A requirement of one check of a block; a negated block (``not:``) has none."""
+    if isinstance(check, Pattern):
+        return check.needs()
+    if isinstance(check, AnyOf):
+        return check.needs(label)
+    return None
+
+
 def _cost(check: Check) -> int:
     """A rank of what ``check`` costs: a lookup, a word set, literals, then a search."""
     if not isinstance(check, Pattern | Negated | AnyOf):
@@ -290,6 +325,17 @@ class AnyOf:
         self.blocks = tuple(blocks)
         sigs = sorted(repr(sorted(repr(c.signature) for c in b.checks)) for b in blocks)
         self.signature: Signature = ("any", False, "|".join(sigs))
+
+    def needs(self, label: str) -> Needs | None:
+        """A mention matches one of the blocks only if it holds what that block needs:
+        the union of every block's requirement, unknown (None) if one block has none."""
+        union = NEVER
+        for block in self.blocks:
+            found = block.needs(label)
+            if found is None:
+                return None
+            union = union | found
+        return union
 
     def find(self, facts: Facts) -> str | None:
         for block in self.blocks:

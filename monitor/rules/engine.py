@@ -86,7 +86,10 @@ class RuleEngine:
         teams: Teams | None = None,
         limits: Mapping[Platform, int] = PLATFORM_LIMITS,
         answers: Answerer | None = None,
+        indexed: bool = True,
     ) -> None:
+        """``indexed=False`` evaluates every rule on every mention: the reference the
+        index must agree with (tests/test_rules_index.py)."""
         self.ruleset = ruleset
         self.rules = evaluation_order(ruleset.rules)
         self.brand = brand
@@ -96,7 +99,7 @@ class RuleEngine:
         self.teams = teams or Teams({})
         self.limits = limits
         self.answers = answers
-        self._index = RuleIndex(self.rules)
+        self._index = RuleIndex(self.rules) if indexed else None
         self._plans = [plan(rule, self.teams) for rule in self.rules]
         # Reply variants rotate per rule so consecutive replies differ: X rejects
         # duplicate text and suspends apps that post it. The daemon passes turns
@@ -157,6 +160,8 @@ class RuleEngine:
 
     def _candidates(self, facts: Facts) -> list[RulePlan]:
         plans = self._plans
+        if self._index is None:
+            return plans
         return [plans[i] for i in self._index.candidates(facts)]
 
     def _is_own(self, mention: Mention, context: Context) -> bool:

@@ -1,9 +1,10 @@
 """Which rules can match a mention at all, found with a few set operations.
 
-Rules are indexed by the sentiment labels they allow and by a word (whole) or literal
-(anywhere) their text condition cannot match without. Per mention only the rules the
-index returns are evaluated; with a hundred rules that is usually under ten
-(bench/rules.py; tests/test_rules_index.py checks decisions are unchanged).
+Rules are indexed by the sentiment labels they allow and by words (whole) or literals
+(anywhere) their text conditions cannot match without, any: blocks included
+(checks.Needs). Per mention only the rules the index returns are evaluated; with a
+hundred rules that is usually under ten (bench/rules.py; tests/test_rules_index.py
+checks decisions are unchanged).
 """
 
 from __future__ import annotations
@@ -24,19 +25,19 @@ class _LabelIndex:
 
 class RuleIndex:
     def __init__(self, rules: list[Rule]) -> None:
-        labels = frozenset(label.value for label in Label)
-        self._by_label = {label: _LabelIndex([], {}, {}) for label in labels}
+        self._by_label = {label.value: _LabelIndex([], {}, {}) for label in Label}
         for position, rule in enumerate(rules):
-            words = rule.matcher.required_tokens()
-            literals = () if words is not None else rule.matcher.required_literals()
-            for label in rule.matcher.allowed_values("label", labels):
-                entry = self._by_label[label]
-                for word in words or ():
-                    entry.by_word.setdefault(word, []).append(position)
-                for literal in literals:
-                    entry.by_literal.setdefault(literal, []).append(position)
-                if words is None and not literals:
+            for label, entry in self._by_label.items():
+                # Per label: an any: block whose other branches need a word can leave a
+                # label-only branch (label: negative) unindexed for that label alone.
+                needs = rule.matcher.needs(label)
+                if needs is None:
                     entry.always.append(position)
+                    continue
+                for word in needs.words:
+                    entry.by_word.setdefault(word, []).append(position)
+                for literal in needs.literals:
+                    entry.by_literal.setdefault(literal, []).append(position)
 
     def candidates(self, facts: Facts) -> list[int]:
         """Positions (in evaluation order) of the rules that can match."""

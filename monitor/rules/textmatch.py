@@ -183,17 +183,28 @@ def compile_text(values: Sequence[str], modifiers: Sequence[str]) -> CompiledTex
         return CompiledText(found, rest=found, prefilter=prefilter)
     full = _combined(values, mode, flags)
     if mode != "includes-word":
-        return CompiledText(full, rest=full)
+        # Each value is still in the text wherever it starts or ends: "RT @" and 👎 are
+        # looked up (and indexed) as literals instead of searched on every mention.
+        return CompiledText(full, rest=full, prefilter=_literals(values))
     # Lower-cased comparisons are exact for ASCII values (re.IGNORECASE and str.lower
     # agree on ASCII), so only ASCII values take the fast paths.
     ascii_insensitive = flags == re.IGNORECASE
     words = tuple(v.lower() for v in values if ascii_insensitive and _single_word(v))
     rest_values = [v for v in values if v.lower() not in words]
     rest = _combined(rest_values, mode, flags) if rest_values else None
-    literals = tuple(one_space(v.lower()) for v in rest_values)
-    prefilter = literals if all(v.isascii() for v in rest_values) else ()
+    prefilter = _literals(rest_values)
     keywords = key_words(prefilter) if prefilter else None
     return CompiledText(full, words, rest, prefilter, index_tokens(values), keywords)
+
+
+def _literals(values: Sequence[str]) -> tuple[str, ...]:
+    """The values as the literal prefilters look for them in Facts.lowered, or () when
+    one has a character with case beyond ASCII: re.IGNORECASE and str.lower agree on
+    ASCII (Facts folds the odd exceptions), and both leave a character without case
+    (an emoji, a symbol) as it is; "İ" or "ß" they do not treat alike."""
+    if not all(ch.isascii() or ch.lower() == ch == ch.upper() for v in values for ch in v):
+        return ()
+    return tuple(one_space(v.lower()) for v in values)
 
 
 def key_words(phrases: Sequence[str]) -> frozenset[str] | None:
