@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy import case as sql_case
@@ -43,9 +42,9 @@ class Link(Enum):
     UNKNOWN = "unknown"  # it answers no post, and no customer of this batch is in its thread
 
 
-@dataclass(frozen=True, slots=True)
-class _Earlier:
-    """One of the author's cases outside the batch, as much as history needs."""
+class _Earlier(NamedTuple):
+    """One of the author's cases outside the batch, as much as history needs. A tuple:
+    a batch reads hundreds, and a frozen dataclass cost twice as much to build."""
 
     id: int
     team: str | None
@@ -94,11 +93,14 @@ class ThreadIndex:
         self._by_customer: dict[int, list[Case | _Earlier]] = defaultdict(list)
         latest: dict[ThreadKey, int] = {}
         history = select(Case.id, Case.platform, Case.conversation_id, Case.customer_id, Case.team)
-        for row in session.execute(history.where(Case.customer_id.in_(ids)).order_by(Case.id)):
-            latest[(row.platform, row.conversation_id, row.customer_id)] = row.id
-            self._by_customer[row.customer_id].append(_Earlier(row.id, row.team))
+        rows = session.execute(history.where(Case.customer_id.in_(ids)).order_by(Case.id))
         # The authors' cases so far; ``history`` adds each case once it is decided on.
-        self._existing = {case.id for rows in self._by_customer.values() for case in rows}
+        self._existing: set[int] = set()
+        # Unpacked, in one pass: reading each row's columns by name cost a quarter of it.
+        for case_id, platform, conversation_id, customer_id, team in rows:
+            latest[(platform, conversation_id, customer_id)] = case_id
+            self._by_customer[customer_id].append(_Earlier(case_id, team))
+            self._existing.add(case_id)
         keys = {(m.platform, m.conversation_id, m.customer_id) for m in messages}
         wanted = {case_id for key, case_id in latest.items() if key in keys}
         self._latest: dict[ThreadKey, Case] = {}
