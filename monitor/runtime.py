@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import functools
+import gc
 import os
 import secrets
 import socket
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -248,3 +251,20 @@ def _rules(settings: Settings, *, optional: bool) -> tuple[RuleEngine | None, Co
         if not optional:
             raise
         return None, exc
+
+
+@contextmanager
+def settled(rt: Runtime) -> Iterator[None]:
+    """Around a worker's work, once start-up is over: load what the scorer loads on
+    first use, then take every object alive now (settings, rules, the lexicons and
+    language models) out of the garbage collector's generations. Left in, each full
+    collection walked them all again: about a tenth of a busy cycle's time
+    (bench/pipeline.py). Start-up's own garbage is collected first; at the end the
+    objects are given back to the collector, for a caller in the same process."""
+    rt.scorer.score("@brand warm-up")
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()

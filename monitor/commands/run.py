@@ -73,7 +73,7 @@ def _run(
     config_file: Path | None,
 ) -> None:
     from monitor.ingest import resume_stopped_sources
-    from monitor.runtime import build_runtime
+    from monitor.runtime import build_runtime, settled
 
     rt = build_runtime(settings, dry_run=dry_run, rules=rules)
     migrated_or_exit(rt.engine, config_file)
@@ -91,13 +91,18 @@ def _run(
     _clock_or_exit(rt)
     _x_account_or_exit(rt)
     resume_stopped_sources(rt)
+    with settled(rt):
+        _work(rt, once=once, serve=serve)
+
+
+def _work(rt: Runtime, *, once: bool, serve: bool | None) -> None:
     if once:
         try:
             run_once(rt)
         finally:
             rt.engine.dispose()  # close the pool's connections before the process ends
         return
-    if settings.web.enabled if serve is None else serve:
+    if rt.settings.web.enabled if serve is None else serve:
         _serve_in_thread(rt)
     from monitor.daemon import run_forever
 
