@@ -483,4 +483,3 @@ def test_a_bot_reply_dying_beside_a_persons_posted_reply_leaves_the_case_answere
         failed = session.scalars(select(Event).where(Event.kind == "send_failed")).one()
     assert [t for t in texts if "could not be posted" in t] == []
     assert failed.detail["action"] == bot.id
-
