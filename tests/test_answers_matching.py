@@ -128,6 +128,25 @@ def test_urls_are_only_looked_for_where_one_can_be(text: str) -> None:
     assert normalise.without_urls(text) == normalise._URL.sub(" ", text)
 
 
+HANDLE_PIECES = st.sampled_from(
+    ["@", "@@", "u/", "r/", "U/", "R/", "/", "//", "acme", "u", "r", "_", "1", "\u00e9", " ",
+     "\n", ".", "'", "-", "\u212a"]
+)  # fmt: skip
+# The handle pattern as one regex, which tried its lookbehind at every position.
+ONE_PASS_HANDLES = re.compile(r"(?:(?<![\w/])@\w+|\b[ur]/\w+)", re.IGNORECASE)
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.lists(HANDLE_PIECES, max_size=20).map("".join))
+def test_handles_are_dropped_as_one_pass_of_the_handle_pattern_drops_them(text: str) -> None:
+    assert normalise.without_handles(text) == ONE_PASS_HANDLES.sub(" ", text)
+
+
+def test_handles_and_reddit_names_are_dropped_where_they_stand() -> None:
+    found = normalise.without_handles("@acme hi u/Jo_1 see r/acme, mail a@b.c or x/@y @u/z")
+    assert found == "  hi   see  , mail a@b.c or x/@y  /z"
+
+
 def test_a_mention_without_a_url_is_kept_as_it_is() -> None:
     assert normalise.without_urls("see WWW.acme.com or https://x.co/a now") == "see   or   now"
     plain = "@acme is the app down"

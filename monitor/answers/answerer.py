@@ -65,8 +65,13 @@ class Proposal:
 
 
 class Answerer:
-    def __init__(self, kb: KnowledgeBase, *, answer_at: float, draft_at: float) -> None:
+    def __init__(
+        self, kb: KnowledgeBase, *, answer_at: float, draft_at: float, indexed: bool = True
+    ) -> None:
+        """``indexed=False`` ranks every question: the reference the entry index is
+        checked against (tests/test_answers_index.py)."""
         self.kb = kb
+        self.indexed = indexed
         self.answer_at = answer_at
         self.draft_at = draft_at
         self._retriever: Retriever | None = None
@@ -88,6 +93,10 @@ class Answerer:
             return Assessment(0.0, None, reason="not a question")
         query = tokens(text)
         words = set(query)
+        if self.indexed and not self.retriever.index.may_match(words):
+            # Most questions name no entry's keywords: ranking them found nothing, and
+            # cost more than the rest of the lookup.
+            return Assessment(0.0, None, reason="no entry matches")
         ranked = self.retriever.search(query)
         hits = self._in_force(ranked, words, now)
         if not hits:

@@ -37,6 +37,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from monitor.answers.index import EntryIndex
 from monitor.answers.model import Entry
 from monitor.answers.normalise import is_detail, text_tokens, tokens
 
@@ -78,6 +79,10 @@ class Retriever:
             self._vocab = dict(self._bm25.vocab_dict)
             self._self = [float(self._bm25.get_scores(t)[i]) for i, t in enumerate(corpus)]
         self._idf = _idf([frozenset(t) for t in corpus])
+        examples: dict[str, frozenset[str]] = {}
+        for found, (entry, _) in zip(corpus, self._owner, strict=True):
+            examples[entry.id] = examples.get(entry.id, frozenset()) | frozenset(found)
+        self.index = EntryIndex(entries, examples)
         # Every word an entry knows: its examples' words, its keywords and its answers'
         # words, tokenised once per knowledge base.
         self._known: dict[str, frozenset[str]] = {}
