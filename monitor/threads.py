@@ -353,10 +353,11 @@ class ThreadIndex:
                 self._reopened.add(case.id)
                 if BACKFILL_TAG in case.tags and not self.backfilling:
                     _go_live(case, now)  # its clocks: _restart_response_clock below
-            cases.keep_missed_deadline(case, now)  # before the transition clears resolved_at
+            # Before the transition clears resolved_at, which tells a breach made before
+            # the close from a deadline that passed while the case sat closed.
+            _restart_response_clock(case, now)
             reason = "customer wrote again"
             cases.transition(self._session, case, CaseState.NEW, "system", now, reason=reason)
-            _restart_response_clock(case, now)
 
     def _count_unlinked_answer(self, case: Case) -> None:
         """Count the brand's post answering the case on the platform that is stored but
@@ -760,4 +761,4 @@ def _restart_response_clock(case: Case, now: datetime) -> None:
         case.follow_up_at = None
     else:
         return  # answered, and nothing was owed when it closed: nothing to restart
-    case.sla_due_at = case.sla_warned_at = case.sla_breached_at = None
+    cases.drop_clock(case, now)

@@ -68,11 +68,10 @@ def set_team(rt: Runtime, ref: str, team: str, *, user: str) -> None:
         old, case.team, case.updated_at = case.team, team, now
         gone = cases.unassign_if_shut_out(session, case)
         detail = {} if gone is None else {"unassigned": gone}
+        # A deadline the old team missed is kept as missed: left as it was, the reports
+        # credited its breach to the case's team, now the new one.
+        cases.keep_missed_deadline(case, now)
         owed = cases.response_owed_since(case)
-        if owed is not None:
-            # A deadline the old team missed is kept as missed: left as it was, the
-            # reports credited its breach to the case's team, now the new one.
-            cases.keep_missed_deadline(case, now)
         if owed is not None and case.state != CaseState.RESOLVED.value:
             # The new team has its own promise; clearing the marks lets check_sla warn
             # the new team rather than staying silent because the old one was warned.
