@@ -77,8 +77,9 @@ def check_reply(
 ) -> list[str]:
     """Everything wrong with a reply text, checked as the person types and again on submit.
 
-    The one place reply checks live: the platform's length limit and the deflection
-    guard, which holds for people too (help the customer where they wrote). ``customer``
+    The reply checks: the platform's length limit and the deflection guard, which holds
+    for people too (help the customer where they wrote); refuse_problems runs the same
+    two on submit, stopping at the first. ``customer``
     is the handle replied to: naming them is no redirect to another account.
     ``markdown``: the text is the brand's markdown (ActionRow.markdown), posted to
     Reddit as written.

@@ -320,9 +320,10 @@ def copied_not_started(alerts_row: SourceState | None) -> bool:
     if alerts_row is None or COPIED not in (details := alerts_row.details or {}):
         return False
     raw = details[COPIED]
-    if raw is not None and aware_time(raw) is None:
+    copied = aware_time(raw)
+    if raw is not None and copied is None:
         return False  # garbled: a hand edit, not what the copy writes
-    return aware_time(raw) == alerts_row.last_poll_at
+    return copied == alerts_row.last_poll_at
 
 
 def never_started(status: Status) -> bool:

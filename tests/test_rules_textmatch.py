@@ -12,7 +12,7 @@ from monitor.domain import Author, Label, Mention, Platform, Score
 from monitor.rules.checks import Pattern
 from monitor.rules.context import Context, Facts
 from monitor.rules.templates import matched_text
-from monitor.rules.textmatch import as_read, compile_text, words_of
+from monitor.rules.textmatch import AnyOf, as_read, compile_text, words_of
 from tests.rulekit import NOON
 
 # Includes the characters where re.IGNORECASE and str.lower() disagree (K sign, long s,
@@ -234,7 +234,8 @@ def test_each_regex_of_a_list_is_searched_only_when_its_words_occur() -> None:
         [r"\bspark(s|ed)\b", r"(a|b)\s+c", r"\bblew\s+(a|the)\s+fuse"], ("regex",)
     )
     assert compiled.prefilter == ()  # "(a|b)\s+c" needs no literal of two letters
-    assert compiled.needs == (("spark",), (), ("blew",))
+    assert isinstance(compiled.rest, AnyOf)
+    assert compiled.rest.needs == (("spark",), (), ("blew",))
     check = Pattern("text", "regex_text", compiled, negate=False)
     assert check.find(facts("b c and it sparked")) == "b c"
     assert check.find(facts("it sparked, then a c")) == "sparked"

@@ -131,11 +131,11 @@ class AnyOf:
     __slots__ = ("flags", "needs", "pattern", "patterns")
 
     def __init__(
-        self, patterns: Sequence[re.Pattern[str]], needs: Sequence[tuple[str, ...]] = ()
+        self, patterns: Sequence[re.Pattern[str]], needs: Sequence[tuple[str, ...]]
     ) -> None:
         self.patterns = tuple(patterns)
         # Per pattern, literals one of which it cannot match without (() if unknown).
-        self.needs = tuple(needs) or ((),) * len(self.patterns)
+        self.needs = tuple(needs)
         # Part of the check's memo key and lint signature, so each value's flags count.
         self.pattern = "|".join(f"{p.flags}:{p.pattern}" for p in patterns)
         self.flags = 0
@@ -163,11 +163,6 @@ class CompiledText:
     prefilter: tuple[str, ...] = ()  # literals one of which ``rest`` needs
     index: frozenset[str] | None = None  # first words, for the engine's rule index
     keywords: frozenset[str] | None = None  # a word of each phrase of ``prefilter``
-
-    @property
-    def needs(self) -> tuple[tuple[str, ...], ...]:
-        """For a list of regexes, the literals each one needs (() when none is known)."""
-        return self.rest.needs if isinstance(self.rest, AnyOf) else ()
 
 
 def compile_text(values: Sequence[str], modifiers: Sequence[str]) -> CompiledText:
