@@ -168,8 +168,14 @@ class Pattern:
             for word in text.words:
                 if word in words:
                     return word
-        if text.rest is None:
+        rest = text.rest
+        if rest is None:
             return None
+        if isinstance(rest, AnyRegex):
+            # Its own prefilter, regex by regex: the list's (the union of their
+            # literals) would only look for the same literals again.
+            hit = rest.search(self.get(facts), lowered=facts.lowered)
+            return None if hit is None else hit.group(0)
         if text.prefilter:
             # One set operation in C rules out nearly every mention before the loop
             # over every phrase of a list.
@@ -182,11 +188,7 @@ class Pattern:
                     break
             else:
                 return None
-        rest = text.rest
-        if isinstance(rest, AnyRegex):
-            hit = rest.search(self.get(facts), lowered=facts.lowered)
-        else:
-            hit = rest.search(self.get(facts))
+        hit = rest.search(self.get(facts))
         return None if hit is None else hit.group(0)
 
 
