@@ -86,11 +86,11 @@ class Retriever:
         # Every word an entry knows: its examples' words, its keywords and its answers'
         # words, tokenised once per knowledge base.
         self._known: dict[str, frozenset[str]] = {}
-        for words, (entry, _) in zip(self._sets, self._owner, strict=True):
-            self._known[entry.id] = self._known.get(entry.id, frozenset()) | words
         for entry in entries:
-            if entry.id in self._known:  # an entry no question reaches is never a hit
-                self._known[entry.id] |= _answer_words(entry) | (entry.products or products)
+            if entry.id in examples:  # an entry no question reaches is never a hit
+                its = entry.keywords | entry.requires | _answer_words(entry)
+                learnt = self._known.get(entry.id, examples[entry.id])
+                self._known[entry.id] = learnt | its | (entry.products or products)
         # A seasonal entry stands in for the entries it supersedes while it is valid
         # (Answerer.assess), so their questions' words are its words too, down the whole
         # chain: Christmas Eve's hours stand in for December's and so for the usual ones.
