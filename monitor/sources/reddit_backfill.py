@@ -148,9 +148,9 @@ class _Reading:
         left = self.streams[self.at + 1 :] if self.walk.done else self.streams[self.at :]
         if not left:
             return "every listing was read in full: nothing is left to fetch"
-        until = self._until(window) if len(left) == 1 else None
-        if until is not None:
-            return rerun_until(left[0].label, until - timedelta(seconds=1))
+        oldest = self._read_back_to(window) if len(left) == 1 else None
+        if oldest is not None:
+            return rerun_until(left[0].label, oldest)
         # Listings after the one being read have all of the window left: an --until from
         # how far that one got would leave their newer items out.
         return (
@@ -159,17 +159,17 @@ class _Reading:
             "again from its newest item; stored mentions are skipped)"
         )
 
-    def _until(self, window: Window) -> datetime | None:
-        """The --until that leaves the listing being read only what it has not read, if
-        that is inside the window. Exclusive: the second after the oldest item read (those
-        of that second already read are skipped as stored)."""
+    def _read_back_to(self, window: Window) -> datetime | None:
+        """The second of the oldest item the listing being read handed over, if the
+        --until rerun_until makes of it (the second after: exclusive, and those of that
+        second already read are skipped as stored) is inside the window."""
         if self.walk.done or self.walk.handed_oldest is None:
             return None
         oldest = datetime.fromtimestamp(int(self.walk.handed_oldest), UTC)
         until = oldest + timedelta(seconds=1)
         if until <= window.since or (window.until is not None and until >= window.until):
             return None
-        return until
+        return oldest
 
 
 class BackfillingRedditSource(RedditSourceBase):
