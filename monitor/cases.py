@@ -274,8 +274,10 @@ def escalate(
     now: datetime,
     *,
     message: Message | None = None,
+    title: str | None = None,
 ) -> None:
-    """Hand the case to a team: state, SLA deadline, and a notification per channel."""
+    """Hand the case to a team: state, SLA deadline, and a notification per channel,
+    headed ``title`` if given, else "escalated: " and the reason."""
     old_team = case.team
     moved = old_team != escalation.team
     if moved and (old_team is not None or case.state == CaseState.AWAITING_HUMAN.value):
@@ -319,7 +321,7 @@ def escalate(
     channels = notifications.channels_for(settings, escalation.team, escalation.channels)
     if channels:
         customer = session.get(Customer, case.customer_id)
-        headline = f"escalated: {escalation.reason or escalation.rule}"
+        headline = title or f"escalated: {escalation.reason or escalation.rule}"
         text = notifications.case_summary(settings, case, customer, message, headline)
         key = f"escalation:{case.id}:{message.external_id if message else now.isoformat()}"
         notifications.enqueue(

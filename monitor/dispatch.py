@@ -725,15 +725,16 @@ def _hand_to_human(
         return  # a reply only looked for (_attempt only_look), never to be posted: nothing owed
     if _owing_nothing(case, row):
         return  # the send_failed event and the dead action show on the case page; retryable
-    escalation = Escalation(
-        "system",
-        case.team or rt.settings.teams[0].name,
-        Priority(case.priority),
-        # The platform's words, on the escalation's title line: no line of their own,
-        # no "@everyone" (notifications.excerpt).
-        reason=f"{_not_posted(row)} ({reason}): {notifications.excerpt(str(error), 200)}",
-    )
-    cases.escalate(session, rt.settings, case, escalation, now)
+    # The platform's words, on the escalation's title line: no line of their own, no
+    # "@everyone" (notifications.excerpt).
+    words = f"{_not_posted(row)} ({reason}): {notifications.excerpt(str(error), 200)}"
+    team = case.team or rt.settings.teams[0].name
+    escalation = Escalation("system", team, Priority(case.priority), reason=words)
+    # A case waiting for that team already is not handed over again: its channels,
+    # told "escalated" when it was, got a second "escalated" for the same case. They
+    # are told the reply died, in its own words.
+    waiting = case.state == CaseState.AWAITING_HUMAN.value and case.team == team
+    cases.escalate(session, rt.settings, case, escalation, now, title=words if waiting else None)
 
 
 def _next_attempt(

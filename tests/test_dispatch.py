@@ -202,6 +202,31 @@ def test_a_bot_reply_dying_after_a_person_answered_leaves_the_case_with_the_cust
     assert failed.detail["action"] == bot.id
 
 
+def test_a_reply_dying_on_a_case_already_with_its_team_is_no_second_escalation(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The outage rule escalated the case to tech ("escalated: possible outage") and
+    # queued an acknowledgement, which died (the thread locked). The case was with tech
+    # already, and tech's channel got a second "escalated: ..." for the same case: it
+    # is told the reply died, once, without calling it a new escalation.
+    channels = {"tech-chat": {"url": "json://127.0.0.1:9/hook"}}
+    teams = [{**team, "channels": ["tech-chat"]} for team in TEAMS]
+    rt = make_runtime([mention(1, OUTAGE)], channels=channels, teams=teams)
+    responder = with_scripted(rt)
+    poll_source(rt, "feed")
+    process_pending(rt)
+    responder.fail_next(permanent("403 the thread is locked"))
+    dispatch_outbox(rt)
+    with rt.sessions() as session:
+        assert session.scalars(select(Case)).one().state == CaseState.AWAITING_HUMAN
+        query = select(ActionRow.text).where(ActionRow.kind == "notify").order_by(ActionRow.id)
+        titles = [text.splitlines()[0] for text in session.scalars(query)]
+    assert titles == [
+        "[high] C-1001 escalated: possible outage",
+        "[high] C-1001 reply could not be posted (permanent error): 403 the thread is locked",
+    ]
+
+
 def test_retries_are_capped_then_dead(make_runtime: RuntimeFactory) -> None:
     rt, responder = queued(make_runtime)
     attempts = rt.settings.dispatch.max_attempts
