@@ -56,7 +56,7 @@ def platforms_in_use(settings: Settings) -> frozenset[str]:
     one an enabled source reads. A run on any other is over with nothing posted: no
     reply goes there to end it, and it was reported (and alerted) for good. A recording
     responder posts nowhere, as none configured."""
-    used: set[str] = {n for n, responder in settings.responders.items() if responder.type == n}
+    used: set[str] = {n for n in settings.responders if settings.posts_to(n)}
     for source in settings.sources:
         if source.enabled:
             used |= _platforms_read(source)

@@ -485,9 +485,9 @@ def test_ctrl_c_with_listings_left_unread_gives_the_whole_window_again(
     report = backfill(rt, "watch", Window(SINCE, until), on_page=ctrl_c_once_fetching)
     assert report.failure == (
         "interrupted while fetching; what was fetched before was imported; not read in "
-        "full: r/acme/comments, r/acme/new; Reddit cannot be asked for a time range, so "
-        "rerun with --since 2026-11-01T00:00:00 --until 2026-11-20T08:30:00 (each listing "
-        "is read again from its newest item; stored mentions are skipped)"
+        "full: r/acme/comments, r/acme/new; rerun with --since 2026-11-01T00:00:00 --until "
+        "2026-11-20T08:30:00 (Reddit cannot be asked for a time range: each listing is "
+        "read again from its newest item; stored mentions are skipped)"
     )
     rerun = backfill(rt, "watch", Window(SINCE, until))
     assert rerun.failure is None

@@ -20,10 +20,16 @@ class _AnyCase:
         self.any_case = re.compile(pattern, re.IGNORECASE)
         self.lower_case = re.compile(pattern)
 
-    def found(self, text: str) -> bool:
-        if text.isascii():
-            return self.lower_case.search(text.lower()) is not None
+    def found(self, text: str, lowered: str | None) -> bool:
+        """``lowered``: the text lower-cased when it is ASCII (:func:`_ascii_lower`), so
+        that several regexes searching one text lower-case it once."""
+        if lowered is not None:
+            return self.lower_case.search(lowered) is not None
         return self.any_case.search(text) is not None
+
+
+def _ascii_lower(text: str) -> str | None:
+    return text.lower() if text.isascii() else None
 
 
 _OPENERS = (
@@ -103,13 +109,16 @@ def is_question(text: str) -> bool:
     body = without_noise(text).strip()
     if _THREE_LETTERS.search(body) is None:
         return False  # emoji, handles or punctuation only
-    if _SNEERS.found(body):
+    lowered = _ascii_lower(body)
+    if _SNEERS.found(body, lowered):
         body = _SNEERING_SENTENCE.sub(" ", body)
-    if _RHETORICAL_OPENER.found(body):
+        lowered = _ascii_lower(body)
+    if _RHETORICAL_OPENER.found(body, lowered):
         body = _COMPLAINT_CLAUSE.sub(" ", body)
+        lowered = _ascii_lower(body)
     if _QUESTION_MARK.search(body):
         return True
-    return bool(_OPENING.search(body) or _ASKING.found(body))
+    return bool(_OPENING.search(body) or _ASKING.found(body, lowered))
 
 
 def asking_sentences(text: str) -> tuple[list[str], bool]:
@@ -127,5 +136,7 @@ def asking_sentences(text: str) -> tuple[list[str], bool]:
 
 def _asks(sentence: str) -> bool:
     return bool(
-        _QUESTION_MARK.search(sentence) or _OPENING.search(sentence) or _ASKING.found(sentence)
+        _QUESTION_MARK.search(sentence)
+        or _OPENING.search(sentence)
+        or _ASKING.found(sentence, _ascii_lower(sentence))
     )

@@ -184,8 +184,7 @@ class Settings(Strict):
     @model_validator(mode="after")
     def _x_section_when_used(self) -> Settings:
         uses_x = [s.name for s in self.sources if s.type in ("x_mentions", "x_search")]
-        responder = self.responders.get("x")
-        if responder is not None and responder.type == "x":
+        if self.posts_to("x"):
             uses_x.append("responders.x")
         if uses_x and self.x is None:
             raise ValueError(
@@ -206,9 +205,9 @@ class Settings(Strict):
         stale, another worker takes it for a dead worker's, finds no reply in the thread
         yet and posts again."""
         sends: list[tuple[int, str, float]] = []
-        if self.x is not None and self._posts_to("x"):
+        if self.x is not None and self.posts_to("x"):
             sends.append((SENDS_PER_REPLY["x"], "x.timeout_seconds", self.x.timeout_seconds))
-        if self.reddit is not None and self._posts_to("reddit"):
+        if self.reddit is not None and self.posts_to("reddit"):
             timeout = self.reddit.timeout_seconds
             sends.append((SENDS_PER_REPLY["reddit"], "reddit.timeout_seconds", timeout))
         if not sends:
@@ -223,7 +222,8 @@ class Settings(Strict):
             )
         return self
 
-    def _posts_to(self, platform: Literal["x", "reddit"]) -> bool:
+    def posts_to(self, platform: Literal["x", "reddit"]) -> bool:
+        """Whether a responder posts on ``platform`` (a recording one posts nowhere)."""
         responder = self.responders.get(platform)
         return responder is not None and responder.type == platform
 

@@ -153,11 +153,7 @@ class _Reading:
             return rerun_until(left[0].label, oldest)
         # Listings after the one being read have all of the window left: an --until from
         # how far that one got would leave their newer items out.
-        return (
-            f"not read in full: {', '.join(s.label for s in left)}; Reddit cannot be asked "
-            f"for a time range, so rerun with {window_flags(window)} (each listing is read "
-            "again from its newest item; stored mentions are skipped)"
-        )
+        return f"not read in full: {', '.join(s.label for s in left)}; {_rerun_window(window)}"
 
     def _read_back_to(self, window: Window) -> datetime | None:
         """The second of the oldest item the listing being read handed over, if the
@@ -264,6 +260,14 @@ def _stop(failure: RedditFailure, limits: RateLimits, now: datetime, window: Win
     return _rate_limited(str(failure), limits.reset_seconds if wait is None else wait, now, window)
 
 
+def _rerun_window(window: Window) -> str:
+    """The rerun of the whole of ``window``, each listing read from its newest item again."""
+    return (
+        f"rerun with {window_flags(window)} (Reddit cannot be asked for a time range: each "
+        "listing is read again from its newest item; stored mentions are skipped)"
+    )
+
+
 def _rate_limited(reason: str, wait: float | None, now: datetime, window: Window) -> SourceError:
     """The stop on a spent quota or a 429, with the command to rerun. The same window:
     an --until from how far the listing got saves no request (Reddit cannot be asked
@@ -271,9 +275,7 @@ def _rate_limited(reason: str, wait: float | None, now: datetime, window: Window
     items of the listings after it out."""
     seconds = RATE_WINDOW.total_seconds() if wait is None else max(wait, 1.0)
     return SourceError(
-        f"Reddit rate limited: {reason}; in {seconds:.0f} s or later, rerun with "
-        f"{window_flags(window)} (Reddit cannot be asked for a time range: each listing is "
-        "read again from its newest item; stored mentions are skipped)",
+        f"Reddit rate limited: {reason}; in {seconds:.0f} s or later, {_rerun_window(window)}",
         retry_at=now + timedelta(seconds=seconds),
         kind=FailureKind.RATE_LIMITED.value,
     )

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, case, cast, func, select
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import Session
 
 from monitor.cases import SPAM_TAG
 from monitor.domain import ActionKind, ActionStatus, CaseState, Label, Platform
@@ -148,8 +148,7 @@ def build_report(rt: Runtime, days: int = 30) -> Report:
         resolved_for = _minutes_resolved_before(session, since)
         figures = [_open_only(_figures(*row), resolved_for) for row in session.execute(query)]
         responders = _first_responders(session, since)
-        moved = _moved_after_answer(session, since)
-        missed = _moved_after_breach(session, since)
+        moved, missed = _moved_after(session, since)
         business = _business_minutes(session, rt.settings.teams, since, moved)
     # The first response and its SLA are the team's that held the case when it was
     # answered: a case handed on since gave its new team none of them. A deadline missed
@@ -282,49 +281,52 @@ def _credited(row: CaseFigures, moved: dict[int, Answered]) -> CaseFigures:
     return replace(row, team=answered.team or "(none)")
 
 
-def _moved_after_answer(session: Session, since: datetime) -> dict[int, Answered]:
-    """The answered cases opened since that changed team after their first response, by
-    id, read from the audit trail: a person's move ("team", with the team it left) and a
-    rule's escalation ("state", with the team it went to). Only cases escalated or moved
-    have such events, so few rows come back."""
-    return {
-        case_id: Answered(_team_at(events, answered), opened, answered)
-        for case_id, opened, answered, events in _moved_after(
-            session, since, Case.first_response_at
-        )
-    }
-
-
-def _moved_after_breach(session: Session, since: datetime) -> dict[int, str]:
-    """By id, the team that held each case opened since when it missed its first-response
-    deadline (kept in missed_due_at), for the cases that changed team after that: the
-    team it went to got a new deadline of its own, and the breach is not its."""
-    return {
-        case_id: _team_at(events, due) or "(none)"
-        for case_id, _, due, events in _moved_after(session, since, Case.missed_due_at)
-    }
-
-
 TeamEvents = list[tuple[str, dict[str, Any], datetime]]
 
 
-def _moved_after(
-    session: Session, since: datetime, moment: InstrumentedAttribute[datetime | None]
-) -> Iterator[tuple[int, datetime, datetime, TeamEvents]]:
-    """The cases opened since with a ``moment`` (a column of theirs) and a team change
-    after it: each case's id, opening, moment and team events in order."""
+def _moved_after(session: Session, since: datetime) -> tuple[dict[int, Answered], dict[int, str]]:
+    """The cases opened since that changed team after a moment of theirs, read from the
+    audit trail in one query: a person's move ("team", with the team it left) and a
+    rule's escalation ("state", with the team it went to). Only cases escalated or moved
+    have such events, so few rows come back.
+
+    By id, first the answered cases moved after their first response: the team that
+    held each when it was answered, and its times. Then the cases moved after missing
+    their first-response deadline (kept in missed_due_at): the team that held each then;
+    the team it went to got a new deadline of its own, and the breach is not its."""
     query = (
-        select(Case.id, Case.opened_at, moment, Event.kind, Event.detail, Event.at)
+        select(
+            Case.id,
+            Case.opened_at,
+            Case.first_response_at,
+            Case.missed_due_at,
+            Event.kind,
+            Event.detail,
+            Event.at,
+        )
         .join(Event, Event.case_id == Case.id)
-        .where(Case.opened_at >= since, moment.is_not(None), _TEAM_EVENT)
+        .where(
+            Case.opened_at >= since,
+            Case.first_response_at.is_not(None) | Case.missed_due_at.is_not(None),
+            _TEAM_EVENT,
+        )
         .order_by(Case.id, Event.at, Event.id)
     )
+    moved: dict[int, Answered] = {}
+    missed: dict[int, str] = {}
     for case_id, group in groupby(session.execute(query).all(), key=lambda row: row[0]):
         rows = list(group)
-        _, opened, at, _, _, _ = rows[0]
-        events = [(kind, detail or {}, when) for _, _, _, kind, detail, when in rows]
-        if at is not None and any(when > at for _, _, when in events):
-            yield case_id, opened, at, events
+        _, opened, answered, due, _, _, _ = rows[0]
+        events = [(kind, detail or {}, when) for _, _, _, _, kind, detail, when in rows]
+        if _changed_after(events, answered):
+            moved[case_id] = Answered(_team_at(events, answered), opened, answered)
+        if _changed_after(events, due):
+            missed[case_id] = _team_at(events, due) or "(none)"
+    return moved, missed
+
+
+def _changed_after(events: TeamEvents, moment: datetime | None) -> bool:
+    return moment is not None and any(when > moment for _, _, when in events)
 
 
 def _team_at(events: TeamEvents, answered: datetime) -> str | None:
