@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from monitor import cases
-from monitor.domain import ActionKind, ActionStatus, CaseState, Direction
-from monitor.store.models import ActionRow, Case, Customer, Event, Message
+from monitor.domain import ActionKind, ActionStatus, CaseState
+from monitor.store.models import ActionRow, Case, Customer, Event, Message, from_customer
 from monitor.store.queries import locked
 from monitor.threads import BACKFILL_TAG as TAG
 
@@ -164,10 +164,12 @@ def _settled_by_backfill(session: Session, case_ids: list[int]) -> dict[int, tup
 
 
 def newest_written(session: Session, case_ids: list[int]) -> dict[int, datetime]:
-    """When the newest inbound message of each of these cases was written."""
+    """When the newest customer message of each of these cases was written. Not the
+    brand's own posts, which join the case too: a native answer newer than what the
+    customer wrote is no history of theirs the case holds (``ThreadIndex`` alike)."""
     query = (
         select(Message.case_id, func.max(Message.created_at))
-        .where(Message.case_id.in_(case_ids), Message.direction == Direction.INBOUND.value)
+        .where(Message.case_id.in_(case_ids), from_customer())
         .group_by(Message.case_id)
     )
     return {case_id: at for case_id, at in session.execute(query) if case_id is not None}
