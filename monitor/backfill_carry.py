@@ -80,14 +80,18 @@ class Carry:
             customer.last_bot_reply_at = real[customer.id]
 
 
-def resume(session: Session, carry: Carry, messages: Sequence[Message]) -> set[int]:
+def resume(
+    session: Session, carry: Carry, messages: Sequence[Message]
+) -> dict[int, datetime | None]:
     """Put this run's settled cases in the threads the chunk continues back as its
-    decisions left them; return their ids. Every customer's case of such a thread, not
-    only the chunk's authors': the reply cap counts the thread's replies to all of them.
-    A case taken over since (by a live mention, or reopened by a person) is theirs: it
-    is left as it is and no longer carried."""
+    decisions left them; return their ids, each with when its customer's newest message
+    was written (``newest_written``; None: none). Every customer's case of such a
+    thread, not only the chunk's authors': the reply cap counts the thread's replies to
+    all of them. A case taken over since (by a live mention, or reopened by a person) is
+    theirs: it is left as it is and no longer carried."""
     threads = {(m.platform, m.conversation_id) for m in messages}
-    carry.cases.update(_carried_over(session, carry, messages))
+    carried, measured = _carried_over(session, carry, messages)
+    carry.cases.update(carried)
     ids = [case_id for case_id, sim in carry.cases.items() if sim.key[:2] in threads]
     query = locked(session, select(Case).where(Case.id.in_(ids)).order_by(Case.id))
     resumed: set[int] = set()
@@ -104,16 +108,21 @@ def resume(session: Session, carry: Carry, messages: Sequence[Message]) -> set[i
     for settled_at, case_ids in retract.items():
         _retract_settling(session, case_ids, settled_at)
     session.flush()  # the batch reads the cases back from the database
-    return resumed
+    # Those an earlier run left were measured taking them over; this run's, not yet.
+    unmeasured = [case_id for case_id in resumed if case_id not in measured]
+    if unmeasured:
+        measured.update(newest_written(session, unmeasured))
+    return {case_id: measured.get(case_id) for case_id in resumed}
 
 
 def _carried_over(
     session: Session, carry: Carry, messages: Sequence[Message]
-) -> dict[int, Simulated]:
+) -> tuple[dict[int, Simulated], dict[int, datetime]]:
     """The cases an earlier run settled in the threads this chunk goes on with, as its
-    decisions left them. Without them a rerun took such a case for a resolved one the
-    customer wrote to again: reopened, and the thread's replies counted from none, so a
-    capped thread was answered again. Only a case whose last step is that run's
+    decisions left them, and ``newest_written`` of each case it looked at (``resume``
+    hands it on). Without them a rerun took such a case for a resolved one the customer
+    wrote to again: reopened, and the thread's replies counted from none, so a capped
+    thread was answered again. Only a case whose last step is that run's
     resolution, and that the chunk goes on past (its older messages join the case
     undecided: ``monitor.backfill``): a person's step since makes it theirs, and older
     history alone does not go on from newer."""
@@ -144,7 +153,7 @@ def _carried_over(
             continue
         count, last = replies.get(case_id, (0, None))
         carried[case_id] = Simulated(key, old, count, last, at)
-    return carried
+    return carried, newest
 
 
 def _settled_by_backfill(session: Session, case_ids: list[int]) -> dict[int, tuple[str, datetime]]:
