@@ -47,7 +47,6 @@ from monitor.backfill_carry import (
     Carry,
     Key,
     earlier_cooldowns,
-    newest_written,
     resume,
     settle,
 )
@@ -345,7 +344,7 @@ def _import(
     touched = {i for i in opened_here if i is not None} - {c.id for c in live.values()}
     report.cases_opened += len(touched - before)
     report.suppressed += _suppress(session, messages, now)
-    settle(session, touched | resumed, now, carry)
+    settle(session, touched | set(resumed), now, carry)
 
 
 def _store(
@@ -403,7 +402,7 @@ def _customer_ids(messages: Sequence[Message]) -> set[int]:
 
 
 def _latest_cases(
-    session: Session, customer_ids: list[int], resumed: set[int]
+    session: Session, customer_ids: list[int], resumed: dict[int, datetime | None]
 ) -> tuple[dict[Key, Case], dict[Key, tuple[Case, datetime, str]]]:
     """The latest case of each thread where that case is live (``_is_live``), and the
     others that an older message joins undecided (``_older_joins``)."""
@@ -415,11 +414,11 @@ def _latest_cases(
         latest[(case.platform, case.conversation_id, case.customer_id)] = case
     live = {key: case for key, case in latest.items() if _is_live(case, resumed)}
     rest = {key: case for key, case in latest.items() if key not in live}
-    return live, _older_joins(session, rest, resumed)
+    return live, _older_joins(rest, resumed)
 
 
 def _older_joins(
-    session: Session, cases_by_key: dict[Key, Case], resumed: set[int]
+    cases_by_key: dict[Key, Case], resumed: dict[int, datetime | None]
 ) -> dict[Key, tuple[Case, datetime, str]]:
     """Each case a message written before a moment joins undecided: (case, moment, why).
 
@@ -429,20 +428,18 @@ def _older_joins(
     its newest message (a rerun of a whole window, bringing older and newer history).
     Decided, the old message reopened the case as if the customer wrote again, counted
     the thread's replies from none and was resolved a second time, by the backfill: a
-    person's resolution lost."""
-    newest = newest_written(
-        session, [case.id for case in cases_by_key.values() if case.id in resumed]
-    )
+    person's resolution lost. ``resumed``: each with its newest message (``resume``)."""
     joins: dict[Key, tuple[Case, datetime, str]] = {}
     for key, case in cases_by_key.items():
-        if case.id in newest:
-            joins[key] = (case, newest[case.id], "written before the messages it holds")
+        newest = resumed.get(case.id)
+        if newest is not None:
+            joins[key] = (case, newest, "written before the messages it holds")
         elif case.id not in resumed and case.resolved_at is not None:
             joins[key] = (case, case.resolved_at, "resolved after it was written")
     return joins
 
 
-def _is_live(case: Case, resumed: set[int]) -> bool:
+def _is_live(case: Case, resumed: dict[int, datetime | None]) -> bool:
     """A case a backfill did not open, or one it opened that people have taken up since:
     a backfill leaves its cases resolved, so one reopened, answered or handed to a team
     by a person is theirs, and a rerun resolving it would take it from under them. This

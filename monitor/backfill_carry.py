@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from monitor import cases
-from monitor.domain import ActionKind, ActionStatus, CaseState, Direction
-from monitor.store.models import ActionRow, Case, Customer, Event, Message
+from monitor.domain import ActionKind, ActionStatus, CaseState
+from monitor.store.models import ActionRow, Case, Customer, Event, Message, from_customer
 from monitor.store.queries import locked
 from monitor.threads import BACKFILL_TAG as TAG
 
@@ -80,14 +80,18 @@ class Carry:
             customer.last_bot_reply_at = real[customer.id]
 
 
-def resume(session: Session, carry: Carry, messages: Sequence[Message]) -> set[int]:
+def resume(
+    session: Session, carry: Carry, messages: Sequence[Message]
+) -> dict[int, datetime | None]:
     """Put this run's settled cases in the threads the chunk continues back as its
-    decisions left them; return their ids. Every customer's case of such a thread, not
-    only the chunk's authors': the reply cap counts the thread's replies to all of them.
-    A case taken over since (by a live mention, or reopened by a person) is theirs: it
-    is left as it is and no longer carried."""
+    decisions left them; return their ids, each with when its customer's newest message
+    was written (``newest_written``; None: none). Every customer's case of such a
+    thread, not only the chunk's authors': the reply cap counts the thread's replies to
+    all of them. A case taken over since (by a live mention, or reopened by a person) is
+    theirs: it is left as it is and no longer carried."""
     threads = {(m.platform, m.conversation_id) for m in messages}
-    carry.cases.update(_carried_over(session, carry, messages))
+    carried, measured = _carried_over(session, carry, messages)
+    carry.cases.update(carried)
     ids = [case_id for case_id, sim in carry.cases.items() if sim.key[:2] in threads]
     query = locked(session, select(Case).where(Case.id.in_(ids)).order_by(Case.id))
     resumed: set[int] = set()
@@ -104,16 +108,21 @@ def resume(session: Session, carry: Carry, messages: Sequence[Message]) -> set[i
     for settled_at, case_ids in retract.items():
         _retract_settling(session, case_ids, settled_at)
     session.flush()  # the batch reads the cases back from the database
-    return resumed
+    # Those an earlier run left were measured taking them over; this run's, not yet.
+    unmeasured = [case_id for case_id in resumed if case_id not in measured]
+    if unmeasured:
+        measured.update(newest_written(session, unmeasured))
+    return {case_id: measured.get(case_id) for case_id in resumed}
 
 
 def _carried_over(
     session: Session, carry: Carry, messages: Sequence[Message]
-) -> dict[int, Simulated]:
+) -> tuple[dict[int, Simulated], dict[int, datetime]]:
     """The cases an earlier run settled in the threads this chunk goes on with, as its
-    decisions left them. Without them a rerun took such a case for a resolved one the
-    customer wrote to again: reopened, and the thread's replies counted from none, so a
-    capped thread was answered again. Only a case whose last step is that run's
+    decisions left them, and ``newest_written`` of each case it looked at (``resume``
+    hands it on). Without them a rerun took such a case for a resolved one the customer
+    wrote to again: reopened, and the thread's replies counted from none, so a capped
+    thread was answered again. Only a case whose last step is that run's
     resolution, and that the chunk goes on past (its older messages join the case
     undecided: ``monitor.backfill``): a person's step since makes it theirs, and older
     history alone does not go on from newer."""
@@ -144,7 +153,7 @@ def _carried_over(
             continue
         count, last = replies.get(case_id, (0, None))
         carried[case_id] = Simulated(key, old, count, last, at)
-    return carried
+    return carried, newest
 
 
 def _settled_by_backfill(session: Session, case_ids: list[int]) -> dict[int, tuple[str, datetime]]:
@@ -164,10 +173,12 @@ def _settled_by_backfill(session: Session, case_ids: list[int]) -> dict[int, tup
 
 
 def newest_written(session: Session, case_ids: list[int]) -> dict[int, datetime]:
-    """When the newest inbound message of each of these cases was written."""
+    """When the newest customer message of each of these cases was written. Not the
+    brand's own posts, which join the case too: a native answer newer than what the
+    customer wrote is no history of theirs the case holds (``ThreadIndex`` alike)."""
     query = (
         select(Message.case_id, func.max(Message.created_at))
-        .where(Message.case_id.in_(case_ids), Message.direction == Direction.INBOUND.value)
+        .where(Message.case_id.in_(case_ids), from_customer())
         .group_by(Message.case_id)
     )
     return {case_id: at for case_id, at in session.execute(query) if case_id is not None}

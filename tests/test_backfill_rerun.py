@@ -125,3 +125,30 @@ def test_a_rerun_bringing_older_and_newer_history_goes_on_with_the_newer(
     }
     assert joined(rt, "1003").case_id == case.id
     assert "matched" in (joined(rt, "1003").decision or {})
+
+
+def test_a_brand_post_in_the_case_does_not_stop_a_rerun_going_on_with_it(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The first run missed noa's 10:00 (Reddit's search index, X's ids out of order);
+    # the rerun of the window brings it. The thread's newest is the brand's own 11:00
+    # post, answering natively from another account: counted as the case's newest
+    # message, the rerun took the 10:00 for older history than the case held, joined
+    # it undecided and never went on with the case, as it does without the brand post.
+    brand = {"conversation_id": "900", "author_id": "12", "author": "acmehelp"}
+    own = mention(4, "@noa sorry, checking", created_at="2026-11-19T11:00:00Z", **brand)
+    between = mention(
+        3, "@acme my order is still late", created_at="2026-11-19T10:00:00Z", **THREAD
+    )
+    rt = make_runtime([OLDER, own], teams=TEAMS)
+    backfill(rt, "feed", Window(SINCE))
+    trail = steps(rt)
+    assert joined(rt, "1004").kind == "own"
+    assert joined(rt, "1004").case_id == the_case(rt).id
+    refeed(rt, [OLDER, between, own])
+    report = backfill(rt, "feed", Window(SINCE))
+    assert (report.ingested, report.joined_resolved) == (1, 0)
+    assert report.decisions  # decided
+    assert steps(rt) == trail  # gone on with, not reopened: one resolution
+    assert joined(rt, "1003").case_id == the_case(rt).id
+    assert "matched" in (joined(rt, "1003").decision or {})
