@@ -22,7 +22,12 @@ EXPECTED: dict[str, tuple[tuple[str, ...], str]] = {
     "1859000000000000001": (("delivery-problem", "complaint-to-human"), "reply escalate:care"),
     "1859000000000000002": ((), "ignore"),  # the brand's own account
     "1859000000000000003": (("delivery-problem", "complaint-to-human"), "reply escalate:care"),
-    "1859000000000000004": (("outage-report", "complaint-to-human"), "reply escalate:tech"),
+    # "cannot log in since 8am": a login outage (login-outage tags it), not one
+    # customer's forgotten password.
+    "1859000000000000004": (
+        ("login-outage", "outage-report", "complaint-to-human"),
+        "reply escalate:tech",
+    ),
     "1859000000000000005": (
         ("outage-report", "angry-customer", "complaint-to-human", "question-draft"),
         "reply escalate:tech",
@@ -398,6 +403,73 @@ def test_a_broken_appliance_goes_to_care_not_tech(text: str) -> None:
     assert "outage-report" not in matched
     assert "outage" not in decision.tags
     assert what == "reply escalate:care"
+
+
+# One customer who cannot sign in: a forgotten password, not an outage.
+LOGIN_ONE_CUSTOMER = [
+    "@acme can't log in",
+    "@acme can\u2019t log in",
+    "@acme cant log in",
+    "@acme cannot login to my account",
+    "@acme I can't log in to my account",
+    "@acme forgot my password can't sign in",
+    "@acme cannot log in, forgot my password",
+    "@acme unable to sign in to my account, keeps saying wrong password",
+]
+
+# Signing in failing for many, or for hours: an outage.
+LOGIN_OUTAGES = [
+    "@acme login broken for everyone since 9am",
+    "@acme nobody in our house can log in since this morning",
+    "@acme can't log in, anyone else?",
+    "@acme cannot sign in since 9:30, is the site down?",
+    "@acme can't log in for hours now, nobody can",
+]
+
+
+@pytest.mark.parametrize("text", LOGIN_ONE_CUSTOMER)
+def test_one_customer_who_cannot_log_in_gets_the_reset_steps_not_a_page_to_tech(
+    text: str,
+) -> None:
+    # "can't log in" was an outage phrase: a customer who had forgotten their password
+    # got the knowledge base's reset steps and a high-priority page to tech for the
+    # same message; "cannot login" and "forgot my password can't sign in" got nothing.
+    matched, _, decision = shipped_decision(text)
+    assert "outage-report" not in matched
+    assert "outage" not in decision.tags
+    assert decision.escalation is None or decision.escalation.team != "tech"
+    assert decision.reply is not None
+    assert "Forgot password" in decision.reply.text
+    assert "login" in decision.tags
+
+
+def test_signing_in_that_works_again_gets_no_reset_steps() -> None:
+    matched, _, _ = shipped_decision("@acme couldn't log in yesterday but it's working now, thanks")
+    assert "login-help" not in matched
+
+
+def test_a_very_upset_customer_locked_out_gets_a_person_first() -> None:
+    # As answer-common-questions: a compound of -0.6 or below gets angry-customer's
+    # apology and a person, not the self-help steps.
+    matched, what, decision = shipped_decision(
+        "@acme can't log in to my account, so annoying, this is the worst"
+    )
+    assert "login-help" not in matched
+    assert what == "reply escalate:care"
+    assert decision.reply is not None
+    assert decision.reply.rule == "angry-customer"
+
+
+@pytest.mark.parametrize("text", LOGIN_OUTAGES)
+def test_a_login_outage_goes_to_tech_without_the_reset_steps(text: str) -> None:
+    # "login broken for everyone since 9am" went to care as a complaint.
+    matched, _, decision = shipped_decision(text)
+    assert "outage-report" in matched
+    assert decision.escalation is not None
+    assert decision.escalation.team == "tech"
+    assert decision.reply is not None
+    assert "Forgot password" not in decision.reply.text
+    assert "login-help" not in matched
 
 
 # Delivery complaints VADER calls positive ("love", "great", "thanks", "brilliant").
