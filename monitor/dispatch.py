@@ -96,6 +96,8 @@ def _claim_batch(
     withdrawn in the same transaction."""
     with transaction(rt.sessions) as session:
         claimed = claim_due_actions(session, now=now, limit=limit, stale_before=stale_before)
+        if not claimed:  # an idle outbox, most claims of idle workers: nothing to read
+            return 0, [], set()
         ids = [action_id for action_id, _ in claimed]
         rows = {
             row.id: row for row in session.scalars(select(ActionRow).where(ActionRow.id.in_(ids)))

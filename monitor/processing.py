@@ -157,6 +157,11 @@ def process_batch(
     # messages and cases are detached while they change, and their changes are written
     # at the end with one UPDATE per set of changed columns (store.bulk); the events
     # and outbox rows go with one INSERT per table (store.pending).
+    if not batch:
+        # A claim that found nothing, or only authors another worker holds: reading the
+        # customers and cases of no message cost two statements a run, and idle workers
+        # claim several times a second.
+        return []
     at: Callable[[Message], datetime] = (
         functools.partial(_backfill_moment, now=now) if backfill else lambda _: now
     )

@@ -12,7 +12,7 @@ from sqlalchemy import event, select
 
 from monitor import cases
 from monitor.domain import CaseState
-from monitor.pipeline import drain, poll_source, process_pending
+from monitor.pipeline import dispatch_outbox, drain, poll_source, process_pending
 from monitor.store.bulk import detach, write_changes
 from monitor.store.db import transaction
 from monitor.store.models import ActionRow, Case, Event, Message
@@ -289,3 +289,19 @@ def test_a_case_another_worker_opened_meanwhile_is_joined(make_runtime: RuntimeF
         assert not index.opens(batch[0])
         assert index.opens(batch[1])
         assert index.case(keys[1]).id not in (None, theirs.id)
+
+
+def test_a_run_that_finds_nothing_sends_only_its_claim(make_runtime: RuntimeFactory) -> None:
+    # Every worker polls the claims several times a second when idle, and with three
+    # workers most claims find nothing: an empty processing claim then read customers
+    # and cases for no message, and an empty outbox claim read its (no) actions again.
+    rt = make_runtime([mention(1)])
+    poll_source(rt, "feed")
+    drain(process_pending, rt)
+    drain(dispatch_outbox, rt)
+    with statements(rt, reading="SELECT") as processing:
+        assert not process_pending(rt)
+    with statements(rt, reading="SELECT") as dispatching:
+        assert not dispatch_outbox(rt)
+    assert sum(processing.values()) == 1
+    assert sum(dispatching.values()) == 1
