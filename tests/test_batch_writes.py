@@ -109,6 +109,30 @@ def test_only_the_columns_processing_changed_are_written(make_runtime: RuntimeFa
         assert "state" in kinds
 
 
+def test_detach_takes_a_batch_out_of_the_session_at_once(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime([mention(1), mention(2)])
+    poll_source(rt, "feed")
+    with rt.sessions() as session:
+        messages = list(session.scalars(select(Message).order_by(Message.id)))
+        other = rt.sessions()
+        foreign = other.get(Message, messages[0].id)
+        assert foreign is not None
+        # One of them twice, and one another session holds: both left as they are.
+        detach(session, [*messages, messages[0], foreign])
+        assert not any(m in session for m in messages)
+        assert foreign in other
+        assert not session.identity_map
+        other.close()
+        # Detached, they keep their values and record their changes for write_changes.
+        messages[0].label = "negative"
+        with transaction(rt.sessions) as writer:
+            assert write_changes(writer, messages) == 1
+    with rt.sessions() as session:
+        labels = session.scalars(select(Message.label).order_by(Message.id)).all()
+    assert labels[0] == "negative"
+    assert labels[1] != "negative"
+
+
 def test_pending_rows_are_visible_to_a_query_in_the_same_transaction(
     make_runtime: RuntimeFactory,
 ) -> None:
