@@ -17,6 +17,7 @@ from monitor.store.bulk import detach, write_changes
 from monitor.store.db import transaction
 from monitor.store.models import ActionRow, Case, Event, Message
 from monitor.store.pending import add_event, add_row
+from monitor.store.queries import insert_returning_objects
 from monitor.threads import ThreadIndex
 from tests.conftest import RuntimeFactory, mention
 from tests.rulekit import write
@@ -107,6 +108,30 @@ def test_only_the_columns_processing_changed_are_written(make_runtime: RuntimeFa
         assert stored.resolved_at is not None
         kinds = session.scalars(select(Event.kind).where(Event.case_id == case_id)).all()
         assert "state" in kinds
+
+
+def test_detach_takes_a_batch_out_of_the_session_at_once(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime([mention(1), mention(2)])
+    poll_source(rt, "feed")
+    with rt.sessions() as session:
+        messages = list(session.scalars(select(Message).order_by(Message.id)))
+        other = rt.sessions()
+        foreign = other.get(Message, messages[0].id)
+        assert foreign is not None
+        # One of them twice, and one another session holds: both left as they are.
+        detach(session, [*messages, messages[0], foreign])
+        assert not any(m in session for m in messages)
+        assert foreign in other
+        assert not session.identity_map
+        other.close()
+        # Detached, they keep their values and record their changes for write_changes.
+        messages[0].label = "negative"
+        with transaction(rt.sessions) as writer:
+            assert write_changes(writer, messages) == 1
+    with rt.sessions() as session:
+        labels = session.scalars(select(Message.label).order_by(Message.id)).all()
+    assert labels[0] == "negative"
+    assert labels[1] != "negative"
 
 
 def test_pending_rows_are_visible_to_a_query_in_the_same_transaction(
@@ -265,6 +290,29 @@ def test_the_cases_a_batch_opens_are_not_read_back_after_their_insert(
     # The returned cases took the batch's changes like loaded ones (store.bulk).
     assert {(c.state, c.team) for c in cases_.values()} == {("awaiting_human", "care")}
     assert all("complaint" in c.tags for c in cases_.values())
+
+
+def test_the_inserted_cases_come_back_detached_as_if_loaded(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime([mention(1)])
+    poll_source(rt, "feed")
+    with rt.sessions() as session:
+        customer_id = session.scalars(select(Message.customer_id)).one()
+    now = rt.clock.now()
+    row = {"platform": "x", "conversation_id": "77", "customer_id": customer_id}
+    row |= {"state": "new", "tags": ["vip"], "opened_at": now, "updated_at": now}
+    with transaction(rt.sessions) as session:
+        (case,) = insert_returning_objects(session, Case, [row, row])  # one new row
+        assert case not in session
+        assert (case.priority, case.bot_replies, case.tags) == ("normal", 0, ["vip"])
+        assert case.opened_at == now
+        assert case.team is None
+        assert write_changes(session, [case]) == 0  # unchanged since the insert
+        case.team = "care"
+        assert write_changes(session, [case]) == 1
+    with rt.sessions() as session:
+        stored = session.get(Case, case.id)
+        assert stored is not None
+        assert (stored.team, stored.tags, stored.state) == ("care", ["vip"], "new")
 
 
 def test_a_case_another_worker_opened_meanwhile_is_joined(make_runtime: RuntimeFactory) -> None:
