@@ -127,6 +127,21 @@ def test_the_guards_block_only_past_their_bounds(tmp_path: Path) -> None:
     assert reply_with(bot_replies_in_thread=2)[0] is None
 
 
+def test_a_draft_is_offered_past_the_bots_caps(tmp_path: Path) -> None:
+    # A person approves a draft: the thread cap, the author cooldown and the age limit
+    # are for the bot's own replies, and a draft kept from the team left them nothing.
+    rules = engine(tmp_path, 'name: drafted\nmatch: {}\nthen:\n  draft: "Hi {first_name}"\n')
+    capped = Context(
+        NOON + timedelta(days=3),
+        "C-1",
+        bot_replies_in_thread=5,
+        last_bot_reply_to_author_at=NOON + timedelta(days=3),
+    )
+    decision = decide(rules, context=capped, author_name="Ann")
+    assert decision.reply is not None
+    assert (decision.reply.text, decision.reply.draft, decision.notes) == ("Hi Ann", True, ())
+
+
 def test_variants_rotate_so_consecutive_replies_differ(tmp_path: Path) -> None:
     rules = engine(tmp_path, REPLY_ALL)
     texts = [decide(rules, author_name="Ann").reply.text for _ in range(4)]  # type: ignore[union-attr]
