@@ -226,16 +226,20 @@ def test_a_message_written_after_the_post_answered_on_x_stays_owed(
     rt.clock.advance(minutes=10)
     own = {"author": "acmehelp", "author_id": "900", "conversation_id": "1001"}
     answer = mention(3, "@ann sorry, it ships today", **own, in_reply_to="1001")
-    answer["created_at"] = _iso(rt.clock.now())
+    answered_at = rt.clock.now()
+    answer["created_at"] = _iso(answered_at)
     append(rt, again)
     if not one_batch:
         run_cycle(rt)
     append(rt, answer)
     run_cycle(rt)
     case = _case(rt)
-    assert case.state != "waiting_customer"
-    assert cases.response_owed_since(case) is not None
-    assert case.sla_due_at is not None
+    written = datetime.fromisoformat(again["created_at"])
+    # Still in care's queue: the answer is her first post's response, and her second
+    # message is owed its own, on care's hour from when she wrote it.
+    assert (case.state, case.first_response_at) == ("awaiting_human", answered_at)
+    assert cases.response_owed_since(case) == written
+    assert case.sla_due_at == written + timedelta(hours=1)
 
 
 @pytest.mark.parametrize("posts", [1, 2])

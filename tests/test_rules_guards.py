@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,6 +85,61 @@ def test_reply_over_the_platform_limit_escalates_instead_of_truncating(tmp_path:
     assert decision.escalation.rule == "guard"
     # "Maximilian": 10 as Reddit counts it.
     assert decision.notes == ("guard: the filled reply has 10 characters, over the 9 limit",)
+
+
+def test_the_guards_block_only_past_their_bounds(tmp_path: Path) -> None:
+    # A reply as long as the platform allows, a mention exactly max_age old, an author
+    # answered exactly a cooldown ago and a thread one reply under the cap are all
+    # answered; one character, one second or one reply more is not.
+    rules = engine(
+        tmp_path,
+        """
+        name: name-only
+        match: {}
+        then:
+          reply: "{first_name}"
+        """,
+    )
+    written = NOON - timedelta(hours=2)  # the mention's created_at (tests.conftest.mention)
+    limits = {Platform.X: 280, Platform.REDDIT: 10}  # "Maximilian": 10 as Reddit counts it
+    at_limit = RuleEngine(rules.ruleset, teams=rules.teams, limits=limits)
+    assert decide(at_limit, platform="reddit", author_name="Maximilian").reply is not None
+    over = RuleEngine(rules.ruleset, teams=rules.teams, limits={**limits, Platform.REDDIT: 9})
+    assert decide(over, platform="reddit", author_name="Maximilian").reply is None
+
+    def reply_with(now: datetime = NOON, **context: Any) -> tuple[str | None, tuple[str, ...]]:
+        found = decide(rules, context=Context(now, "C-1", **context), author_name="Ann")
+        return (found.reply.text if found.reply else None, found.notes)
+
+    day = timedelta(hours=24)
+    assert reply_with(now=written + day) == ("Ann", ())
+    assert reply_with(now=written + day + timedelta(seconds=1)) == (
+        None,
+        ("guard: the mention is 24 h old; the bot answers fresh mentions only",),
+    )
+    cooldown = timedelta(minutes=30)
+    assert reply_with(last_bot_reply_to_author_at=NOON - cooldown) == ("Ann", ())
+    assert reply_with(last_bot_reply_to_author_at=NOON - cooldown + timedelta(seconds=1)) == (
+        None,
+        ("guard: author cooldown: the bot replied to this author recently",),
+    )
+    assert reply_with(bot_replies_in_thread=1) == ("Ann", ())
+    assert reply_with(bot_replies_in_thread=2)[0] is None
+
+
+def test_a_draft_is_offered_past_the_bots_caps(tmp_path: Path) -> None:
+    # A person approves a draft: the thread cap, the author cooldown and the age limit
+    # are for the bot's own replies, and a draft kept from the team left them nothing.
+    rules = engine(tmp_path, 'name: drafted\nmatch: {}\nthen:\n  draft: "Hi {first_name}"\n')
+    capped = Context(
+        NOON + timedelta(days=3),
+        "C-1",
+        bot_replies_in_thread=5,
+        last_bot_reply_to_author_at=NOON + timedelta(days=3),
+    )
+    decision = decide(rules, context=capped, author_name="Ann")
+    assert decision.reply is not None
+    assert (decision.reply.text, decision.reply.draft, decision.notes) == ("Hi Ann", True, ())
 
 
 def test_variants_rotate_so_consecutive_replies_differ(tmp_path: Path) -> None:
