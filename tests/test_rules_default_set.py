@@ -472,6 +472,75 @@ def test_a_login_outage_goes_to_tech_without_the_reset_steps(text: str) -> None:
     assert "login-help" not in matched
 
 
+# One customer's login or password "not working": login-help's, not an outage.
+LOGIN_NOT_WORKING_ONE_CUSTOMER = [
+    "@acme my password is not working",
+    "@acme login not working",
+    "@acme my login isn't working",
+    "@acme password doesn't work",
+    "@acme my password isn\u2019t working",
+    "@acme log in not working",
+    "@acme sign in is not working",
+    "@acme why is my password not working??",
+    "@acme password not working on the app",
+]
+
+# The same words for many, or for long: a login outage.
+LOGIN_NOT_WORKING_OUTAGES = [
+    "@acme my password is not working since the update",
+    "@acme login not working, anyone else?",
+    "@acme login not working for everyone since 9am",
+    "@acme password doesn't work for hours now",
+]
+
+# Signing in "not working" beside something else of ours not working: still an outage.
+LOGIN_AND_SITE_NOT_WORKING = [
+    "@acme the app is not working",
+    "@acme site not working",
+    "@acme checkout not working",
+    "@acme login not working, the app is not working either",
+    "@acme my password is not working and checkout keeps timing out",
+]
+
+
+@pytest.mark.parametrize("text", LOGIN_NOT_WORKING_ONE_CUSTOMER)
+def test_one_customers_login_not_working_gets_the_reset_steps_not_a_page_to_tech(
+    text: str,
+) -> None:
+    # outage-report's "not working" counted "login" and "password" as our site: "my
+    # password is not working" and "login not working" paged tech at high priority with
+    # "our engineers are looking at this"; "password doesn't work" got nothing.
+    matched, _, decision = shipped_decision(text)
+    assert "outage-report" not in matched
+    assert "outage" not in decision.tags
+    assert decision.escalation is None or decision.escalation.team != "tech"
+    assert "login-help" in matched
+    assert decision.reply is not None
+    assert "Forgot password" in decision.reply.text
+    assert "login" in decision.tags
+
+
+@pytest.mark.parametrize("text", LOGIN_NOT_WORKING_OUTAGES)
+def test_login_not_working_for_many_or_for_long_goes_to_tech(text: str) -> None:
+    matched, _, decision = shipped_decision(text)
+    assert "login-outage" in matched
+    assert "outage-report" in matched
+    assert "login-help" not in matched
+    assert decision.escalation is not None
+    assert decision.escalation.team == "tech"
+    assert decision.reply is not None
+    assert "Forgot password" not in decision.reply.text
+
+
+@pytest.mark.parametrize("text", LOGIN_AND_SITE_NOT_WORKING)
+def test_the_site_not_working_still_goes_to_tech(text: str) -> None:
+    matched, _, decision = shipped_decision(text)
+    assert "outage-report" in matched
+    assert "login-help" not in matched
+    assert decision.escalation is not None
+    assert decision.escalation.team == "tech"
+
+
 # Delivery complaints VADER calls positive ("love", "great", "thanks", "brilliant").
 DELIVERY_PROBLEMS = [
     "@acme my order is late, would love an update please",
