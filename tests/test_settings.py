@@ -285,6 +285,17 @@ EXPECTED = {
         "14:5: responders.x.path: must not be empty or blank (is its environment variable empt"
         "y?): an empty path is the config file's own folder",
     ],
+    # Compared with each post's author, a handle no platform gives ("Acme Help", a
+    # profile's URL, an empty ${VAR}) matched nobody: the brand's own posts were taken
+    # for customers', cases were opened for them and the bot could answer itself.
+    "brand_account_not_a_handle.yaml": [
+        "4:19: brand.accounts.x[1]: '@Acme Help' is no X handle (up to 50 letters, digits"
+        " and _, written with or without @)",
+        "4:33: brand.accounts.x[2]: a URL is no X handle (up to 50 letters, digits and _,"
+        " written with or without @)",
+        "7:9: brand.accounts.reddit[1]: '' is no Reddit username (3-20 letters, digits, _"
+        " and -, written with or without u/)",
+    ],
     # Any interval above 0 passed: a typo of 1 s spent Reddit's 100 queries a minute per
     # client id on one source, and the replies on that client id waited for the reset.
     "reddit_interval_too_short.yaml": [
