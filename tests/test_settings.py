@@ -77,6 +77,14 @@ EXPECTED = {
         "4:3: database.url: a SQLite URL names a file, not a host: write sqlite:///PATH"
         " (three slashes before a relative path, four before an absolute one)"
     ],
+    # An empty ${VAR} after sqlite:/// is a database in memory: check-config said ok,
+    # `run` kept everything in memory and lost it at exit, and every other command
+    # read its own empty database.
+    "database_sqlite_no_path.yaml": [
+        "4:3: database.url: names no file after sqlite:/// (is its environment variable"
+        " empty?), and SQLite would keep the database in memory, lost when each command"
+        " ends; write sqlite:///PATH"
+    ],
     "duplicate_key.yaml": [
         "7:1: duplicate key 'database' in one mapping; YAML would silently keep the last"
     ],
@@ -402,6 +410,18 @@ def test_a_database_section_without_url_keeps_the_config_folders_database(
     database = load_settings(config, environ={}).database
     assert database.url == f"sqlite:///{folder}/var/inchannel.db"
     assert database.busy_timeout_ms == 9000
+
+
+def test_an_empty_database_file_variable_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "inchannel.yaml"
+    config.write_text("brand: {name: Acme}\ndatabase: {url: 'sqlite:///${DB_FILE}'}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config, environ={"DB_FILE": ""})
+    assert [str(p) for p in caught.value.problems] == [
+        f"{config}:2:12: database.url: names no file after sqlite:/// (is its environment"
+        " variable empty?), and SQLite would keep the database in memory, lost when each"
+        " command ends; write sqlite:///PATH; the value holds ${DB_FILE}"
+    ]
 
 
 def test_a_password_from_the_environment_is_url_encoded(tmp_path: Path) -> None:
