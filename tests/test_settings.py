@@ -304,6 +304,13 @@ EXPECTED = {
         "7:9: brand.accounts.reddit[1]: '' is no Reddit username (3-20 letters, digits, _"
         " and -, written with or without u/)",
     ],
+    # Each at its entry: all were reported at the trusted_proxies: key's line, by value.
+    "web_trusted_proxy_not_an_address.yaml": [
+        "6:7: web.trusted_proxies[1]: '10.0.0.0/33' is no IP address or network (such as"
+        " 127.0.0.1 or 10.0.0.0/8)",
+        "7:7: web.trusted_proxies[2]: 'proxy.internal' is no IP address or network (such as"
+        " 127.0.0.1 or 10.0.0.0/8)",
+    ],
     # Any interval above 0 passed: a typo of 1 s spent Reddit's 100 queries a minute per
     # client id on one source, and the replies on that client id waited for the reset.
     "reddit_interval_too_short.yaml": [
