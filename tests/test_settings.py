@@ -311,6 +311,21 @@ EXPECTED = {
         "7:7: web.trusted_proxies[2]: 'proxy.internal' is no IP address or network (such as"
         " 127.0.0.1 or 10.0.0.0/8)",
     ],
+    # Limits of the newer sections, each refused at its key.
+    "limits_out_of_range.yaml": [
+        "3:14: brand.accounts.mastodon: Input should be 'x' or 'reddit'",
+        "5:3: database.busy_timeout_ms: Input should be greater than or equal to 0",
+        "7:3: processing.batch_size: Input should be greater than or equal to 1",
+        "9:3: dispatch.max_attempts: Input should be greater than or equal to 1",
+        "11:3: rules.max_replies_per_thread: Input should be greater than or equal to 0",
+        "13:3: alerts.x_budget_percent: Input should be less than or equal to 100",
+        "14:3: alerts.outbox_backlog: Input should be greater than or equal to 0",
+        "16:5: alerts.spike.factor: Input should be greater than or equal to 1",
+        "17:5: alerts.spike.min_count: Input should be greater than or equal to 1",
+    ],
+    "alerts_spike_window_over_baseline.yaml": [
+        "4:3: alerts.spike: baseline_hours must cover at least one window_minutes"
+    ],
     # Any interval above 0 passed: a typo of 1 s spent Reddit's 100 queries a minute per
     # client id on one source, and the replies on that client id waited for the reset.
     "reddit_interval_too_short.yaml": [
