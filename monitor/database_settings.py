@@ -41,6 +41,14 @@ class Database(BaseModel):
                 "a SQLite URL names a file, not a host: write sqlite:///PATH (three slashes "
                 "before a relative path, four before an absolute one)"
             )
+        if parsed.get_backend_name() == "sqlite" and parsed.database == "":
+            # sqlite:///${DB_FILE} with the variable empty: a database in memory, which
+            # check-config passed and `run` lost at exit (sqlite:// says so on purpose).
+            raise ValueError(
+                "names no file after sqlite:/// (is its environment variable empty?), and"
+                " SQLite would keep the database in memory, lost when each command ends;"
+                " write sqlite:///PATH"
+            )
         if parsed.host is not None and "@" in parsed.host:
             # The password ended at its first @: what followed would be named as the host.
             raise ValueError("the host holds '@': write an @ in the user or password as %40")

@@ -77,6 +77,14 @@ EXPECTED = {
         "4:3: database.url: a SQLite URL names a file, not a host: write sqlite:///PATH"
         " (three slashes before a relative path, four before an absolute one)"
     ],
+    # An empty ${VAR} after sqlite:/// is a database in memory: check-config said ok,
+    # `run` kept everything in memory and lost it at exit, and every other command
+    # read its own empty database.
+    "database_sqlite_no_path.yaml": [
+        "4:3: database.url: names no file after sqlite:/// (is its environment variable"
+        " empty?), and SQLite would keep the database in memory, lost when each command"
+        " ends; write sqlite:///PATH"
+    ],
     "duplicate_key.yaml": [
         "7:1: duplicate key 'database' in one mapping; YAML would silently keep the last"
     ],
@@ -285,6 +293,39 @@ EXPECTED = {
         "14:5: responders.x.path: must not be empty or blank (is its environment variable empt"
         "y?): an empty path is the config file's own folder",
     ],
+    # Compared with each post's author, a handle no platform gives ("Acme Help", a
+    # profile's URL, an empty ${VAR}) matched nobody: the brand's own posts were taken
+    # for customers', cases were opened for them and the bot could answer itself.
+    "brand_account_not_a_handle.yaml": [
+        "4:19: brand.accounts.x[1]: '@Acme Help' is no X handle (up to 50 letters, digits"
+        " and _, written with or without @)",
+        "4:33: brand.accounts.x[2]: a URL is no X handle (up to 50 letters, digits and _,"
+        " written with or without @)",
+        "7:9: brand.accounts.reddit[1]: '' is no Reddit username (3-20 letters, digits, _"
+        " and -, written with or without u/)",
+    ],
+    # Each at its entry: all were reported at the trusted_proxies: key's line, by value.
+    "web_trusted_proxy_not_an_address.yaml": [
+        "6:7: web.trusted_proxies[1]: '10.0.0.0/33' is no IP address or network (such as"
+        " 127.0.0.1 or 10.0.0.0/8)",
+        "7:7: web.trusted_proxies[2]: 'proxy.internal' is no IP address or network (such as"
+        " 127.0.0.1 or 10.0.0.0/8)",
+    ],
+    # Limits of the newer sections, each refused at its key.
+    "limits_out_of_range.yaml": [
+        "3:14: brand.accounts.mastodon: Input should be 'x' or 'reddit'",
+        "5:3: database.busy_timeout_ms: Input should be greater than or equal to 0",
+        "7:3: processing.batch_size: Input should be greater than or equal to 1",
+        "9:3: dispatch.max_attempts: Input should be greater than or equal to 1",
+        "11:3: rules.max_replies_per_thread: Input should be greater than or equal to 0",
+        "13:3: alerts.x_budget_percent: Input should be less than or equal to 100",
+        "14:3: alerts.outbox_backlog: Input should be greater than or equal to 0",
+        "16:5: alerts.spike.factor: Input should be greater than or equal to 1",
+        "17:5: alerts.spike.min_count: Input should be greater than or equal to 1",
+    ],
+    "alerts_spike_window_over_baseline.yaml": [
+        "4:3: alerts.spike: baseline_hours must cover at least one window_minutes"
+    ],
     # Any interval above 0 passed: a typo of 1 s spent Reddit's 100 queries a minute per
     # client id on one source, and the replies on that client id waited for the reset.
     "reddit_interval_too_short.yaml": [
@@ -391,6 +432,18 @@ def test_a_database_section_without_url_keeps_the_config_folders_database(
     database = load_settings(config, environ={}).database
     assert database.url == f"sqlite:///{folder}/var/inchannel.db"
     assert database.busy_timeout_ms == 9000
+
+
+def test_an_empty_database_file_variable_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "inchannel.yaml"
+    config.write_text("brand: {name: Acme}\ndatabase: {url: 'sqlite:///${DB_FILE}'}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config, environ={"DB_FILE": ""})
+    assert [str(p) for p in caught.value.problems] == [
+        f"{config}:2:12: database.url: names no file after sqlite:/// (is its environment"
+        " variable empty?), and SQLite would keep the database in memory, lost when each"
+        " command ends; write sqlite:///PATH; the value holds ${DB_FILE}"
+    ]
 
 
 def test_a_password_from_the_environment_is_url_encoded(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ send)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -11,11 +12,13 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     Field,
     PrivateAttr,
+    ValidationError,
     ValidationInfo,
     ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from monitor.alerts_settings import AlertsConfig, check_channels, refuse_unknown_channels
 from monitor.database_settings import Database, anchor_sqlite_path
@@ -40,6 +43,7 @@ from monitor.sources.reddit_settings import (
     RedditSettings,
     RedditSubredditSourceConfig,
 )
+from monitor.sources.x_parse import USERNAME
 from monitor.sources.x_settings import (
     XMentionsSourceConfig,
     XResponderConfig,
@@ -67,9 +71,44 @@ class Brand(Strict):
             raise ValueError("must not be blank (is its environment variable empty?)")
         return name
 
+    @model_validator(mode="after")
+    def _handles(self) -> Brand:
+        """Each handle as the platforms give an author's: "Acme Help", a profile's URL
+        or an empty ${VAR} matched no author, and the brand's own posts were taken for
+        customers' (a case opened, the bot answering itself), with nothing said."""
+        errors = [
+            InitErrorDetails(
+                type=PydanticCustomError(
+                    "handle",
+                    "{written} is no {what}",
+                    # A URL is never shown: check-config's output goes to CI logs.
+                    {"written": "a URL" if "://" in h else repr(h), "what": _HANDLES[platform][1]},
+                ),
+                loc=("accounts", platform, i),
+                input=h,
+            )
+            for platform, handles in self.accounts.items()
+            for i, h in enumerate(handles)
+            if not _HANDLES[platform][0].fullmatch(bare_handle(h))
+        ]
+        if errors:
+            raise ValidationError.from_exception_data("Brand", errors)
+        return self
+
     def own_handles(self, platform: str) -> frozenset[str]:
         accounts: list[str] = self.accounts.get(platform, [])  # type: ignore[call-overload]
         return frozenset(bare_handle(h) for h in accounts)
+
+
+# How an author's handle is given (X: as monitor.sources.x_parse reads it), and the
+# handles a brand account may be written as.
+_HANDLES = {
+    "x": (USERNAME, "X handle (up to 50 letters, digits and _, written with or without @)"),
+    "reddit": (
+        re.compile(r"[A-Za-z0-9_-]{3,20}"),
+        "Reddit username (3-20 letters, digits, _ and -, written with or without u/)",
+    ),
+}
 
 
 def bare_handle(written: str) -> str:

@@ -29,6 +29,23 @@ def _listen_host(host: str) -> str:
 ListenHost = Annotated[str, AfterValidator(_listen_host)]
 
 
+def _proxy(written: str) -> str:
+    """``written`` as uvicorn reads it. A network with host bits set ("10.0.0.5/24", the
+    proxy's own address and mask) is given as its network: uvicorn reads networks
+    strictly and took this one for plain text, so it trusted no proxy at all. Anything
+    else it cannot read as an address (a typing error, a host name) it would compare as
+    plain text too: refused."""
+    written = written.strip()
+    try:
+        if "/" in written:
+            return str(ipaddress.ip_network(written, strict=False))
+        return str(ipaddress.ip_address(written))
+    except ValueError:
+        raise ValueError(
+            f"{written!r} is no IP address or network (such as 127.0.0.1 or 10.0.0.0/8)"
+        ) from None
+
+
 class Web(Strict):
     enabled: bool = True
     host: ListenHost = "127.0.0.1"
@@ -44,7 +61,8 @@ class Web(Strict):
     # The reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (IP
     # addresses or networks). None by default: without a proxy in front, any local
     # program could name another client address in them and dodge the sign-in lockout.
-    trusted_proxies: list[str] = Field(default_factory=list)
+    # Checked one by one: each bad entry is reported at its own line.
+    trusted_proxies: list[Annotated[str, AfterValidator(_proxy)]] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -94,13 +112,6 @@ class Web(Strict):
         parse_zone(name)
         return name
 
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _proxy_addresses(cls, proxies: list[str]) -> list[str]:
-        """uvicorn compares a name it cannot read as an address as plain text, so a
-        typing error would silently trust no proxy at all."""
-        return [_proxy(proxy.strip()) for proxy in proxies]
-
     @field_validator("metrics_token")
     @classmethod
     def _long_token(cls, token: SecretStr | None) -> SecretStr | None:
@@ -135,17 +146,3 @@ class Logging(Strict):
     def _any_case(cls, value: Any) -> Any:
         # `info` is how Python's own logging config and most daemons spell it.
         return value.strip().upper() if isinstance(value, str) else value
-
-
-def _proxy(written: str) -> str:
-    """``written`` as uvicorn reads it. A network with host bits set ("10.0.0.5/24", the
-    proxy's own address and mask) is given as its network: uvicorn reads networks
-    strictly and took this one for plain text, so it trusted no proxy at all."""
-    try:
-        if "/" in written:
-            return str(ipaddress.ip_network(written, strict=False))
-        return str(ipaddress.ip_address(written))
-    except ValueError:
-        raise ValueError(
-            f"{written!r} is no IP address or network (such as 127.0.0.1 or 10.0.0.0/8)"
-        ) from None
