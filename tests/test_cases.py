@@ -285,6 +285,19 @@ def test_more_warned_cases_than_a_batch_do_not_hide_the_next_warning(
     assert unwarned == []
 
 
+def test_a_batch_of_exactly_batch_cases_leaves_no_more_work(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # BATCH cases due, one batch's worth: all are alerted in this run, and the step
+    # says nothing waits, or the worker ran it again at once for nothing.
+    rt = make_runtime()
+    _waiting_cases(rt, sla.BATCH, due_in=timedelta(minutes=-1))
+    assert check_sla(rt) is False
+    with rt.sessions() as session:
+        unbreached = session.scalars(select(Case.id).where(Case.sla_breached_at.is_(None))).all()
+    assert unbreached == []
+
+
 def test_workers_checking_at_once_raise_a_breach_once(
     make_runtime: RuntimeFactory, db_url: str
 ) -> None:

@@ -35,8 +35,15 @@ def test_deadlocks_and_serialisation_failures_are_retried() -> None:
 
 def test_other_errors_and_the_last_attempt_are_raised() -> None:
     assert not is_retryable(failure("08006"))  # connection failure: not ours to retry
+    lost: list[int] = []
+
+    def connection_lost() -> None:
+        lost.append(1)
+        raise failure("08006")
+
     with pytest.raises(OperationalError):
-        with_retries(lambda: (_ for _ in ()).throw(failure("08006")))
+        with_retries(connection_lost, attempts=3)
+    assert len(lost) == 1  # raised at once, not tried again
     calls = []
 
     def always_deadlocked() -> None:

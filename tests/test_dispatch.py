@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from monitor import casework_replies, triage
+from monitor import casework_drafts, casework_replies, triage
 from monitor.domain import Action, ActionStatus, CaseState, Platform
 from monitor.pipeline import dispatch_outbox, poll_source, process_pending
 from monitor.runtime import Runtime
@@ -224,6 +225,50 @@ def test_a_reply_dying_on_a_case_already_with_its_team_is_no_second_escalation(
     assert titles == [
         "[high] C-1001 escalated: possible outage",
         "[high] C-1001 reply could not be posted (permanent error): 403 the thread is locked",
+    ]
+
+
+def test_a_reply_dying_on_a_case_waiting_for_no_team_is_escalated_to_the_first_team(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    # A lead rejected the rule's draft: the case waits for a person, and for no team
+    # (no rule escalated it). The customer's thanks got a bot reply, which died. The
+    # case goes to the first team, whose channel never heard of it: a hand-over like
+    # any other, "escalated: ...", not the note for a team that has the case already.
+    rules = tmp_path / "draft-rules"
+    rules.mkdir()
+    (rules / "rules.yaml").write_text(
+        "name: question\nmatch: {text: question}\nthen: {draft: 'Hi {first_name}, '}\n"
+        "---\nname: thanks\nmatch: {text: thanks}\nthen: {reply: 'Glad to help!'}\n",
+        encoding="utf-8",
+    )
+    channels = {"care-chat": {"url": "json://127.0.0.1:9/hook"}}
+    teams = [{**team, "channels": ["care-chat"]} for team in TEAMS]
+    thread = {"author": "user1", "author_id": "501", "conversation_id": "1001"}
+    thanks = mention(2, "@acme thanks anyway", in_reply_to="1001", **thread)
+    rt = make_runtime(
+        [mention(1, "@acme a question about my order"), thanks],
+        channels=channels,
+        teams=teams,
+        rules={"path": str(rules)},
+    )
+    responder = with_scripted(rt)
+    poll_source(rt, "feed")
+    process_pending(rt)
+    casework_drafts.reject(rt, "C-1001", user="lena")
+    with rt.sessions() as session:
+        case = session.scalars(select(Case)).one()
+        assert (case.state, case.team) == (CaseState.AWAITING_HUMAN, None)
+    responder.fail_next(permanent("403 the thread is locked"))
+    dispatch_outbox(rt)
+    with rt.sessions() as session:
+        case = session.scalars(select(Case)).one()
+        assert (case.state, case.team) == (CaseState.AWAITING_HUMAN, "care")
+        query = select(ActionRow.text).where(ActionRow.kind == "notify").order_by(ActionRow.id)
+        titles = [text.splitlines()[0] for text in session.scalars(query)]
+    assert titles == [
+        "[normal] C-1001 escalated: reply could not be posted (permanent error): "
+        "403 the thread is locked",
     ]
 
 

@@ -333,6 +333,32 @@ def test_a_late_refusal_does_not_clear_what_the_worker_that_took_over_may_have_p
         assert session.scalars(select(ActionRow)).one().status == ActionStatus.SENT.value
 
 
+def test_a_refusal_keeps_a_pre_0008_reply_that_failed_before_looked_for(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # A reply queued before migration 0008 knows nothing of its attempts (NULL): one
+    # that failed before may be in the thread, so its retry looks first, and finds
+    # nothing (X's search shows a new post only after a while). A rate limit then
+    # refuses the send: that settles nothing, and the retry after it looks again.
+    rt, responder = queued(make_runtime)
+    with transaction(rt.sessions) as session:
+        row = session.scalars(select(ActionRow)).one()
+        row.status, row.attempts, row.last_error = ActionStatus.FAILED, 1, "read timed out"
+        row.may_have_posted, row.next_attempt_at = None, rt.clock.now()
+        earlier = ("p1", row.target_external_id, row.text)  # what the timeout had posted
+    reset = rt.clock.now() + timedelta(minutes=15)
+    responder.fail_next(temporary("429 Too Many Requests", rate_limited=True, retry_after=reset))
+    dispatch_outbox(rt)
+    row = action(rt)
+    assert (row.status, row.may_have_posted, responder.lookups) == (ActionStatus.FAILED, True, 1)
+    responder.posts.append(earlier)  # the search shows it now
+    rt.clock.advance(minutes=15)  # type: ignore[attr-defined]
+    dispatch_outbox(rt)
+    row = action(rt)
+    assert (row.status, row.result_external_id) == (ActionStatus.SENT, "p1")
+    assert (responder.lookups, len(responder.posts)) == (2, 1)
+
+
 class KillsItsWorker(ScriptedResponder):
     """Sending, or looking in the thread, takes the worker down every time (a crash in a
     client library, memory running out): the claim is left in `sending`."""

@@ -376,7 +376,23 @@ def test_status_json_stays_json_with_database_echo(tmp_path: Path) -> None:
     # Each command is a process of its own: nothing SQLAlchemy set up for the first stays.
     logging.getLogger("sqlalchemy.engine.Engine").handlers.clear()
     result = runner.invoke(main, ["status", "--json", "--config", str(config)])
-    assert json.loads(result.stdout)["outbox"] is not None
+    # Exit 1: no daemon has run on this database yet ("not started"), not a crash.
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    status = json.loads(result.stdout)
+    assert status["outbox"] == {
+        "draft": 0,
+        "rejected": 0,
+        "pending": 0,
+        "sending": 0,
+        "sent": 0,
+        "failed": 0,
+        "dead": 0,
+        "suppressed": 0,
+    }
+    assert status["problems"] == [
+        "not started: no source has been polled and no health check has run yet"
+    ]
 
 
 @pytest.mark.usefixtures("restored_logging")
