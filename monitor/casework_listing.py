@@ -80,6 +80,18 @@ def list_cases(
         return [_row(case, customer, text) for case, customer, text in session.execute(query).all()]
 
 
+def count_cases(rt: Runtime, *, states: tuple[str, ...] = (), team: str | None = None) -> int:
+    """How many cases ``list_cases`` would list without its limit: `cases list` says so
+    when it cuts the list (a team read 100 rows as the whole queue)."""
+    query = select(func.count()).select_from(Case)
+    if states:
+        query = query.where(Case.state.in_(states))
+    if team:
+        query = query.where(Case.team == team)
+    with rt.sessions() as session:
+        return int(session.execute(query).scalar_one())
+
+
 def require_known_team(rt: Runtime, session: Session, team: str) -> None:
     """A misspelt team listed nothing, which read as "no work". A team no longer in the
     config still filters while cases carry it."""

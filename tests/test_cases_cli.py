@@ -850,3 +850,33 @@ def _sessions_on(url: str) -> int:
             return int(conn.execute(query, {"name": url.rsplit("/", 1)[1]}).scalar_one())
     finally:
         admin.dispose()
+
+
+def test_a_list_cut_at_its_limit_says_more_cases_match(demo: Path) -> None:
+    """`cases list` stops at --limit (100 by default): a team with more flagged cases
+    than that read the table as the whole queue. The rows are still the first ones;
+    stderr says more match, so `--json` output stays one case a line."""
+    everything = listed(demo)
+    assert len(everything) > 3
+    result = CliRunner().invoke(main, ["cases", "list", "--config", str(demo), "--limit", "3"])
+    assert result.exit_code == 0, result.output
+    assert [
+        line.split("│")[1].strip() for line in result.stdout.splitlines() if "│ C-" in line
+    ] == [row["ref"] for row in everything[:3]]
+    assert result.stderr == (
+        f"3 of {len(everything)} cases shown: --limit {len(everything)} lists them all\n"
+    )
+    result = CliRunner().invoke(
+        main, ["cases", "list", "--config", str(demo), "--limit", "3", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["ref"] for line in result.stdout.splitlines()] == [
+        row["ref"] for row in everything[:3]
+    ]
+    assert result.stderr.startswith("3 of ")
+    # Nothing cut, nothing said.
+    result = CliRunner().invoke(
+        main, ["cases", "list", "--config", str(demo), "--limit", str(len(everything))]
+    )
+    assert result.exit_code == 0
+    assert result.stderr == ""

@@ -39,11 +39,18 @@ def list_command(
         states = tuple(sorted(cases.OPEN_STATES))
     rt = runtime(config_file)
     rows = run(lambda: casework_listing.list_cases(rt, states=states, team=team, limit=limit))
+    # Counted only when the list may be cut: read alone, 100 rows looked like the queue.
+    total = (
+        run(lambda: casework_listing.count_cases(rt, states=states, team=team))
+        if len(rows) == limit
+        else len(rows)
+    )
     if as_json:
         for row in rows:
             # "sentiment" as GET /api/cases names it; "latest_label" kept for scripts.
             out = _jsonable(row.__class__.__dataclass_fields__, row)
             click.echo(json_line(out | {"sentiment": row.latest_label}))
+        _say_cut(len(rows), total)
         return
     table = Table(
         "case",
@@ -72,6 +79,24 @@ def list_command(
             cell_text(row.first_line),
         )
     table_console().print(table)
+    _say_cut(len(rows), total)
+
+
+def _say_cut(shown: int, total: int) -> None:
+    """On stderr, so `--json` stays one case a line: the list stopped at --limit."""
+    if total <= shown:
+        return
+    if total <= LIMIT_MAX:
+        click.echo(f"{shown} of {total} cases shown: --limit {total} lists them all", err=True)
+    else:
+        click.echo(
+            f"{shown} of {total} cases shown: --limit lists at most {LIMIT_MAX}; "
+            "narrow the list with --status or --team",
+            err=True,
+        )
+
+
+LIMIT_MAX = 10_000
 
 
 def _jsonable(fields: Any, row: Any) -> dict[str, Any]:
