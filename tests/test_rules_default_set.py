@@ -541,17 +541,17 @@ def test_one_customers_login_not_working_gets_the_reset_steps_not_a_page_to_tech
     assert "login" in decision.tags
 
 
-@pytest.mark.parametrize("text", LOGIN_ONE_CUSTOMER + LOGIN_NOT_WORKING_ONE_CUSTOMER)
-def test_one_customer_who_cannot_log_in_gets_no_care_case_beside_the_reset_steps(
-    text: str,
-) -> None:
-    # complaint-to-human's "not working" opened a care case beside the reset steps for
-    # "login not working", while "my login isn't working" got the steps alone.
-    matched, what, decision = shipped_decision(text)
-    assert "login" in decision.tags
-    assert "complaint-to-human" not in matched
-    assert decision.escalation is None
-    assert what == "reply"
+@pytest.mark.parametrize(
+    "text",
+    ["@acme can't log in and my kettle is broken", "@acme can't log in, been on hold for an hour"],
+)
+def test_a_login_problem_beside_another_complaint_keeps_its_care_case(text: str) -> None:
+    # The reset steps answer the login; the kettle or the wait is still for a person.
+    matched, _, decision = shipped_decision(text)
+    assert "login-help" in matched
+    assert "complaint-to-human" in matched
+    assert decision.escalation is not None
+    assert decision.escalation.team == "care"
 
 
 def test_a_very_upset_customer_whose_login_is_not_working_gets_a_person() -> None:
