@@ -483,6 +483,18 @@ LOGIN_NOT_WORKING_ONE_CUSTOMER = [
     "@acme sign in is not working",
     "@acme why is my password not working??",
     "@acme password not working on the app",
+    # "it", "this" or "that" is the login, not something else of ours: these paged tech.
+    "@acme Can't log in, it's not working",
+    "@acme can\u2019t sign in, it\u2019s not working",
+    "@acme cannot log in, this is not working",
+    "@acme it's not working, I can't log in",
+    # "still", "just" or "currently" before "not working": these paged tech too.
+    "@acme My password still not working",
+    "@acme login still not working",
+    "@acme my password is still not working",
+    "@acme sign in just not working",
+    "@acme log in is currently not working",
+    "@acme can't log in, it's still not working",
 ]
 
 # The same words for many, or for long: a login outage.
@@ -491,6 +503,8 @@ LOGIN_NOT_WORKING_OUTAGES = [
     "@acme login not working, anyone else?",
     "@acme login not working for everyone since 9am",
     "@acme password doesn't work for hours now",
+    "@acme login still not working for everyone since 9am",
+    "@acme password still not working, anyone else?",
 ]
 
 # Signing in "not working" beside something else of ours not working: still an outage.
@@ -500,6 +514,13 @@ LOGIN_AND_SITE_NOT_WORKING = [
     "@acme checkout not working",
     "@acme login not working, the app is not working either",
     "@acme my password is not working and checkout keeps timing out",
+    "@acme my account is not working",
+    "@acme my account is still not working",
+    "@acme login page not working",
+    "@acme password reset not working",
+    "@acme the app is still not working",
+    "@acme login still not working, the app is not working either",
+    "@acme can't log in, it's not working and the site is not working either",
 ]
 
 
@@ -518,6 +539,32 @@ def test_one_customers_login_not_working_gets_the_reset_steps_not_a_page_to_tech
     assert decision.reply is not None
     assert "Forgot password" in decision.reply.text
     assert "login" in decision.tags
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["@acme can't log in and my kettle is broken", "@acme can't log in, been on hold for an hour"],
+)
+def test_a_login_problem_beside_another_complaint_keeps_its_care_case(text: str) -> None:
+    # The reset steps answer the login; the kettle or the wait is still for a person.
+    matched, _, decision = shipped_decision(text)
+    assert "login-help" in matched
+    assert "complaint-to-human" in matched
+    assert decision.escalation is not None
+    assert decision.escalation.team == "care"
+
+
+def test_a_very_upset_customer_whose_login_is_not_working_gets_a_person() -> None:
+    # login-help stands aside at -0.6 or below, so complaint-to-human is not kept out.
+    matched, what, decision = shipped_decision(
+        "@acme login not working, this is ridiculous, worst service ever"
+    )
+    assert "login-help" not in matched
+    assert "outage-report" not in matched
+    assert "complaint-to-human" in matched
+    assert what == "reply escalate:care"
+    assert decision.reply is not None
+    assert decision.reply.rule == "angry-customer"
 
 
 @pytest.mark.parametrize("text", LOGIN_NOT_WORKING_OUTAGES)
