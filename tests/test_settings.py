@@ -234,10 +234,10 @@ EXPECTED = {
     # arithmetic: check-config itself crashed on the rules' guards, and every poll,
     # dispatch or health check failed with "OverflowError: date value out of range".
     "durations_too_long.yaml": [
-        "4:3: rules.author_cooldown_minutes: Input should be less than or equal to 525600",
+        "4:3: rules.author_cooldown_minutes: Input should be a finite number",
         "5:3: rules.max_age_hours: Input should be less than or equal to 8760",
         "7:3: workers.lease_seconds: Input should be less than or equal to 31536000",
-        "9:3: dispatch.backoff_cap_seconds: Input should be less than or equal to 31536000",
+        "9:3: dispatch.backoff_cap_seconds: Input should be a finite number",
         "11:3: alerts.realert_minutes: Input should be less than or equal to 525600",
         "16:5: sources[0].interval_seconds: Input should be less than or equal to 31536000",
     ],
@@ -331,6 +331,20 @@ EXPECTED = {
     "reddit_interval_too_short.yaml": [
         "6:5: sources[0].interval_seconds: Input should be greater than or equal to 15",
         "9:5: sources[1].interval_seconds: Input should be greater than or equal to 15",
+    ],
+    # .inf passed as a spike factor or a silence's expected count and switched the alert
+    # off without a word (with a zero baseline inf * 0 is NaN, so min_count no longer
+    # decided); .nan was refused as out of range ("less than or equal to 1"), which it
+    # is not.
+    "not_finite.yaml": [
+        "4:3: alerts.silence_min_expected: Input should be a finite number",
+        "5:3: alerts.silence_hours: Input should be a finite number",
+        "7:5: alerts.spike.factor: Input should be a finite number",
+        "9:3: scoring.negative_alert: Input should be a finite number",
+        "11:3: rules.author_cooldown_minutes: Input should be a finite number",
+        "16:5: sources[0].interval_seconds: Input should be a finite number",
+        "20:3: reddit.timeout_seconds: Input should be a finite number",
+        "23:3: x.timeout_seconds: Input should be a finite number",
     ],
 }
 
