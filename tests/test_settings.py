@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from pydantic import ValidationError
 
 from monitor.cli import main
+from monitor.database_settings import Database
 from monitor.settings import Settings, config_path, load_settings
 from monitor.yamlpos import ConfigError, substitute_env_in_url
 from tests.conftest import REPO
@@ -84,6 +86,10 @@ EXPECTED = {
         "4:3: database.url: names no file after sqlite:/// (is its environment variable"
         " empty?), and SQLite would keep the database in memory, lost when each command"
         " ends; write sqlite:///PATH"
+    ],
+    # A port past 65535 (or 0) passed check-config: every command failed at connect.
+    "database_port_out_of_range.yaml": [
+        "4:3: database.url: the port must be 1-65535 (the URL is not shown, it may hold a password)"
     ],
     "duplicate_key.yaml": [
         "7:1: duplicate key 'database' in one mapping; YAML would silently keep the last"
@@ -810,3 +816,10 @@ def test_a_doubled_dollar_writes_a_literal_reference(tmp_path: Path) -> None:
 def test_db_copy_target_takes_a_doubled_dollar_as_a_literal() -> None:
     url, problems = substitute_env_in_url("postgresql://u:p$${x@h/db", environ={})
     assert (url, problems) == ("postgresql://u:p${x@h/db", [])
+
+
+@pytest.mark.parametrize("port", ["0", "65536"])
+def test_a_database_port_outside_1_to_65535_is_refused(port: str) -> None:
+    with pytest.raises(ValidationError, match="the port must be 1-65535"):
+        Database(url=f"postgresql://care:secret@db.internal:{port}/inchannel")
+    assert Database(url="postgresql://care:secret@db.internal:65535/inchannel")
