@@ -104,6 +104,11 @@ EXPECTED = {
     ],
     "not_utf8.yaml": ["1:1: not UTF-8 text: invalid continuation byte"],
     # An SMS or pager channel's bound must still hold a headline and the case's link.
+    # An empty key passed: its notifications went out, and the outbox and the failing-
+    # channel report of `inchannel status` named their channel ''.
+    "channel_empty_name.yaml": [
+        "4:3: channels.: a channel's name must not be empty: teams and alerts list it by name"
+    ],
     "channel_max_chars_too_small.yaml": [
         "4:43: channels.pager.max_chars: Input should be greater than or equal to 60"
     ],
