@@ -22,7 +22,8 @@ from monitor.yamlpos import did_you_mean
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No .inf or .nan (YAML reads both as numbers), as monitor.settings.base.Strict.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class SpikeConfig(Strict):

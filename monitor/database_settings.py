@@ -49,6 +49,11 @@ class Database(BaseModel):
                 " SQLite would keep the database in memory, lost when each command ends;"
                 " write sqlite:///PATH"
             )
+        if parsed.port is not None and not 1 <= parsed.port <= 65535:
+            # Passed here, and every command failed only when it connected.
+            raise ValueError(
+                "the port must be 1-65535 (the URL is not shown, it may hold a password)"
+            )
         if parsed.host is not None and "@" in parsed.host:
             # The password ended at its first @: what followed would be named as the host.
             raise ValueError("the host holds '@': write an @ in the user or password as %40")

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from pydantic import ValidationError
 
 from monitor.cli import main
+from monitor.database_settings import Database
 from monitor.settings import Settings, config_path, load_settings
 from monitor.yamlpos import ConfigError, substitute_env_in_url
 from tests.conftest import REPO
@@ -85,6 +87,10 @@ EXPECTED = {
         " empty?), and SQLite would keep the database in memory, lost when each command"
         " ends; write sqlite:///PATH"
     ],
+    # A port past 65535 (or 0) passed check-config: every command failed at connect.
+    "database_port_out_of_range.yaml": [
+        "4:3: database.url: the port must be 1-65535 (the URL is not shown, it may hold a password)"
+    ],
     "duplicate_key.yaml": [
         "7:1: duplicate key 'database' in one mapping; YAML would silently keep the last"
     ],
@@ -98,6 +104,11 @@ EXPECTED = {
     ],
     "not_utf8.yaml": ["1:1: not UTF-8 text: invalid continuation byte"],
     # An SMS or pager channel's bound must still hold a headline and the case's link.
+    # An empty key passed: its notifications went out, and the outbox and the failing-
+    # channel report of `inchannel status` named their channel ''.
+    "channel_empty_name.yaml": [
+        "4:3: channels.: a channel's name must not be empty: teams and alerts list it by name"
+    ],
     "channel_max_chars_too_small.yaml": [
         "4:43: channels.pager.max_chars: Input should be greater than or equal to 60"
     ],
@@ -234,10 +245,10 @@ EXPECTED = {
     # arithmetic: check-config itself crashed on the rules' guards, and every poll,
     # dispatch or health check failed with "OverflowError: date value out of range".
     "durations_too_long.yaml": [
-        "4:3: rules.author_cooldown_minutes: Input should be less than or equal to 525600",
+        "4:3: rules.author_cooldown_minutes: Input should be a finite number",
         "5:3: rules.max_age_hours: Input should be less than or equal to 8760",
         "7:3: workers.lease_seconds: Input should be less than or equal to 31536000",
-        "9:3: dispatch.backoff_cap_seconds: Input should be less than or equal to 31536000",
+        "9:3: dispatch.backoff_cap_seconds: Input should be a finite number",
         "11:3: alerts.realert_minutes: Input should be less than or equal to 525600",
         "16:5: sources[0].interval_seconds: Input should be less than or equal to 31536000",
     ],
@@ -331,6 +342,20 @@ EXPECTED = {
     "reddit_interval_too_short.yaml": [
         "6:5: sources[0].interval_seconds: Input should be greater than or equal to 15",
         "9:5: sources[1].interval_seconds: Input should be greater than or equal to 15",
+    ],
+    # .inf passed as a spike factor or a silence's expected count and switched the alert
+    # off without a word (with a zero baseline inf * 0 is NaN, so min_count no longer
+    # decided); .nan was refused as out of range ("less than or equal to 1"), which it
+    # is not.
+    "not_finite.yaml": [
+        "4:3: alerts.silence_min_expected: Input should be a finite number",
+        "5:3: alerts.silence_hours: Input should be a finite number",
+        "7:5: alerts.spike.factor: Input should be a finite number",
+        "9:3: scoring.negative_alert: Input should be a finite number",
+        "11:3: rules.author_cooldown_minutes: Input should be a finite number",
+        "16:5: sources[0].interval_seconds: Input should be a finite number",
+        "20:3: reddit.timeout_seconds: Input should be a finite number",
+        "23:3: x.timeout_seconds: Input should be a finite number",
     ],
 }
 
@@ -796,3 +821,10 @@ def test_a_doubled_dollar_writes_a_literal_reference(tmp_path: Path) -> None:
 def test_db_copy_target_takes_a_doubled_dollar_as_a_literal() -> None:
     url, problems = substitute_env_in_url("postgresql://u:p$${x@h/db", environ={})
     assert (url, problems) == ("postgresql://u:p${x@h/db", [])
+
+
+@pytest.mark.parametrize("port", ["0", "65536"])
+def test_a_database_port_outside_1_to_65535_is_refused(port: str) -> None:
+    with pytest.raises(ValidationError, match="the port must be 1-65535"):
+        Database(url=f"postgresql://care:secret@db.internal:{port}/inchannel")
+    assert Database(url="postgresql://care:secret@db.internal:65535/inchannel")

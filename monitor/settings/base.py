@@ -10,7 +10,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # YAML reads .inf and .nan as numbers: .nan was refused as out of range ("less than
+    # or equal to 1"), and .inf under no upper bound quietly turned its check off.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _not_blank_path(value: Any) -> Any:

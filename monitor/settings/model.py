@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     Field,
     PrivateAttr,
     ValidationError,
@@ -56,6 +57,17 @@ from monitor.yamlpos import Problem
 # Reddit the thread check under a comment is two reads (/api/info finds its thread),
 # each tried three times by prawcore, then the post: 4 let a claim go stale mid-send.
 SENDS_PER_REPLY = {"x": 4, "reddit": 7}
+
+
+def _named(name: str) -> str:
+    """An empty key (``"":``) passed: its notifications went out, and the outbox and the
+    failing-channel report of `inchannel status` named their channel ''."""
+    if not name:
+        raise ValueError("a channel's name must not be empty: teams and alerts list it by name")
+    return name
+
+
+ChannelName = Annotated[str, Field(max_length=NAME_CHARS), AfterValidator(_named)]
 
 
 class Brand(Strict):
@@ -145,9 +157,7 @@ class Settings(Strict):
     workers: Workers = Workers()
     # At least one: the first team takes what no rule routes (and dead replies).
     teams: list[Team] = Field(default_factory=lambda: [Team(name="care")], min_length=1)
-    channels: dict[Annotated[str, Field(max_length=NAME_CHARS)], Channel] = Field(
-        default_factory=dict
-    )
+    channels: dict[ChannelName, Channel] = Field(default_factory=dict)
     rules: RulesConfig = RulesConfig()
     answers: AnswersConfig = AnswersConfig()
     scoring: ScoringConfig = ScoringConfig()

@@ -29,7 +29,8 @@ AGENT_PART = r"^[A-Za-z0-9_.\-]+$"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No .inf or .nan (YAML reads both as numbers), as monitor.settings.base.Strict.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class RedditUserAgent(_Strict):

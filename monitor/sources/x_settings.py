@@ -19,7 +19,8 @@ POLL_MARGIN_SECONDS = 30
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No .inf or .nan (YAML reads both as numbers), as monitor.settings.base.Strict.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class XSourceBase(Strict):
