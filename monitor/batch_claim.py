@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, aliased
 from monitor.domain import Decision, Direction, MessageKind
 from monitor.runtime import Runtime
 from monitor.store.models import Customer, Message, from_customer
-from monitor.store.queries import skip_locked
+from monitor.store.queries import none_of, one_of, skip_locked
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +100,7 @@ def answers_waiting(session: Session, decided: list[Message]) -> bool:
         Message.processed.is_(False),
         Message.direction == Direction.INBOUND.value,
         Message.kind == MessageKind.OWN.value,
-        Message.in_reply_to.in_({external_id for _, external_id in answered}),
+        one_of(session, Message.in_reply_to, {external_id for _, external_id in answered}),
     )
     return any((platform, reply_to) in answered for platform, reply_to in session.execute(query))
 
@@ -124,7 +124,7 @@ def authors_free(session: Session, messages: list[Message]) -> list[Message]:
     ids = sorted({m.customer_id for m in messages if m.customer_id is not None})
     if not ids or session.get_bind().dialect.name != "postgresql":
         return messages
-    authors = select(Customer.id).where(Customer.id.in_(ids)).order_by(Customer.id)
+    authors = select(Customer.id).where(one_of(session, Customer.id, ids)).order_by(Customer.id)
     free = set(session.scalars(skip_locked(session, authors, key_share=True)))
     free -= _behind_held_messages(session, messages, free)
     return [m for m in messages if m.customer_id is None or m.customer_id in free]
@@ -153,9 +153,9 @@ def _behind_held_messages(session: Session, messages: list[Message], authors: se
     query = select(Message.customer_id, Message.id).where(
         Message.processed.is_(False),
         from_customer(),
-        Message.customer_id.in_(sorted(first)),
+        one_of(session, Message.customer_id, sorted(first)),
         Message.id < max(first.values()),
-        Message.id.not_in(mine),
+        none_of(session, Message.id, mine),
     )
     return {
         author

@@ -38,7 +38,13 @@ from monitor.store.models import (
     may_be_owed,
 )
 from monitor.store.pending import add_event
-from monitor.store.queries import attempts_began, claim_due_actions, insert_returning_keys, locked
+from monitor.store.queries import (
+    attempts_began,
+    claim_due_actions,
+    insert_returning_keys,
+    locked,
+    one_of,
+)
 from responders.base import Responder, ResponderError, SendResult
 
 log = logging.getLogger("inchannel.dispatch")
@@ -100,7 +106,8 @@ def _claim_batch(
             return 0, [], set()
         ids = [action_id for action_id, _ in claimed]
         rows = {
-            row.id: row for row in session.scalars(select(ActionRow).where(ActionRow.id.in_(ids)))
+            row.id: row
+            for row in session.scalars(select(ActionRow).where(one_of(session, ActionRow.id, ids)))
         }
         unknown = {action_id for action_id, outcome_unknown in claimed if outcome_unknown}
         for action_id in unknown:  # a dead worker's attempt: it may have posted
@@ -345,7 +352,10 @@ class Outcomes:
         with transaction(self._rt.sessions) as session:
             ids = [action.id for action, _, _ in self._waiting]
             rows = {
-                r.id: r for r in session.scalars(select(ActionRow).where(ActionRow.id.in_(ids)))
+                r.id: r
+                for r in session.scalars(
+                    select(ActionRow).where(one_of(session, ActionRow.id, ids))
+                )
             }
             own_posts: list[dict[str, Any]] = []
             recounted: list[int | None] = []
@@ -487,17 +497,17 @@ def _answered(
     quiet = {"synchronize_session": False}
     session.execute(
         update(Case)
-        .where(Case.id.in_(ids))
+        .where(one_of(session, Case.id, ids))
         .values(updated_at=now, follow_up_at=_written_since(sending_from)),
         execution_options=quiet,
     )
-    unanswered = Case.id.in_(ids) & Case.first_response_at.is_(None)
+    unanswered = one_of(session, Case.id, ids) & Case.first_response_at.is_(None)
     first = {"first_response_at": now, "first_response_due_at": Case.sla_due_at}
     session.execute(update(Case).where(unanswered).values(first), execution_options=quiet)
     old, new = CaseState.REPLIED.value, CaseState.WAITING_CUSTOMER.value
     # Not a case the customer wrote to meanwhile: it owes that message an answer, and
     # waiting on the customer it was out of the queue and of check_sla.
-    waits = Case.id.in_(ids) & (Case.state == old) & Case.follow_up_at.is_(None)
+    waits = one_of(session, Case.id, ids) & (Case.state == old) & Case.follow_up_at.is_(None)
     moved = update(Case).where(waits).values(state=new)
     for case_id in session.scalars(moved.returning(Case.id), execution_options=quiet):
         cases.record_state(session, case_id, old, new, "system", now)
@@ -532,7 +542,11 @@ def _owed_again(
     """The answer owed to a message written while our reply was being posted: its own
     clock, from when it was written (rare: a window of about RECORD_SECONDS)."""
     later = Case.follow_up_at > literal(sending_from, UTCDateTime())
-    query = select(Case).where(Case.id.in_(ids), later).execution_options(populate_existing=True)
+    query = (
+        select(Case)
+        .where(one_of(session, Case.id, ids), later)
+        .execution_options(populate_existing=True)
+    )
     for case in session.scalars(query):
         since = case.follow_up_at
         assert since is not None  # the query asked for one after sending_from

@@ -35,6 +35,7 @@ from monitor.store.queries import (
     insert_ignoring_duplicates,
     insert_returning_keys,
     locked_source_state,
+    one_of,
     source_state,
 )
 
@@ -539,7 +540,7 @@ def upsert_customers(
             Customer.followers,
             Customer.account_created_at,
             Customer.display_name,
-        ).where(Customer.platform == platform, Customer.platform_user_id.in_(wanted))
+        ).where(Customer.platform == platform, one_of(session, Customer.platform_user_id, wanted))
         for customer_id, user_id, handle, followers, created, name in session.execute(query):
             ids[(platform, user_id)] = customer_id
             author = authors[(platform, user_id)]
@@ -598,7 +599,7 @@ def _touch_customers(
     stale = now - LAST_SEEN_RESOLUTION
     session.execute(
         update(Customer)
-        .where(Customer.id.in_(sorted(ids)), Customer.last_seen_at < stale)
+        .where(one_of(session, Customer.id, sorted(ids)), Customer.last_seen_at < stale)
         .values(last_seen_at=now)
         .execution_options(synchronize_session=False)
     )

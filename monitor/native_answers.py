@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from monitor import thread_cap
 from monitor.domain import CaseState, Direction, MessageKind
 from monitor.store.models import ActionRow, Message, may_be_owed
+from monitor.store.queries import one_of
 
 # (platform, conversation id, external id) of a customer's post.
 Post = tuple[str, str, str]
@@ -34,11 +35,11 @@ def answered_natively(session: Session, posts: Iterable[Post]) -> set[tuple[str,
         return set()
     threads = {(platform, conversation) for platform, conversation, _ in posts}
     query = select(Message.platform, Message.conversation_id, Message.in_reply_to).where(
-        Message.platform.in_({platform for platform, _ in threads}),
-        Message.conversation_id.in_({conversation for _, conversation in threads}),
+        one_of(session, Message.platform, {platform for platform, _ in threads}),
+        one_of(session, Message.conversation_id, {conversation for _, conversation in threads}),
         Message.direction == Direction.INBOUND.value,
         Message.kind == MessageKind.OWN.value,
-        Message.in_reply_to.in_({external_id for _, external_id in wanted}),
+        one_of(session, Message.in_reply_to, {external_id for _, external_id in wanted}),
     )
     return {
         (platform, reply_to)

@@ -23,6 +23,7 @@ from monitor import cases
 from monitor.domain import ActionKind, ActionStatus, CaseState, earlier_may_have_posted
 from monitor.store.models import ActionRow, Case
 from monitor.store.pending import add_event
+from monitor.store.queries import none_of, one_of
 
 Thread = tuple[str, str]  # platform, conversation id
 
@@ -108,12 +109,12 @@ def _out(session: Session, threads: list[Thread], *, judged: list[int]) -> Count
         select(Case.platform, Case.conversation_id, func.count(ActionRow.id))
         .join(Case, ActionRow.case_id == Case.id)
         .where(
-            Case.platform.in_({platform for platform, _ in threads}),
-            Case.conversation_id.in_({conversation for _, conversation in threads}),
+            one_of(session, Case.platform, {platform for platform, _ in threads}),
+            one_of(session, Case.conversation_id, {conversation for _, conversation in threads}),
             ActionRow.kind == ActionKind.REPLY.value,
             cases.BOT_QUEUED,
             _OUT,
-            ActionRow.id.not_in(judged),
+            none_of(session, ActionRow.id, judged),
         )
         .group_by(Case.platform, Case.conversation_id)
     )

@@ -25,7 +25,7 @@ from monitor.domain import CaseState, Direction, MessageKind, Score
 from monitor.settings import Settings
 from monitor.store.bulk import detach
 from monitor.store.models import Case, Customer, Event, Message, from_customer
-from monitor.store.queries import insert_returning_objects, locked
+from monitor.store.queries import insert_returning_objects, locked, one_of
 
 ThreadKey = tuple[str, str, int]  # platform, conversation id, customer id
 Thread = tuple[str, str]  # platform, conversation id
@@ -86,14 +86,16 @@ class ThreadIndex:
         # Locked like the cases: two workers deciding on the same author in different
         # threads would both read an empty cooldown and both reply. The live claim has
         # locked them already (batch_claim.authors_free); a backfill waits here.
-        customers = locked(session, select(Customer).where(Customer.id.in_(ids)))
+        customers = locked(session, select(Customer).where(one_of(session, Customer.id, ids)))
         self.customers = {c.id: c for c in session.scalars(customers.order_by(Customer.id))}
         # The authors' other cases only matter as history (id, team), so they are read
         # as rows; only the latest case of each thread in the batch becomes an object.
         self._by_customer: dict[int, list[Case | _Earlier]] = defaultdict(list)
         latest: dict[ThreadKey, int] = {}
         history = select(Case.id, Case.platform, Case.conversation_id, Case.customer_id, Case.team)
-        rows = session.execute(history.where(Case.customer_id.in_(ids)).order_by(Case.id))
+        rows = session.execute(
+            history.where(one_of(session, Case.customer_id, ids)).order_by(Case.id)
+        )
         # The authors' cases so far; ``history`` adds each case once it is decided on.
         self._existing: set[int] = set()
         # Unpacked, in one pass: reading each row's columns by name cost a quarter of it.
@@ -175,8 +177,12 @@ class ThreadIndex:
                 func.max(Case.last_bot_reply_at),
             )
             .where(
-                Case.platform.in_({platform for platform, _ in threads}),
-                Case.conversation_id.in_({conversation for _, conversation in threads}),
+                one_of(self._session, Case.platform, {platform for platform, _ in threads}),
+                one_of(
+                    self._session,
+                    Case.conversation_id,
+                    {conversation for _, conversation in threads},
+                ),
             )
             .group_by(Case.platform, Case.conversation_id)
         )

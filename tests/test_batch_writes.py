@@ -353,3 +353,39 @@ def test_a_run_that_finds_nothing_sends_only_its_claim(make_runtime: RuntimeFact
         assert not dispatch_outbox(rt)
     assert sum(processing.values()) == 1
     assert sum(dispatching.values()) == 1
+
+
+def test_a_batchs_lookups_take_its_id_lists_as_one_parameter_on_postgresql(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # 120 mentions from 60 authors in 60 threads: the batch's lookups by author, thread
+    # and case, and the outbox's by action, each have a list of 50 or more values.
+    rows = [
+        mention(i, TEXTS[i % 2], conversation_id=str(9000 + i % 60), author_id=str(i % 60))
+        for i in range(120)
+    ]
+    rt = make_runtime(rows)
+    drain(poll_source, rt, "feed")
+    most: collections.Counter[str] = collections.Counter()
+
+    def count(_c: Any, _cur: Any, statement: str, params: Any, _ctx: Any, many: bool) -> None:
+        # Not an INSERT's page of rows (each row's columns), nor an executemany's rows.
+        if not many and not statement.lstrip().startswith("INSERT"):
+            words = " ".join(statement.split()[:4])
+            most[words] = max(most[words], len(params or ()))
+
+    event.listen(rt.engine, "before_cursor_execute", count)
+    try:
+        assert not process_pending(rt)
+        drain(dispatch_outbox, rt)
+    finally:
+        event.remove(rt.engine, "before_cursor_execute", count)
+    with rt.sessions() as session:
+        assert not session.scalars(select(Message).where(Message.processed.is_(False))).all()
+        assert len(session.scalars(select(Case.id)).all()) == 60
+        sent = session.scalars(select(ActionRow).where(ActionRow.status == "sent")).all()
+    assert len(sent) >= 50  # the outbox claimed and wrote a list of 50 or more
+    if rt.engine.dialect.name == "postgresql":
+        # IN (:id_1, ..., :id_60) made every length its own statement, and psycopg
+        # converts a statement of over 50 parameters anew each time it is sent.
+        assert max(most.values()) <= 50, most.most_common(3)
