@@ -17,6 +17,7 @@ from monitor.health_alerts import check_health
 from monitor.ingest import poll_source
 from monitor.jobs import recorded_intervals, recorder_for, run_job
 from monitor.processing import process_pending
+from monitor.rules.reload import RuleReloader
 from monitor.runtime import Runtime
 from monitor.sla import check_sla
 
@@ -80,6 +81,10 @@ def run_once(rt: Runtime, running: Running | None = None) -> CycleReport:
             failed.append(f"{job}: {done.error}")
         return done.batches
 
+    # As the daemon's reload job does at its start: store the rules version this run
+    # decides with, for `rules status` and `inchannel status` (a rejected version's
+    # error is cleared too: this run loaded the files as they are, or exited 2).
+    run("rules-reload", RuleReloader(rt).check)
     report = _cycle(rt, run)
     return replace(report, failed=tuple(failed))
 

@@ -286,6 +286,36 @@ def test_rules_status_on_an_unmigrated_database_says_so(demo_config: Path) -> No
     assert output.strip().endswith(f"does not exist yet; run `{upgrade}` first")
 
 
+def test_run_once_records_the_rules_it_ran_for_rules_status(demo_config: Path) -> None:
+    """Only the daemon's reload job stored the rules version: after `run --once` (cron)
+    had decided every case with the rules, `rules status` said "no daemon has loaded
+    rules into this database yet" and `status` listed no rules version."""
+    from monitor.runtime import build_rule_engine
+    from monitor.settings import load_settings
+
+    settings = load_settings(demo_config)
+    engine = build_rule_engine(settings)
+    assert invoke("db", "upgrade", "--config", str(demo_config))[0] == 0
+    assert invoke("run", "--once", "--config", str(demo_config))[0] == 0
+    code, output = invoke("rules", "status", "--config", str(demo_config))
+    assert code == 0, output
+    running = f"running rules version {engine.version} ({len(engine.rules)} rules, loaded "
+    assert output.startswith(running), output
+    assert output.count("\n") == 1
+    code, output = invoke("status", "--json", "--config", str(demo_config))
+    rules = {s["name"]: s for s in json.loads(output)["sources"]}["@rules"]
+    assert rules["details"] == {
+        "version": engine.version, "rules": len(engine.rules), "rejected_version": None
+    }  # fmt: skip
+    assert rules["last_error"] is None
+    # A broken rule file stops a run at the config check (exit 2) and stores nothing:
+    # the version shown stays the one the last run decided with, with no error.
+    (demo_config.parent / "rules" / "99-broken.yaml").write_text("name: [oops\n")
+    assert invoke("run", "--once", "--config", str(demo_config))[0] == 2
+    code, output = invoke("rules", "status", "--config", str(demo_config))
+    assert (code, output.startswith(running), output.count("\n")) == (0, True, 1), output
+
+
 def test_dry_run_records_to_the_default_file(
     demo_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
