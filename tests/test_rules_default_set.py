@@ -460,6 +460,41 @@ def test_a_very_upset_customer_locked_out_gets_a_person_first() -> None:
     assert decision.reply.rule == "angry-customer"
 
 
+# One customer who says the others can sign in: no outage, whatever "everyone" says.
+LOGIN_ONLY_ME = [
+    "@acme can't log in but everyone else in my house can",
+    "@acme can't log in, others in my family can",
+    "@acme can't log in but it works for everybody else",
+    "@acme cannot sign in, everybody else could sign in fine",
+]
+
+
+@pytest.mark.parametrize("text", LOGIN_ONLY_ME)
+def test_one_customer_locked_out_while_others_can_sign_in_is_no_outage(text: str) -> None:
+    # login-outage read "everyone" and "others" as many failing: these paged tech at
+    # high priority and told the customer our engineers were looking at an outage.
+    matched, _, decision = shipped_decision(text)
+    assert "login-outage" not in matched
+    assert "outage-report" not in matched
+    assert decision.escalation is None or decision.escalation.team != "tech"
+    assert decision.reply is not None
+    assert "Forgot password" in decision.reply.text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@acme can't log in and everyone else can't either",
+        "@acme login not working for everyone, others can't sign in either",
+        "@acme everyone is complaining, nobody can log in",
+    ],
+)
+def test_others_who_cannot_sign_in_either_are_still_an_outage(text: str) -> None:
+    matched, _, _ = shipped_decision(text)
+    assert "login-outage" in matched
+    assert "outage-report" in matched
+
+
 @pytest.mark.parametrize("text", LOGIN_OUTAGES)
 def test_a_login_outage_goes_to_tech_without_the_reset_steps(text: str) -> None:
     # "login broken for everyone since 9am" went to care as a complaint.
