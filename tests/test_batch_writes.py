@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import collections
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +21,7 @@ from monitor.store.models import ActionRow, Case, Event, Message
 from monitor.store.pending import add_event, add_row
 from monitor.store.queries import insert_returning_objects
 from monitor.threads import ThreadIndex
-from tests.conftest import RuntimeFactory, mention
+from tests.conftest import REPO, RuntimeFactory, mention
 from tests.rulekit import write
 from tests.test_pipeline import append
 from tests.webkit import PASSWORD, create_user
@@ -313,6 +315,57 @@ def test_the_inserted_cases_come_back_detached_as_if_loaded(make_runtime: Runtim
         stored = session.get(Case, case.id)
         assert stored is not None
         assert (stored.team, stored.tags, stored.state) == ("care", ["vip"], "new")
+
+
+def test_inserted_rows_that_name_different_columns_keep_each_its_own(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # One executemany takes its columns from the first row: a team only the second
+    # row named was stored as NULL.
+    rt = make_runtime([mention(1)])
+    poll_source(rt, "feed")
+    with rt.sessions() as session:
+        customer_id = session.scalars(select(Message.customer_id)).one()
+    now = rt.clock.now()
+    base = {"platform": "x", "customer_id": customer_id, "state": "new"}
+    base |= {"opened_at": now, "updated_at": now}
+    rows = [base | {"conversation_id": "77"}, base | {"conversation_id": "78", "team": "care"}]
+    with transaction(rt.sessions) as session:
+        opened = insert_returning_objects(session, Case, rows)
+    assert sorted((c.conversation_id, c.team) for c in opened) == [("77", None), ("78", "care")]
+    with rt.sessions() as session:
+        assert sorted(session.execute(select(Case.conversation_id, Case.team)).all()) == [
+            ("77", None),
+            ("78", "care"),
+        ]
+
+
+def test_inserted_objects_are_built_in_a_process_that_used_no_orm_before(
+    tmp_path: Path,
+) -> None:
+    # make_transient_to_detached needs the mappers configured, which the first ORM
+    # query does: called first in a process, it raised AttributeError.
+    script = f"""
+import sys
+sys.path.insert(0, {str(REPO)!r})
+from datetime import UTC, datetime
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+from monitor.store.models import Base, Case, Customer
+from monitor.store.queries import insert_returning_objects
+engine = create_engine("sqlite:///{tmp_path / "fresh.db"}")
+Base.metadata.create_all(engine)
+now = datetime.now(UTC)
+with Session(engine) as session:
+    row = {{"platform": "x", "platform_user_id": "1", "handle": "noa"}}
+    row |= {{"first_seen_at": now, "last_seen_at": now}}
+    (customer,) = insert_returning_objects(session, Customer, [row])
+    print(customer.handle)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "noa\n", "")
 
 
 def test_a_case_another_worker_opened_meanwhile_is_joined(make_runtime: RuntimeFactory) -> None:

@@ -21,7 +21,12 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import QueryableAttribute, Session, make_transient_to_detached
+from sqlalchemy.orm import (
+    QueryableAttribute,
+    Session,
+    configure_mappers,
+    make_transient_to_detached,
+)
 
 from monitor.domain import ActionStatus
 from monitor.store.models import ActionRow, Base, Event, SourceState, UTCDateTime
@@ -125,17 +130,24 @@ def insert_returning_objects(
     """
     if not rows:
         return []
+    configure_mappers()  # as the first ORM query would: the objects are built by hand
     mapper = inspect(model)
     table = cast(Table, model.__table__)
     # The attribute of each returned column (they may be named apart).
     keys = [mapper.get_property_by_column(column).key for column in table.c]
     statement = _dialect_insert(session, table).on_conflict_do_nothing().returning(*table.c)
+    # One executemany takes its columns from its first row: a column only later rows
+    # name would be dropped. One per set of columns (store.pending does the same).
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted(row)), []).append(row)
     out: list[ModelT] = []
-    for row in session.connection().execute(statement, list(rows)):
-        obj = cast(ModelT, mapper.class_manager.new_instance())
-        obj.__dict__.update(zip(keys, row, strict=True))
-        make_transient_to_detached(obj)  # unchanged, with its identity: as if loaded
-        out.append(obj)
+    for group in groups.values():
+        for returned in session.connection().execute(statement, group):
+            obj = cast(ModelT, mapper.class_manager.new_instance())
+            obj.__dict__.update(zip(keys, returned, strict=True))
+            make_transient_to_detached(obj)  # unchanged, with its identity: as if loaded
+            out.append(obj)
     return out
 
 
