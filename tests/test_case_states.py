@@ -9,6 +9,7 @@ from monitor.ingest import poll_source
 from monitor.pipeline import run_cycle
 from monitor.processing import process_pending
 from monitor.runtime import Runtime
+from monitor.store.db import transaction
 from monitor.store.models import ActionRow, Case
 from tests.conftest import RuntimeFactory, mention
 from tests.test_pipeline import append
@@ -117,3 +118,20 @@ def test_a_later_draft_leaves_an_escalated_case_with_its_team(
     with rt.sessions() as session:
         statuses = session.scalars(select(ActionRow.status).where(ActionRow.kind == "reply"))
         assert list(statuses) == ["draft"]
+
+
+def test_a_spam_tag_on_an_open_case_does_not_close_it_to_the_customer(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Only a resolved case tagged spam is closed as spam: a person who tagged a case
+    # they still wait on the customer in has not closed it, and the customer's next
+    # message opens it again for the rules.
+    rt = make_runtime([mention(1, "@acme thanks, love the new app", **ANN)])
+    run_cycle(rt)
+    with transaction(rt.sessions) as session:
+        case = session.scalars(select(Case)).one()
+        case.state, case.tags = "waiting_customer", ["spam"]
+    rt.clock.advance(hours=2)
+    append(rt, mention(2, "@acme my order is late", **ANN, **LATER))
+    run_cycle(rt)
+    assert _case(rt) == ("awaiting_human", "care")
