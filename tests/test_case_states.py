@@ -125,7 +125,8 @@ def test_a_spam_tag_on_an_open_case_does_not_close_it_to_the_customer(
 ) -> None:
     # Only a resolved case tagged spam is closed as spam: a person who tagged a case
     # they still wait on the customer in has not closed it, and the customer's next
-    # message opens it again for the rules.
+    # message opens it again for the rules (case_transitions.closed_as_spam). Being
+    # spam, it is owed no answer (owes_answer).
     rt = make_runtime([mention(1, "@acme thanks, love the new app", **ANN)])
     run_cycle(rt)
     with transaction(rt.sessions) as session:
@@ -135,3 +136,7 @@ def test_a_spam_tag_on_an_open_case_does_not_close_it_to_the_customer(
     append(rt, mention(2, "@acme my order is late", **ANN, **LATER))
     run_cycle(rt)
     assert _case(rt) == ("awaiting_human", "care")
+    with rt.sessions() as session:
+        case = session.scalars(select(Case)).one()
+        # Tagged spam, it owes no answer: no follow-up owed, no deadline for the team.
+        assert (case.follow_up_at, case.sla_due_at) == (None, None)
