@@ -140,3 +140,16 @@ def test_a_spam_tag_on_an_open_case_does_not_close_it_to_the_customer(
         case = session.scalars(select(Case)).one()
         # Tagged spam, it owes no answer: no follow-up owed, no deadline for the team.
         assert (case.follow_up_at, case.sla_due_at) == (None, None)
+
+
+def test_the_brands_answer_on_the_platform_leaves_a_draft_waiting_on_a_person(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # case_transitions.ANSWERABLE: a draft waits on a person, who settles it; the
+    # brand's own answer on the platform does not move its case on to waiting_customer.
+    rt = make_runtime([mention(1, "@acme how do i change my delivery address?", **ANN)])
+    run_cycle(rt)
+    assert _case(rt) == ("awaiting_approval", None)
+    _brand_answers(rt, 2, "1001")
+    run_cycle(rt)
+    assert _case(rt) == ("awaiting_approval", None)
