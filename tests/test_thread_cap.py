@@ -320,3 +320,26 @@ def test_replies_due_at_the_same_moment_are_claimed_in_the_order_they_were_queue
         session.execute(text("UPDATE actions SET text = text WHERE id = :id"), {"id": first})
     dispatch_outbox(rt)
     assert statuses(rt) == {"1001": "sent", "1002": "rejected"}
+
+
+@pytest.mark.parametrize(
+    ("status", "last_error"),
+    [
+        ("sending", None),  # another dispatcher is posting it now
+        # Rows older than migration 0008 (may_have_posted NULL) after an attempt that
+        # failed may have been posted: failed, or given back untried (pending).
+        ("failed", "read timed out"),
+        ("pending", "read timed out"),
+    ],
+)
+def test_a_reply_on_its_way_or_maybe_posted_holds_its_place_in_the_thread(
+    make_runtime: RuntimeFactory, status: str, last_error: str | None
+) -> None:
+    rt = two_customers_one_thread(make_runtime, cap=1)
+    now = rt.clock.now()
+    with transaction(rt.sessions) as session:
+        row = session.scalars(select(ActionRow).where(ActionRow.target_external_id == "1001")).one()
+        row.status, row.may_have_posted, row.last_error = status, None, last_error
+        row.updated_at, row.next_attempt_at = now, now + timedelta(days=1)  # not claimed here
+    dispatch_outbox(rt)
+    assert statuses(rt) == {"1001": status, "1002": "rejected"}
