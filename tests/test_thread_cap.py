@@ -343,3 +343,42 @@ def test_a_reply_on_its_way_or_maybe_posted_holds_its_place_in_the_thread(
         row.updated_at, row.next_attempt_at = now, now + timedelta(days=1)  # not claimed here
     dispatch_outbox(rt)
     assert statuses(rt) == {"1001": status, "1002": "rejected"}
+
+
+def test_a_retry_that_may_be_posted_is_not_judged_against_a_full_thread(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The thread is at its cap with another customer's reply sent. A retry whose first
+    # attempt may have been posted was judged when first claimed: it is looked for and
+    # sent, never withdrawn as over the cap (recorded as never sent, maybe in the thread).
+    rt = two_customers_one_thread(make_runtime, cap=1)
+    with transaction(rt.sessions) as session:
+        rows = session.scalars(select(ActionRow).where(ActionRow.kind == "reply"))
+        by_target = {row.target_external_id: row for row in rows}
+        by_target["1002"].status = "sent"
+        retry = by_target["1001"]
+        retry.attempts, retry.last_error, retry.may_have_posted = 1, "504 Gateway Timeout", True
+    responder = ScriptedResponder()
+    rt.responders = dict.fromkeys(Platform, responder)
+    dispatch_outbox(rt)
+    assert statuses(rt) == {"1001": "sent", "1002": "sent"}
+    assert responder.lookups == 1
+    assert withdrawn_events(rt) == []
+
+
+def test_a_withdrawn_reply_counts_no_attempt_and_no_reply_below_zero(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The claim counted an attempt that was never made; and a case whose count holds
+    # none of its replies (rows counted before bot_replies was kept) stays at zero.
+    rt = two_customers_one_thread(make_runtime, cap=1)
+    with transaction(rt.sessions) as session:
+        session.execute(text("UPDATE cases SET bot_replies = 0"))
+    dispatch_outbox(rt)
+    assert statuses(rt) == {"1001": "sent", "1002": "rejected"}
+    with rt.sessions() as session:
+        withdrawn = session.scalars(
+            select(ActionRow).where(ActionRow.target_external_id == "1002")
+        ).one()
+        assert withdrawn.attempts == 0
+        assert session.scalar(select(func.min(Case.bot_replies))) == 0
