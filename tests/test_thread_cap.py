@@ -382,3 +382,19 @@ def test_a_withdrawn_reply_counts_no_attempt_and_no_reply_below_zero(
         ).one()
         assert withdrawn.attempts == 0
         assert session.scalar(select(func.min(Case.bot_replies))) == 0
+
+
+def test_a_withdrawn_reply_leaves_an_escalated_case_with_its_team(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Only a case the withdrawn reply made auto_replied is new again: one a rule
+    # escalated (or a person took up) meanwhile keeps its state.
+    rt = two_customers_one_thread(make_runtime, cap=1)
+    with transaction(rt.sessions) as session:
+        row = session.scalars(select(ActionRow).where(ActionRow.target_external_id == "1002")).one()
+        case = session.get(Case, row.case_id)
+        assert case is not None
+        case.state, case.team = "awaiting_human", "care"
+    dispatch_outbox(rt)
+    assert statuses(rt) == {"1001": "sent", "1002": "rejected"}
+    assert case_states(rt) == {"1001": "auto_replied", "1002": "awaiting_human"}
