@@ -13,12 +13,14 @@ from typing import Any
 
 from sqlalchemy import select
 
+from monitor import reply_health
 from monitor.domain import Action, Platform
 from monitor.health_alerts import check_health
 from monitor.pipeline import dispatch_outbox, poll_source, process_pending
 from monitor.runtime import Runtime
 from monitor.status import collect
-from monitor.store.models import ActionRow
+from monitor.store.db import transaction
+from monitor.store.models import ActionRow, SourceState
 from responders.base import ResponderError, SendResult
 from tests.conftest import REPO, RuntimeFactory, mention
 from tests.test_health_alerts import OPS, QUIET, clock, delivered, notes
@@ -206,3 +208,28 @@ def test_the_readme_and_the_health_page_docs_name_the_replies_row(
     dashboard = (REPO / "docs" / "dashboard.md").read_text(encoding="utf-8")
     health = dashboard.split("**Health** (`/health`)", 1)[1].split("\n\n", 1)[0]
     assert "`@replies:<platform>`" in " ".join(health.split())
+
+
+def test_only_the_failures_after_a_groups_last_posted_reply_are_a_run(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt, _ = replying(make_runtime)
+    refused = ResponderError(REVOKED, permanent=True)
+    name = reply_health.state_name(Platform.X)
+
+    def failures() -> int | None:
+        with rt.sessions() as session:
+            state = session.scalars(select(SourceState).where(SourceState.name == name)).first()
+            return None if state is None else state.consecutive_failures
+
+    now = clock(rt).now()
+    with transaction(rt.sessions) as session:  # refused, then one posted: no run
+        reply_health.record(session, [(Platform.X, refused), (Platform.X, None)], now)
+    assert failures() is None
+    with transaction(rt.sessions) as session:  # posted, then two refused: a run of two
+        sends = [(Platform.X, None), (Platform.X, refused), (Platform.X, refused)]
+        reply_health.record(session, sends, now)
+    assert failures() == 2
+    with transaction(rt.sessions) as session:  # one refused, then posted: over
+        reply_health.record(session, [(Platform.X, refused), (Platform.X, None)], now)
+    assert failures() == 0
