@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from monitor import reply_health
@@ -167,8 +168,12 @@ def test_the_run_of_refused_replies_is_a_gauge_per_platform(make_runtime: Runtim
     assert value(scrape(rt), failures, platform="x") == 0
 
 
+@pytest.mark.parametrize(
+    "responders",
+    [{}, {"x": {"type": "recording", "path": None}}],  # none, or one that posts nowhere
+)
 def test_a_platform_taken_out_of_the_config_is_not_called_recovered(
-    make_runtime: RuntimeFactory,
+    make_runtime: RuntimeFactory, responders: dict[str, Any]
 ) -> None:
     # Its source and responder removed, no reply goes to the platform any more: the
     # run could end only with a reply posted there, so the alert was re-sent and status
@@ -181,7 +186,7 @@ def test_a_platform_taken_out_of_the_config_is_not_called_recovered(
         channels=OPS,
         alerts={"channels": ["ops"], **QUIET},
         sources=[{**feed, "enabled": False}],
-        responders={},
+        responders=responders,
     )
     clock(later).set(clock(rt).now())
     check_health(later)
