@@ -777,3 +777,11 @@ def test_an_answer_posted_the_second_a_case_was_closed_is_its_first_response() -
     case = Case(state=CaseState.RESOLVED.value, opened_at=_T, resolved_at=closed)
     assert not cases.answered_on_platform(case, closed, closed + timedelta(hours=1), closed)
     assert case.first_response_at == closed
+
+
+def test_an_answer_dated_after_it_was_stored_counts_from_when_it_was_stored() -> None:
+    # The platform's clock ahead of ours: the first response is never in the future.
+    case = Case(state=CaseState.AWAITING_HUMAN.value, opened_at=_T)
+    stored = _T + timedelta(hours=1)
+    assert cases.answered_on_platform(case, stored + timedelta(minutes=5), stored, _T)
+    assert case.first_response_at == stored
