@@ -153,3 +153,18 @@ def test_the_brands_answer_on_the_platform_leaves_a_draft_waiting_on_a_person(
     _brand_answers(rt, 2, "1001")
     run_cycle(rt)
     assert _case(rt) == ("awaiting_approval", None)
+
+
+def test_a_message_of_the_same_second_stored_later_sets_the_latest_sentiment(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Only a message written before the newest one is older (threads._is_newest): one
+    # written in the same second and stored after it is the case's latest word.
+    same = {"created_at": "2026-11-20T11:00:00Z"}
+    rt = make_runtime([mention(1, "@acme this is broken, worst service ever", **ANN, **same)])
+    run_cycle(rt)
+    append(rt, mention(2, "@acme thanks, love the new app", **ANN, **LATER))
+    run_cycle(rt)
+    with rt.sessions() as session:
+        case = session.scalars(select(Case)).one()
+        assert (case.first_label, case.latest_label) == ("negative", "positive")
