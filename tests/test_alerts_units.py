@@ -84,6 +84,17 @@ def test_spike_alerts_overall_and_per_tag_keyed_by_scope() -> None:
     assert [a.key for a in spike_alerts(Counts(0, 0), by_tag, watched)] == []
 
 
+def test_one_check_alerts_on_the_five_largest_tag_spikes() -> None:
+    # A burst carrying many tags: only the largest MAX_TAG_ALERTS (5) tags are sent.
+    by_tag = {f"t{n}": Counts(10 + n, 0) for n in range(7)}
+    alerts = spike_alerts(Counts(0, 0), by_tag, SPIKE)
+    assert [a.key for a in alerts] == [f"spike:tag:t{n}" for n in (6, 5, 4, 3, 2)]
+    # Held keys stay listed and take none of the five places.
+    held = {"spike:tag:t6", "spike:tag:t5"}
+    keys = [a.key for a in spike_alerts(Counts(0, 0), by_tag, SPIKE, held=held)]
+    assert keys == ["spike:tag:t6", "spike:tag:t5", *(f"spike:tag:t{n}" for n in (4, 3, 2, 1, 0))]
+
+
 def test_an_alert_with_every_sends_at_most_once_per_interval() -> None:
     # A spike's key names its scope, not a clock-aligned window: a burst at 09:59 still
     # counted at 10:00 is the same alert, and one that ends and returns within the

@@ -9,6 +9,7 @@ from monitor.ingest import poll_source
 from monitor.pipeline import run_cycle
 from monitor.processing import process_pending
 from monitor.runtime import Runtime
+from monitor.store.db import transaction
 from monitor.store.models import ActionRow, Case
 from tests.conftest import RuntimeFactory, mention
 from tests.test_pipeline import append
@@ -117,3 +118,53 @@ def test_a_later_draft_leaves_an_escalated_case_with_its_team(
     with rt.sessions() as session:
         statuses = session.scalars(select(ActionRow.status).where(ActionRow.kind == "reply"))
         assert list(statuses) == ["draft"]
+
+
+def test_a_spam_tag_on_an_open_case_does_not_close_it_to_the_customer(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Only a resolved case tagged spam is closed as spam: a person who tagged a case
+    # they still wait on the customer in has not closed it, and the customer's next
+    # message opens it again for the rules (case_transitions.closed_as_spam). Being
+    # spam, it is owed no answer (owes_answer).
+    rt = make_runtime([mention(1, "@acme thanks, love the new app", **ANN)])
+    run_cycle(rt)
+    with transaction(rt.sessions) as session:
+        case = session.scalars(select(Case)).one()
+        case.state, case.tags = "waiting_customer", ["spam"]
+    rt.clock.advance(hours=2)
+    append(rt, mention(2, "@acme my order is late", **ANN, **LATER))
+    run_cycle(rt)
+    assert _case(rt) == ("awaiting_human", "care")
+    with rt.sessions() as session:
+        case = session.scalars(select(Case)).one()
+        # Tagged spam, it owes no answer: no follow-up owed, no deadline for the team.
+        assert (case.follow_up_at, case.sla_due_at) == (None, None)
+
+
+def test_the_brands_answer_on_the_platform_leaves_a_draft_waiting_on_a_person(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # case_transitions.ANSWERABLE: a draft waits on a person, who settles it; the
+    # brand's own answer on the platform does not move its case on to waiting_customer.
+    rt = make_runtime([mention(1, "@acme how do i change my delivery address?", **ANN)])
+    run_cycle(rt)
+    assert _case(rt) == ("awaiting_approval", None)
+    _brand_answers(rt, 2, "1001")
+    run_cycle(rt)
+    assert _case(rt) == ("awaiting_approval", None)
+
+
+def test_a_message_of_the_same_second_stored_later_sets_the_latest_sentiment(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Only a message written before the newest one is older (threads._is_newest): one
+    # written in the same second and stored after it is the case's latest word.
+    same = {"created_at": "2026-11-20T11:00:00Z"}
+    rt = make_runtime([mention(1, "@acme this is broken, worst service ever", **ANN, **same)])
+    run_cycle(rt)
+    append(rt, mention(2, "@acme thanks, love the new app", **ANN, **LATER))
+    run_cycle(rt)
+    with rt.sessions() as session:
+        case = session.scalars(select(Case)).one()
+        assert (case.first_label, case.latest_label) == ("negative", "positive")

@@ -11,7 +11,15 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import event, select
 
-from monitor import casework, casework_drafts, casework_listing, casework_replies, sla, triage
+from monitor import (
+    cases,
+    casework,
+    casework_drafts,
+    casework_listing,
+    casework_replies,
+    sla,
+    triage,
+)
 from monitor.domain import MAX_SLA_MINUTES, ActionKind, ActionStatus, CaseState
 from monitor.ingest import release_leases
 from monitor.pipeline import check_sla, dispatch_outbox, run_cycle
@@ -750,3 +758,30 @@ def test_a_person_cannot_reply_to_a_case_closed_as_spam(make_runtime: RuntimeFac
     triage.tag(rt, "C-1001", user="ana", remove=("spam",))
     casework_replies.reply(rt, "C-1001", "Sorry to hear that.", user="lena")
     assert the_case(rt).state == CaseState.REPLIED
+
+
+_T = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+def test_the_first_missed_deadline_stands_over_later_ones() -> None:
+    # Missed once, reopened and missed again: the reports keep the first breach.
+    case = Case(opened_at=_T, sla_due_at=_T + timedelta(hours=5), missed_due_at=_T)
+    cases.keep_missed_deadline(case, _T + timedelta(hours=6))
+    assert case.missed_due_at == _T
+
+
+def test_an_answer_posted_the_second_a_case_was_closed_is_its_first_response() -> None:
+    # A lagging search brings in the brand's answer posted as the person closed the
+    # case: still the first response (posted by the close), though nothing is owed now.
+    closed = _T + timedelta(hours=1)
+    case = Case(state=CaseState.RESOLVED.value, opened_at=_T, resolved_at=closed)
+    assert not cases.answered_on_platform(case, closed, closed + timedelta(hours=1), closed)
+    assert case.first_response_at == closed
+
+
+def test_an_answer_dated_after_it_was_stored_counts_from_when_it_was_stored() -> None:
+    # The platform's clock ahead of ours: the first response is never in the future.
+    case = Case(state=CaseState.AWAITING_HUMAN.value, opened_at=_T)
+    stored = _T + timedelta(hours=1)
+    assert cases.answered_on_platform(case, stored + timedelta(minutes=5), stored, _T)
+    assert case.first_response_at == stored

@@ -11,14 +11,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
+from monitor import reply_health
 from monitor.domain import Action, Platform
 from monitor.health_alerts import check_health
 from monitor.pipeline import dispatch_outbox, poll_source, process_pending
 from monitor.runtime import Runtime
 from monitor.status import collect
-from monitor.store.models import ActionRow
+from monitor.store.db import transaction
+from monitor.store.models import ActionRow, SourceState
 from responders.base import ResponderError, SendResult
 from tests.conftest import REPO, RuntimeFactory, mention
 from tests.test_health_alerts import OPS, QUIET, clock, delivered, notes
@@ -165,8 +168,12 @@ def test_the_run_of_refused_replies_is_a_gauge_per_platform(make_runtime: Runtim
     assert value(scrape(rt), failures, platform="x") == 0
 
 
+@pytest.mark.parametrize(
+    "responders",
+    [{}, {"x": {"type": "recording", "path": None}}],  # none, or one that posts nowhere
+)
 def test_a_platform_taken_out_of_the_config_is_not_called_recovered(
-    make_runtime: RuntimeFactory,
+    make_runtime: RuntimeFactory, responders: dict[str, Any]
 ) -> None:
     # Its source and responder removed, no reply goes to the platform any more: the
     # run could end only with a reply posted there, so the alert was re-sent and status
@@ -179,7 +186,7 @@ def test_a_platform_taken_out_of_the_config_is_not_called_recovered(
         channels=OPS,
         alerts={"channels": ["ops"], **QUIET},
         sources=[{**feed, "enabled": False}],
-        responders={},
+        responders=responders,
     )
     clock(later).set(clock(rt).now())
     check_health(later)
@@ -206,3 +213,28 @@ def test_the_readme_and_the_health_page_docs_name_the_replies_row(
     dashboard = (REPO / "docs" / "dashboard.md").read_text(encoding="utf-8")
     health = dashboard.split("**Health** (`/health`)", 1)[1].split("\n\n", 1)[0]
     assert "`@replies:<platform>`" in " ".join(health.split())
+
+
+def test_only_the_failures_after_a_groups_last_posted_reply_are_a_run(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt, _ = replying(make_runtime)
+    refused = ResponderError(REVOKED, permanent=True)
+    name = reply_health.state_name(Platform.X)
+
+    def failures() -> int | None:
+        with rt.sessions() as session:
+            state = session.scalars(select(SourceState).where(SourceState.name == name)).first()
+            return None if state is None else state.consecutive_failures
+
+    now = clock(rt).now()
+    with transaction(rt.sessions) as session:  # refused, then one posted: no run
+        reply_health.record(session, [(Platform.X, refused), (Platform.X, None)], now)
+    assert failures() is None
+    with transaction(rt.sessions) as session:  # posted, then two refused: a run of two
+        sends = [(Platform.X, None), (Platform.X, refused), (Platform.X, refused)]
+        reply_health.record(session, sends, now)
+    assert failures() == 2
+    with transaction(rt.sessions) as session:  # one refused, then posted: over
+        reply_health.record(session, [(Platform.X, refused), (Platform.X, None)], now)
+    assert failures() == 0

@@ -19,6 +19,7 @@ from monitor.processing import process_pending
 from monitor.runtime import Runtime
 from monitor.sources.base import PollResult, SourceError, Window
 from monitor.sources.replay import ReplaySource
+from monitor.spikes import baseline_of, negative_counts
 from monitor.store.db import transaction
 from monitor.store.models import ActionRow, SourceState
 from tests.conftest import RuntimeFactory, mention, write_jsonl
@@ -333,6 +334,37 @@ def test_a_spike_after_downtime_alerts_against_the_hours_watched(
     ]
 
 
+def test_one_window_watched_beside_downtime_is_the_baseline(make_runtime: RuntimeFactory) -> None:
+    """3 windows of history, 2 of them down: the one window watched is the baseline,
+    the down hours left out (only less than one watched counts the down hours as read)."""
+    rt = alerts_runtime(make_runtime, spike={"min_count": 10, "factor": 3, "tags": False})
+    config = rt.settings.alerts.spike
+    assert config.window_minutes == 60
+    current_from = clock(rt).now() - timedelta(hours=1)
+    first = current_from - timedelta(hours=2, minutes=30)
+    seed(rt, at=first, n=1)
+    down = Downtime(current_from - timedelta(hours=2), current_from)
+    with rt.sessions() as session:
+        base = baseline_of(session, config, [down], current_from=current_from)
+    assert (base.windows, base.left_out, base.down_hours) == (1.0, (down,), 2.0)
+
+
+def test_the_current_window_runs_from_its_start_up_to_now(make_runtime: RuntimeFactory) -> None:
+    """Mentions at the window's start count in it, though a down period ends there (it
+    is left out up to its end, exclusive); one dated now is not in it yet."""
+    rt = alerts_runtime(make_runtime, spike={"min_count": 10, "factor": 3, "tags": False})
+    config = rt.settings.alerts.spike
+    now = clock(rt).now()
+    current_from = now - timedelta(minutes=config.window_minutes)
+    seed(rt, at=current_from - timedelta(hours=2, minutes=30), n=1)
+    seed(rt, at=current_from, n=2)
+    seed(rt, at=now, n=4)
+    down = Downtime(current_from - timedelta(minutes=30), now + timedelta(hours=1))
+    with rt.sessions() as session:
+        overall, _ = negative_counts(session, config, now=now, down=[down])
+    assert (overall.current, overall.baseline_total, overall.down_hours) == (2, 1, 0.5)
+
+
 def test_the_down_periods_kept_are_bounded(make_runtime: RuntimeFactory) -> None:
     """A check every 10 minutes (a cron line too far apart) is a downtime each time:
     only those reaching into the baseline are kept, however long it goes on."""
@@ -599,6 +631,41 @@ def test_a_backfill_reaching_the_hours_watched_counts_in_the_baseline(
     check_health(rt)
     assert spike_notes(rt) == [
         "[inchannel] spike: 16 negative mentions in the last 60 min (usually 4.0; baseline 6 h)"
+    ]
+
+
+def test_a_backfill_ending_where_the_current_window_begins_counts_in_the_baseline(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """A backfill of the 5 hours up to the current window (``until`` exclusive, at the
+    window's start), before the daemon read any mention: its hours were all read, and
+    the baseline averages them (4 an hour), not zero with min_count alone deciding."""
+    rt = alerts_runtime(
+        make_runtime, spike={"min_count": 10, "factor": 3, "tags": False, "baseline_hours": 6}
+    )
+    now = clock(rt).now()
+    window_from = now - timedelta(hours=1)
+    text = "@acme this is broken, worst service ever"
+    rows = [
+        mention(
+            4 * hour + i,
+            text,
+            created_at=(window_from - timedelta(hours=hour, minutes=30)).isoformat(),
+        )
+        for hour in range(5)
+        for i in range(4)
+    ]
+    rt.sources["feed"] = ReplaySource("feed", write_jsonl(rt.settings.base_dir / "b.jsonl", rows))
+    report = backfill(rt, "feed", Window(now - timedelta(hours=6), window_from))
+    assert (report.ingested, report.failure) == (20, None)
+    seed(rt, at=now - timedelta(minutes=10), n=11)  # min_count, not 3x the usual 4
+    check_health(rt)
+    assert spike_notes(rt) == []
+    seed(rt, at=now - timedelta(minutes=10), n=1)
+    check_health(rt)
+    assert spike_notes(rt) == [
+        "[inchannel] spike: 12 negative mentions in the last 60 min (usually 4.0; "
+        "baseline 6 h, 5 h of history)"
     ]
 
 

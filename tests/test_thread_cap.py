@@ -320,3 +320,81 @@ def test_replies_due_at_the_same_moment_are_claimed_in_the_order_they_were_queue
         session.execute(text("UPDATE actions SET text = text WHERE id = :id"), {"id": first})
     dispatch_outbox(rt)
     assert statuses(rt) == {"1001": "sent", "1002": "rejected"}
+
+
+@pytest.mark.parametrize(
+    ("status", "last_error"),
+    [
+        ("sending", None),  # another dispatcher is posting it now
+        # Rows older than migration 0008 (may_have_posted NULL) after an attempt that
+        # failed may have been posted: failed, or given back untried (pending).
+        ("failed", "read timed out"),
+        ("pending", "read timed out"),
+    ],
+)
+def test_a_reply_on_its_way_or_maybe_posted_holds_its_place_in_the_thread(
+    make_runtime: RuntimeFactory, status: str, last_error: str | None
+) -> None:
+    rt = two_customers_one_thread(make_runtime, cap=1)
+    now = rt.clock.now()
+    with transaction(rt.sessions) as session:
+        row = session.scalars(select(ActionRow).where(ActionRow.target_external_id == "1001")).one()
+        row.status, row.may_have_posted, row.last_error = status, None, last_error
+        row.updated_at, row.next_attempt_at = now, now + timedelta(days=1)  # not claimed here
+    dispatch_outbox(rt)
+    assert statuses(rt) == {"1001": status, "1002": "rejected"}
+
+
+def test_a_retry_that_may_be_posted_is_not_judged_against_a_full_thread(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The thread is at its cap with another customer's reply sent. A retry whose first
+    # attempt may have been posted was judged when first claimed: it is looked for and
+    # sent, never withdrawn as over the cap (recorded as never sent, maybe in the thread).
+    rt = two_customers_one_thread(make_runtime, cap=1)
+    with transaction(rt.sessions) as session:
+        rows = session.scalars(select(ActionRow).where(ActionRow.kind == "reply"))
+        by_target = {row.target_external_id: row for row in rows}
+        by_target["1002"].status = "sent"
+        retry = by_target["1001"]
+        retry.attempts, retry.last_error, retry.may_have_posted = 1, "504 Gateway Timeout", True
+    responder = ScriptedResponder()
+    rt.responders = dict.fromkeys(Platform, responder)
+    dispatch_outbox(rt)
+    assert statuses(rt) == {"1001": "sent", "1002": "sent"}
+    assert responder.lookups == 1
+    assert withdrawn_events(rt) == []
+
+
+def test_a_withdrawn_reply_counts_no_attempt_and_no_reply_below_zero(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The claim counted an attempt that was never made; and a case whose count holds
+    # none of its replies (rows counted before bot_replies was kept) stays at zero.
+    rt = two_customers_one_thread(make_runtime, cap=1)
+    with transaction(rt.sessions) as session:
+        session.execute(text("UPDATE cases SET bot_replies = 0"))
+    dispatch_outbox(rt)
+    assert statuses(rt) == {"1001": "sent", "1002": "rejected"}
+    with rt.sessions() as session:
+        withdrawn = session.scalars(
+            select(ActionRow).where(ActionRow.target_external_id == "1002")
+        ).one()
+        assert withdrawn.attempts == 0
+        assert session.scalar(select(func.min(Case.bot_replies))) == 0
+
+
+def test_a_withdrawn_reply_leaves_an_escalated_case_with_its_team(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Only a case the withdrawn reply made auto_replied is new again: one a rule
+    # escalated (or a person took up) meanwhile keeps its state.
+    rt = two_customers_one_thread(make_runtime, cap=1)
+    with transaction(rt.sessions) as session:
+        row = session.scalars(select(ActionRow).where(ActionRow.target_external_id == "1002")).one()
+        case = session.get(Case, row.case_id)
+        assert case is not None
+        case.state, case.team = "awaiting_human", "care"
+    dispatch_outbox(rt)
+    assert statuses(rt) == {"1001": "sent", "1002": "rejected"}
+    assert case_states(rt) == {"1001": "auto_replied", "1002": "awaiting_human"}
