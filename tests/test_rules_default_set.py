@@ -530,6 +530,11 @@ LOGIN_NOT_WORKING_ONE_CUSTOMER = [
     "@acme sign in just not working",
     "@acme log in is currently not working",
     "@acme can't log in, it's still not working",
+    # "still doesn't work", "still isn't working": these got nothing at all.
+    "@acme my password still isn't working",
+    "@acme my password still isn\u2019t working",
+    "@acme password still doesn't work",
+    "@acme login still doesn't work",
 ]
 
 # The same words for many, or for long: a login outage.
@@ -540,6 +545,9 @@ LOGIN_NOT_WORKING_OUTAGES = [
     "@acme password doesn't work for hours now",
     "@acme login still not working for everyone since 9am",
     "@acme password still not working, anyone else?",
+    "@acme password still doesn't work, anyone else?",
+    "@acme login still doesn't work for everyone since 9am",
+    "@acme my password still isn't working for hours now",
 ]
 
 # Signing in "not working" beside something else of ours not working: still an outage.
@@ -617,6 +625,83 @@ def test_login_not_working_for_many_or_for_long_goes_to_tech(text: str) -> None:
 @pytest.mark.parametrize("text", LOGIN_AND_SITE_NOT_WORKING)
 def test_the_site_not_working_still_goes_to_tech(text: str) -> None:
     matched, _, decision = shipped_decision(text)
+    assert "outage-report" in matched
+    assert "login-help" not in matched
+    assert decision.escalation is not None
+    assert decision.escalation.team == "tech"
+
+
+# A login failure beside outage-report's own words for the site failing: an outage.
+# answer-common-questions offered the knowledge base's password-reset steps (as a draft)
+# while tech was paged.
+LOGIN_WITH_THE_SITE_FAILING = [
+    "@acme can't log in, getting a 502",
+    "@acme can't log in, down for me",
+    "@acme cannot log in, outage?",
+    "@acme can't log in, site down",
+    "@acme can't log in, 500 error",
+    "@acme can't sign in, the page won't load",
+]
+
+
+@pytest.mark.parametrize("text", LOGIN_WITH_THE_SITE_FAILING)
+def test_a_login_failure_with_the_site_failing_gets_no_reset_steps(text: str) -> None:
+    matched, _, decision = shipped_decision(text)
+    assert "login-outage" in matched
+    assert "outage-report" in matched
+    assert "answer-common-questions" not in matched
+    assert "login-help" not in matched
+    assert decision.escalation is not None
+    assert decision.escalation.team == "tech"
+    assert decision.reply is not None
+    assert decision.reply.rule == "outage-report"
+    assert "Forgot password" not in decision.reply.text
+
+
+# One customer, whatever login-outage's words seem to say: a number of days is no time
+# of day, a question whether the others can sign in is asked by one customer, and
+# "nobody helps" is about us, not about the others failing. These paged tech.
+LOGIN_ONE_CUSTOMER_NOT_AN_OUTAGE = [
+    "@acme can't log in since 2 days",
+    "@acme can everyone else log in? I can't log in",
+    "@acme can't log in, can others?",
+    "@acme can't log in, can other people sign in?",
+    "@acme can't log in, nobody helps",
+    "@acme can't log in, no one answers",
+    "@acme cannot sign in and nobody can help me",
+    "@acme can't log in but everyone else in my house can, no one answers",
+]
+
+
+@pytest.mark.parametrize("text", LOGIN_ONE_CUSTOMER_NOT_AN_OUTAGE)
+def test_one_customer_whose_words_only_look_like_an_outage_gets_the_reset_steps(
+    text: str,
+) -> None:
+    matched, _, decision = shipped_decision(text)
+    assert "login-outage" not in matched
+    assert "outage-report" not in matched
+    assert "login-help" in matched
+    assert decision.escalation is None or decision.escalation.team != "tech"
+    assert decision.reply is not None
+    assert "Forgot password" in decision.reply.text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@acme can't log in since 2pm",
+        "@acme can't log in since 2 pm",
+        "@acme can't log in since 10 this morning",
+        "@acme can't log in since 8 o'clock",
+        "@acme can't log in since 14:30",
+        "@acme can everyone else log in? I can't log in and nobody here can",
+        "@acme can't log in, nobody can",
+        "@acme can't log in, nobody in the office can sign in, nobody helps",
+    ],
+)
+def test_a_time_of_day_or_the_others_failing_too_is_still_a_login_outage(text: str) -> None:
+    matched, _, decision = shipped_decision(text)
+    assert "login-outage" in matched
     assert "outage-report" in matched
     assert "login-help" not in matched
     assert decision.escalation is not None
