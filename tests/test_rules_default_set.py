@@ -427,13 +427,8 @@ LOGIN_OUTAGES = [
 ]
 
 
-@pytest.mark.parametrize("text", LOGIN_ONE_CUSTOMER)
-def test_one_customer_who_cannot_log_in_gets_the_reset_steps_not_a_page_to_tech(
-    text: str,
-) -> None:
-    # "can't log in" was an outage phrase: a customer who had forgotten their password
-    # got the knowledge base's reset steps and a high-priority page to tech for the
-    # same message; "cannot login" and "forgot my password can't sign in" got nothing.
+def assert_reset_steps_for_one_customer(text: str) -> None:
+    """login-help's Forgot password steps in the thread: no outage, no page to tech."""
     matched, _, decision = shipped_decision(text)
     assert "outage-report" not in matched
     assert "outage" not in decision.tags
@@ -441,6 +436,29 @@ def test_one_customer_who_cannot_log_in_gets_the_reset_steps_not_a_page_to_tech(
     assert decision.reply is not None
     assert "Forgot password" in decision.reply.text
     assert "login" in decision.tags
+
+
+def assert_paged_to_tech(text: str, *, reset_steps: bool = False) -> set[str]:
+    """outage-report's page to tech, not login-help's steps; the rules matched."""
+    matched, _, decision = shipped_decision(text)
+    assert "outage-report" in matched
+    assert "login-help" not in matched
+    assert decision.escalation is not None
+    assert decision.escalation.team == "tech"
+    if not reset_steps:
+        assert decision.reply is not None
+        assert "Forgot password" not in decision.reply.text
+    return matched
+
+
+@pytest.mark.parametrize("text", LOGIN_ONE_CUSTOMER)
+def test_one_customer_who_cannot_log_in_gets_the_reset_steps_not_a_page_to_tech(
+    text: str,
+) -> None:
+    # "can't log in" was an outage phrase: a customer who had forgotten their password
+    # got the knowledge base's reset steps and a high-priority page to tech for the
+    # same message; "cannot login" and "forgot my password can't sign in" got nothing.
+    assert_reset_steps_for_one_customer(text)
 
 
 def test_signing_in_that_works_again_gets_no_reset_steps() -> None:
@@ -473,12 +491,7 @@ LOGIN_ONLY_ME = [
 def test_one_customer_locked_out_while_others_can_sign_in_is_no_outage(text: str) -> None:
     # login-outage read "everyone" and "others" as many failing: these paged tech at
     # high priority and told the customer our engineers were looking at an outage.
-    matched, _, decision = shipped_decision(text)
-    assert "login-outage" not in matched
-    assert "outage-report" not in matched
-    assert decision.escalation is None or decision.escalation.team != "tech"
-    assert decision.reply is not None
-    assert "Forgot password" in decision.reply.text
+    assert_reset_steps_for_one_customer(text)
 
 
 @pytest.mark.parametrize(
@@ -498,13 +511,7 @@ def test_others_who_cannot_sign_in_either_are_still_an_outage(text: str) -> None
 @pytest.mark.parametrize("text", LOGIN_OUTAGES)
 def test_a_login_outage_goes_to_tech_without_the_reset_steps(text: str) -> None:
     # "login broken for everyone since 9am" went to care as a complaint.
-    matched, _, decision = shipped_decision(text)
-    assert "outage-report" in matched
-    assert decision.escalation is not None
-    assert decision.escalation.team == "tech"
-    assert decision.reply is not None
-    assert "Forgot password" not in decision.reply.text
-    assert "login-help" not in matched
+    assert_paged_to_tech(text)
 
 
 # One customer's login or password "not working": login-help's, not an outage.
@@ -574,14 +581,7 @@ def test_one_customers_login_not_working_gets_the_reset_steps_not_a_page_to_tech
     # outage-report's "not working" counted "login" and "password" as our site: "my
     # password is not working" and "login not working" paged tech at high priority with
     # "our engineers are looking at this"; "password doesn't work" got nothing.
-    matched, _, decision = shipped_decision(text)
-    assert "outage-report" not in matched
-    assert "outage" not in decision.tags
-    assert decision.escalation is None or decision.escalation.team != "tech"
-    assert "login-help" in matched
-    assert decision.reply is not None
-    assert "Forgot password" in decision.reply.text
-    assert "login" in decision.tags
+    assert_reset_steps_for_one_customer(text)
 
 
 @pytest.mark.parametrize(
@@ -612,23 +612,12 @@ def test_a_very_upset_customer_whose_login_is_not_working_gets_a_person() -> Non
 
 @pytest.mark.parametrize("text", LOGIN_NOT_WORKING_OUTAGES)
 def test_login_not_working_for_many_or_for_long_goes_to_tech(text: str) -> None:
-    matched, _, decision = shipped_decision(text)
-    assert "login-outage" in matched
-    assert "outage-report" in matched
-    assert "login-help" not in matched
-    assert decision.escalation is not None
-    assert decision.escalation.team == "tech"
-    assert decision.reply is not None
-    assert "Forgot password" not in decision.reply.text
+    assert "login-outage" in assert_paged_to_tech(text)
 
 
 @pytest.mark.parametrize("text", LOGIN_AND_SITE_NOT_WORKING)
 def test_the_site_not_working_still_goes_to_tech(text: str) -> None:
-    matched, _, decision = shipped_decision(text)
-    assert "outage-report" in matched
-    assert "login-help" not in matched
-    assert decision.escalation is not None
-    assert decision.escalation.team == "tech"
+    assert_paged_to_tech(text, reset_steps=True)
 
 
 # A login failure beside outage-report's own words for the site failing: an outage.
@@ -646,16 +635,9 @@ LOGIN_WITH_THE_SITE_FAILING = [
 
 @pytest.mark.parametrize("text", LOGIN_WITH_THE_SITE_FAILING)
 def test_a_login_failure_with_the_site_failing_gets_no_reset_steps(text: str) -> None:
-    matched, _, decision = shipped_decision(text)
+    matched = assert_paged_to_tech(text)
     assert "login-outage" in matched
-    assert "outage-report" in matched
     assert "answer-common-questions" not in matched
-    assert "login-help" not in matched
-    assert decision.escalation is not None
-    assert decision.escalation.team == "tech"
-    assert decision.reply is not None
-    assert decision.reply.rule == "outage-report"
-    assert "Forgot password" not in decision.reply.text
 
 
 # One customer, whatever login-outage's words seem to say: a number of days is no time
@@ -677,13 +659,7 @@ LOGIN_ONE_CUSTOMER_NOT_AN_OUTAGE = [
 def test_one_customer_whose_words_only_look_like_an_outage_gets_the_reset_steps(
     text: str,
 ) -> None:
-    matched, _, decision = shipped_decision(text)
-    assert "login-outage" not in matched
-    assert "outage-report" not in matched
-    assert "login-help" in matched
-    assert decision.escalation is None or decision.escalation.team != "tech"
-    assert decision.reply is not None
-    assert "Forgot password" in decision.reply.text
+    assert_reset_steps_for_one_customer(text)
 
 
 @pytest.mark.parametrize(
@@ -700,12 +676,7 @@ def test_one_customer_whose_words_only_look_like_an_outage_gets_the_reset_steps(
     ],
 )
 def test_a_time_of_day_or_the_others_failing_too_is_still_a_login_outage(text: str) -> None:
-    matched, _, decision = shipped_decision(text)
-    assert "login-outage" in matched
-    assert "outage-report" in matched
-    assert "login-help" not in matched
-    assert decision.escalation is not None
-    assert decision.escalation.team == "tech"
+    assert "login-outage" in assert_paged_to_tech(text, reset_steps=True)
 
 
 # Delivery complaints VADER calls positive ("love", "great", "thanks", "brilliant").
