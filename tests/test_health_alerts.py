@@ -25,7 +25,7 @@ from monitor.sources import x_usage
 from monitor.sources.base import PollResult, SourceError
 from monitor.status import collect
 from monitor.store.db import transaction
-from monitor.store.models import ActionRow, Case, Customer, Event, Message
+from monitor.store.models import ActionRow, Case, Customer, Event, Message, SourceState
 from monitor.testing import seed_pending_replies
 from tests.conftest import RuntimeFactory
 from tests.fakes import ScriptedResponder, temporary
@@ -221,6 +221,43 @@ class RateLimited:
 
     def poll(self, cursor: str | None, *, now: datetime) -> PollResult:
         raise SourceError("429 Too Many Requests", retry_at=self.retry_at)
+
+
+def failures(rt: Runtime) -> tuple[int, str | None]:
+    """The feed's failed polls in a row, and since when it fails."""
+    with rt.sessions() as session:
+        state = session.scalars(select(SourceState).where(SourceState.name == "feed")).one()
+        return state.consecutive_failures, (state.details or {}).get("failing_since")
+
+
+def test_a_rate_limit_reset_at_the_failure_itself_backs_off(make_runtime: RuntimeFactory) -> None:
+    # A reset at the very moment of the failure is no wait left: the source backs off
+    # (30 s) instead of being polled again at once against the limit.
+    rt, _ = switch_runtime(make_runtime)
+    rt.sources["feed"] = RateLimited(clock(rt).now())
+    poll_source(rt, "feed")
+    poll_source(rt, "feed")  # the same instant: still backing off
+    assert failures(rt)[0] == 1
+    clock(rt).advance(seconds=30)
+    poll_source(rt, "feed")
+    assert failures(rt)[0] == 2
+
+
+def test_a_gap_exactly_at_the_stale_limit_keeps_the_run_of_failures(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The feed may go 7 min (30 s polls, 120 s lease) past its due poll before status
+    # calls it not polled; a failure exactly then extends the run, as status still
+    # called the source failing. One more second is a gap, and a new run.
+    rt, _ = switch_runtime(make_runtime)
+    started = clock(rt).now()
+    poll_source(rt, "feed")  # fails; the next poll is due 30 s later
+    clock(rt).advance(seconds=30, minutes=7)
+    poll_source(rt, "feed")
+    assert failures(rt) == (2, started.isoformat())
+    clock(rt).advance(minutes=8, seconds=1)  # backed off 1 min, then 7 min and 1 s
+    poll_source(rt, "feed")
+    assert failures(rt) == (1, clock(rt).now().isoformat())
 
 
 def test_a_slow_failing_source_is_unhealthy_when_it_alerts(make_runtime: RuntimeFactory) -> None:

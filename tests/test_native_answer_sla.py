@@ -20,7 +20,7 @@ from monitor.pipeline import (
     run_cycle,
 )
 from monitor.runtime import Runtime
-from monitor.store.models import Case, Event
+from monitor.store.models import Case, Event, Message
 from monitor.web.reports import build_report
 from tests.conftest import RuntimeFactory, mention
 from tests.test_pipeline import append, recorded
@@ -513,6 +513,29 @@ def test_the_second_post_of_an_answer_on_x_in_two_answers_nothing_more(
     assert (case.first_response_at, case.follow_up_at) == (answered_at, written)
     assert case.state in cases.OPEN_STATES
     assert case.sla_due_at is not None
+
+
+def test_a_second_post_to_the_brands_own_post_in_no_case_joins_none(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The brand posts on its own (no customer, no case) and, a cycle later, adds a
+    # second post replying to it. The post it answers is decided and in no case: the
+    # second joins none at once, rather than waiting for a case that never comes.
+    own = {"author": "acmehelp", "author_id": "900", "conversation_id": "1005"}
+    rt = make_runtime([mention(5, "Our summer sale starts today", **own)])
+    run_cycle(rt)
+    rt.clock.advance(minutes=1)
+    second = {**own, "in_reply_to": "1005", "created_at": _iso(rt.clock.now())}
+    append(rt, mention(6, "Free shipping on every order, too", **second))
+    run_cycle(rt)
+    with rt.sessions() as session:
+        stored = session.execute(
+            select(Message.external_id, Message.processed, Message.case_id).order_by(
+                Message.external_id
+            )
+        ).all()
+        assert session.scalars(select(Case)).all() == []
+    assert [tuple(row) for row in stored] == [("1005", True, None), ("1006", True, None)]
 
 
 @pytest.mark.parametrize("batch_size", [1, 200])

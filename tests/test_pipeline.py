@@ -555,6 +555,20 @@ def test_a_search_hit_read_again_from_the_mentions_takes_their_kind_and_reply(
     assert tuple(stored) == ("mention", True)
 
 
+def test_a_search_hit_and_its_mention_in_one_page_take_the_mentions_kind(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # The same post twice in one page, first as a search hit, then from the mentions
+    # timeline: the INSERT keeps the first copy, and the second is a copy arriving again
+    # all the same, whose kind and reply the stored hit takes.
+    hit = mention(1, "my order is late", kind="keyword", reply_allowed=False)
+    rt = make_runtime([hit, {**hit, "kind": "mention", "reply_allowed": True}])
+    poll_source(rt, "feed")
+    with rt.sessions() as session:
+        stored = session.execute(select(Message.kind, Message.reply_allowed)).one()
+    assert tuple(stored) == ("mention", True)
+
+
 def test_a_locked_reddit_hit_read_again_from_the_inbox_stays_unanswerable(
     make_runtime: RuntimeFactory,
 ) -> None:

@@ -538,6 +538,23 @@ def test_an_older_follow_up_stored_late_moves_the_clock_to_when_it_was_written(
     assert case.sla_due_at == now + timedelta(minutes=40)
 
 
+def test_a_message_stored_late_written_as_our_answer_was_posted_moves_no_clock(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Written the very moment the brand's answer went out, it crossed that answer, which
+    # answers it (as follow_up says): stored after a real follow-up, it is not an
+    # earlier one, and the clock keeps the follow-up's start.
+    thread = answered(make_runtime)
+    answered_at = thread.rt.clock.now()
+    now = thread.advance(days=1)
+    thread.say(PLAIN, at=now)
+    run_cycle(thread.rt)
+    thread.say("@acme hello? anyone there?", at=answered_at)
+    run_cycle(thread.rt)
+    case = thread.case()
+    assert (case.follow_up_at, case.sla_due_at) == (now, now + timedelta(minutes=60))
+
+
 def answered_and_resolved_before_a_late_message(
     make_runtime: RuntimeFactory, *, spam: bool = False
 ) -> Thread:
