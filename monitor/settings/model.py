@@ -4,7 +4,6 @@ send)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -38,13 +37,16 @@ from monitor.settings.scoring import ScoringConfig
 from monitor.settings.teams import Channel, Team
 from monitor.settings.web import Logging, MetricsConfig, Web
 from monitor.sources.reddit_settings import (
+    USERNAME as REDDIT_USERNAME,
+)
+from monitor.sources.reddit_settings import (
     RedditInboxSourceConfig,
     RedditResponderConfig,
     RedditSearchSourceConfig,
     RedditSettings,
     RedditSubredditSourceConfig,
 )
-from monitor.sources.x_parse import USERNAME
+from monitor.sources.x_parse import USERNAME as X_USERNAME
 from monitor.sources.x_settings import (
     XMentionsSourceConfig,
     XResponderConfig,
@@ -115,9 +117,9 @@ class Brand(Strict):
 # How an author's handle is given (X: as monitor.sources.x_parse reads it), and the
 # handles a brand account may be written as.
 _HANDLES = {
-    "x": (USERNAME, "X handle (up to 50 letters, digits and _, written with or without @)"),
+    "x": (X_USERNAME, "X handle (up to 50 letters, digits and _, written with or without @)"),
     "reddit": (
-        re.compile(r"[A-Za-z0-9_-]{3,20}"),
+        REDDIT_USERNAME,
         "Reddit username (3-20 letters, digits, _ and -, written with or without u/)",
     ),
 }

@@ -13,6 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from monitor.domain import MAX_WAIT_SECONDS, NAME_CHARS
 
+# A Reddit username, as written without u/.
+USERNAME = re.compile(r"[A-Za-z0-9_-]{3,20}")
+
 SOURCE_NAME = r"^[A-Za-z0-9_.-]+$"
 # Reddit allows 100 queries a minute per OAuth client id, shared by every source and the
 # replies: a busy inbox poll is 5, five subreddits 11 (docs/reddit.md, "Budget"), so at
@@ -45,7 +48,7 @@ class RedditUserAgent(_Strict):
     @field_validator("by")
     @classmethod
     def _username(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9_-]{3,20}", value.removeprefix("u/")):
+        if not USERNAME.fullmatch(value.removeprefix("u/")):
             raise ValueError("must be the Reddit username of the app's owner (3-20 letters)")
         return value.removeprefix("u/")
 
