@@ -16,6 +16,7 @@ from monitor.casework import CaseworkError, find_case, require_storable
 from monitor.domain import CaseState
 from monitor.runtime import Runtime
 from monitor.store.models import ActionRow, Case, Customer, Event, Message
+from monitor.store.queries import SelectT
 
 
 class Viewer(Protocol):
@@ -59,10 +60,7 @@ def list_cases(
             .scalar_subquery()
         )
         query = select(Case, Customer, first).join(Customer, Customer.id == Case.customer_id)
-        if states:
-            query = query.where(Case.state.in_(states))
-        if team:
-            query = query.where(Case.team == team)
+        query = _filtered(query, states, team)
         # Open cases first: a resolved case keeps its old deadline, which would put it
         # above every open one.
         resolved = Case.state == CaseState.RESOLVED.value
@@ -83,13 +81,18 @@ def list_cases(
 def count_cases(rt: Runtime, *, states: tuple[str, ...] = (), team: str | None = None) -> int:
     """How many cases ``list_cases`` would list without its limit: `cases list` says so
     when it cuts the list (a team read 100 rows as the whole queue)."""
-    query = select(func.count()).select_from(Case)
+    query = _filtered(select(func.count()).select_from(Case), states, team)
+    with rt.sessions() as session:
+        return int(session.execute(query).scalar_one())
+
+
+def _filtered(query: SelectT, states: tuple[str, ...], team: str | None) -> SelectT:
+    """``query`` of the cases in ``states`` (any, if none) held by ``team`` (if given)."""
     if states:
         query = query.where(Case.state.in_(states))
     if team:
         query = query.where(Case.team == team)
-    with rt.sessions() as session:
-        return int(session.execute(query).scalar_one())
+    return query
 
 
 def require_known_team(rt: Runtime, session: Session, team: str) -> None:

@@ -16,13 +16,16 @@ from monitor.commands.case_options import cell_text, common, run, runtime
 from monitor.commands.options import json_line, table_console
 from monitor.domain import CaseState
 
+# The most rows `cases list` lists at once.
+LIMIT_MAX = 10_000
+
 
 @click.command("list")
 @common
 @click.option("--status", "states", multiple=True, type=click.Choice([s.value for s in CaseState]))
 @click.option("--team")
 @click.option("--all", "every_state", is_flag=True, help="Resolved cases too.")
-@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
+@click.option("--limit", type=click.IntRange(1, LIMIT_MAX), default=100, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per case.")
 def list_command(
     config_file: Path | None,
@@ -94,9 +97,6 @@ def _say_cut(shown: int, total: int) -> None:
             "narrow the list with --status or --team",
             err=True,
         )
-
-
-LIMIT_MAX = 10_000
 
 
 def _jsonable(fields: Any, row: Any) -> dict[str, Any]:
