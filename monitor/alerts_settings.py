@@ -8,8 +8,6 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
@@ -18,12 +16,8 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from monitor.domain import MAX_WAIT_MINUTES, TAG, TAG_RULE
+from monitor.strict_model import Strict
 from monitor.yamlpos import did_you_mean
-
-
-class Strict(BaseModel):
-    # No .inf or .nan (YAML reads both as numbers), as monitor.settings.base.Strict.
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class SpikeConfig(Strict):

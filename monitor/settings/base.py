@@ -6,13 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BeforeValidator
 
-
-class Strict(BaseModel):
-    # YAML reads .inf and .nan as numbers: .nan was refused as out of range ("less than
-    # or equal to 1"), and .inf under no upper bound quietly turned its check off.
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+from monitor.strict_model import Strict as Strict
 
 
 def _not_blank_path(value: Any) -> Any:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from monitor.domain import MAX_WAIT_SECONDS, NAME_CHARS
+from monitor.strict_model import Strict
 
 # A Reddit username, as written without u/.
 USERNAME = re.compile(r"[A-Za-z0-9_-]{3,20}")
@@ -31,12 +32,7 @@ SUBREDDIT = r"^[A-Za-z0-9][A-Za-z0-9_]{1,20}$"
 AGENT_PART = r"^[A-Za-z0-9_.\-]+$"
 
 
-class _Strict(BaseModel):
-    # No .inf or .nan (YAML reads both as numbers), as monitor.settings.base.Strict.
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class RedditUserAgent(_Strict):
+class RedditUserAgent(Strict):
     """Reddit asks for ``<platform>:<app id>:<version> (by /u/<name>)``; generic agents
     are throttled harder."""
 
@@ -56,7 +52,7 @@ class RedditUserAgent(_Strict):
         return f"{self.platform}:{self.app_id}:{self.version} (by /u/{self.by})"
 
 
-class RedditSettings(_Strict):
+class RedditSettings(Strict):
     client_id: str = Field(min_length=1)
     client_secret: SecretStr | None = None
     username: str | None = None
@@ -101,7 +97,7 @@ class RedditSettings(_Strict):
         return self
 
 
-class _RedditSourceBase(_Strict):
+class _RedditSourceBase(Strict):
     name: str = Field(min_length=1, max_length=NAME_CHARS, pattern=SOURCE_NAME)
     interval_seconds: float = Field(default=60, ge=MIN_INTERVAL_SECONDS, le=MAX_WAIT_SECONDS)
     enabled: bool = True
@@ -167,7 +163,7 @@ class RedditSearchSourceConfig(_RedditSourceBase):
         return _check_names(names)
 
 
-class RedditResponderConfig(_Strict):
+class RedditResponderConfig(Strict):
     type: Literal["reddit"]
 
 

@@ -6,21 +6,17 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from monitor.domain import MAX_WAIT_SECONDS, NAME_CHARS
 from monitor.sources.x_parse import ID
+from monitor.strict_model import Strict
 
 # A sweep still being read after this long is stored as far as it got, and the next
 # poll reads on (x_source.py): so a poll has a bound its source's lease can outlast.
 SWEEP_SECONDS = 30
 # Past its requests, the database work of a poll: the read budget's holds, the commit.
 POLL_MARGIN_SECONDS = 30
-
-
-class Strict(BaseModel):
-    # No .inf or .nan (YAML reads both as numbers), as monitor.settings.base.Strict.
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class XSourceBase(Strict):
