@@ -46,7 +46,8 @@ MAX_TEXT = 400
 # Idempotency keys are at most 200 characters; a key built from long tag names is cut.
 MAX_KEY = 120
 # The health job runs every minute on every worker (monitor.daemon): a check more than
-# this long after the one before starts a new run of checks (the daemon was down).
+# this long after the one before starts a new run of checks (the daemon was down). Cron
+# running `run --once` adds its interval (workers.run_once_every_minutes).
 HEARTBEAT_GAP = timedelta(minutes=5)
 # Down periods kept in the @alerts row, the newest: checks run far apart (a cron line
 # every 10 minutes) would otherwise grow the row the health job rewrites every minute.
@@ -182,11 +183,17 @@ def _step(
 
 
 def lock_state(
-    session: Session, now: datetime, *, keep_down: timedelta | None = None
+    session: Session,
+    now: datetime,
+    *,
+    keep_down: timedelta | None = None,
+    between_runs: timedelta = timedelta(0),
 ) -> dict[str, ActiveAlert]:
     """Take the ``@alerts`` row's write lock for this transaction; return the active set.
-    A check after a gap records the gap as a down period; those that ended more than
-    ``keep_down`` ago are dropped (None: only the newest MAX_DOWN_PERIODS are kept).
+    A check after a gap (longer than HEARTBEAT_GAP plus ``between_runs``, the interval
+    of a cron line running `run --once`) records the gap as a down period; those that
+    ended more than ``keep_down`` ago are dropped (None: only the newest
+    MAX_DOWN_PERIODS are kept).
 
     The lock comes first: it blocks a second worker's health check (FOR UPDATE on
     PostgreSQL, the single writer lock the INSERT takes on SQLite) until this
@@ -197,7 +204,7 @@ def lock_state(
         select(SourceState.last_poll_at).where(SourceState.name == ALERTS_STATE).with_for_update()
     )
     # A first check, or one after a gap, starts a new run (and the gap is a down period).
-    new_run = last_check is None or last_check < now - HEARTBEAT_GAP
+    new_run = last_check is None or last_check < now - (HEARTBEAT_GAP + between_runs)
     run_start = now if new_run else SourceState.last_success_at
     session.execute(
         update(SourceState)

@@ -60,7 +60,8 @@ def check_health(rt: Runtime) -> bool:
         # Detect while holding the lock: a worker that looked before another recorded a
         # recovery would otherwise raise the ended alert again.
         keep = spikes.baseline_span(config.spike)
-        previous = alerting.lock_state(session, now, keep_down=keep)
+        between_runs = rt.settings.workers.between_runs
+        previous = alerting.lock_state(session, now, keep_down=keep, between_runs=between_runs)
         # The check's own time, not a second reading: the usage is the day's of `now`,
         # and at 23:59:59 a second reading was the next day's, nothing spent yet.
         status = collect_from(rt.settings, rt.sessions, now)

@@ -72,6 +72,15 @@ def stale_after(interval_seconds: float, lease_seconds: float) -> timedelta:
     return timedelta(seconds=max(3 * interval_seconds, lease_seconds)) + STALE_MARGIN
 
 
+def source_stale_after(settings: Settings, source: SourceConfig) -> timedelta:
+    """stale_after for a configured source, plus the gap a cron line leaves between
+    `run --once` cycles (workers.run_once_every_minutes): polled once a run, a source
+    polled on schedule was reported not polled, and each run's failure started a new
+    run of failures, so a source failing for hours never read as failing."""
+    lease = source_lease_seconds(settings, source)
+    return stale_after(source.interval_seconds, lease) + settings.workers.between_runs
+
+
 def last_attempt_due(
     last_poll_at: datetime | None, next_poll_at: datetime | None, reset_at: datetime | None
 ) -> datetime | None:
@@ -373,8 +382,7 @@ def _after_gap(rt: Runtime, state: SourceState, now: datetime) -> bool:
     a new run. Otherwise a source failing when the daemon stopped read as failing for
     the whole downtime after a restart."""
     due = last_attempt_due(state.last_poll_at, state.next_poll_at, state.rate_limit_reset_at)
-    config = rt.settings.source(state.name)
-    limit = stale_after(config.interval_seconds, source_lease_seconds(rt.settings, config))
+    limit = source_stale_after(rt.settings, rt.settings.source(state.name))
     return due is not None and now - due > limit
 
 

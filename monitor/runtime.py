@@ -143,14 +143,13 @@ def build_source(
     reddit_types = (RedditInboxSourceConfig, RedditSubredditSourceConfig, RedditSearchSourceConfig)
     if isinstance(config, reddit_types):
         # Imported here: monitor.ingest imports this module.
-        from monitor.ingest import source_lease_seconds, stale_after
+        from monitor.ingest import source_stale_after
         from monitor.sources.reddit_sources import build_reddit_source
 
         assert settings.reddit is not None  # Settings validation requires the section
         source = build_reddit_source(config, settings.reddit, settings.brand, clock)
         # The gap after which a failing listing's run starts again, as a source's does.
-        lease = source_lease_seconds(settings, config)
-        source.stale_after = stale_after(config.interval_seconds, lease)
+        source.stale_after = source_stale_after(settings, config)
         return source
     from monitor.sources.x_build import build_x_source
 

@@ -22,8 +22,7 @@ from monitor.ingest import (
     is_stopped,
     last_attempt_due,
     read_through,
-    source_lease_seconds,
-    stale_after,
+    source_stale_after,
 )
 from monitor.jobstate import JobFailing
 from monitor.rules.reload import RULES_STATE
@@ -36,7 +35,8 @@ from monitor.status_problems import bounded_error, stored_problems
 from monitor.store.models import ActionRow, Case, Message, SourceState, Usage
 from monitor.store.queries import abandoned_claim
 
-# The health job runs every minute on every worker; none for this long: it is not running.
+# The health job runs every minute on every worker; none for this long: it is not running
+# (with cron running `run --once`, none for this long after the run was due).
 HEALTH_CHECK_STALE = HEARTBEAT_GAP
 # Processing takes a batch every few seconds and decides about a thousand mentions a
 # second: a stored mention still undecided after this long means the job fails or hangs.
@@ -111,20 +111,20 @@ class Limits:
     failing_after: timedelta | None = None
     # The platforms whose failing replies are judged (reply_health.platforms_in_use).
     replying: frozenset[str] = frozenset(p.value for p in Platform)
+    # workers.run_once_every_minutes: cron's gap between `run --once` cycles, added to
+    # the health checks' and processing's limits (stale_after has it already); 0: a daemon.
+    between_runs: timedelta = timedelta(0)
 
 
 def limits_from(settings: Settings) -> Limits:
-    stale = {
-        s.name: stale_after(s.interval_seconds, source_lease_seconds(settings, s))
-        for s in settings.sources
-        if s.enabled
-    }
+    stale = {s.name: source_stale_after(settings, s) for s in settings.sources if s.enabled}
     due, failing = settings.alerts.outbox_due_minutes, settings.alerts.source_failing_minutes
     return Limits(
         stale,
         timedelta(minutes=due) if due else None,
         timedelta(minutes=failing) if failing else None,
         reply_health.platforms_in_use(settings),
+        settings.workers.between_runs,
     )
 
 
@@ -336,7 +336,8 @@ def never_started(status: Status) -> bool:
 
 
 def _problems(status: Status, limits: Limits, now: datetime) -> list[str]:
-    running = _running_since(status, now)
+    checks_stale = HEALTH_CHECK_STALE + limits.between_runs
+    running = _running_since(status, checks_stale, now)
     if status.copied_not_started:
         problems = [COPIED_NOT_STARTED]
     else:
@@ -359,10 +360,10 @@ def _problems(status: Status, limits: Limits, now: datetime) -> list[str]:
     )
     # A copy's checks are the old database's: not started says more than their age.
     quiet = health_fails or status.copied_not_started
-    if checked is not None and now - checked > HEALTH_CHECK_STALE and not quiet:
+    if checked is not None and now - checked > checks_stale and not quiet:
         minutes = int((now - checked).total_seconds() // 60)
         problems.append(f"health checks: none for {minutes} min (is the daemon running?)")
-    late = _processing_problem(status, running, now)
+    late = _processing_problem(status, running, PROCESSING_LATE + limits.between_runs, now)
     if late is not None:
         problems.append(late)
     overdue = now - status.oldest_due_at if status.oldest_due_at is not None else None
@@ -374,26 +375,28 @@ def _problems(status: Status, limits: Limits, now: datetime) -> list[str]:
 
 
 def _processing_problem(
-    status: Status, running_since: datetime | None, now: datetime
+    status: Status, running_since: datetime | None, late: timedelta, now: datetime
 ) -> str | None:
     """Stored mentions nobody decides: the processing job fails on every run (or hangs)
     while the sources poll on, and no reply or escalation goes out. As for a stale
-    source, a daemon started again has until PROCESSING_LATE after its start."""
+    source, a daemon started again has until ``late`` (PROCESSING_LATE, plus cron's
+    interval: the next `run --once` decides them) after its start."""
     oldest = status.oldest_unprocessed_at
     if oldest is None:
         return None
     start = max(oldest, running_since) if running_since is not None else oldest
-    if now - start <= PROCESSING_LATE:
+    if now - start <= late:
         return None
     minutes = int((now - oldest).total_seconds() // 60)
     waiting = f"{status.unprocessed} message{'s' if status.unprocessed != 1 else ''}"
     return f"processing: {waiting} not decided, the oldest stored {minutes} min ago"
 
 
-def _running_since(status: Status, now: datetime) -> datetime | None:
-    """Since when the daemon has been running, if its health checks still run."""
+def _running_since(status: Status, checks_stale: timedelta, now: datetime) -> datetime | None:
+    """Since when the daemon has been running, if its health checks still run (one
+    within ``checks_stale``)."""
     checked = status.health_checked_at
-    stale = checked is None or now - checked > HEALTH_CHECK_STALE
+    stale = checked is None or now - checked > checks_stale
     if stale or status.copied_not_started:  # the old database's run, not one here
         return None
     return status.health_running_since

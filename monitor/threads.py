@@ -227,12 +227,12 @@ class ThreadIndex:
             select(
                 Case.platform, Case.conversation_id, Case.customer_id, func.max(Message.created_at)
             )
-            # The customer's own messages: the brand's posts join the case too.
-            .join(
-                Message,
-                (Message.case_id == Case.id) & (Message.customer_id == Case.customer_id),
-            )
-            .where(Case.id.in_(case_ids), Message.direction == Direction.INBOUND.value)
+            # The customer's messages (from_customer, as every "customer's messages of
+            # the case" query reads them): the brand's posts join the case too. Only
+            # ``attach`` puts a customer's message in a case, keyed by its customer, so
+            # this is the customer join it replaced, without a second definition.
+            .join(Message, Message.case_id == Case.id)
+            .where(Case.id.in_(case_ids), from_customer())
             .group_by(Case.platform, Case.conversation_id, Case.customer_id)
         )
         rows = self._session.execute(query)

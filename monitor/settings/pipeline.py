@@ -4,6 +4,7 @@ hand-over. (The X and Reddit sections are in monitor.sources.)"""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -53,6 +54,15 @@ class Workers(Strict):
     # A reply claimed for sending this long ago belongs to a dead worker: another
     # worker checks the platform for it (never re-sends blindly) and finishes it.
     stale_claim_seconds: float = Field(default=600, ge=5, le=MAX_WAIT_SECONDS)
+    # How often cron runs `inchannel run --once` (0: a daemon runs, the health job each
+    # minute). Status and the alerts then allow this much more between a source's polls,
+    # the health checks and the decisions: the gap between runs is the schedule.
+    run_once_every_minutes: float = Field(default=0, ge=0, le=MAX_WAIT_MINUTES)
+
+    @property
+    def between_runs(self) -> timedelta:
+        """The gap cron leaves between cycles; zero for a daemon."""
+        return timedelta(minutes=self.run_once_every_minutes)
 
 
 class Processing(Strict):

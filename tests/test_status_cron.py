@@ -1,0 +1,85 @@
+"""`inchannel status` for `inchannel run --once` from cron: with workers.run_once_every_minutes
+set to the cron line's interval, every staleness limit grows by it, so status stays
+healthy between runs that come on time and turns unhealthy once a run is overdue. The
+feed polls every 30 s and the lease is 120 s: a daemon's feed is late after 7 min."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from monitor.clock import FakeClock
+from monitor.health_alerts import check_health
+from monitor.pipeline import poll_source, run_once
+from monitor.runtime import Runtime
+from monitor.status import collect
+from tests.conftest import RuntimeFactory, mention
+
+
+def clock(rt: Runtime) -> FakeClock:
+    assert isinstance(rt.clock, FakeClock)
+    return rt.clock
+
+
+def every(minutes: float) -> dict[str, float]:
+    return {"run_once_every_minutes": minutes}
+
+
+def test_cron_every_10_minutes_is_healthy_between_runs(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime([mention(n) for n in range(1, 6)], workers=every(10))
+    for _ in range(4):
+        assert run_once(rt).failed == ()
+        clock(rt).advance(minutes=10)  # the next run is due now
+        assert collect(rt).problems == []
+    status = collect(rt)
+    # One unbroken run of health checks: the daemon's start is the first cron run's.
+    assert status.health_running_since == clock(rt).now() - timedelta(minutes=40)
+
+
+def test_cron_run_overdue_is_unhealthy(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime([mention(1)], workers=every(10))
+    run_once(rt)
+    clock(rt).advance(minutes=15)  # a run missed; the one after may still be slow
+    assert collect(rt).problems == []
+    clock(rt).advance(minutes=1)
+    assert collect(rt).problems == ["health checks: none for 16 min (is the daemon running?)"]
+    clock(rt).advance(minutes=2)  # the feed's limit: 7 min + 10 min
+    assert collect(rt).problems == [
+        "source feed: not polled for 18 min",
+        "health checks: none for 18 min (is the daemon running?)",
+    ]
+
+
+def test_a_source_failing_across_cron_runs_is_failing(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    """Each run's failure continues the run of failures from the one before: a gap of
+    the cron interval is the schedule, not downtime that starts a new run."""
+    broken = [{"name": "feed", "type": "replay", "path": str(tmp_path / "missing.jsonl")}]
+    rt = make_runtime(sources=broken, workers=every(10))
+    for _ in range(3):
+        run_once(rt)
+        clock(rt).advance(minutes=10)
+    (problem,) = collect(rt).problems
+    assert problem.startswith("source feed: failing for 30 min, 3 failed polls: cannot")
+
+
+def test_mentions_left_for_the_next_run_are_not_late(make_runtime: RuntimeFactory) -> None:
+    """Stored undecided between runs (a backfill leaves live mentions for the daemon):
+    the next run decides them, so they are late only after the cron interval too."""
+    rt = make_runtime([mention(1), mention(2)], workers=every(30))
+    check_health(rt)  # the run before
+    poll_source(rt, "feed")  # stored, not decided
+    clock(rt).advance(minutes=39)
+    assert not any(p.startswith("processing:") for p in collect(rt).problems)
+    clock(rt).advance(minutes=2)
+    assert "processing: 2 messages not decided, the oldest stored 41 min ago" in (
+        collect(rt).problems
+    )
+
+
+def test_a_daemon_keeps_its_limits(make_runtime: RuntimeFactory) -> None:
+    rt = make_runtime([mention(1)])
+    run_once(rt)
+    clock(rt).advance(minutes=6)
+    assert collect(rt).problems == ["health checks: none for 6 min (is the daemon running?)"]
