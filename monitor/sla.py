@@ -66,7 +66,7 @@ def _alert_due(rt: Runtime, now: datetime) -> ColumnElement[bool]:
     warn = [
         and_(Case.team == team.name, Case.sla_due_at <= _warning_reach(team, now))
         for team in rt.settings.teams
-        if team.sla_warning_minutes
+        if team.warning_minutes
     ]
     if not warn:
         return Case.sla_due_at < now
@@ -86,7 +86,7 @@ def _check(rt: Runtime, session: Session, case: Case, now: datetime) -> str | No
         overdue = f"{response} response overdue since {case.sla_due_at:%Y-%m-%d %H:%M} UTC"
         _alert(rt, session, case, now, "breached", overdue)
         return "breached"
-    if team is None or not team.sla_warning_minutes or case.sla_warned_at is not None:
+    if team is None or not team.warning_minutes or case.sla_warned_at is not None:
         return None
     if case.sla_due_at <= _warning_reach(team, now):
         if not _mark(session, case, Case.sla_warned_at, now):
@@ -124,13 +124,13 @@ def _mark(
 
 
 def _warning_reach(team: Team, now: datetime) -> datetime:
-    """The latest deadline to warn of now: ``sla_warning_minutes`` of the team's business
-    time ahead, as the deadline itself was counted. On the wall clock a case due at
-    09:30 on Monday was warned of at 08:45 with a 45-minute warning, before the team
-    opened and with less time left than promised; counted in business time the
+    """The latest deadline to warn of now: the team's warning (``warning_minutes``) of
+    business time ahead, as the deadline itself was counted. On the wall clock a case
+    due at 09:30 on Monday was warned of at 08:45 with a 45-minute warning, before the
+    team opened and with less time left than promised; counted in business time the
     warning comes on Friday at 16:45. The SQL filter and the check use this one bound,
     so a case the batch selects is one that is warned."""
-    return team.calendar().add_minutes(now, team.sla_warning_minutes)
+    return team.calendar().add_minutes(now, team.warning_minutes)
 
 
 def _response(case: Case) -> str:

@@ -461,6 +461,20 @@ def test_the_readme_sla_warning_example_fits_the_team_shown_above_it() -> None:
     assert team.opening_hours().is_open(warned - timedelta(minutes=1))
 
 
+def test_the_rules_md_sla_warning_example_says_the_warning_each_team_gets() -> None:
+    from monitor.settings import Team
+
+    (block,) = [b for _, b in fenced(REPO / "docs" / "rules.md", "yaml") if "name: vip" in b]
+    said = {
+        name: 0 if "no warning" in comment else int(re.findall(r"warned (\d+)", comment)[0])
+        for name, comment in re.findall(r"name: (\w+)\n\s+first_response_minutes.*#(.*)", block)
+    }
+    assert len(said) == 3
+    teams = {t["name"]: Team.model_validate(t) for t in yaml.safe_load(block)["teams"]}
+    assert {name: teams[name].warning_minutes for name in said} == said
+    assert teams["tech"].warning_minutes == 20
+
+
 def test_the_worker_unit_outlasts_the_workers_own_wait_at_a_stop() -> None:
     """SIGTERM lets the running step finish for up to STOP_GRACE_SECONDS, then the worker
     releases its leases and exits: a unit that killed it sooner (TimeoutStopSec=60 once)

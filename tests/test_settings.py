@@ -163,6 +163,13 @@ EXPECTED = {
         "5:5: teams[0].business_hours: the team is closed every day, so its SLA clock"
         " never runs; give it hours, or leave business_hours out for around the clock"
     ],
+    # A warning as long as the deadline came with the escalation itself, together with
+    # the breach alert a minute-long deadline later: no warning at all.
+    "sla_warning_at_deadline.yaml": [
+        "7:5: teams[1].sla_warning_minutes: team 'tech' warns 10 business minutes before"
+        " a deadline of 10 (first_response_minutes), so at the escalation itself: set it"
+        " below 10 (0: no warning), or leave it out for half the deadline"
+    ],
     # Days listed twice are open during either: the closed Sunday was open all day, its
     # SLA clock running and the rules' business_hours matching, with nothing said.
     "team_closed_day_opened.yaml": [
@@ -410,6 +417,44 @@ def test_run_with_bad_config_exits_2_before_touching_the_database(tmp_path: Path
     assert result.exit_code == 2
     assert "database.ech: unknown key; did you mean 'echo'?" in result.output
     assert not db.exists()
+
+
+def test_run_refuses_a_warning_at_or_past_the_deadline(tmp_path: Path) -> None:
+    db = tmp_path / "never.db"
+    corpus = (BAD / "sla_warning_at_deadline.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "c.yaml"
+    path.write_text(f"{corpus}database:\n  url: sqlite:///{db}\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["run", "--once", "--config", str(path)])
+    assert result.exit_code == 2
+    assert "teams[1].sla_warning_minutes: team 'tech' warns 10 business minutes" in result.output
+    assert not db.exists()
+
+
+@pytest.mark.parametrize(
+    ("deadline", "written", "warning"),
+    [
+        (60, None, 15),
+        (16, None, 15),  # 15 minutes still come after the escalation
+        (15, None, 7),  # half, rounded down
+        (10, None, 5),
+        (2, None, 1),
+        (1, None, 0),  # no minute to warn in: no warning
+        (10, 9, 9),  # written, it is kept below the deadline
+        (10, 0, 0),
+        (60, 15, 15),
+    ],
+)
+def test_the_warning_left_at_its_default_fits_a_short_deadline(
+    tmp_path: Path, deadline: int, written: int | None, warning: int
+) -> None:
+    # The default 15 before a deadline of 15 minutes or less warned as the case was
+    # escalated, or with the breach itself; refusing it broke configs that never set it.
+    path = tmp_path / "c.yaml"
+    team = f"{{name: care, first_response_minutes: {deadline}"
+    team += "}" if written is None else f", sla_warning_minutes: {written}}}"
+    path.write_text(f"brand: {{name: Acme}}\nteams:\n  - {team}\n", encoding="utf-8")
+    (care,) = load_settings(path, environ={}).teams
+    assert care.warning_minutes == warning
 
 
 def test_config_path_precedence(monkeypatch: pytest.MonkeyPatch) -> None:

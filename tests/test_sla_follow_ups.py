@@ -261,11 +261,13 @@ def test_a_follow_up_the_bot_answers_on_its_own_raises_no_warning(
     make_runtime: RuntimeFactory,
 ) -> None:
     # A clock on it would be inside its warning time at once: check_sla runs between
-    # processing and dispatch, and warned about what the bot was answering.
-    care = {"name": "care", "first_response_minutes": 10, "sla_warning_minutes": 15}
+    # processing and dispatch, and warned about what the bot was answering. Written 5
+    # minutes before it is polled, it would be due in 5, within the 9-minute warning.
+    care = {"name": "care", "first_response_minutes": 10, "sla_warning_minutes": 9}
     thread = answered(make_runtime, care)
     first_response_warned = thread.sla_events()
-    follow_up(thread, "@acme thank you so much, that was amazing!")
+    wrote = thread.rt.clock.now() + timedelta(days=1, minutes=-5)
+    follow_up(thread, "@acme thank you so much, that was amazing!", at=wrote)
     with thread.rt.sessions() as session:
         replies = session.scalars(select(ActionRow).where(ActionRow.rule == "praise")).all()
     assert [reply.status for reply in replies] == [ActionStatus.SENT.value]

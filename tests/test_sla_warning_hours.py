@@ -18,15 +18,17 @@ FRIDAY = datetime(2026, 11, 20, 16, 30, tzinfo=UTC)  # London is on GMT: 16:30 l
 MONDAY_DUE = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)  # 60 business minutes later
 
 
-def office_team(make_runtime: RuntimeFactory, warning: int) -> Runtime:
+def office_team(make_runtime: RuntimeFactory, warning: int | None, deadline: int = 60) -> Runtime:
+    """Care, open 09:00-17:00 on weekdays; ``warning`` None leaves it out of the config."""
     care: dict[str, Any] = {
         "name": "care",
-        "first_response_minutes": 60,
-        "sla_warning_minutes": warning,
+        "first_response_minutes": deadline,
         "timezone": "Europe/London",
         "business_hours": {"mon-fri": "09:00-17:00"},
         "channels": ["care-chat"],
     }
+    if warning is not None:
+        care["sla_warning_minutes"] = warning
     channels = {"care-chat": {"url": "json://127.0.0.1:9/hook"}}  # never sent here
     teams = [care, {"name": "tech"}, {"name": "billing"}, {"name": "international"}]
     rt = make_runtime(teams=teams, channels=channels)
@@ -97,3 +99,41 @@ def test_a_warning_inside_the_opening_hour_waits_for_it(make_runtime: RuntimeFac
     rt.clock.set(datetime(2026, 11, 23, 9, 15, tzinfo=UTC))  # type: ignore[attr-defined]
     check_sla(rt)
     assert warned_at(rt) == datetime(2026, 11, 23, 9, 15, tzinfo=UTC)
+
+
+def test_a_short_deadline_left_at_the_default_warning_is_warned_at_half_of_it(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # A 10-minute deadline with the default 15-minute warning was warned of as the case
+    # was escalated. Half of it, 5 business minutes, before Monday 09:04 is Friday 16:59
+    # (1 on Friday, 4 on Monday).
+    rt = office_team(make_runtime, warning=None, deadline=10)
+    waiting_case(rt, datetime(2026, 11, 23, 9, 4, tzinfo=UTC))
+    rt.clock.set(datetime(2026, 11, 20, 16, 58, tzinfo=UTC))  # type: ignore[attr-defined]
+    check_sla(rt)
+    assert warned_at(rt) is None
+    rt.clock.set(datetime(2026, 11, 20, 16, 59, tzinfo=UTC))  # type: ignore[attr-defined]
+    check_sla(rt)
+    assert warned_at(rt) == datetime(2026, 11, 20, 16, 59, tzinfo=UTC)
+    with rt.sessions() as session:
+        (alert,) = session.scalars(select(ActionRow.text)).all()
+    assert "first response due in 5 business min, at 2026-11-23 09:04 UTC" in alert
+
+
+def test_a_one_minute_deadline_left_at_the_default_warning_is_not_warned_of(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Half a minute rounds down to none: the warning came with the escalation before,
+    # a minute ahead of the breach alert.
+    rt = office_team(make_runtime, warning=None, deadline=1)
+    waiting_case(rt, FRIDAY + timedelta(minutes=1))
+    check_sla(rt)
+    assert warned_at(rt) is None
+    rt.clock.set(FRIDAY + timedelta(minutes=2))  # type: ignore[attr-defined]
+    check_sla(rt)
+    assert warned_at(rt) is None
+    with rt.sessions() as session:
+        (alert,) = session.scalars(select(ActionRow.text)).all()
+        breached = session.scalars(select(Case.sla_breached_at)).one()
+    assert breached == FRIDAY + timedelta(minutes=2)
+    assert "first response overdue since 2026-11-20 16:31 UTC" in alert

@@ -8,7 +8,8 @@ import re
 from datetime import date
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from monitor.calendar import BusinessCalendar
 from monitor.domain import MAX_SLA_MINUTES, MIN_NOTIFY_CHARS, NAME_CHARS, NOTIFY_CHARS
@@ -17,6 +18,7 @@ from monitor.rules.hours import OpeningHours, parse_week, parse_zone
 from monitor.settings.base import Strict
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+DEFAULT_WARNING = 15  # business minutes
 
 
 def _written_date(value: object) -> object:
@@ -35,7 +37,8 @@ class Team(Strict):
     first_response_minutes: int = Field(default=60, ge=1, le=MAX_SLA_MINUTES)
     # Business minutes (the team's calendar) before the deadline at which check_sla warns.
     # Bounded as the deadline is: check_sla walks this far ahead in the calendar each run.
-    sla_warning_minutes: int = Field(default=15, ge=0, le=MAX_SLA_MINUTES)
+    # Read through warning_minutes: left out, it fits a short deadline.
+    sla_warning_minutes: int = Field(default=DEFAULT_WARNING, ge=0, le=MAX_SLA_MINUTES)
     channels: list[str] = Field(default_factory=list)
     # Business hours and holidays, in the team's own time zone: rules match on them and
     # the SLA clock stops outside them. No table: open around the clock.
@@ -72,6 +75,34 @@ class Team(Strict):
                 " hours, or leave business_hours out for around the clock"
             )
         return table
+
+    @model_validator(mode="after")
+    def _warning_before_deadline(self) -> Team:
+        """A warning as long as the deadline (or longer) is due as the case is escalated:
+        it came with the escalation, or with the breach alert a minute later. Only a
+        written one: the default fits itself to a short deadline (warning_minutes)."""
+        warning, deadline = self.sla_warning_minutes, self.first_response_minutes
+        if "sla_warning_minutes" not in self.model_fields_set or warning < deadline:
+            return self
+        error = PydanticCustomError(
+            "sla_warning",
+            "team {team} warns {warning} business minutes before a deadline of"
+            " {deadline} (first_response_minutes), so at the escalation itself: set it"
+            " below {deadline} (0: no warning), or leave it out for half the deadline",
+            {"team": repr(self.name), "warning": warning, "deadline": deadline},
+        )
+        details = InitErrorDetails(type=error, loc=("sla_warning_minutes",), input=warning)
+        raise ValidationError.from_exception_data("Team", [details])
+
+    @property
+    def warning_minutes(self) -> int:
+        """The warning check_sla gives, in business minutes like the deadline (0: none).
+        The default 15 before a deadline of 15 or less came at the escalation; refused,
+        it broke every such team that never set it: half the deadline, rounded down."""
+        written = "sla_warning_minutes" in self.model_fields_set
+        if written or self.first_response_minutes > DEFAULT_WARNING:
+            return self.sla_warning_minutes
+        return self.first_response_minutes // 2
 
     def opening_hours(self) -> OpeningHours:
         # Every escalation starts an SLA clock from these: parsed once per team, not per case.
