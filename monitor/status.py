@@ -112,7 +112,8 @@ class Limits:
     # The platforms whose failing replies are judged (reply_health.platforms_in_use).
     replying: frozenset[str] = frozenset(p.value for p in Platform)
     # workers.run_once_every_minutes: cron's gap between `run --once` cycles, added to
-    # the health checks' and processing's limits (stale_after has it already); 0: a daemon.
+    # the health checks', processing's and a job failure's limits (stale_after has it
+    # already); 0: a daemon.
     between_runs: timedelta = timedelta(0)
 
 
@@ -356,7 +357,8 @@ def _problems(status: Status, limits: Limits, now: datetime) -> list[str]:
     checked = status.health_checked_at
     # A health job that fails rolls its heartbeat back: its own failure says more.
     health_fails = any(
-        (job := _job_failing(s, now)) is not None and job.job == "health" for s in status.sources
+        (job := _job_failing(s, limits, now)) is not None and job.job == "health"
+        for s in status.sources
     )
     # A copy's checks are the old database's: not started says more than their age.
     quiet = health_fails or status.copied_not_started
@@ -414,7 +416,7 @@ def _source_problem(
         if reply_health.platform_of(source.name) is not None:
             since = reply_health.failing_since(source, limits.failing_after, limits.replying)
             return reply_health.failing_text(source, since, now) if since else None
-        job = _job_failing(source, now)
+        job = _job_failing(source, limits, now)
         return job.problem(now) if job is not None else None
     if is_stopped(source.next_poll_at, now):
         return f"source {source.name}: stopped: {bounded_error(source.last_error)}"
@@ -523,13 +525,13 @@ def failed_polls(n: int) -> str:
     return f"{n} failed poll{'s' if n != 1 else ''}"
 
 
-def _job_failing(source: SourceHealth, now: datetime) -> JobFailing | None:
+def _job_failing(source: SourceHealth, limits: Limits, now: datetime) -> JobFailing | None:
     if source.configured:
         return None
     reports = jobstate.reports_of(
         source.details, source.consecutive_failures, source.last_poll_at, source.last_error
     )
-    job = jobstate.failing(source.name, reports, now)
+    job = jobstate.failing(source.name, reports, now, limits.between_runs)
     # The driver's first line can quote a stored value: inert, as a source's error is.
     return replace(job, error=bounded_error(job.error)) if job is not None else None
 

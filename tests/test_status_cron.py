@@ -14,6 +14,7 @@ from monitor.pipeline import poll_source, run_once
 from monitor.runtime import Runtime
 from monitor.status import collect
 from tests.conftest import RuntimeFactory, mention
+from tests.test_job_failures import BrokenOnce, worker
 
 
 def clock(rt: Runtime) -> FakeClock:
@@ -83,3 +84,22 @@ def test_a_daemon_keeps_its_limits(make_runtime: RuntimeFactory) -> None:
     run_once(rt)
     clock(rt).advance(minutes=6)
     assert collect(rt).problems == ["health checks: none for 6 min (is the daemon running?)"]
+
+
+def test_a_job_failing_on_every_cron_run_is_failing_between_runs(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """A failure is recent until the next run was due, plus the daemon's 10 minutes:
+    one 10 minutes old went green between runs 15 minutes apart that all failed."""
+    rt = make_runtime(sources=[], workers=every(15))
+    broken = rt.clock = BrokenOnce()
+    for n in range(3):
+        broken.armed, broken.skip = True, 1  # the rules check's reading, then processing's
+        failed = run_once(worker(rt, f"cron:{n}:abcdef")).failed  # a new process each run
+        assert failed == ("process: RuntimeError: clock unavailable",)
+        broken.advance(minutes=14)  # the next run is due in a minute
+        assert collect(rt).problems == [
+            "job process: 1 failed run in a row, the last 14 min ago: "
+            "RuntimeError: clock unavailable"
+        ]
+        broken.advance(minutes=1)
