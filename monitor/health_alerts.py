@@ -67,7 +67,7 @@ def check_health(rt: Runtime) -> bool:
         status = collect_from(rt.settings, rt.sessions, now)
         alerting.record_failing(session, any_failing_since(status), now, keep=keep)
         clock_skew.record(session, rt.worker_id, skew, rt.settings)
-        current = detect(rt, session, status, now) + clock_skew.alerts(session)
+        current = detect(rt, session, status, now) + clock_skew.alerts(session, between_runs)
         plan = alerting.reconcile(previous, current, now=now, realert=realert)
         gone = unwatched(plan.resolved, rt.settings)
         alerting.deliver(session, plan, channels=config.channels, now=now, unwatched=gone)

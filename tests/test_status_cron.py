@@ -8,12 +8,18 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+from sqlalchemy import func, select
+
+from monitor import clock_skew
 from monitor.clock import FakeClock
 from monitor.health_alerts import check_health
 from monitor.pipeline import poll_source, run_once
 from monitor.runtime import Runtime
 from monitor.status import collect
+from monitor.store.db import transaction
 from tests.conftest import RuntimeFactory, mention
+from tests.test_clock_skew import POSTGRES_ONLY
 from tests.test_job_failures import BrokenOnce, worker
 
 
@@ -103,3 +109,25 @@ def test_a_job_failing_on_every_cron_run_is_failing_between_runs(
             "RuntimeError: clock unavailable"
         ]
         broken.advance(minutes=1)
+
+
+@POSTGRES_ONLY
+@pytest.mark.parametrize(
+    ("minutes", "reported_at", "lapsed_at"), [(0, 4, 6), (15, 19, 21)], ids=["daemon", "cron"]
+)
+def test_a_skew_measured_by_a_cron_run_is_reported_until_the_next_run_is_overdue(
+    make_runtime: RuntimeFactory, minutes: float, reported_at: int, lapsed_at: int
+) -> None:
+    """A run whose health job found its clock skewed; the next runs on that host refuse
+    to start (`run --once` checks the clock first) and renew nothing. Its report lapsed
+    5 minutes after it, though the next run was only due 15 minutes after it."""
+    rt = make_runtime(workers={"stale_claim_seconds": 120, **every(minutes)})
+    with transaction(rt.sessions) as session:
+        database_now = session.execute(select(func.now())).scalar_one()
+    for age, reported in ((reported_at, True), (lapsed_at, False)):
+        # Measured ``age`` minutes ago on the database's clock, the one the check reads.
+        skew = clock_skew.Skew(200.0, 0.01, database_now - timedelta(minutes=age))
+        with transaction(rt.sessions) as session:
+            clock_skew.record(session, "cron:1:abcdef", skew, rt.settings)
+        skews = [p for p in collect(rt).problems if p.startswith("clock skew:")]
+        assert len(skews) == (1 if reported else 0), (age, skews)
