@@ -106,7 +106,9 @@ class Limits:
     overdue. The last two are the thresholds of the matching alerts."""
 
     stale_after: Mapping[str, timedelta]  # per configured, enabled source
-    overdue: timedelta | None  # alerts.outbox_due_minutes; None: 0, the check is off
+    # alerts.outbox_due_minutes; None: 0, the check is off. A notification failing this
+    # long is a problem; an action overdue is one after outbox_late (cron's interval more).
+    overdue: timedelta | None
     # alerts.source_failing_minutes; None: 0, the check is off (a stop is still reported)
     failing_after: timedelta | None = None
     # The platforms whose failing replies are judged (reply_health.platforms_in_use).
@@ -115,6 +117,13 @@ class Limits:
     # the health checks', processing's and a job failure's limits (stale_after has it
     # already); 0: a daemon.
     between_runs: timedelta = timedelta(0)
+
+    @property
+    def outbox_late(self) -> timedelta | None:
+        """The one threshold of status's outbox problem and the "outbox backing up"
+        alert: ``overdue`` plus cron's interval, as an action that falls due just after
+        a `run --once` waits for the next run. None: the check is off."""
+        return None if self.overdue is None else self.overdue + self.between_runs
 
 
 def limits_from(settings: Settings) -> Limits:
@@ -370,7 +379,8 @@ def _problems(status: Status, limits: Limits, now: datetime) -> list[str]:
         problems.append(late)
     overdue = now - status.oldest_due_at if status.oldest_due_at is not None else None
     # The same threshold and comparison as the "outbox backing up" alert.
-    if overdue is not None and limits.overdue is not None and overdue >= limits.overdue:
+    outbox_late = limits.outbox_late
+    if overdue is not None and outbox_late is not None and overdue >= outbox_late:
         minutes = int(overdue.total_seconds() // 60)
         problems.append(f"outbox: an action has been due for {minutes} min")
     return problems

@@ -13,13 +13,16 @@ from sqlalchemy import func, select
 
 from monitor import clock_skew
 from monitor.clock import FakeClock
+from monitor.domain import Platform
 from monitor.health_alerts import check_health
 from monitor.pipeline import poll_source, run_once
 from monitor.runtime import Runtime
 from monitor.status import collect
 from monitor.store.db import transaction
 from tests.conftest import RuntimeFactory, mention
+from tests.fakes import ScriptedResponder, temporary
 from tests.test_clock_skew import POSTGRES_ONLY
+from tests.test_health_alerts import OPS, notes
 from tests.test_job_failures import BrokenOnce, worker
 
 
@@ -131,3 +134,29 @@ def test_a_skew_measured_by_a_cron_run_is_reported_until_the_next_run_is_overdue
             clock_skew.record(session, "cron:1:abcdef", skew, rt.settings)
         skews = [p for p in collect(rt).problems if p.startswith("clock skew:")]
         assert len(skews) == (1 if reported else 0), (age, skews)
+
+
+def test_an_action_due_just_after_a_cron_run_waits_for_the_next(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """A rate limit's reset a minute after a run: the action is sent by the next run, 20
+    minutes on. Status and the "outbox backing up" alert (one limit, 15 minutes overdue)
+    called that working setup unhealthy from 16 minutes after the run."""
+    quiet = {"channels": ["ops"], "spike": {"enabled": False}, "silence_hours": 0}
+    rt = make_runtime(
+        [mention(1, "@acme the site is down")], workers=every(20), channels=OPS, alerts=quiet
+    )
+    responder = ScriptedResponder()
+    rt.responders[Platform.X] = responder
+    reset = clock(rt).now() + timedelta(minutes=1)
+    responder.fail_next(temporary("429", retry_after=reset, rate_limited=True))
+    assert run_once(rt).failed == ()
+    assert responder.posts == []
+    clock(rt).advance(minutes=19)  # due 18 min ago; the next run is due in a minute
+    assert collect(rt).problems == []
+    check_health(rt)  # the alert's check at the same moment
+    assert notes(rt) == []
+    clock(rt).advance(minutes=1)
+    assert run_once(rt).failed == ()
+    assert len(responder.posts) == 1
+    assert collect(rt).problems == []
