@@ -45,7 +45,8 @@ KIND = "clock-skew"
 # a query delayed on its way out or back skews the estimate by up to its round trip.
 SAMPLES = 3
 # The health job renews a skewed worker's entry every minute: one not renewed for this
-# long was left by a worker that stopped (or was started again under a new id).
+# long was left by a worker that stopped (or was started again under a new id). Under
+# cron, this long after the next `run --once` was due (current_texts).
 MEASURED_RECENT = timedelta(minutes=5)
 # Two workers each within the bound of the database's clock are within twice the bound
 # of each other: half the smallest slack, leaving the other half for other delays.
@@ -168,8 +169,11 @@ def record(session: Session, worker_id: str, skew: Skew | None, settings: Settin
     state.details = {**(state.details or {}), WORKERS: entries}
 
 
-def current_texts(session: Session) -> dict[str, str]:
-    """By worker id, the skews measured beyond the bound lately (the workers running)."""
+def current_texts(session: Session, between_runs: timedelta) -> dict[str, str]:
+    """By worker id, the skews measured beyond the bound lately (the workers running).
+    ``between_runs`` (workers.between_runs): a `run --once` from cron measures once a
+    run, and the next runs on a skewed host refuse to start, so its report lasts until
+    the next run was due, plus MEASURED_RECENT; zero for a daemon."""
     if session.get_bind().dialect.name != "postgresql":
         # One host, nothing measured: a row here came from a PostgreSQL database (db
         # copy), and SQLite's now() is naive, which the measurements could not compare to.
@@ -178,7 +182,7 @@ def current_texts(session: Session) -> dict[str, str]:
     if row is None or not _entries(row):
         return {}
     # The database's clock: the one both the measurement and this check share.
-    since = session.execute(select(func.now())).scalar_one() - MEASURED_RECENT
+    since = session.execute(select(func.now())).scalar_one() - (MEASURED_RECENT + between_runs)
     out = {}
     for worker, entry in sorted(_entries(row).items()):
         measured = aware_time(entry.get("measured_at")) if isinstance(entry, dict) else None
@@ -187,16 +191,15 @@ def current_texts(session: Session) -> dict[str, str]:
     return out
 
 
-def problems(session: Session) -> list[str]:
+def problems(session: Session, between_runs: timedelta) -> list[str]:
     """What `inchannel status` reports: one line per skewed worker."""
-    return list(current_texts(session).values())
+    return list(current_texts(session, between_runs).values())
 
 
-def alerts(session: Session) -> list[Alert]:
+def alerts(session: Session, between_runs: timedelta) -> list[Alert]:
     """One operations alert per skewed worker, ended when its clock is back in step."""
-    return [
-        Alert(f"{KIND}:{worker}", KIND, text) for worker, text in current_texts(session).items()
-    ]
+    texts = current_texts(session, between_runs)
+    return [Alert(f"{KIND}:{worker}", KIND, text) for worker, text in texts.items()]
 
 
 def _entries(row: SourceState) -> dict[str, Any]:

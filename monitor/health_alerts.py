@@ -67,7 +67,7 @@ def check_health(rt: Runtime) -> bool:
         status = collect_from(rt.settings, rt.sessions, now)
         alerting.record_failing(session, any_failing_since(status), now, keep=keep)
         clock_skew.record(session, rt.worker_id, skew, rt.settings)
-        current = detect(rt, session, status, now) + clock_skew.alerts(session)
+        current = detect(rt, session, status, now) + clock_skew.alerts(session, between_runs)
         plan = alerting.reconcile(previous, current, now=now, realert=realert)
         gone = unwatched(plan.resolved, rt.settings)
         alerting.deliver(session, plan, channels=config.channels, now=now, unwatched=gone)
@@ -124,7 +124,7 @@ def detect(rt: Runtime, session: Session, status: Status, now: datetime) -> list
         quiet = [s.name for s in status.sources if watching(s, stale_after.get(s.name), now)]
         alerts += silence_alerts(session, quiet, config, now=now)
         alerts += held_silence(session, status, quiet, config, now=now)
-    alerts += outbox_alerts(status, config, now=now)
+    alerts += outbox_alerts(status, config, now=now, late=status_limits.outbox_late)
     x = rt.settings.x
     if x is not None and config.x_budget_percent:
         limits = {"reads": x.budget.reads_per_day, "writes": x.budget.writes_per_day}
@@ -492,8 +492,11 @@ def mention_counts(
     return {str(name): int(count) for name, count in rows}
 
 
-def outbox_alerts(status: Status, config: AlertsConfig, *, now: datetime) -> list[Alert]:
-    """At ``outbox_backlog`` actions waiting or the oldest ``outbox_due_minutes`` overdue;
+def outbox_alerts(
+    status: Status, config: AlertsConfig, *, now: datetime, late: timedelta | None
+) -> list[Alert]:
+    """At ``outbox_backlog`` actions waiting or the oldest ``late`` overdue (status's
+    Limits.outbox_late: ``outbox_due_minutes``, plus cron's interval; None: off);
     once raised, until both are down to half their threshold. A backlog drained about as
     fast as it fills hovers at its threshold: each crossing was a new alert and each
     dip a recovery notice, a page every few minutes for one lasting condition. Actions
@@ -503,14 +506,13 @@ def outbox_alerts(status: Status, config: AlertsConfig, *, now: datetime) -> lis
     failed sends is counted: a channel that keeps failing is what this alert is for."""
     backlog = status.outbox_backlog
     overdue = now - status.oldest_due_at if status.oldest_due_at is not None else timedelta(0)
-    due = timedelta(minutes=config.outbox_due_minutes)
     if any(a.key == OUTBOX_KEY for a in status.alerts):
         deep = bool(config.outbox_backlog) and backlog * 2 > config.outbox_backlog
-        late = bool(config.outbox_due_minutes) and overdue * 2 > due
+        overdue_long = late is not None and overdue * 2 > late
     else:
         deep = bool(config.outbox_backlog) and backlog >= config.outbox_backlog
-        late = bool(config.outbox_due_minutes) and overdue >= due
-    if not (deep or late):
+        overdue_long = late is not None and overdue >= late
+    if not (deep or overdue_long):
         return []
     actions = "1 action" if backlog == 1 else f"{backlog} actions"
     text = f"outbox backing up: {actions} waiting, {_first_due(overdue)}"

@@ -17,7 +17,8 @@ failing while some worker's report is open**, and a report ends
 - when that worker stops cleanly (:func:`withdraw`): a stopped worker fails nothing;
 - with any worker's successful run once the report is overdue (the worker was killed,
   or started again under a new worker id, and fails the job no more);
-- in status, 10 minutes after its last failure if nobody ran the job since.
+- in status, 10 minutes after its last failure if nobody ran the job since (plus
+  workers.run_once_every_minutes under cron: the next `run --once` is that far off).
 
 One worker's success therefore never hides another's ongoing failures. Rows exist only
 once a job has failed, and the success path is cheap (:class:`Recorder`).
@@ -261,10 +262,15 @@ def _marks(details: Mapping[str, Any] | None) -> dict[str, Any]:
     return {str(w): r for w, r in raw.items()} if isinstance(raw, dict) else {}
 
 
-def failing(state: str, reports: Mapping[str, WorkerReport], now: datetime) -> JobFailing | None:
-    """The job a ``@job:`` state row names, if a worker's report of it is recent."""
+def failing(
+    state: str, reports: Mapping[str, WorkerReport], now: datetime, between_runs: timedelta
+) -> JobFailing | None:
+    """The job a ``@job:`` state row names, if a worker's report of it is recent.
+    ``between_runs`` (workers.between_runs): under cron a job fails again only at the
+    next `run --once`, so a failure stays recent that much longer; zero for a daemon."""
     job = job_of(state)
-    recent = [r for r in reports.values() if now - r.last_failed_at <= FAILING_RECENT]
+    recent_for = FAILING_RECENT + between_runs
+    recent = [r for r in reports.values() if now - r.last_failed_at <= recent_for]
     if job is None or not recent:
         return None
     last = max(recent, key=lambda r: r.last_failed_at)

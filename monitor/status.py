@@ -106,14 +106,24 @@ class Limits:
     overdue. The last two are the thresholds of the matching alerts."""
 
     stale_after: Mapping[str, timedelta]  # per configured, enabled source
-    overdue: timedelta | None  # alerts.outbox_due_minutes; None: 0, the check is off
+    # alerts.outbox_due_minutes; None: 0, the check is off. A notification failing this
+    # long is a problem; an action overdue is one after outbox_late (cron's interval more).
+    overdue: timedelta | None
     # alerts.source_failing_minutes; None: 0, the check is off (a stop is still reported)
     failing_after: timedelta | None = None
     # The platforms whose failing replies are judged (reply_health.platforms_in_use).
     replying: frozenset[str] = frozenset(p.value for p in Platform)
     # workers.run_once_every_minutes: cron's gap between `run --once` cycles, added to
-    # the health checks' and processing's limits (stale_after has it already); 0: a daemon.
+    # the health checks', processing's and a job failure's limits (stale_after has it
+    # already); 0: a daemon.
     between_runs: timedelta = timedelta(0)
+
+    @property
+    def outbox_late(self) -> timedelta | None:
+        """The one threshold of status's outbox problem and the "outbox backing up"
+        alert: ``overdue`` plus cron's interval, as an action that falls due just after
+        a `run --once` waits for the next run. None: the check is off."""
+        return None if self.overdue is None else self.overdue + self.between_runs
 
 
 def limits_from(settings: Settings) -> Limits:
@@ -142,7 +152,7 @@ def collect_from(settings: Settings, sessions: sessionmaker[Session], now: datet
     with sessions() as session:
         status = _read(session, configured, now, stale_claim)
         stored = stored_problems(session, limits.overdue, window, now)
-        stored += clock_skew.problems(session)
+        stored += clock_skew.problems(session, settings.workers.between_runs)
     x = settings.x
     if x is not None:
         budget = {
@@ -356,7 +366,8 @@ def _problems(status: Status, limits: Limits, now: datetime) -> list[str]:
     checked = status.health_checked_at
     # A health job that fails rolls its heartbeat back: its own failure says more.
     health_fails = any(
-        (job := _job_failing(s, now)) is not None and job.job == "health" for s in status.sources
+        (job := _job_failing(s, limits, now)) is not None and job.job == "health"
+        for s in status.sources
     )
     # A copy's checks are the old database's: not started says more than their age.
     quiet = health_fails or status.copied_not_started
@@ -368,7 +379,8 @@ def _problems(status: Status, limits: Limits, now: datetime) -> list[str]:
         problems.append(late)
     overdue = now - status.oldest_due_at if status.oldest_due_at is not None else None
     # The same threshold and comparison as the "outbox backing up" alert.
-    if overdue is not None and limits.overdue is not None and overdue >= limits.overdue:
+    outbox_late = limits.outbox_late
+    if overdue is not None and outbox_late is not None and overdue >= outbox_late:
         minutes = int(overdue.total_seconds() // 60)
         problems.append(f"outbox: an action has been due for {minutes} min")
     return problems
@@ -414,7 +426,7 @@ def _source_problem(
         if reply_health.platform_of(source.name) is not None:
             since = reply_health.failing_since(source, limits.failing_after, limits.replying)
             return reply_health.failing_text(source, since, now) if since else None
-        job = _job_failing(source, now)
+        job = _job_failing(source, limits, now)
         return job.problem(now) if job is not None else None
     if is_stopped(source.next_poll_at, now):
         return f"source {source.name}: stopped: {bounded_error(source.last_error)}"
@@ -523,13 +535,13 @@ def failed_polls(n: int) -> str:
     return f"{n} failed poll{'s' if n != 1 else ''}"
 
 
-def _job_failing(source: SourceHealth, now: datetime) -> JobFailing | None:
+def _job_failing(source: SourceHealth, limits: Limits, now: datetime) -> JobFailing | None:
     if source.configured:
         return None
     reports = jobstate.reports_of(
         source.details, source.consecutive_failures, source.last_poll_at, source.last_error
     )
-    job = jobstate.failing(source.name, reports, now)
+    job = jobstate.failing(source.name, reports, now, limits.between_runs)
     # The driver's first line can quote a stored value: inert, as a source's error is.
     return replace(job, error=bounded_error(job.error)) if job is not None else None
 

@@ -8,12 +8,22 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+from sqlalchemy import func, select
+
+from monitor import clock_skew
 from monitor.clock import FakeClock
+from monitor.domain import Platform
 from monitor.health_alerts import check_health
 from monitor.pipeline import poll_source, run_once
 from monitor.runtime import Runtime
 from monitor.status import collect
+from monitor.store.db import transaction
 from tests.conftest import RuntimeFactory, mention
+from tests.fakes import ScriptedResponder, temporary
+from tests.test_clock_skew import POSTGRES_ONLY
+from tests.test_health_alerts import OPS, notes
+from tests.test_job_failures import BrokenOnce, worker
 
 
 def clock(rt: Runtime) -> FakeClock:
@@ -83,3 +93,70 @@ def test_a_daemon_keeps_its_limits(make_runtime: RuntimeFactory) -> None:
     run_once(rt)
     clock(rt).advance(minutes=6)
     assert collect(rt).problems == ["health checks: none for 6 min (is the daemon running?)"]
+
+
+def test_a_job_failing_on_every_cron_run_is_failing_between_runs(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """A failure is recent until the next run was due, plus the daemon's 10 minutes:
+    one 10 minutes old went green between runs 15 minutes apart that all failed."""
+    rt = make_runtime(sources=[], workers=every(15))
+    broken = rt.clock = BrokenOnce()
+    for n in range(3):
+        broken.armed, broken.skip = True, 1  # the rules check's reading, then processing's
+        failed = run_once(worker(rt, f"cron:{n}:abcdef")).failed  # a new process each run
+        assert failed == ("process: RuntimeError: clock unavailable",)
+        broken.advance(minutes=14)  # the next run is due in a minute
+        assert collect(rt).problems == [
+            "job process: 1 failed run in a row, the last 14 min ago: "
+            "RuntimeError: clock unavailable"
+        ]
+        broken.advance(minutes=1)
+
+
+@POSTGRES_ONLY
+@pytest.mark.parametrize(
+    ("minutes", "reported_at", "lapsed_at"), [(0, 4, 6), (15, 19, 21)], ids=["daemon", "cron"]
+)
+def test_a_skew_measured_by_a_cron_run_is_reported_until_the_next_run_is_overdue(
+    make_runtime: RuntimeFactory, minutes: float, reported_at: int, lapsed_at: int
+) -> None:
+    """A run whose health job found its clock skewed; the next runs on that host refuse
+    to start (`run --once` checks the clock first) and renew nothing. Its report lapsed
+    5 minutes after it, though the next run was only due 15 minutes after it."""
+    rt = make_runtime(workers={"stale_claim_seconds": 120, **every(minutes)})
+    with transaction(rt.sessions) as session:
+        database_now = session.execute(select(func.now())).scalar_one()
+    for age, reported in ((reported_at, True), (lapsed_at, False)):
+        # Measured ``age`` minutes ago on the database's clock, the one the check reads.
+        skew = clock_skew.Skew(200.0, 0.01, database_now - timedelta(minutes=age))
+        with transaction(rt.sessions) as session:
+            clock_skew.record(session, "cron:1:abcdef", skew, rt.settings)
+        skews = [p for p in collect(rt).problems if p.startswith("clock skew:")]
+        assert len(skews) == (1 if reported else 0), (age, skews)
+
+
+def test_an_action_due_just_after_a_cron_run_waits_for_the_next(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """A rate limit's reset a minute after a run: the action is sent by the next run, 20
+    minutes on. Status and the "outbox backing up" alert (one limit, 15 minutes overdue)
+    called that working setup unhealthy from 16 minutes after the run."""
+    quiet = {"channels": ["ops"], "spike": {"enabled": False}, "silence_hours": 0}
+    rt = make_runtime(
+        [mention(1, "@acme the site is down")], workers=every(20), channels=OPS, alerts=quiet
+    )
+    responder = ScriptedResponder()
+    rt.responders[Platform.X] = responder
+    reset = clock(rt).now() + timedelta(minutes=1)
+    responder.fail_next(temporary("429", retry_after=reset, rate_limited=True))
+    assert run_once(rt).failed == ()
+    assert responder.posts == []
+    clock(rt).advance(minutes=19)  # due 18 min ago; the next run is due in a minute
+    assert collect(rt).problems == []
+    check_health(rt)  # the alert's check at the same moment
+    assert notes(rt) == []
+    clock(rt).advance(minutes=1)
+    assert run_once(rt).failed == ()
+    assert len(responder.posts) == 1
+    assert collect(rt).problems == []
