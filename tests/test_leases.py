@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -138,6 +139,30 @@ def test_an_x_lease_outlasts_the_longest_poll_a_sweep_can_take(
         second.clock.advance(seconds=31)  # type: ignore[attr-defined]
         poll_source(second, "mentions")
         assert len(api.requests) == 1
+
+
+def test_a_lease_outlasts_three_poll_intervals(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
+    """A source polled every 5 minutes, with `lease_seconds: 120`: a lease of 2 minutes
+    ran out between its polls, and every worker polled it on its own schedule, two
+    workers twice as often as configured. The lease lasts three intervals."""
+
+    def every_five_minutes(feed: int) -> dict[str, Any]:
+        path = str(tmp_path / f"feed{feed}.jsonl")  # the file make_runtime writes
+        source = {"name": "feed", "type": "replay", "path": path, "interval_seconds": 300}
+        return {"sources": [{**source, "page_size": 5}], "workers": {"lease_seconds": 120}}
+
+    rows = [mention(i) for i in range(12)]
+    first = make_runtime(rows, **every_five_minutes(0))
+    second = make_runtime(rows, **every_five_minutes(1))
+    assert poll_source(first, "feed") is True
+    second.clock.advance(seconds=899)  # type: ignore[attr-defined]
+    assert poll_source(second, "feed") is False  # still the first worker's
+    assert messages(second) == 5
+    second.clock.advance(seconds=2)  # type: ignore[attr-defined]
+    assert poll_source(second, "feed") is True  # the first died: taken over
+    assert messages(second) == 10
 
 
 def test_a_poll_reads_its_cursor_in_the_transaction_that_takes_the_lease(

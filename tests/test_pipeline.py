@@ -539,6 +539,24 @@ def test_a_customers_new_display_name_replaces_the_stored_one(
         assert session.scalars(select(Customer.display_name)).one() == "Carla Ruiz"
 
 
+def test_a_post_without_a_follower_count_keeps_the_stored_one(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Rules read the stored count (followers >= ...): a later post that brings none (X
+    # left the user out of includes.users) must not wipe it, and a new count replaces it.
+    author = {"author": "carla", "author_id": "77"}
+    rt = make_runtime([mention(1, author_followers=12000, **author)])
+    run_cycle(rt)
+    append(rt, mention(2, **author))
+    run_cycle(rt)
+    with rt.sessions() as session:
+        assert session.scalars(select(Customer.followers)).one() == 12000
+    append(rt, mention(3, author_followers=12500, **author))
+    run_cycle(rt)
+    with rt.sessions() as session:
+        assert session.scalars(select(Customer.followers)).one() == 12500
+
+
 def test_a_search_hit_read_again_from_the_mentions_takes_their_kind_and_reply(
     make_runtime: RuntimeFactory,
 ) -> None:
