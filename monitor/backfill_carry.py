@@ -255,5 +255,5 @@ def settle(session: Session, case_ids: set[int], now: datetime, carry: Carry) ->
             key, case.state, case.bot_replies, case.last_bot_reply_at, now if writes_event else None
         )
         case.bot_replies, case.last_bot_reply_at = 0, None
-        case.sla_due_at = case.sla_warned_at = case.sla_breached_at = None
+        case.sla_due_at = case.sla_warn_from = case.sla_warned_at = case.sla_breached_at = None
         cases.transition(session, case, CaseState.RESOLVED, ACTOR, now, reason=reason)

@@ -14,10 +14,11 @@ from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
 from monitor import case_transitions, notifications
+from monitor.calendar import BusinessCalendar
 from monitor.case_transitions import after_draft
 from monitor.domain import SPAM_TAG as SPAM_TAG  # "Mark as spam"'s tag, for cases.SPAM_TAG
 from monitor.domain import ActionKind, ActionStatus, CaseState, Escalation
-from monitor.settings import Settings
+from monitor.settings import Settings, Team
 from monitor.store.models import ActionRow, Case, Customer, Message
 from monitor.store.pending import add_event, add_row
 
@@ -85,7 +86,7 @@ def drop_clock(case: Case, now: datetime) -> None:
     the team did make is kept first. Call it while a closed case is still resolved:
     keep_missed_deadline reads resolved_at."""
     keep_missed_deadline(case, now)
-    case.sla_due_at = case.sla_warned_at = case.sla_breached_at = None
+    case.sla_due_at = case.sla_warn_from = case.sla_warned_at = case.sla_breached_at = None
 
 
 def restart_closed_clock(settings: Settings, case: Case, now: datetime) -> None:
@@ -104,7 +105,7 @@ def owe_answer(case: Case, since: datetime) -> None:
     they wrote. The previous response's deadline and its marks are done with: left in
     place, check_sla took a deadline long past for this answer's and alerted at once."""
     case.follow_up_at = _not_before_opening(case, since)
-    case.sla_due_at = case.sla_warned_at = case.sla_breached_at = None
+    case.sla_due_at = case.sla_warn_from = case.sla_warned_at = case.sla_breached_at = None
 
 
 def _not_before_opening(case: Case, since: datetime) -> datetime:
@@ -134,7 +135,16 @@ def owe_since_earlier(settings: Settings, case: Case, since: datetime) -> None:
     if old is None or case.sla_due_at is None or team is None:
         return
     calendar = team.calendar()
-    case.sla_due_at = calendar.add_minutes(since, calendar.minutes_between(old, case.sla_due_at))
+    case.sla_due_at = _moved_back(calendar, case.sla_due_at, old, since)
+    if case.sla_warn_from is not None:  # the rule's deadline keeps its own warning
+        case.sla_warn_from = _moved_back(calendar, case.sla_warn_from, old, since)
+
+
+def _moved_back(
+    calendar: BusinessCalendar, moment: datetime, old: datetime, since: datetime
+) -> datetime:
+    """``moment`` as far in business time after ``since`` as it was after ``old``."""
+    return calendar.add_minutes(since, calendar.minutes_between(old, moment))
 
 
 def start_follow_up_clock(settings: Settings, case: Case) -> None:
@@ -188,7 +198,19 @@ def _start_clock(settings: Settings, case: Case, owed_since: datetime | None) ->
     team = settings.team(case.team or "")
     if team is None or owed_since is None or case.sla_due_at is not None:
         return
-    case.sla_due_at = team.calendar().add_minutes(owed_since, team.first_response_minutes)
+    set_deadline(case, team, owed_since, team.first_response_minutes)
+
+
+def set_deadline(case: Case, team: Team, start: datetime, minutes: int) -> None:
+    """Start the case's clock: due ``minutes`` of the team's business time after
+    ``start``. A deadline no longer than the team's warning (a rule's sla_minutes) gets
+    its own, half of it (Team.warning_for): with the team's, check_sla warned as the
+    case was escalated. Stored as an instant, so check_sla's SQL compares it with now."""
+    calendar = team.calendar()
+    case.sla_due_at = calendar.add_minutes(start, minutes)
+    case.sla_warn_from = None  # the team's warning fits (or is 0: none)
+    if team.warning_minutes >= minutes:
+        case.sla_warn_from = calendar.add_minutes(start, minutes - team.warning_for(minutes))
 
 
 def unassign_if_shut_out(session: Session, case: Case) -> str | None:
@@ -317,7 +339,7 @@ def escalate(
         # case brought back is the team's from now, as when the customer reopens it:
         # counted from when the answer became owed, it was overdue at once.
         minutes = escalation.sla_minutes or team.first_response_minutes
-        case.sla_due_at = team.calendar().add_minutes(now if reopened else owed, minutes)
+        set_deadline(case, team, now if reopened else owed, minutes)
     channels = notifications.channels_for(settings, escalation.team, escalation.channels)
     if channels:
         customer = session.get(Customer, case.customer_id)

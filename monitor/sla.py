@@ -59,18 +59,18 @@ def check_sla(rt: Runtime) -> bool:
 
 def _alert_due(rt: Runtime, now: datetime) -> ColumnElement[bool]:
     """Cases with an alert to raise now: past their deadline, or not yet warned and within
-    their own team's warning time. A case already warned, or not yet in its team's
-    window, must not take a place in the batch: with more such cases than BATCH the
-    same ones came back every run, the cases behind them were never warned, and the
-    job reported more work forever."""
-    warn = [
+    their warning time: their own (sla_warn_from), else their team's. A case already
+    warned, or not yet in its window, must not take a place in the batch: with more
+    such cases than BATCH the same ones came back every run, the cases behind them were
+    never warned, and the job reported more work forever."""
+    teams = [
         and_(Case.team == team.name, Case.sla_due_at <= _warning_reach(team, now))
         for team in rt.settings.teams
         if team.warning_minutes
     ]
-    if not warn:
-        return Case.sla_due_at < now
-    return or_(Case.sla_due_at < now, and_(Case.sla_warned_at.is_(None), or_(*warn)))
+    own = and_(Case.sla_warn_from <= now, Case.sla_warn_from < Case.sla_due_at)
+    warn = or_(own, and_(Case.sla_warn_from.is_(None), or_(*teams))) if teams else own
+    return or_(Case.sla_due_at < now, and_(Case.sla_warned_at.is_(None), warn))
 
 
 def _check(rt: Runtime, session: Session, case: Case, now: datetime) -> str | None:
@@ -86,9 +86,9 @@ def _check(rt: Runtime, session: Session, case: Case, now: datetime) -> str | No
         overdue = f"{response} response overdue since {case.sla_due_at:%Y-%m-%d %H:%M} UTC"
         _alert(rt, session, case, now, "breached", overdue)
         return "breached"
-    if team is None or not team.warning_minutes or case.sla_warned_at is not None:
+    if team is None or case.sla_warned_at is not None:
         return None
-    if case.sla_due_at <= _warning_reach(team, now):
+    if _warning_due(team, case, now):
         if not _mark(session, case, Case.sla_warned_at, now):
             return None
         minutes = int(team.calendar().minutes_between(now, case.sla_due_at))
@@ -121,6 +121,16 @@ def _mark(
         execution_options={"synchronize_session": False},
     )
     return getattr(marked, "rowcount", 0) == 1
+
+
+def _warning_due(team: Team, case: Case, now: datetime) -> bool:
+    """Whether the case's deadline is within its warning now, as _alert_due selects it:
+    from its own warning instant (a rule's short deadline; at the deadline itself, none),
+    else within the team's warning (0: none)."""
+    assert case.sla_due_at is not None
+    if case.sla_warn_from is not None:
+        return case.sla_warn_from <= now and case.sla_warn_from < case.sla_due_at
+    return bool(team.warning_minutes) and case.sla_due_at <= _warning_reach(team, now)
 
 
 def _warning_reach(team: Team, now: datetime) -> datetime:

@@ -77,8 +77,8 @@ def set_team(rt: Runtime, ref: str, team: str, *, user: str) -> None:
             # the new team rather than staying silent because the old one was warned.
             # Not for a closed case: a clock from its opening made the new team breach
             # an answer it never owed, kept as missed once the customer reopened it.
-            due = config.calendar().add_minutes(owed, config.first_response_minutes)
-            case.sla_due_at, case.sla_warned_at, case.sla_breached_at = due, None, None
+            cases.set_deadline(case, config, owed, config.first_response_minutes)
+            case.sla_warned_at, case.sla_breached_at = None, None
         cases.record(session, case, "team", user, now, old=old, new=team, **detail)
 
 

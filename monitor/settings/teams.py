@@ -21,6 +21,14 @@ _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 DEFAULT_WARNING = 15  # business minutes
 
 
+def warning_before(deadline: int, warning: int) -> int:
+    """The business minutes to warn before a deadline of ``deadline``: ``warning``, or
+    half the deadline (rounded down; 0: none) when ``warning`` would reach back to its
+    start, so the warning came with the escalation itself. For a team's own deadline
+    and for a rule's shorter one (escalate: sla_minutes), so both halve alike."""
+    return warning if warning < deadline else deadline // 2
+
+
 def _written_date(value: object) -> object:
     """pydantic reads a number, or digits in quotes, as a Unix timestamp (1767225600 as
     2026-01-01): a holiday nobody wrote."""
@@ -98,11 +106,15 @@ class Team(Strict):
     def warning_minutes(self) -> int:
         """The warning check_sla gives, in business minutes like the deadline (0: none).
         The default 15 before a deadline of 15 or less came at the escalation; refused,
-        it broke every such team that never set it: half the deadline, rounded down."""
-        written = "sla_warning_minutes" in self.model_fields_set
-        if written or self.first_response_minutes > DEFAULT_WARNING:
-            return self.sla_warning_minutes
-        return self.first_response_minutes // 2
+        it broke every such team that never set it: half the deadline, rounded down. A
+        written one is below the deadline (_warning_before_deadline), so it is kept."""
+        return warning_before(self.first_response_minutes, self.sla_warning_minutes)
+
+    def warning_for(self, deadline: int) -> int:
+        """The warning for a case due ``deadline`` business minutes after its clock
+        starts: the team's, or half of a rule's shorter deadline (escalate: sla_minutes),
+        which the team's warning reached at the escalation itself."""
+        return warning_before(deadline, self.warning_minutes)
 
     def opening_hours(self) -> OpeningHours:
         # Every escalation starts an SLA clock from these: parsed once per team, not per case.

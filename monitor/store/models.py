@@ -151,6 +151,11 @@ class Case(Base):
     sla_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     sla_warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     sla_breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # When check_sla warns of sla_due_at, for a deadline too short for the team's warning
+    # (a rule's sla_minutes): at half of it (Team.warning_for), counted on the team's
+    # calendar when the clock starts, so the SQL filter compares it with now alone. Equal
+    # to sla_due_at: no warning. NULL: the team's own warning, as for every other case.
+    sla_warn_from: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # The customer's first message since the brand's last reply, while it is unanswered:
     # the next response's clock counts from it, as the first response's from opened_at.
     follow_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
