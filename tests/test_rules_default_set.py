@@ -23,9 +23,9 @@ EXPECTED: dict[str, tuple[tuple[str, ...], str]] = {
     "1859000000000000002": ((), "ignore"),  # the brand's own account
     "1859000000000000003": (("delivery-problem", "complaint-to-human"), "reply escalate:care"),
     # "cannot log in since 8am": a login outage (login-outage tags it), not one
-    # customer's forgotten password.
+    # customer's forgotten password. login-trouble tags the login failure first.
     "1859000000000000004": (
-        ("login-outage", "outage-report", "complaint-to-human"),
+        ("login-trouble", "login-outage", "outage-report", "complaint-to-human"),
         "reply escalate:tech",
     ),
     "1859000000000000005": (
