@@ -23,9 +23,9 @@ EXPECTED: dict[str, tuple[tuple[str, ...], str]] = {
     "1859000000000000002": ((), "ignore"),  # the brand's own account
     "1859000000000000003": (("delivery-problem", "complaint-to-human"), "reply escalate:care"),
     # "cannot log in since 8am": a login outage (login-outage tags it), not one
-    # customer's forgotten password.
+    # customer's forgotten password. login-trouble tags the login failure first.
     "1859000000000000004": (
-        ("login-outage", "outage-report", "complaint-to-human"),
+        ("login-trouble", "login-outage", "outage-report", "complaint-to-human"),
         "reply escalate:tech",
     ),
     "1859000000000000005": (
@@ -638,6 +638,32 @@ def test_a_login_failure_with_the_site_failing_gets_no_reset_steps(text: str) ->
     matched = assert_paged_to_tech(text)
     assert "login-outage" in matched
     assert "answer-common-questions" not in matched
+
+
+# A login failure beside outage-report's words for the app failing: an outage too.
+# answer-common-questions got in first (login-outage did not tag them), so the
+# customer had its draft or the password-reset steps beside tech's page.
+LOGIN_WITH_THE_APP_CRASHING = [
+    "@acme can't log in, app keeps crashing",
+    "@acme can't log in, app keeps crashing, how do I reset my password?",
+    "@acme cannot sign in, the app crashed",
+    "@acme can't log in, app crashes every time",
+    "@acme unable to log in, the app crashing on open",
+    "@acme can't log in, it keeps logging me out",
+    "@acme can't log in, it logged me out",
+]
+
+
+@pytest.mark.parametrize("text", LOGIN_WITH_THE_APP_CRASHING)
+def test_a_login_failure_with_the_app_crashing_gets_the_outage_reply_not_reset_steps(
+    text: str,
+) -> None:
+    matched = assert_paged_to_tech(text)
+    assert "login-outage" in matched
+    assert "answer-common-questions" not in matched
+    _, _, decision = shipped_decision(text)
+    assert decision.reply is not None
+    assert decision.reply.rule == "outage-report"
 
 
 # One customer, whatever login-outage's words seem to say: a number of days is no time
