@@ -138,8 +138,11 @@ def build_engine(folder: Path, count: int) -> RuleEngine:
     shutil.copytree(REPO / "config" / "rules", folder)
     shipped = len(load_rules(_env(folder)).rules)
     rng = random.Random(5)
+    if count < shipped:
+        raise SystemExit(f"--rules {count}: the shipped rules alone are {shipped}")
     docs = [generated_rule(n, rng) for n in range(count - shipped)]
-    (folder / "90-generated.yaml").write_text("---\n".join(docs), encoding="utf-8")
+    if docs:  # an empty rules file is refused by the loader
+        (folder / "90-generated.yaml").write_text("---\n".join(docs), encoding="utf-8")
     ruleset = load_rules(_env(folder))
     assert len(ruleset.rules) == count, len(ruleset.rules)
     own = {Platform.X: frozenset({"acme"}), Platform.REDDIT: frozenset()}
