@@ -14,7 +14,7 @@ import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from monitor.scoring import Scorer
-from monitor.scoring.evaluate import Accuracy, load_corpus, measure
+from monitor.scoring.evaluate import Accuracy, Item, load_corpus, measure
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 DATA = SHARED / "data" / "vader-groundtruth"
@@ -68,3 +68,15 @@ def test_metrics_match_hand_computed_values() -> None:
     flipped = measure(items, [-item.mean / 4 for item in items])
     assert flipped.r == pytest.approx(-1.0)
     assert flipped.accuracy == 0.0
+
+
+def test_a_human_mean_on_the_band_edge_is_not_neutral() -> None:
+    # The band reading is abs(mean/4) >= 0.05 for a class, so abs(mean) < 0.2 is neutral
+    # and a mean of exactly ±0.2 (2 of 10 raters one point up) is not.
+    items = [Item("1", 0.2, "a"), Item("2", -0.2, "b"), Item("3", 0.1, "c")]
+    assert measure(items, [0.5, -0.5, 0.0]).macro_f1_band == 1.0
+
+
+def test_raw_vader_reproduces_the_notes_band_figure() -> None:
+    # shared/notes/vader.md §0: raw VADER on the tweets, neutral band, macro-F1 0.740.
+    assert raw("tweets").macro_f1_band == pytest.approx(0.740, abs=5e-4)

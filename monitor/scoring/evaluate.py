@@ -54,7 +54,12 @@ def predicted_class(compound: float, threshold: float = 0.05) -> int:
 
 
 def human_class(mean: float, band: float = 0.0) -> int:
-    return 1 if mean > band else -1 if mean < -band else 0
+    """The sign of the human mean; 0 for an exact 0 or abs(mean) < band. The band's edge
+    is not neutral: it is the paper's ±0.05 on mean/4, inclusive as predicted_class is
+    (and ±0.2 is a common mean: 2 of 10 raters one point up)."""
+    if mean == 0 or abs(mean) < band:
+        return 0
+    return 1 if mean > 0 else -1
 
 
 def measure(items: Sequence[Item], compounds: Sequence[float]) -> Accuracy:

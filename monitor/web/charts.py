@@ -27,6 +27,7 @@ OPEN = Markup(
     'width="{w}" height="{h}"><title>{title}</title>'
 )
 CLOSE = Markup("</svg>")
+LABEL_CHARS = 28  # what fits left of the bars at font-size 12
 
 
 def color(key: str, index: int) -> str:
@@ -68,10 +69,20 @@ def bars(title: str, items: Sequence[tuple[str, float | None]], unit: str = "") 
     for i, (label, value) in enumerate(items):
         y = 5 + i * row
         length = 380 * (value or 0) / peak
-        parts.append(TEXT.format(0, y + 15, 12, label[:28]))
-        if value is not None:
-            parts.append(RECT.format(200, y + 3, length, row - 6, "#2980b9", ""))
         shown = "—" if value is None else f"{value:g}{unit}"
+        parts.append(TEXT.format(0, y + 15, 12, fitted(label)))
+        if value is not None:
+            tip = TITLE.format(f"{label}: {shown}")  # whole: the row's text may be cut
+            parts.append(RECT.format(200, y + 3, length, row - 6, "#2980b9", tip))
         parts.append(TEXT.format(205 + length, y + 15, 12, shown))
     parts.append(CLOSE)
     return Markup("").join(parts)
+
+
+def fitted(label: str, limit: int = LABEL_CHARS) -> str:
+    """``label`` cut in the middle to ``limit`` characters. Cut at the end, a long team's
+    "median" and "p90" rows, and tags sharing a long prefix, read the same."""
+    if len(label) <= limit:
+        return label
+    head = (limit - 1) // 2
+    return f"{label[:head]}…{label[-(limit - 1 - head) :]}"
