@@ -503,9 +503,12 @@ def test_one_customer_locked_out_while_others_can_sign_in_is_no_outage(text: str
     ],
 )
 def test_others_who_cannot_sign_in_either_are_still_an_outage(text: str) -> None:
-    matched, _, _ = shipped_decision(text)
+    matched, _, decision = shipped_decision(text)
     assert "login-outage" in matched
     assert "outage-report" in matched
+    # Every login outage is a login failure too, "nobody can log in" (which
+    # login-trouble's words do not cover) included: the team filters on the tag.
+    assert {"login", "outage"} <= set(decision.tags)
 
 
 @pytest.mark.parametrize("text", LOGIN_OUTAGES)
