@@ -39,13 +39,21 @@ class Accuracy:
     macro_f1_band: float  # GT neutral band abs(mean) < 0.2
 
 
+class CorpusError(ValueError):
+    """Input that cannot be measured. The message is one line, for a command to print."""
+
+
 def load_corpus(directory: Path, name: str) -> list[Item]:
     """Rows are ``id TAB mean TAB text`` with CRLF endings (see the data README)."""
-    lines = (directory / CORPORA[name]).read_text(encoding="utf-8").splitlines()
+    path = directory / CORPORA[name]
+    lines = path.read_text(encoding="utf-8").splitlines()
     items = []
     for line in lines:
         ident, mean, text = line.split("\t", 2)
         items.append(Item(ident, float(mean), text))
+    if not items:
+        # Named here: measure() only sees the empty list, not which file it came from.
+        raise CorpusError(f"{path}: no rows; each line is id TAB mean TAB text")
     return items
 
 
@@ -63,6 +71,8 @@ def human_class(mean: float, band: float = 0.0) -> int:
 
 
 def measure(items: Sequence[Item], compounds: Sequence[float]) -> Accuracy:
+    if not items:
+        raise CorpusError("no items to measure")  # every metric below divides by n
     means = [item.mean for item in items]
     predicted = [predicted_class(c) for c in compounds]
     by_sign = [human_class(m) for m in means]
@@ -79,6 +89,8 @@ def measure(items: Sequence[Item], compounds: Sequence[float]) -> Accuracy:
 
 def pearson(xs: Sequence[float], ys: Sequence[float]) -> float:
     n = len(xs)
+    if not n:
+        raise ValueError("correlation needs at least one pair of values")
     mx, my = sum(xs) / n, sum(ys) / n
     sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
     sxx = sum((x - mx) ** 2 for x in xs)
