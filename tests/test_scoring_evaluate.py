@@ -59,3 +59,34 @@ def test_the_benchmark_stops_on_an_empty_corpus_with_one_line(tmp_path: Path) ->
         bench_scoring().load_all(tmp_path)
     # SystemExit with a string: Python prints it to stderr, no traceback, and exits 1.
     assert raised.value.code == f"{path}: no rows; each line is id TAB mean TAB text"
+
+
+FIELDS = "expected 3 tab-separated fields (id, mean, text)"
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("1\t0.5\tgood\r\nno tabs at all\r\n", f"2: {FIELDS}, got 1"),
+        ("1\t0.5\r\n", f"1: {FIELDS}, got 2"),
+        ("1\t0.5\tgood\r\n\r\n2\t1.0\tfine", f"2: blank line; {FIELDS}"),
+        ("1\thigh\tgood", "1: mean 'high' is not a number"),
+        ("1\t0.5\tgood\r\n2\t1,5\tfine", "2: mean '1,5' is not a number"),
+        ("1\tnan\tgood", "1: mean 'nan' is not a finite number"),
+        ("1\t-inf\tgood", "1: mean '-inf' is not a finite number"),
+    ],
+)
+def test_a_malformed_row_names_the_file_and_line(
+    tmp_path: Path, content: str, problem: str
+) -> None:
+    path = write_tweets(tmp_path, content)
+    with pytest.raises(CorpusError) as raised:
+        load_corpus(tmp_path, "tweets")
+    assert str(raised.value) == f"{path}:{problem}"
+
+
+def test_the_benchmark_stops_on_a_malformed_row_with_one_line(tmp_path: Path) -> None:
+    path = write_tweets(tmp_path, "1\t0.5\tgood\r\n2\thigh\tfine")
+    with pytest.raises(SystemExit) as raised:
+        bench_scoring().load_all(tmp_path)
+    assert raised.value.code == f"{path}:2: mean 'high' is not a number"

@@ -21,6 +21,7 @@ CORPORA = {
     "nyt": "nytEditorialSnippets_GroundTruth.txt",
 }
 CLASSES = (1, 0, -1)
+_FIELDS = "expected 3 tab-separated fields (id, mean, text)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,14 +48,29 @@ def load_corpus(directory: Path, name: str) -> list[Item]:
     """Rows are ``id TAB mean TAB text`` with CRLF endings (see the data README)."""
     path = directory / CORPORA[name]
     lines = path.read_text(encoding="utf-8").splitlines()
-    items = []
-    for line in lines:
-        ident, mean, text = line.split("\t", 2)
-        items.append(Item(ident, float(mean), text))
+    items = [_row(line, f"{path}:{number}") for number, line in enumerate(lines, start=1)]
     if not items:
         # Named here: measure() only sees the empty list, not which file it came from.
         raise CorpusError(f"{path}: no rows; each line is id TAB mean TAB text")
     return items
+
+
+def _row(line: str, where: str) -> Item:
+    """One ``id TAB mean TAB text`` row; ``where`` is ``path:line`` for the message."""
+    if not line:
+        raise CorpusError(f"{where}: blank line; {_FIELDS}")
+    fields = line.split("\t", 2)
+    if len(fields) != 3:
+        raise CorpusError(f"{where}: {_FIELDS}, got {len(fields)}")
+    ident, mean, text = fields
+    try:
+        value = float(mean)
+    except ValueError:
+        raise CorpusError(f"{where}: mean {mean!r} is not a number") from None
+    if not math.isfinite(value):
+        # float() takes "nan" and "inf"; either would turn r into nan without a word.
+        raise CorpusError(f"{where}: mean {mean!r} is not a finite number")
+    return Item(ident, value, text)
 
 
 def predicted_class(compound: float, threshold: float = 0.05) -> int:
