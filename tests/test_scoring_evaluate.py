@@ -12,6 +12,7 @@ import pytest
 from monitor.scoring.evaluate import (
     CORPORA,
     CorpusError,
+    Item,
     load_corpus,
     measure,
     pearson,
@@ -90,3 +91,19 @@ def test_the_benchmark_stops_on_a_malformed_row_with_one_line(tmp_path: Path) ->
     with pytest.raises(SystemExit) as raised:
         bench_scoring().load_all(tmp_path)
     assert raised.value.code == f"{path}:2: mean 'high' is not a number"
+
+
+def test_macro_f1_counts_a_class_only_the_scorer_used() -> None:
+    # As scikit-learn: the humans rate two positive and two negative, the scorer calls
+    # one positive neutral. Positive F1 = 2*1/(2*1 + 0 + 1) = 2/3, negative F1 = 1, and
+    # neutral, never the truth but predicted once, F1 = 0. Macro averages all three;
+    # weighted gives neutral no weight, as it has no support.
+    items = [Item("1", 2.0, "a"), Item("2", 1.0, "b"), Item("3", -2.0, "c"), Item("4", -1.0, "d")]
+    result = measure(items, [0.5, 0.0, -0.5, -0.5])
+    assert result.macro_f1_band == pytest.approx((2 / 3 + 1 + 0) / 3)
+    assert result.weighted_f1 == pytest.approx((2 / 3 * 2 + 1 * 2) / 4)
+
+
+def test_macro_f1_leaves_out_a_class_nobody_used() -> None:
+    items = [Item("1", 2.0, "a"), Item("2", -2.0, "b")]
+    assert measure(items, [0.5, -0.5]).macro_f1_band == 1.0

@@ -115,14 +115,18 @@ def pearson(xs: Sequence[float], ys: Sequence[float]) -> float:
 
 
 def _f1(truth: Sequence[int], predicted: Sequence[int], *, weighted: bool) -> float:
-    """Per-class F1, averaged by support (weighted) or plainly over present classes (macro).
+    """Per-class F1 over the classes the humans or the scorer used, averaged by support
+    (weighted) or plainly (macro).
 
-    Like scikit-learn, a class with no support counts in neither average.
+    As scikit-learn, against which shared/notes/vader.md §3.2 checked these figures: a
+    class only the scorer used has F1 0. It lowers macro-F1, since inventing a class the
+    humans never gave is an error, and has no weight in the weighted average.
     """
     support = Counter(truth)
+    used = support.keys() | set(predicted)
     scores: list[tuple[float, int]] = []
     for cls in CLASSES:
-        if not support[cls]:
+        if cls not in used:
             continue
         tp = sum(t == cls and p == cls for t, p in zip(truth, predicted, strict=True))
         fp = sum(t != cls and p == cls for t, p in zip(truth, predicted, strict=True))
