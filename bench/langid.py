@@ -17,7 +17,7 @@ from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
 from monitor.scoring import Scorer
-from monitor.scoring.evaluate import load_corpus
+from monitor.scoring.evaluate import CorpusError, load_corpus
 from monitor.settings import DEFAULT_LANGUAGES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,7 +104,10 @@ def evaluate(
 
 def main() -> int:
     short = load_short()
-    tweets = [item.text for item in load_corpus(TWEETS, "tweets")]
+    try:
+        tweets = [item.text for item in load_corpus(TWEETS, "tweets")]
+    except CorpusError as exc:
+        raise SystemExit(str(exc)) from None  # one line and exit 1, as bench/scoring.py
     candidates: dict[str, Callable[[], Detect]] = {
         "py3langid (97+ langs)": lambda: py3langid(restricted=False),
         "py3langid (28 langs)": lambda: py3langid(restricted=True),

@@ -25,7 +25,14 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from monitor.domain import Label
 from monitor.scoring import Scorer
-from monitor.scoring.evaluate import CORPORA, Item, load_corpus, measure, predicted_class
+from monitor.scoring.evaluate import (
+    CORPORA,
+    CorpusError,
+    Item,
+    load_corpus,
+    measure,
+    predicted_class,
+)
 from monitor.settings import ScoringConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,8 +102,7 @@ def main() -> int:
         "ours, no overlay": ours(ScoringConfig(default_lexicon=False)),
     }
     rows = []
-    for corpus in CORPORA:
-        items = load_corpus(DATA, corpus)
+    for corpus, items in load_all(DATA).items():
         rows.extend(evaluate(corpus, scorers, items))
     print_table(rows)
     sets = {"tune": CARE_TUNE} if args.no_holdout else {"tune": CARE_TUNE, "holdout": CARE_HOLDOUT}
@@ -108,6 +114,15 @@ def main() -> int:
     OUT.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nwrote {OUT.relative_to(ROOT)}")
     return 0
+
+
+def load_all(directory: Path) -> dict[str, list[Item]]:
+    """Every corpus, read before any scoring: a bad file stops the run at once, with
+    its one-line message (path:line: what is wrong) and exit code 1, not a traceback."""
+    try:
+        return {corpus: load_corpus(directory, corpus) for corpus in CORPORA}
+    except CorpusError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def load_care(path: Path) -> list[tuple[int, str]]:

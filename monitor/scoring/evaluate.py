@@ -21,6 +21,7 @@ CORPORA = {
     "nyt": "nytEditorialSnippets_GroundTruth.txt",
 }
 CLASSES = (1, 0, -1)
+_FIELDS = "expected 3 tab-separated fields (id, mean, text)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,14 +40,37 @@ class Accuracy:
     macro_f1_band: float  # GT neutral band abs(mean) < 0.2
 
 
+class CorpusError(ValueError):
+    """Input that cannot be measured. The message is one line, for a command to print."""
+
+
 def load_corpus(directory: Path, name: str) -> list[Item]:
     """Rows are ``id TAB mean TAB text`` with CRLF endings (see the data README)."""
-    lines = (directory / CORPORA[name]).read_text(encoding="utf-8").splitlines()
-    items = []
-    for line in lines:
-        ident, mean, text = line.split("\t", 2)
-        items.append(Item(ident, float(mean), text))
+    path = directory / CORPORA[name]
+    lines = path.read_text(encoding="utf-8").splitlines()
+    items = [_row(line, f"{path}:{number}") for number, line in enumerate(lines, start=1)]
+    if not items:
+        # Named here: measure() only sees the empty list, not which file it came from.
+        raise CorpusError(f"{path}: no rows; each line is id TAB mean TAB text")
     return items
+
+
+def _row(line: str, where: str) -> Item:
+    """One ``id TAB mean TAB text`` row; ``where`` is ``path:line`` for the message."""
+    if not line:
+        raise CorpusError(f"{where}: blank line; {_FIELDS}")
+    fields = line.split("\t", 2)
+    if len(fields) != 3:
+        raise CorpusError(f"{where}: {_FIELDS}, got {len(fields)}")
+    ident, mean, text = fields
+    try:
+        value = float(mean)
+    except ValueError:
+        raise CorpusError(f"{where}: mean {mean!r} is not a number") from None
+    if not math.isfinite(value):
+        # float() takes "nan" and "inf"; either would turn r into nan without a word.
+        raise CorpusError(f"{where}: mean {mean!r} is not a finite number")
+    return Item(ident, value, text)
 
 
 def predicted_class(compound: float, threshold: float = 0.05) -> int:
@@ -63,6 +87,8 @@ def human_class(mean: float, band: float = 0.0) -> int:
 
 
 def measure(items: Sequence[Item], compounds: Sequence[float]) -> Accuracy:
+    if not items:
+        raise CorpusError("no items to measure")  # every metric below divides by n
     means = [item.mean for item in items]
     predicted = [predicted_class(c) for c in compounds]
     by_sign = [human_class(m) for m in means]
@@ -79,6 +105,8 @@ def measure(items: Sequence[Item], compounds: Sequence[float]) -> Accuracy:
 
 def pearson(xs: Sequence[float], ys: Sequence[float]) -> float:
     n = len(xs)
+    if not n:
+        raise ValueError("correlation needs at least one pair of values")
     mx, my = sum(xs) / n, sum(ys) / n
     sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
     sxx = sum((x - mx) ** 2 for x in xs)
@@ -87,14 +115,18 @@ def pearson(xs: Sequence[float], ys: Sequence[float]) -> float:
 
 
 def _f1(truth: Sequence[int], predicted: Sequence[int], *, weighted: bool) -> float:
-    """Per-class F1, averaged by support (weighted) or plainly over present classes (macro).
+    """Per-class F1 over the classes the humans or the scorer used, averaged by support
+    (weighted) or plainly (macro).
 
-    Like scikit-learn, a class with no support counts in neither average.
+    As scikit-learn, against which shared/notes/vader.md §3.2 checked these figures: a
+    class only the scorer used has F1 0. It lowers macro-F1, since inventing a class the
+    humans never gave is an error, and has no weight in the weighted average.
     """
     support = Counter(truth)
+    used = support.keys() | set(predicted)
     scores: list[tuple[float, int]] = []
     for cls in CLASSES:
-        if not support[cls]:
+        if cls not in used:
             continue
         tp = sum(t == cls and p == cls for t, p in zip(truth, predicted, strict=True))
         fp = sum(t != cls and p == cls for t, p in zip(truth, predicted, strict=True))
