@@ -45,8 +45,9 @@ KIND = "clock-skew"
 # a query delayed on its way out or back skews the estimate by up to its round trip.
 SAMPLES = 3
 # The health job renews a skewed worker's entry every minute: one not renewed for this
-# long was left by a worker that stopped (or was started again under a new id). Under
-# cron, this long after the next `run --once` was due (current_texts).
+# long was left by a worker that stopped (or was started again under a new id; a check
+# in step on its host ends it sooner, _ended). Under cron, this long after the next
+# `run --once` was due (current_texts).
 MEASURED_RECENT = timedelta(minutes=5)
 # Two workers each within the bound of the database's clock are within twice the bound
 # of each other: half the smallest slack, leaving the other half for other delays.
@@ -153,16 +154,18 @@ def hold_while_skewed(rt: Runtime, skew: Skew | None) -> None:
 
 def record(session: Session, worker_id: str, skew: Skew | None, settings: Settings) -> None:
     """Keep the health job's measurement where status and the other workers see it: a
-    skewed worker's entry is written (renewed every check), a recovered one's removed."""
+    skewed worker's entry is written (renewed every check), the ones it ends removed
+    (``_ended``: a recovered worker's own, and its host's earlier ones)."""
     if skew is None:
         return
     bound = bound_seconds(settings)
     beyond = skew.beyond(bound)
     row = session.get(SourceState, CLOCK_STATE)
-    if not beyond and (row is None or worker_id not in _entries(row)):
+    if not beyond and (row is None or not _ended(_entries(row), worker_id, skew, bound)):
         return  # the usual case: nothing to write, no lock taken
     state = locked_source_state(session, CLOCK_STATE)
-    entries = {k: v for k, v in _entries(state).items() if k != worker_id}
+    ended = _ended(_entries(state), worker_id, skew, bound)  # again, under the lock
+    entries = {k: v for k, v in _entries(state).items() if k not in ended}
     if beyond:
         text = skew.text(f"worker {worker_id}'s", bound)
         entries[worker_id] = {"text": text, "measured_at": skew.database_at.isoformat()}
@@ -200,6 +203,30 @@ def alerts(session: Session, between_runs: timedelta) -> list[Alert]:
     """One operations alert per skewed worker, ended when its clock is back in step."""
     texts = current_texts(session, between_runs)
     return [Alert(f"{KIND}:{worker}", KIND, text) for worker, text in texts.items()]
+
+
+def _ended(entries: dict[str, Any], worker_id: str, skew: Skew, bound: float) -> set[str]:
+    """The entries ``skew``, ``worker_id``'s measurement, ends: its own, and on a clock
+    surely within the bound, those measured before it by other workers of its host. A
+    host's processes share its clock, and each `run --once` (or daemon restarted) is a
+    new worker id: a run on a clock set right could end only its own entry, and the
+    earlier run's lingered. Another host's entry says nothing of this clock: kept."""
+    ended = {worker_id} & entries.keys()
+    host = _host(worker_id)
+    # A slow round trip may hide a skew (Skew.beyond): only a sure "in step" ends others.
+    if host is None or abs(skew.offset) + skew.uncertainty > bound:
+        return ended
+    for other, entry in entries.items():
+        measured = aware_time(entry.get("measured_at")) if isinstance(entry, dict) else None
+        if _host(other) == host and measured is not None and measured < skew.database_at:
+            ended.add(other)
+    return ended
+
+
+def _host(worker_id: str) -> str | None:
+    """The host of a worker id (Runtime.worker_id: host, pid and a random part)."""
+    parts = worker_id.rsplit(":", 2)
+    return parts[0] if len(parts) == 3 and parts[0] else None
 
 
 def _entries(row: SourceState) -> dict[str, Any]:

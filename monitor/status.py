@@ -106,16 +106,16 @@ class Limits:
     overdue. The last two are the thresholds of the matching alerts."""
 
     stale_after: Mapping[str, timedelta]  # per configured, enabled source
-    # alerts.outbox_due_minutes; None: 0, the check is off. A notification failing this
-    # long is a problem; an action overdue is one after outbox_late (cron's interval more).
+    # alerts.outbox_due_minutes; None: 0, the check is off. An action overdue and a
+    # notification failing are problems after outbox_late (cron's interval more).
     overdue: timedelta | None
     # alerts.source_failing_minutes; None: 0, the check is off (a stop is still reported)
     failing_after: timedelta | None = None
     # The platforms whose failing replies are judged (reply_health.platforms_in_use).
     replying: frozenset[str] = frozenset(p.value for p in Platform)
     # workers.run_once_every_minutes: cron's gap between `run --once` cycles, added to
-    # the health checks', processing's and a job failure's limits (stale_after has it
-    # already); 0: a daemon.
+    # the health checks', processing's (late, failing together) and a job failure's
+    # limits (stale_after has it already); 0: a daemon.
     between_runs: timedelta = timedelta(0)
 
     @property
@@ -151,7 +151,7 @@ def collect_from(settings: Settings, sessions: sessionmaker[Session], now: datet
     limits = limits_from(settings)
     with sessions() as session:
         status = _read(session, configured, now, stale_claim)
-        stored = stored_problems(session, limits.overdue, window, now)
+        stored = stored_problems(session, limits.outbox_late, window, limits.between_runs, now)
         stored += clock_skew.problems(session, settings.workers.between_runs)
     x = settings.x
     if x is not None:

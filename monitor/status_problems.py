@@ -24,20 +24,26 @@ ERROR_CHARS = jobstate.ERROR_CHARS
 # How long a message closed without a case stays a problem: a day's shifts see it.
 CLOSED_REPORTED_FOR = timedelta(hours=24)
 # Messages failing together count a try every SET_ASIDE_FOR while a worker tries them:
-# none counted for twice that long, nobody does (the daemon stopped).
+# none counted for twice that long, nobody does (the daemon stopped). Under cron, this
+# long after the next `run --once` was due (workers.between_runs).
 TOGETHER_RECENT = 2 * SET_ASIDE_FOR
 
 
 def stored_problems(
-    session: Session, overdue: timedelta | None, window: timedelta, now: datetime
+    session: Session,
+    late: timedelta | None,
+    window: timedelta,
+    between_runs: timedelta,
+    now: datetime,
 ) -> list[str]:
-    """This module's problems, in the order status lists them. ``overdue``:
-    alerts.outbox_due_minutes (None: off); ``window``: dispatch.notify_retry_hours."""
-    problems = _failing_notifications(session, overdue, now)
+    """This module's problems, in the order status lists them. ``late``: status's
+    Limits.outbox_late (alerts.outbox_due_minutes plus cron's interval; None: off);
+    ``window``: dispatch.notify_retry_hours; ``between_runs``: workers.between_runs."""
+    problems = _failing_notifications(session, late, now)
     found = (
         _dead_notifications(session, window, now),
         _closed_without_case(session, now),
-        _failing_together(session, now),
+        _failing_together(session, TOGETHER_RECENT + between_runs, now),
     )
     return [*problems, *(problem for problem in found if problem is not None)]
 
@@ -50,10 +56,12 @@ FAILING_NOTIFY = (ActionRow.kind == ActionKind.NOTIFY.value) & (
 
 def _failing_notifications(session: Session, after: timedelta | None, now: datetime) -> list[str]:
     """Per channel, notifications failing to send (not dead yet), once the oldest has
-    waited ``after`` (alerts.outbox_due_minutes; None: off) since it was queued or a
-    person retried it. Backing off, their next attempt is always ahead, so they are never
+    waited ``after`` (Limits.outbox_late; None: off) since it was queued or a person
+    retried it. Backing off, their next attempt is always ahead, so they are never
     overdue, and for dispatch.notify_retry_hours nothing else told: the alert about a
-    broken channel goes through that channel."""
+    broken channel goes through that channel. Under cron a notification refused once
+    is retried only by the next `run --once`: one refusal is no channel that keeps
+    refusing, so the limit grows by cron's interval as the outbox's does."""
     if after is None:
         return []
     oldest = type_coerce(func.min(attempts_began()), UTCDateTime)
@@ -131,14 +139,14 @@ def _closed_without_case(session: Session, now: datetime) -> str | None:
     )
 
 
-def _failing_together(session: Session, now: datetime) -> str | None:
+def _failing_together(session: Session, recent: timedelta, now: datetime) -> str | None:
     """Messages failing while none of their batch is decided (monitor.undecided), as a
     problem from their first such try: the rules or the scorer may fail every message,
     and these go to people only after about 25 minutes; the job's failure alone did not
     say that no message was decided. It ends when they are decided or handed over, when
     they fail by themselves (a message of their batch was decided), when a message stored
-    after them is decided (a wave set aside), or TOGETHER_RECENT after their last try
-    (nobody tries them). Only the error's class is named."""
+    after them is decided (a wave set aside), or ``recent`` (TOGETHER_RECENT plus cron's
+    interval) after their last try (nobody tries them). Only the error's class is named."""
     tries = Event.case_id.is_(None) & (Event.kind == UNDECIDED_EVENT)
     message = Event.detail["message"].as_integer()
     alone, waiting = aliased(Event), select(Message.id).where(Message.processed.is_(False))
@@ -163,7 +171,7 @@ def _failing_together(session: Session, now: datetime) -> str | None:
             func.max(message),
         ).where(together)
     ).one()
-    if not count or first is None or last is None or now - last > TOGETHER_RECENT:
+    if not count or first is None or last is None or now - last > recent:
         return None
     if _decided_after(session, newest):
         return None

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from monitor import clock_skew
+from monitor import clock_skew, notifications
 from monitor.clock import FakeClock
 from monitor.domain import Platform
 from monitor.health_alerts import check_health
@@ -22,8 +22,10 @@ from monitor.store.db import transaction
 from tests.conftest import RuntimeFactory, mention
 from tests.fakes import ScriptedResponder, temporary
 from tests.test_clock_skew import POSTGRES_ONLY
+from tests.test_dispatch_notify import closed_port
 from tests.test_health_alerts import OPS, notes
 from tests.test_job_failures import BrokenOnce, worker
+from tests.test_processing_poison import REFUND, refusing
 
 
 def clock(rt: Runtime) -> FakeClock:
@@ -160,3 +162,78 @@ def test_an_action_due_just_after_a_cron_run_waits_for_the_next(
     assert run_once(rt).failed == ()
     assert len(responder.posts) == 1
     assert collect(rt).problems == []
+
+
+def test_a_notification_that_failed_at_one_run_waits_for_the_next(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """A channel refused a notification once, at a run: its retry comes with the next
+    run, 20 minutes on. Status called that "failing" (exit 1) from 15 minutes after the
+    run, one refusal read as a channel that keeps refusing. Still refused by the next
+    run, it is reported at outbox_due_minutes plus the interval, as the outbox's limit."""
+    channel = {"ops": {"url": f"json://127.0.0.1:{closed_port()}/hooks/ops"}}
+    rt = make_runtime(sources=[], channels=channel, workers=every(20))
+    with transaction(rt.sessions) as session:
+        notifications.enqueue(
+            session, case=None, text="alert", key="k1", actor="system",
+            now=clock(rt).now(), channels=["ops"],
+        )  # fmt: skip
+    assert run_once(rt).failed == ()  # refused: it backs off until the next run
+    clock(rt).advance(minutes=19)  # the next run is due in a minute
+    assert collect(rt).problems == []
+    clock(rt).advance(minutes=1)
+    assert run_once(rt).failed == ()  # refused again
+    clock(rt).advance(minutes=14)
+    assert collect(rt).problems == []
+    clock(rt).advance(minutes=1)  # 15 + 20 minutes undelivered
+    (problem,) = collect(rt).problems
+    assert problem.startswith("notifications to channel 'ops': 1 failing, the oldest undelivered")
+
+
+def test_messages_failing_together_at_every_run_are_reported_between_runs(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """Rules failing every message at a run: status said so for 10 minutes after it,
+    then read as healthy until the next run, 20 minutes on, failed again."""
+    rt = make_runtime([mention(1, text=REFUND), mention(2, text=REFUND)], workers=every(20))
+    with refusing(rt.engine, "refund-or-billing"):
+        for _ in range(2):
+            assert run_once(rt).failed != ()
+            clock(rt).advance(minutes=19)  # the next run is due in a minute
+            assert len(together(rt)) == 1
+            clock(rt).advance(minutes=1)
+    clock(rt).advance(minutes=10)  # 10 + 20 minutes after the last try
+    assert len(together(rt)) == 1
+    clock(rt).advance(minutes=1)  # the run overdue: nobody tries them
+    assert together(rt) == []
+
+
+def together(rt: Runtime) -> list[str]:
+    every_tried = "processing: every message tried has failed"
+    return [p for p in collect(rt).problems if p.startswith(every_tried)]
+
+
+@POSTGRES_ONLY
+def test_a_cron_run_on_a_clock_set_right_ends_the_earlier_runs_skew_on_its_host(
+    make_runtime: RuntimeFactory,
+) -> None:
+    """Each `run --once` is a new worker id, and a run cleared only its own entry: the
+    report of the run before it, on the same host's clock now set right, stayed for 5
+    minutes plus the interval. One host's clock says nothing of another's: a run on
+    host a leaves host b's skew reported."""
+    rt = make_runtime(workers={"stale_claim_seconds": 120, **every(15)})
+    with transaction(rt.sessions) as session:
+        database_now = session.execute(select(func.now())).scalar_one()
+    earlier = database_now - timedelta(minutes=1)
+    for worker_id in ("host-a:41:aaaaaa", "host-b:42:bbbbbb"):
+        with transaction(rt.sessions) as session:
+            skewed = clock_skew.Skew(200.0, 0.01, earlier)
+            clock_skew.record(session, worker_id, skewed, rt.settings)
+    # A slow round trip (20 s either way, the bound 15 s) may hide a skew: it ends none.
+    for later_run, uncertainty, skews in (("43:cccccc", 20.0, 2), ("44:dddddd", 0.01, 1)):
+        with transaction(rt.sessions) as session:
+            in_step = clock_skew.Skew(0.5, uncertainty, database_now)
+            clock_skew.record(session, f"host-a:{later_run}", in_step, rt.settings)
+        reported = [p for p in collect(rt).problems if p.startswith("clock skew:")]
+        assert len(reported) == skews, reported
+    assert reported[0].startswith("clock skew: worker host-b:42:bbbbbb's clock is 200 s ahead")
