@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from monitor import case_transitions, cases, triage
-from monitor.batch_claim import Claim, answers_waiting, authors_free, claimable
+from monitor.batch_claim import Claim, answers_waiting, authors_free, claim, in_order
 from monitor.batch_retry import isolate
 from monitor.domain import (
     Author,
@@ -91,9 +91,8 @@ def _hand_over(rt: Runtime, message_id: int, reason: str, *, now: datetime) -> l
 def _claim_and_process(rt: Runtime, limit: int, now: datetime, taken: list[int]) -> Claim:
     """``taken``: the ids of the messages decided, filled before deciding."""
     with transaction(rt.sessions) as session:
-        query = select(Message).where(*claimable(rt, now)).order_by(Message.id).limit(limit + 1)
-        claimed = list(session.scalars(skip_locked(session, query)))
-        batch = authors_free(session, claimed[:limit])
+        claimed = claim(session, rt, now, limit + 1)
+        batch = in_order(session, claimed[:limit])
         taken[:] = [m.id for m in batch]
         free = set(taken)
         held = [m.id for m in claimed[:limit] if m.id not in free]
