@@ -68,7 +68,10 @@ def _alert_due(rt: Runtime, now: datetime) -> ColumnElement[bool]:
         for team in rt.settings.teams
         if team.warning_minutes
     ]
-    own = and_(Case.sla_warn_from <= now, Case.sla_warn_from < Case.sla_due_at)
+    # A configured team's only, as _check warns: a case of a team since removed from the
+    # config (renamed) would come back every run until its deadline, filling the batch.
+    configured = Case.team.in_([team.name for team in rt.settings.teams])
+    own = and_(configured, Case.sla_warn_from <= now, Case.sla_warn_from < Case.sla_due_at)
     warn = or_(own, and_(Case.sla_warn_from.is_(None), or_(*teams))) if teams else own
     return or_(Case.sla_due_at < now, and_(Case.sla_warned_at.is_(None), warn))
 

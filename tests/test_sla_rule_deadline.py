@@ -197,3 +197,41 @@ def test_cases_waiting_for_their_own_warning_leave_the_batch_to_those_warned_now
     with rt.sessions() as session:
         warned = session.scalars(select(Case.sla_due_at).where(Case.sla_warned_at.is_not(None)))
         assert list(warned) == [now + timedelta(minutes=12)]
+
+
+def test_cases_of_a_team_no_longer_configured_leave_the_batch_until_their_breach(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # A team renamed in the config leaves its cases' own warning instants behind, and
+    # check_sla warns only for a configured team. Selected by their own warning anyway,
+    # they filled every batch until their deadlines passed (over a weekend, with
+    # business hours), and a care case inside its warning behind them was never warned.
+    rt = make_runtime()
+    now = rt.clock.now()
+    with transaction(rt.sessions) as session:
+        customer = Customer(
+            platform="x", platform_user_id="9", handle="c", first_seen_at=now, last_seen_at=now
+        )
+        session.add(customer)
+        session.flush()
+        due = [("old-care", now + timedelta(minutes=10), now - timedelta(minutes=1))] * sla.BATCH
+        due.append(("care", now + timedelta(minutes=12), None))
+        session.add_all(
+            Case(
+                platform="x",
+                conversation_id=str(i),
+                customer_id=customer.id,
+                state=CaseState.AWAITING_HUMAN.value,
+                team=team,
+                tags=[],
+                opened_at=now,
+                updated_at=now,
+                sla_due_at=due_at,
+                sla_warn_from=warn_from,
+            )
+            for i, (team, due_at, warn_from) in enumerate(due)
+        )
+    assert check_sla(rt) is False
+    with rt.sessions() as session:
+        warned = session.scalars(select(Case.sla_due_at).where(Case.sla_warned_at.is_not(None)))
+        assert list(warned) == [now + timedelta(minutes=12)]

@@ -42,3 +42,11 @@ def test_a_whole_label_on_a_bar_is_escaped_too() -> None:
     svg = str(bars("Top tags", [('<b onclick="x">' + "a" * 30, 1.0)]))
     assert "<b " not in svg
     assert "&lt;b onclick=&#34;x&#34;&gt;" in svg
+
+
+def test_a_cut_label_without_a_bar_is_still_given_whole() -> None:
+    # A team with no answered case has no attainment ("—") and so no bar to point at:
+    # its cut label could not be read whole anywhere on the page.
+    team = "customer-success-europe-middle-east-and-africa"
+    svg = str(bars("SLA attainment", [(team, None)], "%"))
+    assert f"<title>{team}: —</title>" in svg

@@ -22,6 +22,8 @@ FALLBACK = ("#2980b9", "#8e44ad", "#16a085", "#d35400", "#2c3e50")
 RECT = Markup('<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" fill="{}">{}</rect>')
 TEXT = Markup('<text x="{:.1f}" y="{:.1f}" font-size="{}">{}</text>')
 TITLE = Markup("<title>{}</title>")
+ROW = Markup("<g>{}")  # a bar chart's row: its title is the tooltip of all of it
+END_ROW = Markup("</g>")
 OPEN = Markup(
     '<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {w} {h}" '
     'width="{w}" height="{h}"><title>{title}</title>'
@@ -70,11 +72,14 @@ def bars(title: str, items: Sequence[tuple[str, float | None]], unit: str = "") 
         y = 5 + i * row
         length = 380 * (value or 0) / peak
         shown = "—" if value is None else f"{value:g}{unit}"
+        # The whole label on the row, not on its bar: a row with no value has no bar,
+        # and its label, cut, was then nowhere to be read whole.
+        parts.append(ROW.format(TITLE.format(f"{label}: {shown}")))
         parts.append(TEXT.format(0, y + 15, 12, fitted(label)))
         if value is not None:
-            tip = TITLE.format(f"{label}: {shown}")  # whole: the row's text may be cut
-            parts.append(RECT.format(200, y + 3, length, row - 6, "#2980b9", tip))
+            parts.append(RECT.format(200, y + 3, length, row - 6, "#2980b9", ""))
         parts.append(TEXT.format(205 + length, y + 15, 12, shown))
+        parts.append(END_ROW)
     parts.append(CLOSE)
     return Markup("").join(parts)
 
