@@ -208,9 +208,10 @@ def set_deadline(case: Case, team: Team, start: datetime, minutes: int) -> None:
     case was escalated. Stored as an instant, so check_sla's SQL compares it with now."""
     calendar = team.calendar()
     case.sla_due_at = calendar.add_minutes(start, minutes)
-    case.sla_warn_from = None  # the team's warning fits (or is 0: none)
-    if team.warning_minutes >= minutes:
-        case.sla_warn_from = calendar.add_minutes(start, minutes - team.warning_for(minutes))
+    warning = team.warning_for(minutes)
+    # None: the team's own warning fits (or is 0: none), and check_sla reads the team's.
+    own = warning != team.warning_minutes
+    case.sla_warn_from = calendar.add_minutes(start, minutes - warning) if own else None
 
 
 def unassign_if_shut_out(session: Session, case: Case) -> str | None:
