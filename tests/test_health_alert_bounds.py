@@ -3,7 +3,7 @@ exactly at a limit alerts (or recovers) the way the docs say, not one step later
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
@@ -53,6 +53,23 @@ def test_an_outbox_overdue_exactly_half_its_limit_recovers(make_runtime: Runtime
     _waiting(rt, 1, due=start + timedelta(minutes=5))  # the next one, 5 min overdue
     check_health(rt)
     assert notes(rt)[-1][1].startswith("[inchannel] resolved (raised 0 min ago): outbox")
+
+
+def test_a_source_quiet_every_weekend_is_not_silent_on_sunday(
+    make_runtime: RuntimeFactory,
+) -> None:
+    # Its first mention was looked for from one day before the baseline, a Saturday with
+    # none: the source counted as first mentioned on Monday, that day's hours as part
+    # watched, and without last Sunday to go by 40 mentions in 5 days paged on Sunday.
+    rt = make_runtime(channels=OPS, alerts={"channels": ["ops"], "spike": {"enabled": False}})
+    sunday = datetime(2026, 11, 22, 14, 0, tzinfo=UTC)
+    for day in range(1, 22):  # three weeks of weekdays, 10 in these hours each
+        if (sunday - timedelta(days=day)).weekday() < 5:
+            seed(rt, at=sunday - timedelta(days=day, hours=3), n=10, label="neutral")
+    clock(rt).set(sunday)
+    poll_source(rt, "feed")
+    check_health(rt)
+    assert notes(rt) == []
 
 
 def test_the_next_due_in_a_part_minute_rounds_up(make_runtime: RuntimeFactory) -> None:
