@@ -377,8 +377,10 @@ def silence_alerts(
     ]
     if not silent:
         return []
-    # A day before the baseline: one mention there shows the source watched on every day.
-    began = first_mentions(session, silent, since=now - window - timedelta(days=max(days) + 1))
+    # A week before the baseline: one mention there shows the source watched on every
+    # day. A day was not enough: a brand mentioned on weekdays only had none on the
+    # Saturday before a Sunday's baseline, counted as new since Monday, and paged.
+    began = first_mentions(session, silent, since=now - window - timedelta(days=max(days) + 7))
     known = {name: known_days(days, began.get(name), window, now) for name in silent}
     baseline = {name: sum(days[ago].get(name, 0) for ago in agos) for name, agos in known.items()}
     counted = {name: len(agos) for name, agos in known.items()}
