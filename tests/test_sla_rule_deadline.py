@@ -170,33 +170,10 @@ def test_cases_waiting_for_their_own_warning_leave_the_batch_to_those_warned_now
     # they filled every batch, were not warned, and that case never was either.
     rt = make_runtime()
     now = rt.clock.now()
-    with transaction(rt.sessions) as session:
-        customer = Customer(
-            platform="x", platform_user_id="9", handle="c", first_seen_at=now, last_seen_at=now
-        )
-        session.add(customer)
-        session.flush()
-        due = [(now + timedelta(minutes=10), now + timedelta(minutes=5))] * sla.BATCH
-        due.append((now + timedelta(minutes=12), None))
-        session.add_all(
-            Case(
-                platform="x",
-                conversation_id=str(i),
-                customer_id=customer.id,
-                state=CaseState.AWAITING_HUMAN.value,
-                team="care",
-                tags=[],
-                opened_at=now,
-                updated_at=now,
-                sla_due_at=due_at,
-                sla_warn_from=warn_from,
-            )
-            for i, (due_at, warn_from) in enumerate(due)
-        )
+    due = [("care", now + timedelta(minutes=10), now + timedelta(minutes=5))] * sla.BATCH
+    add_waiting_cases(rt, [*due, ("care", now + timedelta(minutes=12), None)])
     assert check_sla(rt) is False
-    with rt.sessions() as session:
-        warned = session.scalars(select(Case.sla_due_at).where(Case.sla_warned_at.is_not(None)))
-        assert list(warned) == [now + timedelta(minutes=12)]
+    assert warned_deadlines(rt) == [now + timedelta(minutes=12)]
 
 
 def test_cases_of_a_team_no_longer_configured_leave_the_batch_until_their_breach(
@@ -208,14 +185,21 @@ def test_cases_of_a_team_no_longer_configured_leave_the_batch_until_their_breach
     # business hours), and a care case inside its warning behind them was never warned.
     rt = make_runtime()
     now = rt.clock.now()
+    due = [("old-care", now + timedelta(minutes=10), now - timedelta(minutes=1))] * sla.BATCH
+    add_waiting_cases(rt, [*due, ("care", now + timedelta(minutes=12), None)])
+    assert check_sla(rt) is False
+    assert warned_deadlines(rt) == [now + timedelta(minutes=12)]
+
+
+def add_waiting_cases(rt: Runtime, due: list[tuple[str, datetime, datetime | None]]) -> None:
+    """One customer's cases waiting on a team: (team, sla_due_at, sla_warn_from) each."""
+    now = rt.clock.now()
     with transaction(rt.sessions) as session:
         customer = Customer(
             platform="x", platform_user_id="9", handle="c", first_seen_at=now, last_seen_at=now
         )
         session.add(customer)
         session.flush()
-        due = [("old-care", now + timedelta(minutes=10), now - timedelta(minutes=1))] * sla.BATCH
-        due.append(("care", now + timedelta(minutes=12), None))
         session.add_all(
             Case(
                 platform="x",
@@ -231,7 +215,9 @@ def test_cases_of_a_team_no_longer_configured_leave_the_batch_until_their_breach
             )
             for i, (team, due_at, warn_from) in enumerate(due)
         )
-    assert check_sla(rt) is False
+
+
+def warned_deadlines(rt: Runtime) -> list[datetime]:
     with rt.sessions() as session:
-        warned = session.scalars(select(Case.sla_due_at).where(Case.sla_warned_at.is_not(None)))
-        assert list(warned) == [now + timedelta(minutes=12)]
+        query = select(Case.sla_due_at).where(Case.sla_warned_at.is_not(None))
+        return list(session.scalars(query))
