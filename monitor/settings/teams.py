@@ -8,8 +8,7 @@ import re
 from datetime import date
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
 
 from monitor.calendar import BusinessCalendar
 from monitor.domain import MAX_SLA_MINUTES, MIN_NOTIFY_CHARS, NAME_CHARS, NOTIFY_CHARS
@@ -84,23 +83,24 @@ class Team(Strict):
             )
         return table
 
-    @model_validator(mode="after")
-    def _warning_before_deadline(self) -> Team:
+    @field_validator("sla_warning_minutes")
+    @classmethod
+    def _warning_before_deadline(cls, warning: int, info: ValidationInfo) -> int:
         """A warning as long as the deadline (or longer) is due as the case is escalated:
         it came with the escalation, or with the breach alert a minute later. Only a
-        written one: the default fits itself to a short deadline (warning_minutes)."""
-        warning, deadline = self.sla_warning_minutes, self.first_response_minutes
-        if "sla_warning_minutes" not in self.model_fields_set or warning < deadline:
-            return self
-        error = PydanticCustomError(
-            "sla_warning",
-            "team {team} warns {warning} business minutes before a deadline of"
-            " {deadline} (first_response_minutes), so at the escalation itself: set it"
-            " below {deadline} (0: no warning), or leave it out for half the deadline",
-            {"team": repr(self.name), "warning": warning, "deadline": deadline},
+        written one (a default is not validated): the default fits itself to a short
+        deadline (warning_minutes)."""
+        deadline = info.data.get("first_response_minutes")
+        if deadline is None or warning < deadline:
+            return warning  # a bad deadline is reported on its own
+        name = info.data.get("name")  # missing when refused itself
+        team = "the team" if name is None else f"team {name!r}"
+        raise ValueError(
+            f"{team} warns {warning} business minutes before a"
+            f" deadline of {deadline} (first_response_minutes), so at the escalation"
+            f" itself: set it below {deadline} (0: no warning), or leave it out for half"
+            " the deadline"
         )
-        details = InitErrorDetails(type=error, loc=("sla_warning_minutes",), input=warning)
-        raise ValidationError.from_exception_data("Team", [details])
 
     @property
     def warning_minutes(self) -> int:
