@@ -188,8 +188,9 @@ def authors_free(session: Session, messages: list[Message]) -> list[Message]:
         return messages
     authors = select(Customer.id).where(one_of(session, Customer.id, ids)).order_by(Customer.id)
     free = set(session.scalars(skip_locked(session, authors, key_share=True)))
-    free -= _behind_held_messages(session, messages, free)
-    return [m for m in messages if m.customer_id is None or m.customer_id in free]
+    return in_order(
+        session, [m for m in messages if m.customer_id is None or m.customer_id in free]
+    )
 
 
 def _behind_held_messages(session: Session, messages: list[Message], authors: set[int]) -> set[int]:

@@ -85,7 +85,7 @@ class ThreadIndex:
         ids = {m.customer_id for m in messages if m.customer_id is not None}
         # Locked like the cases: two workers deciding on the same author in different
         # threads would both read an empty cooldown and both reply. The live claim has
-        # locked them already (batch_claim.authors_free); a backfill waits here.
+        # locked them already (batch_claim.claim); a backfill waits here.
         customers = locked(session, select(Customer).where(one_of(session, Customer.id, ids)))
         self.customers = {c.id: c for c in session.scalars(customers.order_by(Customer.id))}
         # The authors' other cases only matter as history (id, team), so they are read
