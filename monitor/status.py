@@ -152,7 +152,7 @@ def collect_from(settings: Settings, sessions: sessionmaker[Session], now: datet
     with sessions() as session:
         status = _read(session, configured, now, stale_claim)
         stored = stored_problems(session, limits.outbox_late, window, limits.between_runs, now)
-        stored += clock_skew.problems(session, settings.workers.between_runs)
+        stored += clock_skew.problems(session, limits.between_runs)
     x = settings.x
     if x is not None:
         budget = {
