@@ -63,6 +63,7 @@ EXPECTED = {
         "4:3: workers.lease_seconds: Input should be greater than or equal to 5",
         "5:3: workers.stale_claim_seconds: Input should be a valid number, unable to parse"
         " string as a number",
+        "6:3: workers.run_once_every_minutes: Input should be greater than or equal to 0",
     ],
     "answers_products.yaml": ["4:22: answers.products[1]: '!!' has no searchable word"],
     "database_postgres_scheme.yaml": [
